@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""One-command set-up of vom (standard library only).
+
+    python3 install.py            create .venv next to this file and install vom into it
+    python3 install.py --demo     ... then render the shipped demo shot (`vom demo`)
+    python3 install.py --test     ... then run the test suite (`pytest`), extra args after --
+    python3 install.py --no-venv  install into the active Python environment instead
+
+Idempotent: a second run with the same inputs finds its stamp and changes nothing.
+Exit codes: 0 done, 2 bad usage or an environment we cannot install into, 1 a step failed.
+"""
+
+import sys
+
+MIN_PYTHON = (3, 11)
+if sys.version_info < MIN_PYTHON:  # checked before any 3.11-only syntax is parsed
+    sys.stderr.write(
+        "install.py: error: vom needs Python %d.%d or newer; this is %s (%s).\n"
+        "Run it with a newer interpreter, e.g. python3.11 install.py\n"
+        % (MIN_PYTHON + (sys.version.split()[0], sys.executable))
+    )
+    sys.exit(2)
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+STAMP_NAME = "vom-install-stamp.json"
+# torch is pinned for the install so pip does not pull a multi-GB build it was not asked for; a site
+# with its own torch build passes --torch "" (keep what is there) or another requirement.
+DEFAULT_TORCH = "torch==2.13.0"
+
+
+class InstallError(Exception):
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+def log(msg):
+    print("install.py: " + msg, flush=True)
+
+
+def env_python(venv):
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def env_bin(python, name):
+    return Path(python).parent / (name + (".exe" if os.name == "nt" else ""))
+
+
+def check_writable(folder):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # reported below with the folder's name
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InstallError("cannot write to %s (no write access); run from a checkout you own, or pass "
+                           "--venv DIR pointing to a writable folder" % folder, code=2)
+
+
+def run(cmd, what, **kw):
+    log("%s: %s" % (what, " ".join(str(c) for c in cmd)))
+    t0 = time.monotonic()
+    proc = subprocess.run([str(c) for c in cmd], **kw)
+    if proc.returncode != 0:
+        hint = ""
+        if "pip" in [str(c) for c in cmd]:
+            hint = (" (pip failed: is the package registry reachable? pip's own message is above; "
+                    "behind a proxy set HTTPS_PROXY, offline use PIP_FIND_LINKS to a wheel folder)")
+        raise InstallError("%s failed with exit code %d%s" % (what, proc.returncode, hint))
+    log("%s: done in %.1f s" % (what, time.monotonic() - t0))
+    return proc
+
+
+def stamp_key(args, python):
+    h = hashlib.sha256()
+    h.update((ROOT / "pyproject.toml").read_bytes())
+    h.update(json.dumps({"torch": args.torch, "python": str(python)}).encode())
+    return h.hexdigest()
+
+
+def ensure_environment(args):
+    """Create (or reuse) the environment and install vom into it; returns its python."""
+    if args.no_venv:
+        python = Path(sys.executable)
+        stamp_dir = ROOT / ".vom-install"
+    else:
+        venv = Path(args.venv).resolve() if args.venv else ROOT / ".venv"
+        check_writable(venv.parent)
+        python = env_python(venv)
+        if not python.exists():
+            run([sys.executable, "-m", "venv", venv], "create virtual environment %s" % venv)
+        else:
+            log("virtual environment %s exists" % venv)
+        stamp_dir = venv
+    check_writable(stamp_dir)
+    stamp = stamp_dir / STAMP_NAME
+    key = stamp_key(args, python)
+    vom = env_bin(python, "vom")
+    if stamp.exists() and vom.exists():
+        try:
+            if json.loads(stamp.read_text()).get("key") == key:
+                log("vom is already installed and up to date (%s); nothing to do" % vom)
+                return python
+        except (OSError, ValueError):
+            pass  # an unreadable stamp means: install again
+    target = "%s[dev]" % ROOT
+    reqs = [target] if args.no_editable else ["-e", target]
+    if args.torch:
+        reqs.append(args.torch)
+    run([python, "-m", "pip", "install", "--disable-pip-version-check", *reqs],
+        "install vom and its dependencies")
+    if not vom.exists():
+        raise InstallError("pip finished but %s is missing; the install is broken" % vom)
+    stamp.write_text(json.dumps({"key": key, "installed": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    log("installed vom into %s" % python.parent.parent)
+    return python
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(
+        prog="install.py", description="Set up vom: a virtual environment with vom and its dependencies.",
+        epilog="Arguments after -- are passed to pytest (with --test).")
+    p.add_argument("--no-venv", action="store_true", help="install into the active Python environment")
+    p.add_argument("--venv", metavar="DIR", help="virtual environment folder (default: .venv next to install.py)")
+    p.add_argument("--torch", default=DEFAULT_TORCH, metavar="REQ",
+                   help="torch requirement to install (default %(default)s; '' keeps the one installed)")
+    p.add_argument("--no-editable", action="store_true", help="install a copy instead of an editable install")
+    p.add_argument("--demo", action="store_true", help="after set-up, render the shipped demo shot")
+    p.add_argument("--test", action="store_true", help="after set-up, run the test suite")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    args = p.parse_args(argv)
+    if extra and not args.test:
+        p.error("arguments after -- are for pytest and need --test")
+    try:
+        python = ensure_environment(args)
+        vom = env_bin(python, "vom")
+        log("vom is %s" % vom)
+        if args.demo:
+            run([vom, "demo"], "render the demo shot")
+        if args.test:
+            env = dict(os.environ)
+            # pytest must not pick up plugins or caches from outside the project's environment
+            env.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+            proc = subprocess.run([str(python), "-m", "pytest", *extra], cwd=ROOT, env=env)
+            if proc.returncode == 5:
+                log("pytest collected no tests")
+                return 0
+            if proc.returncode != 0:
+                log("tests failed (pytest exit code %d)" % proc.returncode)
+                return 1
+        if not (args.demo or args.test):
+            log("next: %s demo   (or: python3 install.py --demo)" % vom)
+        return 0
+    except InstallError as e:
+        print("install.py: error: %s" % e, file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("install.py: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests run on the CPU with small sizes; nothing here needs a GPU or the network."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SHOTS = SHARED / "data" / "shots"
+
+# Two cores are shared by the whole suite; keep torch from oversubscribing them.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,1 @@
+"""One module per ``vom`` subcommand (see ``vom_plugin.cli``)."""

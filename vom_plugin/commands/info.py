@@ -1,0 +1,68 @@
+"""``vom info``: versions, devices and where vom keeps its weights and cache."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from typing import Any
+
+HELP = "show versions, devices, and where the weights and cache live"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _version(module: str, attr: str = "__version__") -> str:
+    try:
+        mod = __import__(module)
+        return str(getattr(mod, attr, "unknown"))
+    except Exception as e:  # a broken install must still be reportable
+        return f"not available ({type(e).__name__}: {e})"
+
+
+def collect() -> dict[str, Any]:
+    from vom_plugin import __version__
+    from vom_plugin.locations import default_cache_dir, weights_dir
+
+    info: dict[str, Any] = {
+        "vom": __version__,
+        "python": f"{platform.python_version()} ({sys.executable})",
+        "platform": platform.platform(),
+        "torch": _version("torch"),
+        "OpenImageIO": _version("OpenImageIO"),
+        "OpenEXR": _version("OpenEXR"),
+        "OpenColorIO": _version("PyOpenColorIO"),
+        "numpy": _version("numpy"),
+        "weights_dir": str(weights_dir()),
+        "weights": sorted(p.name for p in weights_dir().glob("*.safetensors")) if weights_dir().is_dir() else [],
+        "cache_dir": str(default_cache_dir()),
+    }
+    devices = ["cpu"]
+    try:
+        import torch
+
+        info["cpu_threads"] = torch.get_num_threads()
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(i)
+                devices.append(f"cuda:{i} {props.name} {props.total_memory / 2**30:.1f} GiB")
+    except Exception as e:
+        devices.append(f"torch unavailable: {e}")
+    info["devices"] = devices
+    return info
+
+
+def run(args: argparse.Namespace) -> int:
+    info = collect()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    width = max(len(k) for k in info)
+    for k, v in info.items():
+        if isinstance(v, list):
+            v = ", ".join(v) if v else "(none)"
+        print(f"{k:<{width}}  {v}")
+    return 0

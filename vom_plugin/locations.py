@@ -1,0 +1,33 @@
+"""Where vom keeps things on disk: shipped weights, the default cache, the demo shot.
+
+Every path can be overridden by an environment variable, so farms and air-gapped sites can relocate
+them without code changes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def weights_dir() -> Path:
+    """Folder of the shipped model weights (``VOM_WEIGHTS_DIR`` overrides)."""
+    return Path(os.environ.get("VOM_WEIGHTS_DIR", PACKAGE_DIR / "weights"))
+
+
+def default_cache_dir() -> Path:
+    """Default root of the per-shot caches (``VOM_CACHE_DIR``, else ``$XDG_CACHE_HOME/vom``)."""
+    env = os.environ.get("VOM_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "vom"
+
+
+def demo_dir() -> Path:
+    """The small demo shot that ships with the package."""
+    return PACKAGE_DIR / "data" / "demo"

@@ -1,0 +1,90 @@
+"""Loading of the node definitions in ``node_defs/``: the single source of truth for parameters.
+
+This module sits at the bottom of the layers (stdlib + yaml only) because every surface reads it:
+the engine's ``Shot`` takes its fields and defaults from here, the CLI its flags, the gizmo generator
+its knobs.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vom_plugin.locations import PACKAGE_DIR, REPO_DIR
+
+KNOB_TYPES = {"path", "frame_range", "keyframes", "string", "enum", "int", "float", "bool"}
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    type: str
+    label: str
+    default: Any
+    help: str
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None
+    cli: str = ""
+
+    @property
+    def flag(self) -> str:
+        """The `vom render` flag of this knob."""
+        return self.cli or "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class NodeDef:
+    name: str
+    label: str
+    version: int
+    category: str
+    help: str
+    inputs: tuple[dict[str, str], ...]
+    outputs: tuple[dict[str, str], ...]
+    knobs: tuple[Knob, ...] = field(default_factory=tuple)
+
+    def knob(self, name: str) -> Knob:
+        for k in self.knobs:
+            if k.name == name:
+                return k
+        raise KeyError(f"node {self.name} has no knob {name!r}")
+
+    def defaults(self) -> dict[str, Any]:
+        return {k.name: k.default for k in self.knobs}
+
+
+def node_defs_dir() -> Path:
+    """``node_defs/`` beside the package (source checkout) or inside it (installed wheel)."""
+    for cand in (REPO_DIR / "node_defs", PACKAGE_DIR / "node_defs"):
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError("node_defs/ not found beside or inside vom_plugin")
+
+
+@functools.cache
+def load_node_def(name: str = "vom_matte") -> NodeDef:
+    """Parse and validate ``node_defs/<name>.yaml``."""
+    path = node_defs_dir() / f"{name}.yaml"
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    knobs = []
+    for i, k in enumerate(raw.get("knobs", [])):
+        if k.get("type") not in KNOB_TYPES:
+            raise ValueError(f"{path}: knob #{i} ({k.get('name')!r}) has type {k.get('type')!r}, expected one of "
+                             f"{sorted(KNOB_TYPES)}")
+        rng = k.get("range")
+        knobs.append(Knob(
+            name=k["name"], type=k["type"], label=k.get("label", k["name"]), default=k.get("default"),
+            help=" ".join(str(k.get("help", "")).split()), required=bool(k.get("required", False)),
+            choices=tuple(k.get("choices", ())), range=tuple(rng) if rng else None, cli=k.get("cli", ""),
+        ))
+    return NodeDef(
+        name=raw["name"], label=raw.get("label", raw["name"]), version=int(raw.get("version", 1)),
+        category=raw.get("category", ""), help=" ".join(str(raw.get("help", "")).split()),
+        inputs=tuple(raw.get("inputs", ())), outputs=tuple(raw.get("outputs", ())), knobs=tuple(knobs),
+    )
