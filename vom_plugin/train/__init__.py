@@ -1,0 +1,1 @@
+"""Training: synthetic clips, dataset loaders, losses and the training loop (``vom train``)."""
