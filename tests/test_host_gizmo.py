@@ -1,0 +1,181 @@
+"""The Nuke gizmo: current with the node definition, valid Tcl, the expected knobs and inner graph."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vom_plugin.host import gizmo
+from vom_plugin.nodedef import load_node_def
+
+REPO = Path(__file__).resolve().parents[1]
+GIZMO = REPO / "gizmos" / "VOM_Matte.gizmo"
+
+# Stub Tcl procs standing in for Nuke's node and knob commands. Evaluating the gizmo with them proves it
+# parses as Tcl (Nuke scripts are Tcl) with no stray command substitution, and reports what it builds:
+# one line per node (with the inputs it took from Nuke's node stack), per knob set, per user knob.
+TCL_HARNESS = r"""
+set ::stack {}
+proc esc {s} { return [string map [list "\\" "\\\\" "\n" "\\n" "\t" "\\t"] $s] }
+proc emit {args} { puts [join [lmap a $args {esc $a}] "\t"] }
+proc version {args} { emit VERSION [join $args " "] }
+proc end_group {} { emit END }
+proc addUserKnob {spec} {
+    set type [lindex $spec 0]; set name [lindex $spec 1]
+    set label ""; set tip ""; set choices ""; set value ""; set range ""; set flags {}
+    set rest [lrange $spec 2 end]
+    for {set i 0} {$i < [llength $rest]} {incr i} {
+        set w [lindex $rest $i]
+        switch -- $w {
+            l { incr i; set label [lindex $rest $i] }
+            t { incr i; set tip [lindex $rest $i] }
+            T { incr i; set value [lindex $rest $i] }
+            M { incr i; set choices [join [lindex $rest $i] ","] }
+            R { set range "[lindex $rest [expr {$i+1}]],[lindex $rest [expr {$i+2}]]"; incr i 2 }
+            default {
+                if {[string index $w 0] in {+ -}} { lappend flags $w } else { error "addUserKnob: unexpected $w" }
+            }
+        }
+    }
+    emit USERKNOB $::node $type $name $label $tip $choices $value $range [join $flags ","]
+}
+proc knobset {knob args} {
+    if {[llength $args] != 1} { error "knob $knob: expected one value, got [llength $args]" }
+    dict set ::knobs $knob [lindex $args 0]
+}
+# Knob names such as `file` or `format` are also Tcl commands: evaluate node bodies in an interpreter
+# whose commands are all hidden, so every line is a knob assignment (or addUserKnob).
+proc body_eval {body} {
+    set i [interp create]
+    foreach c [interp eval $i {info commands}] { interp hide $i $c }
+    interp alias $i unknown {} knobset
+    interp alias $i addUserKnob {} addUserKnob
+    interp eval $i $body
+    interp delete $i
+}
+proc node {class body} {
+    set ::knobs [dict create]
+    set ::node $class
+    body_eval $body
+    set name [expr {$class eq "Gizmo" ? "Gizmo" : [dict get $::knobs name]}]
+    set n [expr {[dict exists $::knobs inputs] ? [dict get $::knobs inputs] : 1}]
+    set ins {}
+    if {$class ne "Gizmo"} {
+        for {set i 0} {$i < $n} {incr i} {
+            if {[llength $::stack] == 0} { error "$name takes $n inputs; the stack is empty" }
+            lappend ins [lindex $::stack end]
+            set ::stack [lrange $::stack 0 end-1]
+        }
+        lappend ::stack $name
+    }
+    emit NODE $class $name [join $ins ","]
+    dict for {k v} $::knobs { emit KNOB $name $k $v }
+}
+foreach c {Gizmo Input Read Copy Premult Output} { proc $c {body} "node $c \$body" }
+source [lindex $argv 0]
+"""
+
+
+def _unesc(s: str) -> str:
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s):
+            out.append({"n": "\n", "t": "\t", "\\": "\\"}[s[i + 1]])
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def _eval_gizmo(path: Path, tmp_path: Path) -> list[list[str]]:
+    tclsh = shutil.which("tclsh")
+    if not tclsh:
+        pytest.skip("tclsh not installed (Debian package `tcl`; .ci/run installs it)")
+    harness = tmp_path / "harness.tcl"
+    harness.write_text(TCL_HARNESS)
+    r = subprocess.run([tclsh, str(harness), str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"tclsh could not evaluate {path}: {r.stderr}"
+    return [[_unesc(f) for f in line.split("\t")] for line in r.stdout.splitlines()]
+
+
+def test_checked_in_gizmo_is_current() -> None:
+    assert GIZMO.read_text(encoding="utf-8") == gizmo.generate(), "run `vom gizmo` to regenerate"
+
+
+def test_gizmo_check_command_detects_a_stale_file(tmp_path: Path) -> None:
+    stale = tmp_path / "VOM_Matte.gizmo"
+    stale.write_text(gizmo.generate().replace("working_size 960", "working_size 961"))
+    cmd = [sys.executable, "-m", "vom_plugin.cli", "gizmo", "--check", "--out", str(stale)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "out of date" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "gizmo", "--out", str(stale)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and stale.read_text() == gizmo.generate()
+
+
+def test_gizmo_parses_as_tcl_with_every_knob(tmp_path: Path) -> None:
+    rows = _eval_gizmo(GIZMO, tmp_path)
+    node = load_node_def()
+    user = {r[3]: r for r in rows if r[0] == "USERKNOB"}
+    gizmo_knobs = {r[2]: r[3] for r in rows if r[0] == "KNOB" and r[1] == "Gizmo"}
+
+    # every knob of the node definition, and nothing else besides the tab, the buttons and the labels
+    expected = {k.name for k in node.knobs} | {"vom", "analyze", "submit_farm", "vom_version", ""}
+    assert set(user) == expected
+    for k in node.knobs:
+        row = user[k.name]
+        assert int(row[2]) == gizmo.KNOB_TYPE_IDS[k.type], k.name
+        assert row[4] == k.label
+        if k.type == "enum":
+            assert row[6].split(",") == list(k.choices)
+        if k.default is not None:
+            assert gizmo_knobs[k.name] == str(k.default), k.name
+        else:
+            assert k.name not in gizmo_knobs
+    assert gizmo_knobs["inputs"] == "2"
+    assert gizmo_knobs["label"] == "[value frames]"  # a Tcl expression for Nuke, not substituted by the parser
+
+    # the buttons call the host module's functions, which exist
+    from vom_plugin.host import nuke as host_nuke
+
+    for name, func in (("analyze", "analyze"), ("submit_farm", "submit_farm")):
+        assert int(user[name][2]) == gizmo.PYSCRIPT
+        code = user[name][7]
+        assert code == f"import vom_nuke\nvom_nuke.{func}(nuke.thisNode())"
+        assert callable(getattr(host_nuke, func))
+
+
+def test_gizmo_inner_graph_copies_the_rendered_alpha_into_the_source(tmp_path: Path) -> None:
+    rows = _eval_gizmo(GIZMO, tmp_path)
+    nodes = {r[2]: (r[1], r[3].split(",") if r[3] else []) for r in rows if r[0] == "NODE" and r[1] != "Gizmo"}
+    knobs = {(r[1], r[2]): r[3] for r in rows if r[0] == "KNOB"}
+    assert nodes["Source"] == ("Input", [])
+    assert nodes["Roto"] == ("Input", []) and knobs[("Roto", "number")] == "1"
+    assert nodes["AlphaRead"] == ("Read", [])
+    assert knobs[("AlphaRead", "file")] == "[value parent.out]"
+    # Copy: input 0 (B, the stream) is the Source, input 1 (A) the rendered alpha
+    assert nodes["CopyAlpha"] == ("Copy", ["Source", "AlphaRead"])
+    assert knobs[("CopyAlpha", "from0")] == "rgba.alpha" and knobs[("CopyAlpha", "to0")] == "rgba.alpha"
+    assert nodes["PremultOut"] == ("Premult", ["CopyAlpha"])
+    premult = load_node_def().knob("output").choices.index("rgba-premult")
+    assert knobs[("PremultOut", "disable")] == f'{{"parent.output != {premult}"}}'
+    assert nodes["Output1"] == ("Output", ["PremultOut"])
+
+
+def test_tcl_quote_survives_tcl(tmp_path: Path) -> None:
+    nasty = 'a "quoted" [cmd] $var {brace} back\\slash\nnewline'
+    tclsh = shutil.which("tclsh")
+    if not tclsh:
+        pytest.skip("tclsh not installed")
+    script = tmp_path / "q.tcl"
+    script.write_text(f"puts -nonewline [string map [list \\n <NL>] {gizmo.tcl_quote(nasty)}]\n")
+    r = subprocess.run([tclsh, str(script)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == nasty.replace("\n", "<NL>")
+    assert gizmo.tcl_quote("rgba.alpha") == "rgba.alpha"
+    assert gizmo.tcl_quote("") == '""'
