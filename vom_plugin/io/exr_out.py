@@ -1,0 +1,220 @@
+"""Writing the alpha: half-float EXR with the plate's windows, pixel aspect and metadata, atomically.
+
+Overscan: where the plate's data window reaches outside its display window, the alpha there is the edge
+of the computed alpha extended outwards (each overscan pixel takes the value of the nearest display-window
+pixel). Zero would cut an object that crosses the frame edge with a hard line that lens distortion or a
+reformat in the comp would pull into view; the edge extension continues the matte instead. Where the data
+window is smaller than the display window, only the data window is written, like the plate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vom_plugin.errors import InputError
+from vom_plugin.io.info import ImageInfo
+
+COMPRESSIONS = ("zip", "dwaa", "piz", "none", "zips", "rle", "pxr24", "b44", "b44a", "dwab")
+OUTPUTS = ("alpha", "rgba", "rgba-premult")
+_CHANNEL = re.compile(r"\A(?:([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\.)?A\Z")
+# Attributes that describe the plate's file, not its picture: the writer sets its own.
+_NOT_CARRIED = {
+    "compression",
+    "PixelAspectRatio",
+    "DateTime",
+    "Software",
+    "name",
+    "type",
+    "version",
+    "chunkCount",
+    "tiles",
+    "channels",
+    "dataWindow",
+    "displayWindow",
+    "lineOrder",
+}
+_NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "jpeg:", "ICCProfile", "Exif:")
+
+
+def _channel_names(channel: str, output: str) -> list[str]:
+    match = _CHANNEL.match(channel or "")
+    if not match:
+        raise InputError(f"output channel {channel!r} is not valid; expected A or <layer>.A (e.g. vom.A)")
+    prefix = f"{match.group(1)}." if match.group(1) else ""
+    if output == "alpha":
+        return [prefix + "A"]
+    return [prefix + c for c in ("R", "G", "B", "A")]
+
+
+def _to_data_window(pixels: np.ndarray, info: ImageInfo) -> np.ndarray:
+    """Display-window pixels (H, W[, C]) -> the data window: cropped inside, edge-extended outside."""
+    disp, dw = info.display_window, info.data_window
+    if disp == dw:
+        return pixels
+    ox, oy = dw.x - disp.x, dw.y - disp.y
+    pad_l, pad_t = max(0, -ox), max(0, -oy)
+    pad_r, pad_b = max(0, ox + dw.width - disp.width), max(0, oy + dw.height - disp.height)
+    if pad_l or pad_t or pad_r or pad_b:
+        pad = [(pad_t, pad_b), (pad_l, pad_r)] + [(0, 0)] * (pixels.ndim - 2)
+        pixels = np.pad(pixels, pad, mode="edge")
+    y0, x0 = oy + pad_t, ox + pad_l
+    return pixels[y0 : y0 + dw.height, x0 : x0 + dw.width]
+
+
+def _metadata_value(value: Any) -> Any:
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float, str)) for v in value):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None) -> Any:
+    import OpenImageIO as oiio
+
+    from vom_plugin import __version__
+
+    dw, disp = info.data_window, info.display_window
+    spec = oiio.ImageSpec(dw.width, dw.height, len(names), oiio.HALF)
+    spec.x, spec.y = dw.x, dw.y
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = disp.x, disp.y, disp.width, disp.height
+    spec.channelnames = tuple(names)
+    spec.alpha_channel = len(names) - 1
+    for name, value in info.metadata.items():
+        if name in _NOT_CARRIED or name.startswith(_NOT_CARRIED_PREFIXES):
+            continue
+        type_name = info.metadata_types.get(name)
+        try:
+            if type_name:
+                spec.attribute(name, oiio.TypeDesc(type_name), value)
+            else:
+                spec.attribute(name, _metadata_value(value))
+        except Exception:  # an attribute OIIO cannot round-trip is not worth failing a frame for
+            continue
+    spec.attribute("compression", compression)
+    spec.attribute("PixelAspectRatio", float(info.pixel_aspect))
+    spec.attribute("Software", f"vom {__version__}")
+    spec.attribute("vom:version", __version__)
+    for key, value in (metadata or {}).items():
+        name = key if ":" in key else f"vom:{key}"
+        spec.attribute(name, _metadata_value(value))
+    return spec
+
+
+def _prepare_pixels(
+    alpha: np.ndarray, info: ImageInfo, output: str, rgb: np.ndarray | None
+) -> np.ndarray:
+    disp, dw = info.display_window, info.data_window
+    alpha = np.asarray(alpha, dtype=np.float32)
+    if alpha.ndim == 3 and alpha.shape[-1] == 1:
+        alpha = alpha[:, :, 0]
+    if alpha.shape != (disp.height, disp.width):
+        raise ValueError(f"write_alpha: alpha is {alpha.shape}, expected (H, W) = {(disp.height, disp.width)}")
+    alpha = _to_data_window(alpha, info)
+    if output == "alpha":
+        return np.ascontiguousarray(alpha[:, :, None])
+    if rgb is None:
+        raise ValueError(f"write_alpha: output {output!r} needs the plate rgb")
+    rgb = np.asarray(rgb, dtype=np.float32)
+    # The plate's own data-window pixels keep a real overscan; display-window RGB is edge-extended like alpha.
+    if rgb.shape == (dw.height, dw.width, 3):
+        data_rgb = rgb
+    elif rgb.shape == (disp.height, disp.width, 3):
+        data_rgb = _to_data_window(rgb, info)
+    else:
+        raise ValueError(
+            f"write_alpha: rgb is {rgb.shape}, expected the display window {(disp.height, disp.width, 3)} "
+            f"or the data window {(dw.height, dw.width, 3)}"
+        )
+    if output == "rgba-premult":
+        data_rgb = data_rgb * alpha[:, :, None]
+    return np.ascontiguousarray(np.concatenate([data_rgb, alpha[:, :, None]], axis=2))
+
+
+def _temp_path(path: Path) -> Path:
+    # Same folder (so os.replace is an atomic rename), hidden, and ending in the real extension so OIIO
+    # picks the EXR writer.
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def write_alpha(
+    path: str | os.PathLike[str],
+    alpha: np.ndarray,
+    info: ImageInfo,
+    *,
+    channel: str = "A",
+    compression: str = "zip",
+    output: str = "alpha",
+    rgb: np.ndarray | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write ``alpha`` (float32 (H, W) over the display window of ``info``) as a half-float EXR frame.
+
+    The file gets ``info``'s display and data windows and pixel aspect, the plate's metadata (its picture
+    attributes: timecode, frame rate, camera matrices, ...) and vom's own (``vom:version`` plus ``metadata``,
+    whose keys without a namespace get ``vom:``). ``output``: ``alpha`` (channel ``A`` or ``<layer>.A``),
+    ``rgba`` (plate ``rgb`` + alpha), ``rgba-premult`` (rgb * alpha + alpha); ``rgb`` is the plate's display
+    window or, to keep its overscan pixels, its data window (``Plate.data_rgb``).
+    Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
+    Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
+    """
+    import OpenImageIO as oiio
+
+    out_path = Path(path)
+    if output not in OUTPUTS:
+        raise InputError(f"output mode {output!r} is not valid; expected one of {', '.join(OUTPUTS)}")
+    if compression not in COMPRESSIONS:
+        raise InputError(f"compression {compression!r} is not valid; expected zip, dwaa, piz or none")
+    if out_path.suffix.lower() != ".exr":
+        raise InputError(f"output file {out_path} must end in .exr")
+    names = _channel_names(channel, output)
+    pixels = _prepare_pixels(alpha, info, output, rgb)
+    spec = _build_spec(info, names, compression, metadata)
+
+    folder = out_path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"output folder {folder} cannot be created: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {folder} is not writable")
+    temp = _temp_path(out_path)
+    done = False
+    try:
+        writer = oiio.ImageOutput.create(str(temp))
+        if writer is None:
+            raise InputError(f"output file {out_path}: no EXR writer: {oiio.geterror()}")
+        if not writer.open(str(temp), spec):
+            message = writer.geterror() or oiio.geterror()
+            raise InputError(f"output folder {folder} cannot be written ({out_path.name}): {message}")
+        ok = writer.write_image(pixels)
+        message = writer.geterror()
+        closed = writer.close()
+        if not ok or not closed:
+            raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}")
+        # The rename makes the frame visible; make sure its bytes are on disk first (farm file servers).
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, out_path)
+        done = True
+    except OSError as exc:
+        raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
+    finally:
+        if not done:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass

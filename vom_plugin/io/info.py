@@ -1,0 +1,74 @@
+"""What a plate's header says: windows, pixel aspect, channels, metadata. Plain data, no OIIO objects kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+
+class Window(NamedTuple):
+    """A pixel rectangle in OpenEXR's image space: origin (x, y) and size; the last pixel is x + width - 1."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    @property
+    def x_end(self) -> int:
+        """One past the last column."""
+        return self.x + self.width
+
+    @property
+    def y_end(self) -> int:
+        """One past the last row."""
+        return self.y + self.height
+
+    def exr_box(self) -> tuple[int, int, int, int]:
+        """(xmin, ymin, xmax, ymax) inclusive, as exrheader prints it."""
+        return (self.x, self.y, self.x_end - 1, self.y_end - 1)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """The header of an image as vom uses it.
+
+    ``display_window`` is the frame the artist sees (the network works on it); ``data_window`` is where the
+    pixels are stored, which may be smaller, offset, or larger (overscan). ``metadata`` holds the file's
+    other attributes by name and ``metadata_types`` their OIIO type names, so a writer can carry them over
+    with the right types.
+    """
+
+    display_window: Window
+    data_window: Window
+    pixel_aspect: float = 1.0
+    channels: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata_types: dict[str, str] = field(default_factory=dict)
+    pixel_type: str = "half"
+    path: Path | None = None
+
+    @classmethod
+    def for_size(cls, width: int, height: int, *, pixel_aspect: float = 1.0) -> ImageInfo:
+        """A plain header (data window = display window at the origin) for images made in memory."""
+        window = Window(0, 0, int(width), int(height))
+        return cls(display_window=window, data_window=window, pixel_aspect=float(pixel_aspect))
+
+    @property
+    def width(self) -> int:
+        return self.display_window.width
+
+    @property
+    def height(self) -> int:
+        return self.display_window.height
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the display window: what ``read_roto`` takes and the network sees."""
+        return (self.display_window.width, self.display_window.height)
+
+    @property
+    def has_overscan(self) -> bool:
+        d, w = self.data_window, self.display_window
+        return d.x < w.x or d.y < w.y or d.x_end > w.x_end or d.y_end > w.y_end

@@ -1,0 +1,109 @@
+"""Plate frames: scene-linear RGB over the display window, chosen by channel name (layers included)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from vom_plugin.errors import InputError
+from vom_plugin.io.info import ImageInfo
+from vom_plugin.io.reader import (
+    DEFAULT_LAYERS,
+    OpenImage,
+    find_rgb,
+    layers_of,
+    open_image,
+    read_channels,
+    sanitize,
+    subimage_names,
+    to_display,
+)
+
+
+@dataclass
+class Plate:
+    """One frame of a plate.
+
+    ``rgb``: float32 (H, W, 3) over the DISPLAY window (the data window placed into it, 0 where it has no
+    pixels, overscan cropped), NaN/Inf replaced by 0. ``data_rgb``: the same pixels over the DATA window
+    (the very same array when the windows coincide), for outputs that keep the overscan.
+    """
+
+    rgb: np.ndarray
+    info: ImageInfo
+    data_rgb: np.ndarray
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the display window."""
+        return self.info.size
+
+
+def _describe_layers(channels: tuple[str, ...]) -> str:
+    names = [layer or "(plain R, G, B)" for layer in layers_of(channels)]
+    return ", ".join(names)
+
+
+def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int] | None, int]:
+    """(image, indices of R, G, B or None for a single grey channel, subimage) chosen by name.
+
+    ``layer`` may name a channel prefix (``beauty`` for ``beauty.R``) or a part of a multi-part EXR.
+    """
+    channels = img.info.channels
+    if layer:
+        found = find_rgb(channels, layer)
+        if found is not None:
+            return img, found, img.subimage
+        # A multi-part EXR keeps each layer in its own part, named for it.
+        parts = subimage_names(img)
+        if layer in parts and parts.index(layer) != img.subimage:
+            index = parts.index(layer)
+            path = img.path
+            img.close()
+            img = open_image(path, img.role, subimage=index)
+            found = find_rgb(img.info.channels, layer) or find_rgb(img.info.channels, "")
+            if found is not None:
+                return img, found, index
+            img.close()
+        raise InputError(
+            f"{img.role} {img.path}: no layer {layer!r} with R, G, B channels; "
+            f"its layers are: {_describe_layers(channels)} (channels {', '.join(channels)})"
+        )
+    for candidate in ("", *DEFAULT_LAYERS):
+        found = find_rgb(channels, candidate)
+        if found is not None:
+            return img, found, img.subimage
+    with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
+    if len(with_rgb) == 1:
+        return img, find_rgb(channels, with_rgb[0]), img.subimage
+    grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
+    if grey or len(channels) == 1:
+        return img, [grey[0] if grey else 0], img.subimage
+    hint = f"pick one with the layer setting: {', '.join(with_rgb)}" if with_rgb else "it has no R, G, B channels"
+    raise InputError(
+        f"{img.role} {img.path}: cannot tell which channels are the RGB; {hint} (channels {', '.join(channels)})"
+    )
+
+
+def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Plate:
+    """Read one plate frame (EXR, DPX, TIFF, PNG, ...) as scene-linear RGB over its display window.
+
+    RGB is found by channel name: plain R, G, B, else the layer ``layer`` (``beauty`` -> ``beauty.R``, or a
+    part of that name), else a usual beauty layer (rgba, beauty, ...); a grey image is replicated.
+    Half, float and integer pixels are all returned as float32 (integers normalised to [0, 1]).
+    Raises InputError naming the file when it is missing, damaged, or has no such channels.
+    """
+    img = open_image(path, "plate")
+    try:
+        img, indices, _ = _pick_rgb(img, layer)
+        assert indices is not None
+        data = read_channels(img, indices)
+        if data.shape[2] == 1:
+            data = np.repeat(data, 3, axis=2)
+        sanitize(data)
+        rgb = to_display(data, img.info)
+        return Plate(rgb=rgb, info=img.info, data_rgb=data)
+    finally:
+        img.close()

@@ -1,0 +1,176 @@
+"""Reading images through OpenImageIO: header to ImageInfo, channels by name, data window to display window.
+
+Shared by the plate and roto readers. Every failure becomes an InputError that names the file, because a
+compositor's first question is always "which frame?".
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import OpenImageIO as oiio
+
+from vom_plugin.errors import InputError
+from vom_plugin.io.info import ImageInfo, Window
+
+# Layers tried, in order, when the caller names none and the file has no plain R, G, B.
+DEFAULT_LAYERS = ("rgba", "rgb", "beauty", "Beauty", "combined", "Combined")
+_RGB_NAMES = (("r", "red"), ("g", "green"), ("b", "blue"))
+
+
+@dataclass
+class OpenImage:
+    """An open image: the OIIO input positioned on a subimage, its header, and what the caller called it."""
+
+    input: Any  # oiio.ImageInput
+    spec: Any  # oiio.ImageSpec
+    info: ImageInfo
+    subimage: int
+    role: str  # "plate", "roto": used in messages
+
+    @property
+    def path(self) -> Path:
+        assert self.info.path is not None
+        return self.info.path
+
+    def close(self) -> None:
+        self.input.close()
+
+    def __enter__(self) -> OpenImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _oiio_error(source: Any = None) -> str:
+    message = ""
+    if source is not None:
+        message = source.geterror()
+    message = message or oiio.geterror()
+    return " ".join(message.split()) or "unknown OpenImageIO error"
+
+
+def info_from_spec(spec: Any, path: Path | None) -> ImageInfo:
+    metadata: dict[str, Any] = {}
+    types: dict[str, str] = {}
+    for attrib in spec.extra_attribs:
+        metadata[attrib.name] = attrib.value
+        types[attrib.name] = str(attrib.type)
+    aspect = spec.getattribute("PixelAspectRatio")
+    return ImageInfo(
+        display_window=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+        data_window=Window(spec.x, spec.y, spec.width, spec.height),
+        pixel_aspect=float(aspect) if aspect else 1.0,
+        channels=tuple(spec.channelnames),
+        metadata=metadata,
+        metadata_types=types,
+        pixel_type=str(spec.format),
+        path=path,
+    )
+
+
+def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> OpenImage:
+    """Open an image's header. InputError when it is missing, unreadable, or not an image OIIO knows."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{role} {p} does not exist")
+    if not p.is_file():
+        raise InputError(f"{role} {p} is not a file")
+    inp = oiio.ImageInput.open(str(p))
+    if inp is None:
+        raise InputError(f"{role} {p} cannot be read as an image: {_oiio_error()}")
+    if subimage and not inp.seek_subimage(subimage, 0):
+        inp.close()
+        raise InputError(f"{role} {p} has no part {subimage}")
+    spec = inp.spec()
+    if spec.width <= 0 or spec.height <= 0 or spec.full_width <= 0 or spec.full_height <= 0:
+        inp.close()
+        raise InputError(f"{role} {p} has an empty data or display window")
+    return OpenImage(inp, spec, info_from_spec(spec, p), subimage, role)
+
+
+def read_info(path: str | os.PathLike[str]) -> ImageInfo:
+    """The header of an image (windows, pixel aspect, channels, metadata) without reading its pixels."""
+    with open_image(path, "image") as img:
+        return img.info
+
+
+def subimage_names(img: OpenImage) -> list[str]:
+    """Names of the parts of a multi-part file ("" for unnamed parts); leaves the input on its subimage."""
+    names = []
+    index = 0
+    while img.input.seek_subimage(index, 0):
+        names.append(str(img.input.spec().getattribute("name") or ""))
+        index += 1
+    img.input.seek_subimage(img.subimage, 0)
+    return names
+
+
+def find_rgb(channels: tuple[str, ...], layer: str | None) -> list[int] | None:
+    """Indices of the R, G, B channels of ``layer`` ("" or None: the plain R, G, B), by name, else None."""
+    prefix = f"{layer}." if layer else ""
+    lowered = [c.lower() for c in channels]
+    indices = []
+    for aliases in _RGB_NAMES:
+        found = next((i for i, c in enumerate(lowered) for a in aliases if c == (prefix + a).lower()), None)
+        if found is None:
+            return None
+        indices.append(found)
+    return indices
+
+
+def layers_of(channels: tuple[str, ...]) -> list[str]:
+    """Layer names present in channel names ("beauty.R" -> "beauty"); the plain channels are layer ""."""
+    seen: list[str] = []
+    for c in channels:
+        layer = c.rsplit(".", 1)[0] if "." in c else ""
+        if layer not in seen:
+            seen.append(layer)
+    return seen
+
+
+def read_channels(img: OpenImage, indices: list[int]) -> np.ndarray:
+    """The data window of the chosen channels as float32 (h, w, len(indices)); ints normalised to [0, 1].
+
+    Reads only the contiguous channel span that covers them, so a 40-AOV EXR costs little more than RGB.
+    """
+    begin, end = min(indices), max(indices) + 1
+    pixels = img.input.read_image(img.subimage, 0, begin, end, oiio.FLOAT)
+    if pixels is None or img.input.has_error:
+        raise InputError(f"{img.role} {img.path} is damaged or truncated: {_oiio_error(img.input)}")
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[:2] != (img.spec.height, img.spec.width):
+        raise InputError(f"{img.role} {img.path} returned pixels of shape {pixels.shape}, not its data window")
+    picked = [i - begin for i in indices]
+    if picked == list(range(pixels.shape[2])):
+        return pixels
+    return np.ascontiguousarray(pixels[:, :, picked])
+
+
+def to_display(data: np.ndarray, info: ImageInfo, fill: float = 0.0) -> np.ndarray:
+    """Place a data-window array into the display window: crop what lies outside, fill what is missing."""
+    disp, dw = info.display_window, info.data_window
+    if disp == dw:
+        return data
+    out = np.full((disp.height, disp.width) + data.shape[2:], fill, dtype=data.dtype)
+    # Intersection of the two windows, in image space.
+    x0, y0 = max(disp.x, dw.x), max(disp.y, dw.y)
+    x1, y1 = min(disp.x_end, dw.x_end), min(disp.y_end, dw.y_end)
+    if x1 > x0 and y1 > y0:
+        out[y0 - disp.y : y1 - disp.y, x0 - disp.x : x1 - disp.x] = data[y0 - dw.y : y1 - dw.y, x0 - dw.x : x1 - dw.x]
+    return out
+
+
+def sanitize(pixels: np.ndarray) -> np.ndarray:
+    """NaN and +/-Inf -> 0, in place (renders and denoisers leave them; they must not reach the network)."""
+    bad = ~np.isfinite(pixels)
+    if bad.any():
+        pixels[bad] = 0.0
+    return pixels

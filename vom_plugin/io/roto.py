@@ -1,0 +1,90 @@
+"""Roto masks: one image per keyframe (EXR, PNG, TIFF, ...) -> a binary (H, W) mask over the plate's frame."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vom_plugin.errors import InputError
+from vom_plugin.io.reader import OpenImage, find_rgb, open_image, read_channels, sanitize, to_display
+
+THRESHOLD = 0.5
+# Rec.709 luma weights: a white-on-black roto reads as 1 whatever its hue.
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+# Relative aspect difference tolerated as rounding (1920x1080 vs 1000x563 is the same frame).
+_ASPECT_TOLERANCE = 0.01
+
+
+def _alpha_index(img: OpenImage) -> int | None:
+    channels = img.info.channels
+    if 0 <= img.spec.alpha_channel < len(channels):
+        return int(img.spec.alpha_channel)
+    for i, c in enumerate(channels):
+        if c in ("A", "a", "alpha", "Alpha"):
+            return i
+    layered = [i for i, c in enumerate(channels) if c.endswith(".A")]
+    return layered[0] if len(layered) == 1 else None
+
+
+def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
+    """The roto's soft values over its data window, and a description of where they came from."""
+    channels = img.info.channels
+    if channel:
+        if channel not in channels:
+            raise InputError(f"roto {img.path} has no channel {channel!r}; its channels are {', '.join(channels)}")
+        return read_channels(img, [channels.index(channel)])[:, :, 0], f"channel {channel}"
+    alpha = _alpha_index(img)
+    rgb = find_rgb(channels, "")
+    if alpha is not None:
+        values = read_channels(img, [alpha])[:, :, 0]
+        # A paint program's PNG often has an opaque alpha and the shape in RGB: then the alpha says nothing.
+        if rgb is None or values.min() != values.max():
+            return values, f"channel {channels[alpha]}"
+    if rgb is not None:
+        return read_channels(img, rgb) @ _LUMA, "luminance of R, G, B"
+    if len(channels) == 1 or "Y" in channels:
+        index = channels.index("Y") if "Y" in channels else 0
+        return read_channels(img, [index])[:, :, 0], f"channel {channels[index]}"
+    raise InputError(
+        f"roto {img.path}: no alpha, R, G, B or single channel to read the mask from (channels {', '.join(channels)}); "
+        "name the channel to use"
+    )
+
+
+def _resize(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    import cv2
+
+    shrinking = width < mask.shape[1] or height < mask.shape[0]
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def read_roto(path: str | os.PathLike[str], size: tuple[int, int], *, channel: str | None = None) -> np.ndarray:
+    """The roto at ``path`` as float32 (H, W) of {0, 1}, H and W from ``size`` = (width, height) of the plate.
+
+    The mask comes from ``channel`` when given, else the alpha channel (unless it is constant and the image
+    has RGB), else the luminance of R, G, B, else the only channel; it is placed into its display window and
+    binarised at 0.5 (>= 0.5 is inside). A roto of another size with the same aspect is resampled first.
+    Raises InputError naming the file for another aspect, an empty mask or a missing channel.
+    """
+    width, height = int(size[0]), int(size[1])
+    if width <= 0 or height <= 0:
+        raise ValueError(f"read_roto: size must be (width, height) > 0, got {size}")
+    with open_image(path, "roto") as img:
+        values, source = _mask_values(img, channel)
+        values = to_display(sanitize(np.ascontiguousarray(values, dtype=np.float32)), img.info)
+        roto_w, roto_h = img.info.size
+    if (roto_w, roto_h) != (width, height):
+        plate_aspect, roto_aspect = width / height, roto_w / roto_h
+        if abs(roto_aspect - plate_aspect) > _ASPECT_TOLERANCE * plate_aspect:
+            raise InputError(
+                f"roto {path} is {roto_w}x{roto_h} (aspect {roto_aspect:.3f}) but the plate is {width}x{height} "
+                f"(aspect {plate_aspect:.3f}); expected a roto of the plate's aspect"
+            )
+        values = _resize(values, width, height)
+    mask = (values >= THRESHOLD).astype(np.float32)
+    if not mask.any():
+        raise InputError(
+            f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD}; expected the object drawn in white"
+        )
+    return mask

@@ -1,0 +1,182 @@
+"""Frame ranges and frame-sequence file patterns (``plate.####.exr``, ``plate.@@@@.exr``, ``plate.%04d.exr``).
+
+Padding follows Nuke: each ``#`` or ``@`` is one digit, so ``####`` is four digits and frame 12345 still
+prints in full. Frame ranges use fileseq's grammar (``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fileseq
+
+from vom_plugin.errors import InputError
+
+# One frame token in a file name: a run of '#', a run of '@', or a printf '%d' / '%0Nd'.
+_TOKEN = re.compile(r"#+|@+|%0?(\d*)d")
+# A frame number at the end of a file stem: "plate.1001.exr", "roto_0012.exr".
+_TRAILING_FRAME = re.compile(r"(?:^|[._-])(-?\d+)$")
+
+
+def parse_frame_range(text: str) -> list[int]:
+    """Frames of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``: sorted, unique.
+
+    Raises InputError naming the text and the accepted forms when it does not parse.
+    """
+    expected = "expected e.g. 1001-1100, 1001-1100x2 or 1001,1005,1010-1020"
+    cleaned = (text or "").replace(" ", "")
+    if not cleaned:
+        raise InputError(f"frame range is empty; {expected}")
+    try:
+        frame_set = fileseq.FrameSet(cleaned)
+    except Exception:  # fileseq raises ParseException and friends; the text is what the user needs
+        raise InputError(f"frame range {text!r} does not parse; {expected}") from None
+    frames = sorted(set(frame_set))
+    if any(int(f) != f for f in frames):
+        raise InputError(f"frame range {text!r} has sub-frames; {expected} (whole frames)")
+    return [int(f) for f in frames]
+
+
+def format_frames(frames: Iterable[int]) -> str:
+    """Compact frame numbers for messages: [1003, 1004, 1005, 1010] -> "1003-1005, 1010"."""
+    ordered = sorted(set(frames))
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+def frame_from_path(path: str | os.PathLike[str]) -> int | None:
+    """The frame number a single file's name ends with (``roto.1001.exr`` -> 1001), else None."""
+    match = _TRAILING_FRAME.search(Path(path).stem)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """A pattern split around its frame token; ``pad`` 0 means a single file with no token."""
+
+    head: str
+    tail: str
+    pad: int
+
+    @classmethod
+    def parse(cls, pattern: str) -> _Pattern:
+        name = os.path.basename(pattern)
+        tokens = list(_TOKEN.finditer(name))
+        if not tokens:
+            return cls(pattern, "", 0)
+        if len(tokens) > 1:
+            raise InputError(
+                f"file pattern {pattern!r} has {len(tokens)} frame tokens; expected one (####, @@@@ or %04d)"
+            )
+        token = tokens[0]
+        pad = len(token.group(0)) if token.group(0)[0] in "#@" else int(token.group(1) or 1)
+        folder = pattern[: len(pattern) - len(name)]
+        return cls(folder + name[: token.start()], name[token.end() :], max(pad, 1))
+
+    def format(self, frame: int) -> str:
+        if self.pad == 0:
+            return self.head
+        sign = "-" if frame < 0 else ""
+        return f"{self.head}{sign}{abs(frame):0{self.pad}d}{self.tail}"
+
+    def frames_on_disk(self) -> list[int]:
+        """Frames whose files exist, matched on the exact padding (Nuke: more digits only without leading 0)."""
+        folder, head_name = os.path.split(self.head)
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            return []
+        rx = re.compile(re.escape(head_name) + r"(-?)(\d+)" + re.escape(self.tail) + r"\Z")
+        frames = []
+        for name in names:
+            match = rx.match(name)
+            if not match:
+                continue
+            digits = match.group(2)
+            if len(digits) == self.pad or (len(digits) > self.pad and not digits.startswith("0")):
+                frames.append(int(match.group(1) + digits))
+        return sorted(frames)
+
+
+@dataclass(frozen=True)
+class PlateSequence:
+    """A file pattern and the frames of it in use. ``path(frame)`` formats the pattern; it checks nothing.
+
+    A pattern without a frame token is a single file (a still) that every frame maps to.
+    """
+
+    pattern: str
+    frames: list[int] = field(default_factory=list)
+
+    @property
+    def is_single_file(self) -> bool:
+        return _Pattern.parse(self.pattern).pad == 0
+
+    def path(self, frame: int) -> Path:
+        return Path(_Pattern.parse(self.pattern).format(int(frame)))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def first(self) -> int:
+        return self.frames[0]
+
+    @property
+    def last(self) -> int:
+        return self.frames[-1]
+
+    def missing(self) -> list[int]:
+        """Frames whose file does not exist on disk."""
+        return [f for f in self.frames if not self.path(f).is_file()]
+
+
+def frame_path(pattern: str | os.PathLike[str], frame: int) -> Path:
+    """The path of one frame of a pattern (for output patterns, which need not exist yet)."""
+    return Path(_Pattern.parse(os.fspath(pattern)).format(int(frame)))
+
+
+def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = None) -> PlateSequence:
+    """The frames of an existing sequence. ``frames`` None means every frame found on disk.
+
+    Raises InputError when no file matches, or listing the missing frames by number when the range has holes.
+    """
+    text = os.fspath(pattern)
+    parsed = _Pattern.parse(text)
+    if parsed.pad == 0:
+        # A single file: a still that stands for every requested frame (or its own frame number).
+        if not Path(text).is_file():
+            raise InputError(f"plate file {text} does not exist")
+        own = frame_from_path(text)
+        return PlateSequence(text, list(frames) if frames else [own if own is not None else 1])
+    if frames is None:
+        found = parsed.frames_on_disk()
+        if not found:
+            folder = os.path.dirname(text) or "."
+            where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
+            raise InputError(f"no files match the sequence pattern {text}{where}")
+        return PlateSequence(text, found)
+    if not frames:
+        raise InputError(f"sequence {text}: the frame list is empty")
+    seq = PlateSequence(text, sorted(set(int(f) for f in frames)))
+    missing = seq.missing()
+    if missing:
+        raise InputError(
+            f"sequence {text}: missing frames {format_frames(missing)} "
+            f"({len(missing)} of the {len(seq.frames)} requested, e.g. {seq.path(missing[0])})"
+        )
+    return seq
