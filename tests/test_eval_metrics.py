@@ -1,0 +1,165 @@
+"""Matting metrics against values worked out by hand on tiny arrays, plus the reference scalings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vom_plugin.errors import InputError
+from vom_plugin.eval import metrics as M
+from vom_plugin.eval.regions import region_mask, unknown_band
+from vom_plugin.eval.scores import evaluate_clip, mean_over_clips
+
+P = np.array([[0.0, 1.0], [0.5, 0.5]])
+G = np.array([[0.0, 0.0], [1.0, 0.5]])  # errors: 0, +1, -0.5, 0
+
+
+def test_pixel_errors_by_hand():
+    assert M.sad(P, G) == pytest.approx(1.5)
+    assert M.mad(P, G) == pytest.approx(0.375)
+    assert M.mse(P, G) == pytest.approx(1.25 / 4)
+    assert M.ssda(P, G) == pytest.approx(math.sqrt(1.25))
+    top = np.array([[True, True], [False, False]])
+    assert M.mad(P, G, top) == pytest.approx(0.5)
+    assert M.mse(P, G, top) == pytest.approx(0.5)
+    assert M.sad(P, G, top) == pytest.approx(1.0)
+    empty = np.zeros((2, 2), bool)
+    assert M.mad(P, G, empty) == 0.0 and M.mse(P, G, empty) == 0.0
+
+
+def test_dtssd_by_hand():
+    z = np.zeros((2, 2))
+    p1 = np.array([[1.0, 0.0], [0.0, 0.0]])
+    assert M.dtssd(z, p1, z, z) == pytest.approx(math.sqrt(1 / 4))  # RVM: divided by N inside the root
+    assert M.dtssd(z, p1, z, z, normalise=False) == pytest.approx(1.0)  # TCVOM: raw over the band
+    # the same change in GT and prediction is not an error
+    assert M.dtssd(z, p1, z, p1) == 0.0
+
+
+def test_conn_by_hand():
+    # pixel 1 drops out of the main component above t=0.5 -> level 0.5; d_g = 0.5 >= theta, d_p = 0 -> 0.5
+    assert M.conn(np.array([[1.0, 0.5, 1.0]]), np.array([[1.0, 1.0, 1.0]])) == pytest.approx(0.5)
+    # two components of size 1: the first is kept, the others leave at t=0.1 (level 0); phi differs at 1 px
+    assert M.conn(np.array([[1.0, 0.0, 1.0]]), np.array([[1.0, 1.0, 1.0]])) == pytest.approx(1.0)
+    a = np.random.default_rng(0).random((6, 7))
+    assert M.conn(a, a) == 0.0
+
+
+def test_gaussian_derivative_kernel():
+    hx, hy = M.gaussian_derivative_kernels(1.4)
+    # h = ceil(1.4 * sqrt(-2 ln(sqrt(2 pi) * 1.4 * 0.01))) = ceil(3.62) = 4
+    assert hx.shape == (9, 9)
+    assert np.sqrt((hx**2).sum()) == pytest.approx(1.0)
+    np.testing.assert_allclose(hy, hx.T)
+    np.testing.assert_allclose(hx[:, ::-1], -hx)  # odd along x: a derivative
+    r = np.arange(-4, 5)
+    g = np.exp(-(r**2) / (2 * 1.4**2))
+    expected = np.outer(g, -r * g)
+    np.testing.assert_allclose(hx, expected / np.sqrt((expected**2).sum()))
+
+
+def test_grad_of_a_step_edge_matches_a_direct_sum():
+    gt = np.zeros((12, 16))
+    gt[:, 8:] = 1.0
+    pred = np.zeros_like(gt)
+    hx, _ = M.gaussian_derivative_kernels(1.4)
+    # with replicated borders each row sees the same step: response(x) = sum_ij hx[i,j] * step(x + j - 4)
+    resp = np.array([sum(hx[i, j] for i in range(9) for j in range(9) if min(max(x + j - 4, 0), 15) >= 8)
+                     for x in range(16)])
+    expected = 12 * float((resp**2).sum())  # pred is constant: its gradient is 0
+    assert M.grad(pred, gt) == pytest.approx(expected, rel=1e-9)
+    # min-max normalisation: a matte scaled to half strength has the same normalised gradients
+    assert M.grad(0.5 * gt, gt) == pytest.approx(0.0, abs=1e-12)
+    assert M.grad(pred, np.zeros_like(gt)) == 0.0  # all-zero alpha on both sides
+
+
+def test_messddt_by_hand_with_a_given_flow():
+    p0, g0 = np.array([[0.5, 0.0, 0.0]]), np.zeros((1, 3))
+    p1, g1 = np.array([[0.0, 0.5, 0.0]]), np.zeros((1, 3))
+    still = np.zeros((1, 3, 2), np.float32)
+    # without motion the error moved: |0.25 - 0| + |0 - 0.25| = 0.5
+    assert M.messddt(p0, p1, g0, g1, flow=still) == pytest.approx(0.5)
+    right = still.copy()
+    right[..., 0] = 1.0  # every pixel moves 1 px right (clamped at the border)
+    assert M.messddt(p0, p1, g0, g1, flow=right) == pytest.approx(0.0)
+
+
+def test_messddt_uses_farneback_on_the_gt():
+    g = np.zeros((32, 32))
+    g[8:24, 8:24] = 1.0
+    flow = M.farneback_flow(g, g)
+    assert flow.shape == (32, 32, 2) and np.abs(flow).max() < 0.5
+    p0 = g.copy()
+    p1 = g.copy()
+    p1[0, 0] = 1.0
+    assert M.messddt(p0, p1, g, g) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_nan_in_prediction_is_a_clear_error():
+    p = P.copy()
+    p[1, 0] = np.nan
+    with pytest.raises(InputError, match=r"NaN/Inf.*x=0, y=1"):
+        M.mad(p, G)
+    clip = np.zeros((4, 5, 6), np.float32)
+    bad = clip.copy()
+    bad[2, 3, 3] = np.inf
+    with pytest.raises(InputError, match=r"shot: frame 1003: prediction has 1 NaN/Inf"):
+        evaluate_clip(bad, clip, frames=[1001, 1002, 1003, 1004], name="shot")
+
+
+def test_size_and_count_mismatch_name_the_frame():
+    with pytest.raises(InputError, match=r"frame 7: prediction is 6x5, ground truth 4x5"):
+        evaluate_clip(np.zeros((1, 5, 6)), np.zeros((1, 5, 4)), frames=[7])
+    with pytest.raises(InputError, match=r"2 predicted frame\(s\), 3 ground-truth"):
+        evaluate_clip(np.zeros((2, 4, 4)), np.zeros((3, 4, 4)))
+
+
+def test_unknown_band():
+    g = np.zeros((9, 9))
+    g[4, 4] = 0.5
+    g[:, 8] = 1.0  # opaque pixels are not in the band by themselves
+    band = unknown_band(g, 2)
+    assert band.sum() == 25 and band[2:7, 2:7].all()
+    assert region_mask(g, "whole") is None
+    assert region_mask(g, "narrow").sum() == 81  # r=5 covers the 9x9 frame
+    with pytest.raises(InputError, match="region 'huge'.*whole, narrow, medium, wide"):
+        region_mask(g, "huge")
+
+
+def test_evaluate_clip_scalings_whole_frame():
+    gt = np.zeros((3, 2, 2), np.float32)
+    pred = gt.copy()
+    pred[1, 0, 0] = 1.0  # one wrong pixel on the middle frame
+    s = evaluate_clip(pred, gt, frames=[1, 2, 3])
+    assert s.per_frame["MAD"] == pytest.approx([0.0, 250.0, 0.0])  # 1/4 x 1e3
+    assert s.per_frame["MSE"] == pytest.approx([0.0, 250.0, 0.0])
+    assert s.per_frame["SAD"] == pytest.approx([0.0, 1e-3, 0.0])
+    # RVM: dtSSD against the previous frame, first 0: sqrt(1/4) x 1e2 on frames 2 and 3
+    assert s.per_frame["dtSSD"] == pytest.approx([0.0, 50.0, 50.0])
+    assert s.mean["MAD"] == pytest.approx(250.0 / 3)
+    assert s.to_dict()["units"]["dtSSD"] == "x1e2"
+
+
+def test_evaluate_clip_band_looks_forward():
+    gt = np.zeros((2, 5, 5), np.float32)
+    gt[:, 2, 2] = 0.5
+    pred = gt.copy()
+    pred[0, 2, 2] = 0.0  # error 0.5 on frame 0, inside the band
+    s = evaluate_clip(pred, gt, region="narrow", metrics=["MSE", "SSDA", "dtSSD"])
+    assert s.per_frame["MSE"] == pytest.approx([0.25 / 25 * 1e3, 0.0])  # band = whole 5x5 here
+    assert s.per_frame["SSDA"] == pytest.approx([0.5, 0.0])
+    assert s.per_frame["dtSSD"] == pytest.approx([0.5, 0.0])  # TCVOM: next frame, raw, last 0
+
+
+def test_single_frame_and_all_zero():
+    z = np.zeros((1, 8, 8), np.float32)
+    s = evaluate_clip(z, z)
+    assert all(v == 0.0 for v in s.mean.values()) and set(s.mean) == set(M_ALL)
+    band = evaluate_clip(z, z, region="wide")  # an empty band scores 0, not NaN
+    assert all(v == 0.0 for v in band.mean.values())
+    assert mean_over_clips([s, s]) == s.mean
+
+
+M_ALL = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA")
