@@ -143,13 +143,13 @@ def _add_strands(rng: np.random.Generator, a: np.ndarray, pts: np.ndarray, amoun
     """Hair/fur-like strands grown outward from the contour: thin (sub-pixel after downsampling), curved."""
     H, W = a.shape
     cy, cx = H / 2, W / 2
-    n = int(amount * rng.integers(20, 160))
+    n = int(amount * rng.integers(20, 400))
     if n == 0:
         return
     layer = np.zeros_like(a)
     p0 = pts[rng.integers(0, len(pts), n)].astype(np.float64)
     ang0 = np.arctan2(p0[:, 1] - cy, p0[:, 0] - cx) + rng.normal(0, 0.4, n)
-    length = rng.uniform(4, 28, n) * ss
+    length = rng.uniform(4, 16 + 70 * min(amount, 1.0) * rng.random(), n) * ss
     curl = rng.normal(0, 0.08, n)
     steps = 8
     ang = ang0[:, None] + curl[:, None] * np.arange(1, steps + 1)[None]
@@ -159,7 +159,7 @@ def _add_strands(rng: np.random.Generator, a: np.ndarray, pts: np.ndarray, amoun
     poly = np.stack([np.concatenate([p0[:, :1], xs], 1), np.concatenate([p0[:, 1:], ys], 1)], 2)
     poly = np.round(poly * 4).astype(np.int32)
     level = rng.integers(0, 3, n)  # three strand densities; one draw call each
-    for lv, val in enumerate((0.5, 0.75, 1.0)):
+    for lv, val in enumerate((0.3, 0.6, 1.0)):
         sel = [poly[i] for i in np.flatnonzero(level == lv)]
         if sel:
             cv2.polylines(layer, sel, False, val, thickness=1, lineType=cv2.LINE_AA, shift=2)

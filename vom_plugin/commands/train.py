@@ -1,0 +1,77 @@
+"""``vom train``: train a model (time-budgeted, checkpointed, resumable) or export a checkpoint as weights."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "train the matting network on synthetic or studio data, or export a checkpoint as shipped weights"
+DESCRIPTION = """Train the HSTSG matting network.
+
+Data: synth (generated on the fly), vm108:PATH (VideoMatting108), dvm:PATH (DVM), folder:PATH
+(<clip>/fg + <clip>/alpha + <clip>/bg or <clip>/comp). Writes checkpoints (last.pt, best.pt), train.csv
+and val.csv under --out. Continue an interrupted run with --resume. SIGTERM checkpoints and exits.
+
+Export: vom train --export runs/lite/best.pt --to vom_plugin/weights/lite.safetensors
+"""
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return v
+    return parse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="lite", choices=("lite", "full"), help="model configuration (default lite)")
+    p.add_argument("--data", default="synth", help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
+    p.add_argument("--minutes", type=_positive(float), default=10.0, help="wall-clock budget of this run")
+    p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--seed", type=int, default=0, help="run seed: data and initialisation (default 0)")
+    p.add_argument("--batch", type=_positive(int), default=4, help="clips per step (default 4)")
+    p.add_argument("--size", type=_positive(int), default=256, help="square crop size, multiple of 16 (default 256)")
+    p.add_argument("--frames", type=_positive(int), default=3, help="frames per training clip, >= 3 (default 3)")
+    p.add_argument("--lr", type=_positive(float), default=4e-4, help="peak learning rate (default 4e-4)")
+    p.add_argument("--threads", type=_positive(int), default=2, help="CPU threads for torch (default 2)")
+    p.add_argument("--ckpt-minutes", type=_positive(float), default=3.0, help="checkpoint interval")
+    p.add_argument("--val-minutes", type=float, default=10.0, help="validation interval; 0 disables")
+    p.add_argument("--stage1-steps", type=int, default=400, help="steps of stage 1 (rigid pseudo-clips)")
+    p.add_argument("--ramp-steps", type=int, default=3000, help="steps over which difficulty ramps to 1")
+    p.add_argument("--max-steps", type=_positive(int), default=None, help="stop after this many steps in all")
+    p.add_argument("--shots", type=Path, default=None, help="folder of validation shots (default: shared shots)")
+    p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
+    p.add_argument("--to", type=Path, default=None, help="with --export: destination .safetensors")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vom_plugin.errors import InputError
+    from vom_plugin.train.data import Curriculum
+    from vom_plugin.train.loop import TrainArgs, export_weights, train
+
+    if args.export is not None:
+        if args.to is None:
+            raise InputError("--export needs --to DEST.safetensors")
+        info = export_weights(args.export, args.to)
+        print(f"exported {args.export} (step {info['step']}, {info['config']}) -> {args.to}")
+        return 0
+    if args.out is None:
+        raise InputError("--out is required: the folder for checkpoints and logs (e.g. runs/lite)")
+    if args.size % 16:
+        raise InputError(f"--size {args.size}: must be a multiple of 16 (the network's stride)")
+    if args.frames < 3:
+        raise InputError(f"--frames {args.frames}: clips need at least 3 frames (memory from predictions)")
+    targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
+                      device=args.device, seed=args.seed, batch=args.batch, size=args.size, frames=args.frames,
+                      lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
+                      val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,
+                      curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
+    train(targs, log=lambda m: print(m, flush=True))
+    return 0

@@ -1,0 +1,280 @@
+"""The training loop: time-budgeted, checkpointed, resumable, seeded; CPU or CUDA (bf16 autocast).
+
+Output folder layout:
+  last.pt     checkpoint written every ``ckpt_minutes`` and at the end (model, optimizer, step, RNG)
+  best.pt     the checkpoint with the best held-out synthetic score so far
+  train.csv   one row per ``log_every`` steps: averaged loss terms, lr, difficulty, seconds per step
+  val.csv     one row per validation set per validation: MAD, MSE, dtSSD
+  args.json   the arguments of every (re)start, appended
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vom_plugin.errors import InputError
+from vom_plugin.train.data import Curriculum, SynthSource, make_batch, network_encoder
+from vom_plugin.train.losses import clip_losses
+
+LOSS_KEYS = ("total", "l1", "laplacian", "gradient", "bce", "composition", "temporal")
+
+
+@dataclass
+class TrainArgs:
+    out: Path
+    config: str = "lite"
+    data: str = "synth"
+    minutes: float = 10.0
+    resume: bool = False
+    device: str = "auto"
+    seed: int = 0
+    batch: int = 4
+    size: int = 256
+    frames: int = 3
+    lr: float = 4e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    ckpt_minutes: float = 3.0
+    val_minutes: float = 10.0
+    log_every: int = 10
+    threads: int = 2
+    val_clips: int = 8
+    val_frames: int = 8
+    shots: Path | None = None
+    curriculum: Curriculum = field(default_factory=Curriculum)
+    max_steps: int | None = None  # stop after this many total steps (tests, exact reproductions)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
+
+def resolve_device(name: str) -> torch.device:
+    try:
+        from vom_plugin.engine.device import resolve_device as engine_resolve
+
+        return engine_resolve(name)
+    except ImportError:
+        pass
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: CUDA is not available on this machine (expected auto or cpu)")
+    return dev
+
+
+def make_source(spec: str, seed: int, size: int, frames: int):
+    """``synth`` | ``vm108:PATH`` | ``dvm:PATH`` | ``folder:PATH`` -> a clip source."""
+    if spec == "synth":
+        return SynthSource(seed)
+    kind, _, path = spec.partition(":")
+    if kind in ("vm108", "dvm", "folder") and path:
+        from vom_plugin.train.datasets import open_dataset
+
+        return open_dataset(kind, Path(path), seed=seed)
+    raise InputError(f"--data {spec!r}: expected synth, vm108:PATH, dvm:PATH or folder:PATH")
+
+
+def build(config: str) -> torch.nn.Module:
+    try:
+        from vom_plugin.model import build_model
+    except ImportError as e:
+        raise RuntimeError(f"the model package is not importable yet: {e}") from e
+    return build_model(config)
+
+
+def _lr_at(args: TrainArgs, step: int, run_frac: float) -> float:
+    """Linear warm-up, then cosine over the run's time budget down to 10% (a resume starts a new cycle)."""
+    warm = min(1.0, (step + 1) / max(1, args.warmup_steps))
+    cos = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, run_frac))))
+    return args.lr * warm * cos
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint, loaded without unpickling arbitrary objects (weights_only)."""
+    if not path.is_file():
+        raise InputError(f"checkpoint {path}: not found")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def val_score(metrics: dict[str, float]) -> float:
+    # One number to pick the best checkpoint: the three metrics the shipped model must win, on comparable scales.
+    return metrics["mad"] / 10 + metrics["mse"] / 5 + metrics["dtssd"]
+
+
+class _Csv:
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        new = not path.exists()
+        self.f = path.open("a", newline="")
+        self.w = csv.DictWriter(self.f, fieldnames=fields)
+        if new:
+            self.w.writeheader()
+
+    def row(self, **kw: Any) -> None:
+        self.w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in kw.items()})
+        self.f.flush()
+
+
+def train(args: TrainArgs, log=print) -> dict[str, Any]:
+    """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict."""
+    from vom_plugin.train import validate as V
+
+    torch.set_num_threads(max(1, args.threads))
+    device = resolve_device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    last = args.out / "last.pt"
+    if last.exists() and not args.resume:
+        raise InputError(f"--out {args.out}: holds a checkpoint already; pass --resume to continue it "
+                         "or choose another folder")
+    torch.manual_seed(args.seed)
+    model = build(args.config).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    step, elapsed_total, best = 0, 0.0, float("inf")
+    if args.resume and last.exists():
+        ck = load_checkpoint(last)
+        if ck.get("config") != args.config:
+            raise InputError(f"--resume: {last} is a {ck.get('config')!r} checkpoint, not --config {args.config}")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        step, elapsed_total, best = int(ck["step"]), float(ck["elapsed_s"]), float(ck.get("best", best))
+        torch.set_rng_state(ck["torch_rng"])
+        log(f"resumed {last} at step {step} ({elapsed_total / 60:.1f} min trained)")
+    with (args.out / "args.json").open("a") as f:
+        f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
+
+    source = make_source(args.data, args.seed, args.size, args.frames)
+    encode = network_encoder()
+    shots_root = args.shots if args.shots is not None else V.DEFAULT_SHOTS
+    val_sets = V.synthetic_valsets(args.val_clips, args.val_frames, args.size)
+    shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 else []
+    train_csv = _Csv(args.out / "train.csv", ["step", "elapsed_s", "lr", "difficulty", "static", "step_s",
+                                              *LOSS_KEYS])
+    val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])
+    use_amp = device.type == "cuda"
+
+    stop = {"flag": False}
+
+    def _on_term(signum, frame):  # finish the step, checkpoint, exit cleanly
+        stop["flag"] = True
+
+    old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
+
+    def checkpoint(path: Path) -> None:
+        _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                      "elapsed_s": elapsed_total, "best": best, "config": args.config,
+                      "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
+
+    def validate() -> dict[str, float]:
+        nonlocal best
+        res = V.evaluate(model, val_sets, device)
+        for name, m in res.items():
+            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"synth/{name}", **m)
+        shots = V.evaluate(model, shot_sets, device) if shot_sets else {}
+        for name, m in shots.items():
+            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"shots/{name}", **m)
+        msg = " ".join(f"{k}={v:.2f}" for k, v in res["mean"].items())
+        if shots:
+            msg += " | shots " + " ".join(f"{k}={v:.2f}" for k, v in shots["mean"].items())
+        score = val_score(res["mean"])
+        if score < best:
+            best = score
+            checkpoint(args.out / "best.pt")
+            msg += " (best)"
+        log(f"val step {step}: {msg}")
+        model.train()
+        return res["mean"]
+
+    run_start = time.monotonic()
+    budget = args.minutes * 60.0
+    last_ckpt = last_val = run_start
+    acc: dict[str, float] = {}
+    n_acc = 0
+    step_time = 0.0
+    model.train()
+    try:
+        while not stop["flag"]:
+            now = time.monotonic()
+            if now - run_start >= budget or (args.max_steps is not None and step >= args.max_steps):
+                break
+            t0 = time.monotonic()
+            batch, diff, static = make_batch(source, step, seed=args.seed, batch=args.batch, frames=args.frames,
+                                             size=(args.size, args.size), curriculum=args.curriculum,
+                                             encode=encode)
+            batch = batch.to(device)
+            lr = _lr_at(args, step, (now - run_start) / max(budget, 1e-6))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                out = model.forward_clip(batch.frames, batch.first_mask)
+            losses = clip_losses(out, batch.alpha, batch.fg, batch.bg)
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            dt = time.monotonic() - t0
+            elapsed_total += dt
+            step_time += dt
+            for k in LOSS_KEYS:
+                if k in losses:
+                    acc[k] = acc.get(k, 0.0) + float(losses[k].detach())
+            n_acc += 1
+            if step % args.log_every == 0:
+                avg = {k: v / n_acc for k, v in acc.items()}
+                train_csv.row(step=step, elapsed_s=elapsed_total, lr=lr, difficulty=diff, static=int(static),
+                              step_s=step_time / n_acc, **avg)
+                log(f"step {step} loss {avg['total']:.4f} l1 {avg['l1']:.4f} d={diff:.2f} "
+                    f"{step_time / n_acc:.2f}s/step lr {lr:.2e}")
+                acc, n_acc, step_time = {}, 0, 0.0
+            now = time.monotonic()
+            if args.val_minutes > 0 and now - last_val >= args.val_minutes * 60:
+                validate()
+                last_val = time.monotonic()
+            if now - last_ckpt >= args.ckpt_minutes * 60:
+                checkpoint(last)
+                last_ckpt = time.monotonic()
+        final = validate() if args.val_minutes > 0 or args.max_steps is not None else {}
+        checkpoint(last)
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    log(f"stopped at step {step}; {elapsed_total / 60:.1f} min trained in all; checkpoint {last}")
+    return {"step": step, "elapsed_s": elapsed_total, "best": best, "final": final}
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write a checkpoint's model as fp16 safetensors via the engine's save_weights (what load_model reads)."""
+    from vom_plugin.engine.weights import save_weights
+
+    ck = load_checkpoint(checkpoint)
+    model = build(ck["config"])
+    model.load_state_dict(ck["model"])
+    meta = {"step": str(ck["step"]), "trained_minutes": f"{ck['elapsed_s'] / 60:.1f}", "source": "vom train"}
+    meta.update(metadata or {})
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(model, dest, fp16=True, metadata=meta)
+    return {"step": ck["step"], "elapsed_s": ck["elapsed_s"], "config": ck["config"]}
