@@ -1,0 +1,98 @@
+"""Model weights on disk: safetensors (fp16 by default), with the config name and vom version in metadata.
+
+``load_model("default")`` (or ``"lite"``) loads ``<weights dir>/lite.safetensors``; ``"full"`` loads
+``full.safetensors``; anything else is a path. The network's config comes from the file's metadata, so a
+file always rebuilds the network it was saved from. Problems raise InputError naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from vom_plugin.errors import InputError
+from vom_plugin.locations import weights_dir
+from vom_plugin.model import CONFIGS, HSTSG, build_model
+
+FORMAT = "vom-hstsg"
+ALIASES = {"default": "lite", "lite": "lite", "full": "full"}
+
+
+def weights_path(name_or_path: str | os.PathLike = "default") -> Path:
+    """Resolve "default" / "lite" / "full" to the shipped file, else treat the value as a path."""
+    key = str(name_or_path)
+    if key in ALIASES:
+        return weights_dir() / f"{ALIASES[key]}.safetensors"
+    return Path(key).expanduser()
+
+
+def save_weights(model: HSTSG, path: str | os.PathLike, *, fp16: bool = True, metadata: dict | None = None) -> None:
+    """Write the model's state (floating tensors as fp16 unless fp16=False) atomically to `path`."""
+    from safetensors.torch import save_file
+
+    from vom_plugin import __version__
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if fp16 and v.is_floating_point():
+            v = v.half()
+        state[k] = v.contiguous()
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    meta.update({"format": FORMAT, "config": model.config.name, "vom_version": __version__})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a weights file; InputError if it is missing or not a safetensors file."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"weights file {str(path)!r} does not exist: expected a .safetensors file written by vom")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:
+        raise InputError(f"weights file {str(path)!r} is not a readable safetensors file ({e})") from e
+
+
+def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:
+    """Build the network named in the file's metadata, load its weights (as float32), eval mode, on `device`."""
+    from safetensors.torch import load_file
+
+    path = weights_path(name_or_path)
+    meta = read_weights_metadata(path)
+    config = meta.get("config")
+    if config not in CONFIGS:
+        raise InputError(
+            f"weights file {str(path)!r} names model config {config!r}: expected one of {', '.join(CONFIGS)}"
+        )
+    model = build_model(config)
+    state = load_file(str(path))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        )
+        raise InputError(f"weights file {str(path)!r} does not fit model config {config!r} ({detail})")
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    model.load_state_dict(state)
+    return model.eval().to(device)

@@ -1,0 +1,57 @@
+"""Model configurations: `lite` (sized for a 2-core CPU) and `full` (the paper's backbones).
+
+Choices where the paper is vague, written down once here:
+- Keys are 64-d at every level (1/16, 1/8, 1/4) and compared with STCN's L2 similarity.
+- Values shrink at finer levels, as in HMMN (the paper only says "hierarchical values").
+- `full`: ResNet50-to-layer3 key encoder (paper, STCN), full-width ResNet18 value encoder over
+  image + mask + alpha, values 512/256/128 at 1/16/1/8/1/4.
+- `lite`: the same ResNet18 topology (BasicBlocks [2, 2, 2] to layer3) for keys but at half width
+  (32/64/128): a full-width ResNet18 to layer3 alone costs ~1.2 s at 480x864 on the 2-core dev CPU, over
+  the 0.5 s/frame product budget. Its value encoder reuses the key encoder's stem output (1/4) and takes
+  mask + alpha losslessly at 1/4 by space-to-depth, then runs a narrower ResNet18 topology (16/32/64).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    key_backbone: str  # "resnet18" (BasicBlock) or "resnet50" (Bottleneck)
+    key_widths: tuple[int, int, int]  # base widths of layer1..layer3 (Bottleneck outputs are 4x)
+    value_widths: tuple[int, int, int]  # value encoder layer1..layer3 widths
+    value_stem: str  # "image" (own 7x7 stem over image+mask+alpha) or "shared" (reuse key stem)
+    key_dim: int  # keys at every level
+    value_dims: tuple[int, int, int]  # values at 1/16, 1/8, 1/4
+    decoder_dims: tuple[int, int, int]  # decoder widths at 1/16, 1/8, 1/4
+    cfar_window: int = 1  # radius of the local spatio-temporal CFAR window at 1/8 and 1/4
+    cfar_frames: int = 3  # current + 2 previous query frames (paper)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    "lite": ModelConfig(
+        name="lite",
+        key_backbone="resnet18",
+        key_widths=(32, 64, 128),
+        value_widths=(16, 32, 64),
+        value_stem="shared",
+        key_dim=64,
+        value_dims=(128, 64, 32),
+        decoder_dims=(64, 32, 16),
+    ),
+    "full": ModelConfig(
+        name="full",
+        key_backbone="resnet50",
+        key_widths=(64, 128, 256),
+        value_widths=(64, 128, 256),
+        value_stem="image",
+        key_dim=64,
+        value_dims=(512, 256, 128),
+        decoder_dims=(256, 128, 64),
+    ),
+}

@@ -1,0 +1,82 @@
+"""Decoder: refined read-outs + key-encoder skips -> mask logits and alpha at working resolution.
+
+STCN's decoder shape (1/16 -> 1/8 -> 1/4, then x4), with the read-out of each level entering at its own
+scale (HSTSG: "fed into the decoder through shortcut connections at the corresponding scale").
+Choices where the paper is vague:
+- Two outputs from a shared 1/4 head: mask logits (the semantic mask) and an alpha. Both are upsampled
+  x4 bilinearly to working resolution.
+- A small full-resolution head (two 3x3 convs over the image and the upsampled outputs) adds a residual
+  to the alpha so soft edges can follow the image rather than the bilinear ramp. It is cheap (8 channels).
+- Alpha is clamped to [0, 1] (straight-through gradient), not squashed by a sigmoid: compositing needs
+  exact 0 and 1 away from edges.
+- No normalisation layers in the decoder (as STCN): nothing depends on batch statistics here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+def up2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+class Decoder(nn.Module):
+    def __init__(
+        self,
+        feat_channels: tuple[int, int, int],  # key encoder (c4, c8, c16)
+        value_dims: tuple[int, int, int],  # read-outs at (1/16, 1/8, 1/4)
+        dims: tuple[int, int, int],  # decoder widths at (1/16, 1/8, 1/4)
+    ) -> None:
+        super().__init__()
+        c4, c8, c16 = feat_channels
+        v16, v8, v4 = value_dims
+        d16, d8, d4 = dims
+        self.thin16 = nn.Conv2d(c16, d16, 1)
+        self.in16 = nn.Conv2d(v16 + d16, d16, 3, padding=1)
+        self.res16 = ResBlock(d16)
+        self.in8 = nn.Conv2d(d16 + c8 + v8, d8, 1)
+        self.res8 = ResBlock(d8)
+        self.in4 = nn.Conv2d(d8 + c4 + v4, d4, 1)
+        self.res4 = ResBlock(d4)
+        self.head = nn.Conv2d(d4, 2, 3, padding=1)
+        self.fine1 = nn.Conv2d(3 + 2, 8, 3, padding=1)
+        self.fine2 = nn.Conv2d(8, 1, 3, padding=1)
+        nn.init.zeros_(self.fine2.weight)
+        nn.init.zeros_(self.fine2.bias)
+        with torch.no_grad():
+            self.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, not clamped flat
+
+    def forward(
+        self,
+        image: torch.Tensor,
+        feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor],  # (f16, f8, f4)
+        readouts: tuple[torch.Tensor, torch.Tensor, torch.Tensor],  # (r16, r8, r4)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """image [B, 3, H, W] in [0, 1]. Returns (mask_logits, alpha), each [B, 1, H, W]."""
+        f16, f8, f4 = feats
+        r16, r8, r4 = readouts
+        x = F.relu(self.in16(torch.cat([r16, self.thin16(f16)], 1)))
+        x = self.res16(x)
+        x = self.res8(F.relu(self.in8(torch.cat([up2(x), f8, r8], 1))))
+        x = self.res4(F.relu(self.in4(torch.cat([up2(x), f4, r4], 1))))
+        out = self.head(F.relu(x))
+        out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        mask_logits, alpha_raw = out[:, :1], out[:, 1:]
+        alpha_raw = alpha_raw + self.fine2(F.relu(self.fine1(torch.cat([image, out], 1))))
+        # clamp the value but let the gradient through (straight-through), so a pixel pushed past 0 or 1
+        # can still be pulled back by the loss instead of sitting dead on the flat part of the clamp
+        alpha = alpha_raw + (alpha_raw.clamp(0.0, 1.0) - alpha_raw).detach()
+        return mask_logits, alpha

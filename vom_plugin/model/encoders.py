@@ -1,0 +1,126 @@
+"""Hierarchical key and value encoders (HSTSG section 3.1, STCN-style).
+
+Key encoder: ResNet stem + layer1..3 -> features at 1/4, 1/8, 1/16 and 64-d keys at each level
+(3x3 projection at 1/16 as STCN; 1x1 at 1/8 and 1/4, where a 3x3 over the large maps costs more than the
+rest of the read). Keys depend on pixels only, which is what lets the engine cache them per frame.
+
+Value encoder: a ResNet18 topology over the frame's mask and alpha, fused at every level with the key
+encoder's features of the same frame (STCN fuses at 1/16 only; HSTSG needs values at all three levels).
+- `full`: own 7x7 stem over image (normalised) + mask + alpha, full-width layers.
+- `lite`: no second stem over the image: the key encoder's 1/4 features stand in for it, and mask + alpha
+  enter at 1/4 by space-to-depth (4x4 pixels -> 16 channels each), which keeps sub-pixel edge detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .resnet import BLOCKS, BasicBlock, Trunk, conv_bn, make_stem
+
+
+@dataclass
+class KeyFeatures:
+    """Per-frame output of the key encoder: keys [B, Ck, h, w] and backbone features at 1/16, 1/8, 1/4."""
+
+    key16: torch.Tensor
+    key8: torch.Tensor
+    key4: torch.Tensor
+    feat16: torch.Tensor
+    feat8: torch.Tensor
+    feat4: torch.Tensor
+
+    def keys(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.key16, self.key8, self.key4
+
+    def to_dict(self) -> dict[str, torch.Tensor]:
+        """CPU tensors by field name (what the runner caches on disk)."""
+        return {f.name: getattr(self, f.name).detach().cpu().contiguous() for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, torch.Tensor], device: torch.device | str | None = None) -> KeyFeatures:
+        return cls(**{f.name: (d[f.name] if device is None else d[f.name].to(device)) for f in fields(cls)})
+
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> KeyFeatures:
+        return KeyFeatures(**{f.name: getattr(self, f.name).to(device, dtype) for f in fields(self)})
+
+    def select(self, i: int | slice) -> KeyFeatures:
+        """Index the batch axis (forward_clip encodes all frames of a clip at once)."""
+        return KeyFeatures(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
+
+
+@dataclass
+class ValueFeatures:
+    value16: torch.Tensor
+    value8: torch.Tensor
+    value4: torch.Tensor
+
+    def values(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.value16, self.value8, self.value4
+
+
+class KeyEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.stem = make_stem(3, cfg.key_widths[0])
+        self.trunk = Trunk(cfg.key_backbone, cfg.key_widths[0], cfg.key_widths)
+        c4, c8, c16 = self.trunk.channels
+        self.channels = (c4, c8, c16)
+        self.proj16 = nn.Conv2d(c16, cfg.key_dim, 3, padding=1)
+        self.proj8 = nn.Conv2d(c8, cfg.key_dim, 1)
+        self.proj4 = nn.Conv2d(c4, cfg.key_dim, 1)
+        for p in (self.proj16, self.proj8, self.proj4):
+            nn.init.orthogonal_(p.weight.view(p.weight.shape[0], -1))  # STCN: orthogonal key projection
+            nn.init.zeros_(p.bias)
+
+    def forward(self, x: torch.Tensor) -> KeyFeatures:
+        f4, f8, f16 = self.trunk(self.stem(x))
+        return KeyFeatures(self.proj16(f16), self.proj8(f8), self.proj4(f4), f16, f8, f4)
+
+
+class Fuse(nn.Module):
+    """1x1 conv over [value features, key features] -> value dim; plus a residual 3x3 block if `deep`."""
+
+    def __init__(self, cin: int, cout: int, deep: bool) -> None:
+        super().__init__()
+        self.mix = conv_bn(cin, cout, 1)
+        self.block = BasicBlock(cout, cout) if deep else None
+
+    def forward(self, v: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        x = self.mix(torch.cat([v, f], 1))
+        return x if self.block is None else self.block(x)
+
+
+class ValueEncoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, key_channels: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shared_stem = cfg.value_stem == "shared"
+        w = cfg.value_widths
+        if self.shared_stem:
+            self.stem = conv_bn(key_channels[0] + 32, w[0], 1)
+        else:
+            self.stem = make_stem(5, w[0])
+        block, counts = BLOCKS["resnet18"]
+        self.trunk = Trunk("resnet18", w[0], w)
+        v4, v8, v16 = self.trunk.channels
+        d16, d8, d4 = cfg.value_dims
+        c4, c8, c16 = key_channels
+        self.fuse16 = Fuse(v16 + c16, d16, deep=True)
+        self.fuse8 = Fuse(v8 + c8, d8, deep=not self.shared_stem)
+        self.fuse4 = Fuse(v4 + c4, d4, deep=False)
+
+    def forward(
+        self, image_n: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
+    ) -> ValueFeatures:
+        """image_n: normalised image [B, 3, H, W]; mask, alpha [B, 1, H, W] in [0, 1]."""
+        ma = torch.cat([mask, alpha], 1)
+        if self.shared_stem:
+            x = self.stem(torch.cat([keys.feat4, F.pixel_unshuffle(ma, 4)], 1))
+        else:
+            x = self.stem(torch.cat([image_n, ma * 2.0 - 1.0], 1))
+        v4, v8, v16 = self.trunk(x)
+        return ValueFeatures(self.fuse16(v16, keys.feat16), self.fuse8(v8, keys.feat8), self.fuse4(v4, keys.feat4))

@@ -1,0 +1,175 @@
+"""The HSTSG network (WACV 2023): hierarchical keys/values, top-k guided memory read, CFAR, decoder.
+
+The network knows nothing of shots or files. Each stage is a public method so the engine can run a shot
+step by step (and cache keys): ``encode_key``, ``encode_value``, ``read_memory`` (``read_dense16`` +
+``read_guided``), ``refine`` (CFAR), ``decode``. ``forward_clip`` chains them over a clip for training.
+
+Images are [B, 3, H, W] in [0, 1] (display-referred), H and W multiples of 16; the network applies the
+ImageNet normalisation itself. Masks and alphas are [B, 1, H, W] in [0, 1].
+
+Keyframe choice (the paper does not say): frame 0's memory is first written from the roto (mask = alpha =
+roto), frame 0 is predicted by reading it, then its memory slot is rewritten with mask = roto and alpha =
+the soft prediction, so the keyframe carries a soft alpha while its mask stays the artist's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .cfar import CFAR
+from .config import ModelConfig
+from .decoder import Decoder
+from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
+from .memory_policy import parse_memory_policy
+from .memory_read import dense_topk_read, guided_topk_read
+from .resnet import init_weights
+
+Levels = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (1/16, 1/8, 1/4)
+
+
+@dataclass
+class MemoryFrame:
+    """What one memory frame holds: keys and values at 1/16, 1/8, 1/4."""
+
+    keys: Levels
+    values: Levels
+
+
+@dataclass
+class History:
+    """CFAR's view of one earlier query frame: its keys and its (unrefined) read-outs."""
+
+    keys: Levels
+    readouts: Levels
+
+
+def stack_memory(frames: list[MemoryFrame]) -> tuple[Levels, Levels]:
+    """Memory frames -> per level keys [B, Ck, T*h*w] and values [B, Cv, T*h*w] (frame-major)."""
+    keys = tuple(torch.cat([f.keys[i].flatten(2) for f in frames], 2) for i in range(3))
+    values = tuple(torch.cat([f.values[i].flatten(2) for f in frames], 2) for i in range(3))
+    return keys, values  # type: ignore[return-value]
+
+
+class HSTSG(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.key_encoder = KeyEncoder(config)
+        self.value_encoder = ValueEncoder(config, self.key_encoder.channels)
+        vd16, vd8, vd4 = config.value_dims
+        self.cfar16 = CFAR(config.key_dim, vd16, None)
+        self.cfar8 = CFAR(config.key_dim, vd8, config.cfar_window)
+        self.cfar4 = CFAR(config.key_dim, vd4, config.cfar_window)
+        self.decoder = Decoder(self.key_encoder.channels, config.value_dims, config.decoder_dims)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        for m in (self.key_encoder.stem, self.key_encoder.trunk, self.value_encoder, self.decoder):
+            init_weights(m)
+        # init_weights re-randomises convs; restore the deliberate zero inits of the residual branches
+        for mod in self.modules():
+            if hasattr(mod, "branch"):
+                nn.init.zeros_(mod.branch[-1][1].weight)
+        nn.init.zeros_(self.decoder.fine2.weight)
+        nn.init.zeros_(self.decoder.fine2.bias)
+        with torch.no_grad():
+            self.decoder.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, off the clamp
+
+    # -- stages -------------------------------------------------------------------------------------
+    def normalise(self, image: torch.Tensor) -> torch.Tensor:
+        return (image - self.mean) / self.std
+
+    def encode_key(self, image: torch.Tensor) -> KeyFeatures:
+        """image [B, 3, H, W] in [0, 1] -> keys and skip features (pure function of the pixels)."""
+        return self.key_encoder(self.normalise(image))
+
+    def encode_value(
+        self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
+    ) -> ValueFeatures:
+        return self.value_encoder(self.normalise(image), keys, mask, alpha)
+
+    def memory_frame(
+        self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
+    ) -> MemoryFrame:
+        return MemoryFrame(keys.keys(), self.encode_value(image, keys, mask, alpha).values())
+
+    @staticmethod
+    def read_dense16(
+        q16: torch.Tensor, mk16: torch.Tensor, mv16: torch.Tensor, top_k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense top-k read at 1/16: q16 [B, C, h, w] -> (readout [B, Cv, h, w], idx [B, k, h*w])."""
+        b, _, h, w = q16.shape
+        out, idx = dense_topk_read(q16.flatten(2), mk16, mv16, top_k)
+        return out.view(b, -1, h, w), idx
+
+    @staticmethod
+    def read_guided(
+        q: torch.Tensor, mk: torch.Tensor, mv: torch.Tensor, coarse_idx: torch.Tensor, top_k: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Guided top-k read at 1/8 or 1/4 from the coarser level's indices (see memory_read)."""
+        return guided_topk_read(q, mk, mv, coarse_idx, top_k)
+
+    def read_memory(self, keys: KeyFeatures, mem_keys: Levels, mem_values: Levels, top_k: int = 8) -> Levels:
+        """Hierarchical read: dense top-k at 1/16 guides 1/8, whose top-k guides 1/4."""
+        r16, idx = self.read_dense16(keys.key16, mem_keys[0], mem_values[0], top_k)
+        r8, idx = self.read_guided(keys.key8, mem_keys[1], mem_values[1], idx, top_k)
+        r4, _ = self.read_guided(keys.key4, mem_keys[2], mem_values[2], idx, top_k)
+        return r16, r8, r4
+
+    def refine(self, keys: KeyFeatures, readouts: Levels, history: list[History]) -> Levels:
+        """CFAR at each level with the previous query frames (newest first, at most cfar_frames - 1)."""
+        hist = history[: self.config.cfar_frames - 1]
+        out = []
+        for i, (cfar, k) in enumerate(zip((self.cfar16, self.cfar8, self.cfar4), keys.keys(), strict=True)):
+            out.append(cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist]))
+        return tuple(out)  # type: ignore[return-value]
+
+    def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution."""
+        return self.decoder(image, (keys.feat16, keys.feat8, keys.feat4), refined)
+
+    def predict(
+        self, image: torch.Tensor, keys: KeyFeatures, memory: list[MemoryFrame], history: list[History], top_k: int
+    ) -> tuple[torch.Tensor, torch.Tensor, History]:
+        """One query frame: read, refine, decode. Returns (mask_logits, alpha, this frame's History)."""
+        mk, mv = stack_memory(memory)
+        readouts = self.read_memory(keys, mk, mv, top_k)
+        refined = self.refine(keys, readouts, history)
+        mask_logits, alpha = self.decode(image, keys, refined)
+        return mask_logits, alpha, History(keys.keys(), readouts)
+
+    # -- training entry ----------------------------------------------------------------------------
+    def forward_clip(
+        self, frames: torch.Tensor, first_mask: torch.Tensor, memory: str = "first+prev2", top_k: int = 8
+    ) -> dict[str, torch.Tensor]:
+        """frames [B, T, 3, H, W], first_mask [B, 1, H, W] -> mask_logits and alpha [B, T, 1, H, W].
+
+        Frame 0's memory is written from first_mask; later frames read memory written from earlier
+        predictions (not detached: gradients flow through the memory write), with CFAR over previous frames.
+        """
+        policy = parse_memory_policy(memory)
+        b, t = frames.shape[:2]
+        all_keys = self.encode_key(frames.flatten(0, 1))  # one batched pass over every frame of the clip
+        keys = [all_keys.select(slice(i, None, t)) for i in range(t)]  # frame i of each clip: rows i, i+t, ...
+        bank: dict[int, MemoryFrame] = {0: self.memory_frame(frames[:, 0], keys[0], first_mask, first_mask)}
+        history: list[History] = []
+        logits_out, alpha_out = [], []
+        for i in range(t):
+            image = frames[:, i]
+            mem = [bank[j] for j in sorted(bank)]
+            mask_logits, alpha, hist = self.predict(image, keys[i], mem, history, top_k)
+            logits_out.append(mask_logits)
+            alpha_out.append(alpha)
+            history = [hist, *history][: self.config.cfar_frames - 1]
+            if i + 1 < t and policy.writes(i):
+                mask = first_mask if i == 0 else torch.sigmoid(mask_logits)
+                bank[i] = self.memory_frame(image, keys[i], mask, alpha)
+                bank = {j: bank[j] for j in policy.retain(list(bank))}
+        return {"mask_logits": torch.stack(logits_out, 1), "alpha": torch.stack(alpha_out, 1)}
+
+    def forward(
+        self, frames: torch.Tensor, first_mask: torch.Tensor, memory: str = "first+prev2", top_k: int = 8
+    ) -> dict:
+        return self.forward_clip(frames, first_mask, memory, top_k)
