@@ -1,0 +1,399 @@
+"""The Nuke adapter (vom_plugin/host/nuke.py) against a small fake ``nuke`` module.
+
+Only what the adapter touches is faked: nodes with knobs and inputs, a Write that "renders" by creating
+the frame files, ProgressTask, message. The subprocess side (JSON progress, cancel) runs for real
+against small fake ``vom`` scripts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import stat
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# ------------------------------------------------------------------------------------------- fake nuke
+
+
+class FakeKnob:
+    def __init__(self, value: Any = None) -> None:
+        self._value = value
+        self.executed = 0
+
+    def value(self) -> Any:
+        return self._value
+
+    def setValue(self, value: Any) -> None:  # noqa: N802 - Nuke's spelling
+        self._value = value
+
+    def execute(self) -> None:
+        self.executed += 1
+
+
+class FakeNode:
+    def __init__(self, cls: str, name: str, knobs: dict[str, Any] | None = None,
+                 inputs: list[FakeNode | None] | None = None) -> None:
+        self._cls, self._name = cls, name
+        self.knobs = {k: FakeKnob(v) for k, v in (knobs or {}).items()}
+        self.inputs = list(inputs or [])
+        self.children: dict[str, FakeNode] = {}
+
+    def Class(self) -> str:  # noqa: N802
+        return self._cls
+
+    def name(self) -> str:
+        return self._name
+
+    def knob(self, name: str) -> FakeKnob | None:
+        return self.knobs.get(name)
+
+    def __getitem__(self, name: str) -> FakeKnob:
+        return self.knobs.setdefault(name, FakeKnob())
+
+    def input(self, i: int) -> FakeNode | None:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def setInput(self, i: int, node: FakeNode | None) -> None:  # noqa: N802
+        while len(self.inputs) <= i:
+            self.inputs.append(None)
+        self.inputs[i] = node
+
+    def node(self, name: str) -> FakeNode | None:
+        return self.children.get(name)
+
+
+def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") -> types.ModuleType:
+    nk = types.ModuleType("nuke")
+    nk.renders = []  # type: ignore[attr-defined]
+    nk.messages = []  # type: ignore[attr-defined]
+    nk.tasks = []  # type: ignore[attr-defined]
+    nk.deleted = []  # type: ignore[attr-defined]
+    nk.Node = FakeNode  # type: ignore[attr-defined]
+    nk.Group = FakeNode  # type: ignore[attr-defined]
+    nk.Script_Knob = FakeKnob  # type: ignore[attr-defined]
+
+    class Root:
+        def name(self) -> str:
+            return script_path
+
+        def firstFrame(self) -> int:  # noqa: N802
+            return 1
+
+        def lastFrame(self) -> int:  # noqa: N802
+            return 24
+
+    class Nodes:
+        def Write(self, **knobs: Any) -> FakeNode:  # noqa: N802
+            return FakeNode("Write", "Write1", knobs)
+
+    class ProgressTask:
+        def __init__(self, title: str) -> None:
+            self.title, self.messages, self.progress, self.cancel_after = title, [], [], None
+            nk.tasks.append(self)  # type: ignore[attr-defined]
+
+        def setMessage(self, m: str) -> None:  # noqa: N802
+            self.messages.append(m)
+
+        def setProgress(self, p: int) -> None:  # noqa: N802
+            self.progress.append(p)
+
+        def isCancelled(self) -> bool:  # noqa: N802
+            return self.cancel_after is not None and len(self.progress) >= self.cancel_after
+
+    def execute(node: FakeNode, first: int, last: int) -> None:
+        # "render" the Write: create the frame files, recording what was asked
+        for f in range(first, last + 1):
+            path = Path(node["file"].value().replace("%04d", f"{f:04d}"))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"exr")
+            nk.renders.append((node["channels"].value(), node.input(0).name(), f, str(path)))  # type: ignore
+
+    nk.root = Root  # type: ignore[attr-defined]
+    nk.nodes = Nodes()  # type: ignore[attr-defined]
+    nk.ProgressTask = ProgressTask  # type: ignore[attr-defined]
+    nk.execute = execute  # type: ignore[attr-defined]
+    nk.filename = lambda node, *a: node["file"].value()  # type: ignore[attr-defined]
+    nk.delete = lambda node: nk.deleted.append(node)  # type: ignore[attr-defined]
+    nk.message = lambda m: nk.messages.append(m)  # type: ignore[attr-defined]
+    nk.executeInMainThread = lambda fn, args=(), kwargs=None: fn(*args, **(kwargs or {}))  # type: ignore
+    nk.thisNode = lambda: None  # type: ignore[attr-defined]
+    return nk
+
+
+@pytest.fixture
+def fake_nuke(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    nk = make_fake_nuke()
+    monkeypatch.setitem(sys.modules, "nuke", nk)
+    return nk
+
+
+@pytest.fixture
+def host(fake_nuke: types.ModuleType) -> types.ModuleType:
+    import vom_plugin.host.nuke as mod
+
+    return importlib.reload(mod)
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text(f"#!{sys.executable}\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+class Task:
+    def __init__(self, cancel_after: int | None = None) -> None:
+        self.messages: list[str] = []
+        self.progress: list[int] = []
+        self.cancel_after = cancel_after
+
+    def setMessage(self, m: str) -> None:  # noqa: N802
+        self.messages.append(m)
+
+    def setProgress(self, p: int) -> None:  # noqa: N802
+        self.progress.append(p)
+
+    def isCancelled(self) -> bool:  # noqa: N802
+        return self.cancel_after is not None and len(self.progress) >= self.cancel_after
+
+
+def _gizmo(tmp: Path, **knobs: Any) -> FakeNode:
+    values = {"plate": "", "frames": "", "keyframes": "5", "out": str(tmp / "out" / "alpha.####.exr"),
+              "channel": "A", "output": "alpha", "compression": "zip", "working_size": 960,
+              "colorspace": "ACEScg", "model": "default", "device": "auto", "memory": "first+prev2",
+              "top_k": 8, "cache": ""}
+    values.update(knobs)
+    node = FakeNode("Gizmo", "VOM_Matte1", values)
+    node.children = {"AlphaRead": FakeNode("Read", "AlphaRead", {"file": "[value parent.out]"}),
+                     "CopyAlpha": FakeNode("Copy", "CopyAlpha", {"from0": "rgba.alpha", "to0": "rgba.alpha"})}
+    return node
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+def test_adapter_imports_only_stdlib_and_nuke(host: types.ModuleType) -> None:
+    import ast
+
+    tree = ast.parse(Path(host.__file__).read_text())
+    mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    mods |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert mods - {"nuke", "__future__"} <= set(sys.stdlib_module_names), mods
+
+
+def test_parse_progress(host: types.ModuleType) -> None:
+    p = host.parse_progress('{"frame": 1005, "done": 5, "total": 20, "stage": "propagate"}\n')
+    assert (p.frame, p.done, p.total, p.percent) == (1005, 5, 20, 25)
+    assert p.message == "frame 1005 (5/20) propagate"
+    assert host.parse_progress("Loading model...") is None
+    assert host.parse_progress("{not json") is None
+    assert host.parse_progress("[1, 2]") is None
+    assert host.parse_progress('{"event": "start"}').percent is None
+    assert host.parse_progress('{"done": 30, "total": 20}').percent == 100
+
+
+def test_parse_keyframes_and_frame_bounds(host: types.ModuleType) -> None:
+    assert host.parse_keyframes("1050, 1001 1001") == [1001, 1050]
+    with pytest.raises(host.HostError, match=r"keyframes: 'ten' is not a frame number"):
+        host.parse_keyframes("1001 ten")
+    with pytest.raises(host.HostError, match="keyframes: empty"):
+        host.parse_keyframes("  ")
+    assert host.frame_bounds("1001-1100x2") == (1001, 1100)
+    assert host.frame_bounds("1001,1005,1010-1020") == (1001, 1020)
+    assert host.frame_bounds("garbage") is None
+
+
+def test_channel_and_pattern_mapping(host: types.ModuleType) -> None:
+    assert host.exr_channel_to_nuke("A") == "rgba.alpha"
+    assert host.exr_channel_to_nuke("vom.A") == "vom.alpha"
+    assert host.nuke_pattern("/a/alpha.@@@@.exr") == "/a/alpha.%04d.exr"
+    assert host.nuke_pattern("/a/alpha.####.exr") == "/a/alpha.####.exr"
+
+
+def test_shot_yaml_round_trips(host: types.ModuleType) -> None:
+    fields = host.shot_fields({"channel": "vom.A", "working_size": 512, "cache": "  ", "model": None,
+                               "top_k": 4},
+                              plate='/p/we "ird": #1/plate.####.exr', frames="1-24",
+                              keyframes={12: "/r/roto.0012.exr", 1: "/r/roto.0001.exr"}, out="/o/a.####.exr")
+    loaded = yaml.safe_load(host.shot_yaml(fields))
+    assert loaded == {"plate": '/p/we "ird": #1/plate.####.exr', "frames": "1-24",
+                      "keyframes": {1: "/r/roto.0001.exr", 12: "/r/roto.0012.exr"}, "out": "/o/a.####.exr",
+                      "channel": "vom.A", "working_size": 512, "top_k": 4}
+
+
+def test_run_with_progress_drives_the_task(host: types.ModuleType, tmp_path: Path) -> None:
+    vom = _script(tmp_path / "vom", (
+        "import json, sys\n"
+        "print('warming up', flush=True)\n"
+        "for i in range(1, 5):\n"
+        "    print(json.dumps({'frame': 100 + i, 'done': i, 'total': 4}), flush=True)\n"
+        "print('a warning', file=sys.stderr)\n"
+    ))
+    task = Task()
+    seen: list[int] = []
+    r = host.run_with_progress([str(vom)], task, poll_s=0.01, on_progress=lambda p: seen.append(p.frame))
+    assert r.returncode == 0 and not r.cancelled
+    assert task.progress == [25, 50, 75, 100]
+    assert seen == [101, 102, 103, 104]
+    assert "frame 104 (4/4)" in task.messages
+    assert "warming up" in r.output_tail and "a warning" in r.output_tail
+
+
+def test_cancel_sends_sigterm_and_waits(host: types.ModuleType, tmp_path: Path) -> None:
+    marker = tmp_path / "terminated"
+    vom = _script(tmp_path / "vom", (
+        "import json, signal, sys, time\n"
+        f"def stop(*_):\n    open({str(marker)!r}, 'w').write('clean'); sys.exit(130)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print(json.dumps({'frame': 1, 'done': 1, 'total': 100}), flush=True)\n"
+        "time.sleep(60)\n"
+    ))
+    t0 = time.monotonic()
+    r = host.run_with_progress([str(vom)], Task(cancel_after=1), poll_s=0.01, terminate_timeout=20)
+    assert r.cancelled and r.returncode == 130
+    assert marker.read_text() == "clean"  # the render got SIGTERM and shut down itself
+    assert time.monotonic() - t0 < 30
+
+
+def test_cancel_kills_a_render_that_ignores_sigterm(host: types.ModuleType, tmp_path: Path) -> None:
+    vom = _script(tmp_path / "vom", (
+        "import json, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print(json.dumps({'done': 1, 'total': 10}), flush=True)\n"
+        "time.sleep(60)\n"
+    ))
+    r = host.run_with_progress([str(vom)], Task(cancel_after=1), poll_s=0.01, terminate_timeout=0.5)
+    assert r.cancelled and r.returncode == -9
+
+
+def test_prepare_shot_from_upstream_read(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                         tmp_path: Path) -> None:
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024})
+    roto = FakeNode("Roto", "Roto1")
+    node = _gizmo(tmp_path, keyframes="1001 1012", channel="vom.A")
+    node.inputs = [FakeNode("Dot", "Dot1", inputs=[read]), roto]
+    shot_file, fields = host.prepare_shot(node)
+    assert shot_file == tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"
+    loaded = yaml.safe_load(shot_file.read_text())
+    work = shot_file.parent
+    assert loaded["plate"] == "/plates/sh010.%04d.exr"
+    assert loaded["frames"] == "1001-1024"
+    assert loaded["keyframes"] == {1001: str(work / "roto.1001.exr"), 1012: str(work / "roto.1012.exr")}
+    assert loaded["channel"] == "vom.A" and loaded["working_size"] == 960 and "cache" not in loaded
+    # the roto was rendered (alpha only) at the keyframes, and the temporary Write removed
+    assert [(c, src, f) for c, src, f, _ in fake_nuke.renders] == [("alpha", "Roto1", 1001), ("alpha", "Roto1", 1012)]
+    assert all(Path(p).is_file() for *_, p in fake_nuke.renders)
+    assert len(fake_nuke.deleted) == 1
+
+
+def test_prepare_shot_bakes_a_processed_source(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                              tmp_path: Path) -> None:
+    grade = FakeNode("Grade", "Grade1", inputs=[FakeNode("Read", "Read1", {"file": "/p.%04d.exr"})])
+    node = _gizmo(tmp_path, out="", frames="3-5")
+    node.inputs = [grade, FakeNode("Roto", "Roto1")]
+    fake_nuke.root = lambda: type("R", (), {"name": lambda s: str(tmp_path / "comp" / "s.nk"),
+                                           "firstFrame": lambda s: 1, "lastFrame": lambda s: 6})()
+    shot_file, fields = host.prepare_shot(node)
+    assert fields["out"] == str(tmp_path / "comp" / "vom" / "VOM_Matte1.####.exr")
+    assert fields["plate"] == str(shot_file.parent / "plate.%04d.exr")
+    rgb = [(src, f) for c, src, f, _ in fake_nuke.renders if c == "rgb"]
+    assert rgb == [("Grade1", f) for f in range(1, 7)]  # the script range, baked once
+    assert fields["frames"] == "3-5"
+
+
+def test_prepare_shot_errors_name_the_problem(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                              tmp_path: Path) -> None:
+    node = _gizmo(tmp_path, keyframes="", plate="/p.####.exr")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match="keyframes: empty"):
+        host.prepare_shot(node)
+    node = _gizmo(tmp_path, plate="/p.####.exr")
+    node.inputs = [None, None]
+    with pytest.raises(host.HostError, match="Roto: the input is not connected"):
+        host.prepare_shot(node)
+    fake_nuke.root = lambda: type("R", (), {"name": lambda s: "Root", "firstFrame": lambda s: 1,
+                                           "lastFrame": lambda s: 2})()
+    node = _gizmo(tmp_path, out="", plate="/p.####.exr")
+    with pytest.raises(host.HostError, match="Output knob is empty and the script is not saved"):
+        host.prepare_shot(node)
+
+
+def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "argv.json"
+    vom = _script(tmp_path / "vom", (
+        "import json, sys\n"
+        f"json.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n"
+        "for i in range(1, 4):\n"
+        "    print(json.dumps({'frame': i, 'done': i, 'total': 3}), flush=True)\n"
+    ))
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/plates/p.@@@@.exr", frames="1-3", keyframes="1", channel="vom.A",
+                  out=str(tmp_path / "out" / "a.@@@@.exr"))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    result = host.analyze(node, background=False)
+    assert result.returncode == 0 and not result.cancelled
+    argv = json.loads(log.read_text())
+    assert argv == ["render", str(tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"), "--progress", "json"]
+    assert fake_nuke.tasks[0].progress == [33, 66, 100]
+    read, copy = node.children["AlphaRead"], node.children["CopyAlpha"]
+    assert read["file"].value() == str(tmp_path / "out" / "a.%04d.exr")
+    assert (read["first"].value(), read["last"].value()) == (1, 3) and read["reload"].executed == 1
+    assert copy["from0"].value() == "vom.alpha"
+    assert fake_nuke.messages == []
+
+
+def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vom = _script(tmp_path / "vom", "import sys\nprint('vom render: error: plate: frame 7 missing', "
+                                    "file=sys.stderr)\nsys.exit(2)\n")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    result = host.analyze(node, background=False)
+    assert result.returncode == 2
+    assert len(fake_nuke.messages) == 1 and "exit 2" in fake_nuke.messages[0]
+    assert "frame 7 missing" in fake_nuke.messages[0]
+    assert node.children["AlphaRead"]["reload"].executed == 0
+
+
+def test_missing_vom_is_a_clear_message(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOM_EXECUTABLE", str(tmp_path / "nope"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert host.analyze(_gizmo(tmp_path), background=False) is None
+    assert "install.py --nuke" in fake_nuke.messages[0]
+
+
+def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "argv.json"
+    vom = _script(tmp_path / "vom", f"import json, sys\njson.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    bundle = host.submit_farm(node, chunk=5)
+    work = tmp_path / "out" / "VOM_Matte1_vom"
+    assert bundle == work / "openjd_bundle"
+    assert json.loads(log.read_text()) == ["farm", "openjd", str(work / "shot.yaml"), "--chunk", "5", "--out",
+                                           str(bundle)]
+    assert "deadline bundle submit" in fake_nuke.messages[0]
+
+
+def test_mypy_clean_against_types_nuke(repo: Path) -> None:
+    mypy = Path(sys.executable).parent / "mypy"
+    if not mypy.exists():
+        pytest.skip("mypy not installed")
+    import subprocess
+
+    env = {**os.environ, "MYPY_CACHE_DIR": str(repo / ".mypy_cache")}
+    r = subprocess.run([str(mypy), "vom_plugin/host/nuke.py"], cwd=repo, capture_output=True, text=True,
+                       timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -1,0 +1,419 @@
+"""The Nuke adapter behind the VOM_Matte gizmo's buttons. Standard library and ``nuke`` only.
+
+Nuke ships its own Python, and torch does not belong inside it: Analyze prepares the inputs in Nuke
+(the plate's file pattern, the roto rendered at the keyframes), writes a shot file and runs the
+project environment's ``vom render SHOT --progress json`` as a subprocess, turning its JSON lines into
+a ``nuke.ProgressTask``; cancel stops the subprocess with SIGTERM (then SIGKILL if it does not exit).
+Submit-to-farm writes the same shot file and a farm job bundle with ``vom farm openjd``.
+
+``install.py --nuke`` loads this file into Nuke as the module ``vom_nuke`` and sets ``VOM_EXECUTABLE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol, cast
+
+import nuke
+
+# The gizmo knobs that are Shot fields (names = Shot fields = node_defs/vom_matte.yaml knobs; a test
+# checks this tuple against the node definition, since this module cannot read YAML inside Nuke).
+SHOT_KNOBS = ("plate", "frames", "keyframes", "out", "channel", "output", "compression", "working_size",
+              "colorspace", "model", "device", "memory", "top_k", "cache")
+WORK_SUFFIX = "_vom"  # <output folder>/<node name>_vom/ holds the shot file, the rendered roto, the farm bundle
+TERMINATE_TIMEOUT_S = 10.0
+
+
+class HostError(Exception):
+    """A problem the artist can fix (a knob, an input, a missing install); shown with nuke.message."""
+
+
+class TaskLike(Protocol):
+    """What run_with_progress needs of ``nuke.ProgressTask`` (tests pass a small fake)."""
+
+    def setMessage(self, message: str) -> Any: ...
+    def setProgress(self, percent: int) -> Any: ...
+    def isCancelled(self) -> Any: ...
+
+
+@dataclass
+class Progress:
+    """One JSON line of ``vom render --progress json``."""
+
+    done: int | None = None
+    total: int | None = None
+    frame: int | None = None
+    message: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def percent(self) -> int | None:
+        if self.done is None or not self.total:
+            return None
+        return max(0, min(100, int(100 * self.done / self.total)))
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    cancelled: bool
+    last: Progress | None
+    output_tail: list[str]
+
+
+# ---------------------------------------------------------------------------------------------- pure logic
+
+
+def vom_executable() -> str:
+    """The project environment's ``vom``: ``VOM_EXECUTABLE`` (set by install.py --nuke), else PATH."""
+    exe = os.environ.get("VOM_EXECUTABLE") or shutil.which("vom")
+    if not exe or not Path(exe).is_file():
+        raise HostError("vom is not installed for Nuke: run `python3 install.py --nuke` from the vom checkout "
+                        f"(VOM_EXECUTABLE={os.environ.get('VOM_EXECUTABLE', '(unset)')!r})")
+    return exe
+
+
+def parse_keyframes(text: str) -> list[int]:
+    """The ``keyframes`` knob: frame numbers separated by spaces or commas, e.g. ``1001 1050``."""
+    frames: list[int] = []
+    for word in text.replace(",", " ").split():
+        try:
+            frames.append(int(word))
+        except ValueError:
+            raise HostError(f"keyframes: {word!r} is not a frame number; expected frames such as '1001 1050'") from None
+    if not frames:
+        raise HostError("keyframes: empty; enter the frame(s) at which the Roto input is drawn, e.g. '1001'")
+    return sorted(set(frames))
+
+
+def parse_progress(line: str) -> Progress | None:
+    """Parse one line of ``vom render --progress json``; None for a line that is not a JSON object."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+
+    def _int(key: str) -> int | None:
+        v = obj.get(key)
+        return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    done, total, frame = _int("done"), _int("total"), _int("frame")
+    message = str(obj.get("message") or obj.get("stage") or obj.get("event") or "")
+    if frame is not None and total:
+        message = f"frame {frame} ({done if done is not None else '?'}/{total})" + (f" {message}" if message else "")
+    return Progress(done=done, total=total, frame=frame, message=message, raw=obj)
+
+
+def build_render_command(vom: str, shot_file: str | Path, frames: str | None = None) -> list[str]:
+    cmd = [vom, "render", str(shot_file), "--progress", "json"]
+    if frames:
+        cmd += ["--frames", frames]
+    return cmd
+
+
+def build_farm_command(vom: str, shot_file: str | Path, bundle_dir: str | Path, chunk: int) -> list[str]:
+    return [vom, "farm", "openjd", str(shot_file), "--chunk", str(chunk), "--out", str(bundle_dir)]
+
+
+def _yaml_scalar(value: Any) -> str:
+    # JSON strings and numbers are valid YAML scalars: no YAML library is needed inside Nuke.
+    return json.dumps(value)
+
+
+def shot_yaml(fields: Mapping[str, Any]) -> str:
+    """A shot file (issue 5's keys) from field values; ``keyframes`` is {frame: roto path}."""
+    lines = ["# written by the VOM_Matte node in Nuke; `vom render` this file to render the shot"]
+    for key, value in fields.items():
+        if key == "keyframes":
+            lines.append("keyframes:")
+            lines += [f"  {int(f)}: {_yaml_scalar(str(p))}" for f, p in sorted(value.items())]
+        else:
+            lines.append(f"{key}: {_yaml_scalar(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes: Mapping[int, str],
+                out: str) -> dict[str, Any]:
+    """Shot fields from the node's knob values and the resolved inputs; empty optional knobs are left
+    out, so the defaults of the node definition apply."""
+    fields: dict[str, Any] = {"plate": plate, "frames": frames, "keyframes": dict(keyframes), "out": out}
+    for name in SHOT_KNOBS:
+        if name in fields:
+            continue
+        value = knobs.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        fields[name] = value.strip() if isinstance(value, str) else value
+    return fields
+
+
+def nuke_pattern(pattern: str) -> str:
+    """A vom pattern as Nuke's Read reads it: @@@@ becomes %04d (Nuke reads #### and %0Nd only)."""
+    i = pattern.find("@")
+    if i < 0:
+        return pattern
+    j = i
+    while j < len(pattern) and pattern[j] == "@":
+        j += 1
+    return f"{pattern[:i]}%0{j - i}d{pattern[j:]}"
+
+
+def exr_channel_to_nuke(channel: str) -> str:
+    """vom's output channel (``A`` or ``layer.A``) as the Nuke channel a Read shows it as."""
+    layer, _, name = channel.rpartition(".")
+    name = "alpha" if name in ("A", "a", "alpha") else name
+    return f"{layer or 'rgba'}.{name}"
+
+
+def terminate(proc: subprocess.Popen[Any], timeout: float = TERMINATE_TIMEOUT_S) -> int:
+    """Stop the render cleanly: SIGTERM lets vom finish the frame file it is writing (atomic renames)
+    and exit; SIGKILL only if it has not exited after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return int(proc.returncode)
+
+
+def _pump(stream: IO[str], sink: deque[tuple[str, str]], tag: str) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append((tag, line.rstrip("\n")))
+    stream.close()
+
+
+def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1,
+                      terminate_timeout: float = TERMINATE_TIMEOUT_S, env: Mapping[str, str] | None = None,
+                      on_progress: Callable[[Progress], None] | None = None, tail: int = 40) -> RunResult:
+    """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
+    the task is cancelled. Returns when the process has exited."""
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                            env=dict(env) if env is not None else None)
+    lines: deque[tuple[str, str]] = deque()
+    readers = [threading.Thread(target=_pump, args=(s, lines, tag), daemon=True)
+               for s, tag in ((proc.stdout, "out"), (proc.stderr, "err")) if s is not None]
+    for t in readers:
+        t.start()
+    last: Progress | None = None
+    output: deque[str] = deque(maxlen=tail)
+    cancelled = False
+    task.setMessage("starting vom")
+    while True:
+        while lines:
+            tag, line = lines.popleft()
+            prog = parse_progress(line) if tag == "out" else None
+            if prog is None:
+                output.append(line)
+                continue
+            last = prog
+            if prog.percent is not None:
+                task.setProgress(prog.percent)
+            if prog.message:
+                task.setMessage(prog.message)
+            if on_progress:
+                on_progress(prog)
+        if task.isCancelled():
+            cancelled = True
+            task.setMessage("cancelling")
+            terminate(proc, terminate_timeout)
+            break
+        if proc.poll() is not None and not any(t.is_alive() for t in readers) and not lines:
+            break
+        time.sleep(poll_s)
+    for t in readers:
+        t.join(timeout=5)
+    while lines:
+        output.append(lines.popleft()[1])
+    return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=list(output))
+
+
+# ---------------------------------------------------------------------------------------------- Nuke side
+
+
+def _knob_value(node: nuke.Node, name: str) -> Any:
+    knob = node.knob(name)
+    return knob.value() if knob is not None else None
+
+
+def _upstream_read(node: nuke.Node) -> nuke.Node | None:
+    """The Read feeding the Source input directly (through Dots only); anything else changes the pixels."""
+    up = node.input(0)
+    while up is not None and up.Class() == "Dot":
+        up = up.input(0)
+    return up if up is not None and up.Class() == "Read" else None
+
+
+def _read_pattern(read: nuke.Node) -> str:
+    return nuke.filename(read) or str(_knob_value(read, "file") or "")
+
+
+def _script_range() -> tuple[int, int]:
+    root = nuke.root()
+    return int(root.firstFrame()), int(root.lastFrame())
+
+
+def _work_dir(node: nuke.Node, out: str) -> Path:
+    return Path(out).parent / f"{node.name()}{WORK_SUFFIX}"
+
+
+def _default_out(node: nuke.Node) -> str:
+    script = nuke.root().name()
+    if not script or script == "Root":
+        raise HostError(f"{node.name()}: the Output knob is empty and the script is not saved; set Output "
+                        "(e.g. /shows/x/sh010/vom/sh010_alpha.####.exr) or save the script")
+    return str(Path(script).parent / "vom" / f"{node.name()}.####.exr")
+
+
+def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames: Iterable[int],
+                  what: str) -> None:
+    """Render ``source`` to EXR with a temporary Write node (in the root graph), one call per frame."""
+    if source is None:
+        raise HostError(f"{what}: the input is not connected")
+    Path(pattern).parent.mkdir(parents=True, exist_ok=True)
+    write = nuke.nodes.Write(file=pattern, file_type="exr", channels=channels, raw=True)
+    try:
+        write.setInput(0, source)
+        for f in frames:
+            nuke.execute(write, f, f)
+    finally:
+        nuke.delete(write)
+
+
+def _frame_path(pattern: str, frame: int) -> str:
+    # the patterns this module writes use %04d
+    return pattern.replace("%04d", f"{frame:04d}")
+
+
+def prepare_shot(node: nuke.Node) -> tuple[Path, dict[str, Any]]:
+    """Resolve the node's inputs (plate pattern, roto at the keyframes) and write its shot file."""
+    out = str(_knob_value(node, "out") or "").strip() or _default_out(node)
+    work = _work_dir(node, out)
+    keyframes = parse_keyframes(str(_knob_value(node, "keyframes") or ""))
+    frames = str(_knob_value(node, "frames") or "").strip()
+    plate = str(_knob_value(node, "plate") or "").strip()
+    first, last = _script_range()
+    if not plate:
+        read = _upstream_read(node)
+        if read is not None:
+            plate = _read_pattern(read)
+            first, last = int(_knob_value(read, "first")), int(_knob_value(read, "last"))
+        else:  # not a plain Read: bake the Source input to a linear EXR sequence vom can read
+            plate = str(work / "plate.%04d.exr")
+            _render_write(node.input(0), plate, "rgb", range(first, last + 1), f"{node.name()}: Source")
+    frames = frames or f"{first}-{last}"
+    roto = str(work / "roto.%04d.exr")
+    _render_write(node.input(1), roto, "alpha", keyframes, f"{node.name()}: Roto")
+    knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
+    fields = shot_fields(knobs, plate=plate, frames=frames, out=out,
+                         keyframes={f: _frame_path(roto, f) for f in keyframes})
+    shot_file = write_text_atomic(work / "shot.yaml", shot_yaml(fields))
+    return shot_file, fields
+
+
+def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: int) -> None:
+    """Point the gizmo's Read at the rendered frames and copy the right channel into the stream."""
+    group = cast(nuke.Group, node)  # the gizmo is a Group: its inner nodes are reached with .node()
+    read, copy = group.node("AlphaRead"), group.node("CopyAlpha")
+    if read is not None:
+        read["file"].setValue(nuke_pattern(str(fields["out"])))
+        for k in ("first", "origfirst"):
+            read[k].setValue(first)
+        for k in ("last", "origlast"):
+            read[k].setValue(last)
+        cast(nuke.Script_Knob, read["reload"]).execute()
+    if copy is not None:
+        copy["from0"].setValue(exr_channel_to_nuke(str(fields.get("channel") or "A")))
+        copy["to0"].setValue("rgba.alpha")
+
+
+_RANGE_PART = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+))?(?:\s*x\s*\d+)?\s*$")
+
+
+def frame_bounds(frames: str) -> tuple[int, int] | None:
+    """First and last frame of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``."""
+    nums: list[int] = []
+    for part in frames.split(","):
+        m = _RANGE_PART.match(part)
+        if m is None:
+            return None
+        nums += [int(g) for g in m.groups() if g is not None]
+    return (min(nums), max(nums)) if nums else None
+
+
+def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunResult | None:
+    """The Analyze button: render the matte of the node's shot with vom, with a cancellable progress bar."""
+    node = node or nuke.thisNode()
+    try:
+        vom = vom_executable()
+        shot_file, fields = prepare_shot(node)
+    except HostError as e:
+        nuke.message(f"VOM Matte: {e}")
+        return None
+    cmd = build_render_command(vom, shot_file)
+    first, last = frame_bounds(str(fields["frames"])) or _script_range()
+
+    def work() -> RunResult:
+        task = nuke.ProgressTask(f"VOM Matte: {node.name()}")
+        try:
+            result = run_with_progress(cmd, task)
+        finally:
+            del task  # closes Nuke's progress window
+        if result.cancelled:
+            nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; frames already written are kept "
+                                                    f"and a new Analyze resumes from the cache ({shot_file})",))
+        elif result.returncode != 0:
+            detail = "\n".join(result.output_tail[-12:])
+            nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
+                                                    f"{' '.join(cmd)}\n\n{detail}",))
+        else:
+            nuke.executeInMainThread(_reload_alpha, (node, fields, first, last))
+        return result
+
+    if not background:
+        return work()
+    threading.Thread(target=work, name="vom-analyze", daemon=True).start()
+    return None
+
+
+def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | None:
+    """The Submit-to-farm button: write the shot file and an Open Job Description job bundle beside it."""
+    node = node or nuke.thisNode()
+    try:
+        vom = vom_executable()
+        shot_file, _ = prepare_shot(node)
+    except HostError as e:
+        nuke.message(f"VOM Matte: {e}")
+        return None
+    bundle = shot_file.parent / "openjd_bundle"
+    proc = subprocess.run(build_farm_command(vom, shot_file, bundle, chunk), capture_output=True, text=True)
+    if proc.returncode != 0:
+        nuke.message(f"VOM Matte: vom farm failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        return None
+    nuke.message(f"VOM Matte: job bundle written to\n{bundle}\n\nSubmit it with:\n"
+                 f"deadline bundle submit {bundle}")
+    return bundle
