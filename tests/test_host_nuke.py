@@ -31,7 +31,7 @@ class FakeKnob:
     def value(self) -> Any:
         return self._value
 
-    def setValue(self, value: Any) -> None:  # noqa: N802 - Nuke's spelling
+    def setValue(self, value: Any) -> None:
         self._value = value
 
     def execute(self) -> None:
@@ -46,7 +46,7 @@ class FakeNode:
         self.inputs = list(inputs or [])
         self.children: dict[str, FakeNode] = {}
 
-    def Class(self) -> str:  # noqa: N802
+    def Class(self) -> str:
         return self._cls
 
     def name(self) -> str:
@@ -61,7 +61,7 @@ class FakeNode:
     def input(self, i: int) -> FakeNode | None:
         return self.inputs[i] if i < len(self.inputs) else None
 
-    def setInput(self, i: int, node: FakeNode | None) -> None:  # noqa: N802
+    def setInput(self, i: int, node: FakeNode | None) -> None:
         while len(self.inputs) <= i:
             self.inputs.append(None)
         self.inputs[i] = node
@@ -84,14 +84,14 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
         def name(self) -> str:
             return script_path
 
-        def firstFrame(self) -> int:  # noqa: N802
+        def firstFrame(self) -> int:
             return 1
 
-        def lastFrame(self) -> int:  # noqa: N802
+        def lastFrame(self) -> int:
             return 24
 
     class Nodes:
-        def Write(self, **knobs: Any) -> FakeNode:  # noqa: N802
+        def Write(self, **knobs: Any) -> FakeNode:
             return FakeNode("Write", "Write1", knobs)
 
     class ProgressTask:
@@ -99,13 +99,13 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
             self.title, self.messages, self.progress, self.cancel_after = title, [], [], None
             nk.tasks.append(self)  # type: ignore[attr-defined]
 
-        def setMessage(self, m: str) -> None:  # noqa: N802
+        def setMessage(self, m: str) -> None:
             self.messages.append(m)
 
-        def setProgress(self, p: int) -> None:  # noqa: N802
+        def setProgress(self, p: int) -> None:
             self.progress.append(p)
 
-        def isCancelled(self) -> bool:  # noqa: N802
+        def isCancelled(self) -> bool:
             return self.cancel_after is not None and len(self.progress) >= self.cancel_after
 
     def execute(node: FakeNode, first: int, last: int) -> None:
@@ -154,13 +154,13 @@ class Task:
         self.progress: list[int] = []
         self.cancel_after = cancel_after
 
-    def setMessage(self, m: str) -> None:  # noqa: N802
+    def setMessage(self, m: str) -> None:
         self.messages.append(m)
 
-    def setProgress(self, p: int) -> None:  # noqa: N802
+    def setProgress(self, p: int) -> None:
         self.progress.append(p)
 
-    def isCancelled(self) -> bool:  # noqa: N802
+    def isCancelled(self) -> bool:
         return self.cancel_after is not None and len(self.progress) >= self.cancel_after
 
 
