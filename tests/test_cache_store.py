@@ -1,0 +1,142 @@
+"""The per-shot cache store: round trips, fingerprints, LRU cap, clear/info, and the frames helpers."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vom_plugin.cli import main
+from vom_plugin.engine import cache as vc
+from vom_plugin.engine import frames as fr
+from vom_plugin.errors import InputError
+
+
+def test_round_trip_is_exact_and_one_key_entry_per_frame(tmp_path: Path) -> None:
+    c = vc.ShotCache(tmp_path, "/shots/sh010/plate/sh010.####.exr", max_bytes=1 << 30)
+    c.prepare()
+    assert c.id.startswith("plate_sh010-") and c.dir.is_dir()
+    t = {"k16": torch.randn(1, 8, 4, 6), "k8": torch.randn(1, 4, 8, 12).half()}
+    assert c.get_keys(1001, "aa") is None
+    c.put_keys(1001, "aa", t)
+    got = c.get_keys(1001, "aa")
+    assert got is not None and set(got) == {"k16", "k8"}
+    assert torch.equal(got["k16"], t["k16"]) and got["k8"].dtype == torch.float16
+    c.put_keys(1001, "bb", t)  # a new plate version replaces the old entry
+    assert c.get_keys(1001, "aa") is None and c.get_keys(1001, "bb") is not None
+    assert len(list((c.dir / "keys").iterdir())) == 1
+    c.put_state("s1", {"bank": torch.arange(5.0)})
+    assert c.has_state("s1") and torch.equal(c.get_state("s1")["bank"], torch.arange(5.0))
+    c.drop_state("s1")
+    assert not c.has_state("s1")
+    assert not list(c.dir.rglob("*.tmp"))  # atomic writes leave no temporaries
+
+
+def test_damaged_entry_is_a_miss(tmp_path: Path) -> None:
+    c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
+    c.prepare()
+    c.put_alpha("x", {"alpha": torch.ones(4, 4)})
+    p = c.dir / "steps" / "x.alpha.safetensors"
+    p.write_bytes(p.read_bytes()[:20])
+    assert c.get_alpha("x") is None and not p.exists()
+
+
+def test_fingerprint_sees_content_and_mtime(tmp_path: Path) -> None:
+    f = tmp_path / "a.bin"
+    f.write_bytes(os.urandom(300_000))
+    fp = vc.file_fingerprint(f)
+    assert vc.file_fingerprint(f) == fp
+    data = bytearray(f.read_bytes())
+    data[-10] ^= 0xFF  # same size; put the mtime back: the tail hash must still see it
+    st = f.stat()
+    f.write_bytes(bytes(data))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert vc.file_fingerprint(f) != fp
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    assert vc.file_fingerprint(f) != vc.file_fingerprint(f, full=True)  # different hashing, sanity
+
+
+def test_lru_eviction_keeps_recent_entries_under_the_cap(tmp_path: Path) -> None:
+    c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 40)
+    c.prepare()
+    blob = {"x": torch.zeros(25_000)}  # ~100 kB each
+    for i in range(6):
+        c.put_alpha(f"e{i}", blob)
+        p = c.dir / "steps" / f"e{i}.alpha.safetensors"
+        os.utime(p, (time.time() - 100 + i, time.time() - 100 + i))
+    assert c.get_alpha("e0") is not None  # a hit makes e0 the most recently used
+    size = (c.dir / "steps" / "e0.alpha.safetensors").stat().st_size
+    freed = vc.evict(tmp_path, max_bytes=3 * size)
+    assert freed == 3 * size
+    left = sorted(p.name.split(".")[0] for p in (c.dir / "steps").iterdir())
+    assert left == ["e0", "e4", "e5"]
+
+
+def test_cache_cli_info_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c = vc.ShotCache(tmp_path, "/p/sh020/plate.####.exr", max_bytes=1 << 30)
+    c.prepare()
+    c.put_alpha("new", {"a": torch.ones(100)})
+    c.put_alpha("old", {"a": torch.ones(100)})
+    old = c.dir / "steps" / "old.alpha.safetensors"
+    os.utime(old, (time.time() - 10 * 86400,) * 2)
+    assert main(["cache", "info", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 shots" in out and "/p/sh020/plate.####.exr" in out and "2 files" in out
+    assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "5"]) == 0
+    assert "cleared 1 entries not used for 5 days" in capsys.readouterr().out
+    assert not old.exists() and (c.dir / "steps" / "new.alpha.safetensors").exists()
+    assert main(["cache", "clear", "--cache", str(tmp_path)]) == 0
+    assert not c.dir.exists()
+    assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "-1"]) == 2
+
+
+def test_unwritable_cache_is_input_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(InputError, match="cache folder .* is not writable"):
+        vc.ShotCache(blocker / "cache", "/p/a.####.exr").prepare()
+
+
+def test_max_bytes_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", "0.5")
+    assert vc.max_bytes_from_env() == 2**29
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", "lots")
+    with pytest.raises(InputError, match="VOM_CACHE_MAX_GB 'lots'"):
+        vc.max_bytes_from_env()
+
+
+def test_working_geometry_and_round_trip() -> None:
+    geo = fr.geometry(1920, 1080, 960)
+    assert geo.size == (960, 540) and geo.padded == (960, 544) and geo.pad == (0, 4)
+    small = fr.geometry(96, 64, 960)  # never enlarged
+    assert small.size == (96, 64) and small.padded == (96, 64) and not small.scaled
+    rng = np.random.default_rng(0)
+    display = rng.random((64, 100, 3), dtype=np.float32)
+    g = fr.geometry(100, 64, 128)
+    x = fr.image_to_working(display, g)
+    assert x.shape == (3, 64, 112)
+    assert np.array_equal(x[:, :, 100:], np.repeat(x[:, :, 99:100], 12, axis=2))  # edge-replicated pad
+    alpha = rng.random((64, 112), dtype=np.float32)
+    assert np.array_equal(fr.alpha_to_plate(alpha, g, display), alpha[:, :100])  # unscaled: a pure crop
+
+
+def test_guided_upsampling_follows_the_full_res_edge() -> None:
+    # A vertical edge at x = 101 (not on the low-res grid): bilinear zoom smears it, the guide keeps it sharp.
+    h, w = 64, 256
+    display = np.zeros((h, w, 3), np.float32)
+    display[:, 101:] = 1.0
+    geo = fr.geometry(w, h, 128)
+    import cv2
+
+    truth = display[..., 0]
+    # what a network at working size would ideally predict: the edge's coverage of each low-res pixel
+    lr_alpha = cv2.resize(truth, geo.size, interpolation=cv2.INTER_AREA)  # 128x32: no padding needed
+    up = fr.alpha_to_plate(lr_alpha, geo, display)
+    assert up.shape == (h, w)
+    bilinear = cv2.resize(lr_alpha[: geo.size[1], : geo.size[0]], (w, h), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(up - truth).mean() < 0.1 * np.abs(bilinear - truth).mean()
+    assert up.min() >= 0 and up.max() <= 1

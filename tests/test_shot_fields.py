@@ -1,0 +1,88 @@
+"""Shot: fields and defaults from the node definition, YAML loading, and a clear message per bad field."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from vom_plugin.engine.shot import Shot, parse_roto_arg
+from vom_plugin.errors import InputError
+from vom_plugin.nodedef import load_node_def
+
+BASE = {"plate": "/p/plate.####.exr", "keyframes": {1001: "/p/roto.1001.exr"}, "out": "/o/alpha.####.exr"}
+
+
+def test_fields_and_defaults_are_the_node_knobs() -> None:
+    node = load_node_def()
+    assert [f.name for f in dataclasses.fields(Shot)] != []
+    assert {f.name for f in dataclasses.fields(Shot)} == {k.name for k in node.knobs}
+    shot = Shot(**BASE)
+    for knob in node.knobs:
+        if knob.name not in BASE and knob.name != "frames":
+            assert getattr(shot, knob.name) == knob.default, knob.name
+    assert shot.frames is None
+    assert shot.keyframes == {1001: Path("/p/roto.1001.exr")}
+
+
+def test_yaml_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    f = tmp_path / "sub" / "shot.yaml"
+    f.write_text("plate: plate/sh010.####.exr\nframes: 1001-1010x2\nkeyframes: {1001: roto/r.1001.exr}\n"
+                 "out: ../out/a.%04d.exr\nworking_size: 512\ncache: .cache\n")
+    shot = Shot.from_yaml(f)
+    assert shot.plate == str(tmp_path / "sub" / "plate" / "sh010.####.exr")
+    assert shot.out == str(tmp_path / "out" / "a.%04d.exr")
+    assert shot.keyframes == {1001: tmp_path / "sub" / "roto" / "r.1001.exr"}
+    assert shot.frames == [1001, 1003, 1005, 1007, 1009]
+    assert shot.working_size == 512
+    assert shot.cache == tmp_path / "sub" / ".cache"
+    # overrides (the CLI's flags) win over the file
+    assert Shot.from_yaml(f, frames="1005-1006", top_k=4).frames == [1005, 1006]
+    assert Shot.from_dict(shot.to_dict()) == shot
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("working_size", 64, "working_size 64: out of range; expected 128 to 4096"),
+    ("working_size", "big", "working_size 'big': expected a whole number from 128 to 4096"),
+    ("top_k", 0, "top_k 0: out of range; expected 1 to 256"),
+    ("device", "tpu", "device 'tpu': expected one of auto, cpu, cuda"),
+    ("colorspace", "rec2020", "colorspace 'rec2020': expected one of ACEScg, lin_rec709, sRGB, raw"),
+    ("memory", "first+every-0", "memory 'first+every-0': expected first+prev2, prev2, every-N or first+every-N"),
+    ("frames", "10-x", "frames: frame range '10-x' does not parse"),
+    ("out", "/o/alpha.exr", "out '/o/alpha.exr': no frame number token"),
+    ("keyframes", {"first": "r.exr"}, "keyframes: key 'first' is not a frame number"),
+    ("keyframes", {}, "keyframes: empty"),
+    ("channel", "A B", "channel 'A B': expected a channel name"),
+])
+def test_bad_field_names_field_value_and_expectation(field: str, value: object, needle: str) -> None:
+    with pytest.raises(InputError) as e:
+        Shot(**{**BASE, field: value})
+    assert needle in str(e.value)
+
+
+def test_yaml_unknown_and_missing_keys(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("plate: p.####.exr\nkeyframes: {1: r.0001.exr}\nout: o.####.exr\nworkingsize: 5\n")
+    with pytest.raises(InputError, match=r"unknown field\(s\) 'workingsize'; expected only plate, frames"):
+        Shot.from_yaml(f)
+    f.write_text("plate: p.####.exr\nframes: 1-3\n")
+    with pytest.raises(InputError, match=r"missing required field\(s\) keyframes, out"):
+        Shot.from_yaml(f)
+    f.write_text("plate: [unclosed\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        Shot.from_yaml(f)
+    # safe loading only: a python tag is refused, not executed
+    f.write_text("plate: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        Shot.from_yaml(f)
+
+
+def test_roto_argument_forms() -> None:
+    assert parse_roto_arg("/r/roto.1001.exr") == (1001, "/r/roto.1001.exr")
+    assert parse_roto_arg("/r/roto_v2.exr@1050") == (1050, "/r/roto_v2.exr")
+    with pytest.raises(InputError, match=r"--roto 'roto\.exr': no frame number.*roto\.exr@1001"):
+        parse_roto_arg("roto.exr")
+    shot = Shot(**{**BASE, "keyframes": ["/r/a.0005.exr", "/r/b.exr@9"]})
+    assert shot.keyframes == {5: Path("/r/a.0005.exr"), 9: Path("/r/b.exr")}

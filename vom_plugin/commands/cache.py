@@ -1,0 +1,56 @@
+"""``vom cache info|clear``: what the persistent per-shot cache holds, and emptying it."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+HELP = "show or clear the persistent per-shot cache"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("info", "clear"), help="info: one line per shot; clear: delete entries")
+    p.add_argument("--cache", metavar="DIR", default=None,
+                   help="cache root (default: VOM_CACHE_DIR or the user cache, ~/.cache/vom)")
+    p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
+                   help="clear only entries not used for DAYS days")
+    p.add_argument("--json", action="store_true", help="info as one JSON object")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from vom_plugin.engine import cache as vc
+    from vom_plugin.errors import InputError
+    from vom_plugin.locations import default_cache_dir
+
+    root = Path(args.cache) if args.cache else default_cache_dir()
+    if args.older_than is not None and args.older_than < 0:
+        raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")
+    if args.action == "clear":
+        files, freed = vc.clear(root, older_than_days=args.older_than)
+        which = f" not used for {args.older_than:g} days" if args.older_than is not None else ""
+        print(f"cleared {files} entries{which} ({_size(freed)}) from {root}")
+        return 0
+    shots = vc.cache_info(root)
+    total = sum(s.bytes for s in shots)
+    cap = vc.max_bytes_from_env()
+    if args.json:
+        print(json.dumps({"root": str(root), "bytes": total, "max_bytes": cap,
+                          "shots": [s.__dict__ for s in shots]}, indent=1))
+        return 0
+    print(f"cache {root}: {len(shots)} shots, {_size(total)} of {_size(cap)} (VOM_CACHE_MAX_GB)")
+    now = time.time()
+    for s in shots:
+        age = (now - s.last_used) / 86400
+        print(f"  {s.shot_id}  {s.files:6d} files  {_size(s.bytes):>10}  used {age:5.1f} days ago  {s.plate}")
+    return 0

@@ -1,0 +1,113 @@
+"""``vom render``: render a shot's alpha from flags or a YAML shot file.
+
+The flags are generated from the node definition's knobs (name, help, choices), so the command line,
+the Nuke node and the Python ``Shot`` cannot disagree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from vom_plugin.nodedef import Knob, load_node_def
+
+HELP = "render a shot's alpha (from flags or a SHOT.yaml)"
+DESCRIPTION = """Render the alpha of every requested frame of a shot.
+
+  vom render --plate plate.####.exr --roto roto.1001.exr --frames 1001-1100 --out alpha.####.exr
+  vom render shot.yaml --frames 1051-1100       # flags given with a shot file override its fields
+
+A roto's frame comes from the number in its file name (roto.1001.exr) or from PATH@FRAME.
+Exit codes: 0 done, 2 bad input (nothing was rendered), 1 internal error, 130 stopped (SIGINT/SIGTERM;
+the frames written are complete and the next render resumes from the cache)."""
+
+PROGRESS = ("bar", "json", "none")
+
+
+def _dest(knob: Knob) -> str:
+    return f"knob_{knob.name}"
+
+
+def add_knob_arguments(p: argparse.ArgumentParser) -> None:
+    """One flag per knob of the node definition; defaults stay None so a shot file's values are kept."""
+    for knob in load_node_def().knobs:
+        default = "" if knob.default in (None, "") else f" (default: {knob.default})"
+        # argparse %-formats help texts; the knob help mentions %04d patterns.
+        kw: dict[str, Any] = {"dest": _dest(knob), "default": None, "help": (knob.help + default).replace("%", "%%")}
+        if knob.type == "keyframes":
+            kw.update(action="append", metavar="PATH[@FRAME]")
+        elif knob.type == "int":
+            kw.update(type=int, metavar="N")
+        elif knob.type == "float":
+            kw.update(type=float, metavar="X")
+        elif knob.type == "bool":
+            kw.update(action=argparse.BooleanOptionalAction)
+        elif knob.type == "enum":
+            kw.update(choices=knob.choices)
+        elif knob.type == "frame_range":
+            kw.update(metavar="RANGE")
+        elif knob.type == "path":
+            kw.update(metavar="PATH" if knob.name == "cache" else "PATTERN")
+        elif knob.choices:  # a string with suggested values (memory: first+every-N is open-ended)
+            kw.update(metavar="|".join(knob.choices))
+        else:
+            kw.update(metavar=knob.name.upper())
+        p.add_argument(knob.flag, **kw)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shot", nargs="?", metavar="SHOT.yaml", help="a YAML shot file (keys = the knob names)")
+    add_knob_arguments(p)
+    p.add_argument("--progress", choices=PROGRESS, default="bar",
+                   help="bar: a progress bar on stderr; json: one JSON line per frame on stdout (for hosts); "
+                        "none (default: bar)")
+
+
+def shot_from_args(args: argparse.Namespace) -> Any:
+    """The Shot the flags describe (with SHOT.yaml underneath when given); InputError names the flag."""
+    from vom_plugin.engine.shot import Shot, parse_roto_arg
+    from vom_plugin.errors import InputError
+
+    values: dict[str, Any] = {}
+    for knob in load_node_def().knobs:
+        v = getattr(args, _dest(knob))
+        if v is None:
+            continue
+        if knob.type == "keyframes":
+            kf: dict[int, str] = {}
+            for text in v:
+                frame, path = parse_roto_arg(text, field=knob.flag)
+                if frame in kf:
+                    raise InputError(f"{knob.flag}: frame {frame} is given twice ({kf[frame]} and {path})")
+                kf[frame] = path
+            v = kf
+        values[knob.name] = v
+    if args.shot:
+        return Shot.from_yaml(args.shot, **values)
+    missing = [k.flag for k in load_node_def().knobs if k.required and k.name not in values]
+    if missing:
+        raise InputError(f"missing {', '.join(missing)} (or give a SHOT.yaml); see vom render --help")
+    return Shot.from_dict(values, source="vom render")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vom_plugin.engine.progress import JsonProgress, make_progress
+    from vom_plugin.engine.runner import render
+    from vom_plugin.errors import VomError
+
+    progress = make_progress(args.progress)
+    try:
+        shot = shot_from_args(args)
+        result = render(shot, progress=progress)
+    except VomError as e:
+        if isinstance(progress, JsonProgress):  # hosts read stdout only: tell them why too
+            progress({"event": "error", "message": str(e), "exit_code": e.exit_code,
+                      "kind": type(e).__name__})
+        raise
+    if args.progress == "none":
+        print(f"vom render: {len(result.frames)} frames written to {shot.out} in {result.elapsed:.1f} s",
+              file=sys.stderr)
+        for w in result.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+    return 0

@@ -1,0 +1,112 @@
+"""Plate resolution <-> working resolution: what the network sees and how its alpha comes back.
+
+Down: the display-referred plate is resized (area filter, aspect kept) so its long side is at most
+``working_size`` (never enlarged: upscaling adds no detail, only cost), then padded on the right and
+bottom by edge replication to a multiple of 16, as the network's strides need. Up: the padding is
+cropped and the alpha is lifted to the plate's size with a fast guided filter (He & Sun 2015): a local
+linear model alpha ~ a * guide + b is fitted at working resolution, its coefficients are upsampled
+bilinearly and applied to the full-resolution guide, so matte edges follow the full-resolution image
+instead of being a blurry bilinear zoom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MULTIPLE = 16
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Sizes are (width, height). ``size`` is the resized image, ``padded`` what the network gets."""
+
+    plate: tuple[int, int]
+    size: tuple[int, int]
+    padded: tuple[int, int]
+
+    @property
+    def scaled(self) -> bool:
+        return self.size != self.plate
+
+    @property
+    def pad(self) -> tuple[int, int]:
+        """(right, bottom) padding in pixels."""
+        return self.padded[0] - self.size[0], self.padded[1] - self.size[1]
+
+
+def geometry(width: int, height: int, working_size: int) -> Geometry:
+    long_side = max(width, height)
+    scale = min(1.0, working_size / long_side)
+    w = max(1, round(width * scale))
+    h = max(1, round(height * scale))
+    pw = -(-w // MULTIPLE) * MULTIPLE
+    ph = -(-h // MULTIPLE) * MULTIPLE
+    return Geometry(plate=(width, height), size=(w, h), padded=(pw, ph))
+
+
+def _resize(img: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    if (img.shape[1], img.shape[0]) == size:
+        return img
+    return cv2.resize(img, size, interpolation=interpolation)
+
+
+def _pad(img: np.ndarray, geo: Geometry) -> np.ndarray:
+    right, bottom = geo.pad
+    if not (right or bottom):
+        return img
+    widths = [(0, bottom), (0, right)] + [(0, 0)] * (img.ndim - 2)
+    return np.pad(img, widths, mode="edge")
+
+
+def image_to_working(display: np.ndarray, geo: Geometry) -> np.ndarray:
+    """(H, W, 3) display-referred float32 at plate size -> (3, ph, pw) float32 in [0, 1], padded."""
+    small = _resize(np.ascontiguousarray(display, dtype=np.float32), geo.size, cv2.INTER_AREA)
+    return np.ascontiguousarray(np.clip(_pad(small, geo), 0.0, 1.0).transpose(2, 0, 1))
+
+
+def mask_to_working(mask: np.ndarray, geo: Geometry) -> np.ndarray:
+    """(H, W) {0, 1} roto at plate size -> (1, ph, pw) {0, 1}: area-resized then re-binarised at 0.5."""
+    small = _resize(np.ascontiguousarray(mask, dtype=np.float32), geo.size, cv2.INTER_AREA)
+    return (_pad(small, geo) >= 0.5).astype(np.float32)[None]
+
+
+def _box(img: np.ndarray, r: int) -> np.ndarray:
+    # Mean over a (2r+1)^2 window; border handled by reflection so edge pixels get full windows.
+    return cv2.blur(img, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def guided_upsample(alpha_lr: np.ndarray, guide_lr: np.ndarray, guide_hr: np.ndarray, *,
+                    radius: int = 2, eps: float = 1e-4) -> np.ndarray:
+    """Fast guided filter upsampling of a (h, w) alpha with a grey guide at low and full resolution.
+
+    Both guides are (h, w) / (H, W) float32; the returned alpha is (H, W) float32 clipped to [0, 1].
+    """
+    x, y = guide_lr.astype(np.float32), alpha_lr.astype(np.float32)
+    mean_x, mean_y = _box(x, radius), _box(y, radius)
+    var_x = _box(x * x, radius) - mean_x * mean_x
+    cov_xy = _box(x * y, radius) - mean_x * mean_y
+    a = cov_xy / (var_x + eps)
+    b = mean_y - a * mean_x
+    # Smooth the coefficients as the guided filter does, then lift them: they vary slowly, the guide does not.
+    size = (guide_hr.shape[1], guide_hr.shape[0])
+    a_hr = cv2.resize(_box(a, radius), size, interpolation=cv2.INTER_LINEAR)
+    b_hr = cv2.resize(_box(b, radius), size, interpolation=cv2.INTER_LINEAR)
+    return np.clip(a_hr * guide_hr + b_hr, 0.0, 1.0).astype(np.float32)
+
+
+def grey(display: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(display.mean(axis=2, dtype=np.float32))
+
+
+def alpha_to_plate(alpha: np.ndarray, geo: Geometry, display: np.ndarray) -> np.ndarray:
+    """(ph, pw) working alpha -> (H, W) plate alpha; ``display`` is the full-res display-referred plate."""
+    w, h = geo.size
+    crop = np.ascontiguousarray(alpha[:h, :w], dtype=np.float32)
+    if not geo.scaled:
+        return np.clip(crop, 0.0, 1.0)
+    guide_hr = grey(display)
+    guide_lr = _resize(guide_hr, geo.size, cv2.INTER_AREA)
+    return guided_upsample(crop, guide_lr, guide_hr)

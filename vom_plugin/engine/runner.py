@@ -1,0 +1,460 @@
+"""``render(shot)``: the product's main job, from plate and roto files to EXR alphas, resumable.
+
+The order of work:
+
+1. Validate everything (plate frames on disk, rotos, model, output and cache folders) before any
+   frame is computed, so bad input costs nothing and exits 2 from the CLI.
+2. Plan the propagation passes over the plate's frames on disk (``engine.schedule.plan``), each cut
+   after the last requested frame it serves. Propagating over the plate's own frames (not only the
+   requested ones) is what makes a farm chunk 1051-1100 equal to the same frames of a 1001-1100 render.
+3. Run each pass with a ``Propagator``. Every step's prediction and the memory bank after it go to the
+   per-shot cache under a digest chained over (model, settings, roto, frames so far), so a pass
+   resumes from the furthest step already on disk: a killed render, the next farm chunk, or a
+   re-render in which nothing upstream changed. Key features are cached per plate frame, so a
+   re-render after only the roto changed skips the key encoder.
+4. Blend the passes that meet between two keyframes by distance, lift the alpha to plate resolution
+   guided by the full-resolution plate, and write it atomically (``io.write_alpha``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vom_plugin import __version__
+from vom_plugin.engine import frames as fr
+from vom_plugin.engine.cache import ShotCache, digest, file_fingerprint
+from vom_plugin.engine.progress import ProgressCallback
+from vom_plugin.engine.shot import Shot
+from vom_plugin.errors import CancelledError, InputError
+
+STAGES = ("read", "keys", "propagate", "cache", "upsample", "write")
+# Memory states kept on disk while a pass runs: the latest one (resume after a kill), every Nth
+# (re-renders after an upstream change), and the last of each render (the next farm chunk).
+STATE_EVERY = 10
+
+
+@dataclass
+class RenderResult:
+    """What a render did. ``timings``: seconds per stage; ``cache``: hit and miss counts."""
+
+    frames: list[int] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    cache: dict[str, int] = field(default_factory=lambda: {
+        "keys_hit": 0, "keys_miss": 0, "steps_cached": 0, "steps_computed": 0})
+    warnings: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    elapsed: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"event": "done", "frames_written": len(self.frames), "elapsed": round(self.elapsed, 4),
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}, "cache": dict(self.cache),
+                "warnings": list(self.warnings), "device": self.device,
+                "first": self.frames[0] if self.frames else None, "last": self.frames[-1] if self.frames else None}
+
+
+# -- validation -----------------------------------------------------------------------------------------
+
+@dataclass
+class _Job:
+    shot: Shot
+    all_frames: list[int]           # plate frames on disk: the propagation timeline
+    frames: list[int]               # requested frames
+    plate_seq: Any
+    size: tuple[int, int]           # plate display window (width, height)
+    geo: fr.Geometry
+    rotos: dict[int, np.ndarray]    # keyframe -> (H, W) {0, 1}
+    roto_fp: dict[int, str]
+    model: Any
+    model_id: str
+    device: Any
+    cache: ShotCache
+
+
+def _model_identity(model: Any) -> str:
+    """A digest of the weights themselves: renamed or copied checkpoints share their cache entries."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str(getattr(getattr(model, "config", None), "name", type(model).__name__)).encode())
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _check_out_folder(shot: Shot, first_path: Path) -> None:
+    folder = first_path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"out {shot.out!r}: cannot create the folder {folder} ({e.strerror or e})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"out {shot.out!r}: the folder {folder} is not writable")
+
+
+def prepare(shot: Shot) -> _Job:
+    """Every check that can fail on bad input, in order of cost; raises InputError before any work."""
+    from vom_plugin.engine.device import resolve_device
+    from vom_plugin.engine.weights import load_model
+
+    from vom_plugin import io as vio
+    from vom_plugin.locations import default_cache_dir
+
+    on_disk = vio.open_sequence(shot.plate)
+    frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
+    seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
+    span = f"{on_disk.frames[0]}-{on_disk.frames[-1]}"
+    for kf, path in shot.keyframes.items():
+        if kf not in on_disk.frames:
+            raise InputError(f"keyframes: roto {path} is for frame {kf}, which is not a frame of the plate "
+                             f"{shot.plate} (frames on disk: {span})")
+        if not path.is_file():
+            raise InputError(f"keyframes: roto file {path} (frame {kf}) does not exist")
+    first = vio.read_plate(seq.path(frames[0]))
+    size = tuple(first.size)
+    rotos = {kf: vio.read_roto(path, size) for kf, path in shot.keyframes.items()}
+    roto_fp = {kf: file_fingerprint(path, full=True) for kf, path in shot.keyframes.items()}
+    _check_out_folder(shot, vio.frame_path(shot.out, frames[0]))
+    cache = ShotCache(shot.cache or default_cache_dir(), shot.plate)
+    cache.prepare()
+    device = resolve_device(shot.device)
+    model = load_model(shot.model, device=device)
+    model.eval()
+    return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
+                geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
+                model_id=_model_identity(model), device=device, cache=cache)
+
+
+# -- planning ---------------------------------------------------------------------------------------------
+
+@dataclass
+class _Pass:
+    keyframe: int
+    direction: int
+    frames: list[int]          # propagation order, starting at the keyframe, cut after the last frame served
+    serves: set[int]           # requested frames this pass contributes to
+
+
+def plan_passes(all_frames: list[int], keyframes: list[int], requested: list[int]) -> list[_Pass]:
+    """engine.plan over the plate's frames, keeping each pass only as far as the requested frames need it."""
+    from vom_plugin.engine.schedule import plan
+
+    want = set(requested)
+    kfs = set(keyframes)
+    out: list[_Pass] = []
+    for p in plan(all_frames, sorted(keyframes)):
+        frames = list(p.frames)
+        # A keyframe's alpha comes from its own passes, never from a pass arriving from another keyframe.
+        serves = [i for i, f in enumerate(frames) if f in want and (f not in kfs or f == p.keyframe)]
+        if not serves:
+            continue
+        cut = frames[: serves[-1] + 1]
+        out.append(_Pass(p.keyframe, p.direction, cut, {frames[i] for i in serves}))
+    return out
+
+
+def _weights(frame: int, sources: list[int]) -> list[float]:
+    """Blend weights of the passes (identified by their keyframes) that meet at ``frame``."""
+    from vom_plugin.engine.schedule import blend_weight
+
+    if frame in sources:
+        return [1.0 / sources.count(frame) if k == frame else 0.0 for k in sources]
+    if len(sources) == 1:
+        return [1.0]
+    if len(sources) == 2 and sources[0] != sources[1]:
+        w = float(blend_weight(frame, sources[0], sources[1]))
+        return [w, 1.0 - w]
+    return [1.0 / len(sources)] * len(sources)
+
+
+# -- the render --------------------------------------------------------------------------------------------
+
+class _Stop:
+    """Set by SIGINT/SIGTERM; the render stops after the frame in hand, leaving only complete files."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[_Stop]:
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be installed from the main thread; hosts cancel otherwise
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.signal = signum
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+class _Timer:
+    def __init__(self, result: RenderResult) -> None:
+        self.result = result
+        self.since_event: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t
+            self.result.timings[stage] = self.result.timings.get(stage, 0.0) + dt
+            self.since_event[stage] += dt
+
+    def take(self) -> dict[str, float]:
+        out = {k: round(v, 4) for k, v in self.since_event.items()}
+        self.since_event.clear()
+        return out
+
+
+class _Render:
+    def __init__(self, job: _Job, progress: ProgressCallback | None, stop: _Stop) -> None:
+        import torch
+
+        self.torch = torch
+        self.job = job
+        self.shot = job.shot
+        self.progress = progress
+        self.stop = stop
+        self.result = RenderResult(device=str(job.device))
+        self.timer = _Timer(self.result)
+        self.settings = {"working_size": self.shot.working_size, "colorspace": self.shot.colorspace,
+                         "memory": self.shot.memory, "top_k": self.shot.top_k, "device": job.device.type,
+                         "padded": job.geo.padded, "vom": __version__.split(".")[0]}
+        self.key_id = digest("keys", job.model_id, self.settings["working_size"], self.settings["colorspace"],
+                             job.device.type, job.geo.padded)
+        self._fp: dict[int, str] = {}
+        self._plates: OrderedDict[int, tuple[Any, np.ndarray]] = OrderedDict()
+        self.pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
+        self.expected: dict[int, int] = {}
+        self.done = 0
+        self.cache_ok = True
+
+    # - inputs -
+
+    def fingerprint(self, frame: int) -> str:
+        if frame not in self._fp:
+            self._fp[frame] = file_fingerprint(self.job.plate_seq.path(frame))
+        return self._fp[frame]
+
+    def plate(self, frame: int) -> tuple[Any, np.ndarray]:
+        """(Plate, full-res display-referred RGB); the last few are kept, a frame is read once per use."""
+        if frame in self._plates:
+            self._plates.move_to_end(frame)
+            return self._plates[frame]
+        from vom_plugin import io as vio
+
+        with self.timer("read"):
+            p = vio.read_plate(self.job.plate_seq.path(frame))
+            if tuple(p.size) != self.job.size:
+                raise InputError(f"plate frame {frame} ({self.job.plate_seq.path(frame)}) is {p.size[0]}x"
+                                 f"{p.size[1]}; the shot's other frames are {self.job.size[0]}x{self.job.size[1]}")
+            display = vio.to_network(p.rgb, self.shot.colorspace)
+        self._plates[frame] = (p, display)
+        while len(self._plates) > 3:
+            self._plates.popitem(last=False)
+        return p, display
+
+    def image(self, frame: int) -> Any:
+        _, display = self.plate(frame)
+        with self.timer("read"):
+            arr = fr.image_to_working(display, self.job.geo)
+            return self.torch.from_numpy(arr)[None].to(self.job.device)
+
+    def keys(self, prop: Any, frame: int, image: Any) -> Any:
+        from vom_plugin.engine.propagate import KeyFeatures
+
+        key = digest(self.key_id, self.fingerprint(frame))
+        with self.timer("keys"):
+            cached = self.job.cache.get_keys(frame, key) if self.cache_ok else None
+            if cached is not None:
+                self.result.cache["keys_hit"] += 1
+                return KeyFeatures.from_dict({k: v.to(self.job.device) for k, v in cached.items()})
+            self.result.cache["keys_miss"] += 1
+            with self.torch.inference_mode():
+                feats = prop.encode_keys(image)
+        with self.timer("cache"):
+            self._cache_put(self.job.cache.put_keys, frame, key, feats.to_dict())
+        return feats
+
+    def _cache_put(self, fn: Any, *args: Any) -> None:
+        if not self.cache_ok:
+            return
+        try:
+            fn(*args)
+        except OSError as e:  # a full or vanished cache disk slows later renders, it must not fail this one
+            self.cache_ok = False
+            self.result.warnings.append(f"cache disabled for the rest of the render: {e}")
+
+    # - outputs -
+
+    def deliver(self, frame: int, source: int, alpha: np.ndarray) -> None:
+        self.pending[frame].append((source, alpha))
+        if len(self.pending[frame]) < self.expected[frame]:
+            return
+        parts = sorted(self.pending.pop(frame), key=lambda p: p[0])
+        weights = _weights(frame, [s for s, _ in parts])
+        blended = sum(w * a for w, (_, a) in zip(weights, parts, strict=True)) if len(parts) > 1 else parts[0][1]
+        self.write(frame, np.asarray(blended, dtype=np.float32))
+
+    def write(self, frame: int, alpha_work: np.ndarray) -> None:
+        from vom_plugin import io as vio
+
+        plate, display = self.plate(frame)
+        with self.timer("upsample"):
+            alpha = fr.alpha_to_plate(alpha_work, self.job.geo, display)
+        path = vio.frame_path(self.shot.out, frame)
+        meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
+                "vom/keyframes": ",".join(str(k) for k in self.shot.keyframes),
+                "vom/working_size": str(self.shot.working_size)}
+        with self.timer("write"):
+            vio.write_alpha(path, alpha, plate.info, channel=self.shot.channel, compression=self.shot.compression,
+                            output=self.shot.output, rgb=plate.rgb if self.shot.output != "alpha" else None,
+                            metadata=meta)
+        self.result.frames.append(frame)
+        self.result.paths.append(Path(path))
+        self.done += 1
+        if self.progress:
+            self.progress({"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
+                           "path": str(path), "timings": self.timer.take()})
+
+    def check_stop(self) -> None:
+        if self.stop.signal is not None:
+            name = signal.Signals(self.stop.signal).name
+            raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; "
+                                 f"the frames written are complete and the next render resumes from the cache")
+
+    # - passes -
+
+    def run_pass(self, p: _Pass) -> None:
+        from vom_plugin.engine.propagate import Propagator
+
+        cache, job = self.job.cache, self.job
+        chain = digest("pass", job.model_id, self.settings, p.keyframe, job.roto_fp[p.keyframe], p.direction)
+        hashes = []
+        for f in p.frames:
+            chain = digest(chain, f, self.fingerprint(f))
+            hashes.append(chain)
+        n = len(p.frames)
+        # Resume point: the furthest step whose state is on disk with every earlier prediction there too.
+        have = [cache.has_alpha(h) for h in hashes] if self.cache_ok else [False] * n
+        start, state = 0, None
+        if all(have):
+            start = n
+        else:
+            first_missing = have.index(False)
+            for i in range(first_missing - 1, -1, -1):
+                if cache.has_state(hashes[i]):
+                    with self.timer("cache"):
+                        state = cache.get_state(hashes[i])
+                    if state is not None:
+                        start = i + 1
+                        break
+        for i in range(start):
+            f = p.frames[i]
+            if f in p.serves:
+                with self.timer("cache"):
+                    got = cache.get_alpha(hashes[i])
+                if got is None:  # evicted between the check and now: compute this pass from scratch
+                    return self._restart(p)
+                self.result.cache["steps_cached"] += 1
+                self.deliver(f, p.keyframe, got["alpha"].numpy())
+                self.check_stop()
+        if start == n:
+            return
+        prop = Propagator(job.model, memory=self.shot.memory, top_k=self.shot.top_k, device=job.device)
+        if state is not None:
+            prop.load_state_dict({k: v.to(job.device) for k, v in state.items()})
+        written_states: list[int] = []
+        for i in range(start, n):
+            f = p.frames[i]
+            image = self.image(f)
+            keys = self.keys(prop, f, image)
+            with self.timer("propagate"), self.torch.inference_mode():
+                if i == 0:
+                    mask = self.torch.from_numpy(fr.mask_to_working(job.rotos[f], job.geo))[None].to(job.device)
+                    out = prop.add_keyframe(image, keys, mask)
+                else:
+                    out = prop.step(image, keys)
+                alpha = out.alpha[0, 0].detach().float().cpu().contiguous()
+                state_now = prop.state_dict() if self.cache_ok else None
+            self.result.cache["steps_computed"] += 1
+            with self.timer("cache"):
+                self._cache_put(cache.put_alpha, hashes[i], {"alpha": alpha})
+                if state_now is not None:
+                    self._cache_put(cache.put_state, hashes[i], state_now)
+                    # Keep the disk bounded: the previous state of this run goes unless it is a checkpoint.
+                    if written_states and written_states[-1] % STATE_EVERY != 0:
+                        cache.drop_state(hashes[written_states[-1]])
+                    written_states.append(i)
+            if f in p.serves:
+                self.deliver(f, p.keyframe, alpha.numpy())
+            self.check_stop()
+
+    def _restart(self, p: _Pass) -> None:
+        self.cache_ok = False
+        self.result.warnings.append("cache entries vanished during the render (evicted?); recomputed without it")
+        for f in p.serves:
+            self.pending.pop(f, None)
+        self.run_pass(p)
+
+    def run(self) -> RenderResult:
+        job = self.job
+        passes = plan_passes(job.all_frames, list(self.shot.keyframes), job.frames)
+        for p in passes:
+            for f in p.serves:
+                self.expected[f] = self.expected.get(f, 0) + 1
+        unserved = [f for f in job.frames if f not in self.expected]
+        if unserved:  # plan() covers every frame; this guards the invariant rather than writing nothing
+            raise RuntimeError(f"no propagation pass reaches frames {unserved[:5]}")
+        if self.progress:
+            self.progress({"event": "start", "total": len(job.frames), "frames": [job.frames[0], job.frames[-1]],
+                           "device": str(job.device), "shot": self.shot.plate, "out": self.shot.out,
+                           "cache": str(job.cache.dir)})
+        for p in passes:
+            self.run_pass(p)
+        with self.timer("cache"):
+            with contextlib.suppress(OSError):
+                job.cache.evict()
+        return self.result
+
+
+def render(shot: Shot, progress: ProgressCallback | None = None) -> RenderResult:
+    """Render ``shot``: validate everything, then propagate, lift and write every requested frame.
+
+    ``progress`` receives event dicts (see ``engine.progress``). Raises InputError on bad input before
+    any work, CancelledError when SIGINT/SIGTERM arrived (after the frame in hand is complete).
+    """
+    t0 = time.perf_counter()
+    job = prepare(shot)
+    with _signals() as stop:
+        r = _Render(job, progress, stop)
+        try:
+            result = r.run()
+        finally:
+            r.result.elapsed = time.perf_counter() - t0
+    # Passes finish frames out of order (and a recomputed pass may rewrite one): report each once, sorted.
+    written = dict(sorted(zip(result.frames, result.paths, strict=True)))
+    result.frames, result.paths = list(written), list(written.values())
+    if progress:
+        progress(result.summary())
+    return result

@@ -1,0 +1,244 @@
+"""``Shot``: everything one render needs, with fields and defaults taken from the node definition.
+
+The knobs of ``node_defs/vom_matte.yaml`` are the fields (same names, same defaults), so the Nuke node,
+the ``vom render`` flags and a TD's YAML shot file cannot drift apart. Every field is validated when the
+Shot is built; a bad one raises ``InputError`` naming the field, the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vom_plugin.errors import InputError
+from vom_plugin.nodedef import Knob, load_node_def
+
+# Marks "not given": the node definition's default applies. Kept distinct from None because some
+# defaults are None (frames = the plate's range, cache = the user cache).
+_UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>"})()
+
+_FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d")
+_MEMORY = re.compile(r"^(first\+prev2|prev2|every-[1-9]\d*|first\+every-[1-9]\d*)$")
+_CHANNEL = re.compile(r"^([A-Za-z_][\w-]*\.)*[A-Za-z_]\w*$")
+_ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
+_ROTO_NUM = re.compile(r"(-?\d+)(?=\.[^./\\]+$)")  # last number right before the extension
+
+
+def _knob(name: str) -> Knob:
+    return load_node_def().knob(name)
+
+
+def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
+    """``roto.1001.exr`` (frame from the number before the extension) or ``PATH@FRAME`` -> (frame, path)."""
+    m = _ROTO_AT.match(text)
+    if m:
+        return int(m.group("frame")), m.group("path")
+    m = _ROTO_NUM.search(os.path.basename(text))
+    if not m:
+        raise InputError(f"{field} {text!r}: no frame number in the file name; expected e.g. roto.1001.exr "
+                         f"or PATH@FRAME (e.g. {text}@1001)")
+    return int(m.group(1)), text
+
+
+def has_frame_token(pattern: str) -> bool:
+    return bool(_FRAME_TOKEN.search(os.path.basename(pattern)))
+
+
+@dataclasses.dataclass(kw_only=True)
+class Shot:
+    """One render job. Paths are made absolute; ``frames`` None means every plate frame on disk."""
+
+    plate: str
+    keyframes: dict[int, Path]
+    out: str
+    frames: list[int] | None = _UNSET
+    channel: str = _UNSET
+    output: str = _UNSET
+    compression: str = _UNSET
+    working_size: int = _UNSET
+    colorspace: str = _UNSET
+    model: str = _UNSET
+    device: str = _UNSET
+    memory: str = _UNSET
+    top_k: int = _UNSET
+    cache: Path | None = _UNSET
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is _UNSET:
+                setattr(self, f.name, _knob(f.name).default)
+        self.plate = _pattern("plate", self.plate)
+        self.out = _pattern("out", self.out)
+        if os.path.normpath(self.plate) == os.path.normpath(self.out):
+            raise InputError(f"out {self.out!r} is the plate pattern; the render would overwrite the plate")
+        self.keyframes = _keyframes(self.keyframes)
+        self.frames = _frames(self.frames)
+        for name in ("channel", "model"):
+            _string(name, getattr(self, name))
+        if not _CHANNEL.match(self.channel):
+            raise InputError(f"channel {self.channel!r}: expected a channel name such as A or vom.A")
+        for name in ("output", "compression", "colorspace", "device"):
+            _choice(name, getattr(self, name))
+        if not isinstance(self.memory, str) or not _MEMORY.match(self.memory):
+            raise InputError(f"memory {self.memory!r}: expected first+prev2, prev2, every-N or first+every-N "
+                             f"(N a positive number, e.g. first+every-5)")
+        for name in ("working_size", "top_k"):
+            _int_in_range(name, getattr(self, name))
+        if self.cache is not None:
+            if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
+                raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
+            self.cache = Path(os.path.abspath(os.path.expanduser(str(self.cache))))
+
+    # -- construction from files and mappings ------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, base_dir: str | os.PathLike | None = None,
+                  source: str = "shot") -> Shot:
+        """Build from a mapping with the node's knob names as keys; relative paths resolve against base_dir."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"{source}: expected a mapping of fields (plate, frames, keyframes, out, ...), "
+                             f"got {type(data).__name__}")
+        known = [k.name for k in load_node_def().knobs]
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            raise InputError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                             f"expected only {', '.join(known)}")
+        missing = [k.name for k in load_node_def().knobs if k.required and data.get(k.name) in (None, "", {})]
+        if missing:
+            raise InputError(f"{source}: missing required field(s) {', '.join(missing)}")
+        values = dict(data)
+        base = Path(base_dir) if base_dir is not None else None
+        if base is not None:
+            for name in ("plate", "out", "cache"):
+                if isinstance(values.get(name), str) and values[name]:
+                    values[name] = _join(base, values[name])
+            kf = values.get("keyframes")
+            if isinstance(kf, Mapping):
+                values["keyframes"] = {k: _join(base, v) if isinstance(v, str) else v for k, v in kf.items()}
+            elif isinstance(kf, list):
+                values["keyframes"] = [_join(base, v) if isinstance(v, str) else v for v in kf]
+        if values.get("frames") == "":
+            values["frames"] = None
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> Shot:
+        """Load a YAML shot file (safe loading only); ``overrides`` (knob names) replace its fields."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"shot file {str(p)!r}: cannot be read ({e.strerror or e})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InputError(f"shot file {str(p)!r}: not valid YAML ({e})") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise InputError(f"shot file {str(p)!r}: expected a mapping of fields, got {type(data).__name__}")
+        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        return cls.from_dict(data, base_dir=p.resolve().parent, source=f"shot file {str(p)!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, YAML-ready; ``Shot.from_dict(shot.to_dict())`` gives the same Shot."""
+        d = dataclasses.asdict(self)
+        d["keyframes"] = {k: str(v) for k, v in self.keyframes.items()}
+        d["cache"] = str(self.cache) if self.cache is not None else None
+        return d
+
+
+# -- field validators (each names the field, the value and what was expected) ------------------------
+
+def _join(base: Path, value: str) -> str:
+    value = os.path.expanduser(value)
+    return value if os.path.isabs(value) else str(base / value)
+
+
+def _pattern(name: str, value: Any) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name} {value!r}: expected a file pattern such as shot.####.exr")
+    if not has_frame_token(value):
+        raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@ or %04d "
+                         f"(e.g. shot.####.exr)")
+    return os.path.abspath(os.path.expanduser(value))
+
+
+def _keyframes(value: Any) -> dict[int, Path]:
+    items: list[tuple[Any, Any]]
+    if isinstance(value, Mapping):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = []
+        for v in value:
+            if not isinstance(v, str | os.PathLike):
+                raise InputError(f"keyframes entry {v!r}: expected a roto path (roto.1001.exr or PATH@FRAME)")
+            items.append(parse_roto_arg(os.fspath(v), field="keyframes entry"))
+    else:
+        raise InputError(f"keyframes {value!r}: expected a mapping {{frame: roto path}}, "
+                         f"e.g. {{1001: roto.1001.exr}}")
+    if not items:
+        raise InputError("keyframes: empty; expected at least one {frame: roto path}")
+    out: dict[int, Path] = {}
+    for frame, path in items:
+        if isinstance(frame, bool) or not (isinstance(frame, int) or (isinstance(frame, str)
+                                                                       and re.fullmatch(r"-?\d+", frame.strip()))):
+            raise InputError(f"keyframes: key {frame!r} is not a frame number; expected e.g. {{1001: roto.1001.exr}}")
+        if not isinstance(path, str | os.PathLike) or not os.fspath(path).strip():
+            raise InputError(f"keyframes[{frame}] {path!r}: expected the path of a roto image")
+        f = int(frame)
+        if f in out:
+            raise InputError(f"keyframes: frame {f} is given twice ({out[f]} and {path})")
+        out[f] = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+    return dict(sorted(out.items()))
+
+
+def _frames(value: Any) -> list[int] | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise InputError(f"frames {value!r}: expected a frame range such as 1001-1100 or 1001,1005,1010")
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, str):
+        from vom_plugin.io import parse_frame_range  # io owns the range syntax
+
+        try:
+            frames = parse_frame_range(value)
+        except InputError as e:
+            raise InputError(f"frames: {e}") from None
+    elif isinstance(value, list | tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        frames = list(value)
+    else:
+        raise InputError(f"frames {value!r}: expected a frame range such as 1001-1100, 1001-1100x2 or 1001,1005")
+    if not frames:
+        raise InputError(f"frames {value!r}: the range holds no frame")
+    return sorted(set(frames))
+
+
+def _string(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name} {value!r}: expected a non-empty string ({_knob(name).help})")
+
+
+def _choice(name: str, value: Any) -> None:
+    choices = _knob(name).choices
+    if value not in choices:
+        raise InputError(f"{name} {value!r}: expected one of {', '.join(choices)}")
+
+
+def _int_in_range(name: str, value: Any) -> None:
+    knob = _knob(name)
+    lo, hi = knob.range or (float("-inf"), float("inf"))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name} {value!r}: expected a whole number from {lo:g} to {hi:g}")
+    if not lo <= value <= hi:
+        raise InputError(f"{name} {value}: out of range; expected {lo:g} to {hi:g}")
