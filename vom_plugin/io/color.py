@@ -5,10 +5,10 @@ The transform, for the linear input spaces (``ACEScg``, ``lin_rec709``):
 1. NaN / +-Inf -> 0 (renders and denoisers leave them).
 2. OCIO: input space -> ``lin_rec709`` (Linear Rec.709 (sRGB)), the gamut the network was trained in.
    Negative values (out-of-gamut colours after the matrix) are clamped to 0.
-3. Highlights compressed smoothly: values up to ``KNEE`` (0.8) are untouched, above it
-   ``KNEE + (1 - KNEE) * (1 - exp(-(x - KNEE) / (1 - KNEE)))``, which is continuous with a continuous
-   slope at the knee and approaches 1 without reaching it: a specular of 50 stays distinguishable from
-   one of 2, instead of both clipping to white.
+3. Highlights compressed smoothly: values up to ``KNEE`` (0.8) are untouched, above it, with
+   ``t = (x - KNEE) / (1 - KNEE)``, ``KNEE + (1 - KNEE) * t / (1 + t)`` (a Reinhard shoulder): continuous,
+   slope 1 at the knee, and approaching 1 slowly enough that a specular of 50 still reads brighter than
+   one of 2 instead of both clipping to the same white (2 -> 0.971, 8 -> 0.995, 50 -> 0.9992 linear).
 4. OCIO: ``lin_rec709`` -> ``srgb_tx`` (sRGB Encoded Rec.709), the display encoding of the network's
    training images.
 
@@ -75,12 +75,13 @@ def _as_rgb(rgb: np.ndarray, what: str) -> np.ndarray:
 
 
 def compress_highlights(rgb: np.ndarray, knee: float = KNEE) -> np.ndarray:
-    """Negative -> 0; identity up to ``knee``; above it an exponential shoulder that approaches 1. In place."""
+    """Negative -> 0; identity up to ``knee``; above it a shoulder that approaches 1 (see module doc). In place."""
     np.maximum(rgb, 0.0, out=rgb)
     over = rgb > knee
     if over.any():
         span = 1.0 - knee
-        rgb[over] = knee + span * (1.0 - np.exp(-(rgb[over] - knee) / span))
+        t = (rgb[over] - knee) / span
+        rgb[over] = knee + span * (t / (1.0 + t))
     return rgb
 
 

@@ -1,0 +1,81 @@
+"""Plate colour -> network input (vom_plugin.io.to_network / linear_to_network)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vom_plugin.errors import InputError
+from vom_plugin.io import compress_highlights, linear_to_network, to_network
+
+
+def _srgb(x):
+    x = np.asarray(x, np.float64)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def _grey(values):
+    return np.repeat(np.asarray(values, np.float32)[None, :, None], 3, axis=2)  # (1, N, 3)
+
+
+def test_lin_rec709_below_the_knee_is_plain_srgb():
+    values = [0.0, 0.001, 0.0031308, 0.18, 0.5, 0.79]
+    out = to_network(_grey(values), "lin_rec709")
+    assert out.dtype == np.float32 and out.shape == (1, 6, 3)
+    np.testing.assert_allclose(out[0, :, 0], _srgb(values), atol=2e-4)
+
+
+def test_highlights_are_compressed_smoothly_below_one():
+    values = np.array([0.8, 0.9, 1.0, 2.0, 8.0, 50.0, 1e4], np.float32)
+    out = to_network(_grey(values), "lin_rec709")[0, :, 0]
+    assert (np.diff(out) > 0).all()  # still ordered: a specular of 50 is not the same as one of 2
+    assert out.max() <= 1.0 and out[2] < 1.0
+    # Continuous slope at the knee: the compressed curve's derivative there is 1.
+    knee = np.array([0.8, 0.8 + 1e-3], np.float32)
+    slope = np.diff(compress_highlights(knee.copy())) / 1e-3
+    assert slope[0] == pytest.approx(1.0, abs=1e-2)
+
+
+def test_nan_inf_and_negatives_become_zero_and_input_is_untouched():
+    rgb = _grey([0.18, 0.18, 0.18, 0.18])
+    rgb[0, 0] = [np.nan, np.inf, -np.inf]
+    rgb[0, 1, 0] = -1.0
+    before = rgb.copy()
+    out = to_network(rgb, "ACEScg")
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    np.testing.assert_array_equal(out[0, 0], [0, 0, 0])
+    assert out[0, 1, 0] == 0
+    np.testing.assert_array_equal(rgb[0, 1:], before[0, 1:])  # caller's array not modified
+
+
+def test_acescg_is_converted_to_rec709_gamut():
+    # Neutral greys stay neutral (same white after adaptation); pure AP1 green is out of the Rec.709 gamut:
+    # after the matrix its red and blue go negative and are clamped.
+    grey = to_network(_grey([0.18]), "ACEScg")[0, 0]
+    assert np.ptp(grey) < 2e-3 and grey[0] == pytest.approx(_srgb(0.18), abs=2e-3)
+    green = to_network(np.array([[[0.0, 0.5, 0.0]]], np.float32), "ACEScg")[0, 0]
+    assert green[1] > 0.7 and green[0] == 0 and green[2] == 0
+    # And differs from treating the same numbers as Rec.709.
+    colour = np.array([[[0.6, 0.3, 0.1]]], np.float32)
+    assert np.abs(to_network(colour, "ACEScg") - to_network(colour, "lin_rec709")).max() > 0.02
+
+
+def test_display_referred_spaces_pass_through_clipped():
+    rgb = np.array([[[0.25, 0.5, 1.5], [-0.1, np.nan, 0.75]]], np.float32)
+    for space in ("sRGB", "raw"):
+        out = to_network(rgb, space)
+        np.testing.assert_allclose(out, [[[0.25, 0.5, 1.0], [0.0, 0.0, 0.75]]])
+
+
+def test_unknown_colorspace_is_an_input_error():
+    with pytest.raises(InputError, match=r"colour space 'Rec709'.*ACEScg, lin_rec709, sRGB, raw"):
+        to_network(_grey([0.1]), "Rec709")
+
+
+def test_linear_to_network_is_the_same_transform_for_training_batches():
+    rng = np.random.default_rng(0)
+    clip = (rng.random((3, 8, 8, 3)) * 3).astype(np.float32)  # [T, H, W, 3] linear composites
+    batch = linear_to_network(clip)
+    assert batch.shape == clip.shape
+    for t in range(3):
+        np.testing.assert_allclose(batch[t], to_network(clip[t], "lin_rec709"), atol=1e-6)

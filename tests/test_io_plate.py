@@ -1,0 +1,183 @@
+"""Plate reading (vom_plugin.io.read_plate): channels by name, windows, pixel types, damaged files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_io_support import write_image
+
+from vom_plugin.errors import InputError
+from vom_plugin.io import Window, read_info, read_plate
+
+
+def _rgb(h=12, w=16, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    # Values exactly representable in half, so a half file round-trips bit-exactly.
+    return (rng.random((h, w, 3)) * 4).astype(np.float16).astype(dtype)
+
+
+@pytest.mark.parametrize("pixel_type", ["half", "float"])
+def test_round_trip_is_exact(tmp_path, pixel_type):
+    rgb = _rgb()
+    write_image(tmp_path / "p.exr", rgb, pixel_type=pixel_type)
+    plate = read_plate(tmp_path / "p.exr")
+    assert plate.rgb.dtype == np.float32 and plate.rgb.shape == (12, 16, 3)
+    np.testing.assert_array_equal(plate.rgb, rgb)
+    assert plate.info.pixel_type == pixel_type
+    assert plate.info.size == (16, 12)
+    assert plate.data_rgb is plate.rgb  # no copy when the windows coincide
+
+
+def test_offset_smaller_data_window_is_placed_in_display(tmp_path):
+    rgb = _rgb(4, 6)
+    write_image(tmp_path / "p.exr", rgb, data_origin=(5, 3), display=(0, 0, 16, 12))
+    plate = read_plate(tmp_path / "p.exr")
+    assert plate.info.display_window == Window(0, 0, 16, 12)
+    assert plate.info.data_window == Window(5, 3, 6, 4)
+    assert plate.rgb.shape == (12, 16, 3)
+    np.testing.assert_array_equal(plate.rgb[3:7, 5:11], rgb)
+    outside = plate.rgb.copy()
+    outside[3:7, 5:11] = 0
+    assert not outside.any()  # no pixels outside the data window: black
+    np.testing.assert_array_equal(plate.data_rgb, rgb)
+
+
+def test_data_window_partly_outside_display(tmp_path):
+    rgb = _rgb(6, 8)
+    write_image(tmp_path / "p.exr", rgb, data_origin=(-3, 8), display=(0, 0, 16, 12))
+    plate = read_plate(tmp_path / "p.exr")
+    np.testing.assert_array_equal(plate.rgb[8:12, 0:5], rgb[0:4, 3:8])
+    assert plate.rgb[:8].sum() == 0 and plate.rgb[:, 5:].sum() == 0
+
+
+def test_overscan_is_cropped_to_display_and_kept_in_data_rgb(tmp_path):
+    rgb = _rgb(16, 20)
+    write_image(tmp_path / "p.exr", rgb, data_origin=(-2, -2), display=(0, 0, 16, 12), pixel_aspect=2.0)
+    plate = read_plate(tmp_path / "p.exr")
+    assert plate.info.has_overscan
+    assert plate.info.pixel_aspect == 2.0
+    np.testing.assert_array_equal(plate.rgb, rgb[2:14, 2:18])
+    np.testing.assert_array_equal(plate.data_rgb, rgb)
+
+
+def test_display_window_not_at_origin(tmp_path):
+    rgb = _rgb(12, 16)
+    write_image(tmp_path / "p.exr", rgb, data_origin=(100, 50), display=(100, 50, 16, 12))
+    plate = read_plate(tmp_path / "p.exr")
+    np.testing.assert_array_equal(plate.rgb, rgb)
+    assert plate.info.display_window == Window(100, 50, 16, 12)
+
+
+def test_nan_and_inf_become_zero(tmp_path):
+    rgb = _rgb()
+    rgb[0, 0] = [np.nan, np.inf, -np.inf]
+    rgb[5, 5, 1] = np.nan
+    write_image(tmp_path / "p.exr", rgb, pixel_type="float")
+    plate = read_plate(tmp_path / "p.exr")
+    assert np.isfinite(plate.rgb).all()
+    assert (plate.rgb[0, 0] == 0).all() and plate.rgb[5, 5, 1] == 0
+    np.testing.assert_array_equal(plate.rgb[1:], np.nan_to_num(rgb[1:], nan=0, posinf=0, neginf=0))
+
+
+def test_layers_are_found_by_name(tmp_path):
+    beauty, other = _rgb(seed=1), _rgb(seed=2)
+    names = ("beauty.R", "beauty.G", "beauty.B", "diffuse.R", "diffuse.G", "diffuse.B", "Z")
+    pixels = np.concatenate([beauty, other, np.ones((12, 16, 1), np.float32)], axis=2)
+    write_image(tmp_path / "p.exr", pixels, names)
+    np.testing.assert_array_equal(read_plate(tmp_path / "p.exr").rgb, beauty)  # beauty is a usual name
+    np.testing.assert_array_equal(read_plate(tmp_path / "p.exr", layer="diffuse").rgb, other)
+    with pytest.raises(InputError) as err:
+        read_plate(tmp_path / "p.exr", layer="specular")
+    message = str(err.value)
+    assert "p.exr" in message and "'specular'" in message and "beauty" in message and "diffuse" in message
+
+
+def test_rgba_layer_and_plain_rgb_preferred(tmp_path):
+    rgb = _rgb(seed=3)
+    alpha = np.ones((12, 16, 1), np.float32)
+    write_image(tmp_path / "a.exr", np.concatenate([rgb, alpha], 2), ("rgba.R", "rgba.G", "rgba.B", "rgba.A"))
+    np.testing.assert_array_equal(read_plate(tmp_path / "a.exr").rgb, rgb)
+    pixels = np.concatenate([rgb, rgb * 2], 2)
+    write_image(tmp_path / "b.exr", pixels, ("R", "G", "B", "spec.R", "spec.G", "spec.B"))
+    np.testing.assert_array_equal(read_plate(tmp_path / "b.exr").rgb, rgb)
+    np.testing.assert_array_equal(read_plate(tmp_path / "b.exr", layer="spec").rgb, rgb * 2)
+
+
+def test_ambiguous_layers_ask_for_a_layer(tmp_path):
+    pixels = np.concatenate([_rgb(), _rgb(seed=5)], 2)
+    write_image(tmp_path / "p.exr", pixels, ("left.R", "left.G", "left.B", "right.R", "right.G", "right.B"))
+    with pytest.raises(InputError, match=r"p\.exr.*pick one with the layer setting: left, right"):
+        read_plate(tmp_path / "p.exr")
+
+
+def test_grey_image_is_replicated(tmp_path):
+    grey = _rgb()[:, :, :1]
+    write_image(tmp_path / "p.exr", grey, ("Y",))
+    plate = read_plate(tmp_path / "p.exr")
+    np.testing.assert_array_equal(plate.rgb, np.repeat(grey, 3, axis=2))
+
+
+@pytest.mark.parametrize("name, dtype, scale", [("p.png", np.uint8, 255), ("p.tif", np.uint16, 65535)])
+def test_integer_pixels_are_normalised(tmp_path, name, dtype, scale):
+    values = np.arange(12 * 16 * 3).reshape(12, 16, 3) % 256
+    pixels = values.astype(dtype)
+    write_image(tmp_path / name, pixels, pixel_type="uint8" if dtype == np.uint8 else "uint16")
+    plate = read_plate(tmp_path / name)
+    np.testing.assert_allclose(plate.rgb, values / scale, atol=1e-6)
+
+
+def test_read_info_reads_only_the_header(tmp_path):
+    write_image(tmp_path / "p.exr", _rgb(), data_origin=(1, 2), display=(0, 0, 20, 20), pixel_aspect=1.5,
+                attributes={"shot:name": "sh010"})
+    info = read_info(tmp_path / "p.exr")
+    assert info.data_window == Window(1, 2, 16, 12)
+    assert info.size == (20, 20) and info.pixel_aspect == 1.5
+    assert info.metadata["shot:name"] == "sh010"
+    assert info.channels == ("R", "G", "B")
+
+
+def test_missing_and_damaged_files_name_the_file(tmp_path):
+    with pytest.raises(InputError, match=r"plate .*nothere\.exr does not exist"):
+        read_plate(tmp_path / "nothere.exr")
+    write_image(tmp_path / "full.exr", _rgb(64, 64), pixel_type="float", compression="none")
+    data = (tmp_path / "full.exr").read_bytes()
+    (tmp_path / "cut.exr").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"plate .*cut\.exr is damaged or truncated"):
+        read_plate(tmp_path / "cut.exr")
+    (tmp_path / "junk.exr").write_bytes(b"not an exr at all" * 8)
+    with pytest.raises(InputError, match=r"plate .*junk\.exr cannot be read as an image"):
+        read_plate(tmp_path / "junk.exr")
+
+
+def test_validation_shot_plate(tmp_path):
+    from conftest import SHOTS
+
+    path = SHOTS / "furry_cube" / "plate.0001.exr"
+    if not path.exists():
+        pytest.skip(f"validation shot not present at {path}")
+    plate = read_plate(path)
+    assert plate.rgb.shape == (270, 480, 3) and np.isfinite(plate.rgb).all()
+    assert plate.rgb.max() > 0
+
+
+def test_layer_as_part_of_a_multipart_exr(tmp_path):
+    import OpenImageIO as oiio
+
+    first, second = _rgb(seed=7), _rgb(seed=8)
+    specs = []
+    for name in ("rgba", "diffuse"):
+        spec = oiio.ImageSpec(16, 12, 3, "half")
+        spec.channelnames = ("R", "G", "B")
+        spec.attribute("name", name)
+        specs.append(spec)
+    path = str(tmp_path / "parts.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, specs)
+    out.write_image(first)
+    assert out.open(path, specs[1], "AppendSubimage")
+    out.write_image(second)
+    out.close()
+    np.testing.assert_array_equal(read_plate(path).rgb, first)
+    np.testing.assert_array_equal(read_plate(path, layer="diffuse").rgb, second)
+    with pytest.raises(InputError, match="no layer 'specular'"):
+        read_plate(path, layer="specular")

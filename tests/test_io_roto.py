@@ -1,0 +1,99 @@
+"""Roto masks (vom_plugin.io.read_roto): which channel, binarising, resampling, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_io_support import write_image
+
+from vom_plugin.errors import InputError
+from vom_plugin.io import read_roto
+
+
+def _disc(h=24, w=32, r=6.0, cy=12, cx=16):
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (((yy - cy) ** 2 + (xx - cx) ** 2) <= r * r).astype(np.float32)
+
+
+def test_alpha_channel_is_used_and_binarised(tmp_path):
+    disc = _disc()
+    soft = disc * 0.6  # above the 0.5 threshold: inside
+    soft[0, 0] = 0.4  # below: outside
+    rgb = np.ones((24, 32, 3), np.float32)  # RGB says nothing: the alpha wins
+    write_image(tmp_path / "roto.exr", np.concatenate([rgb, soft[:, :, None]], 2), ("R", "G", "B", "A"))
+    mask = read_roto(tmp_path / "roto.exr", (32, 24))
+    assert mask.dtype == np.float32 and mask.shape == (24, 32)
+    np.testing.assert_array_equal(mask, disc)
+
+
+def test_luminance_when_there_is_no_alpha(tmp_path):
+    disc = _disc()
+    write_image(tmp_path / "roto.png", (np.repeat(disc[:, :, None], 3, 2) * 255).astype(np.uint8), pixel_type="uint8")
+    np.testing.assert_array_equal(read_roto(tmp_path / "roto.png", (32, 24)), disc)
+
+
+def test_opaque_alpha_falls_back_to_luminance(tmp_path):
+    # A paint program's RGBA PNG: white shape in RGB, alpha 1 everywhere.
+    disc = _disc()
+    rgba = np.concatenate([np.repeat(disc[:, :, None], 3, 2), np.ones((24, 32, 1), np.float32)], 2)
+    write_image(tmp_path / "roto.png", (rgba * 255).astype(np.uint8), ("R", "G", "B", "A"), pixel_type="uint8")
+    np.testing.assert_array_equal(read_roto(tmp_path / "roto.png", (32, 24)), disc)
+
+
+def test_named_channel_and_a_wrong_channel_name(tmp_path):
+    disc, other = _disc(), _disc(cx=8)
+    write_image(tmp_path / "roto.exr", np.stack([disc, other], 2), ("matte.A", "obj2.mask"))
+    np.testing.assert_array_equal(read_roto(tmp_path / "roto.exr", (32, 24)), disc)  # the only *.A
+    np.testing.assert_array_equal(read_roto(tmp_path / "roto.exr", (32, 24), channel="obj2.mask"), other)
+    with pytest.raises(InputError) as err:
+        read_roto(tmp_path / "roto.exr", (32, 24), channel="holdout")
+    message = str(err.value)
+    assert "roto.exr" in message and "'holdout'" in message and "matte.A, obj2.mask" in message
+
+
+def test_same_aspect_other_size_is_resampled(tmp_path):
+    big = _disc(48, 64, r=12, cy=24, cx=32)
+    write_image(tmp_path / "roto.exr", big, ("A",))
+    mask = read_roto(tmp_path / "roto.exr", (32, 24))
+    assert mask.shape == (24, 32)
+    # The same disc (radius 6, area ~113) up to its rim: half-pixel centre shifts move a few rim pixels.
+    expected = _disc(r=6, cy=11.75, cx=15.75)
+    assert np.abs(mask - expected).sum() <= 6 and abs(mask.sum() - np.pi * 36) < 10
+    small = read_roto(tmp_path / "roto.exr", (128, 96))
+    assert small.shape == (96, 128) and small[48, 64] == 1 and small[0, 0] == 0
+
+
+def test_roto_data_window_is_placed_in_its_display_window(tmp_path):
+    patch = np.ones((4, 5), np.float32)
+    write_image(tmp_path / "roto.exr", patch, ("A",), data_origin=(10, 6), display=(0, 0, 32, 24))
+    mask = read_roto(tmp_path / "roto.exr", (32, 24))
+    assert mask.sum() == 20 and mask[6:10, 10:15].all()
+
+
+def test_other_aspect_is_an_error_naming_the_file(tmp_path):
+    write_image(tmp_path / "roto.exr", _disc(32, 32), ("A",))
+    with pytest.raises(InputError) as err:
+        read_roto(tmp_path / "roto.exr", (32, 24))
+    message = str(err.value)
+    assert "roto.exr" in message and "32x32" in message and "32x24" in message and "aspect" in message
+
+
+def test_empty_roto_is_an_error(tmp_path):
+    write_image(tmp_path / "roto.exr", np.full((24, 32), 0.3, np.float32), ("A",))
+    with pytest.raises(InputError, match=r"roto .*roto\.exr is empty"):
+        read_roto(tmp_path / "roto.exr", (32, 24))
+
+
+def test_missing_roto_names_the_file(tmp_path):
+    with pytest.raises(InputError, match=r"roto .*roto\.1001\.exr does not exist"):
+        read_roto(tmp_path / "roto.1001.exr", (32, 24))
+
+
+def test_validation_shot_roto():
+    from conftest import SHOTS
+
+    path = SHOTS / "ribbon_pole" / "roto.0001.exr"
+    if not path.exists():
+        pytest.skip(f"validation shot not present at {path}")
+    mask = read_roto(path, (480, 270))
+    assert set(np.unique(mask)) == {0.0, 1.0} and 0 < mask.mean() < 0.5

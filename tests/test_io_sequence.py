@@ -1,0 +1,113 @@
+"""Frame ranges and sequence patterns (vom_plugin.io.sequence)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vom_plugin.errors import InputError
+from vom_plugin.io import (
+    PlateSequence,
+    format_frames,
+    frame_from_path,
+    frame_path,
+    open_sequence,
+    parse_frame_range,
+)
+
+
+@pytest.mark.parametrize(
+    "text, frames",
+    [
+        ("1001-1005", [1001, 1002, 1003, 1004, 1005]),
+        ("1001-1009x2", [1001, 1003, 1005, 1007, 1009]),
+        ("1001,1005,1010-1012", [1001, 1005, 1010, 1011, 1012]),
+        ("1010-1012, 1001", [1001, 1010, 1011, 1012]),
+        ("7", [7]),
+        ("-3--1", [-3, -2, -1]),
+    ],
+)
+def test_parse_frame_range(text, frames):
+    assert parse_frame_range(text) == frames
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1001-", "1-5x0", "1.5-3"])
+def test_parse_frame_range_rejects_bad_text(text):
+    with pytest.raises(InputError) as err:
+        parse_frame_range(text)
+    assert "1001-1100x2" in str(err.value)  # says what was expected
+    if text:
+        assert repr(text) in str(err.value)  # and names the bad value
+
+
+def test_format_frames_compacts_runs():
+    assert format_frames([1010, 1003, 1004, 1005, 1001]) == "1001, 1003-1005, 1010"
+    assert format_frames([]) == ""
+
+
+def test_frame_from_path():
+    assert frame_from_path("/x/roto.1001.exr") == 1001
+    assert frame_from_path("roto_0012.png") == 12
+    assert frame_from_path("roto.exr") is None
+
+
+def test_frame_path_padding_styles(tmp_path):
+    for pattern in ("plate.####.exr", "plate.@@@@.exr", "plate.%04d.exr"):
+        assert frame_path(tmp_path / pattern, 7).name == "plate.0007.exr"
+        assert frame_path(tmp_path / pattern, 12345).name == "plate.12345.exr"
+    assert frame_path("p.#.exr", 5).name == "p.5.exr"
+    assert frame_path("p.%d.exr", 5).name == "p.5.exr"
+    assert frame_path("p.####.exr", -3).name == "p.-0003.exr"
+    assert frame_path("still.exr", 9).name == "still.exr"
+
+
+def _touch(folder, names):
+    for name in names:
+        (folder / name).write_bytes(b"")
+
+
+@pytest.mark.parametrize("pattern", ["plate.####.exr", "plate.@@@@.exr", "plate.%04d.exr"])
+def test_open_sequence_finds_frames_on_disk(tmp_path, pattern):
+    _touch(tmp_path, ["plate.1001.exr", "plate.1002.exr", "plate.1004.exr", "plate.001.exr", "other.1003.exr"])
+    seq = open_sequence(str(tmp_path / pattern))
+    assert seq.frames == [1001, 1002, 1004]  # "001" has the wrong padding; "other" is another sequence
+    assert seq.path(1002) == tmp_path / "plate.1002.exr"
+    assert (seq.first, seq.last, len(seq)) == (1001, 1004, 3)
+
+
+def test_open_sequence_lists_missing_frames_by_number(tmp_path):
+    _touch(tmp_path, [f"plate.{f}.exr" for f in range(1001, 1021) if f not in (1003, 1004, 1005, 1010)])
+    pattern = str(tmp_path / "plate.####.exr")
+    with pytest.raises(InputError) as err:
+        open_sequence(pattern, parse_frame_range("1001-1020"))
+    message = str(err.value)
+    assert "missing frames 1003-1005, 1010" in message
+    assert pattern in message
+    seq = open_sequence(pattern, parse_frame_range("1011-1020x3"))
+    assert seq.frames == [1011, 1014, 1017, 1020]
+
+
+def test_open_sequence_without_files_names_the_pattern(tmp_path):
+    with pytest.raises(InputError, match="no files match the sequence pattern .*plate.####.exr"):
+        open_sequence(str(tmp_path / "plate.####.exr"))
+    with pytest.raises(InputError, match="does not exist"):
+        open_sequence(str(tmp_path / "nowhere" / "plate.####.exr"))
+
+
+def test_open_sequence_single_file(tmp_path):
+    _touch(tmp_path, ["still.exr", "plate.1001.exr"])
+    seq = open_sequence(str(tmp_path / "still.exr"), [5, 6])
+    assert seq.is_single_file and seq.frames == [5, 6] and seq.path(6) == tmp_path / "still.exr"
+    assert open_sequence(str(tmp_path / "plate.1001.exr")).frames == [1001]
+    with pytest.raises(InputError, match="missing.exr does not exist"):
+        open_sequence(str(tmp_path / "missing.exr"))
+
+
+def test_pattern_with_two_tokens_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="2 frame tokens"):
+        open_sequence(str(tmp_path / "plate.####.%04d.exr"))
+
+
+def test_plate_sequence_is_plain_data():
+    seq = PlateSequence("/a/b.####.exr", [1, 2])
+    assert list(seq) == [1, 2]
+    assert str(seq.path(2)) == "/a/b.0002.exr"

@@ -1,0 +1,188 @@
+"""Alpha EXR writing (vom_plugin.io.write_alpha), checked with tools nobody here wrote: exrheader (OpenEXR),
+oiiotool (OpenImageIO) and the OpenEXR Python bindings."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import OpenEXR
+import pytest
+from test_io_support import leftovers, tool, write_image
+
+from vom_plugin import __version__
+from vom_plugin.errors import InputError
+from vom_plugin.io import ImageInfo, Window, exr_out, read_plate, write_alpha
+
+
+def _alpha(h=12, w=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((h, w)).astype(np.float16).astype(np.float32)  # exactly representable in half
+
+
+def _exr(path):
+    f = OpenEXR.File(str(path), separate_channels=True)
+    return f.header(), {name: ch.pixels for name, ch in f.channels().items()}
+
+
+def _box(window):
+    (x0, y0), (x1, y1) = window
+    return (int(x0), int(y0), int(x1), int(y1))
+
+
+def test_alpha_is_half_channel_a_zip_and_round_trips_exactly(tmp_path):
+    alpha = _alpha()
+    path = tmp_path / "alpha.1001.exr"
+    write_alpha(path, alpha, ImageInfo.for_size(16, 12))
+    header = tool("exrheader", str(path))
+    assert "A, 16-bit floating-point" in header
+    assert "compression (type compression): zip" in header
+    assert "dataWindow (type box2i): (0 0) - (15 11)" in header
+    assert "displayWindow (type box2i): (0 0) - (15 11)" in header
+    assert f'vom:version (type string): "{__version__}"' in header
+    info = tool("oiiotool", "--info", "-v", str(path))
+    assert "16 x   12, 1 channel, half openexr" in info and "channel list: A" in info
+    head, channels = _exr(path)
+    assert list(channels) == ["A"] and channels["A"].dtype == np.float16
+    assert str(head["compression"]).endswith("ZIP_COMPRESSION")
+    np.testing.assert_array_equal(channels["A"].astype(np.float32), alpha)
+    assert leftovers(tmp_path) == []
+
+
+def test_plate_windows_pixel_aspect_and_metadata_are_carried(tmp_path):
+    rgb = np.zeros((18, 20, 3), np.float32)
+    plate_path = write_image(
+        tmp_path / "plate.exr", rgb, data_origin=(-2, -3), display=(0, 0, 16, 12), pixel_aspect=2.0,
+        attributes={"shot:name": "sh010", "FramesPerSecond": 24.0},
+    )
+    plate = read_plate(plate_path)
+    alpha = _alpha()
+    out = tmp_path / "out" / "alpha.1001.exr"  # the folder is created
+    write_alpha(out, alpha, plate.info, metadata={"model": "lite", "keyframes": [1001, 1050]})
+    header = tool("exrheader", str(out))
+    assert "dataWindow (type box2i): (-2 -3) - (17 14)" in header
+    assert "displayWindow (type box2i): (0 0) - (15 11)" in header
+    assert "pixelAspectRatio (type float): 2" in header
+    assert 'shot:name (type string): "sh010"' in header
+    assert 'vom:model (type string): "lite"' in header
+    assert 'vom:keyframes (type string): "1001,1050"' in header
+    info = tool("oiiotool", "--info", "-v", str(out))
+    assert "pixel data origin: x=-2, y=-3" in info and "full/display size: 16 x 12" in info
+    head, channels = _exr(out)
+    assert _box(head["dataWindow"]) == (-2, -3, 17, 14) and _box(head["displayWindow"]) == (0, 0, 15, 11)
+    assert head["pixelAspectRatio"] == 2.0
+    data = channels["A"].astype(np.float32)
+    assert data.shape == (18, 20)
+    # Display window exact; overscan = edge extension of the nearest display pixel.
+    np.testing.assert_array_equal(data[3:15, 2:18], alpha)
+    np.testing.assert_array_equal(data[0, 2:18], alpha[0])
+    np.testing.assert_array_equal(data[3:15, 0], alpha[:, 0])
+    assert data[17, 19] == alpha[11, 15] and data[0, 0] == alpha[0, 0]
+
+
+def test_smaller_offset_data_window_writes_only_the_data_window(tmp_path):
+    info = ImageInfo(Window(0, 0, 16, 12), Window(5, 3, 6, 4))
+    alpha = _alpha()
+    write_alpha(tmp_path / "a.exr", alpha, info)
+    head, channels = _exr(tmp_path / "a.exr")
+    assert _box(head["dataWindow"]) == (5, 3, 10, 6)
+    np.testing.assert_array_equal(channels["A"].astype(np.float32), alpha[3:7, 5:11])
+    # And vom reads it back into the display window where it was.
+    back = read_plate(tmp_path / "a.exr").rgb[:, :, 0]
+    np.testing.assert_array_equal(back[3:7, 5:11], alpha[3:7, 5:11])
+
+
+@pytest.mark.parametrize("compression, exr_name", [("zip", "zip"), ("dwaa", "dwa"), ("piz", "piz"), ("none", "none")])
+def test_compressions(tmp_path, compression, exr_name):
+    alpha = _alpha(32, 48)
+    path = tmp_path / f"a_{compression}.exr"
+    write_alpha(path, alpha, ImageInfo.for_size(48, 32), compression=compression)
+    assert f"compression (type compression): {exr_name}" in tool("exrheader", str(path))
+    assert f'compression: "{compression}"' in tool("oiiotool", "--info", "-v", str(path))
+    # Lossless ones keep the alpha exactly; DWA keeps an alpha channel lossless too.
+    np.testing.assert_array_equal(_exr(path)[1]["A"].astype(np.float32), alpha)
+
+
+def test_layer_channel_and_rgba_outputs(tmp_path):
+    alpha = _alpha()
+    rgb = np.stack([_alpha(seed=s) * 4 for s in (1, 2, 3)], axis=2)
+    info = ImageInfo.for_size(16, 12)
+    write_alpha(tmp_path / "layer.exr", alpha, info, channel="vom.A")
+    assert "vom.A, 16-bit floating-point" in tool("exrheader", str(tmp_path / "layer.exr"))
+
+    write_alpha(tmp_path / "rgba.exr", alpha, info, output="rgba", rgb=rgb)
+    _, ch = _exr(tmp_path / "rgba.exr")
+    assert sorted(ch) == ["A", "B", "G", "R"] and all(c.dtype == np.float16 for c in ch.values())
+    np.testing.assert_array_equal(ch["R"].astype(np.float32), rgb[:, :, 0])  # plate RGB untouched (no compression)
+    np.testing.assert_array_equal(ch["A"].astype(np.float32), alpha)
+
+    write_alpha(tmp_path / "pre.exr", alpha, info, output="rgba-premult", rgb=rgb, channel="vom.A")
+    _, ch = _exr(tmp_path / "pre.exr")
+    assert sorted(ch) == ["vom.A", "vom.B", "vom.G", "vom.R"]
+    expected = (rgb[:, :, 1] * alpha).astype(np.float16)
+    np.testing.assert_array_equal(ch["vom.G"], expected)
+
+
+def test_rgba_with_overscan_keeps_the_plates_data_pixels(tmp_path):
+    rgb = np.stack([_alpha(18, 20, seed=s) for s in (4, 5, 6)], axis=2)
+    plate = read_plate(write_image(tmp_path / "p.exr", rgb, data_origin=(-2, -3), display=(0, 0, 16, 12)))
+    write_alpha(tmp_path / "o.exr", np.ones((12, 16), np.float32), plate.info, output="rgba", rgb=plate.data_rgb)
+    _, ch = _exr(tmp_path / "o.exr")
+    np.testing.assert_array_equal(ch["B"].astype(np.float32), rgb[:, :, 2])
+
+
+def test_bad_settings_are_input_errors_and_write_nothing(tmp_path):
+    info = ImageInfo.for_size(16, 12)
+    with pytest.raises(InputError, match=r"output channel 'alpha'.*A or <layer>\.A"):
+        write_alpha(tmp_path / "a.exr", _alpha(), info, channel="alpha")
+    with pytest.raises(InputError, match="compression 'lzw'"):
+        write_alpha(tmp_path / "a.exr", _alpha(), info, compression="lzw")
+    with pytest.raises(InputError, match="output mode 'matte'"):
+        write_alpha(tmp_path / "a.exr", _alpha(), info, output="matte")
+    with pytest.raises(InputError, match=r"a\.png must end in \.exr"):
+        write_alpha(tmp_path / "a.png", _alpha(), info)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_folder_names_it_and_leaves_nothing(tmp_path):
+    blocker = tmp_path / "shots"
+    blocker.write_text("a file where the output folder should be")
+    with pytest.raises(InputError) as err:
+        write_alpha(blocker / "sh010" / "alpha.1001.exr", _alpha(), ImageInfo.for_size(16, 12))
+    assert str(blocker / "sh010") in str(err.value) and "cannot be created" in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shots"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder_names_it_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(InputError, match=f"output folder {folder} is not writable"):
+            write_alpha(folder / "alpha.1001.exr", _alpha(), ImageInfo.for_size(16, 12))
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_failed_write_keeps_the_previous_frame_and_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "alpha.1001.exr"
+    first = _alpha(seed=1)
+    write_alpha(path, first, ImageInfo.for_size(16, 12))
+
+    def killed(src, dst):  # the render dies between writing the temp file and renaming it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(exr_out.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_alpha(path, _alpha(seed=2), ImageInfo.for_size(16, 12))
+    monkeypatch.undo()
+    assert leftovers(tmp_path) == []
+    np.testing.assert_array_equal(_exr(path)[1]["A"].astype(np.float32), first)
+
+
+def test_alpha_of_the_wrong_shape_is_refused_before_writing(tmp_path):
+    with pytest.raises(ValueError, match=r"expected \(H, W\) = \(12, 16\)"):
+        write_alpha(tmp_path / "a.exr", np.zeros((10, 10), np.float32), ImageInfo.for_size(16, 12))
+    assert list(tmp_path.iterdir()) == []
