@@ -1,0 +1,133 @@
+"""``vom benchmark``: the vom model and the baselines on a data set, in a paper-style table, JSON and plots."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+HELP = "run vom and the baselines (static roto, optical flow, flow + closed-form) on clips and score them"
+DESCRIPTION = """Render each clip from its first-frame roto with every method and score it against ground truth.
+
+  vom benchmark --data shots:/path/to/shots --out bench/
+  vom benchmark --data synth:8 --frames 8 --size 256 --methods vom static flow --json
+
+Data: synth:N (generated clips), shots:PATH / folder:PATH (<shot>/plate.####.exr, gt.####.exr, optional
+roto.<first>.exr), dvm:PATH (v/<clip>/, a/<clip>/), vm108:PATH (VideoMatting108 FG_done/BG_done).
+The first-frame roto is the shot's roto file when it has one, else the GT coarsened like an artist's quick
+roto (threshold 0.5, open/close 5 px, dilate 3 px). Methods: vom (the model; --model), static (the roto
+held), flow (the roto carried by DIS optical flow), flow_cf (flow + closed-form matting on a trimap around
+it), oracle_cf (GT > 0.5 refined by closed-form matting: an upper bound for a classical pipeline).
+Closed-form matting runs at most --matting-side px on the long side (it is slow). --out DIR writes
+benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method."""
+
+METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
+
+
+def _default_working_size() -> int:
+    try:
+        from vom_plugin.nodedef import load_node_def
+
+        return int(next(k.default for k in load_node_def().knobs if k.name == "working_size"))
+    except Exception:  # the node definition is the source of truth, but the benchmark must still run
+        return 960
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="KIND:ARG",
+                   help="synth:N | shots:PATH | folder:PATH | dvm:PATH | vm108:PATH")
+    p.add_argument("--model", default="default", metavar="NAME|PATH", help="weights for the vom method (default)")
+    p.add_argument("--methods", nargs="+", choices=METHODS, metavar="NAME",
+                   help=f"methods to run (default: {' '.join(METHODS)}; vom is skipped when no weights exist)")
+    p.add_argument("--frames", type=int, metavar="N", help="at most N frames per clip (synth: clip length, 8)")
+    p.add_argument("--size", type=int, metavar="S",
+                   help="synth: clip side (default 256); files: downscale so the long side is at most S")
+    p.add_argument("--region", default="whole", choices=("whole", "narrow", "medium", "wide"))
+    p.add_argument("--device", default="auto", help="device of the vom method: auto, cpu, cuda, cuda:N")
+    p.add_argument("--working-size", type=int, default=None, metavar="N",
+                   help="long side at which the network runs (default: the node's working_size)")
+    p.add_argument("--matting-side", type=int, default=480, metavar="N",
+                   help="closed-form matting resolution cap, long side (default 480)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object instead of a table")
+    p.add_argument("--out", metavar="DIR", help="write benchmark.json and per-clip PNG plots here")
+
+
+def _load_vom(args: argparse.Namespace, explicit: bool):
+    """(model, device) or (None, reason) when the default run has no weights to use."""
+    from vom_plugin.errors import InputError
+
+    try:
+        from vom_plugin.engine.weights import load_model, weights_path
+
+        try:
+            from vom_plugin.engine.device import resolve_device
+
+            device = resolve_device(args.device)
+        except ImportError:
+            import torch
+
+            device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                                  ("cpu" if args.device == "auto" else args.device))
+        if not explicit and args.model == "default" and not weights_path("default").is_file():
+            return None, f"no shipped weights at {weights_path('default')}"
+        return load_model(args.model, device=device), str(device)
+    except ImportError as e:
+        if explicit:
+            raise InputError(f"method vom is not available in this install: {e}") from e
+        return None, f"the engine is not available ({e})"
+
+
+def run(args: argparse.Namespace) -> int:
+    from vom_plugin.eval.clips import iter_clips
+    from vom_plugin.eval.runner import format_table, make_methods, run_benchmark
+
+    names = list(args.methods or METHODS)
+    model, device = None, "cpu"
+    notes = []
+    if "vom" in names:
+        model, info = _load_vom(args, explicit="vom" in (args.methods or ()))
+        if model is None:
+            names.remove("vom")
+            notes.append(f"vom skipped: {info}")
+        else:
+            device = info
+    working = args.working_size or _default_working_size()
+    methods = make_methods(names, model=model, device=device, working_size=working,
+                           matting_side=args.matting_side)
+    synth = args.data.startswith("synth:")
+    clips = iter_clips(args.data, frames=args.frames, size=args.size or 256)
+    quiet = args.json
+
+    def progress(msg: str) -> None:
+        if not quiet:
+            print(f"  ... {msg}", file=sys.stderr, flush=True)
+
+    result = run_benchmark(clips, methods, region=args.region, max_side=None if synth else args.size,
+                           progress=progress)
+    result.settings = {"data": args.data, "model": args.model if model is not None else None, "device": device,
+                       "working_size": working, "matting_side": args.matting_side, "frames": args.frames,
+                       "size": args.size, "notes": notes}
+    payload = result.to_dict()
+    if args.out:
+        from vom_plugin.eval.plot import plot_clip
+
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".benchmark.", suffix=".json", dir=out)
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2)
+        os.replace(tmp, out / "benchmark.json")
+        for c in result.clips:
+            plot_clip(c, out / f"{c.name}.png", region=args.region)
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    for n in notes:
+        print(f"note: {n}")
+    print(format_table(result))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'benchmark.json'} and {len(result.clips)} plot(s)")
+    return 0

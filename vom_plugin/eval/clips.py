@@ -1,0 +1,245 @@
+"""Evaluation clips: plates, ground-truth alphas and a first-frame roto, from the layouts a studio may own.
+
+``--data`` specs of ``vom benchmark``:
+- ``synth:N``     N synthetic clips of the training generator (seeds 0..N-1; deterministic).
+- ``shots:PATH``  a folder of shot folders ``<name>/plate.####.exr``, ``gt.####.exr`` (alpha in A) and an
+                  optional ``roto.####.exr`` on the first frame (the artist's roto; coarsened GT otherwise).
+- ``folder:PATH`` the same layout, or PATH itself one shot folder; plates and GT may also be PNG/JPG/TIFF.
+- ``dvm:PATH``    DVM generated clips ``v/<name>/%05d.jpg`` (composite) and ``a/<name>/%05d.jpg`` (alpha).
+- ``vm108:PATH``  VideoMatting108 ``FG_done/<cat>/<clip>/*.png`` (RGBA) over ``BG_done`` frames listed by
+                  ``frame_corr.json``; ``val_videos.txt`` picks the clips when present.
+Plates are scene-linear Rec.709 float32 [T, H, W, 3] (8-bit sources are sRGB-decoded), alphas [T, H, W].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vom_plugin.errors import InputError
+
+_IMAGE_EXTS = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+@dataclass
+class EvalClip:
+    name: str
+    plate: np.ndarray  # float32 [T, H, W, 3] scene-linear Rec.709
+    gt: np.ndarray  # float32 [T, H, W]
+    frames: list[int]
+    roto: np.ndarray | None = None  # float32 [H, W] {0, 1} on frames[0]; None: coarsened from gt[0]
+    colorspace: str = "lin_rec709"
+
+
+def coarse_roto(alpha: np.ndarray, *, dilate: int = 3, kernel: int = 5) -> np.ndarray:
+    """An artist's quick roto of ``alpha`` [H, W], deterministic: threshold 0.5, open then close with a
+    ``kernel``-pixel ellipse (specks and hair strands vanish, holes close), dilate ``dilate`` pixels (rotos
+    are drawn a little loose)."""
+    m = (np.asarray(alpha) >= 0.5).astype(np.uint8)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (kernel, kernel))
+    m = cv2.morphologyEx(cv2.morphologyEx(m, cv2.MORPH_OPEN, k), cv2.MORPH_CLOSE, k)
+    if dilate > 0:
+        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilate + 1, 2 * dilate + 1)))
+    if not m.any():  # a thin or faint object vanishes under the opening: keep its strongest pixels
+        m = (np.asarray(alpha) >= max(float(np.max(alpha)), 1e-6) * 0.5).astype(np.uint8)
+    return m.astype(np.float32)
+
+
+def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha") -> np.ndarray:
+    """One alpha image as float32 (H, W) over its display window, NOT cleaned of NaN (scoring must see them).
+
+    The channel is A / alpha / the only ``<layer>.A``, else the only channel, else Y, else R.
+    """
+    from vom_plugin.io.reader import open_image, read_channels, to_display
+
+    with open_image(path, role) as img:
+        ch = list(img.info.channels)
+        pick = None
+        if 0 <= img.spec.alpha_channel < len(ch):
+            pick = int(img.spec.alpha_channel)
+        else:
+            for names in (("A", "a", "alpha", "Alpha"), ("Y",), ("R", "r")):
+                pick = next((i for i, c in enumerate(ch) if c in names), None)
+                if pick is not None:
+                    break
+            layered = [i for i, c in enumerate(ch) if c.endswith(".A")]
+            if pick is None and len(layered) == 1:
+                pick = layered[0]
+            if pick is None and len(ch) == 1:
+                pick = 0
+        if pick is None:
+            raise InputError(f"{role} {path}: no A, alpha, Y or R channel to read (channels {', '.join(ch)})")
+        values = read_channels(img, [pick])[:, :, 0]
+        return np.ascontiguousarray(to_display(values, img.info), dtype=np.float32)
+
+
+def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: str = "alpha",
+                        size: tuple[int, int] | None = None) -> tuple[list[int], np.ndarray]:
+    """(frames, float32 [T, H, W]) of an alpha sequence; InputError names missing or mis-sized frames.
+
+    ``size`` (width, height) is what every frame must be; default: the first frame's.
+    """
+    from vom_plugin.io import open_sequence
+
+    seq = open_sequence(pattern, frames)
+    out = []
+    for f in seq.frames:
+        a = read_alpha(seq.path(f), role=role)
+        if size is None:
+            size = (a.shape[1], a.shape[0])
+        if (a.shape[1], a.shape[0]) != tuple(size):
+            raise InputError(f"{role} frame {f} ({seq.path(f)}) is {a.shape[1]}x{a.shape[0]}; "
+                             f"expected {size[0]}x{size[1]}")
+        out.append(a)
+    return list(seq.frames), np.stack(out)
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """Linear RGB of a plate frame: EXR through io.read_plate; 8/16-bit images sRGB-decoded."""
+    from vom_plugin.io import read_plate
+
+    rgb = read_plate(path).rgb
+    return rgb if path.suffix.lower() == ".exr" else _srgb_to_linear(rgb)
+
+
+def _pattern_in(folder: Path, stem: str) -> str | None:
+    """``folder/stem.####.ext`` when such files exist (the first extension found), else None."""
+    for ext in _IMAGE_EXTS:
+        if any(folder.glob(f"{stem}.[0-9]*{ext}")):
+            digits = len(next(iter(sorted(folder.glob(f"{stem}.[0-9]*{ext}")))).name.split(".")[-2])
+            return str(folder / f"{stem}.{'#' * digits}{ext}")
+    return None
+
+
+def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) -> EvalClip:
+    """A shot folder: plate.####.ext + gt.####.ext (+ optional roto.<first>.ext)."""
+    from vom_plugin.io import frame_path, open_sequence, read_roto
+
+    folder = Path(folder)
+    plate_pat, gt_pat = _pattern_in(folder, "plate"), _pattern_in(folder, "gt")
+    if plate_pat is None or gt_pat is None:
+        raise InputError(f"shot folder {folder}: expected plate.####.exr and gt.####.exr (or .png) in it")
+    frames = open_sequence(plate_pat).frames
+    if max_frames:
+        frames = frames[:max_frames]
+    seq = open_sequence(plate_pat, frames)
+    plate = np.stack([_read_rgb(seq.path(f)) for f in frames])
+    h, w = plate.shape[1:3]
+    _, gt = read_alpha_sequence(gt_pat, frames, role=f"{folder.name} gt", size=(w, h))
+    roto = None
+    roto_pat = _pattern_in(folder, "roto")
+    if roto_pat is not None and frame_path(roto_pat, frames[0]).is_file():
+        roto = read_roto(frame_path(roto_pat, frames[0]), (w, h))
+    return EvalClip(folder.name, plate.astype(np.float32), gt, list(frames), roto)
+
+
+def _shot_folders(root: Path) -> list[Path]:
+    if _pattern_in(root, "plate") and _pattern_in(root, "gt"):
+        return [root]
+    found = sorted(p for p in root.iterdir() if p.is_dir() and _pattern_in(p, "plate") and _pattern_in(p, "gt"))
+    if not found:
+        raise InputError(f"{root}: no shot folders (with plate.####.exr and gt.####.exr) found")
+    return found
+
+
+def _read_u8_dir(folder: Path, gray: bool) -> list[np.ndarray]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)
+    out = []
+    for p in files:
+        im = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+        if im is None:
+            raise InputError(f"{p} cannot be read as an image")
+        out.append(im.astype(np.float32) / 255.0 if gray else im[..., ::-1].astype(np.float32) / 255.0)
+    return out
+
+
+def _dvm_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
+    if not (root / "v").is_dir() or not (root / "a").is_dir():
+        raise InputError(f"dvm:{root}: expected the generated layout v/<clip>/%05d.jpg and a/<clip>/%05d.jpg")
+    for clip in sorted(p for p in (root / "v").iterdir() if p.is_dir()):
+        rgb = _read_u8_dir(clip, gray=False)[:max_frames]
+        alpha = _read_u8_dir(root / "a" / clip.name, gray=True)[:max_frames]
+        if len(rgb) != len(alpha) or not rgb:
+            raise InputError(f"dvm clip {clip.name}: {len(rgb)} composite and {len(alpha)} alpha frames")
+        yield EvalClip(clip.name, _srgb_to_linear(np.stack(rgb)), np.stack(alpha), list(range(len(rgb))))
+
+
+def _vm108_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
+    corr_path = root / "frame_corr.json"
+    if not corr_path.is_file() or not (root / "FG_done").is_dir():
+        raise InputError(f"vm108:{root}: expected FG_done/ and frame_corr.json (VideoMatting108 layout)")
+    corr: dict[str, str] = json.loads(corr_path.read_text())
+    clips: dict[str, list[str]] = {}
+    for key in sorted(corr):
+        clips.setdefault(os.path.dirname(key), []).append(key)
+    wanted = None
+    if (root / "val_videos.txt").is_file():
+        wanted = {line.strip() for line in (root / "val_videos.txt").read_text().splitlines() if line.strip()}
+    for clip, keys in clips.items():
+        if wanted is not None and clip not in wanted and os.path.basename(clip) not in wanted:
+            continue
+        plates, alphas = [], []
+        for key in keys[:max_frames]:
+            fg = cv2.imread(str(root / "FG_done" / key), cv2.IMREAD_UNCHANGED)
+            bg = cv2.imread(str(root / "BG_done" / corr[key]), cv2.IMREAD_COLOR)
+            if fg is None or bg is None or fg.ndim != 3 or fg.shape[2] != 4:
+                raise InputError(f"vm108 frame {key}: missing or not RGBA foreground / unreadable background")
+            bg = cv2.resize(bg, (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_AREA)
+            a = fg[..., 3].astype(np.float32) / 255.0
+            # composite in linear light, as the training generator does
+            f_lin = _srgb_to_linear(fg[..., 2::-1].astype(np.float32) / 255.0)
+            b_lin = _srgb_to_linear(bg[..., ::-1].astype(np.float32) / 255.0)
+            plates.append(f_lin * a[..., None] + b_lin * (1.0 - a[..., None]))
+            alphas.append(a)
+        yield EvalClip(clip.replace("/", "_"), np.stack(plates), np.stack(alphas), list(range(len(plates))))
+
+
+def _synth_clips(n: int, frames: int, size: int) -> Iterator[EvalClip]:
+    try:
+        from vom_plugin.train.synth import make_clip
+    except ImportError as e:  # the generator ships with vom; a broken install is an internal error
+        raise RuntimeError(f"synthetic clips need vom_plugin.train.synth: {e}") from e
+    for seed in range(n):
+        c = make_clip(seed, frames=frames, size=(size, size))
+        yield EvalClip(f"synth{seed:03d}", c.plate.astype(np.float32), c.alpha.astype(np.float32),
+                       list(range(len(c.alpha))))
+
+
+def iter_clips(spec: str, *, frames: int | None = None, size: int = 256) -> Iterator[EvalClip]:
+    """Clips of a ``--data`` spec (see the module doc). ``frames`` caps each clip's length; ``size`` is the
+    synthetic clips' side."""
+    kind, sep, arg = spec.partition(":")
+    if not sep or not arg:
+        raise InputError(f"--data {spec!r}: expected synth:N, shots:PATH, folder:PATH, dvm:PATH or vm108:PATH")
+    if kind == "synth":
+        try:
+            n = int(arg)
+        except ValueError:
+            n = 0
+        if n <= 0:
+            raise InputError(f"--data {spec!r}: N must be a positive number of clips")
+        yield from _synth_clips(n, frames or 8, size)
+        return
+    root = Path(arg).expanduser()
+    if not root.is_dir():
+        raise InputError(f"--data {spec!r}: folder {root} does not exist")
+    if kind in ("shots", "folder"):
+        for folder in _shot_folders(root):
+            yield load_shot(folder, max_frames=frames)
+    elif kind == "dvm":
+        yield from _dvm_clips(root, frames)
+    elif kind == "vm108":
+        yield from _vm108_clips(root, frames)
+    else:
+        raise InputError(f"--data {spec!r}: unknown kind {kind!r}; expected synth, shots, folder, dvm or vm108")

@@ -1,0 +1,45 @@
+"""Per-frame curves of a benchmark clip: MAD and dtSSD for each method (people read curves faster than tables)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from vom_plugin.eval.runner import ClipResult
+from vom_plugin.eval.scores import units
+
+
+def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "whole",
+              metrics: Sequence[str] = ("MAD", "dtSSD")) -> Path:
+    """Write a PNG with one panel per metric, one line per method over the clip's frames (atomic write)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on farm nodes / CI
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    u = units(region)
+    shown = [m for m in metrics if any(m in s.per_frame for s in clip.scores.values())]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 2.6 * max(1, len(shown))), sharex=True, squeeze=False)
+    for ax, metric in zip(axes[:, 0], shown, strict=True):
+        for method, s in clip.scores.items():
+            if metric in s.per_frame:
+                ax.plot(s.frames, s.per_frame[metric], marker=".", label=f"{method} ({s.mean[metric]:.2f})")
+        ax.set_ylabel(f"{metric} {u[metric]}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    axes[-1, 0].set_xlabel("frame")
+    fig.suptitle(f"{clip.name}: per-frame error ({region}, {clip.size[0]}x{clip.size[1]}, roto: {clip.roto_source})")
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path

@@ -1,0 +1,177 @@
+"""The benchmark runner: every method on every clip from the same first-frame roto, scored the same way.
+
+A method is a function ``(frames, roto, gt) -> alpha``: ``frames`` float32 [T, H, W, 3] display-referred in
+[0, 1] (``io.to_network`` of the linear plate), ``roto`` float32 [H, W] {0, 1} on frame 0, ``gt`` the GT
+alphas (only the oracle may look), ``alpha`` float32 [T, H, W]. The vom model runs like a render does:
+``engine.frames`` resizes to the working size and pads to a multiple of 16, ``engine.propagate_clip`` runs
+the network from the roto, the alpha is guided-upsampled back to the clip's resolution.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from vom_plugin.errors import InputError
+from vom_plugin.eval.baselines import BASELINE_NAMES, MAX_MATTING_SIDE, TRIMAP_RADIUS, baseline
+from vom_plugin.eval.clips import EvalClip, coarse_roto
+from vom_plugin.eval.scores import ClipScores, evaluate_clip, mean_over_clips, units
+
+MethodFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+DEFAULT_METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
+TABLE_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt")
+DEFAULT_WORKING_SIZE = 1024
+
+
+def vom_method(model: Any, *, device: str = "cpu", working_size: int = DEFAULT_WORKING_SIZE,
+               memory: str = "first+prev2", top_k: int = 8) -> MethodFn:
+    """The HSTSG network as a benchmark method (torch and the engine are imported on first use)."""
+
+    def run(frames: np.ndarray, roto: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
+        import torch
+
+        from vom_plugin.engine.frames import alpha_to_plate, geometry, image_to_working, mask_to_working
+        from vom_plugin.engine.propagate import propagate_clip
+
+        h, w = roto.shape
+        geo = geometry(w, h, working_size)
+        x = torch.from_numpy(np.stack([image_to_working(f, geo) for f in frames]))
+        key = torch.from_numpy(mask_to_working(roto, geo))
+        with torch.inference_mode():
+            alpha, _ = propagate_clip(model, x, {0: key}, memory=memory, top_k=top_k, device=device)
+        alpha = alpha.detach().float().cpu().numpy()
+        return np.stack([alpha_to_plate(alpha[t], geo, frames[t]) for t in range(len(frames))])
+
+    return run
+
+
+def make_methods(names: Sequence[str], *, model: Any = None, device: str = "cpu",
+                 working_size: int = DEFAULT_WORKING_SIZE, matting_side: int = MAX_MATTING_SIDE,
+                 trimap_radius: int = TRIMAP_RADIUS) -> dict[str, MethodFn]:
+    """name -> method for ``names`` (baselines: static, flow, flow_cf, oracle_cf; "vom" needs ``model``).
+
+    ``matting_side`` caps the closed-form solves' long side; ``trimap_radius`` is their unknown band (px).
+    """
+    out: dict[str, MethodFn] = {}
+    for name in names:
+        if name == "vom":
+            if model is None:
+                raise InputError("method 'vom' needs a model (--model NAME|PATH)")
+            out[name] = vom_method(model, device=device, working_size=working_size)
+        elif name in BASELINE_NAMES:
+            out[name] = baseline(name, max_side=matting_side, radius=trimap_radius)
+        else:
+            raise InputError(f"method {name!r} is not known; expected some of {', '.join(DEFAULT_METHODS)}")
+    return out
+
+
+def _fit(clip: EvalClip, max_side: int | None) -> EvalClip:
+    """The clip downscaled (area filter) so its long side is at most ``max_side``; scoring happens there."""
+    t, h, w = clip.gt.shape
+    if not max_side or max(h, w) <= max_side:
+        return clip
+    s = max_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    plate = np.stack([cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p in clip.plate])
+    gt = np.stack([cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in clip.gt])
+    roto = None
+    if clip.roto is not None:
+        roto = (cv2.resize(clip.roto, size, interpolation=cv2.INTER_AREA) >= 0.5).astype(np.float32)
+    return EvalClip(clip.name, plate, gt, clip.frames, roto, clip.colorspace)
+
+
+@dataclass
+class ClipResult:
+    name: str
+    frames: list[int]
+    size: tuple[int, int]  # (width, height) scored at
+    roto_source: str  # "file" (the shot's roto) or "coarsened GT"
+    scores: dict[str, ClipScores] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BenchmarkResult:
+    region: str
+    methods: list[str]
+    clips: list[ClipResult] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def mean(self) -> dict[str, dict[str, float]]:
+        return {m: mean_over_clips([c.scores[m] for c in self.clips if m in c.scores]) for m in self.methods}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "units": units(self.region),
+            "methods": self.methods,
+            "settings": self.settings,
+            "mean": self.mean(),
+            "clips": [{"name": c.name, "frames": c.frames, "size": list(c.size), "roto": c.roto_source,
+                       "seconds": c.seconds, "methods": {m: s.to_dict() for m, s in c.scores.items()}}
+                      for c in self.clips],
+        }
+
+
+def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "whole",
+             metrics: Sequence[str] | None = None, progress: Callable[[str], None] | None = None) -> ClipResult:
+    from vom_plugin.io import to_network
+
+    frames = np.stack([to_network(p, clip.colorspace) for p in clip.plate]).astype(np.float32)
+    roto = clip.roto if clip.roto is not None else coarse_roto(clip.gt[0])
+    t, h, w = clip.gt.shape
+    result = ClipResult(clip.name, list(clip.frames), (w, h), "file" if clip.roto is not None else "coarsened GT")
+    for name, fn in methods.items():
+        if progress:
+            progress(f"{clip.name}: {name}")
+        start = time.perf_counter()
+        alpha = np.asarray(fn(frames, roto, clip.gt), dtype=np.float32)
+        result.seconds[name] = round(time.perf_counter() - start, 3)
+        if alpha.shape != clip.gt.shape:
+            raise RuntimeError(f"method {name} returned alphas of shape {alpha.shape}, expected {clip.gt.shape}")
+        result.scores[name] = evaluate_clip(alpha, clip.gt, region=region, frames=clip.frames, metrics=metrics,
+                                            name=f"{clip.name} ({name})")
+    return result
+
+
+def run_benchmark(clips: Iterable[EvalClip], methods: dict[str, MethodFn], *, region: str = "whole",
+                  metrics: Sequence[str] | None = None, max_side: int | None = None,
+                  progress: Callable[[str], None] | None = None) -> BenchmarkResult:
+    result = BenchmarkResult(region=region, methods=list(methods))
+    for clip in clips:
+        result.clips.append(run_clip(_fit(clip, max_side), methods, region=region, metrics=metrics,
+                                     progress=progress))
+    if not result.clips:
+        raise InputError("the benchmark data holds no clips")
+    return result
+
+
+def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS) -> str:
+    """A paper-style table: one row per (clip, method), then the mean over clips per method."""
+    u = units(result.region)
+    cols = [m for m in metrics if any(m in s.mean for c in result.clips for s in c.scores.values())]
+    head = ["clip", "method"] + [f"{m} {u[m]}" for m in cols] + ["sec"]
+    rows: list[list[str]] = []
+    for c in result.clips:
+        for m, s in c.scores.items():
+            rows.append([c.name, m] + [f"{s.mean[k]:.3f}" for k in cols] + [f"{c.seconds.get(m, 0.0):.1f}"])
+    means = result.mean()
+    for m in result.methods:
+        secs = sum(c.seconds.get(m, 0.0) for c in result.clips)
+        rows.append([f"MEAN ({len(result.clips)})", m] + [f"{means[m].get(k, float('nan')):.3f}" for k in cols]
+                    + [f"{secs:.1f}"])
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(v.ljust(widths[i]) if i < 2 else v.rjust(widths[i]) for i, v in enumerate(r))
+
+    sep = "-" * len(line(head))
+    body = [line(r) for r in rows]
+    n_clip_rows = len(rows) - len(result.methods)
+    title = f"region: {result.region}"
+    return "\n".join([title, line(head), sep] + body[:n_clip_rows] + [sep] + body[n_clip_rows:])
