@@ -105,10 +105,9 @@ def _check_out_folder(shot: Shot, first_path: Path) -> None:
 
 def prepare(shot: Shot) -> _Job:
     """Every check that can fail on bad input, in order of cost; raises InputError before any work."""
+    from vom_plugin import io as vio
     from vom_plugin.engine.device import resolve_device
     from vom_plugin.engine.weights import load_model
-
-    from vom_plugin import io as vio
     from vom_plugin.locations import default_cache_dir
 
     on_disk = vio.open_sequence(shot.plate)
@@ -153,10 +152,14 @@ def plan_passes(all_frames: list[int], keyframes: list[int], requested: list[int
     want = set(requested)
     kfs = set(keyframes)
     out: list[_Pass] = []
+    kf_served: set[int] = set()
     for p in plan(all_frames, sorted(keyframes)):
         frames = list(p.frames)
-        # A keyframe's alpha comes from its own passes, never from a pass arriving from another keyframe.
-        serves = [i for i, f in enumerate(frames) if f in want and (f not in kfs or f == p.keyframe)]
+        # A keyframe's alpha comes from the first pass leaving it (its roto), never from a pass arriving
+        # from another keyframe, nor twice (forward and backward passes both start with it).
+        serves = [i for i, f in enumerate(frames)
+                  if f in want and (f not in kfs or (f == p.keyframe and f not in kf_served))]
+        kf_served.update(frames[i] for i in serves if frames[i] in kfs)
         if not serves:
             continue
         cut = frames[: serves[-1] + 1]

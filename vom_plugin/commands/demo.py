@@ -1,0 +1,121 @@
+"""``vom demo``: render the shipped demo shot with the shipped weights, and show what came out."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+HELP = "render the shipped demo shot into ./vom_demo_out and write a contact sheet"
+
+SHEET_FRAMES = 4
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="default", metavar="NAME|PATH",
+                   help="weights to demo (default: the shipped vom_plugin/weights/lite.safetensors)")
+    p.add_argument("--out", default="vom_demo_out", metavar="DIR", help="output folder (default: ./vom_demo_out)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    p.add_argument("--cache", default=None, metavar="DIR", help="cache root (default: the user cache)")
+    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar", help="default: bar")
+
+
+def _checker(h: int, w: int, cell: int = 16) -> np.ndarray:
+    import numpy as np
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    c = (((yy // cell) + (xx // cell)) % 2).astype(np.float32)
+    return np.repeat((0.35 + 0.3 * c)[..., None], 3, axis=2)
+
+
+def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray]], path: str) -> None:
+    """rows of (display-referred plate (H, W, 3), alpha (H, W)) -> PNG: plate | alpha | comp over a checker."""
+    import cv2
+    import numpy as np
+
+    tiles = []
+    for display, alpha in rows:
+        h, w = alpha.shape
+        a = alpha[..., None]
+        comp = display * a + _checker(h, w) * (1 - a)
+        row = np.concatenate([display, np.repeat(a, 3, axis=2), comp], axis=1)
+        tiles.append(np.pad(row, ((2, 2), (0, 0), (0, 0))))
+    sheet = np.clip(np.concatenate(tiles, axis=0), 0, 1)
+    img = (sheet * 255 + 0.5).astype(np.uint8)[..., ::-1]  # RGB -> BGR for OpenCV
+    tmp = path + ".tmp.png"
+    if not cv2.imwrite(tmp, img):
+        raise OSError(f"could not write {path}")
+    import os
+
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from vom_plugin import io as vio
+    from vom_plugin.engine.progress import make_progress
+    from vom_plugin.engine.runner import render
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.errors import InputError
+    from vom_plugin.locations import demo_dir, weights_dir
+
+    demo = demo_dir()
+    if not (demo / "shot.yaml").is_file():
+        raise InputError(f"the demo shot is missing from {demo} (a broken install?); reinstall vom")
+    if args.model in ("default", "lite") and not (weights_dir() / "lite.safetensors").is_file():
+        raise InputError(f"the shipped weights {weights_dir() / 'lite.safetensors'} are not there yet (they are "
+                         f"trained by `vom train` and committed with the package); pass --model PATH to demo a "
+                         f"checkpoint of your own")
+    out_dir = Path(args.out).resolve()
+    shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=args.model,
+                          device=args.device, cache=args.cache)
+    result = render(shot, progress=make_progress(args.progress))
+
+    # Accuracy against the renderer's ground truth, and a contact sheet to look at.
+    mads, rows = [], []
+    pick = set(np.linspace(0, len(result.frames) - 1, SHEET_FRAMES).round().astype(int).tolist())
+    for i, (frame, path) in enumerate(zip(result.frames, result.paths, strict=True)):
+        alpha = _read_alpha(path)
+        gt_path = demo / f"gt.{frame:04d}.exr"
+        if gt_path.is_file():
+            mads.append(float(np.abs(alpha - _read_alpha(gt_path)).mean()))
+        if i in pick:
+            plate = vio.read_plate(vio.frame_path(shot.plate, frame))
+            rows.append((vio.to_network(plate.rgb, shot.colorspace), alpha))
+    sheet = out_dir / "contact_sheet.png"
+    contact_sheet(rows, str(sheet))
+    say = sys.stdout.write
+    say(f"demo shot  {demo} (furry_cube: 480x270, frames {result.frames[0]}-{result.frames[-1]}, roto on frame "
+        f"{next(iter(shot.keyframes))})\n")
+    say(f"weights    {args.model}\n")
+    say(f"alpha      {out_dir / 'alpha.####.exr'} ({len(result.frames)} frames, {result.elapsed:.1f} s on "
+        f"{result.device})\n")
+    say(f"sheet      {sheet} (plate | alpha | comp over a checkerboard)\n")
+    say(f"cache      {shot.cache or 'the user cache'} (keys hit {result.cache['keys_hit']}, "
+        f"steps cached {result.cache['steps_cached']})\n")
+    if mads:
+        say(f"MAD vs GT  {1e3 * float(np.mean(mads)):.2f} x1e-3 (mean over {len(mads)} frames)\n")
+    return 0
+
+
+def _read_alpha(path: str | object) -> np.ndarray:
+    import numpy as np
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise OSError(f"cannot read {path}: {oiio.geterror()}")
+    try:
+        spec = inp.spec()
+        names = list(spec.channelnames)
+        idx = names.index("A") if "A" in names else len(names) - 1
+        px = inp.read_image(0, 0, idx, idx + 1, oiio.FLOAT)
+    finally:
+        inp.close()
+    return np.asarray(px, dtype=np.float32).reshape(spec.height, spec.width)
