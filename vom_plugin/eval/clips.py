@@ -231,6 +231,8 @@ def iter_clips(spec: str, *, frames: int | None = None, size: int = 256) -> Iter
             raise InputError(f"--data {spec!r}: N must be a positive number of clips")
         yield from _synth_clips(n, frames or 8, size)
         return
+    if kind not in ("shots", "folder", "dvm", "vm108"):
+        raise InputError(f"--data {spec!r}: unknown kind {kind!r}; expected synth, shots, folder, dvm or vm108")
     root = Path(arg).expanduser()
     if not root.is_dir():
         raise InputError(f"--data {spec!r}: folder {root} does not exist")
@@ -241,5 +243,3 @@ def iter_clips(spec: str, *, frames: int | None = None, size: int = 256) -> Iter
         yield from _dvm_clips(root, frames)
     elif kind == "vm108":
         yield from _vm108_clips(root, frames)
-    else:
-        raise InputError(f"--data {spec!r}: unknown kind {kind!r}; expected synth, shots, folder, dvm or vm108")

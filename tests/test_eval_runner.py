@@ -1,0 +1,213 @@
+"""Baselines, clip loading, the benchmark runner and the ``vom eval`` / ``vom benchmark`` commands (tiny data)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from vom_plugin.cli import main
+from vom_plugin.eval import baselines as B
+from vom_plugin.eval.clips import EvalClip, coarse_roto, iter_clips, load_shot
+from vom_plugin.eval.plot import plot_clip
+from vom_plugin.eval.runner import format_table, make_methods, run_benchmark, vom_method
+
+
+def _moving_square(t: int = 4, h: int = 40, w: int = 56, step: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Textured grey background, a bright textured square moving ``step`` px right per frame; soft 1-px rim."""
+    rng = np.random.default_rng(1)
+    bg = 0.2 + 0.1 * rng.random((h, w, 3), dtype=np.float32)
+    tex = 0.7 + 0.2 * rng.random((h, w, 3), dtype=np.float32)
+    frames, alphas = [], []
+    for i in range(t):
+        a = np.zeros((h, w), np.float32)
+        x0 = 12 + step * i
+        a[12:28, x0:x0 + 16] = 1.0
+        a[11, x0:x0 + 16] = 0.5  # a soft top edge, so the unknown band is not empty
+        frames.append(tex * a[..., None] + bg * (1 - a[..., None]))
+        alphas.append(a)
+    return np.stack(frames).astype(np.float32), np.stack(alphas)
+
+
+def test_static_and_flow_roto_follow_the_object():
+    frames, gt = _moving_square()
+    roto = (gt[0] >= 0.5).astype(np.float32)
+    static = B.static_roto(frames, roto)
+    assert static.shape == gt.shape and (static == roto).all()
+    carried = B.flow_roto(frames, roto)
+    assert set(np.unique(carried)) <= {0.0, 1.0}
+    truth = gt[-1] >= 0.5
+    iou = (carried[-1].astype(bool) & truth).sum() / (carried[-1].astype(bool) | truth).sum()
+    iou_static = (roto.astype(bool) & truth).sum() / (roto.astype(bool) | truth).sum()
+    assert iou > 0.85 and iou > iou_static + 0.1
+
+
+def test_trimap_and_closed_form():
+    mask = np.zeros((20, 20), np.float32)
+    mask[5:15, 5:15] = 1
+    tri = B.trimap_around(mask, 2)
+    assert tri[10, 10] == 1.0 and tri[0, 0] == 0.0 and tri[5, 5] == 0.5 and tri[3, 10] == 0.5
+    # white square on black: the solved alpha is the image itself (0 or 1), known regions untouched
+    img = np.repeat(mask[..., None], 3, axis=2)
+    alpha = B.closed_form(img, tri)
+    np.testing.assert_allclose(alpha, mask, atol=0.05)
+    # a trimap with no unknown pixel needs no solve
+    assert (B.closed_form(img, (mask >= 0.5).astype(np.float64)) == mask).all()
+
+
+def test_coarse_roto_is_binary_loose_and_drops_strands():
+    a = np.zeros((40, 40), np.float32)
+    a[10:30, 10:30] = 1.0
+    a[5:35, 35] = 1.0  # a one-pixel strand
+    r = coarse_roto(a, dilate=3, kernel=5)
+    assert set(np.unique(r)) == {0.0, 1.0}
+    assert r[20, 35] == 0.0  # the strand is gone (opened away)
+    assert r[20, 31] == 1.0 and r[20, 34] == 0.0  # 3 px looser than the square's edge at x=29
+    assert coarse_roto(np.full((8, 8), 0.3, np.float32)).all()  # faint: keeps its strongest pixels
+
+
+def _clip() -> EvalClip:
+    frames, gt = _moving_square()
+    linear = np.where(frames <= 0.04045, frames / 12.92, ((frames + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return EvalClip("square", linear, gt, [1001, 1002, 1003, 1004])
+
+
+def test_run_benchmark_table_json_and_plot(tmp_path):
+    methods = make_methods(["static", "flow", "flow_cf", "oracle_cf"], matting_side=64, trimap_radius=2)
+    result = run_benchmark([_clip()], methods)
+    mean = result.mean()
+    assert mean["oracle_cf"]["MAD"] < mean["static"]["MAD"] and mean["flow"]["MAD"] < mean["static"]["MAD"]
+    c = result.clips[0]
+    assert c.roto_source == "coarsened GT" and c.size == (56, 40) and c.frames == [1001, 1002, 1003, 1004]
+    assert c.scores["static"].per_frame["dtSSD"][0] == 0.0
+    d = json.loads(json.dumps(result.to_dict()))
+    assert d["units"]["MAD"] == "x1e3" and set(d["mean"]) == {"static", "flow", "flow_cf", "oracle_cf"}
+    table = format_table(result)
+    assert "MEAN (1)" in table and "square" in table and "MAD x1e3" in table
+    png = plot_clip(c, tmp_path / "plots" / "square.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_method_and_vom_without_model():
+    from vom_plugin.errors import InputError
+
+    with pytest.raises(InputError, match="method 'magic' is not known"):
+        make_methods(["magic"])
+    with pytest.raises(InputError, match="needs a model"):
+        make_methods(["vom"])
+
+
+def test_vom_method_pads_to_16_and_returns_plate_size(monkeypatch):
+    """The model path: working size, padding to 16, the roto as keyframe 0, alpha back at clip size."""
+    import torch
+
+    seen = {}
+
+    def fake_propagate_clip(model, frames, keyframes, *, memory, top_k, device):
+        seen.update(shape=tuple(frames.shape), keys=list(keyframes), key_shape=tuple(keyframes[0].shape))
+        t, _, h, w = frames.shape
+        alpha = keyframes[0].expand(t, h, w).clone()  # "propagate" the roto unchanged
+        return alpha, alpha
+
+    fake = types.ModuleType("vom_plugin.engine.propagate")
+    fake.propagate_clip = fake_propagate_clip
+    monkeypatch.setitem(sys.modules, "vom_plugin.engine.propagate", fake)
+    frames, gt = _moving_square(t=3, h=40, w=56)
+    roto = (gt[0] >= 0.5).astype(np.float32)
+    alpha = vom_method(torch.nn.Identity(), working_size=64)(frames, roto, None)
+    assert seen == {"shape": (3, 3, 48, 64), "keys": [0], "key_shape": (1, 48, 64)}
+    assert alpha.shape == (3, 40, 56)
+    np.testing.assert_allclose(alpha[2], roto, atol=1e-6)
+
+
+# ---- files and commands ----------------------------------------------------------------------------------
+
+
+def _write(path: Path, pixels: np.ndarray, channels: list[str]) -> None:
+    pixels = np.asarray(pixels, np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], pixels.shape[2], oiio.HALF)
+    spec.channelnames = tuple(channels)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    assert out.write_image(pixels)
+    out.close()
+
+
+def _shot(folder: Path, *, roto: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    folder.mkdir(parents=True)
+    frames, gt = _moving_square(t=3, h=32, w=48)
+    for i in range(3):
+        _write(folder / f"plate.{1001 + i:04d}.exr", frames[i] ** 2.2, ["R", "G", "B"])
+        _write(folder / f"gt.{1001 + i:04d}.exr", gt[i], ["A"])
+    if roto:
+        _write(folder / "roto.1001.exr", (gt[0] >= 0.5).astype(np.float32), ["A"])
+    return frames, gt
+
+
+def test_load_shot_and_iter_clips(tmp_path):
+    _, gt = _shot(tmp_path / "shots" / "a")
+    _shot(tmp_path / "shots" / "b", roto=False)
+    clips = list(iter_clips(f"shots:{tmp_path / 'shots'}"))
+    assert [c.name for c in clips] == ["a", "b"]
+    assert clips[0].frames == [1001, 1002, 1003] and clips[0].plate.shape == (3, 32, 48, 3)
+    np.testing.assert_allclose(clips[0].gt, gt, atol=1e-3)  # half float
+    assert clips[0].roto is not None and clips[1].roto is None
+    assert load_shot(tmp_path / "shots" / "a", max_frames=2).gt.shape == (2, 32, 48)
+
+
+def test_vom_eval_json_and_table(tmp_path, capsys):
+    _, gt = _shot(tmp_path / "s")
+    pred = gt.copy()
+    pred[1, 0, :16] = 1.0  # 16 wrong pixels of 32x48 on frame 1002
+    for i in range(3):
+        _write(tmp_path / f"pred.{1001 + i:04d}.exr", pred[i], ["A"])
+    argv = ["eval", "--pred", str(tmp_path / "pred.####.exr"), "--gt", str(tmp_path / "s" / "gt.####.exr")]
+    assert main(argv + ["--json", "--metrics", "MAD", "dtSSD"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["frames"] == [1001, 1002, 1003]
+    assert d["per_frame"]["MAD"] == pytest.approx([0.0, 16 / (32 * 48) * 1e3, 0.0], abs=1e-6)
+    assert set(d["mean"]) == {"MAD", "dtSSD"}
+    assert main(argv + ["--frames", "1002-1003", "--region", "narrow"]) == 0
+    out = capsys.readouterr().out
+    assert "2 frame(s), region narrow" in out and "mean" in out and "1002" in out
+
+
+def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
+    _, gt = _shot(tmp_path / "s")
+    gt_pat = str(tmp_path / "s" / "gt.####.exr")
+    _write(tmp_path / "p.1001.exr", gt[0], ["A"])
+    _write(tmp_path / "p.1002.exr", np.zeros((16, 16), np.float32), ["A"])
+    assert main(["eval", "--pred", str(tmp_path / "p.####.exr"), "--gt", gt_pat]) == 2
+    assert "missing frames 1003" in capsys.readouterr().err
+    assert main(["eval", "--pred", str(tmp_path / "p.####.exr"), "--gt", gt_pat, "--frames", "1001-1002"]) == 2
+    err = capsys.readouterr().err
+    assert "prediction frame 1002" in err and "is 16x16; expected 48x32" in err
+    bad = gt[0].copy()
+    bad[3, 4] = np.nan
+    _write(tmp_path / "n.1001.exr", bad, ["A"])
+    assert main(["eval", "--pred", str(tmp_path / "n.####.exr"), "--gt", gt_pat, "--frames", "1001"]) == 2
+    err = capsys.readouterr().err
+    assert "frame 1001" in err and "NaN/Inf" in err and "x=4, y=3" in err
+
+
+def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
+    _shot(tmp_path / "shots" / "a")
+    out = tmp_path / "bench"
+    rc = main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "flow",
+               "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "MEAN (1)" in text and "static" in text and "flow" in text
+    d = json.loads((out / "benchmark.json").read_text())
+    assert d["methods"] == ["static", "flow"] and d["clips"][0]["roto"] == "file"
+    assert (out / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["benchmark", "--data", "nowhere:1"]) == 2
+    assert "unknown kind 'nowhere'" in capsys.readouterr().err
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'missing'}", "--methods", "static"]) == 2
