@@ -196,6 +196,12 @@ def test_parse_progress(host: types.ModuleType) -> None:
     assert host.parse_progress("{not json") is None
     assert host.parse_progress("[1, 2]") is None
     assert host.parse_progress('{"event": "start"}').percent is None
+    # the runner's events (vom_plugin/engine/progress.py)
+    start = host.parse_progress('{"event": "start", "total": 24, "frames": [1, 2], "device": "cpu"}')
+    assert start.message == "starting: 24 frames on cpu" and start.percent is None
+    frame = host.parse_progress('{"event": "frame", "frame": 7, "done": 6, "total": 24, "timings": {"read": 0.1}}')
+    assert (frame.message, frame.percent) == ("frame 7 (6/24)", 25)
+    assert host.parse_progress('{"event": "done", "frames_written": 24}').message == "done: 24 frames written"
     assert host.parse_progress('{"done": 30, "total": 20}').percent == 100
 
 

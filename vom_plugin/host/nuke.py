@@ -113,7 +113,14 @@ def parse_progress(line: str) -> Progress | None:
         return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
     done, total, frame = _int("done"), _int("total"), _int("frame")
-    message = str(obj.get("message") or obj.get("stage") or obj.get("event") or "")
+    event = str(obj.get("event") or "")
+    message = str(obj.get("message") or obj.get("stage") or "")
+    if not message and event == "start" and total:
+        message = f"starting: {total} frames" + (f" on {obj['device']}" if obj.get("device") else "")
+    elif not message and event == "done":
+        message = f"done: {obj.get('frames_written', '?')} frames written"
+    elif not message and event != "frame":
+        message = event
     if frame is not None and total:
         message = f"frame {frame} ({done if done is not None else '?'}/{total})" + (f" {message}" if message else "")
     return Progress(done=done, total=total, frame=frame, message=message, raw=obj)

@@ -1,0 +1,56 @@
+"""Farm jobs as OpenCue outlines: built with PyOutline, serialised to the job spec XML without a Cuebot."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shot(tmp: Path) -> Path:
+    folder = tmp / "my shots"  # a space in the path: commands must stay one argument each
+    folder.mkdir()
+    path = folder / "sh020.yaml"
+    path.write_text(yaml.safe_dump({
+        "plate": "/plates/sh020.%04d.exr", "frames": "1001-1100",
+        "keyframes": {1020: "/roto/r.1020.exr", 1060: "/roto/r.1060.exr"}, "out": "/out/sh020_alpha.####.exr"}))
+    return path
+
+
+def test_opencue_outline_xml(tmp_path: Path) -> None:
+    shot = _shot(tmp_path)
+    out = tmp_path / "job.xml"
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--chunk", "15",
+                        "--out", str(out), "--show", "demo", "--user", "artist", "--vom", "/opt/vom env/bin/vom"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    root = ET.fromstring(out.read_text())
+    assert root.tag == "spec"
+    assert (root.findtext("show"), root.findtext("shot"), root.findtext("user")) == ("demo", "sh020", "artist")
+    job = root.find("job")
+    assert job is not None and job.get("name") == "vom_sh020"
+    layers = {la.get("name"): la for la in job.iter("layer")}
+    assert list(layers) == ["frames_1001_1019", "frames_1020_1059", "frames_1060_1100", "check_outputs"]
+    expect = {"frames_1001_1019": "1001-1019", "frames_1020_1059": "1020-1059", "frames_1060_1100": "1060-1100"}
+    for name, frame_range in expect.items():
+        la = layers[name]
+        assert la.findtext("range") == frame_range and la.findtext("chunk") == "15"
+        assert shlex.split(la.findtext("cmd") or "") == [
+            "/opt/vom env/bin/vom", "render", str(shot), "--frames", "#FRAME_START#-#FRAME_END#", "--progress", "json"]
+    assert shlex.split(layers["check_outputs"].findtext("cmd") or "") == [
+        "/opt/vom env/bin/vom", "farm", "check", str(shot)]
+    deps = {(d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in root.iter("depend")}
+    assert deps == {("check_outputs", n, "LAYER_ON_LAYER") for n in expect}
+
+
+def test_opencue_out_must_be_a_file(tmp_path: Path) -> None:
+    shot = _shot(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",
+                        str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "is a folder" in r.stderr

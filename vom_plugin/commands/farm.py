@@ -1,0 +1,81 @@
+"""``vom farm``: render-farm jobs from a shot file (Open Job Description bundle, OpenCue outline)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "write a render-farm job for a shot: openjd (Deadline Cloud bundle) | opencue (outline XML) | check"
+DESCRIPTION = """\
+Write a render-farm job for a shot file (the keys of `vom render SHOT.yaml`).
+
+The shot's frames are cut into spans served by the same keyframes (before the first keyframe,
+between two keyframes, after the last); spans run in parallel, each as frame chunks of
+`vom render SHOT.yaml --frames A-B` that resume from the per-shot cache. A last step
+(`vom farm check`) fails when a frame has no output file.
+
+  vom farm openjd SHOT.yaml --chunk 10 --out bundle/     then: deadline bundle submit bundle/
+  vom farm opencue SHOT.yaml --chunk 10 --out job.xml    then: submit job.xml with cuesubmit/pycue
+  vom farm check SHOT.yaml                               exit 2 and the missing frames, if any
+"""
+
+
+def _chunk(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: expected 1 or more frames per task")
+    return n
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="farm_command", metavar="KIND", required=True)
+    oj = sub.add_parser("openjd", help="AWS Deadline Cloud job bundle (Open Job Description template)")
+    oj.add_argument("shot", metavar="SHOT.yaml")
+    oj.add_argument("--out", required=True, metavar="DIR", help="bundle folder (template.yaml, parameter_values.yaml)")
+    cue = sub.add_parser("opencue", help="OpenCue job spec XML built with PyOutline (no Cuebot needed)")
+    cue.add_argument("shot", metavar="SHOT.yaml")
+    cue.add_argument("--out", required=True, metavar="FILE", help="XML file to write")
+    cue.add_argument("--show", default="vom", help="OpenCue show (default %(default)s)")
+    cue.add_argument("--user", help="OpenCue user (default: the current user)")
+    for q in (oj, cue):
+        q.add_argument("--chunk", type=_chunk, default=10, metavar="N", help="frames per task (default %(default)s)")
+        q.add_argument("--vom", metavar="PATH", help="the vom command on the workers (default: this environment's)")
+    chk = sub.add_parser("check", help="list the frames of a shot whose output file is missing (exit 2 if any)")
+    chk.add_argument("shot", metavar="SHOT.yaml")
+    chk.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vom_plugin.farm.spans import check_outputs, compact_range, load_farm_shot, split_spans, summary
+
+    shot = load_farm_shot(args.shot)
+    if args.farm_command == "check":
+        missing = check_outputs(shot)
+        if args.json:
+            print(json.dumps({"shot": str(shot.path), "frames": len(shot.frames), "missing": missing}))
+        if missing:
+            print(f"vom farm check: {len(missing)} of {len(shot.frames)} frames of {shot.path} have no output "
+                  f"file ({shot.out}): {compact_range(missing)}", file=sys.stderr)
+            return 2
+        if not args.json:
+            print(f"all {len(shot.frames)} frames written ({shot.out})")
+        return 0
+    spans = split_spans(shot.frames, shot.keyframes)
+    if args.farm_command == "openjd":
+        from vom_plugin.farm.openjd import write_bundle
+
+        where = write_bundle(shot, args.out, chunk=args.chunk, vom=args.vom)
+        print(f"job bundle: {where} (template.yaml, parameter_values.yaml)")
+        print(f"submit with: deadline bundle submit {where}")
+    else:
+        from vom_plugin.farm.opencue import write_outline
+
+        where = write_outline(shot, args.out, chunk=args.chunk, vom=args.vom, show=args.show, user=args.user)
+        print(f"OpenCue job spec: {where}")
+    for s in summary(shot, spans)["spans"]:
+        print(f"  {s['name']}: frames {s['frames']} ({s['kind']}, keyframes {s['keyframes']})")
+    return 0

@@ -1,0 +1,116 @@
+"""A shot as an AWS Deadline Cloud job bundle: an Open Job Description template + parameter values.
+
+One step per span (frames served by the same keyframes; spans do not depend on each other, so they run
+in parallel). A span's tasks are frame chunks: a ``CHUNK[INT]`` task parameter (``TASK_CHUNKING``
+extension) with contiguous chunks of N frames, each task running
+``vom render SHOT.yaml --frames {{Task.Param.Frame}}``, which resumes from the per-shot cache.
+A last step, depending on every span, checks that every frame of the shot was written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vom_plugin.errors import InputError
+from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, split_spans
+
+SPEC_VERSION = "jobtemplate-2023-09"
+CHECK_STEP = "check_outputs"
+
+
+def _render_action(frame_expr: str) -> dict[str, Any]:
+    return {"command": "{{Param.Vom}}",
+            "args": ["render", "{{Param.ShotFile}}", "--frames", frame_expr, "--progress", "json"]}
+
+
+def _step(span: Span, chunk: int) -> dict[str, Any]:
+    return {
+        "name": span.name,
+        "description": span.description,
+        "parameterSpace": {"taskParameterDefinitions": [{
+            "name": "Frame",
+            "type": "CHUNK[INT]",
+            "range": compact_range(span.frames),
+            # CONTIGUOUS: each task gets a range such as 1001-1010, which `vom render --frames` reads as is
+            "chunks": {"defaultTaskCount": chunk, "rangeConstraint": "CONTIGUOUS"},
+        }]},
+        "script": {"actions": {"onRun": _render_action("{{Task.Param.Frame}}")}},
+    }
+
+
+def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
+    """The job template (a plain dict, YAML-ready)."""
+    if chunk < 1:
+        raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
+    spans = split_spans(shot.frames, shot.keyframes)
+    steps = [_step(s, chunk) for s in spans]
+    steps.append({
+        "name": CHECK_STEP,
+        "description": "Fails when a frame of the shot has no output file.",
+        "dependencies": [{"dependsOn": s.name} for s in spans],
+        "script": {"actions": {"onRun": {"command": "{{Param.Vom}}",
+                                         "args": ["farm", "check", "{{Param.ShotFile}}"]}}},
+    })
+    return {
+        "specificationVersion": SPEC_VERSION,
+        "extensions": ["TASK_CHUNKING"],
+        "name": f"vom {shot.name}",
+        "description": (f"vom matte of {shot.path.name}: frames {compact_range(shot.frames)}, keyframes "
+                        f"{', '.join(map(str, shot.keyframes))}; {len(spans)} independent span(s) in chunks of "
+                        f"{chunk} frames."),
+        "parameterDefinitions": [
+            {"name": "ShotFile", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
+             "description": "The vom shot file (YAML) to render."},
+            {"name": "Vom", "type": "STRING", "default": default_vom(),
+             "description": "The vom command on the workers (the project environment's bin/vom)."},
+            # no default: Open Job Description requires PATH defaults to be relative to the template
+            {"name": "OutputDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "OUT",
+             "description": "Folder of the rendered alpha frames (declared for job attachments)."},
+        ],
+        "steps": steps,
+    }
+
+
+def parameter_values(shot: FarmShot, vom: str | None = None) -> dict[str, Any]:
+    """``parameter_values.yaml`` of a Deadline Cloud job bundle."""
+    return {"parameterValues": [
+        {"name": "ShotFile", "value": str(shot.path)},
+        {"name": "Vom", "value": vom or default_vom()},
+        {"name": "OutputDir", "value": str(Path(shot.out).parent)},
+    ]}
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=False)
+
+
+def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int,
+                 vom: str | None = None) -> Path:
+    """Write ``template.yaml`` and ``parameter_values.yaml`` into ``out_dir``; each file is written to a
+    temporary name and renamed, so a failed write never leaves a half file."""
+    template = build_template(shot, chunk)
+    if vom:
+        template["parameterDefinitions"][1]["default"] = vom
+    out = Path(out_dir).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in (("template.yaml", template), ("parameter_values.yaml", parameter_values(shot, vom))):
+        write_text_atomic(out / name, _dump(data))
+    return out
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

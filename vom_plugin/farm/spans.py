@@ -1,0 +1,122 @@
+"""Cut a shot's frames into spans that a farm can render independently of each other.
+
+Propagation runs outward from each keyframe: frames before the first keyframe come from a backward pass,
+frames after the last from a forward pass, and frames between two keyframes from both passes blended
+(engine.schedule). A span needs only its own keyframes, so spans run in parallel; inside a span, the
+frame chunks resume from the per-shot cache (the memory state at the chunk's edge), so they are cheapest
+in propagation order but correct in any order.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vom_plugin.errors import InputError
+
+
+@dataclass(frozen=True)
+class Span:
+    """Frames served by the same keyframes. ``keyframes`` are the passes' origins (1 or 2)."""
+
+    frames: tuple[int, ...]
+    keyframes: tuple[int, ...]
+    kind: str  # "before" (backward pass), "between" (both, blended), "after" (forward pass)
+
+    @property
+    def name(self) -> str:
+        return f"frames_{_tag(self.frames[0])}_{_tag(self.frames[-1])}"
+
+    @property
+    def description(self) -> str:
+        first = self.keyframes[0]
+        if self.kind == "between":
+            passes = f"between keyframes {first} and {self.keyframes[1]} (both passes, blended)"
+        else:
+            passes = f"{'backward' if self.kind == 'before' else 'forward'} from keyframe {first}"
+        return f"frames {compact_range(self.frames)}: {passes}"
+
+
+def _tag(frame: int) -> str:
+    return str(frame) if frame >= 0 else f"m{-frame}"  # step names must not start with '-'
+
+
+def split_spans(frames: list[int], keyframes: list[int]) -> list[Span]:
+    """Partition ``frames`` (each frame in exactly one span) by the keyframes that serve them."""
+    if not keyframes:
+        raise InputError("keyframes: empty; a shot needs at least one keyframe")
+    kfs = sorted(set(keyframes))
+    frames = sorted(set(frames))
+    spans: list[Span] = []
+    before = tuple(f for f in frames if f < kfs[0])
+    if before:
+        spans.append(Span(before, (kfs[0],), "before"))
+    for a, b in zip(kfs, kfs[1:], strict=False):
+        between = tuple(f for f in frames if a <= f < b)
+        if between:
+            spans.append(Span(between, (a, b), "between"))
+    after = tuple(f for f in frames if f >= kfs[-1])
+    if after:
+        spans.append(Span(after, (kfs[-1],), "after"))
+    return spans
+
+
+def compact_range(frames: tuple[int, ...] | list[int]) -> str:
+    """Runs of consecutive frames as ``a-b`` joined by commas: valid for Open Job Description range
+    expressions, OpenCue frame ranges and ``vom render --frames``."""
+    out: list[str] = []
+    fs = sorted(frames)
+    i = 0
+    while i < len(fs):
+        j = i
+        while j + 1 < len(fs) and fs[j + 1] == fs[j] + 1:
+            j += 1
+        out.append(str(fs[i]) if i == j else f"{fs[i]}-{fs[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+@dataclass(frozen=True)
+class FarmShot:
+    """What a farm job needs of a shot file: where it is, its frames and keyframes, where frames go."""
+
+    path: Path
+    name: str
+    frames: list[int]
+    keyframes: list[int]
+    out: str
+
+
+def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
+    """Load and validate the shot file (engine.shot.Shot); frames default to the plate's frames on disk."""
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.io import open_sequence
+
+    p = Path(path).resolve()
+    shot = Shot.from_yaml(p)
+    frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate).frames)
+    # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name
+    name = p.parent.name if p.stem in ("shot", "vom") and p.parent.name else p.stem
+    return FarmShot(path=p, name=name, frames=frames, keyframes=sorted(shot.keyframes), out=shot.out)
+
+
+def default_vom() -> str:
+    """The ``vom`` of the environment running this (farm workers are expected to see the same path)."""
+    exe = Path(sys.executable).parent / ("vom.exe" if os.name == "nt" else "vom")
+    return str(exe)
+
+
+def check_outputs(shot: FarmShot) -> list[int]:
+    """Frames whose output file is missing (the farm job's last step fails when there are any)."""
+    from vom_plugin.io import frame_path
+
+    return [f for f in shot.frames if not Path(frame_path(shot.out, f)).is_file()]
+
+
+def summary(shot: FarmShot, spans: list[Span]) -> dict[str, Any]:
+    return {"shot": str(shot.path), "frames": compact_range(shot.frames), "keyframes": shot.keyframes,
+            "spans": [{"name": s.name, "frames": compact_range(s.frames), "keyframes": list(s.keyframes),
+                       "kind": s.kind} for s in spans]}
