@@ -5,6 +5,8 @@
     python3 install.py --demo     ... then render the shipped demo shot (`vom demo`)
     python3 install.py --test     ... then run the test suite (`pytest`), extra args after --
     python3 install.py --no-venv  install into the active Python environment instead
+    python3 install.py --nuke [DIR]   ... then register the VOM_Matte node with Nuke (DIR: default ~/.nuke)
+    python3 install.py --uninstall [--nuke DIR]   remove that registration again (the environment stays)
 
 Idempotent: a second run with the same inputs finds its stamp and changes nothing.
 Exit codes: 0 done, 2 bad usage or an environment we cannot install into, 1 a step failed.
@@ -123,6 +125,106 @@ def ensure_environment(args):
     return python
 
 
+# --- Nuke registration: one marked block in <nuke dir>/init.py and menu.py ---------------------------
+NUKE_BEGIN = "# >>> vom: added by install.py --nuke; remove with: python3 install.py --uninstall >>>"
+NUKE_END = "# <<< vom <<<"
+DEFAULT_NUKE_DIR = "~/.nuke"
+
+
+def nuke_blocks(vom, gizmos_dir, host_module):
+    """The text of the init.py and menu.py blocks (markers included)."""
+    init = "\n".join([
+        NUKE_BEGIN,
+        "import importlib.util as _vom_ilu",
+        "import os as _vom_os",
+        "import sys as _vom_sys",
+        "import nuke as _vom_nuke",
+        "_vom_nuke.pluginAddPath(%r)  # the VOM_Matte gizmo" % str(gizmos_dir),
+        "# the vom of the project's environment: the node runs it as a subprocess (no torch inside Nuke)",
+        "_vom_os.environ.setdefault('VOM_EXECUTABLE', %r)" % str(vom),
+        "if 'vom_nuke' not in _vom_sys.modules:  # the adapter is standard library + nuke only",
+        "    _vom_spec = _vom_ilu.spec_from_file_location('vom_nuke', %r)" % str(host_module),
+        "    _vom_sys.modules['vom_nuke'] = _vom_ilu.module_from_spec(_vom_spec)",
+        "    _vom_spec.loader.exec_module(_vom_sys.modules['vom_nuke'])",
+        NUKE_END,
+    ]) + "\n"
+    menu = "\n".join([
+        NUKE_BEGIN,
+        "import nuke as _vom_nuke",
+        "_vom_nuke.menu('Nodes').addMenu('VOM').addCommand('VOM Matte', \"nuke.createNode('VOM_Matte')\")",
+        NUKE_END,
+    ]) + "\n"
+    return {"init.py": init, "menu.py": menu}
+
+
+def _strip_block(text):
+    """``text`` without the vom block (and the newline that ends it); other lines untouched."""
+    lines = text.splitlines(True)
+    out, inside = [], False
+    for line in lines:
+        if not inside and line.rstrip("\r\n") == NUKE_BEGIN:
+            inside = True
+        elif inside and line.rstrip("\r\n") == NUKE_END:
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise InstallError("a vom block in a Nuke file has its start marker but no end marker (%r); fix the file "
+                           "by hand" % NUKE_END, code=2)
+    return "".join(out)
+
+
+def _write_if_changed(path, text):
+    old = path.read_text() if path.exists() else None
+    if old == text:
+        return False
+    tmp = path.with_name(".%s.vom-tmp" % path.name)
+    tmp.write_text(text)
+    os.replace(str(tmp), str(path))
+    return True
+
+
+def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
+    """Add (or refresh) the vom block of init.py and menu.py in ``nuke_dir``; returns the files changed."""
+    nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
+    check_writable(nuke_dir)
+    changed = []
+    for name, block in sorted(nuke_blocks(vom, gizmos_dir, host_module).items()):
+        path = nuke_dir / name
+        rest = _strip_block(path.read_text()) if path.exists() else ""
+        if rest and not rest.endswith("\n"):
+            rest += "\n"
+        if _write_if_changed(path, rest + block):
+            changed.append(path)
+    return changed
+
+
+def nuke_uninstall(nuke_dir):
+    """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``; returns the files changed."""
+    nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
+    changed = []
+    for name in ("init.py", "menu.py"):
+        path = nuke_dir / name
+        if path.exists() and _write_if_changed(path, _strip_block(path.read_text())):
+            changed.append(path)
+    return changed
+
+
+def register_nuke(nuke_dir, python):
+    vom = env_bin(python, "vom")
+    gizmos_dir = ROOT / "gizmos"
+    host_module = ROOT / "vom_plugin" / "host" / "nuke.py"
+    for needed in (gizmos_dir / "VOM_Matte.gizmo", host_module):
+        if not needed.exists():
+            raise InstallError("%s is missing from this checkout; cannot register vom with Nuke" % needed)
+    changed = nuke_install(nuke_dir, vom, gizmos_dir, host_module)
+    where = os.path.expanduser(str(nuke_dir))
+    if changed:
+        log("registered the VOM_Matte node with Nuke in %s (%s)" % (where, ", ".join(p.name for p in changed)))
+    else:
+        log("the VOM_Matte node is already registered with Nuke in %s; nothing to do" % where)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="install.py", description="Set up vom: a virtual environment with vom and its dependencies.",
@@ -134,6 +236,12 @@ def main(argv=None):
     p.add_argument("--no-editable", action="store_true", help="install a copy instead of an editable install")
     p.add_argument("--demo", action="store_true", help="after set-up, render the shipped demo shot")
     p.add_argument("--test", action="store_true", help="after set-up, run the test suite")
+    p.add_argument("--nuke", nargs="?", const=DEFAULT_NUKE_DIR, metavar="DIR",
+                   help="register the VOM_Matte node with Nuke: a marked block in DIR/init.py and DIR/menu.py "
+                        "(DIR default %s)" % DEFAULT_NUKE_DIR)
+    p.add_argument("--uninstall", action="store_true",
+                   help="remove the Nuke registration (from --nuke DIR, default %s); the environment stays"
+                        % DEFAULT_NUKE_DIR)
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = []
     if "--" in argv:
@@ -142,10 +250,20 @@ def main(argv=None):
     args = p.parse_args(argv)
     if extra and not args.test:
         p.error("arguments after -- are for pytest and need --test")
+    if args.uninstall and (args.demo or args.test):
+        p.error("--uninstall does not combine with --demo or --test")
     try:
+        if args.uninstall:
+            nuke_dir = args.nuke or DEFAULT_NUKE_DIR
+            changed = nuke_uninstall(nuke_dir)
+            log("removed the vom block from %s" % ", ".join(str(c) for c in changed) if changed
+                else "no vom block in %s; nothing to do" % os.path.expanduser(nuke_dir))
+            return 0
         python = ensure_environment(args)
         vom = env_bin(python, "vom")
         log("vom is %s" % vom)
+        if args.nuke:
+            register_nuke(args.nuke, python)
         if args.demo:
             run([vom, "demo"], "render the demo shot")
         if args.test:

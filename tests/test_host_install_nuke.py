@@ -1,0 +1,125 @@
+"""install.py --nuke / --uninstall: one marked, idempotent block in init.py and menu.py; exact removal."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _install_module() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("vom_install_under_test", REPO / "install.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def inst() -> types.ModuleType:
+    return _install_module()
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    env["HOME"] = str(home)
+    return env
+
+
+def test_install_is_idempotent_and_uninstall_is_exact(inst: types.ModuleType, tmp_path: Path) -> None:
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    original_init = "import nuke\nnuke.pluginAddPath('/studio/tools')\n# the studio's own lines\n"
+    original_menu = "print('no trailing newline')"
+    (nuke_dir / "init.py").write_text(original_init)
+    (nuke_dir / "menu.py").write_text(original_menu)
+
+    changed = inst.register_nuke(nuke_dir, sys.executable)  # logs; returns None
+    assert changed is None
+    init = (nuke_dir / "init.py").read_text()
+    menu = (nuke_dir / "menu.py").read_text()
+    assert init.startswith(original_init) and init.count(inst.NUKE_BEGIN) == 1 and init.count(inst.NUKE_END) == 1
+    assert str(REPO / "gizmos") in init and str(Path(sys.executable).parent / "vom") in init
+    assert str(REPO / "vom_plugin" / "host" / "nuke.py") in init
+    assert menu.startswith(original_menu + "\n") and "createNode('VOM_Matte')" in menu
+
+    before = {p: (p.read_text(), p.stat().st_mtime_ns) for p in nuke_dir.iterdir()}
+    assert inst.nuke_install(nuke_dir, Path(sys.executable).parent / "vom", REPO / "gizmos",
+                             REPO / "vom_plugin" / "host" / "nuke.py") == []
+    assert {p: (p.read_text(), p.stat().st_mtime_ns) for p in nuke_dir.iterdir()} == before
+
+    # a moved environment refreshes the block in place (still one block)
+    inst.nuke_install(nuke_dir, "/elsewhere/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    init = (nuke_dir / "init.py").read_text()
+    assert init.count(inst.NUKE_BEGIN) == 1 and "/elsewhere/bin/vom" in init and init.startswith(original_init)
+
+    assert sorted(p.name for p in inst.nuke_uninstall(nuke_dir)) == ["init.py", "menu.py"]
+    assert (nuke_dir / "init.py").read_text() == original_init
+    assert (nuke_dir / "menu.py").read_text() == original_menu + "\n"  # only the separator newline stays
+    assert inst.nuke_uninstall(nuke_dir) == []
+
+
+def test_blocks_work_inside_a_fake_nuke(inst: types.ModuleType, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, Any]] = []
+    fake = types.ModuleType("nuke")
+
+    class Menu:
+        def addMenu(self, name: str) -> Menu:
+            calls.append(("addMenu", name))
+            return self
+
+        def addCommand(self, name: str, command: str) -> None:
+            calls.append(("addCommand", (name, command)))
+
+    fake.pluginAddPath = lambda p: calls.append(("pluginAddPath", p))  # type: ignore[attr-defined]
+    fake.menu = lambda name: calls.append(("menu", name)) or Menu()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "nuke", fake)
+    monkeypatch.delitem(sys.modules, "vom_nuke", raising=False)
+    monkeypatch.delenv("VOM_EXECUTABLE", raising=False)
+    vom = tmp_path / "env" / "bin" / "vom"
+    inst.nuke_install(tmp_path, vom, REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    try:
+        exec(compile((tmp_path / "init.py").read_text(), "init.py", "exec"), {})
+        exec(compile((tmp_path / "menu.py").read_text(), "menu.py", "exec"), {})
+        assert ("pluginAddPath", str(REPO / "gizmos")) in calls
+        assert os.environ["VOM_EXECUTABLE"] == str(vom)
+        assert callable(sys.modules["vom_nuke"].analyze) and callable(sys.modules["vom_nuke"].submit_farm)
+        assert ("addCommand", ("VOM Matte", "nuke.createNode('VOM_Matte')")) in calls
+        assert (REPO / "gizmos" / "VOM_Matte.gizmo").is_file()  # what createNode('VOM_Matte') finds
+    finally:
+        os.environ.pop("VOM_EXECUTABLE", None)
+
+
+def test_uninstall_cli_in_temporary_home(inst: types.ModuleType, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    nuke_dir = home / ".nuke"
+    inst.nuke_install(nuke_dir, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    assert (nuke_dir / "init.py").read_text().startswith(inst.NUKE_BEGIN)
+    r = subprocess.run([sys.executable, str(REPO / "install.py"), "--uninstall"], env=_env(home),
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "removed the vom block" in r.stdout
+    assert (nuke_dir / "init.py").read_text() == "" and (nuke_dir / "menu.py").read_text() == ""
+    r = subprocess.run([sys.executable, str(REPO / "install.py"), "--uninstall", "--nuke", str(nuke_dir)],
+                       env=_env(home), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 0 and "nothing to do" in r.stdout
+    r = subprocess.run([sys.executable, str(REPO / "install.py"), "--uninstall", "--test"], env=_env(home),
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert r.returncode == 2 and "--uninstall" in r.stderr
+
+
+def test_broken_block_is_a_clear_error(inst: types.ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "init.py").write_text(f"x = 1\n{inst.NUKE_BEGIN}\nimport nuke\n")
+    with pytest.raises(inst.InstallError, match="no end marker") as e:
+        inst.nuke_uninstall(tmp_path)
+    assert e.value.code == 2
+    assert (tmp_path / "init.py").read_text() == f"x = 1\n{inst.NUKE_BEGIN}\nimport nuke\n"  # untouched
