@@ -79,3 +79,19 @@ def test_linear_to_network_is_the_same_transform_for_training_batches():
     assert batch.shape == clip.shape
     for t in range(3):
         np.testing.assert_allclose(batch[t], to_network(clip[t], "lin_rec709"), atol=1e-6)
+
+
+def test_fast_path_matches_ocio_applied_directly():
+    # to_network tabulates the curve and extracts the gamut matrix; compare with OCIO run on every pixel.
+    import PyOpenColorIO as ocio
+
+    from vom_plugin.io.color import CONFIG_URI
+
+    config = ocio.Config.CreateFromFile(CONFIG_URI)
+    rng = np.random.default_rng(1)
+    rgb = (rng.random((32, 32, 3)) ** 3 * 6).astype(np.float32)  # mostly shadows, some highlights up to 6
+    reference = rgb.copy()
+    config.getProcessor("ACEScg", "lin_rec709").getDefaultCPUProcessor().applyRGB(reference.reshape(-1, 3))
+    compress_highlights(reference)
+    config.getProcessor("lin_rec709", "srgb_tx").getDefaultCPUProcessor().applyRGB(reference.reshape(-1, 3))
+    np.testing.assert_allclose(to_network(rgb, "ACEScg"), np.clip(reference, 0, 1), atol=5e-4)

@@ -58,7 +58,7 @@ def test_plate_windows_pixel_aspect_and_metadata_are_carried(tmp_path):
     plate = read_plate(plate_path)
     alpha = _alpha()
     out = tmp_path / "out" / "alpha.1001.exr"  # the folder is created
-    write_alpha(out, alpha, plate.info, metadata={"model": "lite", "keyframes": [1001, 1050]})
+    write_alpha(out, alpha, plate.info, metadata={"model": "lite", "keyframes": [1001, 1050], "vom/frame": 1001})
     header = tool("exrheader", str(out))
     assert "dataWindow (type box2i): (-2 -3) - (17 14)" in header
     assert "displayWindow (type box2i): (0 0) - (15 11)" in header
@@ -66,6 +66,7 @@ def test_plate_windows_pixel_aspect_and_metadata_are_carried(tmp_path):
     assert 'shot:name (type string): "sh010"' in header
     assert 'vom:model (type string): "lite"' in header
     assert 'vom:keyframes (type string): "1001,1050"' in header
+    assert "vom:frame (type int): 1001" in header
     info = tool("oiiotool", "--info", "-v", str(out))
     assert "pixel data origin: x=-2, y=-3" in info and "full/display size: 16 x 12" in info
     head, channels = _exr(out)

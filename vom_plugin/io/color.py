@@ -19,6 +19,14 @@ disk or the environment ($OCIO is deliberately ignored: the network's input must
 This is for the network input only: the plate RGB written in an ``rgba`` output is never compressed.
 Steps 3-4 are ``linear_to_network``, which the training generator calls on its linear Rec.709 composites
 so that training and inference images go through exactly the same transform.
+
+Speed (a 1080p frame per rendered frame on 2 CPU cores): OCIO is asked once per process for each
+transform, then the work is numpy. Step 2 is linear, so OCIO's result on the three unit vectors is its
+3x3 matrix (checked on random colours; a non-linear transform would be applied through OCIO itself).
+Steps 3-4 are a function of one channel value, so they are tabulated once per process over every float32
+rounded to 11 mantissa bits (2^20 entries, each computed by ``compress_highlights`` and OCIO's sRGB
+encoding) and looked up by bit pattern: the precision of a half float (relative error <= 2^-12, far below
+what the network resolves) without half's overflow at 65504.
 """
 
 from __future__ import annotations
@@ -64,6 +72,40 @@ def _apply(processor: Any, rgb: np.ndarray) -> np.ndarray:
     return rgb
 
 
+@functools.cache
+def _gamut_matrix(source: str, target: str) -> np.ndarray | None:
+    """The 3x3 matrix M (out = M @ rgb) of a linear OCIO conversion, or None when it is not a matrix."""
+    processor = _processor(source, target)
+    basis = np.eye(3, dtype=np.float32)
+    _apply(processor, basis)
+    matrix = basis.T.astype(np.float64)  # row i of the result is M @ e_i, i.e. column i of M
+    probe = np.random.default_rng(0).random((16, 3)).astype(np.float32) * 4 - 1
+    expected = probe @ matrix.T
+    _apply(processor, probe)
+    if not np.allclose(probe, expected, rtol=1e-4, atol=1e-5):
+        return None
+    return matrix.astype(np.float32)
+
+
+# The curve table is indexed by the top 20 bits of a float32 (sign, exponent, 11 mantissa bits), rounded:
+# the precision of a half float without its range limits.
+_DROP_BITS = 12
+_ROUND = np.uint32(1 << (_DROP_BITS - 1))
+
+
+@functools.cache
+def _curve_table() -> np.ndarray:
+    """Network value for every float32 rounded to 11 mantissa bits: compression, then OCIO's sRGB encoding."""
+    patterns = np.arange(1 << (32 - _DROP_BITS), dtype=np.uint32) << np.uint32(_DROP_BITS)
+    with np.errstate(invalid="ignore"):
+        values = patterns.view(np.float32).astype(np.float64)
+    # Inputs are cleaned of NaN/Inf first, so the Inf pattern is only reached by rounding a huge value up.
+    values = np.nan_to_num(values, nan=0.0, posinf=np.finfo(np.float32).max, neginf=0.0)
+    table = compress_highlights(values).astype(np.float32)[:, None].repeat(3, axis=1)
+    _apply(_processor(NETWORK_LINEAR, NETWORK_ENCODED), table)
+    return np.clip(table[:, 0], 0.0, 1.0)
+
+
 def _as_rgb(rgb: np.ndarray, what: str) -> np.ndarray:
     arr = np.array(rgb, dtype=np.float32, order="C", copy=True)
     if arr.ndim < 1 or arr.shape[-1] != 3:
@@ -77,12 +119,20 @@ def _as_rgb(rgb: np.ndarray, what: str) -> np.ndarray:
 def compress_highlights(rgb: np.ndarray, knee: float = KNEE) -> np.ndarray:
     """Negative -> 0; identity up to ``knee``; above it a shoulder that approaches 1 (see module doc). In place."""
     np.maximum(rgb, 0.0, out=rgb)
-    over = rgb > knee
-    if over.any():
-        span = 1.0 - knee
-        t = (rgb[over] - knee) / span
-        rgb[over] = knee + span * (t / (1.0 + t))
+    # Branch-free: t is 0 below the knee, where the shoulder term vanishes and min() keeps the value.
+    span = 1.0 - knee
+    t = np.maximum(rgb - knee, 0.0) / span
+    np.minimum(rgb, knee, out=rgb)
+    rgb += span * (t / (1.0 + t))
     return rgb
+
+
+def _encode(rgb_lin_rec709: np.ndarray) -> np.ndarray:
+    """Steps 3-4 through the half-domain table: (..., 3) float32 -> float32 in [0, 1]."""
+    bits = np.ascontiguousarray(rgb_lin_rec709, dtype=np.float32).view(np.uint32)
+    index = bits + _ROUND  # wraps only for NaN patterns, which were cleaned before
+    index >>= np.uint32(_DROP_BITS)
+    return np.take(_curve_table(), index)
 
 
 def linear_to_network(rgb_lin_rec709: np.ndarray) -> np.ndarray:
@@ -90,10 +140,7 @@ def linear_to_network(rgb_lin_rec709: np.ndarray) -> np.ndarray:
 
     No inverse transform is involved, so the training generator can call it on any linear composite.
     """
-    rgb = _as_rgb(rgb_lin_rec709, "linear_to_network")
-    compress_highlights(rgb)
-    _apply(_processor(NETWORK_LINEAR, NETWORK_ENCODED), rgb)
-    return np.clip(rgb, 0.0, 1.0, out=rgb)
+    return _encode(_as_rgb(rgb_lin_rec709, "linear_to_network"))
 
 
 def check_colorspace(colorspace: str) -> str:
@@ -101,6 +148,18 @@ def check_colorspace(colorspace: str) -> str:
     if colorspace not in COLORSPACES:
         raise InputError(f"colour space {colorspace!r} is not supported; expected one of {', '.join(COLORSPACES)}")
     return colorspace
+
+
+def _to_network_linear(rgb: np.ndarray, source: str) -> np.ndarray:
+    """Gamut conversion ``source`` -> lin_rec709 of a float32 (..., 3) array (may return a new array)."""
+    if source == NETWORK_LINEAR:
+        return rgb
+    matrix = _gamut_matrix(source, NETWORK_LINEAR)
+    if matrix is None:
+        return _apply(_processor(source, NETWORK_LINEAR), rgb)
+    # einsum with optimize=True measured 5-30x faster than `rgb @ matrix.T` on (N, 3) arrays here.
+    flat = np.einsum("nc,kc->nk", rgb.reshape(-1, 3), matrix, optimize=True)
+    return flat.reshape(rgb.shape)
 
 
 def to_network(rgb_linear: np.ndarray, colorspace: str = "ACEScg") -> np.ndarray:
@@ -112,8 +171,4 @@ def to_network(rgb_linear: np.ndarray, colorspace: str = "ACEScg") -> np.ndarray
     rgb = _as_rgb(rgb_linear, "to_network")
     if source is None:
         return np.clip(rgb, 0.0, 1.0, out=rgb)
-    if source != NETWORK_LINEAR:
-        _apply(_processor(source, NETWORK_LINEAR), rgb)
-    compress_highlights(rgb)
-    _apply(_processor(NETWORK_LINEAR, NETWORK_ENCODED), rgb)
-    return np.clip(rgb, 0.0, 1.0, out=rgb)
+    return _encode(_to_network_linear(rgb, source))

@@ -79,6 +79,16 @@ def _metadata_value(value: Any) -> Any:
     return str(value)
 
 
+def _metadata_name(key: str) -> str:
+    """EXR attribute name of a caller's key: "model" and "vom/model" -> "vom:model"; "shot:name" kept."""
+    if ":" in key:
+        return key
+    if "/" in key:
+        namespace, _, rest = key.partition("/")
+        return f"{namespace}:{rest}"
+    return f"vom:{key}"
+
+
 def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None) -> Any:
     import OpenImageIO as oiio
 
@@ -106,8 +116,7 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     spec.attribute("Software", f"vom {__version__}")
     spec.attribute("vom:version", __version__)
     for key, value in (metadata or {}).items():
-        name = key if ":" in key else f"vom:{key}"
-        spec.attribute(name, _metadata_value(value))
+        spec.attribute(_metadata_name(key), _metadata_value(value))
     return spec
 
 
@@ -162,9 +171,10 @@ def write_alpha(
 
     The file gets ``info``'s display and data windows and pixel aspect, the plate's metadata (its picture
     attributes: timecode, frame rate, camera matrices, ...) and vom's own (``vom:version`` plus ``metadata``,
-    whose keys without a namespace get ``vom:``). ``output``: ``alpha`` (channel ``A`` or ``<layer>.A``),
-    ``rgba`` (plate ``rgb`` + alpha), ``rgba-premult`` (rgb * alpha + alpha); ``rgb`` is the plate's display
-    window or, to keep its overscan pixels, its data window (``Plate.data_rgb``).
+    whose keys without a namespace get ``vom:``; ``vom/x`` is written ``vom:x``).
+    ``output``: ``alpha`` (channel ``A`` or ``<layer>.A``), ``rgba`` (plate ``rgb`` + alpha), ``rgba-premult``
+    (rgb * alpha + alpha); ``rgb`` is the plate's display window or, to keep its overscan pixels, its data
+    window (``Plate.data_rgb``).
     Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
     Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
     """

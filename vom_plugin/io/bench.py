@@ -1,0 +1,90 @@
+"""Timings of the io layer on a synthetic plate: ``python -m vom_plugin.io.bench [--size 1920x1080]``.
+
+Prints the median wall time of reading a half EXR plate (several compressions), the colour transform to
+the network input, reading a roto and writing the alpha. Numbers only: no assertion, the machine may be busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def _median_ms(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up: OCIO processors, OIIO plugin loading, page cache
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def _write_plate(path: Path, rgb: np.ndarray, compression: str) -> None:
+    import OpenImageIO as oiio
+
+    h, w, _ = rgb.shape
+    spec = oiio.ImageSpec(w, h, 3, oiio.HALF)
+    spec.attribute("compression", compression)
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(rgb)
+    out.close()
+
+
+def run(width: int, height: int, repeat: int) -> list[tuple[str, float]]:
+    from vom_plugin.io import ImageInfo, read_plate, read_roto, to_network, write_alpha
+
+    rng = np.random.default_rng(0)
+    # A smooth gradient plus grain: compresses like a real plate rather than like noise or flat colour.
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.stack([xx / width, yy / height, 0.5 * (xx + yy) / (width + height)], axis=2) * 2.0
+    rgb = (base + rng.normal(0, 0.02, base.shape)).astype(np.float32)
+    alpha = np.clip((xx - width / 3) / (width / 3), 0, 1).astype(np.float32)
+    rows: list[tuple[str, float]] = []
+    with tempfile.TemporaryDirectory(prefix="vom-io-bench-") as tmp:
+        folder = Path(tmp)
+        for compression in ("zip", "dwaa", "piz", "none"):
+            path = folder / f"plate_{compression}.exr"
+            _write_plate(path, rgb, compression)
+            rows.append((f"read_plate half {compression}", _median_ms(lambda p=path: read_plate(p), repeat)))
+        plate = read_plate(folder / "plate_zip.exr")
+        rows.append(("to_network ACEScg", _median_ms(lambda: to_network(plate.rgb, "ACEScg"), repeat)))
+        rows.append(("to_network lin_rec709", _median_ms(lambda: to_network(plate.rgb, "lin_rec709"), repeat)))
+        info = ImageInfo.for_size(width, height)
+        write_alpha(folder / "roto.exr", (alpha > 0.5).astype(np.float32), info)
+        rows.append(("read_roto", _median_ms(lambda: read_roto(folder / "roto.exr", (width, height)), repeat)))
+        for compression in ("zip", "dwaa"):
+            target = folder / f"alpha_{compression}.exr"
+            rows.append(
+                (
+                    f"write_alpha {compression}",
+                    _median_ms(lambda t=target, c=compression: write_alpha(t, alpha, info, compression=c), repeat),
+                )
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vom_plugin.io.bench", description=__doc__)
+    parser.add_argument("--size", default="1920x1080", help="plate size WIDTHxHEIGHT (default 1920x1080)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median printed)")
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    import OpenImageIO as oiio
+
+    threads = oiio.get_int_attribute("threads")
+    print(f"io bench: {width}x{height} RGB half, median of {args.repeat}, OIIO threads {threads}")
+    for name, ms in run(width, height, args.repeat):
+        print(f"  {name:<26} {ms:8.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
