@@ -9,6 +9,9 @@ Choices where the paper is vague, written down once here:
   (32/64/128): a full-width ResNet18 to layer3 alone costs ~1.2 s at 480x864 on the 2-core dev CPU, over
   the 0.5 s/frame product budget. Its value encoder reuses the key encoder's stem output (1/4) and takes
   mask + alpha losslessly at 1/4 by space-to-depth, then runs a narrower ResNet18 topology (16/32/64).
+- CFAR (see cfar.py): `full` is dense over the 3 frames at 1/16 (the paper's reading) and local at 1/8
+  and 1/4; `lite` is local at every level (radius 2 at 1/16: +-32 px at working size) with keys projected
+  to 32/16/16 dims, because the dense 1/16 attention alone costs ~3 GFLOP at 480x864.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ class ModelConfig:
     key_dim: int  # keys at every level
     value_dims: tuple[int, int, int]  # values at 1/16, 1/8, 1/4
     decoder_dims: tuple[int, int, int]  # decoder widths at 1/16, 1/8, 1/4
-    cfar_window: int = 1  # radius of the local spatio-temporal CFAR window at 1/8 and 1/4
+    cfar_windows: tuple[int, int, int] = (0, 1, 1)  # CFAR window radius at 1/16, 1/8, 1/4; 0 = dense
+    cfar_dims: tuple[int, int, int] = (64, 64, 64)  # CFAR attention (projected key) dims per level
     cfar_frames: int = 3  # current + 2 previous query frames (paper)
 
     def to_dict(self) -> dict:
@@ -43,6 +47,8 @@ CONFIGS: dict[str, ModelConfig] = {
         key_dim=64,
         value_dims=(128, 64, 32),
         decoder_dims=(64, 32, 16),
+        cfar_windows=(2, 1, 1),
+        cfar_dims=(32, 16, 16),
     ),
     "full": ModelConfig(
         name="full",

@@ -24,7 +24,7 @@ from .config import ModelConfig
 from .decoder import Decoder
 from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
 from .memory_policy import parse_memory_policy
-from .memory_read import dense_topk_read, guided_topk_read
+from .memory_read import LevelMemory, dense_topk_read, guided_topk_read, level_memory, to_rows
 from .resnet import init_weights
 
 Levels = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (1/16, 1/8, 1/4)
@@ -32,10 +32,18 @@ Levels = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (1/16, 1/8, 1/4)
 
 @dataclass
 class MemoryFrame:
-    """What one memory frame holds: keys and values at 1/16, 1/8, 1/4."""
+    """One memory frame, laid out for reading: (1/16 plain, 1/8 blocked by 1/16, 1/4 blocked by 1/8)."""
 
-    keys: Levels
-    values: Levels
+    levels: tuple[LevelMemory, LevelMemory, LevelMemory]
+
+    @staticmethod
+    def build(keys: Levels, values: Levels) -> MemoryFrame:
+        return MemoryFrame(
+            tuple(level_memory(k, v, blocked=i > 0) for i, (k, v) in enumerate(zip(keys, values, strict=True)))
+        )
+
+    def nbytes(self) -> int:
+        return sum(m.nbytes() for m in self.levels)
 
 
 @dataclass
@@ -46,11 +54,9 @@ class History:
     readouts: Levels
 
 
-def stack_memory(frames: list[MemoryFrame]) -> tuple[Levels, Levels]:
-    """Memory frames -> per level keys [B, Ck, T*h*w] and values [B, Cv, T*h*w] (frame-major)."""
-    keys = tuple(torch.cat([f.keys[i].flatten(2) for f in frames], 2) for i in range(3))
-    values = tuple(torch.cat([f.values[i].flatten(2) for f in frames], 2) for i in range(3))
-    return keys, values  # type: ignore[return-value]
+def stack_memory(frames: list[MemoryFrame]) -> tuple[LevelMemory, LevelMemory, LevelMemory]:
+    """Memory frames -> one LevelMemory per level, frames concatenated frame-major."""
+    return tuple(LevelMemory.cat([f.levels[i] for f in frames]) for i in range(3))  # type: ignore[return-value]
 
 
 class HSTSG(nn.Module):
@@ -60,9 +66,10 @@ class HSTSG(nn.Module):
         self.key_encoder = KeyEncoder(config)
         self.value_encoder = ValueEncoder(config, self.key_encoder.channels)
         vd16, vd8, vd4 = config.value_dims
-        self.cfar16 = CFAR(config.key_dim, vd16, None)
-        self.cfar8 = CFAR(config.key_dim, vd8, config.cfar_window)
-        self.cfar4 = CFAR(config.key_dim, vd4, config.cfar_window)
+        win, dims = config.cfar_windows, config.cfar_dims
+        self.cfar16 = CFAR(config.key_dim, vd16, win[0], dims[0])
+        self.cfar8 = CFAR(config.key_dim, vd8, win[1], dims[1])
+        self.cfar4 = CFAR(config.key_dim, vd4, win[2], dims[2])
         self.decoder = Decoder(self.key_encoder.channels, config.value_dims, config.decoder_dims)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
@@ -93,29 +100,30 @@ class HSTSG(nn.Module):
     def memory_frame(
         self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
     ) -> MemoryFrame:
-        return MemoryFrame(keys.keys(), self.encode_value(image, keys, mask, alpha).values())
+        """Encode values for a frame and lay keys + values out for reading."""
+        return MemoryFrame.build(keys.keys(), self.encode_value(image, keys, mask, alpha).values())
 
     @staticmethod
-    def read_dense16(
-        q16: torch.Tensor, mk16: torch.Tensor, mv16: torch.Tensor, top_k: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Dense top-k read at 1/16: q16 [B, C, h, w] -> (readout [B, Cv, h, w], idx [B, k, h*w])."""
+    def read_dense16(q16: torch.Tensor, mem16: LevelMemory, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dense top-k read at 1/16: q16 [B, C, h, w] -> (readout [B, Cv, h, w], idx [B, h*w, k])."""
         b, _, h, w = q16.shape
-        out, idx = dense_topk_read(q16.flatten(2), mk16, mv16, top_k)
-        return out.view(b, -1, h, w), idx
+        out, idx = dense_topk_read(to_rows(q16), mem16, top_k)
+        return out.transpose(1, 2).reshape(b, -1, h, w), idx
 
     @staticmethod
     def read_guided(
-        q: torch.Tensor, mk: torch.Tensor, mv: torch.Tensor, coarse_idx: torch.Tensor, top_k: int
+        q: torch.Tensor, mem: LevelMemory, coarse_idx: torch.Tensor, top_k: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Guided top-k read at 1/8 or 1/4 from the coarser level's indices (see memory_read)."""
-        return guided_topk_read(q, mk, mv, coarse_idx, top_k)
+        """Guided top-k read at 1/8 or 1/4 from the coarser level's chosen positions (see memory_read)."""
+        return guided_topk_read(q, mem, coarse_idx, top_k)
 
-    def read_memory(self, keys: KeyFeatures, mem_keys: Levels, mem_values: Levels, top_k: int = 8) -> Levels:
+    def read_memory(
+        self, keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int = 8
+    ) -> Levels:
         """Hierarchical read: dense top-k at 1/16 guides 1/8, whose top-k guides 1/4."""
-        r16, idx = self.read_dense16(keys.key16, mem_keys[0], mem_values[0], top_k)
-        r8, idx = self.read_guided(keys.key8, mem_keys[1], mem_values[1], idx, top_k)
-        r4, _ = self.read_guided(keys.key4, mem_keys[2], mem_values[2], idx, top_k)
+        r16, idx = self.read_dense16(keys.key16, memory[0], top_k)
+        r8, idx = self.read_guided(keys.key8, memory[1], idx, top_k)
+        r4, _ = self.read_guided(keys.key4, memory[2], idx, top_k)
         return r16, r8, r4
 
     def refine(self, keys: KeyFeatures, readouts: Levels, history: list[History]) -> Levels:
@@ -134,8 +142,7 @@ class HSTSG(nn.Module):
         self, image: torch.Tensor, keys: KeyFeatures, memory: list[MemoryFrame], history: list[History], top_k: int
     ) -> tuple[torch.Tensor, torch.Tensor, History]:
         """One query frame: read, refine, decode. Returns (mask_logits, alpha, this frame's History)."""
-        mk, mv = stack_memory(memory)
-        readouts = self.read_memory(keys, mk, mv, top_k)
+        readouts = self.read_memory(keys, stack_memory(memory), top_k)
         refined = self.refine(keys, readouts, history)
         mask_logits, alpha = self.decode(image, keys, refined)
         return mask_logits, alpha, History(keys.keys(), readouts)

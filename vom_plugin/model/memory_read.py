@@ -1,112 +1,153 @@
 """Hierarchical top-k memory read (HSTSG section 3.2, guidance as in HMMN).
 
-Similarity is STCN's negative squared L2 distance without the query term, ``(2 m.q - |m|^2) / sqrt(C)``.
+Similarity is STCN's negative squared L2 distance without the query term, ``(2 m.q - |m|^2) / sqrt(C)``;
+``|m|^2`` is computed once when a frame is written to memory, not at every read.
 
 - 1/16: dense affinity between every query pixel and every memory pixel, top-k, softmax over the k,
-  weighted sum of the k values (``dense_topk_read``). Memory pixels are indexed frame-major:
+  weighted sum of the k values (``dense_topk_read``). Memory positions are frame-major:
   ``index = t * h * w + y * w + x``.
 - 1/8 and 1/4 (``guided_topk_read``): the k matches of a coarse query pixel expand to their 2x2 children
   at the finer level: 4k candidates shared by the 2x2 block of fine query pixels under that coarse pixel.
-  Each fine pixel takes the top-k of its block's 4k candidates, and those k indices guide the next level.
-  Keys are gathered once per block ([blocks, 4k, C]) and compared with a batched matmul, so the cost is
-  linear in query pixels; no query x memory matrix exists at 1/8 or 1/4.
-- Dense reads at fine levels exist only for tests and the benchmark; they chunk the query axis so their
+  Each fine pixel takes the top-k of its block's 4k candidates, and those k positions guide the next level.
+  To make that a few large gathers, fine memory is stored *blocked* by parent: row ``p`` of the 1/8
+  memory holds the 2x2 children of 1/16 position ``p`` ([M_parent, 4, C]). One gather per block fetches
+  all 4k candidate keys, a batched matmul scores them, so the cost is linear in query pixels: no
+  query x memory matrix exists at 1/8 or 1/4.
+- A dense read at a fine level exists for tests and the benchmark only; it chunks the query axis so its
   affinity never exceeds ``max_elems``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 MAX_ELEMS = 1 << 25  # affinity elements per chunk (128 MiB in fp32)
 
 
-def l2_affinity(mk: torch.Tensor, qk: torch.Tensor) -> torch.Tensor:
-    """mk [B, C, M], qk [B, C, N] -> [B, M, N] similarity (higher is closer)."""
-    c = mk.shape[1]
-    a = torch.baddbmm(-mk.pow(2).sum(1).unsqueeze(2), mk.transpose(1, 2), qk, beta=1.0, alpha=2.0)
-    return a / math.sqrt(c)
+@dataclass
+class LevelMemory:
+    """One level of memory, frames concatenated frame-major.
+
+    Plain (1/16): keys [B, M, C], sqnorm [B, M], values [B, M, Cv].
+    Blocked (1/8, 1/4): keys [B, Mp, 4, C], sqnorm [B, Mp, 4], values [B, Mp, 4, Cv], Mp = parent positions.
+    """
+
+    keys: torch.Tensor
+    sqnorm: torch.Tensor
+    values: torch.Tensor
+
+    @staticmethod
+    def cat(levels: list[LevelMemory]) -> LevelMemory:
+        if len(levels) == 1:
+            return levels[0]
+        return LevelMemory(
+            torch.cat([m.keys for m in levels], 1),
+            torch.cat([m.sqnorm for m in levels], 1),
+            torch.cat([m.values for m in levels], 1),
+        )
+
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.keys, self.sqnorm, self.values))
 
 
-def _gather_columns(mv: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """mv [B, Cv, M], idx [B, ...] of memory indices -> [B, ..., Cv]."""
-    b, cv, m = mv.shape
-    rows = mv.transpose(1, 2).reshape(b * m, cv)
+def to_rows(x: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] -> [B, H*W, C] (raster order)."""
+    return x.flatten(2).transpose(1, 2).contiguous()
+
+
+def to_blocks(x: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] -> [B, (H/2)*(W/2), 4, C]: the 2x2 children of each parent position, order (dy, dx)."""
+    b, c, hh, ww = x.shape
+    h, w = hh // 2, ww // 2
+    return x.reshape(b, c, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1).reshape(b, h * w, 4, c).contiguous()
+
+
+def from_blocks(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """[B, h*w, 4, C] -> [B, C, 2h, 2w] (inverse of to_blocks)."""
+    b, _, _, c = x.shape
+    return x.reshape(b, h, w, 2, 2, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, 2 * h, 2 * w)
+
+
+def level_memory(key: torch.Tensor, value: torch.Tensor, blocked: bool) -> LevelMemory:
+    """One frame's key [B, C, H, W] and value [B, Cv, H, W] -> its memory layout."""
+    if blocked:
+        k = to_blocks(key)
+        return LevelMemory(k, k.pow(2).sum(-1), to_blocks(value))
+    k = to_rows(key)
+    return LevelMemory(k, k.pow(2).sum(-1), to_rows(value))
+
+
+def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x [B, M, *rest], idx [B, *shape] of row indices -> [B, *shape, *rest]."""
+    b, m = x.shape[:2]
+    rest = x.shape[2:]
     offset = (torch.arange(b, device=idx.device) * m).view(b, *([1] * (idx.dim() - 1)))
-    return rows.index_select(0, (idx + offset).reshape(-1)).view(*idx.shape, cv)
+    return x.reshape(b * m, *rest).index_select(0, (idx + offset).reshape(-1)).view(*idx.shape, *rest)
 
 
 def dense_topk_read(
-    qk: torch.Tensor, mk: torch.Tensor, mv: torch.Tensor, top_k: int, max_elems: int = MAX_ELEMS
+    q: torch.Tensor, mem: LevelMemory, top_k: int, max_elems: int = MAX_ELEMS
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense top-k read. qk [B, C, N], mk [B, C, M], mv [B, Cv, M] -> (readout [B, Cv, N], idx [B, k, N]).
+    """Dense top-k read over plain memory. q [B, N, C] -> (readout [B, N, Cv], idx [B, N, k]).
 
-    k = min(top_k, M); with k >= M this is the plain softmax read over all memory.
+    k = min(top_k, M); with k >= M it is the plain softmax read over all memory.
     """
-    b, _, n = qk.shape
-    m = mk.shape[2]
+    b, n, c = q.shape
+    m = mem.keys.shape[1]
     k = min(top_k, m)
     chunk = max(1, max_elems // max(1, b * m))
     outs, idxs = [], []
+    scale = 1.0 / math.sqrt(c)
     for s in range(0, n, chunk):
-        aff = l2_affinity(mk, qk[:, :, s : s + chunk])  # [B, M, n]
-        vals, idx = aff.topk(k, dim=1)  # [B, k, n]
-        w = torch.softmax(vals, dim=1)
-        v = _gather_columns(mv, idx)  # [B, k, n, Cv]
-        outs.append(torch.einsum("bkn,bknc->bcn", w, v))
+        qs = q[:, s : s + chunk]
+        aff = torch.baddbmm(mem.sqnorm.unsqueeze(1), qs, mem.keys.transpose(1, 2), beta=-1.0, alpha=2.0)
+        vals, idx = aff.topk(k, dim=-1)  # [B, n, k]
+        w = torch.softmax(vals.float() * scale, dim=-1).to(mem.values.dtype)
+        v = _gather_rows(mem.values, idx)  # [B, n, k, Cv]
+        outs.append(torch.matmul(w.unsqueeze(-2), v).squeeze(-2))
         idxs.append(idx)
-    return torch.cat(outs, 2), torch.cat(idxs, 2)
+    return torch.cat(outs, 1), torch.cat(idxs, 1)
 
 
-def child_indices(idx: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
-    """Coarse memory indices [B, k, Nc] -> the 2x2 children at the finer level [B, Nc, 4k]."""
+def child_positions(idx: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
+    """Coarse memory positions [B, N, k] -> fine positions of their children [B, N, k, 4] (order dy, dx)."""
     h, w = coarse_hw
-    t = idx // (h * w)
+    t = torch.div(idx, h * w, rounding_mode="floor")
     r = idx - t * (h * w)
-    y = r // w
+    y = torch.div(r, w, rounding_mode="floor")
     x = r - y * w
-    base = t * (4 * h * w) + (2 * y) * (2 * w) + 2 * x  # [B, k, Nc]
+    base = t * (4 * h * w) + (2 * y) * (2 * w) + 2 * x
     offs = torch.tensor([0, 1, 2 * w, 2 * w + 1], device=idx.device, dtype=idx.dtype)
-    kids = base.unsqueeze(-1) + offs  # [B, k, Nc, 4]
-    return kids.permute(0, 2, 1, 3).reshape(idx.shape[0], idx.shape[2], -1)
+    return base.unsqueeze(-1) + offs
 
 
 def guided_topk_read(
-    qk: torch.Tensor,
-    mk: torch.Tensor,
-    mv: torch.Tensor,
-    coarse_idx: torch.Tensor,
-    top_k: int,
+    q: torch.Tensor, mem: LevelMemory, coarse_idx: torch.Tensor, top_k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Guided read at a fine level.
 
-    qk [B, C, H, W] (fine query keys, H = 2h, W = 2w), mk [B, C, M], mv [B, Cv, M] (fine memory, frame-major
-    over frames of H x W), coarse_idx [B, k, h*w] (memory indices of the coarse level).
-    Returns (readout [B, Cv, H, W], fine_idx [B, k', H*W]) with k' = min(top_k, 4k).
+    q [B, C, H, W] fine query keys (H = 2h, W = 2w); mem blocked by the coarse level's positions;
+    coarse_idx [B, h*w, k] memory positions chosen at the coarse level for each coarse query pixel.
+    Returns (readout [B, Cv, H, W], fine_idx [B, H*W, k'] fine memory positions), k' = min(top_k, 4k).
     """
-    b, c, hh, ww = qk.shape
+    b, c, hh, ww = q.shape
     h, w = hh // 2, ww // 2
-    cand = child_indices(coarse_idx, (h, w))  # [B, Nc, 4k]
-    nc, k4 = cand.shape[1], cand.shape[2]
-    # fine queries grouped by their 2x2 block: [B, Nc, 4, C], block order (dy, dx)
-    q = qk.view(b, c, h, 2, w, 2).permute(0, 2, 4, 3, 5, 1).reshape(b, nc, 4, c)
-    keys = _gather_columns(mk, cand)  # [B, Nc, 4k, C]
-    aff = torch.matmul(q, keys.transpose(-1, -2)) * 2.0 - keys.pow(2).sum(-1).unsqueeze(-2)
-    aff = aff / math.sqrt(c)  # [B, Nc, 4, 4k]
-    k = min(top_k, k4)
-    vals, sel = aff.topk(k, dim=-1)  # [B, Nc, 4, k]
-    wts = torch.softmax(vals, dim=-1)
-    chosen = torch.gather(cand.unsqueeze(2).expand(b, nc, 4, k4), -1, sel)  # memory indices [B, Nc, 4, k]
-    v = _gather_columns(mv, chosen)  # [B, Nc, 4, k, Cv]
-    out = torch.einsum("bnqk,bnqkc->bnqc", wts, v)  # [B, Nc, 4, Cv]
-    cv = out.shape[-1]
-    out = out.view(b, h, w, 2, 2, cv).permute(0, 5, 1, 3, 2, 4).reshape(b, cv, hh, ww)
-    fine_idx = chosen.view(b, h, w, 2, 2, k).permute(0, 5, 1, 3, 2, 4).reshape(b, k, hh * ww)
-    return out, fine_idx
-
-
-def flatten_memory(x: torch.Tensor) -> torch.Tensor:
-    """[B, C, T, H, W] memory -> [B, C, T*H*W], frame-major as the indices above expect."""
-    return x.flatten(2)
+    nc, k = coarse_idx.shape[1], coarse_idx.shape[2]
+    qb = to_blocks(q)  # [B, Nc, 4, C]
+    keys = _gather_rows(mem.keys, coarse_idx).view(b, nc, 4 * k, c)  # candidates, order (j, child)
+    sq = _gather_rows(mem.sqnorm, coarse_idx).view(b, nc, 1, 4 * k)
+    aff = torch.matmul(qb, keys.transpose(-1, -2)).mul_(2.0).sub_(sq)  # [B, Nc, 4, 4k]
+    kk = min(top_k, 4 * k)
+    vals, sel = aff.topk(kk, dim=-1)
+    wts = torch.softmax(vals.float() / math.sqrt(c), dim=-1).to(mem.values.dtype)
+    values = _gather_rows(mem.values, coarse_idx)  # [B, Nc, k, 4, Cv]
+    values = values.view(b, nc, 4 * k, values.shape[-1])
+    sparse = torch.zeros_like(aff).scatter_(-1, sel, wts)  # top-k weights, zeros elsewhere
+    out = torch.matmul(sparse, values)  # [B, Nc, 4, Cv]
+    cand = child_positions(coarse_idx, (h, w)).view(b, nc, 1, 4 * k).expand(b, nc, 4, 4 * k)
+    chosen = torch.gather(cand, -1, sel)  # [B, Nc, 4, k']
+    fine_idx = from_blocks(chosen, h, w).flatten(2).transpose(1, 2)  # [B, H*W, k']
+    return from_blocks(out, h, w), fine_idx.contiguous()

@@ -1,0 +1,80 @@
+"""The hierarchical top-k read: guided == dense when candidates cover memory; top-k == softmax when k >= M."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from vom_plugin.model.memory_read import (
+    LevelMemory,
+    child_positions,
+    dense_topk_read,
+    from_blocks,
+    guided_topk_read,
+    level_memory,
+    to_blocks,
+    to_rows,
+)
+
+
+def _frames(t: int, c: int, h: int, w: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(t, 1, c, h, w, generator=g)
+
+
+def test_topk_read_equals_softmax_read_when_k_covers_memory() -> None:
+    keys, values = _frames(2, 8, 3, 4, 0), _frames(2, 5, 3, 4, 1)
+    mem = LevelMemory.cat([level_memory(keys[i], values[i], blocked=False) for i in range(2)])
+    q = torch.randn(1, 7, 8)
+    out, idx = dense_topk_read(q, mem, top_k=100)
+    assert idx.shape == (1, 7, 24)
+    # plain softmax read over all 24 memory pixels, written out independently
+    mk = torch.cat([keys[i].flatten(2) for i in range(2)], 2)[0]  # [C, M]
+    mv = torch.cat([values[i].flatten(2) for i in range(2)], 2)[0]  # [Cv, M]
+    aff = (2 * q[0] @ mk - (mk**2).sum(0)) / math.sqrt(8)  # [N, M]
+    expected = torch.softmax(aff, 1) @ mv.T
+    torch.testing.assert_close(out[0], expected, rtol=1e-4, atol=1e-5)
+    # with a small k the result differs (it really filters)
+    small, _ = dense_topk_read(q, mem, top_k=2)
+    assert not torch.allclose(small, out, atol=1e-3)
+
+
+def test_block_layout_round_trip_and_children() -> None:
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).view(2, 3, 4, 6)
+    torch.testing.assert_close(from_blocks(to_blocks(x), 2, 3), x)
+    # parent (t=1, y=1, x=2) of a 2x3 coarse grid -> its 4 children in a 4x6 fine grid of frame 1
+    kids = child_positions(torch.tensor([[[1 * 6 + 1 * 3 + 2]]]), (2, 3))
+    assert kids.flatten().tolist() == [24 + 2 * 6 + 4, 24 + 2 * 6 + 5, 24 + 3 * 6 + 4, 24 + 3 * 6 + 5]
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_guided_read_equals_dense_topk_when_candidates_cover_memory(frames: int) -> None:
+    c, cv, h, w = 6, 4, 2, 3  # coarse memory of h*w*frames pixels
+    keys, values = _frames(frames, c, 2 * h, 2 * w, 2), _frames(frames, cv, 2 * h, 2 * w, 3)
+    m_coarse = frames * h * w
+    q = torch.randn(1, c, 2 * h, 2 * w)
+    # every coarse query pixel "chose" every coarse memory pixel: candidates = all fine memory pixels
+    coarse_idx = torch.arange(m_coarse).view(1, 1, m_coarse).expand(1, h * w, m_coarse).contiguous()
+    blocked = LevelMemory.cat([level_memory(keys[i], values[i], blocked=True) for i in range(frames)])
+    plain = LevelMemory.cat([level_memory(keys[i], values[i], blocked=False) for i in range(frames)])
+    for k in (1, 3, 4 * m_coarse):
+        guided, fine_idx = guided_topk_read(q, blocked, coarse_idx, top_k=k)
+        dense, dense_idx = dense_topk_read(to_rows(q), plain, top_k=k)
+        torch.testing.assert_close(guided, dense.transpose(1, 2).reshape(1, cv, 2 * h, 2 * w), rtol=1e-4, atol=1e-5)
+        # the guided read reports the same memory positions as the dense one
+        assert torch.equal(fine_idx.sort(-1).values, dense_idx.sort(-1).values)
+
+
+def test_guided_read_only_looks_at_the_children_of_the_coarse_matches() -> None:
+    c, h, w = 4, 2, 2
+    keys = torch.randn(1, c, 2 * h, 2 * w)
+    values = torch.zeros(1, 1, 2 * h, 2 * w)
+    values[..., :2, :2] = 1.0  # children of coarse position 0 carry 1, all others 0
+    mem = level_memory(keys, values, blocked=True)
+    q = torch.randn(1, c, 2 * h, 2 * w)
+    idx = torch.zeros(1, h * w, 1, dtype=torch.long)  # every query block guided to coarse position 0 only
+    out, fine_idx = guided_topk_read(q, mem, idx, top_k=2)
+    torch.testing.assert_close(out, torch.ones_like(out))
+    assert set(fine_idx.flatten().tolist()) <= {0, 1, 4, 5}
