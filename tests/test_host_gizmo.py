@@ -140,14 +140,16 @@ def test_gizmo_parses_as_tcl_with_every_knob(tmp_path: Path) -> None:
     assert gizmo_knobs["inputs"] == "2"
     assert gizmo_knobs["label"] == "[value frames]"  # a Tcl expression for Nuke, not substituted by the parser
 
-    # the buttons call the host module's functions, which exist
-    from vom_plugin.host import nuke as host_nuke
+    # the buttons call the host module's functions, which exist (read from its source: importing it needs nuke)
+    import ast
 
+    host_src = REPO / "vom_plugin" / "host" / "nuke.py"
+    funcs = {n.name for n in ast.parse(host_src.read_text()).body if isinstance(n, ast.FunctionDef)}
     for name, func in (("analyze", "analyze"), ("submit_farm", "submit_farm")):
         assert int(user[name][2]) == gizmo.PYSCRIPT
         code = user[name][7]
         assert code == f"import vom_nuke\nvom_nuke.{func}(nuke.thisNode())"
-        assert callable(getattr(host_nuke, func))
+        assert func in funcs
 
 
 def test_gizmo_inner_graph_copies_the_rendered_alpha_into_the_source(tmp_path: Path) -> None:
