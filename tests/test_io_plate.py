@@ -181,3 +181,12 @@ def test_layer_as_part_of_a_multipart_exr(tmp_path):
     np.testing.assert_array_equal(read_plate(path, layer="diffuse").rgb, second)
     with pytest.raises(InputError, match="no layer 'specular'"):
         read_plate(path, layer="specular")
+
+
+def test_dpx_10_bit_through_the_same_code(tmp_path):
+    codes = np.arange(12 * 16 * 3).reshape(12, 16, 3) % 1024
+    write_image(tmp_path / "p.dpx", (codes / 1023.0).astype(np.float32), pixel_type="uint16",
+                attributes={"oiio:BitsPerSample": 10})
+    plate = read_plate(tmp_path / "p.dpx")
+    assert plate.rgb.shape == (12, 16, 3)
+    np.testing.assert_allclose(plate.rgb, codes / 1023.0, atol=2e-5)  # 10-bit codes, normalised
