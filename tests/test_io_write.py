@@ -187,3 +187,24 @@ def test_alpha_of_the_wrong_shape_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"expected \(H, W\) = \(12, 16\)"):
         write_alpha(tmp_path / "a.exr", np.zeros((10, 10), np.float32), ImageInfo.for_size(16, 12))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_typed_plate_metadata_survives_from_a_tiled_plate(tmp_path):
+    # The plate is made by oiiotool: tiled, with a timecode, a rational frame rate and a camera matrix.
+    plate_path = tmp_path / "plate.1001.exr"
+    tool(
+        "oiiotool", "--create", "16x12", "3", "-d", "half",
+        "--attrib:type=timecode", "smpte:TimeCode", "01:00:00:05",
+        "--attrib:type=rational", "FramesPerSecond", "24/1",
+        "--attrib:type=matrix", "worldToCamera", "2,0,0,0,0,1,0,0,0,0,1,0,0,0,0,1",
+        "--tile", "8", "8", "-o", str(plate_path),
+    )
+    plate = read_plate(plate_path)
+    out = tmp_path / "alpha.1001.exr"
+    write_alpha(out, _alpha(), plate.info)
+    header = tool("exrheader", str(out))
+    assert "FramesPerSecond (type rational): 24/1" in header
+    assert "timeCode (type timecode):" in header and "time 01:00:00:05" in header
+    assert "worldToCamera (type m44f):" in header and "(2 0 0 0" in header
+    assert 'Software (type string): "vom ' in header  # the plate's Software is not carried over
+    assert "tiledimage" not in header  # the plate's file layout is not carried either
