@@ -190,3 +190,23 @@ def test_dpx_10_bit_through_the_same_code(tmp_path):
     plate = read_plate(tmp_path / "p.dpx")
     assert plate.rgb.shape == (12, 16, 3)
     np.testing.assert_allclose(plate.rgb, codes / 1023.0, atol=2e-5)  # 10-bit codes, normalised
+
+
+def test_beauty_found_in_a_later_part_when_the_first_is_an_aov(tmp_path):
+    import OpenImageIO as oiio
+
+    depth_spec = oiio.ImageSpec(16, 12, 1, "float")
+    depth_spec.channelnames = ("Z",)
+    depth_spec.attribute("name", "depth")
+    beauty_spec = oiio.ImageSpec(16, 12, 3, "half")
+    beauty_spec.channelnames = ("R", "G", "B")
+    beauty_spec.attribute("name", "beauty")
+    path = str(tmp_path / "aov_first.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, [depth_spec, beauty_spec])
+    out.write_image(np.full((12, 16, 1), 100.0, np.float32))
+    assert out.open(path, beauty_spec, "AppendSubimage")
+    beauty = _rgb(seed=9)
+    out.write_image(beauty)
+    out.close()
+    np.testing.assert_array_equal(read_plate(path).rgb, beauty)  # not the depth replicated as grey

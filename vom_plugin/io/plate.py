@@ -46,41 +46,57 @@ def _describe_layers(channels: tuple[str, ...]) -> str:
     return ", ".join(names)
 
 
-def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int] | None, int]:
-    """(image, indices of R, G, B or None for a single grey channel, subimage) chosen by name.
+def _default_rgb(channels: tuple[str, ...]) -> list[int] | None:
+    """R, G, B with no layer named: plain, else a usual beauty layer, else the only layer that has them."""
+    for candidate in ("", *DEFAULT_LAYERS):
+        found = find_rgb(channels, candidate)
+        if found is not None:
+            return found
+    with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
+    return find_rgb(channels, with_rgb[0]) if len(with_rgb) == 1 else None
 
-    ``layer`` may name a channel prefix (``beauty`` for ``beauty.R``) or a part of a multi-part EXR.
+
+def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
+    """(image positioned on the right part, indices of R, G, B, or of one grey channel) chosen by name.
+
+    ``layer`` may name a channel prefix (``beauty`` for ``beauty.R``) or a part of a multi-part EXR. The
+    input given is closed when another part is returned.
     """
     channels = img.info.channels
     if layer:
         found = find_rgb(channels, layer)
         if found is not None:
-            return img, found, img.subimage
+            return img, found
         # A multi-part EXR keeps each layer in its own part, named for it.
         parts = subimage_names(img)
         if layer in parts and parts.index(layer) != img.subimage:
-            index = parts.index(layer)
-            path = img.path
-            img.close()
-            img = open_image(path, img.role, subimage=index)
-            found = find_rgb(img.info.channels, layer) or find_rgb(img.info.channels, "")
+            other = open_image(img.path, img.role, subimage=parts.index(layer))
+            found = find_rgb(other.info.channels, layer) or find_rgb(other.info.channels, "")
             if found is not None:
-                return img, found, index
-            img.close()
+                img.close()
+                return other, found
+            other.close()
         raise InputError(
             f"{img.role} {img.path}: no layer {layer!r} with R, G, B channels; "
             f"its layers are: {_describe_layers(channels)} (channels {', '.join(channels)})"
         )
-    for candidate in ("", *DEFAULT_LAYERS):
-        found = find_rgb(channels, candidate)
+    found = _default_rgb(channels)
+    if found is not None:
+        return img, found
+    # A multi-part EXR whose first part is an AOV (depth, ...): the beauty is in another part.
+    for index in range(len(subimage_names(img))):
+        if index == img.subimage:
+            continue
+        other = open_image(img.path, img.role, subimage=index)
+        found = _default_rgb(other.info.channels)
         if found is not None:
-            return img, found, img.subimage
-    with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
-    if len(with_rgb) == 1:
-        return img, find_rgb(channels, with_rgb[0]), img.subimage
+            img.close()
+            return other, found
+        other.close()
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
     if grey or len(channels) == 1:
-        return img, [grey[0] if grey else 0], img.subimage
+        return img, [grey[0] if grey else 0]
+    with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
     hint = f"pick one with the layer setting: {', '.join(with_rgb)}" if with_rgb else "it has no R, G, B channels"
     raise InputError(
         f"{img.role} {img.path}: cannot tell which channels are the RGB; {hint} (channels {', '.join(channels)})"
@@ -97,8 +113,7 @@ def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Pla
     """
     img = open_image(path, "plate")
     try:
-        img, indices, _ = _pick_rgb(img, layer)
-        assert indices is not None
+        img, indices = _pick_rgb(img, layer)
         data = read_channels(img, indices)
         if data.shape[2] == 1:
             data = np.repeat(data, 3, axis=2)
