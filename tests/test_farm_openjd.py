@@ -158,3 +158,19 @@ def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
     (tmp_path / "out" / "alpha.0003.exr").unlink()
     chk = _vom("farm", "check", str(shot))
     assert chk.returncode == 2 and "1 of 6 frames" in chk.stderr and ": 3" in chk.stderr
+
+
+def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -> None:
+    shot = tmp_path / "shot.yaml"
+    shot.write_text(yaml.safe_dump({"plate": str(SHOT_DIR / "plate.####.exr"),
+                                    "keyframes": {12: str(SHOT_DIR / "roto.0001.exr")},
+                                    "out": str(tmp_path / "out" / "a.####.exr")}))
+    loaded = load_farm_shot(shot)
+    assert loaded.frames == list(range(1, 25)) and loaded.name == tmp_path.name and loaded.cache is None
+    r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr
+    assert "frames_1_11: frames 1-11 (before" in r.stdout and "frames_12_24: frames 12-24 (after" in r.stdout
+    assert "no `cache:` folder" in r.stderr
+    shot.write_text(shot.read_text() + f"cache: {tmp_path / 'shared_cache'}\n")
+    r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0 and "cache" not in r.stderr

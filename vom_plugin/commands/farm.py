@@ -78,4 +78,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"OpenCue job spec: {where}")
     for s in summary(shot, spans)["spans"]:
         print(f"  {s['name']}: frames {s['frames']} ({s['kind']}, keyframes {s['keyframes']})")
+    if shot.cache is None:
+        print(f"vom farm: warning: {shot.path} has no `cache:` folder, so each worker uses its own user cache and "
+              "a chunk run on another worker than the chunk before it recomputes the propagation from the "
+              "keyframe; set `cache:` to a folder all workers share", file=sys.stderr)
     return 0

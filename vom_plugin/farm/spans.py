@@ -88,6 +88,7 @@ class FarmShot:
     frames: list[int]
     keyframes: list[int]
     out: str
+    cache: Path | None = None  # None: each worker's own user cache (chunks cannot resume across workers)
 
 
 def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
@@ -100,7 +101,8 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate).frames)
     # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name
     name = p.parent.name if p.stem in ("shot", "vom") and p.parent.name else p.stem
-    return FarmShot(path=p, name=name, frames=frames, keyframes=sorted(shot.keyframes), out=shot.out)
+    return FarmShot(path=p, name=name, frames=frames, keyframes=sorted(shot.keyframes), out=shot.out,
+                     cache=shot.cache)
 
 
 def default_vom() -> str:
