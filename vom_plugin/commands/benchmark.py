@@ -51,6 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="long side at which the network runs (default: the node's working_size)")
     p.add_argument("--matting-side", type=int, default=480, metavar="N",
                    help="closed-form matting resolution cap, long side (default 480)")
+    p.add_argument("--trimap-radius", type=int, default=6, metavar="PX",
+                   help="half-width of the closed-form trimap's unknown band, pixels (default 6)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object instead of a table")
     p.add_argument("--out", metavar="DIR", help="write benchmark.json and per-clip PNG plots here")
 
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             device = info
     working = args.working_size or _default_working_size()
     methods = make_methods(names, model=model, device=device, working_size=working,
-                           matting_side=args.matting_side)
+                           matting_side=args.matting_side, trimap_radius=args.trimap_radius)
     synth = args.data.startswith("synth:")
     clips = iter_clips(args.data, frames=args.frames, size=args.size or 256)
     quiet = args.json
@@ -108,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_benchmark(clips, methods, region=args.region, max_side=None if synth else args.size,
                            progress=progress)
     result.settings = {"data": args.data, "model": args.model if model is not None else None, "device": device,
-                       "working_size": working, "matting_side": args.matting_side, "frames": args.frames,
+                       "working_size": working, "matting_side": args.matting_side,
+                       "trimap_radius": args.trimap_radius, "frames": args.frames,
                        "size": args.size, "notes": notes}
     payload = result.to_dict()
     if args.out:
