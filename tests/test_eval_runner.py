@@ -211,3 +211,36 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     assert main(["benchmark", "--data", "nowhere:1"]) == 2
     assert "unknown kind 'nowhere'" in capsys.readouterr().err
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'missing'}", "--methods", "static"]) == 2
+
+
+def test_dvm_and_vm108_layouts(tmp_path):
+    import cv2
+
+    rng = np.random.default_rng(0)
+    # DVM generated clips: v/<clip>/%05d.jpg composites, a/<clip>/%05d.jpg alphas
+    for i in range(3):
+        for sub, img in (("v", rng.integers(0, 255, (16, 24, 3), np.uint8)), ("a", np.full((16, 24), 255, np.uint8))):
+            (tmp_path / "dvm" / sub / "c1").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(tmp_path / "dvm" / sub / "c1" / f"{i:05d}.jpg"), img)
+    (clip,) = iter_clips(f"dvm:{tmp_path / 'dvm'}", frames=2)
+    assert clip.name == "c1" and clip.plate.shape == (2, 16, 24, 3) and np.allclose(clip.gt, 1.0, atol=0.02)
+    # VideoMatting108: FG_done RGBA over BG_done, paired by frame_corr.json; val_videos.txt picks clips
+    root = tmp_path / "vm"
+    corr = {}
+    for clip_dir in ("cat/keep", "cat/skip"):
+        (root / "FG_done" / clip_dir).mkdir(parents=True)
+        (root / "BG_done" / "bgs").mkdir(parents=True, exist_ok=True)
+        for i in range(2):
+            fg = np.zeros((8, 8, 4), np.uint8)
+            fg[..., :3] = 200
+            fg[:, 4:, 3] = 255  # right half opaque
+            cv2.imwrite(str(root / "FG_done" / clip_dir / f"{i:04d}.png"), fg)
+            cv2.imwrite(str(root / "BG_done" / "bgs" / f"{i:04d}.png"), np.zeros((8, 8, 3), np.uint8))
+            corr[f"{clip_dir}/{i:04d}.png"] = f"bgs/{i:04d}.jpg"  # missing .jpg -> the .png is used
+    (root / "frame_corr.json").write_text(json.dumps(corr))
+    (root / "val_videos.txt").write_text("cat/keep\n")
+    (clip,) = iter_clips(f"vm108:{root}")
+    assert clip.name == "cat_keep" and clip.gt.shape == (2, 8, 8)
+    assert clip.gt[0, 0, 0] == 0.0 and clip.gt[0, 0, 7] == 1.0
+    assert clip.plate[0, 0, 7, 0] == pytest.approx(((200 / 255 + 0.055) / 1.055) ** 2.4, rel=1e-4)
+    assert clip.plate[0, 0, 0, 0] == 0.0

@@ -187,20 +187,24 @@ def _vm108_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
     if (root / "val_videos.txt").is_file():
         wanted = {line.strip() for line in (root / "val_videos.txt").read_text().splitlines() if line.strip()}
     for clip, keys in clips.items():
-        if wanted is not None and clip not in wanted and os.path.basename(clip) not in wanted:
+        if wanted is not None and clip not in wanted:
             continue
         plates, alphas = [], []
         for key in keys[:max_frames]:
             fg = cv2.imread(str(root / "FG_done" / key), cv2.IMREAD_UNCHANGED)
-            bg = cv2.imread(str(root / "BG_done" / corr[key]), cv2.IMREAD_COLOR)
+            bg_path = root / "BG_done" / corr[key]
+            if not bg_path.is_file():  # some backgrounds were re-saved as PNG (TCVOM's loader does the same)
+                bg_path = bg_path.with_suffix(".png")
+            bg = cv2.imread(str(bg_path), cv2.IMREAD_COLOR)
             if fg is None or bg is None or fg.ndim != 3 or fg.shape[2] != 4:
                 raise InputError(f"vm108 frame {key}: missing or not RGBA foreground / unreadable background")
             bg = cv2.resize(bg, (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_AREA)
             a = fg[..., 3].astype(np.float32) / 255.0
-            # composite in linear light, as the training generator does
-            f_lin = _srgb_to_linear(fg[..., 2::-1].astype(np.float32) / 255.0)
-            b_lin = _srgb_to_linear(bg[..., ::-1].astype(np.float32) / 255.0)
-            plates.append(f_lin * a[..., None] + b_lin * (1.0 - a[..., None]))
+            # composite on the 8-bit sRGB values as the dataset's reference loader does (so scores are
+            # comparable with published ones), then decode to linear like every other plate here
+            a3 = a[..., None]
+            comp = fg[..., 2::-1].astype(np.float32) * a3 + bg[..., ::-1].astype(np.float32) * (1 - a3)
+            plates.append(_srgb_to_linear(np.floor(comp + 0.5) / 255.0))
             alphas.append(a)
         yield EvalClip(clip.replace("/", "_"), np.stack(plates), np.stack(alphas), list(range(len(plates))))
 
