@@ -97,3 +97,12 @@ def test_validation_shot_roto():
         pytest.skip(f"validation shot not present at {path}")
     mask = read_roto(path, (480, 270))
     assert set(np.unique(mask)) == {0.0, 1.0} and 0 < mask.mean() < 0.5
+
+
+def test_desqueezed_roto_of_an_anamorphic_plate_is_accepted(tmp_path):
+    # Plate 32x24 with pixel aspect 2 is shown 64x24; a roto drawn on that picture is squeezed back.
+    write_image(tmp_path / "roto.exr", _disc(24, 64, r=6, cy=12, cx=32), ("A",))
+    mask = read_roto(tmp_path / "roto.exr", (32, 24), pixel_aspect=2.0)
+    assert mask.shape == (24, 32) and mask[12, 16] == 1 and mask[12, 0] == 0
+    with pytest.raises(InputError, match="aspect"):
+        read_roto(tmp_path / "roto.exr", (32, 24))  # without the pixel aspect it is another aspect

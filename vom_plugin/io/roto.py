@@ -59,12 +59,15 @@ def _resize(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def read_roto(path: str | os.PathLike[str], size: tuple[int, int], *, channel: str | None = None) -> np.ndarray:
+def read_roto(
+    path: str | os.PathLike[str], size: tuple[int, int], *, channel: str | None = None, pixel_aspect: float = 1.0
+) -> np.ndarray:
     """The roto at ``path`` as float32 (H, W) of {0, 1}, H and W from ``size`` = (width, height) of the plate.
 
     The mask comes from ``channel`` when given, else the alpha channel (unless it is constant and the image
     has RGB), else the luminance of R, G, B, else the only channel; it is placed into its display window and
-    binarised at 0.5 (>= 0.5 is inside). A roto of another size with the same aspect is resampled first.
+    binarised at 0.5 (>= 0.5 is inside). A roto of another size with the same aspect is resampled first;
+    with the plate's ``pixel_aspect``, a roto drawn over the desqueezed picture (square pixels) is too.
     Raises InputError naming the file for another aspect, an empty mask or a missing channel.
     """
     width, height = int(size[0]), int(size[1])
@@ -76,7 +79,8 @@ def read_roto(path: str | os.PathLike[str], size: tuple[int, int], *, channel: s
         roto_w, roto_h = img.info.size
     if (roto_w, roto_h) != (width, height):
         plate_aspect, roto_aspect = width / height, roto_w / roto_h
-        if abs(roto_aspect - plate_aspect) > _ASPECT_TOLERANCE * plate_aspect:
+        accepted = (plate_aspect, plate_aspect * float(pixel_aspect))
+        if all(abs(roto_aspect - a) > _ASPECT_TOLERANCE * a for a in accepted):
             raise InputError(
                 f"roto {path} is {roto_w}x{roto_h} (aspect {roto_aspect:.3f}) but the plate is {width}x{height} "
                 f"(aspect {plate_aspect:.3f}); expected a roto of the plate's aspect"
