@@ -358,8 +358,8 @@ def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: t
 
 def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: types.ModuleType,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    vom = _script(tmp_path / "vom", "import sys\nprint('vom render: error: plate: frame 7 missing', "
-                                    "file=sys.stderr)\nsys.exit(2)\n")
+    vom = _script(tmp_path / "vom", "import sys\nprint('{\"event\": \"error\", \"message\": \"plate: frame 7 "
+                                    "missing\", \"exit_code\": 2}', flush=True)\nsys.exit(2)\n")
     monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
     node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
     node.inputs = [None, FakeNode("Roto", "Roto1")]

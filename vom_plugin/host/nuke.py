@@ -238,6 +238,8 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
                 output.append(line)
                 continue
             last = prog
+            if prog.raw.get("event") == "error":  # vom's own account of a failure: keep it for the message
+                output.append(f"error: {prog.raw.get('message', '')}")
             if prog.percent is not None:
                 task.setProgress(prog.percent)
             if prog.message:
