@@ -6,7 +6,7 @@ modules so ``import vom_plugin.eval`` stays light.
 """
 
 from vom_plugin.eval.regions import REGIONS, region_mask, unknown_band
-from vom_plugin.eval.scores import ALL_METRICS, ClipScores, evaluate_clip, mean_over_clips, units
+from vom_plugin.eval.scores import ALL_METRICS, ClipScores, evaluate_clip, gt_flows, mean_over_clips, units
 
-__all__ = ["ALL_METRICS", "REGIONS", "ClipScores", "evaluate_clip", "mean_over_clips", "region_mask",
+__all__ = ["ALL_METRICS", "REGIONS", "ClipScores", "evaluate_clip", "gt_flows", "mean_over_clips", "region_mask",
            "unknown_band", "units"]

@@ -20,7 +20,7 @@ import numpy as np
 from vom_plugin.errors import InputError
 from vom_plugin.eval.baselines import BASELINE_NAMES, MAX_MATTING_SIDE, TRIMAP_RADIUS, baseline
 from vom_plugin.eval.clips import EvalClip, coarse_roto
-from vom_plugin.eval.scores import ClipScores, evaluate_clip, mean_over_clips, units
+from vom_plugin.eval.scores import ClipScores, evaluate_clip, gt_flows, mean_over_clips, units
 
 MethodFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
 DEFAULT_METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
@@ -126,6 +126,7 @@ def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "who
     roto = clip.roto if clip.roto is not None else coarse_roto(clip.gt[0])
     t, h, w = clip.gt.shape
     result = ClipResult(clip.name, list(clip.frames), (w, h), "file" if clip.roto is not None else "coarsened GT")
+    flows = gt_flows(clip.gt) if metrics is None or "MESSDdt" in metrics else None  # shared by all methods
     for name, fn in methods.items():
         if progress:
             progress(f"{clip.name}: {name}")
@@ -135,7 +136,7 @@ def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "who
         if alpha.shape != clip.gt.shape:
             raise RuntimeError(f"method {name} returned alphas of shape {alpha.shape}, expected {clip.gt.shape}")
         result.scores[name] = evaluate_clip(alpha, clip.gt, region=region, frames=clip.frames, metrics=metrics,
-                                            name=f"{clip.name} ({name})")
+                                            name=f"{clip.name} ({name})", flows=flows)
     return result
 
 

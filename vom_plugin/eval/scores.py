@@ -61,8 +61,12 @@ def _as_stack(x: np.ndarray | Sequence[np.ndarray], what: str) -> np.ndarray:
 
 def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequence[np.ndarray], *,
                   region: str = "whole", frames: Sequence[int] | None = None,
-                  metrics: Sequence[str] | None = None, name: str = "clip") -> ClipScores:
+                  metrics: Sequence[str] | None = None, name: str = "clip",
+                  flows: Sequence[np.ndarray] | None = None) -> ClipScores:
     """Score predicted alphas [T, H, W] against GT [T, H, W] (values in [0, 1]).
+
+    ``flows`` (optional, from ``gt_flows(gt)``) are the GT flows of MESSDdt, computed once when several
+    methods are scored on the same clip.
 
     ``frames`` are the frame numbers used in error messages and the output (default 0..T-1). A prediction
     with NaN/Inf, or whose size or frame count differs from the GT, raises InputError naming the frame.
@@ -89,6 +93,8 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
             raise InputError(f"{name}: frame {n}: {e}") from None
 
     whole = region == "whole"
+    if "MESSDdt" in wanted and flows is None:
+        flows = gt_flows(g)
     masks = [region_mask(g[i], region) for i in range(len(g))]
     out: dict[str, list[float]] = {m: [] for m in wanted}
     for i in range(len(g)):
@@ -122,11 +128,18 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
             if not has_pair:
                 out["MESSDdt"].append(0.0)
             elif whole:
-                out["MESSDdt"].append(M.messddt(p[j0], p[j1], g[j0], g[j1]) / gi.size * 1e3)
+                out["MESSDdt"].append(M.messddt(p[j0], p[j1], g[j0], g[j1], flow=flows[j0]) / gi.size * 1e3)
             else:
-                out["MESSDdt"].append(M.messddt(p[j0], p[j1], g[j0], g[j1], masks[j0], masks[j1]))
+                out["MESSDdt"].append(M.messddt(p[j0], p[j1], g[j0], g[j1], masks[j0], masks[j1],
+                                                     flow=flows[j0]))
     mean = {m: float(np.mean(v)) for m, v in out.items()}
     return ClipScores(name=name, region=region, frames=[int(n) for n in nums], per_frame=out, mean=mean)
+
+
+def gt_flows(gt: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Farneback flow from each GT frame to the next (len T-1), as MESSDdt uses it."""
+    g = _as_stack(gt, "ground truth")
+    return [M.farneback_flow(g[i], g[i + 1]) for i in range(len(g) - 1)]
 
 
 def mean_over_clips(clips: Sequence[ClipScores]) -> dict[str, float]:
