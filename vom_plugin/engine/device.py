@@ -1,0 +1,143 @@
+"""Device, precision and inference set-up: where the network runs and how.
+
+- ``resolve_device("auto")``: CUDA when available, else the CPU. Asking for CUDA without it is a user error.
+- ``inference_context(device)``: ``torch.inference_mode`` everywhere; on CUDA also autocast, bf16 where
+  the GPU supports it (same range as fp32: no overflow in the L2 affinities), else fp16.
+- ``prepare_model(model, device)``: eval mode, BatchNorm folded into the preceding convs (inference only:
+  saves a full pass over every feature map), channels_last memory format on both CPU and CUDA (measured
+  on the dev CPU: 3x3 convs at 32-128 channels ran ~1.2-1.6x faster channels_last; tensor cores on CUDA
+  want it too).
+- ``oom_guard(working_size)``: a CUDA out-of-memory becomes an InputError that names the working size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from vom_plugin.errors import InputError
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """ "auto" | "cpu" | "cuda" | "cuda:N" -> torch.device; InputError for unknown names or missing CUDA."""
+    if isinstance(name, torch.device):
+        name = str(name)
+    text = str(name).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError(
+                f"device {name!r}: CUDA is not available on this machine (torch "
+                f"{torch.__version__}); use --device cpu or auto"
+            )
+        dev = torch.device(text)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(
+                f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
+            )
+        return dev
+    raise InputError(f"device {name!r} is not known: expected auto, cpu, cuda or cuda:N")
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `device`, or None for full fp32 (the CPU)."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+@contextlib.contextmanager
+def inference_context(device: torch.device) -> Iterator[None]:
+    """inference_mode, plus autocast on CUDA."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.inference_mode())
+        dtype = autocast_dtype(device)
+        if dtype is not None:
+            stack.enter_context(torch.autocast(device_type="cuda", dtype=dtype))
+        yield
+
+
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """Fold every Conv2d -> BatchNorm2d pair inside nn.Sequential containers (eval statistics). In place."""
+    for child in list(module.children()):
+        fold_batchnorm(child)
+    if isinstance(module, nn.Sequential):
+        items = list(module)
+        for i in range(len(items) - 1):
+            conv, bn = items[i], items[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.running_var is not None:
+                with torch.no_grad():
+                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+                    fused = nn.Conv2d(
+                        conv.in_channels,
+                        conv.out_channels,
+                        conv.kernel_size,
+                        conv.stride,
+                        conv.padding,
+                        conv.dilation,
+                        conv.groups,
+                        bias=True,
+                        padding_mode=conv.padding_mode,
+                    ).to(conv.weight.device, conv.weight.dtype)
+                    fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+                    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+                module[i] = fused
+                module[i + 1] = nn.Identity()
+    return module
+
+
+def prepare_model(
+    model: nn.Module, device: torch.device, *, fold_bn: bool = True, channels_last: bool = True
+) -> nn.Module:
+    """Ready a model for inference on `device` (see module docstring). Do not train the result."""
+    model = model.eval().to(device)
+    if fold_bn:
+        fold_batchnorm(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def to_input(x: torch.Tensor, device: torch.device, channels_last: bool = True) -> torch.Tensor:
+    """Move an image/mask batch to the device in the layout prepare_model chose."""
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+@contextlib.contextmanager
+def oom_guard(working_size: tuple[int, int] | int | None = None) -> Iterator[None]:
+    """Turn a CUDA out-of-memory into an InputError naming the working size to lower."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as e:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        if isinstance(working_size, tuple):
+            size = f"{working_size[1]}x{working_size[0]} (WxH)"
+        else:
+            size = str(working_size) if working_size is not None else "the current one"
+        raise InputError(
+            f"the GPU ran out of memory at working size {size}: lower --working-size "
+            f"(e.g. 720 or 540), free the GPU, or use --device cpu"
+        ) from e
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: torch.cuda.max_memory_allocated on CUDA, else the process's peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10

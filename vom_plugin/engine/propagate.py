@@ -1,0 +1,166 @@
+"""Step-wise propagation of one pass (``Propagator``) and a whole in-memory clip (``propagate_clip``).
+
+A pass starts at a keyframe (``add_keyframe``) and moves one frame at a time (``step``) in the pass's
+direction; a backward pass is a forward pass over the reversed frames, so the network never knows the
+direction. Keys are a pure function of the pixels (``encode_keys``), so the runner caches them on disk.
+``state_dict``/``load_state_dict`` hold everything a pass remembers (memory bank, CFAR history, frame
+counter), so a render resumes mid-pass with the same results as an uninterrupted one.
+
+The network handed in is never modified: inference runs on a private copy with BatchNorm folded and
+channels_last (``device.prepare_model``), so a model that is still being trained can be validated here.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import weakref
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vom_plugin.model import HSTSG, History, KeyFeatures
+
+from .device import inference_context, prepare_model, resolve_device, to_input
+from .memory import MemoryBank
+from .schedule import plan
+
+__all__ = ["KeyFeatures", "Propagator", "StepOutput", "inference_model", "propagate_clip"]
+
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _version(model: HSTSG) -> tuple:
+    """Changes whenever a parameter or buffer is modified in place (an optimiser step, a load)."""
+    return tuple(t._version for t in model.state_dict(keep_vars=True).values())
+
+
+def inference_model(model: HSTSG, device: torch.device) -> HSTSG:
+    """A prepared copy of `model` for `device`, reused while the model's weights do not change."""
+    key = (str(device), _version(model))
+    hit = _PREPARED.get(model)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    prepared = prepare_model(copy.deepcopy(model), device)
+    _PREPARED[model] = (key, prepared)
+    return prepared
+
+
+@dataclass
+class StepOutput:
+    alpha: torch.Tensor  # [1, 1, H, W] in [0, 1]
+    mask: torch.Tensor  # [1, 1, H, W] in [0, 1] (sigmoid of the mask logits)
+
+
+class Propagator:
+    """One propagation pass over a single object, frame by frame."""
+
+    def __init__(
+        self, model: HSTSG, *, memory: str = "first+prev2", top_k: int = 8, device: str | torch.device = "cpu"
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = inference_model(model, self.device)
+        self.top_k = int(top_k)
+        self.bank = MemoryBank(memory)
+        self.history: list[History] = []
+        self.t = 0  # frames processed in this pass (0 = waiting for the keyframe)
+
+    def encode_keys(self, image: torch.Tensor) -> KeyFeatures:
+        """image [1, 3, H, W] in [0, 1] -> KeyFeatures (depends on the pixels only: cacheable)."""
+        with inference_context(self.device):
+            return self.model.encode_key(to_input(image, self.device))
+
+    def add_keyframe(self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor) -> StepOutput:
+        """Start the pass: write memory from the roto `mask` [1, 1, H, W], return the keyframe's prediction.
+
+        The keyframe's memory is then rewritten with mask = roto and alpha = the soft prediction.
+        """
+        self.bank = MemoryBank(self.bank.policy)
+        self.history = []
+        with inference_context(self.device):
+            image, mask = to_input(image, self.device), to_input(mask.float(), self.device)
+            keys = keys.to(self.device)
+            self.bank.add(0, self.model.memory_frame(image, keys, mask, mask))
+            logits, alpha, hist = self.model.predict(image, keys, self.bank.ordered(), [], self.top_k)
+            self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha))
+            self.history = [hist]
+            self.t = 1
+            return StepOutput(alpha.float(), torch.sigmoid(logits.float()))
+
+    def step(self, image: torch.Tensor, keys: KeyFeatures) -> StepOutput:
+        """Predict the next frame of the pass from memory, then write it to memory if the policy says so."""
+        if self.t == 0:
+            raise RuntimeError("Propagator.step() called before add_keyframe()")
+        with inference_context(self.device):
+            image = to_input(image, self.device)
+            keys = keys.to(self.device)
+            logits, alpha, hist = self.model.predict(image, keys, self.bank.ordered(), self.history, self.top_k)
+            mask = torch.sigmoid(logits)
+            self.history = [hist, *self.history][: self.model.config.cfar_frames - 1]
+            if self.bank.writes(self.t):
+                self.bank.add(self.t, self.model.memory_frame(image, keys, mask, alpha))
+            self.t += 1
+            return StepOutput(alpha.float(), mask.float())
+
+    # -- resume -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything the pass remembers, as CPU tensors (bank, CFAR history, frame counter)."""
+        state = self.bank.state_dict()
+        state["t"] = torch.tensor(self.t, dtype=torch.long)
+        for j, h in enumerate(self.history):
+            for i in range(3):
+                state[f"hist.{j}.keys.{i}"] = h.keys[i].detach().cpu().contiguous()
+                state[f"hist.{j}.readouts.{i}"] = h.readouts[i].detach().cpu().contiguous()
+        return state
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.t = int(state["t"])
+        self.bank.load_state_dict({k: v for k, v in state.items() if k.startswith("bank.")}, self.device)
+        n = len({k.split(".")[1] for k in state if k.startswith("hist.")})
+        self.history = [
+            History(
+                tuple(to_input(state[f"hist.{j}.keys.{i}"], self.device) for i in range(3)),  # type: ignore[arg-type]
+                tuple(to_input(state[f"hist.{j}.readouts.{i}"], self.device) for i in range(3)),  # type: ignore[arg-type]
+            )
+            for j in range(n)
+        ]
+
+
+def propagate_clip(
+    model: HSTSG,
+    frames: torch.Tensor,
+    keyframes: dict[int, torch.Tensor],
+    *,
+    memory: str = "first+prev2",
+    top_k: int = 8,
+    device: str | torch.device = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Propagate rotos over an in-memory clip.
+
+    frames [T, 3, H, W] in [0, 1]; keyframes {index: mask [1, H, W] or [H, W]}. Any H, W: the clip is
+    padded (replicate) to multiples of 16 and the result cropped back. Passes follow ``schedule.plan``
+    and are blended by distance. Returns (alpha [T, H, W], mask [T, H, W]) on the CPU, float32.
+    """
+    t, _, h, w = frames.shape
+    ph, pw = math.ceil(h / 16) * 16 - h, math.ceil(w / 16) * 16 - w
+    padded = F.pad(frames.float(), (0, pw, 0, ph), mode="replicate") if (ph or pw) else frames.float()
+    rotos = {}
+    for k, m in keyframes.items():
+        m = m.float().reshape(1, 1, h, w)
+        rotos[int(k)] = F.pad(m, (0, pw, 0, ph), mode="replicate") if (ph or pw) else m
+    alpha_out = torch.zeros(t, h, w)
+    mask_out = torch.zeros(t, h, w)
+    key_cache: dict[int, KeyFeatures] = {}
+    for p in plan(list(range(t)), list(rotos)):
+        prop = Propagator(model, memory=memory, top_k=top_k, device=device)
+        for i, f in enumerate(p.frames):
+            image = padded[f : f + 1]
+            if f not in key_cache:
+                key_cache[f] = prop.encode_keys(image)
+            out = prop.add_keyframe(image, key_cache[f], rotos[f]) if i == 0 else prop.step(image, key_cache[f])
+            wgt = p.weight(f)
+            if wgt:
+                alpha_out[f] += wgt * out.alpha[0, 0, :h, :w].cpu()
+                mask_out[f] += wgt * out.mask[0, 0, :h, :w].cpu()
+    return alpha_out, mask_out

@@ -1,0 +1,62 @@
+"""Which propagation passes a shot needs, and how to blend two passes that meet.
+
+Given the frames of the timeline and the keyframes (frames with a roto):
+- frames after the last keyframe: one forward pass from it;
+- frames before the first keyframe: one backward pass from it;
+- frames between two keyframes: a forward pass from the earlier and a backward pass from the later one,
+  blended by distance (``blend_weight``), so the matte does not jump when the next keyframe arrives.
+Every pass lists its frames in propagation order, starting with its keyframe (the memory is written from
+it). Each keyframe has a forward pass (possibly just the keyframe itself); its backward pass exists when
+frames lie before it. Distances are in frame numbers, so stepped ranges (1001-1100x2) blend correctly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vom_plugin.errors import InputError
+
+
+@dataclass(frozen=True)
+class Pass:
+    keyframe: int
+    direction: int  # +1 forward, -1 backward
+    frames: list[int] = field(default_factory=list)  # propagation order, frames[0] == keyframe
+    toward: int | None = None  # the keyframe at the far end (whose pass this one is blended with), if any
+
+    def weight(self, frame: int) -> float:
+        """This pass's blend weight at `frame` (the weights of the passes covering a frame sum to 1)."""
+        if frame == self.keyframe:
+            return 1.0 if self.direction > 0 else 0.0  # the forward pass owns the keyframe's own frame
+        if self.toward is None:
+            return 1.0
+        return blend_weight(frame, self.keyframe, self.toward)
+
+
+def blend_weight(frame: int, kf_from: int, kf_to: int | None) -> float:
+    """Weight of the pass coming from `kf_from` at `frame`, when the pass from `kf_to` also covers it.
+
+    Linear in distance: 1 at kf_from, 0 at kf_to; 1 when there is no other pass.
+    """
+    if kf_to is None or kf_to == kf_from:
+        return 1.0
+    w = (kf_to - frame) / (kf_to - kf_from)
+    return float(min(1.0, max(0.0, w)))
+
+
+def plan(frames: list[int], keyframes: list[int]) -> list[Pass]:
+    """Passes covering every frame of `frames` (keyframes not in `frames` are added to the timeline)."""
+    if not keyframes:
+        raise InputError("keyframes: none given; expected at least one frame with a roto")
+    kfs = sorted(set(int(k) for k in keyframes))
+    timeline = sorted(set(int(f) for f in frames) | set(kfs))
+    passes: list[Pass] = []
+    for i, kf in enumerate(kfs):
+        prev_kf = kfs[i - 1] if i > 0 else None
+        next_kf = kfs[i + 1] if i + 1 < len(kfs) else None
+        fwd = [f for f in timeline if f >= kf and (next_kf is None or f < next_kf)]
+        passes.append(Pass(kf, +1, fwd, next_kf))
+        back = [f for f in reversed(timeline) if f <= kf and (prev_kf is None or f > prev_kf)]
+        if len(back) > 1:
+            passes.append(Pass(kf, -1, back, prev_kf))
+    return passes
