@@ -7,6 +7,7 @@ the network input, reading a roto and writing the alpha. Numbers only: no assert
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -16,14 +17,16 @@ from pathlib import Path
 import numpy as np
 
 
-def _median_ms(fn: Callable[[], object], repeat: int) -> float:
+def _median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """(median wall ms, median CPU ms of this process, all threads): CPU time suffers less from a busy machine."""
     fn()  # warm-up: OCIO processors, OIIO plugin loading, page cache
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls) * 1000.0, statistics.median(cpus) * 1000.0
 
 
 def _write_plate(path: Path, rgb: np.ndarray, compression: str) -> None:
@@ -38,7 +41,7 @@ def _write_plate(path: Path, rgb: np.ndarray, compression: str) -> None:
     out.close()
 
 
-def run(width: int, height: int, repeat: int) -> list[tuple[str, float]]:
+def run(width: int, height: int, repeat: int) -> list[tuple[str, tuple[float, float]]]:
     from vom_plugin.io import ImageInfo, read_plate, read_roto, to_network, write_alpha
 
     rng = np.random.default_rng(0)
@@ -47,7 +50,7 @@ def run(width: int, height: int, repeat: int) -> list[tuple[str, float]]:
     base = np.stack([xx / width, yy / height, 0.5 * (xx + yy) / (width + height)], axis=2) * 2.0
     rgb = (base + rng.normal(0, 0.02, base.shape)).astype(np.float32)
     alpha = np.clip((xx - width / 3) / (width / 3), 0, 1).astype(np.float32)
-    rows: list[tuple[str, float]] = []
+    rows: list[tuple[str, tuple[float, float]]] = []
     with tempfile.TemporaryDirectory(prefix="vom-io-bench-") as tmp:
         folder = Path(tmp)
         for compression in ("zip", "dwaa", "piz", "none"):
@@ -81,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = oiio.get_int_attribute("threads")
     print(f"io bench: {width}x{height} RGB half, median of {args.repeat}, OIIO threads {threads}")
-    for name, ms in run(width, height, args.repeat):
-        print(f"  {name:<26} {ms:8.1f} ms")
+    print(f"  {'':<26} {'wall ms':>9} {'cpu ms':>9}")
+    for name, (wall, cpu) in run(width, height, args.repeat):
+        print(f"  {name:<26} {wall:9.1f} {cpu:9.1f}")
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times grow with it)")
     return 0
 
 

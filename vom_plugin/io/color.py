@@ -129,7 +129,8 @@ def compress_highlights(rgb: np.ndarray, knee: float = KNEE) -> np.ndarray:
 
 def _encode(rgb_lin_rec709: np.ndarray) -> np.ndarray:
     """Steps 3-4 through the half-domain table: (..., 3) float32 -> float32 in [0, 1]."""
-    bits = np.ascontiguousarray(rgb_lin_rec709, dtype=np.float32).view(np.uint32)
+    # No contiguous copy: the einsum result is laid out plane by plane, and element-wise work does not care.
+    bits = np.asarray(rgb_lin_rec709, dtype=np.float32).view(np.uint32)
     index = bits + _ROUND  # wraps only for NaN patterns, which were cleaned before
     index >>= np.uint32(_DROP_BITS)
     return np.take(_curve_table(), index)
