@@ -208,3 +208,12 @@ def test_typed_plate_metadata_survives_from_a_tiled_plate(tmp_path):
     assert "worldToCamera (type m44f):" in header and "(2 0 0 0" in header
     assert 'Software (type string): "vom ' in header  # the plate's Software is not carried over
     assert "tiledimage" not in header  # the plate's file layout is not carried either
+
+
+def test_alpha_is_clipped_and_nan_free(tmp_path):
+    alpha = _alpha()
+    alpha[0, :4] = [np.nan, np.inf, -0.5, 1.5]
+    write_alpha(tmp_path / "a.exr", alpha, ImageInfo.for_size(16, 12))
+    written = _exr(tmp_path / "a.exr")[1]["A"].astype(np.float32)
+    np.testing.assert_array_equal(written[0, :4], [0.0, 1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(written[1:], alpha[1:])

@@ -129,6 +129,9 @@ def _prepare_pixels(
         alpha = alpha[:, :, 0]
     if alpha.shape != (disp.height, disp.width):
         raise ValueError(f"write_alpha: alpha is {alpha.shape}, expected (H, W) = {(disp.height, disp.width)}")
+    # A matte outside [0, 1] or NaN breaks every merge downstream; the network's output should never be,
+    # but the file must not carry it if it is.
+    alpha = np.clip(np.nan_to_num(alpha, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     alpha = _to_data_window(alpha, info)
     if output == "alpha":
         return np.ascontiguousarray(alpha[:, :, None])
@@ -168,6 +171,8 @@ def write_alpha(
     metadata: dict[str, Any] | None = None,
 ) -> None:
     """Write ``alpha`` (float32 (H, W) over the display window of ``info``) as a half-float EXR frame.
+
+    The alpha is written clipped to [0, 1] (NaN -> 0).
 
     The file gets ``info``'s display and data windows and pixel aspect, the plate's metadata (its picture
     attributes: timecode, frame rate, camera matrices, ...) and vom's own (``vom:version`` plus ``metadata``,
