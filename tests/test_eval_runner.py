@@ -244,3 +244,19 @@ def test_dvm_and_vm108_layouts(tmp_path):
     assert clip.gt[0, 0, 0] == 0.0 and clip.gt[0, 0, 7] == 1.0
     assert clip.plate[0, 0, 7, 0] == pytest.approx(((200 / 255 + 0.055) / 1.055) ** 2.4, rel=1e-4)
     assert clip.plate[0, 0, 0, 0] == 0.0
+
+
+def test_benchmark_vom_method_errors_and_skip(tmp_path, capsys, monkeypatch):
+    _shot(tmp_path / "shots" / "a")
+    data = f"shots:{tmp_path / 'shots'}"
+    missing = tmp_path / "nope.safetensors"
+    assert main(["benchmark", "--data", data, "--methods", "vom", "--model", str(missing)]) == 2
+    assert "nope.safetensors" in capsys.readouterr().err
+    # by default vom is skipped (with a note) when no weights ship; the baselines still run
+    import vom_plugin.commands.benchmark as bench
+
+    monkeypatch.setattr(bench, "METHODS", ("vom", "static"))
+    monkeypatch.setattr("vom_plugin.engine.weights.weights_path", lambda name="default": missing)
+    assert main(["benchmark", "--data", data]) == 0
+    out = capsys.readouterr().out
+    assert "note: vom skipped: no shipped weights" in out and "static" in out
