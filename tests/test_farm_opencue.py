@@ -54,3 +54,15 @@ def test_opencue_out_must_be_a_file(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",
                         str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "is a folder" in r.stderr
+
+
+def test_cuda_shot_layers_ask_for_a_gpu(tmp_path: Path) -> None:
+    shot = _shot(tmp_path)
+    shot.write_text(shot.read_text() + "device: cuda\n")
+    out = tmp_path / "job.xml"
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    layers = {la.get("name"): la for la in ET.fromstring(out.read_text()).iter("layer")}
+    assert all(la.findtext("gpus") == "1" for n, la in layers.items() if n != "check_outputs")
+    assert layers["check_outputs"].find("gpus") is None

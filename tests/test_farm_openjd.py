@@ -131,7 +131,9 @@ def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
     weights = tmp_path / "lite_random.safetensors"
     save_weights(build_model("lite"), weights)
     roto = str(SHOT_DIR / "roto.0001.exr")
-    shot = _shot_file(tmp_path, frames="1-6", keyframes={1: roto, 4: roto}, name="tiny.yaml",
+    # two spans (1-2 between keyframes 1 and 3, 3-4 after 3), one chunk of 2 frames each: the least work
+    # that still runs parallel span steps, CHUNK[INT] ranges and the dependent check step
+    shot = _shot_file(tmp_path, frames="1-4", keyframes={1: roto, 3: roto}, name="tiny.yaml",
                       plate=str(SHOT_DIR / "plate.####.exr"), out=str(tmp_path / "out" / "alpha.####.exr"),
                       model=str(weights), working_size=128, device="cpu", cache=str(tmp_path / "cache"))
     bundle = tmp_path / "bundle"
@@ -142,9 +144,10 @@ def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
-    assert "Frame(CHUNK[INT]) = 1-2" in log and "Frame(CHUNK[INT]) = 4-5" in log  # chunks, not frames
-    assert "all 6 frames written" in log  # the check step ran last
-    for f in range(1, 7):
+    assert "Frame(CHUNK[INT]) = 1-2" in log and "Frame(CHUNK[INT]) = 3-4" in log  # chunks, not frames
+    assert log.index("Running step 'check_outputs'") > log.index("Frame(CHUNK[INT]) = 3-4")
+    assert "all 4 frames written" in log  # the check step ran last
+    for f in range(1, 5):
         path = tmp_path / "out" / f"alpha.{f:04d}.exr"
         inp = oiio.ImageInput.open(str(path))
         assert inp is not None, f"frame {f}: {oiio.geterror()}"
@@ -157,7 +160,7 @@ def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
     # and the check step fails, naming the frame, when one is missing
     (tmp_path / "out" / "alpha.0003.exr").unlink()
     chk = _vom("farm", "check", str(shot))
-    assert chk.returncode == 2 and "1 of 6 frames" in chk.stderr and ": 3" in chk.stderr
+    assert chk.returncode == 2 and "1 of 4 frames" in chk.stderr and ": 3" in chk.stderr
 
 
 def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -> None:
@@ -174,3 +177,17 @@ def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -
     shot.write_text(shot.read_text() + f"cache: {tmp_path / 'shared_cache'}\n")
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
     assert r.returncode == 0 and "cache" not in r.stderr
+
+
+def test_cuda_shot_asks_for_gpu_workers(tmp_path: Path) -> None:
+    shot = _shot_file(tmp_path, device="cuda")
+    t = build_template(load_farm_shot(shot), chunk=10)
+    renders = [s for s in t["steps"] if s["name"] != CHECK_STEP]
+    assert all(s["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1}]} for s in renders)
+    assert "hostRequirements" not in t["steps"][-1]  # the check needs no GPU
+    assert all("hostRequirements" not in s for s in build_template(load_farm_shot(_shot_file(tmp_path)), 10)["steps"])
+    r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "bundle"))
+    assert r.returncode == 0, r.stderr
+    check = subprocess.run([str(OPENJD), "check", str(tmp_path / "bundle" / "template.yaml")], capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -40,7 +40,8 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     for span in split_spans(shot.frames, shot.keyframes):
         cmd = _command(vom, "render", str(shot.path), "--frames", "#FRAME_START#-#FRAME_END#", "--progress",
                        "json")
-        layer = Shell(span.name, command=cmd, range=compact_range(span.frames), chunk=chunk)
+        extra: dict[str, Any] = {"gpus": 1} if shot.device == "cuda" else {}  # a GPU host for device: cuda
+        layer = Shell(span.name, command=cmd, range=compact_range(span.frames), chunk=chunk, **extra)
         ol.add_layer(layer)
         layers.append(layer)
     check = Shell(CHECK_LAYER, command=_command(vom, "farm", "check", str(shot.path)), range=str(shot.frames[0]),

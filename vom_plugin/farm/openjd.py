@@ -28,8 +28,8 @@ def _render_action(frame_expr: str) -> dict[str, Any]:
             "args": ["render", "{{Param.ShotFile}}", "--frames", frame_expr, "--progress", "json"]}
 
 
-def _step(span: Span, chunk: int) -> dict[str, Any]:
-    return {
+def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
+    step: dict[str, Any] = {
         "name": span.name,
         "description": span.description,
         "parameterSpace": {"taskParameterDefinitions": [{
@@ -41,6 +41,9 @@ def _step(span: Span, chunk: int) -> dict[str, Any]:
         }]},
         "script": {"actions": {"onRun": _render_action("{{Task.Param.Frame}}")}},
     }
+    if gpu:  # device: cuda in the shot: only GPU workers can run it
+        step["hostRequirements"] = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
+    return step
 
 
 def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
@@ -48,7 +51,7 @@ def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
     if chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
     spans = split_spans(shot.frames, shot.keyframes)
-    steps = [_step(s, chunk) for s in spans]
+    steps = [_step(s, chunk, gpu=shot.device == "cuda") for s in spans]
     steps.append({
         "name": CHECK_STEP,
         "description": "Fails when a frame of the shot has no output file.",

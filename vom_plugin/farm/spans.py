@@ -89,6 +89,7 @@ class FarmShot:
     keyframes: list[int]
     out: str
     cache: Path | None = None  # None: each worker's own user cache (chunks cannot resume across workers)
+    device: str = "auto"  # cuda: the render tasks ask the farm for a GPU worker
 
 
 def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
@@ -102,7 +103,7 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name
     name = p.parent.name if p.stem in ("shot", "vom") and p.parent.name else p.stem
     return FarmShot(path=p, name=name, frames=frames, keyframes=sorted(shot.keyframes), out=shot.out,
-                     cache=shot.cache)
+                     cache=shot.cache, device=shot.device)
 
 
 def default_vom() -> str:
