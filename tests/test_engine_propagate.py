@@ -1,0 +1,101 @@
+"""Propagator / propagate_clip: direction symmetry, bounded memory, exact resume, keyframe blending."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vom_plugin.engine.propagate import Propagator, propagate_clip
+from vom_plugin.model import build_model
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("lite").eval()
+
+
+def _clip(t: int, h: int = 32, w: int = 48, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.rand(t, 3, h, w, generator=g)
+    mask = torch.zeros(1, h, w)
+    mask[:, h // 4 : 3 * h // 4, w // 4 : w // 2] = 1.0
+    return frames, mask
+
+
+def test_backward_equals_forward_over_the_reversed_clip(model: torch.nn.Module) -> None:
+    frames, mask = _clip(5)
+    back_alpha, back_mask = propagate_clip(model, frames, {4: mask})
+    fwd_alpha, fwd_mask = propagate_clip(model, frames.flip(0), {0: mask})
+    torch.testing.assert_close(back_alpha, fwd_alpha.flip(0))
+    torch.testing.assert_close(back_mask, fwd_mask.flip(0))
+    assert back_alpha.shape == (5, 32, 48)
+
+
+def test_any_size_is_padded_and_cropped_back(model: torch.nn.Module) -> None:
+    frames, mask = _clip(2, h=30, w=41)
+    alpha, m = propagate_clip(model, frames, {0: mask})
+    assert alpha.shape == (2, 30, 41) and m.shape == (2, 30, 41)
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+
+
+def _state_bytes(state: dict[str, torch.Tensor]) -> int:
+    return sum(v.numel() * v.element_size() for v in state.values())
+
+
+def test_memory_after_60_frames_equals_memory_after_10(model: torch.nn.Module) -> None:
+    frames, mask = _clip(1, h=16, w=32)
+    prop = Propagator(model)
+    keys = prop.encode_keys(frames[:1])
+    prop.add_keyframe(frames[:1], keys, mask[None])
+    sizes = {}
+    for t in range(1, 61):
+        prop.step(frames[:1], keys)
+        if t in (10, 60):
+            sizes[t] = (len(prop.bank), prop.bank.nbytes(), _state_bytes(prop.state_dict()), len(prop.history))
+    assert sizes[10] == sizes[60]
+    assert sizes[60][0] == 3 and sizes[60][3] == 2  # keyframe + 2 previous; CFAR sees 2 previous frames
+
+
+def test_resume_from_state_dict_gives_identical_results(model: torch.nn.Module) -> None:
+    frames, mask = _clip(6, seed=3)
+    ref = Propagator(model)
+    keys = [ref.encode_keys(frames[i : i + 1]) for i in range(6)]
+    outs = [ref.add_keyframe(frames[:1], keys[0], mask[None]).alpha]
+    state = None
+    for i in range(1, 6):
+        outs.append(ref.step(frames[i : i + 1], keys[i]).alpha)
+        if i == 2:
+            state = {k: v.clone() for k, v in ref.state_dict().items()}
+    resumed = Propagator(model)
+    resumed.load_state_dict(state)
+    for i in range(3, 6):
+        torch.testing.assert_close(resumed.step(frames[i : i + 1], keys[i]).alpha, outs[i], rtol=0, atol=0)
+
+
+def test_step_before_keyframe_is_refused(model: torch.nn.Module) -> None:
+    frames, _ = _clip(1)
+    prop = Propagator(model)
+    with pytest.raises(RuntimeError, match="add_keyframe"):
+        prop.step(frames[:1], prop.encode_keys(frames[:1]))
+
+
+def test_two_keyframes_blend_by_distance(model: torch.nn.Module) -> None:
+    frames, mask = _clip(5, seed=5)
+    other = 1.0 - mask
+    both, _ = propagate_clip(model, frames, {0: mask, 4: other})
+    only_first, _ = propagate_clip(model, frames, {0: mask})
+    only_last, _ = propagate_clip(model, frames, {4: other})
+    for f in range(5):
+        w = (4 - f) / 4
+        torch.testing.assert_close(both[f], w * only_first[f] + (1 - w) * only_last[f], rtol=1e-5, atol=1e-5)
+
+
+def test_the_caller_model_is_not_modified(model: torch.nn.Module) -> None:
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frames, mask = _clip(2)
+    propagate_clip(model, frames, {0: mask})
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())

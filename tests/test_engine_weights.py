@@ -1,0 +1,78 @@
+"""save_weights / load_model: fp16 safetensors with the config in metadata; clear errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vom_plugin.engine.weights import load_model, read_weights_metadata, save_weights, weights_path
+from vom_plugin.errors import InputError
+from vom_plugin.model import build_model
+
+
+def test_round_trip_keeps_config_and_weights(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("lite")
+    path = tmp_path / "w" / "lite.safetensors"
+    save_weights(model, path, metadata={"step": 12})
+    meta = read_weights_metadata(path)
+    assert meta["config"] == "lite" and meta["step"] == "12" and meta["vom_version"]
+    assert path.stat().st_size < 16 * 2**20
+    loaded = load_model(path)
+    assert loaded.config.name == "lite" and not loaded.training
+    for k, v in model.state_dict().items():
+        w = loaded.state_dict()[k]
+        if v.is_floating_point():
+            torch.testing.assert_close(w, v.half().float())  # fp16 on disk
+        else:
+            assert torch.equal(w, v)
+    assert list(tmp_path.glob("w/*.tmp")) == []  # no temp file left behind
+
+
+def test_fp32_option_is_exact(tmp_path: Path) -> None:
+    model = build_model("lite")
+    save_weights(model, tmp_path / "x.safetensors", fp16=False)
+    loaded = load_model(tmp_path / "x.safetensors")
+    assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
+def test_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nope.safetensors.*does not exist"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def test_not_safetensors_names_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"hello")
+    with pytest.raises(InputError, match="bad.safetensors"):
+        load_model(bad)
+
+
+def test_wrong_config_in_metadata(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "odd.safetensors"
+    save_file({"a": torch.zeros(1)}, str(path), metadata={"config": "huge"})
+    with pytest.raises(InputError, match="odd.safetensors.*'huge'"):
+        load_model(path)
+
+
+def test_weights_that_do_not_fit_the_config(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    state = {k: v for k, v in build_model("lite").state_dict().items() if "decoder" not in k}
+    path = tmp_path / "partial.safetensors"
+    save_file(state, str(path), metadata={"config": "lite"})
+    with pytest.raises(InputError, match="partial.safetensors.*does not fit.*missing: decoder"):
+        load_model(path)
+
+
+def test_names_resolve_to_the_weights_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path))
+    assert weights_path("default") == tmp_path / "lite.safetensors"
+    assert weights_path("full") == tmp_path / "full.safetensors"
+    assert weights_path(str(tmp_path / "a.safetensors")) == tmp_path / "a.safetensors"
+    with pytest.raises(InputError, match="lite.safetensors"):
+        load_model("default")
