@@ -251,7 +251,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
             if now - last_ckpt >= args.ckpt_minutes * 60:
                 checkpoint(last)
                 last_ckpt = time.monotonic()
-        final = validate() if args.val_minutes > 0 or args.max_steps is not None else {}
+        # A stop by signal skips the final validation: the farm/user wants the process gone, checkpointed.
+        final = validate() if not stop["flag"] and (args.val_minutes > 0 or args.max_steps is not None) else {}
         checkpoint(last)
     finally:
         if old_term is not None:

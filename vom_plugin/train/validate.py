@@ -39,6 +39,13 @@ def _dtssd(p: np.ndarray, g: np.ndarray) -> float:
 
 def clip_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """MAD, MSE (per frame, averaged) and dtSSD of a [T, H, W] prediction."""
+    try:
+        from vom_plugin.eval.scores import evaluate_clip
+    except ImportError:
+        evaluate_clip = None
+    if evaluate_clip is not None:
+        m = evaluate_clip(pred, gt, metrics=["MAD", "MSE", "dtSSD"]).mean
+        return {"mad": m["MAD"], "mse": m["MSE"], "dtssd": m["dtSSD"]}
     return {"mad": float(np.mean([_mad(a, b) for a, b in zip(pred, gt, strict=True)])),
             "mse": float(np.mean([_mse(a, b) for a, b in zip(pred, gt, strict=True)])),
             "dtssd": _dtssd(pred, gt)}

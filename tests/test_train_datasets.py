@@ -1,0 +1,140 @@
+"""Dataset loaders on tiny fake layouts built by the tests: VideoMatting108, DVM, plain folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vom_plugin.errors import InputError
+from vom_plugin.train.datasets import open_dataset, pseudo_clip
+from vom_plugin.train.synth import srgb_to_linear
+
+H, W = 40, 48
+
+
+def _alpha(i: int) -> np.ndarray:
+    a = np.zeros((H, W), np.float32)
+    a[10:30, 8 + i:28 + i] = 1.0  # a square moving right one pixel per frame
+    a[10:30, 28 + i] = 0.5  # with a soft column
+    return a
+
+
+def _png(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    u8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    if u8.ndim == 3:  # RGB(A) -> BGR(A) for OpenCV
+        u8 = u8[..., [2, 1, 0, 3]] if u8.shape[2] == 4 else u8[..., ::-1]
+    assert cv2.imwrite(str(path), u8)
+
+
+FG_RGB = np.array([0.8, 0.2, 0.1], np.float32)  # sRGB-encoded values as stored in 8-bit files
+BG_RGB = np.array([0.1, 0.3, 0.9], np.float32)
+
+
+def _check_clip(clip, frames: int, size: tuple[int, int]) -> None:
+    assert clip.plate.shape == (frames, *size, 3) and clip.alpha.shape == (frames, *size)
+    assert clip.alpha.max() == pytest.approx(1.0, abs=1e-3) and clip.alpha.min() == pytest.approx(0.0, abs=1e-3)
+    # Linear-light compositing of the linearised colours: solid pixels are exactly fg, empty ones bg.
+    fg_lin, bg_lin = srgb_to_linear(np.round(FG_RGB * 255) / 255), srgb_to_linear(np.round(BG_RGB * 255) / 255)
+    solid, empty = clip.alpha > 0.999, clip.alpha < 0.001
+    assert solid.any() and empty.any()
+    assert np.allclose(clip.plate[solid], fg_lin, atol=0.02)
+    assert np.allclose(clip.plate[empty], bg_lin, atol=0.02)
+
+
+def test_vm108_layout(tmp_path: Path):
+    root = tmp_path / "VideoMatting108"
+    corr = {}
+    for clip in ("cat/clipA", "cat/clipB"):
+        for i in range(4):
+            key = f"{clip}/{i:05d}.png"
+            _png(root / "FG_done" / key, np.dstack([np.broadcast_to(FG_RGB, (H, W, 3)), _alpha(i)]))
+            _png(root / "BG_done" / f"bg_{clip.replace('/', '_')}" / f"{i:05d}.png", np.broadcast_to(BG_RGB, (H, W, 3)))
+            corr[key] = f"bg_{clip.replace('/', '_')}/{i:05d}.png"
+    (root / "frame_corr.json").write_text(json.dumps(corr))
+    (root / "train_videos.txt").write_text("cat/clipA\n")
+    (root / "val_videos.txt").write_text("cat/clipB\n")
+    ds = open_dataset("vm108", root, seed=1)
+    assert [v.name for v in ds.videos] == ["cat/clipA"] and len(ds.videos[0].frames) == 4
+    assert [v.name for v in open_dataset("vm108", root, split="val").videos] == ["cat/clipB"]
+    clip = ds.clip(0, 0, frames=3, size=(32, 32), static=False)
+    _check_clip(clip, 3, (32, 32))
+    assert np.array_equal(clip.plate, ds.clip(0, 0, frames=3, size=(32, 32)).plate)  # deterministic
+
+
+def test_vm108_missing_frame_corr_names_it(tmp_path: Path):
+    (tmp_path / "FG_done").mkdir()
+    (tmp_path / "BG_done").mkdir()
+    (tmp_path / "train_videos.txt").write_text("x/y\n")
+    with pytest.raises(InputError, match="frame_corr.json"):
+        open_dataset("vm108", tmp_path)
+
+
+def test_dvm_layout_with_premultiplied_foreground(tmp_path: Path):
+    for i in range(3):
+        a = _alpha(i)
+        fg = np.broadcast_to(FG_RGB, (H, W, 3))
+        bg = np.broadcast_to(BG_RGB, (H, W, 3))
+        _png(tmp_path / "a" / "0000" / f"{i:05d}.png", a)
+        _png(tmp_path / "b" / "0000" / f"{i:05d}.png", bg)
+        # f/ holds fg * alpha and v/ the composite (both as DVM writes them, here in 8-bit sRGB)
+        _png(tmp_path / "f" / "0000" / f"{i:05d}.png", fg * (a[..., None] > 0.99))
+        _png(tmp_path / "v" / "0000" / f"{i:05d}.png", np.where(a[..., None] > 0.99, fg, bg))
+    ds = open_dataset("dvm", tmp_path)
+    assert len(ds.videos) == 1 and len(ds.videos[0].frames) == 3
+    fs = ds.videos[0].frames[0]
+    assert fs.comp.parent.name == "0000" and fs.comp.parent.parent.name == "v"
+    clip = ds.clip(3, 0, frames=3, size=(24, 24))
+    assert clip.plate.shape == (3, 24, 24, 3)
+    solid = clip.alpha > 0.999
+    fg_lin = srgb_to_linear(np.round(FG_RGB * 255) / 255)
+    assert np.allclose(clip.fg[solid], fg_lin, atol=0.02)  # un-premultiplied back to the true colour
+
+
+def test_folder_layout_fg_bg_and_comp(tmp_path: Path):
+    for i in range(3):
+        _png(tmp_path / "shotA" / "fg" / f"f.{i:04d}.png", np.broadcast_to(FG_RGB, (H, W, 3)))
+        _png(tmp_path / "shotA" / "alpha" / f"a.{i:04d}.png", _alpha(i))
+        _png(tmp_path / "shotB" / "alpha" / f"a.{i:04d}.png", _alpha(i))
+        _png(tmp_path / "shotB" / "comp" / f"c.{i:04d}.png",
+             np.where(_alpha(i)[..., None] > 0.99, FG_RGB, BG_RGB))
+    _png(tmp_path / "shotA" / "bg" / "still.png", np.broadcast_to(BG_RGB, (H, W, 3)))  # one still background
+    ds = open_dataset("folder", tmp_path, seed=3)
+    assert sorted(v.name for v in ds.videos) == ["shotA", "shotB"]
+    seen = set()
+    for step in range(12):
+        clip = ds.clip(step, 0, frames=3, size=(32, 32))
+        seen.add(clip.name)
+        assert clip.plate.shape == (3, 32, 32, 3)
+    assert seen == {"folder/shotA", "folder/shotB"}
+    shot_a = next(v for v in ds.videos if v.name == "shotA")
+    assert all(f.bg.name == "still.png" for f in shot_a.frames)
+
+
+def test_folder_layout_errors_name_the_clip(tmp_path: Path):
+    _png(tmp_path / "bad" / "alpha" / "a.0001.png", _alpha(0))
+    with pytest.raises(InputError, match="bad.*neither comp/ nor fg/"):
+        open_dataset("folder", tmp_path)
+    _png(tmp_path / "bad" / "fg" / "f.0001.png", np.zeros((H, W, 3)))
+    _png(tmp_path / "bad" / "fg" / "f.0002.png", np.zeros((H, W, 3)))
+    _png(tmp_path / "bad" / "bg" / "b.png", np.zeros((H, W, 3)))
+    with pytest.raises(InputError, match="1 alpha frames but 2 in fg/"):
+        open_dataset("folder", tmp_path)
+    with pytest.raises(InputError, match="does not exist"):
+        open_dataset("folder", tmp_path / "nope")
+
+
+def test_pseudo_clip_moves_a_still_composite():
+    rng = np.random.default_rng(0)
+    a = _alpha(0)
+    fg = np.broadcast_to(FG_RGB, (H, W, 3)).astype(np.float32)
+    bg = np.random.default_rng(1).random((H, W, 3)).astype(np.float32)
+    plate, alpha, f, b = pseudo_clip(a[..., None].repeat(3, 2) * fg + (1 - a[..., None]) * bg, a, fg, bg, rng, 4)
+    assert plate.shape == (4, H, W, 3) and alpha.shape == (4, H, W)
+    assert np.allclose(alpha[0], a)
+    assert np.abs(alpha[3] - alpha[0]).sum() > 1.0  # it moved
+    assert np.allclose(plate, alpha[..., None] * f + (1 - alpha[..., None]) * b, atol=1e-5)

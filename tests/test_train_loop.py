@@ -1,0 +1,148 @@
+"""The training loop with a tiny stand-in network: checkpoints, resume, logs, errors, export, the CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from vom_plugin.cli import main
+from vom_plugin.errors import InputError
+from vom_plugin.train import loop as L
+from vom_plugin.train.data import Curriculum, SynthSource, make_batch, network_encoder
+
+
+class TinyClipNet(nn.Module):
+    """forward_clip with the contract's shapes: each frame predicted from the image and the previous mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 1, 3, padding=1))
+
+    def forward_clip(self, frames, first_mask, memory="first+prev2", top_k=8):
+        m, logits = first_mask, []
+        for t in range(frames.shape[1]):
+            lg = self.net(torch.cat([frames[:, t], m], 1))
+            logits.append(lg)
+            m = torch.sigmoid(lg)
+        lg = torch.stack(logits, 1)
+        return {"mask_logits": lg, "alpha": torch.sigmoid(lg)}
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setattr(L, "build", lambda config: TinyClipNet())
+    # the engine's propagation expects a real HSTSG; validate the stand-in through its own forward_clip
+    import vom_plugin.train.validate as V
+
+    def predict(model, frames, roto, device):
+        with torch.no_grad():
+            return model.forward_clip(frames[None], roto[None])["alpha"][0, :, 0]
+
+    monkeypatch.setattr(V, "predict_clip", predict)
+
+
+def _args(out: Path, shots: Path, **kw) -> L.TrainArgs:
+    base = dict(out=out, minutes=5, max_steps=4, batch=2, size=32, frames=3, val_clips=2, val_frames=3, log_every=2,
+                shots=shots, curriculum=Curriculum(stage1_steps=2, ramp_steps=4))
+    base.update(kw)
+    return L.TrainArgs(**base)
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_train_writes_checkpoints_and_logs_then_resumes(tmp_path: Path, tiny):
+    out, shots = tmp_path / "run", tmp_path / "no_shots"
+    shots.mkdir()
+    summary = L.train(_args(out, shots), log=lambda m: None)
+    assert summary["step"] == 4
+    for name in ("last.pt", "best.pt", "train.csv", "val.csv", "args.json"):
+        assert (out / name).is_file(), name
+    rows = _rows(out / "train.csv")
+    assert [int(r["step"]) for r in rows] == [2, 4]
+    assert all(float(r["total"]) > 0 for r in rows)
+    assert rows[0]["static"] == "1"  # stage 1 first
+    val = _rows(out / "val.csv")
+    assert {r["set"] for r in val} == {"synth/synth_2000000000", "synth/synth_2000000001", "synth/mean"}
+    ck = L.load_checkpoint(out / "last.pt")
+    assert ck["step"] == 4 and ck["config"] == "lite"
+
+    with pytest.raises(InputError, match="--resume"):
+        L.train(_args(out, shots), log=lambda m: None)
+    logs: list[str] = []
+    summary = L.train(_args(out, shots, resume=True, max_steps=6), log=logs.append)
+    assert summary["step"] == 6 and any("resumed" in m and "step 4" in m for m in logs)
+    assert [int(r["step"]) for r in _rows(out / "train.csv")] == [2, 4, 6]
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path, tiny):
+    out, shots = tmp_path / "run", tmp_path / "no_shots"
+    shots.mkdir()
+    L.train(_args(out, shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    with pytest.raises(InputError, match="'lite' checkpoint, not --config full"):
+        L.train(_args(out, shots, resume=True, config="full", max_steps=2), log=lambda m: None)
+
+
+def test_batches_are_a_function_of_seed_and_step():
+    enc = network_encoder()
+    kw = dict(batch=2, frames=3, size=(32, 32), curriculum=Curriculum(stage1_steps=0), encode=enc)
+    a, _, _ = make_batch(SynthSource(5), 10, seed=5, **kw)
+    b, _, _ = make_batch(SynthSource(5), 10, seed=5, **kw)
+    c, _, _ = make_batch(SynthSource(5), 11, seed=5, **kw)
+    assert torch.equal(a.frames, b.frames) and torch.equal(a.first_mask, b.first_mask)
+    assert not torch.equal(a.frames, c.frames)
+    assert a.frames.shape == (2, 3, 3, 32, 32) and a.first_mask.shape == (2, 1, 32, 32)
+    assert a.alpha.shape == (2, 3, 1, 32, 32) and 0 <= float(a.frames.min()) and float(a.frames.max()) <= 1
+
+
+def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path):
+    from safetensors import safe_open
+
+    from vom_plugin.engine.weights import load_model
+    from vom_plugin.model import build_model
+
+    model = build_model("lite")
+    ck = {"model": model.state_dict(), "optimizer": {}, "step": 12, "elapsed_s": 60.0, "best": 1.0,
+          "config": "lite", "torch_rng": torch.get_rng_state(), "args": "{}"}
+    torch.save(ck, tmp_path / "best.pt")
+    dest = tmp_path / "w" / "lite.safetensors"
+    assert main(["train", "--export", str(tmp_path / "best.pt"), "--to", str(dest)]) == 0
+    with safe_open(str(dest), framework="pt") as f:
+        meta = f.metadata()
+        assert meta["config"] == "lite" and meta["step"] == "12"
+        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64, torch.long) for k in f.keys())
+    loaded = load_model(str(dest))
+    key = next(k for k, v in model.state_dict().items() if v.is_floating_point() and v.numel() > 10)
+    assert torch.allclose(loaded.state_dict()[key], model.state_dict()[key], atol=1e-2)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "X", "--size", "100"], "--size 100: must be a multiple of 16"),
+    (["--out", "X", "--frames", "2"], "--frames 2: clips need at least 3 frames"),
+    (["--minutes", "1"], "--out is required"),
+    (["--export", "nope.pt"], "--export needs --to"),
+])
+def test_cli_rejects_bad_flags_with_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_data_spec(tmp_path: Path, capsys, tiny):
+    shots = tmp_path / "s"
+    shots.mkdir()
+    rc = main(["train", "--out", str(tmp_path / "r"), "--data", "imagenet", "--max-steps", "1", "--shots", str(shots),
+               "--size", "32"])
+    assert rc == 2
+    assert "--data 'imagenet': expected synth, vm108:PATH" in capsys.readouterr().err
+
+
+def test_missing_checkpoint_is_an_input_error(tmp_path: Path):
+    with pytest.raises(InputError, match="not found"):
+        L.load_checkpoint(tmp_path / "none.pt")
