@@ -66,3 +66,26 @@ def test_cuda_shot_layers_ask_for_a_gpu(tmp_path: Path) -> None:
     layers = {la.get("name"): la for la in ET.fromstring(out.read_text()).iter("layer")}
     assert all(la.findtext("gpus") == "1" for n, la in layers.items() if n != "check_outputs")
     assert layers["check_outputs"].find("gpus") is None
+
+
+def test_stepped_and_irregular_frames_never_render_extra_frames(tmp_path: Path) -> None:
+    from vom_plugin.farm.opencue import _layer_ranges
+
+    assert _layer_ranges("s", [1, 2, 3]) == [("s", "1-3", 1)]
+    assert _layer_ranges("s", [7]) == [("s", "7", 1)]
+    assert _layer_ranges("s", [1, 3, 5, 7]) == [("s", "1-7x2", 2)]
+    assert _layer_ranges("s", [1, 2, 3, 10, 11, 20]) == [("s_part1", "1-3", 1), ("s_part2", "10-11", 1),
+                                                         ("s_part3", "20", 1)]
+    shot = _shot(tmp_path)
+    shot.write_text(shot.read_text().replace("frames: 1001-1100", "frames: 1001-1100x3"))
+    out = tmp_path / "job.xml"
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    layers = {la.get("name"): la for la in ET.fromstring(out.read_text()).iter("layer")}
+    assert layers["frames_1001_1019"].findtext("range") == "1001-1019x3"
+    assert shlex.split(layers["frames_1001_1019"].findtext("cmd") or "")[4] == "#FRAME_START#-#FRAME_END#x3"
+    from vom_plugin.io import parse_frame_range
+
+    # what a chunk of that layer asks vom for: exactly the span's frames in it
+    assert parse_frame_range("1001-1010x3") == [1001, 1004, 1007, 1010]

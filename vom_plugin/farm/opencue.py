@@ -26,6 +26,19 @@ def _command(*words: str) -> str:
     return " ".join(w if w.startswith("#FRAME") else shlex.quote(w) for w in words)
 
 
+def _layer_ranges(name: str, frames: list[int]) -> list[tuple[str, str, int]]:
+    """(layer name, OpenCue range, step) covering ``frames``. A task renders #FRAME_START#-#FRAME_END#, which
+    must not take in frames outside the span: a contiguous or evenly stepped span is one layer (the step
+    passed on to vom), an irregular one becomes one layer per contiguous run."""
+    steps = {b - a for a, b in zip(frames, frames[1:], strict=False)}
+    if len(steps) <= 1:
+        step = steps.pop() if steps else 1
+        rng = str(frames[0]) if len(frames) == 1 else f"{frames[0]}-{frames[-1]}" + (f"x{step}" if step > 1 else "")
+        return [(name, rng, step)]
+    runs = compact_range(frames).split(",")
+    return [(f"{name}_part{i + 1}", run, 1) for i, run in enumerate(runs)]
+
+
 def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: str = "vom",
                   user: str | None = None) -> Any:
     """The PyOutline ``Outline`` of the shot (layers added, dependencies set)."""
@@ -37,13 +50,14 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     vom = vom or default_vom()
     ol = outline.Outline(f"vom_{shot.name}", shot=shot.name, show=show, user=user or getpass.getuser())
     layers = []
+    extra: dict[str, Any] = {"gpus": 1} if shot.device == "cuda" else {}  # a GPU host for device: cuda
     for span in split_spans(shot.frames, shot.keyframes):
-        cmd = _command(vom, "render", str(shot.path), "--frames", "#FRAME_START#-#FRAME_END#", "--progress",
-                       "json")
-        extra: dict[str, Any] = {"gpus": 1} if shot.device == "cuda" else {}  # a GPU host for device: cuda
-        layer = Shell(span.name, command=cmd, range=compact_range(span.frames), chunk=chunk, **extra)
-        ol.add_layer(layer)
-        layers.append(layer)
+        for name, frame_range, step in _layer_ranges(span.name, list(span.frames)):
+            frames_arg = "#FRAME_START#-#FRAME_END#" + (f"x{step}" if step > 1 else "")
+            cmd = _command(vom, "render", str(shot.path), "--frames", frames_arg, "--progress", "json")
+            layer = Shell(name, command=cmd, range=frame_range, chunk=chunk, **extra)
+            ol.add_layer(layer)
+            layers.append(layer)
     check = Shell(CHECK_LAYER, command=_command(vom, "farm", "check", str(shot.path)), range=str(shot.frames[0]),
                   chunk=1)
     ol.add_layer(check)
