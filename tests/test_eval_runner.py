@@ -260,3 +260,18 @@ def test_benchmark_vom_method_errors_and_skip(tmp_path, capsys, monkeypatch):
     assert main(["benchmark", "--data", data]) == 0
     out = capsys.readouterr().out
     assert "note: vom skipped: no shipped weights" in out and "static" in out
+
+
+def test_read_alpha_channels(tmp_path):
+    from vom_plugin.errors import InputError
+    from vom_plugin.eval.clips import read_alpha
+
+    a = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    _write(tmp_path / "rgba.exr", np.dstack([a * 0 + 0.3, a * 0 + 0.2, a * 0 + 0.1, a]), ["R", "G", "B", "A"])
+    _write(tmp_path / "layer.exr", np.dstack([a * 0, a]), ["Y", "vom.A"])
+    _write(tmp_path / "grey.exr", np.dstack([a, a, a]), ["R", "G", "B"])
+    _write(tmp_path / "plate.exr", np.dstack([a, a * 0.5, a * 0]), ["R", "G", "B"])
+    for name in ("rgba", "layer", "grey"):
+        np.testing.assert_allclose(read_alpha(tmp_path / f"{name}.exr"), a, atol=1e-3)
+    with pytest.raises(InputError, match="plate.exr has colour R, G, B and no alpha"):
+        read_alpha(tmp_path / "plate.exr", role="prediction")

@@ -59,9 +59,11 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
 def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha") -> np.ndarray:
     """One alpha image as float32 (H, W) over its display window, NOT cleaned of NaN (scoring must see them).
 
-    The channel is A / alpha / the only ``<layer>.A``, else the only channel, else Y, else R.
+    The channel is A / alpha / the only ``<layer>.A``, else the only channel (or Y), else R of an image whose
+    R, G and B are equal (a grey matte saved as RGB, as some datasets do). RGB that differs per channel is
+    a plate, not a matte: InputError.
     """
-    from vom_plugin.io.reader import open_image, read_channels, to_display
+    from vom_plugin.io.reader import find_rgb, open_image, read_channels, to_display
 
     with open_image(path, role) as img:
         ch = list(img.info.channels)
@@ -69,18 +71,28 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha") -> np.ndarr
         if 0 <= img.spec.alpha_channel < len(ch):
             pick = int(img.spec.alpha_channel)
         else:
-            for names in (("A", "a", "alpha", "Alpha"), ("Y",), ("R", "r")):
-                pick = next((i for i, c in enumerate(ch) if c in names), None)
-                if pick is not None:
-                    break
+            pick = next((i for i, c in enumerate(ch) if c in ("A", "a", "alpha", "Alpha")), None)
             layered = [i for i, c in enumerate(ch) if c.endswith(".A")]
             if pick is None and len(layered) == 1:
                 pick = layered[0]
             if pick is None and len(ch) == 1:
                 pick = 0
+            if pick is None and "Y" in ch:
+                pick = ch.index("Y")
         if pick is None:
-            raise InputError(f"{role} {path}: no A, alpha, Y or R channel to read (channels {', '.join(ch)})")
-        values = read_channels(img, [pick])[:, :, 0]
+            rgb_idx = find_rgb(tuple(ch), "")
+            if rgb_idx is None:
+                raise InputError(f"{role} {path}: no A, alpha, Y or single channel to read "
+                                 f"(channels {', '.join(ch)}); expected an alpha image")
+            rgb = read_channels(img, rgb_idx)
+            finite = np.nan_to_num(rgb)
+            spread = finite.max(axis=2) - finite.min(axis=2)
+            if spread.max() > 1e-3:
+                raise InputError(f"{role} {path} has colour R, G, B and no alpha channel; expected an alpha "
+                                 "(channel A) or a grey single-channel matte")
+            values = rgb[..., 0]
+        else:
+            values = read_channels(img, [pick])[:, :, 0]
         return np.ascontiguousarray(to_display(values, img.info), dtype=np.float32)
 
 
