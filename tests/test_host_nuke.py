@@ -248,7 +248,8 @@ def test_run_with_progress_drives_the_task(host: types.ModuleType, tmp_path: Pat
     assert r.returncode == 0 and not r.cancelled
     assert task.progress == [25, 50, 75, 100]
     assert seen == [101, 102, 103, 104]
-    assert "frame 104 (4/4)" in task.messages
+    assert task.messages[1] == "frame 101 (1/4)"  # no rate before a second frame is written
+    assert any(m.startswith("frame 104 (4/4), ") and m.endswith(" s/frame, 0:00 left") for m in task.messages)
     assert "warming up" in r.output_tail and "a warning" in r.output_tail
 
 

@@ -208,6 +208,35 @@ def terminate(proc: subprocess.Popen[Any], timeout: float = TERMINATE_TIMEOUT_S)
     return int(proc.returncode)
 
 
+class _Eta:
+    """Seconds per frame and time left, measured from the first frame written (model loading excluded)."""
+
+    def __init__(self) -> None:
+        self.t0: float | None = None
+        self.done0 = 0
+
+    def __call__(self, prog: Progress) -> str:
+        if prog.done is None or not prog.total or prog.frame is None:
+            return ""
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0, self.done0 = now, prog.done
+            return ""
+        frames = prog.done - self.done0
+        if frames <= 0:
+            return ""
+        per_frame = (now - self.t0) / frames
+        left = per_frame * max(prog.total - prog.done, 0)
+        return f", {per_frame:.1f} s/frame, {_clock(left)} left"
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 def _pump(stream: IO[str], sink: deque[tuple[str, str]], tag: str) -> None:
     for line in iter(stream.readline, ""):
         sink.append((tag, line.rstrip("\n")))
@@ -228,6 +257,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
         t.start()
     last: Progress | None = None
     output: deque[str] = deque(maxlen=tail)
+    eta = _Eta()
     cancelled = False
     task.setMessage("starting vom")
     while True:
@@ -243,7 +273,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
             if prog.percent is not None:
                 task.setProgress(prog.percent)
             if prog.message:
-                task.setMessage(prog.message)
+                task.setMessage(prog.message + eta(prog))
             if on_progress:
                 on_progress(prog)
         if task.isCancelled():
