@@ -160,6 +160,7 @@ def test_gizmo_inner_graph_copies_the_rendered_alpha_into_the_source(tmp_path: P
     assert nodes["Roto"] == ("Input", []) and knobs[("Roto", "number")] == "1"
     assert nodes["AlphaRead"] == ("Read", [])
     assert knobs[("AlphaRead", "file")] == "[value parent.out]"
+    assert all(knobs[("AlphaRead", k)] == "black" for k in ("before", "after", "on_error"))
     # Copy: input 0 (B, the stream) is the Source, input 1 (A) the rendered alpha
     assert nodes["CopyAlpha"] == ("Copy", ["Source", "AlphaRead"])
     assert knobs[("CopyAlpha", "from0")] == "rgba.alpha" and knobs[("CopyAlpha", "to0")] == "rgba.alpha"

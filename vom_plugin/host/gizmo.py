@@ -115,7 +115,9 @@ def generate(node: NodeDef | None = None) -> str:
     lines += [
         " Input {", "  inputs 0", f"  name {roto}", "  number 1", "  xpos 200", "  ypos -250", " }",
         " Read {", "  inputs 0", "  file_type exr", f"  file {tcl_quote('[value parent.out]')}",
-        "  raw true", "  on_error black", "  name AlphaRead", "  xpos 200", "  ypos -150", " }",
+        # outside the rendered frames there is no matte: black, not the nearest frame held
+        "  raw true", "  before black", "  after black", "  on_error black", "  name AlphaRead",
+        "  xpos 200", "  ypos -150", " }",
         " Input {", "  inputs 0", f"  name {source}", "  xpos 0", "  ypos -150", " }",
         " Copy {", "  inputs 2", "  from0 rgba.alpha", "  to0 rgba.alpha", "  name CopyAlpha", "  xpos 0",
         "  ypos -60", " }",
