@@ -1,0 +1,240 @@
+"""render(): determinism, farm chunks, resume after SIGKILL, key cache on a roto change, bad input.
+
+A tiny synthetic shot (8 frames, 160x96, a bright disc moving over a gradient) and a model saved from
+build_model("lite") with a fixed seed: random weights are enough for these properties.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from vom_plugin.cli import main
+from vom_plugin.engine.runner import render
+from vom_plugin.engine.shot import Shot
+
+W, H, N = 192, 64, 8  # long side 192 -> working 128x43 (padded 128x48): the guided lift runs
+
+
+def _write(path: Path, pixels: np.ndarray, channels: list[str]) -> None:
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), oiio.HALF)
+    spec.channelnames = channels
+    spec.attribute("compression", "zip")
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    assert out.write_image(pixels.astype(np.float32))
+    out.close()
+
+
+def _disc(frame: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    cx, cy = 40 + 8 * frame, 32 + 2 * np.sin(frame)
+    return np.clip(18.5 - np.hypot(xx - cx, yy - cy), 0, 1)  # soft 1-px edge
+
+
+def make_shot_files(root: Path) -> dict[str, Path]:
+    (root / "plate").mkdir(parents=True)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    bg = np.stack([0.1 + 0.3 * xx / W, 0.2 + 0.2 * yy / H, 0.15 * np.ones_like(xx)], axis=2)
+    fg = np.array([0.9, 0.6, 0.3], np.float32)
+    for f in range(1, N + 1):
+        a = _disc(f)[..., None]
+        _write(root / "plate" / f"p.{f:04d}.exr", fg * a + bg * (1 - a), ["R", "G", "B"])
+    (root / "roto").mkdir()
+    _write(root / "roto" / "r.0001.exr", (_disc(1) > 0.5).astype(np.float32)[..., None], ["A"])
+    wide = np.zeros((H, W), np.float32)
+    wide[10:60, 20:70] = 1
+    _write(root / "roto" / "wide.0001.exr", wide[..., None], ["A"])
+    _write(root / "roto" / f"r.{N:04d}.exr", (_disc(N) > 0.5).astype(np.float32)[..., None], ["A"])
+    return {"plate": root / "plate" / "p.####.exr", "roto": root / "roto" / "r.0001.exr"}
+
+
+@pytest.fixture(scope="module")
+def shot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    root = tmp_path_factory.mktemp("shot")
+    make_shot_files(root)
+    torch.manual_seed(0)
+    save_weights(build_model("lite"), root / "model.safetensors")
+    return root
+
+
+def shot(root: Path, tag: str, **kw: object) -> Shot:
+    fields = {"plate": str(root / "plate" / "p.####.exr"), "keyframes": {1: str(root / "roto" / "r.0001.exr")},
+              "out": str(root / tag / "a.####.exr"), "model": str(root / "model.safetensors"), "device": "cpu",
+              "working_size": 128, "cache": str(root / f"cache_{tag}"), **kw}
+    return Shot(**fields)
+
+
+def read_alpha(path: Path) -> np.ndarray:
+    buf = oiio.ImageBuf(str(path))
+    assert buf.spec().format == oiio.HALF and list(buf.spec().channelnames) == ["A"]
+    return buf.get_pixels(oiio.FLOAT)[..., 0]
+
+
+def outputs(folder: Path) -> dict[str, np.ndarray]:
+    return {p.name: read_alpha(p) for p in sorted(folder.glob("*.exr"))}
+
+
+@pytest.fixture(scope="module")
+def reference(shot_dir: Path) -> dict[str, np.ndarray]:
+    """One uninterrupted render of frames 1-N, fresh cache: what every other route must reproduce."""
+    events: list[dict] = []
+    r = render(shot(shot_dir, "ref"), progress=events.append)
+    assert r.frames == list(range(1, N + 1))
+    assert r.cache["steps_computed"] == N and r.cache["keys_miss"] == N
+    assert [e["event"] for e in events] == ["start"] + ["frame"] * N + ["done"]
+    assert events[-1]["frames_written"] == N and events[3]["done"] == 3 and events[3]["total"] == N
+    out = outputs(shot_dir / "ref")
+    assert len(out) == N and all(a.shape == (H, W) for a in out.values())
+    return out
+
+
+def test_render_output_and_determinism(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
+    a1 = reference["a.0001.exr"]
+    roto = (_disc(1) > 0.5)
+    assert 0.0 <= a1.min() and a1.max() <= 1.0 and np.ptp(a1) > 0  # a soft matte, not a constant
+    assert np.isfinite(a1).all() and a1.shape == roto.shape
+    # the same shot again, fresh cache and folder: identical pixels
+    render(shot(shot_dir, "again"))
+    again = outputs(shot_dir / "again")
+    assert again.keys() == reference.keys()
+    assert all(np.array_equal(again[k], reference[k]) for k in reference)
+    # and again with the warm cache: nothing recomputed, still identical
+    r = render(shot(shot_dir, "again"))
+    assert r.cache["steps_computed"] == 0 and r.cache["steps_cached"] == N
+    assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in r.paths)
+
+
+def test_chunks_equal_one_render(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
+    r1 = render(shot(shot_dir, "chunks", frames="1-4"))
+    r2 = render(shot(shot_dir, "chunks", frames="5-8"))
+    assert r1.frames == [1, 2, 3, 4] and r2.frames == [5, 6, 7, 8]
+    # the second chunk resumed from the memory state left at frame 4: it computed only its own frames
+    assert r2.cache["steps_computed"] == 4 and r2.cache["keys_miss"] == 4
+    got = outputs(shot_dir / "chunks")
+    assert got.keys() == reference.keys()
+    assert all(np.array_equal(got[k], reference[k]) for k in reference)
+
+
+def test_roto_change_reuses_key_features(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
+    shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_roto")  # the reference render's cache
+    r = render(shot(shot_dir, "roto", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")}))
+    assert r.cache["keys_hit"] == N and r.cache["keys_miss"] == 0  # the key encoder was skipped
+    assert r.cache["steps_computed"] == N  # but every memory step depends on the roto: recomputed
+    assert not np.array_equal(read_alpha(r.paths[0]), reference["a.0001.exr"])
+
+
+def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Path,
+                                                                    reference: dict[str, np.ndarray]) -> None:
+    kf = {1: str(shot_dir / "roto" / "r.0001.exr"), N: str(shot_dir / "roto" / f"r.{N:04d}.exr")}
+    shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_two")  # warm keys: only the passes run
+    r = render(shot(shot_dir, "two", keyframes=kf))
+    assert r.frames == list(range(1, N + 1))
+    # 1 -> N forward and N -> 1 backward both cover 2..N-1; frames 1 and N come from their own roto
+    # the forward pass from 1 over 1..N-1 is the reference render's (same roto, frames, model): cached;
+    # computed: the backward pass N..2 (N-1 steps) and the keyframe N itself
+    assert r.cache["steps_cached"] == N - 1 and r.cache["steps_computed"] == N and r.cache["keys_miss"] == 0
+    two = outputs(shot_dir / "two")
+    assert np.array_equal(two["a.0001.exr"], reference["a.0001.exr"])
+    assert not np.array_equal(two["a.0004.exr"], reference["a.0004.exr"])  # blended with the pass from N
+    alone = render(shot(shot_dir, "alone", frames=str(N), keyframes={N: kf[N]}))
+    assert np.array_equal(read_alpha(alone.paths[0]), read_alpha(r.paths[-1]))
+
+
+def _run_until(cmd: list[str], env: dict[str, str], frames: int, sig: int) -> tuple[int, int, str]:
+    """Start ``cmd``, send ``sig`` once ``frames`` frame events were printed; (frames seen, exit code, stderr)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen = 0
+    deadline = time.monotonic() + 120
+    assert proc.stdout is not None and proc.stderr is not None
+    for line in proc.stdout:
+        if json.loads(line).get("event") == "frame":
+            seen += 1
+        if seen == frames or time.monotonic() > deadline:
+            break
+    proc.send_signal(sig)
+    proc.wait(timeout=120)
+    return seen, proc.returncode, proc.stderr.read()
+
+
+def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np.ndarray], tmp_path: Path) -> None:
+    import yaml
+
+    s = shot(shot_dir, "killed")
+    yaml_path = tmp_path / "shot.yaml"
+    yaml_path.write_text(yaml.safe_dump(s.to_dict()))
+    cmd = [sys.executable, "-m", "vom_plugin.cli", "render", str(yaml_path), "--progress", "json"]
+    env = dict(os.environ)  # same thread count as this process: CPU float sums depend on it
+    out_dir = shot_dir / "killed"
+
+    # SIGTERM: stops after the frame in hand, exit 130, only complete files
+    seen, rc, err = _run_until(cmd, env, 2, signal.SIGTERM)
+    assert seen == 2 and rc == 130, err
+    assert "stopped by SIGTERM" in err
+    # SIGKILL in the middle of the next run: no chance to clean up
+    seen, rc, _ = _run_until(cmd, env, 4, signal.SIGKILL)
+    assert seen == 4 and rc == -signal.SIGKILL
+    assert not [p for p in out_dir.iterdir() if not p.name.endswith(".exr") or p.name.startswith(".")]
+    assert 4 <= len(list(out_dir.glob("*.exr"))) < N
+
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["event"] == "done" and summary["frames_written"] == N
+    assert summary["cache"]["steps_cached"] >= 4 and summary["cache"]["steps_computed"] <= N - 4
+    got = outputs(out_dir)
+    assert got.keys() == reference.keys()
+    assert all(np.array_equal(got[k], reference[k]) for k in reference)
+
+
+@pytest.mark.parametrize("extra,needle", [
+    (["--frames", "1-9"], "missing frames 9"),
+    (["--roto", "{root}/roto/r.0001.exr@20"], "frame 20, which is not a frame of the plate"),
+    (["--model", "{root}/nope.safetensors"], "nope.safetensors"),
+    (["--cache", "{root}/plate/p.0001.exr/cache"], "is not writable"),
+    (["--roto", "{root}/roto/missing.0001.exr"], "missing.0001.exr"),
+])
+def test_bad_input_exits_2_before_any_work(shot_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           extra: list[str], needle: str) -> None:
+    args = {"--plate": str(shot_dir / "plate" / "p.####.exr"), "--roto": str(shot_dir / "roto" / "r.0001.exr"),
+            "--out": str(tmp_path / "out" / "a.####.exr"), "--model": str(shot_dir / "model.safetensors"),
+            "--cache": str(tmp_path / "cache"), "--working-size": "128", "--device": "cpu", "--progress": "none"}
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
+        args[flag] = value.format(root=shot_dir)
+    rc = main(["render", *[x for kv in args.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert needle in err
+    assert not list((tmp_path / "out").glob("*.exr")) if (tmp_path / "out").exists() else True
+    assert not list((tmp_path / "cache").rglob("*.safetensors"))
+
+
+def test_cli_json_progress_and_yaml_override(shot_dir: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    s = shot(shot_dir, "cli")
+    f = tmp_path / "s.yaml"
+    import yaml
+
+    f.write_text(yaml.safe_dump({**s.to_dict(), "out": str(tmp_path / "o" / "m.%04d.exr")}))
+    shutil.copytree(shot_dir / "cache_ref", s.cache, dirs_exist_ok=True)  # warm: the reference's cache
+    assert main(["render", str(f), "--frames", "3-4", "--progress", "json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["event"] for x in lines] == ["start", "frame", "frame", "done"]
+    assert [x["frame"] for x in lines[1:3]] == [3, 4] and lines[2]["done"] == 2 and lines[2]["total"] == 2
+    assert set(lines[1]["timings"]) <= {"read", "keys", "propagate", "cache", "upsample", "write"}
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["m.0003.exr", "m.0004.exr"]
