@@ -404,3 +404,16 @@ def test_mypy_clean_against_types_nuke(repo: Path) -> None:
     r = subprocess.run([str(mypy), "vom_plugin/host/nuke.py"], cwd=repo, capture_output=True, text=True,
                        timeout=300, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_real_vom_render_error_reaches_the_artist(host: types.ModuleType, tmp_path: Path) -> None:
+    """The adapter against the real `vom render --progress json`: a bad shot ends with exit 2 and vom's message."""
+    vom = Path(sys.executable).parent / "vom"
+    if not vom.exists():
+        pytest.skip("vom is not installed in this environment")
+    fields = host.shot_fields({}, plate=str(tmp_path / "nope" / "plate.####.exr"), frames="1-3",
+                              keyframes={1: str(tmp_path / "roto.0001.exr")}, out=str(tmp_path / "o.####.exr"))
+    shot = host.write_text_atomic(tmp_path / "shot.yaml", host.shot_yaml(fields))
+    r = host.run_with_progress(host.build_render_command(str(vom), shot), Task(), poll_s=0.05)
+    assert r.returncode == 2 and not r.cancelled
+    assert any("plate" in line and str(tmp_path / "nope") in line for line in r.output_tail), r.output_tail
