@@ -31,11 +31,6 @@ from torch import nn
 MAX_ELEMS = 1 << 25
 
 
-def l1_normalise(v: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    """Divide by the mean absolute value over `dims` (L1 normalisation times the number of positions)."""
-    return v / (v.abs().mean(dim=dims, keepdim=True) + 1e-6)
-
-
 class CFAR(nn.Module):
     def __init__(self, key_dim: int, value_dim: int, window: int, dim: int) -> None:
         super().__init__()
@@ -51,25 +46,28 @@ class CFAR(nn.Module):
         self, key: torch.Tensor, value: torch.Tensor, hist_keys: list[torch.Tensor], hist_values: list[torch.Tensor]
     ) -> torch.Tensor:
         """key [B, C, H, W], value [B, Cv, H, W]; hist_* the previous frames' (newest first) -> [B, Cv, H, W]."""
-        keys = torch.cat([key, *hist_keys], 0)  # [F*B, C, H, W], frame-major
-        values = torch.stack([value, *hist_values], 0)  # [F, B, Cv, H, W]
-        values = l1_normalise(values, (0, 3, 4))
-        pk = self.proj(keys)
-        nf = values.shape[0]
-        pk = pk.view(nf, -1, *pk.shape[1:])  # [F, B, d, H, W]
-        attn = self._dense(pk, values) if self.window == 0 else self._local(pk, values, self.window)
-        out = value + attn
+        keys = [key, *hist_keys]
+        values = [value, *hist_values]
+        # L1 normalisation over all positions of all frames, per channel (see module docstring)
+        total = sum(v.abs().sum(dim=(2, 3), keepdim=True) for v in values)
+        scale = 1.0 / (total / (len(values) * value.shape[2] * value.shape[3]) + 1e-6)
+        pks = [self.proj(k) for k in keys]
+        if self.window == 0:
+            attn = self._dense(pks, values)
+        else:
+            attn = self._local(pks, values, self.window)
+        out = value + attn * scale
         return out + self.ffn(out)
 
     @staticmethod
-    def _dense(pk: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        nf, b, d, h, w = pk.shape
+    def _dense(pks: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
+        b, d, h, w = pks[0].shape
         n = h * w
-        q = pk[0].flatten(2).transpose(1, 2)  # [B, N, d]
-        mk = pk.permute(1, 2, 0, 3, 4).reshape(b, d, nf * n)  # [B, d, F*N]
-        mv = values.permute(1, 2, 0, 3, 4).reshape(b, -1, nf * n)  # [B, Cv, F*N]
+        q = pks[0].flatten(2).transpose(1, 2)  # [B, N, d]
+        mk = torch.cat([k.flatten(2) for k in pks], 2)  # [B, d, F*N]
+        mv = torch.cat([v.flatten(2) for v in values], 2)  # [B, Cv, F*N]
         sq = mk.pow(2).sum(1, keepdim=True)  # [B, 1, F*N]
-        chunk = max(1, MAX_ELEMS // max(1, b * nf * n))
+        chunk = max(1, MAX_ELEMS // max(1, b * mk.shape[2]))
         outs = []
         for s in range(0, n, chunk):
             a = torch.baddbmm(sq, q[:, s : s + chunk], mk, beta=-1.0, alpha=2.0)  # [B, n, F*N]
@@ -78,24 +76,30 @@ class CFAR(nn.Module):
         return torch.cat(outs, 2).view(b, -1, h, w)
 
     @staticmethod
-    def _local(pk: torch.Tensor, values: torch.Tensor, r: int) -> torch.Tensor:
-        nf, b, d, h, w = pk.shape
-        n, size = h * w, 2 * r + 1
-        s = size * size
-        q = pk[0].reshape(b, d, 1, n)
-        ones = torch.ones(1, 1, h, w, device=pk.device, dtype=pk.dtype)
-        invalid = F.unfold(ones, size, padding=r) == 0  # [1, s, N]: window positions outside the image
-        logits = []
-        for t in range(nf):
-            k = pk[t]
-            ku = F.unfold(k, size, padding=r).view(b, d, s, n)
-            sq = F.unfold(k.pow(2).sum(1, keepdim=True), size, padding=r)  # [B, s, N]
-            a = (q * ku).sum(1).mul_(2.0).sub_(sq)
-            logits.append(a.masked_fill_(invalid, float("-inf")))
-        wts = torch.softmax(torch.cat(logits, 1).float() / math.sqrt(d), dim=1).to(values.dtype)  # [B, F*s, N]
-        out = None
-        for t in range(nf):
-            vu = F.unfold(values[t], size, padding=r).view(b, -1, s, n)
-            part = (wts[:, t * s : (t + 1) * s].unsqueeze(1) * vu).sum(2)
-            out = part if out is None else out + part
-        return out.view(b, -1, h, w)
+    def _local(pks: list[torch.Tensor], values: list[torch.Tensor], r: int) -> torch.Tensor:
+        """Windowed attention as a loop over the (2r+1)^2 shifts of each frame: views of padded maps, no
+        unfold copies. Squared norms are padded with +inf, so out-of-image positions get weight exactly 0."""
+        b, d, h, w = pks[0].shape
+        size = 2 * r + 1
+        q = pks[0].contiguous()
+        n_pos = len(pks) * size * size
+        logits = torch.empty(b, n_pos, h, w, device=q.device, dtype=torch.float32)
+        i = 0
+        for k in pks:
+            kp = F.pad(k, (r, r, r, r))
+            sqp = F.pad(k.pow(2).sum(1), (r, r, r, r), value=float("inf"))
+            for dy in range(size):
+                for dx in range(size):
+                    dot = (q * kp[:, :, dy : dy + h, dx : dx + w]).sum(1)
+                    logits[:, i] = dot.mul_(2.0).sub_(sqp[:, dy : dy + h, dx : dx + w])
+                    i += 1
+        wts = torch.softmax(logits.mul_(1.0 / math.sqrt(d)), dim=1).to(values[0].dtype)
+        out = torch.zeros_like(values[0], memory_format=torch.contiguous_format)
+        i = 0
+        for v in values:
+            vp = F.pad(v, (r, r, r, r))
+            for dy in range(size):
+                for dx in range(size):
+                    out.addcmul_(wts[:, i : i + 1], vp[:, :, dy : dy + h, dx : dx + w])
+                    i += 1
+        return out

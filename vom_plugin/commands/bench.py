@@ -1,0 +1,29 @@
+"""``vom bench``: how fast the network runs here, stage by stage, and whether its memory stays flat."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "time the network per stage (random weights): fps, peak memory, guided vs dense read"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", choices=["lite", "full"], default="lite", help="network configuration")
+    p.add_argument("--size", type=int, choices=[480, 1080], default=480,
+                   help="480 = 480x864, 1080 = 1080x1920 (padded to 1088x1920)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--frames", type=int, default=30, help="propagated frames to time (>= 12)")
+    p.add_argument("--top-k", type=int, default=8, help="memory matches kept per pixel at 1/16")
+    p.add_argument("--memory", default="first+prev2", help="memory policy")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vom_plugin.engine.bench import format_text, run_bench
+
+    result = run_bench(args.config, args.size, args.device, frames=args.frames, top_k=args.top_k,
+                       memory=args.memory, threads=args.threads)
+    print(json.dumps(result) if args.json else format_text(result))
+    return 0

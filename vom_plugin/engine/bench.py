@@ -1,0 +1,205 @@
+"""``vom bench``: per-stage timings of one propagated frame, fps, peak memory, guided vs dense read, and a
+memory-flatness check (is memory after N frames the same as after 10?). Random weights and random frames:
+the cost of the network does not depend on what it has learnt.
+
+Sizes: 480 means 480x864, 1080 means 1080x1920 padded to 1088x1920 (multiples of 16, as the engine pads).
+Each frame runs exactly the engine's step (``HSTSG.predict`` + memory write), split into timed stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from vom_plugin.errors import InputError
+from vom_plugin.model import History, build_model, count_parameters, stack_memory
+from vom_plugin.model.memory_read import LevelMemory, dense_topk_read, level_memory, to_rows
+
+from .device import inference_context, peak_memory_mb, resolve_device, to_input
+from .memory import MemoryBank
+from .propagate import inference_model
+
+SIZES = {480: (480, 864), 1080: (1088, 1920)}
+STAGES = ("key_encoder", "memory_read_16", "memory_read_8", "memory_read_4", "cfar", "decoder", "value_encoder")
+
+
+def current_memory_mb(device: torch.device) -> float:
+    """Memory in use now: allocated CUDA memory, or the process's resident set on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return peak_memory_mb(device)
+
+
+class _Timer:
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.ms: dict[str, list[float]] = defaultdict(list)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        self.sync()
+        t = time.perf_counter()
+        yield
+        self.sync()
+        self.ms[stage].append((time.perf_counter() - t) * 1000.0)
+
+
+def _dense_ms(q: torch.Tensor, key_map: torch.Tensor, value_map: torch.Tensor, frames: int, top_k: int,
+              timer: _Timer, max_queries: int) -> tuple[float, bool]:
+    """Time a dense top-k read at a fine level over `frames` memory frames; extrapolated linearly in query
+    pixels (the dense cost is exactly linear in them) when the map has more than `max_queries` pixels."""
+    mem = LevelMemory.cat([level_memory(key_map, value_map, blocked=False)] * frames)
+    rows = to_rows(q)
+    n = rows.shape[1]
+    sub = rows[:, : min(n, max_queries)]
+    dense_topk_read(sub[:, :64], mem, top_k)  # warm-up
+    with timer("dense"):
+        dense_topk_read(sub, mem, top_k)
+    ms = timer.ms.pop("dense")[0]
+    return ms * n / sub.shape[1], sub.shape[1] < n
+
+
+def run_bench(config: str = "lite", size: int = 480, device: str = "auto", frames: int = 30, top_k: int = 8,
+              memory: str = "first+prev2", threads: int | None = None, dense_queries: int = 4096) -> dict[str, Any]:
+    """Run the benchmark and return the result dict (the JSON that ``vom bench --json`` prints)."""
+    if size not in SIZES:
+        raise InputError(f"--size {size}: expected one of {', '.join(map(str, SIZES))}")
+    if frames < 12:
+        raise InputError(f"--frames {frames}: expected at least 12 (the memory check compares frame 10 with the last)")
+    dev = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    h, w = SIZES[size]
+    torch.manual_seed(0)
+    raw = build_model(config)
+    model = inference_model(raw.eval(), dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    timer = _Timer(dev)
+    gen = torch.Generator().manual_seed(0)
+    pool = [torch.rand(1, 3, h, w, generator=gen) for _ in range(4)]
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., h // 4 : 3 * h // 4, w // 3 : 2 * w // 3] = 1.0
+    bank = MemoryBank(memory)
+    history: list = []
+    frame_ms: list[float] = []
+    mem_at: dict[int, float] = {}
+    warmup = 2
+    with inference_context(dev):
+        image = to_input(pool[0], dev)
+        keys = model.encode_key(image)
+        m = to_input(mask, dev)
+        bank.add(0, model.memory_frame(image, keys, m, m))
+        for t in range(1, frames + 1):
+            image = to_input(pool[t % len(pool)], dev)
+            timer.sync()
+            t0 = time.perf_counter()
+            with timer("key_encoder"):
+                keys = model.encode_key(image)
+            with timer("memory_read_16"):
+                mem = stack_memory(bank.ordered())
+                r16, idx = model.read_dense16(keys.key16, mem[0], top_k)
+            with timer("memory_read_8"):
+                r8, idx = model.read_guided(keys.key8, mem[1], idx, top_k)
+            with timer("memory_read_4"):
+                r4, _ = model.read_guided(keys.key4, mem[2], idx, top_k)
+            with timer("cfar"):
+                refined = model.refine(keys, (r16, r8, r4), history)
+            with timer("decoder"):
+                logits, alpha = model.decode(image, keys, refined)
+            with timer("value_encoder"):
+                if bank.writes(t):
+                    bank.add(t, model.memory_frame(image, keys, torch.sigmoid(logits), alpha))
+            history = [History(keys.keys(), (r16, r8, r4)), *history][: model.config.cfar_frames - 1]
+            timer.sync()
+            frame_ms.append((time.perf_counter() - t0) * 1000.0)
+            if t in (10, frames):
+                mem_at[t] = current_memory_mb(dev)
+        # guided (1/8 + 1/4) against dense top-k reads at the same levels, same memory
+        n_mem = len(bank)
+        dense8, ext8 = _dense_ms(keys.key8, keys.key8, r8, n_mem, top_k, timer, dense_queries)
+        dense4, ext4 = _dense_ms(keys.key4, keys.key4, r4, n_mem, top_k, timer, dense_queries)
+    peak = peak_memory_mb(dev)
+
+    def mean(xs: list[float]) -> float:
+        xs = xs[warmup:] if len(xs) > warmup else xs
+        return sum(xs) / len(xs)
+
+    stages = {s: round(mean(timer.ms[s]), 2) for s in STAGES}
+    per_frame = mean(frame_ms)
+    guided = stages["memory_read_8"] + stages["memory_read_4"]
+    dense = dense8 + dense4
+    return {
+        "config": config,
+        "size": size,
+        "device": dev.type,
+        "stages_ms": stages,
+        "fps": round(1000.0 / per_frame, 3),
+        "peak_mem_mb": round(peak, 1),
+        "guided_vs_dense": round(dense / guided, 2) if guided > 0 else None,
+        "details": {
+            "input": f"{w}x{h}",
+            "frames": frames,
+            "warmup_frames": warmup,
+            "threads": torch.get_num_threads() if dev.type == "cpu" else None,
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name(),
+            "parameters": count_parameters(raw),
+            "frame_ms": round(per_frame, 2),
+            "guided_read_ms": round(guided, 2),
+            "dense_read_ms": round(dense, 2),
+            "dense_read_ms_by_level": {"8": round(dense8, 2), "4": round(dense4, 2)},
+            "dense_extrapolated": ext8 or ext4,
+            "guided_share_of_frame": round(guided / per_frame, 4),
+            "memory_policy": memory,
+            "top_k": top_k,
+            "memory_mb_after_10": round(mem_at.get(10, 0.0), 1),
+            "memory_mb_after_n": round(mem_at.get(frames, 0.0), 1),
+            # RSS wanders by allocator noise; growth beyond that (a leak, a growing bank) fails the check
+            "memory_flat": mem_at.get(frames, 0.0) - mem_at.get(10, 0.0) <= max(32.0, 0.05 * mem_at.get(10, 0.0)),
+            "bank_frames": n_mem,
+            "bank_mb": round(bank.nbytes() / 2**20, 2),
+        },
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "cpu"
+
+
+def format_text(r: dict[str, Any]) -> str:
+    d = r["details"]
+    lines = [f"vom bench: config {r['config']}, {d['input']} ({r['size']}), {r['device']} ({d['device_name']}), "
+             f"{d['parameters']:,} parameters, {d['frames']} frames (first {d['warmup_frames']} not averaged)"]
+    for s, ms in r["stages_ms"].items():
+        lines.append(f"  {s:<16} {ms:9.2f} ms")
+    lines.append(f"  {'frame':<16} {d['frame_ms']:9.2f} ms   ({r['fps']:.2f} fps)")
+    lines.append(f"  guided read (1/8 + 1/4) {d['guided_read_ms']:.2f} ms = {100 * d['guided_share_of_frame']:.1f}% "
+                 f"of a frame; dense top-k read at the same levels {d['dense_read_ms']:.1f} ms"
+                 f"{' (extrapolated)' if d['dense_extrapolated'] else ''}: guided is {r['guided_vs_dense']}x faster")
+    lines.append(f"  peak memory {r['peak_mem_mb']:.1f} MB; memory after 10 frames {d['memory_mb_after_10']} MB, "
+                 f"after {d['frames']} {d['memory_mb_after_n']} MB "
+                 f"({'flat' if d['memory_flat'] else 'GROWING'}); bank {d['bank_frames']} frames, {d['bank_mb']} MB")
+    return "\n".join(lines)
