@@ -19,13 +19,13 @@ def test_shapes_and_history_changes_the_output(window: int) -> None:
     cfar = CFAR(key_dim=8, value_dim=6, window=window, dim=4).eval()
     k, v, k1, v1, k2, v2 = _inputs(0)
     with torch.no_grad():
-        out = cfar(k, v, [k1, k2], [v1, v2])
-        assert out.shape == v.shape
+        out, pk = cfar(k, v, [cfar.proj(k1), cfar.proj(k2)], [v1, v2])
+        assert out.shape == v.shape and pk.shape == (1, 4, 5, 7)
         assert not torch.allclose(out, v)  # not an identity
         _, _, k1b, v1b, _, _ = _inputs(1)
-        changed = cfar(k, v, [k1b, k2], [v1b, v2])
+        changed, _ = cfar(k, v, [cfar.proj(k1b), cfar.proj(k2)], [v1b, v2])
         assert (changed - out).abs().max() > 1e-3  # previous frames matter
-        alone = cfar(k, v, [], [])  # start of a pass: no history
+        alone, _ = cfar(k, v, [], [])  # start of a pass: no history
         assert alone.shape == v.shape and torch.isfinite(alone).all()
 
 
@@ -36,7 +36,8 @@ def test_local_window_covering_the_map_equals_dense_attention() -> None:
     local.load_state_dict(dense.state_dict())
     k, v, k1, v1, k2, v2 = _inputs(2)
     with torch.no_grad():
-        torch.testing.assert_close(local(k, v, [k1, k2], [v1, v2]), dense(k, v, [k1, k2], [v1, v2]))
+        hist = [dense.proj(k1), dense.proj(k2)]
+        torch.testing.assert_close(local(k, v, hist, [v1, v2])[0], dense(k, v, hist, [v1, v2])[0])
 
 
 def test_local_window_ignores_far_pixels() -> None:
@@ -48,7 +49,8 @@ def test_local_window_ignores_far_pixels() -> None:
     far = v1b[..., 5:, 5:].flatten(2)
     v1b[..., 5:, 5:] = far[..., torch.randperm(far.shape[-1])].view_as(v1b[..., 5:, 5:])
     with torch.no_grad():
-        a = cfar(k, v, [k1, k2], [v1, v2])
-        b = cfar(k, v, [k1, k2], [v1b, v2])
+        hist = [cfar.proj(k1), cfar.proj(k2)]
+        a, _ = cfar(k, v, hist, [v1, v2])
+        b, _ = cfar(k, v, hist, [v1b, v2])
     torch.testing.assert_close(a[..., :3, :3], b[..., :3, :3])  # the 3x3 windows there never reach row/col 5
     assert (a[..., 5:, 5:] - b[..., 5:, 5:]).abs().max() > 1e-3

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from vom_plugin.errors import InputError
-from vom_plugin.model import History, build_model, count_parameters, stack_memory
+from vom_plugin.model import build_model, count_parameters, stack_memory
 from vom_plugin.model.memory_read import LevelMemory, dense_topk_read, level_memory, to_rows
 
 from .device import inference_context, peak_memory_mb, resolve_device, to_input
@@ -58,8 +58,15 @@ class _Timer:
         self.ms[stage].append((time.perf_counter() - t) * 1000.0)
 
 
-def _dense_ms(q: torch.Tensor, key_map: torch.Tensor, value_map: torch.Tensor, frames: int, top_k: int,
-              timer: _Timer, max_queries: int) -> tuple[float, bool]:
+def _dense_ms(
+    q: torch.Tensor,
+    key_map: torch.Tensor,
+    value_map: torch.Tensor,
+    frames: int,
+    top_k: int,
+    timer: _Timer,
+    max_queries: int,
+) -> tuple[float, bool]:
     """Time a dense top-k read at a fine level over `frames` memory frames; extrapolated linearly in query
     pixels (the dense cost is exactly linear in them) when the map has more than `max_queries` pixels."""
     mem = LevelMemory.cat([level_memory(key_map, value_map, blocked=False)] * frames)
@@ -73,8 +80,16 @@ def _dense_ms(q: torch.Tensor, key_map: torch.Tensor, value_map: torch.Tensor, f
     return ms * n / sub.shape[1], sub.shape[1] < n
 
 
-def run_bench(config: str = "lite", size: int = 480, device: str = "auto", frames: int = 30, top_k: int = 8,
-              memory: str = "first+prev2", threads: int | None = None, dense_queries: int = 4096) -> dict[str, Any]:
+def run_bench(
+    config: str = "lite",
+    size: int = 480,
+    device: str = "auto",
+    frames: int = 30,
+    top_k: int = 8,
+    memory: str = "first+prev2",
+    threads: int | None = None,
+    dense_queries: int = 4096,
+) -> dict[str, Any]:
     """Run the benchmark and return the result dict (the JSON that ``vom bench --json`` prints)."""
     if size not in SIZES:
         raise InputError(f"--size {size}: expected one of {', '.join(map(str, SIZES))}")
@@ -118,13 +133,13 @@ def run_bench(config: str = "lite", size: int = 480, device: str = "auto", frame
             with timer("memory_read_4"):
                 r4, _ = model.read_guided(keys.key4, mem[2], idx, top_k)
             with timer("cfar"):
-                refined = model.refine(keys, (r16, r8, r4), history)
+                refined, hist = model.refine(keys, (r16, r8, r4), history)
             with timer("decoder"):
                 logits, alpha = model.decode(image, keys, refined)
             with timer("value_encoder"):
                 if bank.writes(t):
                     bank.add(t, model.memory_frame(image, keys, torch.sigmoid(logits), alpha))
-            history = [History(keys.keys(), (r16, r8, r4)), *history][: model.config.cfar_frames - 1]
+            history = [hist, *history][: model.config.cfar_frames - 1]
             timer.sync()
             frame_ms.append((time.perf_counter() - t0) * 1000.0)
             if t in (10, frames):
@@ -191,15 +206,21 @@ def _cpu_name() -> str:
 
 def format_text(r: dict[str, Any]) -> str:
     d = r["details"]
-    lines = [f"vom bench: config {r['config']}, {d['input']} ({r['size']}), {r['device']} ({d['device_name']}), "
-             f"{d['parameters']:,} parameters, {d['frames']} frames (first {d['warmup_frames']} not averaged)"]
+    lines = [
+        f"vom bench: config {r['config']}, {d['input']} ({r['size']}), {r['device']} ({d['device_name']}), "
+        f"{d['parameters']:,} parameters, {d['frames']} frames (first {d['warmup_frames']} not averaged)"
+    ]
     for s, ms in r["stages_ms"].items():
         lines.append(f"  {s:<16} {ms:9.2f} ms")
     lines.append(f"  {'frame':<16} {d['frame_ms']:9.2f} ms   ({r['fps']:.2f} fps)")
-    lines.append(f"  guided read (1/8 + 1/4) {d['guided_read_ms']:.2f} ms = {100 * d['guided_share_of_frame']:.1f}% "
-                 f"of a frame; dense top-k read at the same levels {d['dense_read_ms']:.1f} ms"
-                 f"{' (extrapolated)' if d['dense_extrapolated'] else ''}: guided is {r['guided_vs_dense']}x faster")
-    lines.append(f"  peak memory {r['peak_mem_mb']:.1f} MB; memory after 10 frames {d['memory_mb_after_10']} MB, "
-                 f"after {d['frames']} {d['memory_mb_after_n']} MB "
-                 f"({'flat' if d['memory_flat'] else 'GROWING'}); bank {d['bank_frames']} frames, {d['bank_mb']} MB")
+    lines.append(
+        f"  guided read (1/8 + 1/4) {d['guided_read_ms']:.2f} ms = {100 * d['guided_share_of_frame']:.1f}% "
+        f"of a frame; dense top-k read at the same levels {d['dense_read_ms']:.1f} ms"
+        f"{' (extrapolated)' if d['dense_extrapolated'] else ''}: guided is {r['guided_vs_dense']}x faster"
+    )
+    lines.append(
+        f"  peak memory {r['peak_mem_mb']:.1f} MB; memory after 10 frames {d['memory_mb_after_10']} MB, "
+        f"after {d['frames']} {d['memory_mb_after_n']} MB "
+        f"({'flat' if d['memory_flat'] else 'GROWING'}); bank {d['bank_frames']} frames, {d['bank_mb']} MB"
+    )
     return "\n".join(lines)

@@ -120,8 +120,8 @@ class Propagator:
         n = len({k.split(".")[1] for k in state if k.startswith("hist.")})
         self.history = [
             History(
-                tuple(to_input(state[f"hist.{j}.keys.{i}"], self.device) for i in range(3)),  # type: ignore[arg-type]
-                tuple(to_input(state[f"hist.{j}.readouts.{i}"], self.device) for i in range(3)),  # type: ignore[arg-type]
+                tuple(state[f"hist.{j}.keys.{i}"].to(self.device) for i in range(3)),  # type: ignore[arg-type]
+                tuple(state[f"hist.{j}.readouts.{i}"].to(self.device) for i in range(3)),  # type: ignore[arg-type]
             )
             for j in range(n)
         ]

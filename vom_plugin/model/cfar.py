@@ -8,7 +8,8 @@
 Choices where the paper is vague:
 - Only the current frame's pixels are refined (the rows of eq. 4 for frame t); refining the previous
   frames again would change outputs already written.
-- Attn is STCN's L2 similarity between keys after a shared learned 1x1 projection to `dim` channels.
+- Attn is STCN's L2 similarity between keys after a shared learned 1x1 projection to `dim` channels
+  (projected once per frame; the history keeps projected keys).
 - L1(.) normalises V_bar along the memory (position) axis per channel; we multiply back by the number
   of positions, i.e. divide by the mean absolute value, so the magnitude stays O(1) at every size.
 - Window: `window=0` is dense attention over every pixel of the 3 frames (chunked over queries;
@@ -43,21 +44,23 @@ class CFAR(nn.Module):
         nn.init.zeros_(self.ffn[2].bias)
 
     def forward(
-        self, key: torch.Tensor, value: torch.Tensor, hist_keys: list[torch.Tensor], hist_values: list[torch.Tensor]
-    ) -> torch.Tensor:
-        """key [B, C, H, W], value [B, Cv, H, W]; hist_* the previous frames' (newest first) -> [B, Cv, H, W]."""
-        keys = [key, *hist_keys]
+        self, key: torch.Tensor, value: torch.Tensor, hist_pkeys: list[torch.Tensor], hist_values: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """key [B, C, H, W], value [B, Cv, H, W]; hist_pkeys / hist_values: the previous frames' *projected*
+        keys [B, dim, H, W] and read-outs (newest first). Returns (refined value, this frame's projected key),
+        the latter to be handed back as history: each frame's key is projected once."""
+        pk = self.proj(key).contiguous()  # NCHW: the history (and a resumed state) has one fixed layout
+        pks = [pk, *hist_pkeys]
         values = [value, *hist_values]
         # L1 normalisation over all positions of all frames, per channel (see module docstring)
         total = sum(v.abs().sum(dim=(2, 3), keepdim=True) for v in values)
         scale = 1.0 / (total / (len(values) * value.shape[2] * value.shape[3]) + 1e-6)
-        pks = [self.proj(k) for k in keys]
         if self.window == 0:
             attn = self._dense(pks, values)
         else:
             attn = self._local(pks, values, self.window)
         out = value + attn * scale
-        return out + self.ffn(out)
+        return out + self.ffn(out), pk
 
     @staticmethod
     def _dense(pks: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
@@ -79,9 +82,13 @@ class CFAR(nn.Module):
     def _local(pks: list[torch.Tensor], values: list[torch.Tensor], r: int) -> torch.Tensor:
         """Windowed attention as a loop over the (2r+1)^2 shifts of each frame: views of padded maps, no
         unfold copies. Squared norms are padded with +inf, so out-of-image positions get weight exactly 0."""
+        # one fixed (NCHW) layout: results must not depend on whether a tensor came from a channels_last conv
+        # or from a resumed state, or a resumed render would drift from an uninterrupted one
+        pks = [k.contiguous() for k in pks]
+        values = [v.contiguous() for v in values]
         b, d, h, w = pks[0].shape
         size = 2 * r + 1
-        q = pks[0].contiguous()
+        q = pks[0]
         n_pos = len(pks) * size * size
         logits = torch.empty(b, n_pos, h, w, device=q.device, dtype=torch.float32)
         i = 0

@@ -48,7 +48,7 @@ class MemoryFrame:
 
 @dataclass
 class History:
-    """CFAR's view of one earlier query frame: its keys and its (unrefined) read-outs."""
+    """CFAR's view of one earlier query frame: its CFAR-projected keys and its (unrefined) read-outs."""
 
     keys: Levels
     readouts: Levels
@@ -124,15 +124,21 @@ class HSTSG(nn.Module):
         r16, idx = self.read_dense16(keys.key16, memory[0], top_k)
         r8, idx = self.read_guided(keys.key8, memory[1], idx, top_k)
         r4, _ = self.read_guided(keys.key4, memory[2], idx, top_k)
-        return r16, r8, r4
+        # NCHW-contiguous: read-outs are kept as CFAR history and saved in resumable states
+        return r16.contiguous(), r8.contiguous(), r4.contiguous()
 
-    def refine(self, keys: KeyFeatures, readouts: Levels, history: list[History]) -> Levels:
-        """CFAR at each level with the previous query frames (newest first, at most cfar_frames - 1)."""
+    def refine(self, keys: KeyFeatures, readouts: Levels, history: list[History]) -> tuple[Levels, History]:
+        """CFAR at each level with the previous query frames (newest first, at most cfar_frames - 1).
+
+        Returns the refined read-outs and this frame's History (for the frames after it).
+        """
         hist = history[: self.config.cfar_frames - 1]
-        out = []
+        out, pks = [], []
         for i, (cfar, k) in enumerate(zip((self.cfar16, self.cfar8, self.cfar4), keys.keys(), strict=True)):
-            out.append(cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist]))
-        return tuple(out)  # type: ignore[return-value]
+            refined, pk = cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist])
+            out.append(refined)
+            pks.append(pk)
+        return tuple(out), History(tuple(pks), readouts)  # type: ignore[arg-type]
 
     def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution."""
@@ -143,9 +149,9 @@ class HSTSG(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, History]:
         """One query frame: read, refine, decode. Returns (mask_logits, alpha, this frame's History)."""
         readouts = self.read_memory(keys, stack_memory(memory), top_k)
-        refined = self.refine(keys, readouts, history)
+        refined, hist = self.refine(keys, readouts, history)
         mask_logits, alpha = self.decode(image, keys, refined)
-        return mask_logits, alpha, History(keys.keys(), readouts)
+        return mask_logits, alpha, hist
 
     # -- training entry ----------------------------------------------------------------------------
     def forward_clip(
