@@ -201,13 +201,20 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     _shot(tmp_path / "shots" / "a")
     out = tmp_path / "bench"
     rc = main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "flow",
-               "--out", str(out)])
+               "--out", str(out), "--save-alphas"])
     assert rc == 0
+    saved = sorted(p.name for p in (out / "a" / "flow").iterdir())
+    assert saved == ["alpha.1001.exr", "alpha.1002.exr", "alpha.1003.exr"]
+    from vom_plugin.eval.clips import read_alpha
+
+    assert set(np.unique(read_alpha(out / "a" / "static" / "alpha.1003.exr"))) == {0.0, 1.0}
     text = capsys.readouterr().out
     assert "MEAN (1)" in text and "static" in text and "flow" in text
     d = json.loads((out / "benchmark.json").read_text())
     assert d["methods"] == ["static", "flow"] and d["clips"][0]["roto"] == "file"
     assert (out / "a.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["benchmark", "--data", "synth:1", "--save-alphas"]) == 2
+    assert "--save-alphas needs --out" in capsys.readouterr().err
     assert main(["benchmark", "--data", "nowhere:1"]) == 2
     assert "unknown kind 'nowhere'" in capsys.readouterr().err
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'missing'}", "--methods", "static"]) == 2

@@ -55,6 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="half-width of the closed-form trimap's unknown band, pixels (default 6)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object instead of a table")
     p.add_argument("--out", metavar="DIR", help="write benchmark.json and per-clip PNG plots here")
+    p.add_argument("--save-alphas", action="store_true",
+                   help="also write every method's alphas to DIR/<clip>/<method>/alpha.####.exr (needs --out)")
 
 
 def _load_vom(args: argparse.Namespace, explicit: bool):
@@ -83,8 +85,12 @@ def _load_vom(args: argparse.Namespace, explicit: bool):
 
 
 def run(args: argparse.Namespace) -> int:
+    from vom_plugin.errors import InputError
     from vom_plugin.eval.clips import iter_clips
-    from vom_plugin.eval.runner import format_table, make_methods, run_benchmark
+    from vom_plugin.eval.runner import alpha_saver, format_table, make_methods, run_benchmark
+
+    if args.save_alphas and not args.out:
+        raise InputError("--save-alphas needs --out DIR (where to write the alphas)")
 
     names = list(args.methods or METHODS)
     model, device = None, "cpu"
@@ -108,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  ... {msg}", file=sys.stderr, flush=True)
 
     result = run_benchmark(clips, methods, region=args.region, max_side=None if synth else args.size,
-                           progress=progress)
+                           progress=progress, on_alpha=alpha_saver(args.out) if args.save_alphas else None)
     result.settings = {"data": args.data, "model": args.model if model is not None else None, "device": device,
                        "working_size": working, "matting_side": args.matting_side,
                        "trimap_radius": args.trimap_radius, "frames": args.frames,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -23,6 +24,8 @@ from vom_plugin.eval.clips import EvalClip, coarse_roto
 from vom_plugin.eval.scores import ClipScores, evaluate_clip, gt_flows, mean_over_clips, units
 
 MethodFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+# called with (clip, method name, alphas [T, H, W]) after each method, e.g. to save the alphas
+AlphaSink = Callable[[EvalClip, str, np.ndarray], None]
 DEFAULT_METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 TABLE_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt")
 DEFAULT_WORKING_SIZE = 1024
@@ -119,7 +122,8 @@ class BenchmarkResult:
 
 
 def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "whole",
-             metrics: Sequence[str] | None = None, progress: Callable[[str], None] | None = None) -> ClipResult:
+             metrics: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
+             on_alpha: AlphaSink | None = None) -> ClipResult:
     from vom_plugin.io import to_network
 
     frames = np.stack([to_network(p, clip.colorspace) for p in clip.plate]).astype(np.float32)
@@ -135,6 +139,8 @@ def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "who
         result.seconds[name] = round(time.perf_counter() - start, 3)
         if alpha.shape != clip.gt.shape:
             raise RuntimeError(f"method {name} returned alphas of shape {alpha.shape}, expected {clip.gt.shape}")
+        if on_alpha:
+            on_alpha(clip, name, alpha)
         result.scores[name] = evaluate_clip(alpha, clip.gt, region=region, frames=clip.frames, metrics=metrics,
                                             name=f"{clip.name} ({name})", flows=flows)
     return result
@@ -142,14 +148,32 @@ def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "who
 
 def run_benchmark(clips: Iterable[EvalClip], methods: dict[str, MethodFn], *, region: str = "whole",
                   metrics: Sequence[str] | None = None, max_side: int | None = None,
-                  progress: Callable[[str], None] | None = None) -> BenchmarkResult:
+                  progress: Callable[[str], None] | None = None, on_alpha: AlphaSink | None = None
+                  ) -> BenchmarkResult:
     result = BenchmarkResult(region=region, methods=list(methods))
     for clip in clips:
         result.clips.append(run_clip(_fit(clip, max_side), methods, region=region, metrics=metrics,
-                                     progress=progress))
+                                     progress=progress, on_alpha=on_alpha))
     if not result.clips:
         raise InputError("the benchmark data holds no clips")
     return result
+
+
+def alpha_saver(folder: str | Path) -> AlphaSink:
+    """An ``on_alpha`` that writes ``<folder>/<clip>/<method>/alpha.####.exr`` (half float, channel A), so the
+    mattes can be compared in a viewer or in Nuke."""
+    root = Path(folder)
+
+    def save(clip: EvalClip, method: str, alpha: np.ndarray) -> None:
+        from vom_plugin.io import ImageInfo, frame_path, write_alpha
+
+        out = root / clip.name / method
+        out.mkdir(parents=True, exist_ok=True)
+        info = ImageInfo.for_size(alpha.shape[2], alpha.shape[1])
+        for f, a in zip(clip.frames, alpha, strict=True):
+            write_alpha(frame_path(out / "alpha.####.exr", f), a, info, metadata={"benchmark_method": method})
+
+    return save
 
 
 def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS) -> str:
