@@ -146,3 +146,34 @@ def test_cli_rejects_unknown_data_spec(tmp_path: Path, capsys, tiny):
 def test_missing_checkpoint_is_an_input_error(tmp_path: Path):
     with pytest.raises(InputError, match="not found"):
         L.load_checkpoint(tmp_path / "none.pt")
+
+
+class _LoudHead(nn.Module):
+    """A decoder whose head starts far too loud, as a normalisation-free decoder does at default init."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(3, 2, 3, padding=1)
+        with torch.no_grad():
+            self.head.weight.mul_(200.0)
+
+
+class _LoudNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoder = _LoudHead()
+
+    def forward_clip(self, frames, first_mask, memory="first+prev2", top_k=8):
+        out = torch.stack([self.decoder.head(frames[:, t]) for t in range(frames.shape[1])], 1)
+        return {"mask_logits": out[:, :, :1], "alpha": out[:, :, 1:].clamp(0, 1)}
+
+
+def test_calibrate_output_scale_brings_a_loud_head_to_unit_scale():
+    torch.manual_seed(0)
+    net = _LoudNet()
+    frames, mask = torch.rand(2, 3, 3, 16, 16), torch.ones(2, 1, 16, 16)
+    factor = L.calibrate_output_scale(net, frames, mask)
+    assert factor < 0.1
+    lg = net.forward_clip(frames, mask)["mask_logits"]
+    assert abs(float((lg - lg.mean()).abs().mean()) - 1.0) < 0.05
+    assert L.calibrate_output_scale(TinyClipNet(), frames, mask) == 1.0  # nothing to calibrate: untouched
