@@ -179,7 +179,8 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
     yaml_path = tmp_path / "shot.yaml"
     yaml_path.write_text(yaml.safe_dump(s.to_dict()))
     cmd = [sys.executable, "-m", "vom_plugin.cli", "render", str(yaml_path), "--progress", "json"]
-    env = dict(os.environ)  # same thread count as this process: CPU float sums depend on it
+    # same thread count as this process (CPU float sums depend on it); a memory state after every frame
+    env = {**os.environ, "VOM_STATE_INTERVAL_S": "0"}
     out_dir = shot_dir / "killed"
 
     # SIGTERM: stops after the frame in hand, exit 130, only complete files

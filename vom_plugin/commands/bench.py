@@ -18,9 +18,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", default="first+prev2", help="memory policy")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--cache", action="store_true",
+                   help="instead: render a shot with a cold cache, then again after only the roto changed "
+                        "(the key-feature cache's speed-up); uses --config, --device, --threads")
+    p.add_argument("--shot", default=None, metavar="SHOT.yaml", help="with --cache: the shot (default: the demo)")
+    p.add_argument("--model", default=None, metavar="NAME|PATH",
+                   help="with --cache: weights to use (default: seeded random weights of --config)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cache:
+        from vom_plugin.engine.runner import format_cache_bench, run_cache_bench
+
+        r = run_cache_bench(config=args.config, model=args.model, shot_file=args.shot, device=args.device,
+                            threads=args.threads)
+        print(json.dumps(r) if args.json else format_cache_bench(r))
+        return 0
     from vom_plugin.engine.bench import format_text, run_bench
 
     result = run_bench(args.config, args.size, args.device, frames=args.frames, top_k=args.top_k,

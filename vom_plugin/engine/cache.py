@@ -201,7 +201,10 @@ class ShotCache:
         except FileNotFoundError:
             return None
         try:
-            tensors = load(data)
+            # clone(): tensors loaded from bytes sit at whatever offset the header left them, and torch's
+            # vectorised CPU kernels round differently on unaligned data; fresh storage is aligned, so a
+            # resumed render computes bit-identically to an uninterrupted one.
+            tensors = {k: v.clone() for k, v in load(data).items()}
         except Exception:  # a file from another vom version or a damaged disk: a miss, rewritten later
             path.unlink(missing_ok=True)
             return None

@@ -40,9 +40,23 @@ from vom_plugin.engine.shot import Shot
 from vom_plugin.errors import CancelledError, InputError
 
 STAGES = ("read", "keys", "propagate", "cache", "upsample", "write")
-# Memory states kept on disk while a pass runs: the latest one (resume after a kill), every Nth
-# (re-renders after an upstream change), and the last of each render (the next farm chunk).
-STATE_EVERY = 10
+# Memory states are big (tens of MB a frame at 960 px), so a pass writes one when the last is this old
+# (a killed render redoes at most that much work), at the end of what it was asked for (the next farm
+# chunk starts there) and when cancelled; it deletes the one before. 0 writes one every frame.
+STATE_INTERVAL_S = 10.0
+
+
+def state_interval() -> float:
+    text = os.environ.get("VOM_STATE_INTERVAL_S")
+    if not text:
+        return STATE_INTERVAL_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"VOM_STATE_INTERVAL_S {text!r}: expected seconds between saved memory states") from None
+    if value < 0:
+        raise InputError(f"VOM_STATE_INTERVAL_S {text!r}: expected seconds >= 0")
+    return value
 
 
 @dataclass
@@ -251,6 +265,7 @@ class _Render:
         self.expected: dict[int, int] = {}
         self.done = 0
         self.cache_ok = True
+        self.state_interval = state_interval()
 
     # - inputs -
 
@@ -388,6 +403,7 @@ class _Render:
         if state is not None:
             prop.load_state_dict({k: v.to(job.device) for k, v in state.items()})
         written_states: list[int] = []
+        last_state_t = time.perf_counter()
         for i in range(start, n):
             f = p.frames[i]
             image = self.image(f)
@@ -399,16 +415,17 @@ class _Render:
                 else:
                     out = prop.step(image, keys)
                 alpha = out.alpha[0, 0].detach().float().cpu().contiguous()
-                state_now = prop.state_dict() if self.cache_ok else None
             self.result.cache["steps_computed"] += 1
+            save_state = self.cache_ok and (i == n - 1 or self.stop.signal is not None
+                                            or time.perf_counter() - last_state_t >= self.state_interval)
             with self.timer("cache"):
                 self._cache_put(cache.put_alpha, hashes[i], {"alpha": alpha})
-                if state_now is not None:
-                    self._cache_put(cache.put_state, hashes[i], state_now)
-                    # Keep the disk bounded: the previous state of this run goes unless it is a checkpoint.
-                    if written_states and written_states[-1] % STATE_EVERY != 0:
+                if save_state:
+                    self._cache_put(cache.put_state, hashes[i], prop.state_dict())
+                    if written_states:  # one mid-pass state per pass is enough to resume: keep the disk bounded
                         cache.drop_state(hashes[written_states[-1]])
                     written_states.append(i)
+                    last_state_t = time.perf_counter()
             if f in p.serves:
                 self.deliver(f, p.keyframe, alpha.numpy())
             self.check_stop()
@@ -486,6 +503,9 @@ def bench_cache(shot: Shot, *, dilate_px: int = 3) -> dict[str, Any]:
         grown = cv2.dilate(mask.astype(np.uint8), kernel).astype(np.float32)
         changed = tmp_path / f"roto_dilated.{kf:04d}.exr"
         vio.write_alpha(changed, grown, first.info)
+        # Warm the process up first (thread pools, allocator, the prepared network) on a throwaway cache,
+        # so "cold" means a cold cache, not a cold process.
+        render(dataclasses.replace(base, frames=[kf], cache=tmp_path / "warmup", out=str(tmp_path / "w.####.exr")))
         cold = render(base)
         warm = render(dataclasses.replace(base, keyframes={**base.keyframes, kf: changed}))
     return {"frames": len(cold.frames), "plate_size": list(first.size), "working_size": base.working_size,
@@ -494,3 +514,46 @@ def bench_cache(shot: Shot, *, dilate_px: int = 3) -> dict[str, Any]:
             "cold_timings": {k: round(v, 3) for k, v in cold.timings.items()},
             "roto_changed_timings": {k: round(v, 3) for k, v in warm.timings.items()},
             "cold_cache": cold.cache, "roto_changed_cache": warm.cache}
+
+
+def run_cache_bench(*, config: str = "lite", model: str | None = None, shot_file: str | None = None,
+                    device: str = "auto", threads: int | None = None) -> dict[str, Any]:
+    """``vom bench --cache``: bench_cache on a shot file (default: the shipped demo shot).
+
+    ``model`` None uses seeded random weights of ``config`` (the speed-up does not depend on training).
+    """
+    import tempfile
+
+    import torch
+
+    from vom_plugin.locations import demo_dir
+
+    if threads:
+        torch.set_num_threads(threads)
+    shot_path = Path(shot_file) if shot_file else demo_dir() / "shot.yaml"
+    with tempfile.TemporaryDirectory(prefix="vom-bench-model-") as tmp:
+        if model is None:
+            from vom_plugin.engine.weights import save_weights
+            from vom_plugin.model import build_model
+
+            torch.manual_seed(0)
+            model = str(Path(tmp) / f"{config}.safetensors")
+            save_weights(build_model(config), model)
+            label = f"{config} (random weights)"
+        else:
+            label = model
+        shot = Shot.from_yaml(shot_path, model=model, device=device)
+        result = bench_cache(shot)
+    result.update({"shot": str(shot_path), "model": label, "threads": torch.get_num_threads()})
+    return result
+
+
+def format_cache_bench(r: dict[str, Any]) -> str:
+    w, h = r["plate_size"]
+    lines = [f"cache bench: {r['shot']} ({r['frames']} frames, {w}x{h}, working size {r['working_size']}), "
+             f"model {r['model']}, {r['device']}, {r['threads']} threads",
+             f"  cold cache            {r['cold_s']:8.2f} s   {r['cold_timings']}",
+             f"  only the roto changed {r['roto_changed_s']:8.2f} s   {r['roto_changed_timings']}",
+             f"  speed-up              {r['speedup']:8.2f} x   (key features: {r['roto_changed_cache']['keys_hit']} "
+             f"hits, {r['roto_changed_cache']['keys_miss']} misses)"]
+    return "\n".join(lines)
