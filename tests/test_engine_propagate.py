@@ -99,3 +99,21 @@ def test_the_caller_model_is_not_modified(model: torch.nn.Module) -> None:
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_out_of_memory_in_a_step_is_an_input_error_naming_the_size(
+    model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vom_plugin.errors import InputError
+
+    frames, mask = _clip(2)
+    prop = Propagator(model)
+    keys = prop.encode_keys(frames[:1])
+    prop.add_keyframe(frames[:1], keys, mask[None])
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(prop.model, "predict", boom)
+    with pytest.raises(InputError, match=r"working size 48x32.*--working-size"):
+        prop.step(frames[1:2], keys)

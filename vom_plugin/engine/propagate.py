@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from vom_plugin.model import HSTSG, History, KeyFeatures
 
-from .device import inference_context, prepare_model, resolve_device, to_input
+from .device import inference_context, oom_guard, prepare_model, resolve_device, to_input
 from .memory import MemoryBank
 from .schedule import plan
 
@@ -68,7 +68,7 @@ class Propagator:
 
     def encode_keys(self, image: torch.Tensor) -> KeyFeatures:
         """image [1, 3, H, W] in [0, 1] -> KeyFeatures (depends on the pixels only: cacheable)."""
-        with inference_context(self.device):
+        with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             return self.model.encode_key(to_input(image, self.device))
 
     def add_keyframe(self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor) -> StepOutput:
@@ -78,7 +78,7 @@ class Propagator:
         """
         self.bank = MemoryBank(self.bank.policy)
         self.history = []
-        with inference_context(self.device):
+        with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             image, mask = to_input(image, self.device), to_input(mask.float(), self.device)
             keys = keys.to(self.device)
             self.bank.add(0, self.model.memory_frame(image, keys, mask, mask))
@@ -92,7 +92,7 @@ class Propagator:
         """Predict the next frame of the pass from memory, then write it to memory if the policy says so."""
         if self.t == 0:
             raise RuntimeError("Propagator.step() called before add_keyframe()")
-        with inference_context(self.device):
+        with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             image = to_input(image, self.device)
             keys = keys.to(self.device)
             logits, alpha, hist = self.model.predict(image, keys, self.bank.ordered(), self.history, self.top_k)
