@@ -303,4 +303,5 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
     meta.update(metadata or {})
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, dest, fp16=True, metadata=meta)
+    os.chmod(dest, 0o644)  # a temp file's private mode would follow the weights into installs
     return {"step": ck["step"], "elapsed_s": ck["elapsed_s"], "config": ck["config"]}
