@@ -117,3 +117,20 @@ def test_out_of_memory_in_a_step_is_an_input_error_naming_the_size(
     monkeypatch.setattr(prop.model, "predict", boom)
     with pytest.raises(InputError, match=r"working size 48x32.*--working-size"):
         prop.step(frames[1:2], keys)
+
+
+def test_keys_from_a_cache_give_bit_identical_results(model: torch.nn.Module) -> None:
+    from vom_plugin.model import KeyFeatures
+
+    frames, mask = _clip(3, seed=7)
+    fresh, cached = Propagator(model), Propagator(model)
+    keys = [fresh.encode_keys(frames[i : i + 1]) for i in range(3)]
+    # what the runner's cache hands back: CPU tensors saved contiguous
+    stored = [KeyFeatures.from_dict({k: v.clone() for k, v in kf.to_dict().items()}) for kf in keys]
+    a = [fresh.add_keyframe(frames[:1], keys[0], mask[None]).alpha]
+    b = [cached.add_keyframe(frames[:1], stored[0], mask[None]).alpha]
+    for i in (1, 2):
+        a.append(fresh.step(frames[i : i + 1], keys[i]).alpha)
+        b.append(cached.step(frames[i : i + 1], stored[i]).alpha)
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)

@@ -44,6 +44,7 @@ class _Timer:
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.ms: dict[str, list[float]] = defaultdict(list)
+        self.cpu_ms: dict[str, list[float]] = defaultdict(list)
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -52,10 +53,11 @@ class _Timer:
     @contextlib.contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
         self.sync()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         yield
         self.sync()
         self.ms[stage].append((time.perf_counter() - t) * 1000.0)
+        self.cpu_ms[stage].append((time.process_time() - c) * 1000.0)
 
 
 def _dense_ms(
@@ -179,6 +181,7 @@ def run_bench(
             "parameters": count_parameters(raw),
             "frame_ms": round(per_frame, 2),
             "frame_cpu_ms": round(mean(frame_cpu_ms), 2),
+            "stages_cpu_ms": {s: round(mean(timer.cpu_ms[s]), 2) for s in STAGES},
             "load_average": _loadavg(),
             "guided_read_ms": round(guided, 2),
             "dense_read_ms": round(dense, 2),

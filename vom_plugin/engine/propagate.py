@@ -71,6 +71,11 @@ class Propagator:
         with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             return self.model.encode_key(to_input(image, self.device))
 
+    def _keys(self, keys: KeyFeatures) -> KeyFeatures:
+        """Keys on the device in the layout fresh ones have (channels_last), so keys read back from the
+        runner's cache (saved contiguous) give bit-identical results to freshly computed ones."""
+        return KeyFeatures(**{f: to_input(t, self.device) for f, t in keys.to_dict_lazy().items()})
+
     def add_keyframe(self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor) -> StepOutput:
         """Start the pass: write memory from the roto `mask` [1, 1, H, W], return the keyframe's prediction.
 
@@ -80,7 +85,7 @@ class Propagator:
         self.history = []
         with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             image, mask = to_input(image, self.device), to_input(mask.float(), self.device)
-            keys = keys.to(self.device)
+            keys = self._keys(keys)
             self.bank.add(0, self.model.memory_frame(image, keys, mask, mask))
             logits, alpha, hist = self.model.predict(image, keys, self.bank.ordered(), [], self.top_k)
             self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha))
@@ -94,7 +99,7 @@ class Propagator:
             raise RuntimeError("Propagator.step() called before add_keyframe()")
         with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             image = to_input(image, self.device)
-            keys = keys.to(self.device)
+            keys = self._keys(keys)
             logits, alpha, hist = self.model.predict(image, keys, self.bank.ordered(), self.history, self.top_k)
             mask = torch.sigmoid(logits)
             self.history = [hist, *self.history][: self.model.config.cfar_frames - 1]

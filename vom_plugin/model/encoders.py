@@ -41,6 +41,10 @@ class KeyFeatures:
         """CPU tensors by field name (what the runner caches on disk)."""
         return {f.name: getattr(self, f.name).detach().cpu().contiguous() for f in fields(self)}
 
+    def to_dict_lazy(self) -> dict[str, torch.Tensor]:
+        """The tensors by field name, as they are (no copy, same device)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
     @classmethod
     def from_dict(cls, d: dict[str, torch.Tensor], device: torch.device | str | None = None) -> KeyFeatures:
         return cls(**{f.name: (d[f.name] if device is None else d[f.name].to(device)) for f in fields(cls)})
