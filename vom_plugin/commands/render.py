@@ -7,6 +7,7 @@ the Nuke node and the Python ``Shot`` cannot disagree.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -83,6 +84,12 @@ def shot_from_args(args: argparse.Namespace) -> Any:
                 kf[frame] = path
             v = kf
         values[knob.name] = v
+    # Paths on the command line are relative to the working folder (a shot file's, to the file's folder).
+    for name in ("plate", "out", "cache"):
+        if values.get(name):
+            values[name] = os.path.abspath(os.path.expanduser(values[name]))
+    if "keyframes" in values:
+        values["keyframes"] = {f: os.path.abspath(os.path.expanduser(p)) for f, p in values["keyframes"].items()}
     if args.shot:
         return Shot.from_yaml(args.shot, **values)
     missing = [k.flag for k in load_node_def().knobs if k.required and k.name not in values]

@@ -1,0 +1,115 @@
+"""`vom render` flags from the node definition, `vom demo` without weights, the contact sheet, progress output."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vom_plugin.cli import main
+from vom_plugin.commands import demo, render
+from vom_plugin.engine.progress import BarProgress, JsonProgress
+from vom_plugin.nodedef import load_node_def
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    render.add_arguments(p)
+    return p
+
+
+def test_render_flags_are_the_node_knobs() -> None:
+    p = _parser()
+    flags = {opt for a in p._actions for opt in a.option_strings}
+    for knob in load_node_def().knobs:
+        assert knob.flag in flags, knob.name
+        action = next(a for a in p._actions if knob.flag in a.option_strings)
+        if knob.type == "enum":
+            assert tuple(action.choices) == knob.choices
+        assert knob.help.replace("%", "%%")[:40] in action.help
+
+
+def test_flags_override_a_shot_file(tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text("plate: plate.####.exr\nkeyframes: {1: roto.0001.exr}\nout: out/a.####.exr\ntop_k: 4\n")
+    args = _parser().parse_args([str(f), "--frames", "3-5", "--roto", "r2.exr@7", "--working-size", "512"])
+    shot = render.shot_from_args(args)
+    assert shot.frames == [3, 4, 5] and shot.top_k == 4 and shot.working_size == 512
+    assert shot.keyframes == {7: Path.cwd() / "r2.exr"}  # flags are relative to the working folder
+    assert shot.plate == str(tmp_path / "plate.####.exr")
+
+
+def test_render_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--plate", "p.####.exr", "--out", "o.####.exr"]) == 2
+    assert "missing --roto" in capsys.readouterr().err
+    assert main(["render", "--plate", "p.####.exr", "--out", "o.####.exr", "--roto", "roto.exr"]) == 2
+    assert "--roto 'roto.exr': no frame number" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["render", "--device", "tpu"])
+    assert e.value.code == 2
+
+
+def test_json_error_event_for_hosts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["render", "--plate", str(tmp_path / "none.####.exr"), "--roto", "r.0001.exr",
+               "--out", str(tmp_path / "o.####.exr"), "--progress", "json"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 2
+    event = json.loads(out[-1])
+    assert event["event"] == "error" and event["exit_code"] == 2 and "none.####.exr" in event["message"]
+
+
+def test_demo_without_weights_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path / "no_weights"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert "lite.safetensors are not there yet" in err and "--model PATH" in err
+    assert not (tmp_path / "vom_demo_out").exists()
+
+
+def test_demo_shot_ships_small_and_complete() -> None:
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.locations import demo_dir
+
+    d = demo_dir()
+    shot = Shot.from_yaml(d / "shot.yaml")
+    assert shot.frames == list(range(1, 25)) and list(shot.keyframes) == [1]
+    assert all((d / f"plate.{f:04d}.exr").is_file() and (d / f"gt.{f:04d}.exr").is_file() for f in shot.frames)
+    assert sum(p.stat().st_size for p in d.iterdir()) < 8 * 2**20
+
+
+def test_contact_sheet_layout(tmp_path: Path) -> None:
+    import cv2
+
+    display = np.full((20, 30, 3), 0.5, np.float32)
+    alpha = np.zeros((20, 30), np.float32)
+    alpha[:, 15:] = 1.0
+    path = tmp_path / "sheet.png"
+    demo.contact_sheet([(display, alpha), (display, alpha)], str(path))
+    img = cv2.imread(str(path))[..., ::-1]
+    assert img.shape == (2 * 24, 90, 3)  # two rows of plate | alpha | comp, 2 px gaps above and below each
+    row = img[2:22]
+    assert (row[:, 30:45] == 0).all() and (row[:, 45:60] == 255).all()  # the alpha column
+    assert (row[:, 75:90] == 128).all()  # comp: the plate where alpha is 1
+    assert len(np.unique(row[:, 60:75].reshape(-1, 3), axis=0)) == 2  # the checkerboard where alpha is 0
+
+
+def test_progress_reporters() -> None:
+    out = io.StringIO()
+    j = JsonProgress(out)
+    j({"event": "frame", "frame": 1001, "done": 1, "total": 2, "timings": {"read": 0.1}})
+    assert json.loads(out.getvalue()) == {"event": "frame", "frame": 1001, "done": 1, "total": 2,
+                                          "timings": {"read": 0.1}}
+    err = io.StringIO()
+    b = BarProgress(err, width=10)
+    b({"event": "start", "total": 4})
+    b({"event": "frame", "frame": 1002, "done": 2, "total": 4})
+    b({"event": "done", "frames_written": 4, "elapsed": 2.0, "warnings": ["w1"]})
+    text = err.getvalue()
+    assert "[#####.....] 2/4 frame 1002" in text and "frames/s" in text and "ETA" in text
+    assert "4 frames in 0:02 (2.00 frames/s)" in text and "warning: w1" in text
