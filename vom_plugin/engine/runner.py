@@ -475,8 +475,11 @@ class _Render:
             self.progress({"event": "start", "total": len(job.frames), "frames": [job.frames[0], job.frames[-1]],
                            "device": str(job.device), "shot": self.shot.plate, "out": self.shot.out,
                            "cache": str(job.cache.dir)})
-        for p in passes:
-            self.run_pass(p)
+        from vom_plugin.engine.device import oom_guard
+
+        with oom_guard(self.shot.working_size):  # a CUDA OOM names the working size to lower (exit 2)
+            for p in passes:
+                self.run_pass(p)
         self.flush()
         with self.timer("cache"):
             with contextlib.suppress(OSError):
