@@ -209,6 +209,7 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
     (["--model", "{root}/nope.safetensors"], "nope.safetensors"),
     (["--cache", "{root}/plate/p.0001.exr/cache"], "is not writable"),
     (["--roto", "{root}/roto/missing.0001.exr"], "missing.0001.exr"),
+    (["--out", "{root}/out/a.####.png"], "expected an .exr file pattern"),
 ])
 def test_bad_input_exits_2_before_any_work(shot_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                            extra: list[str], needle: str) -> None:

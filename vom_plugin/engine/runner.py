@@ -117,6 +117,8 @@ def _model_identity(model: Any) -> str:
 
 
 def _check_out_folder(shot: Shot, first_path: Path) -> None:
+    if first_path.suffix.lower() != ".exr":
+        raise InputError(f"out {shot.out!r}: expected an .exr file pattern (e.g. alpha.####.exr)")
     folder = first_path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
