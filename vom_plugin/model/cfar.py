@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MAX_ELEMS = 1 << 25
+MAX_ELEMS = 1 << 22  # dense attention chunk (16 MiB fp32), see memory_read.MAX_ELEMS
 
 
 class CFAR(nn.Module):
