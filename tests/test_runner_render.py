@@ -197,7 +197,9 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["event"] == "done" and summary["frames_written"] == N
-    assert summary["cache"]["steps_cached"] >= 4 and summary["cache"]["steps_computed"] <= N - 4
+    # resumed, not restarted: the state flushed on SIGTERM at least (cache writes run on a writer thread,
+    # so what SIGKILL interrupted may lag the frames already written by a step or two)
+    assert summary["cache"]["steps_cached"] >= 2 and summary["cache"]["steps_computed"] <= N - 2
     got = outputs(out_dir)
     assert got.keys() == reference.keys()
     assert all(np.array_equal(got[k], reference[k]) for k in reference)
