@@ -7,6 +7,7 @@ when present so that training numbers and benchmark numbers are the same numbers
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,25 @@ from vom_plugin.train.data import network_encoder, validation_clips
 from vom_plugin.train.synth import coarse_roto
 
 DEFAULT_SHOTS = Path("/work/shared/data/shots")
+
+# Imported once, with the model, at the start of a run: a run that lasts hours must not pick up a newer
+# engine module half-way that no longer matches the model classes already loaded.
+try:
+    from vom_plugin.engine.propagate import propagate_clip as _propagate_clip
+except Exception:  # engine not importable: the model's own clip forward still validates
+    _propagate_clip = None
+try:
+    from vom_plugin.eval.scores import evaluate_clip as _evaluate_clip
+except Exception:  # eval not importable: the same formulas, computed here
+    _evaluate_clip = None
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(msg: str) -> None:
+    if msg not in _WARNED:
+        _WARNED.add(msg)
+        print(msg, file=sys.stderr, flush=True)
 
 
 def _mad(p: np.ndarray, g: np.ndarray) -> float:
@@ -39,12 +59,8 @@ def _dtssd(p: np.ndarray, g: np.ndarray) -> float:
 
 def clip_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """MAD, MSE (per frame, averaged) and dtSSD of a [T, H, W] prediction."""
-    try:
-        from vom_plugin.eval.scores import evaluate_clip
-    except ImportError:
-        evaluate_clip = None
-    if evaluate_clip is not None:
-        m = evaluate_clip(pred, gt, metrics=["MAD", "MSE", "dtSSD"]).mean
+    if _evaluate_clip is not None:
+        m = _evaluate_clip(pred, gt, metrics=["MAD", "MSE", "dtSSD"]).mean
         return {"mad": m["MAD"], "mse": m["MSE"], "dtssd": m["dtSSD"]}
     return {"mad": float(np.mean([_mad(a, b) for a, b in zip(pred, gt, strict=True)])),
             "mse": float(np.mean([_mse(a, b) for a, b in zip(pred, gt, strict=True)])),
@@ -64,13 +80,13 @@ def predict_clip(model: torch.nn.Module, frames: torch.Tensor, roto: torch.Tenso
     m = F.pad(roto[None], (0, pw, 0, ph))[0] if (ph or pw) else roto
     model.eval()
     with torch.no_grad():
-        try:
-            from vom_plugin.engine.propagate import propagate_clip
-        except Exception:
-            propagate_clip = None
-        if propagate_clip is not None:
-            alpha, _ = propagate_clip(model, x, {0: m}, device=str(device))
-        else:
+        alpha = None
+        if _propagate_clip is not None:
+            try:
+                alpha, _ = _propagate_clip(model, x, {0: m}, device=str(device))
+            except Exception as e:  # the engine changed under a long run: validate with the model's own forward
+                _warn_once(f"validation: engine propagation failed ({type(e).__name__}: {e}); using forward_clip")
+        if alpha is None:
             out = model.forward_clip(x[None].to(device), m[None].to(device))
             alpha = out["alpha"][0, :, 0]
     return alpha[:, :H, :W].float().cpu().clamp(0, 1)
