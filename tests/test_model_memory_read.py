@@ -78,3 +78,20 @@ def test_guided_read_only_looks_at_the_children_of_the_coarse_matches() -> None:
     out, fine_idx = guided_topk_read(q, mem, idx, top_k=2)
     torch.testing.assert_close(out, torch.ones_like(out))
     assert set(fine_idx.flatten().tolist()) <= {0, 1, 4, 5}
+
+
+def test_topk_ranking_is_computed_in_fp32_under_autocast() -> None:
+    # bf16 inputs (as under CUDA autocast): the affinities must still rank like fp32 ones
+    g = torch.Generator().manual_seed(0)
+    keys = (torch.randn(1, 64, 8, 8, generator=g) * 3).bfloat16()
+    values = torch.randn(1, 8, 8, 8, generator=g).bfloat16()
+    q = (torch.randn(1, 50, 64, generator=g) * 3).bfloat16()
+    _, ref = dense_topk_read(q.float(), level_memory(keys.float(), values.float(), blocked=False), 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, idx = dense_topk_read(q, level_memory(keys, values, blocked=False), 8)
+        blocked = level_memory(keys, values, blocked=True)
+        coarse = torch.arange(16).view(1, 1, 16).expand(1, 16, 16).contiguous()
+        _, fine = guided_topk_read(keys, blocked, coarse, 8)
+    assert torch.equal(idx.sort(-1).values, ref.sort(-1).values)
+    _, fine_ref = dense_topk_read(to_rows(keys.float()), level_memory(keys.float(), values.float(), blocked=False), 8)
+    assert torch.equal(fine.sort(-1).values, fine_ref.sort(-1).values)

@@ -19,6 +19,7 @@ Similarity is STCN's negative squared L2 distance without the query term, ``(2 m
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -75,11 +76,12 @@ def from_blocks(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 def level_memory(key: torch.Tensor, value: torch.Tensor, blocked: bool) -> LevelMemory:
     """One frame's key [B, C, H, W] and value [B, Cv, H, W] -> its memory layout."""
+    # |k|^2 in fp32 (see _fp32): under fp16 autocast it could also overflow
     if blocked:
         k = to_blocks(key)
-        return LevelMemory(k, k.pow(2).sum(-1), to_blocks(value))
+        return LevelMemory(k, k.float().pow(2).sum(-1), to_blocks(value))
     k = to_rows(key)
-    return LevelMemory(k, k.pow(2).sum(-1), to_rows(value))
+    return LevelMemory(k, k.float().pow(2).sum(-1), to_rows(value))
 
 
 def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -88,6 +90,12 @@ def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     rest = x.shape[2:]
     offset = (torch.arange(b, device=idx.device) * m).view(b, *([1] * (idx.dim() - 1)))
     return x.reshape(b * m, *rest).index_select(0, (idx + offset).reshape(-1)).view(*idx.shape, *rest)
+
+
+def _fp32(t: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Affinities that feed a top-k are computed in fp32 even under autocast: in bf16 (8-bit mantissa) the
+    L2 similarities, O(100) in size, are only resolved to ~0.5 and the ranking becomes noise."""
+    return torch.autocast(device_type=t.device.type, enabled=False)
 
 
 def dense_topk_read(
@@ -104,9 +112,12 @@ def dense_topk_read(
     outs, idxs = [], []
     scale = 1.0 / math.sqrt(c)
     for s in range(0, n, chunk):
-        qs = q[:, s : s + chunk]
-        aff = torch.baddbmm(mem.sqnorm.unsqueeze(1), qs, mem.keys.transpose(1, 2), beta=-1.0, alpha=2.0)
-        vals, idx = aff.topk(k, dim=-1)  # [B, n, k]
+        qs = q[:, s : s + chunk].float()
+        with _fp32(qs):
+            aff = torch.baddbmm(
+                mem.sqnorm.float().unsqueeze(1), qs, mem.keys.float().transpose(1, 2), beta=-1.0, alpha=2.0
+            )
+            vals, idx = aff.topk(k, dim=-1)  # [B, n, k]
         w = torch.softmax(vals.float() * scale, dim=-1).to(mem.values.dtype)
         v = _gather_rows(mem.values, idx)  # [B, n, k, Cv]
         outs.append(torch.matmul(w.unsqueeze(-2), v).squeeze(-2))
@@ -155,8 +166,9 @@ def guided_topk_read(
         idx = coarse_idx[:, s:e]
         keys = _gather_rows(mem.keys, idx).view(b, n, 4 * k, c)  # candidates, order (j, child)
         sq = _gather_rows(mem.sqnorm, idx).view(b, n, 1, 4 * k)
-        aff = torch.matmul(qb[:, s:e], keys.transpose(-1, -2)).mul_(2.0).sub_(sq)  # [B, n, 4, 4k]
-        vals, sel = aff.topk(kk, dim=-1)
+        with _fp32(keys):
+            aff = torch.matmul(qb[:, s:e].float(), keys.float().transpose(-1, -2)).mul_(2.0).sub_(sq.float())
+            vals, sel = aff.topk(kk, dim=-1)  # aff [B, n, 4, 4k]
         wts = torch.softmax(vals.float() * scale, dim=-1).to(mem.values.dtype)
         values = _gather_rows(mem.values, idx).view(b, n, 4 * k, cv)
         sparse = torch.zeros_like(aff, dtype=wts.dtype).scatter_(-1, sel, wts)  # top-k weights, zeros elsewhere
