@@ -114,11 +114,17 @@ def calibrate_output_scale(model: torch.nn.Module, frames: torch.Tensor, first_m
     return factor
 
 
-def _lr_at(args: TrainArgs, step: int, run_frac: float) -> float:
-    """Linear warm-up, then cosine over the run's time budget down to 10% (a resume starts a new cycle)."""
+def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = None) -> float:
+    """Linear warm-up, then cosine over this run's time budget from ``peak`` down to 10% of ``--lr``.
+
+    A resumed run passes the learning rate its checkpoint stopped at as ``peak``, so the schedule keeps
+    decaying across resumes instead of jumping back to ``--lr``.
+    """
+    top = args.lr if peak is None else min(args.lr, peak)
+    floor = 0.1 * args.lr
     warm = min(1.0, (step + 1) / max(1, args.warmup_steps))
-    cos = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, run_frac))))
-    return args.lr * warm * cos
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, run_frac))))
+    return warm * (floor + (max(top, floor) - floor) * cos)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -167,6 +173,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     model = build(args.config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     step, elapsed_total, best = 0, 0.0, float("inf")
+    peak_lr: float | None = None
     if args.resume and last.exists():
         ck = load_checkpoint(last)
         if ck.get("config") != args.config:
@@ -174,6 +181,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         step, elapsed_total, best = int(ck["step"]), float(ck["elapsed_s"]), float(ck.get("best", best))
+        peak_lr = float(ck["lr"]) if "lr" in ck else None
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} ({elapsed_total / 60:.1f} min trained)")
     with (args.out / "args.json").open("a") as f:
@@ -204,7 +212,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
 
     def checkpoint(path: Path) -> None:
         _atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                      "elapsed_s": elapsed_total, "best": best, "config": args.config,
+                      "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr,
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
 
     def validate() -> dict[str, float]:
@@ -229,6 +237,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
 
     run_start = time.monotonic()
     budget = args.minutes * 60.0
+    lr = _lr_at(args, step, 0.0, peak_lr)
     last_ckpt = last_val = run_start
     acc: dict[str, float] = {}
     n_acc = 0
@@ -244,7 +253,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                                              size=(args.size, args.size), curriculum=args.curriculum,
                                              encode=encode)
             batch = batch.to(device)
-            lr = _lr_at(args, step, (now - run_start) / max(budget, 1e-6))
+            lr = _lr_at(args, step, (now - run_start) / max(budget, 1e-6), peak_lr)
             for g in opt.param_groups:
                 g["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
