@@ -6,15 +6,7 @@ Names are imported lazily so that ``import vom_plugin.engine.shot`` (no torch) s
 from __future__ import annotations
 
 import importlib
-import os
 from typing import Any
-
-# Worker threads that wait for each other sleep instead of spinning. vom runs beside Nuke and on shared
-# farm nodes; spinning OpenMP threads there burn the cores other processes need and wait whole time slices
-# for each other: on the 2-core dev machine under load, a 60-frame propagation took 21 s with spinning
-# threads and 1.9 s without. Only effective when set before torch is first imported; a value set by the
-# user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _LAZY = {
     "resolve_device": "vom_plugin.engine.device",

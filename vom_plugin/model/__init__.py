@@ -5,11 +5,6 @@
 
 from __future__ import annotations
 
-import os
-
-# Before torch loads: waiting OpenMP threads sleep rather than spin (why: vom_plugin/engine/__init__.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from vom_plugin.errors import InputError
 
 from .config import CONFIGS, ModelConfig
