@@ -113,3 +113,28 @@ def test_progress_reporters() -> None:
     text = err.getvalue()
     assert "[#####.....] 2/4 frame 1002" in text and "frames/s" in text and "ETA" in text
     assert "4 frames in 0:02 (2.00 frames/s)" in text and "warning: w1" in text
+
+
+def test_progress_bar_in_a_log_is_plain_lines_not_carriage_returns() -> None:
+    err = io.StringIO()  # not a terminal: a farm log
+    b = BarProgress(err, width=10)
+    b({"event": "start", "total": 100})
+    for i in range(1, 101):
+        b({"event": "frame", "frame": 1000 + i, "done": i, "total": 100})
+    b({"event": "done", "frames_written": 100, "elapsed": 10.0, "warnings": []})
+    text = err.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    # one line per 10% (plus the start and the summary), not one per frame
+    assert 10 <= len(lines) <= 13, lines
+    assert lines[-2].startswith("[##########] 100/100 frame 1100")
+    assert lines[-1] == "100 frames in 0:10 (10.00 frames/s)"
+
+
+def test_progress_bar_on_a_terminal_redraws_one_line() -> None:
+    err = io.StringIO()
+    b = BarProgress(err, width=10, tty=True)
+    b({"event": "start", "total": 3})
+    for i in range(1, 4):
+        b({"event": "frame", "frame": i, "done": i, "total": 3})
+    assert err.getvalue().count("\r") == 4 and "\n" not in err.getvalue()

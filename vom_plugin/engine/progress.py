@@ -29,13 +29,25 @@ def _clock(seconds: float) -> str:
 
 
 class BarProgress:
-    """A one-line bar on stderr: done/total, frames per second, time left; redrawn per frame written."""
+    """A one-line bar on stderr: done/total, frames per second, time left; redrawn per frame written.
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+    When stderr is not a terminal (a farm log, a CI console) carriage returns would pile up into one huge
+    line, so the bar is written as plain lines instead: at most one per 10% of the shot or per 10 s.
+    """
+
+    LOG_EVERY_S = 10.0
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30, tty: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.width = width
         self.t0 = time.perf_counter()
         self.first_frame_t: float | None = None
+        if tty is None:
+            isatty = getattr(self.stream, "isatty", None)
+            tty = bool(isatty and isatty())
+        self.tty = tty
+        self._last_log_t = -1e9
+        self._last_log_tenth = -1
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -45,8 +57,9 @@ class BarProgress:
         elif kind == "frame":
             self._draw(event["done"], event["total"], event["frame"])
         elif kind == "done":
-            self.stream.write(f"\n{event['frames_written']} frames in {_clock(event['elapsed'])}"
-                              f" ({event['frames_written'] / max(event['elapsed'], 1e-9):.2f} frames/s)\n")
+            n, elapsed = event["frames_written"], event["elapsed"]
+            end_bar = "\n" if self.tty else ""  # the terminal bar has no newline of its own
+            self.stream.write(f"{end_bar}{n} frames in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} frames/s)\n")
             for w in event.get("warnings", []):
                 self.stream.write(f"warning: {w}\n")
             self.stream.flush()
@@ -58,7 +71,16 @@ class BarProgress:
         rate = done / elapsed if done and elapsed > 0 else 0.0
         eta = _clock((total - done) / rate) if rate else "--:--"
         where = f" frame {frame}" if frame is not None else ""
-        self.stream.write(f"\r[{bar}] {done}/{total}{where}  {rate:.2f} frames/s  ETA {eta}  ")
+        line = f"[{bar}] {done}/{total}{where}  {rate:.2f} frames/s  ETA {eta}"
+        if self.tty:
+            self.stream.write(f"\r{line}  ")
+        else:
+            tenth = int(10 * done / total) if total else 10
+            now = time.perf_counter()
+            if tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S and done < total:
+                return
+            self._last_log_tenth, self._last_log_t = tenth, now
+            self.stream.write(line + "\n")
         self.stream.flush()
 
 
