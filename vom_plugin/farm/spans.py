@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vom_plugin.errors import InputError
+from vom_plugin.io.sequence import format_frames
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,7 @@ def split_spans(frames: list[int], keyframes: list[int]) -> list[Span]:
 def compact_range(frames: tuple[int, ...] | list[int]) -> str:
     """Runs of consecutive frames as ``a-b`` joined by commas: valid for Open Job Description range
     expressions, OpenCue frame ranges and ``vom render --frames``."""
-    out: list[str] = []
-    fs = sorted(frames)
-    i = 0
-    while i < len(fs):
-        j = i
-        while j + 1 < len(fs) and fs[j + 1] == fs[j] + 1:
-            j += 1
-        out.append(str(fs[i]) if i == j else f"{fs[i]}-{fs[j]}")
-        i = j + 1
-    return ",".join(out)
+    return format_frames(frames, sep=",")
 
 
 @dataclass(frozen=True)

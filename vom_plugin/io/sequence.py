@@ -41,8 +41,12 @@ def parse_frame_range(text: str) -> list[int]:
     return [int(f) for f in frames]
 
 
-def format_frames(frames: Iterable[int]) -> str:
-    """Compact frame numbers for messages: [1003, 1004, 1005, 1010] -> "1003-1005, 1010"."""
+def format_frames(frames: Iterable[int], sep: str = ", ") -> str:
+    """Compact frame numbers as runs: [1003, 1004, 1005, 1010] -> "1003-1005, 1010".
+
+    With ``sep=","`` the result is also a valid Open Job Description / OpenCue range expression and a
+    ``vom render --frames`` value.
+    """
     ordered = sorted(set(frames))
     parts: list[str] = []
     i = 0
@@ -52,7 +56,7 @@ def format_frames(frames: Iterable[int]) -> str:
             j += 1
         parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
         i = j + 1
-    return ", ".join(parts)
+    return sep.join(parts)
 
 
 def frame_from_path(path: str | os.PathLike[str]) -> int | None:
