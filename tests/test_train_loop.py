@@ -189,3 +189,23 @@ def test_learning_rate_keeps_decaying_across_a_resume(tmp_path: Path):
     # a resume starts from where the checkpoint stopped, never back at --lr
     assert L._lr_at(args, 501, 0.0, peak=mid) == pytest.approx(mid)
     assert L._lr_at(args, 501, 0.5, peak=mid) < mid
+
+
+def test_loss_spikes_are_not_applied(tmp_path: Path, tiny, monkeypatch):
+    real = L.clip_losses
+    calls = {"n": 0}
+
+    def spiky(*a, **kw):
+        out = real(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] == 4:  # one exploding batch
+            out["total"] = out["total"] * 1000
+        return out
+
+    monkeypatch.setattr(L, "clip_losses", spiky)
+    shots = tmp_path / "s"
+    shots.mkdir()
+    logs: list[str] = []
+    summary = L.train(_args(tmp_path / "run", shots, max_steps=5, warmup_steps=0, val_minutes=0), log=logs.append)
+    assert summary["skipped"] == 1 and summary["step"] == 5
+    assert any("step 3: loss" in m and "update skipped" in m for m in logs)

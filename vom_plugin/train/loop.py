@@ -54,6 +54,7 @@ class TrainArgs:
     shots: Path | None = None
     curriculum: Curriculum = field(default_factory=Curriculum)
     max_steps: int | None = None  # stop after this many total steps (tests, exact reproductions)
+    spike_factor: float = 3.0  # a step whose loss exceeds this x the recent mean is skipped
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -241,6 +242,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     last_ckpt = last_val = run_start
     acc: dict[str, float] = {}
     n_acc = 0
+    ema: float | None = None  # running mean of accepted losses, for the divergence guard
+    skipped = 0
     step_time = 0.0
     model.train()
     try:
@@ -260,9 +263,20 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                 out = model.forward_clip(batch.frames, batch.first_mask)
             losses = clip_losses(out, batch.alpha, batch.fg, batch.bg)
             opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            total = float(losses["total"].detach())
+            # Divergence guard: a step whose loss is non-finite or far above the recent average is not
+            # applied (measured: one such run of steps blew the mask logits up to |logit| ~ 700 and BCE 6 -> 370).
+            spike = not math.isfinite(total) or (ema is not None and step >= args.warmup_steps
+                                                 and total > args.spike_factor * ema)
+            if spike:
+                skipped += 1
+                if skipped % 10 == 1:
+                    log(f"step {step}: loss {total:.3g} vs recent {ema or 0:.3g}: update skipped ({skipped} so far)")
+            else:
+                losses["total"].backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                ema = total if ema is None else 0.95 * ema + 0.05 * total
             step += 1
             dt = time.monotonic() - t0
             elapsed_total += dt
@@ -292,7 +306,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
     log(f"stopped at step {step}; {elapsed_total / 60:.1f} min trained in all; checkpoint {last}")
-    return {"step": step, "elapsed_s": elapsed_total, "best": best, "final": final}
+    return {"step": step, "elapsed_s": elapsed_total, "best": best, "final": final, "skipped": skipped}
 
 
 def _main_thread() -> bool:
