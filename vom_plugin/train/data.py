@@ -24,12 +24,17 @@ def _fallback_to_network(rgb: np.ndarray) -> np.ndarray:
 
 
 def network_encoder() -> Callable[[np.ndarray], np.ndarray]:
-    """The plate -> network colour transform inference uses (io.to_network), so training sees the same."""
-    try:
-        from vom_plugin.io import to_network
+    """The plate -> network colour transform inference uses, so training sees the same.
 
-        to_network(np.zeros((2, 2, 3), np.float32))  # fails early if OCIO config is missing
-        return to_network
+    Synthetic composites are linear with Rec.709 primaries (photos decoded from sRGB), so they take the
+    lin_rec709 path of io.to_network, not the ACEScg default: treating them as ACEScg would shift every
+    colour through the ACEScg -> Rec.709 gamut matrix.
+    """
+    try:
+        from vom_plugin.io import linear_to_network
+
+        linear_to_network(np.zeros((2, 2, 3), np.float32))  # fails early if OCIO config is missing
+        return linear_to_network
     except Exception:
         return _fallback_to_network
 
