@@ -11,11 +11,11 @@ from __future__ import annotations
 import getpass
 import os
 import shlex
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from vom_plugin.errors import InputError
+from vom_plugin.farm.openjd import write_text_atomic
 from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
 
 CHECK_LAYER = "check_outputs"
@@ -81,12 +81,5 @@ def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int, v
     if out.is_dir():
         raise InputError(f"--out {str(out)!r}: is a folder; expected the path of the XML file to write")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(xml)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(out, xml)
     return out
