@@ -209,3 +209,39 @@ def test_loss_spikes_are_not_applied(tmp_path: Path, tiny, monkeypatch):
     summary = L.train(_args(tmp_path / "run", shots, max_steps=5, warmup_steps=0, val_minutes=0), log=logs.append)
     assert summary["skipped"] == 1 and summary["step"] == 5
     assert any("step 3: loss" in m and "update skipped" in m for m in logs)
+
+
+def test_init_starts_a_new_run_from_a_weights_file(tmp_path: Path):
+    """--init: the run's first step starts from the file's weights (not a fresh network), with step 0."""
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    torch.manual_seed(123)
+    donor = build_model("lite")
+    with torch.no_grad():
+        donor.decoder.head.bias.fill_(0.25)  # a value neither init nor 1 step at lr 1e-9 produces
+    weights = tmp_path / "donor.safetensors"
+    save_weights(donor, weights, fp16=False)
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    logs: list[str] = []
+    summary = L.train(_args(tmp_path / "run", shots, init=weights, max_steps=1, val_minutes=0, lr=1e-9,
+                            size=32), log=logs.append)
+    assert summary["step"] == 1 and any(f"initialised from {weights}" in m for m in logs)
+    assert not any("decoder head scaled" in m for m in logs)  # calibration is for fresh networks only
+    ck = L.load_checkpoint(tmp_path / "run" / "last.pt")
+    assert torch.allclose(ck["model"]["decoder.head.bias"], torch.full((2,), 0.25), atol=1e-6)
+    key = "key_encoder.stem.0.0.weight"  # a conv weight: only the optimizer (lr 1e-9) could move it
+    assert torch.allclose(ck["model"][key].float(), donor.state_dict()[key].float(), atol=1e-5)
+
+
+def test_init_refuses_weights_of_another_config(tmp_path: Path):
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    weights = tmp_path / "lite.safetensors"
+    save_weights(build_model("lite"), weights)
+    with pytest.raises(InputError, match=r"--init .*lite\.safetensors: holds 'lite' weights, not --config full"):
+        L.init_from_weights(build_model("lite"), weights, "full")
+    with pytest.raises(InputError, match="does not exist"):
+        L.init_from_weights(build_model("lite"), tmp_path / "missing.safetensors", "lite")

@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=_positive(float), default=10.0, help="wall-clock budget of this run")
     p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
+                   help="start a new run from a weights file (default | lite | PATH.safetensors)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0, help="run seed: data and initialisation (default 0)")
     p.add_argument("--batch", type=_positive(int), default=4, help="clips per step (default 4)")
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 3:
         raise InputError(f"--frames {args.frames}: clips need at least 3 frames (memory from predictions)")
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
+                      init=args.init,
                       device=args.device, seed=args.seed, batch=args.batch, size=args.size, frames=args.frames,
                       lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
                       val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,

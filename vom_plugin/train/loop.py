@@ -37,6 +37,7 @@ class TrainArgs:
     data: str = "synth"
     minutes: float = 10.0
     resume: bool = False
+    init: Path | None = None  # weights (.safetensors) to start a NEW run from, e.g. the shipped model
     device: str = "auto"
     seed: int = 0
     batch: int = 4
@@ -115,6 +116,20 @@ def calibrate_output_scale(model: torch.nn.Module, frames: torch.Tensor, first_m
     return factor
 
 
+def init_from_weights(model: torch.nn.Module, path: Path, config: str) -> None:
+    """Load a weights file (e.g. the shipped fp16 model) into a fresh run's network, as float32.
+
+    Training continues from them with a new optimizer: the way to carry on when a run's checkpoint is gone
+    (runs/ is not in the repository) or to fine-tune the shipped model on a studio's own data.
+    """
+    from vom_plugin.engine.weights import load_model
+
+    loaded = load_model(path)
+    if loaded.config.name != config:
+        raise InputError(f"--init {path}: holds {loaded.config.name!r} weights, not --config {config}")
+    model.load_state_dict(loaded.state_dict())
+
+
 def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = None) -> float:
     """Linear warm-up, then cosine over this run's time budget from ``peak`` down to 10% of ``--lr``.
 
@@ -185,6 +200,9 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         peak_lr = float(ck["lr"]) if "lr" in ck else None
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} ({elapsed_total / 60:.1f} min trained)")
+    elif args.init is not None:
+        init_from_weights(model, args.init, args.config)
+        log(f"initialised from {args.init}")
     with (args.out / "args.json").open("a") as f:
         f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
 
@@ -197,7 +215,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                                               *LOSS_KEYS])
     val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])
     use_amp = device.type == "cuda"
-    if step == 0:
+    if step == 0 and args.init is None:
         first, _, _ = make_batch(source, 0, seed=args.seed, batch=args.batch, frames=args.frames,
                                  size=(args.size, args.size), curriculum=args.curriculum, encode=encode)
         first = first.to(device)
