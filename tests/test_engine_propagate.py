@@ -114,7 +114,7 @@ def test_out_of_memory_in_a_step_is_an_input_error_naming_the_size(
     def boom(*args: object, **kwargs: object) -> None:
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
-    monkeypatch.setattr(prop.model, "predict", boom)
+    monkeypatch.setattr(prop.model, "predict_with_affinity", boom)
     with pytest.raises(InputError, match=r"working size 48x32.*--working-size"):
         prop.step(frames[1:2], keys)
 
@@ -134,3 +134,50 @@ def test_keys_from_a_cache_give_bit_identical_results(model: torch.nn.Module) ->
         b.append(cached.step(frames[i : i + 1], stored[i]).alpha)
     for x, y in zip(a, b, strict=True):
         assert torch.equal(x, y)
+
+
+def _run(model, frames, roto, affinities=None, memory="first+prev2"):
+    """One pass over the clip; returns (outputs, affinities as the cache stores them)."""
+    from vom_plugin.model import Affinity
+
+    prop = Propagator(model, memory=memory)
+    outs, affs = [], []
+    for i in range(frames.shape[0]):
+        image = frames[i : i + 1]
+        keys = prop.encode_keys(image)
+        given = None if affinities is None else Affinity.from_dict(affinities[i])
+        out = prop.add_keyframe(image, keys, roto[None], given) if i == 0 else prop.step(image, keys, given)
+        outs.append(out)
+        affs.append(out.affinity.to_dict())
+    return outs, affs
+
+
+@pytest.mark.parametrize("memory", ["first+prev2", "every-2"])
+def test_affinities_of_another_roto_give_identical_results(model: torch.nn.Module, memory: str) -> None:
+    """The roto-change fast path: reads and CFAR reuse the key-only weights of a render with another roto,
+    and every output equals a fresh render's bit for bit."""
+    frames, roto_a = _clip(6, h=48, w=64)
+    roto_b = torch.zeros_like(roto_a)
+    roto_b[:, 8:40, 20:56] = 1.0
+    run_a, affs_a = _run(model, frames, roto_a, memory=memory)
+    fresh_b, affs_b = _run(model, frames, roto_b, memory=memory)
+    reused_b, _ = _run(model, frames, roto_b, affs_a, memory=memory)
+    for f, r in zip(fresh_b, reused_b, strict=True):
+        assert torch.equal(f.alpha, r.alpha) and torch.equal(f.mask, r.mask)
+    assert not torch.equal(run_a[3].alpha, fresh_b[3].alpha)  # the roto does change the result
+    # the affinities depend on the pixels only: the two rotos' are the same tensors
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(affs_a, affs_b, strict=True) for k in a)
+    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar0", "cfar1", "cfar2"}
+
+
+def test_affinity_of_the_wrong_size_is_refused(model: torch.nn.Module) -> None:
+    from vom_plugin.model import Affinity
+
+    frames, roto = _clip(3, h=48, w=64)
+    _, affs = _run(model, frames, roto)
+    small, small_roto = _clip(3, h=32, w=48)
+    prop = Propagator(model)
+    keys = prop.encode_keys(small[:1])
+    prop.add_keyframe(small[:1], keys, small_roto[None])
+    with pytest.raises(ValueError, match="affinity for 12 positions at 1/16 does not fit a query of 6 positions"):
+        prop.step(small[1:2], prop.encode_keys(small[1:2]), Affinity.from_dict(affs[1]))

@@ -135,8 +135,13 @@ def test_roto_change_reuses_key_features(shot_dir: Path, reference: dict[str, np
     shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_roto")  # the reference render's cache
     r = render(shot(shot_dir, "roto", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")}))
     assert r.cache["keys_hit"] == N and r.cache["keys_miss"] == 0  # the key encoder was skipped
-    assert r.cache["steps_computed"] == N  # but every memory step depends on the roto: recomputed
+    assert r.cache["steps_computed"] == N  # every memory step depends on the roto: recomputed ...
+    assert r.cache["affinity_hit"] == N and r.cache["affinity_miss"] == 0  # ... from cached read/CFAR weights
     assert not np.array_equal(read_alpha(r.paths[0]), reference["a.0001.exr"])
+    # and the fast path changes nothing: a cold render of the new roto (empty cache) gives the same pixels
+    cold = render(shot(shot_dir, "roto_cold", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")}))
+    assert cold.cache["affinity_hit"] == 0 and cold.cache["affinity_miss"] == N
+    assert all(np.array_equal(read_alpha(a), read_alpha(b)) for a, b in zip(r.paths, cold.paths, strict=True))
 
 
 def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Path,

@@ -7,12 +7,15 @@ Layout under a cache root (``Shot.cache`` or the user cache)::
     <root>/<shot-id>/keys/<frame>.<digest>.safetensors      key-encoder features of one plate frame
     <root>/<shot-id>/steps/<digest>.alpha.safetensors       one pass's prediction at one frame
     <root>/<shot-id>/steps/<digest>.state.safetensors       the memory bank after that frame
+    <root>/<shot-id>/steps/<digest>.affinity.safetensors    that step's key-only read and CFAR weights
 
 Entries are addressed by digests of everything that influences them (the runner computes them), so a
 change of plate, roto, model or setting simply addresses other entries; stale ones age out by LRU
-(file mtime is the use time: every hit touches its file). Writes go to a unique temporary name and are
-``os.replace``d, so a reader never sees half a file even if the writer is killed; a reader that loses a
-race with eviction sees a miss. Tensors are stored with safetensors (no pickle).
+(file mtime is the use time: every hit touches its file). Affinities are addressed without the roto: they
+depend on the pixels, the model and the settings only, so a render whose roto alone changed reuses them.
+Writes go to a unique temporary name and are ``os.replace``d, so a reader never sees half a file even if
+the writer is killed; a reader that loses a race with eviction sees a miss.
+Tensors are stored with safetensors (no pickle).
 """
 
 from __future__ import annotations
@@ -187,6 +190,12 @@ class ShotCache:
 
     def put_state(self, key: str, tensors: dict[str, Any]) -> None:
         self._save(self._step_path(key, "state"), tensors)
+
+    def get_affinity(self, key: str) -> dict[str, Any] | None:
+        return self._load(self._step_path(key, "affinity"))
+
+    def put_affinity(self, key: str, tensors: dict[str, Any]) -> None:
+        self._save(self._step_path(key, "affinity"), tensors)
 
     def drop_state(self, key: str) -> None:
         self._step_path(key, "state").unlink(missing_ok=True)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vom_plugin.model import HSTSG, History, KeyFeatures
+from vom_plugin.model import HSTSG, Affinity, History, KeyFeatures
 
 from .device import inference_context, oom_guard, prepare_model, resolve_device, to_input
 from .memory import MemoryBank
 from .schedule import plan
 
-__all__ = ["KeyFeatures", "Propagator", "StepOutput", "inference_model", "propagate_clip"]
+__all__ = ["Affinity", "KeyFeatures", "Propagator", "StepOutput", "inference_model", "propagate_clip"]
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -51,6 +51,7 @@ def inference_model(model: HSTSG, device: torch.device) -> HSTSG:
 class StepOutput:
     alpha: torch.Tensor  # [1, 1, H, W] in [0, 1]
     mask: torch.Tensor  # [1, 1, H, W] in [0, 1] (sigmoid of the mask logits)
+    affinity: Affinity | None = None  # this step's key-only read/CFAR weights, reusable when only the roto changes
 
 
 class Propagator:
@@ -76,10 +77,18 @@ class Propagator:
         runner's cache (saved contiguous) give bit-identical results to freshly computed ones."""
         return KeyFeatures(**{f: to_input(t, self.device) for f, t in keys.to_dict_lazy().items()})
 
-    def add_keyframe(self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor) -> StepOutput:
+    def _affinity(self, affinity: Affinity | None) -> Affinity | None:
+        if affinity is None or affinity.w16.device == self.device:
+            return affinity
+        return Affinity.from_dict(affinity.to_dict(), self.device)
+
+    def add_keyframe(self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor,
+                     affinity: Affinity | None = None) -> StepOutput:
         """Start the pass: write memory from the roto `mask` [1, 1, H, W], return the keyframe's prediction.
 
         The keyframe's memory is then rewritten with mask = roto and alpha = the soft prediction.
+        ``affinity``: this step's Affinity from an earlier render of the same frames and settings (only the
+        roto may differ); the output is the same as without it, computed faster.
         """
         self.bank = MemoryBank(self.bank.policy)
         self.history = []
@@ -87,26 +96,31 @@ class Propagator:
             image, mask = to_input(image, self.device), to_input(mask.float(), self.device)
             keys = self._keys(keys)
             self.bank.add(0, self.model.memory_frame(image, keys, mask, mask))
-            logits, alpha, hist = self.model.predict(image, keys, self.bank.ordered(), [], self.top_k)
+            logits, alpha, hist, aff = self.model.predict_with_affinity(
+                image, keys, self.bank.ordered(), [], self.top_k, self._affinity(affinity))
             self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha))
             self.history = [hist]
             self.t = 1
-            return StepOutput(alpha.float(), torch.sigmoid(logits.float()))
+            return StepOutput(alpha.float(), torch.sigmoid(logits.float()), aff)
 
-    def step(self, image: torch.Tensor, keys: KeyFeatures) -> StepOutput:
-        """Predict the next frame of the pass from memory, then write it to memory if the policy says so."""
+    def step(self, image: torch.Tensor, keys: KeyFeatures, affinity: Affinity | None = None) -> StepOutput:
+        """Predict the next frame of the pass from memory, then write it to memory if the policy says so.
+
+        ``affinity``: as for ``add_keyframe``.
+        """
         if self.t == 0:
             raise RuntimeError("Propagator.step() called before add_keyframe()")
         with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             image = to_input(image, self.device)
             keys = self._keys(keys)
-            logits, alpha, hist = self.model.predict(image, keys, self.bank.ordered(), self.history, self.top_k)
+            logits, alpha, hist, aff = self.model.predict_with_affinity(
+                image, keys, self.bank.ordered(), self.history, self.top_k, self._affinity(affinity))
             mask = torch.sigmoid(logits)
             self.history = [hist, *self.history][: self.model.config.cfar_frames - 1]
             if self.bank.writes(self.t):
                 self.bank.add(self.t, self.model.memory_frame(image, keys, mask, alpha))
             self.t += 1
-            return StepOutput(alpha.float(), mask.float())
+            return StepOutput(alpha.float(), mask.float(), aff)
 
     # -- resume -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:

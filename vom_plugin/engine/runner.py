@@ -76,7 +76,8 @@ class RenderResult:
     paths: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     cache: dict[str, int] = field(default_factory=lambda: {
-        "keys_hit": 0, "keys_miss": 0, "steps_cached": 0, "steps_computed": 0})
+        "keys_hit": 0, "keys_miss": 0, "steps_cached": 0, "steps_computed": 0, "affinity_hit": 0,
+        "affinity_miss": 0})
     warnings: list[str] = field(default_factory=list)
     device: str = "cpu"
     elapsed: float = 0.0
@@ -327,6 +328,25 @@ class _Render:
             self._cache_put(self.job.cache.put_keys, frame, key, feats.to_dict())
         return feats
 
+    def affinity(self, key: str) -> Any:
+        """A step's cached key-only read/CFAR weights (from a render with another roto), or None."""
+        from vom_plugin.model import Affinity
+
+        if not self.cache_ok:
+            return None
+        with self.timer("cache"):
+            got = self.job.cache.get_affinity(key)
+        if got is None:
+            self.result.cache["affinity_miss"] += 1
+            return None
+        try:
+            aff = Affinity.from_dict(got, self.job.device)
+        except KeyError:  # written by another vom version: recompute (and overwrite it)
+            self.result.cache["affinity_miss"] += 1
+            return None
+        self.result.cache["affinity_hit"] += 1
+        return aff
+
     def _cache_put(self, fn: Any, *args: Any) -> None:
         """Queue a cache write on the writer thread (FIFO), so serialising and disk time overlap compute."""
         if not self.cache_ok:
@@ -395,10 +415,14 @@ class _Render:
         cache, job = self.job.cache, self.job
         self.flush()  # what earlier passes queued is on disk before this one looks for it
         chain = digest("pass", job.model_id, self.settings, p.keyframe, job.roto_fp[p.keyframe], p.direction)
-        hashes = []
+        # the same chain without the roto: the key-only weights of each step (see ShotCache)
+        aff_chain = digest("affinity", job.model_id, self.settings, p.keyframe, p.direction)
+        hashes, aff_hashes = [], []
         for f in p.frames:
             chain = digest(chain, f, self.fingerprint(f))
+            aff_chain = digest(aff_chain, f, self.fingerprint(f))
             hashes.append(chain)
+            aff_hashes.append(aff_chain)
         n = len(p.frames)
         # Resume point: the furthest step whose state is on disk with every earlier prediction there too.
         have = [cache.has_alpha(h) for h in hashes] if self.cache_ok else [False] * n
@@ -435,14 +459,18 @@ class _Render:
             f = p.frames[i]
             image = self.image(f)
             keys = self.keys(prop, f, image)
+            affinity = self.affinity(aff_hashes[i])
             with self.timer("propagate"), self.torch.inference_mode():
                 if i == 0:
                     mask = self.torch.from_numpy(fr.mask_to_working(job.rotos[f], job.geo))[None].to(job.device)
-                    out = prop.add_keyframe(image, keys, mask)
+                    out = prop.add_keyframe(image, keys, mask, affinity)
                 else:
-                    out = prop.step(image, keys)
+                    out = prop.step(image, keys, affinity)
                 alpha = out.alpha[0, 0].detach().float().cpu().contiguous()
             self.result.cache["steps_computed"] += 1
+            if affinity is None and out.affinity is not None:
+                with self.timer("cache"):
+                    self._cache_put(cache.put_affinity, aff_hashes[i], out.affinity.to_dict())
             save_state = self.cache_ok and (i == n - 1 or self.stop.signal is not None
                                             or time.perf_counter() - last_state_t >= self.state_interval)
             with self.timer("cache"):
@@ -515,7 +543,7 @@ def render(shot: Shot, progress: ProgressCallback | None = None) -> RenderResult
 
 
 def bench_cache(shot: Shot, *, dilate_px: int = 3) -> dict[str, Any]:
-    """Cold render vs a re-render after only the roto changed (the key cache's job), on a fresh cache.
+    """Cold render vs a re-render after only the roto changed (the key and affinity caches' job), fresh cache.
 
     The shot's cache and out are replaced by temporary folders; the changed roto is the first keyframe's
     roto dilated by ``dilate_px``. Returns seconds, the speed-up and the cache counters of both renders.
@@ -601,5 +629,6 @@ def format_cache_bench(r: dict[str, Any]) -> str:
              f"  speed-up              {r['speedup']:8.2f} x wall, {r['speedup_cpu']:.2f} x CPU time "
              f"({r['cold_cpu_s']:.1f} -> {r['roto_changed_cpu_s']:.1f} CPU s; load average {r['load_average_1min']})",
              f"  key features: {r['roto_changed_cache']['keys_hit']} hits, {r['roto_changed_cache']['keys_miss']} "
-             f"misses on the re-render"]
+             f"misses; read/CFAR weights: {r['roto_changed_cache']['affinity_hit']} hits, "
+             f"{r['roto_changed_cache']['affinity_miss']} misses on the re-render"]
     return "\n".join(lines)

@@ -9,10 +9,11 @@ from vom_plugin.errors import InputError
 
 from .config import CONFIGS, ModelConfig
 from .encoders import KeyFeatures, ValueFeatures
-from .hstsg import HSTSG, History, MemoryFrame, stack_memory
+from .hstsg import HSTSG, Affinity, History, MemoryFrame, stack_memory
 from .memory_policy import MemoryPolicy, parse_memory_policy
 
 __all__ = [
+    "Affinity",
     "CONFIGS",
     "HSTSG",
     "History",

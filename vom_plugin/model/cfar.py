@@ -44,11 +44,16 @@ class CFAR(nn.Module):
         nn.init.zeros_(self.ffn[2].bias)
 
     def forward(
-        self, key: torch.Tensor, value: torch.Tensor, hist_pkeys: list[torch.Tensor], hist_values: list[torch.Tensor]
+        self, key: torch.Tensor, value: torch.Tensor, hist_pkeys: list[torch.Tensor], hist_values: list[torch.Tensor],
+        weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """key [B, C, H, W], value [B, Cv, H, W]; hist_pkeys / hist_values: the previous frames' *projected*
         keys [B, dim, H, W] and read-outs (newest first). Returns (refined value, this frame's projected key),
-        the latter to be handed back as history: each frame's key is projected once."""
+        the latter to be handed back as history: each frame's key is projected once.
+
+        ``weights``: the attention weights ``attention_weights`` gave for the same keys (a local window's
+        depend on keys only, so a render whose roto alone changed reuses them); None computes them.
+        """
         pk = self.proj(key).contiguous()  # NCHW: the history (and a resumed state) has one fixed layout
         pks = [pk, *hist_pkeys]
         values = [value, *hist_values]
@@ -58,9 +63,18 @@ class CFAR(nn.Module):
         if self.window == 0:
             attn = self._dense(pks, values)
         else:
-            attn = self._local(pks, values, self.window)
+            if weights is None:
+                weights = self._local_weights(pks, self.window)
+            attn = self._local_apply(weights, values, self.window)
         out = value + attn * scale
         return out + self.ffn(out), pk
+
+    def attention_weights(self, key: torch.Tensor, hist_pkeys: list[torch.Tensor]) -> torch.Tensor | None:
+        """The local window's softmax weights [B, F*(2r+1)^2, H, W] (fp32), or None for dense attention,
+        whose weights (quadratic in pixels) are not worth keeping."""
+        if self.window == 0:
+            return None
+        return self._local_weights([self.proj(key).contiguous(), *hist_pkeys], self.window)
 
     @staticmethod
     def _dense(pks: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
@@ -79,13 +93,12 @@ class CFAR(nn.Module):
         return torch.cat(outs, 2).view(b, -1, h, w)
 
     @staticmethod
-    def _local(pks: list[torch.Tensor], values: list[torch.Tensor], r: int) -> torch.Tensor:
-        """Windowed attention as a loop over the (2r+1)^2 shifts of each frame: views of padded maps, no
+    def _local_weights(pks: list[torch.Tensor], r: int) -> torch.Tensor:
+        """Windowed attention weights as a loop over the (2r+1)^2 shifts of each frame: views of padded maps, no
         unfold copies. Squared norms are padded with +inf, so out-of-image positions get weight exactly 0."""
         # one fixed (NCHW) layout: results must not depend on whether a tensor came from a channels_last conv
         # or from a resumed state, or a resumed render would drift from an uninterrupted one
         pks = [k.contiguous() for k in pks]
-        values = [v.contiguous() for v in values]
         b, d, h, w = pks[0].shape
         size = 2 * r + 1
         q = pks[0]
@@ -100,7 +113,17 @@ class CFAR(nn.Module):
                     dot = (q * kp[:, :, dy : dy + h, dx : dx + w]).sum(1)
                     logits[:, i] = dot.mul_(2.0).sub_(sqp[:, dy : dy + h, dx : dx + w])
                     i += 1
-        wts = torch.softmax(logits.mul_(1.0 / math.sqrt(d)), dim=1).to(values[0].dtype)
+        return torch.softmax(logits.mul_(1.0 / math.sqrt(d)), dim=1)
+
+    @staticmethod
+    def _local_apply(weights: torch.Tensor, values: list[torch.Tensor], r: int) -> torch.Tensor:
+        values = [v.contiguous() for v in values]
+        h, w = values[0].shape[2:]
+        size = 2 * r + 1
+        if weights.shape[1] != len(values) * size * size:
+            raise ValueError(f"CFAR weights cover {weights.shape[1]} positions; {len(values)} frames with a "
+                             f"{size}x{size} window need {len(values) * size * size}")
+        wts = weights.to(values[0].dtype)
         out = torch.zeros_like(values[0], memory_format=torch.contiguous_format)
         i = 0
         for v in values:

@@ -24,7 +24,18 @@ from .config import ModelConfig
 from .decoder import Decoder
 from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
 from .memory_policy import parse_memory_policy
-from .memory_read import LevelMemory, dense_topk_read, guided_topk_read, level_memory, to_rows
+from .memory_read import (
+    LevelMemory,
+    dense_gather,
+    dense_topk_match,
+    dense_topk_read,
+    guided_fine_idx,
+    guided_gather,
+    guided_topk_match,
+    guided_topk_read,
+    level_memory,
+    to_rows,
+)
 from .resnet import init_weights
 
 Levels = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (1/16, 1/8, 1/4)
@@ -52,6 +63,56 @@ class History:
 
     keys: Levels
     readouts: Levels
+
+
+@dataclass
+class Affinity:
+    """What one query frame's memory read and CFAR computed from keys alone: which memory positions each
+    pixel reads and with what weights (1/16: idx16, w16; 1/8 and 1/4: sel, w over the guided candidates),
+    and CFAR's local-window weights (None for dense CFAR). Keys depend on the pixels only and the memory's
+    frames on the schedule only, so a render whose roto alone changed reuses these (the engine caches them)
+    and gets results identical to computing them afresh.
+    """
+
+    idx16: torch.Tensor  # [B, N16, k] int64
+    w16: torch.Tensor  # [B, N16, k] fp32
+    sel8: torch.Tensor  # [B, N16, 4, k8] int64
+    w8: torch.Tensor
+    sel4: torch.Tensor  # [B, N8, 4, k4] int64
+    w4: torch.Tensor
+    cfar: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
+
+    _INDEX = ("idx16", "sel8", "sel4")
+    _WEIGHT = ("w16", "w8", "w4")
+
+    def check(self, keys: KeyFeatures, memory_frames: int) -> None:
+        """ValueError unless this affinity fits these query keys and a memory of that many frames."""
+        n16 = keys.key16.shape[-2] * keys.key16.shape[-1]
+        n8 = keys.key8.shape[-2] * keys.key8.shape[-1]
+        if (self.idx16.shape[1] != n16 or self.sel8.shape[1] != n16 or self.sel4.shape[1] != n8
+                or int(self.idx16.max()) >= memory_frames * n16):
+            raise ValueError(f"affinity for {self.idx16.shape[1]} positions at 1/16 does not fit a query of {n16} "
+                             f"positions with {memory_frames} memory frames")
+
+    def to_dict(self) -> dict[str, torch.Tensor]:
+        """Flat CPU tensors; indices stored as int32 (their values are < 2**31: memory positions, 4k candidates)."""
+        out = {n: getattr(self, n).detach().cpu().to(torch.int32).contiguous() for n in self._INDEX}
+        out.update({n: getattr(self, n).detach().cpu().contiguous() for n in self._WEIGHT})
+        out.update({f"cfar{i}": w.detach().cpu().contiguous() for i, w in enumerate(self.cfar) if w is not None})
+        return out
+
+    @staticmethod
+    def from_dict(d: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> Affinity:
+        def get(name: str) -> torch.Tensor:
+            if name not in d:
+                raise KeyError(f"affinity entry lacks {name!r}")
+            return d[name].to(device)
+
+        return Affinity(
+            *(get(n).long() if n in Affinity._INDEX else get(n).float()
+              for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
+            tuple(d[f"cfar{i}"].to(device).float() if f"cfar{i}" in d else None for i in range(3)),  # type: ignore[arg-type]
+        )
 
 
 def stack_memory(frames: list[MemoryFrame]) -> tuple[LevelMemory, LevelMemory, LevelMemory]:
@@ -121,24 +182,57 @@ class HSTSG(nn.Module):
         self, keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int = 8
     ) -> Levels:
         """Hierarchical read: dense top-k at 1/16 guides 1/8, whose top-k guides 1/4."""
-        r16, idx = self.read_dense16(keys.key16, memory[0], top_k)
-        r8, idx = self.read_guided(keys.key8, memory[1], idx, top_k)
-        r4, _ = self.read_guided(keys.key4, memory[2], idx, top_k)
+        return self.gather_memory(keys, tuple(m.values for m in memory), self.match_memory(keys, memory, top_k))
+
+    @staticmethod
+    def match_memory(keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int = 8
+                     ) -> tuple[torch.Tensor, ...]:
+        """The key half of ``read_memory``: (idx16, w16, sel8, w8, sel4, w4). Needs no memory values."""
+        idx16, w16 = dense_topk_match(to_rows(keys.key16), memory[0], top_k)
+        sel8, w8 = guided_topk_match(keys.key8, memory[1], idx16, top_k)
+        idx8 = guided_fine_idx(idx16, sel8, tuple(keys.key16.shape[-2:]))
+        sel4, w4 = guided_topk_match(keys.key4, memory[2], idx8, top_k)
+        return idx16, w16, sel8, w8, sel4, w4
+
+    @staticmethod
+    def gather_memory(keys: KeyFeatures, values: tuple[torch.Tensor, ...], match: tuple[torch.Tensor, ...]) -> Levels:
+        """The value half of ``read_memory``: the read-outs (1/16, 1/8, 1/4) of a ``match_memory`` result
+        from the memory's values at each level (``LevelMemory.values``, frames concatenated)."""
+        idx16, w16, sel8, w8, sel4, w4 = match
+        b, c, h, w = keys.key16.shape
+        r16 = dense_gather(values[0], idx16, w16).transpose(1, 2).reshape(b, -1, h, w)
+        r8 = guided_gather(values[1], idx16, sel8, w8, (h, w), c)
+        idx8 = guided_fine_idx(idx16, sel8, (h, w))
+        r4 = guided_gather(values[2], idx8, sel4, w4, tuple(keys.key8.shape[-2:]), keys.key4.shape[1])
         # NCHW-contiguous: read-outs are kept as CFAR history and saved in resumable states
         return r16.contiguous(), r8.contiguous(), r4.contiguous()
 
-    def refine(self, keys: KeyFeatures, readouts: Levels, history: list[History]) -> tuple[Levels, History]:
+    def refine(
+        self, keys: KeyFeatures, readouts: Levels, history: list[History],
+        weights: tuple[torch.Tensor | None, ...] | None = None,
+    ) -> tuple[Levels, History]:
         """CFAR at each level with the previous query frames (newest first, at most cfar_frames - 1).
 
-        Returns the refined read-outs and this frame's History (for the frames after it).
+        Returns the refined read-outs and this frame's History (for the frames after it). ``weights``:
+        CFAR's attention weights for these keys (``cfar_weights``), None to compute them.
         """
         hist = history[: self.config.cfar_frames - 1]
         out, pks = [], []
-        for i, (cfar, k) in enumerate(zip((self.cfar16, self.cfar8, self.cfar4), keys.keys(), strict=True)):
-            refined, pk = cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist])
+        for i, (cfar, k) in enumerate(zip(self.cfars(), keys.keys(), strict=True)):
+            refined, pk = cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist],
+                               None if weights is None else weights[i])
             out.append(refined)
             pks.append(pk)
         return tuple(out), History(tuple(pks), readouts)  # type: ignore[arg-type]
+
+    def cfars(self) -> tuple[CFAR, CFAR, CFAR]:
+        return self.cfar16, self.cfar8, self.cfar4
+
+    def cfar_weights(self, keys: KeyFeatures, history: list[History]) -> tuple[torch.Tensor | None, ...]:
+        """CFAR's attention weights at each level (keys only; None where CFAR is dense)."""
+        hist = history[: self.config.cfar_frames - 1]
+        return tuple(cfar.attention_weights(k, [h.keys[i] for h in hist])
+                     for i, (cfar, k) in enumerate(zip(self.cfars(), keys.keys(), strict=True)))
 
     def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution."""
@@ -152,6 +246,29 @@ class HSTSG(nn.Module):
         refined, hist = self.refine(keys, readouts, history)
         mask_logits, alpha = self.decode(image, keys, refined)
         return mask_logits, alpha, hist
+
+    def predict_with_affinity(
+        self, image: torch.Tensor, keys: KeyFeatures, memory: list[MemoryFrame], history: list[History], top_k: int,
+        affinity: Affinity | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, History, Affinity]:
+        """``predict`` that also returns the frame's Affinity, or takes it from an earlier render of the same
+        frames (then only the value halves run: the results are identical to computing it afresh)."""
+        if affinity is None:
+            mem = stack_memory(memory)
+            match = self.match_memory(keys, mem, top_k)
+            # the weights of the history as it is now: computed before refine() extends it
+            affinity = Affinity(*match, self.cfar_weights(keys, history))  # type: ignore[arg-type]
+            values = tuple(m.values for m in mem)
+        else:
+            affinity.check(keys, len(memory))
+            # no keys are read: concatenate only the values (copying the keys was ~10% of such a frame)
+            values = tuple(torch.cat([f.levels[i].values for f in memory], 1) if len(memory) > 1
+                           else memory[0].levels[i].values for i in range(3))
+        readouts = self.gather_memory(keys, values, (affinity.idx16, affinity.w16, affinity.sel8, affinity.w8,
+                                                  affinity.sel4, affinity.w4))
+        refined, hist = self.refine(keys, readouts, history, affinity.cfar)
+        mask_logits, alpha = self.decode(image, keys, refined)
+        return mask_logits, alpha, hist, affinity
 
     # -- training entry ----------------------------------------------------------------------------
     def forward_clip(

@@ -98,18 +98,23 @@ def _fp32(t: torch.Tensor) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=t.device.type, enabled=False)
 
 
-def dense_topk_read(
+def _dense_chunk(b: int, m: int, max_elems: int) -> int:
+    return max(1, max_elems // max(1, b * m))
+
+
+def dense_topk_match(
     q: torch.Tensor, mem: LevelMemory, top_k: int, max_elems: int = MAX_ELEMS
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dense top-k read over plain memory. q [B, N, C] -> (readout [B, N, Cv], idx [B, N, k]).
+    """The key half of a dense top-k read: q [B, N, C] -> (idx [B, N, k], weights [B, N, k] fp32).
 
-    k = min(top_k, M); with k >= M it is the plain softmax read over all memory.
+    Depends on keys only (memory keys and the query's), not on values: a render whose roto alone changed
+    reuses it (the engine caches it per frame). k = min(top_k, M).
     """
     b, n, c = q.shape
     m = mem.keys.shape[1]
     k = min(top_k, m)
-    chunk = max(1, max_elems // max(1, b * m))
-    outs, idxs = [], []
+    chunk = _dense_chunk(b, m, max_elems)
+    ws, idxs = [], []
     scale = 1.0 / math.sqrt(c)
     for s in range(0, n, chunk):
         qs = q[:, s : s + chunk].float()
@@ -118,11 +123,33 @@ def dense_topk_read(
                 mem.sqnorm.float().unsqueeze(1), qs, mem.keys.float().transpose(1, 2), beta=-1.0, alpha=2.0
             )
             vals, idx = aff.topk(k, dim=-1)  # [B, n, k]
-        w = torch.softmax(vals.float() * scale, dim=-1).to(mem.values.dtype)
-        v = _gather_rows(mem.values, idx)  # [B, n, k, Cv]
-        outs.append(torch.matmul(w.unsqueeze(-2), v).squeeze(-2))
+        ws.append(torch.softmax(vals.float() * scale, dim=-1))
         idxs.append(idx)
-    return torch.cat(outs, 1), torch.cat(idxs, 1)
+    return torch.cat(idxs, 1), torch.cat(ws, 1)
+
+
+def dense_gather(values: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor, max_elems: int = MAX_ELEMS
+                 ) -> torch.Tensor:
+    """The value half: memory values [B, M, Cv] -> the weighted sum of the k matched ones [B, N, Cv]."""
+    b, n, _ = idx.shape
+    chunk = _dense_chunk(b, values.shape[1], max_elems)
+    outs = []
+    for s in range(0, n, chunk):
+        w = weights[:, s : s + chunk].to(values.dtype)
+        v = _gather_rows(values, idx[:, s : s + chunk])  # [B, n, k, Cv]
+        outs.append(torch.matmul(w.unsqueeze(-2), v).squeeze(-2))
+    return torch.cat(outs, 1)
+
+
+def dense_topk_read(
+    q: torch.Tensor, mem: LevelMemory, top_k: int, max_elems: int = MAX_ELEMS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense top-k read over plain memory. q [B, N, C] -> (readout [B, N, Cv], idx [B, N, k]).
+
+    k = min(top_k, M); with k >= M it is the plain softmax read over all memory.
+    """
+    idx, w = dense_topk_match(q, mem, top_k, max_elems)
+    return dense_gather(mem.values, idx, w, max_elems), idx
 
 
 def child_positions(idx: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
@@ -137,28 +164,33 @@ def child_positions(idx: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tens
     return base.unsqueeze(-1) + offs
 
 
-def guided_topk_read(
-    q: torch.Tensor, mem: LevelMemory, coarse_idx: torch.Tensor, top_k: int, max_elems: int = 1 << 21
+GUIDED_MAX_ELEMS = 1 << 21
+
+
+def _guided_step(b: int, k: int, c: int, max_elems: int) -> int:
+    return max(1, max_elems // max(1, b * 4 * k * c))
+
+
+def guided_topk_match(
+    q: torch.Tensor, mem: LevelMemory, coarse_idx: torch.Tensor, top_k: int, max_elems: int = GUIDED_MAX_ELEMS
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Guided read at a fine level.
+    """The key half of a guided read at a fine level.
 
     q [B, C, H, W] fine query keys (H = 2h, W = 2w); mem blocked by the coarse level's positions;
     coarse_idx [B, h*w, k] memory positions chosen at the coarse level for each coarse query pixel.
-    Returns (readout [B, Cv, H, W], fine_idx [B, H*W, k'] fine memory positions), k' = min(top_k, 4k).
+    Returns (sel [B, h*w, 4, k'], weights [B, h*w, 4, k'] fp32): for each fine pixel of each 2x2 block, which
+    of the block's 4k candidates it keeps (k' = min(top_k, 4k)) and their softmax weights. Keys only.
 
     Blocks are processed in chunks whose gathered keys stay under `max_elems` (8 MiB in fp32): besides
     cache locality, temporaries above glibc's 32 MiB mmap ceiling would be mapped and page-faulted afresh
     at every frame (measured: a 53 MB gather took 2.5x longer than the same gather into reused memory).
     """
-    b, c, hh, ww = q.shape
-    h, w = hh // 2, ww // 2
+    b, c = q.shape[:2]
     nc, k = coarse_idx.shape[1], coarse_idx.shape[2]
     kk = min(top_k, 4 * k)
-    cv = mem.values.shape[-1]
     qb = to_blocks(q)  # [B, Nc, 4, C]
-    cand_all = child_positions(coarse_idx, (h, w)).view(b, nc, 1, 4 * k)
-    outs, chosen_parts = [], []
-    step = max(1, max_elems // max(1, b * 4 * k * c))
+    sels, wts = [], []
+    step = _guided_step(b, k, c, max_elems)
     scale = 1.0 / math.sqrt(c)
     for s in range(0, nc, step):
         e = min(nc, s + step)
@@ -169,12 +201,51 @@ def guided_topk_read(
         with _fp32(keys):
             aff = torch.matmul(qb[:, s:e].float(), keys.float().transpose(-1, -2)).mul_(2.0).sub_(sq.float())
             vals, sel = aff.topk(kk, dim=-1)  # aff [B, n, 4, 4k]
-        wts = torch.softmax(vals.float() * scale, dim=-1).to(mem.values.dtype)
-        values = _gather_rows(mem.values, idx).view(b, n, 4 * k, cv)
-        sparse = torch.zeros_like(aff, dtype=wts.dtype).scatter_(-1, sel, wts)  # top-k weights, zeros elsewhere
+        wts.append(torch.softmax(vals.float() * scale, dim=-1))
+        sels.append(sel)
+    return torch.cat(sels, 1), torch.cat(wts, 1)
+
+
+def guided_fine_idx(coarse_idx: torch.Tensor, sel: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
+    """The fine memory positions a guided match kept: [B, H*W, k'] (they guide the next finer level)."""
+    b, nc, k = coarse_idx.shape
+    h, w = coarse_hw
+    cand = child_positions(coarse_idx, (h, w)).view(b, nc, 1, 4 * k).expand(b, nc, 4, 4 * k)
+    chosen = torch.gather(cand, -1, sel)  # [B, Nc, 4, k']
+    return from_blocks(chosen, h, w).flatten(2).transpose(1, 2).contiguous()
+
+
+def guided_gather(
+    values: torch.Tensor, coarse_idx: torch.Tensor, sel: torch.Tensor, weights: torch.Tensor,
+    coarse_hw: tuple[int, int], key_dim: int, max_elems: int = GUIDED_MAX_ELEMS,
+) -> torch.Tensor:
+    """The value half of a guided read: blocked memory values [B, Mp, 4, Cv] -> readout [B, Cv, H, W].
+    Chunks match ``guided_topk_match``'s (``key_dim`` sizes them)."""
+    b, nc, k = coarse_idx.shape
+    h, w = coarse_hw
+    mem_values = values
+    cv = values.shape[-1]
+    outs = []
+    step = _guided_step(b, k, key_dim, max_elems)
+    for s in range(0, nc, step):
+        e = min(nc, s + step)
+        n = e - s
+        values = _gather_rows(mem_values, coarse_idx[:, s:e]).view(b, n, 4 * k, cv)
+        wts = weights[:, s:e].to(mem_values.dtype)
+        sparse = values.new_zeros(b, n, 4, 4 * k).scatter_(-1, sel[:, s:e], wts)  # top-k weights, zeros elsewhere
         outs.append(torch.matmul(sparse, values))  # [B, n, 4, Cv]
-        chosen_parts.append(torch.gather(cand_all[:, s:e].expand(b, n, 4, 4 * k), -1, sel))
     out = outs[0] if len(outs) == 1 else torch.cat(outs, 1)
-    chosen = chosen_parts[0] if len(chosen_parts) == 1 else torch.cat(chosen_parts, 1)
-    fine_idx = from_blocks(chosen, h, w).flatten(2).transpose(1, 2)  # [B, H*W, k']
-    return from_blocks(out, h, w), fine_idx.contiguous()
+    return from_blocks(out, h, w)
+
+
+def guided_topk_read(
+    q: torch.Tensor, mem: LevelMemory, coarse_idx: torch.Tensor, top_k: int, max_elems: int = GUIDED_MAX_ELEMS
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Guided read at a fine level (see ``guided_topk_match``).
+
+    Returns (readout [B, Cv, H, W], fine_idx [B, H*W, k'] fine memory positions), k' = min(top_k, 4k).
+    """
+    hw = (q.shape[2] // 2, q.shape[3] // 2)
+    sel, w = guided_topk_match(q, mem, coarse_idx, top_k, max_elems)
+    return (guided_gather(mem.values, coarse_idx, sel, w, hw, q.shape[1], max_elems),
+            guided_fine_idx(coarse_idx, sel, hw))
