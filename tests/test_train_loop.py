@@ -245,3 +245,20 @@ def test_init_refuses_weights_of_another_config(tmp_path: Path):
         L.init_from_weights(build_model("lite"), weights, "full")
     with pytest.raises(InputError, match="does not exist"):
         L.init_from_weights(build_model("lite"), tmp_path / "missing.safetensors", "lite")
+
+
+def test_near_zero_output_layers_get_a_lower_learning_rate():
+    from vom_plugin.model import build_model
+
+    model = build_model("lite")
+    groups = L.param_groups(model, 0.1)
+    names = {id(p): n for n, p in model.named_parameters()}
+    small = {names[id(p)] for p in groups[1]["params"]}
+    assert groups[0]["lr_scale"] == 1.0 and groups[1]["lr_scale"] == 0.1
+    assert {"decoder.head.weight", "decoder.fine2.weight", "cfar4.ffn.2.weight"} <= small
+    assert "decoder.in16.weight" not in small and "key_encoder.stem.0.0.weight" not in small
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    opt = torch.optim.AdamW(groups, lr=1.0)
+    for g in opt.param_groups:  # how the loop applies the schedule
+        g["lr"] = 1e-4 * g.get("lr_scale", 1.0)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, 1e-4 * 0.1]
