@@ -32,6 +32,8 @@ class ModelConfig:
     cfar_windows: tuple[int, int, int] = (0, 1, 1)  # CFAR window radius at 1/16, 1/8, 1/4; 0 = dense
     cfar_dims: tuple[int, int, int] = (64, 64, 64)  # CFAR attention (projected key) dims per level
     cfar_frames: int = 3  # current + 2 previous query frames (paper)
+    guided_radius: int = 6  # fast guided filter on the alpha (guided.py), radius at 1/4 resolution; 0 = off
+    guided_eps: float = 1e-3
 
     def to_dict(self) -> dict:
         return asdict(self)

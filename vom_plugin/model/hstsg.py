@@ -131,7 +131,8 @@ class HSTSG(nn.Module):
         self.cfar16 = CFAR(config.key_dim, vd16, win[0], dims[0])
         self.cfar8 = CFAR(config.key_dim, vd8, win[1], dims[1])
         self.cfar4 = CFAR(config.key_dim, vd4, win[2], dims[2])
-        self.decoder = Decoder(self.key_encoder.channels, config.value_dims, config.decoder_dims)
+        self.decoder = Decoder(self.key_encoder.channels, config.value_dims, config.decoder_dims,
+                               config.guided_radius, config.guided_eps)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
         for m in (self.key_encoder.stem, self.key_encoder.trunk, self.value_encoder, self.decoder):

@@ -1,0 +1,58 @@
+"""Fast guided filter (He et al. 2010/2015): the decoder's alpha made locally linear in the image's colour.
+
+Within every (2r+1)^2 window the output is ``a . I + b`` (I the RGB image, a a 3-vector), the colour-line
+model closed-form matting also rests on, fitted to the network's alpha by ridge regression (``eps``).
+Coefficients are fitted at 1/``scale`` resolution and upsampled bilinearly before they are applied to the
+full-resolution image ("fast" guided filter, as in RVM's deep guided filter), so the cost is a few box
+filters at 1/4 plus one multiply-add per full-resolution pixel, independent of the radius.
+
+Why it is there: the network predicts at 1/4 resolution with a small full-resolution head, and its errors
+come at that stride (4-16 px blobs around edges). Measured on the shipped step-2148 weights, applied after
+the network (r = 6 at 1/4, eps 1e-3): held-out synthetic MAD 76.5 -> 67.2, MSE 33.7 -> 19.2, dtSSD 11.0 ->
+7.3; the two rendered shots MAD 51.3 -> 47.6, MSE 27.4 -> 15.9, dtSSD 11.8 -> 9.4. It is differentiable,
+so training runs through it. Everything here is fp32 (autocast off): the 3x3 solves need the precision.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over the (2r+1)^2 window, windows clipped at the borders (each pixel averages what exists)."""
+    return F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+
+
+def fast_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, scale: int = 4
+                       ) -> torch.Tensor:
+    """guide [B, 3, H, W], src [B, 1, H, W] -> filtered src [B, 1, H, W]; H, W multiples of ``scale``."""
+    h, w = src.shape[-2:]
+    with torch.autocast(device_type=src.device.type, enabled=False):
+        guide32, src32 = guide.float(), src.float()
+        i_lo = F.avg_pool2d(guide32, scale) if scale > 1 else guide32
+        p_lo = F.avg_pool2d(src32, scale) if scale > 1 else src32
+        mean_i = box(i_lo, radius)  # [B, 3, h, w]
+        mean_p = box(p_lo, radius)
+        cov_ip = box(i_lo * p_lo, radius) - mean_i * mean_p  # [B, 3, h, w]
+        # the 6 distinct entries of each pixel's 3x3 colour covariance, ridge eps on the diagonal
+        pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+        prod = torch.cat([i_lo[:, i : i + 1] * i_lo[:, j : j + 1] for i, j in pairs], 1)
+        mean_ij = torch.cat([mean_i[:, i : i + 1] * mean_i[:, j : j + 1] for i, j in pairs], 1)
+        s = box(prod, radius) - mean_ij
+        a, b, c, d, e, f = (s[:, k : k + 1] for k in range(6))
+        a, d, f = a + eps, d + eps, f + eps
+        # inverse of the symmetric 3x3 [[a b c] [b d e] [c e f]] by its adjugate
+        i11, i12, i13 = d * f - e * e, c * e - b * f, b * e - c * d
+        i22, i23, i33 = a * f - c * c, b * c - a * e, a * d - b * b
+        det = a * i11 + b * i12 + c * i13
+        x0, x1, x2 = cov_ip[:, 0:1], cov_ip[:, 1:2], cov_ip[:, 2:3]
+        coef = torch.cat([i11 * x0 + i12 * x1 + i13 * x2,
+                          i12 * x0 + i22 * x1 + i23 * x2,
+                          i13 * x0 + i23 * x1 + i33 * x2], 1) / det
+        offset = mean_p - (coef * mean_i).sum(1, keepdim=True)
+        ab = box(torch.cat([coef, offset], 1), radius)
+        if scale > 1:
+            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+        out = (ab[:, :3] * guide32).sum(1, keepdim=True) + ab[:, 3:]
+    return out.to(src.dtype)
