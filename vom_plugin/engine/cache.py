@@ -42,15 +42,10 @@ _LOCK_TIMEOUT_S = 120.0
 
 def max_bytes_from_env() -> int:
     """The size cap: ``VOM_CACHE_MAX_GB`` (a number of GiB, fractions allowed), else 20 GiB."""
-    text = os.environ.get("VOM_CACHE_MAX_GB")
-    if not text:
-        return DEFAULT_MAX_BYTES
-    try:
-        gb = float(text)
-    except ValueError:
-        raise InputError(f"VOM_CACHE_MAX_GB {text!r}: expected a number of GiB, e.g. 20") from None
-    if gb <= 0:
-        raise InputError(f"VOM_CACHE_MAX_GB {text!r}: expected a positive number of GiB")
+    from vom_plugin.envvars import env_float
+
+    gb = env_float("VOM_CACHE_MAX_GB", DEFAULT_MAX_BYTES / 2**30, expected="a number of GiB, e.g. 20",
+                   allow_zero=False)
     return int(gb * 2**30)
 
 

@@ -56,16 +56,10 @@ def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def state_interval() -> float:
-    text = os.environ.get("VOM_STATE_INTERVAL_S")
-    if not text:
-        return STATE_INTERVAL_S
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"VOM_STATE_INTERVAL_S {text!r}: expected seconds between saved memory states") from None
-    if value < 0:
-        raise InputError(f"VOM_STATE_INTERVAL_S {text!r}: expected seconds >= 0")
-    return value
+    """Seconds between saved memory states: ``VOM_STATE_INTERVAL_S``, else STATE_INTERVAL_S."""
+    from vom_plugin.envvars import env_float
+
+    return env_float("VOM_STATE_INTERVAL_S", STATE_INTERVAL_S, expected="seconds between saved memory states")
 
 
 @dataclass
