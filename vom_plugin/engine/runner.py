@@ -112,15 +112,14 @@ def _model_identity(model: Any) -> str:
 
 
 def _check_out_folder(shot: Shot, first_path: Path) -> None:
+    from vom_plugin import io as vio
+
     if first_path.suffix.lower() != ".exr":
         raise InputError(f"out {shot.out!r}: expected an .exr file pattern (e.g. alpha.####.exr)")
-    folder = first_path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"out {shot.out!r}: cannot create the folder {folder} ({e.strerror or e})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"out {shot.out!r}: the folder {folder} is not writable")
+        vio.ensure_output_folder(first_path)
+    except InputError as e:
+        raise InputError(f"out {shot.out!r}: {e}") from None
 
 
 def prepare(shot: Shot) -> _Job:

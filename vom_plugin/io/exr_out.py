@@ -159,6 +159,21 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
 
 
+def ensure_output_folder(out_path: str | os.PathLike) -> Path:
+    """Create the folder an output file goes to and check it is writable; returns it. InputError names it.
+
+    The renderer calls it before any frame is computed, and write_alpha again at write time.
+    """
+    folder = Path(out_path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"output folder {folder} cannot be created: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"output folder {folder} is not writable")
+    return folder
+
+
 def write_alpha(
     path: str | os.PathLike[str],
     alpha: np.ndarray,
@@ -196,13 +211,7 @@ def write_alpha(
     pixels = _prepare_pixels(alpha, info, output, rgb)
     spec = _build_spec(info, names, compression, metadata)
 
-    folder = out_path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"output folder {folder} cannot be created: {exc.strerror or exc}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"output folder {folder} is not writable")
+    folder = ensure_output_folder(out_path)
     temp = _temp_path(out_path)
     done = False
     try:
