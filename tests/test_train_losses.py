@@ -82,6 +82,6 @@ def test_total_is_the_weighted_sum_and_backpropagates():
     losses = clip_losses(out, gt, torch.rand(2, 3, 3, 32, 32), torch.rand(2, 3, 3, 32, 32), w)
     names = ("l1", "laplacian", "gradient", "bce", "composition", "temporal")
     expect = sum(getattr(w, k) * float(losses[k].detach()) for k in names)
-    assert abs(float(losses["total"]) - expect) < 1e-5
+    assert abs(float(losses["total"].detach()) - expect) < 1e-5
     losses["total"].backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
