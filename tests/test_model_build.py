@@ -51,6 +51,23 @@ def test_gradients_flow_through_the_memory_write_of_predictions() -> None:
     assert model.key_encoder.proj4.weight.grad.abs().sum() > 0
 
 
+def test_the_mask_written_to_memory_is_detached_the_alpha_is_not() -> None:
+    torch.manual_seed(0)
+    model = build_model("lite").train()
+    x, m = _clip(2, 3, 32)
+    seen: list[tuple[bool, bool]] = []
+    original = model.memory_frame
+
+    def record(image, keys, mask, alpha):
+        seen.append((mask.requires_grad, alpha.requires_grad))
+        return original(image, keys, mask, alpha)
+
+    model.memory_frame = record  # type: ignore[method-assign]
+    model.forward_clip(x, m)
+    # frame 0 from the roto (no gradient either way), then frames 0 and 1 from predictions
+    assert seen[0] == (False, False) and seen[1:] == [(False, True), (False, True)]
+
+
 def test_prediction_depends_on_the_first_mask() -> None:
     torch.manual_seed(0)
     model = build_model("lite").eval()
