@@ -91,3 +91,14 @@ def test_memory_policies_run_and_bad_names_are_input_errors() -> None:
 def test_unknown_config_is_an_input_error() -> None:
     with pytest.raises(InputError, match="'huge'.*lite, full"):
         build_model("huge")
+
+
+def test_alpha_losses_do_not_reach_the_mask_logits() -> None:
+    """The decoder's fine head reads the mask logits detached: only the mask's own loss trains that output."""
+    torch.manual_seed(0)
+    model = build_model("lite").train()
+    x, m = _clip(1, 2, 32)
+    out = model.forward_clip(x, m)
+    out["alpha"][:, 0].mean().backward()  # frame 0 only: no memory written from predictions involved
+    grad = model.decoder.head.weight.grad
+    assert grad[1].abs().sum() > 0 and grad[0].abs().sum() == 0  # channel 0: mask logits, 1: alpha
