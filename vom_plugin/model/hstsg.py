@@ -296,10 +296,9 @@ class HSTSG(nn.Module):
             alpha_out.append(alpha)
             history = [hist, *history][: self.config.cfar_frames - 1]
             if i + 1 < t and policy.writes(i):
-                # the mask written to memory is detached: only its own BCE shapes the mask logits (the alpha
-                # written beside it carries the memory path's gradient). Fine-tuning runs drove the logits to
-                # over-confidence (BCE 0.16 -> 2.9 in 1100 steps); this alone did not stop it, the detached
-                # logits in the decoder's fine head (decoder.py) are the other half.
+                # the mask written to memory is detached: only its own BCE shapes the mask logits. With the
+                # gradient of later frames' alpha losses flowing into it, fine-tuning runs drove the logits
+                # to over-confidence (held-out BCE 0.16 -> 2.9 in 1100 steps at lr 2e-5, L1 worsening too).
                 mask = first_mask if i == 0 else torch.sigmoid(mask_logits).detach()
                 bank[i] = self.memory_frame(image, keys[i], mask, alpha)
                 bank = {j: bank[j] for j in policy.retain(list(bank))}
