@@ -83,10 +83,7 @@ class Decoder(nn.Module):
         out = self.head(F.relu(x))
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
         mask_logits, alpha_raw = out[:, :1], out[:, 1:]
-        # the fine head sees the mask logits detached (same forward): with the alpha losses reaching them
-        # through it, fine-tuning inflated the logits until the mask's BCE diverged (0.16 -> 2.9)
-        fine_in = torch.cat([image, mask_logits.detach(), alpha_raw], 1)
-        alpha_raw = alpha_raw + self.fine2(F.relu(self.fine1(fine_in)))
+        alpha_raw = alpha_raw + self.fine2(F.relu(self.fine1(torch.cat([image, out], 1))))
         # clamp the value but let the gradient through (straight-through), so a pixel pushed past 0 or 1
         # can still be pulled back by the loss instead of sitting dead on the flat part of the clamp
         alpha = _clamp_st(alpha_raw)
