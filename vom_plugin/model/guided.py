@@ -20,8 +20,13 @@ import torch.nn.functional as F
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over the (2r+1)^2 window, windows clipped at the borders (each pixel averages what exists)."""
-    return F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+    """Mean over the (2r+1)^2 window, windows clipped at the borders (each pixel averages what exists).
+
+    Separable (a column pass, then a row pass): exact, since a clipped window's pixel count is the product
+    of its height and width, and 2(2r+1) instead of (2r+1)^2 reads per pixel."""
+    k = 2 * r + 1
+    x = F.avg_pool2d(x, (k, 1), stride=1, padding=(r, 0), count_include_pad=False)
+    return F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
 
 
 def fast_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, scale: int = 4
