@@ -181,3 +181,20 @@ def test_affinity_of_the_wrong_size_is_refused(model: torch.nn.Module) -> None:
     prop.add_keyframe(small[:1], keys, small_roto[None])
     with pytest.raises(ValueError, match="affinity for 12 positions at 1/16 does not fit a query of 6 positions"):
         prop.step(small[1:2], prop.encode_keys(small[1:2]), Affinity.from_dict(affs[1]))
+
+
+def test_each_cfar_projects_a_frames_key_once(model: torch.nn.Module) -> None:
+    """Computing a step's affinity must not redo CFAR's key projection (it is on every cold frame)."""
+    frames, roto = _clip(3, h=48, w=64)
+    prop = Propagator(model)
+    keys = [prop.encode_keys(frames[i : i + 1]) for i in range(3)]
+    prop.add_keyframe(frames[:1], keys[0], roto[None])
+    calls: list[str] = []
+    hooks = [c.proj.register_forward_hook(lambda m, i, o, n=n: calls.append(n))
+             for n, c in (("16", prop.model.cfar16), ("8", prop.model.cfar8), ("4", prop.model.cfar4))]
+    try:
+        out = prop.step(frames[1:2], keys[1])
+    finally:
+        for h in hooks:
+            h.remove()
+    assert out.affinity is not None and sorted(calls) == ["16", "4", "8"]

@@ -45,7 +45,7 @@ class CFAR(nn.Module):
 
     def forward(
         self, key: torch.Tensor, value: torch.Tensor, hist_pkeys: list[torch.Tensor], hist_values: list[torch.Tensor],
-        weights: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None, pk: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """key [B, C, H, W], value [B, Cv, H, W]; hist_pkeys / hist_values: the previous frames' *projected*
         keys [B, dim, H, W] and read-outs (newest first). Returns (refined value, this frame's projected key),
@@ -53,8 +53,10 @@ class CFAR(nn.Module):
 
         ``weights``: the attention weights ``attention_weights`` gave for the same keys (a local window's
         depend on keys only, so a render whose roto alone changed reuses them); None computes them.
+        ``pk``: ``project(key)`` when the caller has it already; None projects here.
         """
-        pk = self.proj(key).contiguous()  # NCHW: the history (and a resumed state) has one fixed layout
+        if pk is None:
+            pk = self.project(key)
         pks = [pk, *hist_pkeys]
         values = [value, *hist_values]
         # L1 normalisation over all positions of all frames, per channel (see module docstring)
@@ -69,12 +71,16 @@ class CFAR(nn.Module):
         out = value + attn * scale
         return out + self.ffn(out), pk
 
-    def attention_weights(self, key: torch.Tensor, hist_pkeys: list[torch.Tensor]) -> torch.Tensor | None:
-        """The local window's softmax weights [B, F*(2r+1)^2, H, W] (fp32), or None for dense attention,
-        whose weights (quadratic in pixels) are not worth keeping."""
+    def project(self, key: torch.Tensor) -> torch.Tensor:
+        """The attention key of a frame: projected once, kept as history by the frames after it."""
+        return self.proj(key).contiguous()  # NCHW: the history (and a resumed state) has one fixed layout
+
+    def attention_weights(self, pk: torch.Tensor, hist_pkeys: list[torch.Tensor]) -> torch.Tensor | None:
+        """The local window's softmax weights [B, F*(2r+1)^2, H, W] (fp32) for the projected key ``pk``, or
+        None for dense attention, whose weights (quadratic in pixels) are not worth keeping."""
         if self.window == 0:
             return None
-        return self._local_weights([self.proj(key).contiguous(), *hist_pkeys], self.window)
+        return self._local_weights([pk, *hist_pkeys], self.window)
 
     @staticmethod
     def _dense(pks: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:

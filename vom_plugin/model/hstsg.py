@@ -210,30 +210,35 @@ class HSTSG(nn.Module):
 
     def refine(
         self, keys: KeyFeatures, readouts: Levels, history: list[History],
-        weights: tuple[torch.Tensor | None, ...] | None = None,
+        weights: tuple[torch.Tensor | None, ...] | None = None, pks: Levels | None = None,
     ) -> tuple[Levels, History]:
         """CFAR at each level with the previous query frames (newest first, at most cfar_frames - 1).
 
         Returns the refined read-outs and this frame's History (for the frames after it). ``weights``:
-        CFAR's attention weights for these keys (``cfar_weights``), None to compute them.
+        CFAR's attention weights for these keys (``cfar_weights``), None to compute them; ``pks``: the
+        keys' CFAR projections (``project_keys``) when the caller has them, None to project here.
         """
         hist = history[: self.config.cfar_frames - 1]
-        out, pks = [], []
+        out, new_pks = [], []
         for i, (cfar, k) in enumerate(zip(self.cfars(), keys.keys(), strict=True)):
             refined, pk = cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist],
-                               None if weights is None else weights[i])
+                               None if weights is None else weights[i], None if pks is None else pks[i])
             out.append(refined)
-            pks.append(pk)
-        return tuple(out), History(tuple(pks), readouts)  # type: ignore[arg-type]
+            new_pks.append(pk)
+        return tuple(out), History(tuple(new_pks), readouts)  # type: ignore[arg-type]
 
     def cfars(self) -> tuple[CFAR, CFAR, CFAR]:
         return self.cfar16, self.cfar8, self.cfar4
 
-    def cfar_weights(self, keys: KeyFeatures, history: list[History]) -> tuple[torch.Tensor | None, ...]:
-        """CFAR's attention weights at each level (keys only; None where CFAR is dense)."""
+    def project_keys(self, keys: KeyFeatures) -> Levels:
+        """Each level's key projected for CFAR's attention (what History keeps)."""
+        return tuple(cfar.project(k) for cfar, k in zip(self.cfars(), keys.keys(), strict=True))  # type: ignore[return-value]
+
+    def cfar_weights(self, pks: Levels, history: list[History]) -> tuple[torch.Tensor | None, ...]:
+        """CFAR's attention weights at each level for projected keys ``pks`` (None where CFAR is dense)."""
         hist = history[: self.config.cfar_frames - 1]
-        return tuple(cfar.attention_weights(k, [h.keys[i] for h in hist])
-                     for i, (cfar, k) in enumerate(zip(self.cfars(), keys.keys(), strict=True)))
+        return tuple(cfar.attention_weights(pk, [h.keys[i] for h in hist])
+                     for i, (cfar, pk) in enumerate(zip(self.cfars(), pks, strict=True)))
 
     def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution."""
@@ -243,10 +248,7 @@ class HSTSG(nn.Module):
         self, image: torch.Tensor, keys: KeyFeatures, memory: list[MemoryFrame], history: list[History], top_k: int
     ) -> tuple[torch.Tensor, torch.Tensor, History]:
         """One query frame: read, refine, decode. Returns (mask_logits, alpha, this frame's History)."""
-        readouts = self.read_memory(keys, stack_memory(memory), top_k)
-        refined, hist = self.refine(keys, readouts, history)
-        mask_logits, alpha = self.decode(image, keys, refined)
-        return mask_logits, alpha, hist
+        return self.predict_with_affinity(image, keys, memory, history, top_k)[:3]
 
     def predict_with_affinity(
         self, image: torch.Tensor, keys: KeyFeatures, memory: list[MemoryFrame], history: list[History], top_k: int,
@@ -254,11 +256,12 @@ class HSTSG(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, History, Affinity]:
         """``predict`` that also returns the frame's Affinity, or takes it from an earlier render of the same
         frames (then only the value halves run: the results are identical to computing it afresh)."""
+        pks = self.project_keys(keys)
         if affinity is None:
             mem = stack_memory(memory)
             match = self.match_memory(keys, mem, top_k)
             # the weights of the history as it is now: computed before refine() extends it
-            affinity = Affinity(*match, self.cfar_weights(keys, history))  # type: ignore[arg-type]
+            affinity = Affinity(*match, self.cfar_weights(pks, history))  # type: ignore[arg-type]
             values = tuple(m.values for m in mem)
         else:
             affinity.check(keys, len(memory))
@@ -267,7 +270,7 @@ class HSTSG(nn.Module):
                            else memory[0].levels[i].values for i in range(3))
         readouts = self.gather_memory(keys, values, (affinity.idx16, affinity.w16, affinity.sel8, affinity.w8,
                                                   affinity.sel4, affinity.w4))
-        refined, hist = self.refine(keys, readouts, history, affinity.cfar)
+        refined, hist = self.refine(keys, readouts, history, affinity.cfar, pks)
         mask_logits, alpha = self.decode(image, keys, refined)
         return mask_logits, alpha, hist, affinity
 

@@ -223,17 +223,16 @@ def guided_gather(
     Chunks match ``guided_topk_match``'s (``key_dim`` sizes them)."""
     b, nc, k = coarse_idx.shape
     h, w = coarse_hw
-    mem_values = values
     cv = values.shape[-1]
     outs = []
     step = _guided_step(b, k, key_dim, max_elems)
     for s in range(0, nc, step):
         e = min(nc, s + step)
         n = e - s
-        values = _gather_rows(mem_values, coarse_idx[:, s:e]).view(b, n, 4 * k, cv)
-        wts = weights[:, s:e].to(mem_values.dtype)
-        sparse = values.new_zeros(b, n, 4, 4 * k).scatter_(-1, sel[:, s:e], wts)  # top-k weights, zeros elsewhere
-        outs.append(torch.matmul(sparse, values))  # [B, n, 4, Cv]
+        cand = _gather_rows(values, coarse_idx[:, s:e]).view(b, n, 4 * k, cv)  # the 4k candidates' values
+        wts = weights[:, s:e].to(values.dtype)
+        sparse = cand.new_zeros(b, n, 4, 4 * k).scatter_(-1, sel[:, s:e], wts)  # top-k weights, zeros elsewhere
+        outs.append(torch.matmul(sparse, cand))  # [B, n, 4, Cv]
     out = outs[0] if len(outs) == 1 else torch.cat(outs, 1)
     return from_blocks(out, h, w)
 
