@@ -1,0 +1,120 @@
+"""Run inside a real Blender by tests/test_host_blender.py (not collected by pytest: no test_ prefix).
+
+    blender -b --factory-startup --python-exit-code 1 -P tests/blender_e2e.py -- CONFIG.json
+
+Enables the installed VOM Matte add-on, builds a compositor tree on the demo shot (plate Image node ->
+Composite, roto Image node), runs the add-on's operator, renders the composite of a few scene frames to
+EXR (and one to PNG when asked), then points the roto at a file that does not exist and runs the operator
+again. What it saw goes to RESULT.json for the test to check; the pixels are checked by the test.
+"""
+
+import json
+import os
+import sys
+import traceback
+
+import addon_utils
+import bpy
+
+cfg = json.load(open(sys.argv[sys.argv.index("--") + 1]))
+result = {"blender": bpy.app.version_string}
+
+
+def node_info(node):
+    return {"name": node.name, "type": node.bl_idname,
+            "timing": [node.frame_start, node.frame_offset, node.frame_duration] if hasattr(node, "frame_start")
+            else None}
+
+
+def render_frames(scene, frames, pattern, fmt):
+    r = scene.render
+    r.image_settings.file_format = fmt
+    if fmt == "OPEN_EXR":
+        r.image_settings.color_mode, r.image_settings.color_depth = "RGBA", "32"
+    else:
+        r.image_settings.color_mode, r.image_settings.color_depth = "RGBA", "8"
+    written = []
+    for f in frames:
+        scene.frame_set(f)
+        r.filepath = pattern.replace("####", f"{f:04d}")
+        bpy.ops.render.render(write_still=True)
+        written.append(r.filepath)
+    return written
+
+
+try:
+    # 1. the add-on, installed by install.py --blender into BLENDER_USER_SCRIPTS/addons
+    result["found"] = [m.__name__ for m in addon_utils.modules() if m.__name__ == "vom_matte"]
+    addon_utils.enable("vom_matte", default_set=True, handle_error=None)
+    result["enabled"] = "vom_matte" in bpy.context.preferences.addons
+    result["operator"] = hasattr(bpy.ops.node, "vom_matte_render")
+
+    # 2. the artist's tree: the plate sequence shown from scene frame `start`, a roto still, a Composite
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = cfg["scene_frames"]
+    r = scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = 480, 270, 100
+    scene.view_settings.view_transform = "Standard"  # the PNG shows the comp as it is, no filmic curve
+    scene.use_nodes = True
+    tree = scene.node_tree
+    for n in list(tree.nodes):
+        tree.nodes.remove(n)
+    plate = tree.nodes.new("CompositorNodeImage")
+    plate.name = "Plate"
+    img = bpy.data.images.load(os.path.join(cfg["demo"], "plate.0001.exr"))
+    img.source = "SEQUENCE"
+    plate.image = img
+    plate.frame_start, plate.frame_offset, plate.frame_duration = cfg["plate_timing"]
+    roto = tree.nodes.new("CompositorNodeImage")
+    roto.name = "Roto"
+    roto.image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
+    comp = tree.nodes.new("CompositorNodeComposite")
+    tree.links.new(plate.outputs["Image"], comp.inputs["Image"])
+
+    s = scene.vom_matte
+    s.plate_node, s.roto_node, s.keyframes = "Plate", "Roto", str(cfg["keyframe"])
+    s.out, s.cache, s.working_size, s.model = cfg["out"], cfg["cache"], cfg["working_size"], cfg["model"]
+    result["settings"] = {k["name"]: getattr(s, k["name"]) for k in
+                          json.load(open(os.path.join(cfg["addons"], "vom_matte", "node_def.json")))["knobs"]}
+
+    # 3. the operator (blocking in background mode) and the nodes it made
+    result["run"] = sorted(bpy.ops.node.vom_matte_render())
+    alpha = tree.nodes.get("Plate VOM Alpha")
+    set_alpha = tree.nodes.get("Plate VOM Set Alpha")
+    result["alpha_node"] = node_info(alpha) if alpha else None
+    result["alpha_image"] = {"filepath": bpy.path.abspath(alpha.image.filepath), "source": alpha.image.source,
+                             "colorspace": alpha.image.colorspace_settings.name} if alpha else None
+    result["plate_node"] = node_info(plate)
+    result["links"] = sorted(f"{lk.from_node.name}:{lk.from_socket.name}->{lk.to_node.name}:{lk.to_socket.name}"
+                             for lk in tree.links)
+    result["shot_yaml"] = open(os.path.join(os.path.dirname(cfg["out"]), "Plate_vom", "shot.yaml")).read()
+
+    # 4. the composite of the rendered scene frames
+    frames = list(range(cfg["scene_frames"][0], cfg["scene_frames"][1] + 1))
+    result["composites"] = render_frames(scene, frames, cfg["composite"], "OPEN_EXR")
+    if cfg.get("screenshot"):
+        # the README picture: the same tree, with the matted plate over a flat colour
+        over = tree.nodes.new("CompositorNodeAlphaOver")
+        bg = tree.nodes.new("CompositorNodeRGB")
+        bg.outputs[0].default_value = (0.05, 0.12, 0.22, 1.0)
+        tree.links.new(bg.outputs[0], over.inputs[1])
+        tree.links.new(set_alpha.outputs["Image"], over.inputs[2])
+        tree.links.new(over.outputs["Image"], comp.inputs["Image"])
+        result["screenshot"] = render_frames(scene, [cfg["screenshot_frame"]], cfg["screenshot"], "PNG")
+        tree.links.new(set_alpha.outputs["Image"], comp.inputs["Image"])
+
+    # 5. a roto path that does not exist: a Blender error report naming it, no crash, nothing overwritten
+    bad = bpy.data.images.new("bad_roto", 8, 8)
+    bad.source = "FILE"
+    bad.filepath = cfg["bad_roto"]
+    roto.image = bad
+    try:
+        result["bad_run"] = sorted(bpy.ops.node.vom_matte_render())
+    except RuntimeError as e:  # bpy.ops raises the operator's ERROR report
+        result["bad_error"] = str(e)
+    result["after_bad_links"] = sorted(f"{lk.from_node.name}->{lk.to_node.name}" for lk in tree.links)
+except Exception:
+    result["exception"] = traceback.format_exc()
+finally:
+    with open(cfg["result"], "w") as f:
+        json.dump(result, f, indent=1)
