@@ -353,6 +353,7 @@ class RenderJob:
         self.terminate_timeout = terminate_timeout
         self.output_tail: deque[str] = deque(maxlen=tail)
         self.last: Progress | None = None
+        self._shown: Progress | None = None
         self.error: str = ""  # vom's own account of a failure (its "error" event)
         self.cancelled = False
         self._kill_at: float | None = None
@@ -373,6 +374,8 @@ class RenderJob:
             if prog.event == "frame" and self._t_first is None:
                 self._t_first, self._done_first = time.monotonic(), prog.done or 0
             self.last = prog
+            if prog.event in ("start", "frame", "done") or prog.done is not None:
+                self._shown = prog
             new.append(prog)
         if self._kill_at is not None and self.proc.poll() is None and time.monotonic() > self._kill_at:
             self.proc.kill()
@@ -412,19 +415,22 @@ class RenderJob:
     def percent(self) -> int | None:
         return self.last.percent if self.last else None
 
-    def status(self) -> str:
-        """One line for Blender's status bar: frame, count, seconds per frame and time left."""
+    def status(self, prog: Progress | None = None) -> str:
+        """One line for Blender's status bar about ``prog`` (default: the latest start/frame/done line):
+        frame, count, seconds per frame and time left."""
         if self.cancelled:
             return "VOM Matte: cancelling..."
-        p = self.last
-        if p is None or p.total is None:
+        p = prog or self._shown
+        if p is None or (p.event != "done" and p.total is None):
             return "VOM Matte: starting vom (loading the model)... Esc cancels"
+        if p.event == "done":
+            return f"VOM Matte: done, {p.raw.get('frames_written', '?')} frames written"
         if p.event == "start" or p.done is None:
             return f"VOM Matte: {p.total} frames on {p.raw.get('device', '?')}... Esc cancels"
         text = f"VOM Matte: frame {p.frame} ({p.done}/{p.total})"
         if self._t_first is not None and p.done > self._done_first:
             per = (time.monotonic() - self._t_first) / (p.done - self._done_first)
-            text += f", {per:.1f} s/frame, {_clock(per * max(p.total - p.done, 0))} left"
+            text += f", {per:.1f} s/frame, {_clock(per * max((p.total or 0) - p.done, 0))} left"
         return text + ". Esc cancels"
 
     def failure(self) -> str:

@@ -253,8 +253,8 @@ def _knob_property(knob: dict[str, Any]) -> Any:
         lo, hi = (int(rng[0]), int(rng[1])) if rng else (-2**31, 2**31 - 1)
         return bpy.props.IntProperty(default=int(default or 0), min=lo, max=hi, **kw)
     if knob["type"] == "float":
-        lo, hi = (float(rng[0]), float(rng[1])) if rng else (-1e30, 1e30)
-        return bpy.props.FloatProperty(default=float(default or 0), min=lo, max=hi, **kw)
+        flo, fhi = (float(rng[0]), float(rng[1])) if rng else (-1e30, 1e30)
+        return bpy.props.FloatProperty(default=float(default or 0), min=flo, max=fhi, **kw)
     if knob["type"] == "bool":
         return bpy.props.BoolProperty(default=bool(default), **kw)
     if knob["type"] == "path":
@@ -329,7 +329,10 @@ class VOM_OT_render_matte(bpy.types.Operator):
                                      f"resumes from the cache ({plan.shot_file})")
             return {"CANCELLED"}
         if job.returncode != 0:
-            self.report({"ERROR"}, f"VOM Matte: {job.failure()} [shot {plan.shot_file}]")
+            delta = plan.timing.file_frame(0)
+            frames = (f"; vom numbers frames as the plate's files do: scene frame {plan.timing.start} is file frame "
+                      f"{plan.timing.start + delta}") if delta else ""
+            self.report({"ERROR"}, f"VOM Matte: {job.failure()} [shot {plan.shot_file}{frames}]")
             return {"CANCELLED"}
         try:
             node = wire_alpha(context.scene, plan)
