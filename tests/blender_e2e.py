@@ -5,13 +5,15 @@
 Enables the installed VOM Matte add-on, builds a compositor tree on the demo shot (plate Image node ->
 Composite, roto Image node), runs the add-on's operator, renders the composite of a few scene frames to
 EXR (and one to PNG when asked), then points the roto at a file that does not exist and runs the operator
-again. A second case takes the plate from a Movie Clip and the roto from a Mask. What it saw goes to the
-result file named in CONFIG; the test checks the pixels.
+again, and drives the modal operator by hand to cancel a render with Esc. A second case takes the plate
+from a Movie Clip and the roto from a Mask. What it saw goes to the result file named in CONFIG; the test
+checks the pixels.
 """
 
 import json
 import os
 import sys
+import time
 import traceback
 
 import addon_utils
@@ -112,6 +114,42 @@ def run_case(case):
     return out, tree, plate, comp
 
 
+def run_modal(scene, tree, case):
+    import types
+
+    import vom_matte.ui as ui
+
+    tree.nodes["Roto"].image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
+    s = scene.vom_matte
+    s.out, s.frames, s.working_size = case["out"], case["frames"], case["working_size"]
+
+    class Context:  # bpy.context, with the status bar recorded
+        texts = []
+        scene = property(lambda self: bpy.context.scene)
+        preferences = property(lambda self: bpy.context.preferences)
+        window_manager = property(lambda self: bpy.context.window_manager)
+        workspace = property(lambda self: self)
+
+        def status_text_set(self, text):
+            self.texts.append(text)
+
+    op, ctx, reports = types.SimpleNamespace(_job=None, _plan=None, _timer=None), Context(), []
+    Op = ui.VOM_OT_render_matte
+    op.report = lambda kind, msg: reports.append((sorted(kind), msg))
+    for name in ("_start", "_finish", "_cleanup"):
+        setattr(op, name, getattr(Op, name).__get__(op))
+    assert op._start(ctx)
+    state, escaped = {"RUNNING_MODAL"}, False
+    while state == {"RUNNING_MODAL"}:
+        time.sleep(0.02)
+        if not escaped and op._job.last is not None and op._job.last.event == "frame":
+            state, escaped = Op.modal(op, ctx, types.SimpleNamespace(type="ESC", value="PRESS")), True
+        else:
+            state = Op.modal(op, ctx, types.SimpleNamespace(type="TIMER", value="NOTHING"))
+    return {"state": sorted(state), "reports": reports, "texts": ctx.texts, "returncode": op._job.returncode,
+            "pass_through": sorted(Op.modal(op, ctx, types.SimpleNamespace(type="MOUSEMOVE", value="NOTHING")))}
+
+
 try:
     # 1. the add-on, installed by install.py --blender into BLENDER_USER_SCRIPTS/addons
     result["found"] = [m.__name__ for m in addon_utils.modules() if m.__name__ == "vom_matte"]
@@ -149,6 +187,11 @@ try:
         except RuntimeError as e:  # bpy.ops raises the operator's ERROR report
             result["bad_error"] = str(e)
         result["after_bad_links"] = sorted(f"{lk.from_node.name}->{lk.to_node.name}" for lk in tree.links)
+
+        # 4. the modal path an artist gets from the button, driven by hand: `blender -b` has no event loop,
+        # so TIMER events are fed to the operator's own modal() and Esc is pressed after the first frame
+        if cfg.get("modal"):
+            result["modal"] = run_modal(bpy.context.scene, tree, cfg["modal"])
 except Exception:
     result["exception"] = traceback.format_exc()
 finally:

@@ -409,7 +409,8 @@ def test_compositor_end_to_end_in_real_blender(blender_home: dict[str, str], tmp
     cfg = {"demo": str(DEMO), "addons": str(addons), "cases": cases, "cache": str(tmp_path / "cache"),
            "working_size": 256, "model": "lite", "bad_roto": str(tmp_path / "nope" / "roto.0001.exr"),
            "screenshot": os.environ.get("VOM_BLENDER_SCREENSHOT") or str(tmp_path / "shot.####.png"),
-           "screenshot_frame": 104, "result": str(tmp_path / "result.json")}
+           "screenshot_frame": 104, "result": str(tmp_path / "result.json"),
+           "modal": {"out": str(tmp_path / "out_modal" / "alpha.####.exr"), "frames": "101-124", "working_size": 480}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     r = subprocess.run([str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P",
                         str(REPO / "tests" / "blender_e2e.py"), "--", str(tmp_path / "cfg.json")],
@@ -465,6 +466,20 @@ def test_compositor_end_to_end_in_real_blender(blender_home: dict[str, str], tmp
         np.testing.assert_array_equal(_read(tmp_path / "out_image" / f"alpha.{ff:04d}.exr")[..., 0],
                                       _read(tmp_path / "comp_image" / f"comp.{ff + 100:04d}.exr")[..., 3]
                                       .astype(np.float16).astype(np.float32))
+
+    # Esc in the modal operator: vom got SIGTERM and stopped with complete frames only; a warning, no wiring
+    modal = res["modal"]
+    assert modal["state"] == ["CANCELLED"] and modal["pass_through"] == ["PASS_THROUGH"]
+    assert modal["returncode"] == 130, modal
+    assert modal["reports"] == [[["WARNING"], modal["reports"][0][1]]] and "cancelled" in modal["reports"][0][1]
+    texts = modal["texts"]
+    assert any(t and t.startswith("VOM Matte: frame ") and t.endswith("Esc cancels") for t in texts), texts
+    assert "VOM Matte: cancelling..." in texts and texts[-1] is None  # the status bar is given back
+    written = sorted((tmp_path / "out_modal").glob("alpha.*.exr"))
+    assert 1 <= len(written) < 24, written
+    for path in written:
+        assert _read(path).shape == (270, 480, 1)
+    assert not [p for p in (tmp_path / "out_modal").iterdir() if p.name.startswith(".")]  # no half-written file
 
     png = _read(Path(res["screenshot"][0]))
     assert png.shape == (270, 480, 4)
