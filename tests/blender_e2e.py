@@ -1,6 +1,7 @@
 """Run inside a real Blender by tests/test_host_blender.py (not collected by pytest: no test_ prefix).
 
     blender -b --factory-startup --python-exit-code 1 -P tests/blender_e2e.py -- CONFIG.json
+    python tests/blender_e2e.py -- CONFIG.json      # a Python with PyPI's bpy (Blender 4.x as a module)
 
 Enables the installed VOM Matte add-on, builds a compositor tree on the demo shot (plate Image node ->
 Composite, roto Image node), runs the add-on's operator, renders the composite of a few scene frames to
@@ -10,14 +11,16 @@ from a Movie Clip and the roto from a Mask. What it saw goes to the result file 
 checks the pixels.
 """
 
+import importlib
 import json
 import os
 import sys
 import time
 import traceback
 
-import addon_utils
 import bpy
+
+addon_utils = importlib.import_module("addon_utils")  # after bpy: the bpy module puts Blender's scripts on the path
 
 cfg = json.load(open(sys.argv[sys.argv.index("--") + 1]))
 result = {"blender": bpy.app.version_string}

@@ -34,8 +34,10 @@ ADDON_SRC = REPO / "vom_plugin" / "host" / "blender_addon"
 DEMO = REPO / "vom_plugin" / "data" / "demo"
 BLENDER = os.environ.get("BLENDER") or shutil.which("blender")
 VOM = Path(sys.executable).parent / "vom"
-needs_blender = pytest.mark.skipif(
-    BLENDER is None, reason="blender is not installed (Debian: apt-get install blender; .ci/run installs it)")
+NO_BLENDER = "blender is not installed (Debian: apt-get install blender; .ci/run installs it)"
+needs_blender = pytest.mark.skipif(BLENDER is None, reason=NO_BLENDER)
+# Optional: a Python with PyPI's `bpy` (Blender 4.x as a module) runs the end-to-end test against 4.x too.
+BPY_PYTHON = os.environ.get("VOM_TEST_BPY_PYTHON")
 
 
 def _install_module() -> types.ModuleType:
@@ -62,7 +64,7 @@ def _script(path: Path, body: str) -> Path:
 
 def test_addon_imports_only_stdlib_and_bpy() -> None:
     for path in ADDON_SRC.glob("*.py"):
-        tree = ast.parse(path.read_text())
+        tree = ast.parse(path.read_text(), feature_version=(3, 10))  # Blender 3.x bundles Python 3.10
         mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         mods |= {n.module.split(".")[0] for n in ast.walk(tree)
                  if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
@@ -390,8 +392,12 @@ def _read(path: Path) -> Any:
 
 
 @pytest.mark.slow
-@needs_blender
-def test_compositor_end_to_end_in_real_blender(blender_home: dict[str, str], tmp_path: Path,
+@pytest.mark.parametrize("runner", [
+    pytest.param("blender", marks=needs_blender),
+    pytest.param("bpy-module", marks=pytest.mark.skipif(
+        not BPY_PYTHON, reason="VOM_TEST_BPY_PYTHON (a Python with PyPI's bpy, Blender 4.x) is not set")),
+])
+def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[str, str], tmp_path: Path,
                                                 installed_addon: None) -> None:
     import numpy as np
 
@@ -412,13 +418,16 @@ def test_compositor_end_to_end_in_real_blender(blender_home: dict[str, str], tmp
            "screenshot_frame": 104, "result": str(tmp_path / "result.json"),
            "modal": {"out": str(tmp_path / "out_modal" / "alpha.####.exr"), "frames": "101-124", "working_size": 480}}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
-    r = subprocess.run([str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P",
-                        str(REPO / "tests" / "blender_e2e.py"), "--", str(tmp_path / "cfg.json")],
-                       env=blender_home, capture_output=True, text=True, timeout=600)
+    script = str(REPO / "tests" / "blender_e2e.py")
+    cmd = [str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", script] if runner == "blender" \
+        else [str(BPY_PYTHON), script]
+    r = subprocess.run([*cmd, "--", str(tmp_path / "cfg.json")], env=blender_home, capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((tmp_path / "result.json").read_text())
     assert "exception" not in res, res["exception"]
     assert res["found"] == ["vom_matte"] and res["enabled"] and res["operator"]
+    assert runner == "blender" or int(res["blender"].split(".")[0]) >= 4, res["blender"]
 
     for case in cases:
         got = res[case["name"]]
@@ -492,4 +501,8 @@ def installed_addon(blender_home: dict[str, str], inst: types.ModuleType, monkey
         pytest.skip("vom is not installed in this environment")
     for k, v in blender_home.items():
         monkeypatch.setenv(k, v)
-    inst.register_blender(str(Path(blender_home["BLENDER_USER_SCRIPTS"]) / "addons"), sys.executable, BLENDER)
+    addons = Path(blender_home["BLENDER_USER_SCRIPTS"]) / "addons"
+    if BLENDER:
+        inst.register_blender(str(addons), sys.executable, BLENDER)
+    else:  # the bpy module only: copy the add-on (the e2e script enables it)
+        inst.blender_install(addons, VOM)

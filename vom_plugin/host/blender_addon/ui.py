@@ -7,9 +7,9 @@ generated ``node_def.json``). The operator writes a shot file, runs ``vom render
 from the UI, with progress in the status bar and Esc to cancel; blocking from scripts and ``blender -b``),
 then loads the alpha sequence as an Image node timed like the plate and wires a Set Alpha onto the plate.
 
-API notes: ``scene.node_tree``/``use_nodes`` are the compositor tree in 3.x and 4.x (5.0 moves it to
-``scene.compositing_node_group``, which ``_tree`` prefers when present); everything else used here exists
-unchanged in 3.4 to 4.x.
+API notes: run with Blender 3.4 and 4.5. ``scene.node_tree``/``use_nodes`` are the compositor tree in
+3.x and 4.x; 5.0 replaced them (``scene.compositing_node_group``) and dropped the Composite node: not
+supported (``_tree`` says so where ``node_tree`` is gone). The Composite node has no Alpha input in 4.x (a Set Alpha feeds it instead).
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ class Plan:
 
 
 def _tree(scene: Any) -> Any:
-    tree = getattr(scene, "compositing_node_group", None)
-    return tree if tree is not None else scene.node_tree
+    if not hasattr(scene, "node_tree"):  # 5.0 replaced it (compositing_node_group, no Composite node)
+        raise core.HostError(f"Blender {bpy.app.version_string}: the compositor changed in 5.0; this add-on "
+                             "supports Blender 3.4 to 4.5")
+    return scene.node_tree
 
 
 def _abspath(path: str) -> str:
@@ -119,9 +121,13 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
             tree.nodes.remove(n)
         mnode = tree.nodes.new("CompositorNodeMask")
         mnode.mask = mask
+        # the mask in RGB and alpha (the Composite node lost its Alpha input in 4.x: a Set Alpha does it)
+        set_alpha = tree.nodes.new("CompositorNodeSetAlpha")
+        set_alpha.mode = "REPLACE_ALPHA"
+        tree.links.new(mnode.outputs[0], set_alpha.inputs["Image"])
+        tree.links.new(mnode.outputs[0], set_alpha.inputs["Alpha"])
         comp = tree.nodes.new("CompositorNodeComposite")
-        tree.links.new(mnode.outputs[0], comp.inputs["Image"])
-        tree.links.new(mnode.outputs[0], comp.inputs["Alpha"])
+        tree.links.new(set_alpha.outputs["Image"], comp.inputs["Image"])
         r = scene.render
         r.resolution_x, r.resolution_y = size
         r.resolution_percentage = 100
