@@ -9,7 +9,8 @@ then loads the alpha sequence as an Image node timed like the plate and wires a 
 
 API notes: run with Blender 3.4 and 4.5. ``scene.node_tree``/``use_nodes`` are the compositor tree in
 3.x and 4.x; 5.0 replaced them (``scene.compositing_node_group``) and dropped the Composite node: not
-supported (``_tree`` says so where ``node_tree`` is gone). The Composite node has no Alpha input in 4.x (a Set Alpha feeds it instead).
+supported (``_tree`` says so where ``node_tree`` is gone). The Composite node has no Alpha input in 4.x
+(a Set Alpha feeds it instead).
 """
 
 from __future__ import annotations
