@@ -159,6 +159,39 @@ def test_valid_entries_under_each_others_names_are_a_miss(root: Path, clean: dic
     assert len(r.warnings) == 1 and "damaged" in r.warnings[0]
 
 
+ALIEN = {"alpha": {"alpha": torch.ones(3, 5)}, "state": {"t": torch.tensor(4)},
+         "keys": {"k16": torch.ones(1, 2)}, "affinity": {"w16": torch.ones(2)}}
+
+
+@pytest.mark.parametrize("kind", list(ALIEN))
+def test_a_verified_entry_of_another_layout_is_a_miss(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                      kind: str) -> None:
+    """Entries with a valid digest but tensors this version does not read (another vom, or a forger who
+    knows the format): a state with an empty memory bank, an alpha of another size, keys missing a level."""
+    from vom_plugin.engine.cache_entry import encode
+
+    cache = _prepare(root, tmp_path, kind)
+    for f in _files(cache, kind):
+        f.write_bytes(encode(f"{f.parent.name}/{f.name}", ALIEN[kind]))
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "damaged" in r.warnings[0], r.warnings
+
+
+def test_a_folder_where_an_entry_should_be_never_fails_a_render(root: Path, clean: dict[str, np.ndarray],
+                                                               tmp_path: Path) -> None:
+    cache = _cache_copy(root, tmp_path)
+    victims = _files(cache, "alpha")
+    for f in victims:
+        f.unlink()
+        f.mkdir()
+        (f / "inside.txt").write_text("someone's")
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "cache disabled" in r.warnings[0], r.warnings
+    assert all((f / "inside.txt").read_text() == "someone's" for f in victims)
+
+
 def test_flipped_alpha_through_the_cli_exits_0_with_one_warning(root: Path, clean: dict[str, np.ndarray],
                                                                  tmp_path: Path,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -535,6 +535,9 @@ class _Render:
             prop = self._propagator()
             try:
                 prop.load_state_dict({k: v.to(self.job.device) for k, v in state.items()})
+                if prop.t != i + 1 or not len(prop.bank):  # a state after step i has seen i + 1 frames
+                    raise ValueError(f"it holds {len(prop.bank)} memory frames after {prop.t} steps, "
+                                     f"expected step {i + 1}")
             except Exception as e:  # verified bytes of a layout this version does not read: a miss
                 cache.drop("state", hashes[i], f"memory state does not load ({type(e).__name__}: {e})")
                 continue
