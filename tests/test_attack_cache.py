@@ -159,20 +159,36 @@ def test_valid_entries_under_each_others_names_are_a_miss(root: Path, clean: dic
     assert len(r.warnings) == 1 and "damaged" in r.warnings[0]
 
 
-ALIEN = {"alpha": {"alpha": torch.ones(3, 5)}, "state": {"t": torch.tensor(4)},
-         "keys": {"k16": torch.ones(1, 2)}, "affinity": {"w16": torch.ones(2)}}
+def _shrunk(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same names and dtypes, every tensor cut to a corner: loads, then does not fit the step."""
+    return {k: v[(slice(None),) * (v.dim() - 1) + (slice(0, max(1, v.shape[-1] // 2)),)].clone() if v.dim() else v
+            for k, v in tensors.items()}
 
 
-@pytest.mark.parametrize("kind", list(ALIEN))
+ALIEN: dict[str, tuple[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]]] = {
+    "alpha-size": ("alpha", lambda t: {"alpha": torch.ones(3, 5)}),
+    "state-empty-bank": ("state", lambda t: {"t": torch.tensor(4)}),
+    "keys-missing-levels": ("keys", lambda t: {"key16": t["key16"]}),
+    "keys-shapes": ("keys", _shrunk),
+    "affinity-missing": ("affinity", lambda t: {"w16": torch.ones(2)}),
+    "affinity-shapes": ("affinity", _shrunk),
+}
+
+
+@pytest.mark.parametrize("variant", list(ALIEN))
 def test_a_verified_entry_of_another_layout_is_a_miss(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
-                                                      kind: str) -> None:
+                                                      variant: str) -> None:
     """Entries with a valid digest but tensors this version does not read (another vom, or a forger who
-    knows the format): a state with an empty memory bank, an alpha of another size, keys missing a level."""
+    knows the format): an alpha of another size, a state with an empty memory bank, keys or affinities
+    missing tensors or of other shapes (these load, then fail inside the step)."""
+    from safetensors.torch import load
+
     from vom_plugin.engine.cache_entry import encode
 
+    kind, alien = ALIEN[variant]
     cache = _prepare(root, tmp_path, kind)
     for f in _files(cache, kind):
-        f.write_bytes(encode(f"{f.parent.name}/{f.name}", ALIEN[kind]))
+        f.write_bytes(encode(f"{f.parent.name}/{f.name}", alien(load(f.read_bytes()))))
     r = render(_shot(root, tmp_path / "out", cache))
     _assert_clean(r, tmp_path / "out", clean)
     assert len(r.warnings) == 1 and "damaged" in r.warnings[0], r.warnings

@@ -339,12 +339,12 @@ class _Render:
             arr = fr.image_to_working(display, self.job.geo)
             return self.torch.from_numpy(arr)[None].to(self.job.device)
 
-    def keys(self, prop: Any, frame: int, image: Any) -> Any:
+    def keys(self, prop: Any, frame: int, image: Any, *, use_cache: bool = True) -> Any:
         from vom_plugin.engine.propagate import KeyFeatures
 
         key = digest(self.key_id, self.fingerprint(frame))
         with self.timer("keys"):
-            cached = self.job.cache.get_keys(frame, key) if self.cache_ok else None
+            cached = self.job.cache.get_keys(frame, key) if self.cache_ok and use_cache else None
             if cached is not None:
                 try:
                     feats = KeyFeatures.from_dict({k: v.to(self.job.device) for k, v in cached.items()})
@@ -478,14 +478,23 @@ class _Render:
         for i in range(start, n):
             f = p.frames[i]
             image = self.image(f)
+            hits = self.result.cache["keys_hit"]
             keys = self.keys(prop, f, image)
             affinity = self.affinity(aff_hashes[i])
-            with self.timer("propagate"), self.torch.inference_mode():
-                if i == 0:
-                    mask = self.torch.from_numpy(fr.mask_to_working(job.rotos[f], job.geo))[None].to(job.device)
-                    out = prop.add_keyframe(image, keys, mask, affinity)
-                else:
-                    out = prop.step(image, keys, affinity)
+            try:
+                out = self._step(prop, i, f, image, keys, affinity)
+            except Exception as e:
+                if self.result.cache["keys_hit"] == hits and affinity is None:
+                    raise  # nothing came from the cache: a real error
+                # Verified entries that do not fit this step (a forger who knows the format, or another
+                # version's layout): drop them and compute the step from the pixels alone.
+                why = f"does not fit step {i} ({type(e).__name__}: {e})"
+                cache.drop_keys(f, digest(self.key_id, self.fingerprint(f)), f"key features {why}")
+                if affinity is not None:
+                    cache.drop("affinity", aff_hashes[i], f"affinity {why}")
+                keys, affinity = self.keys(prop, f, image, use_cache=False), None
+                out = self._step(prop, i, f, image, keys, None)
+            with self.timer("propagate"):
                 alpha = out.alpha[0, 0].detach().float().cpu().contiguous()
             self.result.cache["steps_computed"] += 1
             if affinity is None and out.affinity is not None:
@@ -504,6 +513,13 @@ class _Render:
             if f in p.serves and i >= deliver_from:  # frames before deliver_from came from the cache already
                 self.deliver(f, p.keyframe, alpha.numpy())
             self.check_stop()
+
+    def _step(self, prop: Any, i: int, frame: int, image: Any, keys: Any, affinity: Any) -> Any:
+        with self.timer("propagate"), self.torch.inference_mode():
+            if i == 0:
+                mask = self.torch.from_numpy(fr.mask_to_working(self.job.rotos[frame], self.job.geo))[None]
+                return prop.add_keyframe(image, keys, mask.to(self.job.device), affinity)
+            return prop.step(image, keys, affinity)
 
     def _propagator(self) -> Any:
         from vom_plugin.engine.propagate import Propagator
