@@ -94,3 +94,28 @@ def test_a_shot_file_too_big_to_be_one_is_refused(tmp_path: Path) -> None:
     path.write_text("frames: [" + ", ".join(["1"] * 400_000) + "]\n")
     with pytest.raises(InputError, match="huge.yaml.*characters; expected at most 1048576"):
         Shot.from_yaml(path)
+
+
+def _tiny_exr_claiming(path: Path, full: int) -> None:
+    """An 8x8-pixel EXR of a few hundred bytes whose display window claims full x full pixels."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(8, 8, 3, oiio.HALF)
+    spec.full_width = spec.full_height = full
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    assert out.write_image(np.zeros((8, 8, 3), np.float32))
+    out.close()
+
+
+@pytest.mark.parametrize("role", ["plate", "roto"])
+def test_a_tiny_file_claiming_a_huge_window_is_refused(plate: Path, tmp_path: Path, role: str) -> None:
+    bomb = tmp_path / f"{role}_bomb.0001.exr"
+    _tiny_exr_claiming(bomb, 200_000)  # 4e10 pixels: 480 GB as float32 RGB
+    args = {"plate": str(plate / "plate" / "p.####.exr"), "roto": str(plate / "roto" / "r.0001.exr")}
+    args[role] = str(tmp_path / f"{role}_bomb.####.exr") if role == "plate" else str(bomb)
+    r = _vom("render", "--plate", args["plate"], "--roto", args["roto"], "--frames", "1",
+             "--out", str(tmp_path / "o" / "a.####.exr"), "--progress", "none")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "bomb.0001.exr: display window 200000x200000" in r.stderr and "at most" in r.stderr, r.stderr[-2000:]
