@@ -16,33 +16,38 @@ from vom_plugin.engine import frames as fr
 from vom_plugin.errors import InputError
 
 
+def K(name: str) -> str:
+    """A cache address as the runner makes them (entries are recognised by name: 32 hex digits)."""
+    return vc.digest(name)
+
+
 def test_round_trip_is_exact_and_one_key_entry_per_frame(tmp_path: Path) -> None:
     c = vc.ShotCache(tmp_path, "/shots/sh010/plate/sh010.####.exr", max_bytes=1 << 30)
     c.prepare()
     assert c.id.startswith("plate_sh010-") and c.dir.is_dir()
     t = {"k16": torch.randn(1, 8, 4, 6), "k8": torch.randn(1, 4, 8, 12).half()}
-    assert c.get_keys(1001, "aa") is None
-    c.put_keys(1001, "aa", t)
-    got = c.get_keys(1001, "aa")
+    assert c.get_keys(1001, K("aa")) is None
+    c.put_keys(1001, K("aa"), t)
+    got = c.get_keys(1001, K("aa"))
     assert got is not None and set(got) == {"k16", "k8"}
     assert torch.equal(got["k16"], t["k16"]) and got["k8"].dtype == torch.float16
-    c.put_keys(1001, "bb", t)  # a new plate version replaces the old entry
-    assert c.get_keys(1001, "aa") is None and c.get_keys(1001, "bb") is not None
+    c.put_keys(1001, K("bb"), t)  # a new plate version replaces the old entry
+    assert c.get_keys(1001, K("aa")) is None and c.get_keys(1001, K("bb")) is not None
     assert len(list((c.dir / "keys").iterdir())) == 1
-    c.put_state("s1", {"bank": torch.arange(5.0)})
-    assert c.has_state("s1") and torch.equal(c.get_state("s1")["bank"], torch.arange(5.0))
-    c.drop_state("s1")
-    assert not c.has_state("s1")
+    c.put_state(K("s1"), {"bank": torch.arange(5.0)})
+    assert c.has_state(K("s1")) and torch.equal(c.get_state(K("s1"))["bank"], torch.arange(5.0))
+    c.drop_state(K("s1"))
+    assert not c.has_state(K("s1"))
     assert not list(c.dir.rglob("*.tmp"))  # atomic writes leave no temporaries
 
 
 def test_damaged_entry_is_a_miss(tmp_path: Path) -> None:
     c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
     c.prepare()
-    c.put_alpha("x", {"alpha": torch.ones(4, 4)})
-    p = c.dir / "steps" / "x.alpha.safetensors"
+    c.put_alpha(K("x"), {"alpha": torch.ones(4, 4)})
+    p = c.dir / "steps" / f"{K('x')}.alpha.safetensors"
     p.write_bytes(p.read_bytes()[:20])
-    assert c.get_alpha("x") is None and not p.exists()
+    assert c.get_alpha(K("x")) is None and not p.exists()
 
 
 def test_fingerprint_sees_content_and_mtime(tmp_path: Path) -> None:
@@ -65,39 +70,39 @@ def test_lru_eviction_keeps_recent_entries_under_the_cap(tmp_path: Path) -> None
     c.prepare()
     blob = {"x": torch.zeros(25_000)}  # ~100 kB each
     for i in range(6):
-        c.put_alpha(f"e{i}", blob)
-        p = c.dir / "steps" / f"e{i}.alpha.safetensors"
+        c.put_alpha(K(f"e{i}"), blob)
+        p = c.dir / "steps" / f"{K(f'e{i}')}.alpha.safetensors"
         os.utime(p, (time.time() - 100 + i, time.time() - 100 + i))
-    assert c.get_alpha("e0") is not None  # a hit makes e0 the most recently used
-    size = (c.dir / "steps" / "e0.alpha.safetensors").stat().st_size
+    assert c.get_alpha(K("e0")) is not None  # a hit makes e0 the most recently used
+    size = (c.dir / "steps" / f"{K('e0')}.alpha.safetensors").stat().st_size
     freed = vc.evict(tmp_path, max_bytes=3 * size)
     assert freed == 3 * size
     left = sorted(p.name.split(".")[0] for p in (c.dir / "steps").iterdir())
-    assert left == ["e0", "e4", "e5"]
+    assert left == sorted(K(n) for n in ["e0", "e4", "e5"])
 
 
 def test_cache_cli_info_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c = vc.ShotCache(tmp_path, "/p/sh020/plate.####.exr", max_bytes=1 << 30)
     c.prepare()
-    c.put_alpha("new", {"a": torch.ones(100)})
-    c.put_alpha("old", {"a": torch.ones(100)})
-    old = c.dir / "steps" / "old.alpha.safetensors"
+    c.put_alpha(K("new"), {"a": torch.ones(100)})
+    c.put_alpha(K("old"), {"a": torch.ones(100)})
+    old = c.dir / "steps" / f"{K('old')}.alpha.safetensors"
     os.utime(old, (time.time() - 10 * 86400,) * 2)
     assert main(["cache", "info", "--cache", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "1 shots" in out and "/p/sh020/plate.####.exr" in out and "2 files" in out
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "5"]) == 0
     assert "cleared 1 entries not used for 5 days" in capsys.readouterr().out
-    assert not old.exists() and (c.dir / "steps" / "new.alpha.safetensors").exists()
+    assert not old.exists() and (c.dir / "steps" / f"{K('new')}.alpha.safetensors").exists()
     assert main(["cache", "clear", "--cache", str(tmp_path)]) == 0
     assert not c.dir.exists()
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "-1"]) == 2
 
 
-def test_unwritable_cache_is_input_error(tmp_path: Path) -> None:
+def test_unwritable_cache_is_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(InputError, match="cache folder .* is not writable"):
+    with pytest.raises(vc.CacheUnavailable, match="cache folder .* cannot be written"):
         vc.ShotCache(blocker / "cache", "/p/a.####.exr").prepare()
 
 

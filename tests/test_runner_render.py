@@ -215,7 +215,6 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
     (["--frames", "1-9"], "missing frames 9"),
     (["--roto", "{root}/roto/r.0001.exr@20"], "frame 20, which is not a frame of the plate"),
     (["--model", "{root}/nope.safetensors"], "nope.safetensors"),
-    (["--cache", "{root}/plate/p.0001.exr/cache"], "is not writable"),
     (["--roto", "{root}/roto/missing.0001.exr"], "missing.0001.exr"),
     (["--out", "{root}/out/a.####.png"], "expected an .exr file pattern"),
     (["--out", "{root}/plate/p.0001.exr/out/a.####.exr"], "out .*: output folder .*p.0001.exr/out cannot be created"),

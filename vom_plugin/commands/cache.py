@@ -9,7 +9,8 @@ HELP = "show or clear the persistent per-shot cache"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("info", "clear"), help="info: one line per shot; clear: delete entries")
+    p.add_argument("action", choices=("info", "clear"),
+                   help="info: one line per shot; clear: delete the entries vom wrote and say which, shot by shot")
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="cache root (default: VOM_CACHE_DIR or the user cache, ~/.cache/vom)")
     p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
@@ -37,9 +38,15 @@ def run(args: argparse.Namespace) -> int:
     if args.older_than is not None and args.older_than < 0:
         raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")
     if args.action == "clear":
-        files, freed = vc.clear(root, older_than_days=args.older_than)
+        report = vc.clear(root, older_than_days=args.older_than)
         which = f" not used for {args.older_than:g} days" if args.older_than is not None else ""
-        print(f"cleared {files} entries{which} ({_size(freed)}) from {root}")
+        print(f"cleared {report.files} entries{which} ({_size(report.bytes)}) from {root}")
+        for s in report.shots:
+            folder = "; shot folder removed" if s.folder_removed else ""
+            print(f"  {s.shot_id}: {s.files} entries ({_size(s.bytes)}){folder}  {s.plate}")
+        if report.left_alone:
+            shown = ", ".join(report.left_alone[:5]) + (" ..." if len(report.left_alone) > 5 else "")
+            print(f"left alone: {len(report.left_alone)} files or folders vom did not write: {shown}")
         return 0
     shots = vc.cache_info(root)
     total = sum(s.bytes for s in shots)

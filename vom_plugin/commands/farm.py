@@ -13,11 +13,12 @@ Write a render-farm job for a shot file (the keys of `vom render SHOT.yaml`).
 The shot's frames are cut into spans served by the same keyframes (before the first keyframe,
 between two keyframes, after the last); spans run in parallel, each as frame chunks of
 `vom render SHOT.yaml --frames A-B` that resume from the per-shot cache. A last step
-(`vom farm check`) fails when a frame has no output file.
+(`vom farm check`) fails when a frame's output is missing, not a readable EXR, not the size of its plate
+frame or without the alpha channel.
 
   vom farm openjd SHOT.yaml --chunk 10 --out bundle/     then: deadline bundle submit bundle/
   vom farm opencue SHOT.yaml --chunk 10 --out job.xml    then: submit job.xml with cuesubmit/pycue
-  vom farm check SHOT.yaml                               exit 2 and the missing frames, if any
+  vom farm check SHOT.yaml                               exit 2 and the missing or bad frames, if any
 """
 
 
@@ -44,25 +45,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for q in (oj, cue):
         q.add_argument("--chunk", type=_chunk, default=10, metavar="N", help="frames per task (default %(default)s)")
         q.add_argument("--vom", metavar="PATH", help="the vom command on the workers (default: this environment's)")
-    chk = sub.add_parser("check", help="list the frames of a shot whose output file is missing (exit 2 if any)")
+    chk = sub.add_parser("check", help="list the frames of a shot whose output is missing or bad (exit 2 if any)")
     chk.add_argument("shot", metavar="SHOT.yaml")
     chk.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.farm.spans import check_outputs, compact_range, load_farm_shot, split_spans, summary
+    from vom_plugin.io import frame_path
 
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
-        missing = check_outputs(shot)
+        problems = check_outputs(shot)
+        missing = [f for f, why in problems.items() if why == "missing"]
+        bad = {f: why for f, why in problems.items() if why != "missing"}
         if args.json:
-            print(json.dumps({"shot": str(shot.path), "frames": len(shot.frames), "missing": missing}))
+            print(json.dumps({"shot": str(shot.path), "frames": len(shot.frames), "missing": missing,
+                              "bad": {str(f): why for f, why in bad.items()}}))
         if missing:
             print(f"vom farm check: {len(missing)} of {len(shot.frames)} frames of {shot.path} have no output "
                   f"file ({shot.out}): {compact_range(missing)}", file=sys.stderr)
+        if bad:
+            print(f"vom farm check: {len(bad)} of {len(shot.frames)} frames of {shot.path} have a bad output file:",
+                  file=sys.stderr)
+            for f, why in bad.items():
+                print(f"  frame {f}: {frame_path(shot.out, f)}: {why}", file=sys.stderr)
+        if problems:
             return 2
         if not args.json:
-            print(f"all {len(shot.frames)} frames written ({shot.out})")
+            print(f"all {len(shot.frames)} frames written and readable ({shot.out})")
         return 0
     spans = split_spans(shot.frames, shot.keyframes)
     if args.farm_command == "openjd":

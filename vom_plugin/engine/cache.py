@@ -15,29 +15,52 @@ change of plate, roto, model or setting simply addresses other entries; stale on
 depend on the pixels, the model and the settings only, so a render whose roto alone changed reuses them.
 Writes go to a unique temporary name and are ``os.replace``d, so a reader never sees half a file even if
 the writer is killed; a reader that loses a race with eviction sees a miss.
+
+What may go wrong with a cache only ever costs time (DESIGN, Safety):
+- each entry is verified on read (``cache_entry``: a digest of its address and tensors); a bad one is
+  deleted and is a miss, so the runner recomputes it;
+- vom touches only what it wrote: a shot folder is vom's when it is named like one and holds vom's
+  ``shot.json`` for it; a file is an entry when it is named like one and carries vom's marker. Eviction and
+  ``clear`` delete nothing else, and no link below the root is followed;
+- a cache that cannot be written raises ``CacheUnavailable`` from ``prepare`` and the runner renders
+  without it.
 Tensors are stored with safetensors (no pickle).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
-import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vom_plugin.engine.cache_entry import BadEntry, decode, encode, file_is_marked
 from vom_plugin.errors import InputError, VomError
 
 LOCK_NAME = ".vom-cache.lock"
+SHOT_MARKER = "shot.json"
+SHOT_FORMAT = "vom-cache-shot-1"
 DEFAULT_MAX_BYTES = 20 * 2**30
 _LOCK_TIMEOUT_S = 120.0
+# What vom writes, by name. A file is an entry only if its name matches AND it carries vom's marker.
+_SHOT_ID = re.compile(r"\A[A-Za-z0-9_-]{1,48}-[0-9a-f]{12}\Z")
+_KEY_NAME = re.compile(r"\A-?\d+\.[0-9a-f]{32}\.safetensors\Z")
+_STEP_NAME = re.compile(r"\A[0-9a-f]{32}\.(?:alpha|state|affinity)\.safetensors\Z")
+_TEMP_NAME = re.compile(r"\A\.(?P<entry>.+)\.[0-9a-f]{32}\.tmp\Z")
+_STALE_TEMP_S = 3600.0  # a writer's temporary older than this belongs to a killed process
+
+
+class CacheUnavailable(InputError):
+    """The cache cannot be used (not writable, full, a link, a folder vom did not make): render without it."""
 
 
 def max_bytes_from_env() -> int:
@@ -79,7 +102,7 @@ def file_fingerprint(path: str | os.PathLike, *, full: bool = False, chunk: int 
 def shot_id(plate_pattern: str) -> str:
     """A readable, collision-safe folder name for a plate: ``<folder>_<stem>-<hash of the full path>``."""
     p = Path(os.path.abspath(plate_pattern))
-    stem = re.sub(r"[#@]+|%0?\d*d", "", p.name).split(".")[0].strip("._-") or "plate"
+    stem = re.sub(r"[#@]+|%0?\d*d|\$F\d*", "", p.name).split(".")[0].strip("._-") or "plate"
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{p.parent.name}_{stem}").strip("_")[:48] or "shot"
     return f"{name}-{hashlib.sha1(str(p).encode()).hexdigest()[:12]}"
 
@@ -87,19 +110,48 @@ def shot_id(plate_pattern: str) -> str:
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        with open(tmp, "xb") as f:  # "x": never through a link someone left at the temporary name
             f.write(data)
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # replaces a link at ``path`` itself, never the file it points to
     finally:
-        if tmp.exists():
+        if os.path.lexists(tmp):
             tmp.unlink()
 
 
 def _touch(path: Path) -> None:
     try:
-        os.utime(path)
-    except OSError:  # evicted meanwhile, or a read-only cache: the hit still counts
+        os.utime(path, follow_symlinks=False)
+    except (OSError, NotImplementedError):  # evicted meanwhile, or a read-only cache: the hit still counts
         pass
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_no_follow(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+def _is_shot_dir(path: Path) -> bool:
+    """A shot folder vom made: a real folder (not a link) named like shot_id, holding vom's shot.json for it."""
+    if not _SHOT_ID.match(path.name) or path.is_symlink() or not path.is_dir():
+        return False
+    try:
+        meta = json.loads(_read_no_follow(path / SHOT_MARKER))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("id") == path.name
 
 
 @dataclass
@@ -112,7 +164,11 @@ class CacheEntryStats:
 
 
 class ShotCache:
-    """The cache folder of one shot. Get methods return None on a miss; put methods are atomic."""
+    """The cache folder of one shot. Get methods return None on a miss; put methods are atomic.
+
+    Reads verify each entry (``cache_entry.decode``); a bad one is deleted, noted in ``dropped`` and
+    returned as a miss, so the runner recomputes it.
+    """
 
     def __init__(self, root: str | os.PathLike, plate_pattern: str, *, max_bytes: int | None = None) -> None:
         self.root = Path(root)
@@ -121,25 +177,50 @@ class ShotCache:
         self.plate = os.path.abspath(plate_pattern)
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._written_since_evict = 0
+        self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
 
     # -- set-up --------------------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the folders and check they are writable; InputError names the folder otherwise."""
+        """Create (or adopt) the shot's folders; CacheUnavailable says why the cache cannot be used.
+
+        The runner then renders without the cache: a cache that cannot be written makes a render slower,
+        never failed.
+        """
         try:
-            for sub in ("keys", "steps"):
-                (self.dir / sub).mkdir(parents=True, exist_ok=True)
-            probe = self.dir / f".probe.{uuid.uuid4().hex}"
-            probe.write_bytes(b"")
+            self.root.mkdir(parents=True, exist_ok=True)  # the root itself may be a link: the user chose it
+            with self.lock():
+                self._claim()
+            probe = self.dir / "steps" / f".probe.{uuid.uuid4().hex}"
+            with open(probe, "xb"):
+                pass
             probe.unlink()
         except OSError as e:
-            raise InputError(f"cache folder {str(self.root)!r} is not writable ({e.strerror or e}); "
-                             f"pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder") from None
-        info = {"plate": self.plate, "id": self.id}
-        meta = self.dir / "shot.json"
-        if not meta.exists():
-            with self.lock():
-                _atomic_write_bytes(meta, json.dumps(info, indent=1).encode())
+            raise CacheUnavailable(f"cache folder {str(self.root)!r} cannot be written ({e.strerror or e}); "
+                                   f"pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder") from None
+        except CacheUnavailable:
+            raise
+        except VomError as e:  # the lock held by a hung process
+            raise CacheUnavailable(str(e)) from None
+
+    def _claim(self) -> None:
+        d = self.dir
+        if d.is_symlink():
+            raise CacheUnavailable(f"cache folder {d} is a symbolic link; vom follows no link out of its cache root")
+        if d.exists() and not _is_shot_dir(d):
+            if not d.is_dir() or not _only_empty_subfolders(d):
+                raise CacheUnavailable(f"cache folder {d} exists but vom did not make it (no {SHOT_MARKER} of its "
+                                       f"own); vom leaves it alone. Remove it or pass another --cache")
+        d.mkdir(exist_ok=True)
+        if not _is_shot_dir(d):
+            info = {"format": SHOT_FORMAT, "id": self.id, "plate": self.plate}
+            _atomic_write_bytes(d / SHOT_MARKER, json.dumps(info, indent=1).encode())
+        for sub in ("keys", "steps"):
+            p = d / sub
+            if p.is_symlink():
+                raise CacheUnavailable(f"cache folder {p} is a symbolic link; vom follows no link out of its "
+                                       f"cache root")
+            p.mkdir(exist_ok=True)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -159,9 +240,12 @@ class ShotCache:
         path = self._key_path(frame, key)
         self._save(path, tensors)
         # One live entry per frame: features of an older plate version or setting are garbage now.
-        for old in path.parent.glob(f"{frame}.*.safetensors"):
-            if old != path:
-                old.unlink(missing_ok=True)
+        prefix = f"{frame}."
+        for e in os.scandir(path.parent):
+            if (e.name.startswith(prefix) and e.name != path.name and _KEY_NAME.match(e.name)
+                    and file_is_marked(e.path)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(e.path)
 
     # -- per-step outputs and memory states ---------------------------------------------------------
 
@@ -169,10 +253,10 @@ class ShotCache:
         return self.dir / "steps" / f"{key}.{kind}.safetensors"
 
     def has_alpha(self, key: str) -> bool:
-        return self._step_path(key, "alpha").exists()
+        return _is_file(self._step_path(key, "alpha"))
 
     def has_state(self, key: str) -> bool:
-        return self._step_path(key, "state").exists()
+        return _is_file(self._step_path(key, "state"))
 
     def get_alpha(self, key: str) -> dict[str, Any] | None:
         return self._load(self._step_path(key, "alpha"))
@@ -195,30 +279,44 @@ class ShotCache:
     def drop_state(self, key: str) -> None:
         self._step_path(key, "state").unlink(missing_ok=True)
 
+    def drop(self, kind: str, key: str, why: str) -> None:
+        """Delete a step entry the runner found unusable (a shape from another version): a miss from now on."""
+        self._drop(self._step_path(key, kind), why)
+
+    def drop_keys(self, frame: int, key: str, why: str) -> None:
+        self._drop(self._key_path(frame, key), why)
+
     # -- storage -------------------------------------------------------------------------------------
 
-    def _load(self, path: Path) -> dict[str, Any] | None:
-        from safetensors.torch import load
+    def _address(self, path: Path) -> str:
+        return f"{path.parent.name}/{path.name}"  # "keys/1001.<digest>.safetensors": a copy elsewhere fails
 
+    def _load(self, path: Path) -> dict[str, Any] | None:
         try:
-            data = path.read_bytes()
+            data = _read_no_follow(path)
         except FileNotFoundError:
             return None
+        except OSError as e:  # a link, a folder, no permission: not an entry vom can trust
+            self._drop(path, f"not readable as a file ({e.strerror or e})")
+            return None
         try:
-            # clone(): tensors loaded from bytes sit at whatever offset the header left them, and torch's
-            # vectorised CPU kernels round differently on unaligned data; fresh storage is aligned, so a
-            # resumed render computes bit-identically to an uninterrupted one.
-            tensors = {k: v.clone() for k, v in load(data).items()}
-        except Exception:  # a file from another vom version or a damaged disk: a miss, rewritten later
-            path.unlink(missing_ok=True)
+            tensors = decode(self._address(path), data)
+        except BadEntry as e:
+            self._drop(path, str(e))
             return None
         _touch(path)
         return tensors
 
-    def _save(self, path: Path, tensors: dict[str, Any]) -> None:
-        from safetensors.torch import save
+    def _drop(self, path: Path, why: str) -> None:
+        self.dropped.append(f"{path}: {why}")
+        try:
+            if not os.path.isdir(path) or os.path.islink(path):
+                os.unlink(path)  # unlinks a link itself, never its target
+        except OSError:
+            pass
 
-        data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    def _save(self, path: Path, tensors: dict[str, Any]) -> None:
+        data = encode(self._address(path), tensors)
         with self.lock():
             _atomic_write_bytes(path, data)
         self._written_since_evict += len(data)
@@ -226,9 +324,17 @@ class ShotCache:
             self.evict()
 
     def evict(self) -> int:
-        """Delete least recently used files until the whole root is under the cap; returns bytes freed."""
+        """Delete least recently used entries until the whole root is under the cap; returns bytes freed."""
         self._written_since_evict = 0
         return evict(self.root, self.max_bytes)
+
+
+def _only_empty_subfolders(d: Path) -> bool:
+    """A folder left by a run killed between creating a shot folder and writing its shot.json."""
+    for e in os.scandir(d):
+        if e.name not in ("keys", "steps") or not e.is_dir(follow_symlinks=False) or any(os.scandir(e.path)):
+            return False
+    return True
 
 
 # -- whole-cache operations (``vom cache``) ----------------------------------------------------------
@@ -237,7 +343,10 @@ class ShotCache:
 def _root_lock(root: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(root / LOCK_NAME), timeout=_LOCK_TIMEOUT_S)
+    path = root / LOCK_NAME
+    if path.is_symlink():  # older filelock versions open (and truncate) the link's target
+        raise CacheUnavailable(f"cache lock {path} is a symbolic link; vom follows no link inside its cache")
+    lock = FileLock(str(path), timeout=_LOCK_TIMEOUT_S)
     try:
         lock.acquire()
     except Timeout:
@@ -249,15 +358,40 @@ def _root_lock(root: Path) -> Iterator[None]:
         lock.release()
 
 
-def _entry_files(root: Path) -> Iterator[os.DirEntry]:
-    for shot in os.scandir(root):
-        if not shot.is_dir():
+def _shot_dirs(root: Path) -> list[Path]:
+    try:
+        found = [Path(e.path) for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    return sorted(p for p in found if _is_shot_dir(p))
+
+
+def _entries(shot: Path, *, stale_temps: bool = True) -> Iterator[tuple[str, os.stat_result]]:
+    """(path, lstat) of each file vom wrote in a shot folder: named like an entry and marked as one. With
+    ``stale_temps``, also the temporaries of writers killed over an hour ago."""
+    now = time.time()
+    for sub, rx in (("keys", _KEY_NAME), ("steps", _STEP_NAME)):
+        d = shot / sub
+        if d.is_symlink() or not d.is_dir():
             continue
-        for sub in ("keys", "steps"):
+        try:
+            listing = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in listing:
             try:
-                yield from (e for e in os.scandir(os.path.join(shot.path, sub)) if e.is_file())
-            except FileNotFoundError:
+                if not e.is_file(follow_symlinks=False):
+                    continue
+                st = e.stat(follow_symlinks=False)
+            except OSError:
                 continue
+            if rx.match(e.name):
+                if file_is_marked(e.path):
+                    yield e.path, st
+            elif stale_temps:
+                m = _TEMP_NAME.match(e.name)
+                if m and rx.match(m.group("entry")) and now - st.st_mtime > _STALE_TEMP_S:
+                    yield e.path, st
 
 
 def evict(root: str | os.PathLike, max_bytes: int) -> int:
@@ -265,13 +399,7 @@ def evict(root: str | os.PathLike, max_bytes: int) -> int:
     if not root.is_dir():
         return 0
     with _root_lock(root):
-        files = []
-        for e in _entry_files(root):
-            try:
-                st = e.stat()
-            except FileNotFoundError:
-                continue
-            files.append((st.st_mtime, st.st_size, e.path))
+        files = [(st.st_mtime, st.st_size, path) for shot in _shot_dirs(root) for path, st in _entries(shot)]
         total = sum(f[1] for f in files)
         freed = 0
         for _, size, path in sorted(files):
@@ -285,56 +413,124 @@ def evict(root: str | os.PathLike, max_bytes: int) -> int:
         return freed
 
 
+def _plate_of(shot: Path) -> str:
+    try:
+        return str(json.loads(_read_no_follow(shot / SHOT_MARKER)).get("plate", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def cache_info(root: str | os.PathLike) -> list[CacheEntryStats]:
-    """One line per shot folder under ``root``: plate, number of files, bytes, last use."""
+    """One line per shot folder vom made under ``root``: plate, number of entries, bytes, last use."""
     root = Path(root)
     out: list[CacheEntryStats] = []
     if not root.is_dir():
         return out
-    for shot in sorted(p for p in root.iterdir() if p.is_dir()):
+    for shot in _shot_dirs(root):
         files = size = 0
         last = 0.0
-        for sub in ("keys", "steps"):
-            d = shot / sub
-            if not d.is_dir():
-                continue
-            for e in os.scandir(d):
-                try:
-                    st = e.stat()
-                except FileNotFoundError:
-                    continue
-                files += 1
-                size += st.st_size
-                last = max(last, st.st_mtime)
-        plate = ""
-        try:
-            plate = json.loads((shot / "shot.json").read_text()).get("plate", "")
-        except (OSError, ValueError):
-            pass
-        out.append(CacheEntryStats(shot.name, plate, files, size, last or shot.stat().st_mtime))
+        for _, st in _entries(shot, stale_temps=False):
+            files += 1
+            size += st.st_size
+            last = max(last, st.st_mtime)
+        out.append(CacheEntryStats(shot.name, _plate_of(shot), files, size, last or shot.stat().st_mtime))
     return out
 
 
-def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> tuple[int, int]:
-    """Delete cache entries (all, or those not used for ``older_than_days``); returns (files, bytes) freed."""
+@dataclass
+class ClearedShot:
+    shot_id: str
+    plate: str
+    files: int
+    bytes: int
+    folder_removed: bool
+
+
+@dataclass
+class ClearReport:
+    """What ``clear`` removed, shot by shot, and what it found there that vom did not write (left alone)."""
+
+    root: Path
+    shots: list[ClearedShot] = field(default_factory=list)
+    left_alone: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return sum(s.files for s in self.shots)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.bytes for s in self.shots)
+
+
+def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> ClearReport:
+    """Delete the entries vom wrote (all, or those not used for ``older_than_days``), and the shot folders
+    left with nothing else in them. Nothing vom did not write is deleted, and no link is followed."""
     root = Path(root)
+    report = ClearReport(root)
     if not root.is_dir():
-        return 0, 0
+        return report
     cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
-    files = freed = 0
     with _root_lock(root):
-        for e in list(_entry_files(root)):
-            try:
-                st = e.stat()
+        shots = _shot_dirs(root)
+        shot_names = {p.name for p in shots}
+        for e in os.scandir(root):
+            if e.name != LOCK_NAME and e.name not in shot_names:
+                report.left_alone.append(e.path)
+        for shot in shots:
+            files = freed = 0
+            for path, st in list(_entries(shot)):
                 if cutoff is not None and st.st_mtime >= cutoff:
                     continue
-                os.unlink(e.path)
-            except FileNotFoundError:
-                continue
-            files += 1
-            freed += st.st_size
-        # Shot folders left with no entry go too (their shot.json alone is noise).
-        for shot in [p for p in root.iterdir() if p.is_dir()]:
-            if not any(any((shot / sub).iterdir()) for sub in ("keys", "steps") if (shot / sub).is_dir()):
-                shutil.rmtree(shot, ignore_errors=True)
-    return files, freed
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue
+                files += 1
+                freed += st.st_size
+            removed = _remove_if_empty(shot)
+            if not removed:
+                report.left_alone.extend(_foreign(shot))
+            if files or removed:
+                report.shots.append(ClearedShot(shot.name, _plate_of(shot), files, freed, removed))
+    return report
+
+
+def _foreign(shot: Path) -> list[str]:
+    """What a shot folder holds that vom did not write (reported by clear, never deleted)."""
+    ours = {path for path, _ in _entries(shot)}
+    out = []
+    for e in os.scandir(shot):
+        if e.name == SHOT_MARKER:
+            continue
+        if e.name in ("keys", "steps") and e.is_dir(follow_symlinks=False):
+            rx = _KEY_NAME if e.name == "keys" else _STEP_NAME
+            out.extend(x.path for x in os.scandir(e.path)
+                       if x.path not in ours and not _fresh_temp(x, rx))
+        else:
+            out.append(e.path)
+    return out
+
+
+def _fresh_temp(e: os.DirEntry, rx: re.Pattern[str]) -> bool:
+    m = _TEMP_NAME.match(e.name)
+    return bool(m and rx.match(m.group("entry")))
+
+
+def _remove_if_empty(shot: Path) -> bool:
+    """Remove a shot folder whose keys/ and steps/ are empty and which holds nothing but them and shot.json."""
+    subs = [shot / "keys", shot / "steps"]
+    try:
+        names = set(os.listdir(shot))
+        if not names <= {SHOT_MARKER, "keys", "steps"}:
+            return False
+        if any(p.is_symlink() or (p.exists() and (not p.is_dir() or os.listdir(p))) for p in subs):
+            return False
+        for p in subs:
+            if p.exists():
+                p.rmdir()
+        (shot / SHOT_MARKER).unlink(missing_ok=True)
+        shot.rmdir()
+    except OSError:
+        return False
+    return True

@@ -99,6 +99,7 @@ class _Job:
     model_id: str
     device: Any
     cache: ShotCache
+    cache_off: str | None = None    # why the cache is not used for this render (a warning), None when it is
 
 
 def _model_identity(model: Any) -> str:
@@ -111,23 +112,51 @@ def _model_identity(model: Any) -> str:
     return h.hexdigest()
 
 
-def _check_out_folder(shot: Shot, first_path: Path) -> None:
+def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
+    """The output pattern, each output frame against every input file, and its folder: nothing is created."""
     from vom_plugin import io as vio
+    from vom_plugin.engine.weights import weights_path
+    from vom_plugin.io.output_guard import ProtectedFiles, check_output_folder, check_outputs
 
+    first_path = vio.frame_path(shot.out, frames[0])
     if first_path.suffix.lower() != ".exr":
         raise InputError(f"out {shot.out!r}: expected an .exr file pattern (e.g. alpha.####.exr)")
+    protected = ProtectedFiles()
+    for f in plate_seq.frames:
+        protected.add(f"plate frame {f}", plate_seq.path(f))
+    for kf, path in shot.keyframes.items():
+        protected.add(f"roto of keyframe {kf}", path)
+    if shot.source_file is not None:
+        protected.add("shot file", shot.source_file)
+    protected.add("weights file", weights_path(shot.model))
+    check_outputs(shot.out, frames, protected)
     try:
-        vio.ensure_output_folder(first_path)
+        check_output_folder(first_path)
     except InputError as e:
         raise InputError(f"out {shot.out!r}: {e}") from None
 
 
+def _open_cache(shot: Shot) -> tuple[ShotCache, str | None]:
+    """The shot's cache, and why it is off for this render (None when usable): a cache never fails a render."""
+    from vom_plugin.engine.cache import CacheUnavailable
+    from vom_plugin.locations import default_cache_dir
+
+    cache = ShotCache(shot.cache or default_cache_dir(), shot.plate)
+    try:
+        cache.prepare()
+    except CacheUnavailable as e:
+        return cache, f"rendering without the cache: {e}"
+    return cache, None
+
+
 def prepare(shot: Shot) -> _Job:
-    """Every check that can fail on bad input, in order of cost; raises InputError before any work."""
+    """Every check that can fail on bad input, in order of cost; raises InputError before any work.
+
+    The output folder is created last, once everything else has been accepted.
+    """
     from vom_plugin import io as vio
     from vom_plugin.engine.device import resolve_device
     from vom_plugin.engine.weights import load_model
-    from vom_plugin.locations import default_cache_dir
 
     on_disk = vio.open_sequence(shot.plate)
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
@@ -139,19 +168,22 @@ def prepare(shot: Shot) -> _Job:
                              f"{shot.plate} (frames on disk: {span})")
         if not path.is_file():
             raise InputError(f"keyframes: roto file {path} (frame {kf}) does not exist")
+    _check_out(shot, frames, on_disk)
     first = vio.read_plate(seq.path(frames[0]))
     size = tuple(first.size)
     rotos = {kf: vio.read_roto(path, size) for kf, path in shot.keyframes.items()}
     roto_fp = {kf: file_fingerprint(path, full=True) for kf, path in shot.keyframes.items()}
-    _check_out_folder(shot, vio.frame_path(shot.out, frames[0]))
-    cache = ShotCache(shot.cache or default_cache_dir(), shot.plate)
-    cache.prepare()
     device = resolve_device(shot.device)
     model = load_model(shot.model, device=device)
     model.eval()
+    cache, cache_off = _open_cache(shot)
+    try:
+        vio.ensure_output_folder(vio.frame_path(shot.out, frames[0]))
+    except InputError as e:
+        raise InputError(f"out {shot.out!r}: {e}") from None
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
-                model_id=_model_identity(model), device=device, cache=cache)
+                model_id=_model_identity(model), device=device, cache=cache, cache_off=cache_off)
 
 
 # -- planning ---------------------------------------------------------------------------------------------
@@ -269,7 +301,9 @@ class _Render:
         self.pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
         self.expected: dict[int, int] = {}
         self.done = 0
-        self.cache_ok = True
+        self.cache_ok = job.cache_off is None
+        if job.cache_off:
+            self.result.warnings.append(job.cache_off)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-cache-writer")
         self._pending: deque[Future] = deque()
         self.state_interval = state_interval()
@@ -305,15 +339,20 @@ class _Render:
             arr = fr.image_to_working(display, self.job.geo)
             return self.torch.from_numpy(arr)[None].to(self.job.device)
 
-    def keys(self, prop: Any, frame: int, image: Any) -> Any:
+    def keys(self, prop: Any, frame: int, image: Any, *, use_cache: bool = True) -> Any:
         from vom_plugin.engine.propagate import KeyFeatures
 
         key = digest(self.key_id, self.fingerprint(frame))
         with self.timer("keys"):
-            cached = self.job.cache.get_keys(frame, key) if self.cache_ok else None
+            cached = self.job.cache.get_keys(frame, key) if self.cache_ok and use_cache else None
             if cached is not None:
-                self.result.cache["keys_hit"] += 1
-                return KeyFeatures.from_dict({k: v.to(self.job.device) for k, v in cached.items()})
+                try:
+                    feats = KeyFeatures.from_dict({k: v.to(self.job.device) for k, v in cached.items()})
+                except Exception as e:  # verified, but not this version's layout: recompute (and overwrite)
+                    self.job.cache.drop_keys(frame, key, f"key features do not load ({type(e).__name__}: {e})")
+                else:
+                    self.result.cache["keys_hit"] += 1
+                    return feats
             self.result.cache["keys_miss"] += 1
             with self.torch.inference_mode():
                 feats = prop.encode_keys(image)
@@ -334,7 +373,8 @@ class _Render:
             return None
         try:
             aff = Affinity.from_dict(got, self.job.device)
-        except KeyError:  # written by another vom version: recompute (and overwrite it)
+        except Exception as e:  # verified, but not this version's layout: recompute (and overwrite it)
+            self.job.cache.drop("affinity", key, f"affinity does not load ({type(e).__name__}: {e})")
             self.result.cache["affinity_miss"] += 1
             return None
         self.result.cache["affinity_hit"] += 1
@@ -351,7 +391,7 @@ class _Render:
     def _reap(self, fut: Future) -> None:
         try:
             fut.result()
-        except OSError as e:  # a full or vanished cache disk slows later renders, it must not fail this one
+        except Exception as e:  # a full, read-only or vanished cache slows this render, it never fails it
             if self.cache_ok:
                 self.cache_ok = False
                 self.result.warnings.append(f"cache disabled for the rest of the render: {e}")
@@ -403,8 +443,6 @@ class _Render:
     # - passes -
 
     def run_pass(self, p: _Pass) -> None:
-        from vom_plugin.engine.propagate import Propagator
-
         cache, job = self.job.cache, self.job
         self.flush()  # what earlier passes queued is on disk before this one looks for it
         chain = digest("pass", job.model_id, self.settings, p.keyframe, job.roto_fp[p.keyframe], p.direction)
@@ -417,48 +455,46 @@ class _Render:
             hashes.append(chain)
             aff_hashes.append(aff_chain)
         n = len(p.frames)
-        # Resume point: the furthest step whose state is on disk with every earlier prediction there too.
-        have = [cache.has_alpha(h) for h in hashes] if self.cache_ok else [False] * n
-        start, state = 0, None
-        if all(have):
-            start = n
-        else:
-            first_missing = have.index(False)
-            for i in range(first_missing - 1, -1, -1):
-                if cache.has_state(hashes[i]):
-                    with self.timer("cache"):
-                        state = cache.get_state(hashes[i])
-                    if state is not None:
-                        start = i + 1
-                        break
-        for i in range(start):
+        start, prop = self._resume_point(hashes, n)
+        deliver_from = 0
+        for i in range(start):  # predictions on disk: delivered without computing
             f = p.frames[i]
-            if f in p.serves:
-                with self.timer("cache"):
-                    got = cache.get_alpha(hashes[i])
-                if got is None:  # evicted between the check and now: compute this pass from scratch
-                    return self._restart(p)
-                self.result.cache["steps_cached"] += 1
-                self.deliver(f, p.keyframe, got["alpha"].numpy())
-                self.check_stop()
+            if f not in p.serves:
+                continue
+            alpha = self._cached_alpha(hashes[i])
+            if alpha is None:  # damaged, or evicted since the check: compute from a state before it
+                start, prop = self._resume_point(hashes, i)
+                deliver_from = i
+                break
+            self.result.cache["steps_cached"] += 1
+            self.deliver(f, p.keyframe, alpha)
+            self.check_stop()
         if start == n:
             return
-        prop = Propagator(job.model, memory=self.shot.memory, top_k=self.shot.top_k, device=job.device)
-        if state is not None:
-            prop.load_state_dict({k: v.to(job.device) for k, v in state.items()})
+        if prop is None:
+            prop = self._propagator()
         written_states: list[int] = []
         last_state_t = time.perf_counter()
         for i in range(start, n):
             f = p.frames[i]
             image = self.image(f)
+            hits = self.result.cache["keys_hit"]
             keys = self.keys(prop, f, image)
             affinity = self.affinity(aff_hashes[i])
-            with self.timer("propagate"), self.torch.inference_mode():
-                if i == 0:
-                    mask = self.torch.from_numpy(fr.mask_to_working(job.rotos[f], job.geo))[None].to(job.device)
-                    out = prop.add_keyframe(image, keys, mask, affinity)
-                else:
-                    out = prop.step(image, keys, affinity)
+            try:
+                out = self._step(prop, i, f, image, keys, affinity)
+            except Exception as e:
+                if self.result.cache["keys_hit"] == hits and affinity is None:
+                    raise  # nothing came from the cache: a real error
+                # Verified entries that do not fit this step (a forger who knows the format, or another
+                # version's layout): drop them and compute the step from the pixels alone.
+                why = f"does not fit step {i} ({type(e).__name__}: {e})"
+                cache.drop_keys(f, digest(self.key_id, self.fingerprint(f)), f"key features {why}")
+                if affinity is not None:
+                    cache.drop("affinity", aff_hashes[i], f"affinity {why}")
+                keys, affinity = self.keys(prop, f, image, use_cache=False), None
+                out = self._step(prop, i, f, image, keys, None)
+            with self.timer("propagate"):
                 alpha = out.alpha[0, 0].detach().float().cpu().contiguous()
             self.result.cache["steps_computed"] += 1
             if affinity is None and out.affinity is not None:
@@ -474,16 +510,69 @@ class _Render:
                         self._cache_put(cache.drop_state, hashes[written_states[-1]])
                     written_states.append(i)
                     last_state_t = time.perf_counter()
-            if f in p.serves:
+            if f in p.serves and i >= deliver_from:  # frames before deliver_from came from the cache already
                 self.deliver(f, p.keyframe, alpha.numpy())
             self.check_stop()
 
-    def _restart(self, p: _Pass) -> None:
-        self.cache_ok = False
-        self.result.warnings.append("cache entries vanished during the render (evicted?); recomputed without it")
-        for f in p.serves:
-            self.pending.pop(f, None)
-        self.run_pass(p)
+    def _step(self, prop: Any, i: int, frame: int, image: Any, keys: Any, affinity: Any) -> Any:
+        with self.timer("propagate"), self.torch.inference_mode():
+            if i == 0:
+                mask = self.torch.from_numpy(fr.mask_to_working(self.job.rotos[frame], self.job.geo))[None]
+                return prop.add_keyframe(image, keys, mask.to(self.job.device), affinity)
+            return prop.step(image, keys, affinity)
+
+    def _propagator(self) -> Any:
+        from vom_plugin.engine.propagate import Propagator
+
+        job = self.job
+        return Propagator(job.model, memory=self.shot.memory, top_k=self.shot.top_k, device=job.device)
+
+    def _resume_point(self, hashes: list[str], limit: int) -> tuple[int, Any]:
+        """(index to compute from, a Propagator holding the memory state there or None for a fresh one).
+
+        The furthest step below ``limit`` whose memory state is on disk and loads, with every earlier
+        prediction there too; ``limit`` itself when every prediction of the pass is on disk.
+        """
+        if not self.cache_ok:
+            return 0, None
+        cache = self.job.cache
+        with self.timer("cache"):
+            have = [cache.has_alpha(h) for h in hashes[:limit]]
+        first_missing = have.index(False) if False in have else limit
+        if first_missing == len(hashes):
+            return first_missing, None
+        for i in range(first_missing - 1, -1, -1):
+            if not cache.has_state(hashes[i]):
+                continue
+            with self.timer("cache"):
+                state = cache.get_state(hashes[i])
+            if state is None:
+                continue
+            prop = self._propagator()
+            try:
+                prop.load_state_dict({k: v.to(self.job.device) for k, v in state.items()})
+                if prop.t != i + 1 or not len(prop.bank):  # a state after step i has seen i + 1 frames
+                    raise ValueError(f"it holds {len(prop.bank)} memory frames after {prop.t} steps, "
+                                     f"expected step {i + 1}")
+            except Exception as e:  # verified bytes of a layout this version does not read: a miss
+                cache.drop("state", hashes[i], f"memory state does not load ({type(e).__name__}: {e})")
+                continue
+            return i + 1, prop
+        return 0, None
+
+    def _cached_alpha(self, key: str) -> np.ndarray | None:
+        """A step's cached prediction, checked for the shape this render computes; None when unusable."""
+        with self.timer("cache"):
+            got = self.job.cache.get_alpha(key) if self.cache_ok else None
+        if got is None:
+            return None
+        alpha = got.get("alpha")
+        w, h = self.job.geo.padded
+        if alpha is None or tuple(alpha.shape) != (h, w) or alpha.dtype != self.torch.float32:
+            shape = None if alpha is None else tuple(alpha.shape)
+            self.job.cache.drop("alpha", key, f"prediction of shape {shape}, expected {(h, w)} float32")
+            return None
+        return alpha.numpy()
 
     def run(self) -> RenderResult:
         job = self.job
@@ -505,8 +594,15 @@ class _Render:
                 self.run_pass(p)
         self.flush()
         with self.timer("cache"):
-            with contextlib.suppress(OSError):
-                job.cache.evict()
+            if self.cache_ok:
+                try:
+                    job.cache.evict()
+                except Exception as e:  # eviction is housekeeping: the frames are written, say so and go on
+                    self.result.warnings.append(f"cache eviction failed: {e}")
+        dropped = job.cache.dropped
+        if dropped:
+            self.result.warnings.append(f"cache: {len(dropped)} damaged entr{'y' if len(dropped) == 1 else 'ies'} "
+                                        f"dropped and recomputed (first: {dropped[0]})")
         return self.result
 
 

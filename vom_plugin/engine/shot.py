@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from vom_plugin.errors import InputError
 from vom_plugin.nodedef import Knob, load_node_def
 
@@ -23,7 +21,7 @@ from vom_plugin.nodedef import Knob, load_node_def
 # defaults are None (frames = the plate's range, cache = the user cache).
 _UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>"})()
 
-_FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d")
+_FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d|\$F\d*")
 _MEMORY = re.compile(r"^(first\+prev2|prev2|every-[1-9]\d*|first\+every-[1-9]\d*)$")
 _CHANNEL = re.compile(r"^([A-Za-z_][\w-]*\.)*[A-Za-z_]\w*$")
 _ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
@@ -68,6 +66,9 @@ class Shot:
     memory: str = _UNSET
     top_k: int = _UNSET
     cache: Path | None = _UNSET
+    # Not a field (fields are the knobs): the shot file this came from, which an output must never replace.
+    # Set by from_yaml; a Shot built in code has none (dataclasses.replace drops it too).
+    source_file = None
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -129,22 +130,20 @@ class Shot:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> Shot:
-        """Load a YAML shot file (safe loading only); ``overrides`` (knob names) replace its fields."""
+        """Load a YAML shot file (plain data, no aliases: ``safe_yaml``); ``overrides`` (knob names) replace
+        its fields."""
+        from vom_plugin import safe_yaml
+
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise InputError(f"shot file {str(p)!r}: cannot be read ({e.strerror or e})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise InputError(f"shot file {str(p)!r}: not valid YAML ({e})") from None
+        data = safe_yaml.load_file(p, f"shot file {str(p)!r}")
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise InputError(f"shot file {str(p)!r}: expected a mapping of fields, got {type(data).__name__}")
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
-        return cls.from_dict(data, base_dir=p.resolve().parent, source=f"shot file {str(p)!r}")
+        shot = cls.from_dict(data, base_dir=p.resolve().parent, source=f"shot file {str(p)!r}")
+        shot.source_file = p.absolute()
+        return shot
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types, YAML-ready; ``Shot.from_dict(shot.to_dict())`` gives the same Shot."""
@@ -167,7 +166,7 @@ def _pattern(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{name} {value!r}: expected a file pattern such as shot.####.exr")
     if not has_frame_token(value):
-        raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@ or %04d "
+        raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@, %04d or $F4 "
                          f"(e.g. shot.####.exr)")
     return os.path.abspath(os.path.expanduser(value))
 
@@ -216,6 +215,10 @@ def _frames(value: Any) -> list[int] | None:
         except InputError as e:
             raise InputError(f"frames: {e}") from None
     elif isinstance(value, list | tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        from vom_plugin.io.sequence import MAX_FRAMES
+
+        if len(value) > MAX_FRAMES:
+            raise InputError(f"frames: a list of {len(value)} frames; a shot holds at most {MAX_FRAMES}")
         frames = list(value)
     else:
         raise InputError(f"frames {value!r}: expected a frame range such as 1001-1100, 1001-1100x2 or 1001,1005")

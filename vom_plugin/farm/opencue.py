@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import Any
 
 from vom_plugin.errors import InputError
+from vom_plugin.farm.names import farm_name
 from vom_plugin.farm.openjd import write_text_atomic
 from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
 
@@ -47,8 +49,11 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     import outline
     from outline.modules.shell import Shell
 
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", show):
+        raise InputError(f"--show {show!r}: expected the name of an OpenCue show (letters, digits, underscores)")
     vom = vom or default_vom()
-    ol = outline.Outline(f"vom_{shot.name}", shot=shot.name, show=show, user=user or getpass.getuser())
+    name = farm_name(shot.name)  # OpenCue names the job show-shot-name: no hyphens, spaces or non-ASCII
+    ol = outline.Outline(f"vom_{name}", shot=name, show=show, user=user or getpass.getuser())
     layers = []
     extra: dict[str, Any] = {"gpus": 1} if shot.device == "cuda" else {}  # a GPU host for device: cuda
     for span in split_spans(shot.frames, shot.keyframes):

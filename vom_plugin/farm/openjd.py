@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from vom_plugin.errors import InputError
+from vom_plugin.farm.names import description, farm_name
 from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, split_spans
 
 SPEC_VERSION = "jobtemplate-2023-09"
@@ -31,7 +32,7 @@ def _render_action(frame_expr: str) -> dict[str, Any]:
 def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
     step: dict[str, Any] = {
         "name": span.name,
-        "description": span.description,
+        "description": description(span.description),
         "parameterSpace": {"taskParameterDefinitions": [{
             "name": "Frame",
             "type": "CHUNK[INT]",
@@ -54,7 +55,7 @@ def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
     steps = [_step(s, chunk, gpu=shot.device == "cuda") for s in spans]
     steps.append({
         "name": CHECK_STEP,
-        "description": "Fails when a frame of the shot has no output file.",
+        "description": "Fails when a frame's output is missing, unreadable, or not the plate's size.",
         "dependencies": [{"dependsOn": s.name} for s in spans],
         "script": {"actions": {"onRun": {"command": "{{Param.Vom}}",
                                          "args": ["farm", "check", "{{Param.ShotFile}}"]}}},
@@ -62,10 +63,10 @@ def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
     return {
         "specificationVersion": SPEC_VERSION,
         "extensions": ["TASK_CHUNKING"],
-        "name": f"vom {shot.name}",
-        "description": (f"vom matte of {shot.path.name}: frames {compact_range(shot.frames)}, keyframes "
-                        f"{', '.join(map(str, shot.keyframes))}; {len(spans)} independent span(s) in chunks of "
-                        f"{chunk} frames."),
+        "name": f"vom {farm_name(shot.name)}",  # a job name is a format string: no user text unchecked
+        "description": description(f"vom matte of {shot.path.name}: frames {compact_range(shot.frames)}, "
+                                   f"keyframes {', '.join(map(str, shot.keyframes))}; {len(spans)} independent "
+                                   f"span(s) in chunks of {chunk} frames."),
         "parameterDefinitions": [
             {"name": "ShotFile", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
              "description": "The vom shot file (YAML) to render."},

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vom_plugin.errors import InputError
+from vom_plugin.farm.names import farm_name
 from vom_plugin.io.sequence import format_frames
 
 
@@ -82,6 +83,8 @@ class FarmShot:
     out: str
     cache: Path | None = None  # None: each worker's own user cache (chunks cannot resume across workers)
     device: str = "auto"  # cuda: the render tasks ask the farm for a GPU worker
+    plate: str = ""  # the plate pattern: `vom farm check` compares each output with its plate frame
+    channel: str = "A"  # the alpha channel each output must hold
 
 
 def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
@@ -94,8 +97,8 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate).frames)
     # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name
     name = p.parent.name if p.stem in ("shot", "vom") and p.parent.name else p.stem
-    return FarmShot(path=p, name=name, frames=frames, keyframes=sorted(shot.keyframes), out=shot.out,
-                     cache=shot.cache, device=shot.device)
+    return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=sorted(shot.keyframes), out=shot.out,
+                    cache=shot.cache, device=shot.device, plate=shot.plate, channel=shot.channel)
 
 
 def default_vom() -> str:
@@ -104,11 +107,27 @@ def default_vom() -> str:
     return str(exe)
 
 
-def check_outputs(shot: FarmShot) -> list[int]:
-    """Frames whose output file is missing (the farm job's last step fails when there are any)."""
-    from vom_plugin.io import frame_path
+def check_outputs(shot: FarmShot) -> dict[int, str]:
+    """Frame -> what is wrong with its output file (missing, not a readable EXR, not the plate's size, no
+    alpha channel); empty when every frame is complete. The farm job's last step fails on any."""
+    from vom_plugin.io import frame_path, read_info
+    from vom_plugin.io.verify import output_problem
 
-    return [f for f in shot.frames if not Path(frame_path(shot.out, f)).is_file()]
+    problems: dict[int, str] = {}
+    for f in shot.frames:
+        out = Path(frame_path(shot.out, f))
+        if not out.is_file():
+            problems[f] = "missing"
+            continue
+        try:
+            expected = read_info(frame_path(shot.plate, f)) if shot.plate else None
+        except InputError as e:
+            problems[f] = f"its plate frame cannot be read to compare with ({e})"
+            continue
+        problem = output_problem(out, expected, shot.channel)
+        if problem:
+            problems[f] = problem
+    return problems
 
 
 def summary(shot: FarmShot, spans: list[Span]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ import OpenImageIO as oiio
 from vom_plugin.errors import InputError
 from vom_plugin.io.info import ImageInfo, Window
 
+# The largest window read: 16K x 16K (a 16K plate is 15360x8640). Reading allocates float32 per pixel.
+MAX_PIXELS = 16384 * 16384
 # Layers tried, in order, when the caller names none and the file has no plain R, G, B.
 DEFAULT_LAYERS = ("rgba", "rgb", "beauty", "Beauty", "combined", "Combined")
 _RGB_NAMES = (("r", "red"), ("g", "green"), ("b", "blue"))
@@ -91,6 +93,11 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
     if spec.width <= 0 or spec.height <= 0 or spec.full_width <= 0 or spec.full_height <= 0:
         inp.close()
         raise InputError(f"{role} {p} has an empty data or display window")
+    for which, w, h in (("data", spec.width, spec.height), ("display", spec.full_width, spec.full_height)):
+        if w * h > MAX_PIXELS:  # a header of a few bytes must not make us allocate terabytes
+            inp.close()
+            raise InputError(f"{role} {p}: {which} window {w}x{h} ({w * h} pixels); vom reads images of at most "
+                             f"{MAX_PIXELS} pixels (16384x16384)")
     return OpenImage(inp, spec, info_from_spec(spec, p), subimage, role)
 
 

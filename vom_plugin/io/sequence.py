@@ -1,7 +1,10 @@
-"""Frame ranges and frame-sequence file patterns (``plate.####.exr``, ``plate.@@@@.exr``, ``plate.%04d.exr``).
+"""Frame ranges and frame-sequence file patterns (``plate.####.exr``, ``plate.@@@@.exr``, ``plate.%04d.exr``,
+``plate.$F4.exr``).
 
 Padding follows Nuke: each ``#`` or ``@`` is one digit, so ``####`` is four digits and frame 12345 still
-prints in full. Frame ranges use fileseq's grammar (``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020``).
+prints in full. ``$F4`` is Houdini's spelling of ``%04d`` (``$F`` alone: no padding). Frame ranges use
+fileseq's grammar (``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020``), at most MAX_FRAMES frames:
+the count is bounded from the text before a single frame is listed, so ``1-999999999`` costs nothing.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ import fileseq
 
 from vom_plugin.errors import InputError
 
-# One frame token in a file name: a run of '#', a run of '@', or a printf '%d' / '%0Nd'.
-_TOKEN = re.compile(r"#+|@+|%0?(\d*)d")
+# One frame token in a file name: a run of '#', a run of '@', a printf '%d' / '%0Nd', or Houdini's '$F' / '$FN'.
+_TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
+# The most frames a range may name: 69 minutes at 24 fps, far beyond any shot, small enough to list.
+MAX_FRAMES = 100_000
+_RANGE_PART = re.compile(r"\A(-?\d+)(?:-(-?\d+)(?:([xy:])(-?\d+))?)?\Z")
 # A frame number at the end of a file stem: "plate.1001.exr", "roto_0012.exr".
 _TRAILING_FRAME = re.compile(r"(?:^|[._-])(-?\d+)$")
 
@@ -31,6 +37,10 @@ def parse_frame_range(text: str) -> list[int]:
     cleaned = (text or "").replace(" ", "")
     if not cleaned:
         raise InputError(f"frame range is empty; {expected}")
+    count = _count_bound(cleaned)
+    if count > MAX_FRAMES:
+        raise InputError(f"frame range {text!r} names up to {count} frames; a shot holds at most {MAX_FRAMES} "
+                         f"({expected})")
     try:
         frame_set = fileseq.FrameSet(cleaned)
     except Exception:  # fileseq raises ParseException and friends; the text is what the user needs
@@ -39,6 +49,25 @@ def parse_frame_range(text: str) -> list[int]:
     if any(int(f) != f for f in frames):
         raise InputError(f"frame range {text!r} has sub-frames; {expected} (whole frames)")
     return [int(f) for f in frames]
+
+
+def _count_bound(text: str) -> int:
+    """An upper bound of the frames a range names, from its numbers alone (fileseq would list them all)."""
+    total = 0
+    for part in text.split(","):
+        if not part:
+            continue
+        m = _RANGE_PART.match(part)
+        if m is None:  # sub-frames or something fileseq will reject: bound it by its span of numbers
+            nums = [abs(float(x)) for x in re.findall(r"\d+(?:\.\d+)?", part)] or [0.0]
+            total += int(max(nums)) * 2 + 1
+            continue
+        first, last, op, step = m.groups()
+        span = abs(int(last) - int(first)) + 1 if last is not None else 1
+        if op == "x" and step is not None and int(step) != 0:
+            span = (span - 1) // abs(int(step)) + 1
+        total += span
+    return total
 
 
 def format_frames(frames: Iterable[int], sep: str = ", ") -> str:
@@ -81,10 +110,14 @@ class _Pattern:
             return cls(pattern, "", 0)
         if len(tokens) > 1:
             raise InputError(
-                f"file pattern {pattern!r} has {len(tokens)} frame tokens; expected one (####, @@@@ or %04d)"
+                f"file pattern {pattern!r} has {len(tokens)} frame tokens; expected one (####, @@@@, %04d or $F4)"
             )
         token = tokens[0]
-        pad = len(token.group(0)) if token.group(0)[0] in "#@" else int(token.group(1) or 1)
+        text = token.group(0)
+        if text[0] in "#@":
+            pad = len(text)
+        else:
+            pad = int((token.group(1) if text[0] == "%" else token.group(2)) or 1)
         folder = pattern[: len(pattern) - len(name)]
         return cls(folder + name[: token.start()], name[token.end() :], max(pad, 1))
 

@@ -1,0 +1,426 @@
+"""Attacks on and through the per-shot cache: it touches only what vom wrote, and no cache state can fail
+a render or change one pixel of it.
+
+Every render here is compared with a clean render of the same shot (fresh cache): equal pixels, and at
+most one warning line saying what the cache did.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save
+from test_runner_render import make_shot_files, outputs, read_alpha
+
+from vom_plugin.cli import main
+from vom_plugin.engine import cache as vc
+from vom_plugin.engine.runner import render
+from vom_plugin.engine.shot import Shot
+
+N = 8
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    r = tmp_path_factory.mktemp("attack_cache")
+    make_shot_files(r)
+    torch.manual_seed(0)
+    save_weights(build_model("lite"), r / "model.safetensors")
+    return r
+
+
+def _shot(root: Path, out: Path, cache: Path, **kw: object) -> Shot:
+    fields = {"plate": str(root / "plate" / "p.####.exr"), "keyframes": {1: str(root / "roto" / "r.0001.exr")},
+              "out": str(out / "a.####.exr"), "model": str(root / "model.safetensors"), "device": "cpu",
+              "working_size": 128, "cache": str(cache), **kw}
+    return Shot(**fields)
+
+
+@pytest.fixture(scope="module")
+def clean(root: Path) -> dict[str, np.ndarray]:
+    """A render of frames 1-N on a fresh cache (root/cache_ref): the pixels every attack must reproduce."""
+    r = render(_shot(root, root / "ref", root / "cache_ref"))
+    assert r.frames == list(range(1, N + 1)) and not r.warnings
+    return outputs(root / "ref")
+
+
+def _cache_copy(root: Path, tmp: Path) -> Path:
+    dst = tmp / "cache"
+    shutil.copytree(root / "cache_ref", dst)
+    return dst
+
+
+def _shot_dir(cache: Path) -> Path:
+    return next(p for p in cache.iterdir() if p.name.startswith("plate_p-"))
+
+
+def _files(cache: Path, kind: str) -> list[Path]:
+    shot_dir = _shot_dir(cache)
+    if kind == "keys":
+        return sorted((shot_dir / "keys").glob("*.safetensors"))
+    return sorted((shot_dir / "steps").glob(f"*.{kind}.safetensors"))
+
+
+def _header_end(data: bytes) -> int:
+    return 8 + int.from_bytes(data[:8], "little")
+
+
+def _truncate(p: Path) -> None:
+    p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
+
+
+def _garbage(p: Path) -> None:
+    p.write_bytes(os.urandom(p.stat().st_size))
+
+
+def _flip(p: Path) -> None:
+    """One byte of tensor data flipped, the header intact: the file still loads as safetensors."""
+    data = bytearray(p.read_bytes())
+    start = _header_end(data)
+    data[start + (len(data) - start) // 2] ^= 0x40
+    p.write_bytes(bytes(data))
+
+
+def _forge(p: Path) -> None:
+    """A well-formed safetensors file with the same tensor names and shapes, all ones: the matte an
+    attacker with write access to a shared cache would set."""
+    from safetensors.torch import load
+
+    tensors = load(p.read_bytes())
+    p.write_bytes(save({k: torch.ones_like(v) for k, v in tensors.items()}))
+
+
+def _swap(files: list[Path]) -> None:
+    """Entries of other steps, valid in themselves, moved under each other's names."""
+    data = [f.read_bytes() for f in files]
+    for f, d in zip(files, data[1:] + data[:1], strict=True):
+        f.write_bytes(d)
+
+
+DAMAGES: dict[str, Callable[[Path], None]] = {"truncated": _truncate, "garbage": _garbage,
+                                               "flipped": _flip, "forged": _forge}
+
+
+def _prepare(root: Path, tmp: Path, kind: str) -> Path:
+    """A cache in which the render must read entries of ``kind``."""
+    if kind == "state":  # a chunk 1-4 leaves the memory state the full render resumes from
+        cache = tmp / "cache"
+        render(_shot(root, tmp / "chunk", cache, frames="1-4"))
+        return cache
+    cache = _cache_copy(root, tmp)
+    if kind in ("keys", "affinity"):  # the steps must be recomputed, from cached keys and affinities
+        for f in _files(cache, "alpha") + _files(cache, "state"):
+            f.unlink()
+    return cache
+
+
+def _assert_clean(r: object, out: Path, clean: dict[str, np.ndarray]) -> None:
+    got = outputs(out)
+    assert got.keys() == clean.keys()
+    assert all(np.array_equal(got[k], clean[k]) for k in clean), "pixels differ from a clean render"
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+@pytest.mark.parametrize("kind", ["alpha", "state", "keys", "affinity"])
+def test_a_damaged_entry_is_a_miss_and_the_pixels_equal_a_clean_render(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path, kind: str, damage: str) -> None:
+    cache = _prepare(root, tmp_path, kind)
+    victims = _files(cache, kind)
+    assert victims
+    for f in victims:
+        DAMAGES[damage](f)
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "damaged" in r.warnings[0], r.warnings
+    # the bad entries were dropped and recomputed: the next render reads them back, without a warning
+    again = render(_shot(root, tmp_path / "again", cache))
+    _assert_clean(again, tmp_path / "again", clean)
+    assert not again.warnings and again.cache["steps_computed"] == 0
+
+
+@pytest.mark.parametrize("kind", ["alpha", "keys", "affinity"])
+def test_valid_entries_under_each_others_names_are_a_miss(root: Path, clean: dict[str, np.ndarray],
+                                                         tmp_path: Path, kind: str) -> None:
+    cache = _prepare(root, tmp_path, kind)
+    _swap(_files(cache, kind))
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "damaged" in r.warnings[0]
+
+
+def _shrunk(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The same names and dtypes, every tensor cut to a corner: loads, then does not fit the step."""
+    return {k: v[(slice(None),) * (v.dim() - 1) + (slice(0, max(1, v.shape[-1] // 2)),)].clone() if v.dim() else v
+            for k, v in tensors.items()}
+
+
+ALIEN: dict[str, tuple[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]]] = {
+    "alpha-size": ("alpha", lambda t: {"alpha": torch.ones(3, 5)}),
+    "state-empty-bank": ("state", lambda t: {"t": torch.tensor(4)}),
+    "keys-missing-levels": ("keys", lambda t: {"key16": t["key16"]}),
+    "keys-shapes": ("keys", _shrunk),
+    "affinity-missing": ("affinity", lambda t: {"w16": torch.ones(2)}),
+    "affinity-shapes": ("affinity", _shrunk),
+}
+
+
+@pytest.mark.parametrize("variant", list(ALIEN))
+def test_a_verified_entry_of_another_layout_is_a_miss(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                      variant: str) -> None:
+    """Entries with a valid digest but tensors this version does not read (another vom, or a forger who
+    knows the format): an alpha of another size, a state with an empty memory bank, keys or affinities
+    missing tensors or of other shapes (these load, then fail inside the step)."""
+    from safetensors.torch import load
+
+    from vom_plugin.engine.cache_entry import encode
+
+    kind, alien = ALIEN[variant]
+    cache = _prepare(root, tmp_path, kind)
+    for f in _files(cache, kind):
+        f.write_bytes(encode(f"{f.parent.name}/{f.name}", alien(load(f.read_bytes()))))
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "damaged" in r.warnings[0], r.warnings
+
+
+def test_a_folder_where_an_entry_should_be_never_fails_a_render(root: Path, clean: dict[str, np.ndarray],
+                                                               tmp_path: Path) -> None:
+    cache = _cache_copy(root, tmp_path)
+    victims = _files(cache, "alpha")
+    for f in victims:
+        f.unlink()
+        f.mkdir()
+        (f / "inside.txt").write_text("someone's")
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "cache disabled" in r.warnings[0], r.warnings
+    assert all((f / "inside.txt").read_text() == "someone's" for f in victims)
+
+
+def test_flipped_alpha_through_the_cli_exits_0_with_one_warning(root: Path, clean: dict[str, np.ndarray],
+                                                                 tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cache = _cache_copy(root, tmp_path)
+    for f in _files(cache, "alpha"):
+        _flip(f)
+    rc = main(["render", "--plate", str(root / "plate" / "p.####.exr"), "--roto", str(root / "roto" / "r.0001.exr"),
+               "--out", str(tmp_path / "out" / "a.####.exr"), "--model", str(root / "model.safetensors"),
+               "--cache", str(cache), "--working-size", "128", "--device", "cpu", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "damaged entry dropped and recomputed" in warnings[0], err
+    _assert_clean(None, tmp_path / "out", clean)
+
+
+def test_a_keyed_cache_refuses_entries_written_without_the_key(root: Path, clean: dict[str, np.ndarray],
+                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = _cache_copy(root, tmp_path)  # written without VOM_CACHE_KEY: as forged as any for a keyed farm
+    monkeypatch.setenv("VOM_CACHE_KEY", "site secret")
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert r.cache["steps_cached"] == 0 and "damaged" in r.warnings[0]
+    assert render(_shot(root, tmp_path / "out", cache)).cache["steps_computed"] == 0
+
+
+# -- a cache that cannot be written -----------------------------------------------------------------
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_an_unwritable_cache_on_a_new_shot_renders_uncached(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str], code: int) -> None:
+    def fail(path: Path, data: bytes) -> None:
+        raise OSError(code, os.strerror(code), str(path))
+
+    monkeypatch.setattr(vc, "_atomic_write_bytes", fail)
+    rc = main(["render", "--plate", str(root / "plate" / "p.####.exr"), "--roto", str(root / "roto" / "r.0001.exr"),
+               "--out", str(tmp_path / "out" / "a.####.exr"), "--model", str(root / "model.safetensors"),
+               "--cache", str(tmp_path / "new_cache"), "--working-size", "128", "--device", "cpu",
+               "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert err.count("warning:") == 1 and "rendering without the cache" in err and os.strerror(code) in err
+    _assert_clean(None, tmp_path / "out", clean)
+
+
+def test_a_cache_filling_up_during_the_render_warns_once(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    render(_shot(root, tmp_path / "first", cache, frames="1-2"))  # the shot's folders exist already
+
+    def full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(vc, "_atomic_write_bytes", full)
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "No space left on device" in r.warnings[0]
+
+
+def test_a_cache_vanishing_during_the_render(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+
+    def vanish(event: dict) -> None:
+        if event.get("event") == "frame" and event["done"] == 2:
+            shutil.rmtree(cache)
+
+    r = render(_shot(root, tmp_path / "out", cache), progress=vanish)
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) <= 1
+
+
+def test_a_stuck_lock_slows_but_never_fails_a_render(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from filelock import FileLock
+
+    cache = tmp_path / "cache"
+    render(_shot(root, tmp_path / "first", cache, frames="1"))
+    monkeypatch.setattr(vc, "_LOCK_TIMEOUT_S", 0.05)
+    held = FileLock(str(cache / vc.LOCK_NAME))
+    held.acquire()
+    try:
+        r = render(_shot(root, tmp_path / "out", cache))
+    finally:
+        held.release()
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "locked" in r.warnings[0]
+
+
+# -- links and folders vom did not make -------------------------------------------------------------
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_lock_that_is_a_link_never_touches_its_target(root: Path, clean: dict[str, np.ndarray],
+                                                        tmp_path: Path) -> None:
+    precious = tmp_path / "precious.txt"
+    precious.write_text("a week of notes")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / vc.LOCK_NAME).symlink_to(precious)
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert precious.read_text() == "a week of notes"
+    assert len(r.warnings) == 1 and "symbolic link" in r.warnings[0]
+
+
+@pytest.mark.parametrize("where", ["shot", "keys", "steps"])
+def test_links_out_of_the_cache_are_never_followed(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                   where: str) -> None:
+    cache = _cache_copy(root, tmp_path)
+    shot_dir = _shot_dir(cache)
+    outside = tmp_path / "projects"
+    shutil.copytree(shot_dir if where == "shot" else shot_dir / where, outside)
+    (outside / "my_notes.txt").write_text("mine")
+    before = _tree(outside)
+    target = shot_dir if where == "shot" else shot_dir / where
+    shutil.rmtree(target)
+    target.symlink_to(outside, target_is_directory=True)
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "symbolic link" in r.warnings[0]
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0
+    assert _tree(outside) == before  # neither the render nor clear wrote, read or deleted through the link
+
+
+def test_a_folder_named_like_a_shot_but_not_made_by_vom_is_left_alone(root: Path, clean: dict[str, np.ndarray],
+                                                                      tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    shot = _shot(root, tmp_path / "out", cache)
+    theirs = cache / vc.shot_id(shot.plate)
+    (theirs / "steps").mkdir(parents=True)
+    (theirs / "steps" / "their_render.exr").write_bytes(b"not vom's")
+    (theirs / "shot.json").write_text("{not json")
+    before = _tree(theirs)
+    r = render(shot)
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "vom did not make it" in r.warnings[0]
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0
+    assert _tree(theirs) == before
+
+
+def _plant(cache: Path, outside: Path) -> dict[str, Path]:
+    """Files vom did not write, put where a careless user or another tool would put them."""
+    shot_dir = _shot_dir(cache)
+    plant = {
+        "root file": cache / "README.txt",
+        "root folder file": cache / "renders" / "beauty.0001.exr",
+        "shot-like folder": cache / "sh010_plate-0123456789ab" / "steps" / ("f" * 32 + ".alpha.safetensors"),
+        "in shot folder": shot_dir / "notes.txt",
+        "in keys": shot_dir / "keys" / "todo.txt",
+        "entry name, no marker": shot_dir / "keys" / f"1.{'a' * 32}.safetensors",
+        "steps entry name, no marker": shot_dir / "steps" / f"{'b' * 32}.alpha.safetensors",
+        "in steps": shot_dir / "steps" / "mine.safetensors",
+    }
+    for name, p in plant.items():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(save({"x": torch.ones(4)}) if p.suffix == ".safetensors" else name.encode())
+    outside.mkdir()
+    (outside / "keep.txt").write_text("outside")
+    (shot_dir / "steps" / f"{'c' * 32}.state.safetensors").symlink_to(outside / "keep.txt")
+    (cache / "link_to_outside").symlink_to(outside, target_is_directory=True)
+    return plant
+
+
+def test_clear_removes_only_what_vom_wrote_and_says_so(root: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    cache = _cache_copy(root, tmp_path)
+    vom_entries = [p for p in cache.rglob("*.safetensors")]
+    plant = _plant(cache, tmp_path / "outside")
+    # --older-than: every entry was used just now, so nothing at all goes
+    assert main(["cache", "clear", "--cache", str(cache), "--older-than", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "cleared 0 entries not used for 30 days" in out
+    assert all(p.exists() for p in vom_entries) and all(p.exists() for p in plant.values())
+    # all: exactly vom's entries go, the count printed is the count removed, the rest is listed as left alone
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert f"cleared {len(vom_entries)} entries" in out and "left alone" in out
+    assert not any(p.exists() for p in vom_entries)
+    assert all(p.exists() for p in plant.values()), [k for k, p in plant.items() if not p.exists()]
+    assert (tmp_path / "outside" / "keep.txt").read_text() == "outside"
+    assert (cache / "link_to_outside").is_symlink()
+
+
+def test_eviction_during_a_render_deletes_only_vom_entries(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = _cache_copy(root, tmp_path)
+    for f in _files(cache, "alpha"):
+        f.unlink()  # so the render computes and writes, and evicts as it writes
+    plant = _plant(cache, tmp_path / "outside")
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", str(4096 / 2**30))  # 4 kB: every write evicts
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert all(p.exists() for p in plant.values()), [k for k, p in plant.items() if not p.exists()]
+    assert (tmp_path / "outside" / "keep.txt").read_text() == "outside"
+    shot_dir = _shot_dir(cache)
+    left = [p for p in shot_dir.rglob("*.safetensors") if vc.file_is_marked(p)]
+    assert sum(p.stat().st_size for p in left) <= 4096 * 2  # vom's own entries were evicted
+
+
+def test_info_counts_only_what_vom_wrote(root: Path, tmp_path: Path) -> None:
+    cache = _cache_copy(root, tmp_path)
+    n = len(list(cache.rglob("*.safetensors")))
+    _plant(cache, tmp_path / "outside")
+    [s] = vc.cache_info(cache)
+    assert s.files == n and s.plate.endswith("p.####.exr")
+
+
+def test_a_clean_cache_still_hits(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
+    cache = _cache_copy(root, tmp_path)
+    r = render(_shot(root, tmp_path / "out", cache))
+    assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0 and not r.warnings
+    assert all(np.array_equal(read_alpha(p), clean[p.name]) for p in r.paths)

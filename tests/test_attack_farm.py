@@ -1,0 +1,144 @@
+"""Attacks through the farm: shot names a scheduler would evaluate or reject, and output frames that exist
+but are not a complete matte.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+import yaml
+
+from vom_plugin.cli import main
+from vom_plugin.farm.names import MAX_LENGTH, farm_name
+from vom_plugin.farm.spans import load_farm_shot
+from vom_plugin.io import ImageInfo, read_info, write_alpha
+
+HOSTILE = ["{{Param.Vom}}", "sh 010 ünïcödé {{ Task.Param.Frame }}", "sh010-comp.v003", "x" * 200,
+           "1001_starts_with_a_digit", "tab\there", "{{", "ünï"]
+
+
+def _shot_file(folder: Path, stem: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.yaml"
+    path.write_text(yaml.safe_dump({"plate": "/plates/sh.####.exr", "frames": "1001-1010",
+                                    "keyframes": {1001: "/roto/r.1001.exr"}, "out": "/out/a.####.exr"}))
+    return path
+
+
+@pytest.mark.parametrize("stem", HOSTILE)
+def test_a_hostile_shot_name_makes_a_valid_openjd_job_with_no_template_expression(tmp_path: Path, stem: str) -> None:
+    from openjd.model import ParameterValue, ParameterValueType, create_job, decode_job_template
+
+    from vom_plugin.farm.openjd import build_template
+
+    shot = load_farm_shot(_shot_file(tmp_path, stem))
+    t = build_template(shot, chunk=5)
+    assert "{{" not in t["name"] and "}}" not in t["name"]
+    assert all("{{" not in s["description"] for s in t["steps"]) and "{{" not in t["description"]
+    template = decode_job_template(template=t, supported_extensions=["TASK_CHUNKING"])
+    job = create_job(job_template=template, job_parameter_values={
+        "ShotFile": ParameterValue(type=ParameterValueType.PATH, value=str(shot.path)),
+        "Vom": ParameterValue(type=ParameterValueType.STRING, value="/opt/vom/bin/vom"),
+        "OutputDir": ParameterValue(type=ParameterValueType.PATH, value="/out")})
+    assert job.name == t["name"]  # nothing in it was evaluated
+    assert re.fullmatch(r"vom [A-Za-z][A-Za-z0-9_]*", job.name) and len(job.name) <= MAX_LENGTH + 4
+
+
+@pytest.mark.parametrize("stem", HOSTILE)
+def test_a_hostile_shot_name_makes_a_valid_opencue_job(tmp_path: Path, stem: str) -> None:
+    out = tmp_path / "job.xml"
+    assert main(["farm", "opencue", str(_shot_file(tmp_path / "shots", stem)), "--out", str(out),
+                 "--user", "artist"]) == 0
+    root = ET.fromstring(out.read_text())
+    job = root.find("job")
+    assert job is not None
+    # OpenCue names a job show-shot-name: no hyphens in the shot, no spaces or non-ASCII anywhere, bounded
+    assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", root.findtext("shot") or "")
+    assert re.fullmatch(r"vom_[A-Za-z][A-Za-z0-9_]*", job.get("name") or "")
+    assert len(job.get("name") or "") <= MAX_LENGTH + 4
+
+
+def test_farm_names_stay_readable_and_distinct() -> None:
+    assert farm_name("sh010") == "sh010" and farm_name("sh010-comp.v003") == "sh010_comp_v003"
+    long_a, long_b = "a" * 100 + "_one", "a" * 100 + "_two"
+    assert farm_name(long_a) != farm_name(long_b) and len(farm_name(long_a)) == MAX_LENGTH
+
+
+def test_an_opencue_show_that_is_not_a_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["farm", "opencue", str(_shot_file(tmp_path, "sh010")), "--out", str(tmp_path / "j.xml"),
+               "--show", "my-show/../x"])
+    assert rc == 2 and "--show 'my-show/../x'" in capsys.readouterr().err
+    assert not (tmp_path / "j.xml").exists()
+
+
+# -- vom farm check ------------------------------------------------------------------------------------
+
+def _exr(path: Path, w: int, h: int, channels: list[str]) -> None:
+    spec = oiio.ImageSpec(w, h, len(channels), oiio.HALF)
+    spec.channelnames = channels
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    assert out.write_image(np.full((h, w, len(channels)), 0.5, np.float32))
+    out.close()
+
+
+@pytest.fixture
+def farm_shot(tmp_path: Path) -> Path:
+    (tmp_path / "plate").mkdir()
+    (tmp_path / "out").mkdir()
+    for f in range(1, 9):
+        _exr(tmp_path / "plate" / f"p.{f:04d}.exr", 32, 16, ["R", "G", "B"])
+    path = tmp_path / "shot.yaml"
+    path.write_text(yaml.safe_dump({"plate": str(tmp_path / "plate" / "p.####.exr"), "frames": "1-8",
+                                    "keyframes": {1: str(tmp_path / "plate" / "p.0001.exr")},
+                                    "out": str(tmp_path / "out" / "a.####.exr")}))
+    return path
+
+
+def _good(folder: Path, frame: int) -> Path:
+    plate = read_info(folder / "plate" / f"p.{frame:04d}.exr")
+    path = folder / "out" / f"a.{frame:04d}.exr"
+    write_alpha(path, np.full((16, 32), 0.25, np.float32), plate)
+    return path
+
+
+def test_farm_check_fails_on_frames_that_exist_but_are_not_a_matte(farm_shot: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    for f in (1, 2, 3, 4, 5, 6, 7):
+        _good(tmp_path, f)
+    data = (out / "a.0002.exr").read_bytes()
+    (out / "a.0002.exr").write_bytes(data[:-16])  # cut short: the header reads, pixels do not
+    (out / "a.0003.exr").write_bytes(b"\x00" * 4096)  # garbage
+    write_alpha(out / "a.0004.exr", np.ones((8, 8), np.float32), ImageInfo.for_size(8, 8))  # not the plate's size
+    _exr(out / "a.0005.exr", 32, 16, ["R", "G", "B"])  # an EXR of the plate's size without the alpha
+    buf = oiio.ImageBuf(str(tmp_path / "plate" / "p.0006.exr"))
+    assert buf.write(str(out / "a.0006.png.tmp.png"))
+    (out / "a.0006.png.tmp.png").rename(out / "a.0006.exr")  # a PNG with an .exr name
+    # frame 7 is good, frame 8 is missing
+    rc = main(["farm", "check", str(farm_shot)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "1 of 8 frames" in err and ": 8" in err  # the missing one
+    lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
+    assert set(lines) == {2, 3, 4, 5, 6}, err
+    assert "damaged or truncated" in lines[2]
+    assert "cannot be read" in lines[3] or "not an EXR" in lines[3]
+    assert "display window 8x8" in lines[4] and "32x16" in lines[4]
+    assert "no channel A" in lines[5]
+    assert "not an EXR" in lines[6]
+
+
+def test_farm_check_passes_complete_frames(farm_shot: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    for f in range(1, 9):
+        _good(tmp_path, f)
+    assert main(["farm", "check", str(farm_shot)]) == 0
+    assert "all 8 frames written and readable" in capsys.readouterr().out
+    assert main(["farm", "check", str(farm_shot), "--json"]) == 0
+    assert '"missing": [], "bad": {}' in capsys.readouterr().out

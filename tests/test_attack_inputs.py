@@ -1,0 +1,121 @@
+"""Attacks through inputs that cost unbounded time or memory: refused at once, exit 2, with the reason.
+
+The command-line cases run in a subprocess with a time limit and an address-space limit, so that on a
+version without the bound they fail by timing out instead of taking the machine down.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vom_plugin import safe_yaml
+from vom_plugin.engine.shot import Shot
+from vom_plugin.errors import InputError
+from vom_plugin.io.sequence import MAX_FRAMES, parse_frame_range
+
+
+def _limited() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+
+def _vom(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vom_plugin.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=_limited)
+
+
+@pytest.fixture
+def plate(tmp_path: Path) -> Path:
+    from test_runner_render import make_shot_files
+
+    make_shot_files(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.parametrize("text", ["1-999999999", "1-9999999", "1-200000x1", "1-100,5-999999", "-99999999--1"])
+def test_a_frame_range_beyond_any_shot_is_refused_before_listing_it(text: str) -> None:
+    with pytest.raises(InputError, match=rf"frame range '{text}' names up to \d+ frames; a shot holds at most"):
+        parse_frame_range(text)
+
+
+def test_ranges_a_shot_can_hold_still_parse() -> None:
+    assert len(parse_frame_range(f"1-{MAX_FRAMES}")) == MAX_FRAMES
+    assert parse_frame_range("1-999999999x100000000") == [1, 100000001, 200000001, 300000001, 400000001,
+                                                          500000001, 600000001, 700000001, 800000001, 900000001]
+
+
+def test_a_huge_frame_range_on_the_command_line_exits_2_at_once(plate: Path, tmp_path: Path) -> None:
+    r = _vom("render", "--plate", str(plate / "plate" / "p.####.exr"), "--roto", str(plate / "roto" / "r.0001.exr"),
+             "--out", str(tmp_path / "o" / "a.####.exr"), "--frames", "1-9999999", "--progress", "none")
+    assert r.returncode == 2, r.stderr
+    assert "frame range '1-9999999' names up to 9999999 frames; a shot holds at most 100000" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_frame_list_beyond_any_shot_is_refused(plate: Path) -> None:
+    with pytest.raises(InputError, match="frames: a list of 100001 frames; a shot holds at most 100000"):
+        Shot(plate=str(plate / "plate" / "p.####.exr"), keyframes={1: str(plate / "roto" / "r.0001.exr")},
+             out=str(plate / "o.####.exr"), frames=list(range(MAX_FRAMES + 1)))
+
+
+def _bomb(field: str) -> str:
+    """``field: {a0: &a0 [10 x "lol"], a1: &a1 [10 x *a0], ..., a9: [10 x *a8]}``: 10**10 strings once expanded,
+    a few hundred bytes as text (a "billion laughs")."""
+    parts = ['a0: &a0 [' + ", ".join(['"lol"'] * 10) + "]"]
+    parts += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    return f"{field}: {{{', '.join(parts)}}}\n"
+
+
+@pytest.mark.parametrize("field", ["frames", "out", "channel"])
+def test_a_yaml_alias_bomb_is_refused_at_once(plate: Path, tmp_path: Path, field: str) -> None:
+    shot = {"plate": str(plate / "plate" / "p.####.exr"), "keyframes": {1: str(plate / "roto" / "r.0001.exr")},
+            "out": str(tmp_path / "o" / "a.####.exr")}
+    path = tmp_path / "bomb.yaml"
+    path.write_text(yaml.safe_dump({k: v for k, v in shot.items() if k != field}) + _bomb(field))
+    r = _vom("render", str(path), "--progress", "none")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "bomb.yaml" in r.stderr and "alias *a" in r.stderr and "not accepted" in r.stderr, r.stderr[-2000:]
+
+
+def test_safe_yaml_names_the_line_of_the_alias() -> None:
+    with pytest.raises(InputError, match=r"shot: not valid YAML \(line 2: alias \*x"):
+        safe_yaml.load_text("a: &x 1\nb: *x\n", "shot")
+    assert safe_yaml.load_text("plate: p.####.exr\nframes: 1-10\n", "shot") == {"plate": "p.####.exr",
+                                                                                 "frames": "1-10"}
+
+
+def test_a_shot_file_too_big_to_be_one_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("frames: [" + ", ".join(["1"] * 400_000) + "]\n")
+    with pytest.raises(InputError, match="huge.yaml.*characters; expected at most 1048576"):
+        Shot.from_yaml(path)
+
+
+def _tiny_exr_claiming(path: Path, full: int) -> None:
+    """An 8x8-pixel EXR of a few hundred bytes whose display window claims full x full pixels."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(8, 8, 3, oiio.HALF)
+    spec.full_width = spec.full_height = full
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    assert out.write_image(np.zeros((8, 8, 3), np.float32))
+    out.close()
+
+
+@pytest.mark.parametrize("role", ["plate", "roto"])
+def test_a_tiny_file_claiming_a_huge_window_is_refused(plate: Path, tmp_path: Path, role: str) -> None:
+    bomb = tmp_path / f"{role}_bomb.0001.exr"
+    _tiny_exr_claiming(bomb, 200_000)  # 4e10 pixels: 480 GB as float32 RGB
+    args = {"plate": str(plate / "plate" / "p.####.exr"), "roto": str(plate / "roto" / "r.0001.exr")}
+    args[role] = str(tmp_path / f"{role}_bomb.####.exr") if role == "plate" else str(bomb)
+    r = _vom("render", "--plate", args["plate"], "--roto", args["roto"], "--frames", "1",
+             "--out", str(tmp_path / "o" / "a.####.exr"), "--progress", "none")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "bomb.0001.exr: display window 200000x200000" in r.stderr and "at most" in r.stderr, r.stderr[-2000:]

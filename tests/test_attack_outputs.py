@@ -1,0 +1,159 @@
+"""Attacks on the inputs through the output pattern: every spelling of an input file is refused, exit 2.
+
+Each test spells an output pattern that lands on a file the render reads (a plate frame, a roto, the shot
+file, the weights) in another way than the input's own spelling, and asserts: exit 2, the message names
+the file, every input's bytes unchanged, and no output folder or file left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from test_runner_render import make_shot_files
+
+from vom_plugin.cli import main
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    root = tmp_path_factory.mktemp("attack_out")
+    make_shot_files(root)
+    torch.manual_seed(0)
+    save_weights(build_model("lite"), root / "model.safetensors")
+    return root
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def _render(root: Path, tmp: Path, out: str, *extra: str, frames: str = "1-2",
+            roto: str | None = None, model: str | None = None) -> int:
+    return main(["render", "--plate", str(root / "plate" / "p.####.exr"),
+                 "--roto", roto or str(root / "roto" / "r.0001.exr"), "--out", out, "--frames", frames,
+                 "--model", model or str(root / "model.safetensors"), "--cache", str(tmp / "cache"),
+                 "--working-size", "128", "--device", "cpu", "--progress", "none", *extra])
+
+
+@pytest.mark.parametrize("spelling", ["p.%04d.exr", "p.@@@@.exr", "p.$F4.exr", "../plate/p.%04d.exr",
+                                      "./././p.%4d.exr"])
+def test_another_spelling_of_the_plate_is_refused(files: Path, tmp_path: Path, spelling: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    before = _digests(files)
+    rc = _render(files, tmp_path, str(files / "plate" / spelling))
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "p.0001.exr, which is the plate frame 1" in err, err
+    assert _digests(files) == before
+    assert not (tmp_path / "cache").exists()  # refused before the cache folder was made
+
+
+def test_a_relative_spelling_of_the_plate_is_refused(files: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _digests(files)
+    monkeypatch.chdir(files / "roto")
+    rc = _render(files, tmp_path, "../roto/../plate/p.%04d.exr")
+    assert rc == 2 and "which is the plate frame 1" in capsys.readouterr().err
+    assert _digests(files) == before
+
+
+def test_a_symlinked_folder_to_the_plate_is_refused(files: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    before = _digests(files)
+    (tmp_path / "renders").symlink_to(files / "plate", target_is_directory=True)
+    rc = _render(files, tmp_path, str(tmp_path / "renders" / "p.####.exr"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "which is the plate frame 1" in err, err
+    assert _digests(files) == before
+
+
+def test_an_output_frame_that_is_a_link_to_a_plate_frame_is_refused(files: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    before = _digests(files)
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "a.0002.exr").symlink_to(files / "plate" / "p.0007.exr")
+    rc = _render(files, tmp_path, str(tmp_path / "o" / "a.####.exr"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "which is the plate frame 7" in err, err
+    assert _digests(files) == before and not (tmp_path / "o" / "a.0001.exr").exists()
+
+
+def test_a_hard_link_to_a_plate_frame_is_refused(files: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # Identity (st_dev, st_ino), not the path: the same check sees one file under two case spellings on a
+    # case-folding file system, which this machine's file system is not.
+    (tmp_path / "o").mkdir()
+    os.link(files / "plate" / "p.0001.exr", tmp_path / "o" / "a.0001.exr")
+    rc = _render(files, tmp_path, str(tmp_path / "o" / "a.####.exr"))
+    assert rc == 2 and "which is the plate frame 1" in capsys.readouterr().err
+
+
+def test_an_output_pattern_naming_the_roto_is_refused(files: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    before = _digests(files)
+    rc = _render(files, tmp_path, str(files / "roto" / "r.%04d.exr"), frames="1")
+    err = capsys.readouterr().err
+    assert rc == 2 and "r.0001.exr, which is the roto of keyframe 1" in err, err
+    assert _digests(files) == before
+
+
+def test_an_output_pattern_naming_the_shot_file_is_refused(files: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    shot_file = tmp_path / "job.0001.exr"  # a shot file may have any name
+    shot_file.write_text(yaml.safe_dump({
+        "plate": str(files / "plate" / "p.####.exr"), "keyframes": {1: str(files / "roto" / "r.0001.exr")},
+        "frames": "1", "out": "job.####.exr", "model": str(files / "model.safetensors"), "working_size": 128,
+        "device": "cpu", "cache": str(tmp_path / "cache")}))
+    text = shot_file.read_text()
+    rc = main(["render", str(shot_file), "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "job.0001.exr, which is the shot file" in err, err
+    assert shot_file.read_text() == text
+
+
+def test_an_output_pattern_naming_the_weights_is_refused(files: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    weights = tmp_path / "w.0001.exr"
+    weights.write_bytes((files / "model.safetensors").read_bytes())
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    rc = _render(files, tmp_path, str(tmp_path / "w.####.exr"), frames="1", model=str(weights))
+    err = capsys.readouterr().err
+    assert rc == 2 and "w.0001.exr, which is the weights file" in err, err
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == digest
+
+
+def test_an_output_frame_that_is_a_folder_is_refused_before_work(files: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "o" / "a.0002.exr").mkdir(parents=True)
+    rc = _render(files, tmp_path, str(tmp_path / "o" / "a.####.exr"))
+    assert rc == 2 and "a.0002.exr, which is a folder" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "a.0001.exr").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_refused_render_creates_no_output_folder(files: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "deep" / "new" / "a.####.exr"
+    rc = _render(files, tmp_path, str(out), model=str(tmp_path / "no_such_weights.safetensors"))
+    assert rc == 2 and "no_such_weights" in capsys.readouterr().err
+    assert not (tmp_path / "deep").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_clean_render_beside_the_plate_is_allowed(files: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    before = _digests(files / "plate")
+    rc = _render(files, tmp_path, str(files / "plate" / "alpha.$F4.exr"), frames="1")
+    assert rc == 0, capsys.readouterr().err
+    assert (files / "plate" / "alpha.0001.exr").is_file()
+    (files / "plate" / "alpha.0001.exr").unlink()
+    assert _digests(files / "plate") == before

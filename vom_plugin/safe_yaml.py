@@ -1,0 +1,48 @@
+"""Reading YAML that someone else wrote (shot files): plain data only, no aliases, bounded in size.
+
+``yaml.safe_load`` builds no objects, but it does expand aliases: a few lines of nested ``*a`` references
+(a "billion laughs") make a structure that takes minutes and gigabytes to walk, print or validate. A shot
+file has no use for anchors, so an alias is refused with its line, and so is a file beyond MAX_BYTES.
+Bottom layer: stdlib, PyYAML and vom_plugin.errors only.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import yaml
+
+from vom_plugin.errors import InputError
+
+MAX_BYTES = 1 << 20  # a shot file is a few hundred bytes; a megabyte is not a shot file
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"line {event.start_mark.line + 1}: alias *{event.anchor} (YAML anchors and "
+                                 f"aliases are not accepted here; write the value out)")
+        return super().compose_node(parent, index)
+
+
+def load_text(text: str, source: str) -> Any:
+    """The plain data of ``text``; InputError naming ``source`` when it is not YAML, too big or uses aliases."""
+    if len(text) > MAX_BYTES:
+        raise InputError(f"{source}: {len(text)} characters; expected at most {MAX_BYTES} (is it a shot file?)")
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader: plain data only
+    except yaml.YAMLError as e:
+        raise InputError(f"{source}: not valid YAML ({e})") from None
+
+
+def load_file(path: str | os.PathLike[str], source: str) -> Any:
+    """``load_text`` of a UTF-8 file, read no further than MAX_BYTES + 1."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_BYTES + 1)
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise InputError(f"{source}: cannot be read ({reason})") from None
+    return load_text(text, source)
