@@ -84,6 +84,18 @@ def _load_vom(args: argparse.Namespace, explicit: bool):
         return None, f"the engine is not available ({e})"
 
 
+def _require_extras(names: list[str], args: argparse.Namespace) -> None:
+    """Fail before rendering anything when the benchmark would need an extra that is not installed."""
+    from vom_plugin.extras import require
+
+    if {"flow_cf", "oracle_cf"} & set(names):
+        require("pymatting", "the closed-form matting baselines (flow_cf, oracle_cf)", extra="eval")
+    if args.out:
+        require("matplotlib", "the benchmark's plots (--out)", extra="eval")
+    if args.data.startswith("synth:"):
+        require("skimage", "synthetic clips (--data synth:N)", extra="eval")
+
+
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.eval.clips import iter_clips
@@ -93,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--save-alphas needs --out DIR (where to write the alphas)")
 
     names = list(args.methods or METHODS)
+    _require_extras(names, args)
     model, device = None, "cpu"
     notes = []
     if "vom" in names:

@@ -55,6 +55,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
+    from vom_plugin.extras import require
+
+    if args.export is None:  # synthetic clips feed training and its held-out validation set, whatever --data
+        require("skimage", "vom train", extra="train")
     from vom_plugin.train.data import Curriculum
     from vom_plugin.train.loop import TrainArgs, export_weights, train
 

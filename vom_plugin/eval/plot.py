@@ -14,8 +14,9 @@ from vom_plugin.eval.scores import units
 def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "whole",
               metrics: Sequence[str] = ("MAD", "dtSSD")) -> Path:
     """Write a PNG with one panel per metric, one line per method over the clip's frames (atomic write)."""
-    import matplotlib
+    from vom_plugin.extras import require
 
+    matplotlib = require("matplotlib", "the benchmark's plots (--out)")
     matplotlib.use("Agg")  # no display on farm nodes / CI
     import matplotlib.pyplot as plt
 

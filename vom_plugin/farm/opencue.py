@@ -44,8 +44,10 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     """The PyOutline ``Outline`` of the shot (layers added, dependencies set)."""
     if chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
-    import outline
-    from outline.modules.shell import Shell
+    from vom_plugin.extras import require
+
+    outline = require("outline", "vom farm opencue")
+    Shell = require("outline.modules.shell", "vom farm opencue").Shell
 
     vom = vom or default_vom()
     ol = outline.Outline(f"vom_{shot.name}", shot=shot.name, show=show, user=user or getpass.getuser())
@@ -68,10 +70,11 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
 
 def serialize(ol: Any) -> str:
     """The OpenCue job spec XML of an outline, made locally (no Cuebot is contacted)."""
-    import outline.backend.cue as cue
-    import outline.cuerun
+    from vom_plugin.extras import require
 
-    return str(cue.serialize_simple(outline.cuerun.OutlineLauncher(ol)))
+    cue = require("outline.backend.cue", "vom farm opencue")
+    cuerun = require("outline.cuerun", "vom farm opencue")
+    return str(cue.serialize_simple(cuerun.OutlineLauncher(ol)))
 
 
 def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int, vom: str | None = None,
