@@ -14,8 +14,9 @@ from vom_plugin.errors import InputError
 from vom_plugin.farm.openjd import CHECK_STEP, build_template, parameter_values
 from vom_plugin.farm.spans import compact_range, load_farm_shot, split_spans
 
-REPO = Path(__file__).resolve().parents[1]
-SHOT_DIR = REPO.parent / "shared" / "data" / "shots" / "furry_cube"
+from vom_plugin.locations import demo_dir
+
+SHOT_DIR = demo_dir()  # the furry_cube shot, shipped with the package
 VENV_BIN = Path(sys.executable).parent
 OPENJD = VENV_BIN / "openjd"
 
