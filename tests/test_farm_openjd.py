@@ -13,7 +13,6 @@ import yaml
 from vom_plugin.errors import InputError
 from vom_plugin.farm.openjd import CHECK_STEP, build_template, parameter_values
 from vom_plugin.farm.spans import compact_range, load_farm_shot, split_spans
-
 from vom_plugin.locations import demo_dir
 
 SHOT_DIR = demo_dir()  # the furry_cube shot, shipped with the package

@@ -36,7 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
                    help="start a new run from a weights file (default | lite | PATH.safetensors)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    from vom_plugin.grammar import arg_type, parse_device
+
+    p.add_argument("--device", default="auto", type=arg_type(parse_device),
+                   help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0, help="run seed: data and initialisation (default 0)")
     p.add_argument("--batch", type=_positive(int), default=4, help="clips per step (default 4)")
     p.add_argument("--size", type=_positive(int), default=256, help="square crop size, multiple of 16 (default 256)")

@@ -10,7 +10,6 @@ window is smaller than the display window, only the data window is written, like
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -18,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from vom_plugin.errors import InputError
+from vom_plugin.grammar import channel_names, parse_value
 from vom_plugin.io.info import ImageInfo
+from vom_plugin.nodedef import load_node_def
 
-COMPRESSIONS = ("zip", "dwaa", "piz", "none", "zips", "rle", "pxr24", "b44", "b44a", "dwab")
-OUTPUTS = ("alpha", "rgba", "rgba-premult")
-_CHANNEL = re.compile(r"\A(?:([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\.)?A\Z")
+# The settings' values are the node definition's (the grammar Shot validates with); OIIO takes these names.
+COMPRESSIONS = load_node_def().knob("compression").choices
+OUTPUTS = load_node_def().knob("output").choices
 # Attributes that describe the plate's file, not its picture: the writer sets its own.
 _NOT_CARRIED = {
     "compression",
@@ -40,16 +41,6 @@ _NOT_CARRIED = {
     "lineOrder",
 }
 _NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "jpeg:", "ICCProfile", "Exif:")
-
-
-def _channel_names(channel: str, output: str) -> list[str]:
-    match = _CHANNEL.match(channel or "")
-    if not match:
-        raise InputError(f"output channel {channel!r} is not valid; expected A or <layer>.A (e.g. vom.A)")
-    prefix = f"{match.group(1)}." if match.group(1) else ""
-    if output == "alpha":
-        return [prefix + "A"]
-    return [prefix + c for c in ("R", "G", "B", "A")]
 
 
 def _to_data_window(pixels: np.ndarray, info: ImageInfo) -> np.ndarray:
@@ -201,13 +192,11 @@ def write_alpha(
     import OpenImageIO as oiio
 
     out_path = Path(path)
-    if output not in OUTPUTS:
-        raise InputError(f"output mode {output!r} is not valid; expected one of {', '.join(OUTPUTS)}")
-    if compression not in COMPRESSIONS:
-        raise InputError(f"compression {compression!r} is not valid; expected zip, dwaa, piz or none")
+    parse_value("output", output)
+    parse_value("compression", compression)
     if out_path.suffix.lower() != ".exr":
         raise InputError(f"output file {out_path} must end in .exr")
-    names = _channel_names(channel, output)
+    names = channel_names(channel, output)
     pixels = _prepare_pixels(alpha, info, output, rgb)
     spec = _build_spec(info, names, compression, metadata)
 
