@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 HELP = "run vom and the baselines (static roto, optical flow, flow + closed-form) on clips and score them"
@@ -128,10 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".benchmark.", suffix=".json", dir=out)
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, out / "benchmark.json")
+        from vom_plugin.atomic import write_text_atomic
+
+        write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
             plot_clip(c, out / f"{c.name}.png", region=args.region)
     if args.json:

@@ -14,8 +14,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from vom_plugin.atomic import write_text_atomic
 from vom_plugin.errors import InputError
-from vom_plugin.farm.openjd import write_text_atomic
 from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
 
 CHECK_LAYER = "check_outputs"

@@ -10,12 +10,12 @@ window is smaller than the display window, only the data window is written, like
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import channel_names, parse_value
 from vom_plugin.io.info import ImageInfo
@@ -144,12 +144,6 @@ def _prepare_pixels(
     return np.ascontiguousarray(np.concatenate([data_rgb, alpha[:, :, None]], axis=2))
 
 
-def _temp_path(path: Path) -> Path:
-    # Same folder (so os.replace is an atomic rename), hidden, and ending in the real extension so OIIO
-    # picks the EXR writer.
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
-
-
 def ensure_output_folder(out_path: str | os.PathLike) -> Path:
     """Create the folder an output file goes to and check it is writable; returns it. InputError names it.
 
@@ -201,33 +195,18 @@ def write_alpha(
     spec = _build_spec(info, names, compression, metadata)
 
     folder = ensure_output_folder(out_path)
-    temp = _temp_path(out_path)
-    done = False
     try:
-        writer = oiio.ImageOutput.create(str(temp))
-        if writer is None:
-            raise InputError(f"output file {out_path}: no EXR writer: {oiio.geterror()}")
-        if not writer.open(str(temp), spec):
-            message = writer.geterror() or oiio.geterror()
-            raise InputError(f"output folder {folder} cannot be written ({out_path.name}): {message}")
-        ok = writer.write_image(pixels)
-        message = writer.geterror()
-        closed = writer.close()
-        if not ok or not closed:
-            raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}")
-        # The rename makes the frame visible; make sure its bytes are on disk first (farm file servers).
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, out_path)
-        done = True
+        with atomic_path(out_path) as temp:  # fsynced, then renamed: readers never see half a frame
+            writer = oiio.ImageOutput.create(str(temp))
+            if writer is None:
+                raise InputError(f"output file {out_path}: no EXR writer: {oiio.geterror()}")
+            if not writer.open(str(temp), spec):
+                message = writer.geterror() or oiio.geterror()
+                raise InputError(f"output folder {folder} cannot be written ({out_path.name}): {message}")
+            ok = writer.write_image(pixels)
+            message = writer.geterror()
+            closed = writer.close()
+            if not ok or not closed:
+                raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}")
     except OSError as exc:
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
-    finally:
-        if not done:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
