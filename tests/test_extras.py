@@ -107,3 +107,13 @@ def test_require_returns_the_module_or_names_the_extra(monkeypatch: pytest.Monke
     with pytest.raises(MissingExtraError, match=r"textures: scikit-image .* 'train' extra \(also in: eval\)") as e:
         require("skimage.data", "textures", extra="train")
     assert e.value.exit_code == 2
+
+
+def test_info_lists_the_extras_and_what_is_missing(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    monkeypatch.setitem(sys.modules, "pymatting", None)
+    assert main(["info", "--json"]) == 0
+    extras = json.loads(capsys.readouterr().out)["extras"]
+    assert "eval (not installed: pymatting)" in extras and "farm" in extras and "train" in extras

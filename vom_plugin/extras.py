@@ -31,6 +31,20 @@ class MissingExtraError(VomError):
     exit_code = 2
 
 
+def status() -> dict[str, list[str]]:
+    """Extra -> the distributions of it that are missing here (empty: installed). Imports nothing."""
+    import importlib.util
+
+    out: dict[str, list[str]] = {}
+    for module, (dist, extras) in MODULES.items():
+        missing = importlib.util.find_spec(module) is None
+        for extra in extras:
+            out.setdefault(extra, [])
+            if missing:
+                out[extra].append(dist)
+    return dict(sorted(out.items()))
+
+
 def install_hint(extra: str) -> str:
     return f"pip install 'vom[{extra}]' (from a checkout: python3 install.py --extras {extra})"
 
