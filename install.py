@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """One-command set-up of vom (standard library only).
 
-    python3 install.py            create .venv next to this file and install vom into it
+    python3 install.py            create .venv next to this file and install vom into it (what a render needs)
+    python3 install.py --extras eval,farm   ... plus optional parts: farm, eval, train, dev (or all)
     python3 install.py --demo     ... then render the shipped demo shot (`vom demo`)
-    python3 install.py --test     ... then run the test suite (`pytest`), extra args after --
+    python3 install.py --test     ... with every extra the tests need, then run the suite (`pytest`), args after --
     python3 install.py --no-venv  install into the active Python environment instead
     python3 install.py --nuke [DIR]   ... then register the VOM_Matte node with Nuke (DIR: default ~/.nuke)
     python3 install.py --blender [DIR]   ... then install and enable the VOM Matte add-on in Blender (DIR: an
@@ -40,6 +41,9 @@ STAMP_NAME = "vom-install-stamp.json"
 # torch is pinned for the install so pip does not pull a multi-GB build it was not asked for; a site
 # with its own torch build passes --torch "" (keep what is there) or another requirement.
 DEFAULT_TORCH = "torch==2.13.0"
+# Optional parts of pyproject.toml ([project.optional-dependencies]); a render needs none of them. The
+# test suite exercises every command, so --test installs them all.
+EXTRAS = ("farm", "eval", "train", "dev")
 
 
 class InstallError(Exception):
@@ -109,14 +113,19 @@ def ensure_environment(args):
     stamp = stamp_dir / STAMP_NAME
     key = stamp_key(args, python)
     vom = env_bin(python, "vom")
+    had = []  # extras installed before with the same pyproject.toml and torch: pip keeps them
     if stamp.exists() and vom.exists():
         try:
-            if json.loads(stamp.read_text()).get("key") == key:
-                log("vom is already installed and up to date (%s); nothing to do" % vom)
-                return python
-        except (OSError, ValueError):
+            old = json.loads(stamp.read_text())
+            if old.get("key") == key:
+                had = list(old.get("extras", []))
+                if set(args.extras) <= set(had):
+                    log("vom is already installed and up to date (%s%s); nothing to do"
+                        % (vom, ", extras " + ",".join(had) if had else ""))
+                    return python
+        except (OSError, ValueError, TypeError):
             pass  # an unreadable stamp means: install again
-    target = "%s[dev]" % ROOT
+    target = "%s[%s]" % (ROOT, ",".join(args.extras)) if args.extras else str(ROOT)
     reqs = [target] if args.no_editable else ["-e", target]
     if args.torch:
         reqs.append(args.torch)
@@ -124,8 +133,10 @@ def ensure_environment(args):
         "install vom and its dependencies")
     if not vom.exists():
         raise InstallError("pip finished but %s is missing; the install is broken" % vom)
-    stamp.write_text(json.dumps({"key": key, "installed": time.strftime("%Y-%m-%d %H:%M:%S")}))
-    log("installed vom into %s" % python.parent.parent)
+    stamp.write_text(json.dumps({"key": key, "extras": sorted(set(had) | set(args.extras)),
+                                 "installed": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    log("installed vom%s into %s" % (" with extras " + ",".join(args.extras) if args.extras else "",
+                                      python.parent.parent))
     return python
 
 
@@ -383,6 +394,20 @@ def unregister_blender(addons_dir, blender=None):
     log("removed %s" % where if blender_uninstall(addons_dir) else "no add-on in %s; nothing to remove" % where)
 
 
+def parse_extras(text):
+    """'eval, farm' -> ['eval', 'farm'] (sorted, unique); 'all' means every extra."""
+    names = set()
+    for word in text.replace(",", " ").split():
+        if word == "all":
+            names.update(EXTRAS)
+        elif word in EXTRAS:
+            names.add(word)
+        else:
+            raise argparse.ArgumentTypeError("unknown extra %r; expected some of %s or all (comma-separated)"
+                                             % (word, ", ".join(EXTRAS)))
+    return sorted(names)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="install.py", description="Set up vom: a virtual environment with vom and its dependencies.",
@@ -392,8 +417,12 @@ def main(argv=None):
     p.add_argument("--torch", default=DEFAULT_TORCH, metavar="REQ",
                    help="torch requirement to install (default %(default)s; '' keeps the one installed)")
     p.add_argument("--no-editable", action="store_true", help="install a copy instead of an editable install")
+    p.add_argument("--extras", type=parse_extras, default=[], metavar="LIST",
+                   help="optional parts to install as well, comma-separated: %s, or all (default: none, what a "
+                        "render needs; --test adds them all)" % ", ".join(EXTRAS))
     p.add_argument("--demo", action="store_true", help="after set-up, render the shipped demo shot")
-    p.add_argument("--test", action="store_true", help="after set-up, run the test suite")
+    p.add_argument("--test", action="store_true",
+                   help="install every extra the tests need (%s), then run the test suite" % ", ".join(EXTRAS))
     p.add_argument("--nuke", nargs="?", const=DEFAULT_NUKE_DIR, metavar="DIR",
                    help="register the VOM_Matte node with Nuke: a marked block in DIR/init.py and DIR/menu.py "
                         "(DIR default %s)" % DEFAULT_NUKE_DIR)
@@ -413,6 +442,8 @@ def main(argv=None):
         p.error("arguments after -- are for pytest and need --test")
     if args.uninstall and (args.demo or args.test):
         p.error("--uninstall does not combine with --demo or --test")
+    if args.test:
+        args.extras = sorted(set(args.extras) | set(EXTRAS))
     try:
         if args.uninstall and args.blender is not None:
             unregister_blender(args.blender)

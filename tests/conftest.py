@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Tests need nothing outside the checkout: data is made by the tests or ships in it (the demo shot,
+# vom_plugin/data/demo, is the furry_cube validation shot).
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SHOTS = SHARED / "data" / "shots"
 
 # Two cores are shared by the whole suite; keep torch from oversubscribing them.
 os.environ.setdefault("OMP_NUM_THREADS", "2")

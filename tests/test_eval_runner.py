@@ -119,7 +119,7 @@ def test_vom_method_pads_to_16_and_returns_plate_size(monkeypatch):
     monkeypatch.setitem(sys.modules, "vom_plugin.engine.propagate", fake)
     frames, gt = _moving_square(t=3, h=40, w=56)
     roto = (gt[0] >= 0.5).astype(np.float32)
-    alpha = vom_method(torch.nn.Identity(), working_size=64)(frames, roto, None)
+    alpha = vom_method(torch.nn.Identity(), working_size=128)(frames, roto, None)
     assert seen == {"shape": (3, 3, 48, 64), "keys": [0], "key_shape": (1, 48, 64)}
     assert alpha.shape == (3, 40, 56)
     np.testing.assert_allclose(alpha[2], roto, atol=1e-6)

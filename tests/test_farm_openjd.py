@@ -13,10 +13,9 @@ import yaml
 from vom_plugin.errors import InputError
 from vom_plugin.farm.openjd import CHECK_STEP, build_template, parameter_values
 from vom_plugin.farm.spans import compact_range, load_farm_shot, split_spans
+from vom_plugin.locations import demo_dir
 
-REPO = Path(__file__).resolve().parents[1]
-# the shipped demo (furry_cube, 24 frames): the tests also run on a bare clone without ../shared
-SHOT_DIR = REPO / "vom_plugin" / "data" / "demo"
+SHOT_DIR = demo_dir()  # the furry_cube shot, shipped with the package
 VENV_BIN = Path(sys.executable).parent
 OPENJD = VENV_BIN / "openjd"
 

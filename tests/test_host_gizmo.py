@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from test_io_support import require_tool
 
 from vom_plugin.host import gizmo
 from vom_plugin.nodedef import load_node_def
@@ -93,9 +92,7 @@ def _unesc(s: str) -> str:
 
 
 def _eval_gizmo(path: Path, tmp_path: Path) -> list[list[str]]:
-    tclsh = shutil.which("tclsh")
-    if not tclsh:
-        pytest.skip("tclsh not installed (Debian package `tcl`; .ci/run installs it)")
+    tclsh = require_tool("tclsh")  # skips with the reason where absent; under CI, fails
     harness = tmp_path / "harness.tcl"
     harness.write_text(TCL_HARNESS)
     r = subprocess.run([tclsh, str(harness), str(path)], capture_output=True, text=True, timeout=60)
@@ -172,9 +169,7 @@ def test_gizmo_inner_graph_copies_the_rendered_alpha_into_the_source(tmp_path: P
 
 def test_tcl_quote_survives_tcl(tmp_path: Path) -> None:
     nasty = 'a "quoted" [cmd] $var {brace} back\\slash\nnewline'
-    tclsh = shutil.which("tclsh")
-    if not tclsh:
-        pytest.skip("tclsh not installed")
+    tclsh = require_tool("tclsh")
     script = tmp_path / "q.tcl"
     script.write_text(f"puts -nonewline [string map [list \\n <NL>] {gizmo.tcl_quote(nasty)}]\n")
     r = subprocess.run([tclsh, str(script)], capture_output=True, text=True, timeout=30)

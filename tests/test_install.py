@@ -62,6 +62,31 @@ def test_second_run_is_a_noop(tmp_path: Path) -> None:
     assert "pip" not in second.stdout  # no install step ran
     assert (stamp.stat().st_mtime_ns, sorted(p.name for p in site.iterdir())) == before
 
+    # An extra asked for later is installed once; a plain run afterwards keeps it and does nothing.
+    third = _run([sys.executable, str(proj / "install.py"), "--extras", "dev"], proj, home)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert "installed vom with extras dev" in third.stdout and "[dev]" in third.stdout
+    fourth = _run([sys.executable, str(proj / "install.py")], proj, home)
+    assert "already installed and up to date" in fourth.stdout and "extras dev" in fourth.stdout
+
+
+def test_render_install_by_default_extras_on_request() -> None:
+    sys.path.insert(0, str(REPO))
+    try:
+        import install
+    finally:
+        sys.path.remove(str(REPO))
+    assert install.parse_extras("eval, farm") == ["eval", "farm"]
+    assert install.parse_extras("all") == sorted(install.EXTRAS)
+    assert set(install.EXTRAS) == {"farm", "eval", "train", "dev"}
+    with pytest.raises(Exception, match="unknown extra 'gpu'"):
+        install.parse_extras("eval,gpu")
+
+
+def test_unknown_extra_is_a_usage_error(tmp_path: Path) -> None:
+    r = _run([sys.executable, str(REPO / "install.py"), "--extras", "evl"], tmp_path, tmp_path)
+    assert r.returncode == 2 and "unknown extra 'evl'" in r.stderr
+
 
 def test_bad_option_gives_usage_and_exit_2(tmp_path: Path) -> None:
     r = _run([sys.executable, str(REPO / "install.py"), "--no-such-option"], tmp_path, tmp_path)

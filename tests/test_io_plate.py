@@ -117,6 +117,23 @@ def test_grey_image_is_replicated(tmp_path):
     np.testing.assert_array_equal(plate.rgb, np.repeat(grey, 3, axis=2))
 
 
+@pytest.mark.parametrize("channel", ["Z", "depth", "A", "depth.Z", "N.x"])
+def test_a_lone_data_channel_is_not_a_picture(tmp_path, channel):
+    write_image(tmp_path / "p.exr", _rgb()[:, :, :1], (channel,))
+    with pytest.raises(InputError) as e:
+        read_plate(tmp_path / "p.exr")
+    message = str(e.value)
+    assert "p.exr" in message and f"only channel {channel!r} is not a picture" in message
+    assert f"(channels {channel})" in message
+
+
+@pytest.mark.parametrize("channel", ["Y", "L", "R", "gray", "rgba.R"])
+def test_a_lone_grey_channel_is_a_picture(tmp_path, channel):
+    grey = _rgb()[:, :, :1]
+    write_image(tmp_path / "p.exr", grey, (channel,))
+    np.testing.assert_array_equal(read_plate(tmp_path / "p.exr").rgb, np.repeat(grey, 3, axis=2))
+
+
 @pytest.mark.parametrize("name, dtype, scale", [("p.png", np.uint8, 255), ("p.tif", np.uint16, 65535)])
 def test_integer_pixels_are_normalised(tmp_path, name, dtype, scale):
     values = np.arange(12 * 16 * 3).reshape(12, 16, 3) % 256
@@ -149,13 +166,10 @@ def test_missing_and_damaged_files_name_the_file(tmp_path):
         read_plate(tmp_path / "junk.exr")
 
 
-def test_validation_shot_plate(tmp_path):
-    from conftest import SHOTS
+def test_demo_shot_plate():
+    from vom_plugin.locations import demo_dir
 
-    path = SHOTS / "furry_cube" / "plate.0001.exr"
-    if not path.exists():
-        pytest.skip(f"validation shot not present at {path}")
-    plate = read_plate(path)
+    plate = read_plate(demo_dir() / "plate.0001.exr")
     assert plate.rgb.shape == (270, 480, 3) and np.isfinite(plate.rgb).all()
     assert plate.rgb.max() > 0
 

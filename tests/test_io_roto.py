@@ -89,14 +89,11 @@ def test_missing_roto_names_the_file(tmp_path):
         read_roto(tmp_path / "roto.1001.exr", (32, 24))
 
 
-def test_validation_shot_roto():
-    from conftest import SHOTS
+def test_demo_shot_roto():
+    from vom_plugin.locations import demo_dir
 
-    path = SHOTS / "ribbon_pole" / "roto.0001.exr"
-    if not path.exists():
-        pytest.skip(f"validation shot not present at {path}")
-    mask = read_roto(path, (480, 270))
-    assert set(np.unique(mask)) == {0.0, 1.0} and 0 < mask.mean() < 0.5
+    mask = read_roto(demo_dir() / "roto.0001.exr", (480, 270))
+    assert mask.shape == (270, 480) and set(np.unique(mask)) == {0.0, 1.0} and 0 < mask.mean() < 0.5
 
 
 def test_desqueezed_roto_of_an_anamorphic_plate_is_accepted(tmp_path):

@@ -138,3 +138,20 @@ def test_progress_bar_on_a_terminal_redraws_one_line() -> None:
     for i in range(1, 4):
         b({"event": "frame", "frame": i, "done": i, "total": 3})
     assert err.getvalue().count("\r") == 4 and "\n" not in err.getvalue()
+
+
+def test_a_depth_only_plate_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_io_support import write_image
+
+    for f in (1, 2):
+        write_image(tmp_path / f"depth.{f:04d}.exr", np.full((12, 16), 3.5, np.float32), ("Z",), pixel_type="float")
+    roto = np.zeros((12, 16), np.float32)
+    roto[3:9, 4:12] = 1
+    write_image(tmp_path / "roto.0001.exr", roto, ("A",))
+    rc = main(["render", "--plate", str(tmp_path / "depth.####.exr"), "--roto", str(tmp_path / "roto.0001.exr"),
+               "--out", str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "cache"),
+               "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "depth.0001.exr: its only channel 'Z' is not a picture" in err and "(channels Z)" in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

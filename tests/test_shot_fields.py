@@ -49,12 +49,15 @@ def test_yaml_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
     ("top_k", 0, "top_k 0: out of range; expected 1 to 256"),
     ("device", "tpu", "device 'tpu': expected one of auto, cpu, cuda"),
     ("colorspace", "rec2020", "colorspace 'rec2020': expected one of ACEScg, lin_rec709, sRGB, raw"),
-    ("memory", "first+every-0", "memory 'first+every-0': expected first+prev2, prev2, every-N or first+every-N"),
+    ("memory", "first+every-0", "memory 'first+every-0': expected first+prevK, prevK, every-N or first+every-N"),
+    ("memory", "last3", "memory 'last3': expected first+prevK"),
     ("frames", "10-x", "frames: frame range '10-x' does not parse"),
     ("out", "/o/alpha.exr", "out '/o/alpha.exr': no frame number token"),
     ("keyframes", {"first": "r.exr"}, "keyframes: key 'first' is not a frame number"),
     ("keyframes", {}, "keyframes: empty"),
-    ("channel", "A B", "channel 'A B': expected a channel name"),
+    ("channel", "A B", "channel 'A B': expected a channel name A or <layer>.A"),
+    ("channel", "matte", "channel 'matte': expected a channel name A or <layer>.A"),
+    ("channel", "vom.alpha", "channel 'vom.alpha': expected a channel name A or <layer>.A"),
 ])
 def test_bad_field_names_field_value_and_expectation(field: str, value: object, needle: str) -> None:
     with pytest.raises(InputError) as e:

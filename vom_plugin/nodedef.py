@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from vom_plugin.errors import InputError
 from vom_plugin.locations import PACKAGE_DIR, REPO_DIR
 
 KNOB_TYPES = {"path", "frame_range", "keyframes", "string", "enum", "int", "float", "bool"}
@@ -30,6 +31,7 @@ class Knob:
     choices: tuple[str, ...] = ()
     range: tuple[float, float] | None = None
     cli: str = ""
+    grammar: str = ""  # a parser of vom_plugin.grammar.GRAMMARS for a value with a syntax of its own
 
     @property
     def flag(self) -> str:
@@ -82,9 +84,26 @@ def load_node_def(name: str = "vom_matte") -> NodeDef:
             name=k["name"], type=k["type"], label=k.get("label", k["name"]), default=k.get("default"),
             help=" ".join(str(k.get("help", "")).split()), required=bool(k.get("required", False)),
             choices=tuple(k.get("choices", ())), range=tuple(rng) if rng else None, cli=k.get("cli", ""),
+            grammar=k.get("grammar", ""),
         ))
+    _check_defaults(path, knobs)
     return NodeDef(
         name=raw["name"], label=raw.get("label", raw["name"]), version=int(raw.get("version", 1)),
         category=raw.get("category", ""), help=" ".join(str(raw.get("help", "")).split()),
         inputs=tuple(raw.get("inputs", ())), outputs=tuple(raw.get("outputs", ())), knobs=tuple(knobs),
     )
+
+
+def _check_defaults(path: Path, knobs: list[Knob]) -> None:
+    """Each knob's grammar exists and its default parses by it: a default can never fail later."""
+    from vom_plugin import grammar  # grammar reads the node definition through this module
+
+    for k in knobs:
+        if k.grammar and k.grammar not in grammar.GRAMMARS:
+            raise ValueError(f"{path}: knob {k.name!r} has grammar {k.grammar!r}, expected one of "
+                             f"{sorted(grammar.GRAMMARS)}")
+        if k.default is not None:
+            try:
+                grammar.parse_knob(k, k.default)
+            except InputError as e:
+                raise ValueError(f"{path}: knob {k.name!r}: its default does not parse: {e}") from None

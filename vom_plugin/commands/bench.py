@@ -12,10 +12,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", choices=["lite", "lite2", "full"], default="lite", help="network configuration")
     p.add_argument("--size", type=int, choices=[480, 1080], default=480,
                    help="480 = 480x864, 1080 = 1080x1920 (padded to 1088x1920)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    from vom_plugin.grammar import arg_type, default, parse_device, parse_memory_policy, parse_value
+
+    p.add_argument("--device", default="auto", type=arg_type(parse_device), help="auto, cpu, cuda or cuda:N")
     p.add_argument("--frames", type=int, default=30, help="propagated frames to time (>= 12)")
-    p.add_argument("--top-k", type=int, default=8, help="memory matches kept per pixel at 1/16")
-    p.add_argument("--memory", default="first+prev2", help="memory policy")
+    p.add_argument("--top-k", type=arg_type(lambda t: parse_value("top_k", int(t), "--top-k")), default=None,
+                   help=f"memory matches kept per pixel at 1/16 (default: the node's, {default('top_k')})")
+    p.add_argument("--memory", type=arg_type(lambda t: parse_memory_policy(t, "--memory").text), default=None,
+                   help=f"memory policy (default: the node's, {default('memory')})")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--cache", action="store_true",

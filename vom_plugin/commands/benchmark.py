@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 HELP = "run vom and the baselines (static roto, optical flow, flow + closed-form) on clips and score them"
@@ -27,15 +25,6 @@ benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method."""
 METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 
 
-def _default_working_size() -> int:
-    try:
-        from vom_plugin.nodedef import load_node_def
-
-        return int(next(k.default for k in load_node_def().knobs if k.name == "working_size"))
-    except Exception:  # the node definition is the source of truth, but the benchmark must still run
-        return 960
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="KIND:ARG",
                    help="synth:N | shots:PATH | folder:PATH | dvm:PATH | vm108:PATH")
@@ -46,9 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, metavar="S",
                    help="synth: clip side (default 256); files: downscale so the long side is at most S")
     p.add_argument("--region", default="whole", choices=("whole", "narrow", "medium", "wide"))
-    p.add_argument("--device", default="auto", help="device of the vom method: auto, cpu, cuda, cuda:N")
-    p.add_argument("--working-size", type=int, default=None, metavar="N",
-                   help="long side at which the network runs (default: the node's working_size)")
+    from vom_plugin.grammar import arg_type, default, parse_device, parse_value
+
+    p.add_argument("--device", default="auto", type=arg_type(parse_device),
+                   help="device of the vom method: auto, cpu, cuda, cuda:N")
+    p.add_argument("--working-size", type=arg_type(lambda t: parse_value("working_size", int(t), "--working-size")),
+                   default=None, metavar="N",
+                   help=f"long side at which the network runs (default: the node's, {default('working_size')})")
     p.add_argument("--matting-side", type=int, default=480, metavar="N",
                    help="closed-form matting resolution cap, long side (default 480)")
     p.add_argument("--trimap-radius", type=int, default=6, metavar="PX",
@@ -64,17 +57,10 @@ def _load_vom(args: argparse.Namespace, explicit: bool):
     from vom_plugin.errors import InputError
 
     try:
+        from vom_plugin.engine.device import resolve_device
         from vom_plugin.engine.weights import load_model, weights_path
 
-        try:
-            from vom_plugin.engine.device import resolve_device
-
-            device = resolve_device(args.device)
-        except ImportError:
-            import torch
-
-            device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                                  ("cpu" if args.device == "auto" else args.device))
+        device = resolve_device(args.device)
         if not explicit and args.model == "default" and not weights_path("default").is_file():
             return None, f"no shipped weights at {weights_path('default')}"
         return load_model(args.model, device=device), str(device)
@@ -82,6 +68,18 @@ def _load_vom(args: argparse.Namespace, explicit: bool):
         if explicit:
             raise InputError(f"method vom is not available in this install: {e}") from e
         return None, f"the engine is not available ({e})"
+
+
+def _require_extras(names: list[str], args: argparse.Namespace) -> None:
+    """Fail before rendering anything when the benchmark would need an extra that is not installed."""
+    from vom_plugin.extras import require
+
+    if {"flow_cf", "oracle_cf"} & set(names):
+        require("pymatting", "the closed-form matting baselines (flow_cf, oracle_cf)", extra="eval")
+    if args.out:
+        require("matplotlib", "the benchmark's plots (--out)", extra="eval")
+    if args.data.startswith("synth:"):
+        require("skimage", "synthetic clips (--data synth:N)", extra="eval")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--save-alphas needs --out DIR (where to write the alphas)")
 
     names = list(args.methods or METHODS)
+    _require_extras(names, args)
     model, device = None, "cpu"
     notes = []
     if "vom" in names:
@@ -102,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"vom skipped: {info}")
         else:
             device = info
-    working = args.working_size or _default_working_size()
+    from vom_plugin.grammar import default
+
+    working = args.working_size or default("working_size")
     methods = make_methods(names, model=model, device=device, working_size=working,
                            matting_side=args.matting_side, trimap_radius=args.trimap_radius)
     synth = args.data.startswith("synth:")
@@ -125,10 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".benchmark.", suffix=".json", dir=out)
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, out / "benchmark.json")
+        from vom_plugin.atomic import write_text_atomic
+
+        write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
             plot_clip(c, out / f"{c.name}.png", region=args.region)
     if args.json:

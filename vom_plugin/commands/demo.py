@@ -44,12 +44,11 @@ def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray]], path: str) -> None:
         tiles.append(np.pad(row, ((2, 2), (0, 0), (0, 0))))
     sheet = np.clip(np.concatenate(tiles, axis=0), 0, 1)
     img = (sheet * 255 + 0.5).astype(np.uint8)[..., ::-1]  # RGB -> BGR for OpenCV
-    tmp = path + ".tmp.png"
-    if not cv2.imwrite(tmp, img):
-        raise OSError(f"could not write {path}")
-    import os
+    from vom_plugin.atomic import atomic_path
 
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), img):
+            raise OSError(f"could not write {path}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.farm.spans import check_outputs, compact_range, load_farm_shot, split_spans, summary
     from vom_plugin.io import frame_path
 
+    if args.farm_command == "opencue":  # before reading anything: say which extra is missing first
+        from vom_plugin.extras import require
+
+        for module in ("outline", "packaging", "outline.backend.cue"):
+            require(module, "vom farm opencue", extra="farm")
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
         problems = check_outputs(shot)

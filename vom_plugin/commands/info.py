@@ -24,7 +24,7 @@ def _version(module: str, attr: str = "__version__") -> str:
 
 
 def collect() -> dict[str, Any]:
-    from vom_plugin import __version__
+    from vom_plugin import __version__, extras
     from vom_plugin.locations import default_cache_dir, weights_dir
 
     info: dict[str, Any] = {
@@ -33,12 +33,14 @@ def collect() -> dict[str, Any]:
         "platform": platform.platform(),
         "torch": _version("torch"),
         "OpenImageIO": _version("OpenImageIO"),
-        "OpenEXR": _version("OpenEXR"),
         "OpenColorIO": _version("PyOpenColorIO"),
         "numpy": _version("numpy"),
         "weights_dir": str(weights_dir()),
         "weights": sorted(p.name for p in weights_dir().glob("*.safetensors")) if weights_dir().is_dir() else [],
         "cache_dir": str(default_cache_dir()),
+        # the render set is all a render needs; the rest comes with extras (pip install 'vom[eval]')
+        "extras": [name if not missing else f"{name} (not installed: {', '.join(missing)})"
+                   for name, missing in extras.status().items()],
     }
     devices = ["cpu"]
     try:

@@ -30,6 +30,15 @@ def _dest(knob: Knob) -> str:
     return f"knob_{knob.name}"
 
 
+def _knob_type(knob: Knob, convert: Any = str) -> Any:
+    """argparse ``type=``: the knob's grammar (vom_plugin.grammar), so a bad value is a usage error naming the flag."""
+    from vom_plugin.grammar import arg_type, parse_knob
+
+    parse = arg_type(lambda text: parse_knob(knob, convert(text), knob.flag))
+    parse.__name__ = knob.type  # argparse names it in "invalid <type> value"
+    return parse
+
+
 def add_knob_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per knob of the node definition; defaults stay None so a shot file's values are kept."""
     for knob in load_node_def().knobs:
@@ -39,7 +48,7 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
         if knob.type == "keyframes":
             kw.update(action="append", metavar="PATH[@FRAME]")
         elif knob.type == "int":
-            kw.update(type=int, metavar="N")
+            kw.update(type=_knob_type(knob, int), metavar="N")
         elif knob.type == "float":
             kw.update(type=float, metavar="X")
         elif knob.type == "bool":
@@ -51,9 +60,9 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
         elif knob.type == "path":
             kw.update(metavar="PATH" if knob.name == "cache" else "PATTERN")
         elif knob.choices:  # a string with suggested values (memory: first+every-N is open-ended)
-            kw.update(metavar="|".join(knob.choices))
+            kw.update(metavar="|".join(knob.choices), type=_knob_type(knob))
         else:
-            kw.update(metavar=knob.name.upper())
+            kw.update(metavar=knob.name.upper(), type=_knob_type(knob))
         p.add_argument(knob.flag, **kw)
 
 

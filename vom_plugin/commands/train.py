@@ -45,7 +45,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight EMA (validated, checkpointed, exported); 0 disables (default 0.995)")
     p.add_argument("--trunk-lr-scale", type=_positive(float), default=0.3,
                    help="learning-rate factor of a pretrained key trunk (default 0.3)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    from vom_plugin.grammar import arg_type, parse_device
+
+    p.add_argument("--device", default="auto", type=arg_type(parse_device),
+                   help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0, help="run seed: data and initialisation (default 0)")
     p.add_argument("--batch", type=_positive(int), default=4, help="clips per step (default 4)")
     p.add_argument("--size", type=_positive(int), default=256, help="square crop size, multiple of 16 (default 256)")
@@ -65,6 +68,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
+    from vom_plugin.extras import require
+
+    if args.export is None:  # synthetic clips feed training and its held-out validation set, whatever --data
+        require("skimage", "vom train", extra="train")
     from vom_plugin.train.data import Curriculum
     from vom_plugin.train.loop import TrainArgs, export_weights, train
 

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from vom_plugin.errors import InputError
+from vom_plugin.grammar import default, parse_memory_policy, parse_value
 from vom_plugin.model import build_model, count_parameters, stack_memory
 from vom_plugin.model.memory_read import LevelMemory, dense_topk_read, level_memory, to_rows
 
@@ -87,12 +88,16 @@ def run_bench(
     size: int = 480,
     device: str = "auto",
     frames: int = 30,
-    top_k: int = 8,
-    memory: str = "first+prev2",
+    top_k: int | None = None,
+    memory: str | None = None,
     threads: int | None = None,
     dense_queries: int = 4096,
 ) -> dict[str, Any]:
-    """Run the benchmark and return the result dict (the JSON that ``vom bench --json`` prints)."""
+    """Run the benchmark and return the result dict (the JSON that ``vom bench --json`` prints).
+
+    ``top_k`` and ``memory`` default to the node definition's (what a render uses)."""
+    top_k = parse_value("top_k", default("top_k") if top_k is None else top_k, "--top-k")
+    memory = parse_memory_policy(default("memory") if memory is None else memory, "--memory").text
     if size not in SIZES:
         raise InputError(f"--size {size}: expected one of {', '.join(map(str, SIZES))}")
     if frames < 12:

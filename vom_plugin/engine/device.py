@@ -19,31 +19,30 @@ import torch
 from torch import nn
 
 from vom_plugin.errors import InputError
+from vom_plugin.grammar import parse_device
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """ "auto" | "cpu" | "cuda" | "cuda:N" -> torch.device; InputError for unknown names or missing CUDA."""
     if isinstance(name, torch.device):
         name = str(name)
-    text = str(name).strip().lower()
+    text = parse_device(name)
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if text == "cpu":
         return torch.device("cpu")
-    if text == "cuda" or text.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise InputError(
-                f"device {name!r}: CUDA is not available on this machine (torch "
-                f"{torch.__version__}); use --device cpu or auto"
-            )
-        dev = torch.device(text)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(
-                f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here "
-                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
-            )
-        return dev
-    raise InputError(f"device {name!r} is not known: expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():  # cuda or cuda:N
+        raise InputError(
+            f"device {name!r}: CUDA is not available on this machine (torch "
+            f"{torch.__version__}); use --device cpu or auto"
+        )
+    dev = torch.device(text)
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(
+            f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s) here "
+            f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
+        )
+    return dev
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

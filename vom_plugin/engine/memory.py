@@ -2,15 +2,17 @@
 
 A pass writes memory frames (keys + values at 1/16, 1/8, 1/4, laid out for reading) as the policy says and
 evicts what the policy drops, so it never holds more than ``policy.slots`` frames: RAM and GPU memory stay
-flat however long the shot. Policies (``first+prev2`` default, ``prev2``, ``every-N``, ``first+every-N``)
-are parsed in ``vom_plugin.model.memory_policy`` (shared with the training entry point) and re-exported here.
+flat however long the shot. Policies (``first+prevK``, ``prevK``, ``every-N``, ``first+every-N``; the default
+is the node definition's) are parsed in ``vom_plugin.grammar`` (shared with Shot and the training entry
+point) and re-exported here.
 """
 
 from __future__ import annotations
 
 import torch
 
-from vom_plugin.model import MemoryFrame, MemoryPolicy, parse_memory_policy
+from vom_plugin.grammar import MemoryPolicy, default, parse_memory_policy
+from vom_plugin.model import MemoryFrame
 from vom_plugin.model.memory_read import LevelMemory
 
 __all__ = ["MemoryBank", "MemoryPolicy", "parse_memory_policy"]
@@ -21,7 +23,9 @@ _FIELDS = ("keys", "sqnorm", "values")
 class MemoryBank:
     """Frames in propagation order (0 = the keyframe) -> MemoryFrame, bounded by the policy."""
 
-    def __init__(self, policy: MemoryPolicy | str = "first+prev2") -> None:
+    def __init__(self, policy: MemoryPolicy | str | None = None) -> None:
+        if policy is None:
+            policy = default("memory")
         self.policy = parse_memory_policy(policy) if isinstance(policy, str) else policy
         self.frames: dict[int, MemoryFrame] = {}
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from vom_plugin.grammar import default, parse_value
 from vom_plugin.model import HSTSG, Affinity, History, KeyFeatures
 
 from .device import inference_context, oom_guard, prepare_model, resolve_device, to_input
@@ -58,11 +59,12 @@ class Propagator:
     """One propagation pass over a single object, frame by frame."""
 
     def __init__(
-        self, model: HSTSG, *, memory: str = "first+prev2", top_k: int = 8, device: str | torch.device = "cpu"
+        self, model: HSTSG, *, memory: str | None = None, top_k: int | None = None,
+        device: str | torch.device = "cpu"
     ) -> None:
         self.device = resolve_device(device)
         self.model = inference_model(model, self.device)
-        self.top_k = int(top_k)
+        self.top_k = parse_value("top_k", default("top_k") if top_k is None else top_k)
         self.bank = MemoryBank(memory)
         self.history: list[History] = []
         self.t = 0  # frames processed in this pass (0 = waiting for the keyframe)
@@ -151,8 +153,8 @@ def propagate_clip(
     frames: torch.Tensor,
     keyframes: dict[int, torch.Tensor],
     *,
-    memory: str = "first+prev2",
-    top_k: int = 8,
+    memory: str | None = None,
+    top_k: int | None = None,
     device: str | torch.device = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Propagate rotos over an in-memory clip.

@@ -15,21 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from vom_plugin.errors import InputError
-from vom_plugin.nodedef import Knob, load_node_def
+from vom_plugin.grammar import parse_value
+from vom_plugin.nodedef import load_node_def
 
 # Marks "not given": the node definition's default applies. Kept distinct from None because some
 # defaults are None (frames = the plate's range, cache = the user cache).
 _UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>"})()
 
 _FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d|\$F\d*")
-_MEMORY = re.compile(r"^(first\+prev2|prev2|every-[1-9]\d*|first\+every-[1-9]\d*)$")
-_CHANNEL = re.compile(r"^([A-Za-z_][\w-]*\.)*[A-Za-z_]\w*$")
 _ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
 _ROTO_NUM = re.compile(r"(-?\d+)(?=\.[^./\\]+$)")  # last number right before the extension
-
-
-def _knob(name: str) -> Knob:
-    return load_node_def().knob(name)
 
 
 def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
@@ -73,24 +68,17 @@ class Shot:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) is _UNSET:
-                setattr(self, f.name, _knob(f.name).default)
+                setattr(self, f.name, load_node_def().knob(f.name).default)
         self.plate = _pattern("plate", self.plate)
         self.out = _pattern("out", self.out)
         if os.path.normpath(self.plate) == os.path.normpath(self.out):
             raise InputError(f"out {self.out!r} is the plate pattern; the render would overwrite the plate")
         self.keyframes = _keyframes(self.keyframes)
         self.frames = _frames(self.frames)
-        for name in ("channel", "model"):
-            _string(name, getattr(self, name))
-        if not _CHANNEL.match(self.channel):
-            raise InputError(f"channel {self.channel!r}: expected a channel name such as A or vom.A")
-        for name in ("output", "compression", "colorspace", "device"):
-            _choice(name, getattr(self, name))
-        if not isinstance(self.memory, str) or not _MEMORY.match(self.memory):
-            raise InputError(f"memory {self.memory!r}: expected first+prev2, prev2, every-N or first+every-N "
-                             f"(N a positive number, e.g. first+every-5)")
-        for name in ("working_size", "top_k"):
-            _int_in_range(name, getattr(self, name))
+        # the grammar every later stage uses (engine, EXR writer): what is accepted here cannot fail there
+        for name in ("channel", "output", "compression", "working_size", "colorspace", "model", "device", "memory",
+                     "top_k"):
+            setattr(self, name, parse_value(name, getattr(self, name)))
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
@@ -225,23 +213,3 @@ def _frames(value: Any) -> list[int] | None:
     if not frames:
         raise InputError(f"frames {value!r}: the range holds no frame")
     return sorted(set(frames))
-
-
-def _string(name: str, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{name} {value!r}: expected a non-empty string ({_knob(name).help})")
-
-
-def _choice(name: str, value: Any) -> None:
-    choices = _knob(name).choices
-    if value not in choices:
-        raise InputError(f"{name} {value!r}: expected one of {', '.join(choices)}")
-
-
-def _int_in_range(name: str, value: Any) -> None:
-    knob = _knob(name)
-    lo, hi = knob.range or (float("-inf"), float("inf"))
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{name} {value!r}: expected a whole number from {lo:g} to {hi:g}")
-    if not lo <= value <= hi:
-        raise InputError(f"{name} {value}: out of range; expected {lo:g} to {hi:g}")

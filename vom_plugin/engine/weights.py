@@ -8,11 +8,11 @@ file always rebuilds the network it was saved from. Problems raise InputError na
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
 from vom_plugin.locations import weights_dir
 from vom_plugin.model import CONFIGS, HSTSG, build_model
@@ -45,14 +45,8 @@ def save_weights(model: HSTSG, path: str | os.PathLike, *, fp16: bool = True, me
         state[k] = v.contiguous()
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta.update({"format": FORMAT, "config": model.config.name, "vom_version": __version__})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
 
 
 def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:

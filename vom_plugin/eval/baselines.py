@@ -75,7 +75,9 @@ def trimap_around(mask: np.ndarray, radius: int = TRIMAP_RADIUS) -> np.ndarray:
 
 def closed_form(image: np.ndarray, trimap: np.ndarray, max_side: int = MAX_MATTING_SIDE) -> np.ndarray:
     """Closed-form alpha (float32 [H, W]) of ``image`` [H, W, 3] in [0, 1] given a {0, 0.5, 1} trimap."""
-    from pymatting import estimate_alpha_cf
+    from vom_plugin.extras import require
+
+    estimate_alpha_cf = require("pymatting", "closed-form matting (flow_cf, oracle_cf)").estimate_alpha_cf
 
     h, w = trimap.shape
     unknown = trimap == 0.5

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from vom_plugin.atomic import atomic_path
 from vom_plugin.eval.runner import ClipResult
 from vom_plugin.eval.scores import units
 
@@ -14,8 +14,9 @@ from vom_plugin.eval.scores import units
 def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "whole",
               metrics: Sequence[str] = ("MAD", "dtSSD")) -> Path:
     """Write a PNG with one panel per metric, one line per method over the clip's frames (atomic write)."""
-    import matplotlib
+    from vom_plugin.extras import require
 
+    matplotlib = require("matplotlib", "the benchmark's plots (--out)")
     matplotlib.use("Agg")  # no display on farm nodes / CI
     import matplotlib.pyplot as plt
 
@@ -34,12 +35,9 @@ def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "
     axes[-1, 0].set_xlabel("frame")
     fig.suptitle(f"{clip.name}: per-frame error ({region}, {clip.size[0]}x{clip.size[1]}, roto: {clip.roto_source})")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path

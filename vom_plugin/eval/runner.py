@@ -22,18 +22,21 @@ from vom_plugin.errors import InputError
 from vom_plugin.eval.baselines import BASELINE_NAMES, MAX_MATTING_SIDE, TRIMAP_RADIUS, baseline
 from vom_plugin.eval.clips import EvalClip, coarse_roto
 from vom_plugin.eval.scores import ClipScores, evaluate_clip, gt_flows, mean_over_clips, units
+from vom_plugin.grammar import default, parse_value
 
 MethodFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
 # called with (clip, method name, alphas [T, H, W]) after each method, e.g. to save the alphas
 AlphaSink = Callable[[EvalClip, str, np.ndarray], None]
 DEFAULT_METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 TABLE_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt")
-DEFAULT_WORKING_SIZE = 1024
 
 
-def vom_method(model: Any, *, device: str = "cpu", working_size: int = DEFAULT_WORKING_SIZE,
-               memory: str = "first+prev2", top_k: int = 8) -> MethodFn:
-    """The HSTSG network as a benchmark method (torch and the engine are imported on first use)."""
+def vom_method(model: Any, *, device: str = "cpu", working_size: int | None = None,
+               memory: str | None = None, top_k: int | None = None) -> MethodFn:
+    """The HSTSG network as a benchmark method (torch and the engine are imported on first use).
+
+    ``working_size``, ``memory`` and ``top_k`` default to the node definition's: what a render uses."""
+    working_size = parse_value("working_size", default("working_size") if working_size is None else working_size)
 
     def run(frames: np.ndarray, roto: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
         import torch
@@ -54,7 +57,7 @@ def vom_method(model: Any, *, device: str = "cpu", working_size: int = DEFAULT_W
 
 
 def make_methods(names: Sequence[str], *, model: Any = None, device: str = "cpu",
-                 working_size: int = DEFAULT_WORKING_SIZE, matting_side: int = MAX_MATTING_SIDE,
+                 working_size: int | None = None, matting_side: int = MAX_MATTING_SIDE,
                  trimap_radius: int = TRIMAP_RADIUS) -> dict[str, MethodFn]:
     """name -> method for ``names`` (baselines: static, flow, flow_cf, oracle_cf; "vom" needs ``model``).
 

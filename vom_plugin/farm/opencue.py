@@ -15,9 +15,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from vom_plugin.atomic import write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
-from vom_plugin.farm.openjd import write_text_atomic
 from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
 
 CHECK_LAYER = "check_outputs"
@@ -46,8 +46,10 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     """The PyOutline ``Outline`` of the shot (layers added, dependencies set)."""
     if chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
-    import outline
-    from outline.modules.shell import Shell
+    from vom_plugin.extras import require
+
+    outline = require("outline", "vom farm opencue")
+    Shell = require("outline.modules.shell", "vom farm opencue").Shell
 
     if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", show):
         raise InputError(f"--show {show!r}: expected the name of an OpenCue show (letters, digits, underscores)")
@@ -73,10 +75,11 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
 
 def serialize(ol: Any) -> str:
     """The OpenCue job spec XML of an outline, made locally (no Cuebot is contacted)."""
-    import outline.backend.cue as cue
-    import outline.cuerun
+    from vom_plugin.extras import require
 
-    return str(cue.serialize_simple(outline.cuerun.OutlineLauncher(ol)))
+    cue = require("outline.backend.cue", "vom farm opencue")
+    cuerun = require("outline.cuerun", "vom farm opencue")
+    return str(cue.serialize_simple(cuerun.OutlineLauncher(ol)))
 
 
 def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int, vom: str | None = None,

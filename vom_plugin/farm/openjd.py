@@ -10,12 +10,12 @@ A last step, depending on every span, checks that every frame of the shot was wr
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from vom_plugin.atomic import write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import description, farm_name
 from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, split_spans
@@ -107,14 +107,3 @@ def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int,
     for name, data in (("template.yaml", template), ("parameter_values.yaml", parameter_values(shot, vom))):
         write_text_atomic(out / name, _dump(data))
     return out
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

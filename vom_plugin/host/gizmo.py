@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from vom_plugin.atomic import write_text_atomic
 from vom_plugin.locations import REPO_DIR
 from vom_plugin.nodedef import Knob, NodeDef, load_node_def, node_defs_dir
 
@@ -134,7 +135,4 @@ def write_gizmo(path: Path | None = None) -> Path:
     """Regenerate the gizmo file (atomically) and return its path."""
     path = Path(path) if path else default_gizmo_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(generate(), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, generate())

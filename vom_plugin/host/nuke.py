@@ -155,6 +155,7 @@ def shot_yaml(fields: Mapping[str, Any]) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
+    # vom_plugin.atomic's job, repeated: this module runs inside Nuke's Python, which cannot import vom.
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")

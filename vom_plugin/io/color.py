@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from vom_plugin.errors import InputError
+from vom_plugin.grammar import parse_value
 
 CONFIG_URI = "ocio://cg-config-latest"
 # vom's setting -> the colour space in the built-in config (None: no conversion, already display-referred).
@@ -145,10 +145,8 @@ def linear_to_network(rgb_lin_rec709: np.ndarray) -> np.ndarray:
 
 
 def check_colorspace(colorspace: str) -> str:
-    """The setting itself when vom knows it, else InputError listing the choices."""
-    if colorspace not in COLORSPACES:
-        raise InputError(f"colour space {colorspace!r} is not supported; expected one of {', '.join(COLORSPACES)}")
-    return colorspace
+    """The setting itself when vom knows it (the node definition's choices), else InputError listing them."""
+    return parse_value("colorspace", colorspace)
 
 
 def _to_network_linear(rgb: np.ndarray, source: str) -> np.ndarray:

@@ -10,19 +10,20 @@ window is smaller than the display window, only the data window is written, like
 from __future__ import annotations
 
 import os
-import re
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
+from vom_plugin.grammar import channel_names, parse_value
 from vom_plugin.io.info import ImageInfo
+from vom_plugin.nodedef import load_node_def
 
-COMPRESSIONS = ("zip", "dwaa", "piz", "none", "zips", "rle", "pxr24", "b44", "b44a", "dwab")
-OUTPUTS = ("alpha", "rgba", "rgba-premult")
-_CHANNEL = re.compile(r"\A(?:([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\.)?A\Z")
+# The settings' values are the node definition's (the grammar Shot validates with); OIIO takes these names.
+COMPRESSIONS = load_node_def().knob("compression").choices
+OUTPUTS = load_node_def().knob("output").choices
 # Attributes that describe the plate's file, not its picture: the writer sets its own.
 _NOT_CARRIED = {
     "compression",
@@ -40,16 +41,6 @@ _NOT_CARRIED = {
     "lineOrder",
 }
 _NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "jpeg:", "ICCProfile", "Exif:")
-
-
-def _channel_names(channel: str, output: str) -> list[str]:
-    match = _CHANNEL.match(channel or "")
-    if not match:
-        raise InputError(f"output channel {channel!r} is not valid; expected A or <layer>.A (e.g. vom.A)")
-    prefix = f"{match.group(1)}." if match.group(1) else ""
-    if output == "alpha":
-        return [prefix + "A"]
-    return [prefix + c for c in ("R", "G", "B", "A")]
 
 
 def _to_data_window(pixels: np.ndarray, info: ImageInfo) -> np.ndarray:
@@ -153,12 +144,6 @@ def _prepare_pixels(
     return np.ascontiguousarray(np.concatenate([data_rgb, alpha[:, :, None]], axis=2))
 
 
-def _temp_path(path: Path) -> Path:
-    # Same folder (so os.replace is an atomic rename), hidden, and ending in the real extension so OIIO
-    # picks the EXR writer.
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
-
-
 def ensure_output_folder(out_path: str | os.PathLike) -> Path:
     """Create the folder an output file goes to and check it is writable; returns it. InputError names it.
 
@@ -201,44 +186,27 @@ def write_alpha(
     import OpenImageIO as oiio
 
     out_path = Path(path)
-    if output not in OUTPUTS:
-        raise InputError(f"output mode {output!r} is not valid; expected one of {', '.join(OUTPUTS)}")
-    if compression not in COMPRESSIONS:
-        raise InputError(f"compression {compression!r} is not valid; expected zip, dwaa, piz or none")
+    parse_value("output", output)
+    parse_value("compression", compression)
     if out_path.suffix.lower() != ".exr":
         raise InputError(f"output file {out_path} must end in .exr")
-    names = _channel_names(channel, output)
+    names = channel_names(channel, output)
     pixels = _prepare_pixels(alpha, info, output, rgb)
     spec = _build_spec(info, names, compression, metadata)
 
     folder = ensure_output_folder(out_path)
-    temp = _temp_path(out_path)
-    done = False
     try:
-        writer = oiio.ImageOutput.create(str(temp))
-        if writer is None:
-            raise InputError(f"output file {out_path}: no EXR writer: {oiio.geterror()}")
-        if not writer.open(str(temp), spec):
-            message = writer.geterror() or oiio.geterror()
-            raise InputError(f"output folder {folder} cannot be written ({out_path.name}): {message}")
-        ok = writer.write_image(pixels)
-        message = writer.geterror()
-        closed = writer.close()
-        if not ok or not closed:
-            raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}")
-        # The rename makes the frame visible; make sure its bytes are on disk first (farm file servers).
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, out_path)
-        done = True
+        with atomic_path(out_path) as temp:  # fsynced, then renamed: readers never see half a frame
+            writer = oiio.ImageOutput.create(str(temp))
+            if writer is None:
+                raise InputError(f"output file {out_path}: no EXR writer: {oiio.geterror()}")
+            if not writer.open(str(temp), spec):
+                message = writer.geterror() or oiio.geterror()
+                raise InputError(f"output folder {folder} cannot be written ({out_path.name}): {message}")
+            ok = writer.write_image(pixels)
+            message = writer.geterror()
+            closed = writer.close()
+            if not ok or not closed:
+                raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}")
     except OSError as exc:
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
-    finally:
-        if not done:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass

@@ -41,6 +41,16 @@ class Plate:
         return self.info.size
 
 
+# Names a single-channel picture goes by (the part after the last '.'; case ignored): OpenImageIO calls the
+# channel of a grey PNG/TIFF/DPX/EXR "Y". Any other lone channel (Z, depth, A, N.x...) is data, not a picture.
+GREY_NAMES = frozenset({"y", "l", "luminance", "lum", "luma", "gray", "grey", "mono", "r", "g", "b", "red", "green",
+                        "blue"})
+
+
+def is_grey_name(channel: str) -> bool:
+    return channel.rsplit(".", 1)[-1].lower() in GREY_NAMES
+
+
 def _describe_layers(channels: tuple[str, ...]) -> str:
     names = [layer or "(plain R, G, B)" for layer in layers_of(channels)]
     return ", ".join(names)
@@ -94,8 +104,16 @@ def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
             return other, found
         other.close()
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
-    if grey or len(channels) == 1:
-        return img, [grey[0] if grey else 0]
+    if grey:
+        return img, [grey[0]]
+    if len(channels) == 1:
+        if is_grey_name(channels[0]):
+            return img, [0]
+        raise InputError(
+            f"{img.role} {img.path}: its only channel {channels[0]!r} is not a picture (depth, alpha or another "
+            f"data pass); expected R, G, B (or a layer with them) or one grey channel such as Y "
+            f"(channels {', '.join(channels)})"
+        )
     with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
     hint = f"pick one with the layer setting: {', '.join(with_rgb)}" if with_rgb else "it has no R, G, B channels"
     raise InputError(

@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 from vom_plugin.errors import InputError
+from vom_plugin.grammar import MemoryPolicy, parse_memory_policy
 
 from .config import CONFIGS, ModelConfig
 from .encoders import KeyFeatures, ValueFeatures
 from .hstsg import HSTSG, Affinity, History, MemoryFrame, stack_memory
-from .memory_policy import MemoryPolicy, parse_memory_policy
 
 __all__ = [
     "Affinity",

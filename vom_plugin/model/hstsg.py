@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from vom_plugin.grammar import default, parse_memory_policy, parse_value
+
 from .cfar import CFAR
 from .config import ModelConfig
 from .decoder import Decoder
 from .effnet import EfficientNetLiteTrunk
 from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
-from .memory_policy import parse_memory_policy
 from .memory_read import (
     LevelMemory,
     dense_gather,
@@ -190,13 +191,13 @@ class HSTSG(nn.Module):
         return guided_topk_read(q, mem, coarse_idx, top_k)
 
     def read_memory(
-        self, keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int = 8
+        self, keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int
     ) -> Levels:
         """Hierarchical read: dense top-k at 1/16 guides 1/8, whose top-k guides 1/4."""
         return self.gather_memory(keys, tuple(m.values for m in memory), self.match_memory(keys, memory, top_k))
 
     @staticmethod
-    def match_memory(keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int = 8
+    def match_memory(keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int
                      ) -> tuple[torch.Tensor, ...]:
         """The key half of ``read_memory``: (idx16, w16, sel8, w8, sel4, w4). Needs no memory values."""
         idx16, w16 = dense_topk_match(to_rows(keys.key16), memory[0], top_k)
@@ -286,14 +287,16 @@ class HSTSG(nn.Module):
 
     # -- training entry ----------------------------------------------------------------------------
     def forward_clip(
-        self, frames: torch.Tensor, first_mask: torch.Tensor, memory: str = "first+prev2", top_k: int = 8
+        self, frames: torch.Tensor, first_mask: torch.Tensor, memory: str | None = None, top_k: int | None = None
     ) -> dict[str, torch.Tensor]:
         """frames [B, T, 3, H, W], first_mask [B, 1, H, W] -> mask_logits and alpha [B, T, 1, H, W].
 
         Frame 0's memory is written from first_mask; later frames read memory written from earlier
         predictions (not detached: gradients flow through the memory write), with CFAR over previous frames.
+        ``memory`` and ``top_k`` default to the node definition's (the values a render uses).
         """
-        policy = parse_memory_policy(memory)
+        policy = parse_memory_policy(default("memory") if memory is None else memory)
+        top_k = parse_value("top_k", default("top_k") if top_k is None else top_k)
         b, t = frames.shape[:2]
         all_keys = self.encode_key(frames.flatten(0, 1))  # one batched pass over every frame of the clip
         keys = [all_keys.select(slice(i, None, t)) for i in range(t)]  # frame i of each clip: rows i, i+t, ...
@@ -314,6 +317,6 @@ class HSTSG(nn.Module):
         return {"mask_logits": torch.stack(logits_out, 1), "alpha": torch.stack(alpha_out, 1)}
 
     def forward(
-        self, frames: torch.Tensor, first_mask: torch.Tensor, memory: str = "first+prev2", top_k: int = 8
+        self, frames: torch.Tensor, first_mask: torch.Tensor, memory: str | None = None, top_k: int | None = None
     ) -> dict:
         return self.forward_clip(frames, first_mask, memory, top_k)

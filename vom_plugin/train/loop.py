@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
 from vom_plugin.train.data import Curriculum, SynthSource, make_batch, network_encoder
 from vom_plugin.train.losses import clip_losses
@@ -220,9 +221,8 @@ def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = Non
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

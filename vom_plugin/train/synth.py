@@ -45,7 +45,9 @@ def _photo_bank() -> tuple[np.ndarray, ...]:
     """Linear float32 RGB photographs, loaded once per process (a few MB)."""
     import warnings
 
-    import skimage.data as skd
+    from vom_plugin.extras import require
+
+    skd = require("skimage.data", "synthetic clips (their photographic textures)", extra="train")
 
     out = []
     for name in _PHOTOS_RGB + _PHOTOS_GRAY:

