@@ -6,7 +6,10 @@
     python3 install.py --test     ... then run the test suite (`pytest`), extra args after --
     python3 install.py --no-venv  install into the active Python environment instead
     python3 install.py --nuke [DIR]   ... then register the VOM_Matte node with Nuke (DIR: default ~/.nuke)
-    python3 install.py --uninstall [--nuke DIR]   remove that registration again (the environment stays)
+    python3 install.py --blender [DIR]   ... then install and enable the VOM Matte add-on in Blender (DIR: an
+                                         add-ons folder; default: Blender's user add-ons, asked of `blender`)
+    python3 install.py --uninstall [--nuke DIR] [--blender [DIR]]   remove a registration again (the
+                                         environment stays; without --blender: the Nuke one)
 
 Idempotent: a second run with the same inputs finds its stamp and changes nothing.
 Exit codes: 0 done, 2 bad usage or an environment we cannot install into, 1 a step failed.
@@ -27,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -225,6 +229,160 @@ def register_nuke(nuke_dir, python):
         log("the VOM_Matte node is already registered with Nuke in %s; nothing to do" % where)
 
 
+# --- Blender add-on: a copy of vom_plugin/host/blender_addon as <add-ons dir>/vom_matte ---------------
+BLENDER_ADDON = "vom_matte"
+BLENDER_MARKER = "vom_env.json"  # written by us: names the environment's vom, and marks the folder as ours
+BLENDER_SOURCE = ROOT / "vom_plugin" / "host" / "blender_addon"
+# Run inside Blender (argv after --: add-ons folder, enable|disable): enable or disable the add-on and save the
+# preferences only when that changes them, so a second install changes nothing.
+BLENDER_PREFS_SCRIPT = r"""
+import os, sys, addon_utils, bpy
+folder, action = sys.argv[sys.argv.index("--") + 1:][:2]
+name = %r
+enabled = name in bpy.context.preferences.addons
+if action == "enable":
+    paths = [os.path.realpath(p) for p in addon_utils.paths()]
+    if os.path.realpath(folder) not in paths:
+        print("VOM_PREFS=not-searched " + os.pathsep.join(paths))
+        sys.exit(0)
+    if enabled:
+        print("VOM_PREFS=unchanged")
+        sys.exit(0)
+    addon_utils.enable(name, default_set=True, handle_error=None)
+    if name not in bpy.context.preferences.addons:
+        raise SystemExit("the add-on did not enable (see the error above)")
+elif not enabled:
+    print("VOM_PREFS=unchanged")
+    sys.exit(0)
+else:
+    addon_utils.disable(name, default_set=True)
+bpy.ops.wm.save_userpref()
+print("VOM_PREFS=saved")
+""" % BLENDER_ADDON
+
+
+def find_blender():
+    """The `blender` to ask about its add-ons folder and preferences: $BLENDER, else PATH."""
+    exe = os.environ.get("BLENDER") or shutil.which("blender")
+    return exe if exe and Path(exe).is_file() else None
+
+
+def run_blender(blender, script, args=(), factory=False, timeout=300):
+    cmd = [blender, "-b"] + (["--factory-startup"] if factory else []) + [
+        "--python-exit-code", "1", "--python-expr", script, "--"] + [str(a) for a in args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise InstallError("%s failed (exit %d):\n%s" % (" ".join(cmd[:3]), proc.returncode,
+                                                        (proc.stdout + proc.stderr)[-3000:]))
+    return proc.stdout
+
+
+def blender_addons_dir(blender):
+    """Blender's user add-ons folder (it honours BLENDER_USER_SCRIPTS)."""
+    out = run_blender(blender, "import bpy; print('VOM_ADDONS=' + bpy.utils.user_resource('SCRIPTS', "
+                               "path='addons'))", factory=True)
+    for line in out.splitlines():
+        if line.startswith("VOM_ADDONS="):
+            return Path(line[len("VOM_ADDONS="):])
+    raise InstallError("could not ask %s for its add-ons folder; pass it: --blender DIR" % blender)
+
+
+def _addon_files():
+    files = {p.name: p.read_bytes() for p in sorted(BLENDER_SOURCE.iterdir())
+             if p.suffix in (".py", ".json") and p.name != BLENDER_MARKER}
+    if "__init__.py" not in files or "node_def.json" not in files:
+        raise InstallError("%s is incomplete in this checkout; cannot install the Blender add-on" % BLENDER_SOURCE)
+    return files
+
+
+def _our_addon_folder(addons_dir):
+    target = Path(os.path.expanduser(str(addons_dir))) / BLENDER_ADDON
+    if target.exists() and not (target / BLENDER_MARKER).is_file():
+        raise InstallError("%s exists and was not installed by install.py (no %s in it); move it away first"
+                           % (target, BLENDER_MARKER), code=2)
+    return target
+
+
+def blender_install(addons_dir, vom):
+    """Copy the add-on to ``addons_dir/vom_matte`` (only files that differ) and record the environment's vom;
+    returns the files changed."""
+    target = _our_addon_folder(addons_dir)
+    check_writable(target)
+    files = _addon_files()
+    files[BLENDER_MARKER] = (json.dumps({"vom": str(vom), "checkout": str(ROOT)}, indent=1) + "\n").encode()
+    changed = []
+    for name, data in files.items():
+        path = target / name
+        if path.is_file() and path.read_bytes() == data:
+            continue
+        tmp = target / (".%s.vom-tmp" % name)
+        tmp.write_bytes(data)
+        os.replace(str(tmp), str(path))
+        changed.append(path)
+    for path in sorted(target.iterdir()):  # files an older version installed
+        if path.is_file() and path.name not in files:
+            path.unlink()
+            changed.append(path)
+    shutil.rmtree(str(target / "__pycache__"), ignore_errors=True)
+    return changed
+
+
+def blender_uninstall(addons_dir):
+    """Remove ``addons_dir/vom_matte`` if install.py put it there; returns whether it was there."""
+    target = _our_addon_folder(addons_dir)
+    if not target.exists():
+        return False
+    shutil.rmtree(str(target))
+    return True
+
+
+def blender_prefs(blender, addons_dir, action):
+    """Enable or disable the add-on in Blender's saved preferences; returns what happened."""
+    out = run_blender(blender, BLENDER_PREFS_SCRIPT, [Path(os.path.expanduser(str(addons_dir))), action])
+    for line in out.splitlines():
+        if line.startswith("VOM_PREFS="):
+            return line[len("VOM_PREFS="):]
+    raise InstallError("Blender did not report on the add-on's preferences:\n%s" % out[-2000:])
+
+
+def register_blender(addons_dir, python, blender=None):
+    """Install the add-on into ``addons_dir`` (default: ask Blender) and enable it in Blender's preferences."""
+    blender = blender or find_blender()
+    if not addons_dir:
+        if blender is None:
+            raise InstallError("blender is not on PATH (nor $BLENDER): pass the add-ons folder, --blender DIR", code=2)
+        addons_dir = blender_addons_dir(blender)
+    vom = env_bin(python, "vom")
+    changed = blender_install(addons_dir, vom)
+    where = Path(os.path.expanduser(str(addons_dir))) / BLENDER_ADDON
+    log("installed the VOM Matte add-on in %s (%s)" % (where, ", ".join(p.name for p in changed)) if changed
+        else "the VOM Matte add-on in %s is current; nothing to copy" % where)
+    if blender is None:
+        log("blender is not on PATH (nor $BLENDER): enable 'VOM Matte' in Blender's Preferences > Add-ons")
+        return
+    state = blender_prefs(blender, addons_dir, "enable")
+    if state.startswith("not-searched"):
+        log("warning: %s does not look for add-ons in %s; enable it by hand after adding the folder above it to "
+            "Preferences > File Paths > Scripts (or set BLENDER_USER_SCRIPTS)" % (blender, addons_dir))
+    else:
+        log("enabled the add-on in Blender's preferences" if state == "saved" else
+            "the add-on is already enabled in Blender's preferences")
+
+
+def unregister_blender(addons_dir, blender=None):
+    blender = blender or find_blender()
+    if not addons_dir:
+        if blender is None:
+            raise InstallError("blender is not on PATH (nor $BLENDER): pass the add-ons folder, --blender DIR", code=2)
+        addons_dir = blender_addons_dir(blender)
+    if blender is not None:
+        state = blender_prefs(blender, addons_dir, "disable")
+        log("disabled the add-on in Blender's preferences" if state == "saved" else
+            "the add-on was not enabled in Blender's preferences")
+    where = Path(os.path.expanduser(str(addons_dir))) / BLENDER_ADDON
+    log("removed %s" % where if blender_uninstall(addons_dir) else "no add-on in %s; nothing to remove" % where)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(
         prog="install.py", description="Set up vom: a virtual environment with vom and its dependencies.",
@@ -239,9 +397,12 @@ def main(argv=None):
     p.add_argument("--nuke", nargs="?", const=DEFAULT_NUKE_DIR, metavar="DIR",
                    help="register the VOM_Matte node with Nuke: a marked block in DIR/init.py and DIR/menu.py "
                         "(DIR default %s)" % DEFAULT_NUKE_DIR)
+    p.add_argument("--blender", nargs="?", const="", metavar="DIR",
+                   help="install the VOM Matte add-on into the Blender add-ons folder DIR and enable it (DIR "
+                        "default: Blender's user add-ons folder, asked of the `blender` on PATH or $BLENDER)")
     p.add_argument("--uninstall", action="store_true",
-                   help="remove the Nuke registration (from --nuke DIR, default %s); the environment stays"
-                        % DEFAULT_NUKE_DIR)
+                   help="remove the Nuke registration (from --nuke DIR, default %s) or, with --blender [DIR], the "
+                        "Blender add-on; the environment stays" % DEFAULT_NUKE_DIR)
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = []
     if "--" in argv:
@@ -253,6 +414,10 @@ def main(argv=None):
     if args.uninstall and (args.demo or args.test):
         p.error("--uninstall does not combine with --demo or --test")
     try:
+        if args.uninstall and args.blender is not None:
+            unregister_blender(args.blender)
+            if not args.nuke:
+                return 0
         if args.uninstall:
             nuke_dir = args.nuke or DEFAULT_NUKE_DIR
             changed = nuke_uninstall(nuke_dir)
@@ -264,6 +429,8 @@ def main(argv=None):
         log("vom is %s" % vom)
         if args.nuke:
             register_nuke(args.nuke, python)
+        if args.blender is not None:
+            register_blender(args.blender, python)
         if args.demo:
             run([vom, "demo"], "render the demo shot")
         if args.test:

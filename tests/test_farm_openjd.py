@@ -15,7 +15,8 @@ from vom_plugin.farm.openjd import CHECK_STEP, build_template, parameter_values
 from vom_plugin.farm.spans import compact_range, load_farm_shot, split_spans
 
 REPO = Path(__file__).resolve().parents[1]
-SHOT_DIR = REPO.parent / "shared" / "data" / "shots" / "furry_cube"
+# the shipped demo (furry_cube, 24 frames): the tests also run on a bare clone without ../shared
+SHOT_DIR = REPO / "vom_plugin" / "data" / "demo"
 VENV_BIN = Path(sys.executable).parent
 OPENJD = VENV_BIN / "openjd"
 

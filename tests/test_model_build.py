@@ -72,5 +72,5 @@ def test_memory_policies_run_and_bad_names_are_input_errors() -> None:
 
 
 def test_unknown_config_is_an_input_error() -> None:
-    with pytest.raises(InputError, match="'huge'.*lite, full"):
+    with pytest.raises(InputError, match="'huge'.*lite, lite2, full"):
         build_model("huge")

@@ -53,3 +53,17 @@ def test_decoder_applies_it_per_config():
 
     model = build_model("lite")
     assert model.config.guided_radius > 0 and model.decoder.guided_radius == model.config.guided_radius
+
+
+def test_clamp_inward_passes_only_gradients_that_point_back_into_range():
+    """Outside [0, 1] a loss may pull the raw alpha back, never push it further out (the drift's cause)."""
+    from vom_plugin.model.decoder import clamp_inward
+
+    x = torch.tensor([-2.0, -2.0, 0.5, 3.0, 3.0], requires_grad=True)
+    y = clamp_inward(x)
+    assert torch.equal(y.detach(), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+    upstream = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0])  # descent moves x by -grad
+    y.backward(upstream)
+    # -2 pushed further down (grad +1): blocked; pulled up (grad -1): passes; inside: passes;
+    # 3 pulled down (grad +1): passes; pushed up (grad -1): blocked
+    assert torch.equal(x.grad, torch.tensor([0.0, -1.0, 1.0, 1.0, 0.0]))

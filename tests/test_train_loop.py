@@ -262,3 +262,90 @@ def test_near_zero_output_layers_get_a_lower_learning_rate():
     for g in opt.param_groups:  # how the loop applies the schedule
         g["lr"] = 1e-4 * g.get("lr_scale", 1.0)
     assert [g["lr"] for g in opt.param_groups] == [1e-4, 1e-4 * 0.1]
+
+
+def test_batchnorm_stays_in_eval_mode_while_training():
+    """Training computes what inference computes: BN running statistics, not the batch's."""
+    from vom_plugin.model import build_model
+
+    model = build_model("lite")
+    L.set_train_mode(model)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(not m.training for m in bns)
+    assert model.training and model.decoder.training
+    before = bns[0].running_mean.clone()
+    x, m = torch.rand(1, 3, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    model.forward_clip(x * 5, m)
+    assert torch.equal(bns[0].running_mean, before)
+
+
+def test_pretrained_trunk_gets_its_own_learning_rate():
+    from vom_plugin.model import build_model
+
+    model = build_model("lite2")
+    groups = L.param_groups(model, 0.1, 0.3)
+    names = {id(p): n for n, p in model.named_parameters()}
+    trunk = {names[id(p)] for p in groups[2]["params"]}
+    assert groups[2]["lr_scale"] == 0.3 and trunk and all(n.startswith("key_encoder.trunk.") for n in trunk)
+    assert not any(names[id(p)].startswith("key_encoder.trunk.") for p in groups[0]["params"])
+    assert "key_encoder.adapt.a4.weight" in {names[id(p)] for p in groups[0]["params"]}
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_export_takes_the_ema_weights_when_the_checkpoint_has_them(tmp_path: Path):
+    from vom_plugin.engine.weights import load_model, read_weights_metadata
+    from vom_plugin.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("lite")
+    ema = L.make_ema(model, 0.5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update_parameters(model)  # first update copies; the average then differs from the raw weights
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    ema.update_parameters(model)
+    ck = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": {}, "step": 3, "elapsed_s": 6.0,
+          "config": "lite", "torch_rng": torch.get_rng_state(), "args": "{}"}
+    torch.save(ck, tmp_path / "c.pt")
+    L.export_weights(tmp_path / "c.pt", tmp_path / "w.safetensors")
+    assert read_weights_metadata(tmp_path / "w.safetensors")["weights"] == "ema"
+    key = "decoder.in16.weight"
+    loaded = load_model(str(tmp_path / "w.safetensors")).state_dict()[key]
+    assert torch.allclose(loaded, ema.module.state_dict()[key], atol=1e-2)
+    assert not torch.allclose(loaded, model.state_dict()[key], atol=0.2)
+
+
+def test_init_from_lite_weights_warm_starts_lite2(tmp_path: Path):
+    """--init with lite weights into lite2: the downstream is copied exactly, the adapters are fitted."""
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    torch.manual_seed(3)
+    donor = build_model("lite")
+    weights = tmp_path / "lite.safetensors"
+    save_weights(donor, weights, fp16=False)
+    model = build_model("lite2")
+    adapt_before = model.key_encoder.adapt.a8.weight.clone()
+    trunk_loaded = []
+    import vom_plugin.model.effnet as E
+
+    def fake_pretrained(trunk, path=None):  # the ImageNet file is a training extra; its loading is tested apart
+        trunk_loaded.append(trunk)
+
+    orig = E.load_pretrained_lite0
+    E.load_pretrained_lite0 = fake_pretrained
+    try:
+        logs: list[str] = []
+        L.init_from_weights(model, weights, "lite2", frames_at=lambda i: torch.rand(2, 3, 32, 32),
+                            distill_steps=3, log=logs.append)
+    finally:
+        E.load_pretrained_lite0 = orig
+    assert trunk_loaded == [model.key_encoder.trunk]
+    for k in ("decoder.in16.weight", "value_encoder.fuse16.mix.0.weight", "cfar8.ffn.0.weight",
+              "key_encoder.proj16.weight"):
+        assert torch.equal(model.state_dict()[k], donor.state_dict()[k]), k
+    assert not torch.equal(model.key_encoder.adapt.a8.weight, adapt_before)
+    assert any("distill step 2" in m for m in logs)

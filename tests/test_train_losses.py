@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from vom_plugin.train.losses import (
+    MASK_SMOOTHING,
     LossWeights,
     clip_losses,
     composition_loss,
@@ -25,11 +26,15 @@ def _clip(seed: int = 0, b: int = 2, t: int = 3, h: int = 32, w: int = 32) -> to
 def test_all_terms_zero_at_ground_truth():
     gt = _clip()
     fg, bg = torch.rand(2, 3, 3, 32, 32), torch.rand(2, 3, 3, 32, 32)
-    out = {"alpha": gt.clone(), "mask_logits": (gt > 0.5).float() * 40 - 20}
+    target = MASK_SMOOTHING + (1 - 2 * MASK_SMOOTHING) * gt
+    out = {"alpha": gt.clone(), "mask_logits": torch.logit(target)}
     losses = clip_losses(out, gt, fg, bg)
     for k in ("l1", "laplacian", "gradient", "composition", "temporal"):
         assert float(losses[k]) < 1e-6, k
-    assert float(losses["bce"]) < 1e-6
+    # the soft target's optimum: the BCE equals the target's own entropy, and any other logit is worse
+    entropy = -(target * target.log() + (1 - target) * (1 - target).log()).mean()
+    assert torch.isclose(losses["bce"], entropy, atol=1e-5)
+    assert float(mask_bce(torch.logit(target) + 0.5, gt)) > float(losses["bce"]) + 1e-3
 
 
 def test_laplacian_pyramid_levels_sum_back_to_the_image():
@@ -69,9 +74,18 @@ def test_composition_loss_is_blind_where_fg_equals_bg():
 
 def test_mask_bce_matches_the_formula():
     logits = torch.tensor([[[[0.0, 2.0]]]])
-    gt = torch.tensor([[[[0.9, 0.2]]]])  # targets 1 and 0
-    expected = (torch.log1p(torch.exp(torch.tensor(-0.0))) + torch.log1p(torch.exp(torch.tensor(2.0)))) / 2
+    gt = torch.tensor([[[[1.0, 0.0]]]])  # soft targets 0.99 and 0.01
+    t = torch.tensor([0.99, 0.01])
+    x = torch.tensor([0.0, 2.0])
+    expected = (-(t * torch.nn.functional.logsigmoid(x) + (1 - t) * torch.nn.functional.logsigmoid(-x))).mean()
     assert torch.isclose(mask_bce(logits, gt), expected)
+
+
+def test_mask_bce_optimum_is_finite():
+    """The logit that minimises the BCE of an opaque pixel is bounded (|logit| <= 4.6), so it cannot drift."""
+    gt = torch.ones(1, 1, 1, 1)
+    losses = [float(mask_bce(torch.full((1, 1, 1, 1), v), gt)) for v in (2.0, 4.6, 8.0, 20.0)]
+    assert losses[1] < losses[0] and losses[1] < losses[2] < losses[3]
 
 
 def test_total_is_the_weighted_sum_and_backpropagates():

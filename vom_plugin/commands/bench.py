@@ -9,7 +9,7 @@ HELP = "time the network per stage (random weights): fps, peak memory, guided vs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", choices=["lite", "full"], default="lite", help="network configuration")
+    p.add_argument("--config", choices=["lite", "lite2", "full"], default="lite", help="network configuration")
     p.add_argument("--size", type=int, choices=[480, 1080], default=480,
                    help="480 = 480x864, 1080 = 1080x1920 (padded to 1088x1920)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")

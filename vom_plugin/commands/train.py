@@ -29,13 +29,22 @@ def _positive(kind):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="lite", choices=("lite", "full"), help="model configuration (default lite)")
+    p.add_argument("--config", default="lite", choices=("lite", "lite2", "full"),
+                   help="model configuration (default lite; lite2: pretrained EfficientNet-lite0 key trunk, needs "
+                        "the train extra)")
     p.add_argument("--data", default="synth", help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
     p.add_argument("--minutes", type=_positive(float), default=10.0, help="wall-clock budget of this run")
     p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
-                   help="start a new run from a weights file (default | lite | PATH.safetensors)")
+                   help="start a new run from a weights file (default | lite | PATH.safetensors); weights of "
+                        "another config start lite2: ImageNet trunk, the rest copied, adapters fitted")
+    p.add_argument("--distill-steps", type=int, default=300,
+                   help="with --init from another config: steps fitting the new key adapters (default 300)")
+    p.add_argument("--ema-decay", type=float, default=0.995,
+                   help="weight EMA (validated, checkpointed, exported); 0 disables (default 0.995)")
+    p.add_argument("--trunk-lr-scale", type=_positive(float), default=0.3,
+                   help="learning-rate factor of a pretrained key trunk (default 0.3)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0, help="run seed: data and initialisation (default 0)")
     p.add_argument("--batch", type=_positive(int), default=4, help="clips per step (default 4)")
@@ -48,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage1-steps", type=int, default=400, help="steps of stage 1 (rigid pseudo-clips)")
     p.add_argument("--ramp-steps", type=int, default=3000, help="steps over which difficulty ramps to 1")
     p.add_argument("--max-steps", type=_positive(int), default=None, help="stop after this many steps in all")
-    p.add_argument("--shots", type=Path, default=None, help="folder of validation shots (default: shared shots)")
+    p.add_argument("--shots", type=Path, default=None,
+                   help="folder of rendered shots to REPORT at each validation (never used to choose checkpoints)")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export: destination .safetensors")
 
@@ -75,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
                       device=args.device, seed=args.seed, batch=args.batch, size=args.size, frames=args.frames,
                       lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
                       val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,
+                      distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))
     return 0

@@ -1,1 +1,2 @@
-"""Host adapters: the Nuke gizmo generator (gizmo.py) and the Nuke adapter (nuke.py, stdlib + nuke only)."""
+"""Host adapters: the Nuke gizmo generator (gizmo.py) and adapter (nuke.py, stdlib + nuke only), the Blender
+add-on (blender_addon/, stdlib + bpy only) and the generator of its knob table (blender_knobs.py)."""

@@ -7,8 +7,12 @@ Choices where the paper is vague:
   x4 bilinearly to working resolution.
 - A small full-resolution head (two 3x3 convs over the image and the upsampled outputs) adds a residual
   to the alpha so soft edges can follow the image rather than the bilinear ramp. It is cheap (8 channels).
-- Alpha is clamped to [0, 1] (straight-through gradient), not squashed by a sigmoid: compositing needs
-  exact 0 and 1 away from edges.
+- Alpha is clamped to [0, 1], not squashed by a sigmoid: compositing needs exact 0 and 1 away from edges.
+  The clamp's gradient is one-sided (``clamp_inward``): a pixel outside [0, 1] is pulled back by a loss
+  that wants it inside, never pushed further out. A plain straight-through clamp let losses that a
+  clamped pixel can never satisfy push the raw alpha without bound (measured on the session-2 weights:
+  raw alpha down to -434, 1/4 features up to 1697), and the mask logits, read from the same features,
+  drifted with it. A hard clamp (no gradient outside) would leave a pixel stuck at a wrong 0 for good.
 - Then a fast guided filter (guided.py) makes the alpha locally linear in the image's colour, so edges sit
   on the image's edges instead of the 1/4-resolution head's blobs; clamped again after it.
 - No normalisation layers in the decoder (as STCN): nothing depends on batch statistics here.
@@ -84,13 +88,26 @@ class Decoder(nn.Module):
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
         mask_logits, alpha_raw = out[:, :1], out[:, 1:]
         alpha_raw = alpha_raw + self.fine2(F.relu(self.fine1(torch.cat([image, out], 1))))
-        # clamp the value but let the gradient through (straight-through), so a pixel pushed past 0 or 1
-        # can still be pulled back by the loss instead of sitting dead on the flat part of the clamp
-        alpha = _clamp_st(alpha_raw)
+        alpha = clamp_inward(alpha_raw)
         if self.guided_radius > 0:
-            alpha = _clamp_st(fast_guided_filter(image, alpha, self.guided_radius, self.guided_eps))
+            alpha = clamp_inward(fast_guided_filter(image, alpha, self.guided_radius, self.guided_eps))
         return mask_logits, alpha
 
 
-def _clamp_st(x: torch.Tensor) -> torch.Tensor:
-    return x + (x.clamp(0.0, 1.0) - x).detach()
+class _ClampInward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x.clamp(0.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        # descent moves x by -grad: below 0 only a negative gradient moves it up, above 1 only a positive one
+        blocked = ((x < 0) & (grad > 0)) | ((x > 1) & (grad < 0))
+        return grad.masked_fill(blocked, 0.0)
+
+
+def clamp_inward(x: torch.Tensor) -> torch.Tensor:
+    """Clamp to [0, 1]; outside it, only gradients that point back into [0, 1] pass."""
+    return _ClampInward.apply(x)

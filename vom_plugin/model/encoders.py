@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .effnet import EfficientNetLiteTrunk
 from .resnet import BLOCKS, BasicBlock, Trunk, conv_bn, make_stem
 
 
@@ -67,12 +68,35 @@ class ValueFeatures:
         return self.value16, self.value8, self.value4
 
 
+class Adapters(nn.Module):
+    """The pretrained trunk's taps -> the widths the rest of the network reads (conv + ReLU per level)."""
+
+    def __init__(self, cin: tuple[int, int, int], cout: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.a4 = nn.Conv2d(cin[0], cout[0], 1)  # 1x1 at 1/4: a 3x3 there costs ~10 ms at 480x864
+        self.a8 = nn.Conv2d(cin[1], cout[1], 3, padding=1)
+        self.a16 = nn.Conv2d(cin[2], cout[2], 3, padding=1)
+
+    def forward(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # NCHW-contiguous out: the memory read and the caches flatten these by view
+        return tuple(F.relu(a(f)).contiguous() for a, f in ((self.a4, f4), (self.a8, f8), (self.a16, f16)))
+
+
 class KeyEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.stem = make_stem(3, cfg.key_widths[0])
-        self.trunk = Trunk(cfg.key_backbone, cfg.key_widths[0], cfg.key_widths)
-        c4, c8, c16 = self.trunk.channels
+        self.pretrained_trunk = cfg.key_backbone == "effnet_lite0"
+        if self.pretrained_trunk:
+            self.stem = None
+            self.trunk = EfficientNetLiteTrunk()
+            self.adapt = Adapters(self.trunk.channels, cfg.key_widths)
+            c4, c8, c16 = cfg.key_widths
+        else:
+            self.stem = make_stem(3, cfg.key_widths[0])
+            self.trunk = Trunk(cfg.key_backbone, cfg.key_widths[0], cfg.key_widths)
+            self.adapt = None
+            c4, c8, c16 = self.trunk.channels
         self.channels = (c4, c8, c16)
         self.proj16 = nn.Conv2d(c16, cfg.key_dim, 3, padding=1)
         self.proj8 = nn.Conv2d(c8, cfg.key_dim, 1)
@@ -82,7 +106,12 @@ class KeyEncoder(nn.Module):
             nn.init.zeros_(p.bias)
 
     def forward(self, x: torch.Tensor) -> KeyFeatures:
-        f4, f8, f16 = self.trunk(self.stem(x))
+        """x: the image as the trunk expects it (HSTSG.encode_key scales it)."""
+        if self.adapt is not None:
+            # channels-last: the depthwise layers are memory-bound, 1.3x faster at 480x864 on CPU
+            f4, f8, f16 = self.adapt(*self.trunk(x.contiguous(memory_format=torch.channels_last)))
+        else:
+            f4, f8, f16 = self.trunk(self.stem(x))
         return KeyFeatures(self.proj16(f16), self.proj8(f8), self.proj4(f4), f16, f8, f4)
 
 

@@ -22,6 +22,7 @@ from torch import nn
 from .cfar import CFAR
 from .config import ModelConfig
 from .decoder import Decoder
+from .effnet import EfficientNetLiteTrunk
 from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
 from .memory_policy import parse_memory_policy
 from .memory_read import (
@@ -135,7 +136,10 @@ class HSTSG(nn.Module):
                                config.guided_radius, config.guided_eps)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
-        for m in (self.key_encoder.stem, self.key_encoder.trunk, self.value_encoder, self.decoder):
+        # the pretrained trunk keeps the default init until its ImageNet weights are loaded (training only)
+        fresh = [self.key_encoder.adapt] if self.key_encoder.pretrained_trunk else [self.key_encoder.stem,
+                                                                                    self.key_encoder.trunk]
+        for m in (*fresh, self.value_encoder, self.decoder):
             init_weights(m)
         # init_weights re-randomises convs; restore the deliberate zero inits of the residual branches
         for mod in self.modules():
@@ -150,9 +154,15 @@ class HSTSG(nn.Module):
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
         return (image - self.mean) / self.std
 
+    def key_input(self, image: torch.Tensor) -> torch.Tensor:
+        """[0, 1] image -> the key trunk's input range (TF-style for the pretrained trunk, ImageNet mean/std else)."""
+        if self.key_encoder.pretrained_trunk:
+            return EfficientNetLiteTrunk.scale_input(image)
+        return self.normalise(image)
+
     def encode_key(self, image: torch.Tensor) -> KeyFeatures:
         """image [B, 3, H, W] in [0, 1] -> keys and skip features (pure function of the pixels)."""
-        return self.key_encoder(self.normalise(image))
+        return self.key_encoder(self.key_input(image))
 
     def encode_value(
         self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor

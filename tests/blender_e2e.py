@@ -1,0 +1,202 @@
+"""Run inside a real Blender by tests/test_host_blender.py (not collected by pytest: no test_ prefix).
+
+    blender -b --factory-startup --python-exit-code 1 -P tests/blender_e2e.py -- CONFIG.json
+    python tests/blender_e2e.py -- CONFIG.json      # a Python with PyPI's bpy (Blender 4.x as a module)
+
+Enables the installed VOM Matte add-on, builds a compositor tree on the demo shot (plate Image node ->
+Composite, roto Image node), runs the add-on's operator, renders the composite of a few scene frames to
+EXR (and one to PNG when asked), then points the roto at a file that does not exist and runs the operator
+again, and drives the modal operator by hand to cancel a render with Esc. A second case takes the plate
+from a Movie Clip and the roto from a Mask. What it saw goes to the result file named in CONFIG; the test
+checks the pixels.
+"""
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+
+import bpy
+
+addon_utils = importlib.import_module("addon_utils")  # after bpy: the bpy module puts Blender's scripts on the path
+
+cfg = json.load(open(sys.argv[sys.argv.index("--") + 1]))
+result = {"blender": bpy.app.version_string}
+
+
+def node_info(node):
+    return {"name": node.name, "type": node.bl_idname,
+            "timing": [node.frame_start, node.frame_offset, node.frame_duration] if hasattr(node, "frame_start")
+            else None}
+
+
+def render_frames(scene, frames, pattern, fmt):
+    r = scene.render
+    r.image_settings.file_format = fmt
+    if fmt == "OPEN_EXR":
+        r.image_settings.color_mode, r.image_settings.color_depth = "RGBA", "32"
+    else:
+        r.image_settings.color_mode, r.image_settings.color_depth = "RGBA", "8"
+    written = []
+    for f in frames:
+        scene.frame_set(f)
+        r.filepath = pattern.replace("####", f"{f:04d}")
+        bpy.ops.render.render(write_still=True)
+        written.append(r.filepath)
+    return written
+
+
+def box_mask(name, x0, x1, y0, y1):
+    """A Mask with one closed 4-point spline: x across the frame width (0-1), y in the same units from the
+    frame's vertical centre (Blender's mask space)."""
+    mask = bpy.data.masks.new(name)
+    spline = mask.layers.new(name="roto").splines.new()
+    spline.points.add(4 - len(spline.points))
+    for p, co in zip(spline.points, [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], strict=True):
+        p.co = co
+        p.handle_left_type = p.handle_right_type = "VECTOR"
+    spline.use_cyclic = True
+    return mask
+
+
+def setup_scene(scene, case):
+    """The artist's tree: the plate (Image node sequence or Movie Clip) shown from scene frame `start`,
+    a roto (Image node still or Mask), a Composite fed by the plate."""
+    bpy.context.window.scene = scene
+    scene.frame_start, scene.frame_end = case["scene_frames"]
+    r = scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = 480, 270, 100
+    scene.view_settings.view_transform = "Standard"  # the PNG shows the comp as it is, no filmic curve
+    scene.use_nodes = True
+    tree = scene.node_tree
+    for n in list(tree.nodes):
+        tree.nodes.remove(n)
+    start, offset, duration = case["plate_timing"]
+    plate_file = os.path.join(cfg["demo"], "plate.0001.exr")
+    if case["plate"] == "clip":
+        plate = tree.nodes.new("CompositorNodeMovieClip")
+        plate.clip = bpy.data.movieclips.load(plate_file)
+        plate.clip.frame_start, plate.clip.frame_offset = start, offset
+    else:
+        plate = tree.nodes.new("CompositorNodeImage")
+        plate.image = bpy.data.images.load(plate_file)
+        plate.image.source = "SEQUENCE"
+        plate.frame_start, plate.frame_offset, plate.frame_duration = start, offset, duration
+    plate.name = "Plate"
+    comp = tree.nodes.new("CompositorNodeComposite")
+    tree.links.new(plate.outputs["Image"], comp.inputs["Image"])
+    s = scene.vom_matte
+    s.plate_node, s.keyframes = "Plate", str(case["keyframe"])
+    if case["roto"] == "mask":
+        s.roto_source, s.roto_mask = "MASK", box_mask("roto", *case["mask_box"])
+    else:
+        roto = tree.nodes.new("CompositorNodeImage")
+        roto.name = "Roto"
+        roto.image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
+        s.roto_source, s.roto_node = "NODE", "Roto"
+    s.out, s.cache, s.working_size, s.model = case["out"], cfg["cache"], cfg["working_size"], cfg["model"]
+    return tree, plate, comp
+
+
+def run_case(case):
+    scene = bpy.context.scene if case["name"] == "image" else bpy.data.scenes.new(case["name"])
+    tree, plate, comp = setup_scene(scene, case)
+    out = {"settings": {k: getattr(scene.vom_matte, k) for k in knob_names}}
+    out["run"] = sorted(bpy.ops.node.vom_matte_render())
+    alpha = tree.nodes.get("Plate VOM Alpha")
+    out["alpha_node"] = node_info(alpha) if alpha else None
+    out["alpha_image"] = {"filepath": bpy.path.abspath(alpha.image.filepath), "source": alpha.image.source,
+                          "colorspace": alpha.image.colorspace_settings.name} if alpha else None
+    out["links"] = sorted(f"{lk.from_node.name}:{lk.from_socket.name}->{lk.to_node.name}:{lk.to_socket.name}"
+                          for lk in tree.links)
+    out["shot_yaml"] = open(os.path.join(os.path.dirname(case["out"]), "Plate_vom", "shot.yaml")).read()
+    frames = list(range(case["scene_frames"][0], case["scene_frames"][1] + 1))
+    out["composites"] = render_frames(scene, frames, case["composite"], "OPEN_EXR")
+    return out, tree, plate, comp
+
+
+def run_modal(scene, tree, case):
+    import types
+
+    import vom_matte.ui as ui
+
+    tree.nodes["Roto"].image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
+    s = scene.vom_matte
+    s.out, s.frames, s.working_size = case["out"], case["frames"], case["working_size"]
+
+    class Context:  # bpy.context, with the status bar recorded
+        texts = []
+        scene = property(lambda self: bpy.context.scene)
+        preferences = property(lambda self: bpy.context.preferences)
+        window_manager = property(lambda self: bpy.context.window_manager)
+        workspace = property(lambda self: self)
+
+        def status_text_set(self, text):
+            self.texts.append(text)
+
+    op, ctx, reports = types.SimpleNamespace(_job=None, _plan=None, _timer=None), Context(), []
+    Op = ui.VOM_OT_render_matte
+    op.report = lambda kind, msg: reports.append((sorted(kind), msg))
+    for name in ("_start", "_finish", "_cleanup"):
+        setattr(op, name, getattr(Op, name).__get__(op))
+    assert op._start(ctx)
+    state, escaped = {"RUNNING_MODAL"}, False
+    while state == {"RUNNING_MODAL"}:
+        time.sleep(0.02)
+        if not escaped and op._job.last is not None and op._job.last.event == "frame":
+            state, escaped = Op.modal(op, ctx, types.SimpleNamespace(type="ESC", value="PRESS")), True
+        else:
+            state = Op.modal(op, ctx, types.SimpleNamespace(type="TIMER", value="NOTHING"))
+    return {"state": sorted(state), "reports": reports, "texts": ctx.texts, "returncode": op._job.returncode,
+            "pass_through": sorted(Op.modal(op, ctx, types.SimpleNamespace(type="MOUSEMOVE", value="NOTHING")))}
+
+
+try:
+    # 1. the add-on, installed by install.py --blender into BLENDER_USER_SCRIPTS/addons
+    result["found"] = [m.__name__ for m in addon_utils.modules() if m.__name__ == "vom_matte"]
+    addon_utils.enable("vom_matte", default_set=True, handle_error=None)
+    result["enabled"] = "vom_matte" in bpy.context.preferences.addons
+    result["operator"] = hasattr(bpy.ops.node, "vom_matte_render")
+    knob_names = [k["name"] for k in
+                  json.load(open(os.path.join(cfg["addons"], "vom_matte", "node_def.json")))["knobs"]]
+
+    # 2. each case: build the tree, run the operator (blocking in background mode), render the composite
+    for case in cfg["cases"]:
+        result[case["name"]], tree, plate, comp = run_case(case)
+        if case["name"] != "image":
+            continue
+        set_alpha = tree.nodes["Plate VOM Set Alpha"]
+        if cfg.get("screenshot"):
+            # the README picture: the same tree, with the matted plate over a flat colour
+            over = tree.nodes.new("CompositorNodeAlphaOver")
+            bg = tree.nodes.new("CompositorNodeRGB")
+            bg.outputs[0].default_value = (0.05, 0.12, 0.22, 1.0)
+            tree.links.new(bg.outputs[0], over.inputs[1])
+            tree.links.new(set_alpha.outputs["Image"], over.inputs[2])
+            tree.links.new(over.outputs["Image"], comp.inputs["Image"])
+            result["screenshot"] = render_frames(bpy.context.scene, [cfg["screenshot_frame"]], cfg["screenshot"],
+                                                 "PNG")
+            tree.links.new(set_alpha.outputs["Image"], comp.inputs["Image"])
+
+        # 3. a roto path that does not exist: a Blender error report naming it, no crash, nothing overwritten
+        bad = bpy.data.images.new("bad_roto", 8, 8)
+        bad.source = "FILE"
+        bad.filepath = cfg["bad_roto"]
+        tree.nodes["Roto"].image = bad
+        try:
+            result["bad_run"] = sorted(bpy.ops.node.vom_matte_render())
+        except RuntimeError as e:  # bpy.ops raises the operator's ERROR report
+            result["bad_error"] = str(e)
+        result["after_bad_links"] = sorted(f"{lk.from_node.name}->{lk.to_node.name}" for lk in tree.links)
+
+        # 4. the modal path an artist gets from the button, driven by hand: `blender -b` has no event loop,
+        # so TIMER events are fed to the operator's own modal() and Esc is pressed after the first frame
+        if cfg.get("modal"):
+            result["modal"] = run_modal(bpy.context.scene, tree, cfg["modal"])
+except Exception:
+    result["exception"] = traceback.format_exc()
+finally:
+    with open(cfg["result"], "w") as f:
+        json.dump(result, f, indent=1)

@@ -1,0 +1,508 @@
+"""The Blender add-on (vom_plugin/host/blender_addon) and install.py --blender.
+
+The Blender-free half (core.py) is tested here directly: frame mapping, shot files, the render job against
+small fake ``vom`` scripts (progress, SIGTERM, SIGKILL, exit-2 reports). The rest runs in a real
+``blender -b``: install.py installs and enables the add-on in a temporary Blender user folder, then
+``tests/blender_e2e.py`` builds compositor trees on the demo shot, runs the operator (the real ``vom
+render``) and renders the composite, whose alpha must be vom's alpha. Skipped where Blender is absent.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vom_plugin.host import blender_knobs
+from vom_plugin.host.blender_addon import core
+from vom_plugin.nodedef import load_node_def
+
+REPO = Path(__file__).resolve().parents[1]
+ADDON_SRC = REPO / "vom_plugin" / "host" / "blender_addon"
+DEMO = REPO / "vom_plugin" / "data" / "demo"
+BLENDER = os.environ.get("BLENDER") or shutil.which("blender")
+VOM = Path(sys.executable).parent / "vom"
+NO_BLENDER = "blender is not installed (Debian: apt-get install blender; .ci/run installs it)"
+needs_blender = pytest.mark.skipif(BLENDER is None, reason=NO_BLENDER)
+# Optional: a Python with PyPI's `bpy` (Blender 4.x as a module) runs the end-to-end test against 4.x too.
+BPY_PYTHON = os.environ.get("VOM_TEST_BPY_PYTHON")
+
+
+def _install_module() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("vom_install_under_test_blender", REPO / "install.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def inst() -> types.ModuleType:
+    return _install_module()
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text(f"#!{sys.executable}\n" + body)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+# ------------------------------------------------------------------------------- the Blender-free half
+
+
+def test_addon_imports_only_stdlib_and_bpy() -> None:
+    for path in ADDON_SRC.glob("*.py"):
+        tree = ast.parse(path.read_text(), feature_version=(3, 10))  # Blender 3.x bundles Python 3.10
+        mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        mods |= {n.module.split(".")[0] for n in ast.walk(tree)
+                 if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
+        assert mods - {"bpy", "__future__"} <= set(sys.stdlib_module_names), (path.name, mods)
+    # bl_info is read by Blender without running the module: it must be a literal
+    init = ast.parse((ADDON_SRC / "__init__.py").read_text())
+    bl_info = next(n.value for n in init.body if isinstance(n, ast.Assign) and n.targets[0].id == "bl_info")  # type: ignore
+    info = ast.literal_eval(bl_info)
+    assert info["blender"] == (3, 4, 0) and info["category"] == "Compositing"
+
+
+def test_knob_table_is_current_and_is_the_node_definition() -> None:
+    assert blender_knobs.default_path().read_text(encoding="utf-8") == blender_knobs.generate(), \
+        "node_def.json is stale: run `vom gizmo`"
+    node = load_node_def()
+    table = core.node_def()["knobs"]
+    assert [k["name"] for k in table] == [k.name for k in node.knobs] == list(core.shot_knob_names())
+    for row, knob in zip(table, node.knobs, strict=True):
+        assert (row["type"], row["default"], tuple(row["choices"]), row["required"]) == \
+            (knob.type, knob.default, knob.choices, knob.required)
+        assert (tuple(row["range"]) if row["range"] else None) == knob.range
+    # the Blender wording speaks of scene frames and nodes
+    assert "Scene frame" in next(k["help"] for k in table if k["name"] == "keyframes")
+    assert "Plate node" in next(k["help"] for k in table if k["name"] == "plate")
+
+
+def test_gizmo_check_covers_the_knob_table(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "gizmo", "--check"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "node_def.json is current" in r.stdout
+
+
+def test_sequence_pattern_and_frame_path() -> None:
+    assert core.sequence_pattern("/p/sh010_v2.0101.exr") == ("/p/sh010_v2.####.exr", 101, 4)
+    assert core.sequence_pattern("/p/plate_7.exr") == ("/p/plate_#.exr", 7, 1)
+    with pytest.raises(core.HostError, match="no frame number"):
+        core.sequence_pattern("/p/plate.exr")
+    assert core.frame_path("/o/a.####.exr", 7) == "/o/a.0007.exr"
+    assert core.frame_path("/o/a.@@@@.exr", 12345) == "/o/a.12345.exr"
+    assert core.frame_path("/o/a.%03d.exr", 7) == "/o/a.007.exr"
+    assert [core.pattern_digits(p) for p in ("a.####.exr", "a.@@.exr", "a.%05d.exr", "a.%d.exr")] == [4, 2, 5, 1]
+
+
+def test_timing_maps_scene_frames_to_file_frames() -> None:
+    t = core.Timing(start=101, offset=0, duration=24)  # plate.0001.exr shown from scene frame 101
+    assert (t.file_frame(101), t.file_frame(124), t.scene_frame(1)) == (1, 24, 101)
+    assert t.scene_range == (101, 124)
+    t = core.Timing(start=1, offset=1000, duration=50)  # plate.1001.exr shown from scene frame 1
+    assert (t.file_frame(1), t.scene_frame(1050)) == (1001, 50)
+    # a Movie Clip of plate.0001.exr.. with start 201 and offset 1 shows plate.0002 at 201 (checked in Blender below)
+    assert core.clip_timing(1, 201, 1, 24).file_frame(201) == 2
+    assert core.shift_frames("101-124x2, 130,140-141", -100) == "1-24x2,30,40-41"
+    with pytest.raises(core.HostError, match="frames '10-1': 10-1 ends before it starts"):
+        core.shift_frames("10-1", 0)
+    with pytest.raises(core.HostError, match="frames 'a-b'"):
+        core.shift_frames("a-b", 0)
+    assert core.default_scene_frames(t, 10, 200) == (10, 50)
+    with pytest.raises(core.HostError, match="plate covers scene frames 1-50, outside the scene's range 60-70"):
+        core.default_scene_frames(t, 60, 70)
+    assert core.parse_keyframes("50, 1 1") == [1, 50]
+    with pytest.raises(core.HostError, match="keyframes: 'x' is not a frame number"):
+        core.parse_keyframes("1 x")
+    with pytest.raises(core.HostError, match="keyframes: empty"):
+        core.parse_keyframes(" ")
+
+
+def test_colorspace_channel_and_default_paths() -> None:
+    assert [core.colorspace_for(n) for n in ("Linear", "Linear Rec.709", "ACEScg", "sRGB", "Non-Color")] == \
+        ["lin_rec709", "lin_rec709", "ACEScg", "sRGB", "raw"]
+    assert core.colorspace_for("Filmic Log") is None
+    assert (core.alpha_socket("A"), core.alpha_socket("vom.A")) == ("Alpha", "vom")
+    with pytest.raises(core.HostError, match="channel 'R'"):
+        core.alpha_socket("R")
+    with pytest.raises(core.HostError, match="render pass"):
+        core.alpha_socket("a.b.A")
+    assert core.default_out("/shows/x", "Plate 1 (sh010)", 4) == "/shows/x/vom/Plate_1_sh010.####.exr"
+    assert core.work_dir("/o/a.####.exr", "Plate") == Path("/o/Plate_vom")
+
+
+def test_shot_file_loads_as_a_shot(tmp_path: Path) -> None:
+    from vom_plugin.engine.shot import Shot
+
+    for f in (1, 2, 3):
+        (tmp_path / f"plate.{f:04d}.exr").write_bytes(b"")
+    fields = core.shot_fields({"working_size": 256, "cache": "", "channel": "vom.A", "model": "lite", "top_k": 4,
+                               "colorspace": "lin_rec709"},
+                              plate=str(tmp_path / "plate.####.exr"), frames="1-3",
+                              keyframes={1: str(tmp_path / 'ro "to".0001.exr')}, out=str(tmp_path / "o" / "a.####.exr"))
+    shot_file = core.write_text_atomic(tmp_path / "w" / "shot.yaml", core.shot_yaml(fields))
+    assert "cache" not in yaml.safe_load(shot_file.read_text())
+    shot = Shot.from_yaml(shot_file)
+    assert shot.frames == [1, 2, 3] and shot.working_size == 256 and shot.channel == "vom.A"
+    assert shot.keyframes == {1: tmp_path / 'ro "to".0001.exr'}
+    assert not list((tmp_path / "w").glob(".*tmp"))
+
+
+def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_vom, pref_vom, rec_vom = (_script(tmp_path / n, "") for n in ("env_vom", "pref_vom", "rec_vom"))
+    recorded = tmp_path / "vom_env.json"
+    recorded.write_text(json.dumps({"vom": str(rec_vom)}))
+    monkeypatch.setattr(core, "ENV_FILE", recorded)
+    monkeypatch.setenv("VOM_EXECUTABLE", str(env_vom))
+    assert core.vom_executable(str(pref_vom)) == str(env_vom)
+    monkeypatch.delenv("VOM_EXECUTABLE")
+    assert core.vom_executable(str(pref_vom)) == str(pref_vom)
+    assert core.vom_executable("") == str(rec_vom)
+    monkeypatch.setattr(core, "ENV_FILE", tmp_path / "absent.json")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(core.HostError, match="install.py --blender"):
+        core.vom_executable("")
+    with pytest.raises(core.HostError, match="'/nope/vom' does not exist"):
+        core.vom_executable("/nope/vom")
+    assert "PYTHONHOME" not in core.subprocess_env({"PYTHONHOME": "/blender/python", "A": "1"})
+
+
+def test_render_job_progress_and_status(tmp_path: Path) -> None:
+    vom = _script(tmp_path / "vom", (
+        "import json, sys, time\n"
+        "print('loading', flush=True)\n"
+        "print(json.dumps({'event': 'start', 'total': 4, 'device': 'cpu'}), flush=True)\n"
+        "for i in range(1, 5):\n"
+        "    time.sleep(0.05)\n"
+        "    print(json.dumps({'event': 'frame', 'frame': 100 + i, 'done': i, 'total': 4}), flush=True)\n"
+        "print(json.dumps({'event': 'done', 'frames_written': 4}), flush=True)\n"
+        "print('a warning', file=sys.stderr)\n"
+    ))
+    job = core.RenderJob([str(vom)])
+    assert job.status().startswith("VOM Matte: starting vom")
+    seen: list[tuple[str, int | None]] = []
+    statuses: list[str] = []
+
+    def on(p: core.Progress) -> None:
+        seen.append((p.event, p.percent))
+        statuses.append(job.status(p))
+
+    assert job.wait(on_progress=on, poll_s=0.01) == 0
+    assert seen == [("start", None), ("frame", 25), ("frame", 50), ("frame", 75), ("frame", 100), ("done", None)]
+    assert statuses[0] == "VOM Matte: 4 frames on cpu... Esc cancels"
+    assert statuses[1] == "VOM Matte: frame 101 (1/4). Esc cancels"  # no rate before a second frame
+    assert statuses[4].startswith("VOM Matte: frame 104 (4/4), ") and " s/frame, 0:00 left" in statuses[4]
+    assert statuses[5] == job.status() == "VOM Matte: done, 4 frames written"
+    assert "loading" in job.output_tail and "a warning" in job.output_tail
+    assert not job.running and not job.cancelled
+
+
+def test_render_job_cancel_sigterm_then_sigkill(tmp_path: Path) -> None:
+    marker = tmp_path / "terminated"
+    polite = _script(tmp_path / "polite", (
+        "import json, signal, sys, time\n"
+        f"def stop(*_):\n    open({str(marker)!r}, 'w').write('clean'); sys.exit(130)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 100}), flush=True)\n"
+        "time.sleep(60)\n"
+    ))
+    job = core.RenderJob([str(polite)], terminate_timeout=20)
+    assert job.wait(poll_s=0.01, should_cancel=lambda: job.last is not None) == 130
+    assert job.cancelled and marker.read_text() == "clean" and job.status() == "VOM Matte: cancelling..."
+
+    stubborn = _script(tmp_path / "stubborn", (
+        "import json, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print(json.dumps({'done': 1, 'total': 10}), flush=True)\n"
+        "time.sleep(60)\n"
+    ))
+    t0 = time.monotonic()
+    job = core.RenderJob([str(stubborn)], terminate_timeout=0.5)
+    assert job.wait(poll_s=0.01, should_cancel=lambda: job.last is not None) == -9
+    assert time.monotonic() - t0 < 30
+
+
+def test_render_job_failure_is_vom_own_message(tmp_path: Path) -> None:
+    bad = _script(tmp_path / "vom", (
+        "import sys\nprint('{\"event\": \"error\", \"message\": \"plate: missing frames 3-5\", \"exit_code\": 2}', "
+        "flush=True)\nsys.exit(2)\n"))
+    job = core.RenderJob([str(bad)])
+    assert job.wait(poll_s=0.01) == 2
+    assert job.failure() == "vom render failed (bad input, exit 2): plate: missing frames 3-5"
+    crash = _script(tmp_path / "crash", "import sys\nprint('Traceback: boom', file=sys.stderr)\nsys.exit(1)\n")
+    job = core.RenderJob([str(crash)])
+    job.wait(poll_s=0.01)
+    assert job.failure() == "vom render failed (internal error, exit 1): Traceback: boom"
+
+
+def test_real_vom_bad_roto_names_the_file(tmp_path: Path) -> None:
+    if not VOM.exists():
+        pytest.skip("vom is not installed in this environment")
+    fields = core.shot_fields({}, plate=str(DEMO / "plate.####.exr"), frames="1-2",
+                              keyframes={1: str(tmp_path / "nope" / "roto.0001.exr")}, out=str(tmp_path / "o.####.exr"))
+    shot = core.write_text_atomic(tmp_path / "shot.yaml", core.shot_yaml(fields))
+    job = core.RenderJob(core.build_render_command(str(VOM), shot), env=_vom_env(os.environ))
+    assert job.wait(poll_s=0.05) == 2
+    assert str(tmp_path / "nope" / "roto.0001.exr") in job.failure() and "exit 2" in job.failure()
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_mypy_clean(repo: Path) -> None:
+    mypy = Path(sys.executable).parent / "mypy"
+    if not mypy.exists():
+        pytest.skip("mypy not installed")
+    env = {**os.environ, "MYPY_CACHE_DIR": str(repo / ".mypy_cache")}
+    r = subprocess.run([str(mypy), "vom_plugin/host/blender_addon/core.py", "vom_plugin/host/blender_knobs.py"],
+                       cwd=repo, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+# --------------------------------------------------------------------------------- install.py --blender
+
+
+def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: types.ModuleType,
+                                                                      tmp_path: Path) -> None:
+    addons = tmp_path / "addons"
+    (addons / "someone_elses").mkdir(parents=True)
+    changed = inst.blender_install(addons, "/env/bin/vom")
+    target = addons / "vom_matte"
+    assert sorted(p.name for p in changed) == ["__init__.py", "core.py", "node_def.json", "ui.py", "vom_env.json"]
+    for name in ("__init__.py", "core.py", "ui.py", "node_def.json"):
+        assert (target / name).read_bytes() == (ADDON_SRC / name).read_bytes()
+    assert json.loads((target / "vom_env.json").read_text()) == {"vom": "/env/bin/vom", "checkout": str(REPO)}
+    before = {p.name: p.stat().st_mtime_ns for p in target.iterdir()}
+    assert inst.blender_install(addons, "/env/bin/vom") == []
+    assert {p.name: p.stat().st_mtime_ns for p in target.iterdir()} == before
+    (target / "old_module.py").write_text("# from an older version\n")
+    assert [p.name for p in inst.blender_install(addons, "/moved/bin/vom")] == ["vom_env.json", "old_module.py"]
+    assert not (target / "old_module.py").exists()
+    assert inst.blender_uninstall(addons) is True
+    assert not target.exists() and (addons / "someone_elses").is_dir()
+    assert inst.blender_uninstall(addons) is False
+
+
+def test_install_refuses_a_folder_it_did_not_write(inst: types.ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "vom_matte").mkdir()
+    (tmp_path / "vom_matte" / "__init__.py").write_text("# a studio's own add-on\n")
+    for call in (lambda: inst.blender_install(tmp_path, "/v"), lambda: inst.blender_uninstall(tmp_path)):
+        with pytest.raises(inst.InstallError, match="was not installed by install.py") as e:
+            call()
+        assert e.value.code == 2
+    assert (tmp_path / "vom_matte" / "__init__.py").read_text() == "# a studio's own add-on\n"
+
+
+def test_install_without_blender_needs_a_folder(inst: types.ModuleType, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(inst, "find_blender", lambda: None)
+    with pytest.raises(inst.InstallError, match="pass the add-ons folder") as e:
+        inst.register_blender("", sys.executable)
+    assert e.value.code == 2
+    inst.register_blender(str(tmp_path), sys.executable)
+    assert (tmp_path / "vom_matte" / "ui.py").is_file()
+    assert "enable 'VOM Matte' in Blender's Preferences" in capsys.readouterr().out
+    r = subprocess.run([sys.executable, str(REPO / "install.py"), "--uninstall", "--blender", str(tmp_path)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "BLENDER": "/nonexistent"},
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr  # $BLENDER names no Blender: only the files are removed
+    assert not (tmp_path / "vom_matte").exists() and "removed" in r.stdout
+
+
+# --------------------------------------------------------------------------------------- real Blender
+
+
+def _vom_env(base: Any) -> dict[str, str]:
+    """The environment Blender (and the vom it starts) runs in: this checkout first on the path."""
+    env = dict(base)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("VOM_EXECUTABLE", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def blender_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A throw-away Blender user folder (scripts, config) and HOME: nothing under ~ is touched."""
+    root = tmp_path_factory.mktemp("blender_home")
+    env = _vom_env(os.environ)
+    env.update(HOME=str(root / "home"), BLENDER_USER_SCRIPTS=str(root / "scripts"),
+               BLENDER_USER_CONFIG=str(root / "config"), BLENDER_USER_DATAFILES=str(root / "datafiles"))
+    (root / "home").mkdir()
+    return env
+
+
+def _blender_expr(env: dict[str, str], expr: str, factory: bool = False) -> str:
+    cmd = [str(BLENDER), "-b", *(["--factory-startup"] if factory else []), "--python-exit-code", "1",
+           "--python-expr", expr]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+ENABLED = "import bpy; print('VOM_ENABLED=%s' % ('vom_matte' in bpy.context.preferences.addons))"
+
+
+@pytest.mark.slow
+@needs_blender
+def test_install_enables_the_addon_in_real_blender(inst: types.ModuleType, blender_home: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    if not VOM.exists():
+        pytest.skip("vom is not installed in this environment")
+    for k, v in blender_home.items():
+        monkeypatch.setenv(k, v)
+    addons = Path(blender_home["BLENDER_USER_SCRIPTS"]) / "addons"
+    assert inst.blender_addons_dir(BLENDER) == addons  # the default folder, asked of Blender
+    inst.register_blender("", sys.executable, BLENDER)
+    assert "enabled the add-on in Blender's preferences" in capsys.readouterr().out
+    assert json.loads((addons / "vom_matte" / "vom_env.json").read_text())["vom"] == str(VOM)
+    assert "VOM_ENABLED=True" in _blender_expr(blender_home, ENABLED)  # a plain start: the saved preferences
+    prefs = Path(blender_home["BLENDER_USER_CONFIG"]) / "userpref.blend"
+    stamp = prefs.stat().st_mtime_ns
+    inst.register_blender(str(addons), sys.executable, BLENDER)
+    out = capsys.readouterr().out
+    assert "is current; nothing to copy" in out and "already enabled" in out
+    assert prefs.stat().st_mtime_ns == stamp
+
+    inst.unregister_blender(str(addons), BLENDER)
+    assert "disabled the add-on" in capsys.readouterr().out and not (addons / "vom_matte").exists()
+    assert "VOM_ENABLED=False" in _blender_expr(blender_home, ENABLED)
+    inst.register_blender(str(addons), sys.executable, BLENDER)  # installed again for the end-to-end test
+
+
+def _read(path: Path) -> Any:
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(str(path))
+    assert not buf.has_error, buf.geterror()
+    return buf.get_pixels(oiio.FLOAT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", [
+    pytest.param("blender", marks=needs_blender),
+    pytest.param("bpy-module", marks=pytest.mark.skipif(
+        not BPY_PYTHON, reason="VOM_TEST_BPY_PYTHON (a Python with PyPI's bpy, Blender 4.x) is not set")),
+])
+def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[str, str], tmp_path: Path,
+                                                installed_addon: None) -> None:
+    import numpy as np
+
+    addons = Path(blender_home["BLENDER_USER_SCRIPTS"]) / "addons"
+    cases = [
+        {"name": "image", "plate": "image", "roto": "image", "scene_frames": [101, 104], "plate_timing": [101, 0, 24],
+         "keyframe": 101, "out": str(tmp_path / "out_image" / "alpha.####.exr"),
+         "composite": str(tmp_path / "comp_image" / "comp.####.exr")},
+        # a Movie Clip shown from scene frame 201 with offset 1 (plate.0002 at 201); the roto is a Mask box
+        # drawn around the demo roto's box (x 96-187, rows 145-230 of 480x270)
+        {"name": "clip", "plate": "clip", "roto": "mask", "scene_frames": [201, 203], "plate_timing": [201, 1, 24],
+         "keyframe": 201, "mask_box": [0.2, 0.39, 0.3, 0.477], "out": str(tmp_path / "out_clip" / "alpha.####.exr"),
+         "composite": str(tmp_path / "comp_clip" / "comp.####.exr")},
+    ]
+    cfg = {"demo": str(DEMO), "addons": str(addons), "cases": cases, "cache": str(tmp_path / "cache"),
+           "working_size": 256, "model": "lite", "bad_roto": str(tmp_path / "nope" / "roto.0001.exr"),
+           "screenshot": os.environ.get("VOM_BLENDER_SCREENSHOT") or str(tmp_path / "shot.####.png"),
+           "screenshot_frame": 104, "result": str(tmp_path / "result.json"),
+           "modal": {"out": str(tmp_path / "out_modal" / "alpha.####.exr"), "frames": "101-124", "working_size": 480}}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    script = str(REPO / "tests" / "blender_e2e.py")
+    cmd = [str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", script] if runner == "blender" \
+        else [str(BPY_PYTHON), script]
+    r = subprocess.run([*cmd, "--", str(tmp_path / "cfg.json")], env=blender_home, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads((tmp_path / "result.json").read_text())
+    assert "exception" not in res, res["exception"]
+    assert res["found"] == ["vom_matte"] and res["enabled"] and res["operator"]
+    assert runner == "blender" or int(res["blender"].split(".")[0]) >= 4, res["blender"]
+
+    for case in cases:
+        got = res[case["name"]]
+        assert got["run"] == ["FINISHED"]
+        start, offset, duration = case["plate_timing"]
+        timing = core.Timing(start, offset, duration) if case["plate"] == "image" else \
+            core.clip_timing(1, start, offset, duration)
+        # the alpha node is timed like the plate: same file frame at every scene frame
+        assert got["alpha_node"]["timing"] == [timing.start, timing.offset, timing.duration]
+        first_file = timing.file_frame(case["scene_frames"][0])
+        assert got["alpha_image"] == {"filepath": case["out"].replace("####", f"{first_file:04d}"),
+                                      "source": "SEQUENCE", "colorspace": "Non-Color"}
+        assert got["links"] == ["Plate VOM Alpha:Alpha->Plate VOM Set Alpha:Alpha",
+                                "Plate VOM Set Alpha:Image->Composite:Image", "Plate:Image->Plate VOM Set Alpha:Image"]
+        shot = yaml.safe_load(got["shot_yaml"])
+        file_frames = [timing.file_frame(f) for f in range(case["scene_frames"][0], case["scene_frames"][1] + 1)]
+        assert shot["frames"] == f"{file_frames[0]}-{file_frames[-1]}"
+        assert list(shot["keyframes"]) == [timing.file_frame(case["keyframe"])]
+        assert shot["plate"] == str(DEMO / "plate.####.exr") and shot["colorspace"] == "lin_rec709"  # from "Linear"
+        assert (shot["working_size"], shot["model"], shot["out"]) == (256, "lite", case["out"])
+
+        # the composite's alpha is vom's alpha, and its RGB the plate's frame premultiplied by it
+        assert len(got["composites"]) == len(file_frames)
+        for comp_path, ff in zip(got["composites"], file_frames, strict=True):
+            comp = _read(Path(comp_path))
+            alpha = _read(Path(case["out"].replace("####", f"{ff:04d}")))[..., 0]
+            plate = _read(DEMO / f"plate.{ff:04d}.exr")
+            assert comp.shape == (270, 480, 4)
+            assert 0.01 < alpha.mean() < 0.5 and alpha.max() > 0.9  # a matte, not an empty or full frame
+            np.testing.assert_allclose(comp[..., 3], alpha, atol=1e-3)
+            np.testing.assert_allclose(comp[..., :3], plate * alpha[..., None], atol=1e-3, rtol=1e-3)
+
+    # the Mask roto was rendered to EXR at the keyframe, where it was drawn
+    key = core.clip_timing(1, 201, 1, 24).file_frame(201)
+    roto = _read(tmp_path / "out_clip" / "Plate_vom" / f"roto.{key:04d}.exr")
+    ys, xs = np.nonzero(roto[..., 3] > 0.5)
+    assert np.abs(np.array([xs.min(), xs.max(), ys.min(), ys.max()]) - [96, 187, 145, 230]).max() <= 2
+
+    # a bad roto path: Blender's error report carries vom's message naming the file; the comp is left as it was
+    assert "bad_run" not in res
+    err = res["bad_error"]
+    assert cfg["bad_roto"] in err and "exit 2" in err and "keyframes" in err
+    assert "Plate VOM Set Alpha->Composite" in res["after_bad_links"]
+    for ff in range(1, 5):  # the alpha the comp was rendered with is still there, unchanged
+        np.testing.assert_array_equal(_read(tmp_path / "out_image" / f"alpha.{ff:04d}.exr")[..., 0],
+                                      _read(tmp_path / "comp_image" / f"comp.{ff + 100:04d}.exr")[..., 3]
+                                      .astype(np.float16).astype(np.float32))
+
+    # Esc in the modal operator: vom got SIGTERM and stopped with complete frames only; a warning, no wiring
+    modal = res["modal"]
+    assert modal["state"] == ["CANCELLED"] and modal["pass_through"] == ["PASS_THROUGH"]
+    assert modal["returncode"] == 130, modal
+    assert modal["reports"] == [[["WARNING"], modal["reports"][0][1]]] and "cancelled" in modal["reports"][0][1]
+    texts = modal["texts"]
+    assert any(t and t.startswith("VOM Matte: frame ") and t.endswith("Esc cancels") for t in texts), texts
+    assert "VOM Matte: cancelling..." in texts and texts[-1] is None  # the status bar is given back
+    written = sorted((tmp_path / "out_modal").glob("alpha.*.exr"))
+    assert 1 <= len(written) < 24, written
+    for path in written:
+        assert _read(path).shape == (270, 480, 1)
+    assert not [p for p in (tmp_path / "out_modal").iterdir() if p.name.startswith(".")]  # no half-written file
+
+    png = _read(Path(res["screenshot"][0]))
+    assert png.shape == (270, 480, 4)
+
+
+@pytest.fixture
+def installed_addon(blender_home: dict[str, str], inst: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The add-on installed in the throw-away Blender folder (also when the install test was deselected)."""
+    if not VOM.exists():
+        pytest.skip("vom is not installed in this environment")
+    for k, v in blender_home.items():
+        monkeypatch.setenv(k, v)
+    addons = Path(blender_home["BLENDER_USER_SCRIPTS"]) / "addons"
+    if BLENDER:
+        inst.register_blender(str(addons), sys.executable, BLENDER)
+    else:  # the bpy module only: copy the add-on (the e2e script enables it)
+        inst.blender_install(addons, VOM)

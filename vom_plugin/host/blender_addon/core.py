@@ -1,0 +1,441 @@
+"""The Blender-free half of the VOM Matte add-on: standard library only, tested without Blender.
+
+Blender runs its own Python (3.10 in the official 3.x builds, 3.11 from 4.1): this module keeps to syntax
+both accept and imports nothing but the standard library. It knows the knob table (``node_def.json``,
+generated from ``node_defs/vom_matte.yaml``), where the project's ``vom`` is, how an Image node or Movie
+Clip maps scene frames to the file frames of its sequence, how to write a shot file, and how to run
+``vom render --progress json`` without blocking Blender (``RenderJob``). ``ui.py`` holds the bpy half.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+NODE_DEF_FILE = HERE / "node_def.json"
+ENV_FILE = HERE / "vom_env.json"  # written by `install.py --blender`: the project's vom
+TERMINATE_TIMEOUT_S = 10.0
+WORK_SUFFIX = "_vom"  # <output folder>/<plate node>_vom/ holds the shot file and rendered Mask rotos
+
+
+class HostError(Exception):
+    """A problem the artist can fix (a setting, a node, a missing install); shown as a Blender report."""
+
+
+# ------------------------------------------------------------------------------------- knobs and vom
+
+
+@functools.cache
+def node_def() -> dict[str, Any]:
+    """The knob table of the node (generated from node_defs/vom_matte.yaml by `vom gizmo`)."""
+    with open(NODE_DEF_FILE, encoding="utf-8") as f:
+        return dict(json.load(f))
+
+
+def shot_knob_names() -> tuple[str, ...]:
+    return tuple(k["name"] for k in node_def()["knobs"])
+
+
+def vom_executable(preference: str = "") -> str:
+    """The project environment's ``vom``: ``VOM_EXECUTABLE``, else the add-on preference, else the path
+    ``install.py --blender`` recorded beside this file, else ``vom`` on PATH."""
+    recorded = ""
+    if ENV_FILE.is_file():
+        try:
+            recorded = str(json.loads(ENV_FILE.read_text(encoding="utf-8")).get("vom") or "")
+        except (OSError, ValueError):
+            recorded = ""
+    for cand in (os.environ.get("VOM_EXECUTABLE", ""), preference, recorded, shutil.which("vom") or ""):
+        if cand:
+            exe = os.path.expanduser(cand)
+            if Path(exe).is_file():
+                return exe
+            raise HostError(f"vom executable {exe!r} does not exist; run `python3 install.py --blender` from the "
+                            "vom checkout, or set it in the add-on's preferences")
+    raise HostError("vom is not installed for Blender: run `python3 install.py --blender` from the vom checkout "
+                    "(or set the vom executable in Preferences > Add-ons > VOM Matte)")
+
+
+def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the vom subprocess: Blender's own Python settings must not leak into it."""
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONHOME", None)
+    return env
+
+
+# ------------------------------------------------------------------------------- sequences and frames
+
+_PRINTF = re.compile(r"%0?(\d*)d")
+
+
+def sequence_pattern(path: str) -> tuple[str, int, int]:
+    """A vom pattern from the path of one frame of a sequence, the way Blender finds the frame number:
+    the last run of digits in the file name before its extension. Returns (pattern, number, digits),
+    e.g. ``/p/plate.0101.exr`` -> (``/p/plate.####.exr``, 101, 4)."""
+    folder, name = os.path.split(path)
+    stem_end = name.rfind(".")
+    if stem_end <= 0:
+        stem_end = len(name)
+    runs = list(re.finditer(r"\d+", name[:stem_end]))
+    if not runs:
+        raise HostError(f"{path}: no frame number in the file name; an image sequence is named like plate.0001.exr")
+    m = runs[-1]
+    digits = m.end() - m.start()
+    return os.path.join(folder, name[:m.start()] + "#" * digits + name[m.end():]), int(m.group()), digits
+
+
+def frame_path(pattern: str, frame: int) -> str:
+    """The file of ``frame`` in a vom pattern (``####``, ``@@@@``, ``%04d``: the padding is the minimum)."""
+    folder, name = os.path.split(pattern)
+    m = re.search(r"#+|@+", name)
+    if m:
+        width = m.end() - m.start()
+        name = name[:m.start()] + f"{frame:0{width}d}" + name[m.end():]
+    else:
+        p = _PRINTF.search(name)
+        if p is None:
+            return pattern
+        width = int(p.group(1) or 0)
+        name = name[:p.start()] + f"{frame:0{width}d}" + name[p.end():]
+    return os.path.join(folder, name)
+
+
+def pattern_digits(pattern: str) -> int:
+    """The padding of a vom pattern's frame token: 4 for ``####``, ``@@@@`` or ``%04d``."""
+    name = os.path.basename(pattern)
+    m = re.search(r"#+|@+", name)
+    if m:
+        return m.end() - m.start()
+    p = _PRINTF.search(name)
+    return int(p.group(1) or 1) if p else 1
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a Blender Image node maps scene frames to the file frames of its sequence (Blender's own rule):
+    scene frame ``start`` shows file frame ``1 + offset``, for ``duration`` frames."""
+
+    start: int
+    offset: int
+    duration: int
+
+    def file_frame(self, scene_frame: int) -> int:
+        return scene_frame - self.start + 1 + self.offset
+
+    def scene_frame(self, file_frame: int) -> int:
+        return file_frame + self.start - 1 - self.offset
+
+    @property
+    def scene_range(self) -> tuple[int, int]:
+        return self.start, self.start + max(self.duration, 1) - 1
+
+
+def clip_timing(first_number: int, start: int, offset: int, duration: int) -> Timing:
+    """A Movie Clip of an image sequence as Image-node timing: the clip's first file (the number in its path)
+    is shown at its start frame, shifted by its offset."""
+    return Timing(start=start, offset=first_number - 1 + offset, duration=duration)
+
+
+def parse_keyframes(text: str) -> list[int]:
+    """The ``keyframes`` setting: scene frame numbers separated by spaces or commas, e.g. ``1 50``."""
+    frames: list[int] = []
+    for word in text.replace(",", " ").split():
+        try:
+            frames.append(int(word))
+        except ValueError:
+            raise HostError(f"keyframes: {word!r} is not a frame number; expected frames such as '1 50'") from None
+    if not frames:
+        raise HostError("keyframes: empty; enter the scene frame(s) at which the roto is drawn, e.g. '1'")
+    return sorted(set(frames))
+
+
+_RANGE_PART = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+))?(?:\s*x\s*(\d+))?\s*$")
+
+
+def shift_frames(text: str, delta: int, what: str = "frames") -> str:
+    """A frame range (``1-100``, ``1-100x2``, ``1,5,10-20``) with every frame number moved by ``delta``:
+    scene frames to the plate's file frames."""
+    parts = []
+    for part in text.split(","):
+        m = _RANGE_PART.match(part)
+        if m is None:
+            raise HostError(f"{what} {text!r}: expected a range such as 1-100, 1-100x2 or 1,5,10-20")
+        a, b, step = m.groups()
+        s = str(int(a) + delta)
+        if b is not None:
+            if int(b) < int(a):
+                raise HostError(f"{what} {text!r}: {a}-{b} ends before it starts")
+            s += f"-{int(b) + delta}"
+        if step is not None:
+            s += f"x{int(step)}"
+        parts.append(s)
+    return ",".join(parts)
+
+
+def frame_bounds(frames: str) -> tuple[int, int] | None:
+    """First and last frame of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``."""
+    nums: list[int] = []
+    for part in frames.split(","):
+        m = _RANGE_PART.match(part)
+        if m is None:
+            return None
+        nums += [int(g) for g in m.groups()[:2] if g is not None]
+    return (min(nums), max(nums)) if nums else None
+
+
+def default_scene_frames(timing: Timing, scene_start: int, scene_end: int) -> tuple[int, int]:
+    """The scene frames the comp renders that the plate covers."""
+    first, last = max(timing.scene_range[0], scene_start), min(timing.scene_range[1], scene_end)
+    if first > last:
+        raise HostError(f"frames: the plate covers scene frames {timing.scene_range[0]}-{timing.scene_range[1]}, "
+                        f"outside the scene's range {scene_start}-{scene_end}; set the frame range")
+    return first, last
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "plate"
+
+
+def default_out(blend_dir: str, node_name: str, digits: int) -> str:
+    return os.path.join(blend_dir, "vom", f"{safe_name(node_name)}.{'#' * max(digits, 1)}.exr")
+
+
+def work_dir(out: str, node_name: str) -> Path:
+    return Path(out).parent / f"{safe_name(node_name)}{WORK_SUFFIX}"
+
+
+# Blender colour space names (3.x and 4.x configs) -> vom's colorspace knob.
+COLORSPACES = {"Linear": "lin_rec709", "Linear Rec.709": "lin_rec709", "ACEScg": "ACEScg", "sRGB": "sRGB",
+               "Non-Color": "raw", "Raw": "raw"}
+
+
+def colorspace_for(blender_name: str) -> str | None:
+    """vom's name for a Blender colour space, or None when vom has no equivalent (the knob then applies)."""
+    return COLORSPACES.get(blender_name)
+
+
+def alpha_socket(channel: str) -> str:
+    """The Image node output that carries vom's alpha channel: ``A`` -> ``Alpha``; ``vom.A`` makes Blender
+    read the file as a multilayer EXR whose pass ``vom`` is the alpha."""
+    layer, _, name = channel.rpartition(".")
+    if name not in ("A", "a", "alpha"):
+        raise HostError(f"channel {channel!r}: the Blender add-on reads an alpha channel, A or <layer>.A")
+    if not layer:
+        return "Alpha"
+    if "." in layer:
+        raise HostError(f"channel {channel!r}: Blender shows <layer>.<pass>.A as a render pass; use A or <layer>.A")
+    return layer
+
+
+# ----------------------------------------------------------------------------------------- shot files
+
+
+def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes: Mapping[int, str],
+                out: str) -> dict[str, Any]:
+    """Shot fields from the settings and the resolved inputs; empty optional settings are left out, so
+    the defaults of the node definition apply."""
+    fields: dict[str, Any] = {"plate": plate, "frames": frames, "keyframes": dict(keyframes), "out": out}
+    for name in shot_knob_names():
+        if name in fields:
+            continue
+        value = knobs.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        fields[name] = value.strip() if isinstance(value, str) else value
+    return fields
+
+
+def shot_yaml(fields: Mapping[str, Any]) -> str:
+    """A shot file; JSON strings and numbers are YAML scalars, so no YAML library is needed in Blender."""
+    lines = ["# written by the VOM Matte add-on in Blender; `vom render` this file to render the shot"]
+    for key, value in fields.items():
+        if key == "keyframes":
+            lines.append("keyframes:")
+            lines += [f"  {int(f)}: {json.dumps(str(p))}" for f, p in sorted(value.items())]
+        else:
+            lines.append(f"{key}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def build_render_command(vom: str, shot_file: str | Path) -> list[str]:
+    return [vom, "render", str(shot_file), "--progress", "json"]
+
+
+# ------------------------------------------------------------------------------------ the render job
+
+
+@dataclass
+class Progress:
+    """One JSON line of ``vom render --progress json``."""
+
+    done: int | None = None
+    total: int | None = None
+    frame: int | None = None
+    event: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def percent(self) -> int | None:
+        if self.done is None or not self.total:
+            return None
+        return max(0, min(100, int(100 * self.done / self.total)))
+
+
+def parse_progress(line: str) -> Progress | None:
+    """One line of ``vom render --progress json``; None for a line that is not a JSON object."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+
+    def _int(key: str) -> int | None:
+        v = obj.get(key)
+        return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    return Progress(done=_int("done"), total=_int("total"), frame=_int("frame"), event=str(obj.get("event") or ""),
+                    raw=obj)
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _pump(stream: Any, sink: deque[tuple[str, str]], tag: str) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append((tag, line.rstrip("\n")))
+    stream.close()
+
+
+class RenderJob:
+    """``vom render --progress json`` as a subprocess that Blender polls (a timer in the modal operator,
+    a loop in ``wait``) without blocking on it. ``cancel`` sends SIGTERM (vom finishes the frame it is
+    writing and exits) and, if it has not exited ``terminate_timeout`` seconds later, SIGKILL."""
+
+    def __init__(self, cmd: Sequence[str], env: Mapping[str, str] | None = None, *,
+                 terminate_timeout: float = TERMINATE_TIMEOUT_S, tail: int = 40) -> None:
+        self.cmd = list(cmd)
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                                     env=dict(env) if env is not None else None)
+        self._lines: deque[tuple[str, str]] = deque()
+        self._readers = []
+        for stream, tag in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
+            t = threading.Thread(target=_pump, args=(stream, self._lines, tag), daemon=True)
+            t.start()
+            self._readers.append(t)
+        self.terminate_timeout = terminate_timeout
+        self.output_tail: deque[str] = deque(maxlen=tail)
+        self.last: Progress | None = None
+        self._shown: Progress | None = None
+        self.error: str = ""  # vom's own account of a failure (its "error" event)
+        self.cancelled = False
+        self._kill_at: float | None = None
+        self._t_first: float | None = None
+        self._done_first = 0
+
+    def poll(self) -> list[Progress]:
+        """The progress lines that arrived since the last call; kills a cancelled render that overstays."""
+        new: list[Progress] = []
+        while self._lines:
+            tag, line = self._lines.popleft()
+            prog = parse_progress(line) if tag == "out" else None
+            if prog is None:
+                self.output_tail.append(line)
+                continue
+            if prog.event == "error":
+                self.error = str(prog.raw.get("message") or "")
+            if prog.event == "frame" and self._t_first is None:
+                self._t_first, self._done_first = time.monotonic(), prog.done or 0
+            self.last = prog
+            if prog.event in ("start", "frame", "done") or prog.done is not None:
+                self._shown = prog
+            new.append(prog)
+        if self._kill_at is not None and self.proc.poll() is None and time.monotonic() > self._kill_at:
+            self.proc.kill()
+        return new
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None or any(t.is_alive() for t in self._readers) or bool(self._lines)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def cancel(self) -> None:
+        if self.proc.poll() is None and not self.cancelled:
+            self.proc.terminate()
+            self._kill_at = time.monotonic() + self.terminate_timeout
+        self.cancelled = True
+
+    def wait(self, on_progress: Callable[[Progress], None] | None = None, poll_s: float = 0.1,
+             should_cancel: Callable[[], bool] | None = None) -> int:
+        """Block until vom exits (scripts and background mode); returns its exit code."""
+        while True:
+            for prog in self.poll():
+                if on_progress:
+                    on_progress(prog)
+            if should_cancel is not None and not self.cancelled and should_cancel():
+                self.cancel()
+            if not self.running:
+                break
+            time.sleep(poll_s)
+        for t in self._readers:
+            t.join(timeout=5)
+        self.poll()
+        return int(self.proc.wait())
+
+    def percent(self) -> int | None:
+        return self.last.percent if self.last else None
+
+    def status(self, prog: Progress | None = None) -> str:
+        """One line for Blender's status bar about ``prog`` (default: the latest start/frame/done line):
+        frame, count, seconds per frame and time left."""
+        if self.cancelled:
+            return "VOM Matte: cancelling..."
+        p = prog or self._shown
+        if p is None or (p.event != "done" and p.total is None):
+            return "VOM Matte: starting vom (loading the model)... Esc cancels"
+        if p.event == "done":
+            return f"VOM Matte: done, {p.raw.get('frames_written', '?')} frames written"
+        if p.event == "start" or p.done is None:
+            return f"VOM Matte: {p.total} frames on {p.raw.get('device', '?')}... Esc cancels"
+        text = f"VOM Matte: frame {p.frame} ({p.done}/{p.total})"
+        if self._t_first is not None and p.done > self._done_first:
+            per = (time.monotonic() - self._t_first) / (p.done - self._done_first)
+            text += f", {per:.1f} s/frame, {_clock(per * max((p.total or 0) - p.done, 0))} left"
+        return text + ". Esc cancels"
+
+    def failure(self) -> str:
+        """The report of a failed render: vom's message (it names the file, frame or field) or its last lines."""
+        code = self.proc.poll()
+        detail = self.error or " | ".join(line for line in list(self.output_tail)[-6:] if line.strip())
+        kind = "bad input" if code == 2 else "internal error" if code == 1 else f"exit {code}"
+        return f"vom render failed ({kind}, exit {code}): {detail or 'no message'}"

@@ -1,0 +1,461 @@
+"""The bpy half of the VOM Matte add-on: its settings, the Compositor panel and the render operator.
+
+The settings live on the scene (``scene.vom_matte``): the Plate node (an Image node with an image
+sequence, or a Movie Clip of one), the roto (an Image node, or a Mask rendered to EXR at each keyframe),
+the keyframes in scene frames, and one property per knob of ``node_defs/vom_matte.yaml`` (read from the
+generated ``node_def.json``). The operator writes a shot file, runs ``vom render --progress json`` (modal
+from the UI, with progress in the status bar and Esc to cancel; blocking from scripts and ``blender -b``),
+then loads the alpha sequence as an Image node timed like the plate and wires a Set Alpha onto the plate.
+
+API notes: run with Blender 3.4 and 4.5. ``scene.node_tree``/``use_nodes`` are the compositor tree in
+3.x and 4.x; 5.0 replaced them (``scene.compositing_node_group``) and dropped the Composite node: not
+supported (``_tree`` says so where ``node_tree`` is gone). The Composite node has no Alpha input in 4.x
+(a Set Alpha feeds it instead).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from . import core
+
+ADDON = __package__ or "vom_matte"
+ALPHA_NODE = "{} VOM Alpha"
+SET_ALPHA_NODE = "{} VOM Set Alpha"
+ROTO_SCENE = ".vom_roto_render"
+
+
+@dataclass
+class Plan:
+    """A prepared render: what the operator runs and what it wires afterwards."""
+
+    cmd: list[str]
+    shot_file: Path
+    fields: dict[str, Any]
+    plate_node: str
+    timing: core.Timing
+    first_file_frame: int
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _tree(scene: Any) -> Any:
+    if not hasattr(scene, "node_tree"):  # 5.0 replaced it (compositing_node_group, no Composite node)
+        raise core.HostError(f"Blender {bpy.app.version_string}: the compositor changed in 5.0; this add-on "
+                             "supports Blender 3.4 to 4.5")
+    return scene.node_tree
+
+
+def _abspath(path: str) -> str:
+    return os.path.normpath(bpy.path.abspath(path)) if path else ""
+
+
+def _preference(context: Any) -> str:
+    addon = context.preferences.addons.get(ADDON)
+    return str(getattr(addon.preferences, "vom_executable", "") or "") if addon else ""
+
+
+def _plate_source(node: Any) -> tuple[str, core.Timing, tuple[int, int], str]:
+    """The plate's vom pattern, its timing, its size (0, 0 when unknown) and Blender colour space."""
+    if node.bl_idname == "CompositorNodeImage":
+        img = node.image
+        if img is None:
+            raise core.HostError(f"Plate node {node.name!r} has no image; open the plate's image sequence in it")
+        if img.source != "SEQUENCE" or img.packed_file is not None:
+            raise core.HostError(f"Plate node {node.name!r}: image {img.name!r} is not an image sequence on disk "
+                                 f"(source {img.source}); vom reads EXR/DPX/TIFF/PNG sequences")
+        pattern, _, _ = core.sequence_pattern(_abspath(img.filepath))
+        timing = core.Timing(node.frame_start, node.frame_offset, node.frame_duration)
+        return pattern, timing, tuple(img.size), img.colorspace_settings.name
+    if node.bl_idname == "CompositorNodeMovieClip":
+        clip = node.clip
+        if clip is None:
+            raise core.HostError(f"Plate node {node.name!r} has no movie clip")
+        if clip.source != "SEQUENCE":
+            raise core.HostError(f"Plate node {node.name!r}: clip {clip.name!r} is a movie file; vom reads image "
+                                 "sequences: convert it to EXR frames first")
+        pattern, number, _ = core.sequence_pattern(_abspath(clip.filepath))
+        timing = core.clip_timing(number, clip.frame_start, clip.frame_offset, clip.frame_duration)
+        return pattern, timing, tuple(clip.size), clip.colorspace_settings.name
+    raise core.HostError(f"Plate node {node.name!r} is a {node.bl_label} node; pick an Image node with an image "
+                         "sequence or a Movie Clip node")
+
+
+def _roto_from_node(tree: Any, name: str, keyframes: list[int]) -> dict[int, str]:
+    """{scene keyframe: roto file} from an Image node: a still for one keyframe, or a sequence."""
+    node = tree.nodes.get(name)
+    if node is None or node.bl_idname != "CompositorNodeImage":
+        raise core.HostError(f"Roto node {name!r}: pick the Image node that holds the roto" if name
+                             else "Roto node: empty; pick the Image node that holds the roto (or use a Mask)")
+    img = node.image
+    if img is None or img.source not in ("FILE", "SEQUENCE") or img.packed_file is not None:
+        raise core.HostError(f"Roto node {name!r}: its image has no file on disk; save the roto as EXR (or use a "
+                             "Mask)")
+    path = _abspath(img.filepath)
+    if img.source == "FILE":
+        if len(keyframes) > 1:
+            raise core.HostError(f"keyframes: the Roto node {name!r} holds one still image, so it can be the roto of "
+                                 f"one keyframe, not {len(keyframes)}; load a roto sequence or use a Mask")
+        return {keyframes[0]: path}
+    pattern, _, _ = core.sequence_pattern(path)
+    timing = core.Timing(node.frame_start, node.frame_offset, node.frame_duration)
+    return {k: core.frame_path(pattern, timing.file_frame(k)) for k in keyframes}
+
+
+def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work: Path,
+                    timing: core.Timing) -> dict[int, str]:
+    """Render the Mask at each keyframe to ``work/roto.<file frame>.exr`` in a temporary scene."""
+    if mask is None:
+        raise core.HostError("Roto mask: empty; pick the Mask datablock drawn on the keyframe")
+    work.mkdir(parents=True, exist_ok=True)
+    scene = bpy.data.scenes.new(ROTO_SCENE)
+    try:
+        scene.use_nodes = True
+        tree = _tree(scene)
+        for n in list(tree.nodes):
+            tree.nodes.remove(n)
+        mnode = tree.nodes.new("CompositorNodeMask")
+        mnode.mask = mask
+        # the mask in RGB and alpha (the Composite node lost its Alpha input in 4.x: a Set Alpha does it)
+        set_alpha = tree.nodes.new("CompositorNodeSetAlpha")
+        set_alpha.mode = "REPLACE_ALPHA"
+        tree.links.new(mnode.outputs[0], set_alpha.inputs["Image"])
+        tree.links.new(mnode.outputs[0], set_alpha.inputs["Alpha"])
+        comp = tree.nodes.new("CompositorNodeComposite")
+        tree.links.new(set_alpha.outputs["Image"], comp.inputs["Image"])
+        r = scene.render
+        r.resolution_x, r.resolution_y = size
+        r.resolution_percentage = 100
+        r.image_settings.file_format = "OPEN_EXR"
+        r.image_settings.color_mode = "RGBA"
+        r.image_settings.color_depth = "16"
+        paths = {}
+        for k in keyframes:
+            path = work / f"roto.{timing.file_frame(k):04d}.exr"
+            scene.frame_current = k
+            r.filepath = str(path)
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+            if not path.is_file():
+                raise core.HostError(f"Roto mask {mask.name!r}: rendering frame {k} wrote no {path}")
+            paths[k] = str(path)
+        return paths
+    finally:
+        bpy.data.scenes.remove(scene)
+
+
+def prepare(context: Any) -> Plan:
+    """Resolve the settings and nodes into a shot file; HostError names the setting or node at fault."""
+    scene = context.scene
+    s = scene.vom_matte
+    tree = _tree(scene)
+    if tree is None:
+        raise core.HostError("the scene has no compositor nodes; tick Use Nodes in the Compositor")
+    vom = core.vom_executable(_preference(context))
+    plate_node = tree.nodes.get(s.plate_node)
+    if plate_node is None:
+        raise core.HostError(f"Plate node {s.plate_node!r} is not in the compositor" if s.plate_node
+                             else "Plate node: empty; pick the Image node of the plate")
+    pattern, timing, size, colorspace = _plate_source(plate_node)
+    if s.plate.strip():
+        pattern = _abspath(s.plate.strip())
+    delta = timing.file_frame(0)  # scene frame -> file frame is a shift
+    keyframes = core.parse_keyframes(s.keyframes)
+    if s.frames.strip():
+        frames = core.shift_frames(s.frames, delta)
+    else:
+        first, last = core.default_scene_frames(timing, scene.frame_start, scene.frame_end)
+        frames = f"{first + delta}-{last + delta}"
+    out = _abspath(s.out.strip())
+    if not out:
+        if not bpy.data.filepath:
+            raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
+                                 "/shows/x/sh010/vom/sh010_alpha.####.exr) or save the file")
+        out = core.default_out(os.path.dirname(bpy.data.filepath), plate_node.name, core.pattern_digits(pattern))
+    core.alpha_socket(s.channel)  # a channel Blender cannot wire is an error before the render, not after
+    work = core.work_dir(out, plate_node.name)
+    if s.roto_source == "MASK":
+        if size[0] <= 0 or size[1] <= 0:
+            pct = scene.render.resolution_percentage / 100
+            size = (int(scene.render.resolution_x * pct), int(scene.render.resolution_y * pct))
+        rotos = _roto_from_mask(s.roto_mask, keyframes, size, work, timing)
+    else:
+        rotos = _roto_from_node(tree, s.roto_node, keyframes)
+    knobs = {name: getattr(s, name) for name in core.shot_knob_names()}
+    if knobs.get("cache"):
+        knobs["cache"] = _abspath(str(knobs["cache"]))
+    if s.colorspace_from_plate and core.colorspace_for(colorspace):
+        knobs["colorspace"] = core.colorspace_for(colorspace)
+    fields = core.shot_fields(knobs, plate=pattern, frames=frames, out=out,
+                              keyframes={timing.file_frame(k): p for k, p in rotos.items()})
+    shot_file = core.write_text_atomic(work / "shot.yaml", core.shot_yaml(fields))
+    bounds = core.frame_bounds(frames)
+    return Plan(cmd=core.build_render_command(vom, shot_file), shot_file=shot_file, fields=fields,
+                plate_node=plate_node.name, timing=timing, first_file_frame=bounds[0] if bounds else delta)
+
+
+def wire_alpha(scene: Any, plan: Plan) -> Any:
+    """Load the rendered alpha sequence as an Image node timed like the plate and put a Set Alpha after the
+    plate (links that left the plate now leave the Set Alpha). Re-running reuses and reloads both nodes."""
+    tree = _tree(scene)
+    plate = tree.nodes[plan.plate_node]
+    path = core.frame_path(str(plan.fields["out"]), plan.first_file_frame)
+    alpha = tree.nodes.get(ALPHA_NODE.format(plate.name))
+    if alpha is None:
+        alpha = tree.nodes.new("CompositorNodeImage")
+        alpha.name = alpha.label = ALPHA_NODE.format(plate.name)
+        alpha.location = (plate.location.x, plate.location.y - 320)
+    img = alpha.image
+    if img is None or os.path.normpath(bpy.path.abspath(img.filepath)) != os.path.normpath(path):
+        img = bpy.data.images.load(path, check_existing=False)
+    img.source = "SEQUENCE"
+    img.colorspace_settings.name = "Non-Color"  # a matte is data: no view or colour transform
+    img.reload()
+    alpha.image = img
+    alpha.frame_start, alpha.frame_offset = plan.timing.start, plan.timing.offset
+    alpha.frame_duration = plan.timing.duration
+    alpha.use_cyclic, alpha.use_auto_refresh = False, True
+    socket = alpha.outputs.get(core.alpha_socket(str(plan.fields.get("channel") or "A")))
+    if socket is None:
+        raise core.HostError(f"{path}: Blender shows no output {core.alpha_socket(plan.fields['channel'])!r} "
+                             f"(it shows {[o.name for o in alpha.outputs]})")
+
+    set_alpha = tree.nodes.get(SET_ALPHA_NODE.format(plate.name))
+    if set_alpha is None:
+        set_alpha = tree.nodes.new("CompositorNodeSetAlpha")
+        set_alpha.name = set_alpha.label = SET_ALPHA_NODE.format(plate.name)
+        set_alpha.location = (plate.location.x + 280, plate.location.y - 80)
+    set_alpha.mode = "APPLY"  # Blender's compositor works premultiplied: RGB is multiplied by the matte
+    plate_out = plate.outputs["Image"]
+    downstream = [(lk.to_socket) for lk in plate_out.links if lk.to_node != set_alpha]
+    for lk in list(plate_out.links):
+        if lk.to_node != set_alpha:
+            tree.links.remove(lk)
+    tree.links.new(plate_out, set_alpha.inputs["Image"])
+    tree.links.new(socket, set_alpha.inputs["Alpha"])
+    for to_socket in downstream:
+        tree.links.new(set_alpha.outputs["Image"], to_socket)
+    if not set_alpha.outputs["Image"].links:  # nothing downstream yet: feed an unconnected Composite
+        for n in tree.nodes:
+            if n.bl_idname == "CompositorNodeComposite" and not n.inputs["Image"].links:
+                tree.links.new(set_alpha.outputs["Image"], n.inputs["Image"])
+                break
+    return alpha
+
+
+# ------------------------------------------------------------------------------------------- bpy types
+
+
+def _knob_property(knob: dict[str, Any]) -> Any:
+    kw: dict[str, Any] = {"name": knob["label"], "description": knob["help"]}
+    default, rng = knob["default"], knob.get("range")
+    if knob["type"] == "enum":
+        return bpy.props.EnumProperty(items=[(c, c, "") for c in knob["choices"]], default=default, **kw)
+    if knob["type"] == "int":
+        lo, hi = (int(rng[0]), int(rng[1])) if rng else (-2**31, 2**31 - 1)
+        return bpy.props.IntProperty(default=int(default or 0), min=lo, max=hi, **kw)
+    if knob["type"] == "float":
+        flo, fhi = (float(rng[0]), float(rng[1])) if rng else (-1e30, 1e30)
+        return bpy.props.FloatProperty(default=float(default or 0), min=flo, max=fhi, **kw)
+    if knob["type"] == "bool":
+        return bpy.props.BoolProperty(default=bool(default), **kw)
+    if knob["type"] == "path":
+        kw["subtype"] = "DIR_PATH" if knob["name"] == "cache" else "FILE_PATH"
+    return bpy.props.StringProperty(default="" if default is None else str(default), **kw)
+
+
+def _settings_class() -> type:
+    notes: dict[str, Any] = {
+        "plate_node": bpy.props.StringProperty(
+            name="Plate node", description="The Image node (image sequence) or Movie Clip node of the plate"),
+        "roto_source": bpy.props.EnumProperty(
+            name="Roto", default="NODE",
+            items=[("NODE", "Image node", "A roto image (a still for one keyframe, or a sequence) in an Image node"),
+                   ("MASK", "Mask", "A Mask datablock, rendered to EXR at each keyframe")]),
+        "roto_node": bpy.props.StringProperty(name="Roto node", description="The Image node holding the roto"),
+        "roto_mask": bpy.props.PointerProperty(type=bpy.types.Mask, name="Roto mask",
+                                               description="The Mask drawn on the keyframe(s)"),
+        "colorspace_from_plate": bpy.props.BoolProperty(
+            name="Colour space from plate", default=True,
+            description="Use the plate image's Blender colour space (Linear/Linear Rec.709, ACEScg, sRGB, "
+                        "Non-Color) instead of the Input colour space setting"),
+    }
+    for knob in core.node_def()["knobs"]:
+        notes[knob["name"]] = _knob_property(knob)
+    return type("VOM_PG_matte", (bpy.types.PropertyGroup,), {"__annotations__": notes})
+
+
+class VOM_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON
+    vom_executable: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="vom executable", subtype="FILE_PATH",
+        description="The vom of the project's environment (install.py --blender records it; this overrides it)")
+
+    def draw(self, context: Any) -> None:
+        self.layout.prop(self, "vom_executable")
+        try:
+            self.layout.label(text=f"In use: {core.vom_executable(self.vom_executable)}")
+        except core.HostError as e:
+            self.layout.label(text=str(e), icon="ERROR")
+
+
+class VOM_OT_render_matte(bpy.types.Operator):
+    """Render the matte of the plate with vom and wire it onto the plate (Esc cancels)"""
+
+    bl_idname = "node.vom_matte_render"
+    bl_label = "Render VOM Matte"
+    bl_options = {"REGISTER"}
+
+    _job: core.RenderJob | None = None
+    _plan: Plan | None = None
+    _timer: Any = None
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return context.scene is not None and hasattr(context.scene, "vom_matte")
+
+    def _start(self, context: Any) -> bool:
+        try:
+            self._plan = prepare(context)
+        except (core.HostError, OSError) as e:
+            self.report({"ERROR"}, f"VOM Matte: {e}")
+            return False
+        self._job = core.RenderJob(self._plan.cmd, env=core.subprocess_env())
+        return True
+
+    def _finish(self, context: Any) -> set[str]:
+        job, plan = self._job, self._plan
+        assert job is not None and plan is not None
+        if job.cancelled:
+            self.report({"WARNING"}, "VOM Matte: cancelled; the frames written are kept and the next render "
+                                     f"resumes from the cache ({plan.shot_file})")
+            return {"CANCELLED"}
+        if job.returncode != 0:
+            delta = plan.timing.file_frame(0)
+            frames = (f"; vom numbers frames as the plate's files do: scene frame {plan.timing.start} is file frame "
+                      f"{plan.timing.start + delta}") if delta else ""
+            self.report({"ERROR"}, f"VOM Matte: {job.failure()} [shot {plan.shot_file}{frames}]")
+            return {"CANCELLED"}
+        try:
+            node = wire_alpha(context.scene, plan)
+        except (core.HostError, RuntimeError) as e:
+            self.report({"ERROR"}, f"VOM Matte: {e}")
+            return {"CANCELLED"}
+        done = job.last.raw.get("frames_written") if job.last else None
+        self.report({"INFO"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}")
+        return {"FINISHED"}
+
+    def execute(self, context: Any) -> set[str]:
+        """Blocking: scripts and background mode (no event loop to drive a modal operator)."""
+        if not self._start(context):
+            return {"CANCELLED"}
+        assert self._job is not None
+        last = [""]
+
+        def show(_: core.Progress) -> None:
+            text = self._job.status() if self._job else ""
+            if text != last[0]:
+                print(text, flush=True)
+                last[0] = text
+
+        self._job.wait(on_progress=show)
+        return self._finish(context)
+
+    def invoke(self, context: Any, event: Any) -> set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.modal_handler_add(self)
+        wm.progress_begin(0, 100)
+        context.workspace.status_text_set(self._job.status() if self._job else "")
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: Any, event: Any) -> set[str]:
+        job = self._job
+        assert job is not None
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+        if event.type in ("TIMER", "ESC"):
+            job.poll()
+            context.workspace.status_text_set(job.status())
+            pct = job.percent()
+            if pct is not None:
+                context.window_manager.progress_update(pct)
+            if not job.running:
+                self._cleanup(context)
+                return self._finish(context)
+            return {"RUNNING_MODAL"}
+        return {"PASS_THROUGH"}
+
+    def cancel(self, context: Any) -> None:  # Blender ends the operator (file closed, quit)
+        if self._job is not None:
+            self._job.cancel()
+            self._job.wait()
+        self._cleanup(context)
+
+    def _cleanup(self, context: Any) -> None:
+        wm = context.window_manager
+        if self._timer is not None:
+            wm.event_timer_remove(self._timer)
+            self._timer = None
+        wm.progress_end()
+        if context.workspace is not None:
+            context.workspace.status_text_set(None)
+
+
+class VOM_PT_matte(bpy.types.Panel):
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "VOM"
+    bl_label = "VOM Matte"
+
+    @classmethod
+    def poll(cls, context: Any) -> bool:
+        return getattr(context.space_data, "tree_type", "") == "CompositorNodeTree"
+
+    def draw(self, context: Any) -> None:
+        layout, scene = self.layout, context.scene
+        s, tree = scene.vom_matte, _tree(scene)
+        if tree is None:
+            layout.label(text="Tick Use Nodes to use VOM Matte", icon="INFO")
+            return
+        layout.prop_search(s, "plate_node", tree, "nodes")
+        layout.prop(s, "roto_source", expand=True)
+        if s.roto_source == "NODE":
+            layout.prop_search(s, "roto_node", tree, "nodes")
+        else:
+            layout.prop(s, "roto_mask")
+        for name in ("keyframes", "frames", "out"):
+            layout.prop(s, name)
+        layout.operator(VOM_OT_render_matte.bl_idname, icon="RENDER_STILL")
+        box = layout.box()
+        box.label(text="Settings")
+        box.prop(s, "colorspace_from_plate")
+        for knob in core.node_def()["knobs"]:
+            if knob["name"] not in ("keyframes", "frames", "out"):
+                box.prop(s, knob["name"])
+
+
+_CLASSES: list[type] = []
+
+
+def register() -> None:
+    _CLASSES[:] = [_settings_class(), VOM_AP_preferences, VOM_OT_render_matte, VOM_PT_matte]
+    for cls in _CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.Scene.vom_matte = bpy.props.PointerProperty(type=_CLASSES[0])
+
+
+def unregister() -> None:
+    del bpy.types.Scene.vom_matte
+    for cls in reversed(_CLASSES):
+        bpy.utils.unregister_class(cls)
+    _CLASSES.clear()

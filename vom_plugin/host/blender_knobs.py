@@ -1,0 +1,56 @@
+"""Generate the Blender add-on's knob table (``host/blender_addon/node_def.json``) from the node definition.
+
+Blender's Python cannot be assumed to have PyYAML, so the add-on reads its knobs (names, types, defaults,
+choices, ranges, help) from this JSON file: generated from ``node_defs/vom_matte.yaml`` with the wording of
+its ``blender:`` section, checked in, and proved current by a test, like the Nuke gizmo.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vom_plugin.locations import PACKAGE_DIR
+from vom_plugin.nodedef import NodeDef, load_node_def, node_defs_dir
+
+
+def default_path() -> Path:
+    return PACKAGE_DIR / "host" / "blender_addon" / "node_def.json"
+
+
+def _blender_overrides(name: str) -> dict[str, Any]:
+    with open(node_defs_dir() / f"{name}.yaml", encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    return dict((raw.get("blender") or {}).get("knobs") or {})
+
+
+def generate(node: NodeDef | None = None) -> str:
+    """The JSON text of the add-on's knob table for ``node`` (default: the VOM Matte node)."""
+    node = node or load_node_def()
+    overrides = _blender_overrides("vom_matte") if node.name == "VOM_Matte" else {}
+    knobs = []
+    for k in node.knobs:
+        o = overrides.get(k.name, {})
+        knobs.append({
+            "name": k.name, "type": k.type, "label": k.label, "default": o.get("default", k.default),
+            "help": " ".join(str(o.get("help", k.help)).split()), "required": k.required,
+            "choices": list(k.choices), "range": list(k.range) if k.range else None,
+        })
+    table = {
+        "generated_from": "node_defs/vom_matte.yaml by `vom gizmo`; do not edit by hand",
+        "name": node.name, "label": node.label, "version": node.version, "help": node.help, "knobs": knobs,
+    }
+    return json.dumps(table, indent=1) + "\n"
+
+
+def write(path: Path | None = None) -> Path:
+    """Regenerate the knob table (atomically) and return its path."""
+    path = Path(path) if path else default_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(generate(), encoding="utf-8")
+    tmp.replace(path)
+    return path
