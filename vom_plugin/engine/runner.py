@@ -48,6 +48,9 @@ STATE_INTERVAL_S = 10.0
 
 
 MAX_PENDING_WRITES = 4
+# What the cached tensors hold and at which precision (half-precision features and weights since 2): part of
+# every address, so entries of another layout are never looked up and age out.
+CACHE_LAYOUT = 2
 
 
 def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
@@ -293,9 +296,10 @@ class _Render:
         self.timer = _Timer(self.result)
         self.settings = {"working_size": self.shot.working_size, "colorspace": self.shot.colorspace,
                          "memory": self.shot.memory, "top_k": self.shot.top_k, "device": job.device.type,
-                         "padded": job.geo.padded, "vom": __version__.split(".")[0]}
+                         "padded": job.geo.padded, "vom": __version__.split(".")[0],
+                         "cache_layout": CACHE_LAYOUT}
         self.key_id = digest("keys", job.model_id, self.settings["working_size"], self.settings["colorspace"],
-                             job.device.type, job.geo.padded)
+                             job.device.type, job.geo.padded, CACHE_LAYOUT)
         self._fp: dict[int, str] = {}
         self._plates: OrderedDict[int, tuple[Any, np.ndarray]] = OrderedDict()
         self.pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
@@ -340,14 +344,12 @@ class _Render:
             return self.torch.from_numpy(arr)[None].to(self.job.device)
 
     def keys(self, prop: Any, frame: int, image: Any, *, use_cache: bool = True) -> Any:
-        from vom_plugin.engine.propagate import KeyFeatures
-
         key = digest(self.key_id, self.fingerprint(frame))
         with self.timer("keys"):
             cached = self.job.cache.get_keys(frame, key) if self.cache_ok and use_cache else None
             if cached is not None:
                 try:
-                    feats = KeyFeatures.from_dict({k: v.to(self.job.device) for k, v in cached.items()})
+                    feats = prop.keys_from_features(cached)
                 except Exception as e:  # verified, but not this version's layout: recompute (and overwrite)
                     self.job.cache.drop_keys(frame, key, f"key features do not load ({type(e).__name__}: {e})")
                 else:
@@ -357,7 +359,7 @@ class _Render:
             with self.torch.inference_mode():
                 feats = prop.encode_keys(image)
         with self.timer("cache"):
-            self._cache_put(self.job.cache.put_keys, frame, key, feats.to_dict())
+            self._cache_put(self.job.cache.put_keys, frame, key, prop.key_features(feats))
         return feats
 
     def affinity(self, key: str) -> Any:
