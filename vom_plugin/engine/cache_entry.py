@@ -52,6 +52,18 @@ _ZLIB_LEVEL = 1  # fast: the writer thread runs beside the render; higher levels
 _DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "int16", "uint8", "int8", "bool")
 
 
+def _deflate(raw: bytes) -> bytes | None:
+    """``raw`` deflated when that saves a tenth, else None. Large buffers are judged by a sample first: a
+    memory state's floats (tens of MB) barely compress, and trying costs more than writing them."""
+    sample = 1 << 18
+    if len(raw) > 4 * sample:
+        probe = raw[len(raw) // 2 : len(raw) // 2 + sample]
+        if len(zlib.compress(probe, _ZLIB_LEVEL)) > 0.85 * len(probe):
+            return None
+    small = zlib.compress(raw, _ZLIB_LEVEL)
+    return small if len(small) <= 0.9 * len(raw) else None
+
+
 def encode(address: str, tensors: dict[str, Any]) -> bytes:
     """The bytes of an entry holding ``tensors`` under ``address``."""
     import torch
@@ -61,8 +73,8 @@ def encode(address: str, tensors: dict[str, Any]) -> bytes:
     stored, packed = {}, {}
     for name, t in tensors.items():
         raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        small = zlib.compress(raw, _ZLIB_LEVEL)
-        if str(t.dtype).removeprefix("torch.") in _DTYPES and len(small) <= 0.9 * len(raw):
+        small = _deflate(raw)
+        if small is not None and str(t.dtype).removeprefix("torch.") in _DTYPES:
             stored[name] = torch.frombuffer(bytearray(small), dtype=torch.uint8)
             packed[name] = [str(t.dtype).removeprefix("torch."), list(t.shape)]
         else:
