@@ -17,8 +17,9 @@ import hashlib
 import signal
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.errors import CancelledError, InputError
 
 __all__ = ["STAGES", "RenderResult", "prepare", "render", "state_interval"]
+MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on disk (bounds the memory held)
 
 # -- validation -----------------------------------------------------------------------------------------
 
@@ -217,6 +219,8 @@ class _Render:
         self.timer = Timer(self.result)
         self.source = _FileSource(job)
         self.done = 0
+        self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer")
+        self._writes: deque[tuple[int, Path, Future]] = deque()
         self.cache: StepCache | None = None
         if job.cache_off:
             self.result.warnings.append(job.cache_off)
@@ -233,6 +237,9 @@ class _Render:
                                  result=self.result, timer=self.timer, check_stop=self.check_stop)
 
     def write(self, frame: int, alpha: np.ndarray) -> None:
+        """The pass runner's sink: the frame's EXR is written on the output thread while the next frame is
+        computed (compressing and syncing it to disk need no network); its progress event follows once the
+        file is complete."""
         from vom_plugin import io as vio
 
         plate = self.source.plate(frame)
@@ -240,19 +247,36 @@ class _Render:
         meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
                 "vom/keyframes": ",".join(str(k) for k in self.shot.keyframes),
                 "vom/working_size": str(self.shot.working_size)}
-        with self.timer("write"):
+
+        def write_file() -> float:
+            t = time.perf_counter()
             vio.write_alpha(path, alpha, plate.info, channel=self.shot.channel, compression=self.shot.compression,
                             output=self.shot.output, rgb=plate.rgb if self.shot.output != "alpha" else None,
                             metadata=meta)
-        self.result.frames.append(frame)
-        self.result.paths.append(Path(path))
-        self.done += 1
-        if self.progress:
-            self.progress({"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
-                           "path": str(path), "timings": self.timer.take()})
+            return time.perf_counter() - t
+
+        self._writes.append((frame, Path(path), self._out.submit(write_file)))
+        self.reap(wait=len(self._writes) > MAX_PENDING_OUTPUTS)
+
+    def reap(self, *, wait: bool = False, everything: bool = False) -> None:
+        """Report the frames whose files are complete, in the order they were handed over; ``wait`` for the
+        oldest, or for ``everything``. A write's error is raised here."""
+        while self._writes and (everything or wait or self._writes[0][2].done()):
+            frame, path, fut = self._writes.popleft()
+            seconds = fut.result()  # the output thread's time on this file (it overlaps the next frame)
+            self.timer.since_event["write"] += seconds
+            self.result.timings["write"] += seconds
+            wait = False
+            self.result.frames.append(frame)
+            self.result.paths.append(path)
+            self.done += 1
+            if self.progress:
+                self.progress({"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
+                               "path": str(path), "timings": self.timer.take()})
 
     def check_stop(self) -> None:
         if self.stop.signal is not None:
+            self.reap(everything=True)  # every frame handed over is complete before we say how many
             name = signal.Signals(self.stop.signal).name
             raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; "
                                  f"the frames written are complete and the next render resumes from the cache")
@@ -267,16 +291,21 @@ class _Render:
 
         with oom_guard(self.shot.working_size):  # a CUDA OOM names the working size to lower (exit 2)
             self.runner.run(job.all_frames, list(self.shot.keyframes), job.frames)
+        self.reap(everything=True)
         if self.cache is not None:
             with self.timer("cache"):
                 self.cache.finish()
         return self.result
 
     def close(self) -> None:
-        """Also on cancel: the state saved for the frame in hand reaches the disk before we exit."""
-        if self.cache is not None:
-            with self.timer("cache"):
-                self.cache.close()
+        """Also on cancel or error: the files handed over are complete, and the state saved for the frame in
+        hand reaches the disk, before we exit."""
+        try:
+            self._out.shutdown(wait=True)
+        finally:
+            if self.cache is not None:
+                with self.timer("cache"):
+                    self.cache.close()
 
 
 def render(shot: Shot, progress: ProgressCallback | None = None) -> RenderResult:
