@@ -268,7 +268,9 @@ class ShotCache:
         return self._load(self._step_path(key, "state"))
 
     def put_state(self, key: str, tensors: dict[str, Any]) -> None:
-        self._save(self._step_path(key, "state"), tensors)
+        # stored plain: a state is written at the end of every pass, and deflating its tens of MB (the keys
+        # barely shrink) would hold up the end of every render for the few MB it saves once per pass
+        self._save(self._step_path(key, "state"), tensors, compress=False)
 
     def get_affinity(self, key: str) -> dict[str, Any] | None:
         return self._load(self._step_path(key, "affinity"))
@@ -315,8 +317,8 @@ class ShotCache:
         except OSError:
             pass
 
-    def _save(self, path: Path, tensors: dict[str, Any]) -> None:
-        data = encode(self._address(path), tensors)
+    def _save(self, path: Path, tensors: dict[str, Any], *, compress: bool = True) -> None:
+        data = encode(self._address(path), tensors, compress=compress)
         with self.lock():
             _atomic_write_bytes(path, data)
         self._written_since_evict += len(data)

@@ -69,8 +69,8 @@ def _deflate(raw: bytes) -> bytes | None:
     return small if len(small) <= _WORTH * len(raw) else None
 
 
-def encode(address: str, tensors: dict[str, Any]) -> bytes:
-    """The bytes of an entry holding ``tensors`` under ``address``."""
+def encode(address: str, tensors: dict[str, Any], *, compress: bool = True) -> bytes:
+    """The bytes of an entry holding ``tensors`` under ``address`` (deflated where that pays, if ``compress``)."""
     import torch
     from safetensors.torch import save
 
@@ -78,7 +78,7 @@ def encode(address: str, tensors: dict[str, Any]) -> bytes:
     stored, packed = {}, {}
     for name, t in tensors.items():
         raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        small = _deflate(raw)
+        small = _deflate(raw) if compress else None
         if small is not None and str(t.dtype).removeprefix("torch.") in _DTYPES:
             stored[name] = torch.frombuffer(bytearray(small), dtype=torch.uint8)
             packed[name] = [str(t.dtype).removeprefix("torch."), list(t.shape)]
