@@ -191,7 +191,7 @@ def test_affinities_of_another_roto_give_identical_results(model: torch.nn.Modul
     assert not torch.equal(run_a[3].alpha, fresh_b[3].alpha)  # the roto does change the result
     # the affinities depend on the pixels only: the two rotos' are the same tensors
     assert all(torch.equal(a[k], b[k]) for a, b in zip(affs_a, affs_b, strict=True) for k in a)
-    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4"}  # CFAR's weights are recomputed
+    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar0", "cfar1", "cfar2"}
 
 
 def test_affinity_of_the_wrong_size_is_refused(model: torch.nn.Module) -> None:

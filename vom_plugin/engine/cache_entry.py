@@ -20,6 +20,7 @@ import hmac
 import json
 import os
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,8 +70,9 @@ def _deflate(raw: bytes) -> bytes | None:
     return small if len(small) <= _WORTH * len(raw) else None
 
 
-def encode(address: str, tensors: dict[str, Any], *, compress: bool = True) -> bytes:
-    """The bytes of an entry holding ``tensors`` under ``address`` (deflated where that pays, if ``compress``)."""
+def encode(address: str, tensors: dict[str, Any], *, compress: bool | Callable[[str], bool] = True) -> bytes:
+    """The bytes of an entry holding ``tensors`` under ``address``, each deflated where that pays if
+    ``compress`` (True, False, or a test of the tensor's name)."""
     import torch
     from safetensors.torch import save
 
@@ -78,7 +80,7 @@ def encode(address: str, tensors: dict[str, Any], *, compress: bool = True) -> b
     stored, packed = {}, {}
     for name, t in tensors.items():
         raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        small = _deflate(raw) if compress else None
+        small = _deflate(raw) if (compress(name) if callable(compress) else compress) else None
         if small is not None and str(t.dtype).removeprefix("torch.") in _DTYPES:
             stored[name] = torch.frombuffer(bytearray(small), dtype=torch.uint8)
             packed[name] = [str(t.dtype).removeprefix("torch."), list(t.shape)]
@@ -137,11 +139,47 @@ def is_marked(header: dict[str, Any]) -> bool:
     return isinstance(meta, dict) and str(meta.get(MARKER, "")).startswith("vom-cache-")
 
 
+_ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+              "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def _tensors(data: bytes, header: dict[str, Any]) -> dict[str, Any]:
+    """The safetensors tensors of ``data``, each copied once into fresh storage of torch's own: tensors
+    viewed in place sit at whatever offset the header left them, and torch's vectorised CPU kernels round
+    differently on unaligned data, so a resumed render computes bit-identically to an uninterrupted one.
+    Every name, dtype, shape and offset is checked before anything is allocated."""
+    import math
+
+    import torch
+
+    base = 8 + int.from_bytes(data[:8], "little")
+    body = len(data) - base
+    out = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(spec, dict) or spec.get("dtype") not in _ST_DTYPES:
+            raise BadEntry(f"tensor {name!r}: no dtype this version reads")
+        shape, offsets = spec.get("shape"), spec.get("data_offsets")
+        if (not isinstance(shape, list) or not all(isinstance(n, int) and n >= 0 for n in shape)
+                or not isinstance(offsets, list) or len(offsets) != 2
+                or not all(isinstance(n, int) for n in offsets) or not 0 <= offsets[0] <= offsets[1] <= body):
+            raise BadEntry(f"tensor {name!r}: bad shape or offsets")
+        dtype = getattr(torch, _ST_DTYPES[spec["dtype"]])
+        size = math.prod(shape) * torch.empty(0, dtype=dtype).element_size()
+        if offsets[1] - offsets[0] != size:
+            raise BadEntry(f"tensor {name!r}: {offsets[1] - offsets[0]} bytes for shape {shape}")
+        t = torch.empty(shape, dtype=dtype)
+        if size:
+            t.reshape(-1).view(torch.uint8).numpy()[:] = np.frombuffer(data, np.uint8, size, base + offsets[0])
+        out[name] = t
+    return out
+
+
 def decode(address: str, data: bytes) -> dict[str, Any]:
     """The tensors of an entry, verified against ``address``; BadEntry when anything does not match."""
-    from safetensors.torch import load
-
-    meta = read_header(data).get("__metadata__")
+    header = read_header(data)
+    meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get(MARKER) != FORMAT:
         raise BadEntry("no vom cache marker of this version")
     packed: Any = {}
@@ -152,13 +190,7 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
             raise BadEntry("zlib field is not JSON") from None
         if not isinstance(packed, dict):
             raise BadEntry("zlib field is not a JSON object")
-    try:
-        # clone(): tensors loaded from bytes sit at whatever offset the header left them, and torch's
-        # vectorised CPU kernels round differently on unaligned data; fresh storage is aligned, so a
-        # resumed render computes bit-identically to an uninterrupted one (unpacked ones are fresh already).
-        tensors = {k: v if k in packed else v.clone() for k, v in load(data).items()}
-    except Exception as e:  # safetensors raises its own error types for every malformation
-        raise BadEntry(f"tensors do not load ({e})") from None
+    tensors = _tensors(data, header)
     if not set(packed) <= set(tensors):
         raise BadEntry("zlib field names tensors the entry does not hold")
     tensors.update({k: _unpack(k, tensors[k], spec) for k, spec in packed.items()})

@@ -1,8 +1,12 @@
 """Step-wise propagation of one pass (``Propagator``) and a whole in-memory clip (``propagate_clip``).
 
+``propagate_clip`` is the network-level view (tensors at working size, masks too); renders, ``vom eval`` and
+training validation run shots through ``engine.passes``, which drives ``Propagator`` the same way.
+
 A pass starts at a keyframe (``add_keyframe``) and moves one frame at a time (``step``) in the pass's
 direction; a backward pass is a forward pass over the reversed frames, so the network never knows the
-direction. Keys are a pure function of the pixels (``encode_keys``), so the runner caches them on disk.
+direction. Keys are a pure function of the pixels (``encode_keys``), so the runner caches them on disk: the
+backbone's features in half precision, rounded the same way on a cold run, keys projected from them.
 ``state_dict``/``load_state_dict`` hold everything a pass remembers (memory bank, CFAR history, frame
 counter), so a render resumes mid-pass with the same results as an uninterrupted one.
 

@@ -96,22 +96,23 @@ class Affinity:
                              f"positions with {memory_frames} memory frames")
 
     def rounded(self) -> Affinity:
-        """The read weights rounded to half precision (as ``to_dict`` stores them), the rest as it is.
+        """The weights rounded to half precision (as ``to_dict`` stores them), indices as they are.
 
         The engine uses this on every path, computed or read from its cache, so a cached affinity gives the
         same pixels as a fresh one."""
-        def r(w: torch.Tensor) -> torch.Tensor:
-            return w.to(torch.float16).float()
+        def r(w: torch.Tensor | None) -> torch.Tensor | None:
+            return None if w is None else w.to(torch.float16).float()
 
-        return Affinity(self.idx16, r(self.w16), self.sel8, r(self.w8), self.sel4, r(self.w4), self.cfar)
+        return Affinity(self.idx16, r(self.w16), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
+                        tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, torch.Tensor]:
-        """What a cache keeps: the top-k matches, weights in half precision (see ``rounded``), indices in the
-        narrowest integer type that holds them (memory positions: int16 up to 32767, candidates among 4k:
-        uint8). Not CFAR's window weights: 2.4x the bytes of the rest, and recomputing them from the keys
-        (``from_dict`` leaves them None) costs less than reading them back."""
+        """Flat CPU tensors: weights in half precision (see ``rounded``), indices in the narrowest integer
+        type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
         out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
         out.update({n: getattr(self, n).detach().cpu().to(torch.float16).contiguous() for n in self._WEIGHT})
+        out.update({f"cfar{i}": w.detach().cpu().to(torch.float16).contiguous()
+                    for i, w in enumerate(self.cfar) if w is not None})
         return out
 
     @staticmethod
