@@ -221,13 +221,14 @@ class PassRunner:
             image = self.image(f)
             out = self._step(prop, p, i, f, image, None if affs is None else affs[i])
             with self.timer("propagate"):
-                alpha = out.alpha[0, 0].detach().float().cpu().contiguous()
+                # half precision, as the cache keeps it (the EXR is half float too): cached == cold
+                alpha = out.alpha[0, 0].detach().to(self.torch.float16).cpu().contiguous()
             self.result.cache["steps_computed"] += 1
             if cache is not None:
                 with self.timer("cache"):
                     cache.after_step(prop, steps, affs, i, n, alpha, out.affinity)
             if f in p.serves and i >= deliver_from:  # frames before deliver_from came from the cache already
-                self.deliver(f, p.plan, alpha.numpy())
+                self.deliver(f, p.plan, alpha.numpy().astype(np.float32))
             self.check_stop()
 
     def _cached_steps(self, p: PlannedPass, steps: list[str]) -> tuple[int, Any, int]:

@@ -127,11 +127,11 @@ class StepCache:
             return None
         alpha = got.get("alpha")
         w, h = padded
-        if alpha is None or tuple(alpha.shape) != (h, w) or alpha.dtype != torch.float32:
+        if alpha is None or tuple(alpha.shape) != (h, w) or alpha.dtype != torch.float16:
             shape = None if alpha is None else tuple(alpha.shape)
-            self.store.drop("alpha", address, f"prediction of shape {shape}, expected {(h, w)} float32")
+            self.store.drop("alpha", address, f"prediction of shape {shape}, expected {(h, w)} float16")
             return None
-        return alpha.numpy()
+        return alpha.numpy().astype(np.float32)
 
     def drop_step_inputs(self, frame: int, affinity: str | None, why: str) -> None:
         """Verified key features (and affinity) that loaded, then did not fit the step: a miss from now on."""
