@@ -168,7 +168,7 @@ def _shrunk(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 ALIEN: dict[str, tuple[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]]] = {
     "alpha-size": ("alpha", lambda t: {"alpha": torch.ones(3, 5)}),
     "state-empty-bank": ("state", lambda t: {"t": torch.tensor(4)}),
-    "keys-missing-levels": ("keys", lambda t: {"key16": t["key16"]}),
+    "keys-missing-levels": ("keys", lambda t: {"f16": t["f16"]}),
     "keys-shapes": ("keys", _shrunk),
     "affinity-missing": ("affinity", lambda t: {"w16": torch.ones(2)}),
     "affinity-shapes": ("affinity", _shrunk),
@@ -181,14 +181,13 @@ def test_a_verified_entry_of_another_layout_is_a_miss(root: Path, clean: dict[st
     """Entries with a valid digest but tensors this version does not read (another vom, or a forger who
     knows the format): an alpha of another size, a state with an empty memory bank, keys or affinities
     missing tensors or of other shapes (these load, then fail inside the step)."""
-    from safetensors.torch import load
-
-    from vom_plugin.engine.cache_entry import encode
+    from vom_plugin.engine.cache_entry import decode, encode
 
     kind, alien = ALIEN[variant]
     cache = _prepare(root, tmp_path, kind)
     for f in _files(cache, kind):
-        f.write_bytes(encode(f"{f.parent.name}/{f.name}", alien(load(f.read_bytes()))))
+        address = f"{f.parent.name}/{f.name}"
+        f.write_bytes(encode(address, alien(decode(address, f.read_bytes()))))
     r = render(_shot(root, tmp_path / "out", cache))
     _assert_clean(r, tmp_path / "out", clean)
     assert len(r.warnings) == 1 and "damaged" in r.warnings[0], r.warnings

@@ -41,6 +41,32 @@ def test_round_trip_is_exact_and_one_key_entry_per_frame(tmp_path: Path) -> None
     assert not list(c.dir.rglob("*.tmp"))  # atomic writes leave no temporaries
 
 
+def test_compressed_entries_are_exact_smaller_and_bounded(tmp_path: Path) -> None:
+    import json
+
+    from safetensors.torch import load, save
+
+    from vom_plugin.engine.cache_entry import BadEntry, decode, encode, read_header
+
+    alpha = torch.zeros(272, 480)
+    alpha[100:200, 150:300] = 1.0
+    alpha[99, 150:300] = torch.linspace(0, 1, 150)  # a soft edge: the bits must come back exactly
+    noise = torch.randn(64, 64)  # incompressible: stored as it is
+    data = encode("steps/x.alpha.safetensors", {"alpha": alpha, "noise": noise, "idx": torch.arange(6).to(torch.int16)})
+    assert len(data) < alpha.numel() * 4 / 10 + noise.numel() * 4 + 4096
+    got = decode("steps/x.alpha.safetensors", data)
+    assert torch.equal(got["alpha"], alpha) and got["alpha"].dtype == torch.float32
+    assert torch.equal(got["noise"], noise) and torch.equal(got["idx"], torch.arange(6).to(torch.int16))
+    meta = read_header(data)["__metadata__"]
+    assert set(json.loads(meta["zlib"])) == {"alpha"}
+    # a description that claims more (or fewer) bytes than the data holds is a bad entry, not an allocation
+    for shape in ([272, 481], [1 << 20, 1 << 20], [10]):
+        meta2 = {**meta, "zlib": json.dumps({"alpha": ["float32", shape]})}
+        forged = save(load(data), metadata=meta2)
+        with pytest.raises(BadEntry, match="alpha"):
+            decode("steps/x.alpha.safetensors", forged)
+
+
 def test_damaged_entry_is_a_miss(tmp_path: Path) -> None:
     c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
     c.prepare()

@@ -36,3 +36,32 @@ def test_bench_rejects_bad_sizes_and_frames() -> None:
         bench.run_bench(size=720)
     with pytest.raises(InputError, match="--frames 5"):
         bench.run_bench(frames=5)
+
+
+def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[str]) -> None:
+    """vom bench --cache: the demo shot resampled and lengthened, each render a `vom render` process; the
+    re-render after the roto edit reads every frame's key features and read/CFAR weights from the cache."""
+    from vom_plugin.commands import bench as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    args = parser.parse_args(["--cache", "--model", "random", "--config", "lite", "--device", "cpu",
+                              "--plate-size", "128x72", "--length", "5", "--repeat", "1", "--json"])
+    assert cmd.run(args) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["frames"] == 5 and r["plate_size"] == [128, 72] and r["model"] == "lite (random weights)"
+    assert r["roto_changed_cache"]["keys_hit"] == 5 and r["roto_changed_cache"]["keys_miss"] == 0
+    assert r["roto_changed_cache"]["affinity_hit"] == 5 and r["roto_changed_cache"]["steps_computed"] == 5
+    assert set(r["cache_mb_per_frame_by_kind"]) == {"keys", "alpha", "affinity", "state"}
+    assert 0 < r["cache_mb_per_frame_without_states"] < r["cache_mb_per_frame"]
+    assert all(r[f"{k}_wall_s"] > 0 and r[f"{k}_cpu_s"] > 0 for k in ("cold", "roto_changed", "start"))
+    assert r["speedup"] > 0 and r["speedup_cpu"] > 0
+
+
+def test_cache_bench_rejects_bad_sizes() -> None:
+    from vom_plugin.engine.bench_cache import parse_size
+
+    assert parse_size("864x480") == (864, 480)
+    for bad in ("864", "864x", "8x8", "axb"):
+        with pytest.raises(InputError, match="--plate-size"):
+            parse_size(bad)

@@ -136,6 +136,30 @@ def test_keys_from_a_cache_give_bit_identical_results(model: torch.nn.Module) ->
         assert torch.equal(x, y)
 
 
+def test_cached_half_precision_features_give_the_cold_keys_exactly(model: torch.nn.Module) -> None:
+    """The cache keeps a frame's backbone features in half precision, nothing else; the cold path rounds
+    them the same way before projecting keys, so keys, outputs and affinities from the cache are exact."""
+    frames, mask = _clip(3, seed=3)
+    fresh, cached = Propagator(model), Propagator(model)
+    keys = [fresh.encode_keys(frames[i : i + 1]) for i in range(3)]
+    stored = [{k: v.clone() for k, v in Propagator.key_features(kf).items()} for kf in keys]
+    assert all(set(d) == {"f4", "f8", "f16"} and all(v.dtype == torch.float16 for v in d.values()) for d in stored)
+    back = [cached.keys_from_features(d) for d in stored]
+    for a, b in zip(keys, back, strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a.to_dict().values(), b.to_dict().values(), strict=True))
+    a = [fresh.add_keyframe(frames[:1], keys[0], mask[None])]
+    b = [cached.add_keyframe(frames[:1], back[0], mask[None])]
+    for i in (1, 2):
+        a.append(fresh.step(frames[i : i + 1], keys[i]))
+        b.append(cached.step(frames[i : i + 1], back[i]))
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x.alpha, y.alpha)
+        stored_aff = x.affinity.to_dict()
+        assert stored_aff["w16"].dtype == torch.float16 and stored_aff["sel8"].dtype == torch.uint8
+        assert stored_aff["idx16"].dtype in (torch.uint8, torch.int16)
+        assert all(torch.equal(stored_aff[k], v) for k, v in y.affinity.to_dict().items())
+
+
 def _run(model, frames, roto, affinities=None, memory="first+prev2"):
     """One pass over the clip; returns (outputs, affinities as the cache stores them)."""
     from vom_plugin.model import Affinity

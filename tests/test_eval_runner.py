@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -102,27 +100,37 @@ def test_unknown_method_and_vom_without_model():
         make_methods(["vom"])
 
 
-def test_vom_method_pads_to_16_and_returns_plate_size(monkeypatch):
-    """The model path: working size, padding to 16, the roto as keyframe 0, alpha back at clip size."""
+def test_vom_method_is_the_render_path(tmp_path: Path):
+    """The benchmark's vom method runs what `vom render` runs: the same clip written as plate files and
+    rendered gives the same alphas (to the half float of the EXR), with a resize to the working size, padding
+    to 16 and the guided lift back to the clip's size all exercised (200x80 at working size 128)."""
     import torch
 
-    seen = {}
+    from vom_plugin import io as vio
+    from vom_plugin.engine.runner import render
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
 
-    def fake_propagate_clip(model, frames, keyframes, *, memory, top_k, device):
-        seen.update(shape=tuple(frames.shape), keys=list(keyframes), key_shape=tuple(keyframes[0].shape))
-        t, _, h, w = frames.shape
-        alpha = keyframes[0].expand(t, h, w).clone()  # "propagate" the roto unchanged
-        return alpha, alpha
-
-    fake = types.ModuleType("vom_plugin.engine.propagate")
-    fake.propagate_clip = fake_propagate_clip
-    monkeypatch.setitem(sys.modules, "vom_plugin.engine.propagate", fake)
-    frames, gt = _moving_square(t=3, h=40, w=56)
+    frames, gt = _moving_square(t=4, h=80, w=200)
     roto = (gt[0] >= 0.5).astype(np.float32)
-    alpha = vom_method(torch.nn.Identity(), working_size=128)(frames, roto, None)
-    assert seen == {"shape": (3, 3, 48, 64), "keys": [0], "key_shape": (1, 48, 64)}
-    assert alpha.shape == (3, 40, 56)
-    np.testing.assert_allclose(alpha[2], roto, atol=1e-6)
+    (tmp_path / "plate").mkdir()
+    for i, f in enumerate(frames):
+        _write(tmp_path / "plate" / f"p.{i + 1:04d}.exr", f, ["R", "G", "B"])
+    _write(tmp_path / "roto.0001.exr", roto, ["A"])
+    torch.manual_seed(0)
+    model = build_model("lite").eval()
+    save_weights(model, tmp_path / "m.safetensors", fp16=False)
+    shot = Shot(plate=str(tmp_path / "plate" / "p.####.exr"), keyframes={1: str(tmp_path / "roto.0001.exr")},
+                out=str(tmp_path / "out" / "a.####.exr"), model=str(tmp_path / "m.safetensors"), device="cpu",
+                working_size=128, colorspace="lin_rec709", cache=str(tmp_path / "cache"))
+    rendered = np.stack([oiio.ImageBuf(str(p)).get_pixels(oiio.FLOAT)[..., 0] for p in render(shot).paths])
+    display = np.stack([vio.to_network(vio.read_plate(tmp_path / "plate" / f"p.{i + 1:04d}.exr").rgb, "lin_rec709")
+                        for i in range(len(frames))])
+    alpha = vom_method(model, working_size=128)(display, roto, None)
+    assert alpha.shape == (4, 80, 200) and alpha.dtype == np.float32
+    assert np.ptp(alpha[2]) > 0
+    np.testing.assert_array_equal(rendered, alpha.astype(np.float16).astype(np.float32))
 
 
 # ---- files and commands ----------------------------------------------------------------------------------

@@ -248,3 +248,29 @@ def test_cli_json_progress_and_yaml_override(shot_dir: Path, tmp_path: Path,
     assert [x["frame"] for x in lines[1:3]] == [3, 4] and lines[2]["done"] == 2 and lines[2]["total"] == 2
     assert set(lines[1]["timings"]) <= {"read", "keys", "propagate", "cache", "upsample", "write"}
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["m.0003.exr", "m.0004.exr"]
+
+
+def test_the_cache_keeps_each_tensor_once_in_half_precision(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
+    """What a render leaves per frame: the backbone's features (not the keys projected from them), the
+    top-k matches and CFAR weights, the prediction; floats in half precision, indices in small integers."""
+    import torch
+
+    from vom_plugin.engine.cache_entry import decode
+
+    shot_folder = next(p for p in (shot_dir / "cache_ref").iterdir() if p.is_dir())
+    entries = {p: decode(f"{p.parent.name}/{p.name}", p.read_bytes()) for p in shot_folder.rglob("*.safetensors")}
+    kinds: dict[str, list[dict]] = {}
+    for p, t in entries.items():
+        kinds.setdefault("keys" if p.parent.name == "keys" else p.name.split(".")[1], []).append(t)
+    assert len(kinds["keys"]) == N and len(kinds["alpha"]) == N and len(kinds["affinity"]) == N
+    assert all(set(t) == {"f4", "f8", "f16"} and all(v.dtype == torch.float16 for v in t.values())
+               for t in kinds["keys"])
+    assert all(set(t) == {"alpha"} and t["alpha"].dtype == torch.float16 for t in kinds["alpha"])
+    for t in kinds["affinity"]:
+        assert {k for k, v in t.items() if v.is_floating_point()} <= {"w16", "w8", "w4", "cfar0", "cfar1", "cfar2"}
+        assert all(v.dtype == torch.float16 for v in t.values() if v.is_floating_point())
+        assert all(v.dtype in (torch.uint8, torch.int16) for k, v in t.items() if not v.is_floating_point())
+    # a frame's entries are smaller than its features in float32 alone (what the keys entry held before)
+    per_frame = sum(p.stat().st_size for p in entries if ".state." not in p.name) / N
+    features32 = sum(v.numel() * 4 for v in kinds["keys"][0].values())
+    assert per_frame < features32

@@ -349,3 +349,20 @@ def test_init_from_lite_weights_warm_starts_lite2(tmp_path: Path):
         assert torch.equal(model.state_dict()[k], donor.state_dict()[k]), k
     assert not torch.equal(model.key_encoder.adapt.a8.weight, adapt_before)
     assert any("distill step 2" in m for m in logs)
+
+
+def test_validation_runs_the_render_path():
+    """Training validation scores what `vom render` computes: the pass runner with the node's defaults."""
+    from vom_plugin.engine.passes import run_clip
+    from vom_plugin.model import build_model
+    from vom_plugin.train import validate as V
+
+    torch.manual_seed(0)
+    model = build_model("lite").eval()
+    frames = torch.rand(3, 3, 40, 56)
+    roto = torch.zeros(1, 40, 56)
+    roto[:, 10:30, 12:30] = 1.0
+    got = V.predict_clip(model, frames, roto, torch.device("cpu"))
+    want = run_clip(model, frames.permute(0, 2, 3, 1).numpy(), {0: roto[0].numpy()}, working_size=960,
+                    memory="first+prev2", top_k=8)
+    assert got.shape == (3, 40, 56) and torch.equal(got, torch.from_numpy(want))

@@ -23,19 +23,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--cache", action="store_true",
-                   help="instead: render a shot with a cold cache, then again after only the roto changed "
-                        "(the key-feature cache's speed-up); uses --config, --device, --threads")
+                   help="instead: time `vom render` of a shot with a cold cache, then after only its roto changed "
+                        "(the cache's speed-up; each render a process); uses --device, --threads")
     p.add_argument("--shot", default=None, metavar="SHOT.yaml", help="with --cache: the shot (default: the demo)")
-    p.add_argument("--model", default=None, metavar="NAME|PATH",
-                   help="with --cache: weights to use (default: seeded random weights of --config)")
+    p.add_argument("--model", default="default", metavar="NAME|PATH|random",
+                   help="with --cache: weights to use (default: the shipped weights; random: seeded random "
+                        "weights of --config)")
+    p.add_argument("--plate-size", default=None, metavar="WxH",
+                   help="with --cache: resample the shot's plates and roto to this size (e.g. 864x480)")
+    p.add_argument("--length", type=int, default=None, metavar="N",
+                   help="with --cache: extend the shot to N frames (its frames forward, back, forward...)")
+    p.add_argument("--repeat", type=int, default=3, metavar="N",
+                   help="with --cache: renders of each kind; the minimum is reported (default: 3)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.cache:
-        from vom_plugin.engine.runner import format_cache_bench, run_cache_bench
+        from vom_plugin.engine.bench_cache import format_cache_bench, run_cache_bench
 
         r = run_cache_bench(config=args.config, model=args.model, shot_file=args.shot, device=args.device,
-                            threads=args.threads)
+                            threads=args.threads, plate_size=args.plate_size, length=args.length,
+                            repeat=args.repeat)
         print(json.dumps(r) if args.json else format_cache_bench(r))
         return 0
     from vom_plugin.engine.bench import format_text, run_bench

@@ -16,6 +16,8 @@ _LAZY = {
     "Propagator": "vom_plugin.engine.propagate",
     "StepOutput": "vom_plugin.engine.propagate",
     "propagate_clip": "vom_plugin.engine.propagate",
+    "run_clip": "vom_plugin.engine.passes",
+    "PassRunner": "vom_plugin.engine.passes",
     "MemoryBank": "vom_plugin.engine.memory",
     "parse_memory_policy": "vom_plugin.engine.memory",
     "Pass": "vom_plugin.engine.schedule",

@@ -1,8 +1,12 @@
 """Step-wise propagation of one pass (``Propagator``) and a whole in-memory clip (``propagate_clip``).
 
+``propagate_clip`` is the network-level view (tensors at working size, masks too); renders, ``vom eval`` and
+training validation run shots through ``engine.passes``, which drives ``Propagator`` the same way.
+
 A pass starts at a keyframe (``add_keyframe``) and moves one frame at a time (``step``) in the pass's
 direction; a backward pass is a forward pass over the reversed frames, so the network never knows the
-direction. Keys are a pure function of the pixels (``encode_keys``), so the runner caches them on disk.
+direction. Keys are a pure function of the pixels (``encode_keys``), so the runner caches them on disk: the
+backbone's features in half precision, rounded the same way on a cold run, keys projected from them.
 ``state_dict``/``load_state_dict`` hold everything a pass remembers (memory bank, CFAR history, frame
 counter), so a render resumes mid-pass with the same results as an uninterrupted one.
 
@@ -30,6 +34,7 @@ from .schedule import plan
 __all__ = ["Affinity", "KeyFeatures", "Propagator", "StepOutput", "inference_model", "propagate_clip"]
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+FEATURES = ("f4", "f8", "f16")  # a frame's cached key features (backbone outputs at 1/4, 1/8, 1/16)
 
 
 def _version(model: HSTSG) -> tuple:
@@ -70,9 +75,26 @@ class Propagator:
         self.t = 0  # frames processed in this pass (0 = waiting for the keyframe)
 
     def encode_keys(self, image: torch.Tensor) -> KeyFeatures:
-        """image [1, 3, H, W] in [0, 1] -> KeyFeatures (depends on the pixels only: cacheable)."""
+        """image [1, 3, H, W] in [0, 1] -> KeyFeatures (depends on the pixels only: cacheable).
+
+        The backbone features are rounded to half precision, as the runner's cache stores them
+        (``key_features``), and the keys projected from the rounded features: a render from cached
+        features computes exactly what a cold one does."""
         with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
-            return self.model.encode_key(to_input(image, self.device))
+            feats = self.model.encode_key_features(to_input(image, self.device))
+            return self.keys_from_features(dict(zip(FEATURES, (f.to(torch.float16) for f in feats), strict=True)))
+
+    def keys_from_features(self, feats: dict[str, torch.Tensor]) -> KeyFeatures:
+        """KeyFeatures from half-precision backbone features (``encode_keys``'s, or the cache's)."""
+        with inference_context(self.device):
+            f4, f8, f16 = (to_input(feats[n].float(), self.device) for n in FEATURES)
+            return self.model.keys_from_features(f4, f8, f16)
+
+    @staticmethod
+    def key_features(keys: KeyFeatures) -> dict[str, torch.Tensor]:
+        """What the cache keeps of a frame's KeyFeatures: the features in half precision (keys are recomputed)."""
+        return {n: getattr(keys, n.replace("f", "feat", 1)).detach().to(torch.float16).cpu().contiguous()
+                for n in FEATURES}
 
     def _keys(self, keys: KeyFeatures) -> KeyFeatures:
         """Keys on the device in the layout fresh ones have (channels_last), so keys read back from the
@@ -99,7 +121,7 @@ class Propagator:
             keys = self._keys(keys)
             self.bank.add(0, self.model.memory_frame(image, keys, mask, mask))
             logits, alpha, hist, aff = self.model.predict_with_affinity(
-                image, keys, self.bank.ordered(), [], self.top_k, self._affinity(affinity))
+                image, keys, self.bank.ordered(), [], self.top_k, self._affinity(affinity), rounded=True)
             self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha))
             self.history = [hist]
             self.t = 1
@@ -116,7 +138,8 @@ class Propagator:
             image = to_input(image, self.device)
             keys = self._keys(keys)
             logits, alpha, hist, aff = self.model.predict_with_affinity(
-                image, keys, self.bank.ordered(), self.history, self.top_k, self._affinity(affinity))
+                image, keys, self.bank.ordered(), self.history, self.top_k, self._affinity(affinity),
+                rounded=True)
             mask = torch.sigmoid(logits)
             self.history = [hist, *self.history][: self.model.config.cfar_frames - 1]
             if self.bank.writes(self.t):

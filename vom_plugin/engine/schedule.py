@@ -13,6 +13,7 @@ frames lie before it. Distances are in frame numbers, so stepped ranges (1001-11
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from vom_plugin.errors import InputError
 
@@ -30,7 +31,19 @@ class Pass:
             return 1.0 if self.direction > 0 else 0.0  # the forward pass owns the keyframe's own frame
         if self.toward is None:
             return 1.0
-        return blend_weight(frame, self.keyframe, self.toward)
+        # one number per frame, the earlier keyframe's weight: the later one's is its exact complement
+        early, late = sorted((self.keyframe, self.toward))
+        w = blend_weight(frame, early, late)
+        return w if self.keyframe == early else 1.0 - w
+
+
+def blend(frame: int, parts: list[tuple[Pass, Any]]) -> Any:
+    """The alphas of the passes covering ``frame`` blended by their weights (in keyframe order); one pass's
+    alpha is returned as it is. The one blend rule of every render, evaluation and validation."""
+    if len(parts) == 1:
+        return parts[0][1]
+    parts = sorted(parts, key=lambda pa: (pa[0].keyframe, pa[0].direction))
+    return sum(p.weight(frame) * a for p, a in parts)
 
 
 def blend_weight(frame: int, kf_from: int, kf_to: int | None) -> float:

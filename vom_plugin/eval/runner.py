@@ -2,9 +2,9 @@
 
 A method is a function ``(frames, roto, gt) -> alpha``: ``frames`` float32 [T, H, W, 3] display-referred in
 [0, 1] (``io.to_network`` of the linear plate), ``roto`` float32 [H, W] {0, 1} on frame 0, ``gt`` the GT
-alphas (only the oracle may look), ``alpha`` float32 [T, H, W]. The vom model runs like a render does:
-``engine.frames`` resizes to the working size and pads to a multiple of 16, ``engine.propagate_clip`` runs
-the network from the roto, the alpha is guided-upsampled back to the clip's resolution.
+alphas (only the oracle may look), ``alpha`` float32 [T, H, W]. The vom model runs through the render's own
+pass runner (``engine.passes.run_clip``): the same working size, padding, propagation, blend and guided lift
+as ``vom render``, with the frames in memory instead of files.
 """
 
 from __future__ import annotations
@@ -33,25 +33,18 @@ TABLE_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt")
 
 def vom_method(model: Any, *, device: str = "cpu", working_size: int | None = None,
                memory: str | None = None, top_k: int | None = None) -> MethodFn:
-    """The HSTSG network as a benchmark method (torch and the engine are imported on first use).
-
-    ``working_size``, ``memory`` and ``top_k`` default to the node definition's: what a render uses."""
+    """The HSTSG network as a benchmark method, run by the render's pass runner (torch and the engine are
+    imported on first use). ``working_size``, ``memory`` and ``top_k`` default to the node definition's:
+    what a render uses."""
     working_size = parse_value("working_size", default("working_size") if working_size is None else working_size)
+    memory = parse_value("memory", default("memory") if memory is None else memory)
+    top_k = parse_value("top_k", default("top_k") if top_k is None else top_k)
 
     def run(frames: np.ndarray, roto: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
-        import torch
+        from vom_plugin.engine.passes import run_clip
 
-        from vom_plugin.engine.frames import alpha_to_plate, geometry, image_to_working, mask_to_working
-        from vom_plugin.engine.propagate import propagate_clip
-
-        h, w = roto.shape
-        geo = geometry(w, h, working_size)
-        x = torch.from_numpy(np.stack([image_to_working(f, geo) for f in frames]))
-        key = torch.from_numpy(mask_to_working(roto, geo))
-        with torch.inference_mode():
-            alpha, _ = propagate_clip(model, x, {0: key}, memory=memory, top_k=top_k, device=device)
-        alpha = alpha.detach().float().cpu().numpy()
-        return np.stack([alpha_to_plate(alpha[t], geo, frames[t]) for t in range(len(frames))])
+        return run_clip(model, frames, {0: roto}, working_size=working_size, memory=memory, top_k=top_k,
+                        device=device)
 
     return run
 

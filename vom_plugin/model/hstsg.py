@@ -96,11 +96,24 @@ class Affinity:
             raise ValueError(f"affinity for {self.idx16.shape[1]} positions at 1/16 does not fit a query of {n16} "
                              f"positions with {memory_frames} memory frames")
 
+    def rounded(self) -> Affinity:
+        """The weights rounded to half precision (as ``to_dict`` stores them), indices as they are.
+
+        The engine uses this on every path, computed or read from its cache, so a cached affinity gives the
+        same pixels as a fresh one."""
+        def r(w: torch.Tensor | None) -> torch.Tensor | None:
+            return None if w is None else w.to(torch.float16).float()
+
+        return Affinity(self.idx16, r(self.w16), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
+                        tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
+
     def to_dict(self) -> dict[str, torch.Tensor]:
-        """Flat CPU tensors; indices stored as int32 (their values are < 2**31: memory positions, 4k candidates)."""
-        out = {n: getattr(self, n).detach().cpu().to(torch.int32).contiguous() for n in self._INDEX}
-        out.update({n: getattr(self, n).detach().cpu().contiguous() for n in self._WEIGHT})
-        out.update({f"cfar{i}": w.detach().cpu().contiguous() for i, w in enumerate(self.cfar) if w is not None})
+        """Flat CPU tensors: weights in half precision (see ``rounded``), indices in the narrowest integer
+        type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
+        out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
+        out.update({n: getattr(self, n).detach().cpu().to(torch.float16).contiguous() for n in self._WEIGHT})
+        out.update({f"cfar{i}": w.detach().cpu().to(torch.float16).contiguous()
+                    for i, w in enumerate(self.cfar) if w is not None})
         return out
 
     @staticmethod
@@ -115,6 +128,15 @@ class Affinity:
               for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
             tuple(d[f"cfar{i}"].to(device).float() if f"cfar{i}" in d else None for i in range(3)),  # type: ignore[arg-type]
         )
+
+
+def _narrow(idx: torch.Tensor) -> torch.Tensor:
+    lo, hi = (int(idx.min()), int(idx.max())) if idx.numel() else (0, 0)
+    for dtype in (torch.uint8, torch.int16, torch.int32):
+        info = torch.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return idx.to(dtype).contiguous()
+    return idx.contiguous()
 
 
 def stack_memory(frames: list[MemoryFrame]) -> tuple[LevelMemory, LevelMemory, LevelMemory]:
@@ -164,6 +186,14 @@ class HSTSG(nn.Module):
     def encode_key(self, image: torch.Tensor) -> KeyFeatures:
         """image [B, 3, H, W] in [0, 1] -> keys and skip features (pure function of the pixels)."""
         return self.key_encoder(self.key_input(image))
+
+    def encode_key_features(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The costly half of ``encode_key``: backbone features (f4, f8, f16) of the image."""
+        return self.key_encoder.features(self.key_input(image))
+
+    def keys_from_features(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor) -> KeyFeatures:
+        """The cheap half of ``encode_key``: the key projections of (f4, f8, f16)."""
+        return self.key_encoder.project(f4, f8, f16)
 
     def encode_value(
         self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
@@ -263,16 +293,20 @@ class HSTSG(nn.Module):
 
     def predict_with_affinity(
         self, image: torch.Tensor, keys: KeyFeatures, memory: list[MemoryFrame], history: list[History], top_k: int,
-        affinity: Affinity | None = None,
+        affinity: Affinity | None = None, *, rounded: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, History, Affinity]:
         """``predict`` that also returns the frame's Affinity, or takes it from an earlier render of the same
-        frames (then only the value halves run: the results are identical to computing it afresh)."""
+        frames (then only the value halves run: the results are identical to computing it afresh).
+
+        ``rounded``: a freshly computed affinity is used ``Affinity.rounded()``, as a cached one comes back."""
         pks = self.project_keys(keys)
         if affinity is None:
             mem = stack_memory(memory)
             match = self.match_memory(keys, mem, top_k)
             # the weights of the history as it is now: computed before refine() extends it
             affinity = Affinity(*match, self.cfar_weights(pks, history))  # type: ignore[arg-type]
+            if rounded:
+                affinity = affinity.rounded()
             values = tuple(m.values for m in mem)
         else:
             affinity.check(keys, len(memory))

@@ -23,9 +23,13 @@ DEFAULT_SHOTS = Path("/work/shared/data/shots")
 # Imported once, with the model, at the start of a run: a run that lasts hours must not pick up a newer
 # engine module half-way that no longer matches the model classes already loaded.
 try:
-    from vom_plugin.engine.propagate import propagate_clip as _propagate_clip
+    from vom_plugin.engine.passes import run_clip as _run_clip
+    from vom_plugin.nodedef import load_node_def
+
+    _RENDER_DEFAULTS = load_node_def().defaults()
 except Exception:  # engine not importable: the model's own clip forward still validates
-    _propagate_clip = None
+    _run_clip = None
+    _RENDER_DEFAULTS = {}
 try:
     from vom_plugin.eval.scores import evaluate_clip as _evaluate_clip
 except Exception:  # eval not importable: the same formulas, computed here
@@ -71,24 +75,29 @@ def predict_clip(model: torch.nn.Module, frames: torch.Tensor, roto: torch.Tenso
                  ) -> torch.Tensor:
     """Alpha [T, H, W] for frames [T, 3, H, W] in network space and roto [1, H, W] of frame 0.
 
-    Uses the engine's propagation (what `vom render` runs) when it exists; otherwise the model's own
-    clip forward. Pads to multiples of 16 by edge replication and crops back.
+    Runs the render's own pass runner (``engine.passes.run_clip``: what `vom render` computes, with the
+    node definition's memory, top_k and working size) when it exists; otherwise the model's own clip
+    forward, padded to multiples of 16 by edge replication and cropped back.
     """
     T, _, H, W = frames.shape
-    ph, pw = (-H) % 16, (-W) % 16
-    x = F.pad(frames, (0, pw, 0, ph), mode="replicate") if (ph or pw) else frames
-    m = F.pad(roto[None], (0, pw, 0, ph))[0] if (ph or pw) else roto
     model.eval()
     with torch.no_grad():
-        alpha = None
-        if _propagate_clip is not None:
+        if _run_clip is not None:
             try:
-                alpha, _ = _propagate_clip(model, x, {0: m}, device=str(device))
+                alpha = _run_clip(model, frames.permute(0, 2, 3, 1).float().cpu().numpy(),
+                                  {0: roto[0].float().cpu().numpy()},
+                                  working_size=int(_RENDER_DEFAULTS.get("working_size", 960)),
+                                  memory=str(_RENDER_DEFAULTS.get("memory", "first+prev2")),
+                                  top_k=int(_RENDER_DEFAULTS.get("top_k", 8)), device=device)
+                return torch.from_numpy(alpha)
             except Exception as e:  # the engine changed under a long run: validate with the model's own forward
-                _warn_once(f"validation: engine propagation failed ({type(e).__name__}: {e}); using forward_clip")
-        if alpha is None:
-            out = model.forward_clip(x[None].to(device), m[None].to(device))
-            alpha = out["alpha"][0, :, 0]
+                _warn_once(f"validation: the render's pass runner failed ({type(e).__name__}: {e}); "
+                           f"using forward_clip")
+        ph, pw = (-H) % 16, (-W) % 16
+        x = F.pad(frames, (0, pw, 0, ph), mode="replicate") if (ph or pw) else frames
+        m = F.pad(roto[None], (0, pw, 0, ph))[0] if (ph or pw) else roto
+        out = model.forward_clip(x[None].to(device), m[None].to(device))
+        alpha = out["alpha"][0, :, 0]
     return alpha[:, :H, :W].float().cpu().clamp(0, 1)
 
 

@@ -1,0 +1,234 @@
+"""``vom bench --cache``: a cold render against a re-render after only the roto changed, through ``vom render``.
+
+Each render is a ``vom render`` process, as a compositor's Analyze button or a farm task starts one, so the
+numbers include the process start, the model load, reading the plates and writing the EXRs: what an artist
+waits for. Per repeat: a cold render on an empty cache, then the same shot with the keyframe's roto dilated
+(the cache's job: keys and read/CFAR weights depend on the pixels only). ``start_s`` is a third render with
+everything cached (nothing to compute): the fixed cost of a ``vom render``. The minimum over repeats is
+reported (a shared machine only ever adds time), with the CPU seconds of each process.
+
+The shot is a shot file (default: the shipped demo); ``plate_size`` resamples its plates and rotos to
+another size and ``length`` extends it (the frames played forward, back, forward...), in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vom_plugin.engine.shot import Shot
+from vom_plugin.errors import InputError
+
+
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _render(shot_file: Path, env: dict[str, str], **flags: str) -> dict[str, Any]:
+    """One ``vom render`` process; wall and CPU seconds, and its summary event."""
+    cmd = [sys.executable, "-m", "vom_plugin.cli", "render", str(shot_file), "--progress", "json"]
+    for k, v in flags.items():
+        cmd += [f"--{k.replace('_', '-')}", v]
+    c0, t0 = _child_cpu(), time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
+    if done.returncode != 0:
+        raise RuntimeError(f"vom render exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"wall_s": wall, "cpu_s": cpu, "render_s": summary["elapsed"], "cache": summary["cache"],
+            "timings": summary["timings"]}
+
+
+def _pingpong(n: int, length: int) -> list[int]:
+    """Indices 0..n-1 forward, back, forward... ``length`` long (a longer shot made of the same frames)."""
+    if n == 1:
+        return [0] * length
+    cycle = list(range(n)) + list(range(n - 2, 0, -1))
+    return [cycle[i % len(cycle)] for i in range(length)]
+
+
+def _resampled(buf: Any, size: tuple[int, int] | None) -> Any:
+    import OpenImageIO as oiio
+
+    if size is None or (buf.spec().width, buf.spec().height) == size:
+        return buf
+    roi = oiio.ROI(0, size[0], 0, size[1], 0, 1, 0, buf.nchannels)
+    return oiio.ImageBufAlgo.resize(buf, roi=roi)
+
+
+def make_bench_shot(shot: Shot, folder: Path, *, plate_size: tuple[int, int] | None, length: int | None
+                    ) -> tuple[Path, Path]:
+    """A copy of ``shot`` in ``folder`` (resampled, lengthened); returns (shot file, the dilated roto)."""
+    import cv2
+    import OpenImageIO as oiio
+    import yaml
+
+    from vom_plugin import io as vio
+
+    seq = vio.open_sequence(shot.plate, shot.frames)
+    frames = list(seq.frames)
+    kf, roto_path = min(shot.keyframes.items())
+    if kf != frames[0]:
+        raise InputError(f"--shot: the bench needs the shot's first keyframe on its first frame ({frames[0]}), "
+                         f"not {kf}")
+    order = _pingpong(len(frames), length or len(frames))
+    (folder / "plate").mkdir(parents=True)
+    for i, j in enumerate(order):
+        src = _resampled(oiio.ImageBuf(str(seq.path(frames[j]))), plate_size)
+        if not src.write(str(folder / "plate" / f"p.{i + 1:04d}.exr"), oiio.HALF):
+            raise RuntimeError(f"cannot write the bench plate: {oiio.geterror()}")
+    first = vio.read_plate(folder / "plate" / "p.0001.exr")
+    resampled = folder / "roto_resampled.exr"
+    if not _resampled(oiio.ImageBuf(str(roto_path)), plate_size).write(str(resampled), oiio.HALF):
+        raise RuntimeError(f"cannot write the bench roto: {oiio.geterror()}")
+    mask = vio.read_roto(resampled, tuple(first.size))
+    rotos = {}
+    for name, m in (("roto", mask), ("dilated", cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)))):
+        rotos[name] = folder / f"{name}.0001.exr"
+        vio.write_alpha(rotos[name], m.astype(np.float32), first.info)
+    d = {"plate": str(folder / "plate" / "p.####.exr"), "frames": f"1-{len(order)}",
+         "keyframes": {1: str(rotos["roto"])}, "out": str(folder / "out" / "a.####.exr"),
+         "colorspace": shot.colorspace, "working_size": shot.working_size, "memory": shot.memory,
+         "top_k": shot.top_k, "model": shot.model, "device": shot.device}
+    path = folder / "shot.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return path, rotos["dilated"]
+
+
+def bench_cache(shot: Shot, *, plate_size: tuple[int, int] | None = None, length: int | None = None,
+                repeat: int = 3, threads: int | None = None) -> dict[str, Any]:
+    """Cold render vs a re-render after only the roto changed, through ``vom render``; minimum of ``repeat``."""
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    runs: dict[str, list[dict[str, Any]]] = {"cold": [], "roto_changed": [], "start": []}
+    with tempfile.TemporaryDirectory(prefix="vom-bench-cache-") as tmp:
+        shot_file, dilated = make_bench_shot(shot, Path(tmp) / "shot", plate_size=plate_size, length=length)
+        made = Shot.from_yaml(shot_file)
+        for i in range(repeat):
+            cache = str(Path(tmp) / f"cache{i}")
+            runs["cold"].append(_render(shot_file, env, cache=cache))
+            if i == 0:  # what one render leaves (the re-render adds its own predictions and states)
+                files = list((Path(tmp) / "cache0").rglob("*.safetensors"))
+                kinds: dict[str, int] = {}
+                for p in files:
+                    kind = "keys" if p.parent.name == "keys" else p.name.split(".")[1]
+                    kinds[kind] = kinds.get(kind, 0) + p.stat().st_size
+            runs["roto_changed"].append(_render(shot_file, env, cache=cache, roto=f"{dilated}@1"))
+            runs["start"].append(_render(shot_file, env, cache=cache, roto=f"{dilated}@1"))
+        from vom_plugin import io as vio
+
+        size = vio.read_plate(vio.open_sequence(made.plate, [1]).path(1)).size
+        n = len(_frames(made))
+
+    def best(kind: str, key: str) -> float:
+        return round(min(r[key] for r in runs[kind]), 3)
+
+    out: dict[str, Any] = {"frames": n, "plate_size": list(size), "working_size": made.working_size,
+                           "repeat": repeat, "load_average_1min": os.getloadavg()[0]}
+    for kind in runs:
+        for key in ("wall_s", "cpu_s", "render_s"):
+            out[f"{kind}_{key}"] = best(kind, key)
+    out["speedup"] = round(out["cold_wall_s"] / max(out["roto_changed_wall_s"], 1e-9), 2)
+    out["speedup_cpu"] = round(out["cold_cpu_s"] / max(out["roto_changed_cpu_s"], 1e-9), 2)
+    out["speedup_in_render"] = round(out["cold_render_s"] / max(out["roto_changed_render_s"], 1e-9), 2)
+    out["cache_mb_per_frame"] = round(sum(kinds.values()) / max(n, 1) / 1e6, 3)
+    out["cache_mb_per_frame_without_states"] = round(sum(v for k, v in kinds.items() if k != "state")
+                                                     / max(n, 1) / 1e6, 3)
+    out["cache_mb_per_frame_by_kind"] = {k: round(v / max(n, 1) / 1e6, 3) for k, v in sorted(kinds.items())}
+    out["cold_timings"] = min(runs["cold"], key=lambda r: r["wall_s"])["timings"]
+    out["roto_changed_timings"] = min(runs["roto_changed"], key=lambda r: r["wall_s"])["timings"]
+    out["roto_changed_cache"] = runs["roto_changed"][0]["cache"]
+    out["walls"] = {k: [round(r["wall_s"], 2) for r in v] for k, v in runs.items()}
+    return out
+
+
+def _frames(shot: Shot) -> list[int]:
+    from vom_plugin import io as vio
+
+    return list(vio.open_sequence(shot.plate, shot.frames).frames)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """"864x480" -> (864, 480); None stays None."""
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--plate-size {text!r}: expected WIDTHxHEIGHT, e.g. 864x480") from None
+    if not (16 <= w <= 8192 and 16 <= h <= 8192):
+        raise InputError(f"--plate-size {text!r}: each side must be 16-8192 pixels")
+    return w, h
+
+
+def run_cache_bench(*, config: str = "lite", model: str = "default", shot_file: str | None = None,
+                    device: str = "auto", threads: int | None = None, plate_size: str | None = None,
+                    length: int | None = None, repeat: int = 3) -> dict[str, Any]:
+    """``vom bench --cache``: bench_cache on a shot file (default: the shipped demo shot).
+
+    ``model`` "random" uses seeded random weights of ``config``; else a weights name or path (default: the
+    shipped weights, which the published numbers use).
+    """
+    from vom_plugin.locations import demo_dir
+
+    if repeat < 1:
+        raise InputError(f"--repeat {repeat}: expected at least 1")
+    if length is not None and length < 2:
+        raise InputError(f"--length {length}: expected at least 2 frames")
+    size = parse_size(plate_size)
+    shot_path = Path(shot_file) if shot_file else demo_dir() / "shot.yaml"
+    with tempfile.TemporaryDirectory(prefix="vom-bench-model-") as tmp:
+        label = model
+        if model == "random":
+            import torch
+
+            from vom_plugin.engine.weights import save_weights
+            from vom_plugin.model import build_model
+
+            torch.manual_seed(0)
+            model = str(Path(tmp) / f"{config}.safetensors")
+            save_weights(build_model(config), model)
+            label = f"{config} (random weights)"
+        shot = Shot.from_yaml(shot_path, model=model, device=device)
+        result = bench_cache(shot, plate_size=size, length=length, repeat=repeat, threads=threads)
+    result.update({"shot": str(shot_path), "model": label, "device": device,
+                   "threads": threads or "torch's default"})
+    return result
+
+
+def format_cache_bench(r: dict[str, Any]) -> str:
+    w, h = r["plate_size"]
+    rc = r["roto_changed_cache"]
+    by_kind = ", ".join(f"{k} {v:.2f}" for k, v in r["cache_mb_per_frame_by_kind"].items())
+    lines = [
+        f"cache bench: {r['shot']} ({r['frames']} frames, {w}x{h}, working size {r['working_size']}), model "
+        f"{r['model']}, device {r['device']}, threads {r['threads']}; each a `vom render` process, min of "
+        f"{r['repeat']}",
+        "                           wall s   CPU s   in render()",
+        f"  cold cache               {r['cold_wall_s']:7.2f} {r['cold_cpu_s']:7.2f} {r['cold_render_s']:9.2f}"
+        f"   {r['cold_timings']}",
+        f"  only the roto changed    {r['roto_changed_wall_s']:7.2f} {r['roto_changed_cpu_s']:7.2f} "
+        f"{r['roto_changed_render_s']:9.2f}   {r['roto_changed_timings']}",
+        f"  nothing to compute       {r['start_wall_s']:7.2f} {r['start_cpu_s']:7.2f} {r['start_render_s']:9.2f}"
+        f"   (process start, model load, reading cached steps, writing the EXRs)",
+        f"  speed-up                 {r['speedup']:7.2f}x{r['speedup_cpu']:7.2f}x{r['speedup_in_render']:9.2f}x"
+        f"   (load average {r['load_average_1min']:.1f}; walls {r['walls']})",
+        f"  cache after the cold render {r['cache_mb_per_frame']:.2f} MB a frame ({by_kind}; "
+        f"{r['cache_mb_per_frame_without_states']:.2f} without the memory states, which are kept per pass, "
+        f"not per frame)",
+        f"  re-render: key features "
+        f"{rc['keys_hit']} hits, {rc['keys_miss']} misses; read/CFAR weights {rc['affinity_hit']} hits, "
+        f"{rc['affinity_miss']} misses",
+    ]
+    return "\n".join(lines)

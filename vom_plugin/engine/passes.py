@@ -1,0 +1,327 @@
+"""The pass runner: how every alpha vom publishes is computed, from frames in to plate-resolution alphas out.
+
+``render()`` (plate files in, EXR files out, with the per-shot cache), ``vom eval``/``vom benchmark``'s vom
+method and training validation (``run_clip``: frames and alphas in memory, no cache) all run shots here,
+so a published number measures what users run.
+
+1. Plan the propagation passes over the timeline (``schedule.plan``), each cut after the last requested
+   frame it serves. Propagating over the whole timeline (not only the requested frames) is what makes a
+   farm chunk 1051-1100 equal to the same frames of a 1001-1100 render.
+2. Run each pass with a ``Propagator``: the frame in working resolution (``frames``), its key features,
+   one step. With a cache (``StepCache``), each step's prediction and, now and then, the memory bank after
+   it are stored under chained addresses (``resume``), so a pass resumes from the furthest step on disk;
+   key features and read/CFAR weights depend on the pixels only, so a re-render after a roto edit skips
+   the key encoder, the top-k matching and CFAR's attention.
+3. Blend the passes that meet between two keyframes (``schedule.blend``), lift the alpha to plate
+   resolution guided by the full-resolution frame, and hand it to the sink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from vom_plugin.engine import frames as fr
+from vom_plugin.engine.schedule import Pass, blend, plan
+
+STAGES = ("read", "keys", "propagate", "cache", "upsample", "write")
+
+
+@dataclass
+class RenderResult:
+    """What a run did. ``timings``: seconds per stage; ``cache``: hit and miss counts."""
+
+    frames: list[int] = field(default_factory=list)
+    paths: list[Any] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    cache: dict[str, int] = field(default_factory=lambda: {
+        "keys_hit": 0, "keys_miss": 0, "steps_cached": 0, "steps_computed": 0, "affinity_hit": 0,
+        "affinity_miss": 0})
+    warnings: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    elapsed: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"event": "done", "frames_written": len(self.frames), "elapsed": round(self.elapsed, 4),
+                "timings": {k: round(v, 4) for k, v in self.timings.items()}, "cache": dict(self.cache),
+                "warnings": list(self.warnings), "device": self.device,
+                "first": self.frames[0] if self.frames else None, "last": self.frames[-1] if self.frames else None}
+
+
+class Timer:
+    """Seconds per stage, in total (``result.timings``) and since the last ``take`` (progress events)."""
+
+    def __init__(self, result: RenderResult) -> None:
+        self.result = result
+        self.since_event: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t
+            self.result.timings[stage] = self.result.timings.get(stage, 0.0) + dt
+            self.since_event[stage] += dt
+
+    def take(self) -> dict[str, float]:
+        out = {k: round(v, 4) for k, v in self.since_event.items()}
+        self.since_event.clear()
+        return out
+
+
+class FrameSource(Protocol):
+    """Frames of a shot at plate resolution, display-referred: files (``render``) or arrays (``run_clip``)."""
+
+    def display(self, frame: int) -> np.ndarray:
+        """(H, W, 3) float32 display-referred RGB of ``frame`` at plate size."""
+        ...
+
+    def fingerprint(self, frame: int) -> str:
+        """What identifies the frame's pixels for the cache (only called with a cache)."""
+        ...
+
+
+# (frame, alpha at plate resolution) -> None: the sink writes it, keeps it, or scores it
+Sink = Callable[[int, np.ndarray], None]
+
+
+@dataclass
+class PlannedPass:
+    plan: Pass                 # schedule's pass: keyframe, direction, the keyframe it meets, blend weight
+    frames: list[int]          # propagation order, starting at the keyframe, cut after the last frame served
+    serves: set[int]           # requested frames this pass contributes to (a weight > 0 there)
+
+    @property
+    def keyframe(self) -> int:
+        return self.plan.keyframe
+
+    @property
+    def direction(self) -> int:
+        return self.plan.direction
+
+
+def plan_passes(timeline: list[int], keyframes: list[int], requested: list[int]) -> list[PlannedPass]:
+    """schedule.plan over the timeline, keeping each pass only as far as the requested frames need it.
+
+    A pass serves the requested frames where its blend weight is above 0: a keyframe's alpha comes from
+    its forward pass (its roto), never from a pass arriving from another keyframe, nor twice."""
+    want = set(requested)
+    out: list[PlannedPass] = []
+    for p in plan(timeline, sorted(keyframes)):
+        serves = [i for i, f in enumerate(p.frames) if f in want and p.weight(f) > 0]
+        if serves:
+            out.append(PlannedPass(p, list(p.frames[: serves[-1] + 1]), {p.frames[i] for i in serves}))
+    return out
+
+
+class PassRunner:
+    """Runs the planned passes of one shot and hands each requested frame's plate-resolution alpha to a sink.
+
+    ``rotos``: keyframe -> (H, W) {0, 1} at plate size. ``cache``: a ``StepCache`` or None (nothing is
+    stored or looked up). ``check_stop``: called after each step (raises to stop, e.g. CancelledError).
+    ``result``: where timings and cache counters go (a fresh RenderResult by default).
+    """
+
+    def __init__(self, model: Any, device: Any, source: FrameSource, geo: fr.Geometry, rotos: dict[int, np.ndarray],
+                 sink: Sink, *, memory: str, top_k: int, cache: Any = None, result: RenderResult | None = None,
+                 timer: Timer | None = None, check_stop: Callable[[], None] | None = None) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model
+        self.device = device
+        self.source = source
+        self.geo = geo
+        self.rotos = rotos
+        self.sink = sink
+        self.memory = memory
+        self.top_k = int(top_k)
+        self.cache = cache
+        self.result = result if result is not None else RenderResult(device=str(device))
+        self.timer = timer or Timer(self.result)
+        self.check_stop = check_stop or (lambda: None)
+        self._displays: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.pending: dict[int, list[tuple[Pass, np.ndarray]]] = defaultdict(list)
+        self.expected: dict[int, int] = {}
+
+    # - inputs -
+
+    def display(self, frame: int) -> np.ndarray:
+        """The frame at plate size, display-referred; the last few are kept (each is used twice: in, up)."""
+        if frame in self._displays:
+            self._displays.move_to_end(frame)
+            return self._displays[frame]
+        with self.timer("read"):
+            d = self.source.display(frame)
+        self._displays[frame] = d
+        while len(self._displays) > 3:
+            self._displays.popitem(last=False)
+        return d
+
+    def image(self, frame: int) -> Any:
+        display = self.display(frame)
+        with self.timer("read"):
+            arr = fr.image_to_working(display, self.geo)
+            return self.torch.from_numpy(arr)[None].to(self.device)
+
+    def propagator(self) -> Any:
+        from vom_plugin.engine.propagate import Propagator
+
+        return Propagator(self.model, memory=self.memory, top_k=self.top_k, device=self.device)
+
+    def keys(self, prop: Any, frame: int, image: Any, *, use_cache: bool = True) -> Any:
+        if self.cache is not None and use_cache:
+            with self.timer("keys"):
+                feats = self.cache.keys(prop, frame)
+            if feats is not None:
+                return feats
+        with self.timer("keys"), self.torch.inference_mode():
+            feats = prop.encode_keys(image)
+        self.result.cache["keys_miss"] += 1
+        if self.cache is not None:
+            with self.timer("cache"):
+                self.cache.put_keys(prop, frame, feats)
+        return feats
+
+    # - passes -
+
+    def run(self, timeline: list[int], keyframes: list[int], requested: list[int]) -> None:
+        passes = plan_passes(timeline, keyframes, requested)
+        for p in passes:
+            for f in p.serves:
+                self.expected[f] = self.expected.get(f, 0) + 1
+        unserved = [f for f in requested if f not in self.expected]
+        if unserved:  # plan() covers every frame; this guards the invariant rather than delivering nothing
+            raise RuntimeError(f"no propagation pass reaches frames {unserved[:5]}")
+        for p in passes:
+            self.run_pass(p)
+
+    def run_pass(self, p: PlannedPass) -> None:
+        cache = self.cache
+        n = len(p.frames)
+        start, prop, deliver_from = 0, None, 0
+        steps = affs = None
+        if cache is not None:
+            steps, affs = cache.addresses(p, self.source.fingerprint)
+            start, prop, deliver_from = self._cached_steps(p, steps)
+            if start == n:
+                return
+        if prop is None:
+            prop = self.propagator()
+        for i in range(start, n):
+            f = p.frames[i]
+            image = self.image(f)
+            out = self._step(prop, p, i, f, image, None if affs is None else affs[i])
+            with self.timer("propagate"):
+                # half precision, as the cache keeps it (the EXR is half float too): cached == cold
+                alpha = out.alpha[0, 0].detach().to(self.torch.float16).cpu().contiguous()
+            self.result.cache["steps_computed"] += 1
+            if cache is not None:
+                with self.timer("cache"):
+                    cache.after_step(prop, steps, affs, i, n, alpha, out.affinity)
+            if f in p.serves and i >= deliver_from:  # frames before deliver_from came from the cache already
+                self.deliver(f, p.plan, alpha.numpy().astype(np.float32))
+            self.check_stop()
+
+    def _cached_steps(self, p: PlannedPass, steps: list[str]) -> tuple[int, Any, int]:
+        """Deliver the predictions on disk; (step to compute from, its Propagator or None, first to deliver)."""
+        n = len(p.frames)
+        with self.timer("cache"):
+            start, prop = self.cache.resume(steps, n, self.propagator)
+        for i in range(start):
+            f = p.frames[i]
+            if f not in p.serves:
+                continue
+            with self.timer("cache"):
+                alpha = self.cache.alpha(steps[i], self.geo.padded)
+            if alpha is None:  # damaged, or evicted since the check: compute from a state before it
+                with self.timer("cache"):
+                    start, prop = self.cache.resume(steps, i, self.propagator)
+                return start, prop, i
+            self.result.cache["steps_cached"] += 1
+            self.deliver(f, p.plan, alpha)
+            self.check_stop()
+        return start, prop, 0
+
+    def _step(self, prop: Any, p: PlannedPass, i: int, frame: int, image: Any, aff_address: str | None) -> Any:
+        hits = self.result.cache["keys_hit"]
+        keys = self.keys(prop, frame, image)
+        affinity = None
+        if aff_address is not None:
+            with self.timer("cache"):
+                affinity = self.cache.affinity(aff_address)
+        try:
+            return self._network(prop, i, frame, image, keys, affinity)
+        except Exception as e:
+            if self.result.cache["keys_hit"] == hits and affinity is None:
+                raise  # nothing came from the cache: a real error
+            # Verified entries that do not fit this step (a forger who knows the format, or another
+            # version's layout): drop them and compute the step from the pixels alone.
+            self.cache.drop_step_inputs(frame, aff_address if affinity is not None else None,
+                                        f"does not fit step {i} ({type(e).__name__}: {e})")
+            keys = self.keys(prop, frame, image, use_cache=False)
+            return self._network(prop, i, frame, image, keys, None)
+
+    def _network(self, prop: Any, i: int, frame: int, image: Any, keys: Any, affinity: Any) -> Any:
+        with self.timer("propagate"), self.torch.inference_mode():
+            if i == 0:
+                mask = self.torch.from_numpy(fr.mask_to_working(self.rotos[frame], self.geo))[None]
+                return prop.add_keyframe(image, keys, mask.to(self.device), affinity)
+            return prop.step(image, keys, affinity)
+
+    # - outputs -
+
+    def deliver(self, frame: int, source: Pass, alpha: np.ndarray) -> None:
+        self.pending[frame].append((source, alpha))
+        if len(self.pending[frame]) < self.expected[frame]:
+            return
+        blended = blend(frame, self.pending.pop(frame))
+        display = self.display(frame)
+        with self.timer("upsample"):
+            lifted = fr.alpha_to_plate(np.asarray(blended, dtype=np.float32), self.geo, display)
+        self.sink(frame, lifted)
+
+
+class ArraySource:
+    """Frames held in memory: (T, H, W, 3) float32 display-referred, addressed by index."""
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+
+    def display(self, frame: int) -> np.ndarray:
+        return self.frames[frame]
+
+    def fingerprint(self, frame: int) -> str:  # pragma: no cover - in-memory runs have no cache
+        raise RuntimeError("in-memory frames are not cached")
+
+
+def run_clip(model: Any, frames: np.ndarray, keyframes: dict[int, np.ndarray], *, working_size: int,
+             memory: str, top_k: int, device: Any = "cpu") -> np.ndarray:
+    """The render path over frames in memory (no files, no cache): ``vom eval`` and training validation.
+
+    ``frames``: (T, H, W, 3) float32 display-referred in [0, 1]; ``keyframes``: index -> (H, W) {0, 1}
+    roto. Returns the alphas (T, H, W) float32 at the frames' size, exactly as ``render`` computes them.
+    """
+    from vom_plugin.engine.device import resolve_device
+
+    frames = np.ascontiguousarray(frames, dtype=np.float32)
+    t, h, w = frames.shape[:3]
+    dev = resolve_device(device)
+    out = np.zeros((t, h, w), np.float32)
+
+    def keep(frame: int, alpha: np.ndarray) -> None:
+        out[frame] = alpha
+
+    runner = PassRunner(model, dev, ArraySource(frames), fr.geometry(w, h, working_size),
+                        {int(k): np.asarray(v, np.float32) for k, v in keyframes.items()}, keep,
+                        memory=memory, top_k=top_k)
+    runner.run(list(range(t)), list(runner.rotos), list(range(t)))
+    return out

@@ -1,0 +1,60 @@
+"""Where a pass's cached work is found: the chained addresses of its steps, and the step to resume from.
+
+A step's prediction and the memory bank after it depend on the model, the settings, the keyframe's roto
+and every frame of the pass up to that step, so its address is a digest chained over them: a change to
+any of them addresses other entries from that step on. The key-only read/CFAR weights (``Affinity``) are
+chained the same way without the roto, so a re-render whose roto alone changed finds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from vom_plugin.engine.cache import ShotCache, digest
+
+
+def step_addresses(model_id: str, settings: dict[str, Any], keyframe: int, roto_fp: str, direction: int,
+                   frames: list[int], fingerprint: Callable[[int], str]) -> tuple[list[str], list[str]]:
+    """(prediction/state address, affinity address) of each step of a pass over ``frames``."""
+    chain = digest("pass", model_id, settings, keyframe, roto_fp, direction)
+    aff_chain = digest("affinity", model_id, settings, keyframe, direction)
+    steps, affinities = [], []
+    for f in frames:
+        fp = fingerprint(f)
+        chain = digest(chain, f, fp)
+        aff_chain = digest(aff_chain, f, fp)
+        steps.append(chain)
+        affinities.append(aff_chain)
+    return steps, affinities
+
+
+def resume_point(cache: ShotCache, steps: list[str], limit: int, new_propagator: Callable[[], Any],
+                 device: Any) -> tuple[int, Any]:
+    """(index to compute from, a Propagator holding the memory state there or None for a fresh one).
+
+    The furthest step below ``limit`` whose memory state is on disk and loads, with every earlier
+    prediction there too; ``limit`` itself (and None) when every prediction of the pass is on disk.
+    A state that does not load, or holds another step than its address says, is dropped (a miss).
+    """
+    have = [cache.has_alpha(h) for h in steps[:limit]]
+    first_missing = have.index(False) if False in have else limit
+    if first_missing == len(steps):
+        return first_missing, None
+    for i in range(first_missing - 1, -1, -1):
+        if not cache.has_state(steps[i]):
+            continue
+        state = cache.get_state(steps[i])
+        if state is None:
+            continue
+        prop = new_propagator()
+        try:
+            prop.load_state_dict({k: v.to(device) for k, v in state.items()})
+            if prop.t != i + 1 or not len(prop.bank):  # a state after step i has seen i + 1 frames
+                raise ValueError(f"it holds {len(prop.bank)} memory frames after {prop.t} steps, "
+                                 f"expected step {i + 1}")
+        except Exception as e:  # verified bytes of a layout this version does not read: a miss
+            cache.drop("state", steps[i], f"memory state does not load ({type(e).__name__}: {e})")
+            continue
+        return i + 1, prop
+    return 0, None

@@ -1,0 +1,199 @@
+"""The pass runner's use of the per-shot cache: what a step reads, what it stores, on a writer thread.
+
+Per plate frame: key features (``Propagator.key_features``). Per step of a pass: the prediction, the
+read/CFAR weights (``Affinity``) and, now and then, the memory bank (see ``STATE_INTERVAL_S``). Writes run
+on one writer thread in order, so serialising and disk time overlap compute; a write that fails disables
+the cache for the rest of the run with one warning, never the run. Anything read that does not fit is
+dropped (``ShotCache.drop``) and computed from the pixels: a cache can make a run slower, never different.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from vom_plugin.engine.cache import ShotCache, digest
+from vom_plugin.engine.resume import resume_point, step_addresses
+
+# Memory states are big (tens of MB a frame at 960 px), so a pass writes one when the last is this old
+# (a killed render redoes at most that much work), at the end of what it was asked for (the next farm
+# chunk starts there) and when cancelled; it deletes the one before. 0 writes one every frame.
+STATE_INTERVAL_S = 10.0
+MAX_PENDING_WRITES = 4
+# What the cached tensors hold and at which precision (half-precision features and weights since 2): part of
+# every address, so entries of another layout are never looked up and age out.
+CACHE_LAYOUT = 2
+
+
+def state_interval() -> float:
+    """Seconds between saved memory states: ``VOM_STATE_INTERVAL_S``, else STATE_INTERVAL_S."""
+    from vom_plugin.envvars import env_float
+
+    return env_float("VOM_STATE_INTERVAL_S", STATE_INTERVAL_S, expected="seconds between saved memory states")
+
+
+def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
+    """Own copies of CPU tensors: the writer thread serialises them while the pass goes on."""
+    return {k: v.clone() if v.device.type == "cpu" else v.cpu() for k, v in state.items()}
+
+
+class StepCache:
+    """One run's view of a ``ShotCache``. ``result``: the run's RenderResult (counters, warnings)."""
+
+    def __init__(self, store: ShotCache, *, model_id: str, settings: dict[str, Any], key_settings: list[Any],
+                 roto_fp: dict[int, str], device: Any, result: Any, stopping: Callable[[], bool]) -> None:
+        self.store = store
+        self.model_id = model_id
+        self.settings = {**settings, "cache_layout": CACHE_LAYOUT}
+        self.key_id = digest("keys", model_id, *key_settings, CACHE_LAYOUT)
+        self.roto_fp = roto_fp
+        self.device = device
+        self.result = result
+        self.stopping = stopping
+        self.ok = True
+        self.fingerprint: Callable[[int], str] = str
+        self.state_interval = state_interval()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-cache-writer")
+        self._pending: deque[Future] = deque()
+        self._states: list[int] = []
+        self._last_state_t = 0.0
+
+    # - addresses and resuming -
+
+    def addresses(self, p: Any, fingerprint: Callable[[int], str]) -> tuple[list[str], list[str]]:
+        """Start a pass: what earlier passes queued reaches the disk, then the pass's step addresses."""
+        self.flush()
+        self.fingerprint = fingerprint
+        self._states, self._last_state_t = [], time.perf_counter()
+        return step_addresses(self.model_id, self.settings, p.keyframe, self.roto_fp[p.keyframe], p.direction,
+                              p.frames, fingerprint)
+
+    def resume(self, steps: list[str], limit: int, new_propagator: Callable[[], Any]) -> tuple[int, Any]:
+        if not self.ok:
+            return 0, None
+        return resume_point(self.store, steps, limit, new_propagator, self.device)
+
+    # - reads -
+
+    def _key_address(self, frame: int) -> str:
+        return digest(self.key_id, self.fingerprint(frame))
+
+    def keys(self, prop: Any, frame: int) -> Any:
+        """The frame's KeyFeatures from the cache, or None (counted as a hit here; misses by the caller)."""
+        if not self.ok:
+            return None
+        key = self._key_address(frame)
+        cached = self.store.get_keys(frame, key)
+        if cached is None:
+            return None
+        try:
+            feats = prop.keys_from_features(cached)
+        except Exception as e:  # verified, but not this version's layout: recompute (and overwrite)
+            self.store.drop_keys(frame, key, f"key features do not load ({type(e).__name__}: {e})")
+            return None
+        self.result.cache["keys_hit"] += 1
+        return feats
+
+    def affinity(self, address: str) -> Any:
+        """A step's cached key-only read/CFAR weights (from a render with another roto), or None."""
+        from vom_plugin.model import Affinity
+
+        if not self.ok:
+            return None
+        got = self.store.get_affinity(address)
+        if got is None:
+            self.result.cache["affinity_miss"] += 1
+            return None
+        try:
+            aff = Affinity.from_dict(got, self.device)
+        except Exception as e:  # verified, but not this version's layout: recompute (and overwrite it)
+            self.store.drop("affinity", address, f"affinity does not load ({type(e).__name__}: {e})")
+            self.result.cache["affinity_miss"] += 1
+            return None
+        self.result.cache["affinity_hit"] += 1
+        return aff
+
+    def alpha(self, address: str, padded: tuple[int, int]) -> np.ndarray | None:
+        """A step's cached prediction, checked for the shape this run computes; None when unusable."""
+        import torch
+
+        got = self.store.get_alpha(address) if self.ok else None
+        if got is None:
+            return None
+        alpha = got.get("alpha")
+        w, h = padded
+        if alpha is None or tuple(alpha.shape) != (h, w) or alpha.dtype != torch.float16:
+            shape = None if alpha is None else tuple(alpha.shape)
+            self.store.drop("alpha", address, f"prediction of shape {shape}, expected {(h, w)} float16")
+            return None
+        return alpha.numpy().astype(np.float32)
+
+    def drop_step_inputs(self, frame: int, affinity: str | None, why: str) -> None:
+        """Verified key features (and affinity) that loaded, then did not fit the step: a miss from now on."""
+        self.store.drop_keys(frame, self._key_address(frame), f"key features {why}")
+        if affinity is not None:
+            self.store.drop("affinity", affinity, f"affinity {why}")
+
+    # - writes -
+
+    def put_keys(self, prop: Any, frame: int, feats: Any) -> None:
+        self._put(self.store.put_keys, frame, self._key_address(frame), prop.key_features(feats))
+
+    def after_step(self, prop: Any, steps: list[str], affs: list[str], i: int, n: int, alpha: Any,
+                   affinity: Any) -> None:
+        """Store step ``i``'s prediction, its freshly computed ``affinity`` (None when it came from the cache)
+        and the memory bank when it is time (see STATE_INTERVAL_S); one mid-pass state is kept."""
+        if affinity is not None:
+            self._put(self.store.put_affinity, affs[i], affinity.to_dict())
+        self._put(self.store.put_alpha, steps[i], {"alpha": alpha})
+        if self.ok and (i == n - 1 or self.stopping()
+                        or time.perf_counter() - self._last_state_t >= self.state_interval):
+            self._put(self.store.put_state, steps[i], _snapshot(prop.state_dict()))
+            if self._states:  # one mid-pass state per pass is enough to resume: keep the disk bounded
+                self._put(self.store.drop_state, steps[self._states[-1]])
+            self._states.append(i)
+            self._last_state_t = time.perf_counter()
+
+    def _put(self, fn: Any, *args: Any) -> None:
+        """Queue a cache write on the writer thread (FIFO)."""
+        if not self.ok:
+            return
+        self._pending.append(self._writer.submit(fn, *args))
+        while len(self._pending) > MAX_PENDING_WRITES:  # bound the memory held by queued tensors
+            self._reap(self._pending.popleft())
+
+    def _reap(self, fut: Future) -> None:
+        try:
+            fut.result()
+        except Exception as e:  # a full, read-only or vanished cache slows this run, it never fails it
+            if self.ok:
+                self.ok = False
+                self.result.warnings.append(f"cache disabled for the rest of the render: {e}")
+
+    def flush(self) -> None:
+        """Wait for every queued write (before reading the cache again, and before returning)."""
+        while self._pending:
+            self._reap(self._pending.popleft())
+
+    def close(self) -> None:
+        """Flush, shut the writer down, then evict and report damaged entries (housekeeping: never fails)."""
+        self.flush()
+        self._writer.shutdown(wait=True)
+
+    def finish(self) -> None:
+        """At the end of a run: evict to the size cap, and say how many damaged entries were dropped."""
+        self.flush()
+        if self.ok:
+            try:
+                self.store.evict()
+            except Exception as e:  # eviction is housekeeping: the frames are written, say so and go on
+                self.result.warnings.append(f"cache eviction failed: {e}")
+        dropped = self.store.dropped
+        if dropped:
+            self.result.warnings.append(f"cache: {len(dropped)} damaged entr{'y' if len(dropped) == 1 else 'ies'} "
+                                        f"dropped and recomputed (first: {dropped[0]})")
