@@ -57,6 +57,8 @@ class TrainArgs:
     max_steps: int | None = None  # stop after this many total steps (tests, exact reproductions)
     spike_factor: float = 3.0  # a step whose loss exceeds this x the recent mean is skipped
     small_lr_scale: float = 0.1  # learning-rate factor of the output layers that start near zero (param_groups)
+    library: Path | None = None  # rendered clip library (train/clips.py) mixed into the data
+    library_share: float = 0.5  # fraction of training clips drawn from the library
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -230,6 +232,10 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
 
     source = make_source(args.data, args.seed, args.size, args.frames)
+    if args.library is not None:
+        from vom_plugin.train.clips import with_library
+
+        source = with_library(source, args.library, args.library_share, args.seed)
     encode = network_encoder()
     shots_root = args.shots if args.shots is not None else V.DEFAULT_SHOTS
     val_sets = V.synthetic_valsets(args.val_clips, args.val_frames, args.size)
