@@ -173,12 +173,13 @@ def frame_files(folder: Path, layer: str, frames: int) -> list[Path]:
 
 
 def render_clip(root: Path, seed: int, settings: LibrarySettings, *, blender: str, photos: list[Path],
-                threads: int = 2, timeout: float = 3600.0) -> dict[str, Any]:
+                threads: int = 2, timeout: float = 3600.0, spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """Render clip ``seed`` into ``root`` atomically; returns its clip.json record. Raises RuntimeError when
-    Blender fails (with the end of its log)."""
+    Blender fails (with the end of its log). ``spec`` replaces the seed's scene (tests, hand-made scenes)."""
     name = clip_name(seed)
-    spec = clip_spec(seed, frames=settings.frames, size=settings.size, samples=settings.samples,
-                     photos=len(photos))
+    if spec is None:
+        spec = clip_spec(seed, frames=settings.frames, size=settings.size, samples=settings.samples,
+                         photos=len(photos))
     work = root / ".partial" / f"{name}.{os.getpid()}"
     if work.exists():
         shutil.rmtree(work)

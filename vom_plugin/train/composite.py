@@ -107,7 +107,7 @@ def over(target: np.ndarray, occluder: np.ndarray | None, bg: np.ndarray) -> np.
     return rgb + np.clip(1.0 - cov, 0.0, 1.0) * bg
 
 
-def unpremultiply(rgba: np.ndarray, eps: float = 1e-3) -> np.ndarray:
+def unpremultiply(rgba: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     a = rgba[..., 3:4]
     return np.where(a > eps, rgba[..., :3] / np.maximum(a, eps), 0.0).astype(np.float32)
 
