@@ -16,6 +16,7 @@ A clip's content is a function of its seed (``clip_spec``) and the Blender versi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -43,6 +44,7 @@ def find_blender(explicit: str | None = None) -> str | None:
     return shutil.which(name)
 
 
+@functools.lru_cache(maxsize=4)
 def blender_version(blender: str) -> str:
     out = subprocess.run([blender, "-b", "--factory-startup", "--version"], capture_output=True, text=True,
                          timeout=120)
