@@ -210,3 +210,66 @@ def test_cli_train_library_option_reaches_the_loop(tmp_path: Path, monkeypatch):
     assert main(["train", "--out", str(tmp_path / "run")]) == 0
     assert seen["args"].library is None
     assert main(["train", "--out", str(tmp_path / "run"), "--library-share", "2"]) == 2
+
+
+FAKE_BLENDER = '''#!{python}
+"""Stands in for Blender: answers --version, renders a job as flat discs; fails on seed 2 when asked to."""
+import json, os, sys
+if "--version" in sys.argv:
+    print("Blender 9.9.9")
+    sys.exit(0)
+import numpy as np
+import OpenImageIO as oiio
+job = json.load(open(sys.argv[-1]))
+spec = job["spec"]
+if spec["seed"] == 2 and os.environ.get("FAKE_BLENDER_FAIL"):
+    print("Error: Python: simulated crash")
+    sys.exit(1)
+h, w = spec["size"]
+for layer in ["rgba"] + (["occ"] if spec["occluder"] else []):
+    for f in range(1, spec["frames"] + 1):
+        img = np.zeros((h, w, 4), np.float32)
+        img[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = 0.5 if layer == "rgba" else 1.0
+        s = oiio.ImageSpec(w, h, 4, "half")
+        s.channelnames = ("R", "G", "B", "A")
+        out = oiio.ImageOutput.create(job["out"] + f"/{{layer}}.{{f:04d}}.exr")
+        out.open(job["out"] + f"/{{layer}}.{{f:04d}}.exr", s)
+        out.write_image(img)
+        out.close()
+with open(os.environ["FAKE_BLENDER_LOG"], "a") as log:
+    log.write(f"{{spec['seed']}}\\n")
+'''
+
+
+def test_render_library_is_atomic_resumable_and_survives_a_failed_clip(tmp_path: Path, monkeypatch, capsys):
+    import sys
+
+    fake = tmp_path / "fake-blender"
+    fake.write_text(FAKE_BLENDER.format(python=sys.executable))
+    fake.chmod(0o755)
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("FAKE_BLENDER_LOG", str(calls))
+    monkeypatch.setenv("FAKE_BLENDER_FAIL", "1")
+    root = tmp_path / "lib"
+    argv = ["clips", "render", "--count", "4", "--frames", "2", "--size", "32", "48", "--data-dir", str(root),
+            "--blender", str(fake)]
+    assert main(argv) == 1  # clip 2 failed: reported, the others finished
+    out = capsys.readouterr().out
+    assert "clip_000002  FAILED" in out and "simulated crash" in out
+    assert "rendered 3 clips (0 already there)" in out and "s/clip" in out
+    assert sorted(p.name for p in root.glob("clip_*")) == ["clip_000000", "clip_000001", "clip_000003"]
+    assert not any((root / ".partial").iterdir()), "a failed clip leaves no work folder behind"
+    rec = json.loads((root / "clip_000001" / "clip.json").read_text())
+    assert rec["blender"] == "9.9.9" and rec["frames"] == 2 and rec["size"] == [32, 48]
+    photos = list((root / "textures").glob("*.png"))  # scikit-image's photographs, as PNG
+    assert len(photos) >= 9
+    assert rec["spec"] == clip_spec(1, frames=2, size=(32, 48), samples=20, photos=len(photos))
+    monkeypatch.delenv("FAKE_BLENDER_FAIL")
+    calls.write_text("")
+    assert main(argv) == 0  # resumed: only the missing clip is rendered
+    assert calls.read_text().split() == ["2"]
+    assert "rendered 1 clips (3 already there)" in capsys.readouterr().out
+    lib = C.ClipLibrary(root)
+    assert len(lib) == 4 and lib.load(lib.clips[0], [1])[0].shape == (1, 32, 48, 4)
+    assert main([*argv, "--frames", "3"]) == 2  # the library's clips have 2 frames: no mixing
+    assert "frames=2" in capsys.readouterr().err
