@@ -211,6 +211,8 @@ def render_clip(root: Path, seed: int, settings: LibrarySettings, *, blender: st
     (work / "job.json").unlink()
     (work / CLIP_FILE).write_text(json.dumps(record, indent=1) + "\n")
     dest = root / name
+    if dest.is_dir() and not (dest / CLIP_FILE).exists():  # debris of an older, unfinished layout
+        shutil.rmtree(dest, ignore_errors=True)
     try:
         os.rename(work, dest)
     except OSError:  # another renderer finished the same clip first: keep theirs
