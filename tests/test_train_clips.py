@@ -273,3 +273,18 @@ def test_render_library_is_atomic_resumable_and_survives_a_failed_clip(tmp_path:
     assert len(lib) == 4 and lib.load(lib.clips[0], [1])[0].shape == (1, 32, 48, 4)
     assert main([*argv, "--frames", "3"]) == 2  # the library's clips have 2 frames: no mixing
     assert "frames=2" in capsys.readouterr().err
+
+
+def test_contact_sheet_shows_every_clip_and_its_alpha(tmp_path: Path, capsys):
+    import cv2
+
+    root = make_library(tmp_path / "lib", n=3)
+    sheet = tmp_path / "sheet.png"
+    assert main(["clips", "info", "--data-dir", str(root), "--sheet", str(sheet)]) == 0
+    assert "contact sheet of 3 clips" in capsys.readouterr().out
+    img = cv2.imread(str(sheet))
+    assert img.shape == (256, 8 * 128, 3)
+    alpha_row = img[128:, :3 * 128]
+    assert alpha_row.max() == 255 and alpha_row.min() == 0  # each tile's disc is opaque on empty film
+    assert img[128:, 3 * 128:].max() == 0  # unused tiles stay black
+    assert not list(tmp_path.glob(".sheet.png*")), "written through a temporary name"

@@ -11,7 +11,7 @@ or summarise one. Rendering is resumable: run the same command again to continue
 skipped. Run it niced next to a training run, e.g.
 
   nice -n 19 vom clips render --count 200
-  vom clips info
+  vom clips info --sheet library.png
   vom train --out runs/x --library ~/.cache/vom-clips --library-share 0.5
 
 Default folder: VOM_CLIPS_DIR, else ~/.cache/vom-clips. Blender: --blender, VOM_BLENDER, else `blender`.
@@ -41,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=_positive_int, default=2, help="Blender render threads (default 2)")
     p.add_argument("--blender", default=None, help="Blender executable (default VOM_BLENDER or blender)")
     p.add_argument("--json", action="store_true", help="info: one JSON object")
+    p.add_argument("--sheet", type=Path, default=None, metavar="PNG",
+                   help="info: also write a contact sheet (each clip's middle frame and its alpha)")
 
 
 def _size(n: float) -> str:
@@ -62,12 +64,17 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "info":
         s = clips.library_summary(root)
         if args.json:
+            if args.sheet is not None:
+                clips.contact_sheet(root, args.sheet)
             print(json.dumps(s, indent=1))
             return 0
         spc = (f"{s['seconds_per_clip']:.1f} s/clip to render ({s['cpu_seconds_per_clip']:.1f} CPU s)"
                if s["seconds_per_clip"] else "")
         print(f"library {s['root']}: {s['clips']} clips, {s['frames']} frames, {_size(s['bytes'])}; {spc}")
         print("  " + "  ".join(f"{k} {v}" for k, v in s["tags"].items()))
+        if args.sheet is not None:
+            n = clips.contact_sheet(root, args.sheet)
+            print(f"contact sheet of {n} clips: {args.sheet}")
         return 0
     if len(args.size) > 2:
         raise InputError(f"--size {' '.join(map(str, args.size))}: expected one value or HEIGHT WIDTH")

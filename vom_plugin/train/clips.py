@@ -382,3 +382,29 @@ def library_summary(root: Path) -> dict[str, Any]:
             "seconds_per_clip": float(np.mean(secs)) if secs else None,
             "cpu_seconds_per_clip": float(np.mean(cpus)) if cpus else None, "tags": dict(sorted(tags.items()))}
 
+
+
+def contact_sheet(root: Path, dest: Path, *, tile: int = 128, columns: int = 8) -> int:
+    """A PNG of every clip's middle frame over mid grey, its alpha below it, in the network's display
+    encoding: the quickest way to see what a library holds. Returns the number of clips drawn."""
+    import cv2
+
+    from vom_plugin.train.data import network_encoder
+
+    lib = ClipLibrary(root)
+    encode = network_encoder()
+    tiles = []
+    for rec in lib.clips:
+        rgba = lib.load(rec, [rec.frames // 2])[0][0]
+        comp = encode(np.ascontiguousarray(rgba[..., :3] + (1.0 - rgba[..., 3:4]) * 0.18))
+        pair = np.concatenate([comp, np.repeat(rgba[..., 3:4], 3, axis=2)], axis=0)
+        tiles.append(cv2.resize(np.clip(pair, 0, 1), (tile, 2 * tile), interpolation=cv2.INTER_AREA))
+    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
+    blank = np.zeros_like(tiles[0])
+    sheet = np.concatenate([np.concatenate(r + [blank] * (columns - len(r)), axis=1) for r in rows], axis=0)
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.png")
+    if not cv2.imwrite(str(tmp), (sheet[..., ::-1] * 255 + 0.5).astype(np.uint8)):
+        raise InputError(f"--sheet {dest}: cannot write a PNG there")
+    os.replace(tmp, dest)
+    return len(tiles)
