@@ -28,6 +28,19 @@ def default_cache_dir() -> Path:
     return base / "vom"
 
 
+def clip_library_dir() -> Path:
+    """Default folder of the rendered training-clip library (``VOM_CLIPS_DIR``, else ``$XDG_CACHE_HOME/vom-clips``).
+
+    Not under the per-shot cache root: ``vom cache clear`` removes every folder there that holds no cache
+    entries, and a library takes hours of CPU to rebuild.
+    """
+    env = os.environ.get("VOM_CLIPS_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "vom-clips"
+
+
 def demo_dir() -> Path:
     """The small demo shot that ships with the package."""
     return PACKAGE_DIR / "data" / "demo"

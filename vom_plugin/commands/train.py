@@ -9,8 +9,10 @@ HELP = "train the matting network on synthetic or studio data, or export a check
 DESCRIPTION = """Train the HSTSG matting network.
 
 Data: synth (generated on the fly), vm108:PATH (VideoMatting108), dvm:PATH (DVM), folder:PATH
-(<clip>/fg + <clip>/alpha + <clip>/bg or <clip>/comp). Writes checkpoints (last.pt, best.pt), train.csv
-and val.csv under --out. Continue an interrupted run with --resume. SIGTERM checkpoints and exits.
+(<clip>/fg + <clip>/alpha + <clip>/bg or <clip>/comp); --library mixes in path-traced clips rendered by
+`vom clips render`, composited over photographs with camera noise, defocus and shake. Writes checkpoints
+(last.pt, best.pt), train.csv and val.csv under --out. Continue an interrupted run with --resume.
+SIGTERM checkpoints and exits.
 
 Export: vom train --export runs/lite/best.pt --to vom_plugin/weights/lite.safetensors
 """
@@ -26,6 +28,9 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
         return v
     return parse
+
+
+_DEFAULT_LIBRARY = Path("<default>")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,6 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=_positive(int), default=None, help="stop after this many steps in all")
     p.add_argument("--shots", type=Path, default=None,
                    help="folder of rendered shots to REPORT at each validation (never used to choose checkpoints)")
+    p.add_argument("--library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
+                   help="mix in clips from a rendered clip library (`vom clips render`); without DIR the default "
+                   "library (VOM_CLIPS_DIR or ~/.cache/vom-clips)")
+    p.add_argument("--library-share", type=float, default=0.5, metavar="F",
+                   help="with --library: fraction of training clips taken from it (default 0.5)")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export: destination .safetensors")
 
@@ -87,12 +97,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--size {args.size}: must be a multiple of 16 (the network's stride)")
     if args.frames < 3:
         raise InputError(f"--frames {args.frames}: clips need at least 3 frames (memory from predictions)")
+    if not 0.0 <= args.library_share <= 1.0:
+        raise InputError(f"--library-share {args.library_share}: expected a fraction in [0, 1]")
+    library = args.library
+    if library == _DEFAULT_LIBRARY:
+        from vom_plugin.locations import clip_library_dir
+
+        library = clip_library_dir()
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
                       init=args.init,
                       device=args.device, seed=args.seed, batch=args.batch, size=args.size, frames=args.frames,
                       lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
                       val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
+                      library=library, library_share=args.library_share,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))
     return 0

@@ -61,6 +61,8 @@ class TrainArgs:
     trunk_lr_scale: float = 0.3  # learning-rate factor of a pretrained key trunk (ImageNet weights)
     distill_steps: int = 300  # --init from an older config: steps fitting the new key adapters (warmstart.py)
     ema_decay: float = 0.995  # weight EMA validated, checkpointed and exported; 0 = none
+    library: Path | None = None  # rendered clip library (train/clips.py) mixed into the data
+    library_share: float = 0.5  # fraction of training clips drawn from the library
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -282,6 +284,10 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} ({elapsed_total / 60:.1f} min trained)")
     source = make_source(args.data, args.seed, args.size, args.frames)
+    if args.library is not None:
+        from vom_plugin.train.clips import with_library
+
+        source = with_library(source, args.library, args.library_share, args.seed)
     encode = network_encoder()
     if step == 0 and args.init is not None:
         def frames_at(i: int) -> torch.Tensor:  # distillation batches: a stream apart from training's

@@ -1,0 +1,410 @@
+"""The library of path-traced training clips: rendering it with Blender, reading it back for training.
+
+Layout of a library folder (default ``locations.clip_library_dir()``, ``--data-dir`` to override):
+
+  library.json          the settings every clip shares: frames, size, samples, spec version
+  textures/             scikit-image's photographs as PNG, the renderer's textures and environment maps
+  clip_000042/          one finished clip: clip.json (seed, scene spec, tags, Blender version, render
+                        seconds), rgba.0001.exr ... (target, premultiplied linear RGBA, half float) and, when
+                        the clip has an occluder, occ.0001.exr ...
+  .partial/             clips being rendered; a clip is renamed into place only once every frame is
+                        written and read back, so a killed render leaves no clip that looks finished
+
+Rendering is resumable: finished clips are skipped, so the same command continues an interrupted run.
+A clip's content is a function of its seed (``clip_spec``) and the Blender version.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vom_plugin.errors import InputError
+from vom_plugin.train.clip_spec import SPEC_VERSION, clip_spec, features
+from vom_plugin.train.synth import Clip
+
+SCRIPT = Path(__file__).with_name("blender_scene.py")
+LIBRARY_FILE = "library.json"
+CLIP_FILE = "clip.json"
+
+
+def find_blender(explicit: str | None = None) -> str | None:
+    """The Blender executable: ``explicit``, else ``VOM_BLENDER``, else ``blender`` on the PATH."""
+    name = explicit or os.environ.get("VOM_BLENDER") or "blender"
+    return shutil.which(name)
+
+
+@functools.lru_cache(maxsize=4)
+def blender_version(blender: str) -> str:
+    out = subprocess.run([blender, "-b", "--factory-startup", "--version"], capture_output=True, text=True,
+                         timeout=120)
+    for line in out.stdout.splitlines():
+        if line.startswith("Blender "):
+            return line.split()[1]
+    return "unknown"
+
+
+def clip_name(seed: int) -> str:
+    return f"clip_{seed:06d}"
+
+
+def write_textures(folder: Path) -> list[Path]:
+    """scikit-image's photographs as 8-bit sRGB PNG in ``folder`` (written once, atomically): the only
+    images the renderer uses, so a library rebuilds identically on any machine with the same packages."""
+    import cv2
+
+    from vom_plugin.train.synth import _PHOTOS_GRAY, _PHOTOS_RGB
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in _PHOTOS_RGB + _PHOTOS_GRAY:
+        dest = folder / f"{name}.png"
+        if not dest.exists():
+            import warnings
+
+            import skimage.data as skd
+
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    im = np.asarray(getattr(skd, name)())
+            except Exception:  # a trimmed scikit-image: fewer textures, same code
+                continue
+            if im.ndim == 2:
+                im = np.repeat(im[..., None], 3, axis=2)
+            im = np.ascontiguousarray(im[..., :3][..., ::-1]).astype(np.uint8)
+            tmp = folder / f".{name}.{os.getpid()}.png"
+            cv2.imwrite(str(tmp), im)
+            os.replace(tmp, dest)
+        paths.append(dest)
+    return paths
+
+
+@dataclass
+class LibrarySettings:
+    frames: int = 12
+    size: tuple[int, int] = (256, 256)  # height, width
+    samples: int = 20
+
+    def to_json(self) -> dict[str, Any]:
+        return {"frames": self.frames, "size": list(self.size), "samples": self.samples, "spec_version": SPEC_VERSION}
+
+
+def _check_settings(root: Path, settings: LibrarySettings) -> None:
+    """A library holds clips of one kind: refuse to mix settings (write library.json on first use)."""
+    path = root / LIBRARY_FILE
+    want = settings.to_json()
+    if path.exists():
+        try:
+            have = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: unreadable ({e})") from None
+        diff = [k for k in ("frames", "size", "samples", "spec_version") if have.get(k) != want[k]]
+        if diff:
+            raise InputError(f"--data-dir {root}: its clips were rendered with "
+                             + ", ".join(f"{k}={have.get(k)}" for k in diff) + "; asked for "
+                             + ", ".join(f"{k}={want[k]}" for k in diff) + ". Use the same settings or another "
+                             "--data-dir")
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{LIBRARY_FILE}.{os.getpid()}"
+    tmp.write_text(json.dumps(want, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_partials(root: Path) -> None:
+    """Remove half-rendered clips left by processes that are gone (a live renderer's are kept)."""
+    part = root / ".partial"
+    if not part.is_dir():
+        return
+    for d in part.iterdir():
+        pid = d.name.rsplit(".", 1)[-1]
+        if not pid.isdigit() or not _pid_alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _read_rgba(path: Path) -> np.ndarray:
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise InputError(f"{path}: cannot be read ({oiio.geterror()})")
+    try:
+        spec = inp.spec()
+        names = list(spec.channelnames)
+        if names[:4] != ["R", "G", "B", "A"]:
+            raise InputError(f"{path}: expected channels R, G, B, A, found {', '.join(names)}")
+        img = np.asarray(inp.read_image(0, 0, 0, 4, "float"), np.float32)
+    finally:
+        inp.close()
+    if img.ndim != 3 or not np.isfinite(img).all():
+        raise InputError(f"{path}: not a finite RGBA image")
+    return img
+
+
+def _children_cpu() -> float:
+    """CPU seconds used by finished child processes: the render's cost even on a machine shared with others."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def frame_files(folder: Path, layer: str, frames: int) -> list[Path]:
+    return [folder / f"{layer}.{i:04d}.exr" for i in range(1, frames + 1)]
+
+
+def render_clip(root: Path, seed: int, settings: LibrarySettings, *, blender: str, photos: list[Path],
+                threads: int = 2, timeout: float = 3600.0, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Render clip ``seed`` into ``root`` atomically; returns its clip.json record. Raises RuntimeError when
+    Blender fails (with the end of its log). ``spec`` replaces the seed's scene (tests, hand-made scenes)."""
+    name = clip_name(seed)
+    if spec is None:
+        spec = clip_spec(seed, frames=settings.frames, size=settings.size, samples=settings.samples,
+                         photos=len(photos))
+    work = root / ".partial" / f"{name}.{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    job = {"spec": spec, "photos": [str(p) for p in photos], "out": str(work), "threads": int(threads)}
+    (work / "job.json").write_text(json.dumps(job, indent=1))
+    t0, cpu0 = time.monotonic(), _children_cpu()
+    cmd = [blender, "-b", "--factory-startup", "--python-exit-code", "1", "-P", str(SCRIPT), "--",
+           str(work / "job.json")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    seconds, cpu = time.monotonic() - t0, _children_cpu() - cpu0
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
+        shutil.rmtree(work, ignore_errors=True)
+        raise RuntimeError(f"Blender failed on {name} (exit {proc.returncode}):\n{tail}")
+    layers = ["rgba"] + (["occ"] if spec["occluder"] else [])
+    for layer in layers:  # every frame present and readable before the clip counts as finished
+        for f in frame_files(work, layer, settings.frames):
+            if not f.exists():
+                shutil.rmtree(work, ignore_errors=True)
+                raise RuntimeError(f"Blender finished {name} without writing {f.name}")
+            _read_rgba(f)
+    record = {"name": name, "seed": seed, "frames": settings.frames, "size": list(settings.size),
+              "layers": layers, "tags": features(spec), "render_s": round(seconds, 2),
+              "cpu_s": round(cpu, 2),
+              "blender": blender_version(blender), "spec": spec}
+    (work / "job.json").unlink()
+    (work / CLIP_FILE).write_text(json.dumps(record, indent=1) + "\n")
+    dest = root / name
+    if dest.is_dir() and not (dest / CLIP_FILE).exists():  # debris of an older, unfinished layout
+        shutil.rmtree(dest, ignore_errors=True)
+    try:
+        os.rename(work, dest)
+    except OSError:  # another renderer finished the same clip first: keep theirs
+        shutil.rmtree(work, ignore_errors=True)
+    return record
+
+
+def render_library(root: Path, count: int, settings: LibrarySettings, *, seed_base: int = 0,
+                   blender: str | None = None, threads: int = 2, log: Callable[[str], None] = print
+                   ) -> dict[str, Any]:
+    """Render clips ``seed_base .. seed_base + count - 1`` into ``root``, skipping finished ones."""
+    exe = find_blender(blender)
+    if exe is None:
+        raise InputError(f"Blender not found ({blender or os.environ.get('VOM_BLENDER') or 'blender'}); install it "
+                         "(Debian: apt-get install blender) or pass --blender PATH")
+    _check_settings(root, settings)
+    _clean_partials(root)
+    photos = write_textures(root / "textures")
+    done, rendered, seconds, cpu, failed = 0, 0, 0.0, 0.0, []
+    for i in range(count):
+        seed = seed_base + i
+        if (root / clip_name(seed) / CLIP_FILE).exists():
+            done += 1
+            continue
+        try:
+            rec = render_clip(root, seed, settings, blender=exe, photos=photos, threads=threads)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:  # one bad scene must not stop a night's render
+            failed.append(clip_name(seed))
+            log(f"{clip_name(seed)}  FAILED: {e}")
+            continue
+        rendered += 1
+        seconds += rec["render_s"]
+        cpu += rec["cpu_s"]
+        log(f"{rec['name']}  {rec['render_s']:6.1f} s ({rec['cpu_s']:.1f} CPU s)  {','.join(rec['tags'])}  "
+            f"({done + rendered}/{count}, mean {seconds / rendered:.1f} s/clip, {cpu / rendered:.1f} CPU s/clip)")
+    size = sum(f.stat().st_size for f in root.rglob("*.exr"))
+    return {"rendered": rendered, "skipped": done, "failed": failed, "seconds": seconds, "cpu_seconds": cpu,
+            "seconds_per_clip": seconds / rendered if rendered else None,
+            "cpu_seconds_per_clip": cpu / rendered if rendered else None, "bytes": size}
+
+
+@dataclass
+class ClipRecord:
+    folder: Path
+    name: str
+    frames: int
+    has_occluder: bool
+    tags: list[str]
+    render_s: float
+    cpu_s: float
+
+
+class ClipLibrary:
+    """The finished clips of a library folder (``.partial`` and anything without clip.json are ignored)."""
+
+    def __init__(self, root: Path) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise InputError(f"--library {root}: not a folder (render one with `vom clips render --data-dir "
+                             f"{root}`)")
+        self.root = root
+        self.clips: list[ClipRecord] = []
+        for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            meta = d / CLIP_FILE
+            if not meta.exists():
+                continue
+            try:
+                rec = json.loads(meta.read_text())
+                self.clips.append(ClipRecord(d, rec["name"], int(rec["frames"]), "occ" in rec["layers"],
+                                             list(rec.get("tags", [])), float(rec.get("render_s", 0.0)),
+                                             float(rec.get("cpu_s", 0.0))))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise InputError(f"{meta}: not a clip record ({e})") from None
+        if not self.clips:
+            raise InputError(f"--library {root}: holds no finished clips (clip_*/clip.json)")
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def load(self, clip: ClipRecord, frames: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(target [n, H, W, 4], occluder [n, H, W, 4] or None) for 0-based frame indices."""
+        tgt = np.stack([_read_rgba(clip.folder / f"rgba.{i + 1:04d}.exr") for i in frames])
+        occ = None
+        if clip.has_occluder:
+            occ = np.stack([_read_rgba(clip.folder / f"occ.{i + 1:04d}.exr") for i in frames])
+        return tgt, occ
+
+
+def pick_frames(n: int, frames: int, rng: np.random.Generator) -> list[int]:
+    """``frames`` indices into a clip of ``n``: a run of consecutive (or every other) frames, maybe
+    backwards; a clip shorter than asked plays forth and back."""
+    stride = 2 if n >= 2 * frames - 1 and rng.random() < 0.3 else 1
+    if frames > n:
+        cycle = list(range(n)) + list(range(n - 2, 0, -1)) or [0]
+        idx = [cycle[i % len(cycle)] for i in range(frames)]
+    else:
+        span = (frames - 1) * stride + 1
+        start = int(rng.integers(0, n - span + 1))
+        idx = [start + i * stride for i in range(frames)]
+    return idx[::-1] if rng.random() < 0.5 else idx
+
+
+class LibrarySource:
+    """Training clips from a rendered library, composited over background photographs by
+    ``composite.composite_clip``; a pure function of (seed, step, index), like ``SynthSource``."""
+
+    name = "library"
+
+    def __init__(self, library: ClipLibrary, seed: int, backgrounds=None) -> None:
+        from vom_plugin.train.backgrounds import default_bank
+
+        self.library = library
+        self.seed = int(seed)
+        self.backgrounds = backgrounds if backgrounds is not None else default_bank()
+
+    def clip(self, step: int, index: int, *, frames: int, size: tuple[int, int], difficulty: float = 1.0,
+             static: bool = False) -> Clip:
+        from vom_plugin.train.composite import composite_clip
+
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(step), int(index), 1515]))
+        rec = self.library.clips[int(rng.integers(len(self.library)))]
+        if static:  # stage 1: one rendered frame, moved by a slow drift
+            idx = [int(rng.integers(rec.frames))] * frames
+        else:
+            idx = pick_frames(rec.frames, frames, rng)
+        uniq = sorted(set(idx))
+        tgt, occ = self.library.load(rec, uniq)
+        where = [uniq.index(i) for i in idx]
+        tgt = tgt[where]
+        occ = occ[where] if occ is not None else None
+        photo = self.backgrounds.get(int(rng.integers(1 << 30)))
+        return composite_clip(tgt, occ, photo, rng, size=size, difficulty=difficulty, drift=static,
+                              name=f"library/{rec.name}")
+
+
+class MixedSource:
+    """Each clip of a batch from ``library`` with probability ``share``, else from ``base``."""
+
+    def __init__(self, base, library: LibrarySource, share: float, seed: int) -> None:
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"--library-share {share}: expected a fraction in [0, 1]")
+        self.base, self.library, self.share, self.seed = base, library, float(share), int(seed)
+        self.name = f"{getattr(base, 'name', 'data')}+library"
+
+    def clip(self, step: int, index: int, **kw: Any) -> Clip:
+        u = np.random.default_rng(np.random.SeedSequence([self.seed, int(step), int(index), 1516])).random()
+        return (self.library if u < self.share else self.base).clip(step, index, **kw)
+
+
+def with_library(source, library: Path | None, share: float, seed: int):
+    """``source`` mixed with the clip library at ``library`` (``source`` itself when ``library`` is None)."""
+    if library is None or share <= 0:
+        return source
+    return MixedSource(source, LibrarySource(ClipLibrary(library), seed), share, seed)
+
+
+def library_summary(root: Path) -> dict[str, Any]:
+    lib = ClipLibrary(root)
+    tags: dict[str, int] = {}
+    for c in lib.clips:
+        for t in c.tags:
+            tags[t] = tags.get(t, 0) + 1
+    size = sum(f.stat().st_size for f in Path(root).rglob("*.exr"))
+    secs = [c.render_s for c in lib.clips if c.render_s > 0]
+    cpus = [c.cpu_s for c in lib.clips if c.cpu_s > 0]
+    return {"root": str(root), "clips": len(lib), "frames": sum(c.frames for c in lib.clips), "bytes": size,
+            "seconds_per_clip": float(np.mean(secs)) if secs else None,
+            "cpu_seconds_per_clip": float(np.mean(cpus)) if cpus else None, "tags": dict(sorted(tags.items()))}
+
+
+
+def contact_sheet(root: Path, dest: Path, *, tile: int = 128, columns: int = 8) -> int:
+    """A PNG of every clip's middle frame over mid grey, its alpha below it, in the network's display
+    encoding: the quickest way to see what a library holds. Returns the number of clips drawn."""
+    import cv2
+
+    from vom_plugin.train.data import network_encoder
+
+    lib = ClipLibrary(root)
+    encode = network_encoder()
+    tiles = []
+    for rec in lib.clips:
+        rgba = lib.load(rec, [rec.frames // 2])[0][0]
+        comp = encode(np.ascontiguousarray(rgba[..., :3] + (1.0 - rgba[..., 3:4]) * 0.18))
+        pair = np.concatenate([comp, np.repeat(rgba[..., 3:4], 3, axis=2)], axis=0)
+        tiles.append(cv2.resize(np.clip(pair, 0, 1), (tile, 2 * tile), interpolation=cv2.INTER_AREA))
+    rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
+    blank = np.zeros_like(tiles[0])
+    sheet = np.concatenate([np.concatenate(r + [blank] * (columns - len(r)), axis=1) for r in rows], axis=0)
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.png")
+    if not cv2.imwrite(str(tmp), (sheet[..., ::-1] * 255 + 0.5).astype(np.uint8)):
+        raise InputError(f"--sheet {dest}: cannot write a PNG there")
+    os.replace(tmp, dest)
+    return len(tiles)
