@@ -114,7 +114,6 @@ def test_defaults_are_written_only_in_the_node_definition() -> None:
 
 
 def test_engine_and_model_defaults_are_the_node_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
 
     from vom_plugin.engine.propagate import Propagator
     from vom_plugin.eval.runner import vom_method
@@ -125,16 +124,17 @@ def test_engine_and_model_defaults_are_the_node_defaults(monkeypatch: pytest.Mon
     assert prop.top_k == node.knob("top_k").default and prop.bank.policy.text == node.knob("memory").default
     with pytest.raises(InputError, match="top_k 0: out of range"):
         Propagator(build_model("lite"), top_k=0)
-    # the benchmark's vom method runs at the node's working size: a 2000 px clip is brought down to it
+    # the benchmark's vom method runs the render's pass runner with the node's working size, memory and top_k
     seen = {}
 
-    def fake_propagate(model, frames, keyframes, **kw):
-        seen["shape"] = tuple(frames.shape)
-        return torch.zeros(frames.shape[0], *frames.shape[2:]), None
+    def fake_run_clip(model, frames, keyframes, **kw):
+        seen.update(kw)
+        return np.zeros(frames.shape[:3], np.float32)
 
-    monkeypatch.setattr("vom_plugin.engine.propagate.propagate_clip", fake_propagate)
+    monkeypatch.setattr("vom_plugin.engine.passes.run_clip", fake_run_clip)
     vom_method(object())(np.zeros((1, 1000, 2000, 3), np.float32), np.zeros((1000, 2000), np.float32))
-    assert max(seen["shape"][2:]) == node.knob("working_size").default
+    assert seen["working_size"] == node.knob("working_size").default
+    assert seen["memory"] == node.knob("memory").default and seen["top_k"] == node.knob("top_k").default
 
 
 def test_cli_flags_parse_by_the_grammar(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,21 +15,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vom_plugin.grammar import default
 from vom_plugin.train.data import network_encoder, validation_clips
 from vom_plugin.train.synth import coarse_roto
-
-DEFAULT_SHOTS = Path("/work/shared/data/shots")
 
 # Imported once, with the model, at the start of a run: a run that lasts hours must not pick up a newer
 # engine module half-way that no longer matches the model classes already loaded.
 try:
     from vom_plugin.engine.passes import run_clip as _run_clip
-    from vom_plugin.nodedef import load_node_def
-
-    _RENDER_DEFAULTS = load_node_def().defaults()
 except Exception:  # engine not importable: the model's own clip forward still validates
     _run_clip = None
-    _RENDER_DEFAULTS = {}
 try:
     from vom_plugin.eval.scores import evaluate_clip as _evaluate_clip
 except Exception:  # eval not importable: the same formulas, computed here
@@ -86,9 +81,8 @@ def predict_clip(model: torch.nn.Module, frames: torch.Tensor, roto: torch.Tenso
             try:
                 alpha = _run_clip(model, frames.permute(0, 2, 3, 1).float().cpu().numpy(),
                                   {0: roto[0].float().cpu().numpy()},
-                                  working_size=int(_RENDER_DEFAULTS.get("working_size", 960)),
-                                  memory=str(_RENDER_DEFAULTS.get("memory", "first+prev2")),
-                                  top_k=int(_RENDER_DEFAULTS.get("top_k", 8)), device=device)
+                                  working_size=default("working_size"), memory=default("memory"),
+                                  top_k=default("top_k"), device=device)
                 return torch.from_numpy(alpha)
             except Exception as e:  # the engine changed under a long run: validate with the model's own forward
                 _warn_once(f"validation: the render's pass runner failed ({type(e).__name__}: {e}); "
@@ -151,7 +145,7 @@ def load_shot(folder: Path) -> ValSet:
                   np.clip(np.stack(gts), 0, 1))
 
 
-def shot_valsets(root: Path = DEFAULT_SHOTS) -> list[ValSet]:
+def shot_valsets(root: Path) -> list[ValSet]:
     if not root.is_dir():
         return []
     return [load_shot(d) for d in sorted(root.iterdir()) if d.is_dir() and any(d.glob("plate.*.exr"))]
