@@ -288,3 +288,22 @@ def test_contact_sheet_shows_every_clip_and_its_alpha(tmp_path: Path, capsys):
     assert alpha_row.max() == 255 and alpha_row.min() == 0  # each tile's disc is opaque on empty film
     assert img[128:, 3 * 128:].max() == 0  # unused tiles stay black
     assert not list(tmp_path.glob(".sheet.png*")), "written through a temporary name"
+
+
+def test_validation_clips_are_held_out_of_training(tmp_path: Path):
+    """Clips whose seed is 9 mod 10 form the rendered validation set; training never draws them."""
+    root = make_library(tmp_path / "lib", n=12, frames=3, occluder_in=())
+    assert [c.name for c in C.ClipLibrary(root, "val").clips] == ["clip_000009"]
+    train = C.ClipLibrary(root, "train")
+    assert len(train) == 11 and "clip_000009" not in {c.name for c in train.clips}
+    assert len(C.ClipLibrary(root)) == 12
+    mixed = C.with_library(SynthSource(0), root, 1.0, seed=0)
+    assert mixed.library.library.clips == train.clips
+    from vom_plugin.train.validate import library_valsets
+
+    sets = library_valsets(root, frames=3, size=32)
+    assert [s.name for s in sets] == ["clip_000009"]
+    assert sets[0].frames.shape == (3, 3, 32, 32) and sets[0].gt.shape == (3, 32, 32)
+    assert 0 < float(sets[0].gt.max()) <= 1 and set(np.unique(sets[0].roto.numpy())) <= {0.0, 1.0}
+    with pytest.raises(InputError, match="no finished val clips"):
+        C.ClipLibrary(make_library(tmp_path / "small", n=2), "val")

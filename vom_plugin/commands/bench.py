@@ -9,7 +9,8 @@ HELP = "time the network per stage (random weights): fps, peak memory, guided vs
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", choices=["lite", "lite2", "full"], default="lite", help="network configuration")
+    p.add_argument("--config", choices=["lite", "lite2", "full"], default="lite",
+                   help="network configuration (default lite, what the shipped weights are)")
     p.add_argument("--size", type=int, choices=[480, 1080], default=480,
                    help="480 = 480x864, 1080 = 1080x1920 (padded to 1088x1920)")
     from vom_plugin.grammar import arg_type, default, parse_device, parse_memory_policy, parse_value

@@ -35,8 +35,8 @@ _DEFAULT_LIBRARY = Path("<default>")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="lite", choices=("lite", "lite2", "full"),
-                   help="model configuration (default lite; lite2: pretrained EfficientNet-lite0 key trunk, needs "
-                        "the train extra)")
+                   help="model configuration (default lite, the shipped one; lite2: EfficientNet-lite0 key trunk "
+                        "started from ImageNet weights of the train extra)")
     p.add_argument("--data", default="synth", help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
     p.add_argument("--minutes", type=_positive(float), default=10.0, help="wall-clock budget of this run")
     p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -265,10 +266,21 @@ class ClipRecord:
     cpu_s: float
 
 
-class ClipLibrary:
-    """The finished clips of a library folder (``.partial`` and anything without clip.json are ignored)."""
+VAL_EVERY = 10  # clips whose seed is 9 mod 10 are validation clips: never trained on (ClipLibrary split "train")
 
-    def __init__(self, root: Path) -> None:
+
+def is_validation_clip(name: str) -> bool:
+    m = re.fullmatch(r"clip_(\d+)", name)
+    return bool(m) and int(m.group(1)) % VAL_EVERY == VAL_EVERY - 1
+
+
+class ClipLibrary:
+    """The finished clips of a library folder (``.partial`` and anything without clip.json are ignored).
+
+    ``split``: "train" leaves out the validation clips (``is_validation_clip``), "val" keeps only them.
+    """
+
+    def __init__(self, root: Path, split: str = "all") -> None:
         root = Path(root)
         if not root.is_dir():
             raise InputError(f"--library {root}: not a folder (render one with `vom clips render --data-dir "
@@ -286,8 +298,11 @@ class ClipLibrary:
                                              float(rec.get("cpu_s", 0.0))))
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise InputError(f"{meta}: not a clip record ({e})") from None
+        if split != "all":
+            self.clips = [c for c in self.clips if is_validation_clip(c.name) == (split == "val")]
         if not self.clips:
-            raise InputError(f"--library {root}: holds no finished clips (clip_*/clip.json)")
+            raise InputError(f"--library {root}: holds no finished {'' if split == 'all' else split + ' '}clips "
+                             "(clip_*/clip.json)")
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -366,7 +381,7 @@ def with_library(source, library: Path | None, share: float, seed: int):
     """``source`` mixed with the clip library at ``library`` (``source`` itself when ``library`` is None)."""
     if library is None or share <= 0:
         return source
-    return MixedSource(source, LibrarySource(ClipLibrary(library), seed), share, seed)
+    return MixedSource(source, LibrarySource(ClipLibrary(library, "train"), seed), share, seed)
 
 
 def library_summary(root: Path) -> dict[str, Any]:

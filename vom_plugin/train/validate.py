@@ -114,6 +114,28 @@ def synthetic_valsets(n: int = 8, frames: int = 8, size: int = 256) -> list[ValS
     return out
 
 
+def library_valsets(root: Path, frames: int = 8, size: int = 256) -> list[ValSet]:
+    """One validation clip per held-out rendered clip of a library (``clips.is_validation_clip``), composited
+    over the built-in photographs only (so the set does not depend on what a machine has installed)."""
+    from vom_plugin.train.backgrounds import BackgroundBank
+    from vom_plugin.train.clips import ClipLibrary, LibrarySource
+    from vom_plugin.train.data import VAL_SEED_BASE
+
+    enc = network_encoder()
+    lib = ClipLibrary(root, "val")
+    bank = BackgroundBank(files=[])
+    out = []
+    for i, rec in enumerate(lib.clips):
+        one = ClipLibrary.__new__(ClipLibrary)
+        one.root, one.clips = lib.root, [rec]
+        clip = LibrarySource(one, VAL_SEED_BASE, bank).clip(0, i, frames=frames, size=(size, size))
+        net = np.stack([np.clip(enc(f), 0, 1) for f in clip.plate])
+        roto = coarse_roto(clip.alpha[0], np.random.default_rng(i))
+        out.append(ValSet(rec.name, torch.from_numpy(net).permute(0, 3, 1, 2).float(),
+                          torch.from_numpy(roto)[None], clip.alpha))
+    return out
+
+
 def _read_exr(path: Path) -> np.ndarray:
     import OpenImageIO as oiio
 
