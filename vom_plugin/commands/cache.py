@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from vom_plugin.commands._args import human_size
+
 HELP = "show or clear the persistent per-shot cache"
 
 
@@ -16,14 +18,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
                    help="clear only entries not used for DAYS days")
     p.add_argument("--json", action="store_true", help="info as one JSON object")
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "clear":
         report = vc.clear(root, older_than_days=args.older_than)
         which = f" not used for {args.older_than:g} days" if args.older_than is not None else ""
-        print(f"cleared {report.files} entries{which} ({_size(report.bytes)}) from {root}")
+        print(f"cleared {report.files} entries{which} ({human_size(report.bytes)}) from {root}")
         for s in report.shots:
             folder = "; shot folder removed" if s.folder_removed else ""
-            print(f"  {s.shot_id}: {s.files} entries ({_size(s.bytes)}){folder}  {s.plate}")
+            print(f"  {s.shot_id}: {s.files} entries ({human_size(s.bytes)}){folder}  {s.plate}")
         if report.left_alone:
             shown = ", ".join(report.left_alone[:5]) + (" ..." if len(report.left_alone) > 5 else "")
             print(f"left alone: {len(report.left_alone)} files or folders vom did not write: {shown}")
@@ -55,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"root": str(root), "bytes": total, "max_bytes": cap,
                           "shots": [s.__dict__ for s in shots]}, indent=1))
         return 0
-    print(f"cache {root}: {len(shots)} shots, {_size(total)} of {_size(cap)} (VOM_CACHE_MAX_GB)")
+    print(f"cache {root}: {len(shots)} shots, {human_size(total)} of {human_size(cap)} (VOM_CACHE_MAX_GB)")
     now = time.time()
     for s in shots:
         age = (now - s.last_used) / 86400
-        print(f"  {s.shot_id}  {s.files:6d} files  {_size(s.bytes):>10}  used {age:5.1f} days ago  {s.plate}")
+        print(f"  {s.shot_id}  {s.files:6d} files  {human_size(s.bytes):>10}  used {age:5.1f} days ago  {s.plate}")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vom_plugin.commands._args import human_size, positive
+
 HELP = "render or describe the library of path-traced training clips (needs Blender)"
 DESCRIPTION = """Render training clips with Blender (Cycles, transparent film: exact alpha) into a library folder,
 or summarise one. Rendering is resumable: run the same command again to continue; finished clips are
@@ -18,39 +20,21 @@ Default folder: VOM_CLIPS_DIR, else ~/.cache/vom-clips. Blender: --blender, VOM_
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return v
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("render", "info"), help="render: add clips; info: summarise the library")
     p.add_argument("--data-dir", type=Path, default=None, help="library folder (default VOM_CLIPS_DIR or "
                    "~/.cache/vom-clips)")
-    p.add_argument("--count", type=_positive_int, default=40, help="clips the library should hold (default 40)")
+    p.add_argument("--count", type=positive(int), default=40, help="clips the library should hold (default 40)")
     p.add_argument("--seed-base", type=int, default=0, help="seed of the first clip (default 0)")
-    p.add_argument("--frames", type=_positive_int, default=12, help="frames per clip (default 12)")
-    p.add_argument("--size", type=_positive_int, nargs="+", default=[256], metavar="PX",
+    p.add_argument("--frames", type=positive(int), default=12, help="frames per clip (default 12)")
+    p.add_argument("--size", type=positive(int), nargs="+", default=[256], metavar="PX",
                    help="frame size: one value (square) or HEIGHT WIDTH (default 256)")
-    p.add_argument("--samples", type=_positive_int, default=20, help="Cycles samples per pixel (default 20)")
-    p.add_argument("--threads", type=_positive_int, default=2, help="Blender render threads (default 2)")
+    p.add_argument("--samples", type=positive(int), default=20, help="Cycles samples per pixel (default 20)")
+    p.add_argument("--threads", type=positive(int), default=2, help="Blender render threads (default 2)")
     p.add_argument("--blender", default=None, help="Blender executable (default VOM_BLENDER or blender)")
     p.add_argument("--json", action="store_true", help="info: one JSON object")
     p.add_argument("--sheet", type=Path, default=None, metavar="PNG",
                    help="info: also write a contact sheet (each clip's middle frame and its alpha)")
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         spc = (f"{s['seconds_per_clip']:.1f} s/clip to render ({s['cpu_seconds_per_clip']:.1f} CPU s)"
                if s["seconds_per_clip"] else "")
-        print(f"library {s['root']}: {s['clips']} clips, {s['frames']} frames, {_size(s['bytes'])}; {spc}")
+        print(f"library {s['root']}: {s['clips']} clips, {s['frames']} frames, {human_size(s['bytes'])}; {spc}")
         print("  " + "  ".join(f"{k} {v}" for k, v in s["tags"].items()))
         if args.sheet is not None:
             n = clips.contact_sheet(root, args.sheet)
@@ -88,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                              threads=args.threads, log=lambda m: print(m, flush=True))
     spc = (f", {r['seconds_per_clip']:.1f} s/clip ({r['cpu_seconds_per_clip']:.1f} CPU s/clip)"
            if r["seconds_per_clip"] else "")
-    print(f"rendered {r['rendered']} clips ({r['skipped']} already there){spc}; library {_size(r['bytes'])} in {root}")
+    print(f"rendered {r['rendered']} clips ({r['skipped']} already there){spc}; "
+          f"library {human_size(r['bytes'])} in {root}")
     if r["failed"]:
         print(f"{len(r['failed'])} clips failed: {', '.join(r['failed'])}", flush=True)
         return 1

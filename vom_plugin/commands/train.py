@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vom_plugin.commands._args import positive
+
 HELP = "train the matting network on synthetic or studio data, or export a checkpoint as shipped weights"
 DESCRIPTION = """Train the HSTSG matting network.
 
@@ -18,18 +20,6 @@ Export: vom train --export runs/lite/best.pt --to vom_plugin/weights/lite.safete
 """
 
 
-def _positive(kind):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return v
-    return parse
-
-
 _DEFAULT_LIBRARY = Path("<default>")
 
 
@@ -38,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="model configuration (default lite, the shipped one; lite2: EfficientNet-lite0 key trunk "
                         "started from ImageNet weights of the train extra)")
     p.add_argument("--data", default="synth", help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
-    p.add_argument("--minutes", type=_positive(float), default=10.0, help="wall-clock budget of this run")
+    p.add_argument("--minutes", type=positive(float), default=10.0, help="wall-clock budget of this run")
     p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
@@ -48,23 +38,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --init from another config: steps fitting the new key adapters (default 300)")
     p.add_argument("--ema-decay", type=float, default=0.995,
                    help="weight EMA (validated, checkpointed, exported); 0 disables (default 0.995)")
-    p.add_argument("--trunk-lr-scale", type=_positive(float), default=0.3,
+    p.add_argument("--trunk-lr-scale", type=positive(float), default=0.3,
                    help="learning-rate factor of a pretrained key trunk (default 0.3)")
     from vom_plugin.grammar import arg_type, parse_device
 
     p.add_argument("--device", default="auto", type=arg_type(parse_device),
                    help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=0, help="run seed: data and initialisation (default 0)")
-    p.add_argument("--batch", type=_positive(int), default=4, help="clips per step (default 4)")
-    p.add_argument("--size", type=_positive(int), default=256, help="square crop size, multiple of 16 (default 256)")
-    p.add_argument("--frames", type=_positive(int), default=3, help="frames per training clip, >= 3 (default 3)")
-    p.add_argument("--lr", type=_positive(float), default=4e-4, help="peak learning rate (default 4e-4)")
-    p.add_argument("--threads", type=_positive(int), default=2, help="CPU threads for torch (default 2)")
-    p.add_argument("--ckpt-minutes", type=_positive(float), default=3.0, help="checkpoint interval")
+    p.add_argument("--batch", type=positive(int), default=4, help="clips per step (default 4)")
+    p.add_argument("--size", type=positive(int), default=256, help="square crop size, multiple of 16 (default 256)")
+    p.add_argument("--frames", type=positive(int), default=3, help="frames per training clip, >= 3 (default 3)")
+    p.add_argument("--lr", type=positive(float), default=4e-4, help="peak learning rate (default 4e-4)")
+    p.add_argument("--threads", type=positive(int), default=2, help="CPU threads for torch (default 2)")
+    p.add_argument("--ckpt-minutes", type=positive(float), default=3.0, help="checkpoint interval")
     p.add_argument("--val-minutes", type=float, default=10.0, help="validation interval; 0 disables")
     p.add_argument("--stage1-steps", type=int, default=400, help="steps of stage 1 (rigid pseudo-clips)")
     p.add_argument("--ramp-steps", type=int, default=3000, help="steps over which difficulty ramps to 1")
-    p.add_argument("--max-steps", type=_positive(int), default=None, help="stop after this many steps in all")
+    p.add_argument("--max-steps", type=positive(int), default=None, help="stop after this many steps in all")
     p.add_argument("--shots", type=Path, default=None,
                    help="folder of rendered shots to REPORT at each validation (never used to choose checkpoints)")
     p.add_argument("--library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",

@@ -21,7 +21,7 @@ Choices where the paper is vague, written down once here:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -58,18 +58,6 @@ CONFIGS: dict[str, ModelConfig] = {
         cfar_windows=(2, 1, 1),
         cfar_dims=(32, 16, 16),
     ),
-    "lite2": ModelConfig(
-        name="lite2",
-        key_backbone="effnet_lite0",
-        key_widths=(32, 64, 128),
-        value_widths=(16, 32, 64),
-        value_stem="shared",
-        key_dim=64,
-        value_dims=(128, 64, 32),
-        decoder_dims=(64, 32, 16),
-        cfar_windows=(2, 1, 1),
-        cfar_dims=(32, 16, 16),
-    ),
     "full": ModelConfig(
         name="full",
         key_backbone="resnet50",
@@ -81,3 +69,7 @@ CONFIGS: dict[str, ModelConfig] = {
         decoder_dims=(256, 128, 64),
     ),
 }
+# lite2 is lite with the pretrained trunk: everything downstream keeps lite's shapes (warmstart copies them).
+# Listed right after lite (the order error messages name them in).
+CONFIGS = {"lite": CONFIGS["lite"], "lite2": replace(CONFIGS["lite"], name="lite2", key_backbone="effnet_lite0"),
+           "full": CONFIGS["full"]}
