@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,13 @@ def repo() -> Path:
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture
+def inst() -> types.ModuleType:
+    """install.py loaded as a module (it is a script next to the package, not part of it)."""
+    spec = importlib.util.spec_from_file_location("vom_install_under_test", REPO / "install.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -10,7 +10,6 @@ render``) and renders the composite, whose alpha must be vom's alpha. Skipped wh
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import shutil
@@ -40,17 +39,6 @@ needs_blender = pytest.mark.skipif(BLENDER is None, reason=NO_BLENDER)
 BPY_PYTHON = os.environ.get("VOM_TEST_BPY_PYTHON")
 
 
-def _install_module() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("vom_install_under_test_blender", REPO / "install.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture
-def inst() -> types.ModuleType:
-    return _install_module()
 
 
 def _script(path: Path, body: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,17 +14,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _install_module() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("vom_install_under_test", REPO / "install.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture
-def inst() -> types.ModuleType:
-    return _install_module()
 
 
 def _env(home: Path) -> dict[str, str]:

@@ -53,8 +53,9 @@ def distill_adapters(dst: HSTSG, src: HSTSG, frames_at: Callable[[int], torch.Te
         raise ValueError("distill_adapters needs a network with a pretrained key trunk (config lite2)")
     src.eval()
     dst.eval()  # trunk BN statistics stay the pretrained ones
+    first_batch = frames_at(0)
     with torch.no_grad():  # start at the targets' channel means (normalised MSE 1) instead of Kaiming noise
-        first = _features(src, frames_at(0))
+        first = _features(src, first_batch)
         for conv, t in zip((adapt.a4, adapt.a8, adapt.a16), first, strict=True):
             conv.weight.mul_(0.01)
             conv.bias.copy_(t.mean(dim=(0, 2, 3)))
@@ -62,9 +63,9 @@ def distill_adapters(dst: HSTSG, src: HSTSG, frames_at: Callable[[int], torch.Te
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
     loss_v = float("nan")
     for step in range(steps):
-        x = frames_at(step)
+        x = first_batch if step == 0 else frames_at(step)
         with torch.no_grad():
-            target = _features(src, x)
+            target = first if step == 0 else _features(src, x)
             trunk = dst.key_encoder.trunk(dst.key_input(x))
         pred = adapt(*trunk)
         loss = sum(F.mse_loss(p, t) / t.var(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6).mean()
