@@ -208,7 +208,10 @@ def test_cli_train_library_option_reaches_the_loop(tmp_path: Path, monkeypatch):
     assert seen["args"].library == tmp_path / "lib" and seen["args"].library_share == 0.3
     seen.clear()
     assert main(["train", "--out", str(tmp_path / "run")]) == 0
-    assert seen["args"].library is None
+    assert seen["args"].library is None and seen["args"].val_library is None
+    seen.clear()
+    assert main(["train", "--out", str(tmp_path / "run"), "--val-library"]) == 0
+    assert seen["args"].val_library == tmp_path / "default-lib" and seen["args"].library is None
     assert main(["train", "--out", str(tmp_path / "run"), "--library-share", "2"]) == 2
 
 

@@ -366,3 +366,27 @@ def test_validation_runs_the_render_path():
     want = run_clip(model, frames.permute(0, 2, 3, 1).numpy(), {0: roto[0].numpy()}, working_size=960,
                     memory="first+prev2", top_k=8)
     assert got.shape == (3, 40, 56) and torch.equal(got, torch.from_numpy(want))
+
+
+def test_library_validation_is_logged_and_joins_the_selection(tmp_path: Path, tiny, monkeypatch):
+    """--val-library: the library's held-out clips are validated beside the synthetic set, logged as
+    library/<clip>, and best.pt is chosen on the sum of both scores."""
+    from test_train_clips import make_library
+
+    root = make_library(tmp_path / "lib", n=12, frames=3, size=40, occluder_in=())
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    scores: list[float] = []
+    real = L.val_score
+    monkeypatch.setattr(L, "val_score", lambda m: scores.append(real(m)) or scores[-1])
+    logs: list[str] = []
+    L.train(_args(tmp_path / "run", shots, val_library=root), log=logs.append)
+    sets = {r["set"] for r in _rows(tmp_path / "run" / "val.csv")}
+    assert {"library/clip_000009", "library/mean", "synth/mean"} <= sets
+    assert len(scores) == 2  # the final validation scored both sets
+    best = L.load_checkpoint(tmp_path / "run" / "best.pt")["best"]
+    assert best == pytest.approx(sum(scores))
+    assert any("| library mad=" in m for m in logs)
+    with pytest.raises(InputError, match="no finished val clips"):
+        L.train(_args(tmp_path / "run2", shots, val_library=make_library(tmp_path / "small", n=2)),
+                log=lambda m: None)

@@ -62,6 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "library (VOM_CLIPS_DIR or ~/.cache/vom-clips)")
     p.add_argument("--library-share", type=float, default=0.5, metavar="F",
                    help="with --library: fraction of training clips taken from it (default 0.5)")
+    p.add_argument("--val-library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
+                   help="also validate on a library's held-out clips (seed %% 10 == 9, never trained on) and choose "
+                   "best.pt on synthetic + library scores; without DIR the default library")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export: destination .safetensors")
 
@@ -89,18 +92,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--frames {args.frames}: clips need at least 3 frames (memory from predictions)")
     if not 0.0 <= args.library_share <= 1.0:
         raise InputError(f"--library-share {args.library_share}: expected a fraction in [0, 1]")
-    library = args.library
-    if library == _DEFAULT_LIBRARY:
-        from vom_plugin.locations import clip_library_dir
+    from vom_plugin.locations import clip_library_dir
 
-        library = clip_library_dir()
+    library = clip_library_dir() if args.library == _DEFAULT_LIBRARY else args.library
+    val_library = clip_library_dir() if args.val_library == _DEFAULT_LIBRARY else args.val_library
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
                       init=args.init,
                       device=args.device, seed=args.seed, batch=args.batch, size=args.size, frames=args.frames,
                       lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
                       val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
-                      library=library, library_share=args.library_share,
+                      library=library, library_share=args.library_share, val_library=val_library,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))
     return 0

@@ -63,6 +63,8 @@ class TrainArgs:
     ema_decay: float = 0.995  # weight EMA validated, checkpointed and exported; 0 = none
     library: Path | None = None  # rendered clip library (train/clips.py) mixed into the data
     library_share: float = 0.5  # fraction of training clips drawn from the library
+    val_library: Path | None = None  # library whose held-out clips (seed % 10 == 9) join the selection set
+    val_library_clips: int = 10  # at most this many of them (the first by name), 8 frames at --size
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -310,6 +312,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     val_sets = V.synthetic_valsets(args.val_clips, args.val_frames, args.size)
     # shots are reported only when asked for (--shots); checkpoints are chosen on val_sets alone
     shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 and shots_root is not None else []
+    lib_sets = (V.library_valsets(args.val_library, args.val_frames, args.size, limit=args.val_library_clips)
+                if args.val_minutes > 0 and args.val_library is not None else [])
     train_csv = _Csv(args.out / "train.csv", ["step", "elapsed_s", "lr", "difficulty", "static", "step_s",
                                               *LOSS_KEYS])
     val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])
@@ -343,10 +347,16 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         shots = V.evaluate(judged, shot_sets, device) if shot_sets else {}
         for name, m in shots.items():
             val_csv.row(step=step, elapsed_s=elapsed_total, set=f"shots/{name}", **m)
+        lib = V.evaluate(judged, lib_sets, device) if lib_sets else {}
+        for name, m in lib.items():
+            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"library/{name}", **m)
         msg = " ".join(f"{k}={v:.2f}" for k, v in res["mean"].items())
+        if lib:
+            msg += " | library " + " ".join(f"{k}={v:.2f}" for k, v in lib["mean"].items())
         if shots:
             msg += " | shots " + " ".join(f"{k}={v:.2f}" for k, v in shots["mean"].items())
-        score = val_score(res["mean"])
+        # the selection set: synthetic validation clips, plus the library's held-out clips when given
+        score = val_score(res["mean"]) + (val_score(lib["mean"]) if lib else 0.0)
         if score < best:
             best = score
             checkpoint(args.out / "best.pt")

@@ -114,9 +114,10 @@ def synthetic_valsets(n: int = 8, frames: int = 8, size: int = 256) -> list[ValS
     return out
 
 
-def library_valsets(root: Path, frames: int = 8, size: int = 256) -> list[ValSet]:
-    """One validation clip per held-out rendered clip of a library (``clips.is_validation_clip``), composited
-    over the built-in photographs only (so the set does not depend on what a machine has installed)."""
+def library_valsets(root: Path, frames: int = 8, size: int = 256, limit: int | None = None) -> list[ValSet]:
+    """One validation clip per held-out rendered clip of a library (``clips.is_validation_clip``; the first
+    ``limit`` by name), composited over the built-in photographs only (so the set does not depend on what a
+    machine has installed)."""
     from vom_plugin.train.backgrounds import BackgroundBank
     from vom_plugin.train.clips import ClipLibrary, LibrarySource
     from vom_plugin.train.data import VAL_SEED_BASE
@@ -125,7 +126,7 @@ def library_valsets(root: Path, frames: int = 8, size: int = 256) -> list[ValSet
     lib = ClipLibrary(root, "val")
     bank = BackgroundBank(files=[])
     out = []
-    for i, rec in enumerate(lib.clips):
+    for i, rec in enumerate(lib.clips[:limit]):
         one = ClipLibrary.__new__(ClipLibrary)
         one.root, one.clips = lib.root, [rec]
         clip = LibrarySource(one, VAL_SEED_BASE, bank).clip(0, i, frames=frames, size=(size, size))
