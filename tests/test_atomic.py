@@ -45,3 +45,28 @@ def test_permissions_follow_the_umask_not_private(tmp_path: Path) -> None:
         os.umask(old)
     # other users (farm workers, the comp) can read what vom writes: no 0600 from mkstemp
     assert stat.S_IMODE((tmp_path / "template.yaml").stat().st_mode) == 0o644
+
+
+def test_a_dead_writers_temp_is_removed_by_the_next_write_others_are_kept(tmp_path: Path) -> None:
+    """SIGKILL leaves the temporary of the file in flight; the next write of that file removes it when its
+    writer ran on this host and is gone. A live process's temp, another host's and other files stay."""
+    import subprocess
+    import sys
+
+    from vom_plugin import atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    target = tmp_path / "alpha.1001.exr"
+    stale = tmp_path / f".alpha.1001.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr"
+    live = tmp_path / f".alpha.1001.exr.{atomic._HOST}~{os.getpid()}-0123abcd.tmp.exr"
+    other_host = tmp_path / f".alpha.1001.exr.{atomic._HOST}x~{dead_pid}-0123abcd.tmp.exr"
+    other_frame = tmp_path / f".alpha.1002.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr"
+    user_file = tmp_path / f".alpha.1001.exr.{atomic._HOST}~{dead_pid}-notours.tmp.exr"
+    for p in (stale, live, other_host, other_frame, user_file):
+        p.write_bytes(b"half a frame")
+    write_text_atomic(target, "frame")
+    assert not stale.exists()
+    assert all(p.read_bytes() == b"half a frame" for p in (live, other_host, other_frame, user_file))
+    assert target.read_text() == "frame"
+    assert temp_name(target).name.startswith(f".alpha.1001.exr.{atomic._HOST}~{os.getpid()}-")

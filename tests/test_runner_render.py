@@ -199,7 +199,7 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
     # SIGKILL cannot be cleaned up after: the frame the output thread was writing may stay as vom's hidden
     # temporary (never under the frame's own name); nothing else may be there
     temps = [p for p in out_dir.iterdir() if not p.name.endswith(".exr") or p.name.startswith(".")]
-    assert all(re.fullmatch(r"\.a\.\d{4}\.exr\.\d+-[0-9a-f]{8}\.tmp\.exr", p.name) for p in temps), temps
+    assert all(re.fullmatch(r"\.a\.\d{4}\.exr\.[\w-]+~\d+-[0-9a-f]{8}\.tmp\.exr", p.name) for p in temps), temps
     assert len(temps) <= 1, temps
     assert 4 <= len(list(out_dir.glob("*.exr"))) < N
 
@@ -213,6 +213,8 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
     got = outputs(out_dir)
     assert got.keys() == reference.keys()
     assert all(np.array_equal(got[k], reference[k]) for k in reference)
+    # the killed process's temporary was removed when its frame was written again
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(f"a.{f:04d}.exr" for f in range(1, N + 1))
 
 
 @pytest.mark.parametrize("extra,needle", [
