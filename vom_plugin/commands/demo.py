@@ -104,17 +104,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_alpha(path: str | object) -> np.ndarray:
-    import numpy as np
-    import OpenImageIO as oiio
+    """The A channel (or the last channel) of a written frame or a GT image, via the io package's reader."""
+    from vom_plugin.io.reader import open_image, read_channels
 
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise OSError(f"cannot read {path}: {oiio.geterror()}")
-    try:
-        spec = inp.spec()
-        names = list(spec.channelnames)
+    with open_image(path, "image") as img:
+        names = list(img.spec.channelnames)
         idx = names.index("A") if "A" in names else len(names) - 1
-        px = inp.read_image(0, 0, idx, idx + 1, oiio.FLOAT)
-    finally:
-        inp.close()
-    return np.asarray(px, dtype=np.float32).reshape(spec.height, spec.width)
+        return read_channels(img, [idx])[:, :, 0]

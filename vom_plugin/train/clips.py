@@ -145,22 +145,17 @@ def _clean_partials(root: Path) -> None:
 
 
 def _read_rgba(path: Path) -> np.ndarray:
-    import OpenImageIO as oiio
+    """A library frame: R, G, B, A in that order, finite; through the io package's checked reader."""
+    from vom_plugin.io.reader import open_image, read_channels
 
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise InputError(f"{path}: cannot be read ({oiio.geterror()})")
-    try:
-        spec = inp.spec()
-        names = list(spec.channelnames)
+    with open_image(path, "library frame") as img:
+        names = list(img.spec.channelnames)
         if names[:4] != ["R", "G", "B", "A"]:
             raise InputError(f"{path}: expected channels R, G, B, A, found {', '.join(names)}")
-        img = np.asarray(inp.read_image(0, 0, 0, 4, "float"), np.float32)
-    finally:
-        inp.close()
-    if img.ndim != 3 or not np.isfinite(img).all():
+        rgba = read_channels(img, [0, 1, 2, 3])
+    if not np.isfinite(rgba).all():
         raise InputError(f"{path}: not a finite RGBA image")
-    return img
+    return rgba
 
 
 def _children_cpu() -> float:
@@ -306,6 +301,12 @@ class ClipLibrary:
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def subset(self, clips: list[ClipRecord]) -> ClipLibrary:
+        """The same library restricted to ``clips`` (e.g. one validation clip)."""
+        out = object.__new__(ClipLibrary)
+        out.root, out.clips = self.root, list(clips)
+        return out
 
     def load(self, clip: ClipRecord, frames: list[int]) -> tuple[np.ndarray, np.ndarray | None]:
         """(target [n, H, W, 4], occluder [n, H, W, 4] or None) for 0-based frame indices."""

@@ -127,9 +127,7 @@ def library_valsets(root: Path, frames: int = 8, size: int = 256, limit: int | N
     bank = BackgroundBank(files=[])
     out = []
     for i, rec in enumerate(lib.clips[:limit]):
-        one = ClipLibrary.__new__(ClipLibrary)
-        one.root, one.clips = lib.root, [rec]
-        clip = LibrarySource(one, VAL_SEED_BASE, bank).clip(0, i, frames=frames, size=(size, size))
+        clip = LibrarySource(lib.subset([rec]), VAL_SEED_BASE, bank).clip(0, i, frames=frames, size=(size, size))
         net = np.stack([np.clip(enc(f), 0, 1) for f in clip.plate])
         roto = coarse_roto(clip.alpha[0], np.random.default_rng(i))
         out.append(ValSet(rec.name, torch.from_numpy(net).permute(0, 3, 1, 2).float(),
