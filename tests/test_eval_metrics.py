@@ -162,4 +162,30 @@ def test_single_frame_and_all_zero():
     assert mean_over_clips([s, s]) == s.mean
 
 
-M_ALL = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA")
+M_ALL = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA", "Core", "Clear")
+
+
+def test_core_and_clear_by_hand():
+    """A solid 20x20 square rendered at 0.8 with a 0.05 haze around it: Core 200, Clear 50 (x1e3), measured
+    only in the interior eroded by 5 px and the background farther than 5 px from the object."""
+    gt = np.zeros((40, 40))
+    gt[10:30, 10:30] = 1.0
+    pred = np.full_like(gt, 0.05)
+    pred[10:30, 10:30] = 0.8
+    pred[10:15, 10:30] = 0.0  # a wrong rim inside the 5 px margin: not the interior's business
+    pred[5:10, 10:30] = 0.9  # a glow inside the 5 px margin outside: not the background's either
+    assert M.core(pred, gt) == pytest.approx(0.2)
+    assert M.clear(pred, gt) == pytest.approx(0.05)
+    s = evaluate_clip(np.stack([pred, gt]), np.stack([gt, gt]), metrics=["Core", "Clear"], region="narrow")
+    assert s.per_frame["Core"] == pytest.approx([200.0, 0.0]) and s.per_frame["Clear"] == pytest.approx([50.0, 0.0])
+    assert s.to_dict()["units"]["Core"] == "x1e3"
+    thin = np.zeros((40, 40))
+    thin[:, 20] = 1.0  # a 1-px pole has no interior, and a frame full of object no clear background
+    assert M.core(np.zeros_like(thin), thin) == 0.0 and M.clear(np.ones_like(gt), np.ones_like(gt)) == 0.0
+
+
+def test_the_cli_offers_every_metric():
+    from vom_plugin.commands.eval_cmd import METRIC_CHOICES
+    from vom_plugin.eval.scores import ALL_METRICS
+
+    assert METRIC_CHOICES == ALL_METRICS == M_ALL

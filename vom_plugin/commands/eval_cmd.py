@@ -17,7 +17,8 @@ Regions: whole (the frame; RVM scalings: MAD/MSE x1e3, Grad/Conn /1e3, dtSSD x1e
 trimap dilated from the GT: narrow / medium / wide = 5 / 12 / 20 px (TCVOM scalings). Missing frames,
 frames of another size and NaN/Inf predictions are errors that name the frame (exit 2)."""
 
-METRIC_CHOICES = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA")
+# the eval package (cv2) is an extra, so the CLI keeps its own copy; a test holds it equal to ALL_METRICS
+METRIC_CHOICES = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA", "Core", "Clear")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -28,7 +28,7 @@ MethodFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
 # called with (clip, method name, alphas [T, H, W]) after each method, e.g. to save the alphas
 AlphaSink = Callable[[EvalClip, str, np.ndarray], None]
 DEFAULT_METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
-TABLE_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt")
+TABLE_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "Core", "Clear")
 
 
 def vom_method(model: Any, *, device: str = "cpu", working_size: int | None = None,

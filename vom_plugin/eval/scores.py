@@ -7,6 +7,8 @@ Whole frame (``region="whole"``), as RVM's ``evaluate_lr.py`` and MatAnyone repo
 Unknown band (``narrow``/``medium``/``wide``), as TCVOM's ``calc_metric.py`` on VideoMatting108:
   MAD ("mSAD") x1e3 and MSE x1e3 (means over the band), SSDA raw, dtSSD and MESSDdt raw sums over the band of
   frame t against the NEXT frame (the last frame counts 0), SAD /1e3, Grad /1e3, Conn /1e3 over the band.
+Core and Clear (x1e3, ``metrics.core``/``metrics.clear``) use their own regions in every mode: the solid
+interior's shortfall from 1 and the alpha left on the clear background.
 Per-frame values are averaged over the frames of the clip; clips are averaged with equal weight.
 """
 
@@ -22,13 +24,13 @@ from vom_plugin.errors import InputError
 from vom_plugin.eval import metrics as M
 from vom_plugin.eval.regions import REGIONS, region_mask
 
-ALL_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA")
+ALL_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA", "Core", "Clear")
 DEFAULT_METRICS = ALL_METRICS
 
 _WHOLE_UNITS = {"MAD": "x1e3", "MSE": "x1e3", "Grad": "/1e3", "Conn": "/1e3", "dtSSD": "x1e2",
-                "MESSDdt": "x1e3 (mean)", "SAD": "/1e3", "SSDA": "raw"}
+                "MESSDdt": "x1e3 (mean)", "SAD": "/1e3", "SSDA": "raw", "Core": "x1e3", "Clear": "x1e3"}
 _BAND_UNITS = {"MAD": "x1e3", "MSE": "x1e3", "Grad": "/1e3", "Conn": "/1e3", "dtSSD": "raw",
-               "MESSDdt": "raw", "SAD": "/1e3", "SSDA": "raw"}
+               "MESSDdt": "raw", "SAD": "/1e3", "SSDA": "raw", "Core": "x1e3", "Clear": "x1e3"}
 
 
 def units(region: str) -> dict[str, str]:
@@ -111,6 +113,11 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
             out["Grad"].append(M.grad(pi, gi, mi) / 1e3)
         if "Conn" in out:
             out["Conn"].append(M.conn(pi, gi, mi) / 1e3)
+        # solid interior and clear background: their own regions, whatever ``region`` is
+        if "Core" in out:
+            out["Core"].append(M.core(pi, gi) * 1e3)
+        if "Clear" in out:
+            out["Clear"].append(M.clear(pi, gi) * 1e3)
         # temporal measures: whole frame looks back (RVM), the band looks forward (TCVOM)
         if whole:
             j0, j1 = i - 1, i
