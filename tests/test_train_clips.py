@@ -310,3 +310,24 @@ def test_validation_clips_are_held_out_of_training(tmp_path: Path):
     assert 0 < float(sets[0].gt.max()) <= 1 and set(np.unique(sets[0].roto.numpy())) <= {0.0, 1.0}
     with pytest.raises(InputError, match="no finished val clips"):
         C.ClipLibrary(make_library(tmp_path / "small", n=2), "val")
+
+
+def test_clips_start_on_a_frame_that_shows_the_object(tmp_path: Path):
+    """An object that enters the frame late: the clips drawn from it (training and validation) start where
+    the roto frame shows it, since a first frame without the object asks for one never shown."""
+    from vom_plugin.train.backgrounds import BackgroundBank
+
+    root = make_library(tmp_path / "lib", n=1, frames=6, size=40, occluder_in=())
+    d = root / C.clip_name(0)
+    for f in (1, 2, 3):  # the object is out of frame for the first half of the render
+        _write_exr(d / f"rgba.{f:04d}.exr", np.zeros((40, 40, 4), np.float32))
+    assert not C.shows_object_first(np.stack([np.zeros((8, 8)), np.ones((8, 8))]))
+    assert C.shows_object_first(np.stack([np.ones((8, 8)), np.zeros((8, 8))]))
+    src = C.LibrarySource(C.ClipLibrary(root), 3, backgrounds=BackgroundBank([]))
+    firsts = []
+    for step in range(12):
+        clip = src.clip(step, 0, frames=3, size=(32, 32))
+        assert clip.alpha.shape == (3, 32, 32)
+        firsts.append(float(clip.alpha[0].sum()))
+        assert C.shows_object_first(clip.alpha), (step, clip.alpha.reshape(3, -1).sum(1))
+    assert min(firsts) > 0

@@ -350,18 +350,36 @@ class LibrarySource:
 
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(step), int(index), 1515]))
         rec = self.library.clips[int(rng.integers(len(self.library)))]
-        if static:  # stage 1: one rendered frame, moved by a slow drift
-            idx = [int(rng.integers(rec.frames))] * frames
-        else:
-            idx = pick_frames(rec.frames, frames, rng)
-        uniq = sorted(set(idx))
-        tgt, occ = self.library.load(rec, uniq)
-        where = [uniq.index(i) for i in idx]
-        tgt = tgt[where]
-        occ = occ[where] if occ is not None else None
-        photo = self.backgrounds.get(int(rng.integers(1 << 30)))
-        return composite_clip(tgt, occ, photo, rng, size=size, difficulty=difficulty, drift=static,
-                              name=f"library/{rec.name}")
+        clip = None
+        for _ in range(MAX_PICKS):
+            if static:  # stage 1: one rendered frame, moved by a slow drift
+                idx = [int(rng.integers(rec.frames))] * frames
+            else:
+                idx = pick_frames(rec.frames, frames, rng)
+            uniq = sorted(set(idx))
+            tgt, occ = self.library.load(rec, uniq)
+            where = [uniq.index(i) for i in idx]
+            tgt = tgt[where]
+            occ = occ[where] if occ is not None else None
+            photo = self.backgrounds.get(int(rng.integers(1 << 30)))
+            clip = composite_clip(tgt, occ, photo, rng, size=size, difficulty=difficulty, drift=static,
+                                  name=f"library/{rec.name}")
+            if shows_object_first(clip.alpha):
+                break
+        return clip
+
+
+# A rendered object may enter the frame late or leave it: a clip whose first frame (the roto's) shows little
+# of it asks the network to find an object it was never shown. Such picks are drawn again.
+MAX_PICKS = 8
+MIN_FIRST_AREA = 0.002  # of the frame
+MIN_FIRST_SHARE = 0.3  # of the clip's largest coverage
+
+
+def shows_object_first(alpha: np.ndarray) -> bool:
+    """alpha [T, H, W]: does frame 0 show enough of the object to start from it?"""
+    cover = alpha.reshape(alpha.shape[0], -1).sum(1)
+    return bool(cover[0] >= max(MIN_FIRST_AREA * alpha[0].size, MIN_FIRST_SHARE * cover.max()))
 
 
 class MixedSource:
