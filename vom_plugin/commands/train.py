@@ -65,6 +65,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
                    help="also validate on a library's held-out clips (seed %% 10 == 9, never trained on) and choose "
                    "best.pt on synthetic + library scores; without DIR the default library")
+    p.add_argument("--calibrate", type=Path, default=None, metavar="WEIGHTS",
+                   help="choose the output levels (black and white points of the published alpha) of WEIGHTS on the "
+                   "validation clips (synthetic at --size, plus --val-library's held-out clips) and write the "
+                   "weights with them to --to")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export: destination .safetensors")
 
@@ -73,11 +77,13 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.extras import require
 
-    if args.export is None:  # synthetic clips feed training and its held-out validation set, whatever --data
+    if args.export is None:  # synthetic clips feed training, validation and calibration, whatever --data
         require("skimage", "vom train", extra="train")
     from vom_plugin.train.data import Curriculum
     from vom_plugin.train.loop import TrainArgs, export_weights, train
 
+    if args.calibrate is not None:
+        return _calibrate(args)
     if args.export is not None:
         if args.to is None:
             raise InputError("--export needs --to DEST.safetensors")
@@ -105,4 +111,39 @@ def run(args: argparse.Namespace) -> int:
                       library=library, library_share=args.library_share, val_library=val_library,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    import torch
+
+    from vom_plugin.engine.weights import load_model, read_weights_metadata, save_weights, weights_path
+    from vom_plugin.errors import InputError
+    from vom_plugin.locations import clip_library_dir
+    from vom_plugin.train import validate as V
+
+    if args.to is None:
+        raise InputError("--calibrate needs --to DEST.safetensors")
+    if args.size % 16:
+        raise InputError(f"--size {args.size}: must be a multiple of 16 (the network's stride)")
+    torch.set_num_threads(max(1, args.threads))
+    source = weights_path(args.calibrate)
+    model = load_model(source)
+    sets = {"synthetic": V.synthetic_valsets(8, 8, args.size)}
+    if args.val_library is not None:
+        root = clip_library_dir() if args.val_library == _DEFAULT_LIBRARY else args.val_library
+        sets["library"] = V.library_valsets(root, 8, args.size, limit=10)
+    (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
+    for r in rows:
+        cells = " | ".join(f"{n} {r[n]['mad']:.1f} / {r[n]['mse']:.2f} / {r[n]['dtssd']:.2f}" for n in sets)
+        print(f"lo {r['lo']:.2f} hi {r['hi']:.2f}: {cells} | score {r['score']:.3f}"
+              f"{'  <- chosen' if (r['lo'], r['hi']) == (lo, hi) else ''}")
+    with torch.no_grad():
+        model.output_levels.copy_(torch.tensor([lo, hi]))
+    meta = read_weights_metadata(source)
+    meta.pop("format", None)
+    meta.update({"output_levels": f"{lo:g},{hi:g}", "levels_chosen_on": "+".join(
+        f"{n}({len(v)} clips, {args.size} px)" for n, v in sets.items())})
+    save_weights(model, args.to, fp16=True, metadata=meta)
+    print(f"output levels {lo:g}, {hi:g} chosen on {meta['levels_chosen_on']}; wrote {args.to}")
     return 0

@@ -125,7 +125,7 @@ class Propagator:
             self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha))
             self.history = [hist]
             self.t = 1
-            return StepOutput(alpha.float(), torch.sigmoid(logits.float()), aff)
+            return StepOutput(self.model.publish(alpha).float(), torch.sigmoid(logits.float()), aff)
 
     def step(self, image: torch.Tensor, keys: KeyFeatures, affinity: Affinity | None = None) -> StepOutput:
         """Predict the next frame of the pass from memory, then write it to memory if the policy says so.
@@ -145,7 +145,7 @@ class Propagator:
             if self.bank.writes(self.t):
                 self.bank.add(self.t, self.model.memory_frame(image, keys, mask, alpha))
             self.t += 1
-            return StepOutput(alpha.float(), mask.float(), aff)
+            return StepOutput(self.model.publish(alpha).float(), mask.float(), aff)
 
     # -- resume -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:

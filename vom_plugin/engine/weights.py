@@ -63,6 +63,10 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise InputError(f"weights file {str(path)!r} is not a readable safetensors file ({e})") from e
 
 
+# tensors added after weights were first shipped: older files load without them (the model's defaults)
+OPTIONAL_TENSORS = frozenset({"output_levels"})
+
+
 def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:
     """Build the network named in the file's metadata, load its weights (as float32), eval mode, on `device`."""
     from safetensors.torch import load_file
@@ -77,7 +81,7 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
     model = build_model(config)
     state = load_file(str(path))
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
+    missing = sorted(set(expected) - set(state) - OPTIONAL_TENSORS)
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or wrong:
@@ -88,5 +92,8 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
         )
         raise InputError(f"weights file {str(path)!r} does not fit model config {config!r} ({detail})")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    model.load_state_dict(state)
+    model.load_state_dict(state)  # a file without output_levels gets the identity levels (HSTSG's load hook)
+    lo, hi = (float(v) for v in model.output_levels)
+    if not (0.0 <= lo < hi <= 1.0):
+        raise InputError(f"weights file {str(path)!r}: output_levels [{lo:g}, {hi:g}]; expected 0 <= lo < hi <= 1")
     return model.eval().to(device)

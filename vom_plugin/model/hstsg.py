@@ -144,6 +144,11 @@ def stack_memory(frames: list[MemoryFrame]) -> tuple[LevelMemory, LevelMemory, L
     return tuple(LevelMemory.cat([f.levels[i] for f in frames]) for i in range(3))  # type: ignore[return-value]
 
 
+def _default_levels(state: dict, prefix: str, *args: object) -> None:
+    """Weights and checkpoints from before the output levels existed load with the identity levels."""
+    state.setdefault(prefix + "output_levels", torch.tensor([0.0, 1.0]))
+
+
 class HSTSG(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -159,6 +164,10 @@ class HSTSG(nn.Module):
                                config.guided_radius, config.guided_eps)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        # Black and white points of the published alpha (``publish``), chosen on validation data by
+        # ``vom train --calibrate`` and saved with the weights; [0, 1] (identity) unless calibrated.
+        self.register_buffer("output_levels", torch.tensor([0.0, 1.0]))
+        self._register_load_state_dict_pre_hook(_default_levels)
         # the pretrained trunk keeps the default init until its ImageNet weights are loaded (training only)
         fresh = [self.key_encoder.adapt] if self.key_encoder.pretrained_trunk else [self.key_encoder.stem,
                                                                                     self.key_encoder.trunk]
@@ -280,6 +289,15 @@ class HSTSG(nn.Module):
         hist = history[: self.config.cfar_frames - 1]
         return tuple(cfar.attention_weights(pk, [h.keys[i] for h in hist])
                      for i, (cfar, pk) in enumerate(zip(self.cfars(), pks, strict=True)))
+
+    def publish(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The alpha a render publishes: the network's alpha with the calibrated black and white points
+        (``output_levels``: the haze below ``lo`` to 0, solid interiors above ``hi`` to 1, linear between).
+        Memory is written from the network's own alpha, as in training; only what leaves the engine is levelled."""
+        lo, hi = (float(v) for v in self.output_levels)
+        if lo == 0.0 and hi == 1.0:
+            return alpha
+        return ((alpha - lo) / (hi - lo)).clamp(0.0, 1.0)
 
     def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution."""

@@ -186,3 +186,42 @@ def static_roto_metrics(sets: list[ValSet]) -> dict[str, dict[str, float]]:
     if res:
         res["mean"] = {k: float(np.mean([r[k] for r in res.values()])) for k in ("mad", "mse", "dtssd")}
     return res
+
+
+# Candidate black and white points of the published alpha (HSTSG.publish), searched on validation clips.
+LEVELS_LO = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
+LEVELS_HI = (1.0, 0.95, 0.9, 0.85, 0.8)
+
+
+def apply_levels(alpha: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip((alpha - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def choose_levels(preds: dict[str, list[np.ndarray]], gts: dict[str, list[np.ndarray]]
+                  ) -> tuple[tuple[float, float], list[dict]]:
+    """The (lo, hi) of the grid with the lowest summed ``val_score`` over the named sets of clips (each set's
+    metrics averaged over its clips, as validation does); returns it and every candidate's row."""
+    from vom_plugin.train.loop import val_score
+
+    rows = []
+    for lo in LEVELS_LO:
+        for hi in LEVELS_HI:
+            row: dict = {"lo": lo, "hi": hi, "score": 0.0}
+            for name, ps in preds.items():
+                ms = [clip_metrics(apply_levels(p, lo, hi), g) for p, g in zip(ps, gts[name], strict=True)]
+                mean = {k: float(np.mean([m[k] for m in ms])) for k in ("mad", "mse", "dtssd")}
+                row[name] = mean
+                row["score"] += val_score(mean)
+            rows.append(row)
+    best = min(rows, key=lambda r: r["score"])
+    return (best["lo"], best["hi"]), rows
+
+
+def calibrate_levels(model: torch.nn.Module, sets: dict[str, list[ValSet]], device: torch.device
+                     ) -> tuple[tuple[float, float], list[dict]]:
+    """Choose ``model``'s output levels on validation ``sets``: its alphas are computed once through the
+    render path with the identity levels, then every candidate is scored (``choose_levels``)."""
+    with torch.no_grad():
+        model.output_levels.copy_(torch.tensor([0.0, 1.0]))
+    preds = {n: [predict_clip(model, s.frames, s.roto, device).numpy() for s in v] for n, v in sets.items()}
+    return choose_levels(preds, {n: [s.gt for s in v] for n, v in sets.items()})

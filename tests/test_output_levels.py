@@ -1,0 +1,99 @@
+"""Output levels: the calibrated black and white points of the published alpha, chosen on validation clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vom_plugin.cli import main
+from vom_plugin.engine.passes import run_clip
+from vom_plugin.engine.weights import load_model, read_weights_metadata, save_weights
+from vom_plugin.errors import InputError
+from vom_plugin.model import build_model
+from vom_plugin.train import validate as V
+
+
+def _file_without_levels(path: Path) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    torch.manual_seed(0)
+    save_weights(build_model("lite"), path)
+    state = load_file(str(path))
+    meta = read_weights_metadata(path)
+    del state["output_levels"]
+    save_file(state, str(path), metadata=meta)
+    return path
+
+
+def test_publish_maps_black_and_white_points_and_memory_keeps_the_raw_alpha():
+    m = build_model("lite")
+    a = torch.tensor([0.0, 0.05, 0.1, 0.475, 0.85, 0.9, 1.0])
+    assert torch.equal(m.publish(a), a)  # identity unless calibrated
+    m.output_levels.copy_(torch.tensor([0.1, 0.85]))
+    assert m.publish(a).tolist() == pytest.approx([0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0], abs=1e-6)
+
+
+def test_weights_from_before_the_levels_load_with_identity_levels(tmp_path: Path):
+    path = _file_without_levels(tmp_path / "old.safetensors")
+    m = load_model(path)
+    assert m.output_levels.tolist() == [0.0, 1.0]
+    m.load_state_dict({k: v for k, v in m.state_dict().items() if k != "output_levels"})  # checkpoints too
+    bad = build_model("lite")
+    bad.output_levels.copy_(torch.tensor([0.9, 0.2]))
+    save_weights(bad, tmp_path / "bad.safetensors")
+    with pytest.raises(InputError, match=r"output_levels \[0.8999.*expected 0 <= lo < hi <= 1"):
+        load_model(tmp_path / "bad.safetensors")
+
+
+def test_the_render_path_publishes_the_levelled_alpha(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    frames = rng.random((3, 48, 64, 3)).astype(np.float32)
+    roto = np.zeros((48, 64), np.float32)
+    roto[10:30, 20:40] = 1
+    path = tmp_path / "w.safetensors"
+    torch.manual_seed(1)
+    model = build_model("lite")
+    save_weights(model, path)
+    plain = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
+    model.output_levels.copy_(torch.tensor([0.3, 0.7]))
+    save_weights(model, path)
+    levelled = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
+    expect = np.clip((plain - 0.3) / 0.4, 0, 1)
+    assert np.abs(levelled - expect).max() < 4e-3  # the published alpha is rounded to half precision
+    assert not np.allclose(levelled, plain, atol=1e-2)
+
+
+def test_choose_levels_finds_the_points_that_undo_a_haze_and_a_grey_core():
+    gt = np.zeros((2, 20, 20), np.float32)
+    gt[:, 5:15, 5:15] = 1.0
+    pred = 0.1 + 0.75 * gt  # a 0.1 haze, solid at 0.85
+    (lo, hi), rows = V.choose_levels({"a": [pred]}, {"a": [gt]})
+    assert (lo, hi) == (0.1, 0.85)
+    assert len(rows) == len(V.LEVELS_LO) * len(V.LEVELS_HI)
+    best = min(rows, key=lambda r: r["score"])
+    assert best["a"]["mad"] == pytest.approx(0.0, abs=1e-4)
+    identity = next(r for r in rows if (r["lo"], r["hi"]) == (0.0, 1.0))
+    assert identity["a"]["mad"] == pytest.approx(1e3 * float(np.abs(pred - gt).mean()), rel=1e-4)
+
+
+def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path, capsys, monkeypatch):
+    src = _file_without_levels(tmp_path / "w.safetensors")
+    monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))
+    assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "cal.safetensors"), "--size", "32",
+                 "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    chosen = [line for line in out.splitlines() if "<- chosen" in line]
+    assert len(chosen) == 1
+    m = load_model(tmp_path / "cal.safetensors")
+    lo, hi = (round(float(v), 2) for v in m.output_levels)
+    assert f"lo {lo:.2f} hi {hi:.2f}" in chosen[0]
+    meta = read_weights_metadata(tmp_path / "cal.safetensors")
+    assert meta["output_levels"] == f"{V.LEVELS_LO[V.LEVELS_LO.index(lo)]:g},{V.LEVELS_HI[V.LEVELS_HI.index(hi)]:g}"
+    assert meta["levels_chosen_on"].startswith("synthetic(2 clips, 32 px)")
+    assert main(["train", "--calibrate", str(src), "--size", "32"]) == 2  # no --to
+
+
+_REAL_SYNTHETIC = V.synthetic_valsets
