@@ -28,8 +28,8 @@ import nuke
 
 # The gizmo knobs that are Shot fields (names = Shot fields = node_defs/vom_matte.yaml knobs; a test
 # checks this tuple against the node definition, since this module cannot read YAML inside Nuke).
-SHOT_KNOBS = ("plate", "frames", "keyframes", "out", "channel", "output", "compression", "working_size",
-              "colorspace", "model", "device", "memory", "top_k", "cache")
+SHOT_KNOBS = ("plate", "frames", "keyframes", "objects", "out", "channel", "mask_channel", "output", "compression",
+              "working_size", "colorspace", "model", "device", "memory", "top_k", "cache")
 WORK_SUFFIX = "_vom"  # <output folder>/<node name>_vom/ holds the shot file, the rendered roto, the farm bundle
 TERMINATE_TIMEOUT_S = 10.0
 
