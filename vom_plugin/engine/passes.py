@@ -99,24 +99,37 @@ class Matte:
 
 # (frame, {object name (None: the one unnamed object): Matte}) -> None: the sink writes, keeps or scores them
 Sink = Callable[[int, dict[Any, Matte]], None]
-# the odds of an opaque pixel: p = 1 - 1e-6, so that o = p / (1 - p) stays finite
-_OPAQUE = 1.0 - 1e-6
+_OPAQUE = 1.0 - 1e-6  # alphas are clamped here for their logits: an opaque pixel's logit stays finite
 
 
 def aggregate(alphas: list[np.ndarray]) -> list[np.ndarray]:
-    """Soft aggregation of several objects' alphas of one frame (STM/STCN's, with the background as the
-    reference class): with each object's odds o_i = a_i / (1 - a_i), a_i' = o_i / (1 + sum_j o_j), i.e. a
-    softmax over the logits {0 (background), logit(a_1), ...}.
+    """Soft aggregation of several objects' alphas of one frame, so that they never sum above 1.
 
-    The alphas of a pixel then sum below 1; an object where every other is 0 keeps its alpha (STCN's
-    background prod(1 - a_i) would square the odds of a lone object and harden every soft edge); one object
-    is returned as it is. Where two objects are opaque they share the pixel (0.5 each)."""
+    Where the alphas of a pixel already fit (sum <= 1: one object, soft edges, the faint halo of another
+    object) they are kept exactly. Where they claim more than the pixel, every object's logit is lowered by
+    the same amount t, a_i' = sigmoid(logit(a_i) - t), with t such that they sum to 1: a softmax-like
+    sharing in logit space, as STM/STCN aggregate, in which a confident alpha (near 0 or 1) moves least and
+    two equally opaque objects share the pixel (0.5 each). STCN's own rule (softmax over logit(a_i) and the
+    background's logit(prod(1 - a_j))) is not used: it squares a lone object's odds (0.7 becomes 0.84) and
+    eats every soft edge wherever another object's matte has a faint halo, which a compositor would see."""
     if len(alphas) < 2:
         return list(alphas)
-    clipped = [np.clip(np.nan_to_num(a.astype(np.float64), nan=0.0), 0.0, _OPAQUE) for a in alphas]
-    odds = [a / (1.0 - a) for a in clipped]
-    total = 1.0 + sum(odds)
-    return [(o / total).astype(np.float32) for o in odds]
+    out = np.stack([np.clip(np.nan_to_num(np.asarray(a, np.float32), nan=0.0), 0.0, 1.0) for a in alphas])
+    over = out.sum(axis=0) > 1.0
+    if over.any():
+        a = np.clip(out[:, over].astype(np.float64), 0.0, _OPAQUE)
+        with np.errstate(divide="ignore"):
+            logits = np.log(a) - np.log1p(-a)  # -inf where an object is absent: it stays 0
+        lo = np.zeros(a.shape[1])
+        hi = np.full(a.shape[1], float(np.log(_OPAQUE / (1 - _OPAQUE))) + np.log(len(alphas)) + 1.0)
+        for _ in range(48):  # bisection on t: the sum falls as t grows; hi always has sum <= 1
+            mid = (lo + hi) / 2
+            fits = (1.0 / (1.0 + np.exp(mid - logits))).sum(axis=0) <= 1.0
+            hi, lo = np.where(fits, mid, hi), np.where(fits, lo, mid)
+        shared = 1.0 / (1.0 + np.exp(hi - logits))
+        shared /= np.maximum(1.0, shared.sum(axis=0))  # rounding
+        out[:, over] = shared.astype(np.float32)
+    return list(out)
 
 
 @dataclass
