@@ -47,7 +47,10 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
         default = "" if knob.default in (None, "") else f" (default: {knob.default})"
         # argparse %-formats help texts; the knob help mentions %04d patterns.
         kw: dict[str, Any] = {"dest": _dest(knob), "default": None, "help": (knob.help + default).replace("%", "%%")}
-        if knob.type == "keyframes":
+        if knob.type == "keyframes":  # also the objects' flag (NAME=PATH): one help for both
+            objects = next((k for k in load_node_def().knobs if k.type == "objects" and k.flag == knob.flag), None)
+            if objects is not None:
+                kw["help"] = kw["help"] + " " + objects.help.replace("%", "%%")
             kw.update(action="append", metavar="[NAME=]PATH[@FRAME]")
         elif knob.type == "int":
             kw.update(type=_knob_type(knob, int), metavar="N")
