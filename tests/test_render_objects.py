@@ -314,3 +314,31 @@ def test_objects_and_keyframes_together_and_object_token_without_objects(root: P
         make_shot(root, "x", BOTH, mask_channel="A")
     with pytest.raises(InputError, match="rgba-premult"):
         render(make_shot(root, "premult", BOTH, output="rgba-premult"))
+
+
+def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str, np.ndarray]],
+                                                tmp_path: Path) -> None:
+    """A farm job of a shot with objects: spans cut at every object's keyframes, the task command renders the
+    shot file (all objects), and `vom farm check` wants every object's layer (and mask) in every frame."""
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot, split_spans
+
+    base = {"plate": str(root / "plate" / "p.####.exr"), "out": str(root / "fast" / "a.####.exr"),
+            "objects": {"hero": {1: str(root / "roto" / "hero.0001.exr")},
+                        "dog": {1: str(root / "roto" / "dog.0001.exr"), N: str(root / "roto" / f"dog.{N:04d}.exr")}},
+            "mask_channel": "mask"}
+    f = tmp_path / "shot.yaml"
+    f.write_text(yaml.safe_dump(base))
+    farm = load_farm_shot(f)
+    assert farm.keyframes == [1, N]
+    assert [s.kind for s in split_spans(farm.frames, farm.keyframes)] == ["between", "after"]
+    (pattern, chans), = farm.output_channels()  # safe_dump sorted the objects: the file's order is dog, hero
+    assert pattern == base["out"] and chans == ("dog.A", "dog.mask", "hero.A", "hero.mask")
+    assert check_outputs(farm) == {}
+    f.write_text(yaml.safe_dump({**base, "mask_channel": "core"}))  # a channel these files do not hold
+    problems = check_outputs(load_farm_shot(f))
+    assert sorted(problems) == list(range(1, N + 1)) and "no channel dog.core" in problems[1]
+    f.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "split" / "sh_{object}.####.exr")}))
+    split = load_farm_shot(f)
+    assert [(Path(p).name, c) for p, c in split.output_channels()] == [
+        ("sh_dog.####.exr", ("A", "mask")), ("sh_hero.####.exr", ("A", "mask"))]
+    assert check_outputs(split)[1] == "sh_dog.0001.exr: missing"
