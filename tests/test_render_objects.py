@@ -342,3 +342,20 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     assert [(Path(p).name, c) for p, c in split.output_channels()] == [
         ("sh_dog.####.exr", ("A", "mask")), ("sh_hero.####.exr", ("A", "mask"))]
     assert check_outputs(split)[1] == "sh_dog.0001.exr: missing"
+
+
+def test_layered_writer_with_plate_rgb(root: Path, tmp_path: Path) -> None:
+    """--output rgba with objects in one file: the plate's R, G, B once, then each object's layer, clipped."""
+    from vom_plugin import io as vio
+
+    plate = vio.read_plate(root / "plate" / "p.0002.exr")
+    hero = np.full((H, W), 1.5, np.float32)  # clipped to 1 in the file
+    dog = np.full((H, W), 0.25, np.float32)
+    out = tmp_path / "l.0002.exr"
+    vio.write_layers(out, {"hero.A": hero, "dog.A": dog}, plate.info, rgb=plate.rgb, metadata={"frame": 2})
+    ch = channels(out)
+    assert sorted(ch) == ["B", "G", "R", "dog.A", "hero.A"]
+    assert np.array_equal(ch["hero.A"], np.ones((H, W), np.float32)) and np.allclose(ch["dog.A"], 0.25)
+    assert np.allclose(ch["R"], plate.rgb[..., 0], atol=2e-3)
+    assert oiio.ImageBuf(str(out)).spec().get_string_attribute("vom:frame") == "2"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
