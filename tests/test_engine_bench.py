@@ -65,3 +65,23 @@ def test_cache_bench_rejects_bad_sizes() -> None:
     for bad in ("864", "864x", "8x8", "axb"):
         with pytest.raises(InputError, match="--plate-size"):
             parse_size(bad)
+
+
+def test_objects_bench_renders_n_objects_and_n_single_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    """vom bench --objects 2: one `vom render` of two objects, two of one; the render of two computes each
+    frame's key features once."""
+    from vom_plugin.commands import bench as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    args = parser.parse_args(["--objects", "2", "--model", "random", "--config", "lite", "--device", "cpu",
+                              "--plate-size", "128x72", "--length", "4", "--repeat", "1", "--json"])
+    assert cmd.run(args) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["objects"] == 2 and r["frames"] == 4
+    assert r["together_cache"]["keys_miss"] == 4 and r["together_cache"]["steps_computed"] == 8
+    assert all(r[f"{k}_wall_s"] > 0 for k in ("together", "one", "separate"))
+    assert r["separate_wall_s"] > r["one_wall_s"]
+    assert r["together_vs_one_wall_s"] == round(r["together_wall_s"] / r["one_wall_s"], 2)
+    with pytest.raises(InputError, match="--objects 0"):
+        cmd.run(parser.parse_args(["--objects", "0"]))

@@ -148,6 +148,10 @@ def test_shot_file_loads_as_a_shot(tmp_path: Path) -> None:
     assert shot.frames == [1, 2, 3] and shot.working_size == 256 and shot.channel == "vom.A"
     assert shot.keyframes == {1: tmp_path / 'ro "to".0001.exr'}
     assert not list((tmp_path / "w").glob(".*tmp"))
+    # several objects are the command line's and shot files' (the add-on has one Roto): said, not dropped
+    with pytest.raises(core.HostError, match="objects: the Blender add-on renders one object"):
+        core.shot_fields({"objects": "hero 1"}, plate="p.####.exr", frames="1-3", keyframes={1: "r.0001.exr"},
+                         out="a.####.exr")
 
 
 def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -417,3 +417,40 @@ def test_real_vom_render_error_reaches_the_artist(host: types.ModuleType, tmp_pa
     r = host.run_with_progress(host.build_render_command(str(vom), shot), Task(), poll_s=0.05)
     assert r.returncode == 2 and not r.cancelled
     assert any("plate" in line and str(tmp_path / "nope") in line for line in r.output_tail), r.output_tail
+
+
+def test_prepare_shot_with_objects_renders_each_objects_layer(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                              tmp_path: Path) -> None:
+    """The objects knob: one line per object (its layer in the Roto input, then its frames); the shot file
+    holds every object's rotos and loads as a Shot with those objects."""
+    from vom_plugin.engine.shot import Shot
+
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024})
+    node = _gizmo(tmp_path, keyframes="", objects="hero 1001 1012\n\ndog, 1005\n", mask_channel="mask")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    shot_file, fields = host.prepare_shot(node)
+    work = shot_file.parent
+    loaded = yaml.safe_load(shot_file.read_text())
+    assert "keyframes" not in loaded and loaded["mask_channel"] == "mask"
+    hero = {f: str(work / f"roto_hero.{f}.exr") for f in (1001, 1012)}
+    assert loaded["objects"] == {"hero": hero, "dog": {1005: str(work / "roto_dog.1005.exr")}}
+    assert [(c, f) for c, _, f, _ in fake_nuke.renders] == [("hero", 1001), ("hero", 1012), ("dog", 1005)]
+    shot = Shot.from_yaml(shot_file)
+    assert list(shot.objects) == ["hero", "dog"] and shot.keyframes == {}
+    # the node shows the first object's alpha
+    host._reload_alpha(node, fields, 1001, 1024)
+    assert node.node("CopyAlpha")["from0"].value() == "hero.alpha"
+
+
+@pytest.mark.parametrize("knobs,needle", [
+    ({"keyframes": "", "objects": "hero-1 1001"}, "objects, line 1: 'hero-1' is not a layer name"),
+    ({"keyframes": "", "objects": "hero 1001\nHero 1002"}, "objects, line 2: 'Hero' is given twice"),
+    ({"keyframes": "", "objects": "hero"}, r"objects, line 1 \(hero\): keyframes: empty"),
+    ({"keyframes": "1001", "objects": "hero 1001"}, "keyframes and objects are both set"),
+])
+def test_objects_knob_errors_name_the_line(host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path,
+                                           knobs: dict[str, str], needle: str) -> None:
+    node = _gizmo(tmp_path, plate="/p.####.exr", **knobs)
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=needle):
+        host.prepare_shot(node)

@@ -43,6 +43,45 @@ def channel_names(channel: str, output: str) -> list[str]:
     return [layer + "A"] if output == "alpha" else [layer + c for c in ("R", "G", "B", "A")]
 
 
+# -- objects: names that are EXR layers, and the semantic mask's channel ----------------------------------
+
+_NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+# Layers every compositing package already gives a meaning to: an object named so would merge into them.
+RESERVED_LAYERS = frozenset({"rgba", "rgb", "alpha", "depth", "motion", "forward", "backward", "a", "r", "g", "b"})
+
+
+def parse_object_name(value: Any, field: str = "objects") -> str:
+    """An object's name, which becomes its EXR layer (``hero`` -> ``hero.A``) and its ``{object}`` in file
+    names: a letter or ``_`` then letters, digits or ``_`` (at most 64), not a layer hosts already use."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InputError(f"{field}: object name {value!r} is not a layer name; expected a letter or _ followed by "
+                         f"letters, digits or _ (e.g. hero, dog_2)")
+    if value.lower() in RESERVED_LAYERS:
+        raise InputError(f"{field}: object name {value!r} is a layer the comp already uses "
+                         f"({', '.join(sorted(RESERVED_LAYERS))}); choose another name")
+    return value
+
+
+def parse_mask_channel(value: Any, field: str = "mask_channel") -> str | None:
+    """The channel of the semantic mask, written beside the alpha in its layer (``mask`` -> ``mask`` or
+    ``hero.mask``); None: not written. Not A, R, G or B (the alpha's and the plate's channels)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
+        raise InputError(f"{field} {value!r}: expected a channel name such as mask (letters, digits, _)")
+    if value.upper() in ("A", "R", "G", "B"):
+        raise InputError(f"{field} {value!r}: that is the alpha's or the plate's channel; expected another name "
+                         f"such as mask")
+    return value
+
+
+def object_channel(channel: str, name: str | None, leaf: str = "A") -> str:
+    """The channel of object ``name``'s ``leaf`` (``A`` or the mask channel) for the ``channel`` knob:
+    ``A`` -> ``hero.A``; ``vom.A`` -> ``vom.hero.A``; without a name, the knob's layer: ``A``, ``vom.mask``."""
+    layer = parse_channel(channel)[:-1]
+    return f"{layer}{name}.{leaf}" if name else f"{layer}{leaf}"
+
+
 # -- memory policy (HSTSG Table 5) -------------------------------------------------------------------------
 
 _MEMORY = re.compile(r"^(first\+)?(?:prev(\d+)|every-(\d+))$")
@@ -143,6 +182,7 @@ GRAMMARS: dict[str, Callable[[Any, str], Any]] = {
     "channel": parse_channel,
     "memory": lambda value, field: parse_memory_policy(value, field).text,
     "device": parse_device,
+    "mask_channel": parse_mask_channel,
 }
 # Knob types whose values this module parses; path, frame_range and keyframes are Shot's (see above).
 _BY_TYPE: dict[str, Callable[[Knob, Any, str], Any]] = {"enum": _choice, "int": _int, "string": _string}
@@ -151,6 +191,8 @@ _BY_TYPE: dict[str, Callable[[Knob, Any, str], Any]] = {"enum": _choice, "int": 
 def parse_knob(knob: Knob, value: Any, field: str | None = None) -> Any:
     """``value`` parsed by the knob's type and grammar (normalised), or InputError naming ``field``."""
     field = field or knob.name
+    if value is None and knob.default is None and not knob.required:
+        return None  # an optional knob left empty (mask_channel: nothing written)
     if knob.type in _BY_TYPE:
         value = _BY_TYPE[knob.type](knob, value, field)
     if knob.grammar:

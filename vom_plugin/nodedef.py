@@ -17,7 +17,7 @@ import yaml
 from vom_plugin.errors import InputError
 from vom_plugin.locations import PACKAGE_DIR, REPO_DIR
 
-KNOB_TYPES = {"path", "frame_range", "keyframes", "string", "enum", "int", "float", "bool"}
+KNOB_TYPES = {"path", "frame_range", "keyframes", "objects", "string", "enum", "int", "float", "bool"}
 
 
 @dataclass(frozen=True)

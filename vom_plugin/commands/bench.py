@@ -26,7 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", action="store_true",
                    help="instead: time `vom render` of a shot with a cold cache, then after only its roto changed "
                         "(the cache's speed-up; each render a process); uses --device, --threads")
-    p.add_argument("--shot", default=None, metavar="SHOT.yaml", help="with --cache: the shot (default: the demo)")
+    p.add_argument("--objects", type=int, default=None, metavar="N",
+                   help="instead: time N objects in one `vom render` against N renders of one object (each a "
+                        "process on an empty cache; the objects are the shot's roto dilated by 0, 4, 8... px); "
+                        "takes the --cache options below")
+    p.add_argument("--shot", default=None, metavar="SHOT.yaml",
+                   help="with --cache or --objects: the shot (default: the demo)")
     p.add_argument("--model", default="default", metavar="NAME|PATH|random",
                    help="with --cache: weights to use (default: the shipped weights; random: seeded random "
                         "weights of --config)")
@@ -39,6 +44,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.objects is not None:
+        from vom_plugin.engine.bench_cache import format_objects_bench, run_objects_bench
+
+        r = run_objects_bench(args.objects, config=args.config, model=args.model, shot_file=args.shot,
+                              device=args.device, threads=args.threads, plate_size=args.plate_size,
+                              length=args.length, repeat=args.repeat)
+        print(json.dumps(r) if args.json else format_objects_bench(r))
+        return 0
     if args.cache:
         from vom_plugin.engine.bench_cache import format_cache_bench, run_cache_bench
 

@@ -42,11 +42,16 @@ def _knob_type(knob: Knob, convert: Any = str) -> Any:
 def add_knob_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per knob of the node definition; defaults stay None so a shot file's values are kept."""
     for knob in load_node_def().knobs:
+        if knob.type == "objects":
+            continue  # named rotos share the keyframes' flag: --roto NAME=PATH[@FRAME]
         default = "" if knob.default in (None, "") else f" (default: {knob.default})"
         # argparse %-formats help texts; the knob help mentions %04d patterns.
         kw: dict[str, Any] = {"dest": _dest(knob), "default": None, "help": (knob.help + default).replace("%", "%%")}
-        if knob.type == "keyframes":
-            kw.update(action="append", metavar="PATH[@FRAME]")
+        if knob.type == "keyframes":  # also the objects' flag (NAME=PATH): one help for both
+            objects = next((k for k in load_node_def().knobs if k.type == "objects" and k.flag == knob.flag), None)
+            if objects is not None:
+                kw["help"] = kw["help"] + " " + objects.help.replace("%", "%%")
+            kw.update(action="append", metavar="[NAME=]PATH[@FRAME]")
         elif knob.type == "int":
             kw.update(type=_knob_type(knob, int), metavar="N")
         elif knob.type == "float":
@@ -74,24 +79,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "none (default: bar)")
 
 
+def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
+    """The --roto values: {"keyframes": {frame: path}} for unnamed rotos, {"objects": {name: {frame: path}}}
+    for NAME=PATH ones (in the order given); a mix, or a frame given twice for an object, is an error."""
+    from vom_plugin.engine.shot import parse_object_roto_arg
+    from vom_plugin.errors import InputError
+
+    rotos: dict[str | None, dict[int, str]] = {}
+    folded: dict[str, str] = {}
+    for text in texts:
+        name, frame, path = parse_object_roto_arg(text, field=flag)
+        if name is not None and folded.setdefault(name.lower(), name) != name:
+            raise InputError(f"{flag}: object {name!r} is also given as {folded[name.lower()]!r}; object names "
+                             f"must differ, also in case")
+        kf = rotos.setdefault(name, {})
+        if frame in kf:
+            what = f"object {name!r}: frame {frame}" if name else f"frame {frame}"
+            raise InputError(f"{flag}: {what} is given twice ({kf[frame]} and {path})")
+        kf[frame] = path
+    if None in rotos and len(rotos) > 1:
+        named = next(n for n in rotos if n is not None)
+        raise InputError(f"{flag}: rotos with a name ({named}=...) and without one ({rotos[None][min(rotos[None])]}) "
+                         f"are mixed; with several objects give every roto as NAME=PATH")
+    if None in rotos:
+        return {"keyframes": rotos[None]}
+    return {"objects": rotos}
+
+
 def shot_from_args(args: argparse.Namespace) -> Any:
     """The Shot the flags describe (with SHOT.yaml underneath when given); InputError names the flag."""
-    from vom_plugin.engine.shot import Shot, parse_roto_arg
+    from vom_plugin.engine.shot import Shot
     from vom_plugin.errors import InputError
 
     values: dict[str, Any] = {}
     for knob in load_node_def().knobs:
-        v = getattr(args, _dest(knob))
+        v = getattr(args, _dest(knob), None)
         if v is None:
             continue
         if knob.type == "keyframes":
-            kf: dict[int, str] = {}
-            for text in v:
-                frame, path = parse_roto_arg(text, field=knob.flag)
-                if frame in kf:
-                    raise InputError(f"{knob.flag}: frame {frame} is given twice ({kf[frame]} and {path})")
-                kf[frame] = path
-            v = kf
+            values.update(_rotos(v, knob.flag))
+            continue
         values[knob.name] = v
     # Paths on the command line are relative to the working folder (a shot file's, to the file's folder).
     for name in ("plate", "out", "cache"):
@@ -99,9 +126,13 @@ def shot_from_args(args: argparse.Namespace) -> Any:
             values[name] = os.path.abspath(os.path.expanduser(values[name]))
     if "keyframes" in values:
         values["keyframes"] = {f: os.path.abspath(os.path.expanduser(p)) for f, p in values["keyframes"].items()}
+    if "objects" in values:
+        values["objects"] = {n: {f: os.path.abspath(os.path.expanduser(p)) for f, p in kf.items()}
+                             for n, kf in values["objects"].items()}
     if args.shot:
         return Shot.from_yaml(args.shot, **values)
-    missing = [k.flag for k in load_node_def().knobs if k.required and k.name not in values]
+    missing = [k.flag for k in load_node_def().knobs if k.required and k.name not in values
+               and not (k.name == "keyframes" and "objects" in values)]
     if missing:
         raise InputError(f"missing {', '.join(missing)} (or give a SHOT.yaml); see vom render --help")
     return Shot.from_dict(values, source="vom render")

@@ -36,17 +36,7 @@ def _child_cpu() -> float:
 
 def _render(shot_file: Path, env: dict[str, str], **flags: str) -> dict[str, Any]:
     """One ``vom render`` process; wall and CPU seconds, and its summary event."""
-    cmd = [sys.executable, "-m", "vom_plugin.cli", "render", str(shot_file), "--progress", "json"]
-    for k, v in flags.items():
-        cmd += [f"--{k.replace('_', '-')}", v]
-    c0, t0 = _child_cpu(), time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
-    if done.returncode != 0:
-        raise RuntimeError(f"vom render exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    return {"wall_s": wall, "cpu_s": cpu, "render_s": summary["elapsed"], "cache": summary["cache"],
-            "timings": summary["timings"]}
+    return _render_args(shot_file, env, [x for k, v in flags.items() for x in (f"--{k.replace('_', '-')}", v)])
 
 
 def _pingpong(n: int, length: int) -> list[int]:
@@ -232,3 +222,127 @@ def format_cache_bench(r: dict[str, Any]) -> str:
         f"{rc['affinity_miss']} misses",
     ]
     return "\n".join(lines)
+
+
+# -- vom bench --objects: N objects in one render against N renders of one --------------------------------
+
+def _object_rotos(folder: Path, n: int) -> list[Path]:
+    """N different rotos of the bench shot's object at frame 1 (its roto dilated by 0, 4, 8, ... px): distinct
+    objects for the cache (same-roto objects would share their steps' entries)."""
+    import cv2
+
+    from vom_plugin import io as vio
+
+    first = vio.read_plate(folder / "plate" / "p.0001.exr")
+    mask = vio.read_roto(folder / "roto.0001.exr", tuple(first.size)).astype(np.uint8)
+    paths = []
+    for i in range(n):
+        m = cv2.dilate(mask, np.ones((1 + 8 * i, 1 + 8 * i), np.uint8)) if i else mask
+        paths.append(folder / f"object{i}.0001.exr")
+        vio.write_alpha(paths[-1], m.astype(np.float32), first.info)
+    return paths
+
+
+def bench_objects(shot: Shot, n: int, *, plate_size: tuple[int, int] | None = None, length: int | None = None,
+                  repeat: int = 1, threads: int | None = None) -> dict[str, Any]:
+    """``n`` objects in one ``vom render`` against ``n`` renders of one object each, every render on an empty
+    cache; the minimum of ``repeat`` of each."""
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    runs: dict[str, list[dict[str, Any]]] = {"together": [], "separate": [], "one": []}
+    with tempfile.TemporaryDirectory(prefix="vom-bench-objects-") as tmp:
+        shot_file, _ = make_bench_shot(shot, Path(tmp) / "shot", plate_size=plate_size, length=length)
+        rotos = _object_rotos(Path(tmp) / "shot", n)
+        made = Shot.from_yaml(shot_file)
+        for i in range(repeat):
+            names = [f"object{j}={p}@1" for j, p in enumerate(rotos)]
+            cmd_rotos = [x for name in names for x in ("--roto", name)]
+            runs["together"].append(_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"t{i}"), *cmd_rotos]))
+            separate = [_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"s{i}_{j}"), "--roto", f"{p}@1"])
+                        for j, p in enumerate(rotos)]
+            runs["one"].append(separate[0])
+            runs["separate"].append({k: sum(r[k] for r in separate) for k in ("wall_s", "cpu_s", "render_s")}
+                                    | {"timings": separate[0]["timings"], "cache": separate[0]["cache"]})
+        n_frames = len(_frames(made))
+    out: dict[str, Any] = {"objects": n, "frames": n_frames, "working_size": made.working_size, "repeat": repeat,
+                           "load_average_1min": os.getloadavg()[0]}
+    for kind, rs in runs.items():
+        for key in ("wall_s", "cpu_s", "render_s"):
+            out[f"{kind}_{key}"] = round(min(r[key] for r in rs), 3)
+    for key in ("wall_s", "cpu_s", "render_s"):
+        out[f"together_vs_one_{key}"] = round(out[f"together_{key}"] / max(out[f"one_{key}"], 1e-9), 2)
+        out[f"together_vs_separate_{key}"] = round(out[f"together_{key}"] / max(out[f"separate_{key}"], 1e-9), 2)
+    out["together_cache"] = runs["together"][0]["cache"]
+    out["together_timings"] = min(runs["together"], key=lambda r: r["wall_s"])["timings"]
+    out["one_timings"] = min(runs["one"], key=lambda r: r["wall_s"])["timings"]
+    return out
+
+
+def _render_args(shot_file: Path, env: dict[str, str], args: list[str]) -> dict[str, Any]:
+    """One ``vom render`` process with these flags (repeatable: several --roto); wall and CPU seconds, and its
+    summary event."""
+    cmd = [sys.executable, "-m", "vom_plugin.cli", "render", str(shot_file), "--progress", "json", *args]
+    c0, t0 = _child_cpu(), time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
+    if done.returncode != 0:
+        raise RuntimeError(f"vom render exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"wall_s": wall, "cpu_s": cpu, "render_s": summary["elapsed"], "cache": summary["cache"],
+            "timings": summary["timings"]}
+
+
+def run_objects_bench(n: int, *, config: str = "lite", model: str = "default", shot_file: str | None = None,
+                      device: str = "auto", threads: int | None = None, plate_size: str | None = None,
+                      length: int | None = None, repeat: int = 1) -> dict[str, Any]:
+    """``vom bench --objects N``: bench_objects on a shot file (default: the shipped demo shot)."""
+    from vom_plugin.locations import demo_dir
+
+    if not 1 <= n <= 16:
+        raise InputError(f"--objects {n}: expected 1 to 16 objects")
+    if repeat < 1:
+        raise InputError(f"--repeat {repeat}: expected at least 1")
+    if length is not None and length < 2:
+        raise InputError(f"--length {length}: expected at least 2 frames")
+    size = parse_size(plate_size)
+    shot_path = Path(shot_file) if shot_file else demo_dir() / "shot.yaml"
+    with tempfile.TemporaryDirectory(prefix="vom-bench-model-") as tmp:
+        label = model
+        if model == "random":
+            import torch
+
+            from vom_plugin.engine.weights import save_weights
+            from vom_plugin.model import build_model
+
+            torch.manual_seed(0)
+            model = str(Path(tmp) / f"{config}.safetensors")
+            save_weights(build_model(config), model)
+            label = f"{config} (random weights)"
+        shot = Shot.from_yaml(shot_path, model=model, device=device)
+        result = bench_objects(shot, n, plate_size=size, length=length, repeat=repeat, threads=threads)
+    result.update({"shot": str(shot_path), "model": label, "device": device, "threads": threads or "torch's default"})
+    return result
+
+
+def format_objects_bench(r: dict[str, Any]) -> str:
+    n = r["objects"]
+    return "\n".join([
+        f"objects bench: {r['shot']} ({r['frames']} frames, working size {r['working_size']}), model {r['model']}, "
+        f"device {r['device']}, threads {r['threads']}; each a `vom render` process on an empty cache, min of "
+        f"{r['repeat']}",
+        "                                 wall s   CPU s   in render()",
+        f"  {n} objects in one render      {r['together_wall_s']:7.2f} {r['together_cpu_s']:7.2f} "
+        f"{r['together_render_s']:9.2f}   {r['together_timings']}",
+        f"  1 object                      {r['one_wall_s']:7.2f} {r['one_cpu_s']:7.2f} {r['one_render_s']:9.2f}"
+        f"   {r['one_timings']}",
+        f"  {n} separate renders (sum)     {r['separate_wall_s']:7.2f} {r['separate_cpu_s']:7.2f} "
+        f"{r['separate_render_s']:9.2f}",
+        f"  {n} objects / 1 object        {r['together_vs_one_wall_s']:7.2f}x{r['together_vs_one_cpu_s']:7.2f}x"
+        f"{r['together_vs_one_render_s']:9.2f}x   (target for 3 objects: at most 2x)",
+        f"  {n} objects / {n} renders       {r['together_vs_separate_wall_s']:7.2f}x"
+        f"{r['together_vs_separate_cpu_s']:7.2f}x{r['together_vs_separate_render_s']:9.2f}x"
+        f"   (load average {r['load_average_1min']:.1f})",
+        f"  one render of {n}: key features computed {r['together_cache']['keys_miss']}, steps computed "
+        f"{r['together_cache']['steps_computed']}",
+    ])

@@ -89,8 +89,47 @@ class FrameSource(Protocol):
         ...
 
 
-# (frame, alpha at plate resolution) -> None: the sink writes it, keeps it, or scores it
-Sink = Callable[[int, np.ndarray], None]
+@dataclass
+class Matte:
+    """One object's result for one frame at plate resolution: its alpha and, when asked, its semantic mask."""
+
+    alpha: np.ndarray
+    mask: np.ndarray | None = None
+
+
+# (frame, {object name (None: the one unnamed object): Matte}) -> None: the sink writes, keeps or scores them
+Sink = Callable[[int, dict[Any, Matte]], None]
+_OPAQUE = 1.0 - 1e-6  # alphas are clamped here for their logits: an opaque pixel's logit stays finite
+
+
+def aggregate(alphas: list[np.ndarray]) -> list[np.ndarray]:
+    """Soft aggregation of several objects' alphas of one frame, so that they never sum above 1.
+
+    Where the alphas of a pixel already fit (sum <= 1: one object, soft edges, the faint halo of another
+    object) they are kept exactly. Where they claim more than the pixel, every object's logit is lowered by
+    the same amount t, a_i' = sigmoid(logit(a_i) - t), with t such that they sum to 1: a softmax-like
+    sharing in logit space, as STM/STCN aggregate, in which a confident alpha (near 0 or 1) moves least and
+    two equally opaque objects share the pixel (0.5 each). STCN's own rule (softmax over logit(a_i) and the
+    background's logit(prod(1 - a_j))) is not used: it squares a lone object's odds (0.7 becomes 0.84) and
+    eats every soft edge wherever another object's matte has a faint halo, which a compositor would see."""
+    if len(alphas) < 2:
+        return list(alphas)
+    out = np.stack([np.clip(np.nan_to_num(np.asarray(a, np.float32), nan=0.0), 0.0, 1.0) for a in alphas])
+    over = out.sum(axis=0) > 1.0
+    if over.any():
+        a = np.clip(out[:, over].astype(np.float64), 0.0, _OPAQUE)
+        with np.errstate(divide="ignore"):
+            logits = np.log(a) - np.log1p(-a)  # -inf where an object is absent: it stays 0
+        lo = np.zeros(a.shape[1])
+        hi = np.full(a.shape[1], float(np.log(_OPAQUE / (1 - _OPAQUE))) + np.log(len(alphas)) + 1.0)
+        for _ in range(48):  # bisection on t: the sum falls as t grows; hi always has sum <= 1
+            mid = (lo + hi) / 2
+            fits = (1.0 / (1.0 + np.exp(mid - logits))).sum(axis=0) <= 1.0
+            hi, lo = np.where(fits, mid, hi), np.where(fits, lo, mid)
+        shared = 1.0 / (1.0 + np.exp(hi - logits))
+        shared /= np.maximum(1.0, shared.sum(axis=0))  # rounding
+        out[:, over] = shared.astype(np.float32)
+    return list(out)
 
 
 @dataclass
@@ -122,17 +161,35 @@ def plan_passes(timeline: list[int], keyframes: list[int], requested: list[int])
     return out
 
 
-class PassRunner:
-    """Runs the planned passes of one shot and hands each requested frame's plate-resolution alpha to a sink.
+@dataclass
+class _Lane:
+    """One object's run through a pass: its own memory (Propagator) and cached chain."""
 
-    ``rotos``: keyframe -> (H, W) {0, 1} at plate size. ``cache``: a ``StepCache`` or None (nothing is
-    stored or looked up). ``check_stop``: called after each step (raises to stop, e.g. CancelledError).
-    ``result``: where timings and cache counters go (a fresh RenderResult by default).
+    name: Any
+    steps: list[str] | None = None   # its chain of step addresses (with a cache)
+    start: int = 0                   # first step to compute (those before are on disk)
+    prop: Any = None
+    deliver_from: int = 0            # first computed step to deliver (earlier ones came from the cache)
+
+
+class PassRunner:
+    """Runs the planned passes of one shot, for each of its objects, and hands each requested frame's
+    plate-resolution mattes to a sink.
+
+    ``rotos``: keyframe -> (H, W) {0, 1} at plate size for one unnamed object, or {object name: {keyframe:
+    roto}} for several (each object has its own keyframes). Objects with the same keyframes run their passes
+    side by side: each frame's key features (and its key-only read/CFAR weights) are computed once for all of
+    them; each object has its own memory and its own cached chain, so a roto edit recomputes that object
+    only. The objects' alphas of a frame are soft-aggregated (``aggregate``) at plate resolution.
+    ``mask``: also deliver the semantic masks. ``cache``: a ``StepCache`` or None (nothing is stored or
+    looked up). ``check_stop``: called after each step (raises to stop, e.g. CancelledError). ``result``:
+    where timings and cache counters go (a fresh RenderResult by default).
     """
 
-    def __init__(self, model: Any, device: Any, source: FrameSource, geo: fr.Geometry, rotos: dict[int, np.ndarray],
+    def __init__(self, model: Any, device: Any, source: FrameSource, geo: fr.Geometry, rotos: dict[Any, Any],
                  sink: Sink, *, memory: str, top_k: int, cache: Any = None, result: RenderResult | None = None,
-                 timer: Timer | None = None, check_stop: Callable[[], None] | None = None) -> None:
+                 timer: Timer | None = None, check_stop: Callable[[], None] | None = None, mask: bool = False,
+                 roto_fp: dict[Any, dict[int, str]] | None = None) -> None:
         import torch
 
         self.torch = torch
@@ -140,17 +197,22 @@ class PassRunner:
         self.device = device
         self.source = source
         self.geo = geo
-        self.rotos = rotos
+        self.objects: dict[Any, dict[int, np.ndarray]] = (
+            {None: dict(rotos)} if all(isinstance(v, np.ndarray) for v in rotos.values()) else
+            {name: dict(kf) for name, kf in rotos.items()})
+        self.roto_fp = roto_fp or {}
         self.sink = sink
         self.memory = memory
         self.top_k = int(top_k)
+        self.want_mask = mask
         self.cache = cache
         self.result = result if result is not None else RenderResult(device=str(device))
         self.timer = timer or Timer(self.result)
         self.check_stop = check_stop or (lambda: None)
         self._displays: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.pending: dict[int, list[tuple[Pass, np.ndarray]]] = defaultdict(list)
-        self.expected: dict[int, int] = {}
+        self.pending: dict[tuple[Any, int], list[tuple[Pass, np.ndarray, np.ndarray | None]]] = defaultdict(list)
+        self.expected: dict[tuple[Any, int], int] = {}
+        self.ready: dict[int, dict[Any, tuple[np.ndarray, np.ndarray | None]]] = defaultdict(dict)
 
     # - inputs -
 
@@ -193,47 +255,82 @@ class PassRunner:
 
     # - passes -
 
-    def run(self, timeline: list[int], keyframes: list[int], requested: list[int]) -> None:
-        passes = plan_passes(timeline, keyframes, requested)
-        for p in passes:
-            for f in p.serves:
-                self.expected[f] = self.expected.get(f, 0) + 1
-        unserved = [f for f in requested if f not in self.expected]
+    def groups(self) -> list[tuple[list[int], list[Any]]]:
+        """(keyframes, the objects that have exactly these keyframes): each group's passes run side by side."""
+        out: dict[tuple[int, ...], list[Any]] = {}
+        for name, kf in self.objects.items():
+            out.setdefault(tuple(sorted(kf)), []).append(name)
+        return [(list(k), names) for k, names in out.items()]
+
+    def run(self, timeline: list[int], keyframes: list[int] | None, requested: list[int]) -> None:
+        """Render ``requested`` over ``timeline``. ``keyframes``: the one unnamed object's (as given to the
+        constructor), or None: each object's own."""
+        if keyframes is not None and list(self.objects) == [None]:
+            self.objects = {None: {k: self.objects[None][k] for k in keyframes}}
+        planned = [(plan_passes(timeline, kfs, requested), names) for kfs, names in self.groups()]
+        for passes, names in planned:
+            for name in names:
+                for p in passes:
+                    for f in p.serves:
+                        self.expected[(name, f)] = self.expected.get((name, f), 0) + 1
+        unserved = [f for f in requested for name in self.objects if (name, f) not in self.expected]
         if unserved:  # plan() covers every frame; this guards the invariant rather than delivering nothing
             raise RuntimeError(f"no propagation pass reaches frames {unserved[:5]}")
-        for p in passes:
-            self.run_pass(p)
+        for passes, names in planned:
+            for p in passes:
+                self.run_pass(p, names)
 
-    def run_pass(self, p: PlannedPass) -> None:
+    def run_pass(self, p: PlannedPass, names: list[Any] | None = None) -> None:
+        """One pass for each of ``names`` (objects with this pass's keyframes; default: every object), side by
+        side: each lane resumes from its own furthest cached step, and a frame's keys serve every lane."""
         cache = self.cache
         n = len(p.frames)
-        start, prop, deliver_from = 0, None, 0
-        steps = affs = None
-        if cache is not None:
-            steps, affs = cache.addresses(p, self.source.fingerprint)
-            start, prop, deliver_from = self._cached_steps(p, steps)
-            if start == n:
-                return
-        if prop is None:
-            prop = self.propagator()
-        for i in range(start, n):
+        affs = None
+        lanes = []
+        for name in (list(self.objects) if names is None else names):
+            lane = _Lane(name)
+            if cache is not None:
+                fp = self.roto_fp.get(name, {}).get(p.keyframe, "")
+                lane.steps, affs = cache.addresses(p, self.source.fingerprint, fp)
+                lane.start, lane.prop, lane.deliver_from = self._cached_steps(p, lane)
+            lanes.append(lane)
+        lanes = [lane for lane in lanes if lane.start < n]
+        if not lanes:
+            return
+        for lane in lanes:
+            if lane.prop is None:
+                lane.prop = self.propagator()
+        for i in range(min(lane.start for lane in lanes), n):
             f = p.frames[i]
             image = self.image(f)
-            out = self._step(prop, p, i, f, image, None if affs is None else affs[i])
-            with self.timer("propagate"):
-                # half precision, as the cache keeps it (the EXR is half float too): cached == cold
-                alpha = out.alpha[0, 0].detach().to(self.torch.float16).cpu().contiguous()
-            self.result.cache["steps_computed"] += 1
-            if cache is not None:
-                with self.timer("cache"):
-                    cache.after_step(prop, steps, affs, i, n, alpha, out.affinity)
-            if f in p.serves and i >= deliver_from:  # frames before deliver_from came from the cache already
-                self.deliver(f, p.plan, alpha.numpy().astype(np.float32))
+            keys = affinity = None
+            for lane in lanes:
+                if i < lane.start:
+                    continue
+                if keys is None:  # the first lane at this step: keys (and affinity) from the cache or computed
+                    out, keys = self._step(lane, p, i, f, image, None if affs is None else affs[i])
+                    affinity, fresh = out.affinity, out.affinity
+                else:  # the others read the same keys with the same weights: only their values differ
+                    out = self._network(lane, i, f, image, keys, affinity)
+                    fresh = None  # stored once, by the first lane (the address has no roto in it)
+                with self.timer("propagate"):
+                    # half precision, as the cache keeps it (the EXR is half float too): cached == cold
+                    alpha = out.alpha[0, 0].detach().to(self.torch.float16).cpu().contiguous()
+                    mask = out.mask[0, 0].detach().to(self.torch.float16).cpu().contiguous()
+                self.result.cache["steps_computed"] += 1
+                if cache is not None:
+                    with self.timer("cache"):
+                        cache.after_step(lane.prop, lane.steps, affs, i, n, alpha, fresh,
+                                         mask=mask if self.want_mask else None)
+                if f in p.serves and i >= lane.deliver_from:  # earlier frames came from the cache already
+                    self.deliver(lane.name, f, p.plan, alpha.numpy().astype(np.float32),
+                                 mask.numpy().astype(np.float32) if self.want_mask else None)
             self.check_stop()
 
-    def _cached_steps(self, p: PlannedPass, steps: list[str]) -> tuple[int, Any, int]:
-        """Deliver the predictions on disk; (step to compute from, its Propagator or None, first to deliver)."""
-        n = len(p.frames)
+    def _cached_steps(self, p: PlannedPass, lane: _Lane) -> tuple[int, Any, int]:
+        """Deliver the lane's predictions on disk; (step to compute from, its Propagator or None, first to
+        deliver)."""
+        n, steps = len(p.frames), lane.steps
         with self.timer("cache"):
             start, prop = self.cache.resume(steps, n, self.propagator)
         for i in range(start):
@@ -241,25 +338,27 @@ class PassRunner:
             if f not in p.serves:
                 continue
             with self.timer("cache"):
-                alpha = self.cache.alpha(steps[i], self.geo.padded)
-            if alpha is None:  # damaged, or evicted since the check: compute from a state before it
+                got = self.cache.alpha(steps[i], self.geo.padded, mask=self.want_mask)
+            if got is None:  # damaged, or evicted since the check: compute from a state before it
                 with self.timer("cache"):
                     start, prop = self.cache.resume(steps, i, self.propagator)
                 return start, prop, i
             self.result.cache["steps_cached"] += 1
-            self.deliver(f, p.plan, alpha)
+            self.deliver(lane.name, f, p.plan, *got)
             self.check_stop()
         return start, prop, 0
 
-    def _step(self, prop: Any, p: PlannedPass, i: int, frame: int, image: Any, aff_address: str | None) -> Any:
+    def _step(self, lane: _Lane, p: PlannedPass, i: int, frame: int, image: Any, aff_address: str | None
+              ) -> tuple[Any, Any]:
+        """The step of the first lane at this frame: (its StepOutput, the frame's keys)."""
         hits = self.result.cache["keys_hit"]
-        keys = self.keys(prop, frame, image)
+        keys = self.keys(lane.prop, frame, image)
         affinity = None
         if aff_address is not None:
             with self.timer("cache"):
                 affinity = self.cache.affinity(aff_address)
         try:
-            return self._network(prop, i, frame, image, keys, affinity)
+            return self._network(lane, i, frame, image, keys, affinity), keys
         except Exception as e:
             if self.result.cache["keys_hit"] == hits and affinity is None:
                 raise  # nothing came from the cache: a real error
@@ -267,27 +366,42 @@ class PassRunner:
             # version's layout): drop them and compute the step from the pixels alone.
             self.cache.drop_step_inputs(frame, aff_address if affinity is not None else None,
                                         f"does not fit step {i} ({type(e).__name__}: {e})")
-            keys = self.keys(prop, frame, image, use_cache=False)
-            return self._network(prop, i, frame, image, keys, None)
+            keys = self.keys(lane.prop, frame, image, use_cache=False)
+            return self._network(lane, i, frame, image, keys, None), keys
 
-    def _network(self, prop: Any, i: int, frame: int, image: Any, keys: Any, affinity: Any) -> Any:
+    def _network(self, lane: _Lane, i: int, frame: int, image: Any, keys: Any, affinity: Any) -> Any:
         with self.timer("propagate"), self.torch.inference_mode():
             if i == 0:
-                mask = self.torch.from_numpy(fr.mask_to_working(self.rotos[frame], self.geo))[None]
-                return prop.add_keyframe(image, keys, mask.to(self.device), affinity)
-            return prop.step(image, keys, affinity)
+                roto = self.objects[lane.name][frame]
+                mask = self.torch.from_numpy(fr.mask_to_working(roto, self.geo))[None]
+                return lane.prop.add_keyframe(image, keys, mask.to(self.device), affinity)
+            return lane.prop.step(image, keys, affinity)
 
     # - outputs -
 
-    def deliver(self, frame: int, source: Pass, alpha: np.ndarray) -> None:
-        self.pending[frame].append((source, alpha))
-        if len(self.pending[frame]) < self.expected[frame]:
+    def deliver(self, name: Any, frame: int, source: Pass, alpha: np.ndarray, mask: np.ndarray | None) -> None:
+        """One pass's prediction of an object at a frame; once every pass of every object has delivered the
+        frame, the passes are blended, lifted to plate resolution, aggregated and handed to the sink."""
+        parts = self.pending[(name, frame)]
+        parts.append((source, alpha, mask))
+        if len(parts) < self.expected[(name, frame)]:
             return
-        blended = blend(frame, self.pending.pop(frame))
+        del self.pending[(name, frame)]
+        blended = blend(frame, [(src, a) for src, a, _ in parts])
+        blended_mask = blend(frame, [(src, m) for src, _, m in parts]) if self.want_mask else None
+        self.ready[frame][name] = (blended, blended_mask)
+        if len(self.ready[frame]) < len(self.objects):
+            return
+        ready = self.ready.pop(frame)
         display = self.display(frame)
+        names = list(self.objects)
         with self.timer("upsample"):
-            lifted = fr.alpha_to_plate(np.asarray(blended, dtype=np.float32), self.geo, display)
-        self.sink(frame, lifted)
+            alphas = aggregate([fr.alpha_to_plate(np.asarray(ready[n][0], dtype=np.float32), self.geo, display)
+                                for n in names])
+            masks = [None if ready[n][1] is None else
+                     np.clip(fr.alpha_to_plate(np.asarray(ready[n][1], dtype=np.float32), self.geo, display), 0, 1)
+                     for n in names]
+        self.sink(frame, {n: Matte(a, m) for n, a, m in zip(names, alphas, masks, strict=True)})
 
 
 class ArraySource:
@@ -317,11 +431,11 @@ def run_clip(model: Any, frames: np.ndarray, keyframes: dict[int, np.ndarray], *
     dev = resolve_device(device)
     out = np.zeros((t, h, w), np.float32)
 
-    def keep(frame: int, alpha: np.ndarray) -> None:
-        out[frame] = alpha
+    def keep(frame: int, mattes: dict[Any, Matte]) -> None:
+        out[frame] = mattes[None].alpha
 
     runner = PassRunner(model, dev, ArraySource(frames), fr.geometry(w, h, working_size),
                         {int(k): np.asarray(v, np.float32) for k, v in keyframes.items()}, keep,
                         memory=memory, top_k=top_k)
-    runner.run(list(range(t)), list(runner.rotos), list(range(t)))
+    runner.run(list(range(t)), None, list(range(t)))
     return out

@@ -34,6 +34,7 @@ from vom_plugin.engine.progress import ProgressCallback
 from vom_plugin.engine.shot import Shot
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.errors import CancelledError, InputError
+from vom_plugin.grammar import object_channel
 
 __all__ = ["STAGES", "RenderResult", "prepare", "render", "state_interval"]
 MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on disk (bounds the memory held)
@@ -48,8 +49,8 @@ class _Job:
     plate_seq: Any
     size: tuple[int, int]           # plate display window (width, height)
     geo: fr.Geometry
-    rotos: dict[int, np.ndarray]    # keyframe -> (H, W) {0, 1}
-    roto_fp: dict[int, str]
+    rotos: dict[str | None, dict[int, np.ndarray]]  # object (None: the unnamed one) -> keyframe -> (H, W) {0, 1}
+    roto_fp: dict[str | None, dict[int, str]]
     model: Any
     model_id: str
     device: Any
@@ -73,22 +74,29 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     from vom_plugin.engine.weights import weights_path
     from vom_plugin.io.output_guard import ProtectedFiles, check_output_folder, check_outputs
 
-    first_path = vio.frame_path(shot.out, frames[0])
-    if first_path.suffix.lower() != ".exr":
-        raise InputError(f"out {shot.out!r}: expected an .exr file pattern (e.g. alpha.####.exr)")
+    patterns = shot.out_patterns()
+    for pattern in patterns.values():
+        if vio.frame_path(pattern, frames[0]).suffix.lower() != ".exr":
+            raise InputError(f"out {shot.out!r}: expected an .exr file pattern (e.g. alpha.####.exr)")
+    if shot.objects is not None and None in patterns and shot.output == "rgba-premult":
+        raise InputError(f"output rgba-premult: the objects share one file, and its RGB can be premultiplied by "
+                         f"one alpha only; write alpha or rgba, or put {{object}} in out ({shot.out!r}) for one "
+                         f"sequence per object")
     protected = ProtectedFiles()
     for f in plate_seq.frames:
         protected.add(f"plate frame {f}", plate_seq.path(f))
-    for kf, path in shot.keyframes.items():
-        protected.add(f"roto of keyframe {kf}", path)
+    for name, keyframes in shot.rotos().items():
+        for kf, path in keyframes.items():
+            protected.add(f"roto of keyframe {kf}" + (f" of object {name}" if name else ""), path)
     if shot.source_file is not None:
         protected.add("shot file", shot.source_file)
     protected.add("weights file", weights_path(shot.model))
-    check_outputs(shot.out, frames, protected)
-    try:
-        check_output_folder(first_path)
-    except InputError as e:
-        raise InputError(f"out {shot.out!r}: {e}") from None
+    for pattern in patterns.values():
+        check_outputs(pattern, frames, protected)
+        try:
+            check_output_folder(vio.frame_path(pattern, frames[0]))
+        except InputError as e:
+            raise InputError(f"out {shot.out!r}: {e}") from None
 
 
 def _open_cache(shot: Shot) -> tuple[ShotCache, str | None]:
@@ -117,25 +125,29 @@ def prepare(shot: Shot) -> _Job:
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
     seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
     span = f"{on_disk.frames[0]}-{on_disk.frames[-1]}"
-    for kf, path in shot.keyframes.items():
-        if kf not in on_disk.frames:
-            raise InputError(f"keyframes: roto {path} is for frame {kf}, which is not a frame of the plate "
-                             f"{shot.plate} (frames on disk: {span})")
-        if not path.is_file():
-            raise InputError(f"keyframes: roto file {path} (frame {kf}) does not exist")
+    for name, keyframes in shot.rotos().items():
+        field = "keyframes" if name is None else f"objects.{name}"
+        for kf, path in keyframes.items():
+            if kf not in on_disk.frames:
+                raise InputError(f"{field}: roto {path} is for frame {kf}, which is not a frame of the plate "
+                                 f"{shot.plate} (frames on disk: {span})")
+            if not path.is_file():
+                raise InputError(f"{field}: roto file {path} (frame {kf}) does not exist")
     _check_out(shot, frames, on_disk)
     first = vio.read_plate(seq.path(frames[0]))
     size = tuple(first.size)
-    rotos = {kf: vio.read_roto(path, size) for kf, path in shot.keyframes.items()}
-    roto_fp = {kf: file_fingerprint(path, full=True) for kf, path in shot.keyframes.items()}
+    rotos = {name: {kf: vio.read_roto(path, size) for kf, path in kfs.items()} for name, kfs in shot.rotos().items()}
+    roto_fp = {name: {kf: file_fingerprint(path, full=True) for kf, path in kfs.items()}
+               for name, kfs in shot.rotos().items()}
     device = resolve_device(shot.device)
     model = load_model(shot.model, device=device)
     model.eval()
     cache, cache_off = _open_cache(shot)
-    try:
-        vio.ensure_output_folder(vio.frame_path(shot.out, frames[0]))
-    except InputError as e:
-        raise InputError(f"out {shot.out!r}: {e}") from None
+    for pattern in shot.out_patterns().values():
+        try:
+            vio.ensure_output_folder(vio.frame_path(pattern, frames[0]))
+        except InputError as e:
+            raise InputError(f"out {shot.out!r}: {e}") from None
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=_model_identity(model), device=device, cache=cache, cache_off=cache_off)
@@ -220,7 +232,7 @@ class _Render:
         self.source = _FileSource(job)
         self.done = 0
         self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer")
-        self._writes: deque[tuple[int, Path, Future]] = deque()
+        self._writes: deque[tuple[int, list[Path], Future]] = deque()
         self.cache: StepCache | None = None
         if job.cache_off:
             self.result.warnings.append(job.cache_off)
@@ -230,49 +242,74 @@ class _Render:
                         "padded": job.geo.padded, "vom": __version__.split(".")[0]}
             key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded]
             self.cache = StepCache(job.cache, model_id=job.model_id, settings=settings, key_settings=key_settings,
-                                   roto_fp=job.roto_fp, device=job.device, result=self.result,
-                                   stopping=lambda: stop.signal is not None)
+                                   device=job.device, result=self.result, stopping=lambda: stop.signal is not None)
         self.runner = PassRunner(job.model, job.device, self.source, job.geo, job.rotos, self.write,
                                  memory=self.shot.memory, top_k=self.shot.top_k, cache=self.cache,
-                                 result=self.result, timer=self.timer, check_stop=self.check_stop)
+                                 result=self.result, timer=self.timer, check_stop=self.check_stop,
+                                 mask=self.shot.mask_channel is not None, roto_fp=job.roto_fp)
 
-    def write(self, frame: int, alpha: np.ndarray) -> None:
-        """The pass runner's sink: the frame's EXR is written on the output thread while the next frame is
-        computed (compressing and syncing it to disk need no network); its progress event follows once the
-        file is complete."""
-        from vom_plugin import io as vio
-
-        plate = self.source.plate(frame)
-        path = vio.frame_path(self.shot.out, frame)
+    def _metadata(self, frame: int, names: list[str | None]) -> dict[str, str]:
         meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
                 "vom/keyframes": ",".join(str(k) for k in self.shot.keyframes),
                 "vom/working_size": str(self.shot.working_size)}
+        if self.shot.objects is not None:
+            meta["vom/objects"] = ",".join(n for n in names if n)
+            meta["vom/keyframes"] = ";".join(f"{n}:" + ",".join(str(k) for k in self.shot.objects[n])
+                                             for n in names if n)
+        return meta
 
-        def write_file() -> float:
+    def write(self, frame: int, mattes: dict[str | None, Any]) -> None:
+        """The pass runner's sink: the frame's EXR files (one, or one per object) are written on the output
+        thread while the next frame is computed (compressing and syncing them to disk need no network); its
+        progress event follows once they are complete."""
+        from vom_plugin import io as vio
+
+        shot = self.shot
+        plate = self.source.plate(frame)
+        rgb = plate.rgb if shot.output != "alpha" else None
+        files = []  # (path, the objects in it)
+        for name, pattern in shot.out_patterns().items():
+            files.append((vio.frame_path(pattern, frame), list(mattes) if name is None else [name]))
+
+        def write_files() -> float:
             t = time.perf_counter()
-            vio.write_alpha(path, alpha, plate.info, channel=self.shot.channel, compression=self.shot.compression,
-                            output=self.shot.output, rgb=plate.rgb if self.shot.output != "alpha" else None,
-                            metadata=meta)
+            for path, names in files:
+                meta = self._metadata(frame, names)
+                if shot.objects is None or len(files) > 1:  # one matte in the file: as a single render writes it
+                    m = mattes[names[0]]
+                    extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
+                    vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,
+                                    output=shot.output, rgb=rgb, metadata=meta, extra=extra)
+                    continue
+                layers = {}
+                for n in names:
+                    layers[object_channel(shot.channel, n, "A")] = mattes[n].alpha
+                    if mattes[n].mask is not None:
+                        layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
+                vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta)
             return time.perf_counter() - t
 
-        self._writes.append((frame, Path(path), self._out.submit(write_file)))
+        self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))
         self.reap(wait=len(self._writes) > MAX_PENDING_OUTPUTS)
 
     def reap(self, *, wait: bool = False, everything: bool = False) -> None:
         """Report the frames whose files are complete, in the order they were handed over; ``wait`` for the
         oldest, or for ``everything``. A write's error is raised here."""
         while self._writes and (everything or wait or self._writes[0][2].done()):
-            frame, path, fut = self._writes.popleft()
+            frame, paths, fut = self._writes.popleft()
             seconds = fut.result()  # the output thread's time on this file (it overlaps the next frame)
             self.timer.since_event["write"] += seconds
             self.result.timings["write"] += seconds
             wait = False
             self.result.frames.append(frame)
-            self.result.paths.append(path)
+            self.result.paths.append(paths[0])  # the frame's file (the first object's, one sequence per object)
             self.done += 1
             if self.progress:
-                self.progress({"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
-                               "path": str(path), "timings": self.timer.take()})
+                event = {"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
+                         "path": str(paths[0]), "timings": self.timer.take()}
+                if len(paths) > 1:
+                    event["paths"] = [str(p) for p in paths]
+                self.progress(event)
 
     def check_stop(self) -> None:
         if self.stop.signal is not None:
@@ -290,7 +327,7 @@ class _Render:
         from vom_plugin.engine.device import oom_guard
 
         with oom_guard(self.shot.working_size):  # a CUDA OOM names the working size to lower (exit 2)
-            self.runner.run(job.all_frames, list(self.shot.keyframes), job.frames)
+            self.runner.run(job.all_frames, None, job.frames)
         self.reap(everything=True)
         if self.cache is not None:
             with self.timer("cache"):

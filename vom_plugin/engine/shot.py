@@ -22,6 +22,7 @@ from vom_plugin.nodedef import load_node_def
 # defaults are None (frames = the plate's range, cache = the user cache).
 _UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>"})()
 
+OBJECT_TOKEN = "{object}"  # in ``out``: one sequence per object, named after it
 _FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d|\$F\d*")
 _ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
 _ROTO_NUM = re.compile(r"(-?\d+)(?=\.[^./\\]+$)")  # last number right before the extension
@@ -39,6 +40,21 @@ def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
     return int(m.group(1)), text
 
 
+_NAMED = re.compile(r"^(?P<name>[^=/\\]+)=(?P<rest>.+)$")
+
+
+def parse_object_roto_arg(text: str, *, field: str = "--roto") -> tuple[str | None, int, str]:
+    """``NAME=PATH[@FRAME]`` (an object's roto) or ``PATH[@FRAME]`` (the one unnamed object's) ->
+    (name or None, frame, path). The name is checked as a layer name."""
+    from vom_plugin.grammar import parse_object_name
+
+    m = _NAMED.match(text)
+    if not m:
+        return (None, *parse_roto_arg(text, field=field))
+    name = parse_object_name(m.group("name"), f"{field} {text!r}")
+    return (name, *parse_roto_arg(m.group("rest"), field=f"{field} {name}="))
+
+
 def has_frame_token(pattern: str) -> bool:
     return bool(_FRAME_TOKEN.search(os.path.basename(pattern)))
 
@@ -48,10 +64,12 @@ class Shot:
     """One render job. Paths are made absolute; ``frames`` None means every plate frame on disk."""
 
     plate: str
-    keyframes: dict[int, Path]
     out: str
+    keyframes: dict[int, Path] = _UNSET
+    objects: dict[str, dict[int, Path]] | None = _UNSET
     frames: list[int] | None = _UNSET
     channel: str = _UNSET
+    mask_channel: str | None = _UNSET
     output: str = _UNSET
     compression: str = _UNSET
     working_size: int = _UNSET
@@ -71,18 +89,47 @@ class Shot:
                 setattr(self, f.name, load_node_def().knob(f.name).default)
         self.plate = _pattern("plate", self.plate)
         self.out = _pattern("out", self.out)
-        if os.path.normpath(self.plate) == os.path.normpath(self.out):
-            raise InputError(f"out {self.out!r} is the plate pattern; the render would overwrite the plate")
-        self.keyframes = _keyframes(self.keyframes)
+        if self.objects is not None:
+            if self.keyframes not in (None, {}):
+                raise InputError("keyframes and objects are both given: keyframes are one unnamed object's rotos, "
+                                 "objects name each object's; give the rotos of every object under objects")
+            self.objects = _objects(self.objects)
+            self.keyframes = {}
+        elif self.keyframes is None:
+            raise InputError("keyframes: missing; expected the roto of at least one frame (--roto roto.1001.exr), "
+                             "or objects by name (--roto hero=roto_hero.1001.exr)")
+        else:
+            self.keyframes = _keyframes(self.keyframes)
+        if OBJECT_TOKEN in self.out and self.objects is None:
+            raise InputError(f"out {self.out!r}: {OBJECT_TOKEN} names the object of each sequence, but the shot "
+                             f"has no objects (give them by name: --roto hero=roto_hero.1001.exr)")
+        for pattern in self.out_patterns().values():
+            if os.path.normpath(self.plate) == os.path.normpath(pattern):
+                raise InputError(f"out {self.out!r} is the plate pattern; the render would overwrite the plate")
         self.frames = _frames(self.frames)
         # the grammar every later stage uses (engine, EXR writer): what is accepted here cannot fail there
-        for name in ("channel", "output", "compression", "working_size", "colorspace", "model", "device", "memory",
-                     "top_k"):
+        for name in ("channel", "mask_channel", "output", "compression", "working_size", "colorspace", "model",
+                     "device", "memory", "top_k"):
             setattr(self, name, parse_value(name, getattr(self, name)))
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
             self.cache = Path(os.path.abspath(os.path.expanduser(str(self.cache))))
+
+    # -- objects ------------------------------------------------------------------------------------
+
+    def rotos(self) -> dict[str | None, dict[int, Path]]:
+        """Each object's keyframe rotos, in the shot's order; a shot of one unnamed object: {None: keyframes}."""
+        if self.objects is not None:
+            return dict(self.objects)
+        return {None: dict(self.keyframes)}
+
+    def out_patterns(self) -> dict[str | None, str]:
+        """Output pattern of each file sequence written: one (key None) holding every object's layer, or one
+        per object when ``out`` has ``{object}``."""
+        if self.objects is not None and OBJECT_TOKEN in self.out:
+            return {name: self.out.replace(OBJECT_TOKEN, name) for name in self.objects}
+        return {None: self.out}
 
     # -- construction from files and mappings ------------------------------------------------------
 
@@ -98,7 +145,8 @@ class Shot:
         if unknown:
             raise InputError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; "
                              f"expected only {', '.join(known)}")
-        missing = [k.name for k in load_node_def().knobs if k.required and data.get(k.name) in (None, "", {})]
+        missing = [k.name for k in load_node_def().knobs if k.required and data.get(k.name) in (None, "", {})
+                   and not (k.name == "keyframes" and data.get("objects") is not None)]  # or rotos by object
         if missing:
             raise InputError(f"{source}: missing required field(s) {', '.join(missing)}")
         values = dict(data)
@@ -107,11 +155,10 @@ class Shot:
             for name in ("plate", "out", "cache"):
                 if isinstance(values.get(name), str) and values[name]:
                     values[name] = _join(base, values[name])
-            kf = values.get("keyframes")
-            if isinstance(kf, Mapping):
-                values["keyframes"] = {k: _join(base, v) if isinstance(v, str) else v for k, v in kf.items()}
-            elif isinstance(kf, list):
-                values["keyframes"] = [_join(base, v) if isinstance(v, str) else v for v in kf]
+            values["keyframes"] = _join_rotos(base, values.get("keyframes"))
+            obj = values.get("objects")
+            if isinstance(obj, Mapping):
+                values["objects"] = {k: _join_rotos(base, v) for k, v in obj.items()}
         if values.get("frames") == "":
             values["frames"] = None
         return cls(**values)
@@ -128,7 +175,10 @@ class Shot:
             data = {}
         if not isinstance(data, dict):
             raise InputError(f"shot file {str(p)!r}: expected a mapping of fields, got {type(data).__name__}")
-        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if "keyframes" in overrides or "objects" in overrides:  # rotos given replace the file's, whichever kind
+            data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
+        data = {**data, **overrides}
         shot = cls.from_dict(data, base_dir=p.resolve().parent, source=f"shot file {str(p)!r}")
         shot.source_file = p.absolute()
         return shot
@@ -136,12 +186,23 @@ class Shot:
     def to_dict(self) -> dict[str, Any]:
         """Plain types, YAML-ready; ``Shot.from_dict(shot.to_dict())`` gives the same Shot."""
         d = dataclasses.asdict(self)
-        d["keyframes"] = {k: str(v) for k, v in self.keyframes.items()}
+        d["keyframes"] = {k: str(v) for k, v in self.keyframes.items()} if self.objects is None else None
+        if self.objects is not None:
+            d["objects"] = {n: {k: str(v) for k, v in kf.items()} for n, kf in self.objects.items()}
         d["cache"] = str(self.cache) if self.cache is not None else None
         return d
 
 
 # -- field validators (each names the field, the value and what was expected) ------------------------
+
+def _join_rotos(base: Path, kf: Any) -> Any:
+    """A keyframes value (mapping, list or one path) with its relative roto paths resolved against base."""
+    if isinstance(kf, Mapping):
+        return {k: _join(base, v) if isinstance(v, str) else v for k, v in kf.items()}
+    if isinstance(kf, list):
+        return [_join(base, v) if isinstance(v, str) else v for v in kf]
+    return _join(base, kf) if isinstance(kf, str) else kf
+
 
 def _join(base: Path, value: str) -> str:
     value = os.path.expanduser(value)
@@ -157,6 +218,33 @@ def _pattern(name: str, value: Any) -> str:
         raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@, %04d or $F4 "
                          f"(e.g. shot.####.exr)")
     return os.path.abspath(os.path.expanduser(value))
+
+
+def _objects(value: Any) -> dict[str, dict[int, Path]]:
+    """{name: keyframes} (each as ``keyframes`` takes it, or one roto path); names are layer names, distinct
+    even when case is ignored (they name files too, and some file systems fold case)."""
+    from vom_plugin.grammar import parse_object_name
+
+    if not isinstance(value, Mapping) or not value:
+        raise InputError(f"objects {value!r}: expected a mapping {{name: {{frame: roto path}}}}, e.g. "
+                         f"{{hero: {{1001: roto_hero.1001.exr}}, dog: {{1040: roto_dog.1040.exr}}}}")
+    out: dict[str, dict[int, Path]] = {}
+    folded: dict[str, str] = {}
+    for name, kf in value.items():
+        parse_object_name(name)
+        if name.lower() in folded:
+            raise InputError(f"objects: {name!r} is given twice (as {folded[name.lower()]!r}); object names "
+                             f"must differ, also in case")
+        folded[name.lower()] = name
+        if kf is None or (isinstance(kf, Mapping | list | tuple | str) and not kf):
+            raise InputError(f"objects.{name}: no roto; expected at least one {{frame: roto path}}")
+        if isinstance(kf, str | os.PathLike):
+            kf = [kf]
+        try:
+            out[name] = _keyframes(kf)
+        except InputError as e:
+            raise InputError(f"objects.{name}: {e}") from None
+    return out
 
 
 def _keyframes(value: Any) -> dict[int, Path]:

@@ -46,12 +46,11 @@ class StepCache:
     """One run's view of a ``ShotCache``. ``result``: the run's RenderResult (counters, warnings)."""
 
     def __init__(self, store: ShotCache, *, model_id: str, settings: dict[str, Any], key_settings: list[Any],
-                 roto_fp: dict[int, str], device: Any, result: Any, stopping: Callable[[], bool]) -> None:
+                 device: Any, result: Any, stopping: Callable[[], bool]) -> None:
         self.store = store
         self.model_id = model_id
         self.settings = {**settings, "cache_layout": CACHE_LAYOUT}
         self.key_id = digest("keys", model_id, *key_settings, CACHE_LAYOUT)
-        self.roto_fp = roto_fp
         self.device = device
         self.result = result
         self.stopping = stopping
@@ -60,18 +59,24 @@ class StepCache:
         self.state_interval = state_interval()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-cache-writer")
         self._pending: deque[Future] = deque()
-        self._states: list[int] = []
-        self._last_state_t = 0.0
+        # per chain (an object's run through a pass, named by its first step's address): the step of its
+        # mid-pass state on disk, and when it was written
+        self._states: dict[str, list[int]] = {}
+        self._last_state_t: dict[str, float] = {}
 
     # - addresses and resuming -
 
-    def addresses(self, p: Any, fingerprint: Callable[[int], str]) -> tuple[list[str], list[str]]:
-        """Start a pass: what earlier passes queued reaches the disk, then the pass's step addresses."""
+    def addresses(self, p: Any, fingerprint: Callable[[int], str], roto_fp: str) -> tuple[list[str], list[str]]:
+        """Start an object's run through a pass (``roto_fp``: its keyframe roto's fingerprint): what earlier
+        passes queued reaches the disk, then its step addresses. The object's name is not in them: the same
+        roto computes the same pixels under any name, or alone."""
         self.flush()
         self.fingerprint = fingerprint
-        self._states, self._last_state_t = [], time.perf_counter()
-        return step_addresses(self.model_id, self.settings, p.keyframe, self.roto_fp[p.keyframe], p.direction,
-                              p.frames, fingerprint)
+        steps, affs = step_addresses(self.model_id, self.settings, p.keyframe, roto_fp, p.direction, p.frames,
+                                     fingerprint)
+        if steps:
+            self._states[steps[0]], self._last_state_t[steps[0]] = [], time.perf_counter()
+        return steps, affs
 
     def resume(self, steps: list[str], limit: int, new_propagator: Callable[[], Any]) -> tuple[int, Any]:
         if not self.ok:
@@ -118,20 +123,27 @@ class StepCache:
         self.result.cache["affinity_hit"] += 1
         return aff
 
-    def alpha(self, address: str, padded: tuple[int, int]) -> np.ndarray | None:
-        """A step's cached prediction, checked for the shape this run computes; None when unusable."""
+    def alpha(self, address: str, padded: tuple[int, int], *, mask: bool = False
+              ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """A step's cached prediction (alpha, and its semantic mask when ``mask``, else None), checked for the
+        shape this run computes; None when unusable."""
         import torch
 
         got = self.store.get_alpha(address) if self.ok else None
         if got is None:
             return None
-        alpha = got.get("alpha")
         w, h = padded
-        if alpha is None or tuple(alpha.shape) != (h, w) or alpha.dtype != torch.float16:
-            shape = None if alpha is None else tuple(alpha.shape)
-            self.store.drop("alpha", address, f"prediction of shape {shape}, expected {(h, w)} float16")
-            return None
-        return alpha.numpy().astype(np.float32)
+        out = []
+        if mask and "mask" not in got:
+            return None  # rendered without the mask: a miss (the step is computed again and stored with it)
+        for name in ("alpha", "mask") if mask else ("alpha",):
+            t = got.get(name)
+            if t is None or tuple(t.shape) != (h, w) or t.dtype != torch.float16:
+                shape = None if t is None else tuple(t.shape)
+                self.store.drop("alpha", address, f"{name} of shape {shape}, expected {(h, w)} float16")
+                return None
+            out.append(t.numpy().astype(np.float32))
+        return out[0], (out[1] if mask else None)
 
     def drop_step_inputs(self, frame: int, affinity: str | None, why: str) -> None:
         """Verified key features (and affinity) that loaded, then did not fit the step: a miss from now on."""
@@ -145,19 +157,22 @@ class StepCache:
         self._put(self.store.put_keys, frame, self._key_address(frame), prop.key_features(feats))
 
     def after_step(self, prop: Any, steps: list[str], affs: list[str], i: int, n: int, alpha: Any,
-                   affinity: Any) -> None:
-        """Store step ``i``'s prediction, its freshly computed ``affinity`` (None when it came from the cache)
-        and the memory bank when it is time (see STATE_INTERVAL_S); one mid-pass state is kept."""
+                   affinity: Any, *, mask: Any = None) -> None:
+        """Store step ``i``'s prediction (alpha, and its semantic ``mask`` when the render writes it), its
+        freshly computed ``affinity`` (None when it came from the cache or another object stored it) and the
+        memory bank when it is time (see STATE_INTERVAL_S); one mid-pass state is kept per chain."""
         if affinity is not None:
             self._put(self.store.put_affinity, affs[i], affinity.to_dict())
-        self._put(self.store.put_alpha, steps[i], {"alpha": alpha})
+        self._put(self.store.put_alpha, steps[i], {"alpha": alpha} if mask is None else {"alpha": alpha, "mask": mask})
+        chain = steps[0]
+        states = self._states.setdefault(chain, [])
         if self.ok and (i == n - 1 or self.stopping()
-                        or time.perf_counter() - self._last_state_t >= self.state_interval):
+                        or time.perf_counter() - self._last_state_t.get(chain, 0.0) >= self.state_interval):
             self._put(self.store.put_state, steps[i], _snapshot(prop.state_dict()))
-            if self._states:  # one mid-pass state per pass is enough to resume: keep the disk bounded
-                self._put(self.store.drop_state, steps[self._states[-1]])
-            self._states.append(i)
-            self._last_state_t = time.perf_counter()
+            if states:  # one mid-pass state per pass is enough to resume: keep the disk bounded
+                self._put(self.store.drop_state, steps[states[-1]])
+            states.append(i)
+            self._last_state_t[chain] = time.perf_counter()
 
     def _put(self, fn: Any, *args: Any) -> None:
         """Queue a cache write on the writer thread (FIFO)."""

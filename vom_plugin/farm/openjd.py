@@ -85,7 +85,8 @@ def parameter_values(shot: FarmShot, vom: str | None = None) -> dict[str, Any]:
     return {"parameterValues": [
         {"name": "ShotFile", "value": str(shot.path)},
         {"name": "Vom", "value": vom or default_vom()},
-        {"name": "OutputDir", "value": str(Path(shot.out).parent)},
+        # the folder holding every output sequence (one per object when out has {object} in a folder name)
+        {"name": "OutputDir", "value": os.path.commonpath([str(Path(p).parent) for p, _ in shot.output_channels()])},
     ]}
 
 

@@ -85,6 +85,12 @@ class FarmShot:
     device: str = "auto"  # cuda: the render tasks ask the farm for a GPU worker
     plate: str = ""  # the plate pattern: `vom farm check` compares each output with its plate frame
     channel: str = "A"  # the alpha channel each output must hold
+    # every output sequence and the channels each of its files must hold (one sequence holding every object's
+    # layers, or one per object); empty: ``out`` with ``channel``
+    outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def output_channels(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        return self.outputs or ((self.out, (self.channel,)),)
 
 
 def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
@@ -97,8 +103,30 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate).frames)
     # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name
     name = p.parent.name if p.stem in ("shot", "vom") and p.parent.name else p.stem
-    return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=sorted(shot.keyframes), out=shot.out,
-                    cache=shot.cache, device=shot.device, plate=shot.plate, channel=shot.channel)
+    # with several objects, the spans are cut at every object's keyframes: a task renders all the objects of
+    # its frames (the shot file holds them all)
+    keyframes = sorted({kf for kfs in shot.rotos().values() for kf in kfs})
+    return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=keyframes, out=shot.out,
+                    cache=shot.cache, device=shot.device, plate=shot.plate, channel=shot.channel,
+                    outputs=_outputs(shot))
+
+
+def _outputs(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each output pattern of ``shot`` and the channels its files hold (alpha, and mask when written)."""
+    from vom_plugin.grammar import object_channel
+
+    out = []
+    for name, pattern in shot.out_patterns().items():
+        names = list(shot.objects) if (shot.objects is not None and name is None) else [name]
+        one = len(names) == 1 and (shot.objects is None or name is not None)  # a single matte: as today
+        chans = []
+        for n in names:
+            key = None if one else n
+            chans.append(shot.channel if one else object_channel(shot.channel, key, "A"))
+            if shot.mask_channel:
+                chans.append(object_channel(shot.channel, key, shot.mask_channel))
+        out.append((pattern, tuple(chans)))
+    return tuple(out)
 
 
 def default_vom() -> str:
@@ -114,19 +142,25 @@ def check_outputs(shot: FarmShot) -> dict[int, str]:
     from vom_plugin.io.verify import output_problem
 
     problems: dict[int, str] = {}
+    many = len(shot.output_channels()) > 1
     for f in shot.frames:
-        out = Path(frame_path(shot.out, f))
-        if not out.is_file():
-            problems[f] = "missing"
-            continue
-        try:
-            expected = read_info(frame_path(shot.plate, f)) if shot.plate else None
-        except InputError as e:
-            problems[f] = f"its plate frame cannot be read to compare with ({e})"
-            continue
-        problem = output_problem(out, expected, shot.channel)
-        if problem:
-            problems[f] = problem
+        expected = None
+        for pattern, channels in shot.output_channels():
+            out = Path(frame_path(pattern, f))
+            where = f"{out.name}: " if many else ""
+            if not out.is_file():
+                problems[f] = f"{where}missing"
+                break
+            if expected is None and shot.plate:
+                try:
+                    expected = read_info(frame_path(shot.plate, f))
+                except InputError as e:
+                    problems[f] = f"its plate frame cannot be read to compare with ({e})"
+                    break
+            problem = next((p for c in channels if (p := output_problem(out, expected, c))), None)
+            if problem:
+                problems[f] = where + problem
+                break
     return problems
 
 

@@ -28,8 +28,8 @@ import nuke
 
 # The gizmo knobs that are Shot fields (names = Shot fields = node_defs/vom_matte.yaml knobs; a test
 # checks this tuple against the node definition, since this module cannot read YAML inside Nuke).
-SHOT_KNOBS = ("plate", "frames", "keyframes", "out", "channel", "output", "compression", "working_size",
-              "colorspace", "model", "device", "memory", "top_k", "cache")
+SHOT_KNOBS = ("plate", "frames", "keyframes", "objects", "out", "channel", "mask_channel", "output", "compression",
+              "working_size", "colorspace", "model", "device", "memory", "top_k", "cache")
 WORK_SUFFIX = "_vom"  # <output folder>/<node name>_vom/ holds the shot file, the rendered roto, the farm bundle
 TERMINATE_TIMEOUT_S = 10.0
 
@@ -81,6 +81,30 @@ def vom_executable() -> str:
         raise HostError("vom is not installed for Nuke: run `python3 install.py --nuke` from the vom checkout "
                         f"(VOM_EXECUTABLE={os.environ.get('VOM_EXECUTABLE', '(unset)')!r})")
     return exe
+
+
+_OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # vom checks it again (grammar.parse_object_name)
+
+
+def parse_objects(text: str) -> dict[str, list[int]]:
+    """The ``objects`` knob: one object a line, its name (the Roto input's layer holding it) then the frames
+    at which it is drawn, e.g. ``hero 1001 1050`` and ``dog 1040``. Empty: no objects."""
+    out: dict[str, list[int]] = {}
+    for n, line in enumerate(text.splitlines(), start=1):
+        words = line.replace(",", " ").split()
+        if not words:
+            continue
+        name = words[0]
+        if not _OBJECT_NAME.match(name):
+            raise HostError(f"objects, line {n}: {name!r} is not a layer name (letters, digits, _); expected "
+                            f"e.g. 'hero 1001 1050'")
+        if name.lower() in {o.lower() for o in out}:
+            raise HostError(f"objects, line {n}: {name!r} is given twice")
+        try:
+            out[name] = parse_keyframes(" ".join(words[1:]))
+        except HostError as e:
+            raise HostError(f"objects, line {n} ({name}): {e}") from None
+    return out
 
 
 def parse_keyframes(text: str) -> list[int]:
@@ -149,6 +173,11 @@ def shot_yaml(fields: Mapping[str, Any]) -> str:
         if key == "keyframes":
             lines.append("keyframes:")
             lines += [f"  {int(f)}: {_yaml_scalar(str(p))}" for f, p in sorted(value.items())]
+        elif key == "objects":
+            lines.append("objects:")
+            for name, kf in value.items():
+                lines.append(f"  {name}:")
+                lines += [f"    {int(f)}: {_yaml_scalar(str(p))}" for f, p in sorted(kf.items())]
         else:
             lines.append(f"{key}: {_yaml_scalar(value)}")
     return "\n".join(lines) + "\n"
@@ -164,12 +193,17 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 
 def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes: Mapping[int, str],
-                out: str) -> dict[str, Any]:
-    """Shot fields from the node's knob values and the resolved inputs; empty optional knobs are left
-    out, so the defaults of the node definition apply."""
-    fields: dict[str, Any] = {"plate": plate, "frames": frames, "keyframes": dict(keyframes), "out": out}
+                out: str, objects: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, Any]:
+    """Shot fields from the node's knob values and the resolved inputs (the rotos of ``keyframes``, or of
+    each of the ``objects``); empty optional knobs are left out, so the defaults of the node definition
+    apply."""
+    fields: dict[str, Any] = {"plate": plate, "frames": frames, "out": out}
+    if objects:
+        fields["objects"] = {n: dict(kf) for n, kf in objects.items()}
+    else:
+        fields["keyframes"] = dict(keyframes)
     for name in SHOT_KNOBS:
-        if name in fields:
+        if name in fields or name in ("keyframes", "objects"):  # resolved above from the inputs
             continue
         value = knobs.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -353,7 +387,12 @@ def prepare_shot(node: nuke.Node) -> tuple[Path, dict[str, Any]]:
     """Resolve the node's inputs (plate pattern, roto at the keyframes) and write its shot file."""
     out = str(_knob_value(node, "out") or "").strip() or _default_out(node)
     work = _work_dir(node, out)
-    keyframes = parse_keyframes(str(_knob_value(node, "keyframes") or ""))
+    objects = parse_objects(str(_knob_value(node, "objects") or ""))
+    keyframes_text = str(_knob_value(node, "keyframes") or "").strip()
+    if objects and keyframes_text:
+        raise HostError("keyframes and objects are both set: with objects, each object's line gives its "
+                        "frames; empty the keyframes knob")
+    keyframes = parse_keyframes(keyframes_text) if not objects else []
     frames = str(_knob_value(node, "frames") or "").strip()
     plate = str(_knob_value(node, "plate") or "").strip()
     first, last = _script_range()
@@ -367,10 +406,17 @@ def prepare_shot(node: nuke.Node) -> tuple[Path, dict[str, Any]]:
             _render_write(node.input(0), plate, "rgb", range(first, last + 1), f"{node.name()}: Source")
     frames = frames or f"{first}-{last}"
     roto = str(work / "roto.%04d.exr")
-    _render_write(node.input(1), roto, "alpha", keyframes, f"{node.name()}: Roto")
+    rotos: dict[str, dict[int, str]] = {}
+    if objects:  # each object is the Roto input's layer of its name (a Roto node's output set to that layer)
+        for name, frames_of in objects.items():
+            pattern = str(work / f"roto_{name}.%04d.exr")
+            _render_write(node.input(1), pattern, name, frames_of, f"{node.name()}: Roto (layer {name})")
+            rotos[name] = {f: _frame_path(pattern, f) for f in frames_of}
+    else:
+        _render_write(node.input(1), roto, "alpha", keyframes, f"{node.name()}: Roto")
     knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
     fields = shot_fields(knobs, plate=plate, frames=frames, out=out,
-                         keyframes={f: _frame_path(roto, f) for f in keyframes})
+                         keyframes={f: _frame_path(roto, f) for f in keyframes}, objects=rotos)
     shot_file = write_text_atomic(work / "shot.yaml", shot_yaml(fields))
     return shot_file, fields
 
@@ -379,15 +425,22 @@ def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: 
     """Point the gizmo's Read at the rendered frames and copy the right channel into the stream."""
     group = cast(nuke.Group, node)  # the gizmo is a Group: its inner nodes are reached with .node()
     read, copy = group.node("AlphaRead"), group.node("CopyAlpha")
+    objects = list(fields.get("objects") or {})
+    channel = str(fields.get("channel") or "A")
+    out = str(fields["out"])
+    if objects:  # the node's alpha is the first object's; every object's layer is in the files it writes
+        layer, _, leaf = channel.rpartition(".")
+        channel = f"{layer + '.' if layer else ''}{objects[0]}.{leaf}" if "{object}" not in out else channel
+        out = out.replace("{object}", objects[0])
     if read is not None:
-        read["file"].setValue(nuke_pattern(str(fields["out"])))
+        read["file"].setValue(nuke_pattern(out))
         for k in ("first", "origfirst"):
             read[k].setValue(first)
         for k in ("last", "origlast"):
             read[k].setValue(last)
         cast(nuke.Script_Knob, read["reload"]).execute()
     if copy is not None:
-        copy["from0"].setValue(exr_channel_to_nuke(str(fields.get("channel") or "A")))
+        copy["from0"].setValue(exr_channel_to_nuke(channel))
         copy["to0"].setValue("rgba.alpha")
 
 

@@ -6,7 +6,7 @@ io never sees model tensors: everything here is numpy arrays and file headers (`
 from __future__ import annotations
 
 from vom_plugin.io.color import COLORSPACES, compress_highlights, linear_to_network, to_network
-from vom_plugin.io.exr_out import COMPRESSIONS, OUTPUTS, ensure_output_folder, write_alpha
+from vom_plugin.io.exr_out import COMPRESSIONS, OUTPUTS, ensure_output_folder, write_alpha, write_layers
 from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.plate import Plate, read_plate
 from vom_plugin.io.reader import read_info
@@ -41,4 +41,5 @@ __all__ = [
     "read_roto",
     "to_network",
     "write_alpha",
+    "write_layers",
 ]

@@ -80,7 +80,8 @@ def _metadata_name(key: str) -> str:
     return f"vom:{key}"
 
 
-def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None) -> Any:
+def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None,
+                alpha_index: int | None = None) -> Any:
     import OpenImageIO as oiio
 
     from vom_plugin import __version__
@@ -90,7 +91,7 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     spec.x, spec.y = dw.x, dw.y
     spec.full_x, spec.full_y, spec.full_width, spec.full_height = disp.x, disp.y, disp.width, disp.height
     spec.channelnames = tuple(names)
-    spec.alpha_channel = len(names) - 1
+    spec.alpha_channel = len(names) - 1 if alpha_index is None else alpha_index
     for name, value in info.metadata.items():
         if name in _NOT_CARRIED or name.startswith(_NOT_CARRIED_PREFIXES):
             continue
@@ -169,6 +170,7 @@ def write_alpha(
     output: str = "alpha",
     rgb: np.ndarray | None = None,
     metadata: dict[str, Any] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write ``alpha`` (float32 (H, W) over the display window of ``info``) as a half-float EXR frame.
 
@@ -180,11 +182,11 @@ def write_alpha(
     ``output``: ``alpha`` (channel ``A`` or ``<layer>.A``), ``rgba`` (plate ``rgb`` + alpha), ``rgba-premult``
     (rgb * alpha + alpha); ``rgb`` is the plate's display window or, to keep its overscan pixels, its data
     window (``Plate.data_rgb``).
+    ``extra``: more channels, {name: (H, W) over the display window, clipped to [0, 1] like the alpha}
+    (the semantic mask), written after it.
     Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
     Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
     """
-    import OpenImageIO as oiio
-
     out_path = Path(path)
     parse_value("output", output)
     parse_value("compression", compression)
@@ -192,7 +194,42 @@ def write_alpha(
         raise InputError(f"output file {out_path} must end in .exr")
     names = channel_names(channel, output)
     pixels = _prepare_pixels(alpha, info, output, rgb)
-    spec = _build_spec(info, names, compression, metadata)
+    alpha_index = len(names) - 1
+    if extra:
+        pixels = np.concatenate([pixels] + [_prepare_pixels(v, info, "alpha", None) for v in extra.values()], axis=2)
+        names = names + list(extra)
+    _write(out_path, np.ascontiguousarray(pixels), _build_spec(info, names, compression, metadata, alpha_index))
+
+
+def write_layers(
+    path: str | os.PathLike[str],
+    layers: dict[str, np.ndarray],
+    info: ImageInfo,
+    *,
+    compression: str = "zip",
+    rgb: np.ndarray | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write several mattes into one half-float EXR frame: ``layers`` is {channel: (H, W) over the display
+    window} (``hero.A``, ``hero.mask``, ``dog.A``), each clipped to [0, 1], in that order; ``rgb``: the
+    plate's RGB first as R, G, B (unpremultiplied: there is no one alpha to premultiply by). Windows,
+    metadata and atomicity as ``write_alpha``'s."""
+    out_path = Path(path)
+    parse_value("compression", compression)
+    if out_path.suffix.lower() != ".exr":
+        raise InputError(f"output file {out_path} must end in .exr")
+    names = list(layers)
+    planes = [_prepare_pixels(v, info, "alpha", None) for v in layers.values()]
+    if rgb is not None:
+        first = next(iter(layers.values()))
+        planes.insert(0, _prepare_pixels(first, info, "rgba", rgb)[:, :, :3])
+        names = ["R", "G", "B", *names]
+    pixels = np.ascontiguousarray(np.concatenate(planes, axis=2))
+    _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1))
+
+
+def _write(out_path: Path, pixels: np.ndarray, spec: Any) -> None:
+    import OpenImageIO as oiio
 
     folder = ensure_output_folder(out_path)
     try:

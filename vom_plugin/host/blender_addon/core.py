@@ -247,8 +247,11 @@ def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes:
     """Shot fields from the settings and the resolved inputs; empty optional settings are left out, so
     the defaults of the node definition apply."""
     fields: dict[str, Any] = {"plate": plate, "frames": frames, "keyframes": dict(keyframes), "out": out}
+    if str(knobs.get("objects") or "").strip():
+        raise HostError("objects: the Blender add-on renders one object (its Roto); render several with "
+                        "`vom render --roto NAME=PATH ...` or a shot file's objects block")
     for name in shot_knob_names():
-        if name in fields:
+        if name in fields or name == "objects":
             continue
         value = knobs.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):

@@ -1,0 +1,361 @@
+"""Several objects in one render (issue 18): layers, soft aggregation, per-object cache, the mask channel.
+
+A small synthetic shot made here: two textured discs of different colours crossing (the hero left to right,
+the dog right to left, overlapping in the middle frames), 6 frames of 256x144. What needs real mattes (each
+object high on its own disc, low elsewhere) runs the shipped ``lite`` model at working size 256; the exact
+properties (chunks, resume, cache per object) run a random model of the same architecture at 128, whose
+mattes are noisy but nowhere constant, as the other render tests do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+import yaml
+
+from vom_plugin.cli import main
+from vom_plugin.engine.passes import aggregate
+from vom_plugin.engine.runner import render
+from vom_plugin.engine.shot import Shot
+from vom_plugin.errors import CancelledError
+
+W, H, N = 256, 144, 6
+
+
+def _write(path: Path, pixels: np.ndarray, channels: list[str]) -> None:
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), oiio.HALF)
+    spec.channelnames = channels
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    assert out.write_image(pixels.astype(np.float32))
+    out.close()
+
+
+def disc(name: str, frame: int) -> np.ndarray:
+    """The object's coverage at ``frame``: soft-edged discs of radius 30 crossing around frames 3-4."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    cx, cy = (40 + 30 * frame, 58) if name == "hero" else (230 - 30 * frame, 86)
+    return np.clip(30.5 - np.hypot(xx - cx, yy - cy), 0, 1)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    root = tmp_path_factory.mktemp("objects")
+    (root / "plate").mkdir()
+    (root / "roto").mkdir()
+    torch.manual_seed(0)
+    save_weights(build_model("lite"), root / "random.safetensors")
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    bg = np.stack([0.3 + 0.2 * np.sin(xx / 7) * np.cos(yy / 5), 0.35 + 0.1 * yy / H, 0.3 * np.ones_like(xx)], axis=2)
+    texture = 1 + 0.3 * np.sin(xx / 3 + yy / 4)[..., None]
+    for f in range(1, N + 1):
+        hero, dog = disc("hero", f)[..., None], disc("dog", f)[..., None]
+        img = np.array([0.9, 0.5, 0.1], np.float32) * texture * hero + bg * (1 - hero)
+        img = np.array([0.1, 0.4, 0.9], np.float32) * texture * dog + img * (1 - dog)  # the dog passes in front
+        _write(root / "plate" / f"p.{f:04d}.exr", np.clip(img, 0, 1), ["R", "G", "B"])
+    for name in ("hero", "dog"):
+        for f in (1, N):
+            _write(root / "roto" / f"{name}.{f:04d}.exr", (disc(name, f) > 0.5).astype(np.float32)[..., None], ["A"])
+    big = np.zeros((H, W), np.float32)
+    big[40:130, 160:250] = 1  # a coarser roto of the dog at frame 1: an edit
+    _write(root / "roto" / "dog_edit.0001.exr", big[..., None], ["A"])
+    return root
+
+
+def make_shot(root: Path, tag: str, objects: dict | None = None, *, real: bool = False, **kw: object) -> Shot:
+    """``real``: the shipped model at 256 (real mattes); else the random model at 128 (fast, exact checks)."""
+    fields: dict = {"plate": str(root / "plate" / "p.####.exr"), "out": str(root / tag / "a.####.exr"),
+                    "model": "lite" if real else str(root / "random.safetensors"), "device": "cpu",
+                    "working_size": 256 if real else 128, "cache": str(root / f"cache_{tag}"), **kw}
+    if objects is not None:
+        fields["objects"] = {n: {f: str(root / "roto" / f"{p}.{f:04d}.exr") for f, p in kf.items()}
+                             for n, kf in objects.items()}
+    return Shot(**fields)
+
+
+BOTH = {"hero": {1: "hero"}, "dog": {1: "dog"}}
+
+
+def channels(path: Path) -> dict[str, np.ndarray]:
+    buf = oiio.ImageBuf(str(path))
+    spec = buf.spec()
+    assert spec.format == oiio.HALF
+    px = buf.get_pixels(oiio.FLOAT)
+    return {name: px[..., i] for i, name in enumerate(spec.channelnames)}
+
+
+def frames_of(folder: Path, pattern: str = "a.{:04d}.exr") -> list[dict[str, np.ndarray]]:
+    return [channels(folder / pattern.format(f)) for f in range(1, N + 1)]
+
+
+@pytest.fixture(scope="module")
+def together(root: Path) -> list[dict[str, np.ndarray]]:
+    """Both objects with the shipped model: real mattes."""
+    r = render(make_shot(root, "both", BOTH, real=True, mask_channel="mask"))
+    assert r.frames == list(range(1, N + 1))
+    # one key encoder run per frame for both objects; each object its own N steps
+    assert r.cache["keys_miss"] == N and r.cache["steps_computed"] == 2 * N
+    return frames_of(root / "both")
+
+
+@pytest.fixture(scope="module")
+def fast(root: Path) -> list[dict[str, np.ndarray]]:
+    """Both objects with the random model: the reference of the exact checks."""
+    r = render(make_shot(root, "fast", BOTH, mask_channel="mask"))
+    assert r.cache["keys_miss"] == N and r.cache["steps_computed"] == 2 * N
+    got = frames_of(root / "fast")
+    assert all(np.ptp(ch["hero.A"]) > 0 and np.ptp(ch["dog.A"]) > 0 for ch in got)  # nowhere constant
+    assert all(float((ch["hero.A"] + ch["dog.A"]).max()) <= 1.0 + 1e-3 for ch in got)
+    return got
+
+
+def test_aggregate_keeps_alphas_that_fit_and_shares_opaque_pixels() -> None:
+    a = np.array([[0.0, 0.3, 1.0]], np.float32)
+    assert aggregate([a])[0] is a
+    zero = np.zeros_like(a)
+    got = aggregate([a, zero])
+    assert np.array_equal(got[0], a) and np.array_equal(got[1], zero)
+    halo = np.array([[0.2, 0.5, 0.0]], np.float32)  # sums 0.2, 0.8, 1.0: nothing to share
+    assert all(np.array_equal(x, y) for x, y in zip(aggregate([a, halo]), [a, halo], strict=True))
+    one = np.ones((1, 1), np.float32)
+    x, y = aggregate([one, one])
+    assert abs(float(x[0, 0]) - 0.5) < 1e-6 and abs(float(y[0, 0]) - 0.5) < 1e-6
+    # over 1: every logit lowered by the same amount until they sum to 1; the confident alpha moves least
+    p, q = (float(v[0, 0]) for v in aggregate([np.full((1, 1), 0.95, np.float32), np.full((1, 1), 0.3, np.float32)]))
+    assert abs(p + q - 1) < 1e-5 and 0.95 - p < 0.3 - q
+    t = np.log(0.95 / 0.05) - np.log(p / (1 - p))
+    assert abs(np.log(0.3 / 0.7) - t - np.log(q / (1 - q))) < 1e-4
+    rng = np.random.default_rng(0)
+    parts = aggregate([rng.random((8, 8), dtype=np.float32) for _ in range(3)])
+    assert (sum(parts) <= 1.0 + 1e-6).all() and all((p >= 0).all() for p in parts)
+
+
+def test_both_layers_and_masks_in_one_file(root: Path, together: list[dict[str, np.ndarray]]) -> None:
+    for f, ch in enumerate(together, start=1):
+        assert sorted(ch) == ["dog.A", "dog.mask", "hero.A", "hero.mask"], f  # EXR keeps channels sorted
+        for name in ("hero", "dog"):
+            a, m = ch[f"{name}.A"], ch[f"{name}.mask"]
+            assert a.shape == (H, W) and 0 <= a.min() and a.max() <= 1
+            assert 0 <= m.min() and m.max() <= 1
+            # a real matte of that object: high on its own disc's core, low far from both discs
+            other = "dog" if name == "hero" else "hero"
+            core = (disc(name, f) >= 1) & ~_dilate(disc(other, f) > 0, 4)  # the dog passes in front: not there
+            assert a[core].mean() > 0.7, (f, name)
+            far = ~_dilate((disc("hero", f) > 0) | (disc("dog", f) > 0), 8)
+            assert a[far].mean() < 0.05, (f, name)
+            assert m[core].mean() > 0.5 and m[far].mean() < 0.1, (f, name)
+        # never more than one opaque object's worth of alpha in a pixel
+        assert float((ch["hero.A"] + ch["dog.A"]).max()) <= 1.0 + 1e-3, f
+    spec = oiio.ImageBuf(str(root / "both" / "a.0004.exr")).spec()
+    assert spec.get_string_attribute("vom:objects") == "hero,dog"
+    assert (spec.full_width, spec.full_height) == (W, H)
+
+
+def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
+    out = mask.copy()
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    return out
+
+
+def test_alone_and_together_agree_where_the_objects_do_not_overlap(root: Path,
+                                                                   together: list[dict[str, np.ndarray]]) -> None:
+    """Overlap: the other object's pixels (with a 6 px margin) or its own matte's (> 0.02, the model's halo
+    and mistakes included). Outside it an object's alpha is its alpha rendered alone, within 0.01; and
+    wherever the two mattes rendered alone fit in a pixel (sum <= 1), exactly."""
+    alone = {}
+    for name in ("hero", "dog"):
+        r = render(make_shot(root, f"alone_{name}", keyframes={1: str(root / "roto" / f"{name}.0001.exr")}, real=True))
+        assert r.cache["steps_computed"] == N
+        alone[name] = [channels(p)["A"] for p in r.paths]
+    compared = overlapped = 0
+    for name, other in (("hero", "dog"), ("dog", "hero")):
+        for f, ch in enumerate(together, start=1):
+            a, b = alone[name][f - 1], alone[other][f - 1]
+            overlap = _dilate(disc(other, f) > 0, 6) | (b > 0.02)
+            assert float(np.abs(a - ch[f"{name}.A"])[~overlap].max()) <= 0.01, (name, f)
+            fits = a + b <= 1.0
+            assert np.array_equal(a[fits], ch[f"{name}.A"][fits]), (name, f)
+            compared += int((~overlap).sum())
+            overlapped += int((overlap & (disc(name, f) > 0)).sum())
+    assert compared > 0.6 * 2 * N * W * H and overlapped > 1000  # most pixels compared; the discs do cross
+
+
+def test_one_named_object_is_the_single_object_render(root: Path) -> None:
+    single = render(make_shot(root, "single", keyframes={1: str(root / "roto" / "hero.0001.exr")}))
+    named = render(make_shot(root, "named", {"hero": {1: "hero"}}))
+    for a, b in zip(single.paths, named.paths, strict=True):
+        ca, cb = channels(a), channels(b)
+        assert list(ca) == ["A"] and list(cb) == ["hero.A"]
+        assert np.array_equal(ca["A"], cb["hero.A"])
+    # the same roto under a name: its steps are the unnamed render's cache entries
+    again = render(make_shot(root, "single", {"hero": {1: "hero"}}, out=str(root / "named2" / "a.####.exr")))
+    assert again.cache["steps_computed"] == 0 and again.cache["steps_cached"] == N
+
+
+def test_chunks_equal_one_render_with_objects_of_other_keyframes(root: Path) -> None:
+    objs = {"hero": {1: "hero"}, "dog": {1: "dog", N: "dog"}}  # two groups of passes
+    one = render(make_shot(root, "one_go", objs))
+    assert one.cache["keys_miss"] == N  # the dog's passes read the hero's key features from the cache
+    for part in ("1-3", f"4-{N}"):
+        render(make_shot(root, "chunked", objs, frames=part, cache=str(root / f"cache_chunk_{part}")))
+    a, b = frames_of(root / "one_go"), frames_of(root / "chunked")
+    assert all(x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b, strict=True))
+
+
+def test_resume_after_sigterm_is_bit_identical(root: Path, fast: list[dict[str, np.ndarray]],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOM_STATE_INTERVAL_S", "0")
+    s = make_shot(root, "resumed", BOTH, mask_channel="mask")
+
+    def stop_after_three(event: dict) -> None:
+        if event.get("event") == "frame" and event["done"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(CancelledError, match="stopped by SIGTERM"):
+        render(s, progress=stop_after_three)
+    assert 3 <= len(list((root / "resumed").glob("*.exr"))) < N
+    r = render(s)
+    assert r.cache["steps_cached"] >= 2 * 3 and r.cache["steps_computed"] <= 2 * (N - 3)
+    got = frames_of(root / "resumed")
+    assert all(np.array_equal(x[k], y[k]) for x, y in zip(got, fast, strict=True) for k in y)
+
+
+def test_editing_one_objects_roto_recomputes_that_object_only(root: Path, fast: list[dict[str, np.ndarray]]) -> None:
+    import shutil
+
+    shutil.copytree(root / "cache_fast", root / "cache_edit")
+    edited = {"hero": {1: "hero"}, "dog": {1: "dog_edit"}}
+    r = render(make_shot(root, "edit", edited, mask_channel="mask"))
+    assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == N  # the hero from disk, the dog anew
+    assert r.cache["keys_hit"] == N and r.cache["keys_miss"] == 0
+    assert r.cache["affinity_hit"] == N and r.cache["affinity_miss"] == 0
+    render(make_shot(root, "edit_cold", edited, mask_channel="mask"))
+    got, want = frames_of(root / "edit"), frames_of(root / "edit_cold")
+    assert all(np.array_equal(x[k], y[k]) for x, y in zip(got, want, strict=True) for k in y)
+    assert not np.array_equal(got[0]["dog.A"], fast[0]["dog.A"])
+
+
+def test_one_sequence_per_object_from_the_cli(root: Path, fast: list[dict[str, np.ndarray]]) -> None:
+    out = root / "split" / "sh_{object}.####.exr"
+    rc = main(["render", "--plate", str(root / "plate" / "p.####.exr"), "--out", str(out),
+               "--roto", f"hero={root / 'roto' / 'hero.0001.exr'}", "--roto", f"dog={root / 'roto' / 'dog.0001.exr'}",
+               "--model", str(root / "random.safetensors"), "--device", "cpu", "--working-size", "128",
+               "--cache", str(root / "cache_fast"), "--mask-channel", "core", "--progress", "none"])
+    assert rc == 0
+    for name in ("hero", "dog"):
+        got = frames_of(root / "split", f"sh_{name}.{{:04d}}.exr")
+        assert all(sorted(ch) == ["A", "core"] for ch in got)
+        assert all(np.array_equal(ch["A"], t[f"{name}.A"]) and np.array_equal(ch["core"], t[f"{name}.mask"])
+                   for ch, t in zip(got, fast, strict=True))
+    assert sorted(p.name for p in (root / "split").iterdir()) == sorted(
+        f"sh_{n}.{f:04d}.exr" for n in ("hero", "dog") for f in range(1, N + 1))
+
+
+@pytest.mark.parametrize("rotos,needle", [
+    (["bad-name={r}/hero.0001.exr"], "'bad-name' is not a layer name"),
+    (["hero={r}/hero.0001.exr", "Hero={r}/dog.0001.exr"], "'Hero' is also given as 'hero'"),
+    (["rgba={r}/hero.0001.exr"], "'rgba' is a layer the comp already uses"),
+    (["hero={r}/hero.0001.exr", "{r}/dog.0001.exr"], "are mixed"),
+    (["hero={r}/hero.0001.exr", "hero={r}/hero.0001.exr@1"], "object 'hero': frame 1 is given twice"),
+    (["hero={r}/hero.0001.exr@40"], "objects.hero: roto .* is for frame 40, which is not a frame of the plate"),
+])
+def test_bad_objects_on_the_command_line_exit_2(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                rotos: list[str], needle: str) -> None:
+    import re
+
+    args = ["render", "--plate", str(root / "plate" / "p.####.exr"), "--out", str(tmp_path / "o" / "a.####.exr"),
+            "--model", "lite", "--progress", "none"]
+    for r in rotos:
+        args += ["--roto", r.format(r=root / "roto")]
+    assert main(args) == 2
+    assert re.search(needle, capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("objects,needle", [
+    ({"hero": {1: "roto/hero.0001.exr"}, "dog": {}}, "objects.dog: no roto"),
+    ({"hero": {1: "roto/hero.0001.exr"}, "HERO": {1: "roto/dog.0001.exr"}}, "objects: '(hero|HERO)' is given twice"),
+    ({"hero": {"one": "roto/hero.0001.exr"}}, "objects.hero: keyframes: key 'one' is not a frame number"),
+    ({"hero": {1: "roto/nope.0001.exr"}}, "objects.hero: roto file .*nope.0001.exr"),
+])
+def test_bad_objects_in_a_shot_file_exit_2(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           objects: dict, needle: str) -> None:
+    import re
+
+    f = tmp_path / "shot.yaml"
+    objs = {n: {k: str(root / v) for k, v in kf.items()} for n, kf in objects.items()}
+    f.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "model": "lite", "objects": objs,
+                                 "out": str(tmp_path / "o" / "a.####.exr")}))
+    assert main(["render", str(f), "--progress", "none"]) == 2
+    assert re.search(needle, capsys.readouterr().err)
+
+
+def test_objects_and_keyframes_together_and_object_token_without_objects(root: Path) -> None:
+    from vom_plugin.errors import InputError
+
+    with pytest.raises(InputError, match="keyframes and objects are both given"):
+        make_shot(root, "x", BOTH, keyframes={1: str(root / "roto" / "hero.0001.exr")})
+    with pytest.raises(InputError, match=r"\{object\} names the object"):
+        make_shot(root, "x", keyframes={1: str(root / "roto" / "hero.0001.exr")},
+                  out=str(root / "x" / "{object}.####.exr"))
+    with pytest.raises(InputError, match="mask_channel 'A'"):
+        make_shot(root, "x", BOTH, mask_channel="A")
+    with pytest.raises(InputError, match="rgba-premult"):
+        render(make_shot(root, "premult", BOTH, output="rgba-premult"))
+
+
+def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str, np.ndarray]],
+                                                tmp_path: Path) -> None:
+    """A farm job of a shot with objects: spans cut at every object's keyframes, the task command renders the
+    shot file (all objects), and `vom farm check` wants every object's layer (and mask) in every frame."""
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot, split_spans
+
+    base = {"plate": str(root / "plate" / "p.####.exr"), "out": str(root / "fast" / "a.####.exr"),
+            "objects": {"hero": {1: str(root / "roto" / "hero.0001.exr")},
+                        "dog": {1: str(root / "roto" / "dog.0001.exr"), N: str(root / "roto" / f"dog.{N:04d}.exr")}},
+            "mask_channel": "mask"}
+    f = tmp_path / "shot.yaml"
+    f.write_text(yaml.safe_dump(base))
+    farm = load_farm_shot(f)
+    assert farm.keyframes == [1, N]
+    assert [s.kind for s in split_spans(farm.frames, farm.keyframes)] == ["between", "after"]
+    (pattern, chans), = farm.output_channels()  # safe_dump sorted the objects: the file's order is dog, hero
+    assert pattern == base["out"] and chans == ("dog.A", "dog.mask", "hero.A", "hero.mask")
+    assert check_outputs(farm) == {}
+    f.write_text(yaml.safe_dump({**base, "mask_channel": "core"}))  # a channel these files do not hold
+    problems = check_outputs(load_farm_shot(f))
+    assert sorted(problems) == list(range(1, N + 1)) and "no channel dog.core" in problems[1]
+    f.write_text(yaml.safe_dump({**base, "out": str(tmp_path / "split" / "sh_{object}.####.exr")}))
+    split = load_farm_shot(f)
+    assert [(Path(p).name, c) for p, c in split.output_channels()] == [
+        ("sh_dog.####.exr", ("A", "mask")), ("sh_hero.####.exr", ("A", "mask"))]
+    assert check_outputs(split)[1] == "sh_dog.0001.exr: missing"
+
+
+def test_layered_writer_with_plate_rgb(root: Path, tmp_path: Path) -> None:
+    """--output rgba with objects in one file: the plate's R, G, B once, then each object's layer, clipped."""
+    from vom_plugin import io as vio
+
+    plate = vio.read_plate(root / "plate" / "p.0002.exr")
+    hero = np.full((H, W), 1.5, np.float32)  # clipped to 1 in the file
+    dog = np.full((H, W), 0.25, np.float32)
+    out = tmp_path / "l.0002.exr"
+    vio.write_layers(out, {"hero.A": hero, "dog.A": dog}, plate.info, rgb=plate.rgb, metadata={"frame": 2})
+    ch = channels(out)
+    assert sorted(ch) == ["B", "G", "R", "dog.A", "hero.A"]
+    assert np.array_equal(ch["hero.A"], np.ones((H, W), np.float32)) and np.allclose(ch["dog.A"], 0.25)
+    assert np.allclose(ch["R"], plate.rgb[..., 0], atol=2e-3)
+    assert oiio.ImageBuf(str(out)).spec().get_string_attribute("vom:frame") == "2"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
