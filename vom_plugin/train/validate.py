@@ -190,7 +190,7 @@ def static_roto_metrics(sets: list[ValSet]) -> dict[str, dict[str, float]]:
 
 # Candidate black and white points of the published alpha (HSTSG.publish), searched on validation clips.
 LEVELS_LO = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
-LEVELS_HI = (1.0, 0.95, 0.9, 0.85, 0.8)
+LEVELS_HI = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75)
 
 
 def apply_levels(alpha: np.ndarray, lo: float, hi: float) -> np.ndarray:
