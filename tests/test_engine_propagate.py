@@ -210,29 +210,7 @@ def test_affinities_of_another_roto_give_identical_results(model: torch.nn.Modul
     assert not torch.equal(run_a[3].alpha, fresh_b[3].alpha)  # the roto does change the result
     # the affinities depend on the pixels only: the two rotos' are the same tensors
     assert all(torch.equal(a[k], b[k]) for a, b in zip(affs_a, affs_b, strict=True) for k in a)
-    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar0", "cfar1", "cfar2", "guide"}
-
-
-def test_the_guided_filters_image_terms_come_from_the_affinity(model: torch.nn.Module) -> None:
-    """The affinity carries the guided filter's image half (fp32, exact) and a re-render uses it: an entry
-    without it (an older cache) still gives the fresh result, a different one changes the matte."""
-    from vom_plugin.model.guided import guide_inverse
-
-    frames, roto_a = _clip(4, h=48, w=64)
-    roto_b = torch.zeros_like(roto_a)
-    roto_b[:, 8:40, 20:56] = 1.0
-    _, affs_a = _run(model, frames, roto_a)
-    fresh_b, _ = _run(model, frames, roto_b)
-    r, eps = model.config.guided_radius, model.config.guided_eps
-    for i, a in enumerate(affs_a):
-        assert a["guide"].dtype == torch.float32 and a["guide"].shape == (1, 6, 12, 16)
-        assert torch.equal(a["guide"], guide_inverse(frames[i : i + 1], r, eps))
-    without = [{k: v for k, v in a.items() if k != "guide"} for a in affs_a]
-    old_entry_b, _ = _run(model, frames, roto_b, without)
-    assert all(torch.equal(f.alpha, o.alpha) for f, o in zip(fresh_b, old_entry_b, strict=True))
-    other = [dict(a, guide=guide_inverse(frames[(i + 1) % 4 : (i + 1) % 4 + 1], r, eps)) for i, a in enumerate(affs_a)]
-    wrong_b, _ = _run(model, frames, roto_b, other)
-    assert not torch.equal(fresh_b[2].alpha, wrong_b[2].alpha)
+    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar0", "cfar1", "cfar2"}
 
 
 def test_affinity_of_the_wrong_size_is_refused(model: torch.nn.Module) -> None:
@@ -246,10 +224,6 @@ def test_affinity_of_the_wrong_size_is_refused(model: torch.nn.Module) -> None:
     prop.add_keyframe(small[:1], keys, small_roto[None])
     with pytest.raises(ValueError, match="affinity for 12 positions at 1/16 does not fit a query of 6 positions"):
         prop.step(small[1:2], prop.encode_keys(small[1:2]), Affinity.from_dict(affs[1]))
-    fitting = prop.encode_keys(small[1:2])
-    _, own = _run(model, small, small_roto)
-    with pytest.raises(ValueError, match=r"guided-filter terms \(1, 6, 12, 16\) do not fit keys at 1/4 of \(8, 12\)"):
-        prop.step(small[1:2], fitting, Affinity.from_dict(dict(own[1], guide=affs[1]["guide"])))
 
 
 def test_each_cfar_projects_a_frames_key_once(model: torch.nn.Module) -> None:

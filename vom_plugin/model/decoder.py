@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .guided import fast_guided_filter, guide_inverse
+from .guided import fast_guided_filter
 
 
 class ResBlock(nn.Module):
@@ -71,22 +71,13 @@ class Decoder(nn.Module):
         with torch.no_grad():
             self.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, not clamped flat
 
-    def guide(self, image: torch.Tensor) -> torch.Tensor | None:
-        """The guided filter's half that depends on the image alone (None without the filter): cacheable."""
-        if self.guided_radius <= 0:
-            return None
-        return guide_inverse(image, self.guided_radius, self.guided_eps)
-
     def forward(
         self,
         image: torch.Tensor,
         feats: tuple[torch.Tensor, torch.Tensor, torch.Tensor],  # (f16, f8, f4)
         readouts: tuple[torch.Tensor, torch.Tensor, torch.Tensor],  # (r16, r8, r4)
-        guide: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """image [B, 3, H, W] in [0, 1]. Returns (mask_logits, alpha), each [B, 1, H, W].
-
-        ``guide``: the guided filter's image half (``guided.guide_inverse``) when the caller has it."""
+        """image [B, 3, H, W] in [0, 1]. Returns (mask_logits, alpha), each [B, 1, H, W]."""
         f16, f8, f4 = feats
         r16, r8, r4 = readouts
         x = F.relu(self.in16(torch.cat([r16, self.thin16(f16)], 1)))
@@ -99,8 +90,7 @@ class Decoder(nn.Module):
         alpha_raw = alpha_raw + self.fine2(F.relu(self.fine1(torch.cat([image, out], 1))))
         alpha = clamp_inward(alpha_raw)
         if self.guided_radius > 0:
-            alpha = clamp_inward(fast_guided_filter(image, alpha, self.guided_radius, self.guided_eps,
-                                                        inverse=guide))
+            alpha = clamp_inward(fast_guided_filter(image, alpha, self.guided_radius, self.guided_eps))
         return mask_logits, alpha
 
 

@@ -29,58 +29,35 @@ def box(x: torch.Tensor, r: int) -> torch.Tensor:
     return F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
 
 
-def guide_inverse(guide: torch.Tensor, radius: int, eps: float, scale: int = 4) -> torch.Tensor:
-    """The image's half of the filter: the inverse of each window's ridge-regularised 3x3 colour covariance
-    at 1/``scale``, its 6 distinct entries [B, 6, H/scale, W/scale] (order 11 12 13 22 23 33), fp32.
-
-    It depends on the pixels only, so a re-render whose roto alone changed takes it from the cache."""
-    with torch.autocast(device_type=guide.device.type, enabled=False):
-        i_lo = _low(guide.float(), scale)
-        # contiguous, as it comes back from the cache: the filter then runs the same kernels either way
-        return _inverse(i_lo, box(i_lo, radius), radius, eps).contiguous()
-
-
-def _inverse(i_lo: torch.Tensor, mean_i: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
-    # the 6 distinct entries of each pixel's 3x3 colour covariance, ridge eps on the diagonal
-    pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
-    prod = torch.cat([i_lo[:, i : i + 1] * i_lo[:, j : j + 1] for i, j in pairs], 1)
-    mean_ij = torch.cat([mean_i[:, i : i + 1] * mean_i[:, j : j + 1] for i, j in pairs], 1)
-    s = box(prod, radius) - mean_ij
-    a, b, c, d, e, f = (s[:, k : k + 1] for k in range(6))
-    a, d, f = a + eps, d + eps, f + eps
-    # inverse of the symmetric 3x3 [[a b c] [b d e] [c e f]] by its adjugate
-    i11, i12, i13 = d * f - e * e, c * e - b * f, b * e - c * d
-    i22, i23, i33 = a * f - c * c, b * c - a * e, a * d - b * b
-    det = a * i11 + b * i12 + c * i13
-    return torch.cat([i11, i12, i13, i22, i23, i33], 1) / det
-
-
-def fast_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, scale: int = 4,
-                       inverse: torch.Tensor | None = None) -> torch.Tensor:
-    """guide [B, 3, H, W], src [B, 1, H, W] -> filtered src [B, 1, H, W]; H, W multiples of ``scale``.
-
-    ``inverse``: ``guide_inverse(guide, radius, eps, scale)`` when the caller has it (None: computed here)."""
+def fast_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, scale: int = 4
+                       ) -> torch.Tensor:
+    """guide [B, 3, H, W], src [B, 1, H, W] -> filtered src [B, 1, H, W]; H, W multiples of ``scale``."""
     h, w = src.shape[-2:]
     with torch.autocast(device_type=src.device.type, enabled=False):
         guide32, src32 = guide.float(), src.float()
-        i_lo, p_lo = _low(guide32, scale), _low(src32, scale)
+        i_lo = F.avg_pool2d(guide32, scale) if scale > 1 else guide32
+        p_lo = F.avg_pool2d(src32, scale) if scale > 1 else src32
         mean_i = box(i_lo, radius)  # [B, 3, h, w]
-        if inverse is None:
-            inverse = _inverse(i_lo, mean_i, radius, eps)
         mean_p = box(p_lo, radius)
         cov_ip = box(i_lo * p_lo, radius) - mean_i * mean_p  # [B, 3, h, w]
-        i11, i12, i13, i22, i23, i33 = (inverse[:, k : k + 1] for k in range(6))
+        # the 6 distinct entries of each pixel's 3x3 colour covariance, ridge eps on the diagonal
+        pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+        prod = torch.cat([i_lo[:, i : i + 1] * i_lo[:, j : j + 1] for i, j in pairs], 1)
+        mean_ij = torch.cat([mean_i[:, i : i + 1] * mean_i[:, j : j + 1] for i, j in pairs], 1)
+        s = box(prod, radius) - mean_ij
+        a, b, c, d, e, f = (s[:, k : k + 1] for k in range(6))
+        a, d, f = a + eps, d + eps, f + eps
+        # inverse of the symmetric 3x3 [[a b c] [b d e] [c e f]] by its adjugate
+        i11, i12, i13 = d * f - e * e, c * e - b * f, b * e - c * d
+        i22, i23, i33 = a * f - c * c, b * c - a * e, a * d - b * b
+        det = a * i11 + b * i12 + c * i13
         x0, x1, x2 = cov_ip[:, 0:1], cov_ip[:, 1:2], cov_ip[:, 2:3]
         coef = torch.cat([i11 * x0 + i12 * x1 + i13 * x2,
                           i12 * x0 + i22 * x1 + i23 * x2,
-                          i13 * x0 + i23 * x1 + i33 * x2], 1)
+                          i13 * x0 + i23 * x1 + i33 * x2], 1) / det
         offset = mean_p - (coef * mean_i).sum(1, keepdim=True)
         ab = box(torch.cat([coef, offset], 1), radius)
         if scale > 1:
             ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
         out = (ab[:, :3] * guide32).sum(1, keepdim=True) + ab[:, 3:]
     return out.to(src.dtype)
-
-
-def _low(x: torch.Tensor, scale: int) -> torch.Tensor:
-    return F.avg_pool2d(x, scale) if scale > 1 else x

@@ -71,10 +71,9 @@ class History:
 class Affinity:
     """What one query frame's memory read and CFAR computed from keys alone: which memory positions each
     pixel reads and with what weights (1/16: idx16, w16; 1/8 and 1/4: sel, w over the guided candidates),
-    and CFAR's local-window weights (None for dense CFAR); with them the guided filter's image half
-    (``Decoder.guide``, None without the filter). Keys depend on the pixels only and the memory's frames on
-    the schedule only, so a render whose roto alone changed reuses these (the engine caches them) and gets
-    results identical to computing them afresh.
+    and CFAR's local-window weights (None for dense CFAR). Keys depend on the pixels only and the memory's
+    frames on the schedule only, so a render whose roto alone changed reuses these (the engine caches them)
+    and gets results identical to computing them afresh.
     """
 
     idx16: torch.Tensor  # [B, N16, k] int64
@@ -84,7 +83,6 @@ class Affinity:
     sel4: torch.Tensor  # [B, N8, 4, k4] int64
     w4: torch.Tensor
     cfar: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
-    guide: torch.Tensor | None = None  # [B, 6, H/4, W/4] fp32, kept exact (the 3x3 solves need fp32)
 
     _INDEX = ("idx16", "sel8", "sel4")
     _WEIGHT = ("w16", "w8", "w4")
@@ -97,10 +95,6 @@ class Affinity:
                 or int(self.idx16.max()) >= memory_frames * n16):
             raise ValueError(f"affinity for {self.idx16.shape[1]} positions at 1/16 does not fit a query of {n16} "
                              f"positions with {memory_frames} memory frames")
-        if self.guide is not None and (self.guide.dim() != 4 or self.guide.shape[1] != 6
-                                       or self.guide.shape[-2:] != keys.key4.shape[-2:]):
-            raise ValueError(f"affinity's guided-filter terms {tuple(self.guide.shape)} do not fit keys at 1/4 of "
-                             f"{tuple(keys.key4.shape[-2:])}")
 
     def rounded(self) -> Affinity:
         """The weights rounded to half precision (as ``to_dict`` stores them), indices as they are.
@@ -111,18 +105,15 @@ class Affinity:
             return None if w is None else w.to(torch.float16).float()
 
         return Affinity(self.idx16, r(self.w16), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
-                        tuple(r(w) for w in self.cfar), self.guide)  # type: ignore[arg-type]
+                        tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, torch.Tensor]:
         """Flat CPU tensors: weights in half precision (see ``rounded``), indices in the narrowest integer
-        type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8); the guided
-        filter's terms as they are (fp32)."""
+        type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
         out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
         out.update({n: getattr(self, n).detach().cpu().to(torch.float16).contiguous() for n in self._WEIGHT})
         out.update({f"cfar{i}": w.detach().cpu().to(torch.float16).contiguous()
                     for i, w in enumerate(self.cfar) if w is not None})
-        if self.guide is not None:
-            out["guide"] = self.guide.detach().cpu().float().contiguous()
         return out
 
     @staticmethod
@@ -136,7 +127,6 @@ class Affinity:
             *(get(n).long() if n in Affinity._INDEX else get(n).float()
               for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
             tuple(d[f"cfar{i}"].to(device).float() if f"cfar{i}" in d else None for i in range(3)),  # type: ignore[arg-type]
-            d["guide"].to(device).float().contiguous() if "guide" in d else None,
         )
 
 
@@ -291,11 +281,9 @@ class HSTSG(nn.Module):
         return tuple(cfar.attention_weights(pk, [h.keys[i] for h in hist])
                      for i, (cfar, pk) in enumerate(zip(self.cfars(), pks, strict=True)))
 
-    def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels, guide: torch.Tensor | None = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution. ``guide``: ``Decoder.guide``
-        of the image when the caller has it."""
-        return self.decoder(image, (keys.feat16, keys.feat8, keys.feat4), refined, guide)
+    def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution."""
+        return self.decoder(image, (keys.feat16, keys.feat8, keys.feat4), refined)
 
     def predict(
         self, image: torch.Tensor, keys: KeyFeatures, memory: list[MemoryFrame], history: list[History], top_k: int
@@ -316,7 +304,7 @@ class HSTSG(nn.Module):
             mem = stack_memory(memory)
             match = self.match_memory(keys, mem, top_k)
             # the weights of the history as it is now: computed before refine() extends it
-            affinity = Affinity(*match, self.cfar_weights(pks, history), self.decoder.guide(image))  # type: ignore[arg-type]
+            affinity = Affinity(*match, self.cfar_weights(pks, history))  # type: ignore[arg-type]
             if rounded:
                 affinity = affinity.rounded()
             values = tuple(m.values for m in mem)
@@ -328,7 +316,7 @@ class HSTSG(nn.Module):
         readouts = self.gather_memory(keys, values, (affinity.idx16, affinity.w16, affinity.sel8, affinity.w8,
                                                   affinity.sel4, affinity.w4))
         refined, hist = self.refine(keys, readouts, history, affinity.cfar, pks)
-        mask_logits, alpha = self.decode(image, keys, refined, affinity.guide)
+        mask_logits, alpha = self.decode(image, keys, refined)
         return mask_logits, alpha, hist, affinity
 
     # -- training entry ----------------------------------------------------------------------------
