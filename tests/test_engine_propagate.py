@@ -101,6 +101,25 @@ def test_the_caller_model_is_not_modified(model: torch.nn.Module) -> None:
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
 
 
+def test_a_model_handed_over_is_prepared_in_place_and_gives_the_same_results(model: torch.nn.Module) -> None:
+    """A render's own load is adopted (BatchNorm folded in place, no copy); its mattes are the copy's."""
+    import copy
+
+    from vom_plugin.engine.propagate import adopt_for_inference
+
+    frames, mask = _clip(3)
+    own = copy.deepcopy(model)
+    adopted = adopt_for_inference(own, torch.device("cpu"))
+    assert adopted is own and not any(isinstance(m, torch.nn.BatchNorm2d) for m in adopted.modules())
+    assert Propagator(adopted).model is adopted  # used as it is: not copied again
+    alpha, matte = propagate_clip(model, frames, {0: mask})
+    alpha2, matte2 = propagate_clip(adopted, frames, {0: mask})
+    assert torch.equal(alpha, alpha2) and torch.equal(matte, matte2)
+    with torch.no_grad():  # weights changed afterwards: a fresh prepared copy again, never a stale one
+        next(adopted.parameters()).add_(1.0)
+    assert Propagator(adopted).model is not adopted
+
+
 def test_out_of_memory_in_a_step_is_an_input_error_naming_the_size(
     model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -88,7 +88,8 @@ def read_alpha(path: Path) -> np.ndarray:
 
 
 def outputs(folder: Path) -> dict[str, np.ndarray]:
-    return {p.name: read_alpha(p) for p in sorted(folder.glob("*.exr"))}
+    """The frames written (not a hidden temporary that a SIGKILL left half-written)."""
+    return {p.name: read_alpha(p) for p in sorted(folder.glob("[!.]*.exr"))}
 
 
 @pytest.fixture(scope="module")

@@ -139,10 +139,12 @@ def shot_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vom_plugin.engine.heap import retain_freed_memory
     from vom_plugin.engine.progress import JsonProgress, make_progress
     from vom_plugin.engine.runner import render
     from vom_plugin.errors import VomError
 
+    retain_freed_memory()  # this process is vom's: reuse each frame's memory for the next
     progress = make_progress(args.progress)
     try:
         shot = shot_from_args(args)

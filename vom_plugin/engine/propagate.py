@@ -31,9 +31,11 @@ from .device import inference_context, oom_guard, prepare_model, resolve_device,
 from .memory import MemoryBank
 from .schedule import plan
 
-__all__ = ["Affinity", "KeyFeatures", "Propagator", "StepOutput", "inference_model", "propagate_clip"]
+__all__ = ["Affinity", "KeyFeatures", "Propagator", "StepOutput", "adopt_for_inference", "inference_model",
+           "propagate_clip"]
 
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ADOPTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # prepared in place: (device, version)
 FEATURES = ("f4", "f8", "f16")  # a frame's cached key features (backbone outputs at 1/4, 1/8, 1/16)
 
 
@@ -45,11 +47,21 @@ def _version(model: HSTSG) -> tuple:
 def inference_model(model: HSTSG, device: torch.device) -> HSTSG:
     """A prepared copy of `model` for `device`, reused while the model's weights do not change."""
     key = (str(device), _version(model))
+    if _ADOPTED.get(model) == key:
+        return model
     hit = _PREPARED.get(model)
     if hit is not None and hit[0] == key:
         return hit[1]
     prepared = prepare_model(copy.deepcopy(model), device)
     _PREPARED[model] = (key, prepared)
+    return prepared
+
+
+def adopt_for_inference(model: HSTSG, device: torch.device) -> HSTSG:
+    """``inference_model`` for a model its caller hands over and no longer uses as it was (a render's own
+    load of a weights file): prepared in place instead of copied, and then used as it is."""
+    prepared = prepare_model(model, device)
+    _ADOPTED[prepared] = (str(device), _version(prepared))
     return prepared
 
 

@@ -119,6 +119,7 @@ def prepare(shot: Shot) -> _Job:
     """
     from vom_plugin import io as vio
     from vom_plugin.engine.device import resolve_device
+    from vom_plugin.engine.propagate import adopt_for_inference
     from vom_plugin.engine.weights import load_model
 
     on_disk = vio.open_sequence(shot.plate)
@@ -142,6 +143,8 @@ def prepare(shot: Shot) -> _Job:
     device = resolve_device(shot.device)
     model = load_model(shot.model, device=device)
     model.eval()
+    model_id = _model_identity(model)  # of the weights as stored, before BatchNorm is folded
+    model = adopt_for_inference(model, device)  # this render's own load: prepared in place, not copied
     cache, cache_off = _open_cache(shot)
     for pattern in shot.out_patterns().values():
         try:
@@ -150,7 +153,7 @@ def prepare(shot: Shot) -> _Job:
             raise InputError(f"out {shot.out!r}: {e}") from None
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
-                model_id=_model_identity(model), device=device, cache=cache, cache_off=cache_off)
+                model_id=model_id, device=device, cache=cache, cache_off=cache_off)
 
 
 
