@@ -13,6 +13,7 @@ another size and ``length`` extends it (the frames played forward, back, forward
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +172,19 @@ def run_cache_bench(*, config: str = "lite", model: str = "default", shot_file: 
     ``model`` "random" uses seeded random weights of ``config``; else a weights name or path (default: the
     shipped weights, which the published numbers use).
     """
+    with _bench_shot(config=config, model=model, shot_file=shot_file, device=device, length=length,
+                     repeat=repeat, plate_size=plate_size) as (shot, label, shot_path, size):
+        result = bench_cache(shot, plate_size=size, length=length, repeat=repeat, threads=threads)
+    result.update({"shot": str(shot_path), "model": label, "device": device,
+                   "threads": threads or "torch's default"})
+    return result
+
+
+@contextlib.contextmanager
+def _bench_shot(*, config: str, model: str, shot_file: str | None, device: str, length: int | None, repeat: int,
+                plate_size: str | None) -> Iterator[tuple[Shot, str, Path, tuple[int, int] | None]]:
+    """The shot a cache or objects bench renders, its weights' label, its file and the plate size, after
+    checking the common flags; ``model`` "random" writes seeded random weights of ``config`` for the block."""
     from vom_plugin.locations import demo_dir
 
     if repeat < 1:
@@ -190,11 +205,7 @@ def run_cache_bench(*, config: str = "lite", model: str = "default", shot_file: 
             model = str(Path(tmp) / f"{config}.safetensors")
             save_weights(build_model(config), model)
             label = f"{config} (random weights)"
-        shot = Shot.from_yaml(shot_path, model=model, device=device)
-        result = bench_cache(shot, plate_size=size, length=length, repeat=repeat, threads=threads)
-    result.update({"shot": str(shot_path), "model": label, "device": device,
-                   "threads": threads or "torch's default"})
-    return result
+        yield Shot.from_yaml(shot_path, model=model, device=device), label, shot_path, size
 
 
 def format_cache_bench(r: dict[str, Any]) -> str:
@@ -297,29 +308,10 @@ def run_objects_bench(n: int, *, config: str = "lite", model: str = "default", s
                       device: str = "auto", threads: int | None = None, plate_size: str | None = None,
                       length: int | None = None, repeat: int = 1) -> dict[str, Any]:
     """``vom bench --objects N``: bench_objects on a shot file (default: the shipped demo shot)."""
-    from vom_plugin.locations import demo_dir
-
     if not 1 <= n <= 16:
         raise InputError(f"--objects {n}: expected 1 to 16 objects")
-    if repeat < 1:
-        raise InputError(f"--repeat {repeat}: expected at least 1")
-    if length is not None and length < 2:
-        raise InputError(f"--length {length}: expected at least 2 frames")
-    size = parse_size(plate_size)
-    shot_path = Path(shot_file) if shot_file else demo_dir() / "shot.yaml"
-    with tempfile.TemporaryDirectory(prefix="vom-bench-model-") as tmp:
-        label = model
-        if model == "random":
-            import torch
-
-            from vom_plugin.engine.weights import save_weights
-            from vom_plugin.model import build_model
-
-            torch.manual_seed(0)
-            model = str(Path(tmp) / f"{config}.safetensors")
-            save_weights(build_model(config), model)
-            label = f"{config} (random weights)"
-        shot = Shot.from_yaml(shot_path, model=model, device=device)
+    with _bench_shot(config=config, model=model, shot_file=shot_file, device=device, length=length,
+                     repeat=repeat, plate_size=plate_size) as (shot, label, shot_path, size):
         result = bench_objects(shot, n, plate_size=size, length=length, repeat=repeat, threads=threads)
     result.update({"shot": str(shot_path), "model": label, "device": device, "threads": threads or "torch's default"})
     return result
