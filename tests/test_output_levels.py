@@ -94,6 +94,11 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
     assert meta["output_levels"] == f"{V.LEVELS_LO[V.LEVELS_LO.index(lo)]:g},{V.LEVELS_HI[V.LEVELS_HI.index(hi)]:g}"
     assert meta["levels_chosen_on"].startswith("synthetic(2 clips, 32 px)")
     assert main(["train", "--calibrate", str(src), "--size", "32"]) == 2  # no --to
+    before = src.read_bytes()
+    assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "." / "w.safetensors"),
+                 "--size", "32"]) == 2
+    assert "is the weights file being calibrated" in capsys.readouterr().err
+    assert src.read_bytes() == before
 
 
 _REAL_SYNTHETIC = V.synthetic_valsets

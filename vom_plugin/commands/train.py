@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "validation clips (synthetic at --size, plus --val-library's held-out clips) and write the "
                    "weights with them to --to")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
-    p.add_argument("--to", type=Path, default=None, help="with --export: destination .safetensors")
+    p.add_argument("--to", type=Path, default=None, help="with --export or --calibrate: destination .safetensors")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,10 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--frames {args.frames}: clips need at least 3 frames (memory from predictions)")
     if not 0.0 <= args.library_share <= 1.0:
         raise InputError(f"--library-share {args.library_share}: expected a fraction in [0, 1]")
-    from vom_plugin.locations import clip_library_dir
-
-    library = clip_library_dir() if args.library == _DEFAULT_LIBRARY else args.library
-    val_library = clip_library_dir() if args.val_library == _DEFAULT_LIBRARY else args.val_library
+    library, val_library = _library(args.library), _library(args.val_library)
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
                       init=args.init,
                       device=args.device, seed=args.seed, batch=args.batch, size=args.size, frames=args.frames,
@@ -114,25 +111,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _library(value: Path | None) -> Path | None:
+    """A --library/--val-library value: given without DIR, the default library."""
+    from vom_plugin.locations import clip_library_dir
+
+    return clip_library_dir() if value == _DEFAULT_LIBRARY else value
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     import torch
 
     from vom_plugin.engine.weights import load_model, read_weights_metadata, save_weights, weights_path
     from vom_plugin.errors import InputError
-    from vom_plugin.locations import clip_library_dir
+    from vom_plugin.io.output_guard import ProtectedFiles
     from vom_plugin.train import validate as V
 
     if args.to is None:
         raise InputError("--calibrate needs --to DEST.safetensors")
     if args.size % 16:
         raise InputError(f"--size {args.size}: must be a multiple of 16 (the network's stride)")
-    torch.set_num_threads(max(1, args.threads))
     source = weights_path(args.calibrate)
+    protected = ProtectedFiles()
+    protected.add("weights file being calibrated", source)
+    if protected.match(args.to) is not None:
+        raise InputError(f"--to {args.to}: is the weights file being calibrated ({source}); write the calibrated "
+                         "weights to another file")
+    torch.set_num_threads(max(1, args.threads))
     model = load_model(source)
     sets = {"synthetic": V.synthetic_valsets(8, 8, args.size)}
     if args.val_library is not None:
-        root = clip_library_dir() if args.val_library == _DEFAULT_LIBRARY else args.val_library
-        sets["library"] = V.library_valsets(root, 8, args.size, limit=10)
+        sets["library"] = V.library_valsets(_library(args.val_library), 8, args.size, limit=10)
     (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
     for r in rows:
         cells = " | ".join(f"{n} {r[n]['mad']:.1f} / {r[n]['mse']:.2f} / {r[n]['dtssd']:.2f}" for n in sets)
