@@ -316,15 +316,15 @@ class PassRunner:
                 with self.timer("propagate"):
                     # half precision, as the cache keeps it (the EXR is half float too): cached == cold
                     alpha = out.alpha[0, 0].detach().to(self.torch.float16).cpu().contiguous()
-                    mask = out.mask[0, 0].detach().to(self.torch.float16).cpu().contiguous()
+                    mask = (out.mask[0, 0].detach().to(self.torch.float16).cpu().contiguous()
+                            if self.want_mask else None)
                 self.result.cache["steps_computed"] += 1
                 if cache is not None:
                     with self.timer("cache"):
-                        cache.after_step(lane.prop, lane.steps, affs, i, n, alpha, fresh,
-                                         mask=mask if self.want_mask else None)
+                        cache.after_step(lane.prop, lane.steps, affs, i, n, alpha, fresh, mask=mask)
                 if f in p.serves and i >= lane.deliver_from:  # earlier frames came from the cache already
                     self.deliver(lane.name, f, p.plan, alpha.numpy().astype(np.float32),
-                                 mask.numpy().astype(np.float32) if self.want_mask else None)
+                                 None if mask is None else mask.numpy().astype(np.float32))
             self.check_stop()
 
     def _cached_steps(self, p: PlannedPass, lane: _Lane) -> tuple[int, Any, int]:
