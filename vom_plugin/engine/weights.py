@@ -65,6 +65,8 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 # tensors added after weights were first shipped: older files load without them (the model's defaults)
 OPTIONAL_TENSORS = frozenset({"output_levels"})
+# the learned edge refinement (model/refine.py), added after weights were first shipped: all or nothing
+REFINE_PREFIX = "decoder.refine."
 
 
 def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:
@@ -80,6 +82,8 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
         )
     model = build_model(config)
     state = load_file(str(path))
+    if model.decoder.refine is not None and not any(k.startswith(REFINE_PREFIX) for k in state):
+        model.decoder.refine = None  # trained before the learned edge refinement: the plain guided filter
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state) - OPTIONAL_TENSORS)
     unexpected = sorted(set(state) - set(expected))

@@ -40,6 +40,7 @@ class ModelConfig:
     cfar_frames: int = 3  # current + 2 previous query frames (paper)
     guided_radius: int = 6  # fast guided filter on the alpha (guided.py), radius at 1/4 resolution; 0 = off
     guided_eps: float = 1e-3
+    edge_refine: bool = True  # learned corrections of the guided filter (refine.py)
 
     def to_dict(self) -> dict:
         return asdict(self)

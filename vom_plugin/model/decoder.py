@@ -14,7 +14,9 @@ Choices where the paper is vague:
   raw alpha down to -434, 1/4 features up to 1697), and the mask logits, read from the same features,
   drifted with it. A hard clamp (no gradient outside) would leave a pixel stuck at a wrong 0 for good.
 - Then a fast guided filter (guided.py) makes the alpha locally linear in the image's colour, so edges sit
-  on the image's edges instead of the 1/4-resolution head's blobs; clamped again after it.
+  on the image's edges instead of the 1/4-resolution head's blobs; clamped again after it. With
+  ``edge_refine`` the filter is the learned one of refine.py (the plain filter plus two corrections that
+  start at zero); weights files trained before it existed run the plain filter.
 - No normalisation layers in the decoder (as STCN): nothing depends on batch statistics here.
 """
 
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .guided import fast_guided_filter
+from .refine import EdgeRefiner
 
 
 class ResBlock(nn.Module):
@@ -49,6 +52,7 @@ class Decoder(nn.Module):
         dims: tuple[int, int, int],  # decoder widths at (1/16, 1/8, 1/4)
         guided_radius: int = 0,
         guided_eps: float = 1e-3,
+        edge_refine: bool = False,
     ) -> None:
         super().__init__()
         self.guided_radius = int(guided_radius)
@@ -70,6 +74,7 @@ class Decoder(nn.Module):
         nn.init.zeros_(self.fine2.bias)
         with torch.no_grad():
             self.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, not clamped flat
+        self.refine: EdgeRefiner | None = EdgeRefiner(d4) if edge_refine and self.guided_radius > 0 else None
 
     def forward(
         self,
@@ -84,12 +89,15 @@ class Decoder(nn.Module):
         x = self.res16(x)
         x = self.res8(F.relu(self.in8(torch.cat([up2(x), f8, r8], 1))))
         x = self.res4(F.relu(self.in4(torch.cat([up2(x), f4, r4], 1))))
-        out = self.head(F.relu(x))
+        hidden = F.relu(x)
+        out = self.head(hidden)
         out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
         mask_logits, alpha_raw = out[:, :1], out[:, 1:]
         alpha_raw = alpha_raw + self.fine2(F.relu(self.fine1(torch.cat([image, out], 1))))
         alpha = clamp_inward(alpha_raw)
-        if self.guided_radius > 0:
+        if self.refine is not None:
+            alpha = clamp_inward(self.refine(image, alpha, hidden, self.guided_radius, self.guided_eps).to(alpha.dtype))
+        elif self.guided_radius > 0:
             alpha = clamp_inward(fast_guided_filter(image, alpha, self.guided_radius, self.guided_eps))
         return mask_logits, alpha
 

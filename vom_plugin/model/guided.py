@@ -29,10 +29,10 @@ def box(x: torch.Tensor, r: int) -> torch.Tensor:
     return F.avg_pool2d(x, (1, k), stride=1, padding=(0, r), count_include_pad=False)
 
 
-def fast_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, scale: int = 4
-                       ) -> torch.Tensor:
-    """guide [B, 3, H, W], src [B, 1, H, W] -> filtered src [B, 1, H, W]; H, W multiples of ``scale``."""
-    h, w = src.shape[-2:]
+def guided_coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, scale: int = 4
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The guided filter's window-averaged coefficients at 1/``scale``: ([B, 4, h, w] = (a_r, a_g, a_b, b),
+    the guide and the source at 1/``scale``). fp32, autocast off."""
     with torch.autocast(device_type=src.device.type, enabled=False):
         guide32, src32 = guide.float(), src.float()
         i_lo = F.avg_pool2d(guide32, scale) if scale > 1 else guide32
@@ -56,8 +56,20 @@ def fast_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps:
                           i12 * x0 + i22 * x1 + i23 * x2,
                           i13 * x0 + i23 * x1 + i33 * x2], 1) / det
         offset = mean_p - (coef * mean_i).sum(1, keepdim=True)
-        ab = box(torch.cat([coef, offset], 1), radius)
-        if scale > 1:
-            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
-        out = (ab[:, :3] * guide32).sum(1, keepdim=True) + ab[:, 3:]
-    return out.to(src.dtype)
+        return box(torch.cat([coef, offset], 1), radius), i_lo, p_lo
+
+
+def apply_coefficients(ab: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """``a . I + b`` at the guide's resolution, the coefficients [B, 4, h, w] upsampled bilinearly (fp32)."""
+    with torch.autocast(device_type=guide.device.type, enabled=False):
+        ab = ab.float()
+        if ab.shape[-2:] != guide.shape[-2:]:
+            ab = F.interpolate(ab, size=guide.shape[-2:], mode="bilinear", align_corners=False)
+        return (ab[:, :3] * guide.float()).sum(1, keepdim=True) + ab[:, 3:]
+
+
+def fast_guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float, scale: int = 4
+                       ) -> torch.Tensor:
+    """guide [B, 3, H, W], src [B, 1, H, W] -> filtered src [B, 1, H, W]; H, W multiples of ``scale``."""
+    ab, _, _ = guided_coefficients(guide, src, radius, eps, scale)
+    return apply_coefficients(ab, guide).to(src.dtype)

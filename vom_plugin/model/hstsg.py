@@ -161,7 +161,7 @@ class HSTSG(nn.Module):
         self.cfar8 = CFAR(config.key_dim, vd8, win[1], dims[1])
         self.cfar4 = CFAR(config.key_dim, vd4, win[2], dims[2])
         self.decoder = Decoder(self.key_encoder.channels, config.value_dims, config.decoder_dims,
-                               config.guided_radius, config.guided_eps)
+                               config.guided_radius, config.guided_eps, config.edge_refine)
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
         # Black and white points of the published alpha (``publish``), chosen on validation data by
@@ -179,6 +179,8 @@ class HSTSG(nn.Module):
                 nn.init.zeros_(mod.branch[-1][1].weight)
         nn.init.zeros_(self.decoder.fine2.weight)
         nn.init.zeros_(self.decoder.fine2.bias)
+        if self.decoder.refine is not None:
+            self.decoder.refine.zero_last()
         with torch.no_grad():
             self.decoder.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, off the clamp
 

@@ -143,7 +143,24 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
             warm_start(model, path, frames_at, distill_steps, log=log)
             return
         raise InputError(f"--init {path}: holds {src_config!r} weights, not --config {config}")
-    model.load_state_dict(load_model(path).state_dict())
+    state = load_model(path).state_dict()
+    # a file from before the learned edge refinement: the module keeps its fresh init (it adds nothing yet)
+    model.load_state_dict(state, strict=not _lacks_refine(model, state))
+
+
+def _lacks_refine(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``model`` has the learned edge refinement and ``state`` (weights or a checkpoint) does not."""
+    from vom_plugin.engine.weights import REFINE_PREFIX
+
+    ours = [k for k in model.state_dict() if k.startswith(REFINE_PREFIX)]
+    return bool(ours) and not any(k.removeprefix("module.").startswith(REFINE_PREFIX) for k in state)
+
+
+def _match_refine(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """A checkpoint from before the learned edge refinement resumes (or exports) the network it trained:
+    the plain guided filter, no refinement module."""
+    if _lacks_refine(model, state):
+        model.decoder.refine = None
 
 
 def _has_pretrained_trunk(model: torch.nn.Module) -> bool:
@@ -177,6 +194,10 @@ def set_train_mode(model: torch.nn.Module) -> None:
 # these ~0.01-sized weights changed 10x faster (relative) than the rest (measured over 600 steps at 6e-5:
 # 9-19% against 1-2%) and the mask logits drifted (BCE 0.23 -> 0.51 while L1 stayed flat).
 SMALL_INIT = ("decoder.head.", "decoder.fine2.", ".ffn.2.")
+# The learned edge refinement (model/refine.py) joins networks that are already trained: fine-tuning runs at
+# a few 1e-5, at which its zero-initialised output layers would take thousands of steps to matter.
+FRESH = ("decoder.refine.",)
+FRESH_LR_SCALE = 4.0
 
 
 PRETRAINED = ("key_encoder.trunk.",)  # with a pretrained trunk (lite2): fine-tuned at a lower rate
@@ -184,11 +205,13 @@ PRETRAINED = ("key_encoder.trunk.",)  # with a pretrained trunk (lite2): fine-tu
 
 def param_groups(model: torch.nn.Module, small_scale: float, trunk_scale: float = 1.0) -> list[dict[str, Any]]:
     """AdamW groups: the near-zero output layers (SMALL_INIT) at ``small_scale`` x the rate, a pretrained
-    trunk at ``trunk_scale`` x, the rest at 1x."""
+    trunk at ``trunk_scale`` x, the edge refinement (FRESH) at FRESH_LR_SCALE x, the rest at 1x."""
     pretrained = _has_pretrained_trunk(model)
-    small, trunk, rest = [], [], []
+    small, trunk, rest, fresh = [], [], [], []
     for name, p in model.named_parameters():
-        if any(tag in name for tag in SMALL_INIT):
+        if name.startswith(FRESH):
+            fresh.append(p)
+        elif any(tag in name for tag in SMALL_INIT):
             small.append(p)
         elif pretrained and name.startswith(PRETRAINED):
             trunk.append(p)
@@ -199,6 +222,8 @@ def param_groups(model: torch.nn.Module, small_scale: float, trunk_scale: float 
         groups.append({"params": small, "lr_scale": small_scale})
     if trunk:
         groups.append({"params": trunk, "lr_scale": trunk_scale})
+    if fresh:
+        groups.append({"params": fresh, "lr_scale": FRESH_LR_SCALE})
     return groups
 
 
@@ -267,12 +292,14 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                          "or choose another folder")
     torch.manual_seed(args.seed)
     model = build(args.config).to(device)
+    ck = load_checkpoint(last) if args.resume and last.exists() else None
+    if ck is not None:
+        _match_refine(model, ck["model"])
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
                             weight_decay=args.weight_decay)
     step, elapsed_total, best = 0, 0.0, float("inf")
     peak_lr: float | None = None
-    if args.resume and last.exists():
-        ck = load_checkpoint(last)
+    if ck is not None:
         if ck.get("config") != args.config:
             raise InputError(f"--resume: {last} is a {ck.get('config')!r} checkpoint, not --config {args.config}")
         model.load_state_dict(ck["model"])
@@ -303,7 +330,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     elif step == 0:
         load_pretrained_trunk(model, log)
     ema_model = make_ema(model, args.ema_decay)
-    if ema_model is not None and args.resume and last.exists() and "ema" in ck:
+    if ema_model is not None and ck is not None and "ema" in ck:
         ema_model.load_state_dict(ck["ema"])
     with (args.out / "args.json").open("a") as f:
         f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
@@ -452,6 +479,7 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
 
     ck = load_checkpoint(checkpoint)
     model = build(ck["config"])
+    _match_refine(model, ck["model"])
     if "ema" in ck:  # the averaged weights are the ones validated (and so chosen)
         model.load_state_dict({k.removeprefix("module."): v for k, v in ck["ema"].items() if k.startswith("module.")})
     else:

@@ -1,0 +1,53 @@
+"""Learned edge refinement: the decoder's guided filter made trainable (issue 14, item 4).
+
+The parameter-free guided filter (guided.py) fits ``alpha = a . I + b`` in every window by ridge regression
+on the network's own alpha, so it can only sharpen what the 1/4-resolution head already found, with one
+``eps`` everywhere. Two small learned corrections, after RVM's deep guided filter:
+
+- at 1/4 resolution, a correction of the window coefficients (a, b) from the coefficients themselves, the
+  image and alpha at 1/4 and the decoder's last hidden features, so the network decides where the matte
+  should follow the colour harder (hair, fur, motion blur) and where not (texture inside a solid object);
+- at full resolution, a residual from two 3x3 convolutions over the image, the filtered alpha and the
+  alpha before the filter, for detail under one 1/4 pixel that no linear colour model holds.
+
+Both last layers start at zero, so a network extended with this module renders exactly what it rendered
+before, and training from existing weights starts where they stand. Weights files without the module's
+tensors load without it (``load_model``): the decoder then runs the plain guided filter.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .guided import apply_coefficients, guided_coefficients
+
+
+class EdgeRefiner(nn.Module):
+    def __init__(self, feat_channels: int, width: int = 16, fine_width: int = 8) -> None:
+        super().__init__()
+        self.coef1 = nn.Conv2d(4 + 3 + 1 + feat_channels, width, 1)
+        self.coef2 = nn.Conv2d(width, width, 1)
+        self.coef3 = nn.Conv2d(width, 4, 1)
+        self.fine1 = nn.Conv2d(3 + 1 + 1, fine_width, 3, padding=1)
+        self.fine2 = nn.Conv2d(fine_width, 1, 3, padding=1)
+        self.zero_last()
+
+    def zero_last(self) -> None:
+        """Zero the two output layers: the module then adds nothing (see the module docstring)."""
+        for conv in (self.coef3, self.fine2):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, image: torch.Tensor, alpha: torch.Tensor, hidden: torch.Tensor, radius: int,
+                eps: float) -> torch.Tensor:
+        """image [B, 3, H, W], alpha [B, 1, H, W] (the head's, in [0, 1]), hidden [B, C, H/4, W/4] (the
+        decoder's last features) -> refined alpha [B, 1, H, W] (unclamped, fp32)."""
+        ab, i_lo, p_lo = guided_coefficients(image, alpha, radius, eps)
+        with torch.autocast(device_type=image.device.type, enabled=False):
+            x = torch.cat([ab, i_lo, p_lo, hidden.float()], 1)
+            ab = ab + self.coef3(F.relu(self.coef2(F.relu(self.coef1(x)))))
+            out = apply_coefficients(ab, image)
+            fine = torch.cat([image.float(), out, alpha.float()], 1)
+            return out + self.fine2(F.relu(self.fine1(fine)))
