@@ -393,3 +393,27 @@ def test_library_validation_is_logged_and_joins_the_selection(tmp_path: Path, ti
     with pytest.raises(InputError, match="no finished val clips"):
         L.train(_args(tmp_path / "run2", shots, val_library=make_library(tmp_path / "small", n=2)),
                 log=lambda m: None)
+
+
+def test_no_refine_trains_the_plain_filter_and_old_checkpoints_resume_and_export_as_they_were(tmp_path: Path):
+    """--no-refine (the control run) and checkpoints from before the refinement: no refinement tensors in the
+    checkpoint, the export loads as the plain guided filter, and a resume keeps training the same network."""
+    from vom_plugin.engine.weights import load_model
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    run = tmp_path / "run"
+    L.train(_args(run, shots, max_steps=1, val_minutes=0, size=32, refine=False), log=lambda m: None)
+    ck = L.load_checkpoint(run / "last.pt")
+    assert ck["model"] and not any(k.startswith("decoder.refine.") for k in ck["model"])
+    L.train(_args(run, shots, max_steps=2, val_minutes=0, size=32, resume=True), log=lambda m: None)
+    ck = L.load_checkpoint(run / "last.pt")
+    assert ck["step"] == 2 and not any(k.startswith("decoder.refine.") for k in ck["model"])
+    L.export_weights(run / "last.pt", tmp_path / "plain.safetensors")
+    assert load_model(tmp_path / "plain.safetensors").decoder.refine is None
+    # a run WITH the refinement refuses to be resumed as the control
+    run2 = tmp_path / "run2"
+    L.train(_args(run2, shots, max_steps=1, val_minutes=0, size=32), log=lambda m: None)
+    with pytest.raises(InputError, match="--no-refine: .* was trained with the edge refinement"):
+        L.train(_args(run2, shots, max_steps=2, val_minutes=0, size=32, resume=True, refine=False),
+                log=lambda m: None)

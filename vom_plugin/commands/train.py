@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight EMA (validated, checkpointed, exported); 0 disables (default 0.995)")
     p.add_argument("--trunk-lr-scale", type=positive(float), default=0.3,
                    help="learning-rate factor of a pretrained key trunk (default 0.3)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="train without the learned edge refinement (the plain guided filter): the control "
+                        "that tells whether the refinement pays")
     from vom_plugin.grammar import arg_type, parse_device
 
     p.add_argument("--device", default="auto", type=arg_type(parse_device),
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
                       val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
+                      refine=not args.no_refine,
                       library=library, library_share=args.library_share, val_library=val_library,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))

@@ -59,6 +59,7 @@ class TrainArgs:
     spike_factor: float = 3.0  # a step whose loss exceeds this x the recent mean is skipped
     small_lr_scale: float = 0.1  # learning-rate factor of the output layers that start near zero (param_groups)
     trunk_lr_scale: float = 0.3  # learning-rate factor of a pretrained key trunk (ImageNet weights)
+    refine: bool = True  # the learned edge refinement (model/refine.py); False: the plain guided filter
     distill_steps: int = 300  # --init from an older config: steps fitting the new key adapters (warmstart.py)
     ema_decay: float = 0.995  # weight EMA validated, checkpointed and exported; 0 = none
     library: Path | None = None  # rendered clip library (train/clips.py) mixed into the data
@@ -292,9 +293,14 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                          "or choose another folder")
     torch.manual_seed(args.seed)
     model = build(args.config).to(device)
+    if not args.refine:
+        model.decoder.refine = None
     ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
         _match_refine(model, ck["model"])
+        if model.decoder.refine is None and any(k.startswith("decoder.refine.") for k in ck["model"]):
+            raise InputError(f"--no-refine: {last} was trained with the edge refinement; resume it without "
+                             "--no-refine")
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
                             weight_decay=args.weight_decay)
     step, elapsed_total, best = 0, 0.0, float("inf")
