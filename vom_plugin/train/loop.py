@@ -293,12 +293,12 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                          "or choose another folder")
     torch.manual_seed(args.seed)
     model = build(args.config).to(device)
-    if not args.refine:
+    if not args.refine and _lacks_refine(model, {}):
         model.decoder.refine = None
     ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
         _match_refine(model, ck["model"])
-        if model.decoder.refine is None and any(k.startswith("decoder.refine.") for k in ck["model"]):
+        if not args.refine and any(k.startswith("decoder.refine.") for k in ck["model"]):
             raise InputError(f"--no-refine: {last} was trained with the edge refinement; resume it without "
                              "--no-refine")
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
