@@ -40,13 +40,14 @@ def test_bench_rejects_bad_sizes_and_frames() -> None:
 
 def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[str]) -> None:
     """vom bench --cache: the demo shot resampled and lengthened, each render a `vom render` process; the
-    re-render after the roto edit reads every frame's key features and read/CFAR weights from the cache."""
+    re-render after the roto edit reads every frame's key features and read/CFAR weights from the cache.
+    With --worker the same renders are also handed to a vom worker, the worker's CPU counted."""
     from vom_plugin.commands import bench as cmd
 
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)
     args = parser.parse_args(["--cache", "--model", "random", "--config", "lite", "--device", "cpu",
-                              "--plate-size", "128x72", "--length", "5", "--repeat", "1", "--json"])
+                              "--plate-size", "128x72", "--length", "5", "--repeat", "1", "--json", "--worker"])
     assert cmd.run(args) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["frames"] == 5 and r["plate_size"] == [128, 72] and r["model"] == "lite (random weights)"
@@ -56,6 +57,12 @@ def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[st
     assert 0 < r["cache_mb_per_frame_without_states"] < r["cache_mb_per_frame"]
     assert all(r[f"{k}_wall_s"] > 0 and r[f"{k}_cpu_s"] > 0 for k in ("cold", "roto_changed", "start"))
     assert r["speedup"] > 0 and r["speedup_cpu"] > 0
+    w = r["worker"]
+    assert w["roto_changed_cache"] == r["roto_changed_cache"]  # the same work, done in the worker
+    assert all(w[f"{k}_wall_s"] > 0 and w[f"{k}_cpu_s"] > 0 for k in ("cold", "roto_changed", "start"))
+    # the worker's CPU is counted: a cold render costs more than the vom render process alone could spend
+    # starting Python and relaying events (the nothing-to-compute render)
+    assert w["cold_cpu_s"] > w["start_cpu_s"]
 
 
 def test_cache_bench_rejects_bad_sizes() -> None:

@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --cache: resample the shot's plates and roto to this size (e.g. 864x480)")
     p.add_argument("--length", type=int, default=None, metavar="N",
                    help="with --cache: extend the shot to N frames (its frames forward, back, forward...)")
+    p.add_argument("--worker", action="store_true",
+                   help="with --cache: also time the same renders handed to a `vom worker` (started by the bench; "
+                        "CPU seconds include the worker's)")
     p.add_argument("--repeat", type=int, default=3, metavar="N",
                    help="with --cache: renders of each kind; the minimum is reported (default: 3)")
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
         r = run_cache_bench(config=args.config, model=args.model, shot_file=args.shot, device=args.device,
                             threads=args.threads, plate_size=args.plate_size, length=args.length,
-                            repeat=args.repeat)
+                            repeat=args.repeat, worker=args.worker)
         print(json.dumps(r) if args.json else format_cache_bench(r))
         return 0
     from vom_plugin.engine.bench import format_text, run_bench

@@ -20,6 +20,8 @@ DESCRIPTION = """Render the alpha of every requested frame of a shot.
   vom render shot.yaml --frames 1051-1100       # flags given with a shot file override its fields
 
 A roto's frame comes from the number in its file name (roto.1001.exr) or from PATH@FRAME.
+When a `vom worker` of this user runs with the same vom and environment, the render runs there (torch and
+the weights already loaded) with the same progress, files and exit codes; --no-worker renders here.
 Exit codes: 0 done, 2 bad input (nothing was rendered), 1 internal error, 130 stopped (SIGINT/SIGTERM;
 the frames written are complete and the next render resumes from the cache)."""
 
@@ -77,6 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", choices=PROGRESS, default="bar",
                    help="bar: a progress bar on stderr; json: one JSON line per frame on stdout (for hosts); "
                         "none (default: bar)")
+    p.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
+                   help="hand the render to a running `vom worker` (torch and the weights already loaded), when "
+                        "one listens and runs with this environment; else render in this process "
+                        "(default: --worker)")
 
 
 def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
@@ -139,24 +145,31 @@ def shot_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vom_plugin.engine.heap import retain_freed_memory
     from vom_plugin.engine.progress import JsonProgress, make_progress
-    from vom_plugin.engine.runner import render
     from vom_plugin.errors import VomError
 
-    retain_freed_memory()  # this process is vom's: reuse each frame's memory for the next
     progress = make_progress(args.progress)
     try:
         shot = shot_from_args(args)
-        result = render(shot, progress=progress)
+        summary = None
+        if args.worker:
+            from vom_plugin.worker.client import render_in_worker
+
+            summary = render_in_worker(shot, progress)
+        if summary is None:
+            from vom_plugin.engine.heap import retain_freed_memory
+            from vom_plugin.engine.runner import render
+
+            retain_freed_memory()  # this process is vom's: reuse each frame's memory for the next
+            summary = render(shot, progress=progress).summary()
     except VomError as e:
         if isinstance(progress, JsonProgress):  # hosts read stdout only: tell them why too
             progress({"event": "error", "message": str(e), "exit_code": e.exit_code,
                       "kind": type(e).__name__})
         raise
     if args.progress == "none":
-        print(f"vom render: {len(result.frames)} frames written to {shot.out} in {result.elapsed:.1f} s",
+        print(f"vom render: {summary['frames_written']} frames written to {shot.out} in {summary['elapsed']:.1f} s",
               file=sys.stderr)
-        for w in result.warnings:
+        for w in summary["warnings"]:
             print(f"warning: {w}", file=sys.stderr)
     return 0

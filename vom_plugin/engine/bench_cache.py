@@ -7,6 +7,10 @@ waits for. Per repeat: a cold render on an empty cache, then the same shot with 
 everything cached (nothing to compute): the fixed cost of a ``vom render``. The minimum over repeats is
 reported (a shared machine only ever adds time), with the CPU seconds of each process.
 
+With ``worker``, the same three renders also run with a ``vom worker`` listening (started by the bench on a
+private socket, as an artist or a farm node would start one): ``vom render`` hands them over, and their CPU
+seconds are those of the ``vom render`` process plus the worker's during the render.
+
 The shot is a shot file (default: the shipped demo); ``plate_size`` resamples its plates and rotos to
 another size and ``length`` extends it (the frames played forward, back, forward...), in a temporary folder.
 """
@@ -36,9 +40,41 @@ def _child_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _render(shot_file: Path, env: dict[str, str], **flags: str) -> dict[str, Any]:
-    """One ``vom render`` process; wall and CPU seconds, and its summary event."""
-    return _render_args(shot_file, env, [x for k, v in flags.items() for x in (f"--{k.replace('_', '-')}", v)])
+def _process_cpu(pid: int | None) -> float:
+    """CPU seconds of a running process (the bench's worker), 0 for None."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def _worker(env: dict[str, str], folder: Path) -> Iterator[int]:
+    """A ``vom worker`` on a private socket in ``folder`` (set in ``env`` for the renders); yields its pid."""
+    if not Path("/proc/self/stat").exists():
+        raise InputError("--worker: the bench reads the worker's CPU time from /proc, which this system lacks")
+    folder.mkdir(mode=0o700)
+    sock = folder / "w.sock"
+    env["VOM_WORKER_SOCKET"] = str(sock)
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"vom worker did not start: {proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.05)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+
+
+def _render(shot_file: Path, env: dict[str, str], worker: int | None = None, **flags: str) -> dict[str, Any]:
+    """One ``vom render`` process (handing the render to the ``worker`` of this pid, else --no-worker); wall
+    and CPU seconds, and its summary event."""
+    args = [x for k, v in flags.items() for x in (f"--{k.replace('_', '-')}", v)]
+    return _render_args(shot_file, env, args if worker else [*args, "--no-worker"], worker=worker)
 
 
 def _pingpong(n: int, length: int) -> list[int]:
@@ -98,46 +134,59 @@ def make_bench_shot(shot: Shot, folder: Path, *, plate_size: tuple[int, int] | N
 
 
 def bench_cache(shot: Shot, *, plate_size: tuple[int, int] | None = None, length: int | None = None,
-                repeat: int = 3, threads: int | None = None) -> dict[str, Any]:
-    """Cold render vs a re-render after only the roto changed, through ``vom render``; minimum of ``repeat``."""
+                repeat: int = 3, threads: int | None = None, worker: bool = False) -> dict[str, Any]:
+    """Cold render vs a re-render after only the roto changed, through ``vom render``; minimum of ``repeat``.
+    ``worker``: also with a ``vom worker`` running (``out["worker"]``: the same numbers)."""
     env = dict(os.environ)
+    env.pop("VOM_WORKER_SOCKET", None)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    runs: dict[str, list[dict[str, Any]]] = {"cold": [], "roto_changed": [], "start": []}
-    with tempfile.TemporaryDirectory(prefix="vom-bench-cache-") as tmp:
+    modes = ("process", "worker") if worker else ("process",)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        m: {"cold": [], "roto_changed": [], "start": []} for m in modes}
+    with tempfile.TemporaryDirectory(prefix="vom-bench-cache-") as tmp, contextlib.ExitStack() as stack:
         shot_file, dilated = make_bench_shot(shot, Path(tmp) / "shot", plate_size=plate_size, length=length)
         made = Shot.from_yaml(shot_file)
+        pid = stack.enter_context(_worker(env, Path(tmp) / "worker")) if worker else None
         for i in range(repeat):
-            cache = str(Path(tmp) / f"cache{i}")
-            runs["cold"].append(_render(shot_file, env, cache=cache))
-            if i == 0:  # what one render leaves (the re-render adds its own predictions and states)
-                files = list((Path(tmp) / "cache0").rglob("*.safetensors"))
-                kinds: dict[str, int] = {}
-                for p in files:
-                    kind = "keys" if p.parent.name == "keys" else p.name.split(".")[1]
-                    kinds[kind] = kinds.get(kind, 0) + p.stat().st_size
-            runs["roto_changed"].append(_render(shot_file, env, cache=cache, roto=f"{dilated}@1"))
-            runs["start"].append(_render(shot_file, env, cache=cache, roto=f"{dilated}@1"))
+            for mode in modes:  # interleaved: both see the same load
+                w = pid if mode == "worker" else None
+                cache = str(Path(tmp) / f"cache{i}_{mode}")
+                runs[mode]["cold"].append(_render(shot_file, env, w, cache=cache))
+                if i == 0 and mode == "process":  # what one render leaves (the re-render adds its own entries)
+                    files = list(Path(cache).rglob("*.safetensors"))
+                    kinds: dict[str, int] = {}
+                    for p in files:
+                        kind = "keys" if p.parent.name == "keys" else p.name.split(".")[1]
+                        kinds[kind] = kinds.get(kind, 0) + p.stat().st_size
+                runs[mode]["roto_changed"].append(_render(shot_file, env, w, cache=cache, roto=f"{dilated}@1"))
+                runs[mode]["start"].append(_render(shot_file, env, w, cache=cache, roto=f"{dilated}@1"))
         from vom_plugin import io as vio
 
         size = vio.read_plate(vio.open_sequence(made.plate, [1]).path(1)).size
         n = len(_frames(made))
 
-    def best(kind: str, key: str) -> float:
-        return round(min(r[key] for r in runs[kind]), 3)
-
     out: dict[str, Any] = {"frames": n, "plate_size": list(size), "working_size": made.working_size,
                            "repeat": repeat, "load_average_1min": os.getloadavg()[0]}
-    for kind in runs:
-        for key in ("wall_s", "cpu_s", "render_s"):
-            out[f"{kind}_{key}"] = best(kind, key)
-    out["speedup"] = round(out["cold_wall_s"] / max(out["roto_changed_wall_s"], 1e-9), 2)
-    out["speedup_cpu"] = round(out["cold_cpu_s"] / max(out["roto_changed_cpu_s"], 1e-9), 2)
-    out["speedup_in_render"] = round(out["cold_render_s"] / max(out["roto_changed_render_s"], 1e-9), 2)
+    out.update(_summarise(runs["process"]))
+    if worker:
+        out["worker"] = _summarise(runs["worker"])
     out["cache_mb_per_frame"] = round(sum(kinds.values()) / max(n, 1) / 1e6, 3)
     out["cache_mb_per_frame_without_states"] = round(sum(v for k, v in kinds.items() if k != "state")
                                                      / max(n, 1) / 1e6, 3)
     out["cache_mb_per_frame_by_kind"] = {k: round(v / max(n, 1) / 1e6, 3) for k, v in sorted(kinds.items())}
+    return out
+
+
+def _summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Minimum over the repeats of each kind of render, the speed-ups, the best runs' timings."""
+    out: dict[str, Any] = {}
+    for kind in runs:
+        for key in ("wall_s", "cpu_s", "render_s"):
+            out[f"{kind}_{key}"] = round(min(r[key] for r in runs[kind]), 3)
+    out["speedup"] = round(out["cold_wall_s"] / max(out["roto_changed_wall_s"], 1e-9), 2)
+    out["speedup_cpu"] = round(out["cold_cpu_s"] / max(out["roto_changed_cpu_s"], 1e-9), 2)
+    out["speedup_in_render"] = round(out["cold_render_s"] / max(out["roto_changed_render_s"], 1e-9), 2)
     out["cold_timings"] = min(runs["cold"], key=lambda r: r["wall_s"])["timings"]
     out["roto_changed_timings"] = min(runs["roto_changed"], key=lambda r: r["wall_s"])["timings"]
     out["roto_changed_cache"] = runs["roto_changed"][0]["cache"]
@@ -166,7 +215,7 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 
 def run_cache_bench(*, config: str = "lite", model: str = "default", shot_file: str | None = None,
                     device: str = "auto", threads: int | None = None, plate_size: str | None = None,
-                    length: int | None = None, repeat: int = 3) -> dict[str, Any]:
+                    length: int | None = None, repeat: int = 3, worker: bool = False) -> dict[str, Any]:
     """``vom bench --cache``: bench_cache on a shot file (default: the shipped demo shot).
 
     ``model`` "random" uses seeded random weights of ``config``; else a weights name or path (default: the
@@ -174,7 +223,7 @@ def run_cache_bench(*, config: str = "lite", model: str = "default", shot_file: 
     """
     with _bench_shot(config=config, model=model, shot_file=shot_file, device=device, length=length,
                      repeat=repeat, plate_size=plate_size) as (shot, label, shot_path, size):
-        result = bench_cache(shot, plate_size=size, length=length, repeat=repeat, threads=threads)
+        result = bench_cache(shot, plate_size=size, length=length, repeat=repeat, threads=threads, worker=worker)
     result.update({"shot": str(shot_path), "model": label, "device": device,
                    "threads": threads or "torch's default"})
     return result
@@ -208,14 +257,8 @@ def _bench_shot(*, config: str, model: str, shot_file: str | None, device: str, 
         yield Shot.from_yaml(shot_path, model=model, device=device), label, shot_path, size
 
 
-def format_cache_bench(r: dict[str, Any]) -> str:
-    w, h = r["plate_size"]
-    rc = r["roto_changed_cache"]
-    by_kind = ", ".join(f"{k} {v:.2f}" for k, v in r["cache_mb_per_frame_by_kind"].items())
-    lines = [
-        f"cache bench: {r['shot']} ({r['frames']} frames, {w}x{h}, working size {r['working_size']}), model "
-        f"{r['model']}, device {r['device']}, threads {r['threads']}; each a `vom render` process, min of "
-        f"{r['repeat']}",
+def _format_rows(r: dict[str, Any], load: float) -> list[str]:
+    return [
         "                           wall s   CPU s   in render()",
         f"  cold cache               {r['cold_wall_s']:7.2f} {r['cold_cpu_s']:7.2f} {r['cold_render_s']:9.2f}"
         f"   {r['cold_timings']}",
@@ -224,7 +267,19 @@ def format_cache_bench(r: dict[str, Any]) -> str:
         f"  nothing to compute       {r['start_wall_s']:7.2f} {r['start_cpu_s']:7.2f} {r['start_render_s']:9.2f}"
         f"   (process start, model load, reading cached steps, writing the EXRs)",
         f"  speed-up                 {r['speedup']:7.2f}x{r['speedup_cpu']:7.2f}x{r['speedup_in_render']:9.2f}x"
-        f"   (load average {r['load_average_1min']:.1f}; walls {r['walls']})",
+        f"   (load average {load:.1f}; walls {r['walls']})",
+    ]
+
+
+def format_cache_bench(r: dict[str, Any]) -> str:
+    w, h = r["plate_size"]
+    rc = r["roto_changed_cache"]
+    by_kind = ", ".join(f"{k} {v:.2f}" for k, v in r["cache_mb_per_frame_by_kind"].items())
+    lines = [
+        f"cache bench: {r['shot']} ({r['frames']} frames, {w}x{h}, working size {r['working_size']}), model "
+        f"{r['model']}, device {r['device']}, threads {r['threads']}; each a `vom render` process, min of "
+        f"{r['repeat']}",
+        *_format_rows(r, r["load_average_1min"]),
         f"  cache after the cold render {r['cache_mb_per_frame']:.2f} MB a frame ({by_kind}; "
         f"{r['cache_mb_per_frame_without_states']:.2f} without the memory states, which are kept per pass, "
         f"not per frame)",
@@ -232,6 +287,10 @@ def format_cache_bench(r: dict[str, Any]) -> str:
         f"{rc['keys_hit']} hits, {rc['keys_miss']} misses; read/CFAR weights {rc['affinity_hit']} hits, "
         f"{rc['affinity_miss']} misses",
     ]
+    if "worker" in r:
+        lines += ["with a `vom worker` running (torch and the weights loaded once; CPU s = the `vom render` process "
+                  "+ the worker's during the render; in render() = in the worker)",
+                  *_format_rows(r["worker"], r["load_average_1min"])]
     return "\n".join(lines)
 
 
@@ -269,8 +328,10 @@ def bench_objects(shot: Shot, n: int, *, plate_size: tuple[int, int] | None = No
         for i in range(repeat):
             names = [f"object{j}={p}@1" for j, p in enumerate(rotos)]
             cmd_rotos = [x for name in names for x in ("--roto", name)]
-            runs["together"].append(_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"t{i}"), *cmd_rotos]))
-            separate = [_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"s{i}_{j}"), "--roto", f"{p}@1"])
+            runs["together"].append(_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"t{i}"), *cmd_rotos,
+                                                                  "--no-worker"]))
+            separate = [_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"s{i}_{j}"), "--roto", f"{p}@1",
+                                                      "--no-worker"])
                         for j, p in enumerate(rotos)]
             runs["one"].append(separate[0])
             runs["separate"].append({k: sum(r[k] for r in separate) for k in ("wall_s", "cpu_s", "render_s")}
@@ -290,15 +351,18 @@ def bench_objects(shot: Shot, n: int, *, plate_size: tuple[int, int] | None = No
     return out
 
 
-def _render_args(shot_file: Path, env: dict[str, str], args: list[str]) -> dict[str, Any]:
-    """One ``vom render`` process with these flags (repeatable: several --roto); wall and CPU seconds, and its
-    summary event."""
+def _render_args(shot_file: Path, env: dict[str, str], args: list[str], worker: int | None = None
+                 ) -> dict[str, Any]:
+    """One ``vom render`` process with these flags (repeatable: several --roto); wall and CPU seconds (with
+    the CPU seconds of the ``worker`` of this pid meanwhile), and its summary event."""
     cmd = [sys.executable, "-m", "vom_plugin.cli", "render", str(shot_file), "--progress", "json", *args]
-    c0, t0 = _child_cpu(), time.perf_counter()
+    c0, w0, t0 = _child_cpu(), _process_cpu(worker), time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
+    wall, cpu = time.perf_counter() - t0, _child_cpu() - c0 + _process_cpu(worker) - w0
     if done.returncode != 0:
         raise RuntimeError(f"vom render exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    if worker and "did not take this render" in done.stderr:
+        raise RuntimeError(f"the bench's vom worker did not take the render: {done.stderr.strip()[-2000:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     return {"wall_s": wall, "cpu_s": cpu, "render_s": summary["elapsed"], "cache": summary["cache"],
             "timings": summary["timings"]}

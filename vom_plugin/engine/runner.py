@@ -36,7 +36,7 @@ from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.errors import CancelledError, InputError
 from vom_plugin.grammar import object_channel
 
-__all__ = ["STAGES", "RenderResult", "prepare", "render", "state_interval"]
+__all__ = ["STAGES", "LoadedModels", "RenderResult", "Stop", "prepare", "render", "state_interval"]
 MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on disk (bounds the memory held)
 
 # -- validation -----------------------------------------------------------------------------------------
@@ -66,6 +66,39 @@ def _model_identity(model: Any) -> str:
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+class LoadedModels:
+    """Weights files loaded and prepared for inference, kept for the next render (a ``vom worker``'s): a file
+    is loaded again when it changes on disk (another inode, size or modification time)."""
+
+    def __init__(self, keep: int = 2) -> None:
+        self.keep = keep
+        self._models: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
+
+    def get(self, name: str, device: Any) -> tuple[Any, str]:
+        """(the prepared model, the identity of its weights as stored); InputError as ``load_model`` raises."""
+        from vom_plugin.engine.propagate import adopt_for_inference
+        from vom_plugin.engine.weights import load_model, weights_path
+
+        path = weights_path(name)
+        try:
+            st = path.stat()
+            key: tuple | None = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, str(device))
+        except OSError:
+            key = None  # load_model names the missing file
+        if key is not None and key in self._models:
+            self._models.move_to_end(key)
+            return self._models[key]
+        model = load_model(name, device=device)
+        model.eval()
+        model_id = _model_identity(model)  # of the weights as stored, before BatchNorm is folded
+        got = (adopt_for_inference(model, device), model_id)  # this load is ours: prepared in place, not copied
+        if key is not None:
+            self._models[key] = got
+            while len(self._models) > self.keep:
+                self._models.popitem(last=False)
+        return got
 
 
 def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
@@ -112,15 +145,14 @@ def _open_cache(shot: Shot) -> tuple[ShotCache, str | None]:
     return cache, None
 
 
-def prepare(shot: Shot) -> _Job:
+def prepare(shot: Shot, models: LoadedModels | None = None) -> _Job:
     """Every check that can fail on bad input, in order of cost; raises InputError before any work.
 
+    ``models``: weights kept loaded between renders (a worker's), None to load them for this render.
     The output folder is created last, once everything else has been accepted.
     """
     from vom_plugin import io as vio
     from vom_plugin.engine.device import resolve_device
-    from vom_plugin.engine.propagate import adopt_for_inference
-    from vom_plugin.engine.weights import load_model
 
     on_disk = vio.open_sequence(shot.plate)
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
@@ -141,10 +173,7 @@ def prepare(shot: Shot) -> _Job:
     roto_fp = {name: {kf: file_fingerprint(path, full=True) for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     device = resolve_device(shot.device)
-    model = load_model(shot.model, device=device)
-    model.eval()
-    model_id = _model_identity(model)  # of the weights as stored, before BatchNorm is folded
-    model = adopt_for_inference(model, device)  # this render's own load: prepared in place, not copied
+    model, model_id = (models or LoadedModels(keep=0)).get(shot.model, device)
     cache, cache_off = _open_cache(shot)
     for pattern in shot.out_patterns().values():
         try:
@@ -156,21 +185,23 @@ def prepare(shot: Shot) -> _Job:
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off)
 
 
-
 # -- the render --------------------------------------------------------------------------------------------
 
-# -- the render --------------------------------------------------------------------------------------------
-
-class _Stop:
-    """Set by SIGINT/SIGTERM; the render stops after the frame in hand, leaving only complete files."""
+class Stop:
+    """Set by SIGINT/SIGTERM (or by whoever runs the render in another thread, naming the signal its own
+    process received: a worker's client); the render stops after the frame in hand, leaving only complete
+    files."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
 
+    def set(self, signum: int) -> None:
+        self.signal = signum
+
 
 @contextlib.contextmanager
-def _signals() -> Iterator[_Stop]:
-    stop = _Stop()
+def _signals(stop: Stop | None = None) -> Iterator[Stop]:
+    stop = stop or Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signal handlers can only be installed from the main thread; hosts cancel otherwise
         return
@@ -225,7 +256,7 @@ class _FileSource:
 class _Render:
     """One render: the pass runner with the plate files in, the cache, and EXR files and progress out."""
 
-    def __init__(self, job: _Job, progress: ProgressCallback | None, stop: _Stop) -> None:
+    def __init__(self, job: _Job, progress: ProgressCallback | None, stop: Stop) -> None:
         self.job = job
         self.shot = job.shot
         self.progress = progress
@@ -348,16 +379,18 @@ class _Render:
                     self.cache.close()
 
 
-def render(shot: Shot, progress: ProgressCallback | None = None) -> RenderResult:
+def render(shot: Shot, progress: ProgressCallback | None = None, *, stop: Stop | None = None,
+           models: LoadedModels | None = None) -> RenderResult:
     """Render ``shot``: validate everything, then propagate, lift and write every requested frame.
 
     ``progress`` receives event dicts (see ``engine.progress``). Raises InputError on bad input before
-    any work, CancelledError when SIGINT/SIGTERM arrived (after the frame in hand is complete).
+    any work, CancelledError when SIGINT/SIGTERM arrived (after the frame in hand is complete). ``stop``:
+    set from another thread to stop the same way; ``models``: weights kept loaded between renders.
     """
     t0 = time.perf_counter()
-    job = prepare(shot)
-    with _signals() as stop:
-        r = _Render(job, progress, stop)
+    job = prepare(shot, models)
+    with _signals(stop) as stopping:
+        r = _Render(job, progress, stopping)
         try:
             result = r.run()
         finally:

@@ -1,0 +1,192 @@
+"""``vom worker``: ``vom render`` hands it the shot and gets the same files, events and exit codes as an
+in-process render; bad input, cancel, a busy or mismatched worker, and unsafe socket folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_runner_render import N, make_shot_files, outputs
+
+from vom_plugin.worker import environment, private_folder_problem, socket_path
+
+
+@pytest.fixture(scope="module")
+def shot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    root = tmp_path_factory.mktemp("wshot")
+    make_shot_files(root)
+    torch.manual_seed(0)
+    save_weights(build_model("lite"), root / "model.safetensors")
+    return root
+
+
+def _env(sock: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "VOM_WORKER_SOCKET": str(sock), "VOM_STATE_INTERVAL_S": "0", **extra}
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, subprocess.Popen]]:
+    folder = tmp_path_factory.mktemp("wsock")
+    folder.chmod(0o700)
+    sock = folder / "w.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "600"],
+                            env=_env(sock), stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not sock.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.1)
+    yield sock, proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert not sock.exists()  # the worker removes its socket
+
+
+def _cmd(root: Path, tag: str, *extra: str, roto: str = "r.0001.exr") -> list[str]:
+    return [sys.executable, "-m", "vom_plugin.cli", "render", "--plate", str(root / "plate" / "p.####.exr"),
+            "--roto", str(root / "roto" / roto) + "@1", "--out", str(root / tag / "a.####.exr"),
+            "--model", str(root / "model.safetensors"), "--working-size", "128", "--device", "cpu",
+            "--cache", str(root / f"cache_{tag}"), "--progress", "json", *extra]
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> tuple[int, list[dict], str]:
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    return done.returncode, [json.loads(x) for x in done.stdout.splitlines()], done.stderr
+
+
+def _worker_cpu(proc: subprocess.Popen) -> float:
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the worker's CPU time from /proc")
+def test_a_render_handed_to_the_worker_equals_one_in_process(shot_dir: Path, worker: tuple) -> None:
+    sock, proc = worker
+    cpu0 = _worker_cpu(proc)
+    rc, events, err = _run(_cmd(shot_dir, "w"), _env(sock))
+    assert rc == 0, err
+    assert _worker_cpu(proc) - cpu0 > 0.05  # the worker computed it
+    rc2, events2, err2 = _run(_cmd(shot_dir, "p", "--no-worker"), _env(sock))
+    assert rc2 == 0, err2
+    assert [e["event"] for e in events] == [e["event"] for e in events2] == ["start"] + ["frame"] * N + ["done"]
+    assert events[-1]["frames_written"] == N and events[-1]["cache"] == events2[-1]["cache"]
+    assert [e["path"] for e in events[1:-1]] == [str(shot_dir / "w" / f"a.{f:04d}.exr") for f in range(1, N + 1)]
+    got, ref = outputs(shot_dir / "w"), outputs(shot_dir / "p")
+    assert got.keys() == ref.keys() and len(got) == N
+    assert all(np.array_equal(got[k], ref[k]) for k in ref)  # bit-identical
+    # a second render reuses the loaded weights and the cache: a roto edit, same pixels as in-process
+    rc, events, err = _run(_cmd(shot_dir, "w", roto="wide.0001.exr"), _env(sock))
+    assert rc == 0, err
+    assert events[-1]["cache"]["keys_hit"] == N and events[-1]["cache"]["affinity_hit"] == N
+    rc, _, err = _run(_cmd(shot_dir, "p", "--no-worker", roto="wide.0001.exr"), _env(sock))
+    assert rc == 0, err
+    got, ref = outputs(shot_dir / "w"), outputs(shot_dir / "p")
+    assert all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
+def test_bad_input_in_the_worker_exits_2_with_the_message_and_writes_nothing(shot_dir: Path, worker: tuple,
+                                                                             tmp_path: Path) -> None:
+    sock, _ = worker
+    cmd = _cmd(shot_dir, "bad", "--frames", "1-9", "--out", str(tmp_path / "o" / "a.####.exr"))
+    rc, events, err = _run(cmd, _env(sock))
+    assert rc == 2, err
+    last = events[-1]
+    assert last["event"] == "error" and last["exit_code"] == 2 and "missing frames 9" in last["message"]
+    assert "vom render: error:" in err and "missing frames 9" in err
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+    rc, _, err = _run(_cmd(shot_dir, "bad2", "--model", str(shot_dir / "nope.safetensors")), _env(sock))
+    assert rc == 2 and "nope.safetensors" in err
+
+
+def test_sigterm_to_vom_render_stops_the_workers_render_after_the_frame_in_hand(shot_dir: Path, worker: tuple
+                                                                                ) -> None:
+    sock, proc = worker
+    cmd = _cmd(shot_dir, "cancel")
+    render = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(sock))
+    assert render.stdout is not None and render.stderr is not None
+    seen = 0
+    for line in render.stdout:
+        if json.loads(line).get("event") == "frame":
+            seen += 1
+        if seen == 2:
+            break
+    render.send_signal(signal.SIGTERM)
+    assert render.wait(timeout=120) == 130
+    err = render.stderr.read()
+    assert "stopped by SIGTERM" in err, err
+    written = sorted(p.name for p in (shot_dir / "cancel").iterdir())
+    assert 2 <= len(written) < N and all(not n.startswith(".") for n in written)  # complete files only
+    assert proc.poll() is None  # the worker goes on, and the next render resumes from the cache
+    rc, events, err = _run(cmd, _env(sock))
+    assert rc == 0, err
+    assert events[-1]["cache"]["steps_cached"] >= 2
+    assert sorted(p.name for p in (shot_dir / "cancel").iterdir()) == [f"a.{f:04d}.exr" for f in range(1, N + 1)]
+
+
+def test_a_worker_of_another_environment_is_not_used(shot_dir: Path, worker: tuple) -> None:
+    sock, proc = worker
+    cpu0 = _worker_cpu(proc)
+    rc, events, err = _run(_cmd(shot_dir, "env"), _env(sock, OMP_NUM_THREADS="1"))
+    assert rc == 0, err
+    assert "did not take this render" in err and "$OMP_NUM_THREADS" in err and "rendering in this process" in err
+    assert events[-1]["frames_written"] == N
+    assert _worker_cpu(proc) - cpu0 < 0.5  # rendered by vom render itself
+
+
+def test_no_worker_or_a_dead_one_renders_in_process(shot_dir: Path, tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    stale = tmp_path / "dead.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(stale))
+    s.close()  # a socket file nobody listens on, as a killed worker leaves it
+    for sock in (tmp_path / "none.sock", stale):
+        rc, events, err = _run(_cmd(shot_dir, f"solo_{sock.stem}"), _env(sock))
+        assert rc == 0, err
+        assert events[-1]["frames_written"] == N and "worker" not in err
+
+
+def test_the_socket_folder_must_be_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_folder = tmp_path / "open"
+    open_folder.mkdir(mode=0o755)
+    open_folder.chmod(0o755)
+    assert "can be entered by other users (mode 755" in (private_folder_problem(open_folder) or "")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert private_folder_problem(private) is None
+    # the worker refuses to listen there (exit 2, nothing created), and vom render will not connect there
+    done = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "worker", "--socket", str(open_folder / "w.sock")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "can be entered by other users" in done.stderr
+    assert not (open_folder / "w.sock").exists()
+    monkeypatch.setenv("VOM_WORKER_SOCKET", str(open_folder / "w.sock"))
+    assert socket_path() == open_folder / "w.sock"
+
+
+def test_a_second_worker_on_the_same_socket_is_refused(worker: tuple) -> None:
+    sock, _ = worker
+    done = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "worker"], env=_env(sock), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "already listens" in done.stderr
+    assert sock.exists()
+
+
+def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOM_CACHE_DIR", "/x")
+    monkeypatch.setenv("VOM_WORKER_SOCKET", "/y/w.sock")  # where to find the worker: not part of it
+    env = environment()
+    assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
+    assert set(env) == {"vom", "package", "env", "umask"}

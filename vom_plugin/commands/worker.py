@@ -1,0 +1,42 @@
+"""``vom worker``: keep torch and the weights loaded; ``vom render`` hands its renders to it."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "keep torch and the weights loaded, and render what `vom render` hands over"
+DESCRIPTION = """Start a worker that renders the shots `vom render` hands it, one at a time.
+
+  vom worker &                 # then every `vom render` of this user (and the Nuke/Blender nodes) uses it
+  vom render shot.yaml         # validated here, rendered in the worker; --no-worker renders in-process
+
+A `vom render` process spends over a second importing torch and loading the weights before its first frame;
+the worker pays that once. It listens on a local socket only its user can reach (VOM_WORKER_SOCKET, else
+$XDG_RUNTIME_DIR/vom-worker.sock, else /tmp/vom-UID/worker.sock) and takes a render only from a `vom render`
+of the same vom and the same environment (VOM_*, OMP_* and thread settings, HOME, umask); otherwise, or when
+busy, `vom render` renders in its own process and says why. SIGINT/SIGTERM stop the worker after the frame in
+hand of its render (that render's `vom render` exits 130).
+Exit codes: 0 stopped, 2 bad socket path or a worker already listening there."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--socket", metavar="PATH", default=None,
+                   help="where to listen (default: VOM_WORKER_SOCKET, else the user's runtime folder); a client "
+                        "finds it through the same VOM_WORKER_SOCKET")
+    p.add_argument("--idle-exit", type=float, metavar="SECONDS", default=3600.0,
+                   help="exit after this long without a render (0: never; default: 3600)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker import socket_path
+    from vom_plugin.worker.server import Worker
+
+    if args.idle_exit < 0:
+        raise InputError(f"--idle-exit {args.idle_exit:g}: expected seconds >= 0")
+    path = Path(args.socket).expanduser().absolute() if args.socket else socket_path()
+    if len(str(path).encode()) > 100:
+        raise InputError(f"--socket {str(path)!r}: a Unix socket path must be under 100 bytes")
+    return Worker(path, idle_exit_s=args.idle_exit).serve()

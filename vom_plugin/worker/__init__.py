@@ -1,0 +1,106 @@
+"""``vom worker``: a process that keeps torch and the weights loaded, and renders what ``vom render`` hands it.
+
+A ``vom render`` process spends more than a second importing torch and loading the weights before its first
+frame: for a 24-frame re-render after a roto edit that is half of the artist's wait. When a worker is
+listening, ``vom render`` (and so the Nuke and Blender hosts and farm tasks, which run ``vom render``)
+validates its flags, hands the shot to the worker over a local Unix socket, and relays the worker's progress
+events, errors and exit code as if it had rendered itself; SIGINT/SIGTERM to ``vom render`` stop the render
+in the worker after the frame in hand, as in-process. With no worker, or one that cannot take the render
+(busy, another vom version or environment), ``vom render`` renders in its own process.
+
+Safety: the socket lives in a folder only its user can enter (``$XDG_RUNTIME_DIR``, else a 0700
+``vom-UID`` folder in the temporary folder; ``VOM_WORKER_SOCKET`` names another path, whose folder must be
+as private), the socket itself is 0600, and the worker checks the peer's user id on every connection.
+Messages are JSON lines (never pickles).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vom_plugin.errors import InputError
+
+__all__ = ["environment", "private_folder_problem", "recv_lines", "send", "socket_path"]
+
+# Environment that changes what a render computes or where it writes: a worker renders only for clients
+# whose values are its own (threads change float sums; the cache and weights folders come from here).
+_ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_")
+_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
+_ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_EXECUTABLE")
+
+
+def socket_path() -> Path:
+    """``VOM_WORKER_SOCKET``, else ``$XDG_RUNTIME_DIR/vom-worker.sock``, else ``<tmp>/vom-UID/worker.sock``."""
+    env = os.environ.get("VOM_WORKER_SOCKET", "").strip()
+    if env:
+        return Path(env).expanduser().absolute()
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "").strip()
+    if runtime:
+        return Path(runtime) / "vom-worker.sock"
+    return Path(tempfile.gettempdir()) / f"vom-{os.getuid()}" / "worker.sock"
+
+
+def private_folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` is not fit to hold the worker's socket (not a real folder, another owner, others may
+    enter it), or None."""
+    try:
+        st = os.lstat(folder)
+    except OSError as e:
+        return f"{folder}: {e.strerror}"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{folder} is not a folder"
+    if st.st_uid != os.getuid():
+        return f"{folder} belongs to another user (uid {st.st_uid})"
+    if st.st_mode & 0o077:
+        return f"{folder} can be entered by other users (mode {stat.S_IMODE(st.st_mode):o}; expected 700)"
+    return None
+
+
+def make_private_folder(folder: Path) -> None:
+    """Create the socket's folder (0700) when missing; InputError when it exists but is not private."""
+    try:
+        folder.mkdir(mode=0o700, parents=True)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise InputError(f"worker socket folder {folder} cannot be created: {e.strerror}") from None
+    problem = private_folder_problem(folder)
+    if problem:
+        raise InputError(f"worker socket folder: {problem}; the worker only listens where no other user can "
+                         f"reach it (VOM_WORKER_SOCKET chooses another path)")
+
+
+def environment() -> dict[str, Any]:
+    """What a client and its worker must share for the worker's render to equal the client's own."""
+    from vom_plugin import __version__
+    from vom_plugin.locations import PACKAGE_DIR
+
+    env = {k: v for k, v in os.environ.items()
+           if (k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES) and k not in _ENV_IGNORED}
+    mask = os.umask(0)
+    os.umask(mask)
+    return {"vom": __version__, "package": str(PACKAGE_DIR), "env": dict(sorted(env.items())), "umask": mask}
+
+
+def send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall((json.dumps(message, default=str) + "\n").encode())
+
+
+def recv_lines(sock: socket.socket, buffer: bytearray) -> list[dict[str, Any]] | None:
+    """The complete JSON messages that arrived (waiting for at least one), or None at the end of the stream."""
+    while b"\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        buffer.extend(chunk)
+        if len(buffer) > 64 << 20:
+            raise ValueError("worker message over 64 MB")
+    *lines, rest = bytes(buffer).split(b"\n")
+    buffer[:] = rest
+    return [json.loads(line) for line in lines if line.strip()]

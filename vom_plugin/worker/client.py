@@ -1,0 +1,130 @@
+"""``vom render``'s side: hand the shot to a running worker and relay what it reports, or say it cannot.
+
+``render_in_worker`` returns None when no worker takes the render (none listening, busy, another vom or
+environment): the caller renders in its own process. Otherwise it feeds the worker's progress events to the
+caller's callback and returns the summary, or raises the worker's error as the same VomError subclass, so
+exit codes, messages and JSON error events are those of an in-process render. SIGINT/SIGTERM received
+meanwhile are passed on: the worker stops after the frame in hand, reports ``stopped by SIG...`` and
+``vom render`` exits 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from vom_plugin.errors import CancelledError, InputError, VomError
+from vom_plugin.worker import environment, private_folder_problem, recv_lines, send, socket_path
+
+CONNECT_TIMEOUT_S = 2.0
+
+
+class WorkerError(VomError):
+    """The worker's render failed with an internal error (exit 1); the message carries its traceback."""
+
+
+_ERRORS: dict[str, type[VomError]] = {"InputError": InputError, "CancelledError": CancelledError}
+
+
+def _connect() -> tuple[socket.socket | None, str | None]:
+    """A connection to the worker, or (None, why not: None when simply no worker is running)."""
+    path = socket_path()
+    if not (path.exists() or path.is_symlink()):
+        return None, None
+    problem = private_folder_problem(path.parent)
+    if problem:
+        return None, f"not using the worker socket {path}: {problem}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(CONNECT_TIMEOUT_S)
+    try:
+        sock.connect(str(path))
+    except OSError:  # a socket left by a worker that was killed: nobody listens
+        sock.close()
+        return None, None
+    return sock, None
+
+
+@contextlib.contextmanager
+def _forward_signals(sock: socket.socket) -> Iterator[None]:
+    """SIGINT/SIGTERM to this process become a cancel message to the worker (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(OSError):
+            send(sock, {"op": "cancel", "signal": signum})
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None) -> dict[str, Any] | None:
+    """Render ``shot`` in the running worker: its "done" summary, or None when no worker takes it. ``note``
+    receives one line saying why a worker that exists did not take it (default: stderr)."""
+    note = note or (lambda text: print(f"vom render: {text}", file=sys.stderr, flush=True))
+    sock, why = _connect()
+    if sock is None:
+        if why:
+            note(f"{why}; rendering in this process")
+        return None
+    with sock:
+        try:
+            send(sock, {"op": "render", "environment": environment(), "shot": shot.to_dict(),
+                        "source_file": None if shot.source_file is None else str(shot.source_file)})
+            buffer = bytearray()
+            first = recv_lines(sock, buffer)
+        except (OSError, ValueError):
+            first = None
+        if not first or first[0].get("event") != "accepted":
+            reason = first[0].get("reason", "no answer") if first else "no answer"
+            note(f"the vom worker at {socket_path()} did not take this render ({reason}); rendering in this process")
+            return None
+        sock.settimeout(None)
+        with _forward_signals(sock):
+            return _relay(sock, buffer, first[1:], progress)
+
+
+def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]], progress: Any
+           ) -> dict[str, Any]:
+    summary: dict[str, Any] | None = None
+    while True:
+        for m in pending:
+            if m.get("event") == "progress":
+                data = m["data"]
+                if data.get("event") == "done":
+                    summary = data
+                if progress:
+                    progress(data)
+            elif m.get("event") == "exit":
+                code = int(m.get("code", 1))
+                if code == 0 and summary is not None:
+                    return summary
+                message = m.get("message") or "the render failed"
+                if m.get("traceback"):
+                    raise WorkerError(f"internal error in the vom worker:\n{m['traceback'].rstrip()}")
+                err = _ERRORS.get(m.get("kind", ""), VomError)(message)
+                err.exit_code = code
+                raise err
+        try:
+            got = recv_lines(sock, buffer)
+        except InterruptedError:
+            continue
+        except (OSError, ValueError) as e:
+            got = None
+            message = f" ({e})"
+        else:
+            message = ""
+        if got is None:
+            raise WorkerError(f"the vom worker ended during the render{message}; the frames written are complete "
+                              f"and the next render resumes from the cache")
+        pending = got

@@ -1,0 +1,225 @@
+"""The worker's side: listen on the private socket, render one shot at a time with the weights kept loaded.
+
+Per connection: the peer must be this user; its first message is the render request (the shot's fields and
+the client's ``environment()``). The worker answers ``refused`` (with the reason) when it is busy or the
+environment differs, the client then renders in its own process; else ``accepted``, then every progress
+event of the render, then ``exit`` with the exit code, the error's kind and message. A ``cancel`` message
+(the signal the client received), or the client going away, stops the render after the frame in hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from vom_plugin.errors import InputError, VomError
+from vom_plugin.worker import environment, make_private_folder, recv_lines, send
+
+REQUEST_TIMEOUT_S = 10.0  # a connection that sends no request in this time is closed
+
+
+def peer_uid(conn: socket.socket) -> int | None:
+    """The user id of the process at the other end (Linux SO_PEERCRED), None where the OS does not say."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None  # the socket's private folder is the guard there
+    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
+    return uid
+
+
+def shot_from_request(fields: dict[str, Any], source_file: str | None) -> Any:
+    """The client's Shot again (JSON turned the keyframes' frame numbers into text)."""
+    from vom_plugin.engine.shot import Shot
+
+    fields = dict(fields)
+    if fields.get("keyframes") is not None:
+        fields["keyframes"] = {int(k): v for k, v in fields["keyframes"].items()}
+    if fields.get("objects") is not None:
+        fields["objects"] = {n: {int(k): v for k, v in kf.items()} for n, kf in fields["objects"].items()}
+    shot = Shot(**fields)
+    if source_file:
+        shot.source_file = Path(source_file)
+    return shot
+
+
+class Worker:
+    """Serves renders on ``path`` until SIGINT/SIGTERM, or ``idle_exit_s`` without a request (0: never)."""
+
+    def __init__(self, path: Path, *, idle_exit_s: float = 0.0, log: Any = None) -> None:
+        from vom_plugin.engine.runner import LoadedModels
+
+        self.path = path
+        self.idle_exit_s = idle_exit_s
+        self.log = log or sys.stderr
+        self.models = LoadedModels()
+        self.env = environment()
+        self.busy = threading.Lock()
+        self.closing = False
+        self.stop: Any = None  # the running render's Stop
+        self.last_request = time.monotonic()
+        self._threads = 0
+
+    def say(self, text: str) -> None:
+        print(f"vom worker: {text}", file=self.log, flush=True)
+
+    def bind(self) -> socket.socket:
+        make_private_folder(self.path.parent)
+        if self.path.exists() or self.path.is_symlink():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(self.path))
+            except OSError:
+                self.path.unlink()  # left by a worker that was killed
+            else:
+                raise InputError(f"a vom worker already listens on {self.path}")
+            finally:
+                probe.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the socket is created 0600
+        try:
+            sock.bind(str(self.path))
+        except OSError as e:
+            sock.close()
+            raise InputError(f"worker socket {self.path} cannot be created: {e.strerror}") from None
+        finally:
+            os.umask(old)
+        sock.listen(8)
+        sock.settimeout(0.5)
+        return sock
+
+    def serve(self) -> int:
+        import torch  # loaded once, here: what the worker is for
+
+        import vom_plugin.engine.runner  # noqa: F401  (the engine's imports, before the first request)
+        from vom_plugin.engine.heap import retain_freed_memory
+
+        retain_freed_memory()
+        self.threads = torch.get_num_threads()
+        sock = self.bind()
+        ino = os.stat(self.path).st_ino
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self.say(f"listening on {self.path} (pid {os.getpid()}, torch {torch.__version__}, "
+                 f"{self.threads} threads)")
+        try:
+            while not self.closing:
+                if (self.idle_exit_s and not self.busy.locked()
+                        and time.monotonic() - self.last_request > self.idle_exit_s):
+                    self.say(f"idle for {self.idle_exit_s:g} s: exiting")
+                    break
+                try:
+                    conn, _ = sock.accept()
+                except (TimeoutError, InterruptedError):
+                    continue
+                threading.Thread(target=self.handle, args=(conn,), daemon=True,
+                                 name="vom-worker-request").start()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            with contextlib.suppress(OSError):
+                if os.stat(self.path).st_ino == ino:  # still ours (not a newer worker's)
+                    self.path.unlink()
+            sock.close()
+            with self.busy:  # the render in hand stops after its frame and reports to its client
+                pass
+        return 0
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.closing = True
+        if self.stop is not None:
+            self.stop.set(signum)
+
+    def handle(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                uid = peer_uid(conn)
+                if uid is not None and uid != os.getuid():
+                    return  # another user's process: no answer at all
+                conn.settimeout(REQUEST_TIMEOUT_S)
+                buffer = bytearray()
+                got = recv_lines(conn, buffer)
+                if not got or got[0].get("op") != "render":
+                    return
+                self.last_request = time.monotonic()
+                self.request(conn, got[0], buffer)
+            except (OSError, ValueError):
+                return  # the client went away or spoke nonsense: nothing of ours to clean up
+
+    def refuse(self, conn: socket.socket, reason: str) -> None:
+        send(conn, {"event": "refused", "reason": reason})
+
+    def request(self, conn: socket.socket, req: dict[str, Any], buffer: bytearray) -> None:
+        env = req.get("environment") or {}
+        if env != self.env:
+            diff = sorted(k for k in set(env) | set(self.env) if env.get(k) != self.env.get(k))
+            if "env" in diff:
+                names = sorted(k for k in set(env.get("env", {})) | set(self.env["env"])
+                               if env.get("env", {}).get(k) != self.env["env"].get(k))
+                diff = [d for d in diff if d != "env"] + [f"${n}" for n in names]
+            self.refuse(conn, f"it runs with another {', '.join(diff)}")
+            return
+        if self.closing or not self.busy.acquire(blocking=False):
+            self.refuse(conn, "it is busy with another render" if not self.closing else "it is exiting")
+            return
+        try:
+            self.render(conn, req, buffer)
+        finally:
+            self.busy.release()
+            self.last_request = time.monotonic()
+
+    def render(self, conn: socket.socket, req: dict[str, Any], buffer: bytearray) -> None:
+        import torch
+
+        from vom_plugin.engine.runner import Stop, render
+
+        torch.set_num_threads(self.threads)  # as the worker's main thread (OpenMP settings are per thread)
+        stop = Stop()
+        self.stop = stop
+        gone = threading.Event()
+        send(conn, {"event": "accepted", "pid": os.getpid()})
+
+        def listen() -> None:  # the client's cancel, or its end: stop after the frame in hand
+            conn.settimeout(None)
+            try:
+                while True:
+                    got = recv_lines(conn, buffer)
+                    if got is None:
+                        break
+                    for m in got:
+                        if m.get("op") == "cancel":
+                            stop.set(int(m.get("signal") or signal.SIGTERM))
+            except (OSError, ValueError):
+                pass
+            gone.set()
+            if stop.signal is None:
+                stop.set(signal.SIGTERM)
+
+        threading.Thread(target=listen, daemon=True, name="vom-worker-client").start()
+
+        def relay(event: dict[str, Any]) -> None:
+            if not gone.is_set():
+                with contextlib.suppress(OSError):
+                    send(conn, {"event": "progress", "data": event})
+
+        out: dict[str, Any] = {"event": "exit", "code": 0}
+        try:
+            shot = shot_from_request(req["shot"], req.get("source_file"))
+            if self.closing:
+                stop.set(signal.SIGTERM)
+            render(shot, progress=relay, stop=stop, models=self.models)
+        except VomError as e:
+            out.update(code=e.exit_code, kind=type(e).__name__, message=str(e))
+        except Exception as e:  # an internal error: the client shows the traceback, the worker goes on
+            out.update(code=1, kind=type(e).__name__, message=str(e), traceback=traceback.format_exc())
+        finally:
+            self.stop = None
+        with contextlib.suppress(OSError):
+            send(conn, out)
