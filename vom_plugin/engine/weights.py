@@ -8,6 +8,7 @@ file always rebuilds the network it was saved from. Problems raise InputError na
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -69,6 +70,11 @@ OPTIONAL_TENSORS = frozenset({"output_levels"})
 REFINE_PREFIX = "decoder.refine."
 
 
+def holds_refinement(names: Iterable[str]) -> bool:
+    """Whether tensor names (a weights file's, a checkpoint's model or EMA state) include the refinement's."""
+    return any(n.removeprefix("module.").startswith(REFINE_PREFIX) for n in names)
+
+
 def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:
     """Build the network named in the file's metadata, load its weights (as float32), eval mode, on `device`."""
     from safetensors.torch import load_file
@@ -82,7 +88,7 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
         )
     model = build_model(config)
     state = load_file(str(path))
-    if model.decoder.refine is not None and not any(k.startswith(REFINE_PREFIX) for k in state):
+    if model.decoder.refine is not None and not holds_refinement(state):
         model.decoder.refine = None  # trained before the learned edge refinement: the plain guided filter
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state) - OPTIONAL_TENSORS)

@@ -149,12 +149,16 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
     model.load_state_dict(state, strict=not _lacks_refine(model, state))
 
 
+def _has_refine(model: torch.nn.Module) -> bool:
+    """Whether ``model`` has the learned edge refinement (a stand-in network without a decoder has not)."""
+    return getattr(getattr(model, "decoder", None), "refine", None) is not None
+
+
 def _lacks_refine(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
     """Whether ``model`` has the learned edge refinement and ``state`` (weights or a checkpoint) does not."""
-    from vom_plugin.engine.weights import REFINE_PREFIX
+    from vom_plugin.engine.weights import holds_refinement
 
-    ours = [k for k in model.state_dict() if k.startswith(REFINE_PREFIX)]
-    return bool(ours) and not any(k.removeprefix("module.").startswith(REFINE_PREFIX) for k in state)
+    return _has_refine(model) and not holds_refinement(state)
 
 
 def _match_refine(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -282,6 +286,7 @@ class _Csv:
 
 def train(args: TrainArgs, log=print) -> dict[str, Any]:
     """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict."""
+    from vom_plugin.engine.weights import holds_refinement
     from vom_plugin.train import validate as V
 
     torch.set_num_threads(max(1, args.threads))
@@ -293,12 +298,12 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                          "or choose another folder")
     torch.manual_seed(args.seed)
     model = build(args.config).to(device)
-    if not args.refine and _lacks_refine(model, {}):
+    if not args.refine and _has_refine(model):
         model.decoder.refine = None
     ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
         _match_refine(model, ck["model"])
-        if not args.refine and any(k.startswith("decoder.refine.") for k in ck["model"]):
+        if not args.refine and holds_refinement(ck["model"]):
             raise InputError(f"--no-refine: {last} was trained with the edge refinement; resume it without "
                              "--no-refine")
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
