@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save
-from test_runner_render import make_shot_files, outputs, read_alpha
+from test_runner_render import make_shot_dir, outputs, read_alpha
 
 from vom_plugin.cli import main
 from vom_plugin.engine import cache as vc
@@ -30,14 +30,7 @@ N = 8
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from vom_plugin.engine.weights import save_weights
-    from vom_plugin.model import build_model
-
-    r = tmp_path_factory.mktemp("attack_cache")
-    make_shot_files(r)
-    torch.manual_seed(0)
-    save_weights(build_model("lite"), r / "model.safetensors")
-    return r
+    return make_shot_dir(tmp_path_factory.mktemp("attack_cache"))
 
 
 def _shot(root: Path, out: Path, cache: Path, **kw: object) -> Shot:

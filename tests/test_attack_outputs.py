@@ -13,23 +13,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_runner_render import make_shot_files
+from test_runner_render import make_shot_dir
 
 from vom_plugin.cli import main
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from vom_plugin.engine.weights import save_weights
-    from vom_plugin.model import build_model
-
-    root = tmp_path_factory.mktemp("attack_out")
-    make_shot_files(root)
-    torch.manual_seed(0)
-    save_weights(build_model("lite"), root / "model.safetensors")
-    return root
+    return make_shot_dir(tmp_path_factory.mktemp("attack_out"))
 
 
 def _digests(root: Path) -> dict[str, str]:

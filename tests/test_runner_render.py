@@ -60,18 +60,23 @@ def make_shot_files(root: Path) -> dict[str, Path]:
     return {"plate": root / "plate" / "p.####.exr", "roto": root / "roto" / "r.0001.exr"}
 
 
-@pytest.fixture(scope="module")
-def shot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_shot_dir(root: Path) -> Path:
+    """``make_shot_files`` plus random ``lite`` weights (seed 0) in ``model.safetensors``: the shot that the
+    render, worker and attack tests share."""
     import torch
 
     from vom_plugin.engine.weights import save_weights
     from vom_plugin.model import build_model
 
-    root = tmp_path_factory.mktemp("shot")
     make_shot_files(root)
     torch.manual_seed(0)
     save_weights(build_model("lite"), root / "model.safetensors")
     return root
+
+
+@pytest.fixture(scope="module")
+def shot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_shot_dir(tmp_path_factory.mktemp("shot"))
 
 
 def shot(root: Path, tag: str, **kw: object) -> Shot:

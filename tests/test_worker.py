@@ -15,23 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_runner_render import N, make_shot_files, outputs
+from test_runner_render import N, make_shot_dir, outputs
 
 from vom_plugin.worker import environment, private_folder_problem, socket_path
 
 
 @pytest.fixture(scope="module")
 def shot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from vom_plugin.engine.weights import save_weights
-    from vom_plugin.model import build_model
-
-    root = tmp_path_factory.mktemp("wshot")
-    make_shot_files(root)
-    torch.manual_seed(0)
-    save_weights(build_model("lite"), root / "model.safetensors")
-    return root
+    return make_shot_dir(tmp_path_factory.mktemp("wshot"))
 
 
 def _env(sock: Path, **extra: str) -> dict[str, str]:
