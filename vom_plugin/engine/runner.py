@@ -29,6 +29,7 @@ import numpy as np
 from vom_plugin import __version__
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.cache import ShotCache, file_fingerprint
+from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
 from vom_plugin.engine.shot import Shot
@@ -56,6 +57,7 @@ class _Job:
     device: Any
     cache: ShotCache
     cache_off: str | None = None    # why the cache is not used for this render (a warning), None when it is
+    memo: Memo | None = None        # a worker's decoded plate frames, kept between renders
 
 
 def _model_identity(model: Any) -> str:
@@ -145,10 +147,11 @@ def _open_cache(shot: Shot) -> tuple[ShotCache, str | None]:
     return cache, None
 
 
-def prepare(shot: Shot, models: LoadedModels | None = None) -> _Job:
+def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = None) -> _Job:
     """Every check that can fail on bad input, in order of cost; raises InputError before any work.
 
     ``models``: weights kept loaded between renders (a worker's), None to load them for this render.
+    ``memo``: decoded plate frames kept between renders (a worker's, ``engine.memo``).
     The output folder is created last, once everything else has been accepted.
     """
     from vom_plugin import io as vio
@@ -182,7 +185,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None) -> _Job:
             raise InputError(f"out {shot.out!r}: {e}") from None
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
-                model_id=model_id, device=device, cache=cache, cache_off=cache_off)
+                model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo)
 
 
 # -- the render --------------------------------------------------------------------------------------------
@@ -233,10 +236,16 @@ class _FileSource:
         from vom_plugin import io as vio
 
         path = self.job.plate_seq.path(frame)
-        p = vio.read_plate(path)
+        memo = self.job.memo
+        key = None if memo is None else ("plate", str(path), self.fingerprint(frame))
+        p = None if key is None else memo.get(key)
+        if p is None:
+            p = vio.read_plate(path)
         if tuple(p.size) != self.job.size:
             raise InputError(f"plate frame {frame} ({path}) is {p.size[0]}x{p.size[1]}; the shot's other frames "
                              f"are {self.job.size[0]}x{self.job.size[1]}")
+        if key is not None:
+            memo.put(key, p, _read_only(p.rgb, p.data_rgb))
         self._plates[frame] = p
         while len(self._plates) > 3:
             self._plates.popitem(last=False)
@@ -245,12 +254,28 @@ class _FileSource:
     def display(self, frame: int) -> np.ndarray:
         from vom_plugin import io as vio
 
-        return vio.to_network(self.plate(frame).rgb, self.job.shot.colorspace)
+        memo = self.job.memo
+        if memo is None:
+            return vio.to_network(self.plate(frame).rgb, self.job.shot.colorspace)
+        key = ("display", str(self.job.plate_seq.path(frame)), self.fingerprint(frame), self.job.shot.colorspace)
+        got = memo.get(key)
+        if got is None:
+            got = vio.to_network(self.plate(frame).rgb, self.job.shot.colorspace)
+            memo.put(key, got, _read_only(got))
+        return got
 
     def fingerprint(self, frame: int) -> str:
         if frame not in self._fp:
             self._fp[frame] = file_fingerprint(self.job.plate_seq.path(frame))
         return self._fp[frame]
+
+
+def _read_only(*arrays: np.ndarray) -> int:
+    """Lock arrays shared through a worker's memo against writes; their bytes (an array given twice counts once)."""
+    unique = {id(a): a for a in arrays}.values()
+    for a in unique:
+        a.flags.writeable = False
+    return sum(a.nbytes for a in unique)
 
 
 class _Render:
@@ -380,15 +405,18 @@ class _Render:
 
 
 def render(shot: Shot, progress: ProgressCallback | None = None, *, stop: Stop | None = None,
-           models: LoadedModels | None = None) -> RenderResult:
+           models: LoadedModels | None = None, memo: Memo | None = None) -> RenderResult:
     """Render ``shot``: validate everything, then propagate, lift and write every requested frame.
 
     ``progress`` receives event dicts (see ``engine.progress``). Raises InputError on bad input before
     any work, CancelledError when SIGINT/SIGTERM arrived (after the frame in hand is complete). ``stop``:
-    set from another thread to stop the same way; ``models``: weights kept loaded between renders.
+    set from another thread to stop the same way; ``models``: weights kept loaded between renders; ``memo``:
+    decoded plate frames kept between renders (both a ``vom worker``'s).
     """
     t0 = time.perf_counter()
-    job = prepare(shot, models)
+    if memo is not None:
+        memo.begin_render()
+    job = prepare(shot, models, memo)
     with _signals(stop) as stopping:
         r = _Render(job, progress, stopping)
         try:

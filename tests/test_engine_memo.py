@@ -1,0 +1,66 @@
+"""A vom worker's memo of decoded plate frames: bounded, never a stale frame, never a different pixel."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_runner_render import N, _write, make_shot_dir, outputs, shot
+from vom_plugin.engine.memo import Memo, memo_bytes_from_env
+from vom_plugin.engine.runner import LoadedModels, render
+from vom_plugin.errors import InputError
+
+
+def test_a_full_memo_drops_what_other_renders_used_and_keeps_the_current_renders_frames() -> None:
+    m = Memo(max_bytes=300)
+    m.begin_render()
+    assert m.put(("a",), "A", 100) and m.put(("b",), "B", 100) and m.put(("c",), "C", 100)
+    assert not m.put(("d",), "D", 100)  # full of this render's frames: d is not kept, a-c stay
+    assert (m.get(("a",)), m.get(("d",)), m.bytes) == ("A", None, 300)
+    m.begin_render()
+    assert m.get(("c",)) == "C"  # used by the new render: kept; a and b are dropped first (a used longest ago)
+    assert m.put(("e",), "E", 150)
+    assert m.get(("a",)) is None and m.get(("b",)) is None and m.get(("c",)) == "C" and m.get(("e",)) == "E"
+    assert m.bytes == 250 and len(m) == 2
+    assert not m.put(("big",), "X", 301)  # larger than the whole memo: never kept
+    off = Memo(max_bytes=0)
+    assert not off.put(("a",), "A", 1) and off.get(("a",)) is None
+
+
+def test_the_memo_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOM_WORKER_MEMO_MB", "1.5")
+    assert memo_bytes_from_env() == 3 << 19
+    monkeypatch.setenv("VOM_WORKER_MEMO_MB", "lots")
+    with pytest.raises(InputError, match="VOM_WORKER_MEMO_MB 'lots'"):
+        memo_bytes_from_env()
+
+
+def test_renders_through_the_memo_give_the_same_pixels_and_see_an_edited_plate(tmp_path: Path) -> None:
+    root = make_shot_dir(tmp_path / "shot")
+    models, memo = LoadedModels(), Memo()
+    render(shot(root, "ref"))
+    ref = outputs(root / "ref")
+    render(shot(root, "m1"), models=models, memo=memo)
+    assert len(memo) == 2 * N  # each frame's plate and its display-referred pixels
+    frames = list(memo._items.values())
+    assert all(not v[0].flags.writeable for v in frames if isinstance(v[0], np.ndarray))
+    # a second render (another cache: everything computed again) reads every frame from the memo
+    hits = memo.hits
+    render(shot(root, "m2"), models=models, memo=memo)
+    assert memo.hits - hits == 2 * N
+    for tag in ("m1", "m2"):
+        got = outputs(root / tag)
+        assert got.keys() == ref.keys() and all(np.array_equal(got[k], ref[k]) for k in ref)
+    # a plate frame replaced on disk is read again, never served from the memo
+    p3 = root / "plate" / "p.0003.exr"
+    dark = np.full((64, 192, 3), 0.05, np.float32)
+    shutil.copy(p3, tmp_path / "p3.orig.exr")
+    _write(p3, dark, ["R", "G", "B"])
+    render(shot(root, "m3"), models=models, memo=memo)
+    render(shot(root, "fresh"))
+    got, fresh = outputs(root / "m3"), outputs(root / "fresh")
+    assert all(np.array_equal(got[k], fresh[k]) for k in fresh)
+    assert not np.array_equal(got["a.0003.exr"], ref["a.0003.exr"])
