@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_runner_render import N, _write, make_shot_dir, outputs, shot
 
-from tests.test_runner_render import N, _write, make_shot_dir, outputs, shot
 from vom_plugin.engine.memo import Memo, memo_bytes_from_env
 from vom_plugin.engine.runner import LoadedModels, render
 from vom_plugin.errors import InputError
