@@ -140,8 +140,12 @@ def test_chunks_equal_one_render(shot_dir: Path, reference: dict[str, np.ndarray
 
 def test_roto_change_reuses_key_features(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
     shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_roto")  # the reference render's cache
+    inodes = {p: p.stat().st_ino for p in (shot_dir / "cache_roto").rglob("*.affinity.safetensors")}
+    assert len(inodes) == N
     r = render(shot(shot_dir, "roto", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")}))
     assert r.cache["keys_hit"] == N and r.cache["keys_miss"] == 0  # the key encoder was skipped
+    # what was read from the cache is not written again (a write would be a new file: atomic replace)
+    assert {p: p.stat().st_ino for p in (shot_dir / "cache_roto").rglob("*.affinity.safetensors")} == inodes
     assert r.cache["steps_computed"] == N  # every memory step depends on the roto: recomputed ...
     assert r.cache["affinity_hit"] == N and r.cache["affinity_miss"] == 0  # ... from cached read/CFAR weights
     assert not np.array_equal(read_alpha(r.paths[0]), reference["a.0001.exr"])

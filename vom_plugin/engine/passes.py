@@ -308,8 +308,9 @@ class PassRunner:
                 if i < lane.start:
                     continue
                 if keys is None:  # the first lane at this step: keys (and affinity) from the cache or computed
-                    out, keys = self._step(lane, p, i, f, image, None if affs is None else affs[i])
-                    affinity, fresh = out.affinity, out.affinity
+                    out, keys, cached = self._step(lane, p, i, f, image, None if affs is None else affs[i])
+                    # stored only when computed here: one read from the cache is on disk already
+                    affinity, fresh = out.affinity, (None if cached else out.affinity)
                 else:  # the others read the same keys with the same weights: only their values differ
                     out = self._network(lane, i, f, image, keys, affinity)
                     fresh = None  # stored once, by the first lane (the address has no roto in it)
@@ -349,8 +350,9 @@ class PassRunner:
         return start, prop, 0
 
     def _step(self, lane: _Lane, p: PlannedPass, i: int, frame: int, image: Any, aff_address: str | None
-              ) -> tuple[Any, Any]:
-        """The step of the first lane at this frame: (its StepOutput, the frame's keys)."""
+              ) -> tuple[Any, Any, bool]:
+        """The step of the first lane at this frame: (its StepOutput, the frame's keys, whether its affinity
+        came from the cache)."""
         hits = self.result.cache["keys_hit"]
         keys = self.keys(lane.prop, frame, image)
         affinity = None
@@ -358,7 +360,7 @@ class PassRunner:
             with self.timer("cache"):
                 affinity = self.cache.affinity(aff_address)
         try:
-            return self._network(lane, i, frame, image, keys, affinity), keys
+            return self._network(lane, i, frame, image, keys, affinity), keys, affinity is not None
         except Exception as e:
             if self.result.cache["keys_hit"] == hits and affinity is None:
                 raise  # nothing came from the cache: a real error
@@ -367,7 +369,7 @@ class PassRunner:
             self.cache.drop_step_inputs(frame, aff_address if affinity is not None else None,
                                         f"does not fit step {i} ({type(e).__name__}: {e})")
             keys = self.keys(lane.prop, frame, image, use_cache=False)
-            return self._network(lane, i, frame, image, keys, None), keys
+            return self._network(lane, i, frame, image, keys, None), keys, False
 
     def _network(self, lane: _Lane, i: int, frame: int, image: Any, keys: Any, affinity: Any) -> Any:
         with self.timer("propagate"), self.torch.inference_mode():

@@ -29,6 +29,7 @@ import numpy as np
 from vom_plugin import __version__
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.cache import ShotCache, file_fingerprint
+from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
@@ -290,7 +291,8 @@ class _Render:
         self.timer = Timer(self.result)
         self.source = _FileSource(job)
         self.done = 0
-        self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer")
+        self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer",
+                                       initializer=lower_this_thread)
         self._writes: deque[tuple[int, list[Path], Future]] = deque()
         self.cache: StepCache | None = None
         if job.cache_off:

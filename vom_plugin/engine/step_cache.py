@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from vom_plugin.engine.cache import ShotCache, digest
+from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.resume import resume_point, step_addresses
 
 # Memory states are big (tens of MB a frame at 960 px), so a pass writes one when the last is this old
@@ -57,7 +58,8 @@ class StepCache:
         self.ok = True
         self.fingerprint: Callable[[int], str] = str
         self.state_interval = state_interval()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-cache-writer")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-cache-writer",
+                                          initializer=lower_this_thread)
         self._pending: deque[Future] = deque()
         # per chain (an object's run through a pass, named by its first step's address): the step of its
         # mid-pass state on disk, and when it was written
