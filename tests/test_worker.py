@@ -178,6 +178,8 @@ def test_a_second_worker_on_the_same_socket_is_refused(worker: tuple) -> None:
 def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOM_CACHE_DIR", "/x")
     monkeypatch.setenv("VOM_WORKER_SOCKET", "/y/w.sock")  # where to find the worker: not part of it
+    monkeypatch.setenv("VOM_WORKER_MEMO_MB", "64")  # how much the worker keeps: changes no pixel
     env = environment()
     assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
+    assert "VOM_WORKER_MEMO_MB" not in env["env"]
     assert set(env) == {"vom", "package", "env", "umask"}

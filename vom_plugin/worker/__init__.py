@@ -32,7 +32,7 @@ __all__ = ["environment", "private_folder_problem", "recv_lines", "send", "socke
 # whose values are its own (threads change float sums; the cache and weights folders come from here).
 _ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_")
 _ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
-_ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_EXECUTABLE")
+_ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE")  # change no pixel
 
 
 def socket_path() -> Path:
