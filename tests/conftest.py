@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import re
+import shutil
+import signal
 import sys
+import tempfile
+import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +26,46 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 # Waiting threads sleep instead of spinning: on the shared, oversubscribed machine spinning made a
 # 60-frame propagation test take 21 s instead of 1.9 s (see vom_plugin/engine/__init__.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+# A `vom render --start-worker` (what the Nuke and Blender nodes run) started by a test starts its worker
+# here, never on the user's own socket, and is stopped after that test: a worker left listening would take
+# the renders of later tests.
+_WORKER_DIR = Path(tempfile.mkdtemp(prefix="vom-test-worker-"))  # 0700
+os.environ["VOM_WORKER_SOCKET"] = str(_WORKER_DIR / "worker.sock")
+
+
+def stop_started_workers(folder: Path = _WORKER_DIR) -> list[int]:
+    """SIGTERM every worker that logged its start in ``folder``'s worker.log and wait for it; their pids."""
+    log = folder / "worker.log"
+    pids = [int(p) for p in re.findall(r"\(pid (\d+),", log.read_text(errors="replace"))] if log.exists() else []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+    if log.exists():
+        log.unlink()
+    return pids
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_left_behind() -> Iterator[None]:
+    yield
+    stop_started_workers()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stop_started_workers()
+    shutil.rmtree(_WORKER_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -348,7 +348,8 @@ def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: t
     result = host.analyze(node, background=False)
     assert result.returncode == 0 and not result.cancelled
     argv = json.loads(log.read_text())
-    assert argv == ["render", str(tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"), "--progress", "json"]
+    assert argv == ["render", str(tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"), "--progress", "json",
+                    "--start-worker"]
     assert fake_nuke.tasks[0].progress == [33, 66, 100]
     read, copy = node.children["AlphaRead"], node.children["CopyAlpha"]
     assert read["file"].value() == str(tmp_path / "out" / "a.%04d.exr")

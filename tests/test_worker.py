@@ -1,12 +1,15 @@
 """``vom worker``: ``vom render`` hands it the shot and gets the same files, events and exit codes as an
-in-process render; bad input, cancel, a busy or mismatched worker, and unsafe socket folders."""
+in-process render; bad input, cancel, a busy or mismatched worker, unsafe socket folders, and the worker
+that ``vom render --start-worker`` (the Nuke and Blender nodes) starts."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -183,3 +186,31 @@ def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) ->
     assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
     assert "VOM_WORKER_MEMO_MB" not in env["env"]
     assert set(env) == {"vom", "package", "env", "umask"}
+
+
+def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(shot_dir: Path,
+                                                                                  tmp_path: Path) -> None:
+    from conftest import stop_started_workers
+
+    folder = tmp_path / "sock"  # made by the client, 0700
+    env = _env(folder / "w.sock")
+    try:
+        rc, events, err = _run(_cmd(shot_dir, "started", "--start-worker"), env)
+        assert rc == 0, err
+        assert "rendering in this process" not in err and events[-1]["frames_written"] == N
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        log = (folder / "worker.log").read_text()
+        assert "listening on" in log and "idle" not in log
+        pid = int(re.search(r"\(pid (\d+),", log).group(1))
+        os.kill(pid, 0)  # it outlived the `vom render` that started it
+        # the next render (no --start-worker needed) is taken by it, and renders the same pixels
+        rc, events, err = _run(_cmd(shot_dir, "started2"), env)
+        assert rc == 0 and "rendering in this process" not in err, err
+        assert (folder / "worker.log").read_text().count("listening on") == 1  # no second worker
+        a, b = outputs(shot_dir / "started"), outputs(shot_dir / "started2")
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+        rc, _, err = _run(_cmd(shot_dir, "x", "--start-worker", "--no-worker"), env)
+        assert rc == 2 and "--start-worker and --no-worker" in err
+    finally:
+        assert stop_started_workers(folder)
+    assert not (folder / "w.sock").exists()

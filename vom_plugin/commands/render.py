@@ -21,7 +21,8 @@ DESCRIPTION = """Render the alpha of every requested frame of a shot.
 
 A roto's frame comes from the number in its file name (roto.1001.exr) or from PATH@FRAME.
 When a `vom worker` of this user runs with the same vom and environment, the render runs there (torch and
-the weights already loaded) with the same progress, files and exit codes; --no-worker renders here.
+the weights already loaded) with the same progress, files and exit codes; --no-worker renders here, and
+--start-worker starts one in the background when none listens (what the Nuke and Blender nodes do).
 Exit codes: 0 done, 2 bad input (nothing was rendered), 1 internal error, 130 stopped (SIGINT/SIGTERM;
 the frames written are complete and the next render resumes from the cache)."""
 
@@ -83,6 +84,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hand the render to a running `vom worker` (torch and the weights already loaded), when "
                         "one listens and runs with this environment; else render in this process "
                         "(default: --worker)")
+    p.add_argument("--start-worker", action="store_true",
+                   help="when no `vom worker` listens, start one in the background (it exits after 30 minutes "
+                        "without a render) and render there, so the next render skips loading torch and the "
+                        "weights; the Nuke and Blender nodes pass this")
 
 
 def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
@@ -146,16 +151,19 @@ def shot_from_args(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.engine.progress import JsonProgress, make_progress
-    from vom_plugin.errors import VomError
+    from vom_plugin.errors import InputError, VomError
 
     progress = make_progress(args.progress)
     try:
         shot = shot_from_args(args)
         summary = None
+        if args.start_worker and not args.worker:
+            raise InputError("--start-worker and --no-worker: choose one (start a worker and render there, or "
+                             "render in this process)")
         if args.worker:
             from vom_plugin.worker.client import render_in_worker
 
-            summary = render_in_worker(shot, progress)
+            summary = render_in_worker(shot, progress, start=args.start_worker)
         if summary is None:
             from vom_plugin.engine.heap import retain_freed_memory
             from vom_plugin.engine.runner import render

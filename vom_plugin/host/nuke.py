@@ -151,7 +151,8 @@ def parse_progress(line: str) -> Progress | None:
 
 
 def build_render_command(vom: str, shot_file: str | Path, frames: str | None = None) -> list[str]:
-    cmd = [vom, "render", str(shot_file), "--progress", "json"]
+    # an artist re-renders after each roto tweak: keep torch and the weights loaded between them
+    cmd = [vom, "render", str(shot_file), "--progress", "json", "--start-worker"]
     if frames:
         cmd += ["--frames", frames]
     return cmd

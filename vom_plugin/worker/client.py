@@ -22,6 +22,8 @@ from vom_plugin.errors import CancelledError, InputError, VomError
 from vom_plugin.worker import environment, private_folder_problem, recv_lines, send, socket_path
 
 CONNECT_TIMEOUT_S = 2.0
+START_TIMEOUT_S = 120.0  # a cold start imports torch and loads the weights: seconds, more on a busy machine
+STARTED_IDLE_EXIT_S = 1800.0  # a worker started by `vom render --start-worker` exits after 30 idle minutes
 
 
 class WorkerError(VomError):
@@ -68,11 +70,60 @@ def _forward_signals(sock: socket.socket) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None) -> dict[str, Any] | None:
+def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> bool:
+    """Start a ``vom worker`` in the background (its own session: it outlives this process and is not stopped
+    with it) and wait until it listens; True when one listens (it, or one that another render started at
+    the same time). Its messages go to ``worker.log`` beside its socket. ``note``: why it did not start."""
+    import os
+    import subprocess
+    import time
+
+    from vom_plugin.worker import make_private_folder
+
+    note = note or _note
+    path = socket_path()
+    try:
+        make_private_folder(path.parent)
+        log = open(path.parent / "worker.log", "ab")
+    except (OSError, VomError) as e:
+        note(f"cannot start a vom worker at {path}: {e}; rendering in this process")
+        return False
+    with log:
+        proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", f"{idle_exit_s:g}"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                env=dict(os.environ))
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        sock, _ = _connect()
+        if sock is not None:
+            sock.close()
+            return True
+        if proc.poll() is not None:  # it exited: another render's worker took the socket, or it failed
+            sock, _ = _connect()
+            if sock is not None:
+                sock.close()
+                return True
+            note(f"the vom worker did not start (exit {proc.returncode}; see {path.parent / 'worker.log'}); "
+                 f"rendering in this process")
+            return False
+        time.sleep(0.05)
+    note(f"the vom worker did not listen within {START_TIMEOUT_S:g} s; rendering in this process")
+    return False
+
+
+def _note(text: str) -> None:
+    print(f"vom render: {text}", file=sys.stderr, flush=True)
+
+
+def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start: bool = False
+                     ) -> dict[str, Any] | None:
     """Render ``shot`` in the running worker: its "done" summary, or None when no worker takes it. ``note``
-    receives one line saying why a worker that exists did not take it (default: stderr)."""
-    note = note or (lambda text: print(f"vom render: {text}", file=sys.stderr, flush=True))
+    receives one line saying why a worker that exists did not take it (default: stderr). ``start``: when no
+    worker listens, start one (``start_worker``) and render there."""
+    note = note or _note
     sock, why = _connect()
+    if sock is None and why is None and start and start_worker(note=note):
+        sock, why = _connect()
     if sock is None:
         if why:
             note(f"{why}; rendering in this process")

@@ -281,7 +281,8 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 
 def build_render_command(vom: str, shot_file: str | Path) -> list[str]:
-    return [vom, "render", str(shot_file), "--progress", "json"]
+    # an artist re-renders after each roto tweak: keep torch and the weights loaded between them
+    return [vom, "render", str(shot_file), "--progress", "json", "--start-worker"]
 
 
 # ------------------------------------------------------------------------------------ the render job
