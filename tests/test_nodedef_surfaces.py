@@ -69,7 +69,7 @@ def test_render_flags_are_the_knobs() -> None:
     knob_flags = {k.flag for k in NODE.knobs}
     assert knob_flags <= flags, knob_flags - flags
     # nothing extra: besides the knobs, only how to run (progress, in a vom worker or not) and help
-    assert flags - knob_flags == {"-h", "--help", "--progress", "--worker", "--no-worker"}
+    assert flags - knob_flags == {"-h", "--help", "--progress", "--worker", "--no-worker", "--start-worker"}
     # the flag a host reads progress from exists with the value it uses
     progress = next(a for a in render._actions if "--progress" in a.option_strings)
     assert "json" in progress.choices
