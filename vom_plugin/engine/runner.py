@@ -240,12 +240,13 @@ class _FileSource:
         memo = self.job.memo
         key = None if memo is None else ("plate", str(path), self.fingerprint(frame))
         p = None if key is None else memo.get(key)
-        if p is None:
+        fresh = p is None
+        if fresh:
             p = vio.read_plate(path)
         if tuple(p.size) != self.job.size:
             raise InputError(f"plate frame {frame} ({path}) is {p.size[0]}x{p.size[1]}; the shot's other frames "
                              f"are {self.job.size[0]}x{self.job.size[1]}")
-        if key is not None:
+        if key is not None and fresh:
             memo.put(key, p, _read_only(p.rgb, p.data_rgb))
         self._plates[frame] = p
         while len(self._plates) > 3:
