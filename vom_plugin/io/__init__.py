@@ -31,29 +31,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'vom_plugin.io' has no attribute {name!r}")
 
 
-__all__ = [
-    "COLORSPACES",
-    "COMPRESSIONS",
-    "OUTPUTS",
-    "ImageInfo",
-    "Plate",
-    "PlateSequence",
-    "Window",
-    "compress_highlights",
-    "ensure_output_folder",
-    "format_frames",
-    "frame_from_path",
-    "frame_path",
-    "linear_to_network",
-    "open_sequence",
-    "parse_frame_range",
-    "read_info",
-    "read_plate",
-    "read_roto",
-    "to_network",
-    "write_alpha",
-    "write_layers",
-]
+__all__ = sorted(_WHERE)
 
 
 def __dir__() -> list[str]:

@@ -74,7 +74,6 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
     """Start a ``vom worker`` in the background (its own session: it outlives this process and is not stopped
     with it) and wait until it listens; True when one listens (it, or one that another render started at
     the same time). Its messages go to ``worker.log`` beside its socket. ``note``: why it did not start."""
-    import os
     import subprocess
     import time
 
@@ -90,25 +89,27 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
         return False
     with log:
         proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", f"{idle_exit_s:g}"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                env=dict(os.environ))
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        sock, _ = _connect()
-        if sock is not None:
-            sock.close()
+        exited = proc.poll() is not None  # another render's worker took the socket, or it failed
+        if _listening():
             return True
-        if proc.poll() is not None:  # it exited: another render's worker took the socket, or it failed
-            sock, _ = _connect()
-            if sock is not None:
-                sock.close()
-                return True
+        if exited:
             note(f"the vom worker did not start (exit {proc.returncode}; see {path.parent / 'worker.log'}); "
                  f"rendering in this process")
             return False
         time.sleep(0.05)
     note(f"the vom worker did not listen within {START_TIMEOUT_S:g} s; rendering in this process")
     return False
+
+
+def _listening() -> bool:
+    sock, _ = _connect()
+    if sock is None:
+        return False
+    sock.close()
+    return True
 
 
 def _note(text: str) -> None:
