@@ -53,8 +53,9 @@ def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[st
     assert r["frames"] == 5 and r["plate_size"] == [128, 72] and r["model"] == "lite (random weights)"
     assert r["roto_changed_cache"]["keys_hit"] == 5 and r["roto_changed_cache"]["keys_miss"] == 0
     assert r["roto_changed_cache"]["affinity_hit"] == 5 and r["roto_changed_cache"]["steps_computed"] == 5
-    assert set(r["cache_mb_per_frame_by_kind"]) == {"keys", "alpha", "affinity", "state"}
-    assert 0 < r["cache_mb_per_frame_without_states"] < r["cache_mb_per_frame"]
+    # a render of the whole shot leaves no memory state: no render goes on after its passes' ends
+    assert set(r["cache_mb_per_frame_by_kind"]) == {"keys", "alpha", "affinity"}
+    assert 0 < r["cache_mb_per_frame_without_states"] == r["cache_mb_per_frame"]
     assert all(r[f"{k}_wall_s"] > 0 and r[f"{k}_cpu_s"] > 0 for k in ("cold", "roto_changed", "start"))
     assert r["speedup"] > 0 and r["speedup_cpu"] > 0
     w = r["worker"]

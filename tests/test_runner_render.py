@@ -138,6 +138,18 @@ def test_chunks_equal_one_render(shot_dir: Path, reference: dict[str, np.ndarray
     assert all(np.array_equal(got[k], reference[k]) for k in reference)
 
 
+def test_memory_state_saved_only_where_a_later_render_goes_on(shot_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("VOM_STATE_INTERVAL_S", "1e9")  # no timed mid-pass state: only the pass ends decide
+    render(shot(shot_dir, "ends", frames="1-4"))
+    states = sorted((shot_dir / "cache_ends").rglob("*.state.safetensors"))
+    assert len(states) == 1  # the pass was cut at frame 4: the next chunk goes on from its state
+    r = render(shot(shot_dir, "ends"))
+    assert r.cache["steps_cached"] == 4 and r.cache["steps_computed"] == N - 4  # it did
+    # the pass ran to the timeline's end: nothing can go on from there, so no state is written (it held up
+    # the end of every render); the one at frame 4 stays
+    assert sorted((shot_dir / "cache_ends").rglob("*.state.safetensors")) == states
+
+
 def test_roto_change_reuses_key_features(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
     shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_roto")  # the reference render's cache
     inodes = {p: p.stat().st_ino for p in (shot_dir / "cache_roto").rglob("*.affinity.safetensors")}
@@ -153,6 +165,29 @@ def test_roto_change_reuses_key_features(shot_dir: Path, reference: dict[str, np
     cold = render(shot(shot_dir, "roto_cold", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")}))
     assert cold.cache["affinity_hit"] == 0 and cold.cache["affinity_miss"] == N
     assert all(np.array_equal(read_alpha(a), read_alpha(b)) for a, b in zip(r.paths, cold.paths, strict=True))
+
+
+def test_cached_entries_are_read_ahead_on_the_reader_thread(shot_dir: Path, reference: dict[str, np.ndarray],
+                                                            monkeypatch) -> None:
+    import threading
+
+    from vom_plugin.engine.cache import ShotCache
+
+    reads: list[tuple[str, str]] = []
+    for name in ("get_keys", "get_affinity"):
+        def spy(self, *a, _f=getattr(ShotCache, name), _n=name):
+            reads.append((_n, threading.current_thread().name))
+            return _f(self, *a)
+        monkeypatch.setattr(ShotCache, name, spy)
+    shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_ahead")
+    r = render(shot(shot_dir, "ahead", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")}))
+    assert r.cache["keys_hit"] == N and r.cache["affinity_hit"] == N
+    # each entry read once, and not by the thread that runs the network
+    assert sorted(n for n, _ in reads) == ["get_affinity"] * N + ["get_keys"] * N
+    assert {t.split("_")[0] for _, t in reads} == {"vom-cache-reader"}
+    roto = render(shot(shot_dir, "roto_again", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")},
+                       cache=str(shot_dir / "cache_none")))
+    assert all(np.array_equal(read_alpha(a), read_alpha(b)) for a, b in zip(r.paths, roto.paths, strict=True))
 
 
 def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Path,

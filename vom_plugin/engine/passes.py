@@ -285,6 +285,7 @@ class PassRunner:
         side: each lane resumes from its own furthest cached step, and a frame's keys serve every lane."""
         cache = self.cache
         n = len(p.frames)
+        cut = n < len(p.plan.frames)  # the requested frames end before the pass would: a later render goes on
         affs = None
         lanes = []
         for name in (list(self.objects) if names is None else names):
@@ -302,6 +303,8 @@ class PassRunner:
                 lane.prop = self.propagator()
         for i in range(min(lane.start for lane in lanes), n):
             f = p.frames[i]
+            if cache is not None:  # the next steps' entries are read while this one computes
+                cache.read_ahead(p.frames, affs, i)
             image = self.image(f)
             keys = affinity = None
             for lane in lanes:
@@ -322,7 +325,7 @@ class PassRunner:
                 self.result.cache["steps_computed"] += 1
                 if cache is not None:
                     with self.timer("cache"):
-                        cache.after_step(lane.prop, lane.steps, affs, i, n, alpha, fresh, mask=mask)
+                        cache.after_step(lane.prop, lane.steps, affs, i, n, alpha, fresh, mask=mask, cut=cut)
                 if f in p.serves and i >= lane.deliver_from:  # earlier frames came from the cache already
                     self.deliver(lane.name, f, p.plan, alpha.numpy().astype(np.float32),
                                  None if mask is None else mask.numpy().astype(np.float32))
