@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from vom_plugin.engine.allocator import release_freed_memory
 from vom_plugin.errors import InputError, VomError
 from vom_plugin.worker import environment, make_private_folder, recv_lines, send
 
@@ -225,3 +226,4 @@ class Worker:
             self.stop = None
         with contextlib.suppress(OSError):
             send(conn, out)
+        release_freed_memory()  # what the render's frames kept for reuse, while the worker waits
