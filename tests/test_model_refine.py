@@ -104,3 +104,23 @@ def test_a_run_started_from_old_weights_gets_a_live_refinement(tmp_path: Path):
     ref = model.decoder.refine
     assert ref is not None and ref.coef1.weight.abs().sum() > 0 and ref.coef3.weight.abs().sum() == 0
     assert torch.equal(model.decoder.head.weight, old.decoder.head.weight)
+
+
+def test_conv_relu_is_relu_of_the_convolution_at_inference_and_in_training() -> None:
+    import torch.nn.functional as F
+
+    from vom_plugin.model.refine import conv_relu
+
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(5, 8, 3, padding=1)
+    x = torch.randn(1, 5, 40, 72)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        xi = x.contiguous(memory_format=layout)
+        with torch.inference_mode():
+            got, want = conv_relu(conv, xi), F.relu(conv(xi))
+        assert got.shape == (1, 8, 40, 72) and (got >= 0).all() and (got == 0).any()
+        assert torch.allclose(got, want, atol=1e-6, rtol=0)
+    # with gradients it is the plain path: the convolution's weights learn through it
+    out = conv_relu(conv, x.requires_grad_())
+    out.sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0

@@ -153,13 +153,16 @@ class ValueEncoder(nn.Module):
         self.fuse4 = Fuse(v4 + c4, d4, deep=False)
 
     def forward(
-        self, image_n: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
+        self, image_n: torch.Tensor | None, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
     ) -> ValueFeatures:
-        """image_n: normalised image [B, 3, H, W]; mask, alpha [B, 1, H, W] in [0, 1]."""
+        """image_n: normalised image [B, 3, H, W] (None with the shared stem, which does not read it); mask, alpha
+        [B, 1, H, W] in [0, 1]."""
         ma = torch.cat([mask, alpha], 1)
         if self.shared_stem:
             x = self.stem(torch.cat([keys.feat4, F.pixel_unshuffle(ma, 4)], 1))
         else:
+            if image_n is None:
+                raise ValueError("the value encoder's own stem reads the normalised image")
             x = self.stem(torch.cat([image_n, ma * 2.0 - 1.0], 1))
         v4, v8, v16 = self.trunk(x)
         return ValueFeatures(self.fuse16(v16, keys.feat16), self.fuse8(v8, keys.feat8), self.fuse4(v4, keys.feat4))

@@ -209,7 +209,10 @@ class HSTSG(nn.Module):
     def encode_value(
         self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
     ) -> ValueFeatures:
-        return self.value_encoder(self.normalise(image), keys, mask, alpha)
+        # the shared stem reads the key encoder's features, not the image: normalising it was wasted (a full-res
+        # subtract and divide every frame)
+        image_n = None if self.value_encoder.shared_stem else self.normalise(image)
+        return self.value_encoder(image_n, keys, mask, alpha)
 
     def memory_frame(
         self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
