@@ -23,6 +23,7 @@ import pytest
 from vom_plugin.cli import main
 from vom_plugin.engine.runner import render
 from vom_plugin.engine.shot import Shot
+from vom_plugin.errors import InputError
 
 W, H, N = 192, 64, 8  # long side 192 -> working 128x43 (padded 128x48): the guided lift runs
 
@@ -174,11 +175,17 @@ def test_cached_entries_are_read_ahead_on_the_reader_thread(shot_dir: Path, refe
     from vom_plugin.engine.cache import ShotCache
 
     reads: list[tuple[str, str]] = []
+
+    def spying(name: str):
+        real = getattr(ShotCache, name)
+
+        def spy(self, *a):
+            reads.append((name, threading.current_thread().name))
+            return real(self, *a)
+        return spy
+
     for name in ("get_keys", "get_affinity"):
-        def spy(self, *a, _f=getattr(ShotCache, name), _n=name):
-            reads.append((_n, threading.current_thread().name))
-            return _f(self, *a)
-        monkeypatch.setattr(ShotCache, name, spy)
+        monkeypatch.setattr(ShotCache, name, spying(name))
     shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_ahead")
     r = render(shot(shot_dir, "ahead", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")}))
     assert r.cache["keys_hit"] == N and r.cache["affinity_hit"] == N
@@ -188,6 +195,37 @@ def test_cached_entries_are_read_ahead_on_the_reader_thread(shot_dir: Path, refe
     roto = render(shot(shot_dir, "roto_again", keyframes={1: str(shot_dir / "roto" / "wide.0001.exr")},
                        cache=str(shot_dir / "cache_none")))
     assert all(np.array_equal(read_alpha(a), read_alpha(b)) for a, b in zip(r.paths, roto.paths, strict=True))
+
+
+def test_plate_frames_are_read_ahead_and_a_damaged_one_stops_the_render_there(shot_dir: Path, tmp_path: Path,
+                                                                             reference: dict[str, np.ndarray],
+                                                                             monkeypatch) -> None:
+    import threading
+
+    from vom_plugin import io as vio
+
+    readers: list[str] = []
+    real = vio.read_plate
+
+    def spy(path, *a, **k):
+        readers.append(threading.current_thread().name)
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(vio, "read_plate", spy)
+    r = render(shot(shot_dir, "plates_ahead", cache=None))
+    assert r.frames == list(range(1, N + 1))
+    assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in r.paths)  # the same pixels
+    assert len(readers) == N  # each frame decoded once ...
+    assert sum(t.startswith("vom-plate-reader") for t in readers) == N - 1  # ... all but the first ahead of use
+    # a frame that cannot be decoded: the error names it, when the render gets there, after complete frames
+    root = tmp_path / "damaged"
+    shutil.copytree(shot_dir / "plate", root / "plate")
+    bad = root / "plate" / "p.0006.exr"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size * 2 // 3])
+    with pytest.raises(InputError, match=r"p\.0006\.exr is damaged or truncated"):
+        render(shot(shot_dir, "damaged", plate=str(root / "plate" / "p.####.exr"), out=str(root / "out" / "a.####.exr"),
+                    cache=None))
+    assert sorted(p.name for p in (root / "out").iterdir()) == [f"a.{f:04d}.exr" for f in range(1, 6)]
 
 
 def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Path,

@@ -30,6 +30,8 @@ import numpy as np
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.schedule import Pass, blend, plan
 
+READ_AHEAD = 2  # plate frames decoded ahead of the step that needs them
+
 STAGES = ("read", "keys", "propagate", "cache", "upsample", "write")
 
 
@@ -86,6 +88,10 @@ class FrameSource(Protocol):
 
     def fingerprint(self, frame: int) -> str:
         """What identifies the frame's pixels for the cache (only called with a cache)."""
+        ...
+
+    def read_ahead(self, frames: list[int]) -> None:
+        """These frames come next: a source may start reading them (a hint; nothing is returned)."""
         ...
 
 
@@ -303,7 +309,8 @@ class PassRunner:
                 lane.prop = self.propagator()
         for i in range(min(lane.start for lane in lanes), n):
             f = p.frames[i]
-            if cache is not None:  # the next steps' entries are read while this one computes
+            self.source.read_ahead(p.frames[i + 1 : i + 1 + READ_AHEAD])  # decoded while this step computes
+            if cache is not None:  # so are the next steps' cache entries
                 cache.read_ahead(p.frames, affs, i)
             image = self.image(f)
             keys = affinity = None
@@ -341,6 +348,7 @@ class PassRunner:
             f = p.frames[i]
             if f not in p.serves:
                 continue
+            self.source.read_ahead([g for g in p.frames[i + 1 : start] if g in p.serves][:READ_AHEAD])
             with self.timer("cache"):
                 got = self.cache.alpha(steps[i], self.geo.padded, mask=self.want_mask)
             if got is None:  # damaged, or evicted since the check: compute from a state before it
@@ -414,6 +422,9 @@ class ArraySource:
 
     def __init__(self, frames: np.ndarray) -> None:
         self.frames = frames
+
+    def read_ahead(self, frames: list[int]) -> None:
+        """In memory already."""
 
     def display(self, frame: int) -> np.ndarray:
         return self.frames[frame]
