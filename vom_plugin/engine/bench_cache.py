@@ -281,8 +281,8 @@ def format_cache_bench(r: dict[str, Any]) -> str:
         f"{r['repeat']}",
         *_format_rows(r, r["load_average_1min"]),
         f"  cache after the cold render {r['cache_mb_per_frame']:.2f} MB a frame ({by_kind}; "
-        f"{r['cache_mb_per_frame_without_states']:.2f} without the memory states, which are kept per pass, "
-        f"not per frame)",
+        f"{r['cache_mb_per_frame_without_states']:.2f} without memory states, which are saved every "
+        f"VOM_STATE_INTERVAL_S and where a render stops short of a pass's end, not per frame)",
         f"  re-render: key features "
         f"{rc['keys_hit']} hits, {rc['keys_miss']} misses; read/CFAR weights {rc['affinity_hit']} hits, "
         f"{rc['affinity_miss']} misses",
