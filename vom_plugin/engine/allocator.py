@@ -9,9 +9,9 @@ alone 15.6 ms against 8.2 ms.
 
 ``keep_freed_memory`` raises the trim threshold (and fixes the mmap threshold at glibc's largest, so the
 dynamic adjustment cannot lower it again): the heap keeps up to ``TRIM_MB`` of freed memory. It grows to the
-render's peak and stays flat from there (measured peak RSS: 530 -> 600 MB at 480x270, 830 -> 920 MB at
-864x480, the same at 10 and 1000 frames). ``release_freed_memory`` gives it back (a ``vom worker`` between
-renders). Nothing is changed where the user set glibc's MALLOC_* variables or GLIBC_TUNABLES, outside glibc,
+render's peak and stays there, flat over the shot (measured peak RSS of renders in one process: 530 -> 600 MB
+at 480x270, 830 -> 920 MB at 864x480; ``vom bench --size 480``: 524 MB after 10 frames, 541 MB after 30).
+``release_freed_memory`` gives it back (a ``vom worker`` between renders). Nothing is changed where the user set glibc's MALLOC_* variables or GLIBC_TUNABLES, outside glibc,
 or on other systems.
 """
 
