@@ -47,3 +47,16 @@ def test_oom_becomes_an_input_error_naming_the_working_size() -> None:
     with pytest.raises(InputError, match=r"working size 1920x1088.*--working-size"):
         with oom_guard((1088, 1920)):
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+
+
+def test_to_input_converts_dtype_and_layout_in_one_copy_with_the_same_values() -> None:
+    import torch
+
+    from vom_plugin.engine.device import to_input
+
+    half = torch.randn(1, 32, 17, 30).to(torch.float16)  # cached key features: half precision, NCHW
+    got = to_input(half, torch.device("cpu"), dtype=torch.float32)
+    assert got.dtype == torch.float32 and got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got, half.float())
+    ready = torch.randn(1, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    assert to_input(ready, torch.device("cpu")) is ready  # nothing to do: no copy

@@ -11,8 +11,8 @@ alone 15.6 ms against 8.2 ms.
 dynamic adjustment cannot lower it again): the heap keeps up to ``TRIM_MB`` of freed memory. It grows to the
 render's peak and stays there, flat over the shot (measured peak RSS of renders in one process: 530 -> 600 MB
 at 480x270, 830 -> 920 MB at 864x480; ``vom bench --size 480``: 524 MB after 10 frames, 541 MB after 30).
-``release_freed_memory`` gives it back (a ``vom worker`` between renders). Nothing is changed where the user set glibc's MALLOC_* variables or GLIBC_TUNABLES, outside glibc,
-or on other systems.
+``release_freed_memory`` gives it back (a ``vom worker`` between renders). Nothing is changed where the user
+set glibc's MALLOC_* variables or GLIBC_TUNABLES, outside glibc, or on other systems.
 """
 
 from __future__ import annotations

@@ -109,12 +109,13 @@ def prepare_model(
     return model
 
 
-def to_input(x: torch.Tensor, device: torch.device, channels_last: bool = True) -> torch.Tensor:
-    """Move an image/mask batch to the device in the layout prepare_model chose."""
-    x = x.to(device, non_blocking=True)
+def to_input(x: torch.Tensor, device: torch.device, channels_last: bool = True,
+             dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Move an image/mask batch to the device in the layout prepare_model chose (and to ``dtype``: one copy
+    for the conversion and the layout, not two)."""
     if channels_last and x.dim() == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+        return x.to(device, dtype=dtype, memory_format=torch.channels_last, non_blocking=True)
+    return x.to(device, dtype=dtype, non_blocking=True)
 
 
 @contextlib.contextmanager

@@ -99,7 +99,7 @@ class Propagator:
     def keys_from_features(self, feats: dict[str, torch.Tensor]) -> KeyFeatures:
         """KeyFeatures from half-precision backbone features (``encode_keys``'s, or the cache's)."""
         with inference_context(self.device):
-            f4, f8, f16 = (to_input(feats[n].float(), self.device) for n in FEATURES)
+            f4, f8, f16 = (to_input(feats[n], self.device, dtype=torch.float32) for n in FEATURES)
             return self.model.keys_from_features(f4, f8, f16)
 
     @staticmethod
