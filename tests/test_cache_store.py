@@ -149,8 +149,10 @@ def test_working_geometry_and_round_trip() -> None:
     display = rng.random((64, 100, 3), dtype=np.float32)
     g = fr.geometry(100, 64, 128)
     x = fr.image_to_working(display, g)
-    assert x.shape == (3, 64, 112)
-    assert np.array_equal(x[:, :, 100:], np.repeat(x[:, :, 99:100], 12, axis=2))  # edge-replicated pad
+    assert x.shape == (64, 112, 3) and x.flags.c_contiguous  # channels-last for the network, no copy
+    assert np.array_equal(x[:, 100:], np.repeat(x[:, 99:100], 12, axis=1))  # edge-replicated pad
+    assert np.array_equal(x[:, :100], np.clip(display, 0, 1))
+    assert not np.shares_memory(x, display)  # the caller's frame (a worker's memo holds it) is not written
     alpha = rng.random((64, 112), dtype=np.float32)
     assert np.array_equal(fr.alpha_to_plate(alpha, g, display), alpha[:, :100])  # unscaled: a pure crop
 

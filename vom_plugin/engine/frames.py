@@ -62,9 +62,15 @@ def _pad(img: np.ndarray, geo: Geometry) -> np.ndarray:
 
 
 def image_to_working(display: np.ndarray, geo: Geometry) -> np.ndarray:
-    """(H, W, 3) display-referred float32 at plate size -> (3, ph, pw) float32 in [0, 1], padded."""
+    """(H, W, 3) display-referred float32 at plate size -> (ph, pw, 3) float32 in [0, 1], padded.
+
+    Pixel-interleaved as it comes: the network takes its images channels-last, which is this memory viewed
+    as (3, ph, pw) (``torch.from_numpy(x).permute(2, 0, 1)``), with no copy."""
     small = _resize(np.ascontiguousarray(display, dtype=np.float32), geo.size, cv2.INTER_AREA)
-    return np.ascontiguousarray(np.clip(_pad(small, geo), 0.0, 1.0).transpose(2, 0, 1))
+    out = _pad(small, geo)
+    if np.shares_memory(out, display):  # neither resized nor padded: the caller's frame, never written
+        return np.clip(out, 0.0, 1.0)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def mask_to_working(mask: np.ndarray, geo: Geometry) -> np.ndarray:

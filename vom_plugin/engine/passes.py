@@ -237,8 +237,8 @@ class PassRunner:
     def image(self, frame: int) -> Any:
         display = self.display(frame)
         with self.timer("read"):
-            arr = fr.image_to_working(display, self.geo)
-            return self.torch.from_numpy(arr)[None].to(self.device)
+            arr = fr.image_to_working(display, self.geo)  # (ph, pw, 3): a channels-last image as it is
+            return self.torch.from_numpy(arr).permute(2, 0, 1)[None].to(self.device)
 
     def propagator(self) -> Any:
         from vom_plugin.engine.propagate import Propagator
