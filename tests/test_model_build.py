@@ -74,3 +74,23 @@ def test_memory_policies_run_and_bad_names_are_input_errors() -> None:
 def test_unknown_config_is_an_input_error() -> None:
     with pytest.raises(InputError, match="'huge'.*lite, lite2, full"):
         build_model("huge")
+
+
+def test_top_k_is_the_coarse_reads_and_the_guided_reads_keep_their_own() -> None:
+    """The node's top_k matches per pixel at 1/16 guide the 1/8 and 1/4 reads, which keep
+    ``config.guided_top_k`` of the 4k candidates handed down (a wide coarse read, narrow fine ones)."""
+    from vom_plugin.model.hstsg import stack_memory
+
+    torch.manual_seed(0)
+    model = build_model("lite").eval()
+    x, m = _clip(1, 2, 128)
+    with torch.no_grad():
+        keys = [model.encode_key(x[:, i]) for i in range(2)]
+        mem = stack_memory([model.memory_frame(x[:, 0], keys[0], m, m)])
+        for top_k in (4, 40):
+            idx16, w16, sel8, w8, sel4, w4 = model.match_memory(keys[1], mem, top_k)
+            assert idx16.shape == (1, 64, top_k) and w16.shape == idx16.shape  # 8x8 positions at 1/16
+            fine = min(model.config.guided_top_k, 4 * top_k)
+            assert sel8.shape == (1, 64, 4, fine) and sel4.shape == (1, 256, 4, fine)
+            assert torch.allclose(w8.sum(-1), torch.ones(1)) and torch.allclose(w4.sum(-1), torch.ones(1))
+    assert model.config.guided_top_k == 8

@@ -38,6 +38,11 @@ class ModelConfig:
     cfar_windows: tuple[int, int, int] = (0, 1, 1)  # CFAR window radius at 1/16, 1/8, 1/4; 0 = dense
     cfar_dims: tuple[int, int, int] = (64, 64, 64)  # CFAR attention (projected key) dims per level
     cfar_frames: int = 3  # current + 2 previous query frames (paper)
+    # Matches kept per pixel at 1/8 and 1/4, among the 4k candidates the 1/16 read's k matches hand down (the
+    # node's top_k is the 1/16 level's k). Chosen on the validation clips with the session-6 weights: a wide
+    # 1/16 read guiding narrow fine reads beats one k everywhere (k = 64/8/8: score 27.19 at 160 px, 25.57 at
+    # 256 px; 8/8/8: 29.18, 28.07; 24/24/24: 28.38; 8/24/24: 30.06).
+    guided_top_k: int = 8
     guided_radius: int = 6  # fast guided filter on the alpha (guided.py), radius at 1/4 resolution; 0 = off
     guided_eps: float = 1e-3
     edge_refine: bool = True  # learned corrections of the guided filter (refine.py)

@@ -240,14 +240,15 @@ class HSTSG(nn.Module):
         """Hierarchical read: dense top-k at 1/16 guides 1/8, whose top-k guides 1/4."""
         return self.gather_memory(keys, tuple(m.values for m in memory), self.match_memory(keys, memory, top_k))
 
-    @staticmethod
-    def match_memory(keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int
+    def match_memory(self, keys: KeyFeatures, memory: tuple[LevelMemory, LevelMemory, LevelMemory], top_k: int
                      ) -> tuple[torch.Tensor, ...]:
-        """The key half of ``read_memory``: (idx16, w16, sel8, w8, sel4, w4). Needs no memory values."""
+        """The key half of ``read_memory``: (idx16, w16, sel8, w8, sel4, w4). Needs no memory values.
+        ``top_k`` matches per pixel at 1/16; ``config.guided_top_k`` at 1/8 and 1/4."""
+        fine_k = self.config.guided_top_k
         idx16, w16 = dense_topk_match(to_rows(keys.key16), memory[0], top_k)
-        sel8, w8 = guided_topk_match(keys.key8, memory[1], idx16, top_k)
+        sel8, w8 = guided_topk_match(keys.key8, memory[1], idx16, fine_k)
         idx8 = guided_fine_idx(idx16, sel8, tuple(keys.key16.shape[-2:]))
-        sel4, w4 = guided_topk_match(keys.key4, memory[2], idx8, top_k)
+        sel4, w4 = guided_topk_match(keys.key4, memory[2], idx8, fine_k)
         return idx16, w16, sel8, w8, sel4, w4
 
     @staticmethod
