@@ -358,6 +358,7 @@ def test_validation_runs_the_render_path():
     """Training validation scores what `vom render` computes: the pass runner with the node's defaults."""
     from vom_plugin.engine.passes import run_clip
     from vom_plugin.model import build_model
+    from vom_plugin.nodedef import load_node_def
     from vom_plugin.train import validate as V
 
     torch.manual_seed(0)
@@ -366,8 +367,10 @@ def test_validation_runs_the_render_path():
     roto = torch.zeros(1, 40, 56)
     roto[:, 10:30, 12:30] = 1.0
     got = V.predict_clip(model, frames, roto, torch.device("cpu"))
-    want = run_clip(model, frames.permute(0, 2, 3, 1).numpy(), {0: roto[0].numpy()}, working_size=960,
-                    memory="first+prev2", top_k=8)
+    node = load_node_def()
+    want = run_clip(model, frames.permute(0, 2, 3, 1).numpy(), {0: roto[0].numpy()},
+                    working_size=node.knob("working_size").default, memory=node.knob("memory").default,
+                    top_k=node.knob("top_k").default)
     assert got.shape == (3, 40, 56) and torch.equal(got, torch.from_numpy(want))
 
 
