@@ -123,6 +123,7 @@ def run_bench(
     mem_at: dict[int, float] = {}
     peak_at: dict[int, float] = {}
     warmup = 2
+    fine_k = model.config.guided_top_k  # the guided 1/8 and 1/4 reads' k (top_k is the 1/16 read's)
     with inference_context(dev):
         image = to_input(pool[0], dev)
         keys = model.encode_key(image)
@@ -138,9 +139,9 @@ def run_bench(
                 mem = stack_memory(bank.ordered())
                 r16, idx = model.read_dense16(keys.key16, mem[0], top_k)
             with timer("memory_read_8"):
-                r8, idx = model.read_guided(keys.key8, mem[1], idx, model.config.guided_top_k)
+                r8, idx = model.read_guided(keys.key8, mem[1], idx, fine_k)
             with timer("memory_read_4"):
-                r4, _ = model.read_guided(keys.key4, mem[2], idx, model.config.guided_top_k)
+                r4, _ = model.read_guided(keys.key4, mem[2], idx, fine_k)
             with timer("cfar"):
                 refined, hist = model.refine(keys, (r16, r8, r4), history)
             with timer("decoder"):
@@ -157,7 +158,6 @@ def run_bench(
                 peak_at[t] = peak_memory_mb(dev)
         # guided (1/8 + 1/4) against dense top-k reads at the same levels, same memory
         n_mem = len(bank)
-        fine_k = model.config.guided_top_k
         dense8, ext8 = _dense_ms(keys.key8, keys.key8, r8, n_mem, fine_k, timer, dense_queries)
         dense4, ext4 = _dense_ms(keys.key4, keys.key4, r4, n_mem, fine_k, timer, dense_queries)
     peak = peak_at.get(frames, peak_memory_mb(dev))  # of the propagation, before the dense comparison above

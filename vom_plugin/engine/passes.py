@@ -19,6 +19,7 @@ so a published number measures what users run.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
@@ -30,7 +31,10 @@ import numpy as np
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.schedule import Pass, blend, plan
 
-READ_AHEAD = 2  # plate frames decoded ahead of the step that needs them
+# Steps read ahead of the one computing, on helper threads: their plate frames (decoded, colour-converted) and
+# their cache entries (key features, affinities: reading, inflating and checking them was a quarter of a
+# re-render's time at 864x480).
+READ_AHEAD = 2
 
 STAGES = ("read", "keys", "propagate", "cache", "upsample", "write")
 
@@ -309,9 +313,10 @@ class PassRunner:
                 lane.prop = self.propagator()
         for i in range(min(lane.start for lane in lanes), n):
             f = p.frames[i]
-            self.source.read_ahead(p.frames[i + 1 : i + 1 + READ_AHEAD])  # decoded while this step computes
-            if cache is not None:  # so are the next steps' cache entries
-                cache.read_ahead(p.frames, affs, i)
+            ahead = slice(i, i + 1 + READ_AHEAD)
+            self.source.read_ahead(p.frames[ahead][1:])  # decoded while this step computes
+            if cache is not None:  # this step's cache entries and the next ones'
+                cache.read_ahead(p.frames[ahead], None if affs is None else affs[ahead])
             image = self.image(f)
             keys = affinity = None
             for lane in lanes:
@@ -348,7 +353,8 @@ class PassRunner:
             f = p.frames[i]
             if f not in p.serves:
                 continue
-            self.source.read_ahead([g for g in p.frames[i + 1 : start] if g in p.serves][:READ_AHEAD])
+            self.source.read_ahead(list(itertools.islice(
+                (p.frames[j] for j in range(i + 1, start) if p.frames[j] in p.serves), READ_AHEAD)))
             with self.timer("cache"):
                 got = self.cache.alpha(steps[i], self.geo.padded, mask=self.want_mask)
             if got is None:  # damaged, or evicted since the check: compute from a state before it

@@ -30,9 +30,6 @@ from vom_plugin.engine.resume import resume_point, step_addresses
 # at 864x480: 0.2-0.25 s on the writer thread that the render waits for).
 STATE_INTERVAL_S = 10.0
 MAX_PENDING_WRITES = 4
-# Steps whose cached key features and affinity are read ahead, on the reader thread, while the step before
-# them computes: reading, inflating and checking them was a quarter of a re-render's time at 864x480.
-READ_AHEAD = 2
 # What the cached tensors hold and at which precision (half-precision features and weights since 2): part of
 # every address, so entries of another layout are never looked up and age out.
 CACHE_LAYOUT = 2
@@ -102,17 +99,16 @@ class StepCache:
     def _key_address(self, frame: int) -> str:
         return digest(self.key_id, self.fingerprint(frame))
 
-    def read_ahead(self, frames: list[int], affs: list[str] | None, i: int) -> None:
-        """At step ``i`` of a pass over ``frames`` (affinity addresses ``affs``, None when it has none): start
-        reading the entries of steps i..i+READ_AHEAD on the reader thread (a frame's key features, a step's
-        affinity); ``keys`` and ``affinity`` take them from there. An entry that is not on disk yet reads as
-        a miss, as it would have when looked up then."""
+    def read_ahead(self, frames: list[int], affs: list[str] | None) -> None:
+        """Start reading the entries of coming steps on the reader thread (each frame's key features, and each
+        step's affinity at ``affs`` unless None); ``keys`` and ``affinity`` take them from there. An entry that
+        is not on disk yet reads as a miss, as it would have when looked up then."""
         if not self.ok:
             return
-        for j in range(i, min(len(frames), i + 1 + READ_AHEAD)):
-            key = self._key_address(frames[j])
+        for j, frame in enumerate(frames):
+            key = self._key_address(frame)
             if ("keys", key) not in self._ahead:
-                self._ahead[("keys", key)] = self._reader.submit(self.store.get_keys, frames[j], key)
+                self._ahead[("keys", key)] = self._reader.submit(self.store.get_keys, frame, key)
             if affs is not None and ("affinity", affs[j]) not in self._ahead:
                 self._ahead[("affinity", affs[j])] = self._reader.submit(self.store.get_affinity, affs[j])
 
