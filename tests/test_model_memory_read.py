@@ -10,8 +10,10 @@ import torch
 from vom_plugin.model.memory_read import (
     LevelMemory,
     child_positions,
+    dense_gather,
     dense_topk_read,
     from_blocks,
+    guided_gather,
     guided_topk_read,
     level_memory,
     to_blocks,
@@ -95,3 +97,41 @@ def test_topk_ranking_is_computed_in_fp32_under_autocast() -> None:
     assert torch.equal(idx.sort(-1).values, ref.sort(-1).values)
     _, fine_ref = dense_topk_read(to_rows(keys.float()), level_memory(keys.float(), values.float(), blocked=False), 8)
     assert torch.equal(fine.sort(-1).values, fine_ref.sort(-1).values)
+
+
+def test_dense_gather_at_inference_is_the_training_gather_exactly() -> None:
+    # CPU inference reads through a sparse matrix; training gathers the rows (autograd): same sums, same order
+    g = torch.Generator().manual_seed(4)
+    values = torch.randn(2, 40, 6, generator=g)
+    idx = torch.randint(0, 40, (2, 9, 5), generator=g)
+    w = torch.softmax(torch.randn(2, 9, 5, generator=g), -1)
+    expected = torch.stack([torch.stack([(w[b, n, :, None] * values[b, idx[b, n]]).sum(0) for n in range(9)])
+                            for b in range(2)])
+    with torch.enable_grad():
+        trained = dense_gather(values.requires_grad_(), idx, w)
+    with torch.inference_mode():
+        inferred = dense_gather(values.detach(), idx, w)
+    torch.testing.assert_close(trained.detach(), expected, rtol=1e-6, atol=1e-6)
+    assert torch.equal(inferred, trained.detach())
+
+
+@pytest.mark.parametrize("coarse_k, kept", [(6, 3), (2, 8)])
+def test_guided_gather_sums_the_kept_candidates_of_each_pixel(coarse_k: int, kept: int) -> None:
+    # (6, 3): each pixel keeps fewer candidates than its block has parents (gathered one by one);
+    # (2, 8): it keeps all of them (the block's candidates gathered once, weighted by a matrix)
+    g = torch.Generator().manual_seed(5)
+    b, h, w, cv, frames = 1, 2, 3, 4, 2
+    mp = frames * h * w
+    values = torch.randn(b, mp, 4, cv, generator=g)
+    coarse_idx = torch.stack([torch.randperm(mp, generator=g)[:coarse_k] for _ in range(h * w)])[None]
+    sel = torch.stack([torch.randperm(4 * coarse_k, generator=g)[:kept] for _ in range(h * w * 4)])
+    sel = sel.view(1, h * w, 4, kept)
+    wts = torch.softmax(torch.randn(1, h * w, 4, kept, generator=g), -1)
+    out = guided_gather(values, coarse_idx, sel, wts, (h, w), key_dim=8)
+    assert out.shape == (1, cv, 2 * h, 2 * w)
+    for p in range(h * w):
+        for child in range(4):
+            cands = values[0, coarse_idx[0, p]].reshape(4 * coarse_k, cv)  # order (parent j, child)
+            expected = (wts[0, p, child, :, None] * cands[sel[0, p, child]]).sum(0)
+            y, x = 2 * (p // w) + child // 2, 2 * (p % w) + child % 2
+            torch.testing.assert_close(out[0, :, y, x], expected, rtol=1e-5, atol=1e-6)
