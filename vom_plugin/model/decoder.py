@@ -91,7 +91,7 @@ class Decoder(nn.Module):
         x = self.res4(F.relu(self.in4(torch.cat([up2(x), f4, r4], 1))))
         hidden = F.relu(x)
         out = self.head(hidden)
-        out = F.interpolate(out, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        out = F.interpolate(_planar(out), size=image.shape[-2:], mode="bilinear", align_corners=False)
         mask_logits, alpha_raw = out[:, :1], out[:, 1:]
         alpha_raw = alpha_raw + self.fine2(conv_relu(self.fine1, channels_last(torch.cat([image, out], 1))))
         alpha = clamp_inward(alpha_raw)
@@ -100,6 +100,12 @@ class Decoder(nn.Module):
         elif self.guided_radius > 0:
             alpha = clamp_inward(fast_guided_filter(image, alpha, self.guided_radius, self.guided_eps))
         return mask_logits, alpha
+
+
+def _planar(x: torch.Tensor) -> torch.Tensor:
+    """A few-channel map in NCHW before a bilinear upsampling: from channels-last (what a convolution leaves on
+    the CPU) torch upsamples 2-4 channels 2-3.5x slower (0.80 against 0.23 ms for 2 channels to 272x480)."""
+    return x.contiguous() if x.shape[1] <= 4 else x
 
 
 class _ClampInward(torch.autograd.Function):
