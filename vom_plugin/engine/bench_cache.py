@@ -225,8 +225,17 @@ def run_cache_bench(*, config: str = "lite", model: str = "default", shot_file: 
                      repeat=repeat, plate_size=plate_size) as (shot, label, shot_path, size):
         result = bench_cache(shot, plate_size=size, length=length, repeat=repeat, threads=threads, worker=worker)
     result.update({"shot": str(shot_path), "model": label, "device": device,
-                   "threads": threads or "torch's default"})
+                   "threads": threads or "torch's default", "openmp_wait": openmp_wait()})
     return result
+
+
+def openmp_wait() -> str:
+    """How the renders' OpenMP threads wait, as they inherit it from this process (``vom_plugin`` chose it from
+    the load average when it was imported, unless the user set it): it moves re-render times by 10-40%."""
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        if name in os.environ:
+            return f"{name}={os.environ[name]}"
+    return "libgomp's default"
 
 
 @contextlib.contextmanager
@@ -277,8 +286,8 @@ def format_cache_bench(r: dict[str, Any]) -> str:
     by_kind = ", ".join(f"{k} {v:.2f}" for k, v in r["cache_mb_per_frame_by_kind"].items())
     lines = [
         f"cache bench: {r['shot']} ({r['frames']} frames, {w}x{h}, working size {r['working_size']}), model "
-        f"{r['model']}, device {r['device']}, threads {r['threads']}; each a `vom render` process, min of "
-        f"{r['repeat']}",
+        f"{r['model']}, device {r['device']}, threads {r['threads']} ({r['openmp_wait']}); each a `vom render` "
+        f"process, min of {r['repeat']}",
         *_format_rows(r, r["load_average_1min"]),
         f"  cache after the cold render {r['cache_mb_per_frame']:.2f} MB a frame ({by_kind}; "
         f"{r['cache_mb_per_frame_without_states']:.2f} without memory states, which are saved every "
@@ -377,7 +386,8 @@ def run_objects_bench(n: int, *, config: str = "lite", model: str = "default", s
     with _bench_shot(config=config, model=model, shot_file=shot_file, device=device, length=length,
                      repeat=repeat, plate_size=plate_size) as (shot, label, shot_path, size):
         result = bench_objects(shot, n, plate_size=size, length=length, repeat=repeat, threads=threads)
-    result.update({"shot": str(shot_path), "model": label, "device": device, "threads": threads or "torch's default"})
+    result.update({"shot": str(shot_path), "model": label, "device": device, "threads": threads or "torch's default",
+                   "openmp_wait": openmp_wait()})
     return result
 
 
@@ -385,8 +395,8 @@ def format_objects_bench(r: dict[str, Any]) -> str:
     n = r["objects"]
     return "\n".join([
         f"objects bench: {r['shot']} ({r['frames']} frames, working size {r['working_size']}), model {r['model']}, "
-        f"device {r['device']}, threads {r['threads']}; each a `vom render` process on an empty cache, min of "
-        f"{r['repeat']}",
+        f"device {r['device']}, threads {r['threads']} ({r['openmp_wait']}); each a `vom render` process on an "
+        f"empty cache, min of {r['repeat']}",
         "                                 wall s   CPU s   in render()",
         f"  {n} objects in one render      {r['together_wall_s']:7.2f} {r['together_cpu_s']:7.2f} "
         f"{r['together_render_s']:9.2f}   {r['together_timings']}",
