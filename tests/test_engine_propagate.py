@@ -241,3 +241,50 @@ def test_each_cfar_projects_a_frames_key_once(model: torch.nn.Module) -> None:
         for h in hooks:
             h.remove()
     assert out.affinity is not None and sorted(calls) == ["16", "4", "8"]
+
+
+def test_a_step_with_cached_matches_reads_no_key_and_a_later_miss_or_state_gets_them_exactly(
+        model: torch.nn.Module) -> None:
+    """With a cached affinity a step projects no key (key encoder projections, CFAR's, the memory's layout);
+    a later step whose affinity is missing, and a saved state, get those keys then: the same values as the
+    render that computed everything at once."""
+    from vom_plugin.model import Affinity
+
+    frames, roto = _clip(6, h=48, w=64)
+    cold, affs = _run(model, frames, roto)
+    prop = Propagator(model)
+    projections: list[str] = []
+    convs = [prop.model.key_encoder.proj16, prop.model.cfar16.proj, prop.model.cfar8.proj, prop.model.cfar4.proj]
+    hooks = [c.register_forward_hook(lambda m, i, o, n=n: projections.append(n)) for n, c in enumerate(convs)]
+    try:
+        outs = []
+        for i in range(6):
+            image = frames[i : i + 1]
+            keys = prop.keys_from_features(Propagator.key_features(prop.encode_keys(image)))
+            if i == 4:  # this step's cached affinity is gone: it matches against the memory's keys
+                assert not projections
+                out = prop.step(image, keys, None)
+                assert projections  # the memory's and the history's keys were made for it
+                projections.clear()
+            else:
+                given = Affinity.from_dict(affs[i])
+                out = prop.add_keyframe(image, keys, roto[None], given) if i == 0 else prop.step(image, keys, given)
+            outs.append(out)
+            if i == 2:
+                assert not projections
+        state = prop.state_dict()  # a saved state holds the keys: made now
+    finally:
+        for h in hooks:
+            h.remove()
+    assert projections
+    for c, o in zip(cold, outs, strict=True):
+        assert torch.equal(c.alpha, o.alpha) and torch.equal(c.mask, o.mask)
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(affs[4:5], [outs[4].affinity.to_dict()], strict=True) for k in a)
+    reference = Propagator(model)
+    for i in range(6):
+        image = frames[i : i + 1]
+        keys = reference.keys_from_features(Propagator.key_features(reference.encode_keys(image)))
+        reference.add_keyframe(image, keys, roto[None]) if i == 0 else reference.step(image, keys)
+    expected = reference.state_dict()
+    assert set(state) == set(expected)
+    assert all(torch.equal(state[k], expected[k]) for k in expected)

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from vom_plugin.grammar import default, parse_value
-from vom_plugin.model import HSTSG, Affinity, History, KeyFeatures
+from vom_plugin.model import HSTSG, Affinity, DeferredKeys, History, KeyFeatures
 
 from .device import inference_context, oom_guard, prepare_model, resolve_device, to_input
 from .memory import MemoryBank
@@ -100,7 +100,8 @@ class Propagator:
         """KeyFeatures from half-precision backbone features (``encode_keys``'s, or the cache's)."""
         with inference_context(self.device):
             f4, f8, f16 = (to_input(feats[n], self.device, dtype=torch.float32) for n in FEATURES)
-            return self.model.keys_from_features(f4, f8, f16)
+            # projected when first read: a step whose matches come from the cache reads no key
+            return self.model.keys_from_features(f4, f8, f16, deferred=True)
 
     @staticmethod
     def key_features(keys: KeyFeatures) -> dict[str, torch.Tensor]:
@@ -110,7 +111,10 @@ class Propagator:
 
     def _keys(self, keys: KeyFeatures) -> KeyFeatures:
         """Keys on the device in the layout fresh ones have (channels_last), so keys read back from the
-        runner's cache (saved contiguous) give bit-identical results to freshly computed ones."""
+        runner's cache (saved contiguous) give bit-identical results to freshly computed ones.
+        ``keys_from_features``'s (DeferredKeys) are made that way already."""
+        if isinstance(keys, DeferredKeys):
+            return keys
         return KeyFeatures(**{f: to_input(t, self.device) for f, t in keys.to_dict_lazy().items()})
 
     def _affinity(self, affinity: Affinity | None) -> Affinity | None:

@@ -9,12 +9,13 @@ from vom_plugin.errors import InputError
 from vom_plugin.grammar import MemoryPolicy, parse_memory_policy
 
 from .config import CONFIGS, ModelConfig
-from .encoders import KeyFeatures, ValueFeatures
+from .encoders import DeferredKeys, KeyFeatures, ValueFeatures
 from .hstsg import HSTSG, Affinity, History, MemoryFrame, stack_memory
 
 __all__ = [
     "Affinity",
     "CONFIGS",
+    "DeferredKeys",
     "HSTSG",
     "History",
     "KeyFeatures",

@@ -58,18 +58,26 @@ class CFAR(nn.Module):
         if pk is None:
             pk = self.project(key)
         pks = [pk, *hist_pkeys]
-        values = [value, *hist_values]
-        # L1 normalisation over all positions of all frames, per channel (see module docstring)
-        total = sum(v.abs().sum(dim=(2, 3), keepdim=True) for v in values)
-        scale = 1.0 / (total / (len(values) * value.shape[2] * value.shape[3]) + 1e-6)
         if self.window == 0:
-            attn = self._dense(pks, values)
-        else:
-            if weights is None:
-                weights = self._local_weights(pks, self.window)
-            attn = self._local_apply(weights, values, self.window)
-        out = value + attn * scale
-        return out + self.ffn(out), pk
+            values = [value, *hist_values]
+            out = value + self._dense(pks, values) * self._scale(values)
+            return out + self.ffn(out), pk
+        if weights is None:
+            weights = self._local_weights(pks, self.window)
+        return self.apply(value, hist_values, weights), pk
+
+    def apply(self, value: torch.Tensor, hist_values: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+        """``forward`` for a local window whose attention ``weights`` are known: no key is read."""
+        values = [value, *hist_values]
+        out = value + self._local_apply(weights, values, self.window) * self._scale(values)
+        return out + self.ffn(out)
+
+    @staticmethod
+    def _scale(values: list[torch.Tensor]) -> torch.Tensor:
+        """L1 normalisation over all positions of all frames, per channel (see module docstring)."""
+        value = values[0]
+        total = sum(v.abs().sum(dim=(2, 3), keepdim=True) for v in values)
+        return 1.0 / (total / (len(values) * value.shape[2] * value.shape[3]) + 1e-6)
 
     def project(self, key: torch.Tensor) -> torch.Tensor:
         """The attention key of a frame: projected once, kept as history by the frames after it."""

@@ -13,6 +13,7 @@ encoder's features of the same frame (STCN fuses at 1/16 only; HSTSG needs value
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
+from .deferred import deferred as later
 from .effnet import EfficientNetLiteTrunk
 from .resnet import BLOCKS, BasicBlock, Trunk, conv_bn, make_stem
 
@@ -56,6 +58,49 @@ class KeyFeatures:
     def select(self, i: int | slice) -> KeyFeatures:
         """Index the batch axis (forward_clip encodes all frames of a clip at once)."""
         return KeyFeatures(**{f.name: getattr(self, f.name)[i] for f in fields(self)})
+
+    def key_channels(self) -> tuple[int, int, int]:
+        """The keys' channels at 1/16, 1/8, 1/4."""
+        return self.key16.shape[1], self.key8.shape[1], self.key4.shape[1]
+
+    def projected(self) -> bool:
+        """Whether the keys exist yet (always, except for ``DeferredKeys`` that nothing has read)."""
+        return True
+
+
+class DeferredKeys(KeyFeatures):
+    """KeyFeatures whose keys are projected from the features when something first reads them.
+
+    At inference the keys serve the memory match and CFAR's attention weights only, and a render whose roto
+    alone changed takes both from its cache: its frames never read their keys, and the projections (with
+    CFAR's and the memory's layouts of them, 3-4 ms a frame at 480x272, 6-8% of such a frame) are skipped.
+    Read later (a step whose cached matches are gone, a saved memory state), they are computed then, from
+    the same features by the same convolutions: the same values as projected at once.
+    """
+
+    def __init__(self, project: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                 feat16: torch.Tensor, feat8: torch.Tensor, feat4: torch.Tensor,
+                 key_channels: tuple[int, int, int]) -> None:  # not the dataclass __init__: keys are properties
+        self.feat16, self.feat8, self.feat4 = feat16, feat8, feat4
+        self._project: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = project
+        self._keys: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._channels = key_channels
+
+    def _projected_keys(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self._keys is None:
+            assert self._project is not None
+            self._keys, self._project = self._project(), None
+        return self._keys
+
+    key16 = property(lambda self: self._projected_keys()[0])  # type: ignore[assignment]
+    key8 = property(lambda self: self._projected_keys()[1])  # type: ignore[assignment]
+    key4 = property(lambda self: self._projected_keys()[2])  # type: ignore[assignment]
+
+    def key_channels(self) -> tuple[int, int, int]:
+        return self._channels
+
+    def projected(self) -> bool:
+        return self._keys is not None
 
 
 @dataclass
@@ -116,8 +161,13 @@ class KeyEncoder(nn.Module):
             return self.adapt(*self.trunk(x.contiguous(memory_format=torch.channels_last)))
         return self.trunk(self.stem(x))
 
-    def project(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor) -> KeyFeatures:
-        """Features -> KeyFeatures: the keys are cheap projections of the features they travel with."""
+    def project(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor, *, deferred: bool = False) -> KeyFeatures:
+        """Features -> KeyFeatures: the keys are cheap projections of the features they travel with;
+        ``deferred``: projected when first read (``DeferredKeys``)."""
+        if deferred:
+            project = later(lambda: (self.proj16(f16), self.proj8(f8), self.proj4(f4)), f16.device.type)
+            return DeferredKeys(project, f16, f8, f4,
+                                (self.proj16.out_channels, self.proj8.out_channels, self.proj4.out_channels))
         return KeyFeatures(self.proj16(f16), self.proj8(f8), self.proj4(f4), f16, f8, f4)
 
 

@@ -14,6 +14,7 @@ the soft prediction, so the keyframe carries a soft alpha while its mask stays t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +25,7 @@ from vom_plugin.grammar import default, parse_memory_policy, parse_value
 from .cfar import CFAR
 from .config import ModelConfig
 from .decoder import Decoder
+from .deferred import deferred
 from .effnet import EfficientNetLiteTrunk
 from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
 from .memory_read import (
@@ -50,7 +52,15 @@ class MemoryFrame:
     levels: tuple[LevelMemory, LevelMemory, LevelMemory]
 
     @staticmethod
-    def build(keys: Levels, values: Levels) -> MemoryFrame:
+    def build(keys: Levels | KeyFeatures, values: Levels) -> MemoryFrame:
+        """``keys``: the three keys, or a frame's KeyFeatures (whose keys, if not projected yet, are laid out
+        when the memory's keys are first read: see ``DeferredKeys``)."""
+        if isinstance(keys, KeyFeatures):
+            if keys.projected():
+                keys = keys.keys()
+            else:
+                kf = keys
+                keys = (lambda: kf.key16, lambda: kf.key8, lambda: kf.key4)  # type: ignore[assignment]
         return MemoryFrame(
             tuple(level_memory(k, v, blocked=i > 0) for i, (k, v) in enumerate(zip(keys, values, strict=True)))
         )
@@ -59,12 +69,23 @@ class MemoryFrame:
         return sum(m.nbytes() for m in self.levels)
 
 
-@dataclass
 class History:
-    """CFAR's view of one earlier query frame: its CFAR-projected keys and its (unrefined) read-outs."""
+    """CFAR's view of one earlier query frame: its CFAR-projected keys and its (unrefined) read-outs.
 
-    keys: Levels
-    readouts: Levels
+    The keys may be ``pending``: projected when first read (CFAR weights of a frame whose cached ones are
+    gone, a saved state), never in a render that takes every frame's weights from its cache."""
+
+    def __init__(self, keys: Levels | None, readouts: Levels, *, pending: Callable[[], Levels] | None = None
+                 ) -> None:
+        if keys is None and pending is None:
+            raise ValueError("History needs keys or a pending projection of them")
+        self._keys, self.readouts, self._pending = keys, readouts, pending
+
+    @property
+    def keys(self) -> Levels:
+        if self._pending is not None:
+            self._keys, self._pending = self._pending(), None
+        return self._keys  # type: ignore[return-value]
 
 
 @dataclass
@@ -89,8 +110,8 @@ class Affinity:
 
     def check(self, keys: KeyFeatures, memory_frames: int) -> None:
         """ValueError unless this affinity fits these query keys and a memory of that many frames."""
-        n16 = keys.key16.shape[-2] * keys.key16.shape[-1]
-        n8 = keys.key8.shape[-2] * keys.key8.shape[-1]
+        n16 = keys.feat16.shape[-2] * keys.feat16.shape[-1]  # keys have their features' sizes
+        n8 = keys.feat8.shape[-2] * keys.feat8.shape[-1]
         if (self.idx16.shape[1] != n16 or self.sel8.shape[1] != n16 or self.sel4.shape[1] != n8
                 or int(self.idx16.max()) >= memory_frames * n16):
             raise ValueError(f"affinity for {self.idx16.shape[1]} positions at 1/16 does not fit a query of {n16} "
@@ -202,9 +223,11 @@ class HSTSG(nn.Module):
         """The costly half of ``encode_key``: backbone features (f4, f8, f16) of the image."""
         return self.key_encoder.features(self.key_input(image))
 
-    def keys_from_features(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor) -> KeyFeatures:
-        """The cheap half of ``encode_key``: the key projections of (f4, f8, f16)."""
-        return self.key_encoder.project(f4, f8, f16)
+    def keys_from_features(self, f4: torch.Tensor, f8: torch.Tensor, f16: torch.Tensor, *, deferred: bool = False
+                           ) -> KeyFeatures:
+        """The cheap half of ``encode_key``: the key projections of (f4, f8, f16); ``deferred``: made when
+        first read (``DeferredKeys``)."""
+        return self.key_encoder.project(f4, f8, f16, deferred=deferred)
 
     def encode_value(
         self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
@@ -218,7 +241,7 @@ class HSTSG(nn.Module):
         self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
     ) -> MemoryFrame:
         """Encode values for a frame and lay keys + values out for reading."""
-        return MemoryFrame.build(keys.keys(), self.encode_value(image, keys, mask, alpha).values())
+        return MemoryFrame.build(keys, self.encode_value(image, keys, mask, alpha).values())
 
     @staticmethod
     def read_dense16(q16: torch.Tensor, mem16: LevelMemory, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,11 +279,12 @@ class HSTSG(nn.Module):
         """The value half of ``read_memory``: the read-outs (1/16, 1/8, 1/4) of a ``match_memory`` result
         from the memory's values at each level (``LevelMemory.values``, frames concatenated)."""
         idx16, w16, sel8, w8, sel4, w4 = match
-        b, c, h, w = keys.key16.shape
+        b, _, h, w = keys.feat16.shape  # the keys' sizes (read from the features: the keys may be unprojected)
+        c16, _, c4 = keys.key_channels()
         r16 = dense_gather(values[0], idx16, w16).transpose(1, 2).reshape(b, -1, h, w)
-        r8 = guided_gather(values[1], idx16, sel8, w8, (h, w), c)
+        r8 = guided_gather(values[1], idx16, sel8, w8, (h, w), c16)
         idx8 = guided_fine_idx(idx16, sel8, (h, w))
-        r4 = guided_gather(values[2], idx8, sel4, w4, tuple(keys.key8.shape[-2:]), keys.key4.shape[1])
+        r4 = guided_gather(values[2], idx8, sel4, w4, tuple(keys.feat8.shape[-2:]), c4)
         # NCHW-contiguous: read-outs are kept as CFAR history and saved in resumable states
         return r16.contiguous(), r8.contiguous(), r4.contiguous()
 
@@ -275,6 +299,13 @@ class HSTSG(nn.Module):
         keys' CFAR projections (``project_keys``) when the caller has them, None to project here.
         """
         hist = history[: self.config.cfar_frames - 1]
+        if pks is None and weights is not None and all(w is not None for w in weights):
+            # every level's weights are given: the keys are not read here, and their projections are made
+            # only if a later frame reads this History's keys
+            out = tuple(cfar.apply(readouts[i], [h.readouts[i] for h in hist], weights[i])  # type: ignore[arg-type]
+                        for i, cfar in enumerate(self.cfars()))
+            pending = deferred(lambda: self.project_keys(keys), keys.feat16.device.type)
+            return out, History(None, readouts, pending=pending)  # type: ignore[return-value]
         out, new_pks = [], []
         for i, (cfar, k) in enumerate(zip(self.cfars(), keys.keys(), strict=True)):
             refined, pk = cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist],
@@ -323,8 +354,9 @@ class HSTSG(nn.Module):
         frames (then only the value halves run: the results are identical to computing it afresh).
 
         ``rounded``: a freshly computed affinity is used ``Affinity.rounded()``, as a cached one comes back."""
-        pks = self.project_keys(keys)
+        pks = None  # with a given affinity no key is read (the CFAR projections are made if a later frame asks)
         if affinity is None:
+            pks = self.project_keys(keys)
             mem = stack_memory(memory)
             match = self.match_memory(keys, mem, top_k)
             # the weights of the history as it is now: computed before refine() extends it

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import torch
 
@@ -31,17 +31,34 @@ import torch
 MAX_ELEMS = 1 << 22
 
 
-@dataclass
 class LevelMemory:
     """One level of memory, frames concatenated frame-major.
 
     Plain (1/16): keys [B, M, C], sqnorm [B, M], values [B, M, Cv].
     Blocked (1/8, 1/4): keys [B, Mp, 4, C], sqnorm [B, Mp, 4], values [B, Mp, 4, Cv], Mp = parent positions.
+    Keys and sqnorm may be ``pending`` (``level_memory`` of a key that is not projected yet): laid out when
+    first read, which a render whose matches all come from its cache never does.
     """
 
-    keys: torch.Tensor
-    sqnorm: torch.Tensor
-    values: torch.Tensor
+    def __init__(self, keys: torch.Tensor | None, sqnorm: torch.Tensor | None, values: torch.Tensor, *,
+                 pending: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
+        if pending is None and (keys is None or sqnorm is None):
+            raise ValueError("LevelMemory needs keys and sqnorm, or a pending computation of them")
+        self._keys, self._sqnorm, self.values, self._pending = keys, sqnorm, values, pending
+
+    def _laid_out(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._pending is not None:
+            self._keys, self._sqnorm = self._pending()
+            self._pending = None
+        return self._keys, self._sqnorm  # type: ignore[return-value]
+
+    @property
+    def keys(self) -> torch.Tensor:
+        return self._laid_out()[0]
+
+    @property
+    def sqnorm(self) -> torch.Tensor:
+        return self._laid_out()[1]
 
     @staticmethod
     def cat(levels: list[LevelMemory]) -> LevelMemory:
@@ -54,7 +71,9 @@ class LevelMemory:
         )
 
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (self.keys, self.sqnorm, self.values))
+        """Bytes held (keys still pending count nothing)."""
+        held = [self.values] if self._pending is not None else [self._keys, self._sqnorm, self.values]
+        return sum(t.numel() * t.element_size() for t in held if t is not None)
 
 
 def to_rows(x: torch.Tensor) -> torch.Tensor:
@@ -75,14 +94,19 @@ def from_blocks(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return x.reshape(b, h, w, 2, 2, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, 2 * h, 2 * w)
 
 
-def level_memory(key: torch.Tensor, value: torch.Tensor, blocked: bool) -> LevelMemory:
-    """One frame's key [B, C, H, W] and value [B, Cv, H, W] -> its memory layout."""
-    # |k|^2 in fp32 (see _fp32): under fp16 autocast it could also overflow
-    if blocked:
-        k = to_blocks(key)
-        return LevelMemory(k, k.float().pow(2).sum(-1), to_blocks(value))
-    k = to_rows(key)
-    return LevelMemory(k, k.float().pow(2).sum(-1), to_rows(value))
+def level_memory(key: torch.Tensor | Callable[[], torch.Tensor], value: torch.Tensor, blocked: bool
+                 ) -> LevelMemory:
+    """One frame's key [B, C, H, W] and value [B, Cv, H, W] -> its memory layout. ``key`` may be a function
+    that gives it: then the key's layout is made when the memory's keys are first read."""
+    layout = to_blocks if blocked else to_rows
+
+    def keys_and_sqnorm() -> tuple[torch.Tensor, torch.Tensor]:
+        k = layout(key() if callable(key) else key)
+        return k, k.float().pow(2).sum(-1)  # |k|^2 in fp32 (see _fp32): under fp16 autocast it could overflow
+
+    if callable(key):
+        return LevelMemory(None, None, layout(value), pending=keys_and_sqnorm)
+    return LevelMemory(*keys_and_sqnorm(), layout(value))
 
 
 def _gather_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
