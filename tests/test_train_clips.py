@@ -331,3 +331,24 @@ def test_clips_start_on_a_frame_that_shows_the_object(tmp_path: Path):
         firsts.append(float(clip.alpha[0].sum()))
         assert C.shows_object_first(clip.alpha), (step, clip.alpha.reshape(3, -1).sum(1))
     assert min(firsts) > 0
+
+
+def test_a_clip_as_long_as_a_render_that_starts_and_ends_without_the_object_starts_where_it_is(tmp_path: Path):
+    """An object that enters and leaves: no window of the render's length starts on it (session 8 found two
+    rendered validation clips that, taken whole, started empty and got a roto of the whole frame). The clip
+    then starts on the frame that shows most of it and plays forth and back from there."""
+    from vom_plugin.train.backgrounds import BackgroundBank
+    from vom_plugin.train.validate import library_valsets
+
+    root = make_library(tmp_path / "lib", n=10, frames=6, size=40, occluder_in=())
+    d = root / C.clip_name(9)  # the validation clip
+    for f in (1, 2, 5, 6):  # in frame for frames 3-4 only
+        _write_exr(d / f"rgba.{f:04d}.exr", np.zeros((40, 40, 4), np.float32))
+    assert C.frames_from(6, 3, 6) == [3, 4, 5, 4, 3, 2] and C.frames_from(6, 0, 3) == [0, 1, 2]
+    src = C.LibrarySource(C.ClipLibrary(root, "val"), 5, backgrounds=BackgroundBank([]))
+    for step in range(4):
+        clip = src.clip(step, 0, frames=6, size=(32, 32))
+        assert clip.alpha.shape == (6, 32, 32) and float(clip.alpha[0].sum()) > 0, step
+    (valset,) = library_valsets(root, frames=6, size=32)
+    assert 0 < float(valset.roto.mean()) < 0.5  # the object, not the whole frame
+    assert float(valset.gt[0].sum()) > 0

@@ -346,27 +346,41 @@ class LibrarySource:
 
     def clip(self, step: int, index: int, *, frames: int, size: tuple[int, int], difficulty: float = 1.0,
              static: bool = False) -> Clip:
-        from vom_plugin.train.composite import composite_clip
-
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(step), int(index), 1515]))
         rec = self.library.clips[int(rng.integers(len(self.library)))]
-        clip = None
         for _ in range(MAX_PICKS):
             if static:  # stage 1: one rendered frame, moved by a slow drift
                 idx = [int(rng.integers(rec.frames))] * frames
             else:
                 idx = pick_frames(rec.frames, frames, rng)
-            uniq = sorted(set(idx))
-            tgt, occ = self.library.load(rec, uniq)
-            where = [uniq.index(i) for i in idx]
-            tgt = tgt[where]
-            occ = occ[where] if occ is not None else None
-            photo = self.backgrounds.get(int(rng.integers(1 << 30)))
-            clip = composite_clip(tgt, occ, photo, rng, size=size, difficulty=difficulty, drift=static,
-                                  name=f"library/{rec.name}")
+            clip = self._composite(rec, idx, rng, size, difficulty, static)
             if shows_object_first(clip.alpha):
-                break
-        return clip
+                return clip
+        # No pick started on the object: it enters and leaves within every window of this length (a clip as
+        # long as the render starts and ends without it). Start on the frame that shows most of it.
+        tgt, _ = self.library.load(rec, list(range(rec.frames)))
+        first = int(tgt[..., 3].reshape(rec.frames, -1).sum(1).argmax())
+        idx = [first] * frames if static else frames_from(rec.frames, first, frames)
+        return self._composite(rec, idx, rng, size, difficulty, static)
+
+    def _composite(self, rec: Any, idx: list[int], rng: np.random.Generator, size: tuple[int, int],
+                   difficulty: float, static: bool) -> Clip:
+        from vom_plugin.train.composite import composite_clip
+
+        uniq = sorted(set(idx))
+        tgt, occ = self.library.load(rec, uniq)
+        where = [uniq.index(i) for i in idx]
+        tgt = tgt[where]
+        occ = occ[where] if occ is not None else None
+        photo = self.backgrounds.get(int(rng.integers(1 << 30)))
+        return composite_clip(tgt, occ, photo, rng, size=size, difficulty=difficulty, drift=static,
+                              name=f"library/{rec.name}")
+
+
+def frames_from(n: int, start: int, frames: int) -> list[int]:
+    """``frames`` indices into a clip of ``n`` from ``start`` on, forth and back as ``pick_frames`` plays."""
+    cycle = list(range(n)) + list(range(n - 2, 0, -1)) or [0]
+    return [cycle[(start + i) % len(cycle)] for i in range(frames)]
 
 
 # A rendered object may enter the frame late or leave it: a clip whose first frame (the roto's) shows little
