@@ -15,6 +15,9 @@ Similarity is STCN's negative squared L2 distance without the query term, ``(2 m
   query x memory matrix exists at 1/8 or 1/4.
 - A dense read at a fine level exists for tests and the benchmark only; it chunks the query axis so its
   affinity never exceeds ``max_elems``.
+- Every read has a key half (``*_match``: which positions, what weights; the engine caches it) and a value
+  half (``*_gather``), which is all a render whose roto alone changed computes. At CPU inference the 1/16
+  value half is one sparse matrix product, and a fine level gathers only the candidates a pixel kept.
 """
 
 from __future__ import annotations
