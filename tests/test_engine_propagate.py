@@ -288,3 +288,16 @@ def test_a_step_with_cached_matches_reads_no_key_and_a_later_miss_or_state_gets_
     expected = reference.state_dict()
     assert set(state) == set(expected)
     assert all(torch.equal(state[k], expected[k]) for k in expected)
+
+
+def test_deferred_work_runs_in_the_state_it_was_put_off_in() -> None:
+    """Put off under inference_mode and bf16 autocast, run outside both: the same result as at once."""
+    from vom_plugin.model.deferred import deferred
+
+    conv = torch.nn.Conv2d(4, 4, 1)
+    x = torch.randn(1, 4, 3, 3)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        now = conv(x)
+        later = deferred(lambda: conv(x), "cpu")
+    got = later()  # here grad mode is on and autocast off: replayed in the recorded state
+    assert got.dtype == torch.bfloat16 and torch.equal(got, now) and got.is_inference()

@@ -21,8 +21,7 @@ T = TypeVar("T")
 def deferred(fn: Callable[[], T], device_type: str) -> Callable[[], T]:
     """``fn`` wrapped to run, when called, in the grad, inference and autocast state of now."""
     inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
-    autocast = torch.is_autocast_enabled(device_type)
-    dtype = torch.get_autocast_dtype(device_type) if autocast else None
+    autocast, dtype = _autocast_state(device_type)
 
     def run() -> T:
         with contextlib.ExitStack() as stack:
@@ -32,3 +31,17 @@ def deferred(fn: Callable[[], T], device_type: str) -> Callable[[], T]:
             return fn()
 
     return run
+
+
+def _autocast_state(device_type: str) -> tuple[bool, torch.dtype | None]:
+    """(enabled, dtype) of autocast on ``device_type``; torch 2.3 (our floor) has only the per-device calls."""
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        enabled = torch.is_autocast_enabled(device_type)
+        return enabled, (torch.get_autocast_dtype(device_type) if enabled else None)
+    if device_type == "cuda":
+        enabled = torch.is_autocast_enabled()
+        return enabled, (torch.get_autocast_gpu_dtype() if enabled else None)
+    if device_type == "cpu":
+        enabled = torch.is_autocast_cpu_enabled()
+        return enabled, (torch.get_autocast_cpu_dtype() if enabled else None)
+    return False, None
