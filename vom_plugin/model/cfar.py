@@ -64,9 +64,10 @@ class CFAR(nn.Module):
             return out + self.ffn(out), pk
         if weights is None:
             weights = self._local_weights(pks, self.window)
-        return self.apply(value, hist_values, weights), pk
+        return self.with_weights(value, hist_values, weights), pk
 
-    def apply(self, value: torch.Tensor, hist_values: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    def with_weights(self, value: torch.Tensor, hist_values: list[torch.Tensor], weights: torch.Tensor
+                     ) -> torch.Tensor:
         """``forward`` for a local window whose attention ``weights`` are known: no key is read."""
         values = [value, *hist_values]
         out = value + self._local_apply(weights, values, self.window) * self._scale(values)
@@ -76,7 +77,9 @@ class CFAR(nn.Module):
     def _scale(values: list[torch.Tensor]) -> torch.Tensor:
         """L1 normalisation over all positions of all frames, per channel (see module docstring)."""
         value = values[0]
-        total = sum(v.abs().sum(dim=(2, 3), keepdim=True) for v in values)
+        total = values[0].abs().sum(dim=(2, 3), keepdim=True)
+        for v in values[1:]:  # in order, as the sum has always been taken
+            total = total + v.abs().sum(dim=(2, 3), keepdim=True)
         return 1.0 / (total / (len(values) * value.shape[2] * value.shape[3]) + 1e-6)
 
     def project(self, key: torch.Tensor) -> torch.Tensor:

@@ -55,15 +55,17 @@ class MemoryFrame:
     def build(keys: Levels | KeyFeatures, values: Levels) -> MemoryFrame:
         """``keys``: the three keys, or a frame's KeyFeatures (whose keys, if not projected yet, are laid out
         when the memory's keys are first read: see ``DeferredKeys``)."""
-        if isinstance(keys, KeyFeatures):
-            if keys.projected():
-                keys = keys.keys()
-            else:
-                kf = keys
-                keys = (lambda: kf.key16, lambda: kf.key8, lambda: kf.key4)  # type: ignore[assignment]
-        return MemoryFrame(
-            tuple(level_memory(k, v, blocked=i > 0) for i, (k, v) in enumerate(zip(keys, values, strict=True)))
-        )
+        level_keys: tuple[torch.Tensor | Callable[[], torch.Tensor], ...]
+        if not isinstance(keys, KeyFeatures):
+            level_keys = keys
+        elif keys.projected():
+            level_keys = keys.keys()
+        else:
+            kf = keys
+            level_keys = (lambda: kf.key16, lambda: kf.key8, lambda: kf.key4)
+        return MemoryFrame(tuple(  # type: ignore[arg-type]
+            level_memory(k, v, blocked=i > 0)  # type: ignore[arg-type]
+            for i, (k, v) in enumerate(zip(level_keys, values, strict=True))))
 
     def nbytes(self) -> int:
         return sum(m.nbytes() for m in self.levels)
@@ -302,10 +304,10 @@ class HSTSG(nn.Module):
         if pks is None and weights is not None and all(w is not None for w in weights):
             # every level's weights are given: the keys are not read here, and their projections are made
             # only if a later frame reads this History's keys
-            out = tuple(cfar.apply(readouts[i], [h.readouts[i] for h in hist], weights[i])  # type: ignore[arg-type]
-                        for i, cfar in enumerate(self.cfars()))
+            applied = tuple(cfar.with_weights(readouts[i], [h.readouts[i] for h in hist], weights[i])  # type: ignore[arg-type]
+                            for i, cfar in enumerate(self.cfars()))
             pending = deferred(lambda: self.project_keys(keys), keys.feat16.device.type)
-            return out, History(None, readouts, pending=pending)  # type: ignore[return-value]
+            return applied, History(None, readouts, pending=pending)  # type: ignore[return-value]
         out, new_pks = [], []
         for i, (cfar, k) in enumerate(zip(self.cfars(), keys.keys(), strict=True)):
             refined, pk = cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist],
