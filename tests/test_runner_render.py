@@ -168,6 +168,20 @@ def test_roto_change_reuses_key_features(shot_dir: Path, reference: dict[str, np
     assert all(np.array_equal(read_alpha(a), read_alpha(b)) for a, b in zip(r.paths, cold.paths, strict=True))
 
 
+def test_predictions_of_other_arithmetic_are_not_reused(shot_dir: Path, reference: dict[str, np.ndarray],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Predictions and states cached by code whose arithmetic differs (PREDICTION_ARITHMETIC) are misses: the
+    steps are computed again, from the cached key features and affinities, which that change leaves alone."""
+    import vom_plugin.engine.resume as resume
+
+    shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_arith")  # the reference render's cache
+    monkeypatch.setattr(resume, "PREDICTION_ARITHMETIC", resume.PREDICTION_ARITHMETIC - 1)
+    r = render(shot(shot_dir, "arith"))
+    assert r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == N
+    assert r.cache["keys_hit"] == N and r.cache["affinity_hit"] == N
+    assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in r.paths)
+
+
 def test_cached_entries_are_read_ahead_on_the_reader_thread(shot_dir: Path, reference: dict[str, np.ndarray],
                                                             monkeypatch) -> None:
     import threading

@@ -13,11 +13,18 @@ from typing import Any
 
 from vom_plugin.engine.cache import ShotCache, digest
 
+# Which arithmetic computed a prediction from its inputs: raised whenever a change to the code makes the same
+# inputs give other values. 1 since session 8, whose 1/8 read sums the 8 kept candidates of a pixel instead of
+# multiplying all 256 by a mostly-zero matrix (equal to 1e-6, not bit for bit). Part of the prediction and
+# state addresses, so a shot's frames never mix the arithmetic of two versions: older entries are misses.
+# The key features and the affinities (the key halves, unchanged) keep their addresses.
+PREDICTION_ARITHMETIC = 1
+
 
 def step_addresses(model_id: str, settings: dict[str, Any], keyframe: int, roto_fp: str, direction: int,
                    frames: list[int], fingerprint: Callable[[int], str]) -> tuple[list[str], list[str]]:
     """(prediction/state address, affinity address) of each step of a pass over ``frames``."""
-    chain = digest("pass", model_id, settings, keyframe, roto_fp, direction)
+    chain = digest("pass", model_id, settings, PREDICTION_ARITHMETIC, keyframe, roto_fp, direction)
     aff_chain = digest("affinity", model_id, settings, keyframe, direction)
     steps, affinities = [], []
     for f in frames:
