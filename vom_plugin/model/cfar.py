@@ -77,7 +77,7 @@ class CFAR(nn.Module):
     def _scale(values: list[torch.Tensor]) -> torch.Tensor:
         """L1 normalisation over all positions of all frames, per channel (see module docstring)."""
         value = values[0]
-        total = values[0].abs().sum(dim=(2, 3), keepdim=True)
+        total = value.abs().sum(dim=(2, 3), keepdim=True)
         for v in values[1:]:  # in order, as the sum has always been taken
             total = total + v.abs().sum(dim=(2, 3), keepdim=True)
         return 1.0 / (total / (len(values) * value.shape[2] * value.shape[3]) + 1e-6)

@@ -159,7 +159,7 @@ def dense_topk_match(
 def dense_gather(values: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor, max_elems: int = MAX_ELEMS
                  ) -> torch.Tensor:
     """The value half: memory values [B, M, Cv] -> the weighted sum of the k matched ones [B, N, Cv]."""
-    b, n, k = idx.shape
+    b, n, _ = idx.shape
     if _sparse_ok(values):
         return _sparse_gather(values, idx, weights)
     chunk = _dense_chunk(b, values.shape[1], max_elems)

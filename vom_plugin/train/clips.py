@@ -322,8 +322,7 @@ def pick_frames(n: int, frames: int, rng: np.random.Generator) -> list[int]:
     backwards; a clip shorter than asked plays forth and back."""
     stride = 2 if n >= 2 * frames - 1 and rng.random() < 0.3 else 1
     if frames > n:
-        cycle = list(range(n)) + list(range(n - 2, 0, -1)) or [0]
-        idx = [cycle[i % len(cycle)] for i in range(frames)]
+        idx = frames_from(n, 0, frames)
     else:
         span = (frames - 1) * stride + 1
         start = int(rng.integers(0, n - span + 1))
@@ -378,7 +377,7 @@ class LibrarySource:
 
 
 def frames_from(n: int, start: int, frames: int) -> list[int]:
-    """``frames`` indices into a clip of ``n`` from ``start`` on, forth and back as ``pick_frames`` plays."""
+    """``frames`` indices into a clip of ``n`` from ``start`` on, playing forth and back (0..n-1, n-2..1, ...)."""
     cycle = list(range(n)) + list(range(n - 2, 0, -1)) or [0]
     return [cycle[(start + i) % len(cycle)] for i in range(frames)]
 
