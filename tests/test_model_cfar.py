@@ -54,3 +54,52 @@ def test_local_window_ignores_far_pixels() -> None:
         b, _ = cfar(k, v, hist, [v1b, v2])
     torch.testing.assert_close(a[..., :3, :3], b[..., :3, :3])  # the 3x3 windows there never reach row/col 5
     assert (a[..., 5:, 5:] - b[..., 5:, 5:]).abs().max() > 1e-3
+
+
+def _window_weights(frames: int, r: int, b: int, h: int, w: int, seed: int) -> torch.Tensor:
+    """Softmax weights over each pixel's windows, exactly 0 outside the image (as ``_local_weights`` gives)."""
+    g = torch.Generator().manual_seed(seed)
+    s = 2 * r + 1
+    logits = torch.randn(b, frames * s * s, h, w, generator=g)
+    y, x = torch.arange(h).view(h, 1), torch.arange(w).view(1, w)
+    for i in range(frames * s * s):
+        dy, dx = divmod(i % (s * s), s)
+        yy, xx = y + dy - r, x + dx - r
+        logits[:, i][:, (yy < 0) | (yy >= h) | (xx < 0) | (xx >= w)] = float("-inf")
+    return torch.softmax(logits, 1)
+
+
+@pytest.mark.parametrize("frames, r, b", [(3, 1, 1), (3, 2, 2), (2, 2, 1), (1, 1, 1)])
+def test_sparse_window_read_equals_the_training_loop(frames: int, r: int, b: int) -> None:
+    # CPU inference reads the windows with one sparse product; training (gradients) keeps the loop of shifted
+    # multiply-adds over zero-padded maps; out-of-image positions (weight 0) add nothing in either
+    g = torch.Generator().manual_seed(7)
+    values = [torch.randn(b, 5, 6, 7, generator=g) for _ in range(frames)]
+    wts = _window_weights(frames, r, b, 6, 7, seed=8)
+    with torch.enable_grad():
+        looped = CFAR._local_apply(wts, values, r)
+    with torch.inference_mode():
+        sparse = CFAR._local_apply(wts, values, r)
+    assert sparse.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(sparse, looped, rtol=1e-6, atol=1e-6)
+    # every window position is read: moving one value inside a pixel's window changes that pixel
+    values[-1][0, :, 0, 0] += 1.0
+    with torch.inference_mode():
+        moved = CFAR._local_apply(wts, values, r)
+    assert (moved - sparse)[0, :, : r + 1, : r + 1].abs().min() > 0
+    assert torch.equal(moved[0, :, r + 1 :, :], sparse[0, :, r + 1 :, :])
+
+
+def test_history_read_outs_give_the_same_bits_in_either_layout() -> None:
+    # a render keeps read-outs channels-last; a resumed one restores them from a state in NCHW: CFAR must
+    # compute the same bits from both, or a resumed render would drift from an uninterrupted one
+    torch.manual_seed(0)
+    cfar = CFAR(key_dim=8, value_dim=6, window=1, dim=4).eval()
+    k, v, k1, v1, k2, v2 = _inputs(4, h=6, w=8)
+    cl = [t.contiguous(memory_format=torch.channels_last) for t in (v, v1, v2)]
+    with torch.inference_mode():
+        hist = [cfar.proj(k1), cfar.proj(k2)]
+        a, _ = cfar(k, cl[0], hist, cl[1:])
+        b, _ = cfar(k, cl[0], hist, [v1.contiguous(), v2.contiguous()])
+    assert not cl[1].is_contiguous() and v1.is_contiguous()
+    assert torch.equal(a, b)

@@ -115,23 +115,31 @@ def test_dense_gather_at_inference_is_the_training_gather_exactly() -> None:
     assert torch.equal(inferred, trained.detach())
 
 
+@pytest.mark.parametrize("inference", [False, True])
+@pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("coarse_k, kept", [(6, 3), (2, 8)])
-def test_guided_gather_sums_the_kept_candidates_of_each_pixel(coarse_k: int, kept: int) -> None:
+def test_guided_gather_sums_the_kept_candidates_of_each_pixel(coarse_k: int, kept: int, batch: int,
+                                                             inference: bool) -> None:
     # (6, 3): each pixel keeps fewer candidates than its block has parents (gathered one by one);
-    # (2, 8): it keeps all of them (the block's candidates gathered once, weighted by a matrix)
+    # (2, 8): it keeps all of them (the block's candidates gathered once, weighted by a matrix);
+    # at CPU inference both are one sparse product, whose read-out comes out channels-last
     g = torch.Generator().manual_seed(5)
-    b, h, w, cv, frames = 1, 2, 3, 4, 2
+    h, w, cv, frames = 2, 3, 4, 2
     mp = frames * h * w
-    values = torch.randn(b, mp, 4, cv, generator=g)
-    coarse_idx = torch.stack([torch.randperm(mp, generator=g)[:coarse_k] for _ in range(h * w)])[None]
-    sel = torch.stack([torch.randperm(4 * coarse_k, generator=g)[:kept] for _ in range(h * w * 4)])
-    sel = sel.view(1, h * w, 4, kept)
-    wts = torch.softmax(torch.randn(1, h * w, 4, kept, generator=g), -1)
-    out = guided_gather(values, coarse_idx, sel, wts, (h, w), key_dim=8)
-    assert out.shape == (1, cv, 2 * h, 2 * w)
-    for p in range(h * w):
-        for child in range(4):
-            cands = values[0, coarse_idx[0, p]].reshape(4 * coarse_k, cv)  # order (parent j, child)
-            expected = (wts[0, p, child, :, None] * cands[sel[0, p, child]]).sum(0)
-            y, x = 2 * (p // w) + child // 2, 2 * (p % w) + child % 2
-            torch.testing.assert_close(out[0, :, y, x], expected, rtol=1e-5, atol=1e-6)
+    values = torch.randn(batch, mp, 4, cv, generator=g)
+    coarse_idx = torch.stack([torch.stack([torch.randperm(mp, generator=g)[:coarse_k] for _ in range(h * w)])
+                              for _ in range(batch)])
+    sel = torch.stack([torch.randperm(4 * coarse_k, generator=g)[:kept] for _ in range(batch * h * w * 4)])
+    sel = sel.view(batch, h * w, 4, kept)
+    wts = torch.softmax(torch.randn(batch, h * w, 4, kept, generator=g), -1)
+    with torch.inference_mode(inference):
+        out = guided_gather(values, coarse_idx, sel, wts, (h, w), key_dim=8)
+    assert out.shape == (batch, cv, 2 * h, 2 * w)
+    assert out.is_contiguous(memory_format=torch.channels_last) == inference
+    for b in range(batch):
+        for p in range(h * w):
+            for child in range(4):
+                cands = values[b, coarse_idx[b, p]].reshape(4 * coarse_k, cv)  # order (parent j, child)
+                expected = (wts[b, p, child, :, None] * cands[sel[b, p, child]]).sum(0)
+                y, x = 2 * (p // w) + child // 2, 2 * (p % w) + child % 2
+                torch.testing.assert_close(out[b, :, y, x], expected, rtol=1e-5, atol=1e-6)

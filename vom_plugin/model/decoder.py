@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .guided import fast_guided_filter
-from .refine import EdgeRefiner, channels_last, conv_relu
+from .refine import EdgeRefiner, cat_channels_last, conv_relu
 
 
 class ResBlock(nn.Module):
@@ -93,7 +93,7 @@ class Decoder(nn.Module):
         out = self.head(hidden)
         out = F.interpolate(_planar(out), size=image.shape[-2:], mode="bilinear", align_corners=False)
         mask_logits, alpha_raw = out[:, :1], out[:, 1:]
-        alpha_raw = alpha_raw + self.fine2(conv_relu(self.fine1, channels_last(torch.cat([image, out], 1))))
+        alpha_raw = alpha_raw + self.fine2(conv_relu(self.fine1, cat_channels_last([image, out])))
         alpha = clamp_inward(alpha_raw)
         if self.refine is not None:
             alpha = clamp_inward(self.refine(image, alpha, hidden, self.guided_radius, self.guided_eps).to(alpha.dtype))

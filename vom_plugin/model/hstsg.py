@@ -287,8 +287,10 @@ class HSTSG(nn.Module):
         r8 = guided_gather(values[1], idx16, sel8, w8, (h, w), c16)
         idx8 = guided_fine_idx(idx16, sel8, (h, w))
         r4 = guided_gather(values[2], idx8, sel4, w4, tuple(keys.feat8.shape[-2:]), c4)
-        # NCHW-contiguous: read-outs are kept as CFAR history and saved in resumable states
-        return r16.contiguous(), r8.contiguous(), r4.contiguous()
+        # channels-last (the sparse reads give them so): CFAR's sparse read and the decoder's convolutions take
+        # them in that layout; every use of a read-out computes the same values from either layout, so a
+        # history restored from a saved state (NCHW) gives what an uninterrupted render computes
+        return tuple(r.contiguous(memory_format=torch.channels_last) for r in (r16, r8, r4))  # type: ignore[return-value]
 
     def refine(
         self, keys: KeyFeatures, readouts: Levels, history: list[History],

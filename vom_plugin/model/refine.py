@@ -30,6 +30,22 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def cat_channels_last(xs: list[torch.Tensor]) -> torch.Tensor:
+    """``channels_last(torch.cat(xs, 1))`` in one pass at inference: concatenated straight into a channels-last
+    buffer. torch.cat of a channels-last image with one-channel maps writes NCHW, which then had to be laid out
+    again: 1.3 ms against 0.15 ms for 5 channels at 272x480 (2 threads), same values. With gradients (an
+    ``out=`` concatenation has none) it takes the plain path."""
+    if torch.is_grad_enabled():
+        return channels_last(torch.cat(xs, 1))
+    n, _, h, w = xs[0].shape
+    dtype = xs[0].dtype
+    for x in xs[1:]:
+        dtype = torch.promote_types(dtype, x.dtype)
+    out = torch.empty((n, sum(x.shape[1] for x in xs), h, w), dtype=dtype, device=xs[0].device,
+                      memory_format=torch.channels_last)
+    return torch.cat(xs, 1, out=out)
+
+
 def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``relu(conv(x))``; at inference on the CPU as one oneDNN convolution with the ReLU applied as it writes.
 
@@ -78,5 +94,5 @@ class EdgeRefiner(nn.Module):
             x = torch.cat([ab, i_lo, p_lo, hidden.float()], 1)
             ab = ab + self.coef3(F.relu(self.coef2(F.relu(self.coef1(x)))))
             out = apply_coefficients(ab, image)
-            fine = channels_last(torch.cat([image.float(), out, alpha.float()], 1))
+            fine = cat_channels_last([image.float(), out, alpha.float()])
             return out + self.fine2(conv_relu(self.fine1, fine))
