@@ -225,12 +225,24 @@ def test_plate_frames_are_read_ahead_and_a_damaged_one_stops_the_render_there(sh
         readers.append(threading.current_thread().name)
         return real(path, *a, **k)
 
+    from vom_plugin.engine import frames as fr
+
+    workers: list[str] = []
+    real_working = fr.image_to_working
+
+    def spy_working(display, geo):
+        workers.append(threading.current_thread().name)
+        return real_working(display, geo)
+
     monkeypatch.setattr(vio, "read_plate", spy)
+    monkeypatch.setattr(fr, "image_to_working", spy_working)
     r = render(shot(shot_dir, "plates_ahead", cache=None))
     assert r.frames == list(range(1, N + 1))
     assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in r.paths)  # the same pixels
     assert len(readers) == N  # each frame decoded once ...
     assert sum(t.startswith("vom-plate-reader") for t in readers) == N - 1  # ... all but the first ahead of use
+    # and made into the network's input there too (padded, clipped), once per frame
+    assert len(workers) == N and sum(t.startswith("vom-plate-reader") for t in workers) == N - 1
     # a frame that cannot be decoded: the error names it, when the render gets there, after complete frames
     root = tmp_path / "damaged"
     shutil.copytree(shot_dir / "plate", root / "plate")

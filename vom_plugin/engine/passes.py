@@ -98,6 +98,11 @@ class FrameSource(Protocol):
         """These frames come next: a source may start reading them (a hint; nothing is returned)."""
         ...
 
+    def working(self, frame: int, display: np.ndarray, geo: fr.Geometry) -> np.ndarray:
+        """``frames.image_to_working(display, geo)`` for ``frame``'s ``display`` (a source may have made it ahead);
+        an array of the caller's own."""
+        ...
+
 
 @dataclass
 class Matte:
@@ -241,7 +246,7 @@ class PassRunner:
     def image(self, frame: int) -> Any:
         display = self.display(frame)
         with self.timer("read"):
-            arr = fr.image_to_working(display, self.geo)  # (ph, pw, 3): a channels-last image as it is
+            arr = self.source.working(frame, display, self.geo)  # (ph, pw, 3): a channels-last image as it is
             return self.torch.from_numpy(arr).permute(2, 0, 1)[None].to(self.device)
 
     def propagator(self) -> Any:
@@ -434,6 +439,9 @@ class ArraySource:
 
     def display(self, frame: int) -> np.ndarray:
         return self.frames[frame]
+
+    def working(self, frame: int, display: np.ndarray, geo: fr.Geometry) -> np.ndarray:
+        return fr.image_to_working(display, geo)
 
     def fingerprint(self, frame: int) -> str:  # pragma: no cover - in-memory runs have no cache
         raise RuntimeError("in-memory frames are not cached")
