@@ -23,6 +23,7 @@ Similarity is STCN's negative squared L2 distance without the query term, ``(2 m
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -182,12 +183,18 @@ def csr_rows(cols: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor) -> t
     matrix of n entries per row times ``rows``. The rows are summed where they lie, never copied out first
     (R x n x C floats: 17 MB at 1/16 of 480x272 with k = 64); each output row is summed in ``j`` order."""
     r, n = cols.shape
-    crow = torch.arange(0, r * n + 1, n, dtype=cols.dtype, device=cols.device)
+    crow = _row_starts(r, n, cols.dtype, cols.device)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         a = torch.sparse_csr_tensor(crow, cols.reshape(-1), weights.reshape(-1).to(rows.dtype), (r, rows.shape[0]),
                                     check_invariants=False)
     return a @ rows
+
+
+@functools.lru_cache(maxsize=16)
+def _row_starts(rows: int, per_row: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A CSR matrix's row starts with ``per_row`` entries in every row (the same few shapes every frame)."""
+    return torch.arange(0, rows * per_row + 1, per_row, dtype=dtype, device=device)
 
 
 def _sparse_gather(values: torch.Tensor, idx: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -209,14 +216,17 @@ def dense_topk_read(
     return dense_gather(mem.values, idx, w, max_elems), idx
 
 
-def child_positions(idx: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
-    """Coarse memory positions [B, N, k] -> fine positions of their children [B, N, k, 4] (order dy, dx)."""
+def child_positions(idx: torch.Tensor, coarse_hw: tuple[int, int], child: torch.Tensor | None = None) -> torch.Tensor:
+    """Coarse memory positions [B, N, k] -> fine positions of their children [B, N, k, 4] (order dy, dx); with
+    ``child`` (0-3, idx's shape), the position of that child only (idx's shape)."""
     h, w = coarse_hw
     t = torch.div(idx, h * w, rounding_mode="floor")
     r = idx - t * (h * w)
     y = torch.div(r, w, rounding_mode="floor")
     x = r - y * w
     base = t * (4 * h * w) + (2 * y) * (2 * w) + 2 * x
+    if child is not None:
+        return base + (child >> 1) * (2 * w) + (child & 1)
     offs = torch.tensor([0, 1, 2 * w, 2 * w + 1], device=idx.device, dtype=idx.dtype)
     return base.unsqueeze(-1) + offs
 
@@ -267,8 +277,9 @@ def guided_fine_idx(coarse_idx: torch.Tensor, sel: torch.Tensor, coarse_hw: tupl
     """The fine memory positions a guided match kept: [B, H*W, k'] (they guide the next finer level)."""
     b, nc, k = coarse_idx.shape
     h, w = coarse_hw
-    cand = child_positions(coarse_idx, (h, w)).view(b, nc, 1, 4 * k).expand(b, nc, 4, 4 * k)
-    chosen = torch.gather(cand, -1, sel)  # [B, Nc, 4, k']
+    # the kept candidates' parents, then their children: k' positions a pixel, not the block's 4k
+    parent = torch.gather(coarse_idx.unsqueeze(2).expand(b, nc, 4, k), -1, sel >> 2)
+    chosen = child_positions(parent, (h, w), sel & 3)  # [B, Nc, 4, k']
     return from_blocks(chosen, h, w).flatten(2).transpose(1, 2).contiguous()
 
 
