@@ -301,36 +301,3 @@ def test_deferred_work_runs_in_the_state_it_was_put_off_in() -> None:
         later = deferred(lambda: conv(x), "cpu")
     got = later()  # here grad mode is on and autocast off: replayed in the recorded state
     assert got.dtype == torch.bfloat16 and torch.equal(got, now) and got.is_inference()
-
-
-def test_cache_entries_widened_on_the_reader_thread_give_the_same_tensors(model: torch.nn.Module) -> None:
-    # the reader thread converts cached features and affinities (fp16, narrow indices) in numpy; what the
-    # network then gets must equal what the conversion on the network's thread gives, bit for bit
-    from vom_plugin.engine.step_cache import _widen_affinity, _widen_features, _widened
-    from vom_plugin.model import Affinity
-
-    frames, mask = _clip(2, seed=5)
-    prop = Propagator(model)
-    keys = prop.encode_keys(frames[:1])
-    feats = Propagator.key_features(keys)
-    widened = _widen_features(feats)
-    for name, t in feats.items():
-        assert widened[name].dtype == torch.float32
-        assert widened[name].is_contiguous(memory_format=torch.channels_last)
-        assert torch.equal(widened[name], t.float())
-    a, b = prop.keys_from_features(feats), prop.keys_from_features(widened)
-    assert all(torch.equal(x, y) for x, y in zip(a.keys(), b.keys(), strict=True))
-    prop.add_keyframe(frames[:1], keys, mask[None])
-    aff = prop.step(frames[1:2], prop.encode_keys(frames[1:2])).affinity.to_dict()
-    assert any(t.dtype in (torch.uint8, torch.int16) for t in aff.values())
-    raw, wide = Affinity.from_dict(aff), Affinity.from_dict(_widen_affinity(aff))
-    for name in ("idx16", "w16", "sel8", "w8", "sel4", "w4"):
-        assert torch.equal(getattr(raw, name), getattr(wide, name))
-    assert all(torch.equal(x, y) for x, y in zip(raw.cfar, wide.cfar, strict=True) if x is not None)
-
-    def broken(d: dict) -> dict:
-        raise ValueError("not this layout")
-
-    # an entry that cannot be widened reaches the network's thread as read, to be refused there
-    assert _widened(lambda: aff, (), broken) is aff
-    assert _widened(lambda: None, (), _widen_affinity) is None

@@ -47,48 +47,6 @@ def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
     return {k: v.clone() if v.device.type == "cpu" else v.cpu() for k, v in state.items()}
 
 
-def _widened(read: Callable[..., Any], args: tuple, widen: Callable[[dict], dict] | None) -> Any:
-    """``read(*args)``, its tensors widened by ``widen`` (on the reader thread); as read if that fails (the
-    entry is then converted, and refused if it must be, where it is used)."""
-    got = read(*args)
-    if got is None or widen is None:
-        return got
-    try:
-        return widen(got)
-    except Exception:
-        return got
-
-
-def _widen_features(feats: dict) -> dict:
-    """Cached key features (fp16, NCHW) as the network takes them on the CPU: fp32 channels-last (what
-    ``to_input`` makes; it leaves these as they are). Converted in numpy, on one thread: 1 ms a frame at
-    480x272 off the network's thread, which the conversion held up; fp16 -> fp32 is exact either way."""
-    import torch
-
-    out = {}
-    for name, t in feats.items():
-        if t.dtype == torch.float16 and t.dim() == 4:
-            a = np.ascontiguousarray(t.numpy().transpose(0, 2, 3, 1), dtype=np.float32)
-            t = torch.from_numpy(a).permute(0, 3, 1, 2)
-        out[name] = t
-    return out
-
-
-def _widen_affinity(d: dict) -> dict:
-    """A cached affinity's narrow indices as int64 and half-precision weights as fp32 (``Affinity.from_dict``
-    leaves them as they are), converted in numpy like ``_widen_features``: exact."""
-    import torch
-
-    out = {}
-    for name, t in d.items():
-        if t.dtype in (torch.uint8, torch.int16, torch.int32):
-            t = torch.from_numpy(t.numpy().astype(np.int64))
-        elif t.dtype == torch.float16:
-            t = torch.from_numpy(t.numpy().astype(np.float32))
-        out[name] = t
-    return out
-
-
 class StepCache:
     """One run's view of a ``ShotCache``. ``result``: the run's RenderResult (counters, warnings)."""
 
@@ -147,15 +105,12 @@ class StepCache:
         is not on disk yet reads as a miss, as it would have when looked up then."""
         if not self.ok:
             return
-        cpu = getattr(self.device, "type", str(self.device)) == "cpu"
         for j, frame in enumerate(frames):
             key = self._key_address(frame)
             if ("keys", key) not in self._ahead:
-                self._ahead[("keys", key)] = self._reader.submit(
-                    _widened, self.store.get_keys, (frame, key), _widen_features if cpu else None)
+                self._ahead[("keys", key)] = self._reader.submit(self.store.get_keys, frame, key)
             if affs is not None and ("affinity", affs[j]) not in self._ahead:
-                self._ahead[("affinity", affs[j])] = self._reader.submit(
-                    _widened, self.store.get_affinity, (affs[j],), _widen_affinity if cpu else None)
+                self._ahead[("affinity", affs[j])] = self._reader.submit(self.store.get_affinity, affs[j])
 
     def _read(self, kind: str, address: str, read: Callable[[], Any]) -> Any:
         fut = self._ahead.pop((kind, address), None)
