@@ -218,13 +218,12 @@ def dense_topk_read(
 
 def child_positions(idx: torch.Tensor, coarse_hw: tuple[int, int], child: torch.Tensor | None = None) -> torch.Tensor:
     """Coarse memory positions [B, N, k] -> fine positions of their children [B, N, k, 4] (order dy, dx); with
-    ``child`` (0-3, idx's shape), the position of that child only (idx's shape)."""
-    h, w = coarse_hw
-    t = torch.div(idx, h * w, rounding_mode="floor")
-    r = idx - t * (h * w)
-    y = torch.div(r, w, rounding_mode="floor")
-    x = r - y * w
-    base = t * (4 * h * w) + (2 * y) * (2 * w) + 2 * x
+    ``child`` (0-3, idx's shape), the position of that child only (idx's shape).
+
+    Position ``p = (t*h + y)*w + x`` has its first child at ``(t*2h + 2y)*2w + 2x = 4p - 2x``: one remainder,
+    no divisions (the frame t and row y need not be known)."""
+    _, w = coarse_hw
+    base = idx * 4 - torch.remainder(idx, w) * 2
     if child is not None:
         return base + (child >> 1) * (2 * w) + (child & 1)
     offs = torch.tensor([0, 1, 2 * w, 2 * w + 1], device=idx.device, dtype=idx.dtype)
