@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .memory_read import _sparse_ok, csr_rows
+from .memory_read import csr_rows, sparse_ok
 
 MAX_ELEMS = 1 << 22  # dense attention chunk (16 MiB fp32), see memory_read.MAX_ELEMS
 
@@ -38,7 +38,7 @@ MAX_ELEMS = 1 << 22  # dense attention chunk (16 MiB fp32), see memory_read.MAX_
 def _for_convs(x: torch.Tensor) -> torch.Tensor:
     """The refined read-out in the layout the convolutions after it (the FFN, the decoder) use: channels-last.
     Left NCHW, each of them re-laid it out, and the decoder's concatenations mixed layouts: 0.9 ms a frame
-    at 272x480 (2 threads), same values. Only the refined read-out: history and states keep NCHW."""
+    at 272x480 (2 threads), same values. (At CPU inference the sparse window read gives it so already.)"""
     return x.contiguous(memory_format=torch.channels_last)
 
 
@@ -150,7 +150,7 @@ class CFAR(nn.Module):
         if weights.shape[1] != len(values) * size * size:
             raise ValueError(f"CFAR weights cover {weights.shape[1]} positions; {len(values)} frames with a "
                              f"{size}x{size} window need {len(values) * size * size}")
-        if _sparse_ok(values[0]):
+        if sparse_ok(values[0]):
             # one sparse product over the frames' rows (the read-outs are channels-last, so rows are views), the
             # output channels-last: 0.4 against 1.4 ms at 1/16 of 480x272, where the loop below is 75 small ops
             n = len(values) * h * w
