@@ -11,6 +11,7 @@ import errno
 import hashlib
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -265,11 +266,12 @@ def test_a_cache_vanishing_during_the_render(root: Path, clean: dict[str, np.nda
 
     def vanish(event: dict) -> None:
         if event.get("event") == "frame" and event["done"] == 2:
-            # the render's writer thread may add files while the folder goes: keep deleting until it is gone
-            for _ in range(100):
+            # the render's writer thread may add files while the folder goes (its queue drains while this
+            # callback holds the render up): keep deleting until it is gone
+            deadline = time.monotonic() + 30
+            while cache.exists() and time.monotonic() < deadline:
                 shutil.rmtree(cache, ignore_errors=True)
-                if not cache.exists():
-                    break
+                time.sleep(0.001)
             assert not cache.exists()
 
     r = render(_shot(root, tmp_path / "out", cache), progress=vanish)
