@@ -31,15 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .memory_read import csr_rows, sparse_ok
+from .refine import channels_last
 
 MAX_ELEMS = 1 << 22  # dense attention chunk (16 MiB fp32), see memory_read.MAX_ELEMS
-
-
-def _for_convs(x: torch.Tensor) -> torch.Tensor:
-    """The refined read-out in the layout the convolutions after it (the FFN, the decoder) use: channels-last.
-    Left NCHW, each of them re-laid it out, and the decoder's concatenations mixed layouts: 0.9 ms a frame
-    at 272x480 (2 threads), same values. (At CPU inference the sparse window read gives it so already.)"""
-    return x.contiguous(memory_format=torch.channels_last)
 
 
 class CFAR(nn.Module):
@@ -70,7 +64,7 @@ class CFAR(nn.Module):
         pks = [pk, *hist_pkeys]
         if self.window == 0:
             values = [value, *hist_values]
-            out = _for_convs(value + self._dense(pks, values) * self._scale(values))
+            out = channels_last(value + self._dense(pks, values) * self._scale(values))  # see with_weights
             return out + self.ffn(out), pk
         if weights is None:
             weights = self._local_weights(pks, self.window)
@@ -80,7 +74,10 @@ class CFAR(nn.Module):
                      ) -> torch.Tensor:
         """``forward`` for a local window whose attention ``weights`` are known: no key is read."""
         values = [value, *hist_values]
-        out = _for_convs(value + self._local_apply(weights, values, self.window) * self._scale(values))
+        # channels-last, the layout the convolutions after it (the FFN, the decoder) take: left NCHW, each of
+        # them re-laid it out and the decoder concatenated mixed layouts (0.9 ms a frame at 272x480, same
+        # values); at CPU inference the sparse window read gives it so already
+        out = channels_last(value + self._local_apply(weights, values, self.window) * self._scale(values))
         return out + self.ffn(out)
 
     @staticmethod

@@ -274,11 +274,9 @@ def guided_topk_match(
 
 def guided_fine_idx(coarse_idx: torch.Tensor, sel: torch.Tensor, coarse_hw: tuple[int, int]) -> torch.Tensor:
     """The fine memory positions a guided match kept: [B, H*W, k'] (they guide the next finer level)."""
-    b, nc, k = coarse_idx.shape
     h, w = coarse_hw
     # the kept candidates' parents, then their children: k' positions a pixel, not the block's 4k
-    parent = torch.gather(coarse_idx.unsqueeze(2).expand(b, nc, 4, k), -1, sel >> 2)
-    chosen = child_positions(parent, (h, w), sel & 3)  # [B, Nc, 4, k']
+    chosen = child_positions(_kept_parents(coarse_idx, sel), (h, w), sel & 3)  # [B, Nc, 4, k']
     return from_blocks(chosen, h, w).flatten(2).transpose(1, 2).contiguous()
 
 
@@ -317,12 +315,16 @@ def guided_gather(
     return from_blocks(out, h, w)
 
 
-def _kept_rows(coarse_idx: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
-    """The blocked memory rows [B, n, 4, k'] a guided match kept: ``sel`` indexes a block's 4k candidates,
-    ordered (parent j, child)."""
+def _kept_parents(coarse_idx: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    """The coarse positions [B, n, 4, k'] whose children a guided match kept: ``sel`` indexes a block's 4k
+    candidates, ordered (parent j, child), so candidate ``s`` is child ``s & 3`` of parent ``s >> 2``."""
     b, n, k = coarse_idx.shape
-    parent = torch.gather(coarse_idx.unsqueeze(2).expand(b, n, 4, k), -1, sel >> 2)
-    return (parent << 2) | (sel & 3)
+    return torch.gather(coarse_idx.unsqueeze(2).expand(b, n, 4, k), -1, sel >> 2)
+
+
+def _kept_rows(coarse_idx: torch.Tensor, sel: torch.Tensor) -> torch.Tensor:
+    """The blocked memory rows [B, n, 4, k'] (row = parent * 4 + child) a guided match kept."""
+    return (_kept_parents(coarse_idx, sel) << 2) | (sel & 3)
 
 
 def _sparse_guided_gather(values: torch.Tensor, coarse_idx: torch.Tensor, sel: torch.Tensor, weights: torch.Tensor,
