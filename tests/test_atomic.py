@@ -70,3 +70,33 @@ def test_a_dead_writers_temp_is_removed_by_the_next_write_others_are_kept(tmp_pa
     assert all(p.read_bytes() == b"half a frame" for p in (live, other_host, other_frame, user_file))
     assert target.read_text() == "frame"
     assert temp_name(target).name.startswith(f".alpha.1001.exr.{atomic._HOST}~{os.getpid()}-")
+
+
+def test_a_folder_sweep_removes_every_dead_writers_temp_and_keeps_the_rest(tmp_path: Path) -> None:
+    """``remove_stale_temps_in``: what ``remove_stale_temps`` removes for one file, for every file of the folder
+    in one listing; ``atomic_path(sweep=False)`` (a render's frames, after that sweep) lists nothing."""
+    import subprocess
+    import sys
+
+    from vom_plugin import atomic
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    stale = [tmp_path / f".alpha.{f}.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr" for f in (1001, 1002)]
+    stale.append(tmp_path / f".shot.yaml.{atomic._HOST}~{dead_pid}-89abcdef.tmp.yaml")
+    kept = [tmp_path / f".alpha.1003.exr.{atomic._HOST}~{os.getpid()}-0123abcd.tmp.exr",  # a live writer
+            tmp_path / f".alpha.1003.exr.{atomic._HOST}x~{dead_pid}-0123abcd.tmp.exr",  # another host
+            tmp_path / f".alpha.1003.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.png",  # not its extension
+            tmp_path / f".alpha.1003.exr.{atomic._HOST}~{dead_pid}-notours.tmp.exr",
+            tmp_path / "alpha.1003.exr", tmp_path / ".hidden"]
+    for p in stale + kept:
+        p.write_bytes(b"half a frame")
+    target = tmp_path / "alpha.1001.exr"
+    with atomic_path(target, sweep=False) as tmp:
+        tmp.write_text("frame")
+    assert all(p.exists() for p in stale)  # not swept by a write that was told the folder is swept
+    assert sorted(atomic.remove_stale_temps_in(tmp_path)) == sorted(stale)
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_bytes() == b"half a frame" for p in kept)
+    assert target.read_text() == "frame"
+    assert atomic.remove_stale_temps_in(tmp_path / "missing") == []

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from vom_plugin import __version__
+from vom_plugin.atomic import remove_stale_temps_in
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.cache import ShotCache, file_fingerprint
 from vom_plugin.engine.helper_threads import lower_this_thread
@@ -182,9 +183,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     cache, cache_off = _open_cache(shot)
     for pattern in shot.out_patterns().values():
         try:
-            vio.ensure_output_folder(vio.frame_path(pattern, frames[0]))
+            folder = vio.ensure_output_folder(vio.frame_path(pattern, frames[0]))
         except InputError as e:
             raise InputError(f"out {shot.out!r}: {e}") from None
+        remove_stale_temps_in(folder)  # once here; the frames are written without a listing each
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first)
@@ -401,14 +403,15 @@ class _Render:
                     m = mattes[names[0]]
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
                     vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,
-                                    output=shot.output, rgb=rgb, metadata=meta, extra=extra)
+                                    output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False)
                     continue
                 layers = {}
                 for n in names:
                     layers[object_channel(shot.channel, n, "A")] = mattes[n].alpha
                     if mattes[n].mask is not None:
                         layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
-                vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta)
+                vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta,
+                                 sweep=False)
             return time.perf_counter() - t
 
         self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))

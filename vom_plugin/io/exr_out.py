@@ -171,6 +171,7 @@ def write_alpha(
     rgb: np.ndarray | None = None,
     metadata: dict[str, Any] | None = None,
     extra: dict[str, np.ndarray] | None = None,
+    sweep: bool = True,
 ) -> None:
     """Write ``alpha`` (float32 (H, W) over the display window of ``info``) as a half-float EXR frame.
 
@@ -185,6 +186,8 @@ def write_alpha(
     ``extra``: more channels, {name: (H, W) over the display window, clipped to [0, 1] like the alpha}
     (the semantic mask), written after it.
     Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
+    ``sweep``: remove the file's temporaries left by killed writers first (``atomic.atomic_path``); a render
+    sweeps its output folder once instead and passes False.
     Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
     """
     out_path = Path(path)
@@ -198,7 +201,8 @@ def write_alpha(
     if extra:
         pixels = np.concatenate([pixels] + [_prepare_pixels(v, info, "alpha", None) for v in extra.values()], axis=2)
         names = names + list(extra)
-    _write(out_path, np.ascontiguousarray(pixels), _build_spec(info, names, compression, metadata, alpha_index))
+    _write(out_path, np.ascontiguousarray(pixels), _build_spec(info, names, compression, metadata, alpha_index),
+           sweep)
 
 
 def write_layers(
@@ -209,11 +213,12 @@ def write_layers(
     compression: str = "zip",
     rgb: np.ndarray | None = None,
     metadata: dict[str, Any] | None = None,
+    sweep: bool = True,
 ) -> None:
     """Write several mattes into one half-float EXR frame: ``layers`` is {channel: (H, W) over the display
     window} (``hero.A``, ``hero.mask``, ``dog.A``), each clipped to [0, 1], in that order; ``rgb``: the
     plate's RGB first as R, G, B (unpremultiplied: there is no one alpha to premultiply by). Windows,
-    metadata and atomicity as ``write_alpha``'s."""
+    metadata, atomicity and ``sweep`` as ``write_alpha``'s."""
     out_path = Path(path)
     parse_value("compression", compression)
     if out_path.suffix.lower() != ".exr":
@@ -225,15 +230,15 @@ def write_layers(
         planes.insert(0, _prepare_pixels(first, info, "rgba", rgb)[:, :, :3])
         names = ["R", "G", "B", *names]
     pixels = np.ascontiguousarray(np.concatenate(planes, axis=2))
-    _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1))
+    _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1), sweep)
 
 
-def _write(out_path: Path, pixels: np.ndarray, spec: Any) -> None:
+def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool) -> None:
     import OpenImageIO as oiio
 
     folder = ensure_output_folder(out_path)
     try:
-        with atomic_path(out_path) as temp:  # fsynced, then renamed: readers never see half a frame
+        with atomic_path(out_path, sweep=sweep) as temp:  # fsynced, then renamed: readers never see half a frame
             writer = oiio.ImageOutput.create(str(temp))
             if writer is None:
                 raise InputError(f"output file {out_path}: no EXR writer: {oiio.geterror()}")
