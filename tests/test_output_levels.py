@@ -83,7 +83,7 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
     src = _file_without_levels(tmp_path / "w.safetensors")
     monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))
     assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "cal.safetensors"), "--size", "32",
-                 "--threads", "1"]) == 0
+                 "--threads", "1", "--val-hard", "2"]) == 0
     out = capsys.readouterr().out
     chosen = [line for line in out.splitlines() if "<- chosen" in line]
     assert len(chosen) == 1
@@ -92,7 +92,10 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
     assert f"lo {lo:.2f} hi {hi:.2f}" in chosen[0]
     meta = read_weights_metadata(tmp_path / "cal.safetensors")
     assert meta["output_levels"] == f"{V.LEVELS_LO[V.LEVELS_LO.index(lo)]:g},{V.LEVELS_HI[V.LEVELS_HI.index(hi)]:g}"
-    assert meta["levels_chosen_on"].startswith("synthetic(2 clips, 32 px)")
+    assert meta["levels_chosen_on"] == "synthetic(2 clips, 32 px)+hard(2 clips, 32 px)"
+    with pytest.raises(SystemExit) as bad:
+        main(["train", "--calibrate", str(src), "--to", str(tmp_path / "c.safetensors"), "--val-hard", "-1"])
+    assert bad.value.code == 2 and "--val-hard: expected a whole number >= 0, got '-1'" in capsys.readouterr().err
     assert main(["train", "--calibrate", str(src), "--size", "32"]) == 2  # no --to
     before = src.read_bytes()
     assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "." / "w.safetensors"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -12,6 +13,7 @@ import torch.nn as nn
 from vom_plugin.cli import main
 from vom_plugin.errors import InputError
 from vom_plugin.train import loop as L
+from vom_plugin.train import validate as V
 from vom_plugin.train.data import Curriculum, SynthSource, make_batch, network_encoder
 
 
@@ -46,7 +48,8 @@ def tiny(monkeypatch):
 
 
 def _args(out: Path, shots: Path, **kw) -> L.TrainArgs:
-    base = dict(out=out, minutes=5, max_steps=4, batch=2, size=32, frames=3, val_clips=2, val_frames=3, log_every=2,
+    base = dict(out=out, minutes=5, max_steps=4, batch=2, size=32, frames=3, val_clips=2, val_hard=1, val_frames=3,
+                log_every=2,
                 shots=shots, curriculum=Curriculum(stage1_steps=2, ramp_steps=4))
     base.update(kw)
     return L.TrainArgs(**base)
@@ -69,7 +72,8 @@ def test_train_writes_checkpoints_and_logs_then_resumes(tmp_path: Path, tiny):
     assert all(float(r["total"]) > 0 for r in rows)
     assert rows[0]["static"] == "1"  # stage 1 first
     val = _rows(out / "val.csv")
-    assert {r["set"] for r in val} == {"synth/synth_2000000000", "synth/synth_2000000001", "synth/mean"}
+    assert {r["set"] for r in val} == {"synth/synth_2000000000", "synth/synth_2000000001", "synth/mean",
+                                       "hard/synth_2000001000", "hard/mean"}
     ck = L.load_checkpoint(out / "last.pt")
     assert ck["step"] == 4 and ck["config"] == "lite"
 
@@ -375,8 +379,8 @@ def test_validation_runs_the_render_path():
 
 
 def test_library_validation_is_logged_and_joins_the_selection(tmp_path: Path, tiny, monkeypatch):
-    """--val-library: the library's held-out clips are validated beside the synthetic set, logged as
-    library/<clip>, and best.pt is chosen on the sum of both scores."""
+    """--val-library: the library's held-out clips are validated beside the synthetic sets (spread and hard),
+    logged as library/<clip>, and best.pt is chosen on the sum of the three scores."""
     from test_train_clips import make_library
 
     root = make_library(tmp_path / "lib", n=12, frames=3, size=40, occluder_in=())
@@ -388,11 +392,11 @@ def test_library_validation_is_logged_and_joins_the_selection(tmp_path: Path, ti
     logs: list[str] = []
     L.train(_args(tmp_path / "run", shots, val_library=root), log=logs.append)
     sets = {r["set"] for r in _rows(tmp_path / "run" / "val.csv")}
-    assert {"library/clip_000009", "library/mean", "synth/mean"} <= sets
-    assert len(scores) == 2  # the final validation scored both sets
+    assert {"library/clip_000009", "library/mean", "synth/mean", "hard/mean"} <= sets
+    assert len(scores) == 3  # the final validation scored the three sets
     best = L.load_checkpoint(tmp_path / "run" / "best.pt")["best"]
     assert best == pytest.approx(sum(scores))
-    assert any("| library mad=" in m for m in logs)
+    assert any("| library mad=" in m and "| hard mad=" in m for m in logs)
     with pytest.raises(InputError, match="no finished val clips"):
         L.train(_args(tmp_path / "run2", shots, val_library=make_library(tmp_path / "small", n=2)),
                 log=lambda m: None)
@@ -420,3 +424,21 @@ def test_no_refine_trains_the_plain_filter_and_old_checkpoints_resume_and_export
     with pytest.raises(InputError, match="--no-refine: .* was trained with the edge refinement"):
         L.train(_args(run2, shots, max_steps=2, val_minutes=0, size=32, resume=True, refine=False),
                 log=lambda m: None)
+
+
+def test_the_hard_validation_set_is_full_difficulty_held_out_and_fixed():
+    """``hard_valsets``: difficulty 1.0 (as ``synth:N`` is), seeds no training step, benchmark clip or spread
+    validation clip uses, the same clips every time."""
+    from vom_plugin.train.data import VAL_SEED_BASE
+    from vom_plugin.train.synth import make_clip
+
+    a = V.hard_valsets(2, 3, 32)
+    b = V.hard_valsets(2, 3, 32)
+    assert [s.name for s in a] == [f"synth_{VAL_SEED_BASE + V.HARD_SEED_OFFSET + i}" for i in range(2)]
+    assert not {s.name for s in a} & {s.name for s in V.synthetic_valsets(8, 3, 32)}
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x.frames, y.frames) and torch.equal(x.roto, y.roto) and np.array_equal(x.gt, y.gt)
+    ref = make_clip(VAL_SEED_BASE + V.HARD_SEED_OFFSET, frames=3, size=(32, 32), difficulty=1.0)
+    assert np.array_equal(a[0].gt, ref.alpha) and a[0].frames.shape == (3, 3, 32, 32)
+    # training draws seeds in [10^6, 10^9) (SynthSource), the benchmark 0..N-1
+    assert VAL_SEED_BASE + V.HARD_SEED_OFFSET >= 10 ** 9

@@ -21,6 +21,17 @@ def positive(kind: type) -> Callable[[str], int | float]:
     return parse
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return v
+
+
 def human_size(n: float) -> str:
     """Bytes as B / KiB / MiB / GiB (binary units, as `du -h` and file managers show them)."""
     for unit in ("B", "KiB", "MiB", "GiB"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vom_plugin.commands._args import positive
+from vom_plugin.commands._args import count, positive
 
 HELP = "train the matting network on synthetic or studio data, or export a checkpoint as shipped weights"
 DESCRIPTION = """Train the HSTSG matting network.
@@ -68,9 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
                    help="also validate on a library's held-out clips (seed %% 10 == 9, never trained on) and choose "
                    "best.pt on synthetic + library scores; without DIR the default library")
+    p.add_argument("--val-hard", type=count, default=8, metavar="N",
+                   help="full-difficulty synthetic validation clips that join the selection set (held-out seeds; "
+                   "default 8, 0: none); --calibrate uses them too")
     p.add_argument("--calibrate", type=Path, default=None, metavar="WEIGHTS",
                    help="choose the output levels (black and white points of the published alpha) of WEIGHTS on the "
-                   "validation clips (synthetic at --size, plus --val-library's held-out clips) and write the "
+                   "validation clips (synthetic at --size, --val-hard's, plus --val-library's held-out clips) and "
+                   "write the "
                    "weights with them to --to")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export or --calibrate: destination .safetensors")
@@ -110,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
                       refine=not args.no_refine,
                       library=library, library_share=args.library_share, val_library=val_library,
+                      val_hard=args.val_hard,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))
     return 0
@@ -143,6 +148,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     model = load_model(source)
     sets = {"synthetic": V.synthetic_valsets(8, 8, args.size)}
+    if args.val_hard > 0:
+        sets["hard"] = V.hard_valsets(args.val_hard, 8, args.size)
     if args.val_library is not None:
         sets["library"] = V.library_valsets(_library(args.val_library), 8, args.size, limit=10)
     (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))

@@ -53,6 +53,7 @@ class TrainArgs:
     log_every: int = 10
     threads: int = 2
     val_clips: int = 8
+    val_hard: int = 8  # full-difficulty synthetic validation clips (validate.hard_valsets) in the selection set
     val_frames: int = 8
     shots: Path | None = None
     curriculum: Curriculum = field(default_factory=Curriculum)
@@ -350,6 +351,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
 
     shots_root = args.shots
     val_sets = V.synthetic_valsets(args.val_clips, args.val_frames, args.size)
+    hard_sets = (V.hard_valsets(args.val_hard, args.val_frames, args.size)
+                 if args.val_minutes > 0 and args.val_hard > 0 else [])
     # shots are reported only when asked for (--shots); checkpoints are chosen on val_sets alone
     shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 and shots_root is not None else []
     lib_sets = (V.library_valsets(args.val_library, args.val_frames, args.size, limit=args.val_library_clips)
@@ -390,13 +393,20 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         lib = V.evaluate(judged, lib_sets, device) if lib_sets else {}
         for name, m in lib.items():
             val_csv.row(step=step, elapsed_s=elapsed_total, set=f"library/{name}", **m)
+        hard = V.evaluate(judged, hard_sets, device) if hard_sets else {}
+        for name, m in hard.items():
+            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"hard/{name}", **m)
         msg = " ".join(f"{k}={v:.2f}" for k, v in res["mean"].items())
+        if hard:
+            msg += " | hard " + " ".join(f"{k}={v:.2f}" for k, v in hard["mean"].items())
         if lib:
             msg += " | library " + " ".join(f"{k}={v:.2f}" for k, v in lib["mean"].items())
         if shots:
             msg += " | shots " + " ".join(f"{k}={v:.2f}" for k, v in shots["mean"].items())
-        # the selection set: synthetic validation clips, plus the library's held-out clips when given
-        score = val_score(res["mean"]) + (val_score(lib["mean"]) if lib else 0.0)
+        # the selection set: synthetic validation clips (spread and full difficulty), plus the library's
+        # held-out clips when given
+        score = (val_score(res["mean"]) + (val_score(hard["mean"]) if hard else 0.0)
+                 + (val_score(lib["mean"]) if lib else 0.0))
         if score < best:
             best = score
             checkpoint(args.out / "best.pt")
