@@ -6,30 +6,28 @@ import argparse
 from collections.abc import Callable
 
 
-def positive(kind: type) -> Callable[[str], int | float]:
-    """An argparse type: a number of ``kind`` (int or float) greater than 0."""
+def _number(kind: type, ok: Callable[[int | float], bool], what: str) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind`` for which ``ok`` holds; otherwise "expected ``what``, got ..."."""
 
     def parse(text: str) -> int | float:
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if v <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return v
 
     return parse
 
 
-def count(text: str) -> int:
-    """An argparse type: a whole number >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return v
+def positive(kind: type) -> Callable[[str], int | float]:
+    """An argparse type: a number of ``kind`` (int or float) greater than 0."""
+    return _number(kind, lambda v: v > 0, f"a positive {kind.__name__}")
+
+
+count = _number(int, lambda v: v >= 0, "a whole number >= 0")
+"""An argparse type: a whole number >= 0."""
 
 
 def human_size(n: float) -> str:

@@ -120,3 +120,13 @@ def validation_clips(n: int = 8, frames: int = 8, size: tuple[int, int] = (256, 
     """The FIXED held-out synthetic set: seeds no training run draws, difficulty spread 0.4 -> 1.0."""
     diffs = np.linspace(0.4, 1.0, n) if n > 1 else np.array([1.0])
     return [make_clip(VAL_SEED_BASE + i, frames=frames, size=size, difficulty=float(d)) for i, d in enumerate(diffs)]
+
+
+HARD_SEED_OFFSET = 1000
+
+
+def hard_validation_clips(n: int = 8, frames: int = 8, size: tuple[int, int] = (256, 256)) -> list[Clip]:
+    """The FIXED held-out synthetic set at full difficulty (as ``synth:N`` is): seeds
+    ``VAL_SEED_BASE + HARD_SEED_OFFSET + i``, which no training run, benchmark clip or spread validation clip draws."""
+    return [make_clip(VAL_SEED_BASE + HARD_SEED_OFFSET + i, frames=frames, size=size, difficulty=1.0)
+            for i in range(n)]

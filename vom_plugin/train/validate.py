@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from vom_plugin.grammar import default
-from vom_plugin.train.data import network_encoder, validation_clips
+from vom_plugin.train.data import HARD_SEED_OFFSET, hard_validation_clips, network_encoder, validation_clips
 from vom_plugin.train.synth import coarse_roto
 
 # Imported once, with the model, at the start of a run: a run that lasts hours must not pick up a newer
@@ -119,20 +119,11 @@ def synthetic_valsets(n: int = 8, frames: int = 8, size: int = 256) -> list[ValS
     return _synthetic(validation_clips(n, frames, (size, size)), 0)
 
 
-HARD_SEED_OFFSET = 1000
-
-
 def hard_valsets(n: int = 8, frames: int = 8, size: int = 256) -> list[ValSet]:
-    """Held-out synthetic clips at full difficulty (seeds ``VAL_SEED_BASE + 1000 + i``: never drawn by
-    training, nor by the benchmark's ``synth:N``, which is difficulty 1.0 too). The spread set alone
+    """The held-out synthetic set at full difficulty (``data.hard_validation_clips``). The spread set alone
     under-weights what the benchmark and real plates are made of: on it the shipped file was level with
     the oracle at 160 px while behind it on ``synth:8``."""
-    from vom_plugin.train.data import VAL_SEED_BASE
-    from vom_plugin.train.synth import make_clip
-
-    clips = [make_clip(VAL_SEED_BASE + HARD_SEED_OFFSET + i, frames=frames, size=(size, size), difficulty=1.0)
-             for i in range(n)]
-    return _synthetic(clips, HARD_SEED_OFFSET)
+    return _synthetic(hard_validation_clips(n, frames, (size, size)), HARD_SEED_OFFSET)
 
 
 def library_valsets(root: Path, frames: int = 8, size: int = 256, limit: int | None = None) -> list[ValSet]:
