@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pytest
 import torch
 
 from vom_plugin.model.guided import fast_guided_filter
@@ -53,6 +57,55 @@ def test_decoder_applies_it_per_config():
 
     model = build_model("lite")
     assert model.config.guided_radius > 0 and model.decoder.guided_radius == model.config.guided_radius
+
+
+def _without_guided(path: Path) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    from vom_plugin.engine.weights import read_weights_metadata
+
+    meta, state = read_weights_metadata(path), load_file(str(path))
+    del state["decoder.guided"]
+    save_file(state, str(path), metadata=meta)
+    return path
+
+
+def test_the_guided_filter_travels_with_the_weights(tmp_path: Path):
+    """(radius, eps) are saved with the weights and used by the render path; files from before load with the
+    config's values; a broken setting is refused naming the file."""
+    from vom_plugin.engine.passes import run_clip
+    from vom_plugin.engine.weights import load_model, save_weights
+    from vom_plugin.errors import InputError
+    from vom_plugin.model import build_model
+    from vom_plugin.model.config import CONFIGS
+
+    torch.manual_seed(3)
+    model = build_model("lite")
+    with torch.no_grad():  # a refinement that does something, so the filter's setting shows in the alpha
+        for conv in (model.decoder.refine.coef3, model.decoder.refine.fine2):
+            conv.weight.normal_(0, 0.05)
+    save_weights(model, tmp_path / "plain.safetensors")
+    old = load_model(_without_guided(tmp_path / "plain.safetensors"))
+    cfg = CONFIGS["lite"]
+    assert (old.decoder.guided_radius, old.decoder.guided_eps) == (cfg.guided_radius, pytest.approx(cfg.guided_eps))
+    model.decoder.set_guided(9, 2e-4)
+    save_weights(model, tmp_path / "set.safetensors", fp16=True)
+    loaded = load_model(tmp_path / "set.safetensors")
+    assert loaded.decoder.guided_radius == 9 and loaded.decoder.guided_eps == pytest.approx(2e-4, rel=1e-3)
+
+    rng = np.random.default_rng(0)
+    frames = rng.random((2, 64, 64, 3)).astype(np.float32)
+    roto = np.zeros((64, 64), np.float32)
+    roto[16:48, 20:44] = 1
+    a_old, a_new = (run_clip(m, frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
+                    for m in (old, loaded))
+    assert np.abs(a_old - a_new).max() > 1e-2
+
+    for bad, why in (((2.5, 1e-3), "whole radius"), ((6, 0.0), "eps > 0")):
+        model.decoder.guided.copy_(torch.tensor(bad))
+        save_weights(model, tmp_path / "bad.safetensors")
+        with pytest.raises(InputError, match=f"bad.safetensors.*guided filter radius.*{why}"):
+            load_model(tmp_path / "bad.safetensors")
 
 
 def test_clamp_inward_passes_only_gradients_that_point_back_into_range():

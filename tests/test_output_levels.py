@@ -83,8 +83,9 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
     src = _file_without_levels(tmp_path / "w.safetensors")
     monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))
     assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "cal.safetensors"), "--size", "32",
-                 "--threads", "1", "--val-hard", "2"]) == 0
+                 "--threads", "1", "--val-hard", "2", "--levels-only"]) == 0
     out = capsys.readouterr().out
+    assert "guided" not in out
     chosen = [line for line in out.splitlines() if "<- chosen" in line]
     assert len(chosen) == 1
     m = load_model(tmp_path / "cal.safetensors")
@@ -93,6 +94,7 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
     meta = read_weights_metadata(tmp_path / "cal.safetensors")
     assert meta["output_levels"] == f"{V.LEVELS_LO[V.LEVELS_LO.index(lo)]:g},{V.LEVELS_HI[V.LEVELS_HI.index(hi)]:g}"
     assert meta["levels_chosen_on"] == "synthetic(2 clips, 32 px)+hard(2 clips, 32 px)"
+    assert "guided_filter" not in meta and m.decoder.guided_radius == load_model(src).decoder.guided_radius
     with pytest.raises(SystemExit) as bad:
         main(["train", "--calibrate", str(src), "--to", str(tmp_path / "c.safetensors"), "--val-hard", "-1"])
     assert bad.value.code == 2 and "--val-hard: expected a whole number >= 0, got '-1'" in capsys.readouterr().err
@@ -102,6 +104,30 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
                  "--size", "32"]) == 2
     assert "is the weights file being calibrated" in capsys.readouterr().err
     assert src.read_bytes() == before
+
+
+def test_cli_calibrate_chooses_the_guided_filter_with_the_levels(tmp_path: Path, capsys, monkeypatch):
+    """Every (radius, eps) candidate is a full prediction scored with its own best levels; the lowest wins and
+    both travel in the written file."""
+    src = _file_without_levels(tmp_path / "w.safetensors")
+    monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))
+    monkeypatch.setattr(V, "GUIDED_RADII", (2, 6))
+    monkeypatch.setattr(V, "GUIDED_EPS", (1e-3, 1e-4))
+    assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "cal.safetensors"), "--size", "32",
+                 "--threads", "1", "--val-hard", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    guided = [line for line in out if line.startswith("guided radius ")]
+    assert len(guided) == 4
+    scores = [float(line.split("score ")[1].split()[0]) for line in guided]
+    best = guided[scores.index(min(scores))]
+    assert best.endswith("<- chosen") and sum("<- chosen" in line for line in guided) == 1
+    radius, eps = int(best.split()[2]), float(best.split()[4])
+    m = load_model(tmp_path / "cal.safetensors")
+    assert m.decoder.guided_radius == radius and m.decoder.guided_eps == pytest.approx(eps, rel=1e-3)
+    meta = read_weights_metadata(tmp_path / "cal.safetensors")
+    assert meta["guided_filter"] == f"{radius},{eps:g}" and meta["guided_chosen_on"] == "synthetic(2 clips, 32 px)"
+    lo, hi = (float(x) for x in meta["output_levels"].split(","))
+    assert f"(lo {lo:.2f} hi {hi:.2f})" in best  # the file's levels are the chosen candidate's
 
 
 _REAL_SYNTHETIC = V.synthetic_valsets

@@ -72,10 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="full-difficulty synthetic validation clips that join the selection set (held-out seeds; "
                    "default 8, 0: none); --calibrate uses them too")
     p.add_argument("--calibrate", type=Path, default=None, metavar="WEIGHTS",
-                   help="choose the output levels (black and white points of the published alpha) of WEIGHTS on the "
-                   "validation clips (synthetic at --size, --val-hard's, plus --val-library's held-out clips) and "
-                   "write the "
-                   "weights with them to --to")
+                   help="choose the guided filter (radius, eps) and the output levels (black and white points of the "
+                   "published alpha) of WEIGHTS on the validation clips (synthetic at --size, --val-hard's, plus "
+                   "--val-library's held-out clips) and write the weights with them to --to")
+    p.add_argument("--levels-only", action="store_true",
+                   help="with --calibrate: keep WEIGHTS' guided filter, choose only the output levels")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export or --calibrate: destination .safetensors")
 
@@ -152,17 +153,26 @@ def _calibrate(args: argparse.Namespace) -> int:
         sets["hard"] = V.hard_valsets(args.val_hard, 8, args.size)
     if args.val_library is not None:
         sets["library"] = V.library_valsets(_library(args.val_library), 8, args.size, limit=10)
-    (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
+    chosen_on = "+".join(f"{n}({len(v)} clips, {args.size} px)" for n, v in sets.items())
+    meta = read_weights_metadata(source)
+    meta.pop("format", None)
+    if args.levels_only:
+        (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
+    else:
+        (radius, eps), (lo, hi), guided_rows, rows = V.calibrate_output(model, sets, torch.device("cpu"))
+        for r in guided_rows:
+            cells = " | ".join(f"{n} {r[n]['mad']:.1f} / {r[n]['mse']:.2f} / {r[n]['dtssd']:.2f}" for n in sets)
+            print(f"guided radius {r['radius']} eps {r['eps']:g} (lo {r['lo']:.2f} hi {r['hi']:.2f}): {cells} | "
+                  f"score {r['score']:.3f}{'  <- chosen' if (r['radius'], r['eps']) == (radius, eps) else ''}")
+        meta.update({"guided_filter": f"{radius},{eps:g}", "guided_chosen_on": chosen_on})
+        print(f"guided filter radius {radius} (at 1/4 resolution), eps {eps:g}; its output levels:")
     for r in rows:
         cells = " | ".join(f"{n} {r[n]['mad']:.1f} / {r[n]['mse']:.2f} / {r[n]['dtssd']:.2f}" for n in sets)
         print(f"lo {r['lo']:.2f} hi {r['hi']:.2f}: {cells} | score {r['score']:.3f}"
               f"{'  <- chosen' if (r['lo'], r['hi']) == (lo, hi) else ''}")
     with torch.no_grad():
         model.output_levels.copy_(torch.tensor([lo, hi]))
-    meta = read_weights_metadata(source)
-    meta.pop("format", None)
-    meta.update({"output_levels": f"{lo:g},{hi:g}", "levels_chosen_on": "+".join(
-        f"{n}({len(v)} clips, {args.size} px)" for n, v in sets.items())})
+    meta.update({"output_levels": f"{lo:g},{hi:g}", "levels_chosen_on": chosen_on})
     save_weights(model, args.to, fp16=True, metadata=meta)
-    print(f"output levels {lo:g}, {hi:g} chosen on {meta['levels_chosen_on']}; wrote {args.to}")
+    print(f"output levels {lo:g}, {hi:g} chosen on {chosen_on}; wrote {args.to}")
     return 0

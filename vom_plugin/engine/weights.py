@@ -65,7 +65,7 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 # tensors added after weights were first shipped: older files load without them (the model's defaults)
-OPTIONAL_TENSORS = frozenset({"output_levels"})
+OPTIONAL_TENSORS = frozenset({"output_levels", "decoder.guided"})
 # the learned edge refinement (model/refine.py), added after weights were first shipped: all or nothing
 REFINE_PREFIX = "decoder.refine."
 
@@ -102,7 +102,10 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
         )
         raise InputError(f"weights file {str(path)!r} does not fit model config {config!r} ({detail})")
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    model.load_state_dict(state)  # a file without output_levels gets the identity levels (HSTSG's load hook)
+    try:  # a file without output_levels gets the identity levels, without decoder.guided the config's filter
+        model.load_state_dict(state)
+    except ValueError as e:  # Decoder._sync_guided
+        raise InputError(f"weights file {str(path)!r}: {e}") from None
     lo, hi = (float(v) for v in model.output_levels)
     if not (0.0 <= lo < hi <= 1.0):
         raise InputError(f"weights file {str(path)!r}: output_levels [{lo:g}, {hi:g}]; expected 0 <= lo < hi <= 1")

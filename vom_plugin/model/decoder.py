@@ -57,6 +57,12 @@ class Decoder(nn.Module):
         super().__init__()
         self.guided_radius = int(guided_radius)
         self.guided_eps = float(guided_eps)
+        # The guided filter's (radius, eps) travel with the weights (``set_guided``, chosen on validation by
+        # ``vom train --calibrate``): the refinement learns its corrections for one setting. Files from
+        # before it load with the config's values (the ones they were trained with).
+        self.register_buffer("guided", torch.tensor([float(guided_radius), float(guided_eps)]))
+        self._register_load_state_dict_pre_hook(self._default_guided)
+        self.register_load_state_dict_post_hook(lambda module, _keys: module._sync_guided())
         c4, c8, c16 = feat_channels
         v16, v8, v4 = value_dims
         d16, d8, d4 = dims
@@ -75,6 +81,21 @@ class Decoder(nn.Module):
         with torch.no_grad():
             self.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, not clamped flat
         self.refine: EdgeRefiner | None = EdgeRefiner(d4) if edge_refine and self.guided_radius > 0 else None
+
+    def _default_guided(self, state: dict, prefix: str, *args: object) -> None:
+        state.setdefault(prefix + "guided", self.guided.detach().clone())
+
+    def _sync_guided(self) -> None:
+        radius, eps = (float(v) for v in self.guided)
+        if abs(radius - round(radius)) > 1e-3 or radius < 0 or not eps > 0:  # fp16 files, weight averages
+            raise ValueError(f"guided filter radius {radius:g}, eps {eps:g}: expected a whole radius >= 0, eps > 0")
+        self.guided_radius, self.guided_eps = int(round(radius)), eps
+
+    def set_guided(self, radius: int, eps: float) -> None:
+        """Set the guided filter's radius (at 1/4 resolution) and eps; saved with the weights."""
+        with torch.no_grad():
+            self.guided.copy_(torch.tensor([float(radius), float(eps)]))
+        self._sync_guided()
 
     def forward(
         self,

@@ -237,3 +237,36 @@ def calibrate_levels(model: torch.nn.Module, sets: dict[str, list[ValSet]], devi
         model.output_levels.copy_(torch.tensor([0.0, 1.0]))
     preds = {n: [predict_clip(model, s.frames, s.roto, device).numpy() for s in v] for n, v in sets.items()}
     return choose_levels(preds, {n: [s.gt for s in v] for n, v in sets.items()})
+
+
+# Candidate guided filter settings (radius at 1/4 resolution, eps), each scored with its best output levels.
+# The filter runs inside the network (the memory reads its output), so every candidate is a full prediction.
+GUIDED_RADII = (6, 8, 10)
+GUIDED_EPS = (1e-3, 3e-4, 1e-4)
+
+
+def calibrate_output(model: torch.nn.Module, sets: dict[str, list[ValSet]], device: torch.device,
+                     radii: tuple[int, ...] | None = None, eps: tuple[float, ...] | None = None
+                     ) -> tuple[tuple[int, float], tuple[float, float], list[dict], list[dict]]:
+    """Choose ``model``'s guided filter (radius, eps) and output levels together on validation ``sets``.
+
+    Returns (guided, levels, one row per guided candidate with its best levels and score, the chosen
+    candidate's levels rows). A network without a guided filter (radius 0) keeps it and only gets levels.
+    The model is left with the chosen settings."""
+    decoder = model.decoder
+    radii, eps = radii or GUIDED_RADII, eps or GUIDED_EPS
+    grid = [(r, e) for r in radii for e in eps] if decoder.guided_radius > 0 else [(0, decoder.guided_eps)]
+    rows, best = [], None
+    for radius, e in grid:
+        decoder.set_guided(radius, e)
+        levels, level_rows = calibrate_levels(model, sets, device)
+        chosen = next(r for r in level_rows if (r["lo"], r["hi"]) == levels)
+        rows.append({"radius": radius, "eps": e, **chosen})
+        if best is None or chosen["score"] < best[3]:
+            best = ((radius, e), levels, level_rows, chosen["score"])
+    assert best is not None
+    (radius, e), levels, level_rows, _ = best
+    decoder.set_guided(radius, e)
+    with torch.no_grad():
+        model.output_levels.copy_(torch.tensor(levels))
+    return (radius, e), levels, rows, level_rows
