@@ -43,7 +43,9 @@ class ModelConfig:
     # 1/16 read guiding narrow fine reads beats one k everywhere (k = 64/8/8: score 27.19 at 160 px, 25.57 at
     # 256 px; 8/8/8: 29.18, 28.07; 24/24/24: 28.38; 8/24/24: 30.06).
     guided_top_k: int = 8
-    guided_radius: int = 6  # fast guided filter on the alpha (guided.py), radius at 1/4 resolution; 0 = off
+    # fast guided filter on the alpha (guided.py), radius at 1/4 resolution; 0 = off. A fresh network's values:
+    # a weights file carries its own (decoder.guided, chosen by `vom train --calibrate`)
+    guided_radius: int = 6
     guided_eps: float = 1e-3
     edge_refine: bool = True  # learned corrections of the guided filter (refine.py)
 
