@@ -128,6 +128,11 @@ def _library(value: Path | None) -> Path | None:
     return clip_library_dir() if value == _DEFAULT_LIBRARY else value
 
 
+def _cells(row: dict, sets: dict) -> str:
+    """A calibration row's per-set MAD / MSE / dtSSD, as --calibrate prints them."""
+    return " | ".join(f"{n} {row[n]['mad']:.1f} / {row[n]['mse']:.2f} / {row[n]['dtssd']:.2f}" for n in sets)
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     import torch
 
@@ -161,14 +166,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     else:
         (radius, eps), (lo, hi), guided_rows, rows = V.calibrate_output(model, sets, torch.device("cpu"))
         for r in guided_rows:
-            cells = " | ".join(f"{n} {r[n]['mad']:.1f} / {r[n]['mse']:.2f} / {r[n]['dtssd']:.2f}" for n in sets)
-            print(f"guided radius {r['radius']} eps {r['eps']:g} (lo {r['lo']:.2f} hi {r['hi']:.2f}): {cells} | "
+            print(f"guided radius {r['radius']} eps {r['eps']:g} (lo {r['lo']:.2f} hi {r['hi']:.2f}): "
+                  f"{_cells(r, sets)} | "
                   f"score {r['score']:.3f}{'  <- chosen' if (r['radius'], r['eps']) == (radius, eps) else ''}")
         meta.update({"guided_filter": f"{radius},{eps:g}", "guided_chosen_on": chosen_on})
         print(f"guided filter radius {radius} (at 1/4 resolution), eps {eps:g}; its output levels:")
     for r in rows:
-        cells = " | ".join(f"{n} {r[n]['mad']:.1f} / {r[n]['mse']:.2f} / {r[n]['dtssd']:.2f}" for n in sets)
-        print(f"lo {r['lo']:.2f} hi {r['hi']:.2f}: {cells} | score {r['score']:.3f}"
+        print(f"lo {r['lo']:.2f} hi {r['hi']:.2f}: {_cells(r, sets)} | score {r['score']:.3f}"
               f"{'  <- chosen' if (r['lo'], r['hi']) == (lo, hi) else ''}")
     with torch.no_grad():
         model.output_levels.copy_(torch.tensor([lo, hi]))

@@ -58,8 +58,8 @@ class Decoder(nn.Module):
         self.guided_radius = int(guided_radius)
         self.guided_eps = float(guided_eps)
         # The guided filter's (radius, eps) travel with the weights (``set_guided``, chosen on validation by
-        # ``vom train --calibrate``): the refinement learns its corrections for one setting. Files from
-        # before it load with the config's values (the ones they were trained with).
+        # ``vom train --calibrate``): the refinement learns its corrections for one setting. A state without
+        # them keeps the module's own (a fresh network's: the config's, what files from before were trained with).
         self.register_buffer("guided", torch.tensor([float(guided_radius), float(guided_eps)]))
         self._register_load_state_dict_pre_hook(self._default_guided)
         self.register_load_state_dict_post_hook(lambda module, _keys: module._sync_guided())

@@ -256,16 +256,13 @@ def calibrate_output(model: torch.nn.Module, sets: dict[str, list[ValSet]], devi
     decoder = model.decoder
     radii, eps = radii or GUIDED_RADII, eps or GUIDED_EPS
     grid = [(r, e) for r in radii for e in eps] if decoder.guided_radius > 0 else [(0, decoder.guided_eps)]
-    rows, best = [], None
+    rows, results = [], []
     for radius, e in grid:
         decoder.set_guided(radius, e)
         levels, level_rows = calibrate_levels(model, sets, device)
-        chosen = next(r for r in level_rows if (r["lo"], r["hi"]) == levels)
-        rows.append({"radius": radius, "eps": e, **chosen})
-        if best is None or chosen["score"] < best[3]:
-            best = ((radius, e), levels, level_rows, chosen["score"])
-    assert best is not None
-    (radius, e), levels, level_rows, _ = best
+        rows.append({"radius": radius, "eps": e, **next(r for r in level_rows if (r["lo"], r["hi"]) == levels)})
+        results.append(((radius, e), levels, level_rows))
+    (radius, e), levels, level_rows = results[min(range(len(rows)), key=lambda i: rows[i]["score"])]
     decoder.set_guided(radius, e)
     with torch.no_grad():
         model.output_levels.copy_(torch.tensor(levels))
