@@ -101,11 +101,31 @@ def test_the_guided_filter_travels_with_the_weights(tmp_path: Path):
                     for m in (old, loaded))
     assert np.abs(a_old - a_new).max() > 1e-2
 
-    for bad, why in (((2.5, 1e-3), "whole radius"), ((6, 0.0), "eps > 0")):
+    bad_settings = (((2.5, 1e-3), "whole radius"), ((6, 0.0), "eps > 0"),
+                    ((0, 1e-3), r"whole radius >= 1 \(the network is built with the filter\)"))  # not: alpha 0
+    for bad, why in bad_settings:
         model.decoder.guided.copy_(torch.tensor(bad))
         save_weights(model, tmp_path / "bad.safetensors")
         with pytest.raises(InputError, match=f"bad.safetensors.*guided filter radius.*{why}"):
             load_model(tmp_path / "bad.safetensors")
+
+
+def test_a_state_cannot_switch_the_guided_filter_on_or_off():
+    """The refinement is built on the filter: a network built without one refuses a radius, and keeps 0."""
+    import dataclasses
+
+    from vom_plugin.model.config import CONFIGS
+    from vom_plugin.model.hstsg import HSTSG
+
+    plain = HSTSG(dataclasses.replace(CONFIGS["lite"], guided_radius=0))
+    assert plain.decoder.refine is None and plain.decoder.guided_radius == 0
+    state = plain.state_dict()
+    state["decoder.guided"] = torch.tensor([8.0, 1e-4])
+    with pytest.raises(ValueError, match=r"radius 8, eps 0.0001: expected radius 0 \(the network is built without"):
+        plain.load_state_dict(state)
+    state["decoder.guided"] = torch.tensor([0.0, 1e-4])
+    plain.load_state_dict(state)
+    assert plain.decoder.guided_radius == 0 and plain.decoder.guided_eps == pytest.approx(1e-4)
 
 
 def test_clamp_inward_passes_only_gradients_that_point_back_into_range():

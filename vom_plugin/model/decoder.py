@@ -57,6 +57,7 @@ class Decoder(nn.Module):
         super().__init__()
         self.guided_radius = int(guided_radius)
         self.guided_eps = float(guided_eps)
+        self._filtered = self.guided_radius > 0
         # The guided filter's (radius, eps) travel with the weights (``set_guided``, chosen on validation by
         # ``vom train --calibrate``): the refinement learns its corrections for one setting. A state without
         # them keeps the module's own (a fresh network's: the config's, what files from before were trained with).
@@ -86,9 +87,15 @@ class Decoder(nn.Module):
         state.setdefault(prefix + "guided", self.guided.detach().clone())
 
     def _sync_guided(self) -> None:
+        # Whether there is a filter at all is the network's structure (the refinement is built on it), fixed by
+        # its config: a file may move the radius, never switch the filter on or off.
         radius, eps = (float(v) for v in self.guided)
-        if abs(radius - round(radius)) > 1e-3 or radius < 0 or not eps > 0:  # fp16 files, weight averages
-            raise ValueError(f"guided filter radius {radius:g}, eps {eps:g}: expected a whole radius >= 0, eps > 0")
+        least = 1 if self._filtered else 0
+        whole = abs(radius - round(radius)) <= 1e-3  # fp16 files, weight averages
+        if not whole or round(radius) < least or (not self._filtered and round(radius) != 0) or not eps > 0:
+            want = "a whole radius >= 1 (the network is built with the filter)" if self._filtered else \
+                "radius 0 (the network is built without the filter)"
+            raise ValueError(f"guided filter radius {radius:g}, eps {eps:g}: expected {want}, eps > 0")
         self.guided_radius, self.guided_eps = int(round(radius)), eps
 
     def set_guided(self, radius: int, eps: float) -> None:
