@@ -90,9 +90,9 @@ class Decoder(nn.Module):
         # Whether there is a filter at all is the network's structure (the refinement is built on it), fixed by
         # its config: a file may move the radius, never switch the filter on or off.
         radius, eps = (float(v) for v in self.guided)
-        least = 1 if self._filtered else 0
         whole = abs(radius - round(radius)) <= 1e-3  # fp16 files, weight averages
-        if not whole or round(radius) < least or (not self._filtered and round(radius) != 0) or not eps > 0:
+        fits = round(radius) >= 1 if self._filtered else round(radius) == 0
+        if not whole or not fits or not eps > 0:
             want = "a whole radius >= 1 (the network is built with the filter)" if self._filtered else \
                 "radius 0 (the network is built without the filter)"
             raise ValueError(f"guided filter radius {radius:g}, eps {eps:g}: expected {want}, eps > 0")
