@@ -83,7 +83,7 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
     src = _file_without_levels(tmp_path / "w.safetensors")
     monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))
     assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "cal.safetensors"), "--size", "32",
-                 "--threads", "1", "--val-hard", "2", "--levels-only"]) == 0
+                 "--threads", "1", "--val-hard", "2", "--levels-only", "--val-long", "0"]) == 0
     out = capsys.readouterr().out
     assert "guided" not in out
     chosen = [line for line in out.splitlines() if "<- chosen" in line]
@@ -107,25 +107,36 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
 
 
 def test_cli_calibrate_chooses_the_guided_filter_with_the_levels(tmp_path: Path, capsys, monkeypatch):
-    """Every (radius, eps) candidate is a full prediction scored with its own best levels; the lowest wins and
-    both travel in the written file."""
+    """Every (radius, eps, memory mask) candidate is a full prediction scored with its own best levels on the
+    short and the long validation clips; the lowest wins and all of it travels in the written file."""
     src = _file_without_levels(tmp_path / "w.safetensors")
-    monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))
+    lengths = []
+
+    def synthetic(n: int, frames: int, size: int) -> list:
+        lengths.append(frames)
+        return _REAL_SYNTHETIC(2, 3 if frames == 8 else 5, size)
+
+    monkeypatch.setattr(V, "synthetic_valsets", synthetic)
     monkeypatch.setattr(V, "GUIDED_RADII", (2, 6))
     monkeypatch.setattr(V, "GUIDED_EPS", (1e-3, 1e-4))
     assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "cal.safetensors"), "--size", "32",
-                 "--threads", "1", "--val-hard", "0"]) == 0
+                 "--threads", "1", "--val-hard", "0", "--val-long", "12", "--memory-masks", "0,0.5"]) == 0
+    assert lengths == [8, 12]
     out = capsys.readouterr().out.splitlines()
     guided = [line for line in out if line.startswith("guided radius ")]
-    assert len(guided) == 4
+    assert len(guided) == 8
+    assert all("synthetic-12f " in line for line in guided)
     scores = [float(line.split("score ")[1].split()[0]) for line in guided]
     best = guided[scores.index(min(scores))]
     assert best.endswith("<- chosen") and sum("<- chosen" in line for line in guided) == 1
-    radius, eps = int(best.split()[2]), float(best.split()[4])
+    radius, eps, mm = int(best.split()[2]), float(best.split()[4]), float(best.split()[7])
     m = load_model(tmp_path / "cal.safetensors")
     assert m.decoder.guided_radius == radius and m.decoder.guided_eps == pytest.approx(eps, rel=1e-3)
+    assert float(m.memory_mask) == mm
     meta = read_weights_metadata(tmp_path / "cal.safetensors")
-    assert meta["guided_filter"] == f"{radius},{eps:g}" and meta["guided_chosen_on"] == "synthetic(2 clips, 32 px)"
+    on = "synthetic(2 clips, 32 px)+synthetic-12f(2 clips, 32 px)"
+    assert meta["guided_filter"] == f"{radius},{eps:g}" and meta["guided_chosen_on"] == on
+    assert meta["memory_mask"] == f"{mm:g}" and meta["memory_mask_chosen_on"] == on
     lo, hi = (float(x) for x in meta["output_levels"].split(","))
     assert f"(lo {lo:.2f} hi {hi:.2f})" in best  # the file's levels are the chosen candidate's
 

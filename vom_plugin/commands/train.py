@@ -72,11 +72,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="full-difficulty synthetic validation clips that join the selection set (held-out seeds; "
                    "default 8, 0: none); --calibrate uses them too")
     p.add_argument("--calibrate", type=Path, default=None, metavar="WEIGHTS",
-                   help="choose the guided filter (radius, eps) and the output levels (black and white points of the "
-                   "published alpha) of WEIGHTS on the validation clips (synthetic at --size, --val-hard's, plus "
-                   "--val-library's held-out clips) and write the weights with them to --to")
+                   help="choose the guided filter (radius, eps), the memory mask threshold and the output levels "
+                   "(black and white points of the published alpha) of WEIGHTS on the validation clips (synthetic at "
+                   "--size, --val-hard's, plus --val-library's held-out clips; 8 frames and --val-long's) and write "
+                   "the weights with them to --to")
     p.add_argument("--levels-only", action="store_true",
-                   help="with --calibrate: keep WEIGHTS' guided filter, choose only the output levels")
+                   help="with --calibrate: keep WEIGHTS' guided filter and memory mask, choose only the output levels")
+    p.add_argument("--memory-masks", type=_thresholds, default=None, metavar="T,T,...",
+                   help="with --calibrate: also search these thresholds of the predicted mask written to memory "
+                   "(0: the soft mask; each in [0, 1)); default: keep WEIGHTS' (binarising helped long validation "
+                   "clips and hurt the rendered test shots: model card, session 14)")
+    p.add_argument("--val-long", type=count, default=24, metavar="FRAMES",
+                   help="with --calibrate: the same validation clips also FRAMES long join the selection set (what "
+                   "memory holds compounds over a shot; default 24, 0: none)")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export or --calibrate: destination .safetensors")
 
@@ -121,6 +129,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _thresholds(text: str) -> tuple[float, ...]:
+    """--memory-masks: comma-separated thresholds, each in [0, 1)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected thresholds in [0, 1) separated by commas, got {text!r}") from None
+    if not all(0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected thresholds in [0, 1) separated by commas, got {text!r}")
+    return values
+
+
 def _library(value: Path | None) -> Path | None:
     """A --library/--val-library value: given without DIR, the default library."""
     from vom_plugin.locations import clip_library_dir
@@ -158,19 +177,30 @@ def _calibrate(args: argparse.Namespace) -> int:
         sets["hard"] = V.hard_valsets(args.val_hard, 8, args.size)
     if args.val_library is not None:
         sets["library"] = V.library_valsets(_library(args.val_library), 8, args.size, limit=10)
+    if args.val_long > 0:
+        long = {"synthetic": lambda: V.synthetic_valsets(8, args.val_long, args.size),
+                "hard": lambda: V.hard_valsets(args.val_hard, args.val_long, args.size),
+                "library": lambda: V.library_valsets(_library(args.val_library), args.val_long, args.size, limit=10)}
+        sets.update({f"{n}-{args.val_long}f": long[n]() for n in list(sets)})
     chosen_on = "+".join(f"{n}({len(v)} clips, {args.size} px)" for n, v in sets.items())
     meta = read_weights_metadata(source)
     meta.pop("format", None)
     if args.levels_only:
         (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
     else:
-        (radius, eps), (lo, hi), guided_rows, rows = V.calibrate_output(model, sets, torch.device("cpu"))
+        (radius, eps, mm), (lo, hi), guided_rows, rows = V.calibrate_output(model, sets, torch.device("cpu"),
+                                                                            memory_masks=args.memory_masks)
         for r in guided_rows:
-            print(f"guided radius {r['radius']} eps {r['eps']:g} (lo {r['lo']:.2f} hi {r['hi']:.2f}): "
-                  f"{_cells(r, sets)} | "
-                  f"score {r['score']:.3f}{'  <- chosen' if (r['radius'], r['eps']) == (radius, eps) else ''}")
-        meta.update({"guided_filter": f"{radius},{eps:g}", "guided_chosen_on": chosen_on})
-        print(f"guided filter radius {radius} (at 1/4 resolution), eps {eps:g}; its output levels:")
+            chosen = (r["radius"], r["eps"], r["memory_mask"]) == (radius, eps, mm)
+            print(f"guided radius {r['radius']} eps {r['eps']:g} memory mask {r['memory_mask']:g} "
+                  f"(lo {r['lo']:.2f} hi {r['hi']:.2f}): {_cells(r, sets)} | "
+                  f"score {r['score']:.3f}{'  <- chosen' if chosen else ''}")
+        meta.update({"guided_filter": f"{radius},{eps:g}", "guided_chosen_on": chosen_on, "memory_mask": f"{mm:g}"})
+        if args.memory_masks is not None:
+            meta["memory_mask_chosen_on"] = chosen_on
+        else:
+            meta.pop("memory_mask_chosen_on", None)
+        print(f"guided filter radius {radius} (at 1/4 resolution), eps {eps:g}, memory mask {mm:g}; its output levels:")
     for r in rows:
         print(f"lo {r['lo']:.2f} hi {r['hi']:.2f}: {_cells(r, sets)} | score {r['score']:.3f}"
               f"{'  <- chosen' if (r['lo'], r['hi']) == (lo, hi) else ''}")

@@ -148,7 +148,7 @@ def run_bench(
                 logits, alpha = model.decode(image, keys, refined)
             with timer("value_encoder"):
                 if bank.writes(t):
-                    bank.add(t, model.memory_frame(image, keys, torch.sigmoid(logits), alpha))
+                    bank.add(t, model.memory_frame(image, keys, model.memory_mask_of(torch.sigmoid(logits)), alpha))
             history = [hist, *history][: model.config.cfar_frames - 1]
             timer.sync()
             frame_ms.append((time.perf_counter() - t0) * 1000.0)

@@ -159,7 +159,7 @@ class Propagator:
             mask = torch.sigmoid(logits)
             self.history = [hist, *self.history][: self.model.config.cfar_frames - 1]
             if self.bank.writes(self.t):
-                self.bank.add(self.t, self.model.memory_frame(image, keys, mask, alpha))
+                self.bank.add(self.t, self.model.memory_frame(image, keys, self.model.memory_mask_of(mask), alpha))
             self.t += 1
             return StepOutput(self.model.publish(alpha).float(), mask.float(), aff)
 

@@ -65,7 +65,7 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 # tensors added after weights were first shipped: older files load without them (the model's defaults)
-OPTIONAL_TENSORS = frozenset({"output_levels", "decoder.guided"})
+OPTIONAL_TENSORS = frozenset({"output_levels", "decoder.guided", "memory_mask"})
 # the learned edge refinement (model/refine.py), added after weights were first shipped: all or nothing
 REFINE_PREFIX = "decoder.refine."
 
@@ -109,4 +109,7 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
     lo, hi = (float(v) for v in model.output_levels)
     if not (0.0 <= lo < hi <= 1.0):
         raise InputError(f"weights file {str(path)!r}: output_levels [{lo:g}, {hi:g}]; expected 0 <= lo < hi <= 1")
+    threshold = float(model.memory_mask)
+    if not 0.0 <= threshold < 1.0:
+        raise InputError(f"weights file {str(path)!r}: memory_mask {threshold:g}; expected 0 (soft) <= t < 1")
     return model.eval().to(device)

@@ -172,6 +172,11 @@ def _default_levels(state: dict, prefix: str, *args: object) -> None:
     state.setdefault(prefix + "output_levels", torch.tensor([0.0, 1.0]))
 
 
+def _default_memory_mask(state: dict, prefix: str, *args: object) -> None:
+    """Weights and checkpoints from before the memory mask threshold write the soft mask to memory."""
+    state.setdefault(prefix + "memory_mask", torch.tensor(0.0))
+
+
 class HSTSG(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -191,6 +196,10 @@ class HSTSG(nn.Module):
         # ``vom train --calibrate`` and saved with the weights; [0, 1] (identity) unless calibrated.
         self.register_buffer("output_levels", torch.tensor([0.0, 1.0]))
         self._register_load_state_dict_pre_hook(_default_levels)
+        # Threshold at which a predicted mask is binarised before memory is written from it (``memory_mask_of``);
+        # 0 writes the soft mask. Chosen on validation clips by ``vom train --calibrate`` and saved with the weights.
+        self.register_buffer("memory_mask", torch.tensor(0.0))
+        self._register_load_state_dict_pre_hook(_default_memory_mask)
         # the pretrained trunk keeps the default init until its ImageNet weights are loaded (training only)
         fresh = [self.key_encoder.adapt] if self.key_encoder.pretrained_trunk else [self.key_encoder.stem,
                                                                                     self.key_encoder.trunk]
@@ -340,6 +349,13 @@ class HSTSG(nn.Module):
             return alpha
         return ((alpha - lo) / (hi - lo)).clamp(0.0, 1.0)
 
+    def memory_mask_of(self, mask: torch.Tensor) -> torch.Tensor:
+        """A predicted mask (probabilities) as memory is written from it: 1 above ``memory_mask``, else 0, or the
+        soft mask when the threshold is 0. The keyframe's memory holds the binary roto; a soft mask that loses a
+        little confidence every frame (or leaks into the background) compounds over a long shot instead."""
+        threshold = float(self.memory_mask)
+        return mask if threshold == 0.0 else (mask > threshold).to(mask.dtype)
+
     def decode(self, image: torch.Tensor, keys: KeyFeatures, refined: Levels) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (mask_logits, alpha), each [B, 1, H, W] at the image's resolution."""
         return self.decoder(image, (keys.feat16, keys.feat8, keys.feat4), refined)
@@ -405,7 +421,7 @@ class HSTSG(nn.Module):
             alpha_out.append(alpha)
             history = [hist, *history][: self.config.cfar_frames - 1]
             if i + 1 < t and policy.writes(i):
-                mask = first_mask if i == 0 else torch.sigmoid(mask_logits)
+                mask = first_mask if i == 0 else self.memory_mask_of(torch.sigmoid(mask_logits))
                 bank[i] = self.memory_frame(image, keys[i], mask, alpha)
                 bank = {j: bank[j] for j in policy.retain(list(bank))}
         return {"mask_logits": torch.stack(logits_out, 1), "alpha": torch.stack(alpha_out, 1)}
