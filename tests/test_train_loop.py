@@ -442,3 +442,25 @@ def test_the_hard_validation_set_is_full_difficulty_held_out_and_fixed():
     assert np.array_equal(a[0].gt, ref.alpha) and a[0].frames.shape == (3, 3, 32, 32)
     # training draws seeds in [10^6, 10^9) (SynthSource), the benchmark 0..N-1
     assert VAL_SEED_BASE + V.HARD_SEED_OFFSET >= 10 ** 9
+
+
+def test_long_validation_clips_join_the_selection_and_a_changed_set_restarts_best(tmp_path: Path, tiny,
+                                                                                  monkeypatch):
+    """--val-long: the validation sets also N frames long are logged as <set>-Nf and scored with the others;
+    resuming with another selection set does not compare its scores with the old best."""
+    out, shots = tmp_path / "run", tmp_path / "no_shots"
+    shots.mkdir()
+    L.train(_args(out, shots), log=lambda m: None)
+    old_best = L.load_checkpoint(out / "best.pt")["best"]
+    scores: list[float] = []
+    real = L.val_score
+    monkeypatch.setattr(L, "val_score", lambda m: scores.append(real(m)) or scores[-1])
+    logs: list[str] = []
+    L.train(_args(out, shots, resume=True, max_steps=6, val_long=5), log=logs.append)
+    sets = {r["set"] for r in _rows(out / "val.csv")}
+    assert {"synth-5f/mean", "hard-5f/mean", "synth-5f/synth_2000000000"} <= sets
+    assert any("| synth-5f mad=" in m and "| hard-5f mad=" in m for m in logs)
+    assert any("the selection set changed (val_long 0 -> 5)" in m and f"({old_best:.3f})" in m for m in logs)
+    assert len(scores) == 4  # the final validation scored synth, hard and both long sets
+    ck = L.load_checkpoint(out / "best.pt")
+    assert ck["step"] == 6 and ck["best"] == pytest.approx(sum(scores))

@@ -83,8 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(0: the soft mask; each in [0, 1)); default: keep WEIGHTS' (binarising helped long validation "
                    "clips and hurt the rendered test shots: model card, session 14)")
     p.add_argument("--val-long", type=count, default=24, metavar="FRAMES",
-                   help="with --calibrate: the same validation clips also FRAMES long join the selection set (what "
-                   "memory holds compounds over a shot; default 24, 0: none)")
+                   help="the same validation clips also FRAMES long join the selection set, in training's validation "
+                   "and in --calibrate (what memory holds compounds over a shot; default 24, 0: none)")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, help="with --export or --calibrate: destination .safetensors")
 
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
                       refine=not args.no_refine,
                       library=library, library_share=args.library_share, val_library=val_library,
-                      val_hard=args.val_hard,
+                      val_hard=args.val_hard, val_long=args.val_long,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))
     return 0

@@ -68,6 +68,7 @@ class TrainArgs:
     library_share: float = 0.5  # fraction of training clips drawn from the library
     val_library: Path | None = None  # library whose held-out clips (seed % 10 == 9) join the selection set
     val_library_clips: int = 10  # at most this many of them (the first by name), 8 frames at --size
+    val_long: int = 0  # > 0: the same validation sets also this many frames long join the selection set (drift)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -268,6 +269,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+# The settings that make up the selection set: a resumed run whose set differs cannot compare scores with its best.
+_SELECTION = {"size": None, "val_clips": None, "val_hard": None, "val_frames": None, "val_long": 0,
+              "val_library": None, "val_library_clips": None}
+
+
+def _selection(args: dict[str, Any]) -> dict[str, Any]:
+    """The selection-set settings of a run's arguments (``TrainArgs.to_json``; older checkpoints lack val_long)."""
+    return {k: args.get(k, default) for k, default in _SELECTION.items()}
+
+
 def val_score(metrics: dict[str, float]) -> float:
     # One number to pick the best checkpoint: the three metrics the shipped model must win, on comparable scales.
     return metrics["mad"] / 10 + metrics["mse"] / 5 + metrics["dtssd"]
@@ -326,6 +337,12 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         peak_lr = float(ck["lr"]) if "lr" in ck else None
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} ({elapsed_total / 60:.1f} min trained)")
+        before, now = _selection(json.loads(ck.get("args", "{}"))), _selection(args.to_json())
+        if before != now and best < float("inf"):
+            changed = ", ".join(f"{k} {before[k]} -> {now[k]}" for k in now if before[k] != now[k])
+            log(f"--resume: the selection set changed ({changed}): best.pt's score ({best:.3f}) is not comparable; "
+                "the next validation starts a new best")
+            best = float("inf")
     source = make_source(args.data, args.seed, args.size, args.frames)
     if args.library is not None:
         from vom_plugin.train.clips import with_library
@@ -357,6 +374,15 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 and shots_root is not None else []
     lib_sets = (V.library_valsets(args.val_library, args.val_frames, args.size, limit=args.val_library_clips)
                 if args.val_minutes > 0 and args.val_library is not None else [])
+    long_sets: dict[str, list[V.ValSet]] = {}  # what memory holds compounds over a shot: longer clips see it
+    if args.val_minutes > 0 and args.val_long > 0:
+        tag = f"-{args.val_long}f"
+        long_sets["synth" + tag] = V.synthetic_valsets(args.val_clips, args.val_long, args.size)
+        if hard_sets:
+            long_sets["hard" + tag] = V.hard_valsets(args.val_hard, args.val_long, args.size)
+        if lib_sets:
+            long_sets["library" + tag] = V.library_valsets(args.val_library, args.val_long, args.size,
+                                                           limit=args.val_library_clips)
     train_csv = _Csv(args.out / "train.csv", ["step", "elapsed_s", "lr", "difficulty", "static", "step_s",
                                               *LOSS_KEYS])
     val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])
@@ -407,6 +433,12 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         # held-out clips when given
         score = (val_score(res["mean"]) + (val_score(hard["mean"]) if hard else 0.0)
                  + (val_score(lib["mean"]) if lib else 0.0))
+        for tag, sets in long_sets.items():
+            longer = V.evaluate(judged, sets, device)
+            for name, m in longer.items():
+                val_csv.row(step=step, elapsed_s=elapsed_total, set=f"{tag}/{name}", **m)
+            msg += f" | {tag} " + " ".join(f"{k}={v:.2f}" for k, v in longer["mean"].items())
+            score += val_score(longer["mean"])
         if score < best:
             best = score
             checkpoint(args.out / "best.pt")
