@@ -134,8 +134,8 @@ def _thresholds(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected thresholds in [0, 1) separated by commas, got {text!r}") from None
-    if not all(0.0 <= v < 1.0 for v in values):
+        values = ()
+    if not values or not all(0.0 <= v < 1.0 for v in values):
         raise argparse.ArgumentTypeError(f"expected thresholds in [0, 1) separated by commas, got {text!r}")
     return values
 
@@ -172,16 +172,11 @@ def _calibrate(args: argparse.Namespace) -> int:
                          "weights to another file")
     torch.set_num_threads(max(1, args.threads))
     model = load_model(source)
-    sets = {"synthetic": V.synthetic_valsets(8, 8, args.size)}
-    if args.val_hard > 0:
-        sets["hard"] = V.hard_valsets(args.val_hard, 8, args.size)
-    if args.val_library is not None:
-        sets["library"] = V.library_valsets(_library(args.val_library), 8, args.size, limit=10)
+    clips = {"synthetic": 8, "hard": args.val_hard, "library": _library(args.val_library)}
+    sets = V.validation_sets(8, args.size, **clips)
     if args.val_long > 0:
-        long = {"synthetic": lambda: V.synthetic_valsets(8, args.val_long, args.size),
-                "hard": lambda: V.hard_valsets(args.val_hard, args.val_long, args.size),
-                "library": lambda: V.library_valsets(_library(args.val_library), args.val_long, args.size, limit=10)}
-        sets.update({f"{n}-{args.val_long}f": long[n]() for n in list(sets)})
+        longer = V.validation_sets(args.val_long, args.size, **clips)
+        sets.update({f"{n}-{args.val_long}f": v for n, v in longer.items()})
     chosen_on = "+".join(f"{n}({len(v)} clips, {args.size} px)" for n, v in sets.items())
     meta = read_weights_metadata(source)
     meta.pop("format", None)

@@ -376,13 +376,9 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                 if args.val_minutes > 0 and args.val_library is not None else [])
     long_sets: dict[str, list[V.ValSet]] = {}  # what memory holds compounds over a shot: longer clips see it
     if args.val_minutes > 0 and args.val_long > 0:
-        tag = f"-{args.val_long}f"
-        long_sets["synth" + tag] = V.synthetic_valsets(args.val_clips, args.val_long, args.size)
-        if hard_sets:
-            long_sets["hard" + tag] = V.hard_valsets(args.val_hard, args.val_long, args.size)
-        if lib_sets:
-            long_sets["library" + tag] = V.library_valsets(args.val_library, args.val_long, args.size,
-                                                           limit=args.val_library_clips)
+        longer = V.validation_sets(args.val_long, args.size, synthetic=args.val_clips, hard=args.val_hard,
+                                   library=args.val_library, library_limit=args.val_library_clips)
+        long_sets = {f"{'synth' if n == 'synthetic' else n}-{args.val_long}f": v for n, v in longer.items()}
     train_csv = _Csv(args.out / "train.csv", ["step", "elapsed_s", "lr", "difficulty", "static", "step_s",
                                               *LOSS_KEYS])
     val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])

@@ -147,6 +147,18 @@ def library_valsets(root: Path, frames: int = 8, size: int = 256, limit: int | N
     return out
 
 
+def validation_sets(frames: int, size: int, *, synthetic: int, hard: int, library: Path | None,
+                    library_limit: int | None = 10) -> dict[str, list[ValSet]]:
+    """The selection set's clips at one length: ``synthetic`` spread clips, ``hard`` full-difficulty ones (none
+    for 0) and a library's held-out clips (the first ``library_limit``; none without ``library``)."""
+    sets = {"synthetic": synthetic_valsets(synthetic, frames, size)}
+    if hard > 0:
+        sets["hard"] = hard_valsets(hard, frames, size)
+    if library is not None:
+        sets["library"] = library_valsets(library, frames, size, limit=library_limit)
+    return sets
+
+
 def _read_exr(path: Path) -> np.ndarray:
     import OpenImageIO as oiio
 
