@@ -58,9 +58,9 @@ def test_the_render_path_writes_memory_from_the_thresholded_mask(tmp_path: Path,
     written: list[torch.Tensor] = []
     real = HSTSG.memory_frame
 
-    def spy(self, image, keys, mask, alpha):
+    def spy(self, image, keys, mask, alpha, **kw):
         written.append(mask.detach().float().cpu().clone())
-        return real(self, image, keys, mask, alpha)
+        return real(self, image, keys, mask, alpha, **kw)
 
     monkeypatch.setattr(HSTSG, "memory_frame", spy)
     thresholded = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
@@ -83,9 +83,9 @@ def test_training_writes_the_same_memory_the_render_does():
     seen: list[torch.Tensor] = []
     real = model.memory_frame
 
-    def spy(image, keys, mask, alpha):
+    def spy(image, keys, mask, alpha, **kw):
         seen.append(mask.detach())
-        return real(image, keys, mask, alpha)
+        return real(image, keys, mask, alpha, **kw)
 
     model.memory_frame = spy
     model.forward_clip(frames, first)
@@ -112,7 +112,7 @@ def test_calibrate_keeps_the_files_threshold_unless_asked_to_search(tmp_path: Pa
     assert meta["memory_mask"] == "0.5" and "memory_mask_chosen_on" not in meta
     assert main([*args, "--to", str(tmp_path / "searched.safetensors"), "--memory-masks", "0,0.5"]) == 0
     out = capsys.readouterr().out
-    assert "memory mask 0 (" in out and "memory mask 0.5 (" in out
+    assert "memory mask 0 keyframe bonus 0 (" in out and "memory mask 0.5 keyframe bonus 0 (" in out
     searched = read_weights_metadata(tmp_path / "searched.safetensors")
     assert searched["memory_mask_chosen_on"] == "synthetic(2 clips, 32 px)"
     with pytest.raises(SystemExit) as bad:

@@ -72,16 +72,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="full-difficulty synthetic validation clips that join the selection set (held-out seeds; "
                    "default 8, 0: none); --calibrate uses them too")
     p.add_argument("--calibrate", type=Path, default=None, metavar="WEIGHTS",
-                   help="choose the guided filter (radius, eps), the memory mask threshold and the output levels "
-                   "(black and white points of the published alpha) of WEIGHTS on the validation clips (synthetic at "
-                   "--size, --val-hard's, plus --val-library's held-out clips; 8 frames and --val-long's) and write "
-                   "the weights with them to --to")
+                   help="choose the guided filter (radius, eps), the memory mask threshold, the keyframe bonus and the "
+                   "output levels (black and white points of the published alpha) of WEIGHTS on the validation "
+                   "clips (synthetic at --size, --val-hard's, plus --val-library's held-out clips; 8 frames and "
+                   "--val-long's) and write the weights with them to --to")
     p.add_argument("--levels-only", action="store_true",
-                   help="with --calibrate: keep WEIGHTS' guided filter and memory mask, choose only the output levels")
+                   help="with --calibrate: keep WEIGHTS' guided filter, memory mask and keyframe bonus, choose only "
+                   "the output levels")
     p.add_argument("--memory-masks", type=_thresholds, default=None, metavar="T,T,...",
                    help="with --calibrate: also search these thresholds of the predicted mask written to memory "
                    "(0: the soft mask; each in [0, 1)); default: keep WEIGHTS' (binarising helped long validation "
                    "clips and hurt the rendered test shots: model card, session 14)")
+    p.add_argument("--keyframe-bonuses", type=_bonuses, default=None, metavar="B,B,...",
+                   help="with --calibrate: also search these logit bonuses of the keyframe's memory positions in every "
+                   "read (0: every memory frame alike; larger leans on the roto's frame over recent predictions); "
+                   "default: keep WEIGHTS'")
     p.add_argument("--val-long", type=count, default=24, metavar="FRAMES",
                    help="the same validation clips also FRAMES long join the selection set, in training's validation "
                    "and in --calibrate (what memory holds compounds over a shot; default 24, 0: none)")
@@ -140,6 +145,20 @@ def _thresholds(text: str) -> tuple[float, ...]:
     return values
 
 
+def _bonuses(text: str) -> tuple[float, ...]:
+    """--keyframe-bonuses: comma-separated logit bonuses, each in [0, MAX_KEYFRAME_BONUS]."""
+    from vom_plugin.engine.weights import MAX_KEYFRAME_BONUS
+
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not all(0.0 <= v <= MAX_KEYFRAME_BONUS for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected bonuses in [0, {MAX_KEYFRAME_BONUS:g}] separated by commas, got {text!r}")
+    return values
+
+
 def _library(value: Path | None) -> Path | None:
     """A --library/--val-library value: given without DIR, the default library."""
     from vom_plugin.locations import clip_library_dir
@@ -183,19 +202,22 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.levels_only:
         (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
     else:
-        (radius, eps, mm), (lo, hi), guided_rows, rows = V.calibrate_output(model, sets, torch.device("cpu"),
-                                                                            memory_masks=args.memory_masks)
+        (radius, eps, mm, kb), (lo, hi), guided_rows, rows = V.calibrate_output(
+            model, sets, torch.device("cpu"), memory_masks=args.memory_masks, keyframe_bonuses=args.keyframe_bonuses)
         for r in guided_rows:
-            chosen = (r["radius"], r["eps"], r["memory_mask"]) == (radius, eps, mm)
+            chosen = (r["radius"], r["eps"], r["memory_mask"], r["keyframe_bonus"]) == (radius, eps, mm, kb)
             print(f"guided radius {r['radius']} eps {r['eps']:g} memory mask {r['memory_mask']:g} "
-                  f"(lo {r['lo']:.2f} hi {r['hi']:.2f}): {_cells(r, sets)} | "
+                  f"keyframe bonus {r['keyframe_bonus']:g} (lo {r['lo']:.2f} hi {r['hi']:.2f}): {_cells(r, sets)} | "
                   f"score {r['score']:.3f}{'  <- chosen' if chosen else ''}")
-        meta.update({"guided_filter": f"{radius},{eps:g}", "guided_chosen_on": chosen_on, "memory_mask": f"{mm:g}"})
-        if args.memory_masks is not None:
-            meta["memory_mask_chosen_on"] = chosen_on
-        else:
-            meta.pop("memory_mask_chosen_on", None)
-        print(f"guided filter radius {radius} (at 1/4 resolution), eps {eps:g}, memory mask {mm:g}; its output levels:")
+        meta.update({"guided_filter": f"{radius},{eps:g}", "guided_chosen_on": chosen_on, "memory_mask": f"{mm:g}",
+                     "keyframe_bonus": f"{kb:g}"})
+        for key, searched in (("memory_mask", args.memory_masks), ("keyframe_bonus", args.keyframe_bonuses)):
+            if searched is not None:
+                meta[f"{key}_chosen_on"] = chosen_on
+            else:
+                meta.pop(f"{key}_chosen_on", None)
+        print(f"guided filter radius {radius} (at 1/4 resolution), eps {eps:g}, memory mask {mm:g}, "
+              f"keyframe bonus {kb:g}; its output levels:")
     for r in rows:
         print(f"lo {r['lo']:.2f} hi {r['hi']:.2f}: {_cells(r, sets)} | score {r['score']:.3f}"
               f"{'  <- chosen' if (r['lo'], r['hi']) == (lo, hi) else ''}")

@@ -128,7 +128,7 @@ def run_bench(
         image = to_input(pool[0], dev)
         keys = model.encode_key(image)
         m = to_input(mask, dev)
-        bank.add(0, model.memory_frame(image, keys, m, m))
+        bank.add(0, model.memory_frame(image, keys, m, m, keyframe=True))
         for t in range(1, frames + 1):
             image = to_input(pool[t % len(pool)], dev)
             timer.sync()

@@ -135,10 +135,10 @@ class Propagator:
         with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             image, mask = to_input(image, self.device), to_input(mask.float(), self.device)
             keys = self._keys(keys)
-            self.bank.add(0, self.model.memory_frame(image, keys, mask, mask))
+            self.bank.add(0, self.model.memory_frame(image, keys, mask, mask, keyframe=True))
             logits, alpha, hist, aff = self.model.predict_with_affinity(
                 image, keys, self.bank.ordered(), [], self.top_k, self._affinity(affinity), rounded=True)
-            self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha))
+            self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha, keyframe=True))
             self.history = [hist]
             self.t = 1
             return StepOutput(self.model.publish(alpha).float(), torch.sigmoid(logits.float()), aff)

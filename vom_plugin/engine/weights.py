@@ -65,7 +65,10 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 
 # tensors added after weights were first shipped: older files load without them (the model's defaults)
-OPTIONAL_TENSORS = frozenset({"output_levels", "decoder.guided", "memory_mask"})
+OPTIONAL_TENSORS = frozenset({"output_levels", "decoder.guided", "memory_mask", "keyframe_bonus"})
+# a keyframe bonus beyond this reads the keyframe alone (e^16 to 1): larger values say nothing more, and a
+# non-finite one would turn every read into NaN
+MAX_KEYFRAME_BONUS = 16.0
 # the learned edge refinement (model/refine.py), added after weights were first shipped: all or nothing
 REFINE_PREFIX = "decoder.refine."
 
@@ -112,4 +115,8 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
     threshold = float(model.memory_mask)
     if not 0.0 <= threshold < 1.0:
         raise InputError(f"weights file {str(path)!r}: memory_mask {threshold:g}; expected 0 (soft) <= t < 1")
+    bonus = float(model.keyframe_bonus)
+    if not 0.0 <= bonus <= MAX_KEYFRAME_BONUS:
+        raise InputError(f"weights file {str(path)!r}: keyframe_bonus {bonus:g}; expected 0 <= b <= "
+                         f"{MAX_KEYFRAME_BONUS:g}")
     return model.eval().to(device)

@@ -52,9 +52,9 @@ class MemoryFrame:
     levels: tuple[LevelMemory, LevelMemory, LevelMemory]
 
     @staticmethod
-    def build(keys: Levels | KeyFeatures, values: Levels) -> MemoryFrame:
+    def build(keys: Levels | KeyFeatures, values: Levels, bonus: float = 0.0) -> MemoryFrame:
         """``keys``: the three keys, or a frame's KeyFeatures (whose keys, if not projected yet, are laid out
-        when the memory's keys are first read: see ``DeferredKeys``)."""
+        when the memory's keys are first read: see ``DeferredKeys``). ``bonus``: see ``level_memory``."""
         level_keys: tuple[torch.Tensor | Callable[[], torch.Tensor], ...]
         if not isinstance(keys, KeyFeatures):
             level_keys = keys
@@ -64,7 +64,7 @@ class MemoryFrame:
             kf = keys
             level_keys = (lambda: kf.key16, lambda: kf.key8, lambda: kf.key4)
         return MemoryFrame(tuple(  # type: ignore[arg-type]
-            level_memory(k, v, blocked=i > 0)  # type: ignore[arg-type]
+            level_memory(k, v, blocked=i > 0, bonus=bonus)  # type: ignore[arg-type]
             for i, (k, v) in enumerate(zip(level_keys, values, strict=True))))
 
     def nbytes(self) -> int:
@@ -177,6 +177,11 @@ def _default_memory_mask(state: dict, prefix: str, *args: object) -> None:
     state.setdefault(prefix + "memory_mask", torch.tensor(0.0))
 
 
+def _default_keyframe_bonus(state: dict, prefix: str, *args: object) -> None:
+    """Weights and checkpoints from before the keyframe bonus read every memory frame alike."""
+    state.setdefault(prefix + "keyframe_bonus", torch.tensor(0.0))
+
+
 class HSTSG(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -200,6 +205,12 @@ class HSTSG(nn.Module):
         # 0 writes the soft mask. Chosen on validation clips by ``vom train --calibrate`` and saved with the weights.
         self.register_buffer("memory_mask", torch.tensor(0.0))
         self._register_load_state_dict_pre_hook(_default_memory_mask)
+        # Logit bonus of the keyframe's memory positions in every read (``memory_frame``): the read leans on the
+        # frame the roto was drawn on over the network's own recent predictions, whose errors (a sinking interior,
+        # a growing haze) would otherwise compound along a shot. Chosen on long validation clips by
+        # ``vom train --calibrate``; 0 reads every memory frame alike.
+        self.register_buffer("keyframe_bonus", torch.tensor(0.0))
+        self._register_load_state_dict_pre_hook(_default_keyframe_bonus)
         # the pretrained trunk keeps the default init until its ImageNet weights are loaded (training only)
         fresh = [self.key_encoder.adapt] if self.key_encoder.pretrained_trunk else [self.key_encoder.stem,
                                                                                     self.key_encoder.trunk]
@@ -249,10 +260,13 @@ class HSTSG(nn.Module):
         return self.value_encoder(image_n, keys, mask, alpha)
 
     def memory_frame(
-        self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor
+        self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor, alpha: torch.Tensor, *,
+        keyframe: bool = False,
     ) -> MemoryFrame:
-        """Encode values for a frame and lay keys + values out for reading."""
-        return MemoryFrame.build(keys, self.encode_value(image, keys, mask, alpha).values())
+        """Encode values for a frame and lay keys + values out for reading; the ``keyframe``'s positions get the
+        ``keyframe_bonus``."""
+        bonus = float(self.keyframe_bonus) if keyframe else 0.0
+        return MemoryFrame.build(keys, self.encode_value(image, keys, mask, alpha).values(), bonus)
 
     @staticmethod
     def read_dense16(q16: torch.Tensor, mem16: LevelMemory, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -410,7 +424,8 @@ class HSTSG(nn.Module):
         b, t = frames.shape[:2]
         all_keys = self.encode_key(frames.flatten(0, 1))  # one batched pass over every frame of the clip
         keys = [all_keys.select(slice(i, None, t)) for i in range(t)]  # frame i of each clip: rows i, i+t, ...
-        bank: dict[int, MemoryFrame] = {0: self.memory_frame(frames[:, 0], keys[0], first_mask, first_mask)}
+        bank: dict[int, MemoryFrame] = {0: self.memory_frame(frames[:, 0], keys[0], first_mask, first_mask,
+                                                             keyframe=True)}
         history: list[History] = []
         logits_out, alpha_out = [], []
         for i in range(t):
@@ -422,7 +437,7 @@ class HSTSG(nn.Module):
             history = [hist, *history][: self.config.cfar_frames - 1]
             if i + 1 < t and policy.writes(i):
                 mask = first_mask if i == 0 else self.memory_mask_of(torch.sigmoid(mask_logits))
-                bank[i] = self.memory_frame(image, keys[i], mask, alpha)
+                bank[i] = self.memory_frame(image, keys[i], mask, alpha, keyframe=i == 0)
                 bank = {j: bank[j] for j in policy.retain(list(bank))}
         return {"mask_logits": torch.stack(logits_out, 1), "alpha": torch.stack(alpha_out, 1)}
 

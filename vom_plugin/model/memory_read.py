@@ -98,15 +98,19 @@ def from_blocks(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return x.reshape(b, h, w, 2, 2, c).permute(0, 5, 1, 3, 2, 4).reshape(b, c, 2 * h, 2 * w)
 
 
-def level_memory(key: torch.Tensor | Callable[[], torch.Tensor], value: torch.Tensor, blocked: bool
-                 ) -> LevelMemory:
+def level_memory(key: torch.Tensor | Callable[[], torch.Tensor], value: torch.Tensor, blocked: bool,
+                 bonus: float = 0.0) -> LevelMemory:
     """One frame's key [B, C, H, W] and value [B, Cv, H, W] -> its memory layout. ``key`` may be a function
-    that gives it: then the key's layout is made when the memory's keys are first read."""
+    that gives it: then the key's layout is made when the memory's keys are first read.
+
+    ``bonus``: added to the softmax logit of every position of this frame in every read (stored as
+    ``|k|^2 - bonus * sqrt(C)``, so reads are unchanged); it also favours the frame in the top-k."""
     layout = to_blocks if blocked else to_rows
 
     def keys_and_sqnorm() -> tuple[torch.Tensor, torch.Tensor]:
         k = layout(key() if callable(key) else key)
-        return k, k.float().pow(2).sum(-1)  # |k|^2 in fp32 (see _fp32): under fp16 autocast it could overflow
+        sq = k.float().pow(2).sum(-1)  # |k|^2 in fp32 (see _fp32): under fp16 autocast it could overflow
+        return k, (sq - bonus * math.sqrt(k.shape[-1])) if bonus else sq
 
     if callable(key):
         return LevelMemory(None, None, layout(value), pending=keys_and_sqnorm)

@@ -259,31 +259,38 @@ GUIDED_EPS = (1e-3, 3e-4, 1e-4)
 
 def calibrate_output(model: torch.nn.Module, sets: dict[str, list[ValSet]], device: torch.device,
                      radii: tuple[int, ...] | None = None, eps: tuple[float, ...] | None = None,
-                     memory_masks: tuple[float, ...] | None = None
-                     ) -> tuple[tuple[int, float, float], tuple[float, float], list[dict], list[dict]]:
+                     memory_masks: tuple[float, ...] | None = None, keyframe_bonuses: tuple[float, ...] | None = None,
+                     ) -> tuple[tuple[int, float, float, float], tuple[float, float], list[dict], list[dict]]:
     """Choose ``model``'s guided filter (radius, eps), output levels and, given ``memory_masks``, the threshold of
-    the predicted mask written to memory (``HSTSG.memory_mask_of``; without them the model's own is kept) together
-    on validation ``sets``: every (radius, eps, threshold) is a full prediction scored with its own best levels.
+    the predicted mask written to memory (``HSTSG.memory_mask_of``), given ``keyframe_bonuses`` the keyframe's
+    logit bonus in memory reads (``HSTSG.keyframe_bonus``; without them the model's own are kept) together on
+    validation ``sets``: every (radius, eps, threshold, bonus) is a full prediction scored with its own best levels.
 
-    Returns ((radius, eps, threshold), levels, one row per candidate with its best levels and score, the chosen
-    candidate's levels rows). A network without a guided filter (radius 0) keeps it. The model is left with the
-    chosen settings."""
+    Returns ((radius, eps, threshold, bonus), levels, one row per candidate with its best levels and score, the
+    chosen candidate's levels rows). A network without a guided filter (radius 0) keeps it. The model is left
+    with the chosen settings."""
     decoder = model.decoder
     radii, eps = radii or GUIDED_RADII, eps or GUIDED_EPS
     guided = [(r, e) for r in radii for e in eps] if decoder.guided_radius > 0 else [(0, decoder.guided_eps)]
-    grid = [(r, e, t) for r, e in guided for t in (memory_masks or (float(model.memory_mask),))]
+    grid = [(r, e, t, b) for r, e in guided for t in (memory_masks or (float(model.memory_mask),))
+            for b in (keyframe_bonuses or (float(model.keyframe_bonus),))]
     rows, results = [], []
-    for radius, e, threshold in grid:
+
+    def use(radius: int, e: float, threshold: float, bonus: float) -> None:
         decoder.set_guided(radius, e)
         with torch.no_grad():
             model.memory_mask.fill_(threshold)
+            model.keyframe_bonus.fill_(bonus)
+
+    for candidate in grid:
+        use(*candidate)
         levels, level_rows = calibrate_levels(model, sets, device)
-        rows.append({"radius": radius, "eps": e, "memory_mask": threshold,
+        radius, e, threshold, bonus = candidate
+        rows.append({"radius": radius, "eps": e, "memory_mask": threshold, "keyframe_bonus": bonus,
                      **next(r for r in level_rows if (r["lo"], r["hi"]) == levels)})
-        results.append(((radius, e, threshold), levels, level_rows))
-    (radius, e, threshold), levels, level_rows = results[min(range(len(rows)), key=lambda i: rows[i]["score"])]
-    decoder.set_guided(radius, e)
+        results.append((candidate, levels, level_rows))
+    chosen, levels, level_rows = results[min(range(len(rows)), key=lambda i: rows[i]["score"])]
+    use(*chosen)
     with torch.no_grad():
-        model.memory_mask.fill_(threshold)
         model.output_levels.copy_(torch.tensor(levels))
-    return (radius, e, threshold), levels, rows, level_rows
+    return chosen, levels, rows, level_rows
