@@ -15,6 +15,7 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Tests need nothing outside the checkout: data is made by the tests or ships in it (the demo shot,
@@ -86,3 +87,13 @@ def inst() -> types.ModuleType:
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture
+def small_clip() -> tuple[np.ndarray, np.ndarray]:
+    """Five 64x48 noise frames and a box roto: enough for memory writes and reads past the keyframe's."""
+    rng = np.random.default_rng(0)
+    frames = rng.random((5, 48, 64, 3)).astype(np.float32)
+    roto = np.zeros((48, 64), np.float32)
+    roto[10:30, 20:40] = 1
+    return frames, roto

@@ -63,16 +63,8 @@ def test_files_without_the_bonus_load_with_none_and_a_bad_one_is_refused(tmp_pat
             load_model(tmp_path / "bad.safetensors")
 
 
-def _clip() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    frames = rng.random((5, 48, 64, 3)).astype(np.float32)
-    roto = np.zeros((48, 64), np.float32)
-    roto[10:30, 20:40] = 1
-    return frames, roto
-
-
-def test_a_render_reads_with_the_bonus_and_its_cache_identity_changes_with_it(tmp_path: Path, monkeypatch):
-    frames, roto = _clip()
+def test_a_render_reads_with_the_bonus_and_its_cache_identity_changes_with_it(tmp_path: Path, monkeypatch, small_clip):
+    frames, roto = small_clip
     torch.manual_seed(1)
     model = build_model("lite")
     path = tmp_path / "w.safetensors"

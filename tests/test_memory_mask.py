@@ -38,16 +38,8 @@ def test_files_without_the_threshold_load_soft_and_a_bad_one_is_refused(tmp_path
         load_model(tmp_path / "bad.safetensors")
 
 
-def _clip() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
-    frames = rng.random((5, 48, 64, 3)).astype(np.float32)
-    roto = np.zeros((48, 64), np.float32)
-    roto[10:30, 20:40] = 1
-    return frames, roto
-
-
-def test_the_render_path_writes_memory_from_the_thresholded_mask(tmp_path: Path, monkeypatch):
-    frames, roto = _clip()
+def test_the_render_path_writes_memory_from_the_thresholded_mask(tmp_path: Path, monkeypatch, small_clip):
+    frames, roto = small_clip
     torch.manual_seed(1)
     model = build_model("lite")
     path = tmp_path / "w.safetensors"

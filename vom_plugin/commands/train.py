@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from vom_plugin.commands._args import count, positive
@@ -134,29 +135,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _thresholds(text: str) -> tuple[float, ...]:
-    """--memory-masks: comma-separated thresholds, each in [0, 1)."""
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or not all(0.0 <= v < 1.0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected thresholds in [0, 1) separated by commas, got {text!r}")
-    return values
+def _float_list(what: str, ok: Callable[[float], bool], bounds: str) -> Callable[[str], tuple[float, ...]]:
+    """An argparse type: comma-separated floats, each passing ``ok`` (``bounds`` says which, in the error)."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            values = ()
+        if not values or not all(ok(v) for v in values):
+            raise argparse.ArgumentTypeError(f"expected {what} in {bounds} separated by commas, got {text!r}")
+        return values
+
+    return parse
+
+
+# --memory-masks: thresholds of the predicted mask written to memory (0: the soft mask)
+_thresholds = _float_list("thresholds", lambda v: 0.0 <= v < 1.0, "[0, 1)")
 
 
 def _bonuses(text: str) -> tuple[float, ...]:
-    """--keyframe-bonuses: comma-separated logit bonuses, each in [0, MAX_KEYFRAME_BONUS]."""
-    from vom_plugin.engine.weights import MAX_KEYFRAME_BONUS
+    """--keyframe-bonuses: logit bonuses of the keyframe's memory positions (the bound's module imports torch:
+    only when the option is given)."""
+    from vom_plugin.engine.weights import MAX_KEYFRAME_BONUS as top
 
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if not values or not all(0.0 <= v <= MAX_KEYFRAME_BONUS for v in values):
-        raise argparse.ArgumentTypeError(
-            f"expected bonuses in [0, {MAX_KEYFRAME_BONUS:g}] separated by commas, got {text!r}")
-    return values
+    return _float_list("bonuses", lambda v: 0.0 <= v <= top, f"[0, {top:g}]")(text)
 
 
 def _library(value: Path | None) -> Path | None:
