@@ -133,7 +133,7 @@ def test_calibrate_keeps_the_files_bonus_unless_asked_to_search(tmp_path: Path, 
     assert scores[0] != scores[1]  # the bonus changed the 4-frame clips' later frames
     chosen = 4.0 if "<- chosen" in rows[1] else 0.0
     searched = read_weights_metadata(tmp_path / "searched.safetensors")
-    assert searched["keyframe_bonus_chosen_on"] == "synthetic(2 clips, 32 px)"
+    assert searched["keyframe_bonus_chosen_on"] == "synthetic(2 clips, 4 frames, 32 px)"
     assert float(load_model(tmp_path / "searched.safetensors").keyframe_bonus) == chosen
     assert searched["keyframe_bonus"] == f"{chosen:g}"
     with pytest.raises(SystemExit) as bad:

@@ -106,7 +106,7 @@ def test_calibrate_keeps_the_files_threshold_unless_asked_to_search(tmp_path: Pa
     out = capsys.readouterr().out
     assert "memory mask 0 keyframe bonus 0 (" in out and "memory mask 0.5 keyframe bonus 0 (" in out
     searched = read_weights_metadata(tmp_path / "searched.safetensors")
-    assert searched["memory_mask_chosen_on"] == "synthetic(2 clips, 32 px)"
+    assert searched["memory_mask_chosen_on"] == "synthetic(2 clips, 3 frames, 32 px)"
     with pytest.raises(SystemExit) as bad:
         main([*args, "--to", str(tmp_path / "x.safetensors"), "--memory-masks", "0,1.2"])
     assert bad.value.code == 2

@@ -93,7 +93,7 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
     assert f"lo {lo:.2f} hi {hi:.2f}" in chosen[0]
     meta = read_weights_metadata(tmp_path / "cal.safetensors")
     assert meta["output_levels"] == f"{V.LEVELS_LO[V.LEVELS_LO.index(lo)]:g},{V.LEVELS_HI[V.LEVELS_HI.index(hi)]:g}"
-    assert meta["levels_chosen_on"] == "synthetic(2 clips, 32 px)+hard(2 clips, 32 px)"
+    assert meta["levels_chosen_on"] == "synthetic(2 clips, 3 frames, 32 px)+hard(2 clips, 8 frames, 32 px)"
     assert "guided_filter" not in meta and m.decoder.guided_radius == load_model(src).decoder.guided_radius
     with pytest.raises(SystemExit) as bad:
         main(["train", "--calibrate", str(src), "--to", str(tmp_path / "c.safetensors"), "--val-hard", "-1"])
@@ -134,7 +134,7 @@ def test_cli_calibrate_chooses_the_guided_filter_with_the_levels(tmp_path: Path,
     assert m.decoder.guided_radius == radius and m.decoder.guided_eps == pytest.approx(eps, rel=1e-3)
     assert float(m.memory_mask) == mm
     meta = read_weights_metadata(tmp_path / "cal.safetensors")
-    on = "synthetic(2 clips, 32 px)+synthetic-12f(2 clips, 32 px)"
+    on = "synthetic(2 clips, 3 frames, 32 px)+synthetic-12f(2 clips, 5 frames, 32 px)"
     assert meta["guided_filter"] == f"{radius},{eps:g}" and meta["guided_chosen_on"] == on
     assert meta["memory_mask"] == f"{mm:g}" and meta["memory_mask_chosen_on"] == on
     lo, hi = (float(x) for x in meta["output_levels"].split(","))

@@ -1,4 +1,4 @@
-"""``vom clips render|info``: the library of path-traced training clips (rendered with Blender)."""
+"""``vom clips render|info|shots``: the library of path-traced training clips (rendered with Blender)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vom_plugin.commands._args import human_size, positive
 
-HELP = "render or describe the library of path-traced training clips (needs Blender)"
+HELP = "render or describe the library of path-traced training clips (needs Blender), or export it as shots"
 DESCRIPTION = """Render training clips with Blender (Cycles, transparent film: exact alpha) into a library folder,
 or summarise one. Rendering is resumable: run the same command again to continue; finished clips are
 skipped. Run it niced next to a training run, e.g.
@@ -16,12 +16,22 @@ skipped. Run it niced next to a training run, e.g.
   vom clips info --sheet library.png
   vom train --out runs/x --library ~/.cache/vom-clips --library-share 0.5
 
+`shots` writes every clip of a library as a shot folder (plate.####.exr, gt.####.exr, roto.0001.exr: the
+test shots' layout) composited over a photograph at the clip's own size: a validation set that runs through
+the render's path. Render its library in a folder of its own at the shots' size and length, from seeds the
+training library never uses, e.g.
+
+  vom clips render --data-dir val-lib --count 16 --seed-base 7000000 --frames 24 --size 270 480
+  vom clips shots --data-dir val-lib --to val-shots
+  vom train --calibrate lite.safetensors --to cal.safetensors --val-shots val-shots
+
 Default folder: VOM_CLIPS_DIR, else ~/.cache/vom-clips. Blender: --blender, VOM_BLENDER, else `blender`.
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=("render", "info"), help="render: add clips; info: summarise the library")
+    p.add_argument("action", choices=("render", "info", "shots"),
+                   help="render: add clips; info: summarise the library; shots: export it as shot folders (--to)")
     p.add_argument("--data-dir", type=Path, default=None, help="library folder (default VOM_CLIPS_DIR or "
                    "~/.cache/vom-clips)")
     p.add_argument("--count", type=positive(int), default=40, help="clips the library should hold (default 40)")
@@ -35,6 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="info: one JSON object")
     p.add_argument("--sheet", type=Path, default=None, metavar="PNG",
                    help="info: also write a contact sheet (each clip's middle frame and its alpha)")
+    p.add_argument("--to", type=Path, default=None, metavar="DIR",
+                   help="shots: the folder to write the shot folders into (shots already there are kept)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +57,14 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train import clips
 
     root = args.data_dir if args.data_dir is not None else clip_library_dir()
+    if args.action == "shots":
+        from vom_plugin.train.val_shots import export_shots
+
+        if args.to is None:
+            raise InputError("vom clips shots needs --to DIR (the folder to write the shot folders into)")
+        r = export_shots(root, args.to, log=lambda m: print(m, flush=True))
+        print(f"wrote {r['written']} shots ({r['kept']} already there, {len(r['skipped'])} skipped) in {args.to}")
+        return 0
     if args.action == "info":
         s = clips.library_summary(root)
         if args.json:

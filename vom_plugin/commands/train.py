@@ -76,7 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="choose the guided filter (radius, eps), the memory mask threshold, the keyframe bonus and the "
                    "output levels (black and white points of the published alpha) of WEIGHTS on the validation "
                    "clips (synthetic at --size, --val-hard's, plus --val-library's held-out clips; 8 frames and "
-                   "--val-long's) and write the weights with them to --to")
+                   "--val-long's; plus --val-shots') and write the weights with them to --to")
     p.add_argument("--levels-only", action="store_true",
                    help="with --calibrate: keep WEIGHTS' guided filter, memory mask and keyframe bonus, choose only "
                    "the output levels")
@@ -88,6 +88,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --calibrate: also search these logit bonuses of the keyframe's memory positions in every "
                    "read (0: every memory frame alike; larger leans on the roto's frame over recent predictions); "
                    "default: keep WEIGHTS'")
+    p.add_argument("--val-shots", type=Path, default=None, metavar="DIR",
+                   help="shot folders made from rendered clips never trained on (`vom clips shots`: the test shots' "
+                   "size, length and layout) join the selection set, in training's validation and in --calibrate")
     p.add_argument("--val-long", type=count, default=24, metavar="FRAMES",
                    help="the same validation clips also FRAMES long join the selection set, in training's validation "
                    "and in --calibrate (what memory holds compounds over a shot; default 24, 0: none)")
@@ -129,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
                       refine=not args.no_refine,
                       library=library, library_share=args.library_share, val_library=val_library,
-                      val_hard=args.val_hard, val_long=args.val_long,
+                      val_hard=args.val_hard, val_long=args.val_long, val_shots=args.val_shots,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     train(targs, log=lambda m: print(m, flush=True))
     return 0
@@ -199,7 +202,9 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.val_long > 0:
         longer = V.validation_sets(args.val_long, args.size, **clips)
         sets.update({f"{n}-{args.val_long}f": v for n, v in longer.items()})
-    chosen_on = "+".join(f"{n}({len(v)} clips, {args.size} px)" for n, v in sets.items())
+    if args.val_shots is not None:
+        sets["val-shots"] = V.validation_shots(args.val_shots)
+    chosen_on = V.describe_sets(sets)
     meta = read_weights_metadata(source)
     meta.pop("format", None)
     if args.levels_only:

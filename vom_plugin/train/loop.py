@@ -69,6 +69,7 @@ class TrainArgs:
     val_library: Path | None = None  # library whose held-out clips (seed % 10 == 9) join the selection set
     val_library_clips: int = 10  # at most this many of them (the first by name), 8 frames at --size
     val_long: int = 0  # > 0: the same validation sets also this many frames long join the selection set (drift)
+    val_shots: Path | None = None  # shot folders of clips never trained on (`vom clips shots`): in the selection set
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -271,7 +272,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 # The settings that make up the selection set: a resumed run whose set differs cannot compare scores with its best.
 _SELECTION = {"size": None, "val_clips": None, "val_hard": None, "val_frames": None, "val_long": 0,
-              "val_library": None, "val_library_clips": None}
+              "val_library": None, "val_library_clips": None, "val_shots": None}
 
 
 def _selection(args: dict[str, Any]) -> dict[str, Any]:
@@ -374,6 +375,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 and shots_root is not None else []
     lib_sets = (V.library_valsets(args.val_library, args.val_frames, args.size, limit=args.val_library_clips)
                 if args.val_minutes > 0 and args.val_library is not None else [])
+    vshot_sets = V.validation_shots(args.val_shots) if args.val_minutes > 0 and args.val_shots is not None else []
     long_sets: dict[str, list[V.ValSet]] = {}  # what memory holds compounds over a shot: longer clips see it
     if args.val_minutes > 0 and args.val_long > 0:
         longer = V.validation_sets(args.val_long, args.size, synthetic=args.val_clips, hard=args.val_hard,
@@ -423,12 +425,17 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
             msg += " | hard " + " ".join(f"{k}={v:.2f}" for k, v in hard["mean"].items())
         if lib:
             msg += " | library " + " ".join(f"{k}={v:.2f}" for k, v in lib["mean"].items())
+        vshots = V.evaluate(judged, vshot_sets, device) if vshot_sets else {}
+        for name, m in vshots.items():
+            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"val-shots/{name}", **m)
+        if vshots:
+            msg += " | val-shots " + " ".join(f"{k}={v:.2f}" for k, v in vshots["mean"].items())
         if shots:
             msg += " | shots " + " ".join(f"{k}={v:.2f}" for k, v in shots["mean"].items())
         # the selection set: synthetic validation clips (spread and full difficulty), plus the library's
-        # held-out clips when given
+        # held-out clips and the validation shots when given (never --shots: those are reported only)
         score = (val_score(res["mean"]) + (val_score(hard["mean"]) if hard else 0.0)
-                 + (val_score(lib["mean"]) if lib else 0.0))
+                 + (val_score(lib["mean"]) if lib else 0.0) + (val_score(vshots["mean"]) if vshots else 0.0))
         for tag, sets in long_sets.items():
             longer = V.evaluate(judged, sets, device)
             for name, m in longer.items():

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vom_plugin.errors import InputError
 from vom_plugin.grammar import default
 from vom_plugin.train.data import HARD_SEED_OFFSET, hard_validation_clips, network_encoder, validation_clips
 from vom_plugin.train.synth import coarse_roto
@@ -194,6 +195,26 @@ def shot_valsets(root: Path) -> list[ValSet]:
     if not root.is_dir():
         return []
     return [load_shot(d) for d in sorted(root.iterdir()) if d.is_dir() and any(d.glob("plate.*.exr"))]
+
+
+def validation_shots(root: Path) -> list[ValSet]:
+    """The validation shots in ``root`` (``vom clips shots``: rendered clips never trained on, laid out as the
+    test shots); a folder without any is an input error, not an empty set that would score 0."""
+    sets = shot_valsets(Path(root))
+    if not sets:
+        raise InputError(f"--val-shots {root}: no shot folders (plate.####.exr, gt.####.exr, roto.0001.exr) in it; "
+                         "make them with `vom clips shots --data-dir LIBRARY --to DIR`")
+    return sets
+
+
+def describe_sets(sets: dict[str, list[ValSet]]) -> str:
+    """What a selection was made on, for the weights' metadata: each set's name, clips, frames and size."""
+    parts = []
+    for name, v in sets.items():
+        t, _, h, w = v[0].frames.shape
+        size = f"{w} px" if h == w else f"{w}x{h}"
+        parts.append(f"{name}({len(v)} clips, {t} frames, {size})")
+    return "+".join(parts)
 
 
 def evaluate(model: torch.nn.Module, sets: list[ValSet], device: torch.device) -> dict[str, dict[str, float]]:

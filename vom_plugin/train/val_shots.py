@@ -1,0 +1,136 @@
+"""Shot folders made from rendered library clips, laid out as the test shots are: ``plate.####.exr`` (linear
+RGB, half), ``gt.####.exr`` (the renderer's alpha, channel A) and ``roto.0001.exr`` (an artist's quick roto of
+the first frame), every frame of the clip in order at the clip's own size.
+
+Rendered at the test shots' size and length (``vom clips render --size 270 480 --frames 24`` into a folder of
+its own, from seeds the training library never uses), they are a validation set that stands for the shots:
+they go through the render's pass runner at the node's working size, where the 256 px, 8-frame validation
+clips did not show what thin parts and fur do over a whole shot (model card, sessions 14 and 15).
+"""
+
+from __future__ import annotations
+
+import shutil
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vom_plugin.errors import InputError
+
+# The test shots' roto recipe (shared/data/shots/README.md): GT alpha > 0.5, opened and closed by 3 px,
+# dilated by 2 px.
+ROTO_KERNEL = 7
+ROTO_DILATE = 2
+_SALT = 7301
+# Camera motion, shake and sensor noise at half of training's full difficulty: plates carry some grain and
+# shake, rarely as much as the hardest training clips.
+DIFFICULTY = 0.5
+
+
+def _write_exr(path: Path, pixels: np.ndarray, channels: tuple[str, ...]) -> None:
+    import OpenImageIO as oiio
+
+    h, w = pixels.shape[:2]
+    spec = oiio.ImageSpec(w, h, len(channels), oiio.HALF)
+    spec.channelnames = channels
+    spec.attribute("compression", "zip")
+    out = oiio.ImageOutput.create(str(path))
+    if out is None or not out.open(str(path), spec):
+        raise OSError(f"cannot write {path}: {oiio.geterror()}")
+    try:
+        if not out.write_image(np.ascontiguousarray(pixels.reshape(h, w, len(channels)), np.float32)):
+            raise OSError(f"cannot write {path}: {out.geterror()}")
+    finally:
+        out.close()
+
+
+def first_in_view(alpha: np.ndarray) -> int | None:
+    """The first frame of ``alpha`` [T, H, W] that shows enough of the object to start a shot from (as training
+    clips must: ``clips.shows_object_first``); None when none does."""
+    from vom_plugin.train.clips import MIN_FIRST_AREA, MIN_FIRST_SHARE
+
+    cover = alpha.reshape(alpha.shape[0], -1).sum(1)
+    need = max(MIN_FIRST_AREA * alpha[0].size, MIN_FIRST_SHARE * float(cover.max()), 1e-6)
+    hits = np.flatnonzero(cover >= need)
+    return int(hits[0]) if hits.size else None
+
+
+def shot_of_clip(library: Any, rec: Any, seed: int, backgrounds: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The clip ``rec`` of ``library`` composited over a photograph at its own size (camera motion, shake and
+    sensor noise at ``DIFFICULTY``), as (plate [T, H, W, 3], alpha [T, H, W]). A clip whose object enters late
+    starts where it is in view and plays on forth and back to its length (``clips.frames_from``); None when
+    no composite tried shows the object."""
+    from vom_plugin.train.clips import MAX_PICKS, frames_from
+    from vom_plugin.train.composite import composite_clip
+
+    tgt, occ = library.load(rec, list(range(rec.frames)))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(rec.name.encode()), _SALT]))
+    for _ in range(MAX_PICKS):
+        photo = backgrounds.get(int(rng.integers(1 << 30)))
+        clip = composite_clip(tgt, occ, photo, rng, size=tgt.shape[1:3], difficulty=DIFFICULTY, name=rec.name)
+        start = first_in_view(clip.alpha)
+        if start is not None:
+            idx = frames_from(rec.frames, start, rec.frames)
+            return clip.plate[idx], clip.alpha[idx]
+    return None
+
+
+def write_shot(folder: Path, plate: np.ndarray, alpha: np.ndarray) -> None:
+    """``plate`` [T, H, W, 3] linear and ``alpha`` [T, H, W] as a shot folder (frames 1..T), written into a
+    hidden sibling and renamed: the folder appears whole or not at all."""
+    from vom_plugin.eval.clips import coarse_roto
+
+    partial = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        for i, (rgb, a) in enumerate(zip(plate, alpha, strict=True), start=1):
+            _write_exr(partial / f"plate.{i:04d}.exr", rgb, ("R", "G", "B"))
+            _write_exr(partial / f"gt.{i:04d}.exr", a, ("A",))
+        roto = coarse_roto(alpha[0], dilate=ROTO_DILATE, kernel=ROTO_KERNEL)
+        _write_exr(partial / "roto.0001.exr", roto, ("A",))
+        partial.rename(folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def export_shots(library_root: Path, dest: Path, *, seed: int = 0, backgrounds: Any = None,
+                 log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every clip of the library at ``library_root`` as a shot folder in ``dest`` (named as the clip); shots
+    already there are kept (run it again after rendering more clips). Returns counts and the folders."""
+    from vom_plugin.train.backgrounds import default_bank
+    from vom_plugin.train.clips import ClipLibrary
+
+    missing = InputError(f"--data-dir {library_root}: no finished clips to export (render some with `vom clips "
+                         f"render --data-dir {library_root}`)")
+    try:
+        library = ClipLibrary(Path(library_root))
+    except InputError:  # its message names --library, an option of vom train
+        raise missing from None
+    if not library.clips:
+        raise missing
+    dest = Path(dest)
+    if dest.resolve() == Path(library_root).resolve():
+        raise InputError(f"--to {dest}: is the library itself; export the shots to another folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    bank = backgrounds if backgrounds is not None else default_bank()
+    written, kept, skipped = [], [], []
+    for rec in library.clips:
+        folder = dest / rec.name
+        if folder.is_dir():
+            kept.append(folder)
+            continue
+        shot = shot_of_clip(library, rec, seed, bank)
+        if shot is None:
+            skipped.append(rec.name)
+            log(f"{rec.name}: skipped (the object is out of view in every composite tried)")
+            continue
+        write_shot(folder, *shot)
+        written.append(folder)
+        log(f"{rec.name}: {len(shot[1])} frames, {shot[1].shape[2]}x{shot[1].shape[1]} -> {folder}")
+    return {"written": len(written), "kept": len(kept), "skipped": skipped,
+            "shots": sorted(str(p) for p in written + kept)}
