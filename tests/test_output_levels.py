@@ -79,6 +79,20 @@ def test_choose_levels_finds_the_points_that_undo_a_haze_and_a_grey_core():
     assert identity["a"]["mad"] == pytest.approx(1e3 * float(np.abs(pred - gt).mean()), rel=1e-4)
 
 
+def test_level_metrics_are_clip_metrics_of_the_levelled_alpha():
+    """The vectorised scoring the levels search uses gives the validation's own numbers for every candidate."""
+    rng = np.random.default_rng(4)
+    gt = (rng.random((5, 30, 40)) > 0.6).astype(np.float32)
+    pred = np.clip(0.05 + 0.8 * gt + rng.normal(0, 0.1, gt.shape), 0, 1).astype(np.float32)
+    grid = [(0.0, 1.0), (0.05, 0.9), (0.2, 0.75)]
+    for clip_len in (5, 1):
+        fast = V.level_metrics(pred[:clip_len], gt[:clip_len], grid)
+        for (lo, hi), got in zip(grid, fast, strict=True):
+            want = V.clip_metrics(V.apply_levels(pred[:clip_len], lo, hi), gt[:clip_len])
+            assert got == pytest.approx(want, rel=1e-5, abs=1e-6), (lo, hi, clip_len)
+    assert V.level_metrics(pred[:1], gt[:1], grid)[0]["dtssd"] == 0.0
+
+
 def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path, capsys, monkeypatch):
     src = _file_without_levels(tmp_path / "w.safetensors")
     monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))

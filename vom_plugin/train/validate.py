@@ -242,22 +242,42 @@ def apply_levels(alpha: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((alpha - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
+def level_metrics(pred: np.ndarray, gt: np.ndarray, levels: list[tuple[float, float]]) -> list[dict[str, float]]:
+    """``clip_metrics`` of ``pred`` [T, H, W] under each (lo, hi) of ``levels``, in one vectorised pass per
+    candidate: the same numbers (MAD and MSE over equal-sized frames are the mean of the frames' means;
+    dtSSD looks back, frame 0 counts 0), without the per-frame checks that made a 32-shot search take
+    minutes per candidate."""
+    p = torch.from_numpy(np.ascontiguousarray(pred, np.float32))
+    g = torch.from_numpy(np.ascontiguousarray(gt, np.float32))
+    t = p.shape[0]
+    out = []
+    for lo, hi in levels:
+        d = ((p - lo) / (hi - lo)).clamp_(0.0, 1.0).sub_(g)
+        dt = 0.0
+        if t > 1:
+            e = d[1:] - d[:-1]
+            dt = float(e.square().flatten(1).mean(1).double().sqrt().sum()) * 1e2 / t
+        out.append({"mad": float(d.abs().mean()) * 1e3, "mse": float(d.square().mean()) * 1e3, "dtssd": dt})
+    return out
+
+
 def choose_levels(preds: dict[str, list[np.ndarray]], gts: dict[str, list[np.ndarray]]
                   ) -> tuple[tuple[float, float], list[dict]]:
     """The (lo, hi) of the grid with the lowest summed ``val_score`` over the named sets of clips (each set's
     metrics averaged over its clips, as validation does); returns it and every candidate's row."""
     from vom_plugin.train.loop import val_score
 
+    grid = [(lo, hi) for lo in LEVELS_LO for hi in LEVELS_HI]
+    per_clip = {name: [level_metrics(p, g, grid) for p, g in zip(ps, gts[name], strict=True)]
+                for name, ps in preds.items()}
     rows = []
-    for lo in LEVELS_LO:
-        for hi in LEVELS_HI:
-            row: dict = {"lo": lo, "hi": hi, "score": 0.0}
-            for name, ps in preds.items():
-                ms = [clip_metrics(apply_levels(p, lo, hi), g) for p, g in zip(ps, gts[name], strict=True)]
-                mean = {k: float(np.mean([m[k] for m in ms])) for k in ("mad", "mse", "dtssd")}
-                row[name] = mean
-                row["score"] += val_score(mean)
-            rows.append(row)
+    for i, (lo, hi) in enumerate(grid):
+        row: dict = {"lo": lo, "hi": hi, "score": 0.0}
+        for name, clips in per_clip.items():
+            mean = {k: float(np.mean([c[i][k] for c in clips])) for k in ("mad", "mse", "dtssd")}
+            row[name] = mean
+            row["score"] += val_score(mean)
+        rows.append(row)
     best = min(rows, key=lambda r: r["score"])
     return (best["lo"], best["hi"]), rows
 
