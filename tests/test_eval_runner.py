@@ -290,3 +290,20 @@ def test_read_alpha_channels(tmp_path):
         np.testing.assert_allclose(read_alpha(tmp_path / f"{name}.exr"), a, atol=1e-3)
     with pytest.raises(InputError, match="plate.exr has colour R, G, B and no alpha"):
         read_alpha(tmp_path / "plate.exr", role="prediction")
+
+
+def test_closed_form_keeps_the_solvers_chatter_off_stdout(monkeypatch, capsys):
+    """pymatting prints solver warnings with print(); `vom benchmark --json` owns stdout (one JSON object)."""
+    import pymatting
+
+    def chatty(image, trimap):
+        print("PERFORMANCE WARNING: Thresholded incomplete Cholesky decomposition failed")
+        return np.full(trimap.shape, 0.5)
+
+    monkeypatch.setattr(pymatting, "estimate_alpha_cf", chatty)
+    mask = np.zeros((20, 20), np.float32)
+    mask[5:15, 5:15] = 1
+    alpha = B.closed_form(np.repeat(mask[..., None], 3, axis=2), B.trimap_around(mask, 2))
+    out = capsys.readouterr()
+    assert out.out == "" and "PERFORMANCE WARNING" in out.err
+    assert alpha[10, 10] == 1.0 and alpha[0, 0] == 0.0 and alpha[5, 5] == 0.5

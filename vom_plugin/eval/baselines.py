@@ -18,6 +18,8 @@ known regions re-imposed at full resolution).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 
 import cv2
@@ -92,7 +94,9 @@ def closed_form(image: np.ndarray, trimap: np.ndarray, max_side: int = MAX_MATTI
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
         tri = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-    alpha = estimate_alpha_cf(np.clip(img, 0.0, 1.0), tri)
+    # pymatting prints its solver's warnings to stdout, where `vom benchmark --json` writes its one JSON object
+    with contextlib.redirect_stdout(sys.stderr):
+        alpha = estimate_alpha_cf(np.clip(img, 0.0, 1.0), tri)
     if scale < 1.0:
         alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
     alpha = np.where(trimap == 1.0, 1.0, np.where(trimap == 0.0, 0.0, alpha))
