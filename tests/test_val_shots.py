@@ -130,6 +130,10 @@ def test_cli_clips_shots_and_its_errors(tmp_path: Path, capsys, monkeypatch):
     (tmp_path / "nolib").mkdir()
     assert main(["clips", "shots", "--data-dir", str(tmp_path / "nolib"), "--to", str(tmp_path / "x")]) == 2
     assert "no finished clips to export" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("keep me")
+    assert main(["clips", "shots", "--data-dir", str(root), "--to", str(tmp_path / "afile")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "keep me"
     assert main(["clips", "shots", "--data-dir", str(root), "--to", str(tmp_path / "out")]) == 0
     assert "wrote 2 shots (0 already there, 0 skipped)" in capsys.readouterr().out
 

@@ -116,6 +116,8 @@ def export_shots(library_root: Path, dest: Path, *, seed: int = 0, backgrounds: 
     dest = Path(dest)
     if dest.resolve() == Path(library_root).resolve():
         raise InputError(f"--to {dest}: is the library itself; export the shots to another folder")
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"--to {dest}: is a file, not a folder for the shot folders")
     dest.mkdir(parents=True, exist_ok=True)
     bank = backgrounds if backgrounds is not None else default_bank()
     written, kept, skipped = [], [], []
