@@ -116,6 +116,9 @@ def test_exported_shots_load_in_the_benchmark_and_the_selection_set(tmp_path: Pa
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"--val-shots .*empty: no shot folders"):
         V.validation_shots(tmp_path / "empty")
+    (dest / C.clip_name(1) / "roto.0001.exr").unlink()
+    with pytest.raises(InputError, match=rf"{C.clip_name(1)}: no roto of its first frame \(roto.0001.exr\)"):
+        V.validation_shots(dest)
 
 
 def test_cli_clips_shots_and_its_errors(tmp_path: Path, capsys, monkeypatch):

@@ -160,35 +160,18 @@ def validation_sets(frames: int, size: int, *, synthetic: int, hard: int, librar
     return sets
 
 
-def _read_exr(path: Path) -> np.ndarray:
-    import OpenImageIO as oiio
-
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise FileNotFoundError(path)
-    try:
-        return np.asarray(inp.read_image("float"), np.float32)
-    finally:
-        inp.close()
-
-
 def load_shot(folder: Path) -> ValSet:
-    """One rendered shot (plate.####.exr, gt.####.exr, roto.0001.exr) as a validation set."""
-    enc = network_encoder()
-    plates = sorted(folder.glob("plate.*.exr"))
-    if not plates:
-        raise FileNotFoundError(f"no plate.*.exr in {folder}")
-    try:
-        from vom_plugin.io import read_plate
+    """One shot folder (plate.####.exr, gt.####.exr, roto of its first frame) as a validation set, read by the
+    benchmark's own reader (``eval.clips.load_shot``)."""
+    from vom_plugin.eval.clips import load_shot as read_shot
 
-        rgb = [read_plate(p).rgb for p in plates]
-    except Exception:  # io not landed or changed: read the plain RGB EXR directly
-        rgb = [np.nan_to_num(_read_exr(p)[..., :3], nan=0.0, posinf=0.0, neginf=0.0) for p in plates]
-    gts = [_read_exr(p.with_name(p.name.replace("plate.", "gt.")))[..., 0] for p in plates]
-    roto = (_read_exr(folder / "roto.0001.exr")[..., 0] > 0.5).astype(np.float32)
-    net = np.stack([np.clip(enc(x), 0, 1) for x in rgb])
-    return ValSet(folder.name, torch.from_numpy(net).permute(0, 3, 1, 2).float(), torch.from_numpy(roto)[None],
-                  np.clip(np.stack(gts), 0, 1))
+    clip = read_shot(folder)
+    if clip.roto is None:
+        raise InputError(f"shot folder {folder}: no roto of its first frame (roto.{clip.frames[0]:04d}.exr)")
+    enc = network_encoder()
+    net = np.stack([np.clip(enc(x), 0, 1) for x in clip.plate])
+    return ValSet(clip.name, torch.from_numpy(net).permute(0, 3, 1, 2).float(),
+                  torch.from_numpy((clip.roto > 0.5).astype(np.float32))[None], np.clip(clip.gt, 0, 1))
 
 
 def shot_valsets(root: Path) -> list[ValSet]:
