@@ -97,3 +97,22 @@ def small_clip() -> tuple[np.ndarray, np.ndarray]:
     roto = np.zeros((48, 64), np.float32)
     roto[10:30, 20:40] = 1
     return frames, roto
+
+
+@pytest.fixture
+def tiny_calibration(monkeypatch):
+    """`vom train --calibrate` on a tiny selection set: returns ``args(weights, frames)``, which makes the
+    synthetic set 2 clips of ``frames`` frames (one guided filter candidate: radius 2, eps 1e-3) and gives the
+    command line up to --to, at 32 px on one thread with no full-difficulty or long clips."""
+    from vom_plugin.train import validate as V
+
+    real = V.synthetic_valsets
+    monkeypatch.setattr(V, "GUIDED_RADII", (2,))
+    monkeypatch.setattr(V, "GUIDED_EPS", (1e-3,))
+
+    def args(weights: Path, frames: int) -> list[str]:
+        monkeypatch.setattr(V, "synthetic_valsets", lambda n, f, size: real(2, frames, size))
+        return ["train", "--calibrate", str(weights), "--size", "32", "--threads", "1", "--val-hard", "0",
+                "--val-long", "0"]
+
+    return args

@@ -107,20 +107,15 @@ def test_training_gives_the_bonus_to_the_keyframe_as_a_render_does():
     assert flags[:2] == [True, True] and len(flags) > 2 and not any(flags[2:])
 
 
-def test_calibrate_keeps_the_files_bonus_unless_asked_to_search(tmp_path: Path, capsys, monkeypatch):
+def test_calibrate_keeps_the_files_bonus_unless_asked_to_search(tmp_path: Path, capsys, tiny_calibration):
     from vom_plugin.cli import main
-    from vom_plugin.train import validate as V
 
-    real = V.synthetic_valsets
-    monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: real(2, 4, size))
-    monkeypatch.setattr(V, "GUIDED_RADII", (2,))
-    monkeypatch.setattr(V, "GUIDED_EPS", (1e-3,))
     torch.manual_seed(3)
     model = build_model("lite")
     model.keyframe_bonus.fill_(1.5)
     src = tmp_path / "w.safetensors"
     save_weights(model, src)
-    args = ["train", "--calibrate", str(src), "--size", "32", "--threads", "1", "--val-hard", "0", "--val-long", "0"]
+    args = tiny_calibration(src, frames=4)
     assert main([*args, "--to", str(tmp_path / "kept.safetensors")]) == 0
     assert float(load_model(tmp_path / "kept.safetensors").keyframe_bonus) == 1.5
     meta = read_weights_metadata(tmp_path / "kept.safetensors")

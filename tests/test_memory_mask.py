@@ -84,20 +84,15 @@ def test_training_writes_the_same_memory_the_render_does():
     assert len(seen) >= 3 and all(set(m.unique().tolist()) <= {0.0, 1.0} for m in seen)
 
 
-def test_calibrate_keeps_the_files_threshold_unless_asked_to_search(tmp_path: Path, capsys, monkeypatch):
+def test_calibrate_keeps_the_files_threshold_unless_asked_to_search(tmp_path: Path, capsys, tiny_calibration):
     from vom_plugin.cli import main
-    from vom_plugin.train import validate as V
 
-    real = V.synthetic_valsets
-    monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: real(2, 3, size))
-    monkeypatch.setattr(V, "GUIDED_RADII", (2,))
-    monkeypatch.setattr(V, "GUIDED_EPS", (1e-3,))
     torch.manual_seed(3)
     model = build_model("lite")
     model.memory_mask.fill_(0.5)
     src = tmp_path / "w.safetensors"
     save_weights(model, src)
-    args = ["train", "--calibrate", str(src), "--size", "32", "--threads", "1", "--val-hard", "0", "--val-long", "0"]
+    args = tiny_calibration(src, frames=3)
     assert main([*args, "--to", str(tmp_path / "kept.safetensors")]) == 0
     assert float(load_model(tmp_path / "kept.safetensors").memory_mask) == 0.5
     meta = read_weights_metadata(tmp_path / "kept.safetensors")

@@ -141,17 +141,13 @@ def test_cli_clips_shots_and_its_errors(tmp_path: Path, capsys, monkeypatch):
     assert "wrote 2 shots (0 already there, 0 skipped)" in capsys.readouterr().out
 
 
-def test_calibrate_scores_the_validation_shots_with_the_other_sets(tmp_path: Path, capsys, monkeypatch):
+def test_calibrate_scores_the_validation_shots_with_the_other_sets(tmp_path: Path, capsys, tiny_calibration):
     dest = tmp_path / "shots"
     VS.export_shots(_library(tmp_path), dest, backgrounds=BackgroundBank([]), log=lambda m: None)
-    real = V.synthetic_valsets
-    monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: real(2, 3, size))
-    monkeypatch.setattr(V, "GUIDED_RADII", (2,))
-    monkeypatch.setattr(V, "GUIDED_EPS", (1e-3,))
     torch.manual_seed(3)
     src = tmp_path / "w.safetensors"
     save_weights(build_model("lite"), src)
-    args = ["train", "--calibrate", str(src), "--size", "32", "--threads", "1", "--val-hard", "0", "--val-long", "0"]
+    args = tiny_calibration(src, frames=3)
     assert main([*args, "--to", str(tmp_path / "cal.safetensors"), "--val-shots", str(dest)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lo ")]
     assert rows and all(" | val-shots " in line for line in rows)
