@@ -261,9 +261,11 @@ def test_near_zero_output_layers_get_a_lower_learning_rate():
     assert groups[0]["lr_scale"] == 1.0 and groups[1]["lr_scale"] == 0.1
     assert {"decoder.head.weight", "decoder.fine2.weight", "cfar4.ffn.2.weight"} <= small
     assert "decoder.in16.weight" not in small and "key_encoder.stem.0.0.weight" not in small
-    # the edge refinement joins trained networks: its own, faster group (its fine2 is not decoder.fine2)
+    # the edge refinement and the detail module join trained networks: their own, faster group (the
+    # refinement's fine2 is not decoder.fine2)
     fresh = {names[id(p)] for p in groups[2]["params"]}
-    assert fresh == {n for n, _ in model.named_parameters() if n.startswith("decoder.refine.")} and fresh
+    assert fresh == {n for n, _ in model.named_parameters() if n.startswith(("decoder.refine.", "detail."))}
+    assert any(n.startswith("detail.") for n in fresh) and any(n.startswith("decoder.refine.") for n in fresh)
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     opt = torch.optim.AdamW(groups, lr=1.0)
     for g in opt.param_groups:  # how the loop applies the schedule

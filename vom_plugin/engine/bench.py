@@ -3,7 +3,7 @@ memory-flatness check (is memory after N frames the same as after 10?). Random w
 the cost of the network does not depend on what it has learnt.
 
 Sizes: 480 means 480x864, 1080 means 1080x1920 padded to 1088x1920 (multiples of 16, as the engine pads).
-Each frame runs exactly the engine's step (``HSTSG.predict`` + memory write), split into timed stages.
+Each frame runs exactly the engine's step (``HSTSG.predict``, ``finish`` + memory write), split into timed stages.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from .memory import MemoryBank
 from .propagate import inference_model
 
 SIZES = {480: (480, 864), 1080: (1088, 1920)}
-STAGES = ("key_encoder", "memory_read_16", "memory_read_8", "memory_read_4", "cfar", "decoder", "value_encoder")
+STAGES = ("key_encoder", "memory_read_16", "memory_read_8", "memory_read_4", "cfar", "decoder", "detail",
+          "value_encoder")
 
 
 def current_memory_mb(device: torch.device) -> float:
@@ -146,6 +147,8 @@ def run_bench(
                 refined, hist = model.refine(keys, (r16, r8, r4), history)
             with timer("decoder"):
                 logits, alpha = model.decode(image, keys, refined)
+            with timer("detail"):
+                model.finish(image, logits, alpha)
             with timer("value_encoder"):
                 if bank.writes(t):
                     bank.add(t, model.memory_frame(image, keys, model.memory_mask_of(torch.sigmoid(logits)), alpha))

@@ -141,7 +141,8 @@ class Propagator:
             self.bank.add(0, self.model.memory_frame(image, keys, mask, alpha, keyframe=True))
             self.history = [hist]
             self.t = 1
-            return StepOutput(self.model.publish(alpha).float(), torch.sigmoid(logits.float()), aff)
+            return StepOutput(self.model.publish(self.model.finish(image, logits, alpha)).float(),
+                              torch.sigmoid(logits.float()), aff)
 
     def step(self, image: torch.Tensor, keys: KeyFeatures, affinity: Affinity | None = None) -> StepOutput:
         """Predict the next frame of the pass from memory, then write it to memory if the policy says so.
@@ -161,7 +162,7 @@ class Propagator:
             if self.bank.writes(self.t):
                 self.bank.add(self.t, self.model.memory_frame(image, keys, self.model.memory_mask_of(mask), alpha))
             self.t += 1
-            return StepOutput(self.model.publish(alpha).float(), mask.float(), aff)
+            return StepOutput(self.model.publish(self.model.finish(image, logits, alpha)).float(), mask.float(), aff)
 
     # -- resume -------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:

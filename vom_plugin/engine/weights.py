@@ -73,9 +73,18 @@ MAX_KEYFRAME_BONUS = 16.0
 REFINE_PREFIX = "decoder.refine."
 
 
+# the learned detail residual (model/detail.py), added in session 17: all or nothing, as the refinement
+DETAIL_PREFIX = "detail."
+
+
 def holds_refinement(names: Iterable[str]) -> bool:
     """Whether tensor names (a weights file's, a checkpoint's model or EMA state) include the refinement's."""
     return any(n.removeprefix("module.").startswith(REFINE_PREFIX) for n in names)
+
+
+def holds_detail(names: Iterable[str]) -> bool:
+    """Whether tensor names (a weights file's, a checkpoint's model or EMA state) include the detail module's."""
+    return any(n.removeprefix("module.").startswith(DETAIL_PREFIX) for n in names)
 
 
 def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:
@@ -93,6 +102,8 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
     state = load_file(str(path))
     if model.decoder.refine is not None and not holds_refinement(state):
         model.decoder.refine = None  # trained before the learned edge refinement: the plain guided filter
+    if model.detail is not None and not holds_detail(state):
+        model.detail = None  # trained before the detail module: the decoder's alpha is published as it is
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state) - OPTIONAL_TENSORS)
     unexpected = sorted(set(state) - set(expected))

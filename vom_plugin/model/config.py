@@ -48,6 +48,7 @@ class ModelConfig:
     guided_radius: int = 6
     guided_eps: float = 1e-3
     edge_refine: bool = True  # learned corrections of the guided filter (refine.py)
+    detail: bool = True  # learned full-resolution detail residual on the published alpha (detail.py)
 
     def to_dict(self) -> dict:
         return asdict(self)

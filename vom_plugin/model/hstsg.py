@@ -24,8 +24,9 @@ from vom_plugin.grammar import default, parse_memory_policy, parse_value
 
 from .cfar import CFAR
 from .config import ModelConfig
-from .decoder import Decoder
+from .decoder import Decoder, clamp_inward
 from .deferred import deferred
+from .detail import DetailRefiner
 from .effnet import EfficientNetLiteTrunk
 from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
 from .memory_read import (
@@ -195,6 +196,7 @@ class HSTSG(nn.Module):
         self.cfar4 = CFAR(config.key_dim, vd4, win[2], dims[2])
         self.decoder = Decoder(self.key_encoder.channels, config.value_dims, config.decoder_dims,
                                config.guided_radius, config.guided_eps, config.edge_refine)
+        self.detail: DetailRefiner | None = DetailRefiner() if config.detail else None
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
         # Black and white points of the published alpha (``publish``), chosen on validation data by
@@ -224,6 +226,8 @@ class HSTSG(nn.Module):
         nn.init.zeros_(self.decoder.fine2.bias)
         if self.decoder.refine is not None:
             self.decoder.refine.zero_last()
+        if self.detail is not None:
+            self.detail.zero_last()
         with torch.no_grad():
             self.decoder.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, off the clamp
 
@@ -363,6 +367,14 @@ class HSTSG(nn.Module):
             return alpha
         return ((alpha - lo) / (hi - lo)).clamp(0.0, 1.0)
 
+    def finish(self, image: torch.Tensor, mask_logits: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """The decoder's alpha with the learned detail residual (``detail.py``), before the levels of ``publish``.
+        Memory is written from the decoder's alpha, not from this; without the module it is that alpha."""
+        if self.detail is None:
+            return alpha
+        residual = self.detail(image, alpha, torch.sigmoid(mask_logits.float()))
+        return clamp_inward(alpha.float() + residual).to(alpha.dtype)
+
     def memory_mask_of(self, mask: torch.Tensor) -> torch.Tensor:
         """A predicted mask (probabilities) as memory is written from it: 1 above ``memory_mask``, else 0, or the
         soft mask when the threshold is 0. The keyframe's memory holds the binary roto; a soft mask that loses a
@@ -413,7 +425,8 @@ class HSTSG(nn.Module):
     def forward_clip(
         self, frames: torch.Tensor, first_mask: torch.Tensor, memory: str | None = None, top_k: int | None = None
     ) -> dict[str, torch.Tensor]:
-        """frames [B, T, 3, H, W], first_mask [B, 1, H, W] -> mask_logits and alpha [B, T, 1, H, W].
+        """frames [B, T, 3, H, W], first_mask [B, 1, H, W] -> mask_logits and alpha [B, T, 1, H, W] (``finish``ed:
+        what a render publishes before the output levels).
 
         Frame 0's memory is written from first_mask; later frames read memory written from earlier
         predictions (not detached: gradients flow through the memory write), with CFAR over previous frames.
@@ -433,7 +446,7 @@ class HSTSG(nn.Module):
             mem = [bank[j] for j in sorted(bank)]
             mask_logits, alpha, hist = self.predict(image, keys[i], mem, history, top_k)
             logits_out.append(mask_logits)
-            alpha_out.append(alpha)
+            alpha_out.append(self.finish(image, mask_logits, alpha))
             history = [hist, *history][: self.config.cfar_frames - 1]
             if i + 1 < t and policy.writes(i):
                 mask = first_mask if i == 0 else self.memory_mask_of(torch.sigmoid(mask_logits))

@@ -70,6 +70,7 @@ class TrainArgs:
     val_library_clips: int = 10  # at most this many of them (the first by name), 8 frames at --size
     val_long: int = 0  # > 0: the same validation sets also this many frames long join the selection set (drift)
     val_shots: Path | None = None  # shot folders of clips never trained on (`vom clips shots`): in the selection set
+    train_only: str | None = None  # a TRAIN_ONLY part: only its parameters train, the rest stays as loaded
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -149,8 +150,15 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
             return
         raise InputError(f"--init {path}: holds {src_config!r} weights, not --config {config}")
     state = load_model(path).state_dict()
-    # a file from before the learned edge refinement: the module keeps its fresh init (it adds nothing yet)
-    model.load_state_dict(state, strict=not _lacks_refine(model, state))
+    # a file from before the learned edge refinement or the detail module: the module keeps its fresh init
+    # (it adds nothing yet); anything else missing is an error
+    fresh = tuple(prefix for prefix, lacks in ((REFINE, _lacks_refine(model, state)),
+                                               (DETAIL, _lacks_detail(model, state))) if lacks)
+    result = model.load_state_dict(state, strict=False)
+    wrong = [k for k in result.missing_keys if not k.startswith(fresh)] + list(result.unexpected_keys)
+    if wrong:
+        raise InputError(f"--init {path}: does not fit --config {config} ({', '.join(wrong[:3])}"
+                         f"{' ...' if len(wrong) > 3 else ''})")
 
 
 def _has_refine(model: torch.nn.Module) -> bool:
@@ -165,11 +173,20 @@ def _lacks_refine(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> boo
     return _has_refine(model) and not holds_refinement(state)
 
 
-def _match_refine(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """A checkpoint from before the learned edge refinement resumes (or exports) the network it trained:
-    the plain guided filter, no refinement module."""
+def _lacks_detail(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``model`` has the detail module (model/detail.py) and ``state`` has not."""
+    from vom_plugin.engine.weights import holds_detail
+
+    return getattr(model, "detail", None) is not None and not holds_detail(state)
+
+
+def _match_modules(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """A checkpoint from before the learned edge refinement or the detail module resumes (or exports) the
+    network it trained: without the module(s) it lacks."""
     if _lacks_refine(model, state):
         model.decoder.refine = None
+    if _lacks_detail(model, state):
+        model.detail = None
 
 
 def _has_pretrained_trunk(model: torch.nn.Module) -> bool:
@@ -205,7 +222,10 @@ def set_train_mode(model: torch.nn.Module) -> None:
 SMALL_INIT = ("decoder.head.", "decoder.fine2.", ".ffn.2.")
 # The learned edge refinement (model/refine.py) joins networks that are already trained: fine-tuning runs at
 # a few 1e-5, at which its zero-initialised output layers would take thousands of steps to matter.
-FRESH = ("decoder.refine.",)
+REFINE, DETAIL = "decoder.refine.", "detail."
+FRESH = (REFINE, DETAIL)
+# ``--train-only``: the part of the network a run trains, the rest frozen as loaded
+TRAIN_ONLY = {"detail": DETAIL}
 FRESH_LR_SCALE = 4.0
 
 
@@ -218,6 +238,8 @@ def param_groups(model: torch.nn.Module, small_scale: float, trunk_scale: float 
     pretrained = _has_pretrained_trunk(model)
     small, trunk, rest, fresh = [], [], [], []
     for name, p in model.named_parameters():
+        if not p.requires_grad:  # frozen (--train-only)
+            continue
         if name.startswith(FRESH):
             fresh.append(p)
         elif any(tag in name for tag in SMALL_INIT):
@@ -226,7 +248,7 @@ def param_groups(model: torch.nn.Module, small_scale: float, trunk_scale: float 
             trunk.append(p)
         else:
             rest.append(p)
-    groups = [{"params": rest, "lr_scale": 1.0}]
+    groups = [{"params": rest, "lr_scale": 1.0}] if rest else []
     if small:
         groups.append({"params": small, "lr_scale": small_scale})
     if trunk:
@@ -234,6 +256,23 @@ def param_groups(model: torch.nn.Module, small_scale: float, trunk_scale: float 
     if fresh:
         groups.append({"params": fresh, "lr_scale": FRESH_LR_SCALE})
     return groups
+
+
+def freeze_all_but(model: torch.nn.Module, part: str) -> int:
+    """Only ``part``'s parameters (a TRAIN_ONLY name) keep gradients; returns how many train.
+
+    A frozen network computes no graph, so a step costs its forward plus the part's own backward."""
+    if part not in TRAIN_ONLY:
+        raise InputError(f"--train-only {part!r}: expected one of {', '.join(TRAIN_ONLY)}")
+    prefix = TRAIN_ONLY[part]
+    n = 0
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(prefix))
+        n += p.numel() if p.requires_grad else 0
+    if n == 0:
+        raise InputError(f"--train-only {part}: this network has no {part} module (--config, or a checkpoint "
+                         "trained without it)")
+    return n
 
 
 def make_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
@@ -317,10 +356,12 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         model.decoder.refine = None
     ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
-        _match_refine(model, ck["model"])
+        _match_modules(model, ck["model"])
         if not args.refine and holds_refinement(ck["model"]):
             raise InputError(f"--no-refine: {last} was trained with the edge refinement; resume it without "
                              "--no-refine")
+    if args.train_only is not None:
+        freeze_all_but(model, args.train_only)
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
                             weight_decay=args.weight_decay)
     step, elapsed_total, best = 0, 0.0, float("inf")
@@ -537,7 +578,7 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
 
     ck = load_checkpoint(checkpoint)
     model = build(ck["config"])
-    _match_refine(model, ck["model"])
+    _match_modules(model, ck["model"])
     if "ema" in ck:  # the averaged weights are the ones validated (and so chosen)
         model.load_state_dict({k.removeprefix("module."): v for k, v in ck["ema"].items() if k.startswith("module.")})
     else:
