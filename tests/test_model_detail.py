@@ -187,3 +187,32 @@ def test_init_from_a_file_without_optional_tensors_keeps_a_fresh_detail_module(t
     L.init_from_weights(model, tmp_path / "lvl.safetensors", "lite")  # ... and so does training
     assert model.detail is not None and float(model.detail.out.weight.detach().abs().sum()) == 0
     assert model.detail.full1.weight.detach().abs().sum() > 0  # first layers random: gradients can reach them
+
+
+def test_the_residual_is_zero_where_the_decoder_is_sure_and_a_crop_computes_what_the_whole_frame_does():
+    """Gate: nothing is added far from the decoder's unsure band. Inference runs the module on the band's box
+    plus a margin: the same residual as the whole frame (the box is wider than the receptive field)."""
+    from vom_plugin.model import detail as D
+
+    torch.manual_seed(4)
+    det = DetailRefiner()
+    with torch.no_grad():
+        det.out.weight.normal_(0.0, 0.3)
+        det.out.bias.fill_(0.05)
+    h, w = 120, 200
+    alpha = torch.zeros(1, 1, h, w)
+    alpha[..., 40:80, 110:170] = 1.0
+    alpha[..., 40:80, 108:110] = 0.5  # one soft edge: the band
+    image, mask = torch.rand(1, 3, h, w), alpha.clone()
+    with torch.no_grad():
+        cropped = det(image, alpha, mask)
+        whole = det.residual(image, alpha, mask) * F.interpolate(det.gate(alpha), scale_factor=D.CELL)[..., :h, :w]
+    assert torch.allclose(cropped, whole, atol=1e-5)
+    assert cropped[..., 40:80, 108:110].abs().min() > 0  # in the band
+    assert (cropped[..., :, :90] == 0).all() and (cropped[..., 92:, :] == 0).all()  # far from it
+    assert (cropped[..., 40:80, 130:] == 0).all()  # deep inside the solid part
+    with torch.enable_grad():  # training: the whole frame, gated, the same values
+        assert torch.allclose(det(image, alpha, mask).detach(), whole, atol=1e-5)
+    sure = torch.zeros(1, 1, h, w)
+    with torch.no_grad():
+        assert (det(image, sure, sure) == 0).all()
