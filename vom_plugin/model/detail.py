@@ -27,7 +27,6 @@ from torch import nn
 
 from .refine import cat_channels_last, conv_relu
 
-
 BAND = (0.01, 0.99)  # the decoder's alpha counts as unsure strictly between these
 CELL = 4  # the gate's grid (pixels): the band is found and grown on it, and crops start on it (even: stride 2)
 GROW = 2  # cells the band grows by on each side (8-12 pixels)
