@@ -113,6 +113,12 @@ def test_exported_shots_load_in_the_benchmark_and_the_selection_set(tmp_path: Pa
     assert len(sets) == 2 and tuple(sets[0].frames.shape) == (6, 3, 48, 48) and sets[0].gt.shape == (6, 48, 48)
     assert np.array_equal(sets[0].gt, clips[0].gt)
     assert V.describe_sets({"val-shots": sets}) == "val-shots(2 clips, 6 frames, 48 px)"
+    # a hidden folder (what a killed export leaves: a shot written but not yet renamed) is never scored
+    import shutil
+
+    shutil.copytree(dest / C.clip_name(0), dest / f".{C.clip_name(2)}.partial")
+    assert [c.name for c in iter_clips(f"shots:{dest}")] == [C.clip_name(0), C.clip_name(1)]
+    assert len(V.validation_shots(dest)) == 2
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"--val-shots .*empty: no shot folders"):
         V.validation_shots(tmp_path / "empty")

@@ -159,7 +159,10 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
 def _shot_folders(root: Path) -> list[Path]:
     if _pattern_in(root, "plate") and _pattern_in(root, "gt"):
         return [root]
-    found = sorted(p for p in root.iterdir() if p.is_dir() and _pattern_in(p, "plate") and _pattern_in(p, "gt"))
+    # hidden folders are not shots: `vom clips shots` writes each shot into a hidden sibling first, and one
+    # left by a killed export must not be scored
+    found = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and _pattern_in(p, "plate") and _pattern_in(p, "gt"))
     if not found:
         raise InputError(f"{root}: no shot folders (with plate.####.exr and gt.####.exr) found")
     return found

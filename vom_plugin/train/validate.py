@@ -177,7 +177,8 @@ def load_shot(folder: Path) -> ValSet:
 def shot_valsets(root: Path) -> list[ValSet]:
     if not root.is_dir():
         return []
-    return [load_shot(d) for d in sorted(root.iterdir()) if d.is_dir() and any(d.glob("plate.*.exr"))]
+    return [load_shot(d) for d in sorted(root.iterdir())
+            if d.is_dir() and not d.name.startswith(".") and any(d.glob("plate.*.exr"))]  # as eval.clips
 
 
 def validation_shots(root: Path) -> list[ValSet]:
