@@ -225,3 +225,30 @@ def test_alpha_is_clipped_and_nan_free(tmp_path):
     written = _exr(tmp_path / "a.exr")[1]["A"].astype(np.float32)
     np.testing.assert_array_equal(written[0, :4], [0.0, 1.0, 0.0, 1.0])
     np.testing.assert_array_equal(written[1:], alpha[1:])
+
+
+def test_write_exr_writes_a_plain_half_exr_atomically(tmp_path):
+    """The plain writer of vom's own files (validation shots, benchmark plates): channels named, half floats,
+    data window at the origin, no temporary left; a channel count that does not match the names is refused."""
+    import OpenImageIO as oiio
+
+    from vom_plugin.io import write_exr
+
+    rgb = np.random.default_rng(0).random((6, 10, 3)).astype(np.float32) * 4.0
+    out = write_exr(tmp_path / "p.exr", rgb, ("R", "G", "B"), compression="piz")
+    a = write_exr(tmp_path / "a.exr", rgb[..., 0], ("A",))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.exr", "p.exr"]
+    inp = oiio.ImageInput.open(str(out))
+    spec = inp.spec()
+    px = inp.read_image(oiio.FLOAT)
+    inp.close()
+    assert tuple(spec.channelnames) == ("R", "G", "B") and spec.format == oiio.TypeDesc("half")
+    assert (spec.x, spec.y, spec.width, spec.height) == (0, 0, 10, 6)
+    assert spec.get_string_attribute("compression") == "piz"
+    assert np.allclose(px, rgb, rtol=1e-3, atol=1e-3)
+    back = oiio.ImageBuf(str(a))
+    assert tuple(back.spec().channelnames) == ("A",)
+    assert np.allclose(back.get_pixels(oiio.FLOAT)[..., 0], rgb[..., 0], rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="3 channel\\(s\\) of pixels, 1 name"):
+        write_exr(tmp_path / "bad.exr", rgb, ("A",))
+    assert not (tmp_path / "bad.exr").exists()

@@ -85,7 +85,7 @@ def test_export_is_deterministic_resumable_and_atomic(tmp_path: Path, monkeypatc
     assert (r["written"], r["kept"]) == (0, 2)
     assert {p: p.stat().st_mtime_ns for p in a.rglob("*.exr")} == before
 
-    real = VS._write_exr
+    real = VS.write_exr
     calls = []
 
     def failing(path: Path, pixels: np.ndarray, channels: tuple[str, ...]) -> None:
@@ -94,7 +94,7 @@ def test_export_is_deterministic_resumable_and_atomic(tmp_path: Path, monkeypatc
             raise OSError("disk full")
         real(path, pixels, channels)
 
-    monkeypatch.setattr(VS, "_write_exr", failing)
+    monkeypatch.setattr(VS, "write_exr", failing)
     c = tmp_path / "c"
     with pytest.raises(OSError, match="disk full"):
         VS.export_shots(root, c, backgrounds=bank, log=lambda m: None)

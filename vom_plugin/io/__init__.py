@@ -13,7 +13,7 @@ from typing import Any
 _WHERE = {
     "COLORSPACES": "color", "compress_highlights": "color", "linear_to_network": "color", "to_network": "color",
     "COMPRESSIONS": "exr_out", "OUTPUTS": "exr_out", "ensure_output_folder": "exr_out",
-    "write_alpha": "exr_out", "write_layers": "exr_out",
+    "write_alpha": "exr_out", "write_exr": "exr_out", "write_layers": "exr_out",
     "ImageInfo": "info", "Window": "info",
     "Plate": "plate", "read_plate": "plate",
     "read_info": "reader",

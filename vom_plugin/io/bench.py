@@ -29,20 +29,8 @@ def _median_ms(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(walls) * 1000.0, statistics.median(cpus) * 1000.0
 
 
-def _write_plate(path: Path, rgb: np.ndarray, compression: str) -> None:
-    import OpenImageIO as oiio
-
-    h, w, _ = rgb.shape
-    spec = oiio.ImageSpec(w, h, 3, oiio.HALF)
-    spec.attribute("compression", compression)
-    out = oiio.ImageOutput.create(str(path))
-    out.open(str(path), spec)
-    out.write_image(rgb)
-    out.close()
-
-
 def run(width: int, height: int, repeat: int) -> list[tuple[str, tuple[float, float]]]:
-    from vom_plugin.io import ImageInfo, read_plate, read_roto, to_network, write_alpha
+    from vom_plugin.io import ImageInfo, read_plate, read_roto, to_network, write_alpha, write_exr
 
     rng = np.random.default_rng(0)
     # A smooth gradient plus grain: compresses like a real plate rather than like noise or flat colour.
@@ -55,7 +43,7 @@ def run(width: int, height: int, repeat: int) -> list[tuple[str, tuple[float, fl
         folder = Path(tmp)
         for compression in ("zip", "dwaa", "piz", "none"):
             path = folder / f"plate_{compression}.exr"
-            _write_plate(path, rgb, compression)
+            write_exr(path, rgb, ("R", "G", "B"), compression=compression)
             rows.append((f"read_plate half {compression}", _median_ms(lambda p=path: read_plate(p), repeat)))
         plate = read_plate(folder / "plate_zip.exr")
         rows.append(("to_network ACEScg", _median_ms(lambda: to_network(plate.rgb, "ACEScg"), repeat)))

@@ -233,6 +233,26 @@ def write_layers(
     _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1), sweep)
 
 
+def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, ...], *,
+              compression: str = "zip") -> Path:
+    """A plain half-float EXR of ``pixels`` ([H, W] or [H, W, C], C = len(channels)) at the origin, written as
+    renders are (temporary file, fsync, rename). For the files vom makes itself (validation shots, benchmark
+    plates); a render's output goes through ``write_alpha`` / ``write_layers``, which keep the plate's windows."""
+    import OpenImageIO as oiio
+
+    px = np.asarray(pixels, np.float32)
+    h, w = px.shape[:2]
+    px = px.reshape(h, w, -1)
+    if px.shape[2] != len(channels):
+        raise ValueError(f"write_exr {path}: {px.shape[2]} channel(s) of pixels, {len(channels)} name(s)")
+    spec = oiio.ImageSpec(w, h, len(channels), oiio.HALF)
+    spec.channelnames = tuple(channels)
+    spec.attribute("compression", compression)
+    out = Path(path)
+    _write(out, np.ascontiguousarray(px), spec, sweep=True)
+    return out
+
+
 def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool) -> None:
     import OpenImageIO as oiio
 

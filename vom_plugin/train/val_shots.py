@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from vom_plugin.errors import InputError
+from vom_plugin.io.exr_out import write_exr
 
 # The test shots' roto recipe (shared/data/shots/README.md): GT alpha > 0.5, opened and closed by 3 px,
 # dilated by 2 px.
@@ -28,23 +29,6 @@ _SALT = 7301
 # Camera motion, shake and sensor noise at half of training's full difficulty: plates carry some grain and
 # shake, rarely as much as the hardest training clips.
 DIFFICULTY = 0.5
-
-
-def _write_exr(path: Path, pixels: np.ndarray, channels: tuple[str, ...]) -> None:
-    import OpenImageIO as oiio
-
-    h, w = pixels.shape[:2]
-    spec = oiio.ImageSpec(w, h, len(channels), oiio.HALF)
-    spec.channelnames = channels
-    spec.attribute("compression", "zip")
-    out = oiio.ImageOutput.create(str(path))
-    if out is None or not out.open(str(path), spec):
-        raise OSError(f"cannot write {path}: {oiio.geterror()}")
-    try:
-        if not out.write_image(np.ascontiguousarray(pixels.reshape(h, w, len(channels)), np.float32)):
-            raise OSError(f"cannot write {path}: {out.geterror()}")
-    finally:
-        out.close()
 
 
 def first_in_view(alpha: np.ndarray) -> int | None:
@@ -88,10 +72,10 @@ def write_shot(folder: Path, plate: np.ndarray, alpha: np.ndarray) -> None:
     partial.mkdir(parents=True)
     try:
         for i, (rgb, a) in enumerate(zip(plate, alpha, strict=True), start=1):
-            _write_exr(partial / f"plate.{i:04d}.exr", rgb, ("R", "G", "B"))
-            _write_exr(partial / f"gt.{i:04d}.exr", a, ("A",))
+            write_exr(partial / f"plate.{i:04d}.exr", rgb, ("R", "G", "B"))
+            write_exr(partial / f"gt.{i:04d}.exr", a, ("A",))
         roto = coarse_roto(alpha[0], dilate=ROTO_DILATE, kernel=ROTO_KERNEL)
-        _write_exr(partial / "roto.0001.exr", roto, ("A",))
+        write_exr(partial / "roto.0001.exr", roto, ("A",))
         partial.rename(folder)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
