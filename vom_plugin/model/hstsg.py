@@ -196,7 +196,6 @@ class HSTSG(nn.Module):
         self.cfar4 = CFAR(config.key_dim, vd4, win[2], dims[2])
         self.decoder = Decoder(self.key_encoder.channels, config.value_dims, config.decoder_dims,
                                config.guided_radius, config.guided_eps, config.edge_refine)
-        self.detail: DetailRefiner | None = DetailRefiner() if config.detail else None
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
         # Black and white points of the published alpha (``publish``), chosen on validation data by
@@ -226,10 +225,10 @@ class HSTSG(nn.Module):
         nn.init.zeros_(self.decoder.fine2.bias)
         if self.decoder.refine is not None:
             self.decoder.refine.zero_last()
-        if self.detail is not None:
-            self.detail.zero_last()
         with torch.no_grad():
             self.decoder.head.bias.copy_(torch.tensor([0.0, 0.5]))  # alpha starts mid-range, off the clamp
+        # built last, so the rest of a seeded network is initialised as it was before the module existed
+        self.detail: DetailRefiner | None = DetailRefiner() if config.detail else None
 
     # -- stages -------------------------------------------------------------------------------------
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
