@@ -23,12 +23,26 @@ def test_bench_json_shape(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     r = json.loads(capsys.readouterr().out)
     assert set(r) >= {"config", "size", "device", "stages_ms", "fps", "peak_mem_mb", "guided_vs_dense"}
     assert r["config"] == "lite" and r["size"] == 480 and r["device"] == "cpu"
-    assert list(r["stages_ms"]) == list(bench.STAGES)
+    # the network as the shipped weights are: the shipped file does not hold the detail module
+    assert list(r["stages_ms"]) == [s for s in bench.STAGES if s != "detail"] and r["details"]["detail"] is False
     assert all(v > 0 for v in r["stages_ms"].values())
     assert r["fps"] > 0 and r["peak_mem_mb"] > 0 and r["guided_vs_dense"] > 0
     d = r["details"]
     assert d["input"] == "64x32" and d["bank_frames"] == 3 and d["parameters"] > 0
     assert not d["dense_extrapolated"]  # small enough to time the dense read fully
+
+
+def test_bench_times_the_detail_module_when_asked(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(bench.SIZES, 480, (32, 64))
+    from vom_plugin.commands import bench as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    args = parser.parse_args(["--device", "cpu", "--frames", "12", "--top-k", "4", "--detail", "--json"])
+    assert cmd.run(args) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert list(r["stages_ms"]) == list(bench.STAGES) and r["stages_ms"]["detail"] > 0 and r["details"]["detail"]
+    assert r["details"]["parameters"] == 1613089  # lite with the module (1,598,952 without)
 
 
 def test_bench_rejects_bad_sizes_and_frames() -> None:

@@ -22,6 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--memory", type=arg_type(lambda t: parse_memory_policy(t, "--memory").text), default=None,
                    help=f"memory policy (default: the node's, {default('memory')})")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--detail", action=argparse.BooleanOptionalAction, default=None,
+                   help="with or without the learned detail residual (model/detail.py); default: as the shipped "
+                        "weights of --config")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--cache", action="store_true",
                    help="instead: time `vom render` of a shot with a cold cache, then after only its roto changed "
@@ -66,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.engine.bench import format_text, run_bench
 
     result = run_bench(args.config, args.size, args.device, frames=args.frames, top_k=args.top_k,
-                       memory=args.memory, threads=args.threads)
+                       memory=args.memory, threads=args.threads, detail=args.detail)
     print(json.dumps(result) if args.json else format_text(result))
     return 0

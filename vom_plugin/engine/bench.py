@@ -84,6 +84,22 @@ def _dense_ms(
     return ms * n / sub.shape[1], sub.shape[1] < n
 
 
+def _ships_detail(config: str) -> bool:
+    """Whether the shipped weights of ``config`` hold the detail module (True when no weights of it ship)."""
+    from safetensors import safe_open
+
+    from vom_plugin.engine.weights import holds_detail, read_weights_metadata, weights_path
+
+    try:
+        path = weights_path("default")
+        if read_weights_metadata(path).get("config") != config:
+            return True
+        with safe_open(str(path), framework="pt") as f:
+            return holds_detail(f.keys())
+    except (InputError, OSError):
+        return True
+
+
 def run_bench(
     config: str = "lite",
     size: int = 480,
@@ -93,10 +109,13 @@ def run_bench(
     memory: str | None = None,
     threads: int | None = None,
     dense_queries: int = 4096,
+    detail: bool | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and return the result dict (the JSON that ``vom bench --json`` prints).
 
-    ``top_k`` and ``memory`` default to the node definition's (what a render uses)."""
+    ``top_k`` and ``memory`` default to the node definition's (what a render uses); ``detail``: with the learned
+    detail residual (model/detail.py) or without; None: as the shipped weights of ``config`` are (with it when
+    none ship)."""
     top_k = parse_value("top_k", default("top_k") if top_k is None else top_k, "--top-k")
     memory = parse_memory_policy(default("memory") if memory is None else memory, "--memory").text
     if size not in SIZES:
@@ -109,7 +128,10 @@ def run_bench(
     h, w = SIZES[size]
     torch.manual_seed(0)
     raw = build_model(config)
+    if not (_ships_detail(config) if detail is None else detail):
+        raw.detail = None
     model = inference_model(raw.eval(), dev)
+    stage_names = [s for s in STAGES if s != "detail" or model.detail is not None]
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     timer = _Timer(dev)
@@ -147,8 +169,9 @@ def run_bench(
                 refined, hist = model.refine(keys, (r16, r8, r4), history)
             with timer("decoder"):
                 logits, alpha = model.decode(image, keys, refined)
-            with timer("detail"):
-                model.finish(image, logits, alpha)
+            if model.detail is not None:
+                with timer("detail"):
+                    model.finish(image, logits, alpha)
             with timer("value_encoder"):
                 if bank.writes(t):
                     bank.add(t, model.memory_frame(image, keys, model.memory_mask_of(torch.sigmoid(logits)), alpha))
@@ -169,7 +192,7 @@ def run_bench(
         xs = xs[warmup:] if len(xs) > warmup else xs
         return sum(xs) / len(xs)
 
-    stages = {s: round(mean(timer.ms[s]), 2) for s in STAGES}
+    stages = {s: round(mean(timer.ms[s]), 2) for s in stage_names}
     per_frame = mean(frame_ms)
     guided = stages["memory_read_8"] + stages["memory_read_4"]
     dense = dense8 + dense4
@@ -190,7 +213,8 @@ def run_bench(
             "parameters": count_parameters(raw),
             "frame_ms": round(per_frame, 2),
             "frame_cpu_ms": round(mean(frame_cpu_ms), 2),
-            "stages_cpu_ms": {s: round(mean(timer.cpu_ms[s]), 2) for s in STAGES},
+            "stages_cpu_ms": {s: round(mean(timer.cpu_ms[s]), 2) for s in stage_names},
+            "detail": model.detail is not None,
             "load_average": _loadavg(),
             "guided_read_ms": round(guided, 2),
             "dense_read_ms": round(dense, 2),
