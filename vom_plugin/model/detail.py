@@ -1,11 +1,10 @@
 """Learned detail refinement at working resolution (issue 14, item 4): the matte's fine structure from the image.
 
 The decoder's alpha comes from 1/4-resolution features, sharpened by a guided filter that can only follow the
-colour linearly within a window (refine.py). Strands of fur and hair thinner than a 1/4 pixel, and the faint
-alpha around them, are mostly lost there (on the validation shots, 57% of the MAD is in the pixels where
-0 < alpha < 1, and the prediction there is mostly too low). This module looks at the full-resolution image
-next to the decoder's alpha and mask and adds a residual, after Deep Image Matting's refinement stage: a
-small encoder-decoder (full resolution and 1/2, dilated at 1/2 for a receptive field of about 25 pixels).
+colour linearly within a window (refine.py): strands of fur and hair thinner than a 1/4 pixel, and the faint
+alpha around them, are mostly lost there. This module looks at the full-resolution image next to the decoder's
+alpha and mask and adds a residual, after Deep Image Matting's refinement stage: a small encoder-decoder (full
+resolution and 1/2, dilated at 1/2, so each output sees about 18 pixels in every direction).
 
 The residual is gated to the band where the decoder is unsure (0.01 < alpha < 0.99, grown by 8 to 12
 pixels on a 4-pixel grid): where the decoder says exactly 0 or 1, far from any edge, nothing is added (no
@@ -30,7 +29,7 @@ from .refine import cat_channels_last, conv_relu
 BAND = (0.01, 0.99)  # the decoder's alpha counts as unsure strictly between these
 CELL = 4  # the gate's grid (pixels): the band is found and grown on it, and crops start on it (even: stride 2)
 GROW = 2  # cells the band grows by on each side (8-12 pixels)
-HALO = 6 * CELL  # a crop's margin around the gate: wider than the receptive field (about 18 pixels)
+HALO = 6 * CELL  # a crop's margin around the gate: wider than the receptive field's reach (about 18 pixels)
 
 
 class DetailRefiner(nn.Module):
