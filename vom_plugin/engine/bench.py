@@ -88,14 +88,14 @@ def _ships_detail(config: str) -> bool:
     """Whether the shipped weights of ``config`` hold the detail module (True when no weights of it ship)."""
     from safetensors import safe_open
 
-    from vom_plugin.engine.weights import holds_detail, read_weights_metadata, weights_path
+    from vom_plugin.engine.weights import holds_module, read_weights_metadata, weights_path
 
     try:
         path = weights_path("default")
         if read_weights_metadata(path).get("config") != config:
             return True
         with safe_open(str(path), framework="pt") as f:
-            return holds_detail(f.keys())
+            return holds_module(f.keys(), "detail")
     except (InputError, OSError):
         return True
 

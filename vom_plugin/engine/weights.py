@@ -69,22 +69,34 @@ OPTIONAL_TENSORS = frozenset({"output_levels", "decoder.guided", "memory_mask", 
 # a keyframe bonus beyond this reads the keyframe alone (e^16 to 1): larger values say nothing more, and a
 # non-finite one would turn every read into NaN
 MAX_KEYFRAME_BONUS = 16.0
-# the learned edge refinement (model/refine.py), added after weights were first shipped: all or nothing
-REFINE_PREFIX = "decoder.refine."
+# modules added after weights were first shipped (the learned edge refinement, model/refine.py; the detail
+# residual, model/detail.py): a file holds all of a module's tensors or none, and one without them runs without it
+OPTIONAL_MODULES = ("decoder.refine", "detail")
 
 
-# the learned detail residual (model/detail.py), added in session 17: all or nothing, as the refinement
-DETAIL_PREFIX = "detail."
+def holds_module(names: Iterable[str], module: str) -> bool:
+    """Whether tensor names (a weights file's, a checkpoint's model or EMA state) include ``module``'s."""
+    prefix = module + "."
+    return any(n.removeprefix("module.").startswith(prefix) for n in names)
 
 
-def holds_refinement(names: Iterable[str]) -> bool:
-    """Whether tensor names (a weights file's, a checkpoint's model or EMA state) include the refinement's."""
-    return any(n.removeprefix("module.").startswith(REFINE_PREFIX) for n in names)
+def _submodule(model: torch.nn.Module, module: str) -> torch.nn.Module | None:
+    for part in module.split("."):  # getattr, not get_submodule: a stand-in network may lack the parents
+        model = getattr(model, part, None)
+    return model
 
 
-def holds_detail(names: Iterable[str]) -> bool:
-    """Whether tensor names (a weights file's, a checkpoint's model or EMA state) include the detail module's."""
-    return any(n.removeprefix("module.").startswith(DETAIL_PREFIX) for n in names)
+def lacking_modules(model: torch.nn.Module, names: Iterable[str]) -> list[str]:
+    """The OPTIONAL_MODULES ``model`` has and the tensor ``names`` do not hold."""
+    names = list(names)
+    return [m for m in OPTIONAL_MODULES if _submodule(model, m) is not None and not holds_module(names, m)]
+
+
+def drop_modules(model: torch.nn.Module, modules: Iterable[str]) -> None:
+    """Remove OPTIONAL_MODULES from ``model``: the network then runs as files from before them were trained."""
+    for m in modules:
+        parent, _, attr = m.rpartition(".")
+        setattr(_submodule(model, parent) if parent else model, attr, None)
 
 
 def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:
@@ -100,10 +112,9 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
         )
     model = build_model(config)
     state = load_file(str(path))
-    if model.decoder.refine is not None and not holds_refinement(state):
-        model.decoder.refine = None  # trained before the learned edge refinement: the plain guided filter
-    if model.detail is not None and not holds_detail(state):
-        model.detail = None  # trained before the detail module: the decoder's alpha is published as it is
+    # trained before the learned edge refinement (then the plain guided filter) or the detail module (then the
+    # decoder's alpha is published as it is)
+    drop_modules(model, lacking_modules(model, state))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state) - OPTIONAL_TENSORS)
     unexpected = sorted(set(state) - set(expected))

@@ -139,7 +139,7 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
     (runs/ is not in the repository) or to fine-tune the shipped model on a studio's own data. Weights of
     another config start a pretrained-trunk config (lite2) through ``warmstart.warm_start``.
     """
-    from vom_plugin.engine.weights import load_model, read_weights_metadata, weights_path
+    from vom_plugin.engine.weights import lacking_modules, load_model, read_weights_metadata, weights_path
 
     src_config = read_weights_metadata(weights_path(path)).get("config")
     if src_config != config:
@@ -152,8 +152,7 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
     state = load_model(path).state_dict()
     # a file from before the learned edge refinement or the detail module: the module keeps its fresh init
     # (it adds nothing yet); anything else missing is an error
-    fresh = tuple(prefix for prefix, lacks in ((REFINE, _lacks_refine(model, state)),
-                                               (DETAIL, _lacks_detail(model, state))) if lacks)
+    fresh = tuple(m + "." for m in lacking_modules(model, state))
     result = model.load_state_dict(state, strict=False)
     wrong = [k for k in result.missing_keys if not k.startswith(fresh)] + list(result.unexpected_keys)
     if wrong:
@@ -166,27 +165,12 @@ def _has_refine(model: torch.nn.Module) -> bool:
     return getattr(getattr(model, "decoder", None), "refine", None) is not None
 
 
-def _lacks_refine(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
-    """Whether ``model`` has the learned edge refinement and ``state`` (weights or a checkpoint) does not."""
-    from vom_plugin.engine.weights import holds_refinement
-
-    return _has_refine(model) and not holds_refinement(state)
-
-
-def _lacks_detail(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
-    """Whether ``model`` has the detail module (model/detail.py) and ``state`` has not."""
-    from vom_plugin.engine.weights import holds_detail
-
-    return getattr(model, "detail", None) is not None and not holds_detail(state)
-
-
 def _match_modules(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """A checkpoint from before the learned edge refinement or the detail module resumes (or exports) the
     network it trained: without the module(s) it lacks."""
-    if _lacks_refine(model, state):
-        model.decoder.refine = None
-    if _lacks_detail(model, state):
-        model.detail = None
+    from vom_plugin.engine.weights import drop_modules, lacking_modules
+
+    drop_modules(model, lacking_modules(model, state))
 
 
 def _has_pretrained_trunk(model: torch.nn.Module) -> bool:
@@ -339,7 +323,7 @@ class _Csv:
 
 def train(args: TrainArgs, log=print) -> dict[str, Any]:
     """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict."""
-    from vom_plugin.engine.weights import holds_refinement
+    from vom_plugin.engine.weights import holds_module
     from vom_plugin.train import validate as V
 
     torch.set_num_threads(max(1, args.threads))
@@ -357,7 +341,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
         _match_modules(model, ck["model"])
-        if not args.refine and holds_refinement(ck["model"]):
+        if not args.refine and holds_module(ck["model"], "decoder.refine"):
             raise InputError(f"--no-refine: {last} was trained with the edge refinement; resume it without "
                              "--no-refine")
     if args.train_only is not None:
