@@ -95,3 +95,25 @@ def test_fast_path_matches_ocio_applied_directly():
     compress_highlights(reference)
     config.getProcessor("lin_rec709", "srgb_tx").getDefaultCPUProcessor().applyRGB(reference.reshape(-1, 3))
     np.testing.assert_allclose(to_network(rgb, "ACEScg"), np.clip(reference, 0, 1), atol=5e-4)
+
+
+def test_curve_table_is_each_value_encoded_alone():
+    # The table is built three entries per OCIO pixel from the positive half only; every entry must be what
+    # OCIO gives that value alone (R = G = B), negatives, NaN patterns and huge values included.
+    import PyOpenColorIO as ocio
+
+    from vom_plugin.io.color import _DROP_BITS, CONFIG_URI, _curve_table
+
+    table = _curve_table()
+    assert table.shape == (1 << (32 - _DROP_BITS),) and table.dtype == np.float32
+    rng = np.random.default_rng(2)
+    index = np.concatenate([rng.integers(0, table.size, 20000), [0, 1, table.size // 2 - 1, table.size // 2,
+                                                                 table.size - 1]]).astype(np.uint32)
+    with np.errstate(invalid="ignore"):
+        values = (index << np.uint32(_DROP_BITS)).view(np.float32).astype(np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=np.finfo(np.float32).max, neginf=0.0)
+    reference = compress_highlights(values).astype(np.float32)[:, None].repeat(3, axis=1)
+    processor = ocio.Config.CreateFromFile(CONFIG_URI).getProcessor("lin_rec709", "srgb_tx")
+    processor.getDefaultCPUProcessor().applyRGB(reference)
+    np.testing.assert_array_equal(table[index], np.clip(reference[:, 0], 0, 1))
+    assert table[table.size // 2:].max() == table[0] == 0.0  # every negative value encodes as black

