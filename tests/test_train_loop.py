@@ -428,6 +428,36 @@ def test_no_refine_trains_the_plain_filter_and_old_checkpoints_resume_and_export
                 log=lambda m: None)
 
 
+def test_no_detail_trains_and_exports_without_the_detail_module_even_from_a_file_that_holds_it(tmp_path: Path):
+    """--no-detail: a run started from a file holding the detail residual leaves it out (the rest is taken
+    from the file), checkpoints and the export hold none of its tensors, and a run with it is not resumed
+    without it."""
+    from vom_plugin.engine.weights import load_model
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    with_detail = tmp_path / "with"
+    L.train(_args(with_detail, shots, max_steps=1, val_minutes=0, size=32), log=lambda m: None)
+    assert any(k.startswith("detail.") for k in L.load_checkpoint(with_detail / "last.pt")["model"])
+    L.export_weights(with_detail / "last.pt", tmp_path / "with.safetensors")
+    source = load_model(tmp_path / "with.safetensors")
+    assert source.detail is not None
+    run = tmp_path / "run"
+    L.train(_args(run, shots, max_steps=1, val_minutes=0, size=32, detail=False, init=tmp_path / "with.safetensors",
+                  lr=0.0), log=lambda m: None)
+    ck = L.load_checkpoint(run / "last.pt")
+    assert not any(k.startswith("detail.") for k in ck["model"])
+    # the rest of the network is the file's (at learning rate 0 a step changes nothing)
+    want = {k: v for k, v in source.state_dict().items() if not k.startswith("detail.")}
+    assert set(ck["model"]) == set(want)
+    assert all(torch.equal(ck["model"][k].float(), v.float()) for k, v in want.items())
+    L.export_weights(run / "last.pt", tmp_path / "plain.safetensors")
+    assert load_model(tmp_path / "plain.safetensors").detail is None
+    with pytest.raises(InputError, match="--no-detail: .* was trained with the detail residual"):
+        L.train(_args(with_detail, shots, max_steps=2, val_minutes=0, size=32, resume=True, detail=False),
+                log=lambda m: None)
+
+
 def test_the_hard_validation_set_is_full_difficulty_held_out_and_fixed():
     """``hard_valsets``: difficulty 1.0 (as ``synth:N`` is), seeds no training step, benchmark clip or spread
     validation clip uses, the same clips every time."""

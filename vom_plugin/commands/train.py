@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-refine", action="store_true",
                    help="train without the learned edge refinement (the plain guided filter): the control "
                         "that tells whether the refinement pays")
+    p.add_argument("--no-detail", action="store_true",
+                   help="train without the learned detail residual (model/detail.py): a file that renders at the "
+                        "shipped network's cost")
     p.add_argument("--train-only", choices=("detail",), default=None,
                    help="train only this part of the network, the rest frozen as loaded (detail: the learned "
                         "full-resolution detail residual, model/detail.py; start from --init WEIGHTS)")
@@ -129,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     if args.train_only is not None and args.init is None and not args.resume:
         raise InputError(f"--train-only {args.train_only}: needs --init WEIGHTS (the frozen rest of the network "
                          "would be random)")
+    if args.train_only == "detail" and args.no_detail:
+        raise InputError("--train-only detail and --no-detail: the one trains only the module the other leaves out")
     library, val_library = _library(args.library), _library(args.val_library)
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
                       init=args.init,
@@ -136,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
                       val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
-                      refine=not args.no_refine, train_only=args.train_only,
+                      refine=not args.no_refine, detail=not args.no_detail,
+                      train_only=args.train_only,
                       library=library, library_share=args.library_share, val_library=val_library,
                       val_hard=args.val_hard, val_long=args.val_long, val_shots=args.val_shots,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))

@@ -62,6 +62,7 @@ class TrainArgs:
     small_lr_scale: float = 0.1  # learning-rate factor of the output layers that start near zero (param_groups)
     trunk_lr_scale: float = 0.3  # learning-rate factor of a pretrained key trunk (ImageNet weights)
     refine: bool = True  # the learned edge refinement (model/refine.py); False: the plain guided filter
+    detail: bool = True  # the learned detail residual (model/detail.py); False: trained and exported without it
     distill_steps: int = 300  # --init from an older config: steps fitting the new key adapters (warmstart.py)
     ema_decay: float = 0.995  # weight EMA validated, checkpointed and exported; 0 = none
     library: Path | None = None  # rendered clip library (train/clips.py) mixed into the data
@@ -139,7 +140,8 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
     (runs/ is not in the repository) or to fine-tune the shipped model on a studio's own data. Weights of
     another config start a pretrained-trunk config (lite2) through ``warmstart.warm_start``.
     """
-    from vom_plugin.engine.weights import lacking_modules, load_model, read_weights_metadata, weights_path
+    from vom_plugin.engine.weights import (OPTIONAL_MODULES, holds_module, lacking_modules, load_model,
+                                           read_weights_metadata, weights_path)
 
     src_config = read_weights_metadata(weights_path(path)).get("config")
     if src_config != config:
@@ -150,6 +152,9 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
             return
         raise InputError(f"--init {path}: holds {src_config!r} weights, not --config {config}")
     state = load_model(path).state_dict()
+    # a module the run leaves out (--no-refine, --no-detail) is not taken from the file
+    left_out = tuple(m + "." for m in OPTIONAL_MODULES if not holds_module(model.state_dict(), m))
+    state = {k: v for k, v in state.items() if not k.startswith(left_out)} if left_out else state
     # a file from before the learned edge refinement or the detail module: the module keeps its fresh init
     # (it adds nothing yet); anything else missing is an error
     fresh = tuple(m + "." for m in lacking_modules(model, state))
@@ -338,12 +343,15 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     model = build(args.config).to(device)
     if not args.refine and _has_refine(model):
         model.decoder.refine = None
+    if not args.detail:
+        model.detail = None
     ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
         _match_modules(model, ck["model"])
-        if not args.refine and holds_module(ck["model"], "decoder.refine"):
-            raise InputError(f"--no-refine: {last} was trained with the edge refinement; resume it without "
-                             "--no-refine")
+        for flag, module, what, wanted in (("--no-refine", "decoder.refine", "the edge refinement", args.refine),
+                                           ("--no-detail", "detail", "the detail residual", args.detail)):
+            if not wanted and holds_module(ck["model"], module):
+                raise InputError(f"{flag}: {last} was trained with {what}; resume it without {flag}")
     if args.train_only is not None:
         freeze_all_but(model, args.train_only)
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
