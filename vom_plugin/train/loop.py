@@ -140,8 +140,14 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
     (runs/ is not in the repository) or to fine-tune the shipped model on a studio's own data. Weights of
     another config start a pretrained-trunk config (lite2) through ``warmstart.warm_start``.
     """
-    from vom_plugin.engine.weights import (OPTIONAL_MODULES, holds_module, lacking_modules, load_model,
-                                           read_weights_metadata, weights_path)
+    from vom_plugin.engine.weights import (
+        OPTIONAL_MODULES,
+        holds_module,
+        lacking_modules,
+        load_model,
+        read_weights_metadata,
+        weights_path,
+    )
 
     src_config = read_weights_metadata(weights_path(path)).get("config")
     if src_config != config:
