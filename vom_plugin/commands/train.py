@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-detail", action="store_true",
                    help="train without the learned detail residual (model/detail.py): a file that renders at the "
                         "shipped network's cost")
+    p.add_argument("--data-workers", type=int, default=None, metavar="N",
+                   help="processes that make training batches ahead (the same batches, so the same run); default "
+                        "none on a CPU, all cores but two on a GPU")
     p.add_argument("--train-only", choices=("detail",), default=None,
                    help="train only this part of the network, the rest frozen as loaded (detail: the learned "
                         "full-resolution detail residual, model/detail.py; start from --init WEIGHTS)")
@@ -132,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if args.train_only is not None and args.init is None and not args.resume:
         raise InputError(f"--train-only {args.train_only}: needs --init WEIGHTS (the frozen rest of the network "
                          "would be random)")
+    if args.data_workers is not None and args.data_workers < 0:
+        raise InputError(f"--data-workers {args.data_workers}: expected 0 (none) or more")
     if args.train_only == "detail" and args.no_detail:
         raise InputError("--train-only detail and --no-detail: the one trains only the module the other leaves out")
     library, val_library = _library(args.library), _library(args.val_library)
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                       lr=args.lr, threads=args.threads, ckpt_minutes=args.ckpt_minutes,
                       val_minutes=args.val_minutes, shots=args.shots, max_steps=args.max_steps,
                       distill_steps=args.distill_steps, ema_decay=args.ema_decay, trunk_lr_scale=args.trunk_lr_scale,
-                      refine=not args.no_refine, detail=not args.no_detail,
+                      refine=not args.no_refine, detail=not args.no_detail, data_workers=args.data_workers,
                       train_only=args.train_only,
                       library=library, library_share=args.library_share, val_library=val_library,
                       val_hard=args.val_hard, val_long=args.val_long, val_shots=args.val_shots,

@@ -28,6 +28,7 @@ from vom_plugin.engine.allocator import keep_freed_memory
 from vom_plugin.errors import InputError
 from vom_plugin.train.data import Curriculum, SynthSource, make_batch, network_encoder
 from vom_plugin.train.losses import clip_losses
+from vom_plugin.train.prefetch import BatchPrefetcher, BatchSpec, default_workers, open_source
 
 LOSS_KEYS = ("total", "l1", "laplacian", "gradient", "bce", "composition", "temporal")
 
@@ -72,6 +73,7 @@ class TrainArgs:
     val_long: int = 0  # > 0: the same validation sets also this many frames long join the selection set (drift)
     val_shots: Path | None = None  # shot folders of clips never trained on (`vom clips shots`): in the selection set
     train_only: str | None = None  # a TRAIN_ONLY part: only its parameters train, the rest stays as loaded
+    data_workers: int | None = None  # processes making batches ahead (prefetch.py); None: prefetch.default_workers
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -383,11 +385,9 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
             log(f"--resume: the selection set changed ({changed}): best.pt's score ({best:.3f}) is not comparable; "
                 "the next validation starts a new best")
             best = float("inf")
-    source = make_source(args.data, args.seed, args.size, args.frames)
-    if args.library is not None:
-        from vom_plugin.train.clips import with_library
-
-        source = with_library(source, args.library, args.library_share, args.seed)
+    batch_spec = BatchSpec(data=args.data, seed=args.seed, size=args.size, frames=args.frames, batch=args.batch,
+                           curriculum=args.curriculum, library=args.library, library_share=args.library_share)
+    source = open_source(batch_spec)
     encode = network_encoder()
     if step == 0 and args.init is not None:
         def frames_at(i: int) -> torch.Tensor:  # distillation batches: a stream apart from training's
@@ -437,6 +437,10 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         stop["flag"] = True
 
     old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
+    workers = default_workers(device) if args.data_workers is None else args.data_workers
+    prefetch = BatchPrefetcher(batch_spec, workers) if workers > 0 else None
+    if prefetch is not None:
+        log(f"batches made ahead by {workers} worker process(es)")
 
     def checkpoint(path: Path) -> None:
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
@@ -505,9 +509,12 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
             if now - run_start >= budget or (args.max_steps is not None and step >= args.max_steps):
                 break
             t0 = time.monotonic()
-            batch, diff, static = make_batch(source, step, seed=args.seed, batch=args.batch, frames=args.frames,
-                                             size=(args.size, args.size), curriculum=args.curriculum,
-                                             encode=encode)
+            if prefetch is not None:
+                batch, diff, static = prefetch.get(step)
+            else:
+                batch, diff, static = make_batch(source, step, seed=args.seed, batch=args.batch, frames=args.frames,
+                                                 size=(args.size, args.size), curriculum=args.curriculum,
+                                                 encode=encode)
             batch = batch.to(device)
             lr = _lr_at(args, step, (now - run_start) / max(budget, 1e-6), peak_lr)
             for g in opt.param_groups:
@@ -558,6 +565,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         final = validate() if not stop["flag"] and (args.val_minutes > 0 or args.max_steps is not None) else {}
         checkpoint(last)
     finally:
+        if prefetch is not None:
+            prefetch.close()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
     log(f"stopped at step {step}; {elapsed_total / 60:.1f} min trained in all; checkpoint {last}")

@@ -1,0 +1,112 @@
+"""Training batches made ahead, in worker processes.
+
+A batch is a pure function of the run's seed and its step (``data.make_batch``: the step's own random
+streams pick the clips, crops and roto), so workers may make them in any order and the loop still gets
+exactly the batch it would have made itself: a run's weights do not depend on the worker count (tested).
+
+Why: on a GPU the network's step takes tens of milliseconds and making a batch on one core takes 0.5-0.9 s
+(4 clips x 10 frames at 224 px, half of them read from the rendered library and composited), so a loop that
+makes its own batches leaves the accelerator waiting most of the time. On the 2-core development CPU the
+network's step is 5-6 s and the workers would only take cores from it, so there the default is none.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vom_plugin.train.data import Batch, Curriculum, make_batch, network_encoder
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Everything that decides a run's batches (what a worker needs to make them)."""
+
+    data: str
+    seed: int
+    size: int
+    frames: int
+    batch: int
+    curriculum: Curriculum
+    library: Path | None = None
+    library_share: float = 0.5
+
+
+def open_source(spec: BatchSpec) -> Any:
+    """The run's clip source: ``--data``, mixed with the rendered library when there is one."""
+    from vom_plugin.train.clips import with_library
+    from vom_plugin.train.loop import make_source
+
+    source = make_source(spec.data, spec.seed, spec.size, spec.frames)
+    return with_library(source, spec.library, spec.library_share, spec.seed) if spec.library is not None else source
+
+
+def default_workers(device: torch.device) -> int:
+    """Workers when the run does not say: none on a CPU (they would take its cores from the network), on a GPU
+    all cores but two (the loop's own thread and the system), at most 16."""
+    if device.type == "cpu":
+        return 0
+    return max(1, min(16, (os.cpu_count() or 1) - 2))
+
+
+_worker: dict[str, Any] = {}
+
+
+def _start_worker(spec: BatchSpec) -> None:
+    torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
+    try:
+        _worker.update(spec=spec, source=open_source(spec), encode=network_encoder())
+    except Exception as e:  # raised by the first batch asked for: a failing initializer only breaks the pool
+        _worker["error"] = e
+
+
+def _make(step: int) -> tuple[Batch, float, bool]:
+    if "error" in _worker:
+        raise _worker["error"]
+    spec: BatchSpec = _worker["spec"]
+    return make_batch(_worker["source"], step, seed=spec.seed, batch=spec.batch, frames=spec.frames,
+                      size=(spec.size, spec.size), curriculum=spec.curriculum, encode=_worker["encode"])
+
+
+class BatchPrefetcher:
+    """``get(step)`` returns ``make_batch``'s result for that step, made ahead by ``workers`` processes.
+
+    Steps are asked for in increasing order (a resumed run starts anywhere); up to ``depth`` batches past the
+    one asked for are in flight. A worker's error (an unreadable library clip) is raised by ``get``. Use as a
+    context manager, or call ``close``; batches travel through shared memory (torch's tensor pickling)."""
+
+    def __init__(self, spec: BatchSpec, workers: int, depth: int | None = None) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        import torch.multiprocessing as tmp
+
+        # spawn, not fork: the parent's OpenMP threads do not survive a fork (workers would hang in torch ops)
+        self._pool = ProcessPoolExecutor(workers, mp_context=tmp.get_context("spawn"), initializer=_start_worker,
+                                         initargs=(spec,))
+        self.depth = depth if depth is not None else 2 * workers
+        self._futures: dict[int, Future] = {}
+
+    def get(self, step: int) -> tuple[Batch, float, bool]:
+        for s in [s for s in self._futures if s < step]:  # a resume or a caller that skipped ahead
+            self._futures.pop(s).cancel()
+        for s in range(step, step + max(1, self.depth)):
+            if s not in self._futures:
+                self._futures[s] = self._pool.submit(_make, s)
+        return self._futures.pop(step).result()
+
+    def close(self) -> None:
+        for f in self._futures.values():
+            f.cancel()
+        self._futures.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> BatchPrefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
