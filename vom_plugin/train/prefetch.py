@@ -4,10 +4,10 @@ A batch is a pure function of the run's seed and its step (``data.make_batch``: 
 streams pick the clips, crops and roto), so workers may make them in any order and the loop still gets
 exactly the batch it would have made itself: a run's weights do not depend on the worker count (tested).
 
-Why: on a GPU the network's step takes tens of milliseconds and making a batch on one core takes 0.5-0.9 s
-(4 clips x 10 frames at 224 px, half of them read from the rendered library and composited), so a loop that
-makes its own batches leaves the accelerator waiting most of the time. On the 2-core development CPU the
-network's step is 5-6 s and the workers would only take cores from it, so there the default is none.
+Why: on a GPU the network's step takes tens of milliseconds, and making a batch takes most of a second on
+one core (4 clips x 10 frames at 224 px, most read from the rendered library and composited), so a loop that
+makes its own batches leaves the accelerator waiting. On the 2-core development CPU the network's step takes
+seconds and workers would only take cores from it, so there the default is none.
 """
 
 from __future__ import annotations
