@@ -2,7 +2,8 @@
 
 A batch is a pure function of the run's seed and its step (``data.make_batch``: the step's own random
 streams pick the clips, crops and roto), so workers may make them in any order and the loop still gets
-exactly the batch it would have made itself: a run's weights do not depend on the worker count (tested).
+exactly the batch it would have made itself: a run trains on the same batches whatever the worker count
+(tested).
 
 Why: on a GPU the network's step takes tens of milliseconds, and making a batch takes most of a second on
 one core (4 clips x 10 frames at 224 px, most read from the rendered library and composited), so a loop that
