@@ -80,15 +80,35 @@ def test_step_before_keyframe_is_refused(model: torch.nn.Module) -> None:
         prop.step(frames[:1], prop.encode_keys(frames[:1]))
 
 
-def test_two_keyframes_blend_by_distance(model: torch.nn.Module) -> None:
+def test_two_keyframes_blend_by_distance_and_each_pass_reads_the_other_roto(model: torch.nn.Module) -> None:
     frames, mask = _clip(4, seed=5)
     other = 1.0 - mask
     both, _ = propagate_clip(model, frames, {0: mask, 3: other})
     only_first, _ = propagate_clip(model, frames, {0: mask})
     only_last, _ = propagate_clip(model, frames, {3: other})
-    for f in range(4):
+
+    def anchored(kf: int, roto: torch.Tensor, toward: int, far_roto: torch.Tensor) -> dict[int, torch.Tensor]:
+        prop = Propagator(model)
+        prop.anchor(frames[toward : toward + 1], prop.encode_keys(frames[toward : toward + 1]), far_roto[None])
+        order = range(kf, toward + (1 if toward > kf else -1), 1 if toward > kf else -1)
+        out = {}
+        for i, f in enumerate(order):
+            image = frames[f : f + 1]
+            keys = prop.encode_keys(image)
+            step = prop.add_keyframe(image, keys, roto[None]) if i == 0 else prop.step(image, keys)
+            out[f] = step.alpha[0, 0]
+        return out
+
+    fwd, back = anchored(0, mask, 3, other), anchored(3, other, 0, mask)
+    # each keyframe's own frame is its roto's prediction, read before any anchor
+    torch.testing.assert_close(both[0], only_first[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(both[3], only_last[3], rtol=1e-5, atol=1e-5)
+    for f in (1, 2):
         w = (3 - f) / 3
-        torch.testing.assert_close(both[f], w * only_first[f] + (1 - w) * only_last[f], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(both[f], w * fwd[f] + (1 - w) * back[f], rtol=1e-5, atol=1e-5)
+    # and the anchor is read: the passes are not the single-keyframe ones
+    unanchored = [(3 - f) / 3 * only_first[f] + f / 3 * only_last[f] for f in (1, 2)]
+    assert max(float((both[f] - u).abs().max()) for f, u in zip((1, 2), unanchored, strict=True)) > 1e-3
 
 
 def test_the_caller_model_is_not_modified(model: torch.nn.Module) -> None:

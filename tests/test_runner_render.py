@@ -260,15 +260,41 @@ def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Pa
     shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_two")  # warm keys: only the passes run
     r = render(shot(shot_dir, "two", keyframes=kf))
     assert r.frames == list(range(1, N + 1))
-    # 1 -> N forward and N -> 1 backward both cover 2..N-1; frames 1 and N come from their own roto
-    # the forward pass from 1 over 1..N-1 is the reference render's (same roto, frames, model): cached;
-    # computed: the backward pass N..2 (N-1 steps) and the keyframe N itself
-    assert r.cache["steps_cached"] == N - 1 and r.cache["steps_computed"] == N and r.cache["keys_miss"] == 0
+    # 1 -> N forward and N -> 1 backward both cover 2..N-1; frames 1 and N come from their own roto. Each
+    # pass also reads the other's roto (Propagator.anchor), so none of the reference's steps is reused:
+    # computed are the forward pass 1..N-1, the backward pass N..2 and the keyframe N, on cached keys
+    assert r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == 2 * N - 1 and r.cache["keys_miss"] == 0
     two = outputs(shot_dir / "two")
-    assert np.array_equal(two["a.0001.exr"], reference["a.0001.exr"])
+    assert np.array_equal(two["a.0001.exr"], reference["a.0001.exr"])  # the keyframe is read before the anchor
     assert not np.array_equal(two["a.0004.exr"], reference["a.0004.exr"])  # blended with the pass from N
     alone = render(shot(shot_dir, "alone", frames=str(N), keyframes={N: kf[N]}))
     assert np.array_equal(read_alpha(alone.paths[0]), read_alpha(r.paths[-1]))
+    # the same render again: every step from the cache, the same pixels
+    again = render(shot(shot_dir, "two_again", keyframes=kf, cache=str(shot_dir / "cache_two")))
+    assert again.cache["steps_computed"] == 0 and again.cache["steps_cached"] >= N
+    assert all(np.array_equal(a, b) for a, b in zip(outputs(shot_dir / "two_again").values(), two.values(),
+                                                      strict=True))
+
+
+def test_a_changed_far_roto_recomputes_the_pass_that_reads_it(shot_dir: Path, tmp_path: Path) -> None:
+    """The forward pass from 1 reads roto N: when only roto N changes, the pass is recomputed (not served from
+    the cache of the old roto), and the render equals a cold one with the new roto."""
+    first = str(shot_dir / "roto" / "r.0001.exr")
+    edited = tmp_path / f"r.{N:04d}.exr"
+    roto = read_alpha(shot_dir / "roto" / f"r.{N:04d}.exr")
+    roto[:, : W // 2] = 0  # half of the object cut away
+    _write(edited, roto[..., None], ["A"])
+    kf_old = {1: first, N: str(shot_dir / "roto" / f"r.{N:04d}.exr")}
+    kf_new = {1: first, N: str(edited)}
+    cache = str(tmp_path / "cache")
+    render(shot(shot_dir, "far_old", keyframes=kf_old, cache=cache))
+    warm = render(shot(shot_dir, "far_new", keyframes=kf_new, cache=cache))
+    cold = render(shot(shot_dir, "far_cold", keyframes=kf_new, cache=str(tmp_path / "cold_cache")))
+    assert warm.cache["steps_cached"] == 0 and warm.cache["steps_computed"] == cold.cache["steps_computed"]
+    assert warm.cache["keys_miss"] == 0 and warm.cache["affinity_hit"] > 0  # only the roto changed: matches reused
+    new, fresh = outputs(shot_dir / "far_new"), outputs(shot_dir / "far_cold")
+    assert all(np.array_equal(new[k], fresh[k]) for k in fresh)
+    assert not np.array_equal(new["a.0002.exr"], outputs(shot_dir / "far_old")["a.0002.exr"])
 
 
 def _run_until(cmd: list[str], env: dict[str, str], frames: int, sig: int) -> tuple[int, int, str]:

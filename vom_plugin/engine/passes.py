@@ -164,6 +164,11 @@ class PlannedPass:
     def direction(self) -> int:
         return self.plan.direction
 
+    @property
+    def toward(self) -> int | None:
+        """The keyframe at the pass's far end: its roto is read at every step (``Propagator.anchor``)."""
+        return self.plan.toward
+
 
 def plan_passes(timeline: list[int], keyframes: list[int], requested: list[int]) -> list[PlannedPass]:
     """schedule.plan over the timeline, keeping each pass only as far as the requested frames need it.
@@ -309,16 +314,25 @@ class PassRunner:
         for name in (list(self.objects) if names is None else names):
             lane = _Lane(name)
             if cache is not None:
-                fp = self.roto_fp.get(name, {}).get(p.keyframe, "")
-                lane.steps, affs = cache.addresses(p, self.source.fingerprint, fp)
+                fps = self.roto_fp.get(name, {})
+                lane.steps, affs = cache.addresses(p, self.source.fingerprint, fps.get(p.keyframe, ""),
+                                                   fps.get(p.toward, "") if p.toward is not None else "")
                 lane.start, lane.prop, lane.deliver_from = self._cached_steps(p, lane)
             lanes.append(lane)
         lanes = [lane for lane in lanes if lane.start < n]
         if not lanes:
             return
+        anchor: tuple[Any, Any] | None = None  # the far keyframe's image and keys, for every lane
         for lane in lanes:
             if lane.prop is None:
                 lane.prop = self.propagator()
+            if p.toward is not None:  # fresh or resumed from a saved state (which does not hold it)
+                if anchor is None:
+                    image = self.image(p.toward)
+                    anchor = image, self.keys(lane.prop, p.toward, image)
+                roto = self.torch.from_numpy(fr.mask_to_working(self.objects[lane.name][p.toward], self.geo))[None]
+                with self.timer("propagate"), self.torch.inference_mode():
+                    lane.prop.anchor(*anchor, roto.to(self.device))
         for i in range(min(lane.start for lane in lanes), n):
             f = p.frames[i]
             self.source.read_ahead(p.frames[i + 1 : i + 1 + READ_AHEAD])  # decoded while this step computes

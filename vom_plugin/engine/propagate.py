@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from vom_plugin.grammar import default, parse_value
-from vom_plugin.model import HSTSG, Affinity, DeferredKeys, History, KeyFeatures
+from vom_plugin.model import HSTSG, Affinity, DeferredKeys, History, KeyFeatures, MemoryFrame
 
 from .device import inference_context, oom_guard, prepare_model, resolve_device, to_input
 from .memory import MemoryBank
@@ -83,6 +83,9 @@ class Propagator:
         self.model = inference_model(model, self.device)
         self.top_k = parse_value("top_k", default("top_k") if top_k is None else top_k)
         self.bank = MemoryBank(memory)
+        # Another keyframe's roto that every step after this pass's keyframe also reads (``anchor``); not
+        # part of the bank (the policy never evicts it) nor of the saved state (the runner sets it again).
+        self.anchors: list[MemoryFrame] = []
         self.history: list[History] = []
         self.t = 0  # frames processed in this pass (0 = waiting for the keyframe)
 
@@ -122,6 +125,18 @@ class Propagator:
             return affinity
         return Affinity.from_dict(affinity.to_dict(), self.device)
 
+    def anchor(self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor) -> None:
+        """Let every later step also read the roto ``mask`` [1, 1, H, W] of another keyframe (the one this pass
+        runs toward, whose own pass it is blended with), written to memory as the keyframe's first write is
+        (mask = alpha = the roto, with the keyframe bonus).
+
+        Without it the two passes between two rotos each know only their own, so near the far keyframe one
+        of the blended predictions comes from a roto many frames away (measured on validation shots with a
+        second roto: the model card, "Session 18")."""
+        with inference_context(self.device):
+            image, mask = to_input(image, self.device), to_input(mask.float(), self.device)
+            self.anchors = [self.model.memory_frame(image, self._keys(keys), mask, mask, keyframe=True)]
+
     def add_keyframe(self, image: torch.Tensor, keys: KeyFeatures, mask: torch.Tensor,
                      affinity: Affinity | None = None) -> StepOutput:
         """Start the pass: write memory from the roto `mask` [1, 1, H, W], return the keyframe's prediction.
@@ -155,8 +170,8 @@ class Propagator:
             image = to_input(image, self.device)
             keys = self._keys(keys)
             logits, alpha, hist, aff = self.model.predict_with_affinity(
-                image, keys, self.bank.ordered(), self.history, self.top_k, self._affinity(affinity),
-                rounded=True)
+                image, keys, self.bank.ordered() + self.anchors, self.history, self.top_k,
+                self._affinity(affinity), rounded=True)
             mask = torch.sigmoid(logits)
             self.history = [hist, *self.history][: self.model.config.cfar_frames - 1]
             if self.bank.writes(self.t):
@@ -215,6 +230,10 @@ def propagate_clip(
     key_cache: dict[int, KeyFeatures] = {}
     for p in plan(list(range(t)), list(rotos)):
         prop = Propagator(model, memory=memory, top_k=top_k, device=device)
+        if p.toward is not None:
+            if p.toward not in key_cache:
+                key_cache[p.toward] = prop.encode_keys(padded[p.toward : p.toward + 1])
+            prop.anchor(padded[p.toward : p.toward + 1], key_cache[p.toward], rotos[p.toward])
         for i, f in enumerate(p.frames):
             image = padded[f : f + 1]
             if f not in key_cache:

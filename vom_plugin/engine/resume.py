@@ -23,10 +23,19 @@ PREDICTION_ARITHMETIC = 2
 
 
 def step_addresses(model_id: str, settings: dict[str, Any], keyframe: int, roto_fp: str, direction: int,
-                   frames: list[int], fingerprint: Callable[[int], str]) -> tuple[list[str], list[str]]:
-    """(prediction/state address, affinity address) of each step of a pass over ``frames``."""
+                   frames: list[int], fingerprint: Callable[[int], str], anchor: tuple[int, str] | None = None
+                   ) -> tuple[list[str], list[str]]:
+    """(prediction/state address, affinity address) of each step of a pass over ``frames``.
+
+    ``anchor``: (frame, roto fingerprint) of the other keyframe every step reads (``Propagator.anchor``): its
+    roto joins the prediction chain, its pixels both chains (its keys are in every read). A pass without one
+    keeps the addresses it had before anchors existed."""
     chain = digest("pass", model_id, settings, PREDICTION_ARITHMETIC, keyframe, roto_fp, direction)
     aff_chain = digest("affinity", model_id, settings, keyframe, direction)
+    if anchor is not None:
+        frame, anchor_roto = anchor
+        chain = digest(chain, "anchor", frame, fingerprint(frame), anchor_roto)
+        aff_chain = digest(aff_chain, "anchor", frame, fingerprint(frame))
     steps, affinities = [], []
     for f in frames:
         fp = fingerprint(f)

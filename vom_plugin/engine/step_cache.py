@@ -76,15 +76,18 @@ class StepCache:
 
     # - addresses and resuming -
 
-    def addresses(self, p: Any, fingerprint: Callable[[int], str], roto_fp: str) -> tuple[list[str], list[str]]:
-        """Start an object's run through a pass (``roto_fp``: its keyframe roto's fingerprint): what earlier
-        passes queued reaches the disk, then its step addresses. The object's name is not in them: the same
-        roto computes the same pixels under any name, or alone."""
+    def addresses(self, p: Any, fingerprint: Callable[[int], str], roto_fp: str, anchor_fp: str = ""
+                  ) -> tuple[list[str], list[str]]:
+        """Start an object's run through a pass (``roto_fp``: its keyframe roto's fingerprint; ``anchor_fp``:
+        that of the keyframe the pass runs toward, which it reads too): what earlier passes queued reaches the
+        disk, then its step addresses. The object's name is not in them: the same roto computes the same
+        pixels under any name, or alone."""
         self.flush()
         self._forget_reads()  # read before this pass's writes reached the disk, or never used: read again
         self.fingerprint = fingerprint
+        anchor = None if p.toward is None else (p.toward, anchor_fp)
         steps, affs = step_addresses(self.model_id, self.settings, p.keyframe, roto_fp, p.direction, p.frames,
-                                     fingerprint)
+                                     fingerprint, anchor)
         if steps:
             self._states[steps[0]], self._last_state_t[steps[0]] = [], time.perf_counter()
         return steps, affs
