@@ -143,11 +143,13 @@ def test_max_bytes_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_working_geometry_and_round_trip() -> None:
     geo = fr.geometry(1920, 1080, 960)
     assert geo.size == (960, 540) and geo.padded == (960, 544) and geo.pad == (0, 4)
-    small = fr.geometry(96, 64, 960)  # never enlarged
-    assert small.size == (96, 64) and small.padded == (96, 64) and not small.scaled
+    small = fr.geometry(96, 64, 960)  # enlarged, by MAX_UPSCALE at most
+    assert fr.MAX_UPSCALE == 2.0 and small.size == (192, 128) and small.padded == (192, 128)
+    assert fr.geometry(700, 400, 960).size == (960, 549)  # up to the working size when that is nearer
+    assert not fr.geometry(960, 540, 960).scaled and fr.geometry(1920, 1080, 960).size == (960, 540)
     rng = np.random.default_rng(0)
     display = rng.random((64, 100, 3), dtype=np.float32)
-    g = fr.geometry(100, 64, 128)
+    g = fr.geometry(100, 64, 100)  # the plate is the working size: not resized
     x = fr.image_to_working(display, g)
     assert x.shape == (64, 112, 3) and x.flags.c_contiguous  # channels-last for the network, no copy
     assert np.array_equal(x[:, 100:], np.repeat(x[:, 99:100], 12, axis=1))  # edge-replicated pad
@@ -155,6 +157,25 @@ def test_working_geometry_and_round_trip() -> None:
     assert not np.shares_memory(x, display)  # the caller's frame (a worker's memo holds it) is not written
     alpha = rng.random((64, 112), dtype=np.float32)
     assert np.array_equal(fr.alpha_to_plate(alpha, g, display), alpha[:, :100])  # unscaled: a pure crop
+
+
+def test_an_enlarged_plate_and_its_alpha_on_the_way_back() -> None:
+    h, w = 40, 60
+    geo = fr.geometry(w, h, 120)  # 2x: 120x80, padded 128x80
+    assert geo.size == (120, 80) and geo.padded == (128, 80)
+    display = np.zeros((h, w, 3), np.float32)
+    display[:, 23:] = 1.0  # a vertical edge
+    x = fr.image_to_working(display, geo)
+    assert x.shape == (80, 128, 3) and np.array_equal(x[:, 46:120], np.ones((80, 74, 3), np.float32))
+    assert not x[:, :46].any()  # the area filter at 2x repeats each pixel: the edge stays where it was
+    roto = np.zeros((h, w), np.float32)
+    roto[10:30, 20:40] = 1
+    assert np.array_equal(fr.mask_to_working(roto, geo)[0, :, :120], np.kron(roto, np.ones((2, 2))))
+    # the network's alpha at working size comes back at the plate's size, on the plate's own edge
+    working = np.zeros((80, 128), np.float32)
+    working[:, 46:] = 1.0
+    back = fr.alpha_to_plate(working, geo, display)
+    assert back.shape == (h, w) and np.abs(back - display[..., 0]).max() < 0.02
 
 
 def test_guided_upsampling_follows_the_full_res_edge() -> None:

@@ -40,11 +40,12 @@ def test_files_without_the_threshold_load_soft_and_a_bad_one_is_refused(tmp_path
 
 def test_the_render_path_writes_memory_from_the_thresholded_mask(tmp_path: Path, monkeypatch, small_clip):
     frames, roto = small_clip
+    ws = max(frames.shape[1:3])  # the clip's own size: the network sees the roto as it is
     torch.manual_seed(1)
     model = build_model("lite")
     path = tmp_path / "w.safetensors"
     save_weights(model, path)
-    plain = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
+    plain = run_clip(load_model(path), frames, {0: roto}, working_size=ws, memory="first+prev2", top_k=8)
     model.memory_mask.fill_(0.5)
     save_weights(model, path)
     written: list[torch.Tensor] = []
@@ -55,7 +56,7 @@ def test_the_render_path_writes_memory_from_the_thresholded_mask(tmp_path: Path,
         return real(self, image, keys, mask, alpha, **kw)
 
     monkeypatch.setattr(HSTSG, "memory_frame", spy)
-    thresholded = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
+    thresholded = run_clip(load_model(path), frames, {0: roto}, working_size=ws, memory="first+prev2", top_k=8)
     # the keyframe's two writes carry the roto; every later write is 0 or 1
     assert all(torch.equal(w[0, 0], torch.from_numpy(roto)) for w in written[:2])
     later = torch.cat([w.flatten() for w in written[2:]])

@@ -363,8 +363,11 @@ class _Render:
         else:
             settings = {"working_size": self.shot.working_size, "colorspace": self.shot.colorspace,
                         "memory": self.shot.memory, "top_k": self.shot.top_k, "device": job.device.type,
-                        "padded": job.geo.padded, "vom": __version__.split(".")[0]}
-            key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded]
+                        "padded": job.geo.padded, "size": job.geo.size, "vom": __version__.split(".")[0]}
+            # the resized size too: a plate just under the working size is enlarged now (frames.MAX_UPSCALE)
+            # into the same padded size its edge-padded self had
+            key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded,
+                            job.geo.size]
             self.cache = StepCache(job.cache, model_id=job.model_id, settings=settings, key_settings=key_settings,
                                    device=job.device, result=self.result, stopping=lambda: stop.signal is not None)
         self.runner = PassRunner(job.model, job.device, self.source, job.geo, job.rotos, self.write,
