@@ -57,10 +57,10 @@ def test_the_render_path_publishes_the_levelled_alpha(tmp_path: Path):
     torch.manual_seed(1)
     model = build_model("lite")
     save_weights(model, path)
-    plain = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
+    plain = run_clip(load_model(path), frames, {0: roto}, working_size=64, memory="first+prev2", top_k=8)
     model.output_levels.copy_(torch.tensor([0.3, 0.7]))
     save_weights(model, path)
-    levelled = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
+    levelled = run_clip(load_model(path), frames, {0: roto}, working_size=64, memory="first+prev2", top_k=8)
     expect = np.clip((plain - 0.3) / 0.4, 0, 1)
     assert np.abs(levelled - expect).max() < 4e-3  # the published alpha is rounded to half precision
     assert not np.allclose(levelled, plain, atol=1e-2)
