@@ -156,3 +156,22 @@ def test_cli_calibrate_chooses_the_guided_filter_with_the_levels(tmp_path: Path,
 
 
 _REAL_SYNTHETIC = V.synthetic_valsets
+
+
+def test_cli_calibrate_searches_the_guided_radii_and_eps_it_is_given(tmp_path: Path, capsys, monkeypatch):
+    """--guided-radii / --guided-eps replace the default grid; bad values and --levels-only with them exit 2."""
+    src = _file_without_levels(tmp_path / "w.safetensors")
+    monkeypatch.setattr(V, "synthetic_valsets", lambda n, frames, size: _REAL_SYNTHETIC(2, 3, size))
+    assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "cal.safetensors"), "--size", "32",
+                 "--threads", "1", "--val-hard", "0", "--val-long", "0", "--guided-radii", "3,5",
+                 "--guided-eps", "2e-4"]) == 0
+    guided = [line for line in capsys.readouterr().out.splitlines() if line.startswith("guided radius ")]
+    assert sorted((line.split()[2], line.split()[4]) for line in guided) == [("3", "0.0002"), ("5", "0.0002")]
+    assert load_model(tmp_path / "cal.safetensors").decoder.guided_radius in (3, 5)
+    for bad in (["--guided-radii", "2.5"], ["--guided-radii", "0"], ["--guided-eps", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(["train", "--calibrate", str(src), "--to", str(tmp_path / "x.safetensors"), *bad])
+        assert e.value.code == 2
+    assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "y.safetensors"), "--levels-only",
+                 "--guided-radii", "3"]) == 2
+    assert "--levels-only keeps the file's guided filter" in capsys.readouterr().err

@@ -97,6 +97,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --calibrate: also search these logit bonuses of the keyframe's memory positions in every "
                    "read (0: every memory frame alike; larger leans on the roto's frame over recent predictions); "
                    "default: keep WEIGHTS'")
+    p.add_argument("--guided-radii", type=_radii, default=None, metavar="R,R,...",
+                   help="with --calibrate: the guided filter radii (at 1/4 resolution) searched; default 6,8,10")
+    p.add_argument("--guided-eps", type=_eps, default=None, metavar="E,E,...",
+                   help="with --calibrate: the guided filter eps values searched; default 1e-3,3e-4,1e-4")
     p.add_argument("--val-shots", type=Path, default=None, metavar="DIR",
                    help="shot folders made from rendered clips never trained on (`vom clips shots`: the test shots' "
                    "size, length and layout) join the selection set, in training's validation and in --calibrate")
@@ -182,6 +186,15 @@ def _bonuses(text: str) -> tuple[float, ...]:
     return _float_list("bonuses", lambda v: 0.0 <= v <= top, f"[0, {top:g}]")(text)
 
 
+def _radii(text: str) -> tuple[int, ...]:
+    """--guided-radii: whole radii >= 1."""
+    values = _float_list("radii", lambda v: v >= 1 and v == int(v), "whole numbers >= 1")(text)
+    return tuple(int(v) for v in values)
+
+
+_eps = _float_list("eps values", lambda v: v > 0, "> 0")
+
+
 def _library(value: Path | None) -> Path | None:
     """A --library/--val-library value: given without DIR, the default library."""
     from vom_plugin.locations import clip_library_dir
@@ -204,6 +217,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     if args.to is None:
         raise InputError("--calibrate needs --to DEST.safetensors")
+    if args.levels_only and (args.guided_radii or args.guided_eps):
+        raise InputError("--levels-only keeps the file's guided filter: --guided-radii / --guided-eps search it")
     if args.size % 16:
         raise InputError(f"--size {args.size}: must be a multiple of 16 (the network's stride)")
     source = weights_path(args.calibrate)
@@ -228,7 +243,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
     else:
         (radius, eps, mm, kb), (lo, hi), guided_rows, rows = V.calibrate_output(
-            model, sets, torch.device("cpu"), memory_masks=args.memory_masks, keyframe_bonuses=args.keyframe_bonuses)
+            model, sets, torch.device("cpu"), radii=args.guided_radii, eps=args.guided_eps,
+            memory_masks=args.memory_masks, keyframe_bonuses=args.keyframe_bonuses)
         for r in guided_rows:
             chosen = (r["radius"], r["eps"], r["memory_mask"], r["keyframe_bonus"]) == (radius, eps, mm, kb)
             print(f"guided radius {r['radius']} eps {r['eps']:g} memory mask {r['memory_mask']:g} "
