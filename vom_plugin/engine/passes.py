@@ -316,7 +316,7 @@ class PassRunner:
             if cache is not None:
                 fps = self.roto_fp.get(name, {})
                 lane.steps, affs = cache.addresses(p, self.source.fingerprint, fps.get(p.keyframe, ""),
-                                                   fps.get(p.toward, "") if p.toward is not None else "")
+                                                   fps.get(p.toward, ""))
                 lane.start, lane.prop, lane.deliver_from = self._cached_steps(p, lane)
             lanes.append(lane)
         lanes = [lane for lane in lanes if lane.start < n]
@@ -330,9 +330,8 @@ class PassRunner:
                 if anchor is None:
                     image = self.image(p.toward)
                     anchor = image, self.keys(lane.prop, p.toward, image)
-                roto = self.torch.from_numpy(fr.mask_to_working(self.objects[lane.name][p.toward], self.geo))[None]
                 with self.timer("propagate"), self.torch.inference_mode():
-                    lane.prop.anchor(*anchor, roto.to(self.device))
+                    lane.prop.anchor(*anchor, self.roto(lane.name, p.toward))
         for i in range(min(lane.start for lane in lanes), n):
             f = p.frames[i]
             self.source.read_ahead(p.frames[i + 1 : i + 1 + READ_AHEAD])  # decoded while this step computes
@@ -413,10 +412,12 @@ class PassRunner:
     def _network(self, lane: _Lane, i: int, frame: int, image: Any, keys: Any, affinity: Any) -> Any:
         with self.timer("propagate"), self.torch.inference_mode():
             if i == 0:
-                roto = self.objects[lane.name][frame]
-                mask = self.torch.from_numpy(fr.mask_to_working(roto, self.geo))[None]
-                return lane.prop.add_keyframe(image, keys, mask.to(self.device), affinity)
+                return lane.prop.add_keyframe(image, keys, self.roto(lane.name, frame), affinity)
             return lane.prop.step(image, keys, affinity)
+
+    def roto(self, name: Any, frame: int) -> Any:
+        """Object ``name``'s roto at keyframe ``frame`` as the network takes it: [1, 1, ph, pw] on the device."""
+        return self.torch.from_numpy(fr.mask_to_working(self.objects[name][frame], self.geo))[None].to(self.device)
 
     # - outputs -
 
