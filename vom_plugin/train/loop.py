@@ -26,7 +26,7 @@ import torch
 from vom_plugin.atomic import atomic_path
 from vom_plugin.engine.allocator import keep_freed_memory
 from vom_plugin.errors import InputError
-from vom_plugin.train.data import Curriculum, SynthSource, make_batch, network_encoder
+from vom_plugin.train.data import Curriculum, SynthSource, network_encoder
 from vom_plugin.train.losses import clip_losses
 from vom_plugin.train.prefetch import BatchPrefetcher, BatchSpec, default_workers, open_source
 
@@ -391,8 +391,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     encode = network_encoder()
     if step == 0 and args.init is not None:
         def frames_at(i: int) -> torch.Tensor:  # distillation batches: a stream apart from training's
-            b, _, _ = make_batch(source, 10**7 + i, seed=args.seed, batch=args.batch, frames=args.frames,
-                                 size=(args.size, args.size), curriculum=args.curriculum, encode=encode)
+            b, _, _ = batch_spec.make(source, 10**7 + i, encode)
             return b.frames.flatten(0, 1).to(device)
 
         init_from_weights(model, args.init, args.config, frames_at=frames_at, distill_steps=args.distill_steps,
@@ -425,8 +424,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])
     use_amp = device.type == "cuda"
     if step == 0 and args.init is None:
-        first, _, _ = make_batch(source, 0, seed=args.seed, batch=args.batch, frames=args.frames,
-                                 size=(args.size, args.size), curriculum=args.curriculum, encode=encode)
+        first, _, _ = batch_spec.make(source, 0, encode)
         first = first.to(device)
         factor = calibrate_output_scale(model, first.frames, first.first_mask)
         log(f"fresh network: decoder head scaled by {factor:.3g} so the first outputs are O(1)")
@@ -509,12 +507,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
             if now - run_start >= budget or (args.max_steps is not None and step >= args.max_steps):
                 break
             t0 = time.monotonic()
-            if prefetch is not None:
-                batch, diff, static = prefetch.get(step)
-            else:
-                batch, diff, static = make_batch(source, step, seed=args.seed, batch=args.batch, frames=args.frames,
-                                                 size=(args.size, args.size), curriculum=args.curriculum,
-                                                 encode=encode)
+            batch, diff, static = prefetch.get(step) if prefetch is not None else batch_spec.make(source, step, encode)
             batch = batch.to(device)
             lr = _lr_at(args, step, (now - run_start) / max(budget, 1e-6), peak_lr)
             for g in opt.param_groups:

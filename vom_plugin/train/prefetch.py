@@ -37,6 +37,11 @@ class BatchSpec:
     library: Path | None = None
     library_share: float = 0.5
 
+    def make(self, source: Any, step: int, encode: Any) -> tuple[Batch, float, bool]:
+        """``make_batch``'s result for ``step`` of this run, from ``open_source(self)``'s source."""
+        return make_batch(source, step, seed=self.seed, batch=self.batch, frames=self.frames,
+                          size=(self.size, self.size), curriculum=self.curriculum, encode=encode)
+
 
 def open_source(spec: BatchSpec) -> Any:
     """The run's clip source: ``--data``, mixed with the rendered library when there is one."""
@@ -69,9 +74,7 @@ def _start_worker(spec: BatchSpec) -> None:
 def _make(step: int) -> tuple[Batch, float, bool]:
     if "error" in _worker:
         raise _worker["error"]
-    spec: BatchSpec = _worker["spec"]
-    return make_batch(_worker["source"], step, seed=spec.seed, batch=spec.batch, frames=spec.frames,
-                      size=(spec.size, spec.size), curriculum=spec.curriculum, encode=_worker["encode"])
+    return _worker["spec"].make(_worker["source"], step, _worker["encode"])
 
 
 class BatchPrefetcher:
