@@ -91,3 +91,11 @@ def test_a_run_with_workers_trains_on_the_same_batches(tmp_path: Path, monkeypat
     assert len(seen["serial"]) == len(seen["ahead"]) == 4
     assert all(torch.equal(a, b) for a, b in zip(seen["serial"], seen["ahead"], strict=True))
     assert not torch.equal(seen["serial"][0], seen["serial"][1])  # the steps' batches differ: the check can fail
+
+
+def test_a_negative_worker_count_is_refused(tmp_path: Path, capsys):
+    from vom_plugin.cli import main
+
+    assert main(["train", "--out", str(tmp_path / "run"), "--data-workers", "-1", "--max-steps", "1"]) == 2
+    assert "--data-workers -1: expected 0 (none) or more" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
