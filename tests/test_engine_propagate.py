@@ -230,7 +230,11 @@ def test_affinities_of_another_roto_give_identical_results(model: torch.nn.Modul
     assert not torch.equal(run_a[3].alpha, fresh_b[3].alpha)  # the roto does change the result
     # the affinities depend on the pixels only: the two rotos' are the same tensors
     assert all(torch.equal(a[k], b[k]) for a, b in zip(affs_a, affs_b, strict=True) for k in a)
-    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar0", "cfar1", "cfar2"}
+    # stored: the memory read's part only; CFAR's weights are computed again from the keys, to the same values
+    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4"}
+    for f, r in zip(fresh_b[1:], reused_b[1:], strict=True):
+        assert r.affinity.cfar is not None and any(w is not None for w in r.affinity.cfar)
+        assert all(torch.equal(a, b) for a, b in zip(f.affinity.cfar, r.affinity.cfar, strict=True) if a is not None)
 
 
 def test_affinity_of_the_wrong_size_is_refused(model: torch.nn.Module) -> None:
@@ -263,40 +267,45 @@ def test_each_cfar_projects_a_frames_key_once(model: torch.nn.Module) -> None:
     assert out.affinity is not None and sorted(calls) == ["16", "4", "8"]
 
 
-def test_a_step_with_cached_matches_reads_no_key_and_a_later_miss_or_state_gets_them_exactly(
+def test_a_step_with_cached_matches_lays_out_no_memory_key_and_a_later_miss_or_state_gets_them_exactly(
         model: torch.nn.Module) -> None:
-    """With a cached affinity a step projects no key (key encoder projections, CFAR's, the memory's layout);
-    a later step whose affinity is missing, and a saved state, get those keys then: the same values as the
-    render that computed everything at once."""
+    """With a cached affinity a step never lays out the memory's keys (the matches are given) and projects the
+    query's keys for CFAR once per level (its weights are not cached); a later step whose affinity is missing,
+    and a saved state, get the memory's keys then: the same values as the render that computed everything."""
     from vom_plugin.model import Affinity
+
+    def pending_memory_keys() -> list[bool]:
+        return [level._pending is not None for frame in prop.bank.ordered() for level in frame.levels]
 
     frames, roto = _clip(6, h=48, w=64)
     cold, affs = _run(model, frames, roto)
     prop = Propagator(model)
     projections: list[str] = []
-    convs = [prop.model.key_encoder.proj16, prop.model.cfar16.proj, prop.model.cfar8.proj, prop.model.cfar4.proj]
-    hooks = [c.register_forward_hook(lambda m, i, o, n=n: projections.append(n)) for n, c in enumerate(convs)]
+    convs = {"cfar16": prop.model.cfar16.proj, "cfar8": prop.model.cfar8.proj, "cfar4": prop.model.cfar4.proj}
+    hooks = [c.register_forward_hook(lambda m, i, o, n=n: projections.append(n)) for n, c in convs.items()]
     try:
         outs = []
         for i in range(6):
             image = frames[i : i + 1]
             keys = prop.keys_from_features(Propagator.key_features(prop.encode_keys(image)))
             if i == 4:  # this step's cached affinity is gone: it matches against the memory's keys
-                assert not projections
+                assert all(pending_memory_keys())
+                read = prop.bank.ordered()
                 out = prop.step(image, keys, None)
-                assert projections  # the memory's and the history's keys were made for it
-                projections.clear()
+                assert not any(level._pending is not None for frame in read for level in frame.levels)
             else:
                 given = Affinity.from_dict(affs[i])
+                assert given.cfar is None  # not stored: computed by the step
+                projections.clear()
                 out = prop.add_keyframe(image, keys, roto[None], given) if i == 0 else prop.step(image, keys, given)
+                if i in (1, 2, 3):
+                    assert sorted(projections) == ["cfar16", "cfar4", "cfar8"]  # the query's keys, once each
+                    assert all(pending_memory_keys())
             outs.append(out)
-            if i == 2:
-                assert not projections
         state = prop.state_dict()  # a saved state holds the keys: made now
     finally:
         for h in hooks:
             h.remove()
-    assert projections
     for c, o in zip(cold, outs, strict=True):
         assert torch.equal(c.alpha, o.alpha) and torch.equal(c.mask, o.mask)
     assert all(torch.equal(a[k], b[k]) for a, b in zip(affs[4:5], [outs[4].affinity.to_dict()], strict=True) for k in a)

@@ -3,9 +3,9 @@
 Each render is a ``vom render`` process, as a compositor's Analyze button or a farm task starts one, so the
 numbers include the process start, the model load, reading the plates and writing the EXRs: what an artist
 waits for. Per repeat: a cold render on an empty cache, then the same shot with the keyframe's roto dilated
-(the cache's job: keys and read/CFAR weights depend on the pixels only). ``start_s`` is a third render with
-everything cached (nothing to compute): the fixed cost of a ``vom render``. The minimum over repeats is
-reported (a shared machine only ever adds time), with the CPU seconds of each process.
+(the cache's job: key features and the memory read's matches depend on the pixels only). ``start_s`` is a
+third render with everything cached (nothing to compute): the fixed cost of a ``vom render``. The minimum
+over repeats is reported (a shared machine only ever adds time), with the CPU seconds of each process.
 
 With ``worker``, the same three renders also run with a ``vom worker`` listening (started by the bench on a
 private socket, as an artist or a farm node would start one): ``vom render`` hands them over, and their CPU
@@ -293,7 +293,7 @@ def format_cache_bench(r: dict[str, Any]) -> str:
         f"{r['cache_mb_per_frame_without_states']:.2f} without memory states, which are saved every "
         f"VOM_STATE_INTERVAL_S and where a render stops short of a pass's end, not per frame)",
         f"  re-render: key features "
-        f"{rc['keys_hit']} hits, {rc['keys_miss']} misses; read/CFAR weights {rc['affinity_hit']} hits, "
+        f"{rc['keys_hit']} hits, {rc['keys_miss']} misses; memory matches {rc['affinity_hit']} hits, "
         f"{rc['affinity_miss']} misses",
     ]
     if "worker" in r:

@@ -7,7 +7,7 @@ Layout under a cache root (``Shot.cache`` or the user cache)::
     <root>/<shot-id>/keys/<frame>.<digest>.safetensors      key-encoder features of one plate frame
     <root>/<shot-id>/steps/<digest>.alpha.safetensors       one pass's prediction at one frame
     <root>/<shot-id>/steps/<digest>.state.safetensors       the memory bank after that frame
-    <root>/<shot-id>/steps/<digest>.affinity.safetensors    that step's key-only read and CFAR weights
+    <root>/<shot-id>/steps/<digest>.affinity.safetensors    that step's key-only memory read matches
 
 Entries are addressed by digests of everything that influences them (the runner computes them), so a
 change of plate, roto, model or setting simply addresses other entries; stale ones age out by LRU
@@ -278,9 +278,8 @@ class ShotCache:
         return self._load(self._step_path(key, "affinity"))
 
     def put_affinity(self, key: str, tensors: dict[str, Any]) -> None:
-        # CFAR's window weights (most of the bytes) are stored plain: inflating them took longer than
-        # recomputing them, reading them plain is ~10x faster than either
-        self._save(self._step_path(key, "affinity"), tensors, compress=lambda name: not name.startswith("cfar"))
+        # the memory read's weights only (``Affinity.to_dict``): CFAR's are recomputed from the keys
+        self._save(self._step_path(key, "affinity"), tensors)
 
     def drop_state(self, key: str) -> None:
         self._step_path(key, "state").unlink(missing_ok=True)

@@ -10,8 +10,9 @@ so a published number measures what users run.
 2. Run each pass with a ``Propagator``: the frame in working resolution (``frames``), its key features,
    one step. With a cache (``StepCache``), each step's prediction and, now and then, the memory bank after
    it are stored under chained addresses (``resume``), so a pass resumes from the furthest step on disk;
-   key features and read/CFAR weights depend on the pixels only, so a re-render after a roto edit skips
-   the key encoder, the top-k matching and CFAR's attention.
+   key features and the memory read's matches depend on the pixels only, so a re-render after a roto edit
+   skips the key encoder and the top-k matching (CFAR's attention weights are recomputed: cheaper than
+   storing them).
 3. Blend the passes that meet between two keyframes (``schedule.blend``), lift the alpha to plate
    resolution guided by the full-resolution frame, and hand it to the sink.
 """

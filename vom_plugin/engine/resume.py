@@ -2,7 +2,7 @@
 
 A step's prediction and the memory bank after it depend on the model, the settings, the keyframe's roto
 and every frame of the pass up to that step, so its address is a digest chained over them: a change to
-any of them addresses other entries from that step on. The key-only read/CFAR weights (``Affinity``) are
+any of them addresses other entries from that step on. The memory read's key-only matches (``Affinity``) are
 chained the same way without the roto, so a re-render whose roto alone changed finds them.
 """
 

@@ -5,7 +5,7 @@
 2. Run the shot through the pass runner (``engine.passes``) over the plate's frames on disk, with the
    per-shot cache (``engine.step_cache``): a killed render, the next farm chunk, or a re-render in which
    nothing upstream changed resumes from the furthest step on disk; after a roto edit, key features and
-   read/CFAR weights come from the cache.
+   the memory read's top-k matches come from the cache.
 3. Write each frame's alpha atomically (``io.write_alpha``) as the runner delivers it, with a progress
    event; SIGINT/SIGTERM stop after the frame in hand.
 """

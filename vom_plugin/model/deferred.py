@@ -1,10 +1,10 @@
 """Work put off until its result is read, run then in the autograd and autocast state of the moment it was put off.
 
-A render whose memory matches and CFAR weights all come from its cache never reads a frame's keys, so the
-keys (and CFAR's projections and the memory's layout of them) are made only if something reads them: a step
-whose cached matches are gone, or a saved memory state. That may happen outside the ``inference_mode`` and
-``autocast`` the frame was computed in; replayed in the same state, the result is the one computing it at
-once would have given.
+A render whose memory matches come from its cache never reads the memory's keys, so their layout (and, for
+an object that reuses another's CFAR weights, the keys and CFAR's projections) is made only if something
+reads them: a step whose cached matches are gone, or a saved memory state. That may happen outside the
+``inference_mode`` and ``autocast`` the frame was computed in; replayed in the same state, the result is the
+one computing it at once would have given.
 """
 
 from __future__ import annotations

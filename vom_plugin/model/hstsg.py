@@ -15,7 +15,7 @@ the soft prediction, so the keyframe carries a soft alpha while its mask stays t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ from .decoder import Decoder, clamp_inward
 from .deferred import deferred
 from .detail import DetailRefiner
 from .effnet import EfficientNetLiteTrunk
-from .encoders import KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
+from .encoders import DeferredKeys, KeyEncoder, KeyFeatures, ValueEncoder, ValueFeatures
 from .memory_read import (
     LevelMemory,
     dense_gather,
@@ -54,12 +54,14 @@ class MemoryFrame:
 
     @staticmethod
     def build(keys: Levels | KeyFeatures, values: Levels, bonus: float = 0.0) -> MemoryFrame:
-        """``keys``: the three keys, or a frame's KeyFeatures (whose keys, if not projected yet, are laid out
-        when the memory's keys are first read: see ``DeferredKeys``). ``bonus``: see ``level_memory``."""
+        """``keys``: the three keys, or a frame's KeyFeatures (whose keys, if not projected yet or deferred, are
+        laid out when the memory's keys are first read: see ``DeferredKeys``; a step whose matches came from the
+        cache has projected its keys for CFAR, but no read of the memory needs their layout).
+        ``bonus``: see ``level_memory``."""
         level_keys: tuple[torch.Tensor | Callable[[], torch.Tensor], ...]
         if not isinstance(keys, KeyFeatures):
             level_keys = keys
-        elif keys.projected():
+        elif keys.projected() and not isinstance(keys, DeferredKeys):
             level_keys = keys.keys()
         else:
             kf = keys
@@ -75,8 +77,8 @@ class MemoryFrame:
 class History:
     """CFAR's view of one earlier query frame: its CFAR-projected keys and its (unrefined) read-outs.
 
-    The keys may be ``pending``: projected when first read (CFAR weights of a frame whose cached ones are
-    gone, a saved state), never in a render that takes every frame's weights from its cache."""
+    The keys may be ``pending``: projected when first read (a later frame's CFAR weights, a saved state), when
+    this frame's CFAR weights were given whole (a second object's lane reusing the first lane's)."""
 
     def __init__(self, keys: Levels | None, readouts: Levels, *, pending: Callable[[], Levels] | None = None
                  ) -> None:
@@ -98,6 +100,10 @@ class Affinity:
     and CFAR's local-window weights (None for dense CFAR). Keys depend on the pixels only and the memory's
     frames on the schedule only, so a render whose roto alone changed reuses these (the engine caches them)
     and gets results identical to computing them afresh.
+
+    The engine's cache keeps the memory read's part only (``to_dict``): CFAR's weights were 70% of its bytes
+    (2.5 of 3.5 MB a frame at 960x544) and take ~6 ms a frame to compute from the keys, about what reading and
+    verifying them cost. An affinity read back has ``cfar`` None, and ``predict_with_affinity`` computes them.
     """
 
     idx16: torch.Tensor  # [B, N16, k] int64
@@ -106,7 +112,7 @@ class Affinity:
     w8: torch.Tensor
     sel4: torch.Tensor  # [B, N8, 4, k4] int64
     w4: torch.Tensor
-    cfar: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
+    cfar: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None] | None  # None: not stored
 
     _INDEX = ("idx16", "sel8", "sel4")
     _WEIGHT = ("w16", "w8", "w4")
@@ -129,15 +135,14 @@ class Affinity:
             return None if w is None else w.to(torch.float16).float()
 
         return Affinity(self.idx16, r(self.w16), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
-                        tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
+                        None if self.cfar is None else tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, torch.Tensor]:
-        """Flat CPU tensors: weights in half precision (see ``rounded``), indices in the narrowest integer
-        type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
+        """The memory read's part as flat CPU tensors (what the cache keeps; CFAR's weights are not in it):
+        weights in half precision (see ``rounded``), indices in the narrowest integer type that holds them
+        (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
         out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
         out.update({n: getattr(self, n).detach().cpu().to(torch.float16).contiguous() for n in self._WEIGHT})
-        out.update({f"cfar{i}": w.detach().cpu().to(torch.float16).contiguous()
-                    for i, w in enumerate(self.cfar) if w is not None})
         return out
 
     @staticmethod
@@ -150,7 +155,7 @@ class Affinity:
         return Affinity(
             *(get(n).long() if n in Affinity._INDEX else get(n).float()
               for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
-            tuple(d[f"cfar{i}"].to(device).float() if f"cfar{i}" in d else None for i in range(3)),  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
         )
 
 
@@ -398,8 +403,10 @@ class HSTSG(nn.Module):
         """``predict`` that also returns the frame's Affinity, or takes it from an earlier render of the same
         frames (then only the value halves run: the results are identical to computing it afresh).
 
-        ``rounded``: a freshly computed affinity is used ``Affinity.rounded()``, as a cached one comes back."""
-        pks = None  # with a given affinity no key is read (the CFAR projections are made if a later frame asks)
+        ``rounded``: a freshly computed affinity is used ``Affinity.rounded()``, as a cached one comes back.
+        A given affinity without CFAR's weights (``cfar`` None: read from the cache) gets them computed here,
+        rounded the same way."""
+        pks = None  # with a complete affinity no key is read (the CFAR projections are made if a later frame asks)
         if affinity is None:
             pks = self.project_keys(keys)
             mem = stack_memory(memory)
@@ -411,7 +418,12 @@ class HSTSG(nn.Module):
             values = tuple(m.values for m in mem)
         else:
             affinity.check(keys, len(memory))
-            # no keys are read: concatenate only the values (copying the keys was ~10% of such a frame)
+            if affinity.cfar is None:  # the memory's keys are not read: CFAR's come from the query's and history's
+                pks = self.project_keys(keys)
+                affinity = replace(affinity, cfar=self.cfar_weights(pks, history))
+                if rounded:
+                    affinity = affinity.rounded()
+            # no memory key is read: concatenate only the values (copying the keys was ~10% of such a frame)
             values = tuple(torch.cat([f.levels[i].values for f in memory], 1) if len(memory) > 1
                            else memory[0].levels[i].values for i in range(3))
         readouts = self.gather_memory(keys, values, (affinity.idx16, affinity.w16, affinity.sel8, affinity.w8,
