@@ -93,10 +93,13 @@ def lacking_modules(model: torch.nn.Module, names: Iterable[str]) -> list[str]:
 
 
 def drop_modules(model: torch.nn.Module, modules: Iterable[str]) -> None:
-    """Remove OPTIONAL_MODULES from ``model``: the network then runs as files from before them were trained."""
+    """Remove OPTIONAL_MODULES from ``model``: the network then runs as files from before them were trained.
+    A module ``model`` does not have (a stand-in network without a decoder) is skipped."""
     for m in modules:
         parent, _, attr = m.rpartition(".")
-        setattr(_submodule(model, parent) if parent else model, attr, None)
+        owner = _submodule(model, parent) if parent else model
+        if owner is not None and getattr(owner, attr, None) is not None:
+            setattr(owner, attr, None)
 
 
 def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:

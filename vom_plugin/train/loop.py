@@ -25,6 +25,7 @@ import torch
 
 from vom_plugin.atomic import atomic_path
 from vom_plugin.engine.allocator import keep_freed_memory
+from vom_plugin.engine.weights import drop_modules, lacking_modules
 from vom_plugin.errors import InputError
 from vom_plugin.train.data import Curriculum, SynthSource, network_encoder
 from vom_plugin.train.losses import clip_losses
@@ -173,15 +174,9 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
                          f"{' ...' if len(wrong) > 3 else ''})")
 
 
-def _has_refine(model: torch.nn.Module) -> bool:
-    """Whether ``model`` has the learned edge refinement (a stand-in network without a decoder has not)."""
-    return getattr(getattr(model, "decoder", None), "refine", None) is not None
-
-
 def _match_modules(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """A checkpoint from before the learned edge refinement or the detail module resumes (or exports) the
     network it trained: without the module(s) it lacks."""
-    from vom_plugin.engine.weights import drop_modules, lacking_modules
 
     drop_modules(model, lacking_modules(model, state))
 
@@ -349,10 +344,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                          "or choose another folder")
     torch.manual_seed(args.seed)
     model = build(args.config).to(device)
-    if not args.refine and _has_refine(model):
-        model.decoder.refine = None
-    if not args.detail:
-        model.detail = None
+    drop_modules(model, [m for m, kept in (("decoder.refine", args.refine), ("detail", args.detail)) if not kept])
     ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
         _match_modules(model, ck["model"])
