@@ -157,3 +157,41 @@ def test_box_is_the_mean_over_the_clipped_window():
     # fp32 at a 1/4-res map of working size 960 (240 wide): within 1e-5 of the fp64 result
     big = torch.rand(1, 6, 136, 240, generator=g)
     torch.testing.assert_close(box(big, 6), box(big.double(), 6).float(), atol=1e-5, rtol=0)
+
+
+def _reference_coefficients(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float) -> torch.Tensor:
+    """The guided filter's window-averaged (a, b) at 1/4 by the book, in float64: clipped-window means by
+    average pooling, every pixel's 3x3 system solved by torch.linalg.solve."""
+    import torch.nn.functional as F
+
+    def mean(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2 * r + 1, stride=1, padding=r, count_include_pad=False)
+
+    i = F.avg_pool2d(guide.double(), 4)
+    p = F.avg_pool2d(src.double(), 4)
+    mi, mp = mean(i), mean(p)
+    cov = mean(i * p) - mi * mp  # [1, 3, h, w]
+    sigma = torch.stack([torch.stack([mean(i[:, a] * i[:, b]) - mi[:, a] * mi[:, b] for b in range(3)], -1)
+                         for a in range(3)], -2)  # [1, h, w, 3, 3]
+    sigma = sigma + eps * torch.eye(3, dtype=torch.float64)
+    a = torch.linalg.solve(sigma, cov.permute(0, 2, 3, 1).unsqueeze(-1)).squeeze(-1).permute(0, 3, 1, 2)
+    b = mp - (a * mi).sum(1, keepdim=True)
+    return mean(torch.cat([a, b], 1))
+
+
+@pytest.mark.parametrize("eps", [1e-6, 1e-5, 1e-4])
+def test_a_grey_texture_with_a_small_eps_gives_the_exact_coefficients_not_nan(eps: float):
+    """Three nearly proportional channels make every window's colour covariance nearly singular; solved in
+    fp32 the adjugate's cancellations gave determinants of the wrong sign (NaN at eps 1e-6, which the running
+    sums then spread over every window after it; a validation shot came out NaN at eps 1e-5)."""
+    from vom_plugin.model.guided import guided_coefficients
+
+    g = torch.Generator().manual_seed(1)
+    t = torch.nn.functional.interpolate(torch.rand(1, 1, 32, 32, generator=g), size=(256, 256), mode="bilinear")
+    guide = (0.2 + 0.6 * t).expand(1, 3, 256, 256) + 0.002 * torch.rand(1, 3, 256, 256, generator=g)
+    src = (t > 0.5).float()
+    ab, _, _ = guided_coefficients(guide, src, 24, eps)
+    assert torch.isfinite(ab).all()
+    ref = _reference_coefficients(guide, src, 24, eps)
+    scale = ref.abs().amax(dim=(-2, -1), keepdim=True)
+    assert float(((ab.double() - ref).abs() / scale).max()) < 1e-3

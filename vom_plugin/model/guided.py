@@ -10,7 +10,11 @@ Why it is there: the network predicts at 1/4 resolution with a small full-resolu
 come at that stride (4-16 px blobs around edges). Measured on the shipped step-2148 weights, applied after
 the network (r = 6 at 1/4, eps 1e-3): held-out synthetic MAD 76.5 -> 67.2, MSE 33.7 -> 19.2, dtSSD 11.0 ->
 7.3; the two rendered shots MAD 51.3 -> 47.6, MSE 27.4 -> 15.9, dtSSD 11.8 -> 9.4. It is differentiable,
-so training runs through it. Everything here is fp32 (autocast off): the 3x3 solves need the precision.
+so training runs through it. Everything here is fp32 (autocast off), except the window statistics and the
+3x3 solves, which are float64: on a grey texture (the three channels nearly proportional) the covariance is
+nearly singular, and in fp32 the adjugate's cancellations left determinants of the wrong sign at eps 1e-5
+(a validation shot came out NaN, spread by the running sums over every window below it; at eps 1e-4 the
+determinant was still off by a few percent there). At 1/4 resolution float64 costs nothing measurable.
 """
 
 from __future__ import annotations
@@ -49,12 +53,13 @@ def guided_coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int, eps
         guide32, src32 = guide.float(), src.float()
         i_lo = F.avg_pool2d(guide32, scale) if scale > 1 else guide32
         p_lo = F.avg_pool2d(src32, scale) if scale > 1 else src32
-        mean_i = box(i_lo, radius)  # [B, 3, h, w]
-        mean_p = box(p_lo, radius)
-        cov_ip = box(i_lo * p_lo, radius) - mean_i * mean_p  # [B, 3, h, w]
+        i64, p64 = i_lo.double(), p_lo.double()  # see the module docstring
+        mean_i = box(i64, radius)  # [B, 3, h, w]
+        mean_p = box(p64, radius)
+        cov_ip = box(i64 * p64, radius) - mean_i * mean_p  # [B, 3, h, w]
         # the 6 distinct entries of each pixel's 3x3 colour covariance, ridge eps on the diagonal
         pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
-        prod = torch.cat([i_lo[:, i : i + 1] * i_lo[:, j : j + 1] for i, j in pairs], 1)
+        prod = torch.cat([i64[:, i : i + 1] * i64[:, j : j + 1] for i, j in pairs], 1)
         mean_ij = torch.cat([mean_i[:, i : i + 1] * mean_i[:, j : j + 1] for i, j in pairs], 1)
         s = box(prod, radius) - mean_ij
         a, b, c, d, e, f = (s[:, k : k + 1] for k in range(6))
@@ -68,7 +73,7 @@ def guided_coefficients(guide: torch.Tensor, src: torch.Tensor, radius: int, eps
                           i12 * x0 + i22 * x1 + i23 * x2,
                           i13 * x0 + i23 * x1 + i33 * x2], 1) / det
         offset = mean_p - (coef * mean_i).sum(1, keepdim=True)
-        return box(torch.cat([coef, offset], 1), radius), i_lo, p_lo
+        return box(torch.cat([coef, offset], 1).float(), radius), i_lo, p_lo
 
 
 def apply_coefficients(ab: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
