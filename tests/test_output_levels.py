@@ -175,3 +175,27 @@ def test_cli_calibrate_searches_the_guided_radii_and_eps_it_is_given(tmp_path: P
     assert main(["train", "--calibrate", str(src), "--to", str(tmp_path / "y.safetensors"), "--levels-only",
                  "--guided-radii", "3"]) == 2
     assert "--levels-only keeps the file's guided filter" in capsys.readouterr().err
+
+
+def test_a_candidate_whose_prediction_is_nan_is_never_chosen(monkeypatch: pytest.MonkeyPatch):
+    """A guided filter setting that gives NaN somewhere (eps 1e-5 did, before the filter's solves were float64)
+    scores infinity; min() over NaN scores returned the first candidate, and a calibration chose it."""
+    from vom_plugin.train.loop import val_score
+
+    assert val_score({"mad": float("nan"), "mse": 1.0, "dtssd": 1.0}) == float("inf")
+    gt = np.zeros((3, 32, 32), np.float32)
+    gt[:, 8:24, 8:24] = 1.0
+    sets = {"a": [V.ValSet("clip", torch.zeros(3, 3, 32, 32), torch.zeros(1, 32, 32), gt)]}
+
+    def predict(model, frames, roto, device):  # the first radius tried gives NaN, the others a fair matte
+        pred = np.clip(gt * 0.9 + 0.05, 0, 1)
+        if model.decoder.guided_radius == 6:
+            pred = pred.copy()
+            pred[1, 0, 0] = np.nan
+        return torch.from_numpy(pred)
+
+    monkeypatch.setattr(V, "predict_clip", predict)
+    (radius, _, _, _), _, rows, _ = V.calibrate_output(build_model("lite"), sets, torch.device("cpu"),
+                                                      radii=(6, 8), eps=(1e-4,))
+    assert [r["radius"] for r in rows] == [6, 8] and rows[0]["score"] == float("inf")
+    assert radius == 8

@@ -313,7 +313,10 @@ def _selection(args: dict[str, Any]) -> dict[str, Any]:
 
 def val_score(metrics: dict[str, float]) -> float:
     # One number to pick the best checkpoint: the three metrics the shipped model must win, on comparable scales.
-    return metrics["mad"] / 10 + metrics["mse"] / 5 + metrics["dtssd"]
+    # A prediction with NaN in it scores infinity: min() over NaN scores returns whichever came first, and a
+    # calibration once chose such a candidate.
+    score = metrics["mad"] / 10 + metrics["mse"] / 5 + metrics["dtssd"]
+    return math.inf if math.isnan(score) else score
 
 
 class _Csv:
