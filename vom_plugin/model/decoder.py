@@ -62,6 +62,9 @@ class Decoder(nn.Module):
         # ``vom train --calibrate``): the refinement learns its corrections for one setting. A state without
         # them keeps the module's own (a fresh network's: the config's, what files from before were trained with).
         self.register_buffer("guided", torch.tensor([float(guided_radius), float(guided_eps)]))
+        # the eps as the buffer holds it (float32), as a loaded copy of this network will have it: the filter's
+        # float64 solves tell 1e-4 from float32's 1e-4 apart
+        self.guided_eps = float(self.guided[1])
         self._register_load_state_dict_pre_hook(self._default_guided)
         self.register_load_state_dict_post_hook(lambda module, _keys: module._sync_guided())
         c4, c8, c16 = feat_channels
