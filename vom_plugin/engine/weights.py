@@ -98,7 +98,7 @@ def drop_modules(model: torch.nn.Module, modules: Iterable[str]) -> None:
     for m in modules:
         parent, _, attr = m.rpartition(".")
         owner = _submodule(model, parent) if parent else model
-        if owner is not None and getattr(owner, attr, None) is not None:
+        if owner is not None:
             setattr(owner, attr, None)
 
 

@@ -56,7 +56,6 @@ class Decoder(nn.Module):
     ) -> None:
         super().__init__()
         self.guided_radius = int(guided_radius)
-        self.guided_eps = float(guided_eps)
         self._filtered = self.guided_radius > 0
         # The guided filter's (radius, eps) travel with the weights (``set_guided``, chosen on validation by
         # ``vom train --calibrate``): the refinement learns its corrections for one setting. A state without

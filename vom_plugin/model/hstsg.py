@@ -131,9 +131,7 @@ class Affinity:
 
         The engine uses this on every path, computed or read from its cache, so a cached affinity gives the
         same pixels as a fresh one."""
-        def r(w: torch.Tensor | None) -> torch.Tensor | None:
-            return None if w is None else w.to(torch.float16).float()
-
+        r = _half
         return Affinity(self.idx16, r(self.w16), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
                         None if self.cfar is None else tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
 
@@ -157,6 +155,11 @@ class Affinity:
               for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
             None,  # type: ignore[arg-type]
         )
+
+
+def _half(w: torch.Tensor | None) -> torch.Tensor | None:
+    """``w`` rounded to half precision, kept in float32 (None stays None)."""
+    return None if w is None else w.to(torch.float16).float()
 
 
 def _narrow(idx: torch.Tensor) -> torch.Tensor:
@@ -420,9 +423,9 @@ class HSTSG(nn.Module):
             affinity.check(keys, len(memory))
             if affinity.cfar is None:  # the memory's keys are not read: CFAR's come from the query's and history's
                 pks = self.project_keys(keys)
-                affinity = replace(affinity, cfar=self.cfar_weights(pks, history))
-                if rounded:
-                    affinity = affinity.rounded()
+                cfar = self.cfar_weights(pks, history)
+                # the matches came back rounded already: only CFAR's new weights are rounded here
+                affinity = replace(affinity, cfar=tuple(_half(w) for w in cfar) if rounded else cfar)
             # no memory key is read: concatenate only the values (copying the keys was ~10% of such a frame)
             values = tuple(torch.cat([f.levels[i].values for f in memory], 1) if len(memory) > 1
                            else memory[0].levels[i].values for i in range(3))

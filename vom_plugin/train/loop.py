@@ -177,7 +177,6 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
 def _match_modules(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """A checkpoint from before the learned edge refinement or the detail module resumes (or exports) the
     network it trained: without the module(s) it lacks."""
-
     drop_modules(model, lacking_modules(model, state))
 
 
