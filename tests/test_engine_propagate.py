@@ -230,8 +230,11 @@ def test_affinities_of_another_roto_give_identical_results(model: torch.nn.Modul
     assert not torch.equal(run_a[3].alpha, fresh_b[3].alpha)  # the roto does change the result
     # the affinities depend on the pixels only: the two rotos' are the same tensors
     assert all(torch.equal(a[k], b[k]) for a, b in zip(affs_a, affs_b, strict=True) for k in a)
-    # stored: the memory read's part only; CFAR's weights are computed again from the keys, to the same values
-    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4"}
+    # stored: the memory read's part and CFAR's weights at 1/16 and 1/8; those at 1/4 are computed again from
+    # the keys, to the same values
+    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar16", "cfar8"}
+    for level, name in ((0, "cfar16"), (1, "cfar8")):
+        assert torch.equal(affs_a[2][name].float(), run_a[2].affinity.cfar[level])
     for f, r in zip(fresh_b[1:], reused_b[1:], strict=True):
         assert r.affinity.cfar is not None and any(w is not None for w in r.affinity.cfar)
         assert all(torch.equal(a, b) for a, b in zip(f.affinity.cfar, r.affinity.cfar, strict=True) if a is not None)
@@ -270,8 +273,9 @@ def test_each_cfar_projects_a_frames_key_once(model: torch.nn.Module) -> None:
 def test_a_step_with_cached_matches_lays_out_no_memory_key_and_a_later_miss_or_state_gets_them_exactly(
         model: torch.nn.Module) -> None:
     """With a cached affinity a step never lays out the memory's keys (the matches are given) and projects the
-    query's keys for CFAR once per level (its weights are not cached); a later step whose affinity is missing,
-    and a saved state, get the memory's keys then: the same values as the render that computed everything."""
+    query's key for CFAR at 1/4 only (the weights at 1/16 and 1/8 are cached; at 1/4 they are not); a later step
+    whose affinity is missing, and a saved state, get the memory's and the history's keys then: the same values
+    as the render that computed everything."""
     from vom_plugin.model import Affinity
 
     def pending_memory_keys() -> list[bool]:
@@ -295,11 +299,12 @@ def test_a_step_with_cached_matches_lays_out_no_memory_key_and_a_later_miss_or_s
                 assert not any(level._pending is not None for frame in read for level in frame.levels)
             else:
                 given = Affinity.from_dict(affs[i])
-                assert given.cfar is None  # not stored: computed by the step
+                assert given.cfar is not None and given.cfar[2] is None  # not stored: computed by the step
                 projections.clear()
                 out = prop.add_keyframe(image, keys, roto[None], given) if i == 0 else prop.step(image, keys, given)
                 if i in (1, 2, 3):
-                    assert sorted(projections) == ["cfar16", "cfar4", "cfar8"]  # the query's keys, once each
+                    assert projections == ["cfar4"]  # the query's key at 1/4, once
+                    assert keys._keys[0] is None and keys._keys[1] is None  # 1/16 and 1/8 never projected
                     assert all(pending_memory_keys())
             outs.append(out)
         state = prop.state_dict()  # a saved state holds the keys: made now

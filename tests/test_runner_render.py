@@ -398,7 +398,8 @@ def test_cli_json_progress_and_yaml_override(shot_dir: Path, tmp_path: Path,
 
 def test_the_cache_keeps_each_tensor_once_in_half_precision(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
     """What a render leaves per frame: the backbone's features (not the keys projected from them), the
-    top-k matches (not CFAR's weights), the prediction; floats in half precision, indices in small integers."""
+    top-k matches and CFAR's weights at 1/16 and 1/8 (not at 1/4), the prediction; floats in half precision,
+    indices in small integers."""
     import torch
 
     from vom_plugin.engine.cache_entry import decode
@@ -413,7 +414,8 @@ def test_the_cache_keeps_each_tensor_once_in_half_precision(shot_dir: Path, refe
                for t in kinds["keys"])
     assert all(set(t) == {"alpha"} and t["alpha"].dtype == torch.float16 for t in kinds["alpha"])
     for t in kinds["affinity"]:
-        assert set(t) == {"idx16", "w16", "sel8", "w8", "sel4", "w4"}  # CFAR's weights are recomputed
+        # CFAR's weights at 1/4 are recomputed
+        assert set(t) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar16", "cfar8"}
         assert all(v.dtype == torch.float16 for v in t.values() if v.is_floating_point())
         assert all(v.dtype in (torch.uint8, torch.int16) for k, v in t.items() if not v.is_floating_point())
     # a frame's entries are smaller than its features in float32 alone (what the keys entry held before)

@@ -1,7 +1,7 @@
 """The pass runner's use of the per-shot cache: what a step reads, what it stores, on a writer thread.
 
 Per plate frame: key features (``Propagator.key_features``). Per step of a pass: the prediction, the
-memory read's matches (``Affinity.to_dict``) and, now and then, the memory bank (see ``STATE_INTERVAL_S``). Writes run
+memory read's matches and CFAR's coarse weights (``Affinity.to_dict``) and, now and then, the memory bank (see ``STATE_INTERVAL_S``). Writes run
 on one writer thread in order, so serialising and disk time overlap compute; a write that fails disables
 the cache for the rest of the run with one warning, never the run. Anything read that does not fit is
 dropped (``ShotCache.drop``) and computed from the pixels: a cache can make a run slower, never different.
@@ -144,8 +144,8 @@ class StepCache:
         return feats
 
     def affinity(self, address: str) -> Any:
-        """A step's cached key-only memory matches (from a render with another roto; CFAR's weights are computed
-        by the step), or None."""
+        """A step's cached key-only memory matches and CFAR's weights at 1/16 and 1/8 (from a render with another
+        roto; those at 1/4 are computed by the step), or None."""
         from vom_plugin.model import Affinity
 
         if not self.ok:

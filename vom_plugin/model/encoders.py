@@ -40,6 +40,10 @@ class KeyFeatures:
     def keys(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.key16, self.key8, self.key4
 
+    def key(self, level: int) -> torch.Tensor:
+        """The key at ``level`` 0 (1/16), 1 (1/8) or 2 (1/4); ``DeferredKeys`` project that level alone."""
+        return getattr(self, ("key16", "key8", "key4")[level])
+
     def to_dict(self) -> dict[str, torch.Tensor]:
         """CPU tensors by field name (what the runner caches on disk)."""
         return {f.name: getattr(self, f.name).detach().cpu().contiguous() for f in fields(self)}
@@ -69,38 +73,42 @@ class KeyFeatures:
 
 
 class DeferredKeys(KeyFeatures):
-    """KeyFeatures whose keys are projected from the features when something first reads them.
+    """KeyFeatures whose keys are projected from the features when something first reads them, level by level.
 
     At inference the keys serve the memory match and CFAR's attention weights only, and a render whose roto
-    alone changed takes both from its cache: its frames never read their keys, and the projections (with
-    CFAR's and the memory's layouts of them, 3-4 ms a frame at 480x272, 6-8% of such a frame) are skipped.
-    Read later (a step whose cached matches are gone, a saved memory state), they are computed then, from
-    the same features by the same convolutions: the same values as projected at once.
+    alone changed takes the matches and CFAR's coarse weights from its cache: its frames read the 1/4 key
+    only (for CFAR's weights there), and the other projections (with CFAR's and the memory's layouts of
+    them) are skipped. Read later (a step whose cached entries are gone, a saved memory state), they are
+    computed then, from the same features by the same convolutions: the same values as projected at once.
     """
 
-    def __init__(self, project: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    def __init__(self, project: tuple[Callable[[], torch.Tensor], Callable[[], torch.Tensor],
+                                      Callable[[], torch.Tensor]],
                  feat16: torch.Tensor, feat8: torch.Tensor, feat4: torch.Tensor,
                  key_channels: tuple[int, int, int]) -> None:  # not the dataclass __init__: keys are properties
         self.feat16, self.feat8, self.feat4 = feat16, feat8, feat4
-        self._project: Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = project
-        self._keys: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._project: list[Callable[[], torch.Tensor] | None] = list(project)  # (1/16, 1/8, 1/4)
+        self._keys: list[torch.Tensor | None] = [None, None, None]
         self._channels = key_channels
 
-    def _projected_keys(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self._keys is None:
-            assert self._project is not None
-            self._keys, self._project = self._project(), None
-        return self._keys
+    def _key(self, level: int) -> torch.Tensor:
+        key = self._keys[level]
+        if key is None:
+            project = self._project[level]
+            assert project is not None
+            key = self._keys[level] = project()
+            self._project[level] = None
+        return key
 
-    key16 = property(lambda self: self._projected_keys()[0])  # type: ignore[assignment]
-    key8 = property(lambda self: self._projected_keys()[1])  # type: ignore[assignment]
-    key4 = property(lambda self: self._projected_keys()[2])  # type: ignore[assignment]
+    key16 = property(lambda self: self._key(0))  # type: ignore[assignment]
+    key8 = property(lambda self: self._key(1))  # type: ignore[assignment]
+    key4 = property(lambda self: self._key(2))  # type: ignore[assignment]
 
     def key_channels(self) -> tuple[int, int, int]:
         return self._channels
 
     def projected(self) -> bool:
-        return self._keys is not None
+        return all(k is not None for k in self._keys)
 
 
 @dataclass
@@ -165,7 +173,9 @@ class KeyEncoder(nn.Module):
         """Features -> KeyFeatures: the keys are cheap projections of the features they travel with;
         ``deferred``: projected when first read (``DeferredKeys``)."""
         if deferred:
-            project = later(lambda: (self.proj16(f16), self.proj8(f8), self.proj4(f4)), f16.device.type)
+            device = f16.device.type
+            project = (later(lambda: self.proj16(f16), device), later(lambda: self.proj8(f8), device),
+                       later(lambda: self.proj4(f4), device))
             return DeferredKeys(project, f16, f8, f4,
                                 (self.proj16.out_channels, self.proj8.out_channels, self.proj4.out_channels))
         return KeyFeatures(self.proj16(f16), self.proj8(f8), self.proj4(f4), f16, f8, f4)

@@ -77,20 +77,25 @@ class MemoryFrame:
 class History:
     """CFAR's view of one earlier query frame: its CFAR-projected keys and its (unrefined) read-outs.
 
-    The keys may be ``pending``: projected when first read (a later frame's CFAR weights, a saved state), when
-    this frame's CFAR weights were given whole (a second object's lane reusing the first lane's)."""
+    A level's key may be pending (a function that projects it): projected when first read (a later frame's
+    CFAR weights at that level, a saved state), when this frame's CFAR weights there were given (from the
+    cache, or a second object's lane reusing the first lane's)."""
 
-    def __init__(self, keys: Levels | None, readouts: Levels, *, pending: Callable[[], Levels] | None = None
-                 ) -> None:
-        if keys is None and pending is None:
-            raise ValueError("History needs keys or a pending projection of them")
-        self._keys, self.readouts, self._pending = keys, readouts, pending
+    def __init__(self, keys: tuple[torch.Tensor | Callable[[], torch.Tensor], ...], readouts: Levels) -> None:
+        if len(keys) != 3:
+            raise ValueError(f"History needs a key (or a pending projection) per level, got {len(keys)}")
+        self._keys: list[torch.Tensor | Callable[[], torch.Tensor]] = list(keys)
+        self.readouts = readouts
+
+    def key(self, level: int) -> torch.Tensor:
+        k = self._keys[level]
+        if not isinstance(k, torch.Tensor):
+            k = self._keys[level] = k()
+        return k
 
     @property
     def keys(self) -> Levels:
-        if self._pending is not None:
-            self._keys, self._pending = self._pending(), None
-        return self._keys  # type: ignore[return-value]
+        return self.key(0), self.key(1), self.key(2)
 
 
 @dataclass
@@ -101,9 +106,11 @@ class Affinity:
     frames on the schedule only, so a render whose roto alone changed reuses these (the engine caches them)
     and gets results identical to computing them afresh.
 
-    The engine's cache keeps the memory read's part only (``to_dict``): CFAR's weights were 70% of its bytes
-    (2.5 of 3.5 MB a frame at 960x544) and take ~6 ms a frame to compute from the keys, about what reading and
-    verifying them cost. An affinity read back has ``cfar`` None, and ``predict_with_affinity`` computes them.
+    The engine's cache keeps the memory read's part and CFAR's weights at 1/16 and 1/8 (``to_dict``,
+    ``CACHED_CFAR``): at 1/4 they were half of the entry's bytes (1.8 of 3.5 MB a frame at 960x544) for a
+    third of CFAR's weights' and projections' time; the two coarse levels are 0.75 MB for two thirds of it
+    (their 3x3 key projection at 1/16 included). A level read back without them has ``None`` in ``cfar``
+    (or ``cfar`` is None), and ``predict_with_affinity`` computes them from the keys.
     """
 
     idx16: torch.Tensor  # [B, N16, k] int64
@@ -116,6 +123,8 @@ class Affinity:
 
     _INDEX = ("idx16", "sel8", "sel4")
     _WEIGHT = ("w16", "w8", "w4")
+    _CFAR = ("cfar16", "cfar8", "cfar4")
+    CACHED_CFAR = (0, 1)  # the levels whose CFAR weights ``to_dict`` keeps (1/16, 1/8)
 
     def check(self, keys: KeyFeatures, memory_frames: int) -> None:
         """ValueError unless this affinity fits these query keys and a memory of that many frames."""
@@ -136,11 +145,15 @@ class Affinity:
                         None if self.cfar is None else tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, torch.Tensor]:
-        """The memory read's part as flat CPU tensors (what the cache keeps; CFAR's weights are not in it):
-        weights in half precision (see ``rounded``), indices in the narrowest integer type that holds them
-        (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
+        """What the cache keeps, as flat CPU tensors: the memory read's part and CFAR's weights at the
+        ``CACHED_CFAR`` levels that have them; weights in half precision (see ``rounded``), indices in the
+        narrowest integer type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
         out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
-        out.update({n: getattr(self, n).detach().cpu().to(torch.float16).contiguous() for n in self._WEIGHT})
+        weights = {n: getattr(self, n) for n in self._WEIGHT}
+        for level in self.CACHED_CFAR if self.cfar is not None else ():
+            if self.cfar[level] is not None:
+                weights[self._CFAR[level]] = self.cfar[level]  # type: ignore[assignment]
+        out.update({n: w.detach().cpu().to(torch.float16).contiguous() for n, w in weights.items()})
         return out
 
     @staticmethod
@@ -150,10 +163,12 @@ class Affinity:
                 raise KeyError(f"affinity entry lacks {name!r}")
             return d[name].to(device)
 
+        cfar = tuple(get(n).float() if n in d and i in Affinity.CACHED_CFAR else None
+                     for i, n in enumerate(Affinity._CFAR))
         return Affinity(
             *(get(n).long() if n in Affinity._INDEX else get(n).float()
               for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
-            None,  # type: ignore[arg-type]
+            None if all(w is None for w in cfar) else cfar,  # type: ignore[arg-type]
         )
 
 
@@ -328,42 +343,51 @@ class HSTSG(nn.Module):
 
     def refine(
         self, keys: KeyFeatures, readouts: Levels, history: list[History],
-        weights: tuple[torch.Tensor | None, ...] | None = None, pks: Levels | None = None,
+        weights: tuple[torch.Tensor | None, ...] | None = None, pks: tuple[torch.Tensor | None, ...] | None = None,
     ) -> tuple[Levels, History]:
         """CFAR at each level with the previous query frames (newest first, at most cfar_frames - 1).
 
         Returns the refined read-outs and this frame's History (for the frames after it). ``weights``:
-        CFAR's attention weights for these keys (``cfar_weights``), None to compute them; ``pks``: the
-        keys' CFAR projections (``project_keys``) when the caller has them, None to project here.
+        CFAR's attention weights for these keys (``cfar_weights``), per level, None (or a None level) to
+        compute them; ``pks``: the keys' CFAR projections (``project_keys``) the caller has, per level, None
+        to project here. A level whose weights are given reads no key: its projection goes into the History
+        pending, made only if a later frame or a saved state reads it.
         """
         hist = history[: self.config.cfar_frames - 1]
-        if pks is None and weights is not None and all(w is not None for w in weights):
-            # every level's weights are given: the keys are not read here, and their projections are made
-            # only if a later frame reads this History's keys
-            applied = tuple(cfar.with_weights(readouts[i], [h.readouts[i] for h in hist], weights[i])  # type: ignore[arg-type]
-                            for i, cfar in enumerate(self.cfars()))
-            pending = deferred(lambda: self.project_keys(keys), keys.feat16.device.type)
-            return applied, History(None, readouts, pending=pending)  # type: ignore[return-value]
-        out, new_pks = [], []
-        for i, (cfar, k) in enumerate(zip(self.cfars(), keys.keys(), strict=True)):
-            refined, pk = cfar(k, readouts[i], [h.keys[i] for h in hist], [h.readouts[i] for h in hist],
-                               None if weights is None else weights[i], None if pks is None else pks[i])
+        out: list[torch.Tensor] = []
+        hist_keys: list[torch.Tensor | Callable[[], torch.Tensor]] = []
+        for i, cfar in enumerate(self.cfars()):
+            w = None if weights is None else weights[i]
+            pk = None if pks is None else pks[i]
+            if w is not None:
+                out.append(cfar.with_weights(readouts[i], [h.readouts[i] for h in hist], w))
+                hist_keys.append(pk if pk is not None else
+                                 deferred(lambda i=i: self.project_key(keys, i), keys.feat16.device.type))
+                continue
+            refined, pk = cfar(keys.key(i), readouts[i], [h.key(i) for h in hist], [h.readouts[i] for h in hist],
+                               None, pk)
             out.append(refined)
-            new_pks.append(pk)
-        return tuple(out), History(tuple(new_pks), readouts)  # type: ignore[arg-type]
+            hist_keys.append(pk)
+        return tuple(out), History(tuple(hist_keys), readouts)  # type: ignore[return-value]
 
     def cfars(self) -> tuple[CFAR, CFAR, CFAR]:
         return self.cfar16, self.cfar8, self.cfar4
 
-    def project_keys(self, keys: KeyFeatures) -> Levels:
-        """Each level's key projected for CFAR's attention (what History keeps)."""
-        return tuple(cfar.project(k) for cfar, k in zip(self.cfars(), keys.keys(), strict=True))  # type: ignore[return-value]
+    def project_key(self, keys: KeyFeatures, level: int) -> torch.Tensor:
+        """The key at ``level`` (0: 1/16, 1: 1/8, 2: 1/4) projected for CFAR's attention (what History keeps)."""
+        return self.cfars()[level].project(keys.key(level))
 
-    def cfar_weights(self, pks: Levels, history: list[History]) -> tuple[torch.Tensor | None, ...]:
-        """CFAR's attention weights at each level for projected keys ``pks`` (None where CFAR is dense)."""
+    def project_keys(self, keys: KeyFeatures) -> Levels:
+        """Each level's key projected for CFAR's attention."""
+        return tuple(self.project_key(keys, i) for i in range(3))  # type: ignore[return-value]
+
+    def cfar_weights(self, pks: tuple[torch.Tensor | None, ...], history: list[History],
+                     levels: tuple[int, ...] = (0, 1, 2)) -> tuple[torch.Tensor | None, ...]:
+        """CFAR's attention weights for projected keys ``pks`` at ``levels`` (None at the others and where CFAR
+        is dense)."""
         hist = history[: self.config.cfar_frames - 1]
-        return tuple(cfar.attention_weights(pk, [h.keys[i] for h in hist])
-                     for i, (cfar, pk) in enumerate(zip(self.cfars(), pks, strict=True)))
+        return tuple(cfar.attention_weights(pks[i], [h.key(i) for h in hist]) if i in levels else None  # type: ignore[arg-type]
+                     for i, cfar in enumerate(self.cfars()))
 
     def publish(self, alpha: torch.Tensor) -> torch.Tensor:
         """The alpha a render publishes: the network's alpha with the calibrated black and white points
@@ -407,9 +431,9 @@ class HSTSG(nn.Module):
         frames (then only the value halves run: the results are identical to computing it afresh).
 
         ``rounded``: a freshly computed affinity is used ``Affinity.rounded()``, as a cached one comes back.
-        A given affinity without CFAR's weights (``cfar`` None: read from the cache) gets them computed here,
-        rounded the same way."""
-        pks = None  # with a complete affinity no key is read (the CFAR projections are made if a later frame asks)
+        A given affinity without CFAR's weights at a level (read from the cache, which keeps 1/16 and 1/8) gets
+        them computed here, rounded the same way, from that level's keys alone."""
+        pks: tuple[torch.Tensor | None, ...] | None = None  # projected only where CFAR needs them
         if affinity is None:
             pks = self.project_keys(keys)
             mem = stack_memory(memory)
@@ -421,11 +445,15 @@ class HSTSG(nn.Module):
             values = tuple(m.values for m in mem)
         else:
             affinity.check(keys, len(memory))
-            if affinity.cfar is None:  # the memory's keys are not read: CFAR's come from the query's and history's
-                pks = self.project_keys(keys)
-                cfar = self.cfar_weights(pks, history)
-                # the matches came back rounded already: only CFAR's new weights are rounded here
-                affinity = replace(affinity, cfar=tuple(_half(w) for w in cfar) if rounded else cfar)
+            given = affinity.cfar or (None, None, None)
+            # the levels with local attention whose weights did not come back (the cache keeps the coarse ones)
+            missing = tuple(i for i, c in enumerate(self.cfars()) if c.window > 0 and given[i] is None)
+            if missing:
+                pks = tuple(self.project_key(keys, i) if i in missing else None for i in range(3))
+                new = self.cfar_weights(pks, history, missing)
+                # the matches and cached weights came back rounded: only the new weights are rounded here
+                affinity = replace(affinity, cfar=tuple(
+                    given[i] if i not in missing else (_half(new[i]) if rounded else new[i]) for i in range(3)))
             # no memory key is read: concatenate only the values (copying the keys was ~10% of such a frame)
             values = tuple(torch.cat([f.levels[i].values for f in memory], 1) if len(memory) > 1
                            else memory[0].levels[i].values for i in range(3))
