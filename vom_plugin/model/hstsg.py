@@ -149,10 +149,12 @@ class Affinity:
         ``CACHED_CFAR`` levels that have them; weights in half precision (see ``rounded``), indices in the
         narrowest integer type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
         out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
-        weights = {n: getattr(self, n) for n in self._WEIGHT}
-        for level in self.CACHED_CFAR if self.cfar is not None else ():
-            if self.cfar[level] is not None:
-                weights[self._CFAR[level]] = self.cfar[level]  # type: ignore[assignment]
+        weights: dict[str, torch.Tensor] = {n: getattr(self, n) for n in self._WEIGHT}
+        cfar = self.cfar or (None, None, None)
+        for level in self.CACHED_CFAR:
+            w = cfar[level]
+            if w is not None:
+                weights[self._CFAR[level]] = w
         out.update({n: w.detach().cpu().to(torch.float16).contiguous() for n, w in weights.items()})
         return out
 
@@ -361,8 +363,7 @@ class HSTSG(nn.Module):
             pk = None if pks is None else pks[i]
             if w is not None:
                 out.append(cfar.with_weights(readouts[i], [h.readouts[i] for h in hist], w))
-                hist_keys.append(pk if pk is not None else
-                                 deferred(lambda i=i: self.project_key(keys, i), keys.feat16.device.type))
+                hist_keys.append(pk if pk is not None else self._pending_key(keys, i))
                 continue
             refined, pk = cfar(keys.key(i), readouts[i], [h.key(i) for h in hist], [h.readouts[i] for h in hist],
                                None, pk)
@@ -372,6 +373,9 @@ class HSTSG(nn.Module):
 
     def cfars(self) -> tuple[CFAR, CFAR, CFAR]:
         return self.cfar16, self.cfar8, self.cfar4
+
+    def _pending_key(self, keys: KeyFeatures, level: int) -> Callable[[], torch.Tensor]:
+        return deferred(lambda: self.project_key(keys, level), keys.feat16.device.type)
 
     def project_key(self, keys: KeyFeatures, level: int) -> torch.Tensor:
         """The key at ``level`` (0: 1/16, 1: 1/8, 2: 1/4) projected for CFAR's attention (what History keeps)."""
