@@ -166,6 +166,11 @@ ALIEN: dict[str, tuple[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.
     "keys-shapes": ("keys", _shrunk),
     "affinity-missing": ("affinity", lambda t: {"w16": torch.ones(2)}),
     "affinity-shapes": ("affinity", _shrunk),
+    # the matches fit; CFAR's coarse weights are laid out h x w the wrong way round (as many values: a reshape
+    # alone would take them)
+    "affinity-cfar-transposed": ("affinity", lambda t: {**t, "cfar16": t["cfar16"].transpose(-1, -2).contiguous(),
+                                                        "cfar8": t["cfar8"].transpose(-1, -2).contiguous()}),
+    "affinity-cfar-frames": ("affinity", lambda t: {**t, "cfar8": t["cfar8"][:, :9].contiguous()}),
 }
 
 

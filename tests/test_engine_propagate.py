@@ -253,6 +253,20 @@ def test_affinity_of_the_wrong_size_is_refused(model: torch.nn.Module) -> None:
         prop.step(small[1:2], prop.encode_keys(small[1:2]), Affinity.from_dict(affs[1]))
 
 
+def test_cached_cfar_weights_of_another_shape_are_refused(model: torch.nn.Module) -> None:
+    """CFAR's weights read back are checked against the level's size, the frames and the window before use: laid
+    out the wrong way round they hold as many values, and a reshape alone would take them."""
+    from vom_plugin.model import Affinity
+
+    frames, roto = _clip(3, h=48, w=64)
+    _, affs = _run(model, frames, roto)
+    prop = Propagator(model)
+    prop.add_keyframe(frames[:1], prop.encode_keys(frames[:1]), roto[None])
+    bad = dict(affs[1], cfar8=affs[1]["cfar8"].transpose(-1, -2).contiguous())
+    with pytest.raises(ValueError, match=r"CFAR weights of shape \(1, 18, 8, 6\) do not fit 2 frames of 6x8"):
+        prop.step(frames[1:2], prop.encode_keys(frames[1:2]), Affinity.from_dict(bad))
+
+
 def test_each_cfar_projects_a_frames_key_once(model: torch.nn.Module) -> None:
     """Computing a step's affinity must not redo CFAR's key projection (it is on every cold frame)."""
     frames, roto = _clip(3, h=48, w=64)

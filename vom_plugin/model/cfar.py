@@ -101,6 +101,16 @@ class CFAR(nn.Module):
             return None
         return self._local_weights([pk, *hist_pkeys], self.window)
 
+    def check_weights(self, weights: torch.Tensor, batch: int, frames: int, size: tuple[int, int]) -> None:
+        """ValueError unless ``weights`` are this level's local attention weights for a batch of ``batch`` query
+        frames, each with ``frames`` frames (itself and its history) of ``size`` (h, w): weights read back from
+        a cache are checked before use (an entry of another shape could otherwise be reshaped into place)."""
+        s = 2 * self.window + 1
+        want = (batch, frames * s * s, *size)
+        if self.window == 0 or tuple(weights.shape) != want:
+            raise ValueError(f"CFAR weights of shape {tuple(weights.shape)} do not fit {frames} frames of "
+                             f"{size[0]}x{size[1]} with a {s}x{s} window (expected {want})")
+
     @staticmethod
     def _dense(pks: list[torch.Tensor], values: list[torch.Tensor]) -> torch.Tensor:
         b, d, h, w = pks[0].shape

@@ -450,6 +450,10 @@ class HSTSG(nn.Module):
         else:
             affinity.check(keys, len(memory))
             given = affinity.cfar or (None, None, None)
+            frames = len(history[: self.config.cfar_frames - 1]) + 1
+            for i, (w, feat) in enumerate(zip(given, (keys.feat16, keys.feat8, keys.feat4), strict=True)):
+                if w is not None:
+                    self.cfars()[i].check_weights(w, feat.shape[0], frames, tuple(feat.shape[-2:]))
             # the levels with local attention whose weights did not come back (the cache keeps the coarse ones)
             missing = tuple(i for i, c in enumerate(self.cfars()) if c.window > 0 and given[i] is None)
             if missing:
