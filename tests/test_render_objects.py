@@ -249,6 +249,25 @@ def test_editing_one_objects_roto_recomputes_that_object_only(root: Path, fast: 
     assert not np.array_equal(got[0]["dog.A"], fast[0]["dog.A"])
 
 
+def test_editing_both_objects_rotos_recomputes_both_from_one_cached_affinity(
+        root: Path, fast: list[dict[str, np.ndarray]]) -> None:
+    """Both objects' rotos edited: the first object's step completes the cached affinity (CFAR's weights at 1/4,
+    which the cache does not keep) and the second reuses it; both equal a cold render's pixels."""
+    import shutil
+
+    big = np.zeros((H, W), np.float32)
+    big[20:100, 10:100] = 1  # a coarser roto of the hero at frame 1
+    _write(root / "roto" / "hero_edit.0001.exr", big[..., None], ["A"])
+    shutil.copytree(root / "cache_fast", root / "cache_both")
+    edited = {"hero": {1: "hero_edit"}, "dog": {1: "dog_edit"}}
+    r = render(make_shot(root, "both", edited, mask_channel="mask"))
+    assert r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == 2 * N
+    assert r.cache["affinity_hit"] == N and r.cache["affinity_miss"] == 0
+    render(make_shot(root, "both_cold", edited, mask_channel="mask"))
+    got, want = frames_of(root / "both"), frames_of(root / "both_cold")
+    assert all(np.array_equal(x[k], y[k]) for x, y in zip(got, want, strict=True) for k in y)
+
+
 def test_one_sequence_per_object_from_the_cli(root: Path, fast: list[dict[str, np.ndarray]]) -> None:
     out = root / "split" / "sh_{object}.####.exr"
     rc = main(["render", "--plate", str(root / "plate" / "p.####.exr"), "--out", str(out),
