@@ -258,13 +258,13 @@ def test_editing_both_objects_rotos_recomputes_both_from_one_cached_affinity(
     big = np.zeros((H, W), np.float32)
     big[20:100, 10:100] = 1  # a coarser roto of the hero at frame 1
     _write(root / "roto" / "hero_edit.0001.exr", big[..., None], ["A"])
-    shutil.copytree(root / "cache_fast", root / "cache_both")
+    shutil.copytree(root / "cache_fast", root / "cache_both_edited")
     edited = {"hero": {1: "hero_edit"}, "dog": {1: "dog_edit"}}
-    r = render(make_shot(root, "both", edited, mask_channel="mask"))
+    r = render(make_shot(root, "both_edited", edited, mask_channel="mask"))
     assert r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == 2 * N
     assert r.cache["affinity_hit"] == N and r.cache["affinity_miss"] == 0
-    render(make_shot(root, "both_cold", edited, mask_channel="mask"))
-    got, want = frames_of(root / "both"), frames_of(root / "both_cold")
+    render(make_shot(root, "both_edited_cold", edited, mask_channel="mask"))
+    got, want = frames_of(root / "both_edited"), frames_of(root / "both_edited_cold")
     assert all(np.array_equal(x[k], y[k]) for x, y in zip(got, want, strict=True) for k in y)
 
 
