@@ -3,9 +3,9 @@
 Per plate frame: key features (``Propagator.key_features``). Per step of a pass: the prediction, the
 memory read's matches and CFAR's coarse weights (``Affinity.to_dict``) and, now and then, the memory bank
 (see ``STATE_INTERVAL_S``). Writes run on one writer thread in order, so serialising and disk time overlap
-compute; a write that fails disables
-the cache for the rest of the run with one warning, never the run. Anything read that does not fit is
-dropped (``ShotCache.drop``) and computed from the pixels: a cache can make a run slower, never different.
+compute; a write that fails disables the cache for the rest of the run with one warning, never the run.
+Anything read that does not fit is dropped (``ShotCache.drop``) and computed from the pixels: a cache can
+make a run slower, never different.
 """
 
 from __future__ import annotations

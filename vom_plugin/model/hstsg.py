@@ -109,8 +109,8 @@ class Affinity:
     The engine's cache keeps the memory read's part and CFAR's weights at 1/16 and 1/8 (``to_dict``,
     ``CACHED_CFAR``): at 1/4 they were half of the entry's bytes (1.8 of 3.5 MB a frame at 960x544) for a
     third of CFAR's weights' and projections' time; the two coarse levels are 0.75 MB for two thirds of it
-    (their 3x3 key projection at 1/16 included). A level read back without them has ``None`` in ``cfar``
-    (or ``cfar`` is None), and ``predict_with_affinity`` computes them from the keys.
+    (their 3x3 key projection at 1/16 included). A level read back without them has ``None`` in ``cfar``,
+    and ``predict_with_affinity`` computes them from the keys.
     """
 
     idx16: torch.Tensor  # [B, N16, k] int64
@@ -165,12 +165,11 @@ class Affinity:
                 raise KeyError(f"affinity entry lacks {name!r}")
             return d[name].to(device)
 
-        cfar = tuple(get(n).float() if n in d and i in Affinity.CACHED_CFAR else None
-                     for i, n in enumerate(Affinity._CFAR))
         return Affinity(
             *(get(n).long() if n in Affinity._INDEX else get(n).float()
               for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
-            None if all(w is None for w in cfar) else cfar,  # type: ignore[arg-type]
+            tuple(get(n).float() if n in d and i in Affinity.CACHED_CFAR else None  # type: ignore[arg-type]
+                  for i, n in enumerate(Affinity._CFAR)),
         )
 
 
