@@ -72,6 +72,24 @@ def test_demo_without_weights_says_so(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not (tmp_path / "vom_demo_out").exists()
 
 
+def test_demo_cache_folder_is_the_working_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a relative --cache once resolved against the shipped shot file's folder: the cache went into the package
+    import vom_plugin.engine.runner as runner
+    from vom_plugin.errors import InputError
+
+    seen = {}
+
+    def fake_render(shot, **kw):
+        seen["cache"], seen["out"] = shot.cache, shot.out
+        raise InputError("stop here")
+
+    monkeypatch.setattr(runner, "render", fake_render)
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--cache", "c", "--out", "o", "--progress", "none"]) == 2
+    assert Path(seen["cache"]) == tmp_path / "c"
+    assert Path(seen["out"]).parent == tmp_path / "o"
+
+
 def test_demo_shot_ships_small_and_complete() -> None:
     from vom_plugin.engine.shot import Shot
     from vom_plugin.locations import demo_dir

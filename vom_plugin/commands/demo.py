@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
                          f"trained by `vom train` and committed with the package); pass --model PATH to demo a "
                          f"checkpoint of your own")
     out_dir = Path(args.out).resolve()
+    # paths given here are the working folder's (as `vom render`'s), not the shipped shot file's folder
+    cache = str(Path(args.cache).expanduser().resolve()) if args.cache else None
     shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=args.model,
-                          device=args.device, cache=args.cache)
+                          device=args.device, cache=cache)
     retain_freed_memory()  # this process is vom's: reuse each frame's memory for the next
     result = render(shot, progress=make_progress(args.progress))
 
