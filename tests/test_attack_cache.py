@@ -164,12 +164,16 @@ ALIEN: dict[str, tuple[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.
     "state-empty-bank": ("state", lambda t: {"t": torch.tensor(4)}),
     "keys-missing-levels": ("keys", lambda t: {"f16": t["f16"]}),
     "keys-shapes": ("keys", _shrunk),
+    # the session-20 layout (half-precision features under the same names), and one scale for a whole tensor
+    "keys-half": ("keys", lambda t: {n: (t[n].float() * t[n + "_scale"] + t[n + "_lo"]).half() for n in
+                                     ("f4", "f8", "f16")}),
+    "keys-one-scale": ("keys", lambda t: {**t, "f8_scale": t["f8_scale"].amax().reshape(1, 1, 1, 1)}),
     "affinity-missing": ("affinity", lambda t: {"w16": torch.ones(2)}),
     "affinity-shapes": ("affinity", _shrunk),
     # the matches fit; CFAR's coarse weights are laid out h x w the wrong way round (as many values: a reshape
     # alone would take them)
-    "affinity-cfar-transposed": ("affinity", lambda t: {**t, "cfar16": t["cfar16"].transpose(-1, -2).contiguous(),
-                                                        "cfar8": t["cfar8"].transpose(-1, -2).contiguous()}),
+    "affinity-cfar-transposed": ("affinity", lambda t: {**t, **{n: t[n].transpose(-1, -2).contiguous() for n in (
+        "cfar16", "cfar16_scale", "cfar8", "cfar8_scale")}}),
     "affinity-cfar-frames": ("affinity", lambda t: {**t, "cfar8": t["cfar8"][:, :9].contiguous()}),
 }
 

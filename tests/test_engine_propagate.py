@@ -175,14 +175,23 @@ def test_keys_from_a_cache_give_bit_identical_results(model: torch.nn.Module) ->
         assert torch.equal(x, y)
 
 
-def test_cached_half_precision_features_give_the_cold_keys_exactly(model: torch.nn.Module) -> None:
-    """The cache keeps a frame's backbone features in half precision, nothing else; the cold path rounds
-    them the same way before projecting keys, so keys, outputs and affinities from the cache are exact."""
+def test_cached_8bit_features_give_the_cold_keys_exactly(model: torch.nn.Module) -> None:
+    """The cache keeps a frame's backbone features as 8-bit codes with a scale and offset per channel, nothing
+    else; the cold path rounds them the same way before projecting keys, so keys, outputs and affinities from
+    the cache are exact."""
     frames, mask = _clip(3, seed=3)
     fresh, cached = Propagator(model), Propagator(model)
     keys = [fresh.encode_keys(frames[i : i + 1]) for i in range(3)]
     stored = [{k: v.clone() for k, v in Propagator.key_features(kf).items()} for kf in keys]
-    assert all(set(d) == {"f4", "f8", "f16"} and all(v.dtype == torch.float16 for v in d.values()) for d in stored)
+    names = {f"{n}{s}" for n in ("f4", "f8", "f16") for s in ("", "_scale", "_lo")}
+    for d, kf in zip(stored, keys, strict=True):
+        assert set(d) == names
+        for n, feat in (("f4", kf.feat4), ("f8", kf.feat8), ("f16", kf.feat16)):
+            c = feat.shape[1]
+            assert d[n].dtype == torch.uint8 and tuple(d[n].shape) == tuple(feat.shape)
+            assert tuple(d[f"{n}_scale"].shape) == (1, c, 1, 1) and d[f"{n}_scale"].dtype == torch.float32
+            # the features the keys were projected from are the codes' values, to the bit
+            assert torch.equal(feat.float().contiguous(), d[n].float() * d[f"{n}_scale"] + d[f"{n}_lo"])
     back = [cached.keys_from_features(d) for d in stored]
     for a, b in zip(keys, back, strict=True):
         assert all(torch.equal(x, y) for x, y in zip(a.to_dict().values(), b.to_dict().values(), strict=True))
@@ -194,9 +203,24 @@ def test_cached_half_precision_features_give_the_cold_keys_exactly(model: torch.
     for x, y in zip(a, b, strict=True):
         assert torch.equal(x.alpha, y.alpha)
         stored_aff = x.affinity.to_dict()
-        assert stored_aff["w16"].dtype == torch.float16 and stored_aff["sel8"].dtype == torch.uint8
+        assert stored_aff["w16"].dtype == torch.uint8 and stored_aff["w16_scale"].dtype == torch.float32
+        assert stored_aff["w8"].dtype == torch.float16 and stored_aff["sel8"].dtype == torch.uint8
         assert stored_aff["idx16"].dtype in (torch.uint8, torch.int16)
         assert all(torch.equal(stored_aff[k], v) for k, v in y.affinity.to_dict().items())
+
+
+def test_8bit_features_are_within_half_a_step_of_the_networks(model: torch.nn.Module) -> None:
+    frames, _ = _clip(1, seed=4)
+    prop = Propagator(model)
+    kf = prop.encode_keys(frames[:1])
+    d = Propagator.key_features(kf)
+    with torch.inference_mode():
+        raw = prop.model.encode_key_features(frames[:1])
+    for n, f in zip(("f4", "f8", "f16"), raw, strict=True):
+        step = d[f"{n}_scale"]
+        err = (d[n].float() * step + d[f"{n}_lo"] - f.float()).abs()
+        assert bool((err <= step * 0.5 + 1e-6).all()), n
+        assert int(d[n].max()) == 255 and int(d[n].min()) == 0  # each channel's range is used in full
 
 
 def _run(model, frames, roto, affinities=None, memory="first+prev2"):
@@ -232,9 +256,12 @@ def test_affinities_of_another_roto_give_identical_results(model: torch.nn.Modul
     assert all(torch.equal(a[k], b[k]) for a, b in zip(affs_a, affs_b, strict=True) for k in a)
     # stored: the memory read's part and CFAR's weights at 1/16 and 1/8; those at 1/4 are computed again from
     # the keys, to the same values
-    assert set(affs_a[2]) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar16", "cfar8"}
+    assert set(affs_a[2]) == {"idx16", "w16", "w16_scale", "sel8", "w8", "sel4", "w4", "cfar16", "cfar16_scale",
+                              "cfar8", "cfar8_scale"}
     for level, name in ((0, "cfar16"), (1, "cfar8")):
-        assert torch.equal(affs_a[2][name].float(), run_a[2].affinity.cfar[level])
+        a = affs_a[2]
+        assert a[name].dtype == torch.uint8  # 8-bit codes with a scale per pixel, as the step used them
+        assert torch.equal(a[name].float() * a[f"{name}_scale"], run_a[2].affinity.cfar[level])
     for f, r in zip(fresh_b[1:], reused_b[1:], strict=True):
         assert r.affinity.cfar is not None and any(w is not None for w in r.affinity.cfar)
         assert all(torch.equal(a, b) for a, b in zip(f.affinity.cfar, r.affinity.cfar, strict=True) if a is not None)
@@ -262,9 +289,18 @@ def test_cached_cfar_weights_of_another_shape_are_refused(model: torch.nn.Module
     _, affs = _run(model, frames, roto)
     prop = Propagator(model)
     prop.add_keyframe(frames[:1], prop.encode_keys(frames[:1]), roto[None])
-    bad = dict(affs[1], cfar8=affs[1]["cfar8"].transpose(-1, -2).contiguous())
+    flip = {n: affs[1][n].transpose(-1, -2).contiguous() for n in ("cfar8", "cfar8_scale")}
     with pytest.raises(ValueError, match=r"CFAR weights of shape \(1, 18, 8, 6\) do not fit 2 frames of 6x8"):
-        prop.step(frames[1:2], prop.encode_keys(frames[1:2]), Affinity.from_dict(bad))
+        prop.step(frames[1:2], prop.encode_keys(frames[1:2]), Affinity.from_dict(dict(affs[1], **flip)))
+    # codes and scales that do not belong together are refused as they load
+    with pytest.raises(ValueError, match=r"'cfar8_scale' is torch.float32 \(1, 1, 6, 8\), expected float32 "
+                                         r"\(1, 1, 8, 6\)"):
+        Affinity.from_dict(dict(affs[1], cfar8=flip["cfar8"]))
+    with pytest.raises(ValueError, match=r"'w16' is torch.float16, expected uint8 codes"):
+        Affinity.from_dict(dict(affs[1], w16=affs[1]["w16"].half()))
+    with pytest.raises(ValueError, match=r"w16 codes \(1, 12, 7\) do not match idx16 \(1, 12, 12\)"):
+        Affinity.from_dict(dict(affs[1], w16=affs[1]["w16"][..., :7].contiguous(),
+                                w16_scale=affs[1]["w16_scale"]))
 
 
 def test_each_cfar_projects_a_frames_key_once(model: torch.nn.Module) -> None:

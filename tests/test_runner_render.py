@@ -396,10 +396,11 @@ def test_cli_json_progress_and_yaml_override(shot_dir: Path, tmp_path: Path,
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["m.0003.exr", "m.0004.exr"]
 
 
-def test_the_cache_keeps_each_tensor_once_in_half_precision(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
+def test_the_cache_keeps_each_tensor_once_in_8_bits_or_half_precision(shot_dir: Path,
+                                                                       reference: dict[str, np.ndarray]) -> None:
     """What a render leaves per frame: the backbone's features (not the keys projected from them), the
-    top-k matches and CFAR's weights at 1/16 and 1/8 (not at 1/4), the prediction; floats in half precision,
-    indices in small integers."""
+    top-k matches and CFAR's weights at 1/16 and 1/8 (not at 1/4), the prediction; features, the 1/16 read's
+    weights and CFAR's as 8-bit codes, the other floats in half precision, indices in small integers."""
     import torch
 
     from vom_plugin.engine.cache_entry import decode
@@ -410,15 +411,22 @@ def test_the_cache_keeps_each_tensor_once_in_half_precision(shot_dir: Path, refe
     for p, t in entries.items():
         kinds.setdefault("keys" if p.parent.name == "keys" else p.name.split(".")[1], []).append(t)
     assert len(kinds["keys"]) == N and len(kinds["alpha"]) == N and len(kinds["affinity"]) == N
-    assert all(set(t) == {"f4", "f8", "f16"} and all(v.dtype == torch.float16 for v in t.values())
-               for t in kinds["keys"])
+    for t in kinds["keys"]:  # 8-bit codes, a float32 scale and offset per channel
+        assert set(t) == {f"{n}{s}" for n in ("f4", "f8", "f16") for s in ("", "_scale", "_lo")}
+        assert all(t[n].dtype == torch.uint8 and t[n + "_scale"].shape == (1, t[n].shape[1], 1, 1)
+                   for n in ("f4", "f8", "f16"))
     assert all(set(t) == {"alpha"} and t["alpha"].dtype == torch.float16 for t in kinds["alpha"])
     for t in kinds["affinity"]:
         # CFAR's weights at 1/4 are recomputed
-        assert set(t) == {"idx16", "w16", "sel8", "w8", "sel4", "w4", "cfar16", "cfar8"}
-        assert all(v.dtype == torch.float16 for v in t.values() if v.is_floating_point())
-        assert all(v.dtype in (torch.uint8, torch.int16) for k, v in t.items() if not v.is_floating_point())
-    # a frame's entries are smaller than its features in float32 alone (what the keys entry held before)
+        assert set(t) == {"idx16", "w16", "w16_scale", "sel8", "w8", "sel4", "w4", "cfar16", "cfar16_scale", "cfar8",
+                          "cfar8_scale"}
+        coded = ("w16", "cfar16", "cfar8")
+        assert all(t[n].dtype == torch.uint8 and t[n + "_scale"].dtype == torch.float32 for n in coded)
+        assert t["w8"].dtype == torch.float16 and t["w4"].dtype == torch.float16
+        assert all(v.dtype in (torch.uint8, torch.int16) for k, v in t.items()
+                   if not v.is_floating_point() and k not in coded)
+    # a frame's entries together are smaller than its features in half precision alone (the keys entry of
+    # cache layout 2)
     per_frame = sum(p.stat().st_size for p in entries if ".state." not in p.name) / N
-    features32 = sum(v.numel() * 4 for v in kinds["keys"][0].values())
-    assert per_frame < features32
+    features = sum(kinds["keys"][0][n].numel() for n in ("f4", "f8", "f16"))
+    assert per_frame < features * 2

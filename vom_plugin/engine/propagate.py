@@ -6,7 +6,7 @@ training validation run shots through ``engine.passes``, which drives ``Propagat
 A pass starts at a keyframe (``add_keyframe``) and moves one frame at a time (``step``) in the pass's
 direction; a backward pass is a forward pass over the reversed frames, so the network never knows the
 direction. Keys are a pure function of the pixels (``encode_keys``), so the runner caches them on disk: the
-backbone's features in half precision, rounded the same way on a cold run, keys projected from them.
+backbone's features as 8-bit codes per channel, rounded the same way on a cold run, keys projected from them.
 ``state_dict``/``load_state_dict`` hold everything a pass remembers (memory bank, CFAR history, frame
 counter), so a render resumes mid-pass with the same results as an uninterrupted one.
 
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from vom_plugin.grammar import default, parse_value
 from vom_plugin.model import HSTSG, Affinity, DeferredKeys, History, KeyFeatures, MemoryFrame
+from vom_plugin.model.quantize import Packed, pack
 
 from .device import inference_context, oom_guard, prepare_model, resolve_device, to_input
 from .memory import MemoryBank
@@ -37,6 +38,7 @@ __all__ = ["Affinity", "KeyFeatures", "Propagator", "StepOutput", "adopt_for_inf
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ADOPTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # prepared in place: (device, version)
 FEATURES = ("f4", "f8", "f16")  # a frame's cached key features (backbone outputs at 1/4, 1/8, 1/16)
+FEATURE_AXES = (-2, -1)  # their 8-bit codes: a scale and offset per channel
 
 
 def _version(model: HSTSG) -> tuple:
@@ -92,25 +94,35 @@ class Propagator:
     def encode_keys(self, image: torch.Tensor) -> KeyFeatures:
         """image [1, 3, H, W] in [0, 1] -> KeyFeatures (depends on the pixels only: cacheable).
 
-        The backbone features are rounded to half precision, as the runner's cache stores them
+        The backbone features are rounded to 8-bit codes per channel, as the runner's cache stores them
         (``key_features``), and the keys projected from the rounded features: a render from cached
         features computes exactly what a cold one does."""
         with oom_guard(tuple(image.shape[-2:])), inference_context(self.device):
             feats = self.model.encode_key_features(to_input(image, self.device))
-            return self.keys_from_features(dict(zip(FEATURES, (f.to(torch.float16) for f in feats), strict=True)))
+            return self._keys_from_codes({n: pack(f, FEATURE_AXES, offset=True)
+                                          for n, f in zip(FEATURES, feats, strict=True)})
 
     def keys_from_features(self, feats: dict[str, torch.Tensor]) -> KeyFeatures:
-        """KeyFeatures from half-precision backbone features (``encode_keys``'s, or the cache's)."""
+        """KeyFeatures from the cache's tensors (``key_features``'s). ValueError naming the tensor when they
+        are not this version's layout."""
+        return self._keys_from_codes({n: Packed.from_dict(feats, n, FEATURE_AXES, offset=True) for n in FEATURES})
+
+    def _keys_from_codes(self, codes: dict[str, Packed]) -> KeyFeatures:
         with inference_context(self.device):
-            f4, f8, f16 = (to_input(feats[n], self.device, dtype=torch.float32) for n in FEATURES)
+            f4, f8, f16 = (to_input(codes[n].unpack(), self.device, dtype=torch.float32) for n in FEATURES)
             # projected when first read: a step whose matches come from the cache reads no key
-            return self.model.keys_from_features(f4, f8, f16, deferred=True)
+            keys = self.model.keys_from_features(f4, f8, f16, deferred=True)
+            keys.codes = codes
+            return keys
 
     @staticmethod
     def key_features(keys: KeyFeatures) -> dict[str, torch.Tensor]:
-        """What the cache keeps of a frame's KeyFeatures: the features in half precision (keys are recomputed)."""
-        return {n: getattr(keys, n.replace("f", "feat", 1)).detach().to(torch.float16).cpu().contiguous()
-                for n in FEATURES}
+        """What the cache keeps of a frame's KeyFeatures: the backbone features' 8-bit codes with a float32 scale
+        and offset per channel (``f4``, ``f4_scale``, ``f4_lo``, ...); keys are projected again from them.
+        Keys that ``encode_keys`` did not make are coded here."""
+        codes = getattr(keys, "codes", None) or {
+            n: pack(getattr(keys, n.replace("f", "feat", 1)), FEATURE_AXES, offset=True) for n in FEATURES}
+        return {k: v for n in FEATURES for k, v in codes[n].to_dict(n).items()}
 
     def _keys(self, keys: KeyFeatures) -> KeyFeatures:
         """Keys on the device in the layout fresh ones have (channels_last), so keys read back from the

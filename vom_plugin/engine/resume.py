@@ -17,10 +17,11 @@ from vom_plugin.engine.cache import ShotCache, digest
 # inputs give other values. 1 since session 8, whose 1/8 read sums the 8 kept candidates of a pixel instead of
 # multiplying all 256 by a mostly-zero matrix (equal to 1e-6, not bit for bit); 2 since session 9, whose 1/8
 # and 1/4 reads and CFAR's windows are sparse products over channels-last rows; 3 since session 19, whose guided
-# filter solves in float64. Part of the prediction and state addresses, so a shot's frames never mix the
-# arithmetic of two versions: older entries are misses. The key features and the affinities (the key halves,
-# unchanged) keep their addresses.
-PREDICTION_ARITHMETIC = 3
+# filter solves in float64; 4 since session 21, whose key features, 1/16 read weights and coarse CFAR weights
+# are rounded to 8-bit codes. Part of the prediction and state addresses, so a shot's frames never mix the
+# arithmetic of two versions: older entries are misses. The key features' and the affinities' addresses change
+# with what they store (``step_cache.CACHE_LAYOUT``).
+PREDICTION_ARITHMETIC = 4
 
 
 def step_addresses(model_id: str, settings: dict[str, Any], keyframe: int, roto_fp: str, direction: int,

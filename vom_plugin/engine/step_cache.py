@@ -31,9 +31,10 @@ from vom_plugin.engine.resume import resume_point, step_addresses
 # at 864x480: 0.2-0.25 s on the writer thread that the render waits for).
 STATE_INTERVAL_S = 10.0
 MAX_PENDING_WRITES = 4
-# What the cached tensors hold and at which precision (half-precision features and weights since 2): part of
+# What the cached tensors hold and at which precision (half-precision features and weights in 2; 8-bit codes of
+# the features, the 1/16 read's weights and CFAR's coarse weights since 3): part of
 # every address, so entries of another layout are never looked up and age out.
-CACHE_LAYOUT = 2
+CACHE_LAYOUT = 3
 
 
 def state_interval() -> float:

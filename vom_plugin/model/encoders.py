@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +91,7 @@ class DeferredKeys(KeyFeatures):
         self._project: list[Callable[[], torch.Tensor] | None] = list(project)  # (1/16, 1/8, 1/4)
         self._keys: list[torch.Tensor | None] = [None, None, None]
         self._channels = key_channels
+        self.codes: dict[str, Any] | None = None  # the engine's 8-bit codes of the features, kept for its cache
 
     def _key(self, level: int) -> torch.Tensor:
         key = self._keys[level]

@@ -15,7 +15,7 @@ the soft prediction, so the keyframe carries a soft alpha while its mask stays t
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -41,6 +41,7 @@ from .memory_read import (
     level_memory,
     to_rows,
 )
+from .quantize import Packed, pack
 from .resnet import init_weights
 
 Levels = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (1/16, 1/8, 1/4)
@@ -120,11 +121,17 @@ class Affinity:
     sel4: torch.Tensor  # [B, N8, 4, k4] int64
     w4: torch.Tensor
     cfar: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None] | None  # None: not stored
+    # the 8-bit codes that w16 and the cached CFAR levels were rounded to (``rounded``): ``to_dict`` stores these
+    codes: dict[str, Packed] = field(default_factory=dict, repr=False, compare=False)
 
     _INDEX = ("idx16", "sel8", "sel4")
     _WEIGHT = ("w16", "w8", "w4")
     _CFAR = ("cfar16", "cfar8", "cfar4")
     CACHED_CFAR = (0, 1)  # the levels whose CFAR weights ``to_dict`` keeps (1/16, 1/8)
+    # 8-bit codes: w16 per query position (over its k matches), CFAR's per pixel (over its window's positions);
+    # the others are few or compress well in half precision
+    _W16_AXES = (-1,)
+    _CFAR_AXES = (1,)
 
     def check(self, keys: KeyFeatures, memory_frames: int) -> None:
         """ValueError unless this affinity fits these query keys and a memory of that many frames."""
@@ -135,42 +142,79 @@ class Affinity:
             raise ValueError(f"affinity for {self.idx16.shape[1]} positions at 1/16 does not fit a query of {n16} "
                              f"positions with {memory_frames} memory frames")
 
+    @classmethod
+    def round_cfar(cls, level: int, w: torch.Tensor) -> tuple[torch.Tensor, Packed | None]:
+        """CFAR's weights at ``level`` rounded as the cache stores them: 8-bit codes at the cached levels (the
+        codes returned), half precision at the others (kept in float32; no codes)."""
+        if level in cls.CACHED_CFAR:
+            code = pack(w, cls._CFAR_AXES, offset=False)
+            return code.unpack(), code
+        return _half(w), None  # type: ignore[return-value]
+
     def rounded(self) -> Affinity:
-        """The weights rounded to half precision (as ``to_dict`` stores them), indices as they are.
+        """The weights rounded as ``to_dict`` stores them (w16 and the cached CFAR levels to 8-bit codes, the
+        rest to half precision; kept in float32), indices as they are.
 
         The engine uses this on every path, computed or read from its cache, so a cached affinity gives the
         same pixels as a fresh one."""
+        codes = {"w16": pack(self.w16, self._W16_AXES, offset=False)}
+        cfar = None
+        if self.cfar is not None:
+            levels = []
+            for i, w in enumerate(self.cfar):
+                if w is None:
+                    levels.append(None)
+                    continue
+                value, code = self.round_cfar(i, w)
+                if code is not None:
+                    codes[self._CFAR[i]] = code
+                levels.append(value)
+            cfar = tuple(levels)
         r = _half
-        return Affinity(self.idx16, r(self.w16), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
-                        None if self.cfar is None else tuple(r(w) for w in self.cfar))  # type: ignore[arg-type]
+        return Affinity(self.idx16, codes["w16"].unpack(), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
+                        cfar, codes)  # type: ignore[arg-type]
+
+    def _code(self, name: str, w: torch.Tensor, axes: tuple[int, ...]) -> Packed:
+        # an affinity that was never ``rounded`` (none the engine stores) is coded here
+        return self.codes.get(name) or pack(w, axes, offset=False)
 
     def to_dict(self) -> dict[str, torch.Tensor]:
         """What the cache keeps, as flat CPU tensors: the memory read's part and CFAR's weights at the
-        ``CACHED_CFAR`` levels that have them; weights in half precision (see ``rounded``), indices in the
+        ``CACHED_CFAR`` levels that have them; w16 and those CFAR weights as 8-bit codes with a float32 scale
+        per row (``name``, ``name_scale``), w8 and w4 in half precision (see ``rounded``), indices in the
         narrowest integer type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
         out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
-        weights: dict[str, torch.Tensor] = {n: getattr(self, n) for n in self._WEIGHT}
+        out.update({n: getattr(self, n).detach().cpu().to(torch.float16).contiguous() for n in ("w8", "w4")})
+        out.update(self._code("w16", self.w16, self._W16_AXES).to_dict("w16"))
         cfar = self.cfar or (None, None, None)
         for level in self.CACHED_CFAR:
             w = cfar[level]
             if w is not None:
-                weights[self._CFAR[level]] = w
-        out.update({n: w.detach().cpu().to(torch.float16).contiguous() for n, w in weights.items()})
+                name = self._CFAR[level]
+                out.update(self._code(name, w, self._CFAR_AXES).to_dict(name))
         return out
 
     @staticmethod
     def from_dict(d: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> Affinity:
+        """``to_dict``'s tensors back, checked (ValueError or KeyError naming the tensor)."""
         def get(name: str) -> torch.Tensor:
             if name not in d:
                 raise KeyError(f"affinity entry lacks {name!r}")
             return d[name].to(device)
 
-        return Affinity(
-            *(get(n).long() if n in Affinity._INDEX else get(n).float()
-              for n in ("idx16", "w16", "sel8", "w8", "sel4", "w4")),
-            tuple(get(n).float() if n in d and i in Affinity.CACHED_CFAR else None  # type: ignore[arg-type]
-                  for i, n in enumerate(Affinity._CFAR)),
-        )
+        codes = {"w16": Packed.from_dict(d, "w16", Affinity._W16_AXES, offset=False, device=device)}
+        idx16 = get("idx16").long()
+        if codes["w16"].q.shape != idx16.shape:
+            raise ValueError(f"affinity's w16 codes {tuple(codes['w16'].q.shape)} do not match idx16 "
+                             f"{tuple(idx16.shape)}")
+        cfar: list[torch.Tensor | None] = [None, None, None]
+        for i in Affinity.CACHED_CFAR:
+            name = Affinity._CFAR[i]
+            if name in d:
+                codes[name] = Packed.from_dict(d, name, Affinity._CFAR_AXES, offset=False, device=device)
+                cfar[i] = codes[name].unpack()
+        return Affinity(idx16, codes["w16"].unpack(), get("sel8").long(), get("w8").float(), get("sel4").long(),
+                        get("w4").float(), tuple(cfar), codes)  # type: ignore[arg-type]
 
 
 def _half(w: torch.Tensor | None) -> torch.Tensor | None:
@@ -459,8 +503,12 @@ class HSTSG(nn.Module):
                 pks = tuple(self.project_key(keys, i) if i in missing else None for i in range(3))
                 new = self.cfar_weights(pks, history, missing)
                 # the matches and cached weights came back rounded: only the new weights are rounded here
-                affinity = replace(affinity, cfar=tuple(
-                    given[i] if i not in missing else (_half(new[i]) if rounded else new[i]) for i in range(3)))
+                cfar, codes = list(given), dict(affinity.codes)
+                for i in missing:
+                    cfar[i], code = Affinity.round_cfar(i, new[i]) if rounded else (new[i], None)
+                    if code is not None:
+                        codes[Affinity._CFAR[i]] = code
+                affinity = replace(affinity, cfar=tuple(cfar), codes=codes)
             # no memory key is read: concatenate only the values (copying the keys was ~10% of such a frame)
             values = tuple(torch.cat([f.levels[i].values for f in memory], 1) if len(memory) > 1
                            else memory[0].levels[i].values for i in range(3))

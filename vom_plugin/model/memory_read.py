@@ -141,7 +141,7 @@ def dense_topk_match(
     """The key half of a dense top-k read: q [B, N, C] -> (idx [B, N, k], weights [B, N, k] fp32).
 
     Depends on keys only (memory keys and the query's), not on values: a render whose roto alone changed
-    reuses it (the engine caches it per frame). k = min(top_k, M).
+    reuses it (the engine caches it per frame). k = min(top_k, M); each row's matches in memory order.
     """
     b, n, c = q.shape
     m = mem.keys.shape[1]
@@ -155,7 +155,11 @@ def dense_topk_match(
             aff = torch.baddbmm(
                 mem.sqnorm.float().unsqueeze(1), qs, mem.keys.float().transpose(1, 2), beta=-1.0, alpha=2.0
             )
-            vals, idx = aff.topk(k, dim=-1)  # [B, n, k]
+            vals, idx = aff.topk(k, dim=-1, sorted=False)  # [B, n, k]
+        # in memory order: one order whatever topk returns, and runs of neighbouring positions that the engine's
+        # cache deflates to a fifth (a frame's 128 matches at 1/16 of 960x544: 0.52 -> 0.12 MB)
+        idx, order = idx.sort(dim=-1)
+        vals = vals.gather(-1, order)
         ws.append(torch.softmax(vals.float() * scale, dim=-1))
         idxs.append(idx)
     return torch.cat(idxs, 1), torch.cat(ws, 1)

@@ -1,0 +1,70 @@
+"""8-bit storage of what the engine caches per frame: a tensor as uint8 codes and a float32 scale (and offset)
+per channel, row or position.
+
+The engine rounds these tensors this way on every path, computed or read back, and keeps the codes with the
+values so a cached entry holds exactly what a cold render used: the cache cannot change a pixel. At 960x544
+a frame's backbone features are 1.8 MB this way (3.7 MB in half precision); see the model card ("Session 21")
+for what the rounding does to the mattes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+LEVELS = 255
+
+
+@dataclass(frozen=True)
+class Packed:
+    """``q * scale + lo`` (``lo`` None: 0), computed in float32. ``q`` uint8; ``scale`` and ``lo`` float32 with
+    ``q``'s rank and size 1 along the axes that were reduced."""
+
+    q: torch.Tensor
+    scale: torch.Tensor
+    lo: torch.Tensor | None = None
+
+    def unpack(self) -> torch.Tensor:
+        x = self.q.to(self.scale.dtype) * self.scale
+        return x if self.lo is None else x + self.lo
+
+    def to_dict(self, name: str) -> dict[str, torch.Tensor]:
+        """CPU tensors under ``name``, ``name_scale`` (and ``name_lo``)."""
+        out = {name: self.q, f"{name}_scale": self.scale}
+        if self.lo is not None:
+            out[f"{name}_lo"] = self.lo
+        return {k: v.detach().cpu().contiguous() for k, v in out.items()}
+
+    @staticmethod
+    def from_dict(d: dict[str, torch.Tensor], name: str, reduced: tuple[int, ...], *, offset: bool,
+                  device: torch.device | str | None = None) -> Packed:
+        """The tensors ``to_dict`` stored, checked: codes uint8, scale (and lo) float32 of the codes' shape with
+        1 along ``reduced``. ValueError (naming the tensor) otherwise."""
+        names = [name, f"{name}_scale"] + ([f"{name}_lo"] if offset else [])
+        missing = [n for n in names if n not in d]
+        if missing:
+            raise ValueError(f"entry lacks {', '.join(map(repr, missing))}")
+        q = d[name]
+        if q.dtype != torch.uint8:
+            raise ValueError(f"{name!r} is {q.dtype}, expected uint8 codes")
+        red = {r % q.dim() for r in reduced} if q.dim() else set()
+        expect = tuple(1 if i in red else s for i, s in enumerate(q.shape))
+        for n in names[1:]:
+            t = d[n]
+            if t.dtype != torch.float32 or tuple(t.shape) != expect:
+                raise ValueError(f"{n!r} is {t.dtype} {tuple(t.shape)}, expected float32 {expect}")
+        move = (lambda t: t) if device is None else (lambda t: t.to(device))
+        return Packed(move(q), move(d[names[1]]), move(d[names[2]]) if offset else None)
+
+
+def pack(x: torch.Tensor, dims: tuple[int, ...], *, offset: bool) -> Packed:
+    """``x`` as 8-bit codes over its range along ``dims`` (per remaining index): ``[min, max]`` with ``offset``,
+    else ``[0, max]`` (for non-negative values such as attention weights, where 0 stays exactly 0)."""
+    x = x.detach().float()
+    hi = x.amax(dim=dims, keepdim=True)
+    lo = x.amin(dim=dims, keepdim=True) if offset else None
+    span = hi if lo is None else hi - lo
+    scale = torch.where(span > 0, span / LEVELS, torch.ones_like(span))  # a constant row codes as 0
+    q = ((x if lo is None else x - lo) / scale).round_().clamp_(0, LEVELS).to(torch.uint8)
+    return Packed(q, scale, lo)
