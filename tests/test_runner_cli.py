@@ -43,6 +43,22 @@ def test_flags_override_a_shot_file(tmp_path: Path) -> None:
     assert shot.plate == str(tmp_path / "plate.####.exr")
 
 
+def test_a_checkpoint_path_is_the_shot_files_or_the_working_folders(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # a relative checkpoint stayed relative and was opened from whichever folder the render ran in (a worker's)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shots").mkdir()
+    f = tmp_path / "shots" / "s.yaml"
+    f.write_text("plate: plate.####.exr\nkeyframes: {1: roto.0001.exr}\nout: out/a.####.exr\n"
+                 "model: ckpt/mine.safetensors\n")
+    shot = render.shot_from_args(_parser().parse_args([str(f)]))
+    assert shot.model == str(tmp_path / "shots" / "ckpt" / "mine.safetensors")  # the file's, as its other paths
+    shot = render.shot_from_args(_parser().parse_args([str(f), "--model", "other.safetensors"]))
+    assert shot.model == str(tmp_path / "other.safetensors")  # a flag: the working folder's
+    shot = render.shot_from_args(_parser().parse_args([str(f), "--model", "lite"]))
+    assert shot.model == "lite"  # a shipped name stays a name
+
+
 def test_render_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "--plate", "p.####.exr", "--out", "o.####.exr"]) == 2
     assert "missing --roto" in capsys.readouterr().err
@@ -80,7 +96,7 @@ def test_demo_cache_folder_is_the_working_folders(tmp_path: Path, monkeypatch: p
     seen = {}
 
     def fake_render(shot, **kw):
-        seen["cache"], seen["out"] = shot.cache, shot.out
+        seen["cache"], seen["out"], seen["model"] = shot.cache, shot.out, shot.model
         raise InputError("stop here")
 
     monkeypatch.setattr(runner, "render", fake_render)
@@ -88,6 +104,9 @@ def test_demo_cache_folder_is_the_working_folders(tmp_path: Path, monkeypatch: p
     assert main(["demo", "--cache", "c", "--out", "o", "--progress", "none"]) == 2
     assert Path(seen["cache"]) == tmp_path / "c"
     assert Path(seen["out"]).parent == tmp_path / "o"
+    assert seen["model"] == "default"
+    assert main(["demo", "--model", "w/mine.safetensors", "--progress", "none"]) == 2
+    assert seen["model"] == str(tmp_path / "w" / "mine.safetensors")
 
 
 def test_demo_shot_ships_small_and_complete() -> None:

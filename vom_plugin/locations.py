@@ -13,6 +13,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 
 
+# shipped model names (``weights.load_model``); any other ``model`` value is the path of a checkpoint
+MODEL_ALIASES = {"default": "lite", "lite": "lite", "full": "full"}
+
+
 def weights_dir() -> Path:
     """Folder of the shipped model weights (``VOM_WEIGHTS_DIR`` overrides)."""
     return Path(os.environ.get("VOM_WEIGHTS_DIR", PACKAGE_DIR / "weights"))

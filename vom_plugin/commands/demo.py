@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.engine.runner import render
     from vom_plugin.engine.shot import Shot
     from vom_plugin.errors import InputError
-    from vom_plugin.locations import demo_dir, weights_dir
+    from vom_plugin.locations import MODEL_ALIASES, demo_dir, weights_dir
 
     demo = demo_dir()
     if not (demo / "shot.yaml").is_file():
@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).resolve()
     # paths given here are the working folder's (as `vom render`'s), not the shipped shot file's folder
     cache = str(Path(args.cache).expanduser().resolve()) if args.cache else None
-    shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=args.model,
+    model = args.model if args.model in MODEL_ALIASES else str(Path(args.model).expanduser().resolve())
+    shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=model,
                           device=args.device, cache=cache)
     retain_freed_memory()  # this process is vom's: reuse each frame's memory for the next
     result = render(shot, progress=make_progress(args.progress))

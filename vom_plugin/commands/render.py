@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from vom_plugin.locations import MODEL_ALIASES
 from vom_plugin.nodedef import Knob, load_node_def
 
 HELP = "render a shot's alpha (from flags or a SHOT.yaml)"
@@ -135,6 +136,8 @@ def shot_from_args(args: argparse.Namespace) -> Any:
     for name in ("plate", "out", "cache"):
         if values.get(name):
             values[name] = os.path.abspath(os.path.expanduser(values[name]))
+    if values.get("model") and values["model"] not in MODEL_ALIASES:  # a checkpoint's path, not a shipped name
+        values["model"] = os.path.abspath(os.path.expanduser(values["model"]))
     if "keyframes" in values:
         values["keyframes"] = {f: os.path.abspath(os.path.expanduser(p)) for f, p in values["keyframes"].items()}
     if "objects" in values:

@@ -16,6 +16,7 @@ from typing import Any
 
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import parse_value
+from vom_plugin.locations import MODEL_ALIASES
 from vom_plugin.nodedef import load_node_def
 
 # Marks "not given": the node definition's default applies. Kept distinct from None because some
@@ -111,6 +112,8 @@ class Shot:
         for name in ("channel", "mask_channel", "output", "compression", "working_size", "colorspace", "model",
                      "device", "memory", "top_k"):
             setattr(self, name, parse_value(name, getattr(self, name)))
+        if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
+            self.model = os.path.abspath(os.path.expanduser(self.model))
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
@@ -155,6 +158,8 @@ class Shot:
             for name in ("plate", "out", "cache"):
                 if isinstance(values.get(name), str) and values[name]:
                     values[name] = _join(base, values[name])
+            if isinstance(values.get("model"), str) and values["model"] and values["model"] not in MODEL_ALIASES:
+                values["model"] = _join(base, values["model"])
             values["keyframes"] = _join_rotos(base, values.get("keyframes"))
             obj = values.get("objects")
             if isinstance(obj, Mapping):

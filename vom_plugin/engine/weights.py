@@ -15,11 +15,11 @@ import torch
 
 from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
-from vom_plugin.locations import weights_dir
+from vom_plugin.locations import MODEL_ALIASES, weights_dir
 from vom_plugin.model import CONFIGS, HSTSG, build_model
 
 FORMAT = "vom-hstsg"
-ALIASES = {"default": "lite", "lite": "lite", "full": "full"}
+ALIASES = MODEL_ALIASES
 
 
 def weights_path(name_or_path: str | os.PathLike = "default") -> Path:
