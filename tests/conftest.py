@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+_TORCH_THREADS = torch.get_num_threads()  # torch's default here, before any test sets it
 
 # Tests need nothing outside the checkout: data is made by the tests or ships in it (the demo shot,
 # vom_plugin/data/demo, is the furry_cube validation shot).
@@ -62,6 +65,17 @@ def stop_started_workers(folder: Path = _WORKER_DIR) -> list[int]:
 def _no_worker_left_behind() -> Iterator[None]:
     yield
     stop_started_workers()
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_as_they_were() -> Iterator[None]:
+    # `vom train --threads 1` run in-process sets torch's thread count for the whole process; a render compared
+    # with a subprocess's (which has torch's default) must sum in the same order
+    yield
+    import torch
+
+    if torch.get_num_threads() != _TORCH_THREADS:
+        torch.set_num_threads(_TORCH_THREADS)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,4 +1,4 @@
-"""8-bit storage of what the engine caches per frame: a tensor as uint8 codes and a float32 scale (and offset)
+"""8-bit storage of what the engine caches per frame: a tensor as uint8 codes and a float32 step (and offset)
 per channel, row or position.
 
 The engine rounds these tensors this way on every path, computed or read back, and keeps the codes with the
@@ -60,11 +60,20 @@ class Packed:
 
 def pack(x: torch.Tensor, dims: tuple[int, ...], *, offset: bool) -> Packed:
     """``x`` as 8-bit codes over its range along ``dims`` (per remaining index): ``[min, max]`` with ``offset``,
-    else ``[0, max]`` (for non-negative values such as attention weights, where 0 stays exactly 0)."""
+    else ``[0, max]`` (for non-negative values such as attention weights, where 0 stays exactly 0).
+
+    The step is a power of two and the offset a multiple of it: codes times steps are exact in float32, and values
+    that differ in their last bits (the same network summed in another order: another thread count, another
+    machine sharing the cache) get the same codes and steps but for the rare value on a rounding boundary. A
+    range snapped to min/255 would move every value of the channel with its extremes. The cost: 128-255 levels
+    over the range instead of 255."""
     x = x.detach().float()
     hi = x.amax(dim=dims, keepdim=True)
-    lo = x.amin(dim=dims, keepdim=True) if offset else None
-    span = hi if lo is None else hi - lo
-    scale = torch.where(span > 0, span / LEVELS, torch.ones_like(span))  # a constant row codes as 0
-    q = ((x if lo is None else x - lo) / scale).round_().clamp_(0, LEVELS).to(torch.uint8)
-    return Packed(q, scale, lo)
+    lo = x.amin(dim=dims, keepdim=True) if offset else torch.zeros_like(hi)
+    span = torch.where(hi > lo, hi - lo, lo.abs())  # a constant row: steps fine enough for its value
+    _, e = torch.frexp(span / (LEVELS - 1))  # 2**e > span / 254: room for the offset's snap below
+    step = torch.where(span > 0, torch.ldexp(torch.ones_like(span), e), torch.ones_like(span))
+    if offset:
+        lo = torch.floor(lo / step) * step
+    q = ((x - lo) / step).round_().clamp_(0, LEVELS).to(torch.uint8)
+    return Packed(q, step, lo if offset else None)
