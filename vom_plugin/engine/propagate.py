@@ -38,7 +38,7 @@ __all__ = ["Affinity", "KeyFeatures", "Propagator", "StepOutput", "adopt_for_inf
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ADOPTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # prepared in place: (device, version)
 FEATURES = ("f4", "f8", "f16")  # a frame's cached key features (backbone outputs at 1/4, 1/8, 1/16)
-FEATURE_AXES = (-2, -1)  # their 8-bit codes: a scale and offset per channel
+FEATURE_AXES = (-2, -1)  # their 8-bit codes: a step and offset per channel
 
 
 def _version(model: HSTSG) -> tuple:
@@ -117,7 +117,7 @@ class Propagator:
 
     @staticmethod
     def key_features(keys: KeyFeatures) -> dict[str, torch.Tensor]:
-        """What the cache keeps of a frame's KeyFeatures: the backbone features' 8-bit codes with a float32 scale
+        """What the cache keeps of a frame's KeyFeatures: the backbone features' 8-bit codes with a power-of-two step
         and offset per channel (``f4``, ``f4_scale``, ``f4_lo``, ...); keys are projected again from them.
         Keys that ``encode_keys`` did not make are coded here."""
         codes = getattr(keys, "codes", None) or {

@@ -180,7 +180,7 @@ class Affinity:
 
     def to_dict(self) -> dict[str, torch.Tensor]:
         """What the cache keeps, as flat CPU tensors: the memory read's part and CFAR's weights at the
-        ``CACHED_CFAR`` levels that have them; w16 and those CFAR weights as 8-bit codes with a float32 scale
+        ``CACHED_CFAR`` levels that have them; w16 and those CFAR weights as 8-bit codes with a power-of-two step
         per row (``name``, ``name_scale``), w8 and w4 in half precision (see ``rounded``), indices in the
         narrowest integer type that holds them (memory positions: int16 up to 32767, candidates among 4k: uint8)."""
         out = {n: _narrow(getattr(self, n).detach().cpu()) for n in self._INDEX}
