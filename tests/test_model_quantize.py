@@ -60,6 +60,9 @@ def test_unpacking_is_the_same_arithmetic_after_a_round_trip_through_the_cache()
     (lambda d: d.update(f8=d["f8"].half()), "'f8' is torch.float16, expected uint8 codes"),
     (lambda d: d.update(f8_scale=d["f8_scale"].half()),
      r"'f8_scale' is torch.float16 \(1, 3, 1, 1\), expected float32"),
+    (lambda d: d.update(f8_scale=d["f8_scale"] * float("nan")), "'f8_scale' holds steps that are not positive"),
+    (lambda d: d.update(f8_scale=-d["f8_scale"]), "'f8_scale' holds steps that are not positive"),
+    (lambda d: d.update(f8_lo=d["f8_lo"] + float("inf")), "'f8_lo' holds offsets or values that are not finite"),
     (lambda d: d.update(f8_scale=d["f8_scale"][:, :2]), r"'f8_scale' is torch.float32 \(1, 2, 1, 1\), expected float32 "
                                                          r"\(1, 3, 1, 1\)"),
 ])

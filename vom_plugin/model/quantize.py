@@ -40,7 +40,7 @@ class Packed:
     def from_dict(d: dict[str, torch.Tensor], name: str, reduced: tuple[int, ...], *, offset: bool,
                   device: torch.device | str | None = None) -> Packed:
         """The tensors ``to_dict`` stored, checked: codes uint8, scale (and lo) float32 of the codes' shape with
-        1 along ``reduced``. ValueError (naming the tensor) otherwise."""
+        1 along ``reduced``, finite, steps positive. ValueError (naming the tensor) otherwise."""
         names = [name, f"{name}_scale"] + ([f"{name}_lo"] if offset else [])
         missing = [n for n in names if n not in d]
         if missing:
@@ -54,6 +54,9 @@ class Packed:
             t = d[n]
             if t.dtype != torch.float32 or tuple(t.shape) != expect:
                 raise ValueError(f"{n!r} is {t.dtype} {tuple(t.shape)}, expected float32 {expect}")
+            if not bool(torch.isfinite(t).all()) or (n == names[1] and not bool((t > 0).all())):
+                raise ValueError(f"{n!r} holds {'steps that are not positive' if n == names[1] else 'offsets'} "
+                                 f"or values that are not finite")
         move = (lambda t: t) if device is None else (lambda t: t.to(device))
         return Packed(move(q), move(d[names[1]]), move(d[names[2]]) if offset else None)
 
