@@ -19,14 +19,13 @@ from vom_plugin.locations import MODEL_ALIASES, weights_dir
 from vom_plugin.model import CONFIGS, HSTSG, build_model
 
 FORMAT = "vom-hstsg"
-ALIASES = MODEL_ALIASES
 
 
 def weights_path(name_or_path: str | os.PathLike = "default") -> Path:
     """Resolve "default" / "lite" / "full" to the shipped file, else treat the value as a path."""
     key = str(name_or_path)
-    if key in ALIASES:
-        return weights_dir() / f"{ALIASES[key]}.safetensors"
+    if key in MODEL_ALIASES:
+        return weights_dir() / f"{MODEL_ALIASES[key]}.safetensors"
     return Path(key).expanduser()
 
 

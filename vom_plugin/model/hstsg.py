@@ -125,7 +125,6 @@ class Affinity:
     codes: dict[str, Packed] = field(default_factory=dict, repr=False, compare=False)
 
     _INDEX = ("idx16", "sel8", "sel4")
-    _WEIGHT = ("w16", "w8", "w4")
     _CFAR = ("cfar16", "cfar8", "cfar4")
     CACHED_CFAR = (0, 1)  # the levels whose CFAR weights ``to_dict`` keeps (1/16, 1/8)
     # 8-bit codes: w16 per query position (over its k matches), CFAR's per pixel (over its window's positions);
@@ -143,13 +142,17 @@ class Affinity:
                              f"positions with {memory_frames} memory frames")
 
     @classmethod
-    def round_cfar(cls, level: int, w: torch.Tensor) -> tuple[torch.Tensor, Packed | None]:
-        """CFAR's weights at ``level`` rounded as the cache stores them: 8-bit codes at the cached levels (the
-        codes returned), half precision at the others (kept in float32; no codes)."""
-        if level in cls.CACHED_CFAR:
-            code = pack(w, cls._CFAR_AXES, offset=False)
-            return code.unpack(), code
-        return _half(w), None  # type: ignore[return-value]
+    def round_cfar(cls, levels: dict[int, torch.Tensor]) -> tuple[dict[int, torch.Tensor], dict[str, Packed]]:
+        """CFAR's weights by level rounded as the cache stores them: 8-bit codes at the cached levels (the codes
+        returned by name), half precision at the others (kept in float32)."""
+        values, codes = {}, {}
+        for level, w in levels.items():
+            if level in cls.CACHED_CFAR:
+                codes[cls._CFAR[level]] = pack(w, cls._CFAR_AXES, offset=False)
+                values[level] = codes[cls._CFAR[level]].unpack()
+            else:
+                values[level] = _half(w)
+        return values, codes  # type: ignore[return-value]
 
     def rounded(self) -> Affinity:
         """The weights rounded as ``to_dict`` stores them (w16 and the cached CFAR levels to 8-bit codes, the
@@ -157,21 +160,13 @@ class Affinity:
 
         The engine uses this on every path, computed or read from its cache, so a cached affinity gives the
         same pixels as a fresh one."""
-        codes = {"w16": pack(self.w16, self._W16_AXES, offset=False)}
-        cfar = None
+        w16 = pack(self.w16, self._W16_AXES, offset=False)
+        cfar, codes = None, {"w16": w16}
         if self.cfar is not None:
-            levels = []
-            for i, w in enumerate(self.cfar):
-                if w is None:
-                    levels.append(None)
-                    continue
-                value, code = self.round_cfar(i, w)
-                if code is not None:
-                    codes[self._CFAR[i]] = code
-                levels.append(value)
-            cfar = tuple(levels)
+            values, cfar_codes = self.round_cfar({i: w for i, w in enumerate(self.cfar) if w is not None})
+            cfar, codes = tuple(values.get(i) for i in range(3)), {**codes, **cfar_codes}
         r = _half
-        return Affinity(self.idx16, codes["w16"].unpack(), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
+        return Affinity(self.idx16, w16.unpack(), self.sel8, r(self.w8), self.sel4, r(self.w4),  # type: ignore[arg-type]
                         cfar, codes)  # type: ignore[arg-type]
 
     def _code(self, name: str, w: torch.Tensor, axes: tuple[int, ...]) -> Packed:
@@ -503,12 +498,10 @@ class HSTSG(nn.Module):
                 pks = tuple(self.project_key(keys, i) if i in missing else None for i in range(3))
                 new = self.cfar_weights(pks, history, missing)
                 # the matches and cached weights came back rounded: only the new weights are rounded here
-                cfar, codes = list(given), dict(affinity.codes)
-                for i in missing:
-                    cfar[i], code = Affinity.round_cfar(i, new[i]) if rounded else (new[i], None)
-                    if code is not None:
-                        codes[Affinity._CFAR[i]] = code
-                affinity = replace(affinity, cfar=tuple(cfar), codes=codes)
+                fresh = {i: new[i] for i in missing}
+                values, codes = Affinity.round_cfar(fresh) if rounded else (fresh, {})
+                affinity = replace(affinity, cfar=tuple(values.get(i, given[i]) for i in range(3)),
+                                   codes={**affinity.codes, **codes})
             # no memory key is read: concatenate only the values (copying the keys was ~10% of such a frame)
             values = tuple(torch.cat([f.levels[i].values for f in memory], 1) if len(memory) > 1
                            else memory[0].levels[i].values for i in range(3))
