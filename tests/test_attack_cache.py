@@ -170,11 +170,11 @@ ALIEN: dict[str, tuple[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.
     "keys-one-scale": ("keys", lambda t: {**t, "f8_scale": t["f8_scale"].amax().reshape(1, 1, 1, 1)}),
     "affinity-missing": ("affinity", lambda t: {"w16": torch.ones(2)}),
     "affinity-shapes": ("affinity", _shrunk),
-    # the matches fit; CFAR's coarse weights are laid out h x w the wrong way round (as many values: a reshape
-    # alone would take them)
+    # the matches fit; CFAR's 1/16 weights are laid out h x w the wrong way round (as many values: a reshape
+    # alone would take them), or cover fewer frames than the window
     "affinity-cfar-transposed": ("affinity", lambda t: {**t, **{n: t[n].transpose(-1, -2).contiguous() for n in (
-        "cfar16", "cfar16_scale", "cfar8", "cfar8_scale")}}),
-    "affinity-cfar-frames": ("affinity", lambda t: {**t, "cfar8": t["cfar8"][:, :9].contiguous()}),
+        "cfar16", "cfar16_scale")}}),
+    "affinity-cfar-frames": ("affinity", lambda t: {**t, "cfar16": t["cfar16"][:, :25].contiguous()}),
 }
 
 

@@ -58,13 +58,46 @@ def test_compressed_entries_are_exact_smaller_and_bounded(tmp_path: Path) -> Non
     assert torch.equal(got["alpha"], alpha) and got["alpha"].dtype == torch.float32
     assert torch.equal(got["noise"], noise) and torch.equal(got["idx"], torch.arange(6).to(torch.int16))
     meta = read_header(data)["__metadata__"]
-    assert set(json.loads(meta["zlib"])) == {"alpha"}
+    assert set(json.loads(meta["zstd"])) == {"alpha"}
     # a description that claims more (or fewer) bytes than the data holds is a bad entry, not an allocation
-    for shape in ([272, 481], [1 << 20, 1 << 20], [10]):
-        meta2 = {**meta, "zlib": json.dumps({"alpha": ["float32", shape]})}
+    for spec in (["float32", [272, 481]], ["float32", [1 << 20, 1 << 20]], ["float32", [10]],
+                 ["float32", [272, 480], "delta"], ["uint8", [272, 480 * 4], "sideways"]):
+        meta2 = {**meta, "zstd": json.dumps({"alpha": spec})}
         forged = save(load(data), metadata=meta2)
         with pytest.raises(BadEntry, match="alpha"):
             decode("steps/x.alpha.safetensors", forged)
+    # damaged compressed bytes are a bad entry too
+    stored = load(data)
+    stored["alpha"] = stored["alpha"].clone()
+    stored["alpha"][len(stored["alpha"]) // 2] ^= 0x5A
+    with pytest.raises(BadEntry):
+        decode("steps/x.alpha.safetensors", save(stored, metadata=meta))
+
+
+def test_code_images_compress_as_differences_exactly(tmp_path: Path) -> None:
+    """A keys entry's 8-bit feature codes are stored as differences along rows: smaller, and bit-exact back."""
+    import json
+
+    from vom_plugin.engine.cache_entry import decode, encode, read_header
+
+    g = torch.Generator().manual_seed(3)
+    # smooth maps with noise and wrap-around (0 next to 255): what rounding a ReLU feature map gives
+    base = torch.nn.functional.interpolate(torch.rand(1, 8, 9, 16, generator=g), size=(68, 120), mode="bilinear")
+    codes = (base * 255 + torch.randint(-3, 4, base.shape, generator=g)).remainder(256).to(torch.uint8)
+    codes[0, 0, :, ::2] = 255
+    codes[0, 0, :, 1::2] = 0
+    plain = encode("keys/1.x.safetensors", {"f8": codes})
+    data = encode("keys/1.x.safetensors", {"f8": codes}, delta=["f8"])
+    assert torch.equal(decode("keys/1.x.safetensors", data)["f8"], codes)
+    assert json.loads(read_header(data)["__metadata__"]["zstd"]) == {"f8": ["uint8", [1, 8, 68, 120], "delta"]}
+    assert len(data) < 0.8 * len(plain)
+    c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
+    c.prepare()
+    c.put_keys(7, K("k"), {"f8": codes, "f8_scale": torch.ones(1, 8, 1, 1)})
+    got = c.get_keys(7, K("k"))
+    assert got is not None and torch.equal(got["f8"], codes) and torch.equal(got["f8_scale"], torch.ones(1, 8, 1, 1))
+    entry = next((c.dir / "keys").iterdir()).read_bytes()
+    assert json.loads(read_header(entry)["__metadata__"]["zstd"])["f8"][2] == "delta"
 
 
 def test_damaged_entry_is_a_miss(tmp_path: Path) -> None:

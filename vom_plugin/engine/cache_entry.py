@@ -8,9 +8,11 @@ is a miss, never a wrong matte. With ``VOM_CACHE_KEY`` set (the same secret on e
 farm cache), the digest is keyed: whoever can write to the cache but does not know the key cannot forge
 an entry either.
 
-Tensors that shrink by at least 40% under zlib (a matte's runs of 0 and 1, softmax weights) are
-stored compressed: a uint8 tensor of the deflated bytes, with its dtype and shape in the header's ``zlib``
-field. Compression is lossless and the digest covers the restored tensors.
+Tensors that shrink by at least 10% under zstd (a matte's runs of 0 and 1, softmax weights, 8-bit feature
+codes) are stored compressed: a uint8 tensor of the compressed bytes, with its dtype and shape in the header's
+``zstd`` field. Images of 8-bit codes (a frame's key features) can be stored as each code's difference from its
+left neighbour (``delta``; PNG's "sub" filter), which zstd's entropy coder shrinks further: neighbouring codes are
+close. Compression is lossless and the digest covers the restored tensors.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ import hashlib
 import hmac
 import json
 import os
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
+import zstandard
 
-FORMAT = "vom-cache-2"
+FORMAT = "vom-cache-3"  # 2: zlib-deflated tensors
 MARKER = "vom_cache"
 _MAX_HEADER = 1 << 24  # a header is a few kB; a length beyond this is garbage, not a reason to allocate
 
@@ -51,71 +53,95 @@ def tensor_digest(address: str, tensors: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-_ZLIB_LEVEL = 1  # fast: the writer thread runs beside the render; higher levels gained a few percent
-_WORTH = 0.6  # deflate a tensor when that leaves at most this fraction of its bytes
+_LEVEL = 1  # fast: the writer thread runs beside the render; higher levels gained ~1% on features and mattes
+_WORTH = 0.9  # compress a tensor when that leaves at most this fraction of its bytes
 _DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "int16", "uint8", "int8", "bool")
+DELTA = "delta"
 
 
-def _deflate(raw: bytes) -> bytes | None:
-    """``raw`` deflated when that saves at least 40%, else None. Below that, inflating on every read costs
-    more than the bytes are worth (half-precision features save ~28% and take 4x longer to read back);
-    mattes (~80%) and softmax weights (~50%) pay. Buffers over 256 kB are judged by a 64 kB sample first:
-    a memory state's keys (tens of MB) and a frame's key features barely compress, and trying cost more
-    than writing them (a 480x270 frame's features: 22 ms to encode, 2 ms without the futile deflate)."""
+def _compress(raw: bytes) -> bytes | None:
+    """``raw`` compressed when that saves at least 10%, else None. zstd reads back at about 1 GB/s here (a frame's
+    features at 960x544 in 2-4 ms), so even softmax weights that shrink by 15-20% pay for their decompression;
+    buffers over 256 kB are judged by a 64 kB sample first (a memory state's keys barely shrink)."""
     sample = 1 << 16
+    cctx = zstandard.ZstdCompressor(level=_LEVEL)  # one per call: a context is not shared between threads
     if len(raw) > 4 * sample:
         probe = raw[len(raw) // 2 : len(raw) // 2 + sample]
-        if len(zlib.compress(probe, _ZLIB_LEVEL)) > _WORTH * 1.1 * len(probe):
+        if len(cctx.compress(probe)) > _WORTH * 1.05 * len(probe):
             return None
-    small = zlib.compress(raw, _ZLIB_LEVEL)
+    small = cctx.compress(raw)
     return small if len(small) <= _WORTH * len(raw) else None
 
 
-def encode(address: str, tensors: dict[str, Any], *, compress: bool | Callable[[str], bool] = True) -> bytes:
-    """The bytes of an entry holding ``tensors`` under ``address``, each deflated where that pays if
-    ``compress`` (True, False, or a test of the tensor's name)."""
+def _delta(t: Any) -> Any:
+    """uint8 codes -> each one's difference from its left neighbour along the last axis, modulo 256."""
+    a = t.numpy()
+    return np.diff(a, axis=-1, prepend=np.zeros_like(a[..., :1]))
+
+
+def encode(address: str, tensors: dict[str, Any], *, compress: bool | Callable[[str], bool] = True,
+           delta: Collection[str] = ()) -> bytes:
+    """The bytes of an entry holding ``tensors`` under ``address``, each compressed where that pays if
+    ``compress`` (True, False, or a test of the tensor's name); the uint8 tensors named in ``delta`` are
+    compressed as differences along their last axis (images of codes, whose neighbours are close)."""
     import torch
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     stored, packed = {}, {}
     for name, t in tensors.items():
-        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        small = _deflate(raw) if (compress(name) if callable(compress) else compress) else None
-        if small is not None and str(t.dtype).removeprefix("torch.") in _DTYPES:
-            stored[name] = torch.frombuffer(bytearray(small), dtype=torch.uint8)
-            packed[name] = [str(t.dtype).removeprefix("torch."), list(t.shape)]
-        else:
+        filtered = name in delta and t.dtype == torch.uint8 and t.dim() >= 1 and t.numel() > 0
+        if not (compress(name) if callable(compress) else compress) or not t.numel() \
+                or str(t.dtype).removeprefix("torch.") not in _DTYPES:
             stored[name] = t
+            continue
+        raw = _delta(t).tobytes() if filtered else t.reshape(-1).view(torch.uint8).numpy().tobytes()
+        small = _compress(raw)
+        if small is None:
+            stored[name] = t
+            continue
+        stored[name] = torch.frombuffer(bytearray(small), dtype=torch.uint8)
+        packed[name] = [str(t.dtype).removeprefix("torch."), list(t.shape)] + ([DELTA] if filtered else [])
     meta = {MARKER: FORMAT, "digest": tensor_digest(address, tensors)}
     if packed:
-        meta["zlib"] = json.dumps(packed, sort_keys=True)
+        meta["zstd"] = json.dumps(packed, sort_keys=True)
     return save(stored, metadata=meta)
 
 
 def _unpack(name: str, t: Any, spec: Any) -> Any:
-    """A stored uint8 tensor of deflated bytes -> the tensor ``spec`` ([dtype, shape]) describes."""
+    """A stored uint8 tensor of compressed bytes -> the tensor ``spec`` ([dtype, shape] or [dtype, shape,
+    "delta"]) describes."""
     import math
 
     import torch
 
-    if (not isinstance(spec, list) or len(spec) != 2 or spec[0] not in _DTYPES or not isinstance(spec[1], list)
-            or not all(isinstance(n, int) and n >= 0 for n in spec[1])):
-        raise BadEntry(f"tensor {name!r}: bad zlib description {spec!r}")
+    if (not isinstance(spec, list) or len(spec) not in (2, 3) or spec[0] not in _DTYPES
+            or not isinstance(spec[1], list) or not all(isinstance(n, int) and n >= 0 for n in spec[1])
+            or (len(spec) == 3 and (spec[2] != DELTA or spec[0] != "uint8" or not spec[1]))):
+        raise BadEntry(f"tensor {name!r}: bad zstd description {spec!r}")
     dtype = getattr(torch, spec[0])
     size = math.prod(spec[1]) * torch.empty(0, dtype=dtype).element_size()
     if t.dtype != torch.uint8 or t.dim() != 1:
         raise BadEntry(f"tensor {name!r}: compressed data is not a byte vector")
-    inflate = zlib.decompressobj()
-    try:  # never more than the described size: a small entry cannot claim gigabytes
-        raw = inflate.decompress(t.numpy().tobytes(), size + 1)
-    except zlib.error as e:
+    blob = t.numpy().tobytes()
+    try:
+        # the frame says its size: checked first, so a small entry cannot claim gigabytes
+        claimed = zstandard.frame_content_size(blob)
+        if claimed != size:
+            raise BadEntry(f"tensor {name!r}: {claimed} bytes compressed, its shape {spec[1]} needs {size}")
+        inflate = zstandard.ZstdDecompressor().decompressobj()
+        raw = inflate.decompress(blob)
+    except zstandard.ZstdError as e:
         raise BadEntry(f"tensor {name!r} does not decompress ({e})") from None
-    if len(raw) != size or not inflate.eof:
+    if len(raw) != size or not inflate.eof or inflate.unused_data:
         raise BadEntry(f"tensor {name!r}: {len(raw)} bytes decompressed, its shape {spec[1]} needs {size}")
     out = torch.empty(spec[1], dtype=dtype)  # aligned storage of torch's own (see decode)
     if size:
-        out.reshape(-1).view(torch.uint8).numpy()[:] = np.frombuffer(raw, np.uint8)
+        if len(spec) == 3:  # differences along the last axis back to codes: a running sum modulo 256
+            diffs = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(spec[1])  # writable: torch's rule
+            torch.cumsum(diffs, -1, dtype=torch.uint8, out=out)
+        else:
+            out.reshape(-1).view(torch.uint8).numpy()[:] = np.frombuffer(raw, np.uint8)
     return out
 
 
@@ -184,16 +210,16 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get(MARKER) != FORMAT:
         raise BadEntry("no vom cache marker of this version")
     packed: Any = {}
-    if "zlib" in meta:
+    if "zstd" in meta:
         try:
-            packed = json.loads(meta["zlib"])
+            packed = json.loads(meta["zstd"])
         except (TypeError, ValueError):
-            raise BadEntry("zlib field is not JSON") from None
+            raise BadEntry("zstd field is not JSON") from None
         if not isinstance(packed, dict):
-            raise BadEntry("zlib field is not a JSON object")
+            raise BadEntry("zstd field is not a JSON object")
     tensors = _tensors(data, header)
     if not set(packed) <= set(tensors):
-        raise BadEntry("zlib field names tensors the entry does not hold")
+        raise BadEntry("zstd field names tensors the entry does not hold")
     tensors.update({k: _unpack(k, tensors[k], spec) for k, spec in packed.items()})
     if not hmac.compare_digest(str(meta.get("digest", "")), tensor_digest(address, tensors)):
         raise BadEntry("digest does not match its tensors")

@@ -32,9 +32,9 @@ from vom_plugin.engine.resume import resume_point, step_addresses
 STATE_INTERVAL_S = 10.0
 MAX_PENDING_WRITES = 4
 # What the cached tensors hold and at which precision (half-precision features and weights in 2; 8-bit codes of
-# the features, the 1/16 read's weights and CFAR's coarse weights since 3): part of
-# every address, so entries of another layout are never looked up and age out.
-CACHE_LAYOUT = 3
+# the features, the 1/16 read's weights and CFAR's coarse weights in 3; since 4 CFAR's weights at 1/16 only):
+# part of every address, so entries of another layout are never looked up and age out.
+CACHE_LAYOUT = 4
 
 
 def state_interval() -> float:
@@ -146,8 +146,8 @@ class StepCache:
         return feats
 
     def affinity(self, address: str) -> Any:
-        """A step's cached key-only memory matches and CFAR's weights at 1/16 and 1/8 (from a render with another
-        roto; those at 1/4 are computed by the step), or None."""
+        """A step's cached key-only memory matches and CFAR's weights at 1/16 (from a render with another roto;
+        those at 1/8 and 1/4 are computed by the step), or None."""
         from vom_plugin.model import Affinity
 
         if not self.ok:

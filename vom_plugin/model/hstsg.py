@@ -107,11 +107,11 @@ class Affinity:
     frames on the schedule only, so a render whose roto alone changed reuses these (the engine caches them)
     and gets results identical to computing them afresh.
 
-    The engine's cache keeps the memory read's part and CFAR's weights at 1/16 and 1/8 (``to_dict``,
-    ``CACHED_CFAR``): at 1/4 they were half of the entry's bytes (1.8 of 3.5 MB a frame at 960x544) for a
-    third of CFAR's weights' and projections' time; the two coarse levels are 0.75 MB for two thirds of it
-    (their 3x3 key projection at 1/16 included). A level read back without them has ``None`` in ``cfar``,
-    and ``predict_with_affinity`` computes them from the keys.
+    The engine's cache keeps the memory read's part and CFAR's weights at 1/16 (``to_dict``, ``CACHED_CFAR``),
+    whose 3x3 key projection and 75-position windows make them the dearest to compute (11 ms a frame at
+    960x544 on the 2-core dev CPU) for 0.13 MB compressed. At 1/8 (7 ms, 0.18 MB) and 1/4 (20 ms, 1.8 MB in
+    half precision) they are computed again: the cache's bytes a frame were the aim there. A level read back
+    without them has ``None`` in ``cfar``, and ``predict_with_affinity`` computes them from the keys.
     """
 
     idx16: torch.Tensor  # [B, N16, k] int64
@@ -126,7 +126,7 @@ class Affinity:
 
     _INDEX = ("idx16", "sel8", "sel4")
     _CFAR = ("cfar16", "cfar8", "cfar4")
-    CACHED_CFAR = (0, 1)  # the levels whose CFAR weights ``to_dict`` keeps (1/16, 1/8)
+    CACHED_CFAR = (0,)  # the levels whose CFAR weights ``to_dict`` keeps (1/16)
     # 8-bit codes: w16 per query position (over its k matches), CFAR's per pixel (over its window's positions);
     # the others are few or compress well in half precision
     _W16_AXES = (-1,)
@@ -473,7 +473,7 @@ class HSTSG(nn.Module):
         frames (then only the value halves run: the results are identical to computing it afresh).
 
         ``rounded``: a freshly computed affinity is used ``Affinity.rounded()``, as a cached one comes back.
-        A given affinity without CFAR's weights at a level (read from the cache, which keeps 1/16 and 1/8) gets
+        A given affinity without CFAR's weights at a level (read from the cache, which keeps 1/16 only) gets
         them computed here, rounded the same way, from that level's keys alone."""
         pks: tuple[torch.Tensor | None, ...] | None = None  # projected only where CFAR needs them
         if affinity is None:
