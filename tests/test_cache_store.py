@@ -46,32 +46,42 @@ def test_compressed_entries_are_exact_smaller_and_bounded(tmp_path: Path) -> Non
 
     from safetensors.torch import load, save
 
-    from vom_plugin.engine.cache_entry import BadEntry, decode, encode, read_header
+    from vom_plugin.engine.cache_entry import BadEntry, decode, encode, read_header, tensor_digest
 
+    address = "steps/x.alpha.safetensors"
     alpha = torch.zeros(272, 480)
     alpha[100:200, 150:300] = 1.0
     alpha[99, 150:300] = torch.linspace(0, 1, 150)  # a soft edge: the bits must come back exactly
     noise = torch.randn(64, 64)  # incompressible: stored as it is
-    data = encode("steps/x.alpha.safetensors", {"alpha": alpha, "noise": noise, "idx": torch.arange(6).to(torch.int16)})
+    data = encode(address, {"alpha": alpha, "noise": noise, "idx": torch.arange(6).to(torch.int16)})
     assert len(data) < alpha.numel() * 4 / 10 + noise.numel() * 4 + 4096
-    got = decode("steps/x.alpha.safetensors", data)
+    got = decode(address, data)
     assert torch.equal(got["alpha"], alpha) and got["alpha"].dtype == torch.float32
     assert torch.equal(got["noise"], noise) and torch.equal(got["idx"], torch.arange(6).to(torch.int16))
     meta = read_header(data)["__metadata__"]
     assert set(json.loads(meta["zstd"])) == {"alpha"}
+    stored = load(data)
+
+    def forged(spec: list, tensors: dict = stored) -> bytes:
+        """An entry whose description says ``spec`` for alpha, with a digest to match (a forger who knows the
+        format, or a vom with a bug): only the decoder's own checks stand in the way."""
+        description = json.dumps({"alpha": spec}, sort_keys=True)
+        return save(tensors, metadata={**meta, "zstd": description,
+                                       "digest": tensor_digest(address, tensors, description)})
+
+    # the description is part of the digest: changed alone, the entry is a miss
+    with pytest.raises(BadEntry, match="digest"):
+        decode(address, save(stored, metadata={**meta, "zstd": json.dumps({"alpha": ["float32", [480, 272]]})}))
     # a description that claims more (or fewer) bytes than the data holds is a bad entry, not an allocation
     for spec in (["float32", [272, 481]], ["float32", [1 << 20, 1 << 20]], ["float32", [10]],
                  ["float32", [272, 480], "delta"], ["uint8", [272, 480 * 4], "sideways"]):
-        meta2 = {**meta, "zstd": json.dumps({"alpha": spec})}
-        forged = save(load(data), metadata=meta2)
         with pytest.raises(BadEntry, match="alpha"):
-            decode("steps/x.alpha.safetensors", forged)
-    # damaged compressed bytes are a bad entry too
-    stored = load(data)
-    stored["alpha"] = stored["alpha"].clone()
-    stored["alpha"][len(stored["alpha"]) // 2] ^= 0x5A
-    with pytest.raises(BadEntry):
-        decode("steps/x.alpha.safetensors", save(stored, metadata=meta))
+            decode(address, forged(spec))
+    # damaged compressed bytes behind a matching digest do not decompress (or not to the size described)
+    damaged = dict(stored, alpha=stored["alpha"].clone())
+    damaged["alpha"][4:12] = 0xFF  # the frame header: its sizes
+    with pytest.raises(BadEntry, match="alpha"):
+        decode(address, forged(["float32", [272, 480]], damaged))
 
 
 def test_code_images_compress_as_differences_exactly(tmp_path: Path) -> None:

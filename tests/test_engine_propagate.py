@@ -349,7 +349,7 @@ def test_a_step_with_cached_matches_lays_out_no_memory_key_and_a_later_miss_or_s
                 assert not any(level._pending is not None for frame in read for level in frame.levels)
             else:
                 given = Affinity.from_dict(affs[i])
-                assert given.cfar is not None and given.cfar[1] is None and given.cfar[2] is None  # computed by the step
+                assert given.cfar is not None and given.cfar[1] is None and given.cfar[2] is None  # made by the step
                 projections.clear()
                 out = prop.add_keyframe(image, keys, roto[None], given) if i == 0 else prop.step(image, keys, given)
                 if i in (1, 2, 3):

