@@ -12,9 +12,10 @@ an entry either.
 Tensors that shrink by at least 10% under zstd (a matte's runs of 0 and 1, softmax weights, 8-bit feature
 codes) are stored compressed: a uint8 tensor of the compressed bytes, with its dtype and shape in the header's
 ``zstd`` field. Images of 8-bit codes (a frame's key features) can be stored as each code's difference from its
-left neighbour (``delta``; PNG's "sub" filter), which zstd's entropy coder shrinks further: neighbouring codes are
-close. Compression is lossless; the digest covers the bytes as stored with their description, which fix the
-restored tensors (and hashing 0.8 MB instead of a frame's 1.8 MB of features saves 1.5 ms a read).
+left neighbour (``delta``; PNG's "sub" filter, stored last axis first), which zstd's entropy coder shrinks
+further: neighbouring codes are close. Compression is lossless; the digest covers the bytes as stored with
+their description, which fix the restored tensors (and hashing 0.8 MB instead of a frame's 1.8 MB of features
+saves 1.5 ms a read).
 """
 
 from __future__ import annotations
