@@ -14,8 +14,7 @@ codes) are stored compressed: a uint8 tensor of the compressed bytes, with its d
 ``zstd`` field. Images of 8-bit codes (a frame's key features) can be stored as each code's difference from its
 left neighbour (``delta``; PNG's "sub" filter, stored last axis first), which zstd's entropy coder shrinks
 further: neighbouring codes are close. Compression is lossless; the digest covers the bytes as stored with
-their description, which fix the restored tensors (and hashing 0.8 MB instead of a frame's 1.8 MB of features
-saves 1.5 ms a read).
+their description, which fix the restored tensors, so nothing unverified reaches the decompressor.
 """
 
 from __future__ import annotations
@@ -88,8 +87,8 @@ def _delta(t: Any) -> Any:
 def _undelta(diffs: np.ndarray, out: np.ndarray) -> None:
     """``_delta``'s differences (last axis first) -> the codes, into ``out`` (the tensor's shape): a running sum,
     one vector add per column. numpy, not torch: the cache's reader runs beside the render, and a torch kernel
-    called from a second thread starts a second OpenMP team on the cores the render's team is using (with torch's
-    cumsum, 0.7 ms a frame, the demo's re-render took 11.6 s instead of 9.6, median of 5, 2-core dev CPU)."""
+    called from a second thread starts a second OpenMP team on the cores the render's team is using (torch's
+    cumsum there slowed the demo's re-render by a fifth)."""
     for x in range(1, diffs.shape[0]):
         np.add(diffs[x], diffs[x - 1], out=diffs[x])  # uint8: modulo 256
     np.copyto(out, np.moveaxis(diffs, 0, -1))
