@@ -45,8 +45,13 @@ def state_interval() -> float:
 
 
 def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
-    """Own copies of CPU tensors: the writer thread serialises them while the pass goes on."""
-    return {k: v.clone() if v.device.type == "cpu" else v.cpu() for k, v in state.items()}
+    """Own copies of CPU tensors, laid out as they are stored: the writer thread serialises them while the pass
+    goes on, and a copy made there (channels-last read-outs made contiguous) would run a torch kernel on a second
+    thread, whose second OpenMP team competes with the render's for the cores."""
+    import torch
+
+    return {k: v.clone(memory_format=torch.contiguous_format) if v.device.type == "cpu" else v.cpu().contiguous()
+            for k, v in state.items()}
 
 
 class StepCache:
