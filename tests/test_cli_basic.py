@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -35,3 +36,29 @@ def test_unknown_command_is_usage_error() -> None:
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 2
     assert "invalid choice: 'frobnicate'" in r.stderr
+
+
+def test_process_exit_keeps_what_a_normal_exit_does(tmp_path) -> None:
+    """`entry` leaves without the interpreter's teardown: a non-daemon thread still finishes its file, atexit
+    callbacks run, buffered output arrives, and the command's exit code is the process's."""
+    marker = tmp_path / "late.txt"
+    code = (
+        "import atexit, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from vom_plugin.cli import entry\n"
+        "def late():\n"
+        "    time.sleep(1.0)\n"  # longer than the command takes
+        f"    Path({str(marker)!r}).write_text('done')\n"
+        "threading.Thread(target=late).start()\n"
+        "atexit.register(lambda: print('atexit ran'))\n"
+        "sys.stdout.write('buffered ' * 1000)\n"  # no newline: sits in the buffer until the exit flushes it
+        f"sys.argv = ['vom', 'render', {str(tmp_path / 'missing.yaml')!r}]\n"
+        "entry()\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONUNBUFFERED": "0"})
+    assert r.returncode == 2
+    assert "missing.yaml" in r.stderr
+    assert marker.read_text() == "done"
+    assert r.stdout.count("buffered ") == 1000
+    assert r.stdout.rstrip().endswith("atexit ran")

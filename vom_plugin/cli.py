@@ -10,11 +10,15 @@ Exit codes (DESIGN.md): 0 done, 2 bad input (the message names the file/frame/fi
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
+import os
 import pkgutil
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from vom_plugin import __version__, commands
 from vom_plugin.errors import VomError
@@ -72,5 +76,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> NoReturn:
+    """The process's entry (the ``vom`` script, ``python -m vom_plugin.cli``): ``main``, then exit.
+
+    The exit does what the interpreter's own would do that can matter to a command, in its order: wait for
+    the threads that are not daemons (executors' workers), run the ``atexit`` callbacks (logging, temporary
+    folders), flush the standard streams. Then it leaves without tearing the interpreter down: that teardown
+    frees the ~190,000 objects importing torch created, one by one, 0.5-0.6 s of every command that loaded
+    it (a `vom render` with nothing to compute takes ~4 s). An interpreter without those hooks exits the
+    usual way."""
+    code = main()
+    shutdown_threads = getattr(threading, "_shutdown", None)
+    run_exit_callbacks = getattr(atexit, "_run_exitfuncs", None)
+    if shutdown_threads is None or run_exit_callbacks is None:
+        sys.exit(code)
+    shutdown_threads()
+    run_exit_callbacks()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
