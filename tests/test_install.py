@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -53,6 +54,9 @@ def test_second_run_is_a_noop(tmp_path: Path) -> None:
     assert vom.exists()
     version = subprocess.run([str(vom), "--version"], capture_output=True, text=True, env=_env(home))
     assert version.stdout.strip().startswith("vom ")
+    # vom's modules compiled as pip compiles what it copies (the copy was made without any bytecode)
+    for module in ("cli.py", "engine/runner.py", "model/hstsg.py"):
+        assert Path(importlib.util.cache_from_source(str(proj / "vom_plugin" / module))).is_file(), module
     stamp = venv / "vom-install-stamp.json"
     before = (stamp.stat().st_mtime_ns, sorted(p.name for p in site.iterdir()))
 
