@@ -109,11 +109,21 @@ class Propagator:
 
     def _keys_from_codes(self, codes: dict[str, Packed]) -> KeyFeatures:
         with inference_context(self.device):
-            f4, f8, f16 = (to_input(codes[n].unpack(), self.device, dtype=torch.float32) for n in FEATURES)
+            f4, f8, f16 = (self._features(codes[n]) for n in FEATURES)
             # projected when first read: a step whose matches come from the cache reads no key
             keys = self.model.keys_from_features(f4, f8, f16, deferred=True)
             keys.codes = codes
             return keys
+
+    def _features(self, codes: Packed) -> torch.Tensor:
+        """A feature map from its 8-bit codes, float32 channels-last on the device (the layout the network takes).
+        On the CPU in one pass over the floats: the codes (a byte a value) laid out channels-last first, then
+        ``lo + q * scale`` written over their float copy; ``to_input(unpack())`` made four (the products and
+        sums are exact in float32 either way, see ``quantize.pack``: the same values)."""
+        if self.device.type != "cpu" or codes.lo is None or codes.q.dim() != 4:
+            return to_input(codes.unpack(), self.device, dtype=torch.float32)
+        x = codes.q.contiguous(memory_format=torch.channels_last).to(torch.float32)
+        return torch.addcmul(codes.lo, x, codes.scale, out=x)
 
     @staticmethod
     def key_features(keys: KeyFeatures) -> dict[str, torch.Tensor]:
