@@ -24,6 +24,7 @@ from torch import nn
 from .config import ModelConfig
 from .deferred import deferred as later
 from .effnet import EfficientNetLiteTrunk
+from .refine import cat_channels_last
 from .resnet import BLOCKS, BasicBlock, Trunk, conv_bn, make_stem
 
 
@@ -221,7 +222,10 @@ class ValueEncoder(nn.Module):
         [B, 1, H, W] in [0, 1]."""
         ma = torch.cat([mask, alpha], 1)
         if self.shared_stem:
-            x = self.stem(torch.cat([keys.feat4, F.pixel_unshuffle(ma, 4)], 1))
+            # concatenated channels-last, the layout of the features and of what the stem's convolution takes
+            # (NCHW, torch.cat's output for the mixed layouts here, had the convolution lay it out again:
+            # 6.4 against 4.2 ms at 960x544, the same values)
+            x = self.stem(cat_channels_last([keys.feat4, F.pixel_unshuffle(ma, 4)]))
         else:
             if image_n is None:
                 raise ValueError("the value encoder's own stem reads the normalised image")

@@ -91,7 +91,7 @@ class EdgeRefiner(nn.Module):
         decoder's last features) -> refined alpha [B, 1, H, W] (unclamped, fp32)."""
         ab, i_lo, p_lo = guided_coefficients(image, alpha, radius, eps)
         with torch.autocast(device_type=image.device.type, enabled=False):
-            x = torch.cat([ab, i_lo, p_lo, hidden.float()], 1)
+            x = cat_channels_last([ab, i_lo, p_lo, hidden.float()])  # as the 1x1 convolutions take it
             ab = ab + self.coef3(F.relu(self.coef2(F.relu(self.coef1(x)))))
             out = apply_coefficients(ab, image)
             fine = cat_channels_last([image.float(), out, alpha.float()])
