@@ -82,9 +82,8 @@ def entry() -> NoReturn:
     The exit does what the interpreter's own would do that can matter to a command, in its order: wait for
     the threads that are not daemons (executors' workers), run the ``atexit`` callbacks (logging, temporary
     folders), flush the standard streams. Then it leaves without tearing the interpreter down: that teardown
-    frees the ~190,000 objects importing torch created, one by one, 0.5-0.6 s of every command that loaded
-    it (a `vom render` with nothing to compute takes ~4 s). An interpreter without those hooks exits the
-    usual way."""
+    frees the ~190,000 objects importing torch created, one by one (0.5-0.6 s of every command that loaded
+    it). An interpreter without those hooks exits the usual way."""
     code = main()
     shutdown_threads = getattr(threading, "_shutdown", None)
     run_exit_callbacks = getattr(atexit, "_run_exitfuncs", None)
