@@ -72,6 +72,10 @@ def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[st
     assert 0 < r["cache_mb_per_frame_without_states"] == r["cache_mb_per_frame"]
     assert all(r[f"{k}_wall_s"] > 0 and r[f"{k}_cpu_s"] > 0 for k in ("cold", "roto_changed", "start"))
     assert r["speedup"] > 0 and r["speedup_cpu"] > 0
+    # a frame's share beyond the fixed cost of a process that computes nothing
+    for k in ("cold", "roto_changed"):
+        assert r[f"{k}_frame_s"] == round(max(r[f"{k}_wall_s"] - r["start_wall_s"], 0.0) / 5, 4)
+    assert r["speedup_per_frame"] == round(r["cold_frame_s"] / max(r["roto_changed_frame_s"], 1e-9), 2)
     # the OpenMP wait the renders inherited is stated: it moves re-render times by 10-40%
     import os
 
