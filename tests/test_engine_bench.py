@@ -76,6 +76,13 @@ def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[st
     for k in ("cold", "roto_changed"):
         assert r[f"{k}_frame_s"] == round(max(r[f"{k}_wall_s"] - r["start_wall_s"], 0.0) / 5, 4)
     assert r["speedup_per_frame"] == round(r["cold_frame_s"] / max(r["roto_changed_frame_s"], 1e-9), 2)
+    # and printed, for the process and for the worker
+    from vom_plugin.engine.bench_cache import format_cache_bench
+
+    text = format_cache_bench(r)
+    for runs in (r, r["worker"]):
+        assert (f"cold {runs['cold_frame_s']:.3f} s, re-render {runs['roto_changed_frame_s']:.3f} s "
+                f"({runs['speedup_per_frame']:.2f}x") in text
     # the OpenMP wait the renders inherited is stated: it moves re-render times by 10-40%
     import os
 
