@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
+import io
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -25,8 +30,48 @@ def test_idle_machine_gets_a_short_spin(clean_env):
 
 def test_busy_machine_gets_sleeping_threads(clean_env):
     clean_env.setattr(os, "getloadavg", lambda: (1.7, 0.5, 0.5))
+    clean_env.setattr(vom_plugin, "_runnable_now", lambda: 2.0)  # another process's two threads ready to run
     vom_plugin._openmp_wait_default()
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in os.environ
+
+
+def test_a_load_average_left_by_a_finished_render_still_gets_a_short_spin(clean_env):
+    # the load average trails by minutes; the run queue says the cores are free now
+    clean_env.setattr(os, "getloadavg", lambda: (1.7, 1.2, 0.5))
+    clean_env.setattr(vom_plugin, "_runnable_now", lambda: 0.125)
+    vom_plugin._openmp_wait_default()
+    assert os.environ["GOMP_SPINCOUNT"] == "10000" and "OMP_WAIT_POLICY" not in os.environ
+
+
+def test_an_unreadable_run_queue_means_sleeping_threads(clean_env):
+    clean_env.setattr(os, "getloadavg", lambda: (1.7, 1.2, 0.5))
+    clean_env.setattr(vom_plugin, "_runnable_now", lambda: None)
+    vom_plugin._openmp_wait_default()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+@pytest.mark.parametrize("text, expected", [("1.24 1.30 0.85 3/87 16396\n", 2.0), ("1.24 1.30 0.85 1/87 16396\n", 0.0),
+                                            ("garbage\n", None)])
+def test_the_run_queue_is_read_without_the_reader(monkeypatch, text, expected):
+    real_open = builtins.open
+
+    def fake_open(path, *args, **kwargs):
+        return io.StringIO(text) if path == "/proc/loadavg" else real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert vom_plugin._runnable_now(samples=3, interval_s=0.0) == expected
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="the run queue is read from Linux's /proc")
+def test_a_busy_process_shows_in_the_run_queue():
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 20\nwhile time.time() < t: pass"])
+    try:
+        time.sleep(0.3)
+        # a CPU-bound process is always running or ready to run; other processes can only add to it
+        assert vom_plugin._runnable_now(samples=20, interval_s=0.005) >= 0.9
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def test_no_load_average_means_sleeping_threads(clean_env):
@@ -34,6 +79,7 @@ def test_no_load_average_means_sleeping_threads(clean_env):
         raise OSError("no load average")
 
     clean_env.setattr(os, "getloadavg", unavailable)
+    clean_env.setattr(vom_plugin, "_runnable_now", lambda: None)  # nor a /proc (Windows)
     vom_plugin._openmp_wait_default()
     assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
 
