@@ -7,7 +7,6 @@ import io
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -64,9 +63,10 @@ def test_the_run_queue_is_read_without_the_reader(monkeypatch, text, expected):
 
 @pytest.mark.skipif(not os.path.exists("/proc/loadavg"), reason="the run queue is read from Linux's /proc")
 def test_a_busy_process_shows_in_the_run_queue():
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt = time.time() + 20\nwhile time.time() < t: pass"])
+    spin = "import time\nprint('spinning', flush=True)\nt = time.time() + 20\nwhile time.time() < t: pass"
+    spinner = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.3)
+        assert spinner.stdout.readline() == "spinning\n"  # started: from here on it only computes
         # a CPU-bound process is always running or ready to run; other processes can only add to it
         assert vom_plugin._runnable_now(samples=20, interval_s=0.005) >= 0.9
     finally:
