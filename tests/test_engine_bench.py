@@ -30,6 +30,9 @@ def test_bench_json_shape(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     d = r["details"]
     assert d["input"] == "64x32" and d["bank_frames"] == 3 and d["parameters"] > 0
     assert not d["dense_extrapolated"]  # small enough to time the dense read fully
+    assert d["memory_flat"] is True
+    if d["heap_in_use_mb_after_10"] is not None:  # glibc: what the flatness check compares, printed too
+        assert 0 < d["heap_in_use_mb_after_10"] and abs(d["heap_in_use_mb_after_n"] - d["heap_in_use_mb_after_10"]) < 16
 
 
 def test_bench_times_the_detail_module_when_asked(monkeypatch, capsys) -> None:
@@ -123,3 +126,48 @@ def test_objects_bench_renders_n_objects_and_n_single_renders(capsys: pytest.Cap
     assert r["together_vs_one_wall_s"] == round(r["together_wall_s"] / r["one_wall_s"], 2)
     with pytest.raises(InputError, match="--objects 0"):
         cmd.run(parser.parse_args(["--objects", "0"]))
+
+
+def test_flatness_compares_what_malloc_has_handed_out() -> None:
+    cpu, cuda = bench.torch.device("cpu"), bench.torch.device("cuda")
+    # the resident set grew by what the heap keeps free (its high-water mark reached late): flat
+    assert bench._flat(cpu, 584.0, 712.0, (283.0, 105.0), (283.5, 222.0))
+    # the bytes in use grew: a leak or a growing bank, whatever the resident set says
+    assert not bench._flat(cpu, 584.0, 590.0, (283.0, 220.0), (340.0, 160.0))
+    # without glibc's statistics the peak resident set decides, within 10%
+    assert bench._flat(cpu, 584.0, 640.0) and not bench._flat(cpu, 584.0, 700.0)
+    assert bench._flat(cuda, 100.0, 100.5) and not bench._flat(cuda, 100.0, 102.0)
+
+
+def test_heap_statistics_count_a_block_held_and_not_one_freed() -> None:
+    import numpy as np
+
+    from vom_plugin.engine.allocator import heap_mb
+
+    before = heap_mb()
+    if before is None:
+        pytest.skip("no glibc mallinfo2 here: the bench falls back to the resident set")
+    held = np.ones(64 << 20, np.uint8)
+    during = heap_mb()
+    del held
+    after = heap_mb()
+    assert during is not None and after is not None
+    assert during[0] - before[0] >= 63.0
+    assert after[0] - before[0] < 8.0
+
+
+def test_the_text_says_what_the_flatness_check_compared(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(bench.SIZES, 480, (32, 64))
+    from vom_plugin.commands import bench as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    assert cmd.run(parser.parse_args(["--size", "480", "--device", "cpu", "--frames", "12", "--top-k", "4"])) == 0
+    lines = capsys.readouterr().out.splitlines()
+    memory = next(line for line in lines if line.strip().startswith("peak memory"))
+    assert "after 10 frames" in memory and "after 12" in memory and "(flat)" in memory
+    from vom_plugin.engine.allocator import heap_mb
+
+    if heap_mb() is not None:
+        assert any(line.strip().startswith("malloc: in use") and "what the flatness check compares" in line
+                   for line in lines)

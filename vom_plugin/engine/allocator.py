@@ -60,3 +60,23 @@ def release_freed_memory() -> None:
         libc = _libc()
         if libc is not None:
             libc.malloc_trim(0)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def heap_mb() -> tuple[float, float] | None:
+    """(MB that malloc has handed out and not had back, MB freed but kept in its heaps) from glibc's
+    ``mallinfo2``; None without it (glibc < 2.33, other systems). What a leak grows is the first: the second is
+    what ``keep_freed_memory`` keeps on purpose (up to ``TRIM_MB`` at a heap's top, more between live blocks),
+    and it moves the process's resident set without anything growing per frame."""
+    libc = _libc()
+    info = getattr(libc, "mallinfo2", None) if libc is not None else None
+    if info is None:
+        return None
+    info.restype = _MallInfo2
+    m = info()
+    return (m.uordblks + m.hblkhd) / 2**20, m.fordblks / 2**20
