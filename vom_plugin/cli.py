@@ -83,7 +83,12 @@ def entry() -> NoReturn:
     the threads that are not daemons (executors' workers), run the ``atexit`` callbacks (logging, temporary
     folders), flush the standard streams. Then it leaves without tearing the interpreter down: that teardown
     frees the ~190,000 objects importing torch created, one by one (0.5-0.6 s of every command that loaded
-    it). An interpreter without those hooks exits the usual way."""
+    it). An interpreter without those hooks exits the usual way.
+
+    The process is vom's, so glibc keeps the memory a frame frees for the next (``engine.allocator``)."""
+    from vom_plugin.engine.allocator import keep_freed_memory
+
+    keep_freed_memory()
     code = main()
     shutdown_threads = getattr(threading, "_shutdown", None)
     run_exit_callbacks = getattr(atexit, "_run_exitfuncs", None)

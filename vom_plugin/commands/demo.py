@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from vom_plugin import io as vio
-    from vom_plugin.engine.heap import retain_freed_memory
     from vom_plugin.engine.progress import make_progress
     from vom_plugin.engine.runner import render
     from vom_plugin.engine.shot import Shot
@@ -78,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
     model = args.model if args.model in MODEL_ALIASES else str(Path(args.model).expanduser().resolve())
     shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=model,
                           device=args.device, cache=cache)
-    retain_freed_memory()  # this process is vom's: reuse each frame's memory for the next
     result = render(shot, progress=make_progress(args.progress))
 
     # Accuracy against the renderer's ground truth, and a contact sheet to look at.

@@ -168,10 +168,8 @@ def run(args: argparse.Namespace) -> int:
 
             summary = render_in_worker(shot, progress, start=args.start_worker)
         if summary is None:
-            from vom_plugin.engine.heap import retain_freed_memory
             from vom_plugin.engine.runner import render
 
-            retain_freed_memory()  # this process is vom's: reuse each frame's memory for the next
             summary = render(shot, progress=progress).summary()
     except VomError as e:
         if isinstance(progress, JsonProgress):  # hosts read stdout only: tell them why too

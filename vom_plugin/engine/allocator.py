@@ -1,18 +1,21 @@
-"""glibc's allocator told to keep the memory a frame frees for the next frame (Linux).
+"""glibc's allocator told to keep the memory a frame frees for the next frame (Linux, vom's own processes).
 
-A frame's large temporaries (13 MB full-resolution maps at 864x480) are freed and allocated again many times
-a frame. By default glibc hands memory at the top of its heap back to the system once more than twice the
-largest freed block lies free there, so the next allocation of that size takes fresh pages from the kernel:
-a page fault per 4 kB, with both of torch's threads waiting. Measured on the 2-core dev VM at 864x480: the
-decoder took 46-48 ms a frame with 10,500-10,900 page faults, 33-35 ms with none; the full-resolution head
-alone 15.6 ms against 8.2 ms.
+Every frame allocates and frees the same large temporaries (full-resolution maps: 13 MB at 864x480, 67 MB at
+1920x1088). By default glibc serves blocks above its mmap threshold (128 kB, raised on the fly up to 32 MB)
+with fresh ``mmap``s, and hands memory at the top of its heap back to the system once more than twice the
+largest freed block lies free there; either way the next frame takes fresh pages from the kernel: a page
+fault per 4 kB, zero-filled, with both of torch's threads waiting. Measured on the 2-core dev VM at 864x480:
+the decoder took 46-48 ms a frame with 10,500-10,900 page faults, 33-35 ms with none; the full-resolution
+head alone 15.6 ms against 8.2 ms.
 
-``keep_freed_memory`` raises the trim threshold (and fixes the mmap threshold at glibc's largest, so the
-dynamic adjustment cannot lower it again): the heap keeps up to ``TRIM_MB`` of freed memory. It grows to the
-render's peak and stays there, flat over the shot (measured peak RSS of renders in one process: 530 -> 600 MB
-at 480x270, 830 -> 920 MB at 864x480; ``vom bench --size 480``: 524 MB after 10 frames, 541 MB after 30).
-``release_freed_memory`` gives it back (a ``vom worker`` between renders). Nothing is changed where the user
-set glibc's MALLOC_* variables or GLIBC_TUNABLES, outside glibc, or on other systems.
+``keep_freed_memory`` raises the mmap threshold (256 MB where glibc accepts it, else its 64-bit ceiling of
+32 MB), the trim threshold and the heap's growth step, so freed blocks stay in the heap for the next frame.
+It grows to the render's peak and stays there, flat over the shot (measured peak RSS of renders in one
+process: 530 -> 600 MB at 480x270, 830 -> 920 MB at 864x480). ``release_freed_memory`` gives it back (a
+``vom worker`` between renders). Only a process that is vom's calls it (``cli.entry``: every ``vom``
+command, a farm task, a worker): a host application's allocator is left alone, and a pipeline's own Python
+process may call it. Nothing is changed where the user set glibc's MALLOC_* variables or GLIBC_TUNABLES,
+outside glibc, or on other systems.
 """
 
 from __future__ import annotations
@@ -22,9 +25,12 @@ import os
 import sys
 import threading
 
-TRIM_MB = 256
-MMAP_MB = 32  # glibc's own ceiling for its dynamic mmap threshold on 64-bit systems
+MMAP_THRESHOLDS = (256 << 20, 32 << 20)  # blocks below this come from the heap (older glibc caps it at 32 MB)
+TRIM_THRESHOLD = 512 << 20  # free memory kept at the heap's top before it is returned
+TOP_PAD = 64 << 20  # extra asked of the OS per heap growth, so a growing heap grows in fewer steps
+# mallopt(3) parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 _USER_SETTINGS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
 
@@ -38,9 +44,19 @@ def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(None)  # the C library this process already runs on
         libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl's mallopt does nothing)
-        return libc
+        mallopt = libc.mallopt
     except (OSError, AttributeError):
         return None
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return libc
+
+
+def _tune(libc: ctypes.CDLL) -> bool:
+    # mallopt returns 1 on success, 0 on a refused value (which leaves that parameter as it was)
+    if not any(libc.mallopt(_M_MMAP_THRESHOLD, v) == 1 for v in MMAP_THRESHOLDS):
+        return False
+    return libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1 and libc.mallopt(_M_TOP_PAD, TOP_PAD) == 1
 
 
 def keep_freed_memory() -> bool:
@@ -48,9 +64,7 @@ def keep_freed_memory() -> bool:
     with _lock:
         if "kept" not in _state:
             libc = None if any(v in os.environ for v in _USER_SETTINGS) else _libc()
-            _state["kept"] = bool(libc is not None
-                                  and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_MB << 20)
-                                  and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_MB << 20))
+            _state["kept"] = libc is not None and _tune(libc)
         return _state["kept"]
 
 

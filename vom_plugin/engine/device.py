@@ -7,7 +7,6 @@
   saves a full pass over every feature map), channels_last memory format on both CPU and CUDA (measured
   on the dev CPU: 3x3 convs at 32-128 channels ran ~1.2-1.6x faster channels_last; tensor cores on CUDA
   want it too).
-  It also keeps freed memory in the heap for the next frame (``engine.allocator``).
 - ``oom_guard(working_size)``: a CUDA out-of-memory becomes an InputError that names the working size.
 """
 
@@ -98,9 +97,6 @@ def prepare_model(
     model: nn.Module, device: torch.device, *, fold_bn: bool = True, channels_last: bool = True
 ) -> nn.Module:
     """Ready a model for inference on `device` (see module docstring). Do not train the result."""
-    from vom_plugin.engine.allocator import keep_freed_memory
-
-    keep_freed_memory()  # a frame's large temporaries reuse the heap instead of faulting in fresh pages
     model = model.eval().to(device)
     if fold_bn:
         fold_batchnorm(model)

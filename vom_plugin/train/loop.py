@@ -24,7 +24,6 @@ from typing import Any
 import torch
 
 from vom_plugin.atomic import atomic_path
-from vom_plugin.engine.allocator import keep_freed_memory
 from vom_plugin.engine.weights import drop_modules, lacking_modules
 from vom_plugin.errors import InputError
 from vom_plugin.train.data import Curriculum, SynthSource, network_encoder
@@ -337,7 +336,6 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     from vom_plugin.train import validate as V
 
     torch.set_num_threads(max(1, args.threads))
-    keep_freed_memory()  # each step's activations and gradients reuse the heap (engine.allocator)
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     last = args.out / "last.pt"

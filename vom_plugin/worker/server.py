@@ -103,9 +103,6 @@ class Worker:
         import torch  # loaded once, here: what the worker is for
 
         import vom_plugin.engine.runner  # noqa: F401  (the engine's imports, before the first request)
-        from vom_plugin.engine.heap import retain_freed_memory
-
-        retain_freed_memory()
         self.threads = torch.get_num_threads()
         sock = self.bind()
         ino = os.stat(self.path).st_ino
