@@ -85,7 +85,7 @@ class _MallInfo2(ctypes.Structure):
 def heap_mb() -> tuple[float, float] | None:
     """(MB that malloc has handed out and not had back, MB freed but kept in its heaps) from glibc's
     ``mallinfo2``; None without it (glibc < 2.33, other systems). What a leak grows is the first: the second is
-    what ``keep_freed_memory`` keeps on purpose (up to ``TRIM_MB`` at a heap's top, more between live blocks),
+    what ``keep_freed_memory`` keeps on purpose (up to ``TRIM_THRESHOLD`` at a heap's top, more between live blocks),
     and it moves the process's resident set without anything growing per frame."""
     libc = _libc()
     info = getattr(libc, "mallinfo2", None) if libc is not None else None
