@@ -10,8 +10,8 @@ head alone 15.6 ms against 8.2 ms.
 
 ``keep_freed_memory`` raises the mmap threshold (256 MB where glibc accepts it, else its 64-bit ceiling of
 32 MB), the trim threshold and the heap's growth step, so freed blocks stay in the heap for the next frame.
-It grows to the render's peak and stays there, flat over the shot (measured peak RSS of renders in one
-process: 530 -> 600 MB at 480x270, 830 -> 920 MB at 864x480). ``release_freed_memory`` gives it back (a
+It grows to the render's peak and stays there, flat over the shot (the README has what it costs in
+resident memory). ``release_freed_memory`` gives it back (a
 ``vom worker`` between renders). Only a process that is vom's calls it (``cli.entry``: every ``vom``
 command, a farm task, a worker): a host application's allocator is left alone, and a pipeline's own Python
 process may call it. Nothing is changed where the user set glibc's MALLOC_* variables or GLIBC_TUNABLES,
