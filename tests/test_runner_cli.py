@@ -192,3 +192,26 @@ def test_a_depth_only_plate_is_refused_before_any_work(tmp_path: Path, capsys: p
     assert rc == 2, err
     assert "depth.0001.exr: its only channel 'Z' is not a picture" in err and "(channels Z)" in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_bad_input_is_refused_before_torch_is_imported(tmp_path: Path, python: str) -> None:
+    """Importing torch takes a `vom render` process 1-2 s: the checks of the files come first, so a wrong
+    plate, roto or output costs a fraction of that."""
+    import subprocess
+
+    from test_io_support import write_image
+
+    plate = np.zeros((12, 16, 3), np.float32)
+    for f in (1, 2):
+        write_image(tmp_path / f"p.{f:04d}.exr", plate, ("R", "G", "B"))
+    roto = np.zeros((12, 16), np.float32)
+    roto[3:9, 4:12] = 1
+    write_image(tmp_path / "roto.0005.exr", roto, ("A",))  # frame 5: not a frame of the plate
+    code = ("import sys\nfrom vom_plugin.cli import main\n"
+            f"rc = main(['render', '--plate', {str(tmp_path / 'p.####.exr')!r}, '--roto', "
+            f"{str(tmp_path / 'roto.0005.exr')!r}, '--out', {str(tmp_path / 'out' / 'a.####.exr')!r}, "
+            f"'--cache', {str(tmp_path / 'cache')!r}, '--no-worker', '--progress', 'none'])\n"
+            "print(rc, 'torch' in sys.modules)\n")
+    r = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
+    assert "roto.0005.exr is for frame 5, which is not a frame of the plate" in r.stderr

@@ -22,6 +22,14 @@ def weights_dir() -> Path:
     return Path(os.environ.get("VOM_WEIGHTS_DIR", PACKAGE_DIR / "weights"))
 
 
+def weights_path(name_or_path: str | os.PathLike = "default") -> Path:
+    """Resolve "default" / "lite" / "full" to the shipped file, else treat the value as a path."""
+    key = str(name_or_path)
+    if key in MODEL_ALIASES:
+        return weights_dir() / f"{MODEL_ALIASES[key]}.safetensors"
+    return Path(key).expanduser()
+
+
 def default_cache_dir() -> Path:
     """Default root of the per-shot caches (``VOM_CACHE_DIR``, else ``$XDG_CACHE_HOME/vom``)."""
     env = os.environ.get("VOM_CACHE_DIR")

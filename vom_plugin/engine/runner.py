@@ -109,8 +109,8 @@ class LoadedModels:
 def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     """The output pattern, each output frame against every input file, and its folder: nothing is created."""
     from vom_plugin import io as vio
-    from vom_plugin.engine.weights import weights_path
     from vom_plugin.io.output_guard import ProtectedFiles, check_output_folder, check_outputs
+    from vom_plugin.locations import weights_path
 
     patterns = shot.out_patterns()
     for pattern in patterns.values():
@@ -158,7 +158,6 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     The output folder is created last, once everything else has been accepted.
     """
     from vom_plugin import io as vio
-    from vom_plugin.engine.device import resolve_device
 
     on_disk = vio.open_sequence(shot.plate)
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
@@ -178,6 +177,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     rotos = {name: {kf: vio.read_roto(path, size) for kf, path in kfs.items()} for name, kfs in shot.rotos().items()}
     roto_fp = {name: {kf: file_fingerprint(path, full=True) for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
+    from vom_plugin.engine.device import resolve_device  # imports torch (1-2 s): after the checks of the files
+
     device = resolve_device(shot.device)
     model, model_id = (models or LoadedModels(keep=0)).get(shot.model, device)
     cache, cache_off = _open_cache(shot)

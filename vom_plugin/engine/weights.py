@@ -15,18 +15,10 @@ import torch
 
 from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
-from vom_plugin.locations import MODEL_ALIASES, weights_dir
+from vom_plugin.locations import weights_path  # re-exported (torch-free there, for the output checks)
 from vom_plugin.model import CONFIGS, HSTSG, build_model
 
 FORMAT = "vom-hstsg"
-
-
-def weights_path(name_or_path: str | os.PathLike = "default") -> Path:
-    """Resolve "default" / "lite" / "full" to the shipped file, else treat the value as a path."""
-    key = str(name_or_path)
-    if key in MODEL_ALIASES:
-        return weights_dir() / f"{MODEL_ALIASES[key]}.safetensors"
-    return Path(key).expanduser()
 
 
 def save_weights(model: HSTSG, path: str | os.PathLike, *, fp16: bool = True, metadata: dict | None = None) -> None:
