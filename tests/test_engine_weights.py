@@ -50,6 +50,25 @@ def test_not_safetensors_names_it(tmp_path: Path) -> None:
         load_model(bad)
 
 
+def test_a_cut_short_or_lengthened_file_is_refused_naming_it(tmp_path: Path) -> None:
+    """The header is read without torch (a render checks the file before importing it), and what it says must
+    match the file: a copy that did not finish is refused as damaged, not loaded until safetensors fails."""
+    from safetensors import safe_open
+
+    path = tmp_path / "w.safetensors"
+    save_weights(build_model("lite"), path, metadata={"step": 3})
+    with safe_open(str(path), framework="np") as f:
+        assert read_weights_metadata(path) == f.metadata()
+    data = path.read_bytes()
+    for name, cut in (("short", data[: len(data) // 2]), ("long", data + b"\0"), ("header", data[:100])):
+        bad = tmp_path / f"{name}.safetensors"
+        bad.write_bytes(cut)
+        with pytest.raises(InputError, match=f"{name}.safetensors' is not a readable safetensors file"):
+            read_weights_metadata(bad)
+        with pytest.raises(InputError, match=f"{name}.safetensors"):
+            load_model(bad)
+
+
 def test_wrong_config_in_metadata(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 

@@ -194,24 +194,35 @@ def test_a_depth_only_plate_is_refused_before_any_work(tmp_path: Path, capsys: p
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_bad_input_is_refused_before_torch_is_imported(tmp_path: Path, python: str) -> None:
+@pytest.mark.parametrize("case", ["roto of a missing frame", "missing weights", "cut-short weights"])
+def test_bad_input_is_refused_before_torch_is_imported(tmp_path: Path, python: str, case: str) -> None:
     """Importing torch takes a `vom render` process 1-2 s: the checks of the files come first, so a wrong
-    plate, roto or output costs a fraction of that."""
+    plate, roto, output or weights file costs a fraction of that."""
     import subprocess
 
     from test_io_support import write_image
+
+    from vom_plugin.locations import weights_path
 
     plate = np.zeros((12, 16, 3), np.float32)
     for f in (1, 2):
         write_image(tmp_path / f"p.{f:04d}.exr", plate, ("R", "G", "B"))
     roto = np.zeros((12, 16), np.float32)
     roto[3:9, 4:12] = 1
-    write_image(tmp_path / "roto.0005.exr", roto, ("A",))  # frame 5: not a frame of the plate
+    frame = 5 if case == "roto of a missing frame" else 1  # frame 5: not a frame of the plate
+    write_image(tmp_path / f"roto.{frame:04d}.exr", roto, ("A",))
+    model, expected = "default", f"roto.{frame:04d}.exr is for frame 5, which is not a frame of the plate"
+    if case == "missing weights":
+        model, expected = str(tmp_path / "none.safetensors"), "none.safetensors' does not exist"
+    elif case == "cut-short weights":
+        model, expected = str(tmp_path / "cut.safetensors"), "cut.safetensors' is not a readable safetensors file"
+        (tmp_path / "cut.safetensors").write_bytes(weights_path("default").read_bytes()[:100_000])
     code = ("import sys\nfrom vom_plugin.cli import main\n"
             f"rc = main(['render', '--plate', {str(tmp_path / 'p.####.exr')!r}, '--roto', "
-            f"{str(tmp_path / 'roto.0005.exr')!r}, '--out', {str(tmp_path / 'out' / 'a.####.exr')!r}, "
-            f"'--cache', {str(tmp_path / 'cache')!r}, '--no-worker', '--progress', 'none'])\n"
+            f"{str(tmp_path / f'roto.{frame:04d}.exr')!r}, '--out', {str(tmp_path / 'out' / 'a.####.exr')!r}, "
+            f"'--cache', {str(tmp_path / 'cache')!r}, '--model', {model!r}, '--no-worker', '--progress', 'none'])\n"
             "print(rc, 'torch' in sys.modules)\n")
     r = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
-    assert "roto.0005.exr is for frame 5, which is not a frame of the plate" in r.stderr
+    assert expected in r.stderr
+    assert not (tmp_path / "out").exists()

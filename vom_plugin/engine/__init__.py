@@ -12,7 +12,7 @@ _LAZY = {
     "resolve_device": "vom_plugin.engine.device",
     "load_model": "vom_plugin.engine.weights",
     "save_weights": "vom_plugin.engine.weights",
-    "read_weights_metadata": "vom_plugin.engine.weights",
+    "read_weights_metadata": "vom_plugin.engine.weights_header",
     "Propagator": "vom_plugin.engine.propagate",
     "StepOutput": "vom_plugin.engine.propagate",
     "propagate_clip": "vom_plugin.engine.propagate",

@@ -36,8 +36,10 @@ from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
 from vom_plugin.engine.shot import Shot
 from vom_plugin.engine.step_cache import StepCache, state_interval
+from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import CancelledError, InputError
 from vom_plugin.grammar import object_channel
+from vom_plugin.locations import weights_path
 
 __all__ = ["STAGES", "LoadedModels", "RenderResult", "Stop", "prepare", "render", "state_interval"]
 MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on disk (bounds the memory held)
@@ -110,7 +112,6 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     """The output pattern, each output frame against every input file, and its folder: nothing is created."""
     from vom_plugin import io as vio
     from vom_plugin.io.output_guard import ProtectedFiles, check_output_folder, check_outputs
-    from vom_plugin.locations import weights_path
 
     patterns = shot.out_patterns()
     for pattern in patterns.values():
@@ -177,6 +178,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     rotos = {name: {kf: vio.read_roto(path, size) for kf, path in kfs.items()} for name, kfs in shot.rotos().items()}
     roto_fp = {name: {kf: file_fingerprint(path, full=True) for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
+    read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too
     from vom_plugin.engine.device import resolve_device  # imports torch (1-2 s): after the checks of the files
 
     device = resolve_device(shot.device)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from vom_plugin.atomic import atomic_path
+from vom_plugin.engine.weights_header import read_weights_metadata  # re-exported (torch-free there)
 from vom_plugin.errors import InputError
 from vom_plugin.locations import weights_path  # re-exported (torch-free there, for the output checks)
 from vom_plugin.model import CONFIGS, HSTSG, build_model
@@ -39,20 +40,6 @@ def save_weights(model: HSTSG, path: str | os.PathLike, *, fp16: bool = True, me
     meta.update({"format": FORMAT, "config": model.config.name, "vom_version": __version__})
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
-
-
-def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The metadata of a weights file; InputError if it is missing or not a safetensors file."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"weights file {str(path)!r} does not exist: expected a .safetensors file written by vom")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as e:
-        raise InputError(f"weights file {str(path)!r} is not a readable safetensors file ({e})") from e
 
 
 # tensors added after weights were first shipped: older files load without them (the model's defaults)
@@ -105,7 +92,10 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
             f"weights file {str(path)!r} names model config {config!r}: expected one of {', '.join(CONFIGS)}"
         )
     model = build_model(config)
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors' own checks, beyond the header's (a file changed since it was read)
+        raise InputError(f"weights file {str(path)!r} is not a readable safetensors file ({e})") from None
     # trained before the learned edge refinement (then the plain guided filter) or the detail module (then the
     # decoder's alpha is published as it is)
     drop_modules(model, lacking_modules(model, state))

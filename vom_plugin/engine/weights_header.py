@@ -1,0 +1,55 @@
+"""A weights file's safetensors header, read without torch: a render refuses a missing or foreign weights file
+before it spends a second or two importing torch (``runner.prepare``); ``weights.load_model`` reads it too."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from vom_plugin.errors import InputError
+
+# A header is a few kB (one entry per tensor); a length beyond this is not a safetensors file.
+_MAX_HEADER = 1 << 26
+
+
+def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a weights file; InputError naming it if it is missing or not a safetensors file.
+
+    safetensors: an 8-byte little-endian header length, then that many bytes of JSON (an object of tensor
+    entries and an optional ``__metadata__`` object of strings), then the tensors' bytes."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"weights file {str(path)!r} does not exist: expected a .safetensors file written by vom")
+    what = f"weights file {str(path)!r} is not a readable safetensors file"
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n < 2 or n > _MAX_HEADER or 8 + n > size:
+                raise InputError(f"{what} (its first 8 bytes give no header length that fits its {size} bytes)")
+            header = json.loads(f.read(n))
+    except OSError as e:
+        raise InputError(f"{what} ({e.strerror or e})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"{what} (its header is not JSON)") from None
+    meta = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise InputError(f"{what} (its header is not a safetensors header)")
+    ends = [_data_end(entry) for name, entry in header.items() if name != "__metadata__"]
+    if None in ends:
+        raise InputError(f"{what} (its header is not a safetensors header)")
+    if max(ends, default=0) != size - 8 - n:  # a file cut short (a copy that did not finish) or with bytes added
+        raise InputError(f"{what} (its tensors need {max(ends, default=0)} bytes after the header, the file holds "
+                         f"{size - 8 - n}: truncated or damaged)")
+    return dict(meta)
+
+
+def _data_end(entry: object) -> int | None:
+    """Where a tensor entry's bytes end, None when it is not a tensor entry."""
+    offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(x) is int for x in offsets)
+            or not 0 <= offsets[0] <= offsets[1]):
+        return None
+    return offsets[1]
