@@ -31,7 +31,7 @@ import zstandard
 
 FORMAT = "vom-cache-3"  # 2: zlib-deflated tensors
 MARKER = "vom_cache"
-_MAX_HEADER = 1 << 24  # a header is a few kB; a length beyond this is garbage, not a reason to allocate
+MAX_HEADER = 1 << 24  # a header is a few kB; a length beyond this is garbage, not a reason to allocate
 
 
 class BadEntry(Exception):
@@ -167,7 +167,7 @@ def read_header(data: bytes) -> dict[str, Any]:
     if len(data) < 8:
         raise BadEntry(f"{len(data)} bytes: shorter than a header")
     n = int.from_bytes(data[:8], "little")
-    if n < 2 or n > _MAX_HEADER or 8 + n > len(data):
+    if n < 2 or n > MAX_HEADER or 8 + n > len(data):
         raise BadEntry(f"header length {n} does not fit the {len(data)} bytes")
     try:
         header = json.loads(data[8 : 8 + n])
@@ -261,7 +261,7 @@ def file_is_marked(path: str | os.PathLike[str]) -> bool:
             if len(head) < 8:
                 return False
             n = int.from_bytes(head, "little")
-            if n < 2 or n > _MAX_HEADER:
+            if n < 2 or n > MAX_HEADER:
                 return False
             header = read_header(head + f.read(n))
     except (OSError, BadEntry):

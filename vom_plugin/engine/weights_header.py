@@ -3,21 +3,19 @@ before it spends a second or two importing torch (``runner.prepare``); ``weights
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from vom_plugin.engine.cache_entry import MAX_HEADER, BadEntry, read_header
 from vom_plugin.errors import InputError
-
-# A header is a few kB (one entry per tensor); a length beyond this is not a safetensors file.
-_MAX_HEADER = 1 << 26
 
 
 def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The metadata of a weights file; InputError naming it if it is missing or not a safetensors file.
 
     safetensors: an 8-byte little-endian header length, then that many bytes of JSON (an object of tensor
-    entries and an optional ``__metadata__`` object of strings), then the tensors' bytes."""
+    entries and an optional ``__metadata__`` object of strings), then the tensors' bytes. The header is parsed as
+    the cache's entries are (``cache_entry.read_header``); here the tensors must also end where the file does."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file {str(path)!r} does not exist: expected a .safetensors file written by vom")
@@ -26,15 +24,13 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             head = f.read(8)
-            n = int.from_bytes(head, "little") if len(head) == 8 else -1
-            if n < 2 or n > _MAX_HEADER or 8 + n > size:
-                raise InputError(f"{what} (its first 8 bytes give no header length that fits its {size} bytes)")
-            header = json.loads(f.read(n))
+            n = int.from_bytes(head, "little") if len(head) == 8 else 0
+            header = read_header(head + f.read(min(n, MAX_HEADER + 1)))  # never a claimed length's allocation
     except OSError as e:
         raise InputError(f"{what} ({e.strerror or e})") from None
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{what} (its header is not JSON)") from None
-    meta = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    except BadEntry as e:
+        raise InputError(f"{what} ({e})") from None
+    meta = header.get("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise InputError(f"{what} (its header is not a safetensors header)")
     ends = [_data_end(entry) for name, entry in header.items() if name != "__metadata__"]
