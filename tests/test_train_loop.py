@@ -496,3 +496,39 @@ def test_long_validation_clips_join_the_selection_and_a_changed_set_restarts_bes
     assert len(scores) == 4  # the final validation scored synth, hard and both long sets
     ck = L.load_checkpoint(out / "best.pt")
     assert ck["step"] == 6 and ck["best"] == pytest.approx(sum(scores))
+
+
+# What a lent GPU machine lacks (its image has torch, numpy, OpenCV, PyYAML, safetensors, scikit-image, filelock; the
+# EfficientNet wheels travel with the run): training, export and loading the result must not need any of these.
+NOT_ON_A_GPU_MACHINE = ["OpenImageIO", "PyOpenColorIO", "OpenEXR", "zstandard", "fileseq", "pymatting"]
+
+
+@pytest.mark.slow
+def test_training_needs_none_of_the_render_io_modules(tmp_path: Path):
+    """`vom train --data synth`, `--export` and loading the file, with the image-io and cache modules unimportable:
+    a weights-file check that imported the cache's zstd module once broke training on a GPU machine."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import importlib.abc, sys
+        BLOCKED = {NOT_ON_A_GPU_MACHINE!r}
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+        sys.meta_path.insert(0, Block())
+        from vom_plugin.cli import main
+        run, dest = sys.argv[1], sys.argv[2]
+        assert main(["train", "--config", "lite", "--data", "synth", "--max-steps", "1", "--size", "32",
+                     "--batch", "1", "--val-hard", "0", "--val-minutes", "0", "--out", run]) == 0
+        assert main(["train", "--export", run + "/last.pt", "--to", dest]) == 0
+        from vom_plugin.engine.weights import load_model
+        print("loaded", load_model(dest).config.name)
+    """)
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run"), str(tmp_path / "w.safetensors")],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "loaded lite" in r.stdout
+    assert (tmp_path / "w.safetensors").stat().st_size > 1_000_000

@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 import zstandard
 
+from vom_plugin.engine.safetensors_header import MAX_HEADER, BadHeader
+from vom_plugin.engine.safetensors_header import read_header as _read_header
+
 FORMAT = "vom-cache-3"  # 2: zlib-deflated tensors
 MARKER = "vom_cache"
-MAX_HEADER = 1 << 24  # a header is a few kB; a length beyond this is garbage, not a reason to allocate
 
 
 class BadEntry(Exception):
@@ -164,18 +166,10 @@ def _unpack(name: str, t: Any, spec: Any) -> Any:
 
 def read_header(data: bytes) -> dict[str, Any]:
     """The safetensors JSON header at the start of ``data``; BadEntry when there is none."""
-    if len(data) < 8:
-        raise BadEntry(f"{len(data)} bytes: shorter than a header")
-    n = int.from_bytes(data[:8], "little")
-    if n < 2 or n > MAX_HEADER or 8 + n > len(data):
-        raise BadEntry(f"header length {n} does not fit the {len(data)} bytes")
     try:
-        header = json.loads(data[8 : 8 + n])
-    except ValueError:
-        raise BadEntry("header is not JSON") from None
-    if not isinstance(header, dict):
-        raise BadEntry("header is not a JSON object")
-    return header
+        return _read_header(data)
+    except BadHeader as e:
+        raise BadEntry(str(e)) from None
 
 
 def is_marked(header: dict[str, Any]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vom_plugin.engine.cache_entry import MAX_HEADER, BadEntry, read_header
+from vom_plugin.engine.safetensors_header import MAX_HEADER, BadHeader, read_header
 from vom_plugin.errors import InputError
 
 
@@ -15,7 +15,7 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
 
     safetensors: an 8-byte little-endian header length, then that many bytes of JSON (an object of tensor
     entries and an optional ``__metadata__`` object of strings), then the tensors' bytes. The header is parsed as
-    the cache's entries are (``cache_entry.read_header``); here the tensors must also end where the file does."""
+    the cache's entries are (``safetensors_header.read_header``); here the tensors must also end where the file does."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"weights file {str(path)!r} does not exist: expected a .safetensors file written by vom")
@@ -28,7 +28,7 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
             header = read_header(head + f.read(min(n, MAX_HEADER + 1)))  # never a claimed length's allocation
     except OSError as e:
         raise InputError(f"{what} ({e.strerror or e})") from None
-    except BadEntry as e:
+    except BadHeader as e:
         raise InputError(f"{what} ({e})") from None
     meta = header.get("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):

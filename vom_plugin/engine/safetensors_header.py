@@ -1,0 +1,34 @@
+"""The JSON header of a safetensors file, parsed with the standard library alone.
+
+Both readers of vom's safetensors files use it: the cache's entries (``cache_entry``) and the weights file a
+render checks before it imports torch (``weights_header``). It imports neither torch nor a compressor, so the
+weights check also runs where only the training dependencies exist (a lent GPU machine has no zstandard).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_HEADER = 1 << 24  # a header is a few kB; a length beyond this is garbage, not a reason to allocate
+
+
+class BadHeader(Exception):
+    """The bytes do not start with a safetensors header (the message says why)."""
+
+
+def read_header(data: bytes) -> dict[str, Any]:
+    """The safetensors JSON header at the start of ``data``: an 8-byte little-endian length, then that many bytes
+    of a JSON object. BadHeader when there is none."""
+    if len(data) < 8:
+        raise BadHeader(f"{len(data)} bytes: shorter than a header")
+    n = int.from_bytes(data[:8], "little")
+    if n < 2 or n > MAX_HEADER or 8 + n > len(data):
+        raise BadHeader(f"header length {n} does not fit the {len(data)} bytes")
+    try:
+        header = json.loads(data[8 : 8 + n])
+    except ValueError:
+        raise BadHeader("header is not JSON") from None
+    if not isinstance(header, dict):
+        raise BadHeader("header is not a JSON object")
+    return header
