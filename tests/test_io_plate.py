@@ -106,7 +106,7 @@ def test_rgba_layer_and_plain_rgb_preferred(tmp_path):
 def test_ambiguous_layers_ask_for_a_layer(tmp_path):
     pixels = np.concatenate([_rgb(), _rgb(seed=5)], 2)
     write_image(tmp_path / "p.exr", pixels, ("left.R", "left.G", "left.B", "right.R", "right.G", "right.B"))
-    with pytest.raises(InputError, match=r"p\.exr.*pick one with the layer setting: left, right"):
+    with pytest.raises(InputError, match=r"p\.exr.*its layers left, right are not a beauty layer"):
         read_plate(tmp_path / "p.exr")
 
 
@@ -224,3 +224,57 @@ def test_beauty_found_in_a_later_part_when_the_first_is_an_aov(tmp_path):
     out.write_image(beauty)
     out.close()
     np.testing.assert_array_equal(read_plate(path).rgb, beauty)  # not the depth replicated as grey
+
+
+def _multipart(path, parts):
+    """parts: [(name, channels, pixels)] as one multi-part EXR."""
+    import OpenImageIO as oiio
+
+    specs = []
+    for name, channels, px in parts:
+        spec = oiio.ImageSpec(px.shape[1], px.shape[0], len(channels), "half")
+        spec.channelnames = channels
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), tuple(specs))
+    for i, (_, _, px) in enumerate(parts):
+        if i:
+            assert out.open(str(path), specs[i], "AppendSubimage")
+        assert out.write_image(px.astype(np.float32))
+    out.close()
+
+
+def test_a_beauty_part_wins_over_an_aov_in_the_first_part(tmp_path):
+    """Part 0 a diffuse AOV (diffuse.R/G/B), part 1 the beauty: the beauty, as a single-part file would choose."""
+    beauty, aov = _rgb(seed=1), _rgb(seed=2)
+    _multipart(tmp_path / "p.exr", [("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), aov),
+                                   ("rgba", ("R", "G", "B"), beauty)])
+    np.testing.assert_array_equal(read_plate(tmp_path / "p.exr").rgb, beauty)
+    _multipart(tmp_path / "q.exr", [("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), aov)])
+    np.testing.assert_array_equal(read_plate(tmp_path / "q.exr").rgb, aov)  # the only picture there is
+
+
+def test_blenders_combined_pass_is_the_beauty_of_a_multilayer_file(tmp_path):
+    beauty, diffuse = _rgb(seed=3), _rgb(seed=4)
+    names = tuple(f"ViewLayer.{p}.{c}" for p in ("Combined", "DiffCol") for c in "RGB")
+    write_image(tmp_path / "b.exr", np.concatenate([beauty, diffuse], -1), names)
+    np.testing.assert_array_equal(read_plate(tmp_path / "b.exr").rgb, beauty)
+    # two AOVs and no beauty: refused, saying how to make a plate of one (there is no layer setting to point at)
+    write_image(tmp_path / "a.exr", np.concatenate([beauty, diffuse], -1),
+                tuple(f"{p}.{c}" for p in ("diffuse", "spec") for c in "RGB"))
+    with pytest.raises(InputError, match=r"its layers diffuse, spec are not a beauty layer .*oiiotool IN --ch "
+                                         r"diffuse\.R,diffuse\.G,diffuse\.B --chnames R,G,B"):
+        read_plate(tmp_path / "a.exr")
+
+
+def test_a_deep_plate_is_refused_naming_it(tmp_path):
+    import OpenImageIO as oiio
+
+    flat = write_image(tmp_path / "f.exr", np.concatenate([_rgb(), np.ones((12, 16, 2))], -1).astype(np.float32),
+                       ("R", "G", "B", "A", "Z"))
+    deep = oiio.ImageBuf()
+    assert oiio.ImageBufAlgo.deepen(deep, oiio.ImageBuf(str(flat)))
+    assert deep.write(str(tmp_path / "d.exr"))
+    with pytest.raises(InputError, match=r"plate .*d\.exr is a deep image .* flatten it first"):
+        read_plate(tmp_path / "d.exr")

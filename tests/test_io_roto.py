@@ -103,3 +103,36 @@ def test_desqueezed_roto_of_an_anamorphic_plate_is_accepted(tmp_path):
     assert mask.shape == (24, 32) and mask[12, 16] == 1 and mask[12, 0] == 0
     with pytest.raises(InputError, match="aspect"):
         read_roto(tmp_path / "roto.exr", (32, 24))  # without the pixel aspect it is another aspect
+
+
+def test_several_layered_alphas_are_refused_naming_them(tmp_path):
+    """One alpha per object and no plain A: taking the first would matte another object (it did, silently)."""
+    box = np.zeros((12, 16), np.float32)
+    box[2:6, 2:6] = 1
+    write_image(tmp_path / "r.exr", np.stack([box, box[::-1]], -1), ("dog.A", "hero.A"))
+    with pytest.raises(InputError, match=r"r\.exr holds several alphas \(dog\.A, hero\.A\)"):
+        read_roto(tmp_path / "r.exr", (16, 12))
+    # with a plain A beside them, that is the roto
+    write_image(tmp_path / "p.exr", np.stack([box, box[::-1], box], -1), ("dog.A", "hero.A", "A"))
+    np.testing.assert_array_equal(read_roto(tmp_path / "p.exr", (16, 12)), box)
+
+
+def test_a_layered_opaque_alpha_reads_the_luminance_of_its_own_layer(tmp_path):
+    """rgba.R/G/B/A with an opaque alpha and the shape in RGB reads as plain R, G, B, A does (it read as the
+    whole frame)."""
+    shape = np.zeros((12, 16), np.float32)
+    shape[3:8, 4:10] = 1
+    px = np.stack([shape, shape, shape, np.ones_like(shape)], -1)
+    write_image(tmp_path / "plain.exr", px, ("R", "G", "B", "A"))
+    write_image(tmp_path / "layer.exr", px, ("rgba.R", "rgba.G", "rgba.B", "rgba.A"))
+    np.testing.assert_array_equal(read_roto(tmp_path / "layer.exr", (16, 12)), shape)
+    np.testing.assert_array_equal(read_roto(tmp_path / "plain.exr", (16, 12)), shape)
+
+
+def test_an_autocropped_roto_uses_its_alpha(tmp_path):
+    """Black RGB and an alpha that is 1 over a data window cropped to the shape (Nuke's Write with autocrop):
+    constant inside the data window, not over the frame."""
+    write_image(tmp_path / "r.exr", np.concatenate([np.zeros((4, 5, 3)), np.ones((4, 5, 1))], -1).astype(np.float32),
+                ("R", "G", "B", "A"), data_origin=(6, 3), display=(0, 0, 16, 12))
+    mask = read_roto(tmp_path / "r.exr", (16, 12))
+    assert mask[3:7, 6:11].all() and mask.sum() == 20

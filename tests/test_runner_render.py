@@ -429,3 +429,84 @@ def test_the_cache_keeps_each_tensor_once_in_8_bits_or_half_precision(shot_dir: 
     per_frame = sum(p.stat().st_size for p in entries if ".state." not in p.name) / N
     features = sum(kinds["keys"][0][n].numel() for n in ("f4", "f8", "f16"))
     assert per_frame < features * 2
+
+
+def _float_plate_with_overscan(shot_dir: Path, folder: Path, frames: int) -> Path:
+    """The shot's first ``frames`` frames as float EXRs with 6 px of magenta overscan and a hot pixel (1e5)
+    inside the picture: what a compositor hands over from a lens-distorted, unclamped render."""
+    folder.mkdir()
+    for f in range(1, frames + 1):
+        rgb = oiio.ImageBuf(str(shot_dir / "plate" / f"p.{f:04d}.exr")).get_pixels(oiio.FLOAT)
+        big = np.zeros((H + 12, W + 12, 3), np.float32)
+        big[...] = (1.0, 0.0, 1.0)
+        big[6:-6, 6:-6] = rgb
+        big[6 + 5, 6 + 7] = (1e5, 7e4, 1.0)
+        spec = oiio.ImageSpec(W + 12, H + 12, 3, oiio.FLOAT)
+        spec.x, spec.y = -6, -6
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, W, H
+        spec.channelnames = ("R", "G", "B")
+        out = oiio.ImageOutput.create(str(folder / f"p.{f:04d}.exr"))
+        assert out.open(str(folder / f"p.{f:04d}.exr"), spec) and out.write_image(big)
+        out.close()
+    return folder / "p.####.exr"
+
+
+def test_rgba_output_carries_the_plates_own_overscan_and_float_rgb(shot_dir: Path, tmp_path: Path) -> None:
+    """--output rgba: the RGB is the plate's, overscan included (it was the picture's edge pixels smeared
+    outwards), and a float plate's RGB stays float (in half, 1e5 became Inf)."""
+    plate = _float_plate_with_overscan(shot_dir, tmp_path / "plate", 2)
+    r = render(shot(shot_dir, "rgba", plate=str(plate), frames="1-2", output="rgba",
+                    out=str(tmp_path / "o" / "a.####.exr")))
+    assert r.frames == [1, 2]
+    src = oiio.ImageBuf(str(tmp_path / "plate" / "p.0002.exr"))
+    got = oiio.ImageBuf(str(tmp_path / "o" / "a.0002.exr"))
+    spec = got.spec()
+    assert (spec.x, spec.y, spec.width, spec.height) == (-6, -6, W + 12, H + 12)
+    assert [str(t) for t in spec.channelformats] == ["float", "float", "float", "half"]
+    rgba = got.get_pixels(oiio.FLOAT)
+    np.testing.assert_array_equal(rgba[..., :3], src.get_pixels(oiio.FLOAT))  # overscan and hot pixel as they were
+    assert np.isfinite(rgba).all()
+    np.testing.assert_array_equal(rgba[0, 0, :3], [1.0, 0.0, 1.0])
+    assert rgba[11, 13, 0] == 1e5
+
+
+@pytest.mark.parametrize("bad", ["size", "channel"])
+def test_a_bad_later_plate_frame_is_refused_before_any_frame_is_written(shot_dir: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str],
+                                                                        bad: str) -> None:
+    """Frame 3 of another size, or holding only depth: exit 2 naming it, and no output at all (frames 1-2 were
+    written before the render met it)."""
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    third = folder / "p.0003.exr"
+    if bad == "size":
+        _write(third, np.zeros((H // 2, W // 2, 3), np.float32), ["R", "G", "B"])
+        needle = rf"plate frame 3 \({re.escape(str(third))}\) is {W // 2}x{H // 2}; the shot's other frames are {W}x{H}"
+    else:
+        _write(third, np.zeros((H, W, 1), np.float32), ["Z"])
+        needle = rf"plate {re.escape(str(third))}: its only channel 'Z' is not a picture"
+    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--roto", str(shot_dir / "roto" / "r.0001.exr"),
+               "--frames", "1-4", "--out", str(tmp_path / "out" / "a.####.exr"), "--model",
+               str(shot_dir / "model.safetensors"), "--cache", str(tmp_path / "cache"), "--working-size", "128",
+               "--device", "cpu", "--progress", "none", "--no-worker"])
+    err = capsys.readouterr().err
+    assert rc == 2 and re.search(needle, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_desqueezed_roto_of_an_anamorphic_plate_renders(shot_dir: Path, tmp_path: Path) -> None:
+    """A 2:1 anamorphic plate with its roto drawn over the desqueezed picture (twice as wide): read_roto
+    accepts it given the plate's pixel aspect, which the render now passes."""
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for f in (1, 2):
+        buf = oiio.ImageBuf(str(shot_dir / "plate" / f"p.{f:04d}.exr"))
+        buf.specmod().attribute("PixelAspectRatio", 2.0)
+        assert buf.write(str(folder / f"p.{f:04d}.exr"))
+    wide = oiio.ImageBufAlgo.resize(oiio.ImageBuf(str(shot_dir / "roto" / "r.0001.exr")),
+                                    roi=oiio.ROI(0, 2 * W, 0, H, 0, 1, 0, 1))
+    assert wide.write(str(tmp_path / "wide.0001.exr"))
+    r = render(shot(shot_dir, "ana", plate=str(folder / "p.####.exr"), frames="1-2",
+                    keyframes={1: str(tmp_path / "wide.0001.exr")}, out=str(tmp_path / "o" / "a.####.exr")))
+    assert r.frames == [1, 2]
+    assert read_alpha(tmp_path / "o" / "a.0001.exr").max() > 0.5

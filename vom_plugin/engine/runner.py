@@ -175,7 +175,18 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     _check_out(shot, frames, on_disk)
     first = _read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
     size = tuple(first.size)
-    rotos = {name: {kf: vio.read_roto(path, size) for kf, path in kfs.items()} for name, kfs in shot.rotos().items()}
+    # Every frame the passes will read (from the first keyframe or frame to the last), by its header: a frame
+    # of another size or without a picture is refused now, not after the frames before it were written.
+    ends = frames + [kf for kfs in shot.rotos().values() for kf in kfs]
+    for f in on_disk.frames:
+        if min(ends) <= f <= max(ends) and f != frames[0]:
+            info = vio.plate_info(on_disk.path(f))
+            if tuple(info.size) != size:
+                raise InputError(f"plate frame {f} ({on_disk.path(f)}) is {info.size[0]}x{info.size[1]}; the shot's "
+                                 f"other frames are {size[0]}x{size[1]}")
+    aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
+    rotos = {name: {kf: vio.read_roto(path, size, pixel_aspect=aspect) for kf, path in kfs.items()}
+             for name, kfs in shot.rotos().items()}
     roto_fp = {name: {kf: file_fingerprint(path, full=True) for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too
@@ -396,7 +407,7 @@ class _Render:
 
         shot = self.shot
         plate = self.source.plate(frame)
-        rgb = plate.rgb if shot.output != "alpha" else None
+        rgb = plate.data_rgb if shot.output != "alpha" else None  # the data window: a real overscan is kept
         files = []  # (path, the objects in it)
         for name, pattern in shot.out_patterns().items():
             files.append((vio.frame_path(pattern, frame), list(mattes) if name is None else [name]))

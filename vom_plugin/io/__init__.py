@@ -15,7 +15,7 @@ _WHERE = {
     "COMPRESSIONS": "exr_out", "OUTPUTS": "exr_out", "ensure_output_folder": "exr_out",
     "write_alpha": "exr_out", "write_exr": "exr_out", "write_layers": "exr_out",
     "ImageInfo": "info", "Window": "info",
-    "Plate": "plate", "read_plate": "plate",
+    "Plate": "plate", "plate_info": "plate", "read_plate": "plate",
     "read_info": "reader",
     "read_roto": "roto",
     "PlateSequence": "sequence", "format_frames": "sequence", "frame_from_path": "sequence",

@@ -81,13 +81,17 @@ def _metadata_name(key: str) -> str:
 
 
 def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None,
-                alpha_index: int | None = None) -> Any:
+                alpha_index: int | None = None, plate_rgb: int = 0) -> Any:
+    """``plate_rgb``: the first channels that carry the plate's own RGB. They keep a float plate's precision
+    (in half, 1e5 becomes Inf and 16-bit codes lose bits); mattes, and the RGB of a half plate, are half."""
     import OpenImageIO as oiio
 
     from vom_plugin import __version__
 
     dw, disp = info.data_window, info.display_window
     spec = oiio.ImageSpec(dw.width, dw.height, len(names), oiio.HALF)
+    if plate_rgb and info.pixel_type != "half":
+        spec.channelformats = tuple([oiio.FLOAT] * plate_rgb + [oiio.HALF] * (len(names) - plate_rgb))
     spec.x, spec.y = dw.x, dw.y
     spec.full_x, spec.full_y, spec.full_width, spec.full_height = disp.x, disp.y, disp.width, disp.height
     spec.channelnames = tuple(names)
@@ -173,7 +177,8 @@ def write_alpha(
     extra: dict[str, np.ndarray] | None = None,
     sweep: bool = True,
 ) -> None:
-    """Write ``alpha`` (float32 (H, W) over the display window of ``info``) as a half-float EXR frame.
+    """Write ``alpha`` (float32 (H, W) over the display window of ``info``) as a half-float EXR frame (the
+    plate's RGB of ``rgba`` outputs in float unless the plate is half).
 
     The alpha is written clipped to [0, 1] (NaN -> 0).
 
@@ -201,8 +206,8 @@ def write_alpha(
     if extra:
         pixels = np.concatenate([pixels] + [_prepare_pixels(v, info, "alpha", None) for v in extra.values()], axis=2)
         names = names + list(extra)
-    _write(out_path, np.ascontiguousarray(pixels), _build_spec(info, names, compression, metadata, alpha_index),
-           sweep)
+    spec = _build_spec(info, names, compression, metadata, alpha_index, plate_rgb=0 if output == "alpha" else 3)
+    _write(out_path, np.ascontiguousarray(pixels), spec, sweep)
 
 
 def write_layers(
@@ -230,7 +235,8 @@ def write_layers(
         planes.insert(0, _prepare_pixels(first, info, "rgba", rgb)[:, :, :3])
         names = ["R", "G", "B", *names]
     pixels = np.ascontiguousarray(np.concatenate(planes, axis=2))
-    _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1), sweep)
+    _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1, plate_rgb=3 if rgb is not None else 0),
+           sweep)
 
 
 def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, ...], *,

@@ -56,14 +56,18 @@ def _describe_layers(channels: tuple[str, ...]) -> str:
     return ", ".join(names)
 
 
-def _default_rgb(channels: tuple[str, ...]) -> list[int] | None:
-    """R, G, B with no layer named: plain, else a usual beauty layer, else the only layer that has them."""
+def _default_rgb(channels: tuple[str, ...], *, only_layer: bool = True) -> list[int] | None:
+    """R, G, B with no layer named: plain, else a usual beauty layer (``rgba``, ``beauty``, ``combined``, or one
+    ending so: Blender's ``ViewLayer.Combined``), else (``only_layer``) the only layer that has them."""
     for candidate in ("", *DEFAULT_LAYERS):
         found = find_rgb(channels, candidate)
         if found is not None:
             return found
     with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
-    return find_rgb(channels, with_rgb[0]) if len(with_rgb) == 1 else None
+    beauty = [lay for lay in with_rgb if lay.rsplit(".", 1)[-1] in DEFAULT_LAYERS]
+    if len(beauty) == 1:
+        return find_rgb(channels, beauty[0])
+    return find_rgb(channels, with_rgb[0]) if only_layer and len(with_rgb) == 1 else None
 
 
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
@@ -90,19 +94,24 @@ def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
             f"{img.role} {img.path}: no layer {layer!r} with R, G, B channels; "
             f"its layers are: {_describe_layers(channels)} (channels {', '.join(channels)})"
         )
-    found = _default_rgb(channels)
+    # A multi-part EXR whose first part is an AOV (depth, diffuse, ...): a beauty in another part comes first,
+    # then a part with a single RGB layer, the first part before the others.
+    found = _default_rgb(channels, only_layer=False)
     if found is not None:
         return img, found
-    # A multi-part EXR whose first part is an AOV (depth, ...): the beauty is in another part.
-    for index in range(len(subimage_names(img))):
-        if index == img.subimage:
-            continue
-        other = open_image(img.path, img.role, subimage=index)
-        found = _default_rgb(other.info.channels)
-        if found is not None:
-            img.close()
-            return other, found
-        other.close()
+    parts = len(subimage_names(img))  # seeks: only for a file whose first part has no beauty
+    for only_layer in (False, True):
+        if only_layer and (found := _default_rgb(channels)) is not None:
+            return img, found
+        for index in range(parts):
+            if index == img.subimage:
+                continue
+            other = open_image(img.path, img.role, subimage=index)
+            found = _default_rgb(other.info.channels, only_layer=only_layer)
+            if found is not None:
+                img.close()
+                return other, found
+            other.close()
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
     if grey:
         return img, [grey[0]]
@@ -115,10 +124,23 @@ def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
             f"(channels {', '.join(channels)})"
         )
     with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
-    hint = f"pick one with the layer setting: {', '.join(with_rgb)}" if with_rgb else "it has no R, G, B channels"
+    hint = (f"its layers {', '.join(with_rgb)} are not a beauty layer (rgba, beauty, combined); write the one to "
+            f"use as R, G, B (oiiotool IN --ch {with_rgb[0]}.R,{with_rgb[0]}.G,{with_rgb[0]}.B --chnames R,G,B -o OUT)"
+            if with_rgb else "it has no R, G, B channels")
     raise InputError(
         f"{img.role} {img.path}: cannot tell which channels are the RGB; {hint} (channels {', '.join(channels)})"
     )
+
+
+def plate_info(path: str | os.PathLike[str]) -> ImageInfo:
+    """The header of a plate frame as ``read_plate`` reads it (the part holding its RGB), without its pixels:
+    InputError naming the file when it is not an image, is deep or has no picture channels."""
+    img = open_image(path, "plate")
+    try:
+        img, _ = _pick_rgb(img, None)
+        return img.info
+    finally:
+        img.close()
 
 
 def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Plate:

@@ -90,6 +90,10 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
         inp.close()
         raise InputError(f"{role} {p} has no part {subimage}")
     spec = inp.spec()
+    if spec.deep:  # samples per pixel, not a picture: read flat it would be scrambled
+        inp.close()
+        raise InputError(f"{role} {p} is a deep image (several samples per pixel); flatten it first "
+                         f"(oiiotool {p.name} --flatten -o flat.exr)")
     if spec.width <= 0 or spec.height <= 0 or spec.full_width <= 0 or spec.full_height <= 0:
         inp.close()
         raise InputError(f"{role} {p} has an empty data or display window")

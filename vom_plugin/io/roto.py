@@ -16,15 +16,28 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 _ASPECT_TOLERANCE = 0.01
 
 
+_ALPHA_NAMES = ("A", "a", "alpha", "Alpha")
+
+
 def _alpha_index(img: OpenImage) -> int | None:
+    """The roto's alpha: the plain one (A, alpha), else the only layered one (``hero.A``). Several layered
+    alphas and no plain one (one per object) are refused: taking the first would matte another object."""
     channels = img.info.channels
-    if 0 <= img.spec.alpha_channel < len(channels):
+    plain = [i for i, c in enumerate(channels) if c in _ALPHA_NAMES]
+    if plain:
+        return plain[0]
+    layered = [i for i, c in enumerate(channels) if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
+    if len(layered) > 1:
+        raise InputError(
+            f"roto {img.path} holds several alphas ({', '.join(channels[i] for i in layered)}) and no plain A: "
+            "cannot tell which object it draws; write the one to use as its own file "
+            f"(oiiotool IN --ch {channels[layered[0]]} --chnames A -o OUT)"
+        )
+    if layered:
+        return layered[0]
+    if 0 <= img.spec.alpha_channel < len(channels):  # a file that declares another channel its alpha
         return int(img.spec.alpha_channel)
-    for i, c in enumerate(channels):
-        if c in ("A", "a", "alpha", "Alpha"):
-            return i
-    layered = [i for i, c in enumerate(channels) if c.endswith(".A")]
-    return layered[0] if len(layered) == 1 else None
+    return None
 
 
 def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
@@ -35,20 +48,25 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
             raise InputError(f"roto {img.path} has no channel {channel!r}; its channels are {', '.join(channels)}")
         return read_channels(img, [channels.index(channel)])[:, :, 0], f"channel {channel}"
     alpha = _alpha_index(img)
-    rgb = find_rgb(channels, "")
+    # the RGB beside the alpha: a layered alpha (rgba.A) has its colour in the same layer (rgba.R ...)
+    layer = channels[alpha].rsplit(".", 1)[0] if alpha is not None and "." in channels[alpha] else ""
+    rgb = find_rgb(channels, layer) or (find_rgb(channels, "") if layer else None)
     if alpha is not None:
         values = read_channels(img, [alpha])[:, :, 0]
-        # A paint program's PNG often has an opaque alpha and the shape in RGB: then the alpha says nothing.
-        if rgb is None or values.min() != values.max():
+        # A paint program's PNG often has an opaque alpha and the shape in RGB: then the alpha says nothing. A
+        # data window smaller than the frame (an autocropped roto) is not constant over the frame: 0 outside.
+        dw, disp = img.info.data_window, img.info.display_window
+        covers = dw.x <= disp.x and dw.y <= disp.y and dw.x_end >= disp.x_end and dw.y_end >= disp.y_end
+        if rgb is None or values.min() != values.max() or not covers:
             return values, f"channel {channels[alpha]}"
     if rgb is not None:
-        return read_channels(img, rgb) @ _LUMA, "luminance of R, G, B"
+        return read_channels(img, rgb) @ _LUMA, "luminance of " + ", ".join(channels[i] for i in rgb)
     if len(channels) == 1 or "Y" in channels:
         index = channels.index("Y") if "Y" in channels else 0
         return read_channels(img, [index])[:, :, 0], f"channel {channels[index]}"
     raise InputError(
         f"roto {img.path}: no alpha, R, G, B or single channel to read the mask from (channels {', '.join(channels)}); "
-        "name the channel to use"
+        "write the mask as its own file (oiiotool IN --ch CHANNEL --chnames A -o OUT)"
     )
 
 
