@@ -436,3 +436,31 @@ def test_a_clean_cache_still_hits(root: Path, clean: dict[str, np.ndarray], tmp_
     r = render(_shot(root, tmp_path / "out", cache))
     assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0 and not r.warnings
     assert all(np.array_equal(read_alpha(p), clean[p.name]) for p in r.paths)
+
+
+def test_clear_refuses_a_nan_age_and_a_cache_that_is_not_a_folder(root: Path, clean: dict[str, np.ndarray],
+                                                                   tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`--older-than nan` compared false with every age and cleared everything; a mistyped --cache read as an
+    empty cache, "cleared"."""
+    cache = _cache_copy(root, tmp_path)
+    entries = list(cache.rglob("*.safetensors"))
+    for age in ("nan", "inf", "-1"):
+        assert main(["cache", "clear", "--cache", str(cache), "--older-than", age]) == 2
+        assert "expected a number of days >= 0" in capsys.readouterr().err
+    assert all(p.exists() for p in entries)
+    (tmp_path / "afile").write_text("mine")
+    for action in ("clear", "info"):
+        assert main(["cache", action, "--cache", str(tmp_path / "nowhere")]) == 2
+        assert f"--cache {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+        assert main(["cache", action, "--cache", str(tmp_path / "afile")]) == 2
+        assert "is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_clear_names_the_plate_of_a_shot_folder_it_removes(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    cache = _cache_copy(root, tmp_path)
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "shot folder removed" in line]
+    assert lines and all(line.rstrip().endswith("p.####.exr") for line in lines), lines

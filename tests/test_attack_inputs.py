@@ -89,6 +89,15 @@ def test_safe_yaml_names_the_line_of_the_alias() -> None:
                                                                                  "frames": "1-10"}
 
 
+def test_a_key_given_twice_is_refused_naming_its_lines() -> None:
+    """YAML keeps the last of two equal keys silently: a second `out:` wrote somewhere else, a second roto for
+    frame 1 replaced the first."""
+    with pytest.raises(InputError, match=r"shot: not valid YAML \(line 3: 'out' is given twice \(first on line 1\)"):
+        safe_yaml.load_text("out: a/a.####.exr\nframes: 1-2\nout: b/a.####.exr\n", "shot")
+    with pytest.raises(InputError, match=r"line 1: 1 is given twice"):
+        safe_yaml.load_text("keyframes: {1: a.exr, 1: b.exr}\n", "shot")
+
+
 def test_a_shot_file_too_big_to_be_one_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "huge.yaml"
     path.write_text("frames: [" + ", ".join(["1"] * 400_000) + "]\n")

@@ -510,3 +510,29 @@ def test_a_desqueezed_roto_of_an_anamorphic_plate_renders(shot_dir: Path, tmp_pa
                     keyframes={1: str(tmp_path / "wide.0001.exr")}, out=str(tmp_path / "o" / "a.####.exr")))
     assert r.frames == [1, 2]
     assert read_alpha(tmp_path / "o" / "a.0001.exr").max() > 0.5
+
+
+def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Frames 6-7 asked for, keyframe 1, frames 3-4 missing on disk: the pass would jump from 2 to 5 (another
+    matte, exit 0, no word). A plate on twos (every other frame) has no hole."""
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    for f in (3, 4):
+        (folder / f"p.{f:04d}.exr").unlink()
+    args = ["--roto", str(shot_dir / "roto" / "r.0001.exr"), "--model", str(shot_dir / "model.safetensors"),
+            "--working-size", "128", "--device", "cpu", "--progress", "none", "--no-worker"]
+    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--frames", "6-7", "--out",
+               str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and "missing frames 3-4, which the propagation between the keyframes and the requested frames " \
+                       "(1-7) reads" in err, err
+    assert not (tmp_path / "out").exists()
+    twos = tmp_path / "twos"
+    twos.mkdir()
+    for f in (1, 3, 5):
+        shutil.copy(shot_dir / "plate" / f"p.{f:04d}.exr", twos / f"p.{f:04d}.exr")
+    rc = main(["render", "--plate", str(twos / "p.####.exr"), "--frames", "5", "--out",
+               str(tmp_path / "out2" / "a.####.exr"), "--cache", str(tmp_path / "c2"), *args])
+    assert rc == 0, capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out2").glob("*.exr")] == ["a.0005.exr"]

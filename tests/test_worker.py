@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from test_runner_render import N, make_shot_dir, outputs
 
+from vom_plugin.errors import InputError
 from vom_plugin.worker import environment, private_folder_problem, socket_path
 
 
@@ -168,6 +169,27 @@ def test_the_socket_folder_must_be_private(tmp_path: Path, monkeypatch: pytest.M
     assert not (open_folder / "w.sock").exists()
     monkeypatch.setenv("VOM_WORKER_SOCKET", str(open_folder / "w.sock"))
     assert socket_path() == open_folder / "w.sock"
+
+
+def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) -> None:
+    """Only a stale socket is replaced: a user's file there was unlinked (and a folder raised a traceback)."""
+    from vom_plugin.worker.server import Worker
+
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    notes = folder / "notes.txt"
+    notes.write_text("my notes")
+    (folder / "adir").mkdir()
+    (folder / "link").symlink_to(notes)
+    for path, what in ((notes, "a file"), (folder / "adir", "a folder"), (folder / "link", "a link")):
+        with pytest.raises(InputError, match=rf"worker socket {re.escape(str(path))} is {what}, not a socket"):
+            Worker(path).bind()
+    assert notes.read_text() == "my notes" and (folder / "adir").is_dir() and (folder / "link").is_symlink()
+    # a socket left by a killed worker is replaced
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(folder / "w.sock"))
+    stale.close()
+    Worker(folder / "w.sock").bind().close()
 
 
 def test_a_second_worker_on_the_same_socket_is_refused(worker: tuple) -> None:

@@ -26,6 +26,20 @@ class _NoAliasLoader(yaml.SafeLoader):
                                  f"aliases are not accepted here; write the value out)")
         return super().compose_node(parent, index)
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # YAML keeps the last of two equal keys without a word: `out:` twice wrote where the second said
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: the base class names it
+                break
+            if first is not key_node:
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: {key!r} is given twice (first on line "
+                                     f"{first.start_mark.line + 1}); write it once")
+        return super().construct_mapping(node, deep=deep)
+
 
 def load_text(text: str, source: str) -> Any:
     """The plain data of ``text``; InputError naming ``source`` when it is not YAML, too big or uses aliases."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 from vom_plugin.commands._args import human_size
@@ -29,8 +30,12 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.locations import default_cache_dir
 
     root = Path(args.cache) if args.cache else default_cache_dir()
-    if args.older_than is not None and args.older_than < 0:
+    if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
+        # NaN compares false with every age: "clear what is older than nan days" would clear everything
         raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")
+    if args.cache and not root.is_dir():  # a mistyped path must not read as an empty cache, cleared
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise InputError(f"--cache {root} {what}")
     if args.action == "clear":
         report = vc.clear(root, older_than_days=args.older_than)
         which = f" not used for {args.older_than:g} days" if args.older_than is not None else ""

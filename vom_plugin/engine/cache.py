@@ -486,6 +486,7 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> C
                 report.left_alone.append(e.path)
         for shot in shots:
             files = freed = 0
+            plate = _plate_of(shot)  # read before shot.json may go with the folder
             for path, st in list(_entries(shot)):
                 if cutoff is not None and st.st_mtime >= cutoff:
                     continue
@@ -499,7 +500,7 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> C
             if not removed:
                 report.left_alone.extend(_foreign(shot))
             if files or removed:
-                report.shots.append(ClearedShot(shot.name, _plate_of(shot), files, freed, removed))
+                report.shots.append(ClearedShot(shot.name, plate, files, freed, removed))
     return report
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
+import math
 import signal
 import threading
 import time
@@ -108,6 +110,25 @@ class LoadedModels:
         return got
 
 
+def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
+    """The frames a render's passes read run from the first keyframe or requested frame to the last, over the
+    plate as it is on disk: a hole there (a farm render that left frames out) is refused, not skipped (a pass
+    that jumped from frame 2 to 15 gave another matte, silently). A plate rendered on twos (every frame on disk
+    a multiple of the same step apart) has no holes."""
+    from vom_plugin import io as vio
+
+    have = sorted(set(on_disk.frames))
+    step = 0
+    for a, b in itertools.pairwise(have):
+        step = math.gcd(step, b - a)
+    step = max(step, 1)
+    missing = [f for f in range(lo, hi + 1, step) if f not in set(have)] if lo % step == have[0] % step else []
+    if missing:
+        raise InputError(f"sequence {plate}: missing frames {vio.format_frames(missing)}, which the propagation "
+                         f"between the keyframes and the requested frames ({lo}-{hi}) reads "
+                         f"(e.g. {on_disk.path(missing[0])})")
+
+
 def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     """The output pattern, each output frame against every input file, and its folder: nothing is created."""
     from vom_plugin import io as vio
@@ -178,6 +199,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # Every frame the passes will read (from the first keyframe or frame to the last), by its header: a frame
     # of another size or without a picture is refused now, not after the frames before it were written.
     ends = frames + [kf for kfs in shot.rotos().values() for kf in kfs]
+    _check_no_holes(shot.plate, on_disk, min(ends), max(ends))
     for f in on_disk.frames:
         if min(ends) <= f <= max(ends) and f != frames[0]:
             info = vio.plate_info(on_disk.path(f))

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import struct
 import sys
 import threading
@@ -77,6 +78,12 @@ class Worker:
     def bind(self) -> socket.socket:
         make_private_folder(self.path.parent)
         if self.path.exists() or self.path.is_symlink():
+            # only a socket is ours to replace: a user's file (or a link, a folder) at that path is never deleted
+            mode = os.lstat(self.path).st_mode
+            if not stat.S_ISSOCK(mode):
+                what = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else "a file"
+                raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
+                                 "(--socket or VOM_WORKER_SOCKET)")
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 probe.connect(str(self.path))
