@@ -536,3 +536,56 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
                str(tmp_path / "out2" / "a.####.exr"), "--cache", str(tmp_path / "c2"), *args])
     assert rc == 0, capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out2").glob("*.exr")] == ["a.0005.exr"]
+
+
+def test_every_file_on_disk_is_announced_when_a_damaged_frame_stops_the_render(shot_dir: Path, tmp_path: Path) -> None:
+    """A later frame cut short (its header intact, so only reading it finds out): the render stops with exit 2,
+    and each frame that did reach the disk has had its progress event first (the last one never had)."""
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    data = (folder / "p.0005.exr").read_bytes()
+    (folder / "p.0005.exr").write_bytes(data[: len(data) // 2])
+    events: list[dict] = []
+    with pytest.raises(InputError, match=r"p\.0005\.exr"):
+        render(shot(shot_dir, "damaged", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr")),
+               progress=events.append)
+    on_disk = sorted(p.name for p in (tmp_path / "o").glob("[!.]*.exr"))
+    announced = sorted(Path(e["path"]).name for e in events if e["event"] == "frame")
+    assert on_disk and announced == on_disk
+
+
+def test_a_stop_sent_on_a_progress_event_leaves_a_state_to_resume_from(shot_dir: Path, tmp_path: Path) -> None:
+    """A host that stops the render when it sees frame 3's event (after that step's state check): the state of
+    step 3 is saved all the same, and the next render resumes there instead of at the keyframe."""
+    import signal as sig
+
+    from vom_plugin.engine.runner import Stop
+    from vom_plugin.errors import CancelledError
+
+    stop = Stop()
+
+    def on_event(e: dict) -> None:
+        if e["event"] == "frame" and e["done"] == 3:
+            stop.set(sig.SIGINT)
+
+    s = shot(shot_dir, "stopped", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c"))
+    with pytest.raises(CancelledError):
+        render(s, progress=on_event, stop=stop)
+    assert list((tmp_path / "c").rglob("*.state.safetensors"))
+    r = render(s)
+    assert r.cache["steps_cached"] >= 3 and r.cache["steps_computed"] <= N - 3, r.cache
+
+
+def test_sigterm_while_starting_exits_130_saying_so(tmp_path: Path) -> None:
+    """Before the render installs its own handler (importing, checking the shot), SIGTERM killed the process by
+    the signal with no word (-15); the help promises 130."""
+    from vom_plugin.locations import demo_dir
+
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "render", str(demo_dir() / "shot.yaml"),
+                             "--out", str(tmp_path / "o" / "a.####.exr"), "--cache", str(tmp_path / "c"),
+                             "--no-worker", "--progress", "none"], stderr=subprocess.PIPE, text=True)
+    time.sleep(0.4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "interrupted" in err or "stopped by SIGTERM" in err, err

@@ -14,6 +14,7 @@ import atexit
 import importlib
 import os
 import pkgutil
+import signal
 import sys
 import threading
 import traceback
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def entry() -> NoReturn:
     """The process's entry (the ``vom`` script, ``python -m vom_plugin.cli``): ``main``, then exit.
 
@@ -89,7 +94,11 @@ def entry() -> NoReturn:
     from vom_plugin.engine.allocator import keep_freed_memory
 
     keep_freed_memory()
+    # SIGTERM before a command installs its own handling (a render's, a worker's) stops it as SIGINT does:
+    # "interrupted", exit 130, as the help says, instead of dying by the signal without a word
+    signal.signal(signal.SIGTERM, _terminated)
     code = main()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     shutdown_threads = getattr(threading, "_shutdown", None)
     run_exit_callbacks = getattr(atexit, "_run_exitfuncs", None)
     if shutdown_threads is None or run_exit_callbacks is None:

@@ -363,6 +363,10 @@ class PassRunner:
                 if f in p.serves and i >= lane.deliver_from:  # earlier frames came from the cache already
                     self.deliver(lane.name, f, p.plan, alpha.numpy().astype(np.float32),
                                  None if mask is None else mask.numpy().astype(np.float32))
+            if cache is not None:
+                for lane in lanes:
+                    if i >= lane.start:
+                        cache.before_stop(lane.prop, lane.steps, i)
             self.check_stop()
 
     def _cached_steps(self, p: PlannedPass, lane: _Lane) -> tuple[int, Any, int]:

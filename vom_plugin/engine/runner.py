@@ -461,19 +461,22 @@ class _Render:
         oldest, or for ``everything``. A write's error is raised here."""
         while self._writes and (everything or wait or self._writes[0][2].done()):
             frame, paths, fut = self._writes.popleft()
-            seconds = fut.result()  # the output thread's time on this file (it overlaps the next frame)
-            self.timer.since_event["write"] += seconds
-            self.result.timings["write"] += seconds
+            self._written(frame, paths, fut.result())  # the output thread's seconds (overlapping the next frame)
             wait = False
-            self.result.frames.append(frame)
-            self.result.paths.append(paths[0])  # the frame's file (the first object's, one sequence per object)
-            self.done += 1
-            if self.progress:
-                event = {"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
-                         "path": str(paths[0]), "timings": self.timer.take()}
-                if len(paths) > 1:
-                    event["paths"] = [str(p) for p in paths]
-                self.progress(event)
+
+    def _written(self, frame: int, paths: list[Path], seconds: float) -> None:
+        """A frame whose files are complete: its timings, counters and progress event."""
+        self.timer.since_event["write"] += seconds
+        self.result.timings["write"] += seconds
+        self.result.frames.append(frame)
+        self.result.paths.append(paths[0])  # the frame's file (the first object's, one sequence per object)
+        self.done += 1
+        if self.progress:
+            event = {"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
+                     "path": str(paths[0]), "timings": self.timer.take()}
+            if len(paths) > 1:
+                event["paths"] = [str(p) for p in paths]
+            self.progress(event)
 
     def check_stop(self) -> None:
         if self.stop.signal is not None:
@@ -504,6 +507,12 @@ class _Render:
         try:
             self.source.close()
             self._out.shutdown(wait=True)
+            # after an error, every file that did reach the disk is announced before the error is (a host must
+            # learn of each one); a write that failed is not a frame
+            for frame, paths, fut in self._writes:
+                if fut.exception() is None:
+                    self._written(frame, paths, fut.result())
+            self._writes.clear()
         finally:
             if self.cache is not None:
                 with self.timer("cache"):

@@ -213,14 +213,26 @@ class StepCache:
             self._put(self.store.put_affinity, affs[i], affinity.to_dict())
         self._put(self.store.put_alpha, steps[i], {"alpha": alpha} if mask is None else {"alpha": alpha, "mask": mask})
         chain = steps[0]
-        states = self._states.setdefault(chain, [])
         if self.ok and ((cut and i == n - 1) or self.stopping()
                         or time.perf_counter() - self._last_state_t.get(chain, 0.0) >= self.state_interval):
-            self._put(self.store.put_state, steps[i], _snapshot(prop.state_dict()))
-            if states:  # one mid-pass state per pass is enough to resume: keep the disk bounded
-                self._put(self.store.drop_state, steps[states[-1]])
-            states.append(i)
-            self._last_state_t[chain] = time.perf_counter()
+            self._save_state(prop, steps, i)
+
+    def before_stop(self, prop: Any, steps: list[str], i: int) -> None:
+        """The render stops after step ``i``: its memory state is saved if a stop that came after ``after_step``
+        (while the frame was delivered, as a host reacting to its progress event sends one) found none there,
+        so the next render resumes from it instead of from the keyframe."""
+        states = self._states.get(steps[0], [])
+        if self.ok and self.stopping() and (not states or states[-1] != i):
+            self._save_state(prop, steps, i)
+
+    def _save_state(self, prop: Any, steps: list[str], i: int) -> None:
+        chain = steps[0]
+        states = self._states.setdefault(chain, [])
+        self._put(self.store.put_state, steps[i], _snapshot(prop.state_dict()))
+        if states:  # one mid-pass state per pass is enough to resume: keep the disk bounded
+            self._put(self.store.drop_state, steps[states[-1]])
+        states.append(i)
+        self._last_state_t[chain] = time.perf_counter()
 
     def _put(self, fn: Any, *args: Any) -> None:
         """Queue a cache write on the writer thread (FIFO)."""
