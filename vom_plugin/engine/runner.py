@@ -118,6 +118,8 @@ def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     from vom_plugin import io as vio
 
     have = sorted(set(on_disk.frames))
+    if len(have) < 2:  # a still standing for every frame (the Python API's), or one frame: nothing to cross
+        return
     step = 0
     for a, b in itertools.pairwise(have):
         step = math.gcd(step, b - a)
