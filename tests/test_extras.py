@@ -48,15 +48,23 @@ def test_wheel_packages_are_every_package_and_node_defs() -> None:
 
 # Every module that only an extra brings (and what they pull in): a render must not import any of them.
 BLOCKED = sorted({*MODULES, "openjd", "opencue", "OpenEXR", "scipy", "numba", "pytest", "mypy", "ruff"})
-BLOCKER = textwrap.dedent(f"""
-    import importlib.abc, sys
-    BLOCKED = {BLOCKED!r}
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
-    sys.meta_path.insert(0, Block())
-""")
+
+
+def blocker(modules: list[str]) -> str:
+    """Python source that makes ``modules`` (and their submodules) unimportable in the interpreter it runs in,
+    as if they were not installed; it imports ``sys``."""
+    return textwrap.dedent(f"""
+        import importlib.abc, sys
+        BLOCKED = {sorted(modules)!r}
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+        sys.meta_path.insert(0, Block())
+    """)
+
+
+BLOCKER = blocker(BLOCKED)
 
 
 def _vom_without_extras(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

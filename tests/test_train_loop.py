@@ -511,14 +511,9 @@ def test_training_needs_none_of_the_render_io_modules(tmp_path: Path):
     import sys
     import textwrap
 
-    code = textwrap.dedent(f"""
-        import importlib.abc, sys
-        BLOCKED = {NOT_ON_A_GPU_MACHINE!r}
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
-        sys.meta_path.insert(0, Block())
+    from test_extras import blocker
+
+    code = blocker(NOT_ON_A_GPU_MACHINE) + textwrap.dedent("""
         from vom_plugin.cli import main
         run, dest = sys.argv[1], sys.argv[2]
         assert main(["train", "--config", "lite", "--data", "synth", "--max-steps", "1", "--size", "32",

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import zstandard
 
-from vom_plugin.engine.safetensors_header import MAX_HEADER, BadHeader
+from vom_plugin.engine.safetensors_header import BadHeader, read_file_header
 from vom_plugin.engine.safetensors_header import read_header as _read_header
 
 FORMAT = "vom-cache-3"  # 2: zlib-deflated tensors
@@ -251,14 +251,8 @@ def file_is_marked(path: str | os.PathLike[str]) -> bool:
         if not _is_regular(fd):
             return False
         with os.fdopen(os.dup(fd), "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                return False
-            n = int.from_bytes(head, "little")
-            if n < 2 or n > MAX_HEADER:
-                return False
-            header = read_header(head + f.read(n))
-    except (OSError, BadEntry):
+            header, _ = read_file_header(f)
+    except (OSError, BadHeader):
         return False
     finally:
         os.close(fd)

@@ -124,11 +124,18 @@ def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     for a, b in itertools.pairwise(have):
         step = math.gcd(step, b - a)
     step = max(step, 1)
-    missing = [f for f in range(lo, hi + 1, step) if f not in set(have)] if lo % step == have[0] % step else []
+    on = set(have)
+    missing = [f for f in range(lo, hi + 1, step) if f not in on] if lo % step == have[0] % step else []
     if missing:
         raise InputError(f"sequence {plate}: missing frames {vio.format_frames(missing)}, which the propagation "
                          f"between the keyframes and the requested frames ({lo}-{hi}) reads "
                          f"(e.g. {on_disk.path(missing[0])})")
+
+
+def _check_size(frame: int, path: Any, got: Any, size: tuple[int, int]) -> None:
+    if tuple(got) != tuple(size):
+        raise InputError(f"plate frame {frame} ({path}) is {got[0]}x{got[1]}; the shot's other frames are "
+                         f"{size[0]}x{size[1]}")
 
 
 def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
@@ -201,13 +208,11 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # Every frame the passes will read (from the first keyframe or frame to the last), by its header: a frame
     # of another size or without a picture is refused now, not after the frames before it were written.
     ends = frames + [kf for kfs in shot.rotos().values() for kf in kfs]
-    _check_no_holes(shot.plate, on_disk, min(ends), max(ends))
+    lo, hi = min(ends), max(ends)
+    _check_no_holes(shot.plate, on_disk, lo, hi)
     for f in on_disk.frames:
-        if min(ends) <= f <= max(ends) and f != frames[0]:
-            info = vio.plate_info(on_disk.path(f))
-            if tuple(info.size) != size:
-                raise InputError(f"plate frame {f} ({on_disk.path(f)}) is {info.size[0]}x{info.size[1]}; the shot's "
-                                 f"other frames are {size[0]}x{size[1]}")
+        if lo <= f <= hi and f != frames[0]:
+            _check_size(f, on_disk.path(f), vio.plate_info(on_disk.path(f)).size, size)
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
     rotos = {name: {kf: vio.read_roto(path, size, pixel_aspect=aspect) for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
@@ -318,9 +323,7 @@ class _FileSource:
     def _read(self, frame: int) -> Any:
         path = self.job.plate_seq.path(frame)
         p = _read_plate(path, self.job.memo, lambda: self.fingerprint(frame))
-        if tuple(p.size) != self.job.size:
-            raise InputError(f"plate frame {frame} ({path}) is {p.size[0]}x{p.size[1]}; the shot's other frames "
-                             f"are {self.job.size[0]}x{self.job.size[1]}")
+        _check_size(frame, path, p.size, self.job.size)  # again: the file may have changed since prepare()
         return p
 
     def display(self, frame: int) -> np.ndarray:

@@ -8,7 +8,7 @@ weights check also runs where only the training dependencies exist (a lent GPU m
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, BinaryIO
 
 MAX_HEADER = 1 << 24  # a header is a few kB; a length beyond this is garbage, not a reason to allocate
 
@@ -32,3 +32,11 @@ def read_header(data: bytes) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise BadHeader("header is not a JSON object")
     return header
+
+
+def read_file_header(f: BinaryIO) -> tuple[dict[str, Any], int]:
+    """``read_header`` of an open file from its start, and the header's length: reads no more than a header can
+    be, whatever length the first 8 bytes claim. BadHeader when there is none."""
+    head = f.read(8)
+    n = int.from_bytes(head, "little") if len(head) == 8 else 0
+    return read_header(head + f.read(min(n, MAX_HEADER + 1))), n

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from vom_plugin.engine.safetensors_header import MAX_HEADER, BadHeader, read_header
+from vom_plugin.engine.safetensors_header import BadHeader, read_file_header
 from vom_plugin.errors import InputError
 
 
@@ -23,9 +23,7 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            head = f.read(8)
-            n = int.from_bytes(head, "little") if len(head) == 8 else 0
-            header = read_header(head + f.read(min(n, MAX_HEADER + 1)))  # never a claimed length's allocation
+            header, n = read_file_header(f)
     except OSError as e:
         raise InputError(f"{what} ({e.strerror or e})") from None
     except BadHeader as e:

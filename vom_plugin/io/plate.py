@@ -70,6 +70,20 @@ def _default_rgb(channels: tuple[str, ...], *, only_layer: bool = True) -> list[
     return find_rgb(channels, with_rgb[0]) if only_layer and len(with_rgb) == 1 else None
 
 
+def _other_part(img: OpenImage, parts: int, *, only_layer: bool) -> tuple[OpenImage, list[int]] | None:
+    """The first part after ``img``'s with R, G, B by ``_default_rgb`` (``img`` closed), else None."""
+    for index in range(parts):
+        if index == img.subimage:
+            continue
+        other = open_image(img.path, img.role, subimage=index)
+        found = _default_rgb(other.info.channels, only_layer=only_layer)
+        if found is not None:
+            img.close()
+            return other, found
+        other.close()
+    return None
+
+
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
     """(image positioned on the right part, indices of R, G, B, or of one grey channel) chosen by name.
 
@@ -100,18 +114,12 @@ def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
     if found is not None:
         return img, found
     parts = len(subimage_names(img))  # seeks: only for a file whose first part has no beauty
-    for only_layer in (False, True):
-        if only_layer and (found := _default_rgb(channels)) is not None:
-            return img, found
-        for index in range(parts):
-            if index == img.subimage:
-                continue
-            other = open_image(img.path, img.role, subimage=index)
-            found = _default_rgb(other.info.channels, only_layer=only_layer)
-            if found is not None:
-                img.close()
-                return other, found
-            other.close()
+    picked = _other_part(img, parts, only_layer=False)
+    if picked is None and (found := _default_rgb(channels)) is not None:
+        return img, found
+    picked = picked or _other_part(img, parts, only_layer=True)
+    if picked is not None:
+        return picked
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
     if grey:
         return img, [grey[0]]
