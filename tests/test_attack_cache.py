@@ -387,7 +387,7 @@ def _plant(cache: Path, outside: Path) -> dict[str, Path]:
     return plant
 
 
-def test_clear_removes_only_what_vom_wrote_and_says_so(root: Path, tmp_path: Path,
+def test_clear_removes_only_what_vom_wrote_and_says_so(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     cache = _cache_copy(root, tmp_path)
     vom_entries = [p for p in cache.rglob("*.safetensors")]
@@ -423,7 +423,7 @@ def test_eviction_during_a_render_deletes_only_vom_entries(root: Path, clean: di
     assert sum(p.stat().st_size for p in left) <= 4096 * 2  # vom's own entries were evicted
 
 
-def test_info_counts_only_what_vom_wrote(root: Path, tmp_path: Path) -> None:
+def test_info_counts_only_what_vom_wrote(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
     cache = _cache_copy(root, tmp_path)
     n = len(list(cache.rglob("*.safetensors")))
     _plant(cache, tmp_path / "outside")
