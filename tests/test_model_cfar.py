@@ -103,3 +103,29 @@ def test_history_read_outs_give_the_same_bits_in_either_layout() -> None:
         b, _ = cfar(k, cl[0], hist, [v1.contiguous(), v2.contiguous()])
     assert not cl[1].is_contiguous() and v1.is_contiguous()
     assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("frames", "r", "b"), [(1, 1, 1), (3, 1, 2), (2, 2, 1)])
+def test_batched_windows_equal_the_loop_with_their_gradients(frames: int, r: int, b: int) -> None:
+    """Training on an accelerator reads a window as one product per frame: the same weights, the same output
+    and the same gradients as the loop (checked here on the CPU, where the loop runs)."""
+    from vom_plugin.model import cfar as C
+
+    g = torch.Generator().manual_seed(frames * 10 + r)
+    pks = [torch.randn(b, 4, 6, 9, generator=g, requires_grad=True) for _ in range(frames)]
+    values = [torch.randn(b, 5, 6, 9, generator=g, requires_grad=True) for _ in range(frames)]
+    got_w = C._local_weights_batched(pks, r)
+    want_w = CFAR._local_weights(pks, r)  # the loop: grad enabled on the CPU
+    torch.testing.assert_close(got_w, want_w)
+    got = C._local_apply_batched(got_w, values, r)
+    want = CFAR._local_apply(want_w, values, r)
+    torch.testing.assert_close(got, want)
+    probe = torch.randn(got.shape, generator=g)
+    got_grads = torch.autograd.grad((got * probe).sum(), [*pks, *values])
+    want_grads = torch.autograd.grad((want * probe).sum(), [*pks, *values])
+    for a, e in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(a, e)
+    assert not C._batched_windows(pks[0])  # the CPU keeps the loop (and its cached sums)
+    assert C._batched_windows(torch.empty(1, 4, 6, 9, device="meta"))  # training on an accelerator
+    with torch.no_grad():  # inference anywhere keeps the loop
+        assert not C._batched_windows(torch.empty(1, 4, 6, 9, device="meta"))
