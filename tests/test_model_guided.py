@@ -195,3 +195,19 @@ def test_a_grey_texture_with_a_small_eps_gives_the_exact_coefficients_not_nan(ep
     ref = _reference_coefficients(guide, src, 24, eps)
     scale = ref.abs().amax(dim=(-2, -1), keepdim=True)
     assert float(((ab.double() - ref).abs() / scale).max()) < 1e-3
+
+
+def test_kept_window_counts_serve_inference_and_training_alike() -> None:
+    """The window counts are kept between calls: counts first made under inference mode must not break a
+    training step's backward pass after it (an inference tensor cannot be saved for backward)."""
+    from vom_plugin.model.guided import _window_counts, box
+
+    _window_counts.cache_clear()
+    x = torch.rand(1, 3, 11, 13, dtype=torch.float64)
+    with torch.inference_mode():
+        want = box(x, 3)
+    y = x.clone().requires_grad_()
+    got = box(y, 3)
+    torch.testing.assert_close(got.detach(), want)
+    got.sum().backward()
+    assert _window_counts.cache_info().hits >= 2 and y.grad is not None and torch.isfinite(y.grad).all()

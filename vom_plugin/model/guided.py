@@ -19,14 +19,22 @@ determinant was still off by a few percent there). At 1/4 resolution float64 cos
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
 
+@functools.lru_cache(maxsize=64)
+def _window_counts(n: int, r: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    i = torch.arange(n, device=device)
+    return ((i + r).clamp(max=n - 1) - (i - r).clamp(min=0) + 1).to(dtype)
+
+
 def _counts(n: int, r: int, like: torch.Tensor) -> torch.Tensor:
-    """How many of the 2r+1 positions around each of n positions lie inside [0, n)."""
-    i = torch.arange(n, device=like.device)
-    return ((i + r).clamp(max=n - 1) - (i - r).clamp(min=0) + 1).to(like.dtype)
+    """How many of the 2r+1 positions around each of n positions lie inside [0, n): the same few sizes every
+    frame, kept (on an accelerator each of its small ops costs a launch)."""
+    return _window_counts(n, r, like.device, like.dtype)
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
