@@ -337,6 +337,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
 
     torch.set_num_threads(max(1, args.threads))
     device = resolve_device(args.device)
+    if device.type == "cuda":  # a run's crops keep one size: let cuDNN pick its fastest kernels once
+        torch.backends.cudnn.benchmark = True
     args.out.mkdir(parents=True, exist_ok=True)
     last = args.out / "last.pt"
     if last.exists() and not args.resume:
