@@ -3,6 +3,8 @@ read back by the benchmark and by the selection set (``--val-shots`` in training
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +43,12 @@ def test_export_writes_whole_shot_folders_in_the_test_shots_layout(tmp_path: Pat
     dest = tmp_path / "shots"
     r = VS.export_shots(root, dest, backgrounds=BackgroundBank([]), log=lambda m: None)
     assert (r["written"], r["kept"], r["skipped"]) == (2, 0, [])
-    assert sorted(p.name for p in dest.iterdir()) == [C.clip_name(0), C.clip_name(1)]  # nothing partial left
+    # nothing partial left; beside the shots, the record of their backgrounds
+    assert sorted(p.name for p in dest.iterdir()) == [C.clip_name(0), C.clip_name(1), "shots.json"]
+    record = json.loads((dest / "shots.json").read_text())
+    assert record["backgrounds"] == r["backgrounds"] == BackgroundBank([]).signature()
+    assert set(record["shots"]) == {C.clip_name(0), C.clip_name(1)}
+    assert all(v.startswith("scikit-image:") for v in record["shots"].values())
     for name in (C.clip_name(0), C.clip_name(1)):
         files = sorted(p.name for p in (dest / name).iterdir())
         assert files == [*(f"gt.{i:04d}.exr" for i in range(1, 7)), *(f"plate.{i:04d}.exr" for i in range(1, 7)),
@@ -114,7 +121,6 @@ def test_exported_shots_load_in_the_benchmark_and_the_selection_set(tmp_path: Pa
     assert np.array_equal(sets[0].gt, clips[0].gt)
     assert V.describe_sets({"val-shots": sets}) == "val-shots(2 clips, 6 frames, 48 px)"
     # a hidden folder (what a killed export leaves: a shot written but not yet renamed) is never scored
-    import shutil
 
     shutil.copytree(dest / C.clip_name(0), dest / f".{C.clip_name(2)}.partial")
     assert [c.name for c in iter_clips(f"shots:{dest}")] == [C.clip_name(0), C.clip_name(1)]
@@ -188,3 +194,65 @@ def test_training_validates_the_validation_shots_and_chooses_on_them(tmp_path: P
     (tmp_path / "none").mkdir()
     with pytest.raises(InputError, match="--val-shots .*none: no shot folders"):
         L.train(TL._args(tmp_path / "run2", dest, val_shots=tmp_path / "none"), log=lambda m: None)
+
+
+def test_shots_record_their_backgrounds_and_a_folder_never_mixes_two_sets(tmp_path: Path):
+    """The photographs a shot is composited over come from scikit-image plus whatever wallpaper packages the
+    machine has: rebuilt elsewhere, the same command makes other pictures (the validation set of sessions 16-22
+    scored 32.4 where a rebuild without the wallpapers scored 40.6). The folder records its set, refuses to
+    grow with another, and each shot names its photograph."""
+    import cv2
+
+    root = _library(tmp_path)
+    photos = []
+    for i in range(3):
+        f = tmp_path / "bg" / f"p{i}.png"
+        f.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(f), np.full((330, 400, 3), 40 * (i + 1), np.uint8))
+        photos.append(f)
+    builtin_only, with_files = BackgroundBank([]), BackgroundBank(photos)
+    assert builtin_only.signature()["digest"] != with_files.signature()["digest"]
+    assert with_files.signature()["files"] == 3
+    dest = tmp_path / "shots"
+    logs: list[str] = []
+    VS.export_shots(root, dest, backgrounds=with_files, log=logs.append)
+    assert any("+ 3 files" in m and with_files.signature()["digest"] in m for m in logs)
+    record = json.loads((dest / "shots.json").read_text())
+    assert record["backgrounds"]["digest"] == with_files.signature()["digest"]
+    known = {f"scikit-image:{i}" for i in range(len(with_files.builtin))} | {str(p) for p in photos}
+    assert set(record["shots"].values()) <= known
+    # one shot more, over another set: refused, nothing written, the record unchanged
+    shutil.rmtree(dest / C.clip_name(1))
+    before = (dest / "shots.json").read_text()
+    with pytest.raises(InputError, match=r"another set of background photographs .* 3 files; here .* \+ 0"):
+        VS.export_shots(root, dest, backgrounds=builtin_only, log=lambda m: None)
+    assert not (dest / C.clip_name(1)).exists() and (dest / "shots.json").read_text() == before
+    # the same set: the shot is made again, and equal to the one made first
+    r = VS.export_shots(root, dest, backgrounds=BackgroundBank(photos), log=lambda m: None)
+    assert (r["written"], r["kept"]) == (1, 1)
+    assert json.loads((dest / "shots.json").read_text())["shots"] == record["shots"]
+    # a folder exported before the record existed: its shots are listed as of unknown backgrounds
+    legacy = tmp_path / "legacy"
+    VS.export_shots(root, legacy, backgrounds=builtin_only, log=lambda m: None)
+    (legacy / "shots.json").unlink()
+    shutil.rmtree(legacy / C.clip_name(1))
+    logs.clear()
+    VS.export_shots(root, legacy, backgrounds=builtin_only, log=logs.append)
+    assert any("before vom recorded their backgrounds" in m for m in logs)
+    rec = json.loads((legacy / "shots.json").read_text())
+    assert rec["unrecorded"] == [C.clip_name(0)] and list(rec["shots"]) == [C.clip_name(1)]
+    (legacy / "shots.json").write_text("{not json")
+    with pytest.raises(InputError, match="unreadable record of the shots' backgrounds"):
+        VS.export_shots(root, legacy, backgrounds=builtin_only, log=lambda m: None)
+
+
+def test_benchmark_names_the_background_set_of_the_shots_it_scores(tmp_path: Path, capsys):
+    dest = tmp_path / "shots"
+    bank = BackgroundBank([])
+    VS.export_shots(_library(tmp_path), dest, backgrounds=bank, log=lambda m: None)
+    assert main(["benchmark", "--data", f"shots:{dest}", "--methods", "static", "--json"]) == 0
+    settings = json.loads(capsys.readouterr().out)["settings"]
+    assert settings["backgrounds"] == bank.signature()["digest"]
+    (dest / "shots.json").unlink()  # shots from elsewhere: nothing to name
+    assert main(["benchmark", "--data", f"shots:{dest}", "--methods", "static", "--json"]) == 0
+    assert "backgrounds" not in json.loads(capsys.readouterr().out)["settings"]

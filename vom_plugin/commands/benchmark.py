@@ -120,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
                        "working_size": working, "matting_side": args.matting_side,
                        "trimap_radius": args.trimap_radius, "frames": args.frames,
                        "size": args.size, "notes": notes}
+    backgrounds = _shots_backgrounds(args.data)
+    if backgrounds is not None:  # which pictures the shots are: the same command elsewhere makes other ones
+        result.settings["backgrounds"] = backgrounds
+        notes.append(f"shots composited over background set {backgrounds} (shots.json)")
     payload = result.to_dict()
     if args.out:
         from vom_plugin.eval.plot import plot_clip
@@ -140,3 +144,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {Path(args.out) / 'benchmark.json'} and {len(result.clips)} plot(s)")
     return 0
+
+
+def _shots_backgrounds(data: str) -> str | None:
+    """The background set digest that ``vom clips shots`` recorded beside the shots of ``shots:DIR``, if any."""
+    kind, _, arg = data.partition(":")
+    if kind not in ("shots", "folder") or not arg:
+        return None
+    try:
+        record = json.loads((Path(arg) / "shots.json").read_text())
+        return str(record["backgrounds"]["digest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -25,6 +25,11 @@ training library never uses, e.g.
   vom clips shots --data-dir val-lib --to val-shots
   vom train --calibrate lite.safetensors --to cal.safetensors --val-shots val-shots
 
+The photographs come from scikit-image and the wallpaper packages installed (and VOM_BACKGROUNDS): the same
+command on a machine with other packages makes other pictures. shots.json beside the shots records the set
+(its digest, also in `vom benchmark`'s settings) and each shot's photograph; a folder never takes shots of
+another set.
+
 Default folder: VOM_CLIPS_DIR, else ~/.cache/vom-clips. Blender: --blender, VOM_BLENDER, else `blender`.
 """
 

@@ -17,9 +17,12 @@ about 90 images. Nothing needs them: without them the bank is scikit-image's pho
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -103,6 +106,28 @@ class BackgroundBank:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return img
+
+    def identity(self, index: int) -> str:
+        """Which photograph ``get(index)`` gives (after it was called): ``scikit-image:N`` or the file's path."""
+        i = index % len(self)
+        if i < len(self.builtin):
+            return f"scikit-image:{i}"
+        j = i - len(self.builtin)
+        return f"scikit-image:{index % len(self.builtin)}" if j in self._bad else str(self.files[j])
+
+    def signature(self) -> dict[str, Any]:
+        """What decides which photograph an index picks: the built-in count and the files (path and size), with
+        a short digest of them. Composites made over banks of another digest are other pictures: a validation
+        set rebuilt where other wallpaper packages are installed is another set (model card, session 28)."""
+        files = []
+        for f in self.files:
+            try:
+                files.append((str(f), f.stat().st_size))
+            except OSError:
+                files.append((str(f), -1))
+        text = json.dumps({"builtin": len(self.builtin), "files": files})
+        return {"digest": hashlib.blake2b(text.encode(), digest_size=6).hexdigest(), "builtin": len(self.builtin),
+                "files": len(files)}
 
     def get(self, index: int) -> np.ndarray:
         """Photograph ``index % len(self)`` as linear float32 RGB; a broken file falls back to a built-in one."""

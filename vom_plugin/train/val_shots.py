@@ -10,6 +10,7 @@ clips did not show what thin parts and fur do over a whole shot (model card, ses
 
 from __future__ import annotations
 
+import json
 import shutil
 import zlib
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from vom_plugin.atomic import write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.io.exr_out import write_exr
 
@@ -29,6 +31,8 @@ _SALT = 7301
 # Camera motion, shake and sensor noise at half of training's full difficulty: plates carry some grain and
 # shake, rarely as much as the hardest training clips.
 DIFFICULTY = 0.5
+# Beside the shot folders: the background set they were composited over and each shot's photograph.
+RECORD = "shots.json"
 
 
 def first_in_view(alpha: np.ndarray) -> int | None:
@@ -42,23 +46,24 @@ def first_in_view(alpha: np.ndarray) -> int | None:
     return int(hits[0]) if hits.size else None
 
 
-def shot_of_clip(library: Any, rec: Any, seed: int, backgrounds: Any) -> tuple[np.ndarray, np.ndarray] | None:
+def shot_of_clip(library: Any, rec: Any, seed: int, backgrounds: Any) -> tuple[np.ndarray, np.ndarray, str] | None:
     """The clip ``rec`` of ``library`` composited over a photograph at its own size (camera motion, shake and
-    sensor noise at ``DIFFICULTY``), as (plate [T, H, W, 3], alpha [T, H, W]). A clip whose object enters late
-    starts where it is in view and plays on forth and back to its length (``clips.frames_from``); None when
-    no composite tried shows the object."""
+    sensor noise at ``DIFFICULTY``), as (plate [T, H, W, 3], alpha [T, H, W], the photograph's identity). A clip
+    whose object enters late starts where it is in view and plays on forth and back to its length
+    (``clips.frames_from``); None when no composite tried shows the object."""
     from vom_plugin.train.clips import MAX_PICKS, frames_from
     from vom_plugin.train.composite import composite_clip
 
     tgt, occ = library.load(rec, list(range(rec.frames)))
     rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(rec.name.encode()), _SALT]))
     for _ in range(MAX_PICKS):
-        photo = backgrounds.get(int(rng.integers(1 << 30)))
+        pick = int(rng.integers(1 << 30))
+        photo = backgrounds.get(pick)
         clip = composite_clip(tgt, occ, photo, rng, size=tgt.shape[1:3], difficulty=DIFFICULTY, name=rec.name)
         start = first_in_view(clip.alpha)
         if start is not None:
             idx = frames_from(rec.frames, start, rec.frames)
-            return clip.plate[idx], clip.alpha[idx]
+            return clip.plate[idx], clip.alpha[idx], backgrounds.identity(pick)
     return None
 
 
@@ -104,19 +109,66 @@ def export_shots(library_root: Path, dest: Path, *, seed: int = 0, backgrounds: 
         raise InputError(f"--to {dest}: is a file, not a folder for the shot folders")
     dest.mkdir(parents=True, exist_ok=True)
     bank = backgrounds if backgrounds is not None else default_bank()
+    sig = bank.signature()
+    log(f"backgrounds: {sig['builtin']} scikit-image photographs + {sig['files']} files from VOM_BACKGROUNDS and "
+        f"the wallpaper folders (set {sig['digest']})")
+    record_path = dest / RECORD
+    record = _read_record(record_path)
+    kept_here = [rec.name for rec in library.clips if (dest / rec.name).is_dir()]
+    if kept_here and record is not None and record.get("backgrounds", {}).get("digest") != sig["digest"]:
+        was = record.get("backgrounds", {})
+        raise InputError(
+            f"--to {dest}: its shots were composited over another set of background photographs (set "
+            f"{was.get('digest')}: {was.get('builtin')} scikit-image + {was.get('files')} files; here set "
+            f"{sig['digest']}: {sig['builtin']} + {sig['files']}), so shots added now would be pictures of another "
+            "set; export into a new folder, or install the same backgrounds (the wallpaper packages, "
+            "VOM_BACKGROUNDS) first")
+    if kept_here and record is None:
+        log(f"{dest}: {len(kept_here)} shot(s) there were exported before vom recorded their backgrounds "
+            f"({RECORD}): whether they match the ones added now is not known")
+    shots_bg = dict(record.get("shots", {})) if record is not None else {}
+    unrecorded = kept_here if record is None else list(record.get("unrecorded", []))
+
+    def save() -> None:
+        out = {"seed": seed, "backgrounds": sig, "shots": dict(sorted(shots_bg.items()))}
+        if unrecorded:
+            out["unrecorded"] = unrecorded  # shots exported before this record existed: backgrounds unknown
+        write_text_atomic(record_path, json.dumps(out, indent=1) + "\n")
+
     written, kept, skipped = [], [], []
-    for rec in library.clips:
-        folder = dest / rec.name
-        if folder.is_dir():
-            kept.append(folder)
-            continue
-        shot = shot_of_clip(library, rec, seed, bank)
-        if shot is None:
-            skipped.append(rec.name)
-            log(f"{rec.name}: skipped (the object is out of view in every composite tried)")
-            continue
-        write_shot(folder, *shot)
-        written.append(folder)
-        log(f"{rec.name}: {len(shot[1])} frames, {shot[1].shape[2]}x{shot[1].shape[1]} -> {folder}")
-    return {"written": len(written), "kept": len(kept), "skipped": skipped,
+    try:
+        for rec in library.clips:
+            folder = dest / rec.name
+            if folder.is_dir():
+                kept.append(folder)
+                continue
+            shot = shot_of_clip(library, rec, seed, bank)
+            if shot is None:
+                skipped.append(rec.name)
+                log(f"{rec.name}: skipped (the object is out of view in every composite tried)")
+                continue
+            plate, alpha, background = shot
+            write_shot(folder, plate, alpha)
+            shots_bg[rec.name] = background
+            written.append(folder)
+            log(f"{rec.name}: {len(alpha)} frames, {alpha.shape[2]}x{alpha.shape[1]} over {background} -> {folder}")
+    except BaseException:
+        if written:  # the shots that did reach the disk keep their record
+            save()
+        raise
+    if written or record is None:
+        save()
+    return {"written": len(written), "kept": len(kept), "skipped": skipped, "backgrounds": sig,
             "shots": sorted(str(p) for p in written + kept)}
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: unreadable record of the shots' backgrounds ({e}); move it aside") from None
+    if not isinstance(rec, dict):
+        raise InputError(f"{path}: not a record of the shots' backgrounds (expected a JSON object); move it aside")
+    return rec
