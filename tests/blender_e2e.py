@@ -97,6 +97,8 @@ def setup_scene(scene, case):
         roto.image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
         s.roto_source, s.roto_node = "NODE", "Roto"
     s.out, s.cache, s.working_size, s.model = case["out"], cfg["cache"], cfg["working_size"], cfg["model"]
+    for name, value in case.get("settings", {}).items():
+        setattr(s, name, value)
     return tree, plate, comp
 
 

@@ -375,12 +375,14 @@ def test_install_enables_the_addon_in_real_blender(inst: types.ModuleType, blend
     inst.register_blender(str(addons), sys.executable, BLENDER)  # installed again for the end-to-end test
 
 
-def _read(path: Path) -> Any:
+def _read(path: Path, channel: str | None = None) -> Any:
+    """The pixels of ``path`` ([H, W, C]), or its channel ``channel`` ([H, W])."""
     import OpenImageIO as oiio
 
     buf = oiio.ImageBuf(str(path))
     assert not buf.has_error, buf.geterror()
-    return buf.get_pixels(oiio.FLOAT)
+    pixels = buf.get_pixels(oiio.FLOAT)
+    return pixels if channel is None else pixels[..., list(buf.spec().channelnames).index(channel)]
 
 
 @pytest.mark.slow
@@ -403,6 +405,12 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
         {"name": "clip", "plate": "clip", "roto": "mask", "scene_frames": [201, 203], "plate_timing": [201, 1, 24],
          "keyframe": 201, "mask_box": [0.2, 0.39, 0.3, 0.477], "out": str(tmp_path / "out_clip" / "alpha.####.exr"),
          "composite": str(tmp_path / "comp_clip" / "comp.####.exr")},
+        # the alpha in a layer beside the plate's RGB (vom.R/G/B/A): Blender shows the layer as one colour pass,
+        # whose A must reach Set Alpha (linked as it was, the matte was the plate's grey)
+        {"name": "layer", "plate": "image", "roto": "image", "scene_frames": [101, 102],
+         "plate_timing": [101, 0, 24], "keyframe": 101, "settings": {"channel": "vom.A", "output": "rgba"},
+         "out": str(tmp_path / "out_layer" / "alpha.####.exr"),
+         "composite": str(tmp_path / "comp_layer" / "comp.####.exr")},
     ]
     cfg = {"demo": str(DEMO), "addons": str(addons), "cases": cases, "cache": str(tmp_path / "cache"),
            "working_size": 256, "model": "lite", "bad_roto": str(tmp_path / "nope" / "roto.0001.exr"),
@@ -432,20 +440,24 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
         first_file = timing.file_frame(case["scene_frames"][0])
         assert got["alpha_image"] == {"filepath": case["out"].replace("####", f"{first_file:04d}"),
                                       "source": "SEQUENCE", "colorspace": "Non-Color"}
-        assert got["links"] == ["Plate VOM Alpha:Alpha->Plate VOM Set Alpha:Alpha",
-                                "Plate VOM Set Alpha:Image->Composite:Image", "Plate:Image->Plate VOM Set Alpha:Image"]
+        wired = (["Plate VOM Alpha:vom->Plate VOM Separate Alpha:Image",
+                  "Plate VOM Separate Alpha:Alpha->Plate VOM Set Alpha:Alpha"] if case["name"] == "layer"
+                 else ["Plate VOM Alpha:Alpha->Plate VOM Set Alpha:Alpha"])
+        assert got["links"] == sorted([*wired, "Plate VOM Set Alpha:Image->Composite:Image",
+                                       "Plate:Image->Plate VOM Set Alpha:Image"])
         shot = yaml.safe_load(got["shot_yaml"])
         file_frames = [timing.file_frame(f) for f in range(case["scene_frames"][0], case["scene_frames"][1] + 1)]
         assert shot["frames"] == f"{file_frames[0]}-{file_frames[-1]}"
         assert list(shot["keyframes"]) == [timing.file_frame(case["keyframe"])]
         assert shot["plate"] == str(DEMO / "plate.####.exr") and shot["colorspace"] == "lin_rec709"  # from "Linear"
         assert (shot["working_size"], shot["model"], shot["out"]) == (256, "lite", case["out"])
+        assert {k: shot[k] for k in case.get("settings", {})} == case.get("settings", {})
 
         # the composite's alpha is vom's alpha, and its RGB the plate's frame premultiplied by it
         assert len(got["composites"]) == len(file_frames)
         for comp_path, ff in zip(got["composites"], file_frames, strict=True):
             comp = _read(Path(comp_path))
-            alpha = _read(Path(case["out"].replace("####", f"{ff:04d}")))[..., 0]
+            alpha = _read(Path(case["out"].replace("####", f"{ff:04d}")), "vom.A" if case["name"] == "layer" else "A")
             plate = _read(DEMO / f"plate.{ff:04d}.exr")
             assert comp.shape == (270, 480, 4)
             # a matte, not an empty or full frame (the shipped model at working size 256 peaks near 0.9 here)

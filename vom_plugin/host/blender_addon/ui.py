@@ -27,6 +27,7 @@ from . import core
 ADDON = __package__ or "vom_matte"
 ALPHA_NODE = "{} VOM Alpha"
 SET_ALPHA_NODE = "{} VOM Set Alpha"
+SEPARATE_NODE = "{} VOM Separate Alpha"
 ROTO_SCENE = ".vom_roto_render"
 
 
@@ -224,6 +225,10 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     if socket is None:
         raise core.HostError(f"{path}: Blender shows no output {core.alpha_socket(plan.fields['channel'])!r} "
                              f"(it shows {[o.name for o in alpha.outputs]})")
+    if socket.type == "RGBA":
+        # <layer>.A with an rgba output: the layer holds R, G, B and A, and Blender shows it as one colour pass;
+        # linked into Set Alpha's Alpha it would become the plate's grey. Its A channel is the matte.
+        socket = _separated_alpha(tree, socket, SEPARATE_NODE.format(plate.name), alpha.location)
 
     set_alpha = tree.nodes.get(SET_ALPHA_NODE.format(plate.name))
     if set_alpha is None:
@@ -246,6 +251,25 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
                 tree.links.new(set_alpha.outputs["Image"], n.inputs["Image"])
                 break
     return alpha
+
+
+def _separated_alpha(tree: Any, colour: Any, name: str, location: Any) -> Any:
+    """The alpha output of a Separate node (reused by name) fed by the colour output ``colour``."""
+    sep = tree.nodes.get(name)
+    if sep is None:
+        # Separate Color since Blender 3.3; Separate RGBA before it (and removed in 4.0)
+        kind = ("CompositorNodeSeparateColor" if hasattr(bpy.types, "CompositorNodeSeparateColor")
+                else "CompositorNodeSepRGBA")
+        sep = tree.nodes.new(kind)
+        sep.name = sep.label = name
+        sep.location = (location.x + 200, location.y)
+    if hasattr(sep, "mode"):
+        sep.mode = "RGB"
+    tree.links.new(colour, sep.inputs[0])
+    out = sep.outputs.get("Alpha") or sep.outputs.get("A")
+    if out is None:
+        raise core.HostError(f"node {name!r} shows no alpha output (it shows {[o.name for o in sep.outputs]})")
+    return out
 
 
 # ------------------------------------------------------------------------------------------- bpy types
