@@ -170,6 +170,9 @@ def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
         core.vom_executable("")
     with pytest.raises(core.HostError, match="'/nope/vom' does not exist"):
         core.vom_executable("/nope/vom")
+    pref_vom.chmod(0o644)  # there, but not a program: an error report in Blender, not a traceback at start
+    with pytest.raises(core.HostError, match="pref_vom' is not executable"):
+        core.vom_executable(str(pref_vom))
     assert "PYTHONHOME" not in core.subprocess_env({"PYTHONHOME": "/blender/python", "A": "1"})
 
 
@@ -409,7 +412,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
         # whose A must reach Set Alpha (linked as it was, the matte was the plate's grey)
         {"name": "layer", "plate": "image", "roto": "image", "scene_frames": [101, 102],
          "plate_timing": [101, 0, 24], "keyframe": 101, "settings": {"channel": "vom.A", "output": "rgba"},
-         "out": str(tmp_path / "out_layer" / "alpha.####.exr"),
+         "out": "out_layer/alpha.####.exr",  # relative, in an unsaved .blend: Blender's working folder
          "composite": str(tmp_path / "comp_layer" / "comp.####.exr")},
     ]
     cfg = {"demo": str(DEMO), "addons": str(addons), "cases": cases, "cache": str(tmp_path / "cache"),
@@ -422,7 +425,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     cmd = [str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", script] if runner == "blender" \
         else [str(BPY_PYTHON), script]
     r = subprocess.run([*cmd, "--", str(tmp_path / "cfg.json")], env=blender_home, capture_output=True, text=True,
-                       timeout=600)
+                       timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads((tmp_path / "result.json").read_text())
     assert "exception" not in res, res["exception"]
@@ -431,6 +434,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
 
     for case in cases:
         got = res[case["name"]]
+        case["out"] = str(tmp_path / case["out"])  # where a relative Output goes: the shot file says so
         assert got["run"] == ["FINISHED"]
         start, offset, duration = case["plate_timing"]
         timing = core.Timing(start, offset, duration) if case["plate"] == "image" else \

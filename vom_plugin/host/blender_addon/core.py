@@ -61,6 +61,9 @@ def vom_executable(preference: str = "") -> str:
         if cand:
             exe = os.path.expanduser(cand)
             if Path(exe).is_file():
+                if not os.access(exe, os.X_OK):
+                    raise HostError(f"vom executable {exe!r} is not executable (chmod +x it, or point the add-on's "
+                                    "preference at the vom of the environment install.py made)")
                 return exe
             raise HostError(f"vom executable {exe!r} does not exist; run `python3 install.py --blender` from the "
                             "vom checkout, or set it in the add-on's preferences")

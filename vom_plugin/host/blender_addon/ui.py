@@ -54,7 +54,10 @@ def _tree(scene: Any) -> Any:
 
 
 def _abspath(path: str) -> str:
-    return os.path.normpath(bpy.path.abspath(path)) if path else ""
+    """Blender's ``//`` resolved against the .blend, then anything still relative against Blender's working
+    folder (an unsaved file): vom would resolve it against the shot file's folder, the Image node against
+    Blender's, and the frames would land where the comp never looks."""
+    return os.path.abspath(bpy.path.abspath(path)) if path else ""
 
 
 def _preference(context: Any) -> str:
@@ -349,7 +352,11 @@ class VOM_OT_render_matte(bpy.types.Operator):
         except (core.HostError, OSError) as e:
             self.report({"ERROR"}, f"VOM Matte: {e}")
             return False
-        self._job = core.RenderJob(self._plan.cmd, env=core.subprocess_env())
+        try:
+            self._job = core.RenderJob(self._plan.cmd, env=core.subprocess_env())
+        except OSError as e:  # vom cannot be started (a file that is not executable, a broken interpreter line)
+            self.report({"ERROR"}, f"VOM Matte: cannot run {self._plan.cmd[0]}: {e}")
+            return False
         return True
 
     def _finish(self, context: Any) -> set[str]:
