@@ -24,8 +24,9 @@ A roto's frame comes from the number in its file name (roto.1001.exr) or from PA
 When a `vom worker` of this user runs with the same vom and environment, the render runs there (torch and
 the weights already loaded) with the same progress, files and exit codes; --no-worker renders here, and
 --start-worker starts one in the background when none listens (what the Nuke and Blender nodes do).
-Exit codes: 0 done, 2 bad input (nothing was rendered), 1 internal error, 130 stopped (SIGINT/SIGTERM;
-the frames written are complete and the next render resumes from the cache)."""
+Exit codes: 0 done, 2 bad input (found before any frame is written, except a plate frame damaged behind
+an intact header: the message then says which frames were written), 1 internal error, 130 stopped
+(SIGINT/SIGTERM; the frames written are complete and the next render resumes from the cache)."""
 
 PROGRESS = ("bar", "json", "none")
 

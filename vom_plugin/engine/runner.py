@@ -539,10 +539,25 @@ def render(shot: Shot, progress: ProgressCallback | None = None, *, stop: Stop |
     job = prepare(shot, models, memo)
     with _signals(stop) as stopping:
         r = _Render(job, progress, stopping)
+        closed = False
         try:
             result = r.run()
-        finally:
+        except InputError as e:
+            # a frame damaged behind an intact header is only found by reading it, after frames before it were
+            # written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
             r.close()
+            closed = True
+            if not r.done:
+                raise
+            from vom_plugin.io.sequence import format_frames
+
+            done = sorted(set(r.result.frames))
+            raise InputError(f"{e}; found while rendering: {len(done)} of {len(job.frames)} frames were written "
+                             f"before it ({format_frames(done, sep=',')}, complete; the next render resumes from "
+                             "the cache)") from None
+        finally:
+            if not closed:
+                r.close()
             r.result.elapsed = time.perf_counter() - t0
     # Passes finish frames out of order (and a recomputed pass may rewrite one): report each once, sorted.
     written = dict(sorted(zip(result.frames, result.paths, strict=True)))
