@@ -89,3 +89,15 @@ def test_roto_argument_forms() -> None:
         parse_roto_arg("roto.exr")
     shot = Shot(**{**BASE, "keyframes": ["/r/a.0005.exr", "/r/b.exr@9"]})
     assert shot.keyframes == {5: Path("/r/a.0005.exr"), 9: Path("/r/b.exr")}
+
+
+def test_a_roto_file_whose_name_holds_an_equals_sign_is_that_file(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from vom_plugin.engine.shot import parse_object_roto_arg
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "red_v=2.1001.exr").write_bytes(b"")
+    assert parse_object_roto_arg("red_v=2.1001.exr") == (None, 1001, "red_v=2.1001.exr")
+    assert parse_object_roto_arg("red_v=2.1001.exr@1005") == (None, 1005, "red_v=2.1001.exr")
+    # NAME=PATH still names an object when no such file exists
+    assert parse_object_roto_arg("hero=2.1001.exr") == ("hero", 1001, "2.1001.exr")

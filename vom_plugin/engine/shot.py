@@ -50,7 +50,8 @@ def parse_object_roto_arg(text: str, *, field: str = "--roto") -> tuple[str | No
     from vom_plugin.grammar import parse_object_name
 
     m = _NAMED.match(text)
-    if not m:
+    # a file whose own name holds "=" (roto_v=2.1001.exr) is that file, not an object "roto_v"
+    if not m or os.path.isfile(re.sub(r"@-?\d+$", "", text)):
         return (None, *parse_roto_arg(text, field=field))
     name = parse_object_name(m.group("name"), f"{field} {text!r}")
     return (name, *parse_roto_arg(m.group("rest"), field=f"{field} {name}="))
