@@ -101,3 +101,19 @@ def test_a_roto_file_whose_name_holds_an_equals_sign_is_that_file(tmp_path: Path
     assert parse_object_roto_arg("red_v=2.1001.exr@1005") == (None, 1005, "red_v=2.1001.exr")
     # NAME=PATH still names an object when no such file exists
     assert parse_object_roto_arg("hero=2.1001.exr") == ("hero", 1001, "2.1001.exr")
+
+
+def test_a_shot_file_field_error_names_the_file_and_a_yaml_boolean_name_says_to_quote(tmp_path: Path) -> None:
+    roto = tmp_path / "r.0001.exr"
+    roto.write_bytes(b"")
+    f = tmp_path / "sh010.yaml"
+    f.write_text(f"plate: p.####.exr\nout: o.####.exr\nworking_size: -3\nkeyframes: [{roto}]\n")
+    with pytest.raises(InputError, match=r"^shot file '.*sh010\.yaml': working_size -3: out of range"):
+        Shot.from_yaml(f)
+    # a value given on the command line is not the file's: no file name in front
+    with pytest.raises(InputError, match=r"^working_size 50: out of range"):
+        Shot.from_yaml(f, working_size=50)
+    f.write_text(f"plate: p.####.exr\nout: o.####.exr\nobjects:\n  yes: {roto}\n")
+    with pytest.raises(InputError, match=r"sh010\.yaml': objects: object name True is how YAML reads an unquoted "
+                                         r"yes.*quote the name"):
+        Shot.from_yaml(f)

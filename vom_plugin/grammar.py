@@ -53,6 +53,9 @@ RESERVED_LAYERS = frozenset({"rgba", "rgb", "alpha", "depth", "motion", "forward
 def parse_object_name(value: Any, field: str = "objects") -> str:
     """An object's name, which becomes its EXR layer (``hero`` -> ``hero.A``) and its ``{object}`` in file
     names: a letter or ``_`` then letters, digits or ``_`` (at most 64), not a layer hosts already use."""
+    if isinstance(value, bool):  # YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans
+        raise InputError(f"{field}: object name {value!r} is how YAML reads an unquoted yes, no, on, off, true or "
+                         "false; quote the name (e.g. 'on': roto.1001.exr)")
     if not isinstance(value, str) or not _NAME.match(value):
         raise InputError(f"{field}: object name {value!r} is not a layer name; expected a letter or _ followed by "
                          f"letters, digits or _ (e.g. hero, dog_2)")

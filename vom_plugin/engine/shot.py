@@ -185,7 +185,15 @@ class Shot:
         if "keyframes" in overrides or "objects" in overrides:  # rotos given replace the file's, whichever kind
             data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
         data = {**data, **overrides}
-        shot = cls.from_dict(data, base_dir=p.resolve().parent, source=f"shot file {str(p)!r}")
+        try:
+            shot = cls.from_dict(data, base_dir=p.resolve().parent, source=f"shot file {str(p)!r}")
+        except InputError as e:
+            # a field's message starts with the field; one the file gave gets the file's name in front
+            msg = str(e)
+            field = re.split(r"[\s:.\[]", msg, maxsplit=1)[0]
+            if msg.startswith("shot file") or field in overrides or field not in data:
+                raise
+            raise InputError(f"shot file {str(p)!r}: {msg}") from None
         shot.source_file = p.absolute()
         return shot
 
