@@ -136,3 +136,29 @@ def test_an_autocropped_roto_uses_its_alpha(tmp_path):
                 ("R", "G", "B", "A"), data_origin=(6, 3), display=(0, 0, 16, 12))
     mask = read_roto(tmp_path / "r.exr", (16, 12))
     assert mask[3:7, 6:11].all() and mask.sum() == 20
+
+
+@pytest.mark.parametrize(("data", "where"), [
+    ((-6, -4, 44, 32), (slice(4, 8), slice(16, 21))),  # overscan: 6 px each side, data window 44x32
+    ((8, 4, 16, 16), (slice(4, 8), slice(16, 21))),  # a crop: the data window 16x16 at (8, 4)
+])
+def test_a_roto_the_size_of_the_plate_data_window_covers_it(tmp_path, data, where):
+    """Blender shows an EXR's stored pixels (its data window), so a roto drawn there has that size: it is
+    placed over the plate's data window, not stretched over the display window (or refused for its aspect)."""
+    from vom_plugin.io import Window, roto_over_data_window
+
+    x, y, w, h = data
+    display, data_window = Window(0, 0, 32, 24), Window(x, y, w, h)
+    roto = np.zeros((h, w), np.float32)
+    roto[4 - y : 8 - y, 16 - x : 21 - x] = 1.0  # display rows 4-7, columns 16-20
+    write_image(tmp_path / "roto.exr", roto, ("A",))  # plain windows: (0, 0) to (w, h)
+    assert roto_over_data_window(tmp_path / "roto.exr", (display, data_window))
+    mask = read_roto(tmp_path / "roto.exr", (32, 24), plate_windows=(display, data_window))
+    expected = np.zeros((24, 32), np.float32)
+    expected[where] = 1.0
+    np.testing.assert_array_equal(mask, expected)
+    # a roto of the display window's size stays as it was, and without the plate's windows nothing changes
+    write_image(tmp_path / "full.exr", expected, ("A",))
+    assert not roto_over_data_window(tmp_path / "full.exr", (display, data_window))
+    np.testing.assert_array_equal(read_roto(tmp_path / "full.exr", (32, 24), plate_windows=(display, data_window)),
+                                  expected)

@@ -590,3 +590,26 @@ def test_sigterm_while_starting_exits_130_saying_so(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (proc.returncode, err)
     assert "interrupted" in err or "stopped by SIGTERM" in err, err
+
+
+def test_a_roto_drawn_over_an_overscan_plate_data_window_is_placed_there_and_cached_as_such(tmp_path: Path) -> None:
+    """Blender draws a Mask over an EXR's stored pixels: on a plate with 6 px of overscan the roto is the data
+    window's size. It is placed over the data window (before, it was squeezed into the display window, 0.8x
+    towards the origin), and the cache knows the file by how it was placed as well as by its bytes."""
+    from test_io_support import write_image
+
+    from vom_plugin.engine.runner import prepare
+
+    rng = np.random.default_rng(3)
+    for f in (1, 2):
+        write_image(tmp_path / f"p.{f:04d}.exr", rng.random((76, 108, 3), dtype=np.float32), data_origin=(-6, -6),
+                    display=(0, 0, 96, 64))
+    roto = np.zeros((76, 108), np.float32)
+    roto[6 + 20 : 6 + 40, 6 + 30 : 6 + 60] = 1.0  # display rows 20-39, columns 30-59
+    write_image(tmp_path / "roto.0001.exr", roto, ("A",))
+    job = prepare(Shot(plate=str(tmp_path / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
+                       keyframes=[str(tmp_path / "roto.0001.exr")], working_size=128, cache=str(tmp_path / "c")))
+    mask = job.rotos[None][1]
+    ys, xs = np.nonzero(mask)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (20, 39, 30, 59) and mask.sum() == 20 * 30
+    assert job.roto_fp[None][1].endswith(":over-data-window")

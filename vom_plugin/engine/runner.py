@@ -214,9 +214,15 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
         if lo <= f <= hi and f != frames[0]:
             _check_size(f, on_disk.path(f), vio.plate_info(on_disk.path(f)).size, size)
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
-    rotos = {name: {kf: vio.read_roto(path, size, pixel_aspect=aspect) for kf, path in kfs.items()}
+    # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender)
+    windows = (first.info.display_window, first.info.data_window)
+    rotos = {name: {kf: vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows)
+                    for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
-    roto_fp = {name: {kf: file_fingerprint(path, full=True) for kf, path in kfs.items()}
+    # the file's bytes, and how it was placed: the same file read another way is another roto
+    roto_fp = {name: {kf: file_fingerprint(path, full=True)
+                      + (":over-data-window" if vio.roto_over_data_window(path, windows) else "")
+                      for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too
     from vom_plugin.engine.device import resolve_device  # imports torch (1-2 s): after the checks of the files

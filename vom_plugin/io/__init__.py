@@ -17,7 +17,7 @@ _WHERE = {
     "ImageInfo": "info", "Window": "info",
     "Plate": "plate", "plate_info": "plate", "read_plate": "plate",
     "read_info": "reader",
-    "read_roto": "roto",
+    "read_roto": "roto", "roto_over_data_window": "roto",
     "PlateSequence": "sequence", "format_frames": "sequence", "frame_from_path": "sequence",
     "frame_path": "sequence", "open_sequence": "sequence", "parse_frame_range": "sequence",
 }

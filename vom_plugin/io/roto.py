@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from vom_plugin.errors import InputError
+from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.reader import OpenImage, find_rgb, open_image, read_channels, sanitize, to_display
 
 THRESHOLD = 0.5
@@ -70,6 +71,22 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     )
 
 
+def roto_over_data_window(path: str | os.PathLike[str], plate_windows: tuple[Window, Window]) -> bool:
+    """Whether ``read_roto`` places the roto at ``path`` over the plate's data window (its header only): part
+    of the roto's identity wherever what the network was given is remembered (the cache)."""
+    with open_image(path, "roto") as img:
+        return _drawn_over_data_window(img.info, plate_windows)
+
+
+def _drawn_over_data_window(roto: ImageInfo, plate_windows: tuple[Window, Window]) -> bool:
+    """A roto with plain windows (data = display, at the origin) the size of the plate's data window, where
+    that is not the size of the plate's display window."""
+    display, data = plate_windows
+    plain = roto.data_window == roto.display_window and roto.display_window[:2] == (0, 0)
+    return plain and (data.width, data.height) != (display.width, display.height) and \
+        roto.size == (data.width, data.height)
+
+
 def _resize(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     import cv2
 
@@ -78,7 +95,8 @@ def _resize(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def read_roto(
-    path: str | os.PathLike[str], size: tuple[int, int], *, channel: str | None = None, pixel_aspect: float = 1.0
+    path: str | os.PathLike[str], size: tuple[int, int], *, channel: str | None = None, pixel_aspect: float = 1.0,
+    plate_windows: tuple[Window, Window] | None = None,
 ) -> np.ndarray:
     """The roto at ``path`` as float32 (H, W) of {0, 1}, H and W from ``size`` = (width, height) of the plate.
 
@@ -86,6 +104,9 @@ def read_roto(
     has RGB), else the luminance of R, G, B, else the only channel; it is placed into its display window and
     binarised at 0.5 (>= 0.5 is inside). A roto of another size with the same aspect is resampled first;
     with the plate's ``pixel_aspect``, a roto drawn over the desqueezed picture (square pixels) is too.
+    ``plate_windows`` (display, data): a plain roto exactly the size of a plate's data window that differs
+    from its display window covers that data window (a host that shows the stored pixels, as Blender does,
+    draws its rotos over them).
     Raises InputError naming the file for another aspect, an empty mask or a missing channel.
     """
     width, height = int(size[0]), int(size[1])
@@ -93,8 +114,12 @@ def read_roto(
         raise ValueError(f"read_roto: size must be (width, height) > 0, got {size}")
     with open_image(path, "roto") as img:
         values, source = _mask_values(img, channel)
-        values = to_display(sanitize(np.ascontiguousarray(values, dtype=np.float32)), img.info)
-        roto_w, roto_h = img.info.size
+        values = sanitize(np.ascontiguousarray(values, dtype=np.float32))
+        info = img.info
+        if plate_windows is not None and _drawn_over_data_window(info, plate_windows):
+            info = ImageInfo(display_window=plate_windows[0], data_window=plate_windows[1])
+        values = to_display(values, info)
+        roto_w, roto_h = info.size
     if (roto_w, roto_h) != (width, height):
         plate_aspect, roto_aspect = width / height, roto_w / roto_h
         accepted = (plate_aspect, plate_aspect * float(pixel_aspect))
