@@ -187,7 +187,7 @@ class CFAR(nn.Module):
 def _batched_windows(x: torch.Tensor) -> bool:
     """Whether a window is read as one product per frame instead of a loop over its shifts: training on an
     accelerator. There the loop's small ops cost their launches (measured on an H200: ~30 us an op, 2,300
-    ops a frame, two thirds of them these loops), where on a CPU they are cheap and their sums are what every
+    ops a frame, about 60% of them these loops), where on a CPU they are cheap and their sums are what every
     cached and resumed render was computed with; inference keeps the loop everywhere, so no cached value
     changes."""
     return x.device.type != "cpu" and torch.is_grad_enabled()
