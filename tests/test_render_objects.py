@@ -380,3 +380,20 @@ def test_layered_writer_with_plate_rgb(root: Path, tmp_path: Path) -> None:
     assert np.allclose(ch["R"], plate.rgb[..., 0], atol=2e-3)
     assert oiio.ImageBuf(str(out)).spec().get_string_attribute("vom:frame") == "2"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_bad_roto_of_one_object_says_whose_it_is(root: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """One roto file may serve several objects: its error names the object and keyframe as well as the file."""
+    from test_io_support import write_image
+
+    spec = oiio.ImageBuf(str(root / "roto" / "hero.0001.exr")).spec()
+    h, w = spec.height, spec.width
+    write_image(tmp_path / "empty.0001.exr", np.zeros((h, w), np.float32), ("A",))
+    args = ["render", "--plate", str(root / "plate" / "p.####.exr"), "--out", str(tmp_path / "o" / "a.####.exr"),
+            "--model", "lite", "--progress", "none", "--roto", f"hero={root / 'roto' / 'hero.0001.exr'}",
+            "--roto", f"dog={tmp_path / 'empty.0001.exr'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "objects.dog (keyframe 1): roto " in err and "empty.0001.exr is empty" in err
+    assert not (tmp_path / "o").exists()

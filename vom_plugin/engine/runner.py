@@ -110,6 +110,19 @@ class LoadedModels:
         return got
 
 
+def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
+               windows: tuple[Any, Any]) -> np.ndarray:
+    """``read_roto``; with several objects its error says whose roto it is (one file may serve several)."""
+    from vom_plugin import io as vio
+
+    try:
+        return vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows)
+    except InputError as e:
+        if name is None:
+            raise
+        raise InputError(f"objects.{name} (keyframe {keyframe}): {e}") from None
+
+
 def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     """The frames a render's passes read run from the first keyframe or requested frame to the last, over the
     plate as it is on disk: a hole there (a farm render that left frames out) is refused, not skipped (a pass
@@ -216,8 +229,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
     # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender)
     windows = (first.info.display_window, first.info.data_window)
-    rotos = {name: {kf: vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows)
-                    for kf, path in kfs.items()}
+    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows) for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
     # the file's bytes, and how it was placed: the same file read another way is another roto
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
