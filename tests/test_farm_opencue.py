@@ -42,7 +42,7 @@ def test_opencue_outline_xml(tmp_path: Path) -> None:
         la = layers[name]
         assert la.findtext("range") == frame_range and la.findtext("chunk") == "15"
         assert shlex.split(la.findtext("cmd") or "") == [
-            "/opt/vom env/bin/vom", "render", str(shot), "--frames", "#FRAME_START#-#FRAME_END#", "--progress", "json"]
+            "/opt/vom env/bin/vom", "render", str(shot), "--frames=#FRAME_START#-#FRAME_END#", "--progress", "json"]
     assert shlex.split(layers["check_outputs"].findtext("cmd") or "") == [
         "/opt/vom env/bin/vom", "farm", "check", str(shot)]
     deps = {(d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in root.iter("depend")}
@@ -84,7 +84,7 @@ def test_stepped_and_irregular_frames_never_render_extra_frames(tmp_path: Path) 
     assert r.returncode == 0, r.stderr
     layers = {la.get("name"): la for la in ET.fromstring(out.read_text()).iter("layer")}
     assert layers["frames_1001_1019"].findtext("range") == "1001-1019x3"
-    assert shlex.split(layers["frames_1001_1019"].findtext("cmd") or "")[4] == "#FRAME_START#-#FRAME_END#x3"
+    assert shlex.split(layers["frames_1001_1019"].findtext("cmd") or "")[3] == "--frames=#FRAME_START#-#FRAME_END#x3"
     from vom_plugin.io import parse_frame_range
 
     # what a chunk of that layer asks vom for: exactly the span's frames in it

@@ -68,7 +68,7 @@ def test_template_structure(tmp_path: Path) -> None:
         assert "dependencies" not in s  # spans are independent: they run in parallel
         run = s["script"]["actions"]["onRun"]
         assert run["command"] == "{{Param.Vom}}"
-        assert run["args"] == ["render", "{{Param.ShotFile}}", "--frames", "{{Task.Param.Frame}}", "--progress",
+        assert run["args"] == ["render", "{{Param.ShotFile}}", "--frames={{Task.Param.Frame}}", "--progress",
                                "json"]
     assert steps["frames_1001_1049"]["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1001-1049"
     assert steps[CHECK_STEP]["dependencies"] == [{"dependsOn": n} for n in list(steps)[:3]]
@@ -191,3 +191,16 @@ def test_cuda_shot_asks_for_gpu_workers(tmp_path: Path) -> None:
     check = subprocess.run([str(OPENJD), "check", str(tmp_path / "bundle" / "template.yaml")], capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_chunk_of_negative_frames_reaches_vom_render_as_a_frame_range() -> None:
+    """A task's chunk of negative frames (-3--2) is one --frames=VALUE word: as two words argparse took the
+    value for an option and every such task exited 2."""
+    from vom_plugin.cli import build_parser
+    from vom_plugin.farm.openjd import _render_action
+
+    args = [a.replace("{{Param.ShotFile}}", "sh.yaml").replace("{{Task.Param.Frame}}", "-3--2")
+            for a in _render_action("{{Task.Param.Frame}}")["args"]]
+    assert build_parser("render").parse_args(args).knob_frames == "-3--2"
+    with pytest.raises(SystemExit):  # what the two words did
+        build_parser("render").parse_args(["render", "sh.yaml", "--frames", "-3--2"])

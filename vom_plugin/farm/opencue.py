@@ -1,7 +1,7 @@
 """A shot as an OpenCue job, built with PyOutline and serialised to the job spec XML without a Cuebot.
 
 The same job as the Open Job Description bundle: one layer per span (independent, parallel), each a
-``vom render SHOT --frames #FRAME_START#-#FRAME_END#`` over its frame range in chunks, and a check
+``vom render SHOT --frames=#FRAME_START#-#FRAME_END#`` over its frame range in chunks, and a check
 layer that depends on all of them. Layers run their command directly (no pycuerun wrapper), so the
 workers need the vom environment, not PyOutline.
 """
@@ -25,7 +25,7 @@ CHECK_LAYER = "check_outputs"
 
 def _command(*words: str) -> str:
     # OpenCue runs the command through a shell; the frame tokens are substituted by RQD beforehand.
-    return " ".join(w if w.startswith("#FRAME") else shlex.quote(w) for w in words)
+    return " ".join(w if w.startswith(("#FRAME", "--frames=#FRAME")) else shlex.quote(w) for w in words)
 
 
 def _layer_ranges(name: str, frames: list[int]) -> list[tuple[str, str, int]]:
@@ -61,7 +61,8 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     for span in split_spans(shot.frames, shot.keyframes):
         for name, frame_range, step in _layer_ranges(span.name, list(span.frames)):
             frames_arg = "#FRAME_START#-#FRAME_END#" + (f"x{step}" if step > 1 else "")
-            cmd = _command(vom, "render", str(shot.path), "--frames", frames_arg, "--progress", "json")
+            # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
+            cmd = _command(vom, "render", str(shot.path), f"--frames={frames_arg}", "--progress", "json")
             layer = Shell(name, command=cmd, range=frame_range, chunk=chunk, **extra)
             ol.add_layer(layer)
             layers.append(layer)

@@ -3,7 +3,7 @@
 One step per span (frames served by the same keyframes; spans do not depend on each other, so they run
 in parallel). A span's tasks are frame chunks: a ``CHUNK[INT]`` task parameter (``TASK_CHUNKING``
 extension) with contiguous chunks of N frames, each task running
-``vom render SHOT.yaml --frames {{Task.Param.Frame}}``, which resumes from the per-shot cache.
+``vom render SHOT.yaml --frames={{Task.Param.Frame}}``, which resumes from the per-shot cache.
 A last step, depending on every span, checks that every frame of the shot was written.
 """
 
@@ -26,7 +26,8 @@ CHECK_STEP = "check_outputs"
 
 def _render_action(frame_expr: str) -> dict[str, Any]:
     return {"command": "{{Param.Vom}}",
-            "args": ["render", "{{Param.ShotFile}}", "--frames", frame_expr, "--progress", "json"]}
+            # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
+            "args": ["render", "{{Param.ShotFile}}", f"--frames={frame_expr}", "--progress", "json"]}
 
 
 def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
