@@ -338,7 +338,7 @@ def test_objects_and_keyframes_together_and_object_token_without_objects(root: P
 
 
 def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str, np.ndarray]],
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A farm job of a shot with objects: spans cut at every object's keyframes, the task command renders the
     shot file (all objects), and `vom farm check` wants every object's layer (and mask) in every frame."""
     from vom_plugin.farm.spans import check_outputs, load_farm_shot, split_spans
@@ -362,7 +362,18 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     split = load_farm_shot(f)
     assert [(Path(p).name, c) for p, c in split.output_channels()] == [
         ("sh_dog.####.exr", ("A", "mask")), ("sh_hero.####.exr", ("A", "mask"))]
-    assert check_outputs(split)[1] == "sh_dog.0001.exr: missing"
+    gone = check_outputs(split)[1]
+    assert gone == "sh_dog.0001.exr: missing" and gone.missing and gone.path == tmp_path / "split" / "sh_dog.0001.exr"
+    # `vom farm check` lists it as missing (not as bad), with the object's own file
+    import json
+
+    from vom_plugin.cli import main
+
+    assert main(["farm", "check", str(f), "--json"]) == 2
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["missing"] == list(range(1, N + 1)) and report["bad"] == {}
+    assert f"frame 1: {tmp_path / 'split' / 'sh_dog.0001.exr'} is missing" in err
 
 
 def test_layered_writer_with_plate_rgb(root: Path, tmp_path: Path) -> None:

@@ -52,7 +52,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.farm.spans import check_outputs, compact_range, load_farm_shot, split_spans, summary
-    from vom_plugin.io import frame_path
 
     if args.farm_command == "opencue":  # before reading anything: say which extra is missing first
         from vom_plugin.extras import require
@@ -62,19 +61,22 @@ def run(args: argparse.Namespace) -> int:
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
         problems = check_outputs(shot)
-        missing = [f for f, why in problems.items() if why == "missing"]
-        bad = {f: why for f, why in problems.items() if why != "missing"}
+        missing = [f for f, why in problems.items() if why.missing]
+        bad = {f: why for f, why in problems.items() if not why.missing}
         if args.json:
             print(json.dumps({"shot": str(shot.path), "frames": len(shot.frames), "missing": missing,
                               "bad": {str(f): why for f, why in bad.items()}}))
         if missing:
             print(f"vom farm check: {len(missing)} of {len(shot.frames)} frames of {shot.path} have no output "
                   f"file ({shot.out}): {compact_range(missing)}", file=sys.stderr)
+            if len(shot.output_channels()) > 1:  # one sequence per object: which object's file
+                for f in missing:
+                    print(f"  frame {f}: {problems[f].path} is missing", file=sys.stderr)
         if bad:
             print(f"vom farm check: {len(bad)} of {len(shot.frames)} frames of {shot.path} have a bad output file:",
                   file=sys.stderr)
             for f, why in bad.items():
-                print(f"  frame {f}: {frame_path(shot.out, f)}: {why}", file=sys.stderr)
+                print(f"  frame {f}: {why.path}: {why.removeprefix(why.path.name + ': ')}", file=sys.stderr)
         if problems:
             return 2
         if not args.json:

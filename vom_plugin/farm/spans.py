@@ -135,13 +135,26 @@ def default_vom() -> str:
     return str(exe)
 
 
-def check_outputs(shot: FarmShot) -> dict[int, str]:
+class OutputProblem(str):
+    """What is wrong with a frame's output (a str: the reason, after the file's name when a shot writes one
+    sequence per object), with the file (``path``) and whether it is simply not there (``missing``)."""
+
+    path: Path
+    missing: bool
+
+    def __new__(cls, text: str, path: Path, missing: bool) -> OutputProblem:
+        obj = super().__new__(cls, text)
+        obj.path, obj.missing = path, missing
+        return obj
+
+
+def check_outputs(shot: FarmShot) -> dict[int, OutputProblem]:
     """Frame -> what is wrong with its output file (missing, not a readable EXR, not the plate's size, no
     alpha channel); empty when every frame is complete. The farm job's last step fails on any."""
     from vom_plugin.io import frame_path, read_info
     from vom_plugin.io.verify import output_problem
 
-    problems: dict[int, str] = {}
+    problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
     for f in shot.frames:
         expected = None
@@ -149,17 +162,17 @@ def check_outputs(shot: FarmShot) -> dict[int, str]:
             out = Path(frame_path(pattern, f))
             where = f"{out.name}: " if many else ""
             if not out.is_file():
-                problems[f] = f"{where}missing"
+                problems[f] = OutputProblem(f"{where}missing", out, True)
                 break
             if expected is None and shot.plate:
                 try:
                     expected = read_info(frame_path(shot.plate, f))
                 except InputError as e:
-                    problems[f] = f"its plate frame cannot be read to compare with ({e})"
+                    problems[f] = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
                     break
             problem = next((p for c in channels if (p := output_problem(out, expected, c))), None)
             if problem:
-                problems[f] = where + problem
+                problems[f] = OutputProblem(where + problem, out, False)
                 break
     return problems
 
