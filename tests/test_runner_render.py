@@ -613,3 +613,32 @@ def test_a_roto_drawn_over_an_overscan_plate_data_window_is_placed_there_and_cac
     ys, xs = np.nonzero(mask)
     assert (ys.min(), ys.max(), xs.min(), xs.max()) == (20, 39, 30, 59) and mask.sum() == 20 * 30
     assert job.roto_fp[None][1].endswith(":over-data-window")
+
+
+def test_the_python_api_takes_a_shot_file_refuses_other_types_and_a_stop_set_before_writes_nothing(
+        shot_dir: Path, tmp_path: Path) -> None:
+    import yaml
+
+    from vom_plugin import CancelledError, Stop
+    from vom_plugin.errors import InputError as PublicInputError
+
+    s = shot(shot_dir, "api", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c"), frames=range(1, 3))
+    assert s.frames == [1, 2]  # a range (or a numpy array) of frames is a list of frames
+    assert Shot(**{**{k: getattr(s, k) for k in ("plate", "out", "keyframes")}, "frames": np.arange(1, 4)}).frames \
+        == [1, 2, 3]
+    with pytest.raises(TypeError, match="expected a Shot or a shot file's path, got dict"):
+        render({"plate": s.plate})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="progress must be a function"):
+        render(s, progress="json")  # type: ignore[arg-type]
+    stop = Stop()
+    stop.set()  # before the render: it stops before its first frame
+    with pytest.raises(CancelledError, match="after 0 of 2 frames"):
+        render(s, stop=stop)
+    assert not list((tmp_path / "o").glob("*.exr"))
+    f = tmp_path / "api.yaml"
+    f.write_text(yaml.safe_dump({"plate": s.plate, "out": str(tmp_path / "p" / "a.####.exr"), "frames": "1-2",
+                                 "keyframes": {k: str(v) for k, v in s.keyframes.items()}, "model": "lite",
+                                 "working_size": s.working_size, "cache": str(tmp_path / "c")}))
+    r = render(str(f))  # a shot file's path, as `vom render SHOT.yaml`
+    assert [p.name for p in r.paths] == ["a.0001.exr", "a.0002.exr"]
+    assert PublicInputError is InputError

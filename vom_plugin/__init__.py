@@ -72,6 +72,8 @@ _LAZY = {
     "Shot": "vom_plugin.engine.shot",
     "render": "vom_plugin.engine.runner",
     "RenderResult": "vom_plugin.engine.runner",
+    "Stop": "vom_plugin.engine.runner",
+    "CancelledError": "vom_plugin.errors",
     "VomError": "vom_plugin.errors",
     "InputError": "vom_plugin.errors",
 }

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import itertools
 import math
+import os
 import signal
 import threading
 import time
@@ -263,7 +264,7 @@ class Stop:
     def __init__(self) -> None:
         self.signal: int | None = None
 
-    def set(self, signum: int) -> None:
+    def set(self, signum: int = signal.SIGINT) -> None:
         self.signal = signum
 
 
@@ -510,6 +511,7 @@ class _Render:
 
     def run(self) -> RenderResult:
         job = self.job
+        self.check_stop()  # a stop that came before the render: no frame
         if self.progress:
             self.progress({"event": "start", "total": len(job.frames), "frames": [job.frames[0], job.frames[-1]],
                            "device": str(job.device), "shot": self.shot.plate, "out": self.shot.out,
@@ -542,9 +544,10 @@ class _Render:
                     self.cache.close()
 
 
-def render(shot: Shot, progress: ProgressCallback | None = None, *, stop: Stop | None = None,
+def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | None = None, *, stop: Stop | None = None,
            models: LoadedModels | None = None, memo: Memo | None = None) -> RenderResult:
-    """Render ``shot``: validate everything, then propagate, lift and write every requested frame.
+    """Render ``shot`` (a Shot, or a shot file's path): validate everything, then propagate, lift and write every
+    requested frame.
 
     ``progress`` receives event dicts (see ``engine.progress``). Raises InputError on bad input before
     any work, CancelledError when SIGINT/SIGTERM arrived (after the frame in hand is complete). ``stop``:
@@ -552,6 +555,12 @@ def render(shot: Shot, progress: ProgressCallback | None = None, *, stop: Stop |
     decoded plate frames kept between renders (both a ``vom worker``'s).
     """
     t0 = time.perf_counter()
+    if isinstance(shot, str | os.PathLike):  # a shot file's path, as `vom render SHOT.yaml` takes it
+        shot = Shot.from_yaml(shot)
+    if not isinstance(shot, Shot):
+        raise TypeError(f"render: expected a Shot or a shot file's path, got {type(shot).__name__}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")
     if memo is not None:
         memo.begin_render()
     job = prepare(shot, models, memo)
