@@ -142,3 +142,17 @@ def test_farm_check_passes_complete_frames(farm_shot: Path, tmp_path: Path,
     assert "all 8 frames written and readable" in capsys.readouterr().out
     assert main(["farm", "check", str(farm_shot), "--json"]) == 0
     assert '"missing": [], "bad": {}' in capsys.readouterr().out
+
+
+def test_farm_check_fails_on_a_file_vom_did_not_write(farm_shot: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Right size, right channel, whole pixels, and still not a matte: an EXR that vom did not write (a plate
+    copied with A = 1) has no vom:version in its header."""
+    out = tmp_path / "out"
+    for f in range(1, 9):
+        _good(tmp_path, f)
+    _exr(out / "a.0003.exr", 32, 16, ["R", "G", "B", "A"])
+    assert main(["farm", "check", str(farm_shot)]) == 2
+    err = capsys.readouterr().err
+    lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
+    assert lines == {3: "not written by vom (no vom:version attribute)"}, err

@@ -10,6 +10,7 @@ mattes are noisy but nowhere constant, as the other render tests do.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -354,7 +355,19 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     assert [s.kind for s in split_spans(farm.frames, farm.keyframes)] == ["between", "after"]
     (pattern, chans), = farm.output_channels()  # safe_dump sorted the objects: the file's order is dog, hero
     assert pattern == base["out"] and chans == ("dog.A", "dog.mask", "hero.A", "hero.mask")
-    assert check_outputs(farm) == {}
+    # the files on disk were rendered with dog's roto of frame 1 only: outputs of an earlier version of the shot
+    stale = check_outputs(farm)
+    assert sorted(stale) == list(range(1, N + 1))
+    assert stale[1] == (f"rendered from keyframes of dog 1; the shot has 1,{N} (an output of an earlier version "
+                        "of the shot)")
+    base["objects"]["dog"] = {1: str(root / "roto" / "dog.0001.exr")}  # the shot they were rendered from
+    f.write_text(yaml.safe_dump(base))
+    assert check_outputs(load_farm_shot(f)) == {}
+    copied = tmp_path / "copied"  # frame 1's output copied over frame 2's: another frame's matte
+    shutil.copytree(root / "fast", copied)
+    shutil.copyfile(copied / "a.0001.exr", copied / "a.0002.exr")
+    f.write_text(yaml.safe_dump({**base, "out": str(copied / "a.####.exr")}))
+    assert check_outputs(load_farm_shot(f)) == {2: "holds frame 1"}
     f.write_text(yaml.safe_dump({**base, "mask_channel": "core"}))  # a channel these files do not hold
     problems = check_outputs(load_farm_shot(f))
     assert sorted(problems) == list(range(1, N + 1)) and "no channel dog.core" in problems[1]

@@ -12,9 +12,10 @@ Write a render-farm job for a shot file (the keys of `vom render SHOT.yaml`).
 
 The shot's frames are cut into spans served by the same keyframes (before the first keyframe,
 between two keyframes, after the last); spans run in parallel, each as frame chunks of
-`vom render SHOT.yaml --frames A-B` that resume from the per-shot cache. A last step
+`vom render SHOT.yaml --frames=A-B` that resume from the per-shot cache. A last step
 (`vom farm check`) fails when a frame's output is missing, not a readable EXR, not the size of its plate
-frame or without the alpha channel.
+frame, without the alpha channel, not written by vom, another frame's, or rendered from other keyframes
+than the shot's (an output of an earlier version of the shot).
 
   vom farm openjd SHOT.yaml --chunk 10 --out bundle/     then: deadline bundle submit bundle/
   vom farm opencue SHOT.yaml --chunk 10 --out job.xml    then: submit job.xml with cuesubmit/pycue

@@ -88,6 +88,8 @@ class FarmShot:
     # every output sequence and the channels each of its files must hold (one sequence holding every object's
     # layers, or one per object); empty: ``out`` with ``channel``
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # each object's keyframes (None: the one unnamed matte), what an output's vom:keyframes must say
+    object_keyframes: tuple[tuple[str | None, tuple[int, ...]], ...] = ()
 
     def output_channels(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         return self.outputs or ((self.out, (self.channel,)),)
@@ -108,7 +110,8 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     keyframes = sorted({kf for kfs in shot.rotos().values() for kf in kfs})
     return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=keyframes, out=shot.out,
                     cache=shot.cache, device=shot.device, plate=shot.plate, channel=shot.channel,
-                    outputs=_outputs(shot))
+                    outputs=_outputs(shot),
+                    object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()))
 
 
 def _outputs(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -170,11 +173,42 @@ def check_outputs(shot: FarmShot) -> dict[int, OutputProblem]:
                 except InputError as e:
                     problems[f] = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
                     break
-            problem = next((p for c in channels if (p := output_problem(out, expected, c))), None)
+            problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
+                or _stamp_problem(read_info(out).metadata, f, shot)
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False)
                 break
     return problems
+
+
+def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot) -> str | None:
+    """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
+    write, another frame's, or one rendered from other keyframes (a stale output of an earlier version of the
+    shot), which the windows and channels alone would pass."""
+    if "vom:version" not in meta:
+        return "not written by vom (no vom:version attribute)"
+    if str(meta.get("vom:frame", frame)) != str(frame):
+        return f"holds frame {meta.get('vom:frame')}"
+    if "vom:keyframes" not in meta:  # written by vom's io outside a render: nothing to compare
+        return None
+    stamp = str(meta["vom:keyframes"])
+    want = {n: set(kfs) for n, kfs in shot.object_keyframes}
+    try:
+        if ":" in stamp:
+            got = {n: {int(k) for k in ks.split(",") if k}
+                   for n, _, ks in (part.partition(":") for part in stamp.split(";"))}
+        else:
+            got = {None: {int(k) for k in stamp.split(",") if k}}
+    except ValueError:
+        return f"vom:keyframes {stamp!r} is not a list of frames"
+    for name, kfs in got.items():
+        if name not in want:
+            return f"rendered for object {name!r}, which the shot does not have"
+        if kfs != want[name]:
+            who = "" if name is None else f" of {name}"
+            return (f"rendered from keyframes{who} {','.join(map(str, sorted(kfs)))}; the shot has "
+                    f"{','.join(map(str, sorted(want[name])))} (an output of an earlier version of the shot)")
+    return None
 
 
 def summary(shot: FarmShot, spans: list[Span]) -> dict[str, Any]:
