@@ -204,3 +204,30 @@ def test_a_chunk_of_negative_frames_reaches_vom_render_as_a_frame_range() -> Non
     assert build_parser("render").parse_args(args).knob_frames == "-3--2"
     with pytest.raises(SystemExit):  # what the two words did
         build_parser("render").parse_args(["render", "sh.yaml", "--frames", "-3--2"])
+
+
+def test_a_stepped_span_is_cut_into_chunks_of_the_chunk_size(tmp_path: Path) -> None:
+    """Frames on twos (1001-1019x2): CONTIGUOUS chunks stop at every gap, one frame a task; those spans ask for
+    NONCONTIGUOUS chunks, whose values (1001,1003,...) `vom render --frames` reads as they are."""
+    pytest.importorskip("openjd.model")
+    from openjd.model import StepParameterSpaceIterator, create_job, decode_job_template, preprocess_job_parameters
+
+    from vom_plugin.io import parse_frame_range
+
+    shot = load_farm_shot(_shot_file(tmp_path, frames="1001-1019x2", keyframes={1001: str(tmp_path / "r.1001.exr")}))
+    t = build_template(shot, chunk=3)
+    (param,) = t["steps"][0]["parameterSpace"]["taskParameterDefinitions"]
+    assert param["chunks"] == {"defaultTaskCount": 3, "rangeConstraint": "NONCONTIGUOUS"}
+    jt = decode_job_template(template=t, supported_extensions=["TASK_CHUNKING"])
+    values = {p["name"]: p["value"] for p in parameter_values(shot)["parameterValues"]}
+    params = preprocess_job_parameters(job_template=jt, job_parameter_values=values, environment_templates=[],
+                                       job_template_dir=tmp_path, current_working_dir=tmp_path)
+    step = create_job(job_template=jt, job_parameter_values=params).steps[0]
+    chunks = [task["Frame"].value for task in StepParameterSpaceIterator(space=step.parameterSpace)]
+    # every frame once, none between: OpenJD writes a stepped chunk as 1001-1005:2
+    assert [parse_frame_range(c) for c in chunks] == [[1001, 1003, 1005], [1007, 1009], [1011, 1013, 1015],
+                                                      [1017, 1019]]
+    assert "1001-1005:2" in chunks
+    contiguous = build_template(load_farm_shot(_shot_file(tmp_path, name="b.yaml")), chunk=3)
+    assert {p["chunks"]["rangeConstraint"] for s in contiguous["steps"][:-1]
+            for p in s["parameterSpace"]["taskParameterDefinitions"]} == {"CONTIGUOUS"}

@@ -24,6 +24,10 @@ from vom_plugin.io import (
         ("1010-1012, 1001", [1001, 1010, 1011, 1012]),
         ("7", [7]),
         ("-3--1", [-3, -2, -1]),
+        # Open Job Description's step (a farm chunk of a span on twos), not fileseq's stagger of every frame
+        ("1001-1005:2", [1001, 1003, 1005]),
+        ("1001-1005:2,1009", [1001, 1003, 1005, 1009]),
+        ("-5--1:2", [-5, -3, -1]),
     ],
 )
 def test_parse_frame_range(text, frames):

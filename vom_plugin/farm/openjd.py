@@ -30,6 +30,11 @@ def _render_action(frame_expr: str) -> dict[str, Any]:
             "args": ["render", "{{Param.ShotFile}}", f"--frames={frame_expr}", "--progress", "json"]}
 
 
+def _constraint(frames: tuple[int, ...] | list[int]) -> str:
+    consecutive = all(b - a == 1 for a, b in zip(frames, frames[1:], strict=False))
+    return "CONTIGUOUS" if consecutive else "NONCONTIGUOUS"
+
+
 def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
     step: dict[str, Any] = {
         "name": span.name,
@@ -38,8 +43,10 @@ def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
             "name": "Frame",
             "type": "CHUNK[INT]",
             "range": compact_range(span.frames),
-            # CONTIGUOUS: each task gets a range such as 1001-1010, which `vom render --frames` reads as is
-            "chunks": {"defaultTaskCount": chunk, "rangeConstraint": "CONTIGUOUS"},
+            # CONTIGUOUS: each task gets a range such as 1001-1010, which `vom render --frames` reads as is; a
+            # stepped or irregular span has no two consecutive frames, so CONTIGUOUS would make one-frame tasks:
+            # there each task gets a list such as 1001,1003
+            "chunks": {"defaultTaskCount": chunk, "rangeConstraint": _constraint(span.frames)},
         }]},
         "script": {"actions": {"onRun": _render_action("{{Task.Param.Frame}}")}},
     }

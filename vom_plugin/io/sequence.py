@@ -24,6 +24,8 @@ _TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
 # The most frames a range may name: 69 minutes at 24 fps, far beyond any shot, small enough to list.
 MAX_FRAMES = 100_000
 _RANGE_PART = re.compile(r"\A(-?\d+)(?:-(-?\d+)(?:([xy:])(-?\d+))?)?\Z")
+# "a-b:s" (Open Job Description's step) -> "a-bxs" (fileseq's)
+_STEP_COLON = re.compile(r"(-?\d+--?\d+):(\d+)")
 # A frame number at the end of a file stem: "plate.1001.exr", "roto_0012.exr".
 _TRAILING_FRAME = re.compile(r"(?:^|[._-])(-?\d+)$")
 
@@ -31,10 +33,13 @@ _TRAILING_FRAME = re.compile(r"(?:^|[._-])(-?\d+)$")
 def parse_frame_range(text: str) -> list[int]:
     """Frames of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``: sorted, unique.
 
+    ``1001-1100:2`` is a step too, as Open Job Description writes it (a farm task's chunk of a stepped span);
+    fileseq reads ``:`` as a staggered order of every frame, which a sorted set of frames would turn into the
+    whole range: a task would render frames it was not given.
     Raises InputError naming the text and the accepted forms when it does not parse.
     """
     expected = "expected e.g. 1001-1100, 1001-1100x2 or 1001,1005,1010-1020"
-    cleaned = (text or "").replace(" ", "")
+    cleaned = _STEP_COLON.sub(r"\1x\2", (text or "").replace(" ", ""))
     if not cleaned:
         raise InputError(f"frame range is empty; {expected}")
     count = _count_bound(cleaned)
