@@ -566,14 +566,15 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     job = prepare(shot, models, memo)
     with _signals(stop) as stopping:
         r = _Render(job, progress, stopping)
-        closed = False
         try:
-            result = r.run()
+            try:
+                result = r.run()
+            finally:
+                r.close()  # every file on disk announced (r.done) before the error is
+                r.result.elapsed = time.perf_counter() - t0
         except InputError as e:
             # a frame damaged behind an intact header is only found by reading it, after frames before it were
             # written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
-            r.close()
-            closed = True
             if not r.done:
                 raise
             from vom_plugin.io.sequence import format_frames
@@ -582,10 +583,6 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
             raise InputError(f"{e}; found while rendering: {len(done)} of {len(job.frames)} frames were written "
                              f"before it ({format_frames(done, sep=',')}, complete; the next render resumes from "
                              "the cache)") from None
-        finally:
-            if not closed:
-                r.close()
-            r.result.elapsed = time.perf_counter() - t0
     # Passes finish frames out of order (and a recomputed pass may rewrite one): report each once, sorted.
     written = dict(sorted(zip(result.frames, result.paths, strict=True)))
     result.frames, result.paths = list(written), list(written.values())
