@@ -61,6 +61,10 @@ def test_a_frame_list_beyond_any_shot_is_refused(plate: Path) -> None:
     with pytest.raises(InputError, match="frames: a list of 100001 frames; a shot holds at most 100000"):
         Shot(plate=str(plate / "plate" / "p.####.exr"), keyframes={1: str(plate / "roto" / "r.0001.exr")},
              out=str(plate / "o.####.exr"), frames=list(range(MAX_FRAMES + 1)))
+    # a range is counted, not listed: a trillion frames is refused at once
+    with pytest.raises(InputError, match="frames: a list of 1000000000000 frames; a shot holds at most 100000"):
+        Shot(plate=str(plate / "plate" / "p.####.exr"), keyframes={1: str(plate / "roto" / "r.0001.exr")},
+             out=str(plate / "o.####.exr"), frames=range(10**12))
 
 
 def _bomb(field: str) -> str:

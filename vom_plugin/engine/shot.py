@@ -291,14 +291,20 @@ def _keyframes(value: Any) -> dict[int, Path]:
 
 
 def _frame_numbers(value: Any) -> list[int] | None:
-    """The frame numbers of a list, tuple, range or 1-D numpy array of integers (no bools), else None."""
+    """The frame numbers of a list, tuple, range or 1-D numpy array of integers (no bools), else None; counted
+    before they are listed (a range can name a billion)."""
     import numbers
 
+    from vom_plugin.io.sequence import MAX_FRAMES
+
     numpy_1d = type(value).__module__ == "numpy" and getattr(value, "ndim", 0) == 1
-    if isinstance(value, list | tuple | range) or numpy_1d:
-        items = list(value)
-        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
-            return [int(v) for v in items]
+    if not (isinstance(value, list | tuple | range) or numpy_1d):
+        return None
+    if len(value) > MAX_FRAMES:
+        raise InputError(f"frames: a list of {len(value)} frames; a shot holds at most {MAX_FRAMES}")
+    items = list(value)
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
+        return [int(v) for v in items]
     return None
 
 
@@ -316,12 +322,8 @@ def _frames(value: Any) -> list[int] | None:
             frames = parse_frame_range(value)
         except InputError as e:
             raise InputError(f"frames: {e}") from None
-    elif _frame_numbers(value) is not None:  # a list, tuple, range or numpy array of whole numbers
-        from vom_plugin.io.sequence import MAX_FRAMES
-
-        if len(value) > MAX_FRAMES:
-            raise InputError(f"frames: a list of {len(value)} frames; a shot holds at most {MAX_FRAMES}")
-        frames = _frame_numbers(value) or []
+    elif (numbers := _frame_numbers(value)) is not None:  # a list, tuple, range or numpy array of whole numbers
+        frames = numbers
     else:
         raise InputError(f"frames {value!r}: expected a frame range such as 1001-1100, 1001-1100x2 or 1001,1005")
     if not frames:
