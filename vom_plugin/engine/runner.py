@@ -37,7 +37,7 @@ from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot
+from vom_plugin.engine.shot import Shot, keyframes_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import CancelledError, InputError
@@ -436,13 +436,13 @@ class _Render:
                                  mask=self.shot.mask_channel is not None, roto_fp=job.roto_fp)
 
     def _metadata(self, frame: int, names: list[str | None]) -> dict[str, str]:
+        objects = self.shot.objects
         meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
-                "vom/keyframes": ",".join(str(k) for k in self.shot.keyframes),
+                "vom/keyframes": keyframes_stamp({None: self.shot.keyframes} if objects is None
+                                                 else {n: objects[n] for n in names if n}),
                 "vom/working_size": str(self.shot.working_size)}
-        if self.shot.objects is not None:
+        if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
-            meta["vom/keyframes"] = ";".join(f"{n}:" + ",".join(str(k) for k in self.shot.objects[n])
-                                             for n in names if n)
         return meta
 
     def write(self, frame: int, mattes: dict[str | None, Any]) -> None:

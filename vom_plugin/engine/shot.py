@@ -57,6 +57,21 @@ def parse_object_roto_arg(text: str, *, field: str = "--roto") -> tuple[str | No
     return (name, *parse_roto_arg(m.group("rest"), field=f"{field} {name}="))
 
 
+def keyframes_stamp(keyframes: Mapping[str | None, Any]) -> str:
+    """What an output's ``vom:keyframes`` says: ``1001,1050`` for the one unnamed matte, ``hero:1001;dog:1001,1050``
+    per object (the objects in that file). ``read_keyframes_stamp`` reads it back (``vom farm check``)."""
+    if list(keyframes) == [None]:
+        return ",".join(str(k) for k in keyframes[None])
+    return ";".join(f"{n}:" + ",".join(str(k) for k in kfs) for n, kfs in keyframes.items() if n)
+
+
+def read_keyframes_stamp(text: str) -> dict[str | None, set[int]]:
+    """``keyframes_stamp``'s object -> keyframes; ValueError when ``text`` is not such a stamp."""
+    if ":" not in text:
+        return {None: {int(k) for k in text.split(",") if k}}
+    return {n: {int(k) for k in ks.split(",") if k} for n, _, ks in (part.partition(":") for part in text.split(";"))}
+
+
 def has_frame_token(pattern: str) -> bool:
     return bool(_FRAME_TOKEN.search(os.path.basename(pattern)))
 

@@ -191,14 +191,12 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot) -> str | No
         return f"holds frame {meta.get('vom:frame')}"
     if "vom:keyframes" not in meta:  # written by vom's io outside a render: nothing to compare
         return None
+    from vom_plugin.engine.shot import read_keyframes_stamp
+
     stamp = str(meta["vom:keyframes"])
     want = {n: set(kfs) for n, kfs in shot.object_keyframes}
     try:
-        if ":" in stamp:
-            got = {n: {int(k) for k in ks.split(",") if k}
-                   for n, _, ks in (part.partition(":") for part in stamp.split(";"))}
-        else:
-            got = {None: {int(k) for k in stamp.split(",") if k}}
+        got = read_keyframes_stamp(stamp)
     except ValueError:
         return f"vom:keyframes {stamp!r} is not a list of frames"
     for name, kfs in got.items():
