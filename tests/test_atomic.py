@@ -100,3 +100,55 @@ def test_a_folder_sweep_removes_every_dead_writers_temp_and_keeps_the_rest(tmp_p
     assert all(p.read_bytes() == b"half a frame" for p in kept)
     assert target.read_text() == "frame"
     assert atomic.remove_stale_temps_in(tmp_path / "missing") == []
+
+
+def test_a_temp_of_another_pid_namespace_with_this_hosts_short_name_is_never_swept(tmp_path: Path) -> None:
+    """Two containers of one farm node (or node01.rackA and node01.rackB) share a short host name, not a PID
+    namespace: a pid that is dead here may be a live writer there, so its temporaries are not this host's."""
+    import subprocess
+    import sys
+
+    from vom_plugin import atomic
+
+    short = atomic._HOST.split("-")[0]
+    assert atomic._HOST != short and atomic._HOST.startswith(short + "-")
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    other_ns = tmp_path / f".alpha.1001.exr.{short}-00000000~{dead}-0123abcd.tmp.exr"
+    legacy = tmp_path / f".alpha.1001.exr.{short}~{dead}-0123abcd.tmp.exr"  # as earlier versions named it
+    for p in (other_ns, legacy):
+        p.write_bytes(b"another container's frame in flight")
+    write_text_atomic(tmp_path / "alpha.1001.exr", "frame")
+    assert atomic.remove_stale_temps_in(tmp_path) == []
+    assert other_ns.exists() and legacy.exists()
+
+
+def test_the_temp_of_a_long_name_stays_within_255_bytes_and_is_swept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from vom_plugin import atomic
+
+    name = "a" * 230 + ".1001.exr"  # 239 bytes: a legal name whose temporary used to pass 255
+    tmp = temp_name(tmp_path / name)
+    assert len(tmp.name.encode()) <= 255 and tmp.suffix == ".exr" and tmp.name.startswith(".aaaa")
+    write_text_atomic(tmp_path / name, "frame")
+    assert (tmp_path / name).read_text() == "frame"
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    stale = tmp.with_name(tmp.name.replace(f"~{os.getpid()}-", f"~{dead}-"))
+    stale.write_bytes(b"half")
+    assert atomic.remove_stale_temps(tmp_path / name) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "alpha.1001.exr"
+    target.write_text("old")
+    target.chmod(0o664)  # group-writable, as a show's folder has it
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(target, "new")
+    finally:
+        os.umask(old)
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o664

@@ -191,6 +191,37 @@ def test_a_failed_write_keeps_the_previous_frame_and_no_temp(tmp_path, monkeypat
     np.testing.assert_array_equal(_exr(path)[1]["A"].astype(np.float32), first)
 
 
+def test_a_file_cut_short_behind_a_reported_success_keeps_the_previous_frame(tmp_path, monkeypatch):
+    """A disk or quota that fills while OpenImageIO flushes the file on close: the writer reports success for a
+    file cut short. It must never take the frame's name (it did: exit 0 over a good frame)."""
+    import OpenImageIO as oiio
+
+    path = tmp_path / "alpha.1001.exr"
+    first = _alpha(h=120, w=160, seed=1)
+    write_alpha(path, first, ImageInfo.for_size(160, 120))
+    create = oiio.ImageOutput.create
+
+    class CutOnClose:  # the real writer, whose last bytes never reach the disk
+        def __init__(self, name):
+            self.real, self.name = create(name), name
+
+        def __getattr__(self, attr):
+            return getattr(self.real, attr)
+
+        def close(self):
+            ok = self.real.close()
+            size = os.path.getsize(self.name)
+            os.truncate(self.name, size - size // 4)
+            return ok
+
+    monkeypatch.setattr(oiio.ImageOutput, "create", CutOnClose)
+    with pytest.raises(InputError, match=r"alpha\.1001\.exr could not be written completely .*disk full"):
+        write_alpha(path, _alpha(h=120, w=160, seed=2), ImageInfo.for_size(160, 120))
+    monkeypatch.undo()
+    assert leftovers(tmp_path) == []
+    np.testing.assert_array_equal(_exr(path)[1]["A"].astype(np.float32), first)
+
+
 def test_alpha_of_the_wrong_shape_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"expected \(H, W\) = \(12, 16\)"):
         write_alpha(tmp_path / "a.exr", np.zeros((10, 10), np.float32), ImageInfo.for_size(16, 12))

@@ -12,24 +12,52 @@ imported: ``install.py`` and the Nuke adapter (``host/nuke.py``, standard librar
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
 import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-# The writer's host and process id are in every temporary's name, so that a later write can tell a temporary
+
+def _host_tag() -> str:
+    """Who may judge a temporary's writer dead: the host's short name (for people reading a listing) and a
+    digest of its full name and PID namespace. A process id means nothing outside its namespace: two containers
+    of one farm node, or hosts whose short names match (node01.rackA / node01.rackB), writing to one folder
+    would otherwise each take the other's live temporaries for a dead process's."""
+    full = socket.gethostname()
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # no procfs (macOS, Windows): the host's full name alone
+        namespace = ""
+    short = re.sub(r"[^A-Za-z0-9_]", "_", full.split(".")[0])[:16] or "host"
+    return f"{short}-{hashlib.sha1(f'{full} {namespace}'.encode()).hexdigest()[:8]}"
+
+
+# The writer's host tag and process id are in every temporary's name, so that a later write can tell a temporary
 # left by a dead process of this host (safe to remove) from one a live process, maybe on another farm host
 # sharing the folder, is still writing (never touched).
-_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0])[:32] or "host"
+_HOST = _host_tag()
+# A temporary's name holds its target's; a long target name is shortened there (its start, a digest, its
+# extension) so that the temporary stays within the file system's 255-byte names whenever the target does.
+_NAME_KEPT = 150
+
+
+def _embedded(name: str) -> str:
+    if len(name.encode()) <= _NAME_KEPT:
+        return name
+    suffix = Path(name).suffix if len(Path(name).suffix) <= 16 else ""
+    head = name.encode()[:_NAME_KEPT - 30].decode(errors="ignore")
+    return f"{head}~{hashlib.sha1(name.encode()).hexdigest()[:12]}{suffix}"
 
 
 def temp_name(path: str | os.PathLike[str]) -> Path:
     """A hidden name beside ``path``, unique across hosts, processes and threads, ending in the real extension
     (so writers that choose the format by extension, OpenImageIO, OpenCV, matplotlib, choose the right one)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{_HOST}~{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
+    return path.with_name(f".{_embedded(path.name)}.{_HOST}~{os.getpid()}-{secrets.token_hex(4)}.tmp{path.suffix}")
 
 
 def _running(pid: int) -> bool:
@@ -52,7 +80,7 @@ def _remove_dead(folder: Path, names: list[str], target: str | None) -> list[Pat
     removed = []
     for name in names:
         m = _TEMP.match(name)
-        if (m is None or m["host"] != _HOST or (target is not None and m["name"] != target)
+        if (m is None or m["host"] != _HOST or (target is not None and m["name"] != _embedded(target))
                 or Path(m["name"]).suffix != m["ext"] or _running(int(m["pid"]))):
             continue
         with contextlib.suppress(OSError):
@@ -65,7 +93,7 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
     """Remove vom's temporaries of ``path`` whose writer was a process of this host that is no longer running
     (killed mid-write); those of live processes and of other hosts are left. Returns what was removed."""
     path = Path(path)
-    prefix = f".{path.name}."
+    prefix = f".{_embedded(path.name)}."
     try:
         entries = [e.name for e in os.scandir(path.parent) if e.name.startswith(prefix)]
     except OSError:
@@ -93,6 +121,18 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _keep_mode(target: Path, tmp: Path) -> None:
+    """A file replaced keeps its permissions (a group-writable frame in a show's folder stays group-writable, a
+    private one private); a new file gets the umask's."""
+    try:
+        st = os.lstat(target)
+    except OSError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True, sweep: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; on leaving the block it replaces ``path``.
@@ -101,7 +141,7 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True, sweep: bool
     loss); a reader then never sees a named file with missing content. ``sweep``: first remove the stale
     temporaries of ``path`` (``remove_stale_temps``); False where the caller swept the folder already
     (``remove_stale_temps_in``). The temporary file is created by the caller's writer, so it gets the usual
-    permissions (umask), not a private 0600 mode.
+    permissions (umask), not a private 0600 mode; a file replaced keeps its own.
     """
     target = Path(path)
     if sweep:
@@ -111,6 +151,7 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True, sweep: bool
         yield tmp
         if fsync:
             _fsync(tmp)
+        _keep_mode(target, tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

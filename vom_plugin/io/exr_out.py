@@ -276,5 +276,31 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool) -> None:
             closed = writer.close()
             if not ok or not closed:
                 raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}")
+            _check_reads_back(temp, out_path)
     except OSError as exc:
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
+
+
+def _check_reads_back(temp: Path, out_path: Path) -> None:
+    """Every pixel of the file just written decodes, before it takes the frame's name.
+
+    OpenImageIO's EXR writer reports success for a file whose last bytes never reached the disk: when the disk
+    or a quota fills while the file is flushed on close, the file is cut short and the error is lost. Renamed,
+    that file would replace a good frame. Reading back costs about a quarter of the write (a 1920x1080 alpha:
+    18 ms against 80; with the plate's RGB, 0.21 s against 0.74), on the output thread."""
+    import OpenImageIO as oiio
+
+    problem = None
+    inp = oiio.ImageInput.open(str(temp))
+    if inp is None:
+        problem = oiio.geterror() or "it does not open"
+    else:
+        try:
+            if inp.read_image(oiio.UNKNOWN) is None or inp.has_error:
+                problem = inp.geterror() or "its pixels do not read"
+        finally:
+            inp.close()
+    if problem:
+        raise InputError(f"output file {out_path} could not be written completely (the file written does not read "
+                         f"back: {problem}); is its disk full or over quota? The file there before, if any, is "
+                         f"unchanged")
