@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,69 @@ def test_a_clean_render_beside_the_plate_is_allowed(files: Path, tmp_path: Path,
     assert (files / "plate" / "alpha.0001.exr").is_file()
     (files / "plate" / "alpha.0001.exr").unlink()
     assert _digests(files / "plate") == before
+
+
+def test_a_file_vom_did_not_write_at_an_output_path_is_refused_before_work(files: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """An artist's roto for a later keyframe, another tool's matte, a note: not this render's inputs, still not
+    vom's to replace. Its own earlier outputs it replaces (a re-render after a roto tweak)."""
+    import shutil
+
+    out = tmp_path / "o"
+    out.mkdir()
+    shutil.copy(files / "roto" / "r.0001.exr", out / "a.0002.exr")  # an EXR without vom:version
+    before = (out / "a.0002.exr").read_bytes()
+    rc = _render(files, tmp_path, str(out / "a.####.exr"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "would replace" in err and "a.0002.exr, which vom did not write (no vom:version" in err, err
+    assert (out / "a.0002.exr").read_bytes() == before and not (out / "a.0001.exr").exists()
+    assert not (tmp_path / "cache").exists()
+    (out / "a.0002.exr").write_text("notes")  # not an image at all
+    rc = _render(files, tmp_path, str(out / "a.####.exr"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "which vom did not write (it does not read as an image" in err, err
+    assert (out / "a.0002.exr").read_text() == "notes"
+    (out / "a.0002.exr").unlink()
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0
+    first = {f: (out / f"a.000{f}.exr").stat().st_ino for f in (1, 2)}
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0, capsys.readouterr().err  # its own: replaced
+    assert all((out / f"a.000{f}.exr").stat().st_ino != first[f] for f in (1, 2))
+
+
+def test_a_read_only_output_is_refused_before_work(files: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """A locked (published) frame: renaming over it would succeed, as root or not; vom refuses instead."""
+    out = tmp_path / "o"
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0
+    locked = out / "a.0002.exr"
+    locked.chmod(0o444)
+    before = locked.read_bytes()
+    rc = _render(files, tmp_path, str(out / "a.####.exr"), roto=str(files / "roto" / "r.0001.exr"), frames="1-2")
+    err = capsys.readouterr().err
+    assert rc == 2 and "a.0002.exr, which is read-only" in err, err
+    assert locked.read_bytes() == before and stat.S_IMODE(locked.stat().st_mode) == 0o444
+
+
+def test_two_objects_sequences_that_name_one_file_are_refused() -> None:
+    """``m{object}#.exr`` with objects h and h1: h's frame 11 and h1's frame 1 are both mh11.exr; the second
+    write would replace the first. Checked with the other output checks, before any work."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.io.output_guard import check_distinct
+
+    with pytest.raises(InputError, match=r"object h's frame 11 and object h1's frame 1 would both be written to "
+                                         r"\S*mh11\.exr"):
+        check_distinct({"h": "/o/mh#.exr", "h1": "/o/mh1#.exr"}, [1, 11])
+    check_distinct({"h": "/o/mh.#.exr", "h1": "/o/mh1.#.exr"}, [1, 11])  # a separator: distinct
+    with pytest.raises(InputError, match=r"frame 1 and frame 2 would both be written to \S*m\.exr"):
+        check_distinct({None: "/o/m.exr"}, [1, 2])
+
+
+def test_an_output_name_too_long_for_the_file_system_is_refused_before_work(files: Path, tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    rc = _render(files, tmp_path, str(tmp_path / "o" / ("a" * 260 + ".####.exr")))
+    err = capsys.readouterr().err
+    assert rc == 2 and "bytes; its file system allows 255" in err, err
+    assert not (tmp_path / "o").exists()
+    rc = _render(files, tmp_path, str(tmp_path / "o" / ("a" * 240 + ".####.exr")), frames="1")  # 249: fits
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a" * 240 + ".0001.exr"]

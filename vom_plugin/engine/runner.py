@@ -155,7 +155,7 @@ def _check_size(frame: int, path: Any, got: Any, size: tuple[int, int]) -> None:
 def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     """The output pattern, each output frame against every input file, and its folder: nothing is created."""
     from vom_plugin import io as vio
-    from vom_plugin.io.output_guard import ProtectedFiles, check_output_folder, check_outputs
+    from vom_plugin.io.output_guard import ProtectedFiles, check_distinct, check_output_folder, check_outputs
 
     patterns = shot.out_patterns()
     for pattern in patterns.values():
@@ -174,6 +174,7 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     if shot.source_file is not None:
         protected.add("shot file", shot.source_file)
     protected.add("weights file", weights_path(shot.model))
+    check_distinct(patterns, frames)
     for pattern in patterns.values():
         check_outputs(pattern, frames, protected)
         try:

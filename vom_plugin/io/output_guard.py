@@ -6,6 +6,9 @@ output frame's path is compared with every input file twice: by identity (``st_d
 through links and case folding whenever the output already exists, and by normalised real path (symlinks
 and ``..`` resolved, case folded where the platform folds it), which needs no file at all.
 
+A file already at an output path is replaced only when vom wrote it (``replace_problem``), and two outputs
+of one render never share a file (``check_distinct``).
+
 Folders are checked without being created (``check_output_folder``): a render refused for any reason
 leaves no trace on disk; the renderer creates the folder once every check has passed.
 """
@@ -60,7 +63,9 @@ class ProtectedFiles:
 
 
 def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedFiles) -> None:
-    """InputError naming the frame and both files when an output frame is a protected file, or a folder."""
+    """InputError naming the frame and the file when an output frame is a protected file, a folder, a name too
+    long for its file system, or an existing file vom may not replace (``replace_problem``)."""
+    name_max = None
     for frame in frames:
         path = frame_path(out_pattern, frame)
         hit = protected.match(path)
@@ -68,12 +73,71 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
             label, source = hit
             raise InputError(f"out {out_pattern!r}: frame {frame} would be written to {path}, which is the {label} "
                              f"{source}; the render would overwrite its own input. Choose another output pattern")
+        if name_max is None:
+            name_max = _name_max(path)
+        if len(path.name.encode()) > name_max:
+            raise InputError(f"out {out_pattern!r}: frame {frame}'s file name {path.name!r} is "
+                             f"{len(path.name.encode())} bytes; its file system allows {name_max}")
         try:
-            is_dir = stat.S_ISDIR(os.stat(path).st_mode)
+            st = os.stat(path)
         except OSError:
-            is_dir = False
-        if is_dir:
+            continue  # nothing there yet (or a dangling link, which the write replaces, not its target)
+        if stat.S_ISDIR(st.st_mode):
             raise InputError(f"out {out_pattern!r}: frame {frame} would be written to {path}, which is a folder")
+        problem = replace_problem(path, st)
+        if problem:
+            raise InputError(f"out {out_pattern!r}: frame {frame} would replace {path}, {problem}")
+
+
+def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> None:
+    """InputError when two outputs of one render are one file: two frames of a pattern (one without a frame
+    token), or two objects' sequences (``m{object}#.exr``: object ``h`` frame 11 and ``h1`` frame 1 are both
+    ``mh11.exr``), where the second write would silently replace the first."""
+    seen: dict[str, tuple[str | None, int]] = {}
+    frames = list(frames)
+    for name, pattern in patterns.items():
+        for frame in frames:
+            path = frame_path(pattern, frame)
+            first = seen.setdefault(_real(path), (name, frame))
+            if first == (name, frame):
+                continue
+            def what(n: str | None, f: int) -> str:
+                return f"frame {f}" if n is None else f"object {n}'s frame {f}"
+            raise InputError(f"out: {what(*first)} and {what(name, frame)} would both be written to {path}; "
+                             f"give each its own file (a frame token such as ####, a separator after {{object}})")
+
+
+def replace_problem(path: Path, st: os.stat_result) -> str | None:
+    """Why the existing file at an output path must not be replaced, or None: vom replaces its own earlier
+    outputs (a re-render after a roto tweak, a farm task run again) and nothing else. A file it did not write
+    (another tool's matte, an artist's roto for another keyframe, a plate of another shot) or one that is
+    read-only (a locked or published frame; renaming over it would succeed even so) is refused before any work."""
+    if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
+        return "which is read-only; vom does not replace a locked file. Make it writable, or choose another output"
+    from vom_plugin.io.reader import read_info
+
+    try:
+        meta = read_info(path).metadata
+    except InputError as e:
+        why = f"it does not read as an image: {e}"
+    else:
+        if "vom:version" in meta:
+            return None
+        why = "no vom:version attribute"
+    return (f"which vom did not write ({why}); vom replaces only its own earlier outputs. Move the file away, or "
+            f"choose another output pattern")
+
+
+def _name_max(path: Path) -> int:
+    """The longest file name (bytes) the file system of ``path``'s folder, or of its nearest existing parent,
+    takes; 255 where it cannot be asked."""
+    probe = Path(os.path.abspath(path)).parent
+    while not probe.is_dir() and probe.parent != probe:
+        probe = probe.parent
+    try:
+        return int(os.pathconf(probe, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
 
 
 def check_output_folder(out_path: str | os.PathLike[str]) -> Path:
