@@ -21,9 +21,10 @@ def test_unset_or_empty_gives_the_default(monkeypatch):
 
 @pytest.mark.parametrize("value, allow_zero, message", [
     ("lots", True, "VOM_TEST_X 'lots': expected seconds"),
-    ("-1", True, "VOM_TEST_X '-1': expected seconds, >= 0"),
-    ("nan", True, "VOM_TEST_X 'nan': expected seconds, >= 0"),
-    ("0", False, "VOM_TEST_X '0': expected seconds, > 0"),
+    ("-1", True, "VOM_TEST_X '-1': expected seconds, finite and >= 0"),
+    ("nan", True, "VOM_TEST_X 'nan': expected seconds, finite and >= 0"),
+    ("inf", True, "VOM_TEST_X 'inf': expected seconds, finite and >= 0"),
+    ("0", False, "VOM_TEST_X '0': expected seconds, finite and > 0"),
 ])
 def test_bad_values_name_the_variable(monkeypatch, value, allow_zero, message):
     monkeypatch.setenv("VOM_TEST_X", value)
@@ -33,7 +34,7 @@ def test_bad_values_name_the_variable(monkeypatch, value, allow_zero, message):
 
 def test_the_two_settings_use_it(monkeypatch):
     monkeypatch.setenv("VOM_CACHE_MAX_GB", "0")
-    with pytest.raises(InputError, match="VOM_CACHE_MAX_GB '0': expected a number of GiB, e.g. 20, > 0"):
+    with pytest.raises(InputError, match="VOM_CACHE_MAX_GB '0': expected a number of GiB, e.g. 20, finite and > 0"):
         max_bytes_from_env()
     monkeypatch.setenv("VOM_STATE_INTERVAL_S", "0")
     assert state_interval() == 0.0  # 0 = save a state after every frame

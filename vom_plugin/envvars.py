@@ -3,6 +3,7 @@ one error style. Bottom layer: stdlib and vom_plugin.errors only."""
 
 from __future__ import annotations
 
+import math
 import os
 
 from vom_plugin.errors import InputError
@@ -10,7 +11,7 @@ from vom_plugin.errors import InputError
 
 def env_float(name: str, default: float, *, expected: str, allow_zero: bool = True) -> float:
     """``float(os.environ[name])``, ``default`` when unset or empty; InputError naming the variable, its
-    value and ``expected`` (e.g. "a number of GiB") when it is not a number or is negative (or zero when
+    value and ``expected`` (e.g. "a number of GiB") when it is not a finite number or is negative (or zero when
     ``allow_zero`` is False)."""
     text = os.environ.get(name, "").strip()
     if not text:
@@ -19,7 +20,7 @@ def env_float(name: str, default: float, *, expected: str, allow_zero: bool = Tr
         value = float(text)
     except ValueError:
         raise InputError(f"{name} {text!r}: expected {expected}") from None
-    if value != value or value < 0 or (value == 0 and not allow_zero):  # NaN, negative, forbidden zero
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):  # NaN, inf, negative, zero
         bound = ">= 0" if allow_zero else "> 0"
-        raise InputError(f"{name} {text!r}: expected {expected}, {bound}")
+        raise InputError(f"{name} {text!r}: expected {expected}, finite and {bound}")
     return value
