@@ -214,6 +214,15 @@ def test_parse_keyframes_and_frame_bounds(host: types.ModuleType) -> None:
     assert host.frame_bounds("1001-1100x2") == (1001, 1100)
     assert host.frame_bounds("1001,1005,1010-1020") == (1001, 1020)
     assert host.frame_bounds("garbage") is None
+    # Nuke's own spelling of several ranges, and spaces inside a part: the bounds vom's parser gives
+    assert host.frame_bounds("1001-1004 1006") == (1001, 1006)
+    assert host.frame_bounds("1001 - 1004, 990") == (990, 1004)
+    assert host.frame_bounds("-3--1 2") == (-3, 2)
+    from vom_plugin.io.sequence import parse_frame_range
+
+    for text in ("1001-1004 1006", "1001 - 1004, 990", "-3--1 2", "1 2"):
+        frames = parse_frame_range(text)
+        assert host.frame_bounds(text) == (frames[0], frames[-1])
 
 
 def test_channel_and_pattern_mapping(host: types.ModuleType) -> None:

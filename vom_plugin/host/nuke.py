@@ -445,13 +445,15 @@ def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: 
         copy["to0"].setValue("rgba.alpha")
 
 
-_RANGE_PART = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+))?(?:\s*x\s*\d+)?\s*$")
+_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:[x:]\d+)?$")
 
 
 def frame_bounds(frames: str) -> tuple[int, int] | None:
-    """First and last frame of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``."""
+    """First and last frame of a range such as ``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020`` or
+    ``1001-1050 1060-1100`` (parts separated by spaces, as Nuke writes them; vom's parser reads them alike)."""
+    joined = re.sub(r"\s*([,x:])\s*", r"\1", re.sub(r"(\d)\s*-\s*", r"\1-", frames.strip()))
     nums: list[int] = []
-    for part in frames.split(","):
+    for part in re.split(r"[\s,]+", joined):
         m = _RANGE_PART.match(part)
         if m is None:
             return None

@@ -26,12 +26,23 @@ MAX_FRAMES = 100_000
 _RANGE_PART = re.compile(r"\A(-?\d+)(?:-(-?\d+)(?:([xy:])(-?\d+))?)?\Z")
 # "a-b:s" (Open Job Description's step) -> "a-bxs" (fileseq's)
 _STEP_COLON = re.compile(r"(-?\d+--?\d+):(\d+)")
+# Spaces: inside a part ("1001 - 1100", "1-10 x 2") they go; between parts they separate, as in Nuke's
+# "1001-1050 1060-1100" (deleting them all read "1 2" as frame 12 and "1-4 6" as 1-46).
+_SPACED_DASH = re.compile(r"(\d)\s*-\s*")
+_SPACED_OP = re.compile(r"\s*([,xy:])\s*")
+_SPACES = re.compile(r"\s+")
+
+
+def _normalise_range(text: str) -> str:
+    joined = _SPACED_OP.sub(r"\1", _SPACED_DASH.sub(r"\1-", text.strip()))
+    return _STEP_COLON.sub(r"\1x\2", _SPACES.sub(",", joined))
 # A frame number at the end of a file stem: "plate.1001.exr", "roto_0012.exr".
 _TRAILING_FRAME = re.compile(r"(?:^|[._-])(-?\d+)$")
 
 
 def parse_frame_range(text: str) -> list[int]:
     """Frames of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``: sorted, unique.
+    Parts may also be separated by spaces, as Nuke writes them (``1001-1050 1060-1100``).
 
     ``1001-1100:2`` is a step too, as Open Job Description writes it (a farm task's chunk of a stepped span);
     fileseq reads ``:`` as a staggered order of every frame, which a sorted set of frames would turn into the
@@ -39,7 +50,7 @@ def parse_frame_range(text: str) -> list[int]:
     Raises InputError naming the text and the accepted forms when it does not parse.
     """
     expected = "expected e.g. 1001-1100, 1001-1100x2 or 1001,1005,1010-1020"
-    cleaned = _STEP_COLON.sub(r"\1x\2", (text or "").replace(" ", ""))
+    cleaned = _normalise_range(text or "")
     if not cleaned:
         raise InputError(f"frame range is empty; {expected}")
     count = _count_bound(cleaned)
