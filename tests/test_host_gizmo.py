@@ -134,6 +134,11 @@ def test_gizmo_parses_as_tcl_with_every_knob(tmp_path: Path) -> None:
             assert gizmo_knobs[k.name] == str(k.default), k.name
         else:
             assert k.name not in gizmo_knobs
+    # every knob an artist types into is an input field: Nuke's Text_Knob (26) is a read-only label, so the
+    # objects knob (several lines) is a Multiline_Eval_String_Knob (43); 26 only for the divider and version
+    assert int(user["objects"][2]) == 43
+    assert {name for name, row in user.items() if int(row[2]) == 26} == {"", "vom_version"}
+    assert "hero 1001 1050" in user["objects"][5]  # its tooltip gives the knob's own syntax, not the CLI's
     assert gizmo_knobs["inputs"] == "2"
     assert gizmo_knobs["label"] == "[value frames]"  # a Tcl expression for Nuke, not substituted by the parser
 

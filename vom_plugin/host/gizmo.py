@@ -19,8 +19,9 @@ from vom_plugin.locations import REPO_DIR
 from vom_plugin.nodedef import Knob, NodeDef, load_node_def, node_defs_dir
 
 # Nuke user-knob type ids (the first word of an ``addUserKnob {...}`` spec).
-TAB, STRING, FILE, INT, ENUM, BOOL, DOUBLE, PYSCRIPT, TEXT = 20, 1, 2, 3, 4, 6, 7, 22, 26
-KNOB_TYPE_IDS = {"path": FILE, "frame_range": STRING, "keyframes": STRING, "objects": TEXT,
+# TEXT (26) is a read-only label (dividers, the version line); MULTILINE (43) a text field of several lines
+TAB, STRING, FILE, INT, ENUM, BOOL, DOUBLE, PYSCRIPT, TEXT, MULTILINE = 20, 1, 2, 3, 4, 6, 7, 22, 26, 43
+KNOB_TYPE_IDS = {"path": FILE, "frame_range": STRING, "keyframes": STRING, "objects": MULTILINE,
                  "string": STRING, "enum": ENUM,
                  "int": INT, "float": DOUBLE, "bool": BOOL}
 NUKE_VERSION = "13.2 v1"  # the oldest Nuke whose gizmo syntax we write; newer versions read it unchanged
