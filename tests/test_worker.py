@@ -207,7 +207,58 @@ def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) ->
     env = environment()
     assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
     assert "VOM_WORKER_MEMO_MB" not in env["env"]
-    assert set(env) == {"vom", "package", "env", "umask"}
+    assert set(env) == {"vom", "package", "code", "env", "umask"}
+
+
+def test_relative_folders_in_the_environment_are_compared_as_the_folders_they_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOM_WEIGHTS_DIR=weights means the client's ./weights: a worker started in another folder resolved it
+    there and rendered with other weights (exit 0, other pixels)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", "weights")
+    monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+    monkeypatch.chdir(tmp_path / "a")
+    in_a = environment()
+    assert in_a["env"]["VOM_WEIGHTS_DIR"] == str(tmp_path / "a" / "weights")
+    assert in_a["env"]["XDG_CACHE_HOME"] == str(tmp_path / "a" / "cache")
+    monkeypatch.chdir(tmp_path / "b")
+    assert environment()["env"]["VOM_WEIGHTS_DIR"] != in_a["env"]["VOM_WEIGHTS_DIR"]  # so the worker refuses
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path / "a" / "weights"))
+    assert environment()["env"]["VOM_WEIGHTS_DIR"] == in_a["env"]["VOM_WEIGHTS_DIR"]
+
+
+def test_the_code_fingerprint_follows_the_package_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vom_plugin import locations
+    from vom_plugin.worker import code_fingerprint
+
+    (tmp_path / "engine").mkdir()
+    src = tmp_path / "engine" / "runner.py"
+    src.write_text("x = 1\n")
+    monkeypatch.setattr(locations, "PACKAGE_DIR", tmp_path)
+    first = code_fingerprint()
+    assert code_fingerprint() == first
+    os.utime(src, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns + 1_000_000))  # a checkout's new file
+    assert code_fingerprint() != first
+    (tmp_path / "engine" / "new.py").write_text("")
+    assert len({first, code_fingerprint()}) == 2
+
+
+def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
+    """An editable install updated by git keeps its version: the worker started before would render with the
+    old code. It refuses (the client renders in its own process) and leaves, so the next one starts afresh."""
+    import socket
+
+    from vom_plugin.worker import recv_lines
+    from vom_plugin.worker.server import Worker
+
+    w = Worker(tmp_path / "w.sock")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        w.request(ours, {"op": "render", "environment": {**w.env, "code": "0" * 16}}, bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert got and got[0]["event"] == "refused" and "the installation has changed since" in got[0]["reason"]
+    assert w.closing and not w.busy.locked()
 
 
 def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(shot_dir: Path,
@@ -236,3 +287,11 @@ def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(s
     finally:
         assert stop_started_workers(folder)
     assert not (folder / "w.sock").exists()
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_a_bad_idle_exit_is_refused(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from vom_plugin.cli import main
+
+    assert main(["worker", "--idle-exit", value]) == 2
+    assert f"--idle-exit {value}: expected seconds >= 0" in capsys.readouterr().err

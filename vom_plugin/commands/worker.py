@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 HELP = "keep torch and the weights loaded, and render what `vom render` hands over"
 DESCRIPTION = """Start a worker that renders the shots `vom render` hands it, one at a time.
@@ -34,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.worker import socket_path
     from vom_plugin.worker.server import Worker
 
-    if args.idle_exit < 0:
-        raise InputError(f"--idle-exit {args.idle_exit:g}: expected seconds >= 0")
+    if not math.isfinite(args.idle_exit) or args.idle_exit < 0:  # nan compared false: a worker that never left
+        raise InputError(f"--idle-exit {args.idle_exit:g}: expected seconds >= 0 (0: never)")
     path = Path(args.socket).expanduser().absolute() if args.socket else socket_path()
     if len(str(path).encode()) > 100:
         raise InputError(f"--socket {str(path)!r}: a Unix socket path must be under 100 bytes")

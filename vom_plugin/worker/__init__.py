@@ -33,6 +33,9 @@ __all__ = ["environment", "private_folder_problem", "recv_lines", "send", "socke
 _ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_")
 _ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
 _ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE")  # change no pixel
+# Folders given in the environment: compared as the folder each process means (a relative VOM_WEIGHTS_DIR
+# names another folder in a worker started elsewhere), and the worker renders only when they agree.
+_ENV_PATHS = ("VOM_WEIGHTS_DIR", "VOM_CACHE_DIR", "XDG_CACHE_HOME", "TMPDIR", "HOME")
 
 
 def socket_path() -> Path:
@@ -83,9 +86,37 @@ def environment() -> dict[str, Any]:
 
     env = {k: v for k, v in os.environ.items()
            if (k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES) and k not in _ENV_IGNORED}
+    for k in _ENV_PATHS:
+        if env.get(k, "").strip():
+            env[k] = os.path.abspath(env[k])
     mask = os.umask(0)
     os.umask(mask)
-    return {"vom": __version__, "package": str(PACKAGE_DIR), "env": dict(sorted(env.items())), "umask": mask}
+    return {"vom": __version__, "package": str(PACKAGE_DIR), "code": code_fingerprint(),
+            "env": dict(sorted(env.items())), "umask": mask}
+
+
+def code_fingerprint() -> str:
+    """A digest of the package's source files and the node definition (names, sizes, modification times): an
+    editable install updated by a checkout keeps its version number, and a worker started before it would
+    render with the old code. About 150 stats, ~1 ms."""
+    import hashlib
+
+    from vom_plugin.locations import PACKAGE_DIR
+    from vom_plugin.nodedef import node_defs_dir
+
+    h = hashlib.sha256()
+    files = sorted(PACKAGE_DIR.rglob("*.py"))
+    try:
+        files += sorted(node_defs_dir().glob("*.yaml"))
+    except FileNotFoundError:
+        pass
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:  # removed while listed: part of the change
+            continue
+        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
