@@ -17,6 +17,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -113,7 +114,7 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
         for f in range(first, last + 1):
             path = Path(node["file"].value().replace("%04d", f"{f:04d}"))
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"exr")
+            path.write_bytes(getattr(node.input(0), "pixels", b"exr"))  # what the input shows
             nk.renders.append((node["channels"].value(), node.input(0).name(), f, str(path)))  # type: ignore
 
     nk.root = Root  # type: ignore[attr-defined]
@@ -320,8 +321,45 @@ def test_prepare_shot_bakes_a_processed_source(host: types.ModuleType, fake_nuke
     assert fields["out"] == str(tmp_path / "comp" / "vom" / "VOM_Matte1.####.exr")
     assert fields["plate"] == str(shot_file.parent / "plate.%04d.exr")
     rgb = [(src, f) for c, src, f, _ in fake_nuke.renders if c == "rgb"]
-    assert rgb == [("Grade1", f) for f in range(1, 7)]  # the script range, baked once
+    assert rgb == [("Grade1", f) for f in range(3, 6)]  # the frames vom reads (3-5, keyframe 5), baked once
     assert fields["frames"] == "3-5"
+    node = _gizmo(tmp_path, out="", frames="4", keyframes="2")
+    node.inputs = [grade, FakeNode("Roto", "Roto1")]
+    fake_nuke.renders.clear()
+    host.prepare_shot(node)
+    assert [f for c, _, f, _ in fake_nuke.renders if c == "rgb"] == [2, 3, 4]  # from the keyframe to the frame
+
+
+def test_an_unchanged_baked_source_keeps_its_files_so_the_cache_holds(host: types.ModuleType,
+                                                                     fake_nuke: types.ModuleType,
+                                                                     tmp_path: Path) -> None:
+    """Every Analyze bakes the Source again; a frame whose picture did not change keeps its file (and so its
+    modification time, which vom's cache fingerprints): a roto tweak's re-render reuses the cached features."""
+    import OpenImageIO as oiio
+
+    def exr(pixels: np.ndarray, stamp: str) -> bytes:
+        path = tmp_path / "px.exr"
+        spec = oiio.ImageSpec(8, 4, 3, oiio.HALF)
+        spec.attribute("DateTime", stamp)  # a time stamp, as writers put in every file
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(pixels) and out.close()
+        return path.read_bytes()
+
+    px = np.linspace(0, 1, 96, dtype=np.float32).reshape(4, 8, 3)
+    grade = FakeNode("Grade", "Grade1", inputs=[FakeNode("Read", "Read1", {"file": "/p.%04d.exr"})])
+    grade.pixels = exr(px, "2026:12:04 10:00:00")
+    node = _gizmo(tmp_path, out=str(tmp_path / "o" / "a.####.exr"), frames="1-3", keyframes="1")
+    node.inputs = [grade, FakeNode("Roto", "Roto1")]
+    shot_file, fields = host.prepare_shot(node)
+    plate = [Path(fields["plate"].replace("%04d", f"{f:04d}")) for f in (1, 2, 3)]
+    first = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in plate]
+    grade.pixels = exr(px, "2026:12:04 11:30:00")  # baked again: same picture, another time stamp
+    host.prepare_shot(node)
+    assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in plate] == first
+    grade.pixels = exr(px * 0.5, "2026:12:04 12:00:00")  # the grade changed: every frame is replaced
+    host.prepare_shot(node)
+    assert all(p.read_bytes() == grade.pixels for p in plate)
+    assert sorted(p.name for p in shot_file.parent.iterdir() if "plate" in p.name) == [p.name for p in plate]
 
 
 def test_prepare_shot_errors_name_the_problem(host: types.ModuleType, fake_nuke: types.ModuleType,

@@ -379,6 +379,58 @@ def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames:
         nuke.delete(write)
 
 
+def _bake(source: nuke.Node | None, pattern: str, frames: range, what: str) -> None:
+    """Render ``source``'s RGB to ``pattern`` at ``frames``, replacing a baked frame only where it changed.
+
+    Written again with the same pixels, a frame got a new modification time, which vom's cache reads as another
+    plate: every Analyze encoded every frame afresh (a roto tweak's re-render lost its speed-up) and left dead
+    cache entries behind. Each frame is rendered beside its file and compared with it (``_same_frame``)."""
+    fresh = pattern.replace("%04d", "new.%04d")
+    _render_write(source, fresh, "rgb", frames, what)
+    for f in frames:
+        new, old = Path(_frame_path(fresh, f)), Path(_frame_path(pattern, f))
+        if old.is_file() and _same_frame(new, old):
+            new.unlink()
+        else:
+            os.replace(new, old)
+
+
+def _exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:
+    """An EXR file's header attributes ({name: (type, value)}) and where its header ends, else None."""
+    if data[:4] != b"\x76\x2f\x31\x01":
+        return None
+    attrs: dict[bytes, tuple[bytes, bytes]] = {}
+    pos = 8
+    while pos < len(data):
+        end = data.find(b"\0", pos)
+        if end < 0:
+            return None
+        if end == pos:  # the empty name that ends the header
+            return attrs, pos + 1
+        kind_end = data.find(b"\0", end + 1)
+        if kind_end < 0 or kind_end + 5 > len(data):
+            return None
+        size = int.from_bytes(data[kind_end + 1:kind_end + 5], "little", signed=True)
+        start = kind_end + 5
+        attrs[data[pos:end]] = (data[end + 1:kind_end], data[start:start + size])
+        pos = start + size
+    return None
+
+
+def _same_frame(a: Path, b: Path) -> bool:
+    """The same picture: equal files, or EXRs equal but for the values of text attributes (a time stamp, a node
+    hash); windows, channels, compression and every pixel byte must be equal."""
+    x, y = a.read_bytes(), b.read_bytes()
+    if len(x) != len(y):
+        return False
+    hx, hy = _exr_header(x), _exr_header(y)
+    if hx is None or hy is None or hx[1] != hy[1] or hx[0].keys() != hy[0].keys():
+        return x == y
+    if any(kind != b"string" and (kind, value) != hy[0][name] for name, (kind, value) in hx[0].items()):
+        return False
+    return x[hx[1]:] == y[hy[1]:]
+
+
 def _frame_path(pattern: str, frame: int) -> str:
     # the patterns this module writes use %04d
     return pattern.replace("%04d", f"{frame:04d}")
@@ -404,7 +456,10 @@ def prepare_shot(node: nuke.Node) -> tuple[Path, dict[str, Any]]:
             first, last = int(_knob_value(read, "first")), int(_knob_value(read, "last"))
         else:  # not a plain Read: bake the Source input to a linear EXR sequence vom can read
             plate = str(work / "plate.%04d.exr")
-            _render_write(node.input(0), plate, "rgb", range(first, last + 1), f"{node.name()}: Source")
+            # the frames vom reads: the requested ones and the keyframes, and every frame between them
+            lo, hi = (frame_bounds(frames) if frames else None) or (first, last)
+            drawn = keyframes + [f for fs in objects.values() for f in fs]
+            _bake(node.input(0), plate, range(min(lo, *drawn), max(hi, *drawn) + 1), f"{node.name()}: Source")
     frames = frames or f"{first}-{last}"
     roto = str(work / "roto.%04d.exr")
     rotos: dict[str, dict[int, str]] = {}
