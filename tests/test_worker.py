@@ -295,3 +295,33 @@ def test_a_bad_idle_exit_is_refused(value: str, capsys: pytest.CaptureFixture[st
 
     assert main(["worker", "--idle-exit", value]) == 2
     assert f"--idle-exit {value}: expected seconds >= 0" in capsys.readouterr().err
+
+
+def test_a_second_signal_stops_waiting_for_a_worker_that_does_not_answer() -> None:
+    """A worker stopped with SIGSTOP (or hung) mid-render never answers the cancel: the first SIGINT is passed
+    on, the second ends the wait (exit 130 in `vom render`), and the worker got both cancels."""
+    import socket
+    import threading
+
+    from vom_plugin.errors import CancelledError
+    from vom_plugin.worker import recv_lines
+    from vom_plugin.worker.client import _forward_signals, _relay
+
+    ours, worker_end = socket.socketpair()
+
+    def interrupt_twice() -> None:
+        for _ in range(2):
+            time.sleep(0.3)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with ours, worker_end:
+        threading.Thread(target=interrupt_twice, daemon=True).start()
+        with pytest.raises(CancelledError, match="stopped by SIGINT again: not waiting for the vom worker"), \
+                _forward_signals(ours):
+            _relay(ours, bytearray(), [], None)
+        worker_end.settimeout(5)
+        got, buffer = [], bytearray()
+        while len(got) < 2:
+            got += recv_lines(worker_end, buffer) or []
+    assert [m["op"] for m in got] == ["cancel", "cancel"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

@@ -5,7 +5,7 @@ environment): the caller renders in its own process. Otherwise it feeds the work
 caller's callback and returns the summary, or raises the worker's error as the same VomError subclass, so
 exit codes, messages and JSON error events are those of an in-process render. SIGINT/SIGTERM received
 meanwhile are passed on: the worker stops after the frame in hand, reports ``stopped by SIG...`` and
-``vom render`` exits 130.
+``vom render`` exits 130; a second signal exits 130 at once, without waiting for the worker.
 """
 
 from __future__ import annotations
@@ -53,14 +53,21 @@ def _connect() -> tuple[socket.socket | None, str | None]:
 
 @contextlib.contextmanager
 def _forward_signals(sock: socket.socket) -> Iterator[None]:
-    """SIGINT/SIGTERM to this process become a cancel message to the worker (main thread only)."""
+    """SIGINT/SIGTERM to this process become a cancel message to the worker (main thread only); a second one
+    stops waiting for it (a worker that hangs, or was stopped with SIGSTOP, held the client forever)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received = 0
 
     def handler(signum: int, _frame: Any) -> None:
+        nonlocal received
+        received += 1
         with contextlib.suppress(OSError):
             send(sock, {"op": "cancel", "signal": signum})
+        if received > 1:
+            raise CancelledError(f"stopped by {signal.Signals(signum).name} again: not waiting for the vom worker to "
+                                 f"finish the frame in hand (it stops after it); the frames written are complete")
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
