@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -325,3 +326,52 @@ def test_a_second_signal_stops_waiting_for_a_worker_that_does_not_answer() -> No
             got += recv_lines(worker_end, buffer) or []
     assert [m["op"] for m in got] == ["cancel", "cancel"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_workers_starting_together_over_a_stale_socket_leave_one_listening(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probe, remove the stale socket, bind: without a lock a second worker removed the first's new socket and
+    bound its own, and the first listened where no client could reach it (torch loaded, for 30 minutes)."""
+    import socket
+    import threading
+
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker.server import Worker
+
+    unlink = Path.unlink
+
+    def slow_unlink(self: Path, *a: Any, **k: Any) -> None:  # the window between the probe and the bind, widened
+        time.sleep(0.05)
+        unlink(self, *a, **k)
+
+    monkeypatch.setattr(Path, "unlink", slow_unlink)
+
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    path = folder / "w.sock"
+    for _trial in range(5):
+        if not path.exists():
+            stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            stale.bind(str(path))
+            stale.close()  # a socket file nobody listens on: a killed worker's (as the last trial leaves it)
+        bound: list[socket.socket] = []
+        refused: list[str] = []
+        gate = threading.Barrier(6)
+
+        def start(gate: threading.Barrier, bound: list[socket.socket], refused: list[str]) -> None:
+            gate.wait()
+            try:
+                bound.append(Worker(path).bind())
+            except InputError as e:
+                refused.append(str(e))
+
+        threads = [threading.Thread(target=start, args=(gate, bound, refused)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(bound) == 1 and len(refused) == 5 and all("already listens" in r for r in refused)
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.connect(str(path))  # the one listening is the one at the path
+        probe.close()
+        bound[0].close()

@@ -10,6 +10,7 @@ event of the render, then ``exit`` with the exit code, the error's kind and mess
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -77,6 +78,14 @@ class Worker:
 
     def bind(self) -> socket.socket:
         make_private_folder(self.path.parent)
+        # probe, remove a stale socket, bind, listen: one worker at a time. Two workers starting together
+        # (two hosts' first Analyze) both found the stale socket dead; the second removed the first's new one
+        # and bound its own, leaving the first listening where no client could reach it, torch loaded.
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._bind()
+
+    def _bind(self) -> socket.socket:
         if self.path.exists() or self.path.is_symlink():
             # only a socket is ours to replace: a user's file (or a link, a folder) at that path is never deleted
             mode = os.lstat(self.path).st_mode
