@@ -65,3 +65,31 @@ def test_renders_through_the_memo_give_the_same_pixels_and_see_an_edited_plate(t
     got, fresh = outputs(root / "m3"), outputs(root / "fresh")
     assert all(np.array_equal(got[k], fresh[k]) for k in fresh)
     assert not np.array_equal(got["a.0003.exr"], ref["a.0003.exr"])
+
+
+def test_weights_copied_over_in_place_with_the_old_time_are_loaded_again(tmp_path: Path) -> None:
+    """``cp -p new.safetensors lite.safetensors`` (or rsync -t --inplace) keeps the inode, the size and the
+    modification time: the worker kept rendering with the old weights. The change time moves."""
+    import os
+    import shutil
+    import time
+
+    import torch
+
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    for seed, path in ((0, a), (1, b)):
+        torch.manual_seed(seed)
+        save_weights(build_model("lite"), path)
+    assert a.stat().st_size == b.stat().st_size
+    models = LoadedModels()
+    first, first_id = models.get(str(a), torch.device("cpu"))
+    st = a.stat()
+    time.sleep(0.05)
+    shutil.copyfile(b, a)  # in place: the same inode
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old modification time
+    assert (a.stat().st_ino, a.stat().st_size, a.stat().st_mtime_ns) == (st.st_ino, st.st_size, st.st_mtime_ns)
+    second, second_id = models.get(str(a), torch.device("cpu"))
+    assert second is not first and second_id != first_id

@@ -80,7 +80,9 @@ def _model_identity(model: Any) -> str:
 
 class LoadedModels:
     """Weights files loaded and prepared for inference, kept for the next render (a ``vom worker``'s): a file
-    is loaded again when it changes on disk (another inode, size or modification time)."""
+    is loaded again when it changes on disk (another inode, size, modification or change time: a copy that
+    keeps the old modification time, ``cp -p`` or ``rsync -t --inplace`` over it, still moves the change
+    time, which nobody can set)."""
 
     def __init__(self, keep: int = 2) -> None:
         self.keep = keep
@@ -94,7 +96,8 @@ class LoadedModels:
         path = weights_path(name)
         try:
             st = path.stat()
-            key: tuple | None = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, str(device))
+            key: tuple | None = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                  str(device))
         except OSError:
             key = None  # load_model names the missing file
         if key is not None and key in self._models:
