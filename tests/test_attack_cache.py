@@ -464,3 +464,19 @@ def test_clear_names_the_plate_of_a_shot_folder_it_removes(root: Path, clean: di
     assert main(["cache", "clear", "--cache", str(cache)]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "shot folder removed" in line]
     assert lines and all(line.rstrip().endswith("p.####.exr") for line in lines), lines
+
+
+def test_info_names_a_shot_folder_whose_marker_is_damaged(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A damaged shot.json: vom cannot tell the folder from a user's, so renders go uncached and clear leaves it;
+    `cache info` said "0 shots, 0 B" over 21 MiB. It now names the folder and what to do."""
+    cache = _cache_copy(root, tmp_path)
+    [shot] = [p for p in cache.iterdir() if (p / "shot.json").is_file()]
+    (shot / "shot.json").write_text("{garbage")
+    n = len(list(cache.rglob("*.safetensors")))
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "0 shots" in out and f"{shot.name}  not used: its shot.json is missing or damaged" in out, out
+    assert f"remove {shot} to cache that shot again" in out
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0  # still never deleted
+    assert len(list(cache.rglob("*.safetensors"))) == n

@@ -444,6 +444,17 @@ def cache_info(root: str | os.PathLike) -> list[CacheEntryStats]:
     return out
 
 
+def unreadable_shot_folders(root: str | os.PathLike) -> list[Path]:
+    """Folders under ``root`` named like vom's shot folders whose shot.json is missing or damaged: vom cannot
+    tell them from a user's, so it neither uses nor deletes them (``cache info`` names them)."""
+    root = Path(root)
+    try:
+        return sorted(p for p in root.iterdir() if _SHOT_ID.match(p.name) and not p.is_symlink() and p.is_dir()
+                      and not _is_shot_dir(p) and not _only_empty_subfolders(p))
+    except OSError:
+        return []
+
+
 @dataclass
 class ClearedShot:
     shot_id: str
