@@ -465,6 +465,7 @@ def test_real_vom_render_error_reaches_the_artist(host: types.ModuleType, tmp_pa
     r = host.run_with_progress(host.build_render_command(str(vom), shot), Task(), poll_s=0.05)
     assert r.returncode == 2 and not r.cancelled
     assert any("plate" in line and str(tmp_path / "nope") in line for line in r.output_tail), r.output_tail
+    assert sum(str(tmp_path / "nope") in line for line in r.output_tail) == 1, r.output_tail  # said once
 
 
 def test_prepare_shot_with_objects_renders_each_objects_layer(host: types.ModuleType, fake_nuke: types.ModuleType,
@@ -502,3 +503,12 @@ def test_objects_knob_errors_name_the_line(host: types.ModuleType, fake_nuke: ty
     node.inputs = [None, FakeNode("Roto", "Roto1")]
     with pytest.raises(host.HostError, match=needle):
         host.prepare_shot(node)
+
+
+def test_a_failure_names_the_roto_input_for_the_roto_files_analyze_rendered(host: types.ModuleType) -> None:
+    fields = {"keyframes": {1001: "/w/VOM_Matte1_vom/roto.1001.exr"},
+              "objects": {"dog": {1040: "/w/VOM_Matte1_vom/roto_dog.1040.exr"}}}
+    text = host._name_rendered_rotos("error: roto /w/VOM_Matte1_vom/roto.1001.exr is empty (no pixel above 0.5)\n"
+                                     "error: roto /w/VOM_Matte1_vom/roto_dog.1040.exr is empty", fields)
+    assert "roto.1001.exr (the Roto input at frame 1001) is empty" in text
+    assert "roto_dog.1040.exr (the Roto input at frame 1040, layer dog) is empty" in text

@@ -324,7 +324,11 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
         t.join(timeout=5)
     while lines:
         output.append(lines.popleft()[1])
-    return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=list(output))
+    # vom says a failure twice, on stderr and as a JSON error event: the artist reads it once
+    said = {line[len("error: "):].split("\n")[0] for line in output if line.startswith("error: ")}
+    tail = [line for line in output if not (line.startswith("vom render: error: ")
+                                             and line[len("vom render: error: "):] in said)]
+    return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=tail)
 
 
 # ---------------------------------------------------------------------------------------------- Nuke side
@@ -538,7 +542,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; frames already written are kept "
                                                     f"and a new Analyze resumes from the cache ({shot_file})",))
         elif result.returncode != 0:
-            detail = "\n".join(result.output_tail[-12:])
+            detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
                                                     f"{' '.join(cmd)}\n\n{detail}",))
         else:
@@ -549,6 +553,15 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         return work()
     threading.Thread(target=work, name="vom-analyze", daemon=True).start()
     return None
+
+
+def _name_rendered_rotos(text: str, fields: Mapping[str, Any]) -> str:
+    """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a frame."""
+    rotos = [(f, p, "") for f, p in (fields.get("keyframes") or {}).items()]
+    rotos += [(f, p, f", layer {name}") for name, kf in (fields.get("objects") or {}).items() for f, p in kf.items()]
+    for frame, path, layer in rotos:
+        text = text.replace(str(path), f"{path} (the Roto input at frame {frame}{layer})")
+    return text
 
 
 def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | None:
