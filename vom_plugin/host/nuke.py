@@ -326,9 +326,9 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
         output.append(lines.popleft()[1])
     # vom says a failure twice, on stderr and as a JSON error event: the artist reads it once
     said = {line[len("error: "):].split("\n")[0] for line in output if line.startswith("error: ")}
-    tail = [line for line in output if not (line.startswith("vom render: error: ")
-                                             and line[len("vom render: error: "):] in said)]
-    return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=tail)
+    shown = [line for line in output if not (line.startswith("vom render: error: ")
+                                              and line[len("vom render: error: "):] in said)]
+    return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown)
 
 
 # ---------------------------------------------------------------------------------------------- Nuke side
