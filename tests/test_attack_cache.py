@@ -480,3 +480,15 @@ def test_info_names_a_shot_folder_whose_marker_is_damaged(root: Path, clean: dic
     assert f"remove {shot} to cache that shot again" in out
     assert main(["cache", "clear", "--cache", str(cache)]) == 0  # still never deleted
     assert len(list(cache.rglob("*.safetensors"))) == n
+
+
+def test_clear_on_a_folder_without_a_cache_leaves_it_as_it_was(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`vom cache clear --cache ~/work` by mistake: nothing deleted, and no lock file left among the user's."""
+    home = tmp_path / "work"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    (home / "0123456789abcdef").mkdir()  # named like a shot folder, not vom's
+    assert main(["cache", "clear", "--cache", str(home)]) == 0
+    assert "left alone: 2 files or folders vom did not write" in capsys.readouterr().out
+    assert sorted(p.name for p in home.iterdir()) == ["0123456789abcdef", "notes.txt"]

@@ -489,6 +489,10 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> C
     if not root.is_dir():
         return report
     cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
+    if not _shot_dirs(root) and not (root / LOCK_NAME).exists():
+        # no cache here (a folder of the user's, named by mistake): nothing to lock, and no lock file left in it
+        report.left_alone.extend(e.path for e in os.scandir(root))
+        return report
     with _root_lock(root):
         shots = _shot_dirs(root)
         shot_names = {p.name for p in shots}
