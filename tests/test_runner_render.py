@@ -147,8 +147,22 @@ def test_memory_state_saved_only_where_a_later_render_goes_on(shot_dir: Path, mo
     r = render(shot(shot_dir, "ends"))
     assert r.cache["steps_cached"] == 4 and r.cache["steps_computed"] == N - 4  # it did
     # the pass ran to the timeline's end: nothing can go on from there, so no state is written (it held up
-    # the end of every render); the one at frame 4 stays
-    assert sorted((shot_dir / "cache_ends").rglob("*.state.safetensors")) == states
+    # the end of every render), and the one at frame 4 goes too: every prediction of the pass is stored
+    assert sorted((shot_dir / "cache_ends").rglob("*.state.safetensors")) == []
+    r = render(shot(shot_dir, "ends"))
+    assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0  # all read back without a state
+
+
+def test_a_completed_pass_leaves_no_memory_state(shot_dir: Path, monkeypatch) -> None:
+    """States saved on the way (every frame here; every 10 s in a render) only serve a render that stops short:
+    a 24-frame demo left a 76 MB state beside 47 MB of entries, 4.9 MB a frame where 1.95 was announced."""
+    monkeypatch.setenv("VOM_STATE_INTERVAL_S", "0")
+    r = render(shot(shot_dir, "states", frames="1-6"))  # cut short: its state at frame 6 stays for the next
+    assert r.cache["steps_computed"] == 6
+    assert len(list((shot_dir / "cache_states").rglob("*.state.safetensors"))) == 1
+    r = render(shot(shot_dir, "states"))
+    assert r.cache["steps_cached"] == 6 and r.cache["steps_computed"] == N - 6
+    assert list((shot_dir / "cache_states").rglob("*.state.safetensors")) == []
 
 
 def test_roto_change_reuses_key_features(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:

@@ -368,6 +368,9 @@ class PassRunner:
                     if i >= lane.start:
                         cache.before_stop(lane.prop, lane.steps, i)
             self.check_stop()
+        if cache is not None and not cut:
+            for lane in lanes:
+                cache.pass_complete(lane.steps)
 
     def _cached_steps(self, p: PlannedPass, lane: _Lane) -> tuple[int, Any, int]:
         """Deliver the lane's predictions on disk; (step to compute from, its Propagator or None, first to

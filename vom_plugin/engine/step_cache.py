@@ -28,7 +28,8 @@ from vom_plugin.engine.resume import resume_point, step_addresses
 # pass short (the next farm chunk starts there) and when cancelled; it deletes the one before. 0 writes one
 # every frame. A pass that ran its whole course saves none at its end: no render resumes after it (it ends
 # at the timeline's end or at the keyframe it meets), and writing it held up the end of every render (60 MB
-# at 864x480: 0.2-0.25 s on the writer thread that the render waits for).
+# at 864x480: 0.2-0.25 s on the writer thread that the render waits for), and the states it saved on its
+# way are removed when it ends (``pass_complete``).
 STATE_INTERVAL_S = 10.0
 MAX_PENDING_WRITES = 4
 # What the cached tensors hold and at which precision (half-precision features and weights in 2; 8-bit codes of
@@ -224,6 +225,18 @@ class StepCache:
         states = self._states.get(steps[0], [])
         if self.ok and self.stopping() and (not states or states[-1] != i):
             self._save_state(prop, steps, i)
+
+    def pass_complete(self, steps: list[str]) -> None:
+        """A pass ran its whole course (to the timeline's end or the keyframe it meets) with every prediction
+        stored: a render with this roto reads them all and one with another roto addresses other states, so the
+        chain's memory states only took room (76 MB at 960x540, 40 times a frame's entries) and go."""
+        self.flush()  # states still queued reach the disk first, to be seen and removed
+        if not self.ok:
+            return
+        for key in steps:
+            if self.store.has_state(key):
+                self._put(self.store.drop_state, key)
+        self._states.pop(steps[0], None)
 
     def _save_state(self, prop: Any, steps: list[str], i: int) -> None:
         chain = steps[0]
