@@ -152,3 +152,14 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o664
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="giving a file another group needs root")
+def test_a_replaced_file_keeps_its_group(tmp_path: Path) -> None:
+    target = tmp_path / "alpha.1001.exr"
+    target.write_text("old")
+    os.chown(target, -1, 12345)  # the show's group
+    target.chmod(0o640)
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new" and target.stat().st_gid == 12345
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640

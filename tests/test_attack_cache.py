@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -478,6 +479,8 @@ def test_info_names_a_shot_folder_whose_marker_is_damaged(root: Path, clean: dic
     out = capsys.readouterr().out
     assert "0 shots" in out and f"{shot.name}  not used: its shot.json is missing or damaged" in out, out
     assert f"remove {shot} to cache that shot again" in out
+    assert main(["cache", "info", "--cache", str(cache), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["unreadable"] == [str(shot)]
     assert main(["cache", "clear", "--cache", str(cache)]) == 0  # still never deleted
     assert len(list(cache.rglob("*.safetensors"))) == n
 

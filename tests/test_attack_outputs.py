@@ -215,3 +215,39 @@ def test_an_output_name_too_long_for_the_file_system_is_refused_before_work(file
     rc = _render(files, tmp_path, str(tmp_path / "o" / ("a" * 240 + ".####.exr")), frames="1")  # 249: fits
     assert rc == 0, capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a" * 240 + ".0001.exr"]
+
+
+def test_what_decides_whether_an_existing_output_is_replaced(files: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Mode bits lock a frame, not the user's write access to it (a rename needs the folder's: a 0644 frame of
+    the farm's account in a shared folder is replaced); a link is replaced, never its target; a matte another
+    tool made from a vom output (its metadata kept) and another frame's output are not this frame's."""
+    import OpenImageIO as oiio
+
+    out = tmp_path / "o"
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if mode == os.W_OK else real_access(p, mode, **k))
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0, capsys.readouterr().err
+    monkeypatch.undo()
+
+    published = tmp_path / "published.0002.exr"
+    (out / "a.0002.exr").rename(published)
+    published.chmod(0o444)
+    (out / "a.0002.exr").symlink_to(published)  # a link to a locked frame: the link goes, the frame stays
+    before = published.read_bytes()
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0, capsys.readouterr().err
+    assert not (out / "a.0002.exr").is_symlink() and published.read_bytes() == before
+
+    graded = oiio.ImageBuf(str(out / "a.0002.exr"))  # a grade of vom's matte: oiiotool keeps vom:version
+    graded.specmod().attribute("Software", "OpenImageIO 3.2.2.0 : oiiotool a.0002.exr --mulc 0.5")
+    assert graded.write(str(tmp_path / "graded.exr"))
+    os.replace(tmp_path / "graded.exr", out / "a.0002.exr")
+    rc = _render(files, tmp_path, str(out / "a.####.exr"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "which vom did not write (Software 'OpenImageIO" in err, err
+    os.replace(out / "a.0001.exr", out / "a.0002.exr")  # frame 1's output at frame 2's name
+    rc = _render(files, tmp_path, str(out / "a.####.exr"), frames="2")
+    err = capsys.readouterr().err
+    assert rc == 2 and "which vom did not write (it holds frame 1)" in err, err

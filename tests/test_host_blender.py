@@ -106,6 +106,10 @@ def test_timing_maps_scene_frames_to_file_frames() -> None:
     # a Movie Clip of plate.0001.exr.. with start 201 and offset 1 shows plate.0002 at 201 (checked in Blender below)
     assert core.clip_timing(1, 201, 1, 24).file_frame(201) == 2
     assert core.shift_frames("101-124x2, 130,140-141", -100) == "1-24x2,30,40-41"
+    # several ranges as Nuke writes them, spaces inside a part, negative frames: read as vom reads them
+    assert core.shift_frames("101-124 130 - 131", -100) == "1-24,30-31"
+    assert core.shift_frames("-10 -5", 10) == "0,5"
+    assert core.frame_bounds("101-124 90") == (90, 124)
     with pytest.raises(core.HostError, match="frames '10-1': 10-1 ends before it starts"):
         core.shift_frames("10-1", 0)
     with pytest.raises(core.HostError, match="frames 'a-b'"):

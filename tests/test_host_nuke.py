@@ -221,7 +221,7 @@ def test_parse_keyframes_and_frame_bounds(host: types.ModuleType) -> None:
     assert host.frame_bounds("-3--1 2") == (-3, 2)
     from vom_plugin.io.sequence import parse_frame_range
 
-    for text in ("1001-1004 1006", "1001 - 1004, 990", "-3--1 2", "1 2"):
+    for text in ("1001-1004 1006", "1001 - 1004, 990", "-3--1 2", "1 2", "-10 -5", "1-4 -6", "1001- 1003"):
         frames = parse_frame_range(text)
         assert host.frame_bounds(text) == (frames[0], frames[-1])
 
@@ -512,3 +512,10 @@ def test_a_failure_names_the_roto_input_for_the_roto_files_analyze_rendered(host
                                      "error: roto /w/VOM_Matte1_vom/roto_dog.1040.exr is empty", fields)
     assert "roto.1001.exr (the Roto input at frame 1001) is empty" in text
     assert "roto_dog.1040.exr (the Roto input at frame 1040, layer dog) is empty" in text
+
+
+def test_a_damaged_exr_header_is_not_read_past_or_looped_over(host: types.ModuleType) -> None:
+    attr = b"name\0string\0" + (-40).to_bytes(4, "little", signed=True)  # a size that points backwards
+    assert host._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + attr + b"x" * 64) is None
+    big = b"name\0string\0" + (10**6).to_bytes(4, "little", signed=True)  # past the end
+    assert host._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + big + b"x" * 64) is None

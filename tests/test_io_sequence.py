@@ -36,6 +36,9 @@ from vom_plugin.io import (
         ("1001 - 1003", [1001, 1002, 1003]),
         ("1-7 x 3 , 9", [1, 4, 7, 9]),
         ("-3 - -1", [-3, -2, -1]),
+        # a dash with a space before it and none after starts a negative frame
+        ("-10 -5", [-10, -5]),
+        ("1-4 -6", [-6, 1, 2, 3, 4]),
     ],
 )
 def test_parse_frame_range(text, frames):

@@ -260,6 +260,14 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
         got = recv_lines(theirs, bytearray())
     assert got and got[0]["event"] == "refused" and "the installation has changed since" in got[0]["reason"]
     assert w.closing and not w.busy.locked()
+    # another installation of the same version (a dev checkout beside the show's): refused, and the worker stays
+    w = Worker(tmp_path / "w.sock")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        w.request(ours, {"op": "render", "environment": {**w.env, "package": "/other/vom_plugin", "code": "x"}},
+                  bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert got and got[0]["event"] == "refused" and "package" in got[0]["reason"] and not w.closing
 
 
 def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(shot_dir: Path,

@@ -46,11 +46,12 @@ _NAME_KEPT = 150
 
 
 def _embedded(name: str) -> str:
-    if len(name.encode()) <= _NAME_KEPT:
+    raw = os.fsencode(name)  # bytes as the file system stores them (a name need not be UTF-8)
+    if len(raw) <= _NAME_KEPT:
         return name
     suffix = Path(name).suffix if len(Path(name).suffix) <= 16 else ""
-    head = name.encode()[:_NAME_KEPT - 30].decode(errors="ignore")
-    return f"{head}~{hashlib.sha1(name.encode()).hexdigest()[:12]}{suffix}"
+    head = os.fsdecode(raw[:_NAME_KEPT - 30])
+    return f"{head}~{hashlib.sha1(raw).hexdigest()[:12]}{suffix}"
 
 
 def temp_name(path: str | os.PathLike[str]) -> Path:
@@ -122,13 +123,15 @@ def _fsync(path: Path) -> None:
 
 
 def _keep_mode(target: Path, tmp: Path) -> None:
-    """A file replaced keeps its permissions (a group-writable frame in a show's folder stays group-writable, a
-    private one private); a new file gets the umask's."""
+    """A file replaced keeps its permissions and, where this user may set it, its group (a group-writable frame
+    in a show's folder stays group-writable, a private one private); a new file gets the umask's."""
     try:
         st = os.lstat(target)
     except OSError:
         return
     if stat.S_ISREG(st.st_mode):
+        with contextlib.suppress(OSError, AttributeError):  # its group first: a 0640 frame of the show's group
+            os.chown(tmp, -1, st.st_gid)                    # stays readable by it (where we may set it)
         with contextlib.suppress(OSError):
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
 

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     cap = vc.max_bytes_from_env()
     if args.json:
         print(json.dumps({"root": str(root), "bytes": total, "max_bytes": cap,
-                          "shots": [s.__dict__ for s in shots]}, indent=1))
+                          "shots": [s.__dict__ for s in shots],
+                          "unreadable": [str(p) for p in vc.unreadable_shot_folders(root)]}, indent=1))
         return 0
     print(f"cache {root}: {len(shots)} shots, {human_size(total)} of {human_size(cap)} (VOM_CACHE_MAX_GB)")
     now = time.time()

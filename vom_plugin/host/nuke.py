@@ -416,6 +416,8 @@ def _exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | N
             return None
         size = int.from_bytes(data[kind_end + 1:kind_end + 5], "little", signed=True)
         start = kind_end + 5
+        if size < 0 or start + size > len(data):  # damaged: never loop back or read past the end
+            return None
         attrs[data[pos:end]] = (data[end + 1:kind_end], data[start:start + size])
         pos = start + size
     return None
@@ -510,7 +512,7 @@ _RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:[x:]\d+)?$")
 def frame_bounds(frames: str) -> tuple[int, int] | None:
     """First and last frame of a range such as ``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020`` or
     ``1001-1050 1060-1100`` (parts separated by spaces, as Nuke writes them; vom's parser reads them alike)."""
-    joined = re.sub(r"\s*([,x:])\s*", r"\1", re.sub(r"(\d)\s*-\s*", r"\1-", frames.strip()))
+    joined = re.sub(r"\s*([,x:])\s*", r"\1", re.sub(r"(\d)(?:\s+-\s+|-\s*)", r"\1-", frames.strip()))
     nums: list[int] = []
     for part in re.split(r"[\s,]+", joined):
         m = _RANGE_PART.match(part)

@@ -20,6 +20,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from vom_plugin.atomic import temp_name
 from vom_plugin.errors import InputError
 from vom_plugin.io.sequence import frame_path
 
@@ -75,16 +76,29 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
                              f"{source}; the render would overwrite its own input. Choose another output pattern")
         if name_max is None:
             name_max = _name_max(path)
-        if len(path.name.encode()) > name_max:
-            raise InputError(f"out {out_pattern!r}: frame {frame}'s file name {path.name!r} is "
-                             f"{len(path.name.encode())} bytes; its file system allows {name_max}")
+        name_len, temp_len = len(os.fsencode(path.name)), len(os.fsencode(temp_name(path).name))
+        if name_len > name_max:
+            raise InputError(f"out {out_pattern!r}: frame {frame}'s file name {path.name!r} is {name_len} bytes; "
+                             f"its file system allows {name_max}")
+        if temp_len > name_max:
+            raise InputError(f"out {out_pattern!r}: frame {frame}'s file name {path.name!r} is {name_len} bytes; "
+                             f"with the hidden temporary it is written to first ({temp_len} bytes) it passes the "
+                             f"{name_max} its file system allows: shorten it")
         try:
-            st = os.stat(path)
+            st = os.lstat(path)
         except OSError:
-            continue  # nothing there yet (or a dangling link, which the write replaces, not its target)
+            continue  # nothing there yet
+        if stat.S_ISLNK(st.st_mode):
+            try:
+                st = os.stat(path)  # the write replaces the link, never its target; the target says whose it is
+            except OSError:
+                continue  # a dangling link: replaced, nothing lost
+            locked = False
+        else:
+            locked = not st.st_mode & 0o222
         if stat.S_ISDIR(st.st_mode):
             raise InputError(f"out {out_pattern!r}: frame {frame} would be written to {path}, which is a folder")
-        problem = replace_problem(path, st)
+        problem = replace_problem(path, frame, locked=locked)
         if problem:
             raise InputError(f"out {out_pattern!r}: frame {frame} would replace {path}, {problem}")
 
@@ -107,13 +121,17 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> No
                              f"give each its own file (a frame token such as ####, a separator after {{object}})")
 
 
-def replace_problem(path: Path, st: os.stat_result) -> str | None:
+def replace_problem(path: Path, frame: int, *, locked: bool = False) -> str | None:
     """Why the existing file at an output path must not be replaced, or None: vom replaces its own earlier
-    outputs (a re-render after a roto tweak, a farm task run again) and nothing else. A file it did not write
-    (another tool's matte, an artist's roto for another keyframe, a plate of another shot) or one that is
-    read-only (a locked or published frame; renaming over it would succeed even so) is refused before any work."""
-    if not st.st_mode & 0o222 or not os.access(path, os.W_OK):
+    outputs of that frame (a re-render after a roto tweak, a farm task run again) and nothing else. A file it did
+    not write (another tool's matte, an artist's roto for another keyframe, a plate of another shot, a matte made
+    from a vom output by a tool that kept its metadata) or a ``locked`` one (no write bit for anyone: a published
+    frame; renaming over it would succeed even so) is refused before any work. Only the mode bits lock: the
+    folder's permission decides a rename, so a 0644 frame of the farm's account in a shared folder is not."""
+    if locked:
         return "which is read-only; vom does not replace a locked file. Make it writable, or choose another output"
+    if not os.access(path, os.R_OK):
+        return "which cannot be read, so vom cannot tell whether it wrote it. Move it away, or choose another output"
     from vom_plugin.io.reader import read_info
 
     try:
@@ -121,9 +139,15 @@ def replace_problem(path: Path, st: os.stat_result) -> str | None:
     except InputError as e:
         why = f"it does not read as an image: {e}"
     else:
-        if "vom:version" in meta:
+        software = str(meta.get("Software", ""))
+        if "vom:version" not in meta:
+            why = "no vom:version attribute"
+        elif not software.startswith("vom "):
+            why = f"Software {software!r}: another tool wrote it from a vom output"
+        elif str(meta.get("vom:frame", frame)) != str(frame):
+            why = f"it holds frame {meta.get('vom:frame')}"
+        else:
             return None
-        why = "no vom:version attribute"
     return (f"which vom did not write ({why}); vom replaces only its own earlier outputs. Move the file away, or "
             f"choose another output pattern")
 

@@ -26,9 +26,10 @@ MAX_FRAMES = 100_000
 _RANGE_PART = re.compile(r"\A(-?\d+)(?:-(-?\d+)(?:([xy:])(-?\d+))?)?\Z")
 # "a-b:s" (Open Job Description's step) -> "a-bxs" (fileseq's)
 _STEP_COLON = re.compile(r"(-?\d+--?\d+):(\d+)")
-# Spaces: inside a part ("1001 - 1100", "1-10 x 2") they go; between parts they separate, as in Nuke's
-# "1001-1050 1060-1100" (deleting them all read "1 2" as frame 12 and "1-4 6" as 1-46).
-_SPACED_DASH = re.compile(r"(\d)\s*-\s*")
+# Spaces: inside a part ("1001 - 1100", "1001- 1100", "1-10 x 2") they go; between parts they separate, as in
+# Nuke's "1001-1050 1060-1100" (deleting them all read "1 2" as frame 12 and "1-4 6" as 1-46). A dash with a
+# space before it and none after starts a negative frame: "-10 -5" is two frames.
+_SPACED_DASH = re.compile(r"(\d)(?:\s+-\s+|-\s*)")
 _SPACED_OP = re.compile(r"\s*([,xy:])\s*")
 _SPACES = re.compile(r"\s+")
 

@@ -174,7 +174,8 @@ class Worker:
 
     def request(self, conn: socket.socket, req: dict[str, Any], buffer: bytearray) -> None:
         env = req.get("environment") or {}
-        if env.get("vom") == self.env["vom"] and env.get("code") != self.env["code"]:
+        if (env.get("vom"), env.get("package")) == (self.env["vom"], self.env["package"]) \
+                and env.get("code") != self.env["code"]:
             # vom's code changed since this worker started (a checkout updated under an editable install): it
             # can never serve this installation again, so it leaves and the next --start-worker starts afresh
             self.refuse(conn, "it runs vom's code as it was when it started; the installation has changed since, "

@@ -164,17 +164,25 @@ def parse_keyframes(text: str) -> list[int]:
     return sorted(set(frames))
 
 
-_RANGE_PART = re.compile(r"^\s*(-?\d+)(?:\s*-\s*(-?\d+))?(?:\s*x\s*(\d+))?\s*$")
+_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:x(\d+))?$")
+
+
+def _range_parts(text: str) -> list[str]:
+    """The parts of a frame range as vom reads it: commas or spaces between parts (``1-50 60-100``), spaces
+    inside one dropped (``1 - 50``, ``1-100 x 2``); a dash after a space and before a digit starts a negative
+    frame (``-10 -5``)."""
+    joined = re.sub(r"\s*([,x])\s*", r"\1", re.sub(r"(\d)(?:\s+-\s+|-\s*)", r"\1-", text.strip()))
+    return [p for p in re.split(r"[\s,]+", joined) if p] or [""]
 
 
 def shift_frames(text: str, delta: int, what: str = "frames") -> str:
     """A frame range (``1-100``, ``1-100x2``, ``1,5,10-20``) with every frame number moved by ``delta``:
     scene frames to the plate's file frames."""
     parts = []
-    for part in text.split(","):
+    for part in _range_parts(text):
         m = _RANGE_PART.match(part)
         if m is None:
-            raise HostError(f"{what} {text!r}: expected a range such as 1-100, 1-100x2 or 1,5,10-20")
+            raise HostError(f"{what} {text!r}: expected a range such as 1-100, 1-100x2, 1,5,10-20 or 1-50 60-100")
         a, b, step = m.groups()
         s = str(int(a) + delta)
         if b is not None:
@@ -190,7 +198,7 @@ def shift_frames(text: str, delta: int, what: str = "frames") -> str:
 def frame_bounds(frames: str) -> tuple[int, int] | None:
     """First and last frame of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``."""
     nums: list[int] = []
-    for part in frames.split(","):
+    for part in _range_parts(frames):
         m = _RANGE_PART.match(part)
         if m is None:
             return None
