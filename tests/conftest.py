@@ -37,6 +37,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # the renders of later tests.
 _WORKER_DIR = Path(tempfile.mkdtemp(prefix="vom-test-worker-"))  # 0700
 os.environ["VOM_WORKER_SOCKET"] = str(_WORKER_DIR / "worker.sock")
+# A render a test leaves on the default cache (no --cache) writes here, not to the user's ~/.cache/vom: the
+# suite left its shots there, each naming a plate under /tmp/pytest-of-*.
+_USER_CACHE = Path(tempfile.mkdtemp(prefix="vom-test-cache-"))
+os.environ["VOM_CACHE_DIR"] = str(_USER_CACHE)
 
 
 def stop_started_workers(folder: Path = _WORKER_DIR) -> list[int]:
@@ -81,6 +85,7 @@ def _torch_threads_as_they_were() -> Iterator[None]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_started_workers()
     shutil.rmtree(_WORKER_DIR, ignore_errors=True)
+    shutil.rmtree(_USER_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

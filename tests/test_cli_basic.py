@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from vom_plugin import __version__
 from vom_plugin.cli import main
@@ -62,3 +63,11 @@ def test_process_exit_keeps_what_a_normal_exit_does(tmp_path) -> None:
     assert marker.read_text() == "done"
     assert r.stdout.count("buffered ") == 1000
     assert r.stdout.rstrip().endswith("atexit ran")
+
+
+def test_the_suite_never_writes_to_the_users_cache() -> None:
+    """conftest points VOM_CACHE_DIR at a folder of its own: renders that take the default cache land there."""
+    from vom_plugin.locations import default_cache_dir
+
+    assert default_cache_dir().name.startswith("vom-test-cache-")
+    assert not str(default_cache_dir()).startswith(str(Path.home()))
