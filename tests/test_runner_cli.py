@@ -226,3 +226,22 @@ def test_bad_input_is_refused_before_torch_is_imported(tmp_path: Path, python: s
     assert r.stdout.split() == ["2", "False"], (r.stdout, r.stderr)
     assert expected in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_demo_json_is_a_json_stream_ending_in_its_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A host reading `vom demo --progress json` gets JSON lines only (six text lines followed them); the summary
+    is the last, with the MAD the README quotes for the shipped weights."""
+    import json
+
+    from vom_plugin.locations import weights_dir
+
+    if not (weights_dir() / "lite.safetensors").is_file():
+        pytest.skip("no shipped weights in this checkout")
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--progress", "json", "--cache", "c"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[0]["event"] == "start" and events[-1]["event"] == "demo"
+    summary = events[-1]
+    assert summary["frames"] == [1, 24] and Path(summary["sheet"]).is_file() and summary["cache"] == str(tmp_path / "c")
+    assert summary["mad_x1e3"] == pytest.approx(52.12, abs=0.01)  # README: "MAD 52.1 x1e-3"

@@ -52,6 +52,7 @@ def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray]], path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
     import sys
     from pathlib import Path
 
@@ -92,6 +93,17 @@ def run(args: argparse.Namespace) -> int:
             rows.append((vio.to_network(plate.rgb, shot.colorspace), alpha))
     sheet = out_dir / "contact_sheet.png"
     contact_sheet(rows, str(sheet))
+    from vom_plugin.locations import default_cache_dir
+
+    summary = {"event": "demo", "shot": str(demo), "frames": [result.frames[0], result.frames[-1]],
+               "weights": args.model, "alpha": str(out_dir / "alpha.####.exr"), "sheet": str(sheet),
+               "seconds": round(result.elapsed, 2), "device": str(result.device),
+               "cache": str(shot.cache or default_cache_dir()), "keys_hit": result.cache["keys_hit"],
+               "steps_cached": result.cache["steps_cached"],
+               "mad_x1e3": round(1e3 * float(np.mean(mads)), 3) if mads else None}
+    if args.progress == "json":  # one more JSON line, so the stream stays JSON for a host that reads it
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return 0
     say = sys.stdout.write
     say(f"demo shot  {demo} (furry_cube: 480x270, frames {result.frames[0]}-{result.frames[-1]}, roto on frame "
         f"{next(iter(shot.keyframes))})\n")
@@ -99,10 +111,11 @@ def run(args: argparse.Namespace) -> int:
     say(f"alpha      {out_dir / 'alpha.####.exr'} ({len(result.frames)} frames, {result.elapsed:.1f} s on "
         f"{result.device})\n")
     say(f"sheet      {sheet} (plate | alpha | comp over a checkerboard)\n")
-    say(f"cache      {shot.cache or 'the user cache'} (keys hit {result.cache['keys_hit']}, "
-        f"steps cached {result.cache['steps_cached']})\n")
+    say(f"cache      {summary['cache']} (key features read back for {result.cache['keys_hit']} frames, "
+        f"{result.cache['steps_cached']} frames read back whole; vom cache info)\n")
     if mads:
-        say(f"MAD vs GT  {1e3 * float(np.mean(mads)):.2f} x1e-3 (mean over {len(mads)} frames)\n")
+        say(f"MAD vs GT  {summary['mad_x1e3']:.2f} x1e-3 (the alpha's mean absolute error against the rendered "
+            f"truth over {len(mads)} frames; lower is better)\n")
     return 0
 
 
