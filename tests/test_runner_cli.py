@@ -245,3 +245,31 @@ def test_demo_json_is_a_json_stream_ending_in_its_summary(tmp_path: Path, monkey
     summary = events[-1]
     assert summary["frames"] == [1, 24] and Path(summary["sheet"]).is_file() and summary["cache"] == str(tmp_path / "c")
     assert summary["mad_x1e3"] == pytest.approx(52.12, abs=0.01)  # README: "MAD 52.1 x1e-3"
+
+
+def test_a_closed_output_pipe_stops_the_command_quietly(tmp_path: Path) -> None:
+    """`vom render ... --progress json | head -1`: a BrokenPipeError was reported as an internal error with a
+    traceback. It stops, says why, exits 141 as a process ended by SIGPIPE, and the frames it wrote are whole."""
+    import subprocess
+    import sys
+
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "shot")
+    cmd = [sys.executable, "-m", "vom_plugin.cli", "render", "--plate", str(root / "plate" / "p.####.exr"),
+           "--roto", str(root / "roto" / "r.0001.exr"), "--out", str(tmp_path / "o" / "a.####.exr"),
+           "--model", str(root / "model.safetensors"), "--working-size", "128", "--device", "cpu",
+           "--cache", str(tmp_path / "c"), "--progress", "json", "--no-worker"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()  # the start event, then the reader goes away
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141, err
+    assert "stopped: its output was closed (broken pipe)" in err and "Traceback" not in err, err
+    import OpenImageIO as oiio
+
+    for f in (tmp_path / "o").glob("*.exr"):
+        inp = oiio.ImageInput.open(str(f))
+        assert inp is not None and inp.read_image() is not None
+        inp.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import importlib
 import os
 import pkgutil
@@ -70,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vom {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # whoever read our output went away (`| head`, a host that died): stop, quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush has nowhere to fail
+        with contextlib.suppress(OSError):
+            print(f"vom {args.command}: stopped: its output was closed (broken pipe); files written are complete",
+                  file=sys.stderr)
+        return 141  # as a process ended by SIGPIPE
     except Exception:  # an internal error: keep the traceback for the bug report
         traceback.print_exc()
         print(f"vom {args.command}: internal error (exit 1); please report the traceback above",
