@@ -267,9 +267,12 @@ class Stop:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.by = ""  # who stopped it, for the message: a signal's name, or "Stop.set()"
 
-    def set(self, signum: int = signal.SIGINT) -> None:
-        self.signal = signum
+    def set(self, signum: int | None = None) -> None:
+        """Stop the render; ``signum``: the signal this process received, when that is why (a worker's client)."""
+        self.signal = signal.SIGINT if signum is None else signum
+        self.by = "Stop.set()" if signum is None else signal.Signals(signum).name
 
 
 @contextlib.contextmanager
@@ -280,7 +283,7 @@ def _signals(stop: Stop | None = None) -> Iterator[Stop]:
         return
 
     def handler(signum: int, _frame: Any) -> None:
-        stop.signal = signum
+        stop.set(signum)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -509,7 +512,7 @@ class _Render:
     def check_stop(self) -> None:
         if self.stop.signal is not None:
             self.reap(everything=True)  # every frame handed over is complete before we say how many
-            name = signal.Signals(self.stop.signal).name
+            name = getattr(self.stop, "by", "") or signal.Signals(self.stop.signal).name
             raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; "
                                  f"the frames written are complete and the next render resumes from the cache")
 
