@@ -447,7 +447,9 @@ class _Render:
         meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
                 "vom/keyframes": keyframes_stamp({None: self.shot.keyframes} if objects is None
                                                  else {n: objects[n] for n in names if n}),
-                "vom/working_size": str(self.shot.working_size)}
+                "vom/working_size": str(self.shot.working_size),
+                # which weights made it, by their tensors: "default" names another file once the default changes
+                "vom/weights": self.job.model_id}
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
         return meta
