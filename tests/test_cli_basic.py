@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vom_plugin import __version__
 from vom_plugin.cli import main
 
@@ -71,3 +73,12 @@ def test_the_suite_never_writes_to_the_users_cache() -> None:
 
     assert default_cache_dir().name.startswith("vom-test-cache-")
     assert not str(default_cache_dir()).startswith(str(Path.home()))
+
+
+def test_an_unknown_option_is_refused_with_the_commands_own_usage(capsys) -> None:
+    from vom_plugin.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["render", "--bogus"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("usage: vom render") and "unrecognized arguments: --bogus" in err
