@@ -104,7 +104,7 @@ def test_a_command_names_the_missing_extra(tmp_path: Path, monkeypatch: pytest.M
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"{what} (Python module" in err and "is not installed" in err
-    assert f"pip install 'vom[{extra}]'" in err and f"install.py --extras {extra}" in err
+    assert f"install.py --extras {extra}" in err and "pip install 'vom[" not in err  # "vom" on PyPI is another
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # failed before writing anything
 

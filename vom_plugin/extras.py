@@ -46,7 +46,13 @@ def status() -> dict[str, list[str]]:
 
 
 def install_hint(extra: str) -> str:
-    return f"pip install 'vom[{extra}]' (from a checkout: python3 install.py --extras {extra})"
+    """How to add ``extra`` to this installation. Never ``pip install 'vom[...]'``: "vom" on PyPI is another
+    project (page objects for Selenium), which that would install."""
+    from vom_plugin.locations import REPO_DIR
+
+    if (REPO_DIR / "install.py").is_file():
+        return f"python3 {REPO_DIR / 'install.py'} --extras {extra} (or pip install '{REPO_DIR}[{extra}]')"
+    return f"pip install the vom wheel you installed from with its extra: pip install 'PATH/TO/vom-*.whl[{extra}]'"
 
 
 def require(module: str, purpose: str, *, extra: str | None = None) -> ModuleType:

@@ -38,7 +38,7 @@ def collect() -> dict[str, Any]:
         "weights_dir": str(weights_dir()),
         "weights": sorted(p.name for p in weights_dir().glob("*.safetensors")) if weights_dir().is_dir() else [],
         "cache_dir": str(default_cache_dir()),
-        # the render set is all a render needs; the rest comes with extras (pip install 'vom[eval]')
+        # the render set is all a render needs; the rest comes with extras (install.py --extras eval)
         "extras": [name if not missing else f"{name} (not installed: {', '.join(missing)})"
                    for name, missing in extras.status().items()],
     }
