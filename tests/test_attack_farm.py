@@ -156,3 +156,38 @@ def test_farm_check_fails_on_a_file_vom_did_not_write(farm_shot: Path, tmp_path:
     err = capsys.readouterr().err
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
     assert lines == {3: "not written by vom (no vom:version attribute)"}, err
+
+
+def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The same keyframes, another roto drawn on one, or another working size: the frame is an earlier version's
+    (a chunk that did not re-render after a roto fix) and the matte pops there. vom:recipe says so."""
+    import shutil
+
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+
+    def shot_file(name: str, roto: str, out: str, working_size: int = 128) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-4",
+                                        "keyframes": {1: str(root / "roto" / roto)}, "out": str(tmp_path / out),
+                                        "model": str(root / "model.safetensors"), "device": "cpu",
+                                        "working_size": working_size, "cache": str(tmp_path / "c")}))
+        return path
+
+    shot = shot_file("shot", "r.0001.exr", "o/a.####.exr")
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    assert main(["farm", "check", str(shot)]) == 0
+    capsys.readouterr()
+    other_roto = shot_file("roto_fix", "wide.0001.exr", "old/a.####.exr")
+    larger = shot_file("larger", "r.0001.exr", "small/a.####.exr", working_size=160)
+    for f in (other_roto, larger):
+        assert main(["render", str(f), "--progress", "none", "--no-worker"]) == 0
+    shutil.copy(tmp_path / "old" / "a.0002.exr", tmp_path / "o" / "a.0002.exr")
+    shutil.copy(tmp_path / "small" / "a.0003.exr", tmp_path / "o" / "a.0003.exr")
+    assert main(["farm", "check", str(shot)]) == 2
+    err = capsys.readouterr().err
+    lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
+    assert set(lines) == {2, 3}, err
+    assert all("rendered from other rotos, settings or weights than the shot's" in v for v in lines.values())

@@ -345,6 +345,7 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     from vom_plugin.farm.spans import check_outputs, load_farm_shot, split_spans
 
     base = {"plate": str(root / "plate" / "p.####.exr"), "out": str(root / "fast" / "a.####.exr"),
+            "model": str(root / "random.safetensors"), "working_size": 128,  # as the files were rendered
             "objects": {"hero": {1: str(root / "roto" / "hero.0001.exr")},
                         "dog": {1: str(root / "roto" / "dog.0001.exr"), N: str(root / "roto" / f"dog.{N:04d}.exr")}},
             "mask_channel": "mask"}
@@ -363,6 +364,10 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     base["objects"]["dog"] = {1: str(root / "roto" / "dog.0001.exr")}  # the shot they were rendered from
     f.write_text(yaml.safe_dump(base))
     assert check_outputs(load_farm_shot(f)) == {}
+    # the same keyframes, another working size: not the shot these files were rendered from (vom:recipe)
+    f.write_text(yaml.safe_dump({**base, "working_size": 160}))
+    assert set(check_outputs(load_farm_shot(f))) == set(range(1, N + 1))
+    f.write_text(yaml.safe_dump(base))
     copied = tmp_path / "copied"  # frame 1's output copied over frame 2's: another frame's matte
     shutil.copytree(root / "fast", copied)
     shutil.copyfile(copied / "a.0001.exr", copied / "a.0002.exr")

@@ -37,7 +37,7 @@ from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot, keyframes_stamp
+from vom_plugin.engine.shot import Shot, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import CancelledError, InputError
@@ -424,6 +424,7 @@ class _Render:
         self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer",
                                        initializer=lower_this_thread)
         self._writes: deque[tuple[int, list[Path], Future]] = deque()
+        self._recipes: dict[tuple[str | None, ...], str] = {}  # vom:recipe per file's objects (output thread)
         self.cache: StepCache | None = None
         if job.cache_off:
             self.result.warnings.append(job.cache_off)
@@ -442,6 +443,16 @@ class _Render:
                                  result=self.result, timer=self.timer, check_stop=self.check_stop,
                                  mask=self.shot.mask_channel is not None, roto_fp=job.roto_fp)
 
+    def _recipe(self, names: tuple[str | None, ...]) -> str:
+        """``vom:recipe`` of a file holding ``names``, once per render (it reads the rotos and the weights)."""
+        if names not in self._recipes:
+            from vom_plugin import io as vio
+
+            first = self.job.first_plate
+            info = first.info if first is not None else vio.plate_info(self.job.plate_seq.path(self.job.frames[0]))
+            self._recipes[names] = recipe_stamp(self.shot, list(names), (info.display_window, info.data_window))
+        return self._recipes[names]
+
     def _metadata(self, frame: int, names: list[str | None]) -> dict[str, str]:
         objects = self.shot.objects
         meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
@@ -449,7 +460,8 @@ class _Render:
                                                  else {n: objects[n] for n in names if n}),
                 "vom/working_size": str(self.shot.working_size),
                 # which weights made it, by their tensors: "default" names another file once the default changes
-                "vom/weights": self.job.model_id}
+                "vom/weights": self.job.model_id,
+                "vom/recipe": self._recipe(tuple(names))}
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
         return meta

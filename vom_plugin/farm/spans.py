@@ -159,6 +159,7 @@ def check_outputs(shot: FarmShot) -> dict[int, OutputProblem]:
 
     problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
+    recipes = _Recipes(shot)
     for f in shot.frames:
         expected = None
         for pattern, channels in shot.output_channels():
@@ -174,14 +175,36 @@ def check_outputs(shot: FarmShot) -> dict[int, OutputProblem]:
                     problems[f] = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
                     break
             problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
-                or _stamp_problem(read_info(out).metadata, f, shot)
+                or _stamp_problem(read_info(out).metadata, f, shot, recipes)
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False)
                 break
     return problems
 
 
-def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot) -> str | None:
+class _Recipes:
+    """The shot's ``vom:recipe`` for the objects of a file, computed once each (it reads the rotos and weights)."""
+
+    def __init__(self, shot: FarmShot) -> None:
+        self.shot = shot
+        self._shot: Any = None
+        self._windows: Any = None
+        self._done: dict[tuple[str | None, ...], str] = {}
+
+    def of(self, names: tuple[str | None, ...]) -> str:
+        if names not in self._done:
+            from vom_plugin.engine.shot import Shot, recipe_stamp
+            from vom_plugin.io import frame_path, read_info
+
+            if self._shot is None:
+                self._shot = Shot.from_yaml(self.shot.path)
+                info = read_info(frame_path(self.shot.plate, self.shot.frames[0]))
+                self._windows = (info.display_window, info.data_window)
+            self._done[names] = recipe_stamp(self._shot, list(names), self._windows)
+        return self._done[names]
+
+
+def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
     write, another frame's, or one rendered from other keyframes (a stale output of an earlier version of the
     shot), which the windows and channels alone would pass."""
@@ -206,6 +229,16 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot) -> str | No
             who = "" if name is None else f" of {name}"
             return (f"rendered from keyframes{who} {','.join(map(str, sorted(kfs)))}; the shot has "
                     f"{','.join(map(str, sorted(want[name])))} (an output of an earlier version of the shot)")
+    # the same keyframes, but another roto drawn on one, another working size, colour space or weights: the
+    # recipe says so (outputs of vom before session 29 have none: not compared)
+    if recipes is not None and "vom:recipe" in meta:
+        try:
+            expected = recipes.of(tuple(got))
+        except (InputError, OSError) as e:
+            return f"its recipe cannot be compared: {e}"
+        if str(meta["vom:recipe"]) != expected:
+            return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
+                    "of an earlier version of the shot)")
     return None
 
 
