@@ -147,7 +147,8 @@ def run_modal(scene, tree, case):
     state, escaped = {"RUNNING_MODAL"}, False
     while state == {"RUNNING_MODAL"}:
         time.sleep(0.02)
-        if not escaped and op._job.last is not None and op._job.last.event == "frame":
+        shown = op._job._shown  # the latest start/frame/done line (step events come between them)
+        if not escaped and shown is not None and shown.event == "frame":
             state, escaped = Op.modal(op, ctx, types.SimpleNamespace(type="ESC", value="PRESS")), True
         else:
             state = Op.modal(op, ctx, types.SimpleNamespace(type="TIMER", value="NOTHING"))

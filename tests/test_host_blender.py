@@ -519,3 +519,9 @@ def installed_addon(blender_home: dict[str, str], inst: types.ModuleType, monkey
         inst.register_blender(str(addons), sys.executable, BLENDER)
     else:  # the bpy module only: copy the add-on (the e2e script enables it)
         inst.blender_install(addons, VOM)
+
+
+def test_blender_progress_follows_the_steps_when_vom_reports_them() -> None:
+    step = core.parse_progress('{"event": "step", "frames_done": 0, "steps_done": 12, "steps_total": 48}')
+    assert step.percent == 25
+    assert core.parse_progress('{"event": "frame", "frame": 7, "done": 1, "total": 24}').percent == 4

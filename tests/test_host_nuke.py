@@ -519,3 +519,13 @@ def test_a_damaged_exr_header_is_not_read_past_or_looped_over(host: types.Module
     assert host._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + attr + b"x" * 64) is None
     big = b"name\0string\0" + (10**6).to_bytes(4, "little", signed=True)  # past the end
     assert host._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + big + b"x" * 64) is None
+
+
+def test_progress_follows_the_steps_when_vom_reports_them(host: types.ModuleType) -> None:
+    """Between two keyframes frames come in a burst at the end: the bar moves with the steps instead."""
+    step = host.parse_progress('{"event": "step", "frames_done": 0, "steps_done": 12, "steps_total": 48, '
+                               '"steps_cached": 0}')
+    assert step.percent == 25 and step.message == ""  # moves the bar, says nothing of its own
+    frame = host.parse_progress('{"event": "frame", "frame": 7, "done": 1, "total": 24, "steps_done": 36, '
+                                '"steps_total": 48, "steps_cached": 0}')
+    assert frame.percent == 75 and frame.message == "frame 7 (1/24)"

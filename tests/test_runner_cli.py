@@ -148,8 +148,37 @@ def test_progress_reporters() -> None:
     b({"event": "frame", "frame": 1002, "done": 2, "total": 4})
     b({"event": "done", "frames_written": 4, "elapsed": 2.0, "warnings": ["w1"]})
     text = err.getvalue()
-    assert "[#####.....] 2/4 frame 1002" in text and "frames/s" in text and "ETA" in text
+    assert "[#####.....] 2/4 frames frame 1002   50%  ETA" in text
     assert "4 frames in 0:02 (2.00 frames/s)" in text and "warning: w1" in text
+
+
+def test_the_bars_progress_and_time_left_follow_the_steps_not_the_bursts_of_frames(monkeypatch) -> None:
+    """Two keyframes: nothing is written during the first pass, then the frames come in a burst. The bar said
+    0/24 with no estimate for half the render, then an ETA 20-30 times too long; after a resume it said 0:00
+    while cached frames flew past. Progress and time left are the steps' now, cached steps costing nothing."""
+    from vom_plugin.engine import progress as prog
+
+    now = [100.0]
+    monkeypatch.setattr(prog.time, "perf_counter", lambda: now[0])
+    err = io.StringIO()
+    b = BarProgress(err, width=10, tty=True)
+    b({"event": "start", "total": 24})
+    # 48 steps (forward and backward over 24 frames), the first 20 read back from the cache at once
+    b({"event": "step", "frames_done": 0, "steps_done": 20, "steps_total": 48, "steps_cached": 20})
+    for k in range(1, 15):  # then one computed step a second
+        now[0] += 1.0
+        b({"event": "step", "frames_done": 0, "steps_done": 20 + k, "steps_total": 48, "steps_cached": 20})
+    last = err.getvalue().split("\r")[-1].strip()
+    assert "0/24 frames" in last and " 71%" in last, last  # 34 of 48 steps done, no frame written yet
+    assert last.endswith("ETA 0:14"), last  # 14 steps left at 1 s each (not the cached steps' pace)
+    now[0] += 1.0
+    b({"event": "frame", "frame": 12, "done": 1, "total": 24, "steps_done": 35, "steps_total": 48,
+       "steps_cached": 20})
+    assert err.getvalue().split("\r")[-1].strip().endswith("1/24 frames frame 12   73%  ETA 0:13")
+    b({"event": "done", "frames_written": 24, "elapsed": 30.0, "warnings": [],
+       "cache": {"steps_cached": 20, "steps_computed": 28}})
+    assert err.getvalue().splitlines()[-1] == ("24 frames in 0:30 (0.80 frames/s; 20 of 48 steps read back "
+                                                "from the cache)")
 
 
 def test_progress_bar_in_a_log_is_plain_lines_not_carriage_returns() -> None:
@@ -164,7 +193,7 @@ def test_progress_bar_in_a_log_is_plain_lines_not_carriage_returns() -> None:
     lines = text.splitlines()
     # one line per 10% (plus the start and the summary), not one per frame
     assert 10 <= len(lines) <= 13, lines
-    assert lines[-2].startswith("[##########] 100/100 frame 1100")
+    assert lines[-2].startswith("[##########] 100/100 frames frame 1100")
     assert lines[-1] == "100 frames in 0:10 (10.00 frames/s)"
 
 
@@ -175,6 +204,8 @@ def test_progress_bar_on_a_terminal_redraws_one_line() -> None:
     for i in range(1, 4):
         b({"event": "frame", "frame": i, "done": i, "total": 3})
     assert err.getvalue().count("\r") == 4 and "\n" not in err.getvalue()
+    b.end_line()  # before an error message: it starts on its own line
+    assert err.getvalue().endswith("\n") and b.line_open is False
 
 
 def test_a_depth_only_plate_is_refused_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -105,8 +105,10 @@ def reference(shot_dir: Path) -> dict[str, np.ndarray]:
     r = render(shot(shot_dir, "ref"), progress=events.append)
     assert r.frames == list(range(1, N + 1))
     assert r.cache["steps_computed"] == N and r.cache["keys_miss"] == N
-    assert [e["event"] for e in events] == ["start"] + ["frame"] * N + ["done"]
-    assert events[-1]["frames_written"] == N and events[3]["done"] == 3 and events[3]["total"] == N
+    assert [e["event"] for e in events if e["event"] != "step"] == ["start"] + ["frame"] * N + ["done"]
+    frames = [e for e in events if e["event"] == "frame"]
+    assert events[-1]["frames_written"] == N and frames[2]["done"] == 3 and frames[2]["total"] == N
+    assert [e["steps_done"] for e in events if e["event"] == "step"] == list(range(1, N + 1))
     out = outputs(shot_dir / "ref")
     assert len(out) == N and all(a.shape == (H, W) for a in out.values())
     return out
@@ -405,6 +407,7 @@ def test_cli_json_progress_and_yaml_override(shot_dir: Path, tmp_path: Path,
     shutil.copytree(shot_dir / "cache_ref", s.cache, dirs_exist_ok=True)  # warm: the reference's cache
     assert main(["render", str(f), "--frames", "3-4", "--progress", "json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    lines = [x for x in lines if x["event"] != "step"]
     assert [x["event"] for x in lines] == ["start", "frame", "frame", "done"]
     assert [x["frame"] for x in lines[1:3]] == [3, 4] and lines[2]["done"] == 2 and lines[2]["total"] == 2
     assert set(lines[1]["timings"]) <= {"read", "keys", "propagate", "cache", "upsample", "write"}
@@ -668,3 +671,23 @@ def test_outputs_name_the_weights_that_made_them(shot_dir: Path, tmp_path: Path)
     spec = oiio.ImageBuf(str(r.paths[0])).spec()
     want = _model_identity(load_model(str(shot_dir / "model.safetensors"), device="cpu"))
     assert spec.get_string_attribute("vom:weights") == want and len(want) == 32
+
+
+def test_step_events_count_the_work_of_every_pass_and_what_the_cache_saved(shot_dir: Path, tmp_path: Path) -> None:
+    """Two keyframes: a pass each way over the shot, one step per frame of each; the steps count up to their
+    total while the frames come in bursts, and a second render reads them all back."""
+    kfs = {1: str(shot_dir / "roto" / "r.0001.exr"), N: str(shot_dir / "roto" / f"r.{N:04d}.exr")}
+    s = shot(shot_dir, "steps", keyframes=kfs, cache=str(tmp_path / "c"))
+    events: list[dict] = []
+    render(s, progress=events.append)
+    steps = [e for e in events if e["event"] == "step"]
+    frames = [e for e in events if e["event"] == "frame"]
+    total = steps[-1]["steps_total"]
+    assert len(frames) == N and total >= 2 * (N - 2)  # forward and backward passes between the keyframes
+    assert [e["steps_done"] for e in steps] == list(range(1, total + 1))  # one event a step, in order
+    assert all(e["steps_cached"] == 0 for e in steps) and frames[-1]["steps_done"] == total
+    assert max(e["frames_done"] for e in steps) < N  # the frames come after the steps they wait for
+    events.clear()
+    render(s, progress=events.append)
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps[-1]["steps_cached"] == steps[-1]["steps_done"] == total

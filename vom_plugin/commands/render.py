@@ -172,7 +172,12 @@ def run(args: argparse.Namespace) -> int:
             from vom_plugin.engine.runner import render
 
             summary = render(shot, progress=progress).summary()
-    except VomError as e:
+    except BaseException as e:
+        end_line = getattr(progress, "end_line", None)
+        if end_line is not None:  # the error goes on its own line, not after the terminal bar
+            end_line()
+        if not isinstance(e, VomError):
+            raise
         if isinstance(progress, JsonProgress):  # hosts read stdout only: tell them why too
             progress({"event": "error", "message": str(e), "exit_code": e.exit_code,
                       "kind": type(e).__name__})

@@ -213,7 +213,8 @@ class PassRunner:
     def __init__(self, model: Any, device: Any, source: FrameSource, geo: fr.Geometry, rotos: dict[Any, Any],
                  sink: Sink, *, memory: str, top_k: int, cache: Any = None, result: RenderResult | None = None,
                  timer: Timer | None = None, check_stop: Callable[[], None] | None = None, mask: bool = False,
-                 roto_fp: dict[Any, dict[int, str]] | None = None) -> None:
+                 roto_fp: dict[Any, dict[int, str]] | None = None,
+                 on_work: Callable[[dict[str, int]], None] | None = None) -> None:
         import torch
 
         self.torch = torch
@@ -233,6 +234,10 @@ class PassRunner:
         self.result = result if result is not None else RenderResult(device=str(device))
         self.timer = timer or Timer(self.result)
         self.check_stop = check_stop or (lambda: None)
+        # the work of a render: one step per object per frame of every pass, read back from the cache or computed;
+        # frames are written in bursts (a frame between two keyframes waits for both passes), steps are steady
+        self.work = {"steps_done": 0, "steps_total": 0, "steps_cached": 0}
+        self.on_work = on_work
         self._displays: OrderedDict[int, np.ndarray] = OrderedDict()
         self.pending: dict[tuple[Any, int], list[tuple[Pass, np.ndarray, np.ndarray | None]]] = defaultdict(list)
         self.expected: dict[tuple[Any, int], int] = {}
@@ -300,6 +305,7 @@ class PassRunner:
         unserved = [f for f in requested for name in self.objects if (name, f) not in self.expected]
         if unserved:  # plan() covers every frame; this guards the invariant rather than delivering nothing
             raise RuntimeError(f"no propagation pass reaches frames {unserved[:5]}")
+        self.work["steps_total"] = sum(len(p.frames) * len(names) for passes, names in planned for p in passes)
         for passes, names in planned:
             for p in passes:
                 self.run_pass(p, names)
@@ -319,6 +325,7 @@ class PassRunner:
                 lane.steps, affs = cache.addresses(p, self.source.fingerprint, fps.get(p.keyframe, ""),
                                                    fps.get(p.toward, ""))
                 lane.start, lane.prop, lane.deliver_from = self._cached_steps(p, lane)
+                self._worked(lane.start, cached=True)
             lanes.append(lane)
         lanes = [lane for lane in lanes if lane.start < n]
         if not lanes:
@@ -363,6 +370,7 @@ class PassRunner:
                 if f in p.serves and i >= lane.deliver_from:  # earlier frames came from the cache already
                     self.deliver(lane.name, f, p.plan, alpha.numpy().astype(np.float32),
                                  None if mask is None else mask.numpy().astype(np.float32))
+                self._worked(1)
             if cache is not None:
                 for lane in lanes:
                     if i >= lane.start:
@@ -371,6 +379,15 @@ class PassRunner:
         if cache is not None and not cut:
             for lane in lanes:
                 cache.pass_complete(lane.steps)
+
+    def _worked(self, steps: int, *, cached: bool = False) -> None:
+        if steps <= 0:
+            return
+        self.work["steps_done"] += steps
+        if cached:
+            self.work["steps_cached"] += steps
+        if self.on_work is not None:
+            self.on_work(dict(self.work))
 
     def _cached_steps(self, p: PlannedPass, lane: _Lane) -> tuple[int, Any, int]:
         """Deliver the lane's predictions on disk; (step to compute from, its Propagator or None, first to

@@ -4,8 +4,13 @@
 host can parse them:
 
 - ``{"event": "start", "total": N, "frames": [...], "device": "cpu", "shot": "..."}``
-- ``{"event": "frame", "frame": F, "done": i, "total": N, "path": "...", "timings": {stage: s}}``
-  once per frame written (timings: seconds spent on that frame in each stage since the previous event)
+- ``{"event": "frame", "frame": F, "done": i, "total": N, "path": "...", "timings": {stage: s}, "steps_done": d,
+  "steps_total": t, "steps_cached": c}`` once per frame written (timings: seconds spent on that frame in each
+  stage since the previous event)
+- ``{"event": "step", "frames_done": i, "steps_done": d, "steps_total": t, "steps_cached": c}`` after every
+  propagation step (one per object per frame of every pass; ``steps_cached``: read back from the cache, not
+  computed). Frames are written in bursts (between two keyframes a frame waits for the second pass), steps
+  steadily: progress and time left are the steps'.
 - ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": []}``
 """
 
@@ -48,36 +53,81 @@ class BarProgress:
         self.tty = tty
         self._last_log_t = -1e9
         self._last_log_tenth = -1
+        self.total = 0
+        self.done = 0
+        self.frame: int | None = None
+        self.work: dict[str, int] = {}
+        self._first_step: tuple[float, int] | None = None  # (time, computed steps) at the first computed step
+        self.line_open = False  # a terminal bar drawn without its newline
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "start":
             self.t0 = time.perf_counter()
-            self._draw(0, event["total"], None)
-        elif kind == "frame":
-            self._draw(event["done"], event["total"], event["frame"])
+            self.total = event["total"]
+            self._draw()
+        elif kind in ("frame", "step"):
+            if kind == "frame":
+                self.done, self.frame = event["done"], event["frame"]
+            if "steps_total" in event:
+                self.work = {k: int(event[k]) for k in ("steps_done", "steps_total", "steps_cached")}
+                computed = self.work["steps_done"] - self.work["steps_cached"]
+                if self._first_step is None and computed > 0:
+                    self._first_step = (time.perf_counter(), computed)
+            self._draw()
         elif kind == "done":
             n, elapsed = event["frames_written"], event["elapsed"]
-            end_bar = "\n" if self.tty else ""  # the terminal bar has no newline of its own
-            self.stream.write(f"{end_bar}{n} frames in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} frames/s)\n")
+            self.end_line()
+            cache = event.get("cache") or {}
+            cached = int(cache.get("steps_cached", 0) or 0)
+            computed = int(cache.get("steps_computed", 0) or 0)
+            read_back = f"; {cached} of {cached + computed} steps read back from the cache" if cached else ""
+            self.stream.write(f"{n} frames in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
             for w in event.get("warnings", []):
                 self.stream.write(f"warning: {w}\n")
             self.stream.flush()
 
-    def _draw(self, done: int, total: int, frame: int | None) -> None:
-        elapsed = time.perf_counter() - self.t0
-        fill = int(self.width * done / total) if total else self.width
+    def end_line(self) -> None:
+        """End the terminal bar's line, so what follows (the summary, an error) starts on its own."""
+        if self.line_open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.line_open = False
+
+    def _fraction(self) -> float:
+        if self.work.get("steps_total"):
+            return self.work["steps_done"] / self.work["steps_total"]
+        return self.done / self.total if self.total else 1.0
+
+    def _eta(self) -> str:
+        """Time left from the steps computed so far (steps read back from the cache cost next to nothing, and
+        frames come in bursts); before the second computed step, unknown."""
+        now = time.perf_counter()
+        if self.work.get("steps_total") and self._first_step is not None:
+            t1, c1 = self._first_step
+            computed = self.work["steps_done"] - self.work["steps_cached"]
+            if computed > c1:
+                left = (now - t1) / (computed - c1) * (self.work["steps_total"] - self.work["steps_done"])
+                return _clock(left)
+            return "--:--"
+        if not self.work and self.done:  # events of a vom without step counts
+            return _clock((self.total - self.done) * (now - self.t0) / self.done)
+        return "--:--"
+
+    def _draw(self) -> None:
+        fraction = min(max(self._fraction(), 0.0), 1.0)
+        fill = int(self.width * fraction)
         bar = "#" * fill + "." * (self.width - fill)
-        rate = done / elapsed if done and elapsed > 0 else 0.0
-        eta = _clock((total - done) / rate) if rate else "--:--"
-        where = f" frame {frame}" if frame is not None else ""
-        line = f"[{bar}] {done}/{total}{where}  {rate:.2f} frames/s  ETA {eta}"
+        where = f" frame {self.frame}" if self.frame is not None else ""
+        line = f"[{bar}] {self.done}/{self.total} frames{where}  {100 * fraction:3.0f}%  ETA {self._eta()}"
         if self.tty:
             self.stream.write(f"\r{line}  ")
+            self.line_open = True
         else:
-            tenth = int(10 * done / total) if total else 10
+            tenth = int(10 * fraction)
             now = time.perf_counter()
-            if tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S and done < total:
+            if (tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S
+                    and self.done < self.total):
                 return
             self._last_log_tenth, self._last_log_t = tenth, now
             self.stream.write(line + "\n")

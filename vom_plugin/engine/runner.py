@@ -441,7 +441,14 @@ class _Render:
         self.runner = PassRunner(job.model, job.device, self.source, job.geo, job.rotos, self.write,
                                  memory=self.shot.memory, top_k=self.shot.top_k, cache=self.cache,
                                  result=self.result, timer=self.timer, check_stop=self.check_stop,
-                                 mask=self.shot.mask_channel is not None, roto_fp=job.roto_fp)
+                                 mask=self.shot.mask_channel is not None, roto_fp=job.roto_fp,
+                                 on_work=self._on_work if progress else None)
+
+    def _on_work(self, work: dict[str, int]) -> None:
+        """A step done (or read back from the cache): how far the render's work is, between the frames (which
+        come in bursts: a frame between two keyframes is written when the second pass reaches it)."""
+        self.reap()  # frames complete by now are announced first
+        self.progress({"event": "step", "frames_done": self.done, **work})
 
     def _recipe(self, names: tuple[str | None, ...]) -> str:
         """``vom:recipe`` of a file holding ``names``, once per render (it reads the rotos and the weights)."""
@@ -518,7 +525,7 @@ class _Render:
         self.done += 1
         if self.progress:
             event = {"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
-                     "path": str(paths[0]), "timings": self.timer.take()}
+                     "path": str(paths[0]), "timings": self.timer.take(), **self.runner.work}
             if len(paths) > 1:
                 event["paths"] = [str(p) for p in paths]
             self.progress(event)

@@ -58,6 +58,10 @@ class Progress:
 
     @property
     def percent(self) -> int | None:
+        """The render's work done (its steps: frames come in bursts between two keyframes), else its frames."""
+        steps, steps_total = self.raw.get("steps_done"), self.raw.get("steps_total")
+        if isinstance(steps, int) and isinstance(steps_total, int) and steps_total > 0:
+            return max(0, min(100, int(100 * steps / steps_total)))
         if self.done is None or not self.total:
             return None
         return max(0, min(100, int(100 * self.done / self.total)))
@@ -143,7 +147,7 @@ def parse_progress(line: str) -> Progress | None:
         message = f"starting: {total} frames" + (f" on {obj['device']}" if obj.get("device") else "")
     elif not message and event == "done":
         message = f"done: {obj.get('frames_written', '?')} frames written"
-    elif not message and event != "frame":
+    elif not message and event not in ("frame", "step"):  # a step moves the bar, it has no words of its own
         message = event
     if frame is not None and total:
         message = f"frame {frame} ({done if done is not None else '?'}/{total})" + (f" {message}" if message else "")
@@ -245,13 +249,28 @@ def terminate(proc: subprocess.Popen[Any], timeout: float = TERMINATE_TIMEOUT_S)
 
 
 class _Eta:
-    """Seconds per frame and time left, measured from the first frame written (model loading excluded)."""
+    """Time left: from the computed steps (steps read back from the cache cost next to nothing, and frames come
+    in bursts between two keyframes), measured from the first one; else seconds per frame from the first frame
+    written (model loading excluded)."""
 
     def __init__(self) -> None:
         self.t0: float | None = None
         self.done0 = 0
+        self.step0: tuple[float, int] | None = None
+        self.left = ""
 
     def __call__(self, prog: Progress) -> str:
+        raw = prog.raw
+        if isinstance(raw.get("steps_total"), int) and isinstance(raw.get("steps_done"), int):
+            computed = raw["steps_done"] - int(raw.get("steps_cached") or 0)
+            now = time.monotonic()
+            if self.step0 is None:
+                if computed > 0:
+                    self.step0 = (now, computed)
+            elif computed > self.step0[1]:
+                per = (now - self.step0[0]) / (computed - self.step0[1])
+                self.left = f", {_clock(per * max(raw['steps_total'] - raw['steps_done'], 0))} left"
+            return self.left
         if prog.done is None or not prog.total or prog.frame is None:
             return ""
         now = time.monotonic()
@@ -308,8 +327,9 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
                 output.append(f"error: {prog.raw.get('message', '')}")
             if prog.percent is not None:
                 task.setProgress(prog.percent)
+            left = eta(prog)  # every step refines it; the message shows it with the next frame
             if prog.message:
-                task.setMessage(prog.message + eta(prog))
+                task.setMessage(prog.message + left)
             if on_progress:
                 on_progress(prog)
         if task.isCancelled():

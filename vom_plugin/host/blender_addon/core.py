@@ -311,6 +311,10 @@ class Progress:
 
     @property
     def percent(self) -> int | None:
+        """The render's work done (its steps: frames come in bursts between two keyframes), else its frames."""
+        steps, steps_total = self.raw.get("steps_done"), self.raw.get("steps_total")
+        if isinstance(steps, int) and isinstance(steps_total, int) and steps_total > 0:
+            return max(0, min(100, int(100 * steps / steps_total)))
         if self.done is None or not self.total:
             return None
         return max(0, min(100, int(100 * self.done / self.total)))
@@ -374,6 +378,8 @@ class RenderJob:
         self._kill_at: float | None = None
         self._t_first: float | None = None
         self._done_first = 0
+        self._step0: tuple[float, int] | None = None  # (time, computed steps) at the first computed step
+        self._work: tuple[int, int, int] | None = None  # (computed, done, total) steps
 
     def poll(self) -> list[Progress]:
         """The progress lines that arrived since the last call; kills a cancelled render that overstays."""
@@ -388,6 +394,11 @@ class RenderJob:
                 self.error = str(prog.raw.get("message") or "")
             if prog.event == "frame" and self._t_first is None:
                 self._t_first, self._done_first = time.monotonic(), prog.done or 0
+            if isinstance(prog.raw.get("steps_total"), int):
+                computed = int(prog.raw.get("steps_done") or 0) - int(prog.raw.get("steps_cached") or 0)
+                if self._step0 is None and computed > 0:
+                    self._step0 = (time.monotonic(), computed)
+                self._work = (computed, int(prog.raw.get("steps_done") or 0), int(prog.raw["steps_total"]))
             self.last = prog
             if prog.event in ("start", "frame", "done") or prog.done is not None:
                 self._shown = prog
@@ -443,7 +454,12 @@ class RenderJob:
         if p.event == "start" or p.done is None:
             return f"VOM Matte: {p.total} frames on {p.raw.get('device', '?')}... Esc cancels"
         text = f"VOM Matte: frame {p.frame} ({p.done}/{p.total})"
-        if self._t_first is not None and p.done > self._done_first:
+        if self._work is not None and self._step0 is not None:  # time left from the steps, not frame bursts
+            computed, done, total = self._work
+            if computed > self._step0[1]:
+                per = (time.monotonic() - self._step0[0]) / (computed - self._step0[1])
+                text += f", {_clock(per * max(total - done, 0))} left"
+        elif self._t_first is not None and p.done > self._done_first:
             per = (time.monotonic() - self._t_first) / (p.done - self._done_first)
             text += f", {per:.1f} s/frame, {_clock(per * max((p.total or 0) - p.done, 0))} left"
         return text + ". Esc cancels"
