@@ -3,7 +3,8 @@
 ``render(shot, progress=cb)`` calls ``cb(event)`` with plain dicts, so a TD can pass ``print`` and a
 host can parse them:
 
-- ``{"event": "start", "total": N, "frames": [...], "device": "cpu", "shot": "..."}``
+- ``{"event": "start", "total": N, "frames": [first, last], "device": "cpu", "shot": "...", "out": "...",
+  "cache": "..."}`` (``total``: the frames to write, e.g. 12 for ``1-23x2``)
 - ``{"event": "frame", "frame": F, "done": i, "total": N, "path": "...", "timings": {stage: s}, "steps_done": d,
   "steps_total": t, "steps_cached": c}`` once per frame written (timings: seconds spent on that frame in each
   stage since the previous event)
