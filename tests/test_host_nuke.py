@@ -306,7 +306,8 @@ def test_prepare_shot_from_upstream_read(host: types.ModuleType, fake_nuke: type
     assert loaded["channel"] == "vom.A" and loaded["working_size"] == 960 and "cache" not in loaded
     # the roto was rendered (alpha only) at the keyframes, and the temporary Write removed
     assert [(c, src, f) for c, src, f, _ in fake_nuke.renders] == [("alpha", "Roto1", 1001), ("alpha", "Roto1", 1012)]
-    assert all(Path(p).is_file() for *_, p in fake_nuke.renders)
+    # rendered beside their files, then moved into place (or dropped where the file had the same picture)
+    assert all(Path(p.replace(".new.", ".")).is_file() and not Path(p).exists() for *_, p in fake_nuke.renders)
     assert len(fake_nuke.deleted) == 1
 
 
@@ -529,3 +530,21 @@ def test_progress_follows_the_steps_when_vom_reports_them(host: types.ModuleType
     frame = host.parse_progress('{"event": "frame", "frame": 7, "done": 1, "total": 24, "steps_done": 36, '
                                 '"steps_total": 48, "steps_cached": 0}')
     assert frame.percent == 75 and frame.message == "frame 7 (1/24)"
+
+
+def test_an_unchanged_roto_keeps_its_file_so_a_second_analyze_reads_every_step_back(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path) -> None:
+    """The roto is rendered at its keyframes on every Analyze; a new file (a new modification time) made vom's cache
+    take it for another roto and compute every step again."""
+    node = _gizmo(tmp_path, plate="/plates/sh010.####.exr", keyframes="1001")
+    roto = FakeNode("Roto", "Roto1")
+    node.inputs = [FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024}), roto]
+    roto.pixels = b"roto drawn"
+    _, fields = host.prepare_shot(node)
+    path = Path(fields["keyframes"][1001])
+    first = (path.stat().st_ino, path.stat().st_mtime_ns)
+    host.prepare_shot(node)
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == first
+    roto.pixels = b"roto moved"
+    host.prepare_shot(node)
+    assert path.read_bytes() == b"roto moved"

@@ -403,14 +403,15 @@ def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames:
         nuke.delete(write)
 
 
-def _bake(source: nuke.Node | None, pattern: str, frames: range, what: str) -> None:
-    """Render ``source``'s RGB to ``pattern`` at ``frames``, replacing a baked frame only where it changed.
+def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: str, channels: str = "rgb") -> None:
+    """Render ``source``'s ``channels`` to ``pattern`` at ``frames``, replacing a file only where it changed.
 
     Written again with the same pixels, a frame got a new modification time, which vom's cache reads as another
-    plate: every Analyze encoded every frame afresh (a roto tweak's re-render lost its speed-up) and left dead
-    cache entries behind. Each frame is rendered beside its file and compared with it (``_same_frame``)."""
+    plate (every Analyze encoded every frame afresh, and left dead cache entries behind) or another roto (every
+    step computed again). Each frame is rendered beside its file and compared with it (``_same_frame``)."""
+    frames = list(frames)
     fresh = pattern.replace("%04d", "new.%04d")
-    _render_write(source, fresh, "rgb", frames, what)
+    _render_write(source, fresh, channels, frames, what)
     for f in frames:
         new, old = Path(_frame_path(fresh, f)), Path(_frame_path(pattern, f))
         if old.is_file() and _same_frame(new, old):
@@ -492,10 +493,10 @@ def prepare_shot(node: nuke.Node) -> tuple[Path, dict[str, Any]]:
     if objects:  # each object is the Roto input's layer of its name (a Roto node's output set to that layer)
         for name, frames_of in objects.items():
             pattern = str(work / f"roto_{name}.%04d.exr")
-            _render_write(node.input(1), pattern, name, frames_of, f"{node.name()}: Roto (layer {name})")
+            _bake(node.input(1), pattern, frames_of, f"{node.name()}: Roto (layer {name})", name)
             rotos[name] = {f: _frame_path(pattern, f) for f in frames_of}
     else:
-        _render_write(node.input(1), roto, "alpha", keyframes, f"{node.name()}: Roto")
+        _bake(node.input(1), roto, keyframes, f"{node.name()}: Roto", "alpha")
     knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
     fields = shot_fields(knobs, plate=plate, frames=frames, out=out,
                          keyframes={f: _frame_path(roto, f) for f in keyframes}, objects=rotos)
