@@ -525,3 +525,25 @@ def test_blender_progress_follows_the_steps_when_vom_reports_them() -> None:
     step = core.parse_progress('{"event": "step", "frames_done": 0, "steps_done": 12, "steps_total": 48}')
     assert step.percent == 25
     assert core.parse_progress('{"event": "frame", "frame": 7, "done": 1, "total": 24}').percent == 4
+
+
+def test_a_roto_rendered_again_with_the_same_picture_keeps_its_file(tmp_path: Path) -> None:
+    """Each render of the add-on renders the Mask to EXR again: the same picture keeps the file (and its
+    modification time, which vom's cache fingerprints), another picture replaces it."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    def exr(path: Path, value: float, stamp: str) -> Path:
+        spec = oiio.ImageSpec(8, 4, 4, oiio.HALF)
+        spec.attribute("DateTime", stamp)
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(np.full((4, 8, 4), value, np.float32)) and out.close()
+        return path
+
+    path = exr(tmp_path / "roto.0001.exr", 1.0, "2026:12:04 10:00:00")
+    first = (path.stat().st_ino, path.stat().st_mtime_ns)
+    core.keep_unless_changed(exr(tmp_path / "roto.new.0001.exr", 1.0, "2026:12:04 11:00:00"), path)
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == first
+    core.keep_unless_changed(exr(tmp_path / "roto.new.0001.exr", 0.5, "2026:12:04 12:00:00"), path)
+    assert path.stat().st_ino != first[0] and sorted(p.name for p in tmp_path.iterdir()) == ["roto.0001.exr"]
+    assert core._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0a\0b\0" + (-9).to_bytes(4, "little", signed=True)) is None

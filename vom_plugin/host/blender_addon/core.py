@@ -291,6 +291,53 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
+def _exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:
+    """An EXR file's header attributes ({name: (type, value)}) and where its header ends, else None."""
+    if data[:4] != b"\x76\x2f\x31\x01":
+        return None
+    attrs: dict[bytes, tuple[bytes, bytes]] = {}
+    pos = 8
+    while pos < len(data):
+        end = data.find(b"\0", pos)
+        if end < 0:
+            return None
+        if end == pos:  # the empty name that ends the header
+            return attrs, pos + 1
+        kind_end = data.find(b"\0", end + 1)
+        if kind_end < 0 or kind_end + 5 > len(data):
+            return None
+        size = int.from_bytes(data[kind_end + 1:kind_end + 5], "little", signed=True)
+        start = kind_end + 5
+        if size < 0 or start + size > len(data):  # damaged: never loop back or read past the end
+            return None
+        attrs[data[pos:end]] = (data[end + 1:kind_end], data[start:start + size])
+        pos = start + size
+    return None
+
+
+def same_picture(a: Path, b: Path) -> bool:
+    """Equal files, or EXRs equal but for the values of text attributes (Blender's render time stamp)."""
+    x, y = a.read_bytes(), b.read_bytes()
+    if len(x) != len(y):
+        return False
+    hx, hy = _exr_header(x), _exr_header(y)
+    if hx is None or hy is None or hx[1] != hy[1] or hx[0].keys() != hy[0].keys():
+        return x == y
+    if any(kind != b"string" and (kind, value) != hy[0][name] for name, (kind, value) in hx[0].items()):
+        return False
+    return x[hx[1]:] == y[hy[1]:]
+
+
+def keep_unless_changed(new: Path, path: Path) -> None:
+    """Move the freshly rendered ``new`` to ``path``, or drop it where ``path`` holds the same picture: a file
+    written again gets a new modification time, which vom's cache takes for another roto (every step computed
+    again on each render)."""
+    if path.is_file() and same_picture(new, path):
+        new.unlink()
+    else:
+        os.replace(new, path)
+
+
 def build_render_command(vom: str, shot_file: str | Path) -> list[str]:
     # an artist re-renders after each roto tweak: keep torch and the weights loaded between them
     return [vom, "render", str(shot_file), "--progress", "json", "--start-worker"]

@@ -142,11 +142,13 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
         paths = {}
         for k in keyframes:
             path = work / f"roto.{timing.file_frame(k):04d}.exr"
+            new = work / f"roto.new.{timing.file_frame(k):04d}.exr"  # beside it: kept only if the mask changed
             scene.frame_current = k
-            r.filepath = str(path)
+            r.filepath = str(new)
             bpy.ops.render.render(write_still=True, scene=scene.name)
-            if not path.is_file():
-                raise core.HostError(f"Roto mask {mask.name!r}: rendering frame {k} wrote no {path}")
+            if not new.is_file():
+                raise core.HostError(f"Roto mask {mask.name!r}: rendering frame {k} wrote no {new}")
+            core.keep_unless_changed(new, path)
             paths[k] = str(path)
         return paths
     finally:
