@@ -191,3 +191,99 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
     assert set(lines) == {2, 3}, err
     assert all("rendered from other rotos, settings or weights than the shot's" in v for v in lines.values())
+
+
+def test_chunks_place_the_roto_as_one_render_does_when_data_windows_change_along_the_shot(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A roto the size of its keyframe's data window is placed over that frame's window, not over the first
+    requested frame's: a farm chunk starting where the data window differs got another matte (and the check
+    flagged it for good)."""
+    from test_runner_render import H, W, make_shot_dir
+
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot
+
+    root = make_shot_dir(tmp_path / "s")
+    for f in range(1, 5):  # frames 1-4 store a cropped data window (144x48 at 24,8); 5-8 the whole frame
+        path = root / "plate" / f"p.{f:04d}.exr"
+        px = oiio.ImageBuf(str(path)).get_pixels(oiio.FLOAT)
+        spec = oiio.ImageSpec(144, 48, 3, oiio.HALF)
+        spec.x, spec.y = 24, 8
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, W, H
+        out = oiio.ImageBuf(spec)
+        out.set_pixels(oiio.ROI(24, 168, 8, 56, 0, 1, 0, 3), px[8:56, 24:168].copy())
+        assert out.write(str(path))
+    roto = np.zeros((48, 144, 1), np.float32)  # drawn over frame 1's stored pixels (as Blender shows them)
+    roto[10:40, 30:100] = 1
+    spec = oiio.ImageSpec(144, 48, 1, oiio.HALF)
+    spec.channelnames = ("A",)
+    buf = oiio.ImageBuf(spec)
+    buf.set_pixels(oiio.ROI(0, 144, 0, 48, 0, 1, 0, 1), roto)
+    assert buf.write(str(tmp_path / "roto.0001.exr"))
+    shot = tmp_path / "shot.yaml"
+
+    def write_shot(out: str) -> None:
+        shot.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-8",
+                                        "keyframes": {1: str(tmp_path / "roto.0001.exr")}, "out": str(tmp_path / out),
+                                        "model": str(root / "model.safetensors"), "device": "cpu",
+                                        "working_size": 128, "cache": str(tmp_path / "c")}))
+
+    write_shot("chunks/a.####.exr")
+    for span in ("1-4", "5-8"):  # as the farm renders it
+        assert main(["render", str(shot), f"--frames={span}", "--progress", "none", "--no-worker"]) == 0
+    assert check_outputs(load_farm_shot(shot)) == {}
+    write_shot("whole/a.####.exr")
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    for f in range(1, 9):
+        a = oiio.ImageBuf(str(tmp_path / "chunks" / f"a.{f:04d}.exr")).get_pixels(oiio.FLOAT)
+        b = oiio.ImageBuf(str(tmp_path / "whole" / f"a.{f:04d}.exr")).get_pixels(oiio.FLOAT)
+        assert np.array_equal(a, b), f
+
+
+def test_farm_check_says_once_when_it_cannot_compare_the_recipe(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The rotos gone from this node (a cleaned work folder): the frames are not failed one by one, the check
+    says once what it could not compare."""
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    roto = tmp_path / "roto.0001.exr"
+    roto.write_bytes((root / "roto" / "r.0001.exr").read_bytes())
+    shot = tmp_path / "shot.yaml"
+    shot.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-3",
+                                    "keyframes": {1: str(roto)}, "out": str(tmp_path / "o" / "a.####.exr"),
+                                    "model": str(root / "model.safetensors"), "device": "cpu", "working_size": 128,
+                                    "cache": str(tmp_path / "c")}))
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    roto.unlink()
+    capsys.readouterr()
+    assert main(["farm", "check", str(shot)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: outputs not compared with the shot's rotos, settings and weights") == 1, err
+
+
+def test_the_recipe_is_of_the_roto_the_render_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A roto replaced while a render runs (an artist's new Analyze beside a farm job): the frames came from the
+    old roto, so their recipe must say so (it was computed at the first write, from the new file, and passed)."""
+    from test_runner_render import make_shot_dir
+
+    import vom_plugin.engine.runner as runner
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot
+
+    root = make_shot_dir(tmp_path / "s")
+    roto = tmp_path / "roto.0001.exr"
+    roto.write_bytes((root / "roto" / "r.0001.exr").read_bytes())
+    shot = tmp_path / "shot.yaml"
+    shot.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-3",
+                                    "keyframes": {1: str(roto)}, "out": str(tmp_path / "o" / "a.####.exr"),
+                                    "model": str(root / "model.safetensors"), "device": "cpu", "working_size": 128,
+                                    "cache": str(tmp_path / "c")}))
+    real = runner.prepare
+
+    def prepare_then_redraw(*a, **k):
+        job = real(*a, **k)
+        roto.write_bytes((root / "roto" / "wide.0001.exr").read_bytes())  # the new roto lands mid-render
+        return job
+
+    monkeypatch.setattr(runner, "prepare", prepare_then_redraw)
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    assert set(check_outputs(load_farm_shot(shot))) == {1, 2, 3}  # rendered from the old roto: stale now

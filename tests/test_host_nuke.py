@@ -548,3 +548,19 @@ def test_an_unchanged_roto_keeps_its_file_so_a_second_analyze_reads_every_step_b
     roto.pixels = b"roto moved"
     host.prepare_shot(node)
     assert path.read_bytes() == b"roto moved"
+
+
+def test_a_cancelled_bake_leaves_no_new_files(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                              tmp_path: Path) -> None:
+    real = fake_nuke.execute
+
+    def cancelled_on_the_second(node: FakeNode, first: int, last: int) -> None:
+        if first == 2:
+            raise RuntimeError("Cancelled")
+        real(node, first, last)
+
+    fake_nuke.execute = cancelled_on_the_second
+    pattern = str(tmp_path / "w" / "plate.%04d.exr")
+    with pytest.raises(RuntimeError, match="Cancelled"):
+        host._bake(FakeNode("Grade", "Grade1"), pattern, range(1, 4), "Source")
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == []

@@ -61,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
             require(module, "vom farm opencue", extra="farm")
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
-        problems = check_outputs(shot)
+        notes: list[str] = []
+        problems = check_outputs(shot, notes)
+        for note in notes:
+            print(f"vom farm check: warning: {note}", file=sys.stderr)
         missing = [f for f, why in problems.items() if why.missing]
         bad = {f: why for f, why in problems.items() if not why.missing}
         if args.json:

@@ -325,7 +325,6 @@ class PassRunner:
                 lane.steps, affs = cache.addresses(p, self.source.fingerprint, fps.get(p.keyframe, ""),
                                                    fps.get(p.toward, ""))
                 lane.start, lane.prop, lane.deliver_from = self._cached_steps(p, lane)
-                self._worked(lane.start, cached=True)
             lanes.append(lane)
         lanes = [lane for lane in lanes if lane.start < n]
         if not lanes:
@@ -381,7 +380,8 @@ class PassRunner:
                 cache.pass_complete(lane.steps)
 
     def _worked(self, steps: int, *, cached: bool = False) -> None:
-        if steps <= 0:
+        """Count ``steps`` more done (negative: counted as read back, to be computed after all)."""
+        if steps == 0:
             return
         self.work["steps_done"] += steps
         if cached:
@@ -396,6 +396,7 @@ class PassRunner:
         with self.timer("cache"):
             start, prop = self.cache.resume(steps, n, self.propagator)
         for i in range(start):
+            self._worked(1, cached=True)  # one at a time: a pass read back moves the bar as its frames go out
             f = p.frames[i]
             if f not in p.serves:
                 continue
@@ -406,6 +407,7 @@ class PassRunner:
             if got is None:  # damaged, or evicted since the check: compute from a state before it
                 with self.timer("cache"):
                     start, prop = self.cache.resume(steps, i, self.propagator)
+                self._worked(start - (i + 1), cached=True)  # steps start..i are computed after all
                 return start, prop, i
             self.result.cache["steps_cached"] += 1
             self.deliver(lane.name, f, p.plan, *got)

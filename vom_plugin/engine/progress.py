@@ -79,10 +79,13 @@ class BarProgress:
         elif kind == "done":
             n, elapsed = event["frames_written"], event["elapsed"]
             self.end_line()
-            cache = event.get("cache") or {}
-            cached = int(cache.get("steps_cached", 0) or 0)
-            computed = int(cache.get("steps_computed", 0) or 0)
-            read_back = f"; {cached} of {cached + computed} steps read back from the cache" if cached else ""
+            if self.work:  # the steps counted as the render went (those of frames not written included)
+                cached, steps = self.work["steps_cached"], self.work["steps_total"]
+            else:
+                cache = event.get("cache") or {}
+                cached = int(cache.get("steps_cached", 0) or 0)
+                steps = cached + int(cache.get("steps_computed", 0) or 0)
+            read_back = f"; {cached} of {steps} steps read back from the cache" if cached else ""
             self.stream.write(f"{n} frames in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
             for w in event.get("warnings", []):
                 self.stream.write(f"warning: {w}\n")

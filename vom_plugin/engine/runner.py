@@ -23,7 +23,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot, keyframes_stamp, recipe_stamp
+from vom_plugin.engine.shot import Shot, keyframes_stamp, output_groups, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import CancelledError, InputError
@@ -66,6 +66,7 @@ class _Job:
     cache_off: str | None = None    # why the cache is not used for this render (a warning), None when it is
     memo: Memo | None = None        # a worker's decoded plate frames, kept between renders
     first_plate: Any = None         # the first requested frame's Plate, read to check it before any work
+    recipes: dict[frozenset, str] = field(default_factory=dict)  # vom:recipe by a file's objects
 
 
 def _model_identity(model: Any) -> str:
@@ -125,6 +126,10 @@ def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int
         if name is None:
             raise
         raise InputError(f"objects.{name} (keyframe {keyframe}): {e}") from None
+
+
+def _windows(info: Any) -> tuple[Any, Any]:
+    return info.display_window, info.data_window
 
 
 def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
@@ -232,16 +237,21 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
         if lo <= f <= hi and f != frames[0]:
             _check_size(f, on_disk.path(f), vio.plate_info(on_disk.path(f)).size, size)
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
-    # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender)
-    windows = (first.info.display_window, first.info.data_window)
-    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows) for kf, path in kfs.items()}
+    # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender):
+    # those of its own keyframe's plate frame (data windows may change along a shot; a farm chunk's first frame
+    # placed the roto differently from the whole render's)
+    windows = {kf: _windows(first.info if kf == frames[0] else vio.plate_info(on_disk.path(kf)))
+               for kfs in shot.rotos().values() for kf in kfs}
+    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf]) for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
     # the file's bytes, and how it was placed: the same file read another way is another roto
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
-                      + (":over-data-window" if vio.roto_over_data_window(path, windows) else "")
+                      + (":over-data-window" if vio.roto_over_data_window(path, windows[kf]) else "")
                       for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too
+    # vom:recipe of each output file, from the rotos and weights as they are now, not when a file is written
+    recipes = {frozenset(g): recipe_stamp(shot, list(g), windows) for g in output_groups(shot)}
     from vom_plugin.engine.device import resolve_device  # imports torch (1-2 s): after the checks of the files
 
     device = resolve_device(shot.device)
@@ -255,7 +265,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
         remove_stale_temps_in(folder)  # once here; the frames are written without a listing each
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
-                model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first)
+                model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first,
+                recipes=recipes)
 
 
 # -- the render --------------------------------------------------------------------------------------------
@@ -424,7 +435,6 @@ class _Render:
         self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer",
                                        initializer=lower_this_thread)
         self._writes: deque[tuple[int, list[Path], Future]] = deque()
-        self._recipes: dict[tuple[str | None, ...], str] = {}  # vom:recipe per file's objects (output thread)
         self.cache: StepCache | None = None
         if job.cache_off:
             self.result.warnings.append(job.cache_off)
@@ -451,14 +461,8 @@ class _Render:
         self.progress({"event": "step", "frames_done": self.done, **work})
 
     def _recipe(self, names: tuple[str | None, ...]) -> str:
-        """``vom:recipe`` of a file holding ``names``, once per render (it reads the rotos and the weights)."""
-        if names not in self._recipes:
-            from vom_plugin import io as vio
-
-            first = self.job.first_plate
-            info = first.info if first is not None else vio.plate_info(self.job.plate_seq.path(self.job.frames[0]))
-            self._recipes[names] = recipe_stamp(self.shot, list(names), (info.display_window, info.data_window))
-        return self._recipes[names]
+        """``vom:recipe`` of a file holding ``names``, as ``prepare`` computed it (from the rotos it read)."""
+        return self.job.recipes[frozenset(names)]
 
     def _metadata(self, frame: int, names: list[str | None]) -> dict[str, str]:
         objects = self.shot.objects

@@ -72,30 +72,40 @@ def read_keyframes_stamp(text: str) -> dict[str | None, set[int]]:
     return {n: {int(k) for k in ks.split(",") if k} for n, _, ks in (part.partition(":") for part in text.split(";"))}
 
 
-def recipe_stamp(shot: Shot, names: list[str | None], windows: tuple[Any, Any]) -> str:
+def output_groups(shot: Shot) -> list[list[str | None]]:
+    """The objects of each output file: the one unnamed matte, every object (one file), or each alone ({object})."""
+    names = list(shot.rotos())
+    return [names] if None in shot.out_patterns() else [[n] for n in names]
+
+
+def content_digest(path: str | os.PathLike[str]) -> str:
+    """A digest of a file's bytes (no name, no times: a synced copy has the same)."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def recipe_stamp(shot: Shot, names: list[str | None], windows: Mapping[int, tuple[Any, Any]]) -> str:
     """What an output's ``vom:recipe`` says: a digest of what decides its pixels besides the plate, for the objects
     in that file (``names``; [None]: the one unnamed matte): the settings, the weights' bytes and each keyframe's
-    roto, its bytes and placement over the plate's ``windows`` (display, data). Contents only, no file times: a
-    farm node's synced copies give the same stamp. ``vom farm check`` recomputes it, so a frame rendered from an
-    earlier version of the shot (another roto on the same keyframe, another working size, colour space or
-    weights) fails the check."""
+    roto, its bytes and placement over its keyframe's plate ``windows`` (display, data). Contents only, no file
+    times: a farm node's synced copies give the same stamp. ``vom farm check`` recomputes it, so a frame rendered
+    from an earlier version of the shot (another roto on the same keyframe, another working size, colour space,
+    output mode or weights) fails the check. The plate's own pixels are not in it."""
     import hashlib
     import json
 
     from vom_plugin import io as vio
     from vom_plugin.engine.weights import weights_path
 
-    def content(path: str | os.PathLike[str]) -> str:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
-
     rotos = shot.rotos()
     recipe = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
-              "top_k": shot.top_k, "weights": content(weights_path(shot.model)),
-              "rotos": {str(n): {str(kf): [content(p), vio.roto_over_data_window(p, windows)]
+              "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model)),
+              "rotos": {str(n): {str(kf): [content_digest(p), vio.roto_over_data_window(p, windows[kf])]
                                  for kf, p in sorted(rotos[n].items())} for n in names}}
     return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()
 

@@ -151,9 +151,11 @@ class OutputProblem(str):
         return obj
 
 
-def check_outputs(shot: FarmShot) -> dict[int, OutputProblem]:
+def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, OutputProblem]:
     """Frame -> what is wrong with its output file (missing, not a readable EXR, not the plate's size, no
-    alpha channel); empty when every frame is complete. The farm job's last step fails on any."""
+    alpha channel, not this version of the shot's); empty when every frame is complete. The farm job's last step
+    fails on any. ``notes`` receives what could not be checked (the recipe, where the rotos or weights are not
+    readable here)."""
     from vom_plugin.io import frame_path, read_info
     from vom_plugin.io.verify import output_problem
 
@@ -179,29 +181,40 @@ def check_outputs(shot: FarmShot) -> dict[int, OutputProblem]:
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False)
                 break
+    if recipes.unavailable and notes is not None:
+        notes.append(f"outputs not compared with the shot's rotos, settings and weights (vom:recipe): "
+                     f"{recipes.unavailable}")
     return problems
 
 
 class _Recipes:
-    """The shot's ``vom:recipe`` for the objects of a file, computed once each (it reads the rotos and weights)."""
+    """The shot's ``vom:recipe`` for the objects of a file, computed once each (it reads the rotos and weights).
+    ``unavailable``: why it cannot be computed (rotos or weights not readable here), said once by the caller; the
+    outputs are then not compared on it."""
 
     def __init__(self, shot: FarmShot) -> None:
         self.shot = shot
-        self._shot: Any = None
-        self._windows: Any = None
-        self._done: dict[tuple[str | None, ...], str] = {}
+        self.unavailable: str | None = None
+        self._done: dict[frozenset, str | None] = {}
 
-    def of(self, names: tuple[str | None, ...]) -> str:
-        if names not in self._done:
+    def of(self, names: tuple[str | None, ...]) -> str | None:
+        key = frozenset(names)
+        if key not in self._done:
             from vom_plugin.engine.shot import Shot, recipe_stamp
             from vom_plugin.io import frame_path, read_info
 
-            if self._shot is None:
-                self._shot = Shot.from_yaml(self.shot.path)
-                info = read_info(frame_path(self.shot.plate, self.shot.frames[0]))
-                self._windows = (info.display_window, info.data_window)
-            self._done[names] = recipe_stamp(self._shot, list(names), self._windows)
-        return self._done[names]
+            try:
+                shot = Shot.from_yaml(self.shot.path)
+                windows = {}
+                for kfs in shot.rotos().values():
+                    for kf in kfs:
+                        info = read_info(frame_path(self.shot.plate, kf))
+                        windows[kf] = (info.display_window, info.data_window)
+                self._done[key] = recipe_stamp(shot, list(names), windows)
+            except (InputError, OSError, KeyError) as e:
+                self.unavailable = self.unavailable or str(e)
+                self._done[key] = None
+        return self._done[key]
 
 
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None) -> str | None:
@@ -232,11 +245,8 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _R
     # the same keyframes, but another roto drawn on one, another working size, colour space or weights: the
     # recipe says so (outputs of vom before session 29 have none: not compared)
     if recipes is not None and "vom:recipe" in meta:
-        try:
-            expected = recipes.of(tuple(got))
-        except (InputError, OSError) as e:
-            return f"its recipe cannot be compared: {e}"
-        if str(meta["vom:recipe"]) != expected:
+        expected = recipes.of(tuple(got))
+        if expected is not None and str(meta["vom:recipe"]) != expected:
             return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
                     "of an earlier version of the shot)")
     return None

@@ -411,13 +411,19 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
     step computed again). Each frame is rendered beside its file and compared with it (``_same_frame``)."""
     frames = list(frames)
     fresh = pattern.replace("%04d", "new.%04d")
-    _render_write(source, fresh, channels, frames, what)
-    for f in frames:
-        new, old = Path(_frame_path(fresh, f)), Path(_frame_path(pattern, f))
-        if old.is_file() and _same_frame(new, old):
-            new.unlink()
-        else:
-            os.replace(new, old)
+    try:
+        _render_write(source, fresh, channels, frames, what)
+        for f in frames:
+            new, old = Path(_frame_path(fresh, f)), Path(_frame_path(pattern, f))
+            if not new.is_file():
+                raise HostError(f"{what}: rendering frame {f} wrote no {new}")
+            if old.is_file() and _same_frame(new, old):
+                new.unlink()
+            else:
+                os.replace(new, old)
+    finally:  # a cancelled or failed render leaves none of its new files behind
+        for f in frames:
+            Path(_frame_path(fresh, f)).unlink(missing_ok=True)
 
 
 def _exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:

@@ -143,6 +143,7 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
         for k in keyframes:
             path = work / f"roto.{timing.file_frame(k):04d}.exr"
             new = work / f"roto.new.{timing.file_frame(k):04d}.exr"  # beside it: kept only if the mask changed
+            new.unlink(missing_ok=True)  # an earlier, interrupted render's must not pass for this one's
             scene.frame_current = k
             r.filepath = str(new)
             bpy.ops.render.render(write_still=True, scene=scene.name)
