@@ -239,10 +239,9 @@ def test_chunks_place_the_roto_as_one_render_does_when_data_windows_change_along
         assert np.array_equal(a, b), f
 
 
-def test_farm_check_says_once_when_it_cannot_compare_the_recipe(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """The rotos gone from this node (a cleaned work folder): the frames are not failed one by one, the check
-    says once what it could not compare."""
+def _shot_with_own_roto(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The render tests' shot (8 frames, random weights) with frames 1-3 and a roto of its own to replace or
+    remove: (shot folder, roto, shot file)."""
     from test_runner_render import make_shot_dir
 
     root = make_shot_dir(tmp_path / "s")
@@ -253,6 +252,14 @@ def test_farm_check_says_once_when_it_cannot_compare_the_recipe(tmp_path: Path,
                                     "keyframes": {1: str(roto)}, "out": str(tmp_path / "o" / "a.####.exr"),
                                     "model": str(root / "model.safetensors"), "device": "cpu", "working_size": 128,
                                     "cache": str(tmp_path / "c")}))
+    return root, roto, shot
+
+
+def test_farm_check_says_once_when_it_cannot_compare_the_recipe(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The rotos gone from this node (a cleaned work folder): the frames are not failed one by one, the check
+    says once what it could not compare."""
+    _, roto, shot = _shot_with_own_roto(tmp_path)
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
     roto.unlink()
     capsys.readouterr()
@@ -264,19 +271,10 @@ def test_farm_check_says_once_when_it_cannot_compare_the_recipe(tmp_path: Path,
 def test_the_recipe_is_of_the_roto_the_render_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A roto replaced while a render runs (an artist's new Analyze beside a farm job): the frames came from the
     old roto, so their recipe must say so (it was computed at the first write, from the new file, and passed)."""
-    from test_runner_render import make_shot_dir
-
     import vom_plugin.engine.runner as runner
     from vom_plugin.farm.spans import check_outputs, load_farm_shot
 
-    root = make_shot_dir(tmp_path / "s")
-    roto = tmp_path / "roto.0001.exr"
-    roto.write_bytes((root / "roto" / "r.0001.exr").read_bytes())
-    shot = tmp_path / "shot.yaml"
-    shot.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-3",
-                                    "keyframes": {1: str(roto)}, "out": str(tmp_path / "o" / "a.####.exr"),
-                                    "model": str(root / "model.safetensors"), "device": "cpu", "working_size": 128,
-                                    "cache": str(tmp_path / "c")}))
+    root, roto, shot = _shot_with_own_roto(tmp_path)
     real = runner.prepare
 
     def prepare_then_redraw(*a, **k):
