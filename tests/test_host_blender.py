@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from vom_plugin.host import blender_knobs
-from vom_plugin.host.blender_addon import core
+from vom_plugin.host.blender_addon import common, core
 from vom_plugin.nodedef import load_node_def
 
 REPO = Path(__file__).resolve().parents[1]
@@ -265,7 +265,8 @@ def test_mypy_clean(repo: Path) -> None:
     if not mypy.exists():
         pytest.skip("mypy not installed")
     env = {**os.environ, "MYPY_CACHE_DIR": str(repo / ".mypy_cache")}
-    r = subprocess.run([str(mypy), "vom_plugin/host/blender_addon/core.py", "vom_plugin/host/blender_knobs.py"],
+    r = subprocess.run([str(mypy), "vom_plugin/host/blender_addon/core.py", "vom_plugin/host/blender_addon/common.py",
+                        "vom_plugin/host/blender_knobs.py"],
                        cwd=repo, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
 
@@ -279,8 +280,9 @@ def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: type
     (addons / "someone_elses").mkdir(parents=True)
     changed = inst.blender_install(addons, "/env/bin/vom")
     target = addons / "vom_matte"
-    assert sorted(p.name for p in changed) == ["__init__.py", "core.py", "node_def.json", "ui.py", "vom_env.json"]
-    for name in ("__init__.py", "core.py", "ui.py", "node_def.json"):
+    assert sorted(p.name for p in changed) == ["__init__.py", "common.py", "core.py", "node_def.json", "ui.py",
+                                               "vom_env.json"]
+    for name in ("__init__.py", "common.py", "core.py", "ui.py", "node_def.json"):
         assert (target / name).read_bytes() == (ADDON_SRC / name).read_bytes()
     assert json.loads((target / "vom_env.json").read_text()) == {"vom": "/env/bin/vom", "checkout": str(REPO)}
     before = {p.name: p.stat().st_mtime_ns for p in target.iterdir()}
@@ -542,8 +544,8 @@ def test_a_roto_rendered_again_with_the_same_picture_keeps_its_file(tmp_path: Pa
 
     path = exr(tmp_path / "roto.0001.exr", 1.0, "2026:12:04 10:00:00")
     first = (path.stat().st_ino, path.stat().st_mtime_ns)
-    core.keep_unless_changed(exr(tmp_path / "roto.new.0001.exr", 1.0, "2026:12:04 11:00:00"), path)
+    common.keep_unless_changed(exr(tmp_path / "roto.new.0001.exr", 1.0, "2026:12:04 11:00:00"), path)
     assert (path.stat().st_ino, path.stat().st_mtime_ns) == first
-    core.keep_unless_changed(exr(tmp_path / "roto.new.0001.exr", 0.5, "2026:12:04 12:00:00"), path)
+    common.keep_unless_changed(exr(tmp_path / "roto.new.0001.exr", 0.5, "2026:12:04 12:00:00"), path)
     assert path.stat().st_ino != first[0] and sorted(p.name for p in tmp_path.iterdir()) == ["roto.0001.exr"]
-    assert core._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0a\0b\0" + (-9).to_bytes(4, "little", signed=True)) is None
+    assert common.exr_header(b"\x76\x2f\x31\x01\x02\0\0\0a\0b\0" + (-9).to_bytes(4, "little", signed=True)) is None

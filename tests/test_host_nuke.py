@@ -517,9 +517,9 @@ def test_a_failure_names_the_roto_input_for_the_roto_files_analyze_rendered(host
 
 def test_a_damaged_exr_header_is_not_read_past_or_looped_over(host: types.ModuleType) -> None:
     attr = b"name\0string\0" + (-40).to_bytes(4, "little", signed=True)  # a size that points backwards
-    assert host._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + attr + b"x" * 64) is None
+    assert host._common.exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + attr + b"x" * 64) is None
     big = b"name\0string\0" + (10**6).to_bytes(4, "little", signed=True)  # past the end
-    assert host._exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + big + b"x" * 64) is None
+    assert host._common.exr_header(b"\x76\x2f\x31\x01\x02\0\0\0" + big + b"x" * 64) is None
 
 
 def test_progress_follows_the_steps_when_vom_reports_them(host: types.ModuleType) -> None:

@@ -34,6 +34,23 @@ WORK_SUFFIX = "_vom"  # <output folder>/<node name>_vom/ holds the shot file, th
 TERMINATE_TIMEOUT_S = 10.0
 
 
+def _load_common() -> Any:
+    """``blender_addon/common.py``, what this adapter shares with the Blender add-on (standard library only): Nuke
+    loads this file from the checkout, outside any package, so the module is loaded from its path."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent / "blender_addon" / "common.py"
+    spec = importlib.util.spec_from_file_location("vom_nuke_common", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_common = _load_common()
+
+
 class HostError(Exception):
     """A problem the artist can fix (a knob, an input, a missing install); shown with nuke.message."""
 
@@ -59,12 +76,7 @@ class Progress:
     @property
     def percent(self) -> int | None:
         """The render's work done (its steps: frames come in bursts between two keyframes), else its frames."""
-        steps, steps_total = self.raw.get("steps_done"), self.raw.get("steps_total")
-        if isinstance(steps, int) and isinstance(steps_total, int) and steps_total > 0:
-            return max(0, min(100, int(100 * steps / steps_total)))
-        if self.done is None or not self.total:
-            return None
-        return max(0, min(100, int(100 * self.done / self.total)))
+        return _common.percent(self.raw, self.done, self.total)
 
 
 @dataclass
@@ -256,20 +268,14 @@ class _Eta:
     def __init__(self) -> None:
         self.t0: float | None = None
         self.done0 = 0
-        self.step0: tuple[float, int] | None = None
+        self.steps = _common.StepClock()
         self.left = ""
 
     def __call__(self, prog: Progress) -> str:
-        raw = prog.raw
-        if isinstance(raw.get("steps_total"), int) and isinstance(raw.get("steps_done"), int):
-            computed = raw["steps_done"] - int(raw.get("steps_cached") or 0)
-            now = time.monotonic()
-            if self.step0 is None:
-                if computed > 0:
-                    self.step0 = (now, computed)
-            elif computed > self.step0[1]:
-                per = (now - self.step0[0]) / (computed - self.step0[1])
-                self.left = f", {_clock(per * max(raw['steps_total'] - raw['steps_done'], 0))} left"
+        if self.steps.update(prog.raw):
+            seconds = self.steps.left()
+            if seconds is not None:
+                self.left = f", {_clock(seconds)} left"
             return self.left
         if prog.done is None or not prog.total or prog.frame is None:
             return ""
@@ -408,7 +414,8 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
 
     Written again with the same pixels, a frame got a new modification time, which vom's cache reads as another
     plate (every Analyze encoded every frame afresh, and left dead cache entries behind) or another roto (every
-    step computed again). Each frame is rendered beside its file and compared with it (``_same_frame``)."""
+    step computed again). Each frame is rendered beside its file and kept only if it changed
+    (``common.keep_unless_changed``)."""
     frames = list(frames)
     fresh = pattern.replace("%04d", "new.%04d")
     try:
@@ -417,51 +424,10 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
             new, old = Path(_frame_path(fresh, f)), Path(_frame_path(pattern, f))
             if not new.is_file():
                 raise HostError(f"{what}: rendering frame {f} wrote no {new}")
-            if old.is_file() and _same_frame(new, old):
-                new.unlink()
-            else:
-                os.replace(new, old)
+            _common.keep_unless_changed(new, old)
     finally:  # a cancelled or failed render leaves none of its new files behind
         for f in frames:
             Path(_frame_path(fresh, f)).unlink(missing_ok=True)
-
-
-def _exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:
-    """An EXR file's header attributes ({name: (type, value)}) and where its header ends, else None."""
-    if data[:4] != b"\x76\x2f\x31\x01":
-        return None
-    attrs: dict[bytes, tuple[bytes, bytes]] = {}
-    pos = 8
-    while pos < len(data):
-        end = data.find(b"\0", pos)
-        if end < 0:
-            return None
-        if end == pos:  # the empty name that ends the header
-            return attrs, pos + 1
-        kind_end = data.find(b"\0", end + 1)
-        if kind_end < 0 or kind_end + 5 > len(data):
-            return None
-        size = int.from_bytes(data[kind_end + 1:kind_end + 5], "little", signed=True)
-        start = kind_end + 5
-        if size < 0 or start + size > len(data):  # damaged: never loop back or read past the end
-            return None
-        attrs[data[pos:end]] = (data[end + 1:kind_end], data[start:start + size])
-        pos = start + size
-    return None
-
-
-def _same_frame(a: Path, b: Path) -> bool:
-    """The same picture: equal files, or EXRs equal but for the values of text attributes (a time stamp, a node
-    hash); windows, channels, compression and every pixel byte must be equal."""
-    x, y = a.read_bytes(), b.read_bytes()
-    if len(x) != len(y):
-        return False
-    hx, hy = _exr_header(x), _exr_header(y)
-    if hx is None or hy is None or hx[1] != hy[1] or hx[0].keys() != hy[0].keys():
-        return x == y
-    if any(kind != b"string" and (kind, value) != hy[0][name] for name, (kind, value) in hx[0].items()):
-        return False
-    return x[hx[1]:] == y[hy[1]:]
 
 
 def _frame_path(pattern: str, frame: int) -> str:
@@ -539,9 +505,8 @@ _RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:[x:]\d+)?$")
 def frame_bounds(frames: str) -> tuple[int, int] | None:
     """First and last frame of a range such as ``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020`` or
     ``1001-1050 1060-1100`` (parts separated by spaces, as Nuke writes them; vom's parser reads them alike)."""
-    joined = re.sub(r"\s*([,x:])\s*", r"\1", re.sub(r"(\d)(?:\s+-\s+|-\s*)", r"\1-", frames.strip()))
     nums: list[int] = []
-    for part in re.split(r"[\s,]+", joined):
+    for part in _common.range_parts(frames):
         m = _RANGE_PART.match(part)
         if m is None:
             return None

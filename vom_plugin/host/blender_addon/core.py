@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import common
+
 HERE = Path(__file__).resolve().parent
 NODE_DEF_FILE = HERE / "node_def.json"
 ENV_FILE = HERE / "vom_env.json"  # written by `install.py --blender`: the project's vom
@@ -167,19 +169,11 @@ def parse_keyframes(text: str) -> list[int]:
 _RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:x(\d+))?$")
 
 
-def _range_parts(text: str) -> list[str]:
-    """The parts of a frame range as vom reads it: commas or spaces between parts (``1-50 60-100``), spaces
-    inside one dropped (``1 - 50``, ``1-100 x 2``); a dash after a space and before a digit starts a negative
-    frame (``-10 -5``)."""
-    joined = re.sub(r"\s*([,x])\s*", r"\1", re.sub(r"(\d)(?:\s+-\s+|-\s*)", r"\1-", text.strip()))
-    return [p for p in re.split(r"[\s,]+", joined) if p] or [""]
-
-
 def shift_frames(text: str, delta: int, what: str = "frames") -> str:
     """A frame range (``1-100``, ``1-100x2``, ``1,5,10-20``) with every frame number moved by ``delta``:
     scene frames to the plate's file frames."""
     parts = []
-    for part in _range_parts(text):
+    for part in common.range_parts(text):
         m = _RANGE_PART.match(part)
         if m is None:
             raise HostError(f"{what} {text!r}: expected a range such as 1-100, 1-100x2, 1,5,10-20 or 1-50 60-100")
@@ -198,7 +192,7 @@ def shift_frames(text: str, delta: int, what: str = "frames") -> str:
 def frame_bounds(frames: str) -> tuple[int, int] | None:
     """First and last frame of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``."""
     nums: list[int] = []
-    for part in _range_parts(frames):
+    for part in common.range_parts(frames):
         m = _RANGE_PART.match(part)
         if m is None:
             return None
@@ -291,53 +285,6 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def _exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:
-    """An EXR file's header attributes ({name: (type, value)}) and where its header ends, else None."""
-    if data[:4] != b"\x76\x2f\x31\x01":
-        return None
-    attrs: dict[bytes, tuple[bytes, bytes]] = {}
-    pos = 8
-    while pos < len(data):
-        end = data.find(b"\0", pos)
-        if end < 0:
-            return None
-        if end == pos:  # the empty name that ends the header
-            return attrs, pos + 1
-        kind_end = data.find(b"\0", end + 1)
-        if kind_end < 0 or kind_end + 5 > len(data):
-            return None
-        size = int.from_bytes(data[kind_end + 1:kind_end + 5], "little", signed=True)
-        start = kind_end + 5
-        if size < 0 or start + size > len(data):  # damaged: never loop back or read past the end
-            return None
-        attrs[data[pos:end]] = (data[end + 1:kind_end], data[start:start + size])
-        pos = start + size
-    return None
-
-
-def same_picture(a: Path, b: Path) -> bool:
-    """Equal files, or EXRs equal but for the values of text attributes (Blender's render time stamp)."""
-    x, y = a.read_bytes(), b.read_bytes()
-    if len(x) != len(y):
-        return False
-    hx, hy = _exr_header(x), _exr_header(y)
-    if hx is None or hy is None or hx[1] != hy[1] or hx[0].keys() != hy[0].keys():
-        return x == y
-    if any(kind != b"string" and (kind, value) != hy[0][name] for name, (kind, value) in hx[0].items()):
-        return False
-    return x[hx[1]:] == y[hy[1]:]
-
-
-def keep_unless_changed(new: Path, path: Path) -> None:
-    """Move the freshly rendered ``new`` to ``path``, or drop it where ``path`` holds the same picture: a file
-    written again gets a new modification time, which vom's cache takes for another roto (every step computed
-    again on each render)."""
-    if path.is_file() and same_picture(new, path):
-        new.unlink()
-    else:
-        os.replace(new, path)
-
-
 def build_render_command(vom: str, shot_file: str | Path) -> list[str]:
     # an artist re-renders after each roto tweak: keep torch and the weights loaded between them
     return [vom, "render", str(shot_file), "--progress", "json", "--start-worker"]
@@ -359,12 +306,7 @@ class Progress:
     @property
     def percent(self) -> int | None:
         """The render's work done (its steps: frames come in bursts between two keyframes), else its frames."""
-        steps, steps_total = self.raw.get("steps_done"), self.raw.get("steps_total")
-        if isinstance(steps, int) and isinstance(steps_total, int) and steps_total > 0:
-            return max(0, min(100, int(100 * steps / steps_total)))
-        if self.done is None or not self.total:
-            return None
-        return max(0, min(100, int(100 * self.done / self.total)))
+        return common.percent(self.raw, self.done, self.total)
 
 
 def parse_progress(line: str) -> Progress | None:
@@ -425,8 +367,7 @@ class RenderJob:
         self._kill_at: float | None = None
         self._t_first: float | None = None
         self._done_first = 0
-        self._step0: tuple[float, int] | None = None  # (time, computed steps) at the first computed step
-        self._work: tuple[int, int, int] | None = None  # (computed, done, total) steps
+        self._steps = common.StepClock()  # time left from the steps, not from the bursts of frames
 
     def poll(self) -> list[Progress]:
         """The progress lines that arrived since the last call; kills a cancelled render that overstays."""
@@ -441,11 +382,7 @@ class RenderJob:
                 self.error = str(prog.raw.get("message") or "")
             if prog.event == "frame" and self._t_first is None:
                 self._t_first, self._done_first = time.monotonic(), prog.done or 0
-            if isinstance(prog.raw.get("steps_total"), int):
-                computed = int(prog.raw.get("steps_done") or 0) - int(prog.raw.get("steps_cached") or 0)
-                if self._step0 is None and computed > 0:
-                    self._step0 = (time.monotonic(), computed)
-                self._work = (computed, int(prog.raw.get("steps_done") or 0), int(prog.raw["steps_total"]))
+            self._steps.update(prog.raw)
             self.last = prog
             if prog.event in ("start", "frame", "done") or prog.done is not None:
                 self._shown = prog
@@ -501,11 +438,10 @@ class RenderJob:
         if p.event == "start" or p.done is None:
             return f"VOM Matte: {p.total} frames on {p.raw.get('device', '?')}... Esc cancels"
         text = f"VOM Matte: frame {p.frame} ({p.done}/{p.total})"
-        if self._work is not None and self._step0 is not None:  # time left from the steps, not frame bursts
-            computed, done, total = self._work
-            if computed > self._step0[1]:
-                per = (time.monotonic() - self._step0[0]) / (computed - self._step0[1])
-                text += f", {_clock(per * max(total - done, 0))} left"
+        if self._steps.first is not None:  # time left from the steps, not from the bursts of frames
+            seconds = self._steps.left()
+            if seconds is not None:
+                text += f", {_clock(seconds)} left"
         elif self._t_first is not None and p.done > self._done_first:
             per = (time.monotonic() - self._t_first) / (p.done - self._done_first)
             text += f", {per:.1f} s/frame, {_clock(per * max((p.total or 0) - p.done, 0))} left"

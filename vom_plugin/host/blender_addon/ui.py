@@ -22,7 +22,7 @@ from typing import Any
 
 import bpy
 
-from . import core
+from . import common, core
 
 ADDON = __package__ or "vom_matte"
 ALPHA_NODE = "{} VOM Alpha"
@@ -149,7 +149,7 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
             bpy.ops.render.render(write_still=True, scene=scene.name)
             if not new.is_file():
                 raise core.HostError(f"Roto mask {mask.name!r}: rendering frame {k} wrote no {new}")
-            core.keep_unless_changed(new, path)
+            common.keep_unless_changed(new, path)
             paths[k] = str(path)
         return paths
     finally:
