@@ -233,8 +233,59 @@ def test_a_keyed_cache_refuses_entries_written_without_the_key(root: Path, clean
     monkeypatch.setenv("VOM_CACHE_KEY", "site secret")
     r = render(_shot(root, tmp_path / "out", cache))
     _assert_clean(r, tmp_path / "out", clean)
-    assert r.cache["steps_cached"] == 0 and "damaged" in r.warnings[0]
+    assert r.cache["steps_cached"] == 0 and len(r.warnings) == 1, r.warnings
+    assert "written without VOM_CACHE_KEY, which is set here" in r.warnings[0]
+    assert "the same VOM_CACHE_KEY" in r.warnings[0] and "damaged" not in r.warnings[0]
     assert render(_shot(root, tmp_path / "out", cache)).cache["steps_computed"] == 0
+
+
+@pytest.mark.parametrize("writer, reader, says", [
+    ("site secret", "another secret", "signed with another VOM_CACHE_KEY"),
+    ("site secret", None, "signed with a VOM_CACHE_KEY, which is not set here"),
+])
+def test_an_entry_under_another_key_is_a_miss_kept_for_its_workers(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        writer: str, reader: str | None, says: str) -> None:
+    """A worker with another key (or none) recomputes and says why; it does not delete the entries that the
+    workers with the right key can use (a damaged entry is deleted)."""
+    monkeypatch.setenv("VOM_CACHE_KEY", writer)
+    cache = tmp_path / "cache"
+    render(_shot(root, tmp_path / "first", cache))
+    entry = _files(cache, "alpha")[0]
+    before = entry.read_bytes()
+    if reader is None:
+        monkeypatch.delenv("VOM_CACHE_KEY")
+    else:
+        monkeypatch.setenv("VOM_CACHE_KEY", reader)
+    from vom_plugin.engine.cache import ShotCache
+    from vom_plugin.engine.cache_entry import OtherKey, decode
+
+    with pytest.raises(OtherKey, match=says):
+        decode(f"{entry.parent.name}/{entry.name}", before)
+    store = ShotCache(cache, str(root / "plate" / "p.####.exr"))
+    assert store._load(entry) is None and entry.read_bytes() == before  # a miss, the file untouched
+    assert store.foreign and not store.dropped
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert r.cache["steps_cached"] == 0 and len(r.warnings) == 1 and says in r.warnings[0], r.warnings
+
+
+def test_an_entry_claiming_the_key_without_its_digest_is_damaged(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header's key field only names a key: whoever lacks the secret cannot forge an entry by copying it."""
+    from safetensors.torch import load, save
+
+    from vom_plugin.engine.cache_entry import key_id, read_header
+
+    cache = _cache_copy(root, tmp_path)  # written without a key
+    monkeypatch.setenv("VOM_CACHE_KEY", "site secret")
+    for f in _files(cache, "alpha"):
+        data = f.read_bytes()
+        meta = dict(read_header(data)["__metadata__"], key=key_id())
+        f.write_bytes(save(load(data), metadata=meta))
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert any("damaged" in w and "digest does not match" in w for w in r.warnings), r.warnings
 
 
 # -- a cache that cannot be written -----------------------------------------------------------------

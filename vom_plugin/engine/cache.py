@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vom_plugin.engine.cache_entry import BadEntry, decode, encode, file_is_marked
+from vom_plugin.engine.cache_entry import BadEntry, OtherKey, decode, encode, file_is_marked
 from vom_plugin.errors import InputError, VomError
 
 LOCK_NAME = ".vom-cache.lock"
@@ -178,6 +178,7 @@ class ShotCache:
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._written_since_evict = 0
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
+        self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
 
     # -- set-up --------------------------------------------------------------------------------------
 
@@ -307,6 +308,9 @@ class ShotCache:
             return None
         try:
             tensors = decode(self._address(path), data)
+        except OtherKey as e:  # another worker's sound entry: a miss here, kept for the workers with its key
+            self.foreign.append(f"{path}: {e}")
+            return None
         except BadEntry as e:
             self._drop(path, str(e))
             return None

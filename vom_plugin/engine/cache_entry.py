@@ -40,9 +40,22 @@ class BadEntry(Exception):
     """The bytes are not a valid vom cache entry for this address (the message says why)."""
 
 
+class OtherKey(BadEntry):
+    """A sound entry signed under another ``VOM_CACHE_KEY`` (or none): a miss here, but another worker's
+    valid entry, so it is not deleted."""
+
+
 def _key() -> bytes:
     secret = os.environ.get("VOM_CACHE_KEY", "")
     return hashlib.blake2b(secret.encode(), digest_size=32).digest() if secret else b""
+
+
+def key_id() -> str:
+    """Which ``VOM_CACHE_KEY`` signs entries written here, as the header's ``key`` field says it: "" for none,
+    else a short keyed digest of a constant (it tells keys apart; it reveals no more of the secret than an
+    entry's digest already does)."""
+    key = _key()
+    return hashlib.blake2b(b"vom-cache-key-id", digest_size=6, key=key).hexdigest() if key else ""
 
 
 def tensor_digest(address: str, tensors: dict[str, Any], packed: str = "") -> str:
@@ -120,7 +133,7 @@ def encode(address: str, tensors: dict[str, Any], *, compress: bool | Callable[[
         stored[name] = torch.frombuffer(bytearray(small), dtype=torch.uint8)
         packed[name] = [str(t.dtype).removeprefix("torch."), list(t.shape)] + ([DELTA] if filtered else [])
     description = json.dumps(packed, sort_keys=True) if packed else ""
-    meta = {MARKER: FORMAT, "digest": tensor_digest(address, stored, description)}
+    meta = {MARKER: FORMAT, "digest": tensor_digest(address, stored, description), "key": key_id()}
     if packed:
         meta["zstd"] = description
     return save(stored, metadata=meta)
@@ -223,6 +236,11 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
     description = meta.get("zstd", "")
     if not isinstance(description, str):
         raise BadEntry("zstd field is not text")
+    theirs, ours = meta.get("key"), key_id()
+    if isinstance(theirs, str) and theirs != ours:  # entries from before the field have none: the digest decides
+        raise OtherKey("signed with another VOM_CACHE_KEY" if theirs and ours else
+                       "signed with a VOM_CACHE_KEY, which is not set here" if theirs else
+                       "written without VOM_CACHE_KEY, which is set here")
     tensors = _tensors(data, header)
     # verified as stored, before anything is decompressed
     if not hmac.compare_digest(str(meta.get("digest", "")), tensor_digest(address, tensors, description)):

@@ -287,3 +287,9 @@ class StepCache:
         if dropped:
             self.result.warnings.append(f"cache: {len(dropped)} damaged entr{'y' if len(dropped) == 1 else 'ies'} "
                                         f"dropped and recomputed (first: {dropped[0]})")
+        foreign = self.store.foreign
+        if foreign:
+            self.result.warnings.append(
+                f"cache: {len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'} not used and recomputed: "
+                f"{foreign[0].rsplit(': ', 1)[1]} (first: {foreign[0].rsplit(': ', 1)[0]}); every render sharing "
+                f"this cache needs the same VOM_CACHE_KEY")
