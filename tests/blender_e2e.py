@@ -194,6 +194,52 @@ try:
             result["bad_error"] = str(e)
         result["after_bad_links"] = sorted(f"{lk.from_node.name}->{lk.to_node.name}" for lk in tree.links)
 
+        # 3b. the plate node renamed, then rendered again: the add-on's nodes follow it (taking its name), no
+        # second Set Alpha chained after the first
+        import vom_matte.ui as ui
+
+        tree.nodes["Roto"].image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
+        s = bpy.context.scene.vom_matte
+        plate.name, s.plate_node = "BG", "BG"
+        result["renamed_run"] = sorted(bpy.ops.node.vom_matte_render())
+        result["renamed_links"] = sorted(f"{lk.from_node.name}->{lk.to_node.name}" for lk in tree.links)
+        result["renamed_nodes"] = sorted(n.name for n in tree.nodes)
+
+        # 3c. a second plate node rendered to the Output the first one's alpha node loads: refused before vom runs
+        other = tree.nodes.new("CompositorNodeImage")
+        other.name, other.image = "Plate2", plate.image
+        other.frame_start, other.frame_offset, other.frame_duration = plate.frame_start, 2, plate.frame_duration
+        s.plate_node = "Plate2"
+        try:
+            result["shared_out_run"] = sorted(bpy.ops.node.vom_matte_render())
+        except RuntimeError as e:
+            result["shared_out_error"] = str(e)
+        tree.nodes.remove(other)
+        s.plate_node = "BG"
+
+        # 3d. the plate's Blender colour space: ACEScg under its 3.x name maps; one vom cannot read is refused
+        spaces = {}
+        for name in ("Linear ACEScg", "Filmic Log"):
+            try:
+                plate.image.colorspace_settings.name = name
+            except TypeError:  # a Blender whose config lacks it
+                continue
+            try:
+                spaces[name] = ui.prepare(bpy.context).fields["colorspace"]
+            except Exception as e:
+                spaces[name] = f"error: {e}"
+        plate.image.colorspace_settings.name = "Linear" if "Linear" in [
+            c.identifier for c in plate.image.colorspace_settings.bl_rna.properties["name"].enum_items] \
+            else "Linear Rec.709"
+        result["colorspaces"] = spaces
+
+        # 3e. an Output whose folder cannot be made: the report names the Output setting
+        s.out = os.path.join(cfg["demo"], "plate.0001.exr", "out", "alpha.####.exr")
+        try:
+            ui.prepare(bpy.context)
+        except Exception as e:
+            result["bad_out_error"] = str(e)
+
         # 4. the modal path an artist gets from the button, driven by hand: `blender -b` has no event loop,
         # so TIMER events are fed to the operator's own modal() and Esc is pressed after the first frame
         if cfg.get("modal"):

@@ -125,9 +125,14 @@ def test_timing_maps_scene_frames_to_file_frames() -> None:
 
 
 def test_colorspace_channel_and_default_paths() -> None:
-    assert [core.colorspace_for(n) for n in ("Linear", "Linear Rec.709", "ACEScg", "sRGB", "Non-Color")] == \
-        ["lin_rec709", "lin_rec709", "ACEScg", "sRGB", "raw"]
-    assert core.colorspace_for("Filmic Log") is None
+    names = ("Linear", "Linear Rec.709", "ACEScg", "Linear ACEScg", "sRGB", "Non-Color", "Raw")
+    assert [core.colorspace_for(n) for n in names] == ["lin_rec709", "lin_rec709", "ACEScg", "ACEScg", "sRGB", "raw",
+                                                       "raw"]
+    # names of Blender 3.x and 4.x configs that vom cannot read
+    for other in ("Filmic Log", "Linear ACES", "XYZ", "AgX Log", "Linear Rec.2020"):
+        with pytest.raises(core.HostError, match=f"colour space '{other}' .* has no vom equivalent"):
+            core.colorspace_for(other)
+    assert core.frame_ranges([5, 1, 2, 3, 7, 8, 3]) == "1-3,5,7-8" and core.frame_ranges([]) == ""
     assert (core.alpha_socket("A"), core.alpha_socket("vom.A")) == ("Alpha", "vom")
     with pytest.raises(core.HostError, match="channel 'R'"):
         core.alpha_socket("R")
@@ -491,6 +496,19 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
                                       _read(tmp_path / "comp_image" / f"comp.{ff + 100:04d}.exr")[..., 3]
                                       .astype(np.float16).astype(np.float32))
 
+    # the plate node renamed and rendered again: one Set Alpha, renamed after it (a second one was chained)
+    assert res["renamed_run"] == ["FINISHED"]
+    links = res["renamed_links"]
+    assert {"BG->BG VOM Set Alpha", "BG VOM Alpha->BG VOM Set Alpha", "BG VOM Set Alpha->Composite"} <= set(links)
+    assert [lk for lk in links if lk.startswith("BG->")] == ["BG->BG VOM Set Alpha"], links
+    assert [n for n in res["renamed_nodes"] if "VOM" in n] == ["BG VOM Alpha", "BG VOM Set Alpha"], res["renamed_nodes"]
+    # another plate node rendered to the Output that node loads: refused, nothing replaced
+    assert "shared_out_run" not in res
+    assert "node 'BG VOM Alpha' loads it" in res["shared_out_error"] and "Plate2" in res["shared_out_error"]
+    assert res["colorspaces"]["Linear ACEScg"] == "ACEScg"
+    assert res["colorspaces"]["Filmic Log"].startswith("error: the plate's colour space 'Filmic Log'")
+    assert res["bad_out_error"].startswith("Output ") and "cannot create the folder" in res["bad_out_error"]
+
     # Esc in the modal operator: vom got SIGTERM and stopped with complete frames only; a warning, no wiring
     modal = res["modal"]
     assert modal["state"] == ["CANCELLED"] and modal["pass_through"] == ["PASS_THROUGH"]
@@ -501,6 +519,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert "VOM Matte: cancelling..." in texts and texts[-1] is None  # the status bar is given back
     written = sorted((tmp_path / "out_modal").glob("alpha.*.exr"))
     assert 1 <= len(written) < 24, written
+    kept = f"{len(written)} of 24 frames kept (scene frames 101-{100 + len(written)}, in "  # file frame = scene - 100
+    assert kept in modal["reports"][0][1], modal["reports"]
     for path in written:
         assert _read(path).shape == (270, 480, 1)
     assert not [p for p in (tmp_path / "out_modal").iterdir() if p.name.startswith(".")]  # no half-written file

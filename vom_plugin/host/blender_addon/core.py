@@ -221,14 +221,35 @@ def work_dir(out: str, node_name: str) -> Path:
     return Path(out).parent / f"{safe_name(node_name)}{WORK_SUFFIX}"
 
 
-# Blender colour space names (3.x and 4.x configs) -> vom's colorspace knob.
-COLORSPACES = {"Linear": "lin_rec709", "Linear Rec.709": "lin_rec709", "ACEScg": "ACEScg", "sRGB": "sRGB",
-               "Non-Color": "raw", "Raw": "raw"}
+# Blender colour space names (3.x and 4.x configs) -> vom's colorspace knob. 3.x calls linear Rec.709 "Linear"
+# and ACEScg "Linear ACEScg"; 4.x "Linear Rec.709" and "ACEScg".
+COLORSPACES = {"Linear": "lin_rec709", "Linear Rec.709": "lin_rec709", "ACEScg": "ACEScg",
+               "Linear ACEScg": "ACEScg", "sRGB": "sRGB", "Non-Color": "raw", "Raw": "raw"}
 
 
-def colorspace_for(blender_name: str) -> str | None:
-    """vom's name for a Blender colour space, or None when vom has no equivalent (the knob then applies)."""
-    return COLORSPACES.get(blender_name)
+def colorspace_for(blender_name: str) -> str:
+    """vom's name for the colour space Blender shows for the plate; HostError when vom reads no such plate
+    (ACES2065-1, XYZ, a log or display space): the render would take it for another space and say nothing."""
+    vom = COLORSPACES.get(blender_name)
+    if vom is None:
+        raise HostError(f"the plate's colour space {blender_name!r} (its Image's Color Space in Blender) has no vom "
+                        f"equivalent: vom reads {', '.join(repr(k) for k in COLORSPACES)}; untick Colour space from "
+                        f"plate and set Input colour space to what the pixels are, or convert the plate")
+    return vom
+
+
+def frame_ranges(frames: Sequence[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``"1-3,5"``: a list of frames as a frame range."""
+    parts: list[str] = []
+    ordered = sorted(set(frames))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
 
 
 def alpha_socket(channel: str) -> str:
@@ -364,6 +385,8 @@ class RenderJob:
         self._shown: Progress | None = None
         self.error: str = ""  # vom's own account of a failure (its "error" event)
         self.cancelled = False
+        self.written: list[int] = []  # the file frames whose outputs are complete, as vom reported them
+        self.total: int | None = None  # the frames the render was to write
         self._kill_at: float | None = None
         self._t_first: float | None = None
         self._done_first = 0
@@ -380,6 +403,10 @@ class RenderJob:
                 continue
             if prog.event == "error":
                 self.error = str(prog.raw.get("message") or "")
+            if prog.event == "frame" and prog.frame is not None:
+                self.written.append(prog.frame)
+            if prog.total is not None:
+                self.total = prog.total
             if prog.event == "frame" and self._t_first is None:
                 self._t_first, self._done_first = time.monotonic(), prog.done or 0
             self._steps.update(prog.raw)

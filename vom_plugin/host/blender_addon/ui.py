@@ -185,7 +185,12 @@ def prepare(context: Any) -> Plan:
                                  "/shows/x/sh010/vom/sh010_alpha.####.exr) or save the file")
         out = core.default_out(os.path.dirname(bpy.data.filepath), plate_node.name, core.pattern_digits(pattern))
     core.alpha_socket(s.channel)  # a channel Blender cannot wire is an error before the render, not after
+    check_output_free(tree, plate_node, out)
     work = core.work_dir(out, plate_node.name)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise core.HostError(f"Output {out}: cannot create the folder {work} ({e.strerror or e})") from None
     if s.roto_source == "MASK":
         if size[0] <= 0 or size[1] <= 0:
             pct = scene.render.resolution_percentage / 100
@@ -196,7 +201,7 @@ def prepare(context: Any) -> Plan:
     knobs = {name: getattr(s, name) for name in core.shot_knob_names()}
     if knobs.get("cache"):
         knobs["cache"] = _abspath(str(knobs["cache"]))
-    if s.colorspace_from_plate and core.colorspace_for(colorspace):
+    if s.colorspace_from_plate:
         knobs["colorspace"] = core.colorspace_for(colorspace)
     fields = core.shot_fields(knobs, plate=pattern, frames=frames, out=out,
                               keyframes={timing.file_frame(k): p for k, p in rotos.items()})
@@ -206,17 +211,98 @@ def prepare(context: Any) -> Plan:
                 plate_node=plate_node.name, timing=timing, first_file_frame=bounds[0] if bounds else delta)
 
 
+ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
+OUT_PROP = "vom_out"  # on an alpha node: the Output pattern it loads
+
+
+def _role(node: Any, role: str, name_format: str) -> bool:
+    """Whether ``node`` is one the add-on made for ``role`` (tagged, or named so by a version before the tags)."""
+    return node.get(ROLE) == role or node.name.endswith(name_format.format(""))
+
+
+def _feeding(socket: Any) -> Any:
+    """The node whose output is linked into ``socket`` (through a Separate node the add-on made), or None."""
+    if not socket.links:
+        return None
+    node = socket.links[0].from_node
+    if node.name.endswith(SEPARATE_NODE.format("")) and node.inputs[0].links:
+        node = node.inputs[0].links[0].from_node
+    return node
+
+
+def own_nodes(tree: Any, plate: Any) -> tuple[Any, Any]:
+    """(alpha Image node, Set Alpha) that the add-on made for ``plate``, or None for each: the Set Alpha the
+    plate feeds and the alpha node feeding it (a renamed plate node keeps them), else the nodes by name."""
+    set_alpha = next((lk.to_node for lk in plate.outputs["Image"].links
+                      if _role(lk.to_node, "set_alpha", SET_ALPHA_NODE)), None)
+    alpha = None
+    if set_alpha is not None:
+        node = _feeding(set_alpha.inputs["Alpha"])
+        if node is not None and _role(node, "alpha", ALPHA_NODE):
+            alpha = node
+    if set_alpha is None:
+        set_alpha = tree.nodes.get(SET_ALPHA_NODE.format(plate.name))
+    if alpha is None:
+        alpha = tree.nodes.get(ALPHA_NODE.format(plate.name))
+    return alpha, set_alpha
+
+
+def _same_files(pattern: str) -> str:
+    """A pattern spelled one way (``####``) whatever its token (``%04d``, ``@@@@``), to compare two of them."""
+    try:
+        return os.path.normpath(core.sequence_pattern(core.frame_path(pattern, 1))[0])
+    except core.HostError:
+        return os.path.normpath(pattern)
+
+
+def _alpha_pattern(node: Any) -> str | None:
+    """The Output pattern an alpha node loads: as tagged, else from its image's path."""
+    if node.get(OUT_PROP):
+        return _same_files(str(node[OUT_PROP]))
+    image = getattr(node, "image", None)
+    if image is None or not image.filepath:
+        return None
+    try:
+        return os.path.normpath(core.sequence_pattern(_abspath(image.filepath))[0])
+    except core.HostError:
+        return None
+
+
+def check_output_free(tree: Any, plate: Any, out: str) -> None:
+    """HostError when another plate's alpha node loads ``out``: rendering this plate there would replace the
+    matte that node shows, frame by frame, and both renders would report success."""
+    mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
+    want = _same_files(out)
+    for node in tree.nodes:
+        if mine is not None and node.name == mine.name:
+            continue
+        is_alpha = node.bl_idname == "CompositorNodeImage" and _role(node, "alpha", ALPHA_NODE)
+        if is_alpha and _alpha_pattern(node) == want:
+            raise core.HostError(f"Output {out}: node {node.name!r} loads it, the matte of another plate node; "
+                                 f"rendering {plate.name!r} there would replace that matte. Set another Output "
+                                 f"(empty: one beside the .blend named after the plate node), or delete "
+                                 f"{node.name!r}")
+
+
+def _named(node: Any, name: str, role: str) -> None:
+    node.name = node.label = name  # Blender keeps a name unique (a ".001" suffix when taken)
+    node[ROLE] = role
+
+
 def wire_alpha(scene: Any, plan: Plan) -> Any:
     """Load the rendered alpha sequence as an Image node timed like the plate and put a Set Alpha after the
-    plate (links that left the plate now leave the Set Alpha). Re-running reuses and reloads both nodes."""
+    plate (links that left the plate now leave the Set Alpha). Re-running reuses and reloads both nodes, also
+    after the plate node was renamed (they take its new name)."""
     tree = _tree(scene)
     plate = tree.nodes[plan.plate_node]
     path = core.frame_path(str(plan.fields["out"]), plan.first_file_frame)
-    alpha = tree.nodes.get(ALPHA_NODE.format(plate.name))
+    alpha, set_alpha = own_nodes(tree, plate)
     if alpha is None:
         alpha = tree.nodes.new("CompositorNodeImage")
-        alpha.name = alpha.label = ALPHA_NODE.format(plate.name)
         alpha.location = (plate.location.x, plate.location.y - 320)
+    if alpha.name != ALPHA_NODE.format(plate.name) or alpha.get(ROLE) != "alpha":
+        _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
+    alpha[OUT_PROP] = str(plan.fields["out"])
     img = alpha.image
     if img is None or os.path.normpath(bpy.path.abspath(img.filepath)) != os.path.normpath(path):
         img = bpy.data.images.load(path, check_existing=False)
@@ -236,11 +322,11 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         # linked into Set Alpha's Alpha it would become the plate's grey. Its A channel is the matte.
         socket = _separated_alpha(tree, socket, SEPARATE_NODE.format(plate.name), alpha.location)
 
-    set_alpha = tree.nodes.get(SET_ALPHA_NODE.format(plate.name))
     if set_alpha is None:
         set_alpha = tree.nodes.new("CompositorNodeSetAlpha")
-        set_alpha.name = set_alpha.label = SET_ALPHA_NODE.format(plate.name)
         set_alpha.location = (plate.location.x + 280, plate.location.y - 80)
+    if set_alpha.name != SET_ALPHA_NODE.format(plate.name) or set_alpha.get(ROLE) != "set_alpha":
+        _named(set_alpha, SET_ALPHA_NODE.format(plate.name), "set_alpha")
     set_alpha.mode = "APPLY"  # Blender's compositor works premultiplied: RGB is multiplied by the matte
     plate_out = plate.outputs["Image"]
     downstream = [(lk.to_socket) for lk in plate_out.links if lk.to_node != set_alpha]
@@ -366,8 +452,11 @@ class VOM_OT_render_matte(bpy.types.Operator):
         job, plan = self._job, self._plan
         assert job is not None and plan is not None
         if job.cancelled:
-            self.report({"WARNING"}, "VOM Matte: cancelled; the frames written are kept and the next render "
-                                     f"resumes from the cache ({plan.shot_file})")
+            kept = [plan.timing.scene_frame(f) for f in job.written]
+            what = (f"{len(kept)} of {job.total or '?'} frames kept (scene frames {core.frame_ranges(kept)}, in "
+                    f"{plan.fields['out']})" if kept else "no frame was complete")
+            self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; the next render resumes from the cache "
+                                     f"({plan.shot_file})")
             return {"CANCELLED"}
         if job.returncode != 0:
             delta = plan.timing.file_frame(0)
