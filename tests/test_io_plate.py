@@ -8,6 +8,7 @@ from test_io_support import write_image
 
 from vom_plugin.errors import InputError
 from vom_plugin.io import Window, read_info, read_plate
+from vom_plugin.io.plate import plate_info
 
 
 def _rgb(h=12, w=16, seed=0, dtype=np.float32):
@@ -253,6 +254,23 @@ def test_a_beauty_part_wins_over_an_aov_in_the_first_part(tmp_path):
     np.testing.assert_array_equal(read_plate(tmp_path / "p.exr").rgb, beauty)
     _multipart(tmp_path / "q.exr", [("diffuse", ("diffuse.R", "diffuse.G", "diffuse.B"), aov)])
     np.testing.assert_array_equal(read_plate(tmp_path / "q.exr").rgb, aov)  # the only picture there is
+
+
+def test_a_multipart_plate_is_chosen_by_its_parts_names_not_their_order(tmp_path):
+    """Parts usually hold plain R, G, B, so their names say which is the picture: a diffuse part written first
+    was read as the plate, and two AOV parts with no beauty were not refused."""
+    beauty, aov = _rgb(seed=5), _rgb(seed=6)
+    _multipart(tmp_path / "p.exr", [("diffuse", ("R", "G", "B"), aov), ("beauty", ("R", "G", "B"), beauty)])
+    np.testing.assert_array_equal(read_plate(tmp_path / "p.exr").rgb, beauty)
+    _multipart(tmp_path / "q.exr", [("diffuse", ("R", "G", "B"), aov), ("specular", ("R", "G", "B"), beauty)])
+    with pytest.raises(InputError, match=r"q\.exr: a multi-part EXR whose parts 'diffuse', 'specular' all hold R, "
+                                         r"G, B and none of them is named as a beauty .*--subimage diffuse"):
+        read_plate(tmp_path / "q.exr")
+    with pytest.raises(InputError, match="none of them is named as a beauty"):
+        plate_info(tmp_path / "q.exr")  # the header check before a render says it too
+    # the beauty part first, AOVs after it: the beauty, as before
+    _multipart(tmp_path / "r.exr", [("rgba", ("R", "G", "B"), beauty), ("diffuse", ("R", "G", "B"), aov)])
+    np.testing.assert_array_equal(read_plate(tmp_path / "r.exr").rgb, beauty)
 
 
 def test_blenders_combined_pass_is_the_beauty_of_a_multilayer_file(tmp_path):

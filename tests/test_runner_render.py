@@ -554,6 +554,35 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
                str(tmp_path / "out2" / "a.####.exr"), "--cache", str(tmp_path / "c2"), *args])
     assert rc == 0, capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out2").glob("*.exr")] == ["a.0005.exr"]
+    # two frames two apart: a frame missing between them (a plate on twos takes three frames to tell)
+    (twos / "p.0005.exr").unlink()
+    for frames in ([], ["--frames", "3"]):
+        rc = main(["render", "--plate", str(twos / "p.####.exr"), *frames, "--out",
+                   str(tmp_path / "out3" / "a.####.exr"), "--cache", str(tmp_path / "c3"), *args])
+        err = capsys.readouterr().err
+        assert rc == 2 and "missing frames 2, which the propagation" in err, err
+    assert not (tmp_path / "out3").exists()
+
+
+def test_a_plate_whose_pixel_aspect_changes_is_refused(shot_dir: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Frame 3 anamorphic (2.0) in a square-pixel plate: rendered, its matte was written at aspect 2, exit 0."""
+    import OpenImageIO as oiio
+
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    buf = oiio.ImageBuf(str(folder / "p.0003.exr"))
+    buf.specmod().attribute("PixelAspectRatio", 2.0)
+    assert buf.write(str(folder / "p.0003.new.exr"))
+    (folder / "p.0003.new.exr").replace(folder / "p.0003.exr")
+    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--roto", str(shot_dir / "roto" / "r.0001.exr"),
+               "--frames", "1-4", "--out", str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"),
+               "--model", str(shot_dir / "model.safetensors"), "--working-size", "128", "--device", "cpu",
+               "--progress", "none", "--no-worker"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert f"plate frame 3 ({folder / 'p.0003.exr'}) has pixel aspect 2; the shot's other frames 1" in err, err
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_file_on_disk_is_announced_when_a_damaged_frame_stops_the_render(shot_dir: Path, tmp_path: Path) -> None:

@@ -145,7 +145,8 @@ def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     step = 0
     for a, b in itertools.pairwise(have):
         step = math.gcd(step, b - a)
-    step = max(step, 1)
+    # two frames two apart are a frame missing between them, not a plate on twos: that takes three frames
+    step = max(step, 1) if len(have) >= 3 else 1
     on = set(have)
     missing = [f for f in range(lo, hi + 1, step) if f not in on] if lo % step == have[0] % step else []
     if missing:
@@ -233,10 +234,14 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     ends = frames + [kf for kfs in shot.rotos().values() for kf in kfs]
     lo, hi = min(ends), max(ends)
     _check_no_holes(shot.plate, on_disk, lo, hi)
+    aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
     for f in on_disk.frames:
         if lo <= f <= hi and f != frames[0]:
-            _check_size(f, on_disk.path(f), vio.plate_info(on_disk.path(f)).size, size)
-    aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
+            info = vio.plate_info(on_disk.path(f))
+            _check_size(f, on_disk.path(f), info.size, size)
+            if abs(info.pixel_aspect - aspect) > 1e-4 * aspect:  # the matte would be written squeezed otherwise
+                raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}; the "
+                                 f"shot's other frames {aspect:g}")
     # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender):
     # those of its own keyframe's plate frame (data windows may change along a shot; a farm chunk's first frame
     # placed the roto differently from the whole render's)

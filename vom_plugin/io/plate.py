@@ -70,18 +70,40 @@ def _default_rgb(channels: tuple[str, ...], *, only_layer: bool = True) -> list[
     return find_rgb(channels, with_rgb[0]) if only_layer and len(with_rgb) == 1 else None
 
 
-def _other_part(img: OpenImage, parts: int, *, only_layer: bool) -> tuple[OpenImage, list[int]] | None:
-    """The first part after ``img``'s with R, G, B by ``_default_rgb`` (``img`` closed), else None."""
-    for index in range(parts):
-        if index == img.subimage:
-            continue
-        other = open_image(img.path, img.role, subimage=index)
-        found = _default_rgb(other.info.channels, only_layer=only_layer)
-        if found is not None:
-            img.close()
-            return other, found
-        other.close()
-    return None
+_BEAUTY_PARTS = frozenset(name.lower() for name in DEFAULT_LAYERS)
+
+
+def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] | None:
+    """In a multi-part EXR, the part holding the picture: the one named as a beauty (rgba, beauty, combined, or
+    ending so), else the only part with R, G, B (an AOV such as depth beside it); None when no part has R, G, B.
+    Every part's channels are usually plain R, G, B, so a part's name says what it is: several picture parts
+    and no beauty among them (diffuse, specular) is refused rather than guessed (``img`` closed when another
+    part is returned)."""
+    found: dict[int, list[int]] = {}
+    for index in range(len(parts)):
+        part = img if index == img.subimage else open_image(img.path, img.role, subimage=index)
+        rgb = _default_rgb(part.info.channels)
+        if part is not img:
+            part.close()
+        if rgb is not None:
+            found[index] = rgb
+    beauty = [i for i in found if parts[i].rsplit(".", 1)[-1].lower() in _BEAUTY_PARTS]
+    chosen = beauty if len(beauty) == 1 else list(found) if len(found) == 1 else None
+    if chosen is None:
+        if not found:
+            return None
+        names = ", ".join(repr(parts[i]) for i in found)
+        raise InputError(
+            f"{img.role} {img.path}: a multi-part EXR whose parts {names} all hold R, G, B and "
+            f"{'several' if beauty else 'none'} of them is named as a beauty (rgba, beauty, combined); write the "
+            f"one to use as a plate of its own (oiiotool {img.path.name} --subimage {parts[next(iter(found))]} "
+            f"-o OUT.exr)")
+    index = chosen[0]
+    if index == img.subimage:
+        return img, found[index]
+    other = open_image(img.path, img.role, subimage=index)
+    img.close()
+    return other, found[index]
 
 
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
@@ -108,18 +130,14 @@ def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
             f"{img.role} {img.path}: no layer {layer!r} with R, G, B channels; "
             f"its layers are: {_describe_layers(channels)} (channels {', '.join(channels)})"
         )
-    # A multi-part EXR whose first part is an AOV (depth, diffuse, ...): a beauty in another part comes first,
-    # then a part with a single RGB layer, the first part before the others.
-    found = _default_rgb(channels, only_layer=False)
+    parts = subimage_names(img)
+    if len(parts) > 1:  # the part's name decides, not the order (a diffuse part first is an AOV)
+        picked = _pick_part(img, parts)
+        if picked is not None:
+            return picked
+    found = _default_rgb(channels)
     if found is not None:
         return img, found
-    parts = len(subimage_names(img))  # seeks: only for a file whose first part has no beauty
-    picked = _other_part(img, parts, only_layer=False)
-    if picked is None and (found := _default_rgb(channels)) is not None:
-        return img, found
-    picked = picked or _other_part(img, parts, only_layer=True)
-    if picked is not None:
-        return picked
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
     if grey:
         return img, [grey[0]]

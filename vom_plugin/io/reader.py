@@ -113,11 +113,14 @@ def read_info(path: str | os.PathLike[str]) -> ImageInfo:
 
 def subimage_names(img: OpenImage) -> list[str]:
     """Names of the parts of a multi-part file ("" for unnamed parts); leaves the input on its subimage."""
+    if img.spec.get_int_attribute("oiio:subimages", 0) == 1:  # what EXR headers say: no seeking
+        return [str(img.spec.getattribute("name") or "")]
     names = []
     index = 0
     while img.input.seek_subimage(index, 0):
         names.append(str(img.input.spec().getattribute("name") or ""))
         index += 1
+    img.input.geterror()  # the failed seek past the last part is not an error of the file's (TIFF keeps it)
     img.input.seek_subimage(img.subimage, 0)
     return names
 
