@@ -273,6 +273,20 @@ def test_a_multipart_plate_is_chosen_by_its_parts_names_not_their_order(tmp_path
     np.testing.assert_array_equal(read_plate(tmp_path / "r.exr").rgb, beauty)
 
 
+def test_luminance_chroma_and_integer_plates_are_refused(tmp_path):
+    """Y/RY/BY was read as a grey plate (the colour lost, exit 0), EXR UINT channels as a black one."""
+    rgb = _rgb(seed=7)
+    y = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    write_image(tmp_path / "yc.exr", np.stack([y, rgb[..., 0] / y - 1, rgb[..., 2] / y - 1], -1), ("Y", "RY", "BY"))
+    with pytest.raises(InputError, match=r"yc\.exr: a luminance/chroma EXR \(Y, RY, BY\)"):
+        read_plate(tmp_path / "yc.exr")
+    ids = (np.arange(12 * 16 * 3).reshape(12, 16, 3) * 1000).astype(np.uint32)
+    write_image(tmp_path / "ids.exr", ids, pixel_type="uint")
+    for read in (read_plate, plate_info):
+        with pytest.raises(InputError, match=r"ids\.exr: its channels R, G, B are 32-bit integers"):
+            read(tmp_path / "ids.exr")
+
+
 def test_blenders_combined_pass_is_the_beauty_of_a_multilayer_file(tmp_path):
     beauty, diffuse = _rgb(seed=3), _rgb(seed=4)
     names = tuple(f"ViewLayer.{p}.{c}" for p in ("Combined", "DiffCol") for c in "RGB")

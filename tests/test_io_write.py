@@ -249,6 +249,27 @@ def test_typed_plate_metadata_survives_from_a_tiled_plate(tmp_path):
     assert "tiledimage" not in header  # the plate's file layout is not carried either
 
 
+def test_a_texture_plate_writes_a_plain_frame(tmp_path):
+    """A plate that went through maketx (MIP-mapped, `textureformat`): its texture attributes were carried, the
+    writer then expected MIP levels, and every frame failed its read-back check ("is the disk full?")."""
+    import OpenImageIO as oiio
+
+    src = tmp_path / "src.exr"
+    write_image(src, np.random.default_rng(3).random((12, 16, 3), dtype=np.float32))
+    config = oiio.ImageSpec()
+    config.attribute("maketx:filtername", "box")
+    assert oiio.ImageBufAlgo.make_texture(oiio.MakeTxTexture, str(src), str(tmp_path / "tex.exr"), config), \
+        oiio.geterror()
+    plate = read_plate(tmp_path / "tex.exr")
+    assert plate.info.metadata.get("textureformat") == "Plain Texture"
+    out = tmp_path / "alpha.exr"
+    write_alpha(out, _alpha(), plate.info)
+    inp = oiio.ImageInput.open(str(out))
+    assert inp.spec().getattribute("textureformat") is None and not inp.seek_subimage(0, 1)  # one level
+    np.testing.assert_array_equal(inp.read_image(oiio.FLOAT)[..., 0], _alpha().astype(np.float16).astype(np.float32))
+    inp.close()
+
+
 def test_alpha_is_clipped_and_nan_free(tmp_path):
     alpha = _alpha()
     alpha[0, :4] = [np.nan, np.inf, -0.5, 1.5]

@@ -39,6 +39,12 @@ _NOT_CARRIED = {
     "dataWindow",
     "displayWindow",
     "lineOrder",
+    # a texture's (maketx): told that it is a MIP-mapped texture, the EXR writer expects levels vom never
+    # writes, and every frame came out with chunks missing
+    "textureformat",
+    "wrapmodes",
+    "fovcot",
+    "envlayout",
 }
 _NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "jpeg:", "ICCProfile", "Exif:")
 

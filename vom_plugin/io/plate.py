@@ -107,6 +107,19 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
 
 
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
+    """``_pick_channels``, refusing channels that hold numbers rather than a picture: 32-bit integers (EXR's
+    UINT: object IDs, sample counts) would be divided by 2^32 - 1 into a black plate."""
+    img, indices = _pick_channels(img, layer)
+    kinds = {str(img.spec.channelformat(i)) for i in indices}
+    if kinds & {"uint", "int", "uint32", "int32"}:
+        names = ", ".join(img.info.channels[i] for i in indices)
+        img.close()
+        raise InputError(f"{img.role} {img.path}: its channels {names} are 32-bit integers (an ID or count pass, "
+                         f"not a picture); a plate is half or float (or 8/16-bit) RGB")
+    return img, indices
+
+
+def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
     """(image positioned on the right part, indices of R, G, B, or of one grey channel) chosen by name.
 
     ``layer`` may name a channel prefix (``beauty`` for ``beauty.R``) or a part of a multi-part EXR. The
@@ -138,6 +151,9 @@ def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
     found = _default_rgb(channels)
     if found is not None:
         return img, found
+    if {"RY", "BY"} <= set(channels):  # a luminance/chroma EXR: Y alone would be taken for a grey plate
+        raise InputError(f"{img.role} {img.path}: a luminance/chroma EXR (Y, RY, BY); vom reads R, G, B, and Y alone "
+                         f"would lose the colour: write the plate as RGB (channels {', '.join(channels)})")
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
     if grey:
         return img, [grey[0]]
