@@ -40,6 +40,31 @@ def test_opaque_alpha_falls_back_to_luminance(tmp_path):
     np.testing.assert_array_equal(read_roto(tmp_path / "roto.png", (32, 24)), disc)
 
 
+def test_a_grey_png_with_an_opaque_alpha_reads_its_grey(tmp_path):
+    """GIMP's and Photoshop's grey exports: Y + A, the shape in Y, A opaque. The opaque alpha was taken as the
+    roto: a full-frame matte, exit 0."""
+    disc = _disc()
+    ya = np.stack([disc, np.ones_like(disc)], 2)
+    write_image(tmp_path / "roto.png", (ya * 255).astype(np.uint8), ("Y", "A"), pixel_type="uint8")
+    np.testing.assert_array_equal(read_roto(tmp_path / "roto.png", (32, 24)), disc)
+
+
+def test_a_mask_channel_beside_other_channels_is_the_roto(tmp_path):
+    """R, G, B (black) + mask, or Z + mask: the channel named mask holds the shape (it was refused as empty)."""
+    disc = _disc()
+    zeros = np.zeros_like(disc)
+    write_image(tmp_path / "a.exr", np.stack([zeros, zeros, zeros, disc], 2), ("R", "G", "B", "mask"))
+    write_image(tmp_path / "b.exr", np.stack([zeros + 5, disc], 2), ("Z", "mask"))
+    for name in ("a.exr", "b.exr"):
+        np.testing.assert_array_equal(read_roto(tmp_path / name, (32, 24)), disc)
+
+
+def test_a_roto_covering_the_whole_frame_is_refused(tmp_path):
+    write_image(tmp_path / "roto.exr", np.ones((24, 32, 1), np.float32), ("A",))
+    with pytest.raises(InputError, match=r"roto .*roto\.exr covers the whole frame: every pixel of its channel A"):
+        read_roto(tmp_path / "roto.exr", (32, 24))
+
+
 def test_named_channel_and_a_wrong_channel_name(tmp_path):
     disc, other = _disc(), _disc(cx=8)
     write_image(tmp_path / "roto.exr", np.stack([disc, other], 2), ("matte.A", "obj2.mask"))

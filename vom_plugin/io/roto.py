@@ -18,6 +18,7 @@ _ASPECT_TOLERANCE = 0.01
 
 
 _ALPHA_NAMES = ("A", "a", "alpha", "Alpha")
+_MASK_NAMES = ("mask", "matte")
 
 
 def _alpha_index(img: OpenImage) -> int | None:
@@ -49,22 +50,27 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
             raise InputError(f"roto {img.path} has no channel {channel!r}; its channels are {', '.join(channels)}")
         return read_channels(img, [channels.index(channel)])[:, :, 0], f"channel {channel}"
     alpha = _alpha_index(img)
+    if alpha is None:  # a matte written under its own name (mask, matte) beside other channels
+        named = [i for i, c in enumerate(channels) if c.rsplit(".", 1)[-1].lower() in _MASK_NAMES]
+        if len(named) == 1:
+            return read_channels(img, named)[:, :, 0], f"channel {channels[named[0]]}"
     # the RGB beside the alpha: a layered alpha (rgba.A) has its colour in the same layer (rgba.R ...)
     layer = channels[alpha].rsplit(".", 1)[0] if alpha is not None and "." in channels[alpha] else ""
     rgb = find_rgb(channels, layer) or (find_rgb(channels, "") if layer else None)
+    # a grey picture: the Y of a grey PNG with alpha (GIMP's, Photoshop's), or a lone channel
+    grey = channels.index("Y") if "Y" in channels else 0 if len(channels) == 1 else None
     if alpha is not None:
         values = read_channels(img, [alpha])[:, :, 0]
-        # A paint program's PNG often has an opaque alpha and the shape in RGB: then the alpha says nothing. A
-        # data window smaller than the frame (an autocropped roto) is not constant over the frame: 0 outside.
+        # A paint program's PNG often has an opaque alpha and the shape in RGB or grey: then the alpha says
+        # nothing. A data window smaller than the frame (an autocropped roto) is not constant over it: 0 outside.
         dw, disp = img.info.data_window, img.info.display_window
         covers = dw.x <= disp.x and dw.y <= disp.y and dw.x_end >= disp.x_end and dw.y_end >= disp.y_end
-        if rgb is None or values.min() != values.max() or not covers:
+        if (rgb is None and grey in (None, alpha)) or values.min() != values.max() or not covers:
             return values, f"channel {channels[alpha]}"
     if rgb is not None:
         return read_channels(img, rgb) @ _LUMA, "luminance of " + ", ".join(channels[i] for i in rgb)
-    if len(channels) == 1 or "Y" in channels:
-        index = channels.index("Y") if "Y" in channels else 0
-        return read_channels(img, [index])[:, :, 0], f"channel {channels[index]}"
+    if grey is not None:
+        return read_channels(img, [grey])[:, :, 0], f"channel {channels[grey]}"
     raise InputError(
         f"roto {img.path}: no alpha, R, G, B or single channel to read the mask from (channels {', '.join(channels)}); "
         "write the mask as its own file (oiiotool IN --ch CHANNEL --chnames A -o OUT)"
@@ -133,5 +139,10 @@ def read_roto(
     if not mask.any():
         raise InputError(
             f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD}; expected the object drawn in white"
+        )
+    if mask.all():  # nothing outside the object: the matte would be the whole frame, every frame
+        raise InputError(
+            f"roto {path} covers the whole frame: every pixel of its {source} is >= {THRESHOLD}; expected the object "
+            f"drawn in white on black (an opaque alpha with the shape elsewhere: write the shape as the alpha)"
         )
     return mask
