@@ -89,6 +89,19 @@ def test_open_sequence_finds_frames_on_disk(tmp_path, pattern):
     assert (seq.first, seq.last, len(seq)) == (1001, 1004, 3)
 
 
+@pytest.mark.parametrize("pattern", ["plate.####.exr", "plate.%04d.exr"])
+def test_negative_frames_spelt_as_printf_pads_them_are_found(tmp_path, pattern):
+    """printf's %04d writes -2 as -002 (the sign inside the width); vom writes -0002. Either is read: the
+    printf spelling was "missing frames -2--1" (and "frames on disk: 0-0" without a range)."""
+    _touch(tmp_path, ["plate.-002.exr", "plate.-001.exr", "plate.0000.exr", "plate.0001.exr"])
+    seq = open_sequence(str(tmp_path / pattern))
+    assert seq.frames == [-2, -1, 0, 1]
+    assert seq.path(-2) == tmp_path / "plate.-002.exr" and seq.path(1) == tmp_path / "plate.0001.exr"
+    assert open_sequence(str(tmp_path / pattern), [-2, -1, 0]).missing() == []
+    _touch(tmp_path, ["plate.-0003.exr"])  # vom's own spelling is read too
+    assert open_sequence(str(tmp_path / pattern)).frames == [-3, -2, -1, 0, 1]
+
+
 def test_open_sequence_lists_missing_frames_by_number(tmp_path):
     _touch(tmp_path, [f"plate.{f}.exr" for f in range(1001, 1021) if f not in (1003, 1004, 1005, 1010)])
     pattern = str(tmp_path / "plate.####.exr")

@@ -144,6 +144,16 @@ class _Pattern:
         sign = "-" if frame < 0 else ""
         return f"{self.head}{sign}{abs(frame):0{self.pad}d}{self.tail}"
 
+    def existing(self, frame: int) -> str:
+        """The file of ``frame`` as it is on disk: a negative frame may be spelt as printf pads it, the sign
+        inside the width (``%04d``: -002), as well as with the digits padded (-0002, what vom writes)."""
+        path = self.format(frame)
+        if frame < 0 and self.pad > 1 and not os.path.exists(path):
+            printf = f"{self.head}{frame:0{self.pad}d}{self.tail}"
+            if os.path.exists(printf):
+                return printf
+        return path
+
     def frames_on_disk(self) -> list[int]:
         """Frames whose files exist, matched on the exact padding (Nuke: more digits only without leading 0)."""
         folder, head_name = os.path.split(self.head)
@@ -158,7 +168,8 @@ class _Pattern:
             if not match:
                 continue
             digits = match.group(2)
-            if len(digits) == self.pad or (len(digits) > self.pad and not digits.startswith("0")):
+            printf_negative = match.group(1) and len(digits) == self.pad - 1  # -002 for %04d
+            if len(digits) == self.pad or printf_negative or (len(digits) > self.pad and not digits.startswith("0")):
                 frames.append(int(match.group(1) + digits))
         return sorted(frames)
 
@@ -178,7 +189,7 @@ class PlateSequence:
         return _Pattern.parse(self.pattern).pad == 0
 
     def path(self, frame: int) -> Path:
-        return Path(_Pattern.parse(self.pattern).format(int(frame)))
+        return Path(_Pattern.parse(self.pattern).existing(int(frame)))
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.frames)
