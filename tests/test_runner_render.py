@@ -721,3 +721,40 @@ def test_step_events_count_the_work_of_every_pass_and_what_the_cache_saved(shot_
     render(s, progress=events.append)
     steps = [e for e in events if e["event"] == "step"]
     assert steps[-1]["steps_cached"] == steps[-1]["steps_done"] == total
+
+
+def _render_forked(root: Path, queue: object) -> None:
+    try:
+        r = render(shot(root, "forked"))
+        queue.put(("rendered", r.frames))  # type: ignore[attr-defined]
+    except BaseException as e:  # the parent reports it
+        queue.put((type(e).__name__, str(e), getattr(e, "exit_code", None)))  # type: ignore[attr-defined]
+
+
+def test_a_render_in_a_forked_child_of_a_torch_process_is_refused_at_once(shot_dir: Path,
+                                                                          reference: dict[str, np.ndarray]) -> None:
+    """multiprocessing's default start method on Linux forks: this process has run torch and OpenImageIO (the
+    reference render), and the child's render waited forever for OpenMP's and OpenEXR's threads, which exist only
+    here. It is refused before any work, saying how to start the processes instead; a spawned one renders."""
+    import multiprocessing
+
+    for method in ("fork", "spawn"):
+        ctx = multiprocessing.get_context(method)
+        queue = ctx.Queue()
+        child = ctx.Process(target=_render_forked, args=(shot_dir, queue))
+        child.start()
+        try:
+            got = queue.get(timeout=240)
+        finally:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
+        if method == "fork":
+            kind, message, code = got
+            assert kind == "InputError" and code == 2, got
+            assert "forked from one that had loaded torch and OpenImageIO" in message and "'spawn'" in message
+            assert not (shot_dir / "forked").exists()
+        else:
+            assert got == ("rendered", list(range(1, N + 1))), got
+            for name, alpha in reference.items():
+                np.testing.assert_array_equal(read_alpha(shot_dir / "forked" / name), alpha)

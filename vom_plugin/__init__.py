@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import time
 from typing import Any
 
@@ -64,6 +65,19 @@ def _openmp_wait_default() -> None:
 
 
 _openmp_wait_default()
+
+# The libraries, among torch and OpenImageIO, that a process had loaded when it forked this one (a multiprocessing
+# pool's default start method on Linux): their thread pools (OpenMP's, OpenEXR's) keep believing in threads
+# that stayed in the parent, and a render here waits for them forever (``engine.runner.check_not_forked``).
+_FORKED_WITH: list[str] = []
+
+
+def _after_fork_in_child() -> None:
+    _FORKED_WITH[:] = [name for name in ("torch", "OpenImageIO") if name in sys.modules]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __version__ = "0.1.0"
 

@@ -581,6 +581,21 @@ class _Render:
                     self.cache.close()
 
 
+def check_not_forked() -> None:
+    """InputError in a process forked from one that had loaded torch or OpenImageIO (``multiprocessing``'s default
+    start method on Linux): OpenMP's and OpenEXR's thread pools wait there for threads that stayed in the parent,
+    so the render would hang (torch's first parallel operation, the first EXR write), and setting them up again
+    after the fork crashes OpenImageIO. Said before any work."""
+    import vom_plugin
+
+    if vom_plugin._FORKED_WITH:
+        raise InputError(
+            f"render: this process was forked from one that had loaded {' and '.join(vom_plugin._FORKED_WITH)} "
+            f"(multiprocessing's default start method on Linux), whose thread pools do not survive a fork: the "
+            f"render would hang. Start the processes with multiprocessing.get_context('spawn') (or 'forkserver'), "
+            f"or use a `vom worker`")
+
+
 def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | None = None, *, stop: Stop | None = None,
            models: LoadedModels | None = None, memo: Memo | None = None) -> RenderResult:
     """Render ``shot`` (a Shot, or a shot file's path): validate everything, then propagate, lift and write every
@@ -598,6 +613,7 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
         raise TypeError(f"render: expected a Shot or a shot file's path, got {type(shot).__name__}")
     if progress is not None and not callable(progress):
         raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")
+    check_not_forked()
     if memo is not None:
         memo.begin_render()
     job = prepare(shot, models, memo)
