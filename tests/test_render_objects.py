@@ -324,6 +324,17 @@ def test_bad_objects_in_a_shot_file_exit_2(root: Path, tmp_path: Path, capsys: p
     assert re.search(needle, capsys.readouterr().err)
 
 
+def test_the_result_lists_every_objects_files(root: Path) -> None:
+    """One sequence per object: ``paths`` holds a file a frame (the first object's); ``files`` every file
+    written, so a pipeline publishing the result does not lose the other objects' sequences."""
+    r = render(make_shot(root, "files", BOTH, out=str(root / "files" / "sh_{object}.####.exr"),
+                         cache=str(root / "cache_fast"), frames="1-2"))
+    assert [p.name for p in r.paths] == ["sh_hero.0001.exr", "sh_hero.0002.exr"]
+    assert [p.name for p in r.files] == ["sh_hero.0001.exr", "sh_dog.0001.exr", "sh_hero.0002.exr",
+                                         "sh_dog.0002.exr"]
+    assert all(p.is_file() for p in r.files)
+
+
 def test_objects_and_keyframes_together_and_object_token_without_objects(root: Path) -> None:
     from vom_plugin.errors import InputError
 

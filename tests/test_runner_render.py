@@ -677,10 +677,32 @@ def test_the_python_api_takes_a_shot_file_refuses_other_types_and_a_stop_set_bef
     with pytest.raises(TypeError, match="progress must be a function"):
         render(s, progress="json")  # type: ignore[arg-type]
     stop = Stop()
-    stop.set()  # before the render: it stops before its first frame
-    with pytest.raises(CancelledError, match=r"stopped by Stop\.set\(\) after 0 of 2 frames"):  # no signal came
+    stop.set()  # before the render: it stops before any work (no model loaded, no output folder made)
+    assert stop.is_set()
+    with pytest.raises(CancelledError, match=r"stopped by Stop\.set\(\) before the render started: no frame"):
         render(s, stop=stop)
-    assert not list((tmp_path / "o").glob("*.exr"))
+    assert not (tmp_path / "o").exists()
+    stop.clear()  # ready for another render
+    assert not stop.is_set() and render(s, stop=stop).frames == [1, 2]
+    # a field changed after the Shot was made is checked as one given to Shot(...): before any work, by name
+    for name, value, says in (("frames", "2-x", "frames"), ("working_size", "480", "working_size"),
+                              ("channel", "foo bar", "channel")):
+        changed = Shot(**{k: getattr(s, k) for k in ("plate", "out", "keyframes", "model")})
+        setattr(changed, name, value)
+        with pytest.raises(InputError, match=says):
+            render(changed)
+    # a progress callback that raises stops the render, and is not called again while it winds down
+    calls: list[str] = []
+
+    def fails(event: dict) -> None:
+        calls.append(event["event"])
+        if event["event"] == "frame":
+            raise RuntimeError(f"callback failed at {len(calls)}")
+
+    with pytest.raises(RuntimeError, match=r"callback failed at \d+") as err:
+        render(Shot(**{**{k: getattr(s, k) for k in ("plate", "keyframes", "model", "working_size")},
+                       "out": str(tmp_path / "cb" / "a.####.exr"), "frames": "1-4"}), progress=fails)
+    assert calls.count("frame") == 1 and calls[-1] == "frame" and err.value.__context__ is None, calls
     f = tmp_path / "api.yaml"
     f.write_text(yaml.safe_dump({"plate": s.plate, "out": str(tmp_path / "p" / "a.####.exr"), "frames": "1-2",
                                  "keyframes": {k: str(v) for k, v in s.keyframes.items()}, "model": "lite",

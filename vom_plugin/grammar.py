@@ -67,8 +67,9 @@ def parse_object_name(value: Any, field: str = "objects") -> str:
 
 def parse_mask_channel(value: Any, field: str = "mask_channel") -> str | None:
     """The channel of the semantic mask, written beside the alpha in its layer (``mask`` -> ``mask`` or
-    ``hero.mask``); None: not written. Not A, R, G or B (the alpha's and the plate's channels)."""
-    if value is None:
+    ``hero.mask``); None or empty: not written (the knob's help says "Empty: not written"). Not A, R, G or B
+    (the alpha's and the plate's channels)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
         raise InputError(f"{field} {value!r}: expected a channel name such as mask (letters, digits, _)")
@@ -194,7 +195,7 @@ _BY_TYPE: dict[str, Callable[[Knob, Any, str], Any]] = {"enum": _choice, "int": 
 def parse_knob(knob: Knob, value: Any, field: str | None = None) -> Any:
     """``value`` parsed by the knob's type and grammar (normalised), or InputError naming ``field``."""
     field = field or knob.name
-    if value is None and knob.default is None and not knob.required:
+    if (value is None or value == "") and knob.default is None and not knob.required:
         return None  # an optional knob left empty (mask_channel: nothing written)
     if knob.type in _BY_TYPE:
         value = _BY_TYPE[knob.type](knob, value, field)

@@ -48,7 +48,8 @@ class RenderResult:
     """What a run did. ``timings``: seconds per stage; ``cache``: hit and miss counts."""
 
     frames: list[int] = field(default_factory=list)
-    paths: list[Any] = field(default_factory=list)
+    paths: list[Any] = field(default_factory=list)  # a file a frame (the first object's, when each has a sequence)
+    files: list[Any] = field(default_factory=list)  # every file written, each object's sequence too
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     cache: dict[str, int] = field(default_factory=lambda: {
         "keys_hit": 0, "keys_miss": 0, "steps_cached": 0, "steps_computed": 0, "affinity_hit": 0,

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -290,6 +291,13 @@ class Stop:
         self.signal = signal.SIGINT if signum is None else signum
         self.by = "Stop.set()" if signum is None else signal.Signals(signum).name
 
+    def is_set(self) -> bool:
+        return self.signal is not None
+
+    def clear(self) -> None:
+        """Ready for another render (a Stop that was set stops every render given it until then)."""
+        self.signal, self.by = None, ""
+
 
 @contextlib.contextmanager
 def _signals(stop: Stop | None = None) -> Iterator[Stop]:
@@ -531,6 +539,7 @@ class _Render:
         self.result.timings["write"] += seconds
         self.result.frames.append(frame)
         self.result.paths.append(paths[0])  # the frame's file (the first object's, one sequence per object)
+        self.result.files.extend(paths)  # every file of the frame (each object's sequence)
         self.done += 1
         if self.progress:
             event = {"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
@@ -581,6 +590,24 @@ class _Render:
                     self.cache.close()
 
 
+class _CalledUntilItRaises:
+    """A caller's progress callback that raised has stopped the render: it is not called again while the render
+    winds down (its first exception is the one the caller gets, not one from a second event)."""
+
+    def __init__(self, callback: ProgressCallback) -> None:
+        self.callback: ProgressCallback | None = callback
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        callback = self.callback
+        if callback is None:
+            return
+        try:
+            callback(event)
+        except BaseException:
+            self.callback = None
+            raise
+
+
 def check_not_forked() -> None:
     """InputError in a process forked from one that had loaded torch or OpenImageIO (``multiprocessing``'s default
     start method on Linux): OpenMP's and OpenEXR's thread pools wait there for threads that stayed in the parent,
@@ -611,9 +638,18 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
         shot = Shot.from_yaml(shot)
     if not isinstance(shot, Shot):
         raise TypeError(f"render: expected a Shot or a shot file's path, got {type(shot).__name__}")
+    # checked again as a new Shot: a field set after it was made (shot.frames = "1-2") is parsed and checked as
+    # one given to Shot(...) is, before any work, not found (or crashed on) half-way
+    checked = dataclasses.replace(shot)
+    checked.source_file = shot.source_file
+    shot = checked
     if progress is not None and not callable(progress):
         raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")
     check_not_forked()
+    if stop is not None and stop.is_set():  # before the model is loaded and the output folders made
+        raise CancelledError(f"stopped by {stop.by or 'Stop.set()'} before the render started: no frame was written")
+    if progress is not None:
+        progress = _CalledUntilItRaises(progress)
     if memo is not None:
         memo.begin_render()
     job = prepare(shot, models, memo)
