@@ -89,7 +89,7 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path, tiny):
     out, shots = tmp_path / "run", tmp_path / "no_shots"
     shots.mkdir()
     L.train(_args(out, shots, max_steps=1, val_minutes=0), log=lambda m: None)
-    with pytest.raises(InputError, match="'lite' checkpoint, not --config full"):
+    with pytest.raises(InputError, match=r"changes the run's settings: --config full \(the run: lite\)"):
         L.train(_args(out, shots, resume=True, config="full", max_steps=2), log=lambda m: None)
 
 
@@ -527,3 +527,168 @@ def test_training_needs_none_of_the_render_io_modules(tmp_path: Path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "loaded lite" in r.stdout
     assert (tmp_path / "w.safetensors").stat().st_size > 1_000_000
+
+
+# -- a run that stops and resumes is the run that did not ------------------------------------------------
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return L.load_checkpoint(path)["model"]
+
+
+def test_a_run_stopped_in_its_warm_up_and_resumed_equals_the_uninterrupted_run(tmp_path: Path, tiny):
+    """Stopped at step 3 of a 10-step warm-up, a run resumed at a tenth of its learning rate for good (the
+    checkpoint's warmed-down lr was taken as the schedule's peak), and the cosine followed the wall clock, so
+    no two runs were alike. Now: the same learning rates, the same weights, to the bit."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    kw = dict(warmup_steps=10, val_minutes=0, log_every=1)
+    import signal
+
+    def stop_at_3(m: str) -> None:
+        if m.startswith("step 3 "):
+            signal.raise_signal(signal.SIGTERM)  # a preempted machine
+
+    L.train(_args(tmp_path / "a", shots, max_steps=12, **kw), log=lambda m: None)
+    assert L.train(_args(tmp_path / "b", shots, max_steps=12, **kw), log=stop_at_3)["step"] == 3
+    L.train(_args(tmp_path / "b", shots, max_steps=12, resume=True, **kw), log=lambda m: None)
+    lrs = {name: [float(r["lr"]) for r in _rows(tmp_path / name / "train.csv")] for name in "ab"}
+    assert len(lrs["a"]) == 12 and lrs["b"][:3] == lrs["a"][:3]
+    np.testing.assert_allclose(lrs["b"], lrs["a"], rtol=1e-5)  # the CSV's 6 digits
+    a, b = _state(tmp_path / "a" / "last.pt"), _state(tmp_path / "b" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    L.train(_args(tmp_path / "a2", shots, max_steps=12, **kw), log=lambda m: None)  # the same command again
+    a2 = _state(tmp_path / "a2" / "last.pt")
+    assert all(torch.equal(a[k], a2[k]) for k in a)
+
+
+def test_a_resume_takes_the_runs_settings_and_refuses_others(tmp_path: Path, tiny):
+    """`vom train --out RUN --resume --minutes 60` (the README's line) resumed a `--seed 7 --lr 1e-4` run with the
+    defaults, silently. It takes the run's own; a setting named on the command line that differs is refused."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=2, val_minutes=0, seed=7, lr=1e-4), log=lambda m: None)
+    logs: list[str] = []
+    resumed = _args(out, shots, max_steps=3, val_minutes=0, resume=True)  # seed and lr left at their defaults
+    L.train(resumed, log=logs.append)
+    assert (resumed.seed, resumed.lr) == (7, 1e-4)
+    assert any("--resume: the run's own" in m and "--seed 7" in m and "--lr 0.0001" in m for m in logs), logs
+    with pytest.raises(InputError, match=r"changes the run's settings: --seed 3 \(the run: 7\)"):
+        L.train(_args(out, shots, max_steps=4, val_minutes=0, resume=True, seed=3), log=lambda m: None)
+    with pytest.raises(InputError, match=r"changes the run's settings: --seed 3 \(the run: 7\)"):
+        L.train(_args(out, shots, max_steps=4, val_minutes=0, resume=True, seed=3), log=lambda m: None,
+                given={"seed"})
+    assert L.load_checkpoint(out / "last.pt")["step"] == 3  # nothing was trained by the refused commands
+
+
+def test_resume_without_a_run_and_a_new_run_over_an_old_one_are_refused(tmp_path: Path, tiny):
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    with pytest.raises(InputError, match=r"--resume: .*typo.*last\.pt does not exist"):
+        L.train(_args(tmp_path / "typo", shots, resume=True, val_minutes=0), log=lambda m: None)
+    assert not (tmp_path / "typo").exists()
+    L.train(_args(tmp_path / "old", shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    (tmp_path / "old" / "last.pt").unlink()  # best.pt, the CSVs stay
+    (tmp_path / "old" / "best.pt").write_bytes(b"a chosen checkpoint")
+    with pytest.raises(InputError, match=r"holds another run's best\.pt, train\.csv"):
+        L.train(_args(tmp_path / "old", shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    assert (tmp_path / "old" / "best.pt").read_bytes() == b"a chosen checkpoint"
+
+
+@pytest.mark.parametrize("cut", [0, 1000])
+def test_a_damaged_checkpoint_is_named_not_a_traceback(tmp_path: Path, tiny, cut: int):
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    data = (out / "last.pt").read_bytes()
+    (out / "last.pt").write_bytes(data[:cut])
+    for call in (lambda: L.train(_args(out, shots, max_steps=2, val_minutes=0, resume=True), log=lambda m: None),
+                 lambda: L.export_weights(out / "last.pt", tmp_path / "w.safetensors")):
+        with pytest.raises(InputError, match=r"checkpoint .*last\.pt cannot be read .*damaged or not a vom training "
+                                             r"checkpoint \(best\.pt beside it may still read\)"):
+            call()
+
+
+def test_a_new_best_checkpoints_the_run_too(tmp_path: Path, tiny, monkeypatch):
+    """Killed after a validation wrote best.pt and before the next last.pt, the resumed run still held the old best
+    score and replaced best.pt with a worse one. Each best.pt is followed by a last.pt holding its score."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    saved: list[tuple[str, float]] = []
+    real = L._atomic_save
+
+    def record(obj, path):
+        saved.append((Path(path).name, obj["best"]))
+        real(obj, path)
+
+    monkeypatch.setattr(L, "_atomic_save", record)
+    L.train(_args(tmp_path / "run", shots, max_steps=3, val_minutes=1e-6, val_hard=0, val_long=0),
+            log=lambda m: None)
+    bests = [i for i, (name, _) in enumerate(saved) if name == "best.pt"]
+    assert bests and all(saved[i + 1] == ("last.pt", saved[i][1]) for i in bests), saved
+
+
+def test_ctrl_c_checkpoints_and_says_it_stopped(tmp_path: Path, tiny):
+    """SIGINT lost up to --ckpt-minutes of work, and SIGTERM exited 0 as if the run were done; both now finish the
+    step, checkpoint it and report the signal (the CLI exits 130), and a resume drops log rows of steps after the
+    checkpoint it starts from (a killed run's), instead of writing them twice."""
+    import signal
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+
+    def log(m: str) -> None:
+        if m.startswith("step 2 "):
+            signal.raise_signal(signal.SIGINT)
+
+    summary = L.train(_args(out, shots, max_steps=10, val_minutes=0, log_every=1), log=log)
+    assert summary["stopped"] == "SIGINT" and summary["step"] == 2
+    assert L.load_checkpoint(out / "last.pt")["step"] == 2
+    with (out / "train.csv").open("a") as f:  # rows a killed run wrote after its checkpoint
+        f.write("3,1,0.1,0,0,0.1" + ",0" * len(L.LOSS_KEYS) + "\n")
+    L.train(_args(out, shots, max_steps=4, val_minutes=0, log_every=1, resume=True), log=lambda m: None)
+    assert [r["step"] for r in _rows(out / "train.csv")] == ["1", "2", "3", "4"]
+
+
+def test_validation_shots_must_be_exports_of_validation_clips(tmp_path: Path):
+    """The rendered test shots (furry_cube, ribbon_pole) were accepted into the selection set."""
+    for name in ("furry_cube", "clip_7000000"):
+        folder = tmp_path / "shots" / name
+        folder.mkdir(parents=True)
+        (folder / "plate.0001.exr").write_bytes(b"")  # refused by name, before anything is read
+    with pytest.raises(InputError, match=r"--val-shots .*shots: furry_cube is not a validation shot"):
+        V.validation_shots(tmp_path / "shots")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "--ema-decay", "1.5"], "--ema-decay: expected a number in [0, 1)"),
+    (["train", "--lr", "inf"], "--lr: expected a positive float, got 'inf'"),
+    (["train", "--stage1-steps", "-5"], "--stage1-steps: expected a whole number >= 0"),
+    (["train", "--val-minutes", "-1"], "--val-minutes: expected a number >= 0"),
+    (["benchmark", "--frames", "-2"], "--frames: expected a positive int"),
+    (["benchmark", "--size", "8"], "--size: expected a whole number >= 16"),
+    (["benchmark", "--matting-side", "0"], "--matting-side: expected a whole number >= 16"),
+    (["benchmark", "--trimap-radius", "-3"], "--trimap-radius: expected a positive int"),
+])
+def test_bad_training_and_benchmark_numbers_exit_2_naming_the_flag(argv: list[str], says: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Each was a traceback (exit 1) or accepted: --lr inf failed minutes later as "prediction has NaN"."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_export_refuses_to_write_over_its_checkpoint_or_as_a_checkpoint(tmp_path: Path, tiny,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    L.train(_args(tmp_path / "run", shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    last = tmp_path / "run" / "last.pt"
+    before = last.read_bytes()
+    for to, says in ((last, "expected a .safetensors file"), (tmp_path / "w.pt", "expected a .safetensors file")):
+        assert main(["train", "--export", str(last), "--to", str(to)]) == 2
+        assert says in capsys.readouterr().err
+    assert last.read_bytes() == before and L.load_checkpoint(last)["step"] == 1

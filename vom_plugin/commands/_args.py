@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 
 
@@ -14,7 +15,7 @@ def _number(kind: type, ok: Callable[[int | float], bool], what: str) -> Callabl
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not ok(v):
+        if not ok(v) or (isinstance(v, float) and not math.isfinite(v)):  # inf/nan pass every comparison test
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return v
 
@@ -28,6 +29,12 @@ def positive(kind: type) -> Callable[[str], int | float]:
 
 count = _number(int, lambda v: v >= 0, "a whole number >= 0")
 """An argparse type: a whole number >= 0."""
+
+non_negative = _number(float, lambda v: v >= 0, "a number >= 0")
+"""An argparse type: a number >= 0 (0 often switching something off)."""
+
+fraction_below_one = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
+"""An argparse type: a number in [0, 1) (an EMA's decay)."""
 
 
 def human_size(n: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HELP = "run vom and the baselines (static roto, optical flow, flow + closed-form) on clips and score them"
@@ -25,14 +26,24 @@ benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method."""
 METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 
 
+def _at_least(low: int) -> Callable[[str], int | float]:
+    """An argparse type: a whole number >= ``low``."""
+    from vom_plugin.commands._args import _number
+
+    return _number(int, lambda v: v >= low, f"a whole number >= {low}")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from vom_plugin.commands._args import positive
+
     p.add_argument("--data", required=True, metavar="KIND:ARG",
                    help="synth:N | shots:PATH | folder:PATH | dvm:PATH | vm108:PATH")
     p.add_argument("--model", default="default", metavar="NAME|PATH", help="weights for the vom method (default)")
     p.add_argument("--methods", nargs="+", choices=METHODS, metavar="NAME",
                    help=f"methods to run (default: {' '.join(METHODS)}; vom is skipped when no weights exist)")
-    p.add_argument("--frames", type=int, metavar="N", help="at most N frames per clip (synth: clip length, 8)")
-    p.add_argument("--size", type=int, metavar="S",
+    p.add_argument("--frames", type=positive(int), metavar="N",
+                   help="at most N frames per clip (synth: clip length, 8)")
+    p.add_argument("--size", type=_at_least(16), metavar="S",
                    help="synth: clip side (default 256); files: downscale so the long side is at most S")
     p.add_argument("--region", default="whole", choices=("whole", "narrow", "medium", "wide"))
     from vom_plugin.grammar import arg_type, default, parse_device, parse_value
@@ -42,9 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--working-size", type=arg_type(lambda t: parse_value("working_size", int(t), "--working-size")),
                    default=None, metavar="N",
                    help=f"long side at which the network runs (default: the node's, {default('working_size')})")
-    p.add_argument("--matting-side", type=int, default=480, metavar="N",
+    p.add_argument("--matting-side", type=_at_least(16), default=480, metavar="N",
                    help="closed-form matting resolution cap, long side (default 480)")
-    p.add_argument("--trimap-radius", type=int, default=6, metavar="PX",
+    p.add_argument("--trimap-radius", type=positive(int), default=6, metavar="PX",
                    help="half-width of the closed-form trimap's unknown band, pixels (default 6)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object instead of a table")
     p.add_argument("--out", metavar="DIR", help="write benchmark.json and per-clip PNG plots here")

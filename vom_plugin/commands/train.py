@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from vom_plugin.commands._args import count, positive
+from vom_plugin.commands._args import count, fraction_below_one, non_negative, positive
 
 HELP = "train the matting network on synthetic or studio data, or export a checkpoint as shipped weights"
 DESCRIPTION = """Train the HSTSG matting network.
@@ -15,7 +15,7 @@ Data: synth (generated on the fly), vm108:PATH (VideoMatting108), dvm:PATH (DVM)
 (<clip>/fg + <clip>/alpha + <clip>/bg or <clip>/comp); --library mixes in path-traced clips rendered by
 `vom clips render`, composited over photographs with camera noise, defocus and shake. Writes checkpoints
 (last.pt, best.pt), train.csv and val.csv under --out. Continue an interrupted run with --resume.
-SIGTERM checkpoints and exits.
+SIGTERM or Ctrl-C finishes the step, checkpoints and exits 130 (a second Ctrl-C stops at once).
 
 Export: vom train --export runs/lite/best.pt --to vom_plugin/weights/lite.safetensors
 """
@@ -35,9 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
                    help="start a new run from a weights file (default | lite | PATH.safetensors); weights of "
                         "another config start lite2: ImageNet trunk, the rest copied, adapters fitted")
-    p.add_argument("--distill-steps", type=int, default=300,
+    p.add_argument("--distill-steps", type=count, default=300,
                    help="with --init from another config: steps fitting the new key adapters (default 300)")
-    p.add_argument("--ema-decay", type=float, default=0.995,
+    p.add_argument("--ema-decay", type=fraction_below_one, default=0.995,
                    help="weight EMA (validated, checkpointed, exported); 0 disables (default 0.995)")
     p.add_argument("--trunk-lr-scale", type=positive(float), default=0.3,
                    help="learning-rate factor of a pretrained key trunk (default 0.3)")
@@ -64,9 +64,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=positive(float), default=4e-4, help="peak learning rate (default 4e-4)")
     p.add_argument("--threads", type=positive(int), default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--ckpt-minutes", type=positive(float), default=3.0, help="checkpoint interval")
-    p.add_argument("--val-minutes", type=float, default=10.0, help="validation interval; 0 disables")
-    p.add_argument("--stage1-steps", type=int, default=400, help="steps of stage 1 (rigid pseudo-clips)")
-    p.add_argument("--ramp-steps", type=int, default=3000, help="steps over which difficulty ramps to 1")
+    p.add_argument("--val-minutes", type=non_negative, default=10.0,
+                   help="validation interval; 0 disables validation, the last one too (no best.pt)")
+    p.add_argument("--stage1-steps", type=count, default=400, help="steps of stage 1 (rigid pseudo-clips)")
+    p.add_argument("--ramp-steps", type=count, default=3000, help="steps over which difficulty ramps to 1")
     p.add_argument("--max-steps", type=positive(int), default=None, help="stop after this many steps in all")
     p.add_argument("--shots", type=Path, default=None,
                    help="folder of rendered shots to REPORT at each validation (never used to choose checkpoints)")
@@ -125,6 +126,11 @@ def run(args: argparse.Namespace) -> int:
     if args.export is not None:
         if args.to is None:
             raise InputError("--export needs --to DEST.safetensors")
+        if args.to.suffix != ".safetensors":
+            raise InputError(f"--to {args.to}: expected a .safetensors file (the weights vom renders with); a "
+                             f"training checkpoint (.pt) is written by training itself")
+        if args.to.resolve() == args.export.resolve():
+            raise InputError(f"--to {args.to} is the checkpoint being exported")
         info = export_weights(args.export, args.to)
         print(f"exported {args.export} (step {info['step']}, {info['config']}) -> {args.to}")
         return 0
@@ -155,7 +161,12 @@ def run(args: argparse.Namespace) -> int:
                       library=library, library_share=args.library_share, val_library=val_library,
                       val_hard=args.val_hard, val_long=args.val_long, val_shots=args.val_shots,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
-    train(targs, log=lambda m: print(m, flush=True))
+    summary = train(targs, log=lambda m: print(m, flush=True))
+    if summary.get("stopped"):  # a scheduler tells a preempted run from a finished one by the exit code
+        from vom_plugin.errors import CancelledError
+
+        raise CancelledError(f"stopped by {summary['stopped']} at step {summary['step']}, checkpointed in "
+                             f"{args.out / 'last.pt'}; continue it with --resume")
     return 0
 
 

@@ -274,17 +274,34 @@ def make_ema(model: torch.nn.Module, decay: float) -> torch.optim.swa_utils.Aver
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = None) -> float:
-    """Linear warm-up, then cosine over this run's time budget from ``peak`` down to 10% of ``--lr``.
-
-    A resumed run passes the learning rate its checkpoint stopped at as ``peak``, so the schedule keeps
-    decaying across resumes instead of jumping back to ``--lr``.
-    """
+def _schedule(args: TrainArgs, run_frac: float, peak: float | None = None) -> float:
+    """The cosine part of the schedule: from ``peak`` (``--lr`` in a new run) down to 10% of ``--lr`` over this
+    run's budget. A resumed run passes the value its checkpoint stopped at as ``peak`` (``lr_peak``), so the
+    schedule keeps decaying across resumes instead of jumping back to ``--lr``."""
     top = args.lr if peak is None else min(args.lr, peak)
     floor = 0.1 * args.lr
-    warm = min(1.0, (step + 1) / max(1, args.warmup_steps))
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, run_frac))))
-    return warm * (floor + (max(top, floor) - floor) * cos)
+    return floor + (max(top, floor) - floor) * cos
+
+
+def _warm(args: TrainArgs, step: int) -> float:
+    """The linear warm-up factor at ``step`` (of the whole run: a resume inside it continues it)."""
+    return min(1.0, (step + 1) / max(1, args.warmup_steps))
+
+
+def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = None) -> float:
+    """Linear warm-up times the cosine of ``_schedule``. The warm-up is never saved into ``peak``: a run stopped
+    during it resumed at a tenth of its learning rate for the rest of its life."""
+    return _warm(args, step) * _schedule(args, run_frac, peak)
+
+
+def _cosine_now(args: TrainArgs, step: int, seconds: float, budget: float, peak: float | None) -> float:
+    """``_schedule`` now. With --max-steps the cosine runs over the steps of the whole run, from --lr: the same
+    command gives the same weights, and a run stopped and resumed with it is the run that was not. Else over this
+    run's wall-clock budget, from the ``peak`` it resumed at."""
+    if args.max_steps is not None:
+        return _schedule(args, step / max(1, args.max_steps), None)
+    return _schedule(args, seconds / max(budget, 1e-6), peak)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -296,7 +313,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """A training checkpoint, loaded without unpickling arbitrary objects (weights_only)."""
     if not path.is_file():
         raise InputError(f"checkpoint {path}: not found")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # cut short, zeroed, another program's file: torch says so in many ways
+        first = (str(e).splitlines() or ["no message"])[0][:200]
+        raise InputError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}): "
+                         f"it is damaged or not a vom training checkpoint (best.pt beside it may still read)") from None
+    if not isinstance(ck, dict) or "model" not in ck or "step" not in ck:
+        raise InputError(f"checkpoint {path}: not a vom training checkpoint (no model and step in it)")
+    return ck
 
 
 # The settings that make up the selection set: a resumed run whose set differs cannot compare scores with its best.
@@ -307,6 +332,65 @@ _SELECTION = {"size": None, "val_clips": None, "val_hard": None, "val_frames": N
 def _selection(args: dict[str, Any]) -> dict[str, Any]:
     """The selection-set settings of a run's arguments (``TrainArgs.to_json``; older checkpoints lack val_long)."""
     return {k: args.get(k, default) for k, default in _SELECTION.items()}
+
+
+# What a run is (its data, network, optimisation): a resume takes these from its checkpoint, and refuses a value
+# given on the command line that differs. The others (budget, threads, validation, device) may change.
+_RUN = ("config", "data", "seed", "batch", "size", "frames", "lr", "weight_decay", "warmup_steps", "curriculum",
+        "spike_factor", "small_lr_scale", "trunk_lr_scale", "refine", "detail", "ema_decay", "library",
+        "library_share", "train_only")
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | None, log=print) -> None:
+    """Make ``args`` the checkpoint's run (``saved``: its ``TrainArgs.to_json``). ``given``: the settings the
+    command line named (None: every one that differs from the default counts as given). A given value that
+    differs from the run's is an InputError naming both; the others are taken from the run, and said."""
+    defaults = TrainArgs(out=args.out).to_json()
+    now = args.to_json()
+    taken, clash = [], []
+    for key in _RUN:
+        if key not in saved or now[key] == saved[key]:
+            continue
+        named = key in given if given is not None else now[key] != defaults[key]
+        if named and key in ("refine", "detail"):  # --no-refine / --no-detail: train() says what the run holds
+            continue
+        if named:
+            clash.append(f"{_flag(key)} {now[key]} (the run: {saved[key]})")
+            continue
+        taken.append(key)
+    if clash:
+        raise InputError(f"--resume {args.out}: this command changes the run's settings: {'; '.join(clash)}; resume "
+                         f"with the run's settings (or without these flags), or start a new run in another --out "
+                         f"(--init WEIGHTS continues from exported weights)")
+    for key in taken:
+        value = saved[key]
+        if key == "curriculum":
+            value = Curriculum(**value)
+        elif key == "library" and value is not None:
+            value = Path(value)
+        setattr(args, key, value)
+    if taken:
+        log("--resume: the run's own " + ", ".join(f"{_flag(k)} {saved[k]}" for k in taken))
+
+
+def _drop_rows_after(path: Path, step: int) -> None:
+    """A CSV log's rows past ``step``: written after the checkpoint a resume starts from (a killed run), they
+    would be written again."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or "step" not in rows[0]:
+        return
+    at = rows[0].index("step")
+    kept = [rows[0]] + [r for r in rows[1:] if len(r) > at and r[at].isdigit() and int(r[at]) <= step]
+    if len(kept) != len(rows):
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
 
 
 def val_score(metrics: dict[str, float]) -> float:
@@ -330,8 +414,10 @@ class _Csv:
         self.f.flush()
 
 
-def train(args: TrainArgs, log=print) -> dict[str, Any]:
-    """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict."""
+def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str, Any]:
+    """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict (``stopped``: the
+    signal that ended it early, after a checkpoint). ``given``: the settings the command line named (a resume
+    refuses those that change the run; see ``resume_settings``)."""
     from vom_plugin.engine.weights import holds_module
     from vom_plugin.train import validate as V
 
@@ -339,15 +425,25 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     device = resolve_device(args.device)
     if device.type == "cuda":  # a run's crops keep one size: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
-    args.out.mkdir(parents=True, exist_ok=True)
     last = args.out / "last.pt"
     if last.exists() and not args.resume:
         raise InputError(f"--out {args.out}: holds a checkpoint already; pass --resume to continue it "
                          "or choose another folder")
+    if args.resume and not last.exists():
+        raise InputError(f"--resume: {last} does not exist, so there is no run to continue (a new run: leave out "
+                         f"--resume)")
+    if not args.resume:
+        left = [n for n in ("best.pt", "train.csv", "val.csv") if (args.out / n).exists()]
+        if left:
+            raise InputError(f"--out {args.out}: holds another run's {', '.join(left)}; a new run would replace and "
+                             f"mix into them: choose another folder")
+    args.out.mkdir(parents=True, exist_ok=True)
+    ck = load_checkpoint(last) if args.resume else None
+    if ck is not None:
+        resume_settings(args, json.loads(ck.get("args", "{}")), given, log)
     torch.manual_seed(args.seed)
     model = build(args.config).to(device)
     drop_modules(model, [m for m, kept in (("decoder.refine", args.refine), ("detail", args.detail)) if not kept])
-    ck = load_checkpoint(last) if args.resume and last.exists() else None
     if ck is not None:
         _match_modules(model, ck["model"])
         for flag, module, what, wanted in (("--no-refine", "decoder.refine", "the edge refinement", args.refine),
@@ -370,7 +466,12 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
             log(f"{last}: optimizer state has {len(ck['optimizer']['param_groups'])} parameter group(s), this "
                 f"version uses {len(opt.param_groups)}: the optimizer starts afresh")
         step, elapsed_total, best = int(ck["step"]), float(ck["elapsed_s"]), float(ck.get("best", best))
-        peak_lr = float(ck["lr"]) if "lr" in ck else None
+        if "lr_peak" in ck:
+            peak_lr = float(ck["lr_peak"])
+        elif "lr" in ck:  # a checkpoint from before lr_peak: its lr had the warm-up in it
+            peak_lr = float(ck["lr"]) / _warm(args, max(step - 1, 0))
+        for name in ("train.csv", "val.csv"):
+            _drop_rows_after(args.out / name, step)
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed {last} at step {step} ({elapsed_total / 60:.1f} min trained)")
         before, now = _selection(json.loads(ck.get("args", "{}"))), _selection(args.to_json())
@@ -423,12 +524,16 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         factor = calibrate_output_scale(model, first.frames, first.first_mask)
         log(f"fresh network: decoder head scaled by {factor:.3g} so the first outputs are O(1)")
 
-    stop = {"flag": False}
+    stop: dict[str, Any] = {"flag": False, "by": None}
 
-    def _on_term(signum, frame):  # finish the step, checkpoint, exit cleanly
-        stop["flag"] = True
+    def _on_signal(signum, frame):  # finish the step, checkpoint, exit (130): Ctrl-C loses no work either
+        if stop["flag"]:  # a second one: now, without the checkpoint
+            raise KeyboardInterrupt
+        stop["flag"], stop["by"] = True, signal.Signals(signum).name
+        log(f"{stop['by']}: stopping after this step with a checkpoint (again to stop at once, without it)")
 
-    old_term = signal.signal(signal.SIGTERM, _on_term) if _main_thread() else None
+    handled = (signal.SIGTERM, signal.SIGINT)
+    old_handlers = {s: signal.signal(s, _on_signal) for s in handled} if _main_thread() else {}
     workers = default_workers(device) if args.data_workers is None else args.data_workers
     prefetch = BatchPrefetcher(batch_spec, workers) if workers > 0 else None
     if prefetch is not None:
@@ -437,7 +542,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
     def checkpoint(path: Path) -> None:
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
-                      "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr,
+                      "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
 
     def validate() -> dict[str, float]:
@@ -480,6 +585,7 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
         if score < best:
             best = score
             checkpoint(args.out / "best.pt")
+            checkpoint(last)  # its "best" too: killed before the next one, a resume would take a worse best.pt
             msg += " (best)"
         log(f"val step {step}: {msg}")
         set_train_mode(model)
@@ -487,7 +593,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
 
     run_start = time.monotonic()
     budget = args.minutes * 60.0
-    lr = _lr_at(args, step, 0.0, peak_lr)
+    lr_peak = _cosine_now(args, step, 0.0, budget, peak_lr)
+    lr = _warm(args, step) * lr_peak
     last_ckpt = last_val = run_start
     acc: dict[str, float] = {}
     n_acc = 0
@@ -503,7 +610,8 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
             t0 = time.monotonic()
             batch, diff, static = prefetch.get(step) if prefetch is not None else batch_spec.make(source, step, encode)
             batch = batch.to(device)
-            lr = _lr_at(args, step, (now - run_start) / max(budget, 1e-6), peak_lr)
+            lr_peak = _cosine_now(args, step, now - run_start, budget, peak_lr)
+            lr = _warm(args, step) * lr_peak
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
@@ -549,15 +657,17 @@ def train(args: TrainArgs, log=print) -> dict[str, Any]:
                 checkpoint(last)
                 last_ckpt = time.monotonic()
         # A stop by signal skips the final validation: the farm/user wants the process gone, checkpointed.
-        final = validate() if not stop["flag"] and (args.val_minutes > 0 or args.max_steps is not None) else {}
+        final = validate() if not stop["flag"] and args.val_minutes > 0 else {}  # 0 disables it, the last too
         checkpoint(last)
     finally:
         if prefetch is not None:
             prefetch.close()
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
-    log(f"stopped at step {step}; {elapsed_total / 60:.1f} min trained in all; checkpoint {last}")
-    return {"step": step, "elapsed_s": elapsed_total, "best": best, "final": final, "skipped": skipped}
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+    log(f"stopped at step {step}{' by ' + stop['by'] if stop['by'] else ''}; {elapsed_total / 60:.1f} min trained "
+        f"in all; checkpoint {last}")
+    return {"step": step, "elapsed_s": elapsed_total, "best": best, "final": final, "skipped": skipped,
+            "stopped": stop["by"]}
 
 
 def _main_thread() -> bool:

@@ -7,6 +7,7 @@ when present so that training numbers and benchmark numbers are the same numbers
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +185,15 @@ def shot_valsets(root: Path) -> list[ValSet]:
 def validation_shots(root: Path) -> list[ValSet]:
     """The validation shots in ``root`` (``vom clips shots``: rendered clips never trained on, laid out as the
     test shots); a folder without any is an input error, not an empty set that would score 0."""
-    sets = shot_valsets(Path(root))
+    root = Path(root)
+    if root.is_dir():
+        for d in sorted(root.iterdir()):
+            if d.is_dir() and any(d.glob("plate.*.exr")) and not re.fullmatch(r"clip_\d+", d.name):
+                # the selection set takes only `vom clips shots` exports (clip_<seed>): the rendered test shots
+                # (furry_cube, ribbon_pole) are reported, never chosen by
+                raise InputError(f"--val-shots {root}: {d.name} is not a validation shot (`vom clips shots` names "
+                                 f"them clip_<seed>); the test shots are reported with --shots, never chosen by")
+    sets = shot_valsets(root)
     if not sets:
         raise InputError(f"--val-shots {root}: no shot folders (plate.####.exr, gt.####.exr, roto.0001.exr) in it; "
                          "make them with `vom clips shots --data-dir LIBRARY --to DIR`")
