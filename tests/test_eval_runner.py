@@ -228,6 +228,31 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'missing'}", "--methods", "static"]) == 2
 
 
+def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path):
+    """benchmark.json said model "default": which file that was, after the default changed, nobody could tell."""
+    import OpenImageIO as oiio
+    import torch
+
+    from vom_plugin import Shot, render
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    _shot(tmp_path / "shots" / "a")
+    torch.manual_seed(0)
+    save_weights(build_model("lite"), tmp_path / "w.safetensors")
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "vom", "--model",
+                 str(tmp_path / "w.safetensors"), "--working-size", "128", "--device", "cpu", "--json",
+                 "--out", str(out)]) == 0
+    weights = json.loads((out / "benchmark.json").read_text())["settings"]["weights"]
+    r = render(Shot(plate=str(tmp_path / "shots" / "a" / "plate.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
+                    keyframes={1001: str(tmp_path / "shots" / "a" / "roto.1001.exr")}, frames="1001",
+                    model=str(tmp_path / "w.safetensors"), working_size=128, device="cpu",
+                    cache=str(tmp_path / "c")))
+    stamped = oiio.ImageBuf(str(r.paths[0])).spec().getattribute("vom:weights")
+    assert weights == {"path": str(tmp_path / "w.safetensors"), "digest": stamped}
+
+
 def test_dvm_and_vm108_layouts(tmp_path):
     import cv2
 

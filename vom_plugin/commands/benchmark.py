@@ -112,6 +112,13 @@ def run(args: argparse.Namespace) -> int:
             notes.append(f"vom skipped: {info}")
         else:
             device = info
+    weights = None
+    if model is not None:  # which weights made the numbers ("default" names another file once the default changes):
+        # the digest a render stamps as vom:weights, of the tensors as stored (before the method prepares them)
+        from vom_plugin.engine.runner import _model_identity
+        from vom_plugin.engine.weights import weights_path
+
+        weights = {"path": str(weights_path(args.model)), "digest": _model_identity(model)}
     from vom_plugin.grammar import default
 
     working = args.working_size or default("working_size")
@@ -131,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
                        "working_size": working, "matting_side": args.matting_side,
                        "trimap_radius": args.trimap_radius, "frames": args.frames,
                        "size": args.size, "notes": notes}
+    if weights is not None:
+        result.settings["weights"] = weights
     backgrounds = _shots_backgrounds(args.data)
     if backgrounds is not None:  # which pictures the shots are: the same command elsewhere makes other ones
         result.settings["backgrounds"] = backgrounds
