@@ -112,14 +112,22 @@ def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path):
     from vom_plugin.model import build_model
 
     model = build_model("lite")
+    import json
+
+    run = L.TrainArgs(out=tmp_path, data="folder:/studio/mattes", seed=7, init=Path("/w/lite.safetensors"),
+                      val_shots=Path("/val/shots")).to_json()
     ck = {"model": model.state_dict(), "optimizer": {}, "step": 12, "elapsed_s": 60.0, "best": 1.0,
-          "config": "lite", "torch_rng": torch.get_rng_state(), "args": "{}"}
+          "config": "lite", "torch_rng": torch.get_rng_state(), "args": json.dumps(run)}
     torch.save(ck, tmp_path / "best.pt")
     dest = tmp_path / "w" / "lite.safetensors"
     assert main(["train", "--export", str(tmp_path / "best.pt"), "--to", str(dest)]) == 0
     with safe_open(str(dest), framework="pt") as f:
         meta = f.metadata()
-        assert meta["config"] == "lite" and meta["step"] == "12"
+        assert meta["config"] == "lite" and meta["step"] == "12" and meta["checkpoint"] == "best.pt"
+        # its lineage: where the run started, on what data, and the selection set best.pt was chosen on
+        assert meta["initial_weights"] == "/w/lite.safetensors"
+        assert json.loads(meta["run"])["data"] == "folder:/studio/mattes" and json.loads(meta["run"])["seed"] == 7
+        assert json.loads(meta["chosen_on"])["val_shots"] == "/val/shots"
         assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64, torch.long) for k in f.keys())
     loaded = load_model(str(dest))
     key = next(k for k, v in model.state_dict().items() if v.is_floating_point() and v.numel() > 10)

@@ -688,7 +688,14 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
     else:
         model.load_state_dict(ck["model"])
     meta = {"step": str(ck["step"]), "trained_minutes": f"{ck['elapsed_s'] / 60:.1f}", "source": "vom train",
-            "weights": "ema" if "ema" in ck else "raw"}
+            "weights": "ema" if "ema" in ck else "raw", "checkpoint": checkpoint.name}
+    run = json.loads(ck.get("args", "{}"))
+    if run:  # the run that made it: where it started, on what, and the sets its best.pt was chosen on
+        meta["initial_weights"] = str(run.get("init") or ("ImageNet trunk (the train extra)" if run.get("config") ==
+                                                          "lite2" else "random"))
+        meta["run"] = json.dumps({k: run.get(k) for k in ("config", "data", "seed", "batch", "size", "frames", "lr",
+                                                           "library", "library_share", "curriculum")}, sort_keys=True)
+        meta["chosen_on"] = json.dumps(_selection(run), sort_keys=True)
     meta.update(metadata or {})
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, dest, fp16=True, metadata=meta)
