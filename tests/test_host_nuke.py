@@ -126,6 +126,9 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
     nk.message = lambda m: nk.messages.append(m)  # type: ignore[attr-defined]
     nk.executeInMainThread = lambda fn, args=(), kwargs=None: fn(*args, **(kwargs or {}))  # type: ignore
     nk.thisNode = lambda: None  # type: ignore[attr-defined]
+    nk.all_nodes = []  # type: ignore[attr-defined]  # what allNodes finds (the tests' other nodes)
+    nk.allNodes = lambda cls=None, group=None, recurseGroups=False: [  # type: ignore[attr-defined]
+        n for n in nk.all_nodes if cls is None or n.Class() == cls]  # type: ignore[attr-defined]
     return nk
 
 
@@ -309,6 +312,24 @@ def test_prepare_shot_from_upstream_read(host: types.ModuleType, fake_nuke: type
     # rendered beside their files, then moved into place (or dropped where the file had the same picture)
     assert all(Path(p.replace(".new.", ".")).is_file() and not Path(p).exists() for *_, p in fake_nuke.renders)
     assert len(fake_nuke.deleted) == 1
+
+
+def test_two_vom_nodes_writing_one_output_are_refused(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                       tmp_path: Path) -> None:
+    """Two VOM Matte nodes with one Output (a copied node): the second render replaced the first's frames, and
+    the first node's Read showed the other matte; both said done. Another spelling of the same files is caught."""
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024})
+    node = _gizmo(tmp_path)
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    other = _gizmo(tmp_path, out=str(tmp_path / "out" / "alpha.%04d.exr"))
+    other._name = "VOM_Matte2"
+    fake_nuke.all_nodes = [node, other]
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Output .*alpha\.####\.exr is also the Output of "
+                                             r"VOM_Matte2; each VOM Matte node needs its own"):
+        host.prepare_shot(node)
+    assert not fake_nuke.renders  # refused before the roto was baked
+    other.knobs["out"].setValue(str(tmp_path / "out" / "other.####.exr"))
+    host.prepare_shot(node)
 
 
 def test_prepare_shot_bakes_a_processed_source(host: types.ModuleType, fake_nuke: types.ModuleType,

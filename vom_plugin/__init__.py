@@ -10,16 +10,7 @@ import importlib
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # what type checkers and IDEs see of the lazy names below
-    from vom_plugin.engine.runner import RenderResult as RenderResult
-    from vom_plugin.engine.runner import Stop as Stop
-    from vom_plugin.engine.runner import render as render
-    from vom_plugin.engine.shot import Shot as Shot
-    from vom_plugin.errors import CancelledError as CancelledError
-    from vom_plugin.errors import InputError as InputError
-    from vom_plugin.errors import VomError as VomError
+from typing import Any
 
 
 def _runnable_now(samples: int = 8, interval_s: float = 0.002) -> float | None:

@@ -13,6 +13,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+_PRINTF = re.compile(r"%0?(\d*)d")
+
+
+def frame_path(pattern: str, frame: int) -> str:
+    """The file of ``frame`` in a vom pattern (``####``, ``@@@@``, ``%04d``: the padding is the minimum)."""
+    folder, name = os.path.split(pattern)
+    m = re.search(r"#+|@+", name)
+    if m:
+        width = m.end() - m.start()
+        name = name[:m.start()] + f"{frame:0{width}d}" + name[m.end():]
+    else:
+        p = _PRINTF.search(name)
+        if p is None:
+            return pattern
+        width = int(p.group(1) or 0)
+        name = name[:p.start()] + f"{frame:0{width}d}" + name[p.end():]
+    return os.path.join(folder, name)
+
 
 def range_parts(text: str) -> list[str]:
     """The parts of a frame range as vom reads it (``io.sequence``): commas or spaces between parts

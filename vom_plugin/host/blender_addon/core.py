@@ -101,20 +101,7 @@ def sequence_pattern(path: str) -> tuple[str, int, int]:
     return os.path.join(folder, name[:m.start()] + "#" * digits + name[m.end():]), int(m.group()), digits
 
 
-def frame_path(pattern: str, frame: int) -> str:
-    """The file of ``frame`` in a vom pattern (``####``, ``@@@@``, ``%04d``: the padding is the minimum)."""
-    folder, name = os.path.split(pattern)
-    m = re.search(r"#+|@+", name)
-    if m:
-        width = m.end() - m.start()
-        name = name[:m.start()] + f"{frame:0{width}d}" + name[m.end():]
-    else:
-        p = _PRINTF.search(name)
-        if p is None:
-            return pattern
-        width = int(p.group(1) or 0)
-        name = name[:p.start()] + f"{frame:0{width}d}" + name[p.end():]
-    return os.path.join(folder, name)
+frame_path = common.frame_path
 
 
 def pattern_digits(pattern: str) -> int:
