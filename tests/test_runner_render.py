@@ -753,11 +753,12 @@ def _render_forked(root: Path, queue: object) -> None:
         queue.put((type(e).__name__, str(e), getattr(e, "exit_code", None)))  # type: ignore[attr-defined]
 
 
-def test_a_render_in_a_forked_child_of_a_torch_process_is_refused_at_once(shot_dir: Path,
-                                                                          reference: dict[str, np.ndarray]) -> None:
-    """multiprocessing's default start method on Linux forks: this process has run torch and OpenImageIO (the
-    reference render), and the child's render waited forever for OpenMP's and OpenEXR's threads, which exist only
-    here. It is refused before any work, saying how to start the processes instead; a spawned one renders."""
+def test_a_render_in_a_forked_child_of_a_rendering_process_is_refused_at_once(
+        shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
+    """multiprocessing's default start method on Linux forks: this process has rendered (the reference render),
+    and the child's render waited forever for OpenMP's and OpenEXR's threads, which exist only here. It is refused
+    before any work, saying how to start the processes instead; a spawned one renders. (A process that only
+    imported torch and OpenImageIO forks children that render: tests/test_runner_cli.py.)"""
     import multiprocessing
 
     for method in ("fork", "spawn"):
@@ -774,9 +775,20 @@ def test_a_render_in_a_forked_child_of_a_torch_process_is_refused_at_once(shot_d
         if method == "fork":
             kind, message, code = got
             assert kind == "InputError" and code == 2, got
-            assert "forked from one that had loaded torch and OpenImageIO" in message and "'spawn'" in message
+            assert "forked from one that had rendered" in message and "'spawn'" in message
             assert not (shot_dir / "forked").exists()
         else:
             assert got == ("rendered", list(range(1, N + 1))), got
             for name, alpha in reference.items():
                 np.testing.assert_array_equal(read_alpha(shot_dir / "forked" / name), alpha)
+    # a parent that only imported them (Celery's prefork, gunicorn --preload): its forked children render
+    script = (f"import multiprocessing, sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+              "import torch, OpenImageIO, vom_plugin\n"
+              "from test_runner_render import _render_forked\n"
+              "from pathlib import Path\n"
+              "ctx = multiprocessing.get_context('fork'); q = ctx.Queue()\n"
+              f"c = ctx.Process(target=_render_forked, args=(Path({str(shot_dir)!r}), q)); c.start()\n"
+              "print(q.get(timeout=240)); c.join()\n")
+    shutil.rmtree(shot_dir / "forked")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.stdout.strip() == f"('rendered', {list(range(1, N + 1))})", run.stdout + run.stderr

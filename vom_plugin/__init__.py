@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 import time
 from typing import Any
 
@@ -66,14 +65,16 @@ def _openmp_wait_default() -> None:
 
 _openmp_wait_default()
 
-# The libraries, among torch and OpenImageIO, that a process had loaded when it forked this one (a multiprocessing
-# pool's default start method on Linux): their thread pools (OpenMP's, OpenEXR's) keep believing in threads
-# that stayed in the parent, and a render here waits for them forever (``engine.runner.check_not_forked``).
-_FORKED_WITH: list[str] = []
+# Whether this process has rendered (read plates, loaded a model: torch's OpenMP pool and OpenEXR's threads have
+# started) when it forks a child (a multiprocessing pool's default start method on Linux): those pools keep
+# believing in threads that stayed in the parent, and a render in the child waits for them forever
+# (``engine.runner.check_not_forked``). A process that only imported them forks safely (Celery, gunicorn
+# --preload); VOM_ALLOW_FORK=1 lets a child render anyway.
+_POOLS = {"started": False, "inherited": False}
 
 
 def _after_fork_in_child() -> None:
-    _FORKED_WITH[:] = [name for name in ("torch", "OpenImageIO") if name in sys.modules]
+    _POOLS["inherited"] = _POOLS["started"]
 
 
 if hasattr(os, "register_at_fork"):

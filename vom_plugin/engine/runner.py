@@ -609,18 +609,19 @@ class _CalledUntilItRaises:
 
 
 def check_not_forked() -> None:
-    """InputError in a process forked from one that had loaded torch or OpenImageIO (``multiprocessing``'s default
-    start method on Linux): OpenMP's and OpenEXR's thread pools wait there for threads that stayed in the parent,
-    so the render would hang (torch's first parallel operation, the first EXR write), and setting them up again
-    after the fork crashes OpenImageIO. Said before any work."""
+    """InputError in a process forked from one that had rendered (``multiprocessing``'s default start method on
+    Linux): OpenMP's and OpenEXR's thread pools wait there for threads that stayed in the parent, so the render
+    would hang (torch's first parallel operation, the first EXR write), and setting them up again after the fork
+    crashes OpenImageIO. Said before any work; then marks this process as one whose pools run."""
     import vom_plugin
 
-    if vom_plugin._FORKED_WITH:
+    if vom_plugin._POOLS["inherited"] and os.environ.get("VOM_ALLOW_FORK", "") != "1":
         raise InputError(
-            f"render: this process was forked from one that had loaded {' and '.join(vom_plugin._FORKED_WITH)} "
-            f"(multiprocessing's default start method on Linux), whose thread pools do not survive a fork: the "
-            f"render would hang. Start the processes with multiprocessing.get_context('spawn') (or 'forkserver'), "
-            f"or use a `vom worker`")
+            "render: this process was forked from one that had rendered (multiprocessing's default start method on "
+            "Linux), and torch's and OpenEXR's thread pools do not survive a fork: the render would hang. Start the "
+            "processes with multiprocessing.get_context('spawn') (or 'forkserver'), or render only in the children "
+            "(VOM_ALLOW_FORK=1 renders anyway)")
+    vom_plugin._POOLS["started"] = True  # from here on this process's pools may run: a child of it would hang
 
 
 def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | None = None, *, stop: Stop | None = None,
