@@ -198,14 +198,20 @@ def test_cli_train_library_option_reaches_the_loop(tmp_path: Path, monkeypatch):
     import vom_plugin.train.loop as L
 
     seen = {}
-    monkeypatch.setattr(L, "train", lambda args, log=print: seen.setdefault("args", args))
+    def fake_train(args, log=print, given=None):
+        seen.update(args=args, given=given)
+        return {"step": 0}
+
+    monkeypatch.setattr(L, "train", fake_train)
     monkeypatch.setenv("VOM_CLIPS_DIR", str(tmp_path / "default-lib"))
     assert main(["train", "--out", str(tmp_path / "run"), "--library"]) == 0
     assert seen["args"].library == tmp_path / "default-lib" and seen["args"].library_share == 0.5
+    assert seen["given"] == {"library"}  # what a resume may not change; the rest left to the run
     seen.clear()
     assert main(["train", "--out", str(tmp_path / "run"), "--library", str(tmp_path / "lib"),
                  "--library-share", "0.3"]) == 0
     assert seen["args"].library == tmp_path / "lib" and seen["args"].library_share == 0.3
+    assert seen["given"] == {"library", "library_share"}
     seen.clear()
     assert main(["train", "--out", str(tmp_path / "run")]) == 0
     assert seen["args"].library is None and seen["args"].val_library is None

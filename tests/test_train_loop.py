@@ -696,7 +696,54 @@ def test_export_refuses_to_write_over_its_checkpoint_or_as_a_checkpoint(tmp_path
     L.train(_args(tmp_path / "run", shots, max_steps=1, val_minutes=0), log=lambda m: None)
     last = tmp_path / "run" / "last.pt"
     before = last.read_bytes()
-    for to, says in ((last, "expected a .safetensors file"), (tmp_path / "w.pt", "expected a .safetensors file")):
+    for to, says in ((last, "is the checkpoint being exported"), (tmp_path / "w.pt", "expected a .safetensors file")):
         assert main(["train", "--export", str(last), "--to", str(to)]) == 2
         assert says in capsys.readouterr().err
     assert last.read_bytes() == before and L.load_checkpoint(last)["step"] == 1
+
+
+def test_resume_settings_named_values_moved_data_and_old_fields(tmp_path: Path) -> None:
+    saved = L.TrainArgs(out=tmp_path, batch=8, data="folder:/mnt/a/mattes",
+                        curriculum=Curriculum(stage1_steps=5, ramp_steps=9)).to_json()
+    saved["curriculum"]["a_field_since_removed"] = 1
+    logs: list[str] = []
+    # --batch 4 named on the command line (the default's value): refused, not silently trained at 8
+    with pytest.raises(InputError, match=r"--batch 4 \(the run: 8\)"):
+        L.resume_settings(L.TrainArgs(out=tmp_path), saved, {"batch"}, logs.append)
+    # the data named at another path of the same kind: it moved; the rest is the run's (an old field dropped)
+    args = L.TrainArgs(out=tmp_path, data="folder:/mnt/b/mattes")
+    L.resume_settings(args, saved, {"data"}, logs.append)
+    assert (args.data, args.batch, args.curriculum) == ("folder:/mnt/b/mattes", 8, Curriculum(5, 9))
+    assert any("data is read from folder:/mnt/b/mattes now (it was folder:/mnt/a/mattes)" in m for m in logs)
+    assert any("--stage1-steps/--ramp-steps" in m for m in logs), logs  # not "--curriculum"
+    with pytest.raises(InputError, match=r"--data synth \(the run: folder:/mnt/a/mattes\)"):
+        L.resume_settings(L.TrainArgs(out=tmp_path, data="synth"), saved, {"data"}, logs.append)
+
+
+def test_extending_a_max_steps_run_goes_on_from_where_its_rate_was(tmp_path: Path, tiny) -> None:
+    """A finished 6-step run resumed with --max-steps 12 jumped from the floor back up near --lr."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    kw = dict(warmup_steps=0, val_minutes=0, log_every=1)
+    L.train(_args(tmp_path / "r", shots, max_steps=6, **kw), log=lambda m: None)
+    L.train(_args(tmp_path / "r", shots, max_steps=12, resume=True, **kw), log=lambda m: None)
+    lrs = [float(r["lr"]) for r in _rows(tmp_path / "r" / "train.csv")]
+    assert len(lrs) == 12 and all(b <= a * 1.0001 for a, b in zip(lrs, lrs[1:], strict=False)), lrs
+
+
+def test_batch_workers_leave_ctrl_c_to_the_training_process() -> None:
+    """Ctrl-C reaches the whole process group: a prefetch worker that died of it made the next batch raise
+    KeyboardInterrupt in training, which then stopped without its checkpoint."""
+    import signal
+
+    from vom_plugin.train import prefetch
+    from vom_plugin.train.prefetch import BatchSpec
+
+    before, threads = signal.getsignal(signal.SIGINT), torch.get_num_threads()
+    try:
+        prefetch._start_worker(BatchSpec(data="synth", seed=0, size=32, frames=3, batch=1, curriculum=Curriculum(),
+                                         library=None, library_share=0.5))
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+        torch.set_num_threads(threads)

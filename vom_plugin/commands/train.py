@@ -25,10 +25,10 @@ _DEFAULT_LIBRARY = Path("<default>")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default="lite", choices=("lite", "lite2", "full"),
+    p.add_argument("--config", default=None, choices=("lite", "lite2", "full"),
                    help="model configuration (default lite, the shipped one; lite2: EfficientNet-lite0 key trunk "
                         "started from ImageNet weights of the train extra)")
-    p.add_argument("--data", default="synth", help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
+    p.add_argument("--data", default=None, help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
     p.add_argument("--minutes", type=positive(float), default=10.0, help="wall-clock budget of this run")
     p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -37,9 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "another config start lite2: ImageNet trunk, the rest copied, adapters fitted")
     p.add_argument("--distill-steps", type=count, default=300,
                    help="with --init from another config: steps fitting the new key adapters (default 300)")
-    p.add_argument("--ema-decay", type=fraction_below_one, default=0.995,
+    p.add_argument("--ema-decay", type=fraction_below_one, default=None,
                    help="weight EMA (validated, checkpointed, exported); 0 disables (default 0.995)")
-    p.add_argument("--trunk-lr-scale", type=positive(float), default=0.3,
+    p.add_argument("--trunk-lr-scale", type=positive(float), default=None,
                    help="learning-rate factor of a pretrained key trunk (default 0.3)")
     p.add_argument("--no-refine", action="store_true",
                    help="train without the learned edge refinement (the plain guided filter): the control "
@@ -57,24 +57,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--device", default="auto", type=arg_type(parse_device),
                    help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--seed", type=int, default=0, help="run seed: data and initialisation (default 0)")
-    p.add_argument("--batch", type=positive(int), default=4, help="clips per step (default 4)")
-    p.add_argument("--size", type=positive(int), default=256, help="square crop size, multiple of 16 (default 256)")
-    p.add_argument("--frames", type=positive(int), default=3, help="frames per training clip, >= 3 (default 3)")
-    p.add_argument("--lr", type=positive(float), default=4e-4, help="peak learning rate (default 4e-4)")
+    p.add_argument("--seed", type=int, default=None, help="run seed: data and initialisation (default 0)")
+    p.add_argument("--batch", type=positive(int), default=None, help="clips per step (default 4)")
+    p.add_argument("--size", type=positive(int), default=None, help="square crop size, multiple of 16 (default 256)")
+    p.add_argument("--frames", type=positive(int), default=None, help="frames per training clip, >= 3 (default 3)")
+    p.add_argument("--lr", type=positive(float), default=None, help="peak learning rate (default 4e-4)")
     p.add_argument("--threads", type=positive(int), default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--ckpt-minutes", type=positive(float), default=3.0, help="checkpoint interval")
     p.add_argument("--val-minutes", type=non_negative, default=10.0,
                    help="validation interval; 0 disables validation, the last one too (no best.pt)")
-    p.add_argument("--stage1-steps", type=count, default=400, help="steps of stage 1 (rigid pseudo-clips)")
-    p.add_argument("--ramp-steps", type=count, default=3000, help="steps over which difficulty ramps to 1")
+    p.add_argument("--stage1-steps", type=count, default=None, help="steps of stage 1 (rigid pseudo-clips)")
+    p.add_argument("--ramp-steps", type=count, default=None, help="steps over which difficulty ramps to 1")
     p.add_argument("--max-steps", type=positive(int), default=None, help="stop after this many steps in all")
     p.add_argument("--shots", type=Path, default=None,
                    help="folder of rendered shots to REPORT at each validation (never used to choose checkpoints)")
     p.add_argument("--library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
                    help="mix in clips from a rendered clip library (`vom clips render`); without DIR the default "
                    "library (VOM_CLIPS_DIR or ~/.cache/vom-clips)")
-    p.add_argument("--library-share", type=float, default=0.5, metavar="F",
+    p.add_argument("--library-share", type=float, default=None, metavar="F",
                    help="with --library: fraction of training clips taken from it (default 0.5)")
     p.add_argument("--val-library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
                    help="also validate on a library's held-out clips (seed %% 10 == 9, never trained on) and choose "
@@ -112,6 +112,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--to", type=Path, default=None, help="with --export or --calibrate: destination .safetensors")
 
 
+# The run's settings whose flags default to None: left out, they are TrainArgs' defaults (the one place they are
+# written) and a resume takes the run's own; named, a resume refuses a value that changes the run.
+_RUN_FLAGS = {"config": "config", "data": "data", "seed": "seed", "batch": "batch", "size": "size", "frames": "frames",
+              "lr": "lr", "ema_decay": "ema_decay", "trunk_lr_scale": "trunk_lr_scale",
+              "library_share": "library_share", "stage1_steps": "curriculum", "ramp_steps": "curriculum"}
+
+
+def _given(args: argparse.Namespace) -> set[str]:
+    """The run settings named on the command line; fills in the defaults of those that were not."""
+    from vom_plugin.train.data import Curriculum
+    from vom_plugin.train.loop import TrainArgs
+
+    defaults, curriculum, given = TrainArgs(out=Path()), Curriculum(), set()
+    for dest, key in _RUN_FLAGS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, getattr(curriculum if key == "curriculum" else defaults, dest))
+        else:
+            given.add(key)
+    for key, named in (("library", args.library is not None), ("train_only", args.train_only is not None),
+                       ("refine", args.no_refine), ("detail", args.no_detail)):
+        if named:
+            given.add(key)
+    return given
+
+
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.extras import require
@@ -121,16 +146,17 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train.data import Curriculum
     from vom_plugin.train.loop import TrainArgs, export_weights, train
 
+    given = _given(args)
     if args.calibrate is not None:
         return _calibrate(args)
     if args.export is not None:
         if args.to is None:
             raise InputError("--export needs --to DEST.safetensors")
+        if args.to.resolve() == args.export.resolve():
+            raise InputError(f"--to {args.to} is the checkpoint being exported")
         if args.to.suffix != ".safetensors":
             raise InputError(f"--to {args.to}: expected a .safetensors file (the weights vom renders with); a "
                              f"training checkpoint (.pt) is written by training itself")
-        if args.to.resolve() == args.export.resolve():
-            raise InputError(f"--to {args.to} is the checkpoint being exported")
         info = export_weights(args.export, args.to)
         print(f"exported {args.export} (step {info['step']}, {info['config']}) -> {args.to}")
         return 0
@@ -161,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
                       library=library, library_share=args.library_share, val_library=val_library,
                       val_hard=args.val_hard, val_long=args.val_long, val_shots=args.val_shots,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
-    summary = train(targs, log=lambda m: print(m, flush=True))
+    summary = train(targs, log=lambda m: print(m, flush=True), given=given)
     if summary.get("stopped"):  # a scheduler tells a preempted run from a finished one by the exit code
         from vom_plugin.errors import CancelledError
 

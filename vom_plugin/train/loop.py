@@ -295,12 +295,18 @@ def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = Non
     return _warm(args, step) * _schedule(args, run_frac, peak)
 
 
-def _cosine_now(args: TrainArgs, step: int, seconds: float, budget: float, peak: float | None) -> float:
+def _cosine_now(args: TrainArgs, step: int, seconds: float, budget: float, peak: float | None,
+                plan: tuple[int, bool]) -> float:
     """``_schedule`` now. With --max-steps the cosine runs over the steps of the whole run, from --lr: the same
-    command gives the same weights, and a run stopped and resumed with it is the run that was not. Else over this
-    run's wall-clock budget, from the ``peak`` it resumed at."""
-    if args.max_steps is not None:
+    command gives the same weights, and a run stopped and resumed with it is the run that was not. A resume that
+    moves --max-steps (a run extended) goes on from the ``peak`` it stopped at over the steps left, and without
+    --max-steps over this run's wall-clock budget. ``plan``: (the step this run started at, whether its
+    --max-steps is the one the run was started with)."""
+    start, same = plan
+    if args.max_steps is not None and same:
         return _schedule(args, step / max(1, args.max_steps), None)
+    if args.max_steps is not None:
+        return _schedule(args, (step - start) / max(1, args.max_steps - start), peak)
     return _schedule(args, seconds / max(budget, 1e-6), peak)
 
 
@@ -341,8 +347,24 @@ _RUN = ("config", "data", "seed", "batch", "size", "frames", "lr", "weight_decay
         "library_share", "train_only")
 
 
+_FLAGS = {"curriculum": "--stage1-steps/--ramp-steps", "weight_decay": "the weight decay",
+          "warmup_steps": "the warm-up steps", "spike_factor": "the divergence guard",
+          "small_lr_scale": "the output layers' learning-rate factor", "refine": "--no-refine", "detail": "--no-detail"}
+
+
 def _flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
+    """How a run setting is named to the user: its flag, or what it is when it has none."""
+    return _FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
+def _moved(key: str, saved: Any, now: Any) -> bool:
+    """The run's data or library named at another path, of the same kind: the data moved (another mount, another
+    machine), not another run's."""
+    if key == "library":
+        return saved is not None and now is not None
+    if key == "data":
+        return str(saved).partition(":")[0] == str(now).partition(":")[0] and ":" in str(saved)
+    return False
 
 
 def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | None, log=print) -> None:
@@ -358,6 +380,9 @@ def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | No
         named = key in given if given is not None else now[key] != defaults[key]
         if named and key in ("refine", "detail"):  # --no-refine / --no-detail: train() says what the run holds
             continue
+        if named and _moved(key, saved[key], now[key]):
+            log(f"--resume: the run's {key} is read from {now[key]} now (it was {saved[key]})")
+            continue
         if named:
             clash.append(f"{_flag(key)} {now[key]} (the run: {saved[key]})")
             continue
@@ -368,8 +393,8 @@ def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | No
                          f"(--init WEIGHTS continues from exported weights)")
     for key in taken:
         value = saved[key]
-        if key == "curriculum":
-            value = Curriculum(**value)
+        if key == "curriculum":  # the fields this version knows (a checkpoint may hold one since removed)
+            value = Curriculum(**{k: v for k, v in value.items() if k in Curriculum.__dataclass_fields__})
         elif key == "library" and value is not None:
             value = Path(value)
         setattr(args, key, value)
@@ -530,7 +555,8 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         if stop["flag"]:  # a second one: now, without the checkpoint
             raise KeyboardInterrupt
         stop["flag"], stop["by"] = True, signal.Signals(signum).name
-        log(f"{stop['by']}: stopping after this step with a checkpoint (again to stop at once, without it)")
+        # os.write, not print: a signal that lands while the loop prints would make print raise (reentrant call)
+        os.write(2, f"{stop['by']}: stopping after this step with a checkpoint (again to stop at once)\n".encode())
 
     handled = (signal.SIGTERM, signal.SIGINT)
     old_handlers = {s: signal.signal(s, _on_signal) for s in handled} if _main_thread() else {}
@@ -543,6 +569,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
                       "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
+                      "max_steps": plan_steps,
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
 
     def validate() -> dict[str, float]:
@@ -593,7 +620,9 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
 
     run_start = time.monotonic()
     budget = args.minutes * 60.0
-    lr_peak = _cosine_now(args, step, 0.0, budget, peak_lr)
+    plan = (step, ck is None or ck.get("max_steps", args.max_steps) == args.max_steps)
+    plan_steps = args.max_steps
+    lr_peak = _cosine_now(args, step, 0.0, budget, peak_lr, plan)
     lr = _warm(args, step) * lr_peak
     last_ckpt = last_val = run_start
     acc: dict[str, float] = {}
@@ -610,7 +639,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             t0 = time.monotonic()
             batch, diff, static = prefetch.get(step) if prefetch is not None else batch_spec.make(source, step, encode)
             batch = batch.to(device)
-            lr_peak = _cosine_now(args, step, now - run_start, budget, peak_lr)
+            lr_peak = _cosine_now(args, step, now - run_start, budget, peak_lr, plan)
             lr = _warm(args, step) * lr_peak
             for g in opt.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)

@@ -14,6 +14,7 @@ seconds and workers would only take cores from it, so there the default is none.
 from __future__ import annotations
 
 import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,9 @@ _worker: dict[str, Any] = {}
 
 
 def _start_worker(spec: BatchSpec) -> None:
+    # Ctrl-C reaches the terminal's whole process group: the training process checkpoints and stops the pool;
+    # a worker killed by it first made the next batch raise KeyboardInterrupt there, and no checkpoint was written
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)  # one core per worker: the pool is the parallelism
     try:
         _worker.update(spec=spec, source=open_source(spec), encode=network_encoder())

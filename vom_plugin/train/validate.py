@@ -188,7 +188,8 @@ def validation_shots(root: Path) -> list[ValSet]:
     root = Path(root)
     if root.is_dir():
         for d in sorted(root.iterdir()):
-            if d.is_dir() and any(d.glob("plate.*.exr")) and not re.fullmatch(r"clip_\d+", d.name):
+            if (d.is_dir() and not d.name.startswith(".") and any(d.glob("plate.*.exr"))
+                    and not re.fullmatch(r"clip_\d+", d.name)):  # a dot folder: an export in progress (shot_valsets)
                 # the selection set takes only `vom clips shots` exports (clip_<seed>): the rendered test shots
                 # (furry_cube, ribbon_pole) are reported, never chosen by
                 raise InputError(f"--val-shots {root}: {d.name} is not a validation shot (`vom clips shots` names "
