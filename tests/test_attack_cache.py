@@ -268,6 +268,7 @@ def test_an_entry_under_another_key_is_a_miss_kept_for_its_workers(
     r = render(_shot(root, tmp_path / "out", cache))
     _assert_clean(r, tmp_path / "out", clean)
     assert r.cache["steps_cached"] == 0 and len(r.warnings) == 1 and says in r.warnings[0], r.warnings
+    assert entry.read_bytes() == before  # not written over by the recomputation either
 
 
 def test_an_entry_claiming_the_key_without_its_digest_is_damaged(

@@ -43,7 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vom_plugin.engine.cache_entry import BadEntry, OtherKey, decode, encode, file_is_marked
+from vom_plugin.engine.cache_entry import (
+    BadEntry,
+    OtherKey,
+    decode,
+    encode,
+    file_is_marked,
+    signed_by_another_key,
+)
 from vom_plugin.errors import InputError, VomError
 
 LOCK_NAME = ".vom-cache.lock"
@@ -179,6 +186,7 @@ class ShotCache:
         self._written_since_evict = 0
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
+        self._foreign_paths: set[Path] = set()  # never written over by this render
 
     # -- set-up --------------------------------------------------------------------------------------
 
@@ -310,6 +318,8 @@ class ShotCache:
             tensors = decode(self._address(path), data)
         except OtherKey as e:  # another worker's sound entry: a miss here, kept for the workers with its key
             self.foreign.append(f"{path}: {e}")
+            if e.signed:
+                self._foreign_paths.add(path)
             return None
         except BadEntry as e:
             self._drop(path, str(e))
@@ -327,6 +337,10 @@ class ShotCache:
 
     def _save(self, path: Path, tensors: dict[str, Any], *, compress: bool | Callable[[str], bool] = True,
               delta: Collection[str] = ()) -> None:
+        # the workers holding its key keep it; this render computes its own (read or not: a render that resumes
+        # from elsewhere never loads the entries it then writes)
+        if path in self._foreign_paths or (os.path.lexists(path) and signed_by_another_key(path)):
+            return
         data = encode(self._address(path), tensors, compress=compress, delta=delta)
         with self.lock():
             _atomic_write_bytes(path, data)

@@ -42,7 +42,12 @@ class BadEntry(Exception):
 
 class OtherKey(BadEntry):
     """A sound entry signed under another ``VOM_CACHE_KEY`` (or none): a miss here, but another worker's
-    valid entry, so it is not deleted."""
+    valid entry, so it is not deleted. ``signed``: whether a key signed it (then it is not written over either:
+    the keyed workers' entries stand; an unkeyed one is replaced, so a farm that turns the key on re-keys it)."""
+
+    def __init__(self, message: str, *, signed: bool) -> None:
+        super().__init__(message)
+        self.signed = signed
 
 
 def _key() -> bytes:
@@ -240,7 +245,7 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
     if isinstance(theirs, str) and theirs != ours:  # entries from before the field have none: the digest decides
         raise OtherKey("signed with another VOM_CACHE_KEY" if theirs and ours else
                        "signed with a VOM_CACHE_KEY, which is not set here" if theirs else
-                       "written without VOM_CACHE_KEY, which is set here")
+                       "written without VOM_CACHE_KEY, which is set here", signed=bool(theirs))
     tensors = _tensors(data, header)
     # verified as stored, before anything is decompressed
     if not hmac.compare_digest(str(meta.get("digest", "")), tensor_digest(address, tensors, description)):
@@ -257,6 +262,27 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
         raise BadEntry("zstd field names tensors the entry does not hold")
     tensors.update({k: _unpack(k, tensors[k], spec) for k, spec in packed.items()})
     return tensors
+
+
+def signed_by_another_key(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` is an entry that a VOM_CACHE_KEY other than this process's signed (its header
+    only): the entry of the workers that hold that key, which this one must not write over."""
+    try:  # as file_is_marked: no link followed, no FIFO waited on
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        if not _is_regular(fd):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as f:
+            header, _ = read_file_header(f)
+    except (OSError, BadHeader):
+        return False
+    finally:
+        os.close(fd)
+    meta = header.get("__metadata__")
+    theirs = meta.get("key") if isinstance(meta, dict) else None
+    return isinstance(theirs, str) and theirs != "" and theirs != key_id()
 
 
 def file_is_marked(path: str | os.PathLike[str]) -> bool:
