@@ -273,6 +273,36 @@ def test_a_multipart_plate_is_chosen_by_its_parts_names_not_their_order(tmp_path
     np.testing.assert_array_equal(read_plate(tmp_path / "r.exr").rgb, beauty)
 
 
+def test_a_stereo_exr_reads_its_default_view_and_a_tiff_its_first_page(tmp_path):
+    """A stereo EXR (parts left and right, each R, G, B) and a two-page TIFF were read from their first part
+    before the part names decided; they still are (the review of that change found them refused)."""
+    import OpenImageIO as oiio
+
+    left, right = _rgb(seed=8), _rgb(seed=9)
+    specs = []
+    for name in ("left", "right"):
+        spec = oiio.ImageSpec(16, 12, 3, "half")
+        spec.channelnames = ("R", "G", "B")
+        spec.attribute("name", name)
+        spec.attribute("view", name)
+        specs.append(spec)
+    path = str(tmp_path / "stereo.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, tuple(specs))
+    assert out.write_image(left)
+    assert out.open(path, specs[1], "AppendSubimage") and out.write_image(right)
+    out.close()
+    np.testing.assert_array_equal(read_plate(path).rgb, left.astype(np.float16).astype(np.float32))
+    tif = str(tmp_path / "pages.tif")
+    out = oiio.ImageOutput.create(tif)
+    pages = [oiio.ImageSpec(16, 12, 3, "uint16"), oiio.ImageSpec(16, 12, 3, "uint16")]
+    assert out.open(tif, tuple(pages))
+    assert out.write_image((left * 65535).astype(np.uint16))
+    assert out.open(tif, pages[1], "AppendSubimage") and out.write_image((right * 65535).astype(np.uint16))
+    out.close()
+    np.testing.assert_allclose(read_plate(tif).rgb, (left * 65535).astype(np.uint16) / 65535, atol=1e-6)
+
+
 def test_luminance_chroma_and_integer_plates_are_refused(tmp_path):
     """Y/RY/BY was read as a grey plate (the colour lost, exit 0), EXR UINT channels as a black one."""
     rgb = _rgb(seed=7)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ from vom_plugin.io.reader import (
     DEFAULT_LAYERS,
     OpenImage,
     find_rgb,
+    info_from_spec,
     layers_of,
     open_image,
     read_channels,
@@ -74,36 +76,48 @@ _BEAUTY_PARTS = frozenset(name.lower() for name in DEFAULT_LAYERS)
 
 
 def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] | None:
-    """In a multi-part EXR, the part holding the picture: the one named as a beauty (rgba, beauty, combined, or
-    ending so), else the only part with R, G, B (an AOV such as depth beside it); None when no part has R, G, B.
-    Every part's channels are usually plain R, G, B, so a part's name says what it is: several picture parts
-    and no beauty among them (diffuse, specular) is refused rather than guessed (``img`` closed when another
-    part is returned)."""
-    found: dict[int, list[int]] = {}
+    """In a multi-part EXR, the part holding the picture: of a stereo file's default view (the first in its
+    ``multiView``), the one named as a beauty (rgba, beauty, combined, or ending so, or whose R, G, B are a beauty
+    layer's), else the only part with R, G, B (an AOV such as depth beside it). None for other formats (a TIFF's
+    pages: the first, as before) and when no part has R, G, B. Every part's channels are usually plain R, G, B, so
+    a part's name says what it is: several picture parts and no beauty among them (diffuse, specular) is refused
+    rather than guessed. The headers are read through ``img``'s own input (no file opened again per part)."""
+    if img.input.format_name() != "openexr":
+        return None
+    specs = []
     for index in range(len(parts)):
-        part = img if index == img.subimage else open_image(img.path, img.role, subimage=index)
-        rgb = _default_rgb(part.info.channels)
-        if part is not img:
-            part.close()
-        if rgb is not None:
+        if img.input.seek_subimage(index, 0):
+            specs.append(img.input.spec())
+    img.input.seek_subimage(img.subimage, 0)
+    if len(specs) != len(parts):
+        return None
+    views = [str(spec.getattribute("view") or "") for spec in specs]
+    listed = str(specs[0].getattribute("multiView") or "")
+    default_view = next((v for v in re.split(r"[,\s]+", listed) if v), views[0]) if any(views) else ""
+    found: dict[int, list[int]] = {}
+    for index, spec in enumerate(specs):
+        rgb = _default_rgb(tuple(spec.channelnames))
+        if rgb is not None and views[index] in ("", default_view):
             found[index] = rgb
-    beauty = [i for i in found if parts[i].rsplit(".", 1)[-1].lower() in _BEAUTY_PARTS]
+    beauty = [i for i in found if parts[i].rsplit(".", 1)[-1].lower() in _BEAUTY_PARTS
+              or any(find_rgb(tuple(specs[i].channelnames), layer) for layer in DEFAULT_LAYERS)]
     chosen = beauty if len(beauty) == 1 else list(found) if len(found) == 1 else None
     if chosen is None:
         if not found:
             return None
         names = ", ".join(repr(parts[i]) for i in found)
+        first = next(iter(found))
         raise InputError(
             f"{img.role} {img.path}: a multi-part EXR whose parts {names} all hold R, G, B and "
             f"{'several' if beauty else 'none'} of them is named as a beauty (rgba, beauty, combined); write the "
-            f"one to use as a plate of its own (oiiotool {img.path.name} --subimage {parts[next(iter(found))]} "
-            f"-o OUT.exr)")
+            f"one to use as a plate of its own (oiiotool {img.path.name} --subimage {parts[first] or first} "
+            f"-o OUT.exr; from Python, read_plate(path, layer=PART))")
     index = chosen[0]
-    if index == img.subimage:
-        return img, found[index]
-    other = open_image(img.path, img.role, subimage=index)
-    img.close()
-    return other, found[index]
+    if index != img.subimage:
+        img.input.seek_subimage(index, 0)
+        spec = img.input.spec()
+        img = OpenImage(img.input, spec, info_from_spec(spec, img.path), index, img.role)
+    return img, found[index]
 
 
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
