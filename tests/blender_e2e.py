@@ -168,6 +168,10 @@ try:
     # 2. each case: build the tree, run the operator (blocking in background mode), render the composite
     for case in cfg["cases"]:
         result[case["name"]], tree, plate, comp = run_case(case)
+        if case["name"] == "layer":  # renamed and rendered again: its Separate node follows it too
+            plate.name = bpy.context.scene.vom_matte.plate_node = "Layered"
+            result["layer_renamed_run"] = sorted(bpy.ops.node.vom_matte_render())
+            result["layer_renamed_nodes"] = sorted(n.name for n in tree.nodes if "VOM" in n.name)
         if case["name"] != "image":
             continue
         set_alpha = tree.nodes["Plate VOM Set Alpha"]

@@ -496,6 +496,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
                                       _read(tmp_path / "comp_image" / f"comp.{ff + 100:04d}.exr")[..., 3]
                                       .astype(np.float16).astype(np.float32))
 
+    assert res["layer_renamed_run"] == ["FINISHED"]
+    assert res["layer_renamed_nodes"] == ["Layered VOM Alpha", "Layered VOM Separate Alpha", "Layered VOM Set Alpha"]
     # the plate node renamed and rendered again: one Set Alpha, renamed after it (a second one was chained)
     assert res["renamed_run"] == ["FINISHED"]
     links = res["renamed_links"]

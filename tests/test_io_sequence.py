@@ -98,7 +98,7 @@ def test_negative_frames_spelt_as_printf_pads_them_are_found(tmp_path, pattern):
     assert seq.frames == [-2, -1, 0, 1]
     assert seq.path(-2) == tmp_path / "plate.-002.exr" and seq.path(1) == tmp_path / "plate.0001.exr"
     assert open_sequence(str(tmp_path / pattern), [-2, -1, 0]).missing() == []
-    _touch(tmp_path, ["plate.-0003.exr"])  # vom's own spelling is read too
+    _touch(tmp_path, ["plate.-0003.exr", "plate.-0002.exr"])  # vom's own spelling is read too; both: one frame
     assert open_sequence(str(tmp_path / pattern)).frames == [-3, -2, -1, 0, 1]
 
 

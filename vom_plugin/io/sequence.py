@@ -171,7 +171,7 @@ class _Pattern:
             printf_negative = match.group(1) and len(digits) == self.pad - 1  # -002 for %04d
             if len(digits) == self.pad or printf_negative or (len(digits) > self.pad and not digits.startswith("0")):
                 frames.append(int(match.group(1) + digits))
-        return sorted(frames)
+        return sorted(set(frames))  # -002 and -0002 both on disk: one frame
 
 
 @dataclass(frozen=True)

@@ -320,6 +320,10 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     if socket.type == "RGBA":
         # <layer>.A with an rgba output: the layer holds R, G, B and A, and Blender shows it as one colour pass;
         # linked into Set Alpha's Alpha it would become the plate's grey. Its A channel is the matte.
+        # the add-on's Separate node the alpha node feeds already (a renamed plate keeps it), else one by name
+        sep = next((lk.to_node for lk in socket.links if lk.to_node.name.endswith(SEPARATE_NODE.format(""))), None)
+        if sep is not None and sep.name != SEPARATE_NODE.format(plate.name):
+            sep.name = sep.label = SEPARATE_NODE.format(plate.name)
         socket = _separated_alpha(tree, socket, SEPARATE_NODE.format(plate.name), alpha.location)
 
     if set_alpha is None:
