@@ -127,8 +127,12 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
     nk.executeInMainThread = lambda fn, args=(), kwargs=None: fn(*args, **(kwargs or {}))  # type: ignore
     nk.thisNode = lambda: None  # type: ignore[attr-defined]
     nk.all_nodes = []  # type: ignore[attr-defined]  # what allNodes finds (the tests' other nodes)
-    nk.allNodes = lambda cls=None, group=None, recurseGroups=False: [  # type: ignore[attr-defined]
-        n for n in nk.all_nodes if cls is None or n.Class() == cls]  # type: ignore[attr-defined]
+    def all_nodes(cls: str | None = None, group: Any = None, recurseGroups: bool = False) -> list[FakeNode]:
+        # Nuke searches the context group unless told where: the adapter must name the root, recursively
+        assert group is not None and recurseGroups, (group, recurseGroups)
+        return [n for n in nk.all_nodes if cls is None or n.Class() == cls]  # type: ignore[attr-defined]
+
+    nk.allNodes = all_nodes  # type: ignore[attr-defined]
     return nk
 
 

@@ -279,20 +279,31 @@ def test_a_stereo_exr_reads_its_default_view_and_a_tiff_its_first_page(tmp_path)
     import OpenImageIO as oiio
 
     left, right = _rgb(seed=8), _rgb(seed=9)
-    specs = []
-    for name in ("left", "right"):
-        spec = oiio.ImageSpec(16, 12, 3, "half")
-        spec.channelnames = ("R", "G", "B")
-        spec.attribute("name", name)
-        spec.attribute("view", name)
-        specs.append(spec)
+    def stereo(path: str, first: str, multiview: tuple[str, ...] | None) -> None:
+        specs = []
+        for name in (first, "right" if first == "left" else "left"):
+            spec = oiio.ImageSpec(16, 12, 3, "half")
+            spec.channelnames = ("R", "G", "B")
+            spec.attribute("name", name)
+            spec.attribute("view", name)
+            if multiview:
+                spec.attribute("multiView", oiio.TypeDesc(f"string[{len(multiview)}]"), multiview)
+            specs.append(spec)
+        out = oiio.ImageOutput.create(path)
+        assert out.open(path, tuple(specs))
+        for i, spec in enumerate(specs):
+            assert i == 0 or out.open(path, spec, "AppendSubimage")
+            assert out.write_image(left if spec.getattribute("view") == "left" else right)
+        out.close()
+
+    half = {"left": left.astype(np.float16).astype(np.float32), "right": right.astype(np.float16).astype(np.float32)}
     path = str(tmp_path / "stereo.exr")
-    out = oiio.ImageOutput.create(path)
-    assert out.open(path, tuple(specs))
-    assert out.write_image(left)
-    assert out.open(path, specs[1], "AppendSubimage") and out.write_image(right)
-    out.close()
-    np.testing.assert_array_equal(read_plate(path).rgb, left.astype(np.float16).astype(np.float32))
+    stereo(path, "left", None)  # no multiView: the first part's view
+    np.testing.assert_array_equal(read_plate(path).rgb, half["left"])
+    stereo(path, "left", ("right", "left"))  # the header names the default view first
+    np.testing.assert_array_equal(read_plate(path).rgb, half["right"])
+    stereo(path, "right", ("left", "right"))
+    np.testing.assert_array_equal(read_plate(path).rgb, half["left"])
     tif = str(tmp_path / "pages.tif")
     out = oiio.ImageOutput.create(tif)
     pages = [oiio.ImageSpec(16, 12, 3, "uint16"), oiio.ImageSpec(16, 12, 3, "uint16")]

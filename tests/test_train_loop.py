@@ -718,6 +718,15 @@ def test_resume_settings_named_values_moved_data_and_old_fields(tmp_path: Path) 
     assert any("--stage1-steps/--ramp-steps" in m for m in logs), logs  # not "--curriculum"
     with pytest.raises(InputError, match=r"--data synth \(the run: folder:/mnt/a/mattes\)"):
         L.resume_settings(L.TrainArgs(out=tmp_path, data="synth"), saved, {"data"}, logs.append)
+    with pytest.raises(InputError, match=r"--data folder:/mnt/a/other \(the run: folder:/mnt/a/mattes\)"):
+        L.resume_settings(L.TrainArgs(out=tmp_path, data="folder:/mnt/a/other"), saved, {"data"}, logs.append)
+    # one curriculum flag named with the run's own value: the other field is the run's, not a clash
+    args = L.TrainArgs(out=tmp_path, curriculum=Curriculum(stage1_steps=5))
+    L.resume_settings(args, saved, {"curriculum", "curriculum.stage1_steps"}, logs.append)
+    assert args.curriculum == Curriculum(5, 9)
+    with pytest.raises(InputError, match="--stage1-steps/--ramp-steps"):
+        L.resume_settings(L.TrainArgs(out=tmp_path, curriculum=Curriculum(stage1_steps=6)), saved,
+                          {"curriculum", "curriculum.stage1_steps"}, logs.append)
 
 
 def test_extending_a_max_steps_run_goes_on_from_where_its_rate_was(tmp_path: Path, tiny) -> None:
@@ -725,8 +734,15 @@ def test_extending_a_max_steps_run_goes_on_from_where_its_rate_was(tmp_path: Pat
     shots = tmp_path / "no_shots"
     shots.mkdir()
     kw = dict(warmup_steps=0, val_minutes=0, log_every=1)
+    import signal
+
+    def stop_at_9(m: str) -> None:
+        if m.startswith("step 9 "):
+            signal.raise_signal(signal.SIGTERM)
+
     L.train(_args(tmp_path / "r", shots, max_steps=6, **kw), log=lambda m: None)
-    L.train(_args(tmp_path / "r", shots, max_steps=12, resume=True, **kw), log=lambda m: None)
+    L.train(_args(tmp_path / "r", shots, max_steps=12, resume=True, **kw), log=stop_at_9)  # extended, stopped
+    L.train(_args(tmp_path / "r", shots, max_steps=12, resume=True, **kw), log=lambda m: None)  # and resumed
     lrs = [float(r["lr"]) for r in _rows(tmp_path / "r" / "train.csv")]
     assert len(lrs) == 12 and all(b <= a * 1.0001 for a, b in zip(lrs, lrs[1:], strict=False)), lrs
 

@@ -130,6 +130,8 @@ def _given(args: argparse.Namespace) -> set[str]:
             setattr(args, dest, getattr(curriculum if key == "curriculum" else defaults, dest))
         else:
             given.add(key)
+            if key == "curriculum":  # which of its fields: a resume compares those, takes the run's others
+                given.add(f"curriculum.{dest}")
     for key, named in (("library", args.library is not None), ("train_only", args.train_only is not None),
                        ("refine", args.no_refine), ("detail", args.no_detail)):
         if named:

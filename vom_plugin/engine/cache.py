@@ -292,7 +292,9 @@ class ShotCache:
         self._save(self._step_path(key, "affinity"), tensors)
 
     def drop_state(self, key: str) -> None:
-        self._step_path(key, "state").unlink(missing_ok=True)
+        path = self._step_path(key, "state")
+        if path not in self._foreign_paths and not signed_by_another_key(path):  # another key's workers' state
+            path.unlink(missing_ok=True)
 
     def drop(self, kind: str, key: str, why: str) -> None:
         """Delete a step entry the runner found unusable (a shape from another version): a miss from now on."""

@@ -448,7 +448,8 @@ def _same_files(a: str, b: str) -> bool:
 def _check_own_output(node: nuke.Node, out: str) -> None:
     """HostError when another VOM Matte node of the script writes ``out``: each would replace the other's frames
     (and its matte in the comp) frame by frame, and both would report success."""
-    for other in nuke.allNodes(node.Class(), recurseGroups=True):
+    # from the root: Analyze runs from the gizmo's own button, where the context group is the gizmo itself
+    for other in nuke.allNodes(node.Class(), nuke.root(), recurseGroups=True):
         if _full_name(other) == _full_name(node):
             continue
         try:

@@ -13,6 +13,7 @@ from vom_plugin.io.info import ImageInfo
 from vom_plugin.io.reader import (
     DEFAULT_LAYERS,
     OpenImage,
+    check_spec,
     find_rgb,
     info_from_spec,
     layers_of,
@@ -92,8 +93,9 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
     if len(specs) != len(parts):
         return None
     views = [str(spec.getattribute("view") or "") for spec in specs]
-    listed = str(specs[0].getattribute("multiView") or "")
-    default_view = next((v for v in re.split(r"[,\s]+", listed) if v), views[0]) if any(views) else ""
+    listed = specs[0].getattribute("multiView") or ()  # OpenImageIO gives a tuple of the views
+    names = [str(v) for v in listed] if isinstance(listed, tuple | list) else re.split(r"[,\s]+", str(listed))
+    default_view = next((v for v in names if v), views[0]) if any(views) else ""
     found: dict[int, list[int]] = {}
     for index, spec in enumerate(specs):
         rgb = _default_rgb(tuple(spec.channelnames))
@@ -116,6 +118,7 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
     if index != img.subimage:
         img.input.seek_subimage(index, 0)
         spec = img.input.spec()
+        check_spec(img.input, spec, img.role, img.path)  # the part read gets open_image's checks too
         img = OpenImage(img.input, spec, info_from_spec(spec, img.path), index, img.role)
     return img, found[index]
 

@@ -90,6 +90,12 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
         inp.close()
         raise InputError(f"{role} {p} has no part {subimage}")
     spec = inp.spec()
+    check_spec(inp, spec, role, p)
+    return OpenImage(inp, spec, info_from_spec(spec, p), subimage, role)
+
+
+def check_spec(inp: Any, spec: Any, role: str, p: Path) -> None:
+    """InputError (the input closed) for a header vom must not read pixels by: deep, empty or huge windows."""
     if spec.deep:  # samples per pixel, not a picture: read flat it would be scrambled
         inp.close()
         raise InputError(f"{role} {p} is a deep image (several samples per pixel); flatten it first "
@@ -102,7 +108,6 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
             inp.close()
             raise InputError(f"{role} {p}: {which} window {w}x{h} ({w * h} pixels); vom reads images of at most "
                              f"{MAX_PIXELS} pixels (16384x16384)")
-    return OpenImage(inp, spec, info_from_spec(spec, p), subimage, role)
 
 
 def read_info(path: str | os.PathLike[str]) -> ImageInfo:

@@ -296,18 +296,32 @@ def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = Non
 
 
 def _cosine_now(args: TrainArgs, step: int, seconds: float, budget: float, peak: float | None,
-                plan: tuple[int, bool]) -> float:
-    """``_schedule`` now. With --max-steps the cosine runs over the steps of the whole run, from --lr: the same
-    command gives the same weights, and a run stopped and resumed with it is the run that was not. A resume that
-    moves --max-steps (a run extended) goes on from the ``peak`` it stopped at over the steps left, and without
-    --max-steps over this run's wall-clock budget. ``plan``: (the step this run started at, whether its
-    --max-steps is the one the run was started with)."""
-    start, same = plan
-    if args.max_steps is not None and same:
-        return _schedule(args, step / max(1, args.max_steps), None)
-    if args.max_steps is not None:
-        return _schedule(args, (step - start) / max(1, args.max_steps - start), peak)
+                plan: dict[str, Any] | None) -> float:
+    """``_schedule`` now. With --max-steps (``plan``: its ``max_steps``, the ``start`` step and the ``peak`` it
+    decays from) the cosine runs over steps: a run's first plan starts at step 0 from --lr, so the same command
+    gives the same weights and a run stopped and resumed is the run that was not; a resume that moves --max-steps
+    (a run extended) makes a new plan from where it stands, kept by later resumes. Without --max-steps, over this
+    run's wall-clock budget, from the ``peak`` it resumed at."""
+    if plan is not None:
+        start = int(plan["start"])
+        return _schedule(args, (step - start) / max(1, int(plan["max_steps"]) - start), plan["peak"])
     return _schedule(args, seconds / max(budget, 1e-6), peak)
+
+
+def _step_plan(args: TrainArgs, ck: dict[str, Any] | None, step: int, peak: float | None) -> dict[str, Any] | None:
+    """The --max-steps plan of this run (see ``_cosine_now``): the checkpoint's while --max-steps is its, else a
+    new one from here."""
+    if args.max_steps is None:
+        return None
+    if ck is None:
+        return {"max_steps": args.max_steps, "start": 0, "peak": None}
+    saved = ck.get("plan")
+    if saved is None:  # a checkpoint from before plans: its run's own --max-steps was planned from step 0
+        was = json.loads(ck.get("args", "{}")).get("max_steps")
+        saved = {"max_steps": was, "start": 0, "peak": None} if was is not None else None
+    if saved is not None and saved.get("max_steps") == args.max_steps:
+        return dict(saved)
+    return {"max_steps": args.max_steps, "start": step, "peak": peak}
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -358,12 +372,13 @@ def _flag(key: str) -> str:
 
 
 def _moved(key: str, saved: Any, now: Any) -> bool:
-    """The run's data or library named at another path, of the same kind: the data moved (another mount, another
-    machine), not another run's."""
+    """The run's data or library named at another path of the same kind and folder name: the data moved (another
+    mount, another machine), not another run's (another folder name is refused)."""
     if key == "library":
-        return saved is not None and now is not None
+        return saved is not None and now is not None and Path(str(saved)).name == Path(str(now)).name
     if key == "data":
-        return str(saved).partition(":")[0] == str(now).partition(":")[0] and ":" in str(saved)
+        (kind, _, old), (new_kind, _, new) = str(saved).partition(":"), str(now).partition(":")
+        return bool(old) and kind == new_kind and Path(old).name == Path(new).name
     return False
 
 
@@ -374,6 +389,12 @@ def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | No
     defaults = TrainArgs(out=args.out).to_json()
     now = args.to_json()
     taken, clash = [], []
+    named_fields = {g.split(".", 1)[1] for g in (given or ()) if g.startswith("curriculum.")}
+    if named_fields and isinstance(saved.get("curriculum"), dict):
+        # one curriculum flag named: the other field is the run's, and only the named ones are compared
+        now["curriculum"] = {**saved["curriculum"], **{f: now["curriculum"][f] for f in named_fields}}
+        args.curriculum = Curriculum(**{k: v for k, v in now["curriculum"].items()
+                                        if k in Curriculum.__dataclass_fields__})
     for key in _RUN:
         if key not in saved or now[key] == saved[key]:
             continue
@@ -569,7 +590,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
                       "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
-                      "max_steps": plan_steps,
+                      "plan": plan,
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
 
     def validate() -> dict[str, float]:
@@ -620,8 +641,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
 
     run_start = time.monotonic()
     budget = args.minutes * 60.0
-    plan = (step, ck is None or ck.get("max_steps", args.max_steps) == args.max_steps)
-    plan_steps = args.max_steps
+    plan = _step_plan(args, ck, step, peak_lr)
     lr_peak = _cosine_now(args, step, 0.0, budget, peak_lr, plan)
     lr = _warm(args, step) * lr_peak
     last_ckpt = last_val = run_start
