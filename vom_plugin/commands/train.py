@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="model configuration (default lite, the shipped one; lite2: EfficientNet-lite0 key trunk "
                         "started from ImageNet weights of the train extra)")
     p.add_argument("--data", default=None, help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
-    p.add_argument("--minutes", type=positive(float), default=10.0, help="wall-clock budget of this run")
+    p.add_argument("--minutes", type=positive(float), default=10.0,
+                   help="wall-clock budget of this run's training steps (the last validation comes after it)")
     p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
