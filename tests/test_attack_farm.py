@@ -285,3 +285,38 @@ def test_the_recipe_is_of_the_roto_the_render_read(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(runner, "prepare", prepare_then_redraw)
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
     assert set(check_outputs(load_farm_shot(shot))) == {1, 2, 3}  # rendered from the old roto: stale now
+
+
+def test_farm_check_fails_on_an_alpha_vom_cannot_have_written(farm_shot: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A frame rewritten with vom's header kept (a Write passing metadata through) and NaN or values above 1 in its
+    alpha passed; vom writes neither."""
+    out = tmp_path / "out"
+    for f in range(1, 9):
+        _good(tmp_path, f)
+    for frame, value in ((3, np.nan), (4, 5.0)):
+        buf = oiio.ImageBuf(str(out / f"a.{frame:04d}.exr"))
+        px = buf.get_pixels(oiio.FLOAT)
+        px[2:4, 5:9] = value
+        buf.set_pixels(buf.roi, px)
+        assert buf.write(str(out / f"edit.{frame}.exr"))
+        (out / f"edit.{frame}.exr").replace(out / f"a.{frame:04d}.exr")
+    assert main(["farm", "check", str(farm_shot)]) == 2
+    err = capsys.readouterr().err
+    lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
+    assert lines == {3: "its A has 8 NaN or infinite pixels", 4: "its A runs from 0.25 to 5, outside 0-1"}, err
+
+
+def test_a_job_for_frames_or_keyframes_the_plate_lacks_is_refused_before_it_is_made(
+        farm_shot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every task of such a job exited 2 on the farm, after submission."""
+    shot = yaml.safe_load(farm_shot.read_text())
+    for name, change, says in (("frames", {"frames": "1-10"}, "missing frames 9-10"),
+                               ("keyframe", {"keyframes": {9: shot["keyframes"][1]}},
+                                "keyframes: frame 9 is not a frame of the plate")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**shot, **change}))
+        for kind in ("openjd", "opencue"):
+            assert main(["farm", kind, str(path), "--out", str(tmp_path / f"job_{name}_{kind}")]) == 2
+            assert says in capsys.readouterr().err
+            assert not (tmp_path / f"job_{name}_{kind}").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 
 HELP = "write a render-farm job for a shot: openjd (Deadline Cloud bundle) | opencue (outline XML) | check"
@@ -52,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vom_plugin.farm.spans import check_outputs, compact_range, load_farm_shot, split_spans, summary
+    from vom_plugin.farm.spans import check_outputs, check_plate, compact_range, load_farm_shot, split_spans, summary
 
     if args.farm_command == "opencue":  # before reading anything: say which extra is missing first
         from vom_plugin.extras import require
@@ -86,13 +87,16 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"all {len(shot.frames)} frames written and readable ({shot.out})")
         return 0
+    unchecked = check_plate(shot)  # a job whose every task would exit 2 is refused here, before it is submitted
+    if unchecked:
+        print(f"vom farm: note: {unchecked}", file=sys.stderr)
     spans = split_spans(shot.frames, shot.keyframes)
     if args.farm_command == "openjd":
         from vom_plugin.farm.openjd import write_bundle
 
         where = write_bundle(shot, args.out, chunk=args.chunk, vom=args.vom)
         print(f"job bundle: {where} (template.yaml, parameter_values.yaml)")
-        print(f"submit with: deadline bundle submit {where}")
+        print(f"submit with: deadline bundle submit {shlex.quote(str(where))}")
     else:
         from vom_plugin.farm.opencue import write_outline
 

@@ -114,6 +114,30 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
                     object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()))
 
 
+def check_plate(shot: FarmShot) -> str | None:
+    """InputError, before a job is made, for what every task of it would fail on: a requested frame or a
+    keyframe the plate does not have (``vom render`` says the same, on the farm, after submission). A plate with
+    no frame here (still rendering upstream, the job made to wait for it; or not mounted on this machine) is not
+    checked: returns the note that says so."""
+    from vom_plugin.io import open_sequence
+
+    try:
+        on_disk = open_sequence(shot.plate)
+    except InputError as e:
+        return f"the plate is not checked against the job's frames here ({e})"
+    if on_disk.is_single_file:
+        return None
+    have = set(on_disk.frames)
+    for name, kfs in shot.object_keyframes:
+        for kf in kfs:
+            if kf not in have:
+                field = "keyframes" if name is None else f"objects.{name}"
+                raise InputError(f"{shot.path}: {field}: frame {kf} is not a frame of the plate {shot.plate} "
+                                 f"(frames on disk: {compact_range(sorted(have))})")
+    open_sequence(shot.plate, list(shot.frames))  # lists the requested frames the plate lacks
+    return None
+
+
 def _outputs(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each output pattern of ``shot`` and the channels its files hold (alpha, and mask when written)."""
     from vom_plugin.grammar import object_channel

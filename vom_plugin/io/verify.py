@@ -2,13 +2,16 @@
 
 ``vom farm check`` runs this on every frame of a shot, so a farm job fails on a truncated, foreign or
 mis-sized file and not only on a missing one. Every pixel of the alpha channel is read: a file cut short
-after its header only shows itself there.
+after its header only shows itself there, and an alpha with NaN, Inf or values outside 0-1 is not vom's (it
+writes none). Pixels edited within 0-1 keeping vom's header are not detected.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+import numpy as np
 
 from vom_plugin.errors import InputError
 from vom_plugin.io.info import ImageInfo
@@ -40,7 +43,13 @@ def output_problem(path: str | os.PathLike[str], expected: ImageInfo | None, cha
                         f"{_window(expected.data_window)}")
             if channel not in info.channels:
                 return f"no channel {channel} (channels: {', '.join(info.channels) or 'none'})"
-            read_channels(img, [info.channels.index(channel)])
+            values = read_channels(img, [info.channels.index(channel)])
+            bad = int(np.count_nonzero(~np.isfinite(values)))
+            if bad:  # vom writes none (NaN/Inf become 0 or 1): a later edit or another tool's file
+                return f"its {channel} has {bad} NaN or infinite pixels"
+            lo, hi = float(values.min()), float(values.max())
+            if lo < 0.0 or hi > 1.0:
+                return f"its {channel} runs from {lo:g} to {hi:g}, outside 0-1"
     except InputError as e:
         return str(e).replace(f"output {p} ", "", 1)
     return None
