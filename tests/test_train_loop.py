@@ -194,13 +194,17 @@ def test_calibrate_output_scale_brings_a_loud_head_to_unit_scale():
 
 def test_learning_rate_keeps_decaying_across_a_resume(tmp_path: Path):
     args = L.TrainArgs(out=tmp_path, lr=4e-4, warmup_steps=10)
-    assert L._lr_at(args, 0, 0.0) == pytest.approx(4e-5)  # warm-up
-    assert L._lr_at(args, 500, 0.0) == pytest.approx(4e-4)
-    assert L._lr_at(args, 500, 1.0) == pytest.approx(4e-5)  # end of the budget: 10% of --lr
-    mid = L._lr_at(args, 500, 0.5)
+
+    def lr_at(step: int, frac: float, peak: float | None = None) -> float:  # what the loop uses
+        return L._warm(args, step) * L._schedule(args, frac, peak)
+
+    assert lr_at(0, 0.0) == pytest.approx(4e-5)  # warm-up
+    assert lr_at(500, 0.0) == pytest.approx(4e-4)
+    assert lr_at(500, 1.0) == pytest.approx(4e-5)  # end of the budget: 10% of --lr
+    mid = lr_at(500, 0.5)
     # a resume starts from where the checkpoint stopped, never back at --lr
-    assert L._lr_at(args, 501, 0.0, peak=mid) == pytest.approx(mid)
-    assert L._lr_at(args, 501, 0.5, peak=mid) < mid
+    assert lr_at(501, 0.0, peak=mid) == pytest.approx(mid)
+    assert lr_at(501, 0.5, peak=mid) < mid
 
 
 def test_loss_spikes_are_not_applied(tmp_path: Path, tiny, monkeypatch):

@@ -264,43 +264,38 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
     return tensors
 
 
-def signed_by_another_key(path: str | os.PathLike[str]) -> bool:
-    """Whether the file at ``path`` is an entry that a VOM_CACHE_KEY other than this process's signed (its header
-    only): the entry of the workers that hold that key, which this one must not write over."""
-    try:  # as file_is_marked: no link followed, no FIFO waited on
+def _file_header(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The safetensors header of a regular file at ``path``: no link followed, no FIFO waited on; None when there
+    is none."""
+    try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
-        return False
+        return None
     try:
         if not _is_regular(fd):
-            return False
+            return None
         with os.fdopen(os.dup(fd), "rb") as f:
             header, _ = read_file_header(f)
     except (OSError, BadHeader):
-        return False
+        return None
     finally:
         os.close(fd)
-    meta = header.get("__metadata__")
+    return header
+
+
+def signed_by_another_key(path: str | os.PathLike[str]) -> bool:
+    """Whether the file at ``path`` is an entry that a VOM_CACHE_KEY other than this process's signed (its header
+    only): the entry of the workers that hold that key, which this one must not write over."""
+    header = _file_header(path)
+    meta = header.get("__metadata__") if header is not None else None
     theirs = meta.get("key") if isinstance(meta, dict) else None
     return isinstance(theirs, str) and theirs != "" and theirs != key_id()
 
 
 def file_is_marked(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a regular file (not a link) that starts with a vom cache entry header."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return False
-    try:
-        if not _is_regular(fd):
-            return False
-        with os.fdopen(os.dup(fd), "rb") as f:
-            header, _ = read_file_header(f)
-    except (OSError, BadHeader):
-        return False
-    finally:
-        os.close(fd)
-    return is_marked(header)
+    header = _file_header(path)
+    return header is not None and is_marked(header)
 
 
 def _is_regular(fd: int) -> bool:

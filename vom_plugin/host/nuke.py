@@ -439,12 +439,6 @@ def _full_name(node: nuke.Node) -> str:
     return str(getattr(node, "fullName", node.name)())
 
 
-def _same_files(a: str, b: str) -> bool:
-    """Whether two output patterns (``####``, ``%04d``, ``@``) name the same files."""
-    path = _common.frame_path
-    return all(os.path.normpath(path(a, f)) == os.path.normpath(path(b, f)) for f in (1, 1001, 12345))
-
-
 def _check_own_output(node: nuke.Node, out: str) -> None:
     """HostError when another VOM Matte node of the script writes ``out``: each would replace the other's frames
     (and its matte in the comp) frame by frame, and both would report success."""
@@ -456,7 +450,7 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
             theirs = str(_knob_value(other, "out") or "").strip() or _default_out(other)
         except HostError:
             continue
-        if _same_files(theirs, out):
+        if _common.same_files(theirs, out):
             raise HostError(f"{node.name()}: Output {out} is also the Output of {_full_name(other)}; each VOM Matte "
                             f"node needs its own (one would replace the other's frames)")
 

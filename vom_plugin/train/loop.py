@@ -285,14 +285,10 @@ def _schedule(args: TrainArgs, run_frac: float, peak: float | None = None) -> fl
 
 
 def _warm(args: TrainArgs, step: int) -> float:
-    """The linear warm-up factor at ``step`` (of the whole run: a resume inside it continues it)."""
+    """The linear warm-up factor at ``step`` (of the whole run: a resume inside it continues it). The learning
+    rate is it times ``_schedule``; it is never saved into ``peak``: a run stopped during the warm-up resumed at a
+    tenth of its learning rate for the rest of its life."""
     return min(1.0, (step + 1) / max(1, args.warmup_steps))
-
-
-def _lr_at(args: TrainArgs, step: int, run_frac: float, peak: float | None = None) -> float:
-    """Linear warm-up times the cosine of ``_schedule``. The warm-up is never saved into ``peak``: a run stopped
-    during it resumed at a tenth of its learning rate for the rest of its life."""
-    return _warm(args, step) * _schedule(args, run_frac, peak)
 
 
 def _cosine_now(args: TrainArgs, step: int, seconds: float, budget: float, peak: float | None,

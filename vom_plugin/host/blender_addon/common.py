@@ -32,6 +32,11 @@ def frame_path(pattern: str, frame: int) -> str:
     return os.path.join(folder, name)
 
 
+def same_files(a: str, b: str) -> bool:
+    """Whether two output patterns (``####``, ``%04d``, ``@@@@``) name the same files."""
+    return all(os.path.normpath(frame_path(a, f)) == os.path.normpath(frame_path(b, f)) for f in (1, 1001, 12345))
+
+
 def range_parts(text: str) -> list[str]:
     """The parts of a frame range as vom reads it (``io.sequence``): commas or spaces between parts
     (``1-50 60-100``, as Nuke writes them), spaces inside one dropped (``1 - 50``, ``1-100 x 2``); a dash after a

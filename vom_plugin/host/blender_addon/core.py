@@ -226,7 +226,8 @@ def colorspace_for(blender_name: str) -> str:
 
 
 def frame_ranges(frames: Sequence[int]) -> str:
-    """``[1, 2, 3, 5]`` -> ``"1-3,5"``: a list of frames as a frame range."""
+    """``[1, 2, 3, 5]`` -> ``"1-3,5"``: a list of frames as a frame range (``io.sequence.format_frames`` with
+    ``sep=","``, which the add-on cannot import: it runs on the standard library and bpy alone)."""
     parts: list[str] = []
     ordered = sorted(set(frames))
     i = 0

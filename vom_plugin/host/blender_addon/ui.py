@@ -247,23 +247,15 @@ def own_nodes(tree: Any, plate: Any) -> tuple[Any, Any]:
     return alpha, set_alpha
 
 
-def _same_files(pattern: str) -> str:
-    """A pattern spelled one way (``####``) whatever its token (``%04d``, ``@@@@``), to compare two of them."""
-    try:
-        return os.path.normpath(core.sequence_pattern(core.frame_path(pattern, 1))[0])
-    except core.HostError:
-        return os.path.normpath(pattern)
-
-
 def _alpha_pattern(node: Any) -> str | None:
     """The Output pattern an alpha node loads: as tagged, else from its image's path."""
     if node.get(OUT_PROP):
-        return _same_files(str(node[OUT_PROP]))
+        return str(node[OUT_PROP])
     image = getattr(node, "image", None)
     if image is None or not image.filepath:
         return None
     try:
-        return os.path.normpath(core.sequence_pattern(_abspath(image.filepath))[0])
+        return core.sequence_pattern(_abspath(image.filepath))[0]
     except core.HostError:
         return None
 
@@ -272,12 +264,12 @@ def check_output_free(tree: Any, plate: Any, out: str) -> None:
     """HostError when another plate's alpha node loads ``out``: rendering this plate there would replace the
     matte that node shows, frame by frame, and both renders would report success."""
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
-    want = _same_files(out)
     for node in tree.nodes:
         if mine is not None and node.name == mine.name:
             continue
         is_alpha = node.bl_idname == "CompositorNodeImage" and _role(node, "alpha", ALPHA_NODE)
-        if is_alpha and _alpha_pattern(node) == want:
+        theirs = _alpha_pattern(node) if is_alpha else None
+        if theirs is not None and common.same_files(theirs, out):
             raise core.HostError(f"Output {out}: node {node.name!r} loads it, the matte of another plate node; "
                                  f"rendering {plate.name!r} there would replace that matte. Set another Output "
                                  f"(empty: one beside the .blend named after the plate node), or delete "
