@@ -54,6 +54,15 @@ def test_parse_frame_range_rejects_bad_text(text):
         assert repr(text) in str(err.value)  # and names the bad value
 
 
+@pytest.mark.parametrize(("text", "bad", "fix"), [("1001-100", "1001-100", "100-1001"), ("4-1", "4-1", "1-4"),
+                                                   ("1-3, -1--3", "-1--3", "-3--1"), ("9-5x2", "9-5", "5-9")])
+def test_parse_frame_range_refuses_a_range_written_backwards(text, bad, fix):
+    # fileseq counts it down, and a sorted set made "1001-100" (a typo for 1001-1100) 902 frames
+    with pytest.raises(InputError) as err:
+        parse_frame_range(text)
+    assert f"{bad} runs backwards" in str(err.value) and fix in str(err.value) and repr(text) in str(err.value)
+
+
 def test_format_frames_compacts_runs():
     assert format_frames([1010, 1003, 1004, 1005, 1001]) == "1001, 1003-1005, 1010"
     assert format_frames([]) == ""

@@ -54,6 +54,7 @@ def parse_frame_range(text: str) -> list[int]:
     cleaned = _normalise_range(text or "")
     if not cleaned:
         raise InputError(f"frame range is empty; {expected}")
+    _refuse_backwards(text, cleaned)
     count = _count_bound(cleaned)
     if count > MAX_FRAMES:
         raise InputError(f"frame range {text!r} names up to {count} frames; a shot holds at most {MAX_FRAMES} "
@@ -66,6 +67,17 @@ def parse_frame_range(text: str) -> list[int]:
     if any(int(f) != f for f in frames):
         raise InputError(f"frame range {text!r} has sub-frames; {expected} (whole frames)")
     return [int(f) for f in frames]
+
+
+def _refuse_backwards(text: str, cleaned: str) -> None:
+    """fileseq reads ``1100-1001`` as those frames counted down, which a sorted set of frames turns into
+    ``1001-1100``: a typo such as ``1001-100`` would then name 902 frames. A shot's frames have no order, so a
+    range written backwards is taken for the typo it most likely is."""
+    for part in cleaned.split(","):
+        m = _RANGE_PART.match(part)
+        if m is not None and m.group(2) is not None and int(m.group(2)) < int(m.group(1)):
+            raise InputError(f"frame range {text!r}: {m.group(1)}-{m.group(2)} runs backwards; a range goes from "
+                             f"its first frame to its last (e.g. {m.group(2)}-{m.group(1)})")
 
 
 def _count_bound(text: str) -> int:
