@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot, keyframes_stamp, output_groups, recipe_stamp
+from vom_plugin.engine.shot import Shot, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import CancelledError, InputError
@@ -67,7 +67,7 @@ class _Job:
     cache_off: str | None = None    # why the cache is not used for this render (a warning), None when it is
     memo: Memo | None = None        # a worker's decoded plate frames, kept between renders
     first_plate: Any = None         # the first requested frame's Plate, read to check it before any work
-    recipes: dict[frozenset, str] = field(default_factory=dict)  # vom:recipe by a file's objects
+    recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
 
 
 def _model_identity(model: Any) -> str:
@@ -256,8 +256,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                       for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too
-    # vom:recipe of each output file, from the rotos and weights as they are now, not when a file is written
-    recipes = {frozenset(g): recipe_stamp(shot, list(g), windows) for g in output_groups(shot)}
+    # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
+    recipe = recipe_stamp(shot, windows)
     from vom_plugin.engine.device import resolve_device  # imports torch (1-2 s): after the checks of the files
 
     device = resolve_device(shot.device)
@@ -272,7 +272,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first,
-                recipes=recipes)
+                recipe=recipe)
 
 
 # -- the render --------------------------------------------------------------------------------------------
@@ -473,10 +473,6 @@ class _Render:
         self.reap()  # frames complete by now are announced first
         self.progress({"event": "step", "frames_done": self.done, **work})
 
-    def _recipe(self, names: tuple[str | None, ...]) -> str:
-        """``vom:recipe`` of a file holding ``names``, as ``prepare`` computed it (from the rotos it read)."""
-        return self.job.recipes[frozenset(names)]
-
     def _metadata(self, frame: int, names: list[str | None]) -> dict[str, str]:
         objects = self.shot.objects
         meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
@@ -485,7 +481,7 @@ class _Render:
                 "vom/working_size": str(self.shot.working_size),
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
-                "vom/recipe": self._recipe(tuple(names))}
+                "vom/recipe": self.job.recipe}  # as ``prepare`` computed it, from the rotos it read
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
         return meta
@@ -500,6 +496,7 @@ class _Render:
         plate = self.source.plate(frame)
         rgb = plate.data_rgb if shot.output != "alpha" else None  # the data window: a real overscan is kept
         files = []  # (path, the objects in it)
+        shared = shot.objects is not None and None in shot.out_patterns()  # every object's layer in one file
         for name, pattern in shot.out_patterns().items():
             files.append((vio.frame_path(pattern, frame), list(mattes) if name is None else [name]))
 
@@ -507,7 +504,8 @@ class _Render:
             t = time.perf_counter()
             for path, names in files:
                 meta = self._metadata(frame, names)
-                if shot.objects is None or len(files) > 1:  # one matte in the file: as a single render writes it
+                if not shared:  # one object's file, as a single render writes it (an {object} sequence, even of a
+                    # shot of one object: A and its mask, premultiplied for rgba-premult)
                     m = mattes[names[0]]
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
                     vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,

@@ -72,12 +72,6 @@ def read_keyframes_stamp(text: str) -> dict[str | None, set[int]]:
     return {n: {int(k) for k in ks.split(",") if k} for n, _, ks in (part.partition(":") for part in text.split(";"))}
 
 
-def output_groups(shot: Shot) -> list[list[str | None]]:
-    """The objects of each output file: the one unnamed matte, every object (one file), or each alone ({object})."""
-    names = list(shot.rotos())
-    return [names] if None in shot.out_patterns() else [[n] for n in names]
-
-
 def content_digest(path: str | os.PathLike[str]) -> str:
     """A digest of a file's bytes (no name, no times: a synced copy has the same)."""
     import hashlib
@@ -89,10 +83,12 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def recipe_stamp(shot: Shot, names: list[str | None], windows: Mapping[int, tuple[Any, Any]]) -> str:
-    """What an output's ``vom:recipe`` says: a digest of what decides its pixels besides the plate, for the objects
-    in that file (``names``; [None]: the one unnamed matte): the settings, the weights' bytes and each keyframe's
-    roto, its bytes and placement over its keyframe's plate ``windows`` (display, data). Contents only, no file
+def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
+    """What an output's ``vom:recipe`` says: a digest of what decides its pixels besides the plate: the settings,
+    the weights' bytes and each keyframe's roto, its bytes and placement over its keyframe's plate ``windows``
+    (display, data), of every object of the shot, whichever the file holds (an object's alpha is lowered where
+    the others' overlap it, so an ``{object}`` file depends on the other objects' rotos too: one removed or
+    redrawn makes it stale). Contents only, no file
     times: a farm node's synced copies give the same stamp. ``vom farm check`` recomputes it, so a frame rendered
     from an earlier version of the shot (another roto on the same keyframe, another working size, colour space,
     output mode or weights) fails the check. The plate's own pixels are not in it."""
@@ -106,7 +102,7 @@ def recipe_stamp(shot: Shot, names: list[str | None], windows: Mapping[int, tupl
     recipe = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
               "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model)),
               "rotos": {str(n): {str(kf): [content_digest(p), vio.roto_over_data_window(p, windows[kf])]
-                                 for kf, p in sorted(rotos[n].items())} for n in names}}
+                                 for kf, p in sorted(rotos[n].items())} for n in rotos}}
     return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()
 
 
@@ -235,6 +231,10 @@ class Shot:
         if not isinstance(data, dict):
             raise InputError(f"shot file {str(p)!r}: expected a mapping of fields, got {type(data).__name__}")
         overrides = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
+            # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
+            # would also drop their layers from the shot's shared output files)
+            overrides["objects"] = {**data["objects"], **overrides["objects"]}
         if "keyframes" in overrides or "objects" in overrides:  # rotos given replace the file's, whichever kind
             data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
         data = {**data, **overrides}

@@ -212,18 +212,19 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
 
 
 class _Recipes:
-    """The shot's ``vom:recipe`` for the objects of a file, computed once each (it reads the rotos and weights).
-    ``unavailable``: why it cannot be computed (rotos or weights not readable here), said once by the caller; the
-    outputs are then not compared on it."""
+    """The shot's ``vom:recipe``, computed once (it reads the rotos and weights). ``unavailable``: why it cannot
+    be computed (rotos or weights not readable here), said once by the caller; the outputs are then not compared
+    on it."""
 
     def __init__(self, shot: FarmShot) -> None:
         self.shot = shot
         self.unavailable: str | None = None
-        self._done: dict[frozenset, str | None] = {}
+        self._recipe: str | None = None
+        self._tried = False
 
-    def of(self, names: tuple[str | None, ...]) -> str | None:
-        key = frozenset(names)
-        if key not in self._done:
+    def of(self) -> str | None:
+        if not self._tried:
+            self._tried = True
             from vom_plugin.engine.shot import Shot, recipe_stamp
             from vom_plugin.io import frame_path, read_info
 
@@ -234,11 +235,10 @@ class _Recipes:
                     for kf in kfs:
                         info = read_info(frame_path(self.shot.plate, kf))
                         windows[kf] = (info.display_window, info.data_window)
-                self._done[key] = recipe_stamp(shot, list(names), windows)
+                self._recipe = recipe_stamp(shot, windows)
             except (InputError, OSError, KeyError) as e:
-                self.unavailable = self.unavailable or str(e)
-                self._done[key] = None
-        return self._done[key]
+                self.unavailable = str(e)
+        return self._recipe
 
 
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None) -> str | None:
@@ -269,7 +269,7 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _R
     # the same keyframes, but another roto drawn on one, another working size, colour space or weights: the
     # recipe says so (outputs of vom before session 29 have none: not compared)
     if recipes is not None and "vom:recipe" in meta:
-        expected = recipes.of(tuple(got))
+        expected = recipes.of()
         if expected is not None and str(meta["vom:recipe"]) != expected:
             return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
                     "of an earlier version of the shot)")
