@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -185,44 +186,56 @@ def nuke_blocks(vom, gizmos_dir, host_module):
     return {"init.py": init, "menu.py": menu}
 
 
-def _strip_block(text):
-    """``text`` without the vom block (and the newline that ends it); other lines untouched."""
+def _split_block(text):
+    """``text`` around its vom block: (before, block, after); block "" when there is none. Other lines untouched."""
     lines = text.splitlines(True)
-    out, inside = [], False
-    for line in lines:
-        if not inside and line.rstrip("\r\n") == NUKE_BEGIN:
-            inside = True
-        elif inside and line.rstrip("\r\n") == NUKE_END:
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
+    begin = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") == NUKE_BEGIN), None)
+    if begin is None:
+        return text, "", ""
+    end = next((i for i in range(begin + 1, len(lines)) if lines[i].rstrip("\r\n") == NUKE_END), None)
+    if end is None:
         raise InstallError("a vom block in a Nuke file has its start marker but no end marker (%r); fix the file "
                            "by hand" % NUKE_END, code=2)
-    return "".join(out)
+    return "".join(lines[:begin]), "".join(lines[begin:end + 1]), "".join(lines[end + 1:])
 
 
-def _write_if_changed(path, text):
-    old = path.read_text() if path.exists() else None
+def _read_user_file(path):
+    """A user's init.py or menu.py, byte for byte: any encoding (bytes that are not UTF-8 come back as they were),
+    its line endings and, through a link (a pipeline's shared file), the file it points to."""
+    target = Path(os.path.realpath(str(path)))
+    if not target.exists():
+        return target, None, "\n"
+    text = target.read_bytes().decode("utf-8", "surrogateescape")
+    return target, text, "\r\n" if "\r\n" in text else "\n"
+
+
+def _write_if_changed(target, old, text):
+    """Write ``text`` to ``target`` (a resolved path) when it differs from ``old``: beside it, with its permissions,
+    then renamed over it."""
     if old == text:
         return False
-    tmp = path.with_name(".%s.vom-tmp" % path.name)
-    tmp.write_text(text)
-    os.replace(str(tmp), str(path))
+    tmp = target.with_name(".%s.vom-tmp" % target.name)
+    tmp.write_bytes(text.encode("utf-8", "surrogateescape"))
+    if old is not None:
+        os.chmod(str(tmp), stat.S_IMODE(target.stat().st_mode))
+    os.replace(str(tmp), str(target))
     return True
 
 
 def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
-    """Add (or refresh) the vom block of init.py and menu.py in ``nuke_dir``; returns the files changed."""
+    """Add (or refresh, where it is) the vom block of init.py and menu.py in ``nuke_dir``; returns the files
+    changed. The rest of each file keeps its bytes, line endings, permissions and links."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     check_writable(nuke_dir)
     changed = []
     for name, block in sorted(nuke_blocks(vom, gizmos_dir, host_module).items()):
         path = nuke_dir / name
-        rest = _strip_block(path.read_text()) if path.exists() else ""
-        if rest and not rest.endswith("\n"):
-            rest += "\n"
-        if _write_if_changed(path, rest + block):
+        target, old, newline = _read_user_file(path)
+        block = block.replace("\n", newline)
+        before, found, after = _split_block(old or "")
+        if not found:  # appended, on a line of its own
+            before = before + newline if before and not before.endswith("\n") else before
+        if _write_if_changed(target, old, before + block + after):
             changed.append(path)
     return changed
 
@@ -233,7 +246,11 @@ def nuke_uninstall(nuke_dir):
     changed = []
     for name in ("init.py", "menu.py"):
         path = nuke_dir / name
-        if path.exists() and _write_if_changed(path, _strip_block(path.read_text())):
+        target, old, _ = _read_user_file(path)
+        if old is None:
+            continue
+        before, _, after = _split_block(old)
+        if _write_if_changed(target, old, before + after):
             changed.append(path)
     return changed
 

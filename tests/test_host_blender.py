@@ -182,7 +182,7 @@ def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     pref_vom.chmod(0o644)  # there, but not a program: an error report in Blender, not a traceback at start
     with pytest.raises(core.HostError, match="pref_vom' is not executable"):
         core.vom_executable(str(pref_vom))
-    assert "PYTHONHOME" not in core.subprocess_env({"PYTHONHOME": "/blender/python", "A": "1"})
+    assert core.subprocess_env({"PYTHONHOME": "/blender/python", "PYTHONPATH": "/blender/lib", "A": "1"}) == {"A": "1"}
 
 
 def test_render_job_progress_and_status(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ proc node {class body} {
     emit NODE $class $name [join $ins ","]
     dict for {k v} $::knobs { emit KNOB $name $k $v }
 }
-foreach c {Gizmo Input Read Copy Premult Output} { proc $c {body} "node $c \$body" }
+foreach c {Gizmo Input Read TimeOffset Copy Premult Output} { proc $c {body} "node $c \$body" }
 source [lindex $argv 0]
 """
 
@@ -122,8 +122,13 @@ def test_gizmo_parses_as_tcl_with_every_knob(tmp_path: Path) -> None:
     gizmo_knobs = {r[2]: r[3] for r in rows if r[0] == "KNOB" and r[1] == "Gizmo"}
 
     # every knob of the node definition, and nothing else besides the tab, the buttons and the labels
-    expected = {k.name for k in node.knobs} | {"vom", "analyze", "submit_farm", "vom_version", ""}
+    rendered = {name for name, _, _ in gizmo.RENDERED_KNOBS}
+    expected = {k.name for k in node.knobs} | {"vom", "analyze", "submit_farm", "vom_version", ""} | rendered
     assert set(user) == expected
+    # what Analyze rendered is kept on the gizmo's own knobs, out of sight (the script saves them)
+    assert all(user[name][9] == "+INVISIBLE" for name in rendered)
+    assert gizmo_knobs["alpha_channel"] == "rgba.alpha" and "alpha_file" not in gizmo_knobs
+    assert gizmo_knobs["onCreate"] == gizmo.ON_CREATE and "vom_nuke.restore_alpha(nuke.thisNode())" in gizmo.ON_CREATE
     for k in node.knobs:
         row = user[k.name]
         assert int(row[2]) == gizmo.KNOB_TYPE_IDS[k.type], k.name
@@ -161,10 +166,16 @@ def test_gizmo_inner_graph_copies_the_rendered_alpha_into_the_source(tmp_path: P
     assert nodes["Source"] == ("Input", [])
     assert nodes["Roto"] == ("Input", []) and knobs[("Roto", "number")] == "1"
     assert nodes["AlphaRead"] == ("Read", [])
-    assert knobs[("AlphaRead", "file")] == "[value parent.out]"
+    # the inner nodes follow the gizmo's own knobs by expression: Nuke rebuilds them from this file when a script
+    # is opened, so values set on them by Analyze were lost
+    assert knobs[("AlphaRead", "file")] == "[value parent.alpha_file]"
+    assert [knobs[("AlphaRead", k)] for k in ("first", "last", "origfirst", "origlast")] == [
+        "{parent.alpha_first}", "{parent.alpha_last}", "{parent.alpha_first}", "{parent.alpha_last}"]
     assert all(knobs[("AlphaRead", k)] == "black" for k in ("before", "after", "on_error"))
+    assert nodes["AlphaTime"] == ("TimeOffset", ["AlphaRead"])
+    assert knobs[("AlphaTime", "time_offset")] == "{parent.alpha_offset}"
     # Copy: input 0 (B, the stream) is the Source, input 1 (A) the rendered alpha
-    assert nodes["CopyAlpha"] == ("Copy", ["Source", "AlphaRead"])
+    assert nodes["CopyAlpha"] == ("Copy", ["Source", "AlphaTime"])
     assert knobs[("CopyAlpha", "from0")] == "rgba.alpha" and knobs[("CopyAlpha", "to0")] == "rgba.alpha"
     assert nodes["PremultOut"] == ("Premult", ["CopyAlpha"])
     premult = load_node_def().knob("output").choices.index("rgba-premult")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import stat
 import sys
 import time
@@ -37,6 +38,9 @@ class FakeKnob:
 
     def execute(self) -> None:
         self.executed += 1
+
+    def notDefault(self) -> bool:  # the fake's knobs are all set by the test
+        return True
 
 
 class FakeNode:
@@ -71,6 +75,28 @@ class FakeNode:
         return self.children.get(name)
 
 
+class FakeRoot(FakeNode):
+    """The script's root: its name (the script's path, "Root" when unsaved), frame range and knobs; as a context
+    (``with nuke.root():``) it is where new nodes go."""
+
+    def __init__(self, nk: types.ModuleType, script: str, first: int = 1, last: int = 24, **knobs: Any) -> None:
+        super().__init__("Root", script, knobs)
+        self.nk, self.first, self.last = nk, first, last
+
+    def firstFrame(self) -> int:
+        return self.first
+
+    def lastFrame(self) -> int:
+        return self.last
+
+    def __enter__(self) -> FakeRoot:
+        self.nk.context.append("root")  # type: ignore[attr-defined]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.nk.context.pop()  # type: ignore[attr-defined]
+
+
 def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") -> types.ModuleType:
     nk = types.ModuleType("nuke")
     nk.renders = []  # type: ignore[attr-defined]
@@ -81,19 +107,15 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
     nk.Group = FakeNode  # type: ignore[attr-defined]
     nk.Script_Knob = FakeKnob  # type: ignore[attr-defined]
 
-    class Root:
-        def name(self) -> str:
-            return script_path
-
-        def firstFrame(self) -> int:
-            return 1
-
-        def lastFrame(self) -> int:
-            return 24
+    # a gizmo's button runs with the gizmo as the context group: a node made there is inside it
+    nk.context = ["VOM_Matte1"]  # type: ignore[attr-defined]
+    nk.root_node = FakeRoot(nk, script_path)  # type: ignore[attr-defined]
 
     class Nodes:
         def Write(self, **knobs: Any) -> FakeNode:
-            return FakeNode("Write", "Write1", knobs)
+            write = FakeNode("Write", "Write1", knobs)
+            write.made_in = nk.context[-1]  # type: ignore[attr-defined]
+            return write
 
     class ProgressTask:
         def __init__(self, title: str) -> None:
@@ -116,8 +138,24 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(getattr(node.input(0), "pixels", b"exr"))  # what the input shows
             nk.renders.append((node["channels"].value(), node.input(0).name(), f, str(path)))  # type: ignore
+            assert node.made_in == "root", "a Write made inside the gizmo cannot take the Source's nodes as input"
+            nk.proxy_at_render.append(bool(nk.root_node["proxy"].value()))  # type: ignore[attr-defined]
 
-    nk.root = Root  # type: ignore[attr-defined]
+    nk.proxy_at_render = []  # type: ignore[attr-defined]
+    nk.root = lambda: nk.root_node  # type: ignore[attr-defined]
+
+    def tcl(*args: str) -> str:  # the one Tcl the adapter runs: subst of [value root.name] and [getenv NAME]
+        assert args[:3] == ("subst", "-nobackslashes", "-novariables"), args
+        text = args[3].replace("[value root.name]", nk.root_node.name())  # type: ignore[attr-defined]
+        for name in re.findall(r"\[getenv (\w+)\]", text):
+            if name not in os.environ:
+                raise RuntimeError(f"can't read \"env({name})\": no such variable")
+            text = text.replace(f"[getenv {name}]", os.environ[name])
+        if "[" in text:
+            raise RuntimeError(f"invalid command name \"{text[text.index('[') + 1:].split()[0]}\"")
+        return text
+
+    nk.tcl = tcl  # type: ignore[attr-defined]
     nk.nodes = Nodes()  # type: ignore[attr-defined]
     nk.ProgressTask = ProgressTask  # type: ignore[attr-defined]
     nk.execute = execute  # type: ignore[attr-defined]
@@ -177,11 +215,19 @@ def _gizmo(tmp: Path, **knobs: Any) -> FakeNode:
               "channel": "A", "output": "alpha", "compression": "zip", "working_size": 960,
               "colorspace": "ACEScg", "model": "default", "device": "auto", "memory": "first+prev2",
               "top_k": 8, "cache": ""}
+    from vom_plugin.host.gizmo import RENDERED_KNOBS
+
+    values.update({name: default for name, _, default in RENDERED_KNOBS})  # what the gizmo file sets
     values.update(knobs)
     node = FakeNode("Gizmo", "VOM_Matte1", values)
-    node.children = {"AlphaRead": FakeNode("Read", "AlphaRead", {"file": "[value parent.out]"}),
+    node.children = {"AlphaRead": FakeNode("Read", "AlphaRead", {"file": "[value parent.alpha_file]"}),
                      "CopyAlpha": FakeNode("Copy", "CopyAlpha", {"from0": "rgba.alpha", "to0": "rgba.alpha"})}
     return node
+
+
+def _prepared(host: types.ModuleType, node: FakeNode) -> tuple[Path, dict[str, Any]]:
+    p = host.prepare_shot(node)
+    return p.shot_file, p.fields
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -303,7 +349,7 @@ def test_prepare_shot_from_upstream_read(host: types.ModuleType, fake_nuke: type
     roto = FakeNode("Roto", "Roto1")
     node = _gizmo(tmp_path, keyframes="1001 1012", channel="vom.A")
     node.inputs = [FakeNode("Dot", "Dot1", inputs=[read]), roto]
-    shot_file, fields = host.prepare_shot(node)
+    shot_file, fields = _prepared(host, node)
     assert shot_file == tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"
     loaded = yaml.safe_load(shot_file.read_text())
     work = shot_file.parent
@@ -341,10 +387,10 @@ def test_prepare_shot_bakes_a_processed_source(host: types.ModuleType, fake_nuke
     grade = FakeNode("Grade", "Grade1", inputs=[FakeNode("Read", "Read1", {"file": "/p.%04d.exr"})])
     node = _gizmo(tmp_path, out="", frames="3-5")
     node.inputs = [grade, FakeNode("Roto", "Roto1")]
-    fake_nuke.root = lambda: type("R", (), {"name": lambda s: str(tmp_path / "comp" / "s.nk"),
-                                           "firstFrame": lambda s: 1, "lastFrame": lambda s: 6})()
-    shot_file, fields = host.prepare_shot(node)
-    assert fields["out"] == str(tmp_path / "comp" / "vom" / "VOM_Matte1.####.exr")
+    fake_nuke.root_node = FakeRoot(fake_nuke, str(tmp_path / "comp" / "s.nk"), 1, 6)
+    shot_file, fields = _prepared(host, node)
+    # each version of the script its own default (v001 and v002 in one folder replaced each other's frames)
+    assert fields["out"] == str(tmp_path / "comp" / "vom" / "s" / "VOM_Matte1.####.exr")
     assert fields["plate"] == str(shot_file.parent / "plate.%04d.exr")
     rgb = [(src, f) for c, src, f, _ in fake_nuke.renders if c == "rgb"]
     assert rgb == [("Grade1", f) for f in range(3, 6)]  # the frames vom reads (3-5, keyframe 5), baked once
@@ -376,7 +422,7 @@ def test_an_unchanged_baked_source_keeps_its_files_so_the_cache_holds(host: type
     grade.pixels = exr(px, "2026:12:04 10:00:00")
     node = _gizmo(tmp_path, out=str(tmp_path / "o" / "a.####.exr"), frames="1-3", keyframes="1")
     node.inputs = [grade, FakeNode("Roto", "Roto1")]
-    shot_file, fields = host.prepare_shot(node)
+    shot_file, fields = _prepared(host, node)
     plate = [Path(fields["plate"].replace("%04d", f"{f:04d}")) for f in (1, 2, 3)]
     first = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in plate]
     grade.pixels = exr(px, "2026:12:04 11:30:00")  # baked again: same picture, another time stamp
@@ -398,8 +444,7 @@ def test_prepare_shot_errors_name_the_problem(host: types.ModuleType, fake_nuke:
     node.inputs = [None, None]
     with pytest.raises(host.HostError, match="Roto: the input is not connected"):
         host.prepare_shot(node)
-    fake_nuke.root = lambda: type("R", (), {"name": lambda s: "Root", "firstFrame": lambda s: 1,
-                                           "lastFrame": lambda s: 2})()
+    fake_nuke.root_node = FakeRoot(fake_nuke, "Root", 1, 2)
     node = _gizmo(tmp_path, out="", plate="/p.####.exr")
     with pytest.raises(host.HostError, match="Output knob is empty and the script is not saved"):
         host.prepare_shot(node)
@@ -424,11 +469,24 @@ def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: t
     assert argv == ["render", str(tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"), "--progress", "json",
                     "--start-worker"]
     assert fake_nuke.tasks[0].progress == [33, 66, 100]
+    # what the matte needs is on the gizmo's own knobs, which the script saves (the inner nodes follow them by
+    # expression: Nuke rebuilds a gizmo's inner nodes from its file when the script is opened)
+    assert node["alpha_file"].value() == str(tmp_path / "out" / "a.%04d.exr")
+    assert (node["alpha_first"].value(), node["alpha_last"].value(), node["alpha_offset"].value()) == (1, 3, 0)
+    assert node["alpha_channel"].value() == "vom.alpha"
     read, copy = node.children["AlphaRead"], node.children["CopyAlpha"]
-    assert read["file"].value() == str(tmp_path / "out" / "a.%04d.exr")
-    assert (read["first"].value(), read["last"].value()) == (1, 3) and read["reload"].executed == 1
+    assert read["file"].value() == "[value parent.alpha_file]" and read["reload"].executed == 1
     assert copy["from0"].value() == "vom.alpha"
     assert fake_nuke.messages == []
+    # the script saved and opened again: a fresh gizmo with the saved knobs; its onCreate sets the channel again
+    reopened = _gizmo(tmp_path, **{k: node[k].value() for k in ("alpha_file", "alpha_first", "alpha_last",
+                                                                "alpha_offset", "alpha_channel")})
+    assert reopened.children["CopyAlpha"]["from0"].value() == "rgba.alpha"
+    from vom_plugin.host.gizmo import ON_CREATE
+
+    monkeypatch.setitem(sys.modules, "vom_nuke", host)  # as install.py's init.py block loads the adapter
+    exec(ON_CREATE, {"nuke": types.SimpleNamespace(thisNode=lambda: reopened)})
+    assert reopened.children["CopyAlpha"]["from0"].value() == "vom.alpha"
 
 
 def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: types.ModuleType,
@@ -503,7 +561,7 @@ def test_prepare_shot_with_objects_renders_each_objects_layer(host: types.Module
     read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024})
     node = _gizmo(tmp_path, keyframes="", objects="hero 1001 1012\n\ndog, 1005\n", mask_channel="mask")
     node.inputs = [read, FakeNode("Roto", "Roto1")]
-    shot_file, fields = host.prepare_shot(node)
+    shot_file, fields = _prepared(host, node)
     work = shot_file.parent
     loaded = yaml.safe_load(shot_file.read_text())
     assert "keyframes" not in loaded and loaded["mask_channel"] == "mask"
@@ -565,7 +623,7 @@ def test_an_unchanged_roto_keeps_its_file_so_a_second_analyze_reads_every_step_b
     roto = FakeNode("Roto", "Roto1")
     node.inputs = [FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024}), roto]
     roto.pixels = b"roto drawn"
-    _, fields = host.prepare_shot(node)
+    _, fields = _prepared(host, node)
     path = Path(fields["keyframes"][1001])
     first = (path.stat().st_ino, path.stat().st_mtime_ns)
     host.prepare_shot(node)
@@ -586,6 +644,167 @@ def test_a_cancelled_bake_leaves_no_new_files(host: types.ModuleType, fake_nuke:
 
     fake_nuke.execute = cancelled_on_the_second
     pattern = str(tmp_path / "w" / "plate.%04d.exr")
-    with pytest.raises(RuntimeError, match="Cancelled"):
+    # a cancel in Nuke's render progress is a message for the artist, not a Python traceback
+    with pytest.raises(host.HostError, match="Source: rendering frame 2 stopped: Cancelled"):
         host._bake(FakeNode("Grade", "Grade1"), pattern, range(1, 4), "Source")
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == []
+    assert fake_nuke.context == ["VOM_Matte1"] and len(fake_nuke.deleted) == 1  # back in the gizmo, Write gone
+
+
+def test_the_render_runs_without_nukes_python_settings(host: types.ModuleType, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nuke's PYTHONHOME (and a PYTHONPATH made for its Python) made vom's Python fail to start: exit 1 on every
+    Analyze ("No module named 'encodings'")."""
+    monkeypatch.setenv("PYTHONHOME", "/opt/Nuke15.1v1")
+    monkeypatch.setenv("PYTHONPATH", "/opt/Nuke15.1v1/plugins")
+    vom = _script(tmp_path / "vom", "import json, os\nprint(json.dumps({'event': 'start', 'message': "
+                                    "repr((os.environ.get('PYTHONHOME'), os.environ.get('PYTHONPATH')))}))\n")
+    r = host.run_with_progress([str(vom)], Task(), poll_s=0.01)
+    assert r.returncode == 0 and r.last.message == "(None, None)"
+
+
+def test_read_offsets(host: types.ModuleType) -> None:
+    assert host.read_offset("start at", "", 1001) == 0  # no retime
+    assert host.read_offset("start at", "1", 1001) == -1000  # file 1001 at script frame 1
+    assert host.read_offset("offset", "-1000", 1001) == -1000
+    assert host.read_offset("expression", "frame+1000", 1001) == -1000  # file frame = script frame + 1000
+    assert host.read_offset("expression", "frame - 10", 1) == 10
+    assert host.read_offset("expression", "frame", 1) == 0
+    assert host.read_offset("expression", "frame*2", 1) is None  # a retime: baked
+    assert host.read_offset("start at", "1.5", 1) is None
+    assert host.shift_range("1-24x2, 30 40-41", 1000) == "1001-1024x2,1030,1040-1041"
+    assert host.shift_range("-3--1", 3) == "0-2"
+
+
+def test_a_read_that_starts_at_another_frame_maps_script_frames_to_file_frames(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path) -> None:
+    """A Read of files 1001-1024 set to start at frame 1: the artist's keyframe 5 is file frame 1005 (vom said frame
+    5 is not a frame of the plate), and the node shows file frame 1005 at script frame 5."""
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024,
+                                      "frame_mode": "start at", "frame": "1"})
+    node = _gizmo(tmp_path, keyframes="5", frames="3-10")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    prepared = host.prepare_shot(node)
+    assert prepared.offset == -1000
+    assert prepared.fields["frames"] == "1003-1010"
+    work = prepared.shot_file.parent
+    assert prepared.fields["keyframes"] == {1005: str(work / "roto.0005.exr")}
+    assert [(src, f) for _, src, f, _ in fake_nuke.renders] == [("Roto1", 5)]  # drawn at the script frame
+    node.knobs["frames"].setValue("")
+    assert host.prepare_shot(node).fields["frames"] == "1001-1024"  # the Read's whole range
+    host._reload_alpha(node, prepared.fields, 1003, 1010, prepared.offset)
+    assert (node["alpha_first"].value(), node["alpha_last"].value(), node["alpha_offset"].value()) == (1003, 1010,
+                                                                                                        -1000)
+    read.knobs["frame_mode"].setValue("expression")
+    read.knobs["frame"].setValue("frame*2")  # a retime vom cannot follow: the Source is baked instead
+    fake_nuke.renders.clear()
+    prepared = host.prepare_shot(node)
+    assert prepared.offset == 0 and prepared.fields["plate"] == str(work / "plate.%04d.exr")
+    assert [f for c, _, f, _ in fake_nuke.renders if c == "rgb"] == list(range(1, 25))
+
+
+def test_proxy_mode_reads_and_bakes_at_full_resolution(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                       tmp_path: Path) -> None:
+    fake_nuke.root_node.knobs["proxy"] = FakeKnob(True)
+    fake_nuke.filename = lambda node, *a: (node["proxy"].value() if fake_nuke.root_node["proxy"].value()
+                                           else node["file"].value())
+    read = FakeNode("Read", "Read1", {"file": "/plates/full.%04d.exr", "proxy": "/plates/half.%04d.exr",
+                                      "first": 1, "last": 4})
+    node = _gizmo(tmp_path, keyframes="1")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    assert host.prepare_shot(node).fields["plate"] == "/plates/full.%04d.exr"
+    assert fake_nuke.proxy_at_render == [False]  # the roto rendered at full resolution
+    assert fake_nuke.root_node["proxy"].value() is True  # and the artist's proxy mode back on
+
+
+def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                                  tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tcl in a path knob was used as text (a folder named "[value root.name]" made), and a relative Output was read
+    from the shot file's folder by vom (the matte landed in .../VOM_Matte1_vom/vom/) and from Nuke's by the node."""
+    script = tmp_path / "comp" / "sh010_v001.nk"
+    fake_nuke.root_node = FakeRoot(fake_nuke, str(script))
+    monkeypatch.setenv("SHOW_ROOT", str(tmp_path / "show"))
+    node = _gizmo(tmp_path, plate="plates/p.####.exr", out="[getenv SHOW_ROOT]/vom/a.####.exr", cache="cache")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    fields = host.prepare_shot(node).fields
+    assert fields["out"] == str(tmp_path / "show" / "vom" / "a.####.exr")
+    assert fields["plate"] == str(tmp_path / "comp" / "plates" / "p.####.exr")  # from the script's folder
+    assert fields["cache"] == str(tmp_path / "comp" / "cache")
+    fake_nuke.root_node.knobs["project_directory"] = FakeKnob(str(tmp_path / "project"))
+    assert host.prepare_shot(node).fields["plate"] == str(tmp_path / "project" / "plates" / "p.####.exr")
+    node.knobs["out"].setValue("[getenv NO_SUCH_VOM_VAR]/a.####.exr")
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: out: '\[getenv NO_SUCH_VOM_VAR\]/a.####.exr' could not "
+                                             r"be evaluated"):
+        host.prepare_shot(node)
+    fake_nuke.root_node = FakeRoot(fake_nuke, "Root")
+    node.knobs["out"].setValue("vom/a.####.exr")
+    with pytest.raises(host.HostError, match="relative path, and the script is neither saved"):
+        host.prepare_shot(node)
+
+
+@pytest.mark.parametrize(("name", "config", "want"), [
+    ("default (linear)", "nuke-default", "lin_rec709"), ("linear", "", "lin_rec709"),
+    ("ACES - ACEScg", "aces_1.2", "ACEScg"), ("ACEScg", "fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1", "ACEScg"),
+    ("default (scene_linear)", "fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1", "ACEScg"),
+    ("scene_linear", "nuke-default", "lin_rec709"), ("sRGB", "nuke-default", "sRGB"),
+    ("Output - sRGB", "aces_1.2", "sRGB"), ("Utility - Raw", "aces_1.2", "raw"),
+    ("Cineon", "nuke-default", None), ("AlexaV3LogC", "nuke-default", None), ("scene_linear", "studio", None)])
+def test_nuke_colour_spaces(host: types.ModuleType, name: str, config: str, want: str | None) -> None:
+    assert host.vom_colour_space(name, config) == want
+
+
+def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: types.ModuleType,
+                                                                        fake_nuke: types.ModuleType,
+                                                                        tmp_path: Path) -> None:
+    """Input colour space stayed at its default (ACEScg) for a nuke-default plate (linear Rec.709), and for a bake
+    in Nuke's working space: every colour went through the wrong matrix."""
+    fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("Nuke"), "workingSpaceLUT": FakeKnob("linear")})
+    read = FakeNode("Read", "Read1", {"file": "/plates/p.%04d.exr", "first": 1, "last": 4,
+                                      "colorspace": "default (linear)"})
+    node = _gizmo(tmp_path, keyframes="1")
+    node.knobs["colorspace"].notDefault = lambda: False  # type: ignore[attr-defined]
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    assert host.prepare_shot(node).fields["colorspace"] == "lin_rec709"
+    read.knobs["colorspace"].setValue("Cineon")  # no vom equivalent: Nuke converts it to the working space
+    fields = host.prepare_shot(node).fields
+    assert fields["plate"].endswith("plate.%04d.exr") and fields["colorspace"] == "lin_rec709"
+    fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("OCIO"), "OCIO_config": FakeKnob("aces_1.2"),
+                                      "workingSpaceLUT": FakeKnob("ACES - ACEScg")})
+    assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"
+    fake_nuke.root_node.knobs["workingSpaceLUT"] = FakeKnob("studio_working_space")
+    with pytest.raises(host.HostError, match="working space 'studio_working_space', which vom cannot name; set "
+                                             "Input colour space"):
+        host.prepare_shot(node)
+    del node.knobs["colorspace"].notDefault  # the artist set it: theirs, whatever Nuke says
+    node.knobs["colorspace"].setValue("sRGB")
+    assert host.prepare_shot(node).fields["colorspace"] == "sRGB"
+
+
+def test_a_roto_input_without_alpha_is_baked_as_rgb(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                    tmp_path: Path) -> None:
+    """A Write fills a missing alpha with 0: vom saw an empty roto. Without alpha vom reads the roto's luminance."""
+    roto = FakeNode("Constant", "Matte1")
+    roto.channels = lambda: ["rgba.red", "rgba.green", "rgba.blue"]  # type: ignore[attr-defined]
+    node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1")
+    node.inputs = [None, roto]
+    host.prepare_shot(node)
+    assert [c for c, *_ in fake_nuke.renders] == ["rgb"]
+    roto.channels = lambda: ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"]  # type: ignore[attr-defined]
+    fake_nuke.renders.clear()
+    host.prepare_shot(node)
+    assert [c for c, *_ in fake_nuke.renders] == ["alpha"]
+
+
+def test_a_vom_that_cannot_start_is_a_message(host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vom script whose environment was moved: Popen raised in the Analyze thread, and the artist saw nothing."""
+    vom = tmp_path / "vom"
+    vom.write_text("#!/nonexistent/venv/bin/python\n")
+    vom.chmod(0o755)
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    assert host.analyze(node, background=False) is None
+    assert len(fake_nuke.messages) == 1 and "could not be started" in fake_nuke.messages[0]
+    assert "install.py --nuke" in fake_nuke.messages[0]

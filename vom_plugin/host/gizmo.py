@@ -34,6 +34,15 @@ BUTTONS = (
      "Write the shot file and a render-farm job bundle (Open Job Description) next to the output."),
 )
 _BARE = re.compile(r"^[A-Za-z0-9_.:/+@%#-]+$")
+# What Analyze rendered, kept on the gizmo itself: Nuke saves a gizmo's own knobs in the script and rebuilds its
+# inner nodes from this file, so values set on AlphaRead or CopyAlpha were gone after a reopen, a paste or a
+# farm render of the comp (the matte silently black). The inner nodes follow these by expression; CopyAlpha's
+# channel (a channel knob takes no expression) is set again by the gizmo's onCreate. (name, type id, default)
+RENDERED_KNOBS = (("alpha_file", STRING, ""), ("alpha_first", INT, 1), ("alpha_last", INT, 1),
+                  ("alpha_offset", INT, 0), ("alpha_channel", STRING, "rgba.alpha"))
+# (a Nuke without vom's init.py, such as a farm node rendering the comp, keeps the channel the gizmo file sets)
+ON_CREATE = ("try:\n    import vom_nuke\nexcept ImportError:\n    pass\n"
+             "else:\n    vom_nuke.restore_alpha(nuke.thisNode())")
 
 
 def default_gizmo_path() -> Path:
@@ -101,6 +110,7 @@ def generate(node: NodeDef | None = None) -> str:
         f" help {tcl_quote(node.help)}",
         " tile_color 0x3d7a5fff",
         f" label {tcl_quote('[value frames]')}",
+        f" onCreate {tcl_quote(ON_CREATE)}",
         f" addUserKnob {{{TAB} vom l {tcl_quote(node.label)}}}",
     ]
     for knob in node.knobs:
@@ -109,6 +119,10 @@ def generate(node: NodeDef | None = None) -> str:
     for i, (name, label, func, tip) in enumerate(BUTTONS):
         lines.append(_button_line(name, label, func, tip, startline=(i == 0)))
     lines.append(f" addUserKnob {{{TEXT} vom_version l Version T {tcl_quote(f'{node.name} v{node.version}')}}}")
+    for name, kid, default in RENDERED_KNOBS:
+        lines.append(f" addUserKnob {{{kid} {name} l \"\" +INVISIBLE}}")
+        if default not in (None, ""):
+            lines.append(f" {name} {tcl_quote(str(default))}")
     lines.append("}")
     # Inner graph. Nuke builds it with a stack: each node pops its `inputs` from the stack (the top one
     # is input 0) and pushes itself. Copy's input 0 is B (the stream), input 1 is A (the alpha).
@@ -117,10 +131,15 @@ def generate(node: NodeDef | None = None) -> str:
     premult_index = node.knob("output").choices.index("rgba-premult")
     lines += [
         " Input {", "  inputs 0", f"  name {roto}", "  number 1", "  xpos 200", "  ypos -250", " }",
-        " Read {", "  inputs 0", "  file_type exr", f"  file {tcl_quote('[value parent.out]')}",
+        " Read {", "  inputs 0", "  file_type exr", f"  file {tcl_quote('[value parent.alpha_file]')}",
+        *(f"  {k} {{{{parent.alpha_{end}}}}}" for k, end in (("first", "first"), ("last", "last"),
+                                                              ("origfirst", "first"), ("origlast", "last"))),
         # outside the rendered frames there is no matte: black, not the nearest frame held
         "  raw true", "  before black", "  after black", "  on_error black", "  name AlphaRead",
         "  xpos 200", "  ypos -150", " }",
+        # the plate's Read may show file frame f at script frame f + offset ("start at", "offset")
+        " TimeOffset {", "  time_offset {{parent.alpha_offset}}", "  name AlphaTime", "  xpos 200", "  ypos -100",
+        " }",
         " Input {", "  inputs 0", f"  name {source}", "  xpos 0", "  ypos -150", " }",
         " Copy {", "  inputs 2", "  from0 rgba.alpha", "  to0 rgba.alpha", "  name CopyAlpha", "  xpos 0",
         "  ypos -60", " }",

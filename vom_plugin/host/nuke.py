@@ -11,6 +11,7 @@ Submit-to-farm writes the same shot file and a farm job bundle with ``vom farm o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
@@ -310,7 +311,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
     the task is cancelled. Returns when the process has exited."""
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-                            env=dict(env) if env is not None else None)
+                            env=dict(env) if env is not None else _common.subprocess_env())
     lines: deque[tuple[str, str]] = deque()
     readers = [threading.Thread(target=_pump, args=(s, lines, tag), daemon=True)
                for s, tag in ((proc.stdout, "out"), (proc.stderr, "err")) if s is not None]
@@ -365,16 +366,97 @@ def _knob_value(node: nuke.Node, name: str) -> Any:
     return knob.value() if knob is not None else None
 
 
-def _upstream_read(node: nuke.Node) -> nuke.Node | None:
-    """The Read feeding the Source input directly (through Dots only); anything else changes the pixels."""
+_FRAME_EXPRESSION = re.compile(r"^\s*frame\s*(?:([+-])\s*(\d+))?\s*$")
+
+
+def read_offset(mode: str, text: str, first: int) -> int | None:
+    """Script frame minus file frame of a Read whose ``frame_mode`` is ``mode`` and ``frame`` is ``text``: 0 when it
+    does not retime; ``start at`` N: N - first; ``offset`` N: N; an expression ``frame+N`` (file frame = script
+    frame + N): -N, ``frame-N``: N. None for another expression, a retime vom cannot follow (the Source is baked)."""
+    text = text.strip()
+    if not text:
+        return 0
+    if mode in ("start at", "offset"):
+        try:
+            value = int(text)
+        except ValueError:
+            return None
+        return value - first if mode == "start at" else value
+    m = _FRAME_EXPRESSION.match(text)
+    if m is None:
+        return None
+    n = int(m.group(2) or 0)
+    return -n if m.group(1) == "+" else n
+
+
+def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
+    """The Read feeding the Source input directly (through Dots only) and its offset (script frame minus file
+    frame); None when there is none or it retimes by an expression: anything else changes the pixels or times."""
     up = node.input(0)
     while up is not None and up.Class() == "Dot":
         up = up.input(0)
-    return up if up is not None and up.Class() == "Read" else None
+    if up is None or up.Class() != "Read":
+        return None
+    offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
+                         int(_knob_value(up, "first") or 0))
+    return None if offset is None else (up, offset)
+
+
+@contextlib.contextmanager
+def _in_root_at_full_resolution() -> Iterator[None]:
+    """Nodes made here go to the root graph (a button of the gizmo runs with the gizmo as the context group, where a
+    Write could not take a node outside it as its input), and files are the full-resolution ones (in proxy mode,
+    nuke.filename gives a Read's proxy file and a Write renders at the proxy scale)."""
+    root = nuke.root()
+    proxy = root.knob("proxy")
+    was_on = proxy is not None and bool(proxy.value())
+    with root:
+        if proxy is not None and was_on:
+            proxy.setValue(False)
+        try:
+            yield
+        finally:
+            if proxy is not None and was_on:
+                proxy.setValue(True)
 
 
 def _read_pattern(read: nuke.Node) -> str:
-    return nuke.filename(read) or str(_knob_value(read, "file") or "")
+    with _in_root_at_full_resolution():
+        pattern = nuke.filename(read) or str(_knob_value(read, "file") or "")
+    return _absolute(pattern, f"{read.name()}: file")
+
+
+def _tcl(text: str, what: str) -> str:
+    """``text`` with its Tcl expressions (``[value root.name]``, ``[getenv SHOW]``) evaluated as Nuke would, frame
+    tokens (``####``, ``%04d``, ``$F4``) left alone."""
+    if "[" not in text:
+        return text
+    try:
+        return str(nuke.tcl("subst", "-nobackslashes", "-novariables", text))
+    except Exception as e:  # Nuke raises RuntimeError with Tcl's message
+        raise HostError(f"{what}: {text!r} could not be evaluated: {e}") from None
+
+
+def _absolute(path: str, what: str) -> str:
+    """``path`` evaluated and made absolute as Nuke reads it: a relative path from the project directory (Project
+    Settings), else from the script's folder (vom reads a shot file's relative paths from the shot file's folder,
+    and Nuke's working folder is anybody's guess)."""
+    path = os.path.expanduser(_tcl(path.strip(), what))
+    if not path or os.path.isabs(path):
+        return os.path.normpath(path) if path else path
+    root = nuke.root()
+    base = _tcl(str(_knob_value(root, "project_directory") or "").strip(), "Project Settings: project directory")
+    if not base or not os.path.isabs(os.path.expanduser(base)):
+        script = root.name()
+        if not script or script == "Root":
+            raise HostError(f"{what}: {path!r} is a relative path, and the script is neither saved nor has a project "
+                            "directory to read it from; give an absolute path or save the script")
+        base = os.path.join(os.path.dirname(script), base)
+    return os.path.normpath(os.path.join(os.path.expanduser(base), path))
+
+
+def _path_knob(node: nuke.Node, name: str) -> str:
+    return _absolute(str(_knob_value(node, name) or ""), f"{node.name()}: {name}")
 
 
 def _script_range() -> tuple[int, int]:
@@ -387,26 +469,70 @@ def _work_dir(node: nuke.Node, out: str) -> Path:
 
 
 def _default_out(node: nuke.Node) -> str:
+    """``vom/<script>/<node>.####.exr`` beside the script: each version of a comp script (``sh010_comp_v002.nk``) has
+    its own, so rendering in one never replaces the frames another reads."""
     script = nuke.root().name()
     if not script or script == "Root":
         raise HostError(f"{node.name()}: the Output knob is empty and the script is not saved; set Output "
                         "(e.g. /shows/x/sh010/vom/sh010_alpha.####.exr) or save the script")
-    return str(Path(script).parent / "vom" / f"{node.name()}.####.exr")
+    return str(Path(script).parent / "vom" / Path(script).stem / f"{node.name()}.####.exr")
+
+
+# Nuke's colour space names (nuke-default, ACES and Foundry's CG configs) -> vom's; matched without case, spaces,
+# "_", "-", "(" or ")", and without a "default (...)" around them
+_COLOUR_SPACES = {
+    "linear": "lin_rec709", "linrec709": "lin_rec709", "linearrec709srgb": "lin_rec709",
+    "utilitylinearrec709": "lin_rec709", "utilitylinearsrgb": "lin_rec709", "linsrgb": "lin_rec709",
+    "acescg": "ACEScg", "acesacescg": "ACEScg", "acescgacesap1": "ACEScg",
+    "srgb": "sRGB", "outputsrgb": "sRGB", "utilitysrgbtexture": "sRGB", "srgbtexture": "sRGB",
+    "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB",
+    "raw": "raw", "utilityraw": "raw",
+}
+
+
+def vom_colour_space(name: str, config: str = "") -> str | None:
+    """vom's colour space for a Nuke colour space ``name`` (a Read's, or the working space) under the OCIO config
+    ``config`` (``scene_linear`` is linear Rec.709 in nuke-default, ACEScg in ACES configs); None where vom has
+    none (a log or camera encoding, which a bake turns into the working space)."""
+    m = re.match(r"^\s*default\s*\((.*)\)\s*$", name)
+    key = re.sub(r"[\s_\-().]+", "", (m.group(1) if m else name)).lower()
+    if key in ("scenelinear", "reference", "rendering", "compositinglinear"):
+        cfg = config.lower()
+        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if "aces" in cfg else None
+    return _COLOUR_SPACES.get(key)
+
+
+def _colour_config() -> str:
+    root = nuke.root()
+    if str(_knob_value(root, "colorManagement") or "") == "Nuke":
+        return "nuke-default"
+    return str(_knob_value(root, "OCIO_config") or "")
+
+
+def _knob_was_set(node: nuke.Node, name: str) -> bool:
+    knob = node.knob(name)
+    return knob is not None and bool(getattr(knob, "notDefault", lambda: True)())
 
 
 def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames: Iterable[int],
                   what: str) -> None:
-    """Render ``source`` to EXR with a temporary Write node (in the root graph), one call per frame."""
+    """Render ``source`` to EXR with a temporary Write node (in the root graph, at full resolution), one call per
+    frame. A cancel in Nuke's render progress or an upstream error is a HostError naming the frame."""
     if source is None:
         raise HostError(f"{what}: the input is not connected")
     Path(pattern).parent.mkdir(parents=True, exist_ok=True)
-    write = nuke.nodes.Write(file=pattern, file_type="exr", channels=channels, raw=True)
-    try:
-        write.setInput(0, source)
-        for f in frames:
-            nuke.execute(write, f, f)
-    finally:
-        nuke.delete(write)
+    with _in_root_at_full_resolution():
+        write = nuke.nodes.Write(file=pattern, file_type="exr", channels=channels, raw=True)
+        try:
+            write.setInput(0, source)
+            for f in frames:
+                try:
+                    nuke.execute(write, f, f)
+                except RuntimeError as e:  # Nuke's "Cancelled", or an upstream node's error
+                    said = str(e).strip() or type(e).__name__
+                    raise HostError(f"{what}: rendering frame {f} stopped: {said}") from None
+        finally:
+            nuke.delete(write)
 
 
 def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: str, channels: str = "rgb") -> None:
@@ -430,6 +556,15 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
             Path(_frame_path(fresh, f)).unlink(missing_ok=True)
 
 
+def _roto_channels(roto: nuke.Node | None) -> str:
+    """What to bake of the Roto input: its alpha, or its RGB where it has no alpha (a Write fills a missing alpha
+    with 0, an empty roto to vom, which reads a roto without alpha by its luminance)."""
+    channels = getattr(roto, "channels", None)
+    if roto is None or channels is None:
+        return "alpha"
+    return "alpha" if "rgba.alpha" in channels() else "rgb"
+
+
 def _frame_path(pattern: str, frame: int) -> str:
     # the patterns this module writes use %04d
     return pattern.replace("%04d", f"{frame:04d}")
@@ -447,7 +582,7 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
         if _full_name(other) == _full_name(node):
             continue
         try:
-            theirs = str(_knob_value(other, "out") or "").strip() or _default_out(other)
+            theirs = _path_knob(other, "out") or _default_out(other)
         except HostError:
             continue
         if _common.same_files(theirs, out):
@@ -455,9 +590,22 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
                             f"node needs its own (one would replace the other's frames)")
 
 
-def prepare_shot(node: nuke.Node) -> tuple[Path, dict[str, Any]]:
-    """Resolve the node's inputs (plate pattern, roto at the keyframes) and write its shot file."""
-    out = str(_knob_value(node, "out") or "").strip() or _default_out(node)
+@dataclass
+class Prepared:
+    """What Analyze wrote and how the node reads the matte back: the shot file, its fields (vom's frames are the
+    plate's file frames), and the offset at which the node shows them (script frame minus file frame)."""
+
+    shot_file: Path
+    fields: dict[str, Any]
+    offset: int = 0
+
+
+def prepare_shot(node: nuke.Node) -> Prepared:
+    """Resolve the node's inputs (plate pattern, roto at the keyframes) and write its shot file.
+
+    Keyframes and the frame range are script frames, as the artist sees them; the shot's are the plate's file
+    frames (a Read set to "start at" or "offset" shows file frame f at script frame f + offset)."""
+    out = _path_knob(node, "out") or _default_out(node)
     _check_own_output(node, out)
     work = _work_dir(node, out)
     objects = parse_objects(str(_knob_value(node, "objects") or ""))
@@ -467,40 +615,68 @@ def prepare_shot(node: nuke.Node) -> tuple[Path, dict[str, Any]]:
                         "frames; empty the keyframes knob")
     keyframes = parse_keyframes(keyframes_text) if not objects else []
     frames = str(_knob_value(node, "frames") or "").strip()
-    plate = str(_knob_value(node, "plate") or "").strip()
+    plate = _path_knob(node, "plate")
+    knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
+    knobs["cache"] = _path_knob(node, "cache")
+    model = str(knobs.get("model") or "").strip()
+    if model.endswith(".safetensors") or "/" in model or "[" in model:  # a checkpoint's path, not a shipped name
+        knobs["model"] = _path_knob(node, "model")
+    chosen = _knob_was_set(node, "colorspace")  # else the colour space comes from the Read or the working space
     first, last = _script_range()
+    offset = 0
     if not plate:
-        read = _upstream_read(node)
-        if read is not None:
+        found = _upstream_read(node)
+        colour = None
+        if found is not None and not chosen and found[0].knob("colorspace") is not None:
+            colour = vom_colour_space(str(_knob_value(found[0], "colorspace")), _colour_config())
+            found = found if colour is not None else None  # a log or camera encoding: Nuke's bake converts it
+        if found is not None:
+            read, offset = found
             plate = _read_pattern(read)
-            first, last = int(_knob_value(read, "first")), int(_knob_value(read, "last"))
+            first, last = int(_knob_value(read, "first")) + offset, int(_knob_value(read, "last")) + offset
+            if colour is not None:
+                knobs["colorspace"] = colour
         else:  # not a plain Read: bake the Source input to a linear EXR sequence vom can read
             plate = str(work / "plate.%04d.exr")
+            if not chosen and nuke.root().knob("workingSpaceLUT") is not None:
+                working = str(_knob_value(nuke.root(), "workingSpaceLUT"))
+                knobs["colorspace"] = vom_colour_space(working, _colour_config())
+                if knobs["colorspace"] is None:
+                    raise HostError(f"{node.name()}: the Source is rendered in the working space {working!r}, which "
+                                    "vom cannot name; set Input colour space to what it is")
             # the frames vom reads: the requested ones and the keyframes, and every frame between them
             lo, hi = (frame_bounds(frames) if frames else None) or (first, last)
             drawn = keyframes + [f for fs in objects.values() for f in fs]
             _bake(node.input(0), plate, range(min(lo, *drawn), max(hi, *drawn) + 1), f"{node.name()}: Source")
-    frames = frames or f"{first}-{last}"
-    roto = str(work / "roto.%04d.exr")
+    frames = shift_range(frames, -offset) if frames else f"{first - offset}-{last - offset}"
+    roto = str(work / "roto.%04d.exr")  # rendered at the script frames: the files are named so
     rotos: dict[str, dict[int, str]] = {}
     if objects:  # each object is the Roto input's layer of its name (a Roto node's output set to that layer)
         for name, frames_of in objects.items():
             pattern = str(work / f"roto_{name}.%04d.exr")
             _bake(node.input(1), pattern, frames_of, f"{node.name()}: Roto (layer {name})", name)
-            rotos[name] = {f: _frame_path(pattern, f) for f in frames_of}
+            rotos[name] = {f - offset: _frame_path(pattern, f) for f in frames_of}
     else:
-        _bake(node.input(1), roto, keyframes, f"{node.name()}: Roto", "alpha")
-    knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
+        _bake(node.input(1), roto, keyframes, f"{node.name()}: Roto", _roto_channels(node.input(1)))
     fields = shot_fields(knobs, plate=plate, frames=frames, out=out,
-                         keyframes={f: _frame_path(roto, f) for f in keyframes}, objects=rotos)
+                         keyframes={f - offset: _frame_path(roto, f) for f in keyframes}, objects=rotos)
     shot_file = write_text_atomic(work / "shot.yaml", shot_yaml(fields))
-    return shot_file, fields
+    return Prepared(shot_file, fields, offset)
 
 
-def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: int) -> None:
-    """Point the gizmo's Read at the rendered frames and copy the right channel into the stream."""
-    group = cast(nuke.Group, node)  # the gizmo is a Group: its inner nodes are reached with .node()
-    read, copy = group.node("AlphaRead"), group.node("CopyAlpha")
+def restore_alpha(node: nuke.Node) -> None:
+    """The gizmo's onCreate (a script opened, a node pasted) and the end of Analyze: CopyAlpha copies the channel
+    Analyze rendered, which the gizmo keeps in its own ``alpha_channel`` knob (a channel knob takes no expression;
+    the Read and the TimeOffset inside follow the gizmo's knobs by expression)."""
+    copy = cast(nuke.Group, node).node("CopyAlpha")
+    channel = str(_knob_value(node, "alpha_channel") or "rgba.alpha")
+    if copy is not None and copy["from0"].value() != channel:
+        copy["from0"].setValue(channel)
+
+
+def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: int, offset: int = 0) -> None:
+    """Point the gizmo at the rendered frames (``first``-``last``: file frames, shown at script frame + ``offset``)
+    through its own knobs, which the script saves, and copy the right channel into the stream."""
     objects = list(fields.get("objects") or {})
     channel = str(fields.get("channel") or "A")
     out = str(fields["out"])
@@ -508,16 +684,31 @@ def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: 
         layer, _, leaf = channel.rpartition(".")
         channel = f"{layer + '.' if layer else ''}{objects[0]}.{leaf}" if "{object}" not in out else channel
         out = out.replace("{object}", objects[0])
+    rendered = {"alpha_file": nuke_pattern(out), "alpha_first": first, "alpha_last": last, "alpha_offset": offset,
+                "alpha_channel": exr_channel_to_nuke(channel)}
+    for name, value in rendered.items():
+        knob = node.knob(name)
+        if knob is None:  # runs on Nuke's main thread, after the render: said, not raised
+            nuke.message(f"VOM Matte: the matte is rendered ({out}), but {node.name()} has no {name} knob: this "
+                         "VOM_Matte gizmo is older than vom's adapter; restart Nuke so that it loads the gizmo again")
+            return
+        knob.setValue(value)
+    restore_alpha(node)
+    read = cast(nuke.Group, node).node("AlphaRead")
     if read is not None:
-        read["file"].setValue(nuke_pattern(out))
-        for k in ("first", "origfirst"):
-            read[k].setValue(first)
-        for k in ("last", "origlast"):
-            read[k].setValue(last)
         cast(nuke.Script_Knob, read["reload"]).execute()
-    if copy is not None:
-        copy["from0"].setValue(exr_channel_to_nuke(channel))
-        copy["to0"].setValue("rgba.alpha")
+
+
+def shift_range(frames: str, delta: int) -> str:
+    """A frame range (``1-24``, ``1-24x2``, ``1,5,10-20``, ``1-10 20-30``) with every frame moved by ``delta``."""
+    parts = []
+    for part in _common.range_parts(frames):
+        m = re.match(r"^(-?\d+)(?:-(-?\d+))?([x:]\d+)?$", part)
+        if m is None:
+            raise HostError(f"frames {frames!r}: {part!r} is not a frame or range; expected e.g. 1001-1100")
+        a, b, step = m.groups()
+        parts.append(str(int(a) + delta) + (f"-{int(b) + delta}" if b is not None else "") + (step or ""))
+    return ",".join(parts)
 
 
 _RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:[x:]\d+)?$")
@@ -540,28 +731,33 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     node = node or nuke.thisNode()
     try:
         vom = vom_executable()
-        shot_file, fields = prepare_shot(node)
+        prepared = prepare_shot(node)
     except HostError as e:
         nuke.message(f"VOM Matte: {e}")
         return None
+    shot_file, fields = prepared.shot_file, prepared.fields
     cmd = build_render_command(vom, shot_file)
     first, last = frame_bounds(str(fields["frames"])) or _script_range()
 
-    def work() -> RunResult:
+    def work() -> RunResult | None:
         task = nuke.ProgressTask(f"VOM Matte: {node.name()}")
         try:
             result = run_with_progress(cmd, task)
+        except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
+            nuke.executeInMainThread(nuke.message, (f"VOM Matte: {vom} could not be started: {e}\n"
+                                                    "Run `python3 install.py --nuke` from the vom checkout again.",))
+            return None
         finally:
             del task  # closes Nuke's progress window
         if result.cancelled:
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; frames already written are kept "
                                                     f"and a new Analyze resumes from the cache ({shot_file})",))
         elif result.returncode != 0:
-            detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields)
+            detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
                                                     f"{' '.join(cmd)}\n\n{detail}",))
         else:
-            nuke.executeInMainThread(_reload_alpha, (node, fields, first, last))
+            nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
         return result
 
     if not background:
@@ -570,12 +766,12 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     return None
 
 
-def _name_rendered_rotos(text: str, fields: Mapping[str, Any]) -> str:
-    """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a frame."""
+def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) -> str:
+    """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a (script) frame."""
     rotos = [(f, p, "") for f, p in (fields.get("keyframes") or {}).items()]
     rotos += [(f, p, f", layer {name}") for name, kf in (fields.get("objects") or {}).items() for f, p in kf.items()]
     for frame, path, layer in rotos:
-        text = text.replace(str(path), f"{path} (the Roto input at frame {frame}{layer})")
+        text = text.replace(str(path), f"{path} (the Roto input at frame {frame + offset}{layer})")
     return text
 
 
@@ -584,12 +780,17 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | Non
     node = node or nuke.thisNode()
     try:
         vom = vom_executable()
-        shot_file, _ = prepare_shot(node)
+        shot_file = prepare_shot(node).shot_file
     except HostError as e:
         nuke.message(f"VOM Matte: {e}")
         return None
     bundle = shot_file.parent / "openjd_bundle"
-    proc = subprocess.run(build_farm_command(vom, shot_file, bundle, chunk), capture_output=True, text=True)
+    try:
+        proc = subprocess.run(build_farm_command(vom, shot_file, bundle, chunk), capture_output=True, text=True,
+                              env=_common.subprocess_env())
+    except OSError as e:
+        nuke.message(f"VOM Matte: {vom} could not be started: {e}")
+        return None
     if proc.returncode != 0:
         nuke.message(f"VOM Matte: vom farm failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         return None

@@ -32,6 +32,16 @@ def frame_path(pattern: str, frame: int) -> str:
     return os.path.join(folder, name)
 
 
+def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of the vom subprocess: the host's own Python settings must not leak into vom's Python (a
+    host's ``PYTHONHOME`` made it fail to start, "No module named 'encodings'"; a ``PYTHONPATH`` made for the host's
+    Python 3.9 or 3.10 would come before vom's own packages)."""
+    env = dict(os.environ if base is None else base)
+    for name in ("PYTHONHOME", "PYTHONPATH"):
+        env.pop(name, None)
+    return env
+
+
 def same_files(a: str, b: str) -> bool:
     """Whether two output patterns (``####``, ``%04d``, ``@@@@``) name the same files."""
     return all(os.path.normpath(frame_path(a, f)) == os.path.normpath(frame_path(b, f)) for f in (1, 1001, 12345))

@@ -73,11 +73,7 @@ def vom_executable(preference: str = "") -> str:
                     "(or set the vom executable in Preferences > Add-ons > VOM Matte)")
 
 
-def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of the vom subprocess: Blender's own Python settings must not leak into it."""
-    env = dict(os.environ if base is None else base)
-    env.pop("PYTHONHOME", None)
-    return env
+subprocess_env = common.subprocess_env
 
 
 # ------------------------------------------------------------------------------- sequences and frames
