@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -547,3 +548,49 @@ def test_clear_on_a_folder_without_a_cache_leaves_it_as_it_was(tmp_path: Path,
     assert main(["cache", "clear", "--cache", str(home)]) == 0
     assert "left alone: 2 files or folders vom did not write" in capsys.readouterr().out
     assert sorted(p.name for p in home.iterdir()) == ["0123456789abcdef", "notes.txt"]
+
+
+def test_clear_says_what_it_could_not_remove_and_a_read_only_cache(root: Path, clean: dict[str, np.ndarray],
+                                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry clear may not delete (another user's in a shared cache, an immutable file) stopped it half-way with a
+    traceback and exit 1, saying nothing of what it had removed; a read-only cache failed on its lock the same way."""
+    cache = _cache_copy(root, tmp_path)
+    entries = sorted(cache.rglob("*.safetensors"))
+    stuck = entries[len(entries) // 2]
+    real_unlink = os.unlink
+
+    def unlink(path: Any, *a: Any, **k: Any) -> None:
+        if Path(path) == stuck:
+            raise PermissionError(1, "Operation not permitted", str(path))
+        real_unlink(path, *a, **k)
+
+    monkeypatch.setattr(vc.os, "unlink", unlink)
+    assert main(["cache", "clear", "--cache", str(cache)]) == 2
+    out, err = capsys.readouterr()
+    assert f"cleared {len(entries) - 1} entries" in out
+    assert f"1 entries could not be removed (e.g. {stuck}: Operation not permitted)" in err
+    assert [p for p in cache.rglob("*.safetensors")] == [stuck]
+    monkeypatch.undo()
+
+    def read_only(_root: Path) -> Any:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(vc, "_root_lock", read_only)
+    assert main(["cache", "clear", "--cache", str(cache)]) == 2
+    assert f"cache {cache} cannot be cleared: its lock" in capsys.readouterr().err
+    assert stuck.exists()
+
+
+def test_a_cache_folder_from_the_environment_that_is_a_file_is_refused(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """VOM_CACHE_DIR naming a file read as an empty cache, "cleared 0 entries" (--cache was checked, it was not)."""
+    (tmp_path / "afile").write_text("mine")
+    monkeypatch.setenv("VOM_CACHE_DIR", str(tmp_path / "afile"))
+    for action in ("clear", "info"):
+        assert main(["cache", action]) == 2
+        assert f"VOM_CACHE_DIR {tmp_path / 'afile'} is not a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "mine"
+    monkeypatch.setenv("VOM_CACHE_DIR", str(tmp_path / "not_yet"))  # a cache no render has made yet: empty
+    assert main(["cache", "info"]) == 0 and "0 shots" in capsys.readouterr().out

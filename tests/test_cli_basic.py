@@ -82,3 +82,13 @@ def test_an_unknown_option_is_refused_with_the_commands_own_usage(capsys) -> Non
         main(["render", "--bogus"])
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("usage: vom render") and "unrecognized arguments: --bogus" in err
+
+
+def test_an_interrupt_before_the_command_runs_is_exit_130_without_a_traceback() -> None:
+    """SIGINT while the parser was built (the first 0.1 s of `vom render`) printed a KeyboardInterrupt traceback and
+    the process died by the signal, not the documented exit 130."""
+    code = ("import sys, vom_plugin.cli as c\n"
+            "def main():\n    raise KeyboardInterrupt\n"
+            "c.main = main\nsys.argv = ['vom', 'render', 'x.yaml']\nc.entry()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130 and r.stderr.strip() == "vom render: interrupted", r.stderr

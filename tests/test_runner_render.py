@@ -792,3 +792,49 @@ def test_a_render_in_a_forked_child_of_a_rendering_process_is_refused_at_once(
     shutil.rmtree(shot_dir / "forked")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert run.stdout.strip() == f"('rendered', {list(range(1, N + 1))})", run.stdout + run.stderr
+
+
+def test_another_thread_count_neither_reuses_nor_continues_what_is_cached(shot_dir: Path,
+                                                                          reference: dict[str, np.ndarray]) -> None:
+    """1 and 2 threads split the float sums differently: a render pinned to one core (taskset, a farm slot) over a
+    cache filled on two reused its features and states, and its frames matched neither cold render."""
+    import torch
+
+    shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_threads")  # filled at the suite's thread count
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(before + 1)
+        r = render(shot(shot_dir, "threads"))
+        assert r.cache["keys_hit"] == 0 and r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == N
+    finally:
+        torch.set_num_threads(before)
+    again = render(shot(shot_dir, "threads"))  # back at the first count: its entries are still there
+    assert again.cache["steps_computed"] == 0
+    assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in again.paths)
+
+
+def test_a_plate_edited_in_place_with_its_size_and_time_kept_is_another_plate(tmp_path: Path) -> None:
+    """Only parts of a big plate are hashed: an uncompressed EXR edited elsewhere keeps its size, and `touch -r` its
+    modification time; its fingerprint (the cache's and a worker's memo's address) stayed, and old features were
+    reused. The change time, which no tool sets back, is part of it."""
+    from vom_plugin.engine.cache import file_fingerprint
+
+    plate = tmp_path / "p.0001.exr"
+    data = bytearray(os.urandom(1 << 20))
+    plate.write_bytes(data)
+    st = plate.stat()
+    fp = file_fingerprint(plate)
+    data[300_000:300_010] = b"\0" * 10  # outside the three hashed windows
+    with open(plate, "r+b") as f:
+        f.write(data)
+    os.utime(plate, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert plate.stat().st_size == st.st_size and plate.stat().st_mtime_ns == st.st_mtime_ns
+    assert file_fingerprint(plate) != fp
+    # a file hashed whole (a roto) needs no change time: a chmod (which moves it) leaves its fingerprint
+    roto = tmp_path / "r.0001.exr"
+    roto.write_bytes(b"roto")
+    first = file_fingerprint(roto, full=True)
+    ctime = roto.stat().st_ctime_ns
+    time.sleep(0.01)
+    roto.chmod(0o600)
+    assert roto.stat().st_ctime_ns != ctime and file_fingerprint(roto, full=True) == first

@@ -213,7 +213,15 @@ def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) ->
     env = environment()
     assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
     assert "VOM_WORKER_MEMO_MB" not in env["env"]
-    assert set(env) == {"vom", "package", "code", "env", "umask"}
+    assert set(env) == {"vom", "package", "code", "env", "umask", "cpus"}
+    assert env["cpus"] == len(os.sched_getaffinity(0))  # taskset -c 0 changes torch's threads, and the sums
+    # OpenMP's wait policy changes speed only, and each vom process picks its own from the machine's load: a
+    # worker and a render started from one shell a second apart differed, and the render was refused
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
+    assert environment() == env
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # that one changes the sums
+    assert environment()["env"]["OMP_NUM_THREADS"] == "1"
 
 
 def test_relative_folders_in_the_environment_are_compared_as_the_folders_they_name(
@@ -388,3 +396,36 @@ def test_workers_starting_together_over_a_stale_socket_leave_one_listening(
         probe.connect(str(path))  # the one listening is the one at the path
         probe.close()
         bound[0].close()
+
+
+def test_refused_requests_do_not_keep_an_idle_worker_alive(tmp_path: Path) -> None:
+    """A worker that cannot serve its clients (another environment) refused each render and stayed, since a refusal
+    reset its idle clock: --start-worker never got to start one that could. A request in hand is answered first."""
+    from vom_plugin.worker import recv_lines, send
+
+    tmp_path.chmod(0o700)
+    sock = tmp_path / "w.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "3"],
+                            env=_env(sock), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+        answers = []
+        stop = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < stop:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(str(sock))
+                    send(s, {"op": "render", "environment": {**environment(), "umask": 0o777}, "shot": {}})
+                    answers += recv_lines(s, bytearray()) or []
+                except OSError:  # it has just closed its socket
+                    pass
+            time.sleep(0.5)
+        assert proc.poll() is not None, "a worker asked every 0.5 s by clients it refuses never idled out"
+        assert proc.wait() == 0
+        assert answers and all(a["event"] == "refused" and "umask" in a["reason"] for a in answers)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -109,7 +109,11 @@ def entry() -> NoReturn:
     # SIGTERM before a command installs its own handling (a render's, a worker's) stops it as SIGINT does:
     # "interrupted", exit 130, as the help says, instead of dying by the signal without a word
     signal.signal(signal.SIGTERM, _terminated)
-    code = main()
+    try:
+        code = main()
+    except KeyboardInterrupt:  # before a command's own handling (its parser, its imports): said, not a traceback
+        print(f"vom {_command(sys.argv[1:]) or ''}: interrupted".replace(" :", ":"), file=sys.stderr)
+        code = 130
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     shutdown_threads = getattr(threading, "_shutdown", None)
     run_exit_callbacks = getattr(atexit, "_run_exitfuncs", None)

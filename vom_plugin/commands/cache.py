@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 from vom_plugin.commands._args import human_size
@@ -33,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
         # NaN compares false with every age: "clear what is older than nan days" would clear everything
         raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")
-    if args.cache and not root.is_dir():  # a mistyped path must not read as an empty cache, cleared
+    # a mistyped path must not read as an empty cache, cleared (the default folder may not exist yet)
+    given = "--cache" if args.cache else "VOM_CACHE_DIR" if os.environ.get("VOM_CACHE_DIR", "").strip() else "cache"
+    if (args.cache and not root.is_dir()) or (root.exists() and not root.is_dir()):
         what = "is not a folder" if root.exists() else "does not exist"
-        raise InputError(f"--cache {root} {what}")
+        raise InputError(f"{given} {root} {what}")
     if args.action == "clear":
         report = vc.clear(root, older_than_days=args.older_than)
         which = f" not used for {args.older_than:g} days" if args.older_than is not None else ""
@@ -46,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         if report.left_alone:
             shown = ", ".join(report.left_alone[:5]) + (" ..." if len(report.left_alone) > 5 else "")
             print(f"left alone: {len(report.left_alone)} files or folders vom did not write: {shown}")
+        if report.failed:
+            path, why = report.failed[0]
+            raise InputError(f"{len(report.failed)} entries could not be removed (e.g. {path}: {why}); the others "
+                             f"listed above were")
         return 0
     shots = vc.cache_info(root)
     total = sum(s.bytes for s in shots)

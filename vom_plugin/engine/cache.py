@@ -94,9 +94,13 @@ def file_fingerprint(path: str | os.PathLike, *, full: bool = False, chunk: int 
     """
     st = os.stat(path)
     h = hashlib.blake2b(digest_size=16)
-    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    # Only part of a plate is read: its change time too, which no tool sets back (an uncompressed EXR edited in
+    # place keeps its size, and `touch -r` or a restoring copy its modification time: the old frame's features
+    # were reused). A file hashed whole needs no time at all (a roto baked again with the same picture hits).
+    partial = not full and st.st_size > 3 * chunk
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode() + (f":{st.st_ctime_ns}".encode() if partial else b""))
     with open(path, "rb") as f:
-        if full or st.st_size <= 3 * chunk:
+        if not partial:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         else:
@@ -491,6 +495,7 @@ class ClearReport:
     root: Path
     shots: list[ClearedShot] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (entry, why) that could not be removed
 
     @property
     def files(self) -> int:
@@ -513,7 +518,12 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> C
         # no cache here (a folder of the user's, named by mistake): nothing to lock, and no lock file left in it
         report.left_alone.extend(e.path for e in os.scandir(root))
         return report
-    with _root_lock(root):
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(_root_lock(root))
+        except OSError as e:  # a read-only cache (a mount, another user's folder): nothing can be removed
+            raise InputError(f"cache {root} cannot be cleared: its lock {root / LOCK_NAME} cannot be made "
+                             f"({e.strerror or e})") from None
         shots = _shot_dirs(root)
         shot_names = {p.name for p in shots}
         for e in os.scandir(root):
@@ -528,6 +538,9 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> C
                 try:
                     os.unlink(path)
                 except FileNotFoundError:
+                    continue
+                except OSError as e:  # another user's entry in a shared cache, an immutable file: said, the rest goes
+                    report.failed.append((str(path), e.strerror or str(e)))
                     continue
                 files += 1
                 freed += st.st_size

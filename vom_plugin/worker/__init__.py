@@ -32,7 +32,9 @@ __all__ = ["environment", "private_folder_problem", "recv_lines", "send", "socke
 # whose values are its own (threads change float sums; the cache and weights folders come from here).
 _ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_")
 _ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
-_ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE")  # change no pixel
+# change no pixel; OpenMP's wait policy is also chosen by each vom process from the machine's load when it starts
+# (``vom_plugin._openmp_wait_default``), so a worker and its clients differed at random and renders were refused
+_ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 # Folders given in the environment: compared as the folder each process means (a relative VOM_WEIGHTS_DIR
 # names another folder in a worker started elsewhere), and the worker renders only when they agree.
 _ENV_PATHS = ("VOM_WEIGHTS_DIR", "VOM_CACHE_DIR", "XDG_CACHE_HOME", "TMPDIR", "HOME")
@@ -92,7 +94,16 @@ def environment() -> dict[str, Any]:
     mask = os.umask(0)
     os.umask(mask)
     return {"vom": __version__, "package": str(PACKAGE_DIR), "code": code_fingerprint(),
-            "env": dict(sorted(env.items())), "umask": mask}
+            "env": dict(sorted(env.items())), "umask": mask, "cpus": usable_cpus()}
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (``taskset``, a farm slot's affinity): torch's thread count follows them,
+    and the thread count changes float sums (a 1-core render differs from a 2-core one by up to 2.4e-4)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def code_fingerprint() -> str:

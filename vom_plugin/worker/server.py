@@ -71,6 +71,8 @@ class Worker:
         self.closing = False
         self.stop: Any = None  # the running render's Stop
         self.last_request = time.monotonic()
+        self.handling = 0  # requests accepted and not yet answered
+        self._count = threading.Lock()
         self._threads = 0
 
     def say(self, text: str) -> None:
@@ -125,9 +127,12 @@ class Worker:
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         self.say(f"listening on {self.path} (pid {os.getpid()}, torch {torch.__version__}, "
                  f"{self.threads} threads)")
+        self.last_request = time.monotonic()  # idle from now, not from before torch was imported
         try:
             while not self.closing:
-                if (self.idle_exit_s and not self.busy.locked()
+                # idle: no render since the last one ended (a refused request is not one: a worker that cannot
+                # serve its clients left, so that --start-worker starts one that can), and no request in hand
+                if (self.idle_exit_s and not self.busy.locked() and not self.handling
                         and time.monotonic() - self.last_request > self.idle_exit_s):
                     self.say(f"idle for {self.idle_exit_s:g} s: exiting")
                     break
@@ -135,6 +140,8 @@ class Worker:
                     conn, _ = sock.accept()
                 except (TimeoutError, InterruptedError):
                     continue
+                with self._count:  # counted until answered: the idle exit does not drop a request in hand
+                    self.handling += 1
                 threading.Thread(target=self.handle, args=(conn,), daemon=True,
                                  name="vom-worker-request").start()
         finally:
@@ -164,10 +171,12 @@ class Worker:
                 got = recv_lines(conn, buffer)
                 if not got or got[0].get("op") != "render":
                     return
-                self.last_request = time.monotonic()
                 self.request(conn, got[0], buffer)
             except (OSError, ValueError):
                 return  # the client went away or spoke nonsense: nothing of ours to clean up
+            finally:
+                with self._count:
+                    self.handling -= 1
 
     def refuse(self, conn: socket.socket, reason: str) -> None:
         send(conn, {"event": "refused", "reason": reason})
@@ -189,11 +198,13 @@ class Worker:
                 names = sorted(k for k in set(env.get("env", {})) | set(self.env["env"])
                                if env.get("env", {}).get(k) != self.env["env"].get(k))
                 diff = [d for d in diff if d != "env"] + [f"${n}" for n in names]
-            self.refuse(conn, f"it runs with another {', '.join(diff)}")
+            names = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)"}
+            self.refuse(conn, f"it runs with another {', '.join(names.get(d, d) for d in diff)}")
             return
         if self.closing or not self.busy.acquire(blocking=False):
             self.refuse(conn, "it is busy with another render" if not self.closing else "it is exiting")
             return
+        self.last_request = time.monotonic()
         try:
             self.render(conn, req, buffer)
         finally:
