@@ -200,13 +200,21 @@ def _split_block(text):
 
 
 def _read_user_file(path):
-    """A user's init.py or menu.py, byte for byte: any encoding (bytes that are not UTF-8 come back as they were),
-    its line endings and, through a link (a pipeline's shared file), the file it points to."""
-    target = Path(os.path.realpath(str(path)))
-    if not target.exists():
-        return target, None, "\n"
-    text = target.read_bytes().decode("utf-8", "surrogateescape")
-    return target, text, "\r\n" if "\r\n" in text else "\n"
+    """A user's init.py or menu.py, byte for byte: any encoding (bytes that are not UTF-8 come back as they were) and
+    its line endings."""
+    if not path.exists():
+        return path, None, "\n"
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    return path, text, "\r\n" if "\r\n" in text else "\n"
+
+
+def _refuse_link(path, block):
+    """A linked init.py or menu.py is a pipeline's file, shared by others: replacing the link cut this user off
+    from it, and writing through it would give everyone this user's vom. The user adds the block by hand."""
+    if path.is_symlink():
+        raise InstallError("%s is a link to %s (a file others may share); vom changes neither: add these lines to "
+                           "it by hand, or give --nuke a folder of your own:\n%s"
+                           % (path, os.path.realpath(str(path)), block), code=2)
 
 
 def _write_if_changed(target, old, text):
@@ -230,6 +238,7 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     changed = []
     for name, block in sorted(nuke_blocks(vom, gizmos_dir, host_module).items()):
         path = nuke_dir / name
+        _refuse_link(path, block)
         target, old, newline = _read_user_file(path)
         block = block.replace("\n", newline)
         before, found, after = _split_block(old or "")
@@ -249,7 +258,10 @@ def nuke_uninstall(nuke_dir):
         target, old, _ = _read_user_file(path)
         if old is None:
             continue
-        before, _, after = _split_block(old)
+        before, found, after = _split_block(old)
+        if found and path.is_symlink():
+            raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
+                               "block by hand" % (path, os.path.realpath(str(path))), code=2)
         if _write_if_changed(target, old, before + after):
             changed.append(path)
     return changed

@@ -123,12 +123,15 @@ def test_gizmo_parses_as_tcl_with_every_knob(tmp_path: Path) -> None:
 
     # every knob of the node definition, and nothing else besides the tab, the buttons and the labels
     rendered = {name for name, _, _ in gizmo.RENDERED_KNOBS}
-    expected = {k.name for k in node.knobs} | {"vom", "analyze", "submit_farm", "vom_version", ""} | rendered
+    expected = ({k.name for k in node.knobs} | {"vom", "analyze", "submit_farm", "vom_version", ""} | rendered
+                | {k[2] for k in gizmo.HOST_KNOBS})
     assert set(user) == expected
     # what Analyze rendered is kept on the gizmo's own knobs, out of sight (the script saves them)
     assert all(user[name][9] == "+INVISIBLE" for name in rendered)
     assert gizmo_knobs["alpha_channel"] == "rgba.alpha" and "alpha_file" not in gizmo_knobs
-    assert gizmo_knobs["onCreate"] == gizmo.ON_CREATE and "vom_nuke.restore_alpha(nuke.thisNode())" in gizmo.ON_CREATE
+    assert gizmo_knobs["onCreate"] == gizmo.ON_CREATE and "import" not in gizmo.ON_CREATE  # nuke alone: any Nuke
+    # the Nuke node's own knob: the plate's colour space from Nuke, on by default, beside Input colour space
+    assert int(user["colorspace_from_nuke"][2]) == gizmo.BOOL and gizmo_knobs["colorspace_from_nuke"] == "true"
     for k in node.knobs:
         row = user[k.name]
         assert int(row[2]) == gizmo.KNOB_TYPE_IDS[k.type], k.name

@@ -113,28 +113,36 @@ def test_broken_block_is_a_clear_error(inst: types.ModuleType, tmp_path: Path) -
     assert (tmp_path / "init.py").read_text() == f"x = 1\n{inst.NUKE_BEGIN}\nimport nuke\n"  # untouched
 
 
-def test_a_users_files_keep_their_bytes_links_and_permissions(inst: types.ModuleType, tmp_path: Path) -> None:
-    """install then uninstall gave back other bytes: CRLF turned LF, a linked (pipeline-managed) init.py replaced by
-    a plain file that never got the block, a 0755 file made 0644, a Latin-1 comment a traceback, and lines the
-    user added after the block moved above it on the next install."""
-    studio = tmp_path / "studio" / "init.py"
-    studio.parent.mkdir()
-    studio.write_bytes(b"import nuke\r\n# caf\xe9 (Latin-1)\r\nnuke.pluginAddPath('/studio')\r\n")
-    studio.chmod(0o755)
+def test_a_users_files_keep_their_bytes_and_permissions_and_a_link_is_refused(inst: types.ModuleType,
+                                                                              tmp_path: Path) -> None:
+    """install then uninstall gave back other bytes: CRLF turned LF, a 0755 file made 0644, a Latin-1 comment a
+    traceback, and lines the user added after the block moved above it on the next install. A linked init.py (a
+    pipeline's shared file) was replaced by a plain file: now neither it nor the file it points to is changed."""
     nuke_dir = tmp_path / ".nuke"
     nuke_dir.mkdir()
-    (nuke_dir / "init.py").symlink_to(studio)
-    original = studio.read_bytes()
+    init = nuke_dir / "init.py"
+    original = b"import nuke\r\n# caf\xe9 (Latin-1)\r\nnuke.pluginAddPath('/studio')\r\n"
+    init.write_bytes(original)
+    init.chmod(0o755)
     args = ("/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
     assert [p.name for p in inst.nuke_install(nuke_dir, *args)] == ["init.py", "menu.py"]
-    assert (nuke_dir / "init.py").is_symlink()  # still the link, and the studio's file has the block
-    data = studio.read_bytes()
-    assert data.startswith(original) and inst.NUKE_BEGIN.encode() + b"\r\n" in data and b"\n" not in data.replace(
-        b"\r\n", b"")
-    assert studio.stat().st_mode & 0o777 == 0o755
-    studio.write_bytes(data + b"# added by the user after the block\r\n")  # the block stays where it is
+    data = init.read_bytes()
+    assert data.startswith(original) and inst.NUKE_BEGIN.encode() + b"\r\n" in data
+    assert b"\n" not in data.replace(b"\r\n", b"")  # every line ends as the file's own do
+    assert init.stat().st_mode & 0o777 == 0o755
+    init.write_bytes(data + b"# added by the user after the block\r\n")  # the block stays where it is
     assert inst.nuke_install(nuke_dir, *args) == []
-    assert studio.read_bytes().endswith(b"# added by the user after the block\r\n")
+    assert init.read_bytes().endswith(b"# added by the user after the block\r\n")
     inst.nuke_uninstall(nuke_dir)
-    assert studio.read_bytes() == original + b"# added by the user after the block\r\n"
-    assert (nuke_dir / "init.py").is_symlink() and studio.stat().st_mode & 0o777 == 0o755
+    assert init.read_bytes() == original + b"# added by the user after the block\r\n"
+    assert init.stat().st_mode & 0o777 == 0o755
+
+    studio = tmp_path / "studio" / "init.py"
+    studio.parent.mkdir()
+    studio.write_bytes(original)
+    init.unlink()
+    init.symlink_to(studio)
+    with pytest.raises(inst.InstallError, match="is a link to .*studio/init.py .* add these lines to it by hand") as e:
+        inst.nuke_install(nuke_dir, *args)
+    assert e.value.code == 2 and inst.NUKE_BEGIN in str(e.value)
+    assert init.is_symlink() and studio.read_bytes() == original

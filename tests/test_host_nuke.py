@@ -51,11 +51,16 @@ class FakeNode:
         self.inputs = list(inputs or [])
         self.children: dict[str, FakeNode] = {}
 
+    group = "root"  # the group the node is in (a FakeGroup's name), as its fullName says
+
     def Class(self) -> str:
         return self._cls
 
     def name(self) -> str:
         return self._name
+
+    def fullName(self) -> str:
+        return self._name if self.group == "root" else f"{self.group}.{self._name}"
 
     def knob(self, name: str) -> FakeKnob | None:
         return self.knobs.get(name)
@@ -117,6 +122,18 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
             write.made_in = nk.context[-1]  # type: ignore[attr-defined]
             return write
 
+    class FakeGroup(FakeNode):  # a Group of the script: its context is where new nodes go
+        def __enter__(self) -> FakeGroup:
+            nk.context.append(self.name())  # type: ignore[attr-defined]
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            nk.context.pop()  # type: ignore[attr-defined]
+
+    nk.FakeGroup = FakeGroup  # type: ignore[attr-defined]
+    nk.groups = {}  # type: ignore[attr-defined]
+    nk.toNode = lambda name: nk.groups.get(name)  # type: ignore[attr-defined]
+
     class ProgressTask:
         def __init__(self, title: str) -> None:
             self.title, self.messages, self.progress, self.cancel_after = title, [], [], None
@@ -138,7 +155,8 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(getattr(node.input(0), "pixels", b"exr"))  # what the input shows
             nk.renders.append((node["channels"].value(), node.input(0).name(), f, str(path)))  # type: ignore
-            assert node.made_in == "root", "a Write made inside the gizmo cannot take the Source's nodes as input"
+            # Nuke links no nodes across groups: a Write made inside the gizmo cannot take its inputs' nodes
+            assert node.made_in == node.input(0).group, (node.made_in, node.input(0).group)
             nk.proxy_at_render.append(bool(nk.root_node["proxy"].value()))  # type: ignore[attr-defined]
 
     nk.proxy_at_render = []  # type: ignore[attr-defined]
@@ -749,7 +767,9 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     ("default (scene_linear)", "fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1", "ACEScg"),
     ("scene_linear", "nuke-default", "lin_rec709"), ("sRGB", "nuke-default", "sRGB"),
     ("Output - sRGB", "aces_1.2", "sRGB"), ("Utility - Raw", "aces_1.2", "raw"),
-    ("Cineon", "nuke-default", None), ("AlexaV3LogC", "nuke-default", None), ("scene_linear", "studio", None)])
+    ("Cineon", "nuke-default", None), ("AlexaV3LogC", "nuke-default", None), ("scene_linear", "studio", None),
+    ("reference", "nuke-default", "lin_rec709"), ("reference", "aces_1.2", None),  # ACES configs': ACES2065-1
+    ("scene_linear", "/studio/ocio/aces_1.3/config.ocio", "ACEScg")])
 def test_nuke_colour_spaces(host: types.ModuleType, name: str, config: str, want: str | None) -> None:
     assert host.vom_colour_space(name, config) == want
 
@@ -762,13 +782,14 @@ def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: ty
     fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("Nuke"), "workingSpaceLUT": FakeKnob("linear")})
     read = FakeNode("Read", "Read1", {"file": "/plates/p.%04d.exr", "first": 1, "last": 4,
                                       "colorspace": "default (linear)"})
-    node = _gizmo(tmp_path, keyframes="1")
-    node.knobs["colorspace"].notDefault = lambda: False  # type: ignore[attr-defined]
+    node = _gizmo(tmp_path, keyframes="1", colorspace_from_nuke=True)
     node.inputs = [read, FakeNode("Roto", "Roto1")]
     assert host.prepare_shot(node).fields["colorspace"] == "lin_rec709"
     read.knobs["colorspace"].setValue("Cineon")  # no vom equivalent: Nuke converts it to the working space
     fields = host.prepare_shot(node).fields
     assert fields["plate"].endswith("plate.%04d.exr") and fields["colorspace"] == "lin_rec709"
+    # baked over the Read's frames (1-4), not the script's (1-24)
+    assert fields["frames"] == "1-4" and [f for c, _, f, _ in fake_nuke.renders if c == "rgb"] == [1, 2, 3, 4]
     fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("OCIO"), "OCIO_config": FakeKnob("aces_1.2"),
                                       "workingSpaceLUT": FakeKnob("ACES - ACEScg")})
     assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"
@@ -776,9 +797,10 @@ def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: ty
     with pytest.raises(host.HostError, match="working space 'studio_working_space', which vom cannot name; set "
                                              "Input colour space"):
         host.prepare_shot(node)
-    del node.knobs["colorspace"].notDefault  # the artist set it: theirs, whatever Nuke says
-    node.knobs["colorspace"].setValue("sRGB")
-    assert host.prepare_shot(node).fields["colorspace"] == "sRGB"
+    node.knobs["colorspace_from_nuke"].setValue(False)  # the artist's choice, whatever Nuke says (ACEScg too)
+    node.knobs["colorspace"].setValue("ACEScg")
+    fake_nuke.root_node.knobs["workingSpaceLUT"] = FakeKnob("linear")
+    assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"
 
 
 def test_a_roto_input_without_alpha_is_baked_as_rgb(host: types.ModuleType, fake_nuke: types.ModuleType,
@@ -808,3 +830,46 @@ def test_a_vom_that_cannot_start_is_a_message(host: types.ModuleType, fake_nuke:
     assert host.analyze(node, background=False) is None
     assert len(fake_nuke.messages) == 1 and "could not be started" in fake_nuke.messages[0]
     assert "install.py --nuke" in fake_nuke.messages[0]
+
+
+def test_a_vom_node_inside_a_group_bakes_in_that_group(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                       tmp_path: Path) -> None:
+    """The Write that renders the roto was made in the root: a VOM Matte inside a Group could not connect it to its
+    own inputs (Nuke links no nodes across groups), and no Analyze worked there."""
+    fake_nuke.groups["Group1"] = fake_nuke.FakeGroup("Group", "Group1")
+    roto = FakeNode("Roto", "Roto1")
+    roto.group = "Group1"
+    node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1")
+    node.group = "Group1"
+    node.inputs = [None, roto]
+    host.prepare_shot(node)  # the fake Write checks it was made in Group1
+    assert [src for _, src, _, _ in fake_nuke.renders] == ["Roto1"] and fake_nuke.context == ["VOM_Matte1"]
+
+
+def test_submit_to_farm_points_the_node_at_the_frames_the_farm_writes(host: types.ModuleType,
+                                                                      fake_nuke: types.ModuleType, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    vom = _script(tmp_path / "vom", "import sys\n")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024,
+                                      "frame_mode": "offset", "frame": "-1000"})
+    node = _gizmo(tmp_path, keyframes="5", channel="vom.A")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    assert host.submit_farm(node) is not None
+    assert node["alpha_file"].value() == str(tmp_path / "out" / "alpha.####.exr")
+    assert (node["alpha_first"].value(), node["alpha_last"].value(), node["alpha_offset"].value()) == (1001, 1024,
+                                                                                                        -1000)
+    assert node.children["CopyAlpha"]["from0"].value() == "vom.alpha"
+
+
+def test_a_plate_given_by_hand_is_shown_where_the_sources_read_shows_it(host: types.ModuleType,
+                                                                         fake_nuke: types.ModuleType,
+                                                                         tmp_path: Path) -> None:
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024,
+                                      "frame_mode": "start at", "frame": "1"})
+    node = _gizmo(tmp_path, plate="/plates/denoised/sh010.####.exr", keyframes="5")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    prepared = host.prepare_shot(node)
+    assert prepared.fields["plate"] == "/plates/denoised/sh010.####.exr"
+    assert prepared.offset == -1000 and prepared.fields["frames"] == "1001-1024"
+    assert list(prepared.fields["keyframes"]) == [1005]

@@ -81,10 +81,11 @@ def test_render_flags_are_the_knobs() -> None:
 
 
 def test_gizmo_knobs_are_the_knobs() -> None:
-    from vom_plugin.host.gizmo import BUTTONS, RENDERED_KNOBS, generate
+    from vom_plugin.host.gizmo import BUTTONS, HOST_KNOBS, RENDERED_KNOBS, generate
 
     names = re.findall(r"addUserKnob \{\d+ (\S+)", generate())
-    extras = {"vom", "vom_version", '""'} | {b[0] for b in BUTTONS} | {k[0] for k in RENDERED_KNOBS}
+    extras = ({"vom", "vom_version", '""'} | {b[0] for b in BUTTONS} | {k[0] for k in RENDERED_KNOBS}
+              | {k[2] for k in HOST_KNOBS})
     assert sorted(set(names) - extras) == sorted(KNOBS)
     assert len(names) == len(set(names))
 

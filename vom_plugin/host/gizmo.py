@@ -40,9 +40,15 @@ _BARE = re.compile(r"^[A-Za-z0-9_.:/+@%#-]+$")
 # channel (a channel knob takes no expression) is set again by the gizmo's onCreate. (name, type id, default)
 RENDERED_KNOBS = (("alpha_file", STRING, ""), ("alpha_first", INT, 1), ("alpha_last", INT, 1),
                   ("alpha_offset", INT, 0), ("alpha_channel", STRING, "rgba.alpha"))
-# (a Nuke without vom's init.py, such as a farm node rendering the comp, keeps the channel the gizmo file sets)
-ON_CREATE = ("try:\n    import vom_nuke\nexcept ImportError:\n    pass\n"
-             "else:\n    vom_nuke.restore_alpha(nuke.thisNode())")
+# (standard library and nuke only: a farm node rendering the comp may not have vom's init.py)
+ON_CREATE = ("n = nuke.thisNode()\nc = n.node('CopyAlpha')\n"
+             "if c is not None and n.knob('alpha_channel') is not None:\n"
+             "    c['from0'].setValue(n['alpha_channel'].value() or 'rgba.alpha')")
+# Knobs of the Nuke node alone, after the node definition's knob they qualify: (after, type id, name, label, help,
+# default). Nuke says what colour space a Read's file is in; the shared knob is the choice when it is not asked.
+HOST_KNOBS = (("colorspace", BOOL, "colorspace_from_nuke", "from Nuke",
+               "Take the plate's colour space from Nuke: the Source Read's colour space, or the working space for a "
+               "Source that Analyze renders to EXR (Input colour space is used when this is off).", True),)
 
 
 def default_gizmo_path() -> Path:
@@ -115,6 +121,10 @@ def generate(node: NodeDef | None = None) -> str:
     ]
     for knob in node.knobs:
         lines += _knob_lines(knob, overrides.get(knob.name, {}))
+        for after, kid, name, label, tip, default in HOST_KNOBS:
+            if after == knob.name:
+                lines.append(f" addUserKnob {{{kid} {name} l {tcl_quote(label)} t {tcl_quote(tip)} -STARTLINE}}")
+                lines.append(f" {name} {'true' if default is True else tcl_quote(str(default))}")
     lines.append(f' addUserKnob {{{TEXT} "" +STARTLINE}}')
     for i, (name, label, func, tip) in enumerate(BUTTONS):
         lines.append(_button_line(name, label, func, tip, startline=(i == 0)))

@@ -402,15 +402,26 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
     return None if offset is None else (up, offset)
 
 
+def _parent_group(node: nuke.Node | None) -> Any:
+    """The group ``node`` sits in (the root, or a Group it was put in): where its inputs are."""
+    if node is not None:
+        path = _full_name(node).rpartition(".")[0]
+        group = nuke.toNode(path) if path else None
+        if group is not None:
+            return group
+    return nuke.root()
+
+
 @contextlib.contextmanager
-def _in_root_at_full_resolution() -> Iterator[None]:
-    """Nodes made here go to the root graph (a button of the gizmo runs with the gizmo as the context group, where a
-    Write could not take a node outside it as its input), and files are the full-resolution ones (in proxy mode,
-    nuke.filename gives a Read's proxy file and a Write renders at the proxy scale)."""
+def _in_group_at_full_resolution(node: nuke.Node | None = None) -> Iterator[None]:
+    """Nodes made here go to the group ``node`` is in (a button of the gizmo runs with the gizmo as the context
+    group, and a Write made there could not take the gizmo's inputs as its own: Nuke links no nodes across groups),
+    and files are the full-resolution ones (in proxy mode, nuke.filename gives a Read's proxy file and a Write
+    renders at the proxy scale)."""
     root = nuke.root()
     proxy = root.knob("proxy")
     was_on = proxy is not None and bool(proxy.value())
-    with root:
+    with _parent_group(node):
         if proxy is not None and was_on:
             proxy.setValue(False)
         try:
@@ -421,7 +432,7 @@ def _in_root_at_full_resolution() -> Iterator[None]:
 
 
 def _read_pattern(read: nuke.Node) -> str:
-    with _in_root_at_full_resolution():
+    with _in_group_at_full_resolution(read):
         pattern = nuke.filename(read) or str(_knob_value(read, "file") or "")
     return _absolute(pattern, f"{read.name()}: file")
 
@@ -456,7 +467,17 @@ def _absolute(path: str, what: str) -> str:
 
 
 def _path_knob(node: nuke.Node, name: str) -> str:
-    return _absolute(str(_knob_value(node, name) or ""), f"{node.name()}: {name}")
+    """A path knob of ``node``, evaluated by the knob itself where it can (``[value this.name]`` is that node's, not
+    the context's), made absolute."""
+    knob = node.knob(name)
+    text = str(knob.value() or "") if knob is not None else ""
+    evaluated = getattr(knob, "getEvaluatedValue", None)
+    if "[" in text and evaluated is not None:
+        try:
+            text = str(evaluated())
+        except Exception as e:  # Nuke raises RuntimeError with Tcl's message
+            raise HostError(f"{node.name()}: {name}: {text!r} could not be evaluated: {e}") from None
+    return _absolute(text, f"{node.name()}: {name}")
 
 
 def _script_range() -> tuple[int, int]:
@@ -496,9 +517,11 @@ def vom_colour_space(name: str, config: str = "") -> str | None:
     none (a log or camera encoding, which a bake turns into the working space)."""
     m = re.match(r"^\s*default\s*\((.*)\)\s*$", name)
     key = re.sub(r"[\s_\-().]+", "", (m.group(1) if m else name)).lower()
-    if key in ("scenelinear", "reference", "rendering", "compositinglinear"):
-        cfg = config.lower()
+    cfg = config.lower()
+    if key in ("scenelinear", "rendering", "compositinglinear"):
         return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if "aces" in cfg else None
+    if key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0), which vom does not name
+        return "lin_rec709" if "nuke-default" in cfg or not cfg else None
     return _COLOUR_SPACES.get(key)
 
 
@@ -506,12 +529,10 @@ def _colour_config() -> str:
     root = nuke.root()
     if str(_knob_value(root, "colorManagement") or "") == "Nuke":
         return "nuke-default"
-    return str(_knob_value(root, "OCIO_config") or "")
-
-
-def _knob_was_set(node: nuke.Node, name: str) -> bool:
-    knob = node.knob(name)
-    return knob is not None and bool(getattr(knob, "notDefault", lambda: True)())
+    config = str(_knob_value(root, "OCIO_config") or "")
+    if config == "custom":  # a studio's config file: its path says which family it is, if anything does
+        return str(_knob_value(root, "customOCIOConfigPath") or "custom")
+    return config
 
 
 def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames: Iterable[int],
@@ -521,10 +542,11 @@ def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames:
     if source is None:
         raise HostError(f"{what}: the input is not connected")
     Path(pattern).parent.mkdir(parents=True, exist_ok=True)
-    with _in_root_at_full_resolution():
+    with _in_group_at_full_resolution(source):
         write = nuke.nodes.Write(file=pattern, file_type="exr", channels=channels, raw=True)
         try:
-            write.setInput(0, source)
+            if write.setInput(0, source) is False:
+                raise HostError(f"{what}: {_full_name(source)} could not be connected to a Write to render it")
             for f in frames:
                 try:
                     nuke.execute(write, f, f)
@@ -621,22 +643,26 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     model = str(knobs.get("model") or "").strip()
     if model.endswith(".safetensors") or "/" in model or "[" in model:  # a checkpoint's path, not a shipped name
         knobs["model"] = _path_knob(node, "model")
-    chosen = _knob_was_set(node, "colorspace")  # else the colour space comes from the Read or the working space
+    # else the colour space comes from the Read or the working space (a gizmo without the knob: from the knob)
+    chosen = not bool(_knob_value(node, "colorspace_from_nuke") if node.knob("colorspace_from_nuke") else False)
     first, last = _script_range()
-    offset = 0
+    found = _upstream_read(node)
+    # the Source's Read sets the frames: its range, and where it shows them (also for a Plate given by hand, most
+    # often that same plate or a version of it: the roto is drawn over the Source)
+    offset = found[1] if found is not None else 0
+    if found is not None:
+        first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
     if not plate:
-        found = _upstream_read(node)
         colour = None
         if found is not None and not chosen and found[0].knob("colorspace") is not None:
             colour = vom_colour_space(str(_knob_value(found[0], "colorspace")), _colour_config())
             found = found if colour is not None else None  # a log or camera encoding: Nuke's bake converts it
         if found is not None:
-            read, offset = found
-            plate = _read_pattern(read)
-            first, last = int(_knob_value(read, "first")) + offset, int(_knob_value(read, "last")) + offset
+            plate = _read_pattern(found[0])
             if colour is not None:
                 knobs["colorspace"] = colour
         else:  # not a plain Read: bake the Source input to a linear EXR sequence vom can read
+            offset = 0  # baked at the script frames
             plate = str(work / "plate.%04d.exr")
             if not chosen and nuke.root().knob("workingSpaceLUT") is not None:
                 working = str(_knob_value(nuke.root(), "workingSpaceLUT"))
@@ -644,7 +670,8 @@ def prepare_shot(node: nuke.Node) -> Prepared:
                 if knobs["colorspace"] is None:
                     raise HostError(f"{node.name()}: the Source is rendered in the working space {working!r}, which "
                                     "vom cannot name; set Input colour space to what it is")
-            # the frames vom reads: the requested ones and the keyframes, and every frame between them
+            # the frames vom reads: the requested ones and the keyframes, and every frame between them (a Read's
+            # own range in script frames when it is baked for its colour space)
             lo, hi = (frame_bounds(frames) if frames else None) or (first, last)
             drawn = keyframes + [f for fs in objects.values() for f in fs]
             _bake(node.input(0), plate, range(min(lo, *drawn), max(hi, *drawn) + 1), f"{node.name()}: Source")
@@ -675,8 +702,17 @@ def restore_alpha(node: nuke.Node) -> None:
 
 
 def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: int, offset: int = 0) -> None:
-    """Point the gizmo at the rendered frames (``first``-``last``: file frames, shown at script frame + ``offset``)
-    through its own knobs, which the script saves, and copy the right channel into the stream."""
+    """After Analyze: the node shows the frames just rendered (``_show_matte``), read again from disk."""
+    if _show_matte(node, fields, first, last, offset):
+        read = cast(nuke.Group, node).node("AlphaRead")
+        if read is not None:
+            cast(nuke.Script_Knob, read["reload"]).execute()
+
+
+def _show_matte(node: nuke.Node, fields: Mapping[str, Any], first: int, last: int, offset: int = 0) -> bool:
+    """Point the gizmo at the shot's frames (``first``-``last``: file frames, shown at script frame + ``offset``)
+    through its own knobs, which the script saves, and copy the right channel into the stream. False (said to the
+    artist) when the gizmo is too old to have those knobs."""
     objects = list(fields.get("objects") or {})
     channel = str(fields.get("channel") or "A")
     out = str(fields["out"])
@@ -689,14 +725,12 @@ def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: 
     for name, value in rendered.items():
         knob = node.knob(name)
         if knob is None:  # runs on Nuke's main thread, after the render: said, not raised
-            nuke.message(f"VOM Matte: the matte is rendered ({out}), but {node.name()} has no {name} knob: this "
+            nuke.message(f"VOM Matte: the matte is at {out}, but {node.name()} has no {name} knob: this "
                          "VOM_Matte gizmo is older than vom's adapter; restart Nuke so that it loads the gizmo again")
-            return
+            return False
         knob.setValue(value)
     restore_alpha(node)
-    read = cast(nuke.Group, node).node("AlphaRead")
-    if read is not None:
-        cast(nuke.Script_Knob, read["reload"]).execute()
+    return True
 
 
 def shift_range(frames: str, delta: int) -> str:
@@ -780,10 +814,11 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | Non
     node = node or nuke.thisNode()
     try:
         vom = vom_executable()
-        shot_file = prepare_shot(node).shot_file
+        prepared = prepare_shot(node)
     except HostError as e:
         nuke.message(f"VOM Matte: {e}")
         return None
+    shot_file = prepared.shot_file
     bundle = shot_file.parent / "openjd_bundle"
     try:
         proc = subprocess.run(build_farm_command(vom, shot_file, bundle, chunk), capture_output=True, text=True,
@@ -794,6 +829,9 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | Non
     if proc.returncode != 0:
         nuke.message(f"VOM Matte: vom farm failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         return None
+    # the node reads what the farm will write (black until the frames are there, then the matte)
+    first, last = frame_bounds(str(prepared.fields["frames"])) or _script_range()
+    _show_matte(node, prepared.fields, first, last, prepared.offset)
     nuke.message(f"VOM Matte: job bundle written to\n{bundle}\n\nSubmit it with:\n"
                  f"deadline bundle submit {bundle}")
     return bundle
