@@ -142,6 +142,10 @@ def test_aggregate_keeps_alphas_that_fit_and_shares_opaque_pixels() -> None:
     # as written (half floats), shared pixels still sum to 1 at most: rounded to nearest, 0.40063 + 0.59961 did not
     written = sum(p.astype(np.float16).astype(np.float64) for p in parts)
     assert written.max() <= 1.0 and written.max() > 0.999
+    # nor do alphas that fit in float (0.40063 + 0.59937 = 1): one of them a half step lower, the other as it was
+    x, y = aggregate([np.full((1, 1), 0.40063, np.float32), np.full((1, 1), 0.59937, np.float32)])
+    assert float(x[0, 0]) + float(y[0, 0]) <= 1.0 and float(np.float16(x[0, 0])) + float(np.float16(y[0, 0])) <= 1.0
+    assert float(x[0, 0]) == float(np.float16(0.40063)) or float(y[0, 0]) == float(np.float16(0.59937))
 
 
 def test_both_layers_and_masks_in_one_file(root: Path, together: list[dict[str, np.ndarray]]) -> None:
@@ -259,6 +263,8 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
     edit = str(root / "roto" / "dog_edit.0001.exr")
     shot = Shot.from_yaml(f, objects={"hero": {1: edit}})
     assert shot.objects == {"hero": {1: Path(edit)}, "dog": {1: tmp_path / "dog.0001.exr"}}
+    assert Shot.from_yaml(f, objects={"Hero": {1: edit}}).objects == {"Hero": {1: Path(edit)},  # the same object
+                                                                    "dog": {1: tmp_path / "dog.0001.exr"}}
     assert Shot.from_yaml(f, keyframes={1: edit}).objects is None  # unnamed rotos: the one object they draw
 
 

@@ -126,12 +126,13 @@ def aggregate(alphas: list[np.ndarray]) -> list[np.ndarray]:
     """Soft aggregation of several objects' alphas of one frame, so that they never sum above 1.
 
     Where the alphas of a pixel already fit (sum <= 1: one object, soft edges, the faint halo of another
-    object) they are kept exactly. Where they claim more than the pixel, every object's logit is lowered by
-    the same amount t, a_i' = sigmoid(logit(a_i) - t), with t such that they sum to 1: a softmax-like
-    sharing in logit space, as STM/STCN aggregate, in which a confident alpha (near 0 or 1) moves least and
-    two equally opaque objects share the pixel (0.5 each). STCN's own rule (softmax over logit(a_i) and the
-    background's logit(prod(1 - a_j))) is not used: it squares a lone object's odds (0.7 becomes 0.84) and
-    eats every soft edge wherever another object's matte has a faint halo, which a compositor would see."""
+    object) they are kept exactly (to one half-float step where, written as halves, they would sum above 1).
+    Where they claim more than the pixel, every object's logit is lowered by the same amount t,
+    a_i' = sigmoid(logit(a_i) - t), with t such that they sum to 1: a softmax-like sharing in logit space, as
+    STM/STCN aggregate, in which a confident alpha (near 0 or 1) moves least and two equally opaque objects
+    share the pixel (0.5 each). STCN's own rule (softmax over logit(a_i) and the background's
+    logit(prod(1 - a_j))) is not used: it squares a lone object's odds (0.7 becomes 0.84) and eats every soft
+    edge wherever another object's matte has a faint halo, which a compositor would see."""
     if len(alphas) < 2:
         return list(alphas)
     out = np.stack([np.clip(np.nan_to_num(np.asarray(a, np.float32), nan=0.0), 0.0, 1.0) for a in alphas])
@@ -149,6 +150,11 @@ def aggregate(alphas: list[np.ndarray]) -> list[np.ndarray]:
         shared = 1.0 / (1.0 + np.exp(hi - logits))
         shared /= np.maximum(1.0, shared.sum(axis=0))  # rounding
         out[:, over] = _on_half_grid(shared)
+    # alphas that fit in float but not as the halves they are written as (0.40063 + 0.59937 = 1 becomes 1.00024):
+    # one of them a half step lower
+    written = out.astype(np.float16).astype(np.float64).sum(axis=0) > 1.0
+    if written.any():
+        out[:, written] = _on_half_grid(out[:, written].astype(np.float64))
     return list(out)
 
 

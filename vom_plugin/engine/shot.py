@@ -234,7 +234,9 @@ class Shot:
         if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
             # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
             # would also drop their layers from the shot's shared output files)
-            overrides["objects"] = {**data["objects"], **overrides["objects"]}
+            given = {str(n).lower() for n in overrides["objects"]}  # "hero" replaces the file's "Hero"
+            kept = {n: v for n, v in data["objects"].items() if str(n).lower() not in given}
+            overrides["objects"] = {**kept, **overrides["objects"]}
         if "keyframes" in overrides or "objects" in overrides:  # rotos given replace the file's, whichever kind
             data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
         data = {**data, **overrides}
