@@ -155,15 +155,23 @@ def ensure_environment(args):
 
 
 # --- Nuke registration: one marked block in <nuke dir>/init.py and menu.py ---------------------------
-NUKE_BEGIN = "# >>> vom: added by install.py --nuke; remove with: python3 install.py --uninstall >>>"
+# the block's first line starts so, then says how to remove it (from the folder it was added to)
+NUKE_BEGIN = "# >>> vom: added by install.py --nuke"
 NUKE_END = "# <<< vom <<<"
 DEFAULT_NUKE_DIR = "~/.nuke"
 
 
-def nuke_blocks(vom, gizmos_dir, host_module):
+def _begin_line(nuke_dir):
+    where = "" if nuke_dir is None or os.path.expanduser(str(nuke_dir)) == os.path.expanduser(DEFAULT_NUKE_DIR) \
+        else " --nuke %s" % nuke_dir
+    return "%s; remove with: python3 install.py --uninstall%s >>>" % (NUKE_BEGIN, where)
+
+
+def nuke_blocks(vom, gizmos_dir, host_module, nuke_dir=None):
     """The text of the init.py and menu.py blocks (markers included)."""
+    begin = _begin_line(nuke_dir)
     init = "\n".join([
-        NUKE_BEGIN,
+        begin,
         "import importlib.util as _vom_ilu",
         "import os as _vom_os",
         "import sys as _vom_sys",
@@ -178,7 +186,7 @@ def nuke_blocks(vom, gizmos_dir, host_module):
         NUKE_END,
     ]) + "\n"
     menu = "\n".join([
-        NUKE_BEGIN,
+        begin,
         "import nuke as _vom_nuke",
         "_vom_nuke.menu('Nodes').addMenu('VOM').addCommand('VOM Matte', \"nuke.createNode('VOM_Matte')\")",
         NUKE_END,
@@ -189,7 +197,7 @@ def nuke_blocks(vom, gizmos_dir, host_module):
 def _split_block(text):
     """``text`` around its vom block: (before, block, after); block "" when there is none. Other lines untouched."""
     lines = text.splitlines(True)
-    begin = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") == NUKE_BEGIN), None)
+    begin = next((i for i, line in enumerate(lines) if line.startswith(NUKE_BEGIN)), None)
     if begin is None:
         return text, "", ""
     end = next((i for i in range(begin + 1, len(lines)) if lines[i].rstrip("\r\n") == NUKE_END), None)
@@ -236,7 +244,7 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     check_writable(nuke_dir)
     changed = []
-    for name, block in sorted(nuke_blocks(vom, gizmos_dir, host_module).items()):
+    for name, block in sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items()):
         path = nuke_dir / name
         _refuse_link(path, block)
         target, old, newline = _read_user_file(path)

@@ -127,7 +127,9 @@ def test_a_users_files_keep_their_bytes_and_permissions_and_a_link_is_refused(in
     args = ("/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
     assert [p.name for p in inst.nuke_install(nuke_dir, *args)] == ["init.py", "menu.py"]
     data = init.read_bytes()
-    assert data.startswith(original) and inst.NUKE_BEGIN.encode() + b"\r\n" in data
+    assert data.startswith(original) and inst.NUKE_BEGIN.encode() in data
+    # the block says how to remove it from this folder (--uninstall alone looks in ~/.nuke)
+    assert f"remove with: python3 install.py --uninstall --nuke {nuke_dir} >>>\r\n".encode() in data
     assert b"\n" not in data.replace(b"\r\n", b"")  # every line ends as the file's own do
     assert init.stat().st_mode & 0o777 == 0o755
     init.write_bytes(data + b"# added by the user after the block\r\n")  # the block stays where it is
