@@ -156,10 +156,31 @@ def test_evaluate_clip_band_looks_forward():
 def test_single_frame_and_all_zero():
     z = np.zeros((1, 8, 8), np.float32)
     s = evaluate_clip(z, z)
-    assert all(v == 0.0 for v in s.mean.values()) and set(s.mean) == set(M_ALL)
-    band = evaluate_clip(z, z, region="wide")  # an empty band scores 0, not NaN
-    assert all(v == 0.0 for v in band.mean.values())
-    assert mean_over_clips([s, s]) == s.mean
+    assert set(s.mean) == set(M_ALL) and math.isnan(s.mean["Core"])  # no solid interior: not a perfect 0
+    assert all(v == 0.0 for m, v in s.mean.items() if m != "Core")
+    assert s.to_dict()["mean"]["Core"] is None and "Core not defined in frame(s) 0" in s.notes[0]
+    # an empty band is not scored (it was 0: a hard-edged GT scored any prediction perfect), nor counted in means
+    band = evaluate_clip(z, z, region="wide")
+    assert all(math.isnan(band.mean[m]) for m in ("MAD", "MSE", "Grad", "Conn", "SAD", "SSDA"))
+    assert mean_over_clips([s, s]) == {m: v for m, v in s.mean.items() if m != "Core"} | {"Core": s.mean["Core"]}
+
+
+def test_undefined_frames_are_left_out_of_the_means_not_scored_0(tmp_path):
+    """--frames 1,2,7,8: frame 7's dtSSD was measured against frame 2; a constant 0.5 against a hard-edged GT in the
+    narrow band scored a perfect 0; a prediction below 0 scored Clear below 0 ("better than perfect")."""
+    g = np.zeros((4, 48, 48), np.float32)
+    g[:, 12:36, 12:36] = 1.0
+    p = g.copy()
+    p[2] = 0.3 * g[2]
+    s = evaluate_clip(p, g, frames=[1, 2, 7, 8], metrics=["dtSSD", "MAD"])
+    assert s.per_frame["dtSSD"][0] == 0.0 and s.per_frame["dtSSD"][1] == 0.0  # RVM: the first frame counts 0
+    assert math.isnan(s.per_frame["dtSSD"][2]) and s.per_frame["dtSSD"][3] > 0  # 7 is not 2's next frame
+    assert s.mean["dtSSD"] == pytest.approx(s.per_frame["dtSSD"][3] / 3)
+    assert any("dtSSD not defined in frame(s) 7" in n for n in s.notes)
+    hard = evaluate_clip(np.full((1, 48, 48), 0.5, np.float32), g[:1], region="narrow", metrics=["MAD"])
+    assert math.isnan(hard.mean["MAD"]) and "no unknown band" in hard.notes[0]
+    neg = evaluate_clip(g[:1] - 0.1, g[:1], metrics=["Clear"])
+    assert neg.mean["Clear"] == 0.0 and "outside 0-1 clipped" in neg.notes[0]
 
 
 M_ALL = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA", "Core", "Clear")
@@ -181,7 +202,7 @@ def test_core_and_clear_by_hand():
     assert s.to_dict()["units"]["Core"] == "x1e3"
     thin = np.zeros((40, 40))
     thin[:, 20] = 1.0  # a 1-px pole has no interior, and a frame full of object no clear background
-    assert M.core(np.zeros_like(thin), thin) == 0.0 and M.clear(np.ones_like(gt), np.ones_like(gt)) == 0.0
+    assert math.isnan(M.core(np.zeros_like(thin), thin)) and math.isnan(M.clear(np.ones_like(gt), np.ones_like(gt)))
 
 
 def test_the_cli_offers_every_metric():

@@ -205,6 +205,25 @@ def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
     assert "frame 1001" in err and "NaN/Inf" in err and "x=4, y=3" in err
 
 
+def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsys):
+    """OpenImageIO's alpha channel of a file holding dog.A and hero.A is dog.A: hero's render was scored as dog's,
+    exit 0. Several alphas are refused; --channel picks one. Frames without a value print "-" with a note."""
+    _, gt = _shot(tmp_path / "s")
+    gt_pat = str(tmp_path / "s" / "gt.####.exr")
+    for i, f in enumerate((1001, 1002, 1003)):
+        _write(tmp_path / f"m.{f}.exr", np.stack([np.zeros_like(gt[i]), gt[i]], axis=2), ["dog.A", "hero.A"])
+    argv = ["eval", "--pred", str(tmp_path / "m.####.exr"), "--gt", gt_pat, "--metrics", "MAD", "dtSSD"]
+    assert main(argv) == 2
+    assert "holds several alphas (dog.A, hero.A); name the one to score" in capsys.readouterr().err
+    assert main(argv + ["--channel", "hero.A", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["MAD"] == 0.0
+    assert main(argv + ["--channel", "cat.A"]) == 2
+    assert "has no channel 'cat.A'" in capsys.readouterr().err
+    assert main(argv + ["--channel", "hero.A", "--frames", "1001,1003"]) == 0  # 1003 is not 1001's next frame
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-2].split()[-1] == "-" and "dtSSD not defined in frame(s) 1003" in err
+
+
 def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     _shot(tmp_path / "shots" / "a")
     out = tmp_path / "bench"
@@ -226,6 +245,19 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     assert main(["benchmark", "--data", "nowhere:1"]) == 2
     assert "unknown kind 'nowhere'" in capsys.readouterr().err
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'missing'}", "--methods", "static"]) == 2
+    capsys.readouterr()
+    # a shot.yaml beside the plate says how it is read (as `vom render shot.yaml` reads it); the table says what
+    # made it (a table pasted from a quick run read like a full default one)
+    (tmp_path / "shots" / "a" / "shot.yaml").write_text("colorspace: ACEScg\n")
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "--frames", "2",
+                 "--out", str(out)]) == 0
+    title = capsys.readouterr().out.splitlines()[0]
+    assert f"data shots:{tmp_path / 'shots'}" in title and "frames 2" in title and "plates read as ACEScg" in title
+    d = json.loads((out / "benchmark.json").read_text())
+    assert d["clips"][0]["colorspace"] == "ACEScg" and d["settings"]["colorspace"] == ["ACEScg"]
+    (tmp_path / "shots" / "a" / "shot.yaml").write_text("colorspace: Log\n")
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static"]) == 2
+    assert "shot.yaml: colorspace" in capsys.readouterr().err
 
 
 def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path):

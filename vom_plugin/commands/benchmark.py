@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_benchmark(clips, methods, region=args.region, max_side=None if synth else args.size,
                            progress=progress, on_alpha=alpha_saver(args.out) if args.save_alphas else None)
     result.settings = {"data": args.data, "model": args.model if model is not None else None, "device": device,
+                       "colorspace": sorted({c.colorspace for c in result.clips}),
                        "working_size": working, "matting_side": args.matting_side,
                        "trimap_radius": args.trimap_radius, "frames": args.frames,
                        "size": args.size, "notes": notes}

@@ -12,10 +12,14 @@ DESCRIPTION = """Score predicted alphas against ground-truth alphas, frame by fr
   vom eval --pred out/alpha.####.exr --gt shot/gt.####.exr
   vom eval --pred alpha.%04d.exr --gt gt.%04d.png --frames 1001-1024 --region medium --json
 
-Alphas are read from channel A (or alpha, a single <layer>.A, the only channel, Y, R) of EXR, PNG, TIFF...
+Alphas are read from channel A (or alpha, a single <layer>.A, the only channel, Y, R) of EXR, PNG, TIFF...;
+--channel picks the prediction's (hero.A of a render of several objects, which is refused without it).
 Regions: whole (the frame; RVM scalings: MAD/MSE x1e3, Grad/Conn /1e3, dtSSD x1e2) or the unknown band of a
 trimap dilated from the GT: narrow / medium / wide = 5 / 12 / 20 px (TCVOM scalings). Missing frames,
-frames of another size and NaN/Inf predictions are errors that name the frame (exit 2)."""
+frames of another size and NaN/Inf predictions are errors that name the frame (exit 2). Predictions outside 0-1
+are clipped to it. dtSSD and MESSDdt compare adjacent frame numbers (the first frame counts 0, as RVM's); a value
+not defined for a frame (a neighbour that is not the adjacent frame, an empty band, no solid interior for Core)
+shows as "-" (null in JSON), is left out of the mean, and a note on stderr says where."""
 
 # the eval package (cv2) is an extra, so the CLI keeps its own copy; a test holds it equal to ALL_METRICS
 METRIC_CHOICES = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA", "Core", "Clear")
@@ -29,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where to score (default: whole)")
     p.add_argument("--metrics", nargs="+", choices=METRIC_CHOICES, metavar="NAME",
                    help=f"metrics to compute (default: all of {' '.join(METRIC_CHOICES)})")
+    p.add_argument("--channel", metavar="NAME", help="the prediction's alpha channel, e.g. hero.A (default: A, "
+                   "alpha, or the only <layer>.A)")
     p.add_argument("--json", action="store_true", help="print one JSON object (per-frame and mean)")
 
 
@@ -38,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.io import parse_frame_range
 
     frames = parse_frame_range(args.frames) if args.frames else None
+    import sys
+
     frames, gt = read_alpha_sequence(args.gt, frames, role="ground truth")
-    _, pred = read_alpha_sequence(args.pred, frames, role="prediction", size=(gt.shape[2], gt.shape[1]))
+    _, pred = read_alpha_sequence(args.pred, frames, role="prediction", size=(gt.shape[2], gt.shape[1]),
+                                  channel=args.channel)
     scores = evaluate_clip(pred, gt, region=args.region, frames=frames, metrics=args.metrics, name=args.pred)
+    for note in scores.notes:
+        print(f"vom eval: note: {note}", file=sys.stderr)
     if args.json:
         out = scores.to_dict()
         out.update(pred=args.pred, gt=args.gt)
@@ -49,10 +60,14 @@ def run(args: argparse.Namespace) -> int:
     u = units(args.region)
     names = list(scores.mean)
     head = ["frame"] + [f"{m} {u[m]}" for m in names]
-    rows = [[str(f)] + [f"{scores.per_frame[m][i]:.4f}" for m in names] for i, f in enumerate(frames)]
-    rows.append(["mean"] + [f"{scores.mean[m]:.4f}" for m in names])
+    rows = [[str(f)] + [_cell(scores.per_frame[m][i]) for m in names] for i, f in enumerate(frames)]
+    rows.append(["mean"] + [_cell(scores.mean[m]) for m in names])
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     print(f"{args.pred} vs {args.gt}: {len(frames)} frame(s), region {args.region}")
     for r in [head] + rows:
         print("  ".join(v.rjust(widths[i]) for i, v in enumerate(r)))
     return 0
+
+
+def _cell(value: float) -> str:
+    return "-" if value != value else f"{value:.4f}"  # NaN: not defined for that frame

@@ -56,23 +56,28 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha") -> np.ndarray:
+def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: str | None = None) -> np.ndarray:
     """One alpha image as float32 (H, W) over its display window, NOT cleaned of NaN (scoring must see them).
 
-    The channel is A / alpha / the only ``<layer>.A``, else the only channel (or Y), else R of an image whose
-    R, G and B are equal (a grey matte saved as RGB, as some datasets do). RGB that differs per channel is
-    a plate, not a matte: InputError.
+    The channel is ``channel`` when given, else A / alpha / the only ``<layer>.A``, else the only channel (or Y),
+    else R of an image whose R, G and B are equal (a grey matte saved as RGB, as some datasets do). RGB that
+    differs per channel is a plate, not a matte, and several layered alphas (a render of several objects) are
+    several mattes: InputError.
     """
     from vom_plugin.io.reader import find_rgb, open_image, read_channels, to_display
 
     with open_image(path, role) as img:
         ch = list(img.info.channels)
-        pick = None
-        if 0 <= img.spec.alpha_channel < len(ch):
-            pick = int(img.spec.alpha_channel)
-        else:
+        if channel is not None:
+            if channel not in ch:
+                raise InputError(f"{role} {path} has no channel {channel!r} (channels {', '.join(ch)})")
+            pick: int | None = ch.index(channel)
+        else:  # by name: OpenImageIO's alpha_channel is the first *.A of a file of objects (dog.A before hero.A)
             pick = next((i for i, c in enumerate(ch) if c in ("A", "a", "alpha", "Alpha")), None)
-            layered = [i for i, c in enumerate(ch) if c.endswith(".A")]
+            layered = [i for i, c in enumerate(ch) if c.endswith((".A", ".alpha"))]
+            if pick is None and len(layered) > 1:
+                raise InputError(f"{role} {path} holds several alphas ({', '.join(ch[i] for i in layered)}); "
+                                 "name the one to score (vom eval --channel hero.A)")
             if pick is None and len(layered) == 1:
                 pick = layered[0]
             if pick is None and len(ch) == 1:
@@ -97,7 +102,8 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha") -> np.ndarr
 
 
 def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: str = "alpha",
-                        size: tuple[int, int] | None = None) -> tuple[list[int], np.ndarray]:
+                        size: tuple[int, int] | None = None,
+                        channel: str | None = None) -> tuple[list[int], np.ndarray]:
     """(frames, float32 [T, H, W]) of an alpha sequence; InputError names missing or mis-sized frames.
 
     ``size`` (width, height) is what every frame must be; default: the first frame's.
@@ -107,7 +113,7 @@ def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: 
     seq = open_sequence(pattern, frames)
     out = []
     for f in seq.frames:
-        a = read_alpha(seq.path(f), role=role)
+        a = read_alpha(seq.path(f), role=role, channel=channel)
         if size is None:
             size = (a.shape[1], a.shape[0])
         if (a.shape[1], a.shape[0]) != tuple(size):
@@ -135,10 +141,18 @@ def _pattern_in(folder: Path, stem: str) -> str | None:
 
 
 def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) -> EvalClip:
-    """A shot folder: plate.####.ext + gt.####.ext (+ optional roto.<first>.ext)."""
+    """A shot folder: plate.####.ext + gt.####.ext (+ optional roto.<first>.ext). The plate is linear Rec.709 unless
+    a ``shot.yaml`` beside it says another ``colorspace`` (what ``vom render shot.yaml`` would read it as)."""
+    from vom_plugin import safe_yaml
+    from vom_plugin.grammar import parse_value
     from vom_plugin.io import frame_path, open_sequence, read_roto
 
     folder = Path(folder)
+    colorspace = "lin_rec709"
+    if (folder / "shot.yaml").is_file():
+        data = safe_yaml.load_file(folder / "shot.yaml", f"shot file {folder / 'shot.yaml'}") or {}
+        if isinstance(data, dict) and data.get("colorspace") is not None:
+            colorspace = parse_value("colorspace", data["colorspace"], f"{folder / 'shot.yaml'}: colorspace")
     plate_pat, gt_pat = _pattern_in(folder, "plate"), _pattern_in(folder, "gt")
     if plate_pat is None or gt_pat is None:
         raise InputError(f"shot folder {folder}: expected plate.####.exr and gt.####.exr (or .png) in it")
@@ -153,7 +167,7 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     roto_pat = _pattern_in(folder, "roto")
     if roto_pat is not None and frame_path(roto_pat, frames[0]).is_file():
         roto = read_roto(frame_path(roto_pat, frames[0]), (w, h))
-    return EvalClip(folder.name, plate.astype(np.float32), gt, list(frames), roto)
+    return EvalClip(folder.name, plate.astype(np.float32), gt, list(frames), roto, colorspace)
 
 
 def _shot_folders(root: Path) -> list[Path]:

@@ -56,17 +56,19 @@ def _eroded(binary: np.ndarray, radius: int) -> np.ndarray:
 
 
 def core(pred: np.ndarray, gt: np.ndarray, margin: int = SOLID_MARGIN) -> float:
-    """Mean shortfall from 1 over the solid interior of the GT (see the module docstring)."""
+    """Mean shortfall from 1 over the solid interior of the GT (see the module docstring); NaN where the GT has
+    none (not a perfect 0, which pulled a clip's mean down)."""
     p, g = check_pair(pred, gt)
     inside = _eroded(g >= 0.999, margin)
-    return float((1.0 - p[inside].astype(np.float64)).mean()) if inside.any() else 0.0
+    return float((1.0 - p[inside].astype(np.float64)).mean()) if inside.any() else math.nan
 
 
 def clear(pred: np.ndarray, gt: np.ndarray, margin: int = SOLID_MARGIN) -> float:
-    """Mean alpha over the clear background, away from the object (see the module docstring)."""
+    """Mean alpha over the clear background, away from the object (see the module docstring); NaN where the GT
+    has none."""
     p, g = check_pair(pred, gt)
     outside = _eroded(g <= 0.001, margin)
-    return float(p[outside].astype(np.float64).mean()) if outside.any() else 0.0
+    return float(p[outside].astype(np.float64).mean()) if outside.any() else math.nan
 
 
 def check_pair(pred: np.ndarray, gt: np.ndarray, what: str = "prediction") -> tuple[np.ndarray, np.ndarray]:

@@ -92,6 +92,7 @@ class ClipResult:
     roto_source: str  # "file" (the shot's roto) or "coarsened GT"
     scores: dict[str, ClipScores] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    colorspace: str = "lin_rec709"  # what the plate was read as (a shot's shot.yaml may say)
 
 
 @dataclass
@@ -110,9 +111,11 @@ class BenchmarkResult:
             "units": units(self.region),
             "methods": self.methods,
             "settings": self.settings,
-            "mean": self.mean(),
+            # NaN (a metric no frame defines) as null: json.dumps would write NaN, which is not JSON
+            "mean": {m: {k: None if v != v else v for k, v in ms.items()} for m, ms in self.mean().items()},
             "clips": [{"name": c.name, "frames": c.frames, "size": list(c.size), "roto": c.roto_source,
-                       "seconds": c.seconds, "methods": {m: s.to_dict() for m, s in c.scores.items()}}
+                       "colorspace": c.colorspace, "seconds": c.seconds,
+                       "methods": {m: s.to_dict() for m, s in c.scores.items()}}
                       for c in self.clips],
         }
 
@@ -125,7 +128,8 @@ def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "who
     frames = np.stack([to_network(p, clip.colorspace) for p in clip.plate]).astype(np.float32)
     roto = clip.roto if clip.roto is not None else coarse_roto(clip.gt[0])
     t, h, w = clip.gt.shape
-    result = ClipResult(clip.name, list(clip.frames), (w, h), "file" if clip.roto is not None else "coarsened GT")
+    result = ClipResult(clip.name, list(clip.frames), (w, h), "file" if clip.roto is not None else "coarsened GT",
+                        colorspace=clip.colorspace)
     flows = gt_flows(clip.gt) if metrics is None or "MESSDdt" in metrics else None  # shared by all methods
     for name, fn in methods.items():
         if progress:
@@ -180,11 +184,11 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
     rows: list[list[str]] = []
     for c in result.clips:
         for m, s in c.scores.items():
-            rows.append([c.name, m] + [f"{s.mean[k]:.3f}" for k in cols] + [f"{c.seconds.get(m, 0.0):.1f}"])
+            rows.append([c.name, m] + [_cell(s.mean[k]) for k in cols] + [f"{c.seconds.get(m, 0.0):.1f}"])
     means = result.mean()
     for m in result.methods:
         secs = sum(c.seconds.get(m, 0.0) for c in result.clips)
-        rows.append([f"MEAN ({len(result.clips)})", m] + [f"{means[m].get(k, float('nan')):.3f}" for k in cols]
+        rows.append([f"MEAN ({len(result.clips)})", m] + [_cell(means[m].get(k, float('nan'))) for k in cols]
                     + [f"{secs:.1f}"])
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
 
@@ -195,4 +199,15 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
     body = [line(r) for r in rows]
     n_clip_rows = len(rows) - len(result.methods)
     title = f"region: {result.region}"
+    st = result.settings
+    if st:  # what made these numbers, with them: a table pasted from a quick run must not read as a full one
+        weights = (st.get("weights") or {}).get("digest")
+        title += (f"; data {st.get('data')}; model {st.get('model')}" + (f" ({weights})" if weights else "")
+                  + f", working size {st.get('working_size')}; frames {st.get('frames') or 'all'}"
+                  + f"; plates read as {', '.join(st.get('colorspace') or []) or '-'}"
+                  + f"; rotos: {', '.join(sorted({c.roto_source for c in result.clips})) or '-'}")
     return "\n".join([title, line(head), sep] + body[:n_clip_rows] + [sep] + body[n_clip_rows:])
+
+
+def _cell(value: float) -> str:
+    return "-" if value != value else f"{value:.3f}"  # NaN: not defined (no frame of the clip has it)

@@ -9,11 +9,16 @@ Unknown band (``narrow``/``medium``/``wide``), as TCVOM's ``calc_metric.py`` on 
   frame t against the NEXT frame (the last frame counts 0), SAD /1e3, Grad /1e3, Conn /1e3 over the band.
 Core and Clear (x1e3, ``metrics.core``/``metrics.clear``) use their own regions in every mode: the solid
 interior's shortfall from 1 and the alpha left on the clear background.
-Per-frame values are averaged over the frames of the clip; clips are averaged with equal weight.
+Per-frame values are averaged over the frames of the clip; clips are averaged with equal weight. A value that
+is not defined for a frame is NaN (None in JSON) and left out of the means, not counted as a perfect 0: a band
+or a Core/Clear region the GT does not have in that frame, and a temporal measure whose neighbour frame is not
+the next (or previous) frame number (``--frames 1-24x2``, a gap). Predictions outside 0-1 are clipped to it
+(``ClipScores.notes`` says where): a lobe below 0 scored "better than perfect" on Clear.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,10 +51,22 @@ class ClipScores:
     frames: list[int]
     per_frame: dict[str, list[float]] = field(default_factory=dict)
     mean: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "region": self.region, "units": units(self.region), "frames": self.frames,
-                "mean": self.mean, "per_frame": self.per_frame}
+                "mean": {m: _json(v) for m, v in self.mean.items()},
+                "per_frame": {m: [_json(v) for v in vs] for m, vs in self.per_frame.items()}, "notes": self.notes}
+
+
+def _json(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _mean(values: Sequence[float]) -> float:
+    """The mean of the values defined (NaN: not defined there); NaN when none is."""
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else math.nan
 
 
 def _as_stack(x: np.ndarray | Sequence[np.ndarray], what: str) -> np.ndarray:
@@ -93,54 +110,77 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
             M.check_pair(p[i], g[i])
         except InputError as e:
             raise InputError(f"{name}: frame {n}: {e}") from None
+    notes = []
+    outside = [n for i, n in enumerate(nums) if p[i].min() < -1e-3 or p[i].max() > 1 + 1e-3]
+    if outside:
+        notes.append(f"prediction values outside 0-1 clipped to it in frame(s) {_frames_text(outside)}")
+    p = np.clip(p, 0.0, 1.0)
 
     whole = region == "whole"
     if "MESSDdt" in wanted and flows is None:
         flows = gt_flows(g)
     masks = [region_mask(g[i], region) for i in range(len(g))]
     out: dict[str, list[float]] = {m: [] for m in wanted}
+    spatial = {"MAD": lambda pi, gi, mi: M.mad(pi, gi, mi) * 1e3, "MSE": lambda pi, gi, mi: M.mse(pi, gi, mi) * 1e3,
+               "SAD": lambda pi, gi, mi: M.sad(pi, gi, mi) / 1e3, "SSDA": lambda pi, gi, mi: M.ssda(pi, gi, mi),
+               "Grad": lambda pi, gi, mi: M.grad(pi, gi, mi) / 1e3,
+               "Conn": lambda pi, gi, mi: M.conn(pi, gi, mi) / 1e3}
     for i in range(len(g)):
         pi, gi, mi = p[i], g[i], masks[i]
-        if "MAD" in out:
-            out["MAD"].append(M.mad(pi, gi, mi) * 1e3)
-        if "MSE" in out:
-            out["MSE"].append(M.mse(pi, gi, mi) * 1e3)
-        if "SAD" in out:
-            out["SAD"].append(M.sad(pi, gi, mi) / 1e3)
-        if "SSDA" in out:
-            out["SSDA"].append(M.ssda(pi, gi, mi))
-        if "Grad" in out:
-            out["Grad"].append(M.grad(pi, gi, mi) / 1e3)
-        if "Conn" in out:
-            out["Conn"].append(M.conn(pi, gi, mi) / 1e3)
-        # solid interior and clear background: their own regions, whatever ``region`` is
+        band_empty = not whole and not mi.any()  # no unknown band in this frame (a hard-edged GT, the object away)
+        for m, fn in spatial.items():
+            if m in out:
+                out[m].append(math.nan if band_empty else fn(pi, gi, mi))
+        # solid interior and clear background: their own regions, whatever ``region`` is (NaN where absent)
         if "Core" in out:
             out["Core"].append(M.core(pi, gi) * 1e3)
         if "Clear" in out:
             out["Clear"].append(M.clear(pi, gi) * 1e3)
-        # temporal measures: whole frame looks back (RVM), the band looks forward (TCVOM)
-        if whole:
-            j0, j1 = i - 1, i
+        # temporal measures: whole frame looks back (RVM: the first frame counts 0), the band looks forward
+        # (TCVOM: the last frame counts 0); a neighbour that is not the adjacent frame number: not defined
+        j0, j1 = (i - 1, i) if whole else (i, i + 1)
+        if j0 < 0 or j1 >= len(g):
+            edge = 0.0
+        elif nums[j1] - nums[j0] != 1:
+            edge = math.nan
         else:
-            j0, j1 = i, i + 1
-        has_pair = j0 >= 0 and j1 < len(g)
+            edge = None
         if "dtSSD" in out:
-            if not has_pair:
-                out["dtSSD"].append(0.0)
+            if edge is not None:
+                out["dtSSD"].append(edge)
             elif whole:
                 out["dtSSD"].append(M.dtssd(p[j0], p[j1], g[j0], g[j1]) * 1e2)
             else:
-                out["dtSSD"].append(M.dtssd(p[j0], p[j1], g[j0], g[j1], masks[j0], normalise=False))
+                out["dtSSD"].append(M.dtssd(p[j0], p[j1], g[j0], g[j1], masks[j0], normalise=False)
+                                    if masks[j0].any() else math.nan)
         if "MESSDdt" in out:
-            if not has_pair:
-                out["MESSDdt"].append(0.0)
+            if edge is not None:
+                out["MESSDdt"].append(edge)
             elif whole:
                 out["MESSDdt"].append(M.messddt(p[j0], p[j1], g[j0], g[j1], flow=flows[j0]) / gi.size * 1e3)
             else:
                 out["MESSDdt"].append(M.messddt(p[j0], p[j1], g[j0], g[j1], masks[j0], masks[j1],
-                                                     flow=flows[j0]))
-    mean = {m: float(np.mean(v)) for m, v in out.items()}
-    return ClipScores(name=name, region=region, frames=[int(n) for n in nums], per_frame=out, mean=mean)
+                                                flow=flows[j0]) if masks[j0].any() else math.nan)
+    for m, values in out.items():
+        missing = [n for n, v in zip(nums, values, strict=True) if math.isnan(v)]
+        if missing:
+            why = _WHY.get(m, _WHY["band"])
+            notes.append(f"{m} not defined in frame(s) {_frames_text(missing)} ({why}): left out of the mean")
+    mean = {m: _mean(v) for m, v in out.items()}
+    return ClipScores(name=name, region=region, frames=[int(n) for n in nums], per_frame=out, mean=mean, notes=notes)
+
+
+_WHY = {"Core": "the ground truth has no solid interior there",
+        "Clear": "the ground truth has no clear background there",
+        "dtSSD": "its neighbour is not the adjacent frame number, or the band is empty",
+        "MESSDdt": "its neighbour is not the adjacent frame number, or the band is empty",
+        "band": "the ground truth has no unknown band there"}
+
+
+def _frames_text(frames: Sequence[int]) -> str:
+    from vom_plugin.io.sequence import format_frames
+
+    return format_frames(frames)
 
 
 def gt_flows(gt: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -154,4 +194,4 @@ def mean_over_clips(clips: Sequence[ClipScores]) -> dict[str, float]:
     if not clips:
         return {}
     keys = [k for k in clips[0].mean if all(k in c.mean for c in clips)]
-    return {k: float(np.mean([c.mean[k] for c in clips])) for k in keys}
+    return {k: _mean([c.mean[k] for c in clips]) for k in keys}
