@@ -594,3 +594,19 @@ def test_a_cache_folder_from_the_environment_that_is_a_file_is_refused(tmp_path:
     assert (tmp_path / "afile").read_text() == "mine"
     monkeypatch.setenv("VOM_CACHE_DIR", str(tmp_path / "not_yet"))  # a cache no render has made yet: empty
     assert main(["cache", "info"]) == 0 and "0 shots" in capsys.readouterr().out
+
+
+def test_progress_never_goes_back_when_a_damaged_prediction_is_computed_again(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """Predictions read back, then one damaged: the steps before it are computed again to rebuild the memory. The
+    bar went backwards (steps_done 21 -> 15); now the work grows (steps_total) and the bar ends at 100%."""
+    cache = _cache_copy(root, tmp_path)
+    for f in _files(cache, "alpha")[::2]:
+        _flip(f)
+    events: list[dict] = []
+    r = render(_shot(root, tmp_path / "out", cache), progress=events.append)
+    _assert_clean(r, tmp_path / "out", clean)
+    steps = [e for e in events if e["event"] in ("step", "frame")]
+    done = [e["steps_done"] for e in steps]
+    assert done == sorted(done), done
+    assert steps[-1]["steps_done"] == steps[-1]["steps_total"] > len(clean)  # more work than steps: some twice

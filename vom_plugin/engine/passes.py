@@ -401,7 +401,7 @@ class PassRunner:
                 cache.pass_complete(lane.steps)
 
     def _worked(self, steps: int, *, cached: bool = False) -> None:
-        """Count ``steps`` more done (negative: counted as read back, to be computed after all)."""
+        """Count ``steps`` more done."""
         if steps == 0:
             return
         self.work["steps_done"] += steps
@@ -417,9 +417,9 @@ class PassRunner:
         with self.timer("cache"):
             start, prop = self.cache.resume(steps, n, self.propagator)
         for i in range(start):
-            self._worked(1, cached=True)  # one at a time: a pass read back moves the bar as its frames go out
             f = p.frames[i]
             if f not in p.serves:
+                self._worked(1, cached=True)  # one at a time: a pass read back moves the bar as its frames go out
                 continue
             self.source.read_ahead(list(itertools.islice(
                 (p.frames[j] for j in range(i + 1, start) if p.frames[j] in p.serves), READ_AHEAD)))
@@ -428,8 +428,11 @@ class PassRunner:
             if got is None:  # damaged, or evicted since the check: compute from a state before it
                 with self.timer("cache"):
                     start, prop = self.cache.resume(steps, i, self.propagator)
-                self._worked(start - (i + 1), cached=True)  # steps start..i are computed after all
+                # steps start..i-1, read back, are computed again to rebuild the memory: more work, not less
+                # done (the bar went backwards), and in both counters of the result
+                self.work["steps_total"] += i - start
                 return start, prop, i
+            self._worked(1, cached=True)
             self.result.cache["steps_cached"] += 1
             self.deliver(lane.name, f, p.plan, *got)
             self.check_stop()

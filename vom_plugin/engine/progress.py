@@ -11,8 +11,11 @@ host can parse them:
 - ``{"event": "step", "frames_done": i, "steps_done": d, "steps_total": t, "steps_cached": c}`` after every
   propagation step (one per object per frame of every pass; ``steps_cached``: read back from the cache, not
   computed). Frames are written in bursts (between two keyframes a frame waits for the second pass), steps
-  steadily: progress and time left are the steps'.
+  steadily: progress and time left are the steps'. ``steps_done`` never goes down; ``steps_total`` can go up,
+  when steps read back must be computed again to rebuild the memory (a damaged cache entry after them).
 - ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": []}``
+  (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
+  steps computed, so a step read back and computed again after a damaged entry counts in both)
 """
 
 from __future__ import annotations
