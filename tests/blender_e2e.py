@@ -88,8 +88,12 @@ def setup_scene(scene, case):
     comp = tree.nodes.new("CompositorNodeComposite")
     tree.links.new(plate.outputs["Image"], comp.inputs["Image"])
     s = scene.vom_matte
-    s.plate_node, s.keyframes = "Plate", str(case["keyframe"])
-    if case["roto"] == "mask":
+    s.plate_node, s.keyframes = "Plate", str(case.get("keyframe", ""))
+    if case["roto"] == "masks":  # several objects: each one's roto is the Mask of its name
+        for name, box in case["masks"].items():
+            box_mask(name, *box)
+        s.roto_source, s.objects = "MASK", case["objects"]
+    elif case["roto"] == "mask":
         s.roto_source, s.roto_mask = "MASK", box_mask("roto", *case["mask_box"])
     else:
         roto = tree.nodes.new("CompositorNodeImage")
@@ -113,6 +117,9 @@ def run_case(case):
                           "colorspace": alpha.image.colorspace_settings.name} if alpha else None
     out["links"] = sorted(f"{lk.from_node.name}:{lk.from_socket.name}->{lk.to_node.name}:{lk.to_socket.name}"
                           for lk in tree.links)
+    out["alpha_outputs"] = [o.name for o in alpha.outputs] if alpha else None
+    out["object_nodes"] = {n.name: {**node_info(n), "filepath": bpy.path.abspath(n.image.filepath)}
+                           for n in tree.nodes if n.name.startswith("Plate VOM Alpha ")}
     out["shot_yaml"] = open(os.path.join(os.path.dirname(case["out"]), "Plate_vom", "shot.yaml")).read()
     frames = list(range(case["scene_frames"][0], case["scene_frames"][1] + 1))
     out["composites"] = render_frames(scene, frames, case["composite"], "OPEN_EXR")

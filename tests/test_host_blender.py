@@ -157,10 +157,31 @@ def test_shot_file_loads_as_a_shot(tmp_path: Path) -> None:
     assert shot.frames == [1, 2, 3] and shot.working_size == 256 and shot.channel == "vom.A"
     assert shot.keyframes == {1: tmp_path / 'ro "to".0001.exr'}
     assert not list((tmp_path / "w").glob(".*tmp"))
-    # several objects are the command line's and shot files' (the add-on has one Roto): said, not dropped
-    with pytest.raises(core.HostError, match="objects: the Blender add-on renders one object"):
-        core.shot_fields({"objects": "hero 1"}, plate="p.####.exr", frames="1-3", keyframes={1: "r.0001.exr"},
-                         out="a.####.exr")
+    # several objects: each its rotos (the Mask or Image node of its name, rendered or read at its frames)
+    objects = {"hero": {1: str(tmp_path / "roto_hero.0001.exr")},
+               "stone": {1: str(tmp_path / "roto_stone.0001.exr"), 3: str(tmp_path / "roto_stone.0003.exr")}}
+    fields = core.shot_fields({"objects": "hero 1; stone 1 3", "channel": "A"}, plate=str(tmp_path / "plate.####.exr"),
+                              frames="1-3", keyframes={}, out=str(tmp_path / "o" / "a.####.exr"), objects=objects)
+    shot = Shot.from_yaml(core.write_text_atomic(tmp_path / "w" / "shot.yaml", core.shot_yaml(fields)))
+    assert shot.objects == {n: {f: Path(p) for f, p in kf.items()} for n, kf in objects.items()}
+    assert shot.keyframes == {}
+
+
+def test_objects_setting_and_the_mattes_it_makes() -> None:
+    assert core.parse_objects("hero 1 50; stone 40\n") == {"hero": [1, 50], "stone": [40]}
+    assert core.parse_objects("  ") == {}
+    with pytest.raises(core.HostError, match="objects, line 2: 'Mask.001' is not a layer name .*'hero 1 50; dog 40'"):
+        core.parse_objects("hero 1; Mask.001 3")
+    with pytest.raises(core.HostError, match=r"objects, line 1 \(hero\): keyframes: empty"):
+        core.parse_objects("hero")
+    shared = {"out": "/o/m.####.exr", "channel": "A", "objects": {"hero": {}, "stone": {}}}
+    assert core.mattes(shared) == [("hero", "/o/m.####.exr", "hero.A"), ("stone", "/o/m.####.exr", "stone.A")]
+    split = {**shared, "out": "/o/{object}.####.exr", "channel": "vom.A"}
+    assert core.mattes(split) == [("hero", "/o/hero.####.exr", "vom.A"), ("stone", "/o/stone.####.exr", "vom.A")]
+    assert core.mattes({"out": "/o/a.####.exr", "channel": "A"}) == [(None, "/o/a.####.exr", "A")]
+    # in one file with vom.A each object is vom.hero.A, which Blender shows as a render pass: refused before vom
+    with pytest.raises(core.HostError, match="render pass"):
+        core.alpha_socket(core.mattes({**shared, "channel": "vom.A"})[0][2])
 
 
 def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -425,6 +446,17 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
          "plate_timing": [101, 0, 24], "keyframe": 101, "settings": {"channel": "vom.A", "output": "rgba"},
          "out": "out_layer/alpha.####.exr",  # relative, in an unsaved .blend: Blender's working folder
          "composite": str(tmp_path / "comp_layer" / "comp.####.exr")},
+        # two objects, each the Mask of its name: in one file (hero.A, stone.A), then one sequence each
+        {"name": "objects", "plate": "image", "roto": "masks", "scene_frames": [101, 102],
+         "plate_timing": [101, 0, 24], "objects": "hero 101; stone 101",
+         "masks": {"hero": [0.2, 0.39, 0.3, 0.477], "stone": [0.6, 0.8, 0.1, 0.25]},
+         "out": str(tmp_path / "out_objects" / "alpha.####.exr"),
+         "composite": str(tmp_path / "comp_objects" / "comp.####.exr")},
+        {"name": "objects_split", "plate": "image", "roto": "masks", "scene_frames": [101, 102],
+         "plate_timing": [101, 0, 24], "objects": "hero 101; stone 101",
+         "masks": {"hero": [0.2, 0.39, 0.3, 0.477], "stone": [0.6, 0.8, 0.1, 0.25]},
+         "out": str(tmp_path / "out_split" / "{object}.####.exr"),
+         "composite": str(tmp_path / "comp_split" / "comp.####.exr")},
     ]
     cfg = {"demo": str(DEMO), "addons": str(addons), "cases": cases, "cache": str(tmp_path / "cache"),
            "working_size": 256, "model": "lite", "bad_roto": str(tmp_path / "nope" / "roto.0001.exr"),
@@ -444,6 +476,9 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert runner == "blender" or int(res["blender"].split(".")[0]) >= 4, res["blender"]
 
     for case in cases:
+        if "objects" in case:
+            _check_objects_case(case, res[case["name"]])
+            continue
         got = res[case["name"]]
         case["out"] = str(tmp_path / case["out"])  # where a relative Output goes: the shot file says so
         assert got["run"] == ["FINISHED"]
@@ -529,6 +564,35 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
 
     png = _read(Path(res["screenshot"][0]))
     assert png.shape == (270, 480, 4)
+
+
+def _check_objects_case(case: dict[str, Any], got: dict[str, Any]) -> None:
+    """Several objects from Blender: the shot holds each object's Mask rendered at its keyframe; the plate's Set
+    Alpha takes the first object's alpha (the composite's alpha is hero's), the others are in the alpha node's
+    outputs (one file) or in a node each (one sequence each)."""
+    import numpy as np
+
+    assert got["run"] == ["FINISHED"]
+    shot = yaml.safe_load(got["shot_yaml"])
+    assert "keyframes" not in shot and list(shot["objects"]) == ["hero", "stone"]
+    assert all(list(kf) == [1] for kf in shot["objects"].values())  # scene frame 101 is file frame 1
+    split = "{object}" in case["out"]
+    if split:
+        hero, stone = (case["out"].replace("{object}", n) for n in ("hero", "stone"))
+        assert got["alpha_image"]["filepath"] == hero.replace("####", "0001")
+        assert got["object_nodes"]["Plate VOM Alpha stone"]["filepath"] == stone.replace("####", "0001")
+        assert got["object_nodes"]["Plate VOM Alpha stone"]["timing"] == [101, 0, 24]
+        wired, layer = "Plate VOM Alpha:Alpha->Plate VOM Set Alpha:Alpha", "A"
+    else:
+        hero = stone = case["out"]
+        assert {"hero", "stone"} <= set(got["alpha_outputs"]) and got["object_nodes"] == {}
+        wired, layer = "Plate VOM Alpha:hero->Plate VOM Set Alpha:Alpha", "hero.A"
+    assert wired in got["links"], got["links"]
+    for comp_path, ff in zip(got["composites"], (1, 2), strict=True):
+        alpha = _read(Path(hero.replace("####", f"{ff:04d}")), layer)
+        other = _read(Path(stone.replace("####", f"{ff:04d}")), "A" if split else "stone.A")
+        assert alpha.max() > 0.8 and not np.array_equal(alpha, other)  # two mattes, of two objects
+        np.testing.assert_allclose(_read(Path(comp_path))[..., 3], alpha, atol=1e-3)
 
 
 @pytest.fixture

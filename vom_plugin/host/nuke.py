@@ -100,28 +100,10 @@ def vom_executable() -> str:
     return exe
 
 
-_OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # vom checks it again (grammar.parse_object_name)
-
-
 def parse_objects(text: str) -> dict[str, list[int]]:
     """The ``objects`` knob: one object a line, its name (the Roto input's layer holding it) then the frames
     at which it is drawn, e.g. ``hero 1001 1050`` and ``dog 1040``. Empty: no objects."""
-    out: dict[str, list[int]] = {}
-    for n, line in enumerate(text.splitlines(), start=1):
-        words = line.replace(",", " ").split()
-        if not words:
-            continue
-        name = words[0]
-        if not _OBJECT_NAME.match(name):
-            raise HostError(f"objects, line {n}: {name!r} is not a layer name (letters, digits, _); expected "
-                            f"e.g. 'hero 1001 1050'")
-        if name.lower() in {o.lower() for o in out}:
-            raise HostError(f"objects, line {n}: {name!r} is given twice")
-        try:
-            out[name] = parse_keyframes(" ".join(words[1:]))
-        except HostError as e:
-            raise HostError(f"objects, line {n} ({name}): {e}") from None
-    return out
+    return dict(_common.parse_objects(text, parse_keyframes, HostError, "hero 1001 1050"))
 
 
 def parse_keyframes(text: str) -> list[int]:

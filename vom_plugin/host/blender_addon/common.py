@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,32 @@ def keep_unless_changed(new: Path, path: Path) -> None:
         new.unlink()
     else:
         os.replace(new, path)
+
+
+_OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # vom checks it again (grammar.parse_object_name)
+
+
+def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error: type[Exception],
+                  example: str) -> dict[str, list[int]]:
+    """The ``objects`` setting of a host: one object a line (or ``;``-separated part: Blender's text fields hold
+    one line), its name then the frames at which it is drawn, e.g. ``hero 1001 1050`` and ``dog 1040``; {} when
+    empty. ``parse_keyframes`` reads the frames and raises ``error``, which is raised here too."""
+    out: dict[str, list[int]] = {}
+    for n, line in enumerate(re.split(r"[\n;]", text), start=1):
+        words = line.replace(",", " ").split()
+        if not words:
+            continue
+        name = words[0]
+        if not _OBJECT_NAME.match(name):
+            raise error(f"objects, line {n}: {name!r} is not a layer name (letters, digits, _); expected e.g. "
+                        f"{example!r}")
+        if name.lower() in {o.lower() for o in out}:
+            raise error(f"objects, line {n}: {name!r} is given twice")
+        try:
+            out[name] = parse_keyframes(" ".join(words[1:]))
+        except error as e:
+            raise error(f"objects, line {n} ({name}): {e}") from None
+    return out
 
 
 def percent(raw: Mapping[str, Any], done: int | None, total: int | None) -> int | None:

@@ -136,6 +136,12 @@ def clip_timing(first_number: int, start: int, offset: int, duration: int) -> Ti
     return Timing(start=start, offset=first_number - 1 + offset, duration=duration)
 
 
+def parse_objects(text: str) -> dict[str, list[int]]:
+    """The ``objects`` setting: ``hero 1 50; dog 40`` (``;`` between objects): each object's name, the Mask or
+    Image node holding its roto and the layer its alpha gets, then the scene frames at which it is drawn."""
+    return dict(common.parse_objects(text, parse_keyframes, HostError, "hero 1 50; dog 40"))
+
+
 def parse_keyframes(text: str) -> list[int]:
     """The ``keyframes`` setting: scene frame numbers separated by spaces or commas, e.g. ``1 50``."""
     frames: list[int] = []
@@ -236,6 +242,23 @@ def frame_ranges(frames: Sequence[int]) -> str:
     return ",".join(parts)
 
 
+OBJECT_TOKEN = "{object}"
+
+
+def mattes(fields: Mapping[str, Any]) -> list[tuple[str | None, str, str]]:
+    """(object, output pattern, channel) of each matte a shot writes, the one the plate's Set Alpha takes first:
+    the one unnamed matte; else each object's, in its own sequence (``{object}`` in Output; the channel as set) or
+    as its layer of one file (``hero.A``; ``vom.hero.A`` for ``vom.A``)."""
+    out, channel = str(fields["out"]), str(fields.get("channel") or "A")
+    objects = list(fields.get("objects") or {})
+    if not objects:
+        return [(None, out, channel)]
+    if OBJECT_TOKEN in out:
+        return [(n, out.replace(OBJECT_TOKEN, n), channel) for n in objects]
+    layer = channel[:-1]  # "" or "vom."
+    return [(n, out, f"{layer}{n}.A") for n in objects]
+
+
 def alpha_socket(channel: str) -> str:
     """The Image node output that carries vom's alpha channel: ``A`` -> ``Alpha``; ``vom.A`` makes Blender
     read the file as a multilayer EXR whose pass ``vom`` is the alpha."""
@@ -253,15 +276,17 @@ def alpha_socket(channel: str) -> str:
 
 
 def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes: Mapping[int, str],
-                out: str) -> dict[str, Any]:
-    """Shot fields from the settings and the resolved inputs; empty optional settings are left out, so
-    the defaults of the node definition apply."""
-    fields: dict[str, Any] = {"plate": plate, "frames": frames, "keyframes": dict(keyframes), "out": out}
-    if str(knobs.get("objects") or "").strip():
-        raise HostError("objects: the Blender add-on renders one object (its Roto); render several with "
-                        "`vom render --roto NAME=PATH ...` or a shot file's objects block")
+                out: str, objects: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, Any]:
+    """Shot fields from the settings and the resolved inputs (the rotos of ``keyframes``, or of each of the
+    ``objects``: {name: {file frame: roto}}); empty optional settings are left out, so the defaults of the node
+    definition apply."""
+    fields: dict[str, Any] = {"plate": plate, "frames": frames, "out": out}
+    if objects:
+        fields["objects"] = {n: dict(kf) for n, kf in objects.items()}
+    else:
+        fields["keyframes"] = dict(keyframes)
     for name in shot_knob_names():
-        if name in fields or name == "objects":
+        if name in fields or name in ("keyframes", "objects"):  # resolved above from the inputs
             continue
         value = knobs.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -277,6 +302,11 @@ def shot_yaml(fields: Mapping[str, Any]) -> str:
         if key == "keyframes":
             lines.append("keyframes:")
             lines += [f"  {int(f)}: {json.dumps(str(p))}" for f, p in sorted(value.items())]
+        elif key == "objects":
+            lines.append("objects:")
+            for name, kf in value.items():
+                lines.append(f"  {name}:")
+                lines += [f"    {int(f)}: {json.dumps(str(p))}" for f, p in sorted(kf.items())]
         else:
             lines.append(f"{key}: {json.dumps(value)}")
     return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ from . import common, core
 
 ADDON = __package__ or "vom_matte"
 ALPHA_NODE = "{} VOM Alpha"
+OBJECT_ALPHA_NODE = "{} VOM Alpha {}"  # another object's sequence ({object} in Output): plate, object
 SET_ALPHA_NODE = "{} VOM Set Alpha"
 SEPARATE_NODE = "{} VOM Separate Alpha"
 ROTO_SCENE = ".vom_roto_render"
@@ -113,8 +114,8 @@ def _roto_from_node(tree: Any, name: str, keyframes: list[int]) -> dict[int, str
 
 
 def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work: Path,
-                    timing: core.Timing) -> dict[int, str]:
-    """Render the Mask at each keyframe to ``work/roto.<file frame>.exr`` in a temporary scene."""
+                    timing: core.Timing, stem: str = "roto") -> dict[int, str]:
+    """Render the Mask at each keyframe to ``work/<stem>.<file frame>.exr`` in a temporary scene."""
     if mask is None:
         raise core.HostError("Roto mask: empty; pick the Mask datablock drawn on the keyframe")
     work.mkdir(parents=True, exist_ok=True)
@@ -141,8 +142,8 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
         r.image_settings.color_depth = "16"
         paths = {}
         for k in keyframes:
-            path = work / f"roto.{timing.file_frame(k):04d}.exr"
-            new = work / f"roto.new.{timing.file_frame(k):04d}.exr"  # beside it: kept only if the mask changed
+            path = work / f"{stem}.{timing.file_frame(k):04d}.exr"
+            new = work / f"{stem}.new.{timing.file_frame(k):04d}.exr"  # beside it: kept only if the mask changed
             new.unlink(missing_ok=True)  # an earlier, interrupted render's must not pass for this one's
             scene.frame_current = k
             r.filepath = str(new)
@@ -172,7 +173,11 @@ def prepare(context: Any) -> Plan:
     if s.plate.strip():
         pattern = _abspath(s.plate.strip())
     delta = timing.file_frame(0)  # scene frame -> file frame is a shift
-    keyframes = core.parse_keyframes(s.keyframes)
+    objects = core.parse_objects(s.objects)
+    if objects and s.keyframes.strip():
+        raise core.HostError("keyframes and objects are both set: with objects, each object gives its own frames "
+                             "(hero 1 50; dog 40); empty Keyframes")
+    keyframes = core.parse_keyframes(s.keyframes) if not objects else []
     if s.frames.strip():
         frames = core.shift_frames(s.frames, delta)
     else:
@@ -184,27 +189,40 @@ def prepare(context: Any) -> Plan:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
                                  "/shows/x/sh010/vom/sh010_alpha.####.exr) or save the file")
         out = core.default_out(os.path.dirname(bpy.data.filepath), plate_node.name, core.pattern_digits(pattern))
-    core.alpha_socket(s.channel)  # a channel Blender cannot wire is an error before the render, not after
-    check_output_free(tree, plate_node, out)
+    names: list[str | None] = [*objects] or [None]
+    for _, _, channel in core.mattes({"out": out, "channel": s.channel, "objects": objects}):
+        core.alpha_socket(channel)  # a channel Blender cannot wire is an error before the render, not after
+    if core.OBJECT_TOKEN in out and not objects:
+        raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
+    check_output_free(tree, plate_node, out, objects)
     work = core.work_dir(out, plate_node.name)
     try:
         work.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise core.HostError(f"Output {out}: cannot create the folder {work} ({e.strerror or e})") from None
-    if s.roto_source == "MASK":
-        if size[0] <= 0 or size[1] <= 0:
-            pct = scene.render.resolution_percentage / 100
-            size = (int(scene.render.resolution_x * pct), int(scene.render.resolution_y * pct))
-        rotos = _roto_from_mask(s.roto_mask, keyframes, size, work, timing)
-    else:
-        rotos = _roto_from_node(tree, s.roto_node, keyframes)
+    if s.roto_source == "MASK" and (size[0] <= 0 or size[1] <= 0):
+        pct = scene.render.resolution_percentage / 100
+        size = (int(scene.render.resolution_x * pct), int(scene.render.resolution_y * pct))
+    rotos_of: dict[str | None, dict[int, str]] = {}
+    for name in names:  # each object's roto is the Mask, or the Image node, of its name
+        frames_of = objects[name] if name is not None else keyframes
+        if s.roto_source == "MASK":
+            mask = s.roto_mask if name is None else bpy.data.masks.get(name)
+            if mask is None and name is not None:
+                raise core.HostError(f"objects: {name!r} is the name of no Mask (with Roto: Mask, each object's roto "
+                                     f"is the Mask of its name; masks: {', '.join(m.name for m in bpy.data.masks)})")
+            rotos_of[name] = _roto_from_mask(mask, frames_of, size, work, timing,
+                                             "roto" if name is None else f"roto_{name}")
+        else:
+            rotos_of[name] = _roto_from_node(tree, s.roto_node if name is None else name, frames_of)
     knobs = {name: getattr(s, name) for name in core.shot_knob_names()}
     if knobs.get("cache"):
         knobs["cache"] = _abspath(str(knobs["cache"]))
     if s.colorspace_from_plate:
         knobs["colorspace"] = core.colorspace_for(colorspace)
-    fields = core.shot_fields(knobs, plate=pattern, frames=frames, out=out,
-                              keyframes={timing.file_frame(k): p for k, p in rotos.items()})
+    file_frames = {n: {timing.file_frame(k): p for k, p in r.items()} for n, r in rotos_of.items()}
+    fields = core.shot_fields(knobs, plate=pattern, frames=frames, out=out, keyframes=file_frames.get(None, {}),
+                              objects={n: r for n, r in file_frames.items() if n is not None})
     shot_file = core.write_text_atomic(work / "shot.yaml", core.shot_yaml(fields))
     bounds = core.frame_bounds(frames)
     return Plan(cmd=core.build_render_command(vom, shot_file), shot_file=shot_file, fields=fields,
@@ -260,16 +278,19 @@ def _alpha_pattern(node: Any) -> str | None:
         return None
 
 
-def check_output_free(tree: Any, plate: Any, out: str) -> None:
-    """HostError when another plate's alpha node loads ``out``: rendering this plate there would replace the
-    matte that node shows, frame by frame, and both renders would report success."""
+def check_output_free(tree: Any, plate: Any, out: str, objects: Any = None) -> None:
+    """HostError when another plate's alpha node loads ``out`` (or an object's sequence of it): rendering this
+    plate there would replace the matte that node shows, frame by frame, and both renders would report success."""
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
+    outs = [o for _, o, _ in core.mattes({"out": out, "objects": objects or {}})]
     for node in tree.nodes:
-        if mine is not None and node.name == mine.name:
+        if (mine is not None and node.name == mine.name) or (
+                node.get(ROLE) == "object_alpha" and node.name.startswith(ALPHA_NODE.format(plate.name) + " ")):
             continue
-        is_alpha = node.bl_idname == "CompositorNodeImage" and _role(node, "alpha", ALPHA_NODE)
+        is_alpha = node.bl_idname == "CompositorNodeImage" and (_role(node, "alpha", ALPHA_NODE)
+                                                                 or node.get(ROLE) == "object_alpha")
         theirs = _alpha_pattern(node) if is_alpha else None
-        if theirs is not None and common.same_files(theirs, out):
+        if theirs is not None and any(common.same_files(theirs, o) for o in outs):
             raise core.HostError(f"Output {out}: node {node.name!r} loads it, the matte of another plate node; "
                                  f"rendering {plate.name!r} there would replace that matte. Set another Output "
                                  f"(empty: one beside the .blend named after the plate node), or delete "
@@ -287,7 +308,8 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     after the plate node was renamed (they take its new name)."""
     tree = _tree(scene)
     plate = tree.nodes[plan.plate_node]
-    path = core.frame_path(str(plan.fields["out"]), plan.first_file_frame)
+    (_, first_out, first_channel), *others = core.mattes(plan.fields)  # the Set Alpha takes the first object's
+    path = core.frame_path(first_out, plan.first_file_frame)
     alpha, set_alpha = own_nodes(tree, plate)
     if alpha is None:
         alpha = tree.nodes.new("CompositorNodeImage")
@@ -295,19 +317,10 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     if alpha.name != ALPHA_NODE.format(plate.name) or alpha.get(ROLE) != "alpha":
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
     alpha[OUT_PROP] = str(plan.fields["out"])
-    img = alpha.image
-    if img is None or os.path.normpath(bpy.path.abspath(img.filepath)) != os.path.normpath(path):
-        img = bpy.data.images.load(path, check_existing=False)
-    img.source = "SEQUENCE"
-    img.colorspace_settings.name = "Non-Color"  # a matte is data: no view or colour transform
-    img.reload()
-    alpha.image = img
-    alpha.frame_start, alpha.frame_offset = plan.timing.start, plan.timing.offset
-    alpha.frame_duration = plan.timing.duration
-    alpha.use_cyclic, alpha.use_auto_refresh = False, True
-    socket = alpha.outputs.get(core.alpha_socket(str(plan.fields.get("channel") or "A")))
+    _load_sequence(alpha, path, plan.timing)
+    socket = alpha.outputs.get(core.alpha_socket(first_channel))
     if socket is None:
-        raise core.HostError(f"{path}: Blender shows no output {core.alpha_socket(plan.fields['channel'])!r} "
+        raise core.HostError(f"{path}: Blender shows no output {core.alpha_socket(first_channel)!r} "
                              f"(it shows {[o.name for o in alpha.outputs]})")
     if socket.type == "RGBA":
         # <layer>.A with an rgba output: the layer holds R, G, B and A, and Blender shows it as one colour pass;
@@ -338,7 +351,31 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
             if n.bl_idname == "CompositorNodeComposite" and not n.inputs["Image"].links:
                 tree.links.new(set_alpha.outputs["Image"], n.inputs["Image"])
                 break
+    for i, (name, out, _) in enumerate(others, start=1):
+        if out == first_out:  # a layer of the same file: the alpha node's output of that name
+            continue
+        node = tree.nodes.get(OBJECT_ALPHA_NODE.format(plate.name, name))
+        if node is None:
+            node = tree.nodes.new("CompositorNodeImage")
+            node.location = (alpha.location.x, alpha.location.y - 300 * i)
+            _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
+        node[OUT_PROP] = out
+        _load_sequence(node, core.frame_path(out, plan.first_file_frame), plan.timing)
     return alpha
+
+
+def _load_sequence(node: Any, path: str, timing: core.Timing) -> None:
+    """Load the alpha sequence of ``path`` (a frame of it) into the Image ``node``, timed like the plate."""
+    img = node.image
+    if img is None or os.path.normpath(bpy.path.abspath(img.filepath)) != os.path.normpath(path):
+        img = bpy.data.images.load(path, check_existing=False)
+    img.source = "SEQUENCE"
+    img.colorspace_settings.name = "Non-Color"  # a matte is data: no view or colour transform
+    img.reload()
+    node.image = img
+    node.frame_start, node.frame_offset = timing.start, timing.offset
+    node.frame_duration = timing.duration
+    node.use_cyclic, node.use_auto_refresh = False, True
 
 
 def _separated_alpha(tree: Any, colour: Any, name: str, location: Any) -> Any:
@@ -466,7 +503,11 @@ class VOM_OT_render_matte(bpy.types.Operator):
             self.report({"ERROR"}, f"VOM Matte: {e}")
             return {"CANCELLED"}
         done = job.last.raw.get("frames_written") if job.last else None
-        self.report({"INFO"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}")
+        objects = list(plan.fields.get("objects") or {})
+        where = (f" (objects {', '.join(objects)}: the Set Alpha takes {objects[0]}'s; "
+                 + ("each object has its output there)" if core.OBJECT_TOKEN not in str(plan.fields["out"])
+                    else "the others' in their own nodes)")) if len(objects) > 1 else ""
+        self.report({"INFO"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}")
         return {"FINISHED"}
 
     def execute(self, context: Any) -> set[str]:
@@ -552,14 +593,14 @@ class VOM_PT_matte(bpy.types.Panel):
             layout.prop_search(s, "roto_node", tree, "nodes")
         else:
             layout.prop(s, "roto_mask")
-        for name in ("keyframes", "frames", "out"):
+        for name in ("keyframes", "objects", "frames", "out"):
             layout.prop(s, name)
         layout.operator(VOM_OT_render_matte.bl_idname, icon="RENDER_STILL")
         box = layout.box()
         box.label(text="Settings")
         box.prop(s, "colorspace_from_plate")
         for knob in core.node_def()["knobs"]:
-            if knob["name"] not in ("keyframes", "frames", "out"):
+            if knob["name"] not in ("keyframes", "objects", "frames", "out"):
                 box.prop(s, knob["name"])
 
 
