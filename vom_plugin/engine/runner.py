@@ -666,6 +666,9 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
             finally:
                 r.close()  # every file on disk announced (r.done) before the error is
                 r.result.elapsed = time.perf_counter() - t0
+        except BrokenPipeError as e:  # the progress reader went away: the caller says how many frames are whole
+            e.frames_written = len(set(r.result.frames))  # type: ignore[attr-defined]
+            raise
         except InputError as e:
             # a frame damaged behind an intact header is only found by reading it, after frames before it were
             # written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
