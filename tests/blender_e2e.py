@@ -175,6 +175,33 @@ try:
     # 2. each case: build the tree, run the operator (blocking in background mode), render the composite
     for case in cfg["cases"]:
         result[case["name"]], tree, plate, comp = run_case(case)
+        if case["name"] == "objects_split":
+            # another plate node rendered to the first object's sequence, which this plate's alpha node loads:
+            # refused; then this plate renamed (its object nodes follow it), then an object removed (its node too)
+            s = bpy.context.scene.vom_matte
+            other = tree.nodes.new("CompositorNodeImage")
+            other.name, other.image = "Plate2", plate.image
+            other.frame_start, other.frame_offset, other.frame_duration = plate.frame_start, 0, plate.frame_duration
+            s.plate_node, s.objects, s.keyframes = "Plate2", "", "101"
+            s.roto_mask, out_objects = bpy.data.masks["stone"], s.out
+            s.out = out_objects.replace("{object}", "hero")
+            try:
+                result["split_collision_run"] = sorted(bpy.ops.node.vom_matte_render())
+            except RuntimeError as e:
+                result["split_collision_error"] = str(e)
+            tree.nodes.remove(other)
+            s.out, s.objects, s.keyframes = out_objects, case["objects"], ""
+            plate.name = s.plate_node = "BG"
+            result["split_renamed_run"] = sorted(bpy.ops.node.vom_matte_render())
+            result["split_renamed_nodes"] = sorted(n.name for n in tree.nodes if "VOM" in n.name)
+            s.objects = "hero 101"
+            result["split_removed_run"] = sorted(bpy.ops.node.vom_matte_render())
+            result["split_removed_nodes"] = sorted(n.name for n in tree.nodes if "VOM" in n.name)
+            s.roto_source, s.objects = "NODE", "ghost 101"  # an object's roto is the Image node of its name
+            try:
+                bpy.ops.node.vom_matte_render()
+            except RuntimeError as e:
+                result["split_ghost_error"] = str(e)
         if case["name"] == "layer":  # renamed and rendered again: its Separate node follows it too
             plate.name = bpy.context.scene.vom_matte.plate_node = "Layered"
             result["layer_renamed_run"] = sorted(bpy.ops.node.vom_matte_render())

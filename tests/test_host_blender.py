@@ -479,6 +479,16 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
         if "objects" in case:
             _check_objects_case(case, res[case["name"]])
             continue
+    # {object}: a second plate rendered to the first object's sequence is refused (this alpha node loads it); the
+    # plate renamed keeps its object nodes (renamed after it); an object removed takes its node with it
+    assert "split_collision_run" not in res and "node 'Plate VOM Alpha' loads it" in res["split_collision_error"]
+    assert res["split_renamed_run"] == res["split_removed_run"] == ["FINISHED"]
+    assert res["split_renamed_nodes"] == ["BG VOM Alpha", "BG VOM Alpha stone", "BG VOM Set Alpha"]
+    assert res["split_removed_nodes"] == ["BG VOM Alpha", "BG VOM Set Alpha"]
+    assert "objects: 'ghost' is the name of no node (with Roto: Image node" in res["split_ghost_error"]
+    for case in cases:
+        if "objects" in case:
+            continue
         got = res[case["name"]]
         case["out"] = str(tmp_path / case["out"])  # where a relative Output goes: the shot file says so
         assert got["run"] == ["FINISHED"]

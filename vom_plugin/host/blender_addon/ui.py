@@ -213,8 +213,16 @@ def prepare(context: Any) -> Plan:
                                      f"is the Mask of its name; masks: {', '.join(m.name for m in bpy.data.masks)})")
             rotos_of[name] = _roto_from_mask(mask, frames_of, size, work, timing,
                                              "roto" if name is None else f"roto_{name}")
+        elif name is None:
+            rotos_of[name] = _roto_from_node(tree, s.roto_node, frames_of)
         else:
-            rotos_of[name] = _roto_from_node(tree, s.roto_node if name is None else name, frames_of)
+            if tree.nodes.get(name) is None:
+                raise core.HostError(f"objects: {name!r} is the name of no node (with Roto: Image node, each object's "
+                                     f"roto is the Image node of its name)")
+            try:
+                rotos_of[name] = _roto_from_node(tree, name, frames_of)
+            except core.HostError as e:
+                raise core.HostError(f"objects: {name!r} (its frames {' '.join(map(str, frames_of))}): {e}") from None
     knobs = {name: getattr(s, name) for name in core.shot_knob_names()}
     if knobs.get("cache"):
         knobs["cache"] = _abspath(str(knobs["cache"]))
@@ -231,6 +239,16 @@ def prepare(context: Any) -> Plan:
 
 ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
 OUT_PROP = "vom_out"  # on an alpha node: the Output pattern it loads
+OBJECT_NODES = "vom_object_nodes"  # on an alpha node: the names of its plate's other objects' alpha nodes, by object
+
+
+def object_nodes(tree: Any, alpha: Any) -> dict[str, Any]:
+    """{object: node} of the other objects' alpha nodes the add-on made beside ``alpha`` (``{object}`` Outputs),
+    as ``alpha`` records them: their names follow a renamed plate, so they are not found by name."""
+    if alpha is None:
+        return {}
+    names = dict(alpha.get(OBJECT_NODES) or {})
+    return {obj: tree.nodes[n] for obj, n in names.items() if n in tree.nodes}
 
 
 def _role(node: Any, role: str, name_format: str) -> bool:
@@ -282,10 +300,10 @@ def check_output_free(tree: Any, plate: Any, out: str, objects: Any = None) -> N
     """HostError when another plate's alpha node loads ``out`` (or an object's sequence of it): rendering this
     plate there would replace the matte that node shows, frame by frame, and both renders would report success."""
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
+    own = {n.name for n in object_nodes(tree, mine).values()} | ({mine.name} if mine is not None else set())
     outs = [o for _, o, _ in core.mattes({"out": out, "objects": objects or {}})]
     for node in tree.nodes:
-        if (mine is not None and node.name == mine.name) or (
-                node.get(ROLE) == "object_alpha" and node.name.startswith(ALPHA_NODE.format(plate.name) + " ")):
+        if node.name in own:
             continue
         is_alpha = node.bl_idname == "CompositorNodeImage" and (_role(node, "alpha", ALPHA_NODE)
                                                                  or node.get(ROLE) == "object_alpha")
@@ -316,7 +334,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         alpha.location = (plate.location.x, plate.location.y - 320)
     if alpha.name != ALPHA_NODE.format(plate.name) or alpha.get(ROLE) != "alpha":
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
-    alpha[OUT_PROP] = str(plan.fields["out"])
+    alpha[OUT_PROP] = first_out  # the files it loads ({object} resolved: another plate's Output is compared to it)
     _load_sequence(alpha, path, plan.timing)
     socket = alpha.outputs.get(core.alpha_socket(first_channel))
     if socket is None:
@@ -351,16 +369,26 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
             if n.bl_idname == "CompositorNodeComposite" and not n.inputs["Image"].links:
                 tree.links.new(set_alpha.outputs["Image"], n.inputs["Image"])
                 break
+    # the other objects' sequences ({object}): a node each, reused (and renamed after the plate); those of objects
+    # gone from the shot, now first, or now in one file are removed: they showed mattes no render writes any more
+    had = object_nodes(tree, alpha)
+    kept: dict[str, str] = {}
     for i, (name, out, _) in enumerate(others, start=1):
-        if out == first_out:  # a layer of the same file: the alpha node's output of that name
+        if out == first_out or name is None:  # a layer of the same file: the alpha node's output of that name
             continue
-        node = tree.nodes.get(OBJECT_ALPHA_NODE.format(plate.name, name))
+        node = had.pop(name, None)
         if node is None:
             node = tree.nodes.new("CompositorNodeImage")
             node.location = (alpha.location.x, alpha.location.y - 300 * i)
+        if node.name != OBJECT_ALPHA_NODE.format(plate.name, name):
             _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
+        node[ROLE] = "object_alpha"
         node[OUT_PROP] = out
         _load_sequence(node, core.frame_path(out, plan.first_file_frame), plan.timing)
+        kept[name] = node.name
+    for node in had.values():
+        tree.nodes.remove(node)
+    alpha[OBJECT_NODES] = kept
     return alpha
 
 
