@@ -351,3 +351,19 @@ def test_a_deep_plate_is_refused_naming_it(tmp_path):
     assert deep.write(str(tmp_path / "d.exr"))
     with pytest.raises(InputError, match=r"plate .*d\.exr is a deep image .* flatten it first"):
         read_plate(tmp_path / "d.exr")
+
+
+def test_a_straight_alpha_png_plate_is_read_as_its_file_holds_it(tmp_path):
+    """OpenImageIO premultiplies a PNG's RGB by its alpha as it reads (PNG alpha is straight): a plate with a soft
+    alpha (Blender's Film > Transparent) reached the network darkened and came out premultiplied as "its own" RGB."""
+    import OpenImageIO as oiio
+
+    rgb = np.full((8, 8, 3), 200, np.uint8)
+    alpha = np.full((8, 8, 1), 64, np.uint8)
+    spec = oiio.ImageSpec(8, 8, 4, oiio.UINT8)
+    spec.attribute("oiio:UnassociatedAlpha", 1)  # write the values as they are
+    out = oiio.ImageOutput.create(str(tmp_path / "p.png"))
+    assert out.open(str(tmp_path / "p.png"), spec) and out.write_image(np.concatenate([rgb, alpha], axis=2))
+    out.close()
+    plate = read_plate(tmp_path / "p.png")
+    np.testing.assert_allclose(plate.rgb, 200 / 255, atol=1e-6)

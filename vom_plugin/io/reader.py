@@ -76,6 +76,12 @@ def info_from_spec(spec: Any, path: Path | None) -> ImageInfo:
     )
 
 
+# The file's own values: OpenImageIO premultiplies a straight-alpha PNG (or TIFF) by its alpha as it reads, so a plate
+# with a soft alpha was seen darkened by the network and its "own" RGB came out premultiplied in rgba outputs.
+_UNASSOCIATED = oiio.ImageSpec()
+_UNASSOCIATED.attribute("oiio:UnassociatedAlpha", 1)
+
+
 def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> OpenImage:
     """Open an image's header. InputError when it is missing, unreadable, or not an image OIIO knows."""
     p = Path(path)
@@ -83,7 +89,7 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
         raise InputError(f"{role} {p} does not exist")
     if not p.is_file():
         raise InputError(f"{role} {p} is not a file")
-    inp = oiio.ImageInput.open(str(p))
+    inp = oiio.ImageInput.open(str(p), _UNASSOCIATED)
     if inp is None:
         raise InputError(f"{role} {p} cannot be read as an image: {_oiio_error()}")
     if subimage and not inp.seek_subimage(subimage, 0):
