@@ -244,9 +244,11 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     check_writable(nuke_dir)
     changed = []
-    for name, block in sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items()):
+    blocks = sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items())
+    for name, block in blocks:  # both checked before either is written: no half install
+        _refuse_link(nuke_dir / name, block)
+    for name, block in blocks:
         path = nuke_dir / name
-        _refuse_link(path, block)
         target, old, newline = _read_user_file(path)
         block = block.replace("\n", newline)
         before, found, after = _split_block(old or "")

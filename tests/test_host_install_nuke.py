@@ -148,3 +148,10 @@ def test_a_users_files_keep_their_bytes_and_permissions_and_a_link_is_refused(in
         inst.nuke_install(nuke_dir, *args)
     assert e.value.code == 2 and inst.NUKE_BEGIN in str(e.value)
     assert init.is_symlink() and studio.read_bytes() == original
+    # only menu.py linked: refused before init.py is written (no half install)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "menu.py").symlink_to(studio)
+    with pytest.raises(inst.InstallError, match="menu.py is a link"):
+        inst.nuke_install(fresh, *args)
+    assert not (fresh / "init.py").exists()

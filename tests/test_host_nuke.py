@@ -132,7 +132,11 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
 
     nk.FakeGroup = FakeGroup  # type: ignore[attr-defined]
     nk.groups = {}  # type: ignore[attr-defined]
-    nk.toNode = lambda name: nk.groups.get(name)  # type: ignore[attr-defined]
+    def to_node(name: str) -> Any:  # asked from the root: the button runs with the gizmo as the context
+        assert name.startswith("root."), name
+        return nk.groups.get(name[len("root."):])
+
+    nk.toNode = to_node  # type: ignore[attr-defined]
 
     class ProgressTask:
         def __init__(self, title: str) -> None:
@@ -862,14 +866,40 @@ def test_submit_to_farm_points_the_node_at_the_frames_the_farm_writes(host: type
     assert node.children["CopyAlpha"]["from0"].value() == "vom.alpha"
 
 
-def test_a_plate_given_by_hand_is_shown_where_the_sources_read_shows_it(host: types.ModuleType,
-                                                                         fake_nuke: types.ModuleType,
-                                                                         tmp_path: Path) -> None:
+def test_a_plate_given_by_hand_keeps_its_own_frame_numbers(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                            tmp_path: Path) -> None:
+    """A Plate given by hand may be numbered otherwise than the Source's Read (a denoised plate rendered at script
+    frames): its frames are its own, not shifted by the Read's offset."""
     read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024,
                                       "frame_mode": "start at", "frame": "1"})
-    node = _gizmo(tmp_path, plate="/plates/denoised/sh010.####.exr", keyframes="5")
+    node = _gizmo(tmp_path, plate="/plates/denoised/sh010.####.exr", keyframes="5", frames="1-24")
     node.inputs = [read, FakeNode("Roto", "Roto1")]
     prepared = host.prepare_shot(node)
     assert prepared.fields["plate"] == "/plates/denoised/sh010.####.exr"
-    assert prepared.offset == -1000 and prepared.fields["frames"] == "1001-1024"
-    assert list(prepared.fields["keyframes"]) == [1005]
+    assert prepared.offset == 0 and prepared.fields["frames"] == "1-24" and list(prepared.fields["keyframes"]) == [5]
+
+
+def test_a_layered_channel_with_objects_in_one_file_is_refused(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                               tmp_path: Path) -> None:
+    """vom.A with objects in one file writes vom.hero.A, which Nuke's EXR reader shows under another layer name:
+    CopyAlpha copied a channel the Read never has (a black matte, no error)."""
+    node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="", objects="hero 1", channel="vom.A")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match="channel 'vom.A' with objects in one file"):
+        host.prepare_shot(node)
+    assert not fake_nuke.renders
+    node.knobs["out"].setValue(str(tmp_path / "o" / "{object}.####.exr"))  # a sequence per object: vom.A in each
+    assert host.prepare_shot(node).fields["channel"] == "vom.A"
+
+
+def test_a_second_analyze_of_a_node_that_renders_is_refused(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vom = _script(tmp_path / "vom", "import sys\n")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    host._IN_FLIGHT.add("VOM_Matte1")  # its first Analyze still running
+    assert host.analyze(node, background=False) is None
+    assert "is rendering already" in fake_nuke.messages[-1] and not fake_nuke.renders
+    host._IN_FLIGHT.clear()
+    assert host.analyze(node, background=False).returncode == 0 and not host._IN_FLIGHT  # done: free again

@@ -388,7 +388,7 @@ def _parent_group(node: nuke.Node | None) -> Any:
     """The group ``node`` sits in (the root, or a Group it was put in): where its inputs are."""
     if node is not None:
         path = _full_name(node).rpartition(".")[0]
-        group = nuke.toNode(path) if path else None
+        group = nuke.toNode(f"root.{path}") if path else None  # from the root: not the button's context
         if group is not None:
             return group
     return nuke.root()
@@ -403,14 +403,19 @@ def _in_group_at_full_resolution(node: nuke.Node | None = None) -> Iterator[None
     root = nuke.root()
     proxy = root.knob("proxy")
     was_on = proxy is not None and bool(proxy.value())
+    undo = getattr(nuke, "Undo", None)  # the toggle is not the artist's: no undo step, back as it was
     with _parent_group(node):
         if proxy is not None and was_on:
+            if undo is not None:
+                undo.disable()
             proxy.setValue(False)
         try:
             yield
         finally:
             if proxy is not None and was_on:
                 proxy.setValue(True)
+                if undo is not None:
+                    undo.enable()
 
 
 def _read_pattern(read: nuke.Node) -> str:
@@ -449,17 +454,9 @@ def _absolute(path: str, what: str) -> str:
 
 
 def _path_knob(node: nuke.Node, name: str) -> str:
-    """A path knob of ``node``, evaluated by the knob itself where it can (``[value this.name]`` is that node's, not
-    the context's), made absolute."""
-    knob = node.knob(name)
-    text = str(knob.value() or "") if knob is not None else ""
-    evaluated = getattr(knob, "getEvaluatedValue", None)
-    if "[" in text and evaluated is not None:
-        try:
-            text = str(evaluated())
-        except Exception as e:  # Nuke raises RuntimeError with Tcl's message
-            raise HostError(f"{node.name()}: {name}: {text!r} could not be evaluated: {e}") from None
-    return _absolute(text, f"{node.name()}: {name}")
+    """A path knob of ``node``, its Tcl evaluated and made absolute. Not by the knob's ``getEvaluatedValue``: that
+    puts the current frame's number in place of ``####``."""
+    return _absolute(str(_knob_value(node, name) or ""), f"{node.name()}: {name}")
 
 
 def _script_range() -> tuple[int, int]:
@@ -618,6 +615,12 @@ def prepare_shot(node: nuke.Node) -> Prepared:
         raise HostError("keyframes and objects are both set: with objects, each object's line gives its "
                         "frames; empty the keyframes knob")
     keyframes = parse_keyframes(keyframes_text) if not objects else []
+    channel = str(_knob_value(node, "channel") or "A").strip()
+    if objects and "." in channel and "{object}" not in out:
+        # vom writes vom.hero.A there, which Nuke's EXR reader shows as another layer name (a layer holds no dot)
+        raise HostError(f"channel {channel!r} with objects in one file: each object's alpha would be "
+                        f"{channel.rpartition('.')[0]}.<object>.A, which Nuke reads under another name; use channel A "
+                        "(hero.A, dog.A) or put {object} in Output (a sequence per object)")
     frames = str(_knob_value(node, "frames") or "").strip()
     plate = _path_knob(node, "plate")
     knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
@@ -628,11 +631,9 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     # else the colour space comes from the Read or the working space (a gizmo without the knob: from the knob)
     chosen = not bool(_knob_value(node, "colorspace_from_nuke") if node.knob("colorspace_from_nuke") else False)
     first, last = _script_range()
-    found = _upstream_read(node)
-    # the Source's Read sets the frames: its range, and where it shows them (also for a Plate given by hand, most
-    # often that same plate or a version of it: the roto is drawn over the Source)
+    found = _upstream_read(node) if not plate else None  # a Plate given by hand: its own frame numbers
     offset = found[1] if found is not None else 0
-    if found is not None:
+    if found is not None:  # the Source's Read: its range, and the script frames it shows its files at
         first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
     if not plate:
         colour = None
@@ -685,6 +686,10 @@ def restore_alpha(node: nuke.Node) -> None:
 
 def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: int, offset: int = 0) -> None:
     """After Analyze: the node shows the frames just rendered (``_show_matte``), read again from disk."""
+    try:
+        node.name()
+    except ValueError:  # the node was deleted while vom rendered: nothing to point at the frames
+        return
     if _show_matte(node, fields, first, last, offset):
         read = cast(nuke.Group, node).node("AlphaRead")
         if read is not None:
@@ -742,9 +747,16 @@ def frame_bounds(frames: str) -> tuple[int, int] | None:
     return (min(nums), max(nums)) if nums else None
 
 
+_IN_FLIGHT: set[str] = set()  # the nodes whose Analyze runs (a second one would bake and render over the first)
+
+
 def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunResult | None:
     """The Analyze button: render the matte of the node's shot with vom, with a cancellable progress bar."""
     node = node or nuke.thisNode()
+    key = _full_name(node)
+    if key in _IN_FLIGHT:
+        nuke.message(f"VOM Matte: {node.name()} is rendering already; wait for it, or cancel it in its progress bar")
+        return None
     try:
         vom = vom_executable()
         prepared = prepare_shot(node)
@@ -765,6 +777,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             return None
         finally:
             del task  # closes Nuke's progress window
+            _IN_FLIGHT.discard(key)
         if result.cancelled:
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; frames already written are kept "
                                                     f"and a new Analyze resumes from the cache ({shot_file})",))
@@ -776,6 +789,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
         return result
 
+    _IN_FLIGHT.add(key)
     if not background:
         return work()
     threading.Thread(target=work, name="vom-analyze", daemon=True).start()
@@ -813,7 +827,8 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | Non
         return None
     # the node reads what the farm will write (black until the frames are there, then the matte)
     first, last = frame_bounds(str(prepared.fields["frames"])) or _script_range()
-    _show_matte(node, prepared.fields, first, last, prepared.offset)
+    _reload_alpha(node, prepared.fields, first, last, prepared.offset)
     nuke.message(f"VOM Matte: job bundle written to\n{bundle}\n\nSubmit it with:\n"
-                 f"deadline bundle submit {bundle}")
+                 f"deadline bundle submit {bundle}\n\nThe node now reads {prepared.fields['out']}: black where the "
+                 "farm has not written a frame yet.")
     return bundle
