@@ -128,6 +128,9 @@ def test_colorspace_channel_and_default_paths() -> None:
     names = ("Linear", "Linear Rec.709", "ACEScg", "Linear ACEScg", "sRGB", "Non-Color", "Raw")
     assert [core.colorspace_for(n) for n in names] == ["lin_rec709", "lin_rec709", "ACEScg", "ACEScg", "sRGB", "raw",
                                                        "raw"]
+    # a studio's ACES or CG config (OCIO=...), whose names Blender shows instead
+    assert [core.colorspace_for(n) for n in ("ACES - ACEScg", "Utility - Linear - sRGB", "Utility - sRGB - Texture",
+                                             "Utility - Raw")] == ["ACEScg", "lin_rec709", "sRGB", "raw"]
     # names of Blender 3.x and 4.x configs that vom cannot read
     for other in ("Filmic Log", "Linear ACES", "XYZ", "AgX Log", "Linear Rec.2020"):
         with pytest.raises(core.HostError, match=f"colour space '{other}' .* has no vom equivalent"):

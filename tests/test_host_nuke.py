@@ -773,7 +773,9 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     ("Output - sRGB", "aces_1.2", "sRGB"), ("Utility - Raw", "aces_1.2", "raw"),
     ("Cineon", "nuke-default", None), ("AlexaV3LogC", "nuke-default", None), ("scene_linear", "studio", None),
     ("reference", "nuke-default", "lin_rec709"), ("reference", "aces_1.2", None),  # ACES configs': ACES2065-1
-    ("scene_linear", "/studio/ocio/aces_1.3/config.ocio", "ACEScg")])
+    ("scene_linear", "/studio/ocio/aces_1.3/config.ocio", "ACEScg"),
+    ("scene_linear", "/jobs/workspaces/show/config.ocio", None),  # "workspaces" is no ACES config
+    ("lin_ap1_scene", "studio", "ACEScg"), ("srgb_tx", "studio", "sRGB"), ("lin_rec709_scene", "", "lin_rec709")])
 def test_nuke_colour_spaces(host: types.ModuleType, name: str, config: str, want: str | None) -> None:
     assert host.vom_colour_space(name, config) == want
 

@@ -483,10 +483,12 @@ def _default_out(node: nuke.Node) -> str:
 _COLOUR_SPACES = {
     "linear": "lin_rec709", "linrec709": "lin_rec709", "linearrec709srgb": "lin_rec709",
     "utilitylinearrec709": "lin_rec709", "utilitylinearsrgb": "lin_rec709", "linsrgb": "lin_rec709",
-    "acescg": "ACEScg", "acesacescg": "ACEScg", "acescgacesap1": "ACEScg",
+    "linrec709scene": "lin_rec709", "linrec709srgb": "lin_rec709",
+    "acescg": "ACEScg", "acesacescg": "ACEScg", "acescgacesap1": "ACEScg", "linap1": "ACEScg", "linap1scene": "ACEScg",
     "srgb": "sRGB", "outputsrgb": "sRGB", "utilitysrgbtexture": "sRGB", "srgbtexture": "sRGB",
-    "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB",
-    "raw": "raw", "utilityraw": "raw",
+    "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB", "srgbtx": "sRGB", "srgbrec709scene": "sRGB",
+    "inputgenericsrgbtexture": "sRGB",
+    "raw": "raw", "utilityraw": "raw", "data": "raw",
 }
 
 
@@ -497,8 +499,10 @@ def vom_colour_space(name: str, config: str = "") -> str | None:
     m = re.match(r"^\s*default\s*\((.*)\)\s*$", name)
     key = re.sub(r"[\s_\-().]+", "", (m.group(1) if m else name)).lower()
     cfg = config.lower()
-    if key in ("scenelinear", "rendering", "compositinglinear"):
-        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if "aces" in cfg else None
+    # the family by a whole word of the config's name or path ("aces_1.2", "..._aces-v1.3_..."; not "workspaces")
+    aces = re.search(r"(?<![a-z])aces(?![a-z])", cfg) is not None
+    if key in ("scenelinear", "compositinglinear"):
+        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if aces else None
     if key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0), which vom does not name
         return "lin_rec709" if "nuke-default" in cfg or not cfg else None
     return _COLOUR_SPACES.get(key)

@@ -213,7 +213,11 @@ def work_dir(out: str, node_name: str) -> Path:
 # Blender colour space names (3.x and 4.x configs) -> vom's colorspace knob. 3.x calls linear Rec.709 "Linear"
 # and ACEScg "Linear ACEScg"; 4.x "Linear Rec.709" and "ACEScg".
 COLORSPACES = {"Linear": "lin_rec709", "Linear Rec.709": "lin_rec709", "ACEScg": "ACEScg",
-               "Linear ACEScg": "ACEScg", "sRGB": "sRGB", "Non-Color": "raw", "Raw": "raw"}
+               "Linear ACEScg": "ACEScg", "sRGB": "sRGB", "Non-Color": "raw", "Raw": "raw",
+               # the names of studio ACES / CG configs (OCIO=...) Blender shows then
+               "ACES - ACEScg": "ACEScg", "Utility - Linear - sRGB": "lin_rec709",
+               "Utility - Linear - Rec.709": "lin_rec709", "Linear Rec.709 (sRGB)": "lin_rec709",
+               "Utility - sRGB - Texture": "sRGB", "sRGB - Texture": "sRGB", "Utility - Raw": "raw"}
 
 
 def colorspace_for(blender_name: str) -> str:
