@@ -117,3 +117,24 @@ def test_curve_table_is_each_value_encoded_alone():
     processor.getDefaultCPUProcessor().applyRGB(reference)
     np.testing.assert_array_equal(table[index], np.clip(reference[:, 0], 0, 1))
     assert table[table.size // 2:].max() == table[0] == 0.0  # every negative value encodes as black
+
+
+def test_a_plates_declared_colour_space_is_heard():
+    """An sRGB PNG or a log DPX was read as linear ACEScg (the default) without a word."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.io import plate_colour_note
+
+    png = {"oiio:ColorSpace": "srgb_rec709_scene"}
+    note = plate_colour_note(png, "uint8", "ACEScg", "p.0001.png")
+    assert "says its colour space is 'srgb_rec709_scene' (sRGB) and is read as ACEScg" in note
+    assert plate_colour_note(png, "uint8", "sRGB", "p.0001.png") is None
+    assert plate_colour_note(png, "uint8", "raw", "p.0001.png") is None  # both read as they are
+    assert "holds 16-bit integers" in plate_colour_note({}, "uint16", "lin_rec709", "p.0001.tif")
+    exr = {"colorInteropID": "lin_ap1_scene"}
+    assert "(ACEScg) and is read as lin_rec709" in plate_colour_note(exr, "half", "lin_rec709", "p.0001.exr")
+    assert plate_colour_note(exr, "half", "ACEScg", "p.0001.exr") is None
+    assert plate_colour_note({}, "half", "ACEScg", "p.0001.exr") is None  # an untagged EXR: as set
+    with pytest.raises(InputError, match=r"plate p.0001.dpx is log-encoded \(dpx:Transfer Logarithmic\)"):
+        plate_colour_note({"dpx:Transfer": "Logarithmic"}, "uint16", "ACEScg", "p.0001.dpx")
+    with pytest.raises(InputError, match="log-encoded \\(colour space 'ACEScct'\\)"):
+        plate_colour_note({"colorInteropID": "ACEScct"}, "half", "ACEScg", "p.0001.exr")

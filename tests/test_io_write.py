@@ -304,3 +304,25 @@ def test_write_exr_writes_a_plain_half_exr_atomically(tmp_path):
     with pytest.raises(ValueError, match="3 channel\\(s\\) of pixels, 1 name"):
         write_exr(tmp_path / "bad.exr", rgb, ("A",))
     assert not (tmp_path / "bad.exr").exists()
+
+
+def test_a_matte_claims_no_colour_space_and_a_plates_rgb_keeps_its_own(tmp_path):
+    """The plate's colorInteropID went into alpha-only files (read back as a colour space of the matte); the RGB of a
+    PNG plate (sRGB-encoded) went out untagged in an rgba EXR, which readers take for linear."""
+    import OpenImageIO as oiio
+
+    alpha = _alpha()
+    tagged = ImageInfo.for_size(16, 12)
+    tagged.metadata.update({"colorInteropID": "lin_ap1_scene", "chromaticities": (0.713, 0.293, 0.165, 0.83, 0.128,
+                                                                                   0.044, 0.32168, 0.33767)})
+    tagged.metadata_types.update({"colorInteropID": "string", "chromaticities": "float[8]"})
+    write_alpha(tmp_path / "a.exr", alpha, tagged)
+    attrs = {a.name for a in oiio.ImageInput.open(str(tmp_path / "a.exr")).spec().extra_attribs}
+    assert "colorInteropID" not in attrs and "chromaticities" not in attrs
+    write_alpha(tmp_path / "rgba.exr", alpha, tagged, output="rgba", rgb=np.zeros((12, 16, 3), np.float32))
+    assert oiio.ImageInput.open(str(tmp_path / "rgba.exr")).spec().getattribute("colorInteropID") == "lin_ap1_scene"
+    png = ImageInfo.for_size(16, 12)
+    png.metadata["oiio:ColorSpace"] = "srgb_rec709_scene"
+    write_alpha(tmp_path / "png_rgba.exr", alpha, png, output="rgba", rgb=np.zeros((12, 16, 3), np.float32))
+    assert oiio.ImageInput.open(str(tmp_path / "png_rgba.exr")).spec().getattribute("colorInteropID") == \
+        "srgb_rec709_scene"

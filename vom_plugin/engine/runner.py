@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class _Job:
     memo: Memo | None = None        # a worker's decoded plate frames, kept between renders
     first_plate: Any = None         # the first requested frame's Plate, read to check it before any work
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
+    notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
 
 
 def _model_identity(model: Any) -> str:
@@ -229,6 +230,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 raise InputError(f"{field}: roto file {path} (frame {kf}) does not exist")
     _check_out(shot, frames, on_disk)
     first = _read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
+    colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
+                                        seq.path(frames[0]))
     size = tuple(first.size)
     # Every frame the passes will read (from the first keyframe or frame to the last), by its header: a frame
     # of another size or without a picture is refused now, not after the frames before it were written.
@@ -272,6 +275,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first,
+                notes=[colour_note] if colour_note else [],
                 recipe=recipe)
 
 
@@ -449,6 +453,7 @@ class _Render:
                                        initializer=lower_this_thread)
         self._writes: deque[tuple[int, list[Path], Future]] = deque()
         self.cache: StepCache | None = None
+        self.result.warnings.extend(job.notes)
         if job.cache_off:
             self.result.warnings.append(job.cache_off)
         else:
@@ -485,6 +490,7 @@ class _Render:
                 "vom/keyframes": keyframes_stamp({None: self.shot.keyframes} if objects is None
                                                  else {n: objects[n] for n in names if n}),
                 "vom/working_size": str(self.shot.working_size),
+                "vom/colorspace": self.shot.colorspace,  # what the plate was read as, for the network
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
                 "vom/recipe": self.job.recipe}  # as ``prepare`` computed it, from the rotos it read

@@ -32,10 +32,12 @@ what the network resolves) without half's overflow at 65504.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import numpy as np
 
+from vom_plugin.errors import InputError
 from vom_plugin.grammar import parse_value
 
 CONFIG_URI = "ocio://cg-config-latest"
@@ -180,3 +182,34 @@ def to_network(rgb_linear: np.ndarray, colorspace: str = "ACEScg") -> np.ndarray
     if source is None:
         return np.clip(rgb, 0.0, 1.0, out=rgb)
     return _encode(_to_network_linear(rgb, source))
+
+
+# Colour space names a file's header may give (OpenImageIO's oiio:ColorSpace, OpenEXR's colorInteropID; OCIO 2
+# names and common aliases) -> vom's. A scene_linear or reference of unknown family says nothing.
+_DECLARED = {"lin_ap1_scene": "ACEScg", "lin_ap1": "ACEScg", "acescg": "ACEScg", "aces - acescg": "ACEScg",
+             "lin_rec709_scene": "lin_rec709", "lin_rec709": "lin_rec709", "linear": "lin_rec709",
+             "lin_srgb": "lin_rec709", "linear rec.709 (srgb)": "lin_rec709",
+             "srgb_rec709_scene": "sRGB", "srgb_tx": "sRGB", "srgb": "sRGB", "srgb_texture": "sRGB",
+             "srgb - texture": "sRGB"}
+_LOG = re.compile(r"log|cineon|acescct|acescc", re.IGNORECASE)
+
+
+def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str, path: Any) -> str | None:
+    """A warning when a plate's header says it is in another colour space than ``colorspace``, or it holds 8- or
+    16-bit integers (display-encoded as a rule) read as scene-linear; InputError for a log-encoded plate, which
+    vom cannot read as any of its spaces (an sRGB PNG or a log DPX was read as linear ACEScg, saying nothing)."""
+    declared = str(metadata.get("colorInteropID") or metadata.get("oiio:ColorSpace") or "").strip()
+    transfer = str(metadata.get("dpx:Transfer") or "")
+    if transfer.lower().startswith("log") or _LOG.search(declared):
+        said = f"dpx:Transfer {transfer}" if transfer.lower().startswith("log") else f"colour space {declared!r}"
+        raise InputError(f"plate {path} is log-encoded ({said}); vom reads scene-linear (ACEScg, lin_rec709), sRGB or "
+                         "raw pictures: convert it to linear EXR first (e.g. oiiotool --colorconvert)")
+    vom = _DECLARED.get(declared.lower())
+    if vom is not None and vom != colorspace and {vom, colorspace} != {"sRGB", "raw"}:
+        return (f"plate {path} says its colour space is {declared!r} ({vom}) and is read as {colorspace} (the "
+                f"colorspace setting); if it is {vom}, set colorspace {vom}")
+    if vom is None and colorspace in ("ACEScg", "lin_rec709") and pixel_type in ("uint8", "uint16"):
+        bits = 8 if pixel_type == "uint8" else 16
+        return (f"plate {path} holds {bits}-bit integers, display-encoded as a rule, and is read as scene-linear "
+                f"{colorspace} (the colorspace setting); set colorspace sRGB if it is an sRGB picture")
+    return None

@@ -47,6 +47,9 @@ _NOT_CARRIED = {
     "envlayout",
 }
 _NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "jpeg:", "ICCProfile", "Exif:")
+# What the plate's RGB is: said of a file that carries it (rgba), not of a matte, which has no colour space (an alpha
+# file read back as oiio:ColorSpace lin_ap1_scene).
+_RGB_ATTRIBUTES = {"colorInteropID", "chromaticities", "adoptedNeutral", "whiteLuminance"}
 
 
 def _to_data_window(pixels: np.ndarray, info: ImageInfo) -> np.ndarray:
@@ -105,6 +108,8 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     for name, value in info.metadata.items():
         if name in _NOT_CARRIED or name.startswith(_NOT_CARRIED_PREFIXES):
             continue
+        if not plate_rgb and name in _RGB_ATTRIBUTES:
+            continue
         type_name = info.metadata_types.get(name)
         try:
             if type_name:
@@ -113,6 +118,11 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
                 spec.attribute(name, _metadata_value(value))
         except Exception:  # an attribute OIIO cannot round-trip is not worth failing a frame for
             continue
+    declared = info.metadata.get("oiio:ColorSpace")
+    if plate_rgb and declared and "colorInteropID" not in info.metadata:
+        # the RGB of a PNG, TIFF or DPX plate is its own encoding (sRGB, log...): said, so that an EXR reader does
+        # not take it for linear
+        spec.attribute("colorInteropID", str(declared))
     spec.attribute("compression", compression)
     spec.attribute("PixelAspectRatio", float(info.pixel_aspect))
     spec.attribute("Software", f"vom {__version__}")
