@@ -183,6 +183,9 @@ def nuke_blocks(vom, gizmos_dir, host_module, nuke_dir=None):
         "    _vom_spec = _vom_ilu.spec_from_file_location('vom_nuke', %r)" % str(host_module),
         "    _vom_sys.modules['vom_nuke'] = _vom_ilu.module_from_spec(_vom_spec)",
         "    _vom_spec.loader.exec_module(_vom_sys.modules['vom_nuke'])",
+        "# the matte's channel set again on each VOM_Matte node made or loaded (besides the gizmo's own onCreate)",
+        "_vom_nuke.addOnCreate(lambda: _vom_sys.modules['vom_nuke'].restore_alpha(_vom_nuke.thisNode()), "
+        "nodeClass='VOM_Matte')",
         NUKE_END,
     ]) + "\n"
     menu = "\n".join([

@@ -70,6 +70,7 @@ def test_blocks_work_inside_a_fake_nuke(inst: types.ModuleType, tmp_path: Path,
 
     fake.pluginAddPath = lambda p: calls.append(("pluginAddPath", p))  # type: ignore[attr-defined]
     fake.menu = lambda name: calls.append(("menu", name)) or Menu()  # type: ignore[attr-defined]
+    fake.addOnCreate = lambda fn, nodeClass: calls.append(("addOnCreate", (fn, nodeClass)))  # type: ignore
     monkeypatch.setitem(sys.modules, "nuke", fake)
     monkeypatch.delitem(sys.modules, "vom_nuke", raising=False)
     monkeypatch.delenv("VOM_EXECUTABLE", raising=False)
@@ -82,6 +83,8 @@ def test_blocks_work_inside_a_fake_nuke(inst: types.ModuleType, tmp_path: Path,
         assert os.environ["VOM_EXECUTABLE"] == str(vom)
         assert callable(sys.modules["vom_nuke"].analyze) and callable(sys.modules["vom_nuke"].submit_farm)
         assert ("addCommand", ("VOM Matte", "nuke.createNode('VOM_Matte')")) in calls
+        [(restore, cls)] = [args for name, args in calls if name == "addOnCreate"]
+        assert cls == "VOM_Matte" and callable(restore)
         assert (REPO / "gizmos" / "VOM_Matte.gizmo").is_file()  # what createNode('VOM_Matte') finds
     finally:
         os.environ.pop("VOM_EXECUTABLE", None)
