@@ -92,3 +92,23 @@ def test_an_interrupt_before_the_command_runs_is_exit_130_without_a_traceback() 
             "c.main = main\nsys.argv = ['vom', 'render', 'x.yaml']\nc.entry()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 130 and r.stderr.strip() == "vom render: interrupted", r.stderr
+
+
+def test_torch_is_imported_with_sigterm_and_sigint_held_back() -> None:
+    """A SIGTERM (a farm's cancel) landing in torch's import raised KeyboardInterrupt inside a C++ callback: the
+    process aborted (SIGABRT, "terminate called ... pybind11::error_already_set") instead of exiting 130. The
+    signals wait until the import is done, then are delivered as usual."""
+    code = ("import builtins, signal\n"
+            "real, seen = builtins.__import__, []\n"
+            "def imp(name, *a, **k):\n"
+            "    if name == 'torch' and not seen:\n"
+            "        seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = imp\n"
+            "import vom_plugin\n"
+            "vom_plugin.import_torch()\n"
+            "builtins.__import__ = real\n"
+            "after = signal.pthread_sigmask(signal.SIG_BLOCK, [])\n"
+            "print({signal.SIGTERM, signal.SIGINT} <= seen[0], signal.SIGTERM in after or signal.SIGINT in after)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["True", "False"], r.stdout + r.stderr

@@ -80,6 +80,27 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
+def import_torch() -> Any:
+    """``import torch`` with SIGINT and SIGTERM held back until it is done (then delivered as usual): torch's import
+    calls back into Python from C++, and a KeyboardInterrupt raised there by a signal (a farm's SIGTERM, Ctrl-C at
+    the start) aborted the process ("terminate called after throwing an instance of pybind11::error_already_set",
+    SIGABRT) instead of stopping it with exit 130."""
+    import signal
+    import sys
+    import threading
+
+    if "torch" in sys.modules or threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "pthread_sigmask"):
+        import torch
+        return torch
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        import torch
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return torch
+
+
 __version__ = "0.1.0"
 
 # name -> module that defines it; filled in as the layers land.

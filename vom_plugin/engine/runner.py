@@ -259,6 +259,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                       for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too
+    import vom_plugin
+
+    vom_plugin.import_torch()  # a signal during its import stops the render (130), not aborts the process
     # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
     recipe = recipe_stamp(shot, windows)
     from vom_plugin.engine.device import resolve_device  # imports torch (1-2 s): after the checks of the files

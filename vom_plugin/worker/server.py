@@ -118,9 +118,11 @@ class Worker:
         return sock
 
     def serve(self) -> int:
-        import torch  # loaded once, here: what the worker is for
+        import vom_plugin
 
-        import vom_plugin.engine.runner  # noqa: F401  (the engine's imports, before the first request)
+        torch = vom_plugin.import_torch()  # loaded once, here: what the worker is for
+
+        import vom_plugin.engine.runner  # the engine's imports, before the first request
         self.threads = torch.get_num_threads()
         sock = self.bind()
         ino = os.stat(self.path).st_ino
