@@ -19,7 +19,8 @@ Exit codes: 0 done, 2 bad usage or an environment we cannot install into, 1 a st
 import sys
 
 MIN_PYTHON = (3, 11)
-if sys.version_info < MIN_PYTHON:  # checked before any 3.11-only syntax is parsed
+# checked before any 3.11-only feature runs (the file keeps to syntax Python 3.6 parses; Python 2 cannot parse it)
+if sys.version_info < MIN_PYTHON:
     sys.stderr.write(
         "install.py: error: vom needs Python %d.%d or newer; this is %s (%s).\n"
         "Run it with a newer interpreter, e.g. python3.11 install.py\n"
@@ -65,14 +66,13 @@ def env_bin(python, name):
     return Path(python).parent / (name + (".exe" if os.name == "nt" else ""))
 
 
-def check_writable(folder):
+def check_writable(folder, remedy="run from a checkout you own, or pass --venv DIR pointing to a writable folder"):
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         pass  # reported below with the folder's name
     if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InstallError("cannot write to %s (no write access); run from a checkout you own, or pass "
-                           "--venv DIR pointing to a writable folder" % folder, code=2)
+        raise InstallError("cannot write to %s (no write access); %s" % (folder, remedy), code=2)
 
 
 def run(cmd, what, **kw):
@@ -101,9 +101,16 @@ def byte_compile(python, args):
 
 
 def stamp_key(args, python):
+    """What makes an install current: the project file, the torch requirement, the interpreter, and for a copy
+    (--no-editable) vom's own files, which a copy does not follow (after a `git pull` it kept running the old code,
+    saying it was up to date)."""
     h = hashlib.sha256()
     h.update((ROOT / "pyproject.toml").read_bytes())
-    h.update(json.dumps({"torch": args.torch, "python": str(python)}).encode())
+    h.update(json.dumps({"torch": args.torch, "python": str(python), "copy": bool(args.no_editable)}).encode())
+    if args.no_editable:
+        for path in sorted((ROOT / "vom_plugin").rglob("*")) + sorted((ROOT / "node_defs").rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -234,10 +241,16 @@ def _write_if_changed(target, old, text):
     if old == text:
         return False
     tmp = target.with_name(".%s.vom-tmp" % target.name)
-    tmp.write_bytes(text.encode("utf-8", "surrogateescape"))
-    if old is not None:
-        os.chmod(str(tmp), stat.S_IMODE(target.stat().st_mode))
-    os.replace(str(tmp), str(target))
+    try:
+        tmp.write_bytes(text.encode("utf-8", "surrogateescape"))
+        if old is not None:
+            os.chmod(str(tmp), stat.S_IMODE(target.stat().st_mode))
+        os.replace(str(tmp), str(target))
+    except OSError as e:
+        if os.path.lexists(str(tmp)):
+            tmp.unlink()
+        raise InstallError("%s cannot be written (%s); nothing in it was changed" % (target, e.strerror or e),
+                           code=2) from None
     return True
 
 
@@ -245,7 +258,7 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     """Add (or refresh, where it is) the vom block of init.py and menu.py in ``nuke_dir``; returns the files
     changed. The rest of each file keeps its bytes, line endings, permissions and links."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
-    check_writable(nuke_dir)
+    check_writable(nuke_dir, "give --nuke a folder you can write to")
     changed = []
     blocks = sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items())
     for name, block in blocks:  # both checked before either is written: no half install
@@ -428,8 +441,9 @@ def register_blender(addons_dir, python, blender=None):
         return
     state = blender_prefs(blender, addons_dir, "enable")
     if state.startswith("not-searched"):
-        log("warning: %s does not look for add-ons in %s; enable it by hand after adding the folder above it to "
-            "Preferences > File Paths > Scripts (or set BLENDER_USER_SCRIPTS)" % (blender, addons_dir))
+        log("warning: %s does not look for add-ons in %s; Blender reads add-ons from the addons folder of a scripts "
+            "folder: install into <scripts>/addons, then add <scripts> to Preferences > File Paths > Scripts (or set "
+            "BLENDER_USER_SCRIPTS to it), and enable 'VOM Matte'" % (blender, addons_dir))
     else:
         log("enabled the add-on in Blender's preferences" if state == "saved" else
             "the add-on is already enabled in Blender's preferences")
@@ -445,6 +459,9 @@ def unregister_blender(addons_dir, blender=None):
         state = blender_prefs(blender, addons_dir, "disable")
         log("disabled the add-on in Blender's preferences" if state == "saved" else
             "the add-on was not enabled in Blender's preferences")
+    else:  # its preferences still name it: every Blender start would say "No module named 'vom_matte'"
+        log("warning: blender is not on PATH (nor $BLENDER): disable 'VOM Matte' in Blender's Preferences > Add-ons "
+            "by hand (or run this again with blender on PATH)")
     where = Path(os.path.expanduser(str(addons_dir))) / BLENDER_ADDON
     log("removed %s" % where if blender_uninstall(addons_dir) else "no add-on in %s; nothing to remove" % where)
 

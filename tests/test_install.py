@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import types
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,40 @@ def test_too_old_python_is_refused(tmp_path: Path) -> None:
     r = _run([sys.executable, "-c", code], tmp_path, tmp_path)
     assert r.returncode == 2
     assert "needs Python 3.11 or newer" in r.stderr
+
+
+def test_a_copy_install_is_current_only_while_vom_s_files_are_unchanged(inst: types.ModuleType, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--no-editable after a `git pull`: the stamp saw only pyproject.toml, said "up to date", and the copy kept
+    running the old code. An editable install follows the files by itself: its stamp does not read them."""
+    (tmp_path / "p").mkdir()
+    root = _copy_project(tmp_path / "p")
+    monkeypatch.setattr(inst, "ROOT", root)
+    args = types.SimpleNamespace(torch="torch", no_editable=True)
+    editable = types.SimpleNamespace(torch="torch", no_editable=False)
+    before, before_editable = inst.stamp_key(args, "/py"), inst.stamp_key(editable, "/py")
+    assert before != before_editable  # switching between them is not "nothing to do"
+    (root / "vom_plugin" / "__init__.py").write_text((root / "vom_plugin" / "__init__.py").read_text() + "\n# new\n")
+    assert inst.stamp_key(args, "/py") != before and inst.stamp_key(editable, "/py") == before_editable
+
+
+def test_a_nuke_file_that_cannot_be_written_is_a_clear_error(inst: types.ModuleType, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "init.py").write_text("x = 1\n")
+
+    def refuse(src: str, dst: str) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(inst.os, "replace", refuse)
+    with pytest.raises(inst.InstallError, match="init.py cannot be written .*nothing in it was changed") as e:
+        inst.nuke_install(tmp_path, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    assert e.value.code == 2 and (tmp_path / "init.py").read_text() == "x = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["init.py"]  # no temporary left
+
+
+def test_uninstalling_the_blender_add_on_without_blender_says_to_disable_it(inst: types.ModuleType, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inst, "find_blender", lambda: None)
+    inst.unregister_blender(str(tmp_path))
+    assert "disable 'VOM Matte' in Blender's Preferences > Add-ons by hand" in capsys.readouterr().out
