@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -181,6 +182,29 @@ def test_max_bytes_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOM_CACHE_MAX_GB", "lots")
     with pytest.raises(InputError, match="VOM_CACHE_MAX_GB 'lots'"):
         vc.max_bytes_from_env()
+    # 1e300 GiB overflowed to infinity in bytes (exit 1, "please report"); 1e-12 GiB was a cap of 0 bytes
+    for value in ("1e300", "1e-12"):
+        monkeypatch.setenv("VOM_CACHE_MAX_GB", value)
+        with pytest.raises(InputError, match=f"VOM_CACHE_MAX_GB '{value}': expected a number of GiB from 1 byte"):
+            vc.max_bytes_from_env()
+
+
+def test_cache_info_skips_a_shot_folder_cleared_while_it_is_listed(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`vom cache info` on a shared cache while someone clears it: a folder emptied and removed after it was listed
+    crashed it (FileNotFoundError, exit 1)."""
+    cache = vc.ShotCache(tmp_path / "c", "/p/a.####.exr")
+    cache.prepare()
+    [shot] = vc._shot_dirs(tmp_path / "c")
+    real = vc._entries
+
+    def entries_then_gone(folder: Path, **kw: object) -> object:
+        found = list(real(folder, **kw))
+        shutil.rmtree(folder)  # cleared between the listing and the stat
+        return iter(found)
+
+    monkeypatch.setattr(vc, "_entries", entries_then_gone)
+    assert vc.cache_info(tmp_path / "c") == []
 
 
 def test_working_geometry_and_round_trip() -> None:

@@ -76,6 +76,10 @@ def max_bytes_from_env() -> int:
 
     gb = env_float("VOM_CACHE_MAX_GB", DEFAULT_MAX_BYTES / 2**30, expected="a number of GiB, e.g. 20",
                    allow_zero=False)
+    # 1e300 GiB overflowed to infinity in bytes (a crash, exit 1); 1e-12 GiB was 0 bytes (every write evicting all)
+    if not 2**-30 <= gb <= 2**32:
+        raise InputError(f"VOM_CACHE_MAX_GB {os.environ.get('VOM_CACHE_MAX_GB', '').strip()!r}: expected a number of "
+                         f"GiB from 1 byte (9.3e-10) to 2**32 (4.3e9), e.g. 20")
     return int(gb * 2**30)
 
 
@@ -464,7 +468,12 @@ def cache_info(root: str | os.PathLike) -> list[CacheEntryStats]:
             files += 1
             size += st.st_size
             last = max(last, st.st_mtime)
-        out.append(CacheEntryStats(shot.name, _plate_of(shot), files, size, last or shot.stat().st_mtime))
+        if not last:
+            try:
+                last = shot.stat().st_mtime
+            except FileNotFoundError:  # emptied and removed by a `vom cache clear` since it was listed
+                continue
+        out.append(CacheEntryStats(shot.name, _plate_of(shot), files, size, last))
     return out
 
 
