@@ -157,12 +157,15 @@ def test_single_frame_and_all_zero():
     z = np.zeros((1, 8, 8), np.float32)
     s = evaluate_clip(z, z)
     assert set(s.mean) == set(M_ALL) and math.isnan(s.mean["Core"])  # no solid interior: not a perfect 0
-    assert all(v == 0.0 for m, v in s.mean.items() if m != "Core")
-    assert s.to_dict()["mean"]["Core"] is None and "Core not defined in frame(s) 0" in s.notes[0]
+    # one frame has no temporal measure (its convention 0 alone read as perfect stability)
+    assert math.isnan(s.mean["dtSSD"]) and math.isnan(s.mean["MESSDdt"])
+    assert all(v == 0.0 for m, v in s.mean.items() if m not in ("Core", "dtSSD", "MESSDdt"))
+    assert s.to_dict()["mean"]["Core"] is None and any("Core not defined in frame(s) 0" in n for n in s.notes)
     # an empty band is not scored (it was 0: a hard-edged GT scored any prediction perfect), nor counted in means
     band = evaluate_clip(z, z, region="wide")
     assert all(math.isnan(band.mean[m]) for m in ("MAD", "MSE", "Grad", "Conn", "SAD", "SSDA"))
-    assert mean_over_clips([s, s]) == {m: v for m, v in s.mean.items() if m != "Core"} | {"Core": s.mean["Core"]}
+    both = mean_over_clips([s, s])
+    assert all(both[m] == v or (math.isnan(both[m]) and math.isnan(v)) for m, v in s.mean.items())
 
 
 def test_undefined_frames_are_left_out_of_the_means_not_scored_0(tmp_path):
@@ -177,6 +180,8 @@ def test_undefined_frames_are_left_out_of_the_means_not_scored_0(tmp_path):
     assert math.isnan(s.per_frame["dtSSD"][2]) and s.per_frame["dtSSD"][3] > 0  # 7 is not 2's next frame
     assert s.mean["dtSSD"] == pytest.approx(s.per_frame["dtSSD"][3] / 3)
     assert any("dtSSD not defined in frame(s) 7" in n for n in s.notes)
+    stepped = evaluate_clip(p, g, frames=[1, 3, 5, 7], metrics=["dtSSD"])  # no adjacent pair: none measured
+    assert math.isnan(stepped.mean["dtSSD"])  # (its first frame's 0 alone read as perfect stability)
     hard = evaluate_clip(np.full((1, 48, 48), 0.5, np.float32), g[:1], region="narrow", metrics=["MAD"])
     assert math.isnan(hard.mean["MAD"]) and "no unknown band" in hard.notes[0]
     neg = evaluate_clip(g[:1] - 0.1, g[:1], metrics=["Clear"])

@@ -219,9 +219,15 @@ def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsy
     assert json.loads(capsys.readouterr().out)["mean"]["MAD"] == 0.0
     assert main(argv + ["--channel", "cat.A"]) == 2
     assert "has no channel 'cat.A'" in capsys.readouterr().err
+    # the same file as the ground truth: --gt-channel (the message names the flag of its role)
+    gt_argv = ["eval", "--pred", gt_pat, "--gt", str(tmp_path / "m.####.exr"), "--metrics", "MAD"]
+    assert main(gt_argv) == 2
+    assert "ground truth" in (err := capsys.readouterr().err) and "vom eval --gt-channel dog.A" in err
+    assert main(gt_argv + ["--gt-channel", "hero.A", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["MAD"] == 0.0
     assert main(argv + ["--channel", "hero.A", "--frames", "1001,1003"]) == 0  # 1003 is not 1001's next frame
     out, err = capsys.readouterr()
-    assert out.splitlines()[-2].split()[-1] == "-" and "dtSSD not defined in frame(s) 1003" in err
+    assert out.splitlines()[-2].split()[-1] == "-" and "dtSSD not defined in frame(s) 1001, 1003" in err
 
 
 def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
@@ -255,6 +261,10 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     assert f"data shots:{tmp_path / 'shots'}" in title and "frames 2" in title and "plates read as ACEScg" in title
     d = json.loads((out / "benchmark.json").read_text())
     assert d["clips"][0]["colorspace"] == "ACEScg" and d["settings"]["colorspace"] == ["ACEScg"]
+    (tmp_path / "shots" / "a" / "shot.yaml").write_text("frames: 1001-1003\n")  # as vom render reads it: ACEScg
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "--out", str(out)]) == 0
+    assert json.loads((out / "benchmark.json").read_text())["clips"][0]["colorspace"] == "ACEScg"
+    capsys.readouterr()
     (tmp_path / "shots" / "a" / "shot.yaml").write_text("colorspace: Log\n")
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static"]) == 2
     assert "shot.yaml: colorspace" in capsys.readouterr().err

@@ -136,5 +136,12 @@ def test_a_plates_declared_colour_space_is_heard():
     assert plate_colour_note({}, "half", "ACEScg", "p.0001.exr") is None  # an untagged EXR: as set
     with pytest.raises(InputError, match=r"plate p.0001.dpx is log-encoded \(dpx:Transfer Logarithmic\)"):
         plate_colour_note({"dpx:Transfer": "Logarithmic"}, "uint16", "ACEScg", "p.0001.dpx")
+    # Nuke's log DPX says "Printing density"; read as raw, a log plate's code values are what the user asked for
+    with pytest.raises(InputError, match="log-encoded"):
+        plate_colour_note({"dpx:Transfer": "Printing density"}, "uint16", "lin_rec709", "p.0001.dpx")
+    assert "read as raw, its code values" in plate_colour_note({"dpx:Transfer": "Logarithmic"}, "uint16", "raw", "x")
+    # a linear DPX: OpenImageIO names it lin_rec709_scene from its transfer alone, which says nothing of primaries
+    linear_dpx = {"dpx:Transfer": "Linear", "oiio:ColorSpace": "lin_rec709_scene"}
+    assert plate_colour_note(linear_dpx, "uint16", "ACEScg", "p.0001.dpx") is None
     with pytest.raises(InputError, match="log-encoded \\(colour space 'ACEScct'\\)"):
         plate_colour_note({"colorInteropID": "ACEScct"}, "half", "ACEScg", "p.0001.exr")

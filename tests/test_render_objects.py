@@ -259,12 +259,15 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
     layer with it from the shared file, exit 0)."""
     f = tmp_path / "shot.yaml"
     f.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "out": "a.####.exr",
-                                 "objects": {"hero": {1: "hero.0001.exr"}, "dog": {1: "dog.0001.exr"}}}))
+                                 "objects": {"hero": {1: "hero.0001.exr"}, "dog": {1: "dog.0001.exr"}}},
+                                sort_keys=False))
     edit = str(root / "roto" / "dog_edit.0001.exr")
     shot = Shot.from_yaml(f, objects={"hero": {1: edit}})
     assert shot.objects == {"hero": {1: Path(edit)}, "dog": {1: tmp_path / "dog.0001.exr"}}
     assert Shot.from_yaml(f, objects={"Hero": {1: edit}}).objects == {"Hero": {1: Path(edit)},  # the same object
                                                                     "dog": {1: tmp_path / "dog.0001.exr"}}
+    # in the file's order (it orders the layers and decides which object the node shows): hero stays first
+    assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}).objects) == ["hero", "dog", "cat"]
     assert Shot.from_yaml(f, keyframes={1: edit}).objects is None  # unnamed rotos: the one object they draw
 
 

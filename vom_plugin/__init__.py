@@ -89,15 +89,21 @@ def import_torch() -> Any:
     import sys
     import threading
 
-    if "torch" in sys.modules or threading.current_thread() is not threading.main_thread() \
-            or not hasattr(signal, "pthread_sigmask"):
+    if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
         import torch
         return torch
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # Python runs a signal's handler in the main thread whichever thread the OS gave it to (numpy's and OpenEXR's
+    # threads run by now): the handlers only note it during the import, and it is sent again afterwards
+    noted: list[int] = []
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, _frame: noted.append(signum)) for s in kinds}
     try:
         import torch
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    if noted:
+        signal.raise_signal(noted[0])  # now, in plain Python: the usual handler (KeyboardInterrupt, exit 130)
     return torch
 
 

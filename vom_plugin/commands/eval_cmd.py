@@ -35,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"metrics to compute (default: all of {' '.join(METRIC_CHOICES)})")
     p.add_argument("--channel", metavar="NAME", help="the prediction's alpha channel, e.g. hero.A (default: A, "
                    "alpha, or the only <layer>.A)")
+    p.add_argument("--gt-channel", metavar="NAME", help="the ground truth's alpha channel (default: as --channel's)")
     p.add_argument("--json", action="store_true", help="print one JSON object (per-frame and mean)")
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     frames = parse_frame_range(args.frames) if args.frames else None
     import sys
 
-    frames, gt = read_alpha_sequence(args.gt, frames, role="ground truth")
+    frames, gt = read_alpha_sequence(args.gt, frames, role="ground truth", channel=args.gt_channel)
     _, pred = read_alpha_sequence(args.pred, frames, role="prediction", size=(gt.shape[2], gt.shape[1]),
                                   channel=args.channel)
     scores = evaluate_clip(pred, gt, region=args.region, frames=frames, metrics=args.metrics, name=args.pred)

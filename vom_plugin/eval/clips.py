@@ -76,8 +76,9 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: st
             pick = next((i for i, c in enumerate(ch) if c in ("A", "a", "alpha", "Alpha")), None)
             layered = [i for i, c in enumerate(ch) if c.endswith((".A", ".alpha"))]
             if pick is None and len(layered) > 1:
+                flag = "--gt-channel" if role.startswith("ground truth") else "--channel"
                 raise InputError(f"{role} {path} holds several alphas ({', '.join(ch[i] for i in layered)}); "
-                                 "name the one to score (vom eval --channel hero.A)")
+                                 f"name the one to score (vom eval {flag} {ch[layered[0]]})")
             if pick is None and len(layered) == 1:
                 pick = layered[0]
             if pick is None and len(ch) == 1:
@@ -144,15 +145,16 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     """A shot folder: plate.####.ext + gt.####.ext (+ optional roto.<first>.ext). The plate is linear Rec.709 unless
     a ``shot.yaml`` beside it says another ``colorspace`` (what ``vom render shot.yaml`` would read it as)."""
     from vom_plugin import safe_yaml
-    from vom_plugin.grammar import parse_value
+    from vom_plugin.grammar import default, parse_value
     from vom_plugin.io import frame_path, open_sequence, read_roto
 
     folder = Path(folder)
     colorspace = "lin_rec709"
-    if (folder / "shot.yaml").is_file():
+    if (folder / "shot.yaml").is_file():  # as `vom render shot.yaml` reads it: the node's default if it says none
         data = safe_yaml.load_file(folder / "shot.yaml", f"shot file {folder / 'shot.yaml'}") or {}
-        if isinstance(data, dict) and data.get("colorspace") is not None:
-            colorspace = parse_value("colorspace", data["colorspace"], f"{folder / 'shot.yaml'}: colorspace")
+        value = data.get("colorspace") if isinstance(data, dict) else None
+        colorspace = parse_value("colorspace", value if value is not None else default("colorspace"),
+                                 f"{folder / 'shot.yaml'}: colorspace")
     plate_pat, gt_pat = _pattern_in(folder, "plate"), _pattern_in(folder, "gt")
     if plate_pat is None or gt_pat is None:
         raise InputError(f"shot folder {folder}: expected plate.####.exr and gt.####.exr (or .png) in it")

@@ -161,6 +161,10 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
             else:
                 out["MESSDdt"].append(M.messddt(p[j0], p[j1], g[j0], g[j1], masks[j0], masks[j1],
                                                 flow=flows[j0]) if masks[j0].any() else math.nan)
+    adjacent = any(b - a == 1 for a, b in zip(nums, nums[1:], strict=False))
+    for m in ("dtSSD", "MESSDdt"):  # the edge frame's convention 0 only beside measured pairs: alone it read perfect
+        if m in out and not adjacent:
+            out[m] = [math.nan] * len(out[m])
     for m, values in out.items():
         missing = [n for n, v in zip(nums, values, strict=True) if math.isnan(v)]
         if missing:

@@ -198,17 +198,24 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
     """A warning when a plate's header says it is in another colour space than ``colorspace``, or it holds 8- or
     16-bit integers (display-encoded as a rule) read as scene-linear; InputError for a log-encoded plate, which
     vom cannot read as any of its spaces (an sRGB PNG or a log DPX was read as linear ACEScg, saying nothing)."""
-    declared = str(metadata.get("colorInteropID") or metadata.get("oiio:ColorSpace") or "").strip()
     transfer = str(metadata.get("dpx:Transfer") or "")
-    if transfer.lower().startswith("log") or _LOG.search(declared):
-        said = f"dpx:Transfer {transfer}" if transfer.lower().startswith("log") else f"colour space {declared!r}"
-        raise InputError(f"plate {path} is log-encoded ({said}); vom reads scene-linear (ACEScg, lin_rec709), sRGB or "
-                         "raw pictures: convert it to linear EXR first (e.g. oiiotool --colorconvert)")
+    # a DPX's colour space is OpenImageIO's reading of its transfer, which says nothing of its primaries
+    declared = str(metadata.get("colorInteropID") or ("" if transfer else metadata.get("oiio:ColorSpace")) or "")
+    declared = declared.strip()
+    log = transfer.lower().startswith(("log", "printing density")) or bool(_LOG.search(declared))
+    if log:
+        said = f"dpx:Transfer {transfer}" if transfer else f"colour space {declared!r}"
+        if colorspace in ("ACEScg", "lin_rec709"):
+            raise InputError(f"plate {path} is log-encoded ({said}) and would be read as scene-linear {colorspace}: "
+                             "convert it to linear EXR first (e.g. oiiotool --colorconvert), or read its code values "
+                             "as they are with colorspace raw")
+        return f"plate {path} is log-encoded ({said}); read as {colorspace}, its code values as they are"
     vom = _DECLARED.get(declared.lower())
     if vom is not None and vom != colorspace and {vom, colorspace} != {"sRGB", "raw"}:
         return (f"plate {path} says its colour space is {declared!r} ({vom}) and is read as {colorspace} (the "
                 f"colorspace setting); if it is {vom}, set colorspace {vom}")
-    if vom is None and colorspace in ("ACEScg", "lin_rec709") and pixel_type in ("uint8", "uint16"):
+    if vom is None and colorspace in ("ACEScg", "lin_rec709") and pixel_type in ("uint8", "uint16") \
+            and transfer.lower() != "linear":
         bits = 8 if pixel_type == "uint8" else 16
         return (f"plate {path} holds {bits}-bit integers, display-encoded as a rule, and is read as scene-linear "
                 f"{colorspace} (the colorspace setting); set colorspace sRGB if it is an sRGB picture")
