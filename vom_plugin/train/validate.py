@@ -7,6 +7,7 @@ when present so that training numbers and benchmark numbers are the same numbers
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -62,7 +63,9 @@ def clip_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """MAD, MSE (per frame, averaged) and dtSSD of a [T, H, W] prediction."""
     if _evaluate_clip is not None:
         m = _evaluate_clip(pred, gt, metrics=["MAD", "MSE", "dtSSD"]).mean
-        return {"mad": m["MAD"], "mse": m["MSE"], "dtssd": m["dtSSD"]}
+        # a one-frame clip has no temporal measure (vom eval says so); for the selection score it has no flicker
+        dtssd = 0.0 if math.isnan(m["dtSSD"]) else m["dtSSD"]
+        return {"mad": m["MAD"], "mse": m["MSE"], "dtssd": dtssd}
     return {"mad": float(np.mean([_mad(a, b) for a, b in zip(pred, gt, strict=True)])),
             "mse": float(np.mean([_mse(a, b) for a, b in zip(pred, gt, strict=True)])),
             "dtssd": _dtssd(pred, gt)}
