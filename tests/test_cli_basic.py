@@ -116,3 +116,12 @@ def test_torch_is_imported_with_sigterm_and_sigint_held_back() -> None:
             "print(signal.getsignal(signal.SIGTERM) is handler)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.split("\n")[:2] == ["handled after import", "True"], r.stdout + r.stderr
+    # SIGINT ignored (a command started with & or nohup), then SIGTERM, both during the import: the SIGTERM is
+    # delivered after it (only the first signal was sent again, the ignored SIGINT, and the SIGTERM was lost)
+    both = code.replace("t = threading.Thread(target=lambda: os.kill(os.getpid(), signal.SIGTERM))",
+                        "t = threading.Thread(target=lambda: (os.kill(os.getpid(), signal.SIGINT), "
+                        "os.kill(os.getpid(), signal.SIGTERM)))")
+    both = both.replace("signal.signal(signal.SIGTERM, handler)\n",
+                        "signal.signal(signal.SIGTERM, handler)\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n")
+    r = subprocess.run([sys.executable, "-c", both], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split("\n")[:2] == ["handled after import", "True"], r.stdout + r.stderr

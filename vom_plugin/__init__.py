@@ -95,15 +95,17 @@ def import_torch() -> Any:
     # Python runs a signal's handler in the main thread whichever thread the OS gave it to (numpy's and OpenEXR's
     # threads run by now): the handlers only note it during the import, and it is sent again afterwards
     noted: list[int] = []
-    kinds = (signal.SIGINT, signal.SIGTERM)
-    old = {s: signal.signal(s, lambda signum, _frame: noted.append(signum)) for s in kinds}
+    old: dict[int, Any] = {}
     try:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))
         import torch
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-    if noted:
-        signal.raise_signal(noted[0])  # now, in plain Python: the usual handler (KeyboardInterrupt, exit 130)
+        for s in dict.fromkeys(noted):  # each kind once, now in plain Python: its usual handler (exit 130)
+            if signal.getsignal(s) is not signal.SIG_IGN:  # a SIGINT ignored (nohup, &) must not hide a SIGTERM
+                signal.raise_signal(s)
     return torch
 
 

@@ -202,7 +202,7 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
     # a DPX's colour space is OpenImageIO's reading of its transfer, which says nothing of its primaries
     declared = str(metadata.get("colorInteropID") or ("" if transfer else metadata.get("oiio:ColorSpace")) or "")
     declared = declared.strip()
-    log = transfer.lower().startswith(("log", "printing density")) or bool(_LOG.search(declared))
+    log = transfer.lower().startswith(("log", "printing density", "adx")) or bool(_LOG.search(declared))
     if log:
         said = f"dpx:Transfer {transfer}" if transfer else f"colour space {declared!r}"
         if colorspace in ("ACEScg", "lin_rec709"):
