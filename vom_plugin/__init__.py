@@ -101,11 +101,11 @@ def import_torch() -> Any:
             old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))
         import torch
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        for s in dict.fromkeys(noted):  # each kind once, now in plain Python: its usual handler (exit 130)
-            if signal.getsignal(s) is not signal.SIG_IGN:  # a SIGINT ignored (nohup, &) must not hide a SIGTERM
-                signal.raise_signal(s)
+        for kind, handler in old.items():
+            signal.signal(kind, handler)
+        for kind in dict.fromkeys(noted):  # each kind once, now in plain Python: its usual handler (exit 130)
+            if signal.getsignal(kind) is not signal.SIG_IGN:  # a SIGINT ignored (nohup, &) must not hide a SIGTERM
+                signal.raise_signal(kind)
     return torch
 
 
