@@ -149,20 +149,20 @@ def aggregate(alphas: list[np.ndarray]) -> list[np.ndarray]:
             hi, lo = np.where(fits, mid, hi), np.where(fits, lo, mid)
         shared = 1.0 / (1.0 + np.exp(hi - logits))
         shared /= np.maximum(1.0, shared.sum(axis=0))  # rounding
-        out[:, over] = _on_half_grid(shared)
-    # alphas that fit in float but not as the halves they are written as (0.40063 + 0.59937 = 1 becomes 1.00024):
-    # one of them a half step lower
+        out[:, over] = shared.astype(np.float32)
+    # alphas that fit in float (as they were, or shared just now) but not as the halves they are written as
+    # (0.40063 + 0.59937 = 1 becomes 1.00024): one of them a half step lower
     written = out.astype(np.float16).astype(np.float64).sum(axis=0) > 1.0
     if written.any():
         out[:, written] = _on_half_grid(out[:, written].astype(np.float64))
     return list(out)
 
 
-def _on_half_grid(shared: np.ndarray) -> np.ndarray:
-    """The shared alphas (objects x pixels, summing to 1 at most) on the half-float grid they are written on, so
-    that they still sum to 1 at most as written: rounded to nearest, 0.40063 + 0.59961 made 1.00024 (a 1 - sum
-    background matte went negative). Where the rounded sum is over, the largest is lowered a step at a time."""
-    h = shared.astype(np.float16)
+def _on_half_grid(alphas: np.ndarray) -> np.ndarray:
+    """Alphas (objects x pixels, summing to 1 at most) on the half-float grid they are written on, so that they
+    still sum to 1 at most as written: rounded to nearest, 0.40063 + 0.59961 made 1.00024 (a 1 - sum background
+    matte went negative). Where the rounded sum is over, the largest is lowered a step at a time."""
+    h = alphas.astype(np.float16)
     for _ in range(len(h) + 1):  # each step takes off the largest alpha's step: the biggest rounding error
         over = np.flatnonzero(h.astype(np.float64).sum(axis=0) > 1.0)
         if not len(over):
