@@ -80,6 +80,7 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
+
 def import_torch() -> Any:
     """``import torch`` with SIGINT and SIGTERM held back until it is done (then delivered as usual): torch's import
     calls back into Python from C++, and a KeyboardInterrupt raised there by a signal (a farm's SIGTERM, Ctrl-C at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 NAME = "eval"
 HELP = "score a predicted alpha sequence against ground truth (MAD, MSE, Grad, Conn, dtSSD, ...)"
@@ -45,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.io import parse_frame_range
 
     frames = parse_frame_range(args.frames) if args.frames else None
-    import sys
-
     frames, gt = read_alpha_sequence(args.gt, frames, role="ground truth", channel=args.gt_channel)
     _, pred = read_alpha_sequence(args.pred, frames, role="prediction", size=(gt.shape[2], gt.shape[1]),
                                   channel=args.channel)

@@ -264,7 +264,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     vom_plugin.import_torch()  # a signal during its import stops the render (130), not aborts the process
     # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
     recipe = recipe_stamp(shot, windows)
-    from vom_plugin.engine.device import resolve_device  # imports torch (1-2 s): after the checks of the files
+    from vom_plugin.engine.device import resolve_device
 
     device = resolve_device(shot.device)
     model, model_id = (models or LoadedModels(keep=0)).get(shot.model, device)

@@ -88,10 +88,10 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
     the weights' bytes and each keyframe's roto, its bytes and placement over its keyframe's plate ``windows``
     (display, data), of every object of the shot, whichever the file holds (an object's alpha is lowered where
     the others' overlap it, so an ``{object}`` file depends on the other objects' rotos too: one removed or
-    redrawn makes it stale). Contents only, no file
-    times: a farm node's synced copies give the same stamp. ``vom farm check`` recomputes it, so a frame rendered
-    from an earlier version of the shot (another roto on the same keyframe, another working size, colour space,
-    output mode or weights) fails the check. The plate's own pixels are not in it."""
+    redrawn makes it stale). Contents only, no file times: a farm node's synced copies give the same stamp.
+    ``vom farm check`` recomputes it, so a frame rendered from an earlier version of the shot (another roto on
+    the same keyframe, another working size, colour space, output mode or weights) fails the check. The plate's
+    own pixels are not in it."""
     import hashlib
     import json
 

@@ -21,7 +21,7 @@ import numpy as np
 from vom_plugin.errors import InputError
 from vom_plugin.eval.baselines import BASELINE_NAMES, MAX_MATTING_SIDE, TRIMAP_RADIUS, baseline
 from vom_plugin.eval.clips import EvalClip, coarse_roto
-from vom_plugin.eval.scores import ClipScores, evaluate_clip, gt_flows, mean_over_clips, units
+from vom_plugin.eval.scores import ClipScores, evaluate_clip, gt_flows, json_number, mean_over_clips, units
 from vom_plugin.grammar import default, parse_value
 
 MethodFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
@@ -111,8 +111,7 @@ class BenchmarkResult:
             "units": units(self.region),
             "methods": self.methods,
             "settings": self.settings,
-            # NaN (a metric no frame defines) as null: json.dumps would write NaN, which is not JSON
-            "mean": {m: {k: None if v != v else v for k, v in ms.items()} for m, ms in self.mean().items()},
+            "mean": {m: {k: json_number(v) for k, v in ms.items()} for m, ms in self.mean().items()},
             "clips": [{"name": c.name, "frames": c.frames, "size": list(c.size), "roto": c.roto_source,
                        "colorspace": c.colorspace, "seconds": c.seconds,
                        "methods": {m: s.to_dict() for m, s in c.scores.items()}}

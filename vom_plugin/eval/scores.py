@@ -28,6 +28,7 @@ import numpy as np
 from vom_plugin.errors import InputError
 from vom_plugin.eval import metrics as M
 from vom_plugin.eval.regions import REGIONS, region_mask
+from vom_plugin.io.sequence import format_frames
 
 ALL_METRICS = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA", "Core", "Clear")
 DEFAULT_METRICS = ALL_METRICS
@@ -55,11 +56,12 @@ class ClipScores:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "region": self.region, "units": units(self.region), "frames": self.frames,
-                "mean": {m: _json(v) for m, v in self.mean.items()},
-                "per_frame": {m: [_json(v) for v in vs] for m, vs in self.per_frame.items()}, "notes": self.notes}
+                "mean": {m: json_number(v) for m, v in self.mean.items()},
+                "per_frame": {m: [json_number(v) for v in vs] for m, vs in self.per_frame.items()}, "notes": self.notes}
 
 
-def _json(value: float) -> float | None:
+def json_number(value: float) -> float | None:
+    """A score as JSON has it: NaN (not defined) as null (json.dumps would write NaN, which is not JSON)."""
     return None if math.isnan(value) else value
 
 
@@ -113,7 +115,7 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
     notes = []
     outside = [n for i, n in enumerate(nums) if p[i].min() < -1e-3 or p[i].max() > 1 + 1e-3]
     if outside:
-        notes.append(f"prediction values outside 0-1 clipped to it in frame(s) {_frames_text(outside)}")
+        notes.append(f"prediction values outside 0-1 clipped to it in frame(s) {format_frames(outside)}")
     p = np.clip(p, 0.0, 1.0)
 
     whole = region == "whole"
@@ -169,7 +171,7 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
         missing = [n for n, v in zip(nums, values, strict=True) if math.isnan(v)]
         if missing:
             why = _WHY.get(m, _WHY["band"])
-            notes.append(f"{m} not defined in frame(s) {_frames_text(missing)} ({why}): left out of the mean")
+            notes.append(f"{m} not defined in frame(s) {format_frames(missing)} ({why}): left out of the mean")
     mean = {m: _mean(v) for m, v in out.items()}
     return ClipScores(name=name, region=region, frames=[int(n) for n in nums], per_frame=out, mean=mean, notes=notes)
 
@@ -179,12 +181,6 @@ _WHY = {"Core": "the ground truth has no solid interior there",
         "dtSSD": "its neighbour is not the adjacent frame number, or the band is empty",
         "MESSDdt": "its neighbour is not the adjacent frame number, or the band is empty",
         "band": "the ground truth has no unknown band there"}
-
-
-def _frames_text(frames: Sequence[int]) -> str:
-    from vom_plugin.io.sequence import format_frames
-
-    return format_frames(frames)
 
 
 def gt_flows(gt: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -200,8 +200,8 @@ class Worker:
                 names = sorted(k for k in set(env.get("env", {})) | set(self.env["env"])
                                if env.get("env", {}).get(k) != self.env["env"].get(k))
                 diff = [d for d in diff if d != "env"] + [f"${n}" for n in names]
-            names = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)"}
-            self.refuse(conn, f"it runs with another {', '.join(names.get(d, d) for d in diff)}")
+            labels = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)"}
+            self.refuse(conn, f"it runs with another {', '.join(labels.get(d, d) for d in diff)}")
             return
         if self.closing or not self.busy.acquire(blocking=False):
             self.refuse(conn, "it is busy with another render" if not self.closing else "it is exiting")
