@@ -696,6 +696,9 @@ def test_read_offsets(host: types.ModuleType) -> None:
     assert host.read_offset("start at", "1.5", 1) is None
     assert host.shift_range("1-24x2, 30 40-41", 1000) == "1001-1024x2,1030,1040-1041"
     assert host.shift_range("-3--1", 3) == "0-2"
+    assert host.shift_range("1-5:2", 10) == "11-15:2"  # the step sign as written (vom reads both)
+    with pytest.raises(host.HostError, match="frames '5-1': 5-1 ends before it starts"):
+        host.shift_range("5-1", 0)
 
 
 def test_a_read_that_starts_at_another_frame_maps_script_frames_to_file_frames(

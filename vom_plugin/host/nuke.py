@@ -726,14 +726,7 @@ def _show_matte(node: nuke.Node, fields: Mapping[str, Any], first: int, last: in
 
 def shift_range(frames: str, delta: int) -> str:
     """A frame range (``1-24``, ``1-24x2``, ``1,5,10-20``, ``1-10 20-30``) with every frame moved by ``delta``."""
-    parts = []
-    for part in _common.range_parts(frames):
-        m = re.match(r"^(-?\d+)(?:-(-?\d+))?([x:]\d+)?$", part)
-        if m is None:
-            raise HostError(f"frames {frames!r}: {part!r} is not a frame or range; expected e.g. 1001-1100")
-        a, b, step = m.groups()
-        parts.append(str(int(a) + delta) + (f"-{int(b) + delta}" if b is not None else "") + (step or ""))
-    return ",".join(parts)
+    return str(_common.shift_frames(frames, delta, HostError, steps="x:"))
 
 
 _RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:[x:]\d+)?$")

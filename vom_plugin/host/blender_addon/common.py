@@ -55,6 +55,28 @@ def range_parts(text: str) -> list[str]:
     return [p for p in re.split(r"[\s,]+", joined) if p] or [""]
 
 
+def shift_frames(text: str, delta: int, error: type[Exception], what: str = "frames", steps: str = "x") -> str:
+    """A frame range (``1-100``, ``1-100x2``, ``1,5,10-20``, ``1-50 60-100``) with every frame number moved by
+    ``delta`` (a host's frames -> the plate's file frames); ``steps``: the step signs taken (Nuke's knob also
+    ``:``, as vom reads it). ``error`` (the host's) names a part that is not a range or runs backwards."""
+    part_rx = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:([" + re.escape(steps) + r"])(\d+))?$")
+    parts = []
+    for part in range_parts(text):
+        m = part_rx.match(part)
+        if m is None:
+            raise error(f"{what} {text!r}: expected a range such as 1-100, 1-100x2, 1,5,10-20 or 1-50 60-100")
+        a, b, sign, step = m.groups()
+        s = str(int(a) + delta)
+        if b is not None:
+            if int(b) < int(a):
+                raise error(f"{what} {text!r}: {a}-{b} ends before it starts")
+            s += f"-{int(b) + delta}"
+        if step is not None:
+            s += f"{sign}{int(step)}"
+        parts.append(s)
+    return ",".join(parts)
+
+
 def exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:
     """An EXR file's header attributes ({name: (type, value)}) and where its header ends, else None."""
     if data[:4] != b"\x76\x2f\x31\x01":

@@ -161,21 +161,7 @@ _RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:x(\d+))?$")
 def shift_frames(text: str, delta: int, what: str = "frames") -> str:
     """A frame range (``1-100``, ``1-100x2``, ``1,5,10-20``) with every frame number moved by ``delta``:
     scene frames to the plate's file frames."""
-    parts = []
-    for part in common.range_parts(text):
-        m = _RANGE_PART.match(part)
-        if m is None:
-            raise HostError(f"{what} {text!r}: expected a range such as 1-100, 1-100x2, 1,5,10-20 or 1-50 60-100")
-        a, b, step = m.groups()
-        s = str(int(a) + delta)
-        if b is not None:
-            if int(b) < int(a):
-                raise HostError(f"{what} {text!r}: {a}-{b} ends before it starts")
-            s += f"-{int(b) + delta}"
-        if step is not None:
-            s += f"x{int(step)}"
-        parts.append(s)
-    return ",".join(parts)
+    return str(common.shift_frames(text, delta, HostError, what))
 
 
 def frame_bounds(frames: str) -> tuple[int, int] | None:
