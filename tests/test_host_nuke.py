@@ -287,7 +287,7 @@ def test_parse_keyframes_and_frame_bounds(host: types.ModuleType) -> None:
         host.parse_keyframes("1001 ten")
     with pytest.raises(host.HostError, match="keyframes: empty"):
         host.parse_keyframes("  ")
-    assert host.frame_bounds("1001-1100x2") == (1001, 1100)
+    assert host.frame_bounds("1001-1100x2") == (1001, 1099)  # the last frame the step reaches
     assert host.frame_bounds("1001,1005,1010-1020") == (1001, 1020)
     assert host.frame_bounds("garbage") is None
     # Nuke's own spelling of several ranges, and spaces inside a part: the bounds vom's parser gives
@@ -696,7 +696,7 @@ def test_read_offsets(host: types.ModuleType) -> None:
     assert host.read_offset("start at", "1.5", 1) is None
     assert host.shift_range("1-24x2, 30 40-41", 1000) == "1001-1024x2,1030,1040-1041"
     assert host.shift_range("-3--1", 3) == "0-2"
-    assert host.shift_range("1-5:2", 10) == "11-15:2"  # the step sign as written (vom reads both)
+    assert host.shift_range("1-5:2", 10) == "11-15x2"  # ':' is read as a step, as vom reads it
     with pytest.raises(host.HostError, match="frames '5-1': 5-1 ends before it starts"):
         host.shift_range("5-1", 0)
 

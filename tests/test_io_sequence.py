@@ -80,7 +80,7 @@ def test_frame_path_padding_styles(tmp_path):
         assert frame_path(tmp_path / pattern, 12345).name == "plate.12345.exr"
     assert frame_path("p.#.exr", 5).name == "p.5.exr"
     assert frame_path("p.%d.exr", 5).name == "p.5.exr"
-    assert frame_path("p.####.exr", -3).name == "p.-0003.exr"
+    assert frame_path("p.####.exr", -3).name == "p.-003.exr"  # as printf, Nuke and OpenImageIO spell it
     assert frame_path("still.exr", 9).name == "still.exr"
 
 
@@ -100,15 +100,17 @@ def test_open_sequence_finds_frames_on_disk(tmp_path, pattern):
 
 @pytest.mark.parametrize("pattern", ["plate.####.exr", "plate.%04d.exr"])
 def test_negative_frames_spelt_as_printf_pads_them_are_found(tmp_path, pattern):
-    """printf's %04d writes -2 as -002 (the sign inside the width); vom writes -0002. Either is read: the
-    printf spelling was "missing frames -2--1" (and "frames on disk: 0-0" without a range)."""
+    """printf's %04d writes -2 as -002 (the sign inside the width), as vom does since session 32; -0002 (what vom
+    wrote before) is read too: the printf spelling was "missing frames -2--1" (and "frames on disk: 0-0")."""
     _touch(tmp_path, ["plate.-002.exr", "plate.-001.exr", "plate.0000.exr", "plate.0001.exr"])
     seq = open_sequence(str(tmp_path / pattern))
     assert seq.frames == [-2, -1, 0, 1]
     assert seq.path(-2) == tmp_path / "plate.-002.exr" and seq.path(1) == tmp_path / "plate.0001.exr"
     assert open_sequence(str(tmp_path / pattern), [-2, -1, 0]).missing() == []
-    _touch(tmp_path, ["plate.-0003.exr", "plate.-0002.exr"])  # vom's own spelling is read too; both: one frame
-    assert open_sequence(str(tmp_path / pattern)).frames == [-3, -2, -1, 0, 1]
+    _touch(tmp_path, ["plate.-0003.exr", "plate.-0002.exr"])  # the padded spelling is read too; both: one frame
+    seq = open_sequence(str(tmp_path / pattern))
+    assert seq.frames == [-3, -2, -1, 0, 1]
+    assert seq.path(-3) == tmp_path / "plate.-0003.exr" and seq.path(-2) == tmp_path / "plate.-002.exr"
 
 
 def test_open_sequence_lists_missing_frames_by_number(tmp_path):

@@ -108,15 +108,7 @@ def parse_objects(text: str) -> dict[str, list[int]]:
 
 def parse_keyframes(text: str) -> list[int]:
     """The ``keyframes`` knob: frame numbers separated by spaces or commas, e.g. ``1001 1050``."""
-    frames: list[int] = []
-    for word in text.replace(",", " ").split():
-        try:
-            frames.append(int(word))
-        except ValueError:
-            raise HostError(f"keyframes: {word!r} is not a frame number; expected frames such as '1001 1050'") from None
-    if not frames:
-        raise HostError("keyframes: empty; enter the frame(s) at which the Roto input is drawn, e.g. '1001'")
-    return sorted(set(frames))
+    return list(_common.parse_keyframes(text, HostError, "1001 1050"))
 
 
 def parse_progress(line: str) -> Progress | None:
@@ -161,66 +153,26 @@ def build_farm_command(vom: str, shot_file: str | Path, bundle_dir: str | Path, 
     return [vom, "farm", "openjd", str(shot_file), "--chunk", str(chunk), "--out", str(bundle_dir)]
 
 
-def _yaml_scalar(value: Any) -> str:
-    # JSON strings and numbers are valid YAML scalars: no YAML library is needed inside Nuke.
-    return json.dumps(value)
-
-
 def shot_yaml(fields: Mapping[str, Any]) -> str:
     """A shot file (issue 5's keys) from field values; ``keyframes`` is {frame: roto path}."""
-    lines = ["# written by the VOM_Matte node in Nuke; `vom render` this file to render the shot"]
-    for key, value in fields.items():
-        if key == "keyframes":
-            lines.append("keyframes:")
-            lines += [f"  {int(f)}: {_yaml_scalar(str(p))}" for f, p in sorted(value.items())]
-        elif key == "objects":
-            lines.append("objects:")
-            for name, kf in value.items():
-                lines.append(f"  {name}:")
-                lines += [f"    {int(f)}: {_yaml_scalar(str(p))}" for f, p in sorted(kf.items())]
-        else:
-            lines.append(f"{key}: {_yaml_scalar(value)}")
-    return "\n".join(lines) + "\n"
+    return str(_common.shot_yaml(fields, "written by the VOM_Matte node in Nuke; `vom render` this file to render "
+                                         "the shot"))
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    # vom_plugin.atomic's job, repeated: this module runs inside Nuke's Python, which cannot import vom.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return Path(_common.write_text_atomic(path, text))
 
 
 def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes: Mapping[int, str],
                 out: str, objects: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, Any]:
-    """Shot fields from the node's knob values and the resolved inputs (the rotos of ``keyframes``, or of
-    each of the ``objects``); empty optional knobs are left out, so the defaults of the node definition
-    apply."""
-    fields: dict[str, Any] = {"plate": plate, "frames": frames, "out": out}
-    if objects:
-        fields["objects"] = {n: dict(kf) for n, kf in objects.items()}
-    else:
-        fields["keyframes"] = dict(keyframes)
-    for name in SHOT_KNOBS:
-        if name in fields or name in ("keyframes", "objects"):  # resolved above from the inputs
-            continue
-        value = knobs.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        fields[name] = value.strip() if isinstance(value, str) else value
-    return fields
+    """Shot fields from the node's knob values and the resolved inputs; empty optional knobs are left out."""
+    return dict(_common.shot_fields(knobs, SHOT_KNOBS, plate=plate, frames=frames, keyframes=keyframes, out=out,
+                                    objects=objects))
 
 
 def nuke_pattern(pattern: str) -> str:
-    """A vom pattern as Nuke's Read reads it: @@@@ becomes %04d (Nuke reads #### and %0Nd only)."""
-    i = pattern.find("@")
-    if i < 0:
-        return pattern
-    j = i
-    while j < len(pattern) and pattern[j] == "@":
-        j += 1
-    return f"{pattern[:i]}%0{j - i}d{pattern[j:]}"
+    """A vom pattern as Nuke's Read reads it: ``@@@@`` and ``$F4`` become ``%04d`` (Nuke reads #### and %0Nd)."""
+    return pattern if "#" in os.path.basename(pattern) else str(_common.printf_pattern(pattern))
 
 
 def exr_channel_to_nuke(channel: str) -> str:
@@ -726,22 +678,14 @@ def _show_matte(node: nuke.Node, fields: Mapping[str, Any], first: int, last: in
 
 def shift_range(frames: str, delta: int) -> str:
     """A frame range (``1-24``, ``1-24x2``, ``1,5,10-20``, ``1-10 20-30``) with every frame moved by ``delta``."""
-    return str(_common.shift_frames(frames, delta, HostError, steps="x:"))
-
-
-_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:[x:]\d+)?$")
+    return str(_common.shift_frames(frames, delta, HostError))
 
 
 def frame_bounds(frames: str) -> tuple[int, int] | None:
     """First and last frame of a range such as ``1001-1100``, ``1001-1100x2``, ``1001,1005,1010-1020`` or
-    ``1001-1050 1060-1100`` (parts separated by spaces, as Nuke writes them; vom's parser reads them alike)."""
-    nums: list[int] = []
-    for part in _common.range_parts(frames):
-        m = _RANGE_PART.match(part)
-        if m is None:
-            return None
-        nums += [int(g) for g in m.groups() if g is not None]
-    return (min(nums), max(nums)) if nums else None
+    ``1001-1050 1060-1100`` (parts separated by spaces, as Nuke writes them); None where it does not parse."""
+    bounds = _common.frame_bounds(frames)
+    return None if bounds is None else (int(bounds[0]), int(bounds[1]))
 
 
 _IN_FLIGHT: set[str] = set()  # the nodes whose Analyze runs (a second one would bake and render over the first)

@@ -23,7 +23,9 @@ from vom_plugin.errors import InputError
 _TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
 # The most frames a range may name: 69 minutes at 24 fps, far beyond any shot, small enough to list.
 MAX_FRAMES = 100_000
-_RANGE_PART = re.compile(r"\A(-?\d+)(?:-(-?\d+)(?:([xy:])(-?\d+))?)?\Z")
+# A part of a frame range once normalised: a frame, a range, a range with a step (the whole grammar; the hosts'
+# adapters hold a stdlib copy, host/blender_addon/common.py, tested to agree).
+_RANGE_PART = re.compile(r"\A(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?\Z")
 # "a-b:s" (Open Job Description's step) -> "a-bxs" (fileseq's)
 _STEP_COLON = re.compile(r"(-?\d+--?\d+):(\d+)")
 # Spaces: inside a part ("1001 - 1100", "1001- 1100", "1-10 x 2") they go; between parts they separate, as in
@@ -54,6 +56,11 @@ def parse_frame_range(text: str) -> list[int]:
     cleaned = _normalise_range(text or "")
     if not cleaned:
         raise InputError(f"frame range is empty; {expected}")
+    for part in filter(None, cleaned.split(",")):
+        m = _RANGE_PART.match(part)
+        if m is None or (m.group(3) is not None and int(m.group(3)) < 1):
+            raise InputError(f"frame range {text!r} does not parse ({part!r} is not a frame, a range or a range "
+                             f"with a step of 1 or more); {expected}")
     _refuse_backwards(text, cleaned)
     count = _count_bound(cleaned)
     if count > MAX_FRAMES:
@@ -81,21 +88,13 @@ def _refuse_backwards(text: str, cleaned: str) -> None:
 
 
 def _count_bound(text: str) -> int:
-    """An upper bound of the frames a range names, from its numbers alone (fileseq would list them all)."""
+    """How many frames a range names at most, from its numbers alone (fileseq would list them all); every part
+    matches ``_RANGE_PART`` (checked before)."""
     total = 0
-    for part in text.split(","):
-        if not part:
-            continue
-        m = _RANGE_PART.match(part)
-        if m is None:  # sub-frames or something fileseq will reject: bound it by its span of numbers
-            nums = [abs(float(x)) for x in re.findall(r"\d+(?:\.\d+)?", part)] or [0.0]
-            total += int(max(nums)) * 2 + 1
-            continue
-        first, last, op, step = m.groups()
+    for part in filter(None, text.split(",")):
+        first, last, step = _RANGE_PART.match(part).groups()  # type: ignore[union-attr]
         span = abs(int(last) - int(first)) + 1 if last is not None else 1
-        if op == "x" and step is not None and int(step) != 0:
-            span = (span - 1) // abs(int(step)) + 1
-        total += span
+        total += (span - 1) // int(step or 1) + 1
     return total
 
 
@@ -151,19 +150,20 @@ class _Pattern:
         return cls(folder + name[: token.start()], name[token.end() :], max(pad, 1))
 
     def format(self, frame: int) -> str:
+        """The file of ``frame`` as printf pads it, the sign inside the width (``%04d``: -002), as Nuke,
+        OpenImageIO and Blender name negative frames (vom wrote -0002 before, which they do not read)."""
         if self.pad == 0:
             return self.head
-        sign = "-" if frame < 0 else ""
-        return f"{self.head}{sign}{abs(frame):0{self.pad}d}{self.tail}"
+        return f"{self.head}{frame:0{self.pad}d}{self.tail}"
 
     def existing(self, frame: int) -> str:
-        """The file of ``frame`` as it is on disk: a negative frame may be spelt as printf pads it, the sign
-        inside the width (``%04d``: -002), as well as with the digits padded (-0002, what vom writes)."""
+        """The file of ``frame`` as it is on disk: a negative frame may also be spelt with its digits padded
+        (-0002: what vom wrote until session 32, and some tools' spelling)."""
         path = self.format(frame)
         if frame < 0 and self.pad > 1 and not os.path.exists(path):
-            printf = f"{self.head}{frame:0{self.pad}d}{self.tail}"
-            if os.path.exists(printf):
-                return printf
+            padded = f"{self.head}-{abs(frame):0{self.pad}d}{self.tail}"
+            if os.path.exists(padded):
+                return padded
         return path
 
     def frames_on_disk(self) -> list[int]:

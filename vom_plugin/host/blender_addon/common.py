@@ -6,30 +6,43 @@ loads its adapter (``host/nuke.py``) from the checkout, which loads this file be
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-_PRINTF = re.compile(r"%0?(\d*)d")
+# One frame token in a file name, as vom reads it (io.sequence): '#'s, '@'s, printf's %d / %0Nd, Houdini's $F / $FN.
+_TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
 
 
 def frame_path(pattern: str, frame: int) -> str:
-    """The file of ``frame`` in a vom pattern (``####``, ``@@@@``, ``%04d``: the padding is the minimum)."""
+    """The file of ``frame`` in a vom pattern (``####``, ``@@@@``, ``%04d``, ``$F4``: the padding is the
+    minimum; a negative frame as printf pads it, ``-002``), as ``vom_plugin.io.frame_path`` names it."""
     folder, name = os.path.split(pattern)
-    m = re.search(r"#+|@+", name)
-    if m:
-        width = m.end() - m.start()
-        name = name[:m.start()] + f"{frame:0{width}d}" + name[m.end():]
-    else:
-        p = _PRINTF.search(name)
-        if p is None:
-            return pattern
-        width = int(p.group(1) or 0)
-        name = name[:p.start()] + f"{frame:0{width}d}" + name[p.end():]
-    return os.path.join(folder, name)
+    m = _TOKEN.search(name)
+    if m is None:
+        return pattern
+    return os.path.join(folder, name[:m.start()] + f"{frame:0{pattern_digits(name)}d}" + name[m.end():])
+
+
+def pattern_digits(pattern: str) -> int:
+    """The padding of a vom pattern's frame token: 4 for ``####``, ``@@@@``, ``%04d`` or ``$F4``; 1 without one."""
+    m = _TOKEN.search(os.path.basename(pattern))
+    if m is None:
+        return 1
+    return len(m.group(0)) if m.group(0)[0] in "#@" else int(m.group(1) or m.group(2) or 1)
+
+
+def printf_pattern(pattern: str) -> str:
+    """A vom pattern with its frame token spelt ``%0Nd`` (Nuke's Read knows ``####`` and ``%0Nd`` only)."""
+    folder, name = os.path.split(pattern)
+    m = _TOKEN.search(name)
+    if m is None:
+        return pattern
+    return os.path.join(folder, f"{name[:m.start()]}%0{pattern_digits(pattern)}d{name[m.end():]}")
 
 
 def subprocess_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -55,26 +68,105 @@ def range_parts(text: str) -> list[str]:
     return [p for p in re.split(r"[\s,]+", joined) if p] or [""]
 
 
-def shift_frames(text: str, delta: int, error: type[Exception], what: str = "frames", steps: str = "x") -> str:
-    """A frame range (``1-100``, ``1-100x2``, ``1,5,10-20``, ``1-50 60-100``) with every frame number moved by
-    ``delta`` (a host's frames -> the plate's file frames); ``steps``: the step signs taken (Nuke's knob also
-    ``:``, as vom reads it). ``error`` (the host's) names a part that is not a range or runs backwards."""
-    part_rx = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:([" + re.escape(steps) + r"])(\d+))?$")
+# A part of a frame range: a frame, a range, a range with a step (``x`` or ``:``); vom_plugin.io.sequence's
+# grammar, tested to agree.
+_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?$")
+
+
+def range_numbers(text: str, error: type[Exception], what: str = "frames") -> list[tuple[int, int, int]]:
+    """The parts of a frame range (``1-100``, ``1-100x2``, ``1,5,10-20``, ``1-50 60-100``) as (first, last, step);
+    ``error`` (the host's) names a part that is not a range, has a step under 1 or runs backwards."""
     parts = []
     for part in range_parts(text):
-        m = part_rx.match(part)
-        if m is None:
+        m = _RANGE_PART.match(part)
+        if m is None or (m.group(3) is not None and int(m.group(3)) < 1):
             raise error(f"{what} {text!r}: expected a range such as 1-100, 1-100x2, 1,5,10-20 or 1-50 60-100")
-        a, b, sign, step = m.groups()
-        s = str(int(a) + delta)
-        if b is not None:
-            if int(b) < int(a):
-                raise error(f"{what} {text!r}: {a}-{b} ends before it starts")
-            s += f"-{int(b) + delta}"
-        if step is not None:
-            s += f"{sign}{int(step)}"
-        parts.append(s)
+        a, b, step = m.groups()
+        if b is not None and int(b) < int(a):
+            raise error(f"{what} {text!r}: {a}-{b} ends before it starts")
+        parts.append((int(a), int(a if b is None else b), int(step or 1)))
+    return parts
+
+
+def shift_frames(text: str, delta: int, error: type[Exception], what: str = "frames") -> str:
+    """A frame range with every frame number moved by ``delta`` (a host's frames -> the plate's file frames)."""
+    parts = []
+    for a, b, step in range_numbers(text, error, what):
+        parts.append(f"{a + delta}" if a == b else f"{a + delta}-{b + delta}" + (f"x{step}" if step > 1 else ""))
     return ",".join(parts)
+
+
+def frame_bounds(text: str) -> tuple[int, int] | None:
+    """First and last frame a range names (the last a step reaches), None where it does not parse."""
+    try:
+        parts = range_numbers(text, ValueError)
+    except ValueError:
+        return None
+    return min(a for a, _, _ in parts), max(b - (b - a) % step for a, b, step in parts)
+
+
+def parse_keyframes(text: str, error: type[Exception], example: str) -> list[int]:
+    """A keyframes setting: frame numbers separated by spaces or commas (``example``: the host's own), sorted."""
+    frames: list[int] = []
+    for word in text.replace(",", " ").split():
+        try:
+            frames.append(int(word))
+        except ValueError:
+            raise error(f"keyframes: {word!r} is not a frame number; expected frames such as {example!r}") from None
+    if not frames:
+        raise error(f"keyframes: empty; enter the frame(s) at which the roto is drawn, e.g. {example.split()[0]!r}")
+    return sorted(set(frames))
+
+
+def shot_fields(knobs: Mapping[str, Any], names: Iterable[str], *, plate: str, frames: str,
+                keyframes: Mapping[int, str], out: str,
+                objects: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, Any]:
+    """Shot fields from a node's settings (``names``: those that are Shot fields) and the resolved inputs (the
+    rotos of ``keyframes``, or of each of the ``objects``: {name: {file frame: roto}}); empty optional settings
+    are left out, so the defaults of the node definition apply."""
+    fields: dict[str, Any] = {"plate": plate, "frames": frames, "out": out}
+    if objects:
+        fields["objects"] = {n: dict(kf) for n, kf in objects.items()}
+    else:
+        fields["keyframes"] = dict(keyframes)
+    for name in names:
+        if name in fields or name in ("keyframes", "objects"):  # resolved above from the inputs
+            continue
+        value = knobs.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        fields[name] = value.strip() if isinstance(value, str) else value
+    return fields
+
+
+def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
+    """A shot file, ``header`` its first comment line. JSON strings and numbers are YAML scalars, so no YAML library
+    is needed in the host; object names are quoted too (an object named ``on`` or ``null`` stays a name)."""
+    lines = [f"# {header}"]
+    for key, value in fields.items():
+        if key == "keyframes":
+            lines.append("keyframes:")
+            lines += [f"  {int(f)}: {json.dumps(str(p))}" for f, p in sorted(value.items())]
+        elif key == "objects":
+            lines.append("objects:")
+            for name, kf in value.items():
+                lines.append(f"  {json.dumps(str(name))}:")
+                lines += [f"    {int(f)}: {json.dumps(str(p))}" for f, p in sorted(kf.items())]
+        else:
+            lines.append(f"{key}: {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """``path`` holds ``text`` whole or as it was (vom_plugin.atomic's job, which a host's Python cannot import)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:
@@ -125,7 +217,10 @@ def keep_unless_changed(new: Path, path: Path) -> None:
         os.replace(new, path)
 
 
-_OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")  # vom checks it again (grammar.parse_object_name)
+# vom_plugin.grammar's rule for an object's name (its EXR layer), tested to agree: checked here so that the artist
+# hears of a bad name before a roto is baked.
+_OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+RESERVED_LAYERS = frozenset({"rgba", "rgb", "alpha", "depth", "motion", "forward", "backward", "a", "r", "g", "b"})
 
 
 def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error: type[Exception],
@@ -142,6 +237,9 @@ def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error:
         if not _OBJECT_NAME.match(name):
             raise error(f"objects, line {n}: {name!r} is not a layer name (letters, digits, _); expected e.g. "
                         f"{example!r}")
+        if name.lower() in RESERVED_LAYERS:
+            raise error(f"objects, line {n}: {name!r} is a layer the comp already uses "
+                        f"({', '.join(sorted(RESERVED_LAYERS))}); choose another name")
         if name.lower() in {o.lower() for o in out}:
             raise error(f"objects, line {n}: {name!r} is given twice")
         try:

@@ -78,9 +78,6 @@ subprocess_env = common.subprocess_env
 
 # ------------------------------------------------------------------------------- sequences and frames
 
-_PRINTF = re.compile(r"%0?(\d*)d")
-
-
 def sequence_pattern(path: str) -> tuple[str, int, int]:
     """A vom pattern from the path of one frame of a sequence, the way Blender finds the frame number:
     the last run of digits in the file name before its extension. Returns (pattern, number, digits),
@@ -98,16 +95,7 @@ def sequence_pattern(path: str) -> tuple[str, int, int]:
 
 
 frame_path = common.frame_path
-
-
-def pattern_digits(pattern: str) -> int:
-    """The padding of a vom pattern's frame token: 4 for ``####``, ``@@@@`` or ``%04d``."""
-    name = os.path.basename(pattern)
-    m = re.search(r"#+|@+", name)
-    if m:
-        return m.end() - m.start()
-    p = _PRINTF.search(name)
-    return int(p.group(1) or 1) if p else 1
+pattern_digits = common.pattern_digits
 
 
 @dataclass(frozen=True)
@@ -144,35 +132,16 @@ def parse_objects(text: str) -> dict[str, list[int]]:
 
 def parse_keyframes(text: str) -> list[int]:
     """The ``keyframes`` setting: scene frame numbers separated by spaces or commas, e.g. ``1 50``."""
-    frames: list[int] = []
-    for word in text.replace(",", " ").split():
-        try:
-            frames.append(int(word))
-        except ValueError:
-            raise HostError(f"keyframes: {word!r} is not a frame number; expected frames such as '1 50'") from None
-    if not frames:
-        raise HostError("keyframes: empty; enter the scene frame(s) at which the roto is drawn, e.g. '1'")
-    return sorted(set(frames))
-
-
-_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+))?(?:x(\d+))?$")
+    return common.parse_keyframes(text, HostError, "1 50")
 
 
 def shift_frames(text: str, delta: int, what: str = "frames") -> str:
     """A frame range (``1-100``, ``1-100x2``, ``1,5,10-20``) with every frame number moved by ``delta``:
     scene frames to the plate's file frames."""
-    return str(common.shift_frames(text, delta, HostError, what))
+    return common.shift_frames(text, delta, HostError, what)
 
 
-def frame_bounds(frames: str) -> tuple[int, int] | None:
-    """First and last frame of a range such as ``1001-1100``, ``1001-1100x2`` or ``1001,1005,1010-1020``."""
-    nums: list[int] = []
-    for part in common.range_parts(frames):
-        m = _RANGE_PART.match(part)
-        if m is None:
-            return None
-        nums += [int(g) for g in m.groups()[:2] if g is not None]
-    return (min(nums), max(nums)) if nums else None
+frame_bounds = common.frame_bounds
 
 
 def default_scene_frames(timing: Timing, scene_start: int, scene_end: int) -> tuple[int, int]:
@@ -267,47 +236,17 @@ def alpha_socket(channel: str) -> str:
 
 def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes: Mapping[int, str],
                 out: str, objects: Mapping[str, Mapping[int, str]] | None = None) -> dict[str, Any]:
-    """Shot fields from the settings and the resolved inputs (the rotos of ``keyframes``, or of each of the
-    ``objects``: {name: {file frame: roto}}); empty optional settings are left out, so the defaults of the node
-    definition apply."""
-    fields: dict[str, Any] = {"plate": plate, "frames": frames, "out": out}
-    if objects:
-        fields["objects"] = {n: dict(kf) for n, kf in objects.items()}
-    else:
-        fields["keyframes"] = dict(keyframes)
-    for name in shot_knob_names():
-        if name in fields or name in ("keyframes", "objects"):  # resolved above from the inputs
-            continue
-        value = knobs.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            continue
-        fields[name] = value.strip() if isinstance(value, str) else value
-    return fields
+    """Shot fields from the settings and the resolved inputs; empty optional settings are left out."""
+    return common.shot_fields(knobs, shot_knob_names(), plate=plate, frames=frames, keyframes=keyframes, out=out,
+                              objects=objects)
 
 
 def shot_yaml(fields: Mapping[str, Any]) -> str:
-    """A shot file; JSON strings and numbers are YAML scalars, so no YAML library is needed in Blender."""
-    lines = ["# written by the VOM Matte add-on in Blender; `vom render` this file to render the shot"]
-    for key, value in fields.items():
-        if key == "keyframes":
-            lines.append("keyframes:")
-            lines += [f"  {int(f)}: {json.dumps(str(p))}" for f, p in sorted(value.items())]
-        elif key == "objects":
-            lines.append("objects:")
-            for name, kf in value.items():
-                lines.append(f"  {name}:")
-                lines += [f"    {int(f)}: {json.dumps(str(p))}" for f, p in sorted(kf.items())]
-        else:
-            lines.append(f"{key}: {json.dumps(value)}")
-    return "\n".join(lines) + "\n"
+    return common.shot_yaml(fields, "written by the VOM Matte add-on in Blender; `vom render` this file to render "
+                                    "the shot")
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+write_text_atomic = common.write_text_atomic
 
 
 def build_render_command(vom: str, shot_file: str | Path) -> list[str]:

@@ -1,0 +1,101 @@
+"""The host adapters' stdlib copies of vom's grammars (``host/blender_addon/common.py``, used by the Nuke adapter
+and the Blender add-on) agree with vom's own: a value a node accepts is one vom accepts, read the same way."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from vom_plugin import grammar
+from vom_plugin.errors import InputError
+from vom_plugin.host.blender_addon import common
+from vom_plugin.io.sequence import frame_path, parse_frame_range
+
+RANGES = [
+    "1001-1100", "1001-1100x2", "1001-1100:2", "1001,1005,1010-1020", "1001-1050 1060-1100", "1 - 50",
+    "1-100 x 2", "-10 -5", "-3--1 2", "1 2", "1-4 6", "1001- 1003", "7", "-7", "1-1", "1-10x4", "0-0x3",
+    # refused by both
+    "", "  ", "10-1", "1001-100", "5x2", "5:2", "1-10x0", "1-10:0", "1-10y2", "1-10x-2", "1-10x1.5", "1.5",
+    "a-b", "1--", "x2", "1-10x", "1,,", "1-2-3",
+]
+
+
+def _vom(text: str) -> list[int] | None:
+    try:
+        return parse_frame_range(text)
+    except InputError:
+        return None
+
+
+@pytest.mark.parametrize("text", RANGES)
+def test_a_frame_range_is_read_by_the_hosts_as_vom_reads_it(text: str) -> None:
+    frames = _vom(text)
+    bounds = common.frame_bounds(text)
+    if frames is None:
+        assert bounds is None
+        with pytest.raises(ValueError):
+            common.shift_frames(text, 0, ValueError)
+        return
+    assert bounds == (frames[0], frames[-1])
+    for delta in (0, 1000, -1005):
+        assert parse_frame_range(common.shift_frames(text, delta, ValueError)) == [f + delta for f in frames]
+
+
+PATTERNS = ["/s/a.####.exr", "/s/a.#.exr", "/s/a.@@@.exr", "/s/a.%04d.exr", "/s/a.%d.exr", "/s/a_$F4.exr",
+            "/s/a.$F.exr", "rel/a.%06d.exr", "/s/still.exr"]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_a_frame_file_is_named_by_the_hosts_as_vom_names_it(pattern: str) -> None:
+    for frame in (-1001, -12, -2, 0, 7, 1001, 123456):
+        assert common.frame_path(pattern, frame) == str(frame_path(pattern, frame))
+    assert common.frame_path(pattern, -2) != common.frame_path(pattern, 2) or "still" in pattern
+
+
+def test_negative_frames_are_named_as_printf_pads_them() -> None:
+    # Nuke, OpenImageIO and Blender read -2 of a 4-digit sequence as -002 (vom wrote -0002 until session 32)
+    assert str(frame_path("/s/a.####.exr", -2)) == "/s/a.-002.exr"
+    assert str(frame_path("/s/a.$F4.exr", -2)) == "/s/a.-002.exr"
+    assert common.same_files("/s/a.####.exr", "/s/a.$F4.exr")
+    assert common.same_files("/s/a.%04d.exr", "/s/a.@@@@.exr") and not common.same_files("/s/a.####.exr", "/s/a.###.exr")
+    assert common.printf_pattern("/s/a_$F4.exr") == "/s/a_%04d.exr" == common.printf_pattern("/s/a_@@@@.exr")
+    assert [common.pattern_digits(p) for p in ("a.####.exr", "a.%06d.exr", "a.$F3.exr", "a.$F.exr", "a.exr")] == [
+        4, 6, 3, 1, 1]
+
+
+NAMES = ["hero", "dog_2", "_x", "on", "yes", "null", "True", "off", "alpha", "RGBA", "depth", "a", "B", "2dog",
+         "he-ro", "x" * 64, "x" * 65]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_object_name_a_host_takes_is_one_vom_takes_from_the_shot_file_it_writes(name: str) -> None:
+    try:
+        common.parse_objects(f"{name} 1001", lambda t: [int(w) for w in t.split()], ValueError, "hero 1001")
+        host_ok = True
+    except ValueError:
+        host_ok = False
+    text = common.shot_yaml({"plate": "p.####.exr", "frames": "1001-1010", "out": "o.####.exr",
+                             "objects": {name: {1001: "r.1001.exr"}}}, "test")
+    (written,) = yaml.safe_load(text)["objects"]  # quoted: on, yes and null stay names
+    assert written == name
+    try:
+        grammar.parse_object_name(written)
+        vom_ok = True
+    except InputError:
+        vom_ok = False
+    assert host_ok == vom_ok
+    assert common.RESERVED_LAYERS == grammar.RESERVED_LAYERS
+
+
+def test_keyframes_and_atomic_text(tmp_path) -> None:
+    assert common.parse_keyframes("1050, 1001 1001", ValueError, "1001 1050") == [1001, 1050]
+    with pytest.raises(ValueError, match=r"'ten' is not a frame number; expected frames such as '1 50'"):
+        common.parse_keyframes("1 ten", ValueError, "1 50")
+    with pytest.raises(ValueError, match=r"empty; .* e.g. '1'"):
+        common.parse_keyframes(" ", ValueError, "1 50")
+    path = tmp_path / "sub" / "shot.yaml"
+    common.write_text_atomic(path, "a: 1\n")
+    assert path.read_text() == "a: 1\n" and [p.name for p in path.parent.iterdir()] == ["shot.yaml"]
+    with pytest.raises(TypeError):
+        common.write_text_atomic(path, None)  # type: ignore[arg-type]
+    assert path.read_text() == "a: 1\n" and [p.name for p in path.parent.iterdir()] == ["shot.yaml"]
