@@ -76,6 +76,24 @@ def test_enum_knobs_are_what_the_engine_implements() -> None:
                                        ("cuda:", False), ("gpu", False), ("tpu", False), ("cuda:x", False)])
 def test_device_grammar(value: str, ok: bool) -> None:
     assert _accepts(grammar.parse_device, value) == ok
+    # the node's device knob (a menu of auto, cpu, cuda in the hosts) reads the same grammar: one GPU of several
+    assert _accepts(lambda v: grammar.parse_value("device", v), value) == ok
+
+
+def test_one_gpu_of_several_is_named_on_every_surface(tmp_path) -> None:
+    import argparse
+
+    from vom_plugin.commands import demo, render
+    from vom_plugin.engine.shot import Shot
+
+    assert Shot(plate="p.####.exr", keyframes={1: "r.exr"}, out="o.####.exr", device="CUDA:1").device == "cuda:1"
+    for module in (render, demo):
+        p = argparse.ArgumentParser()
+        module.add_arguments(p)
+        dest = "knob_device" if module is render else "device"
+        assert getattr(p.parse_args(["--device", "cuda:1"]), dest) == "cuda:1"
+        with pytest.raises(SystemExit):
+            p.parse_args(["--device", "gpu"])
 
 
 def test_every_default_parses_and_a_bad_default_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -47,7 +47,7 @@ def test_yaml_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
     ("working_size", 64, "working_size 64: out of range; expected 128 to 4096"),
     ("working_size", "big", "working_size 'big': expected a whole number from 128 to 4096"),
     ("top_k", 0, "top_k 0: out of range; expected 1 to 256"),
-    ("device", "tpu", "device 'tpu': expected one of auto, cpu, cuda"),
+    ("device", "tpu", "device 'tpu': expected auto, cpu, cuda or cuda:N"),
     ("colorspace", "rec2020", "colorspace 'rec2020': expected one of ACEScg, lin_rec709, sRGB, raw"),
     ("memory", "first+every-0", "memory 'first+every-0': expected first+prevK, prevK, every-N or first+every-N"),
     ("memory", "last3", "memory 'last3': expected first+prevK"),

@@ -197,8 +197,8 @@ def parse_knob(knob: Knob, value: Any, field: str | None = None) -> Any:
     field = field or knob.name
     if (value is None or value == "") and knob.default is None and not knob.required:
         return None  # an optional knob left empty (mask_channel: nothing written)
-    if knob.type in _BY_TYPE:
-        value = _BY_TYPE[knob.type](knob, value, field)
+    if knob.type in _BY_TYPE and not (knob.type == "enum" and knob.grammar):  # a grammar reads more than the
+        value = _BY_TYPE[knob.type](knob, value, field)                      # host's menu (device: cuda:1)
     if knob.grammar:
         value = GRAMMARS[knob.grammar](value, field)
     return value

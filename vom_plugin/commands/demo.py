@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from vom_plugin.grammar import arg_type, default, parse_device
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -17,7 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="default", metavar="NAME|PATH",
                    help="weights to demo (default: the shipped vom_plugin/weights/lite.safetensors)")
     p.add_argument("--out", default="vom_demo_out", metavar="DIR", help="output folder (default: ./vom_demo_out)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    p.add_argument("--device", default=default("device"), type=arg_type(parse_device), metavar="auto|cpu|cuda|cuda:N",
+                   help=f"default: {default('device')}")
     p.add_argument("--cache", default=None, metavar="DIR", help="cache root (default: the user cache)")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar", help="default: bar")
 

@@ -64,13 +64,13 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
             kw.update(type=float, metavar="X")
         elif knob.type == "bool":
             kw.update(action=argparse.BooleanOptionalAction)
-        elif knob.type == "enum":
+        elif knob.type == "enum" and not knob.grammar:
             kw.update(choices=knob.choices)
         elif knob.type == "frame_range":
             kw.update(metavar="RANGE")
         elif knob.type == "path":
             kw.update(metavar="PATH" if knob.name == "cache" else "PATTERN")
-        elif knob.choices:  # a string with suggested values (memory: first+every-N is open-ended)
+        elif knob.choices:  # suggested values, read by a grammar (memory: first+every-N; device: cuda:N)
             kw.update(metavar="|".join(knob.choices), type=_knob_type(knob))
         else:
             kw.update(metavar=knob.name.upper(), type=_knob_type(knob))
