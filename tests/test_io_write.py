@@ -4,6 +4,7 @@ OpenEXR Python bindings."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -326,3 +327,18 @@ def test_a_matte_claims_no_colour_space_and_a_plates_rgb_keeps_its_own(tmp_path)
     write_alpha(tmp_path / "png_rgba.exr", alpha, png, output="rgba", rgb=np.zeros((12, 16, 3), np.float32))
     assert oiio.ImageInput.open(str(tmp_path / "png_rgba.exr")).spec().getattribute("colorInteropID") == \
         "srgb_rec709_scene"
+
+
+def test_premultiplied_rgb_is_the_plate_times_the_alpha_as_written(tmp_path):
+    # a float plate keeps float RGB: R / A in the comp must give the plate back, so R is multiplied by the half A
+    # the file holds, not by the float alpha before it was rounded (up to 2e-4 off in a QA pass)
+    rng = np.random.default_rng(7)
+    alpha = rng.random((12, 16)).astype(np.float32)  # not on the half grid
+    rgb = rng.random((12, 16, 3)).astype(np.float32) * 3
+    info = dataclasses.replace(ImageInfo.for_size(16, 12), pixel_type="float")
+    write_alpha(tmp_path / "pre.exr", alpha, info, output="rgba-premult", rgb=rgb)
+    _, ch = _exr(tmp_path / "pre.exr")
+    assert ch["A"].dtype == np.float16 and ch["R"].dtype == np.float32
+    written = ch["A"].astype(np.float32)
+    assert not np.array_equal(written, alpha)
+    np.testing.assert_array_equal(ch["R"], rgb[:, :, 0] * written)

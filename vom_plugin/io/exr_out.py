@@ -161,6 +161,8 @@ def _prepare_pixels(
             f"or the data window {(dw.height, dw.width, 3)}"
         )
     if output == "rgba-premult":
+        # by the alpha as written (half): unpremultiplying in the comp gives the plate back
+        alpha = alpha.astype(np.float16).astype(np.float32)
         data_rgb = data_rgb * alpha[:, :, None]
     return np.ascontiguousarray(np.concatenate([data_rgb, alpha[:, :, None]], axis=2))
 
