@@ -41,3 +41,21 @@ def test_the_two_settings_use_it(monkeypatch):
     monkeypatch.setenv("VOM_STATE_INTERVAL_S", "soon")
     with pytest.raises(InputError, match="VOM_STATE_INTERVAL_S 'soon': expected seconds between saved memory"):
         state_interval()
+
+
+def test_folders_in_the_environment_are_read_as_shot_files_read_paths(monkeypatch, tmp_path):
+    # VOM_CACHE_DIR='~/vc' made a folder named '~' wherever vom ran (a worker's own folder for a worker render)
+    from vom_plugin import locations
+    from vom_plugin.worker import environment
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOM_CACHE_DIR", " ~/vc ")
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", "w")
+    monkeypatch.setenv("VOM_CLIPS_DIR", "")
+    monkeypatch.setenv("XDG_CACHE_HOME", "~/xdg")
+    assert locations.default_cache_dir() == tmp_path / "home" / "vc"
+    assert locations.weights_dir() == tmp_path / "w"
+    assert locations.clip_library_dir() == tmp_path / "home" / "xdg" / "vom-clips"
+    env = environment()["env"]
+    assert env["VOM_CACHE_DIR"] == str(tmp_path / "home" / "vc") and env["VOM_WEIGHTS_DIR"] == str(tmp_path / "w")

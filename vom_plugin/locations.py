@@ -17,9 +17,16 @@ REPO_DIR = PACKAGE_DIR.parent
 MODEL_ALIASES = {"default": "lite", "lite": "lite", "full": "full"}
 
 
+def env_folder(name: str) -> Path | None:
+    """The folder an environment variable names, as the shot file's paths are read: ``~`` expanded, made absolute
+    (a worker started elsewhere means the same folder); None when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return Path(os.path.abspath(os.path.expanduser(value))) if value else None
+
+
 def weights_dir() -> Path:
     """Folder of the shipped model weights (``VOM_WEIGHTS_DIR`` overrides)."""
-    return Path(os.environ.get("VOM_WEIGHTS_DIR", PACKAGE_DIR / "weights"))
+    return env_folder("VOM_WEIGHTS_DIR") or PACKAGE_DIR / "weights"
 
 
 def weights_path(name_or_path: str | os.PathLike = "default") -> Path:
@@ -32,12 +39,7 @@ def weights_path(name_or_path: str | os.PathLike = "default") -> Path:
 
 def default_cache_dir() -> Path:
     """Default root of the per-shot caches (``VOM_CACHE_DIR``, else ``$XDG_CACHE_HOME/vom``)."""
-    env = os.environ.get("VOM_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "vom"
+    return env_folder("VOM_CACHE_DIR") or (env_folder("XDG_CACHE_HOME") or Path.home() / ".cache") / "vom"
 
 
 def clip_library_dir() -> Path:
@@ -46,11 +48,7 @@ def clip_library_dir() -> Path:
     Not under the per-shot cache root: ``vom cache clear`` removes every folder there that holds no cache
     entries, and a library takes hours of CPU to rebuild.
     """
-    env = os.environ.get("VOM_CLIPS_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "vom-clips"
+    return env_folder("VOM_CLIPS_DIR") or (env_folder("XDG_CACHE_HOME") or Path.home() / ".cache") / "vom-clips"
 
 
 def demo_dir() -> Path:

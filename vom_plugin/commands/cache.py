@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.locations import default_cache_dir
 
-    root = Path(args.cache) if args.cache else default_cache_dir()
+    root = Path(args.cache).expanduser() if args.cache else default_cache_dir()
     if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
         # NaN compares false with every age: "clear what is older than nan days" would clear everything
         raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")

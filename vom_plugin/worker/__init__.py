@@ -90,7 +90,7 @@ def environment() -> dict[str, Any]:
            if (k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES) and k not in _ENV_IGNORED}
     for k in _ENV_PATHS:
         if env.get(k, "").strip():
-            env[k] = os.path.abspath(env[k])
+            env[k] = os.path.abspath(os.path.expanduser(env[k].strip()))  # as locations.env_folder reads it
     mask = os.umask(0)
     os.umask(mask)
     return {"vom": __version__, "package": str(PACKAGE_DIR), "code": code_fingerprint(),
