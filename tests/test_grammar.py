@@ -132,6 +132,7 @@ def test_defaults_are_written_only_in_the_node_definition() -> None:
 
 
 def test_engine_and_model_defaults_are_the_node_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
 
     from vom_plugin.engine.propagate import Propagator
     from vom_plugin.eval.runner import vom_method
@@ -153,6 +154,15 @@ def test_engine_and_model_defaults_are_the_node_defaults(monkeypatch: pytest.Mon
     vom_method(object())(np.zeros((1, 1000, 2000, 3), np.float32), np.zeros((1000, 2000), np.float32))
     assert seen["working_size"] == node.knob("working_size").default
     assert seen["memory"] == node.knob("memory").default and seen["top_k"] == node.knob("top_k").default
+    # and so does training's validation (it fell back to the model's own clip forward when the runner failed)
+    from vom_plugin.train import validate
+
+    seen.clear()
+    monkeypatch.setattr(validate, "run_clip", fake_run_clip)
+    alpha = validate.predict_clip(build_model("lite"), torch.zeros(3, 3, 40, 60), torch.zeros(1, 40, 60), "cpu")
+    assert alpha.shape == (3, 40, 60)
+    assert (seen["working_size"], seen["memory"], seen["top_k"]) == tuple(
+        node.knob(k).default for k in ("working_size", "memory", "top_k"))
 
 
 def test_cli_flags_parse_by_the_grammar(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import fileseq
-
 from vom_plugin.errors import InputError
 
 # One frame token in a file name: a run of '#', a run of '@', a printf '%d' / '%0Nd', or Houdini's '$F' / '$FN'.
@@ -66,6 +64,8 @@ def parse_frame_range(text: str) -> list[int]:
     if count > MAX_FRAMES:
         raise InputError(f"frame range {text!r} names up to {count} frames; a shot holds at most {MAX_FRAMES} "
                          f"({expected})")
+    import fileseq  # here: what else this module holds (format_frames) serves training, which has no fileseq
+
     try:
         frame_set = fileseq.FrameSet(cleaned)
     except Exception:  # fileseq raises ParseException and friends; the text is what the user needs

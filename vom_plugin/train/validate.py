@@ -1,103 +1,47 @@
 """Validation during training: the fixed held-out synthetic set and the rendered shots (never trained on).
 
 Metrics follow the conventions in NOTES.md (MAD and MSE x1e3 over the whole frame, dtSSD x1e2 with the
-first frame counting 0), averaged over frames then clips. The eval package's implementations are used
-when present so that training numbers and benchmark numbers are the same numbers.
+first frame counting 0), averaged over frames then clips: ``vom eval``'s implementation, on predictions made by
+the render's pass runner, so that training numbers and benchmark numbers are the same numbers.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from vom_plugin.engine.passes import run_clip
 from vom_plugin.errors import InputError
+from vom_plugin.eval.scores import evaluate_clip
 from vom_plugin.grammar import default
 from vom_plugin.train.data import HARD_SEED_OFFSET, hard_validation_clips, network_encoder, validation_clips
 from vom_plugin.train.synth import coarse_roto
 
-# Imported once, with the model, at the start of a run: a run that lasts hours must not pick up a newer
-# engine module half-way that no longer matches the model classes already loaded.
-try:
-    from vom_plugin.engine.passes import run_clip as _run_clip
-except Exception:  # engine not importable: the model's own clip forward still validates
-    _run_clip = None
-try:
-    from vom_plugin.eval.scores import evaluate_clip as _evaluate_clip
-except Exception:  # eval not importable: the same formulas, computed here
-    _evaluate_clip = None
-
-_WARNED: set[str] = set()
-
-
-def _warn_once(msg: str) -> None:
-    if msg not in _WARNED:
-        _WARNED.add(msg)
-        print(msg, file=sys.stderr, flush=True)
-
-
-def _mad(p: np.ndarray, g: np.ndarray) -> float:
-    return float(np.abs(p - g).mean() * 1e3)
-
-
-def _mse(p: np.ndarray, g: np.ndarray) -> float:
-    return float(((p - g) ** 2).mean() * 1e3)
-
-
-def _dtssd(p: np.ndarray, g: np.ndarray) -> float:
-    """p, g: [T, H, W]. Mean over frames of sqrt(sum(d(p) - d(g))^2 / N) * 1e2; frame 0 counts 0."""
-    if p.shape[0] < 2:
-        return 0.0
-    e = (p[1:] - p[:-1]) - (g[1:] - g[:-1])
-    per = np.sqrt((e.astype(np.float64) ** 2).reshape(e.shape[0], -1).mean(1)) * 1e2
-    return float(np.concatenate([[0.0], per]).mean())
-
 
 def clip_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
-    """MAD, MSE (per frame, averaged) and dtSSD of a [T, H, W] prediction."""
-    if _evaluate_clip is not None:
-        m = _evaluate_clip(pred, gt, metrics=["MAD", "MSE", "dtSSD"]).mean
-        # a one-frame clip has no temporal measure (vom eval says so); for the selection score it has no flicker
-        dtssd = 0.0 if math.isnan(m["dtSSD"]) else m["dtSSD"]
-        return {"mad": m["MAD"], "mse": m["MSE"], "dtssd": dtssd}
-    return {"mad": float(np.mean([_mad(a, b) for a, b in zip(pred, gt, strict=True)])),
-            "mse": float(np.mean([_mse(a, b) for a, b in zip(pred, gt, strict=True)])),
-            "dtssd": _dtssd(pred, gt)}
+    """MAD, MSE (per frame, averaged) and dtSSD of a [T, H, W] prediction: ``vom eval``'s numbers."""
+    m = evaluate_clip(pred, gt, metrics=["MAD", "MSE", "dtSSD"]).mean
+    # a one-frame clip has no temporal measure (vom eval says so); for the selection score it has no flicker
+    dtssd = 0.0 if math.isnan(m["dtSSD"]) else m["dtSSD"]
+    return {"mad": m["MAD"], "mse": m["MSE"], "dtssd": dtssd}
 
 
 def predict_clip(model: torch.nn.Module, frames: torch.Tensor, roto: torch.Tensor, device: torch.device
                  ) -> torch.Tensor:
-    """Alpha [T, H, W] for frames [T, 3, H, W] in network space and roto [1, H, W] of frame 0.
-
-    Runs the render's own pass runner (``engine.passes.run_clip``: what `vom render` computes, with the
-    node definition's memory, top_k and working size) when it exists; otherwise the model's own clip
-    forward, padded to multiples of 16 by edge replication and cropped back.
-    """
-    T, _, H, W = frames.shape
+    """Alpha [T, H, W] for frames [T, 3, H, W] in network space and roto [1, H, W] of frame 0, computed by the
+    render's own pass runner (``engine.passes.run_clip``: what `vom render` computes, with the node definition's
+    memory, top_k and working size), so that what selection measures is what ships."""
     model.eval()
     with torch.no_grad():
-        if _run_clip is not None:
-            try:
-                alpha = _run_clip(model, frames.permute(0, 2, 3, 1).float().cpu().numpy(),
-                                  {0: roto[0].float().cpu().numpy()},
-                                  working_size=default("working_size"), memory=default("memory"),
-                                  top_k=default("top_k"), device=device)
-                return torch.from_numpy(alpha)
-            except Exception as e:  # the engine changed under a long run: validate with the model's own forward
-                _warn_once(f"validation: the render's pass runner failed ({type(e).__name__}: {e}); "
-                           f"using forward_clip")
-        ph, pw = (-H) % 16, (-W) % 16
-        x = F.pad(frames, (0, pw, 0, ph), mode="replicate") if (ph or pw) else frames
-        m = F.pad(roto[None], (0, pw, 0, ph))[0] if (ph or pw) else roto
-        out = model.forward_clip(x[None].to(device), m[None].to(device))
-        alpha = out["alpha"][0, :, 0]
-    return alpha[:, :H, :W].float().cpu().clamp(0, 1)
+        alpha = run_clip(model, frames.permute(0, 2, 3, 1).float().cpu().numpy(), {0: roto[0].float().cpu().numpy()},
+                         working_size=default("working_size"), memory=default("memory"), top_k=default("top_k"),
+                         device=device)
+    return torch.from_numpy(alpha).float().clamp(0, 1)
 
 
 @dataclass
