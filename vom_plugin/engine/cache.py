@@ -123,6 +123,8 @@ def shot_id(plate_pattern: str) -> str:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    # not vom_plugin.atomic: no fsync (an entry is checked as it is read, and a lost one is computed again) and
+    # temporaries named by _TEMP_NAME, which eviction and `vom cache clear` tell from entries
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "xb") as f:  # "x": never through a link someone left at the temporary name

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from vom_plugin.atomic import write_text_atomic
 from vom_plugin.locations import PACKAGE_DIR
 from vom_plugin.nodedef import NodeDef, load_node_def, node_defs_dir
 
@@ -50,7 +51,4 @@ def write(path: Path | None = None) -> Path:
     """Regenerate the knob table (atomically) and return its path."""
     path = Path(path) if path else default_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(generate(), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, generate())

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from vom_plugin.atomic import atomic_path, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.train.clip_spec import SPEC_VERSION, clip_spec, features
 from vom_plugin.train.synth import Clip
@@ -84,9 +85,9 @@ def write_textures(folder: Path) -> list[Path]:
             if im.ndim == 2:
                 im = np.repeat(im[..., None], 3, axis=2)
             im = np.ascontiguousarray(im[..., :3][..., ::-1]).astype(np.uint8)
-            tmp = folder / f".{name}.{os.getpid()}.png"
-            cv2.imwrite(str(tmp), im)
-            os.replace(tmp, dest)
+            with atomic_path(dest, fsync=False) as tmp:
+                if not cv2.imwrite(str(tmp), im):
+                    raise InputError(f"{dest}: cannot write a PNG there")
         paths.append(dest)
     return paths
 
@@ -118,9 +119,7 @@ def _check_settings(root: Path, settings: LibrarySettings) -> None:
                              "--data-dir")
         return
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{LIBRARY_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(want, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(want, indent=1) + "\n")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -450,8 +449,7 @@ def contact_sheet(root: Path, dest: Path, *, tile: int = 128, columns: int = 8) 
     blank = np.zeros_like(tiles[0])
     sheet = np.concatenate([np.concatenate(r + [blank] * (columns - len(r)), axis=1) for r in rows], axis=0)
     dest = Path(dest)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.png")
-    if not cv2.imwrite(str(tmp), (sheet[..., ::-1] * 255 + 0.5).astype(np.uint8)):
-        raise InputError(f"--sheet {dest}: cannot write a PNG there")
-    os.replace(tmp, dest)
+    with atomic_path(dest, fsync=False) as tmp:
+        if not cv2.imwrite(str(tmp), (sheet[..., ::-1] * 255 + 0.5).astype(np.uint8)):
+            raise InputError(f"--sheet {dest}: cannot write a PNG there")
     return len(tiles)
