@@ -100,3 +100,17 @@ def test_keyframes_and_atomic_text(tmp_path) -> None:
     with pytest.raises(TypeError):
         common.write_text_atomic(path, None)  # type: ignore[arg-type]
     assert path.read_text() == "a: 1\n" and [p.name for p in path.parent.iterdir()] == ["shot.yaml"]
+
+
+def test_the_colour_spaces_blender_names_are_the_ones_a_plates_header_is_checked_against() -> None:
+    # 'Utility - sRGB - Texture' or 'Linear ACEScg' in a plate's header read as another space said nothing
+    from vom_plugin.host.blender_addon import core
+    from vom_plugin.io.color import plate_colour_note
+
+    for name, vom in core.COLORSPACES.items():
+        if vom == "raw":
+            continue
+        other = "sRGB" if vom != "sRGB" else "ACEScg"
+        note = plate_colour_note({"colorInteropID": name}, "half", other, "p.exr")
+        assert note is not None and f"({vom})" in note, name
+        assert plate_colour_note({"colorInteropID": name}, "half", vom, "p.exr") is None, name

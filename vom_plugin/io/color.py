@@ -186,11 +186,24 @@ def to_network(rgb_linear: np.ndarray, colorspace: str = "ACEScg") -> np.ndarray
 
 # Colour space names a file's header may give (OpenImageIO's oiio:ColorSpace, OpenEXR's colorInteropID; OCIO 2
 # names and common aliases) -> vom's. A scene_linear or reference of unknown family says nothing.
-_DECLARED = {"lin_ap1_scene": "ACEScg", "lin_ap1": "ACEScg", "acescg": "ACEScg", "aces - acescg": "ACEScg",
-             "lin_rec709_scene": "lin_rec709", "lin_rec709": "lin_rec709", "linear": "lin_rec709",
-             "lin_srgb": "lin_rec709", "linear rec.709 (srgb)": "lin_rec709",
-             "srgb_rec709_scene": "sRGB", "srgb_tx": "sRGB", "srgb": "sRGB", "srgb_texture": "sRGB",
-             "srgb - texture": "sRGB"}
+# The names a header gives its colour space (OpenImageIO's, OCIO configs' and the hosts'), as _declared_key spells
+# them: the Nuke and Blender adapters' tables of the same names are tested to agree.
+_DECLARED = {
+    "linap1scene": "ACEScg", "linap1": "ACEScg", "acescg": "ACEScg", "acesacescg": "ACEScg", "linearacescg": "ACEScg",
+    "acescgacesap1": "ACEScg",
+    "linrec709scene": "lin_rec709", "linrec709": "lin_rec709", "linear": "lin_rec709", "linsrgb": "lin_rec709",
+    "linearrec709srgb": "lin_rec709", "linearrec709": "lin_rec709", "utilitylinearsrgb": "lin_rec709",
+    "utilitylinearrec709": "lin_rec709", "linrec709srgb": "lin_rec709",
+    "srgbrec709scene": "sRGB", "srgbtx": "sRGB", "srgb": "sRGB", "srgbtexture": "sRGB", "utilitysrgbtexture": "sRGB",
+    "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB", "inputgenericsrgbtexture": "sRGB", "outputsrgb": "sRGB",
+}
+
+
+def _declared_key(name: str) -> str:
+    """A colour space's name without case, spaces and punctuation (``ACES - ACEScg`` -> ``acesacescg``)."""
+    return re.sub(r"[\s_\-().]+", "", name).lower()
+
+
 _LOG = re.compile(r"log|cineon|acescct|acescc", re.IGNORECASE)
 
 
@@ -210,7 +223,7 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
                              "convert it to linear EXR first (e.g. oiiotool --colorconvert), or read its code values "
                              "as they are with colorspace raw")
         return f"plate {path} is log-encoded ({said}); read as {colorspace}, its code values as they are"
-    vom = _DECLARED.get(declared.lower())
+    vom = _DECLARED.get(_declared_key(declared))
     if vom is not None and vom != colorspace and {vom, colorspace} != {"sRGB", "raw"}:
         return (f"plate {path} says its colour space is {declared!r} ({vom}) and is read as {colorspace} (the "
                 f"colorspace setting); if it is {vom}, set colorspace {vom}")
