@@ -30,7 +30,7 @@ from vom_plugin.model.quantize import Packed, pack
 
 from .device import inference_context, oom_guard, prepare_model, resolve_device, to_input
 from .memory import MemoryBank
-from .schedule import plan
+from .schedule import Pass, blend, plan
 
 __all__ = ["Affinity", "KeyFeatures", "Propagator", "StepOutput", "adopt_for_inference", "inference_model",
            "propagate_clip"]
@@ -247,8 +247,8 @@ def propagate_clip(
     for k, m in keyframes.items():
         m = m.float().reshape(1, 1, h, w)
         rotos[int(k)] = F.pad(m, (0, pw, 0, ph), mode="replicate") if (ph or pw) else m
-    alpha_out = torch.zeros(t, h, w)
-    mask_out = torch.zeros(t, h, w)
+    alphas: dict[int, list[tuple[Pass, torch.Tensor]]] = {}
+    masks: dict[int, list[tuple[Pass, torch.Tensor]]] = {}
     key_cache: dict[int, KeyFeatures] = {}
     for p in plan(list(range(t)), list(rotos)):
         prop = Propagator(model, memory=memory, top_k=top_k, device=device)
@@ -261,8 +261,10 @@ def propagate_clip(
             if f not in key_cache:
                 key_cache[f] = prop.encode_keys(image)
             out = prop.add_keyframe(image, key_cache[f], rotos[f]) if i == 0 else prop.step(image, key_cache[f])
-            wgt = p.weight(f)
-            if wgt:
-                alpha_out[f] += wgt * out.alpha[0, 0, :h, :w].cpu()
-                mask_out[f] += wgt * out.mask[0, 0, :h, :w].cpu()
-    return alpha_out, mask_out
+            if p.weight(f):
+                alphas.setdefault(f, []).append((p, out.alpha[0, 0, :h, :w].cpu()))
+                masks.setdefault(f, []).append((p, out.mask[0, 0, :h, :w].cpu()))
+    # the render's one blend rule (schedule.blend), frame by frame
+    alpha_out = torch.stack([blend(f, alphas[f]) if f in alphas else torch.zeros(h, w) for f in range(t)])
+    mask_out = torch.stack([blend(f, masks[f]) if f in masks else torch.zeros(h, w) for f in range(t)])
+    return alpha_out.float(), mask_out.float()
