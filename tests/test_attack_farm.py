@@ -320,3 +320,31 @@ def test_a_job_for_frames_or_keyframes_the_plate_lacks_is_refused_before_it_is_m
             assert main(["farm", kind, str(path), "--out", str(tmp_path / f"job_{name}_{kind}")]) == 2
             assert says in capsys.readouterr().err
             assert not (tmp_path / f"job_{name}_{kind}").exists()
+
+
+@pytest.mark.parametrize("spelling", ["{f:04d}", "-{a:04d}"])
+def test_farm_check_finds_negative_plate_frames_as_the_render_does(tmp_path: Path, spelling: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Plate frames -3..4, spelt as printf pads them (-003) or with their digits padded (-0003): the render reads
+    either, and so must the check (it said the plate frames did not exist, and dropped the recipe check)."""
+    from test_runner_render import make_shot_dir
+
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot
+
+    root = make_shot_dir(tmp_path / "s")
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in range(1, 9):
+        n = f - 4
+        name = spelling.format(f=n, a=abs(n)) if n < 0 else f"{n:04d}"
+        (plate / f"p.{name}.exr").write_bytes((root / "plate" / f"p.{f:04d}.exr").read_bytes())
+    shot = tmp_path / "shot.yaml"
+    shot.write_text(yaml.safe_dump({"plate": str(plate / "p.####.exr"), "frames": "-3-4",
+                                    "keyframes": {-3: str(root / "roto" / "r.0001.exr")},
+                                    "out": str(tmp_path / "o" / "a.####.exr"), "model": str(root / "model.safetensors"),
+                                    "device": "cpu", "working_size": 128, "cache": str(tmp_path / "c")}))
+    for span in ("-3--1", "0-4"):
+        assert main(["render", str(shot), f"--frames={span}", "--progress", "none", "--no-worker"]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir())[:3] == ["a.-001.exr", "a.-002.exr", "a.-003.exr"]
+    notes: list[str] = []
+    assert check_outputs(load_farm_shot(shot), notes) == {} and notes == []

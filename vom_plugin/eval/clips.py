@@ -146,7 +146,7 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     a ``shot.yaml`` beside it says another ``colorspace`` (what ``vom render shot.yaml`` would read it as)."""
     from vom_plugin import safe_yaml
     from vom_plugin.grammar import default, parse_value
-    from vom_plugin.io import frame_path, open_sequence, read_roto
+    from vom_plugin.io import existing_frame_path, open_sequence, read_roto
 
     folder = Path(folder)
     colorspace = "lin_rec709"
@@ -167,8 +167,8 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     _, gt = read_alpha_sequence(gt_pat, frames, role=f"{folder.name} gt", size=(w, h))
     roto = None
     roto_pat = _pattern_in(folder, "roto")
-    if roto_pat is not None and frame_path(roto_pat, frames[0]).is_file():
-        roto = read_roto(frame_path(roto_pat, frames[0]), (w, h))
+    if roto_pat is not None and existing_frame_path(roto_pat, frames[0]).is_file():
+        roto = read_roto(existing_frame_path(roto_pat, frames[0]), (w, h))
     return EvalClip(folder.name, plate.astype(np.float32), gt, list(frames), roto, colorspace)
 
 

@@ -180,7 +180,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     alpha channel, not this version of the shot's); empty when every frame is complete. The farm job's last step
     fails on any. ``notes`` receives what could not be checked (the recipe, where the rotos or weights are not
     readable here)."""
-    from vom_plugin.io import frame_path, read_info
+    from vom_plugin.io import existing_frame_path, frame_path, read_info
     from vom_plugin.io.verify import output_problem
 
     problems: dict[int, OutputProblem] = {}
@@ -196,7 +196,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 break
             if expected is None and shot.plate:
                 try:
-                    expected = read_info(frame_path(shot.plate, f))
+                    expected = read_info(existing_frame_path(shot.plate, f))
                 except InputError as e:
                     problems[f] = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
                     break
@@ -226,14 +226,14 @@ class _Recipes:
         if not self._tried:
             self._tried = True
             from vom_plugin.engine.shot import Shot, recipe_stamp
-            from vom_plugin.io import frame_path, read_info
+            from vom_plugin.io import existing_frame_path, read_info
 
             try:
                 shot = Shot.from_yaml(self.shot.path)
                 windows = {}
                 for kfs in shot.rotos().values():
                     for kf in kfs:
-                        info = read_info(frame_path(self.shot.plate, kf))
+                        info = read_info(existing_frame_path(self.shot.plate, kf))
                         windows[kf] = (info.display_window, info.data_window)
                 self._recipe = recipe_stamp(shot, windows)
             except (InputError, OSError, KeyError) as e:

@@ -19,7 +19,8 @@ _WHERE = {
     "Plate": "plate", "plate_info": "plate", "read_plate": "plate",
     "read_info": "reader",
     "read_roto": "roto", "roto_over_data_window": "roto",
-    "PlateSequence": "sequence", "format_frames": "sequence", "frame_from_path": "sequence",
+    "PlateSequence": "sequence", "existing_frame_path": "sequence",
+    "format_frames": "sequence", "frame_from_path": "sequence",
     "frame_path": "sequence", "open_sequence": "sequence", "parse_frame_range": "sequence",
 }
 

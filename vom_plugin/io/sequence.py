@@ -227,6 +227,11 @@ def frame_path(pattern: str | os.PathLike[str], frame: int) -> Path:
     return Path(_Pattern.parse(os.fspath(pattern)).format(int(frame)))
 
 
+def existing_frame_path(pattern: str | os.PathLike[str], frame: int) -> Path:
+    """The file of one frame of an existing sequence, as a render finds it (a negative frame spelt -002 or -0002)."""
+    return Path(_Pattern.parse(os.fspath(pattern)).existing(int(frame)))
+
+
 def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = None) -> PlateSequence:
     """The frames of an existing sequence. ``frames`` None means every frame found on disk.
 
