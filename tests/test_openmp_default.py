@@ -92,3 +92,23 @@ def test_a_users_setting_wins(clean_env, name, value):
     assert os.environ[name] == value
     other = {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} - {name}
     assert not other & set(os.environ)
+
+
+@pytest.mark.parametrize("value, after", [("true", "false"), ("TRUE", "false"), ("1", "false"), ("false", "false"),
+                                          ("0", "0"), (None, None)])
+def test_a_dynamic_thread_count_is_turned_off(monkeypatch, value, after):
+    if value is None:
+        monkeypatch.delenv("OMP_DYNAMIC", raising=False)
+    else:
+        monkeypatch.setenv("OMP_DYNAMIC", value)
+    vom_plugin._openmp_static_threads()
+    assert os.environ.get("OMP_DYNAMIC") == after
+
+
+@pytest.mark.slow
+def test_a_model_builds_under_omp_dynamic():
+    # with OMP_DYNAMIC=true, MKL's QR in the orthogonal initialisation never returned (a render hung, deaf to SIGTERM)
+    code = "import vom_plugin\nfrom vom_plugin.model import build_model\nbuild_model('lite')\nprint('built')"
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_DYNAMIC": "true"}, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "built" in r.stdout, r.stderr[-2000:]

@@ -65,6 +65,18 @@ def _openmp_wait_default() -> None:
 
 _openmp_wait_default()
 
+
+def _openmp_static_threads() -> None:
+    """OpenMP's dynamic thread count (``OMP_DYNAMIC=true``) turned off before torch loads: with it, MKL's QR (the
+    model's orthogonal initialisation, run as it is built) never returned, a render hung at 100% CPU deaf to
+    SIGTERM; and a thread count that moves with the load changes float sums, which the cache's addresses and
+    farm chunks that continue each other rely on (they are keyed by the thread count)."""
+    if os.environ.get("OMP_DYNAMIC", "").strip().lower() not in ("", "false", "0", "no", "off"):
+        os.environ["OMP_DYNAMIC"] = "false"
+
+
+_openmp_static_threads()
+
 # Whether this process has rendered (read plates, loaded a model: torch's OpenMP pool and OpenEXR's threads have
 # started) when it forks a child (a multiprocessing pool's default start method on Linux): those pools keep
 # believing in threads that stayed in the parent, and a render in the child waits for them forever
