@@ -28,7 +28,9 @@ def test_render_flags_are_the_node_knobs() -> None:
     for knob in load_node_def().knobs:
         assert knob.flag in flags, knob.name
         action = next(a for a in p._actions if knob.flag in a.option_strings)
-        if knob.type == "enum":
+        if knob.type == "enum" and knob.grammar:  # suggestions the grammar reads (device: cuda:1)
+            assert action.choices is None and action.metavar == "|".join(knob.choices)
+        elif knob.type == "enum":
             assert tuple(action.choices) == knob.choices
         assert knob.help.replace("%", "%%")[:40] in action.help
 
@@ -195,6 +197,27 @@ def test_progress_bar_in_a_log_is_plain_lines_not_carriage_returns() -> None:
     assert 10 <= len(lines) <= 13, lines
     assert lines[-2].startswith("[##########] 100/100 frames frame 1100")
     assert lines[-1] == "100 frames in 0:10 (10.00 frames/s)"
+
+
+def test_progress_bar_says_100_percent_once_every_frame_is_written() -> None:
+    # the last steps end before the frames between two keyframes are written (a QA pass saw 22/24 frames at 100%)
+    err = io.StringIO()
+    b = BarProgress(err, width=10, tty=True)
+    shown = []
+    for event in ({"event": "start", "total": 24},
+                  {"event": "step", "frames_done": 22, "steps_done": 30, "steps_total": 30, "steps_cached": 0},
+                  {"event": "frame", "frame": 23, "done": 23, "total": 24, "steps_done": 30, "steps_total": 30,
+                   "steps_cached": 0},
+                  {"event": "frame", "frame": 24, "done": 24, "total": 24, "steps_done": 30, "steps_total": 30,
+                   "steps_cached": 0}):
+        b(event)
+        shown.append(err.getvalue().rsplit("\r", 1)[1].split("%")[0][-3:].strip())
+    assert shown == ["0", "99", "99", "100"]
+    from vom_plugin.host.blender_addon.common import percent
+
+    assert percent({"steps_done": 30, "steps_total": 30}, 23, 24) == 99
+    assert percent({"steps_done": 30, "steps_total": 30}, 24, 24) == 100
+    assert percent({"steps_done": 15, "steps_total": 30}, 2, 24) == 50
 
 
 def test_progress_bar_on_a_terminal_redraws_one_line() -> None:

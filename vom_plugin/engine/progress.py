@@ -103,7 +103,9 @@ class BarProgress:
 
     def _fraction(self) -> float:
         if self.work.get("steps_total"):
-            return self.work["steps_done"] / self.work["steps_total"]
+            # the last steps end before their frames are written: 100% only once every frame is on disk
+            steps = self.work["steps_done"] / self.work["steps_total"]
+            return min(steps, 0.99) if self.done < self.total else steps
         return self.done / self.total if self.total else 1.0
 
     def _eta(self) -> str:

@@ -254,7 +254,9 @@ def percent(raw: Mapping[str, Any], done: int | None, total: int | None) -> int 
     keyframes), else its frames' (``done`` of ``total``)."""
     steps, steps_total = raw.get("steps_done"), raw.get("steps_total")
     if isinstance(steps, int) and isinstance(steps_total, int) and steps_total > 0:
-        return max(0, min(100, int(100 * steps / steps_total)))
+        # the last steps end before their frames are written: 100 only once every frame is on disk
+        top = 99 if isinstance(done, int) and isinstance(total, int) and done < total else 100
+        return max(0, min(top, int(100 * steps / steps_total)))
     if done is None or not total:
         return None
     return max(0, min(100, int(100 * done / total)))
