@@ -184,10 +184,9 @@ def to_network(rgb_linear: np.ndarray, colorspace: str = "ACEScg") -> np.ndarray
     return _encode(_to_network_linear(rgb, source))
 
 
-# Colour space names a file's header may give (OpenImageIO's oiio:ColorSpace, OpenEXR's colorInteropID; OCIO 2
-# names and common aliases) -> vom's. A scene_linear or reference of unknown family says nothing.
-# The names a header gives its colour space (OpenImageIO's, OCIO configs' and the hosts'), as _declared_key spells
-# them: the Nuke and Blender adapters' tables of the same names are tested to agree.
+# The names a header gives its colour space (OpenImageIO's oiio:ColorSpace, OpenEXR's colorInteropID, OCIO configs'
+# and the hosts'), as _declared_key spells them -> vom's; the Nuke and Blender adapters' tables of the same names are
+# tested to agree. A scene_linear or reference of unknown family says nothing.
 _DECLARED = {
     "linap1scene": "ACEScg", "linap1": "ACEScg", "acescg": "ACEScg", "acesacescg": "ACEScg", "linearacescg": "ACEScg",
     "acescgacesap1": "ACEScg",
