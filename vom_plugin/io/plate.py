@@ -30,8 +30,9 @@ class Plate:
     """One frame of a plate.
 
     ``rgb``: float32 (H, W, 3) over the DISPLAY window (the data window placed into it, 0 where it has no
-    pixels, overscan cropped), NaN/Inf replaced by their neighbours' mean (``reader.sanitize``). ``data_rgb``: the same pixels over the DATA window
-    (the very same array when the windows coincide), for outputs that keep the overscan.
+    pixels, overscan cropped), NaN/Inf replaced by their neighbours' mean (``reader.sanitize``). ``data_rgb``: the
+    same pixels over the DATA window (the very same array when the windows coincide), for outputs that keep the
+    overscan.
     """
 
     rgb: np.ndarray
