@@ -122,6 +122,10 @@ def test_defaults_are_written_only_in_the_node_definition() -> None:
         "top_k": re.compile(rf"\btop_k\s*(?::\s*int\s*)?=\s*{node.knob('top_k').default}\b"),
         "working_size": re.compile(r"\b(?:working_size|WORKING_SIZE)\s*(?::\s*int\s*)?=\s*\d+"),
     }
+    # a setting's default as a keyword or field default (name: str = "zip")
+    for name in ("channel", "compression", "output", "colorspace"):
+        value = re.escape(node.knob(name).default)
+        literals[name] = re.compile(rf"""\b{name}\s*(?::\s*[\w| .]+)?=\s*["']{value}["']""")
     offenders = []
     for path in sorted((REPO / "vom_plugin").rglob("*.py")):
         for n, line in enumerate(path.read_text().splitlines(), 1):

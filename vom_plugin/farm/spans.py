@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
+from vom_plugin.grammar import default
 from vom_plugin.io.sequence import format_frames
 
 
@@ -82,9 +83,9 @@ class FarmShot:
     keyframes: list[int]
     out: str
     cache: Path | None = None  # None: each worker's own user cache (chunks cannot resume across workers)
-    device: str = "auto"  # cuda: the render tasks ask the farm for a GPU worker
+    device: str = field(default_factory=lambda: default("device"))  # cuda: the tasks ask the farm for a GPU
     plate: str = ""  # the plate pattern: `vom farm check` compares each output with its plate frame
-    channel: str = "A"  # the alpha channel each output must hold
+    channel: str = field(default_factory=lambda: default("channel"))  # the alpha channel each output must hold
     # every output sequence and the channels each of its files must hold (one sequence holding every object's
     # layers, or one per object); empty: ``out`` with ``channel``
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()

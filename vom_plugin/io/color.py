@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from vom_plugin.errors import InputError
-from vom_plugin.grammar import parse_value
+from vom_plugin.grammar import default, parse_value
 
 CONFIG_URI = "ocio://cg-config-latest"
 # vom's setting -> the colour space in the built-in config (None: no conversion, already display-referred).
@@ -172,12 +172,12 @@ def _to_network_linear(rgb: np.ndarray, source: str) -> np.ndarray:
     return flat.reshape(rgb.shape)
 
 
-def to_network(rgb_linear: np.ndarray, colorspace: str = "ACEScg") -> np.ndarray:
+def to_network(rgb_linear: np.ndarray, colorspace: str | None = None) -> np.ndarray:
     """Plate RGB (H, W, 3) in ``colorspace`` -> float32 (H, W, 3) display-referred in [0, 1] for the network.
 
     See the module documentation for the exact transform. The input array is not modified.
     """
-    source = COLORSPACES[check_colorspace(colorspace)]
+    source = COLORSPACES[check_colorspace(default("colorspace") if colorspace is None else colorspace)]
     rgb = _as_rgb(rgb_linear, "to_network")
     if source is None:
         return np.clip(rgb, 0.0, 1.0, out=rgb)

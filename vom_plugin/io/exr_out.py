@@ -17,7 +17,7 @@ import numpy as np
 
 from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
-from vom_plugin.grammar import channel_names, parse_value
+from vom_plugin.grammar import channel_names, default, parse_value
 from vom_plugin.io.info import ImageInfo
 from vom_plugin.nodedef import load_node_def
 
@@ -123,7 +123,7 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
         # the RGB of a PNG, TIFF or DPX plate is its own encoding (sRGB, log...): said, so that an EXR reader does
         # not take it for linear
         spec.attribute("colorInteropID", str(declared))
-    spec.attribute("compression", compression)
+    spec.attribute("compression", default("compression") if compression is None else compression)
     spec.attribute("PixelAspectRatio", float(info.pixel_aspect))
     spec.attribute("Software", f"vom {__version__}")
     spec.attribute("vom:version", __version__)
@@ -187,9 +187,9 @@ def write_alpha(
     alpha: np.ndarray,
     info: ImageInfo,
     *,
-    channel: str = "A",
-    compression: str = "zip",
-    output: str = "alpha",
+    channel: str | None = None,
+    compression: str | None = None,
+    output: str | None = None,
     rgb: np.ndarray | None = None,
     metadata: dict[str, Any] | None = None,
     extra: dict[str, np.ndarray] | None = None,
@@ -203,6 +203,7 @@ def write_alpha(
     The file gets ``info``'s display and data windows and pixel aspect, the plate's metadata (its picture
     attributes: timecode, frame rate, camera matrices, ...) and vom's own (``vom:version`` plus ``metadata``,
     whose keys without a namespace get ``vom:``; ``vom/x`` is written ``vom:x``).
+    ``channel``, ``compression``, ``output``: the node definition's defaults when None.
     ``output``: ``alpha`` (channel ``A`` or ``<layer>.A``), ``rgba`` (plate ``rgb`` + alpha), ``rgba-premult``
     (rgb * alpha + alpha); ``rgb`` is the plate's display window or, to keep its overscan pixels, its data
     window (``Plate.data_rgb``).
@@ -214,11 +215,11 @@ def write_alpha(
     Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
     """
     out_path = Path(path)
-    parse_value("output", output)
-    parse_value("compression", compression)
+    output = parse_value("output", default("output") if output is None else output)
+    compression = parse_value("compression", default("compression") if compression is None else compression)
     if out_path.suffix.lower() != ".exr":
         raise InputError(f"output file {out_path} must end in .exr")
-    names = channel_names(channel, output)
+    names = channel_names(default("channel") if channel is None else channel, output)
     pixels = _prepare_pixels(alpha, info, output, rgb)
     alpha_index = len(names) - 1
     if extra:
@@ -233,7 +234,7 @@ def write_layers(
     layers: dict[str, np.ndarray],
     info: ImageInfo,
     *,
-    compression: str = "zip",
+    compression: str | None = None,
     rgb: np.ndarray | None = None,
     metadata: dict[str, Any] | None = None,
     sweep: bool = True,
@@ -243,7 +244,7 @@ def write_layers(
     plate's RGB first as R, G, B (unpremultiplied: there is no one alpha to premultiply by). Windows,
     metadata, atomicity and ``sweep`` as ``write_alpha``'s."""
     out_path = Path(path)
-    parse_value("compression", compression)
+    compression = parse_value("compression", default("compression") if compression is None else compression)
     if out_path.suffix.lower() != ".exr":
         raise InputError(f"output file {out_path} must end in .exr")
     names = list(layers)
@@ -258,7 +259,7 @@ def write_layers(
 
 
 def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, ...], *,
-              compression: str = "zip") -> Path:
+              compression: str | None = None) -> Path:
     """A plain half-float EXR of ``pixels`` ([H, W] or [H, W, C], C = len(channels)) at the origin, written as
     renders are (temporary file, fsync, rename). For the files vom makes itself (validation shots, benchmark
     plates); a render's output goes through ``write_alpha`` / ``write_layers``, which keep the plate's windows."""
@@ -271,7 +272,7 @@ def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, 
         raise ValueError(f"write_exr {path}: {px.shape[2]} channel(s) of pixels, {len(channels)} name(s)")
     spec = oiio.ImageSpec(w, h, len(channels), oiio.HALF)
     spec.channelnames = tuple(channels)
-    spec.attribute("compression", compression)
+    spec.attribute("compression", default("compression") if compression is None else compression)
     out = Path(path)
     _write(out, np.ascontiguousarray(px), spec, sweep=True)
     return out

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vom_plugin.errors import InputError
+from vom_plugin.grammar import default
 from vom_plugin.io.info import ImageInfo
 from vom_plugin.io.reader import open_image, read_channels
 
@@ -23,9 +24,11 @@ def _window(w: object) -> str:
     return f"{width}x{height} at ({x}, {y})"
 
 
-def output_problem(path: str | os.PathLike[str], expected: ImageInfo | None, channel: str = "A") -> str | None:
+def output_problem(path: str | os.PathLike[str], expected: ImageInfo | None, channel: str | None = None
+                   ) -> str | None:
     """Why ``path`` is not a complete vom output for a plate frame of header ``expected`` (None: windows not
-    compared); None when it is."""
+    compared); None when it is. ``channel``: the node definition's default when None."""
+    channel = default("channel") if channel is None else channel
     p = Path(path)
     if not p.is_file():
         return "missing" if not os.path.lexists(p) else "not a file"
