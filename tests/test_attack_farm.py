@@ -100,10 +100,13 @@ def farm_shot(tmp_path: Path) -> Path:
     return path
 
 
-def _good(folder: Path, frame: int) -> Path:
+def _good(folder: Path, frame: int, stamps: bool = True) -> Path:
+    """A frame as a render of the farm_shot writes it (its frame and keyframes stamped), or, without ``stamps``,
+    as vom's io writes it for other code."""
     plate = read_info(folder / "plate" / f"p.{frame:04d}.exr")
     path = folder / "out" / f"a.{frame:04d}.exr"
-    write_alpha(path, np.full((16, 32), 0.25, np.float32), plate)
+    meta = {"frame": frame, "keyframes": "1"} if stamps else None
+    write_alpha(path, np.full((16, 32), 0.25, np.float32), plate, metadata=meta)
     return path
 
 
@@ -152,10 +155,12 @@ def test_farm_check_fails_on_a_file_vom_did_not_write(farm_shot: Path, tmp_path:
     for f in range(1, 9):
         _good(tmp_path, f)
     _exr(out / "a.0003.exr", 32, 16, ["R", "G", "B", "A"])
+    _good(tmp_path, 5, stamps=False)  # vom's io called by other code: no frame or keyframes of a render
     assert main(["farm", "check", str(farm_shot)]) == 2
     err = capsys.readouterr().err
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
-    assert lines == {3: "not written by vom (no vom:version attribute)"}, err
+    assert lines == {3: "not written by vom (no vom:version attribute)",
+                     5: "not written by a vom render (no vom:frame or vom:keyframes attribute)"}, err
 
 
 def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: Path,

@@ -72,6 +72,8 @@ def test_template_structure(tmp_path: Path) -> None:
                                "json"]
     assert steps["frames_1001_1049"]["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1001-1049"
     assert steps[CHECK_STEP]["dependencies"] == [{"dependsOn": n} for n in list(steps)[:3]]
+    # shared storage, no job attachments: a shot file copied to a session folder would find no plate beside it
+    assert all("dataFlow" not in p for p in t["parameterDefinitions"])
     values = {p["name"]: p["value"] for p in parameter_values(shot)["parameterValues"]}
     assert values["ShotFile"] == str(shot.path) and values["OutputDir"] == str(tmp_path / "out dir")
     assert Path(values["Vom"]).name == "vom"
@@ -219,6 +221,8 @@ def test_a_stepped_span_is_cut_into_chunks_of_the_chunk_size(tmp_path: Path) -> 
     (param,) = t["steps"][0]["parameterSpace"]["taskParameterDefinitions"]
     assert param["chunks"] == {"defaultTaskCount": 3, "rangeConstraint": "NONCONTIGUOUS"}
     jt = decode_job_template(template=t, supported_extensions=["TASK_CHUNKING"])
+    # shared storage, no job attachments: a shot file copied to a session folder would find no plate beside it
+    assert all("dataFlow" not in p for p in t["parameterDefinitions"])
     values = {p["name"]: p["value"] for p in parameter_values(shot)["parameterValues"]}
     params = preprocess_job_parameters(job_template=jt, job_parameter_values=values, environment_templates=[],
                                        job_template_dir=tmp_path, current_working_dir=tmp_path)

@@ -76,13 +76,16 @@ def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
                                    f"keyframes {', '.join(map(str, shot.keyframes))}; {len(spans)} independent "
                                    f"span(s) in chunks of {chunk} frames."),
         "parameterDefinitions": [
-            {"name": "ShotFile", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
-             "description": "The vom shot file (YAML) to render."},
+            # no dataFlow: job attachments would copy the shot file to the worker's session folder, where the
+            # plate and out paths it gives relative to itself name other files; vom reads and writes shared storage
+            # (a PATH parameter still follows the queue's path mapping rules)
+            {"name": "ShotFile", "type": "PATH", "objectType": "FILE",
+             "description": "The vom shot file (YAML) to render, on storage every worker sees."},
             {"name": "Vom", "type": "STRING", "default": default_vom(),
              "description": "The vom command on the workers (the project environment's bin/vom)."},
             # no default: Open Job Description requires PATH defaults to be relative to the template
-            {"name": "OutputDir", "type": "PATH", "objectType": "DIRECTORY", "dataFlow": "OUT",
-             "description": "Folder of the rendered alpha frames (declared for job attachments)."},
+            {"name": "OutputDir", "type": "PATH", "objectType": "DIRECTORY",
+             "description": "Folder of the rendered alpha frames (the shot's out), on shared storage."},
         ],
         "steps": steps,
     }

@@ -248,10 +248,11 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _R
     shot), which the windows and channels alone would pass."""
     if "vom:version" not in meta:
         return "not written by vom (no vom:version attribute)"
-    if str(meta.get("vom:frame", frame)) != str(frame):
-        return f"holds frame {meta.get('vom:frame')}"
-    if "vom:keyframes" not in meta:  # written by vom's io outside a render: nothing to compare
-        return None
+    missing = [k for k in ("vom:frame", "vom:keyframes") if k not in meta]
+    if missing:  # every render stamps both; vom's io called by other code does not
+        return f"not written by a vom render (no {' or '.join(missing)} attribute)"
+    if str(meta["vom:frame"]) != str(frame):
+        return f"holds frame {meta['vom:frame']}"
     from vom_plugin.engine.shot import read_keyframes_stamp
 
     stamp = str(meta["vom:keyframes"])
