@@ -45,8 +45,8 @@ def default_cache_dir() -> Path:
 def clip_library_dir() -> Path:
     """Default folder of the rendered training-clip library (``VOM_CLIPS_DIR``, else ``$XDG_CACHE_HOME/vom-clips``).
 
-    Not under the per-shot cache root: ``vom cache clear`` removes every folder there that holds no cache
-    entries, and a library takes hours of CPU to rebuild.
+    Not under the per-shot cache root: ``vom cache clear`` works there, and a library takes hours of CPU to
+    rebuild.
     """
     return env_folder("VOM_CLIPS_DIR") or (env_folder("XDG_CACHE_HOME") or Path.home() / ".cache") / "vom-clips"
 

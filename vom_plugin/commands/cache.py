@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("info", "clear"),
                    help="info: one line per shot; clear: delete the entries vom wrote and say which, shot by shot")
     p.add_argument("--cache", metavar="DIR", default=None,
-                   help="cache root (default: VOM_CACHE_DIR or the user cache, ~/.cache/vom)")
+                   help="cache root (default: VOM_CACHE_DIR, else $XDG_CACHE_HOME/vom, ~/.cache/vom)")
     p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
                    help="clear only entries not used for DAYS days")
     p.add_argument("--json", action="store_true", help="info as one JSON object")

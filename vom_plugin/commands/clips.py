@@ -30,15 +30,15 @@ command on a machine with other packages makes other pictures. shots.json beside
 (its digest, also in `vom benchmark`'s settings) and each shot's photograph; a folder never takes shots of
 another set.
 
-Default folder: VOM_CLIPS_DIR, else ~/.cache/vom-clips. Blender: --blender, VOM_BLENDER, else `blender`.
+Default folder: VOM_CLIPS_DIR, else $XDG_CACHE_HOME/vom-clips (~/.cache/vom-clips). Blender: --blender, VOM_BLENDER, else `blender`.
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("render", "info", "shots"),
                    help="render: add clips; info: summarise the library; shots: export it as shot folders (--to)")
-    p.add_argument("--data-dir", type=Path, default=None, help="library folder (default VOM_CLIPS_DIR or "
-                   "~/.cache/vom-clips)")
+    p.add_argument("--data-dir", type=Path, default=None, help="library folder (default VOM_CLIPS_DIR, else "
+                   "$XDG_CACHE_HOME/vom-clips, ~/.cache/vom-clips)")
     p.add_argument("--count", type=positive(int), default=40, help="clips the library should hold (default 40)")
     p.add_argument("--seed-base", type=int, default=0, help="seed of the first clip (default 0)")
     p.add_argument("--frames", type=positive(int), default=12, help="frames per clip (default 12)")

@@ -22,7 +22,8 @@ are clipped to it. dtSSD and MESSDdt compare adjacent frame numbers (the first f
 not defined for a frame (a neighbour that is not the adjacent frame, an empty band, no solid interior for Core)
 shows as "-" (null in JSON), is left out of the mean, and a note on stderr says where."""
 
-# the eval package (cv2) is an extra, so the CLI keeps its own copy; a test holds it equal to ALL_METRICS
+# the CLI's list, without importing the eval package (cv2, numpy) to build its parser; a test holds it equal to
+# ALL_METRICS
 METRIC_CHOICES = ("MAD", "MSE", "Grad", "Conn", "dtSSD", "MESSDdt", "SAD", "SSDA", "Core", "Clear")
 
 

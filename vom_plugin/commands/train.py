@@ -74,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of rendered shots to REPORT at each validation (never used to choose checkpoints)")
     p.add_argument("--library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
                    help="mix in clips from a rendered clip library (`vom clips render`); without DIR the default "
-                   "library (VOM_CLIPS_DIR or ~/.cache/vom-clips)")
+                   "library (VOM_CLIPS_DIR, else $XDG_CACHE_HOME/vom-clips, ~/.cache/vom-clips)")
     p.add_argument("--library-share", type=float, default=None, metavar="F",
                    help="with --library: fraction of training clips taken from it (default 0.5)")
     p.add_argument("--val-library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",

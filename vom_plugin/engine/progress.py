@@ -16,6 +16,8 @@ host can parse them:
 - ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": []}``
   (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
   steps computed, so a step read back and computed again after a damaged entry counts in both)
+- ``vom render --progress json`` alone: ``{"event": "error", "message": "...", "exit_code": 2, "kind": "InputError"}``
+  before a failed render exits (hosts read stdout only), instead of ``done``
 """
 
 from __future__ import annotations
