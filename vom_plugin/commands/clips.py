@@ -30,7 +30,8 @@ command on a machine with other packages makes other pictures. shots.json beside
 (its digest, also in `vom benchmark`'s settings) and each shot's photograph; a folder never takes shots of
 another set.
 
-Default folder: VOM_CLIPS_DIR, else $XDG_CACHE_HOME/vom-clips (~/.cache/vom-clips). Blender: --blender, VOM_BLENDER, else `blender`.
+Default folder: VOM_CLIPS_DIR, else $XDG_CACHE_HOME/vom-clips (~/.cache/vom-clips). Blender: --blender,
+VOM_BLENDER, else `blender`.
 """
 
 
