@@ -113,14 +113,15 @@ def run_case(case):
     out["run"] = sorted(bpy.ops.node.vom_matte_render())
     alpha = tree.nodes.get("Plate VOM Alpha")
     out["alpha_node"] = node_info(alpha) if alpha else None
-    out["alpha_image"] = {"filepath": bpy.path.abspath(alpha.image.filepath), "source": alpha.image.source,
+    out["alpha_image"] = {"filepath": os.path.normpath(bpy.path.abspath(alpha.image.filepath)),
+                          "source": alpha.image.source,
                           "colorspace": alpha.image.colorspace_settings.name} if alpha else None
     out["links"] = sorted(f"{lk.from_node.name}:{lk.from_socket.name}->{lk.to_node.name}:{lk.to_socket.name}"
                           for lk in tree.links)
     out["alpha_outputs"] = [o.name for o in alpha.outputs] if alpha else None
-    out["object_nodes"] = {n.name: {**node_info(n), "filepath": bpy.path.abspath(n.image.filepath)}
+    out["object_nodes"] = {n.name: {**node_info(n), "filepath": os.path.normpath(bpy.path.abspath(n.image.filepath))}
                            for n in tree.nodes if n.name.startswith("Plate VOM Alpha ")}
-    out["shot_yaml"] = open(os.path.join(os.path.dirname(case["out"]), "Plate_vom", "shot.yaml")).read()
+    out["shot_yaml"] = open(os.path.join(os.path.dirname(case["out"]), f"{scene.name}_Plate_vom", "shot.yaml")).read()
     frames = list(range(case["scene_frames"][0], case["scene_frames"][1] + 1))
     out["composites"] = render_frames(scene, frames, case["composite"], "OPEN_EXR")
     return out, tree, plate, comp
@@ -277,6 +278,28 @@ try:
             ui.prepare(bpy.context)
         except Exception as e:
             result["bad_out_error"] = str(e)
+
+        # 3f. the .blend saved, Output left empty: the default Output is named after the .blend, the scene and the
+        # plate node, and the alpha node loads it //-relative (a project moved elsewhere still finds its mattes);
+        # a plate node of the same name in another scene rendered to that Output is refused
+        if cfg.get("blend"):
+            scene = bpy.context.scene
+            os.makedirs(os.path.dirname(cfg["blend"]), exist_ok=True)
+            bpy.ops.wm.save_as_mainfile(filepath=cfg["blend"])
+            s.out = ""
+            result["saved_run"] = sorted(bpy.ops.node.vom_matte_render())
+            alpha = tree.nodes["BG VOM Alpha"]
+            result["saved_alpha"] = {"filepath": alpha.image.filepath, "out": alpha["vom_out"],
+                                     "colorspace": alpha.image.colorspace_settings.name}
+            other_scene = bpy.data.scenes.new("Other")
+            setup_scene(other_scene, {**cfg["cases"][0], "out": bpy.path.abspath(alpha["vom_out"])})
+            other_scene.node_tree.nodes["Plate"].name = other_scene.vom_matte.plate_node = "BG"
+            try:
+                result["other_scene_run"] = sorted(bpy.ops.node.vom_matte_render())
+            except RuntimeError as e:
+                result["other_scene_error"] = str(e)
+            bpy.context.window.scene = scene
+            s.out = cfg["cases"][0]["out"]
 
         # 4. the modal path an artist gets from the button, driven by hand: `blender -b` has no event loop,
         # so TIMER events are fed to the operator's own modal() and Esc is pressed after the first frame

@@ -141,8 +141,13 @@ def test_colorspace_channel_and_default_paths() -> None:
         core.alpha_socket("R")
     with pytest.raises(core.HostError, match="render pass"):
         core.alpha_socket("a.b.A")
-    assert core.default_out("/shows/x", "Plate 1 (sh010)", 4) == "/shows/x/vom/Plate_1_sh010.####.exr"
-    assert core.work_dir("/o/a.####.exr", "Plate") == Path("/o/Plate_vom")
+    assert core.default_out("/shows/x/sh010 comp.v003.blend", "Scene", "Plate 1 (sh010)", 4) == \
+        "/shows/x/vom/sh010_comp.v003/Scene_Plate_1_sh010.####.exr"
+    assert core.work_dir("/o/a.####.exr", "Scene 2", "Plate") == Path("/o/Scene_2_Plate_vom")
+    # a matte loads as data under the names colour configs give it (a studio ACES config has no "Non-Color")
+    assert core.data_colorspace(["Linear", "Non-Color", "sRGB"]) == "Non-Color"
+    assert core.data_colorspace(["ACES - ACEScg", "Utility - Raw", "Utility - sRGB - Texture"]) == "Utility - Raw"
+    assert core.data_colorspace(["ACEScg", "sRGB"]) is None
 
 
 def test_shot_file_loads_as_a_shot(tmp_path: Path) -> None:
@@ -465,7 +470,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
            "working_size": 256, "model": "lite", "bad_roto": str(tmp_path / "nope" / "roto.0001.exr"),
            "screenshot": os.environ.get("VOM_BLENDER_SCREENSHOT") or str(tmp_path / "shot.####.png"),
            "screenshot_frame": 104, "result": str(tmp_path / "result.json"),
-           "modal": {"out": str(tmp_path / "out_modal" / "alpha.####.exr"), "frames": "101-124", "working_size": 480}}
+           "modal": {"out": str(tmp_path / "out_modal" / "alpha.####.exr"), "frames": "101-124", "working_size": 480},
+           "blend": str(tmp_path / "project" / "sh010_comp.blend")}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     script = str(REPO / "tests" / "blender_e2e.py")
     cmd = [str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", script] if runner == "blender" \
@@ -530,7 +536,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
 
     # the Mask roto was rendered to EXR at the keyframe, where it was drawn
     key = core.clip_timing(1, 201, 1, 24).file_frame(201)
-    roto = _read(tmp_path / "out_clip" / "Plate_vom" / f"roto.{key:04d}.exr")
+    roto = _read(tmp_path / "out_clip" / "clip_Plate_vom" / f"roto.{key:04d}.exr")
     ys, xs = np.nonzero(roto[..., 3] > 0.5)
     assert np.abs(np.array([xs.min(), xs.max(), ys.min(), ys.max()]) - [96, 187, 145, 230]).max() <= 2
 
@@ -558,6 +564,14 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert res["colorspaces"]["Linear ACEScg"] == "ACEScg"
     assert res["colorspaces"]["Filmic Log"].startswith("error: the plate's colour space 'Filmic Log'")
     assert res["bad_out_error"].startswith("Output ") and "cannot create the folder" in res["bad_out_error"]
+    # saved .blend, empty Output: vom/<.blend>/<scene>_<plate node>, loaded //-relative; another scene's plate node
+    # of the same name rendered there is refused (two scenes, or two .blend files, wrote each other's matte)
+    assert res["saved_run"] == ["FINISHED"], res
+    assert res["saved_alpha"] == {"filepath": "//vom/sh010_comp/Scene_BG.0001.exr",
+                                  "out": "//vom/sh010_comp/Scene_BG.####.exr", "colorspace": "Non-Color"}
+    assert (tmp_path / "project" / "vom" / "sh010_comp" / "Scene_BG.0004.exr").is_file()
+    assert "other_scene_run" not in res
+    assert "node 'BG VOM Alpha' in scene 'Scene' loads it" in res["other_scene_error"], res["other_scene_error"]
 
     # Esc in the modal operator: vom got SIGTERM and stopped with complete frames only; a warning, no wiring
     modal = res["modal"]

@@ -157,12 +157,30 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "plate"
 
 
-def default_out(blend_dir: str, node_name: str, digits: int) -> str:
-    return os.path.join(blend_dir, "vom", f"{safe_name(node_name)}.{'#' * max(digits, 1)}.exr")
+def node_key(scene_name: str, node_name: str) -> str:
+    """A plate node's name in files: its scene's and its own (two scenes of a .blend each have an ``Image``)."""
+    return f"{safe_name(scene_name)}_{safe_name(node_name)}"
 
 
-def work_dir(out: str, node_name: str) -> Path:
-    return Path(out).parent / f"{safe_name(node_name)}{WORK_SUFFIX}"
+def default_out(blend_path: str, scene_name: str, node_name: str, digits: int) -> str:
+    """``vom/<.blend name>/<scene>_<plate node>.####.exr`` beside the .blend: two .blend files in one folder, or two
+    scenes of one, each with a plate node left as ``Image``, wrote each other's matte."""
+    folder, stem = os.path.split(os.path.splitext(blend_path)[0])
+    return os.path.join(folder, "vom", safe_name(stem), f"{node_key(scene_name, node_name)}.{'#' * max(digits, 1)}.exr")
+
+
+def work_dir(out: str, scene_name: str, node_name: str) -> Path:
+    return Path(out).parent / f"{node_key(scene_name, node_name)}{WORK_SUFFIX}"
+
+
+# What a matte is loaded as (data: no view or colour transform), by the names colour configs give it: Blender's
+# own, then those of studio ACES and CG configs.
+DATA_COLORSPACES = ("Non-Color", "Raw", "Utility - Raw", "raw", "Data", "Generic Data", "Utility - Generic Data")
+
+
+def data_colorspace(available: Sequence[str]) -> str | None:
+    """The data colour space of the configuration that offers ``available``; None when it has none by those names."""
+    return next((name for name in DATA_COLORSPACES if name in available), None)
 
 
 # Blender colour space names (3.x and 4.x configs) -> vom's colorspace knob. 3.x calls linear Rec.709 "Linear"

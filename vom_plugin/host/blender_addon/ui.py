@@ -188,14 +188,15 @@ def prepare(context: Any) -> Plan:
         if not bpy.data.filepath:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
                                  "/shows/x/sh010/vom/sh010_alpha.####.exr) or save the file")
-        out = core.default_out(os.path.dirname(bpy.data.filepath), plate_node.name, core.pattern_digits(pattern))
+        out = core.default_out(bpy.data.filepath, scene.name, plate_node.name, core.pattern_digits(pattern))
     names: list[str | None] = [*objects] or [None]
     for _, _, channel in core.mattes({"out": out, "channel": s.channel, "objects": objects}):
         core.alpha_socket(channel)  # a channel Blender cannot wire is an error before the render, not after
     if core.OBJECT_TOKEN in out and not objects:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
-    check_output_free(tree, plate_node, out, objects)
-    work = core.work_dir(out, plate_node.name)
+    check_output_free(scene, plate_node, out, objects)
+    _data_colorspace()  # before the render, not after it
+    work = core.work_dir(out, scene.name, plate_node.name)
     try:
         work.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -286,7 +287,7 @@ def own_nodes(tree: Any, plate: Any) -> tuple[Any, Any]:
 def _alpha_pattern(node: Any) -> str | None:
     """The Output pattern an alpha node loads: as tagged, else from its image's path."""
     if node.get(OUT_PROP):
-        return str(node[OUT_PROP])
+        return _abspath(str(node[OUT_PROP]))
     image = getattr(node, "image", None)
     if image is None or not image.filepath:
         return None
@@ -296,23 +297,30 @@ def _alpha_pattern(node: Any) -> str | None:
         return None
 
 
-def check_output_free(tree: Any, plate: Any, out: str, objects: Any = None) -> None:
-    """HostError when another plate's alpha node loads ``out`` (or an object's sequence of it): rendering this
-    plate there would replace the matte that node shows, frame by frame, and both renders would report success."""
+def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> None:
+    """HostError when another plate's alpha node, in this scene or another of the .blend, loads ``out`` (or an
+    object's sequence of it): rendering this plate there would replace the matte that node shows, frame by frame,
+    and both renders would report success."""
+    tree = _tree(scene)
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
     own = {n.name for n in object_nodes(tree, mine).values()} | ({mine.name} if mine is not None else set())
     outs = [o for _, o, _ in core.mattes({"out": out, "objects": objects or {}})]
-    for node in tree.nodes:
-        if node.name in own:
+    for other in bpy.data.scenes:
+        other_tree = getattr(other, "node_tree", None)
+        if other_tree is None:
             continue
-        is_alpha = node.bl_idname == "CompositorNodeImage" and (_role(node, "alpha", ALPHA_NODE)
-                                                                 or node.get(ROLE) == "object_alpha")
-        theirs = _alpha_pattern(node) if is_alpha else None
-        if theirs is not None and any(common.same_files(theirs, o) for o in outs):
-            raise core.HostError(f"Output {out}: node {node.name!r} loads it, the matte of another plate node; "
-                                 f"rendering {plate.name!r} there would replace that matte. Set another Output "
-                                 f"(empty: one beside the .blend named after the plate node), or delete "
-                                 f"{node.name!r}")
+        for node in other_tree.nodes:
+            if other == scene and node.name in own:
+                continue
+            is_alpha = node.bl_idname == "CompositorNodeImage" and (_role(node, "alpha", ALPHA_NODE)
+                                                                     or node.get(ROLE) == "object_alpha")
+            theirs = _alpha_pattern(node) if is_alpha else None
+            if theirs is not None and any(common.same_files(theirs, o) for o in outs):
+                where = "" if other == scene else f" in scene {other.name!r}"
+                raise core.HostError(f"Output {out}: node {node.name!r}{where} loads it, the matte of another "
+                                     f"plate node; rendering {plate.name!r} there would replace that matte. Set "
+                                     f"another Output (empty: one beside the .blend named after the scene and the "
+                                     f"plate node), or delete {node.name!r}")
 
 
 def _named(node: Any, name: str, role: str) -> None:
@@ -334,7 +342,8 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         alpha.location = (plate.location.x, plate.location.y - 320)
     if alpha.name != ALPHA_NODE.format(plate.name) or alpha.get(ROLE) != "alpha":
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
-    alpha[OUT_PROP] = first_out  # the files it loads ({object} resolved: another plate's Output is compared to it)
+    alpha[OUT_PROP] = _relative(first_out)  # the files it loads ({object} resolved: another plate's Output is
+    # compared to it)
     _load_sequence(alpha, path, plan.timing)
     socket = alpha.outputs.get(core.alpha_socket(first_channel))
     if socket is None:
@@ -383,7 +392,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         if node.name != OBJECT_ALPHA_NODE.format(plate.name, name):
             _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
         node[ROLE] = "object_alpha"
-        node[OUT_PROP] = out
+        node[OUT_PROP] = _relative(out)
         _load_sequence(node, core.frame_path(out, plan.first_file_frame), plan.timing)
         kept[name] = node.name
     for node in had.values():
@@ -392,13 +401,40 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     return alpha
 
 
+def _relative(path: str) -> str:
+    """``path`` as Blender stores paths the artist picks: ``//``-relative to a saved .blend when the preference
+    says so (Blender's default), so that a project moved or opened elsewhere still finds its mattes."""
+    prefs = getattr(bpy.context, "preferences", None)
+    relative = prefs is None or getattr(prefs.filepaths, "use_relative_paths", True)
+    if not (relative and bpy.data.filepath):
+        return path
+    try:
+        return str(bpy.path.relpath(path))
+    except ValueError:  # another drive (Windows): no relative path exists
+        return path
+
+
+def _data_colorspace() -> str:
+    """The colour configuration's data space (``Non-Color`` in Blender's own; ``Raw``, ``Utility - Raw`` in studio
+    configs); HostError when it has none by a known name: a matte loaded as colour would be transformed."""
+    prop = bpy.types.ColorManagedInputColorspaceSettings.bl_rna.properties["name"]
+    spaces = [item.identifier for item in prop.enum_items]
+    data = core.data_colorspace(spaces)
+    if data is None:
+        raise core.HostError(f"the colour configuration (OCIO) has no data colour space "
+                             f"({', '.join(core.DATA_COLORSPACES)}; it offers {', '.join(spaces)}): the matte "
+                             f"cannot be loaded as data")
+    return data
+
+
 def _load_sequence(node: Any, path: str, timing: core.Timing) -> None:
     """Load the alpha sequence of ``path`` (a frame of it) into the Image ``node``, timed like the plate."""
     img = node.image
-    if img is None or os.path.normpath(bpy.path.abspath(img.filepath)) != os.path.normpath(path):
+    if img is None or os.path.normpath(_abspath(img.filepath)) != os.path.normpath(path):
         img = bpy.data.images.load(path, check_existing=False)
+    img.filepath = _relative(path)
     img.source = "SEQUENCE"
-    img.colorspace_settings.name = "Non-Color"  # a matte is data: no view or colour transform
+    img.colorspace_settings.name = _data_colorspace()  # a matte is data: no view or colour transform
     img.reload()
     node.image = img
     node.frame_start, node.frame_offset = timing.start, timing.offset
@@ -486,7 +522,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
 
     bl_idname = "node.vom_matte_render"
     bl_label = "Render VOM Matte"
-    bl_options = {"REGISTER"}
+    bl_options = {"REGISTER", "UNDO"}  # Ctrl+Z takes back the nodes it made and rewired, as one step
 
     _job: core.RenderJob | None = None
     _plan: Plan | None = None
@@ -515,7 +551,8 @@ class VOM_OT_render_matte(bpy.types.Operator):
         if job.cancelled:
             kept = [plan.timing.scene_frame(f) for f in job.written]
             what = (f"{len(kept)} of {job.total or '?'} frames kept (scene frames {core.frame_ranges(kept)}, in "
-                    f"{plan.fields['out']})" if kept else "no frame was complete")
+                    f"{plan.fields['out']}; any other frame there is an earlier render's, of the roto as it was "
+                    f"then)" if kept else "no frame was complete")
             self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; the next render resumes from the cache "
                                      f"({plan.shot_file})")
             return {"CANCELLED"}
