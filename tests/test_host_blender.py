@@ -662,3 +662,15 @@ def test_a_roto_rendered_again_with_the_same_picture_keeps_its_file(tmp_path: Pa
     common.keep_unless_changed(exr(tmp_path / "roto.new.0001.exr", 0.5, "2026:12:04 12:00:00"), path)
     assert path.stat().st_ino != first[0] and sorted(p.name for p in tmp_path.iterdir()) == ["roto.0001.exr"]
     assert common.exr_header(b"\x76\x2f\x31\x01\x02\0\0\0a\0b\0" + (-9).to_bytes(4, "little", signed=True)) is None
+
+
+def test_a_narrowed_render_names_the_scene_frames_that_show_an_earlier_matte(tmp_path: Path) -> None:
+    # frames 1-8 rendered, then the roto changed and 1-4 rendered again: 5-8 still hold the old roto's matte
+    out = str(tmp_path / "alpha.####.exr")
+    for f in range(1, 9):
+        Path(core.frame_path(out, f)).write_bytes(b"")
+    timing = core.Timing(start=101, offset=0, duration=24)  # scene frame 101 shows file frame 1
+    assert core.earlier_frames([out], "1-4", timing) == [105, 106, 107, 108]
+    assert core.earlier_frames([out], "1-8", timing) == []
+    assert core.earlier_frames([out], "1-8x2", timing) == [102, 104, 106, 108]
+    assert core.earlier_frames([str(tmp_path / "other.####.exr")], "1-4", timing) == []

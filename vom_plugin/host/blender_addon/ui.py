@@ -572,7 +572,14 @@ class VOM_OT_render_matte(bpy.types.Operator):
         where = (f" (objects {', '.join(objects)}: the Set Alpha takes {objects[0]}'s; "
                  + ("each object has its output there)" if core.OBJECT_TOKEN not in str(plan.fields["out"])
                     else "the others' in their own nodes)")) if len(objects) > 1 else ""
-        self.report({"INFO"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}")
+        outs = [o for _, o, _ in core.mattes(plan.fields)]
+        earlier = core.earlier_frames(outs, str(plan.fields["frames"]), plan.timing)
+        if earlier:  # a narrowed re-render: the other frames of the Output are still there, from the old roto
+            self.report({"WARNING"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}; "
+                                     f"scene frames {core.frame_ranges(earlier)} show an earlier render's matte "
+                                     f"(not rendered now: widen Frames to render them again)")
+        else:
+            self.report({"INFO"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}")
         return {"FINISHED"}
 
     def execute(self, context: Any) -> set[str]:
