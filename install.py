@@ -235,20 +235,31 @@ def _refuse_link(path, block):
                            % (path, os.path.realpath(str(path)), block), code=2)
 
 
+def _replace_file(target, data, keep_mode=False):
+    """``target`` holds ``data`` whole, or is as it was: written to a temporary name of its own beside it, created new
+    (never through a link, nor over a file someone left at a fixed name), then renamed over it."""
+    tmp = target.with_name(".%s.%d-%s.vom-tmp" % (target.name, os.getpid(), os.urandom(4).hex()))
+    fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if keep_mode:
+            os.chmod(str(tmp), stat.S_IMODE(target.stat().st_mode))
+        os.replace(str(tmp), str(target))
+    except BaseException:
+        if os.path.lexists(str(tmp)):
+            tmp.unlink()
+        raise
+
+
 def _write_if_changed(target, old, text):
     """Write ``text`` to ``target`` (a resolved path) when it differs from ``old``: beside it, with its permissions,
     then renamed over it."""
     if old == text:
         return False
-    tmp = target.with_name(".%s.vom-tmp" % target.name)
     try:
-        tmp.write_bytes(text.encode("utf-8", "surrogateescape"))
-        if old is not None:
-            os.chmod(str(tmp), stat.S_IMODE(target.stat().st_mode))
-        os.replace(str(tmp), str(target))
+        _replace_file(target, text.encode("utf-8", "surrogateescape"), keep_mode=old is not None)
     except OSError as e:
-        if os.path.lexists(str(tmp)):
-            tmp.unlink()
         raise InstallError("%s cannot be written (%s); nothing in it was changed" % (target, e.strerror or e),
                            code=2) from None
     return True
@@ -394,9 +405,7 @@ def blender_install(addons_dir, vom):
         path = target / name
         if path.is_file() and path.read_bytes() == data:
             continue
-        tmp = target / (".%s.vom-tmp" % name)
-        tmp.write_bytes(data)
-        os.replace(str(tmp), str(path))
+        _replace_file(path, data)
         changed.append(path)
     for path in sorted(target.iterdir()):  # files an older version installed
         if path.is_file() and path.name not in files:

@@ -121,7 +121,9 @@ def run_case(case):
     out["alpha_outputs"] = [o.name for o in alpha.outputs] if alpha else None
     out["object_nodes"] = {n.name: {**node_info(n), "filepath": os.path.normpath(bpy.path.abspath(n.image.filepath))}
                            for n in tree.nodes if n.name.startswith("Plate VOM Alpha ")}
-    out["shot_yaml"] = open(os.path.join(os.path.dirname(case["out"]), f"{scene.name}_Plate_vom", "shot.yaml")).read()
+    work = os.path.join(os.path.dirname(case["out"]), os.path.basename(case["out"]).split(".")[0].replace(
+        "{object}", "object") + "_vom")
+    out["shot_yaml"] = open(os.path.join(work, "shot.yaml")).read()
     frames = list(range(case["scene_frames"][0], case["scene_frames"][1] + 1))
     out["composites"] = render_frames(scene, frames, case["composite"], "OPEN_EXR")
     return out, tree, plate, comp

@@ -353,3 +353,42 @@ def test_farm_check_finds_negative_plate_frames_as_the_render_does(tmp_path: Pat
     assert sorted(p.name for p in (tmp_path / "o").iterdir())[:3] == ["a.-001.exr", "a.-002.exr", "a.-003.exr"]
     notes: list[str] = []
     assert check_outputs(load_farm_shot(shot), notes) == {} and notes == []
+
+
+def _digest(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def test_farm_job_files_never_replace_a_file_vom_did_not_write(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """An --out typo named the shot file, a plate frame or the user's own bundle: `vom farm opencue` wrote its XML over
+    them and `vom farm openjd` its template over a shot file called template.yaml."""
+    shot = _shot_file(tmp_path / "shots", "sh010")
+    plate = tmp_path / "plate.0001.exr"
+    plate.write_bytes(b"\x76\x2f\x31\x01 a plate")
+    keep = {p: _digest(p) for p in (shot, plate)}
+    for out in (shot, plate):
+        assert main(["farm", "opencue", str(shot), "--out", str(out)]) == 2
+        assert "exists and was not written by vom" in capsys.readouterr().err
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "template.yaml").write_bytes(shot.read_bytes())  # a shot file that happens to be called so
+    keep[bundle / "template.yaml"] = _digest(bundle / "template.yaml")
+    assert main(["farm", "openjd", str(bundle / "template.yaml"), "--out", str(bundle)]) == 2
+    assert "template.yaml: exists and was not written by vom" in capsys.readouterr().err
+    assert not (bundle / "parameter_values.yaml").exists()
+    assert {p: _digest(p) for p in keep} == keep
+    # vom's own files are replaced when written again, also those of a vom before the marker
+    job, jobs = tmp_path / "job.xml", tmp_path / "jobs"
+    for _ in range(2):
+        assert main(["farm", "opencue", str(shot), "--out", str(job)]) == 0
+        assert main(["farm", "openjd", str(shot), "--out", str(jobs)]) == 0
+    assert job.read_text().startswith('<?xml version="1.0"?><!-- written by vom farm opencue -->')
+    for name in ("template.yaml", "parameter_values.yaml"):
+        text = (jobs / name).read_text()
+        assert text.startswith("# written by vom farm openjd\n")
+        (jobs / name).write_text(text.split("\n", 1)[1])  # as a vom before session 32 wrote it
+    job.write_text(job.read_text().replace("<!-- written by vom farm opencue -->", ""))
+    assert main(["farm", "opencue", str(shot), "--out", str(job)]) == 0
+    assert main(["farm", "openjd", str(shot), "--out", str(jobs)]) == 0
+    capsys.readouterr()

@@ -251,3 +251,34 @@ def test_what_decides_whether_an_existing_output_is_replaced(files: Path, tmp_pa
     rc = _render(files, tmp_path, str(out / "a.####.exr"), frames="2")
     err = capsys.readouterr().err
     assert rc == 2 and "which vom did not write (it holds frame 1)" in err, err
+
+
+def test_reports_weights_and_gizmos_never_replace_a_file_vom_did_not_write(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`vom gizmo --out`, `vom train --export --to` and `vom benchmark --out` wrote over whatever their path named
+    (the node definition itself, a user's notes)."""
+    notes = tmp_path / "notes.safetensors"
+    notes.write_text("my notes\n")
+    gizmo = tmp_path / "mine.gizmo"
+    gizmo.write_text("# my own gizmo\nGizmo {\n}\n")
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "benchmark.json").write_text('{"mine": 1}')
+    before = {p: p.read_bytes() for p in (notes, gizmo, bench / "benchmark.json")}
+    assert main(["gizmo", "--out", str(gizmo)]) == 2
+    assert "mine.gizmo: exists and was not written by vom" in capsys.readouterr().err
+    ckpt = tmp_path / "last.pt"
+    ckpt.write_bytes(b"not read: the destination is checked first")
+    assert main(["train", "--export", str(ckpt), "--to", str(notes)]) == 2
+    assert "notes.safetensors: exists and was not written by vom" in capsys.readouterr().err
+    assert main(["benchmark", "--data", "synth:1", "--methods", "flow_cf", "--out", str(bench)]) == 2
+    assert "benchmark.json: exists and was not written by vom" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+    # vom's own: replaced (a gizmo written by vom gizmo; the shipped weights' header)
+    ours = tmp_path / "ours.gizmo"
+    assert main(["gizmo", "--out", str(ours)]) == 0 and main(["gizmo", "--out", str(ours)]) == 0
+    from vom_plugin.commands.train import _vom_weights
+    from vom_plugin.locations import weights_path
+
+    assert _vom_weights(weights_path("default").read_bytes()[:16 << 20])
+    capsys.readouterr()

@@ -143,7 +143,10 @@ def test_colorspace_channel_and_default_paths() -> None:
         core.alpha_socket("a.b.A")
     assert core.default_out("/shows/x/sh010 comp.v003.blend", "Scene", "Plate 1 (sh010)", 4) == \
         "/shows/x/vom/sh010_comp.v003/Scene_Plate_1_sh010.####.exr"
-    assert core.work_dir("/o/a.####.exr", "Scene 2", "Plate") == Path("/o/Scene_2_Plate_vom")
+    # the work folder is named after the Output: two .blend files with their own Outputs in one folder and a plate
+    # node of the same name shared a shot file
+    assert core.work_dir("/o/sh010_alpha_v002.####.exr") == Path("/o/sh010_alpha_v002_vom")
+    assert core.work_dir("/o/{object}.%04d.exr") == Path("/o/object_vom")
     # a matte loads as data under the names colour configs give it (a studio ACES config has no "Non-Color")
     assert core.data_colorspace(["Linear", "Non-Color", "sRGB"]) == "Non-Color"
     assert core.data_colorspace(["ACES - ACEScg", "Utility - Raw", "Utility - sRGB - Texture"]) == "Utility - Raw"
@@ -536,7 +539,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
 
     # the Mask roto was rendered to EXR at the keyframe, where it was drawn
     key = core.clip_timing(1, 201, 1, 24).file_frame(201)
-    roto = _read(tmp_path / "out_clip" / "clip_Plate_vom" / f"roto.{key:04d}.exr")
+    roto = _read(tmp_path / "out_clip" / "alpha_vom" / f"roto.{key:04d}.exr")
     ys, xs = np.nonzero(roto[..., 3] > 0.5)
     assert np.abs(np.array([xs.min(), xs.max(), ys.min(), ys.max()]) - [96, 187, 145, 230]).max() <= 2
 

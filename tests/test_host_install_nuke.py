@@ -158,3 +158,20 @@ def test_a_users_files_keep_their_bytes_and_permissions_and_a_link_is_refused(in
     with pytest.raises(inst.InstallError, match="menu.py is a link"):
         inst.nuke_install(fresh, *args)
     assert not (fresh / "init.py").exists()
+
+
+def test_install_writes_no_file_through_a_link_left_at_a_temporary_name(inst, tmp_path: Path) -> None:
+    """install.py --nuke wrote init.py through a link at its fixed temporary name (.init.py.vom-tmp), into a file
+    outside the Nuke folder, and took a file of the user's of that name for its own."""
+    nuke_dir = tmp_path / "nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_text("import nuke  # mine\n")
+    decoy = tmp_path / "document.txt"
+    decoy.write_text("precious\n")
+    (nuke_dir / ".init.py.vom-tmp").symlink_to(decoy)
+    (nuke_dir / ".menu.py.vom-tmp").write_text("my scratch\n")
+    inst.nuke_install(nuke_dir, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    assert decoy.read_text() == "precious\n" and (nuke_dir / ".menu.py.vom-tmp").read_text() == "my scratch\n"
+    assert not (nuke_dir / "init.py").is_symlink() and "import nuke  # mine" in (nuke_dir / "init.py").read_text()
+    assert sorted(p.name for p in nuke_dir.iterdir() if p.name.startswith(".")) == [".init.py.vom-tmp",
+                                                                                    ".menu.py.vom-tmp"]

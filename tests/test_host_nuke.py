@@ -372,7 +372,7 @@ def test_prepare_shot_from_upstream_read(host: types.ModuleType, fake_nuke: type
     node = _gizmo(tmp_path, keyframes="1001 1012", channel="vom.A")
     node.inputs = [FakeNode("Dot", "Dot1", inputs=[read]), roto]
     shot_file, fields = _prepared(host, node)
-    assert shot_file == tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"
+    assert shot_file == tmp_path / "out" / "alpha_vom" / "shot.yaml"  # named after the Output, not the node
     loaded = yaml.safe_load(shot_file.read_text())
     work = shot_file.parent
     assert loaded["plate"] == "/plates/sh010.%04d.exr"
@@ -488,7 +488,7 @@ def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: t
     result = host.analyze(node, background=False)
     assert result.returncode == 0 and not result.cancelled
     argv = json.loads(log.read_text())
-    assert argv == ["render", str(tmp_path / "out" / "VOM_Matte1_vom" / "shot.yaml"), "--progress", "json",
+    assert argv == ["render", str(tmp_path / "out" / "a_vom" / "shot.yaml"), "--progress", "json",
                     "--start-worker"]
     assert fake_nuke.tasks[0].progress == [33, 66, 100]
     # what the matte needs is on the gizmo's own knobs, which the script saves (the inner nodes follow them by
@@ -541,7 +541,7 @@ def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.Modu
     node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
     node.inputs = [None, FakeNode("Roto", "Roto1")]
     bundle = host.submit_farm(node, chunk=5)
-    work = tmp_path / "out" / "VOM_Matte1_vom"
+    work = tmp_path / "out" / "alpha_vom"
     assert bundle == work / "openjd_bundle"
     assert json.loads(log.read_text()) == ["farm", "openjd", str(work / "shot.yaml"), "--chunk", "5", "--out",
                                            str(bundle)]

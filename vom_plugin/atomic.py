@@ -18,7 +18,7 @@ import re
 import secrets
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -160,6 +160,29 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True, sweep: bool
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def check_replaceable(path: str | os.PathLike[str], ours: Callable[[bytes], bool], what: str,
+                      head: int = 4096) -> None:
+    """InputError unless ``path`` is free or a regular file that vom wrote (``ours`` of its first ``head`` bytes): a
+    command's report, job file or weights must never replace a file of the user's (a plate frame, the shot file
+    itself, a note), which an ``--out`` or ``--to`` typo would name."""
+    from vom_plugin.errors import InputError
+
+    p = Path(path)
+    if not os.path.lexists(p):
+        return
+    if p.is_symlink() or not p.is_file():
+        raise InputError(f"{what} {p}: exists and is not a file vom wrote (a link, a folder or a device); choose "
+                         "another path")
+    try:
+        with open(p, "rb") as f:
+            start = f.read(head)
+    except OSError as e:
+        raise InputError(f"{what} {p}: exists and cannot be read ({e.strerror}); choose another path") from None
+    if not ours(start):
+        raise InputError(f"{what} {p}: exists and was not written by vom; it is left as it is: choose another path, "
+                         "or remove it first")
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> Path:

@@ -100,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.save_alphas and not args.out:
         raise InputError("--save-alphas needs --out DIR (where to write the alphas)")
+    if args.out:  # before the work: a benchmark.json of the user's there is refused, not replaced at the end
+        from vom_plugin.atomic import check_replaceable
+
+        check_replaceable(Path(args.out) / "benchmark.json", _a_report, "--out", head=64 << 20)
 
     names = list(args.methods or METHODS)
     _require_extras(names, args)
@@ -177,3 +181,14 @@ def _shots_backgrounds(data: str) -> str | None:
         return str(record["backgrounds"]["digest"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _a_report(start: bytes) -> bool:
+    """A benchmark.json vom wrote: a JSON object with its region, methods and clips (read whole: it is small)."""
+    import json
+
+    try:
+        data = json.loads(start)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and {"region", "methods", "clips"} <= set(data)

@@ -157,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--export needs --to DEST.safetensors")
         if args.to.resolve() == args.export.resolve():
             raise InputError(f"--to {args.to} is the checkpoint being exported")
+        from vom_plugin.atomic import check_replaceable
+
+        check_replaceable(args.to, _vom_weights, "--to", head=16 << 20)  # a file of the user's named by mistake
         if args.to.suffix != ".safetensors":
             raise InputError(f"--to {args.to}: expected a .safetensors file (the weights vom renders with); a "
                              f"training checkpoint (.pt) is written by training itself")
@@ -197,6 +200,17 @@ def run(args: argparse.Namespace) -> int:
         raise CancelledError(f"stopped by {summary['stopped']} at step {summary['step']}, checkpointed in "
                              f"{args.out / 'last.pt'}; continue it with --resume")
     return 0
+
+
+def _vom_weights(start: bytes) -> bool:
+    """A weights file vom wrote: a safetensors header whose metadata names its network's config."""
+    from vom_plugin.engine.safetensors_header import BadHeader, read_header
+
+    try:
+        meta = read_header(start).get("__metadata__")
+    except BadHeader:
+        return False
+    return isinstance(meta, dict) and "config" in meta
 
 
 def _float_list(what: str, ok: Callable[[float], bool], bounds: str) -> Callable[[str], tuple[float, ...]]:

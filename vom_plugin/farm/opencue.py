@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from vom_plugin.atomic import write_text_atomic
+from vom_plugin.atomic import check_replaceable, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
 from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
@@ -83,12 +83,27 @@ def serialize(ol: Any) -> str:
     return str(cue.serialize_simple(cuerun.OutlineLauncher(ol)))
 
 
+MARKER = "<!-- written by vom farm opencue -->"  # an existing file without it (or a vom job) is the user's
+
+
+def _ours(start: bytes) -> bool:
+    """A job file vom wrote: marked, or (before session 32) the spec of a ``vom_`` job."""
+    return MARKER.encode() in start or (start.startswith(b"<?xml") and b"<spec>" in start and b'<job name="vom_'
+                                        in start)
+
+
 def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int, vom: str | None = None,
                   show: str = "vom", user: str | None = None) -> Path:
     xml = serialize(build_outline(shot, chunk, vom=vom, show=show, user=user))
     out = Path(path).resolve()
     if out.is_dir():
         raise InputError(f"--out {str(out)!r}: is a folder; expected the path of the XML file to write")
+    check_replaceable(out, _ours, "--out")  # the shot file, a plate frame, a note of the user's: refused
+    if xml.startswith("<?xml"):  # the declaration comes first
+        end = xml.index("?>") + 2
+        xml = f"{xml[:end]}{MARKER}{xml[end:]}"
+    else:
+        xml = MARKER + xml
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, xml)
     return out

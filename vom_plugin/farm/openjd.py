@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from vom_plugin.atomic import write_text_atomic
+from vom_plugin.atomic import check_replaceable, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import description, farm_name
 from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, split_spans
@@ -101,8 +101,29 @@ def parameter_values(shot: FarmShot, vom: str | None = None) -> dict[str, Any]:
     ]}
 
 
+MARKER = "# written by vom farm openjd"  # its first line: an existing file without it is the user's
+
+
 def _dump(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=False)
+    return f"{MARKER}\n" + yaml.safe_dump(data, sort_keys=False, width=100, default_flow_style=False)
+
+
+def _ours(start: bytes) -> bool:
+    """A bundle file vom wrote: marked, or (before session 32) a template of a ``vom`` job or the values of its
+    parameters."""
+    if start.startswith(MARKER.encode()):
+        return True
+    try:
+        data = yaml.safe_load(start.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):  # only the file's start: a long one reads as cut
+        return False
+    if not isinstance(data, dict):
+        return False
+    if str(data.get("name", "")).startswith("vom ") and "steps" in data:
+        return True
+    values = data.get("parameterValues")
+    return isinstance(values, list) and len(data) == 1 and bool(values) and all(
+        isinstance(v, dict) and v.get("name") in ("ShotFile", "Vom", "OutputDir") for v in values)
 
 
 def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int,
@@ -115,7 +136,10 @@ def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int,
     out = Path(out_dir).resolve()
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r}: exists and is not a folder")
+    files = (("template.yaml", template), ("parameter_values.yaml", parameter_values(shot, vom)))
+    for name, _ in files:  # the shot file itself, or a bundle of the user's, named by an --out typo: refused
+        check_replaceable(out / name, _ours, "--out")
     out.mkdir(parents=True, exist_ok=True)
-    for name, data in (("template.yaml", template), ("parameter_values.yaml", parameter_values(shot, vom))):
+    for name, data in files:
         write_text_atomic(out / name, _dump(data))
     return out

@@ -31,7 +31,6 @@ import nuke
 # checks this tuple against the node definition, since this module cannot read YAML inside Nuke).
 SHOT_KNOBS = ("plate", "frames", "keyframes", "objects", "out", "channel", "mask_channel", "output", "compression",
               "working_size", "colorspace", "model", "device", "memory", "top_k", "cache")
-WORK_SUFFIX = "_vom"  # <output folder>/<node name>_vom/ holds the shot file, the rendered roto, the farm bundle
 TERMINATE_TIMEOUT_S = 10.0
 
 
@@ -416,8 +415,8 @@ def _script_range() -> tuple[int, int]:
     return int(root.firstFrame()), int(root.lastFrame())
 
 
-def _work_dir(node: nuke.Node, out: str) -> Path:
-    return Path(out).parent / f"{node.name()}{WORK_SUFFIX}"
+def _work_dir(out: str) -> Path:
+    return Path(_common.work_dir(out))
 
 
 def _default_out(node: nuke.Node) -> str:
@@ -541,10 +540,16 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
         try:
             theirs = _path_knob(other, "out") or _default_out(other)
         except HostError:
-            continue
-        if _common.same_files(theirs, out):
+            theirs = ""
+        if theirs and _common.same_files(theirs, out):
             raise HostError(f"{node.name()}: Output {out} is also the Output of {_full_name(other)}; each VOM Matte "
                             f"node needs its own (one would replace the other's frames)")
+        # what it shows now: the files of its last Analyze (renamed since, or its Output changed), which a render
+        # here would replace in its comp
+        shown = str(_knob_value(other, "alpha_file") or "")
+        if shown and _common.same_files(shown, out):
+            raise HostError(f"{node.name()}: Output {out} holds the matte {_full_name(other)} shows (its last "
+                            f"Analyze); rendering here would replace it. Set another Output")
 
 
 @dataclass
@@ -564,7 +569,7 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     frames (a Read set to "start at" or "offset" shows file frame f at script frame f + offset)."""
     out = _path_knob(node, "out") or _default_out(node)
     _check_own_output(node, out)
-    work = _work_dir(node, out)
+    work = _work_dir(out)
     objects = parse_objects(str(_knob_value(node, "objects") or ""))
     keyframes_text = str(_knob_value(node, "keyframes") or "").strip()
     if objects and keyframes_text:
@@ -704,6 +709,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     except HostError as e:
         nuke.message(f"VOM Matte: {e}")
         return None
+    except OSError as e:  # a read-only show folder, an unmounted share: said, not a traceback
+        nuke.message(f"VOM Matte: {node.name()}: cannot write {e.filename or ''}: {e.strerror or e}")
+        return None
     shot_file, fields = prepared.shot_file, prepared.fields
     cmd = build_render_command(vom, shot_file)
     first, last = frame_bounds(str(fields["frames"])) or _script_range()
@@ -721,7 +729,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             _IN_FLIGHT.discard(key)
         if result.cancelled:
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; frames already written are kept "
-                                                    f"and a new Analyze resumes from the cache ({shot_file})",))
+                                                    f"and a new Analyze resumes from the cache ({shot_file}); the "
+                                                    f"other frames of {fields['out']}, if any, are an earlier "
+                                                    f"render's, of the roto as it was then",))
         elif result.returncode != 0:
             detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
@@ -749,11 +759,17 @@ def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) 
 def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | None:
     """The Submit-to-farm button: write the shot file and an Open Job Description job bundle beside it."""
     node = node or nuke.thisNode()
+    if _full_name(node) in _IN_FLIGHT:  # its bake would replace the rotos the running render reads
+        nuke.message(f"VOM Matte: {node.name()} is rendering; wait for it, or cancel it, before submitting to the farm")
+        return None
     try:
         vom = vom_executable()
         prepared = prepare_shot(node)
     except HostError as e:
         nuke.message(f"VOM Matte: {e}")
+        return None
+    except OSError as e:
+        nuke.message(f"VOM Matte: {node.name()}: cannot write {e.filename or ''}: {e.strerror or e}")
         return None
     shot_file = prepared.shot_file
     bundle = shot_file.parent / "openjd_bundle"

@@ -28,6 +28,18 @@ def frame_path(pattern: str, frame: int) -> str:
     return os.path.join(folder, name[:m.start()] + f"{frame:0{pattern_digits(name)}d}" + name[m.end():])
 
 
+def work_dir(out: str) -> Path:
+    """The folder of a node's shot file, baked rotos and farm bundle: ``<out folder>/<out name>_vom`` (``sh010_alpha``
+    for ``sh010_alpha.####.exr``). Named after the Output, not the node: two scripts, .blend files or groups with a
+    node of the same name and their own Outputs in one folder shared a shot file (a farm job of one rendered the
+    other's shot)."""
+    folder, name = os.path.split(out)
+    m = _TOKEN.search(name)
+    stem = name[:m.start()] if m else os.path.splitext(name)[0]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem.replace("{object}", "object")).strip("._-") or "vom"
+    return Path(folder) / f"{stem}_vom"
+
+
 def pattern_digits(pattern: str) -> int:
     """The padding of a vom pattern's frame token: 4 for ``####``, ``@@@@``, ``%04d`` or ``$F4``; 1 without one."""
     m = _TOKEN.search(os.path.basename(pattern))

@@ -29,7 +29,6 @@ HERE = Path(__file__).resolve().parent
 NODE_DEF_FILE = HERE / "node_def.json"
 ENV_FILE = HERE / "vom_env.json"  # written by `install.py --blender`: the project's vom
 TERMINATE_TIMEOUT_S = 10.0
-WORK_SUFFIX = "_vom"  # <output folder>/<plate node>_vom/ holds the shot file and rendered Mask rotos
 
 
 class HostError(Exception):
@@ -169,8 +168,7 @@ def default_out(blend_path: str, scene_name: str, node_name: str, digits: int) -
     return os.path.join(folder, "vom", safe_name(stem), f"{node_key(scene_name, node_name)}.{'#' * max(digits, 1)}.exr")
 
 
-def work_dir(out: str, scene_name: str, node_name: str) -> Path:
-    return Path(out).parent / f"{node_key(scene_name, node_name)}{WORK_SUFFIX}"
+work_dir = common.work_dir
 
 
 # What a matte is loaded as (data: no view or colour transform), by the names colour configs give it: Blender's

@@ -196,7 +196,7 @@ def prepare(context: Any) -> Plan:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
     check_output_free(scene, plate_node, out, objects)
     _data_colorspace()  # before the render, not after it
-    work = core.work_dir(out, scene.name, plate_node.name)
+    work = core.work_dir(out)
     try:
         work.mkdir(parents=True, exist_ok=True)
     except OSError as e:
