@@ -921,3 +921,41 @@ def test_the_colour_spaces_nuke_names_are_the_ones_a_plates_header_is_checked_ag
         note = plate_colour_note({"colorInteropID": key}, "half", other, "p.exr")
         assert note is not None and f"({vom})" in note, key
         assert plate_colour_note({"colorInteropID": key}, "half", vom, "p.exr") is None, key
+
+
+def test_the_temporary_write_is_made_and_deleted_outside_the_undo_stack(host: types.ModuleType,
+                                                                        fake_nuke: types.ModuleType,
+                                                                        tmp_path: Path) -> None:
+    """Undo after an Analyze brought back the temporary Write, wired to the Roto and pointing at a temporary file
+    (for "render all Writes" or a farm submitter to render); with proxy off nothing turned the undo stack off."""
+    undo_on = [True]
+    seen = []
+
+    class Undo:
+        @staticmethod
+        def disable() -> None:
+            undo_on[0] = False
+
+        @staticmethod
+        def enable() -> None:
+            undo_on[0] = True
+
+    fake_nuke.Undo = Undo  # type: ignore[attr-defined]
+    made = fake_nuke.nodes.Write
+
+    def write(**knobs: Any) -> FakeNode:
+        seen.append(undo_on[0])
+        return made(**knobs)
+
+    fake_nuke.nodes.Write = write
+    deleted = fake_nuke.delete
+
+    def delete(node: Any) -> None:
+        seen.append(undo_on[0])
+        deleted(node)
+
+    fake_nuke.delete = delete
+    node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1 5")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    host.prepare_shot(node)
+    assert seen == [False, False] and undo_on == [True]  # made and deleted unrecorded; the stack on again after

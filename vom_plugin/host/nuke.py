@@ -354,19 +354,23 @@ def _in_group_at_full_resolution(node: nuke.Node | None = None) -> Iterator[None
     root = nuke.root()
     proxy = root.knob("proxy")
     was_on = proxy is not None and bool(proxy.value())
-    undo = getattr(nuke, "Undo", None)  # the toggle is not the artist's: no undo step, back as it was
+    # neither the proxy toggle nor the temporary Write is the artist's: no undo step (an undo brought the Write
+    # back, wired to the Roto and pointing at a temporary file, for "render all Writes" to render)
+    undo = getattr(nuke, "Undo", None)
     with _parent_group(node):
-        if proxy is not None and was_on:
-            if undo is not None:
-                undo.disable()
-            proxy.setValue(False)
+        if undo is not None:
+            undo.disable()
         try:
-            yield
-        finally:
             if proxy is not None and was_on:
-                proxy.setValue(True)
-                if undo is not None:
-                    undo.enable()
+                proxy.setValue(False)
+            try:
+                yield
+            finally:
+                if proxy is not None and was_on:
+                    proxy.setValue(True)
+        finally:
+            if undo is not None:
+                undo.enable()
 
 
 def _read_pattern(read: nuke.Node) -> str:
