@@ -413,6 +413,9 @@ def test_prepare_shot_bakes_a_processed_source(host: types.ModuleType, fake_nuke
     shot_file, fields = _prepared(host, node)
     # each version of the script its own default (v001 and v002 in one folder replaced each other's frames)
     assert fields["out"] == str(tmp_path / "comp" / "vom" / "s" / "VOM_Matte1.####.exr")
+    node.group = "Group1"  # a VOM_Matte1 inside a group: its own default, by its full name
+    assert host._default_out(node) == str(tmp_path / "comp" / "vom" / "s" / "Group1_VOM_Matte1.####.exr")
+    node.group = "root"
     assert fields["plate"] == str(shot_file.parent / "plate.%04d.exr")
     rgb = [(src, f) for c, src, f, _ in fake_nuke.renders if c == "rgb"]
     assert rgb == [("Grade1", f) for f in range(3, 6)]  # the frames vom reads (3-5, keyframe 5), baked once

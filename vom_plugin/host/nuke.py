@@ -430,7 +430,8 @@ def _default_out(node: nuke.Node) -> str:
     if not script or script == "Root":
         raise HostError(f"{node.name()}: the Output knob is empty and the script is not saved; set Output "
                         "(e.g. /shows/x/sh010/vom/sh010_alpha.####.exr) or save the script")
-    return str(Path(script).parent / "vom" / Path(script).stem / f"{node.name()}.####.exr")
+    # the node's full name: a VOM_Matte1 in Group1 and one at the root each get their own
+    return str(Path(script).parent / "vom" / Path(script).stem / f"{_full_name(node).replace('.', '_')}.####.exr")
 
 
 # Nuke's colour space names (nuke-default, ACES and Foundry's CG configs) -> vom's; matched without case, spaces,
