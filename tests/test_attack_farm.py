@@ -43,8 +43,7 @@ def test_a_hostile_shot_name_makes_a_valid_openjd_job_with_no_template_expressio
     template = decode_job_template(template=t, supported_extensions=["TASK_CHUNKING"])
     job = create_job(job_template=template, job_parameter_values={
         "ShotFile": ParameterValue(type=ParameterValueType.PATH, value=str(shot.path)),
-        "Vom": ParameterValue(type=ParameterValueType.STRING, value="/opt/vom/bin/vom"),
-        "OutputDir": ParameterValue(type=ParameterValueType.PATH, value="/out")})
+        "Vom": ParameterValue(type=ParameterValueType.STRING, value="/opt/vom/bin/vom")})
     assert job.name == t["name"]  # nothing in it was evaluated
     assert re.fullmatch(r"vom [A-Za-z][A-Za-z0-9_]*", job.name) and len(job.name) <= MAX_LENGTH + 4
 

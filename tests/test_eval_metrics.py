@@ -215,3 +215,16 @@ def test_the_cli_offers_every_metric():
     from vom_plugin.eval.scores import ALL_METRICS
 
     assert METRIC_CHOICES == ALL_METRICS == M_ALL
+
+
+def test_an_empty_band_has_no_temporal_measure_and_a_ground_truth_past_one_is_clipped():
+    # three frames with no band at all: dtSSD and MESSDdt read a perfect 0 (the last frame's convention alone)
+    z = np.zeros((3, 16, 16), np.float32)
+    band = evaluate_clip(z, z, region="narrow", metrics=["MAD", "dtSSD", "MESSDdt"])
+    assert math.isnan(band.mean["dtSSD"]) and math.isnan(band.mean["MESSDdt"]) and math.isnan(band.mean["MAD"])
+    # an EXR ground truth overshooting to 1.05 scored a perfect prediction MAD 25 and a solid interior as missed
+    g = np.zeros((2, 32, 32), np.float32)
+    g[:, 4:28, 4:28] = 1.05
+    s = evaluate_clip(np.clip(g, 0, 1), g, metrics=["MAD", "Core"])
+    assert s.mean["MAD"] == 0.0 and s.mean["Core"] == 0.0
+    assert any("ground-truth values outside 0-1 clipped to it in frame(s) 0-1" in n for n in s.notes)

@@ -75,7 +75,7 @@ def test_template_structure(tmp_path: Path) -> None:
     # shared storage, no job attachments: a shot file copied to a session folder would find no plate beside it
     assert all("dataFlow" not in p for p in t["parameterDefinitions"])
     values = {p["name"]: p["value"] for p in parameter_values(shot)["parameterValues"]}
-    assert values["ShotFile"] == str(shot.path) and values["OutputDir"] == str(tmp_path / "out dir")
+    assert values["ShotFile"] == str(shot.path) and set(values) == {"ShotFile", "Vom"}  # out: the shot file's
     assert Path(values["Vom"]).name == "vom"
 
 
@@ -142,7 +142,7 @@ def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
     r = _vom("farm", "openjd", str(shot), "--chunk", "2", "--out", str(bundle))
     assert r.returncode == 0, r.stderr
     run = subprocess.run([str(OPENJD), "run", str(bundle / "template.yaml"), "--step", CHECK_STEP,
-                          "--run-dependencies", "-p", f"ShotFile={shot}", "-p", f"OutputDir={tmp_path / 'out'}"],
+                          "--run-dependencies", "-p", f"ShotFile={shot}"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]

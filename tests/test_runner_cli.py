@@ -146,12 +146,13 @@ def test_progress_reporters() -> None:
                                           "timings": {"read": 0.1}}
     err = io.StringIO()
     b = BarProgress(err, width=10)
-    b({"event": "start", "total": 4})
+    b({"event": "start", "total": 4, "out": "/o/a.####.exr"})
     b({"event": "frame", "frame": 1002, "done": 2, "total": 4})
     b({"event": "done", "frames_written": 4, "elapsed": 2.0, "warnings": ["w1"]})
     text = err.getvalue()
     assert "[#####.....] 2/4 frames frame 1002   50%  ETA" in text
-    assert "4 frames in 0:02 (2.00 frames/s)" in text and "warning: w1" in text
+    # the bar's summary says where the frames went (a shot file's relative out is easily mistaken)
+    assert "4 frames written to /o/a.####.exr in 0:02 (2.00 frames/s)" in text and "warning: w1" in text
 
 
 def test_the_bars_progress_and_time_left_follow_the_steps_not_the_bursts_of_frames(monkeypatch) -> None:
@@ -179,7 +180,7 @@ def test_the_bars_progress_and_time_left_follow_the_steps_not_the_bursts_of_fram
     assert err.getvalue().split("\r")[-1].strip().endswith("1/24 frames frame 12   73%  ETA 0:13")
     b({"event": "done", "frames_written": 24, "elapsed": 30.0, "warnings": [],
        "cache": {"steps_cached": 20, "steps_computed": 28}})
-    assert err.getvalue().splitlines()[-1] == ("24 frames in 0:30 (0.80 frames/s; 20 of 48 steps read back "
+    assert err.getvalue().splitlines()[-1] == ("24 frames written in 0:30 (0.80 frames/s; 20 of 48 steps read back "
                                                 "from the cache)")
 
 
@@ -196,7 +197,7 @@ def test_progress_bar_in_a_log_is_plain_lines_not_carriage_returns() -> None:
     # one line per 10% (plus the start and the summary), not one per frame
     assert 10 <= len(lines) <= 13, lines
     assert lines[-2].startswith("[##########] 100/100 frames frame 1100")
-    assert lines[-1] == "100 frames in 0:10 (10.00 frames/s)"
+    assert lines[-1] == "100 frames written in 0:10 (10.00 frames/s)"
 
 
 def test_progress_bar_says_100_percent_once_every_frame_is_written() -> None:

@@ -62,6 +62,7 @@ class BarProgress:
         self.total = 0
         self.done = 0
         self.frame: int | None = None
+        self.out: str | None = None
         self.work: dict[str, int] = {}
         self._first_step: tuple[float, int] | None = None  # (time, computed steps) at the first computed step
         self.line_open = False  # a terminal bar drawn without its newline
@@ -71,6 +72,7 @@ class BarProgress:
         if kind == "start":
             self.t0 = time.perf_counter()
             self.total = event["total"]
+            self.out = event.get("out")
             self._draw()
         elif kind in ("frame", "step"):
             if kind == "frame":
@@ -91,7 +93,9 @@ class BarProgress:
                 cached = int(cache.get("steps_cached", 0) or 0)
                 steps = cached + int(cache.get("steps_computed", 0) or 0)
             read_back = f"; {cached} of {steps} steps read back from the cache" if cached else ""
-            self.stream.write(f"{n} frames in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
+            where = f" to {self.out}" if self.out else ""  # where they went, as --progress none says too
+            self.stream.write(f"{n} frames written{where} in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} "
+                              f"frames/s{read_back})\n")
             for w in event.get("warnings", []):
                 self.stream.write(f"warning: {w}\n")
             self.stream.flush()

@@ -28,7 +28,7 @@ Two measures of what a compositor sees first (vom's own, not from a paper; both 
   (a solid object that comes out at 0.8 scores 200);
 - ``clear`` = mean over B of p, B = the clear background: g <= 0.001 farther than ``SOLID_MARGIN`` px from
   any pixel with g > 0.001 (a haze of 0.05 around the object scores 50).
-  An empty C or B scores 0 (nothing there to get wrong).
+  An empty C or B is not defined (NaN: left out of a clip's mean, with a note), not a perfect 0.
 """
 
 from __future__ import annotations

@@ -117,6 +117,11 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
     if outside:
         notes.append(f"prediction values outside 0-1 clipped to it in frame(s) {format_frames(outside)}")
     p = np.clip(p, 0.0, 1.0)
+    # a ground truth past 0-1 (an EXR render's overshoot) scored a perfect prediction as wrong
+    over = [n for i, n in enumerate(nums) if g[i].min() < -1e-3 or g[i].max() > 1 + 1e-3]
+    if over:
+        notes.append(f"ground-truth values outside 0-1 clipped to it in frame(s) {format_frames(over)}")
+    g = np.clip(g, 0.0, 1.0)
 
     whole = region == "whole"
     if "MESSDdt" in wanted and flows is None:
@@ -142,7 +147,7 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
         # (TCVOM: the last frame counts 0); a neighbour that is not the adjacent frame number: not defined
         j0, j1 = (i - 1, i) if whole else (i, i + 1)
         if j0 < 0 or j1 >= len(g):
-            edge = 0.0
+            edge = math.nan if band_empty else 0.0  # no band at all: not a perfect 0
         elif nums[j1] - nums[j0] != 1:
             edge = math.nan
         else:

@@ -83,9 +83,8 @@ def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
              "description": "The vom shot file (YAML) to render, on storage every worker sees."},
             {"name": "Vom", "type": "STRING", "default": default_vom(),
              "description": "The vom command on the workers (the project environment's bin/vom)."},
-            # no default: Open Job Description requires PATH defaults to be relative to the template
-            {"name": "OutputDir", "type": "PATH", "objectType": "DIRECTORY",
-             "description": "Folder of the rendered alpha frames (the shot's out), on shared storage."},
+            # no output folder parameter: the frames go where the shot file's out says (one that nothing read
+            # looked like a setting, and changing it changed nothing)
         ],
         "steps": steps,
     }
@@ -96,8 +95,6 @@ def parameter_values(shot: FarmShot, vom: str | None = None) -> dict[str, Any]:
     return {"parameterValues": [
         {"name": "ShotFile", "value": str(shot.path)},
         {"name": "Vom", "value": vom or default_vom()},
-        # the folder holding every output sequence (one per object when out has {object} in a folder name)
-        {"name": "OutputDir", "value": os.path.commonpath([str(Path(p).parent) for p, _ in shot.output_channels()])},
     ]}
 
 
