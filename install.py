@@ -165,6 +165,9 @@ def ensure_environment(args):
 # the block's first line starts so, then says how to remove it (from the folder it was added to)
 NUKE_BEGIN = "# >>> vom: added by install.py --nuke"
 NUKE_END = "# <<< vom <<<"
+# what else the install added, said on the block's first line so that --uninstall takes exactly that back
+NUKE_JOINED = " (with the line break before it)"  # the file did not end with one
+NUKE_CREATED = " (with this file)"  # there was no such file
 DEFAULT_NUKE_DIR = "~/.nuke"
 
 
@@ -279,8 +282,16 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
         target, old, newline = _read_user_file(path)
         block = block.replace("\n", newline)
         before, found, after = _split_block(old or "")
-        if not found:  # appended, on a line of its own
-            before = before + newline if before and not before.endswith("\n") else before
+        if found:  # refreshed where it is, with what it said it added
+            first = found.splitlines()[0]
+            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED) if f in first)
+        elif old is None:
+            flags = NUKE_CREATED
+        elif before and not before.endswith("\n"):  # appended, on a line of its own
+            before, flags = before + newline, NUKE_JOINED
+        else:
+            flags = ""
+        block = block.replace(NUKE_BEGIN, NUKE_BEGIN + flags, 1)
         if _write_if_changed(target, old, before + block + after):
             changed.append(path)
     return changed
@@ -299,7 +310,13 @@ def nuke_uninstall(nuke_dir):
         if found and path.is_symlink():
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
-        if _write_if_changed(target, old, before + after):
+        first = found.splitlines()[0] if found else ""
+        if NUKE_JOINED in first and before.endswith("\n"):
+            before = before[:-2] if before.endswith("\r\n") else before[:-1]
+        if NUKE_CREATED in first and not before + after:
+            path.unlink()
+            changed.append(path)
+        elif _write_if_changed(target, old, before + after):
             changed.append(path)
     return changed
 

@@ -51,7 +51,8 @@ def test_install_is_idempotent_and_uninstall_is_exact(inst: types.ModuleType, tm
 
     assert sorted(p.name for p in inst.nuke_uninstall(nuke_dir)) == ["init.py", "menu.py"]
     assert (nuke_dir / "init.py").read_text() == original_init
-    assert (nuke_dir / "menu.py").read_text() == original_menu + "\n"  # only the separator newline stays
+    # byte for byte: the line break the install put after the user's last line goes too
+    assert (nuke_dir / "menu.py").read_text() == original_menu
     assert inst.nuke_uninstall(nuke_dir) == []
 
 
@@ -99,7 +100,8 @@ def test_uninstall_cli_in_temporary_home(inst: types.ModuleType, tmp_path: Path)
                        capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "removed the vom block" in r.stdout
-    assert (nuke_dir / "init.py").read_text() == "" and (nuke_dir / "menu.py").read_text() == ""
+    # files the install made (there were none) are removed, not left empty
+    assert not (nuke_dir / "init.py").exists() and not (nuke_dir / "menu.py").exists()
     r = subprocess.run([sys.executable, str(REPO / "install.py"), "--uninstall", "--nuke", str(nuke_dir)],
                        env=_env(home), capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0 and "nothing to do" in r.stdout
@@ -175,3 +177,16 @@ def test_install_writes_no_file_through_a_link_left_at_a_temporary_name(inst, tm
     assert not (nuke_dir / "init.py").is_symlink() and "import nuke  # mine" in (nuke_dir / "init.py").read_text()
     assert sorted(p.name for p in nuke_dir.iterdir() if p.name.startswith(".")) == [".init.py.vom-tmp",
                                                                                     ".menu.py.vom-tmp"]
+
+
+@pytest.mark.parametrize("original", [b"x=1", b"x=1\r\ny=2", b"a\rb", b"x=1\n", b"", b"# \xe9t\xe9\r\n"])
+def test_install_then_uninstall_gives_back_every_byte(inst, tmp_path: Path, original: bytes) -> None:
+    # a file without a final line break kept the one the install added; a menu.py the install made stayed, empty
+    nuke_dir = tmp_path / "nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(original)
+    for _ in range(2):  # installed twice: the second finds its block and keeps what it said it added
+        inst.nuke_install(nuke_dir, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    inst.nuke_uninstall(nuke_dir)
+    assert (nuke_dir / "init.py").read_bytes() == original
+    assert not (nuke_dir / "menu.py").exists()
