@@ -404,7 +404,12 @@ def _addon_files():
 
 def _our_addon_folder(addons_dir):
     target = Path(os.path.expanduser(str(addons_dir))) / BLENDER_ADDON
-    if target.exists() and not (target / BLENDER_MARKER).is_file():
+    if target.is_symlink() or (target / BLENDER_MARKER).is_symlink():  # a developer's copy, linked in: not ours
+        raise InstallError("%s is a link to %s; install.py neither writes into it nor removes it: remove the link "
+                           "first, or install into another add-ons folder" % (target, os.path.realpath(str(target))),
+                           code=2)
+    if target.exists() and not (target / BLENDER_MARKER).is_file() and not (target.is_dir()
+                                                                            and not any(target.iterdir())):
         raise InstallError("%s exists and was not installed by install.py (no %s in it); move it away first"
                            % (target, BLENDER_MARKER), code=2)
     return target
@@ -415,8 +420,11 @@ def blender_install(addons_dir, vom):
     returns the files changed."""
     target = _our_addon_folder(addons_dir)
     check_writable(target)
+    installed_before = _installed_files(target)
     files = _addon_files()
-    files[BLENDER_MARKER] = (json.dumps({"vom": str(vom), "checkout": str(ROOT)}, indent=1) + "\n").encode()
+    names = sorted([*files, BLENDER_MARKER])
+    files[BLENDER_MARKER] = (json.dumps({"vom": str(vom), "checkout": str(ROOT), "files": names}, indent=1)
+                             + "\n").encode()
     changed = []
     for name, data in files.items():
         path = target / name
@@ -424,12 +432,26 @@ def blender_install(addons_dir, vom):
             continue
         _replace_file(path, data)
         changed.append(path)
-    for path in sorted(target.iterdir()):  # files an older version installed
-        if path.is_file() and path.name not in files:
+    for name in sorted(installed_before - set(files)):  # what an older version installed, and only that
+        path = target / name
+        if path.is_file() and not path.is_symlink():
             path.unlink()
             changed.append(path)
     shutil.rmtree(str(target / "__pycache__"), ignore_errors=True)
     return changed
+
+
+def _installed_files(target):
+    """The names of the files install.py put in the add-on folder, as its marker lists them (a marker written before
+    the list: the add-on's files of today); a file the user added there is not among them."""
+    try:
+        listed = json.loads((target / BLENDER_MARKER).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if isinstance(listed, list) and all(isinstance(n, str) and "/" not in n and n not in ("", ".", "..")
+                                        for n in listed):
+        return set(listed)
+    return {*_addon_files(), BLENDER_MARKER}
 
 
 def blender_uninstall(addons_dir):
@@ -437,7 +459,16 @@ def blender_uninstall(addons_dir):
     target = _our_addon_folder(addons_dir)
     if not target.exists():
         return False
-    shutil.rmtree(str(target))
+    for name in sorted(_installed_files(target) - {BLENDER_MARKER}) + [BLENDER_MARKER]:  # the marker last
+        path = target / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    shutil.rmtree(str(target / "__pycache__"), ignore_errors=True)
+    try:
+        target.rmdir()
+    except OSError:  # files the user added there: theirs, left with the folder
+        log("left %s: it holds files install.py did not put there (%s)"
+            % (target, ", ".join(sorted(p.name for p in target.iterdir()))))
     return True
 
 

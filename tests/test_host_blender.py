@@ -321,16 +321,41 @@ def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: type
                                                "vom_env.json"]
     for name in ("__init__.py", "common.py", "core.py", "ui.py", "node_def.json"):
         assert (target / name).read_bytes() == (ADDON_SRC / name).read_bytes()
-    assert json.loads((target / "vom_env.json").read_text()) == {"vom": "/env/bin/vom", "checkout": str(REPO)}
+    marker = json.loads((target / "vom_env.json").read_text())
+    assert marker == {"vom": "/env/bin/vom", "checkout": str(REPO), "files": sorted(p.name for p in changed)}
     before = {p.name: p.stat().st_mtime_ns for p in target.iterdir()}
     assert inst.blender_install(addons, "/env/bin/vom") == []
     assert {p.name: p.stat().st_mtime_ns for p in target.iterdir()} == before
+    # a module an older version installed (its marker lists it) goes; a file the artist added stays
     (target / "old_module.py").write_text("# from an older version\n")
+    (target / "vom_env.json").write_text(json.dumps({**marker, "files": [*marker["files"], "old_module.py"]}))
+    (target / "my_presets.py").write_text("# mine\n")
     assert [p.name for p in inst.blender_install(addons, "/moved/bin/vom")] == ["vom_env.json", "old_module.py"]
-    assert not (target / "old_module.py").exists()
+    assert not (target / "old_module.py").exists() and (target / "my_presets.py").read_text() == "# mine\n"
+    assert inst.blender_uninstall(addons) is True  # the add-on's files go; the artist's file keeps the folder
+    assert sorted(p.name for p in target.iterdir()) == ["my_presets.py"] and (addons / "someone_elses").is_dir()
+    (target / "my_presets.py").unlink()
+    inst.blender_install(addons, "/env/bin/vom")
     assert inst.blender_uninstall(addons) is True
     assert not target.exists() and (addons / "someone_elses").is_dir()
     assert inst.blender_uninstall(addons) is False
+
+
+def test_install_neither_writes_into_nor_removes_a_linked_addon_folder(inst: types.ModuleType,
+                                                                       tmp_path: Path) -> None:
+    # a developer's copy linked in as vom_matte: the install wrote into it and deleted its other files
+    dev = tmp_path / "dev_copy"
+    dev.mkdir()
+    (dev / "vom_env.json").write_text("{}")
+    (dev / "NOTES.md").write_text("mine\n")
+    addons = tmp_path / "addons"
+    addons.mkdir()
+    (addons / "vom_matte").symlink_to(dev)
+    for call in (lambda: inst.blender_install(addons, "/v"), lambda: inst.blender_uninstall(addons)):
+        with pytest.raises(inst.InstallError, match="is a link to") as e:
+            call()
+        assert e.value.code == 2
+    assert sorted(p.name for p in dev.iterdir()) == ["NOTES.md", "vom_env.json"]
 
 
 def test_install_refuses_a_folder_it_did_not_write(inst: types.ModuleType, tmp_path: Path) -> None:
