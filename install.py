@@ -311,7 +311,7 @@ def nuke_uninstall(nuke_dir):
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
         first = found.splitlines()[0] if found else ""
-        if NUKE_JOINED in first and before.endswith("\n"):
+        if NUKE_JOINED in first and not after and before.endswith("\n"):  # lines after the block: theirs
             before = before[:-2] if before.endswith("\r\n") else before[:-1]
         if NUKE_CREATED in first and not before + after:
             path.unlink()

@@ -391,3 +391,27 @@ def test_farm_job_files_never_replace_a_file_vom_did_not_write(tmp_path: Path,
     assert main(["farm", "opencue", str(shot), "--out", str(job)]) == 0
     assert main(["farm", "openjd", str(shot), "--out", str(jobs)]) == 0
     capsys.readouterr()
+
+
+def test_a_shot_on_one_gpu_of_several_asks_the_farm_for_a_gpu(tmp_path: Path) -> None:
+    from vom_plugin.farm.openjd import build_template
+
+    shot = _shot_file(tmp_path, "sh010")
+    shot.write_text(shot.read_text() + "device: cuda:1\n")
+    t = build_template(load_farm_shot(shot), chunk=5)
+    render = [s for s in t["steps"] if s["name"].startswith("frames_")]
+    assert render and all("hostRequirements" in s and "gpu" in str(s["hostRequirements"]) for s in render)
+
+
+def test_an_older_vom_bundle_of_many_keyframes_is_replaced(tmp_path: Path) -> None:
+    # a bundle written before the marker, longer than a first read of 4 kB: its YAML cut short read as the user's
+    import yaml as _yaml
+
+    from vom_plugin.farm.openjd import _ours
+
+    template = {"specificationVersion": "jobtemplate-2023-09", "name": "vom sh010",
+                "steps": [{"name": f"frames_{i}", "script": {"actions": {"onRun": {"command": "{{Param.Vom}}",
+                          "args": ["render", "{{Param.ShotFile}}"]}}}} for i in range(80)]}
+    text = _yaml.safe_dump(template, sort_keys=False).encode()
+    assert len(text) > 8192 and _ours(text)
+    assert not _ours(b"plate: p.####.exr\nframes: 1-10\n")

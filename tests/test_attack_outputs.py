@@ -281,4 +281,8 @@ def test_reports_weights_and_gizmos_never_replace_a_file_vom_did_not_write(tmp_p
     from vom_plugin.locations import weights_path
 
     assert _vom_weights(weights_path("default").read_bytes()[:16 << 20])
+    from vom_plugin.commands.benchmark import _a_report
+
+    # a report of many clips, cut at the first bytes read: known by how it opens, not by parsing it
+    assert _a_report(b'{\n  "region": "whole",\n  "units": {"MAD": "x1e3"') and not _a_report(b'{"mine": 1}')
     capsys.readouterr()

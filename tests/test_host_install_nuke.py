@@ -190,3 +190,16 @@ def test_install_then_uninstall_gives_back_every_byte(inst, tmp_path: Path, orig
     inst.nuke_uninstall(nuke_dir)
     assert (nuke_dir / "init.py").read_bytes() == original
     assert not (nuke_dir / "menu.py").exists()
+
+
+def test_lines_added_after_the_block_keep_their_own_line_when_it_goes(inst, tmp_path: Path) -> None:
+    # another installer appended after vom's block to a menu.py without a final line break: the uninstall glued
+    # its first line onto the user's last one (a SyntaxError in Nuke at every start)
+    nuke_dir = tmp_path / "nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "menu.py").write_text("import mytool")
+    inst.nuke_install(nuke_dir, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    with open(nuke_dir / "menu.py", "a") as f:
+        f.write("import othertool\nothertool.setup()\n")
+    inst.nuke_uninstall(nuke_dir)
+    assert (nuke_dir / "menu.py").read_text() == "import mytool\nimport othertool\nothertool.setup()\n"

@@ -962,3 +962,20 @@ def test_the_temporary_write_is_made_and_deleted_outside_the_undo_stack(host: ty
     node.inputs = [None, FakeNode("Roto", "Roto1")]
     host.prepare_shot(node)
     assert seen == [False, False] and undo_on == [True]  # made and deleted unrecorded; the stack on again after
+
+
+def test_a_node_whose_output_another_node_shows_is_refused_but_not_its_pasted_copy(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path) -> None:
+    """HeroMatte (renamed from VOM_Matte1 after its Analyze) still shows VOM_Matte1's files: a new VOM_Matte1
+    rendering there replaced the hero's matte in the comp. A pasted copy shows the original's own files: the
+    original's next Analyze is not refused for it."""
+    shown = str(tmp_path / "out" / "alpha.%04d.exr")
+    hero = _gizmo(tmp_path, out=str(tmp_path / "out" / "hero.####.exr"), alpha_file=shown)
+    hero._name = "HeroMatte"
+    node = _gizmo(tmp_path, plate="/p.####.exr")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    fake_nuke.all_nodes = [node, hero]
+    with pytest.raises(host.HostError, match="holds the matte HeroMatte shows"):
+        host.prepare_shot(node)
+    node.knobs["alpha_file"].setValue(shown)  # hero is node's pasted copy: both show node's files
+    host.prepare_shot(node)

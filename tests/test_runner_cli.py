@@ -136,6 +136,20 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
     assert (row[:, 30:45] == 0).all() and (row[:, 45:60] == 255).all()  # the alpha column
     assert (row[:, 75:90] == 128).all()  # comp: the plate where alpha is 1
     assert len(np.unique(row[:, 60:75].reshape(-1, 3), axis=0)) == 2  # the checkerboard where alpha is 0
+    assert demo._sheet_is_ours(tmp_path)(path.read_bytes()[:4096])  # marked as vom demo's own
+
+
+def test_demo_never_replaces_a_contact_sheet_of_the_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # a QA pass: `vom demo --out DIR` replaced DIR/contact_sheet.png, whatever it was; refused before the render now
+    import vom_plugin.engine.runner as runner
+
+    monkeypatch.setattr(runner, "render", lambda *a, **k: pytest.fail("rendered before refusing"))
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "contact_sheet.png").write_bytes(b"\x89PNG my sheet")
+    assert main(["demo", "--out", str(tmp_path / "o"), "--progress", "none"]) == 2
+    assert "contact_sheet.png: exists and was not written by vom" in capsys.readouterr().err
+    assert (tmp_path / "o" / "contact_sheet.png").read_bytes() == b"\x89PNG my sheet"
 
 
 def test_progress_reporters() -> None:

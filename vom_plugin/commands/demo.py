@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vom_plugin.grammar import arg_type, default, parse_device
@@ -13,6 +15,7 @@ if TYPE_CHECKING:
 HELP = "render the shipped demo shot into ./vom_demo_out and write a contact sheet"
 
 SHEET_FRAMES = 4
+SHEET_MARK = "vom demo contact sheet"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,7 +38,6 @@ def _checker(h: int, w: int, cell: int = 16) -> np.ndarray:
 
 def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray]], path: str) -> None:
     """rows of (display-referred plate (H, W, 3), alpha (H, W)) -> PNG: plate | alpha | comp over a checker."""
-    import cv2
     import numpy as np
 
     tiles = []
@@ -46,12 +48,27 @@ def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray]], path: str) -> None:
         row = np.concatenate([display, np.repeat(a, 3, axis=2), comp], axis=1)
         tiles.append(np.pad(row, ((2, 2), (0, 0), (0, 0))))
     sheet = np.clip(np.concatenate(tiles, axis=0), 0, 1)
-    img = (sheet * 255 + 0.5).astype(np.uint8)[..., ::-1]  # RGB -> BGR for OpenCV
+    img = (sheet * 255 + 0.5).astype(np.uint8)
+    import OpenImageIO as oiio
+
     from vom_plugin.atomic import atomic_path
 
+    spec = oiio.ImageSpec(img.shape[1], img.shape[0], 3, oiio.UINT8)
+    spec.attribute("Software", SHEET_MARK)  # a PNG text chunk: the next vom demo knows the file as its own
     with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), img):
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None or not out.open(str(tmp), spec) or not out.write_image(img) or not out.close():
             raise OSError(f"could not write {path}")
+
+
+def _sheet_is_ours(out_dir: Path) -> Callable[[bytes], bool]:
+    """A contact sheet vom demo wrote: marked, or (before session 32) beside the demo's own alpha frames."""
+    def ours(start: bytes) -> bool:
+        if SHEET_MARK.encode() in start:
+            return True
+        first = out_dir / "alpha.0001.exr"
+        return first.is_file() and b"vom:version" in first.read_bytes()[:1 << 16]
+    return ours
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     # paths given here are the working folder's (as `vom render`'s), not the shipped shot file's folder
     cache = str(Path(args.cache).expanduser().resolve()) if args.cache else None
     model = args.model if args.model in MODEL_ALIASES else str(Path(args.model).expanduser().resolve())
+    from vom_plugin.atomic import check_replaceable
+
+    check_replaceable(out_dir / "contact_sheet.png", _sheet_is_ours(out_dir), "--out")  # before the render
     shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=model,
                           device=args.device, cache=cache)
     result = render(shot, progress=make_progress(args.progress))

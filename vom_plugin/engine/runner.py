@@ -465,14 +465,16 @@ class _Render:
             # a CPU's thread count splits the float sums another way (1 and 2 threads differ by up to 2.4e-4): a
             # render on another number of threads neither reuses nor continues from what this one caches
             threads = torch.get_num_threads() if job.device.type == "cpu" else 0
+            from vom_plugin.io.reader import PLATE_READING
+
             settings = {"working_size": self.shot.working_size, "colorspace": self.shot.colorspace,
                         "memory": self.shot.memory, "top_k": self.shot.top_k, "device": job.device.type,
                         "padded": job.geo.padded, "size": job.geo.size, "vom": __version__.split(".")[0],
-                        "threads": threads}
+                        "threads": threads, "plate_reading": PLATE_READING}
             # the resized size too: a plate just under the working size is enlarged now (frames.MAX_UPSCALE)
             # into the same padded size its edge-padded self had
             key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded,
-                            job.geo.size, threads]
+                            job.geo.size, threads, PLATE_READING]
             self.cache = StepCache(job.cache, model_id=job.model_id, settings=settings, key_settings=key_settings,
                                    device=job.device, result=self.result, stopping=lambda: stop.signal is not None)
         self.runner = PassRunner(job.model, job.device, self.source, job.geo, job.rotos, self.write,

@@ -57,7 +57,7 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     name = farm_name(shot.name)  # OpenCue names the job show-shot-name: no hyphens, spaces or non-ASCII
     ol = outline.Outline(f"vom_{name}", shot=name, show=show, user=user or getpass.getuser())
     layers = []
-    extra: dict[str, Any] = {"gpus": 1} if shot.device == "cuda" else {}  # a GPU host for device: cuda
+    extra: dict[str, Any] = {"gpus": 1} if shot.device.startswith("cuda") else {}  # a GPU host for device: cuda
     for span in split_spans(shot.frames, shot.keyframes):
         for name, frame_range, step in _layer_ranges(span.name, list(span.frames)):
             frames_arg = "#FRAME_START#-#FRAME_END#" + (f"x{step}" if step > 1 else "")

@@ -60,7 +60,7 @@ def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
     if chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
     spans = split_spans(shot.frames, shot.keyframes)
-    steps = [_step(s, chunk, gpu=shot.device == "cuda") for s in spans]
+    steps = [_step(s, chunk, gpu=shot.device.startswith("cuda")) for s in spans]  # cuda or cuda:N
     steps.append({
         "name": CHECK_STEP,
         "description": "Fails when a frame's output is missing, unreadable, or not the plate's size.",
@@ -110,6 +110,8 @@ def _ours(start: bytes) -> bool:
     parameters."""
     if start.startswith(MARKER.encode()):
         return True
+    if len(start) >= 1 << 20:  # not a bundle of vom's (a few kB)
+        return False
     try:
         data = yaml.safe_load(start.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):  # only the file's start: a long one reads as cut
@@ -135,7 +137,7 @@ def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int,
         raise InputError(f"--out {str(out)!r}: exists and is not a folder")
     files = (("template.yaml", template), ("parameter_values.yaml", parameter_values(shot, vom)))
     for name, _ in files:  # the shot file itself, or a bundle of the user's, named by an --out typo: refused
-        check_replaceable(out / name, _ours, "--out")
+        check_replaceable(out / name, _ours, "--out", head=1 << 20)  # whole: a bundle is a few kB
     out.mkdir(parents=True, exist_ok=True)
     for name, data in files:
         write_text_atomic(out / name, _dump(data))

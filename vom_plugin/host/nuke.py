@@ -552,7 +552,9 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
         # what it shows now: the files of its last Analyze (renamed since, or its Output changed), which a render
         # here would replace in its comp
         shown = str(_knob_value(other, "alpha_file") or "")
-        if shown and _common.same_files(shown, out):
+        mine = str(_knob_value(node, "alpha_file") or "")
+        # a pasted copy shows this node's own files (its hidden knobs came along): not another node's matte
+        if shown and _common.same_files(shown, out) and not (mine and _common.same_files(shown, mine)):
             raise HostError(f"{node.name()}: Output {out} holds the matte {_full_name(other)} shows (its last "
                             f"Analyze); rendering here would replace it. Set another Output")
 

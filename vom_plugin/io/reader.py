@@ -193,6 +193,11 @@ def to_display(data: np.ndarray, info: ImageInfo, fill: float = 0.0) -> np.ndarr
     return out
 
 
+# How a plate's pixels become what the network sees, where the file alone does not say (2: NaN/Inf take their
+# neighbours' mean; 1: they were 0): part of the cache's addresses, so no entry made from the old reading is reused.
+PLATE_READING = 2
+
+
 def sanitize(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
     """NaN and +/-Inf (a renderer's or denoiser's dead pixels) replaced in place by the mean of their finite 3x3
     neighbours, channel by channel; a cluster wider than 2 x ``rounds`` pixels keeps 0 at its heart. Set to 0
@@ -203,15 +208,20 @@ def sanitize(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
     pixels[bad] = 0.0
     if pixels.ndim != 3:
         return pixels
-    known = (~bad).astype(np.float32)
+    # only the window around the dead pixels (a 4K frame with one NaN: not nine full-frame sums per round)
+    ys, xs = np.nonzero(bad.any(axis=2))
+    y0, y1 = max(int(ys.min()) - rounds - 1, 0), int(ys.max()) + rounds + 2
+    x0, x1 = max(int(xs.min()) - rounds - 1, 0), int(xs.max()) + rounds + 2
+    win, wbad = pixels[y0:y1, x0:x1], bad[y0:y1, x0:x1]
+    known = (~wbad).astype(np.float32)
     for _ in range(rounds):
-        sums, counts = _box3(pixels * known), _box3(known)
-        fill = bad & (counts > 0)
+        sums, counts = _box3(win * known), _box3(known)
+        fill = wbad & (counts > 0)
         if not fill.any():
             break
-        pixels[fill] = sums[fill] / counts[fill]
+        win[fill] = sums[fill] / counts[fill]
         known[fill] = 1.0
-        bad &= ~fill
+        wbad &= ~fill
     return pixels
 
 

@@ -59,6 +59,8 @@ def parse_frame_range(text: str) -> list[int]:
         if m is None or (m.group(3) is not None and int(m.group(3)) < 1):
             raise InputError(f"frame range {text!r} does not parse ({part!r} is not a frame, a range or a range "
                              f"with a step of 1 or more); {expected}")
+    if not any(cleaned.split(",")):  # "," alone: no part
+        raise InputError(f"frame range {text!r} names no frame; {expected}")
     _refuse_backwards(text, cleaned)
     count = _count_bound(cleaned)
     if count > MAX_FRAMES:

@@ -305,6 +305,8 @@ def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> 
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
     own = {n.name for n in object_nodes(tree, mine).values()} | ({mine.name} if mine is not None else set())
     outs = [o for _, o, _ in core.mattes({"out": out, "objects": objects or {}})]
+    shown_here = [p for p in (_alpha_pattern(n) for n in [mine, *object_nodes(tree, mine).values()] if n is not None)
+                  if p] if mine is not None else []
     for other in bpy.data.scenes:
         other_tree = getattr(other, "node_tree", None)
         if other_tree is None:
@@ -315,7 +317,9 @@ def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> 
             is_alpha = node.bl_idname == "CompositorNodeImage" and (_role(node, "alpha", ALPHA_NODE)
                                                                      or node.get(ROLE) == "object_alpha")
             theirs = _alpha_pattern(node) if is_alpha else None
-            if theirs is not None and any(common.same_files(theirs, o) for o in outs):
+            # a scene made by Full Copy shows this plate's own files (its alpha node came along): not another's
+            if theirs is not None and any(common.same_files(theirs, o) for o in outs) and not any(
+                    common.same_files(theirs, p) for p in shown_here):
                 where = "" if other == scene else f" in scene {other.name!r}"
                 raise core.HostError(f"Output {out}: node {node.name!r}{where} loads it, the matte of another "
                                      f"plate node; rendering {plate.name!r} there would replace that matte. Set "
