@@ -175,8 +175,11 @@ def test_stale_partial_clips_are_removed_live_ones_kept(tmp_path: Path):
     part = tmp_path / ".partial"
     (part / "clip_000001.999999999").mkdir(parents=True)
     (part / f"clip_000002.{os.getpid()}").mkdir()
+    (part / "mystuff").mkdir()  # not a renderer's: a QA pass saw it deleted with what it held
+    (part / "mystuff" / "a.txt").write_text("keep\n")
     C._clean_partials(tmp_path)
-    assert [p.name for p in part.iterdir()] == [f"clip_000002.{os.getpid()}"]
+    assert sorted(p.name for p in part.iterdir()) == [f"clip_000002.{os.getpid()}", "mystuff"]
+    assert (part / "mystuff" / "a.txt").read_text() == "keep\n"
 
 
 def test_cli_clips_info_and_errors(tmp_path: Path, capsys):
@@ -282,6 +285,19 @@ def test_render_library_is_atomic_resumable_and_survives_a_failed_clip(tmp_path:
     assert len(lib) == 4 and lib.load(lib.clips[0], [1])[0].shape == (1, 32, 48, 4)
     assert main([*argv, "--frames", "3"]) == 2  # the library's clips have 2 frames: no mixing
     assert "frames=2" in capsys.readouterr().err
+    # a clip folder without its clip.json is removed as an unfinished render only when it holds only what a render
+    # writes; one holding a file of the user's is refused, and the file kept
+    import shutil
+
+    shutil.rmtree(root / "clip_000002")
+    (root / "clip_000002" / "renders").mkdir(parents=True)
+    (root / "clip_000002" / "renders" / "beauty.0001.exr").write_text("precious")
+    assert main(argv) == 2
+    assert "clip_000002 holds files a clip render did not write (renders)" in capsys.readouterr().err
+    assert (root / "clip_000002" / "renders" / "beauty.0001.exr").read_text() == "precious"
+    shutil.rmtree(root / "clip_000002" / "renders")
+    (root / "clip_000002" / "rgba.0001.exr").write_text("half a render")
+    assert main(argv) == 0 and (root / "clip_000002" / "clip.json").is_file()
 
 
 def test_contact_sheet_shows_every_clip_and_its_alpha(tmp_path: Path, capsys):

@@ -132,14 +132,18 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+_PARTIAL = re.compile(r"\Aclip_\d+\.(\d+)\Z")  # .partial/<clip>.<pid>: a renderer's work folder
+_RENDERED = re.compile(r"\A(?:(?:rgba|occ)\.\d{4}\.exr|job\.json)\Z")  # what a renderer leaves in a clip folder
+
+
 def _clean_partials(root: Path) -> None:
     """Remove half-rendered clips left by processes that are gone (a live renderer's are kept)."""
     part = root / ".partial"
     if not part.is_dir():
         return
     for d in part.iterdir():
-        pid = d.name.rsplit(".", 1)[-1]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
+        m = _PARTIAL.match(d.name)  # a folder of another name is not a renderer's: left as it is
+        if m and d.is_dir() and not d.is_symlink() and not _pid_alive(int(m.group(1))):
             shutil.rmtree(d, ignore_errors=True)
 
 
@@ -206,7 +210,12 @@ def render_clip(root: Path, seed: int, settings: LibrarySettings, *, blender: st
     (work / "job.json").unlink()
     (work / CLIP_FILE).write_text(json.dumps(record, indent=1) + "\n")
     dest = root / name
-    if dest.is_dir() and not (dest / CLIP_FILE).exists():  # debris of an older, unfinished layout
+    if dest.is_dir() and not (dest / CLIP_FILE).exists():  # debris of an older, unfinished layout, if only that
+        others = [p.name for p in dest.iterdir() if not (p.is_file() and _RENDERED.match(p.name))]
+        if others or dest.is_symlink():
+            shutil.rmtree(work, ignore_errors=True)
+            raise InputError(f"{dest} holds files a clip render did not write ({', '.join(sorted(others)[:5])}); "
+                             "move it away, or give --data-dir a folder of vom's clips")
         shutil.rmtree(dest, ignore_errors=True)
     try:
         os.rename(work, dest)
