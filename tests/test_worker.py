@@ -191,6 +191,13 @@ def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) ->
         with pytest.raises(InputError, match=rf"worker socket {re.escape(str(path))} is {what}, not a socket"):
             Worker(path).bind()
     assert notes.read_text() == "my notes" and (folder / "adir").is_dir() and (folder / "link").is_symlink()
+    assert not list(folder.glob("*.lock"))  # no lock file left beside a path that is refused
+    # a link at the lock's name is not followed (it made its target, outside the private folder)
+    outside = tmp_path / "outside_created"
+    (folder / "w2.sock.lock").symlink_to(outside)
+    with pytest.raises(InputError, match="lock .* cannot be opened"):
+        Worker(folder / "w2.sock").bind()
+    assert not outside.exists()
     # a socket left by a killed worker is replaced
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(folder / "w.sock"))

@@ -83,9 +83,25 @@ class Worker:
         # probe, remove a stale socket, bind, listen: one worker at a time. Two workers starting together
         # (two hosts' first Analyze) both found the stale socket dead; the second removed the first's new one
         # and bound its own, leaving the first listening where no client could reach it, torch loaded.
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+        self._refuse_other_file()  # before a lock file is made beside a path that is refused anyway
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:  # never through a link left at that name (it created its target outside the private folder)
+            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as e:
+            raise InputError(f"worker socket's lock {lock_path} cannot be opened ({e.strerror}); remove it or "
+                             "choose another path (--socket or VOM_WORKER_SOCKET)") from None
+        with os.fdopen(fd, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             return self._bind()
+
+    def _refuse_other_file(self) -> None:
+        if os.path.lexists(self.path):
+            # only a socket is ours to replace: a user's file (or a link, a folder) at that path is never deleted
+            mode = os.lstat(self.path).st_mode
+            if not stat.S_ISSOCK(mode):
+                what = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else "a file"
+                raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
+                                 "(--socket or VOM_WORKER_SOCKET)")
 
     def _bind(self) -> socket.socket:
         if self.path.exists() or self.path.is_symlink():
