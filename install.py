@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -280,9 +281,9 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     for name, block in blocks:
         path = nuke_dir / name
         target, old, newline = _read_user_file(path)
-        block = block.replace("\n", newline)
         before, found, after = _split_block(old or "")
-        if found:  # refreshed where it is, with what it said it added
+        if found:  # refreshed where it is, with its own line endings and what it said it added
+            newline = "\r\n" if found.splitlines(True)[0].endswith("\r\n") else "\n"
             first = found.splitlines()[0]
             flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED) if f in first)
         elif old is None:
@@ -291,7 +292,7 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
             before, flags = before + newline, NUKE_JOINED
         else:
             flags = ""
-        block = block.replace(NUKE_BEGIN, NUKE_BEGIN + flags, 1)
+        block = block.replace("\n", newline).replace(NUKE_BEGIN, NUKE_BEGIN + flags, 1)
         if _write_if_changed(target, old, before + block + after):
             changed.append(path)
     return changed
@@ -311,8 +312,9 @@ def nuke_uninstall(nuke_dir):
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
         first = found.splitlines()[0] if found else ""
-        if NUKE_JOINED in first and not after and before.endswith("\n"):  # lines after the block: theirs
-            before = before[:-2] if before.endswith("\r\n") else before[:-1]
+        added = "\r\n" if found and found.splitlines(True)[0].endswith("\r\n") else "\n"  # the block's ending
+        if NUKE_JOINED in first and not after and before.endswith(added):  # lines after the block: theirs
+            before = before[: -len(added)]
         if NUKE_CREATED in first and not before + after:
             path.unlink()
             changed.append(path)
@@ -448,7 +450,8 @@ def _installed_files(target):
         listed = json.loads((target / BLENDER_MARKER).read_text()).get("files")
     except (OSError, ValueError, AttributeError):
         listed = None
-    if isinstance(listed, list) and all(isinstance(n, str) and "/" not in n and n not in ("", ".", "..")
+    # a plain file name (a marker edited or made by hand must not name a path outside the folder, also on Windows)
+    if isinstance(listed, list) and all(isinstance(n, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", n)
                                         for n in listed):
         return set(listed)
     return {*_addon_files(), BLENDER_MARKER}

@@ -293,6 +293,19 @@ try:
             alpha = tree.nodes["BG VOM Alpha"]
             result["saved_alpha"] = {"filepath": alpha.image.filepath, "out": alpha["vom_out"],
                                      "colorspace": alpha.image.colorspace_settings.name}
+            # a Full Copy of the scene: its alpha node shows the original's files; the original renders again
+            # (not refused for its copy), the copy rendering there is refused
+            bpy.ops.scene.new(type="FULL_COPY")
+            copy = bpy.context.scene
+            bpy.context.window.scene = scene
+            result["original_after_copy_run"] = sorted(bpy.ops.node.vom_matte_render())
+            bpy.context.window.scene = copy
+            copy.vom_matte.out = bpy.path.abspath(alpha["vom_out"])
+            try:
+                result["copy_run"] = sorted(bpy.ops.node.vom_matte_render())
+            except RuntimeError as e:
+                result["copy_error"] = str(e)
+            bpy.context.window.scene = scene
             other_scene = bpy.data.scenes.new("Other")
             setup_scene(other_scene, {**cfg["cases"][0], "out": bpy.path.abspath(alpha["vom_out"])})
             other_scene.node_tree.nodes["Plate"].name = other_scene.vom_matte.plate_node = "BG"

@@ -401,6 +401,8 @@ def test_a_shot_on_one_gpu_of_several_asks_the_farm_for_a_gpu(tmp_path: Path) ->
     t = build_template(load_farm_shot(shot), chunk=5)
     render = [s for s in t["steps"] if s["name"].startswith("frames_")]
     assert render and all("hostRequirements" in s and "gpu" in str(s["hostRequirements"]) for s in render)
+    # and renders on the GPU the farm gives the task (cuda:1 was the artist's second card)
+    assert all(s["script"]["actions"]["onRun"]["args"][-2:] == ["--device", "cuda"] for s in render)
 
 
 def test_an_older_vom_bundle_of_many_keyframes_is_replaced(tmp_path: Path) -> None:

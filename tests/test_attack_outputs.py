@@ -286,3 +286,25 @@ def test_reports_weights_and_gizmos_never_replace_a_file_vom_did_not_write(tmp_p
     # a report of many clips, cut at the first bytes read: known by how it opens, not by parsing it
     assert _a_report(b'{\n  "region": "whole",\n  "units": {"MAD": "x1e3"') and not _a_report(b'{"mine": 1}')
     capsys.readouterr()
+
+
+def test_a_benchmark_stopped_before_its_report_can_be_run_again_into_its_folder(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch,
+                                                                               capsys: pytest.CaptureFixture[str]
+                                                                               ) -> None:
+    # --save-alphas writes while the run goes: a run stopped before benchmark.json left a folder vom then refused
+    import vom_plugin.eval.runner as er
+    from vom_plugin.errors import InputError
+
+    def stopped(*a, **k):
+        (tmp_path / "bo" / "clip_a" / "flow_cf").mkdir(parents=True, exist_ok=True)
+        raise InputError("stopped")
+
+    monkeypatch.setattr(er, "run_benchmark", stopped)
+    argv = ["benchmark", "--data", "synth:1", "--methods", "flow_cf", "--out", str(tmp_path / "bo")]
+    assert main(argv) == 2 and "stopped" in capsys.readouterr().err
+    assert yaml.safe_load((tmp_path / "bo" / "benchmark.json").read_text()) == {"region": "whole", "complete": False}
+    assert main(argv) == 2 and "stopped" in capsys.readouterr().err  # its own folder: not refused
+    (tmp_path / "file").write_text("x")
+    assert main([*argv[:-1], str(tmp_path / "file")]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err

@@ -598,6 +598,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert res["saved_alpha"] == {"filepath": "//vom/sh010_comp/Scene_BG.0001.exr",
                                   "out": "//vom/sh010_comp/Scene_BG.####.exr", "colorspace": "Non-Color"}
     assert (tmp_path / "project" / "vom" / "sh010_comp" / "Scene_BG.0004.exr").is_file()
+    assert res["original_after_copy_run"] == ["FINISHED"], res
+    assert "copy_run" not in res and "in scene 'Scene' loads it" in res["copy_error"], res.get("copy_error")
     assert "other_scene_run" not in res
     assert "node 'BG VOM Alpha' in scene 'Scene' loads it" in res["other_scene_error"], res["other_scene_error"]
 

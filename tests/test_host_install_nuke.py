@@ -179,7 +179,8 @@ def test_install_writes_no_file_through_a_link_left_at_a_temporary_name(inst, tm
                                                                                     ".menu.py.vom-tmp"]
 
 
-@pytest.mark.parametrize("original", [b"x=1", b"x=1\r\ny=2", b"a\rb", b"x=1\n", b"", b"# \xe9t\xe9\r\n"])
+@pytest.mark.parametrize("original", [b"x=1", b"x=1\r\ny=2", b"a\rb", b"x=1\n", b"", b"# \xe9t\xe9\r\n", b"x=1\r",
+                                      b"x=1\n\r"])
 def test_install_then_uninstall_gives_back_every_byte(inst, tmp_path: Path, original: bytes) -> None:
     # a file without a final line break kept the one the install added; a menu.py the install made stayed, empty
     nuke_dir = tmp_path / "nuke"

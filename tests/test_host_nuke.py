@@ -497,6 +497,7 @@ def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: t
     # what the matte needs is on the gizmo's own knobs, which the script saves (the inner nodes follow them by
     # expression: Nuke rebuilds a gizmo's inner nodes from its file when the script is opened)
     assert node["alpha_file"].value() == str(tmp_path / "out" / "a.%04d.exr")
+    assert node["alpha_owner"].value() == "VOM_Matte1"  # whose Analyze wrote it (a pasted copy carries it)
     assert (node["alpha_first"].value(), node["alpha_last"].value(), node["alpha_offset"].value()) == (1, 3, 0)
     assert node["alpha_channel"].value() == "vom.alpha"
     read, copy = node.children["AlphaRead"], node.children["CopyAlpha"]
@@ -977,5 +978,10 @@ def test_a_node_whose_output_another_node_shows_is_refused_but_not_its_pasted_co
     fake_nuke.all_nodes = [node, hero]
     with pytest.raises(host.HostError, match="holds the matte HeroMatte shows"):
         host.prepare_shot(node)
-    node.knobs["alpha_file"].setValue(shown)  # hero is node's pasted copy: both show node's files
+    hero.knobs["alpha_owner"].setValue("VOM_Matte1")  # hero is node's pasted copy: it shows node's own files
     host.prepare_shot(node)
+    # the copy rendering to what the original shows: refused (the exemption is the owner's alone)
+    hero.knobs["alpha_owner"].setValue("HeroMatte")
+    node.knobs["alpha_owner"].setValue("HeroMatte")
+    with pytest.raises(host.HostError, match="holds the matte HeroMatte shows"):
+        host.prepare_shot(node)

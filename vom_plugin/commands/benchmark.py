@@ -104,11 +104,23 @@ def run(args: argparse.Namespace) -> int:
         from vom_plugin.atomic import check_replaceable
 
         out_dir = Path(args.out)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise InputError(f"--out {out_dir}: exists and is not a folder")
         check_replaceable(out_dir / "benchmark.json", _a_report, "--out")
-        if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "benchmark.json").is_file():
-            # its plots (<clip>.png) and --save-alphas frames would replace files of those names
-            raise InputError(f"--out {out_dir}: holds files and no benchmark.json of vom's; give an empty or new "
-                             "folder, or one an earlier vom benchmark wrote")
+        try:
+            taken = out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "benchmark.json").is_file()
+            if taken:  # its plots (<clip>.png) and --save-alphas frames would replace files of those names
+                raise InputError(f"--out {out_dir}: holds files and no benchmark.json of vom's; give an empty or new "
+                                 "folder, or one an earlier vom benchmark wrote")
+            out_dir.mkdir(parents=True, exist_ok=True)
+            from vom_plugin.atomic import write_text_atomic
+
+            # the folder is vom's from here on: a run stopped before its report still leaves one (incomplete)
+            if not (out_dir / "benchmark.json").is_file():
+                write_text_atomic(out_dir / "benchmark.json",
+                                  json.dumps({"region": args.region, "complete": False}, indent=2))
+        except OSError as e:
+            raise InputError(f"--out {out_dir}: {e.strerror or e}") from None
 
     names = list(args.methods or METHODS)
     _require_extras(names, args)

@@ -62,7 +62,8 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
         for name, frame_range, step in _layer_ranges(span.name, list(span.frames)):
             frames_arg = "#FRAME_START#-#FRAME_END#" + (f"x{step}" if step > 1 else "")
             # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
-            cmd = _command(vom, "render", str(shot.path), f"--frames={frames_arg}", "--progress", "json")
+            cmd = _command(vom, "render", str(shot.path), f"--frames={frames_arg}", "--progress", "json",
+                           *(["--device", "cuda"] if extra else []))  # the GPU the farm gives, not the shot's cuda:N
             layer = Shell(name, command=cmd, range=frame_range, chunk=chunk, **extra)
             ol.add_layer(layer)
             layers.append(layer)

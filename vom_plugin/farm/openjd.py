@@ -24,10 +24,12 @@ SPEC_VERSION = "jobtemplate-2023-09"
 CHECK_STEP = "check_outputs"
 
 
-def _render_action(frame_expr: str) -> dict[str, Any]:
+def _render_action(frame_expr: str, gpu: bool = False) -> dict[str, Any]:
+    # one word: a chunk of negative frames (-3--2) would be read by argparse as an option; on a GPU worker, the GPU
+    # the farm gives the task (a shot's cuda:1, the artist's second card, is not the worker's)
     return {"command": "{{Param.Vom}}",
-            # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
-            "args": ["render", "{{Param.ShotFile}}", f"--frames={frame_expr}", "--progress", "json"]}
+            "args": ["render", "{{Param.ShotFile}}", f"--frames={frame_expr}", "--progress", "json",
+                     *(["--device", "cuda"] if gpu else [])]}
 
 
 def _constraint(frames: tuple[int, ...] | list[int]) -> str:
@@ -48,7 +50,7 @@ def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
             # there each task gets a list such as 1001,1003
             "chunks": {"defaultTaskCount": chunk, "rangeConstraint": _constraint(span.frames)},
         }]},
-        "script": {"actions": {"onRun": _render_action("{{Task.Param.Frame}}")}},
+        "script": {"actions": {"onRun": _render_action("{{Task.Param.Frame}}", gpu)}},
     }
     if gpu:  # device: cuda in the shot: only GPU workers can run it
         step["hostRequirements"] = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}

@@ -39,7 +39,9 @@ _BARE = re.compile(r"^[A-Za-z0-9_.:/+@%#-]+$")
 # farm render of the comp (the matte silently black). The inner nodes follow these by expression; CopyAlpha's
 # channel (a channel knob takes no expression) is set again by the gizmo's onCreate. (name, type id, default)
 RENDERED_KNOBS = (("alpha_file", STRING, ""), ("alpha_first", INT, 1), ("alpha_last", INT, 1),
-                  ("alpha_offset", INT, 0), ("alpha_channel", STRING, "rgba.alpha"))
+                  ("alpha_offset", INT, 0), ("alpha_channel", STRING, "rgba.alpha"),
+                  # the full name of the node whose Analyze wrote alpha_file (a pasted copy carries it along)
+                  ("alpha_owner", STRING, ""))
 # (standard library and nuke only: a farm node rendering the comp may not have vom's init.py)
 ON_CREATE = ("n = nuke.thisNode()\nc = n.node('CopyAlpha')\n"
              "if c is not None and n.knob('alpha_channel') is not None:\n"

@@ -552,9 +552,9 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
         # what it shows now: the files of its last Analyze (renamed since, or its Output changed), which a render
         # here would replace in its comp
         shown = str(_knob_value(other, "alpha_file") or "")
-        mine = str(_knob_value(node, "alpha_file") or "")
-        # a pasted copy shows this node's own files (its hidden knobs came along): not another node's matte
-        if shown and _common.same_files(shown, out) and not (mine and _common.same_files(shown, mine)):
+        # a pasted copy of this node shows this node's own files (its hidden knobs came along, its owner too)
+        copy_of_mine = str(_knob_value(other, "alpha_owner") or "") == _full_name(node)
+        if shown and _common.same_files(shown, out) and not copy_of_mine:
             raise HostError(f"{node.name()}: Output {out} holds the matte {_full_name(other)} shows (its last "
                             f"Analyze); rendering here would replace it. Set another Output")
 
@@ -676,7 +676,7 @@ def _show_matte(node: nuke.Node, fields: Mapping[str, Any], first: int, last: in
         channel = f"{layer + '.' if layer else ''}{objects[0]}.{leaf}" if "{object}" not in out else channel
         out = out.replace("{object}", objects[0])
     rendered = {"alpha_file": nuke_pattern(out), "alpha_first": first, "alpha_last": last, "alpha_offset": offset,
-                "alpha_channel": exr_channel_to_nuke(channel)}
+                "alpha_channel": exr_channel_to_nuke(channel), "alpha_owner": _full_name(node)}
     for name, value in rendered.items():
         knob = node.knob(name)
         if knob is None:  # runs on Nuke's main thread, after the render: said, not raised

@@ -86,11 +86,15 @@ class Worker:
         self._refuse_other_file()  # before a lock file is made beside a path that is refused anyway
         lock_path = self.path.with_name(self.path.name + ".lock")
         try:  # never through a link left at that name (it created its target outside the private folder)
-            fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            # read-only (flock needs no more) and not blocking on a FIFO left at that name
+            fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(0, "not a regular file")
         except OSError as e:
             raise InputError(f"worker socket's lock {lock_path} cannot be opened ({e.strerror}); remove it or "
                              "choose another path (--socket or VOM_WORKER_SOCKET)") from None
-        with os.fdopen(fd, "a") as lock:
+        with os.fdopen(fd, "r") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             return self._bind()
 

@@ -240,6 +240,7 @@ def prepare(context: Any) -> Plan:
 
 ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
 OUT_PROP = "vom_out"  # on an alpha node: the Output pattern it loads
+OWNER = "vom_owner"  # on an alpha node: "<scene>/<plate node>" whose render wrote what it loads
 OBJECT_NODES = "vom_object_nodes"  # on an alpha node: the names of its plate's other objects' alpha nodes, by object
 
 
@@ -305,8 +306,7 @@ def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> 
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
     own = {n.name for n in object_nodes(tree, mine).values()} | ({mine.name} if mine is not None else set())
     outs = [o for _, o, _ in core.mattes({"out": out, "objects": objects or {}})]
-    shown_here = [p for p in (_alpha_pattern(n) for n in [mine, *object_nodes(tree, mine).values()] if n is not None)
-                  if p] if mine is not None else []
+    owner = f"{scene.name}/{plate.name}"
     for other in bpy.data.scenes:
         other_tree = getattr(other, "node_tree", None)
         if other_tree is None:
@@ -317,9 +317,9 @@ def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> 
             is_alpha = node.bl_idname == "CompositorNodeImage" and (_role(node, "alpha", ALPHA_NODE)
                                                                      or node.get(ROLE) == "object_alpha")
             theirs = _alpha_pattern(node) if is_alpha else None
-            # a scene made by Full Copy shows this plate's own files (its alpha node came along): not another's
-            if theirs is not None and any(common.same_files(theirs, o) for o in outs) and not any(
-                    common.same_files(theirs, p) for p in shown_here):
+            # a scene made by Full Copy shows this plate's own files: its alpha node came along, tagged with the scene
+            # and plate whose render wrote them (the copy's own render there is refused: it names another scene)
+            if theirs is not None and any(common.same_files(theirs, o) for o in outs) and node.get(OWNER) != owner:
                 where = "" if other == scene else f" in scene {other.name!r}"
                 raise core.HostError(f"Output {out}: node {node.name!r}{where} loads it, the matte of another "
                                      f"plate node; rendering {plate.name!r} there would replace that matte. Set "
@@ -348,6 +348,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
     alpha[OUT_PROP] = _relative(first_out)  # the files it loads ({object} resolved: another plate's Output is
     # compared to it)
+    alpha[OWNER] = f"{scene.name}/{plate.name}"
     _load_sequence(alpha, path, plan.timing)
     socket = alpha.outputs.get(core.alpha_socket(first_channel))
     if socket is None:
@@ -397,6 +398,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
             _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
         node[ROLE] = "object_alpha"
         node[OUT_PROP] = _relative(out)
+        node[OWNER] = f"{scene.name}/{plate.name}"
         _load_sequence(node, core.frame_path(out, plan.first_file_frame), plan.timing)
         kept[name] = node.name
     for node in had.values():
