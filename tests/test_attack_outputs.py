@@ -293,18 +293,21 @@ def test_a_benchmark_stopped_before_its_report_can_be_run_again_into_its_folder(
                                                                                capsys: pytest.CaptureFixture[str]
                                                                                ) -> None:
     # --save-alphas writes while the run goes: a run stopped before benchmark.json left a folder vom then refused
+    import numpy as np
+
     import vom_plugin.eval.runner as er
     from vom_plugin.errors import InputError
 
-    def stopped(*a, **k):
-        (tmp_path / "bo" / "clip_a" / "flow_cf").mkdir(parents=True, exist_ok=True)
+    def stopped(*a, on_alpha=None, **k):
+        on_alpha("clip", "flow_cf", np.zeros((1, 8, 8), np.float32))  # the first alphas, then a stop
         raise InputError("stopped")
 
     monkeypatch.setattr(er, "run_benchmark", stopped)
-    argv = ["benchmark", "--data", "synth:1", "--methods", "flow_cf", "--out", str(tmp_path / "bo")]
+    monkeypatch.setattr(er, "alpha_saver", lambda folder: lambda *a: (Path(folder) / "clip").mkdir(exist_ok=True))
+    argv = ["benchmark", "--data", "synth:1", "--methods", "flow_cf", "--out", str(tmp_path / "bo"), "--save-alphas"]
     assert main(argv) == 2 and "stopped" in capsys.readouterr().err
     assert yaml.safe_load((tmp_path / "bo" / "benchmark.json").read_text()) == {"region": "whole", "complete": False}
     assert main(argv) == 2 and "stopped" in capsys.readouterr().err  # its own folder: not refused
     (tmp_path / "file").write_text("x")
-    assert main([*argv[:-1], str(tmp_path / "file")]) == 2
+    assert main([*argv[:-2], str(tmp_path / "file")]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err

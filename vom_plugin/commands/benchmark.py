@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.save_alphas and not args.out:
         raise InputError("--save-alphas needs --out DIR (where to write the alphas)")
+    names = list(args.methods or METHODS)
+    _require_extras(names, args)
     if args.out:  # before the work: a folder of the user's is refused, not written over at the end
         from vom_plugin.atomic import check_replaceable
 
@@ -112,18 +114,9 @@ def run(args: argparse.Namespace) -> int:
             if taken:  # its plots (<clip>.png) and --save-alphas frames would replace files of those names
                 raise InputError(f"--out {out_dir}: holds files and no benchmark.json of vom's; give an empty or new "
                                  "folder, or one an earlier vom benchmark wrote")
-            out_dir.mkdir(parents=True, exist_ok=True)
-            from vom_plugin.atomic import write_text_atomic
-
-            # the folder is vom's from here on: a run stopped before its report still leaves one (incomplete)
-            if not (out_dir / "benchmark.json").is_file():
-                write_text_atomic(out_dir / "benchmark.json",
-                                  json.dumps({"region": args.region, "complete": False}, indent=2))
         except OSError as e:
             raise InputError(f"--out {out_dir}: {e.strerror or e}") from None
 
-    names = list(args.methods or METHODS)
-    _require_extras(names, args)
     model, device = None, "cpu"
     notes = []
     if "vom" in names:
@@ -154,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  ... {msg}", file=sys.stderr, flush=True)
 
     result = run_benchmark(clips, methods, region=args.region, max_side=None if synth else args.size,
-                           progress=progress, on_alpha=alpha_saver(args.out) if args.save_alphas else None)
+                           progress=progress, on_alpha=_marking(alpha_saver(args.out), Path(args.out), args.region)
+                           if args.save_alphas else None)
     result.settings = {"data": args.data, "model": args.model if model is not None else None, "device": device,
                        "colorspace": sorted({c.colorspace for c in result.clips}),
                        "working_size": working, "matting_side": args.matting_side,
@@ -204,3 +198,22 @@ def _a_report(start: bytes) -> bool:
     """A benchmark.json vom wrote: a JSON object that opens with its region (``BenchmarkResult.to_dict``'s first key;
     a report of many clips is too long to parse for this)."""
     return start.lstrip().startswith(b"{") and start.lstrip()[1:].lstrip().startswith(b'"region"')
+
+
+def _marking(save: Callable[..., None], out_dir: Path, region: str) -> Callable[..., None]:
+    """``save`` that first marks ``out_dir`` as a benchmark's with an incomplete ``benchmark.json`` (the alphas are
+    written while the run goes: a run stopped before its report leaves a folder the next run knows as its own)."""
+    marked = [False]
+
+    def saving(*a: object, **k: object) -> None:
+        if not marked[0]:
+            from vom_plugin.atomic import write_text_atomic
+
+            out_dir.mkdir(parents=True, exist_ok=True)
+            if not (out_dir / "benchmark.json").is_file():
+                write_text_atomic(out_dir / "benchmark.json", json.dumps({"region": region, "complete": False},
+                                                                         indent=2))
+            marked[0] = True
+        save(*a, **k)
+
+    return saving
