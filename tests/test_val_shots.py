@@ -256,3 +256,24 @@ def test_benchmark_names_the_background_set_of_the_shots_it_scores(tmp_path: Pat
     (dest / "shots.json").unlink()  # shots from elsewhere: nothing to name
     assert main(["benchmark", "--data", f"shots:{dest}", "--methods", "static", "--json"]) == 0
     assert "backgrounds" not in json.loads(capsys.readouterr().out)["settings"]
+
+
+def test_an_export_never_merges_into_or_deletes_files_of_another_tool(tmp_path: Path):
+    # a QA pass: another tool's shots.json was merged into (its keys lost), a hidden folder of its name deleted
+    root = _library(tmp_path)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    theirs = '{"tool": "other", "shots": {"plateA": "v003"}}'
+    (dest / "shots.json").write_text(theirs)
+    with pytest.raises(InputError, match="not vom's record of the shots' backgrounds"):
+        VS.export_shots(root, dest, backgrounds=BackgroundBank([]), log=lambda m: None)
+    assert (dest / "shots.json").read_text() == theirs
+    (dest / "shots.json").unlink()
+    from vom_plugin.train.clips import ClipLibrary
+
+    name = ClipLibrary(root).clips[0].name
+    (dest / f".{name}.partial" / "x").mkdir(parents=True)
+    (dest / f".{name}.partial" / "x" / "f.txt").write_text("keep")
+    with pytest.raises(InputError, match="holds files an export did not write"):
+        VS.export_shots(root, dest, backgrounds=BackgroundBank([]), log=lambda m: None)
+    assert (dest / f".{name}.partial" / "x" / "f.txt").read_text() == "keep"

@@ -11,6 +11,7 @@ clips did not show what thin parts and fur do over a whole shot (model card, ses
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zlib
 from collections.abc import Callable
@@ -73,7 +74,11 @@ def write_shot(folder: Path, plate: np.ndarray, alpha: np.ndarray) -> None:
     from vom_plugin.eval.clips import coarse_roto
 
     partial = folder.with_name(f".{folder.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    if partial.is_dir() and not partial.is_symlink():  # an earlier export's, cut short: only its own frames in it
+        if any(not (p.is_file() and re.fullmatch(r"(plate|gt|roto)\.\d{4}\.exr|\..*\.tmp\.exr", p.name))
+               for p in partial.iterdir()):
+            raise InputError(f"{partial} holds files an export did not write; move it aside")
+        shutil.rmtree(partial)
     partial.mkdir(parents=True)
     try:
         for i, (rgb, a) in enumerate(zip(plate, alpha, strict=True), start=1):
@@ -169,6 +174,9 @@ def _read_record(path: Path) -> dict[str, Any] | None:
         rec = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: unreadable record of the shots' backgrounds ({e}); move it aside") from None
-    if not isinstance(rec, dict):
-        raise InputError(f"{path}: not a record of the shots' backgrounds (expected a JSON object); move it aside")
+    # vom's own: the backgrounds' digest and the shots' photographs (another tool's shots.json was merged into)
+    if not (isinstance(rec, dict) and isinstance(rec.get("backgrounds"), dict) and "digest" in rec["backgrounds"]
+            and isinstance(rec.get("shots"), dict)):
+        raise InputError(f"{path}: not vom's record of the shots' backgrounds; move it aside, or export into "
+                         "another folder")
     return rec
