@@ -54,15 +54,8 @@ def parse_frame_range(text: str) -> list[int]:
     cleaned = _normalise_range(text or "")
     if not cleaned:
         raise InputError(f"frame range is empty; {expected}")
-    for part in filter(None, cleaned.split(",")):
-        m = _RANGE_PART.match(part)
-        if m is None or (m.group(3) is not None and int(m.group(3)) < 1):
-            raise InputError(f"frame range {text!r} does not parse ({part!r} is not a frame, a range or a range "
-                             f"with a step of 1 or more); {expected}")
-    if not any(cleaned.split(",")):  # "," alone: no part
-        raise InputError(f"frame range {text!r} names no frame; {expected}")
-    _refuse_backwards(text, cleaned)
-    count = _count_bound(cleaned)
+    parts = _range_parts(text, cleaned, expected)
+    count = sum((last - first) // step + 1 for first, last, step in parts)  # from the numbers: nothing listed yet
     if count > MAX_FRAMES:
         raise InputError(f"frame range {text!r} names up to {count} frames; a shot holds at most {MAX_FRAMES} "
                          f"({expected})")
@@ -72,32 +65,28 @@ def parse_frame_range(text: str) -> list[int]:
         frame_set = fileseq.FrameSet(cleaned)
     except Exception:  # fileseq raises ParseException and friends; the text is what the user needs
         raise InputError(f"frame range {text!r} does not parse; {expected}") from None
-    frames = sorted(set(frame_set))
-    if any(int(f) != f for f in frames):
-        raise InputError(f"frame range {text!r} has sub-frames; {expected} (whole frames)")
-    return [int(f) for f in frames]
+    return sorted({int(f) for f in frame_set})  # whole frames: the parts were checked to be integers
 
 
-def _refuse_backwards(text: str, cleaned: str) -> None:
-    """fileseq reads ``1100-1001`` as those frames counted down, which a sorted set of frames turns into
-    ``1001-1100``: a typo such as ``1001-100`` would then name 902 frames. A shot's frames have no order, so a
-    range written backwards is taken for the typo it most likely is."""
-    for part in cleaned.split(","):
+def _range_parts(text: str, cleaned: str, expected: str) -> list[tuple[int, int, int]]:
+    """The parts of a normalised range as (first, last, step), each checked once: a frame, a range, a range with a
+    step of 1 or more. A range written backwards is refused: fileseq reads ``1100-1001`` as those frames counted
+    down, which a sorted set of frames turns into ``1001-1100``, so a typo such as ``1001-100`` would name 902
+    frames; a shot's frames have no order, so it is taken for the typo it most likely is."""
+    parts = []
+    for part in filter(None, cleaned.split(",")):
         m = _RANGE_PART.match(part)
-        if m is not None and m.group(2) is not None and int(m.group(2)) < int(m.group(1)):
+        if m is None or (m.group(3) is not None and int(m.group(3)) < 1):
+            raise InputError(f"frame range {text!r} does not parse ({part!r} is not a frame, a range or a range "
+                             f"with a step of 1 or more); {expected}")
+        first, last, step = int(m.group(1)), int(m.group(2) or m.group(1)), int(m.group(3) or 1)
+        if last < first:
             raise InputError(f"frame range {text!r}: {m.group(1)}-{m.group(2)} runs backwards; a range goes from "
                              f"its first frame to its last (e.g. {m.group(2)}-{m.group(1)})")
-
-
-def _count_bound(text: str) -> int:
-    """How many frames a range names at most, from its numbers alone (fileseq would list them all); every part
-    matches ``_RANGE_PART`` (checked before)."""
-    total = 0
-    for part in filter(None, text.split(",")):
-        first, last, step = _RANGE_PART.match(part).groups()  # type: ignore[union-attr]
-        span = abs(int(last) - int(first)) + 1 if last is not None else 1
-        total += (span - 1) // int(step or 1) + 1
-    return total
+        parts.append((first, last, step))
+    if not parts:  # "," alone
+        raise InputError(f"frame range {text!r} names no frame; {expected}")
+    return parts
 
 
 def format_frames(frames: Iterable[int], sep: str = ", ") -> str:
