@@ -66,8 +66,10 @@ def _sheet_is_ours(out_dir: Path) -> Callable[[bytes], bool]:
     def ours(start: bytes) -> bool:
         if SHEET_MARK.encode() in start:
             return True
-        first = out_dir / "alpha.0001.exr"
-        return first.is_file() and b"vom:version" in first.read_bytes()[:1 << 16]
+        from vom_plugin.io.output_guard import replace_problem
+
+        first = out_dir / "alpha.0001.exr"  # the render's own rule for an output vom wrote
+        return first.is_file() and replace_problem(first, 1) is None
     return ours
 
 
