@@ -221,6 +221,13 @@ def _split_block(text):
     return "".join(lines[:begin]), "".join(lines[begin:end + 1]), "".join(lines[end + 1:])
 
 
+def _block_head(block):
+    """A vom block's first line (its markers: what the install added) and the line ending the block was written
+    with."""
+    head = block.splitlines(True)[0]
+    return head.rstrip("\r\n"), "\r\n" if head.endswith("\r\n") else "\n"
+
+
 def _read_user_file(path):
     """A user's init.py or menu.py, byte for byte: any encoding (bytes that are not UTF-8 come back as they were) and
     its line endings."""
@@ -283,8 +290,7 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
         target, old, newline = _read_user_file(path)
         before, found, after = _split_block(old or "")
         if found:  # refreshed where it is, with its own line endings and what it said it added
-            newline = "\r\n" if found.splitlines(True)[0].endswith("\r\n") else "\n"
-            first = found.splitlines()[0]
+            first, newline = _block_head(found)
             flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED) if f in first)
         elif old is None:
             flags = NUKE_CREATED
@@ -311,8 +317,7 @@ def nuke_uninstall(nuke_dir):
         if found and path.is_symlink():
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
-        first = found.splitlines()[0] if found else ""
-        added = "\r\n" if found and found.splitlines(True)[0].endswith("\r\n") else "\n"  # the block's ending
+        first, added = _block_head(found) if found else ("", "\n")  # added: the block's line ending
         if NUKE_JOINED in first and not after and before.endswith(added):  # lines after the block: theirs
             before = before[: -len(added)]
         if NUKE_CREATED in first and not before + after:
