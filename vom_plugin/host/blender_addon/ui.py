@@ -298,6 +298,11 @@ def _alpha_pattern(node: Any) -> str | None:
         return None
 
 
+def _owner(scene: Any, plate: Any) -> str:
+    """What an alpha node's OWNER tag says: the scene and plate node whose render wrote the files it loads."""
+    return f"{scene.name}/{plate.name}"
+
+
 def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> None:
     """HostError when another plate's alpha node, in this scene or another of the .blend, loads ``out`` (or an
     object's sequence of it): rendering this plate there would replace the matte that node shows, frame by frame,
@@ -306,7 +311,7 @@ def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> 
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
     own = {n.name for n in object_nodes(tree, mine).values()} | ({mine.name} if mine is not None else set())
     outs = [o for _, o, _ in core.mattes({"out": out, "objects": objects or {}})]
-    owner = f"{scene.name}/{plate.name}"
+    owner = _owner(scene, plate)
     for other in bpy.data.scenes:
         other_tree = getattr(other, "node_tree", None)
         if other_tree is None:
@@ -348,7 +353,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
     alpha[OUT_PROP] = _relative(first_out)  # the files it loads ({object} resolved: another plate's Output is
     # compared to it)
-    alpha[OWNER] = f"{scene.name}/{plate.name}"
+    alpha[OWNER] = _owner(scene, plate)
     _load_sequence(alpha, path, plan.timing)
     socket = alpha.outputs.get(core.alpha_socket(first_channel))
     if socket is None:
@@ -398,7 +403,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
             _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
         node[ROLE] = "object_alpha"
         node[OUT_PROP] = _relative(out)
-        node[OWNER] = f"{scene.name}/{plate.name}"
+        node[OWNER] = _owner(scene, plate)
         _load_sequence(node, core.frame_path(out, plan.first_file_frame), plan.timing)
         kept[name] = node.name
     for node in had.values():
@@ -580,12 +585,12 @@ class VOM_OT_render_matte(bpy.types.Operator):
                     else "the others' in their own nodes)")) if len(objects) > 1 else ""
         outs = [o for _, o, _ in core.mattes(plan.fields)]
         earlier = core.earlier_frames(outs, str(plan.fields["frames"]), plan.timing)
+        said = f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}"
         if earlier:  # a narrowed re-render: the other frames of the Output are still there, from the old roto
-            self.report({"WARNING"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}; "
-                                     f"scene frames {core.frame_ranges(earlier)} show an earlier render's matte "
-                                     f"(not rendered now: widen Frames to render them again)")
+            self.report({"WARNING"}, f"{said}; scene frames {core.frame_ranges(earlier)} show an earlier render's "
+                                     f"matte (not rendered now: widen Frames to render them again)")
         else:
-            self.report({"INFO"}, f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}")
+            self.report({"INFO"}, said)
         return {"FINISHED"}
 
     def execute(self, context: Any) -> set[str]:
