@@ -80,6 +80,14 @@ def _as_stack(x: np.ndarray | Sequence[np.ndarray], what: str) -> np.ndarray:
     return arr
 
 
+def _clipped(alphas: np.ndarray, nums: Sequence[int], what: str, notes: list[str]) -> np.ndarray:
+    """``alphas`` clipped to 0-1, with a note naming the frames that were outside (by more than 1e-3)."""
+    outside = [n for i, n in enumerate(nums) if alphas[i].min() < -1e-3 or alphas[i].max() > 1 + 1e-3]
+    if outside:
+        notes.append(f"{what} values outside 0-1 clipped to it in frame(s) {format_frames(outside)}")
+    return np.clip(alphas, 0.0, 1.0)
+
+
 def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequence[np.ndarray], *,
                   region: str = "whole", frames: Sequence[int] | None = None,
                   metrics: Sequence[str] | None = None, name: str = "clip",
@@ -112,16 +120,9 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
             M.check_pair(p[i], g[i])
         except InputError as e:
             raise InputError(f"{name}: frame {n}: {e}") from None
-    notes = []
-    outside = [n for i, n in enumerate(nums) if p[i].min() < -1e-3 or p[i].max() > 1 + 1e-3]
-    if outside:
-        notes.append(f"prediction values outside 0-1 clipped to it in frame(s) {format_frames(outside)}")
-    p = np.clip(p, 0.0, 1.0)
-    # a ground truth past 0-1 (an EXR render's overshoot) scored a perfect prediction as wrong
-    over = [n for i, n in enumerate(nums) if g[i].min() < -1e-3 or g[i].max() > 1 + 1e-3]
-    if over:
-        notes.append(f"ground-truth values outside 0-1 clipped to it in frame(s) {format_frames(over)}")
-    g = np.clip(g, 0.0, 1.0)
+    notes: list[str] = []
+    p = _clipped(p, nums, "prediction", notes)
+    g = _clipped(g, nums, "ground-truth", notes)  # an EXR render's overshoot scored a perfect prediction as wrong
 
     whole = region == "whole"
     if "MESSDdt" in wanted and flows is None:

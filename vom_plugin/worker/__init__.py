@@ -84,13 +84,14 @@ def make_private_folder(folder: Path) -> None:
 def environment() -> dict[str, Any]:
     """What a client and its worker must share for the worker's render to equal the client's own."""
     from vom_plugin import __version__
-    from vom_plugin.locations import PACKAGE_DIR
+    from vom_plugin.locations import PACKAGE_DIR, env_folder
 
     env = {k: v for k, v in os.environ.items()
            if (k.startswith(_ENV_PREFIXES) or k in _ENV_NAMES) and k not in _ENV_IGNORED}
     for k in _ENV_PATHS:
-        if env.get(k, "").strip():
-            env[k] = os.path.abspath(os.path.expanduser(env[k].strip()))  # as locations.env_folder reads it
+        folder = env_folder(k)  # the folder each process means (a relative one names another elsewhere)
+        if folder is not None:
+            env[k] = str(folder)
     mask = os.umask(0)
     os.umask(mask)
     return {"vom": __version__, "package": str(PACKAGE_DIR), "code": code_fingerprint(),
