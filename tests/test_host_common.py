@@ -102,6 +102,31 @@ def test_keyframes_and_atomic_text(tmp_path) -> None:
     assert path.read_text() == "a: 1\n" and [p.name for p in path.parent.iterdir()] == ["shot.yaml"]
 
 
+def test_a_host_writes_its_text_files_through_no_link_and_keeps_their_mode(tmp_path) -> None:
+    import os
+
+    victim = tmp_path / "plate.0001.exr"
+    victim.write_bytes(b"plate")
+    work = tmp_path / "work"
+    work.mkdir()
+    for pid in range(os.getpid() - 2, os.getpid() + 3):  # the names a temporary once had (.NAME.PID.tmp)
+        (work / f".shot.yaml.{pid}.tmp").symlink_to(victim)
+    path = work / "shot.yaml"
+    common.write_text_atomic(path, "a: 1\n")
+    assert victim.read_bytes() == b"plate" and path.read_text() == "a: 1\n" and not path.is_symlink()
+    assert sorted(p.name for p in work.iterdir() if not p.is_symlink()) == ["shot.yaml"]
+    old = os.umask(0o027)
+    try:
+        fresh = work / "fresh.yaml"
+        common.write_text_atomic(fresh, "x")
+        assert fresh.stat().st_mode & 0o777 == 0o640  # the umask's, not a private temporary's 0600
+        path.chmod(0o664)
+        common.write_text_atomic(path, "a: 2\n")
+        assert path.stat().st_mode & 0o777 == 0o664 and path.read_text() == "a: 2\n"
+    finally:
+        os.umask(old)
+
+
 def check_header_names(table: dict[str, str]) -> None:
     """Every colour space a host adapter maps (``table``: its name -> vom's), named in a plate's header, is warned
     about when the plate is read as another space and not when read as its own (raw aside: data says nothing)."""

@@ -6,9 +6,12 @@ loads its adapter (``host/nuke.py``) from the checkout, which loads this file be
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import secrets
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -172,11 +175,22 @@ def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
 def write_text_atomic(path: Path, text: str) -> Path:
     """``path`` holds ``text`` whole or as it was (vom_plugin.atomic's job, which a host's Python cannot import)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # a new file (O_EXCL) of a random name: never written through a link or a file left at a predictable name;
+    # the umask's permissions for a new file (not mkstemp's private 0600), a replaced file's own
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            fd = -1
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
+        if fd >= 0:
+            os.close(fd)
         tmp.unlink(missing_ok=True)
     return path
 
