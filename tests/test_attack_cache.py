@@ -461,6 +461,28 @@ def test_clear_removes_only_what_vom_wrote_and_says_so(root: Path, clean: dict[s
     assert (cache / "link_to_outside").is_symlink()
 
 
+def test_clear_removes_a_killed_writers_temporaries_but_not_a_file_named_like_one(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache = _cache_copy(root, tmp_path)
+    keys = _shot_dir(cache) / "keys"
+    entry = next(keys.iterdir())
+    hour_ago = time.time() - 2 * 3600
+    killed = {  # what a writer of ours left when it was killed: nothing yet, or an entry's marked start
+        "empty": keys / f".{entry.name}.{'1' * 32}.tmp",
+        "begun": keys / f".{entry.name}.{'2' * 32}.tmp",
+    }
+    killed["empty"].write_bytes(b"")
+    killed["begun"].write_bytes(entry.read_bytes()[: len(entry.read_bytes()) // 2])
+    users = keys / f".{entry.name}.{'3' * 32}.tmp"  # named alike, holding something else
+    users.write_bytes(b"my notes on the plate")
+    for p in [*killed.values(), users]:
+        os.utime(p, (hour_ago, hour_ago))
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0
+    assert str(users) in capsys.readouterr().out  # listed as left alone
+    assert not any(p.exists() for p in killed.values())
+    assert users.read_bytes() == b"my notes on the plate"
+
+
 def test_eviction_during_a_render_deletes_only_vom_entries(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     cache = _cache_copy(root, tmp_path)

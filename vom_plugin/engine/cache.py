@@ -427,7 +427,10 @@ def _entries(shot: Path, *, stale_temps: bool = True) -> Iterator[tuple[str, os.
                     yield e.path, st
             elif stale_temps:
                 m = _TEMP_NAME.match(e.name)
-                if m and rx.match(m.group("entry")) and now - st.st_mtime > _STALE_TEMP_S:
+                # named like a temporary of ours, and holding what a writer of ours began (nothing yet, or an
+                # entry's marked header): a file a user named alike is never taken for one
+                if (m and rx.match(m.group("entry")) and now - st.st_mtime > _STALE_TEMP_S
+                        and (st.st_size == 0 or file_is_marked(e.path))):
                     yield e.path, st
 
 
@@ -580,8 +583,13 @@ def _foreign(shot: Path) -> list[str]:
 
 
 def _fresh_temp(e: os.DirEntry, rx: re.Pattern[str]) -> bool:
+    """A live writer's temporary (not reported); one older than a writer lives that clear kept is the user's."""
     m = _TEMP_NAME.match(e.name)
-    return bool(m and rx.match(m.group("entry")))
+    try:
+        young = time.time() - e.stat(follow_symlinks=False).st_mtime <= _STALE_TEMP_S
+    except OSError:
+        return False
+    return bool(m and rx.match(m.group("entry")) and young)
 
 
 def _remove_if_empty(shot: Path) -> bool:
