@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from vom_plugin.engine.models import model_identity
 from vom_plugin.engine.passes import run_clip
-from vom_plugin.engine.runner import _model_identity
 from vom_plugin.engine.weights import load_model, read_weights_metadata, save_weights
 from vom_plugin.errors import InputError
 from vom_plugin.model import HSTSG, build_model
@@ -69,7 +69,7 @@ def test_a_render_reads_with_the_bonus_and_its_cache_identity_changes_with_it(tm
     model = build_model("lite")
     path = tmp_path / "w.safetensors"
     save_weights(model, path)
-    plain_id = _model_identity(load_model(path))
+    plain_id = model_identity(load_model(path))
     plain = run_clip(load_model(path), frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
     model.keyframe_bonus.fill_(3.0)
     save_weights(model, path)
@@ -82,7 +82,7 @@ def test_a_render_reads_with_the_bonus_and_its_cache_identity_changes_with_it(tm
 
     monkeypatch.setattr(HSTSG, "memory_frame", spy)
     bonused = load_model(path)
-    assert _model_identity(bonused) != plain_id  # cache entries of one setting never serve the other
+    assert model_identity(bonused) != plain_id  # cache entries of one setting never serve the other
     out = run_clip(bonused, frames, {0: roto}, working_size=960, memory="first+prev2", top_k=8)
     assert flags[:2] == [True, True] and len(flags) > 2 and not any(flags[2:])  # the keyframe's two writes
     assert np.array_equal(out[:2], plain[:2])  # frame 1 reads the keyframe alone: softmax is unchanged

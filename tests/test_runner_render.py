@@ -715,12 +715,12 @@ def test_the_python_api_takes_a_shot_file_refuses_other_types_and_a_stop_set_bef
 def test_outputs_name_the_weights_that_made_them(shot_dir: Path, tmp_path: Path) -> None:
     """`vom:model` says "default"; once the default changes that names another file. `vom:weights` is the
     digest of the tensors themselves (the cache's identity of the model)."""
-    from vom_plugin.engine.runner import _model_identity
+    from vom_plugin.engine.models import model_identity
     from vom_plugin.engine.weights import load_model
 
     r = render(shot(shot_dir, "prov", frames="1", cache=str(tmp_path / "c")))
     spec = oiio.ImageBuf(str(r.paths[0])).spec()
-    want = _model_identity(load_model(str(shot_dir / "model.safetensors"), device="cpu"))
+    want = model_identity(load_model(str(shot_dir / "model.safetensors"), device="cpu"))
     assert spec.get_string_attribute("vom:weights") == want and len(want) == 32
 
 

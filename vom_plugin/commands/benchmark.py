@@ -129,10 +129,10 @@ def run(args: argparse.Namespace) -> int:
     weights = None
     if model is not None:  # which weights made the numbers ("default" names another file once the default changes):
         # the digest a render stamps as vom:weights, of the tensors as stored (before the method prepares them)
-        from vom_plugin.engine.runner import _model_identity
+        from vom_plugin.engine.models import model_identity
         from vom_plugin.engine.weights import weights_path
 
-        weights = {"path": str(weights_path(args.model)), "digest": _model_identity(model)}
+        weights = {"path": str(weights_path(args.model)), "digest": model_identity(model)}
     from vom_plugin.grammar import default
 
     working = args.working_size or default("working_size")

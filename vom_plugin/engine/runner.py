@@ -12,17 +12,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import itertools
 import math
 import os
 import signal
-import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterator
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +30,15 @@ from vom_plugin import __version__
 from vom_plugin.atomic import remove_stale_temps_in
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.cache import ShotCache, file_fingerprint
+from vom_plugin.engine.file_source import FileSource, check_size, read_plate
 from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
+from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
 from vom_plugin.engine.shot import Shot, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
+from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import CancelledError, InputError
 from vom_plugin.grammar import object_channel
@@ -69,52 +68,6 @@ class _Job:
     first_plate: Any = None         # the first requested frame's Plate, read to check it before any work
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
-
-
-def _model_identity(model: Any) -> str:
-    """A digest of the weights themselves: renamed or copied checkpoints share their cache entries."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(str(getattr(getattr(model, "config", None), "name", type(model).__name__)).encode())
-    for name, t in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-class LoadedModels:
-    """Weights files loaded and prepared for inference, kept for the next render (a ``vom worker``'s): a file
-    is loaded again when it changes on disk (another inode, size, modification or change time: a copy that
-    keeps the old modification time, ``cp -p`` or ``rsync -t --inplace`` over it, still moves the change
-    time, which nobody can set)."""
-
-    def __init__(self, keep: int = 2) -> None:
-        self.keep = keep
-        self._models: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
-
-    def get(self, name: str, device: Any) -> tuple[Any, str]:
-        """(the prepared model, the identity of its weights as stored); InputError as ``load_model`` raises."""
-        from vom_plugin.engine.propagate import adopt_for_inference
-        from vom_plugin.engine.weights import load_model, weights_path
-
-        path = weights_path(name)
-        try:
-            st = path.stat()
-            key: tuple | None = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                                  str(device))
-        except OSError:
-            key = None  # load_model names the missing file
-        if key is not None and key in self._models:
-            self._models.move_to_end(key)
-            return self._models[key]
-        model = load_model(name, device=device)
-        model.eval()
-        model_id = _model_identity(model)  # of the weights as stored, before BatchNorm is folded
-        got = (adopt_for_inference(model, device), model_id)  # this load is ours: prepared in place, not copied
-        if key is not None:
-            self._models[key] = got
-            while len(self._models) > self.keep:
-                self._models.popitem(last=False)
-        return got
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
@@ -155,12 +108,6 @@ def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
         raise InputError(f"sequence {plate}: missing frames {vio.format_frames(missing)}, which the propagation "
                          f"between the keyframes and the requested frames ({lo}-{hi}) reads "
                          f"(e.g. {on_disk.path(missing[0])})")
-
-
-def _check_size(frame: int, path: Any, got: Any, size: tuple[int, int]) -> None:
-    if tuple(got) != tuple(size):
-        raise InputError(f"plate frame {frame} ({path}) is {got[0]}x{got[1]}; the shot's other frames are "
-                         f"{size[0]}x{size[1]}")
 
 
 def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
@@ -229,7 +176,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             if not path.is_file():
                 raise InputError(f"{field}: roto file {path} (frame {kf}) does not exist")
     _check_out(shot, frames, on_disk)
-    first = _read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
+    first = read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
     colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
                                         seq.path(frames[0]))
     size = tuple(first.size)
@@ -242,7 +189,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     for f in on_disk.frames:
         if lo <= f <= hi and f != frames[0]:
             info = vio.plate_info(on_disk.path(f))
-            _check_size(f, on_disk.path(f), info.size, size)
+            check_size(f, on_disk.path(f), info.size, size)
             if abs(info.pixel_aspect - aspect) > 1e-4 * aspect:  # the matte would be written squeezed otherwise
                 raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}; the "
                                  f"shot's other frames {aspect:g}")
@@ -284,162 +231,6 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
 
 # -- the render --------------------------------------------------------------------------------------------
 
-class Stop:
-    """Set by SIGINT/SIGTERM (or by whoever runs the render in another thread, naming the signal its own
-    process received: a worker's client); the render stops after the frame in hand, leaving only complete
-    files."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self.by = ""  # who stopped it, for the message: a signal's name, or "Stop.set()"
-
-    def set(self, signum: int | None = None) -> None:
-        """Stop the render; ``signum``: the signal this process received, when that is why (a worker's client)."""
-        self.signal = signal.SIGINT if signum is None else signum
-        self.by = "Stop.set()" if signum is None else signal.Signals(signum).name
-
-    def is_set(self) -> bool:
-        return self.signal is not None
-
-    def clear(self) -> None:
-        """Ready for another render (a Stop that was set stops every render given it until then)."""
-        self.signal, self.by = None, ""
-
-
-@contextlib.contextmanager
-def _signals(stop: Stop | None = None) -> Iterator[Stop]:
-    stop = stop or Stop()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop  # signal handlers can only be installed from the main thread; hosts cancel otherwise
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        stop.set(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-class _FileSource:
-    """The plate's frames on disk, display-referred; every frame must have the first frame's size.
-
-    ``read_ahead`` decodes coming frames on a reader thread (nice 19, like the other helpers) while the
-    network computes: reading and converting a frame was 6% of a cold render in a ``vom render`` process."""
-
-    def __init__(self, job: _Job) -> None:
-        self.job = job
-        self._fp: dict[int, str] = {}
-        self._plates: OrderedDict[int, Any] = OrderedDict()
-        if job.first_plate is not None:  # read once already, by prepare()
-            self._plates[job.frames[0]] = job.first_plate
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-plate-reader",
-                                          initializer=lower_this_thread)
-        self._ahead: dict[int, Future] = {}  # frame -> (Plate, display-referred pixels)
-        self._displays: dict[int, np.ndarray] = {}  # read ahead, not yet asked for
-        self._workings: dict[int, np.ndarray] = {}  # the same frames as the network takes them
-
-    def read_ahead(self, frames: list[int]) -> None:
-        for f in frames:
-            if f not in self._plates and f not in self._ahead and f not in self._displays:
-                self._ahead[f] = self._reader.submit(self._load, f)
-
-    def _load(self, frame: int) -> tuple[Any, np.ndarray, np.ndarray]:
-        p = self._read(frame)
-        d = self._display_of(frame, p)
-        return p, d, fr.image_to_working(d, self.job.geo)
-
-    def close(self) -> None:
-        for fut in self._ahead.values():
-            fut.cancel()
-        self._reader.shutdown(wait=True)
-        self._ahead.clear()
-
-    def plate(self, frame: int) -> Any:
-        """The frame's Plate (pixels and image info), read once per use; the last few are kept. A frame read
-        ahead comes from the reader thread (with its error, if reading it failed)."""
-        if frame in self._plates:
-            self._plates.move_to_end(frame)
-            return self._plates[frame]
-        fut = self._ahead.pop(frame, None)
-        if fut is not None:
-            p, self._displays[frame], self._workings[frame] = fut.result()
-            for kept in (self._displays, self._workings):
-                while len(kept) > 3:  # read ahead, then never asked for (the shot ended short)
-                    kept.pop(next(iter(kept)))
-        else:
-            p = self._read(frame)
-        self._plates[frame] = p
-        while len(self._plates) > 3:
-            self._plates.popitem(last=False)
-        return p
-
-    def _read(self, frame: int) -> Any:
-        path = self.job.plate_seq.path(frame)
-        p = _read_plate(path, self.job.memo, lambda: self.fingerprint(frame))
-        _check_size(frame, path, p.size, self.job.size)  # again: the file may have changed since prepare()
-        return p
-
-    def display(self, frame: int) -> np.ndarray:
-        if frame in self._ahead:
-            self.plate(frame)
-        got = self._displays.pop(frame, None)
-        return self._display_of(frame, self.plate(frame)) if got is None else got
-
-    def _display_of(self, frame: int, plate: Any) -> np.ndarray:
-        from vom_plugin import io as vio
-
-        memo = self.job.memo
-        if memo is None:
-            return vio.to_network(plate.rgb, self.job.shot.colorspace)
-        key = ("display", str(self.job.plate_seq.path(frame)), self.fingerprint(frame), self.job.shot.colorspace)
-        got = memo.get(key)
-        if got is None:
-            got = vio.to_network(plate.rgb, self.job.shot.colorspace)
-            memo.put(key, got, _read_only(got))
-        return got
-
-    def working(self, frame: int, display: np.ndarray, geo: fr.Geometry) -> np.ndarray:
-        """``display`` as the network takes it (``frames.image_to_working``), made on the reader thread with the
-        frame when it was read ahead: 1-1.5 ms a frame of padding and clipping at 480x270 that a re-render
-        otherwise spent between its network steps. A private array (never a worker's memo's): the network's
-        input is its own."""
-        if frame in self._ahead:
-            self.plate(frame)
-        got = self._workings.pop(frame, None)
-        return fr.image_to_working(display, geo) if got is None or geo != self.job.geo else got
-
-    def fingerprint(self, frame: int) -> str:
-        if frame not in self._fp:
-            self._fp[frame] = file_fingerprint(self.job.plate_seq.path(frame))
-        return self._fp[frame]
-
-
-def _read_plate(path: Path, memo: Memo | None, fingerprint: Callable[[], str]) -> Any:
-    """A plate frame from a worker's memo (looked up by path and file fingerprint), else decoded (and kept)."""
-    from vom_plugin import io as vio
-
-    if memo is None:
-        return vio.read_plate(path)
-    key = ("plate", str(path), fingerprint())
-    p = memo.get(key)
-    if p is None:
-        p = vio.read_plate(path)
-        memo.put(key, p, _read_only(p.rgb, p.data_rgb))
-    return p
-
-
-def _read_only(*arrays: np.ndarray) -> int:
-    """Lock arrays shared through a worker's memo against writes; their bytes (an array given twice counts once)."""
-    unique = {id(a): a for a in arrays}.values()
-    for a in unique:
-        a.flags.writeable = False
-    return sum(a.nbytes for a in unique)
-
-
 class _Render:
     """One render: the pass runner with the plate files in, the cache, and EXR files and progress out."""
 
@@ -450,7 +241,7 @@ class _Render:
         self.stop = stop
         self.result = RenderResult(device=str(job.device))
         self.timer = Timer(self.result)
-        self.source = _FileSource(job)
+        self.source = FileSource(job)
         self.done = 0
         self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer",
                                        initializer=lower_this_thread)
@@ -669,7 +460,7 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     if memo is not None:
         memo.begin_render()
     job = prepare(shot, models, memo)
-    with _signals(stop) as stopping:
+    with signals(stop) as stopping:
         r = _Render(job, progress, stopping)
         try:
             try:

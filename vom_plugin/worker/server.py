@@ -59,7 +59,7 @@ class Worker:
 
     def __init__(self, path: Path, *, idle_exit_s: float = 0.0, log: Any = None) -> None:
         from vom_plugin.engine.memo import Memo
-        from vom_plugin.engine.runner import LoadedModels
+        from vom_plugin.engine.models import LoadedModels
 
         self.path = path
         self.idle_exit_s = idle_exit_s

@@ -1,0 +1,49 @@
+"""Stopping a render between frames: by SIGINT/SIGTERM in the main thread, or ``Stop.set()`` from another."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+
+class Stop:
+    """Set by SIGINT/SIGTERM (or by whoever runs the render in another thread, naming the signal its own
+    process received: a worker's client); the render stops after the frame in hand, leaving only complete
+    files."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.by = ""  # who stopped it, for the message: a signal's name, or "Stop.set()"
+
+    def set(self, signum: int | None = None) -> None:
+        """Stop the render; ``signum``: the signal this process received, when that is why (a worker's client)."""
+        self.signal = signal.SIGINT if signum is None else signum
+        self.by = "Stop.set()" if signum is None else signal.Signals(signum).name
+
+    def is_set(self) -> bool:
+        return self.signal is not None
+
+    def clear(self) -> None:
+        """Ready for another render (a Stop that was set stops every render given it until then)."""
+        self.signal, self.by = None, ""
+
+
+@contextlib.contextmanager
+def signals(stop: Stop | None = None) -> Iterator[Stop]:
+    stop = stop or Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signal handlers can only be installed from the main thread; hosts cancel otherwise
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
