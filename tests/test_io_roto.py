@@ -187,3 +187,52 @@ def test_a_roto_the_size_of_the_plate_data_window_covers_it(tmp_path, data, wher
     assert not roto_over_data_window(tmp_path / "full.exr", (display, data_window))
     np.testing.assert_array_equal(read_roto(tmp_path / "full.exr", (32, 24), plate_windows=(display, data_window)),
                                   expected)
+
+
+def test_a_multipart_roto_is_read_from_the_part_holding_its_alpha(tmp_path):
+    """A QA pass: a depth part first made its Z (a 0-1 ramp) the roto, with exit 0: half the frame matted."""
+    from test_io_plate import _multipart
+
+    disc = _disc()
+    ramp = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (24, 1))[..., None]
+    rgba = np.dstack([disc, disc, disc, disc])
+    _multipart(tmp_path / "r.exr", [("depth", ("Z",), ramp), ("rgba", ("R", "G", "B", "A"), rgba)])
+    assert np.array_equal(read_roto(tmp_path / "r.exr", (32, 24)), disc)
+    # the alpha in its own part beside an opaque picture: two parts could be the roto, refused naming them
+    opaque = np.dstack([np.full((24, 32), 0.2, np.float32)] * 3 + [np.ones((24, 32), np.float32)])
+    _multipart(tmp_path / "m.exr", [("rgba", ("R", "G", "B", "A"), opaque), ("mask", ("mask.a",), disc[..., None])])
+    with pytest.raises(InputError, match=r"m\.exr: a multi-part EXR, and its parts 'rgba', 'mask' each hold an "
+                                         r"alpha or matte channel \(part 0 'rgba': R, G, B, A; part 1 'mask': "
+                                         r"mask\.a\); .*--subimage PART"):
+        read_roto(tmp_path / "m.exr", (32, 24))
+    # a named channel finds its part
+    assert np.array_equal(read_roto(tmp_path / "m.exr", (32, 24), channel="mask.a"), disc)
+    # no alpha anywhere: the part with a picture, not the depth before it
+    grey = np.dstack([disc, disc, disc])
+    _multipart(tmp_path / "g.exr", [("depth", ("Z",), ramp), ("beauty", ("R", "G", "B"), grey)])
+    assert np.array_equal(read_roto(tmp_path / "g.exr", (32, 24)), disc)
+
+
+def test_a_lone_data_channel_is_not_a_roto(tmp_path):
+    write_image(tmp_path / "z.exr", _disc(), ("Z",))
+    with pytest.raises(InputError, match=r"z\.exr: its only channel 'Z' is not a mask \(depth"):
+        read_roto(tmp_path / "z.exr", (32, 24))
+    write_image(tmp_path / "y.exr", _disc(), ("Y",))
+    assert np.array_equal(read_roto(tmp_path / "y.exr", (32, 24)), _disc())
+
+
+def test_a_roto_of_8_bit_codes_is_read_with_a_note_and_nan_is_named_when_empty(tmp_path):
+    write_image(tmp_path / "codes.exr", _disc() * 255, ("A",))
+    notes: list[str] = []
+    assert np.array_equal(read_roto(tmp_path / "codes.exr", (32, 24), notes=notes), _disc())
+    assert len(notes) == 1 and "codes.exr: its channel A reaches 255, not 1 (8-bit codes 0-255?)" in notes[0]
+    notes.clear()
+    read_roto(tmp_path / "codes.exr", (32, 24))  # no list given: nothing to say it to, nothing raised
+    write_image(tmp_path / "one.exr", _disc(), ("A",))
+    read_roto(tmp_path / "one.exr", (32, 24), notes=notes)
+    assert notes == []
+    nan = np.where(_disc() > 0, np.nan, 0.0).astype(np.float32)
+    write_image(tmp_path / "nan.exr", nan, ("A",))
+    with pytest.raises(InputError, match=r"nan\.exr is empty: no pixel of its channel A is >= 0\.5 \(\d+ of its "
+                                         r"pixels are NaN or infinite\)"):
+        read_roto(tmp_path / "nan.exr", (32, 24))

@@ -661,6 +661,19 @@ def test_a_roto_drawn_over_an_overscan_plate_data_window_is_placed_there_and_cac
     assert job.roto_fp[None][1].endswith(":over-data-window")
 
 
+def test_a_roto_of_8_bit_codes_is_a_warning_of_the_render_and_a_roto_that_is_a_folder_is_named_so(
+        shot_dir: Path, tmp_path: Path) -> None:
+    from vom_plugin.engine.runner import prepare
+
+    codes = tmp_path / "codes.0001.exr"
+    _write(codes, (_disc(1) > 0.5).astype(np.float32)[..., None] * 255, ["A"])
+    job = prepare(shot(shot_dir, "codes", keyframes={1: str(codes)}, cache=str(tmp_path / "c")))
+    assert [n for n in job.notes if "8-bit codes" in n] and str(codes) in job.notes[-1]
+    (tmp_path / "folder.0001.exr").mkdir()
+    with pytest.raises(InputError, match=r"keyframes: roto file .*folder\.0001\.exr \(frame 1\) is not a file"):
+        prepare(shot(shot_dir, "folder", keyframes={1: str(tmp_path / "folder.0001.exr")}))
+
+
 def test_the_python_api_takes_a_shot_file_refuses_other_types_and_a_stop_set_before_writes_nothing(
         shot_dir: Path, tmp_path: Path) -> None:
     import yaml

@@ -71,12 +71,12 @@ class _Job:
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
-               windows: tuple[Any, Any]) -> np.ndarray:
+               windows: tuple[Any, Any], notes: list[str]) -> np.ndarray:
     """``read_roto``; with several objects its error says whose roto it is (one file may serve several)."""
     from vom_plugin import io as vio
 
     try:
-        return vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows)
+        return vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows, notes=notes)
     except InputError as e:
         if name is None:
             raise
@@ -174,7 +174,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 raise InputError(f"{field}: roto {path} is for frame {kf}, which is not a frame of the plate "
                                  f"{shot.plate} (frames on disk: {span})")
             if not path.is_file():
-                raise InputError(f"{field}: roto file {path} (frame {kf}) does not exist")
+                what = "is not a file" if path.exists() else "does not exist"
+                raise InputError(f"{field}: roto file {path} (frame {kf}) {what}")
     _check_out(shot, frames, on_disk)
     first = read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
     colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
@@ -198,7 +199,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # placed the roto differently from the whole render's)
     windows = {kf: _windows(first.info if kf == frames[0] else vio.plate_info(on_disk.path(kf)))
                for kfs in shot.rotos().values() for kf in kfs}
-    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf]) for kf, path in kfs.items()}
+    notes = [colour_note] if colour_note else []
+    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes) for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
     # the file's bytes, and how it was placed: the same file read another way is another roto
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
@@ -225,8 +227,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first,
-                notes=[colour_note] if colour_note else [],
-                recipe=recipe)
+                notes=notes, recipe=recipe)
 
 
 # -- the render --------------------------------------------------------------------------------------------

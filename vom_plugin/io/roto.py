@@ -8,7 +8,18 @@ import numpy as np
 
 from vom_plugin.errors import InputError
 from vom_plugin.io.info import ImageInfo, Window
-from vom_plugin.io.reader import OpenImage, find_rgb, open_image, read_channels, sanitize, to_display
+from vom_plugin.io.plate import is_grey_name
+from vom_plugin.io.reader import (
+    OpenImage,
+    check_spec,
+    find_rgb,
+    info_from_spec,
+    open_image,
+    read_channels,
+    sanitize,
+    subimage_names,
+    to_display,
+)
 
 THRESHOLD = 0.5
 # Rec.709 luma weights: a white-on-black roto reads as 1 whatever its hue.
@@ -42,6 +53,49 @@ def _alpha_index(img: OpenImage) -> int | None:
     return None
 
 
+def _holds_mask(channels: tuple[str, ...]) -> bool:
+    """Whether a part's channels include an alpha (plain or layered) or a channel named as a matte."""
+    return any(c.rsplit(".", 1)[-1] in _ALPHA_NAMES or c.rsplit(".", 1)[-1].lower() in _MASK_NAMES for c in channels)
+
+
+def _roto_part(img: OpenImage, channel: str | None) -> OpenImage:
+    """In a multi-part EXR, the part the mask is read from: the one holding ``channel``, else the one holding an
+    alpha or matte channel (a depth or other AOV part may come first), else the one with a picture. Several
+    such parts are refused with their names: taking the first could matte the wrong thing. Other files as they
+    are (a TIFF's pages: the first)."""
+    if img.input.format_name() != "openexr":
+        return img
+    parts = subimage_names(img)
+    if len(parts) <= 1:
+        return img
+    specs = []
+    for index in range(len(parts)):
+        if img.input.seek_subimage(index, 0):
+            specs.append(img.input.spec())
+    img.input.seek_subimage(img.subimage, 0)
+    channels = [tuple(spec.channelnames) for spec in specs]
+    if channel:
+        found, what = [i for i, chs in enumerate(channels) if channel in chs], f"a channel {channel!r}"
+    else:
+        found, what = [i for i, chs in enumerate(channels) if _holds_mask(chs)], "an alpha or matte channel"
+        if not found:
+            found, what = [i for i, chs in enumerate(channels) if find_rgb(chs, "") is not None
+                           or any(is_grey_name(c) for c in chs)], "a picture (R, G, B or Y)"
+    listing = "; ".join(f"part {i} {parts[i] or '(unnamed)'!r}: {', '.join(chs)}" for i, chs in enumerate(channels))
+    if len(found) != 1:
+        how = "none of its parts holds" if not found else f"its parts {', '.join(repr(parts[i]) for i in found)} " \
+            "each hold"
+        raise InputError(f"roto {img.path}: a multi-part EXR, and {how} {what} ({listing}); write the mask as a "
+                         f"file of its own (oiiotool {img.path.name} --subimage PART --ch CHANNEL --chnames A -o OUT)")
+    index = found[0]
+    if index == img.subimage:
+        return img
+    img.input.seek_subimage(index, 0)
+    spec = img.input.spec()
+    check_spec(img.input, spec, img.role, img.path)
+    return OpenImage(img.input, spec, info_from_spec(spec, img.path), index, img.role)
+
+
 def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     """The roto's soft values over its data window, and a description of where they came from."""
     channels = img.info.channels
@@ -58,7 +112,8 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     layer = channels[alpha].rsplit(".", 1)[0] if alpha is not None and "." in channels[alpha] else ""
     rgb = find_rgb(channels, layer) or (find_rgb(channels, "") if layer else None)
     # a grey picture: the Y of a grey PNG with alpha (GIMP's, Photoshop's), or a lone channel
-    grey = channels.index("Y") if "Y" in channels else 0 if len(channels) == 1 else None
+    # (a lone channel named as data, Z or depth, is not a shape: refused below)
+    grey = channels.index("Y") if "Y" in channels else 0 if len(channels) == 1 and is_grey_name(channels[0]) else None
     if alpha is not None:
         values = read_channels(img, [alpha])[:, :, 0]
         # A paint program's PNG often has an opaque alpha and the shape in RGB or grey: then the alpha says
@@ -71,6 +126,10 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
         return read_channels(img, rgb) @ _LUMA, "luminance of " + ", ".join(channels[i] for i in rgb)
     if grey is not None:
         return read_channels(img, [grey])[:, :, 0], f"channel {channels[grey]}"
+    if len(channels) == 1:
+        raise InputError(f"roto {img.path}: its only channel {channels[0]!r} is not a mask (depth or another data "
+                         f"pass); expected the shape in A (or alpha, mask, matte), R, G, B or one grey channel "
+                         f"such as Y")
     raise InputError(
         f"roto {img.path}: no alpha, R, G, B or single channel to read the mask from (channels {', '.join(channels)}); "
         "write the mask as its own file (oiiotool IN --ch CHANNEL --chnames A -o OUT)"
@@ -102,7 +161,7 @@ def _resize(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def read_roto(
     path: str | os.PathLike[str], size: tuple[int, int], *, channel: str | None = None, pixel_aspect: float = 1.0,
-    plate_windows: tuple[Window, Window] | None = None,
+    plate_windows: tuple[Window, Window] | None = None, notes: list[str] | None = None,
 ) -> np.ndarray:
     """The roto at ``path`` as float32 (H, W) of {0, 1}, H and W from ``size`` = (width, height) of the plate.
 
@@ -113,14 +172,22 @@ def read_roto(
     ``plate_windows`` (display, data): a plain roto exactly the size of a plate's data window that differs
     from its display window covers that data window (a host that shows the stored pixels, as Blender does,
     draws its rotos over them).
-    Raises InputError naming the file for another aspect, an empty mask or a missing channel.
+    Raises InputError naming the file for another aspect, an empty mask or a missing channel; a warning for the
+    render (a roto that looks like 8-bit codes) goes to ``notes``.
     """
     width, height = int(size[0]), int(size[1])
     if width <= 0 or height <= 0:
         raise ValueError(f"read_roto: size must be (width, height) > 0, got {size}")
-    with open_image(path, "roto") as img:
+    with open_image(path, "roto") as opened:
+        img = _roto_part(opened, channel)
         values, source = _mask_values(img, channel)
-        values = sanitize(np.ascontiguousarray(values, dtype=np.float32))
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        non_finite = int(values.size - np.count_nonzero(np.isfinite(values)))
+        values = sanitize(values)
+        peak = float(values.max()) if values.size else 0.0
+        if peak > 1.5 and notes is not None:  # 0-255: every anti-aliased edge pixel from 1/255 up is inside
+            notes.append(f"roto {path}: its {source} reaches {peak:g}, not 1 (8-bit codes 0-255?); read as inside "
+                         f"where >= {THRESHOLD}, so its soft edge counts as inside: write it as 0-1")
         info = img.info
         if plate_windows is not None and _drawn_over_data_window(info, plate_windows):
             info = ImageInfo(display_window=plate_windows[0], data_window=plate_windows[1])
@@ -137,8 +204,10 @@ def read_roto(
         values = _resize(values, width, height)
     mask = (values >= THRESHOLD).astype(np.float32)
     if not mask.any():
+        nan = f" ({non_finite} of its pixels are NaN or infinite)" if non_finite else ""
         raise InputError(
-            f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD}; expected the object drawn in white"
+            f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD}{nan}; expected the object drawn in "
+            f"white"
         )
     if mask.all():  # nothing outside the object: the matte would be the whole frame, every frame
         raise InputError(
