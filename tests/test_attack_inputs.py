@@ -102,6 +102,23 @@ def test_a_key_given_twice_is_refused_naming_its_lines() -> None:
         safe_yaml.load_text("keyframes: {1: a.exr, 1: b.exr}\n", "shot")
 
 
+def test_frame_numbers_in_a_shot_file_are_decimal_whatever_their_padding(tmp_path: Path) -> None:
+    """A QA pass: YAML 1.1 read a keyframe keyed ``0010`` as octal 8 (the frame-10 roto went on frame 8, exit 0)
+    and ``frames: 1:24`` as the sexagesimal 84."""
+    got = safe_yaml.load_text("keyframes: {0010: a.exr, 0012: b.exr, -0003: c.exr}\nframes: 1:24\nx: 0x1A\n", "shot")
+    assert got == {"keyframes": {10: "a.exr", 12: "b.exr", -3: "c.exr"}, "frames": "1:24", "x": "0x1A"}
+    with pytest.raises(InputError, match=r"line 1: 10 is given twice"):
+        safe_yaml.load_text("keyframes: {0010: a.exr, 10: b.exr}\n", "shot")
+    (tmp_path / "r.0010.exr").write_bytes(b"")
+    shot_file = tmp_path / "s.yaml"
+    shot_file.write_text("plate: p.####.exr\nkeyframes: {0010: r.0010.exr}\nout: o/a.####.exr\nframes: 0007-0012\n")
+    shot = Shot.from_yaml(shot_file)
+    assert list(shot.keyframes) == [10] and list(shot.frames) == [7, 8, 9, 10, 11, 12]
+    shot_file.write_text("plate: p.####.exr\nkeyframes: {10: r.0010.exr}\nout: o/a.####.exr\nframes: 1:24\n")
+    with pytest.raises(InputError, match=r"frames: frame range '1:24' does not parse"):
+        Shot.from_yaml(shot_file)
+
+
 def test_a_shot_file_too_big_to_be_one_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "huge.yaml"
     path.write_text("frames: [" + ", ".join(["1"] * 400_000) + "]\n")

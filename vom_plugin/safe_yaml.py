@@ -9,6 +9,7 @@ Bottom layer: stdlib, PyYAML and vom_plugin.errors only.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import yaml
@@ -39,6 +40,20 @@ class _NoAliasLoader(yaml.SafeLoader):
                 raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: {key!r} is given twice (first on line "
                                      f"{first.start_mark.line + 1}); write it once")
         return super().construct_mapping(node, deep=deep)
+
+
+_DECIMAL = re.compile(r"[-+]?[0-9][0-9_]*\Z")
+
+
+def _decimal_int(loader: _NoAliasLoader, node: Any) -> Any:
+    """An integer as people write frame numbers: decimal, leading zeros kept out of it (YAML 1.1 read ``0010``
+    as octal 8 and ``1:24`` as the sexagesimal 84: a roto keyed ``0010`` landed on frame 8). Hex, octal, binary
+    and sexagesimal spellings stay the text they are, for the field's own check to refuse by name."""
+    text = loader.construct_scalar(node)
+    return int(text.replace("_", "")) if _DECIMAL.match(text) else text
+
+
+_NoAliasLoader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
 
 
 def load_text(text: str, source: str) -> Any:
