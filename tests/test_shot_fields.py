@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,15 @@ def test_roto_argument_forms() -> None:
     assert parse_roto_arg("/r/roto_v2.exr@1050") == (1050, "/r/roto_v2.exr")
     with pytest.raises(InputError, match=r"--roto 'roto\.exr': no frame number.*roto\.exr@1001"):
         parse_roto_arg("roto.exr")
+    # the frame field: the digits before the extension after '.', '_' or '-', signed only right after one
+    for name, frame in (("roto_1001.exr", 1001), ("roto-0003.exr", 3), ("roto.-003.exr", -3), ("roto--003.exr", -3),
+                        ("/shots/sh010.v2/roto.0007.exr", 7), ("hero_v2.0012.exr", 12)):
+        assert parse_roto_arg(name) == (frame, name)
+    # a QA pass: a version number was taken for the frame (roto.0003.v2.exr on frame 2, exit 0), and roto-0003.exr
+    # for frame -3; a version or digits run into a word are no frame field
+    for name in ("roto.0003.v2.exr", "hero_v2.exr", "sh003_roto_v1.exr", "roto3.exr"):
+        with pytest.raises(InputError, match=rf"--roto '{re.escape(name)}': no frame number in the file name"):
+            parse_roto_arg(name)
     shot = Shot(**{**BASE, "keyframes": ["/r/a.0005.exr", "/r/b.exr@9"]})
     assert shot.keyframes == {5: Path("/r/a.0005.exr"), 9: Path("/r/b.exr")}
 

@@ -20,7 +20,8 @@ DESCRIPTION = """Render the alpha of every requested frame of a shot.
   vom render --plate plate.####.exr --roto roto.1001.exr --frames 1001-1100 --out alpha.####.exr
   vom render shot.yaml --frames 1051-1100       # flags given with a shot file override its fields
 
-A roto's frame comes from the number in its file name (roto.1001.exr) or from PATH@FRAME.
+A roto's frame comes from its file name's frame field (roto.1001.exr, roto_1001.exr: the digits before the
+extension; a version such as roto_v2.exr is none) or from PATH@FRAME.
 When a `vom worker` of this user runs with the same vom and environment, the render runs there (torch and
 the weights already loaded) with the same progress, files and exit codes; --no-worker renders here, and
 --start-worker starts one in the background when none listens (what the Nuke and Blender nodes do).

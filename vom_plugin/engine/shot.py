@@ -26,7 +26,10 @@ _UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>"})()
 OBJECT_TOKEN = "{object}"  # in ``out``: one sequence per object, named after it
 _FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d|\$F\d*")
 _ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
-_ROTO_NUM = re.compile(r"(-?\d+)(?=\.[^./\\]+$)")  # last number right before the extension
+# the frame field of a roto's name: all digits right before the extension, after a '.', '_' or '-' or at the
+# start (roto.1001.exr, roto_1001.exr, roto-1001.exr); signed only right after one (printf's roto.-003.exr).
+# A version (roto.0003.v2.exr, hero_v2.exr) or digits run into a word (roto3.exr) are no frame: say @FRAME.
+_ROTO_NUM = re.compile(r"(?:\A|(?<=[._-])(?P<sign>-)?)(?P<digits>\d+)\.[^.]+\Z")
 
 
 def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
@@ -36,9 +39,9 @@ def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
         return int(m.group("frame")), m.group("path")
     m = _ROTO_NUM.search(os.path.basename(text))
     if not m:
-        raise InputError(f"{field} {text!r}: no frame number in the file name; expected e.g. roto.1001.exr "
-                         f"or PATH@FRAME (e.g. {text}@1001)")
-    return int(m.group(1)), text
+        raise InputError(f"{field} {text!r}: no frame number in the file name (the digits before the extension, "
+                         f"after a '.', '_' or '-': roto.1001.exr); give it as PATH@FRAME (e.g. {text}@1001)")
+    return int((m.group("sign") or "") + m.group("digits")), text
 
 
 _NAMED = re.compile(r"^(?P<name>[^=/\\]+)=(?P<rest>.+)$")
