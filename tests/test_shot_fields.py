@@ -127,3 +127,24 @@ def test_a_shot_file_field_error_names_the_file_and_a_yaml_boolean_name_says_to_
     with pytest.raises(InputError, match=r"sh010\.yaml': objects: object name True is how YAML reads an unquoted "
                                          r"yes.*quote the name"):
         Shot.from_yaml(f)
+
+
+def test_environment_variables_in_a_shot_files_paths_are_expanded_and_an_unset_one_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: ``out: $QA_SHOW/vom/a.####.exr`` made a folder literally named ``$QA_SHOW`` beside the shot file."""
+    monkeypatch.setenv("QA_SHOW", str(tmp_path / "show"))
+    monkeypatch.setenv("QA_SEQ", "sq01")
+    f = tmp_path / "s.yaml"
+    f.write_text("plate: ${QA_SHOW}/$QA_SEQ/p.$F4.exr\nkeyframes: {1: $QA_SHOW/r.0001.exr}\n"
+                 "out: $QA_SHOW/vom/a.####.exr\ncache: $QA_SHOW/cache\n")
+    shot = Shot.from_yaml(f)
+    show = tmp_path / "show"
+    assert (shot.plate, shot.out, shot.cache) == (f"{show}/sq01/p.$F4.exr", f"{show}/vom/a.####.exr", show / "cache")
+    assert shot.keyframes == {1: show / "r.0001.exr"}
+    monkeypatch.delenv("QA_SHOW")
+    with pytest.raises(InputError, match=r"plate '\$\{QA_SHOW\}/\$QA_SEQ/p\.\$F4\.exr': \$QA_SHOW is not set in the "
+                                         r"environment"):
+        Shot.from_yaml(f)
+    assert not any(p.name.startswith("$") for p in tmp_path.rglob("*"))
+    with pytest.raises(InputError, match=r"out '\$NOPE_X/a\.####\.exr': \$NOPE_X is not set"):
+        Shot(**{**BASE, "out": "$NOPE_X/a.####.exr"})

@@ -166,11 +166,11 @@ class Shot:
                      "device", "memory", "top_k"):
             setattr(self, name, parse_value(name, getattr(self, name)))
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
-            self.model = os.path.abspath(os.path.expanduser(self.model))
+            self.model = os.path.abspath(expand_path(self.model, "model"))
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
-            self.cache = Path(os.path.abspath(os.path.expanduser(str(self.cache))))
+            self.cache = Path(os.path.abspath(expand_path(str(self.cache), "cache")))
 
     # -- objects ------------------------------------------------------------------------------------
 
@@ -210,13 +210,13 @@ class Shot:
         if base is not None:
             for name in ("plate", "out", "cache"):
                 if isinstance(values.get(name), str) and values[name]:
-                    values[name] = _join(base, values[name])
+                    values[name] = _join(base, values[name], name)
             if isinstance(values.get("model"), str) and values["model"] and values["model"] not in MODEL_ALIASES:
-                values["model"] = _join(base, values["model"])
-            values["keyframes"] = _join_rotos(base, values.get("keyframes"))
+                values["model"] = _join(base, values["model"], "model")
+            values["keyframes"] = _join_rotos(base, values.get("keyframes"), "keyframes")
             obj = values.get("objects")
             if isinstance(obj, Mapping):
-                values["objects"] = {k: _join_rotos(base, v) for k, v in obj.items()}
+                values["objects"] = {k: _join_rotos(base, v, f"objects.{k}") for k, v in obj.items()}
         if values.get("frames") == "":
             values["frames"] = None
         return cls(**values)
@@ -270,18 +270,37 @@ class Shot:
 
 # -- field validators (each names the field, the value and what was expected) ------------------------
 
-def _join_rotos(base: Path, kf: Any) -> Any:
+def _join_rotos(base: Path, kf: Any, field: str) -> Any:
     """A keyframes value (mapping, list or one path) with its relative roto paths resolved against base."""
     if isinstance(kf, Mapping):
-        return {k: _join(base, v) if isinstance(v, str) else v for k, v in kf.items()}
+        return {k: _join(base, v, f"{field}[{k}]") if isinstance(v, str) else v for k, v in kf.items()}
     if isinstance(kf, list):
-        return [_join(base, v) if isinstance(v, str) else v for v in kf]
-    return _join(base, kf) if isinstance(kf, str) else kf
+        return [_join(base, v, field) if isinstance(v, str) else v for v in kf]
+    return _join(base, kf, field) if isinstance(kf, str) else kf
 
 
-def _join(base: Path, value: str) -> str:
-    value = os.path.expanduser(value)
+def _join(base: Path, value: str, field: str) -> str:
+    value = expand_path(value, field)
     return value if os.path.isabs(value) else str(base / value)
+
+
+_ENV_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_]\w*)\}|(?P<name>[A-Za-z_]\w*))")
+
+
+def expand_path(value: str, field: str) -> str:
+    """``~`` and environment variables (``$SHOW``, ``${SHOW}``) in a path, as a shell would (a shot file written
+    for a show's root); ``$F``/``$F4`` are frame tokens, left as they are. An unset variable is refused: left
+    in, it made a folder named ``$SHOW``."""
+    def sub(m: re.Match[str]) -> str:
+        name = m.group("braced") or m.group("name")
+        if m.group("name") and re.fullmatch(r"F\d*", name):
+            return m.group(0)
+        got = os.environ.get(name)
+        if got is None:
+            raise InputError(f"{field} {value!r}: ${name} is not set in the environment")
+        return got
+
+    return os.path.expanduser(_ENV_VAR.sub(sub, value))
 
 
 def _pattern(name: str, value: Any) -> str:
@@ -289,10 +308,11 @@ def _pattern(name: str, value: Any) -> str:
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{name} {value!r}: expected a file pattern such as shot.####.exr")
+    value = expand_path(value, name)
     if not has_frame_token(value):
         raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@, %04d or $F4 "
                          f"(e.g. shot.####.exr)")
-    return os.path.abspath(os.path.expanduser(value))
+    return os.path.abspath(value)
 
 
 def _objects(value: Any) -> dict[str, dict[int, Path]]:
@@ -347,7 +367,7 @@ def _keyframes(value: Any) -> dict[int, Path]:
         f = int(frame)
         if f in out:
             raise InputError(f"keyframes: frame {f} is given twice ({out[f]} and {path})")
-        out[f] = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+        out[f] = Path(os.path.abspath(expand_path(os.fspath(path), f"keyframes[{f}]")))
     return dict(sorted(out.items()))
 
 
