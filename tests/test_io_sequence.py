@@ -150,3 +150,18 @@ def test_plate_sequence_is_plain_data():
     seq = PlateSequence("/a/b.####.exr", [1, 2])
     assert list(seq) == [1, 2]
     assert str(seq.path(2)) == "/a/b.0002.exr"
+
+
+def test_a_pattern_of_another_padding_than_the_files_says_which_to_use(tmp_path):
+    for name in ("p.1.exr", "p.2.exr", "p.10.exr", "q.0001.exr", "q.0002.exr"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(InputError, match=r"no files match the sequence pattern .*p\.####\.exr; found 3 file\(s\) of 1 "
+                                         r"digit\(s\) instead \(e\.g\. p\.1\.exr\): use .*p\.#\.exr \(unpadded\)"):
+        open_sequence(tmp_path / "p.####.exr")
+    with pytest.raises(InputError, match=r"missing frames 1 .*found 2 file\(s\) of 4 digit\(s\) instead .*: use "
+                                         r".*q\.####\.exr \(padded to 4\)"):
+        open_sequence(tmp_path / "q.##.exr", [1])
+    with pytest.raises(InputError) as e:  # the padding is right, the frame is not there: no hint
+        open_sequence(tmp_path / "q.####.exr", [5])
+    assert "instead" not in str(e.value)
+    assert open_sequence(tmp_path / "p.#.exr").frames == [1, 2, 10]

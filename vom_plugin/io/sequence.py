@@ -177,6 +177,30 @@ class _Pattern:
         return sorted(set(frames))  # -002 and -0002 both on disk: one frame
 
 
+    def padding_hint(self, pattern: str) -> str:
+        """Where no file has this pattern's padding but files of another do (plate.1.exr for plate.####.exr):
+        "; found N files ... use PATTERN", else ""."""
+        folder, head_name = os.path.split(self.head)
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            return ""
+        rx = re.compile(re.escape(head_name) + r"-?(\d+)" + re.escape(self.tail) + r"\Z")
+        found = sorted((m.group(1), name) for name in names if (m := rx.match(name)))
+        if not found:
+            return ""
+        pad = min(len(d) for d, _ in found)
+        token = "#" * pad
+        if pad == self.pad:  # the same padding, just not the frames asked for
+            return ""
+        name = os.path.basename(pattern)
+        tokens = list(_TOKEN.finditer(name))
+        suggested = pattern[: len(pattern) - len(name)] + name[: tokens[0].start()] + token + name[tokens[0].end():] \
+            if tokens else pattern
+        return (f"; found {len(found)} file(s) of {pad} digit(s) instead (e.g. {found[0][1]}): use {suggested}"
+                f" ({'unpadded' if pad == 1 else f'padded to {pad}'})")
+
+
 @dataclass(frozen=True)
 class PlateSequence:
     """A file pattern and the frames of it in use. ``path(frame)`` formats the pattern; it checks nothing.
@@ -241,15 +265,16 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
         if not found:
             folder = os.path.dirname(text) or "."
             where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
-            raise InputError(f"no files match the sequence pattern {text}{where}")
+            raise InputError(f"no files match the sequence pattern {text}{where}{parsed.padding_hint(text)}")
         return PlateSequence(text, found)
     if not frames:
         raise InputError(f"sequence {text}: the frame list is empty")
     seq = PlateSequence(text, sorted(set(int(f) for f in frames)))
     missing = seq.missing()
     if missing:
+        hint = parsed.padding_hint(text) if len(missing) == len(seq.frames) else ""
         raise InputError(
             f"sequence {text}: missing frames {format_frames(missing)} "
-            f"({len(missing)} of the {len(seq.frames)} requested, e.g. {seq.path(missing[0])})"
+            f"({len(missing)} of the {len(seq.frames)} requested, e.g. {seq.path(missing[0])}){hint}"
         )
     return seq
