@@ -352,3 +352,13 @@ def test_a_closed_output_pipe_stops_the_command_quietly(tmp_path: Path) -> None:
         inp = oiio.ImageInput.open(str(f))
         assert inp is not None and inp.read_image() is not None
         inp.close()
+
+
+def test_a_negative_frame_range_is_taken_after_frames_without_an_equals_sign(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: ``--frames -2-1`` was argparse's "expected one argument" (a usage error), and the Nuke adapter
+    passes --frames as its own argument."""
+    code = main(["render", "--plate", str(tmp_path / "none.####.exr"), "--roto", f"{tmp_path / 'r.exr'}@-2",
+                 "--out", str(tmp_path / "o" / "a.####.exr"), "--frames", "-2-1", "--no-worker"])
+    err = capsys.readouterr().err
+    assert code == 2 and "expected one argument" not in err and "none.####.exr" in err, err

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import os
 import pkgutil
+import re
 import signal
 import sys
 import threading
@@ -56,8 +57,23 @@ def _command(argv: Sequence[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _negative_ranges(argv: list[str]) -> list[str]:
+    """``--frames -2-1`` as ``--frames=-2-1``: argparse takes a value starting with '-' (other than a plain
+    number) for an option and refused the range of a shot with negative frames."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--frames" and i + 1 < len(argv) and re.match(r"-\d", argv[i + 1]):
+            out.append(f"--frames={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _negative_ranges(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(_command(argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # said by the command's own parser: its usage, not the top level's
