@@ -326,9 +326,11 @@ def test_a_cache_filling_up_during_the_render_warns_once(root: Path, clean: dict
 
 def test_a_cache_vanishing_during_the_render(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
     cache = tmp_path / "cache"
+    fired = []
 
     def vanish(event: dict) -> None:
         if event.get("event") == "frame" and event["done"] == 2:
+            fired.append(cache.is_dir())  # the cache was there to vanish
             # the render's writer thread may add files while the folder goes (its queue drains while this
             # callback holds the render up): keep deleting until it is gone once (the writer may make it again
             # right after: checking a second time raced with it)
@@ -342,8 +344,9 @@ def test_a_cache_vanishing_during_the_render(root: Path, clean: dict[str, np.nda
                 raise AssertionError(f"{cache} could not be removed in 30 s")
 
     r = render(_shot(root, tmp_path / "out", cache), progress=vanish)
+    assert fired == [True]
     _assert_clean(r, tmp_path / "out", clean)
-    assert len(r.warnings) <= 1
+    assert len(r.warnings) <= 1 and all("cache" in w for w in r.warnings), r.warnings
 
 
 def test_a_stuck_lock_slows_but_never_fails_a_render(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
@@ -477,9 +480,14 @@ def test_clear_removes_a_killed_writers_temporaries_but_not_a_file_named_like_on
     users.write_bytes(b"my notes on the plate")
     for p in [*killed.values(), users]:
         os.utime(p, (hour_ago, hour_ago))
+    live = keys / f".{entry.name}.{'4' * 32}.tmp"  # a writer at work now: neither removed nor reported
+    begun = entry.read_bytes()[:100]
+    live.write_bytes(begun)
     assert main(["cache", "clear", "--cache", str(cache)]) == 0
-    assert str(users) in capsys.readouterr().out  # listed as left alone
+    out = capsys.readouterr().out
+    assert str(users) in out and str(live) not in out  # the user's file listed as left alone
     assert not any(p.exists() for p in killed.values())
+    assert live.read_bytes() == begun
     assert users.read_bytes() == b"my notes on the plate"
 
 

@@ -154,16 +154,17 @@ def test_lru_eviction_keeps_recent_entries_under_the_cap(tmp_path: Path) -> None
 def test_cache_cli_info_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c = vc.ShotCache(tmp_path, "/p/sh020/plate.####.exr", max_bytes=1 << 30)
     c.prepare()
-    c.put_alpha(K("new"), {"a": torch.ones(100)})
-    c.put_alpha(K("old"), {"a": torch.ones(100)})
-    old = c.dir / "steps" / f"{K('old')}.alpha.safetensors"
-    os.utime(old, (time.time() - 10 * 86400,) * 2)
+    for name in ("new", "four", "six"):
+        c.put_alpha(K(name), {"a": torch.ones(100)})
+    entry = {name: c.dir / "steps" / f"{K(name)}.alpha.safetensors" for name in ("new", "four", "six")}
+    os.utime(entry["four"], (time.time() - 4 * 86400,) * 2)  # the age either side of --older-than 5
+    os.utime(entry["six"], (time.time() - 6 * 86400,) * 2)
     assert main(["cache", "info", "--cache", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "1 shots" in out and "/p/sh020/plate.####.exr" in out and "2 files" in out
+    assert "1 shots" in out and "/p/sh020/plate.####.exr" in out and "3 files" in out
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "5"]) == 0
     assert "cleared 1 entries not used for 5 days" in capsys.readouterr().out
-    assert not old.exists() and (c.dir / "steps" / f"{K('new')}.alpha.safetensors").exists()
+    assert not entry["six"].exists() and entry["four"].exists() and entry["new"].exists()
     assert main(["cache", "clear", "--cache", str(tmp_path)]) == 0
     assert not c.dir.exists()
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "-1"]) == 2

@@ -45,6 +45,9 @@ def test_conn_by_hand():
     assert M.conn(np.array([[1.0, 0.0, 1.0]]), np.array([[1.0, 1.0, 1.0]])) == pytest.approx(1.0)
     a = np.random.default_rng(0).random((6, 7))
     assert M.conn(a, a) == 0.0
+    # 4-connected: a pixel touching the main component at a corner only is its own component and leaves at level
+    # 0 (d_p = 0.55, d_g = 1: |0.45 - 0| = 0.45); 8-connected it would stay to level 0.5 (d_p < theta: |1 - 0.5|)
+    assert M.conn(np.array([[1.0, 0.0], [0.0, 0.55]]), np.array([[1.0, 0.0], [0.0, 1.0]])) == pytest.approx(0.45)
 
 
 def test_gaussian_derivative_kernel():
@@ -107,6 +110,10 @@ def test_nan_in_prediction_is_a_clear_error():
     bad[2, 3, 3] = np.inf
     with pytest.raises(InputError, match=r"shot: frame 1003: prediction has 1 NaN/Inf"):
         evaluate_clip(bad, clip, frames=[1001, 1002, 1003, 1004], name="shot")
+    # a NaN ground truth would give NaN scores that the means leave out without a word
+    with pytest.raises(InputError, match=r"shot: frame 1003: ground truth has 1 NaN/Inf pixel\(s\) "
+                                         r"\(first at x=3, y=3\)"):
+        evaluate_clip(clip, bad, frames=[1001, 1002, 1003, 1004], name="shot")
 
 
 def test_size_and_count_mismatch_name_the_frame():
@@ -228,3 +235,41 @@ def test_an_empty_band_has_no_temporal_measure_and_a_ground_truth_past_one_is_cl
     s = evaluate_clip(np.clip(g, 0, 1), g, metrics=["MAD", "Core"])
     assert s.mean["MAD"] == 0.0 and s.mean["Core"] == 0.0
     assert any("ground-truth values outside 0-1 clipped to it in frame(s) 0-1" in n for n in s.notes)
+
+
+def test_messddt_in_a_clip_by_hand_whole_frame_and_band():
+    """MESSDdt as ``evaluate_clip`` reports it, against a per-pixel sum written out here: the whole frame's mean x1e3
+    looking back, the band's raw sum over frame t's band looking forward, frame t+1's error and band taken where the
+    flow carries each pixel. The two frames have different bands and errors everywhere, so which band, whether it
+    is warped and the scaling all change the number."""
+    from vom_plugin.eval.regions import region_mask
+
+    h, w, dx = 24, 32, 3
+    gt = np.zeros((2, h, w), np.float32)
+    gt[0, 6:18, 4:12] = 1.0
+    gt[0, 10, 12] = 0.5
+    gt[1, 6:18, 12:20] = 1.0  # moved right by 8: another band
+    gt[1, 10, 20] = 0.5
+    rng = np.random.default_rng(5)
+    pred = np.clip(gt + rng.normal(0, 0.2, gt.shape), 0, 1).astype(np.float32)
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0] = dx  # every pixel carried 3 px right
+    err = (pred.astype(np.float64) - gt) ** 2
+
+    def by_hand(mask0, mask1):
+        total = 0.0
+        for y in range(h):
+            for x in range(w):
+                if mask0[y, x]:
+                    xt = min(x + dx, w - 1)
+                    total += abs(err[0, y, x] - (err[1, y, xt] if mask1[y, xt] else 0.0))
+        return total
+
+    whole = evaluate_clip(pred, gt, metrics=["MESSDdt"], flows=[flow])
+    everything = np.ones((h, w), bool)
+    assert whole.per_frame["MESSDdt"] == pytest.approx([0.0, by_hand(everything, everything) / (h * w) * 1e3])
+    band = evaluate_clip(pred, gt, region="narrow", metrics=["MESSDdt"], flows=[flow])
+    m0, m1 = region_mask(gt[0], "narrow"), region_mask(gt[1], "narrow")
+    assert not np.array_equal(m0, m1)
+    assert band.per_frame["MESSDdt"] == pytest.approx([by_hand(m0, m1), 0.0])
+    assert by_hand(m0, m1) != pytest.approx(by_hand(m0, m0))  # the test tells the bands apart

@@ -102,7 +102,7 @@ def test_keyframes_and_atomic_text(tmp_path) -> None:
     assert path.read_text() == "a: 1\n" and [p.name for p in path.parent.iterdir()] == ["shot.yaml"]
 
 
-def test_a_host_writes_its_text_files_through_no_link_and_keeps_their_mode(tmp_path) -> None:
+def test_a_host_writes_its_text_files_through_no_link_and_keeps_their_mode(tmp_path, monkeypatch) -> None:
     import os
 
     victim = tmp_path / "plate.0001.exr"
@@ -115,6 +115,15 @@ def test_a_host_writes_its_text_files_through_no_link_and_keeps_their_mode(tmp_p
     common.write_text_atomic(path, "a: 1\n")
     assert victim.read_bytes() == b"plate" and path.read_text() == "a: 1\n" and not path.is_symlink()
     assert sorted(p.name for p in work.iterdir() if not p.is_symlink()) == ["shot.yaml"]
+    # a link at the very name the temporary will have (its random part pinned): refused, never written through
+    import secrets
+
+    monkeypatch.setattr(secrets, "token_hex", lambda n=None: "0badcafe")
+    (work / f".shot.yaml.{os.getpid()}-0badcafe.tmp").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        common.write_text_atomic(path, "a: 3\n")
+    assert victim.read_bytes() == b"plate" and path.read_text() == "a: 1\n"
+    monkeypatch.undo()
     old = os.umask(0o027)
     try:
         fresh = work / "fresh.yaml"

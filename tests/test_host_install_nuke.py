@@ -179,6 +179,23 @@ def test_install_writes_no_file_through_a_link_left_at_a_temporary_name(inst, tm
                                                                                     ".menu.py.vom-tmp"]
 
 
+def test_install_refuses_a_link_at_the_very_name_of_its_temporary(inst, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The temporary's random part pinned and a link planted at that name: created exclusively, never followed."""
+    import os
+
+    nuke_dir = tmp_path / "nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_text("import nuke  # mine\n")
+    decoy = tmp_path / "document.txt"
+    decoy.write_text("precious\n")
+    monkeypatch.setattr(os, "urandom", lambda n: bytes.fromhex("0badcafe")[:n])
+    (nuke_dir / f".init.py.{os.getpid()}-0badcafe.vom-tmp").symlink_to(decoy)
+    with pytest.raises(inst.InstallError, match=r"init\.py cannot be written .*nothing in it was changed"):
+        inst.nuke_install(nuke_dir, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    assert decoy.read_text() == "precious\n" and (nuke_dir / "init.py").read_text() == "import nuke  # mine\n"
+
+
 @pytest.mark.parametrize("original", [b"x=1", b"x=1\r\ny=2", b"a\rb", b"x=1\n", b"", b"# \xe9t\xe9\r\n", b"x=1\r",
                                       b"x=1\n\r"])
 def test_install_then_uninstall_gives_back_every_byte(inst, tmp_path: Path, original: bytes) -> None:

@@ -77,13 +77,12 @@ def check_pair(pred: np.ndarray, gt: np.ndarray, what: str = "prediction") -> tu
     g = np.asarray(gt, dtype=np.float64)
     if p.ndim != 2 or p.shape != g.shape:
         raise InputError(f"{what} has shape {p.shape}, ground truth {g.shape}; expected the same (H, W)")
-    bad = ~np.isfinite(p)
-    if bad.any():
-        y, x = np.argwhere(bad)[0]
-        raise InputError(f"{what} has {int(bad.sum())} NaN/Inf pixel(s) (first at x={x}, y={y}); "
-                         "expected finite alpha values")
-    if not np.isfinite(g).all():
-        raise InputError(f"ground truth for {what} has NaN/Inf pixels; expected finite alpha values")
+    for name, a in ((what, p), ("ground truth", g)):
+        bad = ~np.isfinite(a)
+        if bad.any():
+            y, x = np.argwhere(bad)[0]
+            raise InputError(f"{name} has {int(bad.sum())} NaN/Inf pixel(s) (first at x={x}, y={y}); "
+                             "expected finite alpha values")
     return p, g
 
 
