@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -109,20 +108,9 @@ def test_bad_input_exit_2(tmp_path: Path) -> None:
     assert not (tmp_path / "b").exists()
 
 
-def _engine_ready() -> str | None:
-    for mod in ("vom_plugin.engine.runner", "vom_plugin.engine.device", "vom_plugin.engine.weights",
-                "vom_plugin.engine.propagate", "vom_plugin.model"):
-        if importlib.util.find_spec(mod) is None:
-            return f"{mod} has not landed yet"
-    return None
-
-
 @pytest.mark.slow
 def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
     """Execute the whole job with `openjd run` on a tiny shot with random lite weights, then check the EXRs."""
-    missing = _engine_ready()
-    if missing:
-        pytest.skip(missing)
     import OpenImageIO as oiio
     import torch
 

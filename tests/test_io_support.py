@@ -23,6 +23,7 @@ TOOL_SOURCES = {
     "oiiotool": "the OpenImageIO wheel's bin folder, or Debian's openimageio-tools",
     "exrheader": "Debian's openexr package; .ci/run installs it",
     "tclsh": "Debian's tcl package; .ci/run installs it",
+    "blender": "Debian's blender package; .ci/run installs it (the Blender add-on's and clip renderer's tests)",
 }
 
 
@@ -105,7 +106,7 @@ def test_oiiotool_comes_with_the_python_packages():
     import OpenEXR  # noqa: F401  (the dev extra's independent EXR reader)
 
 
-@pytest.mark.parametrize("name", ["exrheader", "tclsh"])
+@pytest.mark.parametrize("name", ["exrheader", "tclsh", "blender"])
 def test_debian_reference_tools(name):
     # Under CI (.ci/run installs them) a missing one fails, so CI always runs the checks that need them.
     require_tool(name)
