@@ -437,6 +437,11 @@ def _plant(cache: Path, outside: Path) -> dict[str, Path]:
     for name, p in plant.items():
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(save({"x": torch.ones(4)}) if p.suffix == ".safetensors" else name.encode())
+    # a shot folder's name and a shot.json that is valid but names another folder: not vom's own marker
+    other = cache / "sh030_plate-0123456789ab"
+    (other / "steps").mkdir(parents=True)
+    plant["marker of another folder"] = other / "shot.json"
+    plant["marker of another folder"].write_text(json.dumps({"id": "sh031_plate-ba9876543210", "plate": "/p.exr"}))
     outside.mkdir()
     (outside / "keep.txt").write_text("outside")
     (shot_dir / "steps" / f"{'c' * 32}.state.safetensors").symlink_to(outside / "keep.txt")
