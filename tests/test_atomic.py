@@ -163,3 +163,28 @@ def test_a_replaced_file_keeps_its_group(tmp_path: Path) -> None:
     write_text_atomic(target, "new")
     assert target.read_text() == "new" and target.stat().st_gid == 12345
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_the_bytes_reach_the_disk_before_the_rename_shows_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fsync of the temporary, holding the whole content, before os.replace (a farm file server or a power cut
+    must never leave a named frame without its bytes); fsync=False skips it."""
+    from vom_plugin import atomic
+
+    order: list[tuple[str, bytes]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        order.append(("fsync", os.pread(fd, 100, 0)))
+        real_fsync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        order.append(("replace", b""))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    write_text_atomic(tmp_path / "job.yaml", "whole\n")
+    assert order == [("fsync", b"whole\n"), ("replace", b"")]
+    order.clear()
+    write_text_atomic(tmp_path / "job.yaml", "again\n", fsync=False)
+    assert order == [("replace", b"")]

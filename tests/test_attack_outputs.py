@@ -190,6 +190,12 @@ def test_a_read_only_output_is_refused_before_work(files: Path, tmp_path: Path,
     err = capsys.readouterr().err
     assert rc == 2 and "a.0002.exr, which is read-only" in err, err
     assert locked.read_bytes() == before and stat.S_IMODE(locked.stat().st_mode) == 0o444
+    # writable by its group only (a show's shared folder): not locked, replaced as vom's own frame
+    locked.chmod(0o464)
+    inode = locked.stat().st_ino
+    rc = _render(files, tmp_path, str(out / "a.####.exr"), roto=str(files / "roto" / "r.0001.exr"), frames="1-2")
+    assert rc == 0, capsys.readouterr().err
+    assert locked.stat().st_ino != inode and stat.S_IMODE(locked.stat().st_mode) == 0o464  # written anew, its mode kept
 
 
 def test_two_objects_sequences_that_name_one_file_are_refused() -> None:
