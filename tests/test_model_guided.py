@@ -180,7 +180,7 @@ def _reference_coefficients(guide: torch.Tensor, src: torch.Tensor, r: int, eps:
 
 
 @pytest.mark.parametrize("eps", [1e-6, 1e-5, 1e-4])
-def test_a_grey_texture_with_a_small_eps_gives_the_exact_coefficients_not_nan(eps: float):
+def test_a_grey_texture_with_a_small_eps_gives_the_float64_coefficients_to_1e3_not_nan(eps: float):
     """Three nearly proportional channels make every window's colour covariance nearly singular; solved in
     fp32 the adjugate's cancellations gave determinants of the wrong sign (NaN at eps 1e-6, which the running
     sums then spread over every window after it; a validation shot came out NaN at eps 1e-5)."""

@@ -26,7 +26,7 @@ def test_shapes_types_and_ranges():
     assert (c.alpha > 0.5).any() and (c.alpha < 0.5).any()  # an object and a background in view
 
 
-def test_easy_static_clip_is_an_exact_linear_composite():
+def test_easy_static_clip_is_a_linear_composite():
     # difficulty 0, rigid: no blur, occluder, lighting change or motion, so plate = a*fg + (1-a)*bg exactly.
     c = make_clip(11, frames=3, size=(64, 64), difficulty=0.0, static_object=True)
     a = c.alpha[..., None]
