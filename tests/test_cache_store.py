@@ -22,7 +22,7 @@ def K(name: str) -> str:
     return vc.digest(name)
 
 
-def test_round_trip_is_exact_and_one_key_entry_per_frame(tmp_path: Path) -> None:
+def test_round_trip_is_exact_and_a_few_key_entries_per_frame(tmp_path: Path) -> None:
     c = vc.ShotCache(tmp_path, "/shots/sh010/plate/sh010.####.exr", max_bytes=1 << 30)
     c.prepare()
     assert c.id.startswith("plate_sh010-") and c.dir.is_dir()
@@ -32,9 +32,20 @@ def test_round_trip_is_exact_and_one_key_entry_per_frame(tmp_path: Path) -> None
     got = c.get_keys(1001, K("aa"))
     assert got is not None and set(got) == {"k16", "k8"}
     assert torch.equal(got["k16"], t["k16"]) and got["k8"].dtype == torch.float16
-    c.put_keys(1001, K("bb"), t)  # a new plate version replaces the old entry
-    assert c.get_keys(1001, K("aa")) is None and c.get_keys(1001, K("bb")) is not None
-    assert len(list((c.dir / "keys").iterdir())) == 1
+    # another setting's entry stays (a QA pass: two working sizes or thread counts in one cache deleted each
+    # other's, every re-render a miss); beyond KEYS_PER_FRAME the least recently used goes (an old plate's)
+    keys = c.dir / "keys"
+    c.put_keys(1001, K("bb"), t)
+    assert c.get_keys(1001, K("aa")) is not None and c.get_keys(1001, K("bb")) is not None
+    now = time.time()
+    for age, name in ((300, "aa"), (200, "bb")):
+        os.utime(next(keys.glob(f"1001.{K(name)}.*")), (now - age, now - age))
+    c.put_keys(1002, K("aa"), t)  # another frame's entries are not this frame's count
+    c.put_keys(1001, K("cc"), t)
+    assert vc.KEYS_PER_FRAME == 3 and len(list(keys.glob("1001.*"))) == 3
+    c.put_keys(1001, K("dd"), t)
+    assert c.get_keys(1001, K("aa")) is None  # the oldest
+    assert all(c.get_keys(1001, K(n)) is not None for n in ("bb", "cc", "dd")) and c.get_keys(1002, K("aa"))
     c.put_state(K("s1"), {"bank": torch.arange(5.0)})
     assert c.has_state(K("s1")) and torch.equal(c.get_state(K("s1"))["bank"], torch.arange(5.0))
     c.drop_state(K("s1"))

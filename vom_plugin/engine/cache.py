@@ -64,6 +64,7 @@ _KEY_NAME = re.compile(r"\A-?\d+\.[0-9a-f]{32}\.safetensors\Z")
 _STEP_NAME = re.compile(r"\A[0-9a-f]{32}\.(?:alpha|state|affinity)\.safetensors\Z")
 _TEMP_NAME = re.compile(r"\A\.(?P<entry>.+)\.[0-9a-f]{32}\.tmp\Z")
 _STALE_TEMP_S = 3600.0  # a writer's temporary older than this belongs to a killed process
+KEYS_PER_FRAME = 3  # key-feature entries kept per plate frame (settings that alternate in one cache)
 
 
 class CacheUnavailable(InputError):
@@ -261,13 +262,19 @@ class ShotCache:
         # 40-50% (1.83 -> 0.83 MB a frame at 960x544, for ~20 ms of the writer's CPU and ~12 ms of the reader's)
         codes = [n for n, t in tensors.items() if str(t.dtype) == "torch.uint8" and t.dim() >= 2]
         self._save(path, tensors, delta=codes)
-        # One live entry per frame: features of an older plate version or setting are garbage now.
+        # A few live entries per frame: another setting's (working size, thread count: a mixed farm, an artist
+        # comparing two sizes) stays for its next re-render; beyond that, the least recently used (an older plate
+        # version's features, garbage now) go at once instead of waiting for the size cap.
         prefix = f"{frame}."
+        others = []
         for e in os.scandir(path.parent):
-            if (e.name.startswith(prefix) and e.name != path.name and _KEY_NAME.match(e.name)
-                    and file_is_marked(e.path)):
+            if e.name.startswith(prefix) and e.name != path.name and _KEY_NAME.match(e.name):
+                with contextlib.suppress(OSError):
+                    others.append((e.stat(follow_symlinks=False).st_mtime, e.path))
+        for _, old in sorted(others, reverse=True)[KEYS_PER_FRAME - 1:]:
+            if file_is_marked(old):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(e.path)
+                    os.unlink(old)
 
     # -- per-step outputs and memory states ---------------------------------------------------------
 
