@@ -273,3 +273,18 @@ def test_guided_upsampling_follows_the_full_res_edge() -> None:
     bilinear = cv2.resize(lr_alpha[: geo.size[1], : geo.size[0]], (w, h), interpolation=cv2.INTER_LINEAR)
     assert np.abs(up - truth).mean() < 0.1 * np.abs(bilinear - truth).mean()
     assert up.min() >= 0 and up.max() <= 1
+
+
+def test_a_shot_folder_cleared_as_a_render_begins_is_made_again_by_its_next_write(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: `vom cache clear --older-than 7` removed the empty folder of a render that had just started; its
+    first write failed and the cache was off for the rest of the render (no resume, no re-render speed-up)."""
+    c = vc.ShotCache(tmp_path, "/p/sh040/plate.####.exr", max_bytes=1 << 30)
+    c.prepare()
+    assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "7"]) == 0
+    assert "shot folder removed" in capsys.readouterr().out and not c.dir.exists()
+    c.put_alpha(K("a"), {"a": torch.ones(3)})
+    assert torch.equal(c.get_alpha(K("a"))["a"], torch.ones(3))
+    assert vc._is_shot_dir(c.dir)  # its shot.json again: clear and info know it as vom's
+    c.put_keys(1, K("k"), {"f": torch.ones(2)})
+    assert c.get_keys(1, K("k")) is not None

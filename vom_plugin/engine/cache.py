@@ -362,6 +362,8 @@ class ShotCache:
             return
         data = encode(self._address(path), tensors, compress=compress, delta=delta)
         with self.lock():
+            if not path.parent.is_dir():  # a `vom cache clear` removed the shot's empty folder as the render began
+                self._claim()
             _atomic_write_bytes(path, data)
         self._written_since_evict += len(data)
         if self._written_since_evict > self.max_bytes // 10:
