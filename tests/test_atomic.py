@@ -70,6 +70,15 @@ def test_a_dead_writers_temp_is_removed_by_the_next_write_others_are_kept(tmp_pa
     assert all(p.read_bytes() == b"half a frame" for p in (live, other_host, other_frame, user_file))
     assert target.read_text() == "frame"
     assert temp_name(target).name.startswith(f".alpha.1001.exr.{atomic._HOST}~{os.getpid()}-")
+    # another host's untouched for over an hour: a farm task killed there and retried here (a QA pass found one
+    # left for good beside the frames); a live one of this host stays however old
+    import time
+
+    old = time.time() - atomic.OTHER_HOST_STALE_S - 60
+    for p in (other_host, live, user_file):
+        os.utime(p, (old, old))
+    write_text_atomic(target, "frame again")
+    assert not other_host.exists() and live.exists() and user_file.exists()
 
 
 def test_a_folder_sweep_removes_every_dead_writers_temp_and_keeps_the_rest(tmp_path: Path) -> None:

@@ -144,6 +144,16 @@ def test_farm_check_passes_complete_frames(farm_shot: Path, tmp_path: Path,
     assert "all 8 frames written and readable" in capsys.readouterr().out
     assert main(["farm", "check", str(farm_shot), "--json"]) == 0
     assert '"missing": [], "bad": {}' in capsys.readouterr().out
+    # a task killed mid-write on another node left its temporary beside the frames: said, not a failure
+    from vom_plugin import atomic
+
+    left = tmp_path / "out" / ".a.0004.exr.node07-0123abcd~4242-89abcdef.tmp.exr"
+    left.write_bytes(b"half a frame")
+    (tmp_path / "out" / ".a.0004.exr.notes").write_bytes(b"the user's")
+    assert atomic.temporaries_of(tmp_path / "out", ["a.0004.exr", "a.0005.exr"]) == [left]
+    assert main(["farm", "check", str(farm_shot)]) == 0
+    err = capsys.readouterr().err
+    assert f"1 temporary file(s) of a killed write beside the frames (e.g. {left})" in err, err
 
 
 def test_farm_check_fails_on_a_file_vom_did_not_write(farm_shot: Path, tmp_path: Path,

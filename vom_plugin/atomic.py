@@ -5,8 +5,9 @@ Every writer of vom (frames, weights, checkpoints, job bundles, the gizmo, plots
 renamed over the target (``os.replace``: atomic within a file system); on any error, or an interrupt, the
 temporary file is removed and the target is untouched. A process killed outright (SIGKILL, power loss)
 cannot clean up; the next atomic write of the same file removes such a temporary when it names this host and
-a process that no longer runs here (``remove_stale_temps``). Stand-alone copies remain only where vom cannot be
-imported: ``install.py`` and the Nuke adapter (``host/nuke.py``, standard library only inside Nuke).
+a process that no longer runs here, or another host and was not touched for an hour (``remove_stale_temps``).
+Stand-alone copies remain only where vom cannot be imported: ``install.py`` and the Nuke adapter
+(``host/nuke.py``, standard library only inside Nuke).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import re
 import secrets
 import socket
 import stat
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 
@@ -43,6 +45,9 @@ _HOST = _host_tag()
 # A temporary's name holds its target's; a long target name is shortened there (its start, a digest, its
 # extension) so that the temporary stays within the file system's 255-byte names whenever the target does.
 _NAME_KEPT = 150
+# Another host's temporary untouched this long is a killed writer's (a frame is written in seconds, and a writer's
+# temporary is modified as it is written): removed by the next write, as this host's dead ones are at once.
+OTHER_HOST_STALE_S = 3600.0
 
 
 def _embedded(name: str) -> str:
@@ -79,20 +84,43 @@ def _remove_dead(folder: Path, names: list[str], target: str | None) -> list[Pat
     """Remove those of ``names`` that are temporaries (of ``target``, or of any file when None) written by a
     process of this host that no longer runs."""
     removed = []
+    now = time.time()
     for name in names:
         m = _TEMP.match(name)
-        if (m is None or m["host"] != _HOST or (target is not None and m["name"] != _embedded(target))
-                or Path(m["name"]).suffix != m["ext"] or _running(int(m["pid"]))):
+        if m is None or (target is not None and m["name"] != _embedded(target)) or Path(m["name"]).suffix != m["ext"]:
             continue
+        if m["host"] == _HOST:
+            if _running(int(m["pid"])):
+                continue
+        else:  # another host's (a farm task killed there and retried here): dead once untouched for long
+            try:
+                st = os.lstat(folder / name)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < OTHER_HOST_STALE_S:
+                continue
         with contextlib.suppress(OSError):
             (folder / name).unlink()
             removed.append(folder / name)
     return removed
 
 
+def temporaries_of(folder: str | os.PathLike[str], names: Collection[str]) -> list[Path]:
+    """vom's temporaries in ``folder`` of the files named ``names``, whoever wrote them (live or killed, any
+    host): what ``vom farm check`` lists beside the frames it checks."""
+    wanted = {_embedded(n) for n in names}
+    try:
+        entries = [e.name for e in os.scandir(folder) if e.name.startswith(".")]
+    except OSError:
+        return []
+    return sorted(Path(folder) / n for n in entries if (m := _TEMP.match(n)) and m["name"] in wanted
+                  and Path(m["name"]).suffix == m["ext"])
+
+
 def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
     """Remove vom's temporaries of ``path`` whose writer was a process of this host that is no longer running
-    (killed mid-write); those of live processes and of other hosts are left. Returns what was removed."""
+    (killed mid-write), or of another host untouched for OTHER_HOST_STALE_S; those of live processes and other
+    hosts' recent ones are left. Returns what was removed."""
     path = Path(path)
     prefix = f".{_embedded(path.name)}."
     try:

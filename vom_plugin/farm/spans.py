@@ -209,6 +209,16 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     if recipes.unavailable and notes is not None:
         notes.append(f"outputs not compared with the shot's rotos, settings and weights (vom:recipe): "
                      f"{recipes.unavailable}")
+    if notes is not None:  # a task killed mid-write on another node: its temporary is there until a render
+        from vom_plugin.atomic import OTHER_HOST_STALE_S, temporaries_of  # an hour later removes it
+
+        for pattern, _ in shot.output_channels():
+            names = [Path(frame_path(pattern, f)).name for f in shot.frames]
+            left = temporaries_of(Path(frame_path(pattern, shot.frames[0])).parent, names) if names else []
+            if left:
+                notes.append(f"{len(left)} temporary file(s) of a killed write beside the frames (e.g. {left[0]}): "
+                             f"not frames; the next render removes them once they are "
+                             f"{OTHER_HOST_STALE_S / 3600:g} h old (or delete them)")
     return problems
 
 
