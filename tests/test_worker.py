@@ -436,3 +436,18 @@ def test_refused_requests_do_not_keep_an_idle_worker_alive(tmp_path: Path) -> No
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_signal_to_the_worker_is_said_as_the_workers_not_the_clients(tmp_path: Path) -> None:
+    """A QA pass: SIGTERM to the worker made its client say "stopped by SIGTERM after 8 of 24 frames", though the
+    client had received no signal."""
+    from vom_plugin.engine.stop import Stop
+    from vom_plugin.worker.server import Worker
+
+    w = Worker(tmp_path / "w.sock")
+    w.stop = Stop()
+    w._on_signal(signal.SIGTERM, None)
+    assert w.closing and w.stop.signal == signal.SIGTERM and w.stop.by == "SIGTERM to the vom worker"
+    client = Stop()
+    client.set(signal.SIGINT)  # the client's own, forwarded
+    assert client.by == "SIGINT"

@@ -18,10 +18,12 @@ class Stop:
         self.signal: int | None = None
         self.by = ""  # who stopped it, for the message: a signal's name, or "Stop.set()"
 
-    def set(self, signum: int | None = None) -> None:
-        """Stop the render; ``signum``: the signal this process received, when that is why (a worker's client)."""
+    def set(self, signum: int | None = None, *, to: str = "") -> None:
+        """Stop the render; ``signum``: the signal received, when that is why (a worker's client's); ``to``: whom
+        it was sent to, when that is not who asked for the render (said in the message: "SIGTERM to the vom
+        worker")."""
         self.signal = signal.SIGINT if signum is None else signum
-        self.by = "Stop.set()" if signum is None else signal.Signals(signum).name
+        self.by = "Stop.set()" if signum is None else signal.Signals(signum).name + (f" to {to}" if to else "")
 
     def is_set(self) -> bool:
         return self.signal is not None

@@ -180,7 +180,7 @@ class Worker:
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.closing = True
         if self.stop is not None:
-            self.stop.set(signum)
+            self.stop.set(signum, to="the vom worker")  # not the client's own signal: say whose
 
     def handle(self, conn: socket.socket) -> None:
         with conn:
@@ -271,7 +271,7 @@ class Worker:
         try:
             shot = shot_from_request(req["shot"], req.get("source_file"))
             if self.closing:
-                stop.set(signal.SIGTERM)
+                stop.set(signal.SIGTERM, to="the vom worker")
             render(shot, progress=relay, stop=stop, models=self.models, memo=self.memo)
         except VomError as e:
             out.update(code=e.exit_code, kind=type(e).__name__, message=str(e))
