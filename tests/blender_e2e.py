@@ -86,6 +86,7 @@ def setup_scene(scene, case):
         plate.frame_start, plate.frame_offset, plate.frame_duration = start, offset, duration
     plate.name = "Plate"
     comp = tree.nodes.new("CompositorNodeComposite")
+    comp.location = (plate.location.x + 280, plate.location.y - 80)  # where the add-on would put its Set Alpha
     tree.links.new(plate.outputs["Image"], comp.inputs["Image"])
     s = scene.vom_matte
     s.plate_node, s.keyframes = "Plate", str(case.get("keyframe", ""))
@@ -97,6 +98,7 @@ def setup_scene(scene, case):
         s.roto_source, s.roto_mask = "MASK", box_mask("roto", *case["mask_box"])
     else:
         roto = tree.nodes.new("CompositorNodeImage")
+        roto.location = (plate.location.x, plate.location.y - 320)  # and its alpha node
         roto.name = "Roto"
         roto.image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
         s.roto_source, s.roto_node = "NODE", "Roto"
@@ -104,6 +106,25 @@ def setup_scene(scene, case):
     for name, value in case.get("settings", {}).items():
         setattr(s, name, value)
     return tree, plate, comp
+
+
+def overlaps(tree, height=200.0):
+    """Pairs (add-on node, other node) whose rectangles meet (a node's height taken as ``height``: nodes are not
+    drawn in the background, their dimensions are 0)."""
+    def rect(n):
+        return n.location.x, n.location.x + n.width, n.location.y - height, n.location.y
+
+    ours = [n for n in tree.nodes if n.name.startswith("Plate VOM")]
+    hits = []
+    for a in ours:
+        ax0, ax1, ay0, ay1 = rect(a)
+        for b in tree.nodes:
+            if b == a or (b in ours and b.name < a.name):
+                continue
+            bx0, bx1, by0, by1 = rect(b)
+            if ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1:
+                hits.append(f"{a.name} / {b.name}")
+    return sorted(hits)
 
 
 def run_case(case):
@@ -119,6 +140,7 @@ def run_case(case):
     out["links"] = sorted(f"{lk.from_node.name}:{lk.from_socket.name}->{lk.to_node.name}:{lk.to_socket.name}"
                           for lk in tree.links)
     out["alpha_outputs"] = [o.name for o in alpha.outputs] if alpha else None
+    out["overlaps"] = overlaps(tree)
     out["object_nodes"] = {n.name: {**node_info(n), "filepath": os.path.normpath(bpy.path.abspath(n.image.filepath))}
                            for n in tree.nodes if n.name.startswith("Plate VOM Alpha ")}
     work = os.path.join(os.path.dirname(case["out"]), os.path.basename(case["out"]).split(".")[0].replace(

@@ -529,6 +529,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
         got = res[case["name"]]
         case["out"] = str(tmp_path / case["out"])  # where a relative Output goes: the shot file says so
         assert got["run"] == ["FINISHED"]
+        assert got["overlaps"] == [], got["overlaps"]  # placed clear of the Composite and Roto nodes set where
+        # its Set Alpha and alpha node would go
         start, offset, duration = case["plate_timing"]
         timing = core.Timing(start, offset, duration) if case["plate"] == "image" else \
             core.clip_timing(1, start, offset, duration)
@@ -629,7 +631,7 @@ def _check_objects_case(case: dict[str, Any], got: dict[str, Any]) -> None:
     outputs (one file) or in a node each (one sequence each)."""
     import numpy as np
 
-    assert got["run"] == ["FINISHED"]
+    assert got["run"] == ["FINISHED"] and got["overlaps"] == [], got["overlaps"]
     shot = yaml.safe_load(got["shot_yaml"])
     assert "keyframes" not in shot and list(shot["objects"]) == ["hero", "stone"]
     assert all(list(kf) == [1] for kf in shot["objects"].values())  # scene frame 101 is file frame 1

@@ -348,7 +348,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     alpha, set_alpha = own_nodes(tree, plate)
     if alpha is None:
         alpha = tree.nodes.new("CompositorNodeImage")
-        alpha.location = (plate.location.x, plate.location.y - 320)
+        place(tree, alpha, plate.location.x, plate.location.y - 320)
     if alpha.name != ALPHA_NODE.format(plate.name) or alpha.get(ROLE) != "alpha":
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
     alpha[OUT_PROP] = _relative(first_out)  # the files it loads ({object} resolved: another plate's Output is
@@ -370,7 +370,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
 
     if set_alpha is None:
         set_alpha = tree.nodes.new("CompositorNodeSetAlpha")
-        set_alpha.location = (plate.location.x + 280, plate.location.y - 80)
+        place(tree, set_alpha, plate.location.x + 280, plate.location.y - 80)
     if set_alpha.name != SET_ALPHA_NODE.format(plate.name) or set_alpha.get(ROLE) != "set_alpha":
         _named(set_alpha, SET_ALPHA_NODE.format(plate.name), "set_alpha")
     set_alpha.mode = "APPLY"  # Blender's compositor works premultiplied: RGB is multiplied by the matte
@@ -398,7 +398,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         node = had.pop(name, None)
         if node is None:
             node = tree.nodes.new("CompositorNodeImage")
-            node.location = (alpha.location.x, alpha.location.y - 300 * i)
+            place(tree, node, alpha.location.x, alpha.location.y - 300 * i)
         if node.name != OBJECT_ALPHA_NODE.format(plate.name, name):
             _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
         node[ROLE] = "object_alpha"
@@ -453,6 +453,28 @@ def _load_sequence(node: Any, path: str, timing: core.Timing) -> None:
     node.use_cyclic, node.use_auto_refresh = False, True
 
 
+# A node's drawn height, about (``dimensions`` stay 0 until an editor draws the tree: a render from a script)
+NODE_HEIGHT = 200.0
+
+
+def place(tree: Any, node: Any, x: float, y: float) -> None:
+    """``node`` at (x, y), or as far below as it takes to clear the nodes already there (a Composite or Viewer
+    beside the plate was covered by the Set Alpha). Frames are not nodes to clear: a node may sit in one."""
+    for _ in range(50):
+        if not any(overlaps(other, x, y, node.width) for other in tree.nodes
+                   if other != node and other.bl_idname != "NodeFrame"):
+            break
+        y -= 100.0
+    node.location = (x, y)
+
+
+def overlaps(other: Any, x: float, y: float, width: float) -> bool:
+    """Whether a node at (x, y) (its top left; y grows upwards) of ``width`` covers part of ``other``."""
+    ox, oy = other.location.x, other.location.y
+    height = other.dimensions.y or NODE_HEIGHT
+    return x < ox + other.width and ox < x + width and y - NODE_HEIGHT < oy and oy - height < y
+
+
 def _separated_alpha(tree: Any, colour: Any, name: str, location: Any) -> Any:
     """The alpha output of a Separate node (reused by name) fed by the colour output ``colour``."""
     sep = tree.nodes.get(name)
@@ -462,7 +484,7 @@ def _separated_alpha(tree: Any, colour: Any, name: str, location: Any) -> Any:
                 else "CompositorNodeSepRGBA")
         sep = tree.nodes.new(kind)
         sep.name = sep.label = name
-        sep.location = (location.x + 200, location.y)
+        place(tree, sep, location.x + 200, location.y)
     if hasattr(sep, "mode"):
         sep.mode = "RGB"
     tree.links.new(colour, sep.inputs[0])
