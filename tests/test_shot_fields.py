@@ -129,22 +129,42 @@ def test_a_shot_file_field_error_names_the_file_and_a_yaml_boolean_name_says_to_
         Shot.from_yaml(f)
 
 
-def test_environment_variables_in_a_shot_files_paths_are_expanded_and_an_unset_one_refused(
+def test_environment_variables_in_a_shot_files_paths_are_expanded_once_and_an_unset_one_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A QA pass: ``out: $QA_SHOW/vom/a.####.exr`` made a folder literally named ``$QA_SHOW`` beside the shot file."""
-    monkeypatch.setenv("QA_SHOW", str(tmp_path / "show"))
+    """A QA pass: ``out: $QA_SHOW/vom/a.####.exr`` made a folder literally named ``$QA_SHOW`` beside the shot file.
+    Expanded once, on what the file says: a $ in the shot file's folder or in a variable's value is the path's own,
+    ``$$`` writes one, ``$F4`` stays a frame token, and a Shot's paths are final (``to_dict`` round-trips)."""
+    folder = tmp_path / "my$x"  # the shot file's own folder has a $
+    folder.mkdir()
+    monkeypatch.setenv("QA_SHOW", str(tmp_path / "show$b"))  # so does the variable's value
     monkeypatch.setenv("QA_SEQ", "sq01")
-    f = tmp_path / "s.yaml"
-    f.write_text("plate: ${QA_SHOW}/$QA_SEQ/p.$F4.exr\nkeyframes: {1: $QA_SHOW/r.0001.exr}\n"
-                 "out: $QA_SHOW/vom/a.####.exr\ncache: $QA_SHOW/cache\n")
+    monkeypatch.delenv("b", raising=False)
+    monkeypatch.delenv("x", raising=False)
+    f = folder / "s.yaml"
+    f.write_text("plate: ${QA_SHOW}/$QA_SEQ/p.$F4_v1.exr\nkeyframes: {1: $QA_SHOW/r.0001.exr}\n"
+                 "out: vom/a$$1.####.exr\ncache: $QA_SHOW/cache\n")
     shot = Shot.from_yaml(f)
-    show = tmp_path / "show"
-    assert (shot.plate, shot.out, shot.cache) == (f"{show}/sq01/p.$F4.exr", f"{show}/vom/a.####.exr", show / "cache")
+    show = tmp_path / "show$b"
+    assert (shot.plate, shot.out, shot.cache) == (f"{show}/sq01/p.$F4_v1.exr", f"{folder}/vom/a$1.####.exr",
+                                                  show / "cache")
     assert shot.keyframes == {1: show / "r.0001.exr"}
+    again = Shot(**shot.to_dict())
+    assert (again.plate, again.out, again.cache, again.keyframes) == (shot.plate, shot.out, shot.cache,
+                                                                      shot.keyframes)
     monkeypatch.delenv("QA_SHOW")
-    with pytest.raises(InputError, match=r"plate '\$\{QA_SHOW\}/\$QA_SEQ/p\.\$F4\.exr': \$QA_SHOW is not set in the "
-                                         r"environment"):
+    with pytest.raises(InputError, match=r"s\.yaml': plate '\$\{QA_SHOW\}/\$QA_SEQ/p\.\$F4_v1\.exr': \$QA_SHOW is "
+                                         r"not set in the environment \(a \$ of the path itself is written \$\$\)"):
         Shot.from_yaml(f)
     assert not any(p.name.startswith("$") for p in tmp_path.rglob("*"))
-    with pytest.raises(InputError, match=r"out '\$NOPE_X/a\.####\.exr': \$NOPE_X is not set"):
-        Shot(**{**BASE, "out": "$NOPE_X/a.####.exr"})
+
+
+def test_a_host_shot_file_keeps_a_dollar_in_its_paths(tmp_path: Path) -> None:
+    from vom_plugin.host.blender_addon import common
+
+    roto = tmp_path / "r$HOME" / "roto.0001.exr"
+    text = common.shot_yaml({"plate": str(tmp_path / "p$USER.####.exr"), "keyframes": {1: str(roto)},
+                             "out": str(tmp_path / "o$F" / "a.####.exr"), "working_size": 256}, "test")
+    (tmp_path / "s.yaml").write_text(text)
+    shot = Shot.from_yaml(tmp_path / "s.yaml")
+    assert shot.plate == str(tmp_path / "p$USER.####.exr") and shot.keyframes == {1: roto}
+    assert shot.out == str(tmp_path / "o$F" / "a.####.exr")

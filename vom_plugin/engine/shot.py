@@ -26,10 +26,6 @@ _UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>"})()
 OBJECT_TOKEN = "{object}"  # in ``out``: one sequence per object, named after it
 _FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d|\$F\d*")
 _ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
-# the frame field of a roto's name: all digits right before the extension, after a '.', '_' or '-' or at the
-# start (roto.1001.exr, roto_1001.exr, roto-1001.exr); signed only right after one (printf's roto.-003.exr).
-# A version (roto.0003.v2.exr, hero_v2.exr) or digits run into a word (roto3.exr) are no frame: say @FRAME.
-_ROTO_NUM = re.compile(r"(?:\A|(?<=[._-])(?P<sign>-)?)(?P<digits>\d+)\.[^.]+\Z")
 
 
 def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
@@ -37,11 +33,13 @@ def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
     m = _ROTO_AT.match(text)
     if m:
         return int(m.group("frame")), m.group("path")
-    m = _ROTO_NUM.search(os.path.basename(text))
-    if not m:
+    from vom_plugin.io.sequence import frame_from_path
+
+    frame = frame_from_path(text)
+    if frame is None:
         raise InputError(f"{field} {text!r}: no frame number in the file name (the digits before the extension, "
                          f"after a '.', '_' or '-': roto.1001.exr); give it as PATH@FRAME (e.g. {text}@1001)")
-    return int((m.group("sign") or "") + m.group("digits")), text
+    return frame, text
 
 
 _NAMED = re.compile(r"^(?P<name>[^=/\\]+)=(?P<rest>.+)$")
@@ -166,11 +164,11 @@ class Shot:
                      "device", "memory", "top_k"):
             setattr(self, name, parse_value(name, getattr(self, name)))
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
-            self.model = os.path.abspath(expand_path(self.model, "model"))
+            self.model = os.path.abspath(os.path.expanduser(self.model))
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
-            self.cache = Path(os.path.abspath(expand_path(str(self.cache), "cache")))
+            self.cache = Path(os.path.abspath(os.path.expanduser(str(self.cache))))
 
     # -- objects ------------------------------------------------------------------------------------
 
@@ -210,13 +208,13 @@ class Shot:
         if base is not None:
             for name in ("plate", "out", "cache"):
                 if isinstance(values.get(name), str) and values[name]:
-                    values[name] = _join(base, values[name], name)
+                    values[name] = _join(base, values[name])
             if isinstance(values.get("model"), str) and values["model"] and values["model"] not in MODEL_ALIASES:
-                values["model"] = _join(base, values["model"], "model")
-            values["keyframes"] = _join_rotos(base, values.get("keyframes"), "keyframes")
+                values["model"] = _join(base, values["model"])
+            values["keyframes"] = _join_rotos(base, values.get("keyframes"))
             obj = values.get("objects")
             if isinstance(obj, Mapping):
-                values["objects"] = {k: _join_rotos(base, v, f"objects.{k}") for k, v in obj.items()}
+                values["objects"] = {k: _join_rotos(base, v) for k, v in obj.items()}
         if values.get("frames") == "":
             values["frames"] = None
         return cls(**values)
@@ -233,6 +231,10 @@ class Shot:
             data = {}
         if not isinstance(data, dict):
             raise InputError(f"shot file {str(p)!r}: expected a mapping of fields, got {type(data).__name__}")
+        try:
+            data = _expand_file_paths(data)
+        except InputError as e:
+            raise InputError(f"shot file {str(p)!r}: {e}") from None
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
             # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
@@ -270,37 +272,63 @@ class Shot:
 
 # -- field validators (each names the field, the value and what was expected) ------------------------
 
-def _join_rotos(base: Path, kf: Any, field: str) -> Any:
+def _join_rotos(base: Path, kf: Any) -> Any:
     """A keyframes value (mapping, list or one path) with its relative roto paths resolved against base."""
     if isinstance(kf, Mapping):
-        return {k: _join(base, v, f"{field}[{k}]") if isinstance(v, str) else v for k, v in kf.items()}
+        return {k: _join(base, v) if isinstance(v, str) else v for k, v in kf.items()}
     if isinstance(kf, list):
-        return [_join(base, v, field) if isinstance(v, str) else v for v in kf]
-    return _join(base, kf, field) if isinstance(kf, str) else kf
+        return [_join(base, v) if isinstance(v, str) else v for v in kf]
+    return _join(base, kf) if isinstance(kf, str) else kf
 
 
-def _join(base: Path, value: str, field: str) -> str:
-    value = expand_path(value, field)
+def _join(base: Path, value: str) -> str:
+    value = os.path.expanduser(value)
     return value if os.path.isabs(value) else str(base / value)
 
 
-_ENV_VAR = re.compile(r"\$(?:\{(?P<braced>[A-Za-z_]\w*)\}|(?P<name>[A-Za-z_]\w*))")
+# $$ (a literal $), ${NAME}, a frame token ($F4, $F: kept), $NAME
+_ENV_VAR = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<braced>[A-Za-z_]\w*)\}|(?P<frame>F\d+|F(?!\w))"
+                      r"|(?P<name>[A-Za-z_]\w*))")
 
 
-def expand_path(value: str, field: str) -> str:
-    """``~`` and environment variables (``$SHOW``, ``${SHOW}``) in a path, as a shell would (a shot file written
-    for a show's root); ``$F``/``$F4`` are frame tokens, left as they are. An unset variable is refused: left
-    in, it made a folder named ``$SHOW``."""
+def expand_vars(value: str, field: str) -> str:
+    """Environment variables in a shot file's path (``$SHOW``, ``${SHOW}``), as a shell would: a shot file written
+    for a show's root, read on each farm node with that node's environment. ``$F``/``$F4`` are frame tokens, kept;
+    ``$$`` is a ``$`` of the path itself. An unset variable is refused (left in, it made a folder named ``$SHOW``).
+    Done once, on what the file says (the shell has expanded the flags, and a Shot's paths are final)."""
     def sub(m: re.Match[str]) -> str:
-        name = m.group("braced") or m.group("name")
-        if m.group("name") and re.fullmatch(r"F\d*", name):
+        if m.group("dollar"):
+            return "$"
+        if m.group("frame"):
             return m.group(0)
+        name = m.group("braced") or m.group("name")
         got = os.environ.get(name)
         if got is None:
-            raise InputError(f"{field} {value!r}: ${name} is not set in the environment")
+            raise InputError(f"{field} {value!r}: ${name} is not set in the environment (a $ of the path itself is "
+                             f"written $$)")
         return got
 
-    return os.path.expanduser(_ENV_VAR.sub(sub, value))
+    return _ENV_VAR.sub(sub, value)
+
+
+def _expand_file_paths(data: dict[str, Any]) -> dict[str, Any]:
+    """A shot file's path fields with their environment variables expanded (``expand_vars``)."""
+    def rotos(v: Any, field: str) -> Any:
+        if isinstance(v, Mapping):
+            return {k: expand_vars(p, f"{field}[{k}]") if isinstance(p, str) else p for k, p in v.items()}
+        if isinstance(v, list):
+            return [expand_vars(p, field) if isinstance(p, str) else p for p in v]
+        return expand_vars(v, field) if isinstance(v, str) else v
+
+    out = dict(data)
+    for name in ("plate", "out", "cache", "model"):
+        if isinstance(out.get(name), str) and not (name == "model" and out[name] in MODEL_ALIASES):
+            out[name] = expand_vars(out[name], name)
+    if "keyframes" in out:
+        out["keyframes"] = rotos(out["keyframes"], "keyframes")
+    if isinstance(out.get("objects"), Mapping):
+        out["objects"] = {k: rotos(v, f"objects.{k}") for k, v in out["objects"].items()}
+    return out
 
 
 def _pattern(name: str, value: Any) -> str:
@@ -308,7 +336,7 @@ def _pattern(name: str, value: Any) -> str:
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{name} {value!r}: expected a file pattern such as shot.####.exr")
-    value = expand_path(value, name)
+    value = os.path.expanduser(value)
     if not has_frame_token(value):
         raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@, %04d or $F4 "
                          f"(e.g. shot.####.exr)")
@@ -367,7 +395,7 @@ def _keyframes(value: Any) -> dict[int, Path]:
         f = int(frame)
         if f in out:
             raise InputError(f"keyframes: frame {f} is given twice ({out[f]} and {path})")
-        out[f] = Path(os.path.abspath(expand_path(os.fspath(path), f"keyframes[{f}]")))
+        out[f] = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     return dict(sorted(out.items()))
 
 

@@ -37,8 +37,10 @@ _SPACES = re.compile(r"\s+")
 def _normalise_range(text: str) -> str:
     joined = _SPACED_OP.sub(r"\1", _SPACED_DASH.sub(r"\1-", text.strip()))
     return _STEP_COLON.sub(r"\1x\2", _SPACES.sub(",", joined))
-# A frame number at the end of a file stem: "plate.1001.exr", "roto_0012.exr".
-_TRAILING_FRAME = re.compile(r"(?:^|[._-])(-?\d+)$")
+# A file name's frame field: all digits right before the extension, after a '.', '_' or '-' or at the start
+# (plate.1001.exr, roto_1001.exr, roto-1001.exr); signed only right after one (printf's roto.-003.exr). A version
+# (roto.0003.v2.exr, hero_v2.exr) or digits run into a word (roto3.exr) are no frame field.
+_FRAME_FIELD = re.compile(r"(?:\A|(?<=[._-])(?P<sign>-)?)(?P<digits>\d+)\.[^.]+\Z")
 
 
 def parse_frame_range(text: str) -> list[int]:
@@ -108,9 +110,10 @@ def format_frames(frames: Iterable[int], sep: str = ", ") -> str:
 
 
 def frame_from_path(path: str | os.PathLike[str]) -> int | None:
-    """The frame number a single file's name ends with (``roto.1001.exr`` -> 1001), else None."""
-    match = _TRAILING_FRAME.search(Path(path).stem)
-    return int(match.group(1)) if match else None
+    """The frame of a single file from its name's frame field (``roto.1001.exr`` -> 1001, ``roto.-003.exr`` -> -3,
+    ``roto_v2.exr`` -> None): one rule for a still plate's frame and a roto's."""
+    match = _FRAME_FIELD.search(os.path.basename(os.fspath(path)))
+    return int((match.group("sign") or "") + match.group("digits")) if match else None
 
 
 @dataclass(frozen=True)

@@ -157,16 +157,21 @@ def shot_fields(knobs: Mapping[str, Any], names: Iterable[str], *, plate: str, f
 def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
     """A shot file, ``header`` its first comment line. JSON strings and numbers are YAML scalars, so no YAML library
     is needed in the host; object names are quoted too (an object named ``on`` or ``null`` stays a name)."""
+    def path(p: Any) -> str:  # the host's paths are final: a $ in one is the path's own, not a variable ($$)
+        return json.dumps(str(p).replace("$", "$$"))
+
     lines = [f"# {header}"]
     for key, value in fields.items():
         if key == "keyframes":
             lines.append("keyframes:")
-            lines += [f"  {int(f)}: {json.dumps(str(p))}" for f, p in sorted(value.items())]
+            lines += [f"  {int(f)}: {path(p)}" for f, p in sorted(value.items())]
         elif key == "objects":
             lines.append("objects:")
             for name, kf in value.items():
                 lines.append(f"  {json.dumps(str(name))}:")
-                lines += [f"    {int(f)}: {json.dumps(str(p))}" for f, p in sorted(kf.items())]
+                lines += [f"    {int(f)}: {path(p)}" for f, p in sorted(kf.items())]
+        elif key in ("plate", "out", "cache", "model") and isinstance(value, str):
+            lines.append(f"{key}: {path(value)}")
         else:
             lines.append(f"{key}: {json.dumps(value)}")
     return "\n".join(lines) + "\n"
