@@ -105,8 +105,13 @@ def test_a_key_given_twice_is_refused_naming_its_lines() -> None:
 def test_frame_numbers_in_a_shot_file_are_decimal_whatever_their_padding(tmp_path: Path) -> None:
     """A QA pass: YAML 1.1 read a keyframe keyed ``0010`` as octal 8 (the frame-10 roto went on frame 8, exit 0)
     and ``frames: 1:24`` as the sexagesimal 84."""
-    got = safe_yaml.load_text("keyframes: {0010: a.exr, 0012: b.exr, -0003: c.exr}\nframes: 1:24\nx: 0x1A\n", "shot")
-    assert got == {"keyframes": {10: "a.exr", 12: "b.exr", -3: "c.exr"}, "frames": "1:24", "x": "0x1A"}
+    got = safe_yaml.load_text("keyframes: {0010: a.exr, 0012: b.exr, -0003: c.exr, 0008: d.exr, 0019: e.exr}\n"
+                              "frames: 1:24\nx: 0x1A\nlist: [0007, 0008, 0009, 0010]\n", "shot")
+    assert got == {"keyframes": {10: "a.exr", 12: "b.exr", -3: "c.exr", 8: "d.exr", 19: "e.exr"}, "frames": "1:24",
+                   "x": "0x1A", "list": [7, 8, 9, 10]}
+    import yaml
+
+    assert yaml.safe_load("a: 0008\nb: 010\n") == {"a": "0008", "b": 8}  # PyYAML's own loader is left as it is
     with pytest.raises(InputError, match=r"line 1: 10 is given twice"):
         safe_yaml.load_text("keyframes: {0010: a.exr, 10: b.exr}\n", "shot")
     (tmp_path / "r.0010.exr").write_bytes(b"")

@@ -53,7 +53,15 @@ def _decimal_int(loader: _NoAliasLoader, node: Any) -> Any:
     return int(text.replace("_", "")) if _DECIMAL.match(text) else text
 
 
-_NoAliasLoader.add_constructor("tag:yaml.org,2002:int", _decimal_int)
+_INT = "tag:yaml.org,2002:int"
+_NoAliasLoader.add_constructor(_INT, _decimal_int)
+# Which plain scalars are integers: decimal digits, leading zeros and all (YAML 1.1 left 0008 and 0019, not octal,
+# as text: a frames list [0007, 0008] failed). The lists are this loader's own: PyYAML's add_implicit_resolver
+# appends to the lists it shares with SafeLoader, which would change yaml.safe_load everywhere.
+_NoAliasLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_NoAliasLoader.add_implicit_resolver(_INT, _DECIMAL, list("-+0123456789"))
 
 
 def load_text(text: str, source: str) -> Any:
