@@ -165,3 +165,10 @@ def test_a_pattern_of_another_padding_than_the_files_says_which_to_use(tmp_path)
         open_sequence(tmp_path / "q.####.exr", [5])
     assert "instead" not in str(e.value)
     assert open_sequence(tmp_path / "p.#.exr").frames == [1, 2, 10]
+    # the pattern's own token style; files of the pattern's padding there: no hint (a stray of another padding aside)
+    with pytest.raises(InputError, match=r"use .*p\.%d\.exr \(unpadded\)"):
+        open_sequence(tmp_path / "p.%04d.exr")
+    (tmp_path / "q.7.exr").write_bytes(b"")
+    with pytest.raises(InputError) as e:
+        open_sequence(tmp_path / "q.####.exr", [20, 21])
+    assert "instead" not in str(e.value)

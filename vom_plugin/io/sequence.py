@@ -182,25 +182,33 @@ class _Pattern:
 
     def padding_hint(self, pattern: str) -> str:
         """Where no file has this pattern's padding but files of another do (plate.1.exr for plate.####.exr):
-        "; found N files ... use PATTERN", else ""."""
+        "; found N files of D digits ... use PATTERN" (the padding most files have), else ""."""
+        if self.frames_on_disk():
+            return ""  # files of this padding exist: the frames asked for are simply not among them
         folder, head_name = os.path.split(self.head)
         try:
             names = os.listdir(folder or ".")
         except OSError:
             return ""
         rx = re.compile(re.escape(head_name) + r"-?(\d+)" + re.escape(self.tail) + r"\Z")
-        found = sorted((m.group(1), name) for name in names if (m := rx.match(name)))
-        if not found:
+        by_pad: dict[int, list[str]] = {}
+        for name in names:
+            if (m := rx.match(name)) is not None:
+                # unpadded frames past 9 (10, 11) have more digits and no leading zero: one sequence of padding 1
+                digits = m.group(1)
+                by_pad.setdefault(1 if not digits.startswith("0") and len(digits) > 1 else len(digits), []).append(name)
+        if not by_pad:
             return ""
-        pad = min(len(d) for d, _ in found)
-        token = "#" * pad
-        if pad == self.pad:  # the same padding, just not the frames asked for
-            return ""
+        pad, found = max(by_pad.items(), key=lambda kv: (len(kv[1]), -kv[0]))
         name = os.path.basename(pattern)
-        tokens = list(_TOKEN.finditer(name))
-        suggested = pattern[: len(pattern) - len(name)] + name[: tokens[0].start()] + token + name[tokens[0].end():] \
-            if tokens else pattern
-        return (f"; found {len(found)} file(s) of {pad} digit(s) instead (e.g. {found[0][1]}): use {suggested}"
+        token = next(_TOKEN.finditer(name), None)
+        if token is None:
+            return ""
+        text = token.group(0)
+        spelt = {"#": "#" * pad, "@": "@" * pad, "%": f"%0{pad}d" if pad > 1 else "%d"}.get(
+            text[0], f"$F{pad}" if pad > 1 else "$F")  # the pattern's own style of token
+        suggested = pattern[: len(pattern) - len(name)] + name[: token.start()] + spelt + name[token.end():]
+        return (f"; found {len(found)} file(s) of {pad} digit(s) instead (e.g. {sorted(found)[0]}): use {suggested}"
                 f" ({'unpadded' if pad == 1 else f'padded to {pad}'})")
 
 
