@@ -253,9 +253,9 @@ def _replace_file(target, data, keep_mode=False):
     fd = os.open(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
+            if keep_mode:  # by the descriptor: never a link swapped in at the temporary's name
+                os.fchmod(f.fileno(), stat.S_IMODE(target.stat().st_mode))
             f.write(data)
-        if keep_mode:
-            os.chmod(str(tmp), stat.S_IMODE(target.stat().st_mode))
         os.replace(str(tmp), str(target))
     except BaseException:
         if os.path.lexists(str(tmp)):

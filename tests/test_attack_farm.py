@@ -153,7 +153,7 @@ def test_farm_check_passes_complete_frames(farm_shot: Path, tmp_path: Path,
     assert atomic.temporaries_of(tmp_path / "out", ["a.0004.exr", "a.0005.exr"]) == [left]
     assert main(["farm", "check", str(farm_shot)]) == 0
     err = capsys.readouterr().err
-    assert f"1 temporary file(s) of a killed write beside the frames (e.g. {left})" in err, err
+    assert f"1 temporary file(s) beside the frames (e.g. {left}): a write in progress, or a killed one's" in err, err
 
 
 def test_farm_check_fails_on_a_file_vom_did_not_write(farm_shot: Path, tmp_path: Path,

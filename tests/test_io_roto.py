@@ -215,10 +215,13 @@ def test_a_multipart_roto_is_read_from_the_part_holding_its_alpha(tmp_path):
 
 def test_a_lone_data_channel_is_not_a_roto(tmp_path):
     write_image(tmp_path / "z.exr", _disc(), ("Z",))
-    with pytest.raises(InputError, match=r"z\.exr: its only channel 'Z' is not a mask \(depth"):
-        read_roto(tmp_path / "z.exr", (32, 24))
-    write_image(tmp_path / "y.exr", _disc(), ("Y",))
-    assert np.array_equal(read_roto(tmp_path / "y.exr", (32, 24)), _disc())
+    for name in ("Z", "depth.Z", "N.x"):
+        write_image(tmp_path / "z.exr", _disc(), (name,))
+        with pytest.raises(InputError, match=rf"z\.exr: its only channel '{name}' is a data pass \(depth"):
+            read_roto(tmp_path / "z.exr", (32, 24))
+    for name in ("Y", "hero", "roto"):  # another lone channel is the drawn shape, as before
+        write_image(tmp_path / "y.exr", _disc(), (name,))
+        assert np.array_equal(read_roto(tmp_path / "y.exr", (32, 24)), _disc())
 
 
 def test_a_roto_of_8_bit_codes_is_read_with_a_note_and_nan_is_named_when_empty(tmp_path):
@@ -230,6 +233,9 @@ def test_a_roto_of_8_bit_codes_is_read_with_a_note_and_nan_is_named_when_empty(t
     read_roto(tmp_path / "codes.exr", (32, 24))  # no list given: nothing to say it to, nothing raised
     write_image(tmp_path / "one.exr", _disc(), ("A",))
     read_roto(tmp_path / "one.exr", (32, 24), notes=notes)
+    assert notes == []
+    write_image(tmp_path / "plus.exr", _disc() * 2 + 0.3 * (np.roll(_disc(), 1, 1) - _disc()).clip(0), ("A",))
+    read_roto(tmp_path / "plus.exr", (32, 24), notes=notes)  # two rotos merged with plus: 2, soft edges, no note
     assert notes == []
     nan = np.where(_disc() > 0, np.nan, 0.0).astype(np.float32)
     write_image(tmp_path / "nan.exr", nan, ("A",))

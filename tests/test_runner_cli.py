@@ -354,10 +354,20 @@ def test_a_closed_output_pipe_stops_the_command_quietly(tmp_path: Path) -> None:
 
 
 def test_a_negative_frame_range_is_taken_after_frames_without_an_equals_sign(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """A QA pass: ``--frames -2-1`` was argparse's "expected one argument" (a usage error), and the Nuke adapter
     passes --frames as its own argument."""
+    import vom_plugin.engine.runner as runner
+    from vom_plugin.errors import InputError
+
+    seen = {}
+
+    def fake_render(shot, **kw):
+        seen["frames"] = shot.frames
+        raise InputError("stop here")
+
+    monkeypatch.setattr(runner, "render", fake_render)
     code = main(["render", "--plate", str(tmp_path / "none.####.exr"), "--roto", f"{tmp_path / 'r.exr'}@-2",
                  "--out", str(tmp_path / "o" / "a.####.exr"), "--frames", "-2-1", "--no-worker"])
     err = capsys.readouterr().err
-    assert code == 2 and "expected one argument" not in err and "none.####.exr" in err, err
+    assert code == 2 and "stop here" in err and seen["frames"] == [-2, -1, 0, 1], err

@@ -267,7 +267,11 @@ class ShotCache:
         # version's features, garbage now) go at once instead of waiting for the size cap.
         prefix = f"{frame}."
         others = []
-        for e in os.scandir(path.parent):
+        try:
+            listing = list(os.scandir(path.parent))
+        except FileNotFoundError:  # a clear removed the folder meanwhile: nothing to tidy, the entry is written
+            listing = []
+        for e in listing:
             if e.name.startswith(prefix) and e.name != path.name and _KEY_NAME.match(e.name):
                 with contextlib.suppress(OSError):
                     others.append((e.stat(follow_symlinks=False).st_mtime, e.path))

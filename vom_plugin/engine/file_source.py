@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from vom_plugin.engine.cache import file_fingerprint
 from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.errors import InputError
+
+if TYPE_CHECKING:
+    from vom_plugin.engine.runner import _Job
 
 
 def check_size(frame: int, path: Any, got: Any, size: tuple[int, int]) -> None:
@@ -30,7 +33,7 @@ class FileSource:
     ``read_ahead`` decodes coming frames on a reader thread (nice 19, like the other helpers) while the
     network computes: reading and converting a frame was 6% of a cold render in a ``vom render`` process."""
 
-    def __init__(self, job: Any) -> None:  # runner._Job
+    def __init__(self, job: _Job) -> None:
         self.job = job
         self._fp: dict[int, str] = {}
         self._plates: OrderedDict[int, Any] = OrderedDict()

@@ -216,9 +216,9 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
             names = [Path(frame_path(pattern, f)).name for f in shot.frames]
             left = temporaries_of(Path(frame_path(pattern, shot.frames[0])).parent, names) if names else []
             if left:
-                notes.append(f"{len(left)} temporary file(s) of a killed write beside the frames (e.g. {left[0]}): "
-                             f"not frames; the next render removes them once they are "
-                             f"{OTHER_HOST_STALE_S / 3600:g} h old (or delete them)")
+                notes.append(f"{len(left)} temporary file(s) beside the frames (e.g. {left[0]}): a write in progress, "
+                             f"or a killed one's (not frames); the next render removes a killed one's once it is "
+                             f"{OTHER_HOST_STALE_S / 3600:g} h old (or delete them when no render runs)")
     return problems
 
 

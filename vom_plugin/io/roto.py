@@ -53,6 +53,16 @@ def _alpha_index(img: OpenImage) -> int | None:
     return None
 
 
+# Channel and layer names of data passes (depth, normals, positions, motion, IDs): a lone one is not a drawn shape
+_DATA_NAMES = frozenset({"z", "depth", "zdepth", "distance", "n", "normal", "normals", "p", "position", "pref",
+                         "motion", "vector", "velocity", "uv", "id", "objectid", "materialid"})
+
+
+def _is_data(channel: str) -> bool:
+    layer, _, leaf = channel.rpartition(".")
+    return leaf.lower() in _DATA_NAMES or layer.lower() in _DATA_NAMES
+
+
 def _holds_mask(channels: tuple[str, ...]) -> bool:
     """Whether a part's channels include an alpha (plain or layered) or a channel named as a matte."""
     return any(c.rsplit(".", 1)[-1] in _ALPHA_NAMES or c.rsplit(".", 1)[-1].lower() in _MASK_NAMES for c in channels)
@@ -112,8 +122,8 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     layer = channels[alpha].rsplit(".", 1)[0] if alpha is not None and "." in channels[alpha] else ""
     rgb = find_rgb(channels, layer) or (find_rgb(channels, "") if layer else None)
     # a grey picture: the Y of a grey PNG with alpha (GIMP's, Photoshop's), or a lone channel
-    # (a lone channel named as data, Z or depth, is not a shape: refused below)
-    grey = channels.index("Y") if "Y" in channels else 0 if len(channels) == 1 and is_grey_name(channels[0]) else None
+    # (a lone channel named as data, Z, depth, N.x, is not a shape: refused below; another name is the shape's)
+    grey = channels.index("Y") if "Y" in channels else 0 if len(channels) == 1 and not _is_data(channels[0]) else None
     if alpha is not None:
         values = read_channels(img, [alpha])[:, :, 0]
         # A paint program's PNG often has an opaque alpha and the shape in RGB or grey: then the alpha says
@@ -127,9 +137,9 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     if grey is not None:
         return read_channels(img, [grey])[:, :, 0], f"channel {channels[grey]}"
     if len(channels) == 1:
-        raise InputError(f"roto {img.path}: its only channel {channels[0]!r} is not a mask (depth or another data "
-                         f"pass); expected the shape in A (or alpha, mask, matte), R, G, B or one grey channel "
-                         f"such as Y")
+        raise InputError(f"roto {img.path}: its only channel {channels[0]!r} is a data pass (depth, normals, "
+                         f"motion...), not a drawn shape; expected the shape in A (or alpha, mask, matte), R, G, B or "
+                         f"one grey channel (if it is the shape: oiiotool IN --chnames A -o OUT)")
     raise InputError(
         f"roto {img.path}: no alpha, R, G, B or single channel to read the mask from (channels {', '.join(channels)}); "
         "write the mask as its own file (oiiotool IN --ch CHANNEL --chnames A -o OUT)"
@@ -139,8 +149,8 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
 def roto_over_data_window(path: str | os.PathLike[str], plate_windows: tuple[Window, Window]) -> bool:
     """Whether ``read_roto`` places the roto at ``path`` over the plate's data window (its header only): part
     of the roto's identity wherever what the network was given is remembered (the cache)."""
-    with open_image(path, "roto") as img:
-        return _drawn_over_data_window(img.info, plate_windows)
+    with open_image(path, "roto") as opened:
+        return _drawn_over_data_window(_roto_part(opened, None).info, plate_windows)  # the part read_roto reads
 
 
 def _drawn_over_data_window(roto: ImageInfo, plate_windows: tuple[Window, Window]) -> bool:
@@ -185,7 +195,9 @@ def read_roto(
         non_finite = int(values.size - np.count_nonzero(np.isfinite(values)))
         values = sanitize(values)
         peak = float(values.max()) if values.size else 0.0
-        if peak > 1.5 and notes is not None:  # 0-255: every anti-aliased edge pixel from 1/255 up is inside
+        # 0-255 codes (whole numbers: a "plus" merge of two rotos peaks at 2 with a soft edge): every anti-aliased
+        # edge pixel from 1/255 up is inside
+        if peak > 1.5 and notes is not None and not np.any(np.abs(values - np.round(values)) > 1e-3):
             notes.append(f"roto {path}: its {source} reaches {peak:g}, not 1 (8-bit codes 0-255?); read as inside "
                          f"where >= {THRESHOLD}, so its soft edge counts as inside: write it as 0-1")
         info = img.info

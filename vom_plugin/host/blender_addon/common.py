@@ -185,8 +185,8 @@ def write_text_atomic(path: Path, text: str) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
     try:
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        with contextlib.suppress(OSError, AttributeError):  # by the descriptor: never a link swapped in at the name
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             fd = -1
             f.write(text)
