@@ -125,3 +125,19 @@ def test_torch_is_imported_with_sigterm_and_sigint_held_back() -> None:
                         "signal.signal(signal.SIGTERM, handler)\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n")
     r = subprocess.run([sys.executable, "-c", both], capture_output=True, text=True, timeout=120)
     assert r.stdout.split("\n")[:2] == ["handled after import", "True"], r.stdout + r.stderr
+
+
+def test_an_output_that_cannot_be_written_is_exit_2_naming_it_not_a_traceback(tmp_path, capsys) -> None:
+    """A QA pass: --out under a file, or on a read-only mount, was a FileNotFoundError traceback (exit 1,
+    "please report") in vom gizmo, vom farm, vom benchmark and vom train."""
+    (tmp_path / "afile").write_text("mine")
+    shot = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo" / "shot.yaml"
+    for argv, named in (
+            (["gizmo", "--out", str(tmp_path / "afile" / "x" / "y.gizmo")], f"--out {tmp_path / 'afile' / 'x'}"),
+            (["farm", "openjd", str(shot), "--out", str(tmp_path / "afile" / "bundle")], "is a file"),
+            (["farm", "opencue", str(shot), "--out", str(tmp_path / "afile" / "job.xml")], "is a file"),
+            (["gizmo", "--out", "/proc/vom_test.gizmo"], "/proc/vom_test.gizmo: No such file or directory")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert named in err and "Traceback" not in err and "internal error" not in err, err
+    assert (tmp_path / "afile").read_text() == "mine"

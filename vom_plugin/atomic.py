@@ -184,10 +184,31 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True, sweep: bool
             _fsync(tmp)
         _keep_mode(target, tmp)
         os.replace(tmp, target)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if e.filename in (str(tmp), os.fspath(tmp)):  # the file being written is what to name, not its temporary
+            raise OSError(e.errno, e.strerror, str(target)) from e
+        raise
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def make_folder(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` made as a folder (with its parents) for a command's output; InputError naming ``what`` (the flag)
+    when it cannot be: a file in the way, no permission, a read-only or missing mount."""
+    from vom_plugin.errors import InputError
+
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
+        why = f"{blocker} is a file" if blocker is not None else (e.strerror or str(e))
+        raise InputError(f"{what} {p}: the folder cannot be made ({why})") from None
+    return p
 
 
 def check_replaceable(path: str | os.PathLike[str], ours: Callable[[bytes], bool], what: str,

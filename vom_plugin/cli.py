@@ -99,8 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             print(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}", file=sys.stderr)
         return 141  # as a process ended by SIGPIPE
-    except Exception:  # an internal error: keep the traceback for the bug report
-        traceback.print_exc()
+    except Exception as e:
+        if isinstance(e, OSError) and e.filename:
+            # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
+            # disk, a read-only mount): the user's to fix, named, not a traceback to report
+            where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
+            print(f"vom {args.command}: error: {where}: {e.strerror or e}", file=sys.stderr)
+            return 2
+        traceback.print_exc()  # an internal error: keep the traceback for the bug report
         print(f"vom {args.command}: internal error (exit 1); please report the traceback above",
               file=sys.stderr)
         return 1

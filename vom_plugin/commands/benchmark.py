@@ -162,12 +162,10 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"shots composited over background set {backgrounds} (shots.json)")
     payload = result.to_dict()
     if args.out:
+        from vom_plugin.atomic import make_folder, write_text_atomic
         from vom_plugin.eval.plot import plot_clip
 
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        from vom_plugin.atomic import write_text_atomic
-
+        out = make_folder(args.out, "--out")
         write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
             plot_clip(c, out / f"{c.name}.png", region=args.region)
@@ -207,9 +205,9 @@ def _marking(save: Callable[..., None], out_dir: Path, region: str) -> Callable[
 
     def saving(*a: object, **k: object) -> None:
         if not marked[0]:
-            from vom_plugin.atomic import write_text_atomic
+            from vom_plugin.atomic import make_folder, write_text_atomic
 
-            out_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(out_dir, "--out")
             if not (out_dir / "benchmark.json").is_file():
                 write_text_atomic(out_dir / "benchmark.json", json.dumps({"region": region, "complete": False},
                                                                          indent=2))

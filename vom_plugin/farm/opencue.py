@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from vom_plugin.atomic import check_replaceable, write_text_atomic
+from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
 from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
@@ -105,6 +105,6 @@ def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int, v
         xml = f"{xml[:end]}{MARKER}{xml[end:]}"
     else:
         xml = MARKER + xml
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent, "--out")
     write_text_atomic(out, xml)
     return out

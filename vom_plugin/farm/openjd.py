@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from vom_plugin.atomic import check_replaceable, write_text_atomic
+from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import description, farm_name
 from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, split_spans
@@ -140,7 +140,7 @@ def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int,
     files = (("template.yaml", template), ("parameter_values.yaml", parameter_values(shot, vom)))
     for name, _ in files:  # the shot file itself, or a bundle of the user's, named by an --out typo: refused
         check_replaceable(out / name, _ours, "--out", head=1 << 20)  # whole: a bundle is a few kB
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out, "--out")
     for name, data in files:
         write_text_atomic(out / name, _dump(data))
     return out

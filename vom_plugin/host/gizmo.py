@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from vom_plugin.atomic import write_text_atomic
+from vom_plugin.atomic import make_folder, write_text_atomic
 from vom_plugin.locations import REPO_DIR
 from vom_plugin.nodedef import Knob, NodeDef, load_node_def, node_defs_dir
 
@@ -167,5 +167,5 @@ def generate(node: NodeDef | None = None) -> str:
 def write_gizmo(path: Path | None = None) -> Path:
     """Regenerate the gizmo file (atomically) and return its path."""
     path = Path(path) if path else default_gizmo_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent, "--out")
     return write_text_atomic(path, generate())
