@@ -169,6 +169,15 @@ def test_train_only_refuses_unknown_parts_networks_without_them_and_a_random_sta
     rc = main(["train", "--out", str(tmp_path / "r"), "--train-only", "detail", "--minutes", "1"])
     assert rc == 2 and "--train-only detail: needs --init WEIGHTS" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+    # refused once the run had made its folder (a QA pass: an empty --out was left behind); a folder that was
+    # there before stays
+    rc = main(["train", "--out", str(tmp_path / "r"), "--init", str(tmp_path / "nope.safetensors"), "--minutes", "1",
+               "--max-steps", "1", "--size", "32", "--batch", "1"])
+    assert rc == 2 and "nope.safetensors" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    (tmp_path / "mine").mkdir()
+    rc = main(["train", "--out", str(tmp_path / "mine"), "--init", str(tmp_path / "nope.safetensors"), "--minutes",
+               "1", "--max-steps", "1", "--size", "32", "--batch", "1"])
+    assert rc == 2 and (tmp_path / "mine").is_dir()
 
 
 def test_init_from_a_file_without_optional_tensors_keeps_a_fresh_detail_module(tmp_path: Path):

@@ -193,7 +193,13 @@ def run(args: argparse.Namespace) -> int:
                       library=library, library_share=args.library_share, val_library=val_library,
                       val_hard=args.val_hard, val_long=args.val_long, val_shots=args.val_shots,
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
-    summary = train(targs, log=lambda m: print(m, flush=True), given=given)
+    made = not args.out.exists()
+    try:
+        summary = train(targs, log=lambda m: print(m, flush=True), given=given)
+    except InputError:  # refused before the run wrote anything (--init, --library): no empty --out folder left
+        if made and args.out.is_dir() and not any(args.out.iterdir()):
+            args.out.rmdir()
+        raise
     if summary.get("stopped"):  # a scheduler tells a preempted run from a finished one by the exit code
         from vom_plugin.errors import CancelledError
 
