@@ -108,6 +108,16 @@ def test_cache_bench_rejects_bad_sizes() -> None:
             parse_size(bad)
 
 
+def test_cache_bench_reads_a_model_path_from_this_folder_and_checks_it_first(tmp_path, monkeypatch) -> None:
+    """A QA pass: --model m.safetensors was looked for beside the demo shot, and a bad one failed inside the first
+    render (a RuntimeError traceback)."""
+    from vom_plugin.engine.bench_cache import run_cache_bench
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match=rf"weights file '{tmp_path}/m\.safetensors' does not exist"):
+        run_cache_bench(model="m.safetensors", plate_size="160x90", length=3, repeat=1)
+
+
 def test_objects_bench_renders_n_objects_and_n_single_renders(capsys: pytest.CaptureFixture[str]) -> None:
     """vom bench --objects 2: one `vom render` of two objects, two of one; the render of two computes each
     frame's key features once."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from vom_plugin.engine.shot import Shot
 from vom_plugin.errors import InputError
+from vom_plugin.locations import MODEL_ALIASES
 
 
 def _child_cpu() -> float:
@@ -256,6 +257,15 @@ def _bench_shot(*, config: str, model: str, shot_file: str | None, device: str, 
         raise InputError(f"--length {length}: expected at least 2 frames")
     size = parse_size(plate_size)
     shot_path = Path(shot_file) if shot_file else demo_dir() / "shot.yaml"
+    if model not in (*MODEL_ALIASES, "random"):
+        # a path from this folder, as `vom render --model` reads it (not from the shot file's), checked before any
+        # render: a bad one was each render's exit 2 raised as a RuntimeError (a traceback)
+        model = os.path.abspath(os.path.expanduser(model))
+    if model != "random":
+        from vom_plugin.engine.weights import weights_path
+        from vom_plugin.engine.weights_header import read_weights_metadata
+
+        read_weights_metadata(weights_path(model))
     with tempfile.TemporaryDirectory(prefix="vom-bench-model-") as tmp:
         label = model
         if model == "random":
