@@ -141,3 +141,29 @@ def test_an_output_that_cannot_be_written_is_exit_2_naming_it_not_a_traceback(tm
         err = capsys.readouterr().err
         assert named in err and "Traceback" not in err and "internal error" not in err, err
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_json_progress_gets_an_error_event_for_a_usage_error_and_an_early_interrupt(tmp_path, capsys,
+                                                                                   monkeypatch) -> None:
+    """A QA pass: a host reading --progress json got nothing on stdout when argparse refused a value or a SIGINT
+    came before the render began (validation errors did send their event)."""
+    import pytest
+
+    with pytest.raises(SystemExit) as e:
+        main(["render", "--progress", "json", str(tmp_path / "s.yaml"), "--working-size", "abc"])
+    out, err = capsys.readouterr()
+    event = json.loads(out.strip().splitlines()[-1])
+    assert e.value.code == 2 and event["event"] == "error" and event["exit_code"] == 2
+    assert "--working-size" in event["message"] and "--working-size" in err
+    from vom_plugin.commands import render as render_cmd
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render_cmd, "shot_from_args", interrupted)
+    assert main(["render", "--progress=json", str(tmp_path / "s.yaml")]) == 130
+    out, err = capsys.readouterr()
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"event": "error", "message": "interrupted", "exit_code": 130, "kind": "CancelledError"}]
+    assert main(["render", str(tmp_path / "s.yaml")]) == 130  # not asked for: nothing on stdout
+    assert capsys.readouterr().out == ""

@@ -13,6 +13,8 @@ import argparse
 import atexit
 import contextlib
 import importlib
+import io
+import json
 import os
 import pkgutil
 import re
@@ -72,14 +74,36 @@ def _negative_ranges(argv: list[str]) -> list[str]:
     return out
 
 
+def _json_progress(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON progress (a host reading stdout only)."""
+    return any(a == "--progress=json" or (a == "--progress" and b == "json") for a, b in zip(argv, [*argv[1:], ""],
+                                                                                              strict=True))
+
+
+def _json_error(message: str, code: int, kind: str) -> None:
+    """The ``error`` event a host reading ``--progress json`` expects before the command exits."""
+    with contextlib.suppress(OSError):
+        print(json.dumps({"event": "error", "message": message, "exit_code": code, "kind": kind}), flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _negative_ranges(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(_command(argv))
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:  # said by the command's own parser: its usage, not the top level's
-        sub = next((a.choices.get(getattr(args, "command", None)) for a in parser._actions
-                    if isinstance(a, argparse._SubParsersAction)), None)
-        (sub or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):  # argparse's own message, said on stderr all the same
+            args, unknown = parser.parse_known_args(argv)
+            if unknown:  # said by the command's own parser: its usage, not the top level's
+                sub = next((a.choices.get(getattr(args, "command", None)) for a in parser._actions
+                            if isinstance(a, argparse._SubParsersAction)), None)
+                (sub or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    except SystemExit as e:
+        sys.stderr.write(said.getvalue())
+        if e.code == 2 and _json_progress(argv):  # a usage error is a host's error event too
+            lines = said.getvalue().strip().splitlines()
+            _json_error(lines[-1] if lines else "usage error", 2, "UsageError")
+        raise
+    sys.stderr.write(said.getvalue())
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -90,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         print(f"vom {args.command}: interrupted", file=sys.stderr)
+        if _json_progress(argv):  # before the command's own events began (importing torch, reading the shot)
+            _json_error("interrupted", 130, "CancelledError")
         return 130
     except BrokenPipeError:  # whoever read our output went away (`| head`, a host that died): stop, quietly
         with contextlib.suppress(OSError):
