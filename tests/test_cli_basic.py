@@ -167,3 +167,31 @@ def test_json_progress_gets_an_error_event_for_a_usage_error_and_an_early_interr
         {"event": "error", "message": "interrupted", "exit_code": 130, "kind": "CancelledError"}]
     assert main(["render", str(tmp_path / "s.yaml")]) == 130  # not asked for: nothing on stdout
     assert capsys.readouterr().out == ""
+
+
+def test_train_refuses_flags_of_another_of_its_jobs(tmp_path, capsys) -> None:
+    """A QA pass: `vom train --calibrate W --export C --to T` started calibrating, --levels-only without
+    --calibrate trained a run (a minute of CPU each), --export with --resume said nothing."""
+    w = str(tmp_path / "w.safetensors")
+    for argv, said in ((["--calibrate", w, "--export", w, "--to", w], "--calibrate and --export: choose one"),
+                       (["--export", w, "--to", w, "--resume", "--out", str(tmp_path / "r")],
+                        "--export takes a checkpoint and --to, not --resume or --out"),
+                       (["--levels-only", "--out", str(tmp_path / "r"), "--minutes", "1"],
+                        "--levels-only is a --calibrate option")):
+        assert main(["train", *argv]) == 2, argv
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_gizmo_cache_and_bench_refuse_flags_they_would_ignore(capsys) -> None:
+    for argv, said in ((["gizmo", "--check", "--stdout"], "--stdout and --check: choose one"),
+                       (["gizmo", "--stdout", "--out", "x.gizmo"], "--stdout and --out: choose one"),
+                       (["cache", "info", "--older-than", "3"], "--older-than is a clear option"),
+                       (["cache", "clear", "--json"], "--json is an info option"),
+                       (["bench", "--plate-size", "160x90"], "--plate-size: not options of the stage bench"),
+                       (["bench", "--cache", "--frames", "12"], "--frames: not options of --cache / --objects"),
+                       (["bench", "--cache", "--objects", "2"], "--cache and --objects: choose one"),
+                       (["bench", "--threads", "0"], "--threads 0: expected 1 or more")):
+        assert main(argv) == 2, argv
+        out, err = capsys.readouterr()
+        assert said in err and out == "", (argv, err)

@@ -49,7 +49,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --cache: renders of each kind; the minimum is reported (default: 3)")
 
 
+# the flags of each kind of bench, with their defaults: one of another kind's is refused, not ignored
+_STAGE_FLAGS = {"size": 480, "frames": 30, "top_k": None, "memory": None, "detail": None}
+_RENDER_FLAGS = {"shot": None, "model": "default", "plate_size": None, "length": None, "repeat": 3, "worker": False}
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    from vom_plugin.errors import InputError
+
+    def given(flags: dict[str, object]) -> list[str]:
+        return ["--" + k.replace("_", "-") for k, default in flags.items() if getattr(args, k) != default]
+
+    if args.cache and args.objects is not None:
+        raise InputError("--cache and --objects: choose one bench")
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads {args.threads}: expected 1 or more (leave it out for torch's choice)")
+    renders = args.cache or args.objects is not None
+    wrong = given(_STAGE_FLAGS) if renders else given(_RENDER_FLAGS)
+    if args.objects is not None and args.worker:
+        wrong.append("--worker")
+    if wrong:
+        kind = "--cache / --objects" if renders else "the stage bench (no --cache or --objects)"
+        raise InputError(f"{', '.join(wrong)}: not options of {kind}; see vom bench --help")
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_flags(args)
     if args.objects is not None:
         from vom_plugin.engine.bench_cache import format_objects_bench, run_objects_bench
 

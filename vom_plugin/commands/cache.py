@@ -18,8 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="cache root (default: VOM_CACHE_DIR, else $XDG_CACHE_HOME/vom, ~/.cache/vom)")
     p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
-                   help="clear only entries not used for DAYS days")
-    p.add_argument("--json", action="store_true", help="info as one JSON object")
+                   help="with clear: only entries not used for DAYS days (default: all of vom's entries)")
+    p.add_argument("--json", action="store_true", help="with info: one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.locations import default_cache_dir
 
     root = Path(args.cache).expanduser() if args.cache else default_cache_dir()
+    if args.action == "info" and args.older_than is not None:
+        raise InputError("--older-than is a clear option (clear only entries not used for DAYS days)")
+    if args.action == "clear" and args.json:
+        raise InputError("--json is an info option (clear says what it removed, shot by shot)")
     if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
         # NaN compares false with every age: "clear what is older than nan days" would clear everything
         raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")

@@ -18,9 +18,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vom_plugin.errors import InputError
     from vom_plugin.host import blender_knobs
     from vom_plugin.host.gizmo import default_gizmo_path, generate, write_gizmo
 
+    if args.stdout and (args.check or args.out is not None):
+        raise InputError(f"--stdout and {'--check' if args.check else '--out'}: choose one (print the gizmo, "
+                         f"{'compare the files with it' if args.check else 'or write it to a file'})")
     text = generate()
     if args.stdout:
         sys.stdout.write(text)

@@ -150,6 +150,15 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train.loop import TrainArgs, export_weights, train
 
     given = _given(args)
+    # the three jobs of `vom train` take each other's flags for nothing: a flag of another job is a mistake to say
+    if args.calibrate is not None and args.export is not None:
+        raise InputError("--calibrate and --export: choose one (calibrate weights, or export a checkpoint)")
+    if args.export is not None and (args.resume or args.out is not None):
+        raise InputError("--export takes a checkpoint and --to, not --resume or --out (those continue or start a "
+                         "training run)")
+    if args.levels_only and args.calibrate is None:
+        raise InputError("--levels-only is a --calibrate option (keep the file's guided filter, fit the output "
+                         "levels only)")
     if args.calibrate is not None:
         return _calibrate(args)
     if args.export is not None:
