@@ -93,5 +93,5 @@ def test_names_resolve_to_the_weights_dir(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert weights_path("default") == tmp_path / "lite.safetensors"
     assert weights_path("full") == tmp_path / "full.safetensors"
     assert weights_path(str(tmp_path / "a.safetensors")) == tmp_path / "a.safetensors"
-    with pytest.raises(InputError, match="lite.safetensors"):
+    with pytest.raises(InputError, match=r"lite\.safetensors' \(the folder VOM_WEIGHTS_DIR names\) does not exist"):
         load_model("default")

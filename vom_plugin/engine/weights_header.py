@@ -18,7 +18,12 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
     the cache's entries are (``safetensors_header.read_header``); here the tensors must also end where the file does."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"weights file {str(path)!r} does not exist: expected a .safetensors file written by vom")
+        from vom_plugin.locations import weights_dir
+
+        where = " (the folder VOM_WEIGHTS_DIR names)" if os.environ.get("VOM_WEIGHTS_DIR", "").strip() and \
+            path.parent == weights_dir() else ""
+        raise InputError(f"weights file {str(path)!r}{where} does not exist: expected a .safetensors file written by "
+                         f"vom")
     what = f"weights file {str(path)!r} is not a readable safetensors file"
     try:
         with open(path, "rb") as f:
