@@ -190,9 +190,20 @@ def test_cli_clips_info_and_errors(tmp_path: Path, capsys):
     assert main(["clips", "info", "--data-dir", str(root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["clips"] == 2
     assert main(["clips", "info", "--data-dir", str(tmp_path / "none")]) == 2
-    assert "not a folder" in capsys.readouterr().err
+    assert f"--data-dir {tmp_path / 'none'}: no such folder" in capsys.readouterr().err
+    # named by what set it (a QA pass: "--library X", a flag clips info does not have)
+    (tmp_path / "afile").write_text("x")
+    import os
+
+    os.environ["VOM_CLIPS_DIR"] = str(tmp_path / "afile")
+    try:
+        assert main(["clips", "info"]) == 2
+        assert f"VOM_CLIPS_DIR {tmp_path / 'afile'}: not a folder" in capsys.readouterr().err
+    finally:
+        del os.environ["VOM_CLIPS_DIR"]
     assert main(["clips", "render", "--data-dir", str(tmp_path / "new"), "--blender", str(tmp_path / "nope")]) == 2
-    assert "Blender not found" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert f"Blender not found (--blender {tmp_path / 'nope'})" in err and "rendering" not in out
     assert main(["clips", "render", "--size", "8", "--data-dir", str(tmp_path / "x")]) == 2
     assert "at least 16 px" in capsys.readouterr().err
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from vom_plugin.commands._args import human_size, positive
@@ -63,6 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train import clips
 
     root = args.data_dir if args.data_dir is not None else clip_library_dir()
+    given = "--data-dir" if args.data_dir is not None else \
+        "VOM_CLIPS_DIR" if os.environ.get("VOM_CLIPS_DIR", "").strip() else "the library folder"
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{given} {root}: not a folder")
+    if args.action in ("info", "shots") and not root.is_dir():
+        raise InputError(f"{given} {root}: no such folder (render clips into it with `vom clips render`)")
     if args.action == "shots":
         from vom_plugin.train.val_shots import export_shots
 
@@ -92,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if min(size) < 16:
         raise InputError(f"--size {size[0]} {size[1]}: frames must be at least 16 px")
     settings = clips.LibrarySettings(frames=args.frames, size=size, samples=args.samples)
+    clips.require_blender(args.blender)  # before saying it renders
     print(f"rendering up to {args.count} clips ({args.frames} frames, {size[1]}x{size[0]}, {args.samples} samples) "
           f"into {root}", flush=True)
     r = clips.render_library(root, args.count, settings, seed_base=args.seed_base, blender=args.blender,

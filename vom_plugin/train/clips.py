@@ -224,14 +224,23 @@ def render_clip(root: Path, seed: int, settings: LibrarySettings, *, blender: st
     return record
 
 
+def require_blender(blender: str | None) -> str:
+    """The Blender to render clips with (``--blender``, else ``VOM_BLENDER``, else ``blender`` on PATH); InputError
+    naming where it was looked for."""
+    exe = find_blender(blender)
+    if exe is None:
+        env = os.environ.get("VOM_BLENDER", "").strip()
+        where = f"--blender {blender}" if blender else f"VOM_BLENDER {env}" if env else "blender on PATH"
+        raise InputError(f"Blender not found ({where}); install it (Debian: apt-get install blender) or pass "
+                         f"--blender PATH")
+    return exe
+
+
 def render_library(root: Path, count: int, settings: LibrarySettings, *, seed_base: int = 0,
                    blender: str | None = None, threads: int = 2, log: Callable[[str], None] = print
                    ) -> dict[str, Any]:
     """Render clips ``seed_base .. seed_base + count - 1`` into ``root``, skipping finished ones."""
-    exe = find_blender(blender)
-    if exe is None:
-        raise InputError(f"Blender not found ({blender or os.environ.get('VOM_BLENDER') or 'blender'}); install it "
-                         "(Debian: apt-get install blender) or pass --blender PATH")
+    exe = require_blender(blender)
     _check_settings(root, settings)
     _clean_partials(root)
     photos = write_textures(root / "textures")
