@@ -451,3 +451,20 @@ def test_a_signal_to_the_worker_is_said_as_the_workers_not_the_clients(tmp_path:
     client = Stop()
     client.set(signal.SIGINT)  # the client's own, forwarded
     assert client.by == "SIGINT"
+
+
+def test_the_socket_path_is_made_as_given_and_a_folder_is_refused(tmp_path: Path) -> None:
+    """A QA pass: VOM_WORKER_SOCKET=/nonexist/dir/w.sock made /nonexist/dir from the root; one naming an existing
+    folder was refused as "can be entered by other users" (its parent's mode)."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker import make_private_folder
+    from vom_plugin.worker.server import Worker
+
+    with pytest.raises(InputError, match=r"worker socket folder .*missing/dir cannot be created: No such file"):
+        make_private_folder(tmp_path / "missing" / "dir")
+    assert not (tmp_path / "missing").exists()
+    make_private_folder(tmp_path / "mine")
+    assert (tmp_path / "mine").stat().st_mode & 0o777 == 0o700
+    (tmp_path / "mine" / "sock").mkdir()
+    with pytest.raises(InputError, match=r"worker socket .*mine/sock is a folder; expected the path of the socket"):
+        Worker(tmp_path / "mine" / "sock").bind()

@@ -68,9 +68,10 @@ def private_folder_problem(folder: Path) -> str | None:
 
 
 def make_private_folder(folder: Path) -> None:
-    """Create the socket's folder (0700) when missing; InputError when it exists but is not private."""
+    """Create the socket's folder (0700) when missing, itself only (a mistyped VOM_WORKER_SOCKET made a chain of
+    folders from the root); InputError when it cannot be made or is not private."""
     try:
-        folder.mkdir(mode=0o700, parents=True)
+        folder.mkdir(mode=0o700)
     except FileExistsError:
         pass
     except OSError as e:
