@@ -371,3 +371,14 @@ def test_a_negative_frame_range_is_taken_after_frames_without_an_equals_sign(
                  "--out", str(tmp_path / "o" / "a.####.exr"), "--frames", "-2-1", "--no-worker"])
     err = capsys.readouterr().err
     assert code == 2 and "stop here" in err and seen["frames"] == [-2, -1, 0, 1], err
+
+
+def test_a_bad_render_setting_in_the_environment_is_refused_before_a_worker_is_asked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from vom_plugin.worker import client
+
+    monkeypatch.setattr(client, "render_in_worker", lambda *a, **k: pytest.fail("the worker was asked first"))
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", "abc")
+    demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo" / "shot.yaml"
+    assert main(["render", str(demo), "--out", str(tmp_path / "o" / "a.####.exr")]) == 2
+    assert "VOM_CACHE_MAX_GB" in capsys.readouterr().err

@@ -168,7 +168,14 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--start-worker and --no-worker: choose one (start a worker and render there, or "
                              "render in this process)")
         if args.worker:
+            # the render's own settings from the environment, checked here first: a bad one is this command's
+            # error, not a worker that "did not take this render (another VOM_CACHE_MAX_GB)" and then the error
+            from vom_plugin.engine.cache import max_bytes_from_env
+            from vom_plugin.engine.step_cache import state_interval
             from vom_plugin.worker.client import render_in_worker
+
+            max_bytes_from_env()
+            state_interval()
 
             summary = render_in_worker(shot, progress, start=args.start_worker)
         if summary is None:
