@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "time the network per stage (random weights): fps, peak memory, guided vs dense read"
+HELP = ("time the network per stage (random weights): fps, peak memory, guided vs dense read; --cache / --objects: "
+        "time `vom render` processes (the shipped weights)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,11 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="480 = 480x864, 1080 = 1080x1920 (padded to 1088x1920)")
     from vom_plugin.grammar import arg_type, default, parse_device, parse_memory_policy, parse_value
 
-    p.add_argument("--device", default="auto", type=arg_type(parse_device), help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--frames", type=int, default=30, help="propagated frames to time (>= 12)")
+    p.add_argument("--device", default="auto", type=arg_type(parse_device), metavar="auto|cpu|cuda|cuda:N",
+                   help="default auto")
+    p.add_argument("--frames", type=int, default=30, metavar="N", help="propagated frames to time (>= 12; default 30)")
     p.add_argument("--top-k", type=arg_type(lambda t: parse_value("top_k", int(t), "--top-k")), default=None,
-                   help=f"memory matches kept per pixel at 1/16 (default: the node's, {default('top_k')})")
+                   metavar="N", help=f"memory matches kept per pixel at 1/16 (default: the node's, {default('top_k')})")
     p.add_argument("--memory", type=arg_type(lambda t: parse_memory_policy(t, "--memory").text), default=None,
+                   metavar="POLICY",
                    help=f"memory policy (default: the node's, {default('memory')})")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--detail", action=argparse.BooleanOptionalAction, default=None,

@@ -45,11 +45,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="at most N frames per clip (synth: clip length, 8)")
     p.add_argument("--size", type=_at_least(16), metavar="S",
                    help="synth: clip side (default 256); files: downscale so the long side is at most S")
-    p.add_argument("--region", default="whole", choices=("whole", "narrow", "medium", "wide"))
+    p.add_argument("--region", default="whole", choices=("whole", "narrow", "medium", "wide"),
+                   help="where the metrics are taken: the whole frame (default; as RVM reports), or the unknown band "
+                        "of that width around the edge (as TCVOM reports on VideoMatting108)")
     from vom_plugin.grammar import arg_type, default, parse_device, parse_value
 
-    p.add_argument("--device", default="auto", type=arg_type(parse_device),
-                   help="device of the vom method: auto, cpu, cuda, cuda:N")
+    p.add_argument("--device", default="auto", type=arg_type(parse_device), metavar="auto|cpu|cuda|cuda:N",
+                   help="device of the vom method (default auto)")
     p.add_argument("--working-size", type=arg_type(lambda t: parse_value("working_size", int(t), "--working-size")),
                    default=None, metavar="N",
                    help=f"long side at which the network runs (default: the node's, {default('working_size')})")

@@ -72,7 +72,8 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
         elif knob.type == "path":
             kw.update(metavar="PATH" if knob.name == "cache" else "PATTERN")
         elif knob.choices:  # suggested values, read by a grammar (memory: first+every-N; device: cuda:N)
-            kw.update(metavar="|".join(knob.choices), type=_knob_type(knob))
+            more = "|cuda:N" if knob.name == "device" else ""  # the hosts' menus offer the first three
+            kw.update(metavar="|".join(knob.choices) + more, type=_knob_type(knob))
         else:
             kw.update(metavar=knob.name.upper(), type=_knob_type(knob))
         p.add_argument(knob.flag, **kw)
@@ -82,9 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("shot", nargs="?", metavar="SHOT.yaml", help="a YAML shot file (keys = the knob names)")
     add_knob_arguments(p)
     p.add_argument("--progress", choices=PROGRESS, default="bar",
-                   help="bar: a progress bar on stderr; json: one JSON line per event (start, step, frame, done) on "
-                        "stdout (for hosts); "
-                        "none (default: bar)")
+                   help="bar (the default): a progress bar on stderr; json: one JSON line per event (start, step, "
+                        "frame, done, or error) on stdout, for hosts; none: only the closing line and warnings")
     p.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                    help="hand the render to a running `vom worker` (torch and the weights already loaded), when "
                         "one listens and runs with this environment; else render in this process "

@@ -29,10 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="model configuration (default lite, the shipped one; lite2: EfficientNet-lite0 key trunk "
                         "started from ImageNet weights of the train extra)")
     p.add_argument("--data", default=None, help="synth | vm108:PATH | dvm:PATH | folder:PATH (default synth)")
-    p.add_argument("--minutes", type=positive(float), default=10.0,
-                   help="wall-clock budget of this run's training steps (the last validation comes after it)")
-    p.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, CSV logs)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--minutes", type=positive(float), default=10.0, metavar="M",
+                   help="wall-clock budget of this run's training steps (the last validation comes after it; "
+                        "default 10)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="run folder (checkpoints, CSV logs)")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/last.pt")
     p.add_argument("--init", type=Path, default=None, metavar="WEIGHTS",
                    help="start a new run from a weights file (default | lite | PATH.safetensors); weights of "
                         "another config start lite2: ImageNet trunk, the rest copied, adapters fitted")
@@ -60,13 +61,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--seed", type=int, default=None, help="run seed: data and initialisation (default 0)")
     p.add_argument("--batch", type=positive(int), default=None, help="clips per step (default 4)")
-    p.add_argument("--size", type=positive(int), default=None, help="square crop size, multiple of 16 (default 256)")
+    p.add_argument("--size", type=positive(int), default=None, metavar="N",
+                   help="square crop size, multiple of 16 (default 256)")
     p.add_argument("--frames", type=positive(int), default=None, help="frames per training clip, >= 3 (default 3)")
     p.add_argument("--lr", type=positive(float), default=None, help="peak learning rate (default 4e-4)")
     p.add_argument("--threads", type=positive(int), default=2, help="CPU threads for torch (default 2)")
-    p.add_argument("--ckpt-minutes", type=positive(float), default=3.0, help="checkpoint interval")
-    p.add_argument("--val-minutes", type=non_negative, default=10.0,
-                   help="validation interval; 0 disables validation, the last one too (no best.pt)")
+    p.add_argument("--ckpt-minutes", type=positive(float), default=3.0, metavar="M",
+                   help="checkpoint interval (default 3)")
+    p.add_argument("--val-minutes", type=non_negative, default=10.0, metavar="M",
+                   help="validation interval; 0 disables validation, the last one too (no best.pt; default 10)")
     p.add_argument("--stage1-steps", type=count, default=None, help="steps of stage 1 (rigid pseudo-clips)")
     p.add_argument("--ramp-steps", type=count, default=None, help="steps over which difficulty ramps to 1")
     p.add_argument("--max-steps", type=positive(int), default=None, help="stop after this many steps in all")
@@ -110,7 +113,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the same validation clips also FRAMES long join the selection set, in training's validation "
                    "and in --calibrate (what memory holds compounds over a shot; default 24, 0: none)")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
-    p.add_argument("--to", type=Path, default=None, help="with --export or --calibrate: destination .safetensors")
+    p.add_argument("--to", type=Path, default=None, metavar="FILE",
+                   help="with --export or --calibrate: destination .safetensors")
 
 
 # The run's settings whose flags default to None: left out, they are TrainArgs' defaults (the one place they are
