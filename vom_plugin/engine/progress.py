@@ -17,7 +17,8 @@ host can parse them:
   (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
   steps computed, so a step read back and computed again after a damaged entry counts in both)
 - ``vom render --progress json`` alone: ``{"event": "error", "message": "...", "exit_code": 2, "kind": "InputError"}``
-  before a failed render exits (hosts read stdout only), instead of ``done``
+  before a failed render exits (hosts read stdout only), instead of ``done``; also for a usage error (``kind``
+  "UsageError") and an interrupt before the render began (exit_code 130, "CancelledError")
 """
 
 from __future__ import annotations
