@@ -466,5 +466,5 @@ def test_the_socket_path_is_made_as_given_and_a_folder_is_refused(tmp_path: Path
     make_private_folder(tmp_path / "mine")
     assert (tmp_path / "mine").stat().st_mode & 0o777 == 0o700
     (tmp_path / "mine" / "sock").mkdir()
-    with pytest.raises(InputError, match=r"worker socket .*mine/sock is a folder; expected the path of the socket"):
+    with pytest.raises(InputError, match=r"worker socket .*mine/sock is a folder, not a socket; expected the path"):
         Worker(tmp_path / "mine" / "sock").bind()

@@ -80,8 +80,8 @@ class Worker:
 
     def bind(self) -> socket.socket:
         if self.path.is_dir() and not self.path.is_symlink():
-            raise InputError(f"worker socket {self.path} is a folder; expected the path of the socket to make "
-                             f"(e.g. VOM_WORKER_SOCKET={self.path / 'worker.sock'})")
+            raise InputError(f"worker socket {self.path} is a folder, not a socket; expected the path of the socket to "
+                             f"make (e.g. VOM_WORKER_SOCKET={self.path / 'worker.sock'})")
         make_private_folder(self.path.parent)
         # probe, remove a stale socket, bind, listen: one worker at a time. Two workers starting together
         # (two hosts' first Analyze) both found the stale socket dead; the second removed the first's new one
