@@ -168,6 +168,11 @@ def test_a_pattern_of_another_padding_than_the_files_says_which_to_use(tmp_path)
     # the pattern's own token style; files of the pattern's padding there: no hint (a stray of another padding aside)
     with pytest.raises(InputError, match=r"use .*p\.%d\.exr \(unpadded\)"):
         open_sequence(tmp_path / "p.%04d.exr")
+    for f in (1001, 1002, 1003):  # numbers above 9 without padding: padded to 4 all the same
+        (tmp_path / f"s.{f}.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"found 3 file\(s\) of 4 digit\(s\) instead .*use .*s\.####\.exr "
+                                         r"\(padded to 4\)"):
+        open_sequence(tmp_path / "s.#####.exr")
     (tmp_path / "q.7.exr").write_bytes(b"")
     with pytest.raises(InputError) as e:
         open_sequence(tmp_path / "q.####.exr", [20, 21])

@@ -191,12 +191,17 @@ class _Pattern:
         except OSError:
             return ""
         rx = re.compile(re.escape(head_name) + r"-?(\d+)" + re.escape(self.tail) + r"\Z")
-        by_pad: dict[int, list[str]] = {}
+        by_pad: dict[int, list[str]] = {}  # a number with a leading zero says its padding: its length
+        free: list[tuple[int, str]] = []  # one without fits any padding up to its length (1001: # to ####)
         for name in names:
             if (m := rx.match(name)) is not None:
-                # unpadded frames past 9 (10, 11) have more digits and no leading zero: one sequence of padding 1
                 digits = m.group(1)
-                by_pad.setdefault(1 if not digits.startswith("0") and len(digits) > 1 else len(digits), []).append(name)
+                if digits.startswith("0") and len(digits) > 1:
+                    by_pad.setdefault(len(digits), []).append(name)
+                else:
+                    free.append((len(digits), name))
+        if free:  # as one sequence, padded to its shortest number (1-20: 1; 1001-1100: 4)
+            by_pad.setdefault(min(n for n, _ in free), []).extend(name for _, name in free)
         if not by_pad:
             return ""
         pad, found = max(by_pad.items(), key=lambda kv: (len(kv[1]), -kv[0]))
