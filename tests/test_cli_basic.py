@@ -195,3 +195,48 @@ def test_gizmo_cache_and_bench_refuse_flags_they_would_ignore(capsys) -> None:
         assert main(argv) == 2, argv
         out, err = capsys.readouterr()
         assert said in err and out == "", (argv, err)
+
+
+def test_the_cli_net_a_full_disk_json_events_and_an_internal_error(tmp_path, capsys, monkeypatch) -> None:
+    """A review: a full disk (ENOSPC names no file) was still a traceback; an OSError or internal error of a
+    --progress json render sent no event; a command without JSON progress got one for a usage error."""
+    import errno as errno_mod
+
+    import pytest
+
+    from vom_plugin import atomic
+    from vom_plugin.commands import render as render_cmd
+
+    real_fsync = atomic._fsync
+
+    def full(path):
+        raise OSError(errno_mod.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_fsync", full)
+    assert main(["gizmo", "--out", str(tmp_path / "x.gizmo")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'x.gizmo'}: No space left on device" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing half-written, no temporary
+    monkeypatch.setattr(atomic, "_fsync", real_fsync)
+
+    def boom(args):
+        raise OSError(errno_mod.EACCES, "Permission denied", "/shows/x")
+
+    monkeypatch.setattr(render_cmd, "shot_from_args", boom)
+    assert main(["render", "s.yaml", "--progress", "json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"event": "error", "message": "/shows/x: Permission denied", "exit_code": 2,
+                               "kind": "OSError"}
+
+    def bug(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(render_cmd, "shot_from_args", bug)
+    assert main(["render", "s.yaml", "--progress", "json", "--progress", "json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out)["exit_code"] == 1 and "Traceback" in err and "internal error" in err
+    assert main(["render", "s.yaml", "--progress", "json", "--progress", "bar"]) == 1  # the last one given
+    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit):
+        main(["cache", "--progress", "json"])  # no JSON progress in this command: no event
+    assert capsys.readouterr().out == ""

@@ -187,7 +187,8 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True, sweep: bool
     except OSError as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if e.filename in (str(tmp), os.fspath(tmp)):  # the file being written is what to name, not its temporary
+        # the file being written is what to name, not its temporary; a write's own error (a full disk) names none
+        if e.filename in (str(tmp), os.fspath(tmp)) or e.filename is None:
             raise OSError(e.errno, e.strerror, str(target)) from e
         raise
     except BaseException:
@@ -205,8 +206,15 @@ def make_folder(path: str | os.PathLike[str], what: str) -> Path:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
-        why = f"{blocker} is a file" if blocker is not None else (e.strerror or str(e))
+        why = f"{e.filename}: {e.strerror}" if e.filename else (e.strerror or str(e))
+        with contextlib.suppress(OSError):  # what is in the way, where it can be seen
+            for q in (*reversed(p.parents), p):
+                if q.is_symlink() and not q.exists():
+                    why = f"{q} is a link to {os.readlink(q)}, which does not exist"
+                    break
+                if q.exists() and not q.is_dir():
+                    why = f"{q} is a file"
+                    break
         raise InputError(f"{what} {p}: the folder cannot be made ({why})") from None
     return p
 

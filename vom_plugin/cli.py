@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import errno
 import importlib
 import io
 import json
@@ -75,9 +76,17 @@ def _negative_ranges(argv: list[str]) -> list[str]:
 
 
 def _json_progress(argv: Sequence[str]) -> bool:
-    """Whether the command line asks for JSON progress (a host reading stdout only)."""
-    return any(a == "--progress=json" or (a == "--progress" and b == "json") for a, b in zip(argv, [*argv[1:], ""],
-                                                                                              strict=True))
+    """Whether the command line asks a command with JSON progress (render, demo) for it: a host reading stdout."""
+    if _command(argv) not in ("render", "demo"):
+        return False
+    said = [b if a == "--progress" else a.split("=", 1)[1] for a, b in zip(argv, [*argv[1:], ""], strict=True)
+            if a == "--progress" or a.startswith("--progress=")]
+    return bool(said) and said[-1] == "json"  # the last one given is the one argparse keeps
+
+
+# what an OSError about a file the user named means (exit 2, said, no traceback unless VOM_TRACEBACK=1)
+_USERS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                           errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP, errno.EIO})
 
 
 def _json_error(message: str, code: int, kind: str) -> None:
@@ -98,12 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                             if isinstance(a, argparse._SubParsersAction)), None)
                 (sub or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:
-        sys.stderr.write(said.getvalue())
         if e.code == 2 and _json_progress(argv):  # a usage error is a host's error event too
             lines = said.getvalue().strip().splitlines()
             _json_error(lines[-1] if lines else "usage error", 2, "UsageError")
         raise
-    sys.stderr.write(said.getvalue())
+    finally:
+        sys.stderr.write(said.getvalue())
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -111,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except VomError as e:
         print(f"vom {args.command}: error: {e}", file=sys.stderr)
+        if args.command == "demo" and _json_progress(argv):  # render sends its own (the worker's too)
+            _json_error(str(e), e.exit_code, type(e).__name__)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"vom {args.command}: interrupted", file=sys.stderr)
@@ -126,15 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}", file=sys.stderr)
         return 141  # as a process ended by SIGPIPE
     except Exception as e:
-        if isinstance(e, OSError) and e.filename:
+        json_mode = _json_progress(argv)
+        if isinstance(e, OSError) and e.filename and e.errno in _USERS_ERRNOS:
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
             # disk, a read-only mount): the user's to fix, named, not a traceback to report
             where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
+            if os.environ.get("VOM_TRACEBACK", "").strip() == "1":
+                traceback.print_exc()
             print(f"vom {args.command}: error: {where}: {e.strerror or e}", file=sys.stderr)
+            if json_mode:
+                _json_error(f"{where}: {e.strerror or e}", 2, "OSError")
             return 2
         traceback.print_exc()  # an internal error: keep the traceback for the bug report
         print(f"vom {args.command}: internal error (exit 1); please report the traceback above",
               file=sys.stderr)
+        if json_mode:
+            _json_error(f"internal error: {type(e).__name__}: {e}", 1, type(e).__name__)
         return 1
 
 
