@@ -183,3 +183,15 @@ def test_the_text_says_what_the_flatness_check_compared(monkeypatch, capsys) -> 
     if heap_mb() is not None:
         assert any(line.strip().startswith("malloc: in use") and "the flatness check: the first" in line
                    for line in lines)
+
+
+def test_the_bench_shot_file_keeps_a_dollar_in_its_paths(tmp_path) -> None:
+    """A review: the cache bench wrote its shot file's paths raw, and `vom render` read a $ in them as a variable."""
+    from vom_plugin.engine.bench_cache import make_bench_shot
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.locations import demo_dir
+
+    folder = tmp_path / "b$HOME"
+    shot_file, _ = make_bench_shot(Shot.from_yaml(demo_dir() / "shot.yaml"), folder, plate_size=(160, 90), length=3)
+    made = Shot.from_yaml(shot_file)
+    assert made.plate == str(folder / "plate" / "p.####.exr") and made.keyframes == {1: folder / "roto.0001.exr"}

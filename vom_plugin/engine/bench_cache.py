@@ -125,10 +125,13 @@ def make_bench_shot(shot: Shot, folder: Path, *, plate_size: tuple[int, int] | N
     for name, m in (("roto", mask), ("dilated", cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)))):
         rotos[name] = folder / f"{name}.0001.exr"
         vio.write_alpha(rotos[name], m.astype(np.float32), first.info)
-    d = {"plate": str(folder / "plate" / "p.####.exr"), "frames": f"1-{len(order)}",
-         "keyframes": {1: str(rotos["roto"])}, "out": str(folder / "out" / "a.####.exr"),
+    def path_of(p: object) -> str:  # final paths: a $ in one is the path's own ($$ in a shot file)
+        return str(p).replace("$", "$$")
+
+    d = {"plate": path_of(folder / "plate" / "p.####.exr"), "frames": f"1-{len(order)}",
+         "keyframes": {1: path_of(rotos["roto"])}, "out": path_of(folder / "out" / "a.####.exr"),
          "colorspace": shot.colorspace, "working_size": shot.working_size, "memory": shot.memory,
-         "top_k": shot.top_k, "model": shot.model, "device": shot.device}
+         "top_k": shot.top_k, "model": path_of(shot.model), "device": shot.device}
     path = folder / "shot.yaml"
     path.write_text(yaml.safe_dump(d))
     return path, rotos["dilated"]
