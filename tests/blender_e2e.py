@@ -85,8 +85,13 @@ def setup_scene(scene, case):
         plate.image.source = "SEQUENCE"
         plate.frame_start, plate.frame_offset, plate.frame_duration = start, offset, duration
     plate.name = "Plate"
+    if case["plate"] == "clip":  # a plate inside a Frame: its location is the frame's plus its own
+        frame = tree.nodes.new("NodeFrame")
+        frame.location = (-600.0, 400.0)
+        plate.parent = frame
     comp = tree.nodes.new("CompositorNodeComposite")
-    comp.location = (plate.location.x + 280, plate.location.y - 80)  # where the add-on would put its Set Alpha
+    px, py = absolute(plate)
+    comp.location = (px + 280, py - 80)  # where the add-on would put its Set Alpha
     tree.links.new(plate.outputs["Image"], comp.inputs["Image"])
     s = scene.vom_matte
     s.plate_node, s.keyframes = "Plate", str(case.get("keyframe", ""))
@@ -98,7 +103,7 @@ def setup_scene(scene, case):
         s.roto_source, s.roto_mask = "MASK", box_mask("roto", *case["mask_box"])
     else:
         roto = tree.nodes.new("CompositorNodeImage")
-        roto.location = (plate.location.x, plate.location.y - 320)  # and its alpha node
+        roto.location = (px, py - 320)  # and its alpha node
         roto.name = "Roto"
         roto.image = bpy.data.images.load(os.path.join(cfg["demo"], "roto.0001.exr"))
         s.roto_source, s.roto_node = "NODE", "Roto"
@@ -108,18 +113,26 @@ def setup_scene(scene, case):
     return tree, plate, comp
 
 
+def absolute(node):
+    x, y, parent = node.location.x, node.location.y, node.parent
+    while parent is not None:
+        x, y, parent = x + parent.location.x, y + parent.location.y, parent.parent
+    return x, y
+
+
 def overlaps(tree, height=200.0):
     """Pairs (add-on node, other node) whose rectangles meet (a node's height taken as ``height``: nodes are not
     drawn in the background, their dimensions are 0)."""
     def rect(n):
-        return n.location.x, n.location.x + n.width, n.location.y - height, n.location.y
+        x, y = absolute(n)
+        return x, x + n.width, y - height, y
 
     ours = [n for n in tree.nodes if n.name.startswith("Plate VOM")]
     hits = []
     for a in ours:
         ax0, ax1, ay0, ay1 = rect(a)
         for b in tree.nodes:
-            if b == a or (b in ours and b.name < a.name):
+            if b == a or (b in ours and b.name < a.name) or b.bl_idname == "NodeFrame":
                 continue
             bx0, bx1, by0, by1 = rect(b)
             if ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1:

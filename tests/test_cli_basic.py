@@ -188,8 +188,10 @@ def test_gizmo_cache_and_bench_refuse_flags_they_would_ignore(capsys) -> None:
                        (["gizmo", "--stdout", "--out", "x.gizmo"], "--stdout and --out: choose one"),
                        (["cache", "info", "--older-than", "3"], "--older-than is a clear option"),
                        (["cache", "clear", "--json"], "--json is an info option"),
-                       (["bench", "--plate-size", "160x90"], "--plate-size: not options of the stage bench"),
-                       (["bench", "--cache", "--frames", "12"], "--frames: not options of --cache / --objects"),
+                       (["bench", "--plate-size", "160x90"], "--plate-size is not an option of the stage bench"),
+                       (["bench", "--cache", "--frames", "12", "--size", "1080"],
+                        "--size, --frames are not options of --cache and --objects"),
+                       (["bench", "--objects", "2", "--worker"], "--worker is a --cache option"),
                        (["bench", "--cache", "--objects", "2"], "--cache and --objects: choose one"),
                        (["bench", "--threads", "0"], "--threads 0: expected 1 or more")):
         assert main(argv) == 2, argv

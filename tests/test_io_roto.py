@@ -236,6 +236,8 @@ def test_a_roto_of_8_bit_codes_is_read_with_a_note_and_nan_is_named_when_empty(t
     assert notes == []
     write_image(tmp_path / "plus.exr", _disc() * 2 + 0.3 * (np.roll(_disc(), 1, 1) - _disc()).clip(0), ("A",))
     read_roto(tmp_path / "plus.exr", (32, 24), notes=notes)  # two rotos merged with plus: 2, soft edges, no note
+    write_image(tmp_path / "plus_hard.exr", _disc() + np.roll(_disc(), 2, 1), ("A",))  # hard edges: 0, 1, 2
+    read_roto(tmp_path / "plus_hard.exr", (32, 24), notes=notes)
     assert notes == []
     nan = np.where(_disc() > 0, np.nan, 0.0).astype(np.float32)
     write_image(tmp_path / "nan.exr", nan, ("A",))

@@ -62,6 +62,7 @@ _NoAliasLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _NoAliasLoader.add_implicit_resolver(_INT, _DECIMAL, list("-+0123456789"))
+# (floats keep YAML 1.1's resolver, sexagesimal 1:30.5 included: no shot field takes a float that way)
 
 
 def load_text(text: str, source: str) -> Any:

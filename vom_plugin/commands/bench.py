@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 
 HELP = ("time the network per stage (random weights): fps, peak memory, guided vs dense read; --cache / --objects: "
         "time `vom render` processes (the shipped weights)")
@@ -60,20 +61,21 @@ _RENDER_FLAGS = {"shot": None, "model": "default", "plate_size": None, "length":
 def _check_flags(args: argparse.Namespace) -> None:
     from vom_plugin.errors import InputError
 
-    def given(flags: dict[str, object]) -> list[str]:
+    def given(flags: Mapping[str, object]) -> list[str]:
         return ["--" + k.replace("_", "-") for k, default in flags.items() if getattr(args, k) != default]
 
     if args.cache and args.objects is not None:
         raise InputError("--cache and --objects: choose one bench")
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads {args.threads}: expected 1 or more (leave it out for torch's choice)")
+    if args.objects is not None and args.worker:
+        raise InputError("--worker is a --cache option (the objects bench times `vom render` processes only)")
     renders = args.cache or args.objects is not None
     wrong = given(_STAGE_FLAGS) if renders else given(_RENDER_FLAGS)
-    if args.objects is not None and args.worker:
-        wrong.append("--worker")
     if wrong:
-        kind = "--cache / --objects" if renders else "the stage bench (no --cache or --objects)"
-        raise InputError(f"{', '.join(wrong)}: not options of {kind}; see vom bench --help")
+        kind = "--cache and --objects" if renders else "the stage bench (without --cache or --objects)"
+        what = "is not an option" if len(wrong) == 1 else "are not options"
+        raise InputError(f"{', '.join(wrong)} {what} of {kind}; see vom bench --help")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -195,9 +195,9 @@ def read_roto(
         non_finite = int(values.size - np.count_nonzero(np.isfinite(values)))
         values = sanitize(values)
         peak = float(values.max()) if values.size else 0.0
-        # 0-255 codes (whole numbers: a "plus" merge of two rotos peaks at 2 with a soft edge): every anti-aliased
+        # 0-255 codes (whole numbers well above 1: rotos merged with "plus" peak at 2 or 3): every anti-aliased
         # edge pixel from 1/255 up is inside
-        if peak > 1.5 and notes is not None and not np.any(np.abs(values - np.round(values)) > 1e-3):
+        if peak >= 16 and notes is not None and not np.any(np.abs(values - np.round(values)) > 1e-3):
             notes.append(f"roto {path}: its {source} reaches {peak:g}, not 1 (8-bit codes 0-255?); read as inside "
                          f"where >= {THRESHOLD}, so its soft edge counts as inside: write it as 0-1")
         info = img.info

@@ -75,7 +75,9 @@ def make_private_folder(folder: Path) -> None:
     except FileExistsError:
         pass
     except OSError as e:
-        raise InputError(f"worker socket folder {folder} cannot be created: {e.strerror}") from None
+        missing = " (its parent folder does not exist: create it, or set another VOM_WORKER_SOCKET)" \
+            if isinstance(e, FileNotFoundError) else ""
+        raise InputError(f"worker socket folder {folder} cannot be created: {e.strerror}{missing}") from None
     problem = private_folder_problem(folder)
     if problem:
         raise InputError(f"worker socket folder: {problem}; the worker only listens where no other user can "

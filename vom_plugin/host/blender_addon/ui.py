@@ -348,7 +348,8 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     alpha, set_alpha = own_nodes(tree, plate)
     if alpha is None:
         alpha = tree.nodes.new("CompositorNodeImage")
-        place(tree, alpha, plate.location.x, plate.location.y - 320)
+        px, py = absolute(plate)  # the add-on's nodes are made outside any frame the plate is in
+        place(tree, alpha, px, py - 320)
     if alpha.name != ALPHA_NODE.format(plate.name) or alpha.get(ROLE) != "alpha":
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
     alpha[OUT_PROP] = _relative(first_out)  # the files it loads ({object} resolved: another plate's Output is
@@ -366,11 +367,12 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         sep = next((lk.to_node for lk in socket.links if lk.to_node.name.endswith(SEPARATE_NODE.format(""))), None)
         if sep is not None and sep.name != SEPARATE_NODE.format(plate.name):
             sep.name = sep.label = SEPARATE_NODE.format(plate.name)
-        socket = _separated_alpha(tree, socket, SEPARATE_NODE.format(plate.name), alpha.location)
+        socket = _separated_alpha(tree, socket, SEPARATE_NODE.format(plate.name), absolute(alpha))
 
     if set_alpha is None:
         set_alpha = tree.nodes.new("CompositorNodeSetAlpha")
-        place(tree, set_alpha, plate.location.x + 280, plate.location.y - 80)
+        px, py = absolute(plate)
+        place(tree, set_alpha, px + 280, py - 80)
     if set_alpha.name != SET_ALPHA_NODE.format(plate.name) or set_alpha.get(ROLE) != "set_alpha":
         _named(set_alpha, SET_ALPHA_NODE.format(plate.name), "set_alpha")
     set_alpha.mode = "APPLY"  # Blender's compositor works premultiplied: RGB is multiplied by the matte
@@ -398,7 +400,8 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         node = had.pop(name, None)
         if node is None:
             node = tree.nodes.new("CompositorNodeImage")
-            place(tree, node, alpha.location.x, alpha.location.y - 300 * i)
+            ax, ay = absolute(alpha)
+            place(tree, node, ax, ay - 300 * i)
         if node.name != OBJECT_ALPHA_NODE.format(plate.name, name):
             _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
         node[ROLE] = "object_alpha"
@@ -468,14 +471,25 @@ def place(tree: Any, node: Any, x: float, y: float) -> None:
     node.location = (x, y)
 
 
+def absolute(node: Any) -> tuple[float, float]:
+    """A node's location in the editor: a node in a Frame holds it relative to the frame (frames in frames too)."""
+    x, y = node.location.x, node.location.y
+    parent = getattr(node, "parent", None)
+    while parent is not None:
+        x, y = x + parent.location.x, y + parent.location.y
+        parent = getattr(parent, "parent", None)
+    return x, y
+
+
 def overlaps(other: Any, x: float, y: float, width: float) -> bool:
-    """Whether a node at (x, y) (its top left; y grows upwards) of ``width`` covers part of ``other``."""
-    ox, oy = other.location.x, other.location.y
+    """Whether a node at (x, y) (its top left, in the editor; y grows upwards) of ``width`` covers part of
+    ``other``."""
+    ox, oy = absolute(other)
     height = other.dimensions.y or NODE_HEIGHT
     return x < ox + other.width and ox < x + width and y - NODE_HEIGHT < oy and oy - height < y
 
 
-def _separated_alpha(tree: Any, colour: Any, name: str, location: Any) -> Any:
+def _separated_alpha(tree: Any, colour: Any, name: str, location: tuple[float, float]) -> Any:
     """The alpha output of a Separate node (reused by name) fed by the colour output ``colour``."""
     sep = tree.nodes.get(name)
     if sep is None:
@@ -484,7 +498,7 @@ def _separated_alpha(tree: Any, colour: Any, name: str, location: Any) -> Any:
                 else "CompositorNodeSepRGBA")
         sep = tree.nodes.new(kind)
         sep.name = sep.label = name
-        place(tree, sep, location.x + 200, location.y)
+        place(tree, sep, location[0] + 200, location[1])
     if hasattr(sep, "mode"):
         sep.mode = "RGB"
     tree.links.new(colour, sep.inputs[0])
