@@ -402,6 +402,23 @@ def test_two_vom_nodes_writing_one_output_are_refused(host: types.ModuleType, fa
     assert not fake_nuke.renders  # refused before the roto was baked
     other.knobs["out"].setValue(str(tmp_path / "out" / "other.####.exr"))
     host.prepare_shot(node)
+    # other files, one work folder (shot file, baked rotos, farm bundle): refused too
+    other.knobs["out"].setValue(str(tmp_path / "out" / "alpha_####.exr"))
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Output .*alpha\.####\.exr and VOM_Matte2's Output "
+                                             r".*alpha_####\.exr name the same work folder \(.*alpha_vom"):
+        host.prepare_shot(node)
+
+
+def test_outputs_that_differ_only_in_replaced_characters_get_their_own_work_folders() -> None:
+    """A QA pass: "hero matte" and "hero_matte", or two outputs named in Chinese, shared one work folder."""
+    from vom_plugin.host.blender_addon import common
+
+    assert common.work_dir("/o/sh010_alpha.####.exr") == Path("/o/sh010_alpha_vom")  # plain names as before
+    pairs = [("/o/hero matte.####.exr", "/o/hero_matte.####.exr"), ("/o/人物.####.exr", "/o/背景.####.exr")]
+    for a, b in pairs:
+        assert common.work_dir(a) != common.work_dir(b), (a, b)
+    assert common.work_dir("/o/人物.####.exr") == Path("/o/人物_vom")
+    assert re.fullmatch(r"hero_matte-[0-9a-f]{8}_vom", common.work_dir("/o/hero matte.####.exr").name)
 
 
 def test_prepare_shot_bakes_a_processed_source(host: types.ModuleType, fake_nuke: types.ModuleType,

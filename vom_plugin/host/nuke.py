@@ -549,6 +549,10 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
         if theirs and _common.same_files(theirs, out):
             raise HostError(f"{node.name()}: Output {out} is also the Output of {_full_name(other)}; each VOM Matte "
                             f"node needs its own (one would replace the other's frames)")
+        if theirs and _common.same_files(str(_work_dir(theirs)), str(_work_dir(out))):
+            raise HostError(f"{node.name()}: Output {out} and {_full_name(other)}'s Output {theirs} name the same "
+                            f"work folder ({_work_dir(out)}: shot file, baked rotos, farm bundle); give one of them "
+                            f"another name")
         # what it shows now: the files of its last Analyze (renamed since, or its Output changed), which a render
         # here would replace in its comp
         shown = str(_knob_value(other, "alpha_file") or "")

@@ -7,6 +7,7 @@ loads its adapter (``host/nuke.py``) from the checkout, which loads this file be
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -38,8 +39,10 @@ def work_dir(out: str) -> Path:
     other's shot)."""
     folder, name = os.path.split(out)
     m = _TOKEN.search(name)
-    stem = name[:m.start()] if m else os.path.splitext(name)[0]
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem.replace("{object}", "object")).strip("._-") or "vom"
+    given = (name[:m.start()] if m else os.path.splitext(name)[0]).replace("{object}", "object").rstrip("._-")
+    stem = re.sub(r"[^\w.-]+", "_", given).strip("._-") or "vom"  # letters of any script kept (\w)
+    if stem != given:  # characters replaced: "hero matte" and "hero_matte" must not share a folder
+        stem += "-" + hashlib.sha1(given.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return Path(folder) / f"{stem}_vom"
 
 
