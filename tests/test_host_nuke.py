@@ -532,6 +532,24 @@ def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: t
     assert reopened.children["CopyAlpha"]["from0"].value() == "vom.alpha"
 
 
+def test_analyze_shows_the_warnings_of_a_finished_render(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: the done event's warnings (a plate read as another colour space than its header says, a cache
+    turned off) never reached the artist."""
+    vom = _script(tmp_path / "vom", (
+        "import json\n"
+        "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 1}), flush=True)\n"
+        "print(json.dumps({'event': 'done', 'frames_written': 1, 'warnings': ['plate header says ACEScg, read as "
+        "lin_rec709']}), flush=True)\n"))
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-1", keyframes="1")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    assert host.analyze(node, background=False).returncode == 0
+    assert node.children["AlphaRead"]["reload"].executed == 1
+    assert len(fake_nuke.messages) == 1 and "rendered, with warnings:\n- plate header says ACEScg" in \
+        fake_nuke.messages[0]
+
+
 def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: types.ModuleType,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     vom = _script(tmp_path / "vom", "import sys\nprint('{\"event\": \"error\", \"message\": \"plate: frame 7 "

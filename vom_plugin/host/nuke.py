@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import threading
@@ -289,6 +290,12 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     shown = [line for line in output if not (line.startswith("vom render: error: ")
                                               and line[len("vom render: error: "):] in said)]
     return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown)
+
+
+def done_warnings(result: RunResult) -> list[str]:
+    """The warnings of a finished render (its ``done`` event's), which the artist must read."""
+    raw = result.last.raw if result.last is not None and result.last.raw.get("event") == "done" else {}
+    return [str(w) for w in raw.get("warnings") or []]
 
 
 # ---------------------------------------------------------------------------------------------- Nuke side
@@ -746,9 +753,13 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         elif result.returncode != 0:
             detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
-                                                    f"{' '.join(cmd)}\n\n{detail}",))
+                                                    f"{shlex.join(cmd)}\n\n{detail}",))
         else:
             nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
+            warnings = done_warnings(result)
+            if warnings:  # a plate read as another colour space than its header says, a cache turned off...
+                text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
+                nuke.executeInMainThread(nuke.message, (f"VOM Matte: {node.name()} rendered, with warnings:\n{text}",))
         return result
 
     _IN_FLIGHT.add(key)

@@ -627,6 +627,9 @@ class VOM_OT_render_matte(bpy.types.Operator):
                                      f"matte (not rendered now: widen Frames to render them again)")
         else:
             self.report({"INFO"}, said)
+        # what vom warned of (a plate read as another colour space than its header says, a cache turned off...)
+        for warning in (job.last.raw.get("warnings") or []) if job.last and job.last.event == "done" else []:
+            self.report({"WARNING"}, f"VOM Matte: {warning}")
         return {"FINISHED"}
 
     def execute(self, context: Any) -> set[str]:
