@@ -936,6 +936,18 @@ def test_a_layered_channel_with_objects_in_one_file_is_refused(host: types.Modul
     assert host.prepare_shot(node).fields["channel"] == "vom.A"
 
 
+def test_a_layer_name_nuke_would_show_otherwise_is_refused(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                          tmp_path: Path) -> None:
+    """A QA pass: matte.fg.A or my-matte.A (vom's grammar takes them) gave a black matte in Nuke, silently."""
+    for channel, hint in (("matte.fg.A", "matte_fg.A"), ("my-matte.A", "my_matte.A")):
+        node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1", channel=channel)
+        node.inputs = [None, FakeNode("Roto", "Roto1")]
+        with pytest.raises(host.HostError, match=rf"channel '{re.escape(channel)}': Nuke reads a layer name of "
+                                                 rf"letters, digits and _ only .*use e\.g\. {re.escape(hint)}"):
+            host.prepare_shot(node)
+    assert not fake_nuke.renders
+
+
 def test_a_second_analyze_of_a_node_that_renders_is_refused(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     vom = _script(tmp_path / "vom", "import sys\n")

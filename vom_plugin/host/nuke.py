@@ -600,6 +600,12 @@ def prepare_shot(node: nuke.Node) -> Prepared:
         raise HostError(f"channel {channel!r} with objects in one file: each object's alpha would be "
                         f"{channel.rpartition('.')[0]}.<object>.A, which Nuke reads under another name; use channel A "
                         "(hero.A, dog.A) or put {object} in Output (a sequence per object)")
+    layer = channel.rpartition(".")[0]
+    if layer and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", layer):
+        # vom writes matte.fg.A or my-matte.A, but Nuke's EXR reader shows such a layer under another name: the
+        # matte copied from the channel the node reads would be black, without a word
+        raise HostError(f"channel {channel!r}: Nuke reads a layer name of letters, digits and _ only (no dots or "
+                        f"dashes); use e.g. {re.sub(r'[^A-Za-z0-9_]+', '_', layer).strip('_') or 'vom'}.A")
     frames = str(_knob_value(node, "frames") or "").strip()
     plate = _path_knob(node, "plate")
     knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
