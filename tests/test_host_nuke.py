@@ -801,6 +801,15 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     with pytest.raises(host.HostError, match=r"VOM_Matte1: out: '\[getenv NO_SUCH_VOM_VAR\]/a.####.exr' could not "
                                              r"be evaluated"):
         host.prepare_shot(node)
+    # a shell-style $SHOW_ROOT, which Nuke leaves as it is: refused (it made a folder named $SHOW_ROOT) unless the
+    # studio's filename filter expands it, as it does for Nuke's own Reads
+    node.knobs["out"].setValue("$SHOW_ROOT/vom/a.$F4.exr")
+    with pytest.raises(host.HostError, match=r"out: '\$SHOW_ROOT/vom/a\.\$F4\.exr' holds \$SHOW_ROOT, which Nuke does "
+                                             r"not expand in this path; write \[getenv SHOW_ROOT\] instead"):
+        host.prepare_shot(node)
+    monkeypatch.setattr(fake_nuke, "callbacks", types.SimpleNamespace(filenameFilter=os.path.expandvars),
+                        raising=False)
+    assert host.prepare_shot(node).fields["out"] == str(tmp_path / "show" / "vom" / "a.$F4.exr")
     fake_nuke.root_node = FakeRoot(fake_nuke, "Root")
     node.knobs["out"].setValue("vom/a.####.exr")
     with pytest.raises(host.HostError, match="relative path, and the script is neither saved"):

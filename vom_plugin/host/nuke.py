@@ -397,11 +397,29 @@ def _tcl(text: str, what: str) -> str:
         raise HostError(f"{what}: {text!r} could not be evaluated: {e}") from None
 
 
+def _filtered(path: str) -> str:
+    """``path`` through the studio's filename filters (``nuke.addFilenameFilter``: OS path mapping, $VAR
+    expansion), as Nuke passes its own Reads' and Writes' paths."""
+    callbacks = getattr(nuke, "callbacks", None)
+    fn = getattr(callbacks, "filenameFilter", None)
+    if fn is None:
+        return path
+    try:
+        return str(fn(path))
+    except Exception:  # a studio's filter that fails: the path as it is
+        return path
+
+
 def _absolute(path: str, what: str) -> str:
     """``path`` evaluated and made absolute as Nuke reads it: a relative path from the project directory (Project
     Settings), else from the script's folder (vom reads a shot file's relative paths from the shot file's folder,
     and Nuke's working folder is anybody's guess)."""
-    path = os.path.expanduser(_tcl(path.strip(), what))
+    path = os.path.expanduser(_filtered(_tcl(path.strip(), what)))
+    left = re.search(r"\$(?:\{([A-Za-z_]\w*)\}|(?!F\d)(?!F(?!\w))([A-Za-z_]\w*))", path)  # not $F, $F4
+    if left:  # written as a literal $ in the shot file ($$): a folder named $SHOW would be made
+        name = left.group(1) or left.group(2)
+        raise HostError(f"{what}: {path!r} holds ${name}, which Nuke does not expand in this path; write "
+                        f"[getenv {name}] instead")
     if not path or os.path.isabs(path):
         return os.path.normpath(path) if path else path
     root = nuke.root()
