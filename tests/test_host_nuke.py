@@ -421,6 +421,17 @@ def test_outputs_that_differ_only_in_replaced_characters_get_their_own_work_fold
     assert re.fullmatch(r"hero_matte-[0-9a-f]{8}_vom", common.work_dir("/o/hero matte.####.exr").name)
 
 
+def test_a_movie_read_is_baked_as_a_frame_sequence(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                   tmp_path: Path) -> None:
+    """A QA pass: a Read of a .mov was passed to vom as the plate, which it refused after the rotos were baked."""
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010_ref.mov", "first": 1, "last": 6})
+    node = _gizmo(tmp_path, out=str(tmp_path / "o" / "a.####.exr"), frames="3-5", keyframes="3")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    shot_file, fields = _prepared(host, node)
+    assert fields["plate"] == str(shot_file.parent / "plate.%04d.exr")
+    assert [(src, f) for c, src, f, _ in fake_nuke.renders if c == "rgb"] == [("Read1", f) for f in (3, 4, 5)]
+
+
 def test_prepare_shot_bakes_a_processed_source(host: types.ModuleType, fake_nuke: types.ModuleType,
                                               tmp_path: Path) -> None:
     grade = FakeNode("Grade", "Grade1", inputs=[FakeNode("Read", "Read1", {"file": "/p.%04d.exr"})])

@@ -337,6 +337,8 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
         up = up.input(0)
     if up is None or up.Class() != "Read":
         return None
+    if not _common.has_frame_token(str(_knob_value(up, "file") or "")):
+        return None  # a movie (.mov, .mp4) or a single still: vom reads frame sequences, so it is baked as one
     offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
                          int(_knob_value(up, "first") or 0))
     return None if offset is None else (up, offset)

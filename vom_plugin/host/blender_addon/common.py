@@ -46,6 +46,12 @@ def work_dir(out: str) -> Path:
     return Path(folder) / f"{stem}_vom"
 
 
+def has_frame_token(pattern: str) -> bool:
+    """Whether a file pattern's name holds a frame token (``####``, ``@@@@``, ``%04d``, ``$F4``): a frame sequence,
+    not a movie or a single still."""
+    return _TOKEN.search(os.path.basename(pattern)) is not None
+
+
 def pattern_digits(pattern: str) -> int:
     """The padding of a vom pattern's frame token: 4 for ``####``, ``@@@@``, ``%04d`` or ``$F4``; 1 without one."""
     m = _TOKEN.search(os.path.basename(pattern))
