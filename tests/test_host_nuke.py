@@ -869,6 +869,13 @@ def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: ty
     node.knobs["colorspace"].setValue("ACEScg")
     fake_nuke.root_node.knobs["workingSpaceLUT"] = FakeKnob("linear")
     assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"
+    # "Raw data" ticked: the file's values pass through as the working space, whatever the greyed-out knob says
+    node.knobs["colorspace_from_nuke"].setValue(True)
+    fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("Nuke"), "workingSpaceLUT": FakeKnob("linear")})
+    read.knobs["colorspace"].setValue("sRGB")
+    read.knobs["raw"] = FakeKnob(True)
+    fields = host.prepare_shot(node).fields
+    assert fields["colorspace"] == "lin_rec709" and fields["plate"] == "/plates/p.%04d.exr"  # the Read's own files
 
 
 def test_a_roto_input_without_alpha_is_baked_as_rgb(host: types.ModuleType, fake_nuke: types.ModuleType,

@@ -642,7 +642,14 @@ def prepare_shot(node: nuke.Node) -> Prepared:
         first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
     if not plate:
         colour = None
-        if found is not None and not chosen and found[0].knob("colorspace") is not None:
+        if found is not None and not chosen and bool(_knob_value(found[0], "raw")):
+            # "Raw data" ticked: Nuke passes the file's values through as the working space (its colour space knob,
+            # greyed out, says nothing): vom reads them as the working space too, or the Source is baked
+            colour = None
+            if nuke.root().knob("workingSpaceLUT") is not None:
+                colour = vom_colour_space(str(_knob_value(nuke.root(), "workingSpaceLUT")), _colour_config())
+            found = found if colour is not None else None
+        elif found is not None and not chosen and found[0].knob("colorspace") is not None:
             colour = vom_colour_space(str(_knob_value(found[0], "colorspace")), _colour_config())
             found = found if colour is not None else None  # a log or camera encoding: Nuke's bake converts it
         if found is not None:
