@@ -592,10 +592,22 @@ def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.Modu
     node.inputs = [None, FakeNode("Roto", "Roto1")]
     bundle = host.submit_farm(node, chunk=5)
     work = tmp_path / "out" / "alpha_vom"
-    assert bundle == work / "openjd_bundle"
-    assert json.loads(log.read_text()) == ["farm", "openjd", str(work / "shot.yaml"), "--chunk", "5", "--out",
+    # a frozen copy of the shot (a QA pass: the job read the work folder's shot file and rotos, which the next
+    # Analyze rewrites: a roto tweaked after the job was queued reached its later chunks)
+    snap = bundle.parent
+    assert bundle.name == "openjd_bundle" and snap.parent == work / "farm"
+    assert json.loads(log.read_text()) == ["farm", "openjd", str(snap / "shot.yaml"), "--chunk", "5", "--out",
                                            str(bundle)]
     assert "deadline bundle submit" in fake_nuke.messages[0]
+    import yaml
+
+    frozen = yaml.safe_load((snap / "shot.yaml").read_text())
+    assert frozen["keyframes"] == {1: str(snap / "roto.0001.exr")} and frozen["plate"] == "/p.####.exr"
+    assert (snap / "roto.0001.exr").read_bytes() == (work / "roto.0001.exr").read_bytes()
+    before = (snap / "roto.0001.exr").read_bytes()
+    (work / "new.0001.exr").write_bytes(b"a later roto")  # the next bake replaces the file (a new one renamed)
+    os.replace(work / "new.0001.exr", work / "roto.0001.exr")
+    assert (snap / "roto.0001.exr").read_bytes() == before != b"a later roto"
 
 
 def test_mypy_clean_against_types_nuke(repo: Path) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -811,6 +812,37 @@ def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) 
     return text
 
 
+def _farm_snapshot(prepared: Prepared) -> Path:
+    """A frozen copy of what a farm job reads: the shot file and the files Analyze baked into the work folder (the
+    rotos, a baked plate), in ``farm/<time>/`` beside them. The work folder's own files are rewritten by the next
+    Analyze or Submit: a job pointing at them would render a roto tweaked after it was queued, and its chunks
+    would mix two versions. Baked frames are hard-linked where the file system allows (no copy of a plate)."""
+    work = prepared.shot_file.parent
+    snap = work / "farm" / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    snap.mkdir(parents=True)
+
+    def frozen(path: str) -> str:
+        src = Path(path)
+        if src.parent != work:  # the artist's own files (a plate Read): the farm reads them where they are
+            return path
+        pattern = re.sub(r"%0?\d*d|#+", "*", src.name)
+        for f in work.glob(pattern) if pattern != src.name else [src]:
+            dst = snap / f.name
+            try:
+                os.link(f, dst)
+            except OSError:
+                shutil.copy2(f, dst)
+        return str(snap / src.name)
+
+    fields = dict(prepared.fields)
+    fields["plate"] = frozen(str(fields["plate"]))
+    if fields.get("keyframes"):
+        fields["keyframes"] = {f: frozen(str(p)) for f, p in fields["keyframes"].items()}
+    if fields.get("objects"):
+        fields["objects"] = {n: {f: frozen(str(p)) for f, p in kf.items()} for n, kf in fields["objects"].items()}
+    return write_text_atomic(snap / "shot.yaml", shot_yaml(fields))
+
+
 def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | None:
     """The Submit-to-farm button: write the shot file and an Open Job Description job bundle beside it."""
     node = node or nuke.thisNode()
@@ -826,7 +858,11 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | Non
     except OSError as e:
         nuke.message(f"VOM Matte: {node.name()}: cannot write {e.filename or ''}: {e.strerror or e}")
         return None
-    shot_file = prepared.shot_file
+    try:
+        shot_file = _farm_snapshot(prepared)
+    except OSError as e:
+        nuke.message(f"VOM Matte: {node.name()}: cannot write {e.filename or ''}: {e.strerror or e}")
+        return None
     bundle = shot_file.parent / "openjd_bundle"
     try:
         proc = subprocess.run(build_farm_command(vom, shot_file, bundle, chunk), capture_output=True, text=True,
