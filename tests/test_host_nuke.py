@@ -543,6 +543,37 @@ def test_analyze_end_to_end_with_a_fake_vom(host: types.ModuleType, fake_nuke: t
     assert reopened.children["CopyAlpha"]["from0"].value() == "vom.alpha"
 
 
+def test_the_knobs_that_show_the_matte_change_in_one_undo_step(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                               tmp_path: Path) -> None:
+    steps: list[str] = []
+    open_step: list[str] = []
+
+    class Undo:
+        @staticmethod
+        def begin(name: str) -> None:
+            open_step.append(name)
+
+        @staticmethod
+        def end() -> None:
+            steps.append(open_step.pop())
+
+    fake_nuke.Undo = Undo  # type: ignore[attr-defined]
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
+    changed: list[str] = []
+    for name in ("alpha_file", "alpha_first", "alpha_channel"):
+        knob = node[name]
+        real = knob.setValue
+
+        def recording(value: Any, real: Any = real, name: str = name) -> None:
+            changed.append(f"{name} in {open_step[-1] if open_step else 'no step'}")
+            real(value)
+
+        knob.setValue = recording  # type: ignore[method-assign]
+    host._reload_alpha(node, {"out": str(tmp_path / "a.####.exr"), "channel": "A"}, 1, 3)
+    assert steps == ["VOM Matte: show VOM_Matte1's matte"] and not open_step
+    assert changed and all(c.endswith("in VOM Matte: show VOM_Matte1's matte") for c in changed), changed
+
+
 def test_analyze_shows_the_warnings_of_a_finished_render(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A QA pass: the done event's warnings (a plate read as another colour space than its header says, a cache

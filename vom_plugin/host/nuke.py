@@ -703,7 +703,18 @@ def _reload_alpha(node: nuke.Node, fields: Mapping[str, Any], first: int, last: 
         node.name()
     except ValueError:  # the node was deleted while vom rendered: nothing to point at the frames
         return
-    if _show_matte(node, fields, first, last, offset):
+    # the knobs that show the matte change together, one undo step: a Ctrl+Z undid some of them (the file, not the
+    # channel), and the node showed a mismatched matte until the script was opened again
+    undo: Any = getattr(nuke, "Undo", None)
+    grouped = hasattr(undo, "begin") and hasattr(undo, "end")
+    if grouped:
+        undo.begin(f"VOM Matte: show {node.name()}'s matte")
+    try:
+        shown = _show_matte(node, fields, first, last, offset)
+    finally:
+        if grouped:
+            undo.end()
+    if shown:
         read = cast(nuke.Group, node).node("AlphaRead")
         if read is not None:
             cast(nuke.Script_Knob, read["reload"]).execute()
