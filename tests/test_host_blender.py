@@ -705,4 +705,9 @@ def test_a_narrowed_render_names_the_scene_frames_that_show_an_earlier_matte(tmp
     assert core.earlier_frames([out], "1-4", timing) == [105, 106, 107, 108]
     assert core.earlier_frames([out], "1-8", timing) == []
     assert core.earlier_frames([out], "1-8x2", timing) == [102, 104, 106, 108]
+    # Frames with a step: the frames between with no file have no matte at all (a QA pass: said as nothing)
+    assert core.unmatted_frames([out], "1-5x2", timing) == []  # 2 and 4 still hold an earlier matte
+    for f in (2, 4):
+        Path(out.replace("####", f"{f:04d}")).unlink(missing_ok=True)
+    assert core.unmatted_frames([out], "1-5x2", timing) == [102, 104]
     assert core.earlier_frames([str(tmp_path / "other.####.exr")], "1-4", timing) == []

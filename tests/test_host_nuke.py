@@ -634,11 +634,22 @@ def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.Modu
 
     frozen = yaml.safe_load((snap / "shot.yaml").read_text())
     assert frozen["keyframes"] == {1: str(snap / "roto.0001.exr")} and frozen["plate"] == "/p.####.exr"
+    frozen_fields = {**frozen, "keyframes": {1: str(work / "roto.0001.exr")}}
     assert (snap / "roto.0001.exr").read_bytes() == (work / "roto.0001.exr").read_bytes()
     before = (snap / "roto.0001.exr").read_bytes()
+    assert os.stat(snap / "roto.0001.exr").st_ino != os.stat(work / "roto.0001.exr").st_ino  # copied: the work
+    # folder's files keep their change time (a hard link changes it, and the cache fingerprints plates by it)
     (work / "new.0001.exr").write_bytes(b"a later roto")  # the next bake replaces the file (a new one renamed)
     os.replace(work / "new.0001.exr", work / "roto.0001.exr")
     assert (snap / "roto.0001.exr").read_bytes() == before != b"a later roto"
+    # submitted again with the same roto: the same snapshot; with another: a new one, the first left as it was
+    assert host.submit_farm(node, chunk=5) == bundle
+    (work / "roto.0001.exr").write_bytes(b"tweaked")
+    monkeypatch.setattr(host, "prepare_shot", lambda n: host.Prepared(work / "shot.yaml", {
+        **frozen_fields, "keyframes": {1: str(work / "roto.0001.exr")}}, 0))
+    again = host.submit_farm(node, chunk=5)
+    assert again is not None and again != bundle and (again.parent / "roto.0001.exr").read_bytes() == b"tweaked"
+    assert (snap / "roto.0001.exr").read_bytes() == before
 
 
 def test_mypy_clean_against_types_nuke(repo: Path) -> None:
@@ -861,6 +872,10 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     with pytest.raises(host.HostError, match=r"out: '\$SHOW_ROOT/vom/a\.\$F4\.exr' holds \$SHOW_ROOT, which Nuke does "
                                              r"not expand in this path; write \[getenv SHOW_ROOT\] instead"):
         host.prepare_shot(node)
+    node.knobs["out"].setValue("$env(SHOW_ROOT)/vom/a.####.exr")  # Tcl's spelling, which Nuke does not read here
+    with pytest.raises(host.HostError, match=r"holds \$SHOW_ROOT, .*write \[getenv SHOW_ROOT\] instead"):
+        host.prepare_shot(node)
+    node.knobs["out"].setValue("$SHOW_ROOT/vom/a.$F4.exr")
     monkeypatch.setattr(fake_nuke, "callbacks", types.SimpleNamespace(filenameFilter=os.path.expandvars),
                         raising=False)
     assert host.prepare_shot(node).fields["out"] == str(tmp_path / "show" / "vom" / "a.$F4.exr")

@@ -293,6 +293,14 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown)
 
 
+_SHOWN_WARNINGS: dict[str, set[str]] = {}  # node -> the warnings its last Analyze showed
+
+
+def _command_line(cmd: Sequence[str]) -> str:
+    """``cmd`` as the artist would paste it into their shell."""
+    return subprocess.list2cmdline(list(cmd)) if os.name == "nt" else shlex.join(cmd)
+
+
 def done_warnings(result: RunResult) -> list[str]:
     """The warnings of a finished render (its ``done`` event's), which the artist must read."""
     raw = result.last.raw if result.last is not None and result.last.raw.get("event") == "done" else {}
@@ -338,7 +346,11 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
         up = up.input(0)
     if up is None or up.Class() != "Read":
         return None
-    if not _common.has_frame_token(str(_knob_value(up, "file") or "")):
+    try:
+        sequence = _common.has_frame_token(_read_pattern(up))  # as Nuke evaluates it ([python ...], [value ...])
+    except HostError:
+        sequence = False
+    if not sequence:
         return None  # a movie (.mov, .mp4) or a single still: vom reads frame sequences, so it is baked as one
     offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
                          int(_knob_value(up, "first") or 0))
@@ -417,10 +429,13 @@ def _absolute(path: str, what: str) -> str:
     """``path`` evaluated and made absolute as Nuke reads it: a relative path from the project directory (Project
     Settings), else from the script's folder (vom reads a shot file's relative paths from the shot file's folder,
     and Nuke's working folder is anybody's guess)."""
-    path = os.path.expanduser(_filtered(_tcl(path.strip(), what)))
-    left = re.search(r"\$(?:\{([A-Za-z_]\w*)\}|(?!F\d)(?!F(?!\w))([A-Za-z_]\w*))", path)  # not $F, $F4
+    path = _tcl(path.strip(), what)
+    if "$" in path:  # the studio's filters expand it, as they do for Nuke's own Reads (only then: a mapping
+        path = _filtered(path)  # filter run here too would be run again by the node's Read on the saved path)
+    path = os.path.expanduser(path)
+    left = re.search(r"\$(?:env\((\w+)\)|\{([A-Za-z_]\w*)\}|(?!F\d)(?!F(?!\w))([A-Za-z_]\w*))", path)  # not $F4
     if left:  # written as a literal $ in the shot file ($$): a folder named $SHOW would be made
-        name = left.group(1) or left.group(2)
+        name = left.group(1) or left.group(2) or left.group(3)
         raise HostError(f"{what}: {path!r} holds ${name}, which Nuke does not expand in this path; write "
                         f"[getenv {name}] instead")
     if not path or os.path.isabs(path):
@@ -798,13 +813,16 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         elif result.returncode != 0:
             detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
-                                                    f"{shlex.join(cmd)}\n\n{detail}",))
+                                                    f"{_command_line(cmd)}\n\n{detail}",))
         else:
             nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
-            warnings = done_warnings(result)
-            if warnings:  # a plate read as another colour space than its header says, a cache turned off...
+            # a plate read as another colour space than its header says, a cache turned off...: said once a node,
+            # not again at every Analyze while it stays the same
+            warnings = [w for w in done_warnings(result) if w not in _SHOWN_WARNINGS.get(key, ())]
+            _SHOWN_WARNINGS[key] = set(done_warnings(result))
+            if warnings:
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
-                nuke.executeInMainThread(nuke.message, (f"VOM Matte: {node.name()} rendered, with warnings:\n{text}",))
+                nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))
         return result
 
     _IN_FLIGHT.add(key)
@@ -824,34 +842,48 @@ def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) 
 
 
 def _farm_snapshot(prepared: Prepared) -> Path:
-    """A frozen copy of what a farm job reads: the shot file and the files Analyze baked into the work folder (the
-    rotos, a baked plate), in ``farm/<time>/`` beside them. The work folder's own files are rewritten by the next
-    Analyze or Submit: a job pointing at them would render a roto tweaked after it was queued, and its chunks
-    would mix two versions. Baked frames are hard-linked where the file system allows (no copy of a plate)."""
+    """A frozen copy of the shot file and the rotos Analyze baked for it, in ``<work>/farm/<time>/``: the work
+    folder's rotos are replaced by the next Analyze or Submit, and a job reading them would render a roto tweaked
+    after it was queued (its chunks mixing two versions). Rotos are copied (a few small files; a hard link would
+    change the original's change time, which the cache fingerprints). A baked plate is read where it is: re-baked,
+    it changes only where the comp upstream changed, and copying it would cost a plate per submission. The newest
+    snapshot is reused when it holds the same shot and rotos."""
     work = prepared.shot_file.parent
-    snap = work / "farm" / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    snap.mkdir(parents=True)
+    farm = work / "farm"
+    names: dict[str, str] = {}  # work folder file -> its name in the snapshot
 
-    def frozen(path: str) -> str:
+    def frozen(path: str, snap: Path) -> str:
         src = Path(path)
-        if src.parent != work:  # the artist's own files (a plate Read): the farm reads them where they are
+        if src.parent != work or not src.is_file():  # the artist's own files, a baked plate's pattern
             return path
-        pattern = re.sub(r"%0?\d*d|#+", "*", src.name)
-        for f in work.glob(pattern) if pattern != src.name else [src]:
-            dst = snap / f.name
-            try:
-                os.link(f, dst)
-            except OSError:
-                shutil.copy2(f, dst)
+        names[str(src)] = src.name
         return str(snap / src.name)
 
-    fields = dict(prepared.fields)
-    fields["plate"] = frozen(str(fields["plate"]))
-    if fields.get("keyframes"):
-        fields["keyframes"] = {f: frozen(str(p)) for f, p in fields["keyframes"].items()}
-    if fields.get("objects"):
-        fields["objects"] = {n: {f: frozen(str(p)) for f, p in kf.items()} for n, kf in fields["objects"].items()}
-    return write_text_atomic(snap / "shot.yaml", shot_yaml(fields))
+    def fields_in(snap: Path) -> dict[str, Any]:
+        fields = dict(prepared.fields)
+        if fields.get("keyframes"):
+            fields["keyframes"] = {f: frozen(str(p), snap) for f, p in fields["keyframes"].items()}
+        if fields.get("objects"):
+            fields["objects"] = {n: {f: frozen(str(p), snap) for f, p in kf.items()}
+                                 for n, kf in fields["objects"].items()}
+        return fields
+
+    snaps = sorted((p for p in farm.iterdir() if (p / "shot.yaml").is_file()), key=lambda p: p.name) \
+        if farm.is_dir() else []
+    if snaps:  # the same shot submitted again: the same frozen files
+        newest = snaps[-1]
+        text = shot_yaml(fields_in(newest))
+        if (newest / "shot.yaml").read_text(encoding="utf-8") == text and all(
+                (newest / name).is_file() and (newest / name).read_bytes() == Path(src).read_bytes()
+                for src, name in names.items()):
+            return newest / "shot.yaml"
+    names.clear()
+    snap = farm / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    snap.mkdir(parents=True)
+    text = shot_yaml(fields_in(snap))
+    for src, name in names.items():
+        shutil.copy2(src, snap / name)
+    return write_text_atomic(snap / "shot.yaml", text)
 
 
 def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | None:

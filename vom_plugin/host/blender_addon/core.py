@@ -213,6 +213,18 @@ def earlier_frames(outs: Sequence[str], rendered: str, timing: Timing) -> list[i
             if f not in done and any(os.path.exists(common.frame_path(o, f)) for o in outs)]
 
 
+def unmatted_frames(outs: Sequence[str], rendered: str, timing: Timing) -> list[int]:
+    """The scene frames between the first and last frame rendered (``rendered``: the shot's file-frame range) that
+    have no matte file: Frames with a step (``1-5x2``) skip them, and the alpha node shows nothing there."""
+    done: set[int] = set()
+    for a, b, step in common.range_numbers(rendered, ValueError):
+        done.update(range(a, b + 1, step))
+    if not done:
+        return []
+    return [timing.scene_frame(f) for f in range(min(done), max(done) + 1)
+            if f not in done and not any(os.path.exists(common.frame_path(o, f)) for o in outs)]
+
+
 def frame_ranges(frames: Sequence[int]) -> str:
     """``[1, 2, 3, 5]`` -> ``"1-3,5"``: a list of frames as a frame range (``io.sequence.format_frames`` with
     ``sep=","``, which the add-on cannot import: it runs on the standard library and bpy alone)."""

@@ -42,6 +42,8 @@ class Plan:
     plate_node: str
     timing: core.Timing
     first_file_frame: int
+    scene: str = ""  # the scene it was started in: the matte is wired there, whichever the window shows at the end
+    colour_from_plate: bool = False  # the colour space came from the plate node's (said in a colour warning)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -235,7 +237,8 @@ def prepare(context: Any) -> Plan:
     shot_file = core.write_text_atomic(work / "shot.yaml", core.shot_yaml(fields))
     bounds = core.frame_bounds(frames)
     return Plan(cmd=core.build_render_command(vom, shot_file), shot_file=shot_file, fields=fields,
-                plate_node=plate_node.name, timing=timing, first_file_frame=bounds[0] if bounds else delta)
+                plate_node=plate_node.name, timing=timing, first_file_frame=bounds[0] if bounds else delta,
+                scene=scene.name, colour_from_plate=bool(s.colorspace_from_plate))
 
 
 ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
@@ -609,8 +612,17 @@ class VOM_OT_render_matte(bpy.types.Operator):
                       f"{plan.timing.start + delta}") if delta else ""
             self.report({"ERROR"}, f"VOM Matte: {job.failure()} [shot {plan.shot_file}{frames}]")
             return {"CANCELLED"}
+        scene = bpy.data.scenes.get(plan.scene) if plan.scene else context.scene
+        if scene is None:
+            self.report({"ERROR"}, f"VOM Matte: scene {plan.scene!r} was renamed or deleted during the render; the "
+                                   f"matte is in {plan.fields['out']}: render again to wire it")
+            return {"CANCELLED"}
+        if getattr(scene, "node_tree", None) is None or scene.node_tree.nodes.get(plan.plate_node) is None:
+            self.report({"ERROR"}, f"VOM Matte: plate node {plan.plate_node!r} was renamed or deleted during the "
+                                   f"render; the matte is in {plan.fields['out']}: render again to wire it")
+            return {"CANCELLED"}
         try:
-            node = wire_alpha(context.scene, plan)
+            node = wire_alpha(scene, plan)
         except (core.HostError, RuntimeError) as e:
             self.report({"ERROR"}, f"VOM Matte: {e}")
             return {"CANCELLED"}
@@ -621,15 +633,27 @@ class VOM_OT_render_matte(bpy.types.Operator):
                     else "the others' in their own nodes)")) if len(objects) > 1 else ""
         outs = [o for _, o, _ in core.mattes(plan.fields)]
         earlier = core.earlier_frames(outs, str(plan.fields["frames"]), plan.timing)
+        # Frames with a step (1-5x2): the frames between have no matte file, and the comp loses the plate there
+        bare = core.unmatted_frames(outs, str(plan.fields["frames"]), plan.timing)
         said = f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}"
+        # what vom warned of (a plate read as another colour space than its header says, a cache turned off...), in
+        # the one report that says the result: the status bar shows the last report only
+        notes = []
+        for warning in (job.last.raw.get("warnings") or []) if job.last and job.last.event == "done" else []:
+            if plan.colour_from_plate and "set colorspace" in str(warning):  # vom's advice, in this add-on's terms
+                warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
+                          f"and choose Colour space)"
+            notes.append(str(warning))
+        if bare:
+            notes.insert(0, f"scene frames {core.frame_ranges(bare)} have no matte (not in Frames "
+                            f"{plan.fields['frames']}): the Set Alpha shows the plate transparent there")
         if earlier:  # a narrowed re-render: the other frames of the Output are still there, from the old roto
-            self.report({"WARNING"}, f"{said}; scene frames {core.frame_ranges(earlier)} show an earlier render's "
-                                     f"matte (not rendered now: widen Frames to render them again)")
+            notes.insert(0, f"scene frames {core.frame_ranges(earlier)} show an earlier render's matte (not rendered "
+                            f"now: widen Frames to render them again)")
+        if notes:
+            self.report({"WARNING"}, f"{said}; " + "; ".join(notes))
         else:
             self.report({"INFO"}, said)
-        # what vom warned of (a plate read as another colour space than its header says, a cache turned off...)
-        for warning in (job.last.raw.get("warnings") or []) if job.last and job.last.event == "done" else []:
-            self.report({"WARNING"}, f"VOM Matte: {warning}")
         return {"FINISHED"}
 
     def execute(self, context: Any) -> set[str]:
