@@ -421,6 +421,17 @@ def test_outputs_that_differ_only_in_replaced_characters_get_their_own_work_fold
     assert re.fullmatch(r"hero_matte-[0-9a-f]{8}_vom", common.work_dir("/o/hero matte.####.exr").name)
 
 
+def test_an_earlier_versions_work_folder_is_still_used_where_it_is(tmp_path: Path) -> None:
+    from vom_plugin.host.blender_addon import common
+
+    out = str(tmp_path / "hero matte.####.exr")
+    assert common.work_dir(out).name.startswith("hero_matte-")
+    (tmp_path / "hero_matte_vom").mkdir()  # what an earlier version made for it: its baked files are there
+    assert common.work_dir(out) == tmp_path / "hero_matte_vom"
+    decomposed = str(tmp_path / "he\u0301ros.####.exr")  # macOS's spelling of héros
+    assert common.work_dir(decomposed) == common.work_dir(str(tmp_path / "h\u00e9ros.####.exr"))
+
+
 def test_a_movie_read_is_baked_as_a_frame_sequence(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                    tmp_path: Path) -> None:
     """A QA pass: a Read of a .mov was passed to vom as the plate, which it refused after the rotos were baked."""

@@ -14,6 +14,7 @@ import re
 import secrets
 import stat
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,15 @@ def work_dir(out: str) -> Path:
     folder, name = os.path.split(out)
     m = _TOKEN.search(name)
     given = (name[:m.start()] if m else os.path.splitext(name)[0]).replace("{object}", "object").rstrip("._-")
+    given = unicodedata.normalize("NFC", given)  # macOS spells é as e + accent: one folder for both
     stem = re.sub(r"[^\w.-]+", "_", given).strip("._-") or "vom"  # letters of any script kept (\w)
     if stem != given:  # characters replaced: "hero matte" and "hero_matte" must not share a folder
         stem += "-" + hashlib.sha1(given.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return Path(folder) / f"{stem}_vom"
+    new = Path(folder) / f"{stem}_vom"
+    # the folder an earlier version named (ASCII only, no digest): still used where it is and the new one is not,
+    # so an existing script keeps its baked files (and the cache its plate's)
+    old = Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', given).strip('._-') or 'vom'}_vom"
+    return old if old != new and old.is_dir() and not new.exists() else new
 
 
 def has_frame_token(pattern: str) -> bool:
