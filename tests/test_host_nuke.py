@@ -425,9 +425,15 @@ def test_an_earlier_versions_work_folder_is_still_used_where_it_is(tmp_path: Pat
     from vom_plugin.host.blender_addon import common
 
     out = str(tmp_path / "hero matte.####.exr")
-    assert common.work_dir(out).name.startswith("hero_matte-")
-    (tmp_path / "hero_matte_vom").mkdir()  # what an earlier version made for it: its baked files are there
-    assert common.work_dir(out) == tmp_path / "hero_matte_vom"
+    new = common.work_dir(out)
+    assert new.name.startswith("hero_matte-")
+    legacy = tmp_path / "hero_matte_vom"
+    legacy.mkdir()  # another Output's (hero_matte.####.exr, analysed by this version): never adopted
+    (legacy / "shot.yaml").write_text(common.shot_yaml({"out": str(tmp_path / "hero_matte.####.exr")}, "t"))
+    assert common.work_dir(out) == new
+    # what an earlier version made for this Output (its shot file says so): still used, its baked files there
+    (legacy / "shot.yaml").write_text(common.shot_yaml({"out": out}, "t"))
+    assert common.work_dir(out) == legacy
     decomposed = str(tmp_path / "he\u0301ros.####.exr")  # macOS's spelling of héros
     assert common.work_dir(decomposed) == common.work_dir(str(tmp_path / "h\u00e9ros.####.exr"))
 

@@ -293,7 +293,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown)
 
 
-_SHOWN_WARNINGS: dict[str, set[str]] = {}  # node -> the warnings its last Analyze showed
+_SHOWN_WARNINGS: dict[tuple[str, str, str], set[str]] = {}  # (script, node, Output) -> its last Analyze's warnings
 
 
 def _command_line(cmd: Sequence[str]) -> str:
@@ -346,11 +346,7 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
         up = up.input(0)
     if up is None or up.Class() != "Read":
         return None
-    try:
-        sequence = _common.has_frame_token(_read_pattern(up))  # as Nuke evaluates it ([python ...], [value ...])
-    except HostError:
-        sequence = False
-    if not sequence:
+    if not _common.has_frame_token(_read_pattern(up)):  # as Nuke evaluates it ([python ...], [value ...])
         return None  # a movie (.mov, .mp4) or a single still: vom reads frame sequences, so it is baked as one
     offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
                          int(_knob_value(up, "first") or 0))
@@ -429,10 +425,9 @@ def _absolute(path: str, what: str) -> str:
     """``path`` evaluated and made absolute as Nuke reads it: a relative path from the project directory (Project
     Settings), else from the script's folder (vom reads a shot file's relative paths from the shot file's folder,
     and Nuke's working folder is anybody's guess)."""
-    path = _tcl(path.strip(), what)
-    if "$" in path:  # the studio's filters expand it, as they do for Nuke's own Reads (only then: a mapping
-        path = _filtered(path)  # filter run here too would be run again by the node's Read on the saved path)
-    path = os.path.expanduser(path)
+    # vom runs outside Nuke: the studio's filters (OS path mapping, $VAR expansion) are applied here, as Nuke
+    # applies them to its own Reads' and Writes' paths
+    path = os.path.expanduser(_filtered(_tcl(path.strip(), what)))
     left = re.search(r"\$(?:env\((\w+)\)|\{([A-Za-z_]\w*)\}|(?!F\d)(?!F(?!\w))([A-Za-z_]\w*))", path)  # not $F4
     if left:  # written as a literal $ in the shot file ($$): a folder named $SHOW would be made
         name = left.group(1) or left.group(2) or left.group(3)
@@ -793,6 +788,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     shot_file, fields = prepared.shot_file, prepared.fields
     cmd = build_render_command(vom, shot_file)
     first, last = frame_bounds(str(fields["frames"])) or _script_range()
+    script = str(nuke.root().name())  # on Nuke's main thread, before the render's own
 
     def work() -> RunResult | None:
         task = nuke.ProgressTask(f"VOM Matte: {node.name()}")
@@ -818,8 +814,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
             # a plate read as another colour space than its header says, a cache turned off...: said once a node,
             # not again at every Analyze while it stays the same
-            warnings = [w for w in done_warnings(result) if w not in _SHOWN_WARNINGS.get(key, ())]
-            _SHOWN_WARNINGS[key] = set(done_warnings(result))
+            seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
+            warnings = [w for w in done_warnings(result) if w not in _SHOWN_WARNINGS.get(seen, ())]
+            _SHOWN_WARNINGS[seen] = set(done_warnings(result))
             if warnings:
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))

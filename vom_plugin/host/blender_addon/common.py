@@ -49,7 +49,26 @@ def work_dir(out: str) -> Path:
     # the folder an earlier version named (ASCII only, no digest): still used where it is and the new one is not,
     # so an existing script keeps its baked files (and the cache its plate's)
     old = Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', given).strip('._-') or 'vom'}_vom"
-    return old if old != new and old.is_dir() and not new.exists() else new
+    if old != new and old.is_dir() and not new.exists() and _folder_output(old) is not None and \
+            same_files(str(_folder_output(old)), out):  # its shot file says it is this Output's, not another's
+        return old
+    return new
+
+
+def _folder_output(folder: Path) -> str | None:
+    """The Output a work folder's shot file names (``out:``, as ``shot_yaml`` writes it), else None."""
+    try:
+        text = (folder / "shot.yaml").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("out: "):
+            try:
+                value = json.loads(line[len("out: "):])
+            except ValueError:
+                return None
+            return value.replace("$$", "$") if isinstance(value, str) else None
+    return None
 
 
 def has_frame_token(pattern: str) -> bool:

@@ -646,7 +646,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
             notes.append(str(warning))
         if bare:
             notes.insert(0, f"scene frames {core.frame_ranges(bare)} have no matte (not in Frames "
-                            f"{plan.fields['frames']}): the Set Alpha shows the plate transparent there")
+                            f"{scene.vom_matte.frames}): the Set Alpha shows the plate transparent there")
         if earlier:  # a narrowed re-render: the other frames of the Output are still there, from the old roto
             notes.insert(0, f"scene frames {core.frame_ranges(earlier)} show an earlier render's matte (not rendered "
                             f"now: widen Frames to render them again)")
