@@ -154,6 +154,7 @@ def run_case(case):
                           for lk in tree.links)
     out["alpha_outputs"] = [o.name for o in alpha.outputs] if alpha else None
     out["overlaps"] = overlaps(tree)
+    out["parents"] = sorted({n.parent.name if n.parent else "" for n in tree.nodes if n.name.startswith("Plate VOM")})
     out["object_nodes"] = {n.name: {**node_info(n), "filepath": os.path.normpath(bpy.path.abspath(n.image.filepath))}
                            for n in tree.nodes if n.name.startswith("Plate VOM Alpha ")}
     work = os.path.join(os.path.dirname(case["out"]), os.path.basename(case["out"]).split(".")[0].replace(

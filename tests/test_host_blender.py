@@ -530,7 +530,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
         case["out"] = str(tmp_path / case["out"])  # where a relative Output goes: the shot file says so
         assert got["run"] == ["FINISHED"]
         assert got["overlaps"] == [], got["overlaps"]  # placed clear of the Composite and Roto nodes set where
-        # its Set Alpha and alpha node would go
+        # its Set Alpha and alpha node would go; in the plate's Frame when it is in one (the clip case)
+        assert got["parents"] == (["Frame"] if case["plate"] == "clip" else [""]), got["parents"]
         start, offset, duration = case["plate_timing"]
         timing = core.Timing(start, offset, duration) if case["plate"] == "image" else \
             core.clip_timing(1, start, offset, duration)

@@ -352,7 +352,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     if alpha is None:
         alpha = tree.nodes.new("CompositorNodeImage")
         px, py = absolute(plate)  # the add-on's nodes are made outside any frame the plate is in
-        place(tree, alpha, px, py - 320)
+        place(tree, alpha, px, py - 320, plate.parent)
     if alpha.name != ALPHA_NODE.format(plate.name) or alpha.get(ROLE) != "alpha":
         _named(alpha, ALPHA_NODE.format(plate.name), "alpha")
     alpha[OUT_PROP] = _relative(first_out)  # the files it loads ({object} resolved: another plate's Output is
@@ -370,12 +370,12 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         sep = next((lk.to_node for lk in socket.links if lk.to_node.name.endswith(SEPARATE_NODE.format(""))), None)
         if sep is not None and sep.name != SEPARATE_NODE.format(plate.name):
             sep.name = sep.label = SEPARATE_NODE.format(plate.name)
-        socket = _separated_alpha(tree, socket, SEPARATE_NODE.format(plate.name), absolute(alpha))
+        socket = _separated_alpha(tree, socket, SEPARATE_NODE.format(plate.name), absolute(alpha), alpha.parent)
 
     if set_alpha is None:
         set_alpha = tree.nodes.new("CompositorNodeSetAlpha")
         px, py = absolute(plate)
-        place(tree, set_alpha, px + 280, py - 80)
+        place(tree, set_alpha, px + 280, py - 80, plate.parent)
     if set_alpha.name != SET_ALPHA_NODE.format(plate.name) or set_alpha.get(ROLE) != "set_alpha":
         _named(set_alpha, SET_ALPHA_NODE.format(plate.name), "set_alpha")
     set_alpha.mode = "APPLY"  # Blender's compositor works premultiplied: RGB is multiplied by the matte
@@ -404,7 +404,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         if node is None:
             node = tree.nodes.new("CompositorNodeImage")
             ax, ay = absolute(alpha)
-            place(tree, node, ax, ay - 300 * i)
+            place(tree, node, ax, ay - 300 * i, plate.parent)
         if node.name != OBJECT_ALPHA_NODE.format(plate.name, name):
             _named(node, OBJECT_ALPHA_NODE.format(plate.name, name), "object_alpha")
         node[ROLE] = "object_alpha"
@@ -463,15 +463,21 @@ def _load_sequence(node: Any, path: str, timing: core.Timing) -> None:
 NODE_HEIGHT = 200.0
 
 
-def place(tree: Any, node: Any, x: float, y: float) -> None:
-    """``node`` at (x, y), or as far below as it takes to clear the nodes already there (a Composite or Viewer
-    beside the plate was covered by the Set Alpha). Frames are not nodes to clear: a node may sit in one."""
+def place(tree: Any, node: Any, x: float, y: float, frame: Any = None) -> None:
+    """``node`` at (x, y) in the editor, or as far below as it takes to clear the nodes already there (a Composite or
+    Viewer beside the plate was covered by the Set Alpha). In ``frame`` (the plate's Frame) when it is in one: a node
+    drawn inside a Frame without belonging to it stays behind when the Frame is moved."""
     for _ in range(50):
         if not any(overlaps(other, x, y, node.width) for other in tree.nodes
                    if other != node and other.bl_idname != "NodeFrame"):
             break
         y -= 100.0
-    node.location = (x, y)
+    if frame is not None:
+        node.parent = frame
+        fx, fy = absolute(frame)
+        node.location = (x - fx, y - fy)  # a framed node's location is the frame's plus its own
+    else:
+        node.location = (x, y)
 
 
 def absolute(node: Any) -> tuple[float, float]:
@@ -492,7 +498,7 @@ def overlaps(other: Any, x: float, y: float, width: float) -> bool:
     return x < ox + other.width and ox < x + width and y - NODE_HEIGHT < oy and oy - height < y
 
 
-def _separated_alpha(tree: Any, colour: Any, name: str, location: tuple[float, float]) -> Any:
+def _separated_alpha(tree: Any, colour: Any, name: str, location: tuple[float, float], frame: Any = None) -> Any:
     """The alpha output of a Separate node (reused by name) fed by the colour output ``colour``."""
     sep = tree.nodes.get(name)
     if sep is None:
@@ -501,7 +507,7 @@ def _separated_alpha(tree: Any, colour: Any, name: str, location: tuple[float, f
                 else "CompositorNodeSepRGBA")
         sep = tree.nodes.new(kind)
         sep.name = sep.label = name
-        place(tree, sep, location[0] + 200, location[1])
+        place(tree, sep, location[0] + 200, location[1], frame)
     if hasattr(sep, "mode"):
         sep.mode = "RGB"
     tree.links.new(colour, sep.inputs[0])
