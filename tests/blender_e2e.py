@@ -233,8 +233,11 @@ try:
             plate.name = s.plate_node = "BG"
             result["split_renamed_run"] = sorted(bpy.ops.node.vom_matte_render())
             result["split_renamed_nodes"] = sorted(n.name for n in tree.nodes if "VOM" in n.name)
+            viewer = tree.nodes.new("CompositorNodeViewer")  # the artist's link from the object's node
+            tree.links.new(tree.nodes["BG VOM Alpha stone"].outputs[0], viewer.inputs[0])
             s.objects = "hero 101"
             result["split_removed_run"] = sorted(bpy.ops.node.vom_matte_render())
+            tree.nodes.remove(viewer)
             result["split_removed_nodes"] = sorted(n.name for n in tree.nodes if "VOM" in n.name)
             s.roto_source, s.objects = "NODE", "ghost 101"  # an object's roto is the Image node of its name
             try:

@@ -522,6 +522,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert res["split_renamed_run"] == res["split_removed_run"] == ["FINISHED"]
     assert res["split_renamed_nodes"] == ["BG VOM Alpha", "BG VOM Alpha stone", "BG VOM Set Alpha"]
     assert res["split_removed_nodes"] == ["BG VOM Alpha", "BG VOM Set Alpha"]
+    # its node had a link of the artist's: said in the report (Blender prints reports to stdout in the background)
+    assert "removed BG VOM Alpha stone and its links" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
     assert "objects: 'ghost' is the name of no node (with Roto: Image node" in res["split_ghost_error"]
     for case in cases:
         if "objects" in case:

@@ -16,7 +16,7 @@ supported (``_tree`` says so where ``node_tree`` is gone). The Composite node ha
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Plan:
     first_file_frame: int
     scene: str = ""  # the scene it was started in: the matte is wired there, whichever the window shows at the end
     colour_from_plate: bool = False  # the colour space came from the plate node's (said in a colour warning)
+    dropped: list[str] = field(default_factory=list)  # linked object nodes wiring removed
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -413,6 +414,8 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         _load_sequence(node, core.frame_path(out, plan.first_file_frame), plan.timing)
         kept[name] = node.name
     for node in had.values():
+        if any(o.links for o in node.outputs):  # the artist's links from it go with it: said in the report
+            plan.dropped.append(node.name)
         tree.nodes.remove(node)
     alpha[OBJECT_NODES] = kept
     return alpha
@@ -650,6 +653,10 @@ class VOM_OT_render_matte(bpy.types.Operator):
                 warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
                           f"and choose Colour space)"
             notes.append(str(warning))
+        if plan.dropped:  # objects reordered or removed: the node of one that is now first (its matte in the alpha
+            # node) or gone, with links of the artist's from it
+            notes.insert(0, f"removed {', '.join(plan.dropped)} and its links (its object is now first, in node "
+                            f"{node.name!r}, or no longer in Objects): link from that node again")
         if bare:
             notes.insert(0, f"scene frames {core.frame_ranges(bare)} have no matte (not in Frames "
                             f"{scene.vom_matte.frames}): the Set Alpha shows the plate transparent there")
