@@ -13,11 +13,11 @@ from vom_plugin.io.info import ImageInfo
 from vom_plugin.io.reader import (
     DEFAULT_LAYERS,
     OpenImage,
-    check_spec,
     find_rgb,
-    info_from_spec,
     layers_of,
+    on_part,
     open_image,
+    part_specs,
     read_channels,
     sanitize,
     subimage_names,
@@ -86,11 +86,7 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
     rather than guessed. The headers are read through ``img``'s own input (no file opened again per part)."""
     if img.input.format_name() != "openexr":
         return None
-    specs = []
-    for index in range(len(parts)):
-        if img.input.seek_subimage(index, 0):
-            specs.append(img.input.spec())
-    img.input.seek_subimage(img.subimage, 0)
+    specs = part_specs(img, len(parts))
     if len(specs) != len(parts):
         return None
     views = [str(spec.getattribute("view") or "") for spec in specs]
@@ -116,12 +112,7 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
             f"one to use as a plate of its own (oiiotool {img.path.name} --subimage {parts[first] or first} "
             f"-o OUT.exr; from Python, read_plate(path, layer=PART))")
     index = chosen[0]
-    if index != img.subimage:
-        img.input.seek_subimage(index, 0)
-        spec = img.input.spec()
-        check_spec(img.input, spec, img.role, img.path)  # the part read gets open_image's checks too
-        img = OpenImage(img.input, spec, info_from_spec(spec, img.path), index, img.role)
-    return img, found[index]
+    return on_part(img, index), found[index]  # the part read gets open_image's checks too
 
 
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:

@@ -136,6 +136,27 @@ def subimage_names(img: OpenImage) -> list[str]:
     return names
 
 
+def part_specs(img: OpenImage, count: int) -> list[Any]:
+    """The headers of a multi-part file's first ``count`` parts, read through ``img``'s own input (no file opened
+    again per part); the input is left on its subimage. Fewer where a part cannot be read."""
+    specs = []
+    for index in range(count):
+        if img.input.seek_subimage(index, 0):
+            specs.append(img.input.spec())
+    img.input.seek_subimage(img.subimage, 0)
+    return specs
+
+
+def on_part(img: OpenImage, index: int) -> OpenImage:
+    """``img`` moved onto part ``index`` (itself when it is there already), with open_image's checks of its header."""
+    if index == img.subimage:
+        return img
+    img.input.seek_subimage(index, 0)
+    spec = img.input.spec()
+    check_spec(img.input, spec, img.role, img.path)
+    return OpenImage(img.input, spec, info_from_spec(spec, img.path), index, img.role)
+
+
 def find_rgb(channels: tuple[str, ...], layer: str | None) -> list[int] | None:
     """Indices of the R, G, B channels of ``layer`` ("" or None: the plain R, G, B), by name, else None."""
     prefix = f"{layer}." if layer else ""

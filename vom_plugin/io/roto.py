@@ -11,10 +11,10 @@ from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.plate import is_grey_name
 from vom_plugin.io.reader import (
     OpenImage,
-    check_spec,
     find_rgb,
-    info_from_spec,
+    on_part,
     open_image,
+    part_specs,
     read_channels,
     sanitize,
     subimage_names,
@@ -78,12 +78,7 @@ def _roto_part(img: OpenImage, channel: str | None) -> OpenImage:
     parts = subimage_names(img)
     if len(parts) <= 1:
         return img
-    specs = []
-    for index in range(len(parts)):
-        if img.input.seek_subimage(index, 0):
-            specs.append(img.input.spec())
-    img.input.seek_subimage(img.subimage, 0)
-    channels = [tuple(spec.channelnames) for spec in specs]
+    channels = [tuple(spec.channelnames) for spec in part_specs(img, len(parts))]
     if channel:
         found, what = [i for i, chs in enumerate(channels) if channel in chs], f"a channel {channel!r}"
     else:
@@ -97,13 +92,7 @@ def _roto_part(img: OpenImage, channel: str | None) -> OpenImage:
             "each hold"
         raise InputError(f"roto {img.path}: a multi-part EXR, and {how} {what} ({listing}); write the mask as a "
                          f"file of its own (oiiotool {img.path.name} --subimage PART --ch CHANNEL --chnames A -o OUT)")
-    index = found[0]
-    if index == img.subimage:
-        return img
-    img.input.seek_subimage(index, 0)
-    spec = img.input.spec()
-    check_spec(img.input, spec, img.role, img.path)
-    return OpenImage(img.input, spec, info_from_spec(spec, img.path), index, img.role)
+    return on_part(img, found[0])
 
 
 def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
