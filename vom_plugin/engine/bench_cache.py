@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from vom_plugin.engine.shot import Shot
+from vom_plugin.engine.shot import Shot, escape_vars
 from vom_plugin.errors import InputError
 from vom_plugin.locations import MODEL_ALIASES
 
@@ -125,8 +125,8 @@ def make_bench_shot(shot: Shot, folder: Path, *, plate_size: tuple[int, int] | N
     for name, m in (("roto", mask), ("dilated", cv2.dilate(mask.astype(np.uint8), np.ones((7, 7), np.uint8)))):
         rotos[name] = folder / f"{name}.0001.exr"
         vio.write_alpha(rotos[name], m.astype(np.float32), first.info)
-    def path_of(p: object) -> str:  # final paths: a $ in one is the path's own ($$ in a shot file)
-        return str(p).replace("$", "$$")
+    def path_of(p: object) -> str:  # final paths: a $ in one is the path's own
+        return escape_vars(str(p))
 
     d = {"plate": path_of(folder / "plate" / "p.####.exr"), "frames": f"1-{len(order)}",
          "keyframes": {1: path_of(rotos["roto"])}, "out": path_of(folder / "out" / "a.####.exr"),

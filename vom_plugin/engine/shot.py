@@ -311,6 +311,12 @@ def expand_vars(value: str, field: str) -> str:
     return _ENV_VAR.sub(sub, value)
 
 
+def escape_vars(path: str) -> str:
+    """A final path as a shot file holds it: a ``$`` of the path itself written ``$$`` (``expand_vars`` reads it
+    back). The hosts' stdlib copy is ``host/blender_addon/common.shot_yaml``'s."""
+    return path.replace("$", "$$")
+
+
 def _expand_file_paths(data: dict[str, Any]) -> dict[str, Any]:
     """A shot file's path fields with their environment variables expanded (``expand_vars``)."""
     def rotos(v: Any, field: str) -> Any:

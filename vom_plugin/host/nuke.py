@@ -576,6 +576,7 @@ def _full_name(node: nuke.Node) -> str:
 def _check_own_output(node: nuke.Node, out: str) -> None:
     """HostError when another VOM Matte node of the script writes ``out``: each would replace the other's frames
     (and its matte in the comp) frame by frame, and both would report success."""
+    mine = _work_dir(out)  # once: it may read an earlier version's folder from disk
     # from the root: Analyze runs from the gizmo's own button, where the context group is the gizmo itself
     for other in nuke.allNodes(node.Class(), nuke.root(), recurseGroups=True):
         if _full_name(other) == _full_name(node):
@@ -587,9 +588,9 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
         if theirs and _common.same_files(theirs, out):
             raise HostError(f"{node.name()}: Output {out} is also the Output of {_full_name(other)}; each VOM Matte "
                             f"node needs its own (one would replace the other's frames)")
-        if theirs and _common.same_files(str(_work_dir(theirs)), str(_work_dir(out))):
+        if theirs and _common.same_files(str(_work_dir(theirs)), str(mine)):
             raise HostError(f"{node.name()}: Output {out} and {_full_name(other)}'s Output {theirs} name the same "
-                            f"work folder ({_work_dir(out)}: shot file, baked rotos, farm bundle); give one of them "
+                            f"work folder ({mine}: shot file, baked rotos, farm bundle); give one of them "
                             f"another name")
         # what it shows now: the files of its last Analyze (renamed since, or its Output changed), which a render
         # here would replace in its comp
@@ -815,8 +816,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             # a plate read as another colour space than its header says, a cache turned off...: said once a node,
             # not again at every Analyze while it stays the same
             seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
-            warnings = [w for w in done_warnings(result) if w not in _SHOWN_WARNINGS.get(seen, ())]
-            _SHOWN_WARNINGS[seen] = set(done_warnings(result))
+            said = done_warnings(result)
+            warnings = [w for w in said if w not in _SHOWN_WARNINGS.get(seen, ())]
+            _SHOWN_WARNINGS[seen] = set(said)
             if warnings:
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))

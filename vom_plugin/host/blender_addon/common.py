@@ -49,9 +49,10 @@ def work_dir(out: str) -> Path:
     # the folder an earlier version named (ASCII only, no digest): still used where it is and the new one is not,
     # so an existing script keeps its baked files (and the cache its plate's)
     old = Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', given).strip('._-') or 'vom'}_vom"
-    if old != new and old.is_dir() and not new.exists() and _folder_output(old) is not None and \
-            same_files(str(_folder_output(old)), out):  # its shot file says it is this Output's, not another's
-        return old
+    if old != new and old.is_dir() and not new.exists():
+        theirs = _folder_output(old)
+        if theirs is not None and same_files(theirs, out):  # its shot file says it is this Output's, not another's
+            return old
     return new
 
 
