@@ -98,9 +98,9 @@ def _json_error(message: str, code: int, kind: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _negative_ranges(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(_command(argv))
-    said = io.StringIO()
+    usage = io.StringIO()
     try:
-        with contextlib.redirect_stderr(said):  # argparse's own message, said on stderr all the same
+        with contextlib.redirect_stderr(usage):  # argparse's own message, said on stderr all the same
             args, unknown = parser.parse_known_args(argv)
             if unknown:  # said by the command's own parser: its usage, not the top level's
                 sub = next((a.choices.get(getattr(args, "command", None)) for a in parser._actions
@@ -108,11 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 (sub or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:
         if e.code == 2 and _json_progress(argv):  # a usage error is a host's error event too
-            lines = said.getvalue().strip().splitlines()
+            lines = usage.getvalue().strip().splitlines()
             _json_error(lines[-1] if lines else "usage error", 2, "UsageError")
         raise
     finally:
-        sys.stderr.write(said.getvalue())
+        sys.stderr.write(usage.getvalue())
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
