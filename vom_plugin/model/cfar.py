@@ -75,8 +75,8 @@ class CFAR(nn.Module):
         """``forward`` for a local window whose attention ``weights`` are known: no key is read."""
         values = [value, *hist_values]
         # channels-last, the layout the convolutions after it (the FFN, the decoder) take: left NCHW, each of
-        # them re-laid it out and the decoder concatenated mixed layouts (0.9 ms a frame at 272x480, same
-        # values); at CPU inference the sparse window read gives it so already
+        # them re-laid it out and the decoder concatenated mixed layouts (same values); at CPU inference the
+        # sparse window read gives it so already
         out = channels_last(value + self._local_apply(weights, values, self.window) * self._scale(values))
         return out + self.ffn(out)
 
@@ -161,7 +161,7 @@ class CFAR(nn.Module):
                              f"{size}x{size} window need {len(values) * size * size}")
         if sparse_ok(values[0]):
             # one sparse product over the frames' rows (the read-outs are channels-last, so rows are views), the
-            # output channels-last: 0.4 against 1.4 ms at 1/16 of 480x272, where the loop below is 75 small ops
+            # output channels-last: faster than the loop below, which is 75 small ops at 1/16
             n = len(values) * h * w
             cols = _window_columns(len(values), h, w, r, values[0].device)
             if b > 1:
@@ -186,10 +186,9 @@ class CFAR(nn.Module):
 
 def _batched_windows(x: torch.Tensor) -> bool:
     """Whether a window is read as one product per frame instead of a loop over its shifts: training on an
-    accelerator. There the loop's small ops cost their launches (measured on an H200: ~30 us an op, 2,300
-    ops a frame, about 60% of them these loops), where on a CPU they are cheap and their sums are what every
-    cached and resumed render was computed with; inference keeps the loop everywhere, so no cached value
-    changes."""
+    accelerator. There the loop's small ops cost their launches (most of a frame's ops are these loops),
+    where on a CPU they are cheap and their sums are what every cached and resumed render was computed with;
+    inference keeps the loop everywhere, so no cached value changes."""
     return x.device.type != "cpu" and torch.is_grad_enabled()
 
 

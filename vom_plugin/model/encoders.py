@@ -129,7 +129,7 @@ class Adapters(nn.Module):
 
     def __init__(self, cin: tuple[int, int, int], cout: tuple[int, int, int]) -> None:
         super().__init__()
-        self.a4 = nn.Conv2d(cin[0], cout[0], 1)  # 1x1 at 1/4: a 3x3 there costs ~10 ms at 480x864
+        self.a4 = nn.Conv2d(cin[0], cout[0], 1)  # 1x1 at 1/4: a 3x3 at that resolution is dear
         self.a8 = nn.Conv2d(cin[1], cout[1], 3, padding=1)
         self.a16 = nn.Conv2d(cin[2], cout[2], 3, padding=1)
 
@@ -168,7 +168,7 @@ class KeyEncoder(nn.Module):
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The backbone's features (f4, f8, f16): all of the encoder's cost, and all a cache must keep."""
         if self.adapt is not None:
-            # channels-last: the depthwise layers are memory-bound, 1.3x faster at 480x864 on CPU
+            # channels-last: faster for these memory-bound depthwise layers on CPU
             return self.adapt(*self.trunk(x.contiguous(memory_format=torch.channels_last)))
         return self.trunk(self.stem(x))
 
@@ -223,8 +223,8 @@ class ValueEncoder(nn.Module):
         ma = torch.cat([mask, alpha], 1)
         if self.shared_stem:
             # concatenated channels-last, the layout of the features and of what the stem's convolution takes
-            # (NCHW, torch.cat's output for the mixed layouts here, had the convolution lay it out again:
-            # 6.4 against 4.2 ms at 960x544, the same values)
+            # (NCHW, torch.cat's output for the mixed layouts here, had the convolution lay it out again; the
+            # same values)
             x = self.stem(cat_channels_last([keys.feat4, F.pixel_unshuffle(ma, 4)]))
         else:
             if image_n is None:

@@ -108,9 +108,8 @@ class Affinity:
     and gets results identical to computing them afresh.
 
     The engine's cache keeps the memory read's part and CFAR's weights at 1/16 (``to_dict``, ``CACHED_CFAR``),
-    whose 3x3 key projection and 75-position windows make them the dearest to compute (11 ms a frame at
-    960x544 on the 2-core dev CPU) for 0.13 MB compressed. At 1/8 (7 ms, 0.18 MB) and 1/4 (20 ms, 1.8 MB in
-    half precision) they are computed again: the cache's bytes a frame were the aim there. A level read back
+    whose 3x3 key projection and 75-position windows make them the dearest to compute for few bytes compressed.
+    At 1/8 and 1/4 they are computed again: the cache's bytes a frame were the aim there. A level read back
     without them has ``None`` in ``cfar``, and ``predict_with_affinity`` computes them from the keys.
     """
 

@@ -157,7 +157,7 @@ def dense_topk_match(
             )
             vals, idx = aff.topk(k, dim=-1, sorted=False)  # [B, n, k]
         # in memory order: one order whatever topk returns, and runs of neighbouring positions that the engine's
-        # cache deflates to a fifth (a frame's 128 matches at 1/16 of 960x544: 0.52 -> 0.12 MB)
+        # cache deflates well
         idx, order = idx.sort(dim=-1)
         vals = vals.gather(-1, order)
         ws.append(torch.softmax(vals.float() * scale, dim=-1))
@@ -257,7 +257,7 @@ def guided_topk_match(
 
     Blocks are processed in chunks whose gathered keys stay under `max_elems` (8 MiB in fp32): besides
     cache locality, temporaries above glibc's 32 MiB mmap ceiling would be mapped and page-faulted afresh
-    at every frame (measured: a 53 MB gather took 2.5x longer than the same gather into reused memory).
+    at every frame.
     """
     b, c = q.shape[:2]
     nc, k = coarse_idx.shape[1], coarse_idx.shape[2]
@@ -339,8 +339,8 @@ def _sparse_guided_gather(values: torch.Tensor, coarse_idx: torch.Tensor, sel: t
                           coarse_hw: tuple[int, int]) -> torch.Tensor:
     """``guided_gather`` as ``csr_rows``, one row per fine pixel in raster order: the readout comes out as
     [B, H*W, Cv] rows, i.e. channels-last, which is what CFAR's sparse read and the decoder's convolutions
-    take (0.9 against 2.6 ms for the 1/8 and 1/4 reads at 480x272, 2 threads). Each pixel's k' products are
-    summed in the same order as the gather sums them; the results agree to about 1e-6, not always bit for bit."""
+    take, so none of them lays it out again. Each pixel's k' products are summed in the same order as the
+    gather sums them; the results agree to about 1e-6, not always bit for bit."""
     b, nc, _ = coarse_idx.shape
     h, w = coarse_hw
     cv = values.shape[-1]

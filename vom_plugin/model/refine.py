@@ -25,16 +25,15 @@ from .guided import apply_coefficients, guided_coefficients
 
 
 def channels_last(x: torch.Tensor) -> torch.Tensor:
-    """The full-resolution 3x3 convolutions' input (few channels, many pixels) laid out channels-last: 1.4-1.6x
-    faster on CPU with 2 threads (measured at 272x480 and 480x864), same values."""
+    """The full-resolution 3x3 convolutions' input (few channels, many pixels) laid out channels-last: faster
+    on CPU, same values."""
     return x.contiguous(memory_format=torch.channels_last)
 
 
 def cat_channels_last(xs: list[torch.Tensor]) -> torch.Tensor:
     """``channels_last(torch.cat(xs, 1))`` in one pass at inference: concatenated straight into a channels-last
     buffer. torch.cat of a channels-last image with one-channel maps writes NCHW, which then had to be laid out
-    again: 1.3 ms against 0.15 ms for 5 channels at 272x480 (2 threads), same values. With gradients (an
-    ``out=`` concatenation has none) it takes the plain path."""
+    again; same values. With gradients (an ``out=`` concatenation has none) it takes the plain path."""
     if torch.is_grad_enabled():
         return channels_last(torch.cat(xs, 1))
     n, _, h, w = xs[0].shape
@@ -49,9 +48,9 @@ def cat_channels_last(xs: list[torch.Tensor]) -> torch.Tensor:
 def conv_relu(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``relu(conv(x))``; at inference on the CPU as one oneDNN convolution with the ReLU applied as it writes.
 
-    The separate ReLU over a full-resolution 8-channel map cost as much as the convolution before it (2.4 ms
-    against 2.7 ms a frame at 272x480 in a render, one thread): it read back a map that had just left the
-    cache. Fused, the values are the same (the ReLU of the same sums). Training (gradients) takes the plain path."""
+    The separate ReLU over a full-resolution 8-channel map cost nearly as much as the convolution before it:
+    it read back a map that had just left the cache. Fused, the values are the same (the ReLU of the same
+    sums). Training (gradients) takes the plain path."""
     if (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled() and _FUSED is not None
             and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)):
         return _FUSED(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
