@@ -4,9 +4,8 @@ Every frame allocates and frees the same large temporaries (full-resolution maps
 1920x1088). By default glibc serves blocks above its mmap threshold (128 kB, raised on the fly up to 32 MB)
 with fresh ``mmap``s, and hands memory at the top of its heap back to the system once more than twice the
 largest freed block lies free there; either way the next frame takes fresh pages from the kernel: a page
-fault per 4 kB, zero-filled, with both of torch's threads waiting. Measured on the 2-core dev VM at 864x480:
-the decoder took 46-48 ms a frame with 10,500-10,900 page faults, 33-35 ms with none; the full-resolution
-head alone 15.6 ms against 8.2 ms.
+fault per 4 kB, zero-filled, with both of torch's threads waiting: a large part of the decoder's time a
+frame, and of the full-resolution head's.
 
 ``keep_freed_memory`` raises the mmap threshold (256 MB where glibc accepts it, else its 64-bit ceiling of
 32 MB), the trim threshold and the heap's growth step, so freed blocks stay in the heap for the next frame.

@@ -251,8 +251,7 @@ def _flat(dev: torch.device, peak10: float, peak_n: float, heap10: tuple[float, 
     """Memory after N frames vs after 10. CUDA's allocator statistics are exact. On the CPU, where glibc says
     what malloc has handed out (``allocator.heap_mb``), that is compared: a leak or a growing bank grows it per
     frame, while the resident set also grows by the freed memory the heap keeps on purpose until it reaches its
-    high-water mark, early or late (measured over 400 frames at 480x864: 277-287 MB in use throughout, the heap's
-    kept memory 105 -> 222 MB in steps, the resident set 546 -> 663 MB). The resident set's growth beyond that
+    high-water mark, early or late, in steps. The resident set's growth beyond that
     kept memory must stay within 10% too: Python's small objects live outside malloc. Elsewhere the peak RSS,
     within 10%."""
     if dev.type == "cuda":

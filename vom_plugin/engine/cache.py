@@ -259,7 +259,7 @@ class ShotCache:
     def put_keys(self, frame: int, key: str, tensors: dict[str, Any]) -> None:
         path = self._key_path(frame, key)
         # the 8-bit codes of an image of features: as differences from their left neighbours they compress to
-        # 40-50% (1.83 -> 0.83 MB a frame at 960x544, for ~20 ms of the writer's CPU and ~12 ms of the reader's)
+        # about half, for little of the writer's and the reader's CPU
         codes = [n for n, t in tensors.items() if str(t.dtype) == "torch.uint8" and t.dim() >= 2]
         self._save(path, tensors, delta=codes)
         # A few live entries per frame: another setting's (working size, thread count: a mixed farm, an artist

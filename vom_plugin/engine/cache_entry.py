@@ -77,15 +77,15 @@ def tensor_digest(address: str, tensors: dict[str, Any], packed: str = "") -> st
     return h.hexdigest()
 
 
-_LEVEL = 1  # fast: the writer thread runs beside the render; higher levels gained ~1% on features and mattes
+_LEVEL = 1  # fast: the writer thread runs beside the render; higher levels gained little on features and mattes
 _WORTH = 0.9  # compress a tensor when that leaves at most this fraction of its bytes
 _DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "int16", "uint8", "int8", "bool")
 DELTA = "delta"
 
 
 def _compress(raw: bytes) -> bytes | None:
-    """``raw`` compressed when that saves at least 10%, else None. zstd reads back at about 1 GB/s here (a frame's
-    features at 960x544 in 2-4 ms), so even softmax weights that shrink by 15-20% pay for their decompression;
+    """``raw`` compressed when that saves at least 10%, else None. zstd reads back fast enough that even
+    softmax weights that shrink a little pay for their decompression;
     buffers over 256 kB are judged by a 64 kB sample first (a memory state's keys barely shrink)."""
     sample = 1 << 16
     cctx = zstandard.ZstdCompressor(level=_LEVEL)  # one per call: a context is not shared between threads
@@ -162,7 +162,7 @@ def _unpack(name: str, t: Any, spec: Any) -> Any:
     blob = t.numpy().tobytes()
     try:
         # the frame states its size, checked before anything is allocated: a small entry cannot claim gigabytes
-        # (one-shot decompression then writes exactly that many bytes: 2x faster than a streaming object)
+        # (one-shot decompression then writes exactly that many bytes: faster than a streaming object)
         claimed = zstandard.frame_content_size(blob)
         if claimed != size:
             raise BadEntry(f"tensor {name!r}: {claimed} bytes compressed, its shape {spec[1]} needs {size}")

@@ -4,9 +4,8 @@
 - ``inference_context(device)``: ``torch.inference_mode`` everywhere; on CUDA also autocast, bf16 where
   the GPU supports it (same range as fp32: no overflow in the L2 affinities), else fp16.
 - ``prepare_model(model, device)``: eval mode, BatchNorm folded into the preceding convs (inference only:
-  saves a full pass over every feature map), channels_last memory format on both CPU and CUDA (measured
-  on the dev CPU: 3x3 convs at 32-128 channels ran ~1.2-1.6x faster channels_last; tensor cores on CUDA
-  want it too).
+  saves a full pass over every feature map), channels_last memory format on both CPU and CUDA (the 3x3
+  convs run faster channels_last on the CPU; tensor cores on CUDA want it too).
 - ``oom_guard(working_size)``: a CUDA out-of-memory becomes an InputError that names the working size.
 """
 

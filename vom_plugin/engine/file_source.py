@@ -107,8 +107,8 @@ class FileSource:
 
     def working(self, frame: int, display: np.ndarray, geo: fr.Geometry) -> np.ndarray:
         """``display`` as the network takes it (``frames.image_to_working``), made on the reader thread with the
-        frame when it was read ahead: 1-1.5 ms a frame of padding and clipping at 480x270 that a re-render
-        otherwise spent between its network steps. A private array (never a worker's memo's): the network's
+        frame when it was read ahead: the padding and clipping a re-render otherwise spent time on between its
+        network steps. A private array (never a worker's memo's): the network's
         input is its own."""
         if frame in self._ahead:
             self.plate(frame)

@@ -9,8 +9,8 @@ the full-resolution guide, so matte edges follow the plate's own image instead o
 
 Why small plates are enlarged: upscaling adds no detail, but the network reads memory at 1/16, 1/8 and 1/4 of
 what it is given, and an object a few dozen pixels across is a few cells at 1/16. On the validation shots
-(480x270) the shipped network run at 960x540 instead of 480x270 took MAD from 38.4 to 34 (model card, "Session
-18": bilinear enlargement or an area-averaged way back scored no better there). A plate at or above the
+(480x270) the shipped network scored better run at twice the plate's size (model card, "Session 18":
+bilinear enlargement or an area-averaged way back scored no better there). A plate at or above the
 working size computes exactly what it did before.
 """
 
@@ -115,8 +115,8 @@ def guided_upsample(alpha_lr: np.ndarray, guide_lr: np.ndarray, guide_hr: np.nda
 
 def grey(display: np.ndarray) -> np.ndarray:
     """The mean of the three channels, float32 (H, W). Summed plane by plane in the order numpy's ``mean`` over
-    the last axis takes them, (R + G) + B, then divided by 3: the same values, 10-14x faster (numpy reduces a
-    3-wide last axis pixel by pixel: 8.7 against 0.6 ms at 864x480)."""
+    the last axis takes them, (R + G) + B, then divided by 3: the same values, much faster (numpy reduces a
+    3-wide last axis pixel by pixel)."""
     rgb = np.asarray(display, dtype=np.float32)
     out = np.add(rgb[..., 0], rgb[..., 1])
     out += rgb[..., 2]

@@ -3,10 +3,9 @@
 torch's OpenMP threads take every core, and between the many small operations of a frame they wait for
 each other by spinning (a short spin, see ``vom_plugin._openmp_wait_default``). A helper thread at the same
 priority that takes a core in the middle of that makes the spinning threads wait whole time slices for each
-other. Measured on the 2-core dev VM: a loop of 1/4-resolution convolutions took 0.54 s alone and 5.1 s
-beside a thread writing EXRs at nice 0, 0.45 s beside it at nice 19. At nice 19 the helpers run in the gaps
-the network leaves and wherever the render waits for them (a full output queue, the end of a render), so
-their work is still done, in the same order, with nothing lost.
+other, and the network runs many times slower. At nice 19 the helpers run in the gaps the network leaves and
+wherever the render waits for them (a full output queue, the end of a render), so their work is still done, in
+the same order, with nothing lost.
 
 Only on Linux, where a thread has its own nice value; elsewhere (macOS: ``setpriority`` takes a process id)
 nothing is changed.

@@ -2,13 +2,13 @@
 
 A re-render after a roto edit reads every plate frame again, and in a worker these are the same files as in
 the render before: kept decoded, a frame costs a lookup instead of an EXR read and a colour conversion
-(measured at 480x270: 0.10-0.16 s of a 1.2-1.5 s re-render of 24 frames). A frame is looked up by its path
+(a noticeable share of a re-render). A frame is looked up by its path
 and its file fingerprint (size, modification time and a hash of its content: what the cache addresses are
 made of), so an edited or replaced plate is a miss, read again. What is handed out is read-only.
 
 (The cache entries a re-render reads, key features and read/CFAR weights, were tried here too and left out:
-kept from the cold render, they made the next render's CFAR and gathers measurably slower, 0.67 -> 0.85 s of
-propagation in the same process with identical results, more than the 2-3 ms a frame their reads cost.)
+kept from the cold render, they made the next render's CFAR and gathers slower, with identical results, by
+more than their reads cost.)
 
 The memory is bounded (``VOM_WORKER_MEMO_MB``, default 2048; 0 turns it off). When it is full, frames that
 the current render has not used go first, least recently used first; when only the current render's are

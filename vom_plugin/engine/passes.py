@@ -33,10 +33,10 @@ from vom_plugin.engine import frames as fr
 from vom_plugin.engine.schedule import Pass, blend, plan
 
 # Steps read ahead of the one computing, on helper threads: their plate frames (decoded, colour-converted) and
-# their cache entries (key features, affinities: reading, inflating and checking them was a quarter of a
-# re-render's time at 864x480). The entries (2-7 MB a step) go further ahead than the plates (up to 100 MB
+# their cache entries (key features, affinities: reading, inflating and checking them was a large share of a
+# re-render's time). The entries (2-7 MB a step) go further ahead than the plates (up to 100 MB
 # a 4K frame): the reader runs at nice 19 in the gaps the network leaves, and with 2 steps of lead the network
-# still waited for it, 0.02-0.05 s of a 1.1-1.3 s re-render at 480x270 (0.002-0.007 s with 4).
+# still waited for it (far less with 4).
 READ_AHEAD = 2
 CACHE_READ_AHEAD = 4
 

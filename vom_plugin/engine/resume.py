@@ -14,14 +14,13 @@ from typing import Any
 from vom_plugin.engine.cache import ShotCache, digest
 
 # Which arithmetic computed a prediction from its inputs: raised whenever a change to the code makes the same
-# inputs give other values. 1 since session 8, whose 1/8 read sums the 8 kept candidates of a pixel instead of
-# multiplying all 256 by a mostly-zero matrix (equal to 1e-6, not bit for bit); 2 since session 9, whose 1/8
-# and 1/4 reads and CFAR's windows are sparse products over channels-last rows; 3 since session 19, whose guided
-# filter solves in float64; 4 since session 21, whose key features, 1/16 read weights and coarse CFAR weights
-# are rounded to 8-bit codes; 5 since session 22, whose CFAR weights at 1/8 are rounded to half precision (as at
-# 1/4) instead of 8-bit codes. Part of the prediction and state addresses, so a shot's frames never mix the
-# arithmetic of two versions: older entries are misses. The key features' and the affinities' addresses change
-# with what they store (``step_cache.CACHE_LAYOUT``).
+# inputs give other values. 1: the 1/8 read sums the 8 kept candidates of a pixel instead of multiplying all
+# 256 by a mostly-zero matrix (equal to 1e-6, not bit for bit); 2: the 1/8 and 1/4 reads and CFAR's windows are
+# sparse products over channels-last rows; 3: the guided filter solves in float64; 4: key features, 1/16 read
+# weights and coarse CFAR weights are rounded to 8-bit codes; 5: CFAR's weights at 1/8 are rounded to half
+# precision (as at 1/4) instead of 8-bit codes. Part of the prediction and state addresses, so a shot's
+# frames never mix the arithmetic of two versions: older entries are misses. The key features' and the
+# affinities' addresses change with what they store (``step_cache.CACHE_LAYOUT``).
 PREDICTION_ARITHMETIC = 5
 
 

@@ -27,8 +27,8 @@ from vom_plugin.engine.resume import resume_point, step_addresses
 # (a killed render redoes at most that much work), at the end of what it was asked for when that cuts the
 # pass short (the next farm chunk starts there) and when cancelled; it deletes the one before. 0 writes one
 # every frame. A pass that ran its whole course saves none at its end: no render resumes after it (it ends
-# at the timeline's end or at the keyframe it meets), and writing it held up the end of every render (60 MB
-# at 864x480: 0.2-0.25 s on the writer thread that the render waits for), and the states it saved on its
+# at the timeline's end or at the keyframe it meets), and writing it held up the end of every render (the
+# render waits for the writer thread), and the states it saved on its
 # way are removed when it ends (``pass_complete``).
 STATE_INTERVAL_S = 10.0
 MAX_PENDING_WRITES = 4
