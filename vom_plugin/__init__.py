@@ -30,16 +30,13 @@ def _runnable_now(samples: int = 8, interval_s: float = 0.002) -> float | None:
 def _openmp_wait_default() -> None:
     """How torch's OpenMP worker threads wait for each other, chosen before torch is first imported.
 
-    Measured on the 2-core dev machine (lite, 480x864, fps; training s/step at 128 px, batch 4):
-    idle machine: sleeping threads (OMP_WAIT_POLICY=PASSIVE) 3.0 fps and 1.77 s/step, a short spin
-    (GOMP_SPINCOUNT=10000) 5.0 fps and 0.72 s/step. Both cores busy with another process: PASSIVE 2.8 fps,
-    short spin 1.4 fps (spinning threads wait whole time slices for each other; with libgomp's default
-    spin a 60-frame propagation once took 21 s instead of 1.9 s). So: short spin when the cores are free
-    at start, sleep when they are not (Nuke or other farm tasks on the host). The load average says "free"
-    cheaply; where it says "busy" the run queue is read too, because the load average trails by minutes:
-    a render started within a minute or two of the previous one ending (a roto tweak, the next farm task)
-    found the machine idle yet slept its threads, 15-20% slower (the 24-frame demo, cold and re-rendered,
-    alternating: 17.7 / 8.6 s spinning, 21.4 / 10.6 s sleeping).
+    On an idle machine a short spin (GOMP_SPINCOUNT=10000) is much faster than sleeping threads
+    (OMP_WAIT_POLICY=PASSIVE), for renders and training alike; with the cores busy with another process the
+    short spin is slower (spinning threads wait whole time slices for each other; libgomp's default spin far
+    worse). So: short spin when the cores are free at start, sleep when they are not (Nuke or other farm tasks
+    on the host). The load average says "free" cheaply; where it says "busy" the run queue is read too,
+    because the load average trails by minutes: a render started within a minute or two of the previous one
+    ending (a roto tweak, the next farm task) found the machine idle yet slept its threads, and ran slower.
     Set here, in the top package, because libgomp reads these once when torch loads and every entry point
     (CLI, API, training) imports this package first. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
     """

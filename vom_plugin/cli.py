@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``vom`` parser. With ``command``, only that subcommand's arguments are built (the others are listed
     with their help): some build theirs from the node definition, and every ``vom render`` a host or farm
-    starts would otherwise pay for all of them (0.1 s of the 0.3 s a render handed to a worker takes)."""
+    starts would otherwise pay for all of them (a large share of a render handed to a worker)."""
     parser = _Parser(prog="vom", description="Video object matting for compositing pipelines.")
     parser.add_argument("--version", action="version", version=f"vom {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

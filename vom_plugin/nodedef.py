@@ -73,7 +73,7 @@ def load_node_def(name: str = "vom_matte") -> NodeDef:
     """Parse and validate ``node_defs/<name>.yaml``."""
     path = node_defs_dir() / f"{name}.yaml"
     with open(path, encoding="utf-8") as f:
-        # our own file, so libyaml's loader when PyYAML has it (4x faster than the pure-Python one)
+        # our own file, so libyaml's loader when PyYAML has it (faster than the pure-Python one)
         raw = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     knobs = []
     for i, k in enumerate(raw.get("knobs", [])):
