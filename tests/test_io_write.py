@@ -84,6 +84,22 @@ def test_plate_windows_pixel_aspect_and_metadata_are_carried(tmp_path):
     assert "vom:frame (type int): 1001" in header
 
 
+def test_the_plates_capture_date_and_its_utc_offset_are_carried_together(tmp_path):
+    """The matte's frame was shot when the plate's was: its capDate and utcOffset; a plate with an offset and no
+    date loses the offset (OpenImageIO stamps the write's local time, which the plate's offset does not describe)."""
+    rgb = np.zeros((12, 16, 3), np.float32)
+    dated = read_plate(write_image(tmp_path / "dated.exr", rgb, attributes={
+        "DateTime": "2019:05:06 07:08:09", "utcOffset": 3600.0}))
+    undated = dataclasses.replace(ImageInfo.for_size(16, 12), metadata={"utcOffset": 3600.0},
+                                  metadata_types={"utcOffset": "float"})  # OpenImageIO's writers always date a file
+    write_alpha(tmp_path / "a.exr", _alpha(), dated.info)
+    write_alpha(tmp_path / "b.exr", _alpha(), undated)
+    head, _ = _exr(tmp_path / "a.exr")
+    assert head["capDate"] == "2019:05:06 07:08:09" and head["utcOffset"] == 3600.0
+    head, _ = _exr(tmp_path / "b.exr")
+    assert "utcOffset" not in head and head["capDate"] != "2019:05:06 07:08:09"
+
+
 def test_smaller_offset_data_window_writes_only_the_data_window(tmp_path):
     info = ImageInfo(Window(0, 0, 16, 12), Window(5, 3, 6, 4))
     alpha = _alpha()

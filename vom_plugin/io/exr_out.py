@@ -24,11 +24,11 @@ from vom_plugin.nodedef import load_node_def
 # The settings' values are the node definition's (the grammar Shot validates with); OIIO takes these names.
 COMPRESSIONS = load_node_def().knob("compression").choices
 OUTPUTS = load_node_def().knob("output").choices
-# Attributes that describe the plate's file, not its picture: the writer sets its own.
+# Attributes that describe the plate's file, not its picture: the writer sets its own. The capture date (DateTime,
+# with its utcOffset) is the picture's, as its time code is: carried, so a matte says when its frame was shot.
 _NOT_CARRIED = {
     "compression",
     "PixelAspectRatio",
-    "DateTime",
     "Software",
     "name",
     "type",
@@ -108,6 +108,8 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     for name, value in info.metadata.items():
         if name in _NOT_CARRIED or name.startswith(_NOT_CARRIED_PREFIXES):
             continue
+        if name == "utcOffset" and "DateTime" not in info.metadata:
+            continue  # the offset of a capture date the plate lacks: OpenImageIO stamps the matte's own local time
         if not plate_rgb and name in _RGB_ATTRIBUTES:
             continue
         type_name = info.metadata_types.get(name)
