@@ -160,6 +160,29 @@ def test_no_worker_or_a_dead_one_renders_in_process(shot_dir: Path, tmp_path: Pa
         assert events[-1]["frames_written"] == N and "worker" not in err
 
 
+def test_a_socket_folder_this_user_cannot_look_into_is_not_used(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another user's 0700 folder (XDG_RUNTIME_DIR kept by `su` without `-`): looking for the socket there raises
+    PermissionError, which stopped every default render with exit 2; the render goes on in its own process."""
+    from vom_plugin.worker import client
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    sock = theirs / "vom-worker.sock"
+    monkeypatch.setenv("VOM_WORKER_SOCKET", str(sock))
+    real_lstat = os.lstat
+
+    def lstat(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(path) == sock:  # as root the kernel would let us in: the refusal a user gets, made here
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    notes: list[str] = []
+    assert client.render_in_worker(object(), note=notes.append) is None
+    assert notes == [f"not using the worker socket {sock}: Permission denied; rendering in this process"]
+
+
 def test_the_socket_folder_must_be_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     open_folder = tmp_path / "open"
     open_folder.mkdir(mode=0o755)

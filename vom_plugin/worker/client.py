@@ -11,6 +11,7 @@ meanwhile are passed on: the worker stops after the frame in hand, reports ``sto
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -36,8 +37,12 @@ _ERRORS: dict[str, type[VomError]] = {"InputError": InputError, "CancelledError"
 def _connect() -> tuple[socket.socket | None, str | None]:
     """A connection to the worker, or (None, why not: None when simply no worker is running)."""
     path = socket_path()
-    if not (path.exists() or path.is_symlink()):
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return None, None
+    except OSError as e:  # a folder this user may not look into (another user's, after `su` without `-`)
+        return None, f"not using the worker socket {path}: {private_folder_problem(path.parent) or e.strerror}"
     problem = private_folder_problem(path.parent)
     if problem:
         return None, f"not using the worker socket {path}: {problem}"
