@@ -168,3 +168,24 @@ def test_a_host_shot_file_keeps_a_dollar_in_its_paths(tmp_path: Path) -> None:
     shot = Shot.from_yaml(tmp_path / "s.yaml")
     assert shot.plate == str(tmp_path / "p$USER.####.exr") and shot.keyframes == {1: roto}
     assert shot.out == str(tmp_path / "o$F" / "a.####.exr")
+
+
+@pytest.mark.parametrize("field", ["plate", "out", "keyframes", "model"])
+def test_a_path_that_is_not_utf8_is_refused_by_field_before_any_work(field: str, tmp_path: Path) -> None:
+    """A folder named in Latin-1 on a UTF-8 system: OpenImageIO failed with a TypeError (exit 1), for an output
+    only once the frames were computed."""
+    import os
+    import subprocess
+    import sys
+
+    bad = os.fsdecode(bytes(tmp_path) + b"/lat\xe9in")
+    paths = {"plate": f"{bad}/plate.####.exr", "out": f"{bad}/alpha.####.exr",
+             "keyframes": {1001: f"{bad}/roto.1001.exr"}, "model": f"{bad}/lite.safetensors"}
+    with pytest.raises(InputError, match=rf"^{field}(\[1001\])? .*lat\\xe9in.*: the path is not UTF-8 text"):
+        Shot(**{**BASE, field: paths[field]})
+    if field == "out":  # on the command line: exit 2, the message naming the field, nothing made
+        done = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "render", "--plate", "/p/plate.####.exr",
+                               "--roto", "/p/roto.1001.exr", "--out", paths["out"], "--no-worker"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "out " in done.stderr and "not UTF-8" in done.stderr, done.stderr
+        assert list(tmp_path.iterdir()) == []

@@ -165,6 +165,7 @@ class Shot:
             setattr(self, name, parse_value(name, getattr(self, name)))
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
             self.model = os.path.abspath(os.path.expanduser(self.model))
+        _utf8_paths(self)
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
@@ -335,6 +336,23 @@ def _expand_file_paths(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("objects"), Mapping):
         out["objects"] = {k: rotos(v, f"objects.{k}") for k, v in out["objects"].items()}
     return out
+
+
+def _utf8_paths(shot: Shot) -> None:
+    """InputError naming the first path that is not UTF-8 (a folder named in Latin-1 on a UTF-8 system): OpenImageIO
+    opens UTF-8 names only, and failed with a TypeError (exit 1), for an output only after the frames were computed."""
+    paths = [("plate", shot.plate), ("out", shot.out)]
+    for name, keyframes in shot.rotos().items():
+        paths += [(f"objects.{name}[{f}]" if name else f"keyframes[{f}]", os.fspath(p)) for f, p in keyframes.items()]
+    if shot.model not in MODEL_ALIASES:
+        paths.append(("model", shot.model))
+    for field, path in paths:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            raise InputError(f"{field} {shown}: the path is not UTF-8 text (a name made in another encoding); vom "
+                             f"reads and writes images by UTF-8 names only: rename it") from None
 
 
 def _pattern(name: str, value: Any) -> str:
