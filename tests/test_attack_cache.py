@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -364,6 +365,44 @@ def test_a_stuck_lock_slows_but_never_fails_a_render(root: Path, clean: dict[str
         held.release()
     _assert_clean(r, tmp_path / "out", clean)
     assert len(r.warnings) == 1 and "locked" in r.warnings[0]
+
+
+def test_the_lock_of_a_shared_cache_is_made_for_the_umask_and_another_users_read_only_one_still_locks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A studio's shared cache (group folder, umask 002): the lock file is group-writable as the umask says; a lock
+    another user made under umask 022 (read-only to us) is locked through a read-only descriptor. Opened for
+    writing, it turned every render of the other users uncached ("cannot be written") and their `vom cache clear`
+    into exit 2."""
+    import fcntl
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old = os.umask(0o002)
+    try:
+        with vc._root_lock(cache):
+            pass
+    finally:
+        os.umask(old)
+    lock = cache / vc.LOCK_NAME
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o664
+    real_open = os.open
+
+    def open_as_another_user(path: Any, flags: int, *args: Any) -> int:  # root's open is never refused: made here
+        if Path(path) == lock and flags & (os.O_WRONLY | os.O_RDWR):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", open_as_another_user)
+    monkeypatch.setattr(vc, "_LOCK_TIMEOUT_S", 0.2)
+    with vc._root_lock(cache):  # taken through a read-only descriptor: it excludes another holder
+        with open(lock, "rb") as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(lock, "rb") as other:  # and it is released
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(vc.VomError, match="locked by another process"):
+            with vc._root_lock(cache):
+                pass
 
 
 # -- links and folders vom did not make -------------------------------------------------------------

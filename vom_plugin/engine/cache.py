@@ -391,21 +391,65 @@ def _only_empty_subfolders(d: Path) -> bool:
 
 @contextlib.contextmanager
 def _root_lock(root: Path) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
     path = root / LOCK_NAME
     if path.is_symlink():  # older filelock versions open (and truncate) the link's target
         raise CacheUnavailable(f"cache lock {path} is a symbolic link; vom follows no link inside its cache")
-    lock = FileLock(str(path), timeout=_LOCK_TIMEOUT_S)
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        with _portable_lock(path, root):
+            yield
+        return
+    fd = _open_lock(path)
+    try:
+        deadline = time.monotonic() + _LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise _locked(root) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor. Made with the umask's permissions (a shared cache's users, umask 002, may all
+    lock it); another user's lock that their umask left read-only to us is opened read-only: flock needs no write
+    access (opened for writing, it turned every render of the other users uncached)."""
+    flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
+    except PermissionError:
+        if not path.exists():
+            raise
+        return os.open(path, os.O_RDONLY | flags)
+
+
+@contextlib.contextmanager
+def _portable_lock(path: Path, root: Path) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path), timeout=_LOCK_TIMEOUT_S, mode=0o666)
     try:
         lock.acquire()
     except Timeout:
-        raise VomError(f"cache {root} is locked by another process for more than {_LOCK_TIMEOUT_S:.0f} s; "
-                       f"is a `vom cache clear` hanging?") from None
+        raise _locked(root) from None
     try:
         yield
     finally:
         lock.release()
+
+
+def _locked(root: Path) -> VomError:
+    return VomError(f"cache {root} is locked by another process for more than {_LOCK_TIMEOUT_S:.0f} s; "
+                    f"is a `vom cache clear` hanging?")
 
 
 def _shot_dirs(root: Path) -> list[Path]:
