@@ -405,6 +405,34 @@ def test_the_lock_of_a_shared_cache_is_made_for_the_umask_and_another_users_read
                 pass
 
 
+def test_another_users_unreadable_entries_are_a_miss_and_clear_says_it_cannot_tell_them(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries another user made under umask 077 in a shared cache: a render took them for damaged ("dropped")
+    and deleted them; `vom cache clear` said "vom did not write" them and exited 0. Now: a miss, recomputed, said
+    as unreadable; clear names them as not removed (exit 2)."""
+    cache = _cache_copy(root, tmp_path)
+    for p in _files(cache, "alpha") + _files(cache, "state"):  # the steps computed again: the key entries are read
+        p.unlink()
+    theirs = _files(cache, "keys")[:2]
+    real_open = os.open
+
+    def open_as_another_user(path: Any, flags: int, *args: Any) -> int:  # root's open is never refused: made here
+        if str(path) in {str(p) for p in theirs}:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", open_as_another_user)
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert not any("damaged" in w for w in r.warnings), r.warnings
+    assert [w for w in r.warnings if "this user may not read" in w], r.warnings
+    assert all(p.exists() for p in theirs)
+    report = vc.clear(cache)
+    assert sorted(p for p, _ in report.failed) == sorted(str(p) for p in theirs)
+    assert all("cannot be read by this user" in why for _, why in report.failed)
+    assert not report.left_alone and all(p.exists() for p in theirs)
+
+
 # -- links and folders vom did not make -------------------------------------------------------------
 
 def _tree(folder: Path) -> dict[str, str]:

@@ -197,6 +197,7 @@ class ShotCache:
         self._written_since_evict = 0
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
+        self.unreadable: list[str] = []  # "path: why" of each entry this user may not read (kept)
         self._foreign_paths: set[Path] = set()  # never written over by this render
 
     # -- set-up --------------------------------------------------------------------------------------
@@ -334,7 +335,10 @@ class ShotCache:
             data = _read_no_follow(path)
         except FileNotFoundError:
             return None
-        except OSError as e:  # a link, a folder, no permission: not an entry vom can trust
+        except PermissionError as e:  # another user's entry in a shared cache (their umask): a miss, theirs kept
+            self.unreadable.append(f"{path}: {e.strerror or e}")
+            return None
+        except OSError as e:  # a link, a folder: not an entry vom can trust
             self._drop(path, f"not readable as a file ({e.strerror or e})")
             return None
         try:
@@ -617,7 +621,12 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> C
                 freed += st.st_size
             removed = _remove_if_empty(shot)
             if not removed:
-                report.left_alone.extend(_foreign(shot))
+                for path in _foreign(shot):
+                    why = _unreadable_entry(path)
+                    if why:  # named as ours, but whether vom wrote it cannot be read: not removed, and said so
+                        report.failed.append((path, f"{why}: whether vom wrote it cannot be read by this user"))
+                    else:
+                        report.left_alone.append(path)
             if files or removed:
                 report.shots.append(ClearedShot(shot.name, plate, files, freed, removed))
     return report
@@ -637,6 +646,20 @@ def _foreign(shot: Path) -> list[str]:
         else:
             out.append(e.path)
     return out
+
+
+def _unreadable_entry(path: str) -> str | None:
+    """Why a file named like an entry cannot be opened by this user (another user's, made under umask 077), else
+    None."""
+    if not (_KEY_NAME.match(os.path.basename(path)) or _STEP_NAME.match(os.path.basename(path))):
+        return None
+    try:
+        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)))
+    except PermissionError as e:
+        return e.strerror or "Permission denied"
+    except OSError:
+        return None
+    return None
 
 
 def _fresh_temp(e: os.DirEntry, rx: re.Pattern[str]) -> bool:

@@ -287,6 +287,12 @@ class StepCache:
         if dropped:
             self.result.warnings.append(f"cache: {len(dropped)} damaged entr{'y' if len(dropped) == 1 else 'ies'} "
                                         f"dropped and recomputed (first: {dropped[0]})")
+        unreadable = self.store.unreadable
+        if unreadable:
+            self.result.warnings.append(
+                f"cache: {len(unreadable)} entr{'y' if len(unreadable) == 1 else 'ies'} this user may not read were "
+                f"recomputed (first: {unreadable[0]}); in a cache shared by several users, every one needs "
+                f"a umask that lets the others read (002)")
         foreign = self.store.foreign
         if foreign:
             self.result.warnings.append(
