@@ -189,3 +189,14 @@ def test_a_path_that_is_not_utf8_is_refused_by_field_before_any_work(field: str,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 2 and "out " in done.stderr and "not UTF-8" in done.stderr, done.stderr
         assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_cache_means_the_user_cache_as_the_knobs_help_says(tmp_path: Path) -> None:
+    """node_defs: "Empty means the user cache"; `cache: ""` and `--cache ""` (a wrapper's empty $SHOW_CACHE) were
+    refused."""
+    assert load_node_def().knob("cache").help.startswith("Folder of the persistent per-shot cache. Empty means")
+    for empty in ("", "  "):
+        assert Shot(**BASE, cache=empty).cache is None
+    f = tmp_path / "shot.yaml"
+    f.write_text('plate: p.####.exr\nkeyframes: {1: r.0001.exr}\nout: a.####.exr\ncache: ""\n')
+    assert Shot.from_yaml(f).cache is None

@@ -166,6 +166,8 @@ class Shot:
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
             self.model = os.path.abspath(os.path.expanduser(self.model))
         _utf8_paths(self)
+        if isinstance(self.cache, str) and not self.cache.strip():
+            self.cache = None  # the node's knob left empty (a wrapper's empty $SHOW_CACHE): the user cache
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
