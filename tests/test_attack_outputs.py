@@ -317,3 +317,22 @@ def test_a_benchmark_stopped_before_its_report_can_be_run_again_into_its_folder(
     (tmp_path / "file").write_text("x")
     assert main([*argv[:-2], str(tmp_path / "file")]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_another_users_frame_in_a_sticky_folder_is_refused_before_work(files: Path, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared drop folder (mode 3777): only a file's owner may rename over it, which the first write found out
+    (exit 2) after the frames were computed. Refused up front; the folder's owner or the file's own is not."""
+    out = tmp_path / "drop"
+    out.mkdir()
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0
+    out.chmod(0o3777)
+    before = _digests(out)
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)  # another user than the frames' and the folder's (root)
+    rc = _render(files, tmp_path, str(out / "a.####.exr"))
+    err = capsys.readouterr().err
+    assert rc == 2 and "a.0001.exr, which belongs to another user (uid 0)" in err and "sticky, mode 3777" in err, err
+    assert _digests(out) == before
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert _render(files, tmp_path, str(out / "a.####.exr")) == 0, capsys.readouterr().err

@@ -130,6 +130,9 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False) -> str | No
     folder's permission decides a rename, so a 0644 frame of the farm's account in a shared folder is not."""
     if locked:
         return "which is read-only; vom does not replace a locked file. Make it writable, or choose another output"
+    sticky = _sticky_owner(path)
+    if sticky:
+        return sticky
     if not os.access(path, os.R_OK):
         return "which cannot be read, so vom cannot tell whether it wrote it. Move it away, or choose another output"
     from vom_plugin.io.reader import read_info
@@ -150,6 +153,23 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False) -> str | No
             return None
     return (f"which vom did not write ({why}); vom replaces only its own earlier outputs. Move the file away, or "
             f"choose another output pattern")
+
+
+def _sticky_owner(path: Path) -> str | None:
+    """Why another user's file in a sticky folder (a shared drop folder, mode 1777 or 3777) cannot be replaced: only
+    its owner, the folder's or root may rename over it, which the first write found out after the frames were
+    computed."""
+    import stat
+
+    try:
+        folder, st = os.stat(path.parent), os.lstat(path)
+    except OSError:
+        return None
+    me = os.geteuid() if hasattr(os, "geteuid") else 0
+    if not folder.st_mode & stat.S_ISVTX or me == 0 or me in (st.st_uid, folder.st_uid):
+        return None
+    return (f"which belongs to another user (uid {st.st_uid}) in a folder where only a file's owner may replace it "
+            f"(sticky, mode {stat.S_IMODE(folder.st_mode):o}). Ask them to move it, or choose another output")
 
 
 def _name_max(path: Path) -> int:
