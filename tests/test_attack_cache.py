@@ -712,3 +712,26 @@ def test_progress_never_goes_back_when_a_damaged_prediction_is_computed_again(
     done = [e["steps_done"] for e in steps]
     assert done == sorted(done), done
     assert steps[-1]["steps_done"] == steps[-1]["steps_total"] >= len(clean)  # some steps twice, when read back first
+
+
+@pytest.mark.parametrize("name,value,needle", [
+    ("VOM_TRACEBACK", "yes", "VOM_TRACEBACK 'yes': expected 1 (on) or 0 (off)"),
+    ("VOM_ALLOW_FORK", "true", "VOM_ALLOW_FORK 'true': expected 1 (on) or 0 (off)"),
+    ("VOM_CACHE_KEY", "   ", "VOM_CACHE_KEY is blank"),
+])
+def test_a_malformed_switch_or_a_blank_cache_key_is_refused_before_work(
+        root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        name: str, value: str, needle: str) -> None:
+    """`yes` was taken for off, silently; a key of spaces signed entries that every unkeyed render then recomputed."""
+    monkeypatch.setenv(name, value)
+    s = _shot(root, tmp_path / "out", tmp_path / "cache")
+    rc = main(["render", "--plate", s.plate, "--roto", str(s.keyframes[1]), "--out", s.out, "--model", s.model,
+               "--cache", str(s.cache), "--working-size", "128", "--device", "cpu", "--no-worker",
+               "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err, err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setenv(name, "0" if name != "VOM_CACHE_KEY" else "")
+    assert main(["render", "--plate", s.plate, "--roto", str(s.keyframes[1]), "--out", s.out, "--model", s.model,
+                 "--cache", str(s.cache), "--working-size", "128", "--device", "cpu", "--no-worker", "--frames", "1",
+                 "--progress", "none"]) == 0

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from vom_plugin import __version__, commands
+from vom_plugin.envvars import FLAGS, env_flag
 from vom_plugin.errors import VomError
 
 
@@ -117,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        for name in FLAGS:  # said before any work, whichever command reads them
+            env_flag(name)
         return int(args._run(args) or 0)
     except VomError as e:
         print(f"vom {args.command}: error: {e}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""Numeric settings read from the environment (``VOM_CACHE_MAX_GB``, ``VOM_STATE_INTERVAL_S``): one parser,
-one error style. Bottom layer: stdlib and vom_plugin.errors only."""
+"""Settings read from the environment (``VOM_CACHE_MAX_GB``, ``VOM_STATE_INTERVAL_S``; switches such as
+``VOM_TRACEBACK``): one parser per kind, one error style. Bottom layer: stdlib and vom_plugin.errors only."""
 
 from __future__ import annotations
 
@@ -24,3 +24,15 @@ def env_float(name: str, default: float, *, expected: str, allow_zero: bool = Tr
         bound = ">= 0" if allow_zero else "> 0"
         raise InputError(f"{name} {text!r}: expected {expected}, finite and {bound}")
     return value
+
+
+FLAGS = ("VOM_TRACEBACK", "VOM_ALLOW_FORK")
+
+
+def env_flag(name: str) -> bool:
+    """A switch: ``1`` on, ``0`` or unset/empty off; InputError naming the variable for anything else (``yes`` was
+    taken for off, silently)."""
+    text = os.environ.get(name, "").strip()
+    if text not in ("", "0", "1"):
+        raise InputError(f"{name} {text!r}: expected 1 (on) or 0 (off)")
+    return text == "1"

@@ -31,6 +31,7 @@ import zstandard
 
 from vom_plugin.engine.safetensors_header import BadHeader, read_file_header
 from vom_plugin.engine.safetensors_header import read_header as _read_header
+from vom_plugin.errors import InputError
 
 FORMAT = "vom-cache-3"  # 2: zlib-deflated tensors
 MARKER = "vom_cache"
@@ -52,6 +53,8 @@ class OtherKey(BadEntry):
 
 def _key() -> bytes:
     secret = os.environ.get("VOM_CACHE_KEY", "")
+    if secret and not secret.strip():  # a key of spaces (a template's unset variable) signs as well as any other
+        raise InputError("VOM_CACHE_KEY is blank (spaces only): set the farm's secret, or leave it empty for no key")
     return hashlib.blake2b(secret.encode(), digest_size=32).digest() if secret else b""
 
 

@@ -162,7 +162,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     The output folder is created last, once everything else has been accepted.
     """
     from vom_plugin import io as vio
+    from vom_plugin.engine.cache_entry import key_id
 
+    key_id()  # VOM_CACHE_KEY (the cache's writer and reader threads read it later)
     on_disk = vio.open_sequence(shot.plate)
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
     seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
@@ -421,8 +423,9 @@ def check_not_forked() -> None:
     would hang (torch's first parallel operation, the first EXR write), and setting them up again after the fork
     crashes OpenImageIO. Said before any work; then marks this process as one whose pools run."""
     import vom_plugin
+    from vom_plugin.envvars import env_flag
 
-    if vom_plugin._POOLS["inherited"] and os.environ.get("VOM_ALLOW_FORK", "") != "1":
+    if vom_plugin._POOLS["inherited"] and not env_flag("VOM_ALLOW_FORK"):
         raise InputError(
             "render: this process was forked from one that had rendered (multiprocessing's default start method on "
             "Linux), and torch's and OpenEXR's thread pools do not survive a fork: the render would hang. Start the "
