@@ -18,7 +18,10 @@ host can parse them:
   steps computed, so a step read back and computed again after a damaged entry counts in both)
 - ``vom render --progress json`` alone: ``{"event": "error", "message": "...", "exit_code": 2, "kind": "InputError"}``
   before a failed render exits (hosts read stdout only), instead of ``done``; also for a usage error (``kind``
-  "UsageError") and an interrupt before the render began (exit_code 130, "CancelledError")
+  "UsageError") and an interrupt before the render began (exit_code 130, "CancelledError"). Other kinds: "OSError"
+  (a file or folder named cannot be made, read or written: exit 2), "WorkerError" (the ``vom worker`` that took the
+  render failed or died: exit 1, its traceback in the message) and, for an internal error (exit 1), the exception's
+  class name.
 """
 
 from __future__ import annotations
