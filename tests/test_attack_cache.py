@@ -735,3 +735,14 @@ def test_a_malformed_switch_or_a_blank_cache_key_is_refused_before_work(
     assert main(["render", "--plate", s.plate, "--roto", str(s.keyframes[1]), "--out", s.out, "--model", s.model,
                  "--cache", str(s.cache), "--working-size", "128", "--device", "cpu", "--no-worker", "--frames", "1",
                  "--progress", "none"]) == 0
+
+
+def test_a_cache_path_that_is_a_file_renders_uncached_and_says_it_is_not_a_folder(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """It said "cannot be written (File exists)" of a folder that is a file."""
+    cache = tmp_path / "passwd"
+    cache.write_text("root:x:0:0")
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and f"cache folder '{cache}' is not a folder" in r.warnings[0], r.warnings
+    assert cache.read_text() == "root:x:0:0"

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{given} {root} {what}")
     if args.action == "clear":
         report = vc.clear(root, older_than_days=args.older_than)
-        which = f" not used for {args.older_than:g} days" if args.older_than is not None else ""
+        which = (f" not used for {args.older_than:g} day{'' if args.older_than == 1 else 's'}"
+                 if args.older_than is not None else "")
         print(f"cleared {report.files} entries{which} ({human_size(report.bytes)}) from {root}")
         for s in report.shots:
             folder = "; shot folder removed" if s.folder_removed else ""

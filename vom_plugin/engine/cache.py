@@ -217,8 +217,10 @@ class ShotCache:
                 pass
             probe.unlink()
         except OSError as e:
-            raise CacheUnavailable(f"cache folder {str(self.root)!r} cannot be written ({e.strerror or e}); "
-                                   f"pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder") from None
+            what = "is not a folder" if self.root.exists() and not self.root.is_dir() else \
+                f"cannot be written ({e.strerror or e})"
+            raise CacheUnavailable(f"cache folder {str(self.root)!r} {what}; pass --cache DIR (or set VOM_CACHE_DIR) "
+                                   f"to a writable folder") from None
         except CacheUnavailable:
             raise
         except VomError as e:  # the lock held by a hung process
