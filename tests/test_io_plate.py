@@ -328,8 +328,18 @@ def test_luminance_chroma_and_integer_plates_are_refused(tmp_path):
     rgb = _rgb(seed=7)
     y = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     write_image(tmp_path / "yc.exr", np.stack([y, rgb[..., 0] / y - 1, rgb[..., 2] / y - 1], -1), ("Y", "RY", "BY"))
-    with pytest.raises(InputError, match=r"yc\.exr: a luminance/chroma EXR \(Y, RY, BY\)"):
+    with pytest.raises(InputError, match=r"yc\.exr: a luminance/chroma EXR \(Y, RY, BY\).*write the plate as R, G, B "
+                                         r"\(its channels: Y, BY, RY\)"):
         read_plate(tmp_path / "yc.exr")
+    # what OpenEXR's own luminance/chroma writer makes: RY and BY at half size, which OpenImageIO cannot read
+    import OpenEXR
+
+    half = np.zeros((6, 8), np.float16)
+    OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                 {"Y": OpenEXR.Channel(y.astype(np.float16)), "RY": OpenEXR.Channel(half, 2, 2),
+                  "BY": OpenEXR.Channel(half, 2, 2)}).write(str(tmp_path / "ycsub.exr"))
+    with pytest.raises(InputError, match=r"ycsub\.exr is a luminance/chroma EXR with subsampled chroma"):
+        read_plate(tmp_path / "ycsub.exr")
     ids = (np.arange(12 * 16 * 3).reshape(12, 16, 3) * 1000).astype(np.uint32)
     write_image(tmp_path / "ids.exr", ids, pixel_type="uint")
     for read in (read_plate, plate_info):

@@ -162,7 +162,7 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
         return img, found
     if {"RY", "BY"} <= set(channels):  # a luminance/chroma EXR: Y alone would be taken for a grey plate
         raise InputError(f"{img.role} {img.path}: a luminance/chroma EXR (Y, RY, BY); vom reads R, G, B, and Y alone "
-                         f"would lose the colour: write the plate as RGB (channels {', '.join(channels)})")
+                         f"would lose the colour: write the plate as R, G, B (its channels: {', '.join(channels)})")
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
     if grey:
         return img, [grey[0]]

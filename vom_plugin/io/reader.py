@@ -91,7 +91,11 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
         raise InputError(f"{role} {p} is not a file")
     inp = oiio.ImageInput.open(str(p), _UNASSOCIATED)
     if inp is None:
-        raise InputError(f"{role} {p} cannot be read as an image: {_oiio_error()}")
+        why = _oiio_error()
+        if "ubsampled" in why:  # OpenEXR's luminance/chroma form (Y full size, RY and BY at half): OIIO reads none
+            raise InputError(f"{role} {p} is a luminance/chroma EXR with subsampled chroma (Y, RY, BY), which vom "
+                             f"cannot read; write the plate as R, G, B (Nuke reads this file and writes RGB)")
+        raise InputError(f"{role} {p} cannot be read as an image: {why}")
     if subimage and not inp.seek_subimage(subimage, 0):
         inp.close()
         raise InputError(f"{role} {p} has no part {subimage}")
