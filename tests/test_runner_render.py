@@ -852,3 +852,24 @@ def test_a_plate_edited_in_place_with_its_size_and_time_kept_is_another_plate(tm
     time.sleep(0.01)
     roto.chmod(0o600)
     assert roto.stat().st_ctime_ns != ctime and file_fingerprint(roto, full=True) == first
+
+
+def test_a_stereo_plate_is_matted_in_its_default_view_and_said(shot_dir: Path, tmp_path: Path) -> None:
+    """A single-part multi-view EXR (R, G, B the default view, right.R... the other): the default view was matted
+    silently and the matte kept multiView, naming views whose channels it does not have."""
+    (tmp_path / "plate").mkdir()
+    for src in sorted((shot_dir / "plate").glob("p.*.exr")):
+        rgb = oiio.ImageBuf(str(src)).get_pixels(oiio.FLOAT)[..., :3]
+        spec = oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 6, oiio.HALF)
+        spec.channelnames = ("R", "G", "B", "right.R", "right.G", "right.B")
+        spec.attribute("multiView", oiio.TypeDesc("string[2]"), ("left", "right"))
+        out = oiio.ImageOutput.create(str(tmp_path / "plate" / src.name))
+        assert out.open(str(tmp_path / "plate" / src.name), spec)
+        assert out.write_image(np.ascontiguousarray(np.concatenate([rgb, rgb[:, ::-1]], -1))) and out.close()
+    mono = render(shot(shot_dir, "mono_view"))
+    r = render(shot(shot_dir, "stereo", plate=str(tmp_path / "plate" / "p.####.exr")))
+    assert [w for w in r.warnings if "holds the views left, right: vom mattes the default one, 'left'" in w]
+    assert not mono.warnings
+    for a, b in zip(mono.paths, r.paths, strict=True):
+        np.testing.assert_array_equal(read_alpha(a), read_alpha(b))
+        assert oiio.ImageInput.open(str(b)).spec().getattribute("multiView") is None

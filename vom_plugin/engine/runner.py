@@ -202,6 +202,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     windows = {kf: _windows(first.info if kf == frames[0] else vio.plate_info(on_disk.path(kf)))
                for kfs in shot.rotos().values() for kf in kfs}
     notes = [colour_note] if colour_note else []
+    views = first.info.metadata.get("multiView")
+    if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
+        notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
+                     f"default one, {views[0]!r}; for another view, render a plate of that view alone")
     rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes) for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
     # the file's bytes, and how it was placed: the same file read another way is another roto

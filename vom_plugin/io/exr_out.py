@@ -29,6 +29,7 @@ OUTPUTS = load_node_def().knob("output").choices
 _NOT_CARRIED = {
     "compression",
     "PixelAspectRatio",
+    "multiView",  # a stereo plate's views: the matte holds its default view's alone
     "Software",
     "name",
     "type",
