@@ -158,7 +158,7 @@ def test_a_pattern_of_another_padding_than_the_files_says_which_to_use(tmp_path)
     with pytest.raises(InputError, match=r"no files match the sequence pattern .*p\.####\.exr; found 3 file\(s\) of 1 "
                                          r"digit\(s\) instead \(e\.g\. p\.1\.exr\): use .*p\.#\.exr \(unpadded\)"):
         open_sequence(tmp_path / "p.####.exr")
-    with pytest.raises(InputError, match=r"missing frames 1 .*found 2 file\(s\) of 4 digit\(s\) instead .*: use "
+    with pytest.raises(InputError, match=r"missing frame 1 .*found 2 file\(s\) of 4 digit\(s\) instead .*: use "
                                          r".*q\.####\.exr \(padded to 4\)"):
         open_sequence(tmp_path / "q.##.exr", [1])
     with pytest.raises(InputError) as e:  # the padding is right, the frame is not there: no hint

@@ -375,7 +375,7 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
 
 
 @pytest.mark.parametrize("extra,needle", [
-    (["--frames", "1-9"], "missing frames 9"),
+    (["--frames", "1-9"], "missing frame 9"),
     (["--roto", "{root}/roto/r.0001.exr@20"], "frame 20, which is not a frame of the plate"),
     (["--model", "{root}/nope.safetensors"], "nope.safetensors"),
     (["--roto", "{root}/roto/missing.0001.exr"], "missing.0001.exr"),
@@ -543,8 +543,8 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
     rc = main(["render", "--plate", str(folder / "p.####.exr"), "--frames", "6-7", "--out",
                str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"), *args])
     err = capsys.readouterr().err
-    assert rc == 2 and "missing frames 3-4, which the propagation between the keyframes and the requested frames " \
-                       "(1-7) reads" in err, err
+    assert rc == 2 and "missing frames 3-4, which the propagation reads on its way between the keyframes and the " \
+                       "requested frames (frames 1-7;" in err, err
     assert not (tmp_path / "out").exists()
     twos = tmp_path / "twos"
     twos.mkdir()
@@ -560,7 +560,7 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
         rc = main(["render", "--plate", str(twos / "p.####.exr"), *frames, "--out",
                    str(tmp_path / "out3" / "a.####.exr"), "--cache", str(tmp_path / "c3"), *args])
         err = capsys.readouterr().err
-        assert rc == 2 and "missing frames 2, which the propagation" in err, err
+        assert rc == 2 and "missing frame 2, which the propagation" in err, err
     assert not (tmp_path / "out3").exists()
 
 

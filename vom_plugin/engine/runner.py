@@ -105,9 +105,9 @@ def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     on = set(have)
     missing = [f for f in range(lo, hi + 1, step) if f not in on] if lo % step == have[0] % step else []
     if missing:
-        raise InputError(f"sequence {plate}: missing frames {vio.format_frames(missing)}, which the propagation "
-                         f"between the keyframes and the requested frames ({lo}-{hi}) reads "
-                         f"(e.g. {on_disk.path(missing[0])})")
+        raise InputError(f"sequence {plate}: missing frame{'s' if len(missing) > 1 else ''} "
+                         f"{vio.format_frames(missing)}, which the propagation reads on its way between the keyframes "
+                         f"and the requested frames (frames {lo}-{hi}; e.g. {on_disk.path(missing[0])})")
 
 
 def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:

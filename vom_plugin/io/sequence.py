@@ -290,7 +290,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     if missing:
         hint = parsed.padding_hint(text) if len(missing) == len(seq.frames) else ""
         raise InputError(
-            f"sequence {text}: missing frames {format_frames(missing)} "
+            f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
             f"({len(missing)} of the {len(seq.frames)} requested, e.g. {seq.path(missing[0])}){hint}"
         )
     return seq
