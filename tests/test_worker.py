@@ -106,8 +106,8 @@ def test_bad_input_in_the_worker_exits_2_with_the_message_and_writes_nothing(sho
     rc, events, err = _run(cmd, _env(sock))
     assert rc == 2, err
     last = events[-1]
-    assert last["event"] == "error" and last["exit_code"] == 2 and "missing frames 9" in last["message"]
-    assert "vom render: error:" in err and "missing frames 9" in err
+    assert last["event"] == "error" and last["exit_code"] == 2 and "missing frame 9" in last["message"]
+    assert "vom render: error:" in err and "missing frame 9" in err
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
     rc, _, err = _run(_cmd(shot_dir, "bad2", "--model", str(shot_dir / "nope.safetensors")), _env(sock))
     assert rc == 2 and "nope.safetensors" in err
