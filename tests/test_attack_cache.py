@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save
-from test_runner_render import make_shot_dir, outputs, read_alpha
+from test_runner_render import N, make_shot_dir, outputs, read_alpha
 
 from vom_plugin.cli import main
 from vom_plugin.engine import cache as vc
@@ -146,6 +146,37 @@ def test_a_damaged_entry_is_a_miss_and_the_pixels_equal_a_clean_render(
     assert not again.warnings and again.cache["steps_computed"] == 0
 
 
+def test_an_entry_grown_far_beyond_its_header_is_dropped_unread(root: Path, clean: dict[str, np.ndarray],
+                                                                tmp_path: Path) -> None:
+    """An entry extended to a terabyte (sparse: no disk): it was read whole, MemoryError, exit 1 on every render
+    until `vom cache clear`. Its size is checked against its header first."""
+    cache = _prepare(root, tmp_path, "alpha")
+    victim = _files(cache, "alpha")[0]
+    try:
+        os.truncate(victim, 1 << 40)
+    except OSError as e:  # a file system that holds no sparse terabyte
+        pytest.skip(f"cannot grow a sparse file here: {e}")
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and "damaged" in r.warnings[0] and "where its header describes" in r.warnings[0]
+
+
+def test_a_folder_at_an_entrys_path_leaves_that_entry_uncached_and_the_rest_cached(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """It turned the cache off for the rest of every render ("Is a directory", naming a temporary)."""
+    cache = _prepare(root, tmp_path, "keys")
+    folder = _files(cache, "keys")[0]
+    folder.unlink()
+    folder.mkdir()
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert len(r.warnings) == 1 and f"a folder vom did not make is at its path (first: {folder})" in r.warnings[0]
+    assert folder.is_dir() and r.cache["keys_hit"] == N - 1
+    again = render(_shot(root, tmp_path / "again", cache))  # the steps were cached: the cache stayed on
+    _assert_clean(again, tmp_path / "again", clean)
+    assert not again.warnings and again.cache["steps_computed"] == 0
+
+
 @pytest.mark.parametrize("kind", ["alpha", "keys", "affinity"])
 def test_valid_entries_under_each_others_names_are_a_miss(root: Path, clean: dict[str, np.ndarray],
                                                          tmp_path: Path, kind: str) -> None:
@@ -209,7 +240,8 @@ def test_a_folder_where_an_entry_should_be_never_fails_a_render(root: Path, clea
         (f / "inside.txt").write_text("someone's")
     r = render(_shot(root, tmp_path / "out", cache))
     _assert_clean(r, tmp_path / "out", clean)
-    assert len(r.warnings) == 1 and "cache disabled" in r.warnings[0], r.warnings
+    assert len(r.warnings) == 1 and "not cached: a folder vom did not make is at their paths" in r.warnings[0], \
+        r.warnings
     assert all((f / "inside.txt").read_text() == "someone's" for f in victims)
 
 

@@ -161,6 +161,31 @@ def _read_no_follow(path: Path) -> bytes:
         os.close(fd)
 
 
+def _read_entry(path: Path) -> bytes:
+    """An entry's bytes, read only when the file is as long as its header says (the header ends with the last
+    tensor's end): BadEntry otherwise, before anything of a file of any size is read into memory."""
+    from vom_plugin.engine.safetensors_header import BadHeader, read_file_header
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+        with os.fdopen(os.dup(fd), "rb") as f:
+            try:
+                header, n = read_file_header(f)
+            except BadHeader as e:
+                raise BadEntry(f"no entry header ({e})") from None
+            ends = [v.get("data_offsets", [0, 0])[1] for k, v in header.items()
+                    if k != "__metadata__" and isinstance(v, dict)]
+            if not all(isinstance(e, int) for e in ends) or st.st_size != 8 + n + max(ends, default=0):
+                raise BadEntry(f"{st.st_size} bytes, where its header describes {8 + n + max(ends, default=0)}")
+            f.seek(0)
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def _is_shot_dir(path: Path) -> bool:
     """A shot folder vom made: a real folder (not a link) named like shot_id, holding vom's shot.json for it."""
     if not _SHOT_ID.match(path.name) or path.is_symlink() or not path.is_dir():
@@ -198,6 +223,8 @@ class ShotCache:
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
         self.unreadable: list[str] = []  # "path: why" of each entry this user may not read (kept)
+        self.blocked: list[str] = []  # entry paths taken by a folder: not written (the rest of the cache is)
+        self._blocked: set[Path] = set()
         self._foreign_paths: set[Path] = set()  # never written over by this render
 
     # -- set-up --------------------------------------------------------------------------------------
@@ -334,7 +361,10 @@ class ShotCache:
 
     def _load(self, path: Path) -> dict[str, Any] | None:
         try:
-            data = _read_no_follow(path)
+            data = _read_entry(path)
+        except BadEntry as e:  # its size is not what its header says (a file grown to 50 GB was read whole: exit 1)
+            self._drop(path, str(e))
+            return None
         except FileNotFoundError:
             return None
         except PermissionError as e:  # another user's entry in a shared cache (their umask): a miss, theirs kept
@@ -357,10 +387,14 @@ class ShotCache:
         return tensors
 
     def _drop(self, path: Path, why: str) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):  # a folder vom did not make: kept, and not written over
+            if path not in self._blocked:
+                self._blocked.add(path)
+                self.blocked.append(str(path))
+            return
         self.dropped.append(f"{path}: {why}")
         try:
-            if not os.path.isdir(path) or os.path.islink(path):
-                os.unlink(path)  # unlinks a link itself, never its target
+            os.unlink(path)  # unlinks a link itself, never its target
         except OSError:
             pass
 
@@ -369,6 +403,9 @@ class ShotCache:
         # the workers holding its key keep it; this render computes its own (read or not: a render that resumes
         # from elsewhere never loads the entries it then writes)
         if path in self._foreign_paths or (os.path.lexists(path) and signed_by_another_key(path)):
+            return
+        if os.path.isdir(path) and not os.path.islink(path):  # a folder vom did not make: that entry is not cached
+            self._drop(path, "a folder")
             return
         data = encode(self._address(path), tensors, compress=compress, delta=delta)
         with self.lock():

@@ -287,6 +287,12 @@ class StepCache:
         if dropped:
             self.result.warnings.append(f"cache: {len(dropped)} damaged entr{'y' if len(dropped) == 1 else 'ies'} "
                                         f"dropped and recomputed (first: {dropped[0]})")
+        blocked = self.store.blocked
+        if blocked:
+            self.result.warnings.append(
+                f"cache: {len(blocked)} entr{'y' if len(blocked) == 1 else 'ies'} not cached: a folder vom did not "
+                f"make is at {'its path' if len(blocked) == 1 else 'their paths'} (first: {blocked[0]}); remove "
+                f"{'it' if len(blocked) == 1 else 'them'}")
         unreadable = self.store.unreadable
         if unreadable:
             self.result.warnings.append(
