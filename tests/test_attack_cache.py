@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save
-from test_runner_render import N, make_shot_dir, outputs, read_alpha
+from test_runner_render import make_shot_dir, outputs, read_alpha
 
 from vom_plugin.cli import main
 from vom_plugin.engine import cache as vc
