@@ -242,3 +242,16 @@ def test_the_cli_net_a_full_disk_json_events_and_an_internal_error(tmp_path, cap
     with pytest.raises(SystemExit):
         main(["cache", "--progress", "json"])  # no JSON progress in this command: no event
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_process_exits_leaves_with_the_commands_status(sig: str) -> None:
+    """A second Cancel (a host pressing it again, a farm's SIGTERM then SIGINT) that came while the exit callbacks
+    ran raised inside them: "Exception ignored ... KeyboardInterrupt", or the process died by the signal (-2, -15)
+    instead of exiting 130."""
+    script = ("import atexit, os, signal, sys, time\nimport vom_plugin.cli as cli\n"
+              f"atexit.register(lambda: (os.kill(os.getpid(), signal.{sig}), time.sleep(2), print('late')))\n"
+              "cli.main = lambda argv=None: 130\ncli.entry()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, (done.returncode, done.stderr)
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr and "late" not in done.stdout

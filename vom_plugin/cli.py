@@ -184,7 +184,11 @@ def entry() -> NoReturn:
     except KeyboardInterrupt:  # before a command's own handling (its parser, its imports): said, not a traceback
         print(f"vom {_command(sys.argv[1:]) or ''}: interrupted".replace(" :", ":"), file=sys.stderr)
         code = 130
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # the command is over and its exit status decided: a signal now (a host pressing Cancel again, a farm's SIGTERM
+    # then SIGINT) leaves with that status at once; it raised inside the exit callbacks (a traceback, or the
+    # process dying by the signal instead of exiting 130)
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda _s, _f: os._exit(code))
     shutdown_threads = getattr(threading, "_shutdown", None)
     run_exit_callbacks = getattr(atexit, "_run_exitfuncs", None)
     if shutdown_threads is None or run_exit_callbacks is None:
