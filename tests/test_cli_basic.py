@@ -255,3 +255,15 @@ def test_a_signal_while_the_process_exits_leaves_with_the_commands_status(sig: s
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 130, (done.returncode, done.stderr)
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr and "late" not in done.stdout
+
+
+def test_a_render_stopped_by_sigterm_then_sigint_says_the_first() -> None:
+    """The stop message named the last signal (SIGINT) of a farm's SIGTERM-then-SIGINT."""
+    import signal
+
+    from vom_plugin.engine.stop import signals
+
+    with signals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert stop.by == "SIGTERM"

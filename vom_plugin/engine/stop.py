@@ -41,7 +41,8 @@ def signals(stop: Stop | None = None) -> Iterator[Stop]:
         return
 
     def handler(signum: int, _frame: Any) -> None:
-        stop.set(signum)
+        if not stop.is_set():  # the first signal is why it stopped (a farm's SIGTERM, then its SIGINT)
+            stop.set(signum)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
