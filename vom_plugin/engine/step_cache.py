@@ -261,7 +261,7 @@ class StepCache:
         except Exception as e:  # a full, read-only or vanished cache slows this run, it never fails it
             if self.ok:
                 self.ok = False
-                self.result.warnings.append(f"cache disabled for the rest of the render: {e}")
+                self.result.warnings.append(f"cache {self.store.root} disabled for the rest of the render: {e}")
 
     def flush(self) -> None:
         """Wait for every queued write (before reading the cache again, and before returning)."""
