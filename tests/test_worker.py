@@ -243,7 +243,7 @@ def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) ->
     env = environment()
     assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
     assert "VOM_WORKER_MEMO_MB" not in env["env"]
-    assert set(env) == {"vom", "package", "code", "env", "umask", "cpus"}
+    assert set(env) == {"vom", "package", "code", "libraries", "env", "umask", "cpus"}
     assert env["cpus"] == len(os.sched_getaffinity(0))  # taskset -c 0 changes torch's threads, and the sums
     # OpenMP's wait policy changes speed only, and each vom process picks its own from the machine's load: a
     # worker and a render started from one shell a second apart differed, and the render was refused
@@ -311,6 +311,27 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
                   bytearray())
         got = recv_lines(theirs, bytearray())
     assert got and got[0]["event"] == "refused" and "package" in got[0]["reason"] and not w.closing
+
+
+def test_a_worker_whose_torch_was_upgraded_under_it_refuses_and_exits(tmp_path: Path) -> None:
+    """pip upgraded torch in the worker's environment after it started: it would render with the torch it loaded,
+    the client with the new one (its code fingerprint covers vom's files only)."""
+    import socket
+    from importlib import metadata
+
+    from vom_plugin.worker import recv_lines
+    from vom_plugin.worker.server import Worker
+
+    w = Worker(tmp_path / "w.sock")
+    assert w.env["libraries"]["torch"] == metadata.version("torch")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        newer = {**w.env["libraries"], "torch": "99.0.0"}
+        w.request(ours, {"op": "render", "environment": {**w.env, "libraries": newer}}, bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert got and got[0]["event"] == "refused", got
+    assert f"it runs torch {metadata.version('torch')} as it was when it started" in got[0]["reason"]
+    assert w.closing and not w.busy.locked()
 
 
 def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(shot_dir: Path,

@@ -98,7 +98,25 @@ def environment() -> dict[str, Any]:
     mask = os.umask(0)
     os.umask(mask)
     return {"vom": __version__, "package": str(PACKAGE_DIR), "code": code_fingerprint(),
-            "env": dict(sorted(env.items())), "umask": mask, "cpus": usable_cpus()}
+            "libraries": library_versions(), "env": dict(sorted(env.items())), "umask": mask, "cpus": usable_cpus()}
+
+
+LIBRARIES = ("torch", "numpy", "OpenImageIO", "opencolorio", "safetensors", "zstandard")
+
+
+def library_versions() -> dict[str, str]:
+    """The installed versions of the libraries a render's pixels depend on, from their package metadata (torch is
+    not imported): a worker records them when it starts, so one whose torch was upgraded under it (pip in the same
+    environment) is told apart from the libraries a client would load now."""
+    from importlib import metadata
+
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # a build of one's own, not installed by pip: nothing to compare
+            out[name] = ""
+    return out
 
 
 def usable_cpus() -> int:

@@ -208,13 +208,19 @@ class Worker:
 
     def request(self, conn: socket.socket, req: dict[str, Any], buffer: bytearray) -> None:
         env = req.get("environment") or {}
-        if (env.get("vom"), env.get("package")) == (self.env["vom"], self.env["package"]) \
-                and env.get("code") != self.env["code"]:
-            # vom's code changed since this worker started (a checkout updated under an editable install): it
-            # can never serve this installation again, so it leaves and the next --start-worker starts afresh
-            self.refuse(conn, "it runs vom's code as it was when it started; the installation has changed since, "
+        same_install = (env.get("vom"), env.get("package")) == (self.env["vom"], self.env["package"])
+        libraries = env.get("libraries") or {}
+        upgraded = sorted(n for n in set(libraries) | set(self.env["libraries"])
+                          if libraries.get(n) != self.env["libraries"].get(n))
+        if same_install and (env.get("code") != self.env["code"] or upgraded):
+            # vom's code or a library changed since this worker started (a checkout updated under an editable
+            # install, torch upgraded by pip): it can never serve this installation again, so it leaves and the
+            # next --start-worker starts afresh
+            what = "vom's code" if env.get("code") != self.env["code"] else ", ".join(
+                f"{n} {self.env['libraries'].get(n) or '?'}" for n in upgraded)
+            self.refuse(conn, f"it runs {what} as it was when it started; the installation has changed since, "
                               "so the worker exits")
-            self.say("vom's code changed since this worker started: exiting")
+            self.say(f"{what} changed since this worker started: exiting")
             self.closing = True
             return
         if env != self.env:
