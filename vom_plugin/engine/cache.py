@@ -150,15 +150,28 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _read_no_follow(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+def _open_no_follow(path: Path | str) -> int:
+    """A read-only descriptor of ``path`` itself: never through a link, never waiting on a FIFO."""
+    return os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+
+
+@contextlib.contextmanager
+def _regular_file(path: Path) -> Iterator[tuple[Any, os.stat_result]]:
+    """The open file at ``path`` and its stat; IsADirectoryError unless it is a regular file (a folder, a FIFO)."""
+    fd = _open_no_follow(path)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
         with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read()
+            yield f, st
     finally:
         os.close(fd)
+
+
+def _read_no_follow(path: Path) -> bytes:
+    with _regular_file(path) as (f, _):
+        return f.read()
 
 
 def _read_entry(path: Path) -> bytes:
@@ -166,24 +179,17 @@ def _read_entry(path: Path) -> bytes:
     tensor's end): BadEntry otherwise, before anything of a file of any size is read into memory."""
     from vom_plugin.engine.safetensors_header import BadHeader, read_file_header
 
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
-        with os.fdopen(os.dup(fd), "rb") as f:
-            try:
-                header, n = read_file_header(f)
-            except BadHeader as e:
-                raise BadEntry(f"no entry header ({e})") from None
-            ends = [v.get("data_offsets", [0, 0])[1] for k, v in header.items()
-                    if k != "__metadata__" and isinstance(v, dict)]
-            if not all(isinstance(e, int) for e in ends) or st.st_size != 8 + n + max(ends, default=0):
-                raise BadEntry(f"{st.st_size} bytes, where its header describes {8 + n + max(ends, default=0)}")
-            f.seek(0)
-            return f.read()
-    finally:
-        os.close(fd)
+    with _regular_file(path) as (f, st):
+        try:
+            header, n = read_file_header(f)
+        except BadHeader as e:
+            raise BadEntry(f"no entry header ({e})") from None
+        ends = [v.get("data_offsets", [0, 0])[1] for k, v in header.items()
+                if k != "__metadata__" and isinstance(v, dict)]
+        if not all(isinstance(e, int) for e in ends) or st.st_size != 8 + n + max(ends, default=0):
+            raise BadEntry(f"{st.st_size} bytes, where its header describes {8 + n + max(ends, default=0)}")
+        f.seek(0)
+        return f.read()
 
 
 def _is_shot_dir(path: Path) -> bool:
@@ -224,7 +230,6 @@ class ShotCache:
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
         self.unreadable: list[str] = []  # "path: why" of each entry this user may not read (kept)
         self.blocked: list[str] = []  # entry paths taken by a folder: not written (the rest of the cache is)
-        self._blocked: set[Path] = set()
         self._foreign_paths: set[Path] = set()  # never written over by this render
 
     # -- set-up --------------------------------------------------------------------------------------
@@ -388,8 +393,7 @@ class ShotCache:
 
     def _drop(self, path: Path, why: str) -> None:
         if os.path.isdir(path) and not os.path.islink(path):  # a folder vom did not make: kept, and not written over
-            if path not in self._blocked:
-                self._blocked.add(path)
+            if str(path) not in self.blocked:  # a few, said once each
                 self.blocked.append(str(path))
             return
         self.dropped.append(f"{path}: {why}")
@@ -693,7 +697,7 @@ def _unreadable_entry(path: str) -> str | None:
     if not (_KEY_NAME.match(os.path.basename(path)) or _STEP_NAME.match(os.path.basename(path))):
         return None
     try:
-        os.close(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)))
+        os.close(_open_no_follow(path))
     except PermissionError as e:
         return e.strerror or "Permission denied"
     except OSError:

@@ -55,6 +55,11 @@ def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
             for k, v in state.items()}
 
 
+def _entries(items: list[str], kind: str = "") -> str:
+    """"1 entry", "3 damaged entries": how many of ``items``, for the warnings at the end of a run."""
+    return f"{len(items)} {kind + ' ' if kind else ''}entr{'y' if len(items) == 1 else 'ies'}"
+
+
 class StepCache:
     """One run's view of a ``ShotCache``. ``result``: the run's RenderResult (counters, warnings)."""
 
@@ -276,32 +281,27 @@ class StepCache:
         self._reader.shutdown(wait=True)
 
     def finish(self) -> None:
-        """At the end of a run: evict to the size cap, and say how many damaged entries were dropped."""
+        """At the end of a run: evict to the size cap, and say which entries it could not use or write (damaged,
+        taken by a folder, unreadable to this user, signed with another key)."""
         self.flush()
         if self.ok:
             try:
                 self.store.evict()
             except Exception as e:  # eviction is housekeeping: the frames are written, say so and go on
                 self.result.warnings.append(f"cache eviction failed: {e}")
-        dropped = self.store.dropped
-        if dropped:
-            self.result.warnings.append(f"cache: {len(dropped)} damaged entr{'y' if len(dropped) == 1 else 'ies'} "
-                                        f"dropped and recomputed (first: {dropped[0]})")
-        blocked = self.store.blocked
-        if blocked:
-            self.result.warnings.append(
-                f"cache: {len(blocked)} entr{'y' if len(blocked) == 1 else 'ies'} not cached: a folder vom did not "
-                f"make is at {'its path' if len(blocked) == 1 else 'their paths'} (first: {blocked[0]}); remove "
-                f"{'it' if len(blocked) == 1 else 'them'}")
-        unreadable = self.store.unreadable
-        if unreadable:
-            self.result.warnings.append(
-                f"cache: {len(unreadable)} entr{'y' if len(unreadable) == 1 else 'ies'} this user may not read were "
-                f"recomputed (first: {unreadable[0]}); in a cache shared by several users, every one needs "
-                f"a umask that lets the others read (002)")
-        foreign = self.store.foreign
-        if foreign:
-            self.result.warnings.append(
-                f"cache: {len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'} not used and recomputed: "
-                f"{foreign[0].rsplit(': ', 1)[1]} (first: {foreign[0].rsplit(': ', 1)[0]}); every render sharing "
-                f"this cache needs the same VOM_CACHE_KEY")
+        store, warn = self.store, self.result.warnings.append
+        if store.dropped:
+            warn(f"cache: {_entries(store.dropped, 'damaged')} dropped and recomputed (first: {store.dropped[0]})")
+        if store.blocked:
+            one = len(store.blocked) == 1
+            warn(f"cache: {_entries(store.blocked)} not cached: a folder vom did not make is at "
+                 f"{'its path' if one else 'their paths'} (first: {store.blocked[0]}); "
+                 f"remove {'it' if one else 'them'}")
+        if store.unreadable:
+            warn(f"cache: {_entries(store.unreadable)} this user may not read were recomputed (first: "
+                 f"{store.unreadable[0]}); in a cache shared by several users, every one needs a umask that lets the "
+                 f"others read (002)")
+        if store.foreign:
+            path, why = store.foreign[0].rsplit(": ", 1)
+            warn(f"cache: {_entries(store.foreign)} not used and recomputed: {why} (first: {path}); every render "
+                 f"sharing this cache needs the same VOM_CACHE_KEY")

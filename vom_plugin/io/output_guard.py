@@ -159,8 +159,6 @@ def _sticky_owner(path: Path) -> str | None:
     """Why another user's file in a sticky folder (a shared drop folder, mode 1777 or 3777) cannot be replaced: only
     its owner, the folder's or root may rename over it, which the first write found out after the frames were
     computed."""
-    import stat
-
     try:
         folder, st = os.stat(path.parent), os.lstat(path)
     except OSError:
