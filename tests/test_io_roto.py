@@ -244,3 +244,43 @@ def test_a_roto_of_8_bit_codes_is_read_with_a_note_and_nan_is_named_when_empty(t
     with pytest.raises(InputError, match=r"nan\.exr is empty: no pixel of its channel A is >= 0\.5 \(\d+ of its "
                                          r"pixels are NaN or infinite\)"):
         read_roto(tmp_path / "nan.exr", (32, 24))
+
+
+def test_over_the_network_picture_a_roto_uses_its_own_overscan_else_extends_its_edges(tmp_path):
+    """A render's network sees the plate's overscan (``picture``): a roto with pixels there (written with the
+    plate's windows) is read there, 0 where it has none; a roto of the display window only says nothing of the
+    overscan and is extended outwards from its edges."""
+    from vom_plugin.io import Window, picture_window
+
+    display, data = Window(0, 0, 32, 24), Window(-6, -4, 44, 32)
+    picture = picture_window(display, [data])
+    assert picture == data
+    shape = np.zeros((32, 44), np.float32)
+    shape[4 + 2 : 4 + 10, 0:10] = 1.0  # rows 2-9 of the display, from 6 px into the left overscan to column 3
+    write_image(tmp_path / "own.exr", shape, ("A",), data_origin=(-6, -4), display=(0, 0, 32, 24))
+    mask = read_roto(tmp_path / "own.exr", (32, 24), plate_windows=(display, data), picture=picture)
+    np.testing.assert_array_equal(mask, shape)
+    # the same shape drawn over the display window only: its edge column goes on through the overscan
+    write_image(tmp_path / "display.exr", shape[4:28, 6:38], ("A",))
+    mask = read_roto(tmp_path / "display.exr", (32, 24), plate_windows=(display, data), picture=picture)
+    expected = np.zeros((32, 44), np.float32)
+    expected[6:14, 0:10] = 1.0
+    np.testing.assert_array_equal(mask, expected)
+    # a roto of half the size is resampled over the display window, then extended the same way
+    write_image(tmp_path / "half.exr", shape[4:28:2, 6:38:2], ("A",))
+    mask = read_roto(tmp_path / "half.exr", (32, 24), plate_windows=(display, data), picture=picture)
+    assert mask.shape == (32, 44) and mask[6:14, 0:6].all() and not mask[:6].any() and not mask[14:].any()
+    # without a picture (the Python API's arrays), the display window as before
+    assert read_roto(tmp_path / "own.exr", (32, 24), plate_windows=(display, data)).shape == (24, 32)
+
+
+def test_the_picture_takes_in_overscan_up_to_a_quarter_of_the_frame_on_each_side():
+    from vom_plugin.io import Window, picture_window
+
+    display = Window(0, 0, 100, 40)
+    assert picture_window(display, []) == display
+    assert picture_window(display, [Window(10, 5, 50, 20)]) == display  # a cropped data window adds nothing
+    assert picture_window(display, [Window(-8, 0, 100, 40), Window(0, -3, 104, 46)]) == Window(-8, -3, 112, 46)
+    assert picture_window(display, [Window(-300, -300, 700, 700)]) == Window(-25, -10, 150, 60)
+    shifted = Window(1000, 500, 100, 40)  # a display window away from the origin
+    assert picture_window(shifted, [Window(990, 500, 120, 40)]) == Window(990, 500, 120, 40)

@@ -361,3 +361,23 @@ def test_premultiplied_rgb_is_the_plate_times_the_alpha_as_written(tmp_path):
     written = ch["A"].astype(np.float32)
     assert not np.array_equal(written, alpha)
     np.testing.assert_array_equal(ch["R"], rgb[:, :, 0] * written)
+
+
+def test_an_alpha_over_the_network_picture_is_cut_to_the_data_window_and_extended_past_it(tmp_path):
+    """A render hands the alpha over its picture (the display window and the overscan it saw): the data window
+    is cut from it; where a frame's data window reaches past the picture, its edge goes on; a wrong shape is
+    refused naming the window."""
+    info = ImageInfo(display_window=Window(0, 0, 16, 12), data_window=Window(-4, -2, 24, 14))
+    picture = Window(-3, -2, 22, 14)  # the overscan the keyframes had: one column less on the left
+    alpha = np.linspace(0, 1, 14 * 22, dtype=np.float32).reshape(14, 22)
+    write_alpha(tmp_path / "a.exr", alpha, info, window=picture, extra={"mask": alpha[::-1].copy()})
+    _, channels = _exr(tmp_path / "a.exr")
+    data = channels["A"].astype(np.float32)
+    assert data.shape == (14, 24)
+    half = alpha.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(data[:, 1:23], half)  # x -3..18: the picture itself
+    np.testing.assert_array_equal(data[:, 0], half[:, 0])  # x -4: past the picture, its edge
+    np.testing.assert_array_equal(data[:, 23], half[:, 21])  # x 19: past it on the right
+    np.testing.assert_array_equal(channels["mask"].astype(np.float32)[:, 1:23], half[::-1])
+    with pytest.raises(ValueError, match=r"expected \(H, W\) = \(14, 22\) of the window \(-3, -2, 22, 14\)"):
+        write_alpha(tmp_path / "b.exr", np.zeros((12, 16), np.float32), info, window=picture)

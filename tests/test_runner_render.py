@@ -655,9 +655,11 @@ def test_a_roto_drawn_over_an_overscan_plate_data_window_is_placed_there_and_cac
     write_image(tmp_path / "roto.0001.exr", roto, ("A",))
     job = prepare(Shot(plate=str(tmp_path / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
                        keyframes=[str(tmp_path / "roto.0001.exr")], working_size=128, cache=str(tmp_path / "c")))
+    assert tuple(job.picture) == (-6, -6, 108, 76)  # the network sees the overscan too
     mask = job.rotos[None][1]
-    ys, xs = np.nonzero(mask)
-    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (20, 39, 30, 59) and mask.sum() == 20 * 30
+    assert mask.shape == (76, 108)
+    ys, xs = np.nonzero(mask)  # over the picture: display rows 20-39, columns 30-59 are 6 further
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (26, 45, 36, 65) and mask.sum() == 20 * 30
     assert job.roto_fp[None][1].endswith(":over-data-window")
 
 

@@ -28,7 +28,8 @@ def check_size(frame: int, path: Any, got: Any, size: tuple[int, int]) -> None:
 
 
 class FileSource:
-    """The plate's frames on disk, display-referred; every frame must have the first frame's size.
+    """The plate's frames on disk, display-referred, over the picture the network sees (the display window and
+    the keyframes' overscan); every frame must have the first frame's size.
 
     ``read_ahead`` decodes coming frames on a reader thread (nice 19, like the other helpers) while the
     network computes: reading and converting a frame was 6% of a cold render in a ``vom render`` process."""
@@ -95,13 +96,14 @@ class FileSource:
     def _display_of(self, frame: int, plate: Any) -> np.ndarray:
         from vom_plugin import io as vio
 
-        memo = self.job.memo
+        memo, picture = self.job.memo, self.job.picture
         if memo is None:
-            return vio.to_network(plate.rgb, self.job.shot.colorspace)
-        key = ("display", str(self.job.plate_seq.path(frame)), self.fingerprint(frame), self.job.shot.colorspace)
+            return vio.to_network(plate.over(picture), self.job.shot.colorspace)
+        key = ("display", str(self.job.plate_seq.path(frame)), self.fingerprint(frame), self.job.shot.colorspace,
+               tuple(picture))
         got = memo.get(key)
         if got is None:
-            got = vio.to_network(plate.rgb, self.job.shot.colorspace)
+            got = vio.to_network(plate.over(picture), self.job.shot.colorspace)
             memo.put(key, got, read_only(got))
         return got
 

@@ -47,9 +47,11 @@ class Geometry:
 MAX_UPSCALE = 2.0
 
 
-def geometry(width: int, height: int, working_size: int) -> Geometry:
-    long_side = max(width, height)
-    scale = min(MAX_UPSCALE, working_size / long_side)
+def geometry(width: int, height: int, working_size: int, long_side: int | None = None) -> Geometry:
+    """The network's sizes for a picture of ``width`` x ``height``, scaled so that ``long_side`` (the display
+    window's, when the picture takes in a plate's overscan too; the picture's own when None) is
+    ``working_size``: overscan adds pixels around the frame, it never takes detail from it."""
+    scale = min(MAX_UPSCALE, working_size / (long_side or max(width, height)))
     w = max(1, round(width * scale))
     h = max(1, round(height * scale))
     pw = -(-w // MULTIPLE) * MULTIPLE

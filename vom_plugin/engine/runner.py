@@ -56,8 +56,10 @@ class _Job:
     frames: list[int]               # requested frames
     plate_seq: Any
     size: tuple[int, int]           # plate display window (width, height)
+    picture: Any                    # what the network sees: the display window and the keyframes' overscan
     geo: fr.Geometry
     rotos: dict[str | None, dict[int, np.ndarray]]  # object (None: the unnamed one) -> keyframe -> (H, W) {0, 1}
+    #                                 over ``picture``
     roto_fp: dict[str | None, dict[int, str]]
     model: Any
     model_id: str
@@ -71,12 +73,12 @@ class _Job:
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
-               windows: tuple[Any, Any], notes: list[str]) -> np.ndarray:
+               windows: tuple[Any, Any], notes: list[str], picture: Any) -> np.ndarray:
     """``read_roto``; with several objects its error says whose roto it is (one file may serve several)."""
     from vom_plugin import io as vio
 
     try:
-        return vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows, notes=notes)
+        return vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows, notes=notes, picture=picture)
     except InputError as e:
         if name is None:
             raise
@@ -206,7 +208,11 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
                      f"default one, {views[0]!r}; for another view, render a plate of that view alone")
-    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes) for kf, path in kfs.items()}
+    # the network sees the overscan of the keyframes' plate frames too (what the artist drew over): a shot-wide
+    # window, the same for every farm chunk; a frame's overscan beyond it is written as the picture's edge
+    picture = vio.picture_window(first.info.display_window, [data for _, data in windows.values()])
+    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes, picture)
+                    for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
     # the file's bytes, and how it was placed: the same file read another way is another roto
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
@@ -231,7 +237,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             raise InputError(f"out {shot.out!r}: {e}") from None
         remove_stale_temps_in(folder)  # once here; the frames are written without a listing each
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
-                geo=fr.geometry(size[0], size[1], shot.working_size), rotos=rotos, roto_fp=roto_fp, model=model,
+                picture=picture, geo=fr.geometry(picture.width, picture.height, shot.working_size, max(size)),
+                rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first,
                 notes=notes, recipe=recipe)
 
@@ -273,6 +280,9 @@ class _Render:
             # into the same padded size its edge-padded self had
             key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded,
                             job.geo.size, threads, PLATE_READING]
+            if tuple(job.picture[2:]) != tuple(job.size):  # the overscan seen, where (a plain plate's keys as before)
+                settings["picture"] = list(job.picture)
+                key_settings.append(settings["picture"])
             self.cache = StepCache(job.cache, model_id=job.model_id, settings=settings, key_settings=key_settings,
                                    device=job.device, result=self.result, stopping=lambda: stop.signal is not None)
         self.runner = PassRunner(job.model, job.device, self.source, job.geo, job.rotos, self.write,
@@ -324,7 +334,8 @@ class _Render:
                     m = mattes[names[0]]
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
                     vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,
-                                    output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False)
+                                    output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False,
+                                    window=self.job.picture)
                     continue
                 layers = {}
                 for n in names:
@@ -332,7 +343,7 @@ class _Render:
                     if mattes[n].mask is not None:
                         layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
                 vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta,
-                                 sweep=False)
+                                 sweep=False, window=self.job.picture)
             return time.perf_counter() - t
 
         self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))

@@ -1,10 +1,11 @@
 """Writing the alpha: half-float EXR with the plate's windows, pixel aspect and metadata, atomically.
 
-Overscan: where the plate's data window reaches outside its display window, the alpha there is the edge
-of the computed alpha extended outwards (each overscan pixel takes the value of the nearest display-window
-pixel). Zero would cut an object that crosses the frame edge with a hard line that lens distortion or a
-reformat in the comp would pull into view; the edge extension continues the matte instead. Where the data
-window is smaller than the display window, only the data window is written, like the plate.
+Overscan: a render mattes the plate's overscan with the rest of the picture (``info.picture_window``), so the
+alpha arrives over that window and the data window is cut from it. Where the data window reaches beyond the
+alpha given (arrays over the display window, from the Python API; overscan past ``MAX_OVERSCAN``) each pixel
+there takes the value of the nearest pixel it has: zero would cut an object that crosses the edge with a hard
+line that lens distortion or a reformat in the comp would pull into view. Where the data window is smaller
+than the display window, only the data window is written, like the plate.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import channel_names, default, parse_value
-from vom_plugin.io.info import ImageInfo
+from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.nodedef import load_node_def
 
 # The settings' values are the node definition's (the grammar Shot validates with); OIIO takes these names.
@@ -53,9 +54,10 @@ _NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "
 _RGB_ATTRIBUTES = {"colorInteropID", "chromaticities", "adoptedNeutral", "whiteLuminance"}
 
 
-def _to_data_window(pixels: np.ndarray, info: ImageInfo) -> np.ndarray:
-    """Display-window pixels (H, W[, C]) -> the data window: cropped inside, edge-extended outside."""
-    disp, dw = info.display_window, info.data_window
+def _to_data_window(pixels: np.ndarray, info: ImageInfo, window: Window | None = None) -> np.ndarray:
+    """Pixels (H, W[, C]) over ``window`` (the display window when None) -> the data window: cropped inside,
+    edge-extended outside."""
+    disp, dw = window or info.display_window, info.data_window
     if disp == dw:
         return pixels
     ox, oy = dw.x - disp.x, dw.y - disp.y
@@ -136,18 +138,20 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
 
 
 def _prepare_pixels(
-    alpha: np.ndarray, info: ImageInfo, output: str, rgb: np.ndarray | None
+    alpha: np.ndarray, info: ImageInfo, output: str, rgb: np.ndarray | None, window: Window | None = None
 ) -> np.ndarray:
-    disp, dw = info.display_window, info.data_window
+    disp, dw = window or info.display_window, info.data_window
     alpha = np.asarray(alpha, dtype=np.float32)
     if alpha.ndim == 3 and alpha.shape[-1] == 1:
         alpha = alpha[:, :, 0]
     if alpha.shape != (disp.height, disp.width):
-        raise ValueError(f"write_alpha: alpha is {alpha.shape}, expected (H, W) = {(disp.height, disp.width)}")
+        what = "the display window" if window is None else f"the window {tuple(window)}"
+        raise ValueError(f"write_alpha: alpha is {alpha.shape}, expected (H, W) = {(disp.height, disp.width)} "
+                         f"of {what}")
     # A matte outside [0, 1] or NaN breaks every merge downstream; the network's output should never be,
     # but the file must not carry it if it is.
     alpha = np.clip(np.nan_to_num(alpha, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    alpha = _to_data_window(alpha, info)
+    alpha = _to_data_window(alpha, info, disp)
     if output == "alpha":
         return np.ascontiguousarray(alpha[:, :, None])
     if rgb is None:
@@ -157,10 +161,10 @@ def _prepare_pixels(
     if rgb.shape == (dw.height, dw.width, 3):
         data_rgb = rgb
     elif rgb.shape == (disp.height, disp.width, 3):
-        data_rgb = _to_data_window(rgb, info)
+        data_rgb = _to_data_window(rgb, info, disp)
     else:
         raise ValueError(
-            f"write_alpha: rgb is {rgb.shape}, expected the display window {(disp.height, disp.width, 3)} "
+            f"write_alpha: rgb is {rgb.shape}, expected the alpha's window {(disp.height, disp.width, 3)} "
             f"or the data window {(dw.height, dw.width, 3)}"
         )
     if output == "rgba-premult":
@@ -197,9 +201,11 @@ def write_alpha(
     metadata: dict[str, Any] | None = None,
     extra: dict[str, np.ndarray] | None = None,
     sweep: bool = True,
+    window: Window | None = None,
 ) -> None:
-    """Write ``alpha`` (float32 (H, W) over the display window of ``info``) as a half-float EXR frame (the
-    plate's RGB of ``rgba`` outputs in float unless the plate is half).
+    """Write ``alpha`` (float32 (H, W) over the display window of ``info``, or over ``window``: a render's
+    picture, overscan included) as a half-float EXR frame (the plate's RGB of ``rgba`` outputs in float unless
+    the plate is half).
 
     The alpha is written clipped to [0, 1] (NaN -> 0).
 
@@ -208,9 +214,9 @@ def write_alpha(
     whose keys without a namespace get ``vom:``; ``vom/x`` is written ``vom:x``).
     ``channel``, ``compression``, ``output``: the node definition's defaults when None.
     ``output``: ``alpha`` (channel ``A`` or ``<layer>.A``), ``rgba`` (plate ``rgb`` + alpha), ``rgba-premult``
-    (rgb * alpha + alpha); ``rgb`` is the plate's display window or, to keep its overscan pixels, its data
+    (rgb * alpha + alpha); ``rgb`` is over the alpha's window or, to keep its overscan pixels, the data
     window (``Plate.data_rgb``).
-    ``extra``: more channels, {name: (H, W) over the display window, clipped to [0, 1] like the alpha}
+    ``extra``: more channels, {name: (H, W) over the alpha's window, clipped to [0, 1] like the alpha}
     (the semantic mask), written after it.
     Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
     ``sweep``: remove the file's temporaries left by killed writers first (``atomic.atomic_path``); a render
@@ -223,10 +229,11 @@ def write_alpha(
     if out_path.suffix.lower() != ".exr":
         raise InputError(f"output file {out_path} must end in .exr")
     names = channel_names(default("channel") if channel is None else channel, output)
-    pixels = _prepare_pixels(alpha, info, output, rgb)
+    pixels = _prepare_pixels(alpha, info, output, rgb, window)
     alpha_index = len(names) - 1
     if extra:
-        pixels = np.concatenate([pixels] + [_prepare_pixels(v, info, "alpha", None) for v in extra.values()], axis=2)
+        pixels = np.concatenate([pixels] + [_prepare_pixels(v, info, "alpha", None, window) for v in extra.values()],
+                                axis=2)
         names = names + list(extra)
     spec = _build_spec(info, names, compression, metadata, alpha_index, plate_rgb=0 if output == "alpha" else 3)
     _write(out_path, np.ascontiguousarray(pixels), spec, sweep)
@@ -241,20 +248,21 @@ def write_layers(
     rgb: np.ndarray | None = None,
     metadata: dict[str, Any] | None = None,
     sweep: bool = True,
+    window: Window | None = None,
 ) -> None:
     """Write several mattes into one half-float EXR frame: ``layers`` is {channel: (H, W) over the display
-    window} (``hero.A``, ``hero.mask``, ``dog.A``), each clipped to [0, 1], in that order; ``rgb``: the
-    plate's RGB first as R, G, B (unpremultiplied: there is no one alpha to premultiply by). Windows,
-    metadata, atomicity and ``sweep`` as ``write_alpha``'s."""
+    window, or over ``window``} (``hero.A``, ``hero.mask``, ``dog.A``), each clipped to [0, 1], in that order;
+    ``rgb``: the plate's RGB first as R, G, B (unpremultiplied: there is no one alpha to premultiply by).
+    Windows, metadata, atomicity and ``sweep`` as ``write_alpha``'s."""
     out_path = Path(path)
     compression = parse_value("compression", default("compression") if compression is None else compression)
     if out_path.suffix.lower() != ".exr":
         raise InputError(f"output file {out_path} must end in .exr")
     names = list(layers)
-    planes = [_prepare_pixels(v, info, "alpha", None) for v in layers.values()]
+    planes = [_prepare_pixels(v, info, "alpha", None, window) for v in layers.values()]
     if rgb is not None:
         first = next(iter(layers.values()))
-        planes.insert(0, _prepare_pixels(first, info, "rgba", rgb)[:, :, :3])
+        planes.insert(0, _prepare_pixels(first, info, "rgba", rgb, window)[:, :, :3])
         names = ["R", "G", "B", *names]
     pixels = np.ascontiguousarray(np.concatenate(planes, axis=2))
     _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1, plate_rgb=3 if rgb is not None else 0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,12 +31,33 @@ class Window(NamedTuple):
         return (self.x, self.y, self.x_end - 1, self.y_end - 1)
 
 
+# How far the network's picture reaches past the display window into a plate's overscan, at most, as a share of
+# the display's width (left and right) and height (top and bottom): a CG render's overscan of 10-20% is seen
+# whole; a data window several times the frame (a render's whole camera sweep) would multiply the network's
+# work and memory for pixels no comp shows, and beyond this reach the matte is the picture's edge extended.
+MAX_OVERSCAN = 0.25
+
+
+def picture_window(display: Window, data_windows: Iterable[Window]) -> Window:
+    """What the network sees of a plate: its display window grown to take in the overscan of ``data_windows``
+    (where they reach outside the display window; cropped data windows add nothing), at most ``MAX_OVERSCAN``
+    of the display's size beyond each side."""
+    reach_x, reach_y = int(MAX_OVERSCAN * display.width), int(MAX_OVERSCAN * display.height)
+    x0, y0, x1, y1 = display.x, display.y, display.x_end, display.y_end
+    for dw in data_windows:
+        if dw.width <= 0 or dw.height <= 0:
+            continue
+        x0, y0 = min(x0, max(dw.x, display.x - reach_x)), min(y0, max(dw.y, display.y - reach_y))
+        x1, y1 = max(x1, min(dw.x_end, display.x_end + reach_x)), max(y1, min(dw.y_end, display.y_end + reach_y))
+    return Window(x0, y0, x1 - x0, y1 - y0)
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """The header of an image as vom uses it.
 
-    ``display_window`` is the frame the artist sees (the network works on it); ``data_window`` is where the
-    pixels are stored, which may be smaller, offset, or larger (overscan). ``metadata`` holds the file's
+    ``display_window`` is the frame the artist sees; ``data_window`` is where the pixels are stored, which may
+    be smaller, offset, or larger (overscan: the network sees it too, ``picture_window``). ``metadata`` holds the file's
     other attributes by name and ``metadata_types`` their OIIO type names, so a writer can carry them over
     with the right types.
     """

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vom_plugin.errors import InputError
-from vom_plugin.io.info import ImageInfo
+from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.reader import (
     DEFAULT_LAYERS,
     OpenImage,
@@ -18,6 +18,7 @@ from vom_plugin.io.reader import (
     on_part,
     open_image,
     part_specs,
+    place,
     read_channels,
     sanitize,
     subimage_names,
@@ -43,6 +44,13 @@ class Plate:
     def size(self) -> tuple[int, int]:
         """(width, height) of the display window."""
         return self.info.size
+
+    def over(self, window: Window) -> np.ndarray:
+        """The RGB over ``window`` (image space): ``rgb`` for the display window, else the data window's pixels
+        placed there (0 where the file has none), overscan included."""
+        if window == self.info.display_window:
+            return self.rgb
+        return place(self.data_rgb, self.info.data_window, window)
 
 
 # Names a single-channel picture goes by (the part after the last '.'; case ignored): OpenImageIO calls the

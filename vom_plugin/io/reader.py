@@ -206,15 +206,20 @@ def read_channels(img: OpenImage, indices: list[int]) -> np.ndarray:
 
 def to_display(data: np.ndarray, info: ImageInfo, fill: float = 0.0) -> np.ndarray:
     """Place a data-window array into the display window: crop what lies outside, fill what is missing."""
-    disp, dw = info.display_window, info.data_window
-    if disp == dw:
+    return place(data, info.data_window, info.display_window, fill)
+
+
+def place(data: np.ndarray, data_window: Window, window: Window, fill: float = 0.0) -> np.ndarray:
+    """An array over ``data_window`` placed into ``window`` (both in image space): cropped where it lies
+    outside, ``fill`` where it has no pixels; ``data`` itself when the windows are the same."""
+    dw, win = data_window, window
+    if win == dw:
         return data
-    out = np.full((disp.height, disp.width) + data.shape[2:], fill, dtype=data.dtype)
-    # Intersection of the two windows, in image space.
-    x0, y0 = max(disp.x, dw.x), max(disp.y, dw.y)
-    x1, y1 = min(disp.x_end, dw.x_end), min(disp.y_end, dw.y_end)
+    out = np.full((win.height, win.width) + data.shape[2:], fill, dtype=data.dtype)
+    x0, y0 = max(win.x, dw.x), max(win.y, dw.y)
+    x1, y1 = min(win.x_end, dw.x_end), min(win.y_end, dw.y_end)
     if x1 > x0 and y1 > y0:
-        out[y0 - disp.y : y1 - disp.y, x0 - disp.x : x1 - disp.x] = data[y0 - dw.y : y1 - dw.y, x0 - dw.x : x1 - dw.x]
+        out[y0 - win.y : y1 - win.y, x0 - win.x : x1 - win.x] = data[y0 - dw.y : y1 - dw.y, x0 - dw.x : x1 - dw.x]
     return out
 
 

@@ -15,6 +15,7 @@ from vom_plugin.io.reader import (
     on_part,
     open_image,
     part_specs,
+    place,
     read_channels,
     sanitize,
     subimage_names,
@@ -161,6 +162,7 @@ def _resize(mask: np.ndarray, width: int, height: int) -> np.ndarray:
 def read_roto(
     path: str | os.PathLike[str], size: tuple[int, int], *, channel: str | None = None, pixel_aspect: float = 1.0,
     plate_windows: tuple[Window, Window] | None = None, notes: list[str] | None = None,
+    picture: Window | None = None,
 ) -> np.ndarray:
     """The roto at ``path`` as float32 (H, W) of {0, 1}, H and W from ``size`` = (width, height) of the plate.
 
@@ -171,6 +173,11 @@ def read_roto(
     ``plate_windows`` (display, data): a plain roto exactly the size of a plate's data window that differs
     from its display window covers that data window (a host that shows the stored pixels, as Blender does,
     draws its rotos over them).
+    ``picture``: the window the network sees (``info.picture_window``: the plate's display window and its
+    overscan, in the plate's image space; ``plate_windows`` then required): the mask is returned over it. A
+    roto with pixels of its own in that overscan is read there (as everywhere: 0 where it has none); a roto of
+    the display window only says nothing of the overscan, and is extended outwards from its edges (an object
+    at the frame's edge goes on past it).
     Raises InputError naming the file for another aspect, an empty mask or a missing channel; a warning for the
     render (a roto that looks like 8-bit codes) goes to ``notes``.
     """
@@ -192,6 +199,7 @@ def read_roto(
         info = img.info
         if plate_windows is not None and _drawn_over_data_window(info, plate_windows):
             info = ImageInfo(display_window=plate_windows[0], data_window=plate_windows[1])
+        data_values = values
         values = to_display(values, info)
         roto_w, roto_h = info.size
     if (roto_w, roto_h) != (width, height):
@@ -215,4 +223,18 @@ def read_roto(
             f"roto {path} covers the whole frame: every pixel of its {source} is >= {THRESHOLD}; expected the object "
             f"drawn in white on black (an opaque alpha with the shape elsewhere: write the shape as the alpha)"
         )
-    return mask
+    if picture is None or plate_windows is None or picture == plate_windows[0]:
+        return mask
+    display = plate_windows[0]
+    # the roto's image space moved onto the plate's (their display windows' origins may differ)
+    dx, dy = display.x - info.display_window.x, display.y - info.display_window.y
+    data = Window(info.data_window.x + dx, info.data_window.y + dy, info.data_window.width, info.data_window.height)
+    # pixels of its own on a side where the picture has overscan (a roto of the plate's size, not resampled)
+    own_overscan = (roto_w, roto_h) == (width, height) and (
+        data.x < display.x > picture.x or data.y < display.y > picture.y
+        or data.x_end > display.x_end < picture.x_end or data.y_end > display.y_end < picture.y_end)
+    if own_overscan:
+        return (place(data_values, data, picture) >= THRESHOLD).astype(np.float32)
+    before, after = display.x - picture.x, picture.x_end - display.x_end
+    above, below = display.y - picture.y, picture.y_end - display.y_end
+    return np.pad(mask, [(above, below), (before, after)], mode="edge")

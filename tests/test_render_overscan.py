@@ -1,0 +1,66 @@
+"""A plate's overscan is matted with the picture: the network sees the keyframes' overscan, not only the display
+window, so an object that crosses the frame's edge is matted where it is, and no edge is smeared outwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import OpenImageIO as oiio
+from test_io_support import write_image
+
+from vom_plugin.engine.runner import render
+from vom_plugin.engine.shot import Shot
+
+W, H, OS = 96, 64, 16  # display 96x64, 16 px of overscan on the left
+
+
+def _disc(frame: int) -> np.ndarray:
+    """Over the data window (x from -16): a disc of radius 14.5 centred 2 + frame px right of the left edge of
+    the display window, so a third of it lies in the overscan."""
+    yy, xx = np.mgrid[0:H, -OS:W].astype(np.float32)
+    return np.clip(14.5 - np.hypot(xx - (2 + frame), yy - 32), 0, 1)
+
+
+def _shot(root: Path) -> Shot:
+    yy, xx = np.mgrid[0:H, -OS:W].astype(np.float32)
+    bg = np.stack([0.1 + 0.2 * (xx + OS) / (W + OS), 0.2 + 0.2 * yy / H, 0.15 * np.ones_like(xx)], axis=2)
+    fg = np.array([0.9, 0.6, 0.3], np.float32)
+    for f in (1, 2, 3):
+        a = _disc(f)[..., None]
+        write_image(root / f"p.{f:04d}.exr", fg * a + bg * (1 - a), data_origin=(-OS, 0), display=(0, 0, W, H))
+    # drawn with the plate's windows (a comp's roto over the overscan plate): the disc's overscan part too
+    write_image(root / "r.0001.exr", (_disc(1) > 0.5).astype(np.float32), ("A",), data_origin=(-OS, 0),
+                display=(0, 0, W, H))
+    return Shot(plate=str(root / "p.####.exr"), out=str(root / "o" / "a.####.exr"),
+                keyframes={1: str(root / "r.0001.exr")}, working_size=128, cache=str(root / "c"))
+
+
+def _alphas(root: Path) -> dict[int, np.ndarray]:
+    out = {}
+    for f in (1, 2, 3):
+        buf = oiio.ImageBuf(str(root / "o" / f"a.{f:04d}.exr"))
+        spec = buf.spec()
+        assert (spec.x, spec.y, spec.width, spec.height) == (-OS, 0, W + OS, H)
+        assert (spec.full_x, spec.full_y, spec.full_width, spec.full_height) == (0, 0, W, H)
+        out[f] = buf.get_pixels(oiio.FLOAT)[..., 0]
+    return out
+
+
+def test_an_object_crossing_into_the_overscan_is_matted_there_with_the_shipped_weights(tmp_path: Path) -> None:
+    """Before, the alpha in the overscan was the display window's edge column extended outwards: across the
+    disc's rows that was alpha 1 out to x = -16, where the disc ends at x = -11."""
+    shot = _shot(tmp_path)
+    first = render(shot)
+    alphas = _alphas(tmp_path)
+    for f in (2, 3):
+        a, truth = alphas[f], _disc(f)
+        assert a[32, :3].max() < 0.1, (f, a[32, :8])  # x -16..-14: background beside the disc, in the overscan
+        assert a[32, 12:16].min() > 0.9, (f, a[32, :16])  # x -4..-1: the disc, in the overscan
+        assert a[:, :OS][truth[:, :OS] == 0].max() < 0.1  # no smear anywhere in the overscan
+        assert np.abs(a - truth).mean() < 0.02, (f, np.abs(a - truth).mean())
+    # the overscan's place is part of the cache's addresses: a second render reads every step back, same pixels
+    again = render(shot)
+    assert again.cache["steps_computed"] == 0 and again.cache["steps_cached"] == first.cache["steps_computed"] > 0
+    for f, a in _alphas(tmp_path).items():
+        np.testing.assert_array_equal(a, alphas[f])
