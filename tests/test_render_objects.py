@@ -229,6 +229,7 @@ def test_one_object_in_its_own_sequence_is_written_as_a_single_render(root: Path
         assert all(np.array_equal(ca[c], cb[c]) for c in ca)
         plate = oiio.ImageBuf(str(root / "plate" / f"p.{a.name.split('.')[1]}.exr")).get_pixels(oiio.FLOAT)
         assert np.abs(cb["R"] - (plate[..., 0] * cb["A"]).astype(np.float16)).max() <= 2e-3  # premultiplied
+        assert oiio.ImageBuf(str(b)).spec().getattribute("vom:premultiplied") == 1
 
 
 def test_a_file_of_one_object_is_stale_when_another_object_changes(root: Path, tmp_path: Path) -> None:

@@ -486,6 +486,15 @@ def test_rgba_output_carries_the_plates_own_overscan_and_float_rgb(shot_dir: Pat
     assert np.isfinite(rgba).all()
     np.testing.assert_array_equal(rgba[0, 0, :3], [1.0, 0.0, 1.0])
     assert rgba[11, 13, 0] == 1e5
+    # the file says its RGB is not premultiplied by its A (an EXR's colour is, unless told)
+    assert spec.getattribute("vom:output") == "rgba" and spec.getattribute("vom:premultiplied") == 0
+    render(shot(shot_dir, "premult", plate=str(plate), frames="1", output="rgba-premult",
+                out=str(tmp_path / "p" / "a.####.exr")))
+    premult = oiio.ImageBuf(str(tmp_path / "p" / "a.0001.exr")).spec()
+    assert premult.getattribute("vom:output") == "rgba-premult" and premult.getattribute("vom:premultiplied") == 1
+    render(shot(shot_dir, "alpha", plate=str(plate), frames="1", out=str(tmp_path / "a" / "a.####.exr")))
+    alpha = oiio.ImageBuf(str(tmp_path / "a" / "a.0001.exr")).spec()  # a matte alone has no RGB to speak of
+    assert alpha.getattribute("vom:output") is None and alpha.getattribute("vom:premultiplied") is None
 
 
 @pytest.mark.parametrize("bad", ["size", "channel"])

@@ -309,6 +309,11 @@ class _Render:
                 "vom/recipe": self.job.recipe}  # as ``prepare`` computed it, from the rotos it read
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
+        if self.shot.output != "alpha":
+            # an EXR's colour is taken as premultiplied by its alpha: say which this RGB is (prepare refuses
+            # rgba-premult for a file the objects share, which has no one alpha to premultiply by)
+            meta["vom/output"] = self.shot.output
+            meta["vom/premultiplied"] = int(self.shot.output == "rgba-premult")  # type: ignore[assignment]
         return meta
 
     def write(self, frame: int, mattes: dict[str | None, Any]) -> None:
