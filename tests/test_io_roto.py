@@ -241,8 +241,8 @@ def test_a_roto_of_8_bit_codes_is_read_with_a_note_and_nan_is_named_when_empty(t
     assert notes == []
     nan = np.where(_disc() > 0, np.nan, 0.0).astype(np.float32)
     write_image(tmp_path / "nan.exr", nan, ("A",))
-    with pytest.raises(InputError, match=r"nan\.exr is empty: no pixel of its channel A is >= 0\.5 \(\d+ of its "
-                                         r"pixels are NaN or infinite\)"):
+    with pytest.raises(InputError, match=r"nan\.exr is empty: no pixel of its channel A is >= 0\.5 over the frame "
+                                         r"\(\d+ of its pixels are NaN or infinite\)"):
         read_roto(tmp_path / "nan.exr", (32, 24))
 
 
@@ -284,3 +284,27 @@ def test_the_picture_takes_in_overscan_up_to_a_quarter_of_the_frame_on_each_side
     assert picture_window(display, [Window(-300, -300, 700, 700)]) == Window(-25, -10, 150, 60)
     shifted = Window(1000, 500, 100, 40)  # a display window away from the origin
     assert picture_window(shifted, [Window(990, 500, 120, 40)]) == Window(990, 500, 120, 40)
+
+
+def test_a_roto_whose_shape_lies_in_its_overscan_only_is_read_and_one_white_over_the_frame_alone_too(tmp_path):
+    """An object keyed while it is still in the overscan, about to enter the frame: the roto is not empty (it was
+    refused so, looking at the display window alone); one white over the whole display window and black in its
+    overscan has a background to learn from."""
+    from vom_plugin.io import Window
+
+    display, data = Window(0, 0, 32, 24), Window(-8, 0, 40, 24)
+    outside = np.zeros((24, 40), np.float32)
+    outside[8:14, 1:6] = 1.0  # x -7..-3: the left overscan only
+    write_image(tmp_path / "out.exr", outside, ("A",), data_origin=(-8, 0), display=(0, 0, 32, 24))
+    mask = read_roto(tmp_path / "out.exr", (32, 24), plate_windows=(display, data), picture=data)
+    np.testing.assert_array_equal(mask, outside)
+    with pytest.raises(InputError, match=r"out\.exr is empty: no pixel of its channel A is >= 0\.5 over the frame;"):
+        read_roto(tmp_path / "out.exr", (32, 24), plate_windows=(display, data))  # without the overscan: empty
+    frame = np.zeros((24, 40), np.float32)
+    frame[:, 8:] = 1.0
+    write_image(tmp_path / "frame.exr", frame, ("A",), data_origin=(-8, 0), display=(0, 0, 32, 24))
+    np.testing.assert_array_equal(read_roto(tmp_path / "frame.exr", (32, 24), plate_windows=(display, data),
+                                            picture=data), frame)
+    write_image(tmp_path / "all.exr", np.ones((24, 32), np.float32), ("A",))  # display only: extended, all white
+    with pytest.raises(InputError, match=r"all\.exr covers the whole frame and its overscan"):
+        read_roto(tmp_path / "all.exr", (32, 24), plate_windows=(display, data), picture=data)

@@ -64,3 +64,38 @@ def test_an_object_crossing_into_the_overscan_is_matted_there_with_the_shipped_w
     assert again.cache["steps_computed"] == 0 and again.cache["steps_cached"] == first.cache["steps_computed"] > 0
     for f, a in _alphas(tmp_path).items():
         np.testing.assert_array_equal(a, alphas[f])
+
+
+def test_the_picture_is_the_shots_whatever_a_render_asks_for(tmp_path: Path) -> None:
+    """The overscan seen is the plate's first frame's, for every render of the shot: a farm chunk (which starts at
+    another frame, here one whose display window sits elsewhere in image space) gives the whole render's pixels,
+    and another object's or another keyframe's windows do not move it (an object's matte, and the cache's key
+    features, were those of the union of every keyframe's overscan)."""
+    import dataclasses
+
+    from vom_plugin.engine.runner import prepare
+
+    shot = _shot(tmp_path)
+    moved = tmp_path / "p.0003.exr"  # frame 3's windows 6 px right and 4 down, the same pixels in them
+    buf = oiio.ImageBuf(str(moved))
+    pixels = buf.get_pixels(oiio.FLOAT)
+    moved.unlink()
+    write_image(moved, pixels, data_origin=(-OS + 6, 4), display=(6, 4, W, H))
+    # a second keyframe, on a frame whose overscan is wider: the picture stays the first frame's
+    write_image(tmp_path / "p.0004.exr", pixels[:, :1].repeat(W + OS + 8, axis=1), data_origin=(-OS - 8, 0),
+                display=(0, 0, W, H))
+    write_image(tmp_path / "r.0004.exr", (_disc(1) > 0.5).astype(np.float32), ("A",), data_origin=(-OS, 0),
+                display=(0, 0, W, H))
+    pictures = {tuple(prepare(dataclasses.replace(shot, **kw)).picture) for kw in (
+        {}, {"frames": [3]}, {"frames": [4]},
+        {"keyframes": {1: str(tmp_path / "r.0001.exr"), 4: str(tmp_path / "r.0004.exr")}},
+        {"keyframes": None, "objects": {"hero": {1: str(tmp_path / "r.0001.exr")},
+                                        "dog": {4: str(tmp_path / "r.0004.exr")}}})}
+    assert pictures == {(-OS, 0, W + OS, H)}
+    whole = render(dataclasses.replace(shot, frames=[1, 2, 3]))
+    chunk = render(dataclasses.replace(shot, frames=[3], out=str(tmp_path / "chunk" / "a.####.exr"),
+                                       cache=str(tmp_path / "c2")))
+    a, b = (oiio.ImageBuf(str(r.paths[-1])) for r in (whole, chunk))
+    assert (a.spec().x, a.spec().y, a.spec().full_x, a.spec().full_y) == (-OS + 6, 4, 6, 4)
+    np.testing.assert_array_equal(a.get_pixels(oiio.FLOAT), b.get_pixels(oiio.FLOAT))
+    assert a.get_pixels(oiio.FLOAT)[32, 12:16, 0].min() > 0.9  # the disc, in frame 3's overscan

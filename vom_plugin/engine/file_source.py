@@ -29,7 +29,7 @@ def check_size(frame: int, path: Any, got: Any, size: tuple[int, int]) -> None:
 
 class FileSource:
     """The plate's frames on disk, display-referred, over the picture the network sees (the display window and
-    the keyframes' overscan); every frame must have the first frame's size.
+    the plate's overscan); every frame must have the first frame's size.
 
     ``read_ahead`` decodes coming frames on a reader thread (nice 19, like the other helpers) while the
     network computes: reading and converting a frame was 6% of a cold render in a ``vom render`` process."""
@@ -96,7 +96,7 @@ class FileSource:
     def _display_of(self, frame: int, plate: Any) -> np.ndarray:
         from vom_plugin import io as vio
 
-        memo, picture = self.job.memo, self.job.picture
+        memo, picture = self.job.memo, vio.placed_at(self.job.picture, plate.info.display_window)
         if memo is None:
             return vio.to_network(plate.over(picture), self.job.shot.colorspace)
         key = ("display", str(self.job.plate_seq.path(frame)), self.fingerprint(frame), self.job.shot.colorspace,

@@ -56,7 +56,8 @@ class _Job:
     frames: list[int]               # requested frames
     plate_seq: Any
     size: tuple[int, int]           # plate display window (width, height)
-    picture: Any                    # what the network sees: the display window and the keyframes' overscan
+    picture: Any                    # what the network sees: the display window and the plate's overscan, as a
+    #                                 Window relative to each frame's display window origin (io.placed_at)
     geo: fr.Geometry
     rotos: dict[str | None, dict[int, np.ndarray]]  # object (None: the unnamed one) -> keyframe -> (H, W) {0, 1}
     #                                 over ``picture``
@@ -87,6 +88,31 @@ def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int
 
 def _windows(info: Any) -> tuple[Any, Any]:
     return info.display_window, info.data_window
+
+
+def _picture(on_disk: Any, first_frame: int, first_info: Any, notes: list[str]) -> Any:
+    """What the network sees of every frame, relative to its display window's origin: the display window and the
+    overscan of the plate's first frame on disk. One window for the whole shot whatever a render asks for (a
+    farm chunk, one object, another keyframe: the same key features and the same pixels); overscan plates keep
+    one data window along a shot, and a frame's overscan beyond this one is written as the picture's edge."""
+    from vom_plugin import io as vio
+
+    head, info = on_disk.frames[0], first_info
+    if head != first_frame:
+        try:
+            info = vio.plate_info(on_disk.path(head))
+        except InputError as e:  # a frame this render does not read: said, and the display window alone is seen
+            notes.append(f"the plate's overscan is not matted (its edges are extended): {e}")
+            w, h = first_info.size
+            return vio.Window(0, 0, w, h)
+    if info.size != first_info.size:  # a slate or a frame of another size: its windows say nothing of the shot's
+        notes.append(f"the plate's overscan is not matted (its edges are extended): its first frame {head} "
+                     f"({on_disk.path(head)}) is {info.size[0]}x{info.size[1]}, the frames rendered "
+                     f"{first_info.size[0]}x{first_info.size[1]}")
+        return vio.Window(0, 0, *first_info.size)
+    display = info.display_window
+    picture = vio.picture_window(display, [info.data_window])
+    return vio.Window(picture.x - display.x, picture.y - display.y, picture.width, picture.height)
 
 
 def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
@@ -208,10 +234,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
                      f"default one, {views[0]!r}; for another view, render a plate of that view alone")
-    # the network sees the overscan of the keyframes' plate frames too (what the artist drew over): a shot-wide
-    # window, the same for every farm chunk; a frame's overscan beyond it is written as the picture's edge
-    picture = vio.picture_window(first.info.display_window, [data for _, data in windows.values()])
-    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes, picture)
+    picture = _picture(on_disk, frames[0], first.info, notes)
+    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
+                                   vio.placed_at(picture, windows[kf][0]))
                     for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
     # the file's bytes, and how it was placed: the same file read another way is another roto
@@ -280,7 +305,7 @@ class _Render:
             # into the same padded size its edge-padded self had
             key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded,
                             job.geo.size, threads, PLATE_READING]
-            if tuple(job.picture[2:]) != tuple(job.size):  # the overscan seen, where (a plain plate's keys as before)
+            if tuple(job.picture) != (0, 0, *job.size):  # the overscan seen, where (a plain plate's keys as before)
                 settings["picture"] = list(job.picture)
                 key_settings.append(settings["picture"])
             self.cache = StepCache(job.cache, model_id=job.model_id, settings=settings, key_settings=key_settings,
@@ -325,6 +350,7 @@ class _Render:
         shot = self.shot
         plate = self.source.plate(frame)
         rgb = plate.data_rgb if shot.output != "alpha" else None  # the data window: a real overscan is kept
+        picture = vio.placed_at(self.job.picture, plate.info.display_window)  # the window the mattes are over
         files = []  # (path, the objects in it)
         shared = shot.objects is not None and None in shot.out_patterns()  # every object's layer in one file
         for name, pattern in shot.out_patterns().items():
@@ -340,7 +366,7 @@ class _Render:
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
                     vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,
                                     output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False,
-                                    window=self.job.picture)
+                                    window=picture)
                     continue
                 layers = {}
                 for n in names:
@@ -348,7 +374,7 @@ class _Render:
                     if mattes[n].mask is not None:
                         layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
                 vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta,
-                                 sweep=False, window=self.job.picture)
+                                 sweep=False, window=picture)
             return time.perf_counter() - t
 
         self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))

@@ -52,6 +52,11 @@ def picture_window(display: Window, data_windows: Iterable[Window]) -> Window:
     return Window(x0, y0, x1 - x0, y1 - y0)
 
 
+def placed_at(picture: Window, display: Window) -> Window:
+    """``picture``, given relative to a display window's origin, placed at ``display``'s origin (image space)."""
+    return Window(display.x + picture.x, display.y + picture.y, picture.width, picture.height)
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """The header of an image as vom uses it.

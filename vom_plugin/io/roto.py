@@ -211,26 +211,36 @@ def read_roto(
                 f"(aspect {plate_aspect:.3f}); expected a roto of the plate's aspect"
             )
         values = _resize(values, width, height)
-    mask = (values >= THRESHOLD).astype(np.float32)
+    mask = _over_picture((values >= THRESHOLD).astype(np.float32), data_values, info, (width, height),
+                         (roto_w, roto_h), plate_windows, picture)
+    where = "frame" if mask.shape == (height, width) else "frame and its overscan"
     if not mask.any():
         nan = f" ({non_finite} of its pixels are NaN or infinite)" if non_finite else ""
         raise InputError(
-            f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD}{nan}; expected the object drawn in "
-            f"white"
+            f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD} over the {where}{nan}; expected the "
+            f"object drawn in white"
         )
     if mask.all():  # nothing outside the object: the matte would be the whole frame, every frame
         raise InputError(
-            f"roto {path} covers the whole frame: every pixel of its {source} is >= {THRESHOLD}; expected the object "
-            f"drawn in white on black (an opaque alpha with the shape elsewhere: write the shape as the alpha)"
+            f"roto {path} covers the whole {where}: every pixel of its {source} is >= {THRESHOLD}; expected the "
+            f"object drawn in white on black (an opaque alpha with the shape elsewhere: write the shape as the alpha)"
         )
+    return mask
+
+
+def _over_picture(mask: np.ndarray, data_values: np.ndarray, info: ImageInfo, size: tuple[int, int],
+                  roto_size: tuple[int, int], plate_windows: tuple[Window, Window] | None,
+                  picture: Window | None) -> np.ndarray:
+    """The display window's ``mask`` over ``picture`` (``read_roto``'s): the roto's own pixels there (its
+    ``data_values`` over its data window, when it is of the plate's size and has pixels on a side where the
+    picture has overscan), else its edges extended outwards."""
     if picture is None or plate_windows is None or picture == plate_windows[0]:
         return mask
     display = plate_windows[0]
     # the roto's image space moved onto the plate's (their display windows' origins may differ)
     dx, dy = display.x - info.display_window.x, display.y - info.display_window.y
     data = Window(info.data_window.x + dx, info.data_window.y + dy, info.data_window.width, info.data_window.height)
-    # pixels of its own on a side where the picture has overscan (a roto of the plate's size, not resampled)
-    own_overscan = (roto_w, roto_h) == (width, height) and (
+    own_overscan = roto_size == size and (
         data.x < display.x > picture.x or data.y < display.y > picture.y
         or data.x_end > display.x_end < picture.x_end or data.y_end > display.y_end < picture.y_end)
     if own_overscan:
