@@ -308,3 +308,27 @@ def test_a_roto_whose_shape_lies_in_its_overscan_only_is_read_and_one_white_over
     write_image(tmp_path / "all.exr", np.ones((24, 32), np.float32), ("A",))  # display only: extended, all white
     with pytest.raises(InputError, match=r"all\.exr covers the whole frame and its overscan"):
         read_roto(tmp_path / "all.exr", (32, 24), plate_windows=(display, data), picture=data)
+
+
+def test_a_proxy_roto_with_its_own_overscan_is_scaled_up_over_the_picture(tmp_path):
+    """A roto rendered at half resolution with half-resolution windows (a comp in proxy mode): its overscan pixels
+    are scaled up with the rest, not dropped for the display edge extended outwards (the QA pass's plate: 912
+    overscan pixels set where 316 were inside)."""
+    from vom_plugin.io import Window
+
+    display, data = Window(0, 0, 64, 48), Window(-8, -8, 80, 64)
+    full = np.zeros((64, 80), np.float32)
+    full[16:32, 0:20] = 1.0  # x -8..11, y 8..23: from the left overscan into the frame
+    write_image(tmp_path / "proxy.exr", full[::2, ::2], ("A",), data_origin=(-4, -4), display=(0, 0, 32, 24))
+    mask = read_roto(tmp_path / "proxy.exr", (64, 48), plate_windows=(display, data), picture=data)
+    np.testing.assert_array_equal(mask, full)
+    # the same roto without windows of its own overscan (display only) is extended: rows 8-23 to x = -8
+    write_image(tmp_path / "plain.exr", full[8:56:2, 8:72:2], ("A",))
+    np.testing.assert_array_equal(read_roto(tmp_path / "plain.exr", (64, 48), plate_windows=(display, data),
+                                            picture=data), full)
+    corner = np.zeros((64, 80), np.float32)
+    corner[0:6, 0:6] = 1.0  # a shape in the overscan's corner only: not reached by extending the frame's edges
+    corner[30:40, 30:40] = 1.0
+    write_image(tmp_path / "corner.exr", corner[::2, ::2], ("A",), data_origin=(-4, -4), display=(0, 0, 32, 24))
+    mask = read_roto(tmp_path / "corner.exr", (64, 48), plate_windows=(display, data), picture=data)
+    np.testing.assert_array_equal(mask, corner)

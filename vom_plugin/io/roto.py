@@ -232,19 +232,21 @@ def _over_picture(mask: np.ndarray, data_values: np.ndarray, info: ImageInfo, si
                   roto_size: tuple[int, int], plate_windows: tuple[Window, Window] | None,
                   picture: Window | None) -> np.ndarray:
     """The display window's ``mask`` over ``picture`` (``read_roto``'s): the roto's own pixels there (its
-    ``data_values`` over its data window, when it is of the plate's size and has pixels on a side where the
-    picture has overscan), else its edges extended outwards."""
+    ``data_values`` over its data window, scaled as the display window was when the roto is of another size,
+    a proxy's), when it has pixels on a side where the picture has overscan; else its edges extended outwards."""
     if picture is None or plate_windows is None or picture == plate_windows[0]:
         return mask
     display = plate_windows[0]
-    # the roto's image space moved onto the plate's (their display windows' origins may differ)
-    dx, dy = display.x - info.display_window.x, display.y - info.display_window.y
-    data = Window(info.data_window.x + dx, info.data_window.y + dy, info.data_window.width, info.data_window.height)
-    own_overscan = roto_size == size and (
-        data.x < display.x > picture.x or data.y < display.y > picture.y
-        or data.x_end > display.x_end < picture.x_end or data.y_end > display.y_end < picture.y_end)
+    # the roto's data window relative to its display window, in the plate's pixels (a proxy roto's scaled up)
+    sx, sy = size[0] / roto_size[0], size[1] / roto_size[1]
+    rd, rw = info.data_window, info.display_window
+    x0, y0 = round((rd.x - rw.x) * sx), round((rd.y - rw.y) * sy)
+    x1, y1 = round((rd.x_end - rw.x) * sx), round((rd.y_end - rw.y) * sy)
+    px0, py0 = picture.x - display.x, picture.y - display.y
+    px1, py1 = px0 + picture.width, py0 + picture.height
+    own_overscan = (x0 < 0 > px0 or y0 < 0 > py0 or x1 > size[0] < px1 or y1 > size[1] < py1) and x1 > x0 and y1 > y0
     if own_overscan:
-        return (place(data_values, data, picture) >= THRESHOLD).astype(np.float32)
-    before, after = display.x - picture.x, picture.x_end - display.x_end
-    above, below = display.y - picture.y, picture.y_end - display.y_end
-    return np.pad(mask, [(above, below), (before, after)], mode="edge")
+        values = data_values if roto_size == size else _resize(data_values, x1 - x0, y1 - y0)
+        data = Window(display.x + x0, display.y + y0, x1 - x0, y1 - y0)
+        return (place(values, data, picture) >= THRESHOLD).astype(np.float32)
+    return np.pad(mask, [(-py0, py1 - size[1]), (-px0, px1 - size[0])], mode="edge")
