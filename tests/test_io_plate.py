@@ -386,3 +386,24 @@ def test_a_straight_alpha_png_plate_is_read_as_its_file_holds_it(tmp_path):
     out.close()
     plate = read_plate(tmp_path / "p.png")
     np.testing.assert_allclose(plate.rgb, 200 / 255, atol=1e-6)
+
+
+def test_a_plate_over_the_network_picture_keeps_its_overscan_and_extends_its_edge_where_it_has_none(tmp_path):
+    """``Plate.over``: the overscan the frame holds as it is; past it (a frame with less overscan than the
+    shot's picture) the frame's edge extended, not a black band; inside the display window, what a cropped
+    frame lacks is 0."""
+    rgb = _rgb(12, 20)  # data window x -4..15, y 0..11 over a 16x12 display window
+    write_image(tmp_path / "p.exr", rgb, data_origin=(-4, 0), display=(0, 0, 16, 12))
+    plate = read_plate(tmp_path / "p.exr")
+    assert plate.over(Window(0, 0, 16, 12)) is plate.rgb
+    got = plate.over(Window(-6, -2, 24, 16))  # 2 more columns left, 4 right, 2 rows above and below
+    assert got.shape == (16, 24, 3)
+    np.testing.assert_array_equal(got[2:14, 2:22], rgb)
+    np.testing.assert_array_equal(got[2:14, 0], rgb[:, 0])  # left of the data window: its edge
+    np.testing.assert_array_equal(got[0, 2:22], rgb[0])  # above: the top row
+    np.testing.assert_array_equal(got[15, 23], rgb[11, 19])
+    write_image(tmp_path / "c.exr", rgb[4:8, 8:12], data_origin=(4, 4), display=(0, 0, 16, 12))  # cropped
+    cropped = read_plate(tmp_path / "c.exr").over(Window(-2, 0, 18, 12))
+    np.testing.assert_array_equal(cropped[4:8, 6:10], rgb[4:8, 8:12])
+    assert not cropped[:, 2:6].any() and not cropped[:4].any()  # the display window's missing pixels: 0
+    np.testing.assert_array_equal(cropped[:, 0], cropped[:, 2])  # the overscan: the display's edge column

@@ -67,10 +67,11 @@ def test_an_object_crossing_into_the_overscan_is_matted_there_with_the_shipped_w
 
 
 def test_the_picture_is_the_shots_whatever_a_render_asks_for(tmp_path: Path) -> None:
-    """The overscan seen is the plate's first frame's, for every render of the shot: a farm chunk (which starts at
+    """The overscan seen is every frame's on disk, for every render of the shot: a farm chunk (which starts at
     another frame, here one whose display window sits elsewhere in image space) gives the whole render's pixels,
     and another object's or another keyframe's windows do not move it (an object's matte, and the cache's key
-    features, were those of the union of every keyframe's overscan)."""
+    features, were those of the union of every keyframe's overscan); a slate of another size, a frame that
+    cannot be read (said) or one without overscan take nothing away."""
     import dataclasses
 
     from vom_plugin.engine.runner import prepare
@@ -81,17 +82,22 @@ def test_the_picture_is_the_shots_whatever_a_render_asks_for(tmp_path: Path) -> 
     pixels = buf.get_pixels(oiio.FLOAT)
     moved.unlink()
     write_image(moved, pixels, data_origin=(-OS + 6, 4), display=(6, 4, W, H))
-    # a second keyframe, on a frame whose overscan is wider: the picture stays the first frame's
+    # a frame with 8 px more overscan, which a chunk of frame 2 alone never reads, and a second keyframe on it
     write_image(tmp_path / "p.0004.exr", pixels[:, :1].repeat(W + OS + 8, axis=1), data_origin=(-OS - 8, 0),
                 display=(0, 0, W, H))
+    write_image(tmp_path / "p.0005.exr", pixels[:, OS:], display=(0, 0, W, H))  # no overscan
+    write_image(tmp_path / "p.0000.exr", np.zeros((20, 30, 3), np.float32))  # a slate of another size
+    (tmp_path / "p.0006.exr").symlink_to(tmp_path / "gone.exr")  # a link to nothing
     write_image(tmp_path / "r.0004.exr", (_disc(1) > 0.5).astype(np.float32), ("A",), data_origin=(-OS, 0),
                 display=(0, 0, W, H))
-    pictures = {tuple(prepare(dataclasses.replace(shot, **kw)).picture) for kw in (
-        {}, {"frames": [3]}, {"frames": [4]},
-        {"keyframes": {1: str(tmp_path / "r.0001.exr"), 4: str(tmp_path / "r.0004.exr")}},
+    jobs = [prepare(dataclasses.replace(shot, **kw)) for kw in (
+        {"frames": [1, 2, 3]}, {"frames": [2]}, {"frames": [4]},
+        {"keyframes": {1: str(tmp_path / "r.0001.exr"), 4: str(tmp_path / "r.0004.exr")}, "frames": [1, 2, 3, 4]},
         {"keyframes": None, "objects": {"hero": {1: str(tmp_path / "r.0001.exr")},
-                                        "dog": {4: str(tmp_path / "r.0004.exr")}}})}
-    assert pictures == {(-OS, 0, W + OS, H)}
+                                        "dog": {4: str(tmp_path / "r.0004.exr")}}, "frames": [1, 2, 3, 4]})]
+    assert {tuple(job.picture) for job in jobs} == {(-OS - 8, 0, W + OS + 8, H)}
+    assert all(any("leaves out plate frames it cannot read" in n and "p.0006.exr" in n for n in job.notes)
+               for job in jobs)
     whole = render(dataclasses.replace(shot, frames=[1, 2, 3]))
     chunk = render(dataclasses.replace(shot, frames=[3], out=str(tmp_path / "chunk" / "a.####.exr"),
                                        cache=str(tmp_path / "c2")))

@@ -90,29 +90,31 @@ def _windows(info: Any) -> tuple[Any, Any]:
     return info.display_window, info.data_window
 
 
-def _picture(on_disk: Any, first_frame: int, first_info: Any, notes: list[str]) -> Any:
-    """What the network sees of every frame, relative to its display window's origin: the display window and the
-    overscan of the plate's first frame on disk. One window for the whole shot whatever a render asks for (a
-    farm chunk, one object, another keyframe: the same key features and the same pixels); overscan plates keep
-    one data window along a shot, and a frame's overscan beyond this one is written as the picture's edge."""
+def _picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[str]) -> Any:
+    """What the network sees of every frame, relative to its display window's origin: the display window grown
+    by the overscan of every frame of the plate on disk (``heads``: the headers a render read already; the
+    others are read here, a few hundredths of a millisecond each). One window for the whole shot whatever a
+    render asks for (a farm chunk, one object, another keyframe: the same key features, the same pixels), and a
+    slate or a frame without overscan does not take the others' away. A frame of another size (a slate) says
+    nothing of the shot's windows; one that cannot be read is said, and left out."""
     from vom_plugin import io as vio
 
-    head, info = on_disk.frames[0], first_info
-    if head != first_frame:
-        try:
-            info = vio.plate_info(on_disk.path(head))
-        except InputError as e:  # a frame this render does not read: said, and the display window alone is seen
-            notes.append(f"the plate's overscan is not matted (its edges are extended): {e}")
-            w, h = first_info.size
-            return vio.Window(0, 0, w, h)
-    if info.size != first_info.size:  # a slate or a frame of another size: its windows say nothing of the shot's
-        notes.append(f"the plate's overscan is not matted (its edges are extended): its first frame {head} "
-                     f"({on_disk.path(head)}) is {info.size[0]}x{info.size[1]}, the frames rendered "
-                     f"{first_info.size[0]}x{first_info.size[1]}")
-        return vio.Window(0, 0, *first_info.size)
-    display = info.display_window
-    picture = vio.picture_window(display, [info.data_window])
-    return vio.Window(picture.x - display.x, picture.y - display.y, picture.width, picture.height)
+    reach, unread = [], []
+    for f in on_disk.frames:
+        info = heads.get(f)
+        if info is None:
+            try:
+                info = vio.plate_info(on_disk.path(f))
+            except InputError as e:  # a frame this render does not read
+                unread.append(str(e))
+                continue
+        if info.size == first.size:
+            d = info.display_window  # each frame's overscan relative to its own display window
+            reach.append(vio.Window(info.data_window.x - d.x, info.data_window.y - d.y, *info.data_window[2:]))
+    if unread:
+        more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
+        notes.append(f"the overscan the network sees leaves out plate frames it cannot read: {unread[0]}{more}")
+    return vio.picture_window(vio.Window(0, 0, *first.size), reach)
 
 
 def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
@@ -217,9 +219,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     lo, hi = min(ends), max(ends)
     _check_no_holes(shot.plate, on_disk, lo, hi)
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
+    heads = {frames[0]: first.info}  # the headers read, for the picture below
     for f in on_disk.frames:
         if lo <= f <= hi and f != frames[0]:
-            info = vio.plate_info(on_disk.path(f))
+            info = heads[f] = vio.plate_info(on_disk.path(f))
             check_size(f, on_disk.path(f), info.size, size)
             if abs(info.pixel_aspect - aspect) > 1e-4 * aspect:  # the matte would be written squeezed otherwise
                 raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}; the "
@@ -234,7 +237,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
                      f"default one, {views[0]!r}; for another view, render a plate of that view alone")
-    picture = _picture(on_disk, frames[0], first.info, notes)
+    picture = _picture(on_disk, heads, first.info, notes)
     rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
                                    vio.placed_at(picture, windows[kf][0]))
                     for kf, path in kfs.items()}

@@ -46,11 +46,20 @@ class Plate:
         return self.info.size
 
     def over(self, window: Window) -> np.ndarray:
-        """The RGB over ``window`` (image space): ``rgb`` for the display window, else the data window's pixels
-        placed there (0 where the file has none), overscan included."""
-        if window == self.info.display_window:
+        """The RGB over ``window`` (image space; it holds the display window): ``rgb`` for the display window,
+        else the data window's pixels placed there, overscan included. Where the window reaches past both the
+        display and the data window (a frame with less overscan than the shot's), the frame's edge is extended:
+        a black band there was an edge the network matted against. Inside the display window a pixel the file
+        does not hold is 0, as a reader shows it."""
+        disp, dw = self.info.display_window, self.info.data_window
+        if window == disp:
             return self.rgb
-        return place(self.data_rgb, self.info.data_window, window)
+        x0, y0 = max(window.x, min(disp.x, dw.x)), max(window.y, min(disp.y, dw.y))
+        x1 = min(window.x_end, max(disp.x_end, dw.x_end))
+        y1 = min(window.y_end, max(disp.y_end, dw.y_end))
+        held = place(self.data_rgb, dw, Window(x0, y0, x1 - x0, y1 - y0))
+        pad = [(y0 - window.y, window.y_end - y1), (x0 - window.x, window.x_end - x1), (0, 0)]
+        return np.pad(held, pad, mode="edge") if any(a or b for a, b in pad) else held
 
 
 # Names a single-channel picture goes by (the part after the last '.'; case ignored): OpenImageIO calls the
