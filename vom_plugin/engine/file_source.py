@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from vom_plugin.engine.runner import _Job
 
 
-def check_size(frame: int, path: Any, got: Any, size: tuple[int, int]) -> None:
+def check_size(frame: int, path: Any, got: Any, size: tuple[int, int], first: tuple[int, Any]) -> None:
+    """``size``: that of ``first`` (frame, path), the first frame the render reads, which may be the odd one out
+    (a slate): both are named."""
     if tuple(got) != tuple(size):
-        raise InputError(f"plate frame {frame} ({path}) is {got[0]}x{got[1]}; the shot's other frames are "
-                         f"{size[0]}x{size[1]}")
+        raise InputError(f"plate frame {frame} ({path}) is {got[0]}x{got[1]}, and frame {first[0]} ({first[1]}), "
+                         f"the first this render reads, is {size[0]}x{size[1]}: a plate's frames share one size")
 
 
 class FileSource:
@@ -84,7 +86,8 @@ class FileSource:
     def _read(self, frame: int) -> Any:
         path = self.job.plate_seq.path(frame)
         p = read_plate(path, self.job.memo, lambda: self.fingerprint(frame))
-        check_size(frame, path, p.size, self.job.size)  # again: the file may have changed since prepare()
+        first = self.job.frames[0]  # again: the file may have changed since prepare()
+        check_size(frame, path, p.size, self.job.size, (first, self.job.plate_seq.path(first)))
         return p
 
     def display(self, frame: int) -> np.ndarray:

@@ -223,7 +223,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     for f in on_disk.frames:
         if lo <= f <= hi and f != frames[0]:
             info = heads[f] = vio.plate_info(on_disk.path(f))
-            check_size(f, on_disk.path(f), info.size, size)
+            check_size(f, on_disk.path(f), info.size, size, (frames[0], seq.path(frames[0])))
             if abs(info.pixel_aspect - aspect) > 1e-4 * aspect:  # the matte would be written squeezed otherwise
                 raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}; the "
                                  f"shot's other frames {aspect:g}")
