@@ -20,6 +20,7 @@ from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import channel_names, default, parse_value
 from vom_plugin.io.info import ImageInfo, Window
+from vom_plugin.io.reader import extend
 from vom_plugin.nodedef import load_node_def
 
 # The settings' values are the node definition's (the grammar Shot validates with); OIIO takes these names.
@@ -52,22 +53,6 @@ _NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "
 # What the plate's RGB is: said of a file that carries it (rgba), not of a matte, which has no colour space (an alpha
 # file read back as oiio:ColorSpace lin_ap1_scene).
 _RGB_ATTRIBUTES = {"colorInteropID", "chromaticities", "adoptedNeutral", "whiteLuminance"}
-
-
-def _to_data_window(pixels: np.ndarray, info: ImageInfo, window: Window | None = None) -> np.ndarray:
-    """Pixels (H, W[, C]) over ``window`` (the display window when None) -> the data window: cropped inside,
-    edge-extended outside."""
-    disp, dw = window or info.display_window, info.data_window
-    if disp == dw:
-        return pixels
-    ox, oy = dw.x - disp.x, dw.y - disp.y
-    pad_l, pad_t = max(0, -ox), max(0, -oy)
-    pad_r, pad_b = max(0, ox + dw.width - disp.width), max(0, oy + dw.height - disp.height)
-    if pad_l or pad_t or pad_r or pad_b:
-        pad = [(pad_t, pad_b), (pad_l, pad_r)] + [(0, 0)] * (pixels.ndim - 2)
-        pixels = np.pad(pixels, pad, mode="edge")
-    y0, x0 = oy + pad_t, ox + pad_l
-    return pixels[y0 : y0 + dw.height, x0 : x0 + dw.width]
 
 
 def _metadata_value(value: Any) -> Any:
@@ -151,7 +136,7 @@ def _prepare_pixels(
     # A matte outside [0, 1] or NaN breaks every merge downstream; the network's output should never be,
     # but the file must not carry it if it is.
     alpha = np.clip(np.nan_to_num(alpha, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    alpha = _to_data_window(alpha, info, disp)
+    alpha = extend(alpha, disp, dw)  # the data window: cut from the alpha's, its edge extended past it
     if output == "alpha":
         return np.ascontiguousarray(alpha[:, :, None])
     if rgb is None:
@@ -161,7 +146,7 @@ def _prepare_pixels(
     if rgb.shape == (dw.height, dw.width, 3):
         data_rgb = rgb
     elif rgb.shape == (disp.height, disp.width, 3):
-        data_rgb = _to_data_window(rgb, info, disp)
+        data_rgb = extend(rgb, disp, dw)
     else:
         raise ValueError(
             f"write_alpha: rgb is {rgb.shape}, expected the alpha's window {(disp.height, disp.width, 3)} "

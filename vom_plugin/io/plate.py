@@ -13,6 +13,7 @@ from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.reader import (
     DEFAULT_LAYERS,
     OpenImage,
+    extend,
     find_rgb,
     layers_of,
     on_part,
@@ -57,9 +58,8 @@ class Plate:
         x0, y0 = max(window.x, min(disp.x, dw.x)), max(window.y, min(disp.y, dw.y))
         x1 = min(window.x_end, max(disp.x_end, dw.x_end))
         y1 = min(window.y_end, max(disp.y_end, dw.y_end))
-        held = place(self.data_rgb, dw, Window(x0, y0, x1 - x0, y1 - y0))
-        pad = [(y0 - window.y, window.y_end - y1), (x0 - window.x, window.x_end - x1), (0, 0)]
-        return np.pad(held, pad, mode="edge") if any(a or b for a, b in pad) else held
+        held = Window(x0, y0, x1 - x0, y1 - y0)  # the window's part the frame speaks for: its display and data
+        return extend(place(self.data_rgb, dw, held), held, window)
 
 
 # Names a single-channel picture goes by (the part after the last '.'; case ignored): OpenImageIO calls the

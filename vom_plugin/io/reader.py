@@ -223,6 +223,21 @@ def place(data: np.ndarray, data_window: Window, window: Window, fill: float = 0
     return out
 
 
+def extend(data: np.ndarray, data_window: Window, window: Window) -> np.ndarray:
+    """An array over ``data_window`` brought to ``window`` (both in image space): cropped where it lies outside,
+    its edge extended outwards where ``window`` reaches past it (each pixel there takes the nearest one's value);
+    ``data`` itself when the windows are the same."""
+    dw = data_window
+    if window == dw:
+        return data
+    left, top = max(0, dw.x - window.x), max(0, dw.y - window.y)
+    right, bottom = max(0, window.x_end - dw.x_end), max(0, window.y_end - dw.y_end)
+    if left or top or right or bottom:
+        data = np.pad(data, [(top, bottom), (left, right)] + [(0, 0)] * (data.ndim - 2), mode="edge")
+    x0, y0 = window.x - (dw.x - left), window.y - (dw.y - top)
+    return data[y0 : y0 + window.height, x0 : x0 + window.width]
+
+
 # How a plate's pixels become what the network sees, where the file alone does not say (2: NaN/Inf take their
 # neighbours' mean; 1: they were 0): part of the cache's addresses, so no entry made from the old reading is reused.
 PLATE_READING = 2

@@ -11,6 +11,7 @@ from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.plate import is_grey_name
 from vom_plugin.io.reader import (
     OpenImage,
+    extend,
     find_rgb,
     on_part,
     open_image,
@@ -249,4 +250,4 @@ def _over_picture(mask: np.ndarray, data_values: np.ndarray, info: ImageInfo, si
         values = data_values if roto_size == size else _resize(data_values, x1 - x0, y1 - y0)
         data = Window(display.x + x0, display.y + y0, x1 - x0, y1 - y0)
         return (place(values, data, picture) >= THRESHOLD).astype(np.float32)
-    return np.pad(mask, [(-py0, py1 - size[1]), (-px0, px1 - size[0])], mode="edge")
+    return extend(mask, display, picture)
