@@ -230,8 +230,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender):
     # those of its own keyframe's plate frame (data windows may change along a shot; a farm chunk's first frame
     # placed the roto differently from the whole render's)
-    windows = {kf: _windows(first.info if kf == frames[0] else vio.plate_info(on_disk.path(kf)))
-               for kfs in shot.rotos().values() for kf in kfs}
+    windows = {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}  # keyframes lie in lo..hi
     notes = [colour_note] if colour_note else []
     views = first.info.metadata.get("multiView")
     if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
