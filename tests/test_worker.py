@@ -512,3 +512,19 @@ def test_the_socket_path_is_made_as_given_and_a_folder_is_refused(tmp_path: Path
     (tmp_path / "mine" / "sock").mkdir()
     with pytest.raises(InputError, match=r"worker socket .*mine/sock is a folder, not a socket; expected the path"):
         Worker(tmp_path / "mine" / "sock").bind()
+
+
+def test_without_unix_sockets_renders_run_in_process(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Windows' Python has no AF_UNIX (nor os.getuid): the Nuke and Blender nodes pass --start-worker to every
+    render, which then failed with a traceback (an AttributeError, exit 1). Now the render runs in the process
+    and `vom worker` says why it cannot listen."""
+    import vom_plugin.worker.client as client
+    from vom_plugin.cli import main
+
+    monkeypatch.delattr(socket, "AF_UNIX")
+    monkeypatch.delattr(os, "getuid")
+    monkeypatch.setattr(client, "start_worker", lambda **kw: pytest.fail("no worker can start here"))
+    assert client.render_in_worker(object(), start=True) is None
+    assert main(["worker"]) == 2
+    assert "vom worker listens on a Unix socket, which this system's Python lacks" in capsys.readouterr().err

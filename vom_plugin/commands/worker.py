@@ -29,9 +29,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import socket
     from pathlib import Path
 
     from vom_plugin.errors import InputError
+
+    if not hasattr(socket, "AF_UNIX"):
+        raise InputError("vom worker listens on a Unix socket, which this system's Python lacks (Windows): "
+                         "`vom render` renders in its own process here")
     from vom_plugin.worker import socket_path
     from vom_plugin.worker.server import Worker
 

@@ -133,6 +133,8 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
     """Render ``shot`` in the running worker: its "done" summary, or None when no worker takes it. ``note``
     receives one line saying why a worker that exists did not take it (default: stderr). ``start``: when no
     worker listens, start one (``start_worker``) and render there."""
+    if not hasattr(socket, "AF_UNIX"):  # Windows' Python: no worker there, the render runs in this process
+        return None
     note = note or _note
     sock, why = _connect()
     if sock is None and why is None and start and start_worker(note=note):
