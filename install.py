@@ -191,12 +191,18 @@ def nuke_blocks(vom, gizmos_dir, host_module, nuke_dir=None):
         "# the vom of the project's environment: the node runs it as a subprocess (no torch inside Nuke)",
         "_vom_os.environ.setdefault('VOM_EXECUTABLE', %r)" % str(vom),
         "if 'vom_nuke' not in _vom_sys.modules:  # the adapter is standard library + nuke only",
-        "    _vom_spec = _vom_ilu.spec_from_file_location('vom_nuke', %r)" % str(host_module),
-        "    _vom_sys.modules['vom_nuke'] = _vom_ilu.module_from_spec(_vom_spec)",
-        "    _vom_spec.loader.exec_module(_vom_sys.modules['vom_nuke'])",
+        "    _vom_path = %r" % str(host_module),
+        "    try:",
+        "        _vom_spec = _vom_ilu.spec_from_file_location('vom_nuke', _vom_path)",
+        "        _vom_sys.modules['vom_nuke'] = _vom_ilu.module_from_spec(_vom_spec)",
+        "        _vom_spec.loader.exec_module(_vom_sys.modules['vom_nuke'])",
+        "    except Exception as _vom_e:  # Nuke goes on starting and the rest of this file runs; the buttons say so",
+        "        _vom_sys.modules.pop('vom_nuke', None)",
+        "        _vom_sys.stderr.write('vom: the VOM Matte adapter %s could not be loaded: %s: %s\\n'",
+        "                              % (_vom_path, type(_vom_e).__name__, _vom_e))",
         "# the matte's channel set again on each VOM_Matte node made or loaded (besides the gizmo's own onCreate)",
-        "_vom_nuke.addOnCreate(lambda: _vom_sys.modules['vom_nuke'].restore_alpha(_vom_nuke.thisNode()), "
-        "nodeClass='VOM_Matte')",
+        "_vom_nuke.addOnCreate(lambda: 'vom_nuke' in _vom_sys.modules and "
+        "_vom_sys.modules['vom_nuke'].restore_alpha(_vom_nuke.thisNode()), nodeClass='VOM_Matte')",
         NUKE_END,
     ]) + "\n"
     menu = "\n".join([

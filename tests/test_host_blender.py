@@ -64,6 +64,16 @@ def test_addon_imports_only_stdlib_and_bpy() -> None:
     assert info["blender"] == (3, 4, 0) and info["category"] == "Compositing"
 
 
+def test_addon_keeps_to_blender_3s_python() -> None:
+    """The language check above misses the standard library's API: vermin reads both (common.py also runs inside
+    Nuke 13, under 3.7: tests/test_host_nuke.py)."""
+    pytest.importorskip("vermin", reason="vermin (the dev extra) checks the Python version the code needs")
+    r = subprocess.run([sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())", "--no-tips", "-q",
+                        "--violations", "-t=3.10-", *sorted(map(str, ADDON_SRC.glob("*.py")))],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_knob_table_is_current_and_is_the_node_definition() -> None:
     assert blender_knobs.default_path().read_text(encoding="utf-8") == blender_knobs.generate(), \
         "node_def.json is stale: run `vom gizmo`"

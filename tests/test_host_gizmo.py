@@ -158,7 +158,8 @@ def test_gizmo_parses_as_tcl_with_every_knob(tmp_path: Path) -> None:
     for name, func in (("analyze", "analyze"), ("submit_farm", "submit_farm")):
         assert int(user[name][2]) == gizmo.PYSCRIPT
         code = user[name][7]
-        assert code == f"import vom_nuke\nvom_nuke.{func}(nuke.thisNode())"
+        assert code == gizmo.button_code(func) and code.endswith(f"\nelse:\n    vom_nuke.{func}(nuke.thisNode())")
+        compile(code, name, "exec")  # the Tcl-quoted Python comes back out of the file as valid Python
         assert func in funcs
 
 

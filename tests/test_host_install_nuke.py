@@ -91,6 +91,41 @@ def test_blocks_work_inside_a_fake_nuke(inst: types.ModuleType, tmp_path: Path,
         os.environ.pop("VOM_EXECUTABLE", None)
 
 
+def test_an_adapter_that_fails_to_load_leaves_nuke_starting(inst: types.ModuleType, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Under Nuke 13's Python the adapter raised on import (a 3.8 name): the exception left init.py there, so the
+    user's lines after vom's block never ran, and a half-made ``vom_nuke`` stayed behind for the buttons. Now the
+    block says why on Nuke's terminal, removes it, and the rest of init.py runs; the buttons then say so."""
+    calls: list[tuple[str, Any]] = []
+    fake = types.ModuleType("nuke")
+    fake.pluginAddPath = lambda p: calls.append(("pluginAddPath", p))  # type: ignore[attr-defined]
+    fake.addOnCreate = lambda fn, nodeClass: calls.append(("addOnCreate", fn))  # type: ignore[attr-defined]
+    fake.thisNode = lambda: object()  # type: ignore[attr-defined]
+    fake.message = lambda m: calls.append(("message", m))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "nuke", fake)
+    monkeypatch.delitem(sys.modules, "vom_nuke", raising=False)
+    monkeypatch.setenv("VOM_EXECUTABLE", "/elsewhere/vom")  # the block only sets it where unset
+    broken = tmp_path / "nuke.py"
+    broken.write_text("from typing import NotInThisPython\n")
+    inst.nuke_install(tmp_path, tmp_path / "vom", REPO / "gizmos", broken)
+    init = tmp_path / "init.py"
+    init.write_text(init.read_text() + "after_vom = True\n")  # a studio's own line after the block
+    scope: dict[str, Any] = {}
+    exec(compile(init.read_text(), "init.py", "exec"), scope)
+    assert scope["after_vom"] is True
+    assert "vom_nuke" not in sys.modules
+    err = capsys.readouterr().err
+    assert f"vom: the VOM Matte adapter {broken} could not be loaded: ImportError:" in err and "NotInThisPython" in err
+    [on_create] = [fn for name, fn in calls if name == "addOnCreate"]
+    on_create()  # a VOM_Matte node made or loaded: nothing to restore without the adapter, and no traceback
+    from vom_plugin.host.gizmo import button_code
+
+    exec(button_code("analyze"), {"nuke": fake})  # the Analyze button
+    [(_, message)] = [c for c in calls if c[0] == "message"]
+    assert "the vom adapter is not loaded in this Nuke" in message and "install.py --nuke" in message
+
+
 def test_uninstall_cli_in_temporary_home(inst: types.ModuleType, tmp_path: Path) -> None:
     home = tmp_path / "home"
     nuke_dir = home / ".nuke"

@@ -21,179 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-
-# ------------------------------------------------------------------------------------------- fake nuke
-
-
-class FakeKnob:
-    def __init__(self, value: Any = None) -> None:
-        self._value = value
-        self.executed = 0
-
-    def value(self) -> Any:
-        return self._value
-
-    def setValue(self, value: Any) -> None:
-        self._value = value
-
-    def execute(self) -> None:
-        self.executed += 1
-
-    def notDefault(self) -> bool:  # the fake's knobs are all set by the test
-        return True
-
-
-class FakeNode:
-    def __init__(self, cls: str, name: str, knobs: dict[str, Any] | None = None,
-                 inputs: list[FakeNode | None] | None = None) -> None:
-        self._cls, self._name = cls, name
-        self.knobs = {k: FakeKnob(v) for k, v in (knobs or {}).items()}
-        self.inputs = list(inputs or [])
-        self.children: dict[str, FakeNode] = {}
-
-    group = "root"  # the group the node is in (a FakeGroup's name), as its fullName says
-
-    def Class(self) -> str:
-        return self._cls
-
-    def name(self) -> str:
-        return self._name
-
-    def fullName(self) -> str:
-        return self._name if self.group == "root" else f"{self.group}.{self._name}"
-
-    def knob(self, name: str) -> FakeKnob | None:
-        return self.knobs.get(name)
-
-    def __getitem__(self, name: str) -> FakeKnob:
-        return self.knobs.setdefault(name, FakeKnob())
-
-    def input(self, i: int) -> FakeNode | None:
-        return self.inputs[i] if i < len(self.inputs) else None
-
-    def setInput(self, i: int, node: FakeNode | None) -> None:
-        while len(self.inputs) <= i:
-            self.inputs.append(None)
-        self.inputs[i] = node
-
-    def node(self, name: str) -> FakeNode | None:
-        return self.children.get(name)
-
-
-class FakeRoot(FakeNode):
-    """The script's root: its name (the script's path, "Root" when unsaved), frame range and knobs; as a context
-    (``with nuke.root():``) it is where new nodes go."""
-
-    def __init__(self, nk: types.ModuleType, script: str, first: int = 1, last: int = 24, **knobs: Any) -> None:
-        super().__init__("Root", script, knobs)
-        self.nk, self.first, self.last = nk, first, last
-
-    def firstFrame(self) -> int:
-        return self.first
-
-    def lastFrame(self) -> int:
-        return self.last
-
-    def __enter__(self) -> FakeRoot:
-        self.nk.context.append("root")  # type: ignore[attr-defined]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.nk.context.pop()  # type: ignore[attr-defined]
-
-
-def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") -> types.ModuleType:
-    nk = types.ModuleType("nuke")
-    nk.renders = []  # type: ignore[attr-defined]
-    nk.messages = []  # type: ignore[attr-defined]
-    nk.tasks = []  # type: ignore[attr-defined]
-    nk.deleted = []  # type: ignore[attr-defined]
-    nk.Node = FakeNode  # type: ignore[attr-defined]
-    nk.Group = FakeNode  # type: ignore[attr-defined]
-    nk.Script_Knob = FakeKnob  # type: ignore[attr-defined]
-
-    # a gizmo's button runs with the gizmo as the context group: a node made there is inside it
-    nk.context = ["VOM_Matte1"]  # type: ignore[attr-defined]
-    nk.root_node = FakeRoot(nk, script_path)  # type: ignore[attr-defined]
-
-    class Nodes:
-        def Write(self, **knobs: Any) -> FakeNode:
-            write = FakeNode("Write", "Write1", knobs)
-            write.made_in = nk.context[-1]  # type: ignore[attr-defined]
-            return write
-
-    class FakeGroup(FakeNode):  # a Group of the script: its context is where new nodes go
-        def __enter__(self) -> FakeGroup:
-            nk.context.append(self.name())  # type: ignore[attr-defined]
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            nk.context.pop()  # type: ignore[attr-defined]
-
-    nk.FakeGroup = FakeGroup  # type: ignore[attr-defined]
-    nk.groups = {}  # type: ignore[attr-defined]
-    def to_node(name: str) -> Any:  # asked from the root: the button runs with the gizmo as the context
-        assert name.startswith("root."), name
-        return nk.groups.get(name[len("root."):])
-
-    nk.toNode = to_node  # type: ignore[attr-defined]
-
-    class ProgressTask:
-        def __init__(self, title: str) -> None:
-            self.title, self.messages, self.progress, self.cancel_after = title, [], [], None
-            nk.tasks.append(self)  # type: ignore[attr-defined]
-
-        def setMessage(self, m: str) -> None:
-            self.messages.append(m)
-
-        def setProgress(self, p: int) -> None:
-            self.progress.append(p)
-
-        def isCancelled(self) -> bool:
-            return self.cancel_after is not None and len(self.progress) >= self.cancel_after
-
-    def execute(node: FakeNode, first: int, last: int) -> None:
-        # "render" the Write: create the frame files, recording what was asked
-        for f in range(first, last + 1):
-            path = Path(node["file"].value().replace("%04d", f"{f:04d}"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(getattr(node.input(0), "pixels", b"exr"))  # what the input shows
-            nk.renders.append((node["channels"].value(), node.input(0).name(), f, str(path)))  # type: ignore
-            # Nuke links no nodes across groups: a Write made inside the gizmo cannot take its inputs' nodes
-            assert node.made_in == node.input(0).group, (node.made_in, node.input(0).group)
-            nk.proxy_at_render.append(bool(nk.root_node["proxy"].value()))  # type: ignore[attr-defined]
-
-    nk.proxy_at_render = []  # type: ignore[attr-defined]
-    nk.root = lambda: nk.root_node  # type: ignore[attr-defined]
-
-    def tcl(*args: str) -> str:  # the one Tcl the adapter runs: subst of [value root.name] and [getenv NAME]
-        assert args[:3] == ("subst", "-nobackslashes", "-novariables"), args
-        text = args[3].replace("[value root.name]", nk.root_node.name())  # type: ignore[attr-defined]
-        for name in re.findall(r"\[getenv (\w+)\]", text):
-            if name not in os.environ:
-                raise RuntimeError(f"can't read \"env({name})\": no such variable")
-            text = text.replace(f"[getenv {name}]", os.environ[name])
-        if "[" in text:
-            raise RuntimeError(f"invalid command name \"{text[text.index('[') + 1:].split()[0]}\"")
-        return text
-
-    nk.tcl = tcl  # type: ignore[attr-defined]
-    nk.nodes = Nodes()  # type: ignore[attr-defined]
-    nk.ProgressTask = ProgressTask  # type: ignore[attr-defined]
-    nk.execute = execute  # type: ignore[attr-defined]
-    nk.filename = lambda node, *a: node["file"].value()  # type: ignore[attr-defined]
-    nk.delete = lambda node: nk.deleted.append(node)  # type: ignore[attr-defined]
-    nk.message = lambda m: nk.messages.append(m)  # type: ignore[attr-defined]
-    nk.executeInMainThread = lambda fn, args=(), kwargs=None: fn(*args, **(kwargs or {}))  # type: ignore
-    nk.thisNode = lambda: None  # type: ignore[attr-defined]
-    nk.all_nodes = []  # type: ignore[attr-defined]  # what allNodes finds (the tests' other nodes)
-    def all_nodes(cls: str | None = None, group: Any = None, recurseGroups: bool = False) -> list[FakeNode]:
-        # Nuke searches the context group unless told where: the adapter must name the root, recursively
-        assert group is not None and recurseGroups, (group, recurseGroups)
-        return [n for n in nk.all_nodes if cls is None or n.Class() == cls]  # type: ignore[attr-defined]
-
-    nk.allNodes = all_nodes  # type: ignore[attr-defined]
-    return nk
+from fake_nuke import FakeKnob, FakeNode, FakeRoot, make_fake_nuke
 
 
 @pytest.fixture
@@ -384,6 +212,30 @@ def test_prepare_shot_from_upstream_read(host: types.ModuleType, fake_nuke: type
     # rendered beside their files, then moved into place (or dropped where the file had the same picture)
     assert all(Path(p.replace(".new.", ".")).is_file() and not Path(p).exists() for *_, p in fake_nuke.renders)
     assert len(fake_nuke.deleted) == 1
+
+
+def test_the_temporary_write_ignores_a_studios_write_defaults(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                              tmp_path: Path) -> None:
+    """A studio's knobDefaults for Writes (DWAA, a lossy compression; autocrop) applied to the Write that bakes the
+    roto and the plate: vom would have matted a plate with DWAA's blocks in it."""
+    fake_nuke.write_defaults = {"compression": "DWAA", "datatype": "32 bit float", "autocrop": True}
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024})
+    node = _gizmo(tmp_path, keyframes="1001", channel="vom.A")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    _prepared(host, node)
+    assert fake_nuke.written_with == [{"datatype": "16 bit half", "compression": "Zip (1 scanline)", "autocrop": False}]
+
+
+def test_a_stereo_read_is_refused_before_anything_is_baked(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                           tmp_path: Path) -> None:
+    """A Read of a stereo pair (%V in its file) was taken as the plate: vom got the letters %V and failed, after
+    the roto had been baked, with "plate not found"."""
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010_%V.%04d.exr", "first": 1001, "last": 1024})
+    node = _gizmo(tmp_path, keyframes="1001")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=r"Read1: file /plates/sh010_%V.%04d.exr holds both views .* OneView"):
+        _prepared(host, node)
+    assert fake_nuke.renders == []
 
 
 def test_two_vom_nodes_writing_one_output_are_refused(host: types.ModuleType, fake_nuke: types.ModuleType,
@@ -1128,3 +980,81 @@ def test_a_node_whose_output_another_node_shows_is_refused_but_not_its_pasted_co
     node.knobs["alpha_owner"].setValue("HeroMatte")
     with pytest.raises(host.HostError, match="holds the matte HeroMatte shows"):
         host.prepare_shot(node)
+
+
+# ------------------------------------------------------------------------ Nuke 13's Python (3.7)
+
+NUKE_13_PYTHON = (3, 7)
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _python37() -> str | None:
+    """A Python 3.7 interpreter: $VOM_TEST_PYTHON37, python3.7 on PATH, or pyenv's."""
+    import glob
+    import shutil
+    import subprocess
+
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    for cand in (os.environ.get("VOM_TEST_PYTHON37"), shutil.which("python3.7"),
+                 *sorted(glob.glob(os.path.join(pyenv, "versions", "3.7*", "bin", "python3.7")))):
+        if not cand or not os.access(cand, os.X_OK):
+            continue
+        try:  # a pyenv shim on PATH may name a version it then refuses to run
+            r = subprocess.run([cand, "-c", "import sys; print(sys.version_info[:2] == (3, 7))"], capture_output=True,
+                               text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if r.returncode == 0 and r.stdout.strip() == "True":
+            return cand
+    return None
+
+
+def test_the_adapter_keeps_to_nuke_13s_python() -> None:
+    """nuke.py and what it loads (common.py) run inside Nuke 13 (Python 3.7): a QA pass found typing.Protocol,
+    shlex.join and unlink(missing_ok=True) (3.8) there, which stopped the adapter loading at all. vermin reads the
+    language and the standard library's API; the test below runs it where a 3.7 is at hand."""
+    pytest.importorskip("vermin", reason="vermin (the dev extra) checks the Python version the code needs")
+    import subprocess
+
+    files = [REPO / "vom_plugin" / "host" / "nuke.py", REPO / "vom_plugin" / "host" / "blender_addon" / "common.py",
+             Path(__file__).with_name("fake_nuke.py"), Path(__file__).with_name("nuke_py37.py")]
+    vermin = [sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())", "--no-tips", "-q", "--violations"]
+    r = subprocess.run([*vermin, "-t={}.{}-".format(*NUKE_13_PYTHON), *map(str, files)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_adapter_runs_under_nuke_13s_python(inst: types.ModuleType, tmp_path: Path) -> None:
+    """install.py's init.py block loads the adapter, the gizmo's Analyze button renders through it and a failed
+    render is reported, all under Python 3.7 (Nuke 13's), with the fake nuke."""
+    py37 = _python37()
+    if py37 is None:
+        pytest.skip("no Python 3.7 interpreter (Nuke 13's) here: set VOM_TEST_PYTHON37 to run the adapter under it")
+    import subprocess
+
+    from vom_plugin.host.gizmo import button_code
+
+    blocks = inst.nuke_blocks(tmp_path / "env" / "bin" / "vom", REPO / "gizmos",
+                              REPO / "vom_plugin" / "host" / "nuke.py")
+    knobs = {k: v.value() for k, v in _gizmo(tmp_path).knobs.items()}
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps({"tmp": str(tmp_path), "init_block": blocks["init.py"], "knobs": knobs,
+                                "button": button_code("analyze")}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VOM_"))}
+    r = subprocess.run([py37, str(Path(__file__).with_name("nuke_py37.py")), str(case)], capture_output=True,
+                       text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.splitlines()[-1])
+    assert out["python"] == "3.7" and out["loaded"], r.stderr
+    shot = tmp_path / "out" / "alpha_vom" / "shot.yaml"
+    assert out["argv"] == ["render", str(shot), "--progress", "json", "--start-worker"]
+    loaded = yaml.safe_load(out["shot"])
+    assert loaded["plate"] == "/plates/sh010.%04d.exr" and loaded["frames"] == "1001-1003"
+    assert loaded["keyframes"] == {1001: str(shot.parent / "roto.1001.exr")}
+    assert out["renders"] == [["alpha", "Roto1", 1001]]
+    assert out["progress"] == [33, 66, 100]
+    assert out["alpha_file"] == str(tmp_path / "out" / "alpha.####.exr") and out["alpha_channel"] == "vom.alpha"
+    assert out["from0_after_on_create"] == "vom.alpha"
+    assert out["failed_returncode"] == 1
+    # the command to run again by hand, quoted for a shell (shlex.join is 3.8)
+    assert len(out["messages"]) == 1 and "'%s'" % (tmp_path / "vom failing") in out["messages"][0], out["messages"]

@@ -98,8 +98,18 @@ def _knob_lines(knob: Knob, override: dict[str, Any]) -> list[str]:
     return lines
 
 
+def button_code(func: str) -> str:
+    """The Python a button of the gizmo runs: ``vom_nuke.<func>(nuke.thisNode())``. The adapter is loaded by the
+    init.py block of `install.py --nuke`; without it (not installed on this machine, or it failed to load: the block
+    says why on Nuke's terminal) the button says so instead of raising a traceback."""
+    return (f"try:\n    import {HOST_MODULE}\nexcept ImportError:\n"
+            f"    nuke.message('VOM Matte: the vom adapter is not loaded in this Nuke. Run python3 install.py --nuke "
+            f"in the vom checkout and restart Nuke; if it is installed, Nuke printed why it failed to load at start')\n"
+            f"else:\n    {HOST_MODULE}.{func}(nuke.thisNode())")
+
+
 def _button_line(name: str, label: str, func: str, tooltip: str, startline: bool) -> str:
-    code = f"import {HOST_MODULE}\n{HOST_MODULE}.{func}(nuke.thisNode())"
+    code = button_code(func)
     flag = "+STARTLINE" if startline else "-STARTLINE"
     return (f" addUserKnob {{{PYSCRIPT} {name} l {tcl_quote(label)} t {tcl_quote(tooltip)} "
             f"T {tcl_quote(code)} {flag}}}")

@@ -25,9 +25,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, cast
 
 import nuke
+
+try:
+    from typing import Protocol  # novermin (3.8; the except below is 3.7's)
+except ImportError:  # Nuke 13's Python 3.7: TaskLike is only a type, any base serves at run time
+    Protocol = object  # type: ignore[assignment]
 
 # The gizmo knobs that are Shot fields (names = Shot fields = node_defs/vom_matte.yaml knobs; a test
 # checks this tuple against the node definition, since this module cannot read YAML inside Nuke).
@@ -298,7 +303,7 @@ _SHOWN_WARNINGS: dict[tuple[str, str, str], set[str]] = {}  # (script, node, Out
 
 def _command_line(cmd: Sequence[str]) -> str:
     """``cmd`` as the artist would paste it into their shell."""
-    return subprocess.list2cmdline(list(cmd)) if os.name == "nt" else shlex.join(cmd)
+    return subprocess.list2cmdline(list(cmd)) if os.name == "nt" else " ".join(shlex.quote(c) for c in cmd)
 
 
 def done_warnings(result: RunResult) -> list[str]:
@@ -346,7 +351,11 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
         up = up.input(0)
     if up is None or up.Class() != "Read":
         return None
-    if not _common.has_frame_token(_read_pattern(up)):  # as Nuke evaluates it ([python ...], [value ...])
+    pattern = _read_pattern(up)
+    if "%V" in pattern or "%v" in pattern:  # Nuke fills in the view; vom would look for the letters themselves
+        raise HostError(f"{up.name()}: file {pattern} holds both views of a stereo plate (%V): vom mattes one "
+                        "sequence; put a OneView node after the Read to choose the eye")
+    if not _common.has_frame_token(pattern):  # as Nuke evaluates it ([python ...], [value ...])
         return None  # a movie (.mov, .mp4) or a single still: vom reads frame sequences, so it is baked as one
     offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
                          int(_knob_value(up, "first") or 0))
@@ -512,6 +521,11 @@ def _colour_config() -> str:
     return config
 
 
+# What the temporary Write writes, whatever the script's or the studio's defaults for Writes: lossless half floats
+# (vom reads rotos and plates at half precision), the data window as it is.
+EXR_WRITE_KNOBS = (("datatype", "16 bit half"), ("compression", "Zip (1 scanline)"), ("autocrop", False))
+
+
 def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames: Iterable[int],
                   what: str) -> None:
     """Render ``source`` to EXR with a temporary Write node (in the root graph, at full resolution), one call per
@@ -522,6 +536,9 @@ def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames:
     with _in_group_at_full_resolution(source):
         write = nuke.nodes.Write(file=pattern, file_type="exr", channels=channels, raw=True)
         try:
+            # a studio's knobDefaults for Writes (DWAA, a lossy compression; autocrop) would apply to this one too
+            for knob, value in EXR_WRITE_KNOBS:
+                write[knob].setValue(value)
             if write.setInput(0, source) is False:
                 raise HostError(f"{what}: {_full_name(source)} could not be connected to a Write to render it")
             for f in frames:
@@ -552,7 +569,8 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
             _common.keep_unless_changed(new, old)
     finally:  # a cancelled or failed render leaves none of its new files behind
         for f in frames:
-            Path(_frame_path(fresh, f)).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # not unlink(missing_ok=True): Nuke 13's Python is 3.7
+                Path(_frame_path(fresh, f)).unlink()
 
 
 def _roto_channels(roto: nuke.Node | None) -> str:
@@ -790,9 +808,10 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     cmd = build_render_command(vom, shot_file)
     first, last = frame_bounds(str(fields["frames"])) or _script_range()
     script = str(nuke.root().name())  # on Nuke's main thread, before the render's own
+    title = f"VOM Matte: {node.name()}"  # nodes are asked on the main thread only
 
     def work() -> RunResult | None:
-        task = nuke.ProgressTask(f"VOM Matte: {node.name()}")
+        task = nuke.ProgressTask(title)
         try:
             result = run_with_progress(cmd, task)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback

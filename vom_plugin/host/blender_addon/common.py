@@ -231,7 +231,8 @@ def write_text_atomic(path: Path, text: str) -> Path:
     finally:
         if fd >= 0:
             os.close(fd)
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # not unlink(missing_ok=True): Nuke 13's Python is 3.7
+            tmp.unlink()
     return path
 
 
