@@ -170,6 +170,31 @@ def test_a_host_shot_file_keeps_a_dollar_in_its_paths(tmp_path: Path) -> None:
     assert shot.out == str(tmp_path / "o$F" / "a.####.exr")
 
 
+def test_to_yaml_gives_a_shot_file_that_reads_back_as_the_same_shot(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: to_dict() dumped to a shot file read a folder named v$ER back as v + $ER (another plate, another
+    output folder when ER was set; refused when not). to_yaml escapes the paths' own $."""
+    folder = tmp_path / "v$ER"
+    monkeypatch.setenv("ER", "_other")
+    shots = [
+        Shot(plate=str(folder / "plate.####.exr"), out=str(folder / "out" / "a.####.exr"),
+             keyframes={1001: str(folder / "roto.1001.exr")}, frames=[1001, 1002, 1003, 1007],
+             cache=str(folder / "cache"), model=str(folder / "w.safetensors"), working_size=480),
+        Shot(plate=str(folder / "p.####.exr"), out=str(folder / "{object}.####.exr"), frames=None,
+             objects={"hero": {1: str(folder / "h.exr")}, "on": {2: str(folder / "o.exr")}}),
+    ]
+    for i, shot in enumerate(shots):
+        text = shot.to_yaml()
+        assert "$$ER" in text and "_other" not in text
+        path = tmp_path / "elsewhere" / f"shot{i}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        back = Shot.from_yaml(path)
+        assert back == shot and back.to_dict() == shot.to_dict()
+    assert "working_size: 480" in shots[0].to_yaml() and "working_size" not in shots[1].to_yaml()  # defaults left out
+    assert "frames: 1001-1003,1007" in shots[0].to_yaml()
+
+
 @pytest.mark.parametrize("field", ["plate", "out", "keyframes", "model"])
 def test_a_path_that_is_not_utf8_is_refused_by_field_before_any_work(field: str, tmp_path: Path) -> None:
     """A folder named in Latin-1 on a UTF-8 system: OpenImageIO failed with a TypeError (exit 1), for an output

@@ -264,13 +264,37 @@ class Shot:
         return shot
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain types, YAML-ready; ``Shot.from_dict(shot.to_dict())`` gives the same Shot."""
+        """Plain types; ``Shot.from_dict(shot.to_dict())`` gives the same Shot. Its paths are final: for a shot
+        file, which expands ``$NAME`` in paths, use ``to_yaml``."""
         d = dataclasses.asdict(self)
         d["keyframes"] = {k: str(v) for k, v in self.keyframes.items()} if self.objects is None else None
         if self.objects is not None:
             d["objects"] = {n: {k: str(v) for k, v in kf.items()} for n, kf in self.objects.items()}
         d["cache"] = str(self.cache) if self.cache is not None else None
         return d
+
+    def to_yaml(self) -> str:
+        """The shot as a shot file's text: ``Shot.from_yaml`` of it gives the same Shot, wherever the file is.
+        A ``$`` of a path itself is written ``$$`` (a shot file's paths expand ``$NAME``: written as it is, a
+        folder named ``v$ER`` was read back as ``v`` + the variable ``ER``, or refused); fields at their
+        default are left out."""
+        import yaml
+
+        from vom_plugin.io.sequence import format_frames
+
+        d = self.to_dict()
+        for name in ("plate", "out", "cache"):
+            if d.get(name) is not None:
+                d[name] = escape_vars(str(d[name]))
+        if d.get("model") is not None and d["model"] not in MODEL_ALIASES:
+            d["model"] = escape_vars(str(d["model"]))
+        for kf in [d.get("keyframes") or {}, *(d.get("objects") or {}).values()]:
+            kf.update({k: escape_vars(v) for k, v in kf.items()})
+        defaults = {k.name: k.default for k in load_node_def().knobs}
+        d = {k: v for k, v in d.items() if v is not None and not (k in defaults and v == defaults[k])}
+        if d.get("frames") is not None:
+            d["frames"] = format_frames(d["frames"], ",")
+        return yaml.safe_dump(d, sort_keys=False, allow_unicode=True, width=1 << 16)
 
 
 # -- field validators (each names the field, the value and what was expected) ------------------------
