@@ -528,3 +528,26 @@ def test_without_unix_sockets_renders_run_in_process(monkeypatch: pytest.MonkeyP
     assert client.render_in_worker(object(), start=True) is None
     assert main(["worker"]) == 2
     assert "vom worker listens on a Unix socket, which this system's Python lacks" in capsys.readouterr().err
+
+
+def test_renders_that_end_at_once_leave_no_traceback_in_the_workers_log(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: renders that failed or finished at once in the worker left "Exception in thread
+    vom-worker-client ... OSError: [Errno 9] Bad file descriptor" in its log (the worker.log the Nuke and Blender
+    nodes keep) about every other time: the connection was closed before its listening thread set it up."""
+    tmp_path.chmod(0o700)
+    sock = tmp_path / "w.sock"
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "600"],
+                            env=_env(sock), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+        for i in range(8):  # a roto that does not exist: refused at once, in the worker
+            rc, events, err = _run(_cmd(shot_dir, f"gone{i}", roto="nope.0001.exr"), _env(sock))
+            assert rc == 2 and events[-1]["event"] == "error", err
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, log = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert "Traceback" not in log and "Exception in thread" not in log, log

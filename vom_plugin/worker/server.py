@@ -254,7 +254,6 @@ class Worker:
         send(conn, {"event": "accepted", "pid": os.getpid()})
 
         def listen() -> None:  # the client's cancel, or its end: stop after the frame in hand
-            conn.settimeout(None)
             try:
                 while True:
                     got = recv_lines(conn, buffer)
@@ -269,7 +268,10 @@ class Worker:
             if stop.signal is None:
                 stop.set(signal.SIGTERM)
 
-        threading.Thread(target=listen, daemon=True, name="vom-worker-client").start()
+        # set up here, not in the thread: a render that ended at once had its connection closed by then (EBADF)
+        conn.settimeout(None)
+        listener = threading.Thread(target=listen, daemon=True, name="vom-worker-client")
+        listener.start()
 
         def relay(event: dict[str, Any]) -> None:
             if not gone.is_set():
@@ -290,4 +292,6 @@ class Worker:
             self.stop = None
         with contextlib.suppress(OSError):
             send(conn, out)
+            conn.shutdown(socket.SHUT_RD)  # the listener's read ends (what was sent still reaches the client)
+        listener.join(timeout=5)  # before the connection is closed under it
         release_freed_memory()  # what the render's frames kept for reuse, while the worker waits
