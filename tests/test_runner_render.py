@@ -24,6 +24,7 @@ from vom_plugin.cli import main
 from vom_plugin.engine.runner import render
 from vom_plugin.engine.shot import Shot
 from vom_plugin.errors import InputError
+from vom_plugin.io.sequence import format_frames
 
 W, H, N = 192, 64, 8  # long side 192 -> working 128x43 (padded 128x48): the guided lift runs
 
@@ -631,6 +632,38 @@ def test_a_stop_sent_on_a_progress_event_leaves_a_state_to_resume_from(shot_dir:
     assert list((tmp_path / "c").rglob("*.state.safetensors"))
     r = render(s)
     assert r.cache["steps_cached"] >= 3 and r.cache["steps_computed"] <= N - 3, r.cache
+
+
+def test_a_progress_callback_that_raises_stops_the_render_as_a_stop_does(shot_dir: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: a callback that raised at frame 3's event left frame 4 on disk, announced nowhere, and the next
+    render computed all its steps again (no state was saved on that way out). Now it stops as a Stop does: the
+    frame in hand finished, a state saved, then its exception raised with a note of every frame written."""
+    monkeypatch.setenv("VOM_STATE_INTERVAL_S", "1e9")  # no timed state: only the stop's
+    announced: list[str] = []
+
+    def fails(e: dict) -> None:
+        if e["event"] == "frame":
+            announced.append(Path(e["path"]).name)
+            if e["done"] == 3:
+                raise ValueError("the host's database is down")
+
+    s = shot(shot_dir, "cb", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c"))
+    with pytest.raises(ValueError, match="the host's database is down") as err:
+        render(s, progress=fails)
+    on_disk = sorted(p.name for p in (tmp_path / "o").glob("[!.]*.exr"))
+    written = sorted(p.name for p in err.value.render_result.paths)
+    assert on_disk == written and set(announced) <= set(on_disk) and len(on_disk) < N
+    frames = sorted(err.value.render_result.frames)
+    assert err.value.__notes__ == [f"vom: the render stopped after the progress callback raised: {len(frames)} of "
+                                   f"{N} frames written ({format_frames(frames, sep=',')}, each complete); the next "
+                                   "render resumes from the cache"]
+    r = render(s)
+    assert r.cache["steps_cached"] >= 3 and r.cache["steps_computed"] <= N - 3, r.cache
+    whole = shot(shot_dir, "cb_whole", out=str(tmp_path / "w" / "a.####.exr"), cache=str(tmp_path / "c2"))
+    render(whole)
+    got, want = outputs(tmp_path / "o"), outputs(tmp_path / "w")
+    assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
 
 
 def test_sigterm_while_starting_exits_130_saying_so(tmp_path: Path) -> None:

@@ -311,7 +311,7 @@ class _Render:
                 settings["picture"] = list(job.picture)
                 key_settings.append(settings["picture"])
             self.cache = StepCache(job.cache, model_id=job.model_id, settings=settings, key_settings=key_settings,
-                                   device=job.device, result=self.result, stopping=lambda: stop.signal is not None)
+                                   device=job.device, result=self.result, stopping=self._stopping)
         self.runner = PassRunner(job.model, job.device, self.source, job.geo, job.rotos, self.write,
                                  memory=self.shot.memory, top_k=self.shot.top_k, cache=self.cache,
                                  result=self.result, timer=self.timer, check_stop=self.check_stop,
@@ -405,9 +405,15 @@ class _Render:
                 event["paths"] = [str(p) for p in paths]
             self.progress(event)
 
+    def _stopping(self) -> bool:
+        """A stop asked for (a signal, Stop.set()), or the caller's progress callback raised."""
+        return self.stop.signal is not None or getattr(self.progress, "error", None) is not None
+
     def check_stop(self) -> None:
-        if self.stop.signal is not None:
+        if self._stopping():
             self.reap(everything=True)  # every frame handed over is complete before we say how many
+            if self.stop.signal is None:  # the progress callback raised: render() raises its error instead
+                raise CancelledError("stopped by the progress callback's error")
             name = getattr(self.stop, "by", "") or signal.Signals(self.stop.signal).name
             raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; "
                                  f"the frames written are complete and the next render resumes from the cache")
@@ -419,6 +425,7 @@ class _Render:
             self.progress({"event": "start", "total": len(job.frames), "frames": [job.frames[0], job.frames[-1]],
                            "device": str(job.device), "shot": self.shot.plate, "out": self.shot.out,
                            "cache": str(job.cache.dir)})
+            self.check_stop()  # the callback raised at the start: no work
         from vom_plugin.engine.device import oom_guard
 
         with oom_guard(self.shot.working_size):  # a CUDA OOM names the working size to lower (exit 2)
@@ -448,11 +455,13 @@ class _Render:
 
 
 class _CalledUntilItRaises:
-    """A caller's progress callback that raised has stopped the render: it is not called again while the render
-    winds down (its first exception is the one the caller gets, not one from a second event)."""
+    """A caller's progress callback that raised stops the render as a Stop does: the frame in hand is finished,
+    the memory state saved for the next render to resume from, and then its exception is raised (``raise_error``).
+    It is not called again while the render winds down. KeyboardInterrupt and SystemExit go up at once."""
 
     def __init__(self, callback: ProgressCallback) -> None:
         self.callback: ProgressCallback | None = callback
+        self.error: Exception | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
         callback = self.callback
@@ -460,9 +469,28 @@ class _CalledUntilItRaises:
             return
         try:
             callback(event)
+        except Exception as e:
+            self.callback, self.error = None, e
         except BaseException:
             self.callback = None
             raise
+
+    def raise_error(self, result: RenderResult, total: int) -> None:
+        """The callback's exception, if it raised, with a note of the frames written (its own frame events stopped
+        with it); ``render_result`` on it is the render's result."""
+        e = self.error
+        if e is None:
+            return
+        from vom_plugin.io.sequence import format_frames
+
+        done = sorted(set(result.frames))
+        e.render_result = result  # type: ignore[attr-defined]
+        if isinstance(e, BrokenPipeError):  # the progress reader went away: the caller says how many frames are whole
+            e.frames_written = len(done)  # type: ignore[attr-defined]
+        listed = f" ({format_frames(done, sep=',')}, each complete)" if done else ""
+        e.add_note(f"vom: the render stopped after the progress callback raised: {len(done)} of {total} frames "
+                   f"written{listed}; the next render resumes from the cache")
+        raise e
 
 
 def check_not_forked() -> None:
@@ -520,9 +548,10 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
             finally:
                 r.close()  # every file on disk announced (r.done) before the error is
                 r.result.elapsed = time.perf_counter() - t0
-        except BrokenPipeError as e:  # the progress reader went away: the caller says how many frames are whole
-            e.frames_written = len(set(r.result.frames))  # type: ignore[attr-defined]
-            raise
+        except CancelledError:
+            if not (isinstance(progress, _CalledUntilItRaises) and progress.error is not None):
+                raise
+            result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
         except InputError as e:
             # a frame damaged behind an intact header is only found by reading it, after frames before it were
             # written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
@@ -537,6 +566,8 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     # Passes finish frames out of order (and a recomputed pass may rewrite one): report each once, sorted.
     written = dict(sorted(zip(result.frames, result.paths, strict=True)))
     result.frames, result.paths = list(written), list(written.values())
-    if progress:
+    if isinstance(progress, _CalledUntilItRaises):
+        progress.raise_error(result, len(job.frames))  # also where it raised at the last frame, after the last check
         progress(result.summary())
+        progress.raise_error(result, len(job.frames))
     return result
