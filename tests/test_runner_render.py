@@ -666,6 +666,49 @@ def test_a_progress_callback_that_raises_stops_the_render_as_a_stop_does(shot_di
     assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
 
 
+@pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same"])
+def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(shot_dir: Path, tmp_path: Path,
+                                                                              case: str) -> None:
+    """A QA pass: frame 3 holding only Y (read as grey), only an AOV layer (taken as the only layer with R, G, B) or
+    a header saying it is log was matted as it came, exit 0, where the same frame first is refused or read
+    otherwise. Now refused before any work, naming the frame; the same R, G, B in a part named rgba is the same
+    picture and renders."""
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    odd = folder / "p.0003.exr"
+    rgb = oiio.ImageBuf(str(odd)).get_pixels(oiio.FLOAT)
+    spec = oiio.ImageSpec(W, H, 3, oiio.HALF)
+    if case == "grey":
+        _write(odd, rgb[..., :1], ["Y"])
+    elif case == "aov":
+        _write(odd, rgb * 0.3, ["diffuse.R", "diffuse.G", "diffuse.B"])
+    elif case in ("log", "linear_other"):
+        spec.attribute("colorInteropID", "acescct_ap1" if case == "log" else "lin_rec709_scene")
+        out = oiio.ImageOutput.create(str(odd))
+        assert out.open(str(odd), spec) and out.write_image(rgb) and out.close()
+    else:  # a two-part file: depth, then the picture in a part named rgba
+        depth = oiio.ImageSpec(W, H, 1, oiio.HALF)
+        depth.channelnames, depth["name"] = ("Z",), "depth"
+        spec["name"] = "rgba"
+        out = oiio.ImageOutput.create(str(odd))
+        assert out.open(str(odd), (depth, spec))
+        assert out.write_image(np.ones((H, W, 1), np.float32))
+        assert out.open(str(odd), spec, "AppendSubimage") and out.write_image(rgb) and out.close()
+    s = shot(shot_dir, f"mixed_{case}", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
+             colorspace="ACEScg")
+    if case == "part_same":
+        assert render(s).frames == list(range(1, N + 1))
+        return
+    says = {"grey": r"is read from its channels Y, and frame 1 \(.*p\.0001\.exr\), the first this render reads, "
+                    r"from R, G, B",
+            "aov": r"is read from its channels diffuse\.R, diffuse\.G, diffuse\.B, and frame 1",
+            "log": r"p\.0003\.exr is log-encoded \(colour space 'acescct_ap1'\)",
+            "linear_other": r"plate frame 3 \(.*\) says its colour space is lin_rec709_scene, and frame 1 .* nothing"}
+    with pytest.raises(InputError, match=says[case]):
+        render(s)
+    assert not (tmp_path / "o").exists()
+
+
 def test_sigterm_while_starting_exits_130_saying_so(tmp_path: Path) -> None:
     """Before the render installs its own handler (importing, checking the shot), SIGTERM killed the process by
     the signal with no word (-15); the help promises 130."""

@@ -90,6 +90,42 @@ def _windows(info: Any) -> tuple[Any, Any]:
     return info.display_window, info.data_window
 
 
+def _declared_colour(info: Any) -> tuple[str, str]:
+    """What a plate frame's header says of its colour: (colour space, DPX transfer), as plate_colour_note reads it."""
+    meta = info.metadata
+    return (str(meta.get("colorInteropID") or meta.get("oiio:ColorSpace") or "").strip(),
+            str(meta.get("dpx:Transfer") or "").strip())
+
+
+def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame: tuple[int, Path],
+                      colorspace: str) -> None:
+    """InputError when a plate frame's picture comes from other channels than the first frame's (a grey Y frame, an
+    AOV layer, another part: a frame of another pass dropped into the sequence) or its header says another colour
+    encoding (a log frame among linear ones): each was matted as it came, exit 0, where the first frame's same
+    header is refused or read otherwise. Every header is read already (sizes); this compares them."""
+    f0, p0 = first_frame
+
+    def source(picture: str) -> tuple[str, str]:  # (part, channels): "part 'rgba': R, G, B" -> ("'rgba'", "R, G, B")
+        part, _, channels = picture.partition(": ") if picture.startswith("part ") else ("", "", picture)
+        return part, channels
+
+    (part, channels), (part0, channels0) = source(info.picture), source(first.picture)
+    # the same channels of another part, or of a file of one part among multi-part ones (a frame patched by
+    # another writer), are the same picture
+    if channels != channels0 or (part and part0 and part != part0):
+        raise InputError(f"plate frame {frame} ({path}) is read from its channels {info.picture}, and frame {f0} "
+                         f"({p0}), the first this render reads, from {first.picture}: a frame of another pass or "
+                         "layout in the sequence; write it as the others are")
+    if _declared_colour(info) != _declared_colour(first):
+        from vom_plugin.io.color import plate_colour_note
+
+        plate_colour_note(info.metadata, info.pixel_type, colorspace, path)  # a log frame: refused, saying so
+        said, first_said = (" / ".join(filter(None, _declared_colour(i))) or "nothing" for i in (info, first))
+        raise InputError(f"plate frame {frame} ({path}) says its colour space is {said}, and frame {f0} ({p0}), the "
+                         f"first this render reads, {first_said}: every frame is read as {colorspace}; write the "
+                         "sequence in one colour space")
+
+
 def _picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[str]) -> Any:
     """What the network sees of every frame, relative to its display window's origin: the display window grown
     by the overscan of every frame of the plate on disk (``heads``: the headers a render read already; the
@@ -227,6 +263,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             if abs(info.pixel_aspect - aspect) > 1e-4 * aspect:  # the matte would be written squeezed otherwise
                 raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}; the "
                                  f"shot's other frames {aspect:g}")
+            _check_like_first(f, on_disk.path(f), info, first.info, (frames[0], seq.path(frames[0])), shot.colorspace)
     # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender):
     # those of its own keyframe's plate frame (data windows may change along a shot; a farm chunk's first frame
     # placed the roto differently from the whole render's)

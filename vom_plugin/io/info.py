@@ -75,6 +75,9 @@ class ImageInfo:
     metadata_types: dict[str, str] = field(default_factory=dict)
     pixel_type: str = "half"
     path: Path | None = None
+    # where a plate's picture is read from, as read_plate / plate_info chose it ("R, G, B", "beauty.R, beauty.G,
+    # beauty.B", "Y", with "part 'rgba': " in front in a multi-part file); "" for other images
+    picture: str = ""
 
     @classmethod
     def for_size(cls, width: int, height: int, *, pixel_aspect: float = 1.0) -> ImageInfo:

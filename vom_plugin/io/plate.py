@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
@@ -200,13 +201,21 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
     )
 
 
+def _with_picture(img: OpenImage, indices: list[int]) -> ImageInfo:
+    """``img``'s header saying which channels (of which part) the picture is read from."""
+    names = ", ".join(img.info.channels[i] for i in indices)
+    if img.spec.get_int_attribute("oiio:subimages", 1) > 1:
+        names = f"part {str(img.spec.getattribute('name') or '') or '#' + str(img.subimage)!r}: {names}"
+    return dataclasses.replace(img.info, picture=names)
+
+
 def plate_info(path: str | os.PathLike[str]) -> ImageInfo:
     """The header of a plate frame as ``read_plate`` reads it (the part holding its RGB), without its pixels:
     InputError naming the file when it is not an image, is deep or has no picture channels."""
     img = open_image(path, "plate")
     try:
-        img, _ = _pick_rgb(img, None)
-        return img.info
+        img, indices = _pick_rgb(img, None)
+        return _with_picture(img, indices)
     finally:
         img.close()
 
@@ -227,6 +236,6 @@ def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Pla
             data = np.repeat(data, 3, axis=2)
         sanitize(data)
         rgb = to_display(data, img.info)
-        return Plate(rgb=rgb, info=img.info, data_rgb=data)
+        return Plate(rgb=rgb, info=_with_picture(img, indices), data_rgb=data)
     finally:
         img.close()
