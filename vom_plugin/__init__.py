@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 def _runnable_now(samples: int = 8, interval_s: float = 0.002) -> float | None:
@@ -133,6 +133,15 @@ _LAZY = {
 }
 
 __all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # what __getattr__ gives, for type checkers (imported on first use at run time)
+    from vom_plugin.engine.runner import RenderResult as RenderResult
+    from vom_plugin.engine.runner import Stop as Stop
+    from vom_plugin.engine.runner import render as render
+    from vom_plugin.engine.shot import Shot as Shot
+    from vom_plugin.errors import CancelledError as CancelledError
+    from vom_plugin.errors import InputError as InputError
+    from vom_plugin.errors import VomError as VomError
 
 
 def __dir__() -> list[str]:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import parse_value
 from vom_plugin.locations import MODEL_ALIASES
 from vom_plugin.nodedef import load_node_def
+
+StrPath: TypeAlias = "str | os.PathLike[str]"  # a path as Shot(...) takes it
 
 # Marks "not given": the node definition's default applies. Kept distinct from None because some
 # defaults are None (frames = the plate's range, cache = the user cache).
@@ -134,6 +136,15 @@ class Shot:
     # Not a field (fields are the knobs): the shot file this came from, which an output must never replace.
     # Set by from_yaml; a Shot built in code has none (dataclasses.replace drops it too).
     source_file = None
+
+    if TYPE_CHECKING:  # what Shot(...) takes, for type checkers; the fields above are what it holds once checked
+        def __init__(self, *, plate: StrPath, out: StrPath,
+                     keyframes: Mapping[int | str, StrPath] | Sequence[StrPath] | None = ...,
+                     objects: Mapping[str, Mapping[int | str, StrPath] | Sequence[StrPath] | StrPath] | None = ...,
+                     frames: str | Iterable[int] | None = ..., channel: str = ..., mask_channel: str | None = ...,
+                     output: str = ..., compression: str = ..., working_size: int = ..., colorspace: str = ...,
+                     model: StrPath = ..., device: str = ..., memory: str = ..., top_k: int = ...,
+                     cache: StrPath | None = ...) -> None: ...
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
