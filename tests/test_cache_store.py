@@ -181,6 +181,29 @@ def test_cache_cli_info_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "-1"]) == 2
 
 
+def test_cache_clear_of_one_shot_by_id_or_plate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: a cache shared by several shots could be cleared by age only; one shot's entries (a plate
+    re-rendered upstream, a shot handed over) took every shot's with them."""
+    caches = {}
+    for name in ("sh010", "sh020", "sh030"):
+        c = caches[name] = vc.ShotCache(tmp_path, f"/p/{name}/plate.####.exr", max_bytes=1 << 30)
+        c.prepare()
+        c.put_alpha(K(name), {"a": torch.ones(100)})
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["cache", "clear", "--cache", str(tmp_path), "--shot", caches["sh010"].dir.name,
+                 "--shot", "/p/sh020/plate.####.exr"]) == 0
+    out = capsys.readouterr().out
+    assert "cleared 2 entries" in out and "/p/sh010/plate.####.exr" in out and "/p/sh020/plate.####.exr" in out
+    assert "left alone" not in out  # the files beside the shots are not this clear's business
+    assert not caches["sh010"].dir.exists() and not caches["sh020"].dir.exists() and caches["sh030"].dir.exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert main(["cache", "clear", "--cache", str(tmp_path), "--shot", "/p/sh030/plate.####.exr",
+                 "--shot", "/p/sh099/plate.####.exr"]) == 2
+    assert "--shot /p/sh099/plate.####.exr: the cache" in capsys.readouterr().err
+    assert caches["sh030"].dir.exists()  # nothing was cleared: one shot named is not in the cache
+    assert main(["cache", "info", "--cache", str(tmp_path), "--shot", "x"]) == 2
+
+
 def test_unwritable_cache_is_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

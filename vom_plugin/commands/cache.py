@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cache root (default: VOM_CACHE_DIR, else $XDG_CACHE_HOME/vom, ~/.cache/vom)")
     p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
                    help="with clear: only entries not used for DAYS days (default: all of vom's entries)")
+    p.add_argument("--shot", action="append", metavar="ID|PLATE", default=None,
+                   help="with clear: only this shot's entries: its ID as `vom cache info` lists it, or its plate "
+                        "pattern (plate.####.exr, as the render was given it); may be given more than once")
     p.add_argument("--json", action="store_true", help="with info: one JSON object")
 
 
@@ -43,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if (args.cache and not root.is_dir()) or (root.exists() and not root.is_dir()):
         what = "is not a folder" if root.exists() else "does not exist"
         raise InputError(f"{given} {root} {what}")
+    if args.action == "info" and args.shot:
+        raise InputError("--shot is a clear option (info lists every shot)")
     if args.action == "clear":
-        report = vc.clear(root, older_than_days=args.older_than)
+        shots = _named_shots(root, args.shot) if args.shot else None
+        report = vc.clear(root, older_than_days=args.older_than, shots=shots)
         which = (f" not used for {args.older_than:g} day{'' if args.older_than == 1 else 's'}"
                  if args.older_than is not None else "")
         print(f"cleared {report.files} entries{which} ({human_size(report.bytes)}) from {root}")
@@ -77,3 +83,22 @@ def run(args: argparse.Namespace) -> int:
               f"folder of yours and leaves it alone (not counted, never cleared); remove {folder} to cache that "
               f"shot again")
     return 0
+
+
+def _named_shots(root: os.PathLike[str], names: list[str]) -> set[str]:
+    """The shot folders ``--shot`` names (an ID as `vom cache info` lists it, or a plate pattern); InputError for
+    one the cache does not hold, before anything is removed."""
+    from pathlib import Path
+
+    from vom_plugin.engine import cache as vc
+    from vom_plugin.errors import InputError
+
+    held = {s.shot_id for s in vc.cache_info(root)}
+    out = set()
+    for name in names:
+        found = name if name in held else vc.shot_id(str(Path(name).expanduser()))
+        if found not in held:
+            raise InputError(f"--shot {name}: the cache {root} holds no such shot (neither an ID `vom cache info` "
+                             f"lists nor the plate pattern of one: {found}); nothing was cleared")
+        out.add(found)
+    return out

@@ -624,9 +624,11 @@ class ClearReport:
         return sum(s.bytes for s in self.shots)
 
 
-def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> ClearReport:
-    """Delete the entries vom wrote (all, or those not used for ``older_than_days``), and the shot folders
-    left with nothing else in them. Nothing vom did not write is deleted, and no link is followed."""
+def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
+          shots: Collection[str] | None = None) -> ClearReport:
+    """Delete the entries vom wrote (all, or those not used for ``older_than_days``; of every shot, or of the shot
+    folders named in ``shots``), and the shot folders left with nothing else in them. Nothing vom did not write is
+    deleted, and no link is followed."""
     root = Path(root)
     report = ClearReport(root)
     if not root.is_dir():
@@ -642,12 +644,15 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None) -> C
         except OSError as e:  # a read-only cache (a mount, another user's folder): nothing can be removed
             raise InputError(f"cache {root} cannot be cleared: its lock {root / LOCK_NAME} cannot be made "
                              f"({e.strerror or e})") from None
-        shots = _shot_dirs(root)
-        shot_names = {p.name for p in shots}
-        for e in os.scandir(root):
-            if e.name != LOCK_NAME and e.name not in shot_names:
-                report.left_alone.append(e.path)
-        for shot in shots:
+        found = _shot_dirs(root)
+        shot_names = {p.name for p in found}
+        if shots is None:
+            for e in os.scandir(root):
+                if e.name != LOCK_NAME and e.name not in shot_names:
+                    report.left_alone.append(e.path)
+        for shot in found:
+            if shots is not None and shot.name not in shots:
+                continue
             files = freed = 0
             plate = _plate_of(shot)  # read before shot.json may go with the folder
             for path, st in list(_entries(shot)):
