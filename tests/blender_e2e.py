@@ -320,6 +320,14 @@ try:
         except Exception as e:
             result["bad_out_error"] = str(e)
 
+        # 3e2. a // path typed into a setting of an unsaved .blend: refused (it meant Blender's working folder now and
+        # the .blend's folder once saved; the frames were written to the first and looked for in the second)
+        s.out = "//mattes/alpha.####.exr"
+        try:
+            ui.prepare(bpy.context)
+        except Exception as e:
+            result["unsaved_slashslash_error"] = str(e)
+
         # 3f. the .blend saved, Output left empty: the default Output is named after the .blend, the scene and the
         # plate node, and the alpha node loads it //-relative (a project moved elsewhere still finds its mattes);
         # a plate node of the same name in another scene rendered to that Output is refused
@@ -327,6 +335,15 @@ try:
             scene = bpy.context.scene
             os.makedirs(os.path.dirname(cfg["blend"]), exist_ok=True)
             bpy.ops.wm.save_as_mainfile(filepath=cfg["blend"])
+            # a checkpoint beside the .blend as Model: resolved as a Blender path, as Output and Cache are
+            if cfg.get("weights"):
+                import shutil
+
+                os.makedirs(os.path.join(os.path.dirname(cfg["blend"]), "weights"), exist_ok=True)
+                shutil.copy(cfg["weights"], os.path.join(os.path.dirname(cfg["blend"]), "weights", "mine.safetensors"))
+                s.out, s.model = "//mattes/alpha.####.exr", "//weights/mine.safetensors"
+                result["model_beside_blend"] = ui.prepare(bpy.context).fields["model"]
+                s.model = cfg["model"]
             s.out = ""
             result["saved_run"] = sorted(bpy.ops.node.vom_matte_render())
             alpha = tree.nodes["BG VOM Alpha"]

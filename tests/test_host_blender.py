@@ -509,7 +509,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
            "screenshot": os.environ.get("VOM_BLENDER_SCREENSHOT") or str(tmp_path / "shot.####.png"),
            "screenshot_frame": 104, "result": str(tmp_path / "result.json"),
            "modal": {"out": str(tmp_path / "out_modal" / "alpha.####.exr"), "frames": "101-124", "working_size": 480},
-           "blend": str(tmp_path / "project" / "sh010_comp.blend")}
+           "blend": str(tmp_path / "project" / "sh010_comp.blend"),
+           "weights": str(REPO / "vom_plugin" / "weights" / "lite.safetensors")}
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     script = str(REPO / "tests" / "blender_e2e.py")
     cmd = [str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", script] if runner == "blender" \
@@ -607,6 +608,11 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert res["colorspaces"]["Linear ACEScg"] == "ACEScg"
     assert res["colorspaces"]["Filmic Log"].startswith("error: the plate's colour space 'Filmic Log'")
     assert res["bad_out_error"].startswith("Output ") and "cannot create the folder" in res["bad_out_error"]
+    # a // setting of an unsaved .blend is refused (the frames went to Blender's working folder); a Model beside
+    # the saved .blend is the file there (it was given to vom as "//weights/...", which vom could not find)
+    assert res["unsaved_slashslash_error"] == ("Output //mattes/alpha.####.exr: // means beside the .blend file, "
+                                               "which is not saved yet; save it, or give an absolute path")
+    assert res["model_beside_blend"] == str(tmp_path / "project" / "weights" / "mine.safetensors")
     # saved .blend, empty Output: vom/<.blend>/<scene>_<plate node>, loaded //-relative; another scene's plate node
     # of the same name rendered there is refused (two scenes, or two .blend files, wrote each other's matte)
     assert res["saved_run"] == ["FINISHED"], res

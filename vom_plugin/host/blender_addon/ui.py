@@ -57,11 +57,21 @@ def _tree(scene: Any) -> Any:
     return scene.node_tree
 
 
-def _abspath(path: str) -> str:
+def _abspath(path: str, setting: str | None = None) -> str:
     """Blender's ``//`` resolved against the .blend, then anything still relative against Blender's working
     folder (an unsaved file): vom would resolve it against the shot file's folder, the Image node against
-    Blender's, and the frames would land where the comp never looks."""
+    Blender's, and the frames would land where the comp never looks. A ``//`` path typed in a ``setting`` of an
+    unsaved file is refused: it meant Blender's working folder now and the .blend's folder once saved, so the next
+    render wrote elsewhere and the mattes were left behind."""
+    if setting is not None and path.startswith("//") and not bpy.data.filepath:
+        raise core.HostError(f"{setting} {path}: // means beside the .blend file, which is not saved yet; save it, "
+                             "or give an absolute path")
     return os.path.abspath(bpy.path.abspath(path)) if path else ""
+
+
+def _is_model_path(model: str) -> bool:
+    """A Model setting that names a file (a checkpoint's path), not a shipped model (default, lite, full)."""
+    return model.startswith("//") or "/" in model or os.sep in model or model.lower().endswith(".safetensors")
 
 
 def _preference(context: Any) -> str:
@@ -174,7 +184,7 @@ def prepare(context: Any) -> Plan:
                              else "Plate node: empty; pick the Image node of the plate")
     pattern, timing, size, colorspace = _plate_source(plate_node)
     if s.plate.strip():
-        pattern = _abspath(s.plate.strip())
+        pattern = _abspath(s.plate.strip(), "Plate")
     delta = timing.file_frame(0)  # scene frame -> file frame is a shift
     objects = core.parse_objects(s.objects)
     if objects and s.keyframes.strip():
@@ -186,7 +196,7 @@ def prepare(context: Any) -> Plan:
     else:
         first, last = core.default_scene_frames(timing, scene.frame_start, scene.frame_end)
         frames = f"{first + delta}-{last + delta}"
-    out = _abspath(s.out.strip())
+    out = _abspath(s.out.strip(), "Output")
     if not out:
         if not bpy.data.filepath:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
@@ -229,7 +239,10 @@ def prepare(context: Any) -> Plan:
                 raise core.HostError(f"objects: {name!r} (its frames {' '.join(map(str, frames_of))}): {e}") from None
     knobs = {name: getattr(s, name) for name in core.shot_knob_names()}
     if knobs.get("cache"):
-        knobs["cache"] = _abspath(str(knobs["cache"]))
+        knobs["cache"] = _abspath(str(knobs["cache"]), "Cache")
+    model = str(knobs.get("model") or "").strip()
+    if _is_model_path(model):  # a checkpoint beside the .blend (//weights/x.safetensors), as Cache and Output are
+        knobs["model"] = _abspath(model, "Model")
     if s.colorspace_from_plate:
         knobs["colorspace"] = core.colorspace_for(colorspace)
     file_frames = {n: {timing.file_frame(k): p for k, p in r.items()} for n, r in rotos_of.items()}
