@@ -52,7 +52,7 @@ def test_a_hostile_shot_name_makes_a_valid_openjd_job_with_no_template_expressio
 def test_a_hostile_shot_name_makes_a_valid_opencue_job(tmp_path: Path, stem: str) -> None:
     out = tmp_path / "job.xml"
     assert main(["farm", "opencue", str(_shot_file(tmp_path / "shots", stem)), "--out", str(out),
-                 "--user", "artist"]) == 0
+                 "--user", "nobody"]) == 0
     root = ET.fromstring(out.read_text())
     job = root.find("job")
     assert job is not None
@@ -64,6 +64,8 @@ def test_a_hostile_shot_name_makes_a_valid_opencue_job(tmp_path: Path, stem: str
 
 def test_farm_names_stay_readable_and_distinct() -> None:
     assert farm_name("sh010") == "sh010" and farm_name("sh010-comp.v003") == "sh010_comp_v003"
+    # Cuebot refuses a shot name under 3 characters ([\w.]{3,}): s1.yaml made one, exit 0
+    assert farm_name("s1") == "shot_s1" and farm_name("a") == "shot_a" and farm_name("abc") == "abc"
     long_a, long_b = "a" * 100 + "_one", "a" * 100 + "_two"
     assert farm_name(long_a) != farm_name(long_b) and len(farm_name(long_a)) == MAX_LENGTH
 
@@ -73,6 +75,47 @@ def test_an_opencue_show_that_is_not_a_name_is_refused(tmp_path: Path, capsys: p
                "--show", "my-show/../x"])
     assert rc == 2 and "--show 'my-show/../x'" in capsys.readouterr().err
     assert not (tmp_path / "j.xml").exists()
+
+
+def test_an_opencue_job_carries_its_users_uid_and_an_unknown_user_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: --user changed the job's user but PyOutline wrote this process's uid (0 in a root container, which
+    Cuebot refuses even with --user alice); --user was not checked."""
+    import os
+    import pwd
+
+    shot = _shot_file(tmp_path / "shots", "sh010")
+    assert main(["farm", "opencue", str(shot), "--out", str(tmp_path / "j.xml"), "--user", "nobody"]) == 0
+    root = ET.fromstring((tmp_path / "j.xml").read_text())
+    assert root.findtext("user") == "nobody" and root.findtext("uid") == str(pwd.getpwnam("nobody").pw_uid)
+    capsys.readouterr()
+    assert main(["farm", "opencue", str(shot), "--out", str(tmp_path / "k.xml"), "--user", "no_such_artist"]) == 2
+    assert "--user no_such_artist: this machine has no account of that name" in capsys.readouterr().err
+    assert main(["farm", "opencue", str(shot), "--out", str(tmp_path / "k.xml"), "--user", "a b;rm"]) == 2
+    assert not (tmp_path / "k.xml").exists()
+    monkeypatch.setattr(os, "getuid", lambda: 0)  # submitted as root, no --user: said
+    assert main(["farm", "opencue", str(shot), "--out", str(tmp_path / "r.xml")]) == 0
+    assert "Cuebot refuses jobs launched as root" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", ["missing", "not_an_image"])
+def test_a_job_whose_roto_every_task_would_fail_on_is_refused(tmp_path: Path, case: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: a roto that did not exist, or was not an image, made a job (exit 0) whose every task exited 2."""
+    demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo"
+    roto = tmp_path / "roto.0001.exr"
+    if case == "not_an_image":
+        roto.write_text("not an image")
+    shot = tmp_path / "sh010.yaml"
+    shot.write_text(yaml.safe_dump({"plate": str(demo / "plate.####.exr"), "frames": "1-4",
+                                    "keyframes": {1: str(roto)}, "out": str(tmp_path / "out" / "a.####.exr")}))
+    for farm in ("openjd", "opencue"):
+        assert main(["farm", farm, str(shot), "--out", str(tmp_path / farm), "--user", "nobody"][
+            :None if farm == "opencue" else -2]) == 2
+        err = capsys.readouterr().err
+        assert f"keyframes: roto file {roto} (frame 1)" in err, err
+        assert ("does not exist" in err) == (case == "missing")
+        assert not (tmp_path / farm).exists()
 
 
 # -- vom farm check ------------------------------------------------------------------------------------

@@ -27,12 +27,12 @@ def test_opencue_outline_xml(tmp_path: Path) -> None:
     shot = _shot(tmp_path)
     out = tmp_path / "job.xml"
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--chunk", "15",
-                        "--out", str(out), "--show", "demo", "--user", "artist", "--vom", "/opt/vom env/bin/vom"],
+                        "--out", str(out), "--show", "demo", "--user", "nobody", "--vom", "/opt/vom env/bin/vom"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     root = ET.fromstring(out.read_text())
     assert root.tag == "spec"
-    assert (root.findtext("show"), root.findtext("shot"), root.findtext("user")) == ("demo", "sh020", "artist")
+    assert (root.findtext("show"), root.findtext("shot"), root.findtext("user")) == ("demo", "sh020", "nobody")
     job = root.find("job")
     assert job is not None and job.get("name") == "vom_sh020"
     layers = {la.get("name"): la for la in job.iter("layer")}

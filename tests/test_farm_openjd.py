@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,8 @@ def test_template_structure(tmp_path: Path) -> None:
         assert run["command"] == "{{Param.Vom}}"
         assert run["args"] == ["render", "{{Param.ShotFile}}", "--frames={{Task.Param.Frame}}", "--progress",
                                "json"]
+        # a cancel, requeue or timeout: SIGTERM first (vom saves its state), not the spec's default SIGKILL
+        assert run["cancelation"] == {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": 60}
     assert steps["frames_1001_1049"]["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1001-1049"
     assert steps[CHECK_STEP]["dependencies"] == [{"dependsOn": n} for n in list(steps)[:3]]
     # shared storage, no job attachments: a shot file copied to a session folder would find no plate beside it
@@ -151,6 +154,34 @@ def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
     (tmp_path / "out" / "alpha.0003.exr").unlink()
     chk = _vom("farm", "check", str(shot))
     assert chk.returncode == 2 and "1 of 4 frames" in chk.stderr and ": 3" in chk.stderr
+
+
+@pytest.mark.slow
+def test_a_task_cancelled_by_the_runner_stops_as_vom_does_on_sigterm(tmp_path: Path) -> None:
+    """A QA pass: the render action had no cancelation, so Open Job Description's default killed a cancelled,
+    requeued or timed-out task at once (SIGKILL): the chunk's memory state was never saved and its next run began
+    again at the keyframe. Here a timeout cancels the task: vom is told with SIGTERM and exits as it does on it."""
+    shot = _shot_file(tmp_path, frames="1-24", keyframes={1: str(SHOT_DIR / "roto.0001.exr")}, name="cancel.yaml",
+                      plate=str(SHOT_DIR / "plate.####.exr"), out=str(tmp_path / "out" / "alpha.####.exr"),
+                      model="lite", working_size=960, device="cpu", cache=str(tmp_path / "cache"))
+    bundle = tmp_path / "bundle"
+    assert _vom("farm", "openjd", str(shot), "--chunk", "24", "--out", str(bundle)).returncode == 0
+    template = yaml.safe_load((bundle / "template.yaml").read_text())
+    template["steps"][0]["script"]["actions"]["onRun"]["timeout"] = 4  # the runner cancels the task 4 s in
+    (bundle / "template.yaml").write_text(yaml.safe_dump(template, sort_keys=False))
+    run = subprocess.run([str(OPENJD), "run", str(bundle / "template.yaml"), "--step", "frames_1_24",
+                          "--task-param", "Frame=1-24", "-p", f"ShotFile={shot}"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    log = run.stdout + run.stderr
+    assert run.returncode != 0, log[-3000:]  # the task did not finish
+    assert 'Sending signal "term"' in log and 'Sending signal "kill"' not in log, log[-3000:]
+    assert "stopped by SIGTERM" in log and "exited with code: 130" in log, log[-3000:]  # vom's own way out
+    out = tmp_path / "out"
+    on_disk = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert all(n.startswith("alpha.") for n in on_disk), on_disk  # whole frames only, no temporary left
+    again = _vom("render", str(shot), "--progress", "json", "--no-worker")
+    done = json.loads(again.stdout.splitlines()[-1])
+    assert done["frames_written"] == 24 and done["cache"]["steps_cached"] == len(on_disk), done  # resumed
 
 
 def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -> None:

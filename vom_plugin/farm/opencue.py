@@ -12,6 +12,7 @@ import getpass
 import os
 import re
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +76,37 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
     return ol
 
 
-def serialize(ol: Any) -> str:
-    """The OpenCue job spec XML of an outline, made locally (no Cuebot is contacted)."""
+def serialize(ol: Any, uid: int | None = None) -> str:
+    """The OpenCue job spec XML of an outline, made locally (no Cuebot is contacted); ``uid``: the job's user id
+    (PyOutline writes this process's, whatever the outline's user)."""
     from vom_plugin.extras import require
 
     cue = require("outline.backend.cue", "vom farm opencue")
     cuerun = require("outline.cuerun", "vom farm opencue")
-    return str(cue.serialize_simple(cuerun.OutlineLauncher(ol)))
+    xml = str(cue.serialize_simple(cuerun.OutlineLauncher(ol)))
+    if uid is not None:
+        xml, n = re.subn(r"<uid>\d+</uid>", f"<uid>{uid}</uid>", xml, count=1)
+        if n != 1:
+            raise RuntimeError("PyOutline's job spec has no <uid> to set")
+    return xml
+
+
+def job_uid(user: str | None) -> int:
+    """The uid of the job's user: ``user``'s account on this machine (Cuebot runs the frames as that uid), else this
+    process's. InputError for a user this machine has no account for: the job would carry another user's uid."""
+    if user is None:
+        return os.getuid() if hasattr(os, "getuid") else 1
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", user):
+        raise InputError(f"--user {user!r}: expected a user name (letters, digits, '_', '.', '-')")
+    try:
+        import pwd
+    except ImportError:  # Windows: PyOutline writes uid 1 there
+        return 1
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        raise InputError(f"--user {user}: this machine has no account of that name to take the job's uid from "
+                         f"(Cuebot runs the frames as it); run vom farm opencue where the account is known") from None
 
 
 MARKER = "<!-- written by vom farm opencue -->"  # an existing file without it (or a vom job) is the user's
@@ -95,7 +120,11 @@ def _ours(start: bytes) -> bool:
 
 def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int, vom: str | None = None,
                   show: str = "vom", user: str | None = None) -> Path:
-    xml = serialize(build_outline(shot, chunk, vom=vom, show=show, user=user))
+    uid = job_uid(user)
+    if uid == 0:
+        print("vom farm: warning: the job's user id is 0 (root): Cuebot refuses jobs launched as root; give "
+              "--user NAME", file=sys.stderr)
+    xml = serialize(build_outline(shot, chunk, vom=vom, show=show, user=user), uid)
     out = Path(path).resolve()
     if out.is_dir():
         raise InputError(f"--out {str(out)!r}: is a folder; expected the path of the XML file to write")

@@ -24,12 +24,18 @@ SPEC_VERSION = "jobtemplate-2023-09"
 CHECK_STEP = "check_outputs"
 
 
+CANCEL_GRACE_S = 60  # a frame in hand at 4K on a CPU, and the state saved after it, take seconds
+
+
 def _render_action(frame_expr: str, gpu: bool = False) -> dict[str, Any]:
     # one word: a chunk of negative frames (-3--2) would be read by argparse as an option; on a GPU worker, the GPU
     # the farm gives the task (a shot's cuda:1, the artist's second card, is not the worker's)
+    # a cancel, requeue or timeout sends SIGTERM first (the spec's default is SIGKILL at once): vom finishes the frame
+    # in hand, saves the memory state and exits 130, so the task's next run resumes instead of starting again
     return {"command": "{{Param.Vom}}",
             "args": ["render", "{{Param.ShotFile}}", f"--frames={frame_expr}", "--progress", "json",
-                     *(["--device", "cuda"] if gpu else [])]}
+                     *(["--device", "cuda"] if gpu else [])],
+            "cancelation": {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": CANCEL_GRACE_S}}
 
 
 def _constraint(frames: tuple[int, ...] | list[int]) -> str:

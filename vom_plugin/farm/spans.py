@@ -91,6 +91,8 @@ class FarmShot:
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # each object's keyframes (None: the one unnamed matte), what an output's vom:keyframes must say
     object_keyframes: tuple[tuple[str | None, tuple[int, ...]], ...] = ()
+    # each roto file: (the shot's field, its keyframe, its path), checked with the plate before a job is made
+    roto_files: tuple[tuple[str, int, Path], ...] = ()
 
     def output_channels(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         return self.outputs or ((self.out, (self.channel,)),)
@@ -112,15 +114,18 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=keyframes, out=shot.out,
                     cache=shot.cache, device=shot.device, plate=shot.plate, channel=shot.channel,
                     outputs=_outputs(shot),
-                    object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()))
+                    object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()),
+                    roto_files=tuple(("keyframes" if n is None else f"objects.{n}", kf, path)
+                                     for n, kfs in shot.rotos().items() for kf, path in sorted(kfs.items())))
 
 
 def check_plate(shot: FarmShot) -> str | None:
     """InputError, before a job is made, for what every task of it would fail on: a requested frame or a
-    keyframe the plate does not have (``vom render`` says the same, on the farm, after submission). A plate with
-    no frame here (still rendering upstream, the job made to wait for it; or not mounted on this machine) is not
-    checked: returns the note that says so."""
-    from vom_plugin.io import open_sequence
+    keyframe the plate does not have, a roto file that is missing or not an image (``vom render`` says the same,
+    on the farm, after submission: every task exited 2). A plate with no frame here (still rendering upstream, the
+    job made to wait for it; or not mounted on this machine) is not checked, nor are the rotos then: returns the
+    note that says so."""
+    from vom_plugin.io import open_sequence, read_info
 
     try:
         on_disk = open_sequence(shot.plate)
@@ -136,6 +141,14 @@ def check_plate(shot: FarmShot) -> str | None:
                 raise InputError(f"{shot.path}: {field}: frame {kf} is not a frame of the plate {shot.plate} "
                                  f"(frames on disk: {compact_range(sorted(have))})")
     open_sequence(shot.plate, list(shot.frames))  # lists the requested frames the plate lacks
+    for field_name, kf, path in shot.roto_files:
+        if not path.is_file():
+            what = "is not a file" if path.exists() else "does not exist"
+            raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}) {what}")
+        try:
+            read_info(path)
+        except InputError as e:
+            raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}): {e}") from None
     return None
 
 
