@@ -250,6 +250,37 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     assert all("rendered from other rotos, settings or weights than the shot's" in v for v in lines.values())
 
 
+def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: a matte of another plate (the same roto, settings and weights) passed the check: a plate re-delivered
+    at the same path left old and new mattes mixed, every header alike. Each output now says its plate frame's
+    bytes (vom:plate)."""
+    import shutil
+
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    shot = tmp_path / "shot.yaml"
+    shot.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-4",
+                                    "keyframes": {1: str(root / "roto" / "r.0001.exr")}, "out": str(tmp_path / "o" /
+                                    "a.####.exr"), "model": str(root / "model.safetensors"), "device": "cpu",
+                                    "working_size": 128, "cache": str(tmp_path / "c")}))
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    assert main(["farm", "check", str(shot)]) == 0
+    capsys.readouterr()
+    frame3 = root / "plate" / "p.0003.exr"  # delivered again: the same size and header, other pixels
+    buf = oiio.ImageBuf(str(frame3))
+    flipped = oiio.ImageBufAlgo.flop(buf)
+    assert flipped.write(str(tmp_path / "new.exr"), oiio.HALF)
+    shutil.copy(tmp_path / "new.exr", frame3)
+    assert main(["farm", "check", str(shot)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"frame 3: \S+: matted from another picture than its plate frame .*p\.0003\.exr holds now", err)
+    assert not re.search(r"frame [124]:", err), err
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0  # rendered again: it passes
+    assert main(["farm", "check", str(shot)]) == 0
+
+
 def test_chunks_place_the_roto_as_one_render_does_when_data_windows_change_along_the_shot(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A roto the size of its keyframe's data window is placed over that frame's window, not over the first

@@ -36,7 +36,7 @@ from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot, keyframes_stamp, recipe_stamp
+from vom_plugin.engine.shot import Shot, content_digest, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.engine.weights_header import read_weights_metadata
@@ -397,8 +397,13 @@ class _Render:
 
         def write_files() -> float:
             t = time.perf_counter()
+            # the plate frame's bytes, on this (output) thread: `vom farm check` tells a matte of a plate re-delivered
+            # since from one of the plate as it is (the recipe holds no plate pixels)
+            plate_digest = content_digest(plate.info.path) if plate.info.path is not None else None
             for path, names in files:
                 meta = self._metadata(frame, names)
+                if plate_digest is not None:
+                    meta["vom/plate"] = plate_digest
                 if not shared:  # one object's file, as a single render writes it (an {object} sequence, even of a
                     # shot of one object: A and its mask, premultiplied for rgba-premult)
                     m = mattes[names[0]]

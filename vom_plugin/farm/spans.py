@@ -215,7 +215,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                     problems[f] = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
                     break
             problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
-                or _stamp_problem(read_info(out).metadata, f, shot, recipes)
+                or _stamp_problem(read_info(out).metadata, f, shot, recipes,
+                                  expected.path if expected is not None else None)
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False)
                 break
@@ -265,10 +266,12 @@ class _Recipes:
         return self._recipe
 
 
-def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None) -> str | None:
+def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None,
+                   plate: Path | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
-    write, another frame's, or one rendered from other keyframes (a stale output of an earlier version of the
-    shot), which the windows and channels alone would pass."""
+    write, another frame's, one rendered from other keyframes (a stale output of an earlier version of the
+    shot), which the windows and channels alone would pass, or one matted from other bytes than the ``plate``
+    frame's file now (a plate re-delivered after the render)."""
     if "vom:version" not in meta:
         return "not written by vom (no vom:version attribute)"
     missing = [k for k in ("vom:frame", "vom:keyframes") if k not in meta]
@@ -298,6 +301,13 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _R
         if expected is not None and str(meta["vom:recipe"]) != expected:
             return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
                     "of an earlier version of the shot)")
+    # outputs of vom before session 36 say nothing of their plate frame: not compared
+    if plate is not None and "vom:plate" in meta:
+        from vom_plugin.engine.shot import content_digest
+
+        if str(meta["vom:plate"]) != content_digest(plate):
+            return (f"matted from another picture than its plate frame {plate} holds now (the plate was changed or "
+                    "delivered again after this frame was rendered)")
     return None
 
 
