@@ -125,8 +125,10 @@ def test_vom_method_is_the_render_path(tmp_path: Path):
                 out=str(tmp_path / "out" / "a.####.exr"), model=str(tmp_path / "m.safetensors"), device="cpu",
                 working_size=128, colorspace="lin_rec709", cache=str(tmp_path / "cache"))
     rendered = np.stack([oiio.ImageBuf(str(p)).get_pixels(oiio.FLOAT)[..., 0] for p in render(shot).paths])
-    display = np.stack([vio.to_network(vio.read_plate(tmp_path / "plate" / f"p.{i + 1:04d}.exr").rgb, "lin_rec709")
-                        for i in range(len(frames))])
+    plates = [vio.read_plate(tmp_path / "plate" / f"p.{i + 1:04d}.exr").rgb for i in range(len(frames))]
+    gain = vio.exposure_gain(plates[0], "lin_rec709")  # the shot's exposure, from its keyframe, as run_clip takes it
+    assert gain != 1.0
+    display = np.stack([vio.to_network(p, "lin_rec709", gain=gain) for p in plates])
     alpha = vom_method(model, working_size=128)(display, roto, None)
     assert alpha.shape == (4, 80, 200) and alpha.dtype == np.float32
     assert np.ptp(alpha[2]) > 0

@@ -145,3 +145,27 @@ def test_a_plates_declared_colour_space_is_heard():
     assert plate_colour_note(linear_dpx, "uint16", "ACEScg", "p.0001.dpx") is None
     with pytest.raises(InputError, match="log-encoded \\(colour space 'ACEScct'\\)"):
         plate_colour_note({"colorInteropID": "ACEScct"}, "half", "ACEScg", "p.0001.exr")
+
+
+def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():
+    """A plate 5 stops under was matted worse (validation shots at 3% of their exposure: score 22.75 against 17.10;
+    a speck in a dark plate's corner) and a normal one better at a lower exposure (session 36): the network sees
+    each shot scaled so that the 99th percentile of one frame's luminance is EXPOSURE_P99."""
+    from vom_plugin.io.color import EXPOSURE_P99, exposure_gain
+
+    rng = np.random.default_rng(3)
+    plate = (rng.random((60, 80, 3)) ** 2 * 1.5).astype(np.float32)
+    lum = plate @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    gain = exposure_gain(plate, "lin_rec709")
+    assert gain == pytest.approx(EXPOSURE_P99 / np.percentile(lum[::2, ::2], 99), rel=1e-5)
+    for k in (0.03, 0.5, 4.0):  # any exposure: the same network input
+        dark = plate * np.float32(k)
+        assert exposure_gain(dark, "lin_rec709") == pytest.approx(gain / k, rel=1e-4)
+        np.testing.assert_allclose(to_network(dark, "lin_rec709", gain=exposure_gain(dark, "lin_rec709")),
+                                   to_network(plate, "lin_rec709", gain=gain), atol=2e-3)
+    assert exposure_gain(plate, "ACEScg") > 0
+    # display-referred pictures are not re-exposed; a black frame or a blown-out one is bounded
+    assert exposure_gain(plate, "sRGB") == exposure_gain(plate, "raw") == 1.0
+    assert exposure_gain(np.zeros((8, 8, 3), np.float32), "lin_rec709") == 64.0
+    assert exposure_gain(np.full((8, 8, 3), 1e6, np.float32), "lin_rec709") == 1 / 64
+    np.testing.assert_array_equal(to_network(plate, "lin_rec709"), to_network(plate, "lin_rec709", gain=1.0))

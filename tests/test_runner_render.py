@@ -709,6 +709,26 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
     assert not (tmp_path / "o").exists()
 
 
+def test_a_plate_five_stops_under_is_matted_as_at_its_exposure(shot_dir: Path, tmp_path: Path) -> None:
+    """Session 36: a plate 5 stops under was matted much worse (a speck of 0.9 in a dark plate's corner; validation
+    shots at 3% of their exposure 22.75 against 17.10). The network now sees each shot at one exposure, from its
+    first keyframe's plate frame: the same plate darker gives the same matte, and the files say the gain."""
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for f in range(1, N + 1):
+        buf = oiio.ImageBuf(str(shot_dir / "plate" / f"p.{f:04d}.exr"))
+        _write(folder / f"p.{f:04d}.exr", buf.get_pixels(oiio.FLOAT) * 0.03, ["R", "G", "B"])
+    normal = render(shot(shot_dir, "exp_normal", out=str(tmp_path / "n" / "a.####.exr"), cache=str(tmp_path / "c1")))
+    dark = render(shot(shot_dir, "exp_dark", plate=str(folder / "p.####.exr"), out=str(tmp_path / "d" / "a.####.exr"),
+                       cache=str(tmp_path / "c2")))
+    assert normal.frames == dark.frames == list(range(1, N + 1))
+    got, want = outputs(tmp_path / "d"), outputs(tmp_path / "n")
+    assert max(float(np.abs(got[k] - want[k]).max()) for k in want) < 0.02
+    g_normal, g_dark = (float(oiio.ImageBuf(str(d / "a.0003.exr")).spec().getattribute("vom:exposure_gain"))
+                        for d in (tmp_path / "n", tmp_path / "d"))
+    assert g_dark == pytest.approx(g_normal / 0.03, rel=1e-3)
+
+
 def test_sigterm_while_starting_exits_130_saying_so(tmp_path: Path) -> None:
     """Before the render installs its own handler (importing, checking the shot), SIGTERM killed the process by
     the signal with no word (-15); the help promises 130."""

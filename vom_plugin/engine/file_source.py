@@ -101,12 +101,12 @@ class FileSource:
 
         memo, picture = self.job.memo, vio.placed_at(self.job.picture, plate.info.display_window)
         if memo is None:
-            return vio.to_network(plate.over(picture), self.job.shot.colorspace)
+            return vio.to_network(plate.over(picture), self.job.shot.colorspace, gain=self.job.gain)
         key = ("display", str(self.job.plate_seq.path(frame)), self.fingerprint(frame), self.job.shot.colorspace,
-               tuple(picture))
+               tuple(picture), self.job.gain)
         got = memo.get(key)
         if got is None:
-            got = vio.to_network(plate.over(picture), self.job.shot.colorspace)
+            got = vio.to_network(plate.over(picture), self.job.shot.colorspace, gain=self.job.gain)
             memo.put(key, got, read_only(got))
         return got
 

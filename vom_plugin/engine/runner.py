@@ -70,6 +70,7 @@ class _Job:
     memo: Memo | None = None        # a worker's decoded plate frames, kept between renders
     first_plate: Any = None         # the first requested frame's Plate, read to check it before any work
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
+    gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
 
 
@@ -278,6 +279,13 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                                    vio.placed_at(picture, windows[kf][0]))
                     for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
+    # the shot's exposure for the network, from the plate frame of its first keyframe (of every object): a frame
+    # the artist drew on (never a slate or a fade from black), which every render of the shot, a farm chunk, a
+    # keyframe's pass or the whole shot, reads the same
+    first_kf = min(kf for kfs in shot.rotos().values() for kf in kfs)
+    at_kf = first if first_kf == frames[0] else read_plate(on_disk.path(first_kf), memo,
+                                                            lambda: file_fingerprint(on_disk.path(first_kf)))
+    gain = vio.exposure_gain(at_kf.rgb, shot.colorspace)
     # the file's bytes, and how it was placed: the same file read another way is another roto
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
                       + (":over-data-window" if vio.roto_over_data_window(path, windows[kf]) else "")
@@ -304,7 +312,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 picture=picture, geo=fr.geometry(picture.width, picture.height, shot.working_size, max(size)),
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first,
-                notes=notes, recipe=recipe)
+                notes=notes, recipe=recipe, gain=gain)
 
 
 # -- the render --------------------------------------------------------------------------------------------
@@ -344,6 +352,9 @@ class _Render:
             # into the same padded size its edge-padded self had
             key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded,
                             job.geo.size, threads, PLATE_READING]
+            if job.gain != 1.0:  # the network input's exposure (a display-referred plate's keys as before)
+                settings["exposure_gain"] = job.gain
+                key_settings.append(repr(job.gain))
             if tuple(job.picture) != (0, 0, *job.size):  # the overscan seen, where (a plain plate's keys as before)
                 settings["picture"] = list(job.picture)
                 key_settings.append(settings["picture"])
@@ -370,7 +381,8 @@ class _Render:
                 "vom/colorspace": self.shot.colorspace,  # what the plate was read as, for the network
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
-                "vom/recipe": self.job.recipe}  # as ``prepare`` computed it, from the rotos it read
+                "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read
+                "vom/exposure_gain": f"{self.job.gain:.6g}"}  # how the network saw the plate (io.exposure_gain)
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
         if self.shot.output != "alpha":

@@ -122,9 +122,10 @@ class BenchmarkResult:
 def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "whole",
              metrics: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
              on_alpha: AlphaSink | None = None) -> ClipResult:
-    from vom_plugin.io import to_network
+    from vom_plugin.io import exposure_gain, to_network
 
-    frames = np.stack([to_network(p, clip.colorspace) for p in clip.plate]).astype(np.float32)
+    gain = exposure_gain(clip.plate[0], clip.colorspace)  # the roto's frame: the render's first keyframe
+    frames = np.stack([to_network(p, clip.colorspace, gain=gain) for p in clip.plate]).astype(np.float32)
     roto = clip.roto if clip.roto is not None else coarse_roto(clip.gt[0])
     t, h, w = clip.gt.shape
     result = ClipResult(clip.name, list(clip.frames), (w, h), "file" if clip.roto is not None else "coarsened GT",
