@@ -4,7 +4,9 @@ The transform, for the linear input spaces (``ACEScg``, ``lin_rec709``):
 
 1. NaN / +-Inf -> 0 (renders and denoisers leave them).
 2. OCIO: input space -> ``lin_rec709`` (Linear Rec.709 (sRGB)), the gamut the network was trained in.
-   Negative values (out-of-gamut colours after the matrix) are clamped to 0.
+   Negative values (out-of-gamut colours after the matrix) are clamped to 0. Then the shot's exposure gain
+   (``exposure_gain``, one number for the whole shot, from its first keyframe's frame): the network sees every
+   shot at one exposure.
 3. Highlights compressed smoothly: values up to ``KNEE`` (0.8) are untouched, above it, with
    ``t = (x - KNEE) / (1 - KNEE)``, ``KNEE + (1 - KNEE) * t / (1 + t)`` (a Reinhard shoulder): continuous,
    slope 1 at the knee, and approaching 1 slowly enough that a specular of 50 still reads brighter than
@@ -18,7 +20,8 @@ disk or the environment ($OCIO is deliberately ignored: the network's input must
 
 This is for the network input only: the plate RGB written in an ``rgba`` output is never compressed.
 Steps 3-4 are ``linear_to_network``, which the training generator calls on its linear Rec.709 composites
-so that training and inference images go through exactly the same transform.
+so that training and inference images go through the same transform (training images are not re-exposed: the
+gain was chosen on validation shots for the network trained without it).
 
 Speed (a 1080p frame per rendered frame on 2 CPU cores): OCIO is asked once per process for each
 transform, then the work is numpy. Step 2 is linear, so OCIO's result on the three unit vectors is its
