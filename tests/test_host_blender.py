@@ -312,8 +312,9 @@ def test_mypy_clean(repo: Path) -> None:
     if not mypy.exists():
         pytest.skip("mypy not installed")
     env = {**os.environ, "MYPY_CACHE_DIR": str(repo / ".mypy_cache")}
-    r = subprocess.run([str(mypy), "vom_plugin/host/blender_addon/core.py", "vom_plugin/host/blender_addon/common.py",
-                        "vom_plugin/host/blender_knobs.py"],
+    # these files, not what they import (the package's public names lead a type checker into the engine)
+    r = subprocess.run([str(mypy), "--follow-imports=silent", "vom_plugin/host/blender_addon/core.py",
+                        "vom_plugin/host/blender_addon/common.py", "vom_plugin/host/blender_knobs.py"],
                        cwd=repo, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
 
