@@ -74,6 +74,22 @@ def test_addon_keeps_to_blender_3s_python() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_frames_outside_the_plate_node_are_said_in_scene_frames() -> None:
+    """A QA pass: Frames 95-105 of a plate shown from scene frame 101 came back from vom as "missing frames -5-0",
+    a keyframe 99 as "frame -1": numbers the artist never typed. Now refused first, in scene frames."""
+    timing = core.Timing(start=101, offset=0, duration=24)  # scene frames 101-124
+    core.check_scene_frames(timing, "Plate", "101-124", {None: [101]})
+    core.check_scene_frames(timing, "Plate", "", {"hero": [101, 124]})
+    with pytest.raises(core.HostError, match=r"Frames 95-105: the plate node 'Plate' shows scene frames 101-124"):
+        core.check_scene_frames(timing, "Plate", "95-105", {None: [101]})
+    with pytest.raises(core.HostError, match=r"Frames 101-130x2: the plate node"):
+        core.check_scene_frames(timing, "Plate", "101-130x2", {None: [101]})
+    with pytest.raises(core.HostError, match=r"Keyframes: scene frame 99 is outside the scene frames 101-124"):
+        core.check_scene_frames(timing, "Plate", "101-110", {None: [99]})
+    with pytest.raises(core.HostError, match=r"Objects \(dog\): scene frame 125 is outside"):
+        core.check_scene_frames(timing, "Plate", "", {"hero": [101], "dog": [125]})
+
+
 def test_knob_table_is_current_and_is_the_node_definition() -> None:
     assert blender_knobs.default_path().read_text(encoding="utf-8") == blender_knobs.generate(), \
         "node_def.json is stale: run `vom gizmo`"

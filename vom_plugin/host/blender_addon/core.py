@@ -152,6 +152,22 @@ def default_scene_frames(timing: Timing, scene_start: int, scene_end: int) -> tu
     return first, last
 
 
+def check_scene_frames(timing: Timing, node: str, frames: str, drawn: dict[str | None, list[int]]) -> None:
+    """HostError, in the scene frames the artist typed, for Frames or a keyframe outside the scene frames the plate
+    node shows (vom said it in file frames: "missing frames -5-0" for scene frames 95-100 of a plate shown from 101)."""
+    first, last = timing.scene_range
+    bounds = frame_bounds(frames) if frames.strip() else None
+    if bounds is not None and (bounds[0] < first or bounds[1] > last):
+        raise HostError(f"Frames {frames.strip()}: the plate node {node!r} shows scene frames {first}-{last}; set "
+                        f"Frames within them (or the node's Start, Offset and Frames)")
+    for name, kfs in drawn.items():
+        for kf in kfs:
+            if not first <= kf <= last:
+                where = "Keyframes" if name is None else f"Objects ({name})"
+                raise HostError(f"{where}: scene frame {kf} is outside the scene frames {first}-{last} the plate node "
+                                f"{node!r} shows")
+
+
 def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "plate"
 
