@@ -40,8 +40,7 @@ class FileSource:
         self.job = job
         self._fp: dict[int, str] = {}
         self._plates: OrderedDict[int, Any] = OrderedDict()
-        if job.first_plate is not None:  # read once already, by prepare()
-            self._plates[job.frames[0]] = job.first_plate
+        self._plates.update(job.plates)  # read once already, by prepare()
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-plate-reader",
                                           initializer=lower_this_thread)
         self._ahead: dict[int, Future] = {}  # frame -> (Plate, display-referred pixels)

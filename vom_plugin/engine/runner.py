@@ -36,7 +36,7 @@ from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot, content_digest, keyframes_stamp, recipe_stamp
+from vom_plugin.engine.shot import Shot, check_roto_file, content_digest, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.engine.weights_header import read_weights_metadata
@@ -68,7 +68,9 @@ class _Job:
     cache: ShotCache
     cache_off: str | None = None    # why the cache is not used for this render (a warning), None when it is
     memo: Memo | None = None        # a worker's decoded plate frames, kept between renders
-    first_plate: Any = None         # the first requested frame's Plate, read to check it before any work
+    # the plate frames prepare() decoded (the first requested, to check it before any work; the first keyframe, for
+    # the exposure), which the source starts with instead of decoding them again
+    plates: dict[int, Any] = field(default_factory=dict)
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
@@ -91,13 +93,6 @@ def _windows(info: Any) -> tuple[Any, Any]:
     return info.display_window, info.data_window
 
 
-def _declared_colour(info: Any) -> tuple[str, str]:
-    """What a plate frame's header says of its colour: (colour space, DPX transfer), as plate_colour_note reads it."""
-    meta = info.metadata
-    return (str(meta.get("colorInteropID") or meta.get("oiio:ColorSpace") or "").strip(),
-            str(meta.get("dpx:Transfer") or "").strip())
-
-
 def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame: tuple[int, Path],
                       colorspace: str) -> None:
     """InputError when a plate frame's picture comes from other channels than the first frame's (a grey Y frame, an
@@ -117,11 +112,11 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
         raise InputError(f"plate frame {frame} ({path}) is read from its channels {info.picture}, and frame {f0} "
                          f"({p0}), the first this render reads, from {first.picture}: a frame of another pass or "
                          "layout in the sequence; write it as the others are")
-    if _declared_colour(info) != _declared_colour(first):
-        from vom_plugin.io.color import plate_colour_note
+    from vom_plugin.io.color import declared_colour, plate_colour_note
 
+    if declared_colour(info.metadata) != declared_colour(first.metadata):
         plate_colour_note(info.metadata, info.pixel_type, colorspace, path)  # a log frame: refused, saying so
-        said, first_said = (" / ".join(filter(None, _declared_colour(i))) or "nothing" for i in (info, first))
+        said, first_said = (" / ".join(filter(None, declared_colour(i.metadata))) or "nothing" for i in (info, first))
         raise InputError(f"plate frame {frame} ({path}) says its colour space is {said}, and frame {f0} ({p0}), the "
                          f"first this render reads, {first_said}: every frame is read as {colorspace}; write the "
                          "sequence in one colour space")
@@ -242,9 +237,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             if kf not in on_disk.frames:
                 raise InputError(f"{field}: roto {path} is for frame {kf}, which is not a frame of the plate "
                                  f"{shot.plate} (frames on disk: {span})")
-            if not path.is_file():
-                what = "is not a file" if path.exists() else "does not exist"
-                raise InputError(f"{field}: roto file {path} (frame {kf}) {what}")
+            check_roto_file(field, kf, path)
     _check_out(shot, frames, on_disk)
     first = read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
     colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
@@ -311,7 +304,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 picture=picture, geo=fr.geometry(picture.width, picture.height, shot.working_size, max(size)),
                 rotos=rotos, roto_fp=roto_fp, model=model,
-                model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo, first_plate=first,
+                model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
+                plates={frames[0]: first, first_kf: at_kf},
                 notes=notes, recipe=recipe, gain=gain)
 
 

@@ -109,6 +109,13 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
     return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()
 
 
+def check_roto_file(field: str, frame: int, path: Path) -> None:
+    """InputError, naming the ``field`` and keyframe, when a roto path is not a file."""
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise InputError(f"{field}: roto file {path} (frame {frame}) {what}")
+
+
 def has_frame_token(pattern: str) -> bool:
     return bool(_FRAME_TOKEN.search(os.path.basename(pattern)))
 

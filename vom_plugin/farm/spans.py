@@ -141,10 +141,13 @@ def check_plate(shot: FarmShot) -> str | None:
                 raise InputError(f"{shot.path}: {field}: frame {kf} is not a frame of the plate {shot.plate} "
                                  f"(frames on disk: {compact_range(sorted(have))})")
     open_sequence(shot.plate, list(shot.frames))  # lists the requested frames the plate lacks
+    from vom_plugin.engine.shot import check_roto_file
+
     for field_name, kf, path in shot.roto_files:
-        if not path.is_file():
-            what = "is not a file" if path.exists() else "does not exist"
-            raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}) {what}")
+        try:
+            check_roto_file(field_name, kf, path)
+        except InputError as e:
+            raise InputError(f"{shot.path}: {e}") from None
         try:
             read_info(path)
         except InputError as e:

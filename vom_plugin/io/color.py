@@ -236,14 +236,19 @@ def _declared_key(name: str) -> str:
 _LOG = re.compile(r"log|cineon|acescct|acescc", re.IGNORECASE)
 
 
+def declared_colour(metadata: dict[str, Any]) -> tuple[str, str]:
+    """What an image's header says of its colour: (colour space, DPX transfer), "" where it says nothing."""
+    transfer = str(metadata.get("dpx:Transfer") or "").strip()
+    # a DPX's colour space is OpenImageIO's reading of its transfer, which says nothing of its primaries
+    declared = str(metadata.get("colorInteropID") or ("" if transfer else metadata.get("oiio:ColorSpace")) or "")
+    return declared.strip(), transfer
+
+
 def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str, path: Any) -> str | None:
     """A warning when a plate's header says it is in another colour space than ``colorspace``, or it holds 8- or
     16-bit integers (display-encoded as a rule) read as scene-linear; InputError for a log-encoded plate, which
     vom cannot read as any of its spaces (an sRGB PNG or a log DPX was read as linear ACEScg, saying nothing)."""
-    transfer = str(metadata.get("dpx:Transfer") or "")
-    # a DPX's colour space is OpenImageIO's reading of its transfer, which says nothing of its primaries
-    declared = str(metadata.get("colorInteropID") or ("" if transfer else metadata.get("oiio:ColorSpace")) or "")
-    declared = declared.strip()
+    declared, transfer = declared_colour(metadata)
     log = transfer.lower().startswith(("log", "printing density", "adx")) or bool(_LOG.search(declared))
     if log:
         said = f"dpx:Transfer {transfer}" if transfer else f"colour space {declared!r}"
