@@ -32,6 +32,25 @@ class FakeKnob:
         return True
 
 
+class FakeTask:
+    """What the adapter asks of ``nuke.ProgressTask``: the messages and progress it was given; it says it is
+    cancelled once ``cancel_after`` progress values were set."""
+
+    def __init__(self, cancel_after: int | None = None) -> None:
+        self.messages: list[str] = []
+        self.progress: list[int] = []
+        self.cancel_after = cancel_after
+
+    def setMessage(self, m: str) -> None:
+        self.messages.append(m)
+
+    def setProgress(self, p: int) -> None:
+        self.progress.append(p)
+
+    def isCancelled(self) -> bool:
+        return self.cancel_after is not None and len(self.progress) >= self.cancel_after
+
+
 class FakeNode:
     def __init__(self, cls: str, name: str, knobs: dict[str, Any] | None = None,
                  inputs: list[FakeNode | None] | None = None) -> None:
@@ -127,19 +146,11 @@ def make_fake_nuke(script_path: str = "/shows/x/sh010/comp/sh010_comp_v001.nk") 
 
     nk.toNode = to_node  # type: ignore[attr-defined]
 
-    class ProgressTask:
+    class ProgressTask(FakeTask):
         def __init__(self, title: str) -> None:
-            self.title, self.messages, self.progress, self.cancel_after = title, [], [], None
+            super().__init__()
+            self.title = title
             nk.tasks.append(self)  # type: ignore[attr-defined]
-
-        def setMessage(self, m: str) -> None:
-            self.messages.append(m)
-
-        def setProgress(self, p: int) -> None:
-            self.progress.append(p)
-
-        def isCancelled(self) -> bool:
-            return self.cancel_after is not None and len(self.progress) >= self.cancel_after
 
     def execute(node: FakeNode, first: int, last: int) -> None:
         # "render" the Write: create the frame files, recording what was asked

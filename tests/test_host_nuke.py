@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import yaml
 from fake_nuke import FakeKnob, FakeNode, FakeRoot, make_fake_nuke
+from fake_nuke import FakeTask as Task
 
 
 @pytest.fixture
@@ -42,22 +43,6 @@ def _script(path: Path, body: str) -> Path:
     path.write_text(f"#!{sys.executable}\n" + body)
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return path
-
-
-class Task:
-    def __init__(self, cancel_after: int | None = None) -> None:
-        self.messages: list[str] = []
-        self.progress: list[int] = []
-        self.cancel_after = cancel_after
-
-    def setMessage(self, m: str) -> None:
-        self.messages.append(m)
-
-    def setProgress(self, p: int) -> None:
-        self.progress.append(p)
-
-    def isCancelled(self) -> bool:
-        return self.cancel_after is not None and len(self.progress) >= self.cancel_after
 
 
 def _gizmo(tmp: Path, **knobs: Any) -> FakeNode:

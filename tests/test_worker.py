@@ -34,18 +34,28 @@ def _env(sock: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "VOM_WORKER_SOCKET": str(sock), "VOM_STATE_INTERVAL_S": "0", **extra}
 
 
+def _start_worker(sock: Path, idle_exit: str) -> subprocess.Popen:
+    """A `vom worker` process on ``sock`` (its stderr piped), once it listens; killed if it does not."""
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", idle_exit],
+                            env=_env(sock), stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.1)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, subprocess.Popen]]:
     folder = tmp_path_factory.mktemp("wsock")
     folder.chmod(0o700)
     sock = folder / "w.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "600"],
-                            env=_env(sock), stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not sock.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, "the worker did not start"
-        time.sleep(0.1)
+    proc = _start_worker(sock, "600")
     yield sock, proc
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
@@ -456,13 +466,8 @@ def test_refused_requests_do_not_keep_an_idle_worker_alive(tmp_path: Path) -> No
 
     tmp_path.chmod(0o700)
     sock = tmp_path / "w.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "3"],
-                            env=_env(sock), stderr=subprocess.PIPE, text=True)
+    proc = _start_worker(sock, "3")
     try:
-        deadline = time.monotonic() + 120
-        while not sock.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.1)
         answers = []
         stop = time.monotonic() + 15
         while proc.poll() is None and time.monotonic() < stop:
@@ -536,13 +541,8 @@ def test_renders_that_end_at_once_leave_no_traceback_in_the_workers_log(shot_dir
     nodes keep) about every other time: the connection was closed before its listening thread set it up."""
     tmp_path.chmod(0o700)
     sock = tmp_path / "w.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "600"],
-                            env=_env(sock), stderr=subprocess.PIPE, text=True)
+    proc = _start_worker(sock, "600")
     try:
-        deadline = time.monotonic() + 120
-        while not sock.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the worker did not start"
-            time.sleep(0.1)
         for i in range(8):  # a roto that does not exist: refused at once, in the worker
             rc, events, err = _run(_cmd(shot_dir, f"gone{i}", roto="nope.0001.exr"), _env(sock))
             assert rc == 2 and events[-1]["event"] == "error", err
