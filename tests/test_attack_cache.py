@@ -784,3 +784,30 @@ def test_a_cache_path_that_is_a_file_renders_uncached_and_says_it_is_not_a_folde
     assert len(r.warnings) == 1 and f"cache folder '{cache}' is not a folder" in r.warnings[0], r.warnings
     assert cache.read_text() == "root:x:0:0"
 
+
+
+def test_a_plate_mounted_under_another_root_finds_its_shot_folder(root: Path, clean: dict[str, np.ndarray],
+                                                                  tmp_path: Path) -> None:
+    """A farm's workers (and an artist's workstation) mount the plates under other roots. The shot's folder was
+    named by a hash of the plate's path: a chunk on a machine that mounts it elsewhere found none of the state
+    the chunk before it left, and propagated from the keyframe again (every chunk of a job a little longer)."""
+    cache = tmp_path / "cache"
+    mounts = []
+    for name in ("mnt", "Volumes"):  # the same files under two roots, as two machines see a file server
+        link = tmp_path / name / "proj"
+        link.parent.mkdir()
+        link.symlink_to(root, target_is_directory=True)
+        mounts.append(link)
+    half = N // 2
+    first = render(_shot(mounts[0], tmp_path / "out", cache, frames=f"1-{half}"))
+    assert first.cache["steps_computed"] == half
+    second = render(_shot(mounts[1], tmp_path / "out", cache, frames=f"{half + 1}-{N}"))
+    assert second.cache["steps_computed"] == N - half, second.cache  # N before: from the keyframe again
+    assert [p.name for p in cache.iterdir() if p.is_dir()] == [_shot_dir(cache).name]
+    assert all(np.array_equal(read_alpha(p), clean[p.name]) for p in (tmp_path / "out").iterdir())
+    assert len(list((tmp_path / "out").iterdir())) == N
+    for mount in mounts:
+        assert vc.shot_id(str(mount / "plate" / "p.####.exr")) == _shot_dir(cache).name
+    # `vom cache clear --shot` finds it by the pattern of a mount that did not make it (its plate read)
+    assert main(["cache", "clear", "--cache", str(cache), "--shot", str(mounts[1] / "plate" / "p.####.exr")]) == 0
+    assert not any(p.is_dir() for p in cache.iterdir())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +17,30 @@ from vom_plugin.engine import cache as vc
 from vom_plugin.engine import frames as fr
 from vom_plugin.errors import InputError
 
+Store = Callable[..., vc.ShotCache]
+
+
+@pytest.fixture
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    """``vc.ShotCache(root, plate, ...)`` for a plate that is not on disk: its first frame (which names the
+    shot's folder) is a small file of its own, outside the cache."""
+    frames = tmp_path_factory.mktemp("first_frames")
+
+    def make(root: Path, plate: str, **kw: object) -> vc.ShotCache:
+        first = frames / f"{vc.digest(plate)}.exr"
+        first.write_text(plate)
+        return vc.ShotCache(root, plate, first_frame=first, **kw)  # type: ignore[arg-type]
+
+    return make
+
 
 def K(name: str) -> str:
     """A cache address as the runner makes them (entries are recognised by name: 32 hex digits)."""
     return vc.digest(name)
 
 
-def test_round_trip_is_exact_and_a_few_key_entries_per_frame(tmp_path: Path) -> None:
-    c = vc.ShotCache(tmp_path, "/shots/sh010/plate/sh010.####.exr", max_bytes=1 << 30)
+def test_round_trip_is_exact_and_a_few_key_entries_per_frame(store: Store, tmp_path: Path) -> None:
+    c = store(tmp_path, "/shots/sh010/plate/sh010.####.exr", max_bytes=1 << 30)
     c.prepare()
     assert c.id.startswith("plate_sh010-") and c.dir.is_dir()
     t = {"k16": torch.randn(1, 8, 4, 6), "k8": torch.randn(1, 4, 8, 12).half()}
@@ -96,7 +113,7 @@ def test_compressed_entries_are_exact_smaller_and_bounded(tmp_path: Path) -> Non
         decode(address, forged(["float32", [272, 480]], damaged))
 
 
-def test_code_images_compress_as_differences_exactly(tmp_path: Path) -> None:
+def test_code_images_compress_as_differences_exactly(store: Store, tmp_path: Path) -> None:
     """A keys entry's 8-bit feature codes are stored as differences along rows: smaller, and bit-exact back."""
     import json
 
@@ -113,7 +130,7 @@ def test_code_images_compress_as_differences_exactly(tmp_path: Path) -> None:
     assert torch.equal(decode("keys/1.x.safetensors", data)["f8"], codes)
     assert json.loads(read_header(data)["__metadata__"]["zstd"]) == {"f8": ["uint8", [1, 8, 68, 120], "delta"]}
     assert len(data) < 0.8 * len(plain)
-    c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
+    c = store(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
     c.prepare()
     c.put_keys(7, K("k"), {"f8": codes, "f8_scale": torch.ones(1, 8, 1, 1)})
     got = c.get_keys(7, K("k"))
@@ -122,8 +139,8 @@ def test_code_images_compress_as_differences_exactly(tmp_path: Path) -> None:
     assert json.loads(read_header(entry)["__metadata__"]["zstd"])["f8"][2] == "delta"
 
 
-def test_damaged_entry_is_a_miss(tmp_path: Path) -> None:
-    c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
+def test_damaged_entry_is_a_miss(store: Store, tmp_path: Path) -> None:
+    c = store(tmp_path, "/p/a.####.exr", max_bytes=1 << 30)
     c.prepare()
     c.put_alpha(K("x"), {"alpha": torch.ones(4, 4)})
     p = c.dir / "steps" / f"{K('x')}.alpha.safetensors"
@@ -146,8 +163,8 @@ def test_fingerprint_sees_content_and_mtime(tmp_path: Path) -> None:
     assert vc.file_fingerprint(f) != vc.file_fingerprint(f, full=True)  # different hashing, sanity
 
 
-def test_lru_eviction_keeps_recent_entries_under_the_cap(tmp_path: Path) -> None:
-    c = vc.ShotCache(tmp_path, "/p/a.####.exr", max_bytes=1 << 40)
+def test_lru_eviction_keeps_recent_entries_under_the_cap(store: Store, tmp_path: Path) -> None:
+    c = store(tmp_path, "/p/a.####.exr", max_bytes=1 << 40)
     c.prepare()
     blob = {"x": torch.zeros(25_000)}  # ~100 kB each
     for i in range(6):
@@ -162,8 +179,8 @@ def test_lru_eviction_keeps_recent_entries_under_the_cap(tmp_path: Path) -> None
     assert left == sorted(K(n) for n in ["e0", "e4", "e5"])
 
 
-def test_cache_cli_info_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    c = vc.ShotCache(tmp_path, "/p/sh020/plate.####.exr", max_bytes=1 << 30)
+def test_cache_cli_info_and_clear(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    c = store(tmp_path, "/p/sh020/plate.####.exr", max_bytes=1 << 30)
     c.prepare()
     for name in ("new", "four", "six"):
         c.put_alpha(K(name), {"a": torch.ones(100)})
@@ -181,12 +198,13 @@ def test_cache_cli_info_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "-1"]) == 2
 
 
-def test_cache_clear_of_one_shot_by_id_or_plate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cache_clear_of_one_shot_by_id_or_plate(store: Store, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     """A QA pass: a cache shared by several shots could be cleared by age only; one shot's entries (a plate
     re-rendered upstream, a shot handed over) took every shot's with them."""
     caches = {}
     for name in ("sh010", "sh020", "sh030"):
-        c = caches[name] = vc.ShotCache(tmp_path, f"/p/{name}/plate.####.exr", max_bytes=1 << 30)
+        c = caches[name] = store(tmp_path, f"/p/{name}/plate.####.exr", max_bytes=1 << 30)
         c.prepare()
         c.put_alpha(K(name), {"a": torch.ones(100)})
     (tmp_path / "notes.txt").write_text("mine")
@@ -204,11 +222,11 @@ def test_cache_clear_of_one_shot_by_id_or_plate(tmp_path: Path, capsys: pytest.C
     assert main(["cache", "info", "--cache", str(tmp_path), "--shot", "x"]) == 2
 
 
-def test_unwritable_cache_is_unavailable(tmp_path: Path) -> None:
+def test_unwritable_cache_is_unavailable(store: Store, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     with pytest.raises(vc.CacheUnavailable, match="cache folder .* cannot be written"):
-        vc.ShotCache(blocker / "cache", "/p/a.####.exr").prepare()
+        store(blocker / "cache", "/p/a.####.exr").prepare()
 
 
 def test_max_bytes_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,11 +242,11 @@ def test_max_bytes_env(monkeypatch: pytest.MonkeyPatch) -> None:
             vc.max_bytes_from_env()
 
 
-def test_cache_info_skips_a_shot_folder_cleared_while_it_is_listed(tmp_path: Path,
+def test_cache_info_skips_a_shot_folder_cleared_while_it_is_listed(store: Store, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """`vom cache info` on a shared cache while someone clears it: a folder emptied and removed after it was listed
     crashed it (FileNotFoundError, exit 1)."""
-    cache = vc.ShotCache(tmp_path / "c", "/p/a.####.exr")
+    cache = store(tmp_path / "c", "/p/a.####.exr")
     cache.prepare()
     [shot] = vc._shot_dirs(tmp_path / "c")
     real = vc._entries
@@ -298,11 +316,11 @@ def test_guided_upsampling_follows_the_full_res_edge() -> None:
     assert up.min() >= 0 and up.max() <= 1
 
 
-def test_a_shot_folder_cleared_as_a_render_begins_is_made_again_by_its_next_write(
+def test_a_shot_folder_cleared_as_a_render_begins_is_made_again_by_its_next_write(store: Store,
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A QA pass: `vom cache clear --older-than 7` removed the empty folder of a render that had just started; its
     first write failed and the cache was off for the rest of the render (no resume, no re-render speed-up)."""
-    c = vc.ShotCache(tmp_path, "/p/sh040/plate.####.exr", max_bytes=1 << 30)
+    c = store(tmp_path, "/p/sh040/plate.####.exr", max_bytes=1 << 30)
     c.prepare()
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "7"]) == 0
     assert "shot folder removed" in capsys.readouterr().out and not c.dir.exists()

@@ -86,19 +86,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _named_shots(root: os.PathLike[str], names: list[str]) -> set[str]:
-    """The shot folders ``--shot`` names (an ID as `vom cache info` lists it, or a plate pattern); InputError for
-    one the cache does not hold, before anything is removed."""
+    """The shot folders ``--shot`` names (an ID as `vom cache info` lists it, or a plate pattern: the folder of
+    the plate on disk, or the folders recorded for that pattern); InputError for one the cache does not hold,
+    before anything is removed."""
     from pathlib import Path
 
     from vom_plugin.engine import cache as vc
     from vom_plugin.errors import InputError
 
-    held = {s.shot_id for s in vc.cache_info(root)}
+    held = {s.shot_id: s.plate for s in vc.cache_info(root)}
     out = set()
     for name in names:
-        found = name if name in held else vc.shot_id(str(Path(name).expanduser()))
-        if found not in held:
+        if name in held:
+            out.add(name)
+            continue
+        plate = Path(name).expanduser()
+        # a folder is named from the plate's first frame, not its path (which other machines mount elsewhere);
+        # a plate deleted since is found by the pattern its renders recorded
+        found = {i for i, p in held.items() if p == os.path.abspath(plate)}
+        try:
+            found.add(vc.shot_id(str(plate)))
+        except (InputError, OSError):
+            pass
+        if not found & held.keys():
             raise InputError(f"--shot {name}: the cache {root} holds no such shot (neither an ID `vom cache info` "
-                             f"lists nor the plate pattern of one: {found}); nothing was cleared")
-        out.add(found)
+                             f"lists nor the plate pattern of one); nothing was cleared")
+        out |= found & held.keys()
     return out

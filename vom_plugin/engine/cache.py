@@ -105,22 +105,43 @@ def file_fingerprint(path: str | os.PathLike, *, full: bool = False, chunk: int 
     partial = not full and st.st_size > 3 * chunk
     h.update(f"{st.st_size}:{st.st_mtime_ns}".encode() + (f":{st.st_ctime_ns}".encode() if partial else b""))
     with open(path, "rb") as f:
-        if not partial:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        else:
-            for offset in (0, st.st_size // 2, st.st_size - chunk):
-                f.seek(offset)
-                h.update(f.read(chunk))
+        _hash_content(h, f, st.st_size, None if not partial else chunk)
     return h.hexdigest()
 
 
-def shot_id(plate_pattern: str) -> str:
-    """A readable, collision-safe folder name for a plate: ``<folder>_<stem>-<hash of the full path>``."""
+def _hash_content(h: Any, f: Any, size: int, chunk: int | None) -> None:
+    """All of ``f`` into ``h``, or (``chunk``) its head, middle and tail."""
+    if chunk is None:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+        return
+    for offset in (0, size // 2, size - chunk):
+        f.seek(offset)
+        h.update(f.read(chunk))
+
+
+def shot_id(plate_pattern: str, first_frame: str | os.PathLike[str] | None = None) -> str:
+    """A readable folder name for a plate: ``<folder>_<stem>-<hash>``.
+
+    The hash is of the plate's first frame on disk (``first_frame``, else looked up: InputError without one),
+    its file name and a sample of its bytes, not of the plate's path: machines that mount the plates under
+    other roots (farm workers, an artist's workstation) find the same shot folder, so a farm chunk continues
+    from the state the chunk before it left on another machine. Two plates with the same first frame share a
+    folder, which is harmless: entries are addressed by each frame's own fingerprint."""
     p = Path(os.path.abspath(plate_pattern))
     stem = re.sub(r"[#@]+|%0?\d*d|\$F\d*", "", p.name).split(".")[0].strip("._-") or "plate"
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{p.parent.name}_{stem}").strip("_")[:48] or "shot"
-    return f"{name}-{hashlib.sha1(str(p).encode()).hexdigest()[:12]}"
+    if first_frame is None:
+        from vom_plugin.io.sequence import open_sequence
+
+        seq = open_sequence(plate_pattern)
+        first_frame = seq.path(seq.frames[0])
+    h = hashlib.blake2b(digest_size=16)
+    with open(first_frame, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        h.update(f"{Path(first_frame).name}:{size}".encode())
+        _hash_content(h, f, size, None if size <= 3 << 16 else 1 << 16)
+    return f"{name}-{h.hexdigest()[:12]}"
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -219,9 +240,10 @@ class ShotCache:
     returned as a miss, so the runner recomputes it.
     """
 
-    def __init__(self, root: str | os.PathLike, plate_pattern: str, *, max_bytes: int | None = None) -> None:
+    def __init__(self, root: str | os.PathLike, plate_pattern: str, *, max_bytes: int | None = None,
+                 first_frame: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root)
-        self.id = shot_id(plate_pattern)
+        self.id = shot_id(plate_pattern, first_frame)
         self.dir = self.root / self.id
         self.plate = os.path.abspath(plate_pattern)
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes

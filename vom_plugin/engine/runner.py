@@ -203,12 +203,13 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
             raise InputError(f"out {shot.out!r}: {e}") from None
 
 
-def _open_cache(shot: Shot) -> tuple[ShotCache, str | None]:
-    """The shot's cache, and why it is off for this render (None when usable): a cache never fails a render."""
+def _open_cache(shot: Shot, first_frame: Path) -> tuple[ShotCache, str | None]:
+    """The shot's cache (its folder named from the plate's ``first_frame`` on disk), and why it is off for this
+    render (None when usable): a cache never fails a render."""
     from vom_plugin.engine.cache import CacheUnavailable
     from vom_plugin.locations import default_cache_dir
 
-    cache = ShotCache(shot.cache or default_cache_dir(), shot.plate)
+    cache = ShotCache(shot.cache or default_cache_dir(), shot.plate, first_frame=first_frame)
     try:
         cache.prepare()
     except CacheUnavailable as e:
@@ -294,7 +295,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
 
     device = resolve_device(shot.device)
     model, model_id = (models or LoadedModels(keep=0)).get(shot.model, device)
-    cache, cache_off = _open_cache(shot)
+    cache, cache_off = _open_cache(shot, Path(on_disk.path(on_disk.frames[0])))
     for pattern in shot.out_patterns().values():
         try:
             folder = vio.ensure_output_folder(vio.frame_path(pattern, frames[0]))
