@@ -122,10 +122,9 @@ class BenchmarkResult:
 def run_clip(clip: EvalClip, methods: dict[str, MethodFn], *, region: str = "whole",
              metrics: Sequence[str] | None = None, progress: Callable[[str], None] | None = None,
              on_alpha: AlphaSink | None = None) -> ClipResult:
-    from vom_plugin.io import exposure_gain, to_network
+    from vom_plugin.io import frames_to_network
 
-    gain = exposure_gain(clip.plate[0], clip.colorspace)  # the roto's frame: the render's first keyframe
-    frames = np.stack([to_network(p, clip.colorspace, gain=gain) for p in clip.plate]).astype(np.float32)
+    frames = frames_to_network(clip.plate, clip.colorspace)  # the roto's frame first: the render's first keyframe
     roto = clip.roto if clip.roto is not None else coarse_roto(clip.gt[0])
     t, h, w = clip.gt.shape
     result = ClipResult(clip.name, list(clip.frames), (w, h), "file" if clip.roto is not None else "coarsened GT",

@@ -12,7 +12,7 @@ from typing import Any
 # frame ranges (sequence) without loading numpy, OpenImageIO and OpenColorIO (0.2 s of that process).
 _WHERE = {
     "COLORSPACES": "color", "compress_highlights": "color", "linear_to_network": "color", "to_network": "color",
-    "plate_colour_note": "color", "exposure_gain": "color",
+    "plate_colour_note": "color", "exposure_gain": "color", "frames_to_network": "color",
     "COMPRESSIONS": "exr_out", "OUTPUTS": "exr_out", "ensure_output_folder": "exr_out",
     "write_alpha": "exr_out", "write_exr": "exr_out", "write_layers": "exr_out",
     "ImageInfo": "info", "Window": "info", "picture_window": "info", "placed_at": "info",

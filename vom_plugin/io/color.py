@@ -214,6 +214,14 @@ def exposure_gain(rgb_linear: np.ndarray, colorspace: str | None = None) -> floa
     return float(np.clip(EXPOSURE_P99 / p99, lo, hi)) if p99 > 0 else hi
 
 
+def frames_to_network(frames: Any, colorspace: str | None = None) -> np.ndarray:
+    """A shot's frames (T, H, W, 3) in ``colorspace``, the first being its first keyframe's, as a render gives them
+    to the network: at one exposure (``exposure_gain`` of that frame), float32 (T, H, W, 3). What the benchmark and
+    training's validation feed the pass runner with."""
+    gain = exposure_gain(frames[0], colorspace)
+    return np.stack([to_network(f, colorspace, gain=gain) for f in frames]).astype(np.float32, copy=False)
+
+
 # The names a header gives its colour space (OpenImageIO's oiio:ColorSpace, OpenEXR's colorInteropID, OCIO configs'
 # and the hosts'), as _declared_key spells them -> vom's; the Nuke and Blender adapters' tables of the same names are
 # tested to agree. A scene_linear or reference of unknown family says nothing.

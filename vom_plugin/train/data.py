@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,9 +53,19 @@ class Batch:
                        (self.frames, self.first_mask, self.alpha, self.fg, self.bg)))
 
 
+def encode_clip(plate: Any, encode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A clip's linear Rec.709 frames (T, H, W, 3) as a render gives them to the network (``io.frames_to_network``):
+    at one exposure, the gain ``io.exposure_gain`` takes from its first frame (the roto's: a render's first
+    keyframe), then ``encode``d and clipped to [0, 1]. Training and its validation see what a render feeds."""
+    from vom_plugin.io.color import exposure_gain
+
+    gain = np.float32(exposure_gain(plate[0], "lin_rec709"))
+    return np.stack([np.clip(encode(f * gain), 0.0, 1.0) for f in plate])
+
+
 def clip_to_tensors(clip: Clip, roto_rng: np.random.Generator, encode: Callable[[np.ndarray], np.ndarray]
                     ) -> tuple[torch.Tensor, ...]:
-    net = np.stack([np.clip(encode(f), 0.0, 1.0) for f in clip.plate])
+    net = encode_clip(clip.plate, encode)
     roto = coarse_roto(clip.alpha[0], roto_rng)
     return (torch.from_numpy(net).permute(0, 3, 1, 2).float(), torch.from_numpy(roto)[None].float(),
             torch.from_numpy(clip.alpha)[:, None].float(), torch.from_numpy(clip.fg).permute(0, 3, 1, 2).float(),

@@ -76,8 +76,12 @@ class TrainArgs:
     data_workers: int | None = None  # processes making batches ahead (prefetch.py); None: prefetch.default_workers
 
     def to_json(self) -> dict[str, Any]:
+        from vom_plugin.io.color import EXPOSURE_P99
+
         d = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+        # not a setting: the exposure every clip is brought to (io.exposure_gain), as a render does since session
+        # 36; a checkpoint from before it (None) was trained and validated on the clips' own exposures
+        return {**{k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}, "exposure_p99": EXPOSURE_P99}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -342,7 +346,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 # The settings that make up the selection set: a resumed run whose set differs cannot compare scores with its best.
 _SELECTION = {"size": None, "val_clips": None, "val_hard": None, "val_frames": None, "val_long": 0,
-              "val_library": None, "val_library_clips": None, "val_shots": None}
+              "val_library": None, "val_library_clips": None, "val_shots": None, "exposure_p99": None}
 
 
 def _selection(args: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,13 @@ from vom_plugin.engine.passes import run_clip
 from vom_plugin.errors import InputError
 from vom_plugin.eval.scores import evaluate_clip
 from vom_plugin.grammar import default
-from vom_plugin.train.data import HARD_SEED_OFFSET, hard_validation_clips, network_encoder, validation_clips
+from vom_plugin.train.data import (
+    HARD_SEED_OFFSET,
+    encode_clip,
+    hard_validation_clips,
+    network_encoder,
+    validation_clips,
+)
 from vom_plugin.train.synth import coarse_roto
 
 
@@ -56,7 +62,7 @@ def _synthetic(clips: list, rng_offset: int) -> list[ValSet]:
     enc = network_encoder()
     out = []
     for i, clip in enumerate(clips):
-        net = np.stack([np.clip(enc(f), 0, 1) for f in clip.plate])
+        net = encode_clip(clip.plate, enc)
         roto = coarse_roto(clip.alpha[0], np.random.default_rng(rng_offset + i))
         out.append(ValSet(clip.name, torch.from_numpy(net).permute(0, 3, 1, 2).float(),
                           torch.from_numpy(roto)[None], clip.alpha))
@@ -89,7 +95,7 @@ def library_valsets(root: Path, frames: int = 8, size: int = 256, limit: int | N
     out = []
     for i, rec in enumerate(lib.clips[:limit]):
         clip = LibrarySource(lib.subset([rec]), VAL_SEED_BASE, bank).clip(0, i, frames=frames, size=(size, size))
-        net = np.stack([np.clip(enc(f), 0, 1) for f in clip.plate])
+        net = encode_clip(clip.plate, enc)
         roto = coarse_roto(clip.alpha[0], np.random.default_rng(i))
         out.append(ValSet(rec.name, torch.from_numpy(net).permute(0, 3, 1, 2).float(),
                           torch.from_numpy(roto)[None], clip.alpha))
@@ -116,8 +122,10 @@ def load_shot(folder: Path) -> ValSet:
     clip = read_shot(folder)
     if clip.roto is None:
         raise InputError(f"shot folder {folder}: no roto of its first frame (roto.{clip.frames[0]:04d}.exr)")
-    enc = network_encoder()
-    net = np.stack([np.clip(enc(x), 0, 1) for x in clip.plate])
+    from vom_plugin.io import frames_to_network
+
+    # as `vom benchmark` reads it (eval.runner): in the shot's own colour space, at the render's exposure
+    net = np.clip(frames_to_network(clip.plate, clip.colorspace), 0, 1)
     return ValSet(clip.name, torch.from_numpy(net).permute(0, 3, 1, 2).float(),
                   torch.from_numpy((clip.roto > 0.5).astype(np.float32))[None], np.clip(clip.gt, 0, 1))
 
