@@ -811,3 +811,26 @@ def test_a_plate_mounted_under_another_root_finds_its_shot_folder(root: Path, cl
     # `vom cache clear --shot` finds it by the pattern of a mount that did not make it (its plate read)
     assert main(["cache", "clear", "--cache", str(cache), "--shot", str(mounts[1] / "plate" / "p.####.exr")]) == 0
     assert not any(p.is_dir() for p in cache.iterdir())
+
+
+def test_a_first_plate_frame_that_cannot_be_read_names_the_folder_by_the_plate_s_path(tmp_path: Path) -> None:
+    """The shot's folder is named from the plate's first frame on disk, which a render of later frames never reads
+    otherwise: one that cannot be read (here a FIFO, which an open for reading would wait on for ever) must not
+    hang or fail the render."""
+    import threading
+
+    shot_root = make_shot_dir(tmp_path / "shot")
+    first = shot_root / "plate" / "p.0001.exr"
+    first.unlink()
+    os.mkfifo(first)
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(render(_shot(shot_root, tmp_path / "out", tmp_path / "c",
+                                                                      frames="2-4", keyframes={2: str(
+                                                                          shot_root / "roto" / "r.0001.exr")}))),
+                              daemon=True)
+    worker.start()
+    worker.join(120)
+    assert done, "the render waited on the FIFO"
+    assert done[0].frames == [2, 3, 4] and done[0].cache["steps_computed"] == 3
+    assert [w for w in done[0].warnings if "cache" in w] == []  # the overscan's scan says it skipped the frame
+    assert vc.shot_id(str(shot_root / "plate" / "p.####.exr")) == _shot_dir(tmp_path / "c").name

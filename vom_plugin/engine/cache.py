@@ -137,10 +137,17 @@ def shot_id(plate_pattern: str, first_frame: str | os.PathLike[str] | None = Non
         seq = open_sequence(plate_pattern)
         first_frame = seq.path(seq.frames[0])
     h = hashlib.blake2b(digest_size=16)
-    with open(first_frame, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        h.update(f"{Path(first_frame).name}:{size}".encode())
-        _hash_content(h, f, size, None if size <= 3 << 16 else 1 << 16)
+    try:
+        # never waiting on a FIFO; a link to a frame is read (plates are often links into a delivery)
+        fd = os.open(first_frame, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "not a regular file", str(first_frame))
+            h.update(f"{Path(first_frame).name}:{st.st_size}".encode())
+            _hash_content(h, f, st.st_size, None if st.st_size <= 3 << 16 else 1 << 16)
+    except OSError:  # a first frame outside the render that cannot be read: named by the plate's path instead
+        h = hashlib.blake2b(f"path:{p}".encode(), digest_size=16)
     return f"{name}-{h.hexdigest()[:12]}"
 
 
