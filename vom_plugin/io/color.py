@@ -20,8 +20,9 @@ disk or the environment ($OCIO is deliberately ignored: the network's input must
 
 This is for the network input only: the plate RGB written in an ``rgba`` output is never compressed.
 Steps 3-4 are ``linear_to_network``, which the training generator calls on its linear Rec.709 composites
-so that training and inference images go through the same transform (training images are not re-exposed: the
-gain was chosen on validation shots for the network trained without it).
+so that training and inference images go through the same transform; ``train.data.encode_clip`` first brings each
+training clip to the render's exposure (``exposure_gain`` of its first frame), as ``frames_to_network`` does for the
+benchmark and validation.
 
 Speed (a 1080p frame per rendered frame on 2 CPU cores): OCIO is asked once per process for each
 transform, then the work is numpy. Step 2 is linear, so OCIO's result on the three unit vectors is its
