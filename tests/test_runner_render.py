@@ -436,9 +436,10 @@ def test_the_cache_keeps_each_tensor_once_in_8_bits_or_half_precision(shot_dir: 
                    for n in ("f4", "f8", "f16"))
     assert all(set(t) == {"alpha"} and t["alpha"].dtype == torch.float16 for t in kinds["alpha"])
     for t in kinds["affinity"]:
-        # CFAR's weights at 1/8 and 1/4 are recomputed
-        assert set(t) == {"idx16", "w16", "w16_scale", "sel8", "w8", "sel4", "w4", "cfar16", "cfar16_scale"}
-        coded = ("w16", "cfar16")
+        # CFAR's weights at 1/8 are recomputed
+        assert set(t) == {"idx16", "w16", "w16_scale", "sel8", "w8", "sel4", "w4", "cfar16", "cfar16_scale",
+                          "cfar4", "cfar4_scale"}
+        coded = ("w16", "cfar16", "cfar4")
         assert all(t[n].dtype == torch.uint8 and t[n + "_scale"].dtype == torch.float32 for n in coded)
         assert t["w8"].dtype == torch.float16 and t["w4"].dtype == torch.float16
         assert all(v.dtype in (torch.uint8, torch.int16) for k, v in t.items()

@@ -1,7 +1,7 @@
 """The pass runner's use of the per-shot cache: what a step reads, what it stores, on a writer thread.
 
 Per plate frame: key features (``Propagator.key_features``). Per step of a pass: the prediction, the
-memory read's matches and CFAR's coarse weights (``Affinity.to_dict``) and, now and then, the memory bank
+memory read's matches and CFAR's weights at 1/16 and 1/4 (``Affinity.to_dict``) and, now and then, the memory bank
 (see ``STATE_INTERVAL_S``). Writes run on one writer thread in order, so serialising and disk time overlap
 compute; a write that fails disables the cache for the rest of the run with one warning, never the run.
 Anything read that does not fit is dropped (``ShotCache.drop``) and computed from the pixels: a cache can
@@ -33,9 +33,10 @@ from vom_plugin.engine.resume import resume_point, step_addresses
 STATE_INTERVAL_S = 10.0
 MAX_PENDING_WRITES = 4
 # What the cached tensors hold and at which precision (half-precision features and weights in 2; 8-bit codes of
-# the features, the 1/16 read's weights and CFAR's coarse weights in 3; since 4 CFAR's weights at 1/16 only):
+# the features, the 1/16 read's weights and CFAR's coarse weights in 3; in 4 CFAR's weights at 1/16 only; since 5
+# at 1/16 and 1/4):
 # part of every address, so entries of another layout are never looked up and age out.
-CACHE_LAYOUT = 4
+CACHE_LAYOUT = 5
 
 
 def state_interval() -> float:

@@ -78,8 +78,8 @@ class DeferredKeys(KeyFeatures):
     """KeyFeatures whose keys are projected from the features when something first reads them, level by level.
 
     At inference the keys serve the memory match and CFAR's attention weights only, and a render whose roto
-    alone changed takes the matches and CFAR's coarse weights from its cache: its frames read the 1/4 key
-    only (for CFAR's weights there), and the other projections (with CFAR's and the memory's layouts of
+    alone changed takes the matches and CFAR's weights at 1/16 and 1/4 from its cache: its frames read the 1/8
+    key only (for CFAR's weights there), and the other projections (with CFAR's and the memory's layouts of
     them) are skipped. Read later (a step whose cached entries are gone, a saved memory state), they are
     computed then, from the same features by the same convolutions: the same values as projected at once.
     """

@@ -107,10 +107,12 @@ class Affinity:
     frames on the schedule only, so a render whose roto alone changed reuses these (the engine caches them)
     and gets results identical to computing them afresh.
 
-    The engine's cache keeps the memory read's part and CFAR's weights at 1/16 (``to_dict``, ``CACHED_CFAR``),
-    whose 3x3 key projection and 75-position windows make them the dearest to compute for few bytes compressed.
-    At 1/8 and 1/4 they are computed again: the cache's bytes a frame were the aim there. A level read back
-    without them has ``None`` in ``cfar``, and ``predict_with_affinity`` computes them from the keys.
+    The engine's cache keeps the memory read's part and CFAR's weights at 1/16 and 1/4 (``to_dict``,
+    ``CACHED_CFAR``): at 1/16 a 3x3 key projection and 75-position windows, at 1/4 the most pixels, make them
+    the dearest to compute for their bytes compressed (1/4's weights are smooth: about 2 bits a weight). At 1/8
+    they are computed again: the most bytes for the least time, and the cache's bytes a frame are held to 2 MB
+    at 480x270. A level read back without them has ``None`` in ``cfar``, and ``predict_with_affinity`` computes
+    them from the keys.
     """
 
     idx16: torch.Tensor  # [B, N16, k] int64
@@ -125,7 +127,7 @@ class Affinity:
 
     _INDEX = ("idx16", "sel8", "sel4")
     _CFAR = ("cfar16", "cfar8", "cfar4")
-    CACHED_CFAR = (0,)  # the levels whose CFAR weights ``to_dict`` keeps (1/16)
+    CACHED_CFAR = (0, 2)  # the levels whose CFAR weights ``to_dict`` keeps (1/16, 1/4)
     # 8-bit codes: w16 per query position (over its k matches), CFAR's per pixel (over its window's positions);
     # the others are few or compress well in half precision
     _W16_AXES = (-1,)
@@ -472,7 +474,7 @@ class HSTSG(nn.Module):
         frames (then only the value halves run: the results are identical to computing it afresh).
 
         ``rounded``: a freshly computed affinity is used ``Affinity.rounded()``, as a cached one comes back.
-        A given affinity without CFAR's weights at a level (read from the cache, which keeps 1/16 only) gets
+        A given affinity without CFAR's weights at a level (read from the cache, which keeps 1/16 and 1/4) gets
         them computed here, rounded the same way, from that level's keys alone."""
         pks: tuple[torch.Tensor | None, ...] | None = None  # projected only where CFAR needs them
         if affinity is None:
