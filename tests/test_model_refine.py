@@ -124,3 +124,24 @@ def test_conv_relu_is_relu_of_the_convolution_at_inference_and_in_training() -> 
     out = conv_relu(conv, x.requires_grad_())
     out.sum().backward()
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+
+def test_concatenations_for_convolutions_keep_values_and_lay_out_channels_last():
+    """cat_channels_last / cat_for_conv: the values of torch.cat along channels whatever the inputs' layouts and
+    dtypes; at CPU inference laid out channels-last, with gradients the plain concatenation (training's layout)."""
+    from vom_plugin.model.refine import cat_channels_last, cat_for_conv
+
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(1, 20, 24, 3, generator=g).permute(0, 3, 1, 2)  # an image viewed from HWC pixels
+    planar = torch.rand(1, 2, 20, 24, generator=g)
+    wide = torch.rand(1, 5, 20, 24, generator=g).contiguous(memory_format=torch.channels_last)
+    half = torch.rand(1, 1, 20, 24, generator=g).half()
+    xs = [image, planar, wide, half]
+    want = torch.cat([x.float() for x in xs], 1)
+    with torch.no_grad():
+        for out in (cat_channels_last(xs), cat_for_conv(xs)):
+            assert out.dtype == torch.float32 and out.shape == (1, 11, 20, 24)
+            assert out.is_contiguous(memory_format=torch.channels_last) and torch.equal(out, want)
+    trained = [x.float().requires_grad_() for x in xs]
+    out = cat_for_conv(trained)
+    assert out.requires_grad and out.is_contiguous() and torch.equal(out.detach(), want)

@@ -11,7 +11,7 @@ so a published number measures what users run.
    one step. With a cache (``StepCache``), each step's prediction and, now and then, the memory bank after
    it are stored under chained addresses (``resume``), so a pass resumes from the furthest step on disk;
    key features and the memory read's matches depend on the pixels only, so a re-render after a roto edit
-   skips the key encoder, the top-k matching and CFAR's attention at 1/16 (at 1/8 and 1/4, where its weights
+   skips the key encoder, the top-k matching and CFAR's attention at 1/16 and 1/4 (at 1/8, where its weights
    cost more bytes than time, it is recomputed).
 3. Blend the passes that meet between two keyframes (``schedule.blend``), lift the alpha to plate
    resolution guided by the full-resolution frame, and hand it to the sink.

@@ -18,10 +18,11 @@ from vom_plugin.engine.cache import ShotCache, digest
 # 256 by a mostly-zero matrix (equal to 1e-6, not bit for bit); 2: the 1/8 and 1/4 reads and CFAR's windows are
 # sparse products over channels-last rows; 3: the guided filter solves in float64; 4: key features, 1/16 read
 # weights and coarse CFAR weights are rounded to 8-bit codes; 5: CFAR's weights at 1/8 are rounded to half
-# precision (as at 1/4) instead of 8-bit codes. Part of the prediction and state addresses, so a shot's
+# precision (as at 1/4) instead of 8-bit codes; 6: CFAR's weights at 1/4 are rounded to 8-bit codes (the cache
+# keeps them since its layout 5). Part of the prediction and state addresses, so a shot's
 # frames never mix the arithmetic of two versions: older entries are misses. The key features' and the
 # affinities' addresses change with what they store (``step_cache.CACHE_LAYOUT``).
-PREDICTION_ARITHMETIC = 5
+PREDICTION_ARITHMETIC = 6
 
 
 def step_addresses(model_id: str, settings: dict[str, Any], keyframe: int, roto_fp: str, direction: int,

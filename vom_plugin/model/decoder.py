@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .guided import fast_guided_filter
-from .refine import EdgeRefiner, cat_channels_last, conv_relu
+from .refine import EdgeRefiner, cat_channels_last, cat_for_conv, conv_relu
 
 
 class ResBlock(nn.Module):
@@ -115,10 +115,10 @@ class Decoder(nn.Module):
         """image [B, 3, H, W] in [0, 1]. Returns (mask_logits, alpha), each [B, 1, H, W]."""
         f16, f8, f4 = feats
         r16, r8, r4 = readouts
-        x = F.relu(self.in16(torch.cat([r16, self.thin16(f16)], 1)))
+        x = F.relu(self.in16(cat_for_conv([r16, self.thin16(f16)])))
         x = self.res16(x)
-        x = self.res8(F.relu(self.in8(torch.cat([up2(x), f8, r8], 1))))
-        x = self.res4(F.relu(self.in4(torch.cat([up2(x), f4, r4], 1))))
+        x = self.res8(F.relu(self.in8(cat_for_conv([up2(x), f8, r8]))))
+        x = self.res4(F.relu(self.in4(cat_for_conv([up2(x), f4, r4]))))
         hidden = F.relu(x)
         out = self.head(hidden)
         out = F.interpolate(_planar(out), size=image.shape[-2:], mode="bilinear", align_corners=False)

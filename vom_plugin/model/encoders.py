@@ -24,7 +24,7 @@ from torch import nn
 from .config import ModelConfig
 from .deferred import deferred as later
 from .effnet import EfficientNetLiteTrunk
-from .refine import cat_channels_last
+from .refine import cat_channels_last, cat_for_conv
 from .resnet import BLOCKS, BasicBlock, Trunk, conv_bn, make_stem
 
 
@@ -193,7 +193,7 @@ class Fuse(nn.Module):
         self.block = BasicBlock(cout, cout) if deep else None
 
     def forward(self, v: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        x = self.mix(torch.cat([v, f], 1))
+        x = self.mix(cat_for_conv([v, f]))
         return x if self.block is None else self.block(x)
 
 
