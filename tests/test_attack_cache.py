@@ -209,6 +209,11 @@ ALIEN: dict[str, tuple[str, Callable[[dict[str, torch.Tensor]], dict[str, torch.
     "affinity-cfar-transposed": ("affinity", lambda t: {**t, **{n: t[n].transpose(-1, -2).contiguous() for n in (
         "cfar16", "cfar16_scale")}}),
     "affinity-cfar-frames": ("affinity", lambda t: {**t, "cfar16": t["cfar16"][:, :25].contiguous()}),
+    # the same at 1/4, which the cache keeps too (layout 5)
+    "affinity-cfar4-transposed": ("affinity", lambda t: {**t, **{n: t[n].transpose(-1, -2).contiguous() for n in (
+        "cfar4", "cfar4_scale")}}),
+    "affinity-cfar4-frames": ("affinity", lambda t: {**t, "cfar4": t["cfar4"][:, :9].contiguous(),
+                                                     "cfar4_scale": t["cfar4_scale"]}),
 }
 
 
