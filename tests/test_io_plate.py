@@ -137,6 +137,27 @@ def test_a_lone_data_channel_is_not_a_picture(tmp_path, channel):
     assert f"(channels {channel})" in message
 
 
+@pytest.mark.parametrize("channels", [("X", "Y", "Z"), ("Y", "Z"), ("L", "depth")])
+def test_y_beside_other_plain_channels_is_not_a_grey_picture(tmp_path, channels):
+    """X, Y, Z (CIE XYZ, or an unlayered position / normal pass) was read as a grey Y plate and matted silently."""
+    write_image(tmp_path / "p.exr", np.repeat(_rgb()[:, :, :1], len(channels), axis=2), channels)
+    with pytest.raises(InputError) as e:
+        read_plate(tmp_path / "p.exr")
+    message = str(e.value)
+    assert "p.exr" in message and "not a grey plate" in message
+    listed = message.rsplit("(channels ", 1)[1].rstrip(")").split(", ")
+    assert sorted(listed) == sorted(channels)
+
+
+@pytest.mark.parametrize("channels", [("Y", "A"), ("A", "Y"), ("Y", "depth.Z"), ("Y", "diffuse.R", "diffuse.G")])
+def test_y_with_an_alpha_or_other_layers_is_a_grey_picture(tmp_path, channels):
+    grey = _rgb()[:, :, :1]
+    pixels = np.concatenate([grey * (i + 1) for i in range(len(channels))], axis=2)
+    write_image(tmp_path / "p.exr", pixels, channels)
+    want = grey * (channels.index("Y") + 1)
+    np.testing.assert_array_equal(read_plate(tmp_path / "p.exr").rgb, np.repeat(want, 3, axis=2))
+
+
 @pytest.mark.parametrize("channel", ["Y", "L", "R", "gray", "rgba.R"])
 def test_a_lone_grey_channel_is_a_picture(tmp_path, channel):
     grey = _rgb()[:, :, :1]

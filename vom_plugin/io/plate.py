@@ -183,7 +183,17 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
                          f"would lose the colour: write the plate as R, G, B (its channels: {', '.join(channels)})")
     grey = [i for i, c in enumerate(channels) if c in ("Y", "y", "L")]
     if grey:
-        return img, [grey[0]]
+        # beside an alpha, or other layers' passes, Y is a grey picture; beside other plain channels it is one of
+        # CIE X, Y, Z or of a position / normal pass's axes, and reading it as grey mattes the wrong picture
+        siblings = [c for i, c in enumerate(channels)
+                    if i != grey[0] and "." not in c and c.lower() not in ("a", "alpha")]
+        if not siblings:
+            return img, [grey[0]]
+        raise InputError(
+            f"{img.role} {img.path}: its channel {channels[grey[0]]!r} sits beside {', '.join(siblings)}: a CIE XYZ "
+            f"picture or a data pass (position, normal), not a grey plate; expected R, G, B (or a layer with them) or "
+            f"one grey channel such as Y, with an alpha at most (channels {', '.join(channels)})"
+        )
     if len(channels) == 1:
         if is_grey_name(channels[0]):
             return img, [0]
