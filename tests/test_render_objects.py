@@ -248,6 +248,13 @@ def test_a_file_of_one_object_is_stale_when_another_object_changes(root: Path, t
     f.write_text(yaml.safe_dump(base))
     render(Shot.from_yaml(f))
     assert check_outputs(load_farm_shot(f)) == {}
+    # dog's file copied over hero's: the windows, channels, frame and recipe all fit; the object does not
+    hero2 = out.parent / "sh_hero.0002.exr"
+    kept = hero2.read_bytes()
+    shutil.copyfile(out.parent / "sh_dog.0002.exr", hero2)
+    assert check_outputs(load_farm_shot(f)) == {2: "sh_hero.0002.exr: holds the matte of 'dog'; this sequence is "
+                                                   "'hero''s (another object's file copied or rendered over it)"}
+    hero2.write_bytes(kept)
     f.write_text(yaml.safe_dump({**base, "objects": {"hero": base["objects"]["hero"]}}))  # dog removed
     stale = check_outputs(load_farm_shot(f))
     assert sorted(stale) == [1, 2] and "vom:recipe differs" in stale[1]

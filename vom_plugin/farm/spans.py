@@ -93,6 +93,9 @@ class FarmShot:
     object_keyframes: tuple[tuple[str | None, tuple[int, ...]], ...] = ()
     # each roto file: (the shot's field, its keyframe, its path), checked with the plate before a job is made
     roto_files: tuple[tuple[str, int, Path], ...] = ()
+    # the objects each output sequence holds (one sequence per object: that object's; a shared one: all of them),
+    # what its files' vom:keyframes must name; empty: not known (not compared)
+    output_objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def output_channels(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         return self.outputs or ((self.out, (self.channel,)),)
@@ -113,7 +116,7 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     keyframes = sorted({kf for kfs in shot.rotos().values() for kf in kfs})
     return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=keyframes, out=shot.out,
                     cache=shot.cache, device=shot.device, plate=shot.plate, channel=shot.channel,
-                    outputs=_outputs(shot),
+                    outputs=_outputs(shot), output_objects=_output_objects(shot),
                     object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()),
                     roto_files=tuple(("keyframes" if n is None else f"objects.{n}", kf, path)
                                      for n, kfs in shot.rotos().items() for kf, path in sorted(kfs.items())))
@@ -173,6 +176,14 @@ def _outputs(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(out)
 
 
+def _output_objects(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each output pattern of a shot of named objects and the objects its files hold; () for one unnamed matte."""
+    if shot.objects is None:
+        return ()
+    return tuple((pattern, tuple(shot.objects) if name is None else (name,))
+                 for name, pattern in shot.out_patterns().items())
+
+
 def default_vom() -> str:
     """The ``vom`` of the environment running this (farm workers are expected to see the same path)."""
     exe = Path(sys.executable).parent / ("vom.exe" if os.name == "nt" else "vom")
@@ -203,6 +214,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
     recipes = _Recipes(shot)
+    objects_of = dict(shot.output_objects)
     for f in shot.frames:
         expected = None
         for pattern, channels in shot.output_channels():
@@ -219,7 +231,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                     break
             problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
                 or _stamp_problem(read_info(out).metadata, f, shot, recipes,
-                                  expected.path if expected is not None else None)
+                                  expected.path if expected is not None else None, objects_of.get(pattern))
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False)
                 break
@@ -270,11 +282,12 @@ class _Recipes:
 
 
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None,
-                   plate: Path | None = None) -> str | None:
+                   plate: Path | None = None, objects: tuple[str, ...] | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
-    write, another frame's, one rendered from other keyframes (a stale output of an earlier version of the
-    shot), which the windows and channels alone would pass, or one matted from other bytes than the ``plate``
-    frame's file now (a plate re-delivered after the render)."""
+    write, another frame's, one rendered for other ``objects`` than the file is the output of (another object's
+    file copied over it), one rendered from other keyframes (a stale output of an earlier version of the shot),
+    which the windows and channels alone would pass, or one matted from other bytes than the ``plate`` frame's
+    file now (a plate re-delivered after the render)."""
     if "vom:version" not in meta:
         return "not written by vom (no vom:version attribute)"
     missing = [k for k in ("vom:frame", "vom:keyframes") if k not in meta]
@@ -290,9 +303,14 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _R
         got = read_keyframes_stamp(stamp)
     except ValueError:
         return f"vom:keyframes {stamp!r} is not a list of frames"
-    for name, kfs in got.items():
+    for name in got:
         if name not in want:
             return f"rendered for object {name!r}, which the shot does not have"
+    if objects is not None and set(got) != set(objects):
+        held = ", ".join(repr(n) for n in got) or "no object"
+        return (f"holds the matte of {held}; this sequence is {', '.join(repr(n) for n in objects)}'s (another "
+                f"object's file copied or rendered over it)")
+    for name, kfs in got.items():
         if kfs != want[name]:
             who = "" if name is None else f" of {name}"
             return (f"rendered from keyframes{who} {','.join(map(str, sorted(kfs)))}; the shot has "
