@@ -982,3 +982,24 @@ def test_a_stereo_plate_is_matted_in_its_default_view_and_said(shot_dir: Path, t
     for a, b in zip(mono.paths, r.paths, strict=True):
         np.testing.assert_array_equal(read_alpha(a), read_alpha(b))
         assert oiio.ImageInput.open(str(b)).spec().getattribute("multiView") is None
+
+
+def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, tmp_path: Path) -> None:
+    """A renderer's dead pixels are repaired from their neighbours, and the render says which frames had them; a
+    frame all NaN (a failed render of the plate) mattes as nothing, which the warning says (it said nothing)."""
+    plates = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", plates)
+    for f, dead in ((3, np.s_[:, :]), (5, np.s_[4:6, 7:10])):
+        buf = oiio.ImageBuf(str(plates / f"p.{f:04d}.exr"))
+        px = buf.get_pixels(oiio.FLOAT)
+        px[dead] = np.nan
+        _write(plates / f"p.{f:04d}.exr", px, ["R", "G", "B"])
+    r = render(shot(shot_dir, "dead", plate=str(plates / "p.####.exr"), frames="1-6", cache=str(tmp_path / "c")))
+    assert r.frames == [1, 2, 3, 4, 5, 6]
+    warned = [w for w in r.warnings if "NaN or Inf" in w]
+    assert len(warned) == 1, r.warnings
+    assert warned[0].startswith("plate frames 3, 5 hold NaN or Inf pixels, filled from their neighbours (frame 3: "
+                                f"all of its {H * W} pixels, {plates / 'p.0003.exr'})")
+    assert "has no picture to matte" in warned[0]
+    clean = render(shot(shot_dir, "clean", frames="1-2", cache=str(tmp_path / "c2")))
+    assert not [w for w in clean.warnings if "NaN" in w]

@@ -46,6 +46,7 @@ class FileSource:
         self._ahead: dict[int, Future] = {}  # frame -> (Plate, display-referred pixels)
         self._displays: dict[int, np.ndarray] = {}  # read ahead, not yet asked for
         self._workings: dict[int, np.ndarray] = {}  # the same frames as the network takes them
+        self.dead: dict[int, tuple[int, int]] = {}  # frame -> (its NaN / Inf pixels, its pixels), repaired
 
     def read_ahead(self, frames: list[int]) -> None:
         for f in frames:
@@ -56,6 +57,23 @@ class FileSource:
         p = self._read(frame)
         d = self._display_of(frame, p)
         return p, d, fr.image_to_working(d, self.job.geo)
+
+    def dead_pixels_warning(self) -> str | None:
+        """The warning a render gives for the plate frames it read with NaN or Inf pixels (a renderer's or
+        denoiser's dead pixels, repaired from their neighbours; a frame all or mostly dead mattes as nothing)."""
+        if not self.dead:
+            return None
+        from vom_plugin.io import format_frames
+
+        frames = sorted(self.dead)
+        worst = max(frames, key=lambda f: self.dead[f][0] / self.dead[f][1])
+        n, total = self.dead[worst]
+        share = f"{100 * n / total:.3g}%" if n < total else "all"
+        text = (f"plate frames {format_frames(frames)} hold NaN or Inf pixels, filled from their neighbours "
+                f"(frame {worst}: {share} of its {total} pixels, {self.job.plate_seq.path(worst)})")
+        if 2 * n >= total:
+            text += "; a frame mostly of such pixels has no picture to matte: check the plate's render"
+        return text
 
     def close(self) -> None:
         for fut in self._ahead.values():
@@ -68,7 +86,10 @@ class FileSource:
         ahead comes from the reader thread (with its error, if reading it failed)."""
         if frame in self._plates:
             self._plates.move_to_end(frame)
-            return self._plates[frame]
+            p = self._plates[frame]
+            if getattr(p, "dead", 0):  # one read by prepare()
+                self.dead[frame] = (p.dead, p.data_rgb.shape[0] * p.data_rgb.shape[1])
+            return p
         fut = self._ahead.pop(frame, None)
         if fut is not None:
             p, self._displays[frame], self._workings[frame] = fut.result()
@@ -77,6 +98,8 @@ class FileSource:
                     kept.pop(next(iter(kept)))
         else:
             p = self._read(frame)
+        if getattr(p, "dead", 0):
+            self.dead[frame] = (p.dead, p.data_rgb.shape[0] * p.data_rgb.shape[1])
         self._plates[frame] = p
         while len(self._plates) > 3:
             self._plates.popitem(last=False)

@@ -22,7 +22,7 @@ from vom_plugin.io.reader import (
     part_specs,
     place,
     read_channels,
-    sanitize,
+    repair,
     subimage_names,
     to_display,
 )
@@ -41,6 +41,7 @@ class Plate:
     rgb: np.ndarray
     info: ImageInfo
     data_rgb: np.ndarray
+    dead: int = 0  # pixels of the file that were NaN or Inf (in any channel), repaired as ``reader.sanitize`` says
 
     @property
     def size(self) -> tuple[int, int]:
@@ -244,8 +245,8 @@ def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Pla
         data = read_channels(img, indices)
         if data.shape[2] == 1:
             data = np.repeat(data, 3, axis=2)
-        sanitize(data)
+        dead = repair(data)
         rgb = to_display(data, img.info)
-        return Plate(rgb=rgb, info=_with_picture(img, indices), data_rgb=data)
+        return Plate(rgb=rgb, info=_with_picture(img, indices), data_rgb=data, dead=dead)
     finally:
         img.close()

@@ -247,12 +247,19 @@ def sanitize(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
     """NaN and +/-Inf (a renderer's or denoiser's dead pixels) replaced in place by the mean of their finite 3x3
     neighbours, channel by channel; a cluster wider than 2 x ``rounds`` pixels keeps 0 at its heart. Set to 0
     alone, a dead pixel was a black dot that the network took for an edge (a speck of alpha 0.05-0.1)."""
+    repair(pixels, rounds)
+    return pixels
+
+
+def repair(pixels: np.ndarray, rounds: int = 4) -> int:
+    """``sanitize`` that says how many pixels it repaired (one with any channel NaN or Inf counts once)."""
     bad = ~np.isfinite(pixels)
     if not bad.any():
-        return pixels
+        return 0
+    dead = int(np.count_nonzero(bad.any(axis=2))) if pixels.ndim == 3 else int(np.count_nonzero(bad))
     pixels[bad] = 0.0
     if pixels.ndim != 3:
-        return pixels
+        return dead
     # only the window around the dead pixels (a 4K frame with one NaN: not nine full-frame sums per round)
     ys, xs = np.nonzero(bad.any(axis=2))
     y0, y1 = max(int(ys.min()) - rounds - 1, 0), int(ys.max()) + rounds + 2
@@ -267,7 +274,7 @@ def sanitize(pixels: np.ndarray, rounds: int = 4) -> np.ndarray:
         win[fill] = sums[fill] / counts[fill]
         known[fill] = 1.0
         wbad &= ~fill
-    return pixels
+    return dead
 
 
 def _box3(x: np.ndarray) -> np.ndarray:
