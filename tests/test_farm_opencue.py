@@ -47,6 +47,23 @@ def test_opencue_outline_xml(tmp_path: Path) -> None:
         "/opt/vom env/bin/vom", "farm", "check", str(shot)]
     deps = {(d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in root.iter("depend")}
     assert deps == {("check_outputs", n, "LAYER_ON_LAYER") for n in expect}
+    # --chunk 15 cuts 41-frame spans into tasks that OpenCue runs at once: said
+    assert "--chunk 15 cuts a span into tasks that continue one another's propagation" in r.stderr
+
+
+def test_by_default_a_span_is_one_task(tmp_path: Path) -> None:
+    """A span is one propagation (each frame reads the ones before it) and OpenCue runs a layer's chunks at once,
+    each propagating from its keyframe again: the default is one task per layer (chunks of 10 were)."""
+    shot = _shot(tmp_path)
+    out = tmp_path / "job.xml"
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out", str(out),
+                        "--user", "nobody"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "--chunk" not in r.stderr
+    layers = {la.get("name"): la for la in ET.fromstring(out.read_text()).iter("layer")}
+    assert {n: (la.findtext("range"), la.findtext("chunk")) for n, la in layers.items() if n != "check_outputs"} == {
+        "frames_1001_1019": ("1001-1019", "19"), "frames_1020_1059": ("1020-1059", "40"),
+        "frames_1060_1100": ("1060-1100", "41")}
 
 
 def test_opencue_out_must_be_a_file(tmp_path: Path) -> None:

@@ -81,6 +81,35 @@ def test_template_structure(tmp_path: Path) -> None:
     assert Path(values["Vom"]).name == "vom"
 
 
+def test_by_default_a_span_is_one_task(tmp_path: Path) -> None:
+    """A span is one propagation and a farm runs a step's tasks at once, each propagating from its keyframe again
+    (QA: 6 chunks of 4 frames computed 84 steps for 24 frames): by default each span is one task; --chunk N is
+    still there (and `span` says the default), with a note on what it costs."""
+    shot = _shot_file(tmp_path, frames="990-1100")
+    r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr
+    assert "--chunk" not in r.stderr
+    t = yaml.safe_load((tmp_path / "b" / "template.yaml").read_text())
+    counts = {s["name"]: s["parameterSpace"]["taskParameterDefinitions"][0]["chunks"]["defaultTaskCount"]
+              for s in t["steps"][:-1]}
+    assert counts == {"frames_990_1000": 11, "frames_1001_1049": 49, "frames_1050_1100": 51}
+    assert t["description"].endswith("3 independent span(s), one task each.")
+    assert yaml.safe_load((tmp_path / "b" / "template.yaml").read_text()) == \
+        yaml.safe_load(_dump_template(tmp_path, "--chunk", "span"))
+    r = _vom("farm", "openjd", str(shot), "--chunk", "10", "--out", str(tmp_path / "c"))
+    assert r.returncode == 0 and "--chunk 10 cuts a span into tasks that continue one another's propagation" in r.stderr
+    assert "up to 6x the work" in r.stderr  # the longest span, 51 frames, in 6 chunks
+    bad = _vom("farm", "openjd", str(shot), "--chunk", "spam", "--out", str(tmp_path / "d"))
+    assert bad.returncode == 2 and "'spam' is not a whole number of frames, nor `span`" in bad.stderr
+
+
+def _dump_template(tmp_path: Path, *args: str) -> str:
+    out = tmp_path / "again"
+    r = _vom("farm", "openjd", str(tmp_path / "sh010.yaml"), *args, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    return (out / "template.yaml").read_text()
+
+
 def test_openjd_check_accepts_the_bundle(tmp_path: Path) -> None:
     shot = _shot_file(tmp_path, frames="1001-1003,1010-1100x2")
     r = _vom("farm", "openjd", str(shot), "--chunk", "7", "--out", str(tmp_path / "bundle"))

@@ -483,6 +483,8 @@ def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.Modu
     assert bundle.name == "openjd_bundle" and snap.parent == work / "farm"
     assert json.loads(log.read_text()) == ["farm", "openjd", str(snap / "shot.yaml"), "--chunk", "5", "--out",
                                            str(bundle)]
+    # the button itself passes no chunk: vom farm's default, a span per task (its frames are one propagation)
+    assert host.build_farm_command("vom", "s.yaml", "b") == ["vom", "farm", "openjd", "s.yaml", "--out", "b"]
     assert "deadline bundle submit" in fake_nuke.messages[0]
     import yaml
 

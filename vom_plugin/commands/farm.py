@@ -12,23 +12,28 @@ DESCRIPTION = """\
 Write a render-farm job for a shot file (the keys of `vom render SHOT.yaml`).
 
 The shot's frames are cut into spans served by the same keyframes (before the first keyframe,
-between two keyframes, after the last); spans run in parallel, each as frame chunks of
-`vom render SHOT.yaml --frames=A-B` that resume from the per-shot cache. A last step
+between two keyframes, after the last); spans run in parallel, each one task of
+`vom render SHOT.yaml --frames=A-B` (a span is one propagation: each frame reads the frames before it;
+a task killed or requeued resumes from the per-shot cache). `--chunk N` cuts a span into tasks of N
+frames, each continuing from the state the one before it left: worth it only where the farm runs a
+span's tasks one after another (run at once, each propagates from its keyframe again). A last step
 (`vom farm check`) fails when a frame's output is missing, not a readable EXR, not the size of its plate
 frame, without the alpha channel, not written by vom, another frame's, or rendered from other keyframes
 than the shot's (an output of an earlier version of the shot).
 
-  vom farm openjd SHOT.yaml --chunk 10 --out bundle/     then: deadline bundle submit bundle/
-  vom farm opencue SHOT.yaml --chunk 10 --out job.xml    then: submit job.xml with cuesubmit/pycue
+  vom farm openjd SHOT.yaml --out bundle/     then: deadline bundle submit bundle/
+  vom farm opencue SHOT.yaml --out job.xml    then: submit job.xml with cuesubmit/pycue
   vom farm check SHOT.yaml                               exit 2 and the missing or bad frames, if any
 """
 
 
-def _chunk(text: str) -> int:
+def _chunk(text: str) -> int | None:
+    if text.strip().lower() == "span":
+        return None
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of frames, nor `span`") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"{n}: expected 1 or more frames per task")
     return n
@@ -45,7 +50,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     cue.add_argument("--show", default="vom", help="OpenCue show (default %(default)s)")
     cue.add_argument("--user", help="OpenCue user (default: the current user)")
     for q in (oj, cue):
-        q.add_argument("--chunk", type=_chunk, default=10, metavar="N", help="frames per task (default %(default)s)")
+        q.add_argument("--chunk", type=_chunk, default=None, metavar="N|span",
+                       help="frames per task (default: span, one task per span: its frames depend on each other in "
+                            "order, and a farm runs a step's tasks at once, each propagating from its keyframe)")
         q.add_argument("--vom", metavar="PATH", help="the vom command on the workers (default: this environment's)")
     chk = sub.add_parser("check", help="list the frames of a shot whose output is missing or bad (exit 2 if any)")
     chk.add_argument("shot", metavar="SHOT.yaml")
@@ -104,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"OpenCue job spec: {where}")
     for s in summary(shot, spans)["spans"]:
         print(f"  {s['name']}: frames {s['frames']} ({s['kind']}, keyframes {s['keyframes']})")
+    longest = max(len(s.frames) for s in spans)
+    if args.chunk is not None and args.chunk < longest:
+        print(f"vom farm: note: --chunk {args.chunk} cuts a span into tasks that continue one another's propagation "
+              f"in order; a farm that runs a step's tasks at once has each propagate from its keyframe again (no "
+              f"sooner done, and up to {-(-longest // args.chunk)}x the work of one task for the span's last chunk): "
+              "limit the step to one task at a time, or leave --chunk at span", file=sys.stderr)
     if shot.cache is None:
         print(f"vom farm: warning: {shot.path} has no `cache:` folder, so each worker uses its own user cache and "
               "a chunk run on another worker than the chunk before it recomputes the propagation from the "

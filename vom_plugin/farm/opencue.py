@@ -1,7 +1,8 @@
 """A shot as an OpenCue job, built with PyOutline and serialised to the job spec XML without a Cuebot.
 
 The same job as the Open Job Description bundle: one layer per span (independent, parallel), each a
-``vom render SHOT --frames=#FRAME_START#-#FRAME_END#`` over its frame range in chunks, and a check
+``vom render SHOT --frames=#FRAME_START#-#FRAME_END#`` over its frame range (by default one chunk: see openjd.py),
+and a check
 layer that depends on all of them. Layers run their command directly (no pycuerun wrapper), so the
 workers need the vom environment, not PyOutline.
 """
@@ -20,6 +21,7 @@ from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
 from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
+from vom_plugin.io.sequence import parse_frame_range
 
 CHECK_LAYER = "check_outputs"
 
@@ -42,10 +44,11 @@ def _layer_ranges(name: str, frames: list[int]) -> list[tuple[str, str, int]]:
     return [(f"{name}_part{i + 1}", run, 1) for i, run in enumerate(runs)]
 
 
-def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: str = "vom",
+def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None = None, show: str = "vom",
                   user: str | None = None) -> Any:
-    """The PyOutline ``Outline`` of the shot (layers added, dependencies set)."""
-    if chunk < 1:
+    """The PyOutline ``Outline`` of the shot (layers added, dependencies set); ``chunk``: frames per task, None: a
+    layer's frames in one task (see openjd.py: a span is one propagation, and a layer's frames run at once)."""
+    if chunk is not None and chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
     from vom_plugin.extras import require
 
@@ -65,7 +68,8 @@ def build_outline(shot: FarmShot, chunk: int, *, vom: str | None = None, show: s
             # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
             cmd = _command(vom, "render", str(shot.path), f"--frames={frames_arg}", "--progress", "json",
                            *(["--device", "cuda"] if extra else []))  # the GPU the farm gives, not the shot's cuda:N
-            layer = Shell(name, command=cmd, range=frame_range, chunk=chunk, **extra)
+            layer = Shell(name, command=cmd, range=frame_range, chunk=chunk or len(parse_frame_range(frame_range)),
+                          **extra)
             ol.add_layer(layer)
             layers.append(layer)
     check = Shell(CHECK_LAYER, command=_command(vom, "farm", "check", str(shot.path)), range=str(shot.frames[0]),
@@ -118,7 +122,7 @@ def _ours(start: bytes) -> bool:
                                         in start)
 
 
-def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int, vom: str | None = None,
+def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int | None = None, vom: str | None = None,
                   show: str = "vom", user: str | None = None) -> Path:
     uid = job_uid(user)
     if uid == 0:

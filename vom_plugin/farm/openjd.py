@@ -2,8 +2,10 @@
 
 One step per span (frames served by the same keyframes; spans do not depend on each other, so they run
 in parallel). A span's tasks are frame chunks: a ``CHUNK[INT]`` task parameter (``TASK_CHUNKING``
-extension) with contiguous chunks of N frames, each task running
-``vom render SHOT.yaml --frames={{Task.Param.Frame}}``, which resumes from the per-shot cache.
+extension), each task running ``vom render SHOT.yaml --frames={{Task.Param.Frame}}``, which resumes from the
+per-shot cache. By default a chunk is the whole span: its frames are one propagation, each reading the ones
+before it, and a farm runs a step's tasks at once, where each chunk of N frames would propagate from the
+keyframe again (the last one redoing all of the span's work).
 A last step, depending on every span, checks that every frame of the shot was written.
 """
 
@@ -43,7 +45,7 @@ def _constraint(frames: tuple[int, ...] | list[int]) -> str:
     return "CONTIGUOUS" if consecutive else "NONCONTIGUOUS"
 
 
-def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
+def _step(span: Span, chunk: int | None, gpu: bool) -> dict[str, Any]:
     step: dict[str, Any] = {
         "name": span.name,
         "description": description(span.description),
@@ -54,7 +56,7 @@ def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
             # CONTIGUOUS: each task gets a range such as 1001-1010, which `vom render --frames` reads as is; a
             # stepped or irregular span has no two consecutive frames, so CONTIGUOUS would make one-frame tasks:
             # there each task gets a list such as 1001,1003
-            "chunks": {"defaultTaskCount": chunk, "rangeConstraint": _constraint(span.frames)},
+            "chunks": {"defaultTaskCount": chunk or len(span.frames), "rangeConstraint": _constraint(span.frames)},
         }]},
         "script": {"actions": {"onRun": _render_action("{{Task.Param.Frame}}", gpu)}},
     }
@@ -63,9 +65,9 @@ def _step(span: Span, chunk: int, gpu: bool) -> dict[str, Any]:
     return step
 
 
-def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
-    """The job template (a plain dict, YAML-ready)."""
-    if chunk < 1:
+def build_template(shot: FarmShot, chunk: int | None = None) -> dict[str, Any]:
+    """The job template (a plain dict, YAML-ready); ``chunk``: frames per task, None: a span per task."""
+    if chunk is not None and chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
     spans = split_spans(shot.frames, shot.keyframes)
     steps = [_step(s, chunk, gpu=shot.device.startswith("cuda")) for s in spans]  # cuda or cuda:N
@@ -82,7 +84,8 @@ def build_template(shot: FarmShot, chunk: int) -> dict[str, Any]:
         "name": f"vom {farm_name(shot.name)}",  # a job name is a format string: no user text unchecked
         "description": description(f"vom matte of {shot.path.name}: frames {compact_range(shot.frames)}, "
                                    f"keyframes {', '.join(map(str, shot.keyframes))}; {len(spans)} independent "
-                                   f"span(s) in chunks of {chunk} frames."),
+                                   + (f"span(s) in chunks of {chunk} frames." if chunk else
+                                      "span(s), one task each.")),
         "parameterDefinitions": [
             # no dataFlow: job attachments would copy the shot file to the worker's session folder, where the
             # plate and out paths it gives relative to itself name other files; vom reads and writes shared storage
@@ -133,7 +136,7 @@ def _ours(start: bytes) -> bool:
         isinstance(v, dict) and v.get("name") in ("ShotFile", "Vom", "OutputDir") for v in values)
 
 
-def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int,
+def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int | None = None,
                  vom: str | None = None) -> Path:
     """Write ``template.yaml`` and ``parameter_values.yaml`` into ``out_dir``; each file is written to a
     temporary name and renamed, so a failed write never leaves a half file."""

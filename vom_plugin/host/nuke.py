@@ -155,8 +155,10 @@ def build_render_command(vom: str, shot_file: str | Path, frames: str | None = N
     return cmd
 
 
-def build_farm_command(vom: str, shot_file: str | Path, bundle_dir: str | Path, chunk: int) -> list[str]:
-    return [vom, "farm", "openjd", str(shot_file), "--chunk", str(chunk), "--out", str(bundle_dir)]
+def build_farm_command(vom: str, shot_file: str | Path, bundle_dir: str | Path, chunk: int | None = None) -> list[str]:
+    # no chunk: vom farm's default, one task per span (a span's frames are one propagation)
+    chunked = ["--chunk", str(chunk)] if chunk else []
+    return [vom, "farm", "openjd", str(shot_file), *chunked, "--out", str(bundle_dir)]
 
 
 def shot_yaml(fields: Mapping[str, Any]) -> str:
@@ -904,7 +906,7 @@ def _farm_snapshot(prepared: Prepared) -> Path:
     return write_text_atomic(snap / "shot.yaml", text)
 
 
-def submit_farm(node: nuke.Node | None = None, *, chunk: int = 10) -> Path | None:
+def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> Path | None:
     """The Submit-to-farm button: write the shot file and an Open Job Description job bundle beside it."""
     node = node or nuke.thisNode()
     if _full_name(node) in _IN_FLIGHT:  # its bake would replace the rotos the running render reads
