@@ -106,3 +106,38 @@ def test_the_picture_is_the_shots_whatever_a_render_asks_for(tmp_path: Path) -> 
     assert (a.spec().x, a.spec().y, a.spec().full_x, a.spec().full_y) == (-OS + 6, 4, 6, 4)
     np.testing.assert_array_equal(a.get_pixels(oiio.FLOAT), b.get_pixels(oiio.FLOAT))
     assert a.get_pixels(oiio.FLOAT)[32, 12:16, 0].min() > 0.8  # the disc, in frame 3's overscan (0.86-0.91)
+
+
+def test_farm_check_fails_frames_matted_before_plate_frames_with_more_overscan_arrived(tmp_path: Path) -> None:
+    """The overscan the network sees is every plate frame's on disk: frames matted while later plate frames (with
+    more overscan) were not yet delivered saw another picture than a render of the shot sees now. `vom farm check`
+    passed them (QA); each output now says its picture (vom:picture), which the check compares."""
+    import dataclasses
+
+    import yaml
+
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot
+
+    shot = _shot(tmp_path)
+    later = tmp_path / "p.0003.exr"
+    pixels = oiio.ImageBuf(str(later)).get_pixels(oiio.FLOAT)
+    later.unlink()  # frame 3 not delivered yet
+    f = tmp_path / "shot.yaml"
+    f.write_text(yaml.safe_dump({"plate": shot.plate, "out": shot.out, "frames": "1-3", "working_size": 128,
+                                 "keyframes": {1: str(tmp_path / "r.0001.exr")}, "cache": str(tmp_path / "c")}))
+    render(dataclasses.replace(Shot.from_yaml(f), frames=[1, 2]))
+    # delivered with 8 px more overscan on the left, then its chunk rendered
+    write_image(later, np.concatenate([pixels[:, :1].repeat(8, axis=1), pixels], axis=1), data_origin=(-OS - 8, 0),
+                display=(0, 0, W, H))
+    render(dataclasses.replace(Shot.from_yaml(f), frames=[3]))
+    stamps = [oiio.ImageBuf(str(tmp_path / "o" / f"a.{i:04d}.exr")).spec().get_string_attribute("vom:picture")
+              for i in (1, 2, 3)]
+    assert stamps == [f"{-OS},0,{W + OS},{H}"] * 2 + [f"{-OS - 8},0,{W + OS + 8},{H}"]
+    problems = check_outputs(load_farm_shot(f))
+    assert sorted(problems) == [1, 2]
+    assert problems[1] == (f"matted over the picture {-OS},0,{W + OS},{H} (x, y, width, height of the display "
+                           "window and the overscan of the plate frames on disk then); the plate's frames make "
+                           f"{-OS - 8},0,{W + OS + 8},{H} now (frames with other overscan were delivered or removed "
+                           "since it was rendered)")
+    render(dataclasses.replace(Shot.from_yaml(f), frames=[1, 2]))  # rendered again: they pass
+    assert check_outputs(load_farm_shot(f)) == {}

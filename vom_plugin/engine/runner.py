@@ -122,7 +122,7 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
                          "sequence in one colour space")
 
 
-def _picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[str]) -> Any:
+def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[str]) -> Any:
     """What the network sees of every frame, relative to its display window's origin: the display window grown
     by the overscan of every frame of the plate on disk (``heads``: the headers a render read already; the
     others are read here, a few hundredths of a millisecond each). One window for the whole shot whatever a
@@ -268,7 +268,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
                      f"default one, {views[0]!r}; for another view, render a plate of that view alone")
-    picture = _picture(on_disk, heads, first.info, notes)
+    picture = shot_picture(on_disk, heads, first.info, notes)
     rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
                                    vio.placed_at(picture, windows[kf][0]))
                     for kf, path in kfs.items()}
@@ -377,6 +377,9 @@ class _Render:
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
                 "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read
+                # the window the network saw (the display window and the overscan of the plate frames on disk, relative
+                # to the display window's origin): frames delivered with other overscan later change it
+                "vom/picture": ",".join(str(int(v)) for v in self.job.picture),
                 "vom/exposure_gain": f"{self.job.gain:.6g}"}  # how the network saw the plate (io.exposure_gain)
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)

@@ -213,7 +213,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
 
     problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
-    recipes = _Recipes(shot)
+    recipes, picture = _Recipes(shot), _Picture(shot)
     objects_of = dict(shot.output_objects)
     for f in shot.frames:
         expected = None
@@ -231,7 +231,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                     break
             problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
                 or _stamp_problem(read_info(out).metadata, f, shot, recipes,
-                                  expected.path if expected is not None else None, objects_of.get(pattern))
+                                  expected.path if expected is not None else None, objects_of.get(pattern),
+                                  picture if shot.plate else None)
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False)
                 break
@@ -281,8 +282,34 @@ class _Recipes:
         return self._recipe
 
 
+class _Picture:
+    """The window a render of the shot now shows the network (``runner.shot_picture``: the display window and the
+    overscan of the plate frames on disk), as ``vom:picture`` writes it; computed once, None where the plate's
+    frames cannot be read here (not compared)."""
+
+    def __init__(self, shot: FarmShot) -> None:
+        self.shot = shot
+        self._text: str | None = None
+        self._tried = False
+
+    def of(self) -> str | None:
+        if not self._tried:
+            self._tried = True
+            from vom_plugin.engine.runner import shot_picture
+            from vom_plugin.io import open_sequence, plate_info
+
+            try:
+                on_disk = open_sequence(self.shot.plate)
+                first = plate_info(on_disk.path(self.shot.frames[0]))
+                self._text = ",".join(str(int(v)) for v in shot_picture(on_disk, {}, first, []))
+            except (InputError, OSError):
+                self._text = None
+        return self._text
+
+
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None,
-                   plate: Path | None = None, objects: tuple[str, ...] | None = None) -> str | None:
+                   plate: Path | None = None, objects: tuple[str, ...] | None = None,
+                   picture: _Picture | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
     write, another frame's, one rendered for other ``objects`` than the file is the output of (another object's
     file copied over it), one rendered from other keyframes (a stale output of an earlier version of the shot),
@@ -322,6 +349,14 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _R
         if expected is not None and str(meta["vom:recipe"]) != expected:
             return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
                     "of an earlier version of the shot)")
+    # the overscan the network saw: a frame matted before plate frames with more overscan were delivered (a job
+    # made before the plate's own render finished) saw another picture (outputs before session 38 have none)
+    if picture is not None and "vom:picture" in meta:
+        now = picture.of()
+        if now is not None and str(meta["vom:picture"]) != now:
+            return (f"matted over the picture {meta['vom:picture']} (x, y, width, height of the display window and "
+                    f"the overscan of the plate frames on disk then); the plate's frames make {now} now (frames with "
+                    "other overscan were delivered or removed since it was rendered)")
     # outputs of vom before session 36 say nothing of their plate frame: not compared
     if plate is not None and "vom:plate" in meta:
         from vom_plugin.engine.shot import content_digest
