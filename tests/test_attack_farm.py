@@ -410,6 +410,34 @@ def test_a_job_for_frames_or_keyframes_the_plate_lacks_is_refused_before_it_is_m
             assert not (tmp_path / f"job_{name}_{kind}").exists()
 
 
+def test_a_job_whose_spans_cross_a_hole_or_a_slate_is_refused_before_it_is_made(
+        farm_shot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """frames: left out, the job took the frames on disk: a hole (frames 4-5 missing) made a span whose later
+    chunks exit 2, and a slate of another size one whose every task does, which `vom farm check` then wanted (QA).
+    Refused when the job is made, as `vom render` says it."""
+    shot = yaml.safe_load(farm_shot.read_text())
+    del shot["frames"]
+    plate = tmp_path / "plate"
+    path = tmp_path / "ondisk.yaml"
+    path.write_text(yaml.safe_dump(shot))
+    (plate / "p.0004.exr").rename(tmp_path / "p4.exr")
+    (plate / "p.0005.exr").rename(tmp_path / "p5.exr")
+    for kind in ("openjd", "opencue"):
+        assert main(["farm", kind, str(path), "--out", str(tmp_path / f"hole_{kind}")]) == 2
+        err = capsys.readouterr().err
+        assert "missing frames 4-5, which the propagation reads" in err and str(path) in err
+        assert not (tmp_path / f"hole_{kind}").exists()
+    (tmp_path / "p4.exr").rename(plate / "p.0004.exr")
+    (tmp_path / "p5.exr").rename(plate / "p.0005.exr")
+    _exr(plate / "p.0000.exr", 64, 32, ["R", "G", "B"])  # a slate, larger
+    assert main(["farm", "openjd", str(path), "--out", str(tmp_path / "slate")]) == 2
+    err = capsys.readouterr().err
+    assert "plate frame 1" in err and "is 32x16, and frame 0" in err and "is 64x32" in err
+    shot["frames"] = "1-8"  # the frames asked for leave the slate out: made
+    path.write_text(yaml.safe_dump(shot))
+    assert main(["farm", "openjd", str(path), "--out", str(tmp_path / "ok")]) == 0
+
+
 @pytest.mark.parametrize("spelling", ["{f:04d}", "-{a:04d}"])
 def test_farm_check_finds_negative_plate_frames_as_the_render_does(tmp_path: Path, spelling: str,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:

@@ -149,7 +149,7 @@ def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[st
     return vio.picture_window(vio.Window(0, 0, *first.size), reach)
 
 
-def _check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
+def check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     """The frames a render's passes read run from the first keyframe or requested frame to the last, over the
     plate as it is on disk: a hole there (a farm render that left frames out) is refused, not skipped (a pass
     that jumped from frame 2 to 15 gave another matte, silently). A plate rendered on twos (every frame on disk
@@ -248,7 +248,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # of another size or without a picture is refused now, not after the frames before it were written.
     ends = frames + [kf for kfs in shot.rotos().values() for kf in kfs]
     lo, hi = min(ends), max(ends)
-    _check_no_holes(shot.plate, on_disk, lo, hi)
+    check_no_holes(shot.plate, on_disk, lo, hi)
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
     heads = {frames[0]: first.info}  # the headers read, for the picture below
     for f in on_disk.frames:
