@@ -1003,3 +1003,24 @@ def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, t
     assert "has no picture to matte" in warned[0]
     clean = render(shot(shot_dir, "clean", frames="1-2", cache=str(tmp_path / "c2")))
     assert not [w for w in clean.warnings if "NaN" in w]
+
+
+def test_a_render_stopped_by_a_damaged_plate_frame_resumes_after_the_frames_it_wrote(
+        shot_dir: Path, reference: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """The error said "the next render resumes from the cache", but no memory state was saved on that path (only
+    every VOM_STATE_INTERVAL_S, on a cancel and at a chunk's end): the next render computed every step again (QA).
+    The steps done are now kept as a cancel keeps them, and the render after the plate is mended goes on from
+    there, to the uninterrupted render's pixels."""
+    root = tmp_path / "damaged"
+    shutil.copytree(shot_dir / "plate", root / "plate")
+    bad = root / "plate" / "p.0006.exr"
+    good = bad.read_bytes()
+    bad.write_bytes(good[: len(good) * 2 // 3])
+    kw = {"plate": str(root / "plate" / "p.####.exr"), "out": str(root / "out" / "a.####.exr"),
+          "cache": str(root / "cache")}
+    with pytest.raises(InputError, match=r"p\.0006\.exr is damaged or truncated.*the next render resumes"):
+        render(shot(shot_dir, "damaged", **kw))
+    bad.write_bytes(good)
+    r = render(shot(shot_dir, "damaged", **kw))
+    assert r.cache["steps_computed"] == N - 5, r.cache  # frames 6.. only: 1-5 were kept with their state
+    assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in r.paths)

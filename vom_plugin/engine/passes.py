@@ -215,6 +215,8 @@ class _Lane:
     start: int = 0                   # first step to compute (those before are on disk)
     prop: Any = None
     deliver_from: int = 0            # first computed step to deliver (earlier ones came from the cache)
+    done: int | None = None          # the last step computed by this run, whose memory ``prop`` holds
+    stepping: bool = False           # inside the network's step (its memory may be half-updated)
 
 
 class PassRunner:
@@ -360,6 +362,20 @@ class PassRunner:
                     anchor = image, self.keys(lane.prop, p.toward, image)
                 with self.timer("propagate"), self.torch.inference_mode():
                     lane.prop.anchor(*anchor, self.roto(lane.name, p.toward))
+        try:
+            self._steps(p, lanes, affs, n, cut)
+        except Exception:
+            # a plate frame that does not read, an output that cannot be written: the steps done are kept as a
+            # cancel keeps them, so the next render goes on from the last instead of from the keyframe
+            if cache is not None and not any(lane.stepping for lane in lanes):
+                for lane in lanes:
+                    if lane.done is not None and lane.prop is not None:
+                        cache.before_error(lane.prop, lane.steps, lane.done)
+            raise
+
+    def _steps(self, p: PlannedPass, lanes: list[_Lane], affs: list[str] | None, n: int, cut: bool) -> None:
+        """The pass's steps, from its lanes' first to compute up to ``n``."""
+        cache = self.cache
         for i in range(min(lane.start for lane in lanes), n):
             f = p.frames[i]
             self.source.read_ahead(p.frames[i + 1 : i + 1 + READ_AHEAD])  # decoded while this step computes
@@ -371,6 +387,7 @@ class PassRunner:
             for lane in lanes:
                 if i < lane.start:
                     continue
+                lane.stepping = True  # a failure from here on may leave its memory half-updated
                 if keys is None:  # the first lane at this step: keys (and affinity) from the cache or computed
                     out, keys, cached = self._step(lane, p, i, f, image, None if affs is None else affs[i])
                     # stored only when computed here: one read from the cache is on disk already
@@ -378,6 +395,7 @@ class PassRunner:
                 else:  # the others read the same keys with the same weights: only their values differ
                     out = self._network(lane, i, f, image, keys, affinity)
                     fresh = None  # stored once, by the first lane (the address has no roto in it)
+                lane.stepping = False
                 with self.timer("propagate"):
                     # half precision, as the cache keeps it (the EXR is half float too): cached == cold
                     alpha = out.alpha[0, 0].detach().to(self.torch.float16).cpu().contiguous()
@@ -387,6 +405,7 @@ class PassRunner:
                 if cache is not None:
                     with self.timer("cache"):
                         cache.after_step(lane.prop, lane.steps, affs, i, n, alpha, fresh, mask=mask, cut=cut)
+                lane.done = i
                 if f in p.serves and i >= lane.deliver_from:  # earlier frames came from the cache already
                     self.deliver(lane.name, f, p.plan, alpha.numpy().astype(np.float32),
                                  None if mask is None else mask.numpy().astype(np.float32))

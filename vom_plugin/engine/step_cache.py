@@ -232,6 +232,13 @@ class StepCache:
         if self.ok and self.stopping() and (not states or states[-1] != i):
             self._save_state(prop, steps, i)
 
+    def before_error(self, prop: Any, steps: list[str], i: int) -> None:
+        """The render fails after step ``i`` (a plate frame that does not read, an output that cannot be written):
+        its memory state is saved unless it is already, so the next render goes on from there, as after a cancel."""
+        states = self._states.get(steps[0], [])
+        if self.ok and (not states or states[-1] != i):
+            self._save_state(prop, steps, i)
+
     def pass_complete(self, steps: list[str]) -> None:
         """A pass ran its whole course (to the timeline's end or the keyframe it meets) with every prediction
         stored: a render with this roto reads them all and one with another roto addresses other states, so the
