@@ -141,3 +141,22 @@ def test_farm_check_fails_frames_matted_before_plate_frames_with_more_overscan_a
                            "since it was rendered)")
     render(dataclasses.replace(Shot.from_yaml(f), frames=[1, 2]))  # rendered again: they pass
     assert check_outputs(load_farm_shot(f)) == {}
+
+
+def test_a_plate_whose_pixels_lie_outside_what_the_network_sees_is_refused(tmp_path: Path) -> None:
+    """A data window at (200, 100) beside a 96x64 display window at the origin, beyond the quarter-frame of
+    overscan the network takes: the render wrote an all-zero matte with exit 0 and no word (QA)."""
+    import pytest
+
+    from vom_plugin.errors import InputError
+
+    for f in (1, 2):
+        write_image(tmp_path / f"p.{f:04d}.exr", np.full((H, W, 3), 0.3, np.float32), data_origin=(200, 100),
+                    display=(0, 0, W, H))
+    write_image(tmp_path / "r.0001.exr", (_disc(1)[:, OS:] > 0.5).astype(np.float32), ("A",))
+    s = Shot(plate=str(tmp_path / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
+             keyframes={1: str(tmp_path / "r.0001.exr")}, working_size=128, cache=None)
+    with pytest.raises(InputError, match=r"plate frame 1 \(.*p\.0001\.exr\): its pixels \(data window \(200, 100, 96, "
+                                         r"64\)\) lie outside its display window \(0, 0, 96, 64\) and the overscan"):
+        render(s)
+    assert not (tmp_path / "o").exists()

@@ -1024,3 +1024,21 @@ def test_a_render_stopped_by_a_damaged_plate_frame_resumes_after_the_frames_it_w
     r = render(shot(shot_dir, "damaged", **kw))
     assert r.cache["steps_computed"] == N - 5, r.cache  # frames 6.. only: 1-5 were kept with their state
     assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in r.paths)
+
+
+def test_a_roto_smaller_than_a_working_pixel_is_refused_as_an_empty_one_is(tmp_path: Path) -> None:
+    """A 2x2 roto on a 512x256 plate at working size 128 (a pixel of the network is 4x4 of the plate): the object
+    rendered with exit 0 and an alpha never above 0.08, with no word (QA); an empty roto was refused."""
+    from test_io_support import write_image
+
+    for f in (1, 2):
+        write_image(tmp_path / f"p.{f:04d}.exr", np.full((256, 512, 3), 0.3, np.float32))
+    speck = np.zeros((256, 512), np.float32)
+    speck[100:102, 200:202] = 1.0
+    write_image(tmp_path / "speck.exr", speck[..., None], ("A",))
+    s = Shot(plate=str(tmp_path / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
+             keyframes={1: str(tmp_path / "speck.exr")}, working_size=128, cache=None)
+    with pytest.raises(InputError, match=r"keyframes: the roto of keyframe 1 \(.*speck\.exr\) covers 4 plate pixel"
+                                         r"\(s\), less than one pixel of the network's 128x64 \(working_size 128\)"):
+        render(s)
+    assert not (tmp_path / "o").exists()

@@ -89,6 +89,33 @@ def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int
         raise InputError(f"objects.{name} (keyframe {keyframe}): {e}") from None
 
 
+def _check_rotos_seen(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: Any) -> None:
+    """InputError for a roto that holds pixels at the plate's size and none at the network's (a speck smaller than
+    half a working pixel, as an empty roto would be: its object got no matte, silently)."""
+    for name, kfs in rotos.items():
+        for kf, roto in kfs.items():
+            if not fr.mask_to_working(roto, geo).any():
+                whose = "keyframes" if name is None else f"objects.{name}"
+                raise InputError(
+                    f"{whose}: the roto of keyframe {kf} ({shot.rotos()[name][kf]}) covers {int(roto.sum())} plate "
+                    f"pixel(s), less than one pixel of the network's {geo.size[0]}x{geo.size[1]} (working_size "
+                    f"{shot.working_size}): the network would see no object there; draw it larger or raise "
+                    f"working_size")
+
+
+def _check_seen(frame: int, path: Path, info: Any, picture: Any) -> None:
+    """InputError for a plate frame whose pixels (its data window) lie wholly outside what the network sees (the
+    display window and the overscan it takes): its matte came out all 0, silently."""
+    from vom_plugin import io as vio
+
+    dw, seen = info.data_window, vio.placed_at(picture, info.display_window)
+    if dw.width and dw.height and (dw.x >= seen.x_end or dw.x_end <= seen.x or dw.y >= seen.y_end
+                                   or dw.y_end <= seen.y):
+        raise InputError(f"plate frame {frame} ({path}): its pixels (data window {tuple(dw)}) lie outside its display "
+                         f"window {tuple(info.display_window)} and the overscan the network takes ({tuple(seen)}, "
+                         f"up to {vio.MAX_OVERSCAN:.0%} of the display beyond each side): there is nothing to matte")
+
+
 def _windows(info: Any) -> tuple[Any, Any]:
     return info.display_window, info.data_window
 
@@ -269,10 +296,14 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
                      f"default one, {views[0]!r}; for another view, render a plate of that view alone")
     picture = shot_picture(on_disk, heads, first.info, notes)
+    for f, info in heads.items():
+        _check_seen(f, on_disk.path(f), info, picture)
     rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
                                    vio.placed_at(picture, windows[kf][0]))
                     for kf, path in kfs.items()}
              for name, kfs in shot.rotos().items()}
+    geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
+    _check_rotos_seen(rotos, shot, geo)
     # the shot's exposure for the network, from the plate frame of its first keyframe (of every object): a frame
     # the artist drew on (never a slate or a fade from black), which every render of the shot, a farm chunk, a
     # keyframe's pass or the whole shot, reads the same
@@ -303,7 +334,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             raise InputError(f"out {shot.out!r}: {e}") from None
         remove_stale_temps_in(folder)  # once here; the frames are written without a listing each
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
-                picture=picture, geo=fr.geometry(picture.width, picture.height, shot.working_size, max(size)),
+                picture=picture, geo=geo,
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
                 plates={frames[0]: first, first_kf: at_kf},
