@@ -242,6 +242,47 @@ def test_a_file_cut_short_behind_a_reported_success_keeps_the_previous_frame(tmp
     np.testing.assert_array_equal(_exr(path)[1]["A"].astype(np.float32), first)
 
 
+def test_a_write_that_fails_on_a_full_disk_says_how_much_room_is_left(tmp_path, monkeypatch):
+    """OpenImageIO's error on a full disk is "Failed to write pixel data ... File output failed": nothing told an
+    artist the disk was full (QA). The message now says how much room the disk has, where it is less than the
+    frame's pixels; on a disk with room it adds nothing."""
+    import shutil
+    from collections import namedtuple
+
+    import OpenImageIO as oiio
+
+    path = tmp_path / "alpha.1001.exr"
+    create = oiio.ImageOutput.create
+
+    class FailsToWrite:
+        def __init__(self, name):
+            self.real = create(name)
+
+        def open(self, *a):
+            return self.real.open(*a)
+
+        def write_image(self, pixels):
+            return False
+
+        def geterror(self):
+            return "Failed OpenEXR write: Failed to write pixel data. File output failed."
+
+        def close(self):
+            return self.real.close()
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(oiio.ImageOutput, "create", FailsToWrite)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 12_000, 12_000))
+    with pytest.raises(InputError, match=r"alpha\.1001\.exr could not be written: Failed OpenEXR write.*; the disk "
+                                         r"holding .* has 0\.012 MB free, less than the frame's 0\.0768 MB: full\?"):
+        write_alpha(path, _alpha(h=120, w=160, seed=2), ImageInfo.for_size(160, 120))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 0, 10**11))
+    with pytest.raises(InputError) as e:
+        write_alpha(path, _alpha(h=120, w=160, seed=2), ImageInfo.for_size(160, 120))
+    assert str(e.value).endswith("File output failed.")
+    assert leftovers(tmp_path) == [] and not path.exists()
+
+
 def test_alpha_of_the_wrong_shape_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"expected \(H, W\) = \(12, 16\)"):
         write_alpha(tmp_path / "a.exr", np.zeros((10, 10), np.float32), ImageInfo.for_size(16, 12))

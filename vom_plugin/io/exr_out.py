@@ -290,10 +290,26 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool) -> None:
             message = writer.geterror()
             closed = writer.close()
             if not ok or not closed:
-                raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}")
+                raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}"
+                                 f"{_space_note(folder, pixels.nbytes)}")
             _check_reads_back(temp, out_path)
     except OSError as exc:
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
+
+
+def _space_note(folder: Path, needed: int) -> str:
+    """What a failed write's message adds when the disk it went to has less room than the frame's pixels: the
+    EXR writer's own error ("Failed to write pixel data") does not say the disk is full."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ""
+    if free >= needed:
+        return ""
+    return (f"; the disk holding {folder} has {free / 1e6:.3g} MB free, less than the frame's {needed / 1e6:.3g} MB: "
+            f"full?")
 
 
 def _check_reads_back(temp: Path, out_path: Path) -> None:
