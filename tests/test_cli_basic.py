@@ -91,7 +91,14 @@ def test_an_interrupt_before_the_command_runs_is_exit_130_without_a_traceback() 
             "def main():\n    raise KeyboardInterrupt\n"
             "c.main = main\nsys.argv = ['vom', 'render', 'x.yaml']\nc.entry()\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 130 and r.stderr.strip() == "vom render: interrupted", r.stderr
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.strip() == "vom render: interrupted by SIGINT before the render began: no frame was written"
+    # a farm's SIGTERM says which signal it was (QA: the same bare "interrupted" as a SIGINT)
+    term = code.replace("raise KeyboardInterrupt", "import os, signal, time; os.kill(os.getpid(), signal.SIGTERM); "
+                                                   "time.sleep(5)")
+    r = subprocess.run([sys.executable, "-c", term], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130, r.stderr
+    assert r.stderr.strip() == "vom render: interrupted by SIGTERM before the render began: no frame was written"
 
 
 def test_torch_is_imported_with_sigterm_and_sigint_held_back() -> None:
@@ -164,7 +171,8 @@ def test_json_progress_gets_an_error_event_for_a_usage_error_and_an_early_interr
     assert main(["render", "--progress=json", str(tmp_path / "s.yaml")]) == 130
     out, err = capsys.readouterr()
     assert [json.loads(line) for line in out.splitlines()] == [
-        {"event": "error", "message": "interrupted", "exit_code": 130, "kind": "CancelledError"}]
+        {"event": "error", "message": "interrupted by SIGINT before the render began: no frame was written",
+         "exit_code": 130, "kind": "CancelledError"}]
     assert main(["render", str(tmp_path / "s.yaml")]) == 130  # not asked for: nothing on stdout
     assert capsys.readouterr().out == ""
 

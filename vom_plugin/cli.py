@@ -127,9 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _json_error(str(e), e.exit_code, type(e).__name__)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"vom {args.command}: interrupted", file=sys.stderr)
+        said = _interrupted(args.command)
+        print(f"vom {args.command}: {said}", file=sys.stderr)
         if _json_progress(argv):  # before the command's own events began (importing torch, reading the shot)
-            _json_error("interrupted", 130, "CancelledError")
+            _json_error(said, 130, "CancelledError")
         return 130
     except BrokenPipeError:  # whoever read our output went away (`| head`, a host that died): stop, quietly
         with contextlib.suppress(OSError):
@@ -159,8 +160,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+_SIGNALLED: list[int] = []  # the signal _terminated turned into a KeyboardInterrupt (SIGINT raises one itself)
+
+
 def _terminated(signum: int, frame: object) -> None:
+    _SIGNALLED.append(signum)
     raise KeyboardInterrupt
+
+
+def _interrupted(command: str | None) -> str:
+    """What a command stopped by a signal before its own handling began says: which signal and, for a render (whose
+    handling begins before its first frame), that no frame was written."""
+    name = signal.Signals(_SIGNALLED[-1]).name if _SIGNALLED else "SIGINT"
+    return f"interrupted by {name}" + (" before the render began: no frame was written"
+                                       if command in ("render", "demo") else "")
 
 
 def entry() -> NoReturn:
@@ -182,7 +195,8 @@ def entry() -> NoReturn:
     try:
         code = main()
     except KeyboardInterrupt:  # before a command's own handling (its parser, its imports): said, not a traceback
-        print(f"vom {_command(sys.argv[1:]) or ''}: interrupted".replace(" :", ":"), file=sys.stderr)
+        command = _command(sys.argv[1:])
+        print(f"vom {command or ''}: {_interrupted(command)}".replace(" :", ":"), file=sys.stderr)
         code = 130
     # the command is over and its exit status decided: a signal now (a host pressing Cancel again, a farm's SIGTERM
     # then SIGINT) leaves with that status at once; it raised inside the exit callbacks (a traceback, or the
