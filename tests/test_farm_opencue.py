@@ -93,6 +93,10 @@ def test_stepped_and_irregular_frames_never_render_extra_frames(tmp_path: Path) 
     assert _layer_ranges("s", [1, 3, 5, 7]) == [("s", "1-7x2", 2)]
     assert _layer_ranges("s", [1, 2, 3, 10, 11, 20]) == [("s_part1", "1-3", 1), ("s_part2", "10-11", 1),
                                                          ("s_part3", "20", 1)]
+    # two runs on twos with a gap: two stepped layers (QA: a layer per frame, 101 layers for 100 frames)
+    twos = list(range(1001, 1100, 2)) + list(range(1201, 1300, 2))
+    assert _layer_ranges("s", twos) == [("s_part1", "1001-1099x2", 2), ("s_part2", "1201-1299x2", 2)]
+    assert _layer_ranges("s", [1, 2, 3, 5, 7, 9]) == [("s_part1", "1-3", 1), ("s_part2", "5-9x2", 2)]
     shot = _shot(tmp_path)
     shot.write_text(shot.read_text().replace("frames: 1001-1100", "frames: 1001-1100x3"))
     out = tmp_path / "job.xml"

@@ -20,7 +20,7 @@ from typing import Any
 from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
-from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
+from vom_plugin.farm.spans import FarmShot, default_vom, split_spans
 from vom_plugin.io.sequence import parse_frame_range
 
 CHECK_LAYER = "check_outputs"
@@ -34,14 +34,21 @@ def _command(*words: str) -> str:
 def _layer_ranges(name: str, frames: list[int]) -> list[tuple[str, str, int]]:
     """(layer name, OpenCue range, step) covering ``frames``. A task renders #FRAME_START#-#FRAME_END#, which
     must not take in frames outside the span: a contiguous or evenly stepped span is one layer (the step
-    passed on to vom), an irregular one becomes one layer per contiguous run."""
-    steps = {b - a for a, b in zip(frames, frames[1:], strict=False)}
-    if len(steps) <= 1:
-        step = steps.pop() if steps else 1
-        rng = str(frames[0]) if len(frames) == 1 else f"{frames[0]}-{frames[-1]}" + (f"x{step}" if step > 1 else "")
-        return [(name, rng, step)]
-    runs = compact_range(frames).split(",")
-    return [(f"{name}_part{i + 1}", run, 1) for i, run in enumerate(runs)]
+    passed on to vom), an irregular one one layer per run of one step (``1001-1099x2,1201-1299x2``: two, where
+    a layer per contiguous run made one a frame)."""
+    runs: list[list[int]] = []
+    for f in frames:
+        run = runs[-1] if runs else None
+        if run is not None and (len(run) == 1 or f - run[-1] == run[1] - run[0]):
+            run.append(f)
+        else:
+            runs.append([f])
+    out = []
+    for i, run in enumerate(runs):
+        step = run[1] - run[0] if len(run) > 1 else 1
+        rng = str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}" + (f"x{step}" if step > 1 else "")
+        out.append((name if len(runs) == 1 else f"{name}_part{i + 1}", rng, step))
+    return out
 
 
 def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None = None, show: str = "vom",
