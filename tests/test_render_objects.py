@@ -273,7 +273,9 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
     edit = str(root / "roto" / "dog_edit.0001.exr")
     shot = Shot.from_yaml(f, objects={"hero": {1: edit}})
     assert shot.objects == {"hero": {1: Path(edit)}, "dog": {1: tmp_path / "dog.0001.exr"}}
-    assert Shot.from_yaml(f, objects={"Hero": {1: edit}}).objects == {"Hero": {1: Path(edit)},  # the same object
+    # the same object, under the file's name: its layer stays hero.A (it became Hero.A, and a comp reading hero.A
+    # lost it without a word: QA)
+    assert Shot.from_yaml(f, objects={"Hero": {1: edit}}).objects == {"hero": {1: Path(edit)},
                                                                     "dog": {1: tmp_path / "dog.0001.exr"}}
     # in the file's order (it orders the layers and decides which object the node shows): hero stays first
     assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}).objects) == ["hero", "dog", "cat"]

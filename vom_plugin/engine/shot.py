@@ -260,12 +260,13 @@ class Shot:
         if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
             # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
             # would also drop their layers from the shot's shared output files)
-            given = {str(n).lower(): n for n in overrides["objects"]}  # "hero" replaces the file's "Hero"
+            given = {str(n).lower(): n for n in overrides["objects"]}  # "Hero" replaces the file's "hero"
             merged = {}  # in the file's order (it orders the layers, and which object is first), new ones after
             for n, v in data["objects"].items():
-                key = given.get(str(n).lower())
-                merged[key if key is not None else n] = overrides["objects"][key] if key is not None else v
-            overrides["objects"] = {**merged, **overrides["objects"]}
+                key = given.pop(str(n).lower(), None)
+                # under the file's name: its layers keep theirs (a comp reads hero.A, not Hero.A)
+                merged[n] = overrides["objects"][key] if key is not None else v
+            overrides["objects"] = {**merged, **{n: overrides["objects"][n] for n in given.values()}}
         if "keyframes" in overrides or "objects" in overrides:  # rotos given replace the file's, whichever kind
             data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
         data = {**data, **overrides}
