@@ -138,12 +138,13 @@ def test_contact_sheet_layout(tmp_path: Path) -> None:
     assert (row[:, 75:90] == 128).all()  # comp: the plate where alpha is 1
     assert len(np.unique(row[:, 60:75].reshape(-1, 3), axis=0)) == 2  # the checkerboard where alpha is 0
     assert demo._sheet_is_ours(tmp_path)(path.read_bytes()[:4096])  # marked as vom demo's own
-    # an unmarked sheet (an earlier vom's) is the demo's beside its own first frame, not beside another tool's
+    # an unmarked sheet is not the demo's, even beside a frame vom rendered (any shot's: QA, `vom demo --out` on a
+    # folder of a shot's frames replaced the user's sheet)
     from vom_plugin.io import ImageInfo, write_alpha
 
     assert not demo._sheet_is_ours(tmp_path)(b"\x89PNG unmarked")
     write_alpha(tmp_path / "alpha.0001.exr", alpha, ImageInfo.for_size(30, 20), metadata={"frame": "1"})
-    assert demo._sheet_is_ours(tmp_path)(b"\x89PNG unmarked")
+    assert not demo._sheet_is_ours(tmp_path)(b"\x89PNG unmarked")
 
 
 def test_demo_never_replaces_a_contact_sheet_of_the_users(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
