@@ -76,6 +76,30 @@ def check_writable(folder, remedy="run from a checkout you own, or pass --venv D
         raise InstallError("cannot write to %s (no write access); %s" % (folder, remedy), code=2)
 
 
+def check_venv_folder(venv):
+    """InstallError (exit 2) for a --venv that is a file, or a folder of other files that is not a virtual
+    environment (``~/.local``, a tools folder): ``python -m venv`` writes its bin/, lib/ and pyvenv.cfg over what is
+    there without a word. An empty or missing folder is made into one."""
+    if venv.exists() and not venv.is_dir():
+        raise InstallError("--venv %s: is a file, not a folder for a virtual environment" % venv, code=2)
+    if venv.is_dir():
+        try:
+            names = sorted(p.name for p in venv.iterdir())
+        except OSError as e:
+            raise InstallError("--venv %s: cannot be listed (%s)" % (venv, e.strerror or e), code=2) from None
+        cfg = venv / "pyvenv.cfg"
+        try:  # a virtual environment whose python went (a Python upgraded under it): made again in place
+            broken_venv = cfg.is_file() and any(line.split("=")[0].strip() == "home"
+                                                for line in cfg.read_text(errors="replace").splitlines())
+        except OSError:
+            broken_venv = False
+        if names and not broken_venv:
+            shown = ", ".join(names[:5]) + (" and %d more" % (len(names) - 5) if len(names) > 5 else "")
+            raise InstallError("--venv %s: holds files (%s) and is not a virtual environment (no %s): creating one "
+                               "there would write over them; pass a new or empty folder"
+                               % (venv, shown, env_python(venv).relative_to(venv)), code=2)
+
+
 def run(cmd, what, **kw):
     log("%s: %s" % (what, " ".join(str(c) for c in cmd)))
     t0 = time.monotonic()
@@ -125,6 +149,7 @@ def ensure_environment(args):
         check_writable(venv.parent)
         python = env_python(venv)
         if not python.exists():
+            check_venv_folder(venv)
             run([sys.executable, "-m", "venv", venv], "create virtual environment %s" % venv)
         else:
             log("virtual environment %s exists" % venv)

@@ -114,6 +114,23 @@ def test_unwritable_venv_location_is_a_clear_error(tmp_path: Path) -> None:
     assert str(blocker) in r.stderr and "cannot write" in r.stderr
 
 
+def test_a_venv_folder_holding_other_files_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    """--venv ~/.local or a tools folder: `python -m venv` wrote its bin/activate and pyvenv.cfg over the user's
+    files (QA). Refused now, exit 2, nothing touched; a file is refused too."""
+    tools = tmp_path / "tools"
+    (tools / "bin").mkdir(parents=True)
+    (tools / "bin" / "activate").write_text("my activate script")
+    (tools / "pyvenv.cfg").write_text("my notes")
+    r = _run([sys.executable, str(REPO / "install.py"), "--venv", str(tools)], tmp_path, tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert f"--venv {tools}: holds files (bin, pyvenv.cfg) and is not a virtual environment" in r.stderr
+    assert (tools / "bin" / "activate").read_text() == "my activate script"
+    assert (tools / "pyvenv.cfg").read_text() == "my notes" and sorted(p.name for p in tools.iterdir()) == [
+        "bin", "pyvenv.cfg"]
+    r = _run([sys.executable, str(REPO / "install.py"), "--venv", str(tools / "pyvenv.cfg")], tmp_path, tmp_path)
+    assert r.returncode == 2 and "is a file, not a folder" in r.stderr
+
+
 def test_too_old_python_is_refused(tmp_path: Path) -> None:
     # Run install.py's version gate with a faked version tuple: the gate must come before any 3.11 syntax.
     code = (
