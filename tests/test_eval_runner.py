@@ -205,6 +205,15 @@ def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
     assert main(["eval", "--pred", str(tmp_path / "n.####.exr"), "--gt", gt_pat, "--frames", "1001"]) == 2
     err = capsys.readouterr().err
     assert "frame 1001" in err and "NaN/Inf" in err and "x=4, y=3" in err
+    # a prediction pattern that lost its ####: one file scored against all 3 frames, dtSSD of a still, no word (QA)
+    assert main(["eval", "--pred", str(tmp_path / "p.1001.exr"), "--gt", gt_pat]) == 2
+    err = capsys.readouterr().err
+    assert f"prediction {tmp_path / 'p.1001.exr'}: one file, with no frame token (####, %04d, @@@@), for 3 frames" \
+        in err
+    assert main(["eval", "--pred", str(tmp_path / "p.1001.exr"), "--gt", gt_pat, "--frames", "1001"]) == 0  # one: fine
+    capsys.readouterr()
+    assert main(["eval", "--pred", str(tmp_path / "gone.exr"), "--gt", gt_pat]) == 2
+    assert f"prediction file {tmp_path / 'gone.exr'} does not exist" in capsys.readouterr().err  # was "plate file"
 
 
 def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsys):

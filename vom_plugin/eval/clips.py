@@ -110,7 +110,16 @@ def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: 
     ``size`` (width, height) is what every frame must be; default: the first frame's.
     """
     from vom_plugin.io import open_sequence
+    from vom_plugin.io.sequence import is_still
 
+    if is_still(pattern):
+        # one file stands for a still plate's every frame; an alpha scored against a sequence must be one too (a
+        # pattern missing its #### scored one frame against every frame of the other, with no word)
+        if not Path(pattern).is_file():
+            raise InputError(f"{role} file {pattern} does not exist")
+        if frames is not None and len(set(frames)) > 1:
+            raise InputError(f"{role} {pattern}: one file, with no frame token (####, %04d, @@@@), for "
+                             f"{len(set(frames))} frames; give the {role} sequence's pattern (alpha.####.exr)")
     seq = open_sequence(pattern, frames)
     out = []
     for f in seq.frames:

@@ -263,6 +263,11 @@ def existing_frame_path(pattern: str | os.PathLike[str], frame: int) -> Path:
     return Path(_Pattern.parse(os.fspath(pattern)).existing(int(frame)))
 
 
+def is_still(pattern: str | os.PathLike[str]) -> bool:
+    """Whether ``pattern`` names one file (no frame token such as ####, %04d, @@@@, $F4) rather than a sequence."""
+    return _Pattern.parse(os.fspath(pattern)).pad == 0
+
+
 def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = None) -> PlateSequence:
     """The frames of an existing sequence. ``frames`` None means every frame found on disk.
 
