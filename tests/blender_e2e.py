@@ -184,12 +184,21 @@ def run_modal(scene, tree, case):
         def status_text_set(self, text):
             self.texts.append(text)
 
-    op, ctx, reports = types.SimpleNamespace(_job=None, _plan=None, _timer=None), Context(), []
     Op = ui.VOM_OT_render_matte
-    op.report = lambda kind, msg: reports.append((sorted(kind), msg))
-    for name in ("_start", "_finish", "_cleanup"):
-        setattr(op, name, getattr(Op, name).__get__(op))
+
+    def operator(reports):
+        op = types.SimpleNamespace(_job=None, _plan=None, _timer=None, _key=None)
+        op.report = lambda kind, msg: reports.append((sorted(kind), msg))
+        for name in ("_start", "_finish", "_cleanup", "_release"):
+            setattr(op, name, getattr(Op, name).__get__(op))
+        return op
+
+    ctx, reports, second = Context(), [], []
+    op = operator(reports)
     assert op._start(ctx)
+    # a second click on the same plate while it renders: refused before it writes anything (QA: both rendered the
+    # same Output, each frame whichever wrote last, and both said success)
+    refused = not operator(second)._start(ctx)
     state, escaped = {"RUNNING_MODAL"}, False
     while state == {"RUNNING_MODAL"}:
         time.sleep(0.02)
@@ -198,7 +207,14 @@ def run_modal(scene, tree, case):
             state, escaped = Op.modal(op, ctx, types.SimpleNamespace(type="ESC", value="PRESS")), True
         else:
             state = Op.modal(op, ctx, types.SimpleNamespace(type="TIMER", value="NOTHING"))
+    again = operator([])  # once it has ended, the plate may be rendered again
+    started_again = again._start(ctx)
+    if started_again:
+        again._job.cancel()
+        again._job.wait()
+        again._release()
     return {"state": sorted(state), "reports": reports, "texts": ctx.texts, "returncode": op._job.returncode,
+            "refused": refused, "second": second, "started_again": started_again,
             "pass_through": sorted(Op.modal(op, ctx, types.SimpleNamespace(type="MOUSEMOVE", value="NOTHING")))}
 
 

@@ -644,6 +644,8 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     # Esc in the modal operator: vom got SIGTERM and stopped with complete frames only; a warning, no wiring
     modal = res["modal"]
     assert modal["state"] == ["CANCELLED"] and modal["pass_through"] == ["PASS_THROUGH"]
+    assert modal["refused"] and len(modal["second"]) == 1 and "is rendering; wait for it" in modal["second"][0][1]
+    assert modal["started_again"]  # released when the first ended
     assert modal["returncode"] == 130, modal
     assert modal["reports"] == [[["WARNING"], modal["reports"][0][1]]] and "cancelled" in modal["reports"][0][1]
     texts = modal["texts"]

@@ -590,6 +590,15 @@ class VOM_AP_preferences(bpy.types.AddonPreferences):
             self.layout.label(text=str(e), icon="ERROR")
 
 
+# The renders running, by scene and plate node: a second one of the same plate would write the same Output and its
+# rotos over the first's, each frame ending as whichever render wrote it last, both reporting success (QA).
+_RUNNING: set[str] = set()
+
+
+def _running_key(context: Any) -> str:
+    return f"{context.scene.name}/{context.scene.vom_matte.plate_node}"
+
+
 class VOM_OT_render_matte(bpy.types.Operator):
     """Render the matte of the plate with vom and wire it onto the plate (Esc cancels)"""
 
@@ -600,12 +609,19 @@ class VOM_OT_render_matte(bpy.types.Operator):
     _job: core.RenderJob | None = None
     _plan: Plan | None = None
     _timer: Any = None
+    _key: str | None = None
 
     @classmethod
     def poll(cls, context: Any) -> bool:
         return context.scene is not None and hasattr(context.scene, "vom_matte")
 
     def _start(self, context: Any) -> bool:
+        key = _running_key(context)
+        if key in _RUNNING:  # before prepare(), which writes the shot file and bakes the rotos the render reads
+            self.report({"ERROR"}, f"VOM Matte: the plate {context.scene.vom_matte.plate_node!r} of scene "
+                                   f"{context.scene.name!r} is rendering; wait for it, or press Esc to cancel it, "
+                                   f"before starting another")
+            return False
         try:
             self._plan = prepare(context)
         except (core.HostError, OSError) as e:
@@ -616,9 +632,17 @@ class VOM_OT_render_matte(bpy.types.Operator):
         except OSError as e:  # vom cannot be started (a file that is not executable, a broken interpreter line)
             self.report({"ERROR"}, f"VOM Matte: cannot run {self._plan.cmd[0]}: {e}")
             return False
+        self._key = key
+        _RUNNING.add(key)
         return True
 
+    def _release(self) -> None:
+        if self._key is not None:
+            _RUNNING.discard(self._key)
+            self._key = None
+
     def _finish(self, context: Any) -> set[str]:
+        self._release()  # the job has ended: another render of the plate may start
         job, plan = self._job, self._plan
         assert job is not None and plan is not None
         if job.cancelled:
@@ -732,6 +756,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
         if self._job is not None:
             self._job.cancel()
             self._job.wait()
+        self._release()
         self._cleanup(context)
 
     def _cleanup(self, context: Any) -> None:
