@@ -792,6 +792,14 @@ def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: ty
     read.knobs["raw"] = FakeKnob(True)
     fields = host.prepare_shot(node).fields
     assert fields["colorspace"] == "lin_rec709" and fields["plate"] == "/plates/p.%04d.exr"  # the Read's own files
+    # a Plate typed by hand with 'from Nuke' ticked: no Read says what the file holds (it was read as the knob's
+    # ACEScg, without a word, where the same plate through a Read was lin_rec709: QA)
+    node.knobs["plate"].setValue("/plates/p.%04d.exr")
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Plate is typed by hand \(/plates/p\.%04d\.exr\) and "
+                                             r"Colour space 'from Nuke' is ticked, but no Read says what the file"):
+        host.prepare_shot(node)
+    node.knobs["colorspace_from_nuke"].setValue(False)
+    assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"  # the knob's, chosen
 
 
 def test_a_roto_input_without_alpha_is_baked_as_rgb(host: types.ModuleType, fake_nuke: types.ModuleType,

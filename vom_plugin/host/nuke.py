@@ -672,6 +672,12 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     offset = found[1] if found is not None else 0
     if found is not None:  # the Source's Read: its range, and the script frames it shows its files at
         first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
+    if plate and not chosen:
+        # nothing in Nuke says what a typed file holds: the Input colour space knob's value (ACEScg by default) was
+        # used without a word, where the same plate through a Read is read as the Read says (QA)
+        raise HostError(f"{node.name()}: Plate is typed by hand ({plate}) and Colour space 'from Nuke' is ticked, but "
+                        "no Read says what the file holds; untick 'from Nuke' and set Input colour space to the "
+                        "plate's, or connect a Read of it to Source and empty Plate")
     if not plate:
         colour = None
         if found is not None and not chosen and bool(_knob_value(found[0], "raw")):
