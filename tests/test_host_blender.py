@@ -228,6 +228,12 @@ def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(core, "ENV_FILE", recorded)
     monkeypatch.setenv("VOM_EXECUTABLE", str(env_vom))
     assert core.vom_executable(str(pref_vom)) == str(env_vom)
+    # a stale VOM_EXECUTABLE: said to be the environment's (it told the artist to set the preference, which was
+    # set and passed over: QA)
+    monkeypatch.setenv("VOM_EXECUTABLE", "/opt/old_vom/bin/vom")
+    with pytest.raises(core.HostError, match=r"'/opt/old_vom/bin/vom' does not exist \(from the environment's "
+                                             r"VOM_EXECUTABLE, which the add-on's preference does not override"):
+        core.vom_executable(str(pref_vom))
     monkeypatch.delenv("VOM_EXECUTABLE")
     assert core.vom_executable(str(pref_vom)) == str(pref_vom)
     assert core.vom_executable("") == str(rec_vom)

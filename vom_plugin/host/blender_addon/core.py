@@ -58,16 +58,24 @@ def vom_executable(preference: str = "") -> str:
             recorded = str(json.loads(ENV_FILE.read_text(encoding="utf-8")).get("vom") or "")
         except (OSError, ValueError):
             recorded = ""
-    for cand in (os.environ.get("VOM_EXECUTABLE", ""), preference, recorded, shutil.which("vom") or ""):
+    sources = ((os.environ.get("VOM_EXECUTABLE", ""), "the environment's VOM_EXECUTABLE, which the add-on's "
+                "preference does not override: unset it, or point it at a vom that exists"),
+               (preference, "the add-on's preference: point it at the vom of the environment install.py made"),
+               (recorded, f"recorded by install.py --blender in {ENV_FILE.name}: run `python3 install.py --blender` "
+                          "from the vom checkout again, or set the add-on's preference"),
+               (shutil.which("vom") or "", "found on PATH"))
+    for cand, where in sources:
         if cand:
             exe = os.path.expanduser(cand)
             if Path(exe).is_file():
                 if not os.access(exe, os.X_OK):
-                    raise HostError(f"vom executable {exe!r} is not executable (chmod +x it, or point the add-on's "
-                                    "preference at the vom of the environment install.py made)")
+                    raise HostError(f"vom executable {exe!r} is not executable (from {where.split(':')[0]}): chmod "
+                                    "+x it, or point the add-on's preference at the vom of the environment install.py "
+                                    "made")
                 return exe
-            raise HostError(f"vom executable {exe!r} does not exist; run `python3 install.py --blender` from the "
-                            "vom checkout, or set it in the add-on's preferences")
+            # named with where it came from: a stale VOM_EXECUTABLE was met with "set it in the add-on's preferences",
+            # which was set and was being passed over (QA)
+            raise HostError(f"vom executable {exe!r} does not exist (from {where})")
     raise HostError("vom is not installed for Blender: run `python3 install.py --blender` from the vom checkout "
                     "(or set the vom executable in Preferences > Add-ons > VOM Matte)")
 
