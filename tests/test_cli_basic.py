@@ -275,3 +275,16 @@ def test_a_render_stopped_by_sigterm_then_sigint_says_the_first() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGINT)
     assert stop.by == "SIGTERM"
+
+
+def test_vom_traceback_adds_the_traceback_to_a_bad_input_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    """README: exit 2 bad input, `VOM_TRACEBACK=1` adds the traceback; it did so only for file-system errors, not for
+    the InputError of most exit-2 errors (QA)."""
+    argv = ["eval", "--pred", str(tmp_path / "nope.####.exr"), "--gt", str(tmp_path / "gt.####.exr")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error: no files match" in err
+    monkeypatch.setenv("VOM_TRACEBACK", "1")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "InputError" in err and "error: no files match" in err

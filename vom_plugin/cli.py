@@ -122,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             env_flag(name)
         return int(args._run(args) or 0)
     except VomError as e:
+        if os.environ.get("VOM_TRACEBACK", "").strip() == "1":  # where in vom the input was found wrong (a TD's debug)
+            traceback.print_exc()
         print(f"vom {args.command}: error: {e}", file=sys.stderr)
         if args.command == "demo" and _json_progress(argv):  # render sends its own (the worker's too)
             _json_error(str(e), e.exit_code, type(e).__name__)
