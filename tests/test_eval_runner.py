@@ -281,6 +281,23 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     assert "shot.yaml: colorspace" in capsys.readouterr().err
 
 
+def test_a_benchmark_into_an_earlier_ones_folder_leaves_none_of_its_results(tmp_path, capsys):
+    """Plots and saved alphas of an earlier run stayed beside a new benchmark.json that listed other clips, read as
+    this run's by whoever browsed or globbed the folder (QA). They go; a file of someone else's there stays."""
+    _shot(tmp_path / "one" / "a")
+    _shot(tmp_path / "two" / "b")
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'one'}", "--methods", "static", "flow", "--out", str(out),
+                 "--save-alphas"]) == 0
+    assert (out / "a.png").is_file() and len(list((out / "a" / "flow").glob("alpha.*.exr"))) == 3
+    (out / "a" / "flow" / "notes.txt").write_text("mine")
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'two'}", "--methods", "static", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert [c["name"] for c in json.loads((out / "benchmark.json").read_text())["clips"]] == ["b"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "a", "a/flow", "a/flow/notes.txt", "b.png", "benchmark.json"]
+
+
 def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path):
     """benchmark.json said model "default": which file that was, after the default changed, nobody could tell."""
     import OpenImageIO as oiio

@@ -168,9 +168,12 @@ def run(args: argparse.Namespace) -> int:
         from vom_plugin.eval.plot import plot_clip
 
         out = make_folder(args.out, "--out")
+        earlier = _earlier_clips(out / "benchmark.json")
         write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
             plot_clip(c, out / f"{c.name}.png", region=args.region)
+        kept = {(c.name, m) for c in result.clips for m in c.scores} if args.save_alphas else set()
+        _remove_earlier(out, earlier, {c.name for c in result.clips}, kept)
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
@@ -180,6 +183,45 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         print(f"wrote {Path(args.out) / 'benchmark.json'} and {len(result.clips)} plot(s)")
     return 0
+
+
+def _earlier_clips(report: Path) -> list[str]:
+    """The clips an earlier benchmark.json in the folder lists (none when there is none, or it does not read)."""
+    try:
+        clips = json.loads(report.read_text()).get("clips") or []
+        return [str(c["name"]) for c in clips if isinstance(c, dict) and "name" in c]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+
+
+def _remove_earlier(out: Path, earlier: list[str], plotted: set[str], saved: set[tuple[str, str]]) -> None:
+    """What an earlier benchmark wrote into ``out`` that this one did not write again: its clips' plots and its
+    saved alphas (frames marked with vom:benchmark_method), which beside the new benchmark.json read as this run's
+    (QA: a folder of an earlier run's plots and alphas, its new report listing one clip). Nothing else is touched."""
+    import contextlib
+
+    from vom_plugin.io import read_info
+
+    for name in earlier:
+        if Path(name).name != name or name in ("", ".", ".."):  # a name from the file is a plain file name or nothing
+            continue
+        plot = out / f"{name}.png"
+        if name not in plotted and plot.is_file() and not plot.is_symlink():
+            plot.unlink()
+        folder = out / name
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for method_dir in list(folder.iterdir()):
+            if (name, method_dir.name) in saved or not method_dir.is_dir() or method_dir.is_symlink():
+                continue
+            for frame in method_dir.glob("alpha.*.exr"):
+                with contextlib.suppress(Exception):  # one that does not read is not known to be ours: kept
+                    if read_info(frame).metadata.get("vom:benchmark_method") == method_dir.name:
+                        frame.unlink()
+            with contextlib.suppress(OSError):
+                method_dir.rmdir()  # only when nothing of anyone else's is left in it
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _shots_backgrounds(data: str) -> str | None:
