@@ -87,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
     if not (demo / "shot.yaml").is_file():
         raise InputError(f"the demo shot is missing from {demo} (a broken install?); reinstall vom")
     if args.model in ("default", "lite") and not (weights_dir() / "lite.safetensors").is_file():
+        import os
+
+        if os.environ.get("VOM_WEIGHTS_DIR", "").strip():  # the folder the user's variable chose, not the package's
+            raise InputError(f"the weights {weights_dir() / 'lite.safetensors'} are not there (the folder "
+                             f"VOM_WEIGHTS_DIR names); unset it to demo the shipped weights, or pass --model PATH")
         raise InputError(f"the shipped weights {weights_dir() / 'lite.safetensors'} are not there yet (they are "
                          f"trained by `vom train` and committed with the package); pass --model PATH to demo a "
                          f"checkpoint of your own")
