@@ -270,6 +270,7 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
                  "--out", str(out)]) == 0
     title = capsys.readouterr().out.splitlines()[0]
     assert f"data shots:{tmp_path / 'shots'}" in title and "frames 2" in title and "plates read as ACEScg" in title
+    assert "model" not in title and "working size" not in title  # no vom method: it said "model None"
     d = json.loads((out / "benchmark.json").read_text())
     assert d["clips"][0]["colorspace"] == "ACEScg" and d["settings"]["colorspace"] == ["ACEScg"]
     (tmp_path / "shots" / "a" / "shot.yaml").write_text("frames: 1001-1003\n")  # as vom render reads it: ACEScg

@@ -201,8 +201,10 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
     st = result.settings
     if st:  # what made these numbers, with them: a table pasted from a quick run must not read as a full one
         weights = (st.get("weights") or {}).get("digest")
-        title += (f"; data {st.get('data')}; model {st.get('model')}" + (f" ({weights})" if weights else "")
-                  + f", working size {st.get('working_size')}; frames {st.get('frames') or 'all'}"
+        # without the vom method there is no model and no working size to state
+        made = (f"; model {st.get('model')}" + (f" ({weights})" if weights else "")
+                + f", working size {st.get('working_size')}") if st.get("model") is not None else ""
+        title += (f"; data {st.get('data')}{made}; frames {st.get('frames') or 'all'}"
                   + f"; plates read as {', '.join(st.get('colorspace') or []) or '-'}"
                   + f"; rotos: {', '.join(sorted({c.roto_source for c in result.clips})) or '-'}")
     return "\n".join([title, line(head), sep] + body[:n_clip_rows] + [sep] + body[n_clip_rows:])
