@@ -506,8 +506,9 @@ def blender_uninstall(addons_dir):
     try:
         target.rmdir()
     except OSError:  # files the user added there: theirs, left with the folder
-        log("left %s: it holds files install.py did not put there (%s)"
+        log("left %s: it holds files install.py did not put there (%s); the add-on's own files are removed"
             % (target, ", ".join(sorted(p.name for p in target.iterdir()))))
+        return "left"
     return True
 
 
@@ -559,7 +560,11 @@ def unregister_blender(addons_dir, blender=None):
         log("warning: blender is not on PATH (nor $BLENDER): disable 'VOM Matte' in Blender's Preferences > Add-ons "
             "by hand (or run this again with blender on PATH)")
     where = Path(os.path.expanduser(str(addons_dir))) / BLENDER_ADDON
-    log("removed %s" % where if blender_uninstall(addons_dir) else "no add-on in %s; nothing to remove" % where)
+    gone = blender_uninstall(addons_dir)
+    if gone is True:
+        log("removed %s" % where)
+    elif not gone:
+        log("no add-on in %s; nothing to remove" % where)  # "left": said above (it said "removed" after it, QA)
 
 
 def parse_extras(text):

@@ -365,7 +365,8 @@ def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: type
     (target / "my_presets.py").write_text("# mine\n")
     assert [p.name for p in inst.blender_install(addons, "/moved/bin/vom")] == ["vom_env.json", "old_module.py"]
     assert not (target / "old_module.py").exists() and (target / "my_presets.py").read_text() == "# mine\n"
-    assert inst.blender_uninstall(addons) is True  # the add-on's files go; the artist's file keeps the folder
+    # the add-on's files go; the artist's file keeps the folder, said as such (not then "removed": QA)
+    assert inst.blender_uninstall(addons) == "left"
     assert sorted(p.name for p in target.iterdir()) == ["my_presets.py"] and (addons / "someone_elses").is_dir()
     (target / "my_presets.py").unlink()
     inst.blender_install(addons, "/env/bin/vom")
