@@ -44,9 +44,10 @@ os.environ["VOM_CACHE_DIR"] = str(_USER_CACHE)
 
 
 def stop_started_workers(folder: Path = _WORKER_DIR) -> list[int]:
-    """SIGTERM every worker that logged its start in ``folder``'s worker.log and wait for it; their pids."""
-    log = folder / "worker.log"
-    pids = [int(p) for p in re.findall(r"\(pid (\d+),", log.read_text(errors="replace"))] if log.exists() else []
+    """SIGTERM every worker that logged its start in a log of ``folder`` (``<socket>.log``) and wait for it; their
+    pids."""
+    pids = [int(p) for log in sorted(folder.glob("*.log")) if log.is_file()
+            for p in re.findall(r"\(pid (\d+),", log.read_text(errors="replace"))]
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -60,8 +61,8 @@ def stop_started_workers(folder: Path = _WORKER_DIR) -> list[int]:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
             time.sleep(0.05)
-    if log.exists():
-        log.unlink()
+    for log in folder.glob("*.log"):
+        log.unlink(missing_ok=True)
     return pids
 
 

@@ -355,14 +355,14 @@ def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(s
         assert rc == 0, err
         assert "rendering in this process" not in err and events[-1]["frames_written"] == N
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-        log = (folder / "worker.log").read_text()
+        log = (folder / "w.sock.log").read_text()  # named for its socket (a bare worker.log in a shared folder)
         assert "listening on" in log and "idle" not in log
         pid = int(re.search(r"\(pid (\d+),", log).group(1))
         os.kill(pid, 0)  # it outlived the `vom render` that started it
         # the next render (no --start-worker needed) is taken by it, and renders the same pixels
         rc, events, err = _run(_cmd(shot_dir, "started2"), env)
         assert rc == 0 and "rendering in this process" not in err, err
-        assert (folder / "worker.log").read_text().count("listening on") == 1  # no second worker
+        assert (folder / "w.sock.log").read_text().count("listening on") == 1  # no second worker
         a, b = outputs(shot_dir / "started"), outputs(shot_dir / "started2")
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
         rc, _, err = _run(_cmd(shot_dir, "x", "--start-worker", "--no-worker"), env)

@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from vom_plugin.errors import CancelledError, InputError, VomError
@@ -82,10 +83,17 @@ def _forward_signals(sock: socket.socket) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def worker_log(sock: Path) -> Path:
+    """The log of the worker listening on ``sock``: beside it, named for it."""
+    return sock.with_name(sock.name + ".log")
+
+
 def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> bool:
     """Start a ``vom worker`` in the background (its own session: it outlives this process and is not stopped
     with it) and wait until it listens; True when one listens (it, or one that another render started at
-    the same time). Its messages go to ``worker.log`` beside its socket. ``note``: why it did not start."""
+    the same time). Its messages go to ``<socket>.log`` beside its socket (``vom-worker.sock.log``: a folder such as
+    $XDG_RUNTIME_DIR is every program's, where a bare ``worker.log`` said nothing of whose it was). ``note``: why it
+    did not start."""
     import subprocess
     import time
 
@@ -95,7 +103,7 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
     path = socket_path()
     try:
         make_private_folder(path.parent)
-        log = open(path.parent / "worker.log", "ab")
+        log = open(worker_log(path), "ab")
     except (OSError, VomError) as e:
         note(f"cannot start a vom worker at {path}: {e}; rendering in this process")
         return False
@@ -108,7 +116,7 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
         if _listening():
             return True
         if exited:
-            note(f"the vom worker did not start (exit {proc.returncode}; see {path.parent / 'worker.log'}); "
+            note(f"the vom worker did not start (exit {proc.returncode}; see {worker_log(path)}); "
                  f"rendering in this process")
             return False
         time.sleep(0.05)
