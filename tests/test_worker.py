@@ -208,6 +208,13 @@ def test_the_socket_folder_must_be_private(tmp_path: Path, monkeypatch: pytest.M
     assert not (open_folder / "w.sock").exists()
     monkeypatch.setenv("VOM_WORKER_SOCKET", str(open_folder / "w.sock"))
     assert socket_path() == open_folder / "w.sock"
+    # VOM_WORKER_SOCKET naming a folder: said so, not that the folder above it is shared (QA)
+    from vom_plugin.worker.client import _connect
+
+    monkeypatch.setenv("VOM_WORKER_SOCKET", str(open_folder))
+    sock, why = _connect()
+    assert sock is None and why == (f"not using the worker socket {open_folder}: it is a folder, not a socket; set "
+                                    f"VOM_WORKER_SOCKET to a file in it (e.g. {open_folder / 'vom-worker.sock'})")
 
 
 def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) -> None:

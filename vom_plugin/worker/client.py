@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import socket
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -39,11 +40,14 @@ def _connect() -> tuple[socket.socket | None, str | None]:
     """A connection to the worker, or (None, why not: None when simply no worker is running)."""
     path = socket_path()
     try:
-        os.lstat(path)
+        st = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None, None
     except OSError as e:  # a folder this user may not look into (another user's, after `su` without `-`)
         return None, f"not using the worker socket {path}: {private_folder_problem(path.parent) or e.strerror}"
+    if stat.S_ISDIR(st.st_mode):  # said first: the folder above it being shared was the message (QA)
+        return None, (f"not using the worker socket {path}: it is a folder, not a socket; set VOM_WORKER_SOCKET to a "
+                      f"file in it (e.g. {path / 'vom-worker.sock'})")
     problem = private_folder_problem(path.parent)
     if problem:
         return None, f"not using the worker socket {path}: {problem}"
