@@ -76,6 +76,19 @@ def check_writable(folder, remedy="run from a checkout you own, or pass --venv D
         raise InstallError("cannot write to %s (no write access); %s" % (folder, remedy), code=2)
 
 
+def externally_managed():
+    """Whether this interpreter is outside a virtual environment and marked EXTERNALLY-MANAGED (PEP 668: a Debian or
+    Homebrew Python), where pip refuses to install (pip's refusal read as a network failure: QA)."""
+    import sysconfig
+
+    if sys.prefix != sys.base_prefix:
+        return False
+    try:
+        return (Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED").is_file()
+    except (KeyError, TypeError, OSError):
+        return False
+
+
 def check_venv_folder(venv):
     """InstallError (exit 2) for a --venv that is a file, or a folder of other files that is not a virtual
     environment (``~/.local``, a tools folder): ``python -m venv`` writes its bin/, lib/ and pyvenv.cfg over what is
@@ -143,6 +156,10 @@ def ensure_environment(args):
     """Create (or reuse) the environment and install vom into it; returns its python."""
     if args.no_venv:
         python = Path(sys.executable)
+        if externally_managed():
+            raise InstallError("--no-venv: %s is managed by the system (PEP 668: pip may not install into it); "
+                               "leave out --no-venv (install.py makes a virtual environment), or run install.py with "
+                               "a virtual environment's python" % sys.executable, code=2)
         stamp_dir = ROOT / ".vom-install"
     else:
         venv = Path(args.venv).resolve() if args.venv else ROOT / ".venv"

@@ -157,6 +157,26 @@ def test_a_copy_install_is_current_only_while_vom_s_files_are_unchanged(inst: ty
     assert inst.stamp_key(args, "/py") != before and inst.stamp_key(editable, "/py") == before_editable
 
 
+def test_no_venv_on_a_system_managed_python_is_refused_before_pip(inst: types.ModuleType, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """--no-venv on a Debian python (PEP 668): pip refused, and install.py said exit 1, "is the package registry
+    reachable? ... HTTPS_PROXY" (QA). Refused first now, exit 2, saying what to do; pip never runs."""
+    monkeypatch.setattr(inst, "externally_managed", lambda: True)
+    monkeypatch.setattr(inst, "run", lambda *a, **k: pytest.fail("pip ran"))
+    monkeypatch.setattr(inst, "ROOT", tmp_path)
+    args = types.SimpleNamespace(no_venv=True, venv=None, extras=[], torch="torch", no_editable=False)
+    with pytest.raises(inst.InstallError) as e:
+        inst.ensure_environment(args)
+    said = str(e.value)
+    assert e.value.code == 2 and "managed by the system (PEP 668" in said and "leave out --no-venv" in said
+    assert not (tmp_path / ".vom-install").exists()  # nothing left in the checkout
+    import sysconfig
+
+    marker = Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED"
+    monkeypatch.undo()
+    assert inst.externally_managed() is (sys.prefix == sys.base_prefix and marker.is_file())
+
+
 def test_a_nuke_file_that_cannot_be_written_is_a_clear_error(inst: types.ModuleType, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "init.py").write_text("x = 1\n")
