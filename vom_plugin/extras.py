@@ -15,6 +15,8 @@ from vom_plugin.errors import VomError
 
 # import name -> (distribution, extras that bring it); kept equal to pyproject.toml by a test.
 MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "openjd": ("openjd-cli", ("farm",)),  # the `openjd` checker and runner of a bundle (QA: unlisted, the extra
+    # read as installed without it)
     "outline": ("opencue-pyoutline", ("farm",)),
     "packaging": ("packaging", ("farm",)),
     "pymatting": ("pymatting", ("eval",)),
@@ -25,6 +27,8 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "pytest": ("pytest", ("dev",)),
     "ruff": ("ruff", ("dev",)),
     "mypy": ("mypy", ("dev",)),
+    "OpenEXR": ("OpenEXR", ("dev",)),
+    "vermin": ("vermin", ("dev",)),
 }
 
 
