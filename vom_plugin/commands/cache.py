@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")
     # a mistyped path must not read as an empty cache, cleared (the default folder may not exist yet)
     given = "--cache" if args.cache else "VOM_CACHE_DIR" if os.environ.get("VOM_CACHE_DIR", "").strip() else "cache"
-    if (given != "cache" and not root.is_dir()) or (root.exists() and not root.is_dir()):
+    if (args.cache and not root.is_dir()) or (root.exists() and not root.is_dir()):
         what = "is not a folder" if root.exists() else "does not exist"
         raise InputError(f"{given} {root} {what}")
     if args.action == "info" and args.shot:
