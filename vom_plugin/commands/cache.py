@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     for s in shots:
         age = (now - s.last_used) / 86400
-        print(f"  {s.shot_id}  {s.files:6d} files  {human_size(s.bytes):>10}  used {age:5.1f} days ago  {s.plate}")
+        print(f"  {s.shot_id}  {s.files:6d} entries  {human_size(s.bytes):>10}  used {age:5.1f} days ago  {s.plate}")
     for folder in vc.unreadable_shot_folders(root):
         print(f"  {folder.name}  not used: its {vc.SHOT_MARKER} is missing or damaged, so vom cannot tell it from a "
               f"folder of yours and leaves it alone (not counted, never cleared); remove {folder} to cache that "
