@@ -155,14 +155,18 @@ def test_cancel_sends_sigterm_and_waits(host: types.ModuleType, tmp_path: Path) 
     marker = tmp_path / "terminated"
     vom = _script(tmp_path / "vom", (
         "import json, signal, sys, time\n"
-        f"def stop(*_):\n    open({str(marker)!r}, 'w').write('clean'); sys.exit(130)\n"
+        # as vom does: the frame in hand is finished and said before it exits
+        "def stop(*_):\n"
+        "    print(json.dumps({'event': 'frame', 'frame': 1002, 'done': 2, 'total': 100}), flush=True)\n"
+        f"    open({str(marker)!r}, 'w').write('clean'); sys.exit(130)\n"
         "signal.signal(signal.SIGTERM, stop)\n"
-        "print(json.dumps({'frame': 1, 'done': 1, 'total': 100}), flush=True)\n"
+        "print(json.dumps({'event': 'frame', 'frame': 1001, 'done': 1, 'total': 100}), flush=True)\n"
         "time.sleep(60)\n"
     ))
     t0 = time.monotonic()
     r = host.run_with_progress([str(vom)], Task(cancel_after=1), poll_s=0.01, terminate_timeout=20)
     assert r.cancelled and r.returncode == 130
+    assert r.written == [1001, 1002]  # the cancel message counts them (it gave no count: QA)
     assert marker.read_text() == "clean"  # the render got SIGTERM and shut down itself
     assert time.monotonic() - t0 < 30
 

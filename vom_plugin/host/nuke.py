@@ -92,6 +92,7 @@ class RunResult:
     cancelled: bool
     last: Progress | None
     output_tail: list[str]
+    written: list[int] = field(default_factory=list)  # the file frames whose outputs vom said are complete
 
 
 # ---------------------------------------------------------------------------------------------- pure logic
@@ -261,8 +262,14 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
         t.start()
     last: Progress | None = None
     output: deque[str] = deque(maxlen=tail)
+    written: list[int] = []
     eta = _Eta()
     cancelled = False
+
+    def heard(prog: Progress) -> None:
+        if prog.raw.get("event") == "frame" and isinstance(prog.raw.get("frame"), int):
+            written.append(int(prog.raw["frame"]))
+
     task.setMessage("starting vom")
     while True:
         while lines:
@@ -272,6 +279,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
                 output.append(line)
                 continue
             last = prog
+            heard(prog)
             if prog.raw.get("event") == "error":  # vom's own account of a failure: keep it for the message
                 output.append(f"error: {prog.raw.get('message', '')}")
             if prog.percent is not None:
@@ -291,13 +299,18 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
         time.sleep(poll_s)
     for t in readers:
         t.join(timeout=5)
-    while lines:
-        output.append(lines.popleft()[1])
+    while lines:  # what vom said after a cancel: the frames it completed before it stopped are among them
+        tag, line = lines.popleft()
+        prog = parse_progress(line) if tag == "out" else None
+        if prog is not None:
+            heard(prog)
+        output.append(line)
     # vom says a failure twice, on stderr and as a JSON error event: the artist reads it once
     said = {line[len("error: "):].split("\n")[0] for line in output if line.startswith("error: ")}
     shown = [line for line in output if not (line.startswith("vom render: error: ")
                                               and line[len("vom render: error: "):] in said)]
-    return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown)
+    return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown,
+                     written=sorted(set(written)))
 
 
 _SHOWN_WARNINGS: dict[tuple[str, str, str], set[str]] = {}  # (script, node, Output) -> its last Analyze's warnings
@@ -830,10 +843,12 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             del task  # closes Nuke's progress window
             _IN_FLIGHT.discard(key)
         if result.cancelled:
-            nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; frames already written are kept "
-                                                    f"and a new Analyze resumes from the cache ({shot_file}); the "
-                                                    f"other frames of {fields['out']}, if any, are an earlier "
-                                                    f"render's, of the roto as it was then",))
+            kept = [f + prepared.offset for f in result.written]  # in script frames, as the artist typed them
+            what = (f"{len(kept)} frame{'s' if len(kept) != 1 else ''} kept (script frames "
+                    f"{_common.frame_ranges(kept)}, in {fields['out']})" if kept else "no frame was complete")
+            nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; {what}; a new Analyze resumes from the "
+                                                    f"cache ({shot_file}); the other frames of {fields['out']}, if "
+                                                    f"any, are an earlier render's, of the roto as it was then",))
         elif result.returncode != 0:
             detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"

@@ -356,3 +356,18 @@ class StepClock:
         if computed <= self.first[1]:
             return None
         return (time.monotonic() - self.first[0]) / (computed - self.first[1]) * max(total - done, 0)
+
+
+def frame_ranges(frames: Iterable[int]) -> str:
+    """``[1, 2, 3, 5]`` -> ``"1-3,5"``: a list of frames as a frame range (``io.sequence.format_frames`` with
+    ``sep=","``, which the hosts cannot import: they run on the standard library and their own modules alone)."""
+    parts: list[str] = []
+    ordered = sorted(set(frames))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)

@@ -249,19 +249,7 @@ def unmatted_frames(outs: Sequence[str], rendered: str, timing: Timing) -> list[
             if f not in done and not any(os.path.exists(common.frame_path(o, f)) for o in outs)]
 
 
-def frame_ranges(frames: Sequence[int]) -> str:
-    """``[1, 2, 3, 5]`` -> ``"1-3,5"``: a list of frames as a frame range (``io.sequence.format_frames`` with
-    ``sep=","``, which the add-on cannot import: it runs on the standard library and bpy alone)."""
-    parts: list[str] = []
-    ordered = sorted(set(frames))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(parts)
+frame_ranges = common.frame_ranges
 
 
 OBJECT_TOKEN = "{object}"
