@@ -1059,3 +1059,15 @@ def test_the_adapter_runs_under_nuke_13s_python(inst: types.ModuleType, tmp_path
     assert out["failed_returncode"] == 1
     # the command to run again by hand, quoted for a shell (shlex.join is 3.8)
     assert len(out["messages"]) == 1 and "'%s'" % (tmp_path / "vom failing") in out["messages"][0], out["messages"]
+
+
+def test_a_worker_that_did_not_take_the_render_is_said_after_a_success(host: types.ModuleType) -> None:
+    """vom says on stderr why a running worker did not take a render (another environment, busy); the node showed
+    stderr only on failure, so a second host's every Analyze loaded torch again without a word (QA)."""
+    done = host.Progress(done=3, total=3, frame=None, message="done",
+                         raw={"event": "done", "warnings": ["plate read as ACEScg"]})
+    tail = ["warming up", "vom render: the vom worker at /run/user/1/vom-worker.sock did not take this render (it "
+            "runs with another $OMP_NUM_THREADS); rendering in this process"]
+    r = host.RunResult(returncode=0, cancelled=False, last=done, output_tail=tail)
+    assert host.done_warnings(r) == ["plate read as ACEScg", tail[1][len("vom render: "):]]
+    assert host.done_warnings(host.RunResult(0, False, done, ["warming up"])) == ["plate read as ACEScg"]

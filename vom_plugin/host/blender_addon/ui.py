@@ -691,6 +691,10 @@ class VOM_OT_render_matte(bpy.types.Operator):
                 warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
                           f"and choose Colour space)"
             notes.append(str(warning))
+        # why a running worker did not take the render (vom says so on stderr, shown only on failure: every render of
+        # a second Blender in another environment loaded torch again, and nobody said why: QA)
+        refused = [line.removeprefix("vom render: ") for line in job.output_tail if "did not take this render" in line]
+        notes.extend(refused[:1])
         if plan.dropped:  # objects reordered or removed: the node of one that is now first (its matte in the alpha
             # node) or gone, with links of the artist's from it
             notes.insert(0, f"removed {', '.join(plan.dropped)} and its links (its object is now first, in node "
