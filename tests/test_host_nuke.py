@@ -232,7 +232,7 @@ def test_two_vom_nodes_writing_one_output_are_refused(host: types.ModuleType, fa
     """Two VOM Matte nodes with one Output (a copied node): the second render replaced the first's frames, and
     the first node's Read showed the other matte; both said done. Another spelling of the same files is caught."""
     read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024})
-    node = _gizmo(tmp_path)
+    node = _gizmo(tmp_path, keyframes="1005")  # a frame the Read shows
     node.inputs = [read, FakeNode("Roto", "Roto1")]
     other = _gizmo(tmp_path, out=str(tmp_path / "out" / "alpha.%04d.exr"))
     other._name = "VOM_Matte2"
@@ -1059,6 +1059,26 @@ def test_the_adapter_runs_under_nuke_13s_python(inst: types.ModuleType, tmp_path
     assert out["failed_returncode"] == 1
     # the command to run again by hand, quoted for a shell (shlex.join is 3.8)
     assert len(out["messages"]) == 1 and "'%s'" % (tmp_path / "vom failing") in out["messages"][0], out["messages"]
+
+
+def test_frames_outside_the_read_are_refused_in_script_frames_before_any_bake(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path) -> None:
+    """A Read of files 1001-1008 shown from script frame 1: Frame range 1-12 was refused by vom after the rotos were
+    baked, as "missing frames 1009-1012", numbers the artist never typed (QA)."""
+    read = FakeNode("Read", "Read1", {"file": "/plates/p.%04d.exr", "first": 1001, "last": 1008,
+                                      "frame_mode": "start at", "frame": "1"})
+    node = _gizmo(tmp_path, keyframes="1", frames="1-12")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Frame range 1-12: the Read Read1 shows script frames 1-8"):
+        host.prepare_shot(node)
+    node.knobs["frames"].setValue("1-8")
+    node.knobs["keyframes"].setValue("1 20")
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: keyframe 20 \(Roto input\): the Read Read1 shows script "
+                                             r"frames 1-8"):
+        host.prepare_shot(node)
+    assert not fake_nuke.renders  # nothing baked
+    node.knobs["keyframes"].setValue("1")
+    assert host.prepare_shot(node).fields["frames"] == "1001-1008"
 
 
 def test_a_worker_that_did_not_take_the_render_is_said_after_a_success(host: types.ModuleType) -> None:

@@ -689,6 +689,17 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     offset = found[1] if found is not None else 0
     if found is not None:  # the Source's Read: its range, and the script frames it shows its files at
         first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
+        # said in the script frames the artist typed, before any bake: vom's own refusal came after the rotos were
+        # baked, in the files' numbers (frames 1009-1012 missing, for a Frame range 1-12 of a Read shown at 1: QA)
+        asked = frame_bounds(frames) if frames else None
+        drawn = sorted(set(keyframes + [f for fs in objects.values() for f in fs]))
+        where = f"the Read {found[0].name()} shows script frames {first}-{last}"
+        if asked is not None and (asked[0] < first or asked[1] > last):
+            raise HostError(f"{node.name()}: Frame range {frames}: {where}")
+        outside = [f for f in drawn if not first <= f <= last]
+        if outside:
+            raise HostError(f"{node.name()}: keyframe{'s' if len(outside) > 1 else ''} "
+                            f"{', '.join(map(str, outside))} (Roto input): {where}")
     if plate and not chosen:
         # nothing in Nuke says what a typed file holds: the Input colour space knob's value (ACEScg by default) was
         # used without a word, where the same plate through a Read is read as the Read says (QA)
