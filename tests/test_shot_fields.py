@@ -88,6 +88,10 @@ def test_roto_argument_forms() -> None:
     assert parse_roto_arg("/r/roto_v2.exr@1050") == (1050, "/r/roto_v2.exr")
     with pytest.raises(InputError, match=r"--roto 'roto\.exr': no frame number.*roto\.exr@1001"):
         parse_roto_arg("roto.exr")
+    # PATH@abc: was read as a file named roto.0001.exr@abc, "does not exist" (QA)
+    with pytest.raises(InputError, match=r"--roto 'roto\.0001\.exr@abc': 'abc' after the '@' is not a frame number; "
+                                         r"expected PATH@FRAME \(e\.g\. roto\.0001\.exr@1001\)"):
+        parse_roto_arg("roto.0001.exr@abc")
     # the frame field: the digits before the extension after '.', '_' or '-', signed only right after one
     for name, frame in (("roto_1001.exr", 1001), ("roto-0003.exr", 3), ("roto.-003.exr", -3), ("roto--003.exr", -3),
                         ("/shots/sh010.v2/roto.0007.exr", 7), ("hero_v2.0012.exr", 12)):

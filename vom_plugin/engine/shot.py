@@ -35,6 +35,12 @@ def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
     m = _ROTO_AT.match(text)
     if m:
         return int(m.group("frame")), m.group("path")
+    path, at, after = text.rpartition("@")
+    if at and path and "/" not in after and not Path(text).exists():
+        # PATH@abc: the frame given is not a number (it was taken as part of the file name, "roto.0001.exr@abc does
+        # not exist"); a file whose name holds an @ (and exists) is read as it is
+        raise InputError(f"{field} {text!r}: {after!r} after the '@' is not a frame number; expected PATH@FRAME "
+                         f"(e.g. {path}@1001)")
     from vom_plugin.io.sequence import frame_from_path
 
     frame = frame_from_path(text)
