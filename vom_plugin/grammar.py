@@ -146,7 +146,9 @@ def parse_memory_policy(value: Any, field: str = "memory") -> MemoryPolicy:
 
 # -- device ----------------------------------------------------------------------------------------------
 
-_DEVICE = re.compile(r"^(auto|cpu|cuda(?::\d+)?)$")
+# ASCII digits, no leading zero, at most 2 digits: torch refuses cuda:01 and other digits (cuda:١), and keeps
+# an index in 8 bits (cuda:9999 is its cuda:15); they passed here only to fail as an internal error on a GPU (QA)
+_DEVICE = re.compile(r"^(auto|cpu|cuda(?::(?:0|[1-9][0-9]?))?)$", re.ASCII)
 
 
 def parse_device(value: Any, field: str = "device") -> str:
