@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from vom_plugin.engine.shot import Shot, parse_roto_arg
 from vom_plugin.errors import InputError
@@ -260,3 +261,27 @@ def test_the_readmes_api_type_checks_and_the_package_says_it_is_typed(tmp_path: 
                        capture_output=True, text=True, timeout=300, env=env)
     errors = [line for line in r.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1 and 'user.py:10: error: Argument "working_size" to "Shot"' in errors[0], r.stdout
+
+
+def test_what_only_the_first_write_refused_is_refused_by_the_shot(tmp_path: Path) -> None:
+    """A Shot (and so a shot file, a farm job) accepted an output that is not an EXR, rgba-premult with the objects in
+    one file, and a channel name longer than an EXR holds: the first refused at the first write after the compute,
+    the farm made a job whose every task exited 2, and the last wrote a cut name, exit 0 (QA)."""
+    with pytest.raises(InputError, match=r"out '/o/alpha\.####\.png': expected an \.exr file pattern"):
+        Shot(**{**BASE, "out": "/o/alpha.####.png"})
+    objects = {"keyframes": None, "objects": {"hero": {1001: "/p/h.1001.exr"}, "dog": {1001: "/p/d.1001.exr"}}}
+    with pytest.raises(InputError, match=r"output rgba-premult: the objects share one file"):
+        Shot(**{**BASE, **objects, "output": "rgba-premult"})
+    Shot(**{**BASE, **objects, "output": "rgba-premult", "out": "/o/{object}.####.exr"})  # a sequence each: fine
+    with pytest.raises(InputError, match=r"is 257 bytes long, more than the 255 an EXR channel name holds"):
+        Shot(**{**BASE, "channel": "a" * 255 + ".A"})
+    with pytest.raises(InputError, match=r"more than the 255 an EXR channel name holds"):  # with an object's name
+        Shot(**{**BASE, **objects, "channel": "a" * 249 + ".A"})  # a....hero.A: 256 bytes
+    Shot(**{**BASE, "channel": "a" * 253 + ".A"})  # 255 bytes: written whole
+    # a farm job of such a shot is refused when it is made
+    from vom_plugin.cli import main
+
+    f = tmp_path / "png.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "out": str(tmp_path / "a.####.png")}))
+    assert main(["farm", "openjd", str(f), "--out", str(tmp_path / "job")]) == 2
+    assert not (tmp_path / "job").exists()

@@ -204,14 +204,7 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     from vom_plugin import io as vio
     from vom_plugin.io.output_guard import ProtectedFiles, check_distinct, check_output_folder, check_outputs
 
-    patterns = shot.out_patterns()
-    for pattern in patterns.values():
-        if vio.frame_path(pattern, frames[0]).suffix.lower() != ".exr":
-            raise InputError(f"out {shot.out!r}: expected an .exr file pattern (e.g. alpha.####.exr)")
-    if shot.objects is not None and None in patterns and shot.output == "rgba-premult":
-        raise InputError(f"output rgba-premult: the objects share one file, and its RGB can be premultiplied by "
-                         f"one alpha only; write alpha or rgba, or put {{object}} in out ({shot.out!r}) for one "
-                         f"sequence per object")
+    patterns = shot.out_patterns()  # an .exr pattern, rgba-premult of one object a file: Shot said so already
     protected = ProtectedFiles()
     for f in plate_seq.frames:
         protected.add(f"plate frame {f}", plate_seq.path(f))

@@ -187,6 +187,7 @@ class Shot:
         for name in ("channel", "mask_channel", "output", "compression", "working_size", "colorspace", "model",
                      "device", "memory", "top_k"):
             setattr(self, name, parse_value(name, getattr(self, name)))
+        self._check_outputs_written()
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
             self.model = os.path.abspath(os.path.expanduser(self.model))
         _utf8_paths(self)
@@ -196,6 +197,30 @@ class Shot:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
             self.cache = Path(os.path.abspath(os.path.expanduser(str(self.cache))))
+
+    def _check_outputs_written(self) -> None:
+        """What only the first EXR write refused, after the compute (and what a farm job was made for, every task of
+        it then exiting 2: QA): an output that is not an EXR, rgba-premult with the objects in one file, and a
+        channel name longer than an EXR holds (cut to 255 bytes without a word: the channel asked for was not in
+        the files)."""
+        from vom_plugin.grammar import object_channel
+
+        patterns = self.out_patterns()
+        for pattern in patterns.values():
+            if Path(pattern).suffix.lower() != ".exr":
+                raise InputError(f"out {self.out!r}: expected an .exr file pattern (e.g. alpha.####.exr)")
+        if self.objects is not None and None in patterns and self.output == "rgba-premult":
+            raise InputError(f"output rgba-premult: the objects share one file, and its RGB can be premultiplied by "
+                             f"one alpha only; write alpha or rgba, or put {OBJECT_TOKEN} in out ({self.out!r}) for "
+                             f"one sequence per object")
+        names: list[str | None] = [None] if self.objects is None else [*self.objects, None]
+        for name in names:
+            for leaf in ("A", *([self.mask_channel] if self.mask_channel else [])):
+                written = object_channel(self.channel, name, leaf)
+                if len(written.encode("utf-8")) > 255:
+                    raise InputError(f"channel {self.channel!r}: the channel {written[:40]}... is "
+                                     f"{len(written.encode('utf-8'))} bytes long, more than the 255 an EXR channel "
+                                     f"name holds; use a shorter layer or object name")
 
     # -- objects ------------------------------------------------------------------------------------
 
