@@ -285,3 +285,21 @@ def test_what_only_the_first_write_refused_is_refused_by_the_shot(tmp_path: Path
     f.write_text(yaml.safe_dump({**BASE, "out": str(tmp_path / "a.####.png")}))
     assert main(["farm", "openjd", str(f), "--out", str(tmp_path / "job")]) == 2
     assert not (tmp_path / "job").exists()
+
+
+def test_a_blank_cache_is_the_user_cache_on_every_surface(tmp_path: Path) -> None:
+    """cache: "  " was the user cache from Python, a folder named two spaces beside a shot file, and one in the
+    working folder from --cache (QA)."""
+    import argparse
+
+    from vom_plugin.commands.render import add_arguments, shot_from_args
+
+    assert Shot(**{**BASE, "cache": "  "}).cache is None
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({**BASE, "cache": "  "}))
+    assert Shot.from_yaml(f).cache is None
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--plate", BASE["plate"], "--roto", "/p/roto.1001.exr", "--out", BASE["out"],
+                              "--cache", "  "])
+    assert shot_from_args(args).cache is None

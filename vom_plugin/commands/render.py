@@ -138,7 +138,7 @@ def shot_from_args(args: argparse.Namespace) -> Any:
         values[knob.name] = v
     # Paths on the command line are relative to the working folder (a shot file's, to the file's folder).
     for name in ("plate", "out", "cache"):
-        if values.get(name):
+        if values.get(name) and str(values[name]).strip():  # blank: no path (the cache's: the user cache)
             values[name] = os.path.abspath(os.path.expanduser(values[name]))
     if values.get("model") and values["model"] not in MODEL_ALIASES:  # a checkpoint's path, not a shipped name
         values["model"] = os.path.abspath(os.path.expanduser(values["model"]))

@@ -259,7 +259,9 @@ class Shot:
         base = Path(base_dir) if base_dir is not None else None
         if base is not None:
             for name in ("plate", "out", "cache"):
-                if isinstance(values.get(name), str) and values[name]:
+                # blank is no path (a cache of spaces: the user cache, as everywhere; it became a folder named two
+                # spaces beside the shot file: QA)
+                if isinstance(values.get(name), str) and values[name].strip():
                     values[name] = _join(base, values[name])
             if isinstance(values.get("model"), str) and values["model"] and values["model"] not in MODEL_ALIASES:
                 values["model"] = _join(base, values["model"])
