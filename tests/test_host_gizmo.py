@@ -197,3 +197,29 @@ def test_tcl_quote_survives_tcl(tmp_path: Path) -> None:
     assert r.stdout == nasty.replace("\n", "<NL>")
     assert gizmo.tcl_quote("rgba.alpha") == "rgba.alpha"
     assert gizmo.tcl_quote("") == '""'
+
+
+def test_a_host_section_may_reword_help_only(tmp_path, monkeypatch) -> None:
+    """A host section's default (even an invalid one) was written into the gizmo and the Blender table, a misspelled
+    knob name was ignored, and `vom gizmo --check` called the files current (QA). Refused, naming the key."""
+    import shutil
+
+    import pytest
+    import yaml
+
+    import vom_plugin.nodedef as nodedef
+    from vom_plugin.cli import main
+    from vom_plugin.errors import InputError
+
+    folder = tmp_path / "node_defs"
+    shutil.copytree(nodedef.node_defs_dir(), folder)
+    monkeypatch.setattr(nodedef, "node_defs_dir", lambda: folder)
+    raw = yaml.safe_load((folder / "vom_matte.yaml").read_text())
+    assert nodedef.host_help("nuke")["plate"].startswith("Plate sequence pattern. Empty: Analyze")
+    for host, knobs, says in (("nuke", {"top_k": {"default": 999}}, r"knob 'top_k': a host may reword its help only"),
+                              ("blender", {"topk": {"help": "x"}}, r"knob 'topk' is not a knob of the node")):
+        bad = {**raw, host: {"knobs": {**raw[host]["knobs"], **knobs}}}
+        (folder / "vom_matte.yaml").write_text(yaml.safe_dump(bad))
+        with pytest.raises(InputError, match=says):
+            nodedef.host_help(host)
+        assert main(["gizmo", "--check"]) == 2

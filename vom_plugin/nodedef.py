@@ -95,6 +95,31 @@ def load_node_def(name: str = "vom_matte") -> NodeDef:
     )
 
 
+def host_help(host: str, name: str = "vom_matte") -> dict[str, str]:
+    """The ``<host>:`` section of ``node_defs/<name>.yaml``: knob name -> that host's help for it. A host may reword
+    a knob's help and nothing else (not its default, type, choices or range, which are the node's for every host):
+    any other key, or a knob the node does not have, is an InputError naming it. The generators wrote a host's
+    default (an invalid one too) and ignored a misspelled knob name, and `vom gizmo --check` called it current (QA)."""
+    path = node_defs_dir() / f"{name}.yaml"
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    section = (raw.get(host) or {})
+    extra = sorted(set(section) - {"knobs"})
+    if extra:
+        raise InputError(f"{path}: {host}: unknown key(s) {', '.join(extra)}; a host section holds knobs: only")
+    names = {k.name for k in load_node_def(name).knobs}
+    out = {}
+    for knob, fields in (section.get("knobs") or {}).items():
+        if knob not in names:
+            raise InputError(f"{path}: {host}: knob {knob!r} is not a knob of the node ({', '.join(sorted(names))})")
+        if not isinstance(fields, dict) or set(fields) - {"help"}:
+            got = sorted(fields) if isinstance(fields, dict) else fields
+            raise InputError(f"{path}: {host}: knob {knob!r}: a host may reword its help only, got {got!r}")
+        if "help" in fields:
+            out[knob] = " ".join(str(fields["help"]).split())
+    return out
+
+
 def _check_defaults(path: Path, knobs: list[Knob]) -> None:
     """Each knob's grammar exists and its default parses by it: a default can never fail later."""
     from vom_plugin import grammar  # grammar reads the node definition through this module

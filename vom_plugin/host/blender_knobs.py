@@ -9,35 +9,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from vom_plugin.atomic import write_text_atomic
 from vom_plugin.locations import PACKAGE_DIR
-from vom_plugin.nodedef import NodeDef, load_node_def, node_defs_dir
+from vom_plugin.nodedef import NodeDef, host_help, load_node_def
 
 
 def default_path() -> Path:
     return PACKAGE_DIR / "host" / "blender_addon" / "node_def.json"
 
 
-def _blender_overrides(name: str) -> dict[str, Any]:
-    with open(node_defs_dir() / f"{name}.yaml", encoding="utf-8") as f:
-        raw = yaml.safe_load(f)
-    return dict((raw.get("blender") or {}).get("knobs") or {})
-
-
 def generate(node: NodeDef | None = None) -> str:
     """The JSON text of the add-on's knob table for ``node`` (default: the VOM Matte node)."""
     node = node or load_node_def()
-    overrides = _blender_overrides("vom_matte") if node.name == "VOM_Matte" else {}
+    helps = host_help("blender") if node.name == "VOM_Matte" else {}
     knobs = []
     for k in node.knobs:
-        o = overrides.get(k.name, {})
         knobs.append({
-            "name": k.name, "type": k.type, "label": k.label, "default": o.get("default", k.default),
-            "help": " ".join(str(o.get("help", k.help)).split()), "required": k.required,
+            "name": k.name, "type": k.type, "label": k.label, "default": k.default,
+            "help": helps.get(k.name, k.help), "required": k.required,
             "choices": list(k.choices), "range": list(k.range) if k.range else None,
         })
     table = {
