@@ -28,7 +28,7 @@ def _accepts(fn, *args) -> bool:
 
 
 MEMORY = ["first+prev2", "prev2", "prev3", "first+prev1", "every-5", "first+every-3", "First+Prev2", "prev0",
-          "every-0", "last2", "every5", "", "first+", "prev-2", "first+prev2+every-3"]
+          "every-0", "last2", "every5", "", "first+", "prev-2", "first+prev2+every-3", "prev02", "prev\u0663"]
 
 
 @pytest.mark.parametrize("text", MEMORY)
@@ -38,6 +38,15 @@ def test_shot_and_engine_agree_on_memory_policies(text: str) -> None:
     assert _accepts(lambda: Shot(**BASE, memory=text)) == _accepts(MemoryBank, text), text
     if _accepts(MemoryBank, text):
         assert Shot(**BASE, memory=text).memory == MemoryBank(text).policy.text  # normalised the same way
+
+
+def test_a_memory_policy_has_one_spelling() -> None:
+    """prev02 and prev2 were one policy under two cache identities and recipes, and prev with Arabic-Indic digits
+    passed (QA)."""
+    assert [Shot(**BASE, memory=m).memory for m in ("prev02", " PREV2 ", "first+every-05")] == [
+        "prev2", "prev2", "first+every-5"]
+    with pytest.raises(InputError, match="expected first\\+prevK"):
+        Shot(**BASE, memory="prev\u0663")
 
 
 def test_prev3_is_a_policy_everywhere() -> None:

@@ -88,7 +88,7 @@ def object_channel(channel: str, name: str | None, leaf: str = "A") -> str:
 
 # -- memory policy (HSTSG Table 5) -------------------------------------------------------------------------
 
-_MEMORY = re.compile(r"^(first\+)?(?:prev(\d+)|every-(\d+))$")
+_MEMORY = re.compile(r"^(first\+)?(?:prev(\d+)|every-(\d+))$", re.ASCII)  # ASCII digits: prev٣ is no policy
 MEMORY_FORMS = "first+prevK, prevK, every-N or first+every-N (K, N from 1; e.g. first+prev2, every-5)"
 EVERY_SLOTS = 3
 
@@ -141,7 +141,9 @@ def parse_memory_policy(value: Any, field: str = "memory") -> MemoryPolicy:
     every = int(m.group(3)) if m and m.group(3) else 0
     if not m or (m.group(2) and prev < 1) or (m.group(3) and every < 1):
         raise InputError(f"{field} {value!r}: expected {MEMORY_FORMS}")
-    return MemoryPolicy(text=text, keep_first=bool(m.group(1)), prev=prev, every=every)
+    # one spelling a policy: prev02 and prev2 were one policy under two cache identities and recipes (QA)
+    canonical = ("first+" if m.group(1) else "") + (f"prev{prev}" if m.group(2) else f"every-{every}")
+    return MemoryPolicy(text=canonical, keep_first=bool(m.group(1)), prev=prev, every=every)
 
 
 # -- device ----------------------------------------------------------------------------------------------
