@@ -149,6 +149,12 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
                          "sequence in one colour space")
 
 
+def picture_stamp(picture: Any) -> str:
+    """An output's ``vom:picture``: the window the network saw, ``x,y,width,height`` (``vom farm check`` compares it
+    with the shot's window now)."""
+    return ",".join(str(int(v)) for v in picture)
+
+
 def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[str]) -> Any:
     """What the network sees of every frame, relative to its display window's origin: the display window grown
     by the overscan of every frame of the plate on disk (``heads``: the headers a render read already; the
@@ -403,7 +409,7 @@ class _Render:
                 "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read
                 # the window the network saw (the display window and the overscan of the plate frames on disk, relative
                 # to the display window's origin): frames delivered with other overscan later change it
-                "vom/picture": ",".join(str(int(v)) for v in self.job.picture),
+                "vom/picture": picture_stamp(self.job.picture),
                 "vom/exposure_gain": f"{self.job.gain:.6g}"}  # how the network saw the plate (io.exposure_gain)
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)

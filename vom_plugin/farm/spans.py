@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
 
     problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
-    recipes, picture = _Recipes(shot), _Picture(shot)
+    recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
     objects_of = dict(shot.output_objects)
     for f in shot.frames:
         expected = None
@@ -269,64 +270,55 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     return problems
 
 
-class _Recipes:
-    """The shot's ``vom:recipe``, computed once (it reads the rotos and weights). ``unavailable``: why it cannot
-    be computed (rotos or weights not readable here), said once by the caller; the outputs are then not compared
-    on it."""
+class _Once:
+    """What the check compares every output with, computed once when first asked: ``compute(shot)``, or None
+    where one of ``errors`` says it cannot be computed here (a roto, the weights or the plate's frames not readable
+    on this node), ``unavailable`` saying why; the outputs are then not compared on it."""
 
-    def __init__(self, shot: FarmShot) -> None:
-        self.shot = shot
+    def __init__(self, shot: FarmShot, compute: Callable[[FarmShot], str],
+                 errors: tuple[type[Exception], ...] = (InputError, OSError)) -> None:
+        self.shot, self._compute, self._errors = shot, compute, errors
         self.unavailable: str | None = None
-        self._recipe: str | None = None
+        self._value: str | None = None
         self._tried = False
 
     def of(self) -> str | None:
         if not self._tried:
             self._tried = True
-            from vom_plugin.engine.shot import Shot, recipe_stamp
-            from vom_plugin.io import existing_frame_path, read_info
-
             try:
-                shot = Shot.from_yaml(self.shot.path)
-                windows = {}
-                for kfs in shot.rotos().values():
-                    for kf in kfs:
-                        info = read_info(existing_frame_path(self.shot.plate, kf))
-                        windows[kf] = (info.display_window, info.data_window)
-                self._recipe = recipe_stamp(shot, windows)
-            except (InputError, OSError, KeyError) as e:
+                self._value = self._compute(self.shot)
+            except self._errors as e:
                 self.unavailable = str(e)
-        return self._recipe
+        return self._value
 
 
-class _Picture:
+def _recipe(farm: FarmShot) -> str:
+    """The shot's ``vom:recipe`` (it reads the rotos and weights, and its keyframes' plate headers)."""
+    from vom_plugin.engine.shot import Shot, recipe_stamp
+    from vom_plugin.io import existing_frame_path, read_info
+
+    shot = Shot.from_yaml(farm.path)
+    windows = {}
+    for kfs in shot.rotos().values():
+        for kf in kfs:
+            info = read_info(existing_frame_path(farm.plate, kf))
+            windows[kf] = (info.display_window, info.data_window)
+    return recipe_stamp(shot, windows)
+
+
+def _picture(farm: FarmShot) -> str:
     """The window a render of the shot now shows the network (``runner.shot_picture``: the display window and the
-    overscan of the plate frames on disk), as ``vom:picture`` writes it; computed once, None where the plate's
-    frames cannot be read here (not compared)."""
+    overscan of the plate frames on disk), as ``vom:picture`` writes it."""
+    from vom_plugin.engine.runner import picture_stamp, shot_picture
+    from vom_plugin.io import open_sequence, plate_info
 
-    def __init__(self, shot: FarmShot) -> None:
-        self.shot = shot
-        self._text: str | None = None
-        self._tried = False
-
-    def of(self) -> str | None:
-        if not self._tried:
-            self._tried = True
-            from vom_plugin.engine.runner import shot_picture
-            from vom_plugin.io import open_sequence, plate_info
-
-            try:
-                on_disk = open_sequence(self.shot.plate)
-                first = plate_info(on_disk.path(self.shot.frames[0]))
-                self._text = ",".join(str(int(v)) for v in shot_picture(on_disk, {}, first, []))
-            except (InputError, OSError):
-                self._text = None
-        return self._text
+    on_disk = open_sequence(farm.plate)
+    return picture_stamp(shot_picture(on_disk, {}, plate_info(on_disk.path(farm.frames[0])), []))
 
 
-def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Recipes | None = None,
+def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Once | None = None,
                    plate: Path | None = None, objects: tuple[str, ...] | None = None,
-                   picture: _Picture | None = None) -> str | None:
+                   picture: _Once | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
     write, another frame's, one rendered for other ``objects`` than the file is the output of (another object's
     file copied over it), one rendered from other keyframes (a stale output of an earlier version of the shot),
