@@ -182,6 +182,21 @@ def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[st
     return vio.picture_window(vio.Window(0, 0, *first.size), reach)
 
 
+def plate_heads(plate: str, on_disk: Any, lo: int, hi: int, first: int, first_info: Any) -> dict[int, Any]:
+    """The headers of the plate frames on disk from ``lo`` to ``hi`` (what a render's passes read), ``first``'s being
+    ``first_info``: InputError for a hole among them (``check_no_holes``) or a frame of another size than ``first``'s
+    (a slate), naming it. What `vom render` and `vom farm` (for a job's spans) both refuse."""
+    from vom_plugin import io as vio
+
+    check_no_holes(plate, on_disk, lo, hi)
+    heads = {first: first_info}
+    for f in on_disk.frames:
+        if lo <= f <= hi and f != first:
+            info = heads[f] = vio.plate_info(on_disk.path(f))
+            check_size(f, on_disk.path(f), info.size, first_info.size, (first, on_disk.path(first)))
+    return heads
+
+
 def check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     """The frames a render's passes read run from the first keyframe or requested frame to the last, over the
     plate as it is on disk: a hole there (a farm render that left frames out) is refused, not skipped (a pass
@@ -274,13 +289,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # of another size or without a picture is refused now, not after the frames before it were written.
     ends = frames + [kf for kfs in shot.rotos().values() for kf in kfs]
     lo, hi = min(ends), max(ends)
-    check_no_holes(shot.plate, on_disk, lo, hi)
+    heads = plate_heads(shot.plate, on_disk, lo, hi, frames[0], first.info)  # also for the picture below
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
-    heads = {frames[0]: first.info}  # the headers read, for the picture below
-    for f in on_disk.frames:
-        if lo <= f <= hi and f != frames[0]:
-            info = heads[f] = vio.plate_info(on_disk.path(f))
-            check_size(f, on_disk.path(f), info.size, size, (frames[0], seq.path(frames[0])))
+    for f, info in heads.items():
+        if f != frames[0]:
             if abs(info.pixel_aspect - aspect) > 1e-4 * aspect:  # the matte would be written squeezed otherwise
                 raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}; the "
                                  f"shot's other frames {aspect:g}")

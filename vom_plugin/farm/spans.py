@@ -147,19 +147,13 @@ def check_plate(shot: FarmShot) -> str | None:
     open_sequence(shot.plate, list(shot.frames))  # lists the requested frames the plate lacks
     # what every render of a span reads, from its keyframe to its frames: a hole in the plate there, or a frame of
     # another size (a slate taken in with the frames on disk), fails the tasks that cross it, as `vom render` says
-    from vom_plugin.engine.file_source import check_size
-    from vom_plugin.engine.runner import check_no_holes
+    from vom_plugin.engine.runner import plate_heads
     from vom_plugin.io import plate_info
 
     ends = list(shot.frames) + shot.keyframes
-    lo, hi = min(ends), max(ends)
+    first = shot.frames[0]
     try:
-        check_no_holes(shot.plate, on_disk, lo, hi)
-        first = shot.frames[0]
-        size = plate_info(on_disk.path(first)).size
-        for f in on_disk.frames:
-            if lo <= f <= hi and f != first:
-                check_size(f, on_disk.path(f), plate_info(on_disk.path(f)).size, size, (first, on_disk.path(first)))
+        plate_heads(shot.plate, on_disk, min(ends), max(ends), first, plate_info(on_disk.path(first)))
     except InputError as e:
         raise InputError(f"{shot.path}: {e}") from None
     from vom_plugin.engine.shot import check_roto_file
