@@ -47,6 +47,8 @@ class FileSource:
         self._displays: dict[int, np.ndarray] = {}  # read ahead, not yet asked for
         self._workings: dict[int, np.ndarray] = {}  # the same frames as the network takes them
         self.dead: dict[int, tuple[int, int]] = {}  # frame -> (its NaN / Inf pixels, its pixels), repaired
+        for f, p in job.plates.items():
+            self._note_dead(f, p)
 
     def read_ahead(self, frames: list[int]) -> None:
         for f in frames:
@@ -57,6 +59,10 @@ class FileSource:
         p = self._read(frame)
         d = self._display_of(frame, p)
         return p, d, fr.image_to_working(d, self.job.geo)
+
+    def _note_dead(self, frame: int, plate: Any) -> None:
+        if getattr(plate, "dead", 0):
+            self.dead[frame] = (plate.dead, plate.data_rgb.shape[0] * plate.data_rgb.shape[1])
 
     def dead_pixels_warning(self) -> str | None:
         """The warning a render gives for the plate frames it read with NaN or Inf pixels (a renderer's or
@@ -86,10 +92,7 @@ class FileSource:
         ahead comes from the reader thread (with its error, if reading it failed)."""
         if frame in self._plates:
             self._plates.move_to_end(frame)
-            p = self._plates[frame]
-            if getattr(p, "dead", 0):  # one read by prepare()
-                self.dead[frame] = (p.dead, p.data_rgb.shape[0] * p.data_rgb.shape[1])
-            return p
+            return self._plates[frame]
         fut = self._ahead.pop(frame, None)
         if fut is not None:
             p, self._displays[frame], self._workings[frame] = fut.result()
@@ -98,8 +101,7 @@ class FileSource:
                     kept.pop(next(iter(kept)))
         else:
             p = self._read(frame)
-        if getattr(p, "dead", 0):
-            self.dead[frame] = (p.dead, p.data_rgb.shape[0] * p.data_rgb.shape[1])
+        self._note_dead(frame, p)
         self._plates[frame] = p
         while len(self._plates) > 3:
             self._plates.popitem(last=False)

@@ -228,13 +228,15 @@ class StepCache:
         """The render stops after step ``i``: its memory state is saved if a stop that came after ``after_step``
         (while the frame was delivered, as a host reacting to its progress event sends one) found none there,
         so the next render resumes from it instead of from the keyframe."""
-        states = self._states.get(steps[0], [])
-        if self.ok and self.stopping() and (not states or states[-1] != i):
-            self._save_state(prop, steps, i)
+        if self.stopping():
+            self._save_unless_saved(prop, steps, i)
 
     def before_error(self, prop: Any, steps: list[str], i: int) -> None:
         """The render fails after step ``i`` (a plate frame that does not read, an output that cannot be written):
         its memory state is saved unless it is already, so the next render goes on from there, as after a cancel."""
+        self._save_unless_saved(prop, steps, i)
+
+    def _save_unless_saved(self, prop: Any, steps: list[str], i: int) -> None:
         states = self._states.get(steps[0], [])
         if self.ok and (not states or states[-1] != i):
             self._save_state(prop, steps, i)

@@ -256,12 +256,13 @@ def repair(pixels: np.ndarray, rounds: int = 4) -> int:
     bad = ~np.isfinite(pixels)
     if not bad.any():
         return 0
-    dead = int(np.count_nonzero(bad.any(axis=2))) if pixels.ndim == 3 else int(np.count_nonzero(bad))
     pixels[bad] = 0.0
     if pixels.ndim != 3:
-        return dead
+        return int(np.count_nonzero(bad))
+    dead_px = bad.any(axis=2)
     # only the window around the dead pixels (a 4K frame with one NaN: not nine full-frame sums per round)
-    ys, xs = np.nonzero(bad.any(axis=2))
+    ys, xs = np.nonzero(dead_px)
+    dead = len(ys)
     y0, y1 = max(int(ys.min()) - rounds - 1, 0), int(ys.max()) + rounds + 2
     x0, x1 = max(int(xs.min()) - rounds - 1, 0), int(xs.max()) + rounds + 2
     win, wbad = pixels[y0:y1, x0:x1], bad[y0:y1, x0:x1]
