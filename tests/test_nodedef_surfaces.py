@@ -81,6 +81,17 @@ def test_render_flags_are_the_knobs() -> None:
             assert tuple(action.choices) == k.choices, k.name
 
 
+def test_render_help_states_each_numbers_range() -> None:
+    """A knob with a range says it in --help, as the hosts' sliders show it (a value outside is refused)."""
+    render = _render_parser()
+    ranged = [k for k in NODE.knobs if k.range is not None]
+    assert {k.name for k in ranged} >= {"working_size", "top_k"}
+    for k in ranged:
+        action = next(a for a in render._actions if k.flag in a.option_strings)
+        lo, hi = (f"{x:g}" for x in k.range)
+        assert f"({lo} to {hi}; default: {k.default})" in action.help, (k.name, action.help)
+
+
 def test_gizmo_knobs_are_the_knobs() -> None:
     from vom_plugin.host.gizmo import BUTTONS, HOST_KNOBS, RENDERED_KNOBS, generate
 

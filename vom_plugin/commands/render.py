@@ -46,12 +46,18 @@ def _knob_type(knob: Knob, convert: Any = str) -> Any:
     return parse
 
 
+def _number(x: float) -> str:
+    return f"{x:g}"
+
+
 def add_knob_arguments(p: argparse.ArgumentParser) -> None:
     """One flag per knob of the node definition; defaults stay None so a shot file's values are kept."""
     for knob in load_node_def().knobs:
         if knob.type == "objects":
             continue  # named rotos share the keyframes' flag: --roto NAME=PATH[@FRAME]
-        default = "" if knob.default in (None, "") else f" (default: {knob.default})"
+        said = [] if knob.range is None else [f"{_number(knob.range[0])} to {_number(knob.range[1])}"]
+        said += [] if knob.default in (None, "") else [f"default: {knob.default}"]
+        default = f" ({'; '.join(said)})" if said else ""
         # argparse %-formats help texts; the knob help mentions %04d patterns.
         kw: dict[str, Any] = {"dest": _dest(knob), "default": None, "help": (knob.help + default).replace("%", "%%")}
         if knob.type == "keyframes":  # also the objects' flag (NAME=PATH): one help for both
