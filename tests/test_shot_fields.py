@@ -45,6 +45,26 @@ def test_yaml_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
     assert Shot.from_dict(shot.to_dict()) == shot
 
 
+def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Shot.from_yaml(f, out=...)`` is ``vom render f --out ...``: a relative path given beside the file is the
+    working folder's, not the file's (a TD's frames went to another folder than the CLI's, without a word)."""
+    (tmp_path / "sh010").mkdir()
+    f = tmp_path / "sh010" / "sh010.yaml"
+    f.write_text("plate: plate/p.####.exr\nkeyframes: {1001: roto/r.1001.exr}\nout: out/a.####.exr\n")
+    monkeypatch.chdir(tmp_path)
+    shot = Shot.from_yaml("sh010/sh010.yaml", out="renders/a.####.exr", keyframes={1001: "sh010/roto/r.1001.exr"},
+                          cache="c", model="w/m.safetensors", objects=None)
+    assert shot.out == str(tmp_path / "renders" / "a.####.exr")
+    assert shot.keyframes == {1001: tmp_path / "sh010" / "roto" / "r.1001.exr"}
+    assert shot.cache == tmp_path / "c"
+    assert shot.model == str(tmp_path / "w" / "m.safetensors")
+    assert shot.plate == str(tmp_path / "sh010" / "plate" / "p.####.exr")  # the file's own: its folder's
+    named = Shot.from_yaml("sh010/sh010.yaml", objects={"hero": {1001: "r/h.exr"}})
+    assert named.objects == {"hero": {1001: tmp_path / "r" / "h.exr"}}
+    assert Shot.from_yaml(f, model="default").model == "default"  # a shipped name is no path
+
+
 @pytest.mark.parametrize("field,value,needle", [
     ("working_size", 64, "working_size 64: out of range; expected 128 to 4096"),
     ("working_size", "big", "working_size 'big': expected a whole number from 128 to 4096"),

@@ -255,20 +255,7 @@ class Shot:
                    and not (k.name == "keyframes" and data.get("objects") is not None)]  # or rotos by object
         if missing:
             raise InputError(f"{source}: missing required field(s) {', '.join(missing)}")
-        values = dict(data)
-        base = Path(base_dir) if base_dir is not None else None
-        if base is not None:
-            for name in ("plate", "out", "cache"):
-                # blank is no path (a cache of spaces: the user cache, as everywhere; it became a folder named two
-                # spaces beside the shot file: QA)
-                if isinstance(values.get(name), str) and values[name].strip():
-                    values[name] = _join(base, values[name])
-            if isinstance(values.get("model"), str) and values["model"] and values["model"] not in MODEL_ALIASES:
-                values["model"] = _join(base, values["model"])
-            values["keyframes"] = _join_rotos(base, values.get("keyframes"))
-            obj = values.get("objects")
-            if isinstance(obj, Mapping):
-                values["objects"] = {k: _join_rotos(base, v) for k, v in obj.items()}
+        values = dict(data) if base_dir is None else _resolved(data, Path(base_dir))
         if values.get("frames") == "":
             values["frames"] = None
         return cls(**values)
@@ -276,7 +263,8 @@ class Shot:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> Shot:
         """Load a YAML shot file (plain data, no aliases: ``safe_yaml``); ``overrides`` (knob names) replace
-        its fields."""
+        its fields, None leaving the file's. Relative paths in the file are the file's folder's; those of
+        ``overrides`` the working folder's, as on the command line (``vom render shot.yaml --out ...``)."""
         from vom_plugin import safe_yaml
 
         p = Path(path)
@@ -289,7 +277,8 @@ class Shot:
             data = _expand_file_paths(data)
         except InputError as e:
             raise InputError(f"shot file {str(p)!r}: {e}") from None
-        overrides = {k: v for k, v in overrides.items() if v is not None}
+        overrides = _resolved({k: v for k, v in overrides.items() if v is not None}, Path.cwd())
+        data = _resolved(data, p.resolve().parent)
         if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
             # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
             # would also drop their layers from the shot's shared output files)
@@ -304,7 +293,7 @@ class Shot:
             data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
         data = {**data, **overrides}
         try:
-            shot = cls.from_dict(data, base_dir=p.resolve().parent, source=f"shot file {str(p)!r}")
+            shot = cls.from_dict(data, source=f"shot file {str(p)!r}")
         except InputError as e:
             # a field's message starts with the field; one the file gave gets the file's name in front
             msg = str(e)
@@ -350,6 +339,24 @@ class Shot:
 
 
 # -- field validators (each names the field, the value and what was expected) ------------------------
+
+def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """``data``'s fields with their relative paths resolved against ``base`` (other values as they are)."""
+    values = dict(data)
+    for name in ("plate", "out", "cache"):
+        # blank is no path (a cache of spaces: the user cache, as everywhere; it became a folder named two spaces
+        # beside the shot file: QA)
+        if isinstance(values.get(name), str) and values[name].strip():
+            values[name] = _join(base, values[name])
+    if isinstance(values.get("model"), str) and values["model"] and values["model"] not in MODEL_ALIASES:
+        values["model"] = _join(base, values["model"])
+    if "keyframes" in values:
+        values["keyframes"] = _join_rotos(base, values["keyframes"])
+    obj = values.get("objects")
+    if isinstance(obj, Mapping):
+        values["objects"] = {k: _join_rotos(base, v) for k, v in obj.items()}
+    return values
+
 
 def _join_rotos(base: Path, kf: Any) -> Any:
     """A keyframes value (mapping, list or one path) with its relative roto paths resolved against base."""
