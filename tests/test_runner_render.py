@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -315,9 +316,13 @@ def test_a_changed_far_roto_recomputes_the_pass_that_reads_it(shot_dir: Path, tm
     assert not np.array_equal(new["a.0002.exr"], outputs(shot_dir / "far_old")["a.0002.exr"])
 
 
-def _run_until(cmd: list[str], env: dict[str, str], frames: int, sig: int) -> tuple[int, int, str]:
-    """Start ``cmd``, send ``sig`` once ``frames`` frame events were printed; (frames seen, exit code, stderr)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+def _run_until(cmd: list[str], env: dict[str, str], frames: int, sig: int, *, ignore_sigint: bool = False
+               ) -> tuple[int, int, str]:
+    """Start ``cmd`` (with SIGINT ignored, as `nohup` or a shell's `&` start it, if ``ignore_sigint``), send ``sig``
+    once ``frames`` frame events were printed; (frames seen, exit code, stderr)."""
+    ignored = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ignored)
     seen = 0
     deadline = time.monotonic() + 120
     assert proc.stdout is not None and proc.stderr is not None
@@ -329,6 +334,18 @@ def _run_until(cmd: list[str], env: dict[str, str], frames: int, sig: int) -> tu
     proc.send_signal(sig)
     proc.wait(timeout=120)
     return seen, proc.returncode, proc.stderr.read()
+
+
+def test_vom_render_started_ignoring_sigint_renders_on_through_one(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: `vom render ... &` in a script (SIGINT ignored from the start) stopped at a Ctrl-C, exit 130."""
+    import yaml
+
+    yaml_path = tmp_path / "shot.yaml"
+    yaml_path.write_text(yaml.safe_dump(shot(shot_dir, "nohup", out=str(tmp_path / "o" / "a.####.exr")).to_dict()))
+    cmd = [sys.executable, "-m", "vom_plugin.cli", "render", str(yaml_path), "--progress", "json", "--no-worker"]
+    seen, code, err = _run_until(cmd, dict(os.environ), 1, signal.SIGINT, ignore_sigint=True)
+    assert seen == 1 and code == 0, err
+    assert len(list((tmp_path / "o").glob("a.*.exr"))) == N
 
 
 def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np.ndarray], tmp_path: Path) -> None:
@@ -665,6 +682,30 @@ def test_a_progress_callback_that_raises_stops_the_render_as_a_stop_does(shot_di
     render(whole)
     got, want = outputs(tmp_path / "o"), outputs(tmp_path / "w")
     assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
+
+
+def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: a render started with SIGINT ignored (`nohup`, a shell's `&`, a wrapper's trap) stopped at the
+    Ctrl-C meant for the shell, exit 130 with part of the shot. It stays ignored; SIGTERM still stops."""
+    import signal as sig
+
+    from vom_plugin.errors import CancelledError
+
+    def raises(signum: int) -> Callable[[dict], None]:
+        def on_event(e: dict) -> None:
+            if e["event"] == "frame" and e["done"] == 2:
+                sig.raise_signal(signum)
+        return on_event
+
+    old = sig.signal(sig.SIGINT, sig.SIG_IGN)
+    try:
+        r = render(shot(shot_dir, "ign", out=str(tmp_path / "o" / "a.####.exr")), progress=raises(sig.SIGINT))
+        assert len(r.frames) == N and sig.getsignal(sig.SIGINT) is sig.SIG_IGN
+        with pytest.raises(CancelledError, match="stopped by SIGTERM"):
+            render(shot(shot_dir, "ign2", out=str(tmp_path / "t" / "a.####.exr")), progress=raises(sig.SIGTERM))
+        assert sig.getsignal(sig.SIGINT) is sig.SIG_IGN
+    finally:
+        sig.signal(sig.SIGINT, old)
 
 
 @pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same"])

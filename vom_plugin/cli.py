@@ -189,11 +189,12 @@ def entry() -> NoReturn:
 
     The process is vom's, so glibc keeps the memory a frame frees for the next (``engine.allocator``)."""
     from vom_plugin.engine.allocator import keep_freed_memory
+    from vom_plugin.engine.stop import handle_signals
 
     keep_freed_memory()
     # SIGTERM before a command installs its own handling (a render's, a worker's) stops it as SIGINT does:
     # "interrupted", exit 130, as the help says, instead of dying by the signal without a word
-    signal.signal(signal.SIGTERM, _terminated)
+    handle_signals(_terminated, (signal.SIGTERM,))
     try:
         code = main()
     except KeyboardInterrupt:  # before a command's own handling (its parser, its imports): said, not a traceback

@@ -33,6 +33,13 @@ class Stop:
         self.signal, self.by = None, ""
 
 
+def handle_signals(handler: Any, kinds: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> dict[int, Any]:
+    """``handler`` for each of ``kinds`` that the process does not ignore; the handlers it replaced, to restore.
+    A signal the process was started ignoring stays ignored (``nohup``, a shell's ``&``, a wrapper's trap: a
+    render must outlive the Ctrl-C meant for the shell that started it)."""
+    return {s: signal.signal(s, handler) for s in kinds if signal.getsignal(s) is not signal.SIG_IGN}
+
+
 @contextlib.contextmanager
 def signals(stop: Stop | None = None) -> Iterator[Stop]:
     stop = stop or Stop()
@@ -44,7 +51,7 @@ def signals(stop: Stop | None = None) -> Iterator[Stop]:
         if not stop.is_set():  # the first signal is why it stopped (a farm's SIGTERM, then its SIGINT)
             stop.set(signum)
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = handle_signals(handler)
     try:
         yield stop
     finally:

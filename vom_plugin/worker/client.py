@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vom_plugin.engine.stop import handle_signals
 from vom_plugin.errors import CancelledError, InputError, VomError
 from vom_plugin.worker import environment, private_folder_problem, recv_lines, send, socket_path
 
@@ -79,7 +80,7 @@ def _forward_signals(sock: socket.socket) -> Iterator[None]:
             raise CancelledError(f"stopped by {signal.Signals(signum).name} again: not waiting for the vom worker to "
                                  f"finish the frame in hand (it stops after it); the frames written are complete")
 
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = handle_signals(handler)  # an ignored SIGINT is not sent on to the worker
     try:
         yield
     finally:

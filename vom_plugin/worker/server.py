@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vom_plugin.engine.allocator import release_freed_memory
+from vom_plugin.engine.stop import handle_signals
 from vom_plugin.errors import InputError, VomError
 from vom_plugin.worker import environment, make_private_folder, recv_lines, send
 
@@ -149,7 +150,7 @@ class Worker:
         self.threads = torch.get_num_threads()
         sock = self.bind()
         ino = os.stat(self.path).st_ino
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = handle_signals(self._on_signal)
         self.say(f"listening on {self.path} (pid {os.getpid()}, torch {torch.__version__}, "
                  f"{self.threads} threads)")
         self.last_request = time.monotonic()  # idle from now, not from before torch was imported
