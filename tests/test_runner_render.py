@@ -684,6 +684,37 @@ def test_a_progress_callback_that_raises_stops_the_render_as_a_stop_does(shot_di
     assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
 
 
+def test_a_stopped_render_without_the_cache_does_not_promise_a_resume(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: with the cache off (its folder is a file: a warning, an uncached render), a stop said "the next
+    render resumes from the cache"; and a progress callback that raised at the closing "done" event was reported
+    as a render that stopped, frames to resume, when every frame had been written."""
+    from vom_plugin.engine.runner import Stop
+    from vom_plugin.errors import CancelledError
+
+    stop = Stop()
+
+    def on_event(e: dict) -> None:
+        if e["event"] == "frame" and e["done"] == 2:
+            stop.set()
+
+    no_cache = tmp_path / "a_file"
+    no_cache.write_text("not a folder")
+    s = shot(shot_dir, "nocache", out=str(tmp_path / "o" / "a.####.exr"), cache=str(no_cache))
+    with pytest.raises(CancelledError) as e:
+        render(s, progress=on_event, stop=stop)
+    assert "resumes" not in str(e.value) and "computes every frame again" in str(e.value), str(e.value)
+
+    def fails_at_done(e: dict) -> None:
+        if e["event"] == "done":
+            raise RuntimeError("the host's log is full")
+
+    with pytest.raises(RuntimeError, match="log is full") as err:
+        render(shot(shot_dir, "done_raises", out=str(tmp_path / "d" / "a.####.exr")), progress=fails_at_done)
+    note = err.value.__notes__[-1]
+    assert "the render was complete" in note and f"{N} of {N} frames written" in note and "resume" not in note, note
+    assert len(err.value.render_result.frames) == N
+
+
 def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, tmp_path: Path) -> None:
     """A QA pass: a render started with SIGINT ignored (`nohup`, a shell's `&`, a wrapper's trap) stopped at the
     Ctrl-C meant for the shell, exit 130 with part of the shot. It stays ignored; SIGTERM still stops."""

@@ -510,7 +510,13 @@ class _Render:
                 raise CancelledError("stopped by the progress callback's error")
             name = getattr(self.stop, "by", "") or signal.Signals(self.stop.signal).name
             raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; "
-                                 f"the frames written are complete and the next render resumes from the cache")
+                                 f"the frames written are complete and {self.next_render()}")
+
+    def next_render(self) -> str:
+        """What the next render of the shot does about the frames this one did not finish."""
+        if self.cache is None:  # off (a cache folder that cannot be used): said among the warnings
+            return "the next render computes every frame again (this one ran without the cache)"
+        return "the next render resumes from the cache"
 
     def run(self) -> RenderResult:
         job = self.job
@@ -572,9 +578,10 @@ class _CalledUntilItRaises:
             self.callback = None
             raise
 
-    def raise_error(self, result: RenderResult, total: int) -> None:
+    def raise_error(self, result: RenderResult, total: int, next_render: str, *, finished: bool = False) -> None:
         """The callback's exception, if it raised, with a note of the frames written (its own frame events stopped
-        with it); ``render_result`` on it is the render's result."""
+        with it) and ``next_render`` (``_Render.next_render``); ``finished``: it raised at the closing "done"
+        event, the render complete. ``render_result`` on it is the render's result."""
         e = self.error
         if e is None:
             return
@@ -585,8 +592,12 @@ class _CalledUntilItRaises:
         if isinstance(e, BrokenPipeError):  # the progress reader went away: the caller says how many frames are whole
             e.frames_written = len(done)  # type: ignore[attr-defined]
         listed = f" ({format_frames(done, sep=',')}, each complete)" if done else ""
-        e.add_note(f"vom: the render stopped after the progress callback raised: {len(done)} of {total} frames "
-                   f"written{listed}; the next render resumes from the cache")
+        if finished:
+            e.add_note(f"vom: the progress callback raised at the render's closing 'done' event; the render was "
+                       f"complete: {len(done)} of {total} frames written{listed}")
+        else:
+            e.add_note(f"vom: the render stopped after the progress callback raised: {len(done)} of {total} frames "
+                       f"written{listed}; {next_render}")
         raise e
 
 
@@ -658,13 +669,13 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
 
             done = sorted(set(r.result.frames))
             raise InputError(f"{e}; found while rendering: {len(done)} of {len(job.frames)} frames were written "
-                             f"before it ({format_frames(done, sep=',')}, complete; the next render resumes from "
-                             "the cache)") from None
+                             f"before it ({format_frames(done, sep=',')}, complete; {r.next_render()})") from None
     # Passes finish frames out of order (and a recomputed pass may rewrite one): report each once, sorted.
     written = dict(sorted(zip(result.frames, result.paths, strict=True)))
     result.frames, result.paths = list(written), list(written.values())
     if isinstance(progress, _CalledUntilItRaises):
-        progress.raise_error(result, len(job.frames))  # also where it raised at the last frame, after the last check
+        # also where it raised at the last frame, after the last check
+        progress.raise_error(result, len(job.frames), r.next_render())
         progress(result.summary())
-        progress.raise_error(result, len(job.frames))
+        progress.raise_error(result, len(job.frames), r.next_render(), finished=True)
     return result
