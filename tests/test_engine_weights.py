@@ -41,6 +41,9 @@ def test_fp32_option_is_exact(tmp_path: Path) -> None:
 def test_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nope.safetensors.*does not exist"):
         load_model(tmp_path / "nope.safetensors")
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(InputError, match=r"runs' is a folder: expected a \.safetensors file"):  # not "does not exist"
+        read_weights_metadata(tmp_path / "runs")
 
 
 def test_not_safetensors_names_it(tmp_path: Path) -> None:

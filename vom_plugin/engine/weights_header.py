@@ -17,6 +17,8 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
     entries and an optional ``__metadata__`` object of strings), then the tensors' bytes. The header is parsed as
     the cache's entries are (``safetensors_header.read_header``); here the tensors must also end where the file does."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"weights file {str(path)!r} is a folder: expected a .safetensors file written by vom")
     if not path.is_file():
         from vom_plugin.locations import weights_dir
 
