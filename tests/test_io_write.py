@@ -211,6 +211,36 @@ def test_a_failed_write_keeps_the_previous_frame_and_no_temp(tmp_path, monkeypat
     np.testing.assert_array_equal(_exr(path)[1]["A"].astype(np.float32), first)
 
 
+def test_a_write_whose_folder_went_away_says_so_not_that_the_disk_is_full(tmp_path, monkeypatch):
+    """A QA pass: the output folder replaced by a file while a render ran read "is its disk full or over quota?"."""
+    import shutil
+
+    import OpenImageIO as oiio
+
+    folder = tmp_path / "o"
+    path = folder / "alpha.1001.exr"
+    create = oiio.ImageOutput.create
+
+    class FolderGoesOnClose:
+        def __init__(self, name):
+            self.real = create(name)
+
+        def __getattr__(self, attr):
+            return getattr(self.real, attr)
+
+        def close(self):
+            ok = self.real.close()
+            shutil.rmtree(folder)
+            folder.write_text("someone's file")
+            return ok
+
+    monkeypatch.setattr(oiio.ImageOutput, "create", FolderGoesOnClose)
+    with pytest.raises(InputError, match=r"could not be written completely") as e:
+        write_alpha(path, _alpha(h=12, w=16, seed=2), ImageInfo.for_size(16, 12))
+    assert f"its folder {folder} is no longer there." in str(e.value) and "disk" not in str(e.value), str(e.value)
+    assert folder.read_text() == "someone's file"
+
+
 def test_a_file_cut_short_behind_a_reported_success_keeps_the_previous_frame(tmp_path, monkeypatch):
     """A disk or quota that fills while OpenImageIO flushes the file on close: the writer reports success for a
     file cut short. It must never take the frame's name (it did: exit 0 over a good frame)."""

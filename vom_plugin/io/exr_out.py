@@ -332,6 +332,11 @@ def _check_reads_back(temp: Path, out_path: Path) -> None:
         finally:
             inp.close()
     if problem:
+        if not temp.parent.is_dir():  # the output folder removed or replaced while the render ran
+            why = f"its folder {temp.parent} is no longer there."
+        elif not temp.is_file():
+            why = "the file written is gone: did another program remove it?"
+        else:
+            why = "is its disk full or over quota?"
         raise InputError(f"output file {out_path} could not be written completely (the file written does not read "
-                         f"back: {problem}); is its disk full or over quota? The file there before, if any, is "
-                         f"unchanged")
+                         f"back: {problem}); {why} The file there before, if any, is unchanged")
