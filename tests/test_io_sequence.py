@@ -107,10 +107,16 @@ def test_negative_frames_spelt_as_printf_pads_them_are_found(tmp_path, pattern):
     assert seq.frames == [-2, -1, 0, 1]
     assert seq.path(-2) == tmp_path / "plate.-002.exr" and seq.path(1) == tmp_path / "plate.0001.exr"
     assert open_sequence(str(tmp_path / pattern), [-2, -1, 0]).missing() == []
-    _touch(tmp_path, ["plate.-0003.exr", "plate.-0002.exr"])  # the padded spelling is read too; both: one frame
+    _touch(tmp_path, ["plate.-0003.exr"])  # the padded spelling is read too
     seq = open_sequence(str(tmp_path / pattern))
-    assert seq.frames == [-3, -2, -1, 0, 1]
-    assert seq.path(-3) == tmp_path / "plate.-0003.exr" and seq.path(-2) == tmp_path / "plate.-002.exr"
+    assert seq.frames == [-3, -2, -1, 0, 1] and seq.path(-3) == tmp_path / "plate.-0003.exr"
+    # both spellings of one frame: two pictures, either of which could be the frame (a QA pass: -002 was taken,
+    # without a word); refused, naming both, whether the range is given or found
+    _touch(tmp_path, ["plate.-0002.exr"])
+    for frames in (None, [-3, -2, -1]):
+        with pytest.raises(InputError, match=r"frame -2 is on disk twice, as .*plate\.-002\.exr and .*plate\.-0002\.exr"):
+            open_sequence(str(tmp_path / pattern), frames)
+    assert open_sequence(str(tmp_path / pattern), [-1, 0]).frames == [-1, 0]  # the frames asked for are one file each
 
 
 def test_open_sequence_lists_missing_frames_by_number(tmp_path):

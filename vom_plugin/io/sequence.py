@@ -18,18 +18,18 @@ from pathlib import Path
 from vom_plugin.errors import InputError
 
 # One frame token in a file name: a run of '#', a run of '@', a printf '%d' / '%0Nd', or Houdini's '$F' / '$FN'.
-_TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
+_TOKEN = re.compile(r"#+|@+|%0?([0-9]*)d|\$F([0-9]*)")
 # The most frames a range may name: 69 minutes at 24 fps, far beyond any shot, small enough to list.
 MAX_FRAMES = 100_000
 # A part of a frame range once normalised: a frame, a range, a range with a step (the whole grammar; the hosts'
 # adapters hold a stdlib copy, host/blender_addon/common.py, tested to agree).
-_RANGE_PART = re.compile(r"\A(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?\Z")
+_RANGE_PART = re.compile(r"\A(-?[0-9]+)(?:-(-?[0-9]+)(?:x([0-9]+))?)?\Z")
 # "a-b:s" (Open Job Description's step) -> "a-bxs" (fileseq's)
-_STEP_COLON = re.compile(r"(-?\d+--?\d+):(\d+)")
+_STEP_COLON = re.compile(r"(-?[0-9]+--?[0-9]+):([0-9]+)")
 # Spaces: inside a part ("1001 - 1100", "1001- 1100", "1-10 x 2") they go; between parts they separate, as in
 # Nuke's "1001-1050 1060-1100" (deleting them all read "1 2" as frame 12 and "1-4 6" as 1-46). A dash with a
 # space before it and none after starts a negative frame: "-10 -5" is two frames.
-_SPACED_DASH = re.compile(r"(\d)(?:\s+-\s+|-\s*)")
+_SPACED_DASH = re.compile(r"([0-9])(?:\s+-\s+|-\s*)")
 _SPACED_OP = re.compile(r"\s*([,xy:])\s*")
 _SPACES = re.compile(r"\s+")
 
@@ -40,7 +40,7 @@ def _normalise_range(text: str) -> str:
 # A file name's frame field: all digits right before the extension, after a '.', '_' or '-' or at the start
 # (plate.1001.exr, roto_1001.exr, roto-1001.exr); signed only right after one (printf's roto.-003.exr). A version
 # (roto.0003.v2.exr, hero_v2.exr) or digits run into a word (roto3.exr) are no frame field.
-_FRAME_FIELD = re.compile(r"(?:\A|(?<=[._-])(?P<sign>-)?)(?P<digits>\d+)\.[^.]+\Z")
+_FRAME_FIELD = re.compile(r"(?:\A|(?<=[._-])(?P<sign>-)?)(?P<digits>[0-9]+)\.[^.]+\Z")
 
 
 def parse_frame_range(text: str) -> list[int]:
@@ -160,6 +160,18 @@ class _Pattern:
                 return padded
         return path
 
+    def spelt_twice(self, frames: list[int]) -> list[tuple[int, str, str]]:
+        """The negative frames of ``frames`` whose file is on disk in both spellings (-002 and -0002): which of two
+        pictures is the frame is anyone's guess."""
+        if self.pad <= 1:
+            return []
+        out = []
+        for f in (f for f in frames if f < 0):
+            printf, padded = self.format(f), f"{self.head}-{abs(f):0{self.pad}d}{self.tail}"
+            if os.path.exists(printf) and os.path.exists(padded):
+                out.append((f, printf, padded))
+        return out
+
     def frames_on_disk(self) -> list[int]:
         """Frames whose files exist, matched on the exact padding (Nuke: more digits only without leading 0)."""
         folder, head_name = os.path.split(self.head)
@@ -167,7 +179,7 @@ class _Pattern:
             names = os.listdir(folder or ".")
         except OSError:
             return []
-        rx = re.compile(re.escape(head_name) + r"(-?)(\d+)" + re.escape(self.tail) + r"\Z")
+        rx = re.compile(re.escape(head_name) + r"(-?)([0-9]+)" + re.escape(self.tail) + r"\Z")
         frames = []
         for name in names:
             match = rx.match(name)
@@ -190,7 +202,7 @@ class _Pattern:
             names = os.listdir(folder or ".")
         except OSError:
             return ""
-        rx = re.compile(re.escape(head_name) + r"-?(\d+)" + re.escape(self.tail) + r"\Z")
+        rx = re.compile(re.escape(head_name) + r"-?([0-9]+)" + re.escape(self.tail) + r"\Z")
         by_pad: dict[int, list[str]] = {}  # a number with a leading zero says its padding: its length
         free: list[tuple[int, str]] = []  # one without fits any padding up to its length (1001: # to ####)
         for name in names:
@@ -287,6 +299,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
             folder = os.path.dirname(text) or "."
             where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
             raise InputError(f"no files match the sequence pattern {text}{where}{parsed.padding_hint(text)}")
+        _refuse_spelt_twice(text, parsed, found)
         return PlateSequence(text, found)
     if not frames:
         raise InputError(f"sequence {text}: the frame list is empty")
@@ -298,4 +311,15 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
             f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
             f"({len(missing)} of the {len(seq.frames)} requested, e.g. {seq.path(missing[0])}){hint}"
         )
+    _refuse_spelt_twice(text, parsed, seq.frames)
     return seq
+
+
+def _refuse_spelt_twice(text: str, parsed: _Pattern, frames: list[int]) -> None:
+    twice = parsed.spelt_twice(frames)
+    if twice:
+        f, printf, padded = twice[0]
+        more = f" (and {len(twice) - 1} more negative frame{'s' if len(twice) > 2 else ''})" if len(twice) > 1 else ""
+        raise InputError(f"sequence {text}: frame {f} is on disk twice, as {printf} and {padded}{more} (printf's "
+                         f"spelling, and the digits padded, as older vom and some tools write it): which is the frame? "
+                         f"Keep one file per frame")
