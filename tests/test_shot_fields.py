@@ -76,6 +76,10 @@ def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
     ("frames", "10-x", "frames: frame range '10-x' does not parse"),
     ("out", "/o/alpha.exr", "out '/o/alpha.exr': no frame number token"),
     ("keyframes", {"first": "r.exr"}, "keyframes: key 'first' is not a frame number"),
+    # digits are ASCII digits everywhere (as in a file name vom writes): fullwidth 1001 is no frame
+    ("keyframes", {"\uff11\uff10\uff10\uff11": "r.exr"}, "is not a frame number"),
+    ("frames", "\uff11\uff10\uff10\uff11", "does not parse"),
+    ("keyframes", ["/p/roto.exr@\u0661\u0660\u0660\u0661"], "keyframes entry"),
     ("keyframes", {}, "keyframes: empty"),
     ("channel", "A B", "channel 'A B': expected a channel name A or <layer>.A"),
     ("channel", "matte", "channel 'matte': expected a channel name A or <layer>.A"),

@@ -77,7 +77,7 @@ def _running(pid: int) -> bool:
 
 
 # .NAME.HOST~PID-HEX.tmpEXT, as temp_name makes it (EXT: NAME's own extension, checked by the caller)
-_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)~(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?P<ext>(\.[^.]*)?)$")
+_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)~(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp(?P<ext>(\.[^.]*)?)$")
 
 
 def _remove_dead(folder: Path, names: list[str], target: str | None) -> list[Path]:

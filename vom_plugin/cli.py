@@ -67,7 +67,7 @@ def _negative_ranges(argv: list[str]) -> list[str]:
     out: list[str] = []
     i = 0
     while i < len(argv):
-        if argv[i] == "--frames" and i + 1 < len(argv) and re.match(r"-\d", argv[i + 1]):
+        if argv[i] == "--frames" and i + 1 < len(argv) and re.match(r"-[0-9]", argv[i + 1]):
             out.append(f"--frames={argv[i + 1]}")
             i += 2
             continue

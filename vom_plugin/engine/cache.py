@@ -60,7 +60,7 @@ DEFAULT_MAX_BYTES = 20 * 2**30
 _LOCK_TIMEOUT_S = 120.0
 # What vom writes, by name. A file is an entry only if its name matches AND it carries vom's marker.
 _SHOT_ID = re.compile(r"\A[A-Za-z0-9_-]{1,48}-[0-9a-f]{12}\Z")
-_KEY_NAME = re.compile(r"\A-?\d+\.[0-9a-f]{32}\.safetensors\Z")
+_KEY_NAME = re.compile(r"\A-?[0-9]+\.[0-9a-f]{32}\.safetensors\Z")
 _STEP_NAME = re.compile(r"\A[0-9a-f]{32}\.(?:alpha|state|affinity)\.safetensors\Z")
 _TEMP_NAME = re.compile(r"\A\.(?P<entry>.+)\.[0-9a-f]{32}\.tmp\Z")
 _STALE_TEMP_S = 3600.0  # a writer's temporary older than this belongs to a killed process
@@ -129,7 +129,7 @@ def shot_id(plate_pattern: str, first_frame: str | os.PathLike[str] | None = Non
     from the state the chunk before it left on another machine. Two plates with the same first frame share a
     folder, which is harmless: entries are addressed by each frame's own fingerprint."""
     p = Path(os.path.abspath(plate_pattern))
-    stem = re.sub(r"[#@]+|%0?\d*d|\$F\d*", "", p.name).split(".")[0].strip("._-") or "plate"
+    stem = re.sub(r"[#@]+|%0?[0-9]*d|\$F[0-9]*", "", p.name).split(".")[0].strip("._-") or "plate"
     name = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{p.parent.name}_{stem}").strip("_")[:48] or "shot"
     if first_frame is None:
         from vom_plugin.io.sequence import open_sequence

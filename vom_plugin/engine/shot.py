@@ -26,8 +26,8 @@ StrPath: TypeAlias = "str | os.PathLike[str]"  # a path as Shot(...) takes it
 _UNSET: Any = type("Unset", (), {"__repr__": lambda self: "<default>"})()
 
 OBJECT_TOKEN = "{object}"  # in ``out``: one sequence per object, named after it
-_FRAME_TOKEN = re.compile(r"#+|@+|%0?\d*d|\$F\d*")
-_ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
+_FRAME_TOKEN = re.compile(r"#+|@+|%0?[0-9]*d|\$F[0-9]*")
+_ROTO_AT = re.compile(r"^(?P<path>.+)@(?P<frame>-?[0-9]+)$")
 
 
 def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
@@ -60,7 +60,7 @@ def parse_object_roto_arg(text: str, *, field: str = "--roto") -> tuple[str | No
 
     m = _NAMED.match(text)
     # a file whose own name holds "=" (roto_v=2.1001.exr) is that file, not an object "roto_v"
-    if not m or os.path.isfile(re.sub(r"@-?\d+$", "", text)):
+    if not m or os.path.isfile(re.sub(r"@-?[0-9]+$", "", text)):
         return (None, *parse_roto_arg(text, field=field))
     name = parse_object_name(m.group("name"), f"{field} {text!r}")
     return (name, *parse_roto_arg(m.group("rest"), field=f"{field} {name}="))
@@ -373,7 +373,7 @@ def _join(base: Path, value: str) -> str:
 
 
 # $$ (a literal $), ${NAME}, a frame token ($F4, $F: kept), $NAME
-_ENV_VAR = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<braced>[A-Za-z_]\w*)\}|(?P<frame>F\d+|F(?!\w))"
+_ENV_VAR = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<braced>[A-Za-z_]\w*)\}|(?P<frame>F[0-9]+|F(?!\w))"
                       r"|(?P<name>[A-Za-z_]\w*))")
 
 
@@ -497,7 +497,7 @@ def _keyframes(value: Any) -> dict[int, Path]:
     out: dict[int, Path] = {}
     for frame, path in items:
         if isinstance(frame, bool) or not (isinstance(frame, int) or (isinstance(frame, str)
-                                                                       and re.fullmatch(r"-?\d+", frame.strip()))):
+                                                                       and re.fullmatch(r"-?[0-9]+", frame.strip()))):
             raise InputError(f"keyframes: key {frame!r} is not a frame number; expected e.g. {{1001: roto.1001.exr}}")
         if not isinstance(path, str | os.PathLike) or not os.fspath(path).strip():
             raise InputError(f"keyframes[{frame}] {path!r}: expected the path of a roto image")

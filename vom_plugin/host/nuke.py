@@ -339,7 +339,7 @@ def _knob_value(node: nuke.Node, name: str) -> Any:
     return knob.value() if knob is not None else None
 
 
-_FRAME_EXPRESSION = re.compile(r"^\s*frame\s*(?:([+-])\s*(\d+))?\s*$")
+_FRAME_EXPRESSION = re.compile(r"^\s*frame\s*(?:([+-])\s*([0-9]+))?\s*$")
 
 
 def read_offset(mode: str, text: str, first: int) -> int | None:
@@ -456,7 +456,7 @@ def _absolute(path: str, what: str) -> str:
     # vom runs outside Nuke: the studio's filters (OS path mapping, $VAR expansion) are applied here, as Nuke
     # applies them to its own Reads' and Writes' paths
     path = os.path.expanduser(_filtered(_tcl(path.strip(), what)))
-    left = re.search(r"\$(?:env\((\w+)\)|\{([A-Za-z_]\w*)\}|(?!F\d)(?!F(?!\w))([A-Za-z_]\w*))", path)  # not $F4
+    left = re.search(r"\$(?:env\((\w+)\)|\{([A-Za-z_]\w*)\}|(?!F[0-9])(?!F(?!\w))([A-Za-z_]\w*))", path)  # not $F4
     if left:  # written as a literal $ in the shot file ($$): a folder named $SHOW would be made
         name = left.group(1) or left.group(2) or left.group(3)
         raise HostError(f"{what}: {path!r} holds ${name}, which Nuke does not expand in this path; write "

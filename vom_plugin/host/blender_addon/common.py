@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 # One frame token in a file name, as vom reads it (io.sequence): '#'s, '@'s, printf's %d / %0Nd, Houdini's $F / $FN.
-_TOKEN = re.compile(r"#+|@+|%0?(\d*)d|\$F(\d*)")
+_TOKEN = re.compile(r"#+|@+|%0?([0-9]*)d|\$F([0-9]*)")
 
 
 def frame_path(pattern: str, frame: int) -> str:
@@ -114,13 +114,13 @@ def range_parts(text: str) -> list[str]:
     """The parts of a frame range as vom reads it (``io.sequence``): commas or spaces between parts
     (``1-50 60-100``, as Nuke writes them), spaces inside one dropped (``1 - 50``, ``1-100 x 2``); a dash after a
     space and before a digit starts a negative frame (``-10 -5``)."""
-    joined = re.sub(r"\s*([,x:])\s*", r"\1", re.sub(r"(\d)(?:\s+-\s+|-\s*)", r"\1-", text.strip()))
+    joined = re.sub(r"\s*([,x:])\s*", r"\1", re.sub(r"([0-9])(?:\s+-\s+|-\s*)", r"\1-", text.strip()))
     return [p for p in re.split(r"[\s,]+", joined) if p] or [""]
 
 
 # A part of a frame range: a frame, a range, a range with a step (``x`` or ``:``); vom_plugin.io.sequence's
 # grammar, tested to agree.
-_RANGE_PART = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?$")
+_RANGE_PART = re.compile(r"^(-?[0-9]+)(?:-(-?[0-9]+)(?:[x:]([0-9]+))?)?$")
 
 
 def range_numbers(text: str, error: type[Exception], what: str = "frames") -> list[tuple[int, int, int]]:

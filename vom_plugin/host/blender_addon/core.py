@@ -93,7 +93,7 @@ def sequence_pattern(path: str) -> tuple[str, int, int]:
     stem_end = name.rfind(".")
     if stem_end <= 0:
         stem_end = len(name)
-    runs = list(re.finditer(r"\d+", name[:stem_end]))
+    runs = list(re.finditer(r"[0-9]+", name[:stem_end]))
     if not runs:
         raise HostError(f"{path}: no frame number in the file name; an image sequence is named like plate.0001.exr")
     m = runs[-1]
