@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_io_support import write_image
@@ -366,6 +368,34 @@ def test_luminance_chroma_and_integer_plates_are_refused(tmp_path):
     for read in (read_plate, plate_info):
         with pytest.raises(InputError, match=r"ids\.exr: its channels R, G, B are 32-bit integers"):
             read(tmp_path / "ids.exr")
+
+
+def _mixed(path: Path, formats: list[str], names: list[str]) -> np.ndarray:
+    import OpenImageIO as oiio
+
+    px = _rgb(seed=5)
+    px = np.concatenate([px, np.ones((*px.shape[:2], len(names) - 3), np.float32)], -1)
+    spec = oiio.ImageSpec(px.shape[1], px.shape[0], len(names), oiio.HALF)
+    spec.channelnames, spec.channelformats = tuple(names), tuple(oiio.TypeDesc(f) for f in formats)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec) and out.write_image(px) and out.close()
+    return px
+
+
+def test_the_pixel_type_and_refusals_are_those_of_the_picture_channels(tmp_path):
+    """A QA pass: a half RGB beside a float Z (a CG render's usual layout) was taken as a float plate (its rgba
+    output written in float, twice the size, where the README says a half plate's stays half); and one 32-bit
+    integer channel among R, G, B was said as all three."""
+    _mixed(tmp_path / "z.exr", ["half"] * 3 + ["float"], ["R", "G", "B", "Z"])
+    _mixed(tmp_path / "id.exr", ["half"] * 3 + ["uint"], ["R", "G", "B", "objectId"])
+    for name in ("z.exr", "id.exr"):
+        assert plate_info(tmp_path / name).pixel_type == "half"
+        assert read_plate(tmp_path / name).info.pixel_type == "half"
+    _mixed(tmp_path / "f.exr", ["half", "float", "half"], ["R", "G", "B"])
+    assert plate_info(tmp_path / "f.exr").pixel_type == "float"
+    _mixed(tmp_path / "b.exr", ["half", "float", "uint"], ["R", "G", "B"])
+    with pytest.raises(InputError, match=r"b\.exr: its channel B is a 32-bit integer \("):
+        read_plate(tmp_path / "b.exr")
 
 
 def test_blenders_combined_pass_is_the_beauty_of_a_multilayer_file(tmp_path):

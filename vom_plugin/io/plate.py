@@ -134,17 +134,25 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
     return on_part(img, index), found[index]  # the part read gets open_image's checks too
 
 
+_INT32 = ("uint", "int", "uint32", "int32")
+
+
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
     """``_pick_channels``, refusing channels that hold numbers rather than a picture: 32-bit integers (EXR's
     UINT: object IDs, sample counts) would be divided by 2^32 - 1 into a black plate."""
     img, indices = _pick_channels(img, layer)
-    kinds = {str(img.spec.channelformat(i)) for i in indices}
-    if kinds & {"uint", "int", "uint32", "int32"}:
-        names = ", ".join(img.info.channels[i] for i in indices)
+    ints = [img.info.channels[i] for i in indices if str(img.spec.channelformat(i)) in _INT32]
+    if ints:
         img.close()
-        raise InputError(f"{img.role} {img.path}: its channels {names} are 32-bit integers (an ID or count pass, "
-                         f"not a picture); a plate is half or float (or 8/16-bit) RGB")
+        are = f"channel {ints[0]} is a 32-bit integer" if len(ints) == 1 else \
+            f"channels {', '.join(ints)} are 32-bit integers"
+        raise InputError(f"{img.role} {img.path}: its {are} (an ID or count pass, not a picture); a plate is half "
+                         f"or float (or 8/16-bit) RGB")
     return img, indices
+
+
+# How many bits a channel format holds, to tell the widest of the picture's channels
+_BITS = {"uint8": 8, "int8": 8, "uint16": 16, "int16": 16, "half": 16.5, "float": 32, "double": 64}
 
 
 def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
@@ -217,7 +225,10 @@ def _with_picture(img: OpenImage, indices: list[int]) -> ImageInfo:
     names = ", ".join(img.info.channels[i] for i in indices)
     if img.spec.get_int_attribute("oiio:subimages", 1) > 1:
         names = f"part {str(img.spec.getattribute('name') or '') or '#' + str(img.subimage)!r}: {names}"
-    return dataclasses.replace(img.info, picture=names)
+    # the pixel type of the picture's channels, not the file's widest (a half RGB beside a float Z is a half
+    # picture: an rgba output keeps its RGB in half)
+    kinds = [str(img.spec.channelformat(i)) for i in indices]
+    return dataclasses.replace(img.info, picture=names, pixel_type=max(kinds, key=lambda k: _BITS.get(k, 32)))
 
 
 def plate_info(path: str | os.PathLike[str]) -> ImageInfo:
