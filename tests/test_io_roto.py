@@ -224,6 +224,13 @@ def test_a_lone_data_channel_is_not_a_roto(tmp_path):
         assert np.array_equal(read_roto(tmp_path / "y.exr", (32, 24)), _disc())
 
 
+def test_a_roto_of_32_bit_integers_is_refused_saying_so_not_empty(tmp_path):
+    """A QA pass: a uint32 alpha of whole 1s (OpenImageIO divides it by 2^32 - 1) was refused as "empty"."""
+    write_image(tmp_path / "r32.exr", _disc().astype(np.uint32)[..., None], ("A",), pixel_type="uint")
+    with pytest.raises(InputError, match=r"r32\.exr: its channel A is a 32-bit integer \(an ID pass\?\)"):
+        read_roto(tmp_path / "r32.exr", (32, 24))
+
+
 def test_a_roto_of_8_bit_codes_is_read_with_a_note_and_nan_is_named_when_empty(tmp_path):
     write_image(tmp_path / "codes.exr", _disc() * 255, ("A",))
     notes: list[str] = []

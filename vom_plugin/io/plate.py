@@ -13,6 +13,7 @@ from vom_plugin.errors import InputError
 from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.reader import (
     DEFAULT_LAYERS,
+    INT32_FORMATS,
     OpenImage,
     extend,
     find_rgb,
@@ -134,14 +135,11 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
     return on_part(img, index), found[index]  # the part read gets open_image's checks too
 
 
-_INT32 = ("uint", "int", "uint32", "int32")
-
-
 def _pick_rgb(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[int]]:
     """``_pick_channels``, refusing channels that hold numbers rather than a picture: 32-bit integers (EXR's
     UINT: object IDs, sample counts) would be divided by 2^32 - 1 into a black plate."""
     img, indices = _pick_channels(img, layer)
-    ints = [img.info.channels[i] for i in indices if str(img.spec.channelformat(i)) in _INT32]
+    ints = [img.info.channels[i] for i in indices if str(img.spec.channelformat(i)) in INT32_FORMATS]
     if ints:
         img.close()
         are = f"channel {ints[0]} is a 32-bit integer" if len(ints) == 1 else \

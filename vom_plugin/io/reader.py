@@ -57,6 +57,11 @@ def _oiio_error(source: Any = None) -> str:
     return " ".join(message.split()) or "unknown OpenImageIO error"
 
 
+# OpenImageIO's names of 32-bit integer channel formats (EXR's UINT): numbers (IDs, counts), never a picture or a
+# shape; read as float they are divided by 2^32 - 1
+INT32_FORMATS = ("uint", "int", "uint32", "int32")
+
+
 def info_from_spec(spec: Any, path: Path | None) -> ImageInfo:
     metadata: dict[str, Any] = {}
     types: dict[str, str] = {}

@@ -10,6 +10,7 @@ from vom_plugin.errors import InputError
 from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.plate import is_grey_name
 from vom_plugin.io.reader import (
+    INT32_FORMATS,
     OpenImage,
     extend,
     find_rgb,
@@ -97,18 +98,29 @@ def _roto_part(img: OpenImage, channel: str | None) -> OpenImage:
     return on_part(img, found[0])
 
 
+def _read(img: OpenImage, indices: list[int]) -> np.ndarray:
+    """``read_channels``, refusing 32-bit integer channels: OpenImageIO divides them by 2^32 - 1, so a mask of
+    whole 1s read as nothing (an "empty" roto)."""
+    ints = [img.info.channels[i] for i in indices if str(img.spec.channelformat(i)) in INT32_FORMATS]
+    if ints:
+        raise InputError(f"roto {img.path}: its channel{'s' if len(ints) > 1 else ''} {', '.join(ints)} "
+                         f"{'are' if len(ints) > 1 else 'is a'} 32-bit integer{'s' if len(ints) > 1 else ''} (an ID "
+                         f"pass?); write the roto as half, float or 8/16-bit (oiiotool IN -d half -o OUT)")
+    return read_channels(img, indices)
+
+
 def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     """The roto's soft values over its data window, and a description of where they came from."""
     channels = img.info.channels
     if channel:
         if channel not in channels:
             raise InputError(f"roto {img.path} has no channel {channel!r}; its channels are {', '.join(channels)}")
-        return read_channels(img, [channels.index(channel)])[:, :, 0], f"channel {channel}"
+        return _read(img, [channels.index(channel)])[:, :, 0], f"channel {channel}"
     alpha = _alpha_index(img)
     if alpha is None:  # a matte written under its own name (mask, matte) beside other channels
         named = [i for i, c in enumerate(channels) if c.rsplit(".", 1)[-1].lower() in _MASK_NAMES]
         if len(named) == 1:
-            return read_channels(img, named)[:, :, 0], f"channel {channels[named[0]]}"
+            return _read(img, named)[:, :, 0], f"channel {channels[named[0]]}"
     # the RGB beside the alpha: a layered alpha (rgba.A) has its colour in the same layer (rgba.R ...)
     layer = channels[alpha].rsplit(".", 1)[0] if alpha is not None and "." in channels[alpha] else ""
     rgb = find_rgb(channels, layer) or (find_rgb(channels, "") if layer else None)
@@ -116,7 +128,7 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     # (a lone channel named as data, Z, depth, N.x, is not a shape: refused below; another name is the shape's)
     grey = channels.index("Y") if "Y" in channels else 0 if len(channels) == 1 and not _is_data(channels[0]) else None
     if alpha is not None:
-        values = read_channels(img, [alpha])[:, :, 0]
+        values = _read(img, [alpha])[:, :, 0]
         # A paint program's PNG often has an opaque alpha and the shape in RGB or grey: then the alpha says
         # nothing. A data window smaller than the frame (an autocropped roto) is not constant over it: 0 outside.
         dw, disp = img.info.data_window, img.info.display_window
@@ -124,9 +136,9 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
         if (rgb is None and grey in (None, alpha)) or values.min() != values.max() or not covers:
             return values, f"channel {channels[alpha]}"
     if rgb is not None:
-        return read_channels(img, rgb) @ _LUMA, "luminance of " + ", ".join(channels[i] for i in rgb)
+        return _read(img, rgb) @ _LUMA, "luminance of " + ", ".join(channels[i] for i in rgb)
     if grey is not None:
-        return read_channels(img, [grey])[:, :, 0], f"channel {channels[grey]}"
+        return _read(img, [grey])[:, :, 0], f"channel {channels[grey]}"
     if len(channels) == 1:
         raise InputError(f"roto {img.path}: its only channel {channels[0]!r} is a data pass (depth, normals, "
                          f"motion...), not a drawn shape; expected the shape in A (or alpha, mask, matte), R, G, B or "
