@@ -610,7 +610,8 @@ def test_a_plate_whose_pixel_aspect_changes_is_refused(shot_dir: Path, tmp_path:
                "--progress", "none", "--no-worker"])
     err = capsys.readouterr().err
     assert rc == 2, err
-    assert f"plate frame 3 ({folder / 'p.0003.exr'}) has pixel aspect 2; the shot's other frames 1" in err, err
+    assert (f"plate frame 3 ({folder / 'p.0003.exr'}) has pixel aspect 2, and frame 1 ({folder / 'p.0001.exr'}), "
+            "the first this render reads, 1: a plate's frames share one pixel aspect") in err, err
     assert not (tmp_path / "out").exists()
 
 

@@ -294,8 +294,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     for f, info in heads.items():
         if f != frames[0]:
             if abs(info.pixel_aspect - aspect) > 1e-4 * aspect:  # the matte would be written squeezed otherwise
-                raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}; the "
-                                 f"shot's other frames {aspect:g}")
+                raise InputError(f"plate frame {f} ({on_disk.path(f)}) has pixel aspect {info.pixel_aspect:g}, and "
+                                 f"frame {frames[0]} ({seq.path(frames[0])}), the first this render reads, "
+                                 f"{aspect:g}: a plate's frames share one pixel aspect")
             _check_like_first(f, on_disk.path(f), info, first.info, (frames[0], seq.path(frames[0])), shot.colorspace)
     # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender):
     # those of its own keyframe's plate frame (data windows may change along a shot; a farm chunk's first frame
