@@ -119,6 +119,22 @@ def test_negative_frames_spelt_as_printf_pads_them_are_found(tmp_path, pattern):
     assert open_sequence(str(tmp_path / pattern), [-1, 0]).frames == [-1, 0]  # the frames asked for are one file each
 
 
+def test_a_frame_that_is_a_dangling_link_is_said_to_be_one(tmp_path):
+    """A QA pass: a plate folder of links, one into a render that went: "missing frame 1004" while the listing
+    shows the file. The message says it is a link, and to what."""
+    from vom_plugin.io.reader import open_image
+
+    _touch(tmp_path, ["plate.1001.exr"])
+    (tmp_path / "plate.1002.exr").symlink_to(tmp_path / "gone.exr")
+    with pytest.raises(InputError, match=r"missing frame 1002 .*plate\.1002\.exr, a link to .*gone\.exr, which "
+                                         r"does not exist\)"):
+        open_sequence(str(tmp_path / "plate.####.exr"), [1001, 1002])
+    with pytest.raises(InputError, match=r"plate .*plate\.1002\.exr is a link to .*gone\.exr, which does not exist"):
+        open_image(tmp_path / "plate.1002.exr", "plate")
+    with pytest.raises(InputError, match=r"plate file .*plate\.1002\.exr is a link to"):
+        open_sequence(str(tmp_path / "plate.1002.exr"))
+
+
 def test_open_sequence_lists_missing_frames_by_number(tmp_path):
     _touch(tmp_path, [f"plate.{f}.exr" for f in range(1001, 1021) if f not in (1003, 1004, 1005, 1010)])
     pattern = str(tmp_path / "plate.####.exr")

@@ -16,6 +16,7 @@ import OpenImageIO as oiio
 
 from vom_plugin.errors import InputError
 from vom_plugin.io.info import ImageInfo, Window
+from vom_plugin.io.sequence import missing_file
 
 # The largest window read: 16K x 16K (a 16K plate is 15360x8640). Reading allocates float32 per pixel.
 MAX_PIXELS = 16384 * 16384
@@ -91,7 +92,7 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
     """Open an image's header. InputError when it is missing, unreadable, or not an image OIIO knows."""
     p = Path(path)
     if not p.exists():
-        raise InputError(f"{role} {p} does not exist")
+        raise InputError(f"{role} {p} {missing_file(p)}")
     if not p.is_file():
         raise InputError(f"{role} {p} is not a file")
     inp = oiio.ImageInput.open(str(p), _UNASSOCIATED)

@@ -290,7 +290,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     if parsed.pad == 0:
         # A single file: a still that stands for every requested frame (or its own frame number).
         if not Path(text).is_file():
-            raise InputError(f"plate file {text} does not exist")
+            raise InputError(f"plate file {text} {missing_file(Path(text))}")
         own = frame_from_path(text)
         return PlateSequence(text, list(frames) if frames else [own if own is not None else 1])
     if frames is None:
@@ -307,9 +307,10 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     missing = seq.missing()
     if missing:
         hint = parsed.padding_hint(text) if len(missing) == len(seq.frames) else ""
+        example = seq.path(missing[0])
         raise InputError(
             f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
-            f"({len(missing)} of the {len(seq.frames)} requested, e.g. {seq.path(missing[0])}){hint}"
+            f"({len(missing)} of the {len(seq.frames)} requested, e.g. {example}{_link_note(example)}){hint}"
         )
     _refuse_spelt_twice(text, parsed, seq.frames)
     return seq
@@ -323,3 +324,16 @@ def _refuse_spelt_twice(text: str, parsed: _Pattern, frames: list[int]) -> None:
         raise InputError(f"sequence {text}: frame {f} is on disk twice, as {printf} and {padded}{more} (printf's "
                          f"spelling, and the digits padded, as older vom and some tools write it): which is the frame? "
                          f"Keep one file per frame")
+
+
+def missing_file(path: Path) -> str:
+    """How to say that ``path`` is not there: "does not exist", or, for a link whose target went (a plate folder
+    of links into a render's output), "is a link to TARGET, which does not exist"."""
+    if path.is_symlink():
+        return f"is a link to {os.readlink(path)}, which does not exist"
+    return "does not exist"
+
+
+def _link_note(path: Path) -> str:
+    """", a link to TARGET, which does not exist" for a dangling link (listed on disk, yet no frame), else ""."""
+    return f", {missing_file(path).removeprefix('is ')}" if path.is_symlink() else ""
