@@ -452,3 +452,21 @@ def test_an_alpha_over_the_network_picture_is_cut_to_the_data_window_and_extende
     np.testing.assert_array_equal(channels["mask"].astype(np.float32)[:, 1:23], half[::-1])
     with pytest.raises(ValueError, match=r"expected \(H, W\) = \(14, 22\) of the window \(-3, -2, 22, 14\)"):
         write_alpha(tmp_path / "b.exr", np.zeros((12, 16), np.float32), info, window=picture)
+
+
+def test_a_key_code_openexr_refuses_is_not_carried_into_the_matte(tmp_path):
+    """A QA pass: a plate whose KeyCode OpenEXR rejects (OpenImageIO reads and writes it) gave mattes that no
+    OpenEXR reader opens ("Invalid key code number of perforations per count"). A valid one is carried."""
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(16, 12, 3, oiio.HALF)
+    spec.attribute("smpte:KeyCode", oiio.TypeDesc("keycode"), (1, 2, 3, 4, 5, 4, 64))
+    out, path = oiio.ImageOutput.create(str(tmp_path / "p.exr")), str(tmp_path / "p.exr")
+    assert out.open(path, spec) and out.write_image(np.zeros((12, 16, 3), np.float32)) and out.close()
+    info = read_plate(tmp_path / "p.exr").info
+    write_alpha(tmp_path / "good.exr", _alpha(), info)
+    assert _exr(tmp_path / "good.exr")[0]["keyCode"].perfsPerCount == 64
+    bad = dataclasses.replace(info, metadata={**info.metadata, "smpte:KeyCode": (1, 2, 3, 4, 5, 6, 7)})
+    write_alpha(tmp_path / "bad.exr", _alpha(), bad)
+    header, channels = _exr(tmp_path / "bad.exr")  # OpenEXR opens it
+    assert "keyCode" not in header and channels["A"].shape == (12, 16)

@@ -100,6 +100,8 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
             continue  # the offset of a capture date the plate lacks: OpenImageIO stamps the matte's own local time
         if not plate_rgb and name in _RGB_ATTRIBUTES:
             continue
+        if name == "smpte:KeyCode" and not _valid_key_code(value):
+            continue  # OpenEXR's readers refuse the whole file over it (OpenImageIO's keep it): the matte goes without
         type_name = info.metadata_types.get(name)
         try:
             if type_name:
@@ -120,6 +122,19 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     for key, value in (metadata or {}).items():
         spec.attribute(_metadata_name(key), _metadata_value(value))
     return spec
+
+
+# OpenEXR's ranges of a KeyCode's fields (ImfKeyCode.h), in OpenImageIO's order of its 7 ints: film manufacturer
+# code, film type, prefix, count, perforation offset, perforations per frame, perforations per count
+_KEY_CODE_RANGES = ((0, 99), (0, 99), (0, 999999), (0, 9999), (0, 119), (1, 15), (20, 120))
+
+
+def _valid_key_code(value: Any) -> bool:
+    try:
+        fields = [int(v) for v in value]
+    except (TypeError, ValueError):
+        return False
+    return len(fields) == 7 and all(lo <= v <= hi for v, (lo, hi) in zip(fields, _KEY_CODE_RANGES, strict=True))
 
 
 def _prepare_pixels(
