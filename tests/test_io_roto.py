@@ -86,6 +86,14 @@ def test_same_aspect_other_size_is_resampled(tmp_path):
     assert np.abs(mask - expected).sum() <= 6 and abs(mask.sum() - np.pi * 36) < 10
     small = read_roto(tmp_path / "roto.exr", (128, 96))
     assert small.shape == (96, 128) and small[48, 64] == 1 and small[0, 0] == 0
+    notes: list[str] = []  # a proxy (2x, half) is scaled without a word
+    read_roto(tmp_path / "roto.exr", (32, 24), notes=notes)
+    assert notes == []
+    # a roto a pixel off the plate's size (rendered for another format) was stretched silently (a QA pass)
+    write_image(tmp_path / "off.exr", _disc(72, 129, r=20, cy=36, cx=64), ("A",))
+    read_roto(tmp_path / "off.exr", (128, 72), notes=notes)
+    assert notes == [f"roto {tmp_path / 'off.exr'} is 129x72, the plate 128x72: stretched to the plate's size; a roto "
+                     "a few pixels off the plate's size was made for another format: check that it lines up"]
 
 
 def test_roto_data_window_is_placed_in_its_display_window(tmp_path):

@@ -29,6 +29,8 @@ THRESHOLD = 0.5
 _LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
 # Relative aspect difference tolerated as rounding (1920x1080 vs 1000x563 is the same frame).
 _ASPECT_TOLERANCE = 0.01
+# A roto within this share of the plate's size on each side, yet not its size, is said (not a proxy)
+_NEAR_SIZE = 0.1
 
 
 _ALPHA_NAMES = ("A", "a", "alpha", "Alpha")
@@ -223,6 +225,11 @@ def read_roto(
                 f"roto {path} is {roto_w}x{roto_h} (aspect {roto_aspect:.3f}) but the plate is {width}x{height} "
                 f"(aspect {plate_aspect:.3f}); expected a roto of the plate's aspect"
             )
+        if notes is not None and max(abs(width / roto_w - 1), abs(height / roto_h - 1)) < _NEAR_SIZE:
+            # a proxy (half, quarter size) is scaled as meant; one a few pixels off was made for another format
+            notes.append(f"roto {path} is {roto_w}x{roto_h}, the plate {width}x{height}: stretched to the plate's "
+                         f"size; a roto a few pixels off the plate's size was made for another format: check that it "
+                         f"lines up")
         values = _resize(values, width, height)
     mask = _over_picture((values >= THRESHOLD).astype(np.float32), data_values, info, (width, height),
                          (roto_w, roto_h), plate_windows, picture)
