@@ -28,7 +28,7 @@ def _accepts(fn, *args) -> bool:
 
 
 MEMORY = ["first+prev2", "prev2", "prev3", "first+prev1", "every-5", "first+every-3", "First+Prev2", "prev0",
-          "every-0", "last2", "every5", "", "first+", "prev-2", "first+prev2+every-3", "prev02", "prev\u0663"]
+          "every-0", "last2", "every5", "first+", "prev-2", "first+prev2+every-3", "prev02", "prev\u0663"]
 
 
 @pytest.mark.parametrize("text", MEMORY)
@@ -49,6 +49,19 @@ def test_a_memory_policy_has_one_spelling() -> None:
         Shot(**BASE, memory="prev\u0663")
 
 
+@pytest.mark.parametrize("blank", ["", "  ", None])
+def test_a_blank_setting_is_its_default_in_a_shot_as_in_the_hosts(blank: str | None) -> None:
+    """The hosts leave a cleared knob out (the default applies); a shot file's ``memory: ""`` or ``model:`` was
+    refused ("expected a non-empty string"). Blank is the node definition's default on every surface now (as it
+    was already for frames, the plate's range, and cache, the user cache)."""
+    node = load_node_def()
+    names = ["channel", "mask_channel", "output", "compression", "working_size", "colorspace", "model", "device",
+             "memory", "top_k"]
+    shot = Shot(**BASE, **{n: blank for n in names})
+    assert {n: getattr(shot, n) for n in names} == {n: node.knob(n).default for n in names}
+    assert Shot.from_dict({**BASE, "memory": blank, "model": blank}).memory == node.knob("memory").default
+
+
 def test_prev3_is_a_policy_everywhere() -> None:
     from vom_plugin.engine.memory import MemoryBank
 
@@ -56,7 +69,7 @@ def test_prev3_is_a_policy_everywhere() -> None:
     assert MemoryBank("prev3").policy.slots == 3
 
 
-CHANNELS = ["A", "vom.A", "matte.fg.A", "my-layer.A", "matte", "alpha", "vom.alpha", "A B", "vom.", ".A", "1.A", ""]
+CHANNELS = ["A", "vom.A", "matte.fg.A", "my-layer.A", "matte", "alpha", "vom.alpha", "A B", "vom.", ".A", "1.A"]
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
