@@ -288,3 +288,48 @@ def test_vom_traceback_adds_the_traceback_to_a_bad_input_error(tmp_path: Path, m
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and "InputError" in err and "error: no files match" in err
+
+
+def test_closed_or_full_standard_streams_do_not_stop_a_command(tmp_path: Path) -> None:
+    """A QA pass: started with stderr or stdout closed (some launchers and daemons start jobs so), every command
+    exited 1 before doing anything (Python leaves the stream None); stdout on a full disk was "internal error"."""
+    import os as os_mod
+
+    def run(args: list[str], close: int | None = None, **kw: object) -> subprocess.CompletedProcess:
+        pre = (lambda: os_mod.close(close)) if close is not None else None
+        return subprocess.run([sys.executable, "-m", "vom_plugin.cli", *args], preexec_fn=pre, text=True,
+                              timeout=120, **kw)
+
+    r = run(["--version"], close=2, stdout=subprocess.PIPE)
+    assert r.returncode == 0 and r.stdout.strip() == f"vom {__version__}"
+    r = run(["gizmo", "--out", str(tmp_path / "g.gizmo")], close=2, stdout=subprocess.PIPE)
+    assert r.returncode == 0 and (tmp_path / "g.gizmo").is_file()  # the work is done, said or not
+    r = run(["info", "--json"], close=1, stderr=subprocess.PIPE)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    if Path("/dev/full").exists():
+        with open("/dev/full", "w") as full:
+            r = run(["info", "--json"], stdout=full, stderr=subprocess.PIPE)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert "error: a write failed: No space left on device" in r.stderr
+
+
+def test_no_command_is_a_usage_error_on_stderr_and_flags_are_never_abbreviated(capsys) -> None:
+    """A QA pass: `vom` alone printed its help on stdout (exit 2); `--prog json` was taken as --progress by argparse,
+    but not by the JSON error event nor the negative ranges of --frames read before it."""
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "usage: vom" in err
+    with pytest.raises(SystemExit) as e:
+        main(["render", "--prog", "json", "s.yaml"])
+    assert e.value.code == 2 and "unrecognized arguments: --prog" in capsys.readouterr().err
+
+
+def test_an_interrupt_before_the_command_runs_sends_the_json_error_event() -> None:
+    """A QA pass: a SIGINT while the parser was built gave exit 130 but no error event to a host reading JSON."""
+    code = ("import sys, vom_plugin.cli as c\n"
+            "def main():\n    raise KeyboardInterrupt\n"
+            "c.main = main\nsys.argv = ['vom', 'render', 'x.yaml', '--progress', 'json']\nc.entry()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130, r.stderr
+    assert json.loads(r.stdout) == {"event": "error", "message": "interrupted by SIGINT before the render began: no "
+                                    "frame was written", "exit_code": 130, "kind": "CancelledError"}

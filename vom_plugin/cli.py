@@ -32,8 +32,13 @@ from vom_plugin.errors import VomError
 
 
 class _Parser(argparse.ArgumentParser):
-    # argparse exits 2 on usage errors already; keep its message but name the program consistently.
-    pass
+    """argparse's parser (usage errors exit 2 with its message), without abbreviated flags: ``--prog json`` was
+    taken as --progress by argparse but not by what reads the command line before it (the JSON error event, the
+    negative frame range of ``--frames``), and a flag added later would change what an abbreviation meant."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -114,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
     finally:
         sys.stderr.write(usage.getvalue())
-    if not getattr(args, "_run", None):
-        parser.print_help()
+    if not getattr(args, "_run", None):  # no command: a usage error, said where usage errors go
+        parser.print_help(sys.stderr)
         return 2
     try:
         for name in FLAGS:  # said before any work, whichever command reads them
@@ -144,6 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # as a process ended by SIGPIPE
     except Exception as e:
         json_mode = _json_progress(argv)
+        if isinstance(e, OSError) and not e.filename and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            # a write to an open stream (its standard output sent to a full disk): the user's disk, not a bug
+            print(f"vom {args.command}: error: a write failed: {e.strerror or e} (its output, or a file it was "
+                  f"writing, is on a full disk or over quota)", file=sys.stderr)
+            return 2
         if isinstance(e, OSError) and e.filename and e.errno in _USERS_ERRNOS:
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
             # disk, a read-only mount): the user's to fix, named, not a traceback to report
@@ -178,6 +188,24 @@ def _interrupted(command: str | None) -> str:
                                        if command in ("render", "demo") else "")
 
 
+def _no_closed_std_streams() -> None:
+    """A process started with its standard input, output or error closed (some launchers and daemons start jobs
+    so) gets the null device there: Python left that stream None, and every command failed on its first word
+    (exit 1, nothing done); and the next file opened would have taken that descriptor, where a library's
+    messages to stdout or stderr would have gone into it."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        setattr(sys, name, open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False))
+
+
 def entry() -> NoReturn:
     """The process's entry (the ``vom`` script, ``python -m vom_plugin.cli``): ``main``, then exit.
 
@@ -191,6 +219,7 @@ def entry() -> NoReturn:
     from vom_plugin.engine.allocator import keep_freed_memory
     from vom_plugin.engine.stop import handle_signals
 
+    _no_closed_std_streams()
     keep_freed_memory()
     # SIGTERM before a command installs its own handling (a render's, a worker's) stops it as SIGINT does:
     # "interrupted", exit 130, as the help says, instead of dying by the signal without a word
@@ -200,6 +229,8 @@ def entry() -> NoReturn:
     except KeyboardInterrupt:  # before a command's own handling (its parser, its imports): said, not a traceback
         command = _command(sys.argv[1:])
         print(f"vom {command or ''}: {_interrupted(command)}".replace(" :", ":"), file=sys.stderr)
+        if _json_progress(sys.argv[1:]):  # a host reading events learns of it as of any other stop
+            _json_error(_interrupted(command), 130, "CancelledError")
         code = 130
     # the command is over and its exit status decided: a signal now (a host pressing Cancel again, a farm's SIGTERM
     # then SIGINT) leaves with that status at once; it raised inside the exit callbacks (a traceback, or the
