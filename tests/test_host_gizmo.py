@@ -109,7 +109,11 @@ def test_gizmo_check_command_detects_a_stale_file(tmp_path: Path) -> None:
     stale.write_text(gizmo.generate().replace("working_size 960", "working_size 961"))
     cmd = [sys.executable, "-m", "vom_plugin.cli", "gizmo", "--check", "--out", str(stale)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 1 and "out of date" in r.stderr
+    # the command to run is the one that writes the file checked (it said `vom gizmo`, which writes the repo's: QA)
+    assert r.returncode == 1 and f"{stale} is out of date with node_defs/; run `vom gizmo --out {stale}`" in r.stderr
+    missing = tmp_path / "nowhere.gizmo"
+    r = subprocess.run([*cmd[:-1], str(missing)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and f"{missing} does not exist; run `vom gizmo --out {missing}` to write it" in r.stderr
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "gizmo", "--out", str(stale)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and stale.read_text() == gizmo.generate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -35,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
         files.append((blender_knobs.default_path(), blender_knobs.generate(), blender_knobs.write))
     if args.check:
         stale = [p for p, t, _ in files if (p.read_text(encoding="utf-8") if p.is_file() else None) != t]
+        regenerate = "vom gizmo" if args.out is None else f"vom gizmo --out {shlex.quote(str(args.out))}"
         for p in stale:
-            print(f"vom gizmo: {p} is out of date with node_defs/; run `vom gizmo` to regenerate", file=sys.stderr)
+            state = "is out of date with node_defs/" if p.is_file() else "does not exist"
+            print(f"vom gizmo: {p} {state}; run `{regenerate}` to write it", file=sys.stderr)
         if stale:
             return 1
         for p, _, _ in files:
