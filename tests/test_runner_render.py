@@ -701,9 +701,11 @@ def test_a_stopped_render_without_the_cache_does_not_promise_a_resume(shot_dir: 
     no_cache = tmp_path / "a_file"
     no_cache.write_text("not a folder")
     s = shot(shot_dir, "nocache", out=str(tmp_path / "o" / "a.####.exr"), cache=str(no_cache))
+    events: list[dict] = []
     with pytest.raises(CancelledError) as e:
-        render(s, progress=on_event, stop=stop)
+        render(s, progress=lambda ev: (events.append(ev), on_event(ev)), stop=stop)
     assert "resumes" not in str(e.value) and "computes every frame again" in str(e.value), str(e.value)
+    assert events[0]["event"] == "start" and events[0]["cache"] is None  # it named a folder under the file (QA)
 
     def fails_at_done(e: dict) -> None:
         if e["event"] == "done":
