@@ -261,7 +261,7 @@ def test_flipped_alpha_through_the_cli_exits_0_with_one_warning(root: Path, clea
                "--cache", str(cache), "--working-size", "128", "--device", "cpu", "--progress", "none"])
     err = capsys.readouterr().err
     assert rc == 0, err
-    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in err.splitlines() if line.startswith("vom render: warning:")]
     assert len(warnings) == 1 and "damaged entry dropped and recomputed" in warnings[0], err
     _assert_clean(None, tmp_path / "out", clean)
 

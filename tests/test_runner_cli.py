@@ -176,6 +176,13 @@ def test_progress_reporters() -> None:
     assert "[#####.....] 2/4 frames frame 1002   50%  ETA" in text
     # the bar's summary says where the frames went (a shot file's relative out is easily mistaken)
     assert "4 frames written to /o/a.####.exr in 0:02 (2.00 frames/s)" in text and "warning: w1" in text
+    # the warnings come before the closing line, which stays the last, and name the command when it is given
+    named = io.StringIO()
+    b = BarProgress(named, width=10, command="vom render")
+    b({"event": "start", "total": 1, "out": "/o/a.####.exr"})
+    b({"event": "done", "frames_written": 1, "elapsed": 1.0, "warnings": ["w1"]})
+    assert named.getvalue().splitlines()[-2:] == ["vom render: warning: w1",
+                                                  "1 frames written to /o/a.####.exr in 0:01 (1.00 frames/s)"]
 
 
 def test_the_bars_progress_and_time_left_follow_the_steps_not_the_bursts_of_frames(monkeypatch) -> None:

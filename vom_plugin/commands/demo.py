@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     check_replaceable(out_dir / "contact_sheet.png", _sheet_is_ours(out_dir), "--out")  # before the render
     shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=model,
                           device=args.device, cache=cache)
-    result = render(shot, progress=make_progress(args.progress))
+    result = render(shot, progress=make_progress(args.progress, "vom demo"))
 
     # Accuracy against the renderer's ground truth, and a contact sheet to look at.
     mads, rows = [], []

@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.engine.progress import JsonProgress, make_progress
     from vom_plugin.errors import InputError, VomError
 
-    progress = make_progress(args.progress)
+    progress = make_progress(args.progress, "vom render")
     try:
         shot = shot_from_args(args)
         summary = None
@@ -199,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
                       "kind": type(e).__name__})
         raise
     if args.progress == "none":
+        for w in summary["warnings"]:
+            print(f"vom render: warning: {w}", file=sys.stderr)
         print(f"vom render: {summary['frames_written']} frames written to {shot.out} in {summary['elapsed']:.1f} s",
               file=sys.stderr)
-        for w in summary["warnings"]:
-            print(f"warning: {w}", file=sys.stderr)
     return 0

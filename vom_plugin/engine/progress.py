@@ -53,8 +53,10 @@ class BarProgress:
 
     LOG_EVERY_S = 10.0
 
-    def __init__(self, stream: TextIO | None = None, width: int = 30, tty: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, width: int = 30, tty: bool | None = None,
+                 command: str = "") -> None:
         self.stream = stream or sys.stderr
+        self.command = command  # "vom render": its warnings say so, as its errors do (a log grepped for it)
         self.width = width
         self.t0 = time.perf_counter()
         self.first_frame_t: float | None = None
@@ -99,10 +101,10 @@ class BarProgress:
                 steps = cached + int(cache.get("steps_computed", 0) or 0)
             read_back = f"; {cached} of {steps} steps read back from the cache" if cached else ""
             where = f" to {self.out}" if self.out else ""  # where they went, as --progress none says too
+            for w in event.get("warnings", []):  # before the closing line, which stays the last
+                self.stream.write(f"{self.command + ': ' if self.command else ''}warning: {w}\n")
             self.stream.write(f"{n} frames written{where} in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} "
                               f"frames/s{read_back})\n")
-            for w in event.get("warnings", []):
-                self.stream.write(f"warning: {w}\n")
             self.stream.flush()
 
     def end_line(self) -> None:
@@ -165,9 +167,10 @@ class JsonProgress:
         self.stream.flush()
 
 
-def make_progress(kind: str) -> ProgressCallback | None:
+def make_progress(kind: str, command: str = "") -> ProgressCallback | None:
+    """``command``: the command rendering ("vom render"), named in the bar's warnings."""
     if kind == "bar":
-        return BarProgress()
+        return BarProgress(command=command)
     if kind == "json":
         return JsonProgress()
     if kind == "none":
