@@ -295,6 +295,52 @@ def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Pa
                                                       strict=True))
 
 
+def test_a_cached_re_render_holds_a_few_plate_frames_whatever_waits_for_another_pass(
+        shot_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: a two-keyframe re-render (or a resume) read ahead the plate frames of the forward pass's cached
+    steps, whose frames wait for the backward pass: every plate frame of the span was held in memory (a 400-frame
+    span at 128x72: 376 -> 537 MB). Objects read back one after the other held the first's frames likewise.
+    Frames are read ahead only where they complete now; the pixels are the same."""
+    from vom_plugin.engine import file_source
+
+    held: list[int] = []
+    real = file_source.FileSource.read_ahead
+
+    def counting(self, frames):  # type: ignore[no-untyped-def]
+        real(self, frames)
+        held.append(len(self._ahead))
+
+    kf = {1: str(shot_dir / "roto" / "r.0001.exr"), N: str(shot_dir / "roto" / f"r.{N:04d}.exr")}
+    objects = {"hero": kf, "crate": {1: str(shot_dir / "roto" / "wide.0001.exr")}}
+    cache = str(tmp_path / "c")
+    for tag, fields in (("two", {"keyframes": kf}), ("objects", {"keyframes": None, "objects": objects})):
+        first = render(shot(shot_dir, f"{tag}_cold", cache=cache, out=str(tmp_path / tag / "a.####.exr"), **fields))
+        monkeypatch.setattr(file_source.FileSource, "read_ahead", counting)
+        held.clear()
+        again = render(shot(shot_dir, f"{tag}_again", cache=cache, out=str(tmp_path / f"{tag}2" / "a.####.exr"),
+                            **fields))
+        monkeypatch.undo()
+        assert again.cache["steps_computed"] == 0 and again.cache["steps_cached"] > 0
+        assert max(held) <= 3, (tag, held)  # READ_AHEAD + the frame in hand: it was every frame of the pass
+        for a, b in zip(first.files, again.files, strict=True):
+            pixels = [oiio.ImageBuf(str(x)).get_pixels(oiio.FLOAT) for x in (a, b)]
+            assert np.array_equal(*pixels), (a, b)
+
+
+def test_steps_a_memory_state_spares_are_out_of_the_work_not_read_back(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: frames 5-8 after a render of 1-4 resumed from its memory state, yet its bar said "4 of 8 steps read
+    back from the cache" (and started at 50%) where the done event said 0 cached, 4 computed."""
+    cache = str(tmp_path / "c")
+    render(shot(shot_dir, "head", frames="1-4", cache=cache, out=str(tmp_path / "h" / "a.####.exr")))
+    events: list[dict] = []
+    r = render(shot(shot_dir, "tail", frames="5-8", cache=cache, out=str(tmp_path / "t" / "a.####.exr")),
+               progress=events.append)
+    steps = [e for e in events if e["event"] in ("step", "frame")]
+    assert r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == 4
+    assert steps[-1]["steps_total"] == steps[-1]["steps_done"] == 4 and steps[-1]["steps_cached"] == 0, steps[-1]
+    assert all(e["steps_done"] <= e["steps_total"] for e in steps)
+
+
 def test_a_changed_far_roto_recomputes_the_pass_that_reads_it(shot_dir: Path, tmp_path: Path) -> None:
     """The forward pass from 1 reads roto N: when only roto N changes, the pass is recomputed (not served from
     the cache of the old roto), and the render equals a cold one with the new roto."""
@@ -937,9 +983,12 @@ def test_step_events_count_the_work_of_every_pass_and_what_the_cache_saved(shot_
     # half-way (the first pass done), no frame between the keyframes can be written: they wait for the second
     assert next(e["frames_done"] for e in steps if e["steps_done"] == total // 2) <= 2
     events.clear()
-    render(s, progress=events.append)
+    again = render(s, progress=events.append)
     steps = [e for e in events if e["event"] == "step"]
-    assert steps[-1]["steps_cached"] == steps[-1]["steps_done"] == total
+    # every step read back, but the backward pass's first (keyframe N's, whose frame the forward pass writes):
+    # not read, not work (it was counted as read back, one more than the done event said: QA)
+    assert steps[-1]["steps_cached"] == steps[-1]["steps_done"] == steps[-1]["steps_total"] == total - 1
+    assert again.cache["steps_cached"] == total - 1 and again.cache["steps_computed"] == 0
 
 
 def _render_forked(root: Path, queue: object) -> None:

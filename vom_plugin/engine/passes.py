@@ -20,7 +20,6 @@ so a published number measures what users run.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
@@ -347,8 +346,9 @@ class PassRunner:
                 fps = self.roto_fp.get(name, {})
                 lane.steps, affs = cache.addresses(p, self.source.fingerprint, fps.get(p.keyframe, ""),
                                                    fps.get(p.toward, ""))
-                lane.start, lane.prop, lane.deliver_from = self._cached_steps(p, lane)
             lanes.append(lane)
+        if cache is not None:
+            self._cached_steps(p, lanes)
         lanes = [lane for lane in lanes if lane.start < n]
         if not lanes:
             return
@@ -407,8 +407,7 @@ class PassRunner:
                         cache.after_step(lane.prop, lane.steps, affs, i, n, alpha, fresh, mask=mask, cut=cut)
                 lane.done = i
                 if f in p.serves and i >= lane.deliver_from:  # earlier frames came from the cache already
-                    self.deliver(lane.name, f, p.plan, alpha.numpy().astype(np.float32),
-                                 None if mask is None else mask.numpy().astype(np.float32))
+                    self.deliver(lane.name, f, p.plan, alpha.numpy(), None if mask is None else mask.numpy())
                 self._worked(1)
             if cache is not None:
                 for lane in lanes:
@@ -418,6 +417,12 @@ class PassRunner:
         if cache is not None and not cut:
             for lane in lanes:
                 cache.pass_complete(lane.steps)
+
+    def _skipped(self, steps: int) -> None:
+        """``steps`` of the plan that a memory state on disk spares: out of the total (they are not work done)."""
+        self.work["steps_total"] -= steps
+        if self.on_work is not None:
+            self.on_work(dict(self.work))
 
     def _worked(self, steps: int, *, cached: bool = False) -> None:
         """Count ``steps`` more done."""
@@ -429,33 +434,52 @@ class PassRunner:
         if self.on_work is not None:
             self.on_work(dict(self.work))
 
-    def _cached_steps(self, p: PlannedPass, lane: _Lane) -> tuple[int, Any, int]:
-        """Deliver the lane's predictions on disk; (step to compute from, its Propagator or None, first to
-        deliver)."""
-        n, steps = len(p.frames), lane.steps
-        with self.timer("cache"):
-            start, prop = self.cache.resume(steps, n, self.propagator)
-        for i in range(start):
-            f = p.frames[i]
-            if f not in p.serves:
-                self._worked(1, cached=True)  # one at a time: a pass read back moves the bar as its frames go out
-                continue
-            self.source.read_ahead(list(itertools.islice(
-                (p.frames[j] for j in range(i + 1, start) if p.frames[j] in p.serves), READ_AHEAD)))
+    def _cached_steps(self, p: PlannedPass, lanes: list[_Lane]) -> None:
+        """Deliver the lanes' predictions on disk, step by step across the lanes (an object's frame is complete
+        when every object has delivered it: lane after lane, the first lanes' frames waited in memory for the
+        last's); set each lane's step to compute from, its Propagator (None: a fresh one) and its first step to
+        deliver. Steps before a lane's memory state that serve no frame of this render are skipped: not read,
+        not done, out of the total."""
+        n = len(p.frames)
+        for lane in lanes:
             with self.timer("cache"):
-                got = self.cache.alpha(steps[i], self.geo.padded, mask=self.want_mask)
-            if got is None:  # damaged, or evicted since the check: compute from a state before it
+                lane.start, lane.prop = self.cache.resume(lane.steps, n, self.propagator)
+            lane.deliver_from = 0
+        for i in range(max((lane.start for lane in lanes), default=0)):
+            f = p.frames[i]
+            for lane in lanes:
+                if i >= lane.start:
+                    continue
+                if f not in p.serves:
+                    self._skipped(1)
+                    continue
+                ahead = [p.frames[j] for j in range(i + 1, min(n, i + 1 + 4 * READ_AHEAD))
+                         if p.frames[j] in p.serves and self._completes(p.frames[j], [x.name for x in lanes
+                                                                                       if j < x.start])]
+                self.source.read_ahead(ahead[:READ_AHEAD])
                 with self.timer("cache"):
-                    start, prop = self.cache.resume(steps, i, self.propagator)
-                # steps start..i-1, read back, are computed again to rebuild the memory: more work, not less
-                # done (the bar went backwards), and in both counters of the result
-                self.work["steps_total"] += i - start
-                return start, prop, i
-            self._worked(1, cached=True)
-            self.result.cache["steps_cached"] += 1
-            self.deliver(lane.name, f, p.plan, *got)
+                    got = self.cache.alpha(lane.steps[i], self.geo.padded, mask=self.want_mask)
+                if got is None:  # damaged, or evicted since the check: compute from a state before it
+                    with self.timer("cache"):
+                        lane.start, lane.prop = self.cache.resume(lane.steps, i, self.propagator)
+                    # steps start..i-1 are computed again to rebuild the memory: those read back are more work,
+                    # not less done (the bar went backwards), and in both counters of the result; those skipped
+                    # are work again
+                    self.work["steps_total"] += i - lane.start
+                    lane.deliver_from = i
+                    continue
+                self._worked(1, cached=True)
+                self.result.cache["steps_cached"] += 1
+                self.deliver(lane.name, f, p.plan, *got)
             self.check_stop()
-        return start, prop, 0
+
+    def _completes(self, frame: int, delivering: list[Any]) -> bool:
+        """Whether ``frame`` is complete once the objects ``delivering`` have delivered it from this pass: only then
+        is its plate frame read (one read ahead for a frame that waits for another pass stays in memory until
+        then: a two-keyframe re-render held every plate frame of the span)."""
+        ready = self.ready.get(frame, {})
+        return all(self.expected.get((name, frame), 0) - len(self.pending.get((name, frame), ()))
+                   - (name in delivering) <= 0 for name in self.objects if name not in ready)
 
     def _step(self, lane: _Lane, p: PlannedPass, i: int, frame: int, image: Any, aff_address: str | None
               ) -> tuple[Any, Any, bool]:
@@ -492,15 +516,18 @@ class PassRunner:
     # - outputs -
 
     def deliver(self, name: Any, frame: int, source: Pass, alpha: np.ndarray, mask: np.ndarray | None) -> None:
-        """One pass's prediction of an object at a frame; once every pass of every object has delivered the
-        frame, the passes are blended, lifted to plate resolution, aggregated and handed to the sink."""
+        """One pass's prediction of an object at a frame (half precision, as computed and cached); once every pass
+        of every object has delivered the frame, the passes are blended, lifted to plate resolution, aggregated
+        and handed to the sink. A frame between two keyframes waits for the second pass as it came (in half: 1 MB
+        at 960x544 where float32 held 2 MB, for every frame of the span)."""
         parts = self.pending[(name, frame)]
         parts.append((source, alpha, mask))
         if len(parts) < self.expected[(name, frame)]:
             return
         del self.pending[(name, frame)]
-        blended = blend(frame, [(src, a) for src, a, _ in parts])
-        blended_mask = blend(frame, [(src, m) for src, _, m in parts]) if self.want_mask else None
+        blended = blend(frame, [(src, np.asarray(a, np.float32)) for src, a, _ in parts])
+        blended_mask = (blend(frame, [(src, np.asarray(m, np.float32)) for src, _, m in parts])
+                        if self.want_mask else None)
         self.ready[frame][name] = (blended, blended_mask)
         if len(self.ready[frame]) < len(self.objects):
             return

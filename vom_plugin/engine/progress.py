@@ -13,7 +13,9 @@ host can parse them:
   propagation step (one per object per frame of every pass; ``steps_cached``: read back from the cache, not
   computed). Frames are written in bursts (between two keyframes a frame waits for the second pass), steps
   steadily: progress and time left are the steps'. ``steps_done`` never goes down; ``steps_total`` can go up,
-  when steps read back must be computed again to rebuild the memory (a damaged cache entry after them).
+  when steps read back must be computed again to rebuild the memory (a damaged cache entry after them), and
+  down, when a memory state in the cache spares the steps before it that write no frame of this render (a farm
+  chunk going on from the one before).
 - ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": []}``
   (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
   steps computed, so a step read back and computed again after a damaged entry counts in both)

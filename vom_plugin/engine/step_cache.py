@@ -179,8 +179,8 @@ class StepCache:
 
     def alpha(self, address: str, padded: tuple[int, int], *, mask: bool = False
               ) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """A step's cached prediction (alpha, and its semantic mask when ``mask``, else None), checked for the
-        shape this run computes; None when unusable."""
+        """A step's cached prediction (alpha, and its semantic mask when ``mask``, else None), in half precision as
+        a computed step delivers it, checked for the shape this run computes; None when unusable."""
         import torch
 
         got = self.store.get_alpha(address) if self.ok else None
@@ -196,7 +196,7 @@ class StepCache:
                 shape = None if t is None else tuple(t.shape)
                 self.store.drop("alpha", address, f"{name} of shape {shape}, expected {(h, w)} float16")
                 return None
-            out.append(t.numpy().astype(np.float32))
+            out.append(t.numpy())  # half, as a computed step delivers it
         return out[0], (out[1] if mask else None)
 
     def drop_step_inputs(self, frame: int, affinity: str | None, why: str) -> None:
