@@ -341,6 +341,21 @@ def test_steps_a_memory_state_spares_are_out_of_the_work_not_read_back(shot_dir:
     assert all(e["steps_done"] <= e["steps_total"] for e in steps)
 
 
+def test_chunks_of_a_pass_leave_one_memory_state_on_disk_not_one_each(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: each farm chunk of a pass saved its end state and left its predecessor's, which it had gone on
+    from (1 -> 2 -> 3 states, 76 MB each at 960x540, until a chunk reached the pass's end)."""
+    cache = tmp_path / "c"
+    for i, frames in enumerate(("1-2", "3-4", "5-6"), 1):
+        r = render(shot(shot_dir, f"chunk{i}", frames=frames, cache=str(cache), out=str(tmp_path / "o" / "a.####.exr")))
+        assert r.cache["steps_computed"] == 2, r.cache  # each went on from the state before it
+        assert len(list(cache.rglob("*.state.safetensors"))) == 1, i
+    render(shot(shot_dir, "chunk4", frames="7-8", cache=str(cache), out=str(tmp_path / "o" / "a.####.exr")))
+    assert not list(cache.rglob("*.state.safetensors"))  # the pass is complete: no state is needed
+    whole = render(shot(shot_dir, "whole", cache=str(tmp_path / "c2"), out=str(tmp_path / "w" / "a.####.exr")))
+    for p in whole.files:
+        assert np.array_equal(read_alpha(p), read_alpha(tmp_path / "o" / p.name))
+
+
 def test_a_changed_far_roto_recomputes_the_pass_that_reads_it(shot_dir: Path, tmp_path: Path) -> None:
     """The forward pass from 1 reads roto N: when only roto N changes, the pass is recomputed (not served from
     the cache of the old roto), and the render equals a cold one with the new roto."""

@@ -109,7 +109,12 @@ class StepCache:
     def resume(self, steps: list[str], limit: int, new_propagator: Callable[[], Any]) -> tuple[int, Any]:
         if not self.ok:
             return 0, None
-        return resume_point(self.store, steps, limit, new_propagator, self.device)
+        start, prop = resume_point(self.store, steps, limit, new_propagator, self.device)
+        if prop is not None:  # the state it goes on from is the chain's on disk: the next one saved replaces it
+            states = self._states.setdefault(steps[0], [])
+            if start - 1 not in states:
+                states.append(start - 1)
+        return start, prop
 
     # - reads -
 
@@ -257,9 +262,12 @@ class StepCache:
         chain = steps[0]
         states = self._states.setdefault(chain, [])
         self._put(self.store.put_state, steps[i], _snapshot(prop.state_dict()))
-        if states:  # one mid-pass state per pass is enough to resume: keep the disk bounded
-            self._put(self.store.drop_state, steps[states[-1]])
-        states.append(i)
+        # one mid-pass state per chain is enough to resume: keep the disk bounded. Also the one this render
+        # went on from (a farm chunk's predecessor's): each chunk of a pass left its own, 76 MB at 960x540
+        for j in states:
+            if j != i:
+                self._put(self.store.drop_state, steps[j])
+        states[:] = [i]
         self._last_state_t[chain] = time.perf_counter()
 
     def _put(self, fn: Any, *args: Any) -> None:
