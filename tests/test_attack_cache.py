@@ -619,6 +619,11 @@ def test_eviction_during_a_render_deletes_only_vom_entries(root: Path, clean: di
     shot_dir = _shot_dir(cache)
     left = [p for p in shot_dir.rglob("*.safetensors") if vc.file_is_marked(p)]
     assert sum(p.stat().st_size for p in left) <= 4096 * 2  # vom's own entries were evicted
+    # and the user is told, once (a QA pass: a cap smaller than one shot's cache was found out by renders that
+    # read nothing back)
+    capped = [w for w in r.warnings if "size cap" in w]
+    assert len(capped) == 1 and capped[0].startswith("cache: the size cap (3.81e-06 GB, VOM_CACHE_MAX_GB) deleted ")
+    assert "of this shot as it rendered: the next render computes them again; raise the cap" in capped[0]
 
 
 def test_info_counts_only_what_vom_wrote(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:

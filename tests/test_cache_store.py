@@ -163,20 +163,32 @@ def test_fingerprint_sees_content_and_mtime(tmp_path: Path) -> None:
     assert vc.file_fingerprint(f) != vc.file_fingerprint(f, full=True)  # different hashing, sanity
 
 
-def test_lru_eviction_keeps_recent_entries_under_the_cap(store: Store, tmp_path: Path) -> None:
-    c = store(tmp_path, "/p/a.####.exr", max_bytes=1 << 40)
-    c.prepare()
+def test_eviction_takes_the_least_recently_used_shot_first_and_a_shots_chains_from_their_end(
+        store: Store, tmp_path: Path) -> None:
+    """Whole shots go least recently used first; within a shot its most recently used entries go first: a pass's
+    steps are read in order, each needing those before it, so a chain cut from its end is still read back up to
+    there. Oldest first took a chain's first steps and kept the hundreds after them, unusable (a QA pass: a
+    400-frame shot re-rendered all 400 steps with 1157 of its entries still on disk)."""
     blob = {"x": torch.zeros(25_000)}  # ~100 kB each
-    for i in range(6):
-        c.put_alpha(K(f"e{i}"), blob)
-        p = c.dir / "steps" / f"{K(f'e{i}')}.alpha.safetensors"
-        os.utime(p, (time.time() - 100 + i, time.time() - 100 + i))
-    assert c.get_alpha(K("e0")) is not None  # a hit makes e0 the most recently used
-    size = (c.dir / "steps" / f"{K('e0')}.alpha.safetensors").stat().st_size
-    freed = vc.evict(tmp_path, max_bytes=3 * size)
-    assert freed == 3 * size
-    left = sorted(p.name.split(".")[0] for p in (c.dir / "steps").iterdir())
-    assert left == sorted(K(n) for n in ["e0", "e4", "e5"])
+    old = store(tmp_path, "/p/old.####.exr", max_bytes=1 << 40)
+    new = store(tmp_path, "/p/new.####.exr", max_bytes=1 << 40)
+
+    def put(c, name: str, age: float) -> Path:
+        c.prepare()
+        c.put_alpha(K(name), blob)
+        p = c.dir / "steps" / f"{K(name)}.alpha.safetensors"
+        os.utime(p, (time.time() - age, time.time() - age))
+        return p
+
+    olds = [put(old, f"o{i}", 300 - i) for i in range(3)]
+    chain = [put(new, f"s{i}", 100 - i) for i in range(4)]  # steps 0..3, written (and read) in order
+    size = chain[0].stat().st_size
+    freed, gone = vc.evict(tmp_path, max_bytes=4 * size)  # the older shot goes, newest entry first
+    assert freed == 3 * size and gone == [str(p) for p in reversed(olds)]
+    assert all(p.exists() for p in chain)
+    freed, gone = vc.evict(tmp_path, max_bytes=2 * size)  # then the chain from its end: steps 0 and 1 read back
+    assert gone == [str(chain[3]), str(chain[2])] and chain[0].exists() and chain[1].exists()
+    assert new.get_alpha(K("s0")) is not None and new.get_alpha(K("s1")) is not None
 
 
 def test_cache_cli_info_and_clear(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -779,6 +779,27 @@ def test_a_stopped_render_without_the_cache_does_not_promise_a_resume(shot_dir: 
     assert len(err.value.render_result.frames) == N
 
 
+def test_a_stop_under_a_cap_that_deleted_the_shots_entries_says_so(shot_dir: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: under a cache cap smaller than the shot's entries, a stopped render promised "the next render
+    resumes from the cache", which then computed every frame again."""
+    from vom_plugin.engine.runner import Stop
+    from vom_plugin.errors import CancelledError
+
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", str(4096 / 2**30))
+    stop = Stop()
+
+    def on_event(e: dict) -> None:
+        if e["event"] == "frame" and e["done"] == 3:
+            stop.set()
+
+    with pytest.raises(CancelledError) as e:
+        render(shot(shot_dir, "capped", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c")),
+               progress=on_event, stop=stop)
+    assert "the next render resumes from what the cache keeps (the size cap (3.81e-06 GB, VOM_CACHE_MAX_GB) " \
+           "deleted " in str(e.value), str(e.value)
+
+
 def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, tmp_path: Path) -> None:
     """A QA pass: a render started with SIGINT ignored (`nohup`, a shell's `&`, a wrapper's trap) stopped at the
     Ctrl-C meant for the shell, exit 130 with part of the shot. It stays ignored; SIGTERM still stops."""

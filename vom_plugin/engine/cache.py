@@ -255,6 +255,7 @@ class ShotCache:
         self.plate = os.path.abspath(plate_pattern)
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._written_since_evict = 0
+        self.evicted_own = 0  # entries of this shot the size cap deleted (during a render of it)
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
         self.unreadable: list[str] = []  # "path: why" of each entry this user may not read (kept)
@@ -450,9 +451,12 @@ class ShotCache:
             self.evict()
 
     def evict(self) -> int:
-        """Delete least recently used entries until the whole root is under the cap; returns bytes freed."""
+        """Delete entries until the whole root is under the cap (``evict``); returns bytes freed. Those of this
+        shot are counted in ``evicted_own``: the cap is smaller than what the shot needs kept."""
         self._written_since_evict = 0
-        return evict(self.root, self.max_bytes)
+        freed, gone = evict(self.root, self.max_bytes)
+        self.evicted_own += sum(1 for path in gone if Path(path).parent.parent == self.dir)
+        return freed
 
 
 def _only_empty_subfolders(d: Path) -> bool:
@@ -567,23 +571,32 @@ def _entries(shot: Path, *, stale_temps: bool = True) -> Iterator[tuple[str, os.
                     yield e.path, st
 
 
-def evict(root: str | os.PathLike, max_bytes: int) -> int:
+def evict(root: str | os.PathLike, max_bytes: int) -> tuple[int, list[str]]:
+    """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted).
+
+    Shots go least recently used first (a shot's last use: its newest entry, reads touch them); within a shot its
+    most recently used entries go first. A pass's steps are read in order and each needs all before it, so its
+    chain is cut from the end, and what stays is still read back: deleting the oldest first took a chain's first
+    steps, and the hundreds after them, kept and counted against the cap, could no longer be used."""
     root = Path(root)
     if not root.is_dir():
-        return 0
+        return 0, []
     with _root_lock(root):
-        files = [(st.st_mtime, st.st_size, path) for shot in _shot_dirs(root) for path, st in _entries(shot)]
-        total = sum(f[1] for f in files)
-        freed = 0
-        for _, size, path in sorted(files):
-            if total - freed <= max_bytes:
-                break
-            try:
-                os.unlink(path)
-                freed += size
-            except FileNotFoundError:
-                pass
-        return freed
+        shots = [[(st.st_mtime, st.st_size, path) for path, st in _entries(shot)] for shot in _shot_dirs(root)]
+        shots = [files for files in shots if files]
+        total = sum(size for files in shots for _, size, _ in files)
+        freed, gone = 0, []
+        for files in sorted(shots, key=lambda files: max(files)[0]):
+            for _, size, path in sorted(files, reverse=True):
+                if total - freed <= max_bytes:
+                    return freed, gone
+                try:
+                    os.unlink(path)
+                    freed += size
+                    gone.append(path)
+                except FileNotFoundError:
+                    pass
+        return freed, gone
 
 
 def _plate_of(shot: Path) -> str:

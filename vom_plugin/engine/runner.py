@@ -517,6 +517,8 @@ class _Render:
         """What the next render of the shot does about the frames this one did not finish."""
         if self.cache is None:  # off (a cache folder that cannot be used): said among the warnings
             return "the next render computes every frame again (this one ran without the cache)"
+        if self.cache.store.evicted_own:
+            return f"the next render resumes from what the cache keeps ({self.cache.cap_note()})"
         return "the next render resumes from the cache"
 
     def run(self) -> RenderResult:

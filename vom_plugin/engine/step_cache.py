@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -56,7 +56,7 @@ def _snapshot(state: dict[str, Any]) -> dict[str, Any]:
             for k, v in state.items()}
 
 
-def _entries(items: list[str], kind: str = "") -> str:
+def _entries(items: Sized, kind: str = "") -> str:
     """"1 entry", "3 damaged entries": how many of ``items``, for the warnings at the end of a run."""
     return f"{len(items)} {kind + ' ' if kind else ''}entr{'y' if len(items) == 1 else 'ies'}"
 
@@ -286,6 +286,15 @@ class StepCache:
                 self.ok = False
                 self.result.warnings.append(f"cache {self.store.root} disabled for the rest of the render: {e}")
 
+    def cap_note(self) -> str:
+        """What the size cap did to this shot's entries ("" when nothing)."""
+        n = self.store.evicted_own
+        if not n:
+            return ""
+        return (f"the size cap ({self.store.max_bytes / 2**30:.3g} GB, VOM_CACHE_MAX_GB) deleted "
+                f"{_entries(range(n))} of this shot as it rendered: the next render computes them again; raise "
+                f"the cap to keep a shot's cache")
+
     def flush(self) -> None:
         """Wait for every queued write (before reading the cache again, and before returning)."""
         while self._pending:
@@ -308,6 +317,8 @@ class StepCache:
             except Exception as e:  # eviction is housekeeping: the frames are written, say so and go on
                 self.result.warnings.append(f"cache eviction failed: {e}")
         store, warn = self.store, self.result.warnings.append
+        if store.evicted_own:
+            warn(f"cache: {self.cap_note()}")
         if store.dropped:
             warn(f"cache: {_entries(store.dropped, 'damaged')} dropped and recomputed (first: {store.dropped[0]})")
         if store.blocked:
