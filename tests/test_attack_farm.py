@@ -281,6 +281,40 @@ def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again
     assert main(["farm", "check", str(shot)]) == 0
 
 
+def test_farm_check_fails_on_frames_matted_at_the_exposure_of_a_first_keyframe_frame_since_redelivered(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: the plate frame of the shot's first keyframe sets the exposure every frame is matted at. Delivered
+    again brighter and only its own frame re-rendered, the check passed a sequence with an exposure step in it
+    (every other frame stale, none of them reading frame 3's pixels)."""
+    import shutil
+
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    plate = tmp_path / "plate"
+    shutil.copytree(root / "plate", plate)
+    shot = tmp_path / "shot.yaml"
+    shot.write_text(yaml.safe_dump({"plate": str(plate / "p.####.exr"), "frames": "1-4",
+                                    "keyframes": {1: str(root / "roto" / "r.0001.exr")}, "out": str(tmp_path / "o" /
+                                    "a.####.exr"), "model": str(root / "model.safetensors"), "device": "cpu",
+                                    "working_size": 128, "cache": str(tmp_path / "c")}))
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    assert main(["farm", "check", str(shot)]) == 0
+    capsys.readouterr()
+    brighter = oiio.ImageBufAlgo.mul(oiio.ImageBuf(str(plate / "p.0001.exr")), 4.0)
+    assert brighter.write(str(tmp_path / "new.exr"), oiio.HALF)
+    shutil.copy(tmp_path / "new.exr", plate / "p.0001.exr")
+    assert main(["render", str(shot), "--progress", "none", "--no-worker", "--frames", "1"]) == 0
+    assert main(["farm", "check", str(shot)]) == 2
+    err = capsys.readouterr().err
+    lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
+    assert set(lines) == {2, 3, 4}, err
+    assert all(v.startswith("matted at exposure gain ") and "the plate frame of its first keyframe" in v
+               for v in lines.values()), lines
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0  # rendered again: it passes
+    assert main(["farm", "check", str(shot)]) == 0
+
+
 def test_chunks_place_the_roto_as_one_render_does_when_data_windows_change_along_the_shot(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A roto the size of its keyframe's data window is placed over that frame's window, not over the first

@@ -258,6 +258,27 @@ def _open_cache(shot: Shot, first_frame: Path) -> tuple[ShotCache, str | None]:
     return cache, None
 
 
+def first_keyframe(shot: Shot) -> int:
+    """The shot's first keyframe, of every object's."""
+    return min(kf for kfs in shot.rotos().values() for kf in kfs)
+
+
+def shot_exposure_gain(shot: Shot, on_disk: Any, plate: Any = None) -> float:
+    """The shot's exposure for the network (``io.exposure_gain``) from the plate frame of its first keyframe, of
+    every object (``plate``: that frame, read already): a frame the artist drew on (never a slate or a fade from
+    black), which every render of the shot, a farm chunk, a keyframe's pass or the whole shot, reads the same."""
+    from vom_plugin import io as vio
+
+    if plate is None:
+        plate = vio.read_plate(on_disk.path(first_keyframe(shot)))
+    return vio.exposure_gain(plate.rgb, shot.colorspace)
+
+
+def gain_stamp(gain: float) -> str:
+    """``vom:exposure_gain`` as a render writes it."""
+    return f"{gain:.6g}"
+
+
 def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = None) -> _Job:
     """Every check that can fail on bad input, in order of cost; raises InputError before any work.
 
@@ -316,13 +337,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
              for name, kfs in shot.rotos().items()}
     geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
     _check_rotos_seen(rotos, shot, geo)
-    # the shot's exposure for the network, from the plate frame of its first keyframe (of every object): a frame
-    # the artist drew on (never a slate or a fade from black), which every render of the shot, a farm chunk, a
-    # keyframe's pass or the whole shot, reads the same
-    first_kf = min(kf for kfs in shot.rotos().values() for kf in kfs)
+    first_kf = first_keyframe(shot)
     at_kf = first if first_kf == frames[0] else read_plate(on_disk.path(first_kf), memo,
                                                             lambda: file_fingerprint(on_disk.path(first_kf)))
-    gain = vio.exposure_gain(at_kf.rgb, shot.colorspace)
+    gain = shot_exposure_gain(shot, on_disk, at_kf)
     # the file's bytes, and how it was placed: the same file read another way is another roto
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
                       + (":over-data-window" if vio.roto_over_data_window(path, windows[kf]) else "")
@@ -423,7 +441,7 @@ class _Render:
                 # the window the network saw (the display window and the overscan of the plate frames on disk, relative
                 # to the display window's origin): frames delivered with other overscan later change it
                 "vom/picture": picture_stamp(self.job.picture),
-                "vom/exposure_gain": f"{self.job.gain:.6g}"}  # how the network saw the plate (io.exposure_gain)
+                "vom/exposure_gain": gain_stamp(self.job.gain)}  # how the network saw the plate (io.exposure_gain)
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
         if self.shot.output != "alpha":

@@ -226,6 +226,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
+    exposure = _Once(shot, _exposure)
     objects_of = dict(shot.output_objects)
     for f in shot.frames:
         expected = None
@@ -244,7 +245,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
             problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
                 or _stamp_problem(read_info(out).metadata, f, shot, recipes,
                                   expected.path if expected is not None else None, objects_of.get(pattern),
-                                  picture if shot.plate else None)
+                                  picture if shot.plate else None, exposure if shot.plate else None)
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False)
                 break
@@ -310,9 +311,19 @@ def _picture(farm: FarmShot) -> str:
     return picture_stamp(shot_picture(on_disk, {}, plate_info(on_disk.path(farm.frames[0])), []))
 
 
+def _exposure(farm: FarmShot) -> str:
+    """The exposure a render of the shot now gives the network (``runner.shot_exposure_gain``: from the plate frame
+    of its first keyframe), as ``vom:exposure_gain`` writes it."""
+    from vom_plugin.engine.runner import gain_stamp, shot_exposure_gain
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.io import open_sequence
+
+    return gain_stamp(shot_exposure_gain(Shot.from_yaml(farm.path), open_sequence(farm.plate)))
+
+
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Once | None = None,
                    plate: Path | None = None, objects: tuple[str, ...] | None = None,
-                   picture: _Once | None = None) -> str | None:
+                   picture: _Once | None = None, exposure: _Once | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
     write, another frame's, one rendered for other ``objects`` than the file is the output of (another object's
     file copied over it), one rendered from other keyframes (a stale output of an earlier version of the shot),
@@ -360,6 +371,14 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
             return (f"matted over the picture {meta['vom:picture']} (x, y, width, height of the display window and "
                     f"the overscan of the plate frames on disk then); the plate's frames make {now} now (frames with "
                     "other overscan were delivered or removed since it was rendered)")
+    # the exposure the network saw, set by the plate frame of the shot's first keyframe: every frame matted before
+    # that frame was delivered again saw another one (outputs before session 36 have none: not compared)
+    if exposure is not None and "vom:exposure_gain" in meta:
+        now = exposure.of()
+        if now is not None and str(meta["vom:exposure_gain"]) != now:
+            return (f"matted at exposure gain {meta['vom:exposure_gain']}; the shot's is {now} now (the plate frame "
+                    f"of its first keyframe, which sets it, was changed or delivered again after this frame was "
+                    f"rendered)")
     # outputs of vom before session 36 say nothing of their plate frame: not compared
     if plate is not None and "vom:plate" in meta:
         from vom_plugin.engine.shot import content_digest
