@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -341,3 +342,15 @@ def test_a_shot_folder_cleared_as_a_render_begins_is_made_again_by_its_next_writ
     assert vc._is_shot_dir(c.dir)  # its shot.json again: clear and info know it as vom's
     c.put_keys(1, K("k"), {"f": torch.ones(2)})
     assert c.get_keys(1, K("k")) is not None
+
+
+def test_cache_info_json_names_the_folder_absolute_and_refusals_say_the_value_as_given(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: `vom cache info --cache c --json` said "root": "c" where every other JSON output names absolute
+    paths; `--older-than -1` was echoed as -1.0."""
+    (tmp_path / "c").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["cache", "info", "--cache", "c", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["root"] == str(tmp_path / "c")
+    assert main(["cache", "clear", "--cache", "c", "--older-than", "-1"]) == 2
+    assert "--older-than -1: expected a number of days >= 0" in capsys.readouterr().err

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--json is an info option (clear says what it removed, shot by shot)")
     if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
         # NaN compares false with every age: "clear what is older than nan days" would clear everything
-        raise InputError(f"--older-than {args.older_than}: expected a number of days >= 0")
+        raise InputError(f"--older-than {args.older_than:g}: expected a number of days >= 0")
     # a mistyped path must not read as an empty cache, cleared (the default folder may not exist yet)
     given = "--cache" if args.cache else "VOM_CACHE_DIR" if os.environ.get("VOM_CACHE_DIR", "").strip() else "cache"
     if (args.cache and not root.is_dir()) or (root.exists() and not root.is_dir()):
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     total = sum(s.bytes for s in shots)
     cap = vc.max_bytes_from_env()
     if args.json:
-        print(json.dumps({"root": str(root), "bytes": total, "max_bytes": cap,
+        print(json.dumps({"root": os.path.abspath(root), "bytes": total, "max_bytes": cap,
                           "shots": [s.__dict__ for s in shots],
                           "unreadable": [str(p) for p in vc.unreadable_shot_folders(root)]}, indent=1))
         return 0
