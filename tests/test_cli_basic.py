@@ -333,3 +333,14 @@ def test_an_interrupt_before_the_command_runs_sends_the_json_error_event() -> No
     assert r.returncode == 130, r.stderr
     assert json.loads(r.stdout) == {"event": "error", "message": "interrupted by SIGINT before the render began: no "
                                     "frame was written", "exit_code": 130, "kind": "CancelledError"}
+
+
+def test_a_refused_flag_value_names_the_flag_once(capsys) -> None:
+    """A QA pass: "argument --working-size: --working-size 5: out of range"."""
+    cases = (("--working-size", "5", "argument --working-size: 5: out of range; expected 128 to 4096"),
+             ("--device", "cuda:x", "argument --device: 'cuda:x': expected auto, cpu, cuda or cuda:N"))
+    for flag, value, said in cases:
+        with pytest.raises(SystemExit):
+            main(["render", "s.yaml", flag, value])
+        assert said in capsys.readouterr().err
+

@@ -202,10 +202,10 @@ def test_cli_flags_parse_by_the_grammar(capsys: pytest.CaptureFixture[str]) -> N
     render.add_arguments(p)
     args = p.parse_args(["--channel", "vom.A", "--memory", "prev3", "--top-k", "4"])
     assert (args.knob_channel, args.knob_memory, args.knob_top_k) == ("vom.A", "prev3", 4)
-    for argv, needle in ((["--channel", "matte"], "--channel 'matte': expected a channel name A or <layer>.A"),
-                         (["--memory", "last2"], "--memory 'last2': expected first+prevK"),
-                         (["--top-k", "0"], "--top-k 0: out of range; expected 1 to 256"),
-                         (["--working-size", "64"], "--working-size 64: out of range")):
+    for argv, needle in ((["--channel", "matte"], "--channel: 'matte': expected a channel name A or <layer>.A"),
+                         (["--memory", "last2"], "--memory: 'last2': expected first+prevK"),
+                         (["--top-k", "0"], "--top-k: 0: out of range; expected 1 to 256"),
+                         (["--working-size", "64"], "--working-size: 64: out of range")):
         with pytest.raises(SystemExit) as e:
             p.parse_args(argv)
         assert e.value.code == 2 and needle in capsys.readouterr().err

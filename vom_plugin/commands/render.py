@@ -39,9 +39,16 @@ def _dest(knob: Knob) -> str:
 
 def _knob_type(knob: Knob, convert: Any = str) -> Any:
     """argparse ``type=``: the knob's grammar (vom_plugin.grammar), so a bad value is a usage error naming the flag."""
+    from vom_plugin.errors import InputError
     from vom_plugin.grammar import arg_type, parse_knob
 
-    parse = arg_type(lambda text: parse_knob(knob, convert(text), knob.flag))
+    def knob_value(text: str) -> Any:
+        try:
+            return parse_knob(knob, convert(text), knob.flag)
+        except InputError as e:  # argparse says "argument --flag: " before it: the flag once
+            raise InputError(str(e).removeprefix(f"{knob.flag} ")) from None
+
+    parse = arg_type(knob_value)
     parse.__name__ = knob.type  # argparse names it in "invalid <type> value"
     return parse
 
