@@ -182,7 +182,7 @@ def test_progress_reporters() -> None:
     b({"event": "start", "total": 1, "out": "/o/a.####.exr"})
     b({"event": "done", "frames_written": 1, "elapsed": 1.0, "warnings": ["w1"]})
     assert named.getvalue().splitlines()[-2:] == ["vom render: warning: w1",
-                                                  "1 frames written to /o/a.####.exr in 0:01 (1.00 frames/s)"]
+                                                  "1 frame written to /o/a.####.exr in 0:01 (1.00 frames/s)"]
 
 
 def test_the_bars_progress_and_time_left_follow_the_steps_not_the_bursts_of_frames(monkeypatch) -> None:

@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
     if args.progress == "none":
         for w in summary["warnings"]:
             print(f"vom render: warning: {w}", file=sys.stderr)
-        print(f"vom render: {summary['frames_written']} frames written to {shot.out} in {summary['elapsed']:.1f} s",
+        n = summary["frames_written"]
+        print(f"vom render: {n} frame{'' if n == 1 else 's'} written to {shot.out} in {summary['elapsed']:.1f} s",
               file=sys.stderr)
     return 0

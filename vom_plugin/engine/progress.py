@@ -105,8 +105,8 @@ class BarProgress:
             where = f" to {self.out}" if self.out else ""  # where they went, as --progress none says too
             for w in event.get("warnings", []):  # before the closing line, which stays the last
                 self.stream.write(f"{self.command + ': ' if self.command else ''}warning: {w}\n")
-            self.stream.write(f"{n} frames written{where} in {_clock(elapsed)} ({n / max(elapsed, 1e-9):.2f} "
-                              f"frames/s{read_back})\n")
+            self.stream.write(f"{n} frame{'' if n == 1 else 's'} written{where} in {_clock(elapsed)} "
+                              f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
             self.stream.flush()
 
     def end_line(self) -> None:
