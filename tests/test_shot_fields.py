@@ -80,6 +80,8 @@ def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
     ("keyframes", {"\uff11\uff10\uff10\uff11": "r.exr"}, "is not a frame number"),
     ("frames", "\uff11\uff10\uff10\uff11", "does not parse"),
     ("keyframes", ["/p/roto.exr@\u0661\u0660\u0660\u0661"], "keyframes entry"),
+    ("keyframes", ["@-1"], "keyframes entry '@-1': no roto file before the '@'; expected PATH@FRAME (e.g. "
+                           "roto.exr@-1)"),
     ("keyframes", {}, "keyframes: empty"),
     ("channel", "A B", "channel 'A B': expected a channel name A or <layer>.A"),
     ("channel", "matte", "channel 'matte': expected a channel name A or <layer>.A"),

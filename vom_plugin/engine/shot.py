@@ -36,6 +36,8 @@ def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
     if m:
         return int(m.group("frame")), m.group("path")
     path, at, after = text.rpartition("@")
+    if at and not path and not Path(text).exists():
+        raise InputError(f"{field} {text!r}: no roto file before the '@'; expected PATH@FRAME (e.g. roto.exr{text})")
     if at and path and "/" not in after and not Path(text).exists():
         # PATH@abc: the frame given is not a number (it was taken as part of the file name, "roto.0001.exr@abc does
         # not exist"); a file whose name holds an @ (and exists) is read as it is
