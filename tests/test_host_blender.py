@@ -751,8 +751,12 @@ def test_a_narrowed_render_names_the_scene_frames_that_show_an_earlier_matte(tmp
     assert core.earlier_frames([out], "1-8", timing) == []
     assert core.earlier_frames([out], "1-8x2", timing) == [102, 104, 106, 108]
     # Frames with a step: the frames between with no file have no matte at all (a QA pass: said as nothing)
-    assert core.unmatted_frames([out], "1-5x2", timing) == []  # 2 and 4 still hold an earlier matte
+    assert core.unmatted_frames([out], "1-5x2", timing, (101, 108)) == []  # 2 and 4 still hold an earlier matte
     for f in (2, 4):
         Path(out.replace("####", f"{f:04d}")).unlink(missing_ok=True)
-    assert core.unmatted_frames([out], "1-5x2", timing) == [102, 104]
+    assert core.unmatted_frames([out], "1-5x2", timing, (101, 108)) == [102, 104]
+    # Frames narrower than the plate node, or a scene range that cut it short: the plate's ends have no matte either,
+    # where the scene renders (a QA pass: said as a plain success while the comp lost the plate there)
+    assert core.unmatted_frames([out], "3-5", timing, (101, 112)) == [102, 109, 110, 111, 112]
+    assert core.unmatted_frames([out], "3-5", timing) == [102, *range(109, 125)]  # the plate's 24 frames
     assert core.earlier_frames([str(tmp_path / "other.####.exr")], "1-4", timing) == []

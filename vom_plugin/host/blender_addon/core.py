@@ -237,15 +237,20 @@ def earlier_frames(outs: Sequence[str], rendered: str, timing: Timing) -> list[i
             if f not in done and any(os.path.exists(common.frame_path(o, f)) for o in outs)]
 
 
-def unmatted_frames(outs: Sequence[str], rendered: str, timing: Timing) -> list[int]:
-    """The scene frames between the first and last frame rendered (``rendered``: the shot's file-frame range) that
-    have no matte file: Frames with a step (``1-5x2``) skip them, and the alpha node shows nothing there."""
+def unmatted_frames(outs: Sequence[str], rendered: str, timing: Timing,
+                    scene_range: tuple[int, int] | None = None) -> list[int]:
+    """The scene frames where the plate node shows a picture (within ``scene_range``, the frames the scene renders)
+    that have no matte file (``rendered``: the shot's file-frame range): Frames with a step (``1-5x2``) skip some,
+    Frames narrower than the plate (or a scene range that cut it short) leave its ends out, and the Set Alpha shows
+    the plate transparent there."""
     done: set[int] = set()
     for a, b, step in common.range_numbers(rendered, ValueError):
         done.update(range(a, b + 1, step))
-    if not done:
-        return []
-    return [timing.scene_frame(f) for f in range(min(done), max(done) + 1)
+    lo, hi = timing.scene_range
+    if scene_range is not None:
+        lo, hi = max(lo, scene_range[0]), min(hi, scene_range[1])
+    files = (timing.file_frame(f) for f in range(lo, hi + 1))
+    return [timing.scene_frame(f) for f in files
             if f not in done and not any(os.path.exists(common.frame_path(o, f)) for o in outs)]
 
 

@@ -681,7 +681,8 @@ class VOM_OT_render_matte(bpy.types.Operator):
         outs = [o for _, o, _ in core.mattes(plan.fields)]
         earlier = core.earlier_frames(outs, str(plan.fields["frames"]), plan.timing)
         # Frames with a step (1-5x2): the frames between have no matte file, and the comp loses the plate there
-        bare = core.unmatted_frames(outs, str(plan.fields["frames"]), plan.timing)
+        bare = core.unmatted_frames(outs, str(plan.fields["frames"]), plan.timing,
+                                    (scene.frame_start, scene.frame_end))
         said = f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}"
         # what vom warned of (a plate read as another colour space than its header says, a cache turned off...), in
         # the one report that says the result: the status bar shows the last report only
@@ -700,8 +701,10 @@ class VOM_OT_render_matte(bpy.types.Operator):
             notes.insert(0, f"removed {', '.join(plan.dropped)} and its links (its object is now first, in node "
                             f"{node.name!r}, or no longer in Objects): link from that node again")
         if bare:
-            notes.insert(0, f"scene frames {core.frame_ranges(bare)} have no matte (not in Frames "
-                            f"{scene.vom_matte.frames}): the Set Alpha shows the plate transparent there")
+            typed = str(scene.vom_matte.frames).strip()
+            why = f"not in Frames {typed}" if typed else "outside the frames rendered: the scene's range"
+            notes.insert(0, f"scene frames {core.frame_ranges(bare)} have no matte ({why}): the Set Alpha shows the "
+                            f"plate transparent there")
         if earlier:  # a narrowed re-render: the other frames of the Output are still there, from the old roto
             notes.insert(0, f"scene frames {core.frame_ranges(earlier)} show an earlier render's matte (not rendered "
                             f"now: widen Frames to render them again)")
