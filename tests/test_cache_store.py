@@ -166,10 +166,10 @@ def test_fingerprint_sees_content_and_mtime(tmp_path: Path) -> None:
 
 def test_eviction_takes_the_least_recently_used_shot_first_and_a_shots_chains_from_their_end(
         store: Store, tmp_path: Path) -> None:
-    """Whole shots go least recently used first; within a shot its most recently used entries go first: a pass's
-    steps are read in order, each needing those before it, so a chain cut from its end is still read back up to
-    there. Oldest first took a chain's first steps and kept the hundreds after them, unusable (a QA pass: a
-    400-frame shot re-rendered all 400 steps with 1157 of its entries still on disk)."""
+    """Whole shots go least recently used first; within a shot its most recently used entries go first: a pass goes
+    on from a memory state only with every prediction before it on disk, so a chain cut from its end keeps what a
+    state below the cut needs. Oldest first took a chain's first steps and kept the hundreds after them, unusable
+    (a QA pass: a 400-frame shot re-rendered all 400 steps with 1157 of its entries still on disk)."""
     blob = {"x": torch.zeros(25_000)}  # ~100 kB each
     old = store(tmp_path, "/p/old.####.exr", max_bytes=1 << 40)
     new = store(tmp_path, "/p/new.####.exr", max_bytes=1 << 40)
@@ -187,7 +187,7 @@ def test_eviction_takes_the_least_recently_used_shot_first_and_a_shots_chains_fr
     freed, gone = vc.evict(tmp_path, max_bytes=4 * size)  # the older shot goes, newest entry first
     assert freed == 3 * size and gone == [str(p) for p in reversed(olds)]
     assert all(p.exists() for p in chain)
-    freed, gone = vc.evict(tmp_path, max_bytes=2 * size)  # then the chain from its end: steps 0 and 1 read back
+    freed, gone = vc.evict(tmp_path, max_bytes=2 * size)  # then the chain from its end: steps 0 and 1 stay
     assert gone == [str(chain[3]), str(chain[2])] and chain[0].exists() and chain[1].exists()
     assert new.get_alpha(K("s0")) is not None and new.get_alpha(K("s1")) is not None
 

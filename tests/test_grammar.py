@@ -59,7 +59,9 @@ def test_a_blank_setting_is_its_default_in_a_shot_as_in_the_hosts(blank: str | N
              "memory", "top_k"]
     shot = Shot(**BASE, **{n: blank for n in names})
     assert {n: getattr(shot, n) for n in names} == {n: node.knob(n).default for n in names}
-    assert Shot.from_dict({**BASE, "memory": blank, "model": blank}).memory == node.knob("memory").default
+    from_file = Shot.from_dict({**BASE, "memory": blank, "model": blank, "frames": blank}, base_dir="/shots")
+    assert (from_file.memory, from_file.model, from_file.frames) == (node.knob("memory").default,
+                                                                     node.knob("model").default, None)
 
 
 def test_prev3_is_a_policy_everywhere() -> None:

@@ -92,6 +92,10 @@ def test_same_aspect_other_size_is_resampled(tmp_path):
     # a roto a pixel off the plate's size (rendered for another format) was stretched silently (a QA pass)
     write_image(tmp_path / "off.exr", _disc(72, 129, r=20, cy=36, cx=64), ("A",))
     read_roto(tmp_path / "off.exr", (128, 72), notes=notes)
+    desqueezed: list[str] = []  # 768x576 over a 720x576 plate of pixel aspect 16/15: as meant, said nothing (review)
+    write_image(tmp_path / "pal.exr", _disc(576, 768, r=100, cy=288, cx=384), ("A",))
+    read_roto(tmp_path / "pal.exr", (720, 576), pixel_aspect=16 / 15, notes=desqueezed)
+    assert desqueezed == []
     assert notes == [f"roto {tmp_path / 'off.exr'} is 129x72, the plate 128x72: stretched to the plate's size; a roto "
                      "a few pixels off the plate's size was made for another format: check that it lines up"]
 

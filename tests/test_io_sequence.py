@@ -117,6 +117,10 @@ def test_negative_frames_spelt_as_printf_pads_them_are_found(tmp_path, pattern):
         with pytest.raises(InputError, match=r"frame -2 is on disk twice, as .*\.-002\.exr and .*\.-0002\.exr"):
             open_sequence(str(tmp_path / pattern), frames)
     assert open_sequence(str(tmp_path / pattern), [-1, 0]).frames == [-1, 0]  # the frames asked for are one file each
+    # digits that fill the padding have one spelling: not "on disk twice, as p.-1000.exr and p.-1000.exr" (review)
+    (tmp_path / "wide").mkdir()
+    _touch(tmp_path / "wide", ["plate.-1000.exr", "plate.-999.exr"])
+    assert open_sequence(str(tmp_path / "wide" / pattern)).frames == [-1000, -999]
 
 
 def test_a_frame_that_is_a_dangling_link_is_said_to_be_one(tmp_path):

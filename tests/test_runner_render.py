@@ -778,6 +778,16 @@ def test_a_stopped_render_without_the_cache_does_not_promise_a_resume(shot_dir: 
     assert "the render was complete" in note and f"{N} of {N} frames written" in note and "resume" not in note, note
     assert len(err.value.render_result.frames) == N
 
+    def fails_at_the_last_frame(e: dict) -> None:  # after the render's last stop check (review)
+        if e["event"] == "frame" and e["done"] == N:
+            raise RuntimeError("the host's log is full")
+
+    with pytest.raises(RuntimeError, match="log is full") as err:
+        render(shot(shot_dir, "last_raises", out=str(tmp_path / "l" / "a.####.exr")), progress=fails_at_the_last_frame)
+    note = err.value.__notes__[-1]
+    assert note.startswith("vom: the progress callback raised at the last frame's event; the render was complete: "
+                           f"{N} of {N} frames written"), note
+
 
 def test_a_stop_under_a_cap_that_deleted_the_shots_entries_says_so(shot_dir: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
@@ -796,8 +806,8 @@ def test_a_stop_under_a_cap_that_deleted_the_shots_entries_says_so(shot_dir: Pat
     with pytest.raises(CancelledError) as e:
         render(shot(shot_dir, "capped", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c")),
                progress=on_event, stop=stop)
-    assert "the next render resumes from what the cache keeps (the size cap (3.81e-06 GB, VOM_CACHE_MAX_GB) " \
-           "deleted " in str(e.value), str(e.value)
+    assert str(e.value).endswith("the next render resumes from what the cache kept: its size cap (3.81e-06 GB, "
+                                 "VOM_CACHE_MAX_GB) deleted some of this shot's entries"), str(e.value)
 
 
 def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, tmp_path: Path) -> None:

@@ -63,6 +63,11 @@ def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
     named = Shot.from_yaml("sh010/sh010.yaml", objects={"hero": {1001: "r/h.exr"}})
     assert named.objects == {"hero": {1001: tmp_path / "r" / "h.exr"}}
     assert Shot.from_yaml(f, model="default").model == "default"  # a shipped name is no path
+    gone = tmp_path / "gone"  # a working folder removed: a shot file's own paths do not need it (review)
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert Shot.from_yaml(f).out == str(tmp_path / "sh010" / "out" / "a.####.exr")
 
 
 @pytest.mark.parametrize("field,value,needle", [

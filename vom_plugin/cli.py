@@ -151,8 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_mode = _json_progress(argv)
         if isinstance(e, OSError) and not e.filename and e.errno in (errno.ENOSPC, errno.EDQUOT):
             # a write to an open stream (its standard output sent to a full disk): the user's disk, not a bug
-            print(f"vom {args.command}: error: a write failed: {e.strerror or e} (its output, or a file it was "
-                  f"writing, is on a full disk or over quota)", file=sys.stderr)
+            said = (f"a write failed: {e.strerror or e} (its output, or a file it was writing, is on a full disk or "
+                    f"over quota)")
+            print(f"vom {args.command}: error: {said}", file=sys.stderr)
+            if json_mode:
+                _json_error(said, 2, "OSError")
             return 2
         if isinstance(e, OSError) and e.filename and e.errno in _USERS_ERRNOS:
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
@@ -235,8 +238,7 @@ def entry() -> NoReturn:
     # the command is over and its exit status decided: a signal now (a host pressing Cancel again, a farm's SIGTERM
     # then SIGINT) leaves with that status at once; it raised inside the exit callbacks (a traceback, or the
     # process dying by the signal instead of exiting 130)
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, lambda _s, _f: os._exit(code))
+    handle_signals(lambda _s, _f: os._exit(code))  # (one the process was started ignoring stays ignored)
     shutdown_threads = getattr(threading, "_shutdown", None)
     run_exit_callbacks = getattr(atexit, "_run_exitfuncs", None)
     if shutdown_threads is None or run_exit_callbacks is None:

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         stale = [p for p, t, _ in files if (p.read_text(encoding="utf-8") if p.is_file() else None) != t]
         regenerate = "vom gizmo" if args.out is None else f"vom gizmo --out {shlex.quote(str(args.out))}"
         for p in stale:
-            state = "is out of date with node_defs/" if p.is_file() else "does not exist"
+            state = ("is out of date with node_defs/" if p.is_file() else "is not a file" if p.exists()
+                     else "does not exist")
             print(f"vom gizmo: {p} {state}; run `{regenerate}` to write it", file=sys.stderr)
         if stale:
             return 1

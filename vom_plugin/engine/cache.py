@@ -575,9 +575,10 @@ def evict(root: str | os.PathLike, max_bytes: int) -> tuple[int, list[str]]:
     """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted).
 
     Shots go least recently used first (a shot's last use: its newest entry, reads touch them); within a shot its
-    most recently used entries go first. A pass's steps are read in order and each needs all before it, so its
-    chain is cut from the end, and what stays is still read back: deleting the oldest first took a chain's first
-    steps, and the hundreds after them, kept and counted against the cap, could no longer be used."""
+    most recently used entries go first. A pass goes on from a memory state only with every prediction before it
+    on disk (``resume_point``), so a chain is cut from its end: a render goes on from a state below the cut where
+    there is one, and the frames' key features stay. Deleting the oldest first took a chain's first steps, and
+    every state and prediction after them, kept and counted against the cap, could no longer be used."""
     root = Path(root)
     if not root.is_dir():
         return 0, []
@@ -585,7 +586,8 @@ def evict(root: str | os.PathLike, max_bytes: int) -> tuple[int, list[str]]:
         shots = [[(st.st_mtime, st.st_size, path) for path, st in _entries(shot)] for shot in _shot_dirs(root)]
         shots = [files for files in shots if files]
         total = sum(size for files in shots for _, size, _ in files)
-        freed, gone = 0, []
+        freed = 0
+        gone: list[str] = []
         for files in sorted(shots, key=lambda files: max(files)[0]):
             for _, size, path in sorted(files, reverse=True):
                 if total - freed <= max_bytes:

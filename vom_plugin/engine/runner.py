@@ -535,8 +535,12 @@ class _Render:
         """What the next render of the shot does about the frames this one did not finish."""
         if self.cache is None:  # off (a cache folder that cannot be used): said among the warnings
             return "the next render computes every frame again (this one ran without the cache)"
+        if not self.cache.ok:  # turned off part-way (a full or read-only cache): said among the warnings
+            return "the next render resumes from what the cache took before it was turned off"
         if self.cache.store.evicted_own:
-            return f"the next render resumes from what the cache keeps ({self.cache.cap_note()})"
+            return ("the next render resumes from what the cache kept: its size cap "
+                    f"({self.cache.store.max_bytes / 2**30:.3g} GB, VOM_CACHE_MAX_GB) deleted some of this shot's "
+                    "entries")
         return "the next render resumes from the cache"
 
     def run(self) -> RenderResult:
@@ -599,10 +603,10 @@ class _CalledUntilItRaises:
             self.callback = None
             raise
 
-    def raise_error(self, result: RenderResult, total: int, next_render: str, *, finished: bool = False) -> None:
+    def raise_error(self, result: RenderResult, total: int, next_render: str, *, finished: str = "") -> None:
         """The callback's exception, if it raised, with a note of the frames written (its own frame events stopped
-        with it) and ``next_render`` (``_Render.next_render``); ``finished``: it raised at the closing "done"
-        event, the render complete. ``render_result`` on it is the render's result."""
+        with it) and ``next_render`` (``_Render.next_render``); ``finished``: where it raised with the render
+        complete ("at the closing 'done' event"). ``render_result`` on it is the render's result."""
         e = self.error
         if e is None:
             return
@@ -614,8 +618,8 @@ class _CalledUntilItRaises:
             e.frames_written = len(done)  # type: ignore[attr-defined]
         listed = f" ({format_frames(done, sep=',')}, each complete)" if done else ""
         if finished:
-            e.add_note(f"vom: the progress callback raised at the render's closing 'done' event; the render was "
-                       f"complete: {len(done)} of {total} frames written{listed}")
+            e.add_note(f"vom: the progress callback raised {finished}; the render was complete: {len(done)} of "
+                       f"{total} frames written{listed}")
         else:
             e.add_note(f"vom: the render stopped after the progress callback raised: {len(done)} of {total} frames "
                        f"written{listed}; {next_render}")
@@ -695,8 +699,9 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     written = dict(sorted(zip(result.frames, result.paths, strict=True)))
     result.frames, result.paths = list(written), list(written.values())
     if isinstance(progress, _CalledUntilItRaises):
-        # also where it raised at the last frame, after the last check
-        progress.raise_error(result, len(job.frames), r.next_render())
+        # also where it raised at the last frame's event, after the last check: every frame written
+        last = "at the last frame's event" if len(set(result.frames)) == len(job.frames) else ""
+        progress.raise_error(result, len(job.frames), r.next_render(), finished=last)
         progress(result.summary())
-        progress.raise_error(result, len(job.frames), r.next_render(), finished=True)
+        progress.raise_error(result, len(job.frames), r.next_render(), finished="at the closing 'done' event")
     return result

@@ -262,8 +262,8 @@ class Shot:
         if missing:
             raise InputError(f"{source}: missing required field(s) {', '.join(missing)}")
         values = dict(data) if base_dir is None else _resolved(data, Path(base_dir))
-        if values.get("frames") == "":
-            values["frames"] = None
+        if isinstance(values.get("frames"), str) and not values["frames"].strip():
+            values["frames"] = None  # blank: the plate's range
         return cls(**values)
 
     @classmethod
@@ -283,7 +283,9 @@ class Shot:
             data = _expand_file_paths(data)
         except InputError as e:
             raise InputError(f"shot file {str(p)!r}: {e}") from None
-        overrides = _resolved({k: v for k, v in overrides.items() if v is not None}, Path.cwd())
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if overrides:  # (the working folder is asked for only then: it may be gone, a shot file's paths need it not)
+            overrides = _resolved(overrides, Path.cwd())
         data = _resolved(data, p.resolve().parent)
         if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
             # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
@@ -359,7 +361,7 @@ def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
         # beside the shot file: QA)
         if isinstance(values.get(name), str) and values[name].strip():
             values[name] = _join(base, values[name])
-    if isinstance(values.get("model"), str) and values["model"] and values["model"] not in MODEL_ALIASES:
+    if isinstance(values.get("model"), str) and values["model"].strip() and values["model"] not in MODEL_ALIASES:
         values["model"] = _join(base, values["model"])
     if "keyframes" in values:
         values["keyframes"] = _join_rotos(base, values["keyframes"])

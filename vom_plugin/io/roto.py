@@ -225,7 +225,9 @@ def read_roto(
                 f"roto {path} is {roto_w}x{roto_h} (aspect {roto_aspect:.3f}) but the plate is {width}x{height} "
                 f"(aspect {plate_aspect:.3f}); expected a roto of the plate's aspect"
             )
-        if notes is not None and max(abs(width / roto_w - 1), abs(height / roto_h - 1)) < _NEAR_SIZE:
+        squeezed = plate_aspect * float(pixel_aspect)  # a roto drawn over the desqueezed picture is meant so
+        desqueezed = abs(float(pixel_aspect) - 1) > 1e-3 and abs(roto_aspect - squeezed) <= _ASPECT_TOLERANCE * squeezed
+        if notes is not None and not desqueezed and max(abs(width / roto_w - 1), abs(height / roto_h - 1)) < _NEAR_SIZE:
             # a proxy (half, quarter size) is scaled as meant; one a few pixels off was made for another format
             notes.append(f"roto {path} is {roto_w}x{roto_h}, the plate {width}x{height}: stretched to the plate's "
                          f"size; a roto a few pixels off the plate's size was made for another format: check that it "

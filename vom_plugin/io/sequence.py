@@ -168,7 +168,7 @@ class _Pattern:
         out = []
         for f in (f for f in frames if f < 0):
             printf, padded = self.format(f), f"{self.head}-{abs(f):0{self.pad}d}{self.tail}"
-            if os.path.exists(printf) and os.path.exists(padded):
+            if printf != padded and os.path.exists(printf) and os.path.exists(padded):  # -1000 is one spelling
                 out.append((f, printf, padded))
         return out
 
