@@ -118,6 +118,18 @@ def test_cli_calibrate_writes_the_chosen_levels_with_the_weights(tmp_path: Path,
                  "--size", "32"]) == 2
     assert "is the weights file being calibrated" in capsys.readouterr().err
     assert src.read_bytes() == before
+    # a file of the user's named as --to is refused before any work, as the export's is (a QA pass: a plate frame
+    # became 3 MB of weights, exit 0); a link, another suffix and a folder too
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    (tmp_path / "link.safetensors").symlink_to(notes)
+    (tmp_path / "mine.safetensors").write_bytes(b"not weights")
+    for to, said in ((notes, "exists and was not written by vom"), (tmp_path / "mine.safetensors", "was not written"),
+                     (tmp_path / "link.safetensors", "is not a file vom wrote (a link"),
+                     (tmp_path, "is not a file vom wrote"), (tmp_path / "w.pt", "expected a .safetensors file")):
+        assert main(["train", "--calibrate", str(src), "--to", str(to), "--size", "32"]) == 2, to
+        assert said in capsys.readouterr().err, to
+    assert notes.read_text() == "mine" and (tmp_path / "mine.safetensors").read_bytes() == b"not weights"
 
 
 def test_cli_calibrate_chooses_the_guided_filter_with_the_levels(tmp_path: Path, capsys, monkeypatch):

@@ -170,12 +170,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--export needs --to DEST.safetensors")
         if args.to.resolve() == args.export.resolve():
             raise InputError(f"--to {args.to} is the checkpoint being exported")
-        from vom_plugin.atomic import check_replaceable
-
-        check_replaceable(args.to, _vom_weights, "--to", head=16 << 20)  # a file of the user's named by mistake
-        if args.to.suffix != ".safetensors":
-            raise InputError(f"--to {args.to}: expected a .safetensors file (the weights vom renders with); a "
-                             f"training checkpoint (.pt) is written by training itself")
+        _check_weights_destination(args.to)
         info = export_weights(args.export, args.to)
         print(f"exported {args.export} (step {info['step']}, {info['config']}) -> {args.to}")
         return 0
@@ -219,6 +214,20 @@ def run(args: argparse.Namespace) -> int:
         raise CancelledError(f"stopped by {summary['stopped']} at step {summary['step']}, checkpointed in "
                              f"{args.out / 'last.pt'}; continue it with --resume")
     return 0
+
+
+def _check_weights_destination(to: Path) -> None:
+    """``--to`` of an export or a calibration, before any work: a .safetensors path that is free or holds weights vom
+    wrote (a plate, a note or the shot file named by mistake was replaced by 3 MB of weights: QA)."""
+    from vom_plugin.atomic import check_replaceable
+    from vom_plugin.errors import InputError
+
+    check_replaceable(to, _vom_weights, "--to", head=16 << 20)
+    if to.suffix != ".safetensors":
+        raise InputError(f"--to {to}: expected a .safetensors file (the weights vom renders with); a training "
+                         f"checkpoint (.pt) is written by training itself")
+    if to.parent.exists() and not to.parent.is_dir():
+        raise InputError(f"--to {to}: its folder {to.parent} is a file")
 
 
 def _vom_weights(start: bytes) -> bool:
@@ -300,6 +309,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if protected.match(args.to) is not None:
         raise InputError(f"--to {args.to}: is the weights file being calibrated ({source}); write the calibrated "
                          "weights to another file")
+    _check_weights_destination(args.to)
     torch.set_num_threads(max(1, args.threads))
     model = load_model(source)
     clips = {"synthetic": 8, "hard": args.val_hard, "library": _library(args.val_library)}
