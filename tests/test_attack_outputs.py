@@ -8,6 +8,7 @@ the file, every input's bytes unchanged, and no output folder or file left behin
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 from pathlib import Path
@@ -336,3 +337,39 @@ def test_another_users_frame_in_a_sticky_folder_is_refused_before_work(files: Pa
     assert _digests(out) == before
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert _render(files, tmp_path, str(out / "a.####.exr")) == 0, capsys.readouterr().err
+
+
+def test_a_benchmark_folder_keeps_the_users_pictures_frames_and_links(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: once --out held a vom benchmark.json, a later benchmark wrote its plots and saved alphas over a
+    user's picture and EXR of those names, followed a linked clip folder out of --out, and deleted a user's
+    <clip>.png left from no earlier run. Plots carry a mark now; only marked plots and marked frames are replaced
+    or removed, and the folders it writes into are its own."""
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "u"
+    argv = ["benchmark", "--data", "synth:1", "--frames", "3", "--size", "32", "--methods", "static", "--out", str(out)]
+    assert main([*argv, "--save-alphas"]) == 0, capsys.readouterr().err
+    assert main([*argv, "--save-alphas"]) == 0  # its own plot and frames are replaced
+    capsys.readouterr()
+    plot, frame = out / "synth000.png", out / "synth000" / "static" / "alpha.0001.exr"
+    plot.write_bytes(b"my own plot")
+    assert main(argv) == 2 and "synth000.png: exists and was not written by vom" in capsys.readouterr().err
+    assert plot.read_bytes() == b"my own plot"
+    plot.unlink()
+    frame.write_bytes(b"my exr")
+    assert main([*argv, "--save-alphas"]) == 2 and "was not written by vom" in capsys.readouterr().err
+    assert frame.read_bytes() == b"my exr"
+    import shutil
+
+    shutil.rmtree(out / "synth000")
+    (tmp_path / "elsewhere" / "static").mkdir(parents=True)
+    (out / "synth000").symlink_to(tmp_path / "elsewhere")
+    assert main([*argv, "--save-alphas"]) == 2 and "is a link" in capsys.readouterr().err
+    assert not list((tmp_path / "elsewhere" / "static").iterdir())
+    (out / "synth000").unlink()
+    (out / "old.png").write_bytes(b"a user's picture named like a clip")
+    report = json.loads((out / "benchmark.json").read_text())
+    report["clips"].append({**report["clips"][0], "name": "old"})  # an earlier run listed a clip "old"
+    (out / "benchmark.json").write_text(json.dumps(report))
+    assert main(argv) == 0, capsys.readouterr().err
+    assert (out / "old.png").read_bytes() == b"a user's picture named like a clip"  # not vom's: not removed

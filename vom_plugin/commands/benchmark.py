@@ -200,13 +200,14 @@ def _remove_earlier(out: Path, earlier: list[str], plotted: set[str], saved: set
     (QA: a folder of an earlier run's plots and alphas, its new report listing one clip). Nothing else is touched."""
     import contextlib
 
+    from vom_plugin.eval.plot import is_vom_plot
     from vom_plugin.io import read_info
 
     for name in earlier:
         if Path(name).name != name or name in ("", ".", ".."):  # a name from the file is a plain file name or nothing
             continue
         plot = out / f"{name}.png"
-        if name not in plotted and plot.is_file() and not plot.is_symlink():
+        if name not in plotted and is_vom_plot(plot):  # a picture of the user's of that name stays
             plot.unlink()
         folder = out / name
         if not folder.is_dir() or folder.is_symlink():

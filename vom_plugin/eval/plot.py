@@ -6,9 +6,24 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from vom_plugin.atomic import atomic_path
+from vom_plugin.atomic import atomic_path, check_replaceable
 from vom_plugin.eval.runner import ClipResult
 from vom_plugin.eval.scores import units
+
+# in the PNG's Software text chunk: a later benchmark knows the plot as one it may replace or remove
+PLOT_MARK = "vom benchmark plot"
+
+
+def is_vom_plot(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a plot a vom benchmark wrote (a regular file carrying PLOT_MARK)."""
+    p = Path(path)
+    try:
+        if p.is_symlink() or not p.is_file():
+            return False
+        with open(p, "rb") as f:
+            return PLOT_MARK.encode() in f.read(4096)
+    except OSError:
+        return False
 
 
 def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "whole",
@@ -21,6 +36,7 @@ def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "
     import matplotlib.pyplot as plt
 
     path = Path(path)
+    check_replaceable(path, lambda start: PLOT_MARK.encode() in start, "--out")  # a user's picture of that name
     path.parent.mkdir(parents=True, exist_ok=True)
     u = units(region)
     shown = [m for m in metrics if any(m in s.per_frame for s in clip.scores.values())]
@@ -37,7 +53,7 @@ def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "
     fig.tight_layout()
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100)
+            fig.savefig(tmp, dpi=100, format="png", metadata={"Software": PLOT_MARK})
     finally:
         plt.close(fig)
     return path

@@ -164,13 +164,22 @@ def alpha_saver(folder: str | Path) -> AlphaSink:
     root = Path(folder)
 
     def save(clip: EvalClip, method: str, alpha: np.ndarray) -> None:
+        from vom_plugin.atomic import check_replaceable, make_folder
         from vom_plugin.io import ImageInfo, frame_path, write_alpha
 
+        # made or entered only as plain folders (a link there led the frames out of --out, over a user's files)
+        for folder in (root / clip.name, root / clip.name / method):
+            if folder.is_symlink():
+                raise InputError(f"--save-alphas: {folder} is a link; vom writes its frames into folders of its own "
+                                 "under --out")
+            make_folder(folder, "--save-alphas")
         out = root / clip.name / method
-        out.mkdir(parents=True, exist_ok=True)
         info = ImageInfo.for_size(alpha.shape[2], alpha.shape[1])
-        for f, a in zip(clip.frames, alpha, strict=True):
-            write_alpha(frame_path(out / "alpha.####.exr", f), a, info, metadata={"benchmark_method": method})
+        paths = [frame_path(out / "alpha.####.exr", f) for f in clip.frames]
+        for path in paths:  # before any is written: an EXR of the user's of that name stays as it is
+            check_replaceable(path, lambda start: b"vom:benchmark_method" in start, "--save-alphas")
+        for path, a in zip(paths, alpha, strict=True):
+            write_alpha(path, a, info, metadata={"benchmark_method": method})
 
     return save
 
