@@ -324,6 +324,18 @@ def test_contact_sheet_shows_every_clip_and_its_alpha(tmp_path: Path, capsys):
     assert alpha_row.max() == 255 and alpha_row.min() == 0  # each tile's disc is opaque on empty film
     assert img[128:, 3 * 128:].max() == 0  # unused tiles stay black
     assert not list(tmp_path.glob(".sheet.png*")), "written through a temporary name"
+    assert main(["clips", "info", "--data-dir", str(root), "--sheet", str(sheet)]) == 0  # its own: replaced
+    # a user's picture, a link or another format named as --sheet: refused before any work, left as it is (QA: the
+    # sheet replaced a user's PNG or TIFF, and a .txt was an internal error)
+    photo = tmp_path / "my_photo.png"
+    photo.write_bytes(b"\x89PNG a photo of mine")
+    (tmp_path / "link.png").symlink_to(photo)
+    capsys.readouterr()
+    for dest, said in ((photo, "exists and was not written by vom"), (tmp_path / "link.png", "a link"),
+                       (tmp_path / "notes.txt", "expected a .png file")):
+        assert main(["clips", "info", "--data-dir", str(root), "--sheet", str(dest)]) == 2, dest
+        assert said in capsys.readouterr().err, dest
+    assert photo.read_bytes() == b"\x89PNG a photo of mine" and not (tmp_path / "notes.txt").exists()
 
 
 def test_validation_clips_are_held_out_of_training(tmp_path: Path):

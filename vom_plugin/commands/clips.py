@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {r['written']} shots ({r['kept']} already there, {len(r['skipped'])} skipped) in {args.to}")
         return 0
     if args.action == "info":
+        if args.sheet is not None:
+            clips.check_sheet_destination(args.sheet)
         s = clips.library_summary(root)
         if args.json:
             if args.sheet is not None:

@@ -448,10 +448,16 @@ def library_summary(root: Path) -> dict[str, Any]:
 
 
 
+SHEET_MARK = "vom clips contact sheet"
+
+
 def contact_sheet(root: Path, dest: Path, *, tile: int = 128, columns: int = 8) -> int:
     """A PNG of every clip's middle frame over mid grey, its alpha below it, in the network's display
     encoding: the quickest way to see what a library holds. Returns the number of clips drawn."""
     import cv2
+
+    dest = Path(dest)
+    check_sheet_destination(dest)
 
     from vom_plugin.train.data import network_encoder
 
@@ -466,8 +472,23 @@ def contact_sheet(root: Path, dest: Path, *, tile: int = 128, columns: int = 8) 
     rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
     blank = np.zeros_like(tiles[0])
     sheet = np.concatenate([np.concatenate(r + [blank] * (columns - len(r)), axis=1) for r in rows], axis=0)
-    dest = Path(dest)
+    import OpenImageIO as oiio
+
+    img = (sheet * 255 + 0.5).astype(np.uint8)
+    spec = oiio.ImageSpec(img.shape[1], img.shape[0], 3, oiio.UINT8)
+    spec.attribute("Software", SHEET_MARK)  # a PNG text chunk: the next `vom clips info --sheet` knows it as its own
     with atomic_path(dest, fsync=False) as tmp:
-        if not cv2.imwrite(str(tmp), (sheet[..., ::-1] * 255 + 0.5).astype(np.uint8)):
-            raise InputError(f"--sheet {dest}: cannot write a PNG there")
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None or not out.open(str(tmp), spec) or not out.write_image(img) or not out.close():
+            raise InputError(f"--sheet {dest}: cannot write a PNG there ({oiio.geterror()})")
     return len(tiles)
+
+
+def check_sheet_destination(dest: Path) -> None:
+    """``--sheet``: a .png path that is free or holds a sheet vom wrote, before the library is read (a user's picture
+    named by mistake was replaced: QA)."""
+    from vom_plugin.atomic import check_replaceable
+
+    if dest.suffix.lower() != ".png":
+        raise InputError(f"--sheet {dest}: expected a .png file")
+    check_replaceable(dest, lambda start: SHEET_MARK.encode() in start, "--sheet")
