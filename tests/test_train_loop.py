@@ -606,6 +606,15 @@ def test_resume_without_a_run_and_a_new_run_over_an_old_one_are_refused(tmp_path
     with pytest.raises(InputError, match=r"holds another run's best\.pt, train\.csv"):
         L.train(_args(tmp_path / "old", shots, max_steps=1, val_minutes=0), log=lambda m: None)
     assert (tmp_path / "old" / "best.pt").read_bytes() == b"a chosen checkpoint"
+    # a new run's args.json is its own: a user's file or a link there was appended to (a QA pass: a note grew by
+    # the run's settings through a link)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "args.json").symlink_to(notes)
+    with pytest.raises(InputError, match=r"holds another run's args\.json"):
+        L.train(_args(tmp_path / "new", shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    assert notes.read_text() == "mine"
 
 
 @pytest.mark.parametrize("cut", [0, 1000])

@@ -479,11 +479,16 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         raise InputError(f"--resume: {last} does not exist, so there is no run to continue (a new run: leave out "
                          f"--resume)")
     if not args.resume:
-        left = [n for n in ("best.pt", "train.csv", "val.csv") if (args.out / n).exists()]
+        left = [n for n in ("best.pt", "train.csv", "val.csv", "args.json") if os.path.lexists(args.out / n)]
         if left:
             raise InputError(f"--out {args.out}: holds another run's {', '.join(left)}; a new run would replace and "
                              f"mix into them: choose another folder")
-    args.out.mkdir(parents=True, exist_ok=True)
+    from vom_plugin.atomic import make_folder
+
+    make_folder(args.out, "--out")
+    run_log = args.out / "args.json"
+    if os.path.lexists(run_log) and (run_log.is_symlink() or not run_log.is_file()):
+        raise InputError(f"--out {args.out}: its args.json is a link or a folder, not the run's log vom writes")
     ck = load_checkpoint(last) if args.resume else None
     if ck is not None:
         resume_settings(args, json.loads(ck.get("args", "{}")), given, log)
@@ -543,7 +548,9 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     ema_model = make_ema(model, args.ema_decay)
     if ema_model is not None and ck is not None and "ema" in ck:
         ema_model.load_state_dict(ck["ema"])
-    with (args.out / "args.json").open("a") as f:
+    # appended (each resume adds its line), never through a link a file of the user's took its place with
+    fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    with os.fdopen(fd, "a") as f:
         f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
 
     shots_root = args.shots
