@@ -558,3 +558,27 @@ def test_renders_that_end_at_once_leave_no_traceback_in_the_workers_log(shot_dir
         _, log = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert "Traceback" not in log and "Exception in thread" not in log, log
+
+
+def test_the_worker_log_is_vom_s_own_never_a_users_file_or_a_link(tmp_path: Path) -> None:
+    """A QA pass: `--start-worker` appended the worker's messages to whatever file lay at `<socket>.log`, through a
+    link too. The log is made with a first line saying whose it is; another file or a link there is refused (the
+    render then runs in its own process, saying why)."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker.client import _open_log
+
+    log = tmp_path / "w.sock.log"
+    with _open_log(log) as f:
+        f.write(b"vom worker: listening\n")
+    with _open_log(log) as f:  # its own: appended to
+        f.write(b"vom worker: idle\n")
+    assert log.read_text().splitlines()[1:] == ["vom worker: listening", "vom worker: idle"]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    mine = tmp_path / "x.sock.log"
+    mine.write_text("a file of mine")
+    (tmp_path / "y.sock.log").symlink_to(notes)
+    for path, said in ((mine, "is not a vom worker's log"), (tmp_path / "y.sock.log", "is a link")):
+        with pytest.raises(InputError, match=said):
+            _open_log(path)
+    assert notes.read_text() == "mine" and mine.read_text() == "a file of mine"

@@ -88,6 +88,35 @@ def _forward_signals(sock: socket.socket) -> Iterator[None]:
             signal.signal(s, h)
 
 
+_LOG_HEAD = b"vom worker"  # how a worker log begins: the line written when it is made, or (older ones) a worker's
+
+
+def _open_log(path: Path) -> Any:
+    """The worker log at ``path`` for appending: made with a first line saying whose it is, or one vom made; never
+    through a link, never a file of someone else's at that name (one was appended to: QA)."""
+    if path.is_symlink():
+        raise InputError(f"{path} is a link; the worker's log is a file vom makes there")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0), 0o600)
+    log = os.fdopen(fd, "ab")
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{path} is not a file; the worker's log is a file vom makes there")
+        if st.st_size == 0:
+            log.write(_LOG_HEAD + b" log: the vom workers started for the socket beside it\n")
+            log.flush()
+        else:
+            with open(path, "rb") as f:
+                if not f.read(len(_LOG_HEAD)) == _LOG_HEAD:
+                    raise InputError(f"{path} is not a vom worker's log; it is left as it is (remove it, or set "
+                                     f"VOM_WORKER_SOCKET elsewhere)")
+    except BaseException:
+        log.close()
+        raise
+    return log
+
+
 def worker_log(sock: Path) -> Path:
     """The log of the worker listening on ``sock``: beside it, named for it."""
     return sock.with_name(sock.name + ".log")
@@ -108,7 +137,7 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
     path = socket_path()
     try:
         make_private_folder(path.parent)
-        log = open(worker_log(path), "ab")
+        log = _open_log(worker_log(path))
     except (OSError, VomError) as e:
         note(f"cannot start a vom worker at {path}: {e}; rendering in this process")
         return False
