@@ -238,10 +238,11 @@ def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) ->
     with pytest.raises(InputError, match="lock .* cannot be opened"):
         Worker(folder / "w2.sock").bind()
     assert not outside.exists()
-    # a socket left by a killed worker is replaced
+    # a socket left by a killed worker (its lock beside it) is replaced
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(folder / "w.sock"))
     stale.close()
+    (folder / "w.sock.lock").write_bytes(b"")
     Worker(folder / "w.sock").bind().close()
 
 
@@ -249,7 +250,7 @@ def test_a_second_worker_on_the_same_socket_is_refused(worker: tuple) -> None:
     sock, _ = worker
     done = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "worker"], env=_env(sock), capture_output=True,
                           text=True, timeout=120)
-    assert done.returncode == 2 and "already listens" in done.stderr
+    assert done.returncode == 2 and "listens on" in done.stderr and "already" in done.stderr
     assert sock.exists()
 
 
@@ -443,6 +444,7 @@ def test_workers_starting_together_over_a_stale_socket_leave_one_listening(
             stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             stale.bind(str(path))
             stale.close()  # a socket file nobody listens on: a killed worker's (as the last trial leaves it)
+            (folder / "w.sock.lock").touch()  # with the lock the worker made beside it
         bound: list[socket.socket] = []
         refused: list[str] = []
         gate = threading.Barrier(6)
@@ -459,7 +461,7 @@ def test_workers_starting_together_over_a_stale_socket_leave_one_listening(
             t.start()
         for t in threads:
             t.join()
-        assert len(bound) == 1 and len(refused) == 5 and all("already listens" in r for r in refused)
+        assert len(bound) == 1 and len(refused) == 5 and all("already (a vom worker" in r for r in refused)
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         probe.connect(str(path))  # the one listening is the one at the path
         probe.close()
@@ -582,3 +584,22 @@ def test_the_worker_log_is_vom_s_own_never_a_users_file_or_a_link(tmp_path: Path
         with pytest.raises(InputError, match=said):
             _open_log(path)
     assert notes.read_text() == "mine" and mine.read_text() == "a file of mine"
+
+
+def test_a_dead_socket_of_another_program_is_not_removed(tmp_path: Path) -> None:
+    """A QA pass: `vom worker --socket PATH` deleted another program's socket that was not listening (taken for a
+    killed worker's). Only a socket with a worker's lock beside it is a worker's."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker.server import Worker
+
+    folder = tmp_path / "p"
+    folder.mkdir(mode=0o700)
+    other = folder / "other.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(other))
+    s.close()  # bound, never listening: dead
+    with pytest.raises(InputError, match="is another program's socket"):
+        Worker(other).bind()
+    assert stat.S_ISSOCK(os.lstat(other).st_mode)
+    (folder / "other.sock.lock").write_bytes(b"")  # a worker's (killed): its dead socket is replaced
+    Worker(other).bind().close()

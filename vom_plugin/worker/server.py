@@ -89,6 +89,7 @@ class Worker:
         # and bound its own, leaving the first listening where no client could reach it, torch loaded.
         self._refuse_other_file()  # before a lock file is made beside a path that is refused anyway
         lock_path = self.path.with_name(self.path.name + ".lock")
+        ours = os.path.lexists(lock_path)  # a socket with a worker's lock beside it is a worker's
         try:  # never through a link left at that name (it created its target outside the private folder)
             # read-only (flock needs no more) and not blocking on a FIFO left at that name
             fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -100,7 +101,7 @@ class Worker:
                              "choose another path (--socket or VOM_WORKER_SOCKET)") from None
         with os.fdopen(fd, "r") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._bind()
+            return self._bind(ours)
 
     def _refuse_other_file(self) -> None:
         if os.path.lexists(self.path):
@@ -111,7 +112,9 @@ class Worker:
                 raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
                                  "(--socket or VOM_WORKER_SOCKET)")
 
-    def _bind(self) -> socket.socket:
+    def _bind(self, ours: bool = True) -> socket.socket:
+        """Bind the socket; ``ours``: a socket found at the path is a vom worker's (its lock was beside it), so a dead
+        one is removed; another program's is never."""
         if self.path.exists() or self.path.is_symlink():
             # only a socket is ours to replace: a user's file (or a link, a folder) at that path is never deleted
             mode = os.lstat(self.path).st_mode
@@ -123,9 +126,14 @@ class Worker:
             try:
                 probe.connect(str(self.path))
             except OSError:
+                if not ours:  # (it was deleted without a word: QA)
+                    raise InputError(f"worker socket {self.path} is another program's socket (no vom worker's lock "
+                                     "beside it); it is left as it is: choose another path (--socket or "
+                                     "VOM_WORKER_SOCKET)") from None
                 self.path.unlink()  # left by a worker that was killed
             else:
-                raise InputError(f"a vom worker already listens on {self.path}")
+                raise InputError(f"a program listens on {self.path} already (a vom worker, or another program's "
+                                 "socket); choose another path (--socket or VOM_WORKER_SOCKET) for another worker")
             finally:
                 probe.close()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
