@@ -492,8 +492,25 @@ def blender_install(addons_dir, vom):
         if path.is_file() and not path.is_symlink():
             path.unlink()
             changed.append(path)
-    shutil.rmtree(str(target / "__pycache__"), ignore_errors=True)
+    _remove_compiled(target, set(files) | installed_before)
     return changed
+
+
+def _remove_compiled(target, names):
+    """Python's compiled copies of the add-on's own modules (``__pycache__/NAME.*.pyc``), stale once a module
+    changed or went; the folder too once empty. Nothing else there is touched (a user's file was, by a rmtree)."""
+    cache = target / "__pycache__"
+    if cache.is_symlink() or not cache.is_dir():
+        return
+    stems = {Path(n).stem for n in names if n.endswith(".py")}
+    for path in cache.iterdir():
+        parts = path.name.split(".")
+        if (path.suffix == ".pyc" and parts[0] in stems and path.is_file() and not path.is_symlink()):
+            path.unlink()
+    try:
+        cache.rmdir()
+    except OSError:  # what else is there is not install.py's
+        pass
 
 
 def _installed_files(target):
@@ -519,7 +536,7 @@ def blender_uninstall(addons_dir):
         path = target / name
         if path.is_file() and not path.is_symlink():
             path.unlink()
-    shutil.rmtree(str(target / "__pycache__"), ignore_errors=True)
+    _remove_compiled(target, _installed_files(target) | set(_addon_files()))
     try:
         target.rmdir()
     except OSError:  # files the user added there: theirs, left with the folder

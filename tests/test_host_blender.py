@@ -363,11 +363,21 @@ def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: type
     (target / "old_module.py").write_text("# from an older version\n")
     (target / "vom_env.json").write_text(json.dumps({**marker, "files": [*marker["files"], "old_module.py"]}))
     (target / "my_presets.py").write_text("# mine\n")
+    # Python's compiled copies of the add-on's modules go with them; anything else in __pycache__ is not install.py's
+    # (a QA pass: the folder was removed whole, a user's file with it)
+    (target / "__pycache__").mkdir()
+    for name in ("core.cpython-311.pyc", "old_module.cpython-311.pyc", "my_presets.cpython-311.pyc", "mine.txt"):
+        (target / "__pycache__" / name).write_bytes(b"")
     assert [p.name for p in inst.blender_install(addons, "/moved/bin/vom")] == ["vom_env.json", "old_module.py"]
     assert not (target / "old_module.py").exists() and (target / "my_presets.py").read_text() == "# mine\n"
+    assert sorted(p.name for p in (target / "__pycache__").iterdir()) == ["mine.txt", "my_presets.cpython-311.pyc"]
     # the add-on's files go; the artist's file keeps the folder, said as such (not then "removed": QA)
     assert inst.blender_uninstall(addons) == "left"
-    assert sorted(p.name for p in target.iterdir()) == ["my_presets.py"] and (addons / "someone_elses").is_dir()
+    assert sorted(p.name for p in target.iterdir()) == ["__pycache__", "my_presets.py"]
+    assert (addons / "someone_elses").is_dir() and (target / "__pycache__" / "mine.txt").is_file()
+    import shutil
+
+    shutil.rmtree(target / "__pycache__")
     (target / "my_presets.py").unlink()
     inst.blender_install(addons, "/env/bin/vom")
     assert inst.blender_uninstall(addons) is True
