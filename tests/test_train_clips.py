@@ -296,18 +296,21 @@ def test_render_library_is_atomic_resumable_and_survives_a_failed_clip(tmp_path:
     assert len(lib) == 4 and lib.load(lib.clips[0], [1])[0].shape == (1, 32, 48, 4)
     assert main([*argv, "--frames", "3"]) == 2  # the library's clips have 2 frames: no mixing
     assert "frames=2" in capsys.readouterr().err
-    # a clip folder without its clip.json is removed as an unfinished render only when it holds only what a render
-    # writes; one holding a file of the user's is refused, and the file kept
+    # a clip folder without its clip.json is never removed: nothing says it is a render's (a QA pass: a user's folder
+    # of rgba.####.exr files of that name was deleted by their names alone); refused, every file kept
     import shutil
 
     shutil.rmtree(root / "clip_000002")
     (root / "clip_000002" / "renders").mkdir(parents=True)
     (root / "clip_000002" / "renders" / "beauty.0001.exr").write_text("precious")
     assert main(argv) == 2
-    assert "clip_000002 holds files a clip render did not write (renders)" in capsys.readouterr().err
+    assert "clip_000002 exists without a clip's clip.json (renders)" in capsys.readouterr().err
     assert (root / "clip_000002" / "renders" / "beauty.0001.exr").read_text() == "precious"
     shutil.rmtree(root / "clip_000002" / "renders")
-    (root / "clip_000002" / "rgba.0001.exr").write_text("half a render")
+    (root / "clip_000002" / "rgba.0001.exr").write_text("mine, named as a render's")
+    assert main(argv) == 2 and "move it away" in capsys.readouterr().err
+    assert (root / "clip_000002" / "rgba.0001.exr").read_text() == "mine, named as a render's"
+    shutil.rmtree(root / "clip_000002")
     assert main(argv) == 0 and (root / "clip_000002" / "clip.json").is_file()
 
 

@@ -133,7 +133,6 @@ def _pid_alive(pid: int) -> bool:
 
 
 _PARTIAL = re.compile(r"\Aclip_\d+\.(\d+)\Z")  # .partial/<clip>.<pid>: a renderer's work folder
-_RENDERED = re.compile(r"\A(?:(?:rgba|occ)\.\d{4}\.exr|job\.json)\Z")  # what a renderer leaves in a clip folder
 
 
 def _clean_partials(root: Path) -> None:
@@ -210,13 +209,13 @@ def render_clip(root: Path, seed: int, settings: LibrarySettings, *, blender: st
     (work / "job.json").unlink()
     (work / CLIP_FILE).write_text(json.dumps(record, indent=1) + "\n")
     dest = root / name
-    if dest.is_dir() and not (dest / CLIP_FILE).exists():  # debris of an older, unfinished layout, if only that
-        others = [p.name for p in dest.iterdir() if not (p.is_file() and _RENDERED.match(p.name))]
-        if others or dest.is_symlink():
-            shutil.rmtree(work, ignore_errors=True)
-            raise InputError(f"{dest} holds files a clip render did not write ({', '.join(sorted(others)[:5])}); "
-                             "move it away, or give --data-dir a folder of vom's clips")
-        shutil.rmtree(dest, ignore_errors=True)
+    if os.path.lexists(dest) and not (dest / CLIP_FILE).exists():
+        # frames without the clip's record: a clip render's of old, or a user's folder of that name; nothing says
+        # which, so it is never deleted (a user's EXRs were, by their names alone: QA)
+        shutil.rmtree(work, ignore_errors=True)
+        held = sorted(p.name for p in dest.iterdir())[:5] if dest.is_dir() and not dest.is_symlink() else []
+        raise InputError(f"{dest} exists without a clip's {CLIP_FILE} ({', '.join(held) or 'a file or a link'}); "
+                         "vom does not replace it: move it away, or give --data-dir a folder of vom's clips")
     try:
         os.rename(work, dest)
     except OSError:  # another renderer finished the same clip first: keep theirs
