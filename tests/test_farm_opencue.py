@@ -71,6 +71,17 @@ def test_opencue_out_must_be_a_file(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",
                         str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "is a folder" in r.stderr
+    # a link at --out is refused, not written through (a QA pass: it replaced the link's target, a job vom wrote)
+    job = tmp_path / "job.xml"
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out", str(job)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "b.xml").symlink_to(job)
+    before = job.read_bytes()
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",
+                        str(tmp_path / "b.xml")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "b.xml: exists and is not a file vom wrote (a link" in r.stderr, r.stderr
+    assert job.read_bytes() == before and (tmp_path / "b.xml").is_symlink()
 
 
 def test_cuda_shot_layers_ask_for_a_gpu(tmp_path: Path) -> None:

@@ -136,10 +136,10 @@ def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int | 
         print("vom farm: warning: the job's user id is 0 (root): Cuebot refuses jobs launched as root; give "
               "--user NAME", file=sys.stderr)
     xml = serialize(build_outline(shot, chunk, vom=vom, show=show, user=user), uid)
-    out = Path(path).resolve()
-    if out.is_dir():
+    out = Path(os.path.abspath(path))  # a link at that name is refused below, not followed (as every writer's)
+    if out.is_dir() and not out.is_symlink():
         raise InputError(f"--out {str(out)!r}: is a folder; expected the path of the XML file to write")
-    check_replaceable(out, _ours, "--out")  # the shot file, a plate frame, a note of the user's: refused
+    check_replaceable(out, _ours, "--out")  # the shot file, a plate frame, a note of the user's, a link: refused
     if xml.startswith("<?xml"):  # the declaration comes first
         end = xml.index("?>") + 2
         xml = f"{xml[:end]}{MARKER}{xml[end:]}"
