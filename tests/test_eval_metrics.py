@@ -129,6 +129,11 @@ def test_unknown_band():
     g[:, 8] = 1.0  # opaque pixels are not in the band by themselves
     band = unknown_band(g, 2)
     assert band.sum() == 25 and band[2:7, 2:7].all()
+    # a float EXR's render noise (1e-6 over the clear background, 1 - 1e-6 inside) is not soft, as in TCVOM's 8-bit
+    # ground truth (a QA pass: the band became the whole frame)
+    noisy = np.where(g == 1.0, 1.0 - 1e-6, g + 1e-6)
+    assert (unknown_band(noisy, 2) == band).all()
+    assert unknown_band(np.full((3, 3), 1.0 / 255), 0).all()  # one 8-bit code above 0 is soft
     assert region_mask(g, "whole") is None
     assert region_mask(g, "narrow").sum() == 81  # r=5 covers the 9x9 frame
     with pytest.raises(InputError, match="region 'huge'.*whole, narrow, medium, wide"):
