@@ -56,6 +56,15 @@ def test_trimap_and_closed_form():
     np.testing.assert_allclose(alpha, mask, atol=0.05)
     # a trimap with no unknown pixel needs no solve
     assert (B.closed_form(img, (mask >= 0.5).astype(np.float64)) == mask).all()
+    # an object thinner than the trimap's erosion (no solid part to anchor the solve): the mask itself, not the band
+    # dilated around it taken as solid (a QA pass: the oracle scored below its own thresholded mask on thin objects)
+    thin = np.zeros((20, 20), np.float32)
+    thin[9:11, 4:16] = 1
+    gt = np.zeros((1, 20, 20), np.float32)
+    gt[0] = thin
+    frames = np.repeat(thin[None, ..., None], 3, axis=3)
+    got = B.oracle_cf(frames, gt, radius=2)
+    assert (got[0] == thin).all() and B.trimap_around(thin, 2).max() == 0.5
 
 
 def test_coarse_roto_is_binary_loose_and_drops_strands():

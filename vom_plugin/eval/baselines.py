@@ -75,19 +75,22 @@ def trimap_around(mask: np.ndarray, radius: int = TRIMAP_RADIUS) -> np.ndarray:
     return tri.astype(np.float64)
 
 
-def closed_form(image: np.ndarray, trimap: np.ndarray, max_side: int = MAX_MATTING_SIDE) -> np.ndarray:
-    """Closed-form alpha (float32 [H, W]) of ``image`` [H, W, 3] in [0, 1] given a {0, 0.5, 1} trimap."""
+def closed_form(image: np.ndarray, trimap: np.ndarray, max_side: int = MAX_MATTING_SIDE,
+                mask: np.ndarray | None = None) -> np.ndarray:
+    """Closed-form alpha (float32 [H, W]) of ``image`` [H, W, 3] in [0, 1] given a {0, 0.5, 1} trimap; ``mask``:
+    the binary mask the trimap was drawn around, the answer where there is nothing to solve."""
     from vom_plugin.extras import require
 
     estimate_alpha_cf = require("pymatting", "closed-form matting (flow_cf, oracle_cf)").estimate_alpha_cf
 
     h, w = trimap.shape
     unknown = trimap == 0.5
-    if not unknown.any():  # nothing to solve; pymatting would fail on an empty system
-        return (trimap >= 0.5).astype(np.float32)
-    if not (trimap == 1.0).any() or not (trimap == 0.0).any():
-        # closed-form needs both known sides to anchor the solution; without them keep the trimap's guess
-        return (trimap >= 0.5).astype(np.float32)
+    # nothing to solve (pymatting would fail on an empty system), or only one known side to anchor a solution (an
+    # object thinner than the trimap's erosion): the mask itself. Not ``trimap >= 0.5``, the band dilated around it
+    # taken as solid, which scored the oracle below its own thresholded mask on thin objects (QA)
+    if not unknown.any() or not (trimap == 1.0).any() or not (trimap == 0.0).any():
+        fallback = mask if mask is not None else trimap
+        return (np.asarray(fallback) >= 0.5).astype(np.float32)
     scale = min(1.0, max_side / max(h, w))
     img, tri = np.asarray(image, np.float64), trimap
     if scale < 1.0:
@@ -105,7 +108,7 @@ def closed_form(image: np.ndarray, trimap: np.ndarray, max_side: int = MAX_MATTI
 
 def matte_masks(frames: np.ndarray, masks: np.ndarray, radius: int = TRIMAP_RADIUS,
                 max_side: int = MAX_MATTING_SIDE) -> np.ndarray:
-    return np.stack([closed_form(frames[t], trimap_around(masks[t], radius), max_side)
+    return np.stack([closed_form(frames[t], trimap_around(masks[t], radius), max_side, _binary(masks[t]))
                      for t in range(len(frames))]).astype(np.float32)
 
 
