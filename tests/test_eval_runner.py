@@ -100,6 +100,24 @@ def test_run_benchmark_table_json_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_tables_mean_rows_say_a_clips_seconds_and_what_a_mean_leaves_out():
+    """A QA pass: the MEAN row's sec was the clips' total under a column of a clip's seconds, and a mean over fewer
+    clips (Core, not defined where the truth has no solid part) read as over all of them."""
+    from vom_plugin.eval.runner import BenchmarkResult, ClipResult
+    from vom_plugin.eval.scores import ClipScores
+
+    result = BenchmarkResult(region="whole", methods=["vom"])
+    for name, core, secs in (("a", 30.0, 1.0), ("b", float("nan"), 3.0)):
+        c = ClipResult(name=name, frames=[1], size=(8, 8), roto_source="file")
+        c.scores["vom"] = ClipScores(name, "whole", [1], {"MAD": [10.0], "Core": [core]}, {"MAD": 10.0, "Core": core})
+        c.seconds["vom"] = secs
+        result.clips.append(c)
+    table = format_table(result, metrics=("MAD", "Core"))
+    mean_row = next(line for line in table.splitlines() if line.startswith("MEAN (2)"))
+    assert mean_row.split()[-1] == "2.0"  # (1 + 3) / 2, a clip's seconds as in the rows above
+    assert table.splitlines()[-1] == "vom Core: the mean of 1 of 2 clips (not defined on b)"
+
+
 def test_unknown_method_and_vom_without_model():
     from vom_plugin.errors import InputError
 
@@ -324,7 +342,17 @@ def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path):
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "vom", "--model",
                  str(tmp_path / "w.safetensors"), "--working-size", "128", "--device", "cpu", "--json",
                  "--out", str(out)]) == 0
-    weights = json.loads((out / "benchmark.json").read_text())["settings"]["weights"]
+    settings = json.loads((out / "benchmark.json").read_text())["settings"]
+    weights = settings["weights"]
+    # what else the network ran with is in the file (a QA pass: top_k and memory were not, and "working size 128"
+    # was all it said of a small clip the network saw enlarged 2x at most)
+    from vom_plugin.engine.frames import geometry
+    from vom_plugin.grammar import default
+
+    (name, size), = settings["network_size"].items()
+    clip = json.loads((out / "benchmark.json").read_text())["clips"][0]
+    assert (settings["top_k"], settings["memory"]) == (default("top_k"), default("memory"))
+    assert name == clip["name"] and size == list(geometry(*clip["size"], 128).size)
     r = render(Shot(plate=str(tmp_path / "shots" / "a" / "plate.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
                     keyframes={1001: str(tmp_path / "shots" / "a" / "roto.1001.exr")}, frames="1001",
                     model=str(tmp_path / "w.safetensors"), working_size=128, device="cpu",

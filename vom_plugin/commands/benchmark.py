@@ -156,6 +156,13 @@ def run(args: argparse.Namespace) -> int:
                        "working_size": working, "matting_side": args.matting_side,
                        "trimap_radius": args.trimap_radius, "frames": args.frames,
                        "size": args.size, "notes": notes}
+    if "vom" in names:  # what else the network ran with (the node's: a default that moves must show in the file)
+        from vom_plugin.engine.frames import geometry
+
+        result.settings.update(
+            top_k=default("top_k"), memory=default("memory"),
+            # the size the network ran at, per clip: a small clip is enlarged 2x at most, not to the working size
+            network_size={c.name: list(geometry(*c.size, working).size) for c in result.clips})
     if weights is not None:
         result.settings["weights"] = weights
     backgrounds = _shots_backgrounds(args.data)

@@ -194,10 +194,17 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
         for m, s in c.scores.items():
             rows.append([c.name, m] + [_cell(s.mean[k]) for k in cols] + [f"{c.seconds.get(m, 0.0):.1f}"])
     means = result.mean()
+    fewer = []  # a metric not defined on every clip (Core without a solid part): its mean is over fewer clips
     for m in result.methods:
-        secs = sum(c.seconds.get(m, 0.0) for c in result.clips)
+        secs = sum(c.seconds.get(m, 0.0) for c in result.clips) / max(len(result.clips), 1)  # a clip's, as above
         rows.append([f"MEAN ({len(result.clips)})", m] + [_cell(means[m].get(k, float('nan'))) for k in cols]
                     + [f"{secs:.1f}"])
+        for k in cols:
+            left = [c.name for c in result.clips if m in c.scores and c.scores[m].mean.get(k, float("nan"))
+                    != c.scores[m].mean.get(k, float("nan"))]
+            if left and len(left) < len(result.clips):
+                fewer.append(f"{m} {k}: the mean of {len(result.clips) - len(left)} of {len(result.clips)} clips "
+                             f"(not defined on {', '.join(left)})")
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
 
     def line(r: list[str]) -> str:
@@ -216,7 +223,7 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
         title += (f"; data {st.get('data')}{made}; frames {st.get('frames') or 'all'}"
                   + f"; plates read as {', '.join(st.get('colorspace') or []) or '-'}"
                   + f"; rotos: {', '.join(sorted({c.roto_source for c in result.clips})) or '-'}")
-    return "\n".join([title, line(head), sep] + body[:n_clip_rows] + [sep] + body[n_clip_rows:])
+    return "\n".join([title, line(head), sep] + body[:n_clip_rows] + [sep] + body[n_clip_rows:] + fewer)
 
 
 def _cell(value: float) -> str:
