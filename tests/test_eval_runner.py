@@ -241,6 +241,20 @@ def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", "--pred", str(tmp_path / "gone.exr"), "--gt", gt_pat]) == 2
     assert f"prediction file {tmp_path / 'gone.exr'} does not exist" in capsys.readouterr().err  # was "plate file"
+    # a GT frame missing where the prediction has one: refused by number (a QA pass: scored as a clip of fewer
+    # frames, exit 0); a GT and a prediction on twos are no gap
+    (tmp_path / "gap").mkdir()
+    for f in (1, 2, 3, 4, 5):
+        _write(tmp_path / "gap" / f"p.{f:04d}.exr", gt[0], ["A"])
+        if f != 3:
+            _write(tmp_path / "gap" / f"g.{f:04d}.exr", gt[0], ["A"])
+    gap = ["eval", "--pred", str(tmp_path / "gap" / "p.####.exr"), "--gt", str(tmp_path / "gap" / "g.####.exr")]
+    assert main(gap) == 2
+    assert "g.####.exr: no frame 3, where the prediction" in capsys.readouterr().err
+    assert main([*gap, "--frames", "1,2,4,5"]) == 0
+    (tmp_path / "gap" / "p.0003.exr").unlink()
+    capsys.readouterr()
+    assert main(gap) == 0
 
 
 def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsys):

@@ -43,13 +43,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (per-frame and mean)")
 
 
+def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
+    """Every GT frame is scored by default: a prediction frame between them that the GT lacks is a GT frame missing,
+    refused by number as the README promises (it was left out, scored as a clip of fewer frames, without a word).
+    A GT on twos with its prediction on twos is no gap."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.io import format_frames, open_sequence
+
+    try:
+        predicted = open_sequence(args.pred).frames
+    except InputError:  # no prediction file at all: said when they are read
+        return
+    have = set(frames)
+    missing = [f for f in predicted if frames[0] < f < frames[-1] and f not in have]
+    if missing:
+        raise InputError(f"ground truth {args.gt}: no frame {format_frames(missing)}, where the prediction {args.pred} "
+                         f"has one; give --frames to score only the frames both have")
+
+
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.eval.clips import read_alpha_sequence
     from vom_plugin.eval.scores import evaluate_clip, units
     from vom_plugin.io import parse_frame_range
 
-    frames = parse_frame_range(args.frames) if args.frames else None
-    frames, gt = read_alpha_sequence(args.gt, frames, role="ground truth", channel=args.gt_channel)
+    asked = parse_frame_range(args.frames) if args.frames else None
+    frames, gt = read_alpha_sequence(args.gt, asked, role="ground truth", channel=args.gt_channel)
+    if asked is None:
+        _refuse_gaps(args, frames)
     _, pred = read_alpha_sequence(args.pred, frames, role="prediction", size=(gt.shape[2], gt.shape[1]),
                                   channel=args.channel)
     scores = evaluate_clip(pred, gt, region=args.region, frames=frames, metrics=args.metrics, name=args.pred)
