@@ -106,9 +106,9 @@ def _open_log(path: Path) -> Any:
         if st.st_size == 0:
             log.write(_LOG_HEAD + b" log: the vom workers started for the socket beside it\n")
             log.flush()
-        else:
-            with open(path, "rb") as f:
-                if not f.read(len(_LOG_HEAD)) == _LOG_HEAD:
+        else:  # (an older worker's log may begin with a library's warning: its own lines say whose it is)
+            with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+                if _LOG_HEAD not in f.read(1 << 16):
                     raise InputError(f"{path} is not a vom worker's log; it is left as it is (remove it, or set "
                                      f"VOM_WORKER_SOCKET elsewhere)")
     except BaseException:

@@ -55,6 +55,9 @@ def shot_from_request(fields: dict[str, Any], source_file: str | None) -> Any:
     return shot
 
 
+_LOCK_MARK = b"vom worker\n"  # written into a socket's lock once a worker bound the socket
+
+
 class Worker:
     """Serves renders on ``path`` until SIGINT/SIGTERM, or ``idle_exit_s`` without a request (0: never)."""
 
@@ -89,7 +92,6 @@ class Worker:
         # and bound its own, leaving the first listening where no client could reach it, torch loaded.
         self._refuse_other_file()  # before a lock file is made beside a path that is refused anyway
         lock_path = self.path.with_name(self.path.name + ".lock")
-        ours = os.path.lexists(lock_path)  # a socket with a worker's lock beside it is a worker's
         try:  # never through a link left at that name (it created its target outside the private folder)
             # read-only (flock needs no more) and not blocking on a FIFO left at that name
             fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o600)
@@ -101,7 +103,27 @@ class Worker:
                              "choose another path (--socket or VOM_WORKER_SOCKET)") from None
         with os.fdopen(fd, "r") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._bind(ours)
+            sock = self._bind(self._a_workers_socket(lock_path))
+            # marked once bound, under the lock: a socket found later with this beside it is a worker's
+            mark = os.open(lock_path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(mark, "wb") as f:
+                f.write(_LOCK_MARK)
+            return sock
+
+    def _a_workers_socket(self, lock_path: Path) -> bool:
+        """Whether a socket at the path is a vom worker's: one bound it (its mark in the lock; a lock alone is made by
+        any try, one that was refused too), or its log says one listened there (a worker from before the mark)."""
+        listened = f"vom worker: listening on {self.path} ".encode()
+        for path, found in ((lock_path, lambda data: data.startswith(_LOCK_MARK)),
+                            (self.path.with_name(self.path.name + ".log"), lambda data: listened in data)):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                if stat.S_ISREG(os.fstat(f.fileno()).st_mode) and found(f.read(1 << 20)):
+                    return True
+        return False
 
     def _refuse_other_file(self) -> None:
         if os.path.lexists(self.path):
