@@ -373,3 +373,17 @@ def test_a_benchmark_folder_keeps_the_users_pictures_frames_and_links(tmp_path: 
     (out / "benchmark.json").write_text(json.dumps(report))
     assert main(argv) == 0, capsys.readouterr().err
     assert (out / "old.png").read_bytes() == b"a user's picture named like a clip"  # not vom's: not removed
+    # a plot an older vom wrote (Matplotlib's, before the mark) of a clip the folder's report lists is replaced;
+    # a refusal comes before anything is written (a review: the report was replaced, then the plots refused)
+    import shutil as sh
+
+    older = tmp_path / "older"
+    sh.copytree(out, older)
+    (older / "synth000.png").write_bytes(b"\x89PNG...Software\x00Matplotlib version3.9")
+    assert main([*argv[:-1], str(older)]) == 0, capsys.readouterr().err
+    assert b"vom benchmark plot" in (older / "synth000.png").read_bytes()
+    (older / "synth000.png").write_bytes(b"mine")
+    report = (older / "benchmark.json").read_bytes()
+    assert main([*argv[:-1], str(older)]) == 2 and "synth000.png: exists and was not written by vom" in \
+        capsys.readouterr().err
+    assert (older / "benchmark.json").read_bytes() == report  # not replaced before the refusal

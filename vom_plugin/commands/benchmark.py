@@ -171,14 +171,16 @@ def run(args: argparse.Namespace) -> int:
         notes.append(f"shots composited over background set {backgrounds} (shots.json)")
     payload = result.to_dict()
     if args.out:
-        from vom_plugin.atomic import make_folder, write_text_atomic
-        from vom_plugin.eval.plot import plot_clip
+        from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
+        from vom_plugin.eval.plot import plot_clip, plot_replaceable
 
         out = make_folder(args.out, "--out")
         earlier = _earlier_clips(out / "benchmark.json")
+        for c in result.clips:  # every plot's path before anything is written: the folder stays as it was, or whole
+            check_replaceable(out / f"{c.name}.png", plot_replaceable(c.name in earlier), "--out")
         write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
-            plot_clip(c, out / f"{c.name}.png", region=args.region)
+            plot_clip(c, out / f"{c.name}.png", region=args.region, replaceable=plot_replaceable(c.name in earlier))
         kept = {(c.name, m) for c in result.clips for m in c.scores} if args.save_alphas else set()
         _remove_earlier(out, earlier, {c.name for c in result.clips}, kept)
     if args.json:
@@ -214,7 +216,7 @@ def _remove_earlier(out: Path, earlier: list[str], plotted: set[str], saved: set
         if Path(name).name != name or name in ("", ".", ".."):  # a name from the file is a plain file name or nothing
             continue
         plot = out / f"{name}.png"
-        if name not in plotted and is_vom_plot(plot):  # a picture of the user's of that name stays
+        if name not in plotted and is_vom_plot(plot, earlier=True):  # a picture of the user's of that name stays
             plot.unlink()
         folder = out / name
         if not folder.is_dir() or folder.is_symlink():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vom_plugin.atomic import atomic_path, check_replaceable
@@ -14,21 +14,29 @@ from vom_plugin.eval.scores import units
 PLOT_MARK = "vom benchmark plot"
 
 
-def is_vom_plot(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a plot a vom benchmark wrote (a regular file carrying PLOT_MARK)."""
+def is_vom_plot(path: str | os.PathLike[str], earlier: bool = False) -> bool:
+    """Whether ``path`` is a plot a vom benchmark wrote: a regular file ``plot_replaceable(earlier)`` accepts."""
     p = Path(path)
     try:
         if p.is_symlink() or not p.is_file():
             return False
         with open(p, "rb") as f:
-            return PLOT_MARK.encode() in f.read(4096)
+            return plot_replaceable(earlier)(f.read(4096))
     except OSError:
         return False
 
 
+def plot_replaceable(earlier: bool) -> Callable[[bytes], bool]:
+    """What a plot's path may hold to be written over (``check_replaceable``): a plot vom marked; with ``earlier``
+    (an earlier benchmark.json of the folder lists the clip), also an unmarked Matplotlib PNG, as vom wrote them
+    before the mark."""
+    return lambda start: PLOT_MARK.encode() in start or (earlier and b"Matplotlib" in start)
+
+
 def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "whole",
-              metrics: Sequence[str] = ("MAD", "dtSSD")) -> Path:
-    """Write a PNG with one panel per metric, one line per method over the clip's frames (atomic write)."""
+              metrics: Sequence[str] = ("MAD", "dtSSD"), replaceable: Callable[[bytes], bool] | None = None) -> Path:
+    """Write a PNG with one panel per metric, one line per method over the clip's frames (atomic write); a file
+    at ``path`` must be one ``replaceable`` accepts (default: a plot vom marked)."""
     from vom_plugin.extras import require
 
     matplotlib = require("matplotlib", "the benchmark's plots (--out)")
@@ -36,7 +44,7 @@ def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    check_replaceable(path, lambda start: PLOT_MARK.encode() in start, "--out")  # a user's picture of that name
+    check_replaceable(path, replaceable or plot_replaceable(False), "--out")  # a user's picture of that name
     path.parent.mkdir(parents=True, exist_ok=True)
     u = units(region)
     shown = [m for m in metrics if any(m in s.per_frame for s in clip.scores.values())]
