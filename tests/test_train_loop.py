@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -615,6 +616,11 @@ def test_resume_without_a_run_and_a_new_run_over_an_old_one_are_refused(tmp_path
     with pytest.raises(InputError, match=r"holds another run's args\.json"):
         L.train(_args(tmp_path / "new", shots, max_steps=1, val_minutes=0), log=lambda m: None)
     assert notes.read_text() == "mine"
+    # the log a start that failed left (its settings refused after it was written) is vom's: the same folder runs
+    (tmp_path / "new" / "args.json").unlink()
+    (tmp_path / "new" / "args.json").write_text(json.dumps({"start_step": 0, "argv": ["vom", "train"]}) + "\n")
+    L.train(_args(tmp_path / "new", shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    assert len((tmp_path / "new" / "args.json").read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize("cut", [0, 1000])

@@ -460,6 +460,17 @@ class _Csv:
         self.f.flush()
 
 
+def _a_run_log(path: Path) -> bool:
+    """Whether ``path`` is a run log vom wrote (``args.json``: a JSON object a line, each with its start step)."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return False
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return bool(lines) and all("start_step" in json.loads(line) for line in lines if line.strip())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str, Any]:
     """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict (``stopped``: the
     signal that ended it early, after a checkpoint). ``given``: the settings the command line named (a resume
@@ -479,7 +490,9 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         raise InputError(f"--resume: {last} does not exist, so there is no run to continue (a new run: leave out "
                          f"--resume)")
     if not args.resume:
-        left = [n for n in ("best.pt", "train.csv", "val.csv", "args.json") if os.path.lexists(args.out / n)]
+        left = [n for n in ("best.pt", "train.csv", "val.csv") if os.path.lexists(args.out / n)]
+        if os.path.lexists(args.out / "args.json") and not _a_run_log(args.out / "args.json"):
+            left.append("args.json")  # a file of the user's of that name (a start that failed left vom's own)
         if left:
             raise InputError(f"--out {args.out}: holds another run's {', '.join(left)}; a new run would replace and "
                              f"mix into them: choose another folder")
