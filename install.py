@@ -532,11 +532,12 @@ def blender_uninstall(addons_dir):
     target = _our_addon_folder(addons_dir)
     if not target.exists():
         return False
-    for name in sorted(_installed_files(target) - {BLENDER_MARKER}) + [BLENDER_MARKER]:  # the marker last
+    installed = _installed_files(target)  # read before the marker that lists them goes
+    for name in sorted(installed - {BLENDER_MARKER}) + [BLENDER_MARKER]:  # the marker last
         path = target / name
         if path.is_file() and not path.is_symlink():
             path.unlink()
-    _remove_compiled(target, _installed_files(target) | set(_addon_files()))
+    _remove_compiled(target, installed)
     try:
         target.rmdir()
     except OSError:  # files the user added there: theirs, left with the folder

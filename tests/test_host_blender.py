@@ -380,6 +380,12 @@ def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: type
     shutil.rmtree(target / "__pycache__")
     (target / "my_presets.py").unlink()
     inst.blender_install(addons, "/env/bin/vom")
+    # a module the installed version has and this checkout does not: its compiled copy goes too (a review)
+    marker = json.loads((target / "vom_env.json").read_text())
+    (target / "vom_env.json").write_text(json.dumps({**marker, "files": [*marker["files"], "gone_module.py"]}))
+    (target / "gone_module.py").write_text("# from the installed version\n")
+    (target / "__pycache__").mkdir()
+    (target / "__pycache__" / "gone_module.cpython-311.pyc").write_bytes(b"")
     assert inst.blender_uninstall(addons) is True
     assert not target.exists() and (addons / "someone_elses").is_dir()
     assert inst.blender_uninstall(addons) is False
