@@ -303,14 +303,17 @@ def test_render_library_is_atomic_resumable_and_survives_a_failed_clip(tmp_path:
     shutil.rmtree(root / "clip_000002")
     (root / "clip_000002" / "renders").mkdir(parents=True)
     (root / "clip_000002" / "renders" / "beauty.0001.exr").write_text("precious")
+    calls.write_text("")
     assert main(argv) == 2
-    assert "clip_000002 exists without a clip's clip.json (renders)" in capsys.readouterr().err
+    assert "clip_000002 exist without a clip's clip.json" in capsys.readouterr().err
+    assert calls.read_text() == ""  # refused before any clip was rendered (a review: after that clip's render)
     assert (root / "clip_000002" / "renders" / "beauty.0001.exr").read_text() == "precious"
     shutil.rmtree(root / "clip_000002" / "renders")
     (root / "clip_000002" / "rgba.0001.exr").write_text("mine, named as a render's")
-    assert main(argv) == 2 and "move it away" in capsys.readouterr().err
+    assert main(argv) == 2 and "move them away" in capsys.readouterr().err
     assert (root / "clip_000002" / "rgba.0001.exr").read_text() == "mine, named as a render's"
     shutil.rmtree(root / "clip_000002")
+    (root / "clip_000002").mkdir()  # an empty one (a render killed as it began) is removed and rendered
     assert main(argv) == 0 and (root / "clip_000002" / "clip.json").is_file()
 
 

@@ -242,6 +242,20 @@ def render_library(root: Path, count: int, settings: LibrarySettings, *, seed_ba
     exe = require_blender(blender)
     _check_settings(root, settings)
     _clean_partials(root)
+    # a clip's folder without its record, found before a night's render rather than after a clip's hour (render_clip
+    # refuses it too): an empty one is removed, anything else is not vom's to replace
+    taken = []
+    for seed in range(seed_base, seed_base + count):
+        dest = root / clip_name(seed)
+        if os.path.lexists(dest) and not (dest / CLIP_FILE).exists():
+            if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
+                dest.rmdir()
+            else:
+                taken.append(dest.name)
+    if taken:
+        raise InputError(f"{root}: {', '.join(taken[:5])}{' ...' if len(taken) > 5 else ''} exist without a clip's "
+                         f"{CLIP_FILE}; vom does not replace them: move them away, or give --data-dir a folder of "
+                         f"vom's clips")
     photos = write_textures(root / "textures")
     done, rendered, seconds, cpu, failed = 0, 0, 0.0, 0.0, []
     for i in range(count):
