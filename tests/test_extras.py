@@ -116,6 +116,7 @@ def test_a_command_names_the_missing_extra(tmp_path: Path, monkeypatch: pytest.M
 def test_require_returns_the_module_or_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert require("packaging", "x").__name__ == "packaging"
     monkeypatch.setitem(sys.modules, "skimage", None)
+    monkeypatch.setitem(sys.modules, "skimage.data", None)  # imported by an earlier test (a benchmark's synth clips)
     with pytest.raises(MissingExtraError, match=r"textures: scikit-image .* 'train' extra \(also in: eval\)") as e:
         require("skimage.data", "textures", extra="train")
     assert e.value.exit_code == 2
