@@ -370,7 +370,11 @@ def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(s
         # the next render (no --start-worker needed) is taken by it, and renders the same pixels
         rc, events, err = _run(_cmd(shot_dir, "started2"), env)
         assert rc == 0 and "rendering in this process" not in err, err
-        assert (folder / "w.sock.log").read_text().count("listening on") == 1  # no second worker
+        log = (folder / "w.sock.log").read_text()
+        assert log.count("listening on") == 1  # no second worker
+        # what it did is in its log (a QA pass: "listening" and "exiting" were all it ever said)
+        assert log.count(f"render of {shot_dir / 'plate' / 'p.####.exr'} began") == 2, log
+        assert re.search(rf"render of .*p\.####\.exr: {N} frames in [0-9.]+ s", log), log
         a, b = outputs(shot_dir / "started"), outputs(shot_dir / "started2")
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
         rc, _, err = _run(_cmd(shot_dir, "x", "--start-worker", "--no-worker"), env)
@@ -605,3 +609,44 @@ def test_a_dead_socket_of_another_program_is_not_removed(tmp_path: Path) -> None
     (folder / "other.sock.log").write_text(f"vom worker: listening on {other} (pid 1, torch 2, 2 threads)\n")
     Worker(other).bind().close()  # a worker listened there (its log says so: one from before the lock's mark)
     assert (folder / "other.sock.lock").read_bytes() == b"vom worker\n"  # and this one marked it
+
+
+def test_a_worker_that_takes_no_connection_is_said_and_never_waited_for(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: a worker stopped (SIGSTOP, Ctrl-Z) with its queue of connections full: `--start-worker` took it
+    for no worker, started another, which hung for good in its probe of the socket, and waited 120 s; a plain render
+    fell back without a word. Now the client says the worker does not answer (and starts none), and a new worker's
+    probe gives up with exit 2."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker import client
+    from vom_plugin.worker.server import Worker
+
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    path = folder / "w.sock"
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stuck.bind(str(path))
+    stuck.listen(0)  # never accepts: a stopped worker
+    filled = []
+    try:
+        for _ in range(64):  # fill its queue
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.settimeout(0.2)
+            try:
+                c.connect(str(path))
+            except OSError:
+                c.close()
+                break
+            filled.append(c)
+        monkeypatch.setenv("VOM_WORKER_SOCKET", str(path))
+        monkeypatch.setattr(client, "start_worker", lambda **k: pytest.fail("a second worker was started"))
+        sock, why = client._connect()
+        assert sock is None and why is not None and "does not answer" in why, why
+        t0 = time.monotonic()
+        with pytest.raises(InputError, match="takes no connection"):
+            Worker(path).bind()
+        assert time.monotonic() - t0 < 30
+    finally:
+        for c in filled:
+            c.close()
+        stuck.close()

@@ -56,6 +56,10 @@ def _connect() -> tuple[socket.socket | None, str | None]:
     sock.settimeout(CONNECT_TIMEOUT_S)
     try:
         sock.connect(str(path))
+    except (BlockingIOError, TimeoutError):  # a worker is there but takes no connection: its queue is full
+        sock.close()
+        return None, (f"the vom worker at {path} does not answer (stopped, or stuck: its queue of connections is "
+                      f"full); see {worker_log(path)}")
     except OSError:  # a socket left by a worker that was killed: nobody listens
         sock.close()
         return None, None

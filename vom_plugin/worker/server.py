@@ -56,6 +56,7 @@ def shot_from_request(fields: dict[str, Any], source_file: str | None) -> Any:
 
 
 _LOCK_MARK = b"vom worker\n"  # written into a socket's lock once a worker bound the socket
+PROBE_TIMEOUT_S = 2.0  # a worker that answers takes a connection at once, busy or not
 
 
 class Worker:
@@ -73,6 +74,7 @@ class Worker:
         self.env = environment()
         self.busy = threading.Lock()
         self.closing = False
+        self.signalled: int | None = None  # the signal that stopped it, said in its log as it leaves
         self.stop: Any = None  # the running render's Stop
         self.last_request = time.monotonic()
         self.handling = 0  # requests accepted and not yet answered
@@ -145,8 +147,13 @@ class Worker:
                 raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
                                  "(--socket or VOM_WORKER_SOCKET)")
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            probe.settimeout(PROBE_TIMEOUT_S)  # a stopped worker's full queue blocked the probe forever (QA)
             try:
                 probe.connect(str(self.path))
+            except (BlockingIOError, TimeoutError):
+                raise InputError(f"a program listens on {self.path} but takes no connection (a vom worker stopped or "
+                                 "stuck?); it is left as it is: stop it, or choose another path (--socket or "
+                                 "VOM_WORKER_SOCKET)") from None
             except OSError:
                 if not ours:  # (it was deleted without a word: QA)
                     raise InputError(f"worker socket {self.path} is another program's socket (no vom worker's lock "
@@ -201,6 +208,8 @@ class Worker:
                 threading.Thread(target=self.handle, args=(conn,), daemon=True,
                                  name="vom-worker-request").start()
         finally:
+            if self.signalled is not None:
+                self.say(f"{signal.Signals(self.signalled).name}: exiting")
             for s, h in old.items():
                 signal.signal(s, h)
             with contextlib.suppress(OSError):
@@ -212,6 +221,8 @@ class Worker:
         return 0
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
+        if self.signalled is None:  # said in the log by the serve loop as it leaves (not here: a write to the log
+            self.signalled = signum  # that the handler interrupted would be entered twice)
         self.closing = True
         if self.stop is not None:
             self.stop.set(signum, to="the vom worker")  # not the client's own signal: say whose
@@ -261,10 +272,14 @@ class Worker:
                                if env.get("env", {}).get(k) != self.env["env"].get(k))
                 diff = [d for d in diff if d != "env"] + [f"${n}" for n in names]
             labels = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)"}
-            self.refuse(conn, f"it runs with another {', '.join(labels.get(d, d) for d in diff)}")
+            why = f"it runs with another {', '.join(labels.get(d, d) for d in diff)}"
+            self.say(f"refused a render: {why}")
+            self.refuse(conn, why)
             return
         if self.closing or not self.busy.acquire(blocking=False):
-            self.refuse(conn, "it is busy with another render" if not self.closing else "it is exiting")
+            why = "it is busy with another render" if not self.closing else "it is exiting"
+            self.say(f"refused a render: {why}")
+            self.refuse(conn, why)
             return
         self.last_request = time.monotonic()
         try:
@@ -310,15 +325,22 @@ class Worker:
                     send(conn, {"event": "progress", "data": event})
 
         out: dict[str, Any] = {"event": "exit", "code": 0}
+        t0 = time.monotonic()
+        # its log says what it did (it said "listening" and "exiting" only: a problem left nothing to read there)
+        what = str((req.get("shot") or {}).get("plate", "?"))
+        self.say(f"render of {what} began")
         try:
             shot = shot_from_request(req["shot"], req.get("source_file"))
             if self.closing:
                 stop.set(signal.SIGTERM, to="the vom worker")
-            render(shot, progress=relay, stop=stop, models=self.models, memo=self.memo)
+            result = render(shot, progress=relay, stop=stop, models=self.models, memo=self.memo)
+            self.say(f"render of {what}: {len(result.frames)} frames in {time.monotonic() - t0:.1f} s")
         except VomError as e:
             out.update(code=e.exit_code, kind=type(e).__name__, message=str(e))
+            self.say(f"render of {what} ended with exit {e.exit_code}: {e}")
         except Exception as e:  # an internal error: the client shows the traceback, the worker goes on
             out.update(code=1, kind=type(e).__name__, message=str(e), traceback=traceback.format_exc())
+            self.say(f"render of {what} failed (internal error):\n{out['traceback']}")
         finally:
             self.stop = None
         with contextlib.suppress(OSError):
