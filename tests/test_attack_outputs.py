@@ -383,7 +383,15 @@ def test_a_benchmark_folder_keeps_the_users_pictures_frames_and_links(tmp_path: 
     assert main([*argv[:-1], str(older)]) == 0, capsys.readouterr().err
     assert b"vom benchmark plot" in (older / "synth000.png").read_bytes()
     (older / "synth000.png").write_bytes(b"mine")
+    marked = json.loads((older / "benchmark.json").read_text())
+    marked["settings"]["note"] = "the earlier run's"  # so that a report written again would show
+    (older / "benchmark.json").write_text(json.dumps(marked))
     report = (older / "benchmark.json").read_bytes()
     assert main([*argv[:-1], str(older)]) == 2 and "synth000.png: exists and was not written by vom" in \
         capsys.readouterr().err
     assert (older / "benchmark.json").read_bytes() == report  # not replaced before the refusal
+    # with --save-alphas the clip's plot path is checked before its first frame is written (review)
+    sh.rmtree(older / "synth000", ignore_errors=True)
+    assert main([*argv[:-1], str(older), "--save-alphas"]) == 2
+    assert "synth000.png: exists and was not written by vom" in capsys.readouterr().err
+    assert not (older / "synth000").exists() and (older / "benchmark.json").read_bytes() == report

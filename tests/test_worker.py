@@ -603,7 +603,7 @@ def test_a_dead_socket_of_another_program_is_not_removed(tmp_path: Path) -> None
     s.bind(str(other))
     s.close()  # bound, never listening: dead
     for _ in range(2):  # a refused try leaves a lock, which is no worker's mark (a review: the retry deleted it)
-        with pytest.raises(InputError, match="is another program's socket"):
+        with pytest.raises(InputError, match="is a dead socket that no vom worker is known to have bound"):
             Worker(other).bind()
     assert stat.S_ISSOCK(os.lstat(other).st_mode)
     (folder / "other.sock.log").write_text(f"vom worker: listening on {other} (pid 1, torch 2, 2 threads)\n")

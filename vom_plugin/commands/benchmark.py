@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HELP = "run vom and the baselines (static roto, optical flow, flow + closed-form) on clips and score them"
 DESCRIPTION = """Render each clip from its first-frame roto with every method and score it against ground truth.
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
         out = make_folder(args.out, "--out")
         earlier = _earlier_clips(out / "benchmark.json")
-        for c in result.clips:  # every plot's path before anything is written: the folder stays as it was, or whole
+        for c in result.clips:  # every plot's path before the report and the plots are written (saved alphas: above)
             check_replaceable(out / f"{c.name}.png", plot_replaceable(c.name in earlier), "--out")
         write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
@@ -256,16 +257,22 @@ def _marking(save: Callable[..., None], out_dir: Path, region: str) -> Callable[
     """``save`` that first marks ``out_dir`` as a benchmark's with an incomplete ``benchmark.json`` (the alphas are
     written while the run goes: a run stopped before its report leaves a folder the next run knows as its own)."""
     marked = [False]
+    earlier = _earlier_clips(out_dir / "benchmark.json")
+    checked: set[str] = set()
 
-    def saving(*a: object, **k: object) -> None:
+    def saving(clip: Any, *a: object, **k: object) -> None:
+        from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
+        from vom_plugin.eval.plot import plot_replaceable
+
+        if clip.name not in checked:  # the clip's plot path before its first frame: a refusal writes none of them
+            check_replaceable(out_dir / f"{clip.name}.png", plot_replaceable(clip.name in earlier), "--out")
+            checked.add(clip.name)
         if not marked[0]:
-            from vom_plugin.atomic import make_folder, write_text_atomic
-
             make_folder(out_dir, "--out")
             if not (out_dir / "benchmark.json").is_file():
                 write_text_atomic(out_dir / "benchmark.json", json.dumps({"region": region, "complete": False},
                                                                          indent=2))
             marked[0] = True
-        save(*a, **k)
+        save(clip, *a, **k)
 
     return saving

@@ -466,7 +466,8 @@ def _a_run_log(path: Path) -> bool:
         if path.is_symlink() or not path.is_file():
             return False
         lines = path.read_text(encoding="utf-8").splitlines()
-        return bool(lines) and all("start_step" in json.loads(line) for line in lines if line.strip())
+        records = [json.loads(line) for line in lines if line.strip()]
+        return bool(records) and all(isinstance(r, dict) and "start_step" in r for r in records)
     except (OSError, ValueError, TypeError):
         return False
 
@@ -561,11 +562,6 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     ema_model = make_ema(model, args.ema_decay)
     if ema_model is not None and ck is not None and "ema" in ck:
         ema_model.load_state_dict(ck["ema"])
-    # appended (each resume adds its line), never through a link a file of the user's took its place with
-    fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    with os.fdopen(fd, "a") as f:
-        f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
-
     shots_root = args.shots
     val_sets = V.synthetic_valsets(args.val_clips, args.val_frames, args.size)
     hard_sets = (V.hard_valsets(args.val_hard, args.val_frames, args.size)
@@ -580,6 +576,11 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         longer = V.validation_sets(args.val_long, args.size, synthetic=args.val_clips, hard=args.val_hard,
                                    library=args.val_library, library_limit=args.val_library_clips)
         long_sets = {f"{'synth' if n == 'synthetic' else n}-{args.val_long}f": v for n, v in longer.items()}
+    # the run's files from here on, once its validation sets are built (a start that fails on one leaves nothing):
+    # the log appended (each resume adds its line), never through a link a file of the user's took its place with
+    fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    with os.fdopen(fd, "a") as f:
+        f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
     train_csv = _Csv(args.out / "train.csv", ["step", "elapsed_s", "lr", "difficulty", "static", "step_s",
                                               *LOSS_KEYS])
     val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])

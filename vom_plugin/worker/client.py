@@ -17,6 +17,7 @@ import socket
 import stat
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,18 +53,25 @@ def _connect() -> tuple[socket.socket | None, str | None]:
     problem = private_folder_problem(path.parent)
     if problem:
         return None, f"not using the worker socket {path}: {problem}"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(CONNECT_TIMEOUT_S)
-    try:
-        sock.connect(str(path))
-    except (BlockingIOError, TimeoutError):  # a worker is there but takes no connection: its queue is full
-        sock.close()
-        return None, (f"the vom worker at {path} does not answer (stopped, or stuck: its queue of connections is "
-                      f"full); see {worker_log(path)}")
-    except OSError:  # a socket left by a worker that was killed: nobody listens
-        sock.close()
-        return None, None
-    return sock, None
+    # a full queue of connections answers at once (EAGAIN): a worker taking a burst of renders frees it within a
+    # moment, a stopped one never does
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            sock.connect(str(path))
+        except (BlockingIOError, TimeoutError):  # a worker is there but takes no connection
+            sock.close()
+            if time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            return None, (f"the vom worker at {path} does not answer (stopped, or stuck: its queue of connections "
+                          f"stayed full for {CONNECT_TIMEOUT_S:g} s); see {worker_log(path)}")
+        except OSError:  # a socket left by a worker that was killed: nobody listens
+            sock.close()
+            return None, None
+        return sock, None
 
 
 @contextlib.contextmanager

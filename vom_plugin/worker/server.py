@@ -75,6 +75,7 @@ class Worker:
         self.busy = threading.Lock()
         self.closing = False
         self.signalled: int | None = None  # the signal that stopped it, said in its log as it leaves
+        self._say_lock = threading.Lock()
         self.stop: Any = None  # the running render's Stop
         self.last_request = time.monotonic()
         self.handling = 0  # requests accepted and not yet answered
@@ -82,7 +83,11 @@ class Worker:
         self._threads = 0
 
     def say(self, text: str) -> None:
-        print(f"vom worker: {text}", file=self.log, flush=True)
+        """A line in the worker's log: whole (one write, under a lock: request threads say things too), and never
+        an error of its own (a full disk, a closed pipe: the worker and its renders go on without the line)."""
+        with self._say_lock, contextlib.suppress(OSError, ValueError):
+            self.log.write(f"vom worker: {text}\n")
+            self.log.flush()
 
     def bind(self) -> socket.socket:
         if self.path.is_dir() and not self.path.is_symlink():
@@ -117,7 +122,8 @@ class Worker:
         any try, one that was refused too), or its log says one listened there (a worker from before the mark)."""
         listened = f"vom worker: listening on {self.path} ".encode()
         for path, found in ((lock_path, lambda data: data.startswith(_LOCK_MARK)),
-                            (self.path.with_name(self.path.name + ".log"), lambda data: listened in data)):
+                            (self.path.with_name(self.path.name + ".log"), lambda data: listened in data),
+                            (self.path.with_name("worker.log"), lambda data: listened in data)):  # an older vom's log
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
             except OSError:
@@ -147,7 +153,9 @@ class Worker:
                 raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
                                  "(--socket or VOM_WORKER_SOCKET)")
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            probe.settimeout(PROBE_TIMEOUT_S)  # a stopped worker's full queue blocked the probe forever (QA)
+            # non-blocking then, with a timeout: a stopped worker's full queue blocked the probe forever (QA); a full
+            # queue answers at once (EAGAIN), a listener that takes nothing within the timeout is as stuck
+            probe.settimeout(PROBE_TIMEOUT_S)
             try:
                 probe.connect(str(self.path))
             except (BlockingIOError, TimeoutError):
@@ -156,9 +164,10 @@ class Worker:
                                  "VOM_WORKER_SOCKET)") from None
             except OSError:
                 if not ours:  # (it was deleted without a word: QA)
-                    raise InputError(f"worker socket {self.path} is another program's socket (no vom worker's lock "
-                                     "beside it); it is left as it is: choose another path (--socket or "
-                                     "VOM_WORKER_SOCKET)") from None
+                    raise InputError(f"worker socket {self.path} is a dead socket that no vom worker is known to have "
+                                     "bound (another program's, or an older vom's worker's); it is left as "
+                                     f"it is: remove it if it was a vom worker's (rm {self.path}), or choose another "
+                                     "path (--socket or VOM_WORKER_SOCKET)") from None
                 self.path.unlink()  # left by a worker that was killed
             else:
                 raise InputError(f"a program listens on {self.path} already (a vom worker, or another program's "
@@ -208,8 +217,6 @@ class Worker:
                 threading.Thread(target=self.handle, args=(conn,), daemon=True,
                                  name="vom-worker-request").start()
         finally:
-            if self.signalled is not None:
-                self.say(f"{signal.Signals(self.signalled).name}: exiting")
             for s, h in old.items():
                 signal.signal(s, h)
             with contextlib.suppress(OSError):
@@ -218,6 +225,8 @@ class Worker:
             sock.close()
             with self.busy:  # the render in hand stops after its frame and reports to its client
                 pass
+            if self.signalled is not None:
+                self.say(f"{signal.Signals(self.signalled).name}: exited")
         return 0
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
