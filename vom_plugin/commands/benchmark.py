@@ -264,9 +264,10 @@ def _marking(save: Callable[..., None], out_dir: Path, region: str) -> Callable[
         from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
         from vom_plugin.eval.plot import plot_replaceable
 
-        if clip.name not in checked:  # the clip's plot path before its first frame: a refusal writes none of them
-            check_replaceable(out_dir / f"{clip.name}.png", plot_replaceable(clip.name in earlier), "--out")
-            checked.add(clip.name)
+        name = str(getattr(clip, "name", clip))
+        if name not in checked:  # the clip's plot path before its first frame: a refusal writes none of them
+            check_replaceable(out_dir / f"{name}.png", plot_replaceable(name in earlier), "--out")
+            checked.add(name)
         if not marked[0]:
             make_folder(out_dir, "--out")
             if not (out_dir / "benchmark.json").is_file():
