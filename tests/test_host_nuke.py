@@ -464,6 +464,25 @@ def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: type
     assert node.children["AlphaRead"]["reload"].executed == 0
 
 
+def test_frames_written_before_a_failure_or_a_cancel_are_shown(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """A QA pass: after a Cancel (or a failure) the message said "4 frames kept", and the node showed no matte (or an
+    earlier render's): its knobs were pointed at the frames only after a finished render."""
+    vom = _script(tmp_path / "vom", (
+        "import json, sys\n"
+        "for i in range(1, 3):\n"
+        "    print(json.dumps({'event': 'frame', 'frame': i, 'done': i, 'total': 3}), flush=True)\n"
+        "print(json.dumps({'event': 'error', 'message': 'plate frame 3 is damaged', 'exit_code': 2}), flush=True)\n"
+        "sys.exit(2)\n"))
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", out=str(tmp_path / "o" / "a.####.exr"))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    result = host.analyze(node, background=False)
+    assert result.returncode == 2 and result.written == [1, 2]
+    assert node.children["AlphaRead"]["reload"].executed == 1 and node["alpha_file"].value().endswith("a.####.exr")
+
+
 def test_missing_vom_is_a_clear_message(host: types.ModuleType, fake_nuke: types.ModuleType,
                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOM_EXECUTABLE", str(tmp_path / "nope"))
@@ -584,6 +603,10 @@ def test_a_failure_names_the_roto_input_for_the_roto_files_analyze_rendered(host
                                      "error: roto /w/VOM_Matte1_vom/roto_dog.1040.exr is empty", fields)
     assert "roto.1001.exr (the Roto input at frame 1001) is empty" in text
     assert "roto_dog.1040.exr (the Roto input at frame 1040, layer dog) is empty" in text
+    # once a line: OpenImageIO's own error repeats the path (a QA pass: the note came twice)
+    twice = host._name_rendered_rotos("error: roto /w/VOM_Matte1_vom/roto.1001.exr cannot be read: EXR Error "
+                                      "(/w/VOM_Matte1_vom/roto.1001.exr): EXR_ERR_READ_IO", fields)
+    assert twice.count("(the Roto input at frame 1001)") == 1
 
 
 def test_a_damaged_exr_header_is_not_read_past_or_looped_over(host: types.ModuleType) -> None:

@@ -857,6 +857,10 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         finally:
             del task  # closes Nuke's progress window
             _IN_FLIGHT.discard(key)
+        if result.written and (result.cancelled or result.returncode != 0):
+            # the frames that were written are shown, as the message says they are kept (the node showed no matte,
+            # or an earlier render's, after a Cancel: QA)
+            nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
         if result.cancelled:
             kept = [f + prepared.offset for f in result.written]  # in script frames, as the artist typed them
             what = (f"{len(kept)} frame{'s' if len(kept) != 1 else ''} kept (script frames "
@@ -892,9 +896,11 @@ def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) 
     """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a (script) frame."""
     rotos = [(f, p, "") for f, p in (fields.get("keyframes") or {}).items()]
     rotos += [(f, p, f", layer {name}") for name, kf in (fields.get("objects") or {}).items() for f, p in kf.items()]
-    for frame, path, layer in rotos:
-        text = text.replace(str(path), f"{path} (the Roto input at frame {frame + offset}{layer})")
-    return text
+    lines = text.split("\n")
+    for frame, path, layer in rotos:  # once a line: an OpenImageIO error repeats the path it names
+        lines = [line.replace(str(path), f"{path} (the Roto input at frame {frame + offset}{layer})", 1)
+                 for line in lines]
+    return "\n".join(lines)
 
 
 def _farm_snapshot(prepared: Prepared) -> Path:
