@@ -596,6 +596,18 @@ def test_objects_knob_errors_name_the_line(host: types.ModuleType, fake_nuke: ty
         host.prepare_shot(node)
 
 
+def test_an_object_whose_layer_the_roto_input_lacks_is_refused(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                                 tmp_path: Path) -> None:
+    """A QA pass: objects were baked from a layer the Roto input does not have (a typo: Hero for hero), and the
+    render went on from that."""
+    node = _gizmo(tmp_path, plate="/p.####.exr", keyframes="", objects="Hero 1001")
+    roto = FakeNode("Roto", "Roto1")
+    roto.channels = lambda: ["rgba.red", "rgba.alpha", "hero.alpha"]  # type: ignore[attr-defined]
+    node.inputs = [None, roto]
+    with pytest.raises(host.HostError, match=r"objects: the Roto input has no layer Hero \(its layers: hero, rgba\)"):
+        host.prepare_shot(node)
+
+
 def test_a_failure_names_the_roto_input_for_the_roto_files_analyze_rendered(host: types.ModuleType) -> None:
     fields = {"keyframes": {1001: "/w/VOM_Matte1_vom/roto.1001.exr"},
               "objects": {"dog": {1040: "/w/VOM_Matte1_vom/roto_dog.1040.exr"}}}

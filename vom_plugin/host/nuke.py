@@ -740,6 +740,13 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     roto = str(work / "roto.%04d.exr")  # rendered at the script frames: the files are named so
     rotos: dict[str, dict[int, str]] = {}
     if objects:  # each object is the Roto input's layer of its name (a Roto node's output set to that layer)
+        listed = getattr(node.input(1), "channels", None)
+        layers = {c.split(".", 1)[0] for c in listed()} if listed is not None else None
+        missing = [n for n in objects if layers is not None and n not in layers]
+        if missing:  # (a typo baked an empty layer, said as a roto of nothing, or rendered as one: QA)
+            raise HostError(f"objects: the Roto input has no layer {', '.join(missing)} (its layers: "
+                            f"{', '.join(sorted(layers or ())) or 'none'}); each object is the Roto input's layer "
+                            f"of its name: set a Roto node's output to it")
         for name, frames_of in objects.items():
             pattern = str(work / f"roto_{name}.%04d.exr")
             _bake(node.input(1), pattern, frames_of, f"{node.name()}: Roto (layer {name})", name)
