@@ -481,6 +481,11 @@ def test_frames_written_before_a_failure_or_a_cancel_are_shown(host: types.Modul
     result = host.analyze(node, background=False)
     assert result.returncode == 2 and result.written == [1, 2]
     assert node.children["AlphaRead"]["reload"].executed == 1 and node["alpha_file"].value().endswith("a.####.exr")
+    # a failure writing to another Output leaves the node on the complete matte it shows (a review: it was swapped
+    # for the few new frames and black)
+    node["out"].setValue(str(tmp_path / "o2" / "b.####.exr"))
+    assert host.analyze(node, background=False).returncode == 2
+    assert node.children["AlphaRead"]["reload"].executed == 1 and node["alpha_file"].value().endswith("a.####.exr")
 
 
 def test_missing_vom_is_a_clear_message(host: types.ModuleType, fake_nuke: types.ModuleType,
@@ -605,6 +610,10 @@ def test_an_object_whose_layer_the_roto_input_lacks_is_refused(host: types.Modul
     roto.channels = lambda: ["rgba.red", "rgba.alpha", "hero.alpha"]  # type: ignore[attr-defined]
     node.inputs = [None, roto]
     with pytest.raises(host.HostError, match=r"objects: the Roto input has no layer Hero \(its layers: hero, rgba\)"):
+        host.prepare_shot(node)
+    node["objects"].setValue("dog 1001")  # a layer is what comes before the last dot: dog.b.alpha is dog.b's (review)
+    roto.channels = lambda: ["rgba.alpha", "dog.b.alpha"]  # type: ignore[attr-defined]
+    with pytest.raises(host.HostError, match=r"no layer dog \(its layers: dog\.b, rgba\)"):
         host.prepare_shot(node)
 
 

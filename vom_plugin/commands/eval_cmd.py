@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
     """Every GT frame is scored by default: a prediction frame between them that the GT lacks is a GT frame missing,
     refused by number as the README promises (it was left out, scored as a clip of fewer frames, without a word).
-    A GT on twos with its prediction on twos is no gap."""
+    Only a hole in the GT's own step counts: a GT on twos is one of every other frame, whatever the prediction's."""
     from vom_plugin.errors import InputError
     from vom_plugin.io import format_frames, open_sequence
 
@@ -55,7 +55,11 @@ def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
     except InputError:  # no prediction file at all: said when they are read
         return
     have = set(frames)
-    missing = [f for f in predicted if frames[0] < f < frames[-1] and f not in have]
+    # a hole in the GT's own step (1001, 1003, 1007 on twos lacks 1005): a GT on twos beside a prediction on ones is
+    # a GT of every other frame, as hand-made ones are, not a gap (a review)
+    step = min((b - a for a, b in zip(frames, frames[1:], strict=False)), default=1)
+    missing = [f for f in predicted
+               if frames[0] < f < frames[-1] and f not in have and (f - frames[0]) % step == 0]
     if missing:
         raise InputError(f"ground truth {args.gt}: no frame {format_frames(missing)}, where the prediction {args.pred} "
                          f"has one; give --frames to score only the frames both have")

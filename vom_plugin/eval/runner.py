@@ -196,11 +196,12 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
     means = result.mean()
     fewer = []  # a metric not defined on every clip (Core without a solid part): its mean is over fewer clips
     for m in result.methods:
-        secs = sum(c.seconds.get(m, 0.0) for c in result.clips) / max(len(result.clips), 1)  # a clip's, as above
+        ran = [c for c in result.clips if m in c.seconds]
+        secs = sum(c.seconds[m] for c in ran) / max(len(ran), 1)  # a clip's, as in the rows above
         rows.append([f"MEAN ({len(result.clips)})", m] + [_cell(means[m].get(k, float('nan'))) for k in cols]
                     + [f"{secs:.1f}"])
-        for k in cols:
-            left = [c.name for c in result.clips if m in c.scores and c.scores[m].mean.get(k, float("nan"))
+        for k in cols:  # a clip the method did not score, or where the metric is not defined
+            left = [c.name for c in result.clips if m not in c.scores or c.scores[m].mean.get(k, float("nan"))
                     != c.scores[m].mean.get(k, float("nan"))]
             if left and len(left) < len(result.clips):
                 fewer.append(f"{m} {k}: the mean of {len(result.clips) - len(left)} of {len(result.clips)} clips "

@@ -741,7 +741,10 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     rotos: dict[str, dict[int, str]] = {}
     if objects:  # each object is the Roto input's layer of its name (a Roto node's output set to that layer)
         listed = getattr(node.input(1), "channels", None)
-        layers = {c.split(".", 1)[0] for c in listed()} if listed is not None else None
+        try:  # a layer is what comes before a channel's last dot (hero.alpha; a.b.alpha is layer a.b)
+            layers = {str(c).rpartition(".")[0] for c in listed()} - {""} if listed is not None else None
+        except Exception:  # an input that cannot list its channels is baked as before
+            layers = None
         missing = [n for n in objects if layers is not None and n not in layers]
         if missing:  # (a typo baked an empty layer, said as a roto of nothing, or rendered as one: QA)
             raise HostError(f"objects: the Roto input has no layer {', '.join(missing)} (its layers: "
@@ -864,9 +867,12 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         finally:
             del task  # closes Nuke's progress window
             _IN_FLIGHT.discard(key)
-        if result.written and (result.cancelled or result.returncode != 0):
-            # the frames that were written are shown, as the message says they are kept (the node showed no matte,
-            # or an earlier render's, after a Cancel: QA)
+        shown = str(_knob_value(node, "alpha_file") or "")
+        shows_out = shown in ("", nuke_pattern(str(fields["out"])))  # no matte yet, or this Output's
+        if result.written and (result.cancelled or (result.returncode != 0 and shows_out)):
+            # the frames that were written are shown: after a Cancel, as the message says they are kept (the node
+            # showed no matte, or an earlier render's: QA); after a failure, where the node shows that Output already
+            # (not a complete matte of another Output swapped for a few new frames and black: review)
             nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
         if result.cancelled:
             kept = [f + prepared.offset for f in result.written]  # in script frames, as the artist typed them
