@@ -38,6 +38,22 @@ def test_fp32_option_is_exact(tmp_path: Path) -> None:
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
 
 
+def test_weights_are_written_readable_by_others_keeping_a_files_own_mode(tmp_path: Path) -> None:
+    """A QA pass: `vom train --calibrate --to` wrote 0600 weights (safetensors' mode), which another user's render
+    of a shared weights folder could not read; export had its own chmod."""
+    import os
+    import stat
+
+    from vom_plugin.model import build_model
+
+    model = build_model("lite")
+    save_weights(model, tmp_path / "w.safetensors")
+    assert stat.S_IMODE(os.stat(tmp_path / "w.safetensors").st_mode) == 0o644
+    os.chmod(tmp_path / "w.safetensors", 0o640)  # the owner's choice for a file there before stays
+    save_weights(model, tmp_path / "w.safetensors")
+    assert stat.S_IMODE(os.stat(tmp_path / "w.safetensors").st_mode) == 0o640
+
+
 def test_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nope.safetensors.*does not exist"):
         load_model(tmp_path / "nope.safetensors")

@@ -331,6 +331,8 @@ def test_contact_sheet_shows_every_clip_and_its_alpha(tmp_path: Path, capsys):
     assert img[128:, 3 * 128:].max() == 0  # unused tiles stay black
     assert not list(tmp_path.glob(".sheet.png*")), "written through a temporary name"
     assert main(["clips", "info", "--data-dir", str(root), "--sheet", str(sheet)]) == 0  # its own: replaced
+    nested = tmp_path / "new" / "dir" / "s.png"  # a folder not there yet is made (it failed with an empty reason)
+    assert main(["clips", "info", "--data-dir", str(root), "--sheet", str(nested)]) == 0 and nested.is_file()
     # a user's picture, a link or another format named as --sheet: refused before any work, left as it is (QA: the
     # sheet replaced a user's PNG or TIFF, and a .txt was an internal error)
     photo = tmp_path / "my_photo.png"

@@ -140,6 +140,7 @@ def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path):
     (["--out", "X", "--frames", "2"], "--frames 2: clips need at least 3 frames"),
     (["--minutes", "1"], "--out is required"),
     (["--export", "nope.pt"], "--export needs --to"),
+    (["--out", "X", "--shots", "nowhere"], "--shots nowhere: no such folder"),  # reported nothing, exit 0 (QA)
 ])
 def test_cli_rejects_bad_flags_with_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

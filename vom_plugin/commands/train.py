@@ -189,6 +189,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--data-workers {args.data_workers}: expected 0 (none) or more")
     if args.train_only == "detail" and args.no_detail:
         raise InputError("--train-only detail and --no-detail: the one trains only the module the other leaves out")
+    if args.shots is not None and not Path(args.shots).is_dir():  # (a typo reported no shots, exit 0: QA)
+        raise InputError(f"--shots {args.shots}: no such folder (the rendered shots to report, e.g. "
+                         f"../shared/data/shots)")
     library, val_library = _library(args.library), _library(args.val_library)
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
                       init=args.init,

@@ -40,6 +40,9 @@ def save_weights(model: HSTSG, path: str | os.PathLike, *, fp16: bool = True, me
     meta.update({"format": FORMAT, "config": model.config.name, "vom_version": __version__})
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)
+        # safetensors makes its file 0600: weights are read by every render of a shared folder's users (a file
+        # there before keeps its own mode, atomic_path)
+        os.chmod(tmp, 0o644)
 
 
 # tensors added after weights were first shipped: older files load without them (the model's defaults)

@@ -505,3 +505,6 @@ def check_sheet_destination(dest: Path) -> None:
     if dest.suffix.lower() != ".png":
         raise InputError(f"--sheet {dest}: expected a .png file")
     check_replaceable(dest, lambda start: SHEET_MARK.encode() in start, "--sheet")
+    from vom_plugin.atomic import make_folder
+
+    make_folder(dest.parent, "--sheet")  # its folder made here, before the library is read (a missing one failed after)
