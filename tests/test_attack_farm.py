@@ -215,6 +215,17 @@ def test_farm_check_fails_on_a_file_vom_did_not_write(farm_shot: Path, tmp_path:
                      5: "not written by a vom render (no vom:frame or vom:keyframes attribute)"}, err
 
 
+def _four_frame_shot(path: Path, root: Path, tmp_path: Path, *, plate: Path | None = None, roto: str = "r.0001.exr",
+                     out: str = "o/a.####.exr", working_size: int = 128) -> Path:
+    """A shot file of frames 1-4 of the render tests' shot in ``root`` (``make_shot_dir``), its plate in ``plate``
+    (a copy a test changes) or the shot's own, one roto on frame 1, outputs and cache under ``tmp_path``."""
+    path.write_text(yaml.safe_dump({"plate": str((plate or root / "plate") / "p.####.exr"), "frames": "1-4",
+                                    "keyframes": {1: str(root / "roto" / roto)}, "out": str(tmp_path / out),
+                                    "model": str(root / "model.safetensors"), "device": "cpu",
+                                    "working_size": working_size, "cache": str(tmp_path / "c")}))
+    return path
+
+
 def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """The same keyframes, another roto drawn on one, or another working size: the frame is an earlier version's
@@ -226,12 +237,8 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     root = make_shot_dir(tmp_path / "s")
 
     def shot_file(name: str, roto: str, out: str, working_size: int = 128) -> Path:
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-4",
-                                        "keyframes": {1: str(root / "roto" / roto)}, "out": str(tmp_path / out),
-                                        "model": str(root / "model.safetensors"), "device": "cpu",
-                                        "working_size": working_size, "cache": str(tmp_path / "c")}))
-        return path
+        return _four_frame_shot(tmp_path / f"{name}.yaml", root, tmp_path, roto=roto, out=out,
+                                working_size=working_size)
 
     shot = shot_file("shot", "r.0001.exr", "o/a.####.exr")
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
@@ -260,11 +267,7 @@ def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again
     from test_runner_render import make_shot_dir
 
     root = make_shot_dir(tmp_path / "s")
-    shot = tmp_path / "shot.yaml"
-    shot.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-4",
-                                    "keyframes": {1: str(root / "roto" / "r.0001.exr")}, "out": str(tmp_path / "o" /
-                                    "a.####.exr"), "model": str(root / "model.safetensors"), "device": "cpu",
-                                    "working_size": 128, "cache": str(tmp_path / "c")}))
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path)
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
     assert main(["farm", "check", str(shot)]) == 0
     capsys.readouterr()
@@ -293,11 +296,7 @@ def test_farm_check_fails_on_frames_matted_at_the_exposure_of_a_first_keyframe_f
     root = make_shot_dir(tmp_path / "s")
     plate = tmp_path / "plate"
     shutil.copytree(root / "plate", plate)
-    shot = tmp_path / "shot.yaml"
-    shot.write_text(yaml.safe_dump({"plate": str(plate / "p.####.exr"), "frames": "1-4",
-                                    "keyframes": {1: str(root / "roto" / "r.0001.exr")}, "out": str(tmp_path / "o" /
-                                    "a.####.exr"), "model": str(root / "model.safetensors"), "device": "cpu",
-                                    "working_size": 128, "cache": str(tmp_path / "c")}))
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path, plate=plate)
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
     assert main(["farm", "check", str(shot)]) == 0
     capsys.readouterr()

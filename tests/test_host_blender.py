@@ -162,6 +162,10 @@ def test_colorspace_channel_and_default_paths() -> None:
         with pytest.raises(core.HostError, match=f"colour space '{other}' .* has no vom equivalent"):
             core.colorspace_for(other)
     assert core.frame_ranges([5, 1, 2, 3, 7, 8, 3]) == "1-3,5,7-8" and core.frame_ranges([]) == ""
+    from vom_plugin.io.sequence import format_frames  # the hosts' stdlib copy of it: the same text
+
+    for frames in ([5, 1, 2, 3, 7, 8, 3], [-3, -2, 0, 1001], [7], []):
+        assert core.frame_ranges(frames) == format_frames(frames, sep=",")
     assert (core.alpha_socket("A"), core.alpha_socket("vom.A")) == ("Alpha", "vom")
     with pytest.raises(core.HostError, match="channel 'R'"):
         core.alpha_socket("R")
