@@ -541,8 +541,13 @@ def blender_uninstall(addons_dir):
     try:
         target.rmdir()
     except OSError:  # files the user added there: theirs, left with the folder
+        theirs = sorted(p.name for p in target.iterdir())
+        # the folder stays marked as install.py's, listing no file of the add-on: a later install goes on into it
+        # (it was refused as a folder install.py did not write) and a later uninstall again leaves only theirs
+        marker = {"vom": None, "checkout": str(ROOT), "files": [BLENDER_MARKER], "uninstalled": True}
+        _replace_file(target / BLENDER_MARKER, (json.dumps(marker, indent=1) + "\n").encode())
         log("left %s: it holds files install.py did not put there (%s); the add-on's own files are removed"
-            % (target, ", ".join(sorted(p.name for p in target.iterdir()))))
+            % (target, ", ".join(theirs)))
         return "left"
     return True
 

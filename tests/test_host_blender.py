@@ -377,12 +377,20 @@ def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: type
     assert sorted(p.name for p in (target / "__pycache__").iterdir()) == ["mine.txt", "my_presets.cpython-311.pyc"]
     # the add-on's files go; the artist's file keeps the folder, said as such (not then "removed": QA)
     assert inst.blender_uninstall(addons) == "left"
-    assert sorted(p.name for p in target.iterdir()) == ["__pycache__", "my_presets.py"]
+    assert sorted(p.name for p in target.iterdir()) == ["__pycache__", "my_presets.py", "vom_env.json"]
     assert (addons / "someone_elses").is_dir() and (target / "__pycache__" / "mine.txt").is_file()
+    # the folder is still install.py's (its marker lists no add-on file): installing again goes on, where it was
+    # refused as "not installed by install.py" (QA), and uninstalling again leaves the artist's files as they are
+    assert json.loads((target / "vom_env.json").read_text())["files"] == ["vom_env.json"]
+    assert "__init__.py" in [p.name for p in inst.blender_install(addons, "/env/bin/vom")]
+    assert (target / "my_presets.py").read_text() == "# mine\n"
+    assert inst.blender_uninstall(addons) == "left"
+    assert sorted(p.name for p in target.iterdir()) == ["__pycache__", "my_presets.py", "vom_env.json"]
     import shutil
 
     shutil.rmtree(target / "__pycache__")
     (target / "my_presets.py").unlink()
+    assert inst.blender_uninstall(addons) is True  # only the marker was left: the folder goes
     inst.blender_install(addons, "/env/bin/vom")
     # a module the installed version has and this checkout does not: its compiled copy goes too (a review)
     marker = json.loads((target / "vom_env.json").read_text())
