@@ -295,6 +295,39 @@ def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Pa
                                                       strict=True))
 
 
+def test_a_span_between_two_keyframes_waits_off_the_heap_with_the_same_pixels(
+        shot_dir: Path, reference: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first pass's predictions of a span wait for the second's: held as arrays, a 1000-frame span held 1-2 GB.
+    They wait compressed, past a budget in a temporary file; a frame of one pass only (every frame of a
+    one-keyframe shot, a keyframe's own) is never stored. Same pixels in memory, in the file, cold and cached."""
+    from vom_plugin.engine import pending
+
+    added: list[tuple[object, int]] = []
+    real_add = pending.PendingStore.add
+
+    def counting(self, key, *args):  # type: ignore[no-untyped-def]
+        added.append(key)
+        real_add(self, key, *args)
+
+    monkeypatch.setattr(pending.PendingStore, "add", counting)
+    render(shot(shot_dir, "one_kf", cache=None))
+    assert added == []
+    assert all(np.array_equal(a, b) for a, b in zip(outputs(shot_dir / "one_kf").values(), reference.values(),
+                                                      strict=True))
+    kf = {1: str(shot_dir / "roto" / "r.0001.exr"), N: str(shot_dir / "roto" / f"r.{N:04d}.exr")}
+    render(shot(shot_dir, "span_ram", keyframes=kf, cache=None))
+    assert sorted(added) == [(None, f) for f in range(2, N)]  # the forward pass's, waiting for the backward one
+    monkeypatch.setattr(pending, "RAM_BUDGET", 0)
+    for tag, cache in (("span_file", None), ("span_cold", "cache_span"), ("span_cached", "cache_span")):
+        added.clear()
+        r = render(shot(shot_dir, tag, keyframes=kf, cache=None if cache is None else str(shot_dir / cache)))
+        assert len(added) == N - 2
+        if cache is not None:
+            assert r.cache["steps_computed"] == (0 if tag == "span_cached" else 2 * N - 1)
+        assert all(np.array_equal(a, b) for a, b in zip(outputs(shot_dir / tag).values(),
+                                                          outputs(shot_dir / "span_ram").values(), strict=True))
+
+
 def test_a_cached_re_render_holds_a_few_plate_frames_whatever_waits_for_another_pass(
         shot_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A QA pass: a two-keyframe re-render (or a resume) read ahead the plate frames of the forward pass's cached

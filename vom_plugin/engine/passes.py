@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from vom_plugin.engine import frames as fr
+from vom_plugin.engine.pending import PendingStore
 from vom_plugin.engine.schedule import Pass, blend, plan
 
 # Steps read ahead of the one computing, on helper threads: their plate frames (decoded, colour-converted) and
@@ -261,7 +262,7 @@ class PassRunner:
         self.work = {"steps_done": 0, "steps_total": 0, "steps_cached": 0}
         self.on_work = on_work
         self._displays: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.pending: dict[tuple[Any, int], list[tuple[Pass, np.ndarray, np.ndarray | None]]] = defaultdict(list)
+        self.pending = PendingStore()  # (object, frame) -> the passes' predictions that wait for the others'
         self.expected: dict[tuple[Any, int], int] = {}
         self.ready: dict[int, dict[Any, tuple[np.ndarray, np.ndarray | None]]] = defaultdict(dict)
 
@@ -328,9 +329,12 @@ class PassRunner:
         if unserved:  # plan() covers every frame; this guards the invariant rather than delivering nothing
             raise RuntimeError(f"no propagation pass reaches frames {unserved[:5]}")
         self.work["steps_total"] = sum(len(p.frames) * len(names) for passes, names in planned for p in passes)
-        for passes, names in planned:
-            for p in passes:
-                self.run_pass(p, names)
+        try:
+            for passes, names in planned:
+                for p in passes:
+                    self.run_pass(p, names)
+        finally:
+            self.pending.close()
 
     def run_pass(self, p: PlannedPass, names: list[Any] | None = None) -> None:
         """One pass for each of ``names`` (objects with this pass's keyframes; default: every object), side by
@@ -478,7 +482,7 @@ class PassRunner:
         is its plate frame read (one read ahead for a frame that waits for another pass stays in memory until
         then: a two-keyframe re-render held every plate frame of the span)."""
         ready = self.ready.get(frame, {})
-        return all(self.expected.get((name, frame), 0) - len(self.pending.get((name, frame), ()))
+        return all(self.expected.get((name, frame), 0) - self.pending.count((name, frame))
                    - (name in delivering) <= 0 for name in self.objects if name not in ready)
 
     def _step(self, lane: _Lane, p: PlannedPass, i: int, frame: int, image: Any, aff_address: str | None
@@ -518,13 +522,13 @@ class PassRunner:
     def deliver(self, name: Any, frame: int, source: Pass, alpha: np.ndarray, mask: np.ndarray | None) -> None:
         """One pass's prediction of an object at a frame (half precision, as computed and cached); once every pass
         of every object has delivered the frame, the passes are blended, lifted to plate resolution, aggregated
-        and handed to the sink. A frame between two keyframes waits for the second pass as it came (in half: 1 MB
-        at 960x544 where float32 held 2 MB, for every frame of the span)."""
-        parts = self.pending[(name, frame)]
-        parts.append((source, alpha, mask))
-        if len(parts) < self.expected[(name, frame)]:
+        and handed to the sink. A frame between two keyframes waits for the second pass as it came (half precision),
+        compressed and past a budget on disk (``PendingStore``): a span of any length keeps the memory flat."""
+        key = (name, frame)
+        if self.pending.count(key) + 1 < self.expected[key]:
+            self.pending.add(key, source, alpha, mask)
             return
-        del self.pending[(name, frame)]
+        parts = [*self.pending.take(key), (source, alpha, mask)]  # the last never waits: not stored
         blended = blend(frame, [(src, np.asarray(a, np.float32)) for src, a, _ in parts])
         blended_mask = (blend(frame, [(src, np.asarray(m, np.float32)) for src, _, m in parts])
                         if self.want_mask else None)

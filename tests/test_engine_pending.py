@@ -1,0 +1,89 @@
+"""PendingStore: the predictions of a two-keyframe span waiting for the other pass, compressed and past a budget
+in an unlinked temporary file; the values come back bit for bit, in order, and the memory they hold is bounded."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vom_plugin.engine import pending
+from vom_plugin.engine.pending import PendingStore
+
+
+def _alpha(seed: int, shape: tuple[int, int] = (48, 64)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = np.clip(rng.normal(0.5, 0.6, shape), 0, 1)  # exact 0 and 1 with soft values between, as an alpha is
+    return a.astype(np.float16)
+
+
+@pytest.mark.parametrize("budget", [None, 0, 3000])  # all in memory, all in the file, some of each
+def test_parts_come_back_bit_for_bit_in_order_and_are_forgotten(budget: int | None) -> None:
+    store = PendingStore(budget)
+    want = {}
+    for frame in range(6):
+        for obj in ("hero", None):
+            key = (obj, frame)
+            parts = [("fwd", _alpha(10 * frame + 1), _alpha(10 * frame + 2)), ("back", _alpha(10 * frame + 3), None)]
+            for source, alpha, mask in parts:
+                store.add(key, source, alpha, mask)
+            want[key] = parts
+            assert store.count(key) == 2
+    assert len(store) == 12
+    for key, parts in want.items():
+        got = store.take(key)
+        assert [g[0] for g in got] == [p[0] for p in parts]
+        for (_, ga, gm), (_, wa, wm) in zip(got, parts, strict=True):
+            assert ga.dtype == wa.dtype and ga.shape == wa.shape and np.array_equal(ga, wa)
+            assert (gm is None) == (wm is None) and (gm is None or np.array_equal(gm, wm))
+        assert store.count(key) == 0 and store.take(key) == []
+    assert len(store) == 0 and store.bytes_in_memory == 0
+    store.close()
+
+
+def test_memory_held_stays_within_the_budget_and_the_file_is_written_again_once_emptied() -> None:
+    budget = 20_000
+    store = PendingStore(budget)
+    for frame in range(40):
+        store.add(frame, "fwd", _alpha(frame), None)
+        assert store.bytes_in_memory <= budget
+    assert store._file is not None  # most of the span went to the file
+    size = os.fstat(store._file.fileno()).st_size
+    for frame in range(40):
+        store.take(frame)
+    for frame in range(40):  # the next span: the same bytes again, from the file's start
+        store.add(frame, "fwd", _alpha(frame), None)
+    assert os.fstat(store._file.fileno()).st_size == size
+    assert np.array_equal(store.take(39)[0][1], _alpha(39))
+    store.close()
+    assert store._file is None
+
+
+def test_the_temporary_file_has_no_name_to_leave_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    store = PendingStore(0)
+    store.add(1, "fwd", _alpha(1), None)
+    assert store._file is not None and list(tmp_path.iterdir()) == []  # unlinked from the start
+    assert np.array_equal(store.take(1)[0][1], _alpha(1))
+    store.close()
+
+
+def test_a_file_cut_short_under_the_store_is_an_error_not_other_values() -> None:
+    store = PendingStore(0)
+    store.add(1, "fwd", _alpha(1), None)
+    assert store._file is not None
+    os.ftruncate(store._file.fileno(), 10)
+    with pytest.raises(OSError, match="temporary file of pending predictions"):
+        store.take(1)
+    store.close()
+
+
+def test_the_default_budget_is_read_when_a_store_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pending, "RAM_BUDGET", 0)
+    store = PendingStore()
+    store.add(1, "fwd", _alpha(1), None)
+    assert store.bytes_in_memory == 0 and store._file is not None
+    store.close()
