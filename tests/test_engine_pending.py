@@ -1,5 +1,6 @@
-"""PendingStore: the predictions of a two-keyframe span waiting for the other pass, compressed and past a budget
-in an unlinked temporary file; the values come back bit for bit, in order, and the memory they hold is bounded."""
+"""PendingStore: predictions waiting for other passes or objects, the newest as they came, older ones compressed and
+past a budget in an unlinked temporary file; the values come back bit for bit, in order, and the memory they hold is
+bounded."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ def _alpha(seed: int, shape: tuple[int, int] = (48, 64)) -> np.ndarray:
     return a.astype(np.float16)
 
 
-@pytest.mark.parametrize("budget", [None, 0, 3000])  # all in memory, all in the file, some of each
-def test_parts_come_back_bit_for_bit_in_order_and_are_forgotten(budget: int | None) -> None:
-    store = PendingStore(budget)
+# as they came; all in the file; compressed in memory and in the file; as they came and compressed in memory
+@pytest.mark.parametrize(("budget", "raw"), [(None, None), (0, 0), (3000, 0), (None, 20_000)])
+def test_parts_come_back_bit_for_bit_in_order_and_are_forgotten(budget: int | None, raw: int | None) -> None:
+    store = PendingStore(budget, raw)
     want = {}
     for frame in range(6):
         for obj in ("hero", None):
@@ -44,12 +46,12 @@ def test_parts_come_back_bit_for_bit_in_order_and_are_forgotten(budget: int | No
     store.close()
 
 
-def test_memory_held_stays_within_the_budget_and_the_file_is_written_again_once_emptied() -> None:
-    budget = 20_000
-    store = PendingStore(budget)
+def test_memory_held_stays_within_the_budgets_and_the_file_is_written_again_once_emptied() -> None:
+    budget, raw = 20_000, 3 * _alpha(0).nbytes
+    store = PendingStore(budget, raw)
     for frame in range(40):
         store.add(frame, "fwd", _alpha(frame), None)
-        assert store.bytes_in_memory <= budget
+        assert store.bytes_in_memory <= budget + raw
     assert store._file is not None  # most of the span went to the file
     size = os.fstat(store._file.fileno()).st_size
     for frame in range(40):
@@ -64,7 +66,7 @@ def test_memory_held_stays_within_the_budget_and_the_file_is_written_again_once_
 
 def test_the_temporary_file_has_no_name_to_leave_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    store = PendingStore(0)
+    store = PendingStore(0, 0)
     store.add(1, "fwd", _alpha(1), None)
     assert store._file is not None and list(tmp_path.iterdir()) == []  # unlinked from the start
     assert np.array_equal(store.take(1)[0][1], _alpha(1))
@@ -72,7 +74,7 @@ def test_the_temporary_file_has_no_name_to_leave_behind(tmp_path: Path, monkeypa
 
 
 def test_a_file_cut_short_under_the_store_is_an_error_not_other_values() -> None:
-    store = PendingStore(0)
+    store = PendingStore(0, 0)
     store.add(1, "fwd", _alpha(1), None)
     assert store._file is not None
     os.ftruncate(store._file.fileno(), 10)
@@ -81,9 +83,25 @@ def test_a_file_cut_short_under_the_store_is_an_error_not_other_values() -> None
     store.close()
 
 
-def test_the_default_budget_is_read_when_a_store_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_budgets_are_read_when_a_store_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pending, "RAW_BUDGET", 0)
     monkeypatch.setattr(pending, "RAM_BUDGET", 0)
     store = PendingStore()
     store.add(1, "fwd", _alpha(1), None)
     assert store.bytes_in_memory == 0 and store._file is not None
+    store.close()
+
+
+def test_parts_taken_back_soon_are_never_compressed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects predicted side by side: one object's frame waits for the other's at the same step."""
+    packed: list[object] = []
+    real = PendingStore._pack
+    monkeypatch.setattr(PendingStore, "_pack", lambda self, kept: (packed.append(kept), real(self, kept)))
+    store = PendingStore(raw_budget=2 * _alpha(0).nbytes)
+    for frame in range(100):
+        a = _alpha(frame)
+        store.add(("hero", frame), "fwd", a, a)
+        got = store.take(("hero", frame))
+        assert got[0][1] is a and got[0][2] is a  # the arrays themselves
+    assert packed == [] and store.bytes_in_memory == 0 and store._raw == {}
     store.close()

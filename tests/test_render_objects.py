@@ -292,6 +292,34 @@ def test_chunks_equal_one_render_with_objects_of_other_keyframes(root: Path) -> 
     assert all(x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b, strict=True))
 
 
+def test_an_objects_frames_waiting_for_an_object_of_other_keyframes_wait_off_the_heap(
+        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Objects of other keyframes run their passes one group after the other: every frame of the first group's
+    objects waited for the last group as float32 arrays (2 MB a frame at 960x544, 4 with masks). They wait in the
+    PendingStore as they came (half precision), compressed and in a file past its budgets: the same pixels."""
+    from vom_plugin.engine import pending
+
+    added: list[tuple[object, int]] = []
+    real_add = pending.PendingStore.add
+
+    def counting(self, key, *args):  # type: ignore[no-untyped-def]
+        added.append(key)
+        real_add(self, key, *args)
+
+    monkeypatch.setattr(pending.PendingStore, "add", counting)
+    objs = {"hero": {1: "hero"}, "dog": {1: "dog", N: "dog"}}
+    render(make_shot(root, "groups_ram", objs, mask_channel="mask", cache=None))
+    # the hero's every frame waits for the dog's group; the dog's forward pass for its backward one
+    assert sorted(k for k in added if k[0] == "hero") == [("hero", f) for f in range(1, N + 1)]
+    assert sorted(k for k in added if k[0] == "dog") == [("dog", f) for f in range(2, N)]
+    monkeypatch.setattr(pending, "RAW_BUDGET", 0)
+    monkeypatch.setattr(pending, "RAM_BUDGET", 0)
+    render(make_shot(root, "groups_file", objs, mask_channel="mask", cache=None))
+    a, b = frames_of(root / "groups_ram"), frames_of(root / "groups_file")
+    assert all(x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b, strict=True))
+    assert a[0].keys() == {"hero.A", "hero.mask", "dog.A", "dog.mask"}
+
+
 def test_resume_after_sigterm_is_bit_identical(root: Path, fast: list[dict[str, np.ndarray]],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOM_STATE_INTERVAL_S", "0")

@@ -317,6 +317,7 @@ def test_a_span_between_two_keyframes_waits_off_the_heap_with_the_same_pixels(
     kf = {1: str(shot_dir / "roto" / "r.0001.exr"), N: str(shot_dir / "roto" / f"r.{N:04d}.exr")}
     render(shot(shot_dir, "span_ram", keyframes=kf, cache=None))
     assert sorted(added) == [(None, f) for f in range(2, N)]  # the forward pass's, waiting for the backward one
+    monkeypatch.setattr(pending, "RAW_BUDGET", 0)
     monkeypatch.setattr(pending, "RAM_BUDGET", 0)
     for tag, cache in (("span_file", None), ("span_cold", "cache_span"), ("span_cached", "cache_span")):
         added.clear()

@@ -264,7 +264,7 @@ class PassRunner:
         self._displays: OrderedDict[int, np.ndarray] = OrderedDict()
         self.pending = PendingStore()  # (object, frame) -> the passes' predictions that wait for the others'
         self.expected: dict[tuple[Any, int], int] = {}
-        self.ready: dict[int, dict[Any, tuple[np.ndarray, np.ndarray | None]]] = defaultdict(dict)
+        self.frame_parts: dict[int, int] = defaultdict(int)  # predictions a frame waits for, of every object
 
     # - inputs -
 
@@ -325,6 +325,7 @@ class PassRunner:
                 for p in passes:
                     for f in p.serves:
                         self.expected[(name, f)] = self.expected.get((name, f), 0) + 1
+                        self.frame_parts[f] += 1
         unserved = [f for f in requested for name in self.objects if (name, f) not in self.expected]
         if unserved:  # plan() covers every frame; this guards the invariant rather than delivering nothing
             raise RuntimeError(f"no propagation pass reaches frames {unserved[:5]}")
@@ -481,9 +482,8 @@ class PassRunner:
         """Whether ``frame`` is complete once the objects ``delivering`` have delivered it from this pass: only then
         is its plate frame read (one read ahead for a frame that waits for another pass stays in memory until
         then: a two-keyframe re-render held every plate frame of the span)."""
-        ready = self.ready.get(frame, {})
         return all(self.expected.get((name, frame), 0) - self.pending.count((name, frame))
-                   - (name in delivering) <= 0 for name in self.objects if name not in ready)
+                   - (name in delivering) <= 0 for name in self.objects)
 
     def _step(self, lane: _Lane, p: PlannedPass, i: int, frame: int, image: Any, aff_address: str | None
               ) -> tuple[Any, Any, bool]:
@@ -521,29 +521,25 @@ class PassRunner:
 
     def deliver(self, name: Any, frame: int, source: Pass, alpha: np.ndarray, mask: np.ndarray | None) -> None:
         """One pass's prediction of an object at a frame (half precision, as computed and cached); once every pass
-        of every object has delivered the frame, the passes are blended, lifted to plate resolution, aggregated
-        and handed to the sink. A frame between two keyframes waits for the second pass as it came (half precision),
-        compressed and past a budget on disk (``PendingStore``): a span of any length keeps the memory flat."""
-        key = (name, frame)
-        if self.pending.count(key) + 1 < self.expected[key]:
-            self.pending.add(key, source, alpha, mask)
+        of every object has delivered the frame, each object's passes are blended, lifted to plate resolution,
+        aggregated and handed to the sink. Until then the prediction waits as it came in ``PendingStore``
+        (compressed, past a budget on disk): a frame between two keyframes waits for the second pass, and an object
+        of other keyframes runs its passes after the first object's, so the memory stays flat whatever waits."""
+        if sum(self.pending.count((n, frame)) for n in self.objects) + 1 < self.frame_parts[frame]:
+            self.pending.add((name, frame), source, alpha, mask)
             return
-        parts = [*self.pending.take(key), (source, alpha, mask)]  # the last never waits: not stored
-        blended = blend(frame, [(src, np.asarray(a, np.float32)) for src, a, _ in parts])
-        blended_mask = (blend(frame, [(src, np.asarray(m, np.float32)) for src, _, m in parts])
-                        if self.want_mask else None)
-        self.ready[frame][name] = (blended, blended_mask)
-        if len(self.ready[frame]) < len(self.objects):
-            return
-        ready = self.ready.pop(frame)
-        display = self.display(frame)
         names = list(self.objects)
+        blended, blended_masks = [], []
+        for n in names:  # the frame's last prediction completes it: that one is never stored
+            parts = [*self.pending.take((n, frame)), *([(source, alpha, mask)] if n == name else [])]
+            blended.append(blend(frame, [(src, np.asarray(a, np.float32)) for src, a, _ in parts]))
+            blended_masks.append(blend(frame, [(src, np.asarray(m, np.float32)) for src, _, m in parts])
+                                 if self.want_mask else None)
+        display = self.display(frame)
         with self.timer("upsample"):
-            alphas = aggregate([fr.alpha_to_plate(np.asarray(ready[n][0], dtype=np.float32), self.geo, display)
-                                for n in names])
-            masks = [None if ready[n][1] is None else
-                     np.clip(fr.alpha_to_plate(np.asarray(ready[n][1], dtype=np.float32), self.geo, display), 0, 1)
-                     for n in names]
+            alphas = aggregate([fr.alpha_to_plate(a, self.geo, display) for a in blended])
+            masks = [None if m is None else np.clip(fr.alpha_to_plate(m, self.geo, display), 0, 1)
+                     for m in blended_masks]
         self.sink(frame, {n: Matte(a, m) for n, a, m in zip(names, alphas, masks, strict=True)})
 
 

@@ -1,9 +1,11 @@
-"""Predictions waiting for another pass, kept off the heap.
+"""Predictions waiting for others, kept off the heap.
 
-A frame between two keyframes is delivered once both passes have predicted it, so the first pass's predictions of
-the whole span wait for the second pass. Held as arrays they grew with the span (1 MB a frame at 960x544, twice
-that with the masks: a 1000-frame span held 1-2 GB) where a render's memory is otherwise flat. Each is kept
-compressed (zstd, lossless: the values come back bit for bit) and, past a budget, in an unlinked temporary file
+A frame is delivered once every pass of every object has predicted it: a frame between two keyframes waits for
+the second pass, and an object whose keyframes differ from the first object's runs its passes after them, so the
+first object's predictions of the whole shot wait. Held as arrays they grew with the wait (1 MB a frame at
+960x544, twice that with the masks: 1-2 GB over 1000 frames) where a render's memory is otherwise flat. The newest
+are kept as they came (objects predicted side by side are taken back at the same step); older ones are compressed
+(zstd, lossless: the values come back bit for bit) and, past a budget, moved to an unlinked temporary file
 (``tempfile``'s folder: ``TMPDIR``), which the system removes however the process ends.
 """
 
@@ -17,25 +19,31 @@ from typing import IO, Any
 import numpy as np
 import zstandard
 
-# compressed bytes held in memory before parts go to the file: a few hundred frames at the default working size
+# the newest parts as they came (a few dozen frames at the default working size), then compressed ones in memory
+# (a few hundred), then the file
+RAW_BUDGET = 32 << 20
 RAM_BUDGET = 64 << 20
 
 
-@dataclass
+@dataclass(eq=False)
 class _Array:
     shape: tuple[int, ...]
     dtype: np.dtype
-    data: bytes | None  # in memory, or None: ``size`` bytes at ``offset`` of the file
-    offset: int = 0
+    raw: np.ndarray | None = None  # as it came
+    data: bytes | None = None  # compressed, in memory
+    offset: int = 0  # else compressed, ``size`` bytes at ``offset`` of the file
     size: int = 0
 
 
 class PendingStore:
     """Parts (the pass, an alpha, a mask or None) by key (object, frame), in arrival order."""
 
-    def __init__(self, ram_budget: int | None = None) -> None:
+    def __init__(self, ram_budget: int | None = None, raw_budget: int | None = None) -> None:
         self._parts: dict[Any, list[tuple[Any, _Array, _Array | None]]] = {}
+        self._raw_budget = RAW_BUDGET if raw_budget is None else raw_budget
         self._budget = RAM_BUDGET if ram_budget is None else ram_budget
+        self._raw: dict[int, _Array] = {}  # the arrays held as they came, oldest first
+        self._raw_bytes = 0
         self._in_ram = 0
         self._file: IO[bytes] | None = None
         self._end = 0  # the file's next free byte
@@ -51,7 +59,8 @@ class PendingStore:
 
     @property
     def bytes_in_memory(self) -> int:
-        return self._in_ram
+        """What the parts hold in memory: those kept as they came and the compressed ones."""
+        return self._raw_bytes + self._in_ram
 
     def add(self, key: Any, source: Any, alpha: np.ndarray, mask: np.ndarray | None) -> None:
         """Keep a part of ``key``."""
@@ -64,17 +73,31 @@ class PendingStore:
 
     def close(self) -> None:
         self._parts.clear()
-        self._in_ram = self._end = self._in_file = 0
+        self._raw.clear()
+        self._raw_bytes = self._in_ram = self._end = self._in_file = 0
         if self._file is not None:
             self._file.close()
             self._file = None
 
     def _keep(self, array: np.ndarray) -> _Array:
         array = np.ascontiguousarray(array)
-        data = self._compress.compress(array.tobytes())
+        kept = _Array(array.shape, array.dtype, raw=array)
+        self._raw[id(kept)] = kept
+        self._raw_bytes += array.nbytes
+        while self._raw_bytes > self._raw_budget:  # the oldest first: the longest to wait, as a rule
+            self._pack(self._raw.pop(next(iter(self._raw))))
+        return kept
+
+    def _pack(self, kept: _Array) -> None:
+        """Compress an array kept as it came; in memory within the budget, else in the file."""
+        assert kept.raw is not None
+        data = self._compress.compress(kept.raw.tobytes())
+        self._raw_bytes -= kept.raw.nbytes
+        kept.raw = None
         if self._in_ram + len(data) <= self._budget:
             self._in_ram += len(data)
-            return _Array(array.shape, array.dtype, data)
+            kept.data = data
+            return
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="vom-pending-")
         if self._in_file == 0:
@@ -83,12 +106,15 @@ class PendingStore:
         written = 0
         while written < len(data):  # a short write (a full disk raises OSError instead)
             written += os.pwrite(fd, memoryview(data)[written:], self._end + written)
-        kept = _Array(array.shape, array.dtype, None, self._end, len(data))
+        kept.offset, kept.size = self._end, len(data)
         self._end += len(data)
         self._in_file += 1
-        return kept
 
     def _load(self, kept: _Array) -> np.ndarray:
+        if kept.raw is not None:
+            del self._raw[id(kept)]
+            self._raw_bytes -= kept.raw.nbytes
+            return kept.raw
         if kept.data is not None:
             self._in_ram -= len(kept.data)
             data = kept.data
