@@ -477,6 +477,11 @@ def blender_install(addons_dir, vom):
     check_writable(target)
     installed_before = _installed_files(target)
     files = _addon_files()
+    # a file there that install.py did not put there (an artist's, left by an uninstall) is never written over
+    theirs = sorted(n for n in files if n not in installed_before and (target / n).exists())
+    if theirs:
+        raise InstallError("%s holds %s, which install.py did not put there and the add-on would write over; move "
+                           "them away first" % (target, ", ".join(theirs)), code=2)
     names = sorted([*files, BLENDER_MARKER])
     files[BLENDER_MARKER] = (json.dumps({"vom": str(vom), "checkout": str(ROOT), "files": names}, indent=1)
                              + "\n").encode()
@@ -546,8 +551,8 @@ def blender_uninstall(addons_dir):
         # (it was refused as a folder install.py did not write) and a later uninstall again leaves only theirs
         marker = {"vom": None, "checkout": str(ROOT), "files": [BLENDER_MARKER], "uninstalled": True}
         _replace_file(target / BLENDER_MARKER, (json.dumps(marker, indent=1) + "\n").encode())
-        log("left %s: it holds files install.py did not put there (%s); the add-on's own files are removed"
-            % (target, ", ".join(theirs)))
+        log("left %s: it holds files install.py did not put there (%s); the add-on's own files are removed, but for "
+            "its %s, which keeps the folder install.py's" % (target, ", ".join(theirs), BLENDER_MARKER))
         return "left"
     return True
 

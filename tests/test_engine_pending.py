@@ -105,3 +105,44 @@ def test_parts_taken_back_soon_are_never_compressed(monkeypatch: pytest.MonkeyPa
         assert got[0][1] is a and got[0][2] is a  # the arrays themselves
     assert packed == [] and store.bytes_in_memory == 0 and store._raw == {}
     store.close()
+
+
+def test_a_compressed_part_holds_its_compressed_size_in_memory() -> None:
+    """python-zstandard's result kept the allocation of the worst case: each part of 50 kB held 1 MB."""
+    import tracemalloc
+
+    yy, xx = np.mgrid[0:544, 0:960]
+    disc = np.clip(200.5 - np.hypot(xx - 480, yy - 272), 0, 1).astype(np.float16)  # an alpha: mostly 0 and 1
+    store = PendingStore(raw_budget=0)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for frame in range(20):
+            store.add(frame, "fwd", disc, None)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0 < store.bytes_in_memory < 20 * disc.nbytes / 10
+    assert held < 1.5 * store.bytes_in_memory + 100_000, (held, store.bytes_in_memory)
+    assert np.array_equal(store.take(7)[0][1], disc)
+    store.close()
+
+
+def test_a_temporary_folder_that_cannot_take_the_parts_leaves_them_in_memory_and_says_why(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def full(*_args: object, **_kw: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    store = PendingStore(0, 0)
+    for frame in range(5):
+        store.add(frame, "fwd", _alpha(frame), _alpha(frame + 50))
+    assert store.file_error is not None and "No space left on device" in store.file_error
+    assert tempfile.gettempdir() in store.file_error
+    for frame in range(5):
+        (_, alpha, mask), = store.take(frame)
+        assert np.array_equal(alpha, _alpha(frame)) and np.array_equal(mask, _alpha(frame + 50))
+    store.close()
+    assert store.file_error is None

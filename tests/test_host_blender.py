@@ -385,6 +385,13 @@ def test_install_copies_the_addon_idempotently_and_uninstalls_exactly(inst: type
     assert "__init__.py" in [p.name for p in inst.blender_install(addons, "/env/bin/vom")]
     assert (target / "my_presets.py").read_text() == "# mine\n"
     assert inst.blender_uninstall(addons) == "left"
+    # a file of the artist's there that bears an add-on file's name is never written over (a review)
+    (target / "ui.py").write_text("# my own ui\n")
+    with pytest.raises(inst.InstallError, match=r"holds ui.py, which install.py did not put there") as e:
+        inst.blender_install(addons, "/env/bin/vom")
+    assert e.value.code == 2 and (target / "ui.py").read_text() == "# my own ui\n"
+    assert not (target / "__init__.py").exists()
+    (target / "ui.py").unlink()
     assert sorted(p.name for p in target.iterdir()) == ["__pycache__", "my_presets.py", "vom_env.json"]
     import shutil
 

@@ -327,6 +327,21 @@ def test_a_span_between_two_keyframes_waits_off_the_heap_with_the_same_pixels(
             assert r.cache["steps_computed"] == (0 if tag == "span_cached" else 2 * N - 1)
         assert all(np.array_equal(a, b) for a, b in zip(outputs(shot_dir / tag).values(),
                                                           outputs(shot_dir / "span_ram").values(), strict=True))
+        assert not any("TMPDIR" in w for w in r.warnings)
+    # a temporary folder that cannot take them (full): held in memory, the same pixels, and said
+    import tempfile
+
+    def full(*_args: object, **_kw: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    r = render(shot(shot_dir, "span_full", keyframes=kf, cache=None))
+    assert [w for w in r.warnings if "TMPDIR" in w] == [
+        f"the temporary folder could not take the predictions waiting for another pass or object "
+        f"({tempfile.gettempdir()}: No space left on device): they were held in memory; point TMPDIR at a folder "
+        f"with room"]
+    assert all(np.array_equal(a, b) for a, b in zip(outputs(shot_dir / "span_full").values(),
+                                                      outputs(shot_dir / "span_ram").values(), strict=True))
 
 
 def test_a_cached_re_render_holds_a_few_plate_frames_whatever_waits_for_another_pass(

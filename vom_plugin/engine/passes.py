@@ -320,6 +320,7 @@ class PassRunner:
         if keyframes is not None and list(self.objects) == [None]:
             self.objects = {None: {k: self.objects[None][k] for k in keyframes}}
         planned = [(plan_passes(timeline, kfs, requested), names) for kfs, names in self.groups()]
+        self.expected, self.frame_parts = {}, defaultdict(int)  # this run's (a runner run again counts afresh)
         for passes, names in planned:
             for name in names:
                 for p in passes:
@@ -335,6 +336,10 @@ class PassRunner:
                 for p in passes:
                     self.run_pass(p, names)
         finally:
+            if self.pending.file_error is not None:
+                self.result.warnings.append(
+                    f"the temporary folder could not take the predictions waiting for another pass or object "
+                    f"({self.pending.file_error}): they were held in memory; point TMPDIR at a folder with room")
             self.pending.close()
 
     def run_pass(self, p: PlannedPass, names: list[Any] | None = None) -> None:

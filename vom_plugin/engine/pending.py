@@ -6,12 +6,12 @@ first object's predictions of the whole shot wait. Held as arrays they grew with
 960x544, twice that with the masks: 1-2 GB over 1000 frames) where a render's memory is otherwise flat. The newest
 are kept as they came (objects predicted side by side are taken back at the same step); older ones are compressed
 (zstd, lossless: the values come back bit for bit) and, past a budget, moved to an unlinked temporary file
-(``tempfile``'s folder: ``TMPDIR``), which the system removes however the process ends.
+(``tempfile``'s folder: ``TMPDIR``), which the system removes however the process ends. Where that folder cannot
+take them (full, read-only), they stay in memory and ``file_error`` says why.
 """
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
@@ -49,6 +49,8 @@ class PendingStore:
         self._end = 0  # the file's next free byte
         self._in_file = 0  # arrays in the file not yet taken: none left, it is written from its start again
         self._compress = zstandard.ZstdCompressor(level=1)  # ~1 ms for 1 MB: far below a step
+        # why the file could not take parts (they were then held in memory): for the render's warnings
+        self.file_error: str | None = None
         self._decompress = zstandard.ZstdDecompressor()
 
     def count(self, key: Any) -> int:
@@ -72,6 +74,7 @@ class PendingStore:
         return [(source, self._load(a), None if m is None else self._load(m)) for source, a, m in parts]
 
     def close(self) -> None:
+        self.file_error = None
         self._parts.clear()
         self._raw.clear()
         self._raw_bytes = self._in_ram = self._end = self._in_file = 0
@@ -91,21 +94,27 @@ class PendingStore:
     def _pack(self, kept: _Array) -> None:
         """Compress an array kept as it came; in memory within the budget, else in the file."""
         assert kept.raw is not None
-        data = self._compress.compress(kept.raw.tobytes())
+        # copied out at its own size: python-zstandard's result keeps the allocation of the worst case (the input's
+        # size and more), so a part of 150 kB held 1 MB
+        data = memoryview(self._compress.compress(kept.raw)).tobytes()
         self._raw_bytes -= kept.raw.nbytes
         kept.raw = None
-        if self._in_ram + len(data) <= self._budget:
+        if self._in_ram + len(data) <= self._budget or self.file_error is not None:
             self._in_ram += len(data)
             kept.data = data
             return
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="vom-pending-")
-        if self._in_file == 0:
-            self._end = 0
-        fd = self._file.fileno()
-        written = 0
-        while written < len(data):  # a short write (a full disk raises OSError instead)
-            written += os.pwrite(fd, memoryview(data)[written:], self._end + written)
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="vom-pending-")
+            if self._in_file == 0:
+                self._end = 0
+            self._file.seek(self._end)
+            self._file.write(data)  # buffered: the next seek, or a read, flushes it
+        except OSError as e:  # a full or unwritable temporary folder: held in memory, as before the file existed
+            self.file_error = f"{tempfile.gettempdir()}: {e.strerror or e}"
+            self._in_ram += len(data)
+            kept.data = data
+            return
         kept.offset, kept.size = self._end, len(data)
         self._end += len(data)
         self._in_file += 1
@@ -120,7 +129,8 @@ class PendingStore:
             data = kept.data
         else:
             assert self._file is not None
-            data = os.pread(self._file.fileno(), kept.size, kept.offset)
+            self._file.seek(kept.offset)
+            data = self._file.read(kept.size)
             if len(data) != kept.size:
                 raise OSError(f"vom's temporary file of pending predictions ended at byte {kept.offset + len(data)}"
                               f" where {kept.offset + kept.size} were written")
