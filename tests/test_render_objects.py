@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from vom_plugin.cli import main
-from vom_plugin.engine.passes import aggregate
+from vom_plugin.engine.passes import aggregate, aggregate_named
 from vom_plugin.engine.runner import render
 from vom_plugin.engine.shot import Shot
-from vom_plugin.errors import CancelledError
+from vom_plugin.errors import CancelledError, InputError
 
 W, H, N = 256, 144, 6
 
@@ -146,6 +146,19 @@ def test_aggregate_keeps_alphas_that_fit_and_shares_opaque_pixels() -> None:
     x, y = aggregate([np.full((1, 1), 0.40063, np.float32), np.full((1, 1), 0.59937, np.float32)])
     assert float(x[0, 0]) + float(y[0, 0]) <= 1.0 and float(np.float16(x[0, 0])) + float(np.float16(y[0, 0])) <= 1.0
     assert float(x[0, 0]) == float(np.float16(0.40063)) or float(y[0, 0]) == float(np.float16(0.59937))
+
+
+def test_which_object_gives_up_a_half_step_does_not_depend_on_the_order_they_are_listed_in() -> None:
+    """Two objects at 0.4999 and a third's speck of 0.0001 fit in a pixel, but written as halves (0.5, 0.5, 0.0001)
+    they sum above 1, so one of the tied 0.5s is lowered a step; which one followed the order of the objects (QA)."""
+    hero, cat, dog = (np.full((1, 2), v, np.float32) for v in (0.4999, 0.4999, 1e-4))
+    lists = {("hero", "cat", "dog"): [hero, cat, dog], ("dog", "cat", "hero"): [dog, cat, hero]}
+    plain = {order: dict(zip(order, aggregate(a), strict=True)) for order, a in lists.items()}
+    assert not np.array_equal(plain[("hero", "cat", "dog")]["hero"], plain[("dog", "cat", "hero")]["hero"])
+    named = {order: dict(zip(order, aggregate_named(list(order), a), strict=True)) for order, a in lists.items()}
+    first, second = named.values()
+    assert all(np.array_equal(first[n], second[n]) for n in first)
+    assert (sum(v.astype(np.float16).astype(np.float64) for v in first.values()) <= 1.0).all()
 
 
 def test_both_layers_and_masks_in_one_file(root: Path, together: list[dict[str, np.ndarray]]) -> None:
@@ -279,7 +292,19 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
                                                                     "dog": {1: tmp_path / "dog.0001.exr"}}
     # in the file's order (it orders the layers and decides which object the node shows): hero stays first
     assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}).objects) == ["hero", "dog", "cat"]
-    assert Shot.from_yaml(f, keyframes={1: edit}).objects is None  # unnamed rotos: the one object they draw
+    # rotos of the other kind: refused, naming the file's objects (an unnamed --roto replaced every object, and
+    # rewrote the shared EXRs with A alone, exit 0: QA); and a named one over a file of one unnamed object
+    with pytest.raises(InputError, match=r"names its objects \(hero, dog\): give each roto as NAME=PATH\[@FRAME\]"):
+        Shot.from_yaml(f, keyframes={1: edit})
+    g = tmp_path / "one.yaml"
+    g.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "out": "b.####.exr",
+                                 "keyframes": {1: "hero.0001.exr"}}))
+    with pytest.raises(InputError, match=r"has one object, unnamed \(keyframes\): give its rotos as PATH"):
+        Shot.from_yaml(g, objects={"dog": {1: edit}})
+    assert Shot.from_yaml(g, keyframes={1: edit}).keyframes == {1: Path(edit)}
+    out = tmp_path / "cli"
+    assert main(["render", str(f), "--roto", edit, "--out", str(out / "a.####.exr"), "--no-worker"]) == 2
+    assert not out.exists()
 
 
 def test_chunks_equal_one_render_with_objects_of_other_keyframes(root: Path) -> None:

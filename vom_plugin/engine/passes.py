@@ -158,6 +158,15 @@ def aggregate(alphas: list[np.ndarray]) -> list[np.ndarray]:
     return list(out)
 
 
+def aggregate_named(names: list[Any], alphas: list[np.ndarray]) -> list[np.ndarray]:
+    """``aggregate`` of the objects ``names``' alphas (returned in that order), shared in the order of the names,
+    not the order the objects were listed in: where a pixel's halves are lowered a step, the first of the tied largest
+    is, which must not move when a shot file's objects are reordered (a QA pass)."""
+    order = sorted(range(len(names)), key=lambda i: str(names[i]))
+    shared = aggregate([alphas[i] for i in order])
+    return [shared[order.index(i)] for i in range(len(names))]
+
+
 def _on_half_grid(alphas: np.ndarray) -> np.ndarray:
     """Alphas (objects x pixels, summing to 1 at most) on the half-float grid they are written on, so that they
     still sum to 1 at most as written: rounded to nearest, 0.40063 + 0.59961 made 1.00024 (a 1 - sum background
@@ -542,7 +551,7 @@ class PassRunner:
                                  if self.want_mask else None)
         display = self.display(frame)
         with self.timer("upsample"):
-            alphas = aggregate([fr.alpha_to_plate(a, self.geo, display) for a in blended])
+            alphas = aggregate_named(names, [fr.alpha_to_plate(a, self.geo, display) for a in blended])
             masks = [None if m is None else np.clip(fr.alpha_to_plate(m, self.geo, display), 0, 1)
                      for m in blended_masks]
         self.sink(frame, {n: Matte(a, m) for n, a, m in zip(names, alphas, masks, strict=True)})

@@ -287,11 +287,19 @@ class Shot:
         if overrides:  # (the working folder is asked for only then: it may be gone, a shot file's paths need it not)
             overrides = _resolved(overrides, Path.cwd())
         data = _resolved(data, p.resolve().parent)
+        # rotos of the other kind than the file's would replace every object of it, and their layers in the shot's
+        # shared output files (a QA pass: an unnamed --roto on a file of objects rewrote its EXRs with A alone)
+        if "keyframes" in overrides and data.get("objects"):
+            raise InputError(f"shot file {str(p)!r} names its objects ({', '.join(map(str, data['objects']))}): give "
+                             f"each roto as NAME=PATH[@FRAME], as the file does")
+        if "objects" in overrides and data.get("keyframes") and not data.get("objects"):
+            raise InputError(f"shot file {str(p)!r} has one object, unnamed (keyframes): give its rotos as "
+                             f"PATH[@FRAME] without a name, or name objects in the file (objects)")
         if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
             # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
             # would also drop their layers from the shot's shared output files)
             given = {str(n).lower(): n for n in overrides["objects"]}  # "Hero" replaces the file's "hero"
-            merged = {}  # in the file's order (it orders the layers, and which object is first), new ones after
+            merged = {}  # in the file's order (it orders the layers), new ones after
             for n, v in data["objects"].items():
                 key = given.pop(str(n).lower(), None)
                 # under the file's name: its layers keep theirs (a comp reads hero.A, not Hero.A)
