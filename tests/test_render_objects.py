@@ -471,8 +471,9 @@ def test_objects_and_keyframes_together_and_object_token_without_objects(root: P
     with pytest.raises(InputError, match=r"\{object\} names the object"):
         make_shot(root, "x", keyframes={1: str(root / "roto" / "hero.0001.exr")},
                   out=str(root / "x" / "{object}.####.exr"))
-    with pytest.raises(InputError, match="mask_channel 'A'"):
-        make_shot(root, "x", BOTH, mask_channel="A")
+    for name in ("A", "alpha", "Alpha", "red", "b"):  # alpha beside A wrote hero.alpha, which Nuke reads as hero.A
+        with pytest.raises(InputError, match=f"mask_channel '{name}': that is the alpha's or the plate's channel"):
+            make_shot(root, "x", BOTH, mask_channel=name)
     with pytest.raises(InputError, match="rgba-premult"):
         render(make_shot(root, "premult", BOTH, output="rgba-premult"))
 

@@ -65,17 +65,21 @@ def parse_object_name(value: Any, field: str = "objects") -> str:
     return value
 
 
+# a layer's channels that compositing packages read as its R, G, B and A (Nuke: hero.alpha is hero.A)
+_RGBA_NAMES = frozenset({"a", "r", "g", "b", "alpha", "red", "green", "blue"})
+
+
 def parse_mask_channel(value: Any, field: str = "mask_channel") -> str | None:
     """The channel of the semantic mask, written beside the alpha in its layer (``mask`` -> ``mask`` or
     ``hero.mask``); None or empty: not written (the knob's help says "Empty: not written"). Not A, R, G or B
-    (the alpha's and the plate's channels)."""
+    nor alpha, red, green or blue, in any case (the alpha's and the plate's channels, as hosts read them)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
         raise InputError(f"{field} {value!r}: expected a channel name such as mask (letters, digits, _)")
-    if value.upper() in ("A", "R", "G", "B"):
-        raise InputError(f"{field} {value!r}: that is the alpha's or the plate's channel; expected another name "
-                         f"such as mask")
+    if value.lower() in _RGBA_NAMES:
+        raise InputError(f"{field} {value!r}: that is the alpha's or the plate's channel (Nuke reads hero.alpha as "
+                         f"hero.A, hero.red as hero.R); expected another name such as mask")
     return value
 
 
