@@ -60,7 +60,9 @@ def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
     assert shot.cache == tmp_path / "c"
     assert shot.model == str(tmp_path / "w" / "m.safetensors")
     assert shot.plate == str(tmp_path / "sh010" / "plate" / "p.####.exr")  # the file's own: its folder's
-    named = Shot.from_yaml("sh010/sh010.yaml", objects={"hero": {1001: "r/h.exr"}})
+    (tmp_path / "sh010" / "objects.yaml").write_text("plate: plate/p.####.exr\nobjects: {hero: {1001: roto/h.exr}}\n"
+                                                     "out: out/a.####.exr\n")
+    named = Shot.from_yaml("sh010/objects.yaml", objects={"hero": {1001: "r/h.exr"}})
     assert named.objects == {"hero": {1001: tmp_path / "r" / "h.exr"}}
     assert Shot.from_yaml(f, model="default").model == "default"  # a shipped name is no path
     gone = tmp_path / "gone"  # a working folder removed: a shot file's own paths do not need it (review)
@@ -334,3 +336,20 @@ def test_a_blank_cache_is_the_user_cache_on_every_surface(tmp_path: Path) -> Non
     args = parser.parse_args(["--plate", BASE["plate"], "--roto", "/p/roto.1001.exr", "--out", BASE["out"],
                               "--cache", "  "])
     assert shot_from_args(args).cache is None
+
+
+def test_a_brace_token_in_out_other_than_object_is_refused(tmp_path: Path) -> None:
+    """A QA pass: ``{obj}`` (a misspelt ``{object}``) or a pipeline's template left unfilled (``{shot}``) was written
+    as a file of that literal name, one for every object. ``${VAR}`` is an environment variable's (a Shot's path
+    holds it as its own once the shot file expanded it)."""
+    base = {"plate": str(tmp_path / "p.####.exr"), "keyframes": {1: str(tmp_path / "r.exr")}}
+    for out, token in (("{obj}/a.####.exr", "{obj}"), ("x/{Object}.####.exr", "{Object}"),
+                       ("{shot}/v1/a.####.exr", "{shot}")):
+        with pytest.raises(InputError, match=re.escape(f"{token} is no token of vom's, which expands {{object}}")):
+            Shot(**base, out=str(tmp_path / out))
+    for out in ("${SHOW}/a.####.exr", "a{}.####.exr", "a{1}.####.exr"):
+        assert Shot(**base, out=str(tmp_path / out)).out == str(tmp_path / out)
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({**base, "out": "{obj}.####.exr"}))
+    with pytest.raises(InputError, match=r"s\.yaml'.*\{obj\} is no token"):
+        Shot.from_yaml(f)

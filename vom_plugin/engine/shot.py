@@ -182,6 +182,11 @@ class Shot:
                              "or objects by name (--roto hero=roto_hero.1001.exr)")
         else:
             self.keyframes = _keyframes(self.keyframes)
+        other = [t for t in re.findall(r"(?<!\$)\{[A-Za-z_][A-Za-z0-9_]*\}", self.out) if t != OBJECT_TOKEN]
+        if other:  # a misspelt {object} ({obj}, {Object}) or a pipeline's template left unfilled ({shot}): a file
+            # of that literal name was written, shared by every object
+            raise InputError(f"out {self.out!r}: {other[0]} is no token of vom's, which expands {OBJECT_TOKEN} (the "
+                             f"object's name) and frame tokens (####, %04d, $F4) only; fill in or remove it")
         if OBJECT_TOKEN in self.out and self.objects is None:
             raise InputError(f"out {self.out!r}: {OBJECT_TOKEN} names the object of each sequence, but the shot "
                              f"has no objects (give them by name: --roto hero=roto_hero.1001.exr)")
