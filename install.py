@@ -478,7 +478,9 @@ def blender_install(addons_dir, vom):
     installed_before = _installed_files(target)
     files = _addon_files()
     # a file there that install.py did not put there (an artist's, left by an uninstall) is never written over
-    theirs = sorted(n for n in files if n not in installed_before and (target / n).exists())
+    # (one holding what install.py would write is its own: an install stopped before its marker was written)
+    theirs = sorted(n for n in files if n not in installed_before and (target / n).exists()
+                    and not ((target / n).is_file() and (target / n).read_bytes() == files[n]))
     if theirs:
         raise InstallError("%s holds %s, which install.py did not put there and the add-on would write over; move "
                            "them away first" % (target, ", ".join(theirs)), code=2)

@@ -292,19 +292,30 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
                                                                     "dog": {1: tmp_path / "dog.0001.exr"}}
     # in the file's order (it orders the layers and decides which object the node shows): hero stays first
     assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}).objects) == ["hero", "dog", "cat"]
-    # rotos of the other kind: refused, naming the file's objects (an unnamed --roto replaced every object, and
-    # rewrote the shared EXRs with A alone, exit 0: QA); and a named one over a file of one unnamed object
+    # rotos of the other kind into the shot's own outputs: refused, naming the file's objects (an unnamed --roto
+    # replaced every object, and rewrote the shared EXRs with A alone, exit 0: QA); and a named one over a file of one
+    # unnamed object; into outputs of the render's own (out given too) they are a render of their own
     with pytest.raises(InputError, match=r"names its objects \(hero, dog\): give each roto as NAME=PATH\[@FRAME\]"):
         Shot.from_yaml(f, keyframes={1: edit})
+    assert Shot.from_yaml(f, keyframes={1: edit}, out=str(tmp_path / "own.####.exr")).objects is None
     g = tmp_path / "one.yaml"
     g.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "out": "b.####.exr",
                                  "keyframes": {1: "hero.0001.exr"}}))
     with pytest.raises(InputError, match=r"has one object, unnamed \(keyframes\): give its rotos as PATH"):
         Shot.from_yaml(g, objects={"dog": {1: edit}})
+    assert Shot.from_yaml(g, objects={"dog": {1: edit}}, out=str(tmp_path / "own.####.exr")).objects == {
+        "dog": {1: Path(edit)}}
     assert Shot.from_yaml(g, keyframes={1: edit}).keyframes == {1: Path(edit)}
-    out = tmp_path / "cli"
-    assert main(["render", str(f), "--roto", edit, "--out", str(out / "a.####.exr"), "--no-worker"]) == 2
-    assert not out.exists()
+    (tmp_path / "a.0001.exr").write_bytes(b"the shot's own output")
+    assert main(["render", str(f), "--roto", edit, "--no-worker"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.0001.exr", "one.yaml", "shot.yaml"]
+    assert (tmp_path / "a.0001.exr").read_bytes() == b"the shot's own output"
+    # a malformed objects field is not read as a list of its letters' objects (review): replaced, as the rotos say
+    h = tmp_path / "bad.yaml"
+    h.write_text("plate: p.####.exr\nout: a.####.exr\nobjects: hero\n")
+    assert Shot.from_yaml(h, keyframes={1: edit}).keyframes == {1: Path(edit)}
+    for p in (g, h):
+        p.unlink()
 
 
 def test_chunks_equal_one_render_with_objects_of_other_keyframes(root: Path) -> None:

@@ -357,7 +357,9 @@ def bench_objects(shot: Shot, n: int, *, plate_size: tuple[int, int] | None = No
         for i in range(repeat):
             names = [f"object{j}={p}@1" for j, p in enumerate(rotos)]
             cmd_rotos = [x for name in names for x in ("--roto", name)]
+            # named rotos over the bench shot's one unnamed object: into files of their own (shot.from_yaml)
             runs["together"].append(_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"t{i}"), *cmd_rotos,
+                                                                  "--out", str(Path(tmp) / f"t{i}" / "a.####.exr"),
                                                                   "--no-worker"]))
             separate = [_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"s{i}_{j}"), "--roto", f"{p}@1",
                                                       "--no-worker"])

@@ -12,6 +12,8 @@ take them (full, read-only), they stay in memory and ``file_error`` says why.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import tempfile
 from dataclasses import dataclass
 from typing import IO, Any
@@ -79,7 +81,8 @@ class PendingStore:
         self._raw.clear()
         self._raw_bytes = self._in_ram = self._end = self._in_file = 0
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # unbuffered, it has nothing to flush; an error must not hide the
+                self._file.close()  # one that ended the render
             self._file = None
 
     def _keep(self, array: np.ndarray) -> _Array:
@@ -98,24 +101,28 @@ class PendingStore:
         # size and more), so a part of 150 kB held 1 MB
         data = memoryview(self._compress.compress(kept.raw)).tobytes()
         self._raw_bytes -= kept.raw.nbytes
-        kept.raw = None
+        kept.raw, kept.data = None, data  # in memory until it is on disk
         if self._in_ram + len(data) <= self._budget or self.file_error is not None:
             self._in_ram += len(data)
-            kept.data = data
             return
         try:
             if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="vom-pending-")
+                # unbuffered: a write that fails (a full disk) fails here, not at a later seek, read or close
+                self._file = tempfile.TemporaryFile(prefix="vom-pending-", buffering=0)
             if self._in_file == 0:
                 self._end = 0
             self._file.seek(self._end)
-            self._file.write(data)  # buffered: the next seek, or a read, flushes it
+            view, written = memoryview(data), 0
+            while written < len(data):
+                n = self._file.write(view[written:])
+                if not n:
+                    raise OSError(errno.ENOSPC, "nothing written")
+                written += n
         except OSError as e:  # a full or unwritable temporary folder: held in memory, as before the file existed
-            self.file_error = f"{tempfile.gettempdir()}: {e.strerror or e}"
+            self.file_error = f"{_temp_folder()}: {e.strerror or e}"
             self._in_ram += len(data)
-            kept.data = data
             return
-        kept.offset, kept.size = self._end, len(data)
+        kept.data, kept.offset, kept.size = None, self._end, len(data)
         self._end += len(data)
         self._in_file += 1
 
@@ -137,3 +144,11 @@ class PendingStore:
             self._in_file -= 1
         raw = self._decompress.decompress(data, max_output_size=int(np.prod(kept.shape)) * kept.dtype.itemsize)
         return np.frombuffer(raw, dtype=kept.dtype).reshape(kept.shape)  # read-only: blended into new arrays
+
+
+def _temp_folder() -> str:
+    """The temporary folder, for a message: ``tempfile.gettempdir()``, which raises where there is none."""
+    try:
+        return tempfile.gettempdir()
+    except OSError as e:
+        return f"no temporary folder ({e})"

@@ -292,14 +292,18 @@ class Shot:
         if overrides:  # (the working folder is asked for only then: it may be gone, a shot file's paths need it not)
             overrides = _resolved(overrides, Path.cwd())
         data = _resolved(data, p.resolve().parent)
-        # rotos of the other kind than the file's would replace every object of it, and their layers in the shot's
-        # shared output files (a QA pass: an unnamed --roto on a file of objects rewrote its EXRs with A alone)
-        if "keyframes" in overrides and data.get("objects"):
-            raise InputError(f"shot file {str(p)!r} names its objects ({', '.join(map(str, data['objects']))}): give "
-                             f"each roto as NAME=PATH[@FRAME], as the file does")
-        if "objects" in overrides and data.get("keyframes") and not data.get("objects"):
+        # rotos of the other kind than the file's replace every object of it, and their layers in the shot's shared
+        # output files (a QA pass: an unnamed --roto on a file of objects rewrote its EXRs with A alone, exit 0);
+        # into files of the render's own (out given too) they are a render of their own
+        objects = data.get("objects") if isinstance(data.get("objects"), Mapping) else None
+        if "out" not in overrides and "keyframes" in overrides and objects:
+            raise InputError(f"shot file {str(p)!r} names its objects ({', '.join(map(str, objects))}): give each "
+                             f"roto as NAME=PATH[@FRAME], as the file does, or an out of this render's own (unnamed "
+                             f"rotos replace every object, and their layers in the shot's output files)")
+        if "out" not in overrides and "objects" in overrides and data.get("keyframes") and not objects:
             raise InputError(f"shot file {str(p)!r} has one object, unnamed (keyframes): give its rotos as "
-                             f"PATH[@FRAME] without a name, or name objects in the file (objects)")
+                             f"PATH[@FRAME] without a name, or an out of this render's own (named rotos replace its "
+                             f"A in the shot's output files with layers of their names)")
         if isinstance(overrides.get("objects"), Mapping) and isinstance(data.get("objects"), Mapping):
             # rotos of named objects replace those objects' own: the file's other objects stay (dropping them
             # would also drop their layers from the shot's shared output files)
