@@ -321,6 +321,24 @@ def test_render_job_failure_is_vom_own_message(tmp_path: Path) -> None:
     assert job.failure() == "vom render failed (internal error, exit 1): Traceback: boom"
 
 
+def test_render_job_takes_bytes_that_are_not_utf8_without_hanging(tmp_path: Path) -> None:
+    """QA (the Nuke node's reader, which this shares): a Latin-1 byte on stderr killed the reader thread, the pipe
+    filled and vom waited for ever."""
+    vom = _script(tmp_path / "vom", (
+        "import sys\n"
+        "sys.stderr.buffer.write(b'cannot open plate_\\xe9t\\xe9.0003.exr\\n' + b'x' * 300000 + b'\\n')\n"
+        "sys.stderr.flush()\n"
+        "print('{\"event\": \"error\", \"message\": \"plate frame 3 missing\", \"exit_code\": 2}', flush=True)\n"
+        "sys.exit(2)\n"))
+    job = core.RenderJob([str(vom)])
+    t0 = time.monotonic()
+    assert job.wait(poll_s=0.01, should_cancel=lambda: time.monotonic() - t0 > 60) == 2
+    assert not job.cancelled and job.failure() == "vom render failed (bad input, exit 2): plate frame 3 missing"
+    # the bar does not reach 100 on a step event before every frame is written (shared with the Nuke node)
+    step = core.parse_progress('{"event": "step", "frames_done": 2, "steps_done": 5, "steps_total": 5}')
+    assert step is not None and step.percent == 99
+
+
 def test_real_vom_bad_roto_names_the_file(tmp_path: Path) -> None:
     if not VOM.exists():
         pytest.skip("vom is not installed in this environment")

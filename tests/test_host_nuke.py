@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -1135,3 +1136,88 @@ def test_a_worker_that_did_not_take_the_render_is_said_after_a_success(host: typ
     r = host.RunResult(returncode=0, cancelled=False, last=done, output_tail=tail)
     assert host.done_warnings(r) == ["plate read as ACEScg", tail[1][len("vom render: "):]]
     assert host.done_warnings(host.RunResult(0, False, done, ["warming up"])) == ["plate read as ACEScg"]
+
+
+def test_bytes_that_are_not_utf8_from_vom_neither_stop_the_reader_nor_hang_analyze(host: types.ModuleType,
+                                                                                   tmp_path: Path) -> None:
+    """QA: a Latin-1 byte on stderr killed the reader thread; vom then blocked on the full pipe and Analyze waited
+    for it until a Cancel."""
+    vom = _script(tmp_path / "vom", (
+        "import json, sys\n"
+        "print(json.dumps({'event': 'start', 'total': 1}), flush=True)\n"
+        "sys.stderr.buffer.write(b'cannot open plate_\\xe9t\\xe9.0003.exr\\n' + b'x' * 300000 + b'\\n')\n"
+        "sys.stderr.flush()\n"
+        "print(json.dumps({'event': 'error', 'message': 'plate frame 3 missing', 'exit_code': 2}), flush=True)\n"
+        "sys.exit(2)\n"
+    ))
+    done: list[object] = []
+    t = threading.Thread(target=lambda: done.append(host.run_with_progress([str(vom)], Task(), poll_s=0.01)),
+                         daemon=True)
+    t.start()
+    t.join(60)
+    assert done, "run_with_progress did not return"
+    r = done[0]
+    assert r.returncode == 2 and any("plate_\ufffdt\ufffd.0003.exr" in line for line in r.output_tail)
+    assert "error: plate frame 3 missing" in r.output_tail
+
+
+def test_the_bar_does_not_reach_100_before_the_last_frame_is_written(host: types.ModuleType) -> None:
+    """QA: the last step event (which carries no frame counts) put the bar at 100, the frames written after it back
+    at 99."""
+    step = host.parse_progress('{"event": "step", "frames_done": 2, "steps_done": 5, "steps_total": 5, '
+                               '"steps_cached": 5}')
+    assert step.percent == 99
+    frame = host.parse_progress('{"event": "frame", "frame": 4, "done": 4, "total": 5, "steps_done": 5, '
+                                '"steps_total": 5, "steps_cached": 5}')
+    assert frame.percent == 99
+    last = host.parse_progress('{"event": "frame", "frame": 5, "done": 5, "total": 5, "steps_done": 5, '
+                               '"steps_total": 5, "steps_cached": 5}')
+    assert last.percent == 100
+
+
+def test_a_node_deleted_during_its_render_still_gets_the_failures_message(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: the render's thread asked the node for the matte it shows (which Nuke allows on its main thread only);
+    a node deleted meanwhile raised there and the failure's message was lost."""
+    vom = _script(tmp_path / "vom", "import sys\nprint('{\"event\": \"error\", \"message\": \"plate: frame 7 "
+                                    "missing\", \"exit_code\": 2}', flush=True)\nsys.exit(2)\n")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    real_run = host.run_with_progress
+
+    def run_then_delete(*args, **kw):  # type: ignore[no-untyped-def]
+        result = real_run(*args, **kw)
+
+        def gone(*_a: object, **_k: object) -> None:
+            raise ValueError("A PythonObject is not attached to a node")
+
+        monkeypatch.setattr(node, "knob", gone)
+        return result
+
+    monkeypatch.setattr(host, "run_with_progress", run_then_delete)
+    result = host.analyze(node, background=False)
+    assert result.returncode == 2
+    assert len(fake_nuke.messages) == 1 and "frame 7 missing" in fake_nuke.messages[0]
+
+
+def test_an_output_that_names_a_view_is_refused_before_anything_is_baked(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path) -> None:
+    """QA: vom wrote a.%V.1001.exr literally; the node's Read looked for a.main.1001.exr and showed black."""
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", out=str(tmp_path / "a.%V.####.exr"))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=r"names a view \(%V\)"):
+        host.prepare_shot(node)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_vom_farms_warnings_are_shown_with_the_bundle(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vom = _script(tmp_path / "vom", "import sys\nprint('vom farm: warning: the shot file has no cache: folder, so "
+                                    "each worker uses its own user cache', file=sys.stderr)\n")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    assert host.submit_farm(node) is not None
+    assert "deadline bundle submit" in fake_nuke.messages[-1]
+    assert "vom farm says:\n- vom farm: warning: the shot file has no cache: folder" in fake_nuke.messages[-1]

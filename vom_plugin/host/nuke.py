@@ -253,7 +253,10 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
                       on_progress: Callable[[Progress], None] | None = None, tail: int = 40) -> RunResult:
     """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
     the task is cancelled. Returns when the process has exited."""
+    # errors="replace": a byte that is not UTF-8 (a C library printing a Latin-1 file name) killed the reader, the pipe
+    # filled, and vom and Analyze waited on each other until a Cancel (QA)
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                            errors="replace",
                             env=dict(env) if env is not None else _common.subprocess_env())
     lines: deque[tuple[str, str]] = deque()
     readers = [threading.Thread(target=_pump, args=(s, lines, tag), daemon=True)
@@ -655,6 +658,9 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     Keyframes and the frame range are script frames, as the artist sees them; the shot's are the plate's file
     frames (a Read set to "start at" or "offset" shows file frame f at script frame f + offset)."""
     out = _path_knob(node, "out") or _default_out(node)
+    if "%V" in out or "%v" in out:  # vom writes the letters; the node's Read would look for the view's name: black
+        raise HostError(f"{node.name()}: Output {out} names a view (%V): vom writes one matte sequence; give an "
+                        "Output without it (one VOM Matte per eye, after a OneView, for stereo)")
     _check_own_output(node, out)
     work = _work_dir(out)
     objects = parse_objects(str(_knob_value(node, "objects") or ""))
@@ -855,6 +861,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     first, last = frame_bounds(str(fields["frames"])) or _script_range()
     script = str(nuke.root().name())  # on Nuke's main thread, before the render's own
     title = f"VOM Matte: {node.name()}"  # nodes are asked on the main thread only
+    # what the node shows now, asked here: from the render's thread Nuke refuses it, and a node deleted meanwhile
+    # raised there, which lost the failure's or the cancel's message (QA)
+    shows_out = str(_knob_value(node, "alpha_file") or "") in ("", nuke_pattern(str(fields["out"])))
 
     def work() -> RunResult | None:
         task = nuke.ProgressTask(title)
@@ -867,8 +876,6 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         finally:
             del task  # closes Nuke's progress window
             _IN_FLIGHT.discard(key)
-        shown = str(_knob_value(node, "alpha_file") or "")
-        shows_out = shown in ("", nuke_pattern(str(fields["out"])))  # no matte yet, or this Output's
         if result.written and (result.cancelled or (result.returncode != 0 and shows_out)):
             # the frames that were written are shown: after a Cancel, as the message says they are kept (the node
             # showed no matte, or an earlier render's: QA); after a failure, where the node shows that Output already
@@ -994,7 +1001,11 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
     # the node reads what the farm will write (black until the frames are there, then the matte)
     first, last = frame_bounds(str(prepared.fields["frames"])) or _script_range()
     _reload_alpha(node, prepared.fields, first, last, prepared.offset)
+    # what vom farm warned of (no shared cache for the workers, a plate not there yet to check): with the success,
+    # where it was read only on a failure (QA)
+    warned = [line for line in proc.stderr.splitlines() if line.strip()]
+    said = ("\n\nvom farm says:\n" + "\n".join(f"- {w}" for w in warned[-8:])) if warned else ""
     nuke.message(f"VOM Matte: job bundle written to\n{bundle}\n\nSubmit it with:\n"
                  f"deadline bundle submit {bundle}\n\nThe node now reads {prepared.fields['out']}: black where the "
-                 "farm has not written a frame yet.")
+                 f"farm has not written a frame yet.{said}")
     return bundle

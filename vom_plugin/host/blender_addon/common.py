@@ -321,8 +321,10 @@ def percent(raw: Mapping[str, Any], done: int | None, total: int | None) -> int 
     keyframes), else its frames' (``done`` of ``total``)."""
     steps, steps_total = raw.get("steps_done"), raw.get("steps_total")
     if isinstance(steps, int) and isinstance(steps_total, int) and steps_total > 0:
-        # the last steps end before their frames are written: 100 only once every frame is on disk
-        top = 99 if isinstance(done, int) and isinstance(total, int) and done < total else 100
+        # the last steps end before their frames are written: 100 only once every frame is on disk (a step event
+        # has no frame counts: it took the bar to 100, and the frames after it back to 99: QA)
+        finished = raw.get("event") == "done" or (isinstance(done, int) and isinstance(total, int) and done >= total)
+        top = 100 if finished else 99
         return max(0, min(top, int(100 * steps / steps_total)))
     if done is None or not total:
         return None

@@ -370,8 +370,9 @@ class RenderJob:
     def __init__(self, cmd: Sequence[str], env: Mapping[str, str] | None = None, *,
                  terminate_timeout: float = TERMINATE_TIMEOUT_S, tail: int = 40) -> None:
         self.cmd = list(cmd)
+        # errors="replace": a byte that is not UTF-8 killed the reader, the pipe filled and vom waited for ever (QA)
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-                                     env=dict(env) if env is not None else None)
+                                     errors="replace", env=dict(env) if env is not None else None)
         self._lines: deque[tuple[str, str]] = deque()
         self._readers = []
         for stream, tag in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
