@@ -1221,3 +1221,19 @@ def test_vom_farms_warnings_are_shown_with_the_bundle(host: types.ModuleType, fa
     assert host.submit_farm(node) is not None
     assert "deadline bundle submit" in fake_nuke.messages[-1]
     assert "vom farm says:\n- vom farm: warning: the shot file has no cache: folder" in fake_nuke.messages[-1]
+
+
+def test_the_bar_names_script_frames_where_the_read_starts_at_another_frame(host: types.ModuleType,
+                                                                            tmp_path: Path) -> None:
+    """QA: with a Read set to start at 1 over files 1001-1005 the bar said frame 1002 for script frame 2."""
+    assert host.parse_progress('{"event": "frame", "frame": 1002, "done": 2, "total": 5}', -1000).message == \
+        "frame 2 (2/5)"
+    vom = _script(tmp_path / "vom", (
+        "import json\n"
+        "for i in range(1, 3):\n"
+        "    print(json.dumps({'event': 'frame', 'frame': 1000 + i, 'done': i, 'total': 2}), flush=True)\n"
+    ))
+    task = Task()
+    r = host.run_with_progress([str(vom)], task, poll_s=0.01, frame_offset=-1000)
+    assert r.written == [1001, 1002]  # file frames, as the cancel's message converts them itself
+    assert task.messages[1] == "frame 1 (1/2)" and task.messages[2].startswith("frame 2 (2/2)")

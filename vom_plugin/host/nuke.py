@@ -118,8 +118,9 @@ def parse_keyframes(text: str) -> list[int]:
     return list(_common.parse_keyframes(text, HostError, "1001 1050"))
 
 
-def parse_progress(line: str) -> Progress | None:
-    """Parse one line of ``vom render --progress json``; None for a line that is not a JSON object."""
+def parse_progress(line: str, frame_offset: int = 0) -> Progress | None:
+    """Parse one line of ``vom render --progress json``; None for a line that is not a JSON object. The message
+    names frames in script frames (``frame_offset``: script frame minus the plate's file frame, which vom says)."""
     line = line.strip()
     if not line.startswith("{"):
         return None
@@ -144,7 +145,8 @@ def parse_progress(line: str) -> Progress | None:
     elif not message and event not in ("frame", "step"):  # a step moves the bar, it has no words of its own
         message = event
     if frame is not None and total:
-        message = f"frame {frame} ({done if done is not None else '?'}/{total})" + (f" {message}" if message else "")
+        message = (f"frame {frame + frame_offset} ({done if done is not None else '?'}/{total})"
+                   + (f" {message}" if message else ""))
     return Progress(done=done, total=total, frame=frame, message=message, raw=obj)
 
 
@@ -250,9 +252,11 @@ def _pump(stream: IO[str], sink: deque[tuple[str, str]], tag: str) -> None:
 
 def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1,
                       terminate_timeout: float = TERMINATE_TIMEOUT_S, env: Mapping[str, str] | None = None,
-                      on_progress: Callable[[Progress], None] | None = None, tail: int = 40) -> RunResult:
+                      on_progress: Callable[[Progress], None] | None = None, tail: int = 40,
+                      frame_offset: int = 0) -> RunResult:
     """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
-    the task is cancelled. Returns when the process has exited."""
+    the task is cancelled. Returns when the process has exited. ``frame_offset``: the task's messages name script
+    frames (``parse_progress``)."""
     # errors="replace": a byte that is not UTF-8 (a C library printing a Latin-1 file name) killed the reader, the pipe
     # filled, and vom and Analyze waited on each other until a Cancel (QA)
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
@@ -277,7 +281,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     while True:
         while lines:
             tag, line = lines.popleft()
-            prog = parse_progress(line) if tag == "out" else None
+            prog = parse_progress(line, frame_offset) if tag == "out" else None
             if prog is None:
                 output.append(line)
                 continue
@@ -868,7 +872,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     def work() -> RunResult | None:
         task = nuke.ProgressTask(title)
         try:
-            result = run_with_progress(cmd, task)
+            result = run_with_progress(cmd, task, frame_offset=prepared.offset)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: {vom} could not be started: {e}\n"
                                                     "Run `python3 install.py --nuke` from the vom checkout again.",))
@@ -890,6 +894,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                                                     f"any, are an earlier render's, of the roto as it was then",))
         elif result.returncode != 0:
             detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
+            if prepared.offset:  # vom's own words name the plate's file frames (QA: read as script frames)
+                detail += (f"\n\n(vom's frame numbers are the plate's file frames: the script shows file frame F at "
+                           f"F {'+' if prepared.offset > 0 else '-'} {abs(prepared.offset)})")
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
                                                     f"{_command_line(cmd)}\n\n{detail}",))
         else:
