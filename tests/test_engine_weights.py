@@ -55,8 +55,13 @@ def test_weights_are_written_readable_by_others_keeping_a_files_own_mode(tmp_pat
 
 
 def test_missing_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="nope.safetensors.*does not exist"):
+    with pytest.raises(InputError, match=r"nope.safetensors' does not exist: expected a \.safetensors file written by "
+                                         r"vom$"):
         load_model(tmp_path / "nope.safetensors")
+    # a misspelt shipped name: the names said too (QA: 'litee' read as a path in the working folder, and only that)
+    with pytest.raises(InputError, match=r"litee' does not exist: expected a \.safetensors file written by vom, or a "
+                                         r"shipped model's name \(default, lite, full\)"):
+        read_weights_metadata(tmp_path / "litee")
     (tmp_path / "runs").mkdir()
     with pytest.raises(InputError, match=r"runs' is a folder: expected a \.safetensors file"):  # not "does not exist"
         read_weights_metadata(tmp_path / "runs")

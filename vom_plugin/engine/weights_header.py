@@ -20,12 +20,14 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
     if path.is_dir():
         raise InputError(f"weights file {str(path)!r} is a folder: expected a .safetensors file written by vom")
     if not path.is_file():
-        from vom_plugin.locations import weights_dir
+        from vom_plugin.locations import MODEL_ALIASES, weights_dir
 
         where = " (the folder VOM_WEIGHTS_DIR names)" if os.environ.get("VOM_WEIGHTS_DIR", "").strip() and \
             path.parent == weights_dir() else ""
+        # a misspelt shipped name (litee) reads as a path in the working folder: say the names too (QA)
+        names = "" if path.suffix == ".safetensors" else f", or a shipped model's name ({', '.join(MODEL_ALIASES)})"
         raise InputError(f"weights file {str(path)!r}{where} does not exist: expected a .safetensors file written by "
-                         f"vom")
+                         f"vom{names}")
     what = f"weights file {str(path)!r} is not a readable safetensors file"
     try:
         with open(path, "rb") as f:
