@@ -188,3 +188,23 @@ def test_no_usable_temporary_folder_is_said_and_loses_no_part(monkeypatch: pytes
     assert store.file_error is not None and store.file_error.startswith("no temporary folder")
     assert np.array_equal(store.take(0)[0][1], _alpha(0))
     store.close()
+
+
+def test_without_zstandard_the_parts_are_compressed_with_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training's environment (a lent GPU machine) has none of the render's modules, zstandard among them."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_zstd(name, *args, **kw):  # type: ignore[no-untyped-def]
+        if name == "zstandard":
+            raise ImportError("No module named 'zstandard'")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_zstd)
+    store = PendingStore(raw_budget=0)
+    store.add(0, "fwd", _alpha(0), _alpha(1))
+    assert 0 < store.bytes_in_memory < 2 * _alpha(0).nbytes
+    (_, alpha, mask), = store.take(0)
+    assert np.array_equal(alpha, _alpha(0)) and np.array_equal(mask, _alpha(1))
+    store.close()

@@ -5,9 +5,9 @@ the second pass, and an object whose keyframes differ from the first object's ru
 first object's predictions of the whole shot wait. Held as arrays they grew with the wait (1 MB a frame at
 960x544, twice that with the masks: 1-2 GB over 1000 frames) where a render's memory is otherwise flat. The newest
 are kept as they came (objects predicted side by side are taken back at the same step); older ones are compressed
-(zstd, lossless: the values come back bit for bit) and, past a budget, moved to an unlinked temporary file
-(``tempfile``'s folder: ``TMPDIR``), which the system removes however the process ends. Where that folder cannot
-take them (full, read-only), they stay in memory and ``file_error`` says why.
+(zstd, or zlib where it is not installed; lossless: the values come back bit for bit) and, past a budget, moved to
+an unlinked temporary file (``tempfile``'s folder: ``TMPDIR``), which the system removes however the process ends.
+Where that folder cannot take them (full, read-only), they stay in memory and ``file_error`` says why.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
-import zstandard
 
 # the newest parts as they came (a few dozen frames at the default working size), then compressed ones in memory
 # (a few hundred), then the file
@@ -50,10 +50,9 @@ class PendingStore:
         self._file: IO[bytes] | None = None
         self._end = 0  # the file's next free byte
         self._in_file = 0  # arrays in the file not yet taken: none left, it is written from its start again
-        self._compress = zstandard.ZstdCompressor(level=1)  # ~1 ms for 1 MB: far below a step
+        self._codec: tuple[Callable[[Any], bytes], Callable[[bytes, int], bytes]] | None = None  # at the first part
         # why the file could not take parts (they were then held in memory): for the render's warnings
         self.file_error: str | None = None
-        self._decompress = zstandard.ZstdDecompressor()
 
     def count(self, key: Any) -> int:
         return len(self._parts.get(key, ()))
@@ -97,9 +96,9 @@ class PendingStore:
     def _pack(self, kept: _Array) -> None:
         """Compress an array kept as it came; in memory within the budget, else in the file."""
         assert kept.raw is not None
-        # copied out at its own size: python-zstandard's result keeps the allocation of the worst case (the input's
-        # size and more), so a part of 150 kB held 1 MB
-        data = memoryview(self._compress.compress(kept.raw)).tobytes()
+        if self._codec is None:
+            self._codec = _codec()
+        data = self._codec[0](kept.raw)
         self._raw_bytes -= kept.raw.nbytes
         kept.raw, kept.data = None, data  # in memory until it is on disk
         if self._in_ram + len(data) <= self._budget or self.file_error is not None:
@@ -142,7 +141,8 @@ class PendingStore:
                 raise OSError(f"vom's temporary file of pending predictions ended at byte {kept.offset + len(data)}"
                               f" where {kept.offset + kept.size} were written")
             self._in_file -= 1
-        raw = self._decompress.decompress(data, max_output_size=int(np.prod(kept.shape)) * kept.dtype.itemsize)
+        assert self._codec is not None
+        raw = self._codec[1](data, int(np.prod(kept.shape)) * kept.dtype.itemsize)
         return np.frombuffer(raw, dtype=kept.dtype).reshape(kept.shape)  # read-only: blended into new arrays
 
 
@@ -152,3 +152,19 @@ def _temp_folder() -> str:
         return tempfile.gettempdir()
     except OSError as e:
         return f"no temporary folder ({e})"
+
+
+def _codec() -> tuple[Callable[[Any], bytes], Callable[[bytes, int], bytes]]:
+    """(compress, decompress(data, size)): zstd, ~1 ms for 1 MB, far below a step; where it is not installed
+    (training's environment on a lent GPU machine needs none of the render's modules) the standard library's zlib."""
+    try:
+        import zstandard
+    except ImportError:
+        import zlib
+
+        return (lambda b: zlib.compress(b, 1)), (lambda data, _size: zlib.decompress(data))
+    c, d = zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor()
+    # copied out at its own size: python-zstandard's result keeps the allocation of the worst case (the input's
+    # size and more), so a part of 150 kB held 1 MB
+    return ((lambda b: memoryview(c.compress(b)).tobytes()),
+            (lambda data, size: d.decompress(data, max_output_size=size)))
