@@ -1237,3 +1237,14 @@ def test_the_bar_names_script_frames_where_the_read_starts_at_another_frame(host
     r = host.run_with_progress([str(vom)], task, poll_s=0.01, frame_offset=-1000)
     assert r.written == [1001, 1002]  # file frames, as the cancel's message converts them itself
     assert task.messages[1] == "frame 1 (1/2)" and task.messages[2].startswith("frame 2 (2/2)")
+
+
+@pytest.mark.parametrize("out", ["a.exr", "a.####.jpg", "a.####", "a.%04d.png"])
+def test_an_output_that_is_no_exr_sequence_is_refused_before_anything_is_baked(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, out: str) -> None:
+    """QA: vom refused it only after the roto was baked, which left a work folder beside the Output."""
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", out=str(tmp_path / out))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=r"expected an EXR frame sequence, e\.g\. a\.####\.exr"):
+        host.prepare_shot(node)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

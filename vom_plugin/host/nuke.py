@@ -662,6 +662,11 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     Keyframes and the frame range are script frames, as the artist sees them; the shot's are the plate's file
     frames (a Read set to "start at" or "offset" shows file frame f at script frame f + offset)."""
     out = _path_knob(node, "out") or _default_out(node)
+    name = os.path.basename(out)
+    if not _common.has_frame_token(out) or not name.lower().endswith(".exr"):  # vom's refusal came after the bake,
+        # which left a work folder beside a misspelt Output (QA)
+        raise HostError(f"{node.name()}: Output {out}: expected an EXR frame sequence, e.g. {name.split('.')[0] or 'a'}"
+                        f".####.exr (a frame token: ####, %04d, $F4)")
     if "%V" in out or "%v" in out:  # vom writes the letters; the node's Read would look for the view's name: black
         raise HostError(f"{node.name()}: Output {out} names a view (%V): vom writes one matte sequence; give an "
                         "Output without it (one VOM Matte per eye, after a OneView, for stereo)")
