@@ -1261,3 +1261,39 @@ def test_a_roto_smaller_than_a_working_pixel_is_refused_as_an_empty_one_is(tmp_p
                                          r"\(s\), less than one pixel of the network's 128x64 \(working_size 128\)"):
         render(s)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_roto_saved_while_the_render_reads_it_is_refused_and_poisons_nothing(
+        shot_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: the roto's pixels, its cache fingerprint and the outputs' recipe were three reads of the file; one saved
+    between them gave frames of the old roto under the new one's cache addresses and recipe, and every later render
+    of the new roto read those frames back."""
+    from vom_plugin.engine import runner
+
+    roto = tmp_path / "r.0001.exr"
+    shutil.copy(shot_dir / "roto" / "r.0001.exr", roto)
+    new = tmp_path / "new.exr"
+    shutil.copy(shot_dir / "roto" / "wide.0001.exr", new)
+    real = runner._read_roto
+
+    def saved_after_the_read(*args, **kw):  # type: ignore[no-untyped-def]
+        pixels = real(*args, **kw)
+        os.replace(new, roto)  # the artist's save, as a bake does it: a new file renamed over the old
+        return pixels
+
+    monkeypatch.setattr(runner, "_read_roto", saved_after_the_read)
+    cache = tmp_path / "cache"
+    with pytest.raises(InputError, match=rf"roto {re.escape(str(roto))} changed while this render read it \(saved "
+                                         r"meanwhile\): nothing was rendered"):
+        render(shot(shot_dir, "saved", keyframes={1: str(roto)}, cache=str(cache),
+                    out=str(tmp_path / "o" / "a.####.exr")))
+    assert not (tmp_path / "o").exists()
+    monkeypatch.undo()
+    again = render(shot(shot_dir, "again", keyframes={1: str(roto)}, cache=str(cache),
+                        out=str(tmp_path / "again" / "a.####.exr")))
+    clean = render(shot(shot_dir, "clean", keyframes={1: str(roto)}, cache=str(tmp_path / "clean_cache"),
+                        out=str(tmp_path / "clean" / "a.####.exr")))
+    assert again.cache["steps_cached"] == 0
+    for a, b in zip(again.files, clean.files, strict=True):
+        assert np.array_equal(read_alpha(a), read_alpha(b))
+

@@ -76,6 +76,16 @@ class _Job:
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
 
 
+def _file_identity(path: Path) -> tuple[int, ...] | None:
+    """What changes with any change to a file: its inode (a save that replaces it), size, modification and change
+    times (a write in place; no tool sets the change time back); None for a file that is gone."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
                windows: tuple[Any, Any], notes: list[str], picture: Any) -> np.ndarray:
     """``read_roto``; with several objects its error says whose roto it is (one file may serve several)."""
@@ -301,6 +311,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 raise InputError(f"{field}: roto {path} is for frame {kf}, which is not a frame of the plate "
                                  f"{shot.plate} (frames on disk: {span})")
             check_roto_file(field, kf, path)
+    # each roto is read three times (its pixels, its cache fingerprint, the outputs' recipe): one saved meanwhile
+    # gave frames of the old roto under the new one's addresses in the cache, which later renders then reused (QA)
+    roto_files = {path: _file_identity(path) for kfs in shot.rotos().values() for path in kfs.values()}
     _check_out(shot, frames, on_disk)
     first = read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
     colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
@@ -352,6 +365,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     vom_plugin.import_torch()  # a signal during its import stops the render (130), not aborts the process
     # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
     recipe = recipe_stamp(shot, windows)
+    for path, identity in roto_files.items():
+        if _file_identity(path) != identity:
+            raise InputError(f"roto {path} changed while this render read it (saved meanwhile): nothing was rendered; "
+                             f"render again once it is saved")
     from vom_plugin.engine.device import resolve_device
 
     device = resolve_device(shot.device)
