@@ -622,7 +622,7 @@ def test_eviction_during_a_render_deletes_only_vom_entries(root: Path, clean: di
     # and the user is told, once (a QA pass: a cap smaller than one shot's cache was found out by renders that
     # read nothing back)
     capped = [w for w in r.warnings if "size cap" in w]
-    assert len(capped) == 1 and capped[0].startswith("cache: the size cap (3.81e-06 GB, VOM_CACHE_MAX_GB) deleted ")
+    assert len(capped) == 1 and capped[0].startswith("cache: the size cap (3.81e-06 GiB, VOM_CACHE_MAX_GB) deleted ")
     assert "of this shot as it rendered: the next render computes them again; raise the cap" in capped[0]
 
 
