@@ -855,7 +855,7 @@ def test_a_stop_under_a_cap_that_deleted_the_shots_entries_says_so(shot_dir: Pat
     with pytest.raises(CancelledError) as e:
         render(shot(shot_dir, "capped", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c")),
                progress=on_event, stop=stop)
-    assert str(e.value).endswith("the next render resumes from what the cache kept: its size cap (3.81e-06 GB, "
+    assert str(e.value).endswith("the next render resumes from what the cache kept: its size cap (3.81e-06 GiB, "
                                  "VOM_CACHE_MAX_GB) deleted some of this shot's entries"), str(e.value)
 
 
