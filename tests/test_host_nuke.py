@@ -1213,14 +1213,18 @@ def test_an_output_that_names_a_view_is_refused_before_anything_is_baked(
 
 def test_vom_farms_warnings_are_shown_with_the_bundle(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (a byte that is not UTF-8 among them, from a C library reading a plate's header, raised UnicodeDecodeError:
+    # a review)
     vom = _script(tmp_path / "vom", "import sys\nprint('vom farm: warning: the shot file has no cache: folder, so "
-                                    "each worker uses its own user cache', file=sys.stderr)\n")
+                                    "each worker uses its own user cache', file=sys.stderr)\n"
+                                    "sys.stderr.flush()\nsys.stderr.buffer.write(b'plate_\\xe9t\\xe9.0001.exr\\n')\n")
     monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
     node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1")
     node.inputs = [None, FakeNode("Roto", "Roto1")]
     assert host.submit_farm(node) is not None
     assert "deadline bundle submit" in fake_nuke.messages[-1]
     assert "vom farm says:\n- vom farm: warning: the shot file has no cache: folder" in fake_nuke.messages[-1]
+    assert "- plate_\ufffdt\ufffd.0001.exr" in fake_nuke.messages[-1]
 
 
 def test_the_bar_names_script_frames_where_the_read_starts_at_another_frame(host: types.ModuleType,
@@ -1239,12 +1243,17 @@ def test_the_bar_names_script_frames_where_the_read_starts_at_another_frame(host
     assert task.messages[1] == "frame 1 (1/2)" and task.messages[2].startswith("frame 2 (2/2)")
 
 
-@pytest.mark.parametrize("out", ["a.exr", "a.####.jpg", "a.####", "a.%04d.png"])
+@pytest.mark.parametrize(("out", "example"), [("a.exr", "a.####.exr"), ("a.####.jpg", "a.####.exr"),
+                                              ("a.####", "a.####.exr"), ("a.%04d.png", "a.%04d.exr"),
+                                              ("sh010_v1.2_alpha.####.png", "sh010_v1.2_alpha.####.exr"),
+                                              ("sh010_alpha_####.jpg", "sh010_alpha_####.exr")])
 def test_an_output_that_is_no_exr_sequence_is_refused_before_anything_is_baked(
-        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, out: str) -> None:
-    """QA: vom refused it only after the roto was baked, which left a work folder beside the Output."""
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, out: str, example: str) -> None:
+    """QA: vom refused it only after the roto was baked, which left a work folder beside the Output. The example
+    given is the Output as an EXR sequence (a review: it took the name up to its first dot, and added a second frame
+    token to one that had one)."""
     node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", out=str(tmp_path / out))
     node.inputs = [None, FakeNode("Roto", "Roto1")]
-    with pytest.raises(host.HostError, match=r"expected an EXR frame sequence, e\.g\. a\.####\.exr"):
+    with pytest.raises(host.HostError, match=rf"expected an EXR frame sequence, e\.g\. {re.escape(example)} \("):
         host.prepare_shot(node)
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -77,13 +77,14 @@ class _Job:
 
 
 def _file_identity(path: Path) -> tuple[int, ...] | None:
-    """What changes with any change to a file: its inode (a save that replaces it), size, modification and change
-    times (a write in place; no tool sets the change time back); None for a file that is gone."""
+    """What changes with any change to a file: its size, modification and change times (a save that replaces it or
+    writes it in place: no tool sets the change time back; not its inode, which some network file systems renumber);
+    None for a file that cannot be looked at (gone, its folder unreadable)."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,

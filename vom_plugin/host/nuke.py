@@ -665,8 +665,11 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     name = os.path.basename(out)
     if not _common.has_frame_token(out) or not name.lower().endswith(".exr"):  # vom's refusal came after the bake,
         # which left a work folder beside a misspelt Output (QA)
-        raise HostError(f"{node.name()}: Output {out}: expected an EXR frame sequence, e.g. {name.split('.')[0] or 'a'}"
-                        f".####.exr (a frame token: ####, %04d, $F4)")
+        stem, ext = os.path.splitext(name)
+        stem = stem if ext.lower() in (".exr", ".jpg", ".jpeg", ".png", ".tif", ".tiff", ".dpx") else name
+        example = stem + ("" if _common.has_frame_token(stem) else ".####") + ".exr"
+        raise HostError(f"{node.name()}: Output {out}: expected an EXR frame sequence, e.g. {example} (a frame token: "
+                        f"####, %04d, $F4)")
     if "%V" in out or "%v" in out:  # vom writes the letters; the node's Read would look for the view's name: black
         raise HostError(f"{node.name()}: Output {out} names a view (%V): vom writes one matte sequence; give an "
                         "Output without it (one VOM Matte per eye, after a OneView, for stereo)")
@@ -1003,7 +1006,7 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
     bundle = shot_file.parent / "openjd_bundle"
     try:
         proc = subprocess.run(build_farm_command(vom, shot_file, bundle, chunk), capture_output=True, text=True,
-                              env=_common.subprocess_env())
+                              errors="replace", env=_common.subprocess_env())
     except OSError as e:
         nuke.message(f"VOM Matte: {vom} could not be started: {e}")
         return None
