@@ -349,6 +349,11 @@ def test_a_brace_token_in_out_other_than_object_is_refused(tmp_path: Path) -> No
             Shot(**base, out=str(tmp_path / out))
     for out in ("${SHOW}/a.####.exr", "a{}.####.exr", "a{1}.####.exr"):
         assert Shot(**base, out=str(tmp_path / out)).out == str(tmp_path / out)
+    # a folder of that name that exists is a real folder (a review: a show's {v1} folder was refused)
+    (tmp_path / "{v1}").mkdir()
+    assert Shot(**base, out=str(tmp_path / "{v1}" / "a.####.exr")).out == str(tmp_path / "{v1}" / "a.####.exr")
+    with pytest.raises(InputError, match=re.escape("{v1} is no token of vom's")):
+        Shot(**base, out=str(tmp_path / "{v1}" / "{v1}.####.exr"))  # the file's own name is no folder
     f = tmp_path / "s.yaml"
     f.write_text(yaml.safe_dump({**base, "out": "{obj}.####.exr"}))
     with pytest.raises(InputError, match=r"s\.yaml'.*\{obj\} is no token"):

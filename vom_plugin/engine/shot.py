@@ -117,6 +117,14 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
     return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()
 
 
+def _unknown_tokens(out: str) -> list[str]:
+    """The ``{word}``s of an output pattern other than ``{object}`` (``${VAR}`` is an environment variable's), but
+    for those of a folder that exists: a real folder of that name, not a template left unfilled."""
+    parts = Path(out).parts
+    return [t for i, part in enumerate(parts) for t in re.findall(r"(?<!\$)\{[A-Za-z_][A-Za-z0-9_]*\}", part)
+            if t != OBJECT_TOKEN and not (i < len(parts) - 1 and Path(*parts[: i + 1]).is_dir())]
+
+
 def check_roto_file(field: str, frame: int, path: Path) -> None:
     """InputError, naming the ``field`` and keyframe, when a roto path is not a file."""
     if not path.is_file():
@@ -182,7 +190,7 @@ class Shot:
                              "or objects by name (--roto hero=roto_hero.1001.exr)")
         else:
             self.keyframes = _keyframes(self.keyframes)
-        other = [t for t in re.findall(r"(?<!\$)\{[A-Za-z_][A-Za-z0-9_]*\}", self.out) if t != OBJECT_TOKEN]
+        other = _unknown_tokens(self.out)
         if other:  # a misspelt {object} ({obj}, {Object}) or a pipeline's template left unfilled ({shot}): a file
             # of that literal name was written, shared by every object
             raise InputError(f"out {self.out!r}: {other[0]} is no token of vom's, which expands {OBJECT_TOKEN} (the "
