@@ -136,3 +136,19 @@ def tiny_calibration(monkeypatch):
                 "--val-long", "0"]
 
     return args
+
+
+@pytest.fixture
+def pending_adds(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, int]]:
+    """The keys (object, frame) of the predictions a render put in its PendingStore to wait, in order."""
+    from vom_plugin.engine import pending
+
+    added: list[tuple[object, int]] = []
+    real_add = pending.PendingStore.add
+
+    def counting(self, key, *args):  # type: ignore[no-untyped-def]
+        added.append(key)
+        real_add(self, key, *args)
+
+    monkeypatch.setattr(pending.PendingStore, "add", counting)
+    return added

@@ -329,20 +329,13 @@ def test_chunks_equal_one_render_with_objects_of_other_keyframes(root: Path) -> 
 
 
 def test_an_objects_frames_waiting_for_an_object_of_other_keyframes_wait_off_the_heap(
-        root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        root: Path, monkeypatch: pytest.MonkeyPatch, pending_adds: list[tuple[object, int]]) -> None:
     """Objects of other keyframes run their passes one group after the other: every frame of the first group's
     objects waited for the last group as float32 arrays (2 MB a frame at 960x544, 4 with masks). They wait in the
     PendingStore as they came (half precision), compressed and in a file past its budgets: the same pixels."""
     from vom_plugin.engine import pending
 
-    added: list[tuple[object, int]] = []
-    real_add = pending.PendingStore.add
-
-    def counting(self, key, *args):  # type: ignore[no-untyped-def]
-        added.append(key)
-        real_add(self, key, *args)
-
-    monkeypatch.setattr(pending.PendingStore, "add", counting)
+    added = pending_adds
     objs = {"hero": {1: "hero"}, "dog": {1: "dog", N: "dog"}}
     render(make_shot(root, "groups_ram", objs, mask_channel="mask", cache=None))
     # the hero's every frame waits for the dog's group; the dog's forward pass for its backward one

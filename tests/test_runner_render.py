@@ -296,20 +296,14 @@ def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Pa
 
 
 def test_a_span_between_two_keyframes_waits_off_the_heap_with_the_same_pixels(
-        shot_dir: Path, reference: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+        shot_dir: Path, reference: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch,
+        pending_adds: list[tuple[object, int]]) -> None:
     """The first pass's predictions of a span wait for the second's: held as arrays, a 1000-frame span held 1-2 GB.
     They wait compressed, past a budget in a temporary file; a frame of one pass only (every frame of a
     one-keyframe shot, a keyframe's own) is never stored. Same pixels in memory, in the file, cold and cached."""
     from vom_plugin.engine import pending
 
-    added: list[tuple[object, int]] = []
-    real_add = pending.PendingStore.add
-
-    def counting(self, key, *args):  # type: ignore[no-untyped-def]
-        added.append(key)
-        real_add(self, key, *args)
-
-    monkeypatch.setattr(pending.PendingStore, "add", counting)
+    added = pending_adds
     render(shot(shot_dir, "one_kf", cache=None))
     assert added == []
     assert all(np.array_equal(a, b) for a, b in zip(outputs(shot_dir / "one_kf").values(), reference.values(),
