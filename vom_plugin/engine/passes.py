@@ -273,7 +273,6 @@ class PassRunner:
         self._displays: OrderedDict[int, np.ndarray] = OrderedDict()
         self.pending = PendingStore()  # (object, frame) -> the passes' predictions that wait for the others'
         self.expected: dict[tuple[Any, int], int] = {}
-        self.frame_parts: dict[int, int] = defaultdict(int)  # predictions a frame waits for, of every object
 
     # - inputs -
 
@@ -329,13 +328,12 @@ class PassRunner:
         if keyframes is not None and list(self.objects) == [None]:
             self.objects = {None: {k: self.objects[None][k] for k in keyframes}}
         planned = [(plan_passes(timeline, kfs, requested), names) for kfs, names in self.groups()]
-        self.expected, self.frame_parts = {}, defaultdict(int)  # this run's (a runner run again counts afresh)
+        self.expected = {}  # this run's (a runner run again counts afresh)
         for passes, names in planned:
             for name in names:
                 for p in passes:
                     for f in p.serves:
                         self.expected[(name, f)] = self.expected.get((name, f), 0) + 1
-                        self.frame_parts[f] += 1
         unserved = [f for f in requested for name in self.objects if (name, f) not in self.expected]
         if unserved:  # plan() covers every frame; this guards the invariant rather than delivering nothing
             raise RuntimeError(f"no propagation pass reaches frames {unserved[:5]}")
@@ -539,7 +537,8 @@ class PassRunner:
         aggregated and handed to the sink. Until then the prediction waits as it came in ``PendingStore``
         (compressed, past a budget on disk): a frame between two keyframes waits for the second pass, and an object
         of other keyframes runs its passes after the first object's, so the memory stays flat whatever waits."""
-        if sum(self.pending.count((n, frame)) for n in self.objects) + 1 < self.frame_parts[frame]:
+        # the frame's predictions still to come, this one among them
+        if sum(self.expected[(n, frame)] - self.pending.count((n, frame)) for n in self.objects) > 1:
             self.pending.add((name, frame), source, alpha, mask)
             return
         names = list(self.objects)
