@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any, cast
 
 import nuke
 
@@ -244,12 +244,6 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def _pump(stream: IO[str], sink: deque[tuple[str, str]], tag: str) -> None:
-    for line in iter(stream.readline, ""):
-        sink.append((tag, line.rstrip("\n")))
-    stream.close()
-
-
 def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1,
                       terminate_timeout: float = TERMINATE_TIMEOUT_S, env: Mapping[str, str] | None = None,
                       on_progress: Callable[[Progress], None] | None = None, tail: int = 40,
@@ -257,16 +251,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
     the task is cancelled. Returns when the process has exited. ``frame_offset``: the task's messages name script
     frames (``parse_progress``)."""
-    # errors="replace": a byte that is not UTF-8 (a C library printing a Latin-1 file name) killed the reader, the pipe
-    # filled, and vom and Analyze waited on each other until a Cancel (QA)
-    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-                            errors="replace",
-                            env=dict(env) if env is not None else _common.subprocess_env())
-    lines: deque[tuple[str, str]] = deque()
-    readers = [threading.Thread(target=_pump, args=(s, lines, tag), daemon=True)
-               for s, tag in ((proc.stdout, "out"), (proc.stderr, "err")) if s is not None]
-    for t in readers:
-        t.start()
+    proc, lines, readers = _common.start_read(cmd, env if env is not None else _common.subprocess_env())
     last: Progress | None = None
     output: deque[str] = deque(maxlen=tail)
     written: list[int] = []

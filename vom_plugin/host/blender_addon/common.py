@@ -13,9 +13,12 @@ import os
 import re
 import secrets
 import stat
+import subprocess
+import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -373,3 +376,26 @@ def frame_ranges(frames: Iterable[int]) -> str:
         parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
         i = j + 1
     return ",".join(parts)
+
+
+def start_read(cmd: Sequence[str], env: Mapping[str, str] | None
+               ) -> tuple[subprocess.Popen[str], deque[tuple[str, str]], list[threading.Thread]]:
+    """``cmd`` (a ``vom render --progress json``) started with its output and errors read line by line on two threads
+    into a queue of (``"out"`` or ``"err"``, line), which the host polls without blocking on a pipe: (the process,
+    the queue, the reader threads). A byte that is not UTF-8 is replaced: one (a C library printing a Latin-1 file
+    name) killed a reader, the pipe filled, and vom and the host waited on each other until a Cancel (QA)."""
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
+                            errors="replace", env=dict(env) if env is not None else None)
+    lines: deque[tuple[str, str]] = deque()
+    readers = [threading.Thread(target=_pump, args=(stream, lines, tag), daemon=True)
+               for stream, tag in ((proc.stdout, "out"), (proc.stderr, "err"))]
+    for t in readers:
+        t.start()
+    return proc, lines, readers
+
+
+def _pump(stream: Any, sink: deque[tuple[str, str]], tag: str) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append((tag, line.rstrip("\n")))
+    stream.close()
+

@@ -14,8 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -356,12 +354,6 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def _pump(stream: Any, sink: deque[tuple[str, str]], tag: str) -> None:
-    for line in iter(stream.readline, ""):
-        sink.append((tag, line.rstrip("\n")))
-    stream.close()
-
-
 class RenderJob:
     """``vom render --progress json`` as a subprocess that Blender polls (a timer in the modal operator,
     a loop in ``wait``) without blocking on it. ``cancel`` sends SIGTERM (vom finishes the frame it is
@@ -370,15 +362,7 @@ class RenderJob:
     def __init__(self, cmd: Sequence[str], env: Mapping[str, str] | None = None, *,
                  terminate_timeout: float = TERMINATE_TIMEOUT_S, tail: int = 40) -> None:
         self.cmd = list(cmd)
-        # errors="replace": a byte that is not UTF-8 killed the reader, the pipe filled and vom waited for ever (QA)
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
-                                     errors="replace", env=dict(env) if env is not None else None)
-        self._lines: deque[tuple[str, str]] = deque()
-        self._readers = []
-        for stream, tag in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
-            t = threading.Thread(target=_pump, args=(stream, self._lines, tag), daemon=True)
-            t.start()
-            self._readers.append(t)
+        self.proc, self._lines, self._readers = common.start_read(self.cmd, env)
         self.terminate_timeout = terminate_timeout
         self.output_tail: deque[str] = deque(maxlen=tail)
         self.last: Progress | None = None
