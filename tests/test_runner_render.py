@@ -727,12 +727,41 @@ def test_every_file_on_disk_is_announced_when_a_damaged_frame_stops_the_render(s
     data = (folder / "p.0005.exr").read_bytes()
     (folder / "p.0005.exr").write_bytes(data[: len(data) // 2])
     events: list[dict] = []
-    with pytest.raises(InputError, match=r"p\.0005\.exr"):
+    with pytest.raises(InputError, match=r"p\.0005\.exr") as err:
         render(shot(shot_dir, "damaged", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr")),
                progress=events.append)
     on_disk = sorted(p.name for p in (tmp_path / "o").glob("[!.]*.exr"))
     announced = sorted(Path(e["path"]).name for e in events if e["event"] == "frame")
     assert on_disk and announced == on_disk
+    got = err.value.render_result  # a TD's pipeline registers what is on disk without parsing the message (QA)
+    assert [p.name for p in got.files] == on_disk and got.frames == [int(n.split(".")[1]) for n in on_disk]
+
+
+def test_a_stopped_render_says_what_it_wrote_in_frame_order(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: only a progress callback's exception carried the render's result; a Stop's CancelledError (and
+    SIGINT's) named the frames written in its message alone, and ``files`` listed them in the order the passes
+    finished them (3, 4, 5, 2 between two keyframes) where ``frames`` and ``paths`` were sorted."""
+    from vom_plugin.engine.runner import Stop
+    from vom_plugin.errors import CancelledError
+
+    stop = Stop()
+
+    def on_event(e: dict) -> None:
+        if e["event"] == "frame" and e["done"] == N - 2:
+            stop.set()
+
+    kf = {1: str(shot_dir / "roto" / "r.0001.exr"), N: str(shot_dir / "roto" / f"r.{N:04d}.exr")}
+    s = shot(shot_dir, "stop_result", keyframes=None, out=str(tmp_path / "o" / "{object}.####.exr"),
+             objects={"hero": kf, "dog": {1: kf[1]}})
+    with pytest.raises(CancelledError) as err:
+        render(s, progress=on_event, stop=stop)
+    got = err.value.render_result
+    frames = sorted(int(p.name.split(".")[1]) for p in (tmp_path / "o").glob("hero.*.exr"))
+    assert got.frames == frames and len(frames) < N
+    assert [p.name for p in got.files] == [f"{o}.{f:04d}.exr" for f in frames for o in ("hero", "dog")]
+    whole = render(shot(shot_dir, "whole_result", keyframes=None, out=str(tmp_path / "w" / "{object}.####.exr"),
+                        objects={"hero": kf, "dog": {1: kf[1]}}))
+    assert [p.name for p in whole.files] == [f"{o}.{f:04d}.exr" for f in range(1, N + 1) for o in ("hero", "dog")]
 
 
 def test_a_stop_sent_on_a_progress_event_leaves_a_state_to_resume_from(shot_dir: Path, tmp_path: Path) -> None:

@@ -403,6 +403,7 @@ class _Render:
         self.timer = Timer(self.result)
         self.source = FileSource(job)
         self.done = 0
+        self.files_of: dict[int, list[Path]] = {}  # frame -> its files, for the result in frame order
         self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer",
                                        initializer=lower_this_thread)
         self._writes: deque[tuple[int, list[Path], Future]] = deque()
@@ -528,6 +529,7 @@ class _Render:
         self.result.frames.append(frame)
         self.result.paths.append(paths[0])  # the frame's file (the first object's, one sequence per object)
         self.result.files.extend(paths)  # every file of the frame (each object's sequence)
+        self.files_of[frame] = paths
         self.done += 1
         if self.progress:
             event = {"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
@@ -661,13 +663,25 @@ def check_not_forked() -> None:
     vom_plugin._POOLS["started"] = True  # from here on this process's pools may run: a child of it would hang
 
 
+def _sorted(r: _Render) -> RenderResult:
+    """The render's result with each frame once, in frame order, and its files in their frames' order (passes
+    finish frames out of order, and a recomputed pass may rewrite one)."""
+    result = r.result
+    written = dict(sorted(zip(result.frames, result.paths, strict=True)))
+    result.frames, result.paths = list(written), list(written.values())
+    result.files = [p for f in result.frames for p in r.files_of[f]]
+    return result
+
+
 def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | None = None, *, stop: Stop | None = None,
            models: LoadedModels | None = None, memo: Memo | None = None) -> RenderResult:
     """Render ``shot`` (a Shot, or a shot file's path): validate everything, then propagate, lift and write every
     requested frame.
 
     ``progress`` receives event dicts (see ``engine.progress``). Raises InputError on bad input before
-    any work, CancelledError when SIGINT/SIGTERM arrived (after the frame in hand is complete). ``stop``:
+    any work, CancelledError when SIGINT/SIGTERM arrived or ``stop`` was set (after the frame in hand is
+    complete); an exception raised once frames are being rendered carries ``render_result``, the RenderResult of
+    the frames whose files are complete (a callback's that raised, too: it stops the render as a Stop). ``stop``:
     set from another thread to stop the same way; ``models``: weights kept loaded between renders; ``memo``:
     decoded plate frames kept between renders (both a ``vom worker``'s).
     """
@@ -699,23 +713,24 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
             finally:
                 r.close()  # every file on disk announced (r.done) before the error is
                 r.result.elapsed = time.perf_counter() - t0
-        except CancelledError:
-            if not (isinstance(progress, _CalledUntilItRaises) and progress.error is not None):
-                raise
-            result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
-        except InputError as e:
-            # a frame damaged behind an intact header is only found by reading it, after frames before it were
-            # written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
-            if not r.done:
-                raise
-            from vom_plugin.io.sequence import format_frames
+        except Exception as e:
+            if isinstance(e, CancelledError) and isinstance(progress, _CalledUntilItRaises) and progress.error is not None:
+                result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
+            else:
+                # what is on disk is the caller's to know however the render ended: a stop, a disk that filled
+                e.render_result = _sorted(r)  # type: ignore[attr-defined]
+                if not (isinstance(e, InputError) and r.done):
+                    raise
+                # a frame damaged behind an intact header is only found by reading it, after frames before it
+                # were written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
+                from vom_plugin.io.sequence import format_frames
 
-            done = sorted(set(r.result.frames))
-            raise InputError(f"{e}; found while rendering: {len(done)} of {len(job.frames)} frames were written "
-                             f"before it ({format_frames(done, sep=',')}, complete; {r.next_render()})") from None
-    # Passes finish frames out of order (and a recomputed pass may rewrite one): report each once, sorted.
-    written = dict(sorted(zip(result.frames, result.paths, strict=True)))
-    result.frames, result.paths = list(written), list(written.values())
+                done = e.render_result.frames  # type: ignore[attr-defined]
+                err = InputError(f"{e}; found while rendering: {len(done)} of {len(job.frames)} frames were written "
+                                 f"before it ({format_frames(done, sep=',')}, complete; {r.next_render()})")
+                err.render_result = e.render_result  # type: ignore[attr-defined]
+                raise err from None
+    result = _sorted(r)
     if isinstance(progress, _CalledUntilItRaises):
         # also where it raised at the last frame's event, after the last check: every frame written
         last = "at the last frame's event" if len(set(result.frames)) == len(job.frames) else ""
