@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -146,3 +148,26 @@ def test_guided_gather_sums_the_kept_candidates_of_each_pixel(coarse_k: int, kep
                 expected = (wts[b, p, child, :, None] * cands[sel[b, p, child]]).sum(0)
                 y, x = 2 * (p // w) + child // 2, 2 * (p % w) + child % 2
                 torch.testing.assert_close(out[b, :, y, x], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_sparse_read_leaves_the_warning_filters_alone() -> None:
+    """A QA pass: every sparse read set the process's warning filters aside (``warnings.catch_warnings``, not
+    thread-safe) to hide torch's beta warning; a filter a host set on another thread meanwhile was lost. torch gives
+    that warning once a process: given on import now, with nothing shown, and a read never touches the filters."""
+    code = """
+import warnings
+warnings.simplefilter("error")  # a host that makes warnings errors: torch's beta warning would raise
+import torch
+import vom_plugin.model.memory_read as mr
+def swapped(*a, **k):
+    raise AssertionError("a read set the warning filters aside")
+warnings.catch_warnings = swapped
+filters = list(warnings.filters)
+cols = torch.tensor([[0, 1], [1, 2]]); w = torch.tensor([[0.5, 0.5], [1.0, 0.0]]); rows = torch.eye(3)
+out = mr.csr_rows(cols, w, rows)
+assert torch.equal(out, torch.tensor([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])), out
+assert warnings.filters == filters
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok" and not r.stderr.strip(), r.stderr

@@ -192,11 +192,21 @@ def csr_rows(cols: torch.Tensor, weights: torch.Tensor, rows: torch.Tensor) -> t
     (R x n x C floats: 17 MB at 1/16 of 480x272 with k = 64); each output row is summed in ``j`` order."""
     r, n = cols.shape
     crow = _row_starts(r, n, cols.dtype, cols.device)
+    a = torch.sparse_csr_tensor(crow, cols.reshape(-1), weights.reshape(-1).to(rows.dtype), (r, rows.shape[0]),
+                                check_invariants=False)
+    return a @ rows
+
+
+def _beta_warning_given() -> None:
+    """torch warns once a process that sparse CSR tensors are in beta: given here, on import, with the warning
+    ignored, so no read sets the process's warning filters aside while it runs (``catch_warnings`` is not
+    thread-safe: a filter a host set on another thread meanwhile was lost, QA) and nobody is shown it."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        a = torch.sparse_csr_tensor(crow, cols.reshape(-1), weights.reshape(-1).to(rows.dtype), (r, rows.shape[0]),
-                                    check_invariants=False)
-    return a @ rows
+        torch.sparse_csr_tensor(torch.tensor([0, 1]), torch.tensor([0]), torch.ones(1), (1, 1), check_invariants=False)
+
+
+_beta_warning_given()
 
 
 @functools.lru_cache(maxsize=16)
