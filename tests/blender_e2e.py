@@ -336,6 +336,15 @@ try:
         except Exception as e:
             result["bad_out_error"] = str(e)
 
+        # 3e1. an Output naming the plate's own files: refused before anything is written beside the plate (vom
+        # refused it too, but only after the add-on had made a folder and a shot file in the plate's folder: QA)
+        s.out = os.path.join(cfg["demo"], "plate.####.exr")
+        try:
+            ui.prepare(bpy.context)
+        except Exception as e:
+            result["plate_out_error"] = str(e)
+        result["plate_out_left"] = sorted(n for n in os.listdir(cfg["demo"]) if not n.startswith("plate."))
+
         # 3e2. a // path typed into a setting of an unsaved .blend: refused (it meant Blender's working folder now and
         # the .blend's folder once saved; the frames were written to the first and looked for in the second)
         s.out = "//mattes/alpha.####.exr"

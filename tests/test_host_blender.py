@@ -279,6 +279,10 @@ def test_render_job_progress_and_status(tmp_path: Path) -> None:
     assert statuses[1] == "VOM Matte: frame 101 (1/4). Esc cancels"  # no rate before a second frame
     assert statuses[4].startswith("VOM Matte: frame 104 (4/4), ") and " s/frame, 0:00 left" in statuses[4]
     assert statuses[5] == job.status() == "VOM Matte: done, 4 frames written"
+    shifted = core.RenderJob([str(vom)], frame_offset=-100)  # the plate's file frame 101 shown at scene frame 1
+    texts: list[str] = []
+    assert shifted.wait(on_progress=lambda p: texts.append(shifted.status(p)), poll_s=0.01) == 0
+    assert texts[1] == "VOM Matte: frame 1 (1/4). Esc cancels" and texts[4].startswith("VOM Matte: frame 4 (4/4), ")
     assert "loading" in job.output_tail and "a warning" in job.output_tail
     assert not job.running and not job.cancelled
 
@@ -688,6 +692,9 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert res["colorspaces"]["Linear ACEScg"] == "ACEScg"
     assert res["colorspaces"]["Filmic Log"].startswith("error: the plate's colour space 'Filmic Log'")
     assert res["bad_out_error"].startswith("Output ") and "cannot create the folder" in res["bad_out_error"]
+    assert "names the plate's own files" in res["plate_out_error"], res.get("plate_out_error")
+    assert res["plate_out_left"] == sorted(n for n in os.listdir(DEMO) if not n.startswith("plate."))
+    assert not any(n.endswith("_vom") for n in res["plate_out_left"])
     # a // setting of an unsaved .blend is refused (the frames went to Blender's working folder); a Model beside
     # the saved .blend is the file there (it was given to vom as "//weights/...", which vom could not find)
     assert res["unsaved_slashslash_error"] == ("Output //mattes/alpha.####.exr: // means beside the .blend file, "
@@ -713,6 +720,9 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert modal["reports"] == [[["WARNING"], modal["reports"][0][1]]] and "cancelled" in modal["reports"][0][1]
     texts = modal["texts"]
     assert any(t and t.startswith("VOM Matte: frame ") and t.endswith("Esc cancels") for t in texts), texts
+    # the scene's frames (101-124), not the plate files' (1-24) that vom's progress names (QA)
+    shown = [int(t.split()[3]) for t in texts if t and t.startswith("VOM Matte: frame ")]
+    assert shown and all(101 <= f <= 124 for f in shown), texts
     assert "VOM Matte: cancelling..." in texts and texts[-1] is None  # the status bar is given back
     written = sorted((tmp_path / "out_modal").glob("alpha.*.exr"))
     assert 1 <= len(written) < 24, written

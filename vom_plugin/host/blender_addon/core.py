@@ -360,8 +360,11 @@ class RenderJob:
     writing and exits) and, if it has not exited ``terminate_timeout`` seconds later, SIGKILL."""
 
     def __init__(self, cmd: Sequence[str], env: Mapping[str, str] | None = None, *,
-                 terminate_timeout: float = TERMINATE_TIMEOUT_S, tail: int = 40) -> None:
+                 terminate_timeout: float = TERMINATE_TIMEOUT_S, tail: int = 40, frame_offset: int = 0) -> None:
+        """``frame_offset``: scene frame minus the plate's file frame (vom's progress names file frames; the status
+        line names the scene's)."""
         self.cmd = list(cmd)
+        self.frame_offset = frame_offset
         self.proc, self._lines, self._readers = common.start_read(self.cmd, env)
         self.terminate_timeout = terminate_timeout
         self.output_tail: deque[str] = deque(maxlen=tail)
@@ -448,7 +451,8 @@ class RenderJob:
             return f"VOM Matte: done, {p.raw.get('frames_written', '?')} frames written"
         if p.event == "start" or p.done is None:
             return f"VOM Matte: {p.total} frames on {p.raw.get('device', '?')}... Esc cancels"
-        text = f"VOM Matte: frame {p.frame} ({p.done}/{p.total})"
+        frame = p.frame + self.frame_offset if p.frame is not None else "?"
+        text = f"VOM Matte: frame {frame} ({p.done}/{p.total})"
         if self._steps.first is not None:  # time left from the steps, not from the bursts of frames
             seconds = self._steps.left()
             if seconds is not None:

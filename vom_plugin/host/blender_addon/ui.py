@@ -209,6 +209,10 @@ def prepare(context: Any) -> Plan:
     if core.OBJECT_TOKEN in out and not objects:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
     check_output_free(scene, plate_node, out, objects)
+    for _, matte, _ in core.mattes({"out": out, "objects": objects}):
+        if common.same_files(pattern, matte):  # vom refuses it too, but only after the shot file beside it is made
+            raise core.HostError(f"Output {out}: names the plate's own files ({pattern}); rendering there would write "
+                                 f"over the plate. Set another Output")
     _data_colorspace()  # before the render, not after it
     work = core.work_dir(out)
     try:
@@ -628,7 +632,8 @@ class VOM_OT_render_matte(bpy.types.Operator):
             self.report({"ERROR"}, f"VOM Matte: {e}")
             return False
         try:
-            self._job = core.RenderJob(self._plan.cmd, env=core.subprocess_env())
+            self._job = core.RenderJob(self._plan.cmd, env=core.subprocess_env(),
+                                       frame_offset=self._plan.timing.scene_frame(0))
         except OSError as e:  # vom cannot be started (a file that is not executable, a broken interpreter line)
             self.report({"ERROR"}, f"VOM Matte: cannot run {self._plan.cmd[0]}: {e}")
             return False
