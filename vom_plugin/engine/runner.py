@@ -714,7 +714,8 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
                 r.close()  # every file on disk announced (r.done) before the error is
                 r.result.elapsed = time.perf_counter() - t0
         except Exception as e:
-            if isinstance(e, CancelledError) and isinstance(progress, _CalledUntilItRaises) and progress.error is not None:
+            by_callback = isinstance(progress, _CalledUntilItRaises) and progress.error is not None
+            if isinstance(e, CancelledError) and by_callback:
                 result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
             else:
                 # what is on disk is the caller's to know however the render ended: a stop, a disk that filled
