@@ -42,7 +42,8 @@ def test_opencue_outline_xml(tmp_path: Path) -> None:
         la = layers[name]
         assert la.findtext("range") == frame_range and la.findtext("chunk") == "15"
         assert shlex.split(la.findtext("cmd") or "") == [
-            "/opt/vom env/bin/vom", "render", str(shot), "--frames=#FRAME_START#-#FRAME_END#", "--progress", "json"]
+            "/opt/vom env/bin/vom", "render", str(shot), "--frames=#FRAME_START#-#FRAME_END#", "--progress", "json",
+            "--no-worker"]
     assert shlex.split(layers["check_outputs"].findtext("cmd") or "") == [
         "/opt/vom env/bin/vom", "farm", "check", str(shot)]
     deps = {(d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in root.iter("depend")}

@@ -68,8 +68,9 @@ def test_template_structure(tmp_path: Path) -> None:
         assert "dependencies" not in s  # spans are independent: they run in parallel
         run = s["script"]["actions"]["onRun"]
         assert run["command"] == "{{Param.Vom}}"
+        # the progress lines the farm's monitor shows; the task's own process, never a worker left on the node (QA)
         assert run["args"] == ["render", "{{Param.ShotFile}}", "--frames={{Task.Param.Frame}}", "--progress",
-                               "json"]
+                               "openjd", "--no-worker"]
         # a cancel, requeue or timeout: SIGTERM first (vom saves its state), not the spec's default SIGKILL
         assert run["cancelation"] == {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": 60}
     assert steps["frames_1001_1049"]["parameterSpace"]["taskParameterDefinitions"][0]["range"] == "1001-1049"
@@ -169,6 +170,9 @@ def test_openjd_run_renders_the_shot(tmp_path: Path) -> None:
     assert "Frame(CHUNK[INT]) = 1-2" in log and "Frame(CHUNK[INT]) = 3-4" in log  # chunks, not frames
     assert log.index("Running step 'check_outputs'") > log.index("Frame(CHUNK[INT]) = 3-4")
     assert "all 4 frames written" in log  # the check step ran last
+    # each task's progress, as the session read it from the task's output: the farm's monitor showed 0% until the
+    # task ended (QA); the runner logs these lines as the task prints them
+    assert log.count("openjd_progress: 100.0") == 2 and "openjd_status: 2/2 frames written, last frame 2" in log, log
     for f in range(1, 5):
         path = tmp_path / "out" / f"alpha.{f:04d}.exr"
         inp = oiio.ImageInput.open(str(path))

@@ -230,6 +230,36 @@ def test_progress_bar_in_a_log_is_plain_lines_not_carriage_returns() -> None:
     assert lines[-1] == "100 frames written in 0:10 (10.00 frames/s)"
 
 
+def test_openjd_progress_is_what_an_open_job_description_session_reads() -> None:
+    """A QA pass: a farm task printed JSON lines, which Deadline Cloud's monitor does not read: a task sat at 0% until
+    it ended. ``--progress openjd`` prints the lines an Open Job Description session takes (checked here with the
+    openjd-sessions library's own filter), as often as the bar's log lines; warnings and the summary on stderr."""
+    import logging
+
+    from vom_plugin.engine.progress import OpenJDProgress, make_progress
+
+    sessions = pytest.importorskip("openjd.sessions._action_filter", reason="openjd-sessions (the farm extra)")
+    updates, err = io.StringIO(), io.StringIO()
+    p = OpenJDProgress(updates, err, command="vom render")
+    p({"event": "start", "total": 40})
+    for i in range(1, 41):
+        p({"event": "frame", "frame": 1000 + i, "done": i, "total": 40, "steps_done": i, "steps_total": 40,
+           "steps_cached": 0})
+    p({"event": "done", "frames_written": 40, "elapsed": 8.0, "warnings": ["w1"]})
+    got: list[tuple[str, object]] = []
+    monitor = sessions.ActionMonitoringFilter(session_id="s", callback=lambda kind, v, _c: got.append((kind.name, v)))
+    for line in updates.getvalue().splitlines():
+        record = logging.LogRecord("t", logging.INFO, "", 0, line, None, None)
+        record.session_id = "s"
+        monitor.filter(record)
+    percents = [v for k, v in got if k == "PROGRESS"]
+    assert percents[0] == 0.0 and percents[-1] == 100.0 and percents == sorted(percents) and len(percents) <= 12
+    assert ("STATUS", "40/40 frames written, last frame 1040, ETA 0:00") in got
+    assert len(got) == 2 * len(percents) == len(updates.getvalue().splitlines())  # nothing else on stdout
+    assert err.getvalue().splitlines() == ["vom render: warning: w1", "40 frames written in 0:08 (5.00 frames/s)"]
+    assert isinstance(make_progress("openjd"), OpenJDProgress)
+
+
 def test_progress_bar_says_100_percent_once_every_frame_is_written() -> None:
     # the last steps end before the frames between two keyframes are written (a QA pass saw 22/24 frames at 100%)
     err = io.StringIO()

@@ -30,7 +30,7 @@ an intact header: the message then says which frames were written), 1 internal e
 (SIGINT/SIGTERM; the frames written are complete and the next render resumes from the cache), 141 its output
 pipe was closed (a `| head`, a host that went away; the frames written are complete)."""
 
-PROGRESS = ("bar", "json", "none")
+PROGRESS = ("bar", "json", "openjd", "none")  # engine.progress.KINDS
 
 
 def _dest(knob: Knob) -> str:
@@ -97,7 +97,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_knob_arguments(p)
     p.add_argument("--progress", choices=PROGRESS, default="bar",
                    help="bar (the default): a progress bar on stderr; json: one JSON line per event (start, step, "
-                        "frame, done, or error) on stdout, for hosts; none: only the closing line and warnings")
+                        "frame, done, or error) on stdout, for hosts; openjd: openjd_progress and openjd_status "
+                        "lines, for an Open Job Description task (vom farm openjd); none: only the closing line and "
+                        "warnings")
     p.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                    help="hand the render to a running `vom worker` (torch and the weights already loaded), when "
                         "one listens and runs with this environment; else render in this process "

@@ -1,4 +1,5 @@
-"""Progress reporting of a render: events in, a bar (artists), JSON lines (hosts) or nothing out.
+"""Progress reporting of a render: events in, a bar (artists), JSON lines (hosts), an Open Job Description task's
+progress lines (farms) or nothing out.
 
 ``render(shot, progress=cb)`` calls ``cb(event)`` with plain dicts, so a TD can pass ``print`` and a
 host can parse them:
@@ -36,7 +37,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 ProgressCallback = Callable[[dict[str, Any]], None]
-KINDS = ("bar", "json", "none")
+KINDS = ("bar", "json", "openjd", "none")
 
 
 def _clock(seconds: float) -> str:
@@ -158,6 +159,29 @@ class BarProgress:
         self.stream.flush()
 
 
+class OpenJDProgress(BarProgress):
+    """For a task of an Open Job Description job (AWS Deadline Cloud, ``openjd run``): ``openjd_progress: <percent>``
+    and ``openjd_status: <text>`` lines, which the session running the task reads from its output and the farm's
+    monitor shows (a task printing anything else sat at 0% until it ended: a span of hundreds of frames looked
+    hung). As often as the bar's log lines (each tenth of the shot, or every 10 s); the warnings and the closing
+    line as the bar writes them, on stderr."""
+
+    def __init__(self, updates: TextIO | None = None, stream: TextIO | None = None, command: str = "") -> None:
+        super().__init__(stream=stream, tty=False, command=command)
+        self.updates = updates or sys.stdout
+
+    def _draw(self) -> None:
+        fraction = min(max(self._fraction(), 0.0), 1.0)
+        tenth, now = int(10 * fraction), time.perf_counter()
+        if tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S and self.done < self.total:
+            return
+        self._last_log_tenth, self._last_log_t = tenth, now
+        where = f", last frame {self.frame}" if self.frame is not None else ""
+        self.updates.write(f"openjd_progress: {100 * fraction:.1f}\n"
+                           f"openjd_status: {self.done}/{self.total} frames written{where}, ETA {self._eta()}\n")
+        self.updates.flush()
+
+
 class JsonProgress:
     """One JSON object per line on stdout (flushed), for host adapters reading a subprocess."""
 
@@ -175,6 +199,8 @@ def make_progress(kind: str, command: str = "") -> ProgressCallback | None:
         return BarProgress(command=command)
     if kind == "json":
         return JsonProgress()
+    if kind == "openjd":
+        return OpenJDProgress(command=command)
     if kind == "none":
         return None
     raise ValueError(f"progress kind {kind!r}: expected one of {', '.join(KINDS)}")

@@ -27,7 +27,7 @@ CHECK_LAYER = "check_outputs"
 
 
 def _command(*words: str) -> str:
-    # OpenCue runs the command through a shell; the frame tokens are substituted by RQD beforehand.
+    # OpenCue runs the command through a shell; the frame tokens are substituted by Cuebot beforehand.
     return " ".join(w if w.startswith(("#FRAME", "--frames=#FRAME")) else shlex.quote(w) for w in words)
 
 
@@ -73,7 +73,8 @@ def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None =
         for name, frame_range, step in _layer_ranges(span.name, list(span.frames)):
             frames_arg = "#FRAME_START#-#FRAME_END#" + (f"x{step}" if step > 1 else "")
             # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
-            cmd = _command(vom, "render", str(shot.path), f"--frames={frames_arg}", "--progress", "json",
+            # --no-worker: the frame renders in its own process, not in a `vom worker` left on the host (see openjd.py)
+            cmd = _command(vom, "render", str(shot.path), f"--frames={frames_arg}", "--progress", "json", "--no-worker",
                            *(["--device", "cuda"] if extra else []))  # the GPU the farm gives, not the shot's cuda:N
             layer = Shell(name, command=cmd, range=frame_range, chunk=chunk or len(parse_frame_range(frame_range)),
                           **extra)

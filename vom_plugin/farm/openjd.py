@@ -33,9 +33,11 @@ def _render_action(frame_expr: str, gpu: bool = False) -> dict[str, Any]:
     # one word: a chunk of negative frames (-3--2) would be read by argparse as an option; on a GPU worker, the GPU
     # the farm gives the task (a shot's cuda:1, the artist's second card, is not the worker's)
     # a cancel, requeue or timeout sends SIGTERM first (the spec's default is SIGKILL at once): vom finishes the frame
-    # in hand, saves the memory state and exits 130, so the task's next run resumes instead of starting again
+    # in hand, saves the memory state and exits 130, so the task's next run resumes instead of starting again.
+    # --progress openjd: the progress lines the farm's monitor shows; --no-worker: the task renders in its own
+    # process (a `vom worker` an artist left on the node would take it, with its environment, limits and signals)
     return {"command": "{{Param.Vom}}",
-            "args": ["render", "{{Param.ShotFile}}", f"--frames={frame_expr}", "--progress", "json",
+            "args": ["render", "{{Param.ShotFile}}", f"--frames={frame_expr}", "--progress", "openjd", "--no-worker",
                      *(["--device", "cuda"] if gpu else [])],
             "cancelation": {"mode": "NOTIFY_THEN_TERMINATE", "notifyPeriodInSeconds": CANCEL_GRACE_S}}
 
