@@ -139,6 +139,11 @@ def test_bad_input_exit_2(tmp_path: Path) -> None:
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "afile"))
     assert r.returncode == 2 and "not a folder" in r.stderr
     assert not (tmp_path / "b").exists()
+    # an out whose folder cannot be made (a file in its path): every task exited 2 on it; refused when made (QA)
+    blocked = _shot_file(tmp_path, name="blocked.yaml", out=str(tmp_path / "afile" / "alpha.####.exr"))
+    r = _vom("farm", "openjd", str(blocked), "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and f"{tmp_path / 'afile'} is a file" in r.stderr, r.stderr
+    assert not (tmp_path / "b").exists()
 
 
 @pytest.mark.slow

@@ -60,7 +60,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vom_plugin.farm.spans import check_outputs, check_plate, compact_range, load_farm_shot, split_spans, summary
+    from vom_plugin.farm.spans import (
+        check_out_folders,
+        check_outputs,
+        check_plate,
+        compact_range,
+        load_farm_shot,
+        split_spans,
+        summary,
+    )
 
     if args.farm_command == "opencue":  # before reading anything: say which extra is missing first
         from vom_plugin.extras import require
@@ -94,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"all {len(shot.frames)} frames written and readable ({shot.out})")
         return 0
+    check_out_folders(shot)
     unchecked = check_plate(shot)  # a job whose every task would exit 2 is refused here, before it is submitted
     if unchecked:
         print(f"vom farm: note: {unchecked}", file=sys.stderr)

@@ -170,6 +170,18 @@ def check_plate(shot: FarmShot) -> str | None:
     return None
 
 
+def check_out_folders(shot: FarmShot) -> None:
+    """InputError, before a job is made, where an output's folder cannot be made because a file stands in its path
+    (every task exited 2 on it). Folders are not made here: the farm's storage may be mounted only on the workers."""
+    for pattern, _ in shot.output_channels():
+        for folder in Path(pattern).parents:
+            if folder.exists() or folder.is_symlink():
+                if not folder.is_dir():
+                    raise InputError(f"{shot.path}: out {pattern}: {folder} is a file, so the output folder cannot be "
+                                     f"made there; every task would fail on it")
+                break
+
+
 def _outputs(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each output pattern of ``shot`` and the channels its files hold (alpha, and mask when written)."""
     from vom_plugin.grammar import object_channel
