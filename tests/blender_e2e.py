@@ -345,6 +345,23 @@ try:
             result["plate_out_error"] = str(e)
         result["plate_out_left"] = sorted(n for n in os.listdir(cfg["demo"]) if not n.startswith("plate."))
 
+        # 3e1b. wiring a render whose output is not on disk (vom said done; the files were removed): refused before
+        # any node is made (an empty alpha node was left in the tree: QA)
+        fresh = tree.nodes.new("CompositorNodeImage")  # a plate node rendered for the first time: no alpha node yet
+        fresh.name, fresh.image = "Fresh", plate.image
+        fresh.frame_start, fresh.frame_offset, fresh.frame_duration = plate.frame_start, 0, plate.frame_duration
+        s.plate_node = "Fresh"
+        s.out = os.path.join(cfg["cases"][0]["out"].rsplit(os.sep, 2)[0], "gone", "alpha.####.exr")
+        gone_plan = ui.prepare(bpy.context)
+        before = sorted(n.name for n in tree.nodes)
+        try:
+            ui.wire_alpha(bpy.context.scene, gone_plan)
+        except Exception as e:
+            result["gone_error"] = str(e)
+        result["gone_nodes_kept"] = sorted(n.name for n in tree.nodes) == before
+        tree.nodes.remove(fresh)
+        s.plate_node = "BG"
+
         # 3e2. a // path typed into a setting of an unsaved .blend: refused (it meant Blender's working folder now and
         # the .blend's folder once saved; the frames were written to the first and looked for in the second)
         s.out = "//mattes/alpha.####.exr"

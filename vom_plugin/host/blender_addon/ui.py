@@ -367,6 +367,10 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     plate = tree.nodes[plan.plate_node]
     (_, first_out, first_channel), *others = core.mattes(plan.fields)  # the Set Alpha takes the first object's
     path = core.frame_path(first_out, plan.first_file_frame)
+    for _, out, _ in core.mattes(plan.fields):  # before any node is made or link moved: a failed load left an empty one
+        if not os.path.isfile(core.frame_path(out, plan.first_file_frame)):
+            raise core.HostError(f"{core.frame_path(out, plan.first_file_frame)}: the render ended but this frame of "
+                                 f"its output is not there (removed meanwhile?); render again")
     alpha, set_alpha = own_nodes(tree, plate)
     if alpha is None:
         alpha = tree.nodes.new("CompositorNodeImage")
