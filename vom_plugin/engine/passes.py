@@ -45,7 +45,12 @@ STAGES = ("read", "keys", "propagate", "cache", "upsample", "write")
 
 @dataclass
 class RenderResult:
-    """What a run did. ``timings``: seconds per stage; ``cache``: hit and miss counts."""
+    """What a render did: ``frames``, the frames whose files are complete on disk, in frame order; ``paths``, a
+    file a frame (the first object's, where each object has a sequence of its own); ``files``, every file written,
+    each object's, in frame order; ``timings``, seconds per stage; ``cache``, hit and miss counts; ``warnings``,
+    what the render said along the way (a plate read as another colour space, the cache turned off...);
+    ``device``; ``elapsed``, seconds. An exception a render raised after it began carries one as
+    ``render_result``."""
 
     frames: list[int] = field(default_factory=list)
     paths: list[Any] = field(default_factory=list)  # a file a frame (the first object's, when each has a sequence)
