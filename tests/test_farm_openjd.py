@@ -144,6 +144,11 @@ def test_bad_input_exit_2(tmp_path: Path) -> None:
     r = _vom("farm", "openjd", str(blocked), "--out", str(tmp_path / "b"))
     assert r.returncode == 2 and f"{tmp_path / 'afile'} is a file" in r.stderr, r.stderr
     assert not (tmp_path / "b").exists()
+    # a link to storage mounted only on the workers dangles here: not refused (review)
+    (tmp_path / "renders").symlink_to(tmp_path / "not_mounted_here")
+    mounted = _shot_file(tmp_path, name="mounted.yaml", out=str(tmp_path / "renders" / "sh010" / "alpha.####.exr"))
+    r = _vom("farm", "openjd", str(mounted), "--out", str(tmp_path / "b"))
+    assert "is a file" not in r.stderr and (tmp_path / "b" / "template.yaml").exists(), r.stderr
 
 
 @pytest.mark.slow

@@ -172,14 +172,15 @@ def check_plate(shot: FarmShot) -> str | None:
 
 def check_out_folders(shot: FarmShot) -> None:
     """InputError, before a job is made, where an output's folder cannot be made because a file stands in its path
-    (every task exited 2 on it). Folders are not made here: the farm's storage may be mounted only on the workers."""
+    (every task exited 2 on it). Nothing more is asked of the folders here, nor are they made: the farm's storage
+    may be mounted only on the workers (a link to it dangles here) and written by another user."""
+    from vom_plugin.io.output_guard import nearest_existing
+
     for pattern, _ in shot.output_channels():
-        for folder in Path(pattern).parents:
-            if folder.exists() or folder.is_symlink():
-                if not folder.is_dir():
-                    raise InputError(f"{shot.path}: out {pattern}: {folder} is a file, so the output folder cannot be "
-                                     f"made there; every task would fail on it")
-                break
+        probe = nearest_existing(Path(pattern).parent)
+        if os.path.isfile(probe):
+            raise InputError(f"{shot.path}: out {pattern}: {probe} is a file, so the output folder cannot be made "
+                             f"there; every task would fail on it")
 
 
 def _outputs(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:

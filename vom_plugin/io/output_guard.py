@@ -182,17 +182,22 @@ def _name_max(path: Path) -> int:
         return 255
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path``, or its nearest parent that exists (a link counts, its target there or not; one that cannot be
+    looked at does not): where making ``path`` as a folder would start."""
+    probe = path
+    while not os.path.lexists(probe) and probe.parent != probe:
+        probe = probe.parent
+    return probe
+
+
 def check_output_folder(out_path: str | os.PathLike[str]) -> Path:
     """The folder of ``out_path`` can be created (or exists) and written; checked without creating anything.
 
     Returns the folder. InputError names it and the reason otherwise.
     """
     folder = Path(os.path.abspath(os.fspath(out_path))).parent
-    probe = folder
-    while not os.path.lexists(probe):
-        if probe.parent == probe:
-            break
-        probe = probe.parent
+    probe = nearest_existing(folder)
     if not probe.is_dir():
         what = "is a file" if probe.exists() else "does not exist"
         if probe == folder:
