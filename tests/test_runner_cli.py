@@ -81,6 +81,20 @@ def test_json_error_event_for_hosts(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert event["event"] == "error" and event["exit_code"] == 2 and "none.####.exr" in event["message"]
 
 
+def test_an_open_job_description_task_that_fails_says_why_in_an_openjd_fail_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A failed farm task left the farm's monitor showing its last progress status (review): ``--progress openjd``
+    ends a failure with the ``openjd_fail:`` line the monitor shows as the reason, on one line."""
+    rc = main(["render", "--plate", str(tmp_path / "none.####.exr"), "--roto", "r.0001.exr",
+               "--out", str(tmp_path / "o.####.exr"), "--progress", "openjd", "--no-worker"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 2 and len(out) == 1 and out[0].startswith("openjd_fail: ") and "none.####.exr" in out[0], out
+    with pytest.raises(SystemExit):
+        main(["render", "--progress", "openjd", "--frames"])  # a usage error
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].startswith("openjd_fail: ") and "--frames" in out[0], out
+
+
 def test_demo_without_weights_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path / "no_weights"))
@@ -238,7 +252,8 @@ def test_openjd_progress_is_what_an_open_job_description_session_reads() -> None
 
     from vom_plugin.engine.progress import OpenJDProgress, make_progress
 
-    sessions = pytest.importorskip("openjd.sessions._action_filter", reason="openjd-sessions (the farm extra)")
+    pytest.importorskip("openjd.sessions", reason="openjd-sessions (the farm extra)")
+    from openjd.sessions import _action_filter as sessions  # installed, it must be there: a rename fails, not skips
     updates, err = io.StringIO(), io.StringIO()
     p = OpenJDProgress(updates, err, command="vom render")
     p({"event": "start", "total": 40})

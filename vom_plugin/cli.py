@@ -81,13 +81,13 @@ def _negative_ranges(argv: list[str]) -> list[str]:
     return out
 
 
-def _json_progress(argv: Sequence[str]) -> bool:
-    """Whether the command line asks a command with JSON progress (render, demo) for it: a host reading stdout."""
+def _progress_said(argv: Sequence[str]) -> str | None:
+    """The ``--progress`` a command with progress (render, demo) was given (the last one: argparse keeps it)."""
     if _command(argv) not in ("render", "demo"):
-        return False
+        return None
     said = [b if a == "--progress" else a.split("=", 1)[1] for a, b in zip(argv, [*argv[1:], ""], strict=True)
             if a == "--progress" or a.startswith("--progress=")]
-    return bool(said) and said[-1] == "json"  # the last one given is the one argparse keeps
+    return said[-1] if said else None
 
 
 # what an OSError about a file the user named means (exit 2, said, no traceback unless VOM_TRACEBACK=1)
@@ -95,10 +95,15 @@ _USERS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC,
                            errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP, errno.EIO})
 
 
-def _json_error(message: str, code: int, kind: str) -> None:
-    """The ``error`` event a host reading ``--progress json`` expects before the command exits."""
+def _error_event(progress: str | None, message: str, code: int, kind: str) -> None:
+    """What a reader of the command's progress expects before it exits: the ``error`` event (``--progress json``, a
+    host reading stdout), or an Open Job Description failure line (``--progress openjd``: the reason the farm's
+    monitor shows for a failed task, which kept the last progress status; one line; a cancel is no failure)."""
     with contextlib.suppress(OSError):
-        print(json.dumps({"event": "error", "message": message, "exit_code": code, "kind": kind}), flush=True)
+        if progress == "json":
+            print(json.dumps({"event": "error", "message": message, "exit_code": code, "kind": kind}), flush=True)
+        elif progress == "openjd" and code != 130:
+            print(f"openjd_fail: {' '.join(message.split())}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                             if isinstance(a, argparse._SubParsersAction)), None)
                 (sub or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:
-        if e.code == 2 and _json_progress(argv):  # a usage error is a host's error event too
+        if e.code == 2:  # a usage error is a host's error event too
             lines = usage.getvalue().strip().splitlines()
-            _json_error(lines[-1] if lines else "usage error", 2, "UsageError")
+            _error_event(_progress_said(argv), lines[-1] if lines else "usage error", 2, "UsageError")
         raise
     finally:
         sys.stderr.write(usage.getvalue())
@@ -130,14 +135,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("VOM_TRACEBACK", "").strip() == "1":  # where in vom the input was found wrong (a TD's debug)
             traceback.print_exc()
         print(f"vom {args.command}: error: {e}", file=sys.stderr)
-        if args.command == "demo" and _json_progress(argv):  # render sends its own (the worker's too)
-            _json_error(str(e), e.exit_code, type(e).__name__)
+        progress = _progress_said(argv)
+        if progress == "openjd" or args.command == "demo":  # render sends its own JSON event (the worker's too)
+            _error_event(progress, str(e), e.exit_code, type(e).__name__)
         return e.exit_code
     except KeyboardInterrupt:
         said = _interrupted(args.command)
         print(f"vom {args.command}: {said}", file=sys.stderr)
-        if _json_progress(argv):  # before the command's own events began (importing torch, reading the shot)
-            _json_error(said, 130, "CancelledError")
+        # before the command's own events began (importing torch, reading the shot)
+        _error_event(_progress_said(argv), said, 130, "CancelledError")
         return 130
     except BrokenPipeError:  # whoever read our output went away (`| head`, a host that died): stop, quietly
         with contextlib.suppress(OSError):
@@ -148,14 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}", file=sys.stderr)
         return 141  # as a process ended by SIGPIPE
     except Exception as e:
-        json_mode = _json_progress(argv)
+        progress = _progress_said(argv)
         if isinstance(e, OSError) and not e.filename and e.errno in (errno.ENOSPC, errno.EDQUOT):
             # a write to an open stream (its standard output sent to a full disk): the user's disk, not a bug
             said = (f"a write failed: {e.strerror or e} (its output, or a file it was writing, is on a full disk or "
                     f"over quota)")
             print(f"vom {args.command}: error: {said}", file=sys.stderr)
-            if json_mode:
-                _json_error(said, 2, "OSError")
+            _error_event(progress, said, 2, "OSError")
             return 2
         if isinstance(e, OSError) and e.filename and e.errno in _USERS_ERRNOS:
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
@@ -164,14 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if os.environ.get("VOM_TRACEBACK", "").strip() == "1":
                 traceback.print_exc()
             print(f"vom {args.command}: error: {where}: {e.strerror or e}", file=sys.stderr)
-            if json_mode:
-                _json_error(f"{where}: {e.strerror or e}", 2, "OSError")
+            _error_event(progress, f"{where}: {e.strerror or e}", 2, "OSError")
             return 2
         traceback.print_exc()  # an internal error: keep the traceback for the bug report
         print(f"vom {args.command}: internal error (exit 1); please report the traceback above",
               file=sys.stderr)
-        if json_mode:
-            _json_error(f"internal error: {type(e).__name__}: {e}", 1, type(e).__name__)
+        _error_event(progress, f"internal error: {type(e).__name__}: {e}", 1, type(e).__name__)
         return 1
 
 
@@ -232,8 +235,8 @@ def entry() -> NoReturn:
     except KeyboardInterrupt:  # before a command's own handling (its parser, its imports): said, not a traceback
         command = _command(sys.argv[1:])
         print(f"vom {command or ''}: {_interrupted(command)}".replace(" :", ":"), file=sys.stderr)
-        if _json_progress(sys.argv[1:]):  # a host reading events learns of it as of any other stop
-            _json_error(_interrupted(command), 130, "CancelledError")
+        # a host reading events learns of it as of any other stop
+        _error_event(_progress_said(sys.argv[1:]), _interrupted(command), 130, "CancelledError")
         code = 130
     # the command is over and its exit status decided: a signal now (a host pressing Cancel again, a farm's SIGTERM
     # then SIGINT) leaves with that status at once; it raised inside the exit callbacks (a traceback, or the
