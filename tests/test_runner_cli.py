@@ -273,6 +273,15 @@ def test_openjd_progress_is_what_an_open_job_description_session_reads() -> None
     assert len(got) == 2 * len(percents) == len(updates.getvalue().splitlines())  # nothing else on stdout
     assert err.getvalue().splitlines() == ["vom render: warning: w1", "40 frames written in 0:08 (5.00 frames/s)"]
     assert isinstance(make_progress("openjd"), OpenJDProgress)
+    # the steps' total grows where damaged cache entries are computed again: the monitor's percentage does not go back
+    back = io.StringIO()
+    p = OpenJDProgress(back, io.StringIO())
+    p({"event": "start", "total": 10})
+    p({"event": "step", "frames_done": 0, "steps_done": 59, "steps_total": 100, "steps_cached": 0})
+    p({"event": "step", "frames_done": 0, "steps_done": 60, "steps_total": 300, "steps_cached": 0})  # 20%
+    p({"event": "step", "frames_done": 0, "steps_done": 280, "steps_total": 300, "steps_cached": 0})
+    sent = [float(line.split()[1]) for line in back.getvalue().splitlines() if line.startswith("openjd_progress")]
+    assert sent[:2] == [0.0, 59.0] and sent[-1] == 93.3 and sent == sorted(sent), sent
 
 
 def test_progress_bar_says_100_percent_once_every_frame_is_written() -> None:

@@ -169,9 +169,11 @@ class OpenJDProgress(BarProgress):
     def __init__(self, updates: TextIO | None = None, stream: TextIO | None = None, command: str = "") -> None:
         super().__init__(stream=stream, tty=False, command=command)
         self.updates = updates or sys.stdout
+        self._sent = 0.0
 
     def _draw(self) -> None:
-        fraction = min(max(self._fraction(), 0.0), 1.0)
+        # never back on a farm's monitor (the steps' total grows where damaged cache entries are computed again)
+        self._sent = fraction = max(self._sent, min(max(self._fraction(), 0.0), 1.0))
         tenth, now = int(10 * fraction), time.perf_counter()
         if tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S and self.done < self.total:
             return
