@@ -33,7 +33,9 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -163,7 +165,8 @@ def ensure_environment(args):
         stamp_dir = ROOT / ".vom-install"
     else:
         venv = Path(args.venv).resolve() if args.venv else ROOT / ".venv"
-        check_writable(venv.parent)
+        # a folder given as it is (a TD's /opt/vom/venv, made by IT) is written to, not the folder it is in
+        check_writable(venv if venv.is_dir() else venv.parent)
         python = env_python(venv)
         if not python.exists():
             check_venv_folder(venv)
@@ -188,6 +191,12 @@ def ensure_environment(args):
                     return python
         except (OSError, ValueError, TypeError):
             pass  # an unreadable stamp means: install again
+    if not args.no_venv and subprocess.run([str(python), "-c", "import pip"], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL).returncode != 0:
+        # a set-up stopped while the environment was made (Ctrl-C during ensurepip) left it without pip: every later
+        # run failed at pip, blaming the registry, until the folder was removed by hand (QA)
+        run([python, "-m", "ensurepip", "--upgrade", "--default-pip"],
+            "the environment has no pip (a set-up stopped part way): add it")
     target = "%s[%s]" % (ROOT, ",".join(args.extras)) if args.extras else str(ROOT)
     reqs = [target] if args.no_editable else ["-e", target]
     if args.torch:
@@ -216,8 +225,8 @@ DEFAULT_NUKE_DIR = "~/.nuke"
 
 def _begin_line(nuke_dir):
     where = "" if nuke_dir is None or os.path.expanduser(str(nuke_dir)) == os.path.expanduser(DEFAULT_NUKE_DIR) \
-        else " --nuke %s" % nuke_dir
-    return "%s; remove with: python3 install.py --uninstall%s >>>" % (NUKE_BEGIN, where)
+        else " --nuke %s" % shlex.quote(str(nuke_dir))
+    return "%s; remove with: python3 %s --uninstall%s >>>" % (NUKE_BEGIN, shlex.quote(str(ROOT / "install.py")), where)
 
 
 def nuke_blocks(vom, gizmos_dir, host_module, nuke_dir=None):
@@ -333,6 +342,7 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     blocks = sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items())
     for name, block in blocks:  # both checked before either is written: no half install
         _refuse_link(nuke_dir / name, block)
+        _check_replaceable(nuke_dir / name)
     for name, block in blocks:
         path = nuke_dir / name
         target, old, newline = _read_user_file(path)
@@ -352,10 +362,34 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     return changed
 
 
+def _check_replaceable(path):
+    """InstallError (exit 2) where ``path`` could not be replaced by a file written beside it (its folder is not
+    writable, or it is immutable or another user's in a sticky folder: a write found that only after init.py had its
+    block, QA), found by writing an empty temporary file beside it and renaming it over nothing."""
+    if not path.exists():
+        return
+    probe = path.with_name(".%s.%d-%s.vom-probe" % (path.name, os.getpid(), os.urandom(4).hex()))
+    try:
+        fd = os.open(str(probe), os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        os.close(fd)
+        os.unlink(str(probe))
+        with open(str(path), "ab"):  # opened to append, nothing written: refused for an immutable file
+            pass
+    except OSError as e:
+        if os.path.lexists(str(probe)):
+            os.unlink(str(probe))
+        raise InstallError("%s cannot be written (%s); neither init.py nor menu.py was changed"
+                           % (path, e.strerror or e), code=2) from None
+
+
 def nuke_uninstall(nuke_dir):
     """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``; returns the files changed."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     changed = []
+    for name in ("init.py", "menu.py"):  # both checked before either is written
+        path = nuke_dir / name
+        if path.exists() and NUKE_BEGIN in _read_user_file(path)[1]:
+            _check_replaceable(path)
     for name in ("init.py", "menu.py"):
         path = nuke_dir / name
         target, old, _ = _read_user_file(path)
@@ -664,6 +698,13 @@ def main(argv=None):
         p.error("--uninstall does not combine with --demo or --test")
     if args.test:
         args.extras = sorted(set(args.extras) | set(EXTRAS))
+
+    def terminated(_signum, _frame):
+        # as Ctrl-C: the child waited on (pip) is killed by subprocess.run on the way out, never left running on
+        # its own into the environment a re-run installs into (QA)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         if args.uninstall and args.blender is not None:
             unregister_blender(args.blender)
@@ -696,7 +737,11 @@ def main(argv=None):
                 log("tests failed (pytest exit code %d)" % proc.returncode)
                 return 1
         if not (args.demo or args.test):
-            log("next: %s demo   (or: python3 install.py --demo)" % vom)
+            # commands to paste: quoted, with the environment this run installed into (QA)
+            where = " --no-venv" if args.no_venv else (" --venv %s" % shlex.quote(str(Path(args.venv).resolve()))
+                                                        if args.venv else "")
+            log("next: %s demo   (or: python3 %s%s --demo)"
+                % (shlex.quote(str(vom)), shlex.quote(str(ROOT / "install.py")), where))
         return 0
     except InstallError as e:
         print("install.py: error: %s" % e, file=sys.stderr)

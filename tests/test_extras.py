@@ -130,3 +130,25 @@ def test_info_lists_the_extras_and_what_is_missing(monkeypatch: pytest.MonkeyPat
     assert main(["info", "--json"]) == 0
     extras = json.loads(capsys.readouterr().out)["extras"]
     assert "eval (not installed: pymatting)" in extras and "farm" in extras and "train" in extras
+
+
+def test_the_missing_extra_hint_installs_into_the_environment_running(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    """A QA pass: an install made with ``--venv DIR`` was told ``python3 install.py --extras farm``, which made a
+    second environment (.venv beside install.py) and left the user's without the extra. The hint names the
+    environment that runs now, quoted to paste."""
+    from vom_plugin.extras import install_hint
+    from vom_plugin.locations import REPO_DIR
+
+    if not (REPO_DIR / "install.py").is_file():
+        pytest.skip("vom installed as a copy, without install.py beside it")
+    venv = tmp_path / "dir with spaces" / "venv"
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    said = install_hint("farm")
+    assert f" --venv '{venv}' --extras farm" in said, said
+    monkeypatch.setattr(sys, "prefix", str(REPO_DIR / ".venv"))
+    assert " --venv" not in install_hint("farm") and " --extras farm" in install_hint("farm")
+    monkeypatch.setattr(sys, "prefix", "/usr")  # installed with --no-venv: into this interpreter's environment
+    said = install_hint("eval")
+    assert said.startswith(sys.executable.split("/")[0]) and " --no-venv --extras eval" in said, said

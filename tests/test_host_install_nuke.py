@@ -169,7 +169,7 @@ def test_a_users_files_keep_their_bytes_and_permissions_and_a_link_is_refused(in
     data = init.read_bytes()
     assert data.startswith(original) and inst.NUKE_BEGIN.encode() in data
     # the block says how to remove it from this folder (--uninstall alone looks in ~/.nuke)
-    assert f"remove with: python3 install.py --uninstall --nuke {nuke_dir} >>>\r\n".encode() in data
+    assert f"remove with: python3 {REPO / 'install.py'} --uninstall --nuke {nuke_dir} >>>\r\n".encode() in data
     assert b"\n" not in data.replace(b"\r\n", b"")  # every line ends as the file's own do
     assert init.stat().st_mode & 0o777 == 0o755
     init.write_bytes(data + b"# added by the user after the block\r\n")  # the block stays where it is

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -197,3 +200,75 @@ def test_uninstalling_the_blender_add_on_without_blender_says_to_disable_it(inst
     monkeypatch.setattr(inst, "find_blender", lambda: None)
     inst.unregister_blender(str(tmp_path))
     assert "disable 'VOM Matte' in Blender's Preferences > Add-ons by hand" in capsys.readouterr().out
+
+
+def test_an_environment_left_without_pip_is_mended_and_a_venv_of_ones_own_is_written_in_place(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a set-up stopped during ``ensurepip`` left bin/python without pip, and every later run failed at pip
+    ("is the package registry reachable?") until the folder was removed by hand; and a writable --venv folder inside
+    a folder the user cannot write to (a TD's /opt/vom/venv) was refused for its parent."""
+    parent = tmp_path / "opt"
+    venv = parent / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    real_access = os.access
+    monkeypatch.setattr(inst.os, "access", lambda p, mode: False if Path(p) == parent else real_access(p, mode))
+    ran: list[list[str]] = []
+
+    def run(cmd: list[object], what: str, **_: object) -> None:
+        ran.append([str(c) for c in cmd])
+        if "pip" in ran[-1]:
+            raise inst.InstallError("stop here")  # the install itself is not this test's
+
+    monkeypatch.setattr(inst, "run", run)
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch="torch", no_editable=False)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(args)
+    assert ran[0][1:] == ["-m", "ensurepip", "--upgrade", "--default-pip"], ran
+    assert ran[1][1:4] == ["-m", "pip", "install"], ran
+
+
+def test_both_nuke_files_are_checked_before_either_is_written(inst: types.ModuleType, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: menu.py immutable (or another user's in a sticky folder): init.py got its block, then menu.py was refused
+    with "nothing in it was changed". Now neither is written."""
+    (tmp_path / "init.py").write_text("x = 1\n")
+    (tmp_path / "menu.py").write_text("y = 2\n")
+    real_open = open
+
+    def fake_open(path: str, mode: str = "r", *a: object, **k: object) -> object:
+        if Path(path).name == "menu.py" and "a" in mode:
+            raise PermissionError(1, "Operation not permitted")
+        return real_open(path, mode, *a, **k)
+
+    monkeypatch.setattr(inst, "open", fake_open, raising=False)
+    with pytest.raises(inst.InstallError, match="menu.py cannot be written .*neither init.py nor menu.py") as e:
+        inst.nuke_install(tmp_path, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    assert e.value.code == 2 and (tmp_path / "init.py").read_text() == "x = 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["init.py", "menu.py"]  # no temporary left
+
+
+def test_sigterm_stops_install_py_and_the_child_it_waits_on(tmp_path: Path) -> None:
+    """QA: a SIGTERM to install.py alone ended it without a word while pip, re-parented, went on installing into the
+    environment a re-run would install into. Now it stops as Ctrl-C does (exit 130) and the child is killed."""
+    pid_file = tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    code = textwrap.dedent(f"""
+        import importlib.util, sys
+        spec = importlib.util.spec_from_file_location("inst", {str(REPO / 'install.py')!r})
+        inst = importlib.util.module_from_spec(spec); spec.loader.exec_module(inst)
+        inst.ensure_environment = lambda args: inst.run([sys.executable, "-c", {child!r}], "a long pip")
+        sys.exit(inst.main([]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    child_pid = int(pid_file.read_text())
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "install.py: interrupted" in err, err
+    time.sleep(0.2)
+    stat_file = Path(f"/proc/{child_pid}/stat")
+    # gone, or dead and not yet reaped by whoever adopted it (a container's init may never reap)
+    assert not stat_file.exists() or stat_file.read_text().rsplit(")", 1)[1].split()[0] == "Z"

@@ -9,6 +9,7 @@ ImportError traceback. Commands call it before any work so nothing is computed i
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from types import ModuleType
 
 from vom_plugin.errors import VomError
@@ -55,10 +56,23 @@ def status() -> dict[str, list[str]]:
 def install_hint(extra: str) -> str:
     """How to add ``extra`` to this installation. Never ``pip install 'vom[...]'``: "vom" on PyPI is another
     project (page objects for Selenium), which that would install."""
+    import shlex
+    import sys
+
     from vom_plugin.locations import REPO_DIR
 
     if (REPO_DIR / "install.py").is_file():
-        return f"python3 {REPO_DIR / 'install.py'} --extras {extra} (or pip install '{REPO_DIR}[{extra}]')"
+        # into the environment running now: install.py's default (.venv beside it) was another one for an install
+        # made with --venv DIR or --no-venv, which the hint then left without the extra (QA)
+        if sys.prefix == sys.base_prefix:
+            where = " --no-venv"
+            python = sys.executable
+        else:
+            where = "" if Path(sys.prefix).resolve() == (REPO_DIR / ".venv").resolve() \
+                else f" --venv {shlex.quote(sys.prefix)}"
+            python = "python3"
+        return (f"{shlex.quote(python)} {shlex.quote(str(REPO_DIR / 'install.py'))}{where} --extras {extra} "
+                f"(or {shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{REPO_DIR}[{extra}]')})")
     return f"pip install the vom wheel you installed from with its extra: pip install 'PATH/TO/vom-*.whl[{extra}]'"
 
 
