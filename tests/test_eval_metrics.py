@@ -36,6 +36,19 @@ def test_dtssd_by_hand():
     assert M.dtssd(z, p1, z, z, normalise=False) == pytest.approx(1.0)  # TCVOM: raw over the band
     # the same change in GT and prediction is not an error
     assert M.dtssd(z, p1, z, p1) == 0.0
+    # an opposite change is (a prediction brightening where the GT darkens): 2 at one pixel of 4 (QA: a dtSSD of
+    # the changes' sizes alone passed every test here)
+    assert M.dtssd(z, p1, p1, z) == pytest.approx(math.sqrt(4 / 4))
+
+
+def test_the_mean_over_clips_weighs_each_clip_once_whatever_its_length():
+    """The reference evaluations' final number: per frame, then per clip, then clips weighed equally (QA: a mean over
+    every frame of every clip passed every test here)."""
+    short, long = np.zeros((2, 4, 4), np.float32), np.zeros((6, 4, 4), np.float32)
+    bad_short = short.copy()
+    bad_short[:, 0, 0] = 1.0  # MAD 62.5 on each of its 2 frames; the long clip is perfect
+    scores = [evaluate_clip(bad_short, short, metrics=["MAD"]), evaluate_clip(long, long, metrics=["MAD"])]
+    assert mean_over_clips(scores)["MAD"] == pytest.approx(62.5 / 2)  # not 62.5 * 2 / 8
 
 
 def test_conn_by_hand():
@@ -240,6 +253,9 @@ def test_an_empty_band_has_no_temporal_measure_and_a_ground_truth_past_one_is_cl
     s = evaluate_clip(np.clip(g, 0, 1), g, metrics=["MAD", "Core"])
     assert s.mean["MAD"] == 0.0 and s.mean["Core"] == 0.0
     assert any("ground-truth values outside 0-1 clipped to it in frame(s) 0-1" in n for n in s.notes)
+    # a matte of 0-255 values is a unit mistake, not an overshoot: refused, naming it (QA: clipped, it scored MAD 484)
+    with pytest.raises(InputError, match=r"prediction values up to 255 in frame\(s\) 0-1.*0-255"):
+        evaluate_clip(np.clip(g, 0, 1) * 255, np.clip(g, 0, 1), metrics=["MAD"])
 
 
 def test_messddt_in_a_clip_by_hand_whole_frame_and_band():
