@@ -38,6 +38,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -115,10 +116,48 @@ def check_venv_folder(venv):
                                % (venv, shown, env_python(venv).relative_to(venv)), code=2)
 
 
+# the child install.py waits on (pip, vom demo, pytest), which a SIGTERM to install.py is passed on to
+_CHILD = {"proc": None, "terminated": False}
+
+
+def wait_child(cmd, **kw):
+    """``subprocess.run(cmd)`` (no output captured) with the child known to ``terminated``: a SIGTERM to install.py
+    alone (a job manager's) reached none of them, and pip, re-parented, went on installing into the environment a
+    re-run installs into (QA). Told so, the child stops its own way (vom demo finishes its frame); then
+    KeyboardInterrupt (install.py's exit 130)."""
+    proc = subprocess.Popen([str(c) for c in cmd], **kw)
+    _CHILD["proc"] = proc
+    try:
+        proc.wait()
+    except BaseException:
+        proc.kill()  # Ctrl-C or an error here: the child does not outlive install.py
+        proc.wait()
+        raise
+    finally:
+        _CHILD["proc"] = None
+    if _CHILD["terminated"]:
+        raise KeyboardInterrupt
+    return proc
+
+
+def terminated(_signum, _frame):
+    """SIGTERM: passed on to the child waited on (see ``wait_child``), or, with none, stops install.py as Ctrl-C."""
+    _CHILD["terminated"] = True
+    proc = _CHILD["proc"]
+    if proc is None or proc.poll() is not None:
+        raise KeyboardInterrupt
+    proc.send_signal(signal.SIGTERM)
+
+
+def quote(path):
+    """``path`` as a command to paste takes it (POSIX shells; cmd.exe and PowerShell on Windows)."""
+    return subprocess.list2cmdline([str(path)]) if os.name == "nt" else shlex.quote(str(path))
+
+
 def run(cmd, what, **kw):
     log("%s: %s" % (what, " ".join(str(c) for c in cmd)))
     t0 = time.monotonic()
-    proc = subprocess.run([str(c) for c in cmd], **kw)
+    proc = wait_child(cmd, **kw)
     if proc.returncode != 0:
         hint = ""
         if "pip" in [str(c) for c in cmd]:
@@ -127,6 +166,12 @@ def run(cmd, what, **kw):
         raise InstallError("%s failed with exit code %d%s" % (what, proc.returncode, hint))
     log("%s: done in %.1f s" % (what, time.monotonic() - t0))
     return proc
+
+
+def _imports(python, module):
+    """Whether ``python`` imports ``module`` (isolated: a pip/ folder where install.py runs is not pip)."""
+    return subprocess.run([str(python), "-I", "-c", "import " + module], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
 
 
 def byte_compile(python, args):
@@ -191,10 +236,13 @@ def ensure_environment(args):
                     return python
         except (OSError, ValueError, TypeError):
             pass  # an unreadable stamp means: install again
-    if not args.no_venv and subprocess.run([str(python), "-c", "import pip"], stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL).returncode != 0:
+    if not args.no_venv and not _imports(python, "pip"):
         # a set-up stopped while the environment was made (Ctrl-C during ensurepip) left it without pip: every later
         # run failed at pip, blaming the registry, until the folder was removed by hand (QA)
+        if not _imports(python, "ensurepip"):
+            raise InstallError("%s has no pip, and its Python cannot add it (no ensurepip: on Debian or Ubuntu, "
+                               "install the python3.%d-venv package), then run install.py again"
+                               % (python.parent.parent, sys.version_info[1]), code=2)
         run([python, "-m", "ensurepip", "--upgrade", "--default-pip"],
             "the environment has no pip (a set-up stopped part way): add it")
     target = "%s[%s]" % (ROOT, ",".join(args.extras)) if args.extras else str(ROOT)
@@ -225,8 +273,8 @@ DEFAULT_NUKE_DIR = "~/.nuke"
 
 def _begin_line(nuke_dir):
     where = "" if nuke_dir is None or os.path.expanduser(str(nuke_dir)) == os.path.expanduser(DEFAULT_NUKE_DIR) \
-        else " --nuke %s" % shlex.quote(str(nuke_dir))
-    return "%s; remove with: python3 %s --uninstall%s >>>" % (NUKE_BEGIN, shlex.quote(str(ROOT / "install.py")), where)
+        else " --nuke %s" % quote(nuke_dir)
+    return "%s; remove with: python3 %s --uninstall%s >>>" % (NUKE_BEGIN, quote(ROOT / "install.py"), where)
 
 
 def nuke_blocks(vom, gizmos_dir, host_module, nuke_dir=None):
@@ -338,11 +386,10 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     changed. The rest of each file keeps its bytes, line endings, permissions and links."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     check_writable(nuke_dir, "give --nuke a folder you can write to")
-    changed = []
+    changes = []
     blocks = sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items())
     for name, block in blocks:  # both checked before either is written: no half install
         _refuse_link(nuke_dir / name, block)
-        _check_replaceable(nuke_dir / name)
     for name, block in blocks:
         path = nuke_dir / name
         target, old, newline = _read_user_file(path)
@@ -357,39 +404,46 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
         else:
             flags = ""
         block = block.replace("\n", newline).replace(NUKE_BEGIN, NUKE_BEGIN + flags, 1)
-        if _write_if_changed(target, old, before + block + after):
-            changed.append(path)
-    return changed
+        changes.append((target, old, before + block + after))
+    return _write_all(changes)
 
 
-def _check_replaceable(path):
-    """InstallError (exit 2) where ``path`` could not be replaced by a file written beside it (its folder is not
-    writable, or it is immutable or another user's in a sticky folder: a write found that only after init.py had its
-    block, QA), found by writing an empty temporary file beside it and renaming it over nothing."""
-    if not path.exists():
-        return
-    probe = path.with_name(".%s.%d-%s.vom-probe" % (path.name, os.getpid(), os.urandom(4).hex()))
+def _write_all(changes):
+    """Make each (target, old text or None, new text) that changes; a new text of None removes the file (one
+    install.py created, left with nothing else in it). Where one cannot be made, those made before it are put back
+    as they were (init.py got its block, then menu.py, another user's file in a sticky folder, was refused: half an
+    install, QA). Returns the targets changed."""
+    done = []
     try:
-        fd = os.open(str(probe), os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        os.close(fd)
-        os.unlink(str(probe))
-        with open(str(path), "ab"):  # opened to append, nothing written: refused for an immutable file
-            pass
-    except OSError as e:
-        if os.path.lexists(str(probe)):
-            os.unlink(str(probe))
-        raise InstallError("%s cannot be written (%s); neither init.py nor menu.py was changed"
-                           % (path, e.strerror or e), code=2) from None
+        for target, old, text in changes:
+            if text is None:
+                mode = stat.S_IMODE(target.stat().st_mode)
+                try:
+                    target.unlink()
+                except OSError as e:
+                    raise InstallError("%s cannot be removed (%s); nothing in it was changed"
+                                       % (target, e.strerror or e), code=2) from None
+                done.append((target, old, mode))
+            elif _write_if_changed(target, old, text):
+                done.append((target, old, None))
+    except InstallError as e:
+        for target, old, mode in reversed(done):
+            if old is None:
+                target.unlink()
+            else:
+                _replace_file(target, old.encode("utf-8", "surrogateescape"), keep_mode=mode is None)
+                if mode is not None:
+                    os.chmod(str(target), mode)
+        if done:
+            e.args = ("%s; %s put back as it was" % (e, ", ".join(t.name for t, _, _ in done)),)
+        raise
+    return [t for t, _, _ in done]
 
 
 def nuke_uninstall(nuke_dir):
     """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``; returns the files changed."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
-    changed = []
-    for name in ("init.py", "menu.py"):  # both checked before either is written
-        path = nuke_dir / name
-        if path.exists() and NUKE_BEGIN in _read_user_file(path)[1]:
-            _check_replaceable(path)
+    changes = []
     for name in ("init.py", "menu.py"):
         path = nuke_dir / name
         target, old, _ = _read_user_file(path)
@@ -402,12 +456,8 @@ def nuke_uninstall(nuke_dir):
         first, added = _block_head(found) if found else ("", "\n")  # added: the block's line ending
         if NUKE_JOINED in first and not after and before.endswith(added):  # lines after the block: theirs
             before = before[: -len(added)]
-        if NUKE_CREATED in first and not before + after:
-            path.unlink()
-            changed.append(path)
-        elif _write_if_changed(target, old, before + after):
-            changed.append(path)
-    return changed
+        changes.append((target, old, None if NUKE_CREATED in first and not before + after else before + after))
+    return _write_all(changes)
 
 
 def register_nuke(nuke_dir, python):
@@ -699,12 +749,8 @@ def main(argv=None):
     if args.test:
         args.extras = sorted(set(args.extras) | set(EXTRAS))
 
-    def terminated(_signum, _frame):
-        # as Ctrl-C: the child waited on (pip) is killed by subprocess.run on the way out, never left running on
-        # its own into the environment a re-run installs into (QA)
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminated)
+    before = signal.signal(signal.SIGTERM, terminated) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         if args.uninstall and args.blender is not None:
             unregister_blender(args.blender)
@@ -729,7 +775,7 @@ def main(argv=None):
             env = dict(os.environ)
             # pytest must not pick up plugins or caches from outside the project's environment
             env.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-            proc = subprocess.run([str(python), "-m", "pytest", *extra], cwd=ROOT, env=env)
+            proc = wait_child([python, "-m", "pytest", *extra], cwd=ROOT, env=env)
             if proc.returncode == 5:
                 log("pytest collected no tests")
                 return 0
@@ -738,10 +784,10 @@ def main(argv=None):
                 return 1
         if not (args.demo or args.test):
             # commands to paste: quoted, with the environment this run installed into (QA)
-            where = " --no-venv" if args.no_venv else (" --venv %s" % shlex.quote(str(Path(args.venv).resolve()))
+            where = " --no-venv" if args.no_venv else (" --venv %s" % quote(Path(args.venv).resolve())
                                                         if args.venv else "")
-            log("next: %s demo   (or: python3 %s%s --demo)"
-                % (shlex.quote(str(vom)), shlex.quote(str(ROOT / "install.py")), where))
+            log("next: %s demo   (or: %s %s%s --demo)" % (quote(vom), quote(sys.executable), quote(ROOT / "install.py"),
+                                                          where))
         return 0
     except InstallError as e:
         print("install.py: error: %s" % e, file=sys.stderr)
@@ -749,6 +795,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("install.py: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
 
 
 if __name__ == "__main__":

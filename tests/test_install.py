@@ -227,31 +227,52 @@ def test_an_environment_left_without_pip_is_mended_and_a_venv_of_ones_own_is_wri
     assert ran[1][1:4] == ["-m", "pip", "install"], ran
 
 
-def test_both_nuke_files_are_checked_before_either_is_written(inst: types.ModuleType, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """QA: menu.py immutable (or another user's in a sticky folder): init.py got its block, then menu.py was refused
-    with "nothing in it was changed". Now neither is written."""
+def test_a_nuke_install_is_whole_or_not_at_all_and_a_current_one_writes_nothing(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: menu.py another user's in a sticky folder (its rename refused): init.py had its block, then menu.py was
+    refused with "nothing in it was changed". Now init.py is put back as it was. And a run with the blocks already
+    current writes nothing: read-only files stay as they are, no error (review)."""
     (tmp_path / "init.py").write_text("x = 1\n")
     (tmp_path / "menu.py").write_text("y = 2\n")
-    real_open = open
+    real_replace = os.replace
 
-    def fake_open(path: str, mode: str = "r", *a: object, **k: object) -> object:
-        if Path(path).name == "menu.py" and "a" in mode:
+    def refuse_menu(src: str, dst: str) -> None:
+        if Path(dst).name == "menu.py":
             raise PermissionError(1, "Operation not permitted")
-        return real_open(path, mode, *a, **k)
+        real_replace(src, dst)
 
-    monkeypatch.setattr(inst, "open", fake_open, raising=False)
-    with pytest.raises(inst.InstallError, match="menu.py cannot be written .*neither init.py nor menu.py") as e:
-        inst.nuke_install(tmp_path, "/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    args = ("/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    monkeypatch.setattr(inst.os, "replace", refuse_menu)
+    with pytest.raises(inst.InstallError, match="menu.py cannot be written .*init.py put back as it was") as e:
+        inst.nuke_install(tmp_path, *args)
     assert e.value.code == 2 and (tmp_path / "init.py").read_text() == "x = 1\n"
+    assert (tmp_path / "menu.py").read_text() == "y = 2\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["init.py", "menu.py"]  # no temporary left
+    monkeypatch.undo()
+    assert sorted(p.name for p in inst.nuke_install(tmp_path, *args)) == ["init.py", "menu.py"]
+    for name in ("init.py", "menu.py"):
+        (tmp_path / name).chmod(0o444)
+    folder_time = tmp_path.stat().st_mtime_ns
+    assert inst.nuke_install(tmp_path, *args) == []  # current: nothing written, the folder untouched
+    assert tmp_path.stat().st_mtime_ns == folder_time
+    # an uninstall that cannot remove the second file's block puts the first back too
+    for name in ("init.py", "menu.py"):
+        (tmp_path / name).chmod(0o644)
+    installed = {n: (tmp_path / n).read_text() for n in ("init.py", "menu.py")}
+    monkeypatch.setattr(inst.os, "replace", refuse_menu)
+    with pytest.raises(inst.InstallError, match="init.py put back as it was"):
+        inst.nuke_uninstall(tmp_path)
+    assert {n: (tmp_path / n).read_text() for n in ("init.py", "menu.py")} == installed
 
 
 def test_sigterm_stops_install_py_and_the_child_it_waits_on(tmp_path: Path) -> None:
     """QA: a SIGTERM to install.py alone ended it without a word while pip, re-parented, went on installing into the
     environment a re-run would install into. Now it stops as Ctrl-C does (exit 130) and the child is killed."""
-    pid_file = tmp_path / "child.pid"
-    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    pid_file, told = tmp_path / "child.pid", tmp_path / "told"
+    # a child that stops its own way on SIGTERM (vom demo finishes its frame), told so, not killed
+    child = (f"import os, signal, sys, time\n"
+             f"signal.signal(signal.SIGTERM, lambda *_: (open({str(told)!r}, 'w').write('term'), sys.exit(130)))\n"
+             f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
     code = textwrap.dedent(f"""
         import importlib.util, sys
         spec = importlib.util.spec_from_file_location("inst", {str(REPO / 'install.py')!r})
@@ -268,6 +289,7 @@ def test_sigterm_stops_install_py_and_the_child_it_waits_on(tmp_path: Path) -> N
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "install.py: interrupted" in err, err
+    assert told.read_text() == "term"
     time.sleep(0.2)
     stat_file = Path(f"/proc/{child_pid}/stat")
     # gone, or dead and not yet reaped by whoever adopted it (a container's init may never reap)

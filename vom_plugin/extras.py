@@ -56,7 +56,9 @@ def status() -> dict[str, list[str]]:
 def install_hint(extra: str) -> str:
     """How to add ``extra`` to this installation. Never ``pip install 'vom[...]'``: "vom" on PyPI is another
     project (page objects for Selenium), which that would install."""
+    import os
     import shlex
+    import subprocess
     import sys
 
     from vom_plugin.locations import REPO_DIR
@@ -64,15 +66,17 @@ def install_hint(extra: str) -> str:
     if (REPO_DIR / "install.py").is_file():
         # into the environment running now: install.py's default (.venv beside it) was another one for an install
         # made with --venv DIR or --no-venv, which the hint then left without the extra (QA)
+        def quote(word: str) -> str:  # as a command to paste takes it (cmd.exe and PowerShell on Windows)
+            return subprocess.list2cmdline([word]) if os.name == "nt" else shlex.quote(word)
+
         if sys.prefix == sys.base_prefix:
             where = " --no-venv"
-            python = sys.executable
         else:
             where = "" if Path(sys.prefix).resolve() == (REPO_DIR / ".venv").resolve() \
-                else f" --venv {shlex.quote(sys.prefix)}"
-            python = "python3"
-        return (f"{shlex.quote(python)} {shlex.quote(str(REPO_DIR / 'install.py'))}{where} --extras {extra} "
-                f"(or {shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{REPO_DIR}[{extra}]')})")
+                else f" --venv {quote(sys.prefix)}"
+        # run by this environment's Python (3.11 or newer, as install.py needs; `python3` may be older)
+        return (f"{quote(sys.executable)} {quote(str(REPO_DIR / 'install.py'))}{where} --extras {extra} "
+                f"(or {quote(sys.executable)} -m pip install -e {quote(f'{REPO_DIR}[{extra}]')})")
     return f"pip install the vom wheel you installed from with its extra: pip install 'PATH/TO/vom-*.whl[{extra}]'"
 
 
