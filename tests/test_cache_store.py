@@ -192,6 +192,23 @@ def test_eviction_takes_the_least_recently_used_shot_first_and_a_shots_chains_fr
     assert new.get_alpha(K("s0")) is not None and new.get_alpha(K("s1")) is not None
 
 
+def test_an_entry_larger_than_the_cap_is_not_written_and_evicts_nothing(store: Store, tmp_path: Path) -> None:
+    """QA: a memory state of 19 MB saved under a 7 MB cap that both shots' entries fitted had the other shot's
+    entries evicted for it, then went itself; nothing came back. An entry the cap can never hold is not written,
+    and counted as one the cap did not take."""
+    other = store(tmp_path, "/p/other.####.exr", max_bytes=1 << 40)
+    other.prepare()
+    other.put_alpha(K("o"), {"x": torch.zeros(25_000)})
+    kept = other.dir / "steps" / f"{K('o')}.alpha.safetensors"
+    size = kept.stat().st_size
+    c = store(tmp_path, "/p/this.####.exr", max_bytes=3 * size)
+    c.prepare()
+    c.put_state(K("big"), {"bank": torch.randn(100_000)})  # ~400 kB: past the cap whatever is evicted
+    assert not c.has_state(K("big")) and c.evicted_own == 1 and kept.exists()
+    c.put_alpha(K("small"), {"x": torch.zeros(25_000)})  # one that fits is written as before
+    assert c.get_alpha(K("small")) is not None and kept.exists()
+
+
 def test_cache_cli_info_and_clear(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     c = store(tmp_path, "/p/sh020/plate.####.exr", max_bytes=1 << 30)
     c.prepare()

@@ -255,7 +255,7 @@ class ShotCache:
         self.plate = os.path.abspath(plate_pattern)
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._written_since_evict = 0
-        self.evicted_own = 0  # entries of this shot the size cap deleted (during a render of it)
+        self.evicted_own = 0  # entries of this shot the size cap deleted or did not take (during a render of it)
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
         self.unreadable: list[str] = []  # "path: why" of each entry this user may not read (kept)
@@ -442,6 +442,11 @@ class ShotCache:
             self._drop(path, "a folder")
             return
         data = encode(self._address(path), tensors, compress=compress, delta=delta)
+        if len(data) > self.max_bytes:
+            # it could never stay: written, it had every other entry evicted (other shots' too) and then itself (a
+            # memory state of 19 MB under a 7 MB cap emptied the shots that fitted, QA); not cached, said as a cut
+            self.evicted_own += 1
+            return
         with self.lock():
             if not path.parent.is_dir():  # a `vom cache clear` removed the shot's empty folder as the render began
                 self._claim()

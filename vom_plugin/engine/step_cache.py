@@ -291,7 +291,7 @@ class StepCache:
         n = self.store.evicted_own
         if not n:
             return ""
-        return (f"the size cap ({self.store.max_bytes / 2**30:.3g} GiB, VOM_CACHE_MAX_GB) deleted "
+        return (f"the size cap ({self.store.max_bytes / 2**30:.3g} GiB, VOM_CACHE_MAX_GB) deleted or did not take "
                 f"{_entries(range(n))} of this shot as it rendered: the next render computes them again; raise "
                 f"the cap to keep a shot's cache")
 
