@@ -55,11 +55,15 @@ def test_bench_rejects_bad_sizes_and_frames() -> None:
         bench.run_bench(frames=5)
 
 
-def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """vom bench --cache: the demo shot resampled and lengthened, each render a `vom render` process; the
     re-render after the roto edit reads every frame's key features and read/CFAR weights from the cache.
-    With --worker the same renders are also handed to a vom worker, the worker's CPU counted."""
+    With --worker the same renders are also handed to a vom worker, the worker's CPU counted. A cache size cap of
+    the caller's is not the bench's (QA: it evicted what was measured, and the bench reported misses)."""
     from vom_plugin.commands import bench as cmd
+
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", "0.000001")
 
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)
@@ -97,6 +101,19 @@ def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[st
     # the worker's CPU is counted: a cold render costs more than the vom render process alone could spend
     # starting Python and relaying events (the nothing-to-compute render)
     assert w["cold_cpu_s"] > w["start_cpu_s"]
+
+
+def test_cache_bench_says_a_refused_render_as_the_users_error() -> None:
+    """QA: `vom bench --cache --device cuda` on a machine without CUDA: vom render refused it (exit 2), and the bench
+    crashed with a traceback, "internal error (exit 1)". Now the render's own message, exit 2."""
+    import torch
+
+    from vom_plugin.engine.bench_cache import run_cache_bench
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the render is not refused")
+    with pytest.raises(InputError, match="CUDA"):
+        run_cache_bench(model="random", device="cuda", plate_size="160x90", length=2, repeat=1)
 
 
 def test_cache_bench_rejects_bad_sizes() -> None:
