@@ -256,6 +256,8 @@ def test_an_empty_band_has_no_temporal_measure_and_a_ground_truth_past_one_is_cl
     # a matte of 0-255 values is a unit mistake, not an overshoot: refused, naming it (QA: clipped, it scored MAD 484)
     with pytest.raises(InputError, match=r"prediction values up to 255 in frame\(s\) 0-1.*0-255"):
         evaluate_clip(np.clip(g, 0, 1) * 255, np.clip(g, 0, 1), metrics=["MAD"])
+    with pytest.raises(InputError, match=r"ground-truth values down to -255 in frame\(s\) 0-1"):
+        evaluate_clip(np.clip(g, 0, 1), -255 * np.clip(g, 0, 1), metrics=["MAD"])
 
 
 def test_messddt_in_a_clip_by_hand_whole_frame_and_band():

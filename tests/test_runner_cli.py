@@ -282,6 +282,8 @@ def test_openjd_progress_is_what_an_open_job_description_session_reads() -> None
     p({"event": "step", "frames_done": 0, "steps_done": 280, "steps_total": 300, "steps_cached": 0})
     sent = [float(line.split()[1]) for line in back.getvalue().splitlines() if line.startswith("openjd_progress")]
     assert sent[:2] == [0.0, 59.0] and sent[-1] == 93.3 and sent == sorted(sent), sent
+    p({"event": "done", "frames_written": 10, "elapsed": 1.0, "warnings": []})  # whole, whatever the steps said
+    assert back.getvalue().splitlines()[-2:] == ["openjd_progress: 100.0", "openjd_status: 10 frames written"]
 
 
 def test_progress_bar_says_100_percent_once_every_frame_is_written() -> None:

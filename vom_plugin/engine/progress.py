@@ -183,6 +183,13 @@ class OpenJDProgress(BarProgress):
                            f"openjd_status: {self.done}/{self.total} frames written{where}, ETA {self._eta()}\n")
         self.updates.flush()
 
+    def __call__(self, event: dict[str, Any]) -> None:
+        super().__call__(event)
+        if event.get("event") == "done" and self._sent < 1.0:  # the render is whole: the monitor says so
+            self._sent = 1.0
+            self.updates.write(f"openjd_progress: 100.0\nopenjd_status: {event['frames_written']} frames written\n")
+            self.updates.flush()
+
 
 class JsonProgress:
     """One JSON object per line on stdout (flushed), for host adapters reading a subprocess."""

@@ -85,8 +85,9 @@ def _clipped(alphas: np.ndarray, nums: Sequence[int], what: str, notes: list[str
     values far outside, a matte in other units (0-255, 0-65535) that clipping would score as nonsense."""
     far = [n for i, n in enumerate(nums) if alphas[i].max() > 2.0 or alphas[i].min() < -1.0]
     if far:
-        top = float(alphas.max())
-        raise InputError(f"{what} values up to {top:.4g} in frame(s) {format_frames(far)}: alpha is scored in 0-1 "
+        hi, lo = float(alphas.max()), float(alphas.min())
+        worst = f"up to {hi:.4g}" if hi > 2.0 else f"down to {lo:.4g}"
+        raise InputError(f"{what} values {worst} in frame(s) {format_frames(far)}: alpha is scored in 0-1 "
                          f"(a matte of 0-255 or 0-65535 values? divide it by 255 or 65535)")
     outside = [n for i, n in enumerate(nums) if alphas[i].min() < -1e-3 or alphas[i].max() > 1 + 1e-3]
     if outside:
