@@ -718,7 +718,7 @@ def test_clear_says_what_it_could_not_remove_and_a_read_only_cache(root: Path, c
     assert main(["cache", "clear", "--cache", str(cache)]) == 2
     out, err = capsys.readouterr()
     assert f"cleared {len(entries) - 1} entries" in out
-    assert f"1 entries could not be removed (e.g. {stuck}: Operation not permitted)" in err
+    assert f"1 entry could not be removed (e.g. {stuck}: Operation not permitted)" in err
     assert [p for p in cache.rglob("*.safetensors")] == [stuck]
     monkeypatch.undo()
 

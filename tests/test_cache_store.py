@@ -219,9 +219,9 @@ def test_cache_cli_info_and_clear(store: Store, tmp_path: Path, capsys: pytest.C
     os.utime(entry["six"], (time.time() - 6 * 86400,) * 2)
     assert main(["cache", "info", "--cache", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "1 shots" in out and "/p/sh020/plate.####.exr" in out and "3 entries" in out
+    assert "1 shot," in out and "/p/sh020/plate.####.exr" in out and "3 entries" in out
     assert main(["cache", "clear", "--cache", str(tmp_path), "--older-than", "5"]) == 0
-    assert "cleared 1 entries not used for 5 days" in capsys.readouterr().out
+    assert "cleared 1 entry not used for 5 days" in capsys.readouterr().out
     assert not entry["six"].exists() and entry["four"].exists() and entry["new"].exists()
     assert main(["cache", "clear", "--cache", str(tmp_path)]) == 0
     assert not c.dir.exists()

@@ -53,17 +53,17 @@ def run(args: argparse.Namespace) -> int:
         report = vc.clear(root, older_than_days=args.older_than, shots=shots)
         which = (f" not used for {args.older_than:g} day{'' if args.older_than == 1 else 's'}"
                  if args.older_than is not None else "")
-        print(f"cleared {report.files} entries{which} ({human_size(report.bytes)}) from {root}")
+        print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}) from {root}")
         for s in report.shots:
             folder = "; shot folder removed" if s.folder_removed else ""
-            print(f"  {s.shot_id}: {s.files} entries ({human_size(s.bytes)}){folder}  {s.plate}")
+            print(f"  {s.shot_id}: {_count(s.files, 'entry', 'entries')} ({human_size(s.bytes)}){folder}  {s.plate}")
         if report.left_alone:
             shown = ", ".join(report.left_alone[:5]) + (" ..." if len(report.left_alone) > 5 else "")
             print(f"left alone: {len(report.left_alone)} files or folders vom did not write: {shown}")
         if report.failed:
             path, why = report.failed[0]
-            raise InputError(f"{len(report.failed)} entries could not be removed (e.g. {path}: {why}); the others "
-                             f"listed above were")
+            raise InputError(f"{_count(len(report.failed), 'entry', 'entries')} could not be removed (e.g. {path}: "
+                             f"{why}); the others listed above were")
         return 0
     shots = vc.cache_info(root)
     total = sum(s.bytes for s in shots)
@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                           "shots": [s.__dict__ for s in shots],
                           "unreadable": [str(p) for p in vc.unreadable_shot_folders(root)]}, indent=1))
         return 0
-    print(f"cache {root}: {len(shots)} shots, {human_size(total)} of {human_size(cap)} (VOM_CACHE_MAX_GB)")
+    print(f"cache {root}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
+          f"(VOM_CACHE_MAX_GB)")
     now = time.time()
     for s in shots:
         age = (now - s.last_used) / 86400
@@ -83,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
               f"folder of yours and leaves it alone (not counted, never cleared); remove {folder} to cache that "
               f"shot again")
     return 0
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _named_shots(root: os.PathLike[str], names: list[str]) -> set[str]:
