@@ -123,6 +123,22 @@ def test_sequence_pattern_and_frame_path() -> None:
     assert [core.pattern_digits(p) for p in ("a.####.exr", "a.@@.exr", "a.%05d.exr", "a.%d.exr")] == [4, 2, 5, 1]
 
 
+def test_an_output_that_is_the_plates_own_files_is_found_through_links_and_padding(tmp_path: Path) -> None:
+    """Review: the Output-over-the-plate check compared pattern strings at three frames; an Output through a linked
+    folder, or with another padding (# over ####, the same file from frame 1000 on), passed it, and the add-on wrote
+    its shot file beside the plate before vom refused."""
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for f in (999, 1000, 1001):
+        (plates / f"sh.{f:04d}.exr").write_bytes(b"plate")
+    (tmp_path / "link").symlink_to(plates)
+    plate = str(plates / "sh.####.exr")
+    assert common.writes_over(plate, str(tmp_path / "link" / "sh.####.exr"), [999, 1000]) == 999
+    assert common.writes_over(plate, str(plates / "sh.#.exr"), [999, 1000, 1001]) == 1000
+    assert common.writes_over(plate, str(plates / "sh.#.exr"), [1, 999]) is None
+    assert common.writes_over(plate, str(tmp_path / "out" / "sh.####.exr"), [999, 1000, 1001]) is None
+
+
 def test_timing_maps_scene_frames_to_file_frames() -> None:
     t = core.Timing(start=101, offset=0, duration=24)  # plate.0001.exr shown from scene frame 101
     assert (t.file_frame(101), t.file_frame(124), t.scene_frame(1)) == (1, 24, 101)

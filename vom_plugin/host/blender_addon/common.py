@@ -113,6 +113,16 @@ def same_files(a: str, b: str) -> bool:
     return all(os.path.normpath(frame_path(a, f)) == os.path.normpath(frame_path(b, f)) for f in (1, 1001, 12345))
 
 
+def writes_over(plate: str, out: str, frames: Iterable[int]) -> int | None:
+    """The first of ``frames`` whose output file is the plate's own file (through a link, another padding, a
+    case-folding disk: one file either way), None when none is."""
+    for f in frames:
+        with contextlib.suppress(OSError):  # a plate frame that is not there is not written over
+            if os.path.samefile(frame_path(plate, f), frame_path(out, f)):
+                return f
+    return None
+
+
 def range_parts(text: str) -> list[str]:
     """The parts of a frame range as vom reads it (``io.sequence``): commas or spaces between parts
     (``1-50 60-100``, as Nuke writes them), spaces inside one dropped (``1 - 50``, ``1-100 x 2``); a dash after a

@@ -209,10 +209,15 @@ def prepare(context: Any) -> Plan:
     if core.OBJECT_TOKEN in out and not objects:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
     check_output_free(scene, plate_node, out, objects)
+    file_frames = [f for first, last, step in common.range_numbers(frames, core.HostError)
+                   for f in range(first, last + 1, step)]
     for _, matte, _ in core.mattes({"out": out, "objects": objects}):
-        if common.same_files(pattern, matte):  # vom refuses it too, but only after the shot file beside it is made
-            raise core.HostError(f"Output {out}: names the plate's own files ({pattern}); rendering there would write "
-                                 f"over the plate. Set another Output")
+        # vom refuses it too, but only after the shot file beside it is made
+        hit = common.writes_over(pattern, matte, file_frames) if not common.same_files(pattern, matte) else 0
+        if hit is not None:
+            raise core.HostError(f"Output {out}: names the plate's own files ({pattern}"
+                                 f"{f', frame {hit}' if hit else ''}); rendering there would write over the plate. "
+                                 f"Set another Output")
     _data_colorspace()  # before the render, not after it
     work = core.work_dir(out)
     try:
