@@ -1019,13 +1019,65 @@ def test_a_node_whose_output_another_node_shows_is_refused_but_not_its_pasted_co
     fake_nuke.all_nodes = [node, hero]
     with pytest.raises(host.HostError, match="holds the matte HeroMatte shows"):
         host.prepare_shot(node)
-    hero.knobs["alpha_owner"].setValue("VOM_Matte1")  # hero is node's pasted copy: it shows node's own files
+    hero.knobs["alpha_owner"].setValue("VOM_Matte1")  # renamed after its Analyze: a new VOM_Matte1 is not its owner
+    with pytest.raises(host.HostError, match="holds the matte HeroMatte shows"):  # (QA: it rendered over it)
+        host.prepare_shot(node)
+    node.knobs["alpha_file"].setValue(shown)  # hero is node's pasted copy: both show node's own files
     host.prepare_shot(node)
     # the copy rendering to what the original shows: refused (the exemption is the owner's alone)
     hero.knobs["alpha_owner"].setValue("HeroMatte")
     node.knobs["alpha_owner"].setValue("HeroMatte")
     with pytest.raises(host.HostError, match="holds the matte HeroMatte shows"):
         host.prepare_shot(node)
+
+
+def _writing_vom(tmp: Path, frames: list[int]) -> Path:
+    """A vom that writes a file for each of ``frames`` of the shot's out and reports them."""
+    return _script(tmp / f"vom_{len(frames)}", (
+        "import json, os, sys, yaml\n"
+        "shot = yaml.safe_load(open(sys.argv[2]))\n"
+        f"frames = {list(frames)!r}\n"
+        "for i, f in enumerate(frames):\n"
+        "    p = shot['out'].replace('####', '%04d' % f)\n"
+        "    os.makedirs(os.path.dirname(p), exist_ok=True); open(p, 'w').write('x')\n"
+        "    print(json.dumps({'event': 'frame', 'frame': f, 'done': i + 1, 'total': len(frames)}), flush=True)\n"
+        "print(json.dumps({'event': 'done', 'frames_written': len(frames)}), flush=True)\n"))
+
+
+def test_a_narrower_render_says_which_frames_show_an_earlier_matte(host: types.ModuleType,
+                                                                   fake_nuke: types.ModuleType, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: Analyze on 1-6, a roto tweak, then Analyze on 1-6x2: the node showed frames 2 and 4 of the first render
+    (the old roto) as if current, without a word. Said now, in script frames."""
+    out = tmp_path / "out" / "a.####.exr"
+    node = _gizmo(tmp_path, plate="/plates/p.####.exr", frames="1-6", keyframes="1", out=str(out),
+                  colorspace_from_nuke=False)
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    monkeypatch.setenv("VOM_EXECUTABLE", str(_writing_vom(tmp_path, list(range(1, 7)))))
+    assert host.analyze(node, background=False).returncode == 0
+    assert not [m for m in fake_nuke.messages if "earlier render" in m]
+    node.knobs["frames"].setValue("1-6x2")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(_writing_vom(tmp_path, [1, 3, 5])))
+    assert host.analyze(node, background=False).returncode == 0
+    said = [m for m in fake_nuke.messages if "earlier render" in m]
+    assert len(said) == 1 and "script frames 2,4 show an earlier render's matte" in said[0], fake_nuke.messages
+
+
+def test_a_movie_read_is_baked_over_its_own_frames(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                   tmp_path: Path) -> None:
+    """QA: a Read of a .mov (baked: vom reads frame sequences) was baked over the script's range, 14 held frames past
+    its end, and a keyframe past its end was taken; a Read of a frame sequence had both checked."""
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.mov", "first": 1, "last": 10, "frame_mode": "",
+                                      "frame": "", "colorspace": "linear"})
+    node = _gizmo(tmp_path, keyframes="5")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    p = host.prepare_shot(node)  # the fake script's range is 1-24
+    baked = sorted({f for _c, src, f, _ in fake_nuke.renders if src == "Read1"})
+    assert p.fields["frames"] == "1-10" and baked == list(range(1, 11))
+    late = _gizmo(tmp_path, keyframes="20", frames="1-24")
+    late.inputs = [read, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match="the Read Read1 shows script frames 1-10"):
+        host.prepare_shot(late)
 
 
 # ------------------------------------------------------------------------ Nuke 13's Python (3.7)

@@ -354,9 +354,10 @@ def read_offset(mode: str, text: str, first: int) -> int | None:
     return -n if m.group(1) == "+" else n
 
 
-def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
-    """The Read feeding the Source input directly (through Dots only) and its offset (script frame minus file
-    frame); None when there is none or it retimes by an expression: anything else changes the pixels or times."""
+def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int, bool] | None:
+    """The Read feeding the Source input directly (through Dots only), its offset (script frame minus file frame)
+    and whether vom can read its files (a frame sequence; a movie or a still is baked, over the Read's frames);
+    None when there is none or it retimes by an expression: anything else changes the pixels or times."""
     up = node.input(0)
     while up is not None and up.Class() == "Dot":
         up = up.input(0)
@@ -366,11 +367,12 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int] | None:
     if "%V" in pattern or "%v" in pattern:  # Nuke fills in the view; vom would look for the letters themselves
         raise HostError(f"{up.name()}: file {pattern} holds both views of a stereo plate (%V): vom mattes one "
                         "sequence; put a OneView node after the Read to choose the eye")
-    if not _common.has_frame_token(pattern):  # as Nuke evaluates it ([python ...], [value ...])
-        return None  # a movie (.mov, .mp4) or a single still: vom reads frame sequences, so it is baked as one
+    # as Nuke evaluates it ([python ...], [value ...]); a movie (.mov, .mp4) or a single still: vom reads frame
+    # sequences, so it is baked as one
+    sequence = _common.has_frame_token(pattern)
     offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
                          int(_knob_value(up, "first") or 0))
-    return None if offset is None else (up, offset)
+    return None if offset is None else (up, offset, sequence)
 
 
 def _parent_group(node: nuke.Node | None) -> Any:
@@ -606,6 +608,7 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
     """HostError when another VOM Matte node of the script writes ``out``: each would replace the other's frames
     (and its matte in the comp) frame by frame, and both would report success."""
     mine = _work_dir(out)  # once: it may read an earlier version's folder from disk
+    mine_shown = str(_knob_value(node, "alpha_file") or "")
     # from the root: Analyze runs from the gizmo's own button, where the context group is the gizmo itself
     for other in nuke.allNodes(node.Class(), nuke.root(), recurseGroups=True):
         if _full_name(other) == _full_name(node):
@@ -624,8 +627,11 @@ def _check_own_output(node: nuke.Node, out: str) -> None:
         # what it shows now: the files of its last Analyze (renamed since, or its Output changed), which a render
         # here would replace in its comp
         shown = str(_knob_value(other, "alpha_file") or "")
-        # a pasted copy of this node shows this node's own files (its hidden knobs came along, its owner too)
-        copy_of_mine = str(_knob_value(other, "alpha_owner") or "") == _full_name(node)
+        # a pasted copy of this node shows this node's own files (its hidden knobs came along, its owner too), which
+        # this node shows as well; a node renamed since its Analyze names its old name as owner too, and a new node
+        # that took that name (showing nothing yet) is not its original (QA: it rendered over the renamed one's)
+        copy_of_mine = (str(_knob_value(other, "alpha_owner") or "") == _full_name(node) and bool(mine_shown)
+                        and _common.same_files(mine_shown, shown))
         if shown and _common.same_files(shown, out) and not copy_of_mine:
             raise HostError(f"{node.name()}: Output {out} holds the matte {_full_name(other)} shows (its last "
                             f"Analyze); rendering here would replace it. Set another Output")
@@ -691,6 +697,7 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     found = _upstream_read(node) if not plate else None  # a Plate given by hand: its own frame numbers
     offset = found[1] if found is not None else 0
     if found is not None:  # the Source's Read: its range, and the script frames it shows its files at
+        # (a movie's too, which is baked: the script's range baked frames past its end, held, QA)
         first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
         # said in the script frames the artist typed, before any bake: vom's own refusal came after the rotos were
         # baked, in the files' numbers (frames 1009-1012 missing, for a Frame range 1-12 of a Read shown at 1: QA)
@@ -703,6 +710,8 @@ def prepare_shot(node: nuke.Node) -> Prepared:
         if outside:
             raise HostError(f"{node.name()}: keyframe{'s' if len(outside) > 1 else ''} "
                             f"{', '.join(map(str, outside))} (Roto input): {where}")
+        if not found[2]:  # a movie or a still: baked at the script frames
+            found = None
     if plate and not chosen:
         # nothing in Nuke says what a typed file holds: the Input colour space knob's value (ACEScg by default) was
         # used without a word, where the same plate through a Read is read as the Read says (QA)
@@ -900,6 +909,11 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             said = done_warnings(result)
             warnings = [w for w in said if w not in _SHOWN_WARNINGS.get(seen, ())]
             _SHOWN_WARNINGS[seen] = set(said)
+            stale = earlier_frames(fields, first, last)
+            if stale:  # said at every Analyze that leaves them: the node shows them as if rendered now
+                warnings.append(f"script frames {_common.frame_ranges([f + prepared.offset for f in stale])} show an "
+                                f"earlier render's matte (files of {fields['out']} this Analyze did not render, of "
+                                f"the roto as it was then): render them too, or delete those files")
             if warnings:
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))
@@ -910,6 +924,18 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         return work()
     threading.Thread(target=work, name="vom-analyze", daemon=True).start()
     return None
+
+
+def earlier_frames(fields: Mapping[str, Any], first: int, last: int) -> list[int]:
+    """The file frames from ``first`` to ``last`` (what the node shows) that this render did not write but whose
+    matte file is there: an earlier render's (QA: a render on twos after a whole one showed the old even frames)."""
+    done: set[int] = set()
+    for a, b, step in _common.range_numbers(str(fields["frames"]), HostError):
+        done.update(range(a, b + 1, step))
+    out = str(fields["out"])
+    objects = list(fields.get("objects") or {})
+    shown = out.replace("{object}", objects[0]) if objects else out  # the sequence the node shows
+    return [f for f in range(first, last + 1) if f not in done and os.path.exists(_common.frame_path(shown, f))]
 
 
 def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) -> str:
