@@ -30,6 +30,22 @@ def test_a_full_memo_drops_what_other_renders_used_and_keeps_the_current_renders
     assert not off.put(("a",), "A", 1) and off.get(("a",)) is None
 
 
+def test_a_files_new_content_drops_its_old_from_the_memo() -> None:
+    """QA: a plate re-delivered between renders (another fingerprint) left its old frames in the memo until it filled:
+    RSS grew render after render. A key (kind, path, fingerprint, ...) drops those of its kind and path with another
+    fingerprint; another kind, another path or the same content read another way stay."""
+    m = Memo(max_bytes=10_000)
+    m.begin_render()
+    assert m.put(("plate", "/p.1.exr", "fp1"), "old", 100) and m.put(("display", "/p.1.exr", "fp1", "ACEScg"), "d", 50)
+    assert m.put(("plate", "/p.2.exr", "fp1"), "other frame", 100)
+    assert m.put(("display", "/p.1.exr", "fp1", "sRGB"), "d2", 50)  # the same content read as another colour space
+    assert len(m) == 4 and m.bytes == 300
+    assert m.put(("plate", "/p.1.exr", "fp2"), "new", 100)  # the file rewritten
+    assert m.get(("plate", "/p.1.exr", "fp1")) is None and m.get(("plate", "/p.1.exr", "fp2")) == "new"
+    assert m.get(("display", "/p.1.exr", "fp1", "ACEScg")) == "d"  # another kind: its own turn comes
+    assert m.get(("plate", "/p.2.exr", "fp1")) == "other frame" and m.bytes == 300 - 100 + 100
+
+
 def test_the_memo_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOM_WORKER_MEMO_MB", "1.5")
     assert memo_bytes_from_env() == 3 << 19

@@ -650,3 +650,39 @@ def test_a_worker_that_takes_no_connection_is_said_and_never_waited_for(tmp_path
         for c in filled:
             c.close()
         stuck.close()
+
+
+def test_a_client_that_went_away_is_said_so_in_the_log_not_as_a_signal(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: a `vom render` killed (or whose output was closed) mid-render: the worker stopped its render, and its log
+    said "stopped by SIGTERM", a signal nobody sent."""
+    import socket
+
+    import torch
+
+    from vom_plugin.worker.server import Worker
+
+    w = Worker(tmp_path / "w.sock")
+    w.threads = torch.get_num_threads()  # as serve() sets it
+    said: list[str] = []
+    w.say = said.append  # type: ignore[method-assign]
+    fields = {"plate": str(shot_dir / "plate" / "p.####.exr"),
+              "keyframes": {"1": str(shot_dir / "roto" / "r.0001.exr")},
+              "out": str(tmp_path / "o" / "a.####.exr"), "model": str(shot_dir / "model.safetensors"),
+              "working_size": 128, "device": "cpu", "cache": str(tmp_path / "c")}
+    ours, theirs = socket.socketpair()
+    theirs.shutdown(socket.SHUT_WR)  # the client ends its side before the render begins (killed, its pipe closed)
+    with ours, theirs:
+        w.render(ours, {"shot": fields}, bytearray())
+    ended = [s for s in said if "ended with exit 130" in s]
+    assert ended and "stopped by its vom render going away" in ended[0] and "SIGTERM" not in ended[0], said
+
+
+def test_a_worker_refuses_clients_whose_cpu_kernels_or_arithmetic_differ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: ATEN_CPU_CAPABILITY (torch's CPU kernels) and ONEDNN_DEFAULT_FPMATH_MODE (oneDNN's arithmetic) change the
+    pixels, and a worker started without them served clients that had them, its own numbers."""
+    base = environment()["env"]
+    for name, value in (("ATEN_CPU_CAPABILITY", "default"), ("ONEDNN_DEFAULT_FPMATH_MODE", "BF16"),
+                        ("DNNL_DEFAULT_FPMATH_MODE", "BF16"), ("NVIDIA_TF32_OVERRIDE", "0")):
+        monkeypatch.setenv(name, value)
+        assert environment()["env"].get(name) == value and environment()["env"] != base
+        monkeypatch.delenv(name)

@@ -60,11 +60,17 @@ class Memo:
             return got[0]
 
     def put(self, key: tuple, value: Any, nbytes: int) -> bool:
-        """Keep ``value`` (``nbytes`` large) if it fits after dropping what other renders used; True if kept."""
+        """Keep ``value`` (``nbytes`` large) if it fits after dropping what other renders used; True if kept.
+
+        Keys are (kind, path, file fingerprint, ...): one drops those of its kind and path with another fingerprint,
+        the file's earlier content, which no render asks for again (a plate re-delivered all day filled the memory
+        with dead frames, QA)."""
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
                 self.bytes -= old[1]
+            for k in [k for k in self._items if k[:2] == key[:2] and k[2:3] != key[2:3]]:
+                self.bytes -= self._items.pop(k)[1]
             if nbytes > self.max_bytes:
                 return False
             while self.bytes + nbytes > self.max_bytes:

@@ -30,7 +30,10 @@ __all__ = ["environment", "private_folder_problem", "recv_lines", "send", "socke
 
 # Environment that changes what a render computes or where it writes: a worker renders only for clients
 # whose values are its own (threads change float sums; the cache and weights folders come from here).
-_ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_")
+# (ATEN_CPU_CAPABILITY picks torch's CPU kernels, ONEDNN_/DNNL_ oneDNN's arithmetic, NVIDIA_TF32_OVERRIDE the GPU's:
+# each changes pixels, and a worker of another served clients its own, QA)
+_ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_", "ATEN_",
+                 "ONEDNN_", "DNNL_", "NVIDIA_TF32_")
 _ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
 # change no pixel; OpenMP's wait policy is also chosen by each vom process from the machine's load when it starts
 # (``vom_plugin._openmp_wait_default``), so a worker and its clients differed at random and renders were refused

@@ -320,8 +320,9 @@ class Worker:
             except (OSError, ValueError):
                 pass
             gone.set()
-            if stop.signal is None:
+            if stop.signal is None:  # no signal was sent: the client went away (killed, its output closed)
                 stop.set(signal.SIGTERM)
+                stop.by = "its vom render going away"
 
         # set up here, not in the thread: a render that ended at once had its connection closed by then (EBADF)
         conn.settimeout(None)
