@@ -207,6 +207,17 @@ def test_an_entry_larger_than_the_cap_is_not_written_and_evicts_nothing(store: S
     assert not c.has_state(K("big")) and c.evicted_own == 1 and kept.exists()
     c.put_alpha(K("small"), {"x": torch.zeros(25_000)})  # one that fits is written as before
     assert c.get_alpha(K("small")) is not None and kept.exists()
+    # a pass's next memory state not taken: the one before it stays, the chain's only resume point (review)
+    import types
+
+    from vom_plugin.engine.step_cache import StepCache
+
+    assert c.put_state(K("s1"), {"bank": torch.zeros(10)})
+    StepCache._put_state_then_drop(types.SimpleNamespace(store=c), K("s2"), {"bank": torch.randn(100_000)},
+                                   [K("s1")])
+    assert c.has_state(K("s1")) and not c.has_state(K("s2"))
+    StepCache._put_state_then_drop(types.SimpleNamespace(store=c), K("s3"), {"bank": torch.zeros(10)}, [K("s1")])
+    assert c.has_state(K("s3")) and not c.has_state(K("s1"))  # written: the one before it goes
 
 
 def test_cache_cli_info_and_clear(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

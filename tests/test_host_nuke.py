@@ -1074,10 +1074,20 @@ def test_a_movie_read_is_baked_over_its_own_frames(host: types.ModuleType, fake_
     p = host.prepare_shot(node)  # the fake script's range is 1-24
     baked = sorted({f for _c, src, f, _ in fake_nuke.renders if src == "Read1"})
     assert p.fields["frames"] == "1-10" and baked == list(range(1, 11))
-    late = _gizmo(tmp_path, keyframes="20", frames="1-24")
-    late.inputs = [read, FakeNode("Roto", "Roto1")]
-    with pytest.raises(host.HostError, match="the Read Read1 shows script frames 1-10"):
-        host.prepare_shot(late)
+    for frames, keyframes, what in (("1-24", "5", "Frame range 1-24"), ("", "20", "keyframe 20")):
+        late = _gizmo(tmp_path, keyframes=keyframes, frames=frames)
+        late.inputs = [read, FakeNode("Roto", "Roto1")]
+        with pytest.raises(host.HostError, match=f"{what}.*the Read Read1 shows script frames 1-10"):
+            host.prepare_shot(late)
+    # a still (a matte painting, a clean plate) is held by Nuke over the whole shot: baked over the script's frames
+    fake_nuke.renders.clear()
+    still = FakeNode("Read", "Read2", {"file": "/plates/dmp.exr", "first": 1, "last": 1, "frame_mode": "",
+                                       "frame": "", "colorspace": "linear"})
+    held = _gizmo(tmp_path, keyframes="1001", frames="1001-1010")
+    held.inputs = [still, FakeNode("Roto", "Roto1")]
+    p = host.prepare_shot(held)
+    assert p.fields["frames"] == "1001-1010"
+    assert sorted({f for _c, src, f, _ in fake_nuke.renders if src == "Read2"}) == list(range(1001, 1011))
 
 
 # ------------------------------------------------------------------------ Nuke 13's Python (3.7)

@@ -879,7 +879,7 @@ def test_a_stop_under_a_cap_that_deleted_the_shots_entries_says_so(shot_dir: Pat
         render(shot(shot_dir, "capped", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c")),
                progress=on_event, stop=stop)
     assert str(e.value).endswith("the next render resumes from what the cache kept: its size cap (3.81e-06 GiB, "
-                                 "VOM_CACHE_MAX_GB) deleted some of this shot's entries"), str(e.value)
+                                 "VOM_CACHE_MAX_GB) deleted or did not take some of this shot's entries"), str(e.value)
 
 
 def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, tmp_path: Path) -> None:

@@ -652,7 +652,8 @@ def test_a_worker_that_takes_no_connection_is_said_and_never_waited_for(tmp_path
         stuck.close()
 
 
-def test_a_client_that_went_away_is_said_so_in_the_log_not_as_a_signal(shot_dir: Path, tmp_path: Path) -> None:
+def test_a_client_that_went_away_is_said_so_in_the_log_not_as_a_signal(shot_dir: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: a `vom render` killed (or whose output was closed) mid-render: the worker stopped its render, and its log
     said "stopped by SIGTERM", a signal nobody sent."""
     import socket
@@ -669,8 +670,19 @@ def test_a_client_that_went_away_is_said_so_in_the_log_not_as_a_signal(shot_dir:
               "keyframes": {"1": str(shot_dir / "roto" / "r.0001.exr")},
               "out": str(tmp_path / "o" / "a.####.exr"), "model": str(shot_dir / "model.safetensors"),
               "working_size": 128, "device": "cpu", "cache": str(tmp_path / "c")}
+    import vom_plugin.engine.runner as runner
+
+    real = runner.render
+
+    def once_stopped(shot: object, **kw: object) -> object:  # the render begins once the worker has seen it go
+        deadline = time.monotonic() + 30
+        while not kw["stop"].is_set() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        return real(shot, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "render", once_stopped)
     ours, theirs = socket.socketpair()
-    theirs.shutdown(socket.SHUT_WR)  # the client ends its side before the render begins (killed, its pipe closed)
+    theirs.shutdown(socket.SHUT_WR)  # the client ends its side (killed, its output closed)
     with ours, theirs:
         w.render(ours, {"shot": fields}, bytearray())
     ended = [s for s in said if "ended with exit 130" in s]

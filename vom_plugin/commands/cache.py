@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {s.shot_id}: {_count(s.files, 'entry', 'entries')} ({human_size(s.bytes)}){folder}  {s.plate}")
         if report.left_alone:
             shown = ", ".join(report.left_alone[:5]) + (" ..." if len(report.left_alone) > 5 else "")
-            print(f"left alone: {len(report.left_alone)} files or folders vom did not write: {shown}")
+            print(f"left alone: {_count(len(report.left_alone), 'file or folder', 'files or folders')} vom did not "
+                  f"write: {shown}")
         if report.failed:
             path, why = report.failed[0]
             raise InputError(f"{_count(len(report.failed), 'entry', 'entries')} could not be removed (e.g. {path}: "
@@ -78,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     for s in shots:
         age = (now - s.last_used) / 86400
-        print(f"  {s.shot_id}  {s.files:6d} entries  {human_size(s.bytes):>10}  used {age:5.1f} days ago  {s.plate}")
+        print(f"  {s.shot_id}  {s.files:6d} {'entry  ' if s.files == 1 else 'entries'}  {human_size(s.bytes):>10}  "
+              f"used {age:5.1f} days ago  {s.plate}")
     for folder in vc.unreadable_shot_folders(root):
         print(f"  {folder.name}  not used: its {vc.SHOT_MARKER} is missing or damaged, so vom cannot tell it from a "
               f"folder of yours and leaves it alone (not counted, never cleared); remove {folder} to cache that "

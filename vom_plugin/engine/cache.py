@@ -365,10 +365,10 @@ class ShotCache:
     def get_state(self, key: str) -> dict[str, Any] | None:
         return self._load(self._step_path(key, "state"))
 
-    def put_state(self, key: str, tensors: dict[str, Any]) -> None:
-        # stored plain: a state is written at the end of every pass, and deflating its tens of MB (the keys
-        # barely shrink) would hold up the end of every render for the few MB it saves once per pass
-        self._save(self._step_path(key, "state"), tensors, compress=False)
+    def put_state(self, key: str, tensors: dict[str, Any]) -> bool:
+        """Whether it was written. Stored plain: a state is written at the end of every pass, and deflating its tens
+        of MB (the keys barely shrink) would hold up the end of every render for the few MB it saves once per pass."""
+        return self._save(self._step_path(key, "state"), tensors, compress=False)
 
     def get_affinity(self, key: str) -> dict[str, Any] | None:
         return self._load(self._step_path(key, "affinity"))
@@ -433,20 +433,21 @@ class ShotCache:
             pass
 
     def _save(self, path: Path, tensors: dict[str, Any], *, compress: bool | Callable[[str], bool] = True,
-              delta: Collection[str] = ()) -> None:
+              delta: Collection[str] = ()) -> bool:
+        """Write an entry; whether it was written (the cap, another key's entry or a folder in its way: not)."""
         # the workers holding its key keep it; this render computes its own (read or not: a render that resumes
         # from elsewhere never loads the entries it then writes)
         if path in self._foreign_paths or (os.path.lexists(path) and signed_by_another_key(path)):
-            return
+            return False
         if os.path.isdir(path) and not os.path.islink(path):  # a folder vom did not make: that entry is not cached
             self._drop(path, "a folder")
-            return
+            return False
         data = encode(self._address(path), tensors, compress=compress, delta=delta)
         if len(data) > self.max_bytes:
             # it could never stay: written, it had every other entry evicted (other shots' too) and then itself (a
             # memory state of 19 MB under a 7 MB cap emptied the shots that fitted, QA); not cached, said as a cut
             self.evicted_own += 1
-            return
+            return False
         with self.lock():
             if not path.parent.is_dir():  # a `vom cache clear` removed the shot's empty folder as the render began
                 self._claim()
@@ -454,6 +455,7 @@ class ShotCache:
         self._written_since_evict += len(data)
         if self._written_since_evict > self.max_bytes // 10:
             self.evict()
+        return True
 
     def evict(self) -> int:
         """Delete entries until the whole root is under the cap (``evict``); returns bytes freed. Those of this

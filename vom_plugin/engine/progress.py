@@ -187,7 +187,8 @@ class OpenJDProgress(BarProgress):
         super().__call__(event)
         if event.get("event") == "done" and self._sent < 1.0:  # the render is whole: the monitor says so
             self._sent = 1.0
-            self.updates.write(f"openjd_progress: 100.0\nopenjd_status: {event['frames_written']} frames written\n")
+            n = event["frames_written"]
+            self.updates.write(f"openjd_progress: 100.0\nopenjd_status: {n} frame{'' if n == 1 else 's'} written\n")
             self.updates.flush()
 
 

@@ -559,8 +559,8 @@ class _Render:
             return "the next render resumes from what the cache took before it was turned off"
         if self.cache.store.evicted_own:
             return ("the next render resumes from what the cache kept: its size cap "
-                    f"({self.cache.store.max_bytes / 2**30:.3g} GiB, VOM_CACHE_MAX_GB) deleted some of this shot's "
-                    "entries")
+                    f"({self.cache.store.max_bytes / 2**30:.3g} GiB, VOM_CACHE_MAX_GB) deleted or did not take some "
+                    "of this shot's entries")
         return "the next render resumes from the cache"
 
     def run(self) -> RenderResult:

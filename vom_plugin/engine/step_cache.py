@@ -261,14 +261,18 @@ class StepCache:
     def _save_state(self, prop: Any, steps: list[str], i: int) -> None:
         chain = steps[0]
         states = self._states.setdefault(chain, [])
-        self._put(self.store.put_state, steps[i], _snapshot(prop.state_dict()))
         # one mid-pass state per chain is enough to resume: keep the disk bounded. Also the one this render
-        # went on from (a farm chunk's predecessor's): each chunk of a pass left its own, 76 MB at 960x540
-        for j in states:
-            if j != i:
-                self._put(self.store.drop_state, steps[j])
+        # went on from (a farm chunk's predecessor's): each chunk of a pass left its own, 76 MB at 960x540. Those
+        # before it go once it is written (one the size cap did not take left the chain without any: review)
+        self._put(self._put_state_then_drop, steps[i], _snapshot(prop.state_dict()),
+                  [steps[j] for j in states if j != i])
         states[:] = [i]
         self._last_state_t[chain] = time.perf_counter()
+
+    def _put_state_then_drop(self, key: str, tensors: dict[str, Any], older: list[str]) -> None:
+        if self.store.put_state(key, tensors):
+            for k in older:
+                self.store.drop_state(k)
 
     def _put(self, fn: Any, *args: Any) -> None:
         """Queue a cache write on the writer thread (FIFO)."""

@@ -18,12 +18,13 @@ class Stop:
         self.signal: int | None = None
         self.by = ""  # who stopped it, for the message: a signal's name, or "Stop.set()"
 
-    def set(self, signum: int | None = None, *, to: str = "") -> None:
+    def set(self, signum: int | None = None, *, to: str = "", why: str = "") -> None:
         """Stop the render; ``signum``: the signal received, when that is why (a worker's client's); ``to``: whom
         it was sent to, when that is not who asked for the render (said in the message: "SIGTERM to the vom
-        worker")."""
+        worker"); ``why``: what stopped it, when no signal did (said instead)."""
+        # the reason before the flag: a render that sees the flag set reads the reason with it
+        self.by = why or ("Stop.set()" if signum is None else signal.Signals(signum).name + (f" to {to}" if to else ""))
         self.signal = signal.SIGINT if signum is None else signum
-        self.by = "Stop.set()" if signum is None else signal.Signals(signum).name + (f" to {to}" if to else "")
 
     def is_set(self) -> bool:
         return self.signal is not None

@@ -356,8 +356,8 @@ def read_offset(mode: str, text: str, first: int) -> int | None:
 
 def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int, bool] | None:
     """The Read feeding the Source input directly (through Dots only), its offset (script frame minus file frame)
-    and whether vom can read its files (a frame sequence; a movie or a still is baked, over the Read's frames);
-    None when there is none or it retimes by an expression: anything else changes the pixels or times."""
+    and whether vom can read its files (a frame sequence; a movie is baked, over the Read's frames); None when there
+    is none, it retimes by an expression, or it reads one still: anything else changes the pixels or times."""
     up = node.input(0)
     while up is not None and up.Class() == "Dot":
         up = up.input(0)
@@ -367,9 +367,12 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int, bool] | None:
     if "%V" in pattern or "%v" in pattern:  # Nuke fills in the view; vom would look for the letters themselves
         raise HostError(f"{up.name()}: file {pattern} holds both views of a stereo plate (%V): vom mattes one "
                         "sequence; put a OneView node after the Read to choose the eye")
-    # as Nuke evaluates it ([python ...], [value ...]); a movie (.mov, .mp4) or a single still: vom reads frame
-    # sequences, so it is baked as one
+    # as Nuke evaluates it ([python ...], [value ...]); a movie (.mov, .mp4): vom reads frame sequences, so it is
+    # baked as one, over its own frames; a single still (first = last) is no Read of frames: Nuke holds it over the
+    # whole shot, and it is baked over the script's frames, as any other Source
     sequence = _common.has_frame_token(pattern)
+    if not sequence and int(_knob_value(up, "first") or 0) == int(_knob_value(up, "last") or 0):
+        return None
     offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
                          int(_knob_value(up, "first") or 0))
     return None if offset is None else (up, offset, sequence)

@@ -37,7 +37,8 @@ _ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", 
 _ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
 # change no pixel; OpenMP's wait policy is also chosen by each vom process from the machine's load when it starts
 # (``vom_plugin._openmp_wait_default``), so a worker and its clients differed at random and renders were refused
-_ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+_ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                "ONEDNN_VERBOSE", "DNNL_VERBOSE")  # (oneDNN's logging)
 # Folders given in the environment: compared as the folder each process means (a relative VOM_WEIGHTS_DIR
 # names another folder in a worker started elsewhere), and the worker renders only when they agree.
 _ENV_PATHS = ("VOM_WEIGHTS_DIR", "VOM_CACHE_DIR", "XDG_CACHE_HOME", "TMPDIR", "HOME")

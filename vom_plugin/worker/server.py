@@ -321,8 +321,7 @@ class Worker:
                 pass
             gone.set()
             if stop.signal is None:  # no signal was sent: the client went away (killed, its output closed)
-                stop.set(signal.SIGTERM)
-                stop.by = "its vom render going away"
+                stop.set(signal.SIGTERM, why="its vom render going away")
 
         # set up here, not in the thread: a render that ended at once had its connection closed by then (EBADF)
         conn.settimeout(None)

@@ -116,6 +116,11 @@ def same_files(a: str, b: str) -> bool:
 def writes_over(plate: str, out: str, frames: Iterable[int]) -> int | None:
     """The first of ``frames`` whose output file is the plate's own file (through a link, another padding, a
     case-folding disk: one file either way), None when none is."""
+    try:  # another folder (or one not made yet): no file of it is the plate's, and no frame is looked at (a share)
+        if not os.path.samefile(os.path.dirname(plate) or ".", os.path.dirname(out) or "."):
+            return None
+    except OSError:
+        return None
     for f in frames:
         with contextlib.suppress(OSError):  # a plate frame that is not there is not written over
             if os.path.samefile(frame_path(plate, f), frame_path(out, f)):

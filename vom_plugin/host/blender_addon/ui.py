@@ -213,11 +213,12 @@ def prepare(context: Any) -> Plan:
                    for f in range(first, last + 1, step)]
     for _, matte, _ in core.mattes({"out": out, "objects": objects}):
         # vom refuses it too, but only after the shot file beside it is made
-        hit = common.writes_over(pattern, matte, file_frames) if not common.same_files(pattern, matte) else 0
-        if hit is not None:
+        same = common.same_files(pattern, matte)
+        hit = None if same else common.writes_over(pattern, matte, file_frames)
+        if same or hit is not None:
             raise core.HostError(f"Output {out}: names the plate's own files ({pattern}"
-                                 f"{f', frame {hit}' if hit else ''}); rendering there would write over the plate. "
-                                 f"Set another Output")
+                                 f"{'' if hit is None else f', frame {hit}'}); rendering there would write over the "
+                                 f"plate. Set another Output")
     _data_colorspace()  # before the render, not after it
     work = core.work_dir(out)
     try:
