@@ -284,6 +284,57 @@ def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again
     assert main(["farm", "check", str(shot)]) == 0
 
 
+def test_a_plate_frame_delivered_again_while_the_render_reads_it_is_not_stamped_with_the_new_bytes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a plate re-delivered during the render (frames read ahead of the one being written): each output's
+    vom:plate was a digest of the file when the output was written, the new bytes over a matte of the old, and
+    `vom farm check` passed it. The file's identity is taken before it is read; changed by the time the output is
+    written, the stamp says so, and the check fails the frame."""
+    import shutil
+
+    from test_runner_render import make_shot_dir
+
+    from vom_plugin.engine.file_source import CHANGED_SINCE_READ, FileSource
+    from vom_plugin.engine.runner import prepare
+    from vom_plugin.engine.shot import Shot, content_digest
+
+    root = make_shot_dir(tmp_path / "s")
+    plate = tmp_path / "plate"
+    shutil.copytree(root / "plate", plate)
+    shot_file = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path, plate=plate)
+    source = FileSource(prepare(Shot.from_yaml(shot_file)))
+    try:
+        source.plate(2)
+        source.plate(3)
+        frame3 = plate / "p.0003.exr"
+        flipped = oiio.ImageBufAlgo.flop(oiio.ImageBuf(str(frame3)))
+        assert flipped.write(str(tmp_path / "new.exr"), oiio.HALF)
+        shutil.copy(tmp_path / "new.exr", frame3)  # delivered again after it was read
+        assert source.plate_stamp(3) == CHANGED_SINCE_READ
+        assert source.plate_stamp(2) == content_digest(plate / "p.0002.exr")  # unchanged: its bytes
+        assert source.plate_stamp(1) == content_digest(plate / "p.0001.exr")  # read by prepare(): the same
+    finally:
+        source.close()
+    # through a render: frame 3's matte is either of the new bytes (read after the change) or said to be of other
+    # bytes, never the old matte passed as the new plate's
+    shutil.copytree(root / "plate", plate, dirs_exist_ok=True)
+
+    def redeliver(event: dict) -> None:
+        if event["event"] == "frame" and event["done"] == 1:
+            shutil.copy(tmp_path / "new.exr", plate / "p.0003.exr")
+
+    from vom_plugin.engine.runner import render
+
+    render(Shot.from_yaml(shot_file, cache=str(tmp_path / "c2")), progress=redeliver)
+    clean = render(Shot.from_yaml(shot_file, out=str(tmp_path / "clean" / "a.####.exr"), cache=str(tmp_path / "c3")))
+    got = oiio.ImageBuf(str(tmp_path / "o" / "a.0003.exr")).get_pixels(oiio.FLOAT)
+    want = oiio.ImageBuf(str(clean.paths[2])).get_pixels(oiio.FLOAT)
+    capsys.readouterr()
+    rc = main(["farm", "check", str(shot_file)])
+    err = capsys.readouterr().err
+    assert np.array_equal(got, want) or (rc == 2 and re.search(r"frame 3: \S+: matted from another picture", err)), err
+
+
 def test_farm_check_fails_on_frames_matted_at_the_exposure_of_a_first_keyframe_frame_since_redelivered(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A QA pass: the plate frame of the shot's first keyframe sets the exposure every frame is matted at. Delivered

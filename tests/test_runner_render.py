@@ -737,6 +737,24 @@ def test_every_file_on_disk_is_announced_when_a_damaged_frame_stops_the_render(s
     assert [p.name for p in got.files] == on_disk and got.frames == [int(n.split(".")[1]) for n in on_disk]
 
 
+def test_a_plate_folder_moved_away_mid_render_says_which_frames_were_written(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: the plate's folder renamed while the render ran: "vom render: error: .../p.0003.exr: No such file or
+    directory", exit 2, not a word of the frames already on disk (every other error found while rendering says them)."""
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+
+    def move_away(e: dict) -> None:
+        if e["event"] == "frame" and e["done"] == 1:
+            folder.rename(tmp_path / "plate_gone")
+
+    said = r"p\.000\d\.exr.*found while rendering: \d+ of \d+ frames were written"
+    with pytest.raises(InputError, match=said) as err:
+        render(shot(shot_dir, "moved", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr")),
+               progress=move_away)
+    on_disk = sorted(p.name for p in (tmp_path / "o").glob("[!.]*.exr"))
+    assert on_disk and [p.name for p in err.value.render_result.files] == on_disk
+
+
 def test_a_stopped_render_says_what_it_wrote_in_frame_order(shot_dir: Path, tmp_path: Path) -> None:
     """A QA pass: only a progress callback's exception carried the render's result; a Stop's CancelledError (and
     SIGINT's) named the frames written in its message alone, and ``files`` listed them in the order the passes

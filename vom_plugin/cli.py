@@ -28,7 +28,7 @@ from typing import NoReturn
 
 from vom_plugin import __version__, commands
 from vom_plugin.envvars import FLAGS, env_flag
-from vom_plugin.errors import VomError
+from vom_plugin.errors import VomError, users_file_error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,10 +89,6 @@ def _progress_said(argv: Sequence[str]) -> str | None:
             if a == "--progress" or a.startswith("--progress=")]
     return said[-1] if said else None
 
-
-# what an OSError about a file the user named means (exit 2, said, no traceback unless VOM_TRACEBACK=1)
-_USERS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
-                           errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP, errno.EIO})
 
 
 def _error_event(progress: str | None, message: str, code: int, kind: str) -> None:
@@ -162,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"vom {args.command}: error: {said}", file=sys.stderr)
             _error_event(progress, said, 2, "OSError")
             return 2
-        if isinstance(e, OSError) and e.filename and e.errno in _USERS_ERRNOS:
+        if users_file_error(e):
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
             # disk, a read-only mount): the user's to fix, named, not a traceback to report
             where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"

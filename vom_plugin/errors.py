@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+from typing import TypeGuard
+
 
 class VomError(Exception):
     """Base class of every error vom raises on purpose."""
@@ -19,3 +22,14 @@ class CancelledError(VomError):
     """The user or the host stopped the job (SIGINT/SIGTERM); what was written so far is complete."""
 
     exit_code = 130
+
+
+# what an OSError about a file the user named means (exit 2, said, no traceback unless VOM_TRACEBACK=1)
+USERS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                          errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP, errno.EIO})
+
+
+def users_file_error(e: BaseException) -> TypeGuard[OSError]:
+    """Whether ``e`` says a file or folder the user named cannot be made, read or written (a bad --out, a full disk,
+    a read-only mount, a plate moved away): the user's to fix, not a bug to report."""
+    return isinstance(e, OSError) and bool(e.filename) and e.errno in USERS_ERRNOS

@@ -3,6 +3,7 @@ worker's memo, each checked against the size the render was prepared for."""
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,22 @@ from vom_plugin.errors import InputError
 
 if TYPE_CHECKING:
     from vom_plugin.engine.runner import _Job
+
+
+def file_identity(path: Path) -> tuple[int, ...] | None:
+    """What changes with any change to a file: its size, modification and change times (a save that replaces it or
+    writes it in place: no tool sets the change time back; not its inode, which some network file systems renumber);
+    None for a file that cannot be looked at (gone, its folder unreadable)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# what a matte's vom:plate says where its plate frame's file changed after the render read it: a digest of no file's
+# bytes, so `vom farm check` says the matte is not of the plate as it is
+CHANGED_SINCE_READ = "changed-since-read"
 
 
 def check_size(frame: int, path: Any, got: Any, size: tuple[int, int], first: tuple[int, Any]) -> None:
@@ -46,6 +63,7 @@ class FileSource:
         self._ahead: dict[int, Future] = {}  # frame -> (Plate, display-referred pixels)
         self._displays: dict[int, np.ndarray] = {}  # read ahead, not yet asked for
         self._workings: dict[int, np.ndarray] = {}  # the same frames as the network takes them
+        self._ids: dict[int, Any] = dict(job.plate_ids)  # frame -> its file's identity before it was read
         self.dead: dict[int, tuple[int, int]] = {}  # frame -> (its NaN / Inf pixels, its pixels), repaired
         for f, p in job.plates.items():
             self._note_dead(f, p)
@@ -109,6 +127,8 @@ class FileSource:
 
     def _read(self, frame: int) -> Any:
         path = self.job.plate_seq.path(frame)
+        # before the read (on the reader thread too), the first one's (a frame two passes read): see plate_stamp
+        self._ids.setdefault(frame, file_identity(path))
         p = read_plate(path, self.job.memo, lambda: self.fingerprint(frame))
         first = self.job.frames[0]  # again: the file may have changed since prepare()
         check_size(frame, path, p.size, self.job.size, (first, self.job.plate_seq.path(first)))
@@ -143,6 +163,23 @@ class FileSource:
             self.plate(frame)
         got = self._workings.pop(frame, None)
         return fr.image_to_working(display, geo) if got is None or geo != self.job.geo else got
+
+    def plate_stamp(self, frame: int) -> str | None:
+        """The frame's ``vom:plate``: a digest of its file's bytes, read now, where the file is as it was before this
+        render read it; else CHANGED_SINCE_READ. Taken only when the output is written (reading every byte of the
+        plate frame again): a plate re-delivered while read ahead was stamped with the new file's bytes over a
+        matte of the old, which `vom farm check` then passed (QA)."""
+        from vom_plugin.engine.shot import content_digest
+
+        path = self.job.plate_seq.path(frame)
+        before = self._ids.get(frame)
+        if before is None or file_identity(path) != before:
+            return CHANGED_SINCE_READ
+        try:
+            digest = content_digest(path)
+        except OSError:  # gone meanwhile (its folder moved): the next read says so, naming it
+            return CHANGED_SINCE_READ
+        return digest if file_identity(path) == before else CHANGED_SINCE_READ
 
     def fingerprint(self, frame: int) -> str:
         if frame not in self._fp:

@@ -30,17 +30,17 @@ from vom_plugin import __version__
 from vom_plugin.atomic import remove_stale_temps_in
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.cache import ShotCache, file_fingerprint
-from vom_plugin.engine.file_source import FileSource, check_size, read_plate
+from vom_plugin.engine.file_source import FileSource, check_size, file_identity, read_plate
 from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot, check_roto_file, content_digest, keyframes_stamp, recipe_stamp
+from vom_plugin.engine.shot import Shot, check_roto_file, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.engine.weights_header import read_weights_metadata
-from vom_plugin.errors import CancelledError, InputError
+from vom_plugin.errors import CancelledError, InputError, users_file_error
 from vom_plugin.grammar import object_channel
 from vom_plugin.locations import weights_path
 
@@ -71,20 +71,10 @@ class _Job:
     # the plate frames prepare() decoded (the first requested, to check it before any work; the first keyframe, for
     # the exposure), which the source starts with instead of decoding them again
     plates: dict[int, Any] = field(default_factory=dict)
+    plate_ids: dict[int, Any] = field(default_factory=dict)  # their files' identities before they were read
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
-
-
-def _file_identity(path: Path) -> tuple[int, ...] | None:
-    """What changes with any change to a file: its size, modification and change times (a save that replaces it or
-    writes it in place: no tool sets the change time back; not its inode, which some network file systems renumber);
-    None for a file that cannot be looked at (gone, its folder unreadable)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
@@ -314,8 +304,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             check_roto_file(field, kf, path)
     # each roto is read three times (its pixels, its cache fingerprint, the outputs' recipe): one saved meanwhile
     # gave frames of the old roto under the new one's addresses in the cache, which later renders then reused (QA)
-    roto_files = {path: _file_identity(path) for kfs in shot.rotos().values() for path in kfs.values()}
+    roto_files = {path: file_identity(path) for kfs in shot.rotos().values() for path in kfs.values()}
     _check_out(shot, frames, on_disk)
+    plate_ids = {frames[0]: file_identity(seq.path(frames[0]))}  # before the read: see FileSource.plate_stamp
     first = read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
     colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
                                         seq.path(frames[0]))
@@ -352,6 +343,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
     _check_rotos_seen(rotos, shot, geo)
     first_kf = first_keyframe(shot)
+    plate_ids.setdefault(first_kf, file_identity(on_disk.path(first_kf)))
     at_kf = first if first_kf == frames[0] else read_plate(on_disk.path(first_kf), memo,
                                                             lambda: file_fingerprint(on_disk.path(first_kf)))
     gain = shot_exposure_gain(shot, on_disk, at_kf)
@@ -367,7 +359,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
     recipe = recipe_stamp(shot, windows)
     for path, identity in roto_files.items():
-        if _file_identity(path) != identity:
+        if file_identity(path) != identity:
             raise InputError(f"roto {path} changed while this render read it (saved meanwhile): nothing was rendered; "
                              f"render again once it is saved")
     from vom_plugin.engine.device import resolve_device
@@ -385,7 +377,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 picture=picture, geo=geo,
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
-                plates={frames[0]: first, first_kf: at_kf},
+                plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids,
                 notes=notes, recipe=recipe, gain=gain)
 
 
@@ -489,7 +481,7 @@ class _Render:
             t = time.perf_counter()
             # the plate frame's bytes, on this (output) thread: `vom farm check` tells a matte of a plate re-delivered
             # since from one of the plate as it is (the recipe holds no plate pixels)
-            plate_digest = content_digest(plate.info.path) if plate.info.path is not None else None
+            plate_digest = self.source.plate_stamp(frame)
             for path, names in files:
                 meta = self._metadata(frame, names)
                 if plate_digest is not None:
@@ -719,17 +711,20 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
                 result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
             else:
                 # what is on disk is the caller's to know however the render ended: a stop, a disk that filled
-                e.render_result = _sorted(r)  # type: ignore[attr-defined]
-                if not (isinstance(e, InputError) and r.done):
+                result = _sorted(r)
+                e.render_result = result  # type: ignore[attr-defined]
+                if not ((isinstance(e, InputError) or users_file_error(e)) and r.done):
                     raise
                 # a frame damaged behind an intact header is only found by reading it, after frames before it
-                # were written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
+                # were written (or a plate frame moved away meanwhile, said as bad input is): say which, so exit 2
+                # never reads as "nothing was rendered" when files are on disk
                 from vom_plugin.io.sequence import format_frames
 
-                done = e.render_result.frames  # type: ignore[attr-defined]
-                err = InputError(f"{e}; found while rendering: {len(done)} of {len(job.frames)} frames were written "
-                                 f"before it ({format_frames(done, sep=',')}, complete; {r.next_render()})")
-                err.render_result = e.render_result  # type: ignore[attr-defined]
+                said = f"{e.filename}: {e.strerror or e}" if users_file_error(e) else str(e)
+                done = result.frames
+                err = InputError(f"{said}; found while rendering: {len(done)} of {len(job.frames)} frames were "
+                                 f"written before it ({format_frames(done, sep=',')}, complete; {r.next_render()})")
+                err.render_result = result  # type: ignore[attr-defined]
                 raise err from None
     result = _sorted(r)
     if isinstance(progress, _CalledUntilItRaises):

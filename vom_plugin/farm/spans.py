@@ -394,8 +394,12 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
                     f"rendered)")
     # outputs of vom before session 36 say nothing of their plate frame: not compared
     if plate is not None and "vom:plate" in meta:
+        from vom_plugin.engine.file_source import CHANGED_SINCE_READ
         from vom_plugin.engine.shot import content_digest
 
+        if str(meta["vom:plate"]) == CHANGED_SINCE_READ:
+            return (f"matted from another picture than its plate frame {plate} holds now (the plate frame was changed "
+                    "or delivered again while this frame was rendered)")
         if str(meta["vom:plate"]) != content_digest(plate):
             return (f"matted from another picture than its plate frame {plate} holds now (the plate was changed or "
                     "delivered again after this frame was rendered)")
