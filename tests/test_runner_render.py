@@ -755,6 +755,25 @@ def test_a_plate_folder_moved_away_mid_render_says_which_frames_were_written(sho
     assert on_disk and [p.name for p in err.value.render_result.files] == on_disk
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a stream every write to fails: ENOSPC)")
+def test_a_log_on_a_full_disk_neither_stops_a_render_nor_turns_bad_input_into_an_internal_error(
+        shot_dir: Path, tmp_path: Path) -> None:
+    """QA: stderr appended to a log on a full disk: with the bar the render stopped at its first line (0 frames), with
+    --progress none it exited 1 after writing every frame, and bad input exited 1 as an internal error."""
+    base = [sys.executable, "-m", "vom_plugin.cli", "render", "--plate", str(shot_dir / "plate" / "p.####.exr"),
+            "--roto", str(shot_dir / "roto" / "r.0001.exr") + "@1", "--model", str(shot_dir / "model.safetensors"),
+            "--working-size", "128", "--device", "cpu", "--no-worker"]
+    with open("/dev/full", "w") as full:
+        for progress in ("bar", "none"):
+            out = tmp_path / progress
+            done = subprocess.run([*base, "--out", str(out / "a.####.exr"), "--cache", str(tmp_path / "c"),
+                                   "--progress", progress], stderr=full, timeout=300)
+            assert done.returncode == 0 and len(list(out.glob("a.*.exr"))) == N, progress
+        bad = subprocess.run([*base, "--out", str(tmp_path / "b" / "a.####.exr"), "--frames", "9-1"], stderr=full,
+                             timeout=300)
+        assert bad.returncode == 2
+
+
 def test_a_stopped_render_says_what_it_wrote_in_frame_order(shot_dir: Path, tmp_path: Path) -> None:
     """A QA pass: only a progress callback's exception carried the render's result; a Stop's CancelledError (and
     SIGINT's) named the frames written in its message alone, and ``files`` listed them in the order the passes

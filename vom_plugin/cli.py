@@ -102,6 +102,14 @@ def _error_event(progress: str | None, message: str, code: int, kind: str) -> No
             print(f"openjd_fail: {' '.join(message.split())}", flush=True)
 
 
+def _say(text: str, end: str = "\n") -> None:
+    """``text`` on stderr, as far as it can be written: a full disk under a log (`2>>log`) lost the message and made
+    the command exit 1 as an internal error, whatever it was doing (QA)."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text + end)
+        sys.stderr.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _negative_ranges(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(_command(argv))
@@ -119,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _error_event(_progress_said(argv), lines[-1] if lines else "usage error", 2, "UsageError")
         raise
     finally:
-        sys.stderr.write(usage.getvalue())
+        _say(usage.getvalue(), end="")
     if not getattr(args, "_run", None):  # no command: a usage error, said where usage errors go
         parser.print_help(sys.stderr)
         return 2
@@ -129,15 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except VomError as e:
         if os.environ.get("VOM_TRACEBACK", "").strip() == "1":  # where in vom the input was found wrong (a TD's debug)
-            traceback.print_exc()
-        print(f"vom {args.command}: error: {e}", file=sys.stderr)
+            _say(traceback.format_exc(), end="")
+        _say(f"vom {args.command}: error: {e}")
         progress = _progress_said(argv)
         if progress == "openjd" or args.command == "demo":  # render sends its own JSON event (the worker's too)
             _error_event(progress, str(e), e.exit_code, type(e).__name__)
         return e.exit_code
     except KeyboardInterrupt:
         said = _interrupted(args.command)
-        print(f"vom {args.command}: {said}", file=sys.stderr)
+        _say(f"vom {args.command}: {said}")
         # before the command's own events began (importing torch, reading the shot)
         _error_event(_progress_said(argv), said, 130, "CancelledError")
         return 130
@@ -146,8 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush has nowhere to fail
         written = getattr(sys.exc_info()[1], "frames_written", None)
         said = f"{written} frames written, complete" if written is not None else "any file written is complete"
-        with contextlib.suppress(OSError):
-            print(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}", file=sys.stderr)
+        _say(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}")
         return 141  # as a process ended by SIGPIPE
     except Exception as e:
         progress = _progress_said(argv)
@@ -155,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # a write to an open stream (its standard output sent to a full disk): the user's disk, not a bug
             said = (f"a write failed: {e.strerror or e} (its output, or a file it was writing, is on a full disk or "
                     f"over quota)")
-            print(f"vom {args.command}: error: {said}", file=sys.stderr)
+            _say(f"vom {args.command}: error: {said}")
             _error_event(progress, said, 2, "OSError")
             return 2
         if users_file_error(e):
@@ -163,13 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             # disk, a read-only mount): the user's to fix, named, not a traceback to report
             where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
             if os.environ.get("VOM_TRACEBACK", "").strip() == "1":
-                traceback.print_exc()
-            print(f"vom {args.command}: error: {where}: {e.strerror or e}", file=sys.stderr)
+                _say(traceback.format_exc(), end="")
+            _say(f"vom {args.command}: error: {where}: {e.strerror or e}")
             _error_event(progress, f"{where}: {e.strerror or e}", 2, "OSError")
             return 2
-        traceback.print_exc()  # an internal error: keep the traceback for the bug report
-        print(f"vom {args.command}: internal error (exit 1); please report the traceback above",
-              file=sys.stderr)
+        _say(traceback.format_exc(), end="")  # an internal error: keep the traceback for the bug report
+        _say(f"vom {args.command}: internal error (exit 1); please report the traceback above")
         _error_event(progress, f"internal error: {type(e).__name__}: {e}", 1, type(e).__name__)
         return 1
 

@@ -7,6 +7,7 @@ the Nuke node and the Python ``Shot`` cannot disagree.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
@@ -208,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
                       "kind": type(e).__name__})
         raise
     if args.progress == "none":
-        for w in summary["warnings"]:
-            print(f"vom render: warning: {w}", file=sys.stderr)
         n = summary["frames_written"]
-        print(f"vom render: {n} frame{'' if n == 1 else 's'} written to {shot.out} in {summary['elapsed']:.1f} s",
-              file=sys.stderr)
+        said = [f"vom render: warning: {w}" for w in summary["warnings"]]
+        said.append(f"vom render: {n} frame{'' if n == 1 else 's'} written to {shot.out} in {summary['elapsed']:.1f} s")
+        with contextlib.suppress(OSError, ValueError):  # a log on a full disk: the frames are written all the same
+            print("\n".join(said), file=sys.stderr)
     return 0

@@ -105,16 +105,23 @@ class BarProgress:
             read_back = f"; {cached} of {steps} steps read back from the cache" if cached else ""
             where = f" to {self.out}" if self.out else ""  # where they went, as --progress none says too
             for w in event.get("warnings", []):  # before the closing line, which stays the last
-                self.stream.write(f"{self.command + ': ' if self.command else ''}warning: {w}\n")
-            self.stream.write(f"{n} frame{'' if n == 1 else 's'} written{where} in {_clock(elapsed)} "
-                              f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
+                self._write(f"{self.command + ': ' if self.command else ''}warning: {w}\n")
+            self._write(f"{n} frame{'' if n == 1 else 's'} written{where} in {_clock(elapsed)} "
+                        f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
+
+    def _write(self, text: str) -> None:
+        """``text`` on the stream, as far as it can be written: a full disk under the log (`2>>log`) stopped the
+        render with its first bar line (QA); the frames matter, the bar does not."""
+        try:
+            self.stream.write(text)
             self.stream.flush()
+        except (OSError, ValueError):
+            pass
 
     def end_line(self) -> None:
         """End the terminal bar's line, so what follows (the summary, an error) starts on its own."""
         if self.line_open:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._write("\n")
             self.line_open = False
 
     def _fraction(self) -> float:
@@ -146,7 +153,7 @@ class BarProgress:
         where = f" frame {self.frame}" if self.frame is not None else ""
         line = f"[{bar}] {self.done}/{self.total} frames{where}  {100 * fraction:3.0f}%  ETA {self._eta()}"
         if self.tty:
-            self.stream.write(f"\r{line}  ")
+            self._write(f"\r{line}  ")
             self.line_open = True
         else:
             tenth = int(10 * fraction)
@@ -155,8 +162,7 @@ class BarProgress:
                     and self.done < self.total):
                 return
             self._last_log_tenth, self._last_log_t = tenth, now
-            self.stream.write(line + "\n")
-        self.stream.flush()
+            self._write(line + "\n")
 
 
 class OpenJDProgress(BarProgress):

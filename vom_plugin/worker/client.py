@@ -179,7 +179,8 @@ def _listening() -> bool:
 
 
 def _note(text: str) -> None:
-    print(f"vom render: {text}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError, ValueError):  # a log on a full disk: the render goes on
+        print(f"vom render: {text}", file=sys.stderr, flush=True)
 
 
 def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start: bool = False
