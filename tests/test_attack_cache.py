@@ -743,6 +743,15 @@ def test_a_cache_folder_from_the_environment_that_is_a_file_is_refused(tmp_path:
     assert (tmp_path / "afile").read_text() == "mine"
     monkeypatch.setenv("VOM_CACHE_DIR", str(tmp_path / "not_yet"))  # a cache no render has made yet: empty
     assert main(["cache", "info"]) == 0 and "0 shots" in capsys.readouterr().out
+    # $SHOW in it read as in a shot file; an unset one refused (QA: a folder named "$NOPE" was made where vom ran)
+    monkeypatch.setenv("SHOW_ROOT", str(tmp_path))
+    monkeypatch.setenv("VOM_CACHE_DIR", "${SHOW_ROOT}/show_cache")
+    assert main(["cache", "info"]) == 0 and f"cache {tmp_path / 'show_cache'}:" in capsys.readouterr().out
+    monkeypatch.setenv("VOM_CACHE_DIR", "$NOPE_NOT_SET/x")
+    monkeypatch.chdir(tmp_path)
+    assert main(["cache", "info"]) == 2
+    assert "VOM_CACHE_DIR '$NOPE_NOT_SET/x': $NOPE_NOT_SET is not set" in capsys.readouterr().err
+    assert not (tmp_path / "$NOPE_NOT_SET").exists()
 
 
 def test_progress_never_goes_back_when_a_damaged_prediction_is_computed_again(

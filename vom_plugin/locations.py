@@ -18,10 +18,17 @@ MODEL_ALIASES = {"default": "lite", "lite": "lite", "full": "full"}
 
 
 def env_folder(name: str) -> Path | None:
-    """The folder an environment variable names, as the shot file's paths are read: ``~`` expanded, made absolute
-    (a worker started elsewhere means the same folder); None when unset or blank."""
+    """The folder an environment variable names, as the shot file's paths are read: ``$SHOW`` and ``~`` expanded (an
+    unset one refused: left in, it made a folder named ``$NOPE`` where vom ran, QA), made absolute (a worker started
+    elsewhere means the same folder); None when unset or blank."""
     value = os.environ.get(name, "").strip()
-    return Path(os.path.abspath(os.path.expanduser(value))) if value else None
+    if not value:
+        return None
+    if "$" in value:
+        from vom_plugin.engine.shot import expand_vars
+
+        value = expand_vars(value, name)
+    return Path(os.path.abspath(os.path.expanduser(value)))
 
 
 def weights_dir() -> Path:
