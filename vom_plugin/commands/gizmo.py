@@ -35,11 +35,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         files.append((blender_knobs.default_path(), blender_knobs.generate(), blender_knobs.write))
     if args.check:
+        for p, _, _ in files:  # a path that can never hold it is the user's error (2), not a stale file (1)
+            if p.exists() and not p.is_file():
+                raise InputError(f"--out {p}: is {'a folder' if p.is_dir() else 'not a file'}; give the gizmo file's "
+                                 f"path")
         stale = [p for p, t, _ in files if (p.read_text(encoding="utf-8") if p.is_file() else None) != t]
         regenerate = "vom gizmo" if args.out is None else f"vom gizmo --out {shlex.quote(str(args.out))}"
         for p in stale:
-            state = ("is out of date with node_defs/" if p.is_file() else "is not a file" if p.exists()
-                     else "does not exist")
+            state = "is out of date with node_defs/" if p.is_file() else "does not exist"
             print(f"vom gizmo: {p} {state}; run `{regenerate}` to write it", file=sys.stderr)
         if stale:
             return 1
