@@ -41,8 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="render: add clips; info: summarise the library; shots: export it as shot folders (--to)")
     p.add_argument("--data-dir", type=Path, default=None, help="library folder (default VOM_CLIPS_DIR, else "
                    "$XDG_CACHE_HOME/vom-clips, ~/.cache/vom-clips)")
-    p.add_argument("--count", type=positive(int), default=40, help="clips of seeds --seed-base .. --seed-base + COUNT - 1, those "
-                   "already rendered skipped (default 40)")
+    p.add_argument("--count", type=positive(int), default=40,
+                   help="clips of seeds --seed-base .. --seed-base + COUNT - 1, those already rendered skipped "
+                        "(default 40)")
     p.add_argument("--seed-base", type=int, default=0, help="seed of the first clip (default 0)")
     p.add_argument("--frames", type=positive(int), default=12, help="frames per clip (default 12)")
     p.add_argument("--size", type=positive(int), nargs="+", default=[256], metavar="PX",
