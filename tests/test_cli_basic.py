@@ -185,7 +185,15 @@ def test_train_refuses_flags_of_another_of_its_jobs(tmp_path, capsys) -> None:
                        (["--export", w, "--to", w, "--resume", "--out", str(tmp_path / "r")],
                         "--export takes a checkpoint and --to, not --resume or --out"),
                        (["--levels-only", "--out", str(tmp_path / "r"), "--minutes", "1"],
-                        "--levels-only is a --calibrate option")):
+                        "--levels-only is a --calibrate option"),
+                       # (QA: these started a training run, ten minutes of it for a --to meaning an export)
+                       (["--out", str(tmp_path / "r"), "--to", w, "--guided-radii", "6"],
+                        "--guided-radii, --to: not an option of a training run"),
+                       (["--out", str(tmp_path / "r"), "--library-share", "0.3"],
+                        "--library-share: the share of clips from --library, which is not given"),
+                       (["--export", w, "--to", w, "--minutes", "5"], "--minutes: not an option of --export"),
+                       (["--calibrate", w, "--to", w, "--out", str(tmp_path / "r"), "--minutes", "3"],
+                        "--minutes, --out: not an option of --calibrate")):
         assert main(["train", *argv]) == 2, argv
         assert said in capsys.readouterr().err
     assert not (tmp_path / "r").exists()

@@ -144,6 +144,21 @@ def _given(args: argparse.Namespace) -> set[str]:
     return given
 
 
+# the flags each job of `vom train` reads (its own and the settings it shares)
+_EXPORT_FLAGS = {"export", "to"}
+_CALIBRATE_FLAGS = {"calibrate", "to", "levels_only", "memory_masks", "keyframe_bonuses", "guided_radii", "guided_eps",
+                    "size", "threads", "val_hard", "val_library", "val_long", "val_shots"}
+_CALIBRATE_ONLY = {"to", "levels_only", "memory_masks", "keyframe_bonuses", "guided_radii", "guided_eps"}
+
+
+def _named(args: argparse.Namespace) -> set[str]:
+    """The flags given on the command line (those whose value is not the flag's default)."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    defaults = vars(p.parse_args([]))
+    return {k for k, v in vars(args).items() if k in defaults and v != defaults[k]}
+
+
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.extras import require
@@ -153,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train.data import Curriculum
     from vom_plugin.train.loop import TrainArgs, export_weights, train
 
+    named = _named(args)
     given = _given(args)
     # the three jobs of `vom train` take each other's flags for nothing: a flag of another job is a mistake to say
     if args.calibrate is not None and args.export is not None:
@@ -163,6 +179,15 @@ def run(args: argparse.Namespace) -> int:
     if args.levels_only and args.calibrate is None:
         raise InputError("--levels-only is a --calibrate option (keep the file's guided filter, fit the output "
                          "levels only)")
+    job, takes = (("--export", _EXPORT_FLAGS) if args.export is not None
+                  else ("--calibrate", _CALIBRATE_FLAGS) if args.calibrate is not None else ("a training run", None))
+    others = sorted((named - takes if takes is not None else named & _CALIBRATE_ONLY) - {"levels_only"})
+    if others:  # (QA: `--to` on a training run, meaning an export, started ten minutes of training)
+        flags = ", ".join("--" + n.replace("_", "-") for n in others)
+        raise InputError(f"{flags}: not an option of {job} (vom train runs one job: a training run, --export or "
+                         f"--calibrate)")
+    if "library_share" in named and args.library is None and not args.resume:
+        raise InputError("--library-share: the share of clips from --library, which is not given")
     if args.calibrate is not None:
         return _calibrate(args)
     if args.export is not None:
