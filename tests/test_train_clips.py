@@ -206,6 +206,11 @@ def test_cli_clips_info_and_errors(tmp_path: Path, capsys):
     assert f"Blender not found (--blender {tmp_path / 'nope'})" in err and "rendering" not in out
     assert main(["clips", "render", "--size", "8", "--data-dir", str(tmp_path / "x")]) == 2
     assert "at least 16 px" in capsys.readouterr().err
+    # another action's flag is refused, not ignored (QA: render --json printed text, info --to wrote nothing)
+    for argv, said in ((["render", "--json", "--sheet", "s.png"], "--json, --sheet: not an option of vom clips render"),
+                       (["info", "--to", "x", "--count", "5"], "--count, --to: not an option of vom clips info")):
+        assert main(["clips", *argv, "--data-dir", str(root)]) == 2
+        assert said in capsys.readouterr().err
 
 
 def test_cli_train_library_option_reaches_the_loop(tmp_path: Path, monkeypatch):

@@ -65,6 +65,16 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.locations import clip_library_dir
     from vom_plugin.train import clips
 
+    # each action's own flags: one of another action's was a mistake said nothing of (--json on render: text out)
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    defaults = vars(p.parse_args([args.action]))
+    named = {k for k, v in vars(args).items() if k in defaults and v != defaults[k]}
+    takes = {"render": {"count", "seed_base", "frames", "size", "samples", "threads", "blender"},
+             "info": {"json", "sheet"}, "shots": {"to"}}[args.action] | {"action", "data_dir"}
+    if named - takes:
+        flags = ", ".join("--" + n.replace("_", "-") for n in sorted(named - takes))
+        raise InputError(f"{flags}: not an option of vom clips {args.action}")
     root = args.data_dir if args.data_dir is not None else clip_library_dir()
     given = "--data-dir" if args.data_dir is not None else \
         "VOM_CLIPS_DIR" if os.environ.get("VOM_CLIPS_DIR", "").strip() else "the library folder"
