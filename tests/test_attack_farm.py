@@ -315,6 +315,19 @@ def test_a_plate_frame_delivered_again_while_the_render_reads_it_is_not_stamped_
         assert source.plate_stamp(1) == content_digest(plate / "p.0001.exr")  # read by prepare(): the same
     finally:
         source.close()
+    # a frame whose steps all come from the cache is read only to be written: its identity is taken with its cache
+    # fingerprint, at the pass's start (review: taken at that late read, an old matte got the new file's stamp)
+    source = FileSource(prepare(Shot.from_yaml(shot_file)))
+    try:
+        source.fingerprint(4)
+        frame4 = plate / "p.0004.exr"
+        flipped4 = oiio.ImageBufAlgo.flop(oiio.ImageBuf(str(frame4)))
+        assert flipped4.write(str(tmp_path / "new4.exr"), oiio.HALF)
+        shutil.copy(tmp_path / "new4.exr", frame4)
+        source.plate(4)
+        assert source.plate_stamp(4) == CHANGED_SINCE_READ
+    finally:
+        source.close()
     # through a render: frame 3's matte is either of the new bytes (read after the change) or said to be of other
     # bytes, never the old matte passed as the new plate's
     shutil.copytree(root / "plate", plate, dirs_exist_ok=True)

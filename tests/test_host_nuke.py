@@ -1088,6 +1088,14 @@ def test_a_movie_read_is_baked_over_its_own_frames(host: types.ModuleType, fake_
     p = host.prepare_shot(held)
     assert p.fields["frames"] == "1001-1010"
     assert sorted({f for _c, src, f, _ in fake_nuke.renders if src == "Read2"}) == list(range(1001, 1011))
+    # a still saved with a frame number (dmp.%04d.exr, 1001-1001) is one too (review)
+    fake_nuke.renders.clear()
+    numbered = FakeNode("Read", "Read3", {"file": "/plates/dmp.%04d.exr", "first": 1001, "last": 1001,
+                                          "frame_mode": "", "frame": "", "colorspace": "linear"})
+    held.inputs = [numbered, FakeNode("Roto", "Roto1")]
+    p = host.prepare_shot(held)
+    assert p.fields["frames"] == "1001-1010"
+    assert sorted({f for _c, src, f, _ in fake_nuke.renders if src == "Read3"}) == list(range(1001, 1011))
 
 
 # ------------------------------------------------------------------------ Nuke 13's Python (3.7)

@@ -753,6 +753,38 @@ def test_a_plate_folder_moved_away_mid_render_says_which_frames_were_written(sho
                progress=move_away)
     on_disk = sorted(p.name for p in (tmp_path / "o").glob("[!.]*.exr"))
     assert on_disk and [p.name for p in err.value.render_result.files] == on_disk
+    # moved before any frame is written: bad input too (review: a worker said it an internal error, exit 1)
+    (tmp_path / "plate_gone").rename(folder)
+
+    def move_at_start(e: dict) -> None:
+        if e["event"] == "start":
+            folder.rename(tmp_path / "plate_gone")
+
+    with pytest.raises(InputError, match=r"p\.000\d\.exr: No such file"):
+        render(shot(shot_dir, "moved0", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o0" / "a.####.exr"),
+                    cache=str(tmp_path / "c0")), progress=move_at_start)
+
+
+def test_a_plate_frame_changed_while_prepare_reads_it_is_refused(shot_dir: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: the frame prepare() decodes first was fingerprinted for the cache only at the first pass; delivered
+    again meanwhile, features of its old pixels were cached under the new file's address. Its fingerprint is taken
+    as it is read now, and a file that changes during that read is refused."""
+    import vom_plugin.engine.runner as runner
+
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    real = runner.read_plate
+
+    def delivered_meanwhile(path: Path, *a: object, **k: object) -> object:
+        got = real(path, *a, **k)
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # written again as it was read
+        return got
+
+    monkeypatch.setattr(runner, "read_plate", delivered_meanwhile)
+    with pytest.raises(InputError, match=r"plate frame 1 \(.*p\.0001\.exr\) changed while this render read it"):
+        render(shot(shot_dir, "changing", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr")))
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a stream every write to fails: ENOSPC)")

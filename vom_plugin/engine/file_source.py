@@ -55,7 +55,7 @@ class FileSource:
 
     def __init__(self, job: _Job) -> None:
         self.job = job
-        self._fp: dict[int, str] = {}
+        self._fp: dict[int, str] = dict(job.plate_fps)  # prepare()'s, of the frames it read
         self._plates: OrderedDict[int, Any] = OrderedDict()
         self._plates.update(job.plates)  # read once already, by prepare()
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-plate-reader",
@@ -182,8 +182,12 @@ class FileSource:
         return digest if file_identity(path) == before else CHANGED_SINCE_READ
 
     def fingerprint(self, frame: int) -> str:
+        """The frame's cache fingerprint, taken once a render (at its first pass, before the frame is read); its
+        file's identity is taken first, so that a file delivered again after it reads as changed (review)."""
         if frame not in self._fp:
-            self._fp[frame] = file_fingerprint(self.job.plate_seq.path(frame))
+            path = self.job.plate_seq.path(frame)
+            self._ids.setdefault(frame, file_identity(path))
+            self._fp[frame] = file_fingerprint(path)
         return self._fp[frame]
 
 

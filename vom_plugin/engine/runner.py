@@ -72,9 +72,24 @@ class _Job:
     # the exposure), which the source starts with instead of decoding them again
     plates: dict[int, Any] = field(default_factory=dict)
     plate_ids: dict[int, Any] = field(default_factory=dict)  # their files' identities before they were read
+    plate_fps: dict[int, str] = field(default_factory=dict)  # and their cache fingerprints, of what was read
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
+
+
+def _read_held(path: Path, frame: int, memo: Memo | None, ids: dict[int, Any], fps: dict[int, str]) -> Any:
+    """A plate frame prepare() decodes, with its file's identity before the read (``ids``: see FileSource.plate_stamp)
+    and its cache fingerprint (``fps``) taken while the file is what was read: fingerprinted later (at the first
+    pass), a file delivered again meanwhile had features of the old pixels cached under the new file's address
+    (review). InputError where the file changed while it was read."""
+    ids.setdefault(frame, file_identity(path))
+    plate = read_plate(path, memo, lambda: fps.setdefault(frame, file_fingerprint(path)))
+    fps.setdefault(frame, file_fingerprint(path))
+    if file_identity(path) != ids[frame]:
+        raise InputError(f"plate frame {frame} ({path}) changed while this render read it (delivered again "
+                         f"meanwhile): nothing was rendered; render again once the plate is complete")
+    return plate
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
@@ -306,8 +321,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # gave frames of the old roto under the new one's addresses in the cache, which later renders then reused (QA)
     roto_files = {path: file_identity(path) for kfs in shot.rotos().values() for path in kfs.values()}
     _check_out(shot, frames, on_disk)
-    plate_ids = {frames[0]: file_identity(seq.path(frames[0]))}  # before the read: see FileSource.plate_stamp
-    first = read_plate(seq.path(frames[0]), memo, lambda: file_fingerprint(seq.path(frames[0])))
+    plate_ids: dict[int, Any] = {}
+    plate_fps: dict[int, str] = {}
+    first = _read_held(seq.path(frames[0]), frames[0], memo, plate_ids, plate_fps)
     colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
                                         seq.path(frames[0]))
     size = tuple(first.size)
@@ -343,9 +359,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
     _check_rotos_seen(rotos, shot, geo)
     first_kf = first_keyframe(shot)
-    plate_ids.setdefault(first_kf, file_identity(on_disk.path(first_kf)))
-    at_kf = first if first_kf == frames[0] else read_plate(on_disk.path(first_kf), memo,
-                                                            lambda: file_fingerprint(on_disk.path(first_kf)))
+    at_kf = first if first_kf == frames[0] else _read_held(on_disk.path(first_kf), first_kf, memo, plate_ids,
+                                                            plate_fps)
     gain = shot_exposure_gain(shot, on_disk, at_kf)
     # the file's bytes, and how it was placed: the same file read another way is another roto
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
@@ -377,7 +392,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 picture=picture, geo=geo,
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
-                plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids,
+                plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
                 notes=notes, recipe=recipe, gain=gain)
 
 
@@ -714,6 +729,10 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
                 result = _sorted(r)
                 e.render_result = result  # type: ignore[attr-defined]
                 if not ((isinstance(e, InputError) or users_file_error(e)) and r.done):
+                    if users_file_error(e):  # bad input wherever it is caught (a worker said it an internal error)
+                        err = InputError(f"{e.filename}: {e.strerror or e}")
+                        err.render_result = result  # type: ignore[attr-defined]
+                        raise err from None
                     raise
                 # a frame damaged behind an intact header is only found by reading it, after frames before it
                 # were written (or a plate frame moved away meanwhile, said as bad input is): say which, so exit 2

@@ -368,10 +368,10 @@ def _upstream_read(node: nuke.Node) -> tuple[nuke.Node, int, bool] | None:
         raise HostError(f"{up.name()}: file {pattern} holds both views of a stereo plate (%V): vom mattes one "
                         "sequence; put a OneView node after the Read to choose the eye")
     # as Nuke evaluates it ([python ...], [value ...]); a movie (.mov, .mp4): vom reads frame sequences, so it is
-    # baked as one, over its own frames; a single still (first = last) is no Read of frames: Nuke holds it over the
-    # whole shot, and it is baked over the script's frames, as any other Source
+    # baked as one, over its own frames; a single still (first = last, with a frame number or not) is no Read of
+    # frames: Nuke holds it over the whole shot, and it is baked over the script's frames, as any other Source
     sequence = _common.has_frame_token(pattern)
-    if not sequence and int(_knob_value(up, "first") or 0) == int(_knob_value(up, "last") or 0):
+    if int(_knob_value(up, "first") or 0) == int(_knob_value(up, "last") or 0):  # a still, dmp.exr or dmp.%04d.exr
         return None
     offset = read_offset(str(_knob_value(up, "frame_mode") or ""), str(_knob_value(up, "frame") or ""),
                          int(_knob_value(up, "first") or 0))
