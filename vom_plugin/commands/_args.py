@@ -44,3 +44,14 @@ def human_size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def named_flags(args: argparse.Namespace, add_arguments: Callable[[argparse.ArgumentParser], None],
+                positional: list[str] | None = None) -> set[str]:
+    """The flags of a command given on its command line: those whose value is not the flag's default (a command of
+    several jobs refuses a flag of another job instead of ignoring it). ``positional``: what the command's parser
+    needs to parse at all (its action)."""
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    defaults = vars(p.parse_args(positional or []))
+    return {k for k, v in vars(args).items() if k in defaults and v != defaults[k]}

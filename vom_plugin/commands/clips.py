@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from vom_plugin.commands._args import human_size, positive
+from vom_plugin.commands._args import human_size, named_flags, positive
 
 HELP = "render or describe the library of path-traced training clips (needs Blender), or export it as shots"
 DESCRIPTION = """Render training clips with Blender (Cycles, transparent film: exact alpha) into a library folder,
@@ -66,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train import clips
 
     # each action's own flags: one of another action's was a mistake said nothing of (--json on render: text out)
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    defaults = vars(p.parse_args([args.action]))
-    named = {k for k, v in vars(args).items() if k in defaults and v != defaults[k]}
+    named = named_flags(args, add_arguments, [args.action])
     takes = {"render": {"count", "seed_base", "frames", "size", "samples", "threads", "blender"},
              "info": {"json", "sheet"}, "shots": {"to"}}[args.action] | {"action", "data_dir"}
     if named - takes:

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from vom_plugin.commands._args import count, fraction_below_one, non_negative, positive
+from vom_plugin.commands._args import count, fraction_below_one, named_flags, non_negative, positive
 
 HELP = "train the matting network on synthetic or studio data, or export a checkpoint as shipped weights"
 DESCRIPTION = """Train the HSTSG matting network.
@@ -151,14 +151,6 @@ _CALIBRATE_FLAGS = {"calibrate", "to", "levels_only", "memory_masks", "keyframe_
 _CALIBRATE_ONLY = {"to", "levels_only", "memory_masks", "keyframe_bonuses", "guided_radii", "guided_eps"}
 
 
-def _named(args: argparse.Namespace) -> set[str]:
-    """The flags given on the command line (those whose value is not the flag's default)."""
-    p = argparse.ArgumentParser()
-    add_arguments(p)
-    defaults = vars(p.parse_args([]))
-    return {k for k, v in vars(args).items() if k in defaults and v != defaults[k]}
-
-
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.extras import require
@@ -168,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train.data import Curriculum
     from vom_plugin.train.loop import TrainArgs, export_weights, train
 
-    named = _named(args)
+    named = named_flags(args, add_arguments)
     given = _given(args)
     # the three jobs of `vom train` take each other's flags for nothing: a flag of another job is a mistake to say
     if args.calibrate is not None and args.export is not None:
