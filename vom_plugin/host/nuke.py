@@ -932,13 +932,10 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
 def earlier_frames(fields: Mapping[str, Any], first: int, last: int) -> list[int]:
     """The file frames from ``first`` to ``last`` (what the node shows) that this render did not write but whose
     matte file is there: an earlier render's (QA: a render on twos after a whole one showed the old even frames)."""
-    done: set[int] = set()
-    for a, b, step in _common.range_numbers(str(fields["frames"]), HostError):
-        done.update(range(a, b + 1, step))
     out = str(fields["out"])
     objects = list(fields.get("objects") or {})
     shown = out.replace("{object}", objects[0]) if objects else out  # the sequence the node shows
-    return [f for f in range(first, last + 1) if f not in done and os.path.exists(_common.frame_path(shown, f))]
+    return list(_common.earlier_matte_frames([shown], str(fields["frames"]), range(first, last + 1)))
 
 
 def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) -> str:

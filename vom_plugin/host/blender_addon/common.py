@@ -128,6 +128,15 @@ def writes_over(plate: str, out: str, frames: Iterable[int]) -> int | None:
     return None
 
 
+def earlier_matte_frames(outs: Sequence[str], rendered: str, frames: Iterable[int]) -> list[int]:
+    """Those of ``frames`` (file frames) that ``rendered`` (the render's frame range) left out but whose matte file is
+    there in one of ``outs``: an earlier render's, of the roto as it was then, which the host shows as if current."""
+    done: set[int] = set()
+    for a, b, step in range_numbers(rendered, ValueError):
+        done.update(range(a, b + 1, step))
+    return [f for f in frames if f not in done and any(os.path.exists(frame_path(o, f)) for o in outs)]
+
+
 def range_parts(text: str) -> list[str]:
     """The parts of a frame range as vom reads it (``io.sequence``): commas or spaces between parts
     (``1-50 60-100``, as Nuke writes them), spaces inside one dropped (``1 - 50``, ``1-100 x 2``); a dash after a

@@ -227,12 +227,9 @@ def colorspace_for(blender_name: str) -> str:
 def earlier_frames(outs: Sequence[str], rendered: str, timing: Timing) -> list[int]:
     """The scene frames of the plate whose matte files exist but were not rendered now (``rendered``: the shot's
     file-frame range): an earlier render's, of the roto as it was then, which the alpha node shows as if current."""
-    done: set[int] = set()
-    for a, b, step in common.range_numbers(rendered, ValueError):
-        done.update(range(a, b + 1, step))
     first = timing.file_frame(timing.start)
-    return [timing.scene_frame(f) for f in range(first, first + max(timing.duration, 1))
-            if f not in done and any(os.path.exists(common.frame_path(o, f)) for o in outs)]
+    return [timing.scene_frame(f)
+            for f in common.earlier_matte_frames(outs, rendered, range(first, first + max(timing.duration, 1)))]
 
 
 def unmatted_frames(outs: Sequence[str], rendered: str, timing: Timing,
