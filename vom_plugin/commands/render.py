@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from vom_plugin.engine.progress import KINDS as PROGRESS_KINDS
 from vom_plugin.locations import MODEL_ALIASES
 from vom_plugin.nodedef import Knob, load_node_def
 
@@ -31,7 +32,6 @@ an intact header: the message then says which frames were written), 1 internal e
 (SIGINT/SIGTERM; the frames written are complete and the next render resumes from the cache), 141 its output
 pipe was closed (a `| head`, a host that went away; the frames written are complete)."""
 
-PROGRESS = ("bar", "json", "openjd", "none")  # engine.progress.KINDS
 
 
 def _dest(knob: Knob) -> str:
@@ -96,7 +96,7 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("shot", nargs="?", metavar="SHOT.yaml", help="a YAML shot file (keys = the knob names)")
     add_knob_arguments(p)
-    p.add_argument("--progress", choices=PROGRESS, default="bar",
+    p.add_argument("--progress", choices=PROGRESS_KINDS, default="bar",
                    help="bar (the default): a progress bar on stderr; json: one JSON line per event (start, step, "
                         "frame, done, or error) on stdout, for hosts; openjd: openjd_progress and openjd_status "
                         "lines, for an Open Job Description task (vom farm openjd); none: only the closing line and "

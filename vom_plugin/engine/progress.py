@@ -155,14 +155,16 @@ class BarProgress:
         if self.tty:
             self._write(f"\r{line}  ")
             self.line_open = True
-        else:
-            tenth = int(10 * fraction)
-            now = time.perf_counter()
-            if (tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S
-                    and self.done < self.total):
-                return
-            self._last_log_tenth, self._last_log_t = tenth, now
+        elif self._log_due(fraction):
             self._write(line + "\n")
+
+    def _log_due(self, fraction: float) -> bool:
+        """Whether a log line is due (one per tenth of the shot, or every LOG_EVERY_S, and the last); noted as said."""
+        tenth, now = int(10 * fraction), time.perf_counter()
+        if tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S and self.done < self.total:
+            return False
+        self._last_log_tenth, self._last_log_t = tenth, now
+        return True
 
 
 class OpenJDProgress(BarProgress):
@@ -180,10 +182,8 @@ class OpenJDProgress(BarProgress):
     def _draw(self) -> None:
         # never back on a farm's monitor (the steps' total grows where damaged cache entries are computed again)
         self._sent = fraction = max(self._sent, min(max(self._fraction(), 0.0), 1.0))
-        tenth, now = int(10 * fraction), time.perf_counter()
-        if tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S and self.done < self.total:
+        if not self._log_due(fraction):
             return
-        self._last_log_tenth, self._last_log_t = tenth, now
         where = f", last frame {self.frame}" if self.frame is not None else ""
         self.updates.write(f"openjd_progress: {100 * fraction:.1f}\n"
                            f"openjd_status: {self.done}/{self.total} frames written{where}, ETA {self._eta()}\n")

@@ -84,8 +84,14 @@ def _read_held(path: Path, frame: int, memo: Memo | None, ids: dict[int, Any], f
     pass), a file delivered again meanwhile had features of the old pixels cached under the new file's address
     (review). InputError where the file changed while it was read."""
     ids.setdefault(frame, file_identity(path))
-    plate = read_plate(path, memo, lambda: fps.setdefault(frame, file_fingerprint(path)))
-    fps.setdefault(frame, file_fingerprint(path))
+
+    def fingerprint() -> str:  # once (a worker's memo asks it first, to look the frame up)
+        if frame not in fps:
+            fps[frame] = file_fingerprint(path)
+        return fps[frame]
+
+    plate = read_plate(path, memo, fingerprint)
+    fingerprint()
     if file_identity(path) != ids[frame]:
         raise InputError(f"plate frame {frame} ({path}) changed while this render read it (delivered again "
                          f"meanwhile): nothing was rendered; render again once the plate is complete")
@@ -535,8 +541,7 @@ class _Render:
         self.result.timings["write"] += seconds
         self.result.frames.append(frame)
         self.result.paths.append(paths[0])  # the frame's file (the first object's, one sequence per object)
-        self.result.files.extend(paths)  # every file of the frame (each object's sequence)
-        self.files_of[frame] = paths
+        self.files_of[frame] = paths  # every file of the frame (each object's sequence): result.files, by _sorted
         self.done += 1
         if self.progress:
             event = {"event": "frame", "frame": frame, "done": self.done, "total": len(self.job.frames),
@@ -728,21 +733,19 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
                 # what is on disk is the caller's to know however the render ended: a stop, a disk that filled
                 result = _sorted(r)
                 e.render_result = result  # type: ignore[attr-defined]
-                if not ((isinstance(e, InputError) or users_file_error(e)) and r.done):
-                    if users_file_error(e):  # bad input wherever it is caught (a worker said it an internal error)
-                        err = InputError(f"{e.filename}: {e.strerror or e}")
-                        err.render_result = result  # type: ignore[attr-defined]
-                        raise err from None
+                file_error = users_file_error(e)  # a user's file (a plate frame moved away): bad input, a worker's too
+                if not file_error and not (isinstance(e, InputError) and r.done):
                     raise
-                # a frame damaged behind an intact header is only found by reading it, after frames before it
-                # were written (or a plate frame moved away meanwhile, said as bad input is): say which, so exit 2
-                # never reads as "nothing was rendered" when files are on disk
-                from vom_plugin.io.sequence import format_frames
+                said = f"{e.filename}: {e.strerror or e}" if file_error else str(e)
+                if r.done:
+                    # a frame damaged behind an intact header is only found by reading it, after frames before it
+                    # were written: say which, so exit 2 never reads as "nothing was rendered" when files are on disk
+                    from vom_plugin.io.sequence import format_frames
 
-                said = f"{e.filename}: {e.strerror or e}" if users_file_error(e) else str(e)
-                done = result.frames
-                err = InputError(f"{said}; found while rendering: {len(done)} of {len(job.frames)} frames were "
-                                 f"written before it ({format_frames(done, sep=',')}, complete; {r.next_render()})")
+                    done = result.frames
+                    said += (f"; found while rendering: {len(done)} of {len(job.frames)} frames were written before "
+                             f"it ({format_frames(done, sep=',')}, complete; {r.next_render()})")
+                err = InputError(said)
                 err.render_result = result  # type: ignore[attr-defined]
                 raise err from None
     result = _sorted(r)
