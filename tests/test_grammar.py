@@ -211,3 +211,19 @@ def test_cli_flags_parse_by_the_grammar(capsys: pytest.CaptureFixture[str]) -> N
         with pytest.raises(SystemExit) as e:
             p.parse_args(argv)
         assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_bench_top_k_reads_the_knobs_grammar_and_names_its_type(capsys: pytest.CaptureFixture[str]) -> None:
+    """vom bench's --top-k said "invalid <lambda> value" for a word (QA): the knob's type, as vom render says."""
+    from vom_plugin.commands import bench, render
+
+    for add in (bench.add_arguments, render.add_arguments):
+        p = argparse.ArgumentParser()
+        add(p)
+        assert p.parse_args(["--top-k", "16"]).__dict__[
+            "top_k" if add is bench.add_arguments else "knob_top_k"] == 16
+        for value, needle in (("big", "--top-k: invalid int value: 'big'"),
+                              ("0", "--top-k: 0: out of range; expected 1 to 256")):
+            with pytest.raises(SystemExit) as e:
+                p.parse_args(["--top-k", value])
+            assert e.value.code == 2 and needle in capsys.readouterr().err

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vom_plugin.nodedef import Knob
 
 
 def _number(kind: type, ok: Callable[[int | float], bool], what: str) -> Callable[[str], int | float]:
@@ -35,6 +39,23 @@ non_negative = _number(float, lambda v: v >= 0, "a number >= 0")
 
 fraction_below_one = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 """An argparse type: a number in [0, 1) (an EMA's decay)."""
+
+
+def knob_type(knob: Knob, convert: Any = str) -> Any:
+    """argparse ``type=``: the knob's grammar (vom_plugin.grammar), so a bad value is a usage error naming the flag
+    once (argparse says "argument --flag: " before it) and the knob's type ("invalid int value: 'big'")."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.grammar import arg_type, parse_knob
+
+    def knob_value(text: str) -> Any:
+        try:
+            return parse_knob(knob, convert(text), knob.flag)
+        except InputError as e:
+            raise InputError(str(e).removeprefix(f"{knob.flag} ")) from None
+
+    parse = arg_type(knob_value)
+    parse.__name__ = knob.type
+    return parse
 
 
 def human_size(n: float) -> str:

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from vom_plugin.commands._args import knob_type
 from vom_plugin.engine.progress import KINDS as PROGRESS_KINDS
 from vom_plugin.locations import MODEL_ALIASES
 from vom_plugin.nodedef import Knob, load_node_def
@@ -38,22 +39,6 @@ def _dest(knob: Knob) -> str:
     return f"knob_{knob.name}"
 
 
-def _knob_type(knob: Knob, convert: Any = str) -> Any:
-    """argparse ``type=``: the knob's grammar (vom_plugin.grammar), so a bad value is a usage error naming the flag."""
-    from vom_plugin.errors import InputError
-    from vom_plugin.grammar import arg_type, parse_knob
-
-    def knob_value(text: str) -> Any:
-        try:
-            return parse_knob(knob, convert(text), knob.flag)
-        except InputError as e:  # argparse says "argument --flag: " before it: the flag once
-            raise InputError(str(e).removeprefix(f"{knob.flag} ")) from None
-
-    parse = arg_type(knob_value)
-    parse.__name__ = knob.type  # argparse names it in "invalid <type> value"
-    return parse
-
-
 def _number(x: float) -> str:
     return f"{x:g}"
 
@@ -74,7 +59,7 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
                 kw["help"] = kw["help"] + " " + objects.help.replace("%", "%%")
             kw.update(action="append", metavar="[NAME=]PATH[@FRAME]")
         elif knob.type == "int":
-            kw.update(type=_knob_type(knob, int), metavar="N")
+            kw.update(type=knob_type(knob, int), metavar="N")
         elif knob.type == "float":
             kw.update(type=float, metavar="X")
         elif knob.type == "bool":
@@ -87,9 +72,9 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
             kw.update(metavar="PATH" if knob.name == "cache" else "PATTERN")
         elif knob.choices:  # suggested values, read by a grammar (memory: first+every-N; device: cuda:N)
             more = "|cuda:N" if knob.name == "device" else ""  # the hosts' menus offer the first three
-            kw.update(metavar="|".join(knob.choices) + more, type=_knob_type(knob))
+            kw.update(metavar="|".join(knob.choices) + more, type=knob_type(knob))
         else:
-            kw.update(metavar=knob.name.upper(), type=_knob_type(knob))
+            kw.update(metavar=knob.name.upper(), type=knob_type(knob))
         p.add_argument(knob.flag, **kw)
 
 
