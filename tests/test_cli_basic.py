@@ -35,6 +35,23 @@ def test_info_json_names_versions_and_locations(capsys, monkeypatch, tmp_path) -
     assert "weights_dir" in info
 
 
+def test_info_reports_everything_beside_a_folder_variable_naming_an_unset_var(capsys, monkeypatch) -> None:
+    """vom info stopped at VOM_CACHE_DIR='$NOPE/cache' with exit 2 and said nothing else (QA): a TD runs it to find
+    what is wrong. It reports every field, the bad one as unknown with the reason, then the error, exit 2."""
+    monkeypatch.delenv("NOPE", raising=False)
+    monkeypatch.setenv("VOM_CACHE_DIR", "$NOPE/cache")
+    monkeypatch.delenv("VOM_WEIGHTS_DIR", raising=False)
+    assert main(["info", "--json"]) == 2
+    got = capsys.readouterr()
+    info = json.loads(got.out)
+    assert info["cache_dir"].startswith("unknown (VOM_CACHE_DIR '$NOPE/cache': $NOPE is not set")
+    assert info["weights"] == ["lite.safetensors"] and info["devices"][0] == "cpu"
+    assert "vom info: error: VOM_CACHE_DIR '$NOPE/cache': $NOPE is not set" in got.err
+    assert main(["info"]) == 2
+    text = capsys.readouterr().out
+    assert "cache_dir    unknown (VOM_CACHE_DIR" in text and "weights      lite.safetensors" in text
+
+
 def test_unknown_command_is_usage_error() -> None:
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "frobnicate"], capture_output=True, text=True)
     assert r.returncode == 2

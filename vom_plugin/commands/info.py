@@ -23,10 +23,28 @@ def _version(module: str, attr: str = "__version__") -> str:
         return f"not available ({type(e).__name__}: {e})"
 
 
-def collect() -> dict[str, Any]:
+def _folder(where: Any, problems: list[str]) -> tuple[Any, str]:
+    """``where()`` and how to show it, or what is wrong with the variable naming it: reported beside the rest (a TD
+    runs vom info to find what is wrong), not instead of it."""
+    from vom_plugin.errors import InputError
+
+    try:
+        folder = where()
+        return folder, str(folder)
+    except InputError as e:
+        problems.append(str(e))
+        return None, f"unknown ({e})"
+
+
+def collect(problems: list[str] | None = None) -> dict[str, Any]:
+    """What ``vom info`` reports; a folder variable that cannot be read is reported as such and added to
+    ``problems``."""
     from vom_plugin import __version__, extras
     from vom_plugin.locations import default_cache_dir, weights_dir
 
+    problems = [] if problems is None else problems
+    weights, weights_shown = _folder(weights_dir, problems)
+    _, cache_shown = _folder(default_cache_dir, problems)
     info: dict[str, Any] = {
         "vom": __version__,
         "python": f"{platform.python_version()} ({sys.executable})",
@@ -35,9 +53,9 @@ def collect() -> dict[str, Any]:
         "OpenImageIO": _version("OpenImageIO"),
         "OpenColorIO": _version("PyOpenColorIO"),
         "numpy": _version("numpy"),
-        "weights_dir": str(weights_dir()),
-        "weights": sorted(p.name for p in weights_dir().glob("*.safetensors")) if weights_dir().is_dir() else [],
-        "cache_dir": str(default_cache_dir()),
+        "weights_dir": weights_shown,
+        "weights": sorted(p.name for p in weights.glob("*.safetensors")) if weights and weights.is_dir() else [],
+        "cache_dir": cache_shown,
         # the render set is all a render needs; the rest comes with extras (install.py --extras eval)
         "extras": [name if not missing else f"{name} (not installed: {', '.join(missing)})"
                    for name, missing in extras.status().items()],
@@ -58,13 +76,16 @@ def collect() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    info = collect()
+    problems: list[str] = []
+    info = collect(problems)
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
-    width = max(len(k) for k in info)
-    for k, v in info.items():
-        if isinstance(v, list):
-            v = ", ".join(v) if v else "(none)"
-        print(f"{k:<{width}}  {v}")
-    return 0
+    else:
+        width = max(len(k) for k in info)
+        for k, v in info.items():
+            if isinstance(v, list):
+                v = ", ".join(v) if v else "(none)"
+            print(f"{k:<{width}}  {v}")
+    for problem in problems:  # everything else is reported; a render would refuse this environment
+        print(f"vom info: error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
