@@ -15,6 +15,7 @@ from test_io_support import leftovers, tool, write_image
 from vom_plugin import __version__
 from vom_plugin.errors import InputError
 from vom_plugin.io import ImageInfo, Window, exr_out, read_plate, write_alpha
+from vom_plugin.io.exr_out import write_exr
 
 
 def _alpha(h=12, w=16, seed=0):
@@ -97,7 +98,57 @@ def test_the_plates_capture_date_and_its_utc_offset_are_carried_together(tmp_pat
     head, _ = _exr(tmp_path / "a.exr")
     assert head["capDate"] == "2019:05:06 07:08:09" and head["utcOffset"] == 3600.0
     head, _ = _exr(tmp_path / "b.exr")
-    assert "utcOffset" not in head and head["capDate"] != "2019:05:06 07:08:09"
+    assert "utcOffset" not in head and "capDate" not in head
+
+
+def test_an_undated_plates_matte_is_undated_and_the_same_bytes_written_twice(tmp_path):
+    """OpenImageIO dates an undated file with the time of the write: the matte of a PNG or undated EXR plate
+    claimed a capture date, and two writes of the same matte differed in bytes (QA)."""
+    plate = ImageInfo.for_size(16, 12)
+    write_alpha(tmp_path / "a.exr", _alpha(), plate)
+    first = (tmp_path / "a.exr").read_bytes()
+    os.utime(tmp_path / "a.exr", (0, 0))
+    import time
+
+    time.sleep(1.1)  # capDate has whole seconds
+    write_alpha(tmp_path / "a.exr", _alpha(), plate)
+    assert (tmp_path / "a.exr").read_bytes() == first
+    head, _ = _exr(tmp_path / "a.exr")
+    assert "capDate" not in head and "utcOffset" not in head
+    write_exr(tmp_path / "v.exr", _alpha(), ("A",))  # vom's own files (validation shots) too
+    assert "capDate" not in _exr(tmp_path / "v.exr")[0]
+
+
+def test_what_describes_the_plates_file_or_channels_is_not_carried(tmp_path):
+    """A QA pass: an ACES container plate's acesImageContainerFlag made OpenImageIO refuse every write of its
+    matte (ACES channel names, no compression); a plate that is an earlier vom output (a precomp) gave an
+    alpha-only matte its vom:output "rgba"; a CG plate's Cryptomatte manifests (for channels the matte does not
+    hold) were copied into every frame. The plate's time code still is."""
+    ap0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+    import OpenImageIO as oiio
+
+    plate_path = tmp_path / "aces.exr"
+    spec = oiio.ImageSpec(16, 12, 3, oiio.HALF)
+    spec.attribute("acesImageContainerFlag", 1)
+    spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), ap0)
+    spec.attribute("compression", "none")
+    spec.attribute("vom:output", "rgba")
+    spec.attribute("vom:premultiplied", 0)
+    spec.attribute("cryptomatte/0a1b2c3/name", "CryptoObject")
+    spec.attribute("cryptomatte/0a1b2c3/manifest", '{"a": "3f800000"}')
+    spec.attribute("smpte:TimeCode", oiio.TypeDesc("timecode"), (0x01020304, 0))
+    out = oiio.ImageOutput.create(str(plate_path))
+    assert out.open(str(plate_path), spec) and out.write_image(np.zeros((12, 16, 3), np.float32)) and out.close()
+    plate = read_plate(plate_path)
+    assert plate.info.metadata.get("acesImageContainerFlag") == 1
+    for output in ("alpha", "rgba"):
+        path = tmp_path / f"{output}.exr"
+        write_alpha(path, _alpha(), plate.info, output=output, rgb=plate.rgb, metadata={"frame": 1})
+        head, _ = _exr(path)
+        assert "acesImageContainerFlag" not in head
+        assert not [k for k in head if k.startswith("cryptomatte")]
+        assert "vom:premultiplied" not in head and head.get("vom:output") is None and head["vom:frame"] == 1
+        assert "timeCode" in head
 
 
 def test_smaller_offset_data_window_writes_only_the_data_window(tmp_path):

@@ -48,8 +48,14 @@ _NOT_CARRIED = {
     "wrapmodes",
     "fovcot",
     "envlayout",
+    # an ACES container's promise (ACES channel names, no compression), which OpenImageIO then enforces: every
+    # write of an ACES plate's matte was refused (QA); a matte is no ACES container
+    "acesImageContainerFlag",
 }
-_NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "jpeg:", "ICCProfile", "Exif:")
+# "vom:": what vom says of this file, set again by the writer (a plate that is an earlier vom output said
+# vom:output rgba over a matte holding A alone); "cryptomatte/": manifests of channels the matte does not hold
+_NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "jpeg:", "ICCProfile", "Exif:", "vom:",
+                         "cryptomatte/")
 # What the plate's RGB is: said of a file that carries it (rgba), not of a matte, which has no colour space (an alpha
 # file read back as oiio:ColorSpace lin_ap1_scene).
 _RGB_ATTRIBUTES = {"colorInteropID", "chromaticities", "adoptedNeutral", "whiteLuminance"}
@@ -97,7 +103,7 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
         if name in _NOT_CARRIED or name.startswith(_NOT_CARRIED_PREFIXES):
             continue
         if name == "utcOffset" and "DateTime" not in info.metadata:
-            continue  # the offset of a capture date the plate lacks: OpenImageIO stamps the matte's own local time
+            continue  # the offset of a capture date the plate lacks
         if not plate_rgb and name in _RGB_ATTRIBUTES:
             continue
         if name == "smpte:KeyCode" and not _valid_key_code(value):
@@ -293,6 +299,10 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool) -> None:
     import OpenImageIO as oiio
 
     folder = ensure_output_folder(out_path)
+    if spec.getattribute("DateTime") is None:
+        # OpenImageIO dates an undated file with the time it is written: the matte of an undated plate claimed a
+        # capture date, and two renders of the same pixels differed in bytes (QA). An empty date writes none.
+        spec.attribute("DateTime", "")
     try:
         with atomic_path(out_path, sweep=sweep) as temp:  # fsynced, then renamed: readers never see half a frame
             writer = oiio.ImageOutput.create(str(temp))
