@@ -313,9 +313,10 @@ try:
         tree.nodes.remove(other)
         s.plate_node = "BG"
 
-        # 3d. the plate's Blender colour space: ACEScg under its 3.x name maps; one vom cannot read is refused
+        # 3d. the plate's Blender colour space: ACEScg and ACES2065-1 under their 3.x names map; one vom cannot read
+        # is refused
         spaces = {}
-        for name in ("Linear ACEScg", "Filmic Log"):
+        for name in ("Linear ACEScg", "Linear ACES", "Filmic Log"):
             try:
                 plate.image.colorspace_settings.name = name
             except TypeError:  # a Blender whose config lacks it

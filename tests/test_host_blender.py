@@ -167,14 +167,16 @@ def test_timing_maps_scene_frames_to_file_frames() -> None:
 
 
 def test_colorspace_channel_and_default_paths() -> None:
-    names = ("Linear", "Linear Rec.709", "ACEScg", "Linear ACEScg", "sRGB", "Non-Color", "Raw")
+    names = ("Linear", "Linear Rec.709", "ACEScg", "Linear ACEScg", "sRGB", "Non-Color", "Raw", "Linear ACES",
+             "ACES2065-1")
     assert [core.colorspace_for(n) for n in names] == ["lin_rec709", "lin_rec709", "ACEScg", "ACEScg", "sRGB", "raw",
-                                                       "raw"]
+                                                       "raw", "ACES2065-1", "ACES2065-1"]
     # a studio's ACES or CG config (OCIO=...), whose names Blender shows instead
     assert [core.colorspace_for(n) for n in ("ACES - ACEScg", "Utility - Linear - sRGB", "Utility - sRGB - Texture",
-                                             "Utility - Raw")] == ["ACEScg", "lin_rec709", "sRGB", "raw"]
+                                             "Utility - Raw", "ACES - ACES2065-1")] == ["ACEScg", "lin_rec709", "sRGB",
+                                                                                       "raw", "ACES2065-1"]
     # names of Blender 3.x and 4.x configs that vom cannot read
-    for other in ("Filmic Log", "Linear ACES", "XYZ", "AgX Log", "Linear Rec.2020"):
+    for other in ("Filmic Log", "XYZ", "AgX Log", "Linear Rec.2020"):
         with pytest.raises(core.HostError, match=f"colour space '{other}' .* has no vom equivalent"):
             core.colorspace_for(other)
     assert core.frame_ranges([5, 1, 2, 3, 7, 8, 3]) == "1-3,5,7-8" and core.frame_ranges([]) == ""
@@ -706,6 +708,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert "shared_out_run" not in res
     assert "node 'BG VOM Alpha' loads it" in res["shared_out_error"] and "Plate2" in res["shared_out_error"]
     assert res["colorspaces"]["Linear ACEScg"] == "ACEScg"
+    assert res["colorspaces"].get("Linear ACES", "ACES2065-1") == "ACES2065-1"  # 3.x names AP0 so; 4.x has no such
     assert res["colorspaces"]["Filmic Log"].startswith("error: the plate's colour space 'Filmic Log'")
     assert res["bad_out_error"].startswith("Output ") and "cannot create the folder" in res["bad_out_error"]
     assert "names the plate's own files" in res["plate_out_error"], res.get("plate_out_error")

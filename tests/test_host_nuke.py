@@ -799,7 +799,9 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     ("scene_linear", "nuke-default", "lin_rec709"), ("sRGB", "nuke-default", "sRGB"),
     ("Output - sRGB", "aces_1.2", "sRGB"), ("Utility - Raw", "aces_1.2", "raw"),
     ("Cineon", "nuke-default", None), ("AlexaV3LogC", "nuke-default", None), ("scene_linear", "studio", None),
-    ("reference", "nuke-default", "lin_rec709"), ("reference", "aces_1.2", None),  # ACES configs': ACES2065-1
+    ("reference", "nuke-default", "lin_rec709"), ("reference", "aces_1.2", "ACES2065-1"),
+    ("ACES - ACES2065-1", "aces_1.2", "ACES2065-1"), ("ACES2065-1", "studio", "ACES2065-1"),
+    ("reference", "studio", None),
     ("scene_linear", "/studio/ocio/aces_1.3/config.ocio", "ACEScg"),
     ("scene_linear", "/jobs/workspaces/show/config.ocio", None),  # "workspaces" is no ACES config
     ("lin_ap1_scene", "studio", "ACEScg"), ("srgb_tx", "studio", "sRGB"), ("lin_rec709_scene", "", "lin_rec709")])

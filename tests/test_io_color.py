@@ -68,7 +68,8 @@ def test_display_referred_spaces_pass_through_clipped():
 
 
 def test_unknown_colorspace_is_an_input_error():
-    with pytest.raises(InputError, match=r"colorspace 'Rec709': expected one of ACEScg, lin_rec709, sRGB, raw"):
+    with pytest.raises(InputError,
+                       match=r"colorspace 'Rec709': expected one of ACEScg, lin_rec709, ACES2065-1, sRGB, raw"):
         to_network(_grey([0.1]), "Rec709")
 
 
@@ -145,6 +146,48 @@ def test_a_plates_declared_colour_space_is_heard():
     assert plate_colour_note(linear_dpx, "uint16", "ACEScg", "p.0001.dpx") is None
     with pytest.raises(InputError, match="log-encoded \\(colour space 'ACEScct'\\)"):
         plate_colour_note({"colorInteropID": "ACEScct"}, "half", "ACEScg", "p.0001.exr")
+
+
+def test_aces2065_1_plates_are_read_through_ocio_and_said_by_their_headers():
+    """An ACES container (AP0, the archival delivery) could not be named: read as ACEScg it came out in other colours
+    without a word (QA). ACES2065-1 is a setting, converted by OCIO's own AP0 -> Rec.709 matrix, and re-exposed as
+    the other linear spaces are."""
+    import PyOpenColorIO as ocio
+
+    from vom_plugin.io import plate_colour_note
+    from vom_plugin.io.color import CONFIG_URI, exposure_gain
+
+    rng = np.random.default_rng(3)
+    rgb = (rng.random((16, 16, 3)) ** 2 * 0.6).astype(np.float32)
+    reference = rgb.copy()
+    config = ocio.Config.CreateFromFile(CONFIG_URI)
+    config.getProcessor("ACES2065-1", "lin_rec709").getDefaultCPUProcessor().applyRGB(reference.reshape(-1, 3))
+    np.testing.assert_allclose(to_network(rgb, "ACES2065-1"), to_network(np.maximum(reference, 0), "lin_rec709"),
+                               atol=1e-3)
+    assert np.abs(to_network(rgb, "ACES2065-1") - to_network(rgb, "ACEScg")).max() > 0.02
+    assert exposure_gain(rgb * 4, "ACES2065-1") == pytest.approx(exposure_gain(rgb, "ACES2065-1") / 4, rel=1e-3)
+    container = {"acesImageContainerFlag": 1, "oiio:ColorSpace": "lin_ap0_scene"}  # as OpenImageIO reads one
+    assert "'lin_ap0_scene' (ACES2065-1) and is read as ACEScg" in plate_colour_note(container, "half", "ACEScg", "p")
+    assert plate_colour_note(container, "half", "ACES2065-1", "p") is None
+
+
+def test_an_exr_naming_no_colour_space_is_heard_by_its_chromaticities():
+    """An EXR with Rec.709 primaries and no colorInteropID was read as the default ACEScg without a word (QA)."""
+    from vom_plugin.io import plate_colour_note
+    from vom_plugin.io.color import declared_colour
+
+    rec709 = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+    ap1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
+    ap0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
+    note = plate_colour_note({"chromaticities": rec709}, "half", "ACEScg", "p.exr")
+    assert "says its colour space is 'lin_rec709_scene' (lin_rec709) and is read as ACEScg" in note
+    assert plate_colour_note({"chromaticities": rec709}, "half", "lin_rec709", "p.exr") is None
+    assert plate_colour_note({"chromaticities": ap1}, "half", "ACEScg", "p.exr") is None
+    assert "(ACES2065-1)" in plate_colour_note({"chromaticities": ap0}, "float", "ACEScg", "p.exr")
+    # a name in the header is what it says; primaries of no space vom names say nothing
+    assert declared_colour({"colorInteropID": "lin_ap1_scene", "chromaticities": rec709})[0] == "lin_ap1_scene"
+    assert declared_colour({"chromaticities": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.3127, 0.329)}) == ("", "")
+    assert declared_colour({"chromaticities": "garbled"}) == ("", "")
 
 
 def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():

@@ -975,7 +975,7 @@ def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, t
         sig.signal(sig.SIGINT, old)
 
 
-@pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same"])
+@pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same", "tag_agrees", "untagged_among"])
 def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(shot_dir: Path, tmp_path: Path,
                                                                               case: str) -> None:
     """A QA pass: frame 3 holding only Y (read as grey), only an AOV layer (taken as the only layer with R, G, B) or
@@ -991,10 +991,20 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
         _write(odd, rgb[..., :1], ["Y"])
     elif case == "aov":
         _write(odd, rgb * 0.3, ["diffuse.R", "diffuse.G", "diffuse.B"])
-    elif case in ("log", "linear_other"):
-        spec.attribute("colorInteropID", "acescct_ap1" if case == "log" else "lin_rec709_scene")
+    elif case in ("log", "linear_other", "tag_agrees"):
+        spec.attribute("colorInteropID", {"log": "acescct_ap1", "linear_other": "lin_rec709_scene"}.get(case,
+                                                                                                         "lin_ap1_scene"))
         out = oiio.ImageOutput.create(str(odd))
         assert out.open(str(odd), spec) and out.write_image(rgb) and out.close()
+    elif case == "untagged_among":  # every frame but 3 says ACEScg (a paint fix from another tool says nothing)
+        for f in range(1, N + 1):
+            if f != 3:
+                tagged = oiio.ImageSpec(W, H, 3, oiio.HALF)
+                tagged.attribute("colorInteropID", "ACEScg")
+                path = folder / f"p.{f:04d}.exr"
+                px = oiio.ImageBuf(str(path)).get_pixels(oiio.FLOAT)
+                out = oiio.ImageOutput.create(str(path))
+                assert out.open(str(path), tagged) and out.write_image(px) and out.close()
     else:  # a two-part file: depth, then the picture in a part named rgba
         depth = oiio.ImageSpec(W, H, 1, oiio.HALF)
         depth.channelnames, depth["name"] = ("Z",), "depth"
@@ -1005,14 +1015,14 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
         assert out.open(str(odd), spec, "AppendSubimage") and out.write_image(rgb) and out.close()
     s = shot(shot_dir, f"mixed_{case}", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
              colorspace="ACEScg")
-    if case == "part_same":
+    if case in ("part_same", "tag_agrees", "untagged_among"):  # the same picture, in the space it is read as
         assert render(s).frames == list(range(1, N + 1))
         return
     says = {"grey": r"is read from its channels Y, and frame 1 \(.*p\.0001\.exr\), the first this render reads, "
                     r"from R, G, B",
             "aov": r"is read from its channels diffuse\.R, diffuse\.G, diffuse\.B, and frame 1",
             "log": r"p\.0003\.exr is log-encoded \(colour space 'acescct_ap1'\)",
-            "linear_other": r"plate frame 3 \(.*\) says its colour space is lin_rec709_scene, and frame 1 .* nothing"}
+            "linear_other": r"plate frame 3 \(.*\) says lin_rec709_scene, and frame 1 .* no colour space: every"}
     with pytest.raises(InputError, match=says[case]):
         render(s)
     assert not (tmp_path / "o").exists()

@@ -161,14 +161,19 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
         raise InputError(f"plate frame {frame} ({path}) is read from its channels {info.picture}, and frame {f0} "
                          f"({p0}), the first this render reads, from {first.picture}: a frame of another pass or "
                          "layout in the sequence; write it as the others are")
-    from vom_plugin.io.color import declared_colour, plate_colour_note
+    from vom_plugin.io.color import declared_colour, declared_space, plate_colour_note
 
-    if declared_colour(info.metadata) != declared_colour(first.metadata):
-        plate_colour_note(info.metadata, info.pixel_type, colorspace, path)  # a log frame: refused, saying so
-        said, first_said = (" / ".join(filter(None, declared_colour(i.metadata))) or "nothing" for i in (info, first))
-        raise InputError(f"plate frame {frame} ({path}) says its colour space is {said}, and frame {f0} ({p0}), the "
-                         f"first this render reads, {first_said}: every frame is read as {colorspace}; write the "
-                         "sequence in one colour space")
+    space, first_space = declared_space(info.metadata), declared_space(first.metadata)
+    if space and space != first_space:
+        # a frame saying nothing is read as set, as an untagged plate is (a paint fix from another tool among tagged
+        # frames was refused, QA); one saying another space than the first's, or than the setting, is refused
+        note = plate_colour_note(info.metadata, info.pixel_type, colorspace, path)  # a log frame: refused, saying so
+        if first_space or note:
+            said, first_said = (" / ".join(filter(None, declared_colour(i.metadata))) or "no colour space"
+                                for i in (info, first))
+            raise InputError(f"plate frame {frame} ({path}) says {said}, and frame {f0} ({p0}), the first this "
+                             f"render reads, {first_said}: every frame is read as {colorspace}; write the sequence "
+                             "in one colour space")
 
 
 def picture_stamp(picture: Any) -> str:

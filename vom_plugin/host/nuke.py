@@ -504,6 +504,7 @@ _COLOUR_SPACES = {
     "utilitylinearrec709": "lin_rec709", "utilitylinearsrgb": "lin_rec709", "linsrgb": "lin_rec709",
     "linrec709scene": "lin_rec709", "linrec709srgb": "lin_rec709",
     "acescg": "ACEScg", "acesacescg": "ACEScg", "acescgacesap1": "ACEScg", "linap1": "ACEScg", "linap1scene": "ACEScg",
+    "aces20651": "ACES2065-1", "acesaces20651": "ACES2065-1", "linap0": "ACES2065-1", "linap0scene": "ACES2065-1",
     "srgb": "sRGB", "outputsrgb": "sRGB", "utilitysrgbtexture": "sRGB", "srgbtexture": "sRGB",
     "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB", "srgbtx": "sRGB", "srgbrec709scene": "sRGB",
     "inputgenericsrgbtexture": "sRGB",
@@ -522,8 +523,8 @@ def vom_colour_space(name: str, config: str = "") -> str | None:
     aces = re.search(r"(?<![a-z])aces(?![a-z])", cfg) is not None
     if key in ("scenelinear", "compositinglinear"):
         return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if aces else None
-    if key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0), which vom does not name
-        return "lin_rec709" if "nuke-default" in cfg or not cfg else None
+    if key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0)
+        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACES2065-1" if aces else None
     return _COLOUR_SPACES.get(key)
 
 

@@ -1,6 +1,6 @@
 """Colour: scene-linear plate RGB -> the display-referred [0, 1] RGB the network eats.
 
-The transform, for the linear input spaces (``ACEScg``, ``lin_rec709``):
+The transform, for the linear input spaces (``ACEScg``, ``lin_rec709``, ``ACES2065-1``):
 
 1. NaN / +-Inf -> 0 (renders and denoisers leave them).
 2. OCIO: input space -> ``lin_rec709`` (Linear Rec.709 (sRGB)), the gamut the network was trained in.
@@ -49,9 +49,11 @@ CONFIG_URI = "ocio://cg-config-latest"
 COLORSPACES: dict[str, str | None] = {
     "ACEScg": "ACEScg",
     "lin_rec709": "lin_rec709",
+    "ACES2065-1": "ACES2065-1",
     "sRGB": None,
     "raw": None,
 }
+SCENE_LINEAR = tuple(k for k, v in COLORSPACES.items() if v)  # the settings that are re-exposed and rolled off
 NETWORK_LINEAR = "lin_rec709"
 NETWORK_ENCODED = "srgb_tx"
 KNEE = 0.8
@@ -229,6 +231,8 @@ def frames_to_network(frames: Any, colorspace: str | None = None) -> np.ndarray:
 _DECLARED = {
     "linap1scene": "ACEScg", "linap1": "ACEScg", "acescg": "ACEScg", "acesacescg": "ACEScg", "linearacescg": "ACEScg",
     "acescgacesap1": "ACEScg",
+    "linap0scene": "ACES2065-1", "linap0": "ACES2065-1", "aces20651": "ACES2065-1", "acesaces20651": "ACES2065-1",
+    "linearaces": "ACES2065-1",
     "linrec709scene": "lin_rec709", "linrec709": "lin_rec709", "linear": "lin_rec709", "linsrgb": "lin_rec709",
     "linearrec709srgb": "lin_rec709", "linearrec709": "lin_rec709", "utilitylinearsrgb": "lin_rec709",
     "utilitylinearrec709": "lin_rec709", "linrec709srgb": "lin_rec709",
@@ -245,12 +249,40 @@ def _declared_key(name: str) -> str:
 _LOG = re.compile(r"log|cineon|acescct|acescc", re.IGNORECASE)
 
 
+# An EXR's chromaticities (red, green, blue, white x y), where its header names no colour space: the linear spaces
+# they are (an EXR's values are linear), by OpenImageIO's names for them.
+_PRIMARIES = {
+    "lin_rec709_scene": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
+    "lin_ap1_scene": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
+    "lin_ap0_scene": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.0770, 0.32168, 0.33767),
+}
+
+
+def _by_primaries(chromaticities: Any) -> str:
+    try:
+        xy = np.asarray(chromaticities, np.float64).reshape(8)
+    except (TypeError, ValueError):
+        return ""
+    return next((name for name, ref in _PRIMARIES.items() if np.allclose(xy, ref, atol=2e-3)), "")
+
+
 def declared_colour(metadata: dict[str, Any]) -> tuple[str, str]:
-    """What an image's header says of its colour: (colour space, DPX transfer), "" where it says nothing."""
+    """What an image's header says of its colour: (colour space, DPX transfer), "" where it says nothing. An EXR
+    naming none says it with its chromaticities (Rec.709 primaries read as ACEScg said nothing, QA)."""
     transfer = str(metadata.get("dpx:Transfer") or "").strip()
     # a DPX's colour space is OpenImageIO's reading of its transfer, which says nothing of its primaries
     declared = str(metadata.get("colorInteropID") or ("" if transfer else metadata.get("oiio:ColorSpace")) or "")
+    if not declared.strip() and "chromaticities" in metadata:
+        declared = _by_primaries(metadata["chromaticities"])
     return declared.strip(), transfer
+
+
+def declared_space(metadata: dict[str, Any]) -> str:
+    """What an image's header says of its colour as one name: vom's where vom knows it (``ACEScg`` and
+    ``lin_ap1_scene`` are one), else what it says (``"name / transfer"``); "" where it says nothing."""
+    declared, transfer = declared_colour(metadata)
+    vom = _DECLARED.get(_declared_key(declared)) if declared and not transfer else None
+    return vom or " / ".join(filter(None, (declared, transfer)))
 
 
 def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str, path: Any) -> str | None:
@@ -261,7 +293,7 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
     log = transfer.lower().startswith(("log", "printing density", "adx")) or bool(_LOG.search(declared))
     if log:
         said = f"dpx:Transfer {transfer}" if transfer else f"colour space {declared!r}"
-        if colorspace in ("ACEScg", "lin_rec709"):
+        if colorspace in SCENE_LINEAR:
             raise InputError(f"plate {path} is log-encoded ({said}) and would be read as scene-linear {colorspace}: "
                              "convert it to linear EXR first (e.g. oiiotool --colorconvert), or read its code values "
                              "as they are with colorspace raw")
@@ -270,7 +302,7 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
     if vom is not None and vom != colorspace and {vom, colorspace} != {"sRGB", "raw"}:
         return (f"plate {path} says its colour space is {declared!r} ({vom}) and is read as {colorspace} (the "
                 f"colorspace setting); if it is {vom}, set colorspace {vom}")
-    if vom is None and colorspace in ("ACEScg", "lin_rec709") and pixel_type in ("uint8", "uint16") \
+    if vom is None and colorspace in SCENE_LINEAR and pixel_type in ("uint8", "uint16") \
             and transfer.lower() != "linear":
         bits = 8 if pixel_type == "uint8" else 16
         return (f"plate {path} holds {bits}-bit integers, display-encoded as a rule, and is read as scene-linear "

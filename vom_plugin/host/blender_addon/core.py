@@ -203,19 +203,20 @@ def data_colorspace(available: Sequence[str]) -> str | None:
     return next((name for name in DATA_COLORSPACES if name in available), None)
 
 
-# Blender colour space names (3.x and 4.x configs) -> vom's colorspace knob. 3.x calls linear Rec.709 "Linear"
-# and ACEScg "Linear ACEScg"; 4.x "Linear Rec.709" and "ACEScg".
+# Blender colour space names (3.x and 4.x configs) -> vom's colorspace knob. 3.x calls linear Rec.709 "Linear",
+# ACEScg "Linear ACEScg" and ACES2065-1 "Linear ACES"; 4.x "Linear Rec.709", "ACEScg" and "ACES2065-1".
 COLORSPACES = {"Linear": "lin_rec709", "Linear Rec.709": "lin_rec709", "ACEScg": "ACEScg",
-               "Linear ACEScg": "ACEScg", "sRGB": "sRGB", "Non-Color": "raw", "Raw": "raw",
+               "Linear ACEScg": "ACEScg", "ACES2065-1": "ACES2065-1", "Linear ACES": "ACES2065-1",
+               "sRGB": "sRGB", "Non-Color": "raw", "Raw": "raw",
                # the names of studio ACES / CG configs (OCIO=...) Blender shows then
-               "ACES - ACEScg": "ACEScg", "Utility - Linear - sRGB": "lin_rec709",
+               "ACES - ACEScg": "ACEScg", "ACES - ACES2065-1": "ACES2065-1", "Utility - Linear - sRGB": "lin_rec709",
                "Utility - Linear - Rec.709": "lin_rec709", "Linear Rec.709 (sRGB)": "lin_rec709",
                "Utility - sRGB - Texture": "sRGB", "sRGB - Texture": "sRGB", "Utility - Raw": "raw"}
 
 
 def colorspace_for(blender_name: str) -> str:
     """vom's name for the colour space Blender shows for the plate; HostError when vom reads no such plate
-    (ACES2065-1, XYZ, a log or display space): the render would take it for another space and say nothing."""
+    (XYZ, a log or display space): the render would take it for another space and say nothing."""
     vom = COLORSPACES.get(blender_name)
     if vom is None:
         raise HostError(f"the plate's colour space {blender_name!r} (its Image's Color Space in Blender) has no vom "
