@@ -93,6 +93,21 @@ def test_safe_yaml_names_the_line_of_the_alias() -> None:
                                                                                  "frames": "1-10"}
 
 
+@pytest.mark.parametrize(("text", "said"), [
+    ("plate: a\n\tout: b\n", r"line 2, column 1: while scanning for the next token; found character '\\t' that "
+                             r"cannot start any token\)$"),
+    ("frames: [1, 2\nout: x\n", r"line 2, column 4: while parsing a flow sequence; expected ',' or '\]'"),
+    ("a: 1\n---\nb: 2\n", r"line 2, column 1: expected a single document in the stream; but found another"),
+    ("plate: x\n<<: {top_k: 5}\n", r"line 2: a merge key << \(YAML merge keys, anchors and aliases are not "
+                                    r"accepted here; write the fields out\)\)$")])
+def test_a_yaml_error_is_one_line_naming_where(text: str, said: str) -> None:
+    """PyYAML's errors were several lines quoting the text, naming "<unicode string>" (a JSON progress line carried
+    them with their newlines); a merge key failed as "could not determine a constructor" (QA)."""
+    with pytest.raises(InputError, match=r"^shot: not valid YAML \(" + said) as e:
+        safe_yaml.load_text(text, "shot")
+    assert "\n" not in str(e.value) and "unicode string" not in str(e.value)
+
+
 def test_a_key_given_twice_is_refused_naming_its_lines() -> None:
     """YAML keeps the last of two equal keys silently: a second `out:` wrote somewhere else, a second roto for
     frame 1 replaced the first."""

@@ -60,8 +60,14 @@ def test_missing_file_names_it(tmp_path: Path) -> None:
         load_model(tmp_path / "nope.safetensors")
     # a misspelt shipped name: the names said too (QA: 'litee' read as a path in the working folder, and only that)
     with pytest.raises(InputError, match=r"litee' does not exist: expected a \.safetensors file written by vom, or a "
-                                         r"shipped model's name \(default, lite, full\)"):
+                                         r"shipped model's name \(default, lite\)$"):
         read_weights_metadata(tmp_path / "litee")
+    # the names of the files that ship: full is a configuration no weights of which ship (it was named, QA)
+    from vom_plugin.locations import weights_path
+
+    with pytest.raises(InputError, match=r"^model 'full': weights file '.*full\.safetensors' does not exist: no "
+                                         r"weights of it are installed \(shipped here: default, lite\); or give"):
+        read_weights_metadata(weights_path("full"))
     (tmp_path / "runs").mkdir()
     with pytest.raises(InputError, match=r"runs' is a folder: expected a \.safetensors file"):  # not "does not exist"
         read_weights_metadata(tmp_path / "runs")

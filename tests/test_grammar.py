@@ -227,3 +227,27 @@ def test_bench_top_k_reads_the_knobs_grammar_and_names_its_type(capsys: pytest.C
             with pytest.raises(SystemExit) as e:
                 p.parse_args(["--top-k", value])
             assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_a_blank_flag_is_the_settings_default_over_a_shot_file(tmp_path: Path) -> None:
+    """A blank setting is its default in a shot file; as a flag it was refused with the knob's whole help text (QA),
+    so a TD could not clear a shot file's memory, top_k or compression from the command line."""
+    from vom_plugin.commands import render
+    from vom_plugin.errors import InputError
+    from vom_plugin.grammar import default
+
+    shot_file = tmp_path / "s.yaml"
+    shot_file.write_text("plate: p.####.exr\nout: o/a.####.exr\nkeyframes: {1: r.0001.exr}\nmemory: prev3\n"
+                         "top_k: 4\ncompression: piz\ncolorspace: lin_rec709\nworking_size: 512\nchannel: vom.A\n")
+    p = argparse.ArgumentParser()
+    render.add_arguments(p)
+    kept = render.shot_from_args(p.parse_args([str(shot_file)]))
+    assert (kept.memory, kept.top_k, kept.compression, kept.colorspace, kept.working_size, kept.channel) == (
+        "prev3", 4, "piz", "lin_rec709", 512, "vom.A")
+    cleared = render.shot_from_args(p.parse_args([str(shot_file), "--memory=", "--top-k=", "--compression=",
+                                                  "--colorspace", " ", "--working-size=", "--channel="]))
+    assert (cleared.memory, cleared.top_k, cleared.compression, cleared.colorspace, cleared.working_size,
+            cleared.channel) == tuple(default(k) for k in ("memory", "top_k", "compression", "colorspace",
+                                                             "working_size", "channel"))
+    with pytest.raises(InputError, match=r"^missing --out \(or give a SHOT.yaml\)"):  # said once, by its flag
+        render.shot_from_args(p.parse_args(["--plate", "p.####.exr", "--roto", "r.0001.exr", "--out", ""]))

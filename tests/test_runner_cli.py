@@ -31,8 +31,8 @@ def test_render_flags_are_the_node_knobs() -> None:
         if knob.type == "enum" and knob.grammar:  # suggestions the grammar reads (device: cuda:1)
             assert action.choices is None and action.metavar.startswith("|".join(knob.choices))
             assert knob.name != "device" or action.metavar == "auto|cpu|cuda|cuda:N"  # what the grammar also reads
-        elif knob.type == "enum":
-            assert tuple(action.choices) == knob.choices
+        elif knob.type == "enum":  # parsed by the knob (a blank value is its default), the choices in the metavar
+            assert action.choices is None and action.metavar == "{" + ",".join(knob.choices) + "}"
         assert knob.help.replace("%", "%%")[:40] in action.help
 
 
@@ -448,3 +448,21 @@ def test_a_bad_render_setting_in_the_environment_is_refused_before_a_worker_is_a
     demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo" / "shot.yaml"
     assert main(["render", str(demo), "--out", str(tmp_path / "o" / "a.####.exr")]) == 2
     assert "VOM_CACHE_MAX_GB" in capsys.readouterr().err
+
+
+def test_a_keyframe_on_a_hole_is_told_the_runs_on_disk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A roto for frame 3 of a plate missing frame 3 was told "frames on disk: 1-5" (QA): the runs are said."""
+    from test_io_support import write_image
+
+    for f in (1, 2, 4, 5):
+        write_image(tmp_path / f"p.{f:04d}.exr", np.zeros((12, 16, 3), np.float32), ("R", "G", "B"))
+    roto = np.zeros((12, 16), np.float32)
+    roto[3:9, 4:12] = 1
+    write_image(tmp_path / "roto.0003.exr", roto, ("A",))
+    rc = main(["render", "--plate", str(tmp_path / "p.####.exr"), "--roto", str(tmp_path / "roto.0003.exr"),
+               "--out", str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "cache"),
+               "--progress", "none", "--no-worker"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is for frame 3, which is not a frame of the plate" in err
+    assert "(frames on disk: 1-2, 4-5)" in err
+    assert not (tmp_path / "out").exists()

@@ -1046,6 +1046,8 @@ def test_a_plate_five_stops_under_is_matted_as_at_its_exposure(shot_dir: Path, t
     g_normal, g_dark = (float(oiio.ImageBuf(str(d / "a.0003.exr")).spec().getattribute("vom:exposure_gain"))
                         for d in (tmp_path / "n", tmp_path / "d"))
     assert g_dark == pytest.approx(g_normal / 0.03, rel=1e-3)
+    spec = oiio.ImageBuf(str(tmp_path / "d" / "a.0003.exr")).spec()  # numbers as numbers (they were text, QA)
+    assert spec.getattribute("vom:frame") == 3 and spec.getattribute("vom:working_size") == 128
 
 
 def test_sigterm_while_starting_exits_130_saying_so(tmp_path: Path) -> None:

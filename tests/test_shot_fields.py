@@ -80,6 +80,10 @@ def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
     ("colorspace", "rec2020", "colorspace 'rec2020': expected one of ACEScg, lin_rec709, ACES2065-1, sRGB, raw"),
     ("memory", "first+every-0", "memory 'first+every-0': expected first+prevK, prevK, every-N or first+every-N"),
     ("memory", "last3", "memory 'last3': expected first+prevK"),
+    # a number where the grammar reads text: the grammar says what it takes, not the knob's whole help (QA)
+    ("memory", 5, "memory '5': expected first+prevK, prevK, every-N or first+every-N (K, N from 1"),
+    ("model", ["x"], "model ['x']: expected a non-empty string (Shipped model name (default, lite) or the path of "
+                     "a .safetensors checkpoint)"),
     ("frames", "10-x", "frames: frame range '10-x' does not parse"),
     ("out", "/o/alpha.exr", "out '/o/alpha.exr': no frame number token"),
     ("keyframes", {"first": "r.exr"}, "keyframes: key 'first' is not a frame number"),

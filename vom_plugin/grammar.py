@@ -184,8 +184,11 @@ def _int(knob: Knob, value: Any, field: str) -> int:
 
 
 def _string(knob: Knob, value: Any, field: str) -> str:
+    if knob.grammar and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # ``memory: 5``: the grammar says what it expects (the knob's whole help text did, QA)
     if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{field} {value!r}: expected a non-empty string ({knob.help})")
+        first = re.split(r"(?<!e\.g)\. ", knob.help.rstrip("."), maxsplit=1)[0]  # its first sentence, not a paragraph
+        raise InputError(f"{field} {value!r}: expected a non-empty string ({first})")
     return value
 
 

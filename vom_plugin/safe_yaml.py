@@ -31,6 +31,9 @@ class _NoAliasLoader(yaml.SafeLoader):
         # YAML keeps the last of two equal keys without a word: `out:` twice wrote where the second said
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *base``, the aliases' companion
+                raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: a merge key << (YAML merge keys, anchors "
+                                     f"and aliases are not accepted here; write the fields out)")
             key = self.construct_object(key_node, deep=True)
             try:
                 first = seen.setdefault(key, key_node)
@@ -71,8 +74,13 @@ def load_text(text: str, source: str) -> Any:
         raise InputError(f"{source}: {len(text)} characters; expected at most {MAX_BYTES} (is it a shot file?)")
     try:
         return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader: plain data only
+    except yaml.MarkedYAMLError as e:  # PyYAML's several lines, quoting the text and "<unicode string>": one line
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        what = "; ".join(str(t) for t in (e.context, e.problem) if t)
+        raise InputError(f"{source}: not valid YAML ({where}{what})") from None
     except yaml.YAMLError as e:
-        raise InputError(f"{source}: not valid YAML ({e})") from None
+        raise InputError(f"{source}: not valid YAML ({' '.join(str(e).split())})") from None
 
 
 def load_file(path: str | os.PathLike[str], source: str) -> Any:

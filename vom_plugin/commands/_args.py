@@ -43,11 +43,17 @@ fraction_below_one = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 def knob_type(knob: Knob, convert: Any = str) -> Any:
     """argparse ``type=``: the knob's grammar (vom_plugin.grammar), so a bad value is a usage error naming the flag
-    once (argparse says "argument --flag: " before it) and the knob's type ("invalid int value: 'big'")."""
+    once (argparse says "argument --flag: " before it) and the knob's type ("invalid int value: 'big'"). A blank
+    value is the setting's default, as in a shot file (``--memory=`` over a shot file's memory was refused, QA): ""
+    goes on to the Shot, which says so."""
     from vom_plugin.errors import InputError
     from vom_plugin.grammar import arg_type, parse_knob
 
     def knob_value(text: str) -> Any:
+        from vom_plugin.engine.shot import DEFAULT_WHEN_BLANK
+
+        if not text.strip() and knob.name in DEFAULT_WHEN_BLANK:
+            return ""
         try:
             return parse_knob(knob, convert(text), knob.flag)
         except InputError as e:

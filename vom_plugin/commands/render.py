@@ -64,8 +64,8 @@ def add_knob_arguments(p: argparse.ArgumentParser) -> None:
             kw.update(type=float, metavar="X")
         elif knob.type == "bool":
             kw.update(action=argparse.BooleanOptionalAction)
-        elif knob.type == "enum" and not knob.grammar:
-            kw.update(choices=knob.choices)
+        elif knob.type == "enum" and not knob.grammar:  # parsed, not argparse's choices: blank is the default
+            kw.update(metavar="{" + ",".join(knob.choices) + "}", type=knob_type(knob))
         elif knob.type == "frame_range":
             kw.update(metavar="RANGE")
         elif knob.type == "path":
@@ -150,7 +150,7 @@ def shot_from_args(args: argparse.Namespace) -> Any:
                              for n, kf in values["objects"].items()}
     if args.shot:
         return Shot.from_yaml(args.shot, **values)
-    missing = [k.flag for k in load_node_def().knobs if k.required and k.name not in values
+    missing = [k.flag for k in load_node_def().knobs if k.required and str(values.get(k.name) or "").strip() == ""
                and not (k.name == "keyframes" and "objects" in values)]
     if missing:
         raise InputError(f"missing {', '.join(missing)} (or give a SHOT.yaml); see vom render --help")

@@ -320,7 +320,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     on_disk = vio.open_sequence(shot.plate)
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
     seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
-    span = f"{on_disk.frames[0]}-{on_disk.frames[-1]}"
+    # the runs on disk (the first and last frames hid the hole a keyframe fell on, QA), few enough to read
+    runs = vio.format_frames(on_disk.frames).split(", ")
+    span = ", ".join(runs) if len(runs) <= 8 else f"{', '.join(runs[:4])}, ... {', '.join(runs[-2:])}"
     for name, keyframes in shot.rotos().items():
         field = "keyframes" if name is None else f"objects.{name}"
         for kf, path in keyframes.items():
@@ -465,12 +467,13 @@ class _Render:
         self.reap()  # frames complete by now are announced first
         self.progress({"event": "step", "frames_done": self.done, **work})
 
-    def _metadata(self, frame: int, names: list[str | None]) -> dict[str, str]:
+    def _metadata(self, frame: int, names: list[str | None]) -> dict[str, Any]:
         objects = self.shot.objects
-        meta = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": str(frame),
+        # numbers as numbers (a pipeline's reader of vom:frame got the text "1001", QA)
+        meta: dict[str, Any] = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": frame,
                 "vom/keyframes": keyframes_stamp({None: self.shot.keyframes} if objects is None
                                                  else {n: objects[n] for n in names if n}),
-                "vom/working_size": str(self.shot.working_size),
+                "vom/working_size": self.shot.working_size,
                 "vom/colorspace": self.shot.colorspace,  # what the plate was read as, for the network
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
@@ -485,7 +488,7 @@ class _Render:
             # an EXR's colour is taken as premultiplied by its alpha: say which this RGB is (prepare refuses
             # rgba-premult for a file the objects share, which has no one alpha to premultiply by)
             meta["vom/output"] = self.shot.output
-            meta["vom/premultiplied"] = int(self.shot.output == "rgba-premult")  # type: ignore[assignment]
+            meta["vom/premultiplied"] = int(self.shot.output == "rgba-premult")
         return meta
 
     def write(self, frame: int, mattes: dict[str | None, Any]) -> None:

@@ -175,7 +175,7 @@ class Shot:
             # a setting left blank (YAML's null or ""; a host's cleared knob, which the hosts leave out) is its
             # default, as the node definition says for every host
             blank = value is None or (isinstance(value, str) and not value.strip())
-            if value is _UNSET or (blank and f.name in _DEFAULT_WHEN_BLANK):
+            if value is _UNSET or (blank and f.name in DEFAULT_WHEN_BLANK):
                 setattr(self, f.name, load_node_def().knob(f.name).default)
         self.plate = _pattern("plate", self.plate)
         self.out = _pattern("out", self.out)
@@ -374,7 +374,8 @@ class Shot:
 # -- field validators (each names the field, the value and what was expected) ------------------------
 
 # The optional settings with a value of their own (not frames, the plate's range, nor cache, the user cache)
-_DEFAULT_WHEN_BLANK = frozenset({"channel", "mask_channel", "output", "compression", "working_size", "colorspace",
+# the settings whose blank value (a shot file's, a flag's, a host's cleared knob) is the node definition's default
+DEFAULT_WHEN_BLANK = frozenset({"channel", "mask_channel", "output", "compression", "working_size", "colorspace",
                                  "model", "device", "memory", "top_k"})
 
 
