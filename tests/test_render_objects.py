@@ -570,3 +570,50 @@ def test_a_bad_roto_of_one_object_says_whose_it_is(root: Path, tmp_path: Path,
     err = capsys.readouterr().err
     assert "objects.dog (keyframe 1): roto " in err and "empty.0001.exr is empty" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_objects_read_their_own_layers_of_one_roto_file(root: Path, fast: list[dict[str, np.ndarray]],
+                                                        tmp_path: Path) -> None:
+    """A roto file of layered alphas (dog.A, hero.A), as a Nuke Roto with one layer per shape writes it, was refused
+    for every object, its hint naming the first layer whatever the object (QA). Each object reads its own layer:
+    the mattes are those of a file per object, and the two objects share no cache entry (the file is the same)."""
+    layered = tmp_path / "layers.0001.exr"
+    _write(layered, np.stack([(disc(n, 1) > 0.5).astype(np.float32) for n in ("dog", "hero")], axis=2),
+           ["dog.A", "hero.A"])
+    def layered_shot(tag: str, names: tuple[str, ...], **kw: object) -> Shot:
+        return Shot(plate=str(root / "plate" / "p.####.exr"), out=str(root / tag / "a.####.exr"),
+                    model=str(root / "random.safetensors"), device="cpu", working_size=128,
+                    cache=str(root / f"cache_{tag}"), objects={n: {1: str(layered)} for n in names}, **kw)
+
+    r = render(layered_shot("layered", ("hero", "dog"), mask_channel="mask"))
+    assert r.cache["steps_computed"] == 2 * N and r.cache.get("steps_cached", 0) == 0
+    again = render(layered_shot("layered", ("hero", "dog"), mask_channel="mask"))  # each its own, from the cache
+    assert again.cache["steps_computed"] == 0
+    for got, want in zip(frames_of(root / "layered"), fast, strict=True):
+        for name in ("hero.A", "dog.A", "hero.mask", "dog.mask"):
+            np.testing.assert_array_equal(got[name], want[name])
+    # an object named after no layer: refused, the layers named as what to call the objects
+    with pytest.raises(InputError, match=r"objects\.cat \(keyframe 1\): roto .*layers\.0001\.exr holds several alphas "
+                                         r"\(dog\.A, hero\.A\) and no plain A: cannot tell which object it draws; "
+                                         r"name the object after its layer \(dog, hero: an object reads its own\)"):
+        render(layered_shot("layered_cat", ("cat",)))
+
+
+def test_an_objects_layer_is_found_in_any_part_and_in_another_case(tmp_path: Path) -> None:
+    from vom_plugin import io as vio
+
+    path = tmp_path / "parts.exr"
+    specs = []
+    for name in ("Hero", "dog"):
+        spec = oiio.ImageSpec(8, 4, 1, oiio.HALF)
+        spec.channelnames, spec["name"] = (f"{name}.A",), name
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), specs) and out.write_image(np.ones((4, 8, 1), np.float32))
+    assert out.open(str(path), specs[1], "AppendSubimage") and out.write_image(np.ones((4, 8, 1), np.float32))
+    assert out.close()
+    assert vio.object_channel(path, "dog") == "dog.A" and vio.object_channel(path, "hero") == "Hero.A"
+    assert vio.object_channel(path, "cat") is None and vio.object_channel(path, None) is None
+    plain = tmp_path / "plain.exr"
+    _write(plain, np.ones((4, 8, 1), np.float32), ["A"])
+    assert vio.object_channel(plain, "hero") is None

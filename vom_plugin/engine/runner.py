@@ -104,7 +104,8 @@ def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int
     from vom_plugin import io as vio
 
     try:
-        return vio.read_roto(path, size, pixel_aspect=aspect, plate_windows=windows, notes=notes, picture=picture)
+        return vio.read_roto(path, size, channel=vio.object_channel(path, name), pixel_aspect=aspect,
+                             plate_windows=windows, notes=notes, picture=picture)
     except InputError as e:
         if name is None:
             raise
@@ -376,8 +377,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                                                             plate_fps)
     gain = shot_exposure_gain(shot, on_disk, at_kf)
     # the file's bytes, and how it was placed: the same file read another way is another roto
+    # (one file's layers are several objects' rotos: which one is read is part of it)
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
                       + (":over-data-window" if vio.roto_over_data_window(path, windows[kf]) else "")
+                      + (f":channel={ch}" if (ch := vio.object_channel(path, name)) else "")
                       for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too

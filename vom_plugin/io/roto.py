@@ -37,6 +37,25 @@ _ALPHA_NAMES = ("A", "a", "alpha", "Alpha")
 _MASK_NAMES = ("mask", "matte")
 
 
+def object_channel(path: str | os.PathLike[str], name: str | None) -> str | None:
+    """The channel object ``name``'s mask is read from in the roto at ``path``: its own layer's alpha (``hero.A``,
+    in any part of the file; else one of another case, when only one matches), as the Nuke node's objects read a
+    layered roto; None where the file holds no such layer (its mask is read as for one object)."""
+    if not name:
+        return None
+    with open_image(path, "roto") as img:
+        if img.input.format_name() == "openexr" and len(parts := subimage_names(img)) > 1:
+            channels = [c for spec in part_specs(img, len(parts)) for c in spec.channelnames]
+        else:
+            channels = list(img.info.channels)
+    own = [c for c in channels if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
+    for same in (lambda layer: layer == name, lambda layer: layer.lower() == name.lower()):
+        found = [c for c in own if same(c.rsplit(".", 1)[0])]
+        if len(found) == 1:
+            return found[0]
+    return None
+
+
 def _alpha_index(img: OpenImage) -> int | None:
     """The roto's alpha: the plain one (A, alpha), else the only layered one (``hero.A``). Several layered
     alphas and no plain one (one per object) are refused: taking the first would matte another object."""
@@ -46,10 +65,12 @@ def _alpha_index(img: OpenImage) -> int | None:
         return plain[0]
     layered = [i for i, c in enumerate(channels) if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
     if len(layered) > 1:
+        layers = [channels[i].rsplit(".", 1)[0] for i in layered]
         raise InputError(
             f"roto {img.path} holds several alphas ({', '.join(channels[i] for i in layered)}) and no plain A: "
-            "cannot tell which object it draws; write the one to use as its own file "
-            f"(oiiotool IN --ch {channels[layered[0]]} --chnames A -o OUT)"
+            f"cannot tell which object it draws; name the object after its layer ({', '.join(layers)}: an object "
+            "reads its own), or write the one to use as its own file "
+            f"(oiiotool IN --ch LAYER.A --chnames A -o OUT)"
         )
     if layered:
         return layered[0]
