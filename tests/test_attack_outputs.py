@@ -395,3 +395,23 @@ def test_a_benchmark_folder_keeps_the_users_pictures_frames_and_links(tmp_path: 
     assert main([*argv[:-1], str(older), "--save-alphas"]) == 2
     assert "synth000.png: exists and was not written by vom" in capsys.readouterr().err
     assert not (older / "synth000").exists() and (older / "benchmark.json").read_bytes() == report
+
+
+def test_objects_sequences_naming_one_file_at_any_plate_frame_are_refused_by_the_first_chunk(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Objects h and h1 into m{object}#.exr collide at h's frame 11 only: a first farm chunk of frames 1-3 rendered,
+    and the chunk with frame 11 was refused (QA). Every frame of the plate is checked, so the first is refused."""
+    import numpy as np
+    from test_io_support import write_image
+
+    for f in range(1, 13):
+        write_image(tmp_path / f"p.{f:04d}.exr", np.zeros((12, 16, 3), np.float32), ("R", "G", "B"))
+    roto = np.zeros((12, 16), np.float32)
+    roto[3:9, 4:12] = 1
+    write_image(tmp_path / "r.0001.exr", roto, ("A",))
+    rc = main(["render", "--plate", str(tmp_path / "p.####.exr"), "--roto", f"h={tmp_path / 'r.0001.exr'}",
+               "--roto", f"h1={tmp_path / 'r.0001.exr'}", "--out", str(tmp_path / "o" / "m{object}#.exr"),
+               "--frames", "1-3", "--progress", "none", "--no-worker", "--cache", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "object h's frame 11 and object h1's frame 1 would both be written to" in err, err
+    assert not (tmp_path / "o").exists()

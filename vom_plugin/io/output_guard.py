@@ -109,10 +109,16 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> No
     ``mh11.exr``), where the second write would silently replace the first."""
     seen: dict[str, tuple[str | None, int]] = {}
     frames = list(frames)
+    folders: dict[str, str] = {}  # each folder resolved once (a plate's every frame is checked: 1000s of paths)
     for name, pattern in patterns.items():
         for frame in frames:
             path = frame_path(pattern, frame)
-            first = seen.setdefault(_real(path), (name, frame))
+            if path.is_symlink():
+                real = _real(path)
+            else:
+                folder = folders.get(str(path.parent)) or folders.setdefault(str(path.parent), _real(path.parent))
+                real = os.path.normcase(os.path.join(folder, path.name))
+            first = seen.setdefault(real, (name, frame))
             if first == (name, frame):
                 continue
             def what(n: str | None, f: int) -> str:
