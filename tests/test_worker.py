@@ -698,3 +698,42 @@ def test_a_worker_refuses_clients_whose_cpu_kernels_or_arithmetic_differ(monkeyp
         monkeypatch.setenv(name, value)
         assert environment()["env"].get(name) == value and environment()["env"] != base
         monkeypatch.delenv(name)
+
+
+def test_a_worker_killed_during_a_render_leaves_it_to_vom_render(shot_dir: Path, tmp_path: Path) -> None:
+    """A worker killed during a render (OOM killer, a crash) made `vom render` exit 1, as an internal error (QA): the
+    render goes on in vom render's process from the cache, and its progress reads as one render (one start, each
+    frame once, counts never going back); the pixels are an in-process render's."""
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    sock = folder / "w.sock"
+    proc = _start_worker(sock, "600")
+    try:
+        render = subprocess.Popen(_cmd(shot_dir, "killed"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=_env(sock))
+        assert render.stdout is not None and render.stderr is not None
+        events = []
+        for line in render.stdout:
+            events.append(json.loads(line))
+            if events[-1].get("event") == "frame":
+                proc.send_signal(signal.SIGSTOP)  # no further frame meanwhile
+                proc.kill()
+                break
+        events += [json.loads(x) for x in render.stdout]
+        assert render.wait(timeout=300) == 0, render.stderr.read()
+        err = render.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert "the vom worker ended during the render" in err and "rendering the rest in this process" in err, err
+    kinds = [e["event"] for e in events if e["event"] != "step"]
+    assert kinds == ["start"] + ["frame"] * N + ["done"], kinds
+    frames = [e for e in events if e["event"] == "frame"]
+    assert sorted(e["frame"] for e in frames) == list(range(1, N + 1))
+    assert [e["done"] for e in frames] == list(range(1, N + 1))
+    steps = [e["steps_done"] for e in events if "steps_done" in e]
+    assert steps == sorted(steps) and events[-1]["cache"]["steps_cached"] >= 1  # the worker's first frame, resumed
+    rc, _, err = _run(_cmd(shot_dir, "here", "--no-worker"), _env(sock))
+    assert rc == 0, err
+    got, ref = outputs(shot_dir / "killed"), outputs(shot_dir / "here")
+    assert got.keys() == ref.keys() and all(np.array_equal(got[k], ref[k]) for k in ref)

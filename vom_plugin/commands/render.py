@@ -158,10 +158,11 @@ def shot_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vom_plugin.engine.progress import JsonProgress, make_progress
+    from vom_plugin.engine.progress import JsonProgress, Resumable, make_progress
     from vom_plugin.errors import InputError, VomError
 
     progress = make_progress(args.progress, "vom render")
+    events = Resumable(progress)  # a worker's render that this process finishes reads as one render
     try:
         shot = shot_from_args(args)
         summary = None
@@ -173,16 +174,25 @@ def run(args: argparse.Namespace) -> int:
             # error, not a worker that "did not take this render (another VOM_CACHE_MAX_GB)" and then the error
             from vom_plugin.engine.cache import max_bytes_from_env
             from vom_plugin.engine.step_cache import state_interval
-            from vom_plugin.worker.client import render_in_worker
+            from vom_plugin.worker.client import WorkerGone, render_in_worker
 
             max_bytes_from_env()
             state_interval()
 
-            summary = render_in_worker(shot, progress, start=args.start_worker)
+            try:
+                summary = render_in_worker(shot, events, start=args.start_worker)
+            except WorkerGone as e:  # killed or crashed: the render goes on here, from the cache (it was exit 1)
+                events.resumed = True
+                end_line = getattr(progress, "end_line", None)
+                if end_line is not None:
+                    end_line()
+                with contextlib.suppress(OSError, ValueError):
+                    print(f"vom render: {e}; rendering the rest in this process (the frames written are complete; "
+                          f"the render resumes from the cache)", file=sys.stderr, flush=True)
         if summary is None:
             from vom_plugin.engine.runner import render
 
-            summary = render(shot, progress=progress).summary()
+            summary = render(shot, progress=events).summary()
     except BaseException as e:
         end_line = getattr(progress, "end_line", None)
         if end_line is not None:  # the error goes on its own line, not after the terminal bar

@@ -24,8 +24,9 @@ host can parse them:
   before a failed render exits (hosts read stdout only), instead of ``done``; also for a usage error (``kind``
   "UsageError") and an interrupt before the render began (exit_code 130, "CancelledError"). Other kinds: "OSError"
   (a file or folder named cannot be made, read or written: exit 2), "WorkerError" (the ``vom worker`` that took the
-  render failed or died: exit 1, its traceback in the message) and, for an internal error (exit 1), the exception's
-  class name.
+  render failed: exit 1, its traceback in the message; one that died during it, killed or crashed, leaves the
+  render to this process, which resumes it from the cache: one ``start``, each frame once, as one render) and,
+  for an internal error (exit 1), the exception's class name.
 """
 
 from __future__ import annotations
@@ -220,3 +221,33 @@ def make_progress(kind: str, command: str = "") -> ProgressCallback | None:
     if kind == "none":
         return None
     raise ValueError(f"progress kind {kind!r}: expected one of {', '.join(KINDS)}")
+
+
+class Resumable:
+    """The progress of one render that a second run may finish (a ``vom worker`` that ended during it, then this
+    process, resuming from the cache): one ``start``, each frame's event once with ``done`` counting the frames
+    of both, ``steps_done`` never going back; the first run's events pass as they are."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.progress = progress
+        self.frames: set[Any] = set()
+        self.steps = 0
+        self.resumed = False
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if self.resumed and kind == "start":
+            return
+        if kind == "frame":
+            if self.resumed and event.get("frame") in self.frames:
+                return  # written again from the cache, as it was
+            self.frames.add(event.get("frame"))
+            if self.resumed:
+                event = {**event, "done": len(self.frames)}
+        if isinstance(event.get("steps_done"), int):
+            self.steps = max(self.steps, event["steps_done"])
+            total = event.get("steps_total")
+            event = {**event, "steps_done": min(self.steps, total) if isinstance(total, int) else self.steps}
+        if self.progress is not None:
+            self.progress(event)
+

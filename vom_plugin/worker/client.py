@@ -35,6 +35,11 @@ class WorkerError(VomError):
     """The worker's render failed with an internal error (exit 1); the message carries its traceback."""
 
 
+class WorkerGone(WorkerError):
+    """The worker ended during the render (killed, crashed, out of memory): no answer, no exit code. The frames it
+    wrote are complete, and a render in this process resumes from the cache."""
+
+
 _ERRORS: dict[str, type[VomError]] = {"InputError": InputError, "CancelledError": CancelledError}
 
 
@@ -246,6 +251,5 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
         else:
             message = ""
         if got is None:
-            raise WorkerError(f"the vom worker ended during the render{message}; the frames written are complete "
-                              f"and the next render resumes from the cache")
+            raise WorkerGone(f"the vom worker ended during the render{message}")
         pending = got
