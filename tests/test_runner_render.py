@@ -632,7 +632,8 @@ def test_a_bad_later_plate_frame_is_refused_before_any_frame_is_written(shot_dir
     if bad == "size":
         _write(third, np.zeros((H // 2, W // 2, 3), np.float32), ["R", "G", "B"])
         needle = (rf"plate frame 3 \({re.escape(str(third))}\) is {W // 2}x{H // 2}, and frame 1 "
-                  rf"\({re.escape(str(folder / 'p.0001.exr'))}\), the first this render reads, is {W}x{H}")
+                  rf"\({re.escape(str(folder / 'p.0001.exr'))}\), the first this render reads, is {W}x{H}: a "
+                  r"plate's frames share one size \(a slate among them\? leave it out of the frames rendered")
     else:
         _write(third, np.zeros((H, W, 1), np.float32), ["Z"])
         needle = rf"plate {re.escape(str(third))}: its only channel 'Z' is not a picture"

@@ -43,7 +43,8 @@ def check_size(frame: int, path: Any, got: Any, size: tuple[int, int], first: tu
     (a slate): both are named."""
     if tuple(got) != tuple(size):
         raise InputError(f"plate frame {frame} ({path}) is {got[0]}x{got[1]}, and frame {first[0]} ({first[1]}), "
-                         f"the first this render reads, is {size[0]}x{size[1]}: a plate's frames share one size")
+                         f"the first this render reads, is {size[0]}x{size[1]}: a plate's frames share one size (a "
+                         f"slate among them? leave it out of the frames rendered, --frames)")
 
 
 class FileSource:
