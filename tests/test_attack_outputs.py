@@ -415,3 +415,19 @@ def test_objects_sequences_naming_one_file_at_any_plate_frame_are_refused_by_the
     err = capsys.readouterr().err
     assert rc == 2 and "object h's frame 11 and object h1's frame 1 would both be written to" in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_other_objects_files_are_found_by_the_whole_pattern(tmp_path: Path) -> None:
+    from vom_plugin.io.output_guard import other_objects_files
+
+    for rel in ("m_hero.0001.exr", "m_both.0001.exr", "m_both.0002.exr", "mh21.exr", "mx3.exr", "notes.txt",
+                "hero/m_hero.0001.exr", "both/m_both.0001.exr", "both/m_hero.0001.exr"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    got = other_objects_files(str(tmp_path / "m_{object}.####.exr"), "{object}", ["hero", "dog"])
+    assert got == {"both": [tmp_path / "m_both.0001.exr", tmp_path / "m_both.0002.exr"]}
+    # every {object} one name: both/m_hero is nobody's; hero/ is this shot's
+    got = other_objects_files(str(tmp_path / "{object}" / "m_{object}.####.exr"), "{object}", ["hero"])
+    assert got == {"both": [tmp_path / "both" / "m_both.0001.exr"]}
+    # an object name beside the frame number: mh21.exr is h's frame 21, not an object h2's frame 1
+    assert other_objects_files(str(tmp_path / "m{object}#.exr"), "{object}", ["h"]) == {"x": [tmp_path / "mx3.exr"]}

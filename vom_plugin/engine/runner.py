@@ -36,7 +36,7 @@ from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
-from vom_plugin.engine.shot import Shot, check_roto_file, keyframes_stamp, recipe_stamp
+from vom_plugin.engine.shot import OBJECT_TOKEN, Shot, check_roto_file, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.engine.weights_header import read_weights_metadata
@@ -104,7 +104,7 @@ def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int
     from vom_plugin import io as vio
 
     try:
-        return vio.read_roto(path, size, channel=vio.object_channel(path, name), pixel_aspect=aspect,
+        return vio.read_roto(path, size, channel=vio.roto_layer_of(path, name), pixel_aspect=aspect,
                              plate_windows=windows, notes=notes, picture=picture)
     except InputError as e:
         if name is None:
@@ -361,6 +361,15 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # placed the roto differently from the whole render's)
     windows = {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}  # keyframes lie in lo..hi
     notes = [colour_note] if colour_note else []
+    if shot.objects is not None and OBJECT_TOKEN in shot.out:
+        from vom_plugin.io.output_guard import other_objects_files
+
+        for name, files in other_objects_files(shot.out, OBJECT_TOKEN, shot.objects).items():
+            notes.append(f"{len(files)} file{'s' if len(files) > 1 else ''} of an object {name!r}, which this shot "
+                         f"does not have, {'are' if len(files) > 1 else 'is'} beside its output ({files[0]}"
+                         f"{', ...' if len(files) > 1 else ''}): an earlier render's; delete "
+                         f"{'them' if len(files) > 1 else 'it'} if that object is gone (its matte was shared out with "
+                         f"other objects than this render's)")
     views = first.info.metadata.get("multiView")
     if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
@@ -382,7 +391,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # (one file's layers are several objects' rotos: which one is read is part of it)
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
                       + (":over-data-window" if vio.roto_over_data_window(path, windows[kf]) else "")
-                      + (f":channel={ch}" if (ch := vio.object_channel(path, name)) else "")
+                      + (f":channel={ch}" if (ch := vio.roto_layer_of(path, name)) else "")
                       for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too

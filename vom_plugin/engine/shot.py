@@ -113,7 +113,7 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
     recipe = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
               "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model)),
               "rotos": {str(n): {str(kf): [content_digest(p), vio.roto_over_data_window(p, windows[kf])]
-                                 + ([ch] if (ch := vio.object_channel(p, n)) else [])  # an object's own layer
+                                 + ([ch] if (ch := vio.roto_layer_of(p, n)) else [])  # an object's own layer
                                  for kf, p in sorted(rotos[n].items())} for n in rotos}}
     return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()
 

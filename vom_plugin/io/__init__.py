@@ -18,7 +18,7 @@ _WHERE = {
     "ImageInfo": "info", "MAX_OVERSCAN": "info", "Window": "info", "picture_window": "info", "placed_at": "info",
     "Plate": "plate", "plate_info": "plate", "read_plate": "plate",
     "read_info": "reader",
-    "read_roto": "roto", "roto_over_data_window": "roto", "object_channel": "roto",
+    "read_roto": "roto", "roto_over_data_window": "roto", "roto_layer_of": "roto",
     "PlateSequence": "sequence", "existing_frame_path": "sequence",
     "format_frames": "sequence", "frame_from_path": "sequence",
     "frame_path": "sequence", "open_sequence": "sequence", "parse_frame_range": "sequence",

@@ -16,6 +16,7 @@ leaves no trace on disk; the renderer creates the folder once every check has pa
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -214,3 +215,34 @@ def check_output_folder(out_path: str | os.PathLike[str]) -> Path:
             raise InputError(f"output folder {folder} is not writable")
         raise InputError(f"output folder {folder} cannot be created: {probe} is not writable")
     return folder
+
+
+def other_objects_files(out: str, token: str, names: Iterable[str]) -> dict[str, list[Path]]:
+    """The files of ``out`` (a pattern with ``token``, ``{object}``, in its folder or file name) of objects not in
+    ``names``, by object: an earlier render's of an object the shot no longer has, beside its current ones (added
+    to them, their mattes summed above 1: QA)."""
+    import glob
+
+    from vom_plugin.io.sequence import _TOKEN
+
+    head, name = os.path.split(out)
+    frame = _TOKEN.search(name)
+    spans = [name] if frame is None else [name[: frame.start()], name[frame.end():]]
+    # a glob of the candidates (each {object} and the frame token any text), then the regex of the whole path:
+    # every {object} one name, the first captured and the later ones back-referenced
+    name_glob = "*".join(glob.escape(t) for t in spans)
+    name_rx = r"-?[0-9]+".join(re.escape(t) for t in spans)
+    path_glob = (glob.escape(head + os.sep) if head else "") + name_glob
+    path_rx = (re.escape(head + os.sep) if head else "") + name_rx
+    pieces = path_rx.split(re.escape(token))
+    rx = re.compile(pieces[0] + "".join((r"(?P<object>[A-Za-z_][A-Za-z0-9_]*)" if i == 0 else r"(?P=object)") + p
+                                        for i, p in enumerate(pieces[1:])) + r"\Z")
+    # a file one of the shot's objects names is theirs (m{object}#.exr: mh21.exr is h's frame 21, not h2's frame 1)
+    theirs = [re.compile(re.escape(token).join(pieces).replace(re.escape(token), re.escape(n)) + r"\Z")
+              for n in names]
+    found: dict[str, list[Path]] = {}
+    for path in sorted(glob.glob(path_glob.replace(glob.escape(token), "*"))):
+        match = rx.match(path)
+        if match and not any(t.match(path) for t in theirs):
+            found.setdefault(match.group("object"), []).append(Path(path))
+    return found

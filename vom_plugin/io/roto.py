@@ -37,7 +37,7 @@ _ALPHA_NAMES = ("A", "a", "alpha", "Alpha")
 _MASK_NAMES = ("mask", "matte")
 
 
-def object_channel(path: str | os.PathLike[str], name: str | None) -> str | None:
+def roto_layer_of(path: str | os.PathLike[str], name: str | None) -> str | None:
     """The channel object ``name``'s mask is read from in the roto at ``path``: its own layer's alpha (``hero.A``,
     in any part of the file; else one of another case, when only one matches), as the Nuke node's objects read a
     layered roto; None where the file holds no such layer (its mask is read as for one object)."""
