@@ -203,3 +203,18 @@ def test_a_pattern_of_another_padding_than_the_files_says_which_to_use(tmp_path)
     with pytest.raises(InputError) as e:
         open_sequence(tmp_path / "q.####.exr", [20, 21])
     assert "instead" not in str(e.value)
+
+
+def test_a_pattern_finding_a_few_files_of_many_is_told_the_padding_of_the_many(tmp_path):
+    """plate.##.exr over plate.1.exr ... plate.10.exr finds plate.10.exr alone: the hint was given only where no file
+    matched at all (QA)."""
+    from vom_plugin.io import padding_hint
+
+    for f in range(1, 11):
+        (tmp_path / f"p.{f}.exr").write_bytes(b"")
+    assert open_sequence(tmp_path / "p.##.exr").frames == [10]
+    assert padding_hint(tmp_path / "p.##.exr").startswith("; found 10 file(s) of 1 digit(s) instead")
+    with pytest.raises(InputError, match=r"missing frames 1-9 \(9 of the 10 requested.*found 10 file\(s\) of 1 "
+                                         r"digit\(s\) instead .*: use .*p\.#\.exr \(unpadded\)"):
+        open_sequence(tmp_path / "p.##.exr", list(range(1, 11)))
+    assert padding_hint(tmp_path / "p.#.exr") == "" and padding_hint(tmp_path / "p.exr") == ""

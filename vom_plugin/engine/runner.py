@@ -331,7 +331,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
         for kf, path in keyframes.items():
             if kf not in on_disk.frames:
                 raise InputError(f"{field}: roto {path} is for frame {kf}, which is not a frame of the plate "
-                                 f"{shot.plate} (frames on disk: {span})")
+                                 f"{shot.plate} (frames on disk: {span}){vio.padding_hint(shot.plate)}")
             check_roto_file(field, kf, path)
     # each roto is read three times (its pixels, its cache fingerprint, the outputs' recipe): one saved meanwhile
     # gave frames of the old roto under the new one's addresses in the cache, which later renders then reused (QA)

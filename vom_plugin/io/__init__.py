@@ -20,7 +20,7 @@ _WHERE = {
     "read_info": "reader",
     "read_roto": "roto", "roto_over_data_window": "roto", "roto_layer_of": "roto",
     "PlateSequence": "sequence", "existing_frame_path": "sequence",
-    "format_frames": "sequence", "frame_from_path": "sequence",
+    "format_frames": "sequence", "padding_hint": "sequence", "frame_from_path": "sequence",
     "frame_path": "sequence", "open_sequence": "sequence", "parse_frame_range": "sequence",
 }
 

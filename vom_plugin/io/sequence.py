@@ -193,10 +193,10 @@ class _Pattern:
 
 
     def padding_hint(self, pattern: str) -> str:
-        """Where no file has this pattern's padding but files of another do (plate.1.exr for plate.####.exr):
-        "; found N files of D digits ... use PATTERN" (the padding most files have), else ""."""
-        if self.frames_on_disk():
-            return ""  # files of this padding exist: the frames asked for are simply not among them
+        """Where files of another padding outnumber this pattern's (plate.1.exr ... plate.10.exr for plate.##.exr,
+        which finds plate.10.exr alone): "; found N files of D digits ... use PATTERN" (the padding most files
+        have), else "" (files of this padding are the most: the frames asked for are simply not among them)."""
+        own = self.frames_on_disk()
         folder, head_name = os.path.split(self.head)
         try:
             names = os.listdir(folder or ".")
@@ -217,6 +217,8 @@ class _Pattern:
         if not by_pad:
             return ""
         pad, found = max(by_pad.items(), key=lambda kv: (len(kv[1]), -kv[0]))
+        if pad == self.pad or len(found) <= len(own):
+            return ""
         name = os.path.basename(pattern)
         token = next(_TOKEN.finditer(name), None)
         if token is None:
@@ -306,7 +308,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     seq = PlateSequence(text, sorted(set(int(f) for f in frames)))
     missing = seq.missing()
     if missing:
-        hint = parsed.padding_hint(text) if len(missing) == len(seq.frames) else ""
+        hint = parsed.padding_hint(text)
         example = seq.path(missing[0])
         raise InputError(
             f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
@@ -314,6 +316,13 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
         )
     _refuse_spelt_twice(text, parsed, seq.frames)
     return seq
+
+
+def padding_hint(pattern: str | os.PathLike[str]) -> str:
+    """``; found N file(s) of D digit(s) instead ...: use PATTERN`` where files of another padding than the
+    pattern's outnumber its own, else ""."""
+    parsed = _Pattern.parse(os.fspath(pattern))
+    return parsed.padding_hint(os.fspath(pattern)) if parsed.pad else ""
 
 
 def _refuse_spelt_twice(text: str, parsed: _Pattern, frames: list[int]) -> None:
