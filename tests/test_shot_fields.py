@@ -96,6 +96,7 @@ def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
     ("keyframes", {}, "keyframes: empty"),
     ("channel", "A B", "channel 'A B': expected a channel name A or <layer>.A"),
     ("channel", "matte", "channel 'matte': expected a channel name A or <layer>.A"),
+    ("channel", "v\u00f6m.A", "channel 'v\u00f6m.A': expected a channel name A or <layer>.A"),
     ("channel", "vom.alpha", "channel 'vom.alpha': expected a channel name A or <layer>.A"),
 ])
 def test_bad_field_names_field_value_and_expectation(field: str, value: object, needle: str) -> None:

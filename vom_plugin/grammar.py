@@ -26,7 +26,9 @@ from vom_plugin.nodedef import Knob, load_node_def
 
 # -- output channel: A or <layer>.A ---------------------------------------------------------------------
 
-_CHANNEL = re.compile(r"\A(?:([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\.)?A\Z")
+# ASCII (\w took vöm.A, which EXR readers spell as they please); nested layers and - are EXR's own, the Nuke node
+# refuses them there
+_CHANNEL = re.compile(r"\A(?:([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)\.)?A\Z", re.ASCII)
 
 
 def parse_channel(value: Any, field: str = "channel") -> str:
