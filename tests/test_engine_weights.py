@@ -54,7 +54,7 @@ def test_weights_are_written_readable_by_others_keeping_a_files_own_mode(tmp_pat
     assert stat.S_IMODE(os.stat(tmp_path / "w.safetensors").st_mode) == 0o640
 
 
-def test_missing_file_names_it(tmp_path: Path) -> None:
+def test_missing_file_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InputError, match=r"nope.safetensors' does not exist: expected a \.safetensors file written by "
                                          r"vom$"):
         load_model(tmp_path / "nope.safetensors")
@@ -68,6 +68,14 @@ def test_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"^model 'full': weights file '.*full\.safetensors' does not exist: no "
                                          r"weights of it are installed \(shipped here: default, lite\); or give"):
         read_weights_metadata(weights_path("full"))
+    # none installed (an empty VOM_WEIGHTS_DIR): the names all the same, and the one asked for as typed (review)
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path / "runs"))
+    with pytest.raises(InputError, match=r"litee' does not exist: .*shipped model's name \(default, lite, full\)$"):
+        read_weights_metadata(tmp_path / "litee")
+    with pytest.raises(InputError, match=r"^model 'default' or 'lite': weights file .* \(the folder "
+                                         r"VOM_WEIGHTS_DIR names\) does not exist: no weights of it are installed "
+                                         r"\(shipped here: none"):
+        read_weights_metadata(weights_path("default"))
     (tmp_path / "runs").mkdir()
     with pytest.raises(InputError, match=r"runs' is a folder: expected a \.safetensors file"):  # not "does not exist"
         read_weights_metadata(tmp_path / "runs")

@@ -69,7 +69,7 @@ def test_display_referred_spaces_pass_through_clipped():
 
 def test_unknown_colorspace_is_an_input_error():
     with pytest.raises(InputError,
-                       match=r"colorspace 'Rec709': expected one of ACEScg, lin_rec709, ACES2065-1, sRGB, raw"):
+                       match=r"colorspace 'Rec709': expected one of ACEScg, lin_rec709, sRGB, raw, ACES2065-1"):
         to_network(_grey([0.1]), "Rec709")
 
 
@@ -180,10 +180,11 @@ def test_an_exr_naming_no_colour_space_is_heard_by_its_chromaticities():
     ap1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)
     ap0 = (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.077, 0.32168, 0.33767)
     note = plate_colour_note({"chromaticities": rec709}, "half", "ACEScg", "p.exr")
-    assert "says its colour space is 'lin_rec709_scene' (lin_rec709) and is read as ACEScg" in note
+    assert "plate p.exr has the chromaticities of Rec.709 (lin_rec709) and is read as ACEScg" in note
     assert plate_colour_note({"chromaticities": rec709}, "half", "lin_rec709", "p.exr") is None
     assert plate_colour_note({"chromaticities": ap1}, "half", "ACEScg", "p.exr") is None
-    assert "(ACES2065-1)" in plate_colour_note({"chromaticities": ap0}, "float", "ACEScg", "p.exr")
+    assert "has the chromaticities of ACES AP0 (ACES2065-1)" in plate_colour_note({"chromaticities": ap0}, "float",
+                                                                                  "ACEScg", "p.exr")
     # a name in the header is what it says; primaries of no space vom names say nothing
     assert declared_colour({"colorInteropID": "lin_ap1_scene", "chromaticities": rec709})[0] == "lin_ap1_scene"
     assert declared_colour({"chromaticities": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.3127, 0.329)}) == ("", "")

@@ -77,8 +77,11 @@ def test_render_flags_are_the_knobs() -> None:
         action = next(a for a in render._actions if k.flag in a.option_strings)
         if k.type == "enum" and k.grammar:  # the menu's values are suggestions the grammar reads (cuda:1)
             assert action.choices is None and action.metavar.startswith("|".join(k.choices)), k.name
-        elif k.type == "enum":
-            assert tuple(action.choices) == k.choices, k.name
+        elif k.type == "enum":  # parsed by the knob's type (blank: the default), the choices in the metavar
+            assert action.choices is None and action.metavar == "{" + ",".join(k.choices) + "}", k.name
+            with pytest.raises(argparse.ArgumentTypeError):
+                action.type("not-" + k.choices[0])
+            assert action.type(k.choices[-1]) == k.choices[-1]
 
 
 def test_render_help_states_each_numbers_range() -> None:
@@ -134,3 +137,17 @@ def test_nuke_shot_file_loads_as_a_shot(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert {f: str(p) for f, p in shot.keyframes.items()} == {1001: "/r/roto.1001.exr", 1005: "/r/roto.1005.exr"}
     for name, value in knobs.items():
         assert str(getattr(shot, name)) == str(value), name
+
+
+# Each menu's choices as they shipped: Blender saves a menu's value as its position in the list, so a choice put
+# before others reopened every saved scene with another value (ACES2065-1 before sRGB: a scene's sRGB came back as
+# ACES2065-1, review). New choices go at the end.
+SHIPPED_CHOICES = {"output": ["alpha", "rgba", "rgba-premult"], "compression": ["zip", "dwaa", "piz", "none"],
+                   "colorspace": ["ACEScg", "lin_rec709", "sRGB", "raw"], "device": ["auto", "cpu", "cuda"]}
+
+
+def test_a_menus_choices_are_only_ever_added_at_its_end() -> None:
+    menus = {k.name: list(k.choices) for k in NODE.knobs if k.type == "enum"}
+    assert set(menus) == set(SHIPPED_CHOICES)
+    for name, shipped in SHIPPED_CHOICES.items():
+        assert menus[name][: len(shipped)] == shipped, name

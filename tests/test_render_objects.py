@@ -633,3 +633,10 @@ def test_an_objects_layer_is_found_in_any_part_and_in_another_case(tmp_path: Pat
     plain = tmp_path / "plain.exr"
     _write(plain, np.ones((4, 8, 1), np.float32), ["A"])
     assert vio.roto_layer_of(plain, "hero") is None
+    # its only alpha is what the file's rule reads: no channel said (a render's recipe and cache stay, review)
+    only = tmp_path / "only.exr"
+    _write(only, np.ones((4, 8, 1), np.float32), ["hero.A"])
+    assert vio.roto_layer_of(only, "hero") is None and vio.roto_layer_of(only, "HERO") is None
+    beside = tmp_path / "beside.exr"  # a plain alpha beside the object's layer: the object's own
+    _write(beside, np.ones((4, 8, 2), np.float32), ["A", "hero.A"])
+    assert vio.roto_layer_of(beside, "hero") == "hero.A"

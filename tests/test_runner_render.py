@@ -1023,7 +1023,8 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
                     r"from R, G, B",
             "aov": r"is read from its channels diffuse\.R, diffuse\.G, diffuse\.B, and frame 1",
             "log": r"p\.0003\.exr is log-encoded \(colour space 'acescct_ap1'\)",
-            "linear_other": r"plate frame 3 \(.*\) says lin_rec709_scene, and frame 1 .* no colour space: every"}
+            "linear_other": r"plate frame 3 \(.*\) says its colour space is 'lin_rec709_scene', and frame 1 .* says "
+                            r"no colour space: every frame is read as ACEScg"}
     with pytest.raises(InputError, match=says[case]):
         render(s)
     assert not (tmp_path / "o").exists()

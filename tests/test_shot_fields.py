@@ -77,7 +77,7 @@ def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
     ("working_size", "big", "working_size 'big': expected a whole number from 128 to 4096"),
     ("top_k", 0, "top_k 0: out of range; expected 1 to 256"),
     ("device", "tpu", "device 'tpu': expected auto, cpu, cuda or cuda:N"),
-    ("colorspace", "rec2020", "colorspace 'rec2020': expected one of ACEScg, lin_rec709, ACES2065-1, sRGB, raw"),
+    ("colorspace", "rec2020", "colorspace 'rec2020': expected one of ACEScg, lin_rec709, sRGB, raw, ACES2065-1"),
     ("memory", "first+every-0", "memory 'first+every-0': expected first+prevK, prevK, every-N or first+every-N"),
     ("memory", "last3", "memory 'last3': expected first+prevK"),
     # a number where the grammar reads text: the grammar says what it takes, not the knob's whole help (QA)

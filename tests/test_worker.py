@@ -737,3 +737,35 @@ def test_a_worker_killed_during_a_render_leaves_it_to_vom_render(shot_dir: Path,
     assert rc == 0, err
     got, ref = outputs(shot_dir / "killed"), outputs(shot_dir / "here")
     assert got.keys() == ref.keys() and all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
+def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
+    """engine.progress.Resumable, as vom render wraps a worker's render: one start (the second run's where the worker
+    died before its own, review), each frame once with done counting both runs', steps never back."""
+    from vom_plugin.engine.progress import Resumable
+
+    seen: list[dict] = []
+    events = Resumable(seen.append)
+    events({"event": "step", "steps_done": 1, "steps_total": 4})  # a worker killed before its start (none sent)
+    events.resumed = True
+    for e in ({"event": "start", "total": 2}, {"event": "step", "steps_done": 1, "steps_total": 4},
+              {"event": "frame", "frame": 7, "done": 1}, {"event": "frame", "frame": 8, "done": 2},
+              {"event": "done", "frames_written": 2}):
+        events(e)
+    assert [e["event"] for e in seen] == ["step", "start", "step", "frame", "frame", "done"]
+    seen = []
+    events = Resumable(seen.append)
+    for e in ({"event": "start", "total": 3}, {"event": "step", "steps_done": 3, "steps_total": 4},
+              {"event": "frame", "frame": 1, "done": 1}):
+        events(e)
+    assert events.done is None
+    events.resumed = True
+    for e in ({"event": "start", "total": 3}, {"event": "step", "steps_done": 1, "steps_total": 4},
+              {"event": "frame", "frame": 1, "done": 1}, {"event": "frame", "frame": 2, "done": 2},
+              {"event": "step", "steps_done": 4, "steps_total": 4}, {"event": "frame", "frame": 3, "done": 3},
+              {"event": "done", "frames_written": 3}):
+        events(e)
+    assert [(e["event"], e.get("frame"), e.get("done"), e.get("steps_done")) for e in seen] == [
+        ("start", None, None, None), ("step", None, None, 3), ("frame", 1, 1, None), ("step", None, None, 3),
+        ("frame", 2, 2, None), ("step", None, None, 4), ("frame", 3, 3, None), ("done", None, None, None)]
+    assert events.done == {"event": "done", "frames_written": 3}

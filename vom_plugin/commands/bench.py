@@ -63,6 +63,9 @@ _RENDER_FLAGS = {"shot": None, "model": "default", "plate_size": None, "length":
 def _check_flags(args: argparse.Namespace) -> None:
     from vom_plugin.errors import InputError
 
+    if args.top_k == "":  # blank: the node's default, as vom render reads it (knob_type leaves "" to the Shot)
+        args.top_k = None
+
     def given(flags: Mapping[str, object]) -> list[str]:
         return ["--" + k.replace("_", "-") for k, default in flags.items() if getattr(args, k) != default]
 

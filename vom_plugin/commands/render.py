@@ -182,17 +182,20 @@ def run(args: argparse.Namespace) -> int:
             try:
                 summary = render_in_worker(shot, events, start=args.start_worker)
             except WorkerGone as e:  # killed or crashed: the render goes on here, from the cache (it was exit 1)
-                events.resumed = True
-                end_line = getattr(progress, "end_line", None)
-                if end_line is not None:
-                    end_line()
-                with contextlib.suppress(OSError, ValueError):
-                    print(f"vom render: {e}; rendering the rest in this process (the frames written are complete; "
-                          f"the render resumes from the cache)", file=sys.stderr, flush=True)
+                if events.done is not None:  # gone between its done and its exit: the render is whole
+                    summary = events.done
+                else:
+                    events.resumed = True
+                    end_line = getattr(progress, "end_line", None)
+                    if end_line is not None:
+                        end_line()
+                    with contextlib.suppress(OSError, ValueError):
+                        print(f"vom render: {e}; rendering the rest in this process (the frames written are "
+                              f"complete; the render resumes from the cache)", file=sys.stderr, flush=True)
         if summary is None:
             from vom_plugin.engine.runner import render
 
-            summary = render(shot, progress=events).summary()
+            summary = render(shot, progress=events if events.resumed else progress).summary()
     except BaseException as e:
         end_line = getattr(progress, "end_line", None)
         if end_line is not None:  # the error goes on its own line, not after the terminal bar

@@ -233,11 +233,17 @@ class Resumable:
         self.frames: set[Any] = set()
         self.steps = 0
         self.resumed = False
+        self.started = False  # a worker killed before its start event: the second run's is the render's
+        self.done: dict[str, Any] | None = None  # the first run's done event: the render was whole
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
-        if self.resumed and kind == "start":
-            return
+        if kind == "start":
+            if self.started:
+                return
+            self.started = True
+        if kind == "done":
+            self.done = event
         if kind == "frame":
             if self.resumed and event.get("frame") in self.frames:
                 return  # written again from the cache, as it was

@@ -162,7 +162,7 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
         raise InputError(f"plate frame {frame} ({path}) is read from its channels {info.picture}, and frame {f0} "
                          f"({p0}), the first this render reads, from {first.picture}: a frame of another pass or "
                          "layout in the sequence; write it as the others are")
-    from vom_plugin.io.color import declared_colour, declared_space, plate_colour_note
+    from vom_plugin.io.color import declared_space, plate_colour_note, said_of_colour
 
     space, first_space = declared_space(info.metadata), declared_space(first.metadata)
     if space and space != first_space:
@@ -170,11 +170,9 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
         # frames was refused, QA); one saying another space than the first's, or than the setting, is refused
         note = plate_colour_note(info.metadata, info.pixel_type, colorspace, path)  # a log frame: refused, saying so
         if first_space or note:
-            said, first_said = (" / ".join(filter(None, declared_colour(i.metadata))) or "no colour space"
-                                for i in (info, first))
-            raise InputError(f"plate frame {frame} ({path}) says {said}, and frame {f0} ({p0}), the first this "
-                             f"render reads, {first_said}: every frame is read as {colorspace}; write the sequence "
-                             "in one colour space")
+            raise InputError(f"plate frame {frame} ({path}) {said_of_colour(info.metadata)}, and frame {f0} ({p0}), "
+                             f"the first this render reads, {said_of_colour(first.metadata)}: every frame is read as "
+                             f"{colorspace}; write the sequence in one colour space")
 
 
 def picture_stamp(picture: Any) -> str:
@@ -263,9 +261,9 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     if shot.source_file is not None:
         protected.add("shot file", shot.source_file)
     protected.add("weights file", weights_path(shot.model))
-    # over every frame of the plate, not this render's only: objects h and h1 of m{object}#.exr collide at h's
-    # frame 11, which a first farm chunk of frames 1-6 never wrote, and the next chunk was refused (QA)
-    check_distinct(patterns, sorted(set(frames) | set(plate_seq.frames)))
+    # objects' sequences over every frame of the plate, not this render's only: objects h and h1 of m{object}#.exr
+    # collide at h's frame 11, which a first farm chunk of frames 1-6 never wrote, and the next chunk was refused (QA)
+    check_distinct(patterns, sorted(set(frames) | set(plate_seq.frames)) if len(patterns) > 1 else frames)
     for pattern in patterns.values():
         check_outputs(pattern, frames, protected)
         try:

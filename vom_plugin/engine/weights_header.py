@@ -28,10 +28,12 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
         # whose files are here (full is a configuration vom can train; no weights of it ship)
         shipped = [n for n, f in MODEL_ALIASES.items() if (weights_dir() / f"{f}.safetensors").is_file()]
         if path.parent == weights_dir() and path.stem in MODEL_ALIASES.values():
-            raise InputError(f"model {path.stem!r}: weights file {str(path)!r}{where} does not exist: no weights of it "
+            names = " or ".join(repr(n) for n, f in MODEL_ALIASES.items() if f == path.stem)  # default is lite
+            raise InputError(f"model {names}: weights file {str(path)!r}{where} does not exist: no weights of it "
                              f"are installed (shipped here: {', '.join(shipped) or 'none'}); or give the path of a "
                              f".safetensors checkpoint")
-        names = "" if path.suffix == ".safetensors" else f", or a shipped model's name ({', '.join(shipped)})"
+        names = "" if path.suffix == ".safetensors" else \
+            f", or a shipped model's name ({', '.join(shipped or MODEL_ALIASES)})"
         raise InputError(f"weights file {str(path)!r}{where} does not exist: expected a .safetensors file written by "
                          f"vom{names}")
     what = f"weights file {str(path)!r} is not a readable safetensors file"

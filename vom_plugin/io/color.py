@@ -277,6 +277,21 @@ def declared_colour(metadata: dict[str, Any]) -> tuple[str, str]:
     return declared.strip(), transfer
 
 
+_PRIMARIES_NAMED = {"lin_rec709_scene": "Rec.709", "lin_ap1_scene": "ACES AP1", "lin_ap0_scene": "ACES AP0"}
+
+
+def said_of_colour(metadata: dict[str, Any]) -> str:
+    """What a header says of its colour, for a message: "says its colour space is 'X'", "has the chromaticities of
+    Rec.709" (it names none: a header naming lin_rec709_scene was said of it, review), "says no colour space"."""
+    declared, transfer = declared_colour(metadata)
+    named = metadata.get("colorInteropID") or (not transfer and metadata.get("oiio:ColorSpace"))
+    if declared and not named and not transfer:
+        return f"has the chromaticities of {_PRIMARIES_NAMED.get(declared, declared)}"
+    if declared or transfer:
+        return "says its colour space is " + " / ".join(repr(t) for t in (declared, transfer) if t)
+    return "says no colour space"
+
+
 def declared_space(metadata: dict[str, Any]) -> str:
     """What an image's header says of its colour as one name: vom's where vom knows it (``ACEScg`` and
     ``lin_ap1_scene`` are one), else what it says (``"name / transfer"``); "" where it says nothing."""
@@ -300,8 +315,8 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
         return f"plate {path} is log-encoded ({said}); read as {colorspace}, its code values as they are"
     vom = _DECLARED.get(_declared_key(declared))
     if vom is not None and vom != colorspace and {vom, colorspace} != {"sRGB", "raw"}:
-        return (f"plate {path} says its colour space is {declared!r} ({vom}) and is read as {colorspace} (the "
-                f"colorspace setting); if it is {vom}, set colorspace {vom}")
+        return (f"plate {path} {said_of_colour(metadata)} ({vom}) and is read as {colorspace} (the colorspace "
+                f"setting); if it is {vom}, set colorspace {vom}")
     if vom is None and colorspace in SCENE_LINEAR and pixel_type in ("uint8", "uint16") \
             and transfer.lower() != "linear":
         bits = 8 if pixel_type == "uint8" else 16

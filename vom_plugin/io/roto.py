@@ -40,7 +40,8 @@ _MASK_NAMES = ("mask", "matte")
 def roto_layer_of(path: str | os.PathLike[str], name: str | None) -> str | None:
     """The channel object ``name``'s mask is read from in the roto at ``path``: its own layer's alpha (``hero.A``,
     in any part of the file; else one of another case, when only one matches), as the Nuke node's objects read a
-    layered roto; None where the file holds no such layer (its mask is read as for one object)."""
+    layered roto; None where the file holds no such layer, or it is the file's only alpha (its mask is read as for
+    one object)."""
     if not name:
         return None
     with open_image(path, "roto") as img:
@@ -48,9 +49,11 @@ def roto_layer_of(path: str | os.PathLike[str], name: str | None) -> str | None:
             channels = [c for spec in part_specs(img, len(parts)) for c in spec.channelnames]
         else:
             channels = list(img.info.channels)
-    own = [c for c in channels if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
+    layered = [c for c in channels if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
+    if len(layered) == 1 and not any(c in _ALPHA_NAMES for c in channels):
+        return None  # its only alpha, which the file's rule reads anyway (its cache entries and recipe unchanged)
     for same in (lambda layer: layer == name, lambda layer: layer.lower() == name.lower()):
-        found = [c for c in own if same(c.rsplit(".", 1)[0])]
+        found = [c for c in layered if same(c.rsplit(".", 1)[0])]
         if len(found) == 1:
             return found[0]
     return None

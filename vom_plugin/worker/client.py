@@ -245,7 +245,10 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
             got = recv_lines(sock, buffer)
         except InterruptedError:
             continue
-        except (OSError, ValueError) as e:
+        except ValueError as e:  # what it said cannot be read: it may live on, so nothing is rendered here
+            raise WorkerError(f"the vom worker's answer cannot be read ({e}); the frames written are complete and "
+                              f"the next render resumes from the cache") from None
+        except OSError as e:  # the connection reset: it went away
             got = None
             message = f" ({e})"
         else:
