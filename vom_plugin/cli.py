@@ -153,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush has nowhere to fail
         written = getattr(sys.exc_info()[1], "frames_written", None)
-        said = f"{written} frames written, complete" if written is not None else "any file written is complete"
+        said = (f"{written} frame{'' if written == 1 else 's'} written, complete" if written is not None
+                else "any file written is complete")
         _say(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}")
         return 141  # as a process ended by SIGPIPE
     except Exception as e:
