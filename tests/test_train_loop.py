@@ -413,7 +413,7 @@ def test_library_validation_is_logged_and_joins_the_selection(tmp_path: Path, ti
     best = L.load_checkpoint(tmp_path / "run" / "best.pt")["best"]
     assert best == pytest.approx(sum(scores))
     assert any("| library mad=" in m and "| hard mad=" in m for m in logs)
-    with pytest.raises(InputError, match="no finished val clips"):
+    with pytest.raises(InputError, match=r"^--val-library .*small: holds no finished val clips"):  # its flag (QA)
         L.train(_args(tmp_path / "run2", shots, val_library=make_library(tmp_path / "small", n=2)),
                 log=lambda m: None)
 
@@ -605,7 +605,7 @@ def test_resume_without_a_run_and_a_new_run_over_an_old_one_are_refused(tmp_path
     L.train(_args(tmp_path / "old", shots, max_steps=1, val_minutes=0), log=lambda m: None)
     (tmp_path / "old" / "last.pt").unlink()  # best.pt, the CSVs stay
     (tmp_path / "old" / "best.pt").write_bytes(b"a chosen checkpoint")
-    with pytest.raises(InputError, match=r"holds another run's best\.pt, train\.csv"):
+    with pytest.raises(InputError, match=r"holds another run's best\.pt"):
         L.train(_args(tmp_path / "old", shots, max_steps=1, val_minutes=0), log=lambda m: None)
     assert (tmp_path / "old" / "best.pt").read_bytes() == b"a chosen checkpoint"
     # a new run's args.json is its own: a user's file or a link there was appended to (a QA pass: a note grew by
@@ -689,6 +689,15 @@ def test_validation_shots_must_be_exports_of_validation_clips(tmp_path: Path):
         (folder / "plate.0001.exr").write_bytes(b"")  # refused by name, before anything is read
     with pytest.raises(InputError, match=r"--val-shots .*shots: furry_cube is not a validation shot"):
         V.validation_shots(tmp_path / "shots")
+    # a shot exported from a clip the run trains on: refused (a held-out clip, or another library's, is not)
+    from test_train_clips import make_library
+
+    library = make_library(tmp_path / "lib", n=12, frames=3, size=40, occluder_in=())
+    vshots = tmp_path / "vshots"
+    for name in ("clip_000008", "clip_000009"):
+        (vshots / name).mkdir(parents=True)
+    with pytest.raises(InputError, match=r"--val-shots .*vshots: clip_000008 is a clip this run trains on"):
+        V.validation_shots(vshots, library)
 
 
 @pytest.mark.parametrize("argv, says", [
@@ -783,3 +792,42 @@ def test_batch_workers_leave_ctrl_c_to_the_training_process() -> None:
     finally:
         signal.signal(signal.SIGINT, before)
         torch.set_num_threads(threads)
+
+
+def test_resume_refuses_init_and_a_failed_start_leaves_no_log_to_block_the_next(tmp_path: Path, tiny,
+                                                                                monkeypatch) -> None:
+    """QA: --resume --init was taken and --init silently ignored; a start that failed on its first batch left
+    header-only CSVs that refused both a new start and a resume; a log killed between its header and first row
+    was resumed without a header."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    with pytest.raises(InputError, match=r"^--init .*: a resumed run goes on from its checkpoint"):
+        L.train(_args(out, shots, resume=True, init=tmp_path / "w.safetensors", max_steps=3, val_minutes=0),
+                log=lambda m: None)
+    broken = tmp_path / "broken"
+
+    def fail(*a, **k):
+        raise InputError("a library frame cut in half")
+
+    with monkeypatch.context() as m:
+        m.setattr(L, "calibrate_output_scale", fail)
+        with pytest.raises(InputError, match="cut in half"):
+            L.train(_args(broken, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    assert sorted(p.name for p in broken.iterdir()) == ["args.json"]  # vom's own log of the start, no CSV
+    L.train(_args(broken, shots, max_steps=2, val_minutes=0), log=lambda m: None)  # the same command runs
+    assert [int(r["step"]) for r in _rows(broken / "train.csv")] == [2]
+    log = L._Csv(tmp_path / "empty.csv", ["step", "x"])
+    (tmp_path / "empty.csv").write_bytes(b"")  # a kill left the file and nothing in it
+    log.row(step=1, x=2.0)
+    assert (tmp_path / "empty.csv").read_text().splitlines() == ["step,x", "1,2"]
+
+
+def test_a_validation_at_the_last_step_is_not_run_again(tmp_path: Path, tiny) -> None:
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    summary = L.train(_args(tmp_path / "run", shots, max_steps=3, val_minutes=1e-9), log=lambda m: None)
+    steps = [int(r["step"]) for r in _rows(tmp_path / "run" / "val.csv") if r["set"] == "synth/mean"]
+    assert steps == [1, 2, 3] and summary["final"]  # each step validated once, the last one's metrics returned
+

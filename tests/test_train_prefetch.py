@@ -99,3 +99,47 @@ def test_a_negative_worker_count_is_refused(tmp_path: Path, capsys):
     assert main(["train", "--out", str(tmp_path / "run"), "--data-workers", "-1", "--max-steps", "1"]) == 2
     assert "--data-workers -1: expected 0 (none) or more" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="the parent-death signal is Linux's (prctl)")
+def test_workers_end_with_a_training_process_killed_hard(tmp_path: Path):
+    """kill -9 of a training process left its batch workers blocked, orphaned, for good (QA): they are sent
+    SIGTERM when it dies."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time\n"
+            "from vom_plugin.train.data import Curriculum\n"
+            "from vom_plugin.train.prefetch import BatchPrefetcher, BatchSpec\n"
+            "spec = BatchSpec(data='synth', seed=5, size=32, frames=3, batch=2,\n"
+            "                 curriculum=Curriculum(stage1_steps=2, ramp_steps=4))\n"
+            "pf = BatchPrefetcher(spec, workers=1, depth=1)\n"
+            "pf.get(0)\n"
+            "print(*pf._pool._processes, flush=True)\n"
+            "time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert workers
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] if Path(f"/proc/{pid}").exists() \
+            else "X"
+        return state not in ("Z", "X")  # a zombie left for init to reap has ended
+
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, "batch workers outlived the training process"

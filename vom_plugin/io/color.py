@@ -49,9 +49,9 @@ CONFIG_URI = "ocio://cg-config-latest"
 COLORSPACES: dict[str, str | None] = {
     "ACEScg": "ACEScg",
     "lin_rec709": "lin_rec709",
-    "ACES2065-1": "ACES2065-1",
     "sRGB": None,
     "raw": None,
+    "ACES2065-1": "ACES2065-1",
 }
 SCENE_LINEAR = tuple(k for k, v in COLORSPACES.items() if v)  # the settings that are re-exposed and rolled off
 NETWORK_LINEAR = "lin_rec709"

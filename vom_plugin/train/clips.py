@@ -305,10 +305,10 @@ class ClipLibrary:
     ``split``: "train" leaves out the validation clips (``is_validation_clip``), "val" keeps only them.
     """
 
-    def __init__(self, root: Path, split: str = "all") -> None:
+    def __init__(self, root: Path, split: str = "all", flag: str = "--library") -> None:
         root = Path(root)
         if not root.is_dir():
-            raise InputError(f"--library {root}: not a folder (render one with `vom clips render --data-dir "
+            raise InputError(f"{flag} {root}: not a folder (render one with `vom clips render --data-dir "
                              f"{root}`)")
         self.root = root
         self.clips: list[ClipRecord] = []
@@ -326,7 +326,7 @@ class ClipLibrary:
         if split != "all":
             self.clips = [c for c in self.clips if is_validation_clip(c.name) == (split == "val")]
         if not self.clips:
-            raise InputError(f"--library {root}: holds no finished {'' if split == 'all' else split + ' '}clips "
+            raise InputError(f"{flag} {root}: holds no finished {'' if split == 'all' else split + ' '}clips "
                              "(clip_*/clip.json)")
 
     def __len__(self) -> int:

@@ -448,14 +448,20 @@ def val_score(metrics: dict[str, float]) -> float:
 
 
 class _Csv:
+    """A run's CSV log, made at its first row (a start that fails before one leaves none to block the next start),
+    its header written with that row: a run killed in between left a header-less log that resumes appended to."""
+
     def __init__(self, path: Path, fields: list[str]) -> None:
-        new = not path.exists()
-        self.f = path.open("a", newline="")
-        self.w = csv.DictWriter(self.f, fieldnames=fields)
-        if new:
-            self.w.writeheader()
+        self.path, self.fields = path, fields
+        self.f: Any = None
 
     def row(self, **kw: Any) -> None:
+        if self.f is None:
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            self.f = self.path.open("a", newline="")
+            self.w = csv.DictWriter(self.f, fieldnames=self.fields)
+            if new:
+                self.w.writeheader()
         self.w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in kw.items()})
         self.f.flush()
 
@@ -484,6 +490,9 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     if device.type == "cuda":  # a run's crops keep one size: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
     last = args.out / "last.pt"
+    if args.resume and args.init is not None:  # it was taken, and the run went on from its checkpoint regardless
+        raise InputError(f"--init {args.init}: a resumed run goes on from its checkpoint ({last}); --init starts a "
+                         f"new run (leave out --resume, and choose another --out)")
     if last.exists() and not args.resume:
         raise InputError(f"--out {args.out}: holds a checkpoint already; pass --resume to continue it "
                          "or choose another folder")
@@ -570,7 +579,8 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 and shots_root is not None else []
     lib_sets = (V.library_valsets(args.val_library, args.val_frames, args.size, limit=args.val_library_clips)
                 if args.val_minutes > 0 and args.val_library is not None else [])
-    vshot_sets = V.validation_shots(args.val_shots) if args.val_minutes > 0 and args.val_shots is not None else []
+    vshot_sets = (V.validation_shots(args.val_shots, args.library)
+                  if args.val_minutes > 0 and args.val_shots is not None else [])
     long_sets: dict[str, list[V.ValSet]] = {}  # what memory holds compounds over a shot: longer clips see it
     if args.val_minutes > 0 and args.val_long > 0:
         longer = V.validation_sets(args.val_long, args.size, synthetic=args.val_clips, hard=args.val_hard,
@@ -666,6 +676,8 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     lr_peak = _cosine_now(args, step, 0.0, budget, peak_lr, plan)
     lr = _warm(args, step) * lr_peak
     last_ckpt = last_val = run_start
+    validated_at: int | None = None
+    validated: dict[str, float] = {}
     acc: dict[str, float] = {}
     n_acc = 0
     ema: float | None = None  # running mean of accepted losses, for the divergence guard
@@ -721,13 +733,14 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
                 acc, n_acc, step_time = {}, 0, 0.0
             now = time.monotonic()
             if args.val_minutes > 0 and now - last_val >= args.val_minutes * 60:
-                validate()
-                last_val = time.monotonic()
+                validated = validate()
+                last_val, validated_at = time.monotonic(), step
             if now - last_ckpt >= args.ckpt_minutes * 60:
                 checkpoint(last)
                 last_ckpt = time.monotonic()
         # A stop by signal skips the final validation: the farm/user wants the process gone, checkpointed.
-        final = validate() if not stop["flag"] and args.val_minutes > 0 else {}  # 0 disables it, the last too
+        # 0 disables it, the last too; a validation at this very step is not run twice
+        final = {} if stop["flag"] or args.val_minutes <= 0 else validated if validated_at == step else validate()
         checkpoint(last)
     finally:
         if prefetch is not None:

@@ -90,7 +90,7 @@ def library_valsets(root: Path, frames: int = 8, size: int = 256, limit: int | N
     from vom_plugin.train.data import VAL_SEED_BASE
 
     enc = network_encoder()
-    lib = ClipLibrary(root, "val")
+    lib = ClipLibrary(root, "val", flag="--val-library")
     bank = BackgroundBank(files=[])
     out = []
     for i, rec in enumerate(lib.clips[:limit]):
@@ -137,10 +137,22 @@ def shot_valsets(root: Path) -> list[ValSet]:
             if d.is_dir() and not d.name.startswith(".") and any(d.glob("plate.*.exr"))]  # as eval.clips
 
 
-def validation_shots(root: Path) -> list[ValSet]:
+def validation_shots(root: Path, library: Path | None = None) -> list[ValSet]:
     """The validation shots in ``root`` (``vom clips shots``: rendered clips never trained on, laid out as the
-    test shots); a folder without any is an input error, not an empty set that would score 0."""
+    test shots); a folder without any is an input error, not an empty set that would score 0. ``library``: the
+    run's training library; a shot exported from one of the clips it trains on is refused (it would choose the
+    checkpoint that learned it, QA)."""
     root = Path(root)
+    if library is not None and root.is_dir():
+        from vom_plugin.train.clips import ClipLibrary
+
+        trained = {c.name for c in ClipLibrary(library, "train").clips}
+        drawn = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name in trained)
+        if drawn:
+            raise InputError(f"--val-shots {root}: {', '.join(drawn[:3])}{' ...' if len(drawn) > 3 else ''} "
+                             f"{'is a clip' if len(drawn) == 1 else 'are clips'} this run trains on (--library "
+                             f"{library}); validation shots come from clips training never draws (its held-out "
+                             f"ones, or another library's seeds)")
     if root.is_dir():
         for d in sorted(root.iterdir()):
             if (d.is_dir() and not d.name.startswith(".") and any(d.glob("plate.*.exr"))
