@@ -133,3 +133,12 @@ def test_names_resolve_to_the_weights_dir(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert weights_path(str(tmp_path / "a.safetensors")) == tmp_path / "a.safetensors"
     with pytest.raises(InputError, match=r"lite\.safetensors' \(the folder VOM_WEIGHTS_DIR names\) does not exist"):
         load_model("default")
+
+
+def test_a_training_checkpoint_given_as_weights_is_told_to_export(tmp_path: Path) -> None:
+    """`vom render --model run/best.pt` said only "not a readable safetensors file" (QA)."""
+    (tmp_path / "best.pt").write_bytes(b"PK\x03\x04 a torch zip")
+    with pytest.raises(InputError, match=r"best\.pt' is not a readable safetensors file \(a training checkpoint\? "
+                                         r"export its weights: vom train --export .*best\.pt --to WEIGHTS"):
+        read_weights_metadata(tmp_path / "best.pt")
+

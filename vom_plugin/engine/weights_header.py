@@ -37,6 +37,8 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise InputError(f"weights file {str(path)!r}{where} does not exist: expected a .safetensors file written by "
                          f"vom{names}")
     what = f"weights file {str(path)!r} is not a readable safetensors file"
+    if path.suffix.lower() in (".pt", ".pth", ".ckpt"):  # vom train's checkpoints (last.pt, best.pt) are no weights
+        what += f" (a training checkpoint? export its weights: vom train --export {path} --to WEIGHTS.safetensors)"
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
