@@ -418,13 +418,23 @@ def test_objects_sequences_naming_one_file_at_any_plate_frame_are_refused_by_the
 
 
 def test_other_objects_files_are_found_by_the_whole_pattern(tmp_path: Path) -> None:
+    import numpy as np
+    from test_io_support import write_image
+
+    from vom_plugin.io import ImageInfo, write_alpha
     from vom_plugin.io.output_guard import other_objects_files
 
-    for rel in ("m_hero.0001.exr", "m_both.0001.exr", "m_both.0002.exr", "mh21.exr", "mx3.exr", "notes.txt",
+    for rel in ("m_hero.0001.exr", "m_both.0001.exr", "m_both.0002.exr", "mh21.exr", "mx3.exr",
                 "hero/m_hero.0001.exr", "both/m_both.0001.exr", "both/m_hero.0001.exr"):
         (tmp_path / rel).parent.mkdir(exist_ok=True)
-        (tmp_path / rel).write_bytes(b"")
-    got = other_objects_files(str(tmp_path / "m_{object}.####.exr"), "{object}", ["hero", "dog"])
+        write_alpha(tmp_path / rel, np.zeros((4, 6), np.float32), ImageInfo.for_size(6, 4))
+    (tmp_path / "notes.txt").write_text("")
+    # not vom's mattes, or the render's own inputs, are never said to be an object's (review: a roto named
+    # m_roto_hero.0001.exr beside the output was, with the advice to delete it)
+    write_image(tmp_path / "m_plate.0001.exr", np.zeros((4, 6, 3), np.float32))
+    write_alpha(tmp_path / "m_roto.0001.exr", np.zeros((4, 6), np.float32), ImageInfo.for_size(6, 4))
+    got = other_objects_files(str(tmp_path / "m_{object}.####.exr"), "{object}", ["hero", "dog"],
+                              [tmp_path / "m_roto.0001.exr"])
     assert got == {"both": [tmp_path / "m_both.0001.exr", tmp_path / "m_both.0002.exr"]}
     # every {object} one name: both/m_hero is nobody's; hero/ is this shot's
     got = other_objects_files(str(tmp_path / "{object}" / "m_{object}.####.exr"), "{object}", ["hero"])

@@ -213,8 +213,16 @@ def test_a_pattern_finding_a_few_files_of_many_is_told_the_padding_of_the_many(t
     for f in range(1, 11):
         (tmp_path / f"p.{f}.exr").write_bytes(b"")
     assert open_sequence(tmp_path / "p.##.exr").frames == [10]
-    assert padding_hint(tmp_path / "p.##.exr").startswith("; found 10 file(s) of 1 digit(s) instead")
-    with pytest.raises(InputError, match=r"missing frames 1-9 \(9 of the 10 requested.*found 10 file\(s\) of 1 "
+    assert padding_hint(tmp_path / "p.##.exr").startswith("; found 9 file(s) of 1 digit(s) instead")
+    with pytest.raises(InputError, match=r"missing frames 1-9 \(9 of the 10 requested.*found 9 file\(s\) of 1 "
                                          r"digit\(s\) instead .*: use .*p\.#\.exr \(unpadded\)"):
         open_sequence(tmp_path / "p.##.exr", list(range(1, 11)))
     assert padding_hint(tmp_path / "p.#.exr") == "" and padding_hint(tmp_path / "p.exr") == ""
+    # a stray short file beside a sequence of the pattern's padding: the frames asked for are simply not there
+    for f in range(1001, 1011):
+        (tmp_path / f"q.{f}.exr").write_bytes(b"")
+    (tmp_path / "q.5.exr").write_bytes(b"")
+    with pytest.raises(InputError) as e:
+        open_sequence(tmp_path / "q.####.exr", list(range(1001, 1013)))
+    assert "missing frames 1011-1012" in str(e.value) and "instead" not in str(e.value)
+

@@ -419,8 +419,11 @@ def test_one_sequence_per_object_from_the_cli(root: Path, fast: list[dict[str, n
 
     # an object dropped from the shot: its files stay (vom deletes nothing it was not asked to), said so (QA: summed
     # with the others' they went above 1, and nothing mentioned them); a file of a current object is not said
-    for f in (1, 2):
-        (root / "split" / f"sh_both.{f:04d}.exr").write_bytes(b"an earlier render's")
+    import shutil
+
+    for f in (1, 2):  # an earlier render's, with an object both
+        shutil.copy(root / "split" / f"sh_hero.{f:04d}.exr", root / "split" / f"sh_both.{f:04d}.exr")
+    earlier = (root / "split" / "sh_both.0002.exr").read_bytes()
     rc = main(["render", "--plate", str(root / "plate" / "p.####.exr"), "--out", str(out),
                "--roto", f"hero={root / 'roto' / 'hero.0001.exr'}", "--roto", f"dog={root / 'roto' / 'dog.0001.exr'}",
                "--model", str(root / "random.safetensors"), "--device", "cpu", "--working-size", "128",
@@ -430,7 +433,7 @@ def test_one_sequence_per_object_from_the_cli(root: Path, fast: list[dict[str, n
     assert (f"warning: 2 files of an object 'both', which this shot does not have, are beside its output "
             f"({root / 'split' / 'sh_both.0001.exr'}, ...): an earlier render's; delete them if that object is gone"
             ) in err, err
-    assert (root / "split" / "sh_both.0002.exr").read_bytes() == b"an earlier render's"
+    assert (root / "split" / "sh_both.0002.exr").read_bytes() == earlier  # left as it was
 
 
 @pytest.mark.parametrize("rotos,needle", [
@@ -637,6 +640,16 @@ def test_an_objects_layer_is_found_in_any_part_and_in_another_case(tmp_path: Pat
     only = tmp_path / "only.exr"
     _write(only, np.ones((4, 8, 1), np.float32), ["hero.A"])
     assert vio.roto_layer_of(only, "hero") is None and vio.roto_layer_of(only, "HERO") is None
+    # a file of parts, another holding a matte: the object's layer is named (the file's rule finds two masks, review)
+    parts = tmp_path / "matte_parts.exr"
+    garbage, hero = oiio.ImageSpec(8, 4, 1, oiio.HALF), oiio.ImageSpec(8, 4, 1, oiio.HALF)
+    garbage.channelnames, garbage["name"] = ("matte",), "garbage"
+    hero.channelnames, hero["name"] = ("hero.A",), "hero"
+    out = oiio.ImageOutput.create(str(parts))
+    assert out.open(str(parts), [garbage, hero]) and out.write_image(np.ones((4, 8, 1), np.float32))
+    assert out.open(str(parts), hero, "AppendSubimage") and out.write_image(np.ones((4, 8, 1), np.float32))
+    assert out.close()
+    assert vio.roto_layer_of(parts, "hero") == "hero.A"
     beside = tmp_path / "beside.exr"  # a plain alpha beside the object's layer: the object's own
     _write(beside, np.ones((4, 8, 2), np.float32), ["A", "hero.A"])
     assert vio.roto_layer_of(beside, "hero") == "hero.A"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -776,7 +777,7 @@ def test_extending_a_max_steps_run_goes_on_from_where_its_rate_was(tmp_path: Pat
     assert len(lrs) == 12 and all(b <= a * 1.0001 for a, b in zip(lrs, lrs[1:], strict=False)), lrs
 
 
-def test_batch_workers_leave_ctrl_c_to_the_training_process() -> None:
+def test_batch_workers_leave_ctrl_c_to_the_training_process(monkeypatch) -> None:
     """Ctrl-C reaches the whole process group: a prefetch worker that died of it made the next batch raise
     KeyboardInterrupt in training, which then stopped without its checkpoint."""
     import signal
@@ -785,9 +786,10 @@ def test_batch_workers_leave_ctrl_c_to_the_training_process() -> None:
     from vom_plugin.train.prefetch import BatchSpec
 
     before, threads = signal.getsignal(signal.SIGINT), torch.get_num_threads()
+    monkeypatch.setattr(prefetch, "_die_with_parent", lambda parent: None)  # not this test process's
     try:
         prefetch._start_worker(BatchSpec(data="synth", seed=0, size=32, frames=3, batch=1, curriculum=Curriculum(),
-                                         library=None, library_share=0.5))
+                                         library=None, library_share=0.5), os.getpid())
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)

@@ -143,3 +143,33 @@ def test_workers_end_with_a_training_process_killed_hard(tmp_path: Path):
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, "batch workers outlived the training process"
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="the parent-death signal is Linux's (prctl)")
+def test_a_worker_of_a_training_process_that_is_pid_1_lives(tmp_path: Path):
+    """In a container without an init, the training process is pid 1: its workers took a parent of pid 1 for a
+    dead one and exited at their start, every batch failing (review). A worker exits only when its parent is not
+    the training process any more."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    code = "import os\nfrom vom_plugin.train.prefetch import _die_with_parent\n_die_with_parent({});print('alive')\n"
+    assert subprocess.run([sys.executable, "-c", code.format("os.getppid()")], capture_output=True, text=True,
+                          timeout=60).stdout.strip() == "alive"
+    gone = subprocess.run([sys.executable, "-c", code.format("os.getppid() + 1")], capture_output=True, text=True,
+                          timeout=60)
+    assert gone.returncode == 1 and "alive" not in gone.stdout  # its parent is not the one it was started by
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return
+    pid1 = subprocess.run([unshare, "--user", "--map-root-user", "--pid", "--fork", "--mount-proc", sys.executable,
+                           "-c", "import os, subprocess, sys\nassert os.getpid() == 1\n"
+                           f"print(subprocess.run([sys.executable, '-c', {code.format('1')!r}], "
+                           "capture_output=True, text=True).stdout.strip())"],
+                          capture_output=True, text=True, timeout=60, env={**os.environ})
+    if pid1.returncode != 0 and "unshare" in pid1.stderr:  # namespaces not allowed here
+        return
+    assert pid1.stdout.strip() == "alive", pid1.stderr
+

@@ -362,7 +362,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     if shot.objects is not None and OBJECT_TOKEN in shot.out:
         from vom_plugin.io.output_guard import other_objects_files
 
-        for name, files in other_objects_files(shot.out, OBJECT_TOKEN, shot.objects).items():
+        inputs = [*(on_disk.path(f) for f in on_disk.frames),
+                  *(p for kfs in shot.rotos().values() for p in kfs.values())]
+        for name, files in other_objects_files(shot.out, OBJECT_TOKEN, shot.objects, inputs).items():
             notes.append(f"{len(files)} file{'s' if len(files) > 1 else ''} of an object {name!r}, which this shot "
                          f"does not have, {'are' if len(files) > 1 else 'is'} beside its output ({files[0]}"
                          f"{', ...' if len(files) > 1 else ''}): an earlier render's; delete "

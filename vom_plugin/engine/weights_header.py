@@ -32,8 +32,8 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
             raise InputError(f"model {names}: weights file {str(path)!r}{where} does not exist: no weights of it "
                              f"are installed (shipped here: {', '.join(shipped) or 'none'}); or give the path of a "
                              f".safetensors checkpoint")
-        names = "" if path.suffix == ".safetensors" else \
-            f", or a shipped model's name ({', '.join(shipped or MODEL_ALIASES)})"
+        listed = f" ({', '.join(shipped)})" if shipped else ""
+        names = "" if path.suffix == ".safetensors" else f", or a shipped model's name{listed}"
         raise InputError(f"weights file {str(path)!r}{where} does not exist: expected a .safetensors file written by "
                          f"vom{names}")
     what = f"weights file {str(path)!r} is not a readable safetensors file"

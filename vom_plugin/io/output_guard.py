@@ -217,10 +217,12 @@ def check_output_folder(out_path: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def other_objects_files(out: str, token: str, names: Iterable[str]) -> dict[str, list[Path]]:
+def other_objects_files(out: str, token: str, names: Iterable[str],
+                        inputs: Iterable[str | os.PathLike[str]] = ()) -> dict[str, list[Path]]:
     """The files of ``out`` (a pattern with ``token``, ``{object}``, in its folder or file name) of objects not in
     ``names``, by object: an earlier render's of an object the shot no longer has, beside its current ones (added
-    to them, their mattes summed above 1: QA)."""
+    to them, their mattes summed above 1: QA). Only vom's mattes (the first file of each: ``vom:version``, written
+    by vom), never one of the render's ``inputs`` (a roto named like an object's sequence: review)."""
     import glob
 
     from vom_plugin.io.sequence import _TOKEN
@@ -245,4 +247,18 @@ def other_objects_files(out: str, token: str, names: Iterable[str]) -> dict[str,
         match = rx.match(path)
         if match and not any(t.match(path) for t in theirs):
             found.setdefault(match.group("object"), []).append(Path(path))
-    return found
+    if not found:
+        return found
+    skip = {_real(p) for p in inputs}
+    return {name: files for name, files in found.items()
+            if not any(_real(f) in skip for f in files) and _a_vom_matte(files[0])}
+
+
+def _a_vom_matte(path: Path) -> bool:
+    from vom_plugin.io.reader import read_info
+
+    try:
+        meta = read_info(path).metadata
+    except InputError:
+        return False
+    return "vom:version" in meta and str(meta.get("Software", "")).startswith("vom ")

@@ -45,13 +45,16 @@ def roto_layer_of(path: str | os.PathLike[str], name: str | None) -> str | None:
     if not name:
         return None
     with open_image(path, "roto") as img:
-        if img.input.format_name() == "openexr" and len(parts := subimage_names(img)) > 1:
+        parts = subimage_names(img) if img.input.format_name() == "openexr" else [""]
+        if len(parts) > 1:
             channels = [c for spec in part_specs(img, len(parts)) for c in spec.channelnames]
         else:
             channels = list(img.info.channels)
     layered = [c for c in channels if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
-    if len(layered) == 1 and not any(c in _ALPHA_NAMES for c in channels):
-        return None  # its only alpha, which the file's rule reads anyway (its cache entries and recipe unchanged)
+    if len(parts) == 1 and len(layered) == 1 and not any(c in _ALPHA_NAMES for c in channels):
+        # its only alpha, which the file's rule reads anyway (its cache entries and recipe unchanged); in a file of
+        # parts the rule picks a part by its mask channels, which another part's matte makes ambiguous (review)
+        return None
     for same in (lambda layer: layer == name, lambda layer: layer.lower() == name.lower()):
         found = [c for c in layered if same(c.rsplit(".", 1)[0])]
         if len(found) == 1:

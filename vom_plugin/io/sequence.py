@@ -203,10 +203,11 @@ class _Pattern:
         except OSError:
             return ""
         rx = re.compile(re.escape(head_name) + r"-?([0-9]+)" + re.escape(self.tail) + r"\Z")
+        mine = {os.path.basename(self.existing(f)) for f in own}  # not counted for another padding (review)
         by_pad: dict[int, list[str]] = {}  # a number with a leading zero says its padding: its length
         free: list[tuple[int, str]] = []  # one without fits any padding up to its length (1001: # to ####)
         for name in names:
-            if (m := rx.match(name)) is not None:
+            if (m := rx.match(name)) is not None and name not in mine:
                 digits = m.group(1)
                 if digits.startswith("0") and len(digits) > 1:
                     by_pad.setdefault(len(digits), []).append(name)

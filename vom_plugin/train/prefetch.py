@@ -64,25 +64,25 @@ def default_workers(device: torch.device) -> int:
 _worker: dict[str, Any] = {}
 
 
-def _die_with_parent() -> None:
-    """On Linux, SIGTERM this worker when the training process dies: killed with SIGKILL (the OOM killer, a farm's
-    hard stop), it left its workers blocked forever, orphaned (QA)."""
+def _die_with_parent(parent: int) -> None:
+    """On Linux, SIGTERM this worker when the training process (``parent``) dies: killed with SIGKILL (the OOM
+    killer, a farm's hard stop), it left its workers blocked forever, orphaned (QA)."""
     if not os.path.exists("/proc/self"):
         return
     import ctypes
 
-    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent or parent == 1:  # it died before the request took effect
+    # it died before the request took effect (the training process may itself be pid 1, in a container: review)
+    if os.getppid() != parent:
         os._exit(1)
 
 
-def _start_worker(spec: BatchSpec) -> None:
-    _die_with_parent()
+def _start_worker(spec: BatchSpec, parent: int) -> None:
+    _die_with_parent(parent)
     # Ctrl-C reaches the terminal's whole process group: the training process checkpoints and stops the pool;
     # a worker killed by it first made the next batch raise KeyboardInterrupt there, and no checkpoint was written
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -113,7 +113,7 @@ class BatchPrefetcher:
 
         # spawn, not fork: the parent's OpenMP threads do not survive a fork (workers would hang in torch ops)
         self._pool = ProcessPoolExecutor(workers, mp_context=tmp.get_context("spawn"), initializer=_start_worker,
-                                         initargs=(spec,))
+                                         initargs=(spec, os.getpid()))
         self.depth = depth if depth is not None else 2 * workers
         self._futures: dict[int, Future] = {}
 
