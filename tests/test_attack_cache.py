@@ -475,6 +475,41 @@ def test_another_users_unreadable_entries_are_a_miss_and_clear_says_it_cannot_te
     assert not report.left_alone and all(p.exists() for p in theirs)
 
 
+def test_another_users_unreadable_shot_folder_and_cache_are_named_not_hidden(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A teammate's shot folder made under umask 077 in a shared cache: `vom cache info` said "0 shots, 0 B" and
+    named nothing, `vom cache clear` said vom did not write it (QA); an unreadable cache root said "0 shots" too."""
+    from vom_plugin.cli import main
+
+    cache = tmp_path / "cache"
+    theirs = cache / "plate_sh010-0123456789ab"
+    (theirs / "steps").mkdir(parents=True)
+    (cache / vc.LOCK_NAME).write_bytes(b"")  # a cache vom has used
+    real_access, real_scandir = os.access, os.scandir
+    hidden = {str(theirs)}
+
+    def access(path: Any, mode: int, *a: Any, **k: Any) -> bool:  # root may read anything: another user made here
+        return False if str(path) in hidden else real_access(path, mode, *a, **k)
+
+    def scandir(path: Any = ".") -> Any:
+        if str(path) in hidden:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(vc.os, "scandir", scandir)
+    assert vc.unreadable_shot_folders(cache) == [theirs]
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    assert "plate_sh010-0123456789ab  not used: this user cannot read it (another user's" in capsys.readouterr().out
+    report = vc.clear(cache)
+    assert report.failed == [(str(theirs), "a shot folder this user cannot read (another user's)")]
+    assert not report.left_alone and theirs.is_dir()
+    hidden.add(str(cache))
+    assert main(["cache", "info", "--cache", str(cache)]) == 2
+    assert "cannot be read by this user" in capsys.readouterr().err
+
+
 # -- links and folders vom did not make -------------------------------------------------------------
 
 def _tree(folder: Path) -> dict[str, str]:

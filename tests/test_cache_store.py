@@ -8,6 +8,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -382,3 +383,43 @@ def test_cache_info_json_names_the_folder_absolute_and_refusals_say_the_value_as
     assert json.loads(capsys.readouterr().out)["root"] == str(tmp_path / "c")
     assert main(["cache", "clear", "--cache", "c", "--older-than", "-1"]) == 2
     assert "--older-than -1: expected a number of days >= 0" in capsys.readouterr().err
+
+
+def test_what_vom_makes_in_a_shared_cache_is_shared_as_the_root_is(tmp_path: Path, store: Store) -> None:
+    """A team's cache root (group-writable): a member with umask 077 made a lock and a shot folder nobody else could
+    open, which turned every other member's render uncached for good (QA). The lock and the folders vom makes take
+    the root's group and other permissions; a private root keeps them private."""
+    import stat
+
+    for root_mode, folder_mode, lock_mode in ((0o775, 0o775, 0o664), (0o700, 0o700, 0o600)):
+        root = tmp_path / f"cache_{root_mode:o}"
+        root.mkdir()
+        root.chmod(root_mode)
+        old = os.umask(0o077)
+        try:
+            s = store(root, f"/show/sh010/plate_{root_mode:o}.####.exr")
+            s.prepare()
+        finally:
+            os.umask(old)
+        assert stat.S_IMODE((root / vc.LOCK_NAME).stat().st_mode) == lock_mode
+        for folder in (s.dir, s.dir / "keys", s.dir / "steps"):
+            assert stat.S_IMODE(folder.stat().st_mode) == folder_mode, folder
+        assert stat.S_IMODE((s.dir / vc.SHOT_MARKER).stat().st_mode) == lock_mode
+
+
+def test_a_shot_folder_that_cannot_be_written_is_named(tmp_path: Path, store: Store, monkeypatch) -> None:
+    """The warning named the cache root, which was writable, where a teammate's shot folder (umask 022) was not
+    (QA)."""
+    import builtins
+
+    s = store(tmp_path / "cache", "/show/sh010/plate.####.exr")
+    real_open = builtins.open
+
+    def refused(path: Any, mode: str = "r", *a: Any, **k: Any) -> Any:
+        if ".probe." in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, mode, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", refused)
+    with pytest.raises(vc.CacheUnavailable, match=r"cannot be written \(Permission denied: .*/steps/\.probe\."):
+        s.prepare()

@@ -261,8 +261,18 @@ def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) ->
     env = environment()
     assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
     assert "VOM_WORKER_MEMO_MB" not in env["env"]
-    assert set(env) == {"vom", "package", "code", "libraries", "env", "umask", "cpus"}
+    assert set(env) == {"vom", "package", "code", "libraries", "env", "umask", "cpus", "groups"}
     assert env["cpus"] == len(os.sched_getaffinity(0))  # taskset -c 0 changes torch's threads, and the sums
+    # the groups files are made with and folders opened by: a group joined since the worker started (QA: its
+    # render failed on a folder the client may write, exit 1; through `sg` its files took another group)
+    assert env["groups"] == [os.getgid(), sorted(set(os.getgroups()))]
+    with monkeypatch.context() as m:
+        groups = os.getgroups()
+        m.setattr(os, "getgroups", lambda: [*groups, 4242])
+        assert environment()["groups"] != env["groups"]
+    with monkeypatch.context() as m:
+        m.setattr(os, "getgid", lambda: 4242)
+        assert environment()["groups"] != env["groups"]
     # OpenMP's wait policy changes speed only, and each vom process picks its own from the machine's load: a
     # worker and a render started from one shell a second apart differed, and the render was refused
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")

@@ -63,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
                   f"write: {shown}")
         if report.failed:
             path, why = report.failed[0]
+            rest = "; the others listed above were" if report.shots else ""
             raise InputError(f"{_count(len(report.failed), 'entry', 'entries')} could not be removed (e.g. {path}: "
-                             f"{why}); the others listed above were")
+                             f"{why}){rest}")
         return 0
     shots = vc.cache_info(root)
     total = sum(s.bytes for s in shots)
@@ -82,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {s.shot_id}  {s.files:6d} {'entry  ' if s.files == 1 else 'entries'}  {human_size(s.bytes):>10}  "
               f"used {age:5.1f} days ago  {s.plate}")
     for folder in vc.unreadable_shot_folders(root):
+        if not os.access(folder, os.R_OK | os.X_OK):
+            print(f"  {folder.name}  not used: this user cannot read it (another user's, mode "
+                  f"{folder.stat().st_mode & 0o777:o}); not counted, never cleared by you")
+            continue
         print(f"  {folder.name}  not used: its {vc.SHOT_MARKER} is missing or damaged, so vom cannot tell it from a "
               f"folder of yours and leaves it alone (not counted, never cleared); remove {folder} to cache that "
               f"shot again")

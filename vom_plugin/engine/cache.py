@@ -279,8 +279,11 @@ class ShotCache:
                 pass
             probe.unlink()
         except OSError as e:
+            # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
+            # root, which the message named (QA)
+            inside = f": {e.filename}" if e.filename and Path(e.filename) != self.root else ""
             what = "is not a folder" if self.root.exists() and not self.root.is_dir() else \
-                f"cannot be written ({e.strerror or e})"
+                f"cannot be written ({e.strerror or e}{inside})"
             raise CacheUnavailable(f"cache folder {str(self.root)!r} {what}; pass --cache DIR (or set VOM_CACHE_DIR) "
                                    f"to a writable folder") from None
         except CacheUnavailable:
@@ -296,16 +299,21 @@ class ShotCache:
             if not d.is_dir() or not _only_empty_subfolders(d):
                 raise CacheUnavailable(f"cache folder {d} exists but vom did not make it (no {SHOT_MARKER} of its "
                                        f"own); vom leaves it alone. Remove it or pass another --cache")
-        d.mkdir(exist_ok=True)
+        if not d.exists():
+            d.mkdir()
+            share_as_root(d, self.root)
         if not _is_shot_dir(d):
             info = {"format": SHOT_FORMAT, "id": self.id, "plate": self.plate}
             _atomic_write_bytes(d / SHOT_MARKER, json.dumps(info, indent=1).encode())
+            share_as_root(d / SHOT_MARKER, self.root)
         for sub in ("keys", "steps"):
             p = d / sub
             if p.is_symlink():
                 raise CacheUnavailable(f"cache folder {p} is a symbolic link; vom follows no link out of its "
                                        f"cache root")
-            p.mkdir(exist_ok=True)
+            if not p.exists():
+                p.mkdir()
+                share_as_root(p, self.root)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -507,16 +515,51 @@ def _root_lock(root: Path) -> Iterator[None]:
 
 
 def _open_lock(path: Path) -> int:
-    """The lock file's descriptor. Made with the umask's permissions (a shared cache's users, umask 002, may all
-    lock it); another user's lock that their umask left read-only to us is opened read-only: flock needs no write
-    access (opened for writing, it turned every render of the other users uncached)."""
+    """The lock file's descriptor. Made with the umask's permissions and the root's own (``share_as_root``: a
+    teammate's umask 077 left a lock no other user could open, which turned every render of theirs uncached, QA);
+    another user's lock left read-only to us is opened read-only: flock needs no write access."""
     flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(3):  # made, or opened as it is (one removed in between by a clear: made again)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666)
+        except FileExistsError:
+            pass
+        except PermissionError:  # a folder this user may not write (the lock there is opened as it is)
+            if not path.exists():
+                raise
+        else:
+            share_as_root(path, path.parent)
+            return fd
+        try:
+            return os.open(path, os.O_RDWR | flags)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            try:
+                return os.open(path, os.O_RDONLY | flags)
+            except FileNotFoundError:
+                continue
+            except PermissionError as e:
+                raise PermissionError(e.errno, f"{e.strerror} (its lock, {path}: its owner can let the others read "
+                                               f"it, chmod a+r)", str(path)) from None
+    return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
+
+
+def share_as_root(path: Path, root: Path) -> None:
+    """Give ``path``, just made by this process inside the cache ``root``, the group and other permissions of the
+    root that the umask took away (folders all of them, files read and write): a shared cache (a setgid 2775 root)
+    went unusable for the team where one member's umask was 022 or 077 (QA). Nothing where the root grants no
+    more than the umask gives; a failure changes nothing (the render goes on as before)."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
-    except PermissionError:
-        if not path.exists():
-            raise
-        return os.open(path, os.O_RDONLY | flags)
+        want = stat.S_IMODE(root.stat().st_mode) & 0o077
+        st = path.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            want &= 0o066
+        mode = stat.S_IMODE(st.st_mode)
+        if want & ~mode and st.st_uid == os.getuid() and not stat.S_ISLNK(st.st_mode):
+            os.chmod(path, mode | want)
+    except (OSError, AttributeError):
+        pass
 
 
 @contextlib.contextmanager
@@ -621,6 +664,9 @@ def cache_info(root: str | os.PathLike) -> list[CacheEntryStats]:
     out: list[CacheEntryStats] = []
     if not root.is_dir():
         return out
+    if not os.access(root, os.R_OK | os.X_OK):  # another user's: "0 shots, 0 B" said nothing of why (QA)
+        raise InputError(f"cache {root} cannot be read by this user (mode {stat.S_IMODE(root.stat().st_mode):o}, "
+                         f"its owner's); set VOM_CACHE_DIR to a cache of yours or ask them to share it")
     for shot in _shot_dirs(root):
         files = size = 0
         last = 0.0
@@ -642,10 +688,17 @@ def unreadable_shot_folders(root: str | os.PathLike) -> list[Path]:
     tell them from a user's, so it neither uses nor deletes them (``cache info`` names them)."""
     root = Path(root)
     try:
-        return sorted(p for p in root.iterdir() if _SHOT_ID.match(p.name) and not p.is_symlink() and p.is_dir()
-                      and not _is_shot_dir(p) and not _only_empty_subfolders(p))
+        named = [p for p in root.iterdir() if _SHOT_ID.match(p.name) and not p.is_symlink() and p.is_dir()]
     except OSError:
         return []
+    out = []
+    for p in named:
+        try:
+            if not _is_shot_dir(p) and not _only_empty_subfolders(p):
+                out.append(p)
+        except OSError:  # one this user cannot look into (a teammate's, umask 077): named, not all hidden (QA)
+            out.append(p)
+    return sorted(out)
 
 
 @dataclass
@@ -700,7 +753,12 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
         if shots is None:
             for e in os.scandir(root):
                 if e.name != LOCK_NAME and e.name not in shot_names:
-                    report.left_alone.append(e.path)
+                    if _SHOT_ID.match(e.name) and e.is_dir(follow_symlinks=False) \
+                            and not os.access(e.path, os.R_OK | os.X_OK):
+                        # a teammate's shot folder made under umask 077: vom's, but not this user's to look into
+                        report.failed.append((e.path, "a shot folder this user cannot read (another user's)"))
+                    else:
+                        report.left_alone.append(e.path)
         for shot in found:
             if shots is not None and shot.name not in shots:
                 continue

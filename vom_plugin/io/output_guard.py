@@ -114,7 +114,11 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> No
     for name, pattern in patterns.items():
         for frame in frames:
             path = frame_path(pattern, frame)
-            if path.is_symlink():
+            try:
+                link = path.is_symlink()
+            except OSError:  # a folder this user cannot look into: refused where the file is checked, with words
+                link = False
+            if link:
                 real = _real(path)
             else:
                 folder = folders.get(str(path.parent)) or folders.setdefault(str(path.parent), _real(path.parent))

@@ -101,8 +101,12 @@ def environment() -> dict[str, Any]:
             env[k] = str(folder)
     mask = os.umask(0)
     os.umask(mask)
+    # the groups files are made with and folders opened by (a group joined since the worker started, or `sg show`:
+    # its render was refused a folder the client may write, exit 1, or wrote files of another group: QA)
+    groups = [os.getgid(), sorted(set(os.getgroups()))] if hasattr(os, "getgroups") else []
     return {"vom": __version__, "package": str(PACKAGE_DIR), "code": code_fingerprint(),
-            "libraries": library_versions(), "env": dict(sorted(env.items())), "umask": mask, "cpus": usable_cpus()}
+            "libraries": library_versions(), "env": dict(sorted(env.items())), "umask": mask, "cpus": usable_cpus(),
+            "groups": groups}
 
 
 LIBRARIES = ("torch", "numpy", "OpenImageIO", "opencolorio", "safetensors", "zstandard")

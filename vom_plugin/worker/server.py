@@ -280,7 +280,8 @@ class Worker:
                 names = sorted(k for k in set(env.get("env", {})) | set(self.env["env"])
                                if env.get("env", {}).get(k) != self.env["env"].get(k))
                 diff = [d for d in diff if d != "env"] + [f"${n}" for n in names]
-            labels = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)"}
+            labels = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)",
+                      "groups": "group or group list (files are made with the group, folders opened by them)"}
             why = f"it runs with another {', '.join(labels.get(d, d) for d in diff)}"
             self.say(f"refused a render: {why}")
             self.refuse(conn, why)
