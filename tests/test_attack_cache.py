@@ -888,3 +888,20 @@ def test_a_first_plate_frame_that_cannot_be_read_names_the_folder_by_the_plate_s
     assert done[0].frames == [2, 3, 4] and done[0].cache["steps_computed"] == 3
     assert [w for w in done[0].warnings if "cache" in w] == []  # the overscan's scan says it skipped the frame
     assert vc.shot_id(str(shot_root / "plate" / "p.####.exr")) == _shot_dir(tmp_path / "c").name
+
+
+def test_a_render_that_writes_nothing_to_the_cache_does_not_scan_it_for_eviction(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every render ended with an eviction pass: every entry of every shot listed under the cache's lock (3 s at
+    90k entries, each other render's writes waiting meanwhile), even one that read every step back (QA)."""
+    cache = _cache_copy(root, tmp_path)
+    calls: list[object] = []
+    real = vc.evict
+    monkeypatch.setattr(vc, "evict", lambda *a, **k: calls.append(a) or real(*a, **k))
+    r = render(_shot(root, tmp_path / "out", cache))
+    assert r.cache["steps_computed"] == 0 and calls == []
+    _assert_clean(r, tmp_path / "out", clean)
+    for p in _files(cache, "alpha"):  # predictions computed again, and written: this render evicts
+        p.unlink()
+    r = render(_shot(root, tmp_path / "out2", cache))
+    assert r.cache["steps_computed"] > 0 and len(calls) == 1

@@ -465,6 +465,11 @@ class ShotCache:
             self.evict()
         return True
 
+    @property
+    def wrote_since_evict(self) -> bool:
+        """Whether this store wrote an entry since it last evicted (or at all)."""
+        return self._written_since_evict > 0
+
     def evict(self) -> int:
         """Delete entries until the whole root is under the cap (``evict``); returns bytes freed. Those of this
         shot are counted in ``evicted_own``: the cap is smaller than what the shot needs kept."""

@@ -315,8 +315,8 @@ class StepCache:
         """At the end of a run: evict to the size cap, and say which entries it could not use or write (damaged,
         taken by a folder, unreadable to this user, signed with another key)."""
         self.flush()
-        if self.ok:
-            try:
+        if self.ok and self.store.wrote_since_evict:  # a render that wrote nothing adds nothing to cap (it scanned
+            try:                                       # every entry of every shot under the lock, 3 s at 90k: QA)
                 self.store.evict()
             except Exception as e:  # eviction is housekeeping: the frames are written, say so and go on
                 self.result.warnings.append(f"cache eviction failed: {e}")
