@@ -218,7 +218,9 @@ def test_a_task_cancelled_by_the_runner_stops_as_vom_does_on_sigterm(tmp_path: P
     log = run.stdout + run.stderr
     assert run.returncode != 0, log[-3000:]  # the task did not finish
     assert 'Sending signal "term"' in log and 'Sending signal "kill"' not in log, log[-3000:]
-    assert "stopped by SIGTERM" in log and "exited with code: 130" in log, log[-3000:]  # vom's own way out
+    # vom's own way out (on a loaded machine the 4 s can end before the render began: said so, 130 all the same)
+    assert ("stopped by SIGTERM" in log or "interrupted by SIGTERM before the render began" in log) \
+        and "exited with code: 130" in log, log[-3000:]
     out = tmp_path / "out"
     on_disk = sorted(p.name for p in out.iterdir()) if out.exists() else []
     assert all(n.startswith("alpha.") for n in on_disk), on_disk  # whole frames only, no temporary left
