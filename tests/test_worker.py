@@ -779,3 +779,23 @@ def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
         ("start", None, None, None), ("step", None, None, 3), ("frame", 1, 1, None), ("step", None, None, 3),
         ("frame", 2, 2, None), ("step", None, None, 4), ("frame", 3, 3, None), ("done", None, None, None)]
     assert events.done == {"event": "done", "frames_written": 3}
+
+
+def test_a_socket_in_another_users_folder_is_said_so_not_permission_denied(tmp_path: Path, monkeypatch) -> None:
+    """`vom worker --socket /tmp/vom-1001/worker.sock` by another user said only "Permission denied" (Path.is_dir
+    raises it there, QA): the folder check says what is wrong."""
+    from vom_plugin.worker.server import Worker
+
+    folder = tmp_path / "theirs"
+    folder.mkdir(mode=0o755)
+    sock = folder / "worker.sock"
+    real_is_dir = Path.is_dir
+
+    def is_dir(self: Path) -> bool:
+        if self == sock:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", is_dir)
+    with pytest.raises(InputError, match=r"worker socket folder: .*theirs can be entered by other users"):
+        Worker(sock, idle_exit_s=0).bind()

@@ -90,7 +90,11 @@ class Worker:
             self.log.flush()
 
     def bind(self) -> socket.socket:
-        if self.path.is_dir() and not self.path.is_symlink():
+        try:
+            folder = self.path.is_dir() and not self.path.is_symlink()
+        except PermissionError:  # a folder of another user's on the way: said by the folder check below (QA)
+            folder = False
+        if folder:
             raise InputError(f"worker socket {self.path} is a folder, not a socket; expected the path of the socket to "
                              f"make (e.g. VOM_WORKER_SOCKET={self.path / 'worker.sock'})")
         make_private_folder(self.path.parent)
