@@ -255,6 +255,7 @@ class ShotCache:
         self.plate = os.path.abspath(plate_pattern)
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
         self._written_since_evict = 0
+        self._keys_by_frame: dict[str, set[str]] | None = None  # the keys folder's names by frame, once listed
         self.evicted_own = 0  # entries of this shot the size cap deleted or did not take (during a render of it)
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
@@ -338,20 +339,25 @@ class ShotCache:
         # A few live entries per frame: another setting's (working size, thread count: a mixed farm, an artist
         # comparing two sizes) stays for its next re-render; beyond that, the least recently used (an older plate
         # version's features, garbage now) go at once instead of waiting for the size cap.
-        prefix = f"{frame}."
+        # The folder is listed once a render, not at every write (a 5000-frame shot listed 5000 names a frame, 4 ms
+        # each: quadratic in the shot's length, QA); another process's entries written since are its to tidy.
+        if self._keys_by_frame is None:
+            self._keys_by_frame = {}
+            with contextlib.suppress(FileNotFoundError):  # a clear removed the folder meanwhile: nothing to tidy
+                for e in os.scandir(path.parent):
+                    if _KEY_NAME.match(e.name):
+                        self._keys_by_frame.setdefault(e.name.split(".", 1)[0], set()).add(e.name)
+        names = self._keys_by_frame.setdefault(str(frame), set())
+        names.add(path.name)
         others = []
-        try:
-            listing = list(os.scandir(path.parent))
-        except FileNotFoundError:  # a clear removed the folder meanwhile: nothing to tidy, the entry is written
-            listing = []
-        for e in listing:
-            if e.name.startswith(prefix) and e.name != path.name and _KEY_NAME.match(e.name):
-                with contextlib.suppress(OSError):
-                    others.append((e.stat(follow_symlinks=False).st_mtime, e.path))
+        for name in names - {path.name}:
+            with contextlib.suppress(OSError):
+                others.append((os.lstat(path.parent / name).st_mtime, name))
         for _, old in sorted(others, reverse=True)[KEYS_PER_FRAME - 1:]:
-            if file_is_marked(old):
+            names.discard(old)
+            if file_is_marked(path.parent / old):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(old)
+                    os.unlink(path.parent / old)
 
     # -- per-step outputs and memory states ---------------------------------------------------------
 
