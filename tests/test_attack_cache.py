@@ -506,8 +506,9 @@ def test_another_users_unreadable_shot_folder_and_cache_are_named_not_hidden(
     assert report.failed == [(str(theirs), "a shot folder this user cannot read (another user's)")]
     assert not report.left_alone and theirs.is_dir()
     hidden.add(str(cache))
-    assert main(["cache", "info", "--cache", str(cache)]) == 2
-    assert "cannot be read by this user" in capsys.readouterr().err
+    for command in ("info", "clear"):
+        assert main(["cache", command, "--cache", str(cache)]) == 2
+        assert "cannot be read by this user" in capsys.readouterr().err
 
 
 # -- links and folders vom did not make -------------------------------------------------------------
@@ -905,3 +906,27 @@ def test_a_render_that_writes_nothing_to_the_cache_does_not_scan_it_for_eviction
         p.unlink()
     r = render(_shot(root, tmp_path / "out2", cache))
     assert r.cache["steps_computed"] > 0 and len(calls) == 1
+
+
+def test_entries_a_stopped_render_wrote_are_evicted_by_the_next_render_even_if_it_writes_none(
+        root: Path, clean: dict[str, np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render stopped before its eviction left what it wrote over the cap until a render that writes came (a
+    review: 30 cancelled farm chunks held the cache at 1.8x its cap once renders that write nothing skipped the
+    scan). It leaves a mark; the next render evicts, and takes the mark away."""
+    cache = _cache_copy(root, tmp_path)
+    calls: list[object] = []
+    real = vc.evict
+    monkeypatch.setattr(vc, "evict", lambda *a, **k: calls.append(a) or real(*a, **k))
+    for p in _files(cache, "alpha"):
+        p.unlink()
+
+    def stop_at_second_frame(event: dict) -> None:
+        if event.get("event") == "frame" and event["done"] == 2:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        render(_shot(root, tmp_path / "out", cache), progress=stop_at_second_frame)
+    assert calls == [] and (cache / vc.DIRTY_NAME).exists()
+    r = render(_shot(root, tmp_path / "out", cache, frames=[1, 2]))  # reads back what it needs
+    assert r.cache["steps_computed"] == 0 and len(calls) == 1 and not (cache / vc.DIRTY_NAME).exists()
+    assert vc.clear(cache).left_alone == []  # the mark is vom's

@@ -388,23 +388,36 @@ def test_cache_info_json_names_the_folder_absolute_and_refusals_say_the_value_as
 def test_what_vom_makes_in_a_shared_cache_is_shared_as_the_root_is(tmp_path: Path, store: Store) -> None:
     """A team's cache root (group-writable): a member with umask 077 made a lock and a shot folder nobody else could
     open, which turned every other member's render uncached for good (QA). The lock and the folders vom makes take
-    the root's group and other permissions; a private root keeps them private."""
+    the root's group permissions where they have its group; never the others' (a world-writable root: anyone could
+    forge entries), nor on a file of another group (review); a private root keeps them private."""
     import stat
 
-    for root_mode, folder_mode, lock_mode in ((0o775, 0o775, 0o664), (0o700, 0o700, 0o600)):
-        root = tmp_path / f"cache_{root_mode:o}"
+    for root_mode, gid, folder_mode, file_mode in ((0o775, None, 0o770, 0o660), (0o777, None, 0o770, 0o660),
+                                                   (0o775, 4242, 0o700, 0o600), (0o700, None, 0o700, 0o600)):
+        root = tmp_path / f"cache_{root_mode:o}_{gid}"
         root.mkdir()
         root.chmod(root_mode)
+        if gid is not None:  # a root of another group than the files this user makes (not setgid)
+            os.chown(root, -1, gid)
         old = os.umask(0o077)
         try:
-            s = store(root, f"/show/sh010/plate_{root_mode:o}.####.exr")
+            s = store(root, f"/show/sh010/plate_{root_mode:o}_{gid}.####.exr")
             s.prepare()
         finally:
             os.umask(old)
-        assert stat.S_IMODE((root / vc.LOCK_NAME).stat().st_mode) == lock_mode
+        assert stat.S_IMODE((root / vc.LOCK_NAME).stat().st_mode) == file_mode, root
         for folder in (s.dir, s.dir / "keys", s.dir / "steps"):
             assert stat.S_IMODE(folder.stat().st_mode) == folder_mode, folder
-        assert stat.S_IMODE((s.dir / vc.SHOT_MARKER).stat().st_mode) == lock_mode
+        assert stat.S_IMODE((s.dir / vc.SHOT_MARKER).stat().st_mode) == file_mode
+        assert [p.name for p in root.iterdir() if p.name.endswith(".tmp")] == []
+    # a lock and folders this user made private before (an older vom): shared when next used
+    root = tmp_path / "cache_775_None"
+    again = store(root, "/show/sh010/plate_775_None.####.exr")
+    (root / vc.LOCK_NAME).chmod(0o600)
+    again.dir.chmod(0o700)
+    again.prepare()
+    assert stat.S_IMODE((root / vc.LOCK_NAME).stat().st_mode) == 0o660
+    assert stat.S_IMODE(again.dir.stat().st_mode) == 0o770
 
 
 def test_a_shot_folder_that_cannot_be_written_is_named(tmp_path: Path, store: Store, monkeypatch) -> None:
@@ -421,7 +434,8 @@ def test_a_shot_folder_that_cannot_be_written_is_named(tmp_path: Path, store: St
         return real_open(path, mode, *a, **k)
 
     monkeypatch.setattr(builtins, "open", refused)
-    with pytest.raises(vc.CacheUnavailable, match=r"cannot be written \(Permission denied: .*/steps/\.probe\."):
+    with pytest.raises(vc.CacheUnavailable, match=r"^cache folder '.*/sh010_plate-[0-9a-f]+/steps' cannot be written "
+                                                 r"\(Permission denied\)"):
         s.prepare()
 
 

@@ -54,6 +54,9 @@ from vom_plugin.engine.cache_entry import (
 from vom_plugin.errors import InputError, VomError
 
 LOCK_NAME = ".vom-cache.lock"
+# touched by a render that wrote entries and ended before its eviction (stopped, failed): the next render evicts
+# even where it writes nothing itself (renders that write nothing skip the scan)
+DIRTY_NAME = ".vom-cache.dirty"
 SHOT_MARKER = "shot.json"
 SHOT_FORMAT = "vom-cache-shot-1"
 DEFAULT_MAX_BYTES = 20 * 2**30
@@ -151,13 +154,15 @@ def shot_id(plate_pattern: str, first_frame: str | os.PathLike[str] | None = Non
     return f"{name}-{h.hexdigest()[:12]}"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def _atomic_write_bytes(path: Path, data: bytes, shared_as: Path | None = None) -> None:
     # not vom_plugin.atomic: no fsync (an entry is checked as it is read, and a lost one is computed again) and
     # temporaries named by _TEMP_NAME, which eviction and `vom cache clear` tell from entries
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         with open(tmp, "xb") as f:  # "x": never through a link someone left at the temporary name
             f.write(data)
+            if shared_as is not None:
+                _share_fd(f.fileno(), shared_as)
         os.replace(tmp, path)  # replaces a link at ``path`` itself, never the file it points to
     finally:
         if os.path.lexists(tmp):
@@ -282,10 +287,12 @@ class ShotCache:
         except OSError as e:
             # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
             # root, which the message named (QA)
-            inside = f": {e.filename}" if e.filename and Path(e.filename) != self.root else ""
+            where = Path(e.filename) if e.filename else self.root
+            if where.name.startswith(".probe."):  # the probe's folder is what refused
+                where = where.parent
             what = "is not a folder" if self.root.exists() and not self.root.is_dir() else \
-                f"cannot be written ({e.strerror or e}{inside})"
-            raise CacheUnavailable(f"cache folder {str(self.root)!r} {what}; pass --cache DIR (or set VOM_CACHE_DIR) "
+                f"cannot be written ({e.strerror or e})"
+            raise CacheUnavailable(f"cache folder {str(where)!r} {what}; pass --cache DIR (or set VOM_CACHE_DIR) "
                                    f"to a writable folder") from None
         except CacheUnavailable:
             raise
@@ -300,21 +307,18 @@ class ShotCache:
             if not d.is_dir() or not _only_empty_subfolders(d):
                 raise CacheUnavailable(f"cache folder {d} exists but vom did not make it (no {SHOT_MARKER} of its "
                                        f"own); vom leaves it alone. Remove it or pass another --cache")
-        if not d.exists():
-            d.mkdir()
-            share_as_root(d, self.root)
+        d.mkdir(exist_ok=True)
+        _share_folder(d, self.root)  # made now, or by this user before (a cache a 077 umask left private)
         if not _is_shot_dir(d):
             info = {"format": SHOT_FORMAT, "id": self.id, "plate": self.plate}
-            _atomic_write_bytes(d / SHOT_MARKER, json.dumps(info, indent=1).encode())
-            share_as_root(d / SHOT_MARKER, self.root)
+            _atomic_write_bytes(d / SHOT_MARKER, json.dumps(info, indent=1).encode(), shared_as=self.root)
         for sub in ("keys", "steps"):
             p = d / sub
             if p.is_symlink():
                 raise CacheUnavailable(f"cache folder {p} is a symbolic link; vom follows no link out of its "
                                        f"cache root")
-            if not p.exists():
-                p.mkdir()
-                share_as_root(p, self.root)
+            p.mkdir(exist_ok=True)
+            _share_folder(p, self.root)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -476,10 +480,24 @@ class ShotCache:
         """Whether this store wrote an entry since it last evicted (or at all)."""
         return self._written_since_evict > 0
 
+    @property
+    def evict_due(self) -> bool:
+        """Whether an eviction is due: this store wrote, or a render that wrote ended without evicting."""
+        return self.wrote_since_evict or (self.root / DIRTY_NAME).exists()
+
+    def mark_unevicted(self) -> None:
+        """Leave the next render an eviction to do (this one wrote and ends without one)."""
+        if self.wrote_since_evict:
+            with contextlib.suppress(OSError):  # made or left as it is; never through a link left at its name
+                os.close(os.open(self.root / DIRTY_NAME, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                                 0o666))
+
     def evict(self) -> int:
         """Delete entries until the whole root is under the cap (``evict``); returns bytes freed. Those of this
         shot are counted in ``evicted_own``: the cap is smaller than what the shot needs kept."""
         self._written_since_evict = 0
+        with contextlib.suppress(OSError):  # taken before the scan: a write during it marks it again
+            os.unlink(self.root / DIRTY_NAME)
         freed, gone = evict(self.root, self.max_bytes)
         self.evicted_own += sum(1 for path in gone if Path(path).parent.parent == self.dir)
         return freed
@@ -526,51 +544,75 @@ def _root_lock(root: Path) -> Iterator[None]:
 
 
 def _open_lock(path: Path) -> int:
-    """The lock file's descriptor. Made with the umask's permissions and the root's own (``share_as_root``: a
-    teammate's umask 077 left a lock no other user could open, which turned every render of theirs uncached, QA);
-    another user's lock left read-only to us is opened read-only: flock needs no write access."""
+    """The lock file's descriptor. Made whole with the root's group permissions (``_share_fd``; made by a temporary
+    file linked into place, so no other user meets it private: a teammate's umask 077 left a lock no other member
+    could open, which turned every render of theirs uncached, QA); another user's lock left read-only to us is
+    opened read-only: flock needs no write access."""
     flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(3):  # made, or opened as it is (one removed in between by a clear: made again)
+    for _ in range(3):  # opened as it is, or made (one removed in between by a clear: made again)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666)
-        except FileExistsError:
-            pass
-        except PermissionError:  # a folder this user may not write (the lock there is opened as it is)
-            if not path.exists():
-                raise
-        else:
-            share_as_root(path, path.parent)
-            return fd
-        try:
-            return os.open(path, os.O_RDWR | flags)
+            fd = os.open(path, os.O_RDWR | flags)
         except FileNotFoundError:
-            continue
+            pass
         except PermissionError:
             try:
                 return os.open(path, os.O_RDONLY | flags)
             except FileNotFoundError:
                 continue
             except PermissionError as e:
-                raise PermissionError(e.errno, f"{e.strerror} (its lock, {path}: its owner can let the others read "
-                                               f"it, chmod a+r)", str(path)) from None
+                raise PermissionError(e.errno, f"{e.strerror} (the cache's lock {path} is its owner's alone)",
+                                      str(path)) from None
+        else:
+            _share_fd(fd, path.parent)  # this user's lock left private by an older vom
+            return fd
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666)
+        try:
+            _share_fd(fd, path.parent)
+            os.link(tmp, path)
+        except FileExistsError:
+            os.close(fd)
+            continue
+        except BaseException:
+            os.close(fd)
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return fd
     return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
 
 
-def share_as_root(path: Path, root: Path) -> None:
-    """Give ``path``, just made by this process inside the cache ``root``, the group and other permissions of the
-    root that the umask took away (folders all of them, files read and write): a shared cache (a setgid 2775 root)
-    went unusable for the team where one member's umask was 022 or 077 (QA). Nothing where the root grants no
-    more than the umask gives; a failure changes nothing (the render goes on as before)."""
+def _share_fd(fd: int, root: Path) -> None:
+    """Give the file or folder open at ``fd`` (this user's) the cache ``root``'s group permissions that the umask took
+    away (folders rwx, files rw), where it belongs to the root's group (a setgid root's, or a member's primary
+    group that is the root's): a shared cache (a setgid 2775 root) went unusable for the team where one member's
+    umask was 022 or 077 (QA). Never the others' permissions (a world-writable root, /tmp: anyone could forge
+    entries), never a file of another group (review), through the descriptor (never a path a teammate could swap
+    for a link, review); a failure changes nothing (the render goes on as before)."""
     try:
-        want = stat.S_IMODE(root.stat().st_mode) & 0o077
-        st = path.lstat()
-        if not stat.S_ISDIR(st.st_mode):
-            want &= 0o066
+        root_st, st = os.stat(root), os.fstat(fd)
+        if st.st_uid != os.getuid() or st.st_gid != root_st.st_gid:
+            return
+        want = stat.S_IMODE(root_st.st_mode) & (0o070 if stat.S_ISDIR(st.st_mode) else 0o060)
         mode = stat.S_IMODE(st.st_mode)
-        if want & ~mode and st.st_uid == os.getuid() and not stat.S_ISLNK(st.st_mode):
-            os.chmod(path, mode | want)
+        if want & ~mode:
+            os.fchmod(fd, mode | want)
     except (OSError, AttributeError):
         pass
+
+
+def _share_folder(folder: Path, root: Path) -> None:
+    """``_share_fd`` of a folder, opened without following a link."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(folder, flags)
+    except OSError:
+        return
+    try:
+        _share_fd(fd, root)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -675,9 +717,7 @@ def cache_info(root: str | os.PathLike) -> list[CacheEntryStats]:
     out: list[CacheEntryStats] = []
     if not root.is_dir():
         return out
-    if not os.access(root, os.R_OK | os.X_OK):  # another user's: "0 shots, 0 B" said nothing of why (QA)
-        raise InputError(f"cache {root} cannot be read by this user (mode {stat.S_IMODE(root.stat().st_mode):o}, "
-                         f"its owner's); set VOM_CACHE_DIR to a cache of yours or ask them to share it")
+    _check_readable(root)
     for shot in _shot_dirs(root):
         files = size = 0
         last = 0.0
@@ -692,6 +732,14 @@ def cache_info(root: str | os.PathLike) -> list[CacheEntryStats]:
                 continue
         out.append(CacheEntryStats(shot.name, _plate_of(shot), files, size, last))
     return out
+
+
+def _check_readable(root: Path) -> None:
+    """InputError for a cache root this user cannot read (another user's: `vom cache info` said "0 shots, 0 B" and
+    clear a bare "Permission denied", QA)."""
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise InputError(f"cache {root} cannot be read by this user (mode {stat.S_IMODE(root.stat().st_mode):o}, "
+                         f"its owner's); set VOM_CACHE_DIR to a cache of yours or ask them to share it")
 
 
 def unreadable_shot_folders(root: str | os.PathLike) -> list[Path]:
@@ -749,6 +797,7 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
     if not root.is_dir():
         return report
     cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
+    _check_readable(root)
     if not _shot_dirs(root) and not (root / LOCK_NAME).exists():
         # no cache here (a folder of the user's, named by mistake): nothing to lock, and no lock file left in it
         report.left_alone.extend(e.path for e in os.scandir(root))
@@ -763,7 +812,7 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
         shot_names = {p.name for p in found}
         if shots is None:
             for e in os.scandir(root):
-                if e.name != LOCK_NAME and e.name not in shot_names:
+                if e.name not in (LOCK_NAME, DIRTY_NAME) and e.name not in shot_names:
                     if _SHOT_ID.match(e.name) and e.is_dir(follow_symlinks=False) \
                             and not os.access(e.path, os.R_OK | os.X_OK):
                         # a teammate's shot folder made under umask 077: vom's, but not this user's to look into

@@ -305,8 +305,11 @@ class StepCache:
             self._reap(self._pending.popleft())
 
     def close(self) -> None:
-        """Flush, shut the writer and the reader down."""
+        """Flush, shut the writer and the reader down; what was written and not evicted is left to the next render
+        (a stopped or failed one: review)."""
         self.flush()
+        if self.ok:
+            self.store.mark_unevicted()
         self._writer.shutdown(wait=True)
         self._forget_reads()
         self._reader.shutdown(wait=True)
@@ -315,8 +318,10 @@ class StepCache:
         """At the end of a run: evict to the size cap, and say which entries it could not use or write (damaged,
         taken by a folder, unreadable to this user, signed with another key)."""
         self.flush()
-        if self.ok and self.store.wrote_since_evict:  # a render that wrote nothing adds nothing to cap (it scanned
-            try:                                       # every entry of every shot under the lock, 3 s at 90k: QA)
+        # a render that wrote nothing, after renders that evicted, adds nothing to cap (it scanned every entry of
+        # every shot under the lock, 3 s at 90k: QA)
+        if self.ok and self.store.evict_due:
+            try:
                 self.store.evict()
             except Exception as e:  # eviction is housekeeping: the frames are written, say so and go on
                 self.result.warnings.append(f"cache eviction failed: {e}")
