@@ -751,7 +751,9 @@ def test_a_worker_killed_during_a_render_leaves_it_to_vom_render(shot_dir: Path,
 
 def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
     """engine.progress.Resumable, as vom render wraps a worker's render: one start (the second run's where the worker
-    died before its own, review), each frame once with done counting both runs', steps never back."""
+    died before its own, review), each frame once with done counting both runs', steps and frames_done never back
+    (a second run's steps read back to where the first was are not shown: they went 31 -> 30, and a host's 100% to
+    99%, QA)."""
     from vom_plugin.engine.progress import Resumable
 
     seen: list[dict] = []
@@ -759,26 +761,30 @@ def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
     events({"event": "step", "steps_done": 1, "steps_total": 4})  # a worker killed before its start (none sent)
     events.resumed = True
     for e in ({"event": "start", "total": 2}, {"event": "step", "steps_done": 1, "steps_total": 4},
-              {"event": "frame", "frame": 7, "done": 1}, {"event": "frame", "frame": 8, "done": 2},
-              {"event": "done", "frames_written": 2}):
+              {"event": "frame", "frame": 7, "done": 1}, {"event": "step", "steps_done": 2, "steps_total": 4},
+              {"event": "frame", "frame": 8, "done": 2}, {"event": "done", "frames_written": 2}):
         events(e)
-    assert [e["event"] for e in seen] == ["step", "start", "step", "frame", "frame", "done"]
+    assert [e["event"] for e in seen] == ["step", "start", "frame", "step", "frame", "done"]
+    assert events.total == 2
     seen = []
     events = Resumable(seen.append)
-    for e in ({"event": "start", "total": 3}, {"event": "step", "steps_done": 3, "steps_total": 4},
+    for e in ({"event": "start", "total": 3}, {"event": "step", "steps_done": 3, "steps_total": 4, "frames_done": 0},
               {"event": "frame", "frame": 1, "done": 1}):
         events(e)
     assert events.done is None
     events.resumed = True
-    for e in ({"event": "start", "total": 3}, {"event": "step", "steps_done": 1, "steps_total": 4},
-              {"event": "frame", "frame": 1, "done": 1}, {"event": "frame", "frame": 2, "done": 2},
-              {"event": "step", "steps_done": 4, "steps_total": 4}, {"event": "frame", "frame": 3, "done": 3},
-              {"event": "done", "frames_written": 3}):
+    for e in ({"event": "start", "total": 3}, {"event": "step", "steps_done": 1, "steps_total": 3, "frames_done": 0},
+              {"event": "frame", "frame": 1, "done": 1}, {"event": "frame", "frame": 2, "done": 1},
+              {"event": "step", "steps_done": 4, "steps_total": 3, "frames_done": 1},
+              {"event": "frame", "frame": 3, "done": 2}, {"event": "done", "frames_written": 3}):
         events(e)
-    assert [(e["event"], e.get("frame"), e.get("done"), e.get("steps_done")) for e in seen] == [
-        ("start", None, None, None), ("step", None, None, 3), ("frame", 1, 1, None), ("step", None, None, 3),
-        ("frame", 2, 2, None), ("step", None, None, 4), ("frame", 3, 3, None), ("done", None, None, None)]
+    assert [(e["event"], e.get("frame"), e.get("done"), e.get("steps_done"), e.get("steps_total"),
+             e.get("frames_done")) for e in seen] == [
+        ("start", None, None, None, None, None), ("step", None, None, 3, 4, 0), ("frame", 1, 1, None, None, None),
+        ("frame", 2, 2, None, None, None), ("step", None, None, 4, 4, 2), ("frame", 3, 3, None, None, None),
+        ("done", None, None, None, None, None)]
     assert events.done == {"event": "done", "frames_written": 3}
+
 
 
 def test_a_socket_in_another_users_folder_is_said_so_not_permission_denied(tmp_path: Path, monkeypatch) -> None:
@@ -799,3 +805,69 @@ def test_a_socket_in_another_users_folder_is_said_so_not_permission_denied(tmp_p
     monkeypatch.setattr(Path, "is_dir", is_dir)
     with pytest.raises(InputError, match=r"worker socket folder: .*theirs can be entered by other users"):
         Worker(sock, idle_exit_s=0).bind()
+
+
+def test_a_cancel_sent_to_a_worker_that_then_dies_stops_the_render(shot_dir: Path, tmp_path: Path) -> None:
+    """SIGINT to vom render was sent on to the worker; the worker then died (stopped, killed) and vom render
+    finished the render itself, exit 0: the cancel was lost (QA). Stopped, exit 130."""
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    sock = folder / "w.sock"
+    proc = _start_worker(sock, "600")
+    try:
+        render = subprocess.Popen(_cmd(shot_dir, "cancel_dead"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=_env(sock))
+        assert render.stdout is not None and render.stderr is not None
+        for line in render.stdout:
+            if json.loads(line).get("event") == "frame":
+                proc.send_signal(signal.SIGSTOP)  # it cannot answer the cancel
+                render.send_signal(signal.SIGINT)
+                time.sleep(1.0)
+                proc.kill()
+                break
+        render.stdout.read()
+        assert render.wait(timeout=300) == 130
+        err = render.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert "stopped by SIGINT; the vom worker ended before it said so" in err, err
+    assert "rendering the rest in this process" not in err
+    written = sorted(p.name for p in (shot_dir / "cancel_dead").iterdir())
+    assert 1 <= len(written) < N and all(not n.startswith(".") for n in written)
+
+
+def test_a_stop_of_a_render_taken_over_counts_both_runs_frames() -> None:
+    from vom_plugin.commands.render import _stopped_after_resume
+    from vom_plugin.engine.progress import Resumable
+
+    events = Resumable(None)
+    for e in ({"event": "start", "total": 16}, *({"event": "frame", "frame": f, "done": f} for f in range(1, 15))):
+        events(e)
+    events.resumed = True
+    stop = _stopped_after_resume(KeyboardInterrupt(), events)  # before the second run's own handling began
+    assert str(stop).startswith("stopped by SIGINT after 14 of 16 frames (the vom worker's and this process's)")
+    assert stop.exit_code == 130
+    from vom_plugin.errors import CancelledError
+
+    stop = _stopped_after_resume(CancelledError("stopped by SIGTERM after 3 of 16 frames; ..."), events)
+    assert str(stop).startswith("stopped by SIGTERM after 14 of 16 frames")
+
+
+def test_a_killed_writer_not_reaped_yet_is_not_running() -> None:
+    """A --start-worker's worker, killed, stays a zombie of its vom render until reaped: its temporary file was kept
+    as a live writer's (QA)."""
+    from vom_plugin.atomic import _running
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _running(child.pid)
+        child.kill()
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert not _running(child.pid)  # a zombie: it writes nothing more
+    finally:
+        child.kill()
+        child.wait()

@@ -73,7 +73,10 @@ def _running(pid: int) -> bool:
         return False
     except OSError:  # exists, owned by someone else
         return True
-    return True
+    try:  # a zombie (a killed worker its vom render has not reaped yet) writes nothing more (QA)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 # .NAME.HOST~PID-HEX.tmpEXT, as temp_name makes it (EXT: NAME's own extension, checked by the caller)

@@ -157,9 +157,29 @@ def shot_from_args(args: argparse.Namespace) -> Any:
     return Shot.from_dict(values, source="vom render")
 
 
+def _stopped_after_resume(e: BaseException, events: Any) -> Any:
+    """A stop of the render this process took over from a worker that died: said of the whole render's frames
+    (the runner counted its own; a stop before its handling began said "no frame was written", QA)."""
+    import re
+    import signal
+
+    from vom_plugin.errors import CancelledError
+
+    if isinstance(e, KeyboardInterrupt):
+        from vom_plugin.cli import _SIGNALLED  # SIGTERM's KeyboardInterrupt is noted there; SIGINT's is not
+
+        name = signal.Signals(_SIGNALLED[-1]).name if _SIGNALLED else "SIGINT"
+    else:
+        m = re.match(r"stopped by (\S+)", str(e))
+        name = m.group(1) if m else "a stop"
+    total = f" of {events.total}" if events.total is not None else ""
+    return CancelledError(f"stopped by {name} after {len(events.frames)}{total} frames (the vom worker's and this "
+                          f"process's); the frames written are complete and the next render resumes from the cache")
+
+
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.engine.progress import JsonProgress, Resumable, make_progress
-    from vom_plugin.errors import InputError, VomError
+    from vom_plugin.errors import CancelledError, InputError, VomError
 
     progress = make_progress(args.progress, "vom render")
     events = Resumable(progress)  # a worker's render that this process finishes reads as one render
@@ -182,6 +202,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 summary = render_in_worker(shot, events, start=args.start_worker)
             except WorkerGone as e:  # killed or crashed: the render goes on here, from the cache (it was exit 1)
+                with contextlib.suppress(ChildProcessError, OSError):  # one --start-worker started: reaped
+                    while os.waitpid(-1, os.WNOHANG)[0]:
+                        pass
                 if events.done is not None:  # gone between its done and its exit: the render is whole
                     summary = events.done
                 else:
@@ -195,7 +218,12 @@ def run(args: argparse.Namespace) -> int:
         if summary is None:
             from vom_plugin.engine.runner import render
 
-            summary = render(shot, progress=events if events.resumed else progress).summary()
+            try:
+                summary = render(shot, progress=events if events.resumed else progress).summary()
+            except (CancelledError, KeyboardInterrupt) as e:
+                if not events.resumed:
+                    raise
+                raise _stopped_after_resume(e, events) from None
     except BaseException as e:
         end_line = getattr(progress, "end_line", None)
         if end_line is not None:  # the error goes on its own line, not after the terminal bar

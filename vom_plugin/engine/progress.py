@@ -234,6 +234,7 @@ class Resumable:
         self.steps = 0
         self.resumed = False
         self.started = False  # a worker killed before its start event: the second run's is the render's
+        self.total: int | None = None  # the frames to write, from the start event
         self.done: dict[str, Any] | None = None  # the first run's done event: the render was whole
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -241,7 +242,7 @@ class Resumable:
         if kind == "start":
             if self.started:
                 return
-            self.started = True
+            self.started, self.total = True, event.get("total")
         if kind == "done":
             self.done = event
         if kind == "frame":
@@ -250,10 +251,15 @@ class Resumable:
             self.frames.add(event.get("frame"))
             if self.resumed:
                 event = {**event, "done": len(self.frames)}
+        if self.resumed and kind == "step":
+            if event.get("steps_done", 0) <= self.steps:
+                return  # steps read back to where the first run was: nothing new to show (it went back, QA)
+            event = {**event, "frames_done": len(self.frames)}
         if isinstance(event.get("steps_done"), int):
             self.steps = max(self.steps, event["steps_done"])
             total = event.get("steps_total")
-            event = {**event, "steps_done": min(self.steps, total) if isinstance(total, int) else self.steps}
+            event = {**event, "steps_done": self.steps,
+                     **({"steps_total": max(total, self.steps)} if isinstance(total, int) else {})}
         if self.progress is not None:
             self.progress(event)
 

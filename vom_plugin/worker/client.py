@@ -79,6 +79,9 @@ def _connect() -> tuple[socket.socket | None, str | None]:
         return sock, None
 
 
+_CANCELLED: list[int] = []  # the signals sent on to the worker as a cancel: a render it left is not resumed here
+
+
 @contextlib.contextmanager
 def _forward_signals(sock: socket.socket) -> Iterator[None]:
     """SIGINT/SIGTERM to this process become a cancel message to the worker (main thread only); a second one
@@ -91,6 +94,7 @@ def _forward_signals(sock: socket.socket) -> Iterator[None]:
     def handler(signum: int, _frame: Any) -> None:
         nonlocal received
         received += 1
+        _CANCELLED.append(signum)
         with contextlib.suppress(OSError):
             send(sock, {"op": "cancel", "signal": signum})
         if received > 1:
@@ -254,5 +258,9 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
         else:
             message = ""
         if got is None:
+            if _CANCELLED:  # asked to stop, then gone: stopped (resuming it here lost the cancel, QA)
+                raise CancelledError(f"stopped by {signal.Signals(_CANCELLED[-1]).name}; the vom worker ended before "
+                                     f"it said so{message}; the frames written are complete and the next render "
+                                     f"resumes from the cache")
             raise WorkerGone(f"the vom worker ended during the render{message}")
         pending = got
