@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
             # error, not a worker that "did not take this render (another VOM_CACHE_MAX_GB)" and then the error
             from vom_plugin.engine.cache import max_bytes_from_env
             from vom_plugin.engine.step_cache import state_interval
-            from vom_plugin.worker.client import WorkerGone, render_in_worker
+            from vom_plugin.worker.client import WorkerGone, reap_started, render_in_worker
 
             max_bytes_from_env()
             state_interval()
@@ -202,9 +202,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 summary = render_in_worker(shot, events, start=args.start_worker)
             except WorkerGone as e:  # killed or crashed: the render goes on here, from the cache (it was exit 1)
-                with contextlib.suppress(ChildProcessError, OSError):  # one --start-worker started: reaped
-                    while os.waitpid(-1, os.WNOHANG)[0]:
-                        pass
+                reap_started()
                 if events.done is not None:  # gone between its done and its exit: the render is whole
                     summary = events.done
                 else:

@@ -143,6 +143,16 @@ def worker_log(sock: Path) -> Path:
     return sock.with_name(sock.name + ".log")
 
 
+_STARTED: list[Any] = []  # the workers this process started (its children until they end)
+
+
+def reap_started() -> None:
+    """Reap the workers this process started that have ended (one killed stayed a zombie, its temporary files taken
+    for a live writer's, QA); never another child of the process (a host's)."""
+    for proc in _STARTED:
+        proc.poll()
+
+
 def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> bool:
     """Start a ``vom worker`` in the background (its own session: it outlives this process and is not stopped
     with it) and wait until it listens; True when one listens (it, or one that another render started at
@@ -165,6 +175,7 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
     with log:
         proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", f"{idle_exit_s:g}"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    _STARTED.append(proc)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         exited = proc.poll() is not None  # another render's worker took the socket, or it failed
