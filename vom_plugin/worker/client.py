@@ -210,6 +210,7 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
     worker listens, start one (``start_worker``) and render there."""
     if not hasattr(socket, "AF_UNIX"):  # Windows' Python: no worker there, the render runs in this process
         return None
+    _CANCELLED.clear()  # this render's cancels only (a process may run several: tests, a host's Python)
     note = note or _note
     sock, why = _connect()
     if sock is None and why is None and start and start_worker(note=note):
