@@ -334,7 +334,7 @@ def test_an_entry_claiming_the_key_without_its_digest_is_damaged(
 def test_an_unwritable_cache_on_a_new_shot_renders_uncached(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str], code: int) -> None:
-    def fail(path: Path, data: bytes) -> None:
+    def fail(path: Path, data: bytes, **kw: Any) -> None:
         raise OSError(code, os.strerror(code), str(path))
 
     monkeypatch.setattr(vc, "_atomic_write_bytes", fail)

@@ -453,3 +453,39 @@ def test_the_keys_folder_is_listed_once_a_render_not_at_every_write(tmp_path: Pa
         c.put_keys(f, K(f"a{f}"), t)
     assert len([p for p in listed if str(p).endswith("keys")]) == 1
     assert all(c.get_keys(f, K(f"a{f}")) is not None for f in range(1, 11))
+
+
+def test_a_lock_is_made_where_hard_links_are_not_and_a_killed_makers_temporary_is_cleared(
+        tmp_path: Path, store: Store, monkeypatch) -> None:
+    """The lock is made by a temporary linked into place; a file system without hard links (FAT, some SMB and FUSE
+    mounts) turned every render uncached (review): it is made in place there. A temporary a killed process left
+    is vom's: `vom cache clear` removes it instead of listing it as the user's."""
+    import errno
+
+    def no_links(*a: Any, **k: Any) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    s = store(tmp_path / "cache", "/show/sh010/plate.####.exr")
+    with monkeypatch.context() as m:
+        m.setattr(os, "link", no_links)
+        s.prepare()
+    assert (tmp_path / "cache" / vc.LOCK_NAME).is_file()
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp")] == []
+    left = tmp_path / "cache" / f"{vc.LOCK_NAME}.{'0' * 32}.tmp"
+    left.write_bytes(b"")
+    report = vc.clear(tmp_path / "cache")
+    assert report.left_alone == [] and not left.exists()
+
+
+def test_a_write_marks_an_eviction_due_at_once(tmp_path: Path, store: Store) -> None:
+    """A render killed (SIGKILL, OOM) before its end left what it wrote over the cap with no mark (review): the
+    first write after an eviction marks it; an eviction takes the mark away."""
+    s = store(tmp_path / "cache", "/show/sh010/plate.####.exr", max_bytes=1 << 30)
+    s.prepare()
+    assert not s.evict_due
+    s.put_alpha(K("a"), {"alpha": torch.zeros(4, 4)})
+    assert (tmp_path / "cache" / vc.DIRTY_NAME).exists()
+    fresh = store(tmp_path / "cache", "/show/sh010/plate.####.exr", max_bytes=1 << 30)  # the next render's
+    assert fresh.evict_due and not fresh.wrote_since_evict
+    fresh.evict()
+    assert not (tmp_path / "cache" / vc.DIRTY_NAME).exists() and not fresh.evict_due

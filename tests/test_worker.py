@@ -775,7 +775,7 @@ def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
     events.resumed = True
     for e in ({"event": "start", "total": 3}, {"event": "step", "steps_done": 1, "steps_total": 3, "frames_done": 0},
               {"event": "frame", "frame": 1, "done": 1}, {"event": "frame", "frame": 2, "done": 1},
-              {"event": "step", "steps_done": 4, "steps_total": 3, "frames_done": 1},
+              {"event": "step", "steps_done": 3, "steps_total": 3, "frames_done": 1},
               {"event": "frame", "frame": 3, "done": 2}, {"event": "done", "frames_written": 3}):
         events(e)
     assert [(e["event"], e.get("frame"), e.get("done"), e.get("steps_done"), e.get("steps_total"),
@@ -784,6 +784,17 @@ def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
         ("frame", 2, 2, None, None, None), ("step", None, None, 4, 4, 2), ("frame", 3, 3, None, None, None),
         ("done", None, None, None, None, None)]
     assert events.done == {"event": "done", "frames_written": 3}
+    # a second run counting fewer steps (those before its memory state spared): its share of the first's total, so
+    # the bar neither stalls at the first run's count nor jumps to 100% on a smaller total (review)
+    seen = []
+    events = Resumable(seen.append)
+    events({"event": "start", "total": 20})
+    events({"event": "step", "steps_done": 35, "steps_total": 40})
+    events.resumed = True
+    for d in range(1, 21):
+        events({"event": "step", "steps_done": d, "steps_total": 20})
+    shown = [(e["steps_done"], e["steps_total"]) for e in seen if e["event"] == "step"]
+    assert shown == [(35, 40), (36, 40), (38, 40), (40, 40)]
 
 
 

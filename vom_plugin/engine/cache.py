@@ -57,6 +57,7 @@ LOCK_NAME = ".vom-cache.lock"
 # touched by a render that wrote entries and ended before its eviction (stopped, failed): the next render evicts
 # even where it writes nothing itself (renders that write nothing skip the scan)
 DIRTY_NAME = ".vom-cache.dirty"
+_LOCK_TEMP = re.compile(r"\A\.vom-cache\.lock\.[0-9a-f]{32}\.tmp\Z")
 SHOT_MARKER = "shot.json"
 SHOT_FORMAT = "vom-cache-shot-1"
 DEFAULT_MAX_BYTES = 20 * 2**30
@@ -288,7 +289,7 @@ class ShotCache:
             # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
             # root, which the message named (QA)
             where = Path(e.filename) if e.filename else self.root
-            if where.name.startswith(".probe."):  # the probe's folder is what refused
+            if where != self.root and not where.is_dir():  # a probe, a lock: their folder is what refused
                 where = where.parent
             what = "is not a folder" if self.root.exists() and not self.root.is_dir() else \
                 f"cannot be written ({e.strerror or e})"
@@ -470,6 +471,8 @@ class ShotCache:
             if not path.parent.is_dir():  # a `vom cache clear` removed the shot's empty folder as the render began
                 self._claim()
             _atomic_write_bytes(path, data)
+        if not self._written_since_evict:  # the first since an eviction: marked at once (a kill leaves it)
+            self._mark_unevicted()
         self._written_since_evict += len(data)
         if self._written_since_evict > self.max_bytes // 10:
             self.evict()
@@ -485,20 +488,19 @@ class ShotCache:
         """Whether an eviction is due: this store wrote, or a render that wrote ended without evicting."""
         return self.wrote_since_evict or (self.root / DIRTY_NAME).exists()
 
-    def mark_unevicted(self) -> None:
-        """Leave the next render an eviction to do (this one wrote and ends without one)."""
-        if self.wrote_since_evict:
-            with contextlib.suppress(OSError):  # made or left as it is; never through a link left at its name
-                os.close(os.open(self.root / DIRTY_NAME, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
-                                 0o666))
+    def _mark_unevicted(self) -> None:
+        """Leave an eviction to do to whichever render ends next (this one may be stopped or killed first)."""
+        with contextlib.suppress(OSError):  # made or left as it is; never through a link left at its name
+            os.close(os.open(self.root / DIRTY_NAME, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                             0o666))
 
     def evict(self) -> int:
         """Delete entries until the whole root is under the cap (``evict``); returns bytes freed. Those of this
         shot are counted in ``evicted_own``: the cap is smaller than what the shot needs kept."""
-        self._written_since_evict = 0
-        with contextlib.suppress(OSError):  # taken before the scan: a write during it marks it again
-            os.unlink(self.root / DIRTY_NAME)
         freed, gone = evict(self.root, self.max_bytes)
+        self._written_since_evict = 0
+        with contextlib.suppress(OSError):  # after the scan that took its entries into account
+            os.unlink(self.root / DIRTY_NAME)
         self.evicted_own += sum(1 for path in gone if Path(path).parent.parent == self.dir)
         return freed
 
@@ -565,7 +567,7 @@ def _open_lock(path: Path) -> int:
         else:
             _share_fd(fd, path.parent)  # this user's lock left private by an older vom
             return fd
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # `vom cache clear` knows these
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666)
         try:
             _share_fd(fd, path.parent)
@@ -573,6 +575,13 @@ def _open_lock(path: Path) -> int:
         except FileExistsError:
             os.close(fd)
             continue
+        except OSError:  # a file system without hard links (FAT, some SMB and FUSE mounts): made in place
+            os.close(fd)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o666)
+            except FileExistsError:
+                continue
+            _share_fd(fd, path.parent)
         except BaseException:
             os.close(fd)
             raise
@@ -580,7 +589,9 @@ def _open_lock(path: Path) -> int:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         return fd
-    return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
+    _share_fd(fd, path.parent)
+    return fd
 
 
 def _share_fd(fd: int, root: Path) -> None:
@@ -812,6 +823,10 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
         shot_names = {p.name for p in found}
         if shots is None:
             for e in os.scandir(root):
+                if _LOCK_TEMP.match(e.name):  # one a killed process left as it made the root's first lock
+                    with contextlib.suppress(OSError):
+                        os.unlink(e.path)
+                    continue
                 if e.name not in (LOCK_NAME, DIRTY_NAME) and e.name not in shot_names:
                     if _SHOT_ID.match(e.name) and e.is_dir(follow_symlinks=False) \
                             and not os.access(e.path, os.R_OK | os.X_OK):

@@ -232,6 +232,7 @@ class Resumable:
         self.progress = progress
         self.frames: set[Any] = set()
         self.steps = 0
+        self.steps_total = 0
         self.resumed = False
         self.started = False  # a worker killed before its start event: the second run's is the render's
         self.total: int | None = None  # the frames to write, from the start event
@@ -251,15 +252,20 @@ class Resumable:
             self.frames.add(event.get("frame"))
             if self.resumed:
                 event = {**event, "done": len(self.frames)}
-        if self.resumed and kind == "step":
-            if event.get("steps_done", 0) <= self.steps:
-                return  # steps read back to where the first run was: nothing new to show (it went back, QA)
-            event = {**event, "frames_done": len(self.frames)}
-        if isinstance(event.get("steps_done"), int):
+        done, total = event.get("steps_done"), event.get("steps_total")
+        if isinstance(done, int) and isinstance(total, int):
+            if self.resumed and total > 0:
+                # the second run's steps as a share of the first's total (it may count fewer: the steps before its
+                # memory state are spared), never below what was shown (it went back, and a host's 100% to 99%;
+                # an absolute count stalled a bar, a smaller total jumped it to 100%: QA, review)
+                shown = max(self.steps, round(done / total * max(self.steps_total, total)))
+                if kind == "step" and shown <= self.steps:
+                    return  # steps read back to where the first run was: nothing new to show
+                event = {**event, "steps_done": shown, "steps_total": max(self.steps_total, total, shown)}
+                if kind == "step":
+                    event["frames_done"] = len(self.frames)
             self.steps = max(self.steps, event["steps_done"])
-            total = event.get("steps_total")
-            event = {**event, "steps_done": self.steps,
-                     **({"steps_total": max(total, self.steps)} if isinstance(total, int) else {})}
+            self.steps_total = max(self.steps_total, event["steps_total"])
         if self.progress is not None:
             self.progress(event)
 

@@ -305,11 +305,9 @@ class StepCache:
             self._reap(self._pending.popleft())
 
     def close(self) -> None:
-        """Flush, shut the writer and the reader down; what was written and not evicted is left to the next render
-        (a stopped or failed one: review)."""
+        """Flush, shut the writer and the reader down (what was written and not evicted is marked in the cache's
+        root as it was written: the next render evicts it)."""
         self.flush()
-        if self.ok:
-            self.store.mark_unevicted()
         self._writer.shutdown(wait=True)
         self._forget_reads()
         self._reader.shutdown(wait=True)

@@ -149,8 +149,11 @@ _STARTED: list[Any] = []  # the workers this process started (its children until
 def reap_started() -> None:
     """Reap the workers this process started that have ended (one killed stayed a zombie, its temporary files taken
     for a live writer's, QA); never another child of the process (a host's)."""
-    for proc in _STARTED:
-        proc.poll()
+    import subprocess
+
+    for proc in _STARTED:  # a killed one may not be a zombie yet when its socket reads the end: waited for briefly
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.5)
 
 
 def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> bool:
