@@ -332,10 +332,15 @@ def test_closed_or_full_standard_streams_do_not_stop_a_command(tmp_path: Path) -
     r = run(["info", "--json"], close=1, stderr=subprocess.PIPE)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     if Path("/dev/full").exists():
-        with open("/dev/full", "w") as full:
-            r = run(["info", "--json"], stdout=full, stderr=subprocess.PIPE)
-        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-        assert "error: a write failed: No space left on device" in r.stderr
+        # buffered or not (a bare environment has no PYTHONUNBUFFERED: the write came in the exit's flush, exit 0)
+        for unbuffered in ("1", None):
+            env = {k: v for k, v in os_mod.environ.items() if k != "PYTHONUNBUFFERED"}
+            if unbuffered:
+                env["PYTHONUNBUFFERED"] = unbuffered
+            with open("/dev/full", "w") as full:
+                r = run(["info", "--json"], stdout=full, stderr=subprocess.PIPE, env=env)
+            assert r.returncode == 2 and "Traceback" not in r.stderr, (unbuffered, r.stderr)
+            assert "error: a write failed: No space left on device" in r.stderr
 
 
 def test_no_command_is_a_usage_error_on_stderr_and_flags_are_never_abbreviated(capsys) -> None:
