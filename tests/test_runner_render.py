@@ -825,6 +825,7 @@ def test_a_stopped_render_says_what_it_wrote_in_frame_order(shot_dir: Path, tmp_
              objects={"hero": kf, "dog": kf})
     with pytest.raises(CancelledError) as err:
         render(s, progress=on_event, stop=stop)
+    assert err.value.by and str(err.value).startswith(f"stopped by {err.value.by} after ")  # what stopped it, said
     got = err.value.render_result
     frames = sorted(int(p.name.split(".")[1]) for p in (tmp_path / "o").glob("hero.*.exr"))
     assert got.frames == frames and len(frames) < N and frames != list(range(1, len(frames) + 1))  # 1, N, N-1...

@@ -710,31 +710,41 @@ def test_a_worker_refuses_clients_whose_cpu_kernels_or_arithmetic_differ(monkeyp
         monkeypatch.delenv(name)
 
 
-def test_a_worker_killed_during_a_render_leaves_it_to_vom_render(shot_dir: Path, tmp_path: Path) -> None:
-    """A worker killed during a render (OOM killer, a crash) made `vom render` exit 1, as an internal error (QA): the
-    render goes on in vom render's process from the cache, and its progress reads as one render (one start, each
-    frame once, counts never going back); the pixels are an in-process render's."""
+def _at_the_first_frame_in_a_worker(tmp_path: Path, cmd: list[str], act: Any
+                                    ) -> tuple[int, list[dict], str, Path]:
+    """``cmd`` (a render, --progress json) through a worker of its own, ``act(worker, render)`` at its first frame
+    event: (exit code, events, stderr, socket); the worker is killed at the end whatever happened."""
     folder = tmp_path / "s"
     folder.mkdir(mode=0o700)
     sock = folder / "w.sock"
     proc = _start_worker(sock, "600")
     try:
-        render = subprocess.Popen(_cmd(shot_dir, "killed"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=_env(sock))
+        render = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(sock))
         assert render.stdout is not None and render.stderr is not None
         events = []
         for line in render.stdout:
             events.append(json.loads(line))
             if events[-1].get("event") == "frame":
-                proc.send_signal(signal.SIGSTOP)  # no further frame meanwhile
-                proc.kill()
+                act(proc, render)
                 break
         events += [json.loads(x) for x in render.stdout]
-        assert render.wait(timeout=300) == 0, render.stderr.read()
-        err = render.stderr.read()
+        rc = render.wait(timeout=300)
+        return rc, events, render.stderr.read(), sock
     finally:
         proc.kill()
         proc.wait(timeout=60)
+
+
+def test_a_worker_killed_during_a_render_leaves_it_to_vom_render(shot_dir: Path, tmp_path: Path) -> None:
+    """A worker killed during a render (OOM killer, a crash) made `vom render` exit 1, as an internal error (QA): the
+    render goes on in vom render's process from the cache, and its progress reads as one render (one start, each
+    frame once, counts never going back); the pixels are an in-process render's."""
+    def kill(worker: subprocess.Popen, _render: subprocess.Popen) -> None:
+        worker.send_signal(signal.SIGSTOP)  # no further frame meanwhile
+        worker.kill()
+
+    rc, events, err, sock = _at_the_first_frame_in_a_worker(tmp_path, _cmd(shot_dir, "killed"), kill)
+    assert rc == 0, err
     assert "the vom worker ended during the render" in err and "rendering the rest in this process" in err, err
     kinds = [e["event"] for e in events if e["event"] != "step"]
     assert kinds == ["start"] + ["frame"] * N + ["done"], kinds
@@ -821,27 +831,14 @@ def test_a_socket_in_another_users_folder_is_said_so_not_permission_denied(tmp_p
 def test_a_cancel_sent_to_a_worker_that_then_dies_stops_the_render(shot_dir: Path, tmp_path: Path) -> None:
     """SIGINT to vom render was sent on to the worker; the worker then died (stopped, killed) and vom render
     finished the render itself, exit 0: the cancel was lost (QA). Stopped, exit 130."""
-    folder = tmp_path / "s"
-    folder.mkdir(mode=0o700)
-    sock = folder / "w.sock"
-    proc = _start_worker(sock, "600")
-    try:
-        render = subprocess.Popen(_cmd(shot_dir, "cancel_dead"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, env=_env(sock))
-        assert render.stdout is not None and render.stderr is not None
-        for line in render.stdout:
-            if json.loads(line).get("event") == "frame":
-                proc.send_signal(signal.SIGSTOP)  # it cannot answer the cancel
-                render.send_signal(signal.SIGINT)
-                time.sleep(1.0)
-                proc.kill()
-                break
-        render.stdout.read()
-        assert render.wait(timeout=300) == 130
-        err = render.stderr.read()
-    finally:
-        proc.kill()
-        proc.wait(timeout=60)
+    def cancel_then_kill(worker: subprocess.Popen, render: subprocess.Popen) -> None:
+        worker.send_signal(signal.SIGSTOP)  # it cannot answer the cancel
+        render.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        worker.kill()
+
+    rc, _, err, _ = _at_the_first_frame_in_a_worker(tmp_path, _cmd(shot_dir, "cancel_dead"), cancel_then_kill)
+    assert rc == 130, err
     assert "stopped by SIGINT; the vom worker ended before it said so" in err, err
     assert "rendering the rest in this process" not in err
     written = sorted(p.name for p in (shot_dir / "cancel_dead").iterdir())
@@ -861,7 +858,7 @@ def test_a_stop_of_a_render_taken_over_counts_both_runs_frames() -> None:
     assert stop.exit_code == 130
     from vom_plugin.errors import CancelledError
 
-    stop = _stopped_after_resume(CancelledError("stopped by SIGTERM after 3 of 16 frames; ..."), events)
+    stop = _stopped_after_resume(CancelledError("stopped by SIGTERM after 3 of 16 frames; ...", by="SIGTERM"), events)
     assert str(stop).startswith("stopped by SIGTERM after 14 of 16 frames")
 
 

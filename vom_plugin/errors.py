@@ -19,9 +19,14 @@ class InputError(VomError):
 
 
 class CancelledError(VomError):
-    """The user or the host stopped the job (SIGINT/SIGTERM); what was written so far is complete."""
+    """The user or the host stopped the job (SIGINT/SIGTERM); what was written so far is complete. ``by``: what
+    stopped it (a signal's name), where known."""
 
     exit_code = 130
+
+    def __init__(self, message: str = "", by: str | None = None) -> None:
+        super().__init__(message)
+        self.by = by
 
 
 # what an OSError about a file the user named means (exit 2, said, no traceback unless VOM_TRACEBACK=1)

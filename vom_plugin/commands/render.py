@@ -157,10 +157,16 @@ def shot_from_args(args: argparse.Namespace) -> Any:
     return Shot.from_dict(values, source="vom render")
 
 
+def _end_bar(progress: Any) -> None:
+    """End a terminal bar's line, so what is said next (an error, a note) starts on its own."""
+    end_line = getattr(progress, "end_line", None)
+    if end_line is not None:
+        end_line()
+
+
 def _stopped_after_resume(e: BaseException, events: Any) -> Any:
     """A stop of the render this process took over from a worker that died: said of the whole render's frames
     (the runner counted its own; a stop before its handling began said "no frame was written", QA)."""
-    import re
     import signal
 
     from vom_plugin.errors import CancelledError
@@ -170,8 +176,7 @@ def _stopped_after_resume(e: BaseException, events: Any) -> Any:
 
         name = signal.Signals(_SIGNALLED[-1]).name if _SIGNALLED else "SIGINT"
     else:
-        m = re.match(r"stopped by (\S+)", str(e))
-        name = m.group(1) if m else "a stop"
+        name = getattr(e, "by", None) or "a stop"
     total = f" of {events.total}" if events.total is not None else ""
     return CancelledError(f"stopped by {name} after {len(events.frames)}{total} frames (the vom worker's and this "
                           f"process's); the frames written are complete and the next render resumes from the cache")
@@ -207,9 +212,7 @@ def run(args: argparse.Namespace) -> int:
                     summary = events.done
                 else:
                     events.resumed = True
-                    end_line = getattr(progress, "end_line", None)
-                    if end_line is not None:
-                        end_line()
+                    _end_bar(progress)
                     with contextlib.suppress(OSError, ValueError):
                         print(f"vom render: {e}; rendering the rest in this process (the frames written are "
                               f"complete; the render resumes from the cache)", file=sys.stderr, flush=True)
@@ -223,9 +226,7 @@ def run(args: argparse.Namespace) -> int:
                     raise
                 raise _stopped_after_resume(e, events) from None
     except BaseException as e:
-        end_line = getattr(progress, "end_line", None)
-        if end_line is not None:  # the error goes on its own line, not after the terminal bar
-            end_line()
+        _end_bar(progress)
         if not isinstance(e, VomError):
             raise
         if isinstance(progress, JsonProgress):  # hosts read stdout only: tell them why too

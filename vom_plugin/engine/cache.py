@@ -54,8 +54,9 @@ from vom_plugin.engine.cache_entry import (
 from vom_plugin.errors import InputError, VomError
 
 LOCK_NAME = ".vom-cache.lock"
-# touched by a render that wrote entries and ended before its eviction (stopped, failed): the next render evicts
-# even where it writes nothing itself (renders that write nothing skip the scan)
+# made at a store's first write since its last eviction and removed by an eviction: a render that ended without
+# one (stopped, failed, killed) leaves it, and the next render evicts even where it writes nothing itself (renders
+# that write nothing, after an eviction, skip the scan)
 DIRTY_NAME = ".vom-cache.dirty"
 _LOCK_TEMP = re.compile(r"\A\.vom-cache\.lock\.[0-9a-f]{32}\.tmp\Z")
 SHOT_MARKER = "shot.json"

@@ -99,13 +99,15 @@ def _read_held(path: Path, frame: int, memo: Memo | None, ids: dict[int, Any], f
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
-               windows: tuple[Any, Any], notes: list[str], picture: Any) -> np.ndarray:
-    """``read_roto``; with several objects its error says whose roto it is (one file may serve several)."""
+               windows: tuple[Any, Any], notes: list[str], picture: Any) -> tuple[np.ndarray, str | None]:
+    """``read_roto`` of the object's own layer (``roto_layer_of``: ``hero.A`` of a file of several), and that
+    layer; with several objects its error says whose roto it is (one file may serve several)."""
     from vom_plugin import io as vio
 
     try:
-        return vio.read_roto(path, size, channel=vio.roto_layer_of(path, name), pixel_aspect=aspect,
-                             plate_windows=windows, notes=notes, picture=picture)
+        layer = vio.roto_layer_of(path, name)
+        return vio.read_roto(path, size, channel=layer, pixel_aspect=aspect, plate_windows=windows, notes=notes,
+                             picture=picture), layer
     except InputError as e:
         if name is None:
             raise
@@ -377,10 +379,12 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     picture = shot_picture(on_disk, heads, first.info, notes)
     for f, info in heads.items():
         _check_seen(f, on_disk.path(f), info, picture)
-    rotos = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
-                                   vio.placed_at(picture, windows[kf][0]))
-                    for kf, path in kfs.items()}
-             for name, kfs in shot.rotos().items()}
+    read = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
+                                  vio.placed_at(picture, windows[kf][0]))
+                   for kf, path in kfs.items()}
+            for name, kfs in shot.rotos().items()}
+    rotos = {name: {kf: mask for kf, (mask, _) in kfs.items()} for name, kfs in read.items()}
+    layers = {name: {kf: layer for kf, (_, layer) in kfs.items()} for name, kfs in read.items()}  # read once
     geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
     _check_rotos_seen(rotos, shot, geo)
     first_kf = first_keyframe(shot)
@@ -391,7 +395,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # (one file's layers are several objects' rotos: which one is read is part of it)
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
                       + (":over-data-window" if vio.roto_over_data_window(path, windows[kf]) else "")
-                      + (f":channel={ch}" if (ch := vio.roto_layer_of(path, name)) else "")
+                      + (f":channel={layers[name][kf]}" if layers[name][kf] else "")
                       for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}
     read_weights_metadata(weights_path(shot.model))  # a missing or foreign weights file, before torch too
@@ -399,7 +403,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
 
     vom_plugin.import_torch()  # a signal during its import stops the render (130), not aborts the process
     # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
-    recipe = recipe_stamp(shot, windows)
+    recipe = recipe_stamp(shot, windows, layers)
     for path, identity in roto_files.items():
         if file_identity(path) != identity:
             raise InputError(f"roto {path} changed while this render read it (saved meanwhile): nothing was rendered; "
@@ -582,8 +586,8 @@ class _Render:
             if self.stop.signal is None:  # the progress callback raised: render() raises its error instead
                 raise CancelledError("stopped by the progress callback's error")
             name = getattr(self.stop, "by", "") or signal.Signals(self.stop.signal).name
-            raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; "
-                                 f"the frames written are complete and {self.next_render()}")
+            raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; the frames "
+                                 f"written are complete and {self.next_render()}", by=name)
 
     def next_render(self) -> str:
         """What the next render of the shot does about the frames this one did not finish."""

@@ -94,7 +94,16 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
-def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
+def roto_layers(shot: Shot) -> dict[str | None, dict[int, str | None]]:
+    """Each object's keyframe rotos' own layer (``io.roto_layer_of``: ``hero.A`` of a file of several), None where
+    the file's alpha is read."""
+    from vom_plugin import io as vio
+
+    return {name: {kf: vio.roto_layer_of(path, name) for kf, path in kfs.items()} for name, kfs in shot.rotos().items()}
+
+
+def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
+                 layers: Mapping[str | None, Mapping[int, str | None]] | None = None) -> str:
     """What an output's ``vom:recipe`` says: a digest of what decides its pixels besides the plate: the settings,
     the weights' bytes and each keyframe's roto, its bytes and placement over its keyframe's plate ``windows``
     (display, data), of every object of the shot, whichever the file holds (an object's alpha is lowered where
@@ -102,7 +111,7 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
     redrawn makes it stale). Contents only, no file times: a farm node's synced copies give the same stamp.
     ``vom farm check`` recomputes it, so a frame rendered from an earlier version of the shot (another roto on
     the same keyframe, another working size, colour space, output mode or weights) fails the check. The plate's
-    own pixels are not in it."""
+    own pixels are not in it. ``layers``: ``roto_layers(shot)``, where the caller has them."""
     import hashlib
     import json
 
@@ -110,10 +119,11 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]]) -> str:
     from vom_plugin.engine.weights import weights_path
 
     rotos = shot.rotos()
+    layers = roto_layers(shot) if layers is None else layers
     recipe = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
               "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model)),
               "rotos": {str(n): {str(kf): [content_digest(p), vio.roto_over_data_window(p, windows[kf])]
-                                 + ([ch] if (ch := vio.roto_layer_of(p, n)) else [])  # an object's own layer
+                                 + ([layers[n][kf]] if layers[n][kf] else [])  # an object's own layer
                                  for kf, p in sorted(rotos[n].items())} for n in rotos}}
     return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()
 

@@ -121,8 +121,10 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> No
             if link:
                 real = _real(path)
             else:
-                folder = folders.get(str(path.parent)) or folders.setdefault(str(path.parent), _real(path.parent))
-                real = os.path.normcase(os.path.join(folder, path.name))
+                parent = str(path.parent)
+                if parent not in folders:
+                    folders[parent] = _real(parent)
+                real = os.path.normcase(os.path.join(folders[parent], path.name))
             first = seen.setdefault(real, (name, frame))
             if first == (name, frame):
                 continue
@@ -151,16 +153,12 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False) -> str | No
     try:
         meta = read_info(path).metadata
     except InputError as e:
-        why = f"it does not read as an image: {e}"
+        why: str | None = f"it does not read as an image: {e}"
     else:
-        software = str(meta.get("Software", ""))
-        if "vom:version" not in meta:
-            why = "no vom:version attribute"
-        elif not software.startswith("vom "):
-            why = f"Software {software!r}: another tool wrote it from a vom output"
-        elif str(meta.get("vom:frame", frame)) != str(frame):
+        why = _why_not_vom(meta)
+        if why is None and str(meta.get("vom:frame", frame)) != str(frame):
             why = f"it holds frame {meta.get('vom:frame')}"
-        else:
+        if why is None:
             return None
     return (f"which vom did not write ({why}); vom replaces only its own earlier outputs. Move the file away, or "
             f"choose another output pattern")
@@ -258,11 +256,20 @@ def other_objects_files(out: str, token: str, names: Iterable[str],
             if not any(_real(f) in skip for f in files) and _a_vom_matte(files[0])}
 
 
+def _why_not_vom(meta: dict) -> str | None:
+    """Why a file with header ``meta`` is no matte vom wrote, or None."""
+    software = str(meta.get("Software", ""))
+    if "vom:version" not in meta:
+        return "no vom:version attribute"
+    if not software.startswith("vom "):
+        return f"Software {software!r}: another tool wrote it from a vom output"
+    return None
+
+
 def _a_vom_matte(path: Path) -> bool:
     from vom_plugin.io.reader import read_info
 
     try:
-        meta = read_info(path).metadata
+        return _why_not_vom(read_info(path).metadata) is None
     except InputError:
         return False
-    return "vom:version" in meta and str(meta.get("Software", "")).startswith("vom ")
