@@ -363,3 +363,35 @@ def test_a_brace_token_in_out_other_than_object_is_refused(tmp_path: Path) -> No
     f.write_text(yaml.safe_dump({**base, "out": "{obj}.####.exr"}))
     with pytest.raises(InputError, match=r"s\.yaml'.*\{obj\} is no token"):
         Shot.from_yaml(f)
+
+
+def test_what_the_type_hints_promise_a_td_is_taken(tmp_path: Path) -> None:
+    """A QA pass as a pipeline TD: ``model=Path(...)`` was refused ("expected a non-empty string") though the hint
+    says a path; ``frames`` as a set, generator, dict view or fileseq FrameSet (``Iterable[int]``) was refused; a
+    keyframe key numpy gave (``np.int64``) was "not a frame number"; ``keyframes="roto.1001.exr"`` was refused
+    while ``objects`` took one path; a NUL in a path passed the Shot and raised a bare ValueError in the render."""
+    import fileseq
+    import numpy as np
+
+    roto = {1001: "/r/roto.1001.exr"}
+    assert Shot(**{**BASE, "keyframes": roto, "model": tmp_path / "w.safetensors"}).model == \
+        str(tmp_path / "w.safetensors")
+    shot_file = tmp_path / "s.yaml"
+    shot_file.write_text(yaml.safe_dump({"plate": "p.####.exr", "out": "o/a.####.exr", "keyframes": roto}))
+    assert Shot.from_yaml(shot_file, model=Path("w.safetensors")).model == str(Path.cwd() / "w.safetensors")
+    for frames, listed in (({1003, 1001}, [1001, 1003]), ((f for f in (1002, 1001)), [1001, 1002]),
+                           ({1001: 0, 1004: 0}.keys(), [1001, 1004]),
+                           (fileseq.FrameSet("1001-1005x2"), [1001, 1003, 1005]),
+                           (np.array([1002, 1001]), [1001, 1002])):
+        assert Shot(**{**BASE, "keyframes": roto, "frames": frames}).frames == listed
+    for frames in ({"a": 1}, np.zeros((2, 2), int), 1001.5, ["1001"], iter(range(10 ** 9))):
+        with pytest.raises(InputError, match=r"^frames"):
+            Shot(**{**BASE, "keyframes": roto, "frames": frames})
+    assert Shot(**{**BASE, "keyframes": {np.int64(1001): "/r/roto.1001.exr"}}).keyframes == {
+        1001: Path("/r/roto.1001.exr")}
+    for one in ("/r/roto.1001.exr", Path("/r/roto.1001.exr"), "/r/roto.exr@1001"):
+        assert Shot(**{**BASE, "keyframes": one}).keyframes == {1001: Path(str(one).split("@")[0])}
+    for field, value in (("out", "/o/a\0b.####.exr"), ("plate", "/p/p\0.####.exr"), ("cache", "/c\0"),
+                         ("keyframes", {1001: "/r/r\0.exr"}), ("model", "/m/w\0.safetensors")):
+        with pytest.raises(InputError, match=rf"^{field}(\[1001\])? '.*<NUL>.*': the path holds a NUL"):
+            Shot(**{**BASE, "keyframes": roto, field: value})

@@ -8,6 +8,7 @@ Shot is built; a bad one raises ``InputError`` naming the field, the value and w
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -173,7 +174,7 @@ class Shot:
 
     if TYPE_CHECKING:  # what Shot(...) takes, for type checkers; the fields above are what it holds once checked
         def __init__(self, *, plate: StrPath, out: StrPath,
-                     keyframes: Mapping[int | str, StrPath] | Sequence[StrPath] | None = ...,
+                     keyframes: Mapping[int | str, StrPath] | Sequence[StrPath] | StrPath | None = ...,
                      objects: Mapping[str, Mapping[int | str, StrPath] | Sequence[StrPath] | StrPath] | None = ...,
                      frames: str | Iterable[int] | None = ..., channel: str = ..., mask_channel: str | None = ...,
                      output: str = ..., compression: str = ..., working_size: int = ..., colorspace: str = ...,
@@ -213,6 +214,8 @@ class Shot:
             if os.path.normpath(self.plate) == os.path.normpath(pattern):
                 raise InputError(f"out {self.out!r} is the plate pattern; the render would overwrite the plate")
         self.frames = _frames(self.frames)
+        if isinstance(self.model, os.PathLike):  # a checkpoint's path as pathlib gives it, as the other paths take it
+            self.model = os.fspath(self.model)
         # the grammar every later stage uses (engine, EXR writer): what is accepted here cannot fail there
         for name in ("channel", "mask_channel", "output", "compression", "working_size", "colorspace", "model",
                      "device", "memory", "top_k"):
@@ -220,13 +223,13 @@ class Shot:
         self._check_outputs_written()
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
             self.model = os.path.abspath(os.path.expanduser(self.model))
-        _utf8_paths(self)
         if isinstance(self.cache, str) and not self.cache.strip():
             self.cache = None  # the node's knob left empty (a wrapper's empty $SHOW_CACHE): the user cache
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
             self.cache = Path(os.path.abspath(os.path.expanduser(str(self.cache))))
+        _text_paths(self)
 
     def _check_outputs_written(self) -> None:
         """What only the first EXR write refused, after the compute (and what a farm job was made for, every task of
@@ -473,15 +476,21 @@ def _expand_file_paths(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _utf8_paths(shot: Shot) -> None:
+def _text_paths(shot: Shot) -> None:
     """InputError naming the first path that is not UTF-8 (a folder named in Latin-1 on a UTF-8 system): OpenImageIO
-    opens UTF-8 names only, and failed with a TypeError (exit 1), for an output only after the frames were computed."""
+    opens UTF-8 names only, and failed with a TypeError (exit 1), for an output only after the frames were computed;
+    or that holds a NUL, which no file name can (the output guard's realpath raised a ValueError, exit 1: QA)."""
     paths = [("plate", shot.plate), ("out", shot.out)]
     for name, keyframes in shot.rotos().items():
         paths += [(f"objects.{name}[{f}]" if name else f"keyframes[{f}]", os.fspath(p)) for f, p in keyframes.items()]
     if shot.model not in MODEL_ALIASES:
         paths.append(("model", shot.model))
+    if shot.cache is not None:
+        paths.append(("cache", os.fspath(shot.cache)))
     for field, path in paths:
+        if "\0" in path:
+            raise InputError(f"{field} {path.replace(chr(0), '<NUL>')!r}: the path holds a NUL character, which no "
+                             f"file name can; fix the path")
         try:
             path.encode("utf-8")
         except UnicodeEncodeError:
@@ -531,6 +540,8 @@ def _objects(value: Any) -> dict[str, dict[int, Path]]:
 
 def _keyframes(value: Any) -> dict[int, Path]:
     items: list[tuple[Any, Any]]
+    if isinstance(value, str | os.PathLike):  # one roto, its frame from its name or PATH@FRAME (as objects take it)
+        value = [value]
     if isinstance(value, Mapping):
         items = list(value.items())
     elif isinstance(value, list | tuple):
@@ -546,8 +557,8 @@ def _keyframes(value: Any) -> dict[int, Path]:
         raise InputError("keyframes: empty; expected at least one {frame: roto path}")
     out: dict[int, Path] = {}
     for frame, path in items:
-        if isinstance(frame, bool) or not (isinstance(frame, int) or (isinstance(frame, str)
-                                                                       and re.fullmatch(r"-?[0-9]+", frame.strip()))):
+        if isinstance(frame, bool) or not (isinstance(frame, numbers.Integral) or (
+                isinstance(frame, str) and re.fullmatch(r"-?[0-9]+", frame.strip()))):  # numpy's ints too
             raise InputError(f"keyframes: key {frame!r} is not a frame number; expected e.g. {{1001: roto.1001.exr}}")
         if not isinstance(path, str | os.PathLike) or not os.fspath(path).strip():
             raise InputError(f"keyframes[{frame}] {path!r}: expected the path of a roto image")
@@ -559,18 +570,23 @@ def _keyframes(value: Any) -> dict[int, Path]:
 
 
 def _frame_numbers(value: Any) -> list[int] | None:
-    """The frame numbers of a list, tuple, range or 1-D numpy array of integers (no bools), else None; counted
-    before they are listed (a range can name a billion)."""
-    import numbers
+    """The frame numbers of an iterable of integers (no bools): a list, tuple, set, range, generator, 1-D numpy
+    array or fileseq FrameSet (the type hint's ``Iterable[int]``: a set or a FrameSet was refused, QA), else None;
+    at most MAX_FRAMES of them are listed (a range can name a billion)."""
+    import itertools
 
     from vom_plugin.io.sequence import MAX_FRAMES
 
-    numpy_1d = type(value).__module__ == "numpy" and getattr(value, "ndim", 0) == 1
-    if not (isinstance(value, list | tuple | range) or numpy_1d):
+    numpy = type(value).__module__.startswith("numpy")
+    if isinstance(value, str | bytes | Mapping) or (numpy and getattr(value, "ndim", 1) != 1):
         return None
-    if len(value) > MAX_FRAMES:
-        raise InputError(f"frames: a list of {len(value)} frames; a shot holds at most {MAX_FRAMES}")
-    items = list(value)
+    try:
+        items = list(itertools.islice(iter(value), MAX_FRAMES + 1))
+    except TypeError:  # not iterable
+        return None
+    if len(items) > MAX_FRAMES:
+        size = len(value) if hasattr(value, "__len__") else f"over {MAX_FRAMES}"
+        raise InputError(f"frames: a list of {size} frames; a shot holds at most {MAX_FRAMES}")
     if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
         return [int(v) for v in items]
     return None
@@ -590,8 +606,8 @@ def _frames(value: Any) -> list[int] | None:
             frames = parse_frame_range(value)
         except InputError as e:
             raise InputError(f"frames: {e}") from None
-    elif (numbers := _frame_numbers(value)) is not None:  # a list, tuple, range or numpy array of whole numbers
-        frames = numbers
+    elif (listed := _frame_numbers(value)) is not None:  # an iterable of whole numbers (a list, range, FrameSet...)
+        frames = listed
     else:
         raise InputError(f"frames {value!r}: expected a frame range such as 1001-1100, 1001-1100x2 or 1001,1005")
     if not frames:
