@@ -18,6 +18,7 @@ def clean_env(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(vom_plugin, "_OPENMP_SET", {})  # what these calls set is not the process's to give back
     return monkeypatch
 
 
@@ -112,3 +113,39 @@ def test_a_model_builds_under_omp_dynamic():
     r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_DYNAMIC": "true"}, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "built" in r.stdout, r.stderr[-2000:]
+
+
+def test_the_choice_is_made_again_as_torch_loads_and_the_environment_given_back_after():
+    """A QA pass: ``import vom_plugin`` left OMP_WAIT_POLICY (or GOMP_SPINCOUNT, OMP_DYNAMIC=false) in a host's
+    environment for every program it started afterwards, chosen from the load at the import, maybe hours before
+    the render. The choice is made again just before torch loads (what libgomp reads) and then taken back."""
+    code = """
+import os, subprocess, sys
+for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+    os.environ.pop(name, None)
+os.environ["OMP_DYNAMIC"] = "true"
+before = dict(os.environ)
+import vom_plugin
+changed = {k for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k)}
+assert changed and changed <= {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_DYNAMIC"}, changed
+seen = []
+import builtins
+real = builtins.__import__
+def spy(name, *a, **k):
+    if name == "torch" and "torch" not in sys.modules:
+        seen.append({n: os.environ.get(n) for n in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_DYNAMIC")})
+    return real(name, *a, **k)
+builtins.__import__ = spy
+vom_plugin.import_torch()
+builtins.__import__ = real
+assert seen and seen[0]["OMP_DYNAMIC"] == "false", seen
+assert (seen[0]["OMP_WAIT_POLICY"] is None) != (seen[0]["GOMP_SPINCOUNT"] is None), seen
+assert dict(os.environ) == before
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('OMP_DYNAMIC'), "
+                        "os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"],
+                       capture_output=True, text=True, check=True).stdout.split()
+assert child == ["true", "None", "None"], child
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]

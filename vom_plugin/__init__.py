@@ -27,6 +27,26 @@ def _runnable_now(samples: int = 8, interval_s: float = 0.002) -> float | None:
     return sum(counts) / len(counts)
 
 
+# What vom put in os.environ for libgomp, which reads it once, as torch loads: {name: the value before, None for
+# unset}. Put back once torch has loaded (``import_torch``), so that a host process calling the API does not pass
+# vom's choice on to every program it starts afterwards (QA).
+_OPENMP_SET: dict[str, str | None] = {}
+
+
+def _set_openmp_env(name: str, value: str) -> None:
+    _OPENMP_SET.setdefault(name, os.environ.get(name))
+    os.environ[name] = value
+
+
+def _restore_openmp_env() -> None:
+    for name, before in _OPENMP_SET.items():
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+    _OPENMP_SET.clear()
+
+
 def _openmp_wait_default() -> None:
     """How torch's OpenMP worker threads wait for each other, chosen before torch is first imported.
 
@@ -38,7 +58,8 @@ def _openmp_wait_default() -> None:
     because the load average trails by minutes: a render started within a minute or two of the previous one
     ending (a roto tweak, the next farm task) found the machine idle yet slept its threads, and ran slower.
     Set here, in the top package, because libgomp reads these once when torch loads and every entry point
-    (CLI, API, training) imports this package first. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+    (CLI, API, training) imports this package first; chosen again by ``import_torch`` (a host may import vom hours
+    before its first render). A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
     """
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return
@@ -55,9 +76,9 @@ def _openmp_wait_default() -> None:
         runnable = _runnable_now()
         busy = runnable is None or runnable > limit
     if busy:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        _set_openmp_env("OMP_WAIT_POLICY", "PASSIVE")
     else:
-        os.environ["GOMP_SPINCOUNT"] = "10000"
+        _set_openmp_env("GOMP_SPINCOUNT", "10000")
 
 
 _openmp_wait_default()
@@ -69,7 +90,7 @@ def _openmp_static_threads() -> None:
     SIGTERM; and a thread count that moves with the load changes float sums, which the cache's addresses and
     farm chunks that continue each other rely on (they are keyed by the thread count)."""
     if os.environ.get("OMP_DYNAMIC", "").strip().lower() not in ("", "false", "0", "no", "off"):
-        os.environ["OMP_DYNAMIC"] = "false"
+        _set_openmp_env("OMP_DYNAMIC", "false")
 
 
 _openmp_static_threads()
@@ -94,13 +115,21 @@ def import_torch() -> Any:
     """``import torch`` with SIGINT and SIGTERM held back until it is done (then delivered as usual): torch's import
     calls back into Python from C++, and a KeyboardInterrupt raised there by a signal (a farm's SIGTERM, Ctrl-C at
     the start) aborted the process ("terminate called after throwing an instance of pybind11::error_already_set",
-    SIGABRT) instead of stopping it with exit 130."""
+    SIGABRT) instead of stopping it with exit 130.
+
+    The OpenMP settings are chosen again just before (the load now, not at the package's import), and the
+    environment is given back its own values once torch has loaded."""
     import signal
     import sys
     import threading
 
+    if "torch" not in sys.modules:
+        _restore_openmp_env()
+        _openmp_wait_default()
+        _openmp_static_threads()
     if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
         import torch
+        _restore_openmp_env()
         return torch
     # Python runs a signal's handler in the main thread whichever thread the OS gave it to (numpy's and OpenEXR's
     # threads run by now): the handlers only note it during the import, and it is sent again afterwards
@@ -111,6 +140,7 @@ def import_torch() -> Any:
             old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))
         import torch
     finally:
+        _restore_openmp_env()
         for kind, handler in old.items():
             signal.signal(kind, handler)
         for kind in dict.fromkeys(noted):  # each kind once, now in plain Python: its usual handler (exit 130)
