@@ -9,11 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from vom_plugin.engine import helper_threads
 from vom_plugin.engine.helper_threads import HELPER_NICE, lower_this_thread
 
 
+@pytest.fixture
+def own_process(monkeypatch):
+    monkeypatch.setitem(helper_threads._OWN_PROCESS, "lower", True)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
-def test_a_helper_thread_is_lowered_and_the_calling_thread_is_not() -> None:
+def test_a_helper_thread_is_lowered_and_the_calling_thread_is_not(own_process) -> None:
     before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     with ThreadPoolExecutor(1, initializer=lower_this_thread) as pool:
         nice = pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
@@ -22,7 +28,7 @@ def test_a_helper_thread_is_lowered_and_the_calling_thread_is_not() -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
-def test_a_render_writes_its_exrs_and_cache_entries_on_lowered_threads(tmp_path, monkeypatch) -> None:
+def test_a_render_writes_its_exrs_and_cache_entries_on_lowered_threads(tmp_path, monkeypatch, own_process) -> None:
     from test_runner_render import make_shot_dir, shot
 
     from vom_plugin import io as vio
@@ -44,3 +50,30 @@ def test_a_render_writes_its_exrs_and_cache_entries_on_lowered_threads(tmp_path,
     render(shot(root, "nice"))
     assert seen == {"exr": {HELPER_NICE}, "cache": {HELPER_NICE}}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # the render's own thread
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_render_called_from_a_hosts_python_leaves_its_threads_priorities_alone(tmp_path) -> None:
+    """A QA pass: OpenEXR's and OpenImageIO's pools, started from vom's lowered helper threads, inherited nice 19 and
+    outlived the render, so the host's own image I/O ran at nice 19 afterwards. In a fresh process (no pool yet) a
+    render through the API leaves every thread at the process's nice; ``vom render`` still lowers its helpers."""
+    import subprocess
+
+    code = """
+import os, sys
+from vom_plugin.engine.runner import render
+from vom_plugin.engine.shot import Shot
+from vom_plugin.locations import demo_dir
+def nices():
+    return [int(open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()[16])
+            for t in os.listdir("/proc/self/task")]
+before = set(nices())
+# the demo's DWAA plates: OpenEXR starts its pool for them (the synthetic test plates start none)
+render(Shot.from_yaml(demo_dir() / "shot.yaml", frames="1-2", out=sys.argv[1] + "/a.####.exr",
+                      cache=sys.argv[1] + "/cache", working_size=128))
+print(sorted(before), sorted(set(nices())))
+"""
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    before, after = r.stdout.strip().rsplit("] [", 1)
+    assert str(HELPER_NICE) not in after.split(", ") and before + "]" == "[" + after, r.stdout

@@ -131,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):  # no command: a usage error, said where usage errors go
         parser.print_help(sys.stderr)
         return 2
+    from vom_plugin.engine.helper_threads import own_this_process
+
+    own_this_process()  # a vom process: its render's helper threads run at the lowest priority
     try:
         for name in FLAGS:  # said before any work, whichever command reads them
             env_flag(name)

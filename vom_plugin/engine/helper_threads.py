@@ -8,7 +8,9 @@ wherever the render waits for them (a full output queue, the end of a render), s
 the same order, with nothing lost.
 
 Only on Linux, where a thread has its own nice value; elsewhere (macOS: ``setpriority`` takes a process id)
-nothing is changed.
+nothing is changed. And only in vom's own processes (``vom render``, the worker: ``own_this_process``): the
+threads OpenEXR and OpenImageIO start from a lowered thread (their pools, made at first use) inherit its nice
+value and outlive the render, so a host calling ``render()`` did its own image I/O at nice 19 afterwards (QA).
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ import sys
 import threading
 
 HELPER_NICE = 19
+_OWN_PROCESS = {"lower": False}
+
+
+def own_this_process() -> None:
+    """Called by vom's own entry points (the CLI): the process is vom's, its helper threads may be lowered."""
+    _OWN_PROCESS["lower"] = True
 
 
 def lower_this_thread() -> None:
     """``ThreadPoolExecutor`` initializer: the calling thread to nice ``HELPER_NICE`` (never raised)."""
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or not _OWN_PROCESS["lower"]:
         return
     try:
         tid = threading.get_native_id()
