@@ -131,6 +131,8 @@ def test_a_plates_declared_colour_space_is_heard():
     assert plate_colour_note(png, "uint8", "sRGB", "p.0001.png") is None
     assert plate_colour_note(png, "uint8", "raw", "p.0001.png") is None  # both read as they are
     assert "holds 16-bit integers" in plate_colour_note({}, "uint16", "lin_rec709", "p.0001.tif")
+    # a 10-bit DPX is read as uint16 (QA: it was said to hold 16-bit integers)
+    assert "holds 10-bit integers" in plate_colour_note({"oiio:BitsPerSample": 10}, "uint16", "ACEScg", "p.0001.dpx")
     exr = {"colorInteropID": "lin_ap1_scene"}
     assert "(ACEScg) and is read as lin_rec709" in plate_colour_note(exr, "half", "lin_rec709", "p.0001.exr")
     assert plate_colour_note(exr, "half", "ACEScg", "p.0001.exr") is None

@@ -1331,6 +1331,37 @@ def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, t
     assert not [w for w in clean.warnings if "NaN" in w]
 
 
+def test_a_first_keyframe_on_a_dead_frame_is_refused_and_a_black_one_warned(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: a keyframe on an all-NaN frame (a failed render) rendered the whole shot empty, exit 0, with only
+    the dead-pixel warning; a keyframe on a nearly black frame (a fade up) was brought up 64x without a word."""
+    plates = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", plates)
+    px = oiio.ImageBuf(str(plates / "p.0001.exr")).get_pixels(oiio.FLOAT)
+    _write(plates / "p.0001.exr", np.full_like(px, np.nan), ["R", "G", "B"])
+    out = tmp_path / "dead"
+    with pytest.raises(InputError, match=r"^plate frame 1 \(.*p\.0001\.exr\), the first keyframe's, is all NaN or Inf "
+                                         r"pixels: it has no picture to start the matte from"):
+        render(shot(shot_dir, "dead", plate=str(plates / "p.####.exr"), frames="1-3", out=str(out / "a.####.exr"),
+                    cache=str(tmp_path / "c")))
+    assert not out.exists()
+    _write(plates / "p.0001.exr", px * 1e-4, ["R", "G", "B"])
+    r = render(shot(shot_dir, "dark", plate=str(plates / "p.####.exr"), frames="1-2", cache=str(tmp_path / "c")))
+    assert [w for w in r.warnings if "the first keyframe's, from which the shot's exposure is set, is nearly black: "
+            "the network sees the shot 64x brighter" in w], r.warnings
+    clean = render(shot(shot_dir, "clean2", frames="1-2", cache=str(tmp_path / "c")))
+    assert not [w for w in clean.warnings if "nearly black" in w]
+
+
+def test_a_plate_in_absolute_units_is_brought_down_to_the_networks_exposure() -> None:
+    """A QA pass: a CG plate 1000x brighter (absolute units) was brought down 64x at most, blown out, and matted
+    empty, exit 0. Its gain is the plain plate's over 1000."""
+    from vom_plugin.io.color import exposure_gain
+
+    rgb = np.random.default_rng(0).uniform(0, 1, (64, 64, 3)).astype(np.float32)
+    assert exposure_gain(rgb * 1000, "lin_rec709") == pytest.approx(exposure_gain(rgb, "lin_rec709") / 1000, rel=1e-4)
+    assert exposure_gain(rgb * 1e4, "lin_rec709") == pytest.approx(exposure_gain(rgb, "lin_rec709") / 1e4, rel=1e-4)
+
+
 def test_a_render_stopped_by_a_damaged_plate_frame_resumes_after_the_frames_it_wrote(
         shot_dir: Path, reference: dict[str, np.ndarray], tmp_path: Path) -> None:
     """The error said "the next render resumes from the cache", but no memory state was saved on that path (only

@@ -42,6 +42,7 @@ from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import CancelledError, InputError, users_file_error
 from vom_plugin.grammar import object_channel
+from vom_plugin.io.color import EXPOSURE_GAIN_RANGE
 from vom_plugin.locations import weights_path
 
 __all__ = ["STAGES", "LoadedModels", "RenderResult", "Stop", "prepare", "render", "state_interval"]
@@ -96,6 +97,17 @@ def _read_held(path: Path, frame: int, memo: Memo | None, ids: dict[int, Any], f
         raise InputError(f"plate frame {frame} ({path}) changed while this render read it (delivered again "
                          f"meanwhile): nothing was rendered; render again once the plate is complete")
     return plate
+
+
+def _check_keyframe_picture(plate: Any, frame: int, path: Path) -> None:
+    """InputError where the first keyframe's plate frame is mostly NaN or Inf pixels (a failed render's frame): every
+    frame's matte follows from it, and the render went on to write an empty matte for the whole shot, exit 0 (QA)."""
+    n, total = getattr(plate, "dead", 0), plate.data_rgb.shape[0] * plate.data_rgb.shape[1]
+    if total and 2 * n >= total:
+        share = "all" if n >= total else f"{100 * n / total:.3g}%"
+        raise InputError(f"plate frame {frame} ({path}), the first keyframe's, is {share} NaN or Inf pixels: it has no "
+                         f"picture to start the matte from, and every frame's matte follows from it; fix the plate's "
+                         f"render, or put the first keyframe on a frame with a picture")
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
@@ -390,7 +402,12 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     first_kf = first_keyframe(shot)
     at_kf = first if first_kf == frames[0] else _read_held(on_disk.path(first_kf), first_kf, memo, plate_ids,
                                                             plate_fps)
+    _check_keyframe_picture(at_kf, first_kf, on_disk.path(first_kf))
     gain = shot_exposure_gain(shot, on_disk, at_kf)
+    if gain >= EXPOSURE_GAIN_RANGE[1]:  # brought up as far as it goes, and still darker than the network knows
+        notes.append(f"plate frame {first_kf} ({on_disk.path(first_kf)}), the first keyframe's, from which the shot's "
+                     f"exposure is set, is nearly black: the network sees the shot {gain:g}x brighter, the most vom "
+                     f"brings a plate up, and mattes it worse; put the first keyframe on a frame with a picture")
     # the file's bytes, and how it was placed: the same file read another way is another roto
     # (one file's layers are several objects' rotos: which one is read is part of it)
     roto_fp = {name: {kf: file_fingerprint(path, full=True)

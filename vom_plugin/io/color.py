@@ -199,7 +199,9 @@ def to_network(rgb_linear: np.ndarray, colorspace: str | None = None, *, gain: f
 # clips of seeds 7,000,000-7,000,015; model card, "Session 36"): at 3% of their exposure they were matted far worse
 # (22.75 against 17.10), and at their own a little worse than at 0.1-0.35 (0.2: 16.15, the best).
 EXPOSURE_P99 = 0.2
-EXPOSURE_GAIN_RANGE = (1 / 64, 64.0)  # a black or a blown-out frame: bounded
+# A black frame is brought up 64x at most (a render warns); a bright plate is brought down as far as it takes (a CG
+# plate in absolute units, p99 in the thousands: 1/64 left it blown out and matted empty, exit 0: QA)
+EXPOSURE_GAIN_RANGE = (2.0 ** -20, 64.0)
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709
 
 
@@ -320,6 +322,10 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
     if vom is None and colorspace in SCENE_LINEAR and pixel_type in ("uint8", "uint16") \
             and transfer.lower() != "linear":
         bits = 8 if pixel_type == "uint8" else 16
+        try:  # a 10- or 12-bit DPX is read as 16-bit integers; its header says how many bits it holds
+            bits = int(metadata.get("oiio:BitsPerSample") or bits)
+        except (TypeError, ValueError):
+            pass
         return (f"plate {path} holds {bits}-bit integers, display-encoded as a rule, and is read as scene-linear "
                 f"{colorspace} (the colorspace setting); set colorspace sRGB if it is an sRGB picture")
     return None
