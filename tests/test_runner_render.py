@@ -977,7 +977,8 @@ def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, t
         sig.signal(sig.SIGINT, old)
 
 
-@pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same", "tag_agrees", "untagged_among"])
+@pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same", "tag_agrees", "untagged_among",
+                                  "png"])
 def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(shot_dir: Path, tmp_path: Path,
                                                                               case: str) -> None:
     """A QA pass: frame 3 holding only Y (read as grey), only an AOV layer (taken as the only layer with R, G, B) or
@@ -998,6 +999,10 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
                                                                                                          "lin_ap1_scene"))
         out = oiio.ImageOutput.create(str(odd))
         assert out.open(str(odd), spec) and out.write_image(rgb) and out.close()
+    elif case == "png":  # a PNG saved under the sequence's .exr name (QA: refused as a change of colour space)
+        png = tmp_path / "p.png"
+        assert oiio.ImageBuf(np.clip(rgb, 0, 1)).write(str(png), oiio.UINT8)
+        odd.write_bytes(png.read_bytes())
     elif case == "untagged_among":  # every frame but 3 says ACEScg (a paint fix from another tool says nothing)
         for f in range(1, N + 1):
             if f != 3:
@@ -1025,7 +1030,9 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
             "aov": r"is read from its channels diffuse\.R, diffuse\.G, diffuse\.B, and frame 1",
             "log": r"p\.0003\.exr is log-encoded \(colour space 'acescct_ap1'\)",
             "linear_other": r"plate frame 3 \(.*\) says its colour space is 'lin_rec709_scene', and frame 1 .* says "
-                            r"no colour space: every frame is read as ACEScg"}
+                            r"no colour space: every frame is read as ACEScg",
+            "png": r"plate frame 3 \(.*p\.0003\.exr\) is a PNG file, and frame 1 \(.*p\.0001\.exr\), the first this "
+                   r"render reads, an OpenEXR: a frame of another format in the sequence"}
     with pytest.raises(InputError, match=says[case]):
         render(s)
     assert not (tmp_path / "o").exists()

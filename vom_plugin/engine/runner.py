@@ -157,6 +157,9 @@ def _windows(info: Any) -> tuple[Any, Any]:
     return info.display_window, info.data_window
 
 
+_FORMATS = {"openexr": "an OpenEXR", "png": "a PNG", "dpx": "a DPX", "tiff": "a TIFF", "jpeg": "a JPEG"}
+
+
 def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame: tuple[int, Path],
                       colorspace: str) -> None:
     """InputError when a plate frame's picture comes from other channels than the first frame's (a grey Y frame, an
@@ -164,6 +167,12 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
     encoding (a log frame among linear ones): each was matted as it came, exit 0, where the first frame's same
     header is refused or read otherwise. Every header is read already (sizes); this compares them."""
     f0, p0 = first_frame
+    if info.file_format and first.file_format and info.file_format != first.file_format:
+        # a PNG saved under the sequence's .exr name: its colour tag was refused as a change of colour space, and an
+        # untagged one was read as the EXRs are (QA)
+        this, theirs = (_FORMATS.get(f, "a " + f) for f in (info.file_format, first.file_format))
+        raise InputError(f"plate frame {frame} ({path}) is {this} file, and frame {f0} ({p0}), the first this render "
+                         f"reads, {theirs}: a frame of another format in the sequence; write it as the others are")
 
     def source(picture: str) -> tuple[str, str]:  # (part, channels): "part 'rgba': R, G, B" -> ("'rgba'", "R, G, B")
         part, _, channels = picture.partition(": ") if picture.startswith("part ") else ("", "", picture)

@@ -78,6 +78,7 @@ class ImageInfo:
     # where a plate's picture is read from, as read_plate / plate_info chose it ("R, G, B", "beauty.R, beauty.G,
     # beauty.B", "Y", with "part 'rgba': " in front in a multi-part file); "" for other images
     picture: str = ""
+    file_format: str = ""  # OpenImageIO's name of the file's format ("openexr", "png"); "" for images made in memory
 
     @classmethod
     def for_size(cls, width: int, height: int, *, pixel_aspect: float = 1.0) -> ImageInfo:

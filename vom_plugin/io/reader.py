@@ -63,7 +63,7 @@ def _oiio_error(source: Any = None) -> str:
 INT32_FORMATS = ("uint", "int", "uint32", "int32")
 
 
-def info_from_spec(spec: Any, path: Path | None) -> ImageInfo:
+def info_from_spec(spec: Any, path: Path | None, file_format: str = "") -> ImageInfo:
     metadata: dict[str, Any] = {}
     types: dict[str, str] = {}
     for attrib in spec.extra_attribs:
@@ -79,6 +79,7 @@ def info_from_spec(spec: Any, path: Path | None) -> ImageInfo:
         metadata_types=types,
         pixel_type=str(spec.format),
         path=path,
+        file_format=file_format,
     )
 
 
@@ -107,7 +108,7 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
         raise InputError(f"{role} {p} has no part {subimage}")
     spec = inp.spec()
     check_spec(inp, spec, role, p)
-    return OpenImage(inp, spec, info_from_spec(spec, p), subimage, role)
+    return OpenImage(inp, spec, info_from_spec(spec, p, str(inp.format_name())), subimage, role)
 
 
 def check_spec(inp: Any, spec: Any, role: str, p: Path) -> None:
@@ -164,7 +165,7 @@ def on_part(img: OpenImage, index: int) -> OpenImage:
     img.input.seek_subimage(index, 0)
     spec = img.input.spec()
     check_spec(img.input, spec, img.role, img.path)
-    return OpenImage(img.input, spec, info_from_spec(spec, img.path), index, img.role)
+    return OpenImage(img.input, spec, info_from_spec(spec, img.path, str(img.input.format_name())), index, img.role)
 
 
 def find_rgb(channels: tuple[str, ...], layer: str | None) -> list[int] | None:
