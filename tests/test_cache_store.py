@@ -473,8 +473,35 @@ def test_a_lock_is_made_where_hard_links_are_not_and_a_killed_makers_temporary_i
     assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp")] == []
     left = tmp_path / "cache" / f"{vc.LOCK_NAME}.{'0' * 32}.tmp"
     left.write_bytes(b"")
+    # a user's file named alike (something in it), and a temporary as young as a live maker's: left (QA: a user's
+    # file of that name was deleted whatever it held)
+    users = tmp_path / "cache" / f"{vc.LOCK_NAME}.{'1' * 32}.tmp"
+    users.write_text("my notes")
+    young = tmp_path / "cache" / f"{vc.LOCK_NAME}.{'2' * 32}.tmp"
+    young.write_bytes(b"")
+    old = time.time() - 2 * 3600
+    for p in (left, users):
+        os.utime(p, (old, old))
     report = vc.clear(tmp_path / "cache")
-    assert report.left_alone == [] and not left.exists()
+    assert not left.exists() and users.exists() and young.exists() and report.temporaries == 1
+    assert sorted(report.left_alone) == sorted([str(users), str(young)])
+
+
+def test_clear_says_the_temporaries_it_removes_apart_from_the_entries(tmp_path: Path, store: Store) -> None:
+    """A QA pass: `vom cache info` said 15 entries and `vom cache clear` "cleared 16 entries": a killed writer's
+    temporary was counted as an entry."""
+    s = store(tmp_path / "cache", "/show/sh010/plate.####.exr")
+    s.prepare()
+    s.put_alpha(K("a"), {"alpha": torch.zeros(4, 4)})
+    steps = s.dir / "steps"
+    entry = next(p.name for p in steps.iterdir())
+    temp = steps / f".{entry}.{'0' * 32}.tmp"
+    temp.write_bytes(b"")
+    old = time.time() - 2 * 3600
+    os.utime(temp, (old, old))
+    assert sum(sh.files for sh in vc.cache_info(tmp_path / "cache")) == 1
+    report = vc.clear(tmp_path / "cache")
+    assert report.files == 1 and report.temporaries == 1 and not temp.exists()
 
 
 def test_a_write_marks_an_eviction_due_at_once(tmp_path: Path, store: Store) -> None:

@@ -53,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         report = vc.clear(root, older_than_days=args.older_than, shots=shots)
         which = (f" not used for {args.older_than:g} day{'' if args.older_than == 1 else 's'}"
                  if args.older_than is not None else "")
-        print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}) from {root}")
+        temps = (f", and {_count(report.temporaries, 'temporary file', 'temporary files')} of killed writers"
+                 if report.temporaries else "")
+        print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}){temps} from "
+              f"{root}")
         for s in report.shots:
             folder = "; shot folder removed" if s.folder_removed else ""
             print(f"  {s.shot_id}: {_count(s.files, 'entry', 'entries')} ({human_size(s.bytes)}){folder}  {s.plate}")

@@ -789,6 +789,9 @@ class ClearReport:
     shots: list[ClearedShot] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (entry, why) that could not be removed
+    # what killed writers left (an entry's temporary, a lock's), removed and said apart from the entries: `vom cache
+    # info` counts entries only, and the two disagreed (QA)
+    temporaries: int = 0
 
     @property
     def files(self) -> int:
@@ -824,9 +827,10 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
         shot_names = {p.name for p in found}
         if shots is None:
             for e in os.scandir(root):
-                if _LOCK_TEMP.match(e.name):  # one a killed process left as it made the root's first lock
+                if _LOCK_TEMP.match(e.name) and _stale_empty(e):  # a killed process's, as it made the first lock
                     with contextlib.suppress(OSError):
                         os.unlink(e.path)
+                        report.temporaries += 1
                     continue
                 if e.name not in (LOCK_NAME, DIRTY_NAME) and e.name not in shot_names:
                     if _SHOT_ID.match(e.name) and e.is_dir(follow_symlinks=False) \
@@ -849,6 +853,9 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
                     continue
                 except OSError as e:  # another user's entry in a shared cache, an immutable file: said, the rest goes
                     report.failed.append((str(path), e.strerror or str(e)))
+                    continue
+                if _TEMP_NAME.match(os.path.basename(path)):
+                    report.temporaries += 1
                     continue
                 files += 1
                 freed += st.st_size
@@ -893,6 +900,16 @@ def _unreadable_entry(path: str) -> str | None:
     except OSError:
         return None
     return None
+
+
+def _stale_empty(e: os.DirEntry) -> bool:
+    """An empty file older than a writer lives: what a lock's temporary is (a user's file named alike, with
+    something in it or recent, was deleted by `vom cache clear`: QA)."""
+    try:
+        st = e.stat(follow_symlinks=False)
+    except OSError:
+        return False
+    return e.is_file(follow_symlinks=False) and st.st_size == 0 and time.time() - st.st_mtime > _STALE_TEMP_S
 
 
 def _fresh_temp(e: os.DirEntry, rx: re.Pattern[str]) -> bool:
