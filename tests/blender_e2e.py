@@ -284,10 +284,16 @@ try:
         bad.source = "FILE"
         bad.filepath = cfg["bad_roto"]
         tree.nodes["Roto"].image = bad
+        import vom_matte.core as addon_core
+
+        shot_yaml = addon_core.work_dir(bpy.context.scene.vom_matte.out) / "shot.yaml"
+        good_shot = shot_yaml.read_text()
         try:
             result["bad_run"] = sorted(bpy.ops.node.vom_matte_render())
         except RuntimeError as e:  # bpy.ops raises the operator's ERROR report
             result["bad_error"] = str(e)
+        # the good render's shot file, which a farm job or the next render reads, is not the refused one's
+        result["bad_kept_shot"] = shot_yaml.read_text() == good_shot and cfg["bad_roto"] not in good_shot
         result["after_bad_links"] = sorted(f"{lk.from_node.name}->{lk.to_node.name}" for lk in tree.links)
 
         # 3b. the plate node renamed, then rendered again: the add-on's nodes follow it (taking its name), no

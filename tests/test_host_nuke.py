@@ -465,6 +465,39 @@ def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: type
     assert node.children["AlphaRead"]["reload"].executed == 0
 
 
+def test_a_render_vom_refuses_leaves_the_work_folder_as_it_was(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: Analyze made the Output's folder, baked the roto and wrote the shot file before vom read it; a
+    render vom refused (a bad path) left them, and replaced the shot file of a good render of the same Output, which
+    the next render or a farm job reads. Taken back when vom ends before its start event; kept after it."""
+    good = _script(tmp_path / "good", "import json\nprint(json.dumps({'event': 'start', 'total': 1}), flush=True)\n"
+                                      "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 1}))\n")
+    refuse = _script(tmp_path / "refuse", "import sys\nprint('{\"event\": \"error\", \"message\": \"plate: no such "
+                                          "file\", \"exit_code\": 2}', flush=True)\nsys.exit(2)\n")
+    late = _script(tmp_path / "late", "import json, sys\nprint(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
+                                      "sys.exit(2)\n")
+    out = tmp_path / "shots" / "sh010" / "a.####.exr"
+    work = tmp_path / "shots" / "sh010" / "a_vom"
+
+    def analyze(vom: Path, frames: str) -> Any:
+        monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+        node = _gizmo(tmp_path, plate="/p.####.exr", frames=frames, keyframes="1", out=str(out))
+        node.inputs = [None, FakeNode("Roto", "Roto1")]
+        return host.analyze(node, background=False)
+
+    assert analyze(refuse, "1-2").returncode == 2
+    assert not (tmp_path / "shots").exists()  # the folders it made are gone with the files
+    assert analyze(good, "1-2").returncode == 0
+    kept = (work / "shot.yaml").read_text()
+    assert 'frames: "1-2"' in kept and sorted(p.name for p in work.iterdir()) == ["roto.0001.exr", "shot.yaml"]
+    (work / "roto.0001.exr").write_bytes(b"the good render's roto")
+    assert analyze(refuse, "1-3").returncode == 2
+    assert (work / "shot.yaml").read_text() == kept and sorted(p.name for p in work.iterdir()) == [
+        "roto.0001.exr", "shot.yaml"]
+    assert analyze(late, "1-4").returncode == 2  # vom began: the shot file is the render's
+    assert 'frames: "1-4"' in (work / "shot.yaml").read_text()
+
+
 def test_frames_written_before_a_failure_or_a_cancel_are_shown(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                  ) -> None:

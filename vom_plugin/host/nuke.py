@@ -93,6 +93,7 @@ class RunResult:
     last: Progress | None
     output_tail: list[str]
     written: list[int] = field(default_factory=list)  # the file frames whose outputs vom said are complete
+    started: bool = False  # vom read the shot and began (its start event): a failure before it wrote nothing
 
 
 # ---------------------------------------------------------------------------------------------- pure logic
@@ -258,7 +259,11 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     eta = _Eta()
     cancelled = False
 
+    started = []
+
     def heard(prog: Progress) -> None:
+        if prog.raw.get("event") == "start":
+            started.append(True)
         if prog.raw.get("event") == "frame" and isinstance(prog.raw.get("frame"), int):
             written.append(int(prog.raw["frame"]))
 
@@ -302,7 +307,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     shown = [line for line in output if not (line.startswith("vom render: error: ")
                                               and line[len("vom render: error: "):] in said)]
     return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown,
-                     written=sorted(set(written)))
+                     written=sorted(set(written)), started=bool(started))
 
 
 _SHOWN_WARNINGS: dict[tuple[str, str, str], set[str]] = {}  # (script, node, Output) -> its last Analyze's warnings
@@ -649,13 +654,25 @@ class Prepared:
     shot_file: Path
     fields: dict[str, Any]
     offset: int = 0
+    undo: Any = None  # common.WorkUndo: what Analyze wrote, taken back if vom refuses the render
 
 
 def prepare_shot(node: nuke.Node) -> Prepared:
     """Resolve the node's inputs (plate pattern, roto at the keyframes) and write its shot file.
 
     Keyframes and the frame range are script frames, as the artist sees them; the shot's are the plate's file
-    frames (a Read set to "start at" or "offset" shows file frame f at script frame f + offset)."""
+    frames (a Read set to "start at" or "offset" shows file frame f at script frame f + offset). Where it fails
+    after writing in the work folder, what it wrote there is taken back (``WorkUndo``)."""
+    made: list[Any] = []
+    try:
+        return _prepare_shot(node, made)
+    except BaseException:
+        for undo in made:
+            undo.undo()
+        raise
+
+
+def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     out = _path_knob(node, "out") or _default_out(node)
     name = os.path.basename(out)
     if not _common.has_frame_token(out) or not name.lower().endswith(".exr"):  # vom's refusal came after the bake,
@@ -670,6 +687,7 @@ def prepare_shot(node: nuke.Node) -> Prepared:
                         "Output without it (one VOM Matte per eye, after a OneView, for stereo)")
     _check_own_output(node, out)
     work = _work_dir(out)
+    made.append(_common.WorkUndo(work))  # before anything is written there
     objects = parse_objects(str(_knob_value(node, "objects") or ""))
     keyframes_text = str(_knob_value(node, "keyframes") or "").strip()
     if objects and keyframes_text:
@@ -775,7 +793,7 @@ def prepare_shot(node: nuke.Node) -> Prepared:
     fields = shot_fields(knobs, plate=plate, frames=frames, out=out,
                          keyframes={f - offset: _frame_path(roto, f) for f in keyframes}, objects=rotos)
     shot_file = write_text_atomic(work / "shot.yaml", shot_yaml(fields))
-    return Prepared(shot_file, fields, offset)
+    return Prepared(shot_file, fields, offset, made[0])
 
 
 def restore_alpha(node: nuke.Node) -> None:
@@ -886,6 +904,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         finally:
             del task  # closes Nuke's progress window
             _IN_FLIGHT.discard(key)
+        if prepared.undo is not None and _common.refused_before_start(result.returncode, result.started,
+                                                                      result.cancelled):
+            prepared.undo.undo()  # vom refused the shot: the work folder as it was (an earlier Analyze's shot file)
         if result.written and (result.cancelled or (result.returncode != 0 and shows_out)):
             # the frames that were written are shown: after a Cancel, as the message says they are kept (the node
             # showed no matte, or an earlier render's: QA); after a failure, where the node shows that Output already

@@ -263,6 +263,60 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return path
 
 
+class WorkUndo:
+    """What a host's Analyze changes in its work folder before vom has read the shot (the folders made, the files baked
+    for it, the shot file replaced), taken back when vom refuses the render before it starts (a bad path, a missing
+    roto: QA found the folders and shot file left behind, and a good render's shot file, which a farm job or the
+    next render reads, replaced by the refused one's). The files the hosts bake there are named by ``BAKED``."""
+
+    BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
+
+    def __init__(self, work: Path) -> None:
+        self.work = Path(work)
+        self.made: list[Path] = []  # folders made, innermost first
+        p = self.work
+        while not p.exists() and p.parent != p:
+            self.made.append(p)
+            p = p.parent
+        self.shot_file = self.work / "shot.yaml"
+        try:
+            self.shot_before: str | None = self.shot_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            self.shot_before = None
+        try:
+            self.before = set(os.listdir(self.work))
+        except OSError:
+            self.before = set()
+
+    def undo(self) -> None:
+        """Put the work folder back as it was: the shot file before (or none), no file baked into a new name, no
+        folder made (each removed only if empty: never a file of anybody else's)."""
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if self.shot_before is None:
+                self.shot_file.unlink()
+            elif self.shot_file.read_text(encoding="utf-8") != self.shot_before:
+                write_text_atomic(self.shot_file, self.shot_before)
+        try:
+            new = set(os.listdir(self.work)) - self.before
+        except OSError:
+            new = set()
+        for name in sorted(new):
+            if self.BAKED.match(name):
+                with contextlib.suppress(OSError):
+                    (self.work / name).unlink()
+        for folder in self.made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another render's files meanwhile), or not ours to remove
+                break
+
+
+def refused_before_start(returncode: int | None, started: bool, cancelled: bool) -> bool:
+    """Whether a vom render ended without starting: vom read the shot and refused it (or stopped before any work),
+    so what the host wrote for it is taken back (``WorkUndo``)."""
+    return not started and (cancelled or returncode not in (0, None))
+
+
 def exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:
     """An EXR file's header attributes ({name: (type, value)}) and where its header ends, else None."""
     if data[:4] != b"\x76\x2f\x31\x01":

@@ -370,6 +370,7 @@ class RenderJob:
         self._shown: Progress | None = None
         self.error: str = ""  # vom's own account of a failure (its "error" event)
         self.cancelled = False
+        self.started = False  # vom read the shot and began (its start event): before it, a failure wrote nothing
         self.written: list[int] = []  # the file frames whose outputs are complete, as vom reported them
         self.total: int | None = None  # the frames the render was to write
         self._kill_at: float | None = None
@@ -388,6 +389,8 @@ class RenderJob:
                 continue
             if prog.event == "error":
                 self.error = str(prog.raw.get("message") or "")
+            if prog.event == "start":
+                self.started = True
             if prog.event == "frame" and prog.frame is not None:
                 self.written.append(prog.frame)
             if prog.total is not None:

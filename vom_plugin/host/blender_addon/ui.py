@@ -45,6 +45,7 @@ class Plan:
     scene: str = ""  # the scene it was started in: the matte is wired there, whichever the window shows at the end
     colour_from_plate: bool = False  # the colour space came from the plate node's (said in a colour warning)
     dropped: list[str] = field(default_factory=list)  # linked object nodes wiring removed
+    undo: common.WorkUndo | None = None  # what prepare wrote, taken back if vom refuses the render
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -221,6 +222,22 @@ def prepare(context: Any) -> Plan:
                                  f"plate. Set another Output")
     _data_colorspace()  # before the render, not after it
     work = core.work_dir(out)
+    undo = common.WorkUndo(work)
+    try:
+        return _write_plan(context, vom, tree, plate_node, pattern, timing, size, colorspace, frames, out, objects,
+                           keyframes, names, work, undo)
+    except BaseException:  # a roto or mask found wrong after the folder was made: nothing of this Analyze is left
+        undo.undo()
+        raise
+
+
+def _write_plan(context: Any, vom: str, tree: Any, plate_node: Any, pattern: str, timing: core.Timing,
+                size: tuple[int, int], colorspace: str, frames: str, out: str, objects: dict[str, list[int]],
+                keyframes: list[int], names: list[str | None], work: Path, undo: common.WorkUndo) -> Plan:
+    """``prepare``'s writing half: the work folder, the rotos baked there, the shot file (``undo`` takes them back)."""
+    scene = context.scene
+    s = scene.vom_matte
+    delta = timing.file_frame(0)
     try:
         work.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -263,7 +280,7 @@ def prepare(context: Any) -> Plan:
     bounds = core.frame_bounds(frames)
     return Plan(cmd=core.build_render_command(vom, shot_file), shot_file=shot_file, fields=fields,
                 plate_node=plate_node.name, timing=timing, first_file_frame=bounds[0] if bounds else delta,
-                scene=scene.name, colour_from_plate=bool(s.colorspace_from_plate))
+                scene=scene.name, colour_from_plate=bool(s.colorspace_from_plate), undo=undo)
 
 
 ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
@@ -660,19 +677,23 @@ class VOM_OT_render_matte(bpy.types.Operator):
         self._release()  # the job has ended: another render of the plate may start
         job, plan = self._job, self._plan
         assert job is not None and plan is not None
+        refused = plan.undo is not None and common.refused_before_start(job.returncode, job.started, job.cancelled)
+        if refused:  # vom stopped before any work: the work folder as it was (an earlier render's shot file kept)
+            plan.undo.undo()
+        shot = "nothing of it was kept" if refused else f"shot {plan.shot_file}"
         if job.cancelled:
             kept = [plan.timing.scene_frame(f) for f in job.written]
             what = (f"{len(kept)} of {job.total or '?'} frames kept (scene frames {core.frame_ranges(kept)}, in "
                     f"{plan.fields['out']}; any other frame there is an earlier render's, of the roto as it was "
                     f"then)" if kept else "no frame was complete")
             self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; the next render resumes from the cache "
-                                     f"({plan.shot_file})")
+                                     f"({shot})")
             return {"CANCELLED"}
         if job.returncode != 0:
             delta = plan.timing.file_frame(0)
             frames = (f"; vom numbers frames as the plate's files do: scene frame {plan.timing.start} is file frame "
                       f"{plan.timing.start + delta}") if delta else ""
-            self.report({"ERROR"}, f"VOM Matte: {job.failure()} [shot {plan.shot_file}{frames}]")
+            self.report({"ERROR"}, f"VOM Matte: {job.failure()} [{shot}{frames}]")
             return {"CANCELLED"}
         scene = bpy.data.scenes.get(plan.scene) if plan.scene else context.scene
         if scene is None:
