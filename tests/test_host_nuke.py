@@ -547,7 +547,7 @@ def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.Modu
                                            str(bundle)]
     # the button itself passes no chunk: vom farm's default, a span per task (its frames are one propagation)
     assert host.build_farm_command("vom", "s.yaml", "b") == ["vom", "farm", "openjd", "s.yaml", "--out", "b"]
-    assert "deadline bundle submit" in fake_nuke.messages[0]
+    assert "deadline bundle submit" in fake_nuke.messages[0] and "bakes it again" not in fake_nuke.messages[0]
     import yaml
 
     frozen = yaml.safe_load((snap / "shot.yaml").read_text())
@@ -568,6 +568,12 @@ def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.Modu
     again = host.submit_farm(node, chunk=5)
     assert again is not None and again != bundle and (again.parent / "roto.0001.exr").read_bytes() == b"tweaked"
     assert (snap / "roto.0001.exr").read_bytes() == before
+    # a Source baked into the work folder is read where it is (not frozen): the message says so (QA: the README
+    # said it was frozen with the rotos)
+    monkeypatch.setattr(host, "prepare_shot", lambda n: host.Prepared(work / "shot.yaml", {
+        **frozen_fields, "plate": str(work / "plate.%04d.exr")}, 0))
+    assert host.submit_farm(node, chunk=5) is not None
+    assert f"The job reads the Source baked in {work} (not frozen with it" in fake_nuke.messages[-1]
 
 
 def test_mypy_clean_against_types_nuke(repo: Path) -> None:
@@ -802,6 +808,14 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     assert fields["cache"] == str(tmp_path / "comp" / "cache")
     fake_nuke.root_node.knobs["project_directory"] = FakeKnob(str(tmp_path / "project"))
     assert host.prepare_shot(node).fields["plate"] == str(tmp_path / "project" / "plates" / "p.####.exr")
+    # a script from another OS: its project directory is mapped by the studio's filter too (QA: Z:/... was joined
+    # to the mapped folder as a folder named Z:)
+    fake_nuke.root_node.knobs["project_directory"] = FakeKnob("Z:/shows/x")
+    monkeypatch.setattr(fake_nuke, "callbacks", types.SimpleNamespace(
+        filenameFilter=lambda p: p.replace("Z:/shows", str(tmp_path / "shows"))), raising=False)
+    assert host.prepare_shot(node).fields["plate"] == str(tmp_path / "shows" / "x" / "plates" / "p.####.exr")
+    monkeypatch.delattr(fake_nuke, "callbacks", raising=False)
+    fake_nuke.root_node.knobs["project_directory"] = FakeKnob(str(tmp_path / "project"))
     node.knobs["out"].setValue("[getenv NO_SUCH_VOM_VAR]/a.####.exr")
     with pytest.raises(host.HostError, match=r"VOM_Matte1: out: '\[getenv NO_SUCH_VOM_VAR\]/a.####.exr' could not "
                                              r"be evaluated"):
@@ -862,8 +876,8 @@ def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: ty
                                       "workingSpaceLUT": FakeKnob("ACES - ACEScg")})
     assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"
     fake_nuke.root_node.knobs["workingSpaceLUT"] = FakeKnob("studio_working_space")
-    with pytest.raises(host.HostError, match="working space 'studio_working_space', which vom cannot name; set "
-                                             "Input colour space"):
+    with pytest.raises(host.HostError, match="working space 'studio_working_space', which vom cannot name; untick "
+                                             "'from Nuke' and set Input colour space"):
         host.prepare_shot(node)
     node.knobs["colorspace_from_nuke"].setValue(False)  # the artist's choice, whatever Nuke says (ACEScg too)
     node.knobs["colorspace"].setValue("ACEScg")
@@ -994,6 +1008,12 @@ def test_a_second_analyze_of_a_node_that_renders_is_refused(host: types.ModuleTy
     assert "is rendering already" in fake_nuke.messages[-1] and not fake_nuke.renders
     host._IN_FLIGHT.clear()
     assert host.analyze(node, background=False).returncode == 0 and not host._IN_FLIGHT  # done: free again
+    # renamed while its Analyze runs: its Output's work folder is still taken (QA: a second Analyze ran over it)
+    host._IN_FLIGHT.update(host._flight_keys(node))
+    node._name = "VOM_hero"
+    assert host.analyze(node, background=False) is None and "is rendering already" in fake_nuke.messages[-1]
+    assert host.submit_farm(node) is None and "is rendering" in fake_nuke.messages[-1]
+    host._IN_FLIGHT.clear()
 
 
 def test_the_colour_spaces_nuke_names_are_the_ones_a_plates_header_is_checked_against(host: types.ModuleType) -> None:
@@ -1095,7 +1115,13 @@ def test_a_narrower_render_says_which_frames_show_an_earlier_matte(host: types.M
     monkeypatch.setenv("VOM_EXECUTABLE", str(_writing_vom(tmp_path, [1, 3, 5])))
     assert host.analyze(node, background=False).returncode == 0
     said = [m for m in fake_nuke.messages if "earlier render" in m]
-    assert len(said) == 1 and "script frames 2,4 show an earlier render's matte" in said[0], fake_nuke.messages
+    assert len(said) == 1 and "script frames 2,4,6 show an earlier render's matte" in said[0], fake_nuke.messages
+    # a fix-up of a few frames keeps the rest showing (QA: the Read's range was the fix-up's, the rest black)
+    node.knobs["frames"].setValue("3-4")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(_writing_vom(tmp_path, [3, 4])))
+    assert host.analyze(node, background=False).returncode == 0
+    assert (node["alpha_first"].value(), node["alpha_last"].value()) == (1, 6)
+    assert "script frames 1-2,5-6 show an earlier render's matte" in fake_nuke.messages[-1], fake_nuke.messages
 
 
 def test_a_movie_read_is_baked_over_its_own_frames(host: types.ModuleType, fake_nuke: types.ModuleType,

@@ -466,7 +466,10 @@ def _absolute(path: str, what: str) -> str:
     if not path or os.path.isabs(path):
         return os.path.normpath(path) if path else path
     root = nuke.root()
-    base = _tcl(str(_knob_value(root, "project_directory") or "").strip(), "Project Settings: project directory")
+    # through the filters too: a script from another OS names its project directory in that OS's terms (QA: Z:/...
+    # was joined to the mapped path as a folder named Z:)
+    base = _filtered(_tcl(str(_knob_value(root, "project_directory") or "").strip(),
+                          "Project Settings: project directory"))
     if not base or not os.path.isabs(os.path.expanduser(base)):
         script = root.name()
         if not script or script == "Root":
@@ -764,7 +767,7 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
                 knobs["colorspace"] = vom_colour_space(working, _colour_config())
                 if knobs["colorspace"] is None:
                     raise HostError(f"{node.name()}: the Source is rendered in the working space {working!r}, which "
-                                    "vom cannot name; set Input colour space to what it is")
+                                    "vom cannot name; untick 'from Nuke' and set Input colour space to what it is")
             # the frames vom reads: the requested ones and the keyframes, and every frame between them (a Read's
             # own range in script frames when it is baked for its colour space)
             lo, hi = (frame_bounds(frames) if frames else None) or (first, last)
@@ -868,11 +871,23 @@ def frame_bounds(frames: str) -> tuple[int, int] | None:
 _IN_FLIGHT: set[str] = set()  # the nodes whose Analyze runs (a second one would bake and render over the first)
 
 
+def _flight_keys(node: nuke.Node) -> set[str]:
+    """What an Analyze in flight holds: its node's name and its work folder (a node renamed while it rendered ran a
+    second Analyze of the same Output over the first, baking the rotos it read: QA)."""
+    keys = {_full_name(node)}
+    try:
+        keys.add(str(_work_dir(_path_knob(node, "out") or _default_out(node))))
+    except HostError:  # said by prepare_shot
+        pass
+    return keys
+
+
 def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunResult | None:
     """The Analyze button: render the matte of the node's shot with vom, with a cancellable progress bar."""
     node = node or nuke.thisNode()
     key = _full_name(node)
-    if key in _IN_FLIGHT:
+    keys = _flight_keys(node)
+    if keys & _IN_FLIGHT:
         nuke.message(f"VOM Matte: {node.name()} is rendering already; wait for it, or cancel it in its progress bar")
         return None
     try:
@@ -887,6 +902,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     shot_file, fields = prepared.shot_file, prepared.fields
     cmd = build_render_command(vom, shot_file)
     first, last = frame_bounds(str(fields["frames"])) or _script_range()
+    script_range = _script_range()  # on Nuke's main thread
     script = str(nuke.root().name())  # on Nuke's main thread, before the render's own
     title = f"VOM Matte: {node.name()}"  # nodes are asked on the main thread only
     # what the node shows now, asked here: from the render's thread Nuke refuses it, and a node deleted meanwhile
@@ -903,7 +919,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             return None
         finally:
             del task  # closes Nuke's progress window
-            _IN_FLIGHT.discard(key)
+            _IN_FLIGHT.difference_update(keys)
         if prepared.undo is not None and _common.refused_before_start(result.returncode, result.started,
                                                                       result.cancelled):
             prepared.undo.undo()  # vom refused the shot: the work folder as it was (an earlier Analyze's shot file)
@@ -927,14 +943,17 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
                                                     f"{_command_line(cmd)}\n\n{detail}",))
         else:
-            nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
+            # the node shows every matte frame on disk, not only those rendered now: a fix-up of frames 10-12 after
+            # a whole render showed the rest black (the Read's range), without a word (QA); the others are said below
+            shown = shown_span(fields, first, last, script_range, prepared.offset)
+            nuke.executeInMainThread(_reload_alpha, (node, fields, *shown, prepared.offset))
             # a plate read as another colour space than its header says, a cache turned off...: said once a node,
             # not again at every Analyze while it stays the same
             seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
             said = done_warnings(result)
             warnings = [w for w in said if w not in _SHOWN_WARNINGS.get(seen, ())]
             _SHOWN_WARNINGS[seen] = set(said)
-            stale = earlier_frames(fields, first, last)
+            stale = earlier_frames(fields, *shown)
             if stale:  # said at every Analyze that leaves them: the node shows them as if rendered now
                 warnings.append(f"script frames {_common.frame_ranges([f + prepared.offset for f in stale])} show an "
                                 f"earlier render's matte (files of {fields['out']} this Analyze did not render, of "
@@ -944,11 +963,20 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))
         return result
 
-    _IN_FLIGHT.add(key)
+    _IN_FLIGHT.update(keys)
     if not background:
         return work()
     threading.Thread(target=work, name="vom-analyze", daemon=True).start()
     return None
+
+
+def shown_span(fields: Mapping[str, Any], first: int, last: int, script_range: tuple[int, int],
+               offset: int) -> tuple[int, int]:
+    """The file frames the node shows after a render of ``first``-``last``: those, widened to the shot's matte files
+    on disk within the script's range (``script_range``, script frames: file frame + ``offset``)."""
+    lo, hi = min(first, script_range[0] - offset), max(last, script_range[1] - offset)
+    there = earlier_frames(fields, lo, hi)
+    return min([first, *there]), max([last, *there])
 
 
 def earlier_frames(fields: Mapping[str, Any], first: int, last: int) -> list[int]:
@@ -1019,7 +1047,7 @@ def _farm_snapshot(prepared: Prepared) -> Path:
 def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> Path | None:
     """The Submit-to-farm button: write the shot file and an Open Job Description job bundle beside it."""
     node = node or nuke.thisNode()
-    if _full_name(node) in _IN_FLIGHT:  # its bake would replace the rotos the running render reads
+    if _flight_keys(node) & _IN_FLIGHT:  # its bake would replace the rotos the running render reads
         nuke.message(f"VOM Matte: {node.name()} is rendering; wait for it, or cancel it, before submitting to the farm")
         return None
     try:
@@ -1053,7 +1081,11 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
     # where it was read only on a failure (QA)
     warned = [line for line in proc.stderr.splitlines() if line.strip()]
     said = ("\n\nvom farm says:\n" + "\n".join(f"- {w}" for w in warned[-8:])) if warned else ""
+    work = prepared.shot_file.parent
+    baked = (f"\n\nThe job reads the Source baked in {work} (not frozen with it, as the rotos are: a plate per "
+             f"submission): an Analyze after a change upstream of the Source bakes it again under the queued job; "
+             f"wait for the job first." if Path(str(prepared.fields["plate"])).parent == work else "")
     nuke.message(f"VOM Matte: job bundle written to\n{bundle}\n\nSubmit it with:\n"
                  f"deadline bundle submit {bundle}\n\nThe node now reads {prepared.fields['out']}: black where the "
-                 f"farm has not written a frame yet.{said}")
+                 f"farm has not written a frame yet.{baked}{said}")
     return bundle
