@@ -474,8 +474,8 @@ def test_a_render_vom_refuses_leaves_the_work_folder_as_it_was(host: types.Modul
                                       "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 1}))\n")
     refuse = _script(tmp_path / "refuse", "import sys\nprint('{\"event\": \"error\", \"message\": \"plate: no such "
                                           "file\", \"exit_code\": 2}', flush=True)\nsys.exit(2)\n")
-    late = _script(tmp_path / "late", "import json, sys\nprint(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
-                                      "sys.exit(2)\n")
+    late = _script(tmp_path / "late", "import json, sys\n"
+                                      "print(json.dumps({'event': 'start', 'total': 3}), flush=True)\nsys.exit(2)\n")
     out = tmp_path / "shots" / "sh010" / "a.####.exr"
     work = tmp_path / "shots" / "sh010" / "a_vom"
 
