@@ -99,6 +99,8 @@ def test_a_render_needs_no_extra(tmp_path: Path) -> None:
     (["benchmark", "--data", "shots:/nowhere", "--methods", "static", "--out", "x"], "eval", "matplotlib"),
     (["farm", "opencue", "shot.yaml", "--out", "job.xml"], "farm", "opencue-pyoutline"),
     (["train", "--out", "run", "--max-steps", "1"], "train", "scikit-image"),
+    (["clips", "render", "--count", "1", "--data-dir", "lib"], "train", "scikit-image"),  # QA: a traceback, after
+    # the library's files were written
 ])
 def test_a_command_names_the_missing_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str], argv: list[str], extra: str,
@@ -154,3 +156,30 @@ def test_the_missing_extra_hint_installs_into_the_environment_running(monkeypatc
     monkeypatch.setattr(sys, "prefix", "/usr")  # installed with --no-venv: into this interpreter's environment
     said = install_hint("eval")
     assert said.startswith(shlex.quote(sys.executable) + " ") and " --no-venv --extras eval" in said, said
+
+
+def test_an_installed_copy_is_told_to_install_the_extra_from_where_it_came(monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    """A QA pass: `pip install /path/to/checkout` (no install.py beside the installed copy) was told to install
+    "the vom wheel you installed from", which it never had. pip records where it installed from (PEP 610)."""
+    import json as json_
+    from importlib import metadata
+
+    from vom_plugin import extras, locations
+
+    checkout = tmp_path / "my checkout"
+    checkout.mkdir()
+    monkeypatch.setattr(locations, "REPO_DIR", tmp_path / "site-packages")
+
+    class Dist:
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+        def read_text(self, name: str) -> str | None:
+            return json_.dumps({"url": self.url, "dir_info": {}}) if name == "direct_url.json" else None
+
+    for url, said in ((checkout.as_uri(), f"{shlex.quote(sys.executable)} -m pip install '{checkout}[farm]'"),
+                      ("https://example.com/vom.whl", "pip install the vom wheel you installed from"),
+                      ((tmp_path / "gone").as_uri(), "pip install the vom wheel you installed from")):
+        monkeypatch.setattr(metadata, "distribution", lambda name, url=url: Dist(url))
+        assert extras.install_hint("farm").startswith(said), extras.install_hint("farm")

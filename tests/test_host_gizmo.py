@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from test_io_support import require_tool
 
 from vom_plugin.host import gizmo
@@ -230,3 +231,19 @@ def test_a_host_section_may_reword_help_only(tmp_path, monkeypatch) -> None:
         with pytest.raises(InputError, match=says):
             nodedef.host_help(host)
         assert main(["gizmo", "--check"]) == 2
+
+
+def test_an_installed_copy_without_its_checkout_writes_no_gizmo_into_site_packages(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: from a wheel, `vom gizmo` made site-packages/gizmos/ (left by pip uninstall) and rewrote the
+    installed add-on's knob table. Refused there, naming --out and --stdout, which still work."""
+    from vom_plugin import locations
+    from vom_plugin.cli import main
+
+    site = tmp_path / "site-packages"
+    (site / "vom_plugin").mkdir(parents=True)
+    monkeypatch.setattr(locations, "REPO_DIR", site)
+    assert main(["gizmo"]) == 2
+    assert "installed without its checkout" in capsys.readouterr().err and not (site / "gizmos").exists()
+    assert main(["gizmo", "--out", str(tmp_path / "g.gizmo")]) == 0
+    assert (tmp_path / "g.gizmo").read_text() == gizmo.generate()

@@ -77,7 +77,28 @@ def install_hint(extra: str) -> str:
         # run by this environment's Python (3.11 or newer, as install.py needs; `python3` may be older)
         return (f"{quote(sys.executable)} {quote(str(REPO_DIR / 'install.py'))}{where} --extras {extra} "
                 f"(or {quote(sys.executable)} -m pip install -e {quote(f'{REPO_DIR}[{extra}]')})")
+    source = _installed_from()
+    if source:  # where pip took it from (its direct_url.json): a checkout's folder or a wheel file
+        return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{source}[{extra}]')}"
     return f"pip install the vom wheel you installed from with its extra: pip install 'PATH/TO/vom-*.whl[{extra}]'"
+
+
+def _installed_from() -> str | None:
+    """The local folder or wheel this installation was made from (PEP 610's direct_url.json), else None (QA: an
+    install from a checkout was told to install a wheel it never had)."""
+    import json
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        url = json.loads(metadata.distribution("vom").read_text("direct_url.json") or "{}").get("url", "")
+    except (metadata.PackageNotFoundError, ValueError, OSError, AttributeError):
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme != "file" or not parsed.path:
+        return None
+    path = unquote(parsed.path)
+    return path if Path(path).exists() else None
 
 
 def require(module: str, purpose: str, *, extra: str | None = None) -> ModuleType:

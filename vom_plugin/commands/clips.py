@@ -110,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
     if min(size) < 16:
         raise InputError(f"--size {size[0]} {size[1]}: frames must be at least 16 px")
     settings = clips.LibrarySettings(frames=args.frames, size=size, samples=args.samples)
+    from vom_plugin.extras import require
+
+    # before the library's files are written (QA: a traceback after library.json and textures/ were made)
+    require("skimage", "the clips' textures (scikit-image's sample photographs)", extra="train")
     clips.require_blender(args.blender)  # before saying it renders
     print(f"rendering up to {args.count} clips ({args.frames} frames, {size[1]}x{size[0]}, {args.samples} samples) "
           f"into {root}", flush=True)
