@@ -179,6 +179,30 @@ def test_farm_check_fails_on_frames_that_exist_but_are_not_a_matte(farm_shot: Pa
     assert "not an EXR" in lines[6]
 
 
+def test_farm_check_of_a_jobs_frames_and_a_jobs_name(farm_shot: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: a job's check step read the shot's frames as they were when it ran (plate frames delivered after
+    the job was written failed it on frames no task renders: requeueing never cleared it); and a job from the Nuke
+    node's frozen copy (<work>/farm/<time>/shot.yaml) was named after the time."""
+    from vom_plugin.farm.openjd import build_template
+    from vom_plugin.farm.spans import load_farm_shot
+
+    for f in range(1, 5):
+        _good(tmp_path, f)
+    assert main(["farm", "check", str(farm_shot)]) == 2  # frames 5-8 have no output
+    capsys.readouterr()
+    assert main(["farm", "check", str(farm_shot), "--frames=1-4"]) == 0
+    assert "all 4 frames written and readable" in capsys.readouterr().out
+    assert main(["farm", "check", str(farm_shot), "--frames=2-x"]) == 2
+    assert "--frames: " in capsys.readouterr().err
+    shot = load_farm_shot(farm_shot)
+    assert build_template(shot)["steps"][-1]["script"]["actions"]["onRun"]["args"][-1] == "--frames=1-8"
+    snap = tmp_path / "sh010_alpha_vom" / "farm" / "20261206-015500-a1b2c3"
+    snap.mkdir(parents=True)
+    (snap / "shot.yaml").write_text(farm_shot.read_text())  # its paths are absolute
+    assert load_farm_shot(snap / "shot.yaml").name == "sh010_alpha"
+
+
 def test_farm_check_passes_complete_frames(farm_shot: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     for f in range(1, 9):

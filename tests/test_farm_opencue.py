@@ -45,7 +45,7 @@ def test_opencue_outline_xml(tmp_path: Path) -> None:
             "/opt/vom env/bin/vom", "render", str(shot), "--frames=#FRAME_START#-#FRAME_END#", "--progress", "json",
             "--no-worker"]
     assert shlex.split(layers["check_outputs"].findtext("cmd") or "") == [
-        "/opt/vom env/bin/vom", "farm", "check", str(shot)]
+        "/opt/vom env/bin/vom", "farm", "check", str(shot), "--frames=1001-1100"]  # the job's frames (QA)
     deps = {(d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in root.iter("depend")}
     assert deps == {("check_outputs", n, "LAYER_ON_LAYER") for n in expect}
     # --chunk 15 cuts 41-frame spans into tasks that OpenCue runs at once: said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -242,7 +243,15 @@ def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -
     assert "no `cache:` folder" in r.stderr
     shot.write_text(shot.read_text() + f"cache: {tmp_path / 'shared_cache'}\n")
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
-    assert r.returncode == 0 and "cache" not in r.stderr
+    assert r.returncode == 0 and "cache" not in r.stderr and "note" not in r.stderr
+    # paths read from the environment where each task runs: said at submission (QA: a worker without the
+    # variable failed every task, exit 2, and nothing had said the job needs it)
+    shot.write_text(shot.read_text().replace(str(tmp_path / "out"), "${VOM_QA_ROOT}/out"))
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "openjd", str(shot), "--out",
+                        str(tmp_path / "b")], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "VOM_QA_ROOT": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    assert f"paths read $VOM_QA_ROOT (here {str(tmp_path)!r}): every worker needs it set to the same" in r.stderr
 
 
 def test_cuda_shot_asks_for_gpu_workers(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -57,6 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     chk = sub.add_parser("check", help="list the frames of a shot whose output is missing or bad (exit 2 if any)")
     chk.add_argument("shot", metavar="SHOT.yaml")
     chk.add_argument("--json", action="store_true", help="print one JSON object")
+    chk.add_argument("--frames", metavar="RANGE", help="check these frames (a job's check step names the job's), "
+                     "not the shot's as its file and plate say now")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +80,16 @@ def run(args: argparse.Namespace) -> int:
             require(module, "vom farm opencue", extra="farm")
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
+        if args.frames is not None:
+            import dataclasses
+
+            from vom_plugin.errors import InputError
+            from vom_plugin.io import parse_frame_range
+
+            try:
+                shot = dataclasses.replace(shot, frames=sorted(set(parse_frame_range(args.frames))))
+            except InputError as e:
+                raise InputError(f"--frames: {e}") from None
         notes: list[str] = []
         problems = check_outputs(shot, notes)
         for note in notes:
@@ -97,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
             for f, why in bad.items():
                 print(f"  frame {f}: {why.path}: {why.removeprefix(why.path.name + ': ')}", file=sys.stderr)
+            # a render replaces only what it can read as its own output of that frame (QA: a requeued task failed
+            # on a truncated file again and again, and nothing said what to do)
+            print("  a damaged file, or one vom did not write, is not replaced by a render: move it away, then "
+                  "requeue its frame's task", file=sys.stderr)
         if problems:
             return 2
         if not args.json:
@@ -118,6 +135,14 @@ def run(args: argparse.Namespace) -> int:
 
         where = write_outline(shot, args.out, chunk=args.chunk, vom=args.vom, show=args.show, user=args.user)
         print(f"OpenCue job spec: {where}")
+    from vom_plugin.engine.shot import env_vars_of_file
+
+    needed = env_vars_of_file(shot.path)
+    if needed:  # read by each task where it runs (QA: a worker without them failed every task, exit 2)
+        said = ", ".join(f"${n} (here {os.environ.get(n, '')!r})" for n in needed)
+        them = "them" if len(needed) > 1 else "it"
+        print(f"vom farm: note: {shot.path}'s paths read {said}: every worker needs {them} set to the same (a "
+              f"worker without {them} fails each task, exit 2)", file=sys.stderr)
     for s in summary(shot, spans)["spans"]:
         print(f"  {s['name']}: frames {s['frames']} ({s['kind']}, keyframes {s['keyframes']})")
     longest = max(len(s.frames) for s in spans)

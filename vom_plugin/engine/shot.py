@@ -450,6 +450,32 @@ def expand_vars(value: str, field: str) -> str:
     return _ENV_VAR.sub(sub, value)
 
 
+def env_vars_of_file(path: str | os.PathLike) -> list[str]:
+    """The environment variables a shot file's paths read (``$SHOW``; not ``$F4`` nor ``$$``), in order: what every
+    process that renders it (a farm's workers) needs set as the submitter had it."""
+    from vom_plugin import safe_yaml
+
+    data = safe_yaml.load_file(Path(path), f"shot file {str(path)!r}")
+    found: dict[str, None] = {}
+
+    def walk(v: Any) -> None:
+        if isinstance(v, str):
+            for m in _ENV_VAR.finditer(v):
+                if m.group("braced") or m.group("name"):
+                    found[m.group("braced") or m.group("name")] = None
+        elif isinstance(v, Mapping):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    if isinstance(data, Mapping):
+        for name in ("plate", "out", "cache", "model", "keyframes", "objects"):
+            walk(data.get(name))
+    return list(found)
+
+
 def escape_vars(path: str) -> str:
     """A final path as a shot file holds it: a ``$`` of the path itself written ``$$`` (``expand_vars`` reads it
     back). The hosts' stdlib copy is ``host/blender_addon/common.shot_yaml``'s."""

@@ -20,7 +20,7 @@ from typing import Any
 from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
-from vom_plugin.farm.spans import FarmShot, default_vom, split_spans
+from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
 from vom_plugin.io.sequence import parse_frame_range
 
 CHECK_LAYER = "check_outputs"
@@ -80,8 +80,11 @@ def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None =
                           **extra)
             ol.add_layer(layer)
             layers.append(layer)
-    check = Shell(CHECK_LAYER, command=_command(vom, "farm", "check", str(shot.path)), range=str(shot.frames[0]),
-                  chunk=1)
+    # the job's frames, not the shot's as they are when it runs (plate frames delivered meanwhile failed the check
+    # on frames no task of the job renders, QA)
+    check = Shell(CHECK_LAYER, command=_command(vom, "farm", "check", str(shot.path),
+                                                f"--frames={compact_range(shot.frames)}"),
+                  range=str(shot.frames[0]), chunk=1)
     ol.add_layer(check)
     for layer in layers:
         check.depend_all(layer)

@@ -78,7 +78,8 @@ def build_template(shot: FarmShot, chunk: int | None = None) -> dict[str, Any]:
         "description": "Fails when a frame's output is missing, unreadable, or not the plate's size.",
         "dependencies": [{"dependsOn": s.name} for s in spans],
         "script": {"actions": {"onRun": {"command": "{{Param.Vom}}",
-                                         "args": ["farm", "check", "{{Param.ShotFile}}"]}}},
+                                         "args": ["farm", "check", "{{Param.ShotFile}}",
+                                                  f"--frames={compact_range(shot.frames)}"]}}},
     })
     return {
         "specificationVersion": SPEC_VERSION,

@@ -110,8 +110,14 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     p = Path(path).resolve()
     shot = Shot.from_yaml(p)
     frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate).frames)
-    # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name
-    name = p.parent.name if p.stem in ("shot", "vom") and p.parent.name else p.stem
+    # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name: the Output's
+    # work folder (sh010_alpha_vom), also for the node's frozen copies in <work>/farm/<time>/ (QA: jobs named
+    # after the time)
+    name = p.stem
+    if p.stem in ("shot", "vom") and p.parent.name:
+        folder = p.parent.parent.parent if p.parent.parent.name == "farm" and p.parent.parent.parent.name \
+            else p.parent
+        name = folder.name.removesuffix("_vom") or folder.name
     # with several objects, the spans are cut at every object's keyframes: a task renders all the objects of
     # its frames (the shot file holds them all)
     keyframes = sorted({kf for kfs in shot.rotos().values() for kf in kfs})

@@ -150,18 +150,20 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False) -> str | No
         return "which cannot be read, so vom cannot tell whether it wrote it. Move it away, or choose another output"
     from vom_plugin.io.reader import read_info
 
+    move = "Move the file away (a farm task then renders its frame again), or choose another output pattern"
     try:
         meta = read_info(path).metadata
-    except InputError as e:
-        why: str | None = f"it does not read as an image: {e}"
-    else:
-        why = _why_not_vom(meta)
-        if why is None and str(meta.get("vom:frame", frame)) != str(frame):
-            why = f"it holds frame {meta.get('vom:frame')}"
-        if why is None:
-            return None
-    return (f"which vom did not write ({why}); vom replaces only its own earlier outputs. Move the file away, or "
-            f"choose another output pattern")
+    except InputError as e:  # a truncated frame of a killed writer elsewhere, or another program's file
+        return (f"which does not read as an image ({e}), so vom cannot tell whether it wrote it; vom replaces only "
+                f"its own earlier outputs. {move}")
+    why = _why_not_vom(meta)
+    if why is None and str(meta.get("vom:frame", frame)) != str(frame):
+        # vom's, of another frame (copied or renamed): said as such, not as another program's (QA)
+        return (f"which is vom's matte of frame {meta.get('vom:frame')}, not of frame {frame} (copied or renamed?); "
+                f"vom replaces only its own earlier output of the same frame. {move}")
+    if why is None:
+        return None
+    return f"which vom did not write ({why}); vom replaces only its own earlier outputs. {move}"
 
 
 def _sticky_owner(path: Path) -> str | None:
