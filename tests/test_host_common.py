@@ -97,8 +97,8 @@ def test_keyframes_and_atomic_text(tmp_path) -> None:
     path = tmp_path / "sub" / "shot.yaml"
     common.write_text_atomic(path, "a: 1\n")
     assert path.read_text() == "a: 1\n" and [p.name for p in path.parent.iterdir()] == ["shot.yaml"]
-    with pytest.raises(TypeError):
-        common.write_text_atomic(path, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):  # a write that fails once the temporary is made: the file as it was, no leftover
+        common.write_bytes_atomic(path, None)  # type: ignore[arg-type]
     assert path.read_text() == "a: 1\n" and [p.name for p in path.parent.iterdir()] == ["shot.yaml"]
 
 
@@ -155,3 +155,40 @@ def test_the_colour_spaces_blender_names_are_the_ones_a_plates_header_is_checked
     from vom_plugin.host.blender_addon import core
 
     check_header_names(core.COLORSPACES)
+
+
+def test_work_undo_puts_the_work_folder_back_and_removes_only_what_it_made(tmp_path) -> None:
+    """What an Analyze vom refused wrote is taken back: the folders it made, the rotos baked into new names, the
+    shot file; an earlier render's shot file and rotos are put back as they were (review: its rotos were left
+    re-baked, so its shot file rendered another roto); a shot file that could not be read is never removed, nor
+    is a file of the user's."""
+    fresh = tmp_path / "shots" / "sh010" / "a_vom"
+    undo = common.WorkUndo(fresh)
+    fresh.mkdir(parents=True)
+    (fresh / "roto.0001.exr").write_bytes(b"baked")
+    (fresh / "shot.yaml").write_text("new")
+    undo.undo()
+    assert not (tmp_path / "shots").exists()
+
+    work = tmp_path / "b_vom"
+    work.mkdir()
+    (work / "shot.yaml").write_text("good")
+    (work / "roto.0001.exr").write_bytes(b"good roto")
+    (work / "notes.txt").write_text("mine")
+    undo = common.WorkUndo(work)
+    (work / "shot.yaml").write_text("refused")
+    (work / "roto.0001.exr").write_bytes(b"refused roto")
+    (work / "roto_hero.0005.exr").write_bytes(b"new object")
+    (work / "plate.0001.exr").write_bytes(b"baked plate")
+    (work / "later.txt").write_text("the user's, meanwhile")
+    undo.undo()
+    assert sorted(p.name for p in work.iterdir()) == ["later.txt", "notes.txt", "roto.0001.exr", "shot.yaml"]
+    assert (work / "shot.yaml").read_text() == "good" and (work / "roto.0001.exr").read_bytes() == b"good roto"
+
+    odd = tmp_path / "c_vom"
+    (odd / "shot.yaml").mkdir(parents=True)  # there, but not readable as a file
+    common.WorkUndo(odd).undo()
+    assert (odd / "shot.yaml").is_dir()
+    assert common.refused_before_start(2, False, False) and common.refused_before_start(None, False, True)
+    assert not common.refused_before_start(1, False, False)  # a crash: kept, its command reproduces it
+    assert not common.refused_before_start(2, True, False) and not common.refused_before_start(2, False, False, [3])

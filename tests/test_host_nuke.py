@@ -494,6 +494,8 @@ def test_a_render_vom_refuses_leaves_the_work_folder_as_it_was(host: types.Modul
     assert analyze(refuse, "1-3").returncode == 2
     assert (work / "shot.yaml").read_text() == kept and sorted(p.name for p in work.iterdir()) == [
         "roto.0001.exr", "shot.yaml"]
+    # the roto it baked over the good render's is put back: its shot file renders what it did (review)
+    assert (work / "roto.0001.exr").read_bytes() == b"the good render's roto"
     assert analyze(late, "1-4").returncode == 2  # vom began: the shot file is the render's
     assert 'frames: "1-4"' in (work / "shot.yaml").read_text()
 
@@ -1122,6 +1124,15 @@ def test_a_narrower_render_says_which_frames_show_an_earlier_matte(host: types.M
     assert host.analyze(node, background=False).returncode == 0
     assert (node["alpha_first"].value(), node["alpha_last"].value()) == (1, 6)
     assert "script frames 1-2,5-6 show an earlier render's matte" in fake_nuke.messages[-1], fake_nuke.messages
+    # a fix-up that fails after a frame: the rest still shows (review: the range became the fix-up's)
+    failing = _script(tmp_path / "vom_fails", (
+        "import json, os, sys, yaml\nshot = yaml.safe_load(open(sys.argv[2]))\n"
+        "print(json.dumps({'event': 'start', 'total': 2}), flush=True)\n"
+        "open(shot['out'].replace('####', '0003'), 'w').write('x')\n"
+        "print(json.dumps({'event': 'frame', 'frame': 3, 'done': 1, 'total': 2}), flush=True)\nsys.exit(1)\n"))
+    monkeypatch.setenv("VOM_EXECUTABLE", str(failing))
+    assert host.analyze(node, background=False).returncode == 1
+    assert (node["alpha_first"].value(), node["alpha_last"].value()) == (1, 6)
 
 
 def test_a_movie_read_is_baked_over_its_own_frames(host: types.ModuleType, fake_nuke: types.ModuleType,

@@ -1351,6 +1351,12 @@ def test_a_first_keyframe_on_a_dead_frame_is_refused_and_a_black_one_warned(shot
         render(shot(shot_dir, "dead", plate=str(plates / "p.####.exr"), frames="1-3", out=str(out / "a.####.exr"),
                     cache=str(tmp_path / "c")))
     assert not out.exists()
+    # a picture left (an unpremultiplied CG element, NaN where its alpha is 0): rendered, as before (review)
+    half = px.copy()
+    half[:, : W * 2 // 3] = np.nan
+    _write(plates / "p.0001.exr", half, ["R", "G", "B"])
+    assert render(shot(shot_dir, "cg", plate=str(plates / "p.####.exr"), frames="1-2", cache=str(tmp_path / "c"))
+                  ).frames == [1, 2]
     _write(plates / "p.0001.exr", px * 1e-4, ["R", "G", "B"])
     r = render(shot(shot_dir, "dark", plate=str(plates / "p.####.exr"), frames="1-2", cache=str(tmp_path / "c")))
     assert [w for w in r.warnings if "the first keyframe's, from which the shot's exposure is set, is nearly black: "

@@ -382,7 +382,7 @@ def test_what_the_type_hints_promise_a_td_is_taken(tmp_path: Path) -> None:
     for frames, listed in (({1003, 1001}, [1001, 1003]), ((f for f in (1002, 1001)), [1001, 1002]),
                            ({1001: 0, 1004: 0}.keys(), [1001, 1004]),
                            (fileseq.FrameSet("1001-1005x2"), [1001, 1003, 1005]),
-                           (np.array([1002, 1001]), [1001, 1002])):
+                           (np.array([1002, 1001]), [1001, 1002]), (np.int64(1001), [1001])):
         assert Shot(**{**BASE, "keyframes": roto, "frames": frames}).frames == listed
     for frames in ({"a": 1}, np.zeros((2, 2), int), 1001.5, ["1001"], iter(range(10 ** 9))):
         with pytest.raises(InputError, match=r"^frames"):

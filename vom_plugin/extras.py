@@ -88,7 +88,8 @@ def _installed_from() -> str | None:
     install from a checkout was told to install a wheel it never had)."""
     import json
     from importlib import metadata
-    from urllib.parse import unquote, urlparse
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
 
     try:
         url = json.loads(metadata.distribution("vom").read_text("direct_url.json") or "{}").get("url", "")
@@ -97,7 +98,8 @@ def _installed_from() -> str | None:
     parsed = urlparse(url)
     if parsed.scheme != "file" or not parsed.path:
         return None
-    path = unquote(parsed.path)
+    # url2pathname: C:/ on Windows (not /C:/), and a share's host kept (file://server/share)
+    path = url2pathname(f"//{parsed.netloc}{parsed.path}" if parsed.netloc not in ("", "localhost") else parsed.path)
     return path if Path(path).exists() else None
 
 

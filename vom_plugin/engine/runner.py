@@ -100,10 +100,11 @@ def _read_held(path: Path, frame: int, memo: Memo | None, ids: dict[int, Any], f
 
 
 def _check_keyframe_picture(plate: Any, frame: int, path: Path) -> None:
-    """InputError where the first keyframe's plate frame is mostly NaN or Inf pixels (a failed render's frame): every
-    frame's matte follows from it, and the render went on to write an empty matte for the whole shot, exit 0 (QA)."""
+    """InputError where the first keyframe's plate frame is NaN or Inf nearly everywhere (a failed render's frame):
+    every frame's matte follows from it, and the render went on to write an empty matte for the whole shot, exit 0
+    (QA). Not where a picture is left: an unpremultiplied CG element is NaN wherever its alpha is 0 (review)."""
     n, total = getattr(plate, "dead", 0), plate.data_rgb.shape[0] * plate.data_rgb.shape[1]
-    if total and 2 * n >= total:
+    if total and n >= 0.99 * total:
         share = "all" if n >= total else f"{100 * n / total:.3g}%"
         raise InputError(f"plate frame {frame} ({path}), the first keyframe's, is {share} NaN or Inf pixels: it has no "
                          f"picture to start the matte from, and every frame's matte follows from it; fix the plate's "

@@ -623,8 +623,8 @@ def _frames(value: Any) -> list[int] | None:
         return None
     if isinstance(value, bool):
         raise InputError(f"frames {value!r}: expected a frame range such as 1001-1100 or 1001,1005,1010")
-    if isinstance(value, int):
-        return [value]
+    if isinstance(value, numbers.Integral):  # numpy's too
+        return [int(value)]
     if isinstance(value, str):
         from vom_plugin.io import parse_frame_range  # io owns the range syntax
 

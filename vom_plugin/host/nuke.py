@@ -914,38 +914,47 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         try:
             result = run_with_progress(cmd, task, frame_offset=prepared.offset)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
+            if prepared.undo is not None:
+                prepared.undo.undo()
+            _IN_FLIGHT.difference_update(keys)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: {vom} could not be started: {e}\n"
                                                     "Run `python3 install.py --nuke` from the vom checkout again.",))
             return None
         finally:
             del task  # closes Nuke's progress window
-            _IN_FLIGHT.difference_update(keys)
-        if prepared.undo is not None and _common.refused_before_start(result.returncode, result.started,
-                                                                      result.cancelled):
-            prepared.undo.undo()  # vom refused the shot: the work folder as it was (an earlier Analyze's shot file)
+        refused = prepared.undo is not None and _common.refused_before_start(
+            result.returncode, result.started, result.cancelled, result.written)
+        if refused:  # vom refused the shot: the work folder as it was (an earlier Analyze's shot file and rotos)
+            prepared.undo.undo()
+        _IN_FLIGHT.difference_update(keys)  # after the undo: a new Analyze's files are never taken back
+        # the node shows every matte frame on disk, not only those rendered now: a fix-up of frames 10-12 after a
+        # whole render showed the rest black (the Read's range), without a word (QA); the others are said below
+        shown = shown_span(fields, first, last, script_range, prepared.offset)
         if result.written and (result.cancelled or (result.returncode != 0 and shows_out)):
             # the frames that were written are shown: after a Cancel, as the message says they are kept (the node
             # showed no matte, or an earlier render's: QA); after a failure, where the node shows that Output already
             # (not a complete matte of another Output swapped for a few new frames and black: review)
-            nuke.executeInMainThread(_reload_alpha, (node, fields, first, last, prepared.offset))
+            nuke.executeInMainThread(_reload_alpha, (node, fields, *shown, prepared.offset))
         if result.cancelled:
             kept = [f + prepared.offset for f in result.written]  # in script frames, as the artist typed them
             what = (f"{len(kept)} frame{'s' if len(kept) != 1 else ''} kept (script frames "
                     f"{_common.frame_ranges(kept)}, in {fields['out']})" if kept else "no frame was complete")
-            nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; {what}; a new Analyze resumes from the "
-                                                    f"cache ({shot_file}); the other frames of {fields['out']}, if "
-                                                    f"any, are an earlier render's, of the roto as it was then",))
+            resume = "nothing of this Analyze was kept" if refused else f"a new Analyze resumes from the cache " \
+                                                                          f"({shot_file})"
+            nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; {what}; {resume}; the other frames of "
+                                                    f"{fields['out']}, if any, are an earlier render's, of the roto "
+                                                    f"as it was then",))
         elif result.returncode != 0:
             detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
             if prepared.offset:  # vom's own words name the plate's file frames (QA: read as script frames)
                 detail += (f"\n\n(vom's frame numbers are the plate's file frames: the script shows file frame F at "
                            f"F {'+' if prepared.offset > 0 else '-'} {abs(prepared.offset)})")
+            # refused: the shot file the command names was taken back (review: it named one deleted, or an earlier
+            # render's, which renders other settings)
+            told = "vom refused the render; nothing of this Analyze was kept" if refused else _command_line(cmd)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: vom render failed (exit {result.returncode}).\n"
-                                                    f"{_command_line(cmd)}\n\n{detail}",))
+                                                    f"{told}\n\n{detail}",))
         else:
-            # the node shows every matte frame on disk, not only those rendered now: a fix-up of frames 10-12 after
-            # a whole render showed the rest black (the Read's range), without a word (QA); the others are said below
-            shown = shown_span(fields, first, last, script_range, prepared.offset)
             nuke.executeInMainThread(_reload_alpha, (node, fields, *shown, prepared.offset))
             # a plate read as another colour space than its header says, a cache turned off...: said once a node,
             # not again at every Analyze while it stays the same
@@ -1062,6 +1071,8 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
     try:
         shot_file = _farm_snapshot(prepared)
     except OSError as e:
+        if prepared.undo is not None:
+            prepared.undo.undo()
         nuke.message(f"VOM Matte: {node.name()}: cannot write {e.filename or ''}: {e.strerror or e}")
         return None
     bundle = shot_file.parent / "openjd_bundle"
@@ -1069,9 +1080,13 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
         proc = subprocess.run(build_farm_command(vom, shot_file, bundle, chunk), capture_output=True, text=True,
                               errors="replace", env=_common.subprocess_env())
     except OSError as e:
+        if prepared.undo is not None:
+            prepared.undo.undo()
         nuke.message(f"VOM Matte: {vom} could not be started: {e}")
         return None
-    if proc.returncode != 0:
+    if proc.returncode != 0:  # refused: the work folder as it was (its frozen copy stays in farm/, unsubmitted)
+        if prepared.undo is not None:
+            prepared.undo.undo()
         nuke.message(f"VOM Matte: vom farm failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         return None
     # the node reads what the farm will write (black until the frames are there, then the matte)

@@ -241,6 +241,11 @@ def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """``path`` holds ``text`` whole or as it was (vom_plugin.atomic's job, which a host's Python cannot import)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """``path`` holds ``data`` whole or as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # a new file (O_EXCL) of a random name: never written through a link or a file left at a predictable name;
     # the umask's permissions for a new file (not mkstemp's private 0600), a replaced file's own
@@ -249,9 +254,9 @@ def write_text_atomic(path: Path, text: str) -> Path:
     try:
         with contextlib.suppress(OSError, AttributeError):  # by the descriptor: never a link swapped in at the name
             os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        with os.fdopen(fd, "wb") as f:
             fd = -1
-            f.write(text)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -264,12 +269,16 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 
 class WorkUndo:
-    """What a host's Analyze changes in its work folder before vom has read the shot (the folders made, the files baked
-    for it, the shot file replaced), taken back when vom refuses the render before it starts (a bad path, a missing
-    roto: QA found the folders and shot file left behind, and a good render's shot file, which a farm job or the
-    next render reads, replaced by the refused one's). The files the hosts bake there are named by ``BAKED``."""
+    """What a host's Analyze changes in its work folder before vom has read the shot (the folders made, the rotos
+    baked for it, the shot file replaced), taken back when vom refuses the render before it starts (a bad path, a
+    missing roto: QA found the folders and shot file left behind, and a good render's shot file, which a farm job or
+    the next render reads, replaced by the refused one's). The files the hosts bake there are named by ``BAKED``;
+    the rotos an earlier render baked are kept aside (a few small files) and put back, so its shot file renders
+    what it did; a baked plate is not (a plate's worth: it holds the comp upstream as it is now)."""
 
     BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
+    ROTO = re.compile(r"\Aroto(?:_.+)?\.-?[0-9]+\.exr\Z")
+    KEPT_BYTES = 512 << 20  # rotos kept aside at most (beyond: not put back)
 
     def __init__(self, work: Path) -> None:
         self.work = Path(work)
@@ -279,31 +288,41 @@ class WorkUndo:
             self.made.append(p)
             p = p.parent
         self.shot_file = self.work / "shot.yaml"
-        try:
-            self.shot_before: str | None = self.shot_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            self.shot_before = None
+        self.kept: dict[str, bytes | None] = {}  # shot.yaml and rotos as they were; None: there but unreadable
         try:
             self.before = set(os.listdir(self.work))
         except OSError:
             self.before = set()
+        size = 0
+        for name in sorted(self.before):
+            if name != "shot.yaml" and not self.ROTO.match(name):
+                continue
+            try:
+                data: bytes | None = (self.work / name).read_bytes() if size < self.KEPT_BYTES else None
+            except OSError:
+                data = None
+            size += len(data or b"")
+            self.kept[name] = data
 
     def undo(self) -> None:
-        """Put the work folder back as it was: the shot file before (or none), no file baked into a new name, no
-        folder made (each removed only if empty: never a file of anybody else's)."""
-        with contextlib.suppress(OSError, UnicodeDecodeError):
-            if self.shot_before is None:
-                self.shot_file.unlink()
-            elif self.shot_file.read_text(encoding="utf-8") != self.shot_before:
-                write_text_atomic(self.shot_file, self.shot_before)
+        """Put the work folder back as it was: the shot file and rotos before, no file baked into a new name, no
+        folder made (each removed only if empty: never a file of anybody else's). A file that was there and could
+        not be read is left as it is now, never removed."""
         try:
-            new = set(os.listdir(self.work)) - self.before
+            now = set(os.listdir(self.work))
         except OSError:
-            new = set()
-        for name in sorted(new):
-            if self.BAKED.match(name):
+            now = set()
+        for name in sorted(now - self.before):
+            if name == "shot.yaml" or self.BAKED.match(name):
                 with contextlib.suppress(OSError):
                     (self.work / name).unlink()
+        for name, data in self.kept.items():
+            if data is None:
+                continue
+            path = self.work / name
+            with contextlib.suppress(OSError):
+                if not path.is_file() or path.read_bytes() != data:
+                    write_bytes_atomic(path, data)
         for folder in self.made:
             try:
                 folder.rmdir()
@@ -311,10 +330,12 @@ class WorkUndo:
                 break
 
 
-def refused_before_start(returncode: int | None, started: bool, cancelled: bool) -> bool:
-    """Whether a vom render ended without starting: vom read the shot and refused it (or stopped before any work),
-    so what the host wrote for it is taken back (``WorkUndo``)."""
-    return not started and (cancelled or returncode not in (0, None))
+def refused_before_start(returncode: int | None, started: bool, cancelled: bool, written: Sequence[int] = ()
+                         ) -> bool:
+    """Whether a vom render ended without starting: vom read the shot and refused it (exit 2), or was cancelled
+    before any work, so what the host wrote for it is taken back (``WorkUndo``). An internal error (exit 1) keeps
+    them: the command the host shows reproduces it."""
+    return not started and not written and (cancelled or returncode == 2)
 
 
 def exr_header(data: bytes) -> tuple[dict[bytes, tuple[bytes, bytes]], int] | None:

@@ -222,6 +222,9 @@ def prepare(context: Any) -> Plan:
                                  f"plate. Set another Output")
     _data_colorspace()  # before the render, not after it
     work = core.work_dir(out)
+    if str(work) in _RUNNING:  # another plate's or scene's render of this Output (its rotos would be baked over)
+        raise core.HostError(f"Output {out}: a render of it is running (work folder {work}); wait for it, or press "
+                             f"Esc to cancel it, before starting another")
     undo = common.WorkUndo(work)
     try:
         return _write_plan(context, vom, tree, plate_node, pattern, timing, size, colorspace, frames, out, objects,
@@ -640,7 +643,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
     _job: core.RenderJob | None = None
     _plan: Plan | None = None
     _timer: Any = None
-    _key: str | None = None
+    _keys: frozenset[str] = frozenset()  # what _start holds in _RUNNING
 
     @classmethod
     def poll(cls, context: Any) -> bool:
@@ -662,24 +665,26 @@ class VOM_OT_render_matte(bpy.types.Operator):
             self._job = core.RenderJob(self._plan.cmd, env=core.subprocess_env(),
                                        frame_offset=self._plan.timing.scene_frame(0))
         except OSError as e:  # vom cannot be started (a file that is not executable, a broken interpreter line)
+            if self._plan.undo is not None:
+                self._plan.undo.undo()
             self.report({"ERROR"}, f"VOM Matte: cannot run {self._plan.cmd[0]}: {e}")
             return False
-        self._key = key
-        _RUNNING.add(key)
+        self._keys = frozenset({key, str(self._plan.shot_file.parent)})  # the plate, and the Output's work folder
+        _RUNNING.update(self._keys)
         return True
 
     def _release(self) -> None:
-        if self._key is not None:
-            _RUNNING.discard(self._key)
-            self._key = None
+        _RUNNING.difference_update(self._keys)
+        self._keys = frozenset()
 
     def _finish(self, context: Any) -> set[str]:
-        self._release()  # the job has ended: another render of the plate may start
         job, plan = self._job, self._plan
         assert job is not None and plan is not None
-        refused = plan.undo is not None and common.refused_before_start(job.returncode, job.started, job.cancelled)
+        refused = plan.undo is not None and common.refused_before_start(job.returncode, job.started, job.cancelled,
+                                                                        job.written)
         if refused:  # vom stopped before any work: the work folder as it was (an earlier render's shot file kept)
             plan.undo.undo()
+        self._release()  # the job has ended (and its undo is done): another render of the plate may start
         shot = "nothing of it was kept" if refused else f"shot {plan.shot_file}"
         if job.cancelled:
             kept = [plan.timing.scene_frame(f) for f in job.written]
