@@ -213,5 +213,6 @@ def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():
     # display-referred pictures are not re-exposed; a black frame or a blown-out one is bounded
     assert exposure_gain(plate, "sRGB") == exposure_gain(plate, "raw") == 1.0
     assert exposure_gain(np.zeros((8, 8, 3), np.float32), "lin_rec709") == 64.0
-    assert exposure_gain(np.full((8, 8, 3), 1e6, np.float32), "lin_rec709") == 1 / 64
+    assert exposure_gain(np.full((8, 8, 3), 1e4, np.float32), "lin_rec709") == pytest.approx(EXPOSURE_P99 / 1e4)
+    assert exposure_gain(np.full((8, 8, 3), 1e9, np.float32), "lin_rec709") == 2.0 ** -20
     np.testing.assert_array_equal(to_network(plate, "lin_rec709"), to_network(plate, "lin_rec709", gain=1.0))
