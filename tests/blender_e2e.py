@@ -393,6 +393,8 @@ try:
                 s.out, s.model = "//mattes/alpha.####.exr", "//weights/mine.safetensors"
                 result["model_beside_blend"] = ui.prepare(bpy.context).fields["model"]
                 s.model = cfg["model"]
+            s.out = "rel_out/alpha.####.exr"  # relative without // in a saved .blend: the report says where it went
+            result["relative_out"] = [ui.prepare(bpy.context).cwd_out, os.getcwd()]
             s.out = ""
             result["saved_run"] = sorted(bpy.ops.node.vom_matte_render())
             alpha = tree.nodes["BG VOM Alpha"]

@@ -691,6 +691,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     err = res["bad_error"]
     assert cfg["bad_roto"] in err and "exit 2" in err and "keyframes" in err
     assert "nothing of it was kept" in err and res["bad_kept_shot"]  # QA: the refused shot file replaced the good one
+    assert res["relative_out"] == [str(tmp_path), str(tmp_path)]  # QA: Output without // went under the cwd, unsaid
     assert "Plate VOM Set Alpha->Composite" in res["after_bad_links"]
     for ff in range(1, 5):  # the alpha the comp was rendered with is still there, unchanged
         np.testing.assert_array_equal(_read(tmp_path / "out_image" / f"alpha.{ff:04d}.exr")[..., 0],

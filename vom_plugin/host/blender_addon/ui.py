@@ -46,6 +46,7 @@ class Plan:
     colour_from_plate: bool = False  # the colour space came from the plate node's (said in a colour warning)
     dropped: list[str] = field(default_factory=list)  # linked object nodes wiring removed
     undo: common.WorkUndo | None = None  # what prepare wrote, taken back if vom refuses the render
+    cwd_out: str = ""  # Output typed relative without // in a saved .blend: the working folder it went under
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -199,6 +200,11 @@ def prepare(context: Any) -> Plan:
         first, last = core.default_scene_frames(timing, scene.frame_start, scene.frame_end)
         frames = f"{first + delta}-{last + delta}"
     out = _abspath(s.out.strip(), "Output")
+    typed = s.out.strip()
+    # relative without //: Blender's working folder (as its own outputs read it), which a desktop launch makes $HOME
+    # or /; said in the report when the .blend is saved, where beside it was likely meant (QA)
+    cwd_out = os.getcwd() if typed and not typed.startswith("//") and not os.path.isabs(os.path.expanduser(typed)) \
+        and bpy.data.filepath else ""
     if not out:
         if not bpy.data.filepath:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
@@ -227,8 +233,10 @@ def prepare(context: Any) -> Plan:
                              f"Esc to cancel it, before starting another")
     undo = common.WorkUndo(work)
     try:
-        return _write_plan(context, vom, tree, plate_node, pattern, timing, size, colorspace, frames, out, objects,
+        plan = _write_plan(context, vom, tree, plate_node, pattern, timing, size, colorspace, frames, out, objects,
                            keyframes, names, work, undo)
+        plan.cwd_out = cwd_out
+        return plan
     except BaseException:  # a roto or mask found wrong after the folder was made: nothing of this Analyze is left
         undo.undo()
         raise
@@ -737,6 +745,9 @@ class VOM_OT_render_matte(bpy.types.Operator):
         # a second Blender in another environment loaded torch again, and nobody said why: QA)
         refused = [line.removeprefix("vom render: ") for line in job.output_tail if "did not take this render" in line]
         notes.extend(refused[:1])
+        if plan.cwd_out:
+            notes.insert(0, f"Output {scene.vom_matte.out.strip()} is relative: written under Blender's working folder "
+                            f"{plan.cwd_out}, not beside the .blend (write //{scene.vom_matte.out.strip()} for that)")
         if plan.dropped:  # objects reordered or removed: the node of one that is now first (its matte in the alpha
             # node) or gone, with links of the artist's from it
             notes.insert(0, f"removed {', '.join(plan.dropped)} and its links (its object is now first, in node "
