@@ -239,7 +239,8 @@ def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -
     assert loaded.frames == list(range(1, 25)) and loaded.name == tmp_path.name and loaded.cache is None
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
     assert r.returncode == 0, r.stderr
-    assert "frames_1_11: frames 1-11 (before" in r.stdout and "frames_12_24: frames 12-24 (after" in r.stdout
+    assert "frames_1_11: frames 1-11: backward from keyframe 12" in r.stdout
+    assert "frames_12_24: frames 12-24: forward from keyframe 12" in r.stdout
     assert "no `cache:` folder" in r.stderr
     shot.write_text(shot.read_text() + f"cache: {tmp_path / 'shared_cache'}\n")
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))

@@ -516,7 +516,15 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     f.write_text(yaml.safe_dump(base))
     farm = load_farm_shot(f)
     assert farm.keyframes == [1, N]
-    assert [s.kind for s in split_spans(farm.frames, farm.keyframes)] == ["between", "after"]
+    spans = split_spans(farm.frames, farm.keyframes)
+    assert [s.kind for s in spans] == ["between", "after"]
+    # hero has no keyframe N: a span is described by each object's keyframes, not as "between 1 and N" (QA)
+    from vom_plugin.farm.openjd import build_template
+    from vom_plugin.farm.spans import span_description
+
+    said = span_description(farm, spans[0])
+    assert said == f"frames 1-{N - 1}: each object propagated from its own keyframes (dog: 1, {N}; hero: 1)", said
+    assert build_template(farm)["steps"][0]["description"] == said
     (pattern, chans), = farm.output_channels()  # safe_dump sorted the objects: the file's order is dog, hero
     assert pattern == base["out"] and chans == ("dog.A", "dog.mask", "hero.A", "hero.mask")
     # the files on disk were rendered with dog's roto of frame 1 only: outputs of an earlier version of the shot

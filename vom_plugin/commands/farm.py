@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vom farm: note: {shot.path}'s paths read {said}: every worker needs {them} set to the same (a "
               f"worker without {them} fails each task, exit 2)", file=sys.stderr)
     for s in summary(shot, spans)["spans"]:
-        print(f"  {s['name']}: frames {s['frames']} ({s['kind']}, keyframes {s['keyframes']})")
+        print(f"  {s['name']}: {s['description']}")
     longest = max(len(s.frames) for s in spans)
     if args.chunk is not None and args.chunk < longest:
         print(f"vom farm: note: --chunk {args.chunk} cuts a span into tasks that continue one another's propagation "

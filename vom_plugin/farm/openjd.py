@@ -20,7 +20,7 @@ import yaml
 from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import description, farm_name
-from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, split_spans
+from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, span_description, split_spans
 
 SPEC_VERSION = "jobtemplate-2023-09"
 CHECK_STEP = "check_outputs"
@@ -47,10 +47,10 @@ def _constraint(frames: tuple[int, ...] | list[int]) -> str:
     return "CONTIGUOUS" if consecutive else "NONCONTIGUOUS"
 
 
-def _step(span: Span, chunk: int | None, gpu: bool) -> dict[str, Any]:
+def _step(span: Span, chunk: int | None, gpu: bool, said: str) -> dict[str, Any]:
     step: dict[str, Any] = {
         "name": span.name,
-        "description": description(span.description),
+        "description": description(said),
         "parameterSpace": {"taskParameterDefinitions": [{
             "name": "Frame",
             "type": "CHUNK[INT]",
@@ -72,7 +72,8 @@ def build_template(shot: FarmShot, chunk: int | None = None) -> dict[str, Any]:
     if chunk is not None and chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
     spans = split_spans(shot.frames, shot.keyframes)
-    steps = [_step(s, chunk, gpu=shot.device.startswith("cuda")) for s in spans]  # cuda or cuda:N
+    steps = [_step(s, chunk, gpu=shot.device.startswith("cuda"), said=span_description(shot, s))  # cuda or cuda:N
+             for s in spans]
     steps.append({
         "name": CHECK_STEP,
         "description": "Fails when a frame's output is missing, unreadable, or not the plate's size.",

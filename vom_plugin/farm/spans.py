@@ -412,7 +412,19 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
     return None
 
 
+def span_description(shot: FarmShot, span: Span) -> str:
+    """What a span's task renders: its passes, or, where the shot's objects have keyframes of their own, each
+    object's passes from them (the spans are cut at all of them: a span's description by the union named passes
+    an object does not have, QA)."""
+    if len({kfs for _, kfs in shot.object_keyframes}) > 1:
+        each = "; ".join(f"{name}: {', '.join(map(str, kfs))}" for name, kfs in shot.object_keyframes)
+        return f"frames {compact_range(span.frames)}: each object propagated from its own keyframes ({each})"
+    return span.description
+
+
 def summary(shot: FarmShot, spans: list[Span]) -> dict[str, Any]:
+    mixed = len({kfs for _, kfs in shot.object_keyframes}) > 1
     return {"shot": str(shot.path), "frames": compact_range(shot.frames), "keyframes": shot.keyframes,
             "spans": [{"name": s.name, "frames": compact_range(s.frames), "keyframes": list(s.keyframes),
-                       "kind": s.kind} for s in spans]}
+                       "kind": "objects' own keyframes" if mixed else s.kind,
+                       "description": span_description(shot, s)} for s in spans]}
