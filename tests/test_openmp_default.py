@@ -98,6 +98,9 @@ def test_a_users_setting_wins(clean_env, name, value):
 @pytest.mark.parametrize("value, after", [("true", "false"), ("TRUE", "false"), ("1", "false"), ("false", "false"),
                                           ("0", "0"), (None, None)])
 def test_a_dynamic_thread_count_is_turned_off(monkeypatch, value, after):
+    # what this call sets is not the process's to give back: recorded, a later render's restore wrote the test's
+    # OMP_DYNAMIC=true into the suite's environment, and a later subprocess that imported torch first hung in MKL
+    monkeypatch.setattr(vom_plugin, "_OPENMP_SET", {})
     if value is None:
         monkeypatch.delenv("OMP_DYNAMIC", raising=False)
     else:
@@ -149,3 +152,16 @@ print("ok")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_a_value_changed_since_vom_set_it_is_left_as_it_is(clean_env):
+    """The restore gives back only what is still vom's: a value set since (a test's, a host's) is theirs (review: a
+    test's OMP_DYNAMIC=true, recorded as the value before, was written back into the suite's environment, and a
+    later process that imported torch first hung in MKL)."""
+    clean_env.delenv("VOM_TEST_OMP_A", raising=False)
+    clean_env.setenv("VOM_TEST_OMP_B", "theirs")
+    vom_plugin._set_openmp_env("VOM_TEST_OMP_A", "ours")
+    vom_plugin._set_openmp_env("VOM_TEST_OMP_B", "ours")
+    os.environ["VOM_TEST_OMP_B"] = "changed"
+    vom_plugin._restore_openmp_env()
+    assert "VOM_TEST_OMP_A" not in os.environ and os.environ["VOM_TEST_OMP_B"] == "changed"

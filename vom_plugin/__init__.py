@@ -27,19 +27,22 @@ def _runnable_now(samples: int = 8, interval_s: float = 0.002) -> float | None:
     return sum(counts) / len(counts)
 
 
-# What vom put in os.environ for libgomp, which reads it once, as torch loads: {name: the value before, None for
-# unset}. Put back once torch has loaded (``import_torch``), so that a host process calling the API does not pass
-# vom's choice on to every program it starts afterwards (QA).
-_OPENMP_SET: dict[str, str | None] = {}
+# What vom put in os.environ for libgomp, which reads it once, as torch loads. Put back once torch has loaded
+# (``import_torch``), so that a host process calling the API does not pass vom's choice on to every program it
+# starts afterwards (QA); a value changed since by someone else is theirs, left.
+_OPENMP_SET: dict[str, tuple[str | None, str]] = {}  # name -> (the value before, None for unset; vom's)
 
 
 def _set_openmp_env(name: str, value: str) -> None:
-    _OPENMP_SET.setdefault(name, os.environ.get(name))
+    before = _OPENMP_SET[name][0] if name in _OPENMP_SET else os.environ.get(name)
+    _OPENMP_SET[name] = (before, value)
     os.environ[name] = value
 
 
 def _restore_openmp_env() -> None:
-    for name, before in _OPENMP_SET.items():
+    for name, (before, ours) in _OPENMP_SET.items():
+        if os.environ.get(name) != ours:  # changed since by someone else: theirs now
+            continue
         if before is None:
             os.environ.pop(name, None)
         else:
