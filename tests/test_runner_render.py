@@ -889,6 +889,25 @@ def test_a_progress_callback_that_raises_stops_the_render_as_a_stop_does(shot_di
     assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
 
 
+def test_a_callback_that_raises_at_the_start_leaves_no_output_folder(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass of the API: a host's callback that refused the render at its start event left the output folders
+    the render had made, empty; an existing folder stays, with its files."""
+    def refuses(e: dict) -> None:
+        if e["event"] == "start":
+            raise RuntimeError("the host says no")
+
+    with pytest.raises(RuntimeError, match="the host says no"):
+        render(shot(shot_dir, "start", out=str(tmp_path / "new" / "sub" / "a.####.exr"), cache=str(tmp_path / "c")),
+               progress=refuses)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError, match="the host says no"):
+        render(shot(shot_dir, "start", out=str(tmp_path / "kept" / "a.####.exr"), cache=str(tmp_path / "c")),
+               progress=refuses)
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["notes.txt"]
+
+
 def test_a_stopped_render_without_the_cache_does_not_promise_a_resume(shot_dir: Path, tmp_path: Path) -> None:
     """A QA pass: with the cache off (its folder is a file: a warning, an uncached render), a stop said "the next
     render resumes from the cache"; and a progress callback that raised at the closing "done" event was reported

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -76,6 +77,7 @@ class _Job:
     plate_fps: dict[int, str] = field(default_factory=dict)  # and their cache fingerprints, of what was read
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
+    made_folders: list[Path] = field(default_factory=list)  # output folders prepare made, innermost first
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
 
 
@@ -440,7 +442,12 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     device = resolve_device(shot.device)
     model, model_id = (models or LoadedModels(keep=0)).get(shot.model, device)
     cache, cache_off = _open_cache(shot, Path(on_disk.path(on_disk.frames[0])))
+    made: list[Path] = []  # the output folders this render makes, innermost first: removed if it writes no frame
     for pattern in shot.out_patterns().values():
+        p = Path(vio.frame_path(pattern, frames[0])).parent
+        while not p.exists() and p.parent != p and p not in made:
+            made.append(p)
+            p = p.parent
         try:
             folder = vio.ensure_output_folder(vio.frame_path(pattern, frames[0]))
         except InputError as e:
@@ -451,7 +458,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
                 plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
-                notes=notes, recipe=recipe, gain=gain)
+                notes=notes, recipe=recipe, gain=gain, made_folders=sorted(made, key=lambda q: -len(q.parts)))
 
 
 # -- the render --------------------------------------------------------------------------------------------
@@ -779,6 +786,10 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
                 r.close()  # every file on disk announced (r.done) before the error is
                 r.result.elapsed = time.perf_counter() - t0
         except Exception as e:
+            if not r.done:  # stopped before any frame (a callback that raised at the start): no empty folder left (QA)
+                for folder in job.made_folders:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
             by_callback = isinstance(progress, _CalledUntilItRaises) and progress.error is not None
             if isinstance(e, CancelledError) and by_callback:
                 result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
