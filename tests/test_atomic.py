@@ -92,21 +92,28 @@ def test_a_folder_sweep_removes_every_dead_writers_temp_and_keeps_the_rest(tmp_p
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
     stale = [tmp_path / f".alpha.{f}.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr" for f in (1001, 1002)]
-    stale.append(tmp_path / f".shot.yaml.{atomic._HOST}~{dead_pid}-89abcdef.tmp.yaml")
     kept = [tmp_path / f".alpha.1003.exr.{atomic._HOST}~{os.getpid()}-0123abcd.tmp.exr",  # a live writer
             tmp_path / f".alpha.1003.exr.{atomic._HOST}x~{dead_pid}-0123abcd.tmp.exr",  # another host
             tmp_path / f".alpha.1003.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.png",  # not its extension
             tmp_path / f".alpha.1003.exr.{atomic._HOST}~{dead_pid}-notours.tmp.exr",
+            # not an EXR's (the sweep is an output folder's, of EXRs): a user's notes named alike (QA)
+            tmp_path / f".shot.yaml.{atomic._HOST}~{dead_pid}-89abcdef.tmp.yaml",
             tmp_path / "alpha.1003.exr", tmp_path / ".hidden"]
     for p in stale + kept:
-        p.write_bytes(b"half a frame")
+        p.write_bytes(b"\x76\x2f\x31\x01half a frame")
+    notes = tmp_path / f".alpha.1004.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr"  # an EXR's name, not its bytes
+    notes.write_bytes(b"my notes")
+    kept.append(notes)
+    empty = tmp_path / f".alpha.1005.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr"  # killed as it was made
+    empty.write_bytes(b"")
+    stale.append(empty)
     target = tmp_path / "alpha.1001.exr"
     with atomic_path(target, sweep=False) as tmp:
         tmp.write_text("frame")
     assert all(p.exists() for p in stale)  # not swept by a write that was told the folder is swept
     assert sorted(atomic.remove_stale_temps_in(tmp_path)) == sorted(stale)
     assert not any(p.exists() for p in stale)
-    assert all(p.read_bytes() == b"half a frame" for p in kept)
+    assert all(p.read_bytes() in (b"\x76\x2f\x31\x01half a frame", b"my notes") for p in kept)
     assert target.read_text() == "frame"
     assert atomic.remove_stale_temps_in(tmp_path / "missing") == []
 

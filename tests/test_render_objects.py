@@ -661,3 +661,26 @@ def test_an_objects_layer_is_found_in_any_part_and_in_another_case(tmp_path: Pat
     beside = tmp_path / "beside.exr"  # a plain alpha beside the object's layer: the object's own
     _write(beside, np.ones((4, 8, 2), np.float32), ["A", "hero.A"])
     assert vio.roto_layer_of(beside, "hero") == "hero.A"
+
+
+def test_a_render_with_fewer_objects_over_a_file_they_share_is_refused(root: Path, tmp_path: Path,
+                                                                        fast: list[dict[str, np.ndarray]]) -> None:
+    """A QA pass: a render of hero alone (or of one unnamed matte) into the files hero and dog shared replaced them,
+    and dog's mattes were gone, exit 0. Refused before any work, naming the objects it would drop; every object
+    again, or more, renders; a file of one object's own sequence is that object's to replace."""
+    import shutil
+
+    shutil.copytree(root / "fast", tmp_path / "shared")
+    out = str(tmp_path / "shared" / "a.####.exr")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "shared").iterdir()}
+    for objects in ({"hero": {1: "hero"}}, None):
+        kw = {} if objects is not None else {"keyframes": {1: str(root / "roto" / "hero.0001.exr")}}
+        with pytest.raises(InputError, match=r"frame 1 would replace .*a\.0001\.exr, which holds vom's mattes of "
+                                             r"objects dog, hero; this render writes .* and would drop dog"):
+            render(make_shot(root, "x", objects, out=out, frames="1-2", **kw))
+        assert {p.name: p.read_bytes() for p in (tmp_path / "shared").iterdir()} == before
+    r = render(make_shot(root, "x", BOTH, out=out, frames="1-2", mask_channel="mask"))
+    assert r.frames == [1, 2]
+    render(make_shot(root, "s", BOTH, out=str(tmp_path / "own" / "{object}.####.exr"), frames="1"))
+    assert render(make_shot(root, "s", {"hero": {1: "hero"}}, out=str(tmp_path / "own" / "{object}.####.exr"),
+                            frames="1")).frames == [1]

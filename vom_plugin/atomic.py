@@ -83,14 +83,29 @@ def _running(pid: int) -> bool:
 _TEMP = re.compile(r"\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)~(?P<pid>[0-9]+)-[0-9a-f]{8}\.tmp(?P<ext>(\.[^.]*)?)$")
 
 
-def _remove_dead(folder: Path, names: list[str], target: str | None) -> list[Path]:
-    """Remove those of ``names`` that are temporaries (of ``target``, or of any file when None) written by a
-    process of this host that no longer runs."""
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+
+
+def _begun_exr(path: Path) -> bool:
+    """Empty, or an EXR's first bytes: what a killed writer of an EXR leaves (a user's file named alike is not)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head in (b"", _EXR_MAGIC)
+
+
+def _remove_dead(folder: Path, names: list[str], target: str | None, exr_only: bool = False) -> list[Path]:
+    """Remove those of ``names`` that are temporaries (of ``target``, or of any file when None; with ``exr_only``,
+    of EXRs only, holding nothing or an EXR's beginning) written by a process of this host that no longer runs."""
     removed = []
     now = time.time()
     for name in names:
         m = _TEMP.match(name)
         if m is None or (target is not None and m["name"] != _embedded(target)) or Path(m["name"]).suffix != m["ext"]:
+            continue
+        if exr_only and (m["ext"].lower() != ".exr" or not _begun_exr(folder / name)):
             continue
         if m["host"] == _HOST:
             if _running(int(m["pid"])):
@@ -134,15 +149,16 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def remove_stale_temps_in(folder: str | os.PathLike[str]) -> list[Path]:
-    """``remove_stale_temps`` for every file of ``folder`` at once: one listing of the folder. A render sweeps
-    its output folder once before its first frame and then writes frames with ``sweep=False``; a listing per
-    frame grows with the shot (and costs more on a file server)."""
+    """``remove_stale_temps`` for every EXR of ``folder`` at once: one listing of the folder. A render sweeps its
+    output folder once before its first frame and then writes frames with ``sweep=False``; a listing per frame
+    grows with the shot (and costs more on a file server). Only EXR temporaries holding nothing or an EXR's start:
+    a user's file of another kind named alike was deleted by its name alone (QA)."""
     folder = Path(folder)
     try:
         entries = [e.name for e in os.scandir(folder) if e.name.startswith(".") and ".tmp" in e.name]
     except OSError:
         return []
-    return _remove_dead(folder, entries, None)
+    return _remove_dead(folder, entries, None, exr_only=True)
 
 
 def _fsync(path: Path) -> None:

@@ -64,9 +64,11 @@ class ProtectedFiles:
         return self._by_path.get(_real(path))
 
 
-def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedFiles) -> None:
+def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedFiles,
+                  objects: frozenset[str] | None = None) -> None:
     """InputError naming the frame and the file when an output frame is a protected file, a folder, a name too
-    long for its file system, or an existing file vom may not replace (``replace_problem``)."""
+    long for its file system, or an existing file vom may not replace (``replace_problem``; ``objects``: the
+    object layers the render writes into each file, None for one unnamed matte)."""
     name_max = None
     for frame in frames:
         path = frame_path(out_pattern, frame)
@@ -99,7 +101,7 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
             locked = not st.st_mode & 0o222
         if stat.S_ISDIR(st.st_mode):
             raise InputError(f"out {out_pattern!r}: frame {frame} would be written to {path}, which is a folder")
-        problem = replace_problem(path, frame, locked=locked)
+        problem = replace_problem(path, frame, locked=locked, objects=objects)
         if problem:
             raise InputError(f"out {out_pattern!r}: frame {frame} would replace {path}, {problem}")
 
@@ -134,7 +136,8 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> No
                              f"give each its own file (a frame token such as ####, a separator after {{object}})")
 
 
-def replace_problem(path: Path, frame: int, *, locked: bool = False) -> str | None:
+def replace_problem(path: Path, frame: int, *, locked: bool = False,
+                    objects: frozenset[str] | None = None) -> str | None:
     """Why the existing file at an output path must not be replaced, or None: vom replaces its own earlier
     outputs of that frame (a re-render after a roto tweak, a farm task run again) and nothing else. A file it did
     not write (another tool's matte, an artist's roto for another keyframe, a plate of another shot, a matte made
@@ -157,6 +160,14 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False) -> str | No
         return (f"which does not read as an image ({e}), so vom cannot tell whether it wrote it; vom replaces only "
                 f"its own earlier outputs. {move}")
     why = _why_not_vom(meta)
+    held = {n for n in str(meta.get("vom:objects") or "").split(",") if n}
+    dropped = sorted(held - (objects or set()))
+    if why is None and dropped:  # a file several objects share, rendered again with fewer (or none): their mattes
+        # went with the replaced file, exit 0 (QA); a shot file's rotos of the other kind are refused the same way
+        writes = f"objects {', '.join(sorted(objects))} only" if objects else "one unnamed matte"
+        return (f"which holds vom's mattes of objects {', '.join(sorted(held))}; this render writes {writes} and "
+                f"would drop {', '.join(dropped)}'s: render every object of the file (--roto NAME=PATH for each), "
+                f"or choose another output pattern")
     if why is None and str(meta.get("vom:frame", frame)) != str(frame):
         # vom's, of another frame (copied or renamed): said as such, not as another program's (QA)
         return (f"which is vom's matte of frame {meta.get('vom:frame')}, not of frame {frame} (copied or renamed?); "
