@@ -645,8 +645,11 @@ def test_an_older_vom_bundle_of_many_keyframes_is_replaced(tmp_path: Path) -> No
     from vom_plugin.farm.openjd import _ours
 
     template = {"specificationVersion": "jobtemplate-2023-09", "name": "vom sh010",
-                "steps": [{"name": f"frames_{i}", "script": {"actions": {"onRun": {"command": "{{Param.Vom}}",
-                          "args": ["render", "{{Param.ShotFile}}"]}}}} for i in range(80)]}
+                "steps": [{"name": f"frames_{i}_{i + 1}", "script": {"actions": {"onRun": {
+                          "command": "{{Param.Vom}}", "args": ["render", "{{Param.ShotFile}}"]}}}} for i in range(80)]}
     text = _yaml.safe_dump(template, sort_keys=False).encode()
     assert len(text) > 8192 and _ours(text)
     assert not _ours(b"plate: p.####.exr\nframes: 1-10\n")
+    # a user's own job named "vom ...", with a step of theirs: not vom's, never replaced (QA)
+    mine = b"specificationVersion: jobtemplate-2023-09\nname: vom my hand-tuned job\nsteps:\n- name: custom\n"
+    assert not _ours(mine)

@@ -12,6 +12,7 @@ A last step, depending on every span, checks that every frame of the shot was wr
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,11 @@ def _ours(start: bytes) -> bool:
         return False
     if not isinstance(data, dict):
         return False
-    if str(data.get("name", "")).startswith("vom ") and "steps" in data:
-        return True
+    steps = data.get("steps")
+    if str(data.get("name", "")).startswith("vom ") and isinstance(steps, list):
+        # and only vom's steps: a user's own job named "vom ..." with a step of theirs was replaced (QA)
+        return bool(steps) and all(isinstance(st, dict) and re.fullmatch(r"frames_m?[0-9]+_m?[0-9]+|check_outputs",
+                                                                           str(st.get("name", ""))) for st in steps)
     values = data.get("parameterValues")
     return isinstance(values, list) and len(data) == 1 and bool(values) and all(
         isinstance(v, dict) and v.get("name") in ("ShotFile", "Vom", "OutputDir") for v in values)
