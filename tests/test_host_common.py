@@ -175,15 +175,41 @@ def test_work_undo_puts_the_work_folder_back_and_removes_only_what_it_made(tmp_p
     (work / "shot.yaml").write_text("good")
     (work / "roto.0001.exr").write_bytes(b"good roto")
     (work / "notes.txt").write_text("mine")
+    import os
+
+    os.utime(work / "roto.0001.exr", ns=(10**18, 10**18))
+    os.chmod(work / "roto.0001.exr", 0o640)
     undo = common.WorkUndo(work)
-    (work / "shot.yaml").write_text("refused")
-    (work / "roto.0001.exr").write_bytes(b"refused roto")
-    (work / "roto_hero.0005.exr").write_bytes(b"new object")
-    (work / "plate.0001.exr").write_bytes(b"baked plate")
+
+    def bake(name: str, data: bytes) -> None:  # as the hosts do: a new file renamed into place
+        (work / "new.tmp").write_bytes(data)
+        os.replace(work / "new.tmp", work / name)
+
+    common.write_text_atomic(work / "shot.yaml", "refused")
+    bake("roto.0001.exr", b"refused roto")
+    bake("roto_hero.0005.exr", b"new object")
+    bake("plate.0001.exr", b"baked plate")
+    undo.wrote()
     (work / "later.txt").write_text("the user's, meanwhile")
     undo.undo()
     assert sorted(p.name for p in work.iterdir()) == ["later.txt", "notes.txt", "roto.0001.exr", "shot.yaml"]
     assert (work / "shot.yaml").read_text() == "good" and (work / "roto.0001.exr").read_bytes() == b"good roto"
+    st = (work / "roto.0001.exr").stat()  # the same file back: its time and mode, which the cache's fingerprint reads
+    assert st.st_mtime_ns == 10**18 and st.st_mode & 0o777 == 0o640
+    # accepted: nothing put back, nothing left aside
+    undo = common.WorkUndo(work)
+    bake("roto.0001.exr", b"accepted roto")
+    undo.wrote()
+    undo.discard()
+    assert sorted(p.name for p in work.iterdir()) == ["later.txt", "notes.txt", "roto.0001.exr", "shot.yaml"]
+    # a file another host wrote after this Analyze's (a second Analyze of the Output, accepted): theirs, left
+    undo = common.WorkUndo(work)
+    common.write_text_atomic(work / "shot.yaml", "refused")
+    undo.wrote()
+    common.write_text_atomic(work / "shot.yaml", "the other host's")
+    undo.undo()
+    assert (work / "shot.yaml").read_text() == "the other host's"
+    assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
 
     odd = tmp_path / "c_vom"
     (odd / "shot.yaml").mkdir(parents=True)  # there, but not readable as a file

@@ -1016,6 +1016,22 @@ def test_a_second_analyze_of_a_node_that_renders_is_refused(host: types.ModuleTy
     assert host.analyze(node, background=False) is None and "is rendering already" in fake_nuke.messages[-1]
     assert host.submit_farm(node) is None and "is rendering" in fake_nuke.messages[-1]
     host._IN_FLIGHT.clear()
+    # an unexpected error while it ran: the node is free again (review: held until Nuke restarted)
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("a Nuke progress task that broke")
+
+    monkeypatch.setattr(host, "run_with_progress", broken)
+    with pytest.raises(RuntimeError, match="broke"):
+        host.analyze(node, background=False)
+    assert not host._IN_FLIGHT
+    # one Output spelt through a link to its folder holds the same work folder (review: a second node's Analyze ran)
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "shots")
+    a = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1", out=str(tmp_path / "shots" / "a.####.exr"))
+    b = _gizmo(tmp_path, plate="/p.####.exr", keyframes="1", out=str(tmp_path / "link" / "a.####.exr"))
+    b._name = "VOM_Matte2"
+    assert host._flight_keys(a) & host._flight_keys(b) == {str(tmp_path / "shots" / "a_vom")}
 
 
 def test_the_colour_spaces_nuke_names_are_the_ones_a_plates_header_is_checked_against(host: types.ModuleType) -> None:

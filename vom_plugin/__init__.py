@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -31,23 +32,27 @@ def _runnable_now(samples: int = 8, interval_s: float = 0.002) -> float | None:
 # (``import_torch``), so that a host process calling the API does not pass vom's choice on to every program it
 # starts afterwards (QA); a value changed since by someone else is theirs, left.
 _OPENMP_SET: dict[str, tuple[str | None, str]] = {}  # name -> (the value before, None for unset; vom's)
+# renders may start on several threads of a host at once: one chooses, loads torch and gives the values back
+_OPENMP_LOCK = threading.RLock()
 
 
 def _set_openmp_env(name: str, value: str) -> None:
-    before = _OPENMP_SET[name][0] if name in _OPENMP_SET else os.environ.get(name)
-    _OPENMP_SET[name] = (before, value)
-    os.environ[name] = value
+    with _OPENMP_LOCK:
+        before = _OPENMP_SET[name][0] if name in _OPENMP_SET else os.environ.get(name)
+        _OPENMP_SET[name] = (before, value)
+        os.environ[name] = value
 
 
 def _restore_openmp_env() -> None:
-    for name, (before, ours) in _OPENMP_SET.items():
-        if os.environ.get(name) != ours:  # changed since by someone else: theirs now
-            continue
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
-    _OPENMP_SET.clear()
+    with _OPENMP_LOCK:
+        for name, (before, ours) in _OPENMP_SET.items():
+            if os.environ.get(name) != ours:  # changed since by someone else: theirs now
+                continue
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
+        _OPENMP_SET.clear()
 
 
 def _openmp_wait_default() -> None:
@@ -114,6 +119,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _choose_openmp() -> None:
+    """The OpenMP settings chosen now, as torch is about to load (what vom set at its import given back first)."""
+    with _OPENMP_LOCK:
+        _restore_openmp_env()
+        _openmp_wait_default()
+        _openmp_static_threads()
+
+
 def import_torch() -> Any:
     """``import torch`` with SIGINT and SIGTERM held back until it is done (then delivered as usual): torch's import
     calls back into Python from C++, and a KeyboardInterrupt raised there by a signal (a farm's SIGTERM, Ctrl-C at
@@ -126,13 +139,12 @@ def import_torch() -> Any:
     import sys
     import threading
 
-    if "torch" not in sys.modules:
-        _restore_openmp_env()
-        _openmp_wait_default()
-        _openmp_static_threads()
     if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
-        import torch
-        _restore_openmp_env()
+        with _OPENMP_LOCK:
+            if "torch" not in sys.modules:
+                _choose_openmp()
+            import torch
+            _restore_openmp_env()
         return torch
     # Python runs a signal's handler in the main thread whichever thread the OS gave it to (numpy's and OpenEXR's
     # threads run by now): the handlers only note it during the import, and it is sent again afterwards
@@ -141,9 +153,13 @@ def import_torch() -> Any:
     try:
         for s in (signal.SIGINT, signal.SIGTERM):
             old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))
-        import torch
+        with _OPENMP_LOCK:
+            try:
+                _choose_openmp()
+                import torch
+            finally:
+                _restore_openmp_env()
     finally:
-        _restore_openmp_env()
         for kind, handler in old.items():
             signal.signal(kind, handler)
         for kind in dict.fromkeys(noted):  # each kind once, now in plain Python: its usual handler (exit 130)

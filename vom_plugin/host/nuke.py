@@ -796,6 +796,7 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     fields = shot_fields(knobs, plate=plate, frames=frames, out=out,
                          keyframes={f - offset: _frame_path(roto, f) for f in keyframes}, objects=rotos)
     shot_file = write_text_atomic(work / "shot.yaml", shot_yaml(fields))
+    made[0].wrote()
     return Prepared(shot_file, fields, offset, made[0])
 
 
@@ -875,8 +876,8 @@ def _flight_keys(node: nuke.Node) -> set[str]:
     """What an Analyze in flight holds: its node's name and its work folder (a node renamed while it rendered ran a
     second Analyze of the same Output over the first, baking the rotos it read: QA)."""
     keys = {_full_name(node)}
-    try:
-        keys.add(str(_work_dir(_path_knob(node, "out") or _default_out(node))))
+    try:  # however the Output's path is spelt (a link to its folder: review)
+        keys.add(os.path.realpath(_work_dir(_path_knob(node, "out") or _default_out(node))))
     except HostError:  # said by prepare_shot
         pass
     return keys
@@ -910,23 +911,31 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     shows_out = str(_knob_value(node, "alpha_file") or "") in ("", nuke_pattern(str(fields["out"])))
 
     def work() -> RunResult | None:
+        try:
+            return finish(run())
+        finally:  # whatever happened: the node and its Output free again, after any undo (review: an unexpected
+            # error left them held until Nuke restarted)
+            _IN_FLIGHT.difference_update(keys)
+
+    def run() -> RunResult | None:
         task = nuke.ProgressTask(title)
         try:
-            result = run_with_progress(cmd, task, frame_offset=prepared.offset)
+            return run_with_progress(cmd, task, frame_offset=prepared.offset)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
             if prepared.undo is not None:
                 prepared.undo.undo()
-            _IN_FLIGHT.difference_update(keys)
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: {vom} could not be started: {e}\n"
                                                     "Run `python3 install.py --nuke` from the vom checkout again.",))
             return None
         finally:
             del task  # closes Nuke's progress window
-        refused = prepared.undo is not None and _common.refused_before_start(
-            result.returncode, result.started, result.cancelled, result.written)
-        if refused:  # vom refused the shot: the work folder as it was (an earlier Analyze's shot file and rotos)
-            prepared.undo.undo()
-        _IN_FLIGHT.difference_update(keys)  # after the undo: a new Analyze's files are never taken back
+
+    def finish(result: RunResult | None) -> RunResult | None:
+        if result is None:
+            return None
+        refused = _common.refused_before_start(result.returncode, result.started, result.cancelled, result.written)
+        if prepared.undo is not None:  # refused: the work folder as it was (an earlier Analyze's shot file, rotos)
+            prepared.undo.undo() if refused else prepared.undo.discard()
         # the node shows every matte frame on disk, not only those rendered now: a fix-up of frames 10-12 after a
         # whole render showed the rest black (the Read's range), without a word (QA); the others are said below
         shown = shown_span(fields, first, last, script_range, prepared.offset)
@@ -1084,9 +1093,9 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
             prepared.undo.undo()
         nuke.message(f"VOM Matte: {vom} could not be started: {e}")
         return None
-    if proc.returncode != 0:  # refused: the work folder as it was (its frozen copy stays in farm/, unsubmitted)
-        if prepared.undo is not None:
-            prepared.undo.undo()
+    if prepared.undo is not None:  # refused (exit 2): the work folder as it was; its frozen copy stays in farm/
+        prepared.undo.undo() if proc.returncode == 2 else prepared.undo.discard()
+    if proc.returncode != 0:
         nuke.message(f"VOM Matte: vom farm failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
         return None
     # the node reads what the farm will write (black until the frames are there, then the matte)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import stat
 import subprocess
 import threading
@@ -268,17 +269,29 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime, size) of ``path``, None where there is none: a file replaced since has another."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 class WorkUndo:
     """What a host's Analyze changes in its work folder before vom has read the shot (the folders made, the rotos
     baked for it, the shot file replaced), taken back when vom refuses the render before it starts (a bad path, a
     missing roto: QA found the folders and shot file left behind, and a good render's shot file, which a farm job or
-    the next render reads, replaced by the refused one's). The files the hosts bake there are named by ``BAKED``;
-    the rotos an earlier render baked are kept aside (a few small files) and put back, so its shot file renders
-    what it did; a baked plate is not (a plate's worth: it holds the comp upstream as it is now)."""
+    the next render reads, replaced by the refused one's). The files the hosts bake there are named by ``BAKED``.
+
+    The shot file and rotos there before are kept aside as hard links (a copy where there are none), so that put
+    back they are the same files, with their times and modes, which the cache's fingerprints of rotos read (review);
+    a baked plate is not (a plate's worth: it holds the comp upstream as it is now). Only what this Analyze wrote
+    and nobody replaced since is taken back (``wrote``): a second host's accepted files stay (review)."""
 
     BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
     ROTO = re.compile(r"\Aroto(?:_.+)?\.-?[0-9]+\.exr\Z")
-    KEPT_BYTES = 512 << 20  # rotos kept aside at most (beyond: not put back)
+    KEEP = ".{}.vom-undo"  # the name a file is kept aside under while the render is not yet accepted
 
     def __init__(self, work: Path) -> None:
         self.work = Path(work)
@@ -287,47 +300,72 @@ class WorkUndo:
         while not p.exists() and p.parent != p:
             self.made.append(p)
             p = p.parent
-        self.shot_file = self.work / "shot.yaml"
-        self.kept: dict[str, bytes | None] = {}  # shot.yaml and rotos as they were; None: there but unreadable
         try:
-            self.before = set(os.listdir(self.work))
+            names = os.listdir(self.work)
         except OSError:
-            self.before = set()
-        size = 0
-        for name in sorted(self.before):
+            names = []
+        self.before = {n: _identity(self.work / n) for n in names}
+        self.written: dict[str, tuple[int, int, int] | None] | None = None
+        self.kept: dict[str, Path] = {}
+        for name in names:
             if name != "shot.yaml" and not self.ROTO.match(name):
                 continue
+            aside = self.work / self.KEEP.format(name)
+            with contextlib.suppress(OSError):
+                aside.unlink()  # a host that stopped mid-Analyze left it
             try:
-                data: bytes | None = (self.work / name).read_bytes() if size < self.KEPT_BYTES else None
-            except OSError:
-                data = None
-            size += len(data or b"")
-            self.kept[name] = data
+                os.link(self.work / name, aside)
+            except OSError:  # no hard links here (FAT, some SMB shares): a copy, with its times and mode
+                try:
+                    shutil.copy2(self.work / name, aside)
+                except OSError:
+                    continue
+            self.kept[name] = aside
+
+    def wrote(self) -> None:
+        """Note what this Analyze wrote (the host's shot file and bakes that are new or replaced since): called once
+        they are all written; what changes after is somebody else's."""
+        self.written = {}
+        try:
+            names = os.listdir(self.work)
+        except OSError:
+            return
+        for name in names:
+            if name == "shot.yaml" or self.BAKED.match(name):
+                ident = _identity(self.work / name)
+                if ident != self.before.get(name):
+                    self.written[name] = ident
 
     def undo(self) -> None:
-        """Put the work folder back as it was: the shot file and rotos before, no file baked into a new name, no
-        folder made (each removed only if empty: never a file of anybody else's). A file that was there and could
-        not be read is left as it is now, never removed."""
-        try:
-            now = set(os.listdir(self.work))
-        except OSError:
-            now = set()
-        for name in sorted(now - self.before):
-            if name == "shot.yaml" or self.BAKED.match(name):
-                with contextlib.suppress(OSError):
-                    (self.work / name).unlink()
-        for name, data in self.kept.items():
-            if data is None:
-                continue
+        """Put back what this Analyze changed: the shot file and rotos as they were, no file baked into a new name,
+        no folder made (each removed only if empty). A file replaced since by someone else is left."""
+        if self.written is None:
+            self.wrote()
+        for name, ident in (self.written or {}).items():
             path = self.work / name
+            if _identity(path) != ident:
+                continue
             with contextlib.suppress(OSError):
-                if not path.is_file() or path.read_bytes() != data:
-                    write_bytes_atomic(path, data)
+                if name not in self.kept:
+                    path.unlink()
+                else:
+                    aside = _identity(self.kept[name])
+                    # written in place, the same file as the one kept aside: nothing to put back
+                    if aside is not None and ident is not None and aside[0] != ident[0]:
+                        os.replace(self.kept.pop(name), path)
+        self.discard()
         for folder in self.made:
             try:
                 folder.rmdir()
             except OSError:  # not empty (another render's files meanwhile), or not ours to remove
                 break
+
+    def discard(self) -> None:
+        """The render was accepted (or is taken back): the files kept aside are let go."""
+        for aside in self.kept.values():
+            with contextlib.suppress(OSError):
+                aside.unlink()
+        self.kept = {}
 
 
 def refused_before_start(returncode: int | None, started: bool, cancelled: bool, written: Sequence[int] = ()

@@ -68,7 +68,8 @@ def _abspath(path: str, setting: str | None = None) -> str:
     if setting is not None and path.startswith("//") and not bpy.data.filepath:
         raise core.HostError(f"{setting} {path}: // means beside the .blend file, which is not saved yet; save it, "
                              "or give an absolute path")
-    return os.path.abspath(bpy.path.abspath(path)) if path else ""
+    # ~ as vom reads it in a shot file (it made a folder named ~ under the working folder: review)
+    return os.path.abspath(os.path.expanduser(bpy.path.abspath(path))) if path else ""
 
 
 def _is_model_path(model: str) -> bool:
@@ -204,7 +205,8 @@ def prepare(context: Any) -> Plan:
     # relative without //: Blender's working folder (as its own outputs read it), which a desktop launch makes $HOME
     # or /; said in the report when the .blend is saved, where beside it was likely meant (QA)
     cwd_out = os.getcwd() if typed and not typed.startswith("//") and not os.path.isabs(os.path.expanduser(typed)) \
-        and bpy.data.filepath else ""
+        and bpy.data.filepath and os.path.realpath(os.getcwd()) != os.path.realpath(os.path.dirname(
+            bpy.data.filepath)) else ""
     if not out:
         if not bpy.data.filepath:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
@@ -228,13 +230,14 @@ def prepare(context: Any) -> Plan:
                                  f"plate. Set another Output")
     _data_colorspace()  # before the render, not after it
     work = core.work_dir(out)
-    if str(work) in _RUNNING:  # another plate's or scene's render of this Output (its rotos would be baked over)
+    if os.path.realpath(work) in _RUNNING:  # another plate's or scene's render of this Output (its rotos baked over)
         raise core.HostError(f"Output {out}: a render of it is running (work folder {work}); wait for it, or press "
                              f"Esc to cancel it, before starting another")
     undo = common.WorkUndo(work)
     try:
         plan = _write_plan(context, vom, tree, plate_node, pattern, timing, size, colorspace, frames, out, objects,
                            keyframes, names, work, undo)
+        undo.wrote()
         plan.cwd_out = cwd_out
         return plan
     except BaseException:  # a roto or mask found wrong after the folder was made: nothing of this Analyze is left
@@ -677,7 +680,8 @@ class VOM_OT_render_matte(bpy.types.Operator):
                 self._plan.undo.undo()
             self.report({"ERROR"}, f"VOM Matte: cannot run {self._plan.cmd[0]}: {e}")
             return False
-        self._keys = frozenset({key, str(self._plan.shot_file.parent)})  # the plate, and the Output's work folder
+        # the plate, and the Output's work folder however its path is spelt (a link to it: review)
+        self._keys = frozenset({key, os.path.realpath(self._plan.shot_file.parent)})
         _RUNNING.update(self._keys)
         return True
 
@@ -688,11 +692,12 @@ class VOM_OT_render_matte(bpy.types.Operator):
     def _finish(self, context: Any) -> set[str]:
         job, plan = self._job, self._plan
         assert job is not None and plan is not None
-        refused = plan.undo is not None and common.refused_before_start(job.returncode, job.started, job.cancelled,
-                                                                        job.written)
-        if refused:  # vom stopped before any work: the work folder as it was (an earlier render's shot file kept)
-            plan.undo.undo()
-        self._release()  # the job has ended (and its undo is done): another render of the plate may start
+        try:
+            refused = common.refused_before_start(job.returncode, job.started, job.cancelled, job.written)
+            if plan.undo is not None:  # refused before any work: the work folder as it was (an earlier render's)
+                plan.undo.undo() if refused else plan.undo.discard()
+        finally:
+            self._release()  # the job has ended (and its undo is done): another render of the plate may start
         shot = "nothing of it was kept" if refused else f"shot {plan.shot_file}"
         if job.cancelled:
             kept = [plan.timing.scene_frame(f) for f in job.written]
@@ -815,6 +820,10 @@ class VOM_OT_render_matte(bpy.types.Operator):
         if self._job is not None:
             self._job.cancel()
             self._job.wait()
+            plan, job = self._plan, self._job
+            if plan is not None and plan.undo is not None:  # before vom began: nothing of it kept
+                refused = common.refused_before_start(job.returncode, job.started, True, job.written)
+                plan.undo.undo() if refused else plan.undo.discard()
         self._release()
         self._cleanup(context)
 
