@@ -210,6 +210,19 @@ def test_work_undo_puts_the_work_folder_back_and_removes_only_what_it_made(tmp_p
     undo.undo()
     assert (work / "shot.yaml").read_text() == "the other host's"
     assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
+    # two sessions' Analyzes of one Output, overlapping: each puts back what it found (review: they shared the
+    # names things were kept aside under, and one's discard took the other's)
+    common.write_text_atomic(work / "shot.yaml", "OLD")
+    a = common.WorkUndo(work)
+    common.write_text_atomic(work / "shot.yaml", "A")
+    a.wrote()
+    b = common.WorkUndo(work)
+    common.write_text_atomic(work / "shot.yaml", "B")
+    b.wrote()
+    a.discard()  # A accepted
+    b.undo()  # B refused: A's stays
+    assert (work / "shot.yaml").read_text() == "A"
+    assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
 
     odd = tmp_path / "c_vom"
     (odd / "shot.yaml").mkdir(parents=True)  # there, but not readable as a file

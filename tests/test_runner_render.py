@@ -480,7 +480,7 @@ def test_cancel_then_sigkill_then_resume(shot_dir: Path, reference: dict[str, np
     from vom_plugin import atomic
     dead_pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                                   text=True).stdout)
-    (out_dir / f".a.0001.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr").write_bytes(b"half a frame")
+    (out_dir / f".a.0001.exr.{atomic._HOST}~{dead_pid}-0123abcd.tmp.exr").write_bytes(b"\x76\x2f\x31\x01half a frame")
 
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr

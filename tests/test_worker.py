@@ -841,8 +841,13 @@ def test_a_cancel_sent_to_a_worker_that_then_dies_stops_the_render(shot_dir: Pat
     assert rc == 130, err
     assert "stopped by SIGINT; the vom worker ended before it said so" in err, err
     assert "rendering the rest in this process" not in err
-    written = sorted(p.name for p in (shot_dir / "cancel_dead").iterdir())
-    assert 1 <= len(written) < N and all(not n.startswith(".") for n in written)
+    written = sorted(p.name for p in (shot_dir / "cancel_dead").iterdir() if not p.name.startswith("."))
+    assert 1 <= len(written) < N
+    # the worker killed mid-write may leave the frame in hand as vom's hidden temporary, never under its own name
+    # (the next render's sweep takes it); where the kill lands depends on the machine's load
+    temps = [p.name for p in (shot_dir / "cancel_dead").iterdir() if p.name.startswith(".")]
+    assert len(temps) <= 1 and all(re.fullmatch(r"\.a\.\d{4}\.exr\.[\w-]+~\d+-[0-9a-f]{8}\.tmp\.exr", t)
+                                   for t in temps), temps
 
 
 def test_a_stop_of_a_render_taken_over_counts_both_runs_frames() -> None:

@@ -112,7 +112,9 @@ _POOLS = {"started": False, "inherited": False}
 
 
 def _after_fork_in_child() -> None:
+    global _OPENMP_LOCK
     _POOLS["inherited"] = _POOLS["started"]
+    _OPENMP_LOCK = threading.RLock()  # one held by another thread at the fork would never be released here
 
 
 if hasattr(os, "register_at_fork"):

@@ -444,22 +444,26 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     model, model_id = (models or LoadedModels(keep=0)).get(shot.model, device)
     cache, cache_off = _open_cache(shot, Path(on_disk.path(on_disk.frames[0])))
     made: list[Path] = []  # the output folders this render makes, innermost first: removed if it writes no frame
-    for pattern in shot.out_patterns().values():
-        p = Path(vio.frame_path(pattern, frames[0])).parent
-        while not p.exists() and p.parent != p and p not in made:
-            made.append(p)
-            p = p.parent
-        try:
-            folder = vio.ensure_output_folder(vio.frame_path(pattern, frames[0]))
-        except InputError as e:
-            raise InputError(f"out {shot.out!r}: {e}") from None
-        remove_stale_temps_in(folder)  # once here; the frames are written without a listing each
+    try:
+        for pattern in shot.out_patterns().values():
+            p = Path(vio.frame_path(pattern, frames[0])).parent
+            while not p.exists() and p.parent != p and p not in made:
+                made.append(p)
+                p = p.parent
+            try:
+                folder = vio.ensure_output_folder(vio.frame_path(pattern, frames[0]))
+            except InputError as e:
+                raise InputError(f"out {shot.out!r}: {e}") from None
+            remove_stale_temps_in(folder)  # once here; the frames are written without a listing each
+    except BaseException:  # another object's folder that cannot be made: the ones made before it go too
+        remove_empty_folders(made)
+        raise
     return _Job(shot=shot, all_frames=list(on_disk.frames), frames=frames, plate_seq=on_disk, size=size,
                 picture=picture, geo=geo,
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
                 plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
-                notes=notes, recipe=recipe, gain=gain, made_folders=sorted(made, key=lambda q: -len(q.parts)))
+                notes=notes, recipe=recipe, gain=gain, made_folders=made)
 
 
 # -- the render --------------------------------------------------------------------------------------------
@@ -778,6 +782,24 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     if memo is not None:
         memo.begin_render()
     job = prepare(shot, models, memo)
+    try:
+        return _render_job(job, shot, progress, stop, t0)
+    except BaseException:
+        # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left (QA); a
+        # folder with a frame in it is not empty, and stays
+        remove_empty_folders(job.made_folders)
+        raise
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) that are empty: those a render made and wrote nothing into."""
+    for folder in sorted(folders, key=lambda q: -len(q.parts)):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _render_job(job: _Job, shot: Shot, progress: Any, stop: Stop | None, t0: float) -> RenderResult:
+    """``render``'s work once the job is prepared."""
     with signals(stop) as stopping:
         r = _Render(job, progress, stopping)
         try:
@@ -787,10 +809,6 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
                 r.close()  # every file on disk announced (r.done) before the error is
                 r.result.elapsed = time.perf_counter() - t0
         except Exception as e:
-            if not r.done:  # stopped before any frame (a callback that raised at the start): no empty folder left (QA)
-                for folder in job.made_folders:
-                    with contextlib.suppress(OSError):
-                        folder.rmdir()
             by_callback = isinstance(progress, _CalledUntilItRaises) and progress.error is not None
             if isinstance(e, CancelledError) and by_callback:
                 result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)

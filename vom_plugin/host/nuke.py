@@ -913,6 +913,10 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     def work() -> RunResult | None:
         try:
             return finish(run())
+        except BaseException:  # unexpected (a broken progress task): nothing of this Analyze is kept
+            if prepared.undo is not None:
+                prepared.undo.undo()
+            raise
         finally:  # whatever happened: the node and its Output free again, after any undo (review: an unexpected
             # error left them held until Nuke restarted)
             _IN_FLIGHT.difference_update(keys)
@@ -933,7 +937,8 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     def finish(result: RunResult | None) -> RunResult | None:
         if result is None:
             return None
-        refused = _common.refused_before_start(result.returncode, result.started, result.cancelled, result.written)
+        refused = prepared.undo is not None and _common.refused_before_start(
+            result.returncode, result.started, result.cancelled, result.written)
         if prepared.undo is not None:  # refused: the work folder as it was (an earlier Analyze's shot file, rotos)
             prepared.undo.undo() if refused else prepared.undo.discard()
         # the node shows every matte frame on disk, not only those rendered now: a fix-up of frames 10-12 after a

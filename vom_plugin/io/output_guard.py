@@ -162,12 +162,16 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False,
     why = _why_not_vom(meta)
     held = {n for n in str(meta.get("vom:objects") or "").split(",") if n}
     dropped = sorted(held - (objects or set()))
+    writes = f"objects {', '.join(sorted(objects))} only" if objects else "one unnamed matte"
     if why is None and dropped:  # a file several objects share, rendered again with fewer (or none): their mattes
         # went with the replaced file, exit 0 (QA); a shot file's rotos of the other kind are refused the same way
-        writes = f"objects {', '.join(sorted(objects))} only" if objects else "one unnamed matte"
         return (f"which holds vom's mattes of objects {', '.join(sorted(held))}; this render writes {writes} and "
-                f"would drop {', '.join(dropped)}'s: render every object of the file (--roto NAME=PATH for each), "
+                f"would drop {', '.join(dropped)}'s: render every object of the file again, or move the files away, "
                 f"or choose another output pattern")
+    if why is None and not held and objects is not None:  # every vom file of objects says them (vom:objects)
+        # one unnamed matte, which a render of named objects replaced with their layers, exit 0 (review)
+        return (f"which holds vom's unnamed matte (A); this render writes {writes} and would drop it: move the "
+                f"files away, or choose another output pattern")
     if why is None and str(meta.get("vom:frame", frame)) != str(frame):
         # vom's, of another frame (copied or renamed): said as such, not as another program's (QA)
         return (f"which is vom's matte of frame {meta.get('vom:frame')}, not of frame {frame} (copied or renamed?); "

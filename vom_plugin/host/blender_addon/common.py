@@ -291,7 +291,7 @@ class WorkUndo:
 
     BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
     ROTO = re.compile(r"\Aroto(?:_.+)?\.-?[0-9]+\.exr\Z")
-    KEEP = ".{}.vom-undo"  # the name a file is kept aside under while the render is not yet accepted
+    KEEP = ".{}.{}.vom-undo"  # a file kept aside while the render is not yet accepted: its name, this undo's own
 
     def __init__(self, work: Path) -> None:
         self.work = Path(work)
@@ -307,12 +307,11 @@ class WorkUndo:
         self.before = {n: _identity(self.work / n) for n in names}
         self.written: dict[str, tuple[int, int, int] | None] | None = None
         self.kept: dict[str, Path] = {}
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"  # two hosts' Analyzes of one Output keep their own (review)
         for name in names:
             if name != "shot.yaml" and not self.ROTO.match(name):
                 continue
-            aside = self.work / self.KEEP.format(name)
-            with contextlib.suppress(OSError):
-                aside.unlink()  # a host that stopped mid-Analyze left it
+            aside = self.work / self.KEEP.format(name, token)
             try:
                 os.link(self.work / name, aside)
             except OSError:  # no hard links here (FAT, some SMB shares): a copy, with its times and mode
@@ -348,11 +347,8 @@ class WorkUndo:
             with contextlib.suppress(OSError):
                 if name not in self.kept:
                     path.unlink()
-                else:
-                    aside = _identity(self.kept[name])
-                    # written in place, the same file as the one kept aside: nothing to put back
-                    if aside is not None and ident is not None and aside[0] != ident[0]:
-                        os.replace(self.kept.pop(name), path)
+                else:  # (written in place, the same file as the one kept aside: the rename changes nothing)
+                    os.replace(self.kept[name], path)
         self.discard()
         for folder in self.made:
             try:
