@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,28 @@ def test_a_value_changed_since_vom_set_it_is_left_as_it_is(clean_env):
     os.environ["VOM_TEST_OMP_B"] = "changed"
     vom_plugin._restore_openmp_env()
     assert "VOM_TEST_OMP_A" not in os.environ and os.environ["VOM_TEST_OMP_B"] == "changed"
+
+
+def test_a_signal_during_an_extensions_import_is_delivered_after_it():
+    """A bare clone's run: SIGTERM 0.4 s into `vom render` landed in OpenImageIO's import, whose C++ called back
+    into Python; the KeyboardInterrupt raised there aborted the process (SIGABRT, exit -6, not 130). Imports of
+    such extensions (torch, OpenImageIO) hold SIGINT and SIGTERM and deliver them once done."""
+    code = """
+import os, signal, vom_plugin
+said = []
+def terminated(signum, frame):
+    raise KeyboardInterrupt
+signal.signal(signal.SIGTERM, terminated)
+try:
+    with vom_plugin.signals_held():
+        os.kill(os.getpid(), signal.SIGTERM)
+        said.append("the import went on")
+except KeyboardInterrupt:
+    said.append("then stopped")
+print(said, signal.getsignal(signal.SIGTERM) is terminated)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "['the import went on', 'then stopped'] True", r.stdout + r.stderr
+    import vom_plugin.io.reader as reader
+
+    assert "signals_held()" in Path(reader.__file__).read_text()  # OpenImageIO's import is held so

@@ -6,10 +6,12 @@ The public Python API lives here; heavy modules (torch, OpenImageIO) are importe
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 
@@ -121,6 +123,34 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM noted while the block runs, then delivered as usual (its usual handler: exit 130): an
+    extension's import calls back into Python from C++, and a KeyboardInterrupt raised there by a signal (a farm's
+    SIGTERM, Ctrl-C at the start) aborted the process (SIGABRT: "terminate called after throwing an instance of
+    pybind11::error_already_set" in torch's, "Critical nanobind error" in OpenImageIO's, a bare clone's test run)
+    instead of stopping it with exit 130. Only in the main thread, where Python runs signal handlers."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    # Python runs a signal's handler in the main thread whichever thread the OS gave it to (numpy's and OpenEXR's
+    # threads run by now): the handlers only note it during the block, and it is sent again afterwards
+    noted: list[int] = []
+    old: dict[int, Any] = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))
+        yield
+    finally:
+        for kind, handler in old.items():
+            signal.signal(kind, handler)
+        for kind in dict.fromkeys(noted):  # each kind once, now in plain Python: its usual handler (exit 130)
+            if signal.getsignal(kind) is not signal.SIG_IGN:  # a SIGINT ignored (nohup, &) must not hide a SIGTERM
+                signal.raise_signal(kind)
+
+
 def _choose_openmp() -> None:
     """The OpenMP settings chosen now, as torch is about to load (what vom set at its import given back first)."""
     with _OPENMP_LOCK:
@@ -130,43 +160,19 @@ def _choose_openmp() -> None:
 
 
 def import_torch() -> Any:
-    """``import torch`` with SIGINT and SIGTERM held back until it is done (then delivered as usual): torch's import
-    calls back into Python from C++, and a KeyboardInterrupt raised there by a signal (a farm's SIGTERM, Ctrl-C at
-    the start) aborted the process ("terminate called after throwing an instance of pybind11::error_already_set",
-    SIGABRT) instead of stopping it with exit 130.
+    """``import torch`` with SIGINT and SIGTERM held back until it is done (``signals_held``).
 
     The OpenMP settings are chosen again just before (the load now, not at the package's import), and the
     environment is given back its own values once torch has loaded."""
-    import signal
     import sys
-    import threading
 
-    if "torch" in sys.modules or threading.current_thread() is not threading.main_thread():
-        with _OPENMP_LOCK:
+    with signals_held(), _OPENMP_LOCK:
+        try:
             if "torch" not in sys.modules:
                 _choose_openmp()
             import torch
+        finally:
             _restore_openmp_env()
-        return torch
-    # Python runs a signal's handler in the main thread whichever thread the OS gave it to (numpy's and OpenEXR's
-    # threads run by now): the handlers only note it during the import, and it is sent again afterwards
-    noted: list[int] = []
-    old: dict[int, Any] = {}
-    try:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))
-        with _OPENMP_LOCK:
-            try:
-                _choose_openmp()
-                import torch
-            finally:
-                _restore_openmp_env()
-    finally:
-        for kind, handler in old.items():
-            signal.signal(kind, handler)
-        for kind in dict.fromkeys(noted):  # each kind once, now in plain Python: its usual handler (exit 130)
-            if signal.getsignal(kind) is not signal.SIG_IGN:  # a SIGINT ignored (nohup, &) must not hide a SIGTERM
-                signal.raise_signal(kind)
     return torch
 
 

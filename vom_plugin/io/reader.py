@@ -12,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import OpenImageIO as oiio
 
+from vom_plugin import signals_held
 from vom_plugin.errors import InputError
+
+with signals_held():  # its import calls back into Python: a signal there aborted the process (SIGABRT)
+    import OpenImageIO as oiio
+
 from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.sequence import missing_file
 
