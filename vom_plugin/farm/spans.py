@@ -98,6 +98,11 @@ class FarmShot:
     # what its files' vom:keyframes must name; empty: not known (not compared)
     output_objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
+    @property
+    def objects_own_keyframes(self) -> bool:
+        """Whether the shot's objects have keyframes of their own (the spans are cut at all of them)."""
+        return len({kfs for _, kfs in self.object_keyframes}) > 1
+
     def output_channels(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         return self.outputs or ((self.out, (self.channel,)),)
 
@@ -416,15 +421,14 @@ def span_description(shot: FarmShot, span: Span) -> str:
     """What a span's task renders: its passes, or, where the shot's objects have keyframes of their own, each
     object's passes from them (the spans are cut at all of them: a span's description by the union named passes
     an object does not have, QA)."""
-    if len({kfs for _, kfs in shot.object_keyframes}) > 1:
+    if shot.objects_own_keyframes:
         each = "; ".join(f"{name}: {', '.join(map(str, kfs))}" for name, kfs in shot.object_keyframes)
         return f"frames {compact_range(span.frames)}: each object propagated from its own keyframes ({each})"
     return span.description
 
 
 def summary(shot: FarmShot, spans: list[Span]) -> dict[str, Any]:
-    mixed = len({kfs for _, kfs in shot.object_keyframes}) > 1
     return {"shot": str(shot.path), "frames": compact_range(shot.frames), "keyframes": shot.keyframes,
             "spans": [{"name": s.name, "frames": compact_range(s.frames), "keyframes": list(s.keyframes),
-                       "kind": "objects' own keyframes" if mixed else s.kind,
+                       "kind": "objects' own keyframes" if shot.objects_own_keyframes else s.kind,
                        "description": span_description(shot, s)} for s in spans]}
