@@ -92,7 +92,7 @@ def _clip() -> EvalClip:
     return EvalClip("square", linear, gt, [1001, 1002, 1003, 1004])
 
 
-def test_run_benchmark_table_json_and_plot(tmp_path):
+def test_run_benchmark_table_json_and_plot(tmp_path, monkeypatch):
     methods = make_methods(["static", "flow", "flow_cf", "oracle_cf"], matting_side=64, trimap_radius=2)
     result = run_benchmark([_clip()], methods)
     mean = result.mean()
@@ -104,8 +104,15 @@ def test_run_benchmark_table_json_and_plot(tmp_path):
     assert d["units"]["MAD"] == "x1e3" and set(d["mean"]) == {"static", "flow", "flow_cf", "oracle_cf"}
     table = format_table(result)
     assert "MEAN (1)" in table and "square" in table and "MAD x1e3" in table
+    import matplotlib.pyplot as plt
+
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig: (figures.append(fig), close(fig)))
     png = plot_clip(c, tmp_path / "plots" / "square.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ticks = figures[0].axes[-1].get_xticks()  # frame numbers only (QA: 0.5, 1.5, ... over 4 frames)
+    assert len(ticks) and all(t == int(t) for t in ticks)
 
 
 def test_the_tables_mean_rows_say_a_clips_seconds_and_what_a_mean_leaves_out():
@@ -267,6 +274,12 @@ def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
     (tmp_path / "gap" / "p.0003.exr").unlink()
     capsys.readouterr()
     assert main(gap) == 0
+    assert "note: prediction frame" not in capsys.readouterr().err
+    # a ground truth short of the prediction's ends: its frames scored, the others said (QA: left out unsaid)
+    (tmp_path / "gap" / "g.0005.exr").unlink()
+    assert main(gap) == 0
+    out, err = capsys.readouterr()
+    assert "3 frame(s)" in out and "note: prediction frame(s) 5 have no ground truth: not scored" in err
     # a GT on twos beside a prediction on ones: every other frame scored, as before (a review)
     (tmp_path / "twos").mkdir()
     for f in (1, 2, 3, 4, 5):
@@ -287,7 +300,7 @@ def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsy
         _write(tmp_path / f"m.{f}.exr", np.stack([np.zeros_like(gt[i]), gt[i]], axis=2), ["dog.A", "hero.A"])
     argv = ["eval", "--pred", str(tmp_path / "m.####.exr"), "--gt", gt_pat, "--metrics", "MAD", "dtSSD"]
     assert main(argv) == 2
-    assert "holds several alphas (dog.A, hero.A); name the one to score" in capsys.readouterr().err
+    assert "holds several alphas (dog.A, hero.A); name the channel to score (--channel NAME)" in capsys.readouterr().err
     assert main(argv + ["--channel", "hero.A", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mean"]["MAD"] == 0.0
     assert main(argv + ["--channel", "cat.A"]) == 2
@@ -295,12 +308,46 @@ def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsy
     # the same file as the ground truth: --gt-channel (the message names the flag of its role)
     gt_argv = ["eval", "--pred", gt_pat, "--gt", str(tmp_path / "m.####.exr"), "--metrics", "MAD"]
     assert main(gt_argv) == 2
-    assert "ground truth" in (err := capsys.readouterr().err) and "vom eval --gt-channel dog.A" in err
+    # no one object suggested: the hint named dog.A, the first, whichever the user was scoring (QA)
+    err = capsys.readouterr().err
+    assert "ground truth" in err and "(dog.A, hero.A); name the channel to score (--gt-channel NAME)" in err
     assert main(gt_argv + ["--gt-channel", "hero.A", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mean"]["MAD"] == 0.0
     assert main(argv + ["--channel", "hero.A", "--frames", "1001,1003"]) == 0  # 1003 is not 1001's next frame
     out, err = capsys.readouterr()
-    assert out.splitlines()[-2].split()[-1] == "-" and "dtSSD not defined in frame(s) 1001, 1003" in err
+    assert out.splitlines()[-2].split()[-1] == "-"
+    assert ("dtSSD not defined in frame(s) 1001, 1003 (no two of the scored frames are adjacent frame numbers)"
+            in err)
+    # --channel alone: a ground truth of the same objects is read at the same channel, as the help says (it was
+    # refused, suggesting dog.A); against itself hero.A scores 0, dog.A does not
+    both = ["eval", "--pred", str(tmp_path / "m.####.exr"), "--gt", str(tmp_path / "m.####.exr"), "--metrics", "MAD",
+            "--json"]
+    assert main(both + ["--channel", "hero.A"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["MAD"] == 0.0
+    assert main(both + ["--channel", "hero.A", "--gt-channel", "dog.A"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["MAD"] > 100
+
+
+def test_vom_eval_refuses_an_opaque_rgba_matte_naming_the_channels(tmp_path, capsys):
+    """A ground truth saved as an opaque RGBA image, the matte in R = G = B and A 1 everywhere (Nuke's Write of a
+    shuffled matte, datasets' PNGs), was scored against its A: MAD 832 for a matte at 22, exit 0 (QA). Refused,
+    naming the flags; --gt-channel R scores the matte and --gt-channel A the A, as asked."""
+    _, gt = _shot(tmp_path / "s")
+    for i, f in enumerate((1001, 1002, 1003)):
+        px = np.concatenate([np.repeat(gt[i][..., None], 3, axis=2), np.ones_like(gt[i])[..., None]], axis=2)
+        buf = oiio.ImageBuf(oiio.ImageSpec(px.shape[1], px.shape[0], 4, oiio.UINT8))
+        buf.set_pixels(oiio.ROI(), np.ascontiguousarray(px, np.float32))
+        assert buf.write(str(tmp_path / f"g.{f}.png"))
+    argv = ["eval", "--pred", str(tmp_path / "s" / "gt.####.exr"), "--gt", str(tmp_path / "g.####.png"),
+            "--metrics", "MAD", "--json"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "g.1001.png: its A is 1 in every pixel while R = G = B hold a matte" in err
+    assert "--gt-channel R for the matte, --gt-channel A for the A" in err
+    assert main(argv + ["--gt-channel", "R"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["MAD"] < 3  # the 8-bit rounding of the same matte
+    assert main(argv + ["--gt-channel", "A"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["MAD"] > 100
 
 
 def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):

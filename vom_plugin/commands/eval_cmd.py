@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"metrics to compute (default: all of {' '.join(METRIC_CHOICES)})")
     p.add_argument("--channel", metavar="NAME", help="the prediction's alpha channel, e.g. hero.A (default: A, "
                    "alpha, or the only <layer>.A)")
-    p.add_argument("--gt-channel", metavar="NAME", help="the ground truth's alpha channel (default: as --channel's)")
+    p.add_argument("--gt-channel", metavar="NAME", help="the ground truth's alpha channel (default: --channel's where "
+                   "the ground truth has it, else as the prediction's default)")
     p.add_argument("--json", action="store_true", help="print one JSON object (per-frame and mean)")
 
 
@@ -63,6 +64,10 @@ def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
     if missing:
         raise InputError(f"ground truth {args.gt}: no frame {format_frames(missing)}, where the prediction {args.pred} "
                          f"has one; give --frames to score only the frames both have")
+    beyond = [f for f in predicted if f < frames[0] or f > frames[-1]]
+    if beyond:  # scored as documented (every GT frame), but a prediction cut short of its ends went unsaid (QA)
+        print(f"vom eval: note: prediction frame(s) {format_frames(beyond)} have no ground truth: not scored",
+              file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,11 +76,13 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.io import parse_frame_range
 
     asked = parse_frame_range(args.frames) if args.frames else None
-    frames, gt = read_alpha_sequence(args.gt, asked, role="ground truth", channel=args.gt_channel)
+    # the ground truth's channel is --channel's where it has one of that name (hero.A against hero.A)
+    frames, gt = read_alpha_sequence(args.gt, asked, role="ground truth", channel=args.gt_channel,
+                                     preferred=args.channel, flag="--gt-channel")
     if asked is None:
         _refuse_gaps(args, frames)
     _, pred = read_alpha_sequence(args.pred, frames, role="prediction", size=(gt.shape[2], gt.shape[1]),
-                                  channel=args.channel)
+                                  channel=args.channel, flag="--channel")
     scores = evaluate_clip(pred, gt, region=args.region, frames=frames, metrics=args.metrics, name=args.pred)
     for note in scores.notes:
         print(f"vom eval: note: {note}", file=sys.stderr)

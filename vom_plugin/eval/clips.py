@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -56,15 +57,21 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
-def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: str | None = None) -> np.ndarray:
+def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: str | None = None,
+               preferred: str | None = None, flag: str | None = None) -> np.ndarray:
     """One alpha image as float32 (H, W) over its display window, NOT cleaned of NaN (scoring must see them).
 
-    The channel is ``channel`` when given, else A / alpha / the only ``<layer>.A``, else the only channel (or Y),
-    else R of an image whose R, G and B are equal (a grey matte saved as RGB, as some datasets do). RGB that
-    differs per channel is a plate, not a matte, and several layered alphas (a render of several objects) are
-    several mattes: InputError.
+    The channel is ``channel`` when given, else ``preferred`` where the file has it (the prediction's channel, for
+    its ground truth), else A / alpha / the only ``<layer>.A``, else the only channel (or Y), else R of an image
+    whose R, G and B are equal (a grey matte saved as RGB, as some datasets do). RGB that differs per channel is a
+    plate, not a matte, and several layered alphas (a render of several objects) are several mattes: InputError;
+    so is an A that is one value everywhere beside R = G = B holding a matte (an opaque RGBA matte, as Nuke and
+    datasets save them: its A would be scored). ``flag``: the option that names the channel, for the messages.
     """
     from vom_plugin.io.reader import find_rgb, open_image, read_channels, to_display
+
+    def name_it(what: str) -> str:
+        return f"name the channel to score ({flag} NAME)" if flag else f"save the {what} as channel A"
 
     with open_image(path, role) as img:
         ch = list(img.info.channels)
@@ -72,42 +79,70 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: st
             if channel not in ch:
                 raise InputError(f"{role} {path} has no channel {channel!r} (channels {', '.join(ch)})")
             pick: int | None = ch.index(channel)
+        elif preferred is not None and preferred in ch:
+            pick = ch.index(preferred)
         else:  # by name: OpenImageIO's alpha_channel is the first *.A of a file of objects (dog.A before hero.A)
             pick = next((i for i, c in enumerate(ch) if c in ("A", "a", "alpha", "Alpha")), None)
             layered = [i for i, c in enumerate(ch) if c.endswith((".A", ".alpha"))]
             if pick is None and len(layered) > 1:
-                flag = "--gt-channel" if role.startswith("ground truth") else "--channel"
+                # no one of them suggested: the first (dog.A) is as likely the wrong object as the right one
                 raise InputError(f"{role} {path} holds several alphas ({', '.join(ch[i] for i in layered)}); "
-                                 f"name the one to score (vom eval {flag} {ch[layered[0]]})")
+                                 f"{name_it('one to score')}")
             if pick is None and len(layered) == 1:
                 pick = layered[0]
             if pick is None and len(ch) == 1:
                 pick = 0
             if pick is None and "Y" in ch:
                 pick = ch.index("Y")
+        rgb_idx = find_rgb(tuple(ch), "")
         if pick is None:
-            rgb_idx = find_rgb(tuple(ch), "")
             if rgb_idx is None:
                 raise InputError(f"{role} {path}: no A, alpha, Y or single channel to read "
                                  f"(channels {', '.join(ch)}); expected an alpha image")
             rgb = read_channels(img, rgb_idx)
-            finite = np.nan_to_num(rgb)
-            spread = finite.max(axis=2) - finite.min(axis=2)
-            if spread.max() > 1e-3:
+            if _spread(rgb) > 1e-3:
                 raise InputError(f"{role} {path} has colour R, G, B and no alpha channel; expected an alpha "
                                  "(channel A) or a grey single-channel matte")
             values = rgb[..., 0]
         else:
             values = read_channels(img, [pick])[:, :, 0]
+            if channel is None and rgb_idx is not None and pick not in rgb_idx:
+                _refuse_opaque_rgba(img, rgb_idx, values, f"{role} {path}", ch[pick], flag)
         return np.ascontiguousarray(to_display(values, img.info), dtype=np.float32)
 
 
+def _spread(rgb: np.ndarray) -> float:
+    """How far R, G and B of an image part from each other at most (0: a grey image)."""
+    finite = np.nan_to_num(rgb)
+    return float((finite.max(axis=2) - finite.min(axis=2)).max()) if finite.size else 0.0
+
+
+def _refuse_opaque_rgba(img: Any, rgb_idx: Any, alpha: np.ndarray, what: str, name: str, flag: str | None) -> None:
+    """InputError where the alpha read is one value everywhere while R = G = B hold a matte: an opaque RGBA matte
+    (Nuke's Write of a matte shuffled into rgb, a dataset's PNGs) scored by its A was a plausible, wrong number
+    (MAD 832 for a matte at 22), with no word."""
+    from vom_plugin.io.reader import read_channels
+
+    finite = np.nan_to_num(alpha)
+    if finite.size == 0 or finite.max() != finite.min():
+        return
+    rgb = read_channels(img, rgb_idx)
+    grey = np.nan_to_num(rgb[..., 0])
+    if _spread(rgb) > 1e-3 or grey.max() - grey.min() < 1e-3:  # a plate, or no matte in the RGB either
+        return
+    how = (f"name the channel to score: {flag} R for the matte, {flag} {name} for the {name}" if flag else
+           "save the matte as channel A or as a one-channel image")
+    raise InputError(f"{what}: its {name} is {float(finite.flat[0]):g} in every pixel while R = G = B hold a matte "
+                     f"(values {float(grey.min()):g} to {float(grey.max()):g}); {how}")
+
+
 def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: str = "alpha",
-                        size: tuple[int, int] | None = None,
-                        channel: str | None = None) -> tuple[list[int], np.ndarray]:
+                        size: tuple[int, int] | None = None, channel: str | None = None,
+                        preferred: str | None = None, flag: str | None = None) -> tuple[list[int], np.ndarray]:
     """(frames, float32 [T, H, W]) of an alpha sequence; InputError names missing or mis-sized frames.
 
-    ``size`` (width, height) is what every frame must be; default: the first frame's.
+    ``size`` (width, height) is what every frame must be; default: the first frame's. ``channel``, ``preferred``,
+    ``flag``: as ``read_alpha``'s.
     """
     from vom_plugin.io import open_sequence
     from vom_plugin.io.sequence import is_still
@@ -123,7 +158,7 @@ def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: 
     seq = open_sequence(pattern, frames)
     out = []
     for f in seq.frames:
-        a = read_alpha(seq.path(f), role=role, channel=channel)
+        a = read_alpha(seq.path(f), role=role, channel=channel, preferred=preferred, flag=flag)
         if size is None:
             size = (a.shape[1], a.shape[0])
         if (a.shape[1], a.shape[0]) != tuple(size):

@@ -57,6 +57,8 @@ def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
     axes[-1, 0].set_xlabel("frame")
+    # frame numbers only: a few frames got ticks at 0.5, 1.5, ... (QA)
+    axes[-1, 0].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     fig.suptitle(f"{clip.name}: per-frame error ({region}, {clip.size[0]}x{clip.size[1]}, roto: {clip.roto_source})")
     fig.tight_layout()
     try:

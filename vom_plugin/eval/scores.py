@@ -184,6 +184,13 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
         missing = [n for n, v in zip(nums, values, strict=True) if math.isnan(v)]
         if missing:
             why = _WHY.get(m, _WHY["band"])
+            if m in ("dtSSD", "MESSDdt") and not adjacent:  # a single frame, or frames on twos: not the band's fault
+                why = "no two of the scored frames are adjacent frame numbers"
+            elif m in ("dtSSD", "MESSDdt") and whole:  # the whole frame has no band to be empty
+                why = "the frame before it is not among the scored frames"
+            elif m in ("dtSSD", "MESSDdt"):
+                why = "the frame after it is not among the scored frames, or the band is empty"
+
             notes.append(f"{m} not defined in frame(s) {format_frames(missing)} ({why}): left out of the mean")
     mean = {m: _mean(v) for m, v in out.items()}
     return ClipScores(name=name, region=region, frames=[int(n) for n in nums], per_frame=out, mean=mean, notes=notes)
@@ -191,8 +198,6 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
 
 _WHY = {"Core": "the ground truth has no solid interior there",
         "Clear": "the ground truth has no clear background there",
-        "dtSSD": "its neighbour is not the adjacent frame number, or the band is empty",
-        "MESSDdt": "its neighbour is not the adjacent frame number, or the band is empty",
         "band": "the ground truth has no unknown band there"}
 
 
