@@ -195,6 +195,9 @@ def test_farm_check_of_a_jobs_frames_and_a_jobs_name(farm_shot: Path, tmp_path: 
     assert "all 4 frames written and readable" in capsys.readouterr().out
     assert main(["farm", "check", str(farm_shot), "--frames=2-x"]) == 2
     assert "--frames: " in capsys.readouterr().err
+    # frames the shot does not have: said as such (QA: "11 of 11 frames have no output file")
+    assert main(["farm", "check", str(farm_shot), "--frames=7-12"]) == 2
+    assert f"--frames: 9-12 are not among the frames of {farm_shot} (1-8)" in capsys.readouterr().err
     shot = load_farm_shot(farm_shot)
     assert build_template(shot)["steps"][-1]["script"]["actions"]["onRun"]["args"][-1] == "--frames=1-8"
     snap = tmp_path / "sh010_alpha_vom" / "farm" / "20261206-015500-a1b2c3"

@@ -260,6 +260,11 @@ def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", "--pred", str(tmp_path / "gone.exr"), "--gt", gt_pat]) == 2
     assert f"prediction file {tmp_path / 'gone.exr'} does not exist" in capsys.readouterr().err  # was "plate file"
+    # a folder exists: "does not exist" sent the user looking for a typo; an empty --gt named no file (QA)
+    assert main(["eval", "--pred", str(tmp_path), "--gt", gt_pat]) == 2
+    assert f"prediction {tmp_path} is a folder; give the prediction's file pattern" in capsys.readouterr().err
+    assert main(["eval", "--pred", gt_pat, "--gt", ""]) == 2
+    assert "ground truth: no file given (an empty pattern)" in capsys.readouterr().err
     # a GT frame missing where the prediction has one: refused by number (a QA pass: scored as a clip of fewer
     # frames, exit 0); a GT and a prediction on twos are no gap
     (tmp_path / "gap").mkdir()

@@ -355,7 +355,8 @@ def test_a_write_that_fails_on_a_full_disk_says_how_much_room_is_left(tmp_path, 
     monkeypatch.setattr(oiio.ImageOutput, "create", FailsToWrite)
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 12_000, 12_000))
     with pytest.raises(InputError, match=r"alpha\.1001\.exr could not be written: Failed OpenEXR write.*; the disk "
-                                         r"holding .* has 0\.012 MB free, less than the frame's 0\.0768 MB: full\?"):
+                                         r"holding .* has 0\.012 MB free, and the frame's pixels are up to "
+                                         r"0\.0768 MB before compression: full\?"):
         write_alpha(path, _alpha(h=120, w=160, seed=2), ImageInfo.for_size(160, 120))
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**12, 0, 10**11))
     with pytest.raises(InputError) as e:

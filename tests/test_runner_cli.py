@@ -93,6 +93,10 @@ def test_an_open_job_description_task_that_fails_says_why_in_an_openjd_fail_line
         main(["render", "--progress", "openjd", "--frames"])  # a usage error
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 1 and out[0].startswith("openjd_fail: ") and "--frames" in out[0], out
+    # demo has no openjd progress: its usage error is no farm task's failure line (QA)
+    with pytest.raises(SystemExit):
+        main(["demo", "--progress", "openjd"])
+    assert capsys.readouterr().out == ""
 
 
 def test_demo_without_weights_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -173,6 +177,13 @@ def test_demo_never_replaces_a_contact_sheet_of_the_users(tmp_path: Path, monkey
     assert main(["demo", "--out", str(tmp_path / "o"), "--progress", "none"]) == 2
     assert "contact_sheet.png: exists and was not written by vom" in capsys.readouterr().err
     assert (tmp_path / "o" / "contact_sheet.png").read_bytes() == b"\x89PNG my sheet"
+    # --out "" is the default folder, as a blank setting is everywhere (QA: the working folder got the demo's files)
+    monkeypatch.chdir(tmp_path / "o")
+    (tmp_path / "o" / "vom_demo_out").mkdir()
+    (tmp_path / "o" / "vom_demo_out" / "contact_sheet.png").write_bytes(b"\x89PNG my sheet")
+    assert main(["demo", "--out", "", "--progress", "none"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'o' / 'vom_demo_out' / 'contact_sheet.png'}: exists and was not written by vom" in err
 
 
 def test_progress_reporters() -> None:

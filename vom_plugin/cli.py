@@ -82,12 +82,17 @@ def _negative_ranges(argv: list[str]) -> list[str]:
 
 
 def _progress_said(argv: Sequence[str]) -> str | None:
-    """The ``--progress`` a command with progress (render, demo) was given (the last one: argparse keeps it)."""
-    if _command(argv) not in ("render", "demo"):
+    """The ``--progress`` a command with progress (render, demo) was given (the last one: argparse keeps it), where
+    the command has that kind (demo has no ``openjd``: a usage error of ``vom demo --progress openjd`` printed an
+    ``openjd_fail:`` line, QA)."""
+    command = _command(argv)
+    if command not in ("render", "demo"):
         return None
     said = [b if a == "--progress" else a.split("=", 1)[1] for a, b in zip(argv, [*argv[1:], ""], strict=True)
             if a == "--progress" or a.startswith("--progress=")]
-    return said[-1] if said else None
+    if not said or (command == "demo" and said[-1] == "openjd"):
+        return None
+    return said[-1]
 
 
 

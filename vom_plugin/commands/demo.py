@@ -95,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"the shipped weights {weights_dir() / 'lite.safetensors'} are not there yet (they are "
                          f"trained by `vom train` and committed with the package); pass --model PATH to demo a "
                          f"checkpoint of your own")
-    out_dir = Path(args.out).resolve()
+    # blank is the default, as a blank setting is everywhere: `--out "$OUT"` with OUT unset wrote the demo's 25 files
+    # into the working folder (QA)
+    out_dir = Path(args.out if args.out.strip() else "vom_demo_out").resolve()
     # paths given here are the working folder's (as `vom render`'s), not the shipped shot file's folder
     cache = str(Path(args.cache).expanduser().resolve()) if args.cache else None
     model = args.model if args.model in MODEL_ALIASES else str(Path(args.model).expanduser().resolve())

@@ -84,12 +84,17 @@ def run(args: argparse.Namespace) -> int:
             import dataclasses
 
             from vom_plugin.errors import InputError
-            from vom_plugin.io import parse_frame_range
+            from vom_plugin.io import format_frames, parse_frame_range
 
             try:
-                shot = dataclasses.replace(shot, frames=sorted(set(parse_frame_range(args.frames))))
+                asked = sorted(set(parse_frame_range(args.frames)))
             except InputError as e:
                 raise InputError(f"--frames: {e}") from None
+            outside = [f for f in asked if f not in set(shot.frames)]
+            if outside:  # said as such: they were counted as frames with no output file (QA)
+                raise InputError(f"--frames: {format_frames(outside)} {'is' if len(outside) == 1 else 'are'} not "
+                                 f"among the frames of {shot.path} ({compact_range(shot.frames)})")
+            shot = dataclasses.replace(shot, frames=asked)
         notes: list[str] = []
         problems = check_outputs(shot, notes)
         for note in notes:

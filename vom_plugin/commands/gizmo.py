@@ -11,11 +11,16 @@ HELP = "regenerate gizmos/VOM_Matte.gizmo and the Blender add-on's knob table fr
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", metavar="FILE", type=Path, help="write the gizmo here instead of gizmos/VOM_Matte.gizmo "
-                   "(the Blender knob table is then left alone)")
+    p.add_argument("--out", metavar="FILE", type=_blank_is_default, help="write the gizmo here instead of "
+                   "gizmos/VOM_Matte.gizmo (the Blender knob table is then left alone)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 when a host file differs from a fresh generation")
     p.add_argument("--stdout", action="store_true", help="print the gizmo instead of writing it")
+
+
+def _blank_is_default(text: str) -> Path | None:
+    """``--out ""`` is the default, as a blank setting is everywhere (it was the working folder, refused as ".")."""
+    return Path(text) if text.strip() else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -150,6 +150,10 @@ def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: 
     if is_still(pattern):
         # one file stands for a still plate's every frame; an alpha scored against a sequence must be one too (a
         # pattern missing its #### scored one frame against every frame of the other, with no word)
+        if not pattern.strip():
+            raise InputError(f"{role}: no file given (an empty pattern)")
+        if Path(pattern).is_dir():  # it exists: "does not exist" sent the user looking for a typo (QA)
+            raise InputError(f"{role} {pattern} is a folder; give the {role}'s file pattern (alpha.####.exr)")
         if not Path(pattern).is_file():
             raise InputError(f"{role} file {pattern} does not exist")
         if frames is not None and len(set(frames)) > 1:
