@@ -403,9 +403,14 @@ def test_what_vom_makes_in_a_shared_cache_is_shared_as_the_root_is(tmp_path: Pat
         try:
             s = store(root, f"/show/sh010/plate_{root_mode:o}_{gid}.####.exr")
             s.prepare()
+            # entries too: a member's umask 077 made them private, so a chunk on a teammate's worker could not
+            # continue from the state the chunk before it saved (QA)
+            s.put_keys(1, K("k"), {"f": torch.ones(2)})
         finally:
             os.umask(old)
         assert stat.S_IMODE((root / vc.LOCK_NAME).stat().st_mode) == file_mode, root
+        [entry] = (s.dir / "keys").iterdir()
+        assert stat.S_IMODE(entry.stat().st_mode) == file_mode, entry
         for folder in (s.dir, s.dir / "keys", s.dir / "steps"):
             assert stat.S_IMODE(folder.stat().st_mode) == folder_mode, folder
         assert stat.S_IMODE((s.dir / vc.SHOT_MARKER).stat().st_mode) == file_mode

@@ -471,7 +471,7 @@ class ShotCache:
         with self.lock():
             if not path.parent.is_dir():  # a `vom cache clear` removed the shot's empty folder as the render began
                 self._claim()
-            _atomic_write_bytes(path, data)
+            _atomic_write_bytes(path, data, shared_as=self.root)  # a teammate reads it whatever my umask (QA)
         if not self._written_since_evict:  # the first since an eviction: marked at once (a kill leaves it)
             self._mark_unevicted()
         self._written_since_evict += len(data)
