@@ -4,7 +4,9 @@ but are not a complete matte.
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -306,9 +308,41 @@ def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again
     assert main(["farm", "check", str(shot)]) == 2
     err = capsys.readouterr().err
     assert re.search(r"frame 3: \S+: matted from another picture than its plate frame .*p\.0003\.exr holds now", err)
-    assert not re.search(r"frame [124]:", err), err
+    # frame 4 came after it in the pass: matted through its earlier picture, with stamps that pass (QA: requeueing
+    # frame 3's task left it 0.095 off); a render replaces both, and the advice says so (it said to move them away)
+    assert re.search(r"frame 4: \S+: matted through plate frame 3, which was changed or delivered again", err), err
+    assert not re.search(r"frame [12]:", err), err
+    assert "frames 3-4: vom's earlier output, which a render replaces: requeue the tasks that render them" in err
+    assert "move it away" not in err
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0  # rendered again: it passes
     assert main(["farm", "check", str(shot)]) == 0
+
+
+def test_farm_check_flags_the_frames_a_pass_carried_a_redelivered_plate_frame_to(farm_shot: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Which frames carry a plate frame's picture: before the first keyframe the frames before it (the backward
+    pass), after the last the frames after it, between two keyframes every frame between them (both passes are
+    blended), a keyframe's both spans; only outputs written before the plate frame changed, never a keyframe's own."""
+    import dataclasses
+
+    from vom_plugin.farm.spans import OutputProblem, _stale_through
+
+    shot = dataclasses.replace(load_farm_shot(farm_shot), object_keyframes=((None, (3, 6)),))
+    now = time.time()
+    for f in range(1, 9):
+        os.utime(_good(tmp_path, f), (now - 100, now - 100))  # rendered before the plate frame changed
+    pattern = str(tmp_path / "out" / "a.####.exr")
+
+    def flagged(p: int) -> list[int]:
+        problems = {p: OutputProblem("redelivered", tmp_path / "out" / f"a.{p:04d}.exr", False)}
+        _stale_through(shot, problems, pattern, None, {p})
+        assert all("matted through plate frame" in problems[f] for f in problems if f != p)
+        return sorted(set(problems) - {p})
+
+    assert flagged(2) == [1] and flagged(4) == [5] and flagged(5) == [4] and flagged(7) == [8]
+    assert flagged(3) == [1, 2, 4, 5] and flagged(6) == [4, 5, 7, 8]
+    os.utime(tmp_path / "out" / "a.0008.exr", (now + 100, now + 100))  # rendered again since: its pass read it new
+    assert flagged(7) == []
 
 
 def test_a_plate_frame_delivered_again_while_the_render_reads_it_is_not_stamped_with_the_new_bytes(

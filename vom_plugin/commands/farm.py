@@ -116,9 +116,18 @@ def run(args: argparse.Namespace) -> int:
             for f, why in bad.items():
                 print(f"  frame {f}: {why.path}: {why.removeprefix(why.path.name + ': ')}", file=sys.stderr)
             # a render replaces only what it can read as its own output of that frame (QA: a requeued task failed
-            # on a truncated file again and again, and nothing said what to do)
-            print("  a damaged file, or one vom did not write, is not replaced by a render: move it away, then "
-                  "requeue its frame's task", file=sys.stderr)
+            # on a truncated file again and again, and nothing said what to do); vom's earlier outputs it replaces,
+            # which the advice to move every file away did not say (QA)
+            again = [f for f, why in bad.items() if why.replaced]
+            kept = [f for f, why in bad.items() if not why.replaced]
+            if again:
+                print(f"  frame{'s' if len(again) > 1 else ''} {compact_range(again)}: vom's earlier output, which a "
+                      f"render replaces: requeue the tasks that render {'them' if len(again) > 1 else 'it'}",
+                      file=sys.stderr)
+            if kept:
+                print(f"  frame{'s' if len(kept) > 1 else ''} {compact_range(kept)}: a file a render does not replace "
+                      f"(damaged, another frame's or objects', or not vom's): move it away, then requeue the tasks",
+                      file=sys.stderr)
         if problems:
             return 2
         if not args.json:

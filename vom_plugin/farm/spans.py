@@ -232,11 +232,16 @@ class OutputProblem(str):
 
     path: Path
     missing: bool
+    replaced: bool  # a render replaces the file (vom's earlier output of the frame); else it must be moved away
 
-    def __new__(cls, text: str, path: Path, missing: bool) -> OutputProblem:
+    def __new__(cls, text: str, path: Path, missing: bool, replaced: bool = True) -> OutputProblem:
         obj = super().__new__(cls, text)
-        obj.path, obj.missing = path, missing
+        obj.path, obj.missing, obj.replaced = path, missing, replaced
         return obj
+
+
+class _Redelivered(str):
+    """``_stamp_problem``'s reason for a frame matted from other bytes than its plate frame's file now."""
 
 
 def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, OutputProblem]:
@@ -252,6 +257,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
     exposure = _Once(shot, _exposure)
     objects_of = dict(shot.output_objects)
+    redelivered: list[tuple[int, str]] = []  # frames whose plate frame changed after their output was rendered
     for f in shot.frames:
         expected = None
         for pattern, channels in shot.output_channels():
@@ -271,8 +277,14 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                                   expected.path if expected is not None else None, objects_of.get(pattern),
                                   picture if shot.plate else None, exposure if shot.plate else None)
             if problem:
-                problems[f] = OutputProblem(where + problem, out, False)
+                problems[f] = OutputProblem(where + problem, out, False, _replaced(out, f, objects_of.get(pattern)))
+                if isinstance(problem, _Redelivered):
+                    redelivered.append((f, pattern))
                 break
+    if shot.plate:
+        for pattern, _ in shot.output_channels():
+            _stale_through(shot, problems, pattern, objects_of.get(pattern),
+                           {f for f, pat in redelivered if pat == pattern})
     if recipes.unavailable and notes is not None:
         notes.append(f"outputs not compared with the shot's rotos, settings and weights (vom:recipe): "
                      f"{recipes.unavailable}")
@@ -287,6 +299,79 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                              f"or a killed one's (not frames); the next render removes a killed one's once it is "
                              f"{OTHER_HOST_STALE_S / 3600:g} h old (or delete them when no render runs)")
     return problems
+
+
+def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None) -> bool:
+    """Whether a render of the frame replaces the file at ``path`` (``output_guard.replace_problem``): the check's
+    advice was to move every bad file away, where a requeued task replaces vom's own (QA)."""
+    from vom_plugin.io.output_guard import replace_problem
+
+    try:
+        locked = not os.stat(path).st_mode & 0o222
+    except OSError:
+        return False
+    return replace_problem(path, frame, locked=locked, objects=frozenset(objects) if objects else None) is None
+
+
+def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], pattern: str,
+                   objects: tuple[str, ...] | None, redelivered: set[int]) -> None:
+    """The frames of ``pattern`` matted through a plate frame's earlier picture, added to ``problems``. A pass carries
+    each frame's picture in its memory to the frames after it in its direction, up to the next keyframe (between two
+    keyframes both passes are blended: every frame between them; a keyframe's picture is in the memory of its
+    passes), so a frame re-delivered after the render left the frames after it stale too, with stamps that pass: the
+    check flagged its frame alone, and after its task was requeued passed frames 0.095 off (QA). The plate frames
+    that count are those whose own output is of other bytes (``redelivered``): the frames after them written before
+    the file changed (its times) were matted through its earlier picture. Once its own frame was rendered again,
+    nothing tells a change of its bytes from a touch or a copy of the same ones: the first check lists them all."""
+    from vom_plugin.io import existing_frame_path, frame_path
+
+    names = set(objects) if objects else None
+    kfs = sorted({k for n, ks in shot.object_keyframes if names is None or n in names for k in ks})
+    changed: dict[int, float] = {}  # plate frames that count, and when they changed
+    for p in redelivered:
+        try:
+            st = os.stat(existing_frame_path(shot.plate, p))
+        except (OSError, InputError):
+            continue
+        changed[p] = max(st.st_mtime, st.st_ctime)  # a copy that kept the file's times changed its ctime
+    if not kfs or not changed:
+        return
+
+    def mtime(path: Path) -> float | None:
+        try:
+            return os.stat(path).st_mtime
+        except OSError:
+            return None
+
+    frames = sorted(shot.frames)
+    written = {f: mtime(Path(frame_path(pattern, f))) for f in frames}
+
+    def flag(f: int, source: tuple[float, int] | None) -> None:
+        own = written.get(f)
+        if source is None or own is None or f in problems or f in kfs or source[0] <= own:
+            return
+        out = Path(frame_path(pattern, f))
+        problems[f] = OutputProblem(
+            f"{out.name + ': ' if len(shot.output_channels()) > 1 else ''}matted through plate frame {source[1]}, "
+            f"which was changed or delivered again after this frame was rendered (a pass carries each frame's "
+            f"picture to the frames after it, up to the next keyframe)", out, False, _replaced(out, f, objects))
+
+    def latest(a: tuple[float, int] | None, p: int) -> tuple[float, int] | None:
+        return (changed[p], p) if p in changed and (a is None or changed[p] > a[0]) else a
+
+    src = latest(None, kfs[0])  # before the first keyframe, its backward pass: the frames after each, to it
+    for f in reversed([f for f in frames if f < kfs[0]]):
+        flag(f, src)
+        src = latest(src, f)
+    src = latest(None, kfs[-1])  # after the last, its forward pass: the frames before each, from it
+    for f in [f for f in frames if f > kfs[-1]]:
+        flag(f, src)
+        src = latest(src, f)
+    for k1, k2 in zip(kfs, kfs[1:], strict=False):  # between two: both passes, every frame of the span
+        inside = [f for f in frames if k1 < f < k2]
+        ranked = sorted(((changed[p], p) for p in (k1, *inside, k2) if p in changed), reverse=True)[:2]
+        for f in inside:
+            flag(f, next((r for r in ranked if r[1] != f), None))
 
 
 class _Once:
@@ -409,11 +494,11 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         from vom_plugin.engine.shot import content_digest
 
         if str(meta["vom:plate"]) == CHANGED_SINCE_READ:
-            return (f"matted from another picture than its plate frame {plate} holds now (the plate frame was changed "
-                    "or delivered again while this frame was rendered)")
+            return _Redelivered(f"matted from another picture than its plate frame {plate} holds now (the plate "
+                                "frame was changed or delivered again while this frame was rendered)")
         if str(meta["vom:plate"]) != content_digest(plate):
-            return (f"matted from another picture than its plate frame {plate} holds now (the plate was changed or "
-                    "delivered again after this frame was rendered)")
+            return _Redelivered(f"matted from another picture than its plate frame {plate} holds now (the plate was "
+                                "changed or delivered again after this frame was rendered)")
     return None
 
 
