@@ -189,8 +189,38 @@ def test_an_exr_naming_no_colour_space_is_heard_by_its_chromaticities():
                                                                                   "ACEScg", "p.exr")
     # a name in the header is what it says; primaries of no space vom names say nothing
     assert declared_colour({"colorInteropID": "lin_ap1_scene", "chromaticities": rec709})[0] == "lin_ap1_scene"
-    assert declared_colour({"chromaticities": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.3127, 0.329)}) == ("", "")
+    assert declared_colour({"chromaticities": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.314, 0.351)}) == ("", "")
     assert declared_colour({"chromaticities": "garbled"}) == ("", "")
+    # Rec.2020 and P3-D65, which vom does not convert, are named and said (QA: read as ACEScg without a word)
+    rec2020 = (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.329)
+    note = plate_colour_note({"chromaticities": rec2020}, "float", "ACEScg", "p.exr")
+    assert "plate p.exr has the chromaticities of Rec.2020, which vom does not convert, and is read as ACEScg" in note
+    assert "has the chromaticities of P3-D65, which vom does not convert" in plate_colour_note(
+        {"chromaticities": (0.68, 0.32, 0.265, 0.69, 0.15, 0.06, 0.3127, 0.329)}, "half", "lin_rec709", "p.exr")
+
+
+def test_a_plate_in_a_colour_space_vom_does_not_convert_is_said_and_hdr_encodings_are_refused():
+    """QA: a plate whose header named a space vom does not know (lin_rec2020_scene, g22_rec709_scene, Non-Color) was
+    read as the setting without a word, and PQ and HLG, as far from linear as log, were read as scene-linear."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.io import plate_colour_note
+
+    for name in ("lin_rec2020_scene", "Linear P3-D65", "g22_rec709_scene", "lin_arri_wide_gamut_4"):
+        note = plate_colour_note({"colorInteropID": name}, "half", "ACEScg", "p.exr")
+        assert f"says its colour space is {name!r}, which vom does not convert, and is read as ACEScg" in note, name
+    for name in ("scene_linear", "reference"):  # a role: which space depends on the config; says nothing
+        assert plate_colour_note({"colorInteropID": name}, "half", "ACEScg", "p.exr") is None
+    assert "data, not a picture; read as lin_rec709" in plate_colour_note({"oiio:ColorSpace": "Non-Color"}, "half",
+                                                                           "lin_rec709", "p.exr")
+    assert plate_colour_note({"oiio:ColorSpace": "Non-Color"}, "half", "raw", "p.exr") is None
+    # OCIO's sRGB display encoding is vom's sRGB (the same curve and primaries)
+    assert plate_colour_note({"colorInteropID": "srgb_rec709_display"}, "uint8", "sRGB", "p.png") is None
+    assert "(sRGB) and is read as ACEScg" in plate_colour_note({"colorInteropID": "srgb_rec709_display"}, "uint8",
+                                                               "ACEScg", "p.png")
+    for name in ("pq_rec2020_display", "hlg_rec2020_display", "Rec.2100-PQ - Display", "ST2084-P3-D65"):
+        with pytest.raises(InputError, match=r"is encoded for an HDR display \(PQ or HLG\)"):
+            plate_colour_note({"colorInteropID": name}, "half", "ACEScg", "p.exr")
+        assert "its code values as they are" in plate_colour_note({"colorInteropID": name}, "half", "raw", "p.exr")
 
 
 def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():

@@ -469,6 +469,15 @@ def test_a_matte_claims_no_colour_space_and_a_plates_rgb_keeps_its_own(tmp_path)
     write_alpha(tmp_path / "png_rgba.exr", alpha, png, output="rgba", rgb=np.zeros((12, 16, 3), np.float32))
     assert oiio.ImageInput.open(str(tmp_path / "png_rgba.exr")).spec().getattribute("colorInteropID") == \
         "srgb_rec709_scene"
+    # a plate that says nothing: the RGB is what the render read it as (QA: a 16-bit TIFF read as sRGB wrote its
+    # code values into an EXR an EXR reader takes for linear); an alpha alone says nothing of colour
+    untagged = ImageInfo.for_size(16, 12)
+    for setting, interop in (("sRGB", "srgb_rec709_scene"), ("ACEScg", "lin_ap1_scene"), ("raw", None)):
+        write_alpha(tmp_path / "t.exr", alpha, untagged, output="rgba", rgb=np.zeros((12, 16, 3), np.float32),
+                    metadata={"vom/colorspace": setting})
+        assert oiio.ImageInput.open(str(tmp_path / "t.exr")).spec().getattribute("colorInteropID") == interop
+    write_alpha(tmp_path / "t.exr", alpha, untagged, metadata={"vom/colorspace": "sRGB"})
+    assert oiio.ImageInput.open(str(tmp_path / "t.exr")).spec().getattribute("colorInteropID") is None
 
 
 def test_premultiplied_rgb_is_the_plate_times_the_alpha_as_written(tmp_path):

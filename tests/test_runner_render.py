@@ -1119,6 +1119,19 @@ def test_a_roto_drawn_over_an_overscan_plate_data_window_is_placed_there_and_cac
     assert job.roto_fp[None][1].endswith(":over-data-window")
 
 
+def test_premultiplying_srgb_code_values_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: rgba-premult of a plate read as sRGB multiplied its code values by the alpha, which a comp that linearises
+    them takes for a premultiplication in linear (soft edges darken); said. Linear settings and rgba say nothing."""
+    from vom_plugin.engine.runner import prepare
+
+    said = "rgba-premult multiplies the plate's sRGB-encoded code values by the alpha"
+    job = prepare(shot(shot_dir, "pre", output="rgba-premult", colorspace="sRGB", cache=str(tmp_path / "c")))
+    assert [n for n in job.notes if said in n]
+    for kw in ({"output": "rgba-premult"}, {"output": "rgba", "colorspace": "sRGB"}):
+        job = prepare(shot(shot_dir, "pre", cache=str(tmp_path / "c"), **kw))
+        assert not [n for n in job.notes if said in n], kw
+
+
 def test_a_roto_of_8_bit_codes_is_a_warning_of_the_render_and_a_roto_that_is_a_folder_is_named_so(
         shot_dir: Path, tmp_path: Path) -> None:
     from vom_plugin.engine.runner import prepare

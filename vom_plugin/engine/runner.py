@@ -386,6 +386,11 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # placed the roto differently from the whole render's)
     windows = {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}  # keyframes lie in lo..hi
     notes = [colour_note] if colour_note else []
+    if shot.output == "rgba-premult" and shot.colorspace == "sRGB":
+        # code values times alpha: a comp premultiplies linear values, and linearising these darkens soft edges (QA)
+        notes.append("--output rgba-premult multiplies the plate's sRGB-encoded code values by the alpha; a comp "
+                     "premultiplies linear values (sRGB(x) * a is not sRGB(x * a) at soft edges): for a comp, write "
+                     "rgba and premultiply after the Read linearises it")
     if shot.objects is not None and OBJECT_TOKEN in shot.out:
         from vom_plugin.io.output_guard import other_objects_files
 

@@ -240,7 +240,15 @@ _DECLARED = {
     "utilitylinearrec709": "lin_rec709", "linrec709srgb": "lin_rec709",
     "srgbrec709scene": "sRGB", "srgbtx": "sRGB", "srgb": "sRGB", "srgbtexture": "sRGB", "utilitysrgbtexture": "sRGB",
     "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB", "inputgenericsrgbtexture": "sRGB", "outputsrgb": "sRGB",
+    # OCIO's sRGB display encoding is the same curve over the same primaries
+    "srgbrec709display": "sRGB", "srgbdisplay": "sRGB",
 }
+# vom's settings as OpenEXR's colorInteropID names them: what an rgba output's RGB is, where its plate says nothing
+INTEROP_IDS = {"ACEScg": "lin_ap1_scene", "lin_rec709": "lin_rec709_scene", "sRGB": "srgb_rec709_scene",
+               "ACES2065-1": "lin_ap0_scene"}
+# names that say nothing of which space (a config's role: its linear is another per config), and names of data
+_SAYS_NOTHING = {"scenelinear", "compositinglinear", "reference", "default", "unknown", "unspecified"}
+_DATA = {"data", "raw", "noncolor", "utilityraw"}
 
 
 def _declared_key(name: str) -> str:
@@ -249,6 +257,8 @@ def _declared_key(name: str) -> str:
 
 
 _LOG = re.compile(r"log|cineon|acescct|acescc", re.IGNORECASE)
+# encodings for an HDR display (SMPTE ST 2084 "PQ", HLG): as far from linear as log is
+_HDR = re.compile(r"(?<![a-z])(pq|st2084|hlg)(?![a-z])", re.IGNORECASE)
 
 
 # An EXR's chromaticities (red, green, blue, white x y), where its header names no colour space: the linear spaces
@@ -257,6 +267,9 @@ _PRIMARIES = {
     "lin_rec709_scene": (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290),
     "lin_ap1_scene": (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767),
     "lin_ap0_scene": (0.7347, 0.2653, 0.0, 1.0, 0.0001, -0.0770, 0.32168, 0.33767),
+    # spaces vom does not convert, named so that a plate in them is said (QA: read as ACEScg without a word)
+    "lin_rec2020_scene": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
+    "lin_p3d65_scene": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
 }
 
 
@@ -279,7 +292,8 @@ def declared_colour(metadata: dict[str, Any]) -> tuple[str, str]:
     return declared.strip(), transfer
 
 
-_PRIMARIES_NAMED = {"lin_rec709_scene": "Rec.709", "lin_ap1_scene": "ACES AP1", "lin_ap0_scene": "ACES AP0"}
+_PRIMARIES_NAMED = {"lin_rec709_scene": "Rec.709", "lin_ap1_scene": "ACES AP1", "lin_ap0_scene": "ACES AP0",
+                    "lin_rec2020_scene": "Rec.2020", "lin_p3d65_scene": "P3-D65"}
 
 
 def said_of_colour(metadata: dict[str, Any]) -> str:
@@ -308,17 +322,30 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
     vom cannot read as any of its spaces (an sRGB PNG or a log DPX was read as linear ACEScg, saying nothing)."""
     declared, transfer = declared_colour(metadata)
     log = transfer.lower().startswith(("log", "printing density", "adx")) or bool(_LOG.search(declared))
-    if log:
+    hdr = not log and bool(_HDR.search(declared))
+    if log or hdr:
         said = f"dpx:Transfer {transfer}" if transfer else f"colour space {declared!r}"
+        how = "log-encoded" if log else "encoded for an HDR display (PQ or HLG)"
         if colorspace in SCENE_LINEAR:
-            raise InputError(f"plate {path} is log-encoded ({said}) and would be read as scene-linear {colorspace}: "
+            raise InputError(f"plate {path} is {how} ({said}) and would be read as scene-linear {colorspace}: "
                              "convert it to linear EXR first (e.g. oiiotool --colorconvert), or read its code values "
                              "as they are with colorspace raw")
-        return f"plate {path} is log-encoded ({said}); read as {colorspace}, its code values as they are"
-    vom = _DECLARED.get(_declared_key(declared))
+        return f"plate {path} is {how} ({said}); read as {colorspace}, its code values as they are"
+    key = _declared_key(declared)
+    vom = _DECLARED.get(key)
     if vom is not None and vom != colorspace and {vom, colorspace} != {"sRGB", "raw"}:
         return (f"plate {path} {said_of_colour(metadata)} ({vom}) and is read as {colorspace} (the colorspace "
                 f"setting); if it is {vom}, set colorspace {vom}")
+    if vom is None and declared and not transfer and key not in _SAYS_NOTHING:
+        # a space vom does not convert (Rec.2020, P3, a gamma 2.2 texture...): read as the setting, unsaid (QA)
+        if key in _DATA:
+            if colorspace == "raw":
+                return None
+            return (f"plate {path} {said_of_colour(metadata)}: data, not a picture; read as {colorspace} (the "
+                    f"colorspace setting)")
+        return (f"plate {path} {said_of_colour(metadata)}, which vom does not convert, and is read as {colorspace} "
+                f"(the colorspace setting): convert it to one of vom's colour spaces first (e.g. oiiotool "
+                f"--colorconvert), or set the colorspace it is")
     if vom is None and colorspace in SCENE_LINEAR and pixel_type in ("uint8", "uint16") \
             and transfer.lower() != "linear":
         bits = 8 if pixel_type == "uint8" else 16

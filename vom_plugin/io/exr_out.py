@@ -121,6 +121,14 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
         # the RGB of a PNG, TIFF or DPX plate is its own encoding (sRGB, log...): said, so that an EXR reader does
         # not take it for linear
         spec.attribute("colorInteropID", str(declared))
+    elif plate_rgb and not declared and "colorInteropID" not in info.metadata and "chromaticities" not in info.metadata:
+        # a plate that says nothing is what the render read it as (vom:colorspace): a 16-bit TIFF read as sRGB
+        # wrote its code values into an EXR that an EXR reader takes for linear (QA)
+        from vom_plugin.io.color import INTEROP_IDS
+
+        setting = INTEROP_IDS.get(str((metadata or {}).get("vom/colorspace", "")))
+        if setting:
+            spec.attribute("colorInteropID", setting)
     spec.attribute("compression", default("compression") if compression is None else compression)
     spec.attribute("PixelAspectRatio", float(info.pixel_aspect))
     spec.attribute("Software", f"vom {__version__}")
