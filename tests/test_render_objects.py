@@ -276,6 +276,30 @@ def test_a_file_of_one_object_is_stale_when_another_object_changes(root: Path, t
     assert sorted(check_outputs(load_farm_shot(f))) == [1, 2]  # dog redrawn: hero's files are stale too
 
 
+def test_a_roto_flag_says_which_of_the_shot_files_keyframes_it_left_out(root: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `--roto hero=NEW@1` over a shot file keying hero on 1 and 12 rendered hero without 12, unsaid (rotos given
+    replace an object's rotos): a note names the keyframes left out; none where every keyframe is given."""
+    f = tmp_path / "shot.yaml"
+    f.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "out": "a.####.exr",
+                                 "objects": {"hero": {1: "hero.0001.exr", 12: "hero.0012.exr"},
+                                             "dog": {1: "dog.0001.exr"}}}, sort_keys=False))
+    from vom_plugin.commands.render import _say_rotos_dropped
+
+    edit = str(root / "roto" / "dog_edit.0001.exr")
+    _say_rotos_dropped(str(f), Shot.from_yaml(f, objects={"Hero": {1: edit}}))
+    assert "note: --roto gives hero's rotos, so the shot file's hero's keyframe 12 is not used (give its roto too" \
+        in capsys.readouterr().err
+    _say_rotos_dropped(str(f), Shot.from_yaml(f, objects={"hero": {1: edit, 12: edit}}))
+    _say_rotos_dropped(str(f), Shot.from_yaml(f, objects={"dog": {5: edit}}))  # dog's 1 replaced by 5: said
+    assert capsys.readouterr().err.count("note:") == 1
+    g = tmp_path / "one.yaml"
+    g.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "out": "b.####.exr",
+                                 "keyframes": {1: "r.0001.exr", 5: "r.0005.exr", 9: "r.0009.exr"}}))
+    _say_rotos_dropped(str(g), Shot.from_yaml(g, keyframes={1: edit}))
+    assert "note: --roto gives rotos, so the shot file's keyframes 5, 9 are not used" in capsys.readouterr().err
+
+
 def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path: Path) -> None:
     """`vom render shot.yaml --roto hero=...` over a shot file of hero and dog: dog stays (it was dropped, and its
     layer with it from the shared file, exit 0)."""

@@ -149,12 +149,40 @@ def shot_from_args(args: argparse.Namespace) -> Any:
         values["objects"] = {n: {f: os.path.abspath(os.path.expanduser(p)) for f, p in kf.items()}
                              for n, kf in values["objects"].items()}
     if args.shot:
-        return Shot.from_yaml(args.shot, **values)
+        shot = Shot.from_yaml(args.shot, **values)
+        if "keyframes" in values or "objects" in values:
+            _say_rotos_dropped(args.shot, shot)
+        return shot
     missing = [k.flag for k in load_node_def().knobs if k.required and str(values.get(k.name) or "").strip() == ""
                and not (k.name == "keyframes" and "objects" in values)]
     if missing:
         raise InputError(f"missing {', '.join(missing)} (or give a SHOT.yaml); see vom render --help")
     return Shot.from_dict(values, source="vom render")
+
+
+def _say_rotos_dropped(path: str, shot: Any) -> None:
+    """A note of the shot file's keyframes that ``--roto`` left out: rotos given replace an object's rotos, so an
+    artist who re-drew the roto of frame 1 of an object keyed on 1 and 12 rendered it without 12, unsaid (QA)."""
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.errors import InputError
+    from vom_plugin.io import format_frames
+
+    try:
+        before = Shot.from_yaml(path).rotos()
+    except (InputError, OSError):  # the file alone does not make a shot (its roto is what --roto replaces)
+        return
+    def key(n: str | None) -> str | None:
+        return None if n is None else n.lower()  # --roto Hero= replaces the file's hero
+
+    now = {key(n): kfs for n, kfs in shot.rotos().items()}
+    for name, kfs in before.items():
+        dropped = sorted(set(kfs) - set(now.get(key(name), kfs)))
+        if dropped:
+            who = "" if name is None else f"{name}'s "
+            print(f"vom render: note: --roto gives {who}rotos, so the shot file's {who}keyframe"
+                  f"{'s' if len(dropped) > 1 else ''} {format_frames(dropped)} {'are' if len(dropped) > 1 else 'is'} "
+                  f"not used (give {'their rotos' if len(dropped) > 1 else 'its roto'} too to keep "
+                  f"{'them' if len(dropped) > 1 else 'it'})", file=sys.stderr)
 
 
 def _end_bar(progress: Any) -> None:

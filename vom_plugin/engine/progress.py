@@ -19,7 +19,9 @@ host can parse them:
   chunk going on from the one before).
 - ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": []}``
   (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
-  steps computed, so a step read back and computed again after a damaged entry counts in both)
+  steps computed, so a step read back and computed again after a damaged entry counts in both; ``keys_hit`` and
+  ``keys_miss`` count lookups of a frame's key features, each pass's and object's: a frame whose features one pass
+  computed is a hit of the next, so a cold render has hits too, and ``keys_miss`` is the frames encoded)
 - ``vom render --progress json`` alone: ``{"event": "error", "message": "...", "exit_code": 2, "kind": "InputError"}``
   before a failed render exits (hosts read stdout only), instead of ``done``; also for a usage error (``kind``
   "UsageError") and an interrupt before the render began (exit_code 130, "CancelledError"). Other kinds: "OSError"
