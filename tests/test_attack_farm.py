@@ -199,7 +199,7 @@ def test_farm_check_of_a_jobs_frames_and_a_jobs_name(farm_shot: Path, tmp_path: 
     assert "--frames: " in capsys.readouterr().err
     # frames the shot does not have: said as such (QA: "11 of 11 frames have no output file")
     assert main(["farm", "check", str(farm_shot), "--frames=7-12"]) == 2
-    assert f"--frames: 9-12 are not among the frames of {farm_shot} (1-8)" in capsys.readouterr().err
+    assert f"--frames 7-12: 9-12 are not among the frames of {farm_shot} (1-8; a job" in capsys.readouterr().err
     shot = load_farm_shot(farm_shot)
     assert build_template(shot)["steps"][-1]["script"]["actions"]["onRun"]["args"][-1] == "--frames=1-8"
     snap = tmp_path / "sh010_alpha_vom" / "farm" / "20261206-015500-a1b2c3"
@@ -322,28 +322,43 @@ def test_farm_check_flags_the_frames_a_pass_carried_a_redelivered_plate_frame_to
                                                                                  tmp_path: Path) -> None:
     """Which frames carry a plate frame's picture: before the first keyframe the frames before it (the backward
     pass), after the last the frames after it, between two keyframes every frame between them (both passes are
-    blended), a keyframe's both spans; only outputs written before the plate frame changed, never a keyframe's own."""
+    blended), a keyframe's both spans; never a keyframe's own frame; each object by its own keyframes, every
+    object's file (they are aggregated); only outputs written before the plate frame changed, all of them where the
+    file's times are older than its output (a version swapped in by a link); and from a re-delivered frame outside
+    the frames checked (review)."""
     import dataclasses
 
     from vom_plugin.farm.spans import OutputProblem, _stale_through
 
-    shot = dataclasses.replace(load_farm_shot(farm_shot), object_keyframes=((None, (3, 6)),))
+    base = load_farm_shot(farm_shot)
+    shot = dataclasses.replace(base, object_keyframes=((None, (3, 6)),))
     now = time.time()
     for f in range(1, 9):
         os.utime(_good(tmp_path, f), (now - 100, now - 100))  # rendered before the plate frame changed
-    pattern = str(tmp_path / "out" / "a.####.exr")
 
-    def flagged(p: int) -> list[int]:
+    def flagged(p: int, on: object = shot, output_time: float = now - 100) -> list[int]:
         problems = {p: OutputProblem("redelivered", tmp_path / "out" / f"a.{p:04d}.exr", False)}
-        _stale_through(shot, problems, pattern, None, {p})
+        _stale_through(on, problems, {p: output_time})
         assert all("matted through plate frame" in problems[f] for f in problems if f != p)
         return sorted(set(problems) - {p})
 
     assert flagged(2) == [1] and flagged(4) == [5] and flagged(5) == [4] and flagged(7) == [8]
     assert flagged(3) == [1, 2, 4, 5] and flagged(6) == [4, 5, 7, 8]
+    # two objects of their own keyframes: what either object's passes reach (hero from 1, dog from 6)
+    two = dataclasses.replace(base, object_keyframes=(("hero", (1,)), ("dog", (6,))))
+    assert flagged(3, two) == [1, 2, 4, 5, 6, 7, 8]  # 6 is dog's keyframe, but hero's pass reached it
     os.utime(tmp_path / "out" / "a.0008.exr", (now + 100, now + 100))  # rendered again since: its pass read it new
     assert flagged(7) == []
-
+    # other bytes under times older than the output (a link to another version's folder): when is not known
+    assert flagged(7, output_time=now + 1000) == [8]
+    # checked frames 6-8 only: frame 5 outside them, its output of other bytes, was read on their way
+    write_alpha(tmp_path / "out" / "a.0005.exr", np.full((16, 32), 0.25, np.float32),
+                read_info(tmp_path / "plate" / "p.0005.exr"), metadata={"frame": 5, "keyframes": "1", "plate": "x"})
+    os.utime(tmp_path / "out" / "a.0005.exr", (now - 100, now - 100))
+    part = dataclasses.replace(base, frames=[6, 7])  # keyframe 1
+    problems: dict = {}
+    _stale_through(part, problems, {})
+    assert sorted(problems) == [6, 7] and "plate frame 5" in problems[6]
 
 def test_a_plate_frame_delivered_again_while_the_render_reads_it_is_not_stamped_with_the_new_bytes(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -353,6 +353,19 @@ def test_vom_eval_refuses_an_opaque_rgba_matte_naming_the_channels(tmp_path, cap
     assert json.loads(capsys.readouterr().out)["mean"]["MAD"] < 3  # the 8-bit rounding of the same matte
     assert main(argv + ["--gt-channel", "A"]) == 0
     assert json.loads(capsys.readouterr().out)["mean"]["MAD"] > 100
+    # an A of 0 beside a grey picture (vom's rgba output of a black-and-white plate, the object out of frame) is a
+    # matte of 0, not an opaque RGBA matte (review); nor is a file vom wrote, whatever its A
+    from vom_plugin.eval.clips import read_alpha
+
+    grey = np.repeat(gt[0][..., None], 3, axis=2)
+    _write(tmp_path / "empty.exr", np.concatenate([grey, np.zeros_like(gt[0])[..., None]], axis=2),
+           ["R", "G", "B", "A"])
+    assert read_alpha(tmp_path / "empty.exr").max() == 0.0
+    from vom_plugin.io import ImageInfo, write_alpha
+
+    write_alpha(tmp_path / "vom.exr", np.ones_like(gt[0]), ImageInfo.for_size(gt.shape[2], gt.shape[1]),
+                output="rgba", rgb=grey)
+    assert read_alpha(tmp_path / "vom.exr").min() == 1.0
 
 
 def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):

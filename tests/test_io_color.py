@@ -205,7 +205,7 @@ def test_a_plate_in_a_colour_space_vom_does_not_convert_is_said_and_hdr_encoding
     from vom_plugin.errors import InputError
     from vom_plugin.io import plate_colour_note
 
-    for name in ("lin_rec2020_scene", "Linear P3-D65", "g22_rec709_scene", "lin_arri_wide_gamut_4"):
+    for name in ("lin_rec2020_scene", "Linear P3-D65", "g24_rec709_display", "lin_arri_wide_gamut_4"):
         note = plate_colour_note({"colorInteropID": name}, "half", "ACEScg", "p.exr")
         assert f"says its colour space is {name!r}, which vom does not convert, and is read as ACEScg" in note, name
     for name in ("scene_linear", "reference"):  # a role: which space depends on the config; says nothing
@@ -217,7 +217,15 @@ def test_a_plate_in_a_colour_space_vom_does_not_convert_is_said_and_hdr_encoding
     assert plate_colour_note({"colorInteropID": "srgb_rec709_display"}, "uint8", "sRGB", "p.png") is None
     assert "(sRGB) and is read as ACEScg" in plate_colour_note({"colorInteropID": "srgb_rec709_display"}, "uint8",
                                                                "ACEScg", "p.png")
-    for name in ("pq_rec2020_display", "hlg_rec2020_display", "Rec.2100-PQ - Display", "ST2084-P3-D65"):
+    # other spellings of vom's spaces are those spaces (review), and a gamma 2.2 texture (a PNG's gAMA) is read as
+    # sRGB without a word: no setting is nearer
+    for name, vom in (("Linear sRGB", "lin_rec709"), ("sRGB Linear", "lin_rec709"), ("Linear BT.709", "lin_rec709"),
+                      ("Linear AP1", "ACEScg"), ("ACEScg (AP1)", "ACEScg"), ("g22_rec709_scene", "sRGB")):
+        assert plate_colour_note({"colorInteropID": name}, "half", vom, "p.exr") is None, name
+        assert vom == "sRGB" or f"({vom}) and is read as raw" in plate_colour_note({"colorInteropID": name}, "half",
+                                                                                   "raw", "p.exr"), name
+    for name in ("pq_rec2020_display", "hlg_rec2020_display", "Rec.2100-PQ - Display", "ST2084-P3-D65",
+                 "SMPTE ST 2084"):
         with pytest.raises(InputError, match=r"is encoded for an HDR display \(PQ or HLG\)"):
             plate_colour_note({"colorInteropID": name}, "half", "ACEScg", "p.exr")
         assert "its code values as they are" in plate_colour_note({"colorInteropID": name}, "half", "raw", "p.exr")

@@ -90,17 +90,20 @@ def run(args: argparse.Namespace) -> int:
                 asked = sorted(set(parse_frame_range(args.frames)))
             except InputError as e:
                 raise InputError(f"--frames: {e}") from None
-            outside = [f for f in asked if f not in set(shot.frames)]
+            have = set(shot.frames)
+            outside = [f for f in asked if f not in have]
             if outside:  # said as such: they were counted as frames with no output file (QA)
-                raise InputError(f"--frames: {format_frames(outside)} {'is' if len(outside) == 1 else 'are'} not "
-                                 f"among the frames of {shot.path} ({compact_range(shot.frames)})")
+                raise InputError(f"--frames {args.frames}: {format_frames(outside)} "
+                                 f"{'is' if len(outside) == 1 else 'are'} not among the frames of {shot.path} "
+                                 f"({compact_range(shot.frames)}; a job's check step passes the job's frames: was "
+                                 f"the shot file or the plate changed since the job was made?)")
             shot = dataclasses.replace(shot, frames=asked)
         notes: list[str] = []
         problems = check_outputs(shot, notes)
         for note in notes:
             print(f"vom farm check: warning: {note}", file=sys.stderr)
-        missing = [f for f, why in problems.items() if why.missing]
-        bad = {f: why for f, why in problems.items() if not why.missing}
+        missing = sorted(f for f, why in problems.items() if why.missing)
+        bad = {f: problems[f] for f in sorted(problems) if not problems[f].missing}  # in frame order
         if args.json:
             print(json.dumps({"shot": str(shot.path), "frames": len(shot.frames), "missing": missing,
                               "bad": {str(f): why for f, why in bad.items()}}))
@@ -126,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
             if kept:
                 print(f"  frame{'s' if len(kept) > 1 else ''} {compact_range(kept)}: a file a render does not replace "
-                      f"(damaged, another frame's or objects', or not vom's): move it away, then requeue the tasks",
-                      file=sys.stderr)
+                      f"(damaged, read-only, another frame's or objects', or not vom's): move it away (or make it "
+                      f"writable), then requeue the tasks", file=sys.stderr)
         if problems:
             return 2
         if not args.json:

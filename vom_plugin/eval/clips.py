@@ -124,7 +124,9 @@ def _refuse_opaque_rgba(img: Any, rgb_idx: Any, alpha: np.ndarray, what: str, na
     from vom_plugin.io.reader import read_channels
 
     finite = np.nan_to_num(alpha)
-    if finite.size == 0 or finite.max() != finite.min():
+    # opaque: 1 everywhere (an A of 0 beside a grey picture is vom's rgba output of a black-and-white plate with the
+    # object out of frame, review); and never a file vom wrote, whose A is its matte
+    if finite.size == 0 or finite.min() != 1.0 or finite.max() != 1.0 or "vom:version" in img.info.metadata:
         return
     rgb = read_channels(img, rgb_idx)
     grey = np.nan_to_num(rgb[..., 0])
@@ -132,7 +134,7 @@ def _refuse_opaque_rgba(img: Any, rgb_idx: Any, alpha: np.ndarray, what: str, na
         return
     how = (f"name the channel to score: {flag} R for the matte, {flag} {name} for the {name}" if flag else
            "save the matte as channel A or as a one-channel image")
-    raise InputError(f"{what}: its {name} is {float(finite.flat[0]):g} in every pixel while R = G = B hold a matte "
+    raise InputError(f"{what}: its {name} is 1 in every pixel while R = G = B hold a matte "
                      f"(values {float(grey.min()):g} to {float(grey.max()):g}); {how}")
 
 

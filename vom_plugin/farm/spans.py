@@ -9,6 +9,8 @@ in propagation order but correct in any order.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -257,7 +259,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
     exposure = _Once(shot, _exposure)
     objects_of = dict(shot.output_objects)
-    redelivered: list[tuple[int, str]] = []  # frames whose plate frame changed after their output was rendered
+    redelivered: dict[int, float] = {}  # frames matted from other bytes than their plate frame's now: output time
     for f in shot.frames:
         expected = None
         for pattern, channels in shot.output_channels():
@@ -279,12 +281,11 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
             if problem:
                 problems[f] = OutputProblem(where + problem, out, False, _replaced(out, f, objects_of.get(pattern)))
                 if isinstance(problem, _Redelivered):
-                    redelivered.append((f, pattern))
+                    with contextlib.suppress(OSError):
+                        redelivered[f] = out.stat().st_mtime
                 break
     if shot.plate:
-        for pattern, _ in shot.output_channels():
-            _stale_through(shot, problems, pattern, objects_of.get(pattern),
-                           {f for f, pat in redelivered if pat == pattern})
+        _stale_through(shot, problems, redelivered)
     if recipes.unavailable and notes is not None:
         notes.append(f"outputs not compared with the shot's rotos, settings and weights (vom:recipe): "
                      f"{recipes.unavailable}")
@@ -313,65 +314,135 @@ def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None) -> bool:
     return replace_problem(path, frame, locked=locked, objects=frozenset(objects) if objects else None) is None
 
 
-def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], pattern: str,
-                   objects: tuple[str, ...] | None, redelivered: set[int]) -> None:
-    """The frames of ``pattern`` matted through a plate frame's earlier picture, added to ``problems``. A pass carries
-    each frame's picture in its memory to the frames after it in its direction, up to the next keyframe (between two
-    keyframes both passes are blended: every frame between them; a keyframe's picture is in the memory of its
-    passes), so a frame re-delivered after the render left the frames after it stale too, with stamps that pass: the
-    check flagged its frame alone, and after its task was requeued passed frames 0.095 off (QA). The plate frames
-    that count are those whose own output is of other bytes (``redelivered``): the frames after them written before
-    the file changed (its times) were matted through its earlier picture. Once its own frame was rendered again,
-    nothing tells a change of its bytes from a touch or a copy of the same ones: the first check lists them all."""
-    from vom_plugin.io import existing_frame_path, frame_path
+def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redelivered: dict[int, float]) -> None:
+    """The frames matted through a plate frame's earlier picture, added to ``problems``. A pass carries a frame's
+    picture in its memory on to the frames it reaches after it, up to the next keyframe (between two keyframes both
+    passes are blended: every frame between them; a keyframe's picture is in the memory of its passes); objects are
+    aggregated where their alphas overlap, so a frame any object's pass carried it to is stale in every object's
+    file. A re-delivered frame left those frames stale with stamps that pass: the check flagged it alone, and after
+    its task was requeued passed frames 0.095 off (QA). The plate frames that count are those whose output is of
+    other bytes (``redelivered``: frame -> that output's time; also frames outside the checked ones that checked
+    frames were matted through); of the frames they reach, those written before the file changed, by its times, or
+    all of them where its times are older than its output (a version swapped in by a link or a folder rename).
+    Once a changed frame's own output was rendered again, nothing tells a change of its bytes from a touch or a copy
+    of the same ones: the first check lists them all."""
+    from vom_plugin.io import existing_frame_path, frame_path, open_sequence
 
-    names = set(objects) if objects else None
-    kfs = sorted({k for n, ks in shot.object_keyframes if names is None or n in names for k in ks})
-    changed: dict[int, float] = {}  # plate frames that count, and when they changed
-    for p in redelivered:
+    checked = sorted(shot.frames)
+    if not checked or not shot.object_keyframes:
+        return
+    seeds = dict(redelivered)
+    with contextlib.suppress(InputError, OSError):  # frames outside the checked ones that checked frames read
+        asked = set(checked)
+        outside = [p for p in open_sequence(shot.plate).frames
+                   if p not in asked and _read_before(p, checked, shot)]
+        for p in outside:
+            when = _redelivered_output(shot, p)
+            if when is not None:
+                seeds[p] = when
+    changed: dict[int, float] = {}
+    for p, output_time in seeds.items():
         try:
             st = os.stat(existing_frame_path(shot.plate, p))
         except (OSError, InputError):
             continue
-        changed[p] = max(st.st_mtime, st.st_ctime)  # a copy that kept the file's times changed its ctime
-    if not kfs or not changed:
+        t = max(st.st_mtime, st.st_ctime)  # a copy that kept the file's times changed its ctime
+        changed[p] = t if t > output_time else math.inf  # other bytes under older times: when is not known
+    if not changed:
         return
+    reached: dict[int, tuple[float, int]] = {}
+    for _, kfs in shot.object_keyframes:
+        for f, source in _carried(checked, sorted(kfs), changed).items():
+            if f not in reached or source[0] > reached[f][0]:
+                reached[f] = source
+    many = len(shot.output_channels()) > 1
+    for f in sorted(reached):
+        t, p = reached[f]
+        if f in problems:
+            continue
+        for pattern, _ in shot.output_channels():
+            out = Path(frame_path(pattern, f))
+            try:
+                if os.stat(out).st_mtime >= t:
+                    continue
+            except OSError:
+                continue
+            problems[f] = OutputProblem(
+                f"{out.name + ': ' if many else ''}matted through plate frame {p}, which was changed or delivered "
+                f"again after this frame was rendered (a pass carries a frame's picture on to the frames it reaches "
+                f"next, up to a keyframe)", out, False, _replaced(out, f, dict(shot.output_objects).get(pattern)))
+            break
 
-    def mtime(path: Path) -> float | None:
-        try:
-            return os.stat(path).st_mtime
-        except OSError:
-            return None
 
-    frames = sorted(shot.frames)
-    written = {f: mtime(Path(frame_path(pattern, f))) for f in frames}
-
-    def flag(f: int, source: tuple[float, int] | None) -> None:
-        own = written.get(f)
-        if source is None or own is None or f in problems or f in kfs or source[0] <= own:
-            return
-        out = Path(frame_path(pattern, f))
-        problems[f] = OutputProblem(
-            f"{out.name + ': ' if len(shot.output_channels()) > 1 else ''}matted through plate frame {source[1]}, "
-            f"which was changed or delivered again after this frame was rendered (a pass carries each frame's "
-            f"picture to the frames after it, up to the next keyframe)", out, False, _replaced(out, f, objects))
+def _carried(frames: list[int], kfs: list[int], changed: dict[int, float]) -> dict[int, tuple[float, int]]:
+    """Frame (of ``frames``) -> the latest (time, plate frame) of ``changed`` whose picture one object's passes from
+    ``kfs`` carried to it; its keyframes' own frames are not (each comes from its own forward pass, which starts
+    there)."""
+    out: dict[int, tuple[float, int]] = {}
 
     def latest(a: tuple[float, int] | None, p: int) -> tuple[float, int] | None:
         return (changed[p], p) if p in changed and (a is None or changed[p] > a[0]) else a
 
-    src = latest(None, kfs[0])  # before the first keyframe, its backward pass: the frames after each, to it
-    for f in reversed([f for f in frames if f < kfs[0]]):
-        flag(f, src)
+    def reach(f: int, source: tuple[float, int] | None) -> None:
+        if source is not None and f not in kfs:
+            out[f] = source
+
+    order = sorted(set(frames) | set(changed))  # the changed frames lie on the way, checked or not
+    src = latest(None, kfs[0])  # before the first keyframe, its backward pass: each frame from those after it
+    for f in reversed([f for f in order if f < kfs[0]]):
+        if f in frames:
+            reach(f, src)
         src = latest(src, f)
-    src = latest(None, kfs[-1])  # after the last, its forward pass: the frames before each, from it
-    for f in [f for f in frames if f > kfs[-1]]:
-        flag(f, src)
+    src = latest(None, kfs[-1])  # after the last, its forward pass: each frame from those before it
+    for f in [f for f in order if f > kfs[-1]]:
+        if f in frames:
+            reach(f, src)
         src = latest(src, f)
     for k1, k2 in zip(kfs, kfs[1:], strict=False):  # between two: both passes, every frame of the span
-        inside = [f for f in frames if k1 < f < k2]
+        inside = [f for f in order if k1 < f < k2]
         ranked = sorted(((changed[p], p) for p in (k1, *inside, k2) if p in changed), reverse=True)[:2]
         for f in inside:
-            flag(f, next((r for r in ranked if r[1] != f), None))
+            if f in frames:
+                reach(f, next((r for r in ranked if r[1] != f), None))
+    return out
+
+
+def _read_before(p: int, checked: list[int], shot: FarmShot) -> bool:
+    """Whether a pass to some checked frame (``checked`` sorted) reads plate frame ``p`` on its way: as
+    ``_carried`` reaches frames from it."""
+    import bisect
+
+    for _, kfs in shot.object_keyframes:
+        before = [k for k in kfs if k < p]
+        after = [k for k in kfs if k > p]
+        low = before[-1] + 1 if before else -math.inf
+        high = after[0] - 1 if after else math.inf
+        if p not in kfs:
+            if not before:  # the backward pass of the first keyframe: the frames before p
+                high = p
+            elif not after:  # the forward pass of the last: the frames after p
+                low = p
+        i = bisect.bisect_left(checked, low)
+        if i < len(checked) and checked[i] <= high:
+            return True
+    return False
+
+
+def _redelivered_output(shot: FarmShot, p: int) -> float | None:
+    """The time of frame ``p``'s output (the first sequence's) where it was matted from other bytes than its plate
+    frame's file now, else None."""
+    from vom_plugin.engine.shot import content_digest
+    from vom_plugin.io import existing_frame_path, frame_path, read_info
+
+    out = Path(frame_path(shot.output_channels()[0][0], p))
+    try:
+        stamp = read_info(out).metadata.get("vom:plate")
+        if stamp is None or str(stamp) == content_digest(existing_frame_path(shot.plate, p)):
+            return None
+        return os.stat(out).st_mtime
+    except (InputError, OSError):
+        return None
+
 
 
 class _Once:

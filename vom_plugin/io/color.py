@@ -242,6 +242,13 @@ _DECLARED = {
     "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB", "inputgenericsrgbtexture": "sRGB", "outputsrgb": "sRGB",
     # OCIO's sRGB display encoding is the same curve over the same primaries
     "srgbrec709display": "sRGB", "srgbdisplay": "sRGB",
+    # other spellings of the same spaces (review: warned as spaces vom does not convert)
+    "linearsrgb": "lin_rec709", "srgblinear": "lin_rec709", "linearbt709": "lin_rec709", "linbt709": "lin_rec709",
+    "linearap1": "ACEScg", "acesap1": "ACEScg", "acescgap1": "ACEScg", "linearap0": "ACES2065-1",
+    "acesap0": "ACES2065-1",
+    # a gamma 2.2 texture (OpenImageIO's reading of a PNG's gAMA): sRGB's curve within a few code values; no setting
+    # of vom's is nearer, so read as sRGB it says nothing
+    "g22rec709scene": "sRGB", "g22rec709": "sRGB", "gamma22rec709": "sRGB",
 }
 # vom's settings as OpenEXR's colorInteropID names them: what an rgba output's RGB is, where its plate says nothing
 INTEROP_IDS = {"ACEScg": "lin_ap1_scene", "lin_rec709": "lin_rec709_scene", "sRGB": "srgb_rec709_scene",
@@ -322,7 +329,7 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
     vom cannot read as any of its spaces (an sRGB PNG or a log DPX was read as linear ACEScg, saying nothing)."""
     declared, transfer = declared_colour(metadata)
     log = transfer.lower().startswith(("log", "printing density", "adx")) or bool(_LOG.search(declared))
-    hdr = not log and bool(_HDR.search(declared))
+    hdr = not log and (bool(_HDR.search(declared)) or "2084" in _declared_key(declared))  # "SMPTE ST 2084"
     if log or hdr:
         said = f"dpx:Transfer {transfer}" if transfer else f"colour space {declared!r}"
         how = "log-encoded" if log else "encoded for an HDR display (PQ or HLG)"
