@@ -355,9 +355,9 @@ def test_a_cache_filling_up_during_the_render_warns_once(root: Path, clean: dict
 
     write = vc._atomic_write_bytes
 
-    def full(path: Path, data: bytes) -> None:  # the disk fills after the shot folder was made
+    def full(path: Path, data: bytes, **kw: object) -> None:  # the disk fills after the shot folder was made
         if path.parent.name not in ("keys", "steps"):
-            return write(path, data)
+            return write(path, data, **kw)
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(vc, "_atomic_write_bytes", full)

@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="cache root (default: VOM_CACHE_DIR, else $XDG_CACHE_HOME/vom, ~/.cache/vom)")
     p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
-                   help="with clear: only entries not used for DAYS days (default: all of vom's entries)")
+                   help="with clear: only the shots not used for DAYS days, a shot's last use being its newest "
+                        "entry (default: all of vom's entries)")
     p.add_argument("--shot", action="append", metavar="ID|PLATE", default=None,
                    help="with clear: only this shot's entries: its ID as `vom cache info` lists it, or its plate "
                         "pattern (plate.####.exr, as the render was given it); may be given more than once")
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     root = Path(args.cache).expanduser() if args.cache else default_cache_dir()
     if args.action == "info" and args.older_than is not None:
-        raise InputError("--older-than is a clear option (clear only entries not used for DAYS days)")
+        raise InputError("--older-than is a clear option (clear only the shots not used for DAYS days)")
     if args.action == "clear" and args.json:
         raise InputError("--json is an info option (clear says what it removed, shot by shot)")
     if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):

@@ -804,8 +804,9 @@ class ClearReport:
 
 def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
           shots: Collection[str] | None = None) -> ClearReport:
-    """Delete the entries vom wrote (all, or those not used for ``older_than_days``; of every shot, or of the shot
-    folders named in ``shots``), and the shot folders left with nothing else in them. Nothing vom did not write is
+    """Delete the entries vom wrote (all, or those of the shots not used for ``older_than_days``: a shot's last use
+    is its newest entry; of every shot, or of the shot folders named in ``shots``), and the shot folders left with
+    nothing else in them. Nothing vom did not write is
     deleted, and no link is followed."""
     root = Path(root)
     report = ClearReport(root)
@@ -844,8 +845,15 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
                 continue
             files = freed = 0
             plate = _plate_of(shot)  # read before shot.json may go with the folder
-            for path, st in list(_entries(shot)):
-                if cutoff is not None and st.st_mtime >= cutoff:
+            entries = list(_entries(shot))
+            # an age is the shot's, as eviction's is (its newest entry): a re-render read its steps back and left the
+            # key features and matches a roto tweak reuses untouched, and a nightly clear took them from a shot in
+            # use (QA); a killed writer's temporary goes by its own age
+            in_use = cutoff is not None and any(st.st_mtime >= cutoff for path, st in entries
+                                                if not _TEMP_NAME.match(os.path.basename(path)))
+            for path, st in entries:
+                if cutoff is not None and (st.st_mtime >= cutoff
+                                           or (in_use and not _TEMP_NAME.match(os.path.basename(path)))):
                     continue
                 try:
                     os.unlink(path)
