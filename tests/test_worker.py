@@ -794,6 +794,15 @@ def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
         ("frame", 2, 2, None, None, None), ("step", None, None, 4, 4, 2), ("frame", 3, 3, None, None, None),
         ("done", None, None, None, None, None)]
     assert events.done == {"event": "done", "frames_written": 3}
+    # the done event of a render finished here says the whole render's time, the worker's part too (QA: its own 6 s
+    # of 8.8)
+    seen = []
+    events = Resumable(seen.append)
+    events({"event": "start", "total": 1})
+    events.began -= 10  # the worker ran 10 s before it died
+    events.resumed = True
+    events({"event": "done", "frames_written": 1, "elapsed": 1.5})
+    assert seen[-1]["elapsed"] >= 10 and events.elapsed() >= 10
     # a second run counting fewer steps (those before its memory state spared): its share of the first's total, so
     # the bar neither stalls at the first run's count nor jumps to 100% on a smaller total (review)
     seen = []

@@ -249,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
 
             try:
                 summary = render(shot, progress=events if events.resumed else progress).summary()
+                if events.resumed:  # the whole render's time, the worker's part too
+                    summary["elapsed"] = events.elapsed()
             except (CancelledError, KeyboardInterrupt) as e:
                 if not events.resumed:
                     raise

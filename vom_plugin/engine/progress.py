@@ -239,15 +239,22 @@ class Resumable:
         self.started = False  # a worker killed before its start event: the second run's is the render's
         self.total: int | None = None  # the frames to write, from the start event
         self.done: dict[str, Any] | None = None  # the first run's done event: the render was whole
+        self.began = time.monotonic()  # the render's start (the first run's start event), for its elapsed time
+
+    def elapsed(self) -> float:
+        """Seconds since the render began: both runs' (the second run's done said its own, QA)."""
+        return time.monotonic() - self.began
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "start":
             if self.started:
                 return
-            self.started, self.total = True, event.get("total")
+            self.started, self.total, self.began = True, event.get("total"), time.monotonic()
         if kind == "done":
             self.done = event
+            if self.resumed and isinstance(event.get("elapsed"), (int, float)):
+                event = {**event, "elapsed": self.elapsed()}
         if kind == "frame":
             if self.resumed and event.get("frame") in self.frames:
                 return  # written again from the cache, as it was
