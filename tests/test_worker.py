@@ -215,6 +215,17 @@ def test_the_socket_folder_must_be_private(tmp_path: Path, monkeypatch: pytest.M
     sock, why = _connect()
     assert sock is None and why == (f"not using the worker socket {open_folder}: it is a folder, not a socket; set "
                                     f"VOM_WORKER_SOCKET to a file in it (e.g. {open_folder / 'vom-worker.sock'})")
+    # a file or a link there: said, so that --start-worker does not start a worker bound to fail (QA: 2 s of torch
+    # on every Analyze, unsaid)
+    (private / "file.sock").write_text("important")
+    (private / "link.sock").symlink_to(private / "file.sock")
+    for name, what in (("file.sock", "a file"), ("link.sock", "a link")):
+        monkeypatch.setenv("VOM_WORKER_SOCKET", str(private / name))
+        sock, why = _connect()
+        assert sock is None and why == (f"not using the worker socket {private / name}: it is {what}, not a socket, "
+                                        f"which a worker does not replace; move it away or set VOM_WORKER_SOCKET to "
+                                        f"another path"), why
+    assert (private / "file.sock").read_text() == "important"
 
 
 def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) -> None:

@@ -55,6 +55,10 @@ def _connect() -> tuple[socket.socket | None, str | None]:
     if stat.S_ISDIR(st.st_mode):  # said first: the folder above it being shared was the message (QA)
         return None, (f"not using the worker socket {path}: it is a folder, not a socket; set VOM_WORKER_SOCKET to a "
                       f"file in it (e.g. {path / 'vom-worker.sock'})")
+    if not stat.S_ISSOCK(st.st_mode):  # a worker never replaces it: starting one was 2 s of torch for nothing (QA)
+        what = "a link" if stat.S_ISLNK(st.st_mode) else "a file"
+        return None, (f"not using the worker socket {path}: it is {what}, not a socket, which a worker does not "
+                      f"replace; move it away or set VOM_WORKER_SOCKET to another path")
     problem = private_folder_problem(path.parent)
     if problem:
         return None, f"not using the worker socket {path}: {problem}"
