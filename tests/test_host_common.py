@@ -231,3 +231,17 @@ def test_work_undo_puts_the_work_folder_back_and_removes_only_what_it_made(tmp_p
     assert common.refused_before_start(2, False, False) and common.refused_before_start(None, False, True)
     assert not common.refused_before_start(1, False, False)  # a crash: kept, its command reproduces it
     assert not common.refused_before_start(2, True, False) and not common.refused_before_start(2, False, False, [3])
+
+
+def test_why_a_render_did_not_run_in_a_worker_is_read_from_vom_s_stderr() -> None:
+    """Both nodes show vom's stderr only on failure: a worker that could not be started (a shared socket folder)
+    made every Blender Analyze load torch again, unsaid (QA); a worker that did not take the render, or died."""
+    from vom_plugin.host.blender_addon.common import worker_note
+
+    cannot = ("vom render: cannot start a vom worker at /tmp/x/w.sock: worker socket folder: /tmp/x can be entered by "
+              "other users (mode 755; expected 700); rendering in this process")
+    assert worker_note(["vom render: note: something", cannot]) == [cannot[len("vom render: "):]]
+    died = ("vom render: the vom worker ended during the render; rendering the rest in this process (the frames "
+            "written are complete; the render resumes from the cache)")
+    assert worker_note([died]) == [died[len("vom render: "):]]
+    assert worker_note(["24 frames written", "vom render: note: --roto gives rotos"]) == []

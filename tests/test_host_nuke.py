@@ -1294,6 +1294,11 @@ def test_a_worker_that_did_not_take_the_render_is_said_after_a_success(host: typ
     r = host.RunResult(returncode=0, cancelled=False, last=done, output_tail=tail)
     assert host.done_warnings(r) == ["plate read as ACEScg", tail[1][len("vom render: "):]]
     assert host.done_warnings(host.RunResult(0, False, done, ["warming up"])) == ["plate read as ACEScg"]
+    # a worker that could not be started: said too (QA: a shared socket folder made every Analyze load torch, unsaid)
+    tail = ["vom render: cannot start a vom worker at /tmp/x/worker.sock: worker socket folder: /tmp/x can be entered "
+            "by other users (mode 755; expected 700); rendering in this process"]
+    assert host.done_warnings(host.RunResult(0, False, done, tail)) == ["plate read as ACEScg",
+                                                                         tail[0][len("vom render: "):]]
 
 
 def test_bytes_that_are_not_utf8_from_vom_neither_stop_the_reader_nor_hang_analyze(host: types.ModuleType,

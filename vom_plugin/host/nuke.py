@@ -323,9 +323,7 @@ def done_warnings(result: RunResult) -> list[str]:
     worker did not take it (vom says so on stderr, which the node showed only on failure: with two hosts in other
     environments, every Analyze of the second loaded torch again, and nobody said why: QA)."""
     raw = result.last.raw if result.last is not None and result.last.raw.get("event") == "done" else {}
-    refused = [line[len("vom render: "):] if line.startswith("vom render: ") else line
-               for line in result.output_tail if "did not take this render" in line]
-    return [str(w) for w in raw.get("warnings") or []] + refused[:1]
+    return [str(w) for w in raw.get("warnings") or []] + _common.worker_note(result.output_tail)
 
 
 # ---------------------------------------------------------------------------------------------- Nuke side

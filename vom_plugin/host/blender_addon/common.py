@@ -364,6 +364,17 @@ class WorkUndo:
         self.kept = {}
 
 
+def worker_note(output_tail: Iterable[str]) -> list[str]:
+    """Why a render did not run in a vom worker, from vom's stderr (which the nodes show only on failure): a running
+    worker that did not take it, or one that could not be started (a shared socket folder, a file at the socket's
+    path), so that every Analyze loading torch again is said (QA); the first such line, without its prefix."""
+    for line in output_tail:
+        if line.startswith("vom render: ") and ("rendering in this process" in line
+                                                 or "rendering the rest in this process" in line):
+            return [line[len("vom render: "):]]
+    return []
+
+
 def refused_before_start(returncode: int | None, started: bool, cancelled: bool, written: Sequence[int] = ()
                          ) -> bool:
     """Whether a vom render ended without starting: vom read the shot and refused it (exit 2), or was cancelled

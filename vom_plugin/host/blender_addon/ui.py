@@ -748,8 +748,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
             notes.append(str(warning))
         # why a running worker did not take the render (vom says so on stderr, shown only on failure: every render of
         # a second Blender in another environment loaded torch again, and nobody said why: QA)
-        refused = [line.removeprefix("vom render: ") for line in job.output_tail if "did not take this render" in line]
-        notes.extend(refused[:1])
+        notes.extend(common.worker_note(job.output_tail))
         if plan.cwd_out:
             notes.insert(0, f"Output {scene.vom_matte.out.strip()} is relative: written under Blender's working folder "
                             f"{plan.cwd_out}, not beside the .blend (write //{scene.vom_matte.out.strip()} for that)")
