@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -189,8 +190,14 @@ def test_colorspace_channel_and_default_paths() -> None:
         core.alpha_socket("R")
     with pytest.raises(core.HostError, match="render pass"):
         core.alpha_socket("a.b.A")
-    assert core.default_out("/shows/x/sh010 comp.v003.blend", "Scene", "Plate 1 (sh010)", 4) == \
+    assert core.default_out("/shows/x/sh010_comp.v003.blend", "Scene", "Plate 1 (sh010)", 4) == \
         "/shows/x/vom/sh010_comp.v003/Scene_Plate_1_sh010.####.exr"
+    # a name made safe gets a tag of the name as it was: two .blend files in one folder whose names are made the same
+    # wrote each other's mattes (QA: "sh010 v1" and "sh010_v1", two Cyrillic names)
+    spaced = core.default_out("/shows/x/sh010 comp.v003.blend", "Scene", "Image", 4)
+    assert re.fullmatch(r"/shows/x/vom/sh010_comp\.v003-[0-9a-f]{6}/Scene_Image\.####\.exr", spaced), spaced
+    outs = {core.default_out(f"/p/{n}.blend", "Scene", "Image", 4) for n in ("шот", "кадр", "sh010 v1", "sh010_v1")}
+    assert len(outs) == 4
     # the work folder is named after the Output: two .blend files with their own Outputs in one folder and a plate
     # node of the same name shared a shot file
     assert core.work_dir("/o/sh010_alpha_v002.####.exr") == Path("/o/sh010_alpha_v002_vom")

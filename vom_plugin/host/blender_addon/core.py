@@ -10,6 +10,7 @@ Clip maps scene frames to the file frames of its sequence, how to write a shot f
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -187,7 +188,10 @@ def default_out(blend_path: str, scene_name: str, node_name: str, digits: int) -
     """``vom/<.blend name>/<scene>_<plate node>.####.exr`` beside the .blend: two .blend files in one folder, or two
     scenes of one, each with a plate node left as ``Image``, wrote each other's matte."""
     folder, stem = os.path.split(os.path.splitext(blend_path)[0])
-    return os.path.join(folder, "vom", safe_name(stem), f"{node_key(scene_name, node_name)}.{'#' * max(digits, 1)}.exr")
+    name = safe_name(stem)
+    if name != stem:  # made safe, two names can meet (sh010 v1 and sh010_v1, two Cyrillic names): told apart (QA)
+        name = f"{name}-{hashlib.sha1(stem.encode('utf-8', 'surrogatepass')).hexdigest()[:6]}"
+    return os.path.join(folder, "vom", name, f"{node_key(scene_name, node_name)}.{'#' * max(digits, 1)}.exr")
 
 
 work_dir = common.work_dir
