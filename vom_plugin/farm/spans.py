@@ -387,22 +387,23 @@ def _carried(frames: list[int], kfs: list[int], changed: dict[int, float]) -> di
         if source is not None and f not in kfs:
             out[f] = source
 
-    order = sorted(set(frames) | set(changed))  # the changed frames lie on the way, checked or not
+    wanted = set(frames)
+    order = sorted(wanted | set(changed))  # the changed frames lie on the way, checked or not
     src = latest(None, kfs[0])  # before the first keyframe, its backward pass: each frame from those after it
     for f in reversed([f for f in order if f < kfs[0]]):
-        if f in frames:
+        if f in wanted:
             reach(f, src)
         src = latest(src, f)
     src = latest(None, kfs[-1])  # after the last, its forward pass: each frame from those before it
     for f in [f for f in order if f > kfs[-1]]:
-        if f in frames:
+        if f in wanted:
             reach(f, src)
         src = latest(src, f)
     for k1, k2 in zip(kfs, kfs[1:], strict=False):  # between two: both passes, every frame of the span
         inside = [f for f in order if k1 < f < k2]
         ranked = sorted(((changed[p], p) for p in (k1, *inside, k2) if p in changed), reverse=True)[:2]
         for f in inside:
-            if f in frames:
+            if f in wanted:
                 reach(f, next((r for r in ranked if r[1] != f), None))
     return out
 
