@@ -142,3 +142,30 @@ def test_a_training_checkpoint_given_as_weights_is_told_to_export(tmp_path: Path
                                          r"export its weights: vom train --export .*best\.pt --to WEIGHTS"):
         read_weights_metadata(tmp_path / "best.pt")
 
+
+
+def test_weights_and_checkpoints_that_cannot_be_written_are_named_not_an_internal_error(tmp_path, monkeypatch):
+    """A full disk under `vom train`'s checkpoint (torch's RuntimeError) or `--export` (safetensors' own
+    SafetensorError) was an internal error with a traceback, exit 1 (QA): InputError naming the file, and nothing
+    left behind."""
+    import safetensors.torch
+
+    from vom_plugin.train import loop as L
+
+    class SafetensorError(Exception):  # safetensors' error type, as its Rust binding names it
+        pass
+
+    def full(*a, **k):
+        raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull })")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(InputError, match=r"w\.safetensors could not be written \(Error while serializing"):
+        save_weights(build_model("lite"), tmp_path / "w.safetensors")
+
+    def enforce(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 15147904 vs 15147796")
+
+    monkeypatch.setattr(torch, "save", enforce)
+    with pytest.raises(InputError, match=r"last\.pt could not be written \(\[enforce fail"):
+        L._atomic_save({"step": 1}, tmp_path / "last.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

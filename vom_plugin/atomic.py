@@ -216,6 +216,24 @@ def atomic_path(path: str | os.PathLike[str], *, fsync: bool = True, sweep: bool
         raise
 
 
+def write_failed(path: str | os.PathLike[str], error: BaseException) -> Exception:
+    """The InputError naming ``path`` for a library's write that failed with its own error type (torch's
+    ``RuntimeError`` from a full disk, safetensors' ``SafetensorError``): an "internal error" with a traceback, exit
+    1, was a full disk (QA). Says the disk's free space where it is low."""
+    import shutil
+
+    from vom_plugin.errors import InputError
+
+    first = (str(error).splitlines() or [type(error).__name__])[0][:200]
+    folder = Path(path).parent
+    try:
+        free = shutil.disk_usage(folder).free
+        room = f"; the disk holding {folder} has {free / 1e6:.3g} MB free: full?" if free < 2**30 else ""
+    except OSError:
+        room = ""
+    return InputError(f"{path} could not be written ({first}){room}")
+
+
 def make_folder(path: str | os.PathLike[str], what: str) -> Path:
     """``path`` made as a folder (with its parents) for a command's output; InputError naming ``what`` (the flag)
     when it cannot be: a file in the way, no permission, a read-only or missing mount."""

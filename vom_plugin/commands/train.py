@@ -188,8 +188,10 @@ def run(args: argparse.Namespace) -> int:
         if args.to.resolve() == args.export.resolve():
             raise InputError(f"--to {args.to} is the checkpoint being exported")
         _check_weights_destination(args.to)
+        replaced = _weights_said(args.to)
         info = export_weights(args.export, args.to)
-        print(f"exported {args.export} (step {info['step']}, {info['config']}) -> {args.to}")
+        print(f"exported {args.export} (step {info['step']}, {info['config']}) -> {args.to}"
+              f"{f' (replaced: {replaced})' if replaced else ''}")
         return 0
     if args.out is None:
         raise InputError("--out is required: the folder for checkpoints and logs (e.g. runs/lite)")
@@ -234,6 +236,21 @@ def run(args: argparse.Namespace) -> int:
         raise CancelledError(f"stopped by {summary['stopped']} at step {summary['step']}, checkpointed in "
                              f"{args.out / 'last.pt'}; continue it with --resume")
     return 0
+
+
+def _weights_said(path: Path) -> str | None:
+    """What the vom weights file at ``path`` is, for the line that says it was replaced (an export over the shipped
+    file said nothing of it, review); None where there is none."""
+    if not path.is_file():
+        return None
+    from vom_plugin.engine.weights import read_weights_metadata
+
+    try:
+        meta = read_weights_metadata(path)
+    except Exception:  # _check_weights_destination let it through: vom's, whatever its header says now
+        return "an earlier vom weights file"
+    step = f", step {meta['step']}" if meta.get("step") else ""
+    return f"{meta.get('config', '?')} weights{step}, vom {meta.get('vom_version', '?')}"
 
 
 def _check_weights_destination(to: Path) -> None:

