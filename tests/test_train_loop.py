@@ -768,6 +768,11 @@ def test_validation_shots_must_be_exports_of_validation_clips(tmp_path: Path):
         (folder / "plate.0001.exr").write_bytes(b"")  # refused by name, before anything is read
     with pytest.raises(InputError, match=r"--val-shots .*shots: furry_cube is not a validation shot"):
         V.validation_shots(tmp_path / "shots")
+    # a link named clip_<n> to a test shot (QA: accepted)
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "clip_123").symlink_to(tmp_path / "shots" / "furry_cube")
+    with pytest.raises(InputError, match=r"clip_123 \(a link to .*furry_cube\) is not a validation shot"):
+        V.validation_shots(tmp_path / "linked")
     # a shot exported from a clip the run trains on: refused (a held-out clip, or another library's, is not)
     from test_train_clips import make_library
 

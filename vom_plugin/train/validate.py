@@ -156,11 +156,13 @@ def validation_shots(root: Path, library: Path | None = None) -> list[ValSet]:
                              f"ones, or another library's seeds)")
     if root.is_dir():
         for d in sorted(root.iterdir()):
+            # by the folder's own name too: a link named clip_<n> to a test shot passed (QA)
             if (d.is_dir() and not d.name.startswith(".") and any(d.glob("plate.*.exr"))
-                    and not re.fullmatch(r"clip_\d+", d.name)):  # a dot folder: an export in progress (shot_valsets)
-                # the selection set takes only `vom clips shots` exports (clip_<seed>): the rendered test shots
-                # (furry_cube, ribbon_pole) are reported, never chosen by
-                raise InputError(f"--val-shots {root}: {d.name} is not a validation shot (`vom clips shots` names "
+                    and not (re.fullmatch(r"clip_\d+", d.name) and re.fullmatch(r"clip_\d+", d.resolve().name))):
+                # (a dot folder: an export in progress, shot_valsets) the selection set takes only `vom clips shots`
+                # exports (clip_<seed>): the rendered test shots (furry_cube, ribbon_pole) are reported, never chosen
+                name = d.name if d.resolve().name == d.name else f"{d.name} (a link to {d.resolve()})"
+                raise InputError(f"--val-shots {root}: {name} is not a validation shot (`vom clips shots` names "
                                  f"them clip_<seed>); the test shots are reported with --shots, never chosen by")
     sets = shot_valsets(root)
     if not sets:
