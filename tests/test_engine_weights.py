@@ -168,4 +168,11 @@ def test_weights_and_checkpoints_that_cannot_be_written_are_named_not_an_interna
     monkeypatch.setattr(torch, "save", enforce)
     with pytest.raises(InputError, match=r"last\.pt could not be written \(\[enforce fail"):
         L._atomic_save({"step": 1}, tmp_path / "last.pt")
+
+    def bug(*a, **k):  # torch's other errors (a CUDA one) are not the file's: raised as they are
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(torch, "save", bug)
+    with pytest.raises(RuntimeError, match="CUDA error"):
+        L._atomic_save({"step": 1}, tmp_path / "last.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == []

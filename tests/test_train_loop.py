@@ -127,7 +127,9 @@ def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path, capsys:
         meta = f.metadata()
         assert meta["config"] == "lite" and meta["step"] == "12" and meta["checkpoint"] == "best.pt"
         # its lineage: where the run started, on what data, and the selection set best.pt was chosen on
-        assert meta["initial_weights"] == "/w/lite.safetensors"
+        # the checkpoint does not say (made by hand here): as found at export, said so
+        assert meta["initial_weights"] == ("/w/lite.safetensors (as found at export: the run's checkpoint does not "
+                                           "say)")
         assert json.loads(meta["run"])["data"] == "folder:/studio/mattes" and json.loads(meta["run"])["seed"] == 7
         assert json.loads(meta["chosen_on"])["val_shots"] == "/val/shots"
         assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64, torch.long) for k in f.keys())
@@ -339,9 +341,11 @@ def test_a_checkpoint_that_does_not_fit_the_network_is_named(tmp_path: Path,
     torch.save(ck, tmp_path / "last.pt")
     assert main(["train", "--export", str(tmp_path / "last.pt"), "--to", str(tmp_path / "w.safetensors")]) == 2
     err = capsys.readouterr().err
-    assert f"checkpoint {tmp_path / 'last.pt'}: its model does not fit this vom's network" in err
+    assert f"checkpoint {tmp_path / 'last.pt'}: its weights do not fit this vom's network (" in err
     assert "Traceback" not in err and not (tmp_path / "w.safetensors").exists()
-    with pytest.raises(InputError, match=r"last\.pt: its model does not fit this vom's network"):
+    # the line of torch's error that names a tensor (its first line is a header, review)
+    with pytest.raises(InputError, match=r"last\.pt: its weights do not fit this vom's network "
+                                         r"\((Missing|Unexpected|size)"):
         L._load_state(build_model("full"), model.state_dict(), tmp_path / "last.pt")
 
 
@@ -653,6 +657,10 @@ def test_a_stop_during_validation_abandons_it(tmp_path: Path, tiny, monkeypatch)
     assert r["stopped"] == "SIGTERM" and len(predicted) == 1
     assert any("abandoned (SIGTERM); best.pt unchanged" in m for m in logs), logs
     assert not (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "last.pt").is_file()
+    # no rows of the validation given up (review: they read as a finished one), and the run says where it started
+    val = tmp_path / "run" / "val.csv"
+    assert not val.exists() or _rows(val) == []
+    assert L.load_checkpoint(tmp_path / "run" / "last.pt")["initial_weights"] == "random"
 
 
 def test_a_resume_takes_the_runs_settings_and_refuses_others(tmp_path: Path, tiny):
@@ -782,6 +790,13 @@ def test_validation_shots_must_be_exports_of_validation_clips(tmp_path: Path):
         (vshots / name).mkdir(parents=True)
     with pytest.raises(InputError, match=r"--val-shots .*vshots: clip_000008 is a clip this run trains on"):
         V.validation_shots(vshots, library)
+    # a link of another name to a trained clip's export: by the folder it names (review)
+    (tmp_path / "exports" / "clip_000008").mkdir(parents=True)
+    linked = tmp_path / "vlinked"
+    linked.mkdir()
+    (linked / "clip_777777").symlink_to(tmp_path / "exports" / "clip_000008")
+    with pytest.raises(InputError, match=r"--val-shots .*vlinked: clip_777777 is a clip this run trains on"):
+        V.validation_shots(linked, library)
 
 
 @pytest.mark.parametrize("argv, says", [

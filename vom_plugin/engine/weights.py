@@ -46,10 +46,10 @@ def save_weights(model: HSTSG, path: str | os.PathLike, *, fp16: bool = True, me
             # safetensors makes its file 0600: weights are read by every render of a shared folder's users (a file
             # there before keeps its own mode, atomic_path)
             os.chmod(tmp, 0o644)
-    except (OSError, RuntimeError, ValueError, TypeError) as e:  # SafetensorError is an Exception of its own
+    except OSError as e:
         raise write_failed(path, e) from None
-    except Exception as e:
-        if type(e).__name__ != "SafetensorError":
+    except Exception as e:  # safetensors' own error type (its Rust binding's) of a file it could not write; others
+        if type(e).__name__ != "SafetensorError":  # (shared tensors, a bad dtype) are vom's bugs: raised as they are
             raise
         raise write_failed(path, e) from None
 

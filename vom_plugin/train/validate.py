@@ -148,7 +148,9 @@ def validation_shots(root: Path, library: Path | None = None) -> list[ValSet]:
         from vom_plugin.train.clips import ClipLibrary
 
         trained = {c.name for c in ClipLibrary(library, "train").clips}
-        drawn = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name in trained)
+        # by the folder a link names too (review: a link of another name to a trained clip's export passed)
+        drawn = sorted(d.name for d in root.iterdir() if d.is_dir() and (d.name in trained
+                                                                          or d.resolve().name in trained))
         if drawn:
             raise InputError(f"--val-shots {root}: {', '.join(drawn[:3])}{' ...' if len(drawn) > 3 else ''} "
                              f"{'is a clip' if len(drawn) == 1 else 'are clips'} this run trains on (--library "

@@ -56,7 +56,7 @@ def _connect() -> tuple[socket.socket | None, str | None]:
         return None, (f"not using the worker socket {path}: it is a folder, not a socket; set VOM_WORKER_SOCKET to a "
                       f"file in it (e.g. {path / 'vom-worker.sock'})")
     if not stat.S_ISSOCK(st.st_mode):  # a worker never replaces it: starting one was 2 s of torch for nothing (QA)
-        what = "a link" if stat.S_ISLNK(st.st_mode) else "a file"
+        what = "a link" if stat.S_ISLNK(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a file"
         return None, (f"not using the worker socket {path}: it is {what}, not a socket, which a worker does not "
                       f"replace; move it away or set VOM_WORKER_SOCKET to another path")
     problem = private_folder_problem(path.parent)
