@@ -373,14 +373,24 @@ def test_a_benchmark_folder_keeps_the_users_pictures_frames_and_links(tmp_path: 
     (out / "benchmark.json").write_text(json.dumps(report))
     assert main(argv) == 0, capsys.readouterr().err
     assert (out / "old.png").read_bytes() == b"a user's picture named like a clip"  # not vom's: not removed
-    # a plot an older vom wrote (Matplotlib's, before the mark) of a clip the folder's report lists is replaced;
-    # a refusal comes before anything is written (a review: the report was replaced, then the plots refused)
+    # an unmarked Matplotlib PNG of a clip the folder's report lists is a user's own plot, neither replaced nor
+    # removed (QA: taken for one vom wrote before the mark, and deleted); a refusal comes before anything is written
+    # (a review: the report was replaced, then the plots refused)
     import shutil as sh
 
     older = tmp_path / "older"
     sh.copytree(out, older)
     (older / "synth000.png").write_bytes(b"\x89PNG...Software\x00Matplotlib version3.9")
+    assert main([*argv[:-1], str(older)]) == 2
+    assert "synth000.png: exists and was not written by vom" in capsys.readouterr().err
+    assert (older / "synth000.png").read_bytes() == b"\x89PNG...Software\x00Matplotlib version3.9"
+    (older / "mine.png").write_bytes(b"\x89PNG...Software\x00Matplotlib version3.9")
+    listed = json.loads((older / "benchmark.json").read_text())
+    listed["clips"].append({**listed["clips"][0], "name": "mine"})
+    (older / "benchmark.json").write_text(json.dumps(listed))
+    (older / "synth000.png").unlink()
     assert main([*argv[:-1], str(older)]) == 0, capsys.readouterr().err
+    assert (older / "mine.png").read_bytes() == b"\x89PNG...Software\x00Matplotlib version3.9"  # not removed
     assert b"vom benchmark plot" in (older / "synth000.png").read_bytes()
     (older / "synth000.png").write_bytes(b"mine")
     marked = json.loads((older / "benchmark.json").read_text())

@@ -1119,6 +1119,29 @@ def test_a_roto_drawn_over_an_overscan_plate_data_window_is_placed_there_and_cac
     assert job.roto_fp[None][1].endswith(":over-data-window")
 
 
+def test_a_file_put_at_an_output_path_while_the_render_runs_is_not_replaced(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: the check of what vom may replace ran once, before the render; a file copied to a later frame's path
+    while it ran (read-only, even) was replaced, exit 0. Asked again as each frame takes its name: the render stops
+    there, its file kept, the frames before it complete."""
+    put = tmp_path / "users.exr"
+
+    def progress(event: dict) -> None:
+        if event.get("event") == "frame" and event["frame"] == 1:
+            out = shot_dir / "guard" / "a.0004.exr"
+            _write(out, np.zeros((4, 4, 1), np.float32), ["A"])  # another program's EXR, no vom header
+            out.chmod(0o444)
+            put.write_bytes(out.read_bytes())
+
+    with pytest.raises(InputError, match=r"out: frame 4 would replace .*a\.0004\.exr, which .*\(it was put there "
+                                         r"while this render ran\)") as e:
+        render(shot(shot_dir, "guard", frames=[1, 2, 3, 4, 5, 6]), progress=progress)
+    assert (shot_dir / "guard" / "a.0004.exr").read_bytes() == put.read_bytes()
+    done = e.value.render_result.frames  # those handed to the writer before it: complete (5 may be among them)
+    assert done[:3] == [1, 2, 3] and 4 not in done
+    assert all((shot_dir / "guard" / f"a.{f:04d}.exr").is_file() for f in done)
+    assert not [p for p in (shot_dir / "guard").iterdir() if p.name.startswith(".")]  # no temporary left
+
+
 def test_premultiplying_srgb_code_values_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:
     """QA: rgba-premult of a plate read as sRGB multiplied its code values by the alpha, which a comp that linearises
     them takes for a premultiplication in linear (soft edges darken); said. Linear settings and rgba say nothing."""

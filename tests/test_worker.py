@@ -255,6 +255,11 @@ def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) ->
     stale.close()
     (folder / "w.sock.lock").write_bytes(b"vom worker\n")  # the mark a worker leaves once it bound
     Worker(folder / "w.sock").bind().close()
+    # a file of the user's at the lock's name is neither truncated nor taken (QA: cut to the mark)
+    (folder / "w3.sock.lock").write_text("important user data")
+    with pytest.raises(InputError, match=r"lock .*w3\.sock\.lock cannot be opened \(a file vom did not write\)"):
+        Worker(folder / "w3.sock").bind()
+    assert (folder / "w3.sock.lock").read_text() == "important user data"
 
 
 def test_a_second_worker_on_the_same_socket_is_refused(worker: tuple) -> None:

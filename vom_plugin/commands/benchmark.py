@@ -178,10 +178,10 @@ def run(args: argparse.Namespace) -> int:
         out = make_folder(args.out, "--out")
         earlier = _earlier_clips(out / "benchmark.json")
         for c in result.clips:  # every plot's path before the report and the plots are written (saved alphas: above)
-            check_replaceable(out / f"{c.name}.png", plot_replaceable(c.name in earlier), "--out")
+            check_replaceable(out / f"{c.name}.png", plot_replaceable(), "--out")
         write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
-            plot_clip(c, out / f"{c.name}.png", region=args.region, replaceable=plot_replaceable(c.name in earlier))
+            plot_clip(c, out / f"{c.name}.png", region=args.region)
         kept = {(c.name, m) for c in result.clips for m in c.scores} if args.save_alphas else set()
         _remove_earlier(out, earlier, {c.name for c in result.clips}, kept)
     if args.json:
@@ -217,7 +217,7 @@ def _remove_earlier(out: Path, earlier: list[str], plotted: set[str], saved: set
         if Path(name).name != name or name in ("", ".", ".."):  # a name from the file is a plain file name or nothing
             continue
         plot = out / f"{name}.png"
-        if name not in plotted and is_vom_plot(plot, earlier=True):  # a picture of the user's of that name stays
+        if name not in plotted and is_vom_plot(plot):  # a picture of the user's of that name stays
             plot.unlink()
         folder = out / name
         if not folder.is_dir() or folder.is_symlink():
@@ -257,7 +257,6 @@ def _marking(save: Callable[..., None], out_dir: Path, region: str) -> Callable[
     """``save`` that first marks ``out_dir`` as a benchmark's with an incomplete ``benchmark.json`` (the alphas are
     written while the run goes: a run stopped before its report leaves a folder the next run knows as its own)."""
     marked = [False]
-    earlier = _earlier_clips(out_dir / "benchmark.json")
     checked: set[str] = set()
 
     def saving(clip: Any, *a: object, **k: object) -> None:
@@ -266,7 +265,7 @@ def _marking(save: Callable[..., None], out_dir: Path, region: str) -> Callable[
 
         name = str(getattr(clip, "name", clip))
         if name not in checked:  # the clip's plot path before its first frame: a refusal writes none of them
-            check_replaceable(out_dir / f"{name}.png", plot_replaceable(name in earlier), "--out")
+            check_replaceable(out_dir / f"{name}.png", plot_replaceable(), "--out")
             checked.add(name)
         if not marked[0]:
             make_folder(out_dir, "--out")

@@ -20,6 +20,7 @@ import os
 import signal
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -568,6 +569,19 @@ class _Render:
         for name, pattern in shot.out_patterns().items():
             files.append((vio.frame_path(pattern, frame), list(mattes) if name is None else [name]))
 
+        def guard(names: list[str | None]) -> Callable[[Path], None]:
+            """The start's check of a file vom may not replace, asked again as the frame takes its name: a file put
+            there while the render ran was replaced, a read-only one too, exit 0 (QA)."""
+            from vom_plugin.io.output_guard import existing_problem
+
+            writes = None if shot.objects is None else frozenset(n for n in names if n)
+
+            def check(path: Path) -> None:
+                problem = existing_problem(path, frame, writes)
+                if problem:
+                    raise InputError(f"out: frame {frame} {problem} (it was put there while this render ran)")
+            return check
+
         def write_files() -> float:
             t = time.perf_counter()
             # the plate frame's bytes, on this (output) thread: `vom farm check` tells a matte of a plate re-delivered
@@ -583,7 +597,7 @@ class _Render:
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
                     vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,
                                     output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False,
-                                    window=picture)
+                                    window=picture, guard=guard(names))
                     continue
                 layers = {}
                 for n in names:
@@ -591,7 +605,7 @@ class _Render:
                     if mattes[n].mask is not None:
                         layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
                 vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta,
-                                 sweep=False, window=picture)
+                                 sweep=False, window=picture, guard=guard(names))
             return time.perf_counter() - t
 
         self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))

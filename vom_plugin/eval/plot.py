@@ -14,23 +14,23 @@ from vom_plugin.eval.scores import units
 PLOT_MARK = "vom benchmark plot"
 
 
-def is_vom_plot(path: str | os.PathLike[str], earlier: bool = False) -> bool:
-    """Whether ``path`` is a plot a vom benchmark wrote: a regular file ``plot_replaceable(earlier)`` accepts."""
+def is_vom_plot(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a plot a vom benchmark wrote: a regular file ``plot_replaceable`` accepts."""
     p = Path(path)
     try:
         if p.is_symlink() or not p.is_file():
             return False
         with open(p, "rb") as f:
-            return plot_replaceable(earlier)(f.read(4096))
+            return plot_replaceable()(f.read(4096))
     except OSError:
         return False
 
 
-def plot_replaceable(earlier: bool) -> Callable[[bytes], bool]:
-    """What a plot's path may hold to be written over (``check_replaceable``): a plot vom marked; with ``earlier``
-    (an earlier benchmark.json of the folder lists the clip), also an unmarked Matplotlib PNG, as vom wrote them
-    before the mark."""
-    return lambda start: PLOT_MARK.encode() in start or (earlier and b"Matplotlib" in start)
+def plot_replaceable() -> Callable[[bytes], bool]:
+    """What a plot's path may hold to be written over or removed (``check_replaceable``): a plot vom marked. An
+    unmarked Matplotlib PNG of a clip an earlier report listed was taken for one vom wrote before the mark: a user's
+    own plot of that name was removed (QA)."""
+    return lambda start: PLOT_MARK.encode() in start
 
 
 def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "whole",
@@ -44,7 +44,7 @@ def plot_clip(clip: ClipResult, path: str | os.PathLike[str], *, region: str = "
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    check_replaceable(path, replaceable or plot_replaceable(False), "--out")  # a user's picture of that name
+    check_replaceable(path, replaceable or plot_replaceable(), "--out")  # a user's picture of that name
     path.parent.mkdir(parents=True, exist_ok=True)
     u = units(region)
     shown = [m for m in metrics if any(m in s.per_frame for s in clip.scores.values())]

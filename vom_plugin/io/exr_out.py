@@ -11,6 +11,7 @@ than the display window, only the data window is written, like the plate.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +217,7 @@ def write_alpha(
     extra: dict[str, np.ndarray] | None = None,
     sweep: bool = True,
     window: Window | None = None,
+    guard: Callable[[Path], None] | None = None,
 ) -> None:
     """Write ``alpha`` (float32 (H, W) over the display window of ``info``, or over ``window``: a render's
     picture, overscan included) as a half-float EXR frame (the plate's RGB of ``rgba`` outputs in float unless
@@ -234,7 +236,9 @@ def write_alpha(
     (the semantic mask), written after it.
     Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
     ``sweep``: remove the file's temporaries left by killed writers first (``atomic.atomic_path``); a render
-    sweeps its output folder once instead and passes False.
+    sweeps its output folder once instead and passes False. ``guard(path)``: called as the written file is about
+    to take its name; raising keeps what is there (a render asks whether a file put there since it began is one
+    it may replace).
     Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
     """
     out_path = Path(path)
@@ -250,7 +254,7 @@ def write_alpha(
                                 axis=2)
         names = names + list(extra)
     spec = _build_spec(info, names, compression, metadata, alpha_index, plate_rgb=0 if output == "alpha" else 3)
-    _write(out_path, np.ascontiguousarray(pixels), spec, sweep)
+    _write(out_path, np.ascontiguousarray(pixels), spec, sweep, guard)
 
 
 def write_layers(
@@ -263,11 +267,12 @@ def write_layers(
     metadata: dict[str, Any] | None = None,
     sweep: bool = True,
     window: Window | None = None,
+    guard: Callable[[Path], None] | None = None,
 ) -> None:
     """Write several mattes into one half-float EXR frame: ``layers`` is {channel: (H, W) over the display
     window, or over ``window``} (``hero.A``, ``hero.mask``, ``dog.A``), each clipped to [0, 1], in that order;
     ``rgb``: the plate's RGB first as R, G, B (unpremultiplied: there is no one alpha to premultiply by).
-    Windows, metadata, atomicity and ``sweep`` as ``write_alpha``'s."""
+    Windows, metadata, atomicity, ``sweep`` and ``guard`` as ``write_alpha``'s."""
     out_path = Path(path)
     compression = parse_value("compression", default("compression") if compression is None else compression)
     if out_path.suffix.lower() != ".exr":
@@ -280,7 +285,7 @@ def write_layers(
         names = ["R", "G", "B", *names]
     pixels = np.ascontiguousarray(np.concatenate(planes, axis=2))
     _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1, plate_rgb=3 if rgb is not None else 0),
-           sweep)
+           sweep, guard)
 
 
 def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, ...], *,
@@ -303,7 +308,8 @@ def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, 
     return out
 
 
-def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool) -> None:
+def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
+           guard: Callable[[Path], None] | None = None) -> None:
     import OpenImageIO as oiio
 
     folder = ensure_output_folder(out_path)
@@ -326,6 +332,8 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool) -> None:
                 raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}"
                                  f"{_space_note(folder, pixels.nbytes)}")
             _check_reads_back(temp, out_path)
+            if guard is not None:
+                guard(out_path)
     except OSError as exc:
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
 

@@ -87,23 +87,32 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
             raise InputError(f"out {out_pattern!r}: frame {frame}'s file name {path.name!r} is {name_len} bytes; "
                              f"with the hidden temporary it is written to first ({temp_len} bytes) it passes the "
                              f"{name_max} its file system allows: shorten it")
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue  # nothing there yet
-        if stat.S_ISLNK(st.st_mode):
-            try:
-                st = os.stat(path)  # the write replaces the link, never its target; the target says whose it is
-            except OSError:
-                continue  # a dangling link: replaced, nothing lost
-            locked = False
-        else:
-            locked = not st.st_mode & 0o222
-        if stat.S_ISDIR(st.st_mode):
-            raise InputError(f"out {out_pattern!r}: frame {frame} would be written to {path}, which is a folder")
-        problem = replace_problem(path, frame, locked=locked, objects=objects)
+        problem = existing_problem(path, frame, objects)
         if problem:
-            raise InputError(f"out {out_pattern!r}: frame {frame} would replace {path}, {problem}")
+            raise InputError(f"out {out_pattern!r}: frame {frame} {problem}")
+
+
+def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = None) -> str | None:
+    """Why the file now at an output path must not be replaced (``replace_problem``: what vom did not write, a
+    locked file, a folder), as "would replace PATH, which ..."; None where nothing is there or vom may replace it.
+    Asked before any work, and again as each frame is written: a file put there while the render ran was replaced,
+    a read-only one too, exit 0 (QA)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None  # nothing there yet
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(path)  # the write replaces the link, never its target; the target says whose it is
+        except OSError:
+            return None  # a dangling link: replaced, nothing lost
+        locked = False
+    else:
+        locked = not st.st_mode & 0o222
+    if stat.S_ISDIR(st.st_mode):
+        return f"would be written to {path}, which is a folder"
+    problem = replace_problem(path, frame, locked=locked, objects=objects)
+    return f"would replace {path}, {problem}" if problem else None
 
 
 def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> None:

@@ -106,9 +106,15 @@ class Worker:
         try:  # never through a link left at that name (it created its target outside the private folder)
             # read-only (flock needs no more) and not blocking on a FIFO left at that name
             fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 os.close(fd)
                 raise OSError(0, "not a regular file")
+            # empty (made now, or by a try that was refused) or a worker's mark: a file of the user's at that name
+            # was truncated to the mark (QA)
+            if st.st_size and (st.st_size > len(_LOCK_MARK) or os.pread(fd, len(_LOCK_MARK), 0) != _LOCK_MARK):
+                os.close(fd)
+                raise OSError(0, "a file vom did not write")
         except OSError as e:
             raise InputError(f"worker socket's lock {lock_path} cannot be opened ({e.strerror}); remove it or "
                              "choose another path (--socket or VOM_WORKER_SOCKET)") from None
