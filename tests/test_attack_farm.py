@@ -705,3 +705,15 @@ def test_an_older_vom_bundle_of_many_keyframes_is_replaced(tmp_path: Path) -> No
     # a user's own job named "vom ...", with a step of theirs: not vom's, never replaced (QA)
     mine = b"specificationVersion: jobtemplate-2023-09\nname: vom my hand-tuned job\nsteps:\n- name: custom\n"
     assert not _ours(mine)
+
+
+def test_farm_check_says_a_matte_of_another_plate_is_another_shots(farm_shot: Path) -> None:
+    """QA: mattes of another shot copied or rendered over the output read as "an output of an earlier version of
+    the shot ... requeue", which a requeue does not fix (a render refuses to replace them)."""
+    from vom_plugin.farm.spans import _stamp_problem
+
+    shot = load_farm_shot(farm_shot)
+    meta = {"vom:version": "0.1.0", "vom:frame": "1", "vom:keyframes": "1", "vom:plate_sequence": "sh020.####.exr"}
+    assert _stamp_problem(meta, 1, shot) == "holds vom's matte of another plate (sh020.####.exr; the shot's is " \
+                                           "p.####.exr)"
+    assert _stamp_problem({**meta, "vom:plate_sequence": "p.%04d.exr"}, 1, shot) is None

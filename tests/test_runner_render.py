@@ -1142,6 +1142,35 @@ def test_a_file_put_at_an_output_path_while_the_render_runs_is_not_replaced(shot
     assert not [p for p in (shot_dir / "guard").iterdir() if p.name.startswith(".")]  # no temporary left
 
 
+def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: any vom matte of the same frame was replaced, whatever shot it came from: a pasted or typo'd output (a
+    `vom demo --out` into a shot's folder) replaced another shot's mattes, exit 0. Each matte says its plate
+    sequence (vom:plate_sequence); one of another is refused before any work; the same plate delivered again under
+    a new version number, or spelt with another frame token, is the same sequence."""
+    import shutil
+
+    from vom_plugin.io import read_info
+    from vom_plugin.io.output_guard import same_plate_sequence
+
+    render(shot(shot_dir, "pl", frames=[1, 2]))
+    assert read_info(shot_dir / "pl" / "a.0001.exr").metadata["vom:plate_sequence"] == str(
+        shot_dir / "plate" / "p.####.exr")
+    other = tmp_path / "q"
+    other.mkdir()
+    for f in (1, 2):
+        shutil.copy(shot_dir / "plate" / f"p.{f:04d}.exr", other / f"sh020_q.{f:04d}.exr")
+    before = (shot_dir / "pl" / "a.0001.exr").read_bytes()
+    with pytest.raises(InputError, match=r"frame 1 would replace .*a\.0001\.exr, which is vom's matte of another "
+                                         r"plate \(p\.####\.exr; this render's is sh020_q\.####\.exr\)"):
+        render(shot(shot_dir, "pl", frames=[1, 2], plate=str(other / "sh020_q.####.exr")))
+    assert (shot_dir / "pl" / "a.0001.exr").read_bytes() == before
+    assert same_plate_sequence("sh010_plate_v001.####.exr", "/show/sh010/SH010_plate_v002.%04d.exr")
+    assert same_plate_sequence("p.####.exr", "/a/b/p.$F4.exr") and same_plate_sequence("p.@@@@.exr", "p.#.exr")
+    assert not same_plate_sequence("sh010_plate_v001.####.exr", "sh020_plate_v001.####.exr")
+    # a Source a host baked into its work folder is the Read it replaced (an artist's Grade before the node)
+    assert same_plate_sequence("/show/sh010_plate_v001.%04d.exr", "/comp/vom/sh010_alpha_vom/plate.%04d.exr")
+
+
 def test_premultiplying_srgb_code_values_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:
     """QA: rgba-premult of a plate read as sRGB multiplied its code values by the alpha, which a comp that linearises
     them takes for a premultiplication in linear (soft edges darken); said. Linear settings and rgba say nothing."""

@@ -293,7 +293,7 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     check_distinct(patterns, sorted(set(frames) | set(plate_seq.frames)) if len(patterns) > 1 else frames)
     for name, pattern in patterns.items():
         writes = None if shot.objects is None else frozenset([name] if name is not None else shot.objects)
-        check_outputs(pattern, frames, protected, writes)
+        check_outputs(pattern, frames, protected, writes, shot.plate)
         try:
             check_output_folder(vio.frame_path(pattern, frames[0]))
         except InputError as e:
@@ -538,6 +538,8 @@ class _Render:
                                                  else {n: objects[n] for n in names if n}),
                 "vom/working_size": self.shot.working_size,
                 "vom/colorspace": self.shot.colorspace,  # what the plate was read as, for the network
+                # the plate's sequence: a render into another shot's mattes is refused (QA)
+                "vom/plate_sequence": self.shot.plate,
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
                 "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read
@@ -577,7 +579,7 @@ class _Render:
             writes = None if shot.objects is None else frozenset(n for n in names if n)
 
             def check(path: Path) -> None:
-                problem = existing_problem(path, frame, writes)
+                problem = existing_problem(path, frame, writes, shot.plate)
                 if problem:
                     raise InputError(f"out: frame {frame} {problem} (it was put there while this render ran)")
             return check

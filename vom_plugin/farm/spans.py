@@ -279,7 +279,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                                   expected.path if expected is not None else None, objects_of.get(pattern),
                                   picture if shot.plate else None, exposure if shot.plate else None)
             if problem:
-                problems[f] = OutputProblem(where + problem, out, False, _replaced(out, f, objects_of.get(pattern)))
+                replaced = _replaced(out, f, objects_of.get(pattern), shot.plate)
+                problems[f] = OutputProblem(where + problem, out, False, replaced)
                 if isinstance(problem, _Redelivered):
                     with contextlib.suppress(OSError):
                         redelivered[f] = out.stat().st_mtime
@@ -302,7 +303,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     return problems
 
 
-def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None) -> bool:
+def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None, plate: str = "") -> bool:
     """Whether a render of the frame replaces the file at ``path`` (``output_guard.replace_problem``): the check's
     advice was to move every bad file away, where a requeued task replaces vom's own (QA)."""
     from vom_plugin.io.output_guard import replace_problem
@@ -311,7 +312,8 @@ def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None) -> bool:
         locked = not os.stat(path).st_mode & 0o222
     except OSError:
         return False
-    return replace_problem(path, frame, locked=locked, objects=frozenset(objects) if objects else None) is None
+    return replace_problem(path, frame, locked=locked, objects=frozenset(objects) if objects else None,
+                           plate=plate or None) is None
 
 
 def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redelivered: dict[int, float]) -> None:
@@ -370,7 +372,8 @@ def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redeliver
             problems[f] = OutputProblem(
                 f"{out.name + ': ' if many else ''}matted through plate frame {p}, which was changed or delivered "
                 f"again after this frame was rendered (a pass carries a frame's picture on to the frames it reaches "
-                f"next, up to a keyframe)", out, False, _replaced(out, f, dict(shot.output_objects).get(pattern)))
+                f"next, up to a keyframe)", out, False, _replaced(out, f, dict(shot.output_objects).get(pattern),
+                                                                     shot.plate))
             break
 
 
@@ -517,6 +520,12 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         return f"not written by a vom render (no {' or '.join(missing)} attribute)"
     if str(meta["vom:frame"]) != str(frame):
         return f"holds frame {meta['vom:frame']}"
+    stamped = str(meta.get("vom:plate_sequence") or "")
+    if shot.plate and stamped:
+        from vom_plugin.io.output_guard import same_plate_sequence
+
+        if not same_plate_sequence(stamped, shot.plate):  # another shot's (QA: said to be an earlier version's)
+            return f"holds vom's matte of another plate ({Path(stamped).name}; the shot's is {Path(shot.plate).name})"
     from vom_plugin.engine.shot import read_keyframes_stamp
 
     stamp = str(meta["vom:keyframes"])

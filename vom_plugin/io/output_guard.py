@@ -65,7 +65,7 @@ class ProtectedFiles:
 
 
 def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedFiles,
-                  objects: frozenset[str] | None = None) -> None:
+                  objects: frozenset[str] | None = None, plate: str | None = None) -> None:
     """InputError naming the frame and the file when an output frame is a protected file, a folder, a name too
     long for its file system, or an existing file vom may not replace (``replace_problem``; ``objects``: the
     object layers the render writes into each file, None for one unnamed matte)."""
@@ -87,12 +87,13 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
             raise InputError(f"out {out_pattern!r}: frame {frame}'s file name {path.name!r} is {name_len} bytes; "
                              f"with the hidden temporary it is written to first ({temp_len} bytes) it passes the "
                              f"{name_max} its file system allows: shorten it")
-        problem = existing_problem(path, frame, objects)
+        problem = existing_problem(path, frame, objects, plate)
         if problem:
             raise InputError(f"out {out_pattern!r}: frame {frame} {problem}")
 
 
-def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = None) -> str | None:
+def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = None,
+                     plate: str | None = None) -> str | None:
     """Why the file now at an output path must not be replaced (``replace_problem``: what vom did not write, a
     locked file, a folder), as "would replace PATH, which ..."; None where nothing is there or vom may replace it.
     Asked before any work, and again as each frame is written: a file put there while the render ran was replaced,
@@ -111,7 +112,7 @@ def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = No
         locked = not st.st_mode & 0o222
     if stat.S_ISDIR(st.st_mode):
         return f"would be written to {path}, which is a folder"
-    problem = replace_problem(path, frame, locked=locked, objects=objects)
+    problem = replace_problem(path, frame, locked=locked, objects=objects, plate=plate)
     return f"would replace {path}, {problem}" if problem else None
 
 
@@ -145,10 +146,11 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> No
                              f"give each its own file (a frame token such as ####, a separator after {{object}})")
 
 
-def replace_problem(path: Path, frame: int, *, locked: bool = False,
-                    objects: frozenset[str] | None = None) -> str | None:
+def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: frozenset[str] | None = None,
+                    plate: str | None = None) -> str | None:
     """Why the existing file at an output path must not be replaced, or None: vom replaces its own earlier
-    outputs of that frame (a re-render after a roto tweak, a farm task run again) and nothing else. A file it did
+    outputs of that frame (a re-render after a roto tweak, a farm task run again; with ``plate``, the render's
+    plate pattern, those of the same plate sequence, ``same_plate_sequence``) and nothing else. A file it did
     not write (another tool's matte, an artist's roto for another keyframe, a plate of another shot, a matte made
     from a vom output by a tool that kept its metadata) or a ``locked`` one (no write bit for anyone: a published
     frame; renaming over it would succeed even so) is refused before any work. Only the mode bits lock: the
@@ -181,6 +183,12 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False,
         # one unnamed matte, which a render of named objects replaced with their layers, exit 0 (review)
         return (f"which holds vom's unnamed matte (A); this render writes {writes} and would drop it: move the "
                 f"files away, or choose another output pattern")
+    stamped = str(meta.get("vom:plate_sequence") or "")
+    if why is None and plate and stamped and not same_plate_sequence(stamped, plate):
+        # another shot's mattes, of the same frame: a typo'd or pasted output replaced them, exit 0 (QA); a plate
+        # delivered again under a new version (v001 -> v002) is the same sequence
+        return (f"which is vom's matte of another plate ({Path(stamped).name}; this render's is {Path(plate).name}), "
+                f"so probably another shot's. {move}")
     if why is None and str(meta.get("vom:frame", frame)) != str(frame):
         # vom's, of another frame (copied or renamed): said as such, not as another program's (QA)
         return (f"which is vom's matte of frame {meta.get('vom:frame')}, not of frame {frame} (copied or renamed?); "
@@ -188,6 +196,21 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False,
     if why is None:
         return None
     return f"which vom did not write ({why}); vom replaces only its own earlier outputs. {move}"
+
+
+def same_plate_sequence(stamped: str, plate: str) -> bool:
+    """Whether a matte's ``vom:plate_sequence`` (its plate pattern) names the sequence of ``plate``: the same file
+    name but for case, the frame token's spelling (####, %04d, @@@@, $F4) and version numbers (v001, v002), in any
+    folder (a farm worker mounts it elsewhere). A Source a host baked into its work folder (``<Output>_vom/``) is
+    the same shot as the Read it replaced (an artist's Grade before the node), so it is not compared."""
+    if any(Path(p).parent.name.endswith("_vom") for p in (stamped, plate)):
+        return True
+
+    def key(name: str) -> str:
+        k = Path(name).name.lower()
+        k = re.sub(r"#+|@+|%0?\d*d|\$f\d*", "#", k)
+        return re.sub(r"(?<![a-z])v\d+", "v", k)
+    return key(stamped) == key(plate)
 
 
 def _sticky_owner(path: Path) -> str | None:
