@@ -9,7 +9,8 @@ host can parse them:
   when the render runs without the cache, which ``done``'s warnings say why)
 - ``{"event": "frame", "frame": F, "done": i, "total": N, "path": "...", "timings": {stage: s}, "steps_done": d,
   "steps_total": t, "steps_cached": c}`` once per frame written (timings: seconds spent on that frame in each
-  stage since the previous event)
+  stage since the previous event; ``write`` is the output thread's, which overlaps the next frames' work, so the
+  stages of a render add up to more than its ``elapsed``)
 - ``{"event": "step", "frames_done": i, "steps_done": d, "steps_total": t, "steps_cached": c}`` after every
   propagation step (one per object per frame of every pass; ``steps_cached``: read back from the cache, not
   computed). Frames are written in bursts (between two keyframes a frame waits for the second pass), steps
