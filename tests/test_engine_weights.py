@@ -169,6 +169,13 @@ def test_weights_and_checkpoints_that_cannot_be_written_are_named_not_an_interna
     with pytest.raises(InputError, match=r"last\.pt could not be written \(\[enforce fail"):
         L._atomic_save({"step": 1}, tmp_path / "last.pt")
 
+    def gone(*a, **k):  # the run's folder removed, or its mount gone (review: an internal error again)
+        raise RuntimeError("Parent directory /runs/lite does not exist.")
+
+    monkeypatch.setattr(torch, "save", gone)
+    with pytest.raises(InputError, match=r"last\.pt could not be written \(Parent directory"):
+        L._atomic_save({"step": 1}, tmp_path / "last.pt")
+
     def bug(*a, **k):  # torch's other errors (a CUDA one) are not the file's: raised as they are
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 

@@ -1153,20 +1153,26 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
     from vom_plugin.io.output_guard import same_plate_sequence
 
     render(shot(shot_dir, "pl", frames=[1, 2]))
-    assert read_info(shot_dir / "pl" / "a.0001.exr").metadata["vom:plate_sequence"] == str(
-        shot_dir / "plate" / "p.####.exr")
+    assert read_info(shot_dir / "pl" / "a.0001.exr").metadata["vom:plate_sequence"] == "plate/p.####.exr"
     other = tmp_path / "q"
     other.mkdir()
     for f in (1, 2):
         shutil.copy(shot_dir / "plate" / f"p.{f:04d}.exr", other / f"sh020_q.{f:04d}.exr")
     before = (shot_dir / "pl" / "a.0001.exr").read_bytes()
     with pytest.raises(InputError, match=r"frame 1 would replace .*a\.0001\.exr, which is vom's matte of another "
-                                         r"plate \(p\.####\.exr; this render's is sh020_q\.####\.exr\)"):
+                                         r"plate \(plate/p\.####\.exr; this render's is q/sh020_q\.####\.exr\), so "
+                                         r"probably another shot's: move that sequence's files away"):
         render(shot(shot_dir, "pl", frames=[1, 2], plate=str(other / "sh020_q.####.exr")))
     assert (shot_dir / "pl" / "a.0001.exr").read_bytes() == before
     assert same_plate_sequence("sh010_plate_v001.####.exr", "/show/sh010/SH010_plate_v002.%04d.exr")
     assert same_plate_sequence("p.####.exr", "/a/b/p.$F4.exr") and same_plate_sequence("p.@@@@.exr", "p.#.exr")
     assert not same_plate_sequence("sh010_plate_v001.####.exr", "sh020_plate_v001.####.exr")
+    # a Windows workstation's stamp, a degrained or converted plate of the same shot, a version added, NFD (review)
+    assert same_plate_sequence("S:\\shows\\demo\\plate.####.exr", "/mnt/shows/demo/plate.%04d.exr")
+    assert same_plate_sequence("plates/sh010_plate.####.dpx", "/x/sh010_plate_dn.####.exr")
+    assert same_plate_sequence("sh010_plate.####.exr", "sh010_plate_v001.####.exr")
+    assert same_plate_sequence("caf\u00e9.####.exr", "cafe\u0301.####.exr")
+    assert not same_plate_sequence("v010_plate.####.exr", "v020_plate.####.exr")  # shot codes, not versions
     # a Source a host baked into its work folder is the Read it replaced (an artist's Grade before the node)
     assert same_plate_sequence("/show/sh010_plate_v001.%04d.exr", "/comp/vom/sh010_alpha_vom/plate.%04d.exr")
 

@@ -246,7 +246,7 @@ def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) ->
     # a link at the lock's name is not followed (it made its target, outside the private folder)
     outside = tmp_path / "outside_created"
     (folder / "w2.sock.lock").symlink_to(outside)
-    with pytest.raises(InputError, match="lock .* cannot be opened"):
+    with pytest.raises(InputError, match="lock .* cannot be used"):
         Worker(folder / "w2.sock").bind()
     assert not outside.exists()
     # a socket left by a killed worker (its lock beside it) is replaced
@@ -257,7 +257,7 @@ def test_a_file_or_folder_at_the_socket_path_is_never_deleted(tmp_path: Path) ->
     Worker(folder / "w.sock").bind().close()
     # a file of the user's at the lock's name is neither truncated nor taken (QA: cut to the mark)
     (folder / "w3.sock.lock").write_text("important user data")
-    with pytest.raises(InputError, match=r"lock .*w3\.sock\.lock cannot be opened \(a file vom did not write\)"):
+    with pytest.raises(InputError, match=r"lock .*w3\.sock\.lock cannot be used \(it is a file vom did not write\)"):
         Worker(folder / "w3.sock").bind()
     assert (folder / "w3.sock.lock").read_text() == "important user data"
 

@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
             if kept:
                 print(f"  frame{'s' if len(kept) > 1 else ''} {compact_range(kept)}: a file a render does not replace "
-                      f"(damaged, read-only, another frame's or objects', or not vom's): move it away (or make it "
-                      f"writable), then requeue the tasks", file=sys.stderr)
+                      f"(damaged, read-only, another frame's, objects' or plate's, or not vom's): move it away (or "
+                      f"make it writable), then requeue the tasks", file=sys.stderr)
         if problems:
             return 2
         if not args.json:

@@ -531,6 +531,8 @@ class _Render:
         self.progress({"event": "step", "frames_done": self.done, **work})
 
     def _metadata(self, frame: int, names: list[str | None]) -> dict[str, Any]:
+        from vom_plugin.io.output_guard import plate_sequence_stamp
+
         objects = self.shot.objects
         # numbers as numbers (a pipeline's reader of vom:frame got the text "1001", QA)
         meta: dict[str, Any] = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": frame,
@@ -539,7 +541,7 @@ class _Render:
                 "vom/working_size": self.shot.working_size,
                 "vom/colorspace": self.shot.colorspace,  # what the plate was read as, for the network
                 # the plate's sequence: a render into another shot's mattes is refused (QA)
-                "vom/plate_sequence": self.shot.plate,
+                "vom/plate_sequence": plate_sequence_stamp(self.shot.plate),
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
                 "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read
@@ -586,6 +588,8 @@ class _Render:
 
         def write_files() -> float:
             t = time.perf_counter()
+            for path, names in files:  # each file of the frame before any takes its name: no frame half replaced
+                guard(names)(Path(path))
             # the plate frame's bytes, on this (output) thread: `vom farm check` tells a matte of a plate re-delivered
             # since from one of the plate as it is (the recipe holds no plate pixels)
             plate_digest = self.source.plate_stamp(frame)

@@ -522,10 +522,11 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         return f"holds frame {meta['vom:frame']}"
     stamped = str(meta.get("vom:plate_sequence") or "")
     if shot.plate and stamped:
-        from vom_plugin.io.output_guard import same_plate_sequence
+        from vom_plugin.io.output_guard import plate_sequence_stamp, same_plate_sequence
 
         if not same_plate_sequence(stamped, shot.plate):  # another shot's (QA: said to be an earlier version's)
-            return f"holds vom's matte of another plate ({Path(stamped).name}; the shot's is {Path(shot.plate).name})"
+            return (f"holds vom's matte of another plate ({stamped}; the shot's is "
+                    f"{plate_sequence_stamp(shot.plate)})")
     from vom_plugin.engine.shot import read_keyframes_stamp
 
     stamp = str(meta["vom:keyframes"])

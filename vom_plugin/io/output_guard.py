@@ -68,7 +68,8 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
                   objects: frozenset[str] | None = None, plate: str | None = None) -> None:
     """InputError naming the frame and the file when an output frame is a protected file, a folder, a name too
     long for its file system, or an existing file vom may not replace (``replace_problem``; ``objects``: the
-    object layers the render writes into each file, None for one unnamed matte)."""
+    object layers the render writes into each file, None for one unnamed matte; ``plate``: the render's plate
+    pattern, whose sequence vom's mattes there must be of)."""
     name_max = None
     for frame in frames:
         path = frame_path(out_pattern, frame)
@@ -187,8 +188,10 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
     if why is None and plate and stamped and not same_plate_sequence(stamped, plate):
         # another shot's mattes, of the same frame: a typo'd or pasted output replaced them, exit 0 (QA); a plate
         # delivered again under a new version (v001 -> v002) is the same sequence
-        return (f"which is vom's matte of another plate ({Path(stamped).name}; this render's is {Path(plate).name}), "
-                f"so probably another shot's. {move}")
+        return (f"which is vom's matte of another plate ({stamped}; this render's is "
+                f"{plate_sequence_stamp(plate)}), so probably another shot's: move that sequence's files away (every "
+                f"frame of it), or choose another output pattern; if it is this shot's plate under another name, "
+                f"move the earlier mattes away")
     if why is None and str(meta.get("vom:frame", frame)) != str(frame):
         # vom's, of another frame (copied or renamed): said as such, not as another program's (QA)
         return (f"which is vom's matte of frame {meta.get('vom:frame')}, not of frame {frame} (copied or renamed?); "
@@ -198,19 +201,38 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
     return f"which vom did not write ({why}); vom replaces only its own earlier outputs. {move}"
 
 
+def plate_sequence_stamp(plate: str) -> str:
+    """A matte's ``vom:plate_sequence``: its plate pattern's folder and file name (``plates/sh010.####.exr``), not
+    the whole path, which a delivered matte need not carry."""
+    parts = [p for p in re.split(r"[\\/]", str(plate)) if p]
+    return "/".join(parts[-2:])
+
+
 def same_plate_sequence(stamped: str, plate: str) -> bool:
-    """Whether a matte's ``vom:plate_sequence`` (its plate pattern) names the sequence of ``plate``: the same file
-    name but for case, the frame token's spelling (####, %04d, @@@@, $F4) and version numbers (v001, v002), in any
-    folder (a farm worker mounts it elsewhere). A Source a host baked into its work folder (``<Output>_vom/``) is
-    the same shot as the Read it replaced (an artist's Grade before the node), so it is not compared."""
-    if any(Path(p).parent.name.endswith("_vom") for p in (stamped, plate)):
+    """Whether a matte's ``vom:plate_sequence`` names the sequence of ``plate``, in any folder (a farm worker mounts
+    it elsewhere, a Windows workstation spells it with backslashes): the same file name but for case, Unicode
+    normalisation, the frame token's spelling (####, %04d, @@@@, $F4), the extension, version numbers (_v001, .v002)
+    and a suffix (sh010_plate and sh010_plate_dn, a degrained or converted plate of the same shot; review). A Source
+    a host baked into its work folder (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade
+    before the node), so it is not compared. A generic name (plate.####.exr) in two shots' folders is one sequence."""
+    import unicodedata
+
+    def split(p: str) -> tuple[str, str]:
+        parts = [x for x in re.split(r"[\\/]", unicodedata.normalize("NFC", str(p))) if x]
+        return (parts[-2] if len(parts) > 1 else ""), (parts[-1] if parts else "")
+
+    (folder_a, name_a), (folder_b, name_b) = split(stamped), split(plate)
+    if folder_a.endswith("_vom") or folder_b.endswith("_vom"):
         return True
 
     def key(name: str) -> str:
-        k = Path(name).name.lower()
-        k = re.sub(r"#+|@+|%0?\d*d|\$f\d*", "#", k)
-        return re.sub(r"(?<![a-z])v\d+", "v", k)
-    return key(stamped) == key(plate)
+        k = name.lower()
+        k = re.sub(r"\.[a-z0-9]+$", "", k)  # the extension: a DPX plate converted to EXR is the same
+        k = re.sub(r"#+|@+|%0?\d*d|\$f\d*|(?<=[._-])-?\d+$", "", k)  # the frame token (or a still's number)
+        k = re.sub(r"(?<=[._-])v\d+", "", k)  # versions after a separator (not a shot code v010)
+        return re.sub(r"[._-]+", "_", k).strip("_")
+    a, b = key(name_a), key(name_b)
+    return a.startswith(b) or b.startswith(a)
 
 
 def _sticky_owner(path: Path) -> str | None:

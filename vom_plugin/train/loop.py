@@ -334,7 +334,8 @@ def _atomic_save(obj: Any, path: Path) -> None:
         raise write_failed(path, e) from None
     except RuntimeError as e:  # torch's of a write that failed (a full disk) was an internal error, exit 1 (QA);
         # its others (a CUDA error) are not the file's
-        if not any(k in str(e) for k in ("inline_container", "PytorchStreamWriter", "file write failed")):
+        if not any(k in str(e) for k in ("inline_container", "PytorchStreamWriter", "file write failed",
+                                         "Parent directory")):  # the run's folder removed, its mount gone
             raise
         raise write_failed(path, e) from None
 

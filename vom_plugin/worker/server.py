@@ -114,9 +114,9 @@ class Worker:
             # was truncated to the mark (QA)
             if st.st_size and (st.st_size > len(_LOCK_MARK) or os.pread(fd, len(_LOCK_MARK), 0) != _LOCK_MARK):
                 os.close(fd)
-                raise OSError(0, "a file vom did not write")
+                raise OSError(0, "it is a file vom did not write")
         except OSError as e:
-            raise InputError(f"worker socket's lock {lock_path} cannot be opened ({e.strerror}); remove it or "
+            raise InputError(f"worker socket's lock {lock_path} cannot be used ({e.strerror}); remove it or "
                              "choose another path (--socket or VOM_WORKER_SOCKET)") from None
         with os.fdopen(fd, "r") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
