@@ -849,11 +849,10 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
             # an age is the shot's, as eviction's is (its newest entry): a re-render read its steps back and left the
             # key features and matches a roto tweak reuses untouched, and a nightly clear took them from a shot in
             # use (QA); a killed writer's temporary goes by its own age
-            in_use = cutoff is not None and any(st.st_mtime >= cutoff for path, st in entries
-                                                if not _TEMP_NAME.match(os.path.basename(path)))
+            temps = {path for path, _ in entries if _TEMP_NAME.match(os.path.basename(path))}
+            in_use = cutoff is not None and any(st.st_mtime >= cutoff for path, st in entries if path not in temps)
             for path, st in entries:
-                if cutoff is not None and (st.st_mtime >= cutoff
-                                           or (in_use and not _TEMP_NAME.match(os.path.basename(path)))):
+                if cutoff is not None and (st.st_mtime >= cutoff or (in_use and path not in temps)):
                     continue
                 try:
                     os.unlink(path)
@@ -862,7 +861,7 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
                 except OSError as e:  # another user's entry in a shared cache, an immutable file: said, the rest goes
                     report.failed.append((str(path), e.strerror or str(e)))
                     continue
-                if _TEMP_NAME.match(os.path.basename(path)):
+                if path in temps:
                     report.temporaries += 1
                     continue
                 files += 1

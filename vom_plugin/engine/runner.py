@@ -586,10 +586,12 @@ class _Render:
                     raise InputError(f"out: frame {frame} {problem} (it was put there while this render ran)")
             return check
 
+        checks = {path: guard(names) for path, names in files}
+
         def write_files() -> float:
             t = time.perf_counter()
-            for path, names in files:  # each file of the frame before any takes its name: no frame half replaced
-                guard(names)(Path(path))
+            for path, check in checks.items():  # each file of the frame before any takes its name: none half replaced
+                check(Path(path))
             # the plate frame's bytes, on this (output) thread: `vom farm check` tells a matte of a plate re-delivered
             # since from one of the plate as it is (the recipe holds no plate pixels)
             plate_digest = self.source.plate_stamp(frame)
@@ -603,7 +605,7 @@ class _Render:
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
                     vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,
                                     output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False,
-                                    window=picture, guard=guard(names))
+                                    window=picture, guard=checks[path])
                     continue
                 layers = {}
                 for n in names:
@@ -611,7 +613,7 @@ class _Render:
                     if mattes[n].mask is not None:
                         layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
                 vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta,
-                                 sweep=False, window=picture, guard=guard(names))
+                                 sweep=False, window=picture, guard=checks[path])
             return time.perf_counter() - t
 
         self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))

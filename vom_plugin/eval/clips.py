@@ -65,8 +65,9 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: st
     its ground truth), else A / alpha / the only ``<layer>.A``, else the only channel (or Y), else R of an image
     whose R, G and B are equal (a grey matte saved as RGB, as some datasets do). RGB that differs per channel is a
     plate, not a matte, and several layered alphas (a render of several objects) are several mattes: InputError;
-    so is an A that is one value everywhere beside R = G = B holding a matte (an opaque RGBA matte, as Nuke and
-    datasets save them: its A would be scored). ``flag``: the option that names the channel, for the messages.
+    so is an A of 1 everywhere beside R = G = B holding a matte (an opaque RGBA matte, as Nuke and datasets save
+    them: its A would be scored), in a file vom did not write. ``flag``: the option that names the channel, for
+    the messages.
     """
     from vom_plugin.io.reader import find_rgb, open_image, read_channels, to_display
 
@@ -118,7 +119,7 @@ def _spread(rgb: np.ndarray) -> float:
 
 
 def _refuse_opaque_rgba(img: Any, rgb_idx: Any, alpha: np.ndarray, what: str, name: str, flag: str | None) -> None:
-    """InputError where the alpha read is one value everywhere while R = G = B hold a matte: an opaque RGBA matte
+    """InputError where the alpha read is 1 everywhere while R = G = B hold a matte: an opaque RGBA matte
     (Nuke's Write of a matte shuffled into rgb, a dataset's PNGs) scored by its A was a plausible, wrong number
     (MAD 832 for a matte at 22), with no word."""
     from vom_plugin.io.reader import read_channels

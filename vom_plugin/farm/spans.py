@@ -358,6 +358,7 @@ def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redeliver
             if f not in reached or source[0] > reached[f][0]:
                 reached[f] = source
     many = len(shot.output_channels()) > 1
+    objects_of = dict(shot.output_objects)
     for f in sorted(reached):
         t, p = reached[f]
         if f in problems:
@@ -372,8 +373,7 @@ def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redeliver
             problems[f] = OutputProblem(
                 f"{out.name + ': ' if many else ''}matted through plate frame {p}, which was changed or delivered "
                 f"again after this frame was rendered (a pass carries a frame's picture on to the frames it reaches "
-                f"next, up to a keyframe)", out, False, _replaced(out, f, dict(shot.output_objects).get(pattern),
-                                                                     shot.plate))
+                f"next, up to a keyframe)", out, False, _replaced(out, f, objects_of.get(pattern), shot.plate))
             break
 
 
@@ -446,7 +446,6 @@ def _redelivered_output(shot: FarmShot, p: int) -> float | None:
         return os.stat(out).st_mtime
     except (InputError, OSError):
         return None
-
 
 
 class _Once:

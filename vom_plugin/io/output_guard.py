@@ -201,11 +201,19 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
     return f"which vom did not write ({why}); vom replaces only its own earlier outputs. {move}"
 
 
+def _folder_and_name(path: str) -> tuple[str, str]:
+    """A path's last folder and file name, split at either OS's separator (a Windows workstation's stamp read on a
+    Linux farm), in one Unicode form (macOS hands out decomposed names)."""
+    import unicodedata
+
+    parts = [x for x in re.split(r"[\\/]", unicodedata.normalize("NFC", str(path))) if x]
+    return (parts[-2] if len(parts) > 1 else ""), (parts[-1] if parts else "")
+
+
 def plate_sequence_stamp(plate: str) -> str:
     """A matte's ``vom:plate_sequence``: its plate pattern's folder and file name (``plates/sh010.####.exr``), not
     the whole path, which a delivered matte need not carry."""
-    parts = [p for p in re.split(r"[\\/]", str(plate)) if p]
-    return "/".join(parts[-2:])
+    return "/".join(p for p in _folder_and_name(plate) if p)
 
 
 def same_plate_sequence(stamped: str, plate: str) -> bool:
@@ -215,13 +223,7 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
     and a suffix (sh010_plate and sh010_plate_dn, a degrained or converted plate of the same shot; review). A Source
     a host baked into its work folder (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade
     before the node), so it is not compared. A generic name (plate.####.exr) in two shots' folders is one sequence."""
-    import unicodedata
-
-    def split(p: str) -> tuple[str, str]:
-        parts = [x for x in re.split(r"[\\/]", unicodedata.normalize("NFC", str(p))) if x]
-        return (parts[-2] if len(parts) > 1 else ""), (parts[-1] if parts else "")
-
-    (folder_a, name_a), (folder_b, name_b) = split(stamped), split(plate)
+    (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
     if folder_a.endswith("_vom") or folder_b.endswith("_vom"):
         return True
 

@@ -669,26 +669,23 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         nonlocal best
         judged = model if ema_model is None else ema_model.module
         rows: list[dict[str, Any]] = []  # written once the whole validation ran: one given up left rows (review)
-        res = V.evaluate(judged, val_sets, device, stop=stopping)
-        for name, m in res.items():
-            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"synth/{name}", **m))
-        shots = V.evaluate(judged, shot_sets, device, stop=stopping) if shot_sets else {}
-        for name, m in shots.items():
-            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"shots/{name}", **m))
-        lib = V.evaluate(judged, lib_sets, device, stop=stopping) if lib_sets else {}
-        for name, m in lib.items():
-            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"library/{name}", **m))
-        hard = V.evaluate(judged, hard_sets, device, stop=stopping) if hard_sets else {}
-        for name, m in hard.items():
-            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"hard/{name}", **m))
+
+        def scored(sets: list[V.ValSet], tag: str) -> dict[str, dict[str, float]]:
+            """The sets' metrics (none where there are no sets), their rows kept for val.csv under ``tag``."""
+            res = V.evaluate(judged, sets, device, stop=stopping) if sets else {}
+            rows.extend(dict(step=step, elapsed_s=elapsed_total, set=f"{tag}/{name}", **m) for name, m in res.items())
+            return res
+
+        res = scored(val_sets, "synth")
+        shots = scored(shot_sets, "shots")
+        lib = scored(lib_sets, "library")
+        hard = scored(hard_sets, "hard")
         msg = " ".join(f"{k}={v:.2f}" for k, v in res["mean"].items())
         if hard:
             msg += " | hard " + " ".join(f"{k}={v:.2f}" for k, v in hard["mean"].items())
         if lib:
             msg += " | library " + " ".join(f"{k}={v:.2f}" for k, v in lib["mean"].items())
-        vshots = V.evaluate(judged, vshot_sets, device, stop=stopping) if vshot_sets else {}
-        for name, m in vshots.items():
-            rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"val-shots/{name}", **m))
+        vshots = scored(vshot_sets, "val-shots")
         if vshots:
             msg += " | val-shots " + " ".join(f"{k}={v:.2f}" for k, v in vshots["mean"].items())
         if shots:
@@ -698,9 +695,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         score = (val_score(res["mean"]) + (val_score(hard["mean"]) if hard else 0.0)
                  + (val_score(lib["mean"]) if lib else 0.0) + (val_score(vshots["mean"]) if vshots else 0.0))
         for tag, sets in long_sets.items():
-            longer = V.evaluate(judged, sets, device, stop=stopping)
-            for name, m in longer.items():
-                rows.append(dict(step=step, elapsed_s=elapsed_total, set=f"{tag}/{name}", **m))
+            longer = scored(sets, tag)
             msg += f" | {tag} " + " ".join(f"{k}={v:.2f}" for k, v in longer["mean"].items())
             score += val_score(longer["mean"])
         for r in rows:
