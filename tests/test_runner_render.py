@@ -1175,6 +1175,17 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
     assert not same_plate_sequence("v010_plate.####.exr", "v020_plate.####.exr")  # shot codes, not versions
     # a Source a host baked into its work folder is the Read it replaced (an artist's Grade before the node)
     assert same_plate_sequence("/show/sh010_plate_v001.%04d.exr", "/comp/vom/sh010_alpha_vom/plate.%04d.exr")
+    # a name that begins with another's is another shot unless a separator starts the rest; a name without a shot
+    # code (a digit) is told by its folder (review: shot_1 replaced shot_10's mattes; any plate matched ####.exr)
+    for a, b in (("p/shot_1.####.exr", "p/shot_10.####.exr"), ("sh01.####.exr", "sh010.####.exr"),
+                 ("sh010/plate.####.exr", "sh020/plate.####.exr"), ("sh010/####.exr", "/x/sh020/####.exr"),
+                 ("sh010/####.exr", "/x/sh020/sh020_plate.####.exr"),
+                 ("demo/plate.####.exr", "/s/sh010/plate.%04d.exr")):
+        assert not same_plate_sequence(a, b) and not same_plate_sequence(b, a), (a, b)
+    for a, b in (("sh010/plate.####.exr", "/mnt/SH010/plate.%04d.dpx"),
+                 ("v001/plate.####.exr", "/in/v002/plate.#.exr"),
+                 ("sh010_v001/####.exr", "/x/sh010_v003/####.exr"), ("plate.####.exr", "/x/sh020/plate.####.exr")):
+        assert same_plate_sequence(a, b) and same_plate_sequence(b, a), (a, b)
 
 
 def test_premultiplying_srgb_code_values_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:

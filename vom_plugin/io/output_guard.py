@@ -220,9 +220,12 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
     """Whether a matte's ``vom:plate_sequence`` names the sequence of ``plate``, in any folder (a farm worker mounts
     it elsewhere, a Windows workstation spells it with backslashes): the same file name but for case, Unicode
     normalisation, the frame token's spelling (####, %04d, @@@@, $F4), the extension, version numbers (_v001, .v002)
-    and a suffix (sh010_plate and sh010_plate_dn, a degrained or converted plate of the same shot; review). A Source
-    a host baked into its work folder (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade
-    before the node), so it is not compared. A generic name (plate.####.exr) in two shots' folders is one sequence."""
+    and a suffix after a separator (sh010_plate and sh010_plate_dn, a degrained or converted plate of the same shot;
+    review; shot_1 and shot_10 are two shots, review). A name without a digit (plate.####.exr, bg.####.exr, or only
+    a frame number) carries no shot code: there the folder decides (sh010/plate and sh020/plate are two shots; a
+    folder that only says a version, v001 and v002, is one). A Source a host baked into its work folder
+    (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade before the node), so it is not
+    compared."""
     (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
     if folder_a.endswith("_vom") or folder_b.endswith("_vom"):
         return True
@@ -230,11 +233,21 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
     def key(name: str) -> str:
         k = name.lower()
         k = re.sub(r"\.[a-z0-9]+$", "", k)  # the extension: a DPX plate converted to EXR is the same
-        k = re.sub(r"#+|@+|%0?\d*d|\$f\d*|(?<=[._-])-?\d+$", "", k)  # the frame token (or a still's number)
+        k = re.sub(r"#+|@+|%0?\d*d|\$f\d*|(?<=[._-])-?\d+$|^-?\d+$", "", k)  # the frame token (or a still's number)
         k = re.sub(r"(?<=[._-])v\d+", "", k)  # versions after a separator (not a shot code v010)
         return re.sub(r"[._-]+", "_", k).strip("_")
+
+    def folder_key(folder: str) -> str:
+        k = re.sub(r"(?:^|(?<=[._-]))v\d+(?=$|[._-])", "", folder.lower())  # a version folder (v002 of v001)
+        return re.sub(r"[._-]+", "_", k).strip("_")
+
     a, b = key(name_a), key(name_b)
-    return a.startswith(b) or b.startswith(a)
+    if a != b:  # one name the other's with a suffix: the suffix starts at a separator (sh010_plate_dn, not shot_10)
+        return bool(a and b) and (a.startswith(b + "_") or b.startswith(a + "_"))
+    if re.search(r"\d", a):  # a shot code in the name
+        return True
+    fa, fb = folder_key(folder_a), folder_key(folder_b)
+    return fa == fb or not (folder_a and folder_b)  # a stamp or pattern without a folder: nothing to tell them by
 
 
 def _sticky_owner(path: Path) -> str | None:
