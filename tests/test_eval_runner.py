@@ -353,6 +353,17 @@ def test_vom_eval_refuses_an_opaque_rgba_matte_naming_the_channels(tmp_path, cap
     assert json.loads(capsys.readouterr().out)["mean"]["MAD"] < 3  # the 8-bit rounding of the same matte
     assert main(argv + ["--gt-channel", "A"]) == 0
     assert json.loads(capsys.readouterr().out)["mean"]["MAD"] > 100
+    # the prediction saved so, scored with the advice's --channel R: its ground truth keeps its A (it scored the
+    # ground truth's red, 0.8 x the matte, MAD 131 for a matte at 0.2, QA)
+    for i, f in enumerate((1001, 1002, 1003)):
+        _write(tmp_path / f"rgba_gt.{f}.exr", np.stack([0.8 * gt[i], 0.3 * gt[i], 0.1 * gt[i], gt[i]], axis=2),
+               ["R", "G", "B", "A"])
+    pred = ["eval", "--pred", str(tmp_path / "g.####.png"), "--gt", str(tmp_path / "rgba_gt.####.exr"),
+            "--metrics", "MAD", "--json"]
+    assert main(pred) == 2
+    assert "--channel R for the matte" in capsys.readouterr().err
+    assert main(pred + ["--channel", "R"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean"]["MAD"] < 3
     # an A of 0 beside a grey picture (vom's rgba output of a black-and-white plate, the object out of frame) is a
     # matte of 0, not an opaque RGBA matte (review); nor is a file vom wrote, whatever its A
     from vom_plugin.eval.clips import read_alpha

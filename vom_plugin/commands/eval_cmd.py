@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channel", metavar="NAME", help="the prediction's alpha channel, e.g. hero.A (default: A, "
                    "alpha, or the only <layer>.A)")
     p.add_argument("--gt-channel", metavar="NAME", help="the ground truth's alpha channel (default: --channel's where "
-                   "the ground truth has it, else as the prediction's default)")
+                   "the ground truth has it and it is not a colour channel R, G, B or Y, else as the prediction's "
+                   "default)")
     p.add_argument("--json", action="store_true", help="print one JSON object (per-frame and mean)")
 
 

@@ -57,13 +57,20 @@ def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
+def _colour_channel(name: str) -> bool:
+    """R, G, B or Y, of a layer or not (hero.R): a picture's channel, never a ground truth's matte by default."""
+    return name.rsplit(".", 1)[-1] in ("R", "G", "B", "Y", "r", "g", "b", "red", "green", "blue")
+
+
 def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: str | None = None,
                preferred: str | None = None, flag: str | None = None) -> np.ndarray:
     """One alpha image as float32 (H, W) over its display window, NOT cleaned of NaN (scoring must see them).
 
-    The channel is ``channel`` when given, else ``preferred`` where the file has it (the prediction's channel, for
-    its ground truth), else A / alpha / the only ``<layer>.A``, else the only channel (or Y), else R of an image
-    whose R, G and B are equal (a grey matte saved as RGB, as some datasets do). RGB that differs per channel is a
+    The channel is ``channel`` when given, else ``preferred`` where the file has it and it is not a colour channel
+    (the prediction's channel, for its ground truth: its hero.A, where a prediction's R, a matte saved as opaque
+    RGBA, made a ground truth with an alpha score its red, QA), else A / alpha / the only ``<layer>.A``, else the
+    only channel (or Y), else R of an image whose R, G and B are equal (a grey matte saved as RGB, as some datasets
+    do). RGB that differs per channel is a
     plate, not a matte, and several layered alphas (a render of several objects) are several mattes: InputError;
     so is an A of 1 everywhere beside R = G = B holding a matte (an opaque RGBA matte, as Nuke and datasets save
     them: its A would be scored), in a file vom did not write. ``flag``: the option that names the channel, for
@@ -80,7 +87,7 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: st
             if channel not in ch:
                 raise InputError(f"{role} {path} has no channel {channel!r} (channels {', '.join(ch)})")
             pick: int | None = ch.index(channel)
-        elif preferred is not None and preferred in ch:
+        elif preferred is not None and preferred in ch and not _colour_channel(preferred):
             pick = ch.index(preferred)
         else:  # by name: OpenImageIO's alpha_channel is the first *.A of a file of objects (dog.A before hero.A)
             pick = next((i for i, c in enumerate(ch) if c in ("A", "a", "alpha", "Alpha")), None)
