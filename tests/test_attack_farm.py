@@ -600,6 +600,11 @@ def test_a_job_whose_spans_cross_a_hole_or_a_slate_is_refused_before_it_is_made(
         err = capsys.readouterr().err
         assert "missing frames 4-5, which the propagation reads" in err and str(path) in err
         assert not (tmp_path / f"hole_{kind}").exists()
+    # frames after a second keyframe beyond the hole come from it alone: nothing reads the hole (refused, QA)
+    after = dict(shot, frames="6-8", keyframes={**shot["keyframes"], 6: next(iter(shot["keyframes"].values()))})
+    (tmp_path / "after.yaml").write_text(yaml.safe_dump(after))
+    assert main(["farm", "openjd", str(tmp_path / "after.yaml"), "--out", str(tmp_path / "after")]) == 0, \
+        capsys.readouterr().err
     (tmp_path / "p4.exr").rename(plate / "p.0004.exr")
     (tmp_path / "p5.exr").rename(plate / "p.0005.exr")
     _exr(plate / "p.0000.exr", 64, 32, ["R", "G", "B"])  # a slate, larger

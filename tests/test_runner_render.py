@@ -680,6 +680,18 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
     assert rc == 2 and "missing frames 3-4, which the propagation reads on its way between the keyframes and the " \
                        "requested frames (frames 1-7;" in err, err
     assert not (tmp_path / "out").exists()
+    # a second keyframe at 5: frames 6-7 come from it alone, the hole is never read (they were refused, the message
+    # saying the propagation reads it, QA); frame 2, between the keyframes, is blended from both passes: refused
+    roto = str(shot_dir / "roto" / "r.0001.exr")
+    two = ["render", "--plate", str(folder / "p.####.exr"), "--roto", f"{roto}@5", "--cache", str(tmp_path / "c"),
+           *args]
+    rc = main([*two, "--frames", "6-7", "--out", str(tmp_path / "out" / "a.####.exr")])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.exr")) == ["a.0006.exr", "a.0007.exr"]
+    rc = main([*two, "--frames", "2", "--out", str(tmp_path / "out4" / "a.####.exr")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "missing frames 3-4, which the propagation reads" in err and "(frames 1-5;" in err, err
+    assert not (tmp_path / "out4").exists()
     twos = tmp_path / "twos"
     twos.mkdir()
     for f in (1, 3, 5):

@@ -235,16 +235,39 @@ def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[st
     return vio.picture_window(vio.Window(0, 0, *first.size), reach)
 
 
-def plate_heads(plate: str, on_disk: Any, lo: int, hi: int, first: int, first_info: Any) -> dict[int, Any]:
-    """The headers of the plate frames on disk from ``lo`` to ``hi`` (what a render's passes read), ``first``'s being
-    ``first_info``: InputError for a hole among them (``check_no_holes``) or a frame of another size than ``first``'s
-    (a slate), naming it. What `vom render` and `vom farm` (for a job's spans) both refuse."""
+def read_spans(on_disk: Any, frames: list[int], keyframe_sets: list[list[int]]) -> list[tuple[int, int]]:
+    """The spans of plate frames a render's passes read (first, last), each object's keyframes planned over the
+    plate on disk: a pass runs from its keyframe to the last requested frame it serves. Frames after the last
+    keyframe come from it alone, frames before the first from the first: a frame outside every span is never read
+    (QA: a hole between two keyframes refused a render of the frames after the second)."""
+    from vom_plugin.engine.passes import plan_passes
+
+    timeline = sorted(set(on_disk.frames))
+    spans = sorted({(min(p.frames), max(p.frames)) for kfs in keyframe_sets
+                    for p in plan_passes(sorted(set(timeline) | set(kfs)), sorted(kfs), frames)})
+    merged: list[tuple[int, int]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def plate_heads(plate: str, on_disk: Any, spans: list[tuple[int, int]], first: int, first_info: Any,
+                keyframes: list[int] | tuple[int, ...] = ()) -> dict[int, Any]:
+    """The headers of the plate frames on disk in ``spans`` (``read_spans``: what a render's passes read) and of
+    the ``keyframes``, ``first``'s being ``first_info``: InputError for a hole in a span (``check_no_holes``) or a
+    frame of another size than ``first``'s (a slate), naming it. What `vom render` and `vom farm` (for a job's
+    spans) both refuse."""
     from vom_plugin import io as vio
 
-    check_no_holes(plate, on_disk, lo, hi)
+    for lo, hi in spans:
+        check_no_holes(plate, on_disk, lo, hi)
     heads = {first: first_info}
+    wanted = set(keyframes)
     for f in on_disk.frames:
-        if lo <= f <= hi and f != first:
+        if f != first and (f in wanted or any(lo <= f <= hi for lo, hi in spans)):
             info = heads[f] = vio.plate_info(on_disk.path(f))
             check_size(f, on_disk.path(f), info.size, first_info.size, (first, on_disk.path(first)))
     return heads
@@ -371,9 +394,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     size = tuple(first.size)
     # Every frame the passes will read (from the first keyframe or frame to the last), by its header: a frame
     # of another size or without a picture is refused now, not after the frames before it were written.
-    ends = frames + [kf for kfs in shot.rotos().values() for kf in kfs]
-    lo, hi = min(ends), max(ends)
-    heads = plate_heads(shot.plate, on_disk, lo, hi, frames[0], first.info)  # also for the picture below
+    keyframes = [sorted(kfs) for kfs in shot.rotos().values()]
+    heads = plate_heads(shot.plate, on_disk, read_spans(on_disk, frames, keyframes), frames[0], first.info,
+                        [kf for kfs in keyframes for kf in kfs])  # also for the picture below
     aspect = first.info.pixel_aspect  # a roto drawn over the desqueezed picture of an anamorphic plate fits too
     for f, info in heads.items():
         if f != frames[0]:
@@ -385,7 +408,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender):
     # those of its own keyframe's plate frame (data windows may change along a shot; a farm chunk's first frame
     # placed the roto differently from the whole render's)
-    windows = {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}  # keyframes lie in lo..hi
+    windows = {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}  # keyframes have heads
     notes = [colour_note] if colour_note else []
     if shot.output == "rgba-premult" and shot.colorspace == "sRGB":
         # code values times alpha: a comp premultiplies linear values, and linearising these darkens soft edges (QA)

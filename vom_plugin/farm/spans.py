@@ -160,13 +160,14 @@ def check_plate(shot: FarmShot) -> str | None:
     open_sequence(shot.plate, list(shot.frames))  # lists the requested frames the plate lacks
     # what every render of a span reads, from its keyframe to its frames: a hole in the plate there, or a frame of
     # another size (a slate taken in with the frames on disk), fails the tasks that cross it, as `vom render` says
-    from vom_plugin.engine.runner import plate_heads
+    from vom_plugin.engine.runner import plate_heads, read_spans
     from vom_plugin.io import plate_info
 
-    ends = list(shot.frames) + shot.keyframes
     first = shot.frames[0]
+    keyframes = [sorted(kfs) for _, kfs in shot.object_keyframes]
     try:
-        plate_heads(shot.plate, on_disk, min(ends), max(ends), first, plate_info(on_disk.path(first)))
+        plate_heads(shot.plate, on_disk, read_spans(on_disk, list(shot.frames), keyframes), first,
+                    plate_info(on_disk.path(first)), shot.keyframes)
     except InputError as e:
         raise InputError(f"{shot.path}: {e}") from None
     from vom_plugin.engine.shot import check_roto_file
