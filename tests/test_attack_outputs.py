@@ -51,6 +51,32 @@ def test_another_spelling_of_the_plate_is_refused(files: Path, tmp_path: Path, s
     assert not (tmp_path / "cache").exists()  # refused before the cache folder was made
 
 
+@pytest.mark.parametrize("spelling", ["p.#####.exr", "p.%05d.exr"])
+def test_the_plates_sequence_with_another_padding_is_refused(files: Path, tmp_path: Path, spelling: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Another padding names other files (p.00001.exr), written among the plate's; with negative frames, the
+    plate's p.-0003.exr got a p.-003.exr beside it, and every later render refused frame -3 as spelt twice (QA)."""
+    before = _digests(files)
+    rc = _render(files, tmp_path, str(files / "plate" / spelling))
+    err = capsys.readouterr().err
+    assert rc == 2 and f"out '{files / 'plate' / spelling}' names the plate's own sequence" in err, err
+    assert _digests(files) == before and not list((files / "plate").glob("p.0000*.exr"))
+
+
+def test_an_output_among_a_negative_plates_other_spelling_is_refused(files: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    plate = tmp_path / "neg"
+    plate.mkdir()
+    for f in (1, 2, 3):
+        (plate / f"p.-{4 - f:04d}.exr").write_bytes((files / "plate" / f"p.{f:04d}.exr").read_bytes())
+    rc = main(["render", "--plate", str(plate / "p.####.exr"), "--roto", f"{files / 'roto' / 'r.0001.exr'}@-3",
+               "--out", str(plate / "p.%04d.exr"), "--model", str(files / "model.safetensors"), "--cache",
+               str(tmp_path / "cache"), "--working-size", "128", "--device", "cpu", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "names the plate's own sequence" in err, err
+    assert sorted(p.name for p in plate.iterdir()) == ["p.-0001.exr", "p.-0002.exr", "p.-0003.exr"]
+
+
 def test_a_relative_spelling_of_the_plate_is_refused(files: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

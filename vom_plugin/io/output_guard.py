@@ -91,6 +91,30 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
         problem = existing_problem(path, frame, objects, plate)
         if problem:
             raise InputError(f"out {out_pattern!r}: frame {frame} {problem}")
+    if plate is not None and _same_sequence_name(out_pattern, plate):
+        # another padding writes other files among the plate's: plate.-003.exr beside plate.-0003.exr made every
+        # later read of the plate refuse frame -3 as spelt twice (QA); the same padding was caught file by file above
+        raise InputError(f"out {out_pattern!r} names the plate's own sequence {plate} (the same folder and name, "
+                         f"another frame token): the render would write its mattes among the plate's files. Choose "
+                         f"another output pattern")
+
+
+def _same_sequence_name(a: str, b: str) -> bool:
+    """Whether two patterns name one sequence's files but for their frame tokens (plate.%04d.exr, plate.#####.exr):
+    the same real folder and the same name around the token."""
+    from vom_plugin.io.sequence import _Pattern
+
+    try:
+        pa, pb = _Pattern.parse(os.fspath(a)), _Pattern.parse(os.fspath(b))
+    except InputError:  # a pattern of two tokens is refused where it is read
+        return False
+    if not pa.pad or not pb.pad:
+        return False
+
+    def split(p: _Pattern) -> tuple[str, str, str]:
+        folder, head = os.path.split(p.head)
+        return _real(folder or "."), os.path.normcase(head), os.path.normcase(p.tail)
+    return split(pa) == split(pb)
 
 
 def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = None,
