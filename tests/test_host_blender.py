@@ -36,6 +36,18 @@ BLENDER = os.environ.get("BLENDER") or shutil.which("blender")
 VOM = Path(sys.executable).parent / "vom"
 NO_BLENDER = "blender is not installed (Debian: apt-get install blender; .ci/run installs it)"
 needs_blender = pytest.mark.skipif(BLENDER is None, reason=NO_BLENDER)
+
+
+def test_ci_has_blender() -> None:
+    """Under CI (which installs it) a missing Blender fails the suite, as a missing exrheader or tclsh does: the
+    tests that need it would otherwise all skip, and the add-on go untested with a green run."""
+    from vom_plugin.train.clips import find_blender
+
+    missing = [what for what, found in (("$BLENDER or blender on the PATH (the add-on's tests)", BLENDER),
+                                        ("$VOM_BLENDER or blender on the PATH (training clips)", find_blender()))
+               if found is None]
+    if missing:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"{NO_BLENDER}: no {'; no '.join(missing)}")
 # Optional: a Python with PyPI's `bpy` (Blender 4.x as a module) runs the end-to-end test against 4.x too.
 BPY_PYTHON = os.environ.get("VOM_TEST_BPY_PYTHON")
 

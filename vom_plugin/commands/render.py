@@ -28,8 +28,10 @@ extension; a version such as roto_v2.exr is none) or from PATH@FRAME.
 When a `vom worker` of this user runs with the same vom and environment, the render runs there (torch and
 the weights already loaded) with the same progress, files and exit codes; --no-worker renders here, and
 --start-worker starts one in the background when none listens (what the Nuke and Blender nodes do).
-Exit codes: 0 done, 2 bad input (found before any frame is written, except a plate frame damaged behind
-an intact header: the message then says which frames were written), 1 internal error, 130 stopped
+Exit codes: 0 done, 2 bad input or a file that cannot be made, read or written (found before any frame is
+written where it can be; a plate frame damaged behind an intact header, a full disk, a read-only mount or a
+file put at an output path meanwhile stop the render there, the frames written before complete), 1 internal
+error, 130 stopped
 (SIGINT/SIGTERM; the frames written are complete and the next render resumes from the cache), 141 its output
 pipe was closed (a `| head`, a host that went away; the frames written are complete)."""
 
