@@ -122,6 +122,20 @@ def test_yaml_unknown_and_missing_keys(tmp_path: Path) -> None:
         Shot.from_yaml(f)
 
 
+def test_a_roto_given_as_a_pattern_is_named_so(tmp_path: Path) -> None:
+    """QA: roto.####.exr@1003 said "does not exist" while roto.1003.exr was there: a roto is one file."""
+    from vom_plugin.engine.shot import check_roto_file
+
+    (tmp_path / "roto.1003.exr").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"keyframes: roto file .*roto\.####\.exr \(frame 1003\) does not exist: a "
+                                         r"roto is one file, not a pattern; name the keyframe's file "
+                                         r"\(.*roto\.1003\.exr exists\)"):
+        check_roto_file("keyframes", 1003, tmp_path / "roto.####.exr")
+    with pytest.raises(InputError, match=r"does not exist: a roto is one file, not a pattern; name the keyframe's "
+                                         r"file$"):
+        check_roto_file("keyframes", 1004, tmp_path / "roto.%04d.exr")
+
+
 def test_roto_argument_forms() -> None:
     assert parse_roto_arg("/r/roto.1001.exr") == (1001, "/r/roto.1001.exr")
     assert parse_roto_arg("/r/roto_v2.exr@1050") == (1050, "/r/roto_v2.exr")

@@ -141,6 +141,13 @@ def check_roto_file(field: str, frame: int, path: Path) -> None:
     """InputError, naming the ``field`` and keyframe, when a roto path is not a file."""
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
+        if not path.exists() and has_frame_token(str(path)):
+            # a pattern where one file goes (QA: "roto.####.exr (frame 1003) does not exist" beside roto.1003.exr)
+            from vom_plugin.io.sequence import frame_path
+
+            one = frame_path(str(path), frame)
+            there = f" ({one} exists)" if one.is_file() else ""
+            what += f": a roto is one file, not a pattern; name the keyframe's file{there}"
         raise InputError(f"{field}: roto file {path} (frame {frame}) {what}")
 
 
