@@ -232,6 +232,18 @@ def test_gizmo_cache_and_bench_refuse_flags_they_would_ignore(capsys) -> None:
         assert said in err and out == "", (argv, err)
 
 
+def test_cache_commands_name_a_relative_cache_by_its_absolute_folder(tmp_path, capsys, monkeypatch) -> None:
+    """QA: --cache cache was said back as typed: "cleared 0 entries (0 B) from cache", "cache cache: 0 shots"."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cache").mkdir()
+    for action in ("clear", "info"):
+        assert main(["cache", action, "--cache", "cache"]) == 0
+        out = capsys.readouterr().out
+        assert str(tmp_path / "cache") in out, out
+    assert main(["cache", "info", "--cache", "nope"]) == 2
+    assert f"--cache {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+
+
 def test_the_cli_net_a_full_disk_json_events_and_an_internal_error(tmp_path, capsys, monkeypatch) -> None:
     """A review: a full disk (ENOSPC names no file) was still a traceback; an OSError or internal error of a
     --progress json render sent no event; a command without JSON progress got one for a usage error."""

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.locations import default_cache_dir
 
-    root = Path(args.cache).expanduser() if args.cache else default_cache_dir()
+    # absolute: a relative --cache was said back as typed ("the cache cache holds...", QA)
+    root = Path(os.path.abspath(Path(args.cache).expanduser())) if args.cache else default_cache_dir()
     if args.action == "info" and args.older_than is not None:
         raise InputError("--older-than is a clear option (clear only the shots not used for DAYS days)")
     if args.action == "clear" and args.json:
