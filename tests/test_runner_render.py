@@ -847,6 +847,22 @@ def test_a_stopped_render_says_what_it_wrote_in_frame_order(shot_dir: Path, tmp_
     assert [p.name for p in whole.files] == [f"{o}.{f:04d}.exr" for f in range(1, N + 1) for o in ("hero", "dog")]
 
 
+def test_a_stop_after_the_last_frame_is_written_ends_a_complete_render(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: a SIGTERM on the last frame's event gave "stopped by SIGTERM after 3 of 3 frames; ... the next render
+    resumes from the cache", exit 130, for a render with every frame written: a host took it for cancelled."""
+    from vom_plugin.engine.runner import Stop
+
+    stop = Stop()
+
+    def on_event(e: dict) -> None:  # the last step computed: its frame is written before the render stops
+        if e["event"] == "step" and e["steps_done"] == e["steps_total"]:
+            stop.set()
+
+    r = render(shot(shot_dir, "stop_last", frames=[1, 2, 3]), progress=on_event, stop=stop)
+    assert r.frames == [1, 2, 3] and stop.is_set()
+    assert sorted(p.name for p in (shot_dir / "stop_last").glob("*.exr")) == [f"a.000{f}.exr" for f in (1, 2, 3)]
+
+
 def test_a_stop_sent_on_a_progress_event_leaves_a_state_to_resume_from(shot_dir: Path, tmp_path: Path) -> None:
     """A host that stops the render when it sees frame 3's event (after that step's state check): the state of
     step 3 is saved all the same, and the next render resumes there instead of at the keyframe."""

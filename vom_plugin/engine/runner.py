@@ -674,6 +674,10 @@ class _Render:
             self.reap(everything=True)  # every frame handed over is complete before we say how many
             if self.stop.signal is None:  # the progress callback raised: render() raises its error instead
                 raise CancelledError("stopped by the progress callback's error")
+            if self.done == len(self.job.frames):
+                # every frame written: the render is done, whatever asked it to stop meanwhile (a worker's client
+                # said "stopped after 3 of 3 frames ... resumes from the cache", exit 130, for a complete render; QA)
+                return
             name = getattr(self.stop, "by", "") or signal.Signals(self.stop.signal).name
             raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; the frames "
                                  f"written are complete and {self.next_render()}", by=name)
