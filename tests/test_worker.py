@@ -637,6 +637,39 @@ def test_a_dead_socket_of_another_program_is_not_removed(tmp_path: Path) -> None
     assert (folder / "other.sock.lock").read_bytes() == b"vom worker\n"  # and this one marked it
 
 
+def test_a_dead_socket_no_worker_bound_is_refused_before_torch_and_said_by_start_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a dead socket with no worker's mark beside it (an older vom's killed worker) was found only after the
+    worker had imported torch, and `--start-worker` said "did not start (exit 2; see LOG)": every Analyze of a host
+    paid ~3 s more and its user never saw why. The worker refuses before importing torch; the client says why."""
+    import vom_plugin
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker import client
+    from vom_plugin.worker.server import Worker
+
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    sock = folder / "w.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(sock))
+    s.close()
+
+    def no_torch() -> None:
+        raise AssertionError("torch imported before the socket was checked")
+
+    monkeypatch.setattr(vom_plugin, "import_torch", no_torch)
+    with pytest.raises(InputError, match="is a dead socket that no vom worker is known to have bound"):
+        Worker(sock).serve()
+    monkeypatch.undo()
+    monkeypatch.setenv("VOM_WORKER_SOCKET", str(sock))
+    notes: list[str] = []
+    assert client.start_worker(idle_exit_s=5, note=notes.append) is False
+    assert len(notes) == 1 and "the vom worker did not start (exit 2: worker socket " in notes[0], notes
+    assert "is a dead socket that no vom worker is known to have bound" in notes[0]
+    assert f"(rm {sock})" in notes[0] and notes[0].endswith("rendering in this process")
+    assert stat.S_ISSOCK(os.lstat(sock).st_mode)  # left as it is
+
+
 def test_a_worker_that_takes_no_connection_is_said_and_never_waited_for(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A QA pass: a worker stopped (SIGSTOP, Ctrl-Z) with its queue of connections full: `--start-worker` took it

@@ -180,6 +180,7 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
         note(f"cannot start a vom worker at {path}: {e}; rendering in this process")
         return False
     with log:
+        said_from = os.fstat(log.fileno()).st_size  # what this worker writes to its log starts here
         proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", f"{idle_exit_s:g}"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     _STARTED.append(proc)
@@ -189,12 +190,27 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
         if _listening():
             return True
         if exited:
-            note(f"the vom worker did not start (exit {proc.returncode}; see {worker_log(path)}); "
-                 f"rendering in this process")
+            # its error said here: a host's user never reads the log, and saw only a slower Analyze (QA)
+            why = _log_error(worker_log(path), said_from)
+            note(f"the vom worker did not start (exit {proc.returncode}{': ' + why if why else ''}; see "
+                 f"{worker_log(path)}); rendering in this process")
             return False
         time.sleep(0.05)
     note(f"the vom worker did not listen within {START_TIMEOUT_S:g} s; rendering in this process")
     return False
+
+
+def _log_error(path: Path, start: int) -> str:
+    """The last error a worker wrote to its log from byte ``start`` on (``vom worker: error: ...``), "" if none."""
+    prefix = "vom worker: error: "
+    try:
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
+            f.seek(start)
+            lines = f.read(1 << 16).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    said = [line[len(prefix):].strip() for line in lines if line.startswith(prefix)]
+    return said[-1] if said else ""
 
 
 def _listening() -> bool:

@@ -152,38 +152,20 @@ class Worker:
                 raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
                                  "(--socket or VOM_WORKER_SOCKET)")
 
+    def preflight(self) -> None:
+        """What ``bind`` would refuse at the path as it is now, before torch is imported (seconds): a dead socket no
+        worker is known to have bound was found only after, and every --start-worker of a host paid for it (QA).
+        Nothing is made or removed here; ``bind`` asks again under the lock."""
+        if not os.path.lexists(self.path) or self.path.is_dir():
+            return  # nothing there, or a folder: bind says so
+        self._refuse_other_file()
+        self._probe(self._a_workers_socket(self.path.with_name(self.path.name + ".lock")))
+
     def _bind(self, ours: bool = True) -> socket.socket:
         """Bind the socket; ``ours``: a socket found at the path is a vom worker's (its lock was beside it), so a dead
         one is removed; another program's is never."""
-        if self.path.exists() or self.path.is_symlink():
-            # only a socket is ours to replace: a user's file (or a link, a folder) at that path is never deleted
-            mode = os.lstat(self.path).st_mode
-            if not stat.S_ISSOCK(mode):
-                what = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else "a file"
-                raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
-                                 "(--socket or VOM_WORKER_SOCKET)")
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            # non-blocking then, with a timeout: a stopped worker's full queue blocked the probe forever (QA); a full
-            # queue answers at once (EAGAIN), a listener that takes nothing within the timeout is as stuck
-            probe.settimeout(PROBE_TIMEOUT_S)
-            try:
-                probe.connect(str(self.path))
-            except (BlockingIOError, TimeoutError):
-                raise InputError(f"a program listens on {self.path} but takes no connection (a vom worker stopped or "
-                                 "stuck?); it is left as it is: stop it, or choose another path (--socket or "
-                                 "VOM_WORKER_SOCKET)") from None
-            except OSError:
-                if not ours:  # (it was deleted without a word: QA)
-                    raise InputError(f"worker socket {self.path} is a dead socket that no vom worker is known to have "
-                                     "bound (another program's, or an older vom's worker's); it is left as "
-                                     f"it is: remove it if it was a vom worker's (rm {self.path}), or choose another "
-                                     "path (--socket or VOM_WORKER_SOCKET)") from None
-                self.path.unlink()  # left by a worker that was killed
-            else:
-                raise InputError(f"a program listens on {self.path} already (a vom worker, or another program's "
-                                 "socket); choose another path (--socket or VOM_WORKER_SOCKET) for another worker")
-            finally:
-                probe.close()
+        if (self.path.exists() or self.path.is_symlink()) and self._probe(ours):
+            self.path.unlink()  # left by a worker that was killed
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)  # the socket is created 0600
         try:
@@ -197,9 +179,42 @@ class Worker:
         sock.settimeout(0.5)
         return sock
 
+    def _probe(self, ours: bool) -> bool:
+        """Whether what is at the path is a dead socket of a vom worker's (``ours``), to be replaced; InputError for
+        anything else: not a socket, one that listens, a dead one no worker is known to have bound."""
+        # only a socket is ours to replace: a user's file (or a link, a folder) at that path is never deleted
+        mode = os.lstat(self.path).st_mode
+        if not stat.S_ISSOCK(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else "a file"
+            raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
+                             "(--socket or VOM_WORKER_SOCKET)")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # non-blocking then, with a timeout: a stopped worker's full queue blocked the probe forever (QA); a full
+        # queue answers at once (EAGAIN), a listener that takes nothing within the timeout is as stuck
+        probe.settimeout(PROBE_TIMEOUT_S)
+        try:
+            probe.connect(str(self.path))
+        except (BlockingIOError, TimeoutError):
+            raise InputError(f"a program listens on {self.path} but takes no connection (a vom worker stopped or "
+                             "stuck?); it is left as it is: stop it, or choose another path (--socket or "
+                             "VOM_WORKER_SOCKET)") from None
+        except OSError:
+            if not ours:  # (it was deleted without a word: QA)
+                raise InputError(f"worker socket {self.path} is a dead socket that no vom worker is known to have "
+                                 "bound (another program's, or an older vom's worker's); it is left as "
+                                 f"it is: remove it if it was a vom worker's (rm {self.path}), or choose another "
+                                 "path (--socket or VOM_WORKER_SOCKET)") from None
+            return True
+        else:
+            raise InputError(f"a program listens on {self.path} already (a vom worker, or another program's "
+                             "socket); choose another path (--socket or VOM_WORKER_SOCKET) for another worker")
+        finally:
+            probe.close()
+
     def serve(self) -> int:
         import vom_plugin
 
+        self.preflight()
         torch = vom_plugin.import_torch()  # loaded once, here: what the worker is for
 
         import vom_plugin.engine.runner  # the engine's imports, before the first request
