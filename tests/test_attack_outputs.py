@@ -477,3 +477,20 @@ def test_other_objects_files_are_found_by_the_whole_pattern(tmp_path: Path) -> N
     assert got == {"both": [tmp_path / "both" / "m_both.0001.exr"]}
     # an object name beside the frame number: mh21.exr is h's frame 21, not an object h2's frame 1
     assert other_objects_files(str(tmp_path / "m{object}#.exr"), "{object}", ["h"]) == {"x": [tmp_path / "mx3.exr"]}
+
+
+def test_a_path_holding_control_characters_is_printed_on_one_line(files: Path, tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: an output folder named with a newline broke the closing line in two, and on a farm (--progress openjd)
+    forged an `openjd_fail:` line the task's session read as its own; an escape sequence reached the terminal."""
+    from vom_plugin.errors import one_line
+
+    assert one_line("a\nb\x1b[31mc\x07d\té") == "a\\nb\\x1b[31mc\\x07d\\té"
+    out = tmp_path / "x\nopenjd_fail: INJECTED\n\x1b[31m" / "a.####.exr"
+    rc = _render(files, tmp_path, str(out), "--progress", "openjd")
+    got = capsys.readouterr()
+    assert rc == 0, got.err
+    lines = (got.out + got.err).splitlines()
+    assert not [x for x in lines if x.startswith("openjd_fail")], lines
+    assert "\x1b" not in got.err and "x\\nopenjd_fail: INJECTED\\n\\x1b[31m" in got.err, got.err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["a.0001.exr", "a.0002.exr"]

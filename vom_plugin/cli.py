@@ -28,7 +28,7 @@ from typing import NoReturn
 
 from vom_plugin import __version__, commands
 from vom_plugin.envvars import FLAGS, env_flag
-from vom_plugin.errors import VomError, users_file_error
+from vom_plugin.errors import VomError, one_line, users_file_error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VomError as e:
         if os.environ.get("VOM_TRACEBACK", "").strip() == "1":  # where in vom the input was found wrong (a TD's debug)
             _say(traceback.format_exc(), end="")
-        _say(f"vom {args.command}: error: {e}")
+        _say(f"vom {args.command}: error: {one_line(e)}")
         progress = _progress_said(argv)
         if progress == "openjd" or args.command == "demo":  # render sends its own JSON event (the worker's too)
             _error_event(progress, str(e), e.exit_code, type(e).__name__)
@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
             if os.environ.get("VOM_TRACEBACK", "").strip() == "1":
                 _say(traceback.format_exc(), end="")
-            _say(f"vom {args.command}: error: {where}: {e.strerror or e}")
+            _say(f"vom {args.command}: error: {one_line(where)}: {one_line(e.strerror or e)}")
             _error_event(progress, f"{where}: {e.strerror or e}", 2, "OSError")
             return 2
         _say(traceback.format_exc(), end="")  # an internal error: keep the traceback for the bug report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 from typing import TypeGuard
 
 
@@ -38,3 +39,13 @@ def users_file_error(e: BaseException) -> TypeGuard[OSError]:
     """Whether ``e`` says a file or folder the user named cannot be made, read or written (a bad --out, a full disk,
     a read-only mount, a plate moved away): the user's to fix, not a bug to report."""
     return isinstance(e, OSError) and bool(e.filename) and e.errno in USERS_ERRNOS
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(text: object) -> str:
+    """``text`` (a message, a path) with its control characters escaped as Python writes them (a newline as \\n, an
+    escape as \\x1b): a path holding a newline broke a closing line in two, and on a farm forged an
+    ``openjd_fail:`` line the task's session took for its own; an escape sequence reached the terminal (QA)."""
+    return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], str(text))

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vom_plugin.engine import cache as vc
-    from vom_plugin.errors import InputError
+    from vom_plugin.errors import InputError, one_line
     from vom_plugin.locations import default_cache_dir
 
     # absolute: a relative --cache was said back as typed ("the cache cache holds...", QA)
@@ -58,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
         temps = (f", and {_count(report.temporaries, 'temporary file', 'temporary files')} of killed writers"
                  if report.temporaries else "")
         print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}){temps} from "
-              f"{root}")
+              f"{one_line(root)}")
         for s in report.shots:
             folder = "; shot folder removed" if s.folder_removed else ""
-            print(f"  {s.shot_id}: {_count(s.files, 'entry', 'entries')} ({human_size(s.bytes)}){folder}  {s.plate}")
+            print(f"  {s.shot_id}: {_count(s.files, 'entry', 'entries')} ({human_size(s.bytes)}){folder}  "
+                  f"{one_line(s.plate)}")
         if report.left_alone:
             shown = ", ".join(report.left_alone[:5]) + (" ..." if len(report.left_alone) > 5 else "")
             print(f"left alone: {_count(len(report.left_alone), 'file or folder', 'files or folders')} vom did not "
@@ -80,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
                           "shots": [s.__dict__ for s in shots],
                           "unreadable": [str(p) for p in vc.unreadable_shot_folders(root)]}, indent=1))
         return 0
-    print(f"cache {root}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
+    print(f"cache {one_line(root)}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
           f"(VOM_CACHE_MAX_GB)")
     now = time.time()
     for s in shots:
         age = (now - s.last_used) / 86400
         print(f"  {s.shot_id}  {s.files:6d} {'entry  ' if s.files == 1 else 'entries'}  {human_size(s.bytes):>10}  "
-              f"used {age:5.1f} days ago  {s.plate}")
+              f"used {age:5.1f} days ago  {one_line(s.plate)}")
     for folder in vc.unreadable_shot_folders(root):
         if not os.access(folder, os.R_OK | os.X_OK):
             print(f"  {folder.name}  not used: this user cannot read it (another user's, mode "

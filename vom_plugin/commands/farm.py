@@ -8,6 +8,8 @@ import os
 import shlex
 import sys
 
+from vom_plugin.errors import one_line
+
 HELP = "write a render-farm job for a shot: openjd (Deadline Cloud bundle) | opencue (outline XML) | check"
 DESCRIPTION = """\
 Write a render-farm job for a shot file (the keys of `vom render SHOT.yaml`).
@@ -101,23 +103,25 @@ def run(args: argparse.Namespace) -> int:
         notes: list[str] = []
         problems = check_outputs(shot, notes)
         for note in notes:
-            print(f"vom farm check: warning: {note}", file=sys.stderr)
+            print(f"vom farm check: warning: {one_line(note)}", file=sys.stderr)
         missing = sorted(f for f, why in problems.items() if why.missing)
         bad = {f: problems[f] for f in sorted(problems) if not problems[f].missing}  # in frame order
         if args.json:
             print(json.dumps({"shot": str(shot.path), "frames": len(shot.frames), "missing": missing,
                               "bad": {str(f): why for f, why in bad.items()}}))
         if missing:
-            print(f"vom farm check: {len(missing)} of {len(shot.frames)} frames of {shot.path} have no output "
-                  f"file ({shot.out}): {compact_range(missing)}", file=sys.stderr)
+            print(f"vom farm check: {len(missing)} of {len(shot.frames)} frames of {one_line(shot.path)} have no "
+                  f"output file ({one_line(shot.out)}): {compact_range(missing)}", file=sys.stderr)
             if len(shot.output_channels()) > 1:  # one sequence per object: which object's file
                 for f in missing:
-                    print(f"  frame {f}: {problems[f].path} is missing", file=sys.stderr)
+                    print(f"  frame {f}: {one_line(problems[f].path)} is missing", file=sys.stderr)
         if bad:
-            print(f"vom farm check: {len(bad)} of {len(shot.frames)} frames of {shot.path} have a bad output file:",
+            print(f"vom farm check: {len(bad)} of {len(shot.frames)} frames of {one_line(shot.path)} have a bad "
+                  f"output file:",
                   file=sys.stderr)
             for f, why in bad.items():
-                print(f"  frame {f}: {why.path}: {why.removeprefix(why.path.name + ': ')}", file=sys.stderr)
+                print(f"  frame {f}: {one_line(why.path)}: {one_line(why.removeprefix(why.path.name + ': '))}",
+                      file=sys.stderr)
             # a render replaces only what it can read as its own output of that frame (QA: a requeued task failed
             # on a truncated file again and again, and nothing said what to do); vom's earlier outputs it replaces,
             # which the advice to move every file away did not say (QA)
@@ -134,12 +138,12 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             return 2
         if not args.json:
-            print(f"all {len(shot.frames)} frames written and readable ({shot.out})")
+            print(f"all {len(shot.frames)} frames written and readable ({one_line(shot.out)})")
         return 0
     check_out_folders(shot)
     unchecked = check_plate(shot)  # a job whose every task would exit 2 is refused here, before it is submitted
     if unchecked:
-        print(f"vom farm: note: {unchecked}", file=sys.stderr)
+        print(f"vom farm: note: {one_line(unchecked)}", file=sys.stderr)
     spans = split_spans(shot.frames, shot.keyframes)
     if args.farm_command == "openjd":
         from vom_plugin.farm.openjd import write_bundle

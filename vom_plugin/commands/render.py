@@ -14,6 +14,7 @@ from typing import Any
 
 from vom_plugin.commands._args import knob_type
 from vom_plugin.engine.progress import KINDS as PROGRESS_KINDS
+from vom_plugin.errors import one_line
 from vom_plugin.locations import MODEL_ALIASES
 from vom_plugin.nodedef import Knob, load_node_def
 
@@ -267,8 +268,9 @@ def run(args: argparse.Namespace) -> int:
         raise
     if args.progress == "none":
         n = summary["frames_written"]
-        said = [f"vom render: warning: {w}" for w in summary["warnings"]]
-        said.append(f"vom render: {n} frame{'' if n == 1 else 's'} written to {shot.out} in {summary['elapsed']:.1f} s")
+        said = [f"vom render: warning: {one_line(w)}" for w in summary["warnings"]]
+        said.append(f"vom render: {n} frame{'' if n == 1 else 's'} written to {one_line(shot.out)} in "
+                    f"{summary['elapsed']:.1f} s")
         with contextlib.suppress(OSError, ValueError):  # a log on a full disk: the frames are written all the same
             print("\n".join(said), file=sys.stderr)
     return 0

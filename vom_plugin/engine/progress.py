@@ -40,6 +40,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from vom_plugin.errors import one_line
+
 ProgressCallback = Callable[[dict[str, Any]], None]
 KINDS = ("bar", "json", "openjd", "none")
 
@@ -107,9 +109,9 @@ class BarProgress:
                 cached = int(cache.get("steps_cached", 0) or 0)
                 steps = cached + int(cache.get("steps_computed", 0) or 0)
             read_back = f"; {cached} of {steps} steps read back from the cache" if cached else ""
-            where = f" to {self.out}" if self.out else ""  # where they went, as --progress none says too
+            where = f" to {one_line(self.out)}" if self.out else ""  # where they went, as --progress none says too
             for w in event.get("warnings", []):  # before the closing line, which stays the last
-                self._write(f"{self.command + ': ' if self.command else ''}warning: {w}\n")
+                self._write(f"{self.command + ': ' if self.command else ''}warning: {one_line(w)}\n")
             self._write(f"{n} frame{'' if n == 1 else 's'} written{where} in {_clock(elapsed)} "
                         f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
 
