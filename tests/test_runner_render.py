@@ -1216,6 +1216,33 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
         assert same_plate_sequence(a, b) and same_plate_sequence(b, a), (a, b)
 
 
+def test_an_object_too_small_for_the_network_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: a roto of a few working pixels (a 17x9 plate, a speck), or a picture under 32 px on a side (an 8000x600
+    panorama at working_size 128), rendered a matte at 0.01-0.08 inside the roto, exit 0, without a word."""
+    from vom_plugin.engine.runner import prepare
+
+    job = prepare(shot(shot_dir, "small", cache=str(tmp_path / "c")))
+    assert not [n for n in job.notes if "too small" in n or "faint" in n], job.notes  # the disc: ~480 working px
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    speck = tmp_path / "speck.0001.exr"
+    _write(speck, (np.hypot(xx - 48, yy - 32) < 6).astype(np.float32)[..., None], ["A"])
+    job = prepare(shot(shot_dir, "small", keyframes={1: str(speck)}, cache=str(tmp_path / "c")))
+    said = [n for n in job.notes if "an object this small for the network comes out faint" in n]
+    assert len(said) == 1 and f"keyframes: the roto of keyframe 1 ({speck}) covers " in said[0], job.notes
+    assert "of the network's 128x43 pixels (working_size 128)" in said[0]
+    wide = tmp_path / "wide"
+    wide.mkdir()
+    for f in (1, 2):
+        _write(wide / f"p.{f:04d}.exr", np.full((40, 800, 3), 0.2, np.float32), ["R", "G", "B"])
+    roto = np.zeros((40, 800, 1), np.float32)
+    roto[5:35, 100:300] = 1
+    _write(tmp_path / "wr.0001.exr", roto, ["A"])
+    job = prepare(shot(shot_dir, "small", plate=str(wide / "p.####.exr"), frames=[1, 2],
+                       keyframes={1: str(tmp_path / "wr.0001.exr")}, cache=str(tmp_path / "c")))
+    assert [n for n in job.notes if "the network sees the plate at 128x6 pixels (working_size 128), under 32 on a "
+                                    "side: mattes come out faint or empty" in n], job.notes
+
+
 def test_premultiplying_srgb_code_values_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:
     """QA: rgba-premult of a plate read as sRGB multiplied its code values by the alpha, which a comp that linearises
     them takes for a premultiplication in linear (soft edges darken); said. Linear settings and rgba say nothing."""

@@ -144,6 +144,31 @@ def _check_rotos_seen(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: A
                     f"working_size")
 
 
+# Below these the network's coarsest read (1/16) has next to nothing to hold the object: a roto of fewer working
+# pixels than one 1/16 cell, or a picture under 32 px on a side, came out at a mean alpha of 0.01-0.08 inside the
+# roto, exit 0 (QA: 17x9 and 32x18 plates, a 8000x600 panorama at working_size 128; 96x54 and 63x64 plates, a
+# roto of 700-900 working pixels, came out at 0.4-0.5)
+SMALL_ROTO_PX = 256
+SMALL_PICTURE_PX = 32
+
+
+def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: Any, notes: list[str]) -> None:
+    """Warnings for an object the network sees too small to matte (``SMALL_ROTO_PX``, ``SMALL_PICTURE_PX``)."""
+    w, h = geo.size
+    if min(w, h) < SMALL_PICTURE_PX:
+        notes.append(f"the network sees the plate at {w}x{h} pixels (working_size {shot.working_size}), under "
+                     f"{SMALL_PICTURE_PX} on a side: mattes come out faint or empty at that size; raise working_size")
+        return
+    for name, kfs in rotos.items():
+        for kf, roto in kfs.items():
+            px = int(fr.mask_to_working(roto, geo).sum())
+            if px < SMALL_ROTO_PX:
+                whose = "keyframes" if name is None else f"objects.{name}"
+                notes.append(f"{whose}: the roto of keyframe {kf} ({shot.rotos()[name][kf]}) covers {px} of the "
+                             f"network's {w}x{h} pixels (working_size {shot.working_size}): an object this small for "
+                             f"the network comes out faint or not at all; raise working_size")
+
+
 def _check_seen(frame: int, path: Path, info: Any, picture: Any) -> None:
     """InputError for a plate frame whose pixels (its data window) lie wholly outside what the network sees (the
     display window and the overscan it takes): its matte came out all 0, silently."""
@@ -441,6 +466,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     layers = {name: {kf: layer for kf, (_, layer) in kfs.items()} for name, kfs in read.items()}  # read once
     geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
     _check_rotos_seen(rotos, shot, geo)
+    _small_object_notes(rotos, shot, geo, notes)
     first_kf = first_keyframe(shot)
     at_kf = first if first_kf == frames[0] else _read_held(on_disk.path(first_kf), first_kf, memo, plate_ids,
                                                             plate_fps)
