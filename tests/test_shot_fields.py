@@ -227,6 +227,26 @@ def test_a_host_shot_file_keeps_a_dollar_in_its_paths(tmp_path: Path) -> None:
     assert shot.out == str(tmp_path / "o$F" / "a.####.exr")
 
 
+def test_a_path_beyond_the_bmp_reads_back_from_a_host_or_json_written_shot_file(tmp_path: Path) -> None:
+    """QA: a plate folder named with an emoji, in a shot file a Nuke or Blender node wrote (JSON's surrogate pair,
+    "\\ud83c\\udfac"), was read as two lone surrogates: an internal error, exit 1. The host writes YAML's \\U
+    escape, and a pair (any JSON writer's) reads as the character; a lone surrogate is refused naming the field."""
+    from vom_plugin.host.blender_addon import common
+
+    folder = tmp_path / "\U0001F3AC sh010"
+    text = common.shot_yaml({"plate": str(folder / "p.####.exr"), "keyframes": {1: str(folder / "r.0001.exr")},
+                             "out": str(folder / "o" / "a.####.exr")}, "test")
+    assert text.isascii() and "\\U0001f3ac" in text
+    (tmp_path / "s.yaml").write_text(text)
+    assert Shot.from_yaml(tmp_path / "s.yaml").plate == str(folder / "p.####.exr")
+    rest = f'out: "{tmp_path}/o.####.exr"\nkeyframes: {{1: "{tmp_path}/r.0001.exr"}}\n'
+    (tmp_path / "j.yaml").write_text(f'plate: "{tmp_path}/\\ud83c\\udfac sh010/p.####.exr"\n{rest}')
+    assert Shot.from_yaml(tmp_path / "j.yaml").plate == str(folder / "p.####.exr")
+    (tmp_path / "lone.yaml").write_text(f'plate: "{tmp_path}/\\ud83c sh010/p.####.exr"\n{rest}')
+    with pytest.raises(InputError, match=r"plate .*\\ud83c sh010/p\.####\.exr: the path is not UTF-8 text"):
+        Shot.from_yaml(tmp_path / "lone.yaml")
+
+
 def test_to_yaml_gives_a_shot_file_that_reads_back_as_the_same_shot(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A QA pass: to_dict() dumped to a shot file read a folder named v$ER back as v + $ER (another plate, another

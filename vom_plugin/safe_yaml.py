@@ -58,6 +58,21 @@ def _decimal_int(loader: _NoAliasLoader, node: Any) -> Any:
 
 _INT = "tag:yaml.org,2002:int"
 _NoAliasLoader.add_constructor(_INT, _decimal_int)
+
+_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _text(loader: _NoAliasLoader, node: Any) -> Any:
+    """A string, a character beyond the BMP escaped as JSON escapes it (``"\\ud83c\\udfac"``: a surrogate pair, what
+    ``json.dumps`` writes and a pipeline's shot writer may) read as that one character: PyYAML kept two lone
+    surrogates, and the path then failed as an internal error (QA)."""
+    text = loader.construct_scalar(node)
+    if not _PAIR.search(text):
+        return text
+    return _PAIR.sub(lambda m: m.group(0).encode("utf-16-le", "surrogatepass").decode("utf-16-le"), text)
+
+
+_NoAliasLoader.add_constructor("tag:yaml.org,2002:str", _text)
 # Which plain scalars are integers: decimal digits, leading zeros and all (YAML 1.1 left 0008 and 0019, not octal,
 # as text: a frames list [0007, 0008] failed). The lists are this loader's own: PyYAML's add_implicit_resolver
 # appends to the lists it shares with SafeLoader, which would change yaml.safe_load everywhere.

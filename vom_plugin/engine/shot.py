@@ -527,7 +527,10 @@ def _text_paths(shot: Shot) -> None:
         try:
             path.encode("utf-8")
         except UnicodeEncodeError:
-            shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            try:  # a name's undecodable bytes as the bytes they are (\xe9)
+                shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:  # a lone surrogate no file name's bytes make (a shot file's "\ud83c")
+                shown = path.encode("utf-8", "backslashreplace").decode("ascii")
             raise InputError(f"{field} {shown}: the path is not UTF-8 text (a name made in another encoding); vom "
                              f"reads and writes images by UTF-8 names only: rename it") from None
 

@@ -221,7 +221,7 @@ def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
     """A shot file, ``header`` its first comment line. JSON strings and numbers are YAML scalars, so no YAML library
     is needed in the host; object names are quoted too (an object named ``on`` or ``null`` stays a name)."""
     def path(p: Any) -> str:  # the host's paths are final: a $ in one is the path's own, not a variable ($$)
-        return json.dumps(str(p).replace("$", "$$"))
+        return _yaml_string(str(p).replace("$", "$$"))
 
     lines = [f"# {header}"]
     for key, value in fields.items():
@@ -231,13 +231,21 @@ def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
         elif key == "objects":
             lines.append("objects:")
             for name, kf in value.items():
-                lines.append(f"  {json.dumps(str(name))}:")
+                lines.append(f"  {_yaml_string(str(name))}:")
                 lines += [f"    {int(f)}: {path(p)}" for f, p in sorted(kf.items())]
         elif key in ("plate", "out", "cache", "model") and isinstance(value, str):
             lines.append(f"{key}: {path(value)}")
         else:
             lines.append(f"{key}: {json.dumps(value)}")
     return "\n".join(lines) + "\n"
+
+
+def _yaml_string(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar: JSON's, a character beyond the BMP as YAML's ``\\U`` escape (JSON's
+    surrogate pair, ``\\ud83c\\udfac``, read back as two lone surrogates, and the render failed, exit 1: QA)."""
+    return re.sub(r"\\ud([89ab][0-9a-f]{2})\\ud([c-f][0-9a-f]{2})",
+                  lambda m: "\\U%08x" % (0x10000 + ((int(m.group(1), 16) - 0x800) << 10) + int(m.group(2), 16) - 0xC00),
+                  json.dumps(text))
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
