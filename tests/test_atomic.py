@@ -158,6 +158,23 @@ def test_the_temp_of_a_long_name_stays_within_255_bytes_and_is_swept(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
+def test_the_temp_of_a_long_name_is_cut_between_characters(tmp_path: Path) -> None:
+    """QA: a 170-byte name of two-byte characters was cut inside one: the temporary's name held a surrogate escape,
+    which OpenImageIO refused (a TypeError, exit 1, after the frame was computed)."""
+    from vom_plugin import atomic
+
+    for lead in ("x", ""):
+        name = lead + "\u00e9" * 80 + ".1001.exr"
+        tmp = temp_name(tmp_path / name)
+        tmp.name.encode("utf-8")  # whole characters only
+        assert len(tmp.name.encode()) <= 255 and tmp.name.startswith("." + lead + "\u00e9")
+        write_text_atomic(tmp_path / name, "frame")
+        assert (tmp_path / name).read_text() == "frame"
+        stale = tmp.with_name(tmp.name.replace(f"~{os.getpid()}-", "~999999999-"))
+        stale.write_bytes(b"half")
+        assert atomic.remove_stale_temps(tmp_path / name) == [stale]
+
+
 def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
     target = tmp_path / "alpha.1001.exr"
     target.write_text("old")

@@ -55,7 +55,10 @@ def _embedded(name: str) -> str:
     if len(raw) <= _NAME_KEPT:
         return name
     suffix = Path(name).suffix if len(Path(name).suffix) <= 16 else ""
-    head = os.fsdecode(raw[:_NAME_KEPT - 30])
+    cut = _NAME_KEPT - 30
+    while cut > 0 and (raw[cut] & 0xC0) == 0x80:  # not inside a UTF-8 character: its half made a name OpenImageIO
+        cut -= 1  # refused (a surrogate escape), exit 1 after the frame was computed (QA)
+    head = os.fsdecode(raw[:cut])
     return f"{head}~{hashlib.sha1(raw).hexdigest()[:12]}{suffix}"
 
 
