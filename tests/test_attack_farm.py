@@ -722,3 +722,17 @@ def test_farm_check_says_a_matte_of_another_plate_is_another_shots(farm_shot: Pa
     assert _stamp_problem(meta, 1, shot) == "holds vom's matte of another plate (sh020.####.exr; the shot's is " \
                                            "plate/p.####.exr)"
     assert _stamp_problem({**meta, "vom:plate_sequence": "p.%04d.exr"}, 1, shot) is None
+
+
+def test_a_plate_pattern_no_render_can_read_refuses_the_job(farm_shot: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a plate pattern of several frame tokens (p#IFRAME#.####.exr) was a note, "the plate is not checked here",
+    and every task of the job then exited 2 on the farm."""
+    shot = yaml.safe_load(farm_shot.read_text())
+    shot["plate"] = str(tmp_path / "plate" / "p@@.####.exr")
+    path = tmp_path / "tokens.yaml"
+    path.write_text(yaml.safe_dump(shot))
+    assert main(["farm", "openjd", str(path), "--out", str(tmp_path / "job")]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: plate: file pattern" in err and "has 2 frame tokens" in err, err
+    assert not (tmp_path / "job").exists()

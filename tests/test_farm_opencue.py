@@ -122,3 +122,25 @@ def test_stepped_and_irregular_frames_never_render_extra_frames(tmp_path: Path) 
 
     # what a chunk of that layer asks vom for: exactly the span's frames in it
     assert parse_frame_range("1001-1010x3") == [1001, 1004, 1007, 1010]
+
+
+def test_paths_a_task_command_cannot_carry_are_refused(tmp_path: Path) -> None:
+    """QA: Cuebot replaces #IFRAME#, #JOB#... in a task's whole command, quotes or not: a shot file named
+    shot#IFRAME#.yaml made every task read shot1.yaml; a control character in a path crashed PyOutline's XML
+    (exit 1). Refused, exit 2, no job written; the plate pattern's #### is no such token."""
+    folder = tmp_path / "#JOB# x"
+    folder.mkdir()
+    shot = _shot(tmp_path)
+    for path, said in ((folder / "sh020.yaml", "holds #JOB#, which OpenCue replaces in a task's command"),
+                       (tmp_path / "shot#IFRAME#.yaml", "holds #IFRAME#, which OpenCue replaces"),
+                       (tmp_path / "esc\x1b[31m.yaml", "holds a control character")):
+        path.write_text(shot.read_text())
+        out = tmp_path / "job.xml"
+        r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(path), "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and said in r.stderr, r.stderr
+        assert not out.exists()
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",
+                        str(tmp_path / "ok.xml"), "--vom", "/opt/#FRAME#/vom"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "--vom '/opt/#FRAME#/vom' holds #FRAME#" in r.stderr, r.stderr

@@ -31,6 +31,19 @@ def _command(*words: str) -> str:
     return " ".join(w if w.startswith(("#FRAME", "--frames=#FRAME")) else shlex.quote(w) for w in words)
 
 
+def _check_command_word(what: str, word: str) -> None:
+    """InputError for a path a task's command cannot carry: Cuebot replaces its #TOKEN#s (#FRAME#, #IFRAME#, #JOB#,
+    #LAYER#...) in the whole command, quoted or not, so the task would read another file; and the job's XML holds no
+    control character (PyOutline's parser failed, exit 1: QA)."""
+    token = re.search(r"#[A-Z][A-Z_]*#", word)
+    if token:
+        raise InputError(f"{what} {word!r} holds {token.group(0)}, which OpenCue replaces in a task's command (quotes "
+                         f"do not stop it): every task would read another file; rename it")
+    if re.search(r"[\x00-\x08\x0b-\x1f]", word):  # XML 1.0 takes a tab and a newline; a CR it reads as a newline
+        raise InputError(f"{what} {word!r} holds a control character, which an OpenCue job's XML cannot carry; "
+                         f"rename it")
+
+
 def _layer_ranges(name: str, frames: list[int]) -> list[tuple[str, str, int]]:
     """(layer name, OpenCue range, step) covering ``frames``. A task renders #FRAME_START#-#FRAME_END#, which
     must not take in frames outside the span: a contiguous or evenly stepped span is one layer (the step
@@ -65,6 +78,8 @@ def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None =
     if not re.fullmatch(r"[A-Za-z0-9_]{1,64}", show):
         raise InputError(f"--show {show!r}: expected the name of an OpenCue show (letters, digits, underscores)")
     vom = vom or default_vom()
+    for what, path in (("the shot file", str(shot.path)), ("--vom", vom)):
+        _check_command_word(what, path)
     name = farm_name(shot.name)  # OpenCue names the job show-shot-name: no hyphens, spaces or non-ASCII
     ol = outline.Outline(f"vom_{name}", shot=name, show=show, user=user or getpass.getuser())
     layers = []

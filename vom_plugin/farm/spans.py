@@ -143,7 +143,12 @@ def check_plate(shot: FarmShot) -> str | None:
     job made to wait for it; or not mounted on this machine) is not checked, nor are the rotos then: returns the
     note that says so."""
     from vom_plugin.io import open_sequence, read_info
+    from vom_plugin.io.sequence import check_pattern
 
+    try:  # a pattern no render can read fails every task, whatever is on disk here (it was a note: QA)
+        check_pattern(shot.plate)
+    except InputError as e:
+        raise InputError(f"{shot.path}: plate: {e}") from None
     try:
         on_disk = open_sequence(shot.plate)
     except InputError as e:

@@ -278,6 +278,11 @@ def existing_frame_path(pattern: str | os.PathLike[str], frame: int) -> Path:
     return Path(_Pattern.parse(os.fspath(pattern)).existing(int(frame)))
 
 
+def check_pattern(pattern: str | os.PathLike[str]) -> None:
+    """InputError for a pattern no sequence can be read by (several frame tokens), whatever is on disk."""
+    _Pattern.parse(os.fspath(pattern))
+
+
 def is_still(pattern: str | os.PathLike[str]) -> bool:
     """Whether ``pattern`` names one file (no frame token such as ####, %04d, @@@@, $F4) rather than a sequence."""
     return _Pattern.parse(os.fspath(pattern)).pad == 0
