@@ -87,8 +87,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="full-difficulty synthetic validation clips that join the selection set (held-out seeds; "
                    "default 8, 0: none); --calibrate uses them too")
     p.add_argument("--calibrate", type=Path, default=None, metavar="WEIGHTS",
-                   help="choose the guided filter (radius, eps), the memory mask threshold, the keyframe bonus and the "
-                   "output levels (black and white points of the published alpha) of WEIGHTS on the validation "
+                   help="choose the guided filter (radius, eps) and the output levels (black and white points of the "
+                   "published alpha), and the memory mask threshold and keyframe bonus among --memory-masks' and "
+                   "--keyframe-bonuses' values where given (else WEIGHTS' are kept), of WEIGHTS on the validation "
                    "clips (synthetic at --size, --val-hard's, plus --val-library's held-out clips; 8 frames and "
                    "--val-long's; plus --val-shots') and write the weights with them to --to")
     p.add_argument("--levels-only", action="store_true",

@@ -15,8 +15,9 @@ A `vom render` process spends over a second importing torch and loading the weig
 the worker pays that once. It listens on a local socket only its user can reach (VOM_WORKER_SOCKET, else
 $XDG_RUNTIME_DIR/vom-worker.sock, else $TMPDIR/vom-UID/worker.sock, /tmp without TMPDIR) and takes a render
 only from a `vom render` of the same vom and the same environment (VOM_*, OMP_* and thread settings, the CPUs it
-may use, HOME, XDG_CACHE_HOME, umask); otherwise, or when busy, `vom render` renders in its own process and says
-why. SIGINT/SIGTERM stop the worker after the frame in hand of its render (that render's `vom render` exits 130).
+may use, HOME, XDG_CACHE_HOME, TMPDIR, umask, groups: see the README); otherwise, or when busy, `vom render`
+renders in its own process and says why. SIGINT/SIGTERM stop the worker after the frame in hand of its render
+(that render's `vom render` exits 130).
 Its log: the terminal, or `<socket>.log` for one `vom render --start-worker` started.
 Exit codes: 0 stopped, 2 bad socket path or a program already listening there."""
 
