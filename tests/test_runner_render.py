@@ -1208,11 +1208,15 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
     for a, b in (("p/shot_1.####.exr", "p/shot_10.####.exr"), ("sh01.####.exr", "sh010.####.exr"),
                  ("sh010/plate.####.exr", "sh020/plate.####.exr"), ("sh010/####.exr", "/x/sh020/####.exr"),
                  ("sh010/####.exr", "/x/sh020/sh020_plate.####.exr"),
-                 ("demo/plate.####.exr", "/s/sh010/plate.%04d.exr")):
+                 ("demo/plate.####.exr", "/s/sh010/plate.%04d.exr"),
+                 ("sh010/plate.####.exr", "/x/sh020/plate_dn.#.exr"),
+                 ("sh010/bg.####.exr", "/x/sh020/bg_clean.####.exr")):
         assert not same_plate_sequence(a, b) and not same_plate_sequence(b, a), (a, b)
     for a, b in (("sh010/plate.####.exr", "/mnt/SH010/plate.%04d.dpx"),
                  ("v001/plate.####.exr", "/in/v002/plate.#.exr"),
-                 ("sh010_v001/####.exr", "/x/sh010_v003/####.exr"), ("plate.####.exr", "/x/sh020/plate.####.exr")):
+                 ("sh010_v001/####.exr", "/x/sh010_v003/####.exr"), ("plate.####.exr", "/x/sh020/plate.####.exr"),
+                 ("sh010/plate.####.exr", "/x/sh010/plate_dn.####.exr"),
+                 ("sh010/plate/####.exr", "/sh010/plate_dn/####.exr")):
         assert same_plate_sequence(a, b) and same_plate_sequence(b, a), (a, b)
 
 

@@ -265,13 +265,18 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
         k = re.sub(r"(?:^|(?<=[._-]))v\d+(?=$|[._-])", "", folder.lower())  # a version folder (v002 of v001)
         return re.sub(r"[._-]+", "_", k).strip("_")
 
+    def related(x: str, y: str) -> bool:
+        """The same, or one the other with a suffix that starts at a separator (sh010_plate_dn, not shot_10)."""
+        return x == y or (bool(x and y) and (x.startswith(y + "_") or y.startswith(x + "_")))
+
     a, b = key(name_a), key(name_b)
-    if a != b:  # one name the other's with a suffix: the suffix starts at a separator (sh010_plate_dn, not shot_10)
-        return bool(a and b) and (a.startswith(b + "_") or b.startswith(a + "_"))
-    if re.search(r"\d", a):  # a shot code in the name
+    if not related(a, b):
+        return False
+    if re.search(r"\d", min(a, b, key=len)):  # a shot code in the name they share
         return True
-    fa, fb = folder_key(folder_a), folder_key(folder_b)
-    return fa == fb or not (folder_a and folder_b)  # a stamp or pattern without a folder: nothing to tell them by
+    # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
+    # sh010/plate is: review)
+    return related(folder_key(folder_a), folder_key(folder_b)) or not (folder_a and folder_b)
 
 
 def _sticky_owner(path: Path) -> str | None:
