@@ -386,3 +386,27 @@ def test_a_refused_flag_value_names_the_flag_once(capsys) -> None:
             main(["render", "s.yaml", flag, value])
         assert said in capsys.readouterr().err
 
+
+
+def test_a_workers_traceback_is_printed_as_it_reads_and_other_errors_on_one_line(capsys, monkeypatch) -> None:
+    """Messages are printed on one line, control characters escaped (a path with a newline forged lines); a
+    worker's internal error carries its traceback, which stays the lines it is (review: it came out as one line of
+    \\n escapes, for a bug report)."""
+    import vom_plugin.commands.cache as cache_cmd
+    from vom_plugin.errors import InputError
+    from vom_plugin.worker.client import WorkerError
+
+    def worker_failed(args):
+        raise WorkerError("internal error in the vom worker:\nTraceback (most recent call last):\nZeroDivisionError")
+
+    monkeypatch.setattr(cache_cmd, "run", worker_failed)
+    assert main(["cache", "info"]) == 1
+    assert "vom worker:\nTraceback (most recent call last):\nZeroDivisionError\n" in capsys.readouterr().err
+
+    def bad_path(args):
+        raise InputError("plate /x/a\nopenjd_fail: forged\x1b[31m/p.####.exr: missing")
+
+    monkeypatch.setattr(cache_cmd, "run", bad_path)
+    assert main(["cache", "info"]) == 2
+    err = capsys.readouterr().err
+    assert err == "vom cache: error: plate /x/a\\nopenjd_fail: forged\\x1b[31m/p.####.exr: missing\n", err

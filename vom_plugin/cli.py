@@ -104,7 +104,7 @@ def _error_event(progress: str | None, message: str, code: int, kind: str) -> No
         if progress == "json":
             print(json.dumps({"event": "error", "message": message, "exit_code": code, "kind": kind}), flush=True)
         elif progress == "openjd" and code != 130:
-            print(f"openjd_fail: {' '.join(message.split())}", flush=True)
+            print(f"openjd_fail: {one_line(' '.join(message.split()))}", flush=True)
 
 
 def _say(text: str, end: str = "\n") -> None:
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VomError as e:
         if os.environ.get("VOM_TRACEBACK", "").strip() == "1":  # where in vom the input was found wrong (a TD's debug)
             _say(traceback.format_exc(), end="")
-        _say(f"vom {args.command}: error: {one_line(e)}")
+        _say(f"vom {args.command}: error: {e if e.lines else one_line(e)}")
         progress = _progress_said(argv)
         if progress == "openjd" or args.command == "demo":  # render sends its own JSON event (the worker's too)
             _error_event(progress, str(e), e.exit_code, type(e).__name__)

@@ -8,9 +8,11 @@ from typing import TypeGuard
 
 
 class VomError(Exception):
-    """Base class of every error vom raises on purpose."""
+    """Base class of every error vom raises on purpose. ``lines``: its message is several lines by design (a
+    traceback), printed as they are; others are printed on one line (``one_line``)."""
 
     exit_code = 1
+    lines = False
 
 
 class InputError(VomError):

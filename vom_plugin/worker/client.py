@@ -34,6 +34,8 @@ STARTED_IDLE_EXIT_S = 1800.0  # a worker started by `vom render --start-worker` 
 class WorkerError(VomError):
     """The worker's render failed with an internal error (exit 1); the message carries its traceback."""
 
+    lines = True  # the traceback as it reads, for the bug report
+
 
 class WorkerGone(WorkerError):
     """The worker ended during the render (killed, crashed, out of memory): no answer, no exit code. The frames it

@@ -156,8 +156,11 @@ class Worker:
         """What ``bind`` would refuse at the path as it is now, before torch is imported (seconds): a dead socket no
         worker is known to have bound was found only after, and every --start-worker of a host paid for it (QA).
         Nothing is made or removed here; ``bind`` asks again under the lock."""
-        if not os.path.lexists(self.path) or self.path.is_dir():
-            return  # nothing there, or a folder: bind says so
+        try:
+            if not os.path.lexists(self.path) or self.path.is_dir():
+                return  # nothing there, or a folder: bind says so
+        except OSError:  # a folder of another user's on the way: bind says so
+            return
         self._refuse_other_file()
         self._probe(self._a_workers_socket(self.path.with_name(self.path.name + ".lock")))
 
