@@ -239,6 +239,10 @@ def test_a_path_beyond_the_bmp_reads_back_from_a_host_or_json_written_shot_file(
     assert text.isascii() and "\\U0001f3ac" in text
     (tmp_path / "s.yaml").write_text(text)
     assert Shot.from_yaml(tmp_path / "s.yaml").plate == str(folder / "p.####.exr")
+    # and the host reads its own shot file's Output back (its work folder is found by it: review)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "shot.yaml").write_text(text)
+    assert common._folder_output(tmp_path / "work") == str(folder / "o" / "a.####.exr")
     rest = f'out: "{tmp_path}/o.####.exr"\nkeyframes: {{1: "{tmp_path}/r.0001.exr"}}\n'
     (tmp_path / "j.yaml").write_text(f'plate: "{tmp_path}/\\ud83c\\udfac sh010/p.####.exr"\n{rest}')
     assert Shot.from_yaml(tmp_path / "j.yaml").plate == str(folder / "p.####.exr")

@@ -69,7 +69,7 @@ def _folder_output(folder: Path) -> str | None:
     for line in text.splitlines():
         if line.startswith("out: "):
             try:
-                value = json.loads(line[len("out: "):])
+                value = _read_yaml_string(line[len("out: "):])
             except ValueError:
                 return None
             return value.replace("$$", "$") if isinstance(value, str) else None
@@ -243,9 +243,24 @@ def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
 def _yaml_string(text: str) -> str:
     """``text`` as a YAML double-quoted scalar: JSON's, a character beyond the BMP as YAML's ``\\U`` escape (JSON's
     surrogate pair, ``\\ud83c\\udfac``, read back as two lone surrogates, and the render failed, exit 1: QA)."""
-    return re.sub(r"\\ud([89ab][0-9a-f]{2})\\ud([c-f][0-9a-f]{2})",
-                  lambda m: "\\U%08x" % (0x10000 + ((int(m.group(1), 16) - 0x800) << 10) + int(m.group(2), 16) - 0xC00),
-                  json.dumps(text))
+    def escape(m: re.Match[str]) -> str:  # escapes taken pairwise: an escaped backslash never starts one
+        pair = m.group(1)
+        if len(pair) == 1:
+            return m.group(0)
+        high, low = int(pair[1:5], 16), int(pair[7:11], 16)
+        return f"\\U{0x10000 + ((high - 0xD800) << 10) + low - 0xDC00:08x}"
+    return re.sub(r"\\(ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|.)", escape, json.dumps(text))
+
+
+def _read_yaml_string(text: str) -> object:
+    """A scalar ``_yaml_string`` wrote, read back: JSON, with YAML's ``\\U`` escape (JSON has none; the Output read
+    as none and the work folder changed between two Analyzes, review)."""
+    def escape(m: re.Match[str]) -> str:  # pairwise, as above
+        if not m.group(1).startswith("U"):
+            return m.group(0)
+        code = int(m.group(1)[1:], 16) - 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return json.loads(re.sub(r"\\(U[0-9a-fA-F]{8}|.)", escape, text))
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
