@@ -1244,7 +1244,18 @@ def test_an_object_too_small_for_the_network_is_a_warning_of_the_render(shot_dir
     job = prepare(shot(shot_dir, "small", plate=str(wide / "p.####.exr"), frames=[1, 2],
                        keyframes={1: str(tmp_path / "wr.0001.exr")}, cache=str(tmp_path / "c")))
     assert [n for n in job.notes if "the network sees the plate at 128x6 pixels (working_size 128), under 32 on a "
-                                    "side: mattes come out faint or empty" in n], job.notes
+                                    "side: mattes come out faint or empty at that size; raise working_size" in n], \
+        job.notes
+    # a plate enlarged as far as vom enlarges one: a larger working_size cannot help, and is not advised (review)
+    job = prepare(shot(shot_dir, "small", plate=str(wide / "p.####.exr"), frames=[1, 2], working_size=2048,
+                       keyframes={1: str(tmp_path / "wr.0001.exr")}, cache=str(tmp_path / "c")))
+    assert not [n for n in job.notes if "the network sees the plate" in n], job.notes  # 1600x80
+    dot = tmp_path / "dot.0001.exr"
+    _write(dot, (np.hypot(xx - 48, yy - 32) < 3).astype(np.float32)[..., None], ["A"])
+    job = prepare(shot(shot_dir, "small", keyframes={1: str(dot)}, working_size=1024, cache=str(tmp_path / "c")))
+    said = [n for n in job.notes if "an object this small for the network comes out faint" in n]
+    assert said and said[0].endswith("the plate (192x64) is enlarged 2x at most, so a larger working_size does not "
+                                     "help"), job.notes
 
 
 def test_premultiplying_srgb_code_values_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:

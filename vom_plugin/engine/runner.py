@@ -155,9 +155,13 @@ SMALL_PICTURE_PX = 32
 def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: Any, notes: list[str]) -> None:
     """Warnings for an object the network sees too small to matte (``SMALL_ROTO_PX``, ``SMALL_PICTURE_PX``)."""
     w, h = geo.size
+    # a plate enlarged as far as vom enlarges one: no working_size makes it larger (review)
+    fix = ("raise working_size" if max(w, h) >= shot.working_size else
+           f"the plate ({geo.plate[0]}x{geo.plate[1]}) is enlarged {fr.MAX_UPSCALE:g}x at most, so a larger "
+           f"working_size does not help")
     if min(w, h) < SMALL_PICTURE_PX:
         notes.append(f"the network sees the plate at {w}x{h} pixels (working_size {shot.working_size}), under "
-                     f"{SMALL_PICTURE_PX} on a side: mattes come out faint or empty at that size; raise working_size")
+                     f"{SMALL_PICTURE_PX} on a side: mattes come out faint or empty at that size; {fix}")
         return
     for name, kfs in rotos.items():
         for kf, roto in kfs.items():
@@ -166,7 +170,7 @@ def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo:
                 whose = "keyframes" if name is None else f"objects.{name}"
                 notes.append(f"{whose}: the roto of keyframe {kf} ({shot.rotos()[name][kf]}) covers {px} of the "
                              f"network's {w}x{h} pixels (working_size {shot.working_size}): an object this small for "
-                             f"the network comes out faint or not at all; raise working_size")
+                             f"the network comes out faint or not at all; {fix}")
 
 
 def _check_seen(frame: int, path: Path, info: Any, picture: Any) -> None:
