@@ -714,3 +714,30 @@ def test_a_render_with_fewer_objects_over_a_file_they_share_is_refused(root: Pat
     render(make_shot(root, "s", BOTH, out=str(tmp_path / "own" / "{object}.####.exr"), frames="1"))
     assert render(make_shot(root, "s", {"hero": {1: "hero"}}, out=str(tmp_path / "own" / "{object}.####.exr"),
                             frames="1")).frames == [1]
+
+
+def test_rotos_of_several_objects_in_one_multi_part_exr(root: Path, fast: list[dict[str, np.ndarray]],
+                                                        tmp_path: Path) -> None:
+    """The README: an object reads its own layer, hero.A for hero, "from one file of several, in any part". A
+    multi-part EXR of one part per object was refused as "its parts each hold an alpha" (QA): the check of where
+    the roto is drawn read the file without the object's layer. It renders what the objects' own files render."""
+    path = tmp_path / "both.0001.exr"
+    specs = []
+    for name in ("hero", "dog"):
+        spec = oiio.ImageSpec(W, H, 1, oiio.HALF)
+        spec.channelnames = (f"{name}.A",)
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), specs)
+    for i, name in enumerate(("hero", "dog")):
+        if i:
+            assert out.open(str(path), specs[i], "AppendSubimage")
+        assert out.write_image((disc(name, 1) > 0.5).astype(np.float32)[..., None])
+    out.close()
+    r = render(Shot(plate=str(root / "plate" / "p.####.exr"), out=str(root / "multipart" / "a.####.exr"),
+                    model=str(root / "random.safetensors"), device="cpu", working_size=128, mask_channel="mask",
+                    cache=str(tmp_path / "cache"), objects={"hero": {1: str(path)}, "dog": {1: str(path)}}))
+    assert r.frames == list(range(1, N + 1))
+    got = frames_of(root / "multipart")
+    assert all(np.array_equal(g[k], f[k]) for g, f in zip(got, fast, strict=True) for k in f)

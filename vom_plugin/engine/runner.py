@@ -483,7 +483,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # the file's bytes, and how it was placed: the same file read another way is another roto
     # (one file's layers are several objects' rotos: which one is read is part of it)
     roto_fp = {name: {kf: file_fingerprint(path, full=True)
-                      + (":over-data-window" if vio.roto_over_data_window(path, windows[kf]) else "")
+                      + (":over-data-window" if vio.roto_over_data_window(path, windows[kf],
+                                                                          channel=layers[name][kf]) else "")
                       + (f":channel={layers[name][kf]}" if layers[name][kf] else "")
                       for kf, path in kfs.items()}
                for name, kfs in shot.rotos().items()}

@@ -123,7 +123,8 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
     layers = roto_layers(shot) if layers is None else layers
     recipe = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
               "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model)),
-              "rotos": {str(n): {str(kf): [content_digest(p), vio.roto_over_data_window(p, windows[kf])]
+              "rotos": {str(n): {str(kf): [content_digest(p),
+                                           vio.roto_over_data_window(p, windows[kf], channel=layers[n][kf])]
                                  + ([layers[n][kf]] if layers[n][kf] else [])  # an object's own layer
                                  for kf, p in sorted(rotos[n].items())} for n in rotos}}
     return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()

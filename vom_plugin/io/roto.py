@@ -178,11 +178,15 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     )
 
 
-def roto_over_data_window(path: str | os.PathLike[str], plate_windows: tuple[Window, Window]) -> bool:
-    """Whether ``read_roto`` places the roto at ``path`` over the plate's data window (its header only): part
-    of the roto's identity wherever what the network was given is remembered (the cache)."""
+def roto_over_data_window(path: str | os.PathLike[str], plate_windows: tuple[Window, Window], *,
+                          channel: str | None = None) -> bool:
+    """Whether ``read_roto`` places the roto at ``path`` (its ``channel``, an object's layer) over the plate's data
+    window (its header only): part of the roto's identity wherever what the network was given is remembered (the
+    cache)."""
     with open_image(path, "roto") as opened:
-        return _drawn_over_data_window(_roto_part(opened, None).info, plate_windows)  # the part read_roto reads
+        # the part read_roto reads: an object's own (asked without its layer, a file of one part per object was
+        # refused as several parts, QA)
+        return _drawn_over_data_window(_roto_part(opened, channel).info, plate_windows)
 
 
 def _drawn_over_data_window(roto: ImageInfo, plate_windows: tuple[Window, Window]) -> bool:
