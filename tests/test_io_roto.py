@@ -351,3 +351,26 @@ def test_a_proxy_roto_with_its_own_overscan_is_scaled_up_over_the_picture(tmp_pa
     write_image(tmp_path / "corner.exr", corner[::2, ::2], ("A",), data_origin=(-4, -4), display=(0, 0, 32, 24))
     mask = read_roto(tmp_path / "corner.exr", (64, 48), plate_windows=(display, data), picture=data)
     np.testing.assert_array_equal(mask, corner)
+
+
+def test_a_roto_that_is_probably_not_what_was_meant_reads_with_a_warning(tmp_path):
+    """QA: each of these rendered silently: an inverted roto (the background matted), a picture written without
+    its alpha (its luminance taken for the roto), a roto whose NaN or infinite pixels read as outside."""
+    disc = _disc()
+    cases = {
+        "inverted": (1 - disc, ("A",), "covers 85% of the frame and reaches all four edges: is it inverted"),
+        "picture": (np.repeat((0.2 + 0.5 * np.linspace(0, 1, 32)[None, :] * np.ones((24, 1)) + 0.2 * disc)
+                              [:, :, None], 3, 2), ("R", "G", "B"), "lies between 0.05 and 0.95, as a picture's does"),
+        "nan": (np.where(np.arange(32)[None, :] < 3, np.nan, disc).astype(np.float32), ("A",),
+                "72 of its pixels are NaN or infinite, read as outside"),
+        "clean": (disc, ("A",), None),
+    }
+    for name, (px, channels, said) in cases.items():
+        path = tmp_path / f"{name}.exr"
+        write_image(path, px if px.ndim == 3 else px[:, :, None], channels, pixel_type="float")
+        notes: list[str] = []
+        read_roto(path, (32, 24), notes=notes)
+        if said is None:
+            assert notes == [], notes
+        else:
+            assert len(notes) == 1 and notes[0].startswith(f"roto {path}: ") and said in notes[0], (name, notes)

@@ -278,7 +278,30 @@ def read_roto(
             f"roto {path} covers the whole {where}: every pixel of its {source} is >= {THRESHOLD}; expected the "
             f"object drawn in white on black (an opaque alpha with the shape elsewhere: write the shape as the alpha)"
         )
+    if notes is not None:
+        notes.extend(_roto_doubts(path, source, data_values, mask, non_finite))
     return mask
+
+
+def _roto_doubts(path: str | os.PathLike[str], source: str, values: np.ndarray, mask: np.ndarray,
+                 non_finite: int) -> list[str]:
+    """Warnings for a roto that reads but is probably not what was meant (each rendered silently before, QA): a
+    picture (a Write of RGB only: its luminance taken for the roto), the object black on white, NaN or infinite
+    pixels (read as outside)."""
+    said = []
+    soft = float(np.mean((values > 0.05) & (values < 0.95))) if values.size else 0.0
+    if soft > 0.5:  # a roto is 0 and 1 but for its edges; a picture is mostly in between
+        said.append(f"roto {path}: {soft:.0%} of its {source} lies between 0.05 and 0.95, as a picture's does, not a "
+                    f"matte's (a Write of RGB only? a premultiplied plate?); read as inside where >= {THRESHOLD}")
+    coverage = float(mask.mean())
+    edges = mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()
+    if coverage > 0.9 or (coverage > 0.5 and edges):  # (an opaque alpha with a clear border read: 96%, QA)
+        said.append(f"roto {path}: its inside covers {coverage:.0%} of the frame"
+                    f"{' and reaches all four edges' if edges else ''}: is it inverted (the object black on white), "
+                    f"or the wrong channel? vom mattes what is white in its {source}")
+    if non_finite:
+        said.append(f"roto {path}: {non_finite} of its pixels are NaN or infinite, read as outside")
+    return said
 
 
 def _over_picture(mask: np.ndarray, data_values: np.ndarray, info: ImageInfo, size: tuple[int, int],
