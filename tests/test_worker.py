@@ -354,7 +354,17 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
         w.request(ours, {"op": "render", "environment": {**w.env, "package": "/other/vom_plugin", "code": "x"}},
                   bytearray())
         got = recv_lines(theirs, bytearray())
-    assert got and got[0]["event"] == "refused" and "package" in got[0]["reason"] and not w.closing
+    assert got and got[0]["event"] == "refused" and not w.closing
+    assert got[0]["reason"] == (f"it is another vom installation's ({w.env['package']}, pid {os.getpid()}); stop it, "
+                                f"or set VOM_WORKER_SOCKET to another path for this one")
+    # an older vom's client sends fewer keys (no groups): it is another installation, not another group (QA)
+    older = {k: v for k, v in w.env.items() if k != "groups"}
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        w.request(ours, {"op": "render", "environment": {**older, "package": "/old/vom_plugin", "code": "y"}},
+                  bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert "another vom installation's" in got[0]["reason"] and "group" not in got[0]["reason"]
 
 
 def test_a_worker_whose_torch_was_upgraded_under_it_refuses_and_exits(tmp_path: Path) -> None:

@@ -303,6 +303,14 @@ class Worker:
             self.closing = True
             return
         if env != self.env:
+            if any(env.get(k) != self.env.get(k) for k in ("vom", "package", "code")):
+                # another installation (a side-by-side install, an older vom): its other keys are another vom's, not
+                # a difference of this user's setup (an older client sends no groups, and "group list" was blamed, QA)
+                why = (f"it is another vom installation's ({self.env['package']}, pid {os.getpid()}); stop it, or set "
+                       f"VOM_WORKER_SOCKET to another path for this one")
+                self.say(f"refused a render: a client of another vom installation ({env.get('package', '?')})")
+                self.refuse(conn, why)
+                return
             diff = sorted(k for k in set(env) | set(self.env) if env.get(k) != self.env.get(k))
             if "env" in diff:
                 names = sorted(k for k in set(env.get("env", {})) | set(self.env["env"])
