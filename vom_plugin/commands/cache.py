@@ -84,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"cache {one_line(root)}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
           f"(VOM_CACHE_MAX_GB)")
     now = time.time()
+    width = max((len(s.shot_id) for s in shots), default=0)  # one column whatever each plate's name (QA)
     for s in shots:
         age = (now - s.last_used) / 86400
-        print(f"  {s.shot_id}  {s.files:6d} {'entry  ' if s.files == 1 else 'entries'}  {human_size(s.bytes):>10}  "
-              f"used {age:5.1f} days ago  {one_line(s.plate)}")
+        print(f"  {s.shot_id:<{width}}  {s.files:6d} {'entry  ' if s.files == 1 else 'entries'}  "
+              f"{human_size(s.bytes):>10}  used {age:5.1f} days ago  {one_line(s.plate)}")
     for folder in vc.unreadable_shot_folders(root):
         if not os.access(folder, os.R_OK | os.X_OK):
             print(f"  {folder.name}  not used: this user cannot read it (another user's, mode "
