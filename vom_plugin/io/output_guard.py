@@ -225,23 +225,19 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
     return f"which vom did not write ({why}); vom replaces only its own earlier outputs. {move}"
 
 
-STAMP_FOLDERS = 3  # how many of a plate's folders its mattes' vom:plate_sequence keeps
-
-
-def _folders_and_name(path: str) -> tuple[list[str], str]:
-    """A path's folders and file name, split at either OS's separator (a Windows workstation's stamp read on a Linux
-    farm), in one Unicode form (macOS hands out decomposed names)."""
+def _folder_and_name(path: str) -> tuple[str, str]:
+    """A path's last folder and file name, split at either OS's separator (a Windows workstation's stamp read on a
+    Linux farm), in one Unicode form (macOS hands out decomposed names)."""
     import unicodedata
 
     parts = [x for x in re.split(r"[\\/]", unicodedata.normalize("NFC", str(path))) if x]
-    return parts[:-1], (parts[-1] if parts else "")
+    return (parts[-2] if len(parts) > 1 else ""), (parts[-1] if parts else "")
 
 
 def plate_sequence_stamp(plate: str) -> str:
-    """A matte's ``vom:plate_sequence``: its plate pattern's last folders and file name (``sh010/plate/v001/
-    plate.####.exr``; one folder before session 45), not the whole path, which a delivered matte need not carry."""
-    folders, name = _folders_and_name(plate)
-    return "/".join([*folders[-STAMP_FOLDERS:], name])
+    """A matte's ``vom:plate_sequence``: its plate pattern's folder and file name (``plates/sh010.####.exr``), not
+    the whole path, which a delivered matte need not carry."""
+    return "/".join(p for p in _folder_and_name(plate) if p)
 
 
 def same_plate_sequence(stamped: str, plate: str) -> bool:
@@ -250,12 +246,12 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
     normalisation, the frame token's spelling (####, %04d, @@@@, $F4), the extension, version numbers (_v001, .v002)
     and a suffix after a separator (sh010_plate and sh010_plate_dn, a degrained or converted plate of the same shot;
     review; shot_1 and shot_10 are two shots, review). A name without a digit (plate.####.exr, bg.####.exr, or only
-    a frame number) carries no shot code: there its folders decide, the nearest with a shot code in it (sh010 of
-    sh010/plate/v001: sh020/plate/plate.####.exr is another shot's, QA), else the nearest (a folder that only says a
-    version, v001 and v002, is one). A Source a host baked into its work folder (``<Output>_vom/``) is the same shot
-    as the Read it replaced (an artist's Grade before the node), so it is not compared."""
-    (folders_a, name_a), (folders_b, name_b) = _folders_and_name(stamped), _folders_and_name(plate)
-    if any(f[-1:] and f[-1].endswith("_vom") for f in (folders_a, folders_b)):
+    a frame number) carries no shot code: there the folder decides (sh010/plate and sh020/plate are two shots; a
+    folder that only says a version, v001 and v002, is one). A Source a host baked into its work folder
+    (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade before the node), so it is not
+    compared."""
+    (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
+    if folder_a.endswith("_vom") or folder_b.endswith("_vom"):
         return True
 
     def key(name: str) -> str:
@@ -278,17 +274,9 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
         return False
     if re.search(r"\d", min(a, b, key=len)):  # a shot code in the name they share
         return True
-    if not (folders_a and folders_b):  # a stamp or pattern without a folder: nothing to tell them by
-        return True
-    depth = min(len(folders_a), len(folders_b), STAMP_FOLDERS)  # what both say (a stamp of one folder: that one)
-    keys_a = [folder_key(f) for f in reversed(folders_a[-depth:])]  # nearest first
-    keys_b = [folder_key(f) for f in reversed(folders_b[-depth:])]
-    shot_a = next((k for k in keys_a if re.search(r"\d", k)), None)
-    shot_b = next((k for k in keys_b if re.search(r"\d", k)), None)
-    if shot_a is not None and shot_b is not None:
-        return related(shot_a, shot_b)
-    # (sh010/plate_dn is sh020/plate's no more than sh010/plate is: review)
-    return related(keys_a[0], keys_b[0])
+    # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
+    # sh010/plate is: review)
+    return related(folder_key(folder_a), folder_key(folder_b)) or not (folder_a and folder_b)
 
 
 def _sticky_owner(path: Path) -> str | None:
