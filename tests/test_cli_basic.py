@@ -397,11 +397,12 @@ def test_a_workers_traceback_is_printed_as_it_reads_and_other_errors_on_one_line
     from vom_plugin.worker.client import WorkerError
 
     def worker_failed(args):
-        raise WorkerError("internal error in the vom worker:\nTraceback (most recent call last):\nZeroDivisionError")
+        raise WorkerError("internal error in the vom worker:\nTraceback (most recent call last):\nZeroDivisionError"
+                          "\x1b[31m")
 
     monkeypatch.setattr(cache_cmd, "run", worker_failed)
     assert main(["cache", "info"]) == 1
-    assert "vom worker:\nTraceback (most recent call last):\nZeroDivisionError\n" in capsys.readouterr().err
+    assert "vom worker:\nTraceback (most recent call last):\nZeroDivisionError\\x1b[31m\n" in capsys.readouterr().err
 
     def bad_path(args):
         raise InputError("plate /x/a\nopenjd_fail: forged\x1b[31m/p.####.exr: missing")

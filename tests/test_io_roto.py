@@ -374,3 +374,19 @@ def test_a_roto_that_is_probably_not_what_was_meant_reads_with_a_warning(tmp_pat
             assert notes == [], notes
         else:
             assert len(notes) == 1 and notes[0].startswith(f"roto {path}: ") and said in notes[0], (name, notes)
+
+
+def test_the_picture_warning_reads_the_roto_over_its_frame_not_its_data_window(tmp_path):
+    """A review: a motion-blurred roto written with its bounding box as data window (Nuke's Roto node) was said to
+    look like a picture, the same pixels over the whole frame were not: judged over the display window."""
+    h, w = 48, 96
+    xx = np.arange(w, dtype=np.float32)[None, :] * np.ones((h, 1), np.float32)
+    blur = np.clip(1 - np.abs(xx - 48) / 24, 0, 1)  # a ramp 48 px wide across the middle: mostly soft
+    blur[:, :20] = 0
+    blur[:, 76:] = 0
+    for name, px, origin in (("full", blur, (0, 0)), ("bbox", blur[:, 24:72], (24, 0))):
+        write_image(tmp_path / f"{name}.exr", np.ascontiguousarray(px)[:, :, None], ("A",), pixel_type="float",
+                    data_origin=origin, display=(0, 0, w, h))
+        notes: list[str] = []
+        read_roto(tmp_path / f"{name}.exr", (w, h), notes=notes)
+        assert notes == [], (name, notes)

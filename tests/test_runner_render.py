@@ -1256,6 +1256,21 @@ def test_an_object_too_small_for_the_network_is_a_warning_of_the_render(shot_dir
     said = [n for n in job.notes if "an object this small for the network comes out faint" in n]
     assert said and said[0].endswith("the plate (192x64) is enlarged 2x at most, so a larger working_size does not "
                                      "help"), job.notes
+    # a plate with overscan: the picture is larger than the display window, the scale is what is capped (review)
+    from vom_plugin.engine import frames as fr
+    from vom_plugin.engine.runner import _small_object_notes
+
+    class Overscan:
+        working_size = 1024
+
+        def rotos(self) -> dict:
+            return {None: {1: "r.0001.exr"}}
+
+    notes: list[str] = []
+    _small_object_notes({None: {1: np.zeros((324, 576), np.float32)}}, Overscan(),
+                        fr.geometry(576, 324, 1024, long_side=480), notes)
+    assert notes and notes[0].endswith("the plate (576x324) is enlarged 2x at most, so a larger working_size does "
+                                       "not help"), notes
 
 
 def test_premultiplying_srgb_code_values_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:

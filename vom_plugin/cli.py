@@ -150,7 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VomError as e:
         if os.environ.get("VOM_TRACEBACK", "").strip() == "1":  # where in vom the input was found wrong (a TD's debug)
             _say(traceback.format_exc(), end="")
-        _say(f"vom {args.command}: error: {e if e.lines else one_line(e)}")
+        # a traceback keeps its lines, each escaped as any message is (review)
+        said = "\n".join(one_line(x) for x in str(e).split("\n")) if e.lines else one_line(e)
+        _say(f"vom {args.command}: error: {said}")
         progress = _progress_said(argv)
         if progress == "openjd" or args.command == "demo":  # render sends its own JSON event (the worker's too)
             _error_event(progress, str(e), e.exit_code, type(e).__name__)

@@ -156,7 +156,8 @@ def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo:
     """Warnings for an object the network sees too small to matte (``SMALL_ROTO_PX``, ``SMALL_PICTURE_PX``)."""
     w, h = geo.size
     # a plate enlarged as far as vom enlarges one: no working_size makes it larger (review)
-    fix = ("raise working_size" if max(w, h) >= shot.working_size else
+    capped = geo.size[0] >= fr.MAX_UPSCALE * geo.plate[0] - 1  # its scale (overscan or not) at the cap (review)
+    fix = ("raise working_size" if not capped else
            f"the plate ({geo.plate[0]}x{geo.plate[1]}) is enlarged {fr.MAX_UPSCALE:g}x at most, so a larger "
            f"working_size does not help")
     if min(w, h) < SMALL_PICTURE_PX:

@@ -247,6 +247,7 @@ def read_roto(
             info = ImageInfo(display_window=plate_windows[0], data_window=plate_windows[1])
         data_values = values
         values = to_display(values, info)
+        shown = values  # over the display window: a Nuke roto's bbox data window would weigh its soft edge up (review)
         roto_w, roto_h = info.size
     if (roto_w, roto_h) != (width, height):
         plate_aspect, roto_aspect = width / height, roto_w / roto_h
@@ -279,7 +280,7 @@ def read_roto(
             f"object drawn in white on black (an opaque alpha with the shape elsewhere: write the shape as the alpha)"
         )
     if notes is not None:
-        notes.extend(_roto_doubts(path, source, data_values, mask, non_finite))
+        notes.extend(_roto_doubts(path, source, shown, mask, non_finite))
     return mask
 
 
@@ -291,8 +292,9 @@ def _roto_doubts(path: str | os.PathLike[str], source: str, values: np.ndarray, 
     said = []
     soft = float(np.mean((values > 0.05) & (values < 0.95))) if values.size else 0.0
     if soft > 0.5:  # a roto is 0 and 1 but for its edges; a picture is mostly in between
+        why = "a Write of RGB only? a premultiplied plate?" if "R, G, B" in source else "a picture in its alpha?"
         said.append(f"roto {path}: {soft:.0%} of its {source} lies between 0.05 and 0.95, as a picture's does, not a "
-                    f"matte's (a Write of RGB only? a premultiplied plate?); read as inside where >= {THRESHOLD}")
+                    f"matte's ({why}); read as inside where >= {THRESHOLD}")
     coverage = float(mask.mean())
     edges = mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()
     if coverage > 0.9 or (coverage > 0.5 and edges):  # (an opaque alpha with a clear border read: 96%, QA)
