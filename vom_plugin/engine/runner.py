@@ -422,7 +422,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     colour_note = vio.plate_colour_note(first.info.metadata, first.info.pixel_type, shot.colorspace,
                                         seq.path(frames[0]))
     size = tuple(first.size)
-    # Every frame the passes will read (from the first keyframe or frame to the last), by its header: a frame
+    # Every frame the passes will read (each object's, ``read_spans``) and every keyframe's, by its header: a frame
     # of another size or without a picture is refused now, not after the frames before it were written.
     keyframes = [sorted(kfs) for kfs in shot.rotos().values()]
     heads = plate_heads(shot.plate, on_disk, read_spans(on_disk, frames, keyframes), frames[0], first.info,
