@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import re
+import shlex
 import stat
 import sys
 import threading
@@ -550,6 +551,13 @@ def test_submit_farm_runs_vom_farm(host: types.ModuleType, fake_nuke: types.Modu
     # the button itself passes no chunk: vom farm's default, a span per task (its frames are one propagation)
     assert host.build_farm_command("vom", "s.yaml", "b") == ["vom", "farm", "openjd", "s.yaml", "--out", "b"]
     assert "deadline bundle submit" in fake_nuke.messages[0] and "bakes it again" not in fake_nuke.messages[0]
+    # the command shown pastes into a shell as it is: quoted (QA: a space, a $ or a quote in the Output broke it)
+    other = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1",
+                   out=str(tmp_path / "it's $5 out" / "alpha.####.exr"))
+    other.inputs = [None, FakeNode("Roto", "Roto1")]
+    odd = host.submit_farm(other)
+    line = next(x for x in fake_nuke.messages[-1].splitlines() if x.startswith("deadline bundle submit "))
+    assert shlex.split(line) == ["deadline", "bundle", "submit", str(odd)]
     import yaml
 
     frozen = yaml.safe_load((snap / "shot.yaml").read_text())
