@@ -245,3 +245,10 @@ def test_why_a_render_did_not_run_in_a_worker_is_read_from_vom_s_stderr() -> Non
             "written are complete; the render resumes from the cache)")
     assert worker_note([died]) == [died[len("vom render: "):]]
     assert worker_note(["24 frames written", "vom render: note: --roto gives rotos"]) == []
+
+
+def test_frame_tokens_counts_the_tokens_of_a_file_name() -> None:
+    from vom_plugin.host.blender_addon.common import frame_tokens
+
+    assert [frame_tokens(p) for p in ("/a#1/alpha.####.exr", "alpha_#2.####.exr", "a.%04d.exr", "a.exr",
+                                      "a.$F4_@@.exr")] == [1, 2, 1, 0, 2]

@@ -1428,3 +1428,14 @@ def test_an_output_that_is_no_exr_sequence_is_refused_before_anything_is_baked(
     with pytest.raises(host.HostError, match=rf"expected an EXR frame sequence, e\.g\. {re.escape(example)} \("):
         host.prepare_shot(node)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_an_output_of_two_frame_tokens_is_refused_before_anything_is_baked(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path) -> None:
+    """QA: alpha_#2.####.exr was taken for alpha's sequence (its first #): the node baked its rotos into the work
+    folder of an alpha.####.exr beside it, which vom then refused."""
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", out=str(tmp_path / "alpha_#2.####.exr"))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=r"alpha_#2\.####\.exr: 2 frame tokens in its file name; expected one"):
+        host.prepare_shot(node)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

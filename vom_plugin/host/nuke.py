@@ -683,6 +683,9 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
         example = stem + ("" if _common.has_frame_token(stem) else ".####") + ".exr"
         raise HostError(f"{node.name()}: Output {out}: expected an EXR frame sequence, e.g. {example} (a frame token: "
                         f"####, %04d, $F4)")
+    if _common.frame_tokens(out) > 1:
+        raise HostError(f"{node.name()}: Output {out}: {_common.frame_tokens(out)} frame tokens in its file name; "
+                        f"expected one (####, %04d or $F4)")
     if "%V" in out or "%v" in out:  # vom writes the letters; the node's Read would look for the view's name: black
         raise HostError(f"{node.name()}: Output {out} names a view (%V): vom writes one matte sequence; give an "
                         "Output without it (one VOM Matte per eye, after a OneView, for stereo)")

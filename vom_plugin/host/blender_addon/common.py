@@ -82,6 +82,12 @@ def has_frame_token(pattern: str) -> bool:
     return _TOKEN.search(os.path.basename(pattern)) is not None
 
 
+def frame_tokens(pattern: str) -> int:
+    """How many frame tokens a pattern's name holds: vom reads one (a second made the node bake its rotos into
+    another Output's work folder before vom refused it, QA)."""
+    return len(_TOKEN.findall(os.path.basename(pattern)))
+
+
 def pattern_digits(pattern: str) -> int:
     """The padding of a vom pattern's frame token: 4 for ``####``, ``@@@@``, ``%04d`` or ``$F4``; 1 without one."""
     m = _TOKEN.search(os.path.basename(pattern))

@@ -215,6 +215,9 @@ def prepare(context: Any) -> Plan:
     names: list[str | None] = [*objects] or [None]
     for _, _, channel in core.mattes({"out": out, "channel": s.channel, "objects": objects}):
         core.alpha_socket(channel)  # a channel Blender cannot wire is an error before the render, not after
+    if common.frame_tokens(out) > 1:  # (the rotos were baked into another Output's work folder first, QA)
+        raise core.HostError(f"Output {out}: {common.frame_tokens(out)} frame tokens in its file name; expected one "
+                             f"(####, %04d or $F4)")
     if core.OBJECT_TOKEN in out and not objects:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
     check_output_free(scene, plate_node, out, objects)
