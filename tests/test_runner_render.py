@@ -1184,14 +1184,22 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
     assert read_info(shot_dir / "pl" / "a.0001.exr").metadata["vom:plate_sequence"] == "plate/p.####.exr"
     other = tmp_path / "q"
     other.mkdir()
-    for f in (1, 2):
-        shutil.copy(shot_dir / "plate" / f"p.{f:04d}.exr", other / f"sh020_q.{f:04d}.exr")
+    for f in (1, 2):  # another shot's plate: another picture
+        px = oiio.ImageBuf(str(shot_dir / "plate" / f"p.{f:04d}.exr")).get_pixels(oiio.FLOAT)
+        _write(other / f"sh020_q.{f:04d}.exr", px[::-1].copy(), ["R", "G", "B"])
     before = (shot_dir / "pl" / "a.0001.exr").read_bytes()
     with pytest.raises(InputError, match=r"frame 1 would replace .*a\.0001\.exr, which is vom's matte of another "
                                          r"plate \(plate/p\.####\.exr; this render's is q/sh020_q\.####\.exr\), so "
                                          r"probably another shot's: move that sequence's files away"):
         render(shot(shot_dir, "pl", frames=[1, 2], plate=str(other / "sh020_q.####.exr")))
     assert (shot_dir / "pl" / "a.0001.exr").read_bytes() == before
+    # the same plate moved and renamed (another server, another folder): its frames' bytes are the mattes' own
+    # (vom:plate), whatever the names say: replaced (a move was refused as another shot's)
+    moved = tmp_path / "moved_2026"
+    moved.mkdir()
+    for f in (1, 2):
+        shutil.copy(shot_dir / "plate" / f"p.{f:04d}.exr", moved / f"sh020_q.{f:04d}.exr")
+    assert render(shot(shot_dir, "pl", frames=[1, 2], plate=str(moved / "sh020_q.####.exr"))).frames == [1, 2]
     assert same_plate_sequence("sh010_plate_v001.####.exr", "/show/sh010/SH010_plate_v002.%04d.exr")
     assert same_plate_sequence("p.####.exr", "/a/b/p.$F4.exr") and same_plate_sequence("p.@@@@.exr", "p.#.exr")
     assert not same_plate_sequence("sh010_plate_v001.####.exr", "sh020_plate_v001.####.exr")

@@ -170,7 +170,7 @@ class FileSource:
         render read it; else CHANGED_SINCE_READ. Taken only when the output is written (reading every byte of the
         plate frame again): a plate re-delivered while read ahead was stamped with the new file's bytes over a
         matte of the old, which `vom farm check` then passed (QA)."""
-        from vom_plugin.engine.shot import content_digest
+        from vom_plugin.digest import content_digest
 
         path = self.job.plate_seq.path(frame)
         before = self._ids.get(frame)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from vom_plugin.digest import content_digest
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import parse_value
 from vom_plugin.locations import MODEL_ALIASES
@@ -82,17 +83,6 @@ def read_keyframes_stamp(text: str) -> dict[str | None, set[int]]:
     if ":" not in text:
         return {None: {int(k) for k in text.split(",") if k}}
     return {n: {int(k) for k in ks.split(",") if k} for n, _, ks in (part.partition(":") for part in text.split(";"))}
-
-
-def content_digest(path: str | os.PathLike[str]) -> str:
-    """A digest of a file's bytes (no name, no times: a synced copy has the same)."""
-    import hashlib
-
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def roto_layers(shot: Shot) -> dict[str | None, dict[int, str | None]]:

@@ -441,7 +441,7 @@ def _read_before(p: int, checked: list[int], shot: FarmShot) -> bool:
 def _redelivered_output(shot: FarmShot, p: int) -> float | None:
     """The time of frame ``p``'s output (the first sequence's) where it was matted from other bytes than its plate
     frame's file now, else None."""
-    from vom_plugin.engine.shot import content_digest
+    from vom_plugin.digest import content_digest
     from vom_plugin.io import existing_frame_path, frame_path, read_info
 
     out = Path(frame_path(shot.output_channels()[0][0], p))
@@ -527,9 +527,11 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         return f"holds frame {meta['vom:frame']}"
     stamped = str(meta.get("vom:plate_sequence") or "")
     if shot.plate and stamped:
-        from vom_plugin.io.output_guard import plate_sequence_stamp, same_plate_sequence
+        from vom_plugin.io.output_guard import made_from, plate_sequence_stamp, same_plate_sequence
 
-        if not same_plate_sequence(stamped, shot.plate):  # another shot's (QA: said to be an earlier version's)
+        # another shot's (QA: said to be an earlier version's); the same plate moved or renamed is not (a render
+        # replaces it)
+        if not same_plate_sequence(stamped, shot.plate) and not made_from(meta, shot.plate, frame):
             return (f"holds vom's matte of another plate ({stamped}; the shot's is "
                     f"{plate_sequence_stamp(shot.plate)})")
     from vom_plugin.engine.shot import read_keyframes_stamp
@@ -577,8 +579,8 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
                     f"rendered)")
     # outputs of vom before session 36 say nothing of their plate frame: not compared
     if plate is not None and "vom:plate" in meta:
+        from vom_plugin.digest import content_digest
         from vom_plugin.engine.file_source import CHANGED_SINCE_READ
-        from vom_plugin.engine.shot import content_digest
 
         if str(meta["vom:plate"]) == CHANGED_SINCE_READ:
             return _Redelivered(f"matted from another picture than its plate frame {plate} holds now (the plate "

@@ -209,7 +209,8 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
         return (f"which holds vom's unnamed matte (A); this render writes {writes} and would drop it: move the "
                 f"files away, or choose another output pattern")
     stamped = str(meta.get("vom:plate_sequence") or "")
-    if why is None and plate and stamped and not same_plate_sequence(stamped, plate):
+    if (why is None and plate and stamped and not same_plate_sequence(stamped, plate)
+            and not made_from(meta, plate, frame)):
         # another shot's mattes, of the same frame: a typo'd or pasted output replaced them, exit 0 (QA); a plate
         # delivered again under a new version (v001 -> v002) is the same sequence
         return (f"which is vom's matte of another plate ({stamped}; this render's is "
@@ -223,6 +224,21 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
     if why is None:
         return None
     return f"which vom did not write ({why}); vom replaces only its own earlier outputs. {move}"
+
+
+def made_from(meta: dict, plate: str, frame: int) -> bool:
+    """Whether the matte (its header ``meta``) was made from the very bytes of ``plate``'s frame as it is now: the
+    same plate moved or renamed (another server, another folder), whatever the names say. Read only where the names
+    say another plate (a refusal's path: one plate frame read)."""
+    from vom_plugin.digest import content_digest
+    from vom_plugin.io.sequence import existing_frame_path
+
+    stamp = str(meta.get("vom:plate") or "")
+    try:
+        path = existing_frame_path(plate, frame)
+        return bool(stamp) and path.is_file() and content_digest(path) == stamp
+    except (OSError, ValueError, InputError):
+        return False
 
 
 def _folder_and_name(path: str) -> tuple[str, str]:
