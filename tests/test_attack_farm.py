@@ -370,9 +370,10 @@ def test_a_plate_frame_delivered_again_while_the_render_reads_it_is_not_stamped_
 
     from test_runner_render import make_shot_dir
 
+    from vom_plugin.digest import content_digest
     from vom_plugin.engine.file_source import CHANGED_SINCE_READ, FileSource
     from vom_plugin.engine.runner import prepare
-    from vom_plugin.engine.shot import Shot, content_digest
+    from vom_plugin.engine.shot import Shot
 
     root = make_shot_dir(tmp_path / "s")
     plate = tmp_path / "plate"

@@ -361,6 +361,8 @@ def test_a_roto_that_is_probably_not_what_was_meant_reads_with_a_warning(tmp_pat
         "inverted": (1 - disc, ("A",), "covers 85% of the frame and reaches all four edges: is it inverted"),
         "picture": (np.repeat((0.2 + 0.5 * np.linspace(0, 1, 32)[None, :] * np.ones((24, 1)) + 0.2 * disc)
                               [:, :, None], 3, 2), ("R", "G", "B"), "lies between 0.05 and 0.95, as a picture's does"),
+        "picture_rgb_lower": (np.repeat((0.2 + 0.5 * np.linspace(0, 1, 32)[None, :] * np.ones((24, 1)))[:, :, None],
+                                        3, 2), ("r", "g", "b"), "(a Write of RGB only? a premultiplied plate?)"),
         "nan": (np.where(np.arange(32)[None, :] < 3, np.nan, disc).astype(np.float32), ("A",),
                 "72 of its pixels are NaN or infinite, read as outside"),
         "clean": (disc, ("A",), None),

@@ -1199,7 +1199,18 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
     moved.mkdir()
     for f in (1, 2):
         shutil.copy(shot_dir / "plate" / f"p.{f:04d}.exr", moved / f"sh020_q.{f:04d}.exr")
-    assert render(shot(shot_dir, "pl", frames=[1, 2], plate=str(moved / "sh020_q.####.exr"))).frames == [1, 2]
+    import vom_plugin.digest
+    from vom_plugin.io import output_guard
+
+    output_guard._digest_of.cache_clear()
+    real, read = vom_plugin.digest.content_digest, []
+    vom_plugin.digest.content_digest = lambda path: read.append(Path(path).name) or real(path)
+    try:
+        assert render(shot(shot_dir, "pl", frames=[1, 2], plate=str(moved / "sh020_q.####.exr"))).frames == [1, 2]
+    finally:
+        vom_plugin.digest.content_digest = real
+    # each plate frame read once to tell it (then known), once for the matte's stamp: it was read four times (review)
+    assert sorted(read) == ["sh020_q.0001.exr"] * 2 + ["sh020_q.0002.exr"] * 2, read
     assert same_plate_sequence("sh010_plate_v001.####.exr", "/show/sh010/SH010_plate_v002.%04d.exr")
     assert same_plate_sequence("p.####.exr", "/a/b/p.$F4.exr") and same_plate_sequence("p.@@@@.exr", "p.#.exr")
     assert not same_plate_sequence("sh010_plate_v001.####.exr", "sh020_plate_v001.####.exr")

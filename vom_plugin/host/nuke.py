@@ -1115,7 +1115,7 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
     baked = (f"\n\nThe job reads the Source baked in {work} (not frozen with it, as the rotos are: a plate per "
              f"submission): an Analyze after a change upstream of the Source bakes it again under the queued job; "
              f"wait for the job first." if Path(str(prepared.fields["plate"])).parent == work else "")
-    submit = f"deadline bundle submit {shlex.quote(str(bundle))}"  # pasted into a shell as it is (QA)
+    submit = _command_line(["deadline", "bundle", "submit", str(bundle)])  # pasted into a shell as it is (QA)
     nuke.message(f"VOM Matte: job bundle written to\n{bundle}\n\nSubmit it with:\n"
                  f"{submit}\n\nThe node now reads {prepared.fields['out']}: black where the "
                  f"farm has not written a frame yet.{baked}{said}")

@@ -15,6 +15,7 @@ leaves no trace on disk; the renderer creates the folder once every check has pa
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -230,15 +231,26 @@ def made_from(meta: dict, plate: str, frame: int) -> bool:
     """Whether the matte (its header ``meta``) was made from the very bytes of ``plate``'s frame as it is now: the
     same plate moved or renamed (another server, another folder), whatever the names say. Read only where the names
     say another plate (a refusal's path: one plate frame read)."""
-    from vom_plugin.digest import content_digest
     from vom_plugin.io.sequence import existing_frame_path
 
     stamp = str(meta.get("vom:plate") or "")
     try:
         path = existing_frame_path(plate, frame)
-        return bool(stamp) and path.is_file() and content_digest(path) == stamp
+        if not stamp or not path.is_file():
+            return False
+        st = os.stat(path)
+        return _digest_of(str(path), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)) == stamp
     except (OSError, ValueError, InputError):
         return False
+
+
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, identity: tuple[int, int, int, int]) -> str:
+    """``content_digest`` of a file as it is (its identity): a moved plate's first re-render asked it at the start and
+    twice more as each frame was written, each a full read of the frame (review)."""
+    from vom_plugin.digest import content_digest
+
+    return content_digest(path)
 
 
 def _folder_and_name(path: str) -> tuple[str, str]:

@@ -292,7 +292,8 @@ def _roto_doubts(path: str | os.PathLike[str], source: str, values: np.ndarray, 
     said = []
     soft = float(np.mean((values > 0.05) & (values < 0.95))) if values.size else 0.0
     if soft > 0.5:  # a roto is 0 and 1 but for its edges; a picture is mostly in between
-        why = "a Write of RGB only? a premultiplied plate?" if "R, G, B" in source else "a picture in its alpha?"
+        why = ("a Write of RGB only? a premultiplied plate?" if source.startswith("luminance of")
+               else "a picture in its alpha?")
         said.append(f"roto {path}: {soft:.0%} of its {source} lies between 0.05 and 0.95, as a picture's does, not a "
                     f"matte's ({why}); read as inside where >= {THRESHOLD}")
     coverage = float(mask.mean())
