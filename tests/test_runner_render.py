@@ -1653,3 +1653,20 @@ def test_a_roto_saved_while_the_render_reads_it_is_refused_and_poisons_nothing(
     for a, b in zip(again.files, clean.files, strict=True):
         assert np.array_equal(read_alpha(a), read_alpha(b))
 
+
+
+def test_a_roto_of_another_frame_is_a_warning_of_the_render(tmp_path: Path) -> None:
+    """QA: the demo's roto of frame 1 given as keyframe 12 (the object has moved) rendered without a word, the matte
+    of frame 12 nowhere on its roto. The shipped weights' matte of a keyframe follows its roto; said where it does
+    not. (An untrained network's follows nothing: not said, as the other tests here show.)"""
+    demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo"
+    said = "its matte lies mostly off its roto"
+    for kf, want in ((12, True), (1, False)):
+        r = render(Shot(plate=str(demo / "plate.####.exr"), keyframes={kf: str(demo / "roto.0001.exr")},
+                        frames=[kf], out=str(tmp_path / f"kf{kf}" / "a.####.exr"), working_size=256,
+                        colorspace="lin_rec709", device="cpu", cache=str(tmp_path / "cache")))
+        got = [w for w in r.warnings if said in w]
+        assert bool(got) == want, r.warnings
+        if want:
+            assert got[0].startswith(f"keyframe 12: {said} (") and f"is the roto ({demo / 'roto.0001.exr'}) drawn " \
+                                                                  f"on frame 12?" in got[0]
