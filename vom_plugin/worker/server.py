@@ -161,7 +161,6 @@ class Worker:
                 return  # nothing there, or a folder: bind says so
         except OSError:  # a folder of another user's on the way: bind says so
             return
-        self._refuse_other_file()
         self._probe(self._a_workers_socket(self.path.with_name(self.path.name + ".lock")))
 
     def _bind(self, ours: bool = True) -> socket.socket:
@@ -185,12 +184,7 @@ class Worker:
     def _probe(self, ours: bool) -> bool:
         """Whether what is at the path is a dead socket of a vom worker's (``ours``), to be replaced; InputError for
         anything else: not a socket, one that listens, a dead one no worker is known to have bound."""
-        # only a socket is ours to replace: a user's file (or a link, a folder) at that path is never deleted
-        mode = os.lstat(self.path).st_mode
-        if not stat.S_ISSOCK(mode):
-            what = "a folder" if stat.S_ISDIR(mode) else "a link" if stat.S_ISLNK(mode) else "a file"
-            raise InputError(f"worker socket {self.path} is {what}, not a socket; choose another path "
-                             "(--socket or VOM_WORKER_SOCKET)")
+        self._refuse_other_file()
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # non-blocking then, with a timeout: a stopped worker's full queue blocked the probe forever (QA); a full
         # queue answers at once (EAGAIN), a listener that takes nothing within the timeout is as stuck
