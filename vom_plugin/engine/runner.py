@@ -685,9 +685,9 @@ class _Render:
         Trained weights only: an untrained network's matte follows no roto."""
         for name, m in mattes.items():
             roto = self.job.rotos.get(name, {}).get(frame)
-            alpha = np.clip(np.asarray(m.alpha, np.float32), 0, 1)
-            if roto is None or roto.shape != alpha.shape:
+            if roto is None or roto.shape != m.alpha.shape:  # a keyframe's only: no copy of every frame's alpha
                 continue
+            alpha = np.clip(np.asarray(m.alpha, np.float32), 0, 1)
             inside, solid = roto > 0.5, alpha >= 0.5
             union = int((inside | solid).sum())
             overlap = int((inside & solid).sum()) / union if union else 1.0
