@@ -134,6 +134,10 @@ def test_a_roto_given_as_a_pattern_is_named_so(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"does not exist: a roto is one file, not a pattern; name the keyframe's "
                                          r"file$"):
         check_roto_file("keyframes", 1004, tmp_path / "roto.%04d.exr")
+    # two frame tokens: the field and keyframe still named (the pattern's own error named neither)
+    with pytest.raises(InputError, match=r"^objects\.hero: roto file .*ro\.####\.####\.exr \(frame 1\) does not "
+                                         r"exist: a roto is one file, not a pattern"):
+        check_roto_file("objects.hero", 1, tmp_path / "ro.####.####.exr")
 
 
 def test_roto_argument_forms() -> None:

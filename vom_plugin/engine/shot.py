@@ -136,8 +136,11 @@ def check_roto_file(field: str, frame: int, path: Path) -> None:
             # a pattern where one file goes (QA: "roto.####.exr (frame 1003) does not exist" beside roto.1003.exr)
             from vom_plugin.io.sequence import frame_path
 
-            one = frame_path(str(path), frame)
-            there = f" ({one} exists)" if one.is_file() else ""
+            try:
+                one: Path | None = frame_path(str(path), frame)
+            except InputError:  # several frame tokens: no one file to name (the field is named below)
+                one = None
+            there = f" ({one} exists)" if one is not None and one.is_file() else ""
             what += f": a roto is one file, not a pattern; name the keyframe's file{there}"
         raise InputError(f"{field}: roto file {path} (frame {frame}) {what}")
 
