@@ -262,6 +262,22 @@ def test_objects_setting_and_the_mattes_it_makes() -> None:
         core.alpha_socket(core.mattes({**shared, "channel": "vom.A"})[0][2])
 
 
+def test_vom_names_the_rotos_by_the_mask_or_node_they_came_from() -> None:
+    """QA: a refused or doubtful roto was named by the file the add-on baked from a Mask, which the artist never
+    chose; each is followed by the Mask (or Image node) and scene frame it came from."""
+    masks = core.roto_sources({None: {12: "/w/sh_vom/roto.0013.exr"}}, True, "roto_a", "Roto")
+    said = "keyframe 13: roto /w/sh_vom/roto.0013.exr looks inverted (ends in /w/sh_vom/roto.0013.exr)"
+    assert common.name_rotos(said, masks) == (
+        "keyframe 13: roto /w/sh_vom/roto.0013.exr (the Mask 'roto_a' at scene frame 12) looks inverted (ends in "
+        "/w/sh_vom/roto.0013.exr)")
+    objects = core.roto_sources({"hero": {1: "/w/r_hero.0001.exr"}, "dog": {40: "/w/r_dog.0040.exr"}}, False, "",
+                                "Roto")
+    assert objects == {"/w/r_hero.0001.exr": "the Image node 'hero' at scene frame 1",
+                       "/w/r_dog.0040.exr": "the Image node 'dog' at scene frame 40"}
+    text = common.name_rotos("a\nroto /w/r_dog.0040.exr is empty\nb", objects)
+    assert text == "a\nroto /w/r_dog.0040.exr (the Image node 'dog' at scene frame 40) is empty\nb"
+
+
 def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env_vom, pref_vom, rec_vom = (_script(tmp_path / n, "") for n in ("env_vom", "pref_vom", "rec_vom"))
     recorded = tmp_path / "vom_env.json"
@@ -709,6 +725,7 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert "bad_run" not in res
     err = res["bad_error"]
     assert cfg["bad_roto"] in err and "exit 2" in err and "keyframes" in err
+    assert f"{cfg['bad_roto']} (the Image node 'Roto' at scene frame " in err  # the node it came from
     assert "nothing of it was kept" in err and res["bad_kept_shot"]  # QA: the refused shot file replaced the good one
     assert res["relative_out"] == [str(tmp_path), str(tmp_path)]  # QA: Output without // went under the cwd, unsaid
     assert "Plate VOM Set Alpha->Composite" in res["after_bad_links"]

@@ -1016,11 +1016,8 @@ def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) 
     """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a (script) frame."""
     rotos = [(f, p, "") for f, p in (fields.get("keyframes") or {}).items()]
     rotos += [(f, p, f", layer {name}") for name, kf in (fields.get("objects") or {}).items() for f, p in kf.items()]
-    lines = text.split("\n")
-    for frame, path, layer in rotos:  # once a line: an OpenImageIO error repeats the path it names
-        lines = [line.replace(str(path), f"{path} (the Roto input at frame {frame + offset}{layer})", 1)
-                 for line in lines]
-    return "\n".join(lines)
+    return _common.name_rotos(text, {str(path): f"the Roto input at frame {frame + offset}{layer}"
+                                     for frame, path, layer in rotos})
 
 
 def _farm_snapshot(prepared: Prepared) -> Path:

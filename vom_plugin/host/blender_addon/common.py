@@ -393,6 +393,16 @@ class WorkUndo:
         self.kept = {}
 
 
+def name_rotos(text: str, sources: Mapping[str, str]) -> str:
+    """vom's words with each roto file it names followed by what the artist knows it as (``sources``: path ->
+    "the Mask 'hero' at scene frame 12"): the hosts bake rotos into files the artist never chose. Once a line: an
+    OpenImageIO error repeats the path it names."""
+    lines = text.split("\n")
+    for path, what in sources.items():
+        lines = [line.replace(path, f"{path} ({what})", 1) for line in lines]
+    return "\n".join(lines)
+
+
 def worker_note(output_tail: Iterable[str]) -> list[str]:
     """Why a render did not run in a vom worker, from vom's stderr (which the nodes show only on failure): a running
     worker that did not take it, or one that could not be started (a shared socket folder, a file at the socket's

@@ -297,6 +297,16 @@ def shot_fields(knobs: Mapping[str, Any], *, plate: str, frames: str, keyframes:
                               objects=objects)
 
 
+def roto_sources(rotos_of: Mapping[str | None, Mapping[int, str]], masks: bool, mask: str, node: str
+                 ) -> dict[str, str]:
+    """{roto file: what the artist knows it as}, from {object: {scene keyframe: file}}: with Roto: Mask, each
+    object's roto is the Mask of its name (the shot's, ``mask``, without objects); else the Image node of its name
+    (the shot's, ``node``)."""
+    kind, own = ("Mask", mask) if masks else ("Image node", node)
+    return {str(path): f"the {kind} {(name if name is not None else own)!r} at scene frame {k}"
+            for name, frames in rotos_of.items() for k, path in frames.items()}
+
+
 def shot_yaml(fields: Mapping[str, Any]) -> str:
     return common.shot_yaml(fields, "written by the VOM Matte add-on in Blender; `vom render` this file to render "
                                     "the shot")

@@ -47,6 +47,8 @@ class Plan:
     dropped: list[str] = field(default_factory=list)  # linked object nodes wiring removed
     undo: common.WorkUndo | None = None  # what prepare wrote, taken back if vom refuses the render
     cwd_out: str = ""  # Output typed relative without // in a saved .blend: the working folder it went under
+    # roto file -> what the artist knows it as ("the Mask 'hero' at scene frame 12"): vom's words name the file
+    rotos: dict[str, str] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -297,7 +299,9 @@ def _write_plan(context: Any, vom: str, tree: Any, plate_node: Any, pattern: str
     bounds = core.frame_bounds(frames)
     return Plan(cmd=core.build_render_command(vom, shot_file), shot_file=shot_file, fields=fields,
                 plate_node=plate_node.name, timing=timing, first_file_frame=bounds[0] if bounds else delta,
-                scene=scene.name, colour_from_plate=bool(s.colorspace_from_plate), undo=undo)
+                scene=scene.name, colour_from_plate=bool(s.colorspace_from_plate), undo=undo,
+                rotos=core.roto_sources(rotos_of, s.roto_source == "MASK",
+                                   s.roto_mask.name if s.roto_mask is not None else "", s.roto_node))
 
 
 ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
@@ -714,7 +718,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
             delta = plan.timing.file_frame(0)
             frames = (f"; vom numbers frames as the plate's files do: scene frame {plan.timing.start} is file frame "
                       f"{plan.timing.start + delta}") if delta else ""
-            self.report({"ERROR"}, f"VOM Matte: {job.failure()} [{shot}{frames}]")
+            self.report({"ERROR"}, f"VOM Matte: {common.name_rotos(job.failure(), plan.rotos)} [{shot}{frames}]")
             return {"CANCELLED"}
         scene = bpy.data.scenes.get(plan.scene) if plan.scene else context.scene
         if scene is None:
@@ -748,7 +752,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
             if plan.colour_from_plate and "set colorspace" in str(warning):  # vom's advice, in this add-on's terms
                 warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
                           f"and choose Colour space)"
-            notes.append(str(warning))
+            notes.append(common.name_rotos(str(warning), plan.rotos))
         # why a running worker did not take the render (vom says so on stderr, shown only on failure: every render of
         # a second Blender in another environment loaded torch again, and nobody said why: QA)
         notes.extend(common.worker_note(job.output_tail))
