@@ -103,18 +103,18 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
 def _same_sequence_name(a: str, b: str) -> bool:
     """Whether two patterns name one sequence's files but for their frame tokens (plate.%04d.exr, plate.#####.exr):
     the same real folder and the same name around the token."""
-    from vom_plugin.io.sequence import _Pattern
+    from vom_plugin.io.sequence import around_token
 
     try:
-        pa, pb = _Pattern.parse(os.fspath(a)), _Pattern.parse(os.fspath(b))
+        pa, pb = around_token(a), around_token(b)
     except InputError:  # a pattern of two tokens is refused where it is read
         return False
-    if not pa.pad or not pb.pad:
+    if pa is None or pb is None:
         return False
 
-    def split(p: _Pattern) -> tuple[str, str, str]:
-        folder, head = os.path.split(p.head)
-        return _real(folder or "."), os.path.normcase(head), os.path.normcase(p.tail)
+    def split(parts: tuple[str, str]) -> tuple[str, str, str]:
+        folder, head = os.path.split(parts[0])
+        return _real(folder or "."), os.path.normcase(head), os.path.normcase(parts[1])
     return split(pa) == split(pb)
 
 

@@ -283,6 +283,13 @@ def check_pattern(pattern: str | os.PathLike[str]) -> None:
     _Pattern.parse(os.fspath(pattern))
 
 
+def around_token(pattern: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """What comes before and after a sequence pattern's frame token (``/p/plate.``, ``.exr``); None for a still.
+    InputError for several tokens."""
+    parsed = _Pattern.parse(os.fspath(pattern))
+    return (parsed.head, parsed.tail) if parsed.pad else None
+
+
 def is_still(pattern: str | os.PathLike[str]) -> bool:
     """Whether ``pattern`` names one file (no frame token such as ####, %04d, @@@@, $F4) rather than a sequence."""
     return _Pattern.parse(os.fspath(pattern)).pad == 0
