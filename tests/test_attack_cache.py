@@ -28,6 +28,7 @@ from vom_plugin.cli import main
 from vom_plugin.engine import cache as vc
 from vom_plugin.engine.runner import render
 from vom_plugin.engine.shot import Shot
+from vom_plugin.errors import InputError
 
 N = 8
 
@@ -930,3 +931,37 @@ def test_entries_a_stopped_render_wrote_are_evicted_by_the_next_render_even_if_i
     r = render(_shot(root, tmp_path / "out", cache, frames=[1, 2]))  # reads back what it needs
     assert r.cache["steps_computed"] == 0 and len(calls) == 1 and not (cache / vc.DIRTY_NAME).exists()
     assert vc.clear(cache).left_alone == []  # the mark is vom's
+
+
+def test_the_cache_leaves_its_disk_room_for_the_outputs(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a cache on the outputs' disk took its last bytes; the next frame failed (exit 2), and so did every render
+    after it. Here a disk of 1 GiB + 20 kB: the cache stops writing where it would leave under 1 GiB free (the
+    default VOM_CACHE_MIN_FREE_GB), said once, and the render completes with the clean pixels."""
+    cache = tmp_path / "cache"
+    disk = 2**30 + 20_000
+
+    def free(folder: object) -> int:  # what the cache wrote is what the disk lost
+        return disk - sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+    monkeypatch.setattr(vc, "free_bytes", free)
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    said = [w for w in r.warnings if "VOM_CACHE_MIN_FREE_GB" in w]
+    assert len(said) == 1 and said[0].startswith(f"cache {cache} disabled for the rest of the render: the disk "
+                                                 f"holding {cache} has "), said
+    assert "MiB free, and the cache leaves 1 GiB free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there " \
+           "or pass --cache DIR on another disk" in said[0]
+    assert free(cache) >= 2**30  # it stopped short of the floor
+    assert list(cache.rglob("*.safetensors"))  # and wrote what fitted above it
+    # a disk already under the floor: the render says so at its start and renders without the cache
+    disk = 2**30 - 1
+    r = render(_shot(root, tmp_path / "out2", tmp_path / "cache2"))
+    _assert_clean(r, tmp_path / "out2", clean)
+    assert any(w.startswith("rendering without the cache: the disk holding ") for w in r.warnings), r.warnings
+    # 0 turns the floor off
+    monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "0")
+    r = render(_shot(root, tmp_path / "out3", tmp_path / "cache3"))
+    assert not any("VOM_CACHE_MIN_FREE_GB" in w for w in r.warnings)
+    monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "-1")
+    with pytest.raises(InputError, match="VOM_CACHE_MIN_FREE_GB '-1': expected a number of GiB"):
+        render(_shot(root, tmp_path / "out4", tmp_path / "cache4"))

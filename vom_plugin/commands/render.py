@@ -228,11 +228,12 @@ def run(args: argparse.Namespace) -> int:
         if args.worker:
             # the render's own settings from the environment, checked here first: a bad one is this command's
             # error, not a worker that "did not take this render (another VOM_CACHE_MAX_GB)" and then the error
-            from vom_plugin.engine.cache import max_bytes_from_env
+            from vom_plugin.engine.cache import max_bytes_from_env, min_free_bytes_from_env
             from vom_plugin.engine.step_cache import state_interval
             from vom_plugin.worker.client import WorkerGone, reap_started, render_in_worker
 
             max_bytes_from_env()
+            min_free_bytes_from_env()
             state_interval()
 
             try:

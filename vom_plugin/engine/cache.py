@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import time
 import uuid
@@ -61,6 +62,7 @@ DIRTY_NAME = ".vom-cache.dirty"
 _LOCK_TEMP = re.compile(r"\A\.vom-cache\.lock\.[0-9a-f]{32}\.tmp\Z")
 SHOT_MARKER = "shot.json"
 SHOT_FORMAT = "vom-cache-shot-1"
+DEFAULT_MIN_FREE_BYTES = 2**30  # left free on the cache's disk (VOM_CACHE_MIN_FREE_GB)
 DEFAULT_MAX_BYTES = 20 * 2**30
 _LOCK_TIMEOUT_S = 120.0
 # What vom writes, by name. A file is an entry only if its name matches AND it carries vom's marker.
@@ -87,6 +89,27 @@ def max_bytes_from_env() -> int:
         raise InputError(f"VOM_CACHE_MAX_GB {os.environ.get('VOM_CACHE_MAX_GB', '').strip()!r}: expected a number of "
                          f"GiB from 1 byte (9.3e-10) to 2**32 (4.3e9), e.g. 20")
     return int(gb * 2**30)
+
+
+def min_free_bytes_from_env() -> int:
+    """The free space the cache leaves on its disk: ``VOM_CACHE_MIN_FREE_GB`` (GiB, 0 for none), else 1 GiB. A
+    cache on the outputs' disk took its last bytes: the frame after failed, and every render again after it (QA)."""
+    from vom_plugin.envvars import env_float
+
+    gb = env_float("VOM_CACHE_MIN_FREE_GB", DEFAULT_MIN_FREE_BYTES / 2**30, expected="a number of GiB, e.g. 1 (0: "
+                   "none)")
+    if gb > 2**32:
+        raise InputError(f"VOM_CACHE_MIN_FREE_GB {os.environ.get('VOM_CACHE_MIN_FREE_GB', '').strip()!r}: expected a "
+                         f"number of GiB up to 2**32 (4.3e9), e.g. 1")
+    return int(gb * 2**30)
+
+
+def free_bytes(folder: str | os.PathLike[str]) -> int | None:
+    """The free space of the disk holding ``folder`` (for an unprivileged writer); None where it cannot be told."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def digest(*parts: Any) -> str:
@@ -261,6 +284,7 @@ class ShotCache:
         self.dir = self.root / self.id
         self.plate = os.path.abspath(plate_pattern)
         self.max_bytes = max_bytes_from_env() if max_bytes is None else max_bytes
+        self.min_free = min_free_bytes_from_env()
         self._written_since_evict = 0
         self._keys_by_frame: dict[str, set[str]] | None = None  # the keys folder's names by frame, once listed
         self.evicted_own = 0  # entries of this shot the size cap deleted or did not take (during a render of it)
@@ -286,6 +310,7 @@ class ShotCache:
             with open(probe, "xb"):
                 pass
             probe.unlink()
+            self.check_room(0)
         except OSError as e:
             # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
             # root, which the message named (QA)
@@ -468,6 +493,7 @@ class ShotCache:
             # memory state of 19 MB under a 7 MB cap emptied the shots that fitted, QA); not cached, said as a cut
             self.evicted_own += 1
             return False
+        self.check_room(len(data))
         with self.lock():
             if not path.parent.is_dir():  # a `vom cache clear` removed the shot's empty folder as the render began
                 self._claim()
@@ -478,6 +504,17 @@ class ShotCache:
         if self._written_since_evict > self.max_bytes // 10:
             self.evict()
         return True
+
+    def check_room(self, size: int) -> None:
+        """CacheUnavailable where writing ``size`` bytes would leave the cache's disk with less than ``min_free``:
+        the outputs' room, where they share it (the runner then goes on without the cache)."""
+        if not self.min_free:
+            return
+        free = free_bytes(self.root)
+        if free is not None and free - size < self.min_free:
+            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**20:.4g} MiB free, and the cache "
+                                   f"leaves {self.min_free / 2**30:.3g} GiB free for the outputs "
+                                   f"(VOM_CACHE_MIN_FREE_GB); free space there or pass --cache DIR on another disk")
 
     @property
     def wrote_since_evict(self) -> bool:
