@@ -191,3 +191,16 @@ print(said, signal.getsignal(signal.SIGTERM) is terminated)
     import vom_plugin.io.reader as reader
 
     assert "signals_held()" in Path(reader.__file__).read_text()  # OpenImageIO's import is held so
+
+
+@pytest.mark.parametrize("host_value", [None, "/opt/host/lib"])
+def test_a_render_leaves_the_hosts_library_path_as_it_was(host_value: str | None) -> None:
+    """QA: OpenCV's loader prepended its folder to LD_LIBRARY_PATH when vom's render module was imported, and every
+    program the host started afterwards inherited it."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    if host_value is not None:
+        env["LD_LIBRARY_PATH"] = host_value
+    code = ("import os, vom_plugin.engine.runner, vom_plugin.engine.frames, cv2; "
+            "print(repr(os.environ.get('LD_LIBRARY_PATH')))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == repr(host_value)

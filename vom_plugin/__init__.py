@@ -176,6 +176,26 @@ def import_torch() -> Any:
     return torch
 
 
+def import_cv2() -> Any:
+    """``import cv2`` with the environment given back: OpenCV's loader prepends its folder to LD_LIBRARY_PATH (PATH
+    on Windows), which only child processes read, so every program a host started after a render inherited it (QA)."""
+    import os
+    import sys
+
+    if "cv2" in sys.modules:
+        return sys.modules["cv2"]
+    saved = {k: os.environ.get(k) for k in ("LD_LIBRARY_PATH", "PATH")}
+    try:
+        import cv2
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return cv2
+
+
 __version__ = "0.1.0"
 
 # name -> module that defines it; filled in as the layers land.

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from vom_plugin import import_cv2
+
+cv2 = import_cv2()
 MULTIPLE = 16
 
 
