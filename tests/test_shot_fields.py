@@ -437,3 +437,18 @@ def test_what_the_type_hints_promise_a_td_is_taken(tmp_path: Path) -> None:
                          ("keyframes", {1001: "/r/r\0.exr"}), ("model", "/m/w\0.safetensors")):
         with pytest.raises(InputError, match=rf"^{field}(\[1001\])? '.*<NUL>.*': the path holds a NUL"):
             Shot(**{**BASE, "keyframes": roto, field: value})
+
+
+def test_numpy_integers_are_whole_numbers(tmp_path: Path) -> None:
+    """QA: a TD's numpy int was refused as "working_size np.int64(256): expected a whole number from 128 to 4096";
+    frames and keyframes took them already. Stored as Python ints; numpy's bool is still no number."""
+    import numpy as np
+
+    base = {"plate": str(tmp_path / "p.####.exr"), "out": str(tmp_path / "o.####.exr"),
+            "keyframes": {1: str(tmp_path / "r.exr")}}
+    s = Shot(**base, working_size=np.int64(256), top_k=np.int32(20))
+    assert (s.working_size, s.top_k) == (256, 20) and type(s.working_size) is int and type(s.top_k) is int
+    with pytest.raises(InputError, match=r"working_size np\.True_: expected a whole number from 128 to 4096"):
+        Shot(**base, working_size=np.bool_(True))
+    with pytest.raises(InputError, match=r"top_k 9000: out of range"):
+        Shot(**base, top_k=np.uint16(9000))

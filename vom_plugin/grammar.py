@@ -16,6 +16,7 @@ expected.
 from __future__ import annotations
 
 import argparse
+import numbers
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,8 +179,9 @@ def _choice(knob: Knob, value: Any, field: str) -> str:
 
 def _int(knob: Knob, value: Any, field: str) -> int:
     lo, hi = knob.range or (float("-inf"), float("inf"))
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # numpy's ints too (QA)
         raise InputError(f"{field} {value!r}: expected a whole number from {lo:g} to {hi:g}")
+    value = int(value)
     if not lo <= value <= hi:
         raise InputError(f"{field} {value}: out of range; expected {lo:g} to {hi:g}")
     return value
