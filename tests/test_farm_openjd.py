@@ -309,3 +309,30 @@ def test_a_stepped_span_is_cut_into_chunks_of_the_chunk_size(tmp_path: Path) -> 
     contiguous = build_template(load_farm_shot(_shot_file(tmp_path, name="b.yaml")), chunk=3)
     assert {p["chunks"]["rangeConstraint"] for s in contiguous["steps"][:-1]
             for p in s["parameterSpace"]["taskParameterDefinitions"]} == {"CONTIGUOUS"}
+
+
+def test_a_bundle_written_over_another_never_mixes_the_two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: the template and the parameter values were each replaced on their own; a full disk at the second left
+    the new shot's template beside the old shot's parameters (its shot file), a job rendering one shot's frames
+    from the other's file. Now neither is replaced unless both are written."""
+    from vom_plugin import atomic
+    from vom_plugin.farm.openjd import write_bundle
+
+    a = load_farm_shot(_shot_file(tmp_path, frames="1001-1020", name="a.yaml"))
+    bundle = write_bundle(a, tmp_path / "bundle")
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    b = load_farm_shot(_shot_file(tmp_path, frames="1001-1010", name="b.yaml"))
+    synced = []
+
+    def full(path: Path) -> None:  # the disk fills as the second file is written
+        synced.append(path)
+        if len(synced) == 2:
+            raise OSError(28, "No space left on device", str(path))
+    monkeypatch.setattr(atomic, "_fsync", full)
+    with pytest.raises(OSError, match="No space left on device"):
+        write_bundle(b, bundle)
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before  # both as they were, no temporary left
+    monkeypatch.undo()
+    write_bundle(b, bundle)
+    assert "b.yaml" in (bundle / "parameter_values.yaml").read_text()
+    assert "1001-1010" in (bundle / "template.yaml").read_text()

@@ -20,7 +20,7 @@ import secrets
 import socket
 import stat
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 
 
@@ -291,3 +291,33 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool
 def write_text_atomic(path: str | os.PathLike[str], text: str, *, fsync: bool = True) -> Path:
     """``text`` as UTF-8 at ``path``, atomically."""
     return write_bytes_atomic(path, text.encode("utf-8"), fsync=fsync)
+
+
+def write_files_atomic(files: Mapping[str | os.PathLike[str], bytes], *, fsync: bool = True) -> None:
+    """Several files, none replaced before every one is written and synced: a failed write (a full disk) leaves them
+    all as they were (a farm bundle's template beside the parameter values of the bundle before it rendered one
+    shot's frames from the other's shot file; QA). Then the renames, which need no space."""
+    made: list[tuple[Path, Path]] = []  # (temporary, target)
+    try:
+        for path, data in files.items():
+            target = Path(path)
+            remove_stale_temps(target)
+            made.append((temp_name(target), target))
+            with open(made[-1][0], "xb") as f:
+                f.write(data)
+            if fsync:
+                _fsync(made[-1][0])
+            _keep_mode(target, made[-1][0])
+        while made:
+            tmp, target = made[0]
+            os.replace(tmp, target)
+            made.pop(0)
+    except BaseException as e:
+        for tmp, _ in made:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if isinstance(e, OSError) and made:  # the file, not its temporary (a write's own error names none)
+            named = {str(tmp): target for tmp, target in made}
+            if e.filename is None or str(e.filename) in named:
+                raise OSError(e.errno, e.strerror, str(named.get(str(e.filename), made[-1][1]))) from e
+        raise

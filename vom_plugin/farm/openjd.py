@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
+from vom_plugin.atomic import check_replaceable, make_folder, write_files_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import description, farm_name
 from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, span_description, split_spans
@@ -158,6 +158,5 @@ def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int 
     for name, _ in files:  # the shot file itself, or a bundle of the user's, named by an --out typo: refused
         check_replaceable(out / name, _ours, "--out", head=1 << 20)  # whole: a bundle is a few kB
     make_folder(out, "--out")
-    for name, data in files:
-        write_text_atomic(out / name, _dump(data))
+    write_files_atomic({out / name: _dump(data).encode("utf-8") for name, data in files})
     return out
