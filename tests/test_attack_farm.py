@@ -737,3 +737,19 @@ def test_a_plate_pattern_no_render_can_read_refuses_the_job(farm_shot: Path, tmp
     err = capsys.readouterr().err
     assert f"{path}: plate: file pattern" in err and "has 2 frame tokens" in err, err
     assert not (tmp_path / "job").exists()
+
+
+@pytest.mark.parametrize("out", ["/plates/sh.#####.exr", "/plates/sh.%04d.exr", "/plates/../plates/sh.$F6.exr"])
+def test_a_job_whose_output_is_the_plates_sequence_is_refused(tmp_path: Path, out: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Review: `vom render` refused an output naming the plate's sequence with another padding, `vom farm` made the
+    job, and every task exited 2 on it."""
+    shot = _shot_file(tmp_path, "sh010")
+    data = yaml.safe_load(shot.read_text())
+    shot.write_text(yaml.safe_dump({**data, "out": out}))
+    for kind in ("openjd", "opencue"):
+        dest = tmp_path / f"job_{kind}"
+        assert main(["farm", kind, str(shot), "--out", str(dest)]) == 2
+        err = capsys.readouterr().err
+        assert f"{shot}: out " in err and "names the plate's own sequence /plates/sh.####.exr" in err, err
+        assert not dest.exists()

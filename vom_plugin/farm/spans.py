@@ -190,12 +190,18 @@ def check_plate(shot: FarmShot) -> str | None:
 
 
 def check_out_folders(shot: FarmShot) -> None:
-    """InputError, before a job is made, where an output's folder cannot be made because a file stands in its path
-    (every task exited 2 on it). Nothing more is asked of the folders here, nor are they made: the farm's storage
-    may be mounted only on the workers (a link to it dangles here) and written by another user."""
-    from vom_plugin.io.output_guard import nearest_existing
+    """InputError, before a job is made, where an output's folder cannot be made because a file stands in its path,
+    or where it names the plate's own sequence (every task exited 2 on it). Nothing more is asked of the folders
+    here, nor are they made: the farm's storage may be mounted only on the workers (a link to it dangles here) and
+    written by another user."""
+    from vom_plugin.io.output_guard import check_not_plate_sequence, nearest_existing
 
     for pattern, _ in shot.output_channels():
+        try:  # the plate's sequence under another padding: every task refused it (review)
+            if shot.plate:
+                check_not_plate_sequence(pattern, shot.plate)
+        except InputError as e:
+            raise InputError(f"{shot.path}: {e}") from None
         probe = nearest_existing(Path(pattern).parent)
         if os.path.isfile(probe):
             raise InputError(f"{shot.path}: out {pattern}: {probe} is a file, so the output folder cannot be made "

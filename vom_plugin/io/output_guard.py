@@ -92,9 +92,15 @@ def check_outputs(out_pattern: str, frames: Iterable[int], protected: ProtectedF
         problem = existing_problem(path, frame, objects, plate)
         if problem:
             raise InputError(f"out {out_pattern!r}: frame {frame} {problem}")
-    if plate is not None and _same_sequence_name(out_pattern, plate):
-        # another padding writes other files among the plate's: plate.-003.exr beside plate.-0003.exr made every
-        # later read of the plate refuse frame -3 as spelt twice (QA); the same padding was caught file by file above
+    if plate is not None:
+        check_not_plate_sequence(out_pattern, plate)
+
+
+def check_not_plate_sequence(out_pattern: str, plate: str) -> None:
+    """InputError where an output pattern names the plate's own sequence with another frame token: another padding
+    writes other files among the plate's (plate.-003.exr beside plate.-0003.exr made every later read of the plate
+    refuse frame -3 as spelt twice, QA); the same padding is caught file by file (``check_outputs``)."""
+    if _same_sequence_name(out_pattern, plate):
         raise InputError(f"out {out_pattern!r} names the plate's own sequence {plate} (the same folder and name, "
                          f"another frame token): the render would write its mattes among the plate's files. Choose "
                          f"another output pattern")
