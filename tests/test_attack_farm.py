@@ -753,3 +753,15 @@ def test_a_job_whose_output_is_the_plates_sequence_is_refused(tmp_path: Path, ou
         err = capsys.readouterr().err
         assert f"{shot}: out " in err and "names the plate's own sequence /plates/sh.####.exr" in err, err
         assert not dest.exists()
+
+
+def test_a_shot_folder_with_a_newline_keeps_each_printed_line_whole(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Review: `vom farm` printed the bundle, the span lines and its cache warning with the path's newline in them,
+    each line broken in two (`vom farm check` escaped it)."""
+    shot = _shot_file(tmp_path / "nl\nfolder", "sh010")
+    assert main(["farm", "openjd", str(shot), "--out", str(tmp_path / "nl\nfolder" / "b")]) == 0
+    captured = capsys.readouterr()
+    for line in (captured.out + captured.err).splitlines():
+        assert not line.startswith("folder"), line  # no line begins where the path broke
+    assert "nl\\nfolder/b (template.yaml" in captured.out and "nl\\nfolder/sh010.yaml has no `cache:`" in captured.err

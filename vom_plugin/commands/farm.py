@@ -149,23 +149,23 @@ def run(args: argparse.Namespace) -> int:
         from vom_plugin.farm.openjd import write_bundle
 
         where = write_bundle(shot, args.out, chunk=args.chunk, vom=args.vom)
-        print(f"job bundle: {where} (template.yaml, parameter_values.yaml)")
-        print(f"submit with: deadline bundle submit {shlex.quote(str(where))}")
+        print(f"job bundle: {one_line(where)} (template.yaml, parameter_values.yaml)")
+        print(f"submit with: deadline bundle submit {one_line(shlex.quote(str(where)))}")
     else:
         from vom_plugin.farm.opencue import write_outline
 
         where = write_outline(shot, args.out, chunk=args.chunk, vom=args.vom, show=args.show, user=args.user)
-        print(f"OpenCue job spec: {where}")
+        print(f"OpenCue job spec: {one_line(where)}")
     from vom_plugin.engine.shot import env_vars_of_file
 
     needed = env_vars_of_file(shot.path)
     if needed:  # read by each task where it runs (QA: a worker without them failed every task, exit 2)
         said = ", ".join(f"${n} (here {os.environ.get(n, '')!r})" for n in needed)
         them = "them" if len(needed) > 1 else "it"
-        print(f"vom farm: note: {shot.path}'s paths read {said}: every worker needs {them} set to the same (a "
-              f"worker without {them} fails each task, exit 2)", file=sys.stderr)
+        print(f"vom farm: note: {one_line(shot.path)}'s paths read {one_line(said)}: every worker needs {them} set "
+              f"to the same (a worker without {them} fails each task, exit 2)", file=sys.stderr)
     for s in summary(shot, spans)["spans"]:
-        print(f"  {s['name']}: {s['description']}")
+        print(f"  {one_line(s['name'])}: {one_line(s['description'])}")
     longest = max(len(s.frames) for s in spans)
     if args.chunk is not None and args.chunk < longest:
         print(f"vom farm: note: --chunk {args.chunk} cuts a span into tasks that continue one another's propagation "
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
               f"sooner done, and up to {-(-longest // args.chunk)}x the work of one task for the span's last chunk): "
               "limit the step to one task at a time, or leave --chunk at span", file=sys.stderr)
     if shot.cache is None:
-        print(f"vom farm: warning: {shot.path} has no `cache:` folder, so each worker uses its own user cache and "
-              "a chunk run on another worker than the chunk before it recomputes the propagation from the "
+        print(f"vom farm: warning: {one_line(shot.path)} has no `cache:` folder, so each worker uses its own user "
+              "cache and a chunk run on another worker than the chunk before it recomputes the propagation from the "
               "keyframe; set `cache:` to a folder all workers share", file=sys.stderr)
     return 0
