@@ -353,12 +353,23 @@ def test_a_proxy_roto_with_its_own_overscan_is_scaled_up_over_the_picture(tmp_pa
     np.testing.assert_array_equal(mask, corner)
 
 
+def _close_up() -> np.ndarray:
+    """A head and shoulders filling a 32x24 frame: shoulders across the bottom and both sides, the head cut by the
+    top edge (64% of the frame and 53% of its border; all four edges)."""
+    yy, xx = np.mgrid[0:24, 0:32]
+    head = (xx - 16) ** 2 / 8.0**2 + (yy - 6) ** 2 / 10.0**2 <= 1
+    shoulders = yy >= 12 + np.abs(xx - 16) // 3
+    return (head | shoulders).astype(np.float32)
+
+
 def test_a_roto_that_is_probably_not_what_was_meant_reads_with_a_warning(tmp_path):
     """QA: each of these rendered silently: an inverted roto (the background matted), a picture written without
     its alpha (its luminance taken for the roto), a roto whose NaN or infinite pixels read as outside."""
     disc = _disc()
     cases = {
-        "inverted": (1 - disc, ("A",), "covers 85% of the frame and reaches all four edges: is it inverted"),
+        "inverted": (1 - disc, ("A",), "covers 85% of the frame and 100% of its border: is it inverted"),
+        # a close-up (head and shoulders): over half the frame, cut by all four edges, about half its border inside
+        "close_up": (_close_up(), ("A",), None),
         "picture": (np.repeat((0.2 + 0.5 * np.linspace(0, 1, 32)[None, :] * np.ones((24, 1)) + 0.2 * disc)
                               [:, :, None], 3, 2), ("R", "G", "B"), "lies between 0.05 and 0.95, as a picture's does"),
         "picture_rgb_lower": (np.repeat((0.2 + 0.5 * np.linspace(0, 1, 32)[None, :] * np.ones((24, 1)))[:, :, None],

@@ -297,11 +297,13 @@ def _roto_doubts(path: str | os.PathLike[str], source: str, values: np.ndarray, 
         said.append(f"roto {path}: {soft:.0%} of its {source} lies between 0.05 and 0.95, as a picture's does, not a "
                     f"matte's ({why}); read as inside where >= {THRESHOLD}")
     coverage = float(mask.mean())
-    edges = mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()
-    if coverage > 0.9 or (coverage > 0.5 and edges):  # (an opaque alpha with a clear border read: 96%, QA)
-        said.append(f"roto {path}: its inside covers {coverage:.0%} of the frame"
-                    f"{' and reaches all four edges' if edges else ''}: is it inverted (the object black on white), "
-                    f"or the wrong channel? vom mattes what is white in its {source}")
+    # the share of the frame's border inside: an inverted roto holds nearly all of it (the object, now outside,
+    # touches one edge at most); a close-up's roto, over half the frame and cut by every edge, about half (review)
+    border = float(np.concatenate([mask[0], mask[-1], mask[1:-1, 0], mask[1:-1, -1]]).mean()) if mask.size else 0.0
+    if coverage > 0.9 or (coverage > 0.5 and border >= 0.85):  # (an opaque alpha with a clear border read: 96%, QA)
+        said.append(f"roto {path}: its inside covers {coverage:.0%} of the frame and {border:.0%} of its border: is "
+                    f"it inverted (the object black on white), or the wrong channel? vom mattes what is white in its "
+                    f"{source}")
     if non_finite:
         said.append(f"roto {path}: {non_finite} of its pixels are NaN or infinite, read as outside")
     return said
