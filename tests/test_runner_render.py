@@ -1189,8 +1189,8 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
         _write(other / f"sh020_q.{f:04d}.exr", px[::-1].copy(), ["R", "G", "B"])
     before = (shot_dir / "pl" / "a.0001.exr").read_bytes()
     with pytest.raises(InputError, match=r"frame 1 would replace .*a\.0001\.exr, which is vom's matte of another "
-                                         r"plate \(plate/p\.####\.exr; this render's is q/sh020_q\.####\.exr\), so "
-                                         r"probably another shot's: move that sequence's files away"):
+                                         r"plate \(/.*/plate/p\.####\.exr; this render's is /.*/q/sh020_q\.####\.exr"
+                                         r"\), so probably another shot's: move that sequence's files away"):
         render(shot(shot_dir, "pl", frames=[1, 2], plate=str(other / "sh020_q.####.exr")))
     assert (shot_dir / "pl" / "a.0001.exr").read_bytes() == before
     # the same plate moved and renamed (another server, another folder): its frames' bytes are the mattes' own
@@ -1237,6 +1237,57 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("sh010/plate.####.exr", "/x/sh010/plate_dn.####.exr"),
                  ("sh010/plate/####.exr", "/sh010/plate_dn/####.exr")):
         assert same_plate_sequence(a, b) and same_plate_sequence(b, a), (a, b)
+    # with the whole folder a matte stamps (vom:plate_folder), a generic name is told by the folders above its own,
+    # past version and date folders, up to the shot code (review: sh010/plate/v001 replaced sh020/plate/v001's
+    # mattes; a digit that is no shot code, plate_4k, cam1_plate, bg01, passed for one)
+    from vom_plugin.io.output_guard import plate_folder_stamp, plate_sequence_stamp
+
+    def same(a: str, b: str) -> bool:
+        return same_plate_sequence(plate_sequence_stamp(a), b, plate_folder_stamp(a))
+    for a, b in (("/s/sh010/plate/v001/plate.####.exr", "/s/sh020/plate/v001/plate.####.exr"),
+                 ("/s/sh010/comp/elements/plate/v001/p.####.exr", "/s/sh020/comp/elements/plate/v001/p.####.exr"),
+                 ("/s/sh010/plate_4k.####.exr", "/s/sh020/plate_4k.####.exr"),
+                 ("/s/sh010/cam1_plate.####.exr", "/s/sh020/cam1_plate.####.exr"),
+                 ("/s/sh010/bg01.####.exr", "/s/sh020/bg01.####.exr"),
+                 ("/s/sh010/plate_r709.####.exr", "/s/sh020/plate_r709.####.exr")):
+        assert not same(a, b) and not same(b, a), (a, b)
+    for a, b in (("/s/sh030/plate/20240105/plate.####.exr", "/s/sh030/plate/20240109/plate.####.exr"),
+                 ("/s/sh010/plate.####.exr", "/s/sh010/v002/plate.####.exr"),
+                 ("/s/sh010/plate/plate.####.exr", "/s/sh010/plate/v002/plate.####.exr"),
+                 ("/mnt/show/sh010/plate/v001/plate.####.exr", "//fs01/show/sh010/plate/v002/plate.####.exr"),
+                 ("/show/sh010_plate.####.exr", "/delivery/2024/sh010_plate.####.exr"),
+                 ("/a/sh010/plate.####.exr", "/b/sh010/plate_dn.####.exr")):
+        assert same(a, b) and same(b, a), (a, b)
+
+
+def test_two_shots_generic_plates_in_version_folders_are_told_apart(shot_dir: Path, tmp_path: Path) -> None:
+    """Review: sh010/plate/v001/plate.####.exr rendered into sh020/plate/v001's mattes replaced them, exit 0 (the
+    stamp held v001/plate.####.exr for both); the same shot's plate re-delivered into a dated folder, regraded, is
+    this shot's."""
+    from vom_plugin.io import read_info
+
+    def plate_in(folder: Path, gain: float, flip: bool = False) -> str:
+        folder.mkdir(parents=True)
+        for f in (1, 2):
+            px = oiio.ImageBuf(str(shot_dir / "plate" / f"p.{f:04d}.exr")).get_pixels(oiio.FLOAT) * gain
+            _write(folder / f"plate.{f:04d}.exr", (px[::-1] if flip else px).copy(), ["R", "G", "B"])
+        return str(folder / "plate.####.exr")
+
+    out = tmp_path / "out"
+    first = plate_in(tmp_path / "sh010" / "plate" / "v001", 1.0)
+    def at(plate: str) -> Shot:
+        return shot(shot_dir, "vguard", frames=[1, 2], plate=plate, out=str(out / "a.####.exr"),
+                    cache=str(tmp_path / "cache"))
+    render(at(first))
+    assert read_info(out / "a.0001.exr").metadata["vom:plate_folder"] == str(tmp_path / "sh010" / "plate" / "v001")
+    before = (out / "a.0001.exr").read_bytes()
+    other = plate_in(tmp_path / "sh020" / "plate" / "v001", 1.0, flip=True)
+    with pytest.raises(InputError, match=r"which is vom's matte of another plate \(.*/sh010/plate/v001/plate\.####"
+                                         r"\.exr; this render's is .*/sh020/plate/v001/plate\.####\.exr\)"):
+        render(at(other))
+    assert (out / "a.0001.exr").read_bytes() == before
+    regraded = plate_in(tmp_path / "sh010" / "plate" / "20240109", 1.1)
+    assert render(at(regraded)).frames == [1, 2]
 
 
 def test_an_object_too_small_for_the_network_is_a_warning_of_the_render(shot_dir: Path, tmp_path: Path) -> None:

@@ -588,7 +588,7 @@ class _Render:
         self.progress({"event": "step", "frames_done": self.done, **work})
 
     def _metadata(self, frame: int, names: list[str | None]) -> dict[str, Any]:
-        from vom_plugin.io.output_guard import plate_sequence_stamp
+        from vom_plugin.io.output_guard import plate_folder_stamp, plate_sequence_stamp
 
         objects = self.shot.objects
         # numbers as numbers (a pipeline's reader of vom:frame got the text "1001", QA)
@@ -599,6 +599,7 @@ class _Render:
                 "vom/colorspace": self.shot.colorspace,  # what the plate was read as, for the network
                 # the plate's sequence: a render into another shot's mattes is refused (QA)
                 "vom/plate_sequence": plate_sequence_stamp(self.shot.plate),
+                "vom/plate_folder": plate_folder_stamp(self.shot.plate),  # tells two shots' generic names apart
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
                 "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read

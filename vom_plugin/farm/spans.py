@@ -533,13 +533,14 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         return f"holds frame {meta['vom:frame']}"
     stamped = str(meta.get("vom:plate_sequence") or "")
     if shot.plate and stamped:
-        from vom_plugin.io.output_guard import made_from, plate_sequence_stamp, same_plate_sequence
+        from vom_plugin.io.output_guard import made_from, plate_label, same_plate_sequence, stamped_plate
 
         # another shot's (QA: said to be an earlier version's); the same plate moved or renamed is not (a render
         # replaces it)
-        if not same_plate_sequence(stamped, shot.plate) and not made_from(meta, shot.plate, frame):
-            return (f"holds vom's matte of another plate ({stamped}; the shot's is "
-                    f"{plate_sequence_stamp(shot.plate)})")
+        folder = str(meta.get("vom:plate_folder") or "") or None
+        if not same_plate_sequence(stamped, shot.plate, folder) and not made_from(meta, shot.plate, frame):
+            return (f"holds vom's matte of another plate ({stamped_plate(meta)}; the shot's is "
+                    f"{plate_label(shot.plate, meta)})")
     from vom_plugin.engine.shot import read_keyframes_stamp
 
     stamp = str(meta["vom:keyframes"])

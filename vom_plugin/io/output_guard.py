@@ -216,12 +216,12 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
         return (f"which holds vom's unnamed matte (A); this render writes {writes} and would drop it: move the "
                 f"files away, or choose another output pattern")
     stamped = str(meta.get("vom:plate_sequence") or "")
-    if (why is None and plate and stamped and not same_plate_sequence(stamped, plate)
+    if (why is None and plate and stamped and not same_plate_sequence(stamped, plate, _stamped_folder(meta))
             and not made_from(meta, plate, frame)):
         # another shot's mattes, of the same frame: a typo'd or pasted output replaced them, exit 0 (QA); a plate
         # delivered again under a new version (v001 -> v002) is the same sequence
-        return (f"which is vom's matte of another plate ({stamped}; this render's is "
-                f"{plate_sequence_stamp(plate)}), so probably another shot's: move that sequence's files away (every "
+        return (f"which is vom's matte of another plate ({stamped_plate(meta)}; this render's is "
+                f"{plate_label(plate, meta)}), so probably another shot's: move that sequence's files away (every "
                 f"frame of it), or choose another output pattern; if it is this shot's plate under another name, "
                 f"move the earlier mattes away")
     if why is None and str(meta.get("vom:frame", frame)) != str(frame):
@@ -231,6 +231,24 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
     if why is None:
         return None
     return f"which vom did not write ({why}); vom replaces only its own earlier outputs. {move}"
+
+
+def _stamped_folder(meta: dict) -> str | None:
+    return str(meta.get("vom:plate_folder") or "") or None
+
+
+def stamped_plate(meta: dict) -> str:
+    """The plate a matte says it was made from, as a message names it: its whole folder where it says it."""
+    stamped = str(meta.get("vom:plate_sequence") or "")
+    folder = _stamped_folder(meta)
+    return f"{folder.rstrip('/')}/{_folder_and_name(stamped)[1]}" if folder else stamped
+
+
+def plate_label(plate: str, meta: dict) -> str:
+    """This render's plate, named as ``stamped_plate`` names the matte's (a folder beside a folder)."""
+    if _stamped_folder(meta):
+        return f"{plate_folder_stamp(plate)}/{_folder_and_name(plate)[1]}"
+    return plate_sequence_stamp(plate)
 
 
 def made_from(meta: dict, plate: str, frame: int) -> bool:
@@ -274,7 +292,57 @@ def plate_sequence_stamp(plate: str) -> str:
     return "/".join(p for p in _folder_and_name(plate) if p)
 
 
-def same_plate_sequence(stamped: str, plate: str) -> bool:
+def plate_folder_stamp(plate: str) -> str:
+    """A matte's ``vom:plate_folder``: its plate pattern's whole folder, one Unicode form, ``/`` separators. With it
+    the shot a generic name's plate belongs to is told from the folders above it (``same_shot_folders``)."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", os.path.dirname(os.path.abspath(plate))).replace("\\", "/")
+
+
+# name or folder parts with digits that name no shot: a resolution, a bit depth, a colour space, a camera, an
+# element's or a version's number, a number of one or two digits (plate_4k, cam1_plate, bg01, plate_r709: review)
+_NOT_A_SHOT_CODE = re.compile(r"v\d+|\d{1,2}|\d+k|\d{3,4}[pi]|\d+x\d+|\d+(?:bit|fps)|(?:r|rec|bt)\d{3,4}|"
+                              r"(?:cam|camera|bg|fg|mg|el|elem|element|plate|pl|layer|pass|src|clean)\d{1,2}")
+
+
+def _shot_code(key: str) -> bool:
+    """Whether a normalised name or folder (parts joined by ``_``) holds a part that may be a shot code: digits that
+    are none of ``_NOT_A_SHOT_CODE``."""
+    return any(re.search(r"\d", part) and not _NOT_A_SHOT_CODE.fullmatch(part) for part in key.split("_"))
+
+
+def _folder_key(folder: str) -> str:
+    k = re.sub(r"(?:^|(?<=[._-]))v\d+(?=$|[._-])", "", folder.lower())  # a version folder (v002 of v001)
+    return re.sub(r"[._-]+", "_", k).strip("_")
+
+
+def _related(x: str, y: str) -> bool:
+    """The same, or one the other with a suffix that starts at a separator (sh010_plate_dn, not shot_10)."""
+    return x == y or (bool(x and y) and (x.startswith(y + "_") or y.startswith(x + "_")))
+
+
+def same_shot_folders(a: str, b: str) -> bool:
+    """Whether two plate folders are one shot's: compared from the plate upwards, past version and date folders
+    (v002, 20240109: a re-delivery), up to the nearest that holds a shot code; ones that differ before it are two
+    shots' (sh010/plate/v001 and sh020/plate/v001: review). Another mount (/mnt/show, //fs01/show) differs above the
+    shot folder only; folders that run out first tell nothing."""
+    import unicodedata
+
+    def chain(folder: str) -> list[str]:
+        parts = [p for p in re.split(r"[\\/]", unicodedata.normalize("NFC", folder)) if p]
+        keys = (_folder_key(p) for p in reversed(parts))
+        return [k for k in keys if k and not re.fullmatch(r"[\d_]+", k)]  # a version (empty), a date or number
+
+    for x, y in zip(chain(a), chain(b), strict=False):  # folders that run out first tell nothing
+        if not _related(x, y):
+            return False
+        if _shot_code(x) or _shot_code(y):
+            return True
+    return True
+
+
+def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None) -> bool:
     """Whether a matte's ``vom:plate_sequence`` names the sequence of ``plate``, in any folder (a farm worker mounts
     it elsewhere, a Windows workstation spells it with backslashes): the same file name but for case, Unicode
     normalisation, the frame token's spelling (####, %04d, @@@@, $F4), the extension, version numbers (_v001, .v002)
@@ -283,7 +351,8 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
     a frame number) carries no shot code: there the folder decides (sh010/plate and sh020/plate are two shots; a
     folder that only says a version, v001 and v002, is one). A Source a host baked into its work folder
     (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade before the node), so it is not
-    compared."""
+    compared. ``stamped_folder``: the matte's ``vom:plate_folder`` (vom before it stamped one folder only): for a name
+    without a shot code, the folders above are compared (``same_shot_folders``)."""
     (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
     if folder_a.endswith("_vom") or folder_b.endswith("_vom"):
         return True
@@ -295,22 +364,16 @@ def same_plate_sequence(stamped: str, plate: str) -> bool:
         k = re.sub(r"(?<=[._-])v\d+", "", k)  # versions after a separator (not a shot code v010)
         return re.sub(r"[._-]+", "_", k).strip("_")
 
-    def folder_key(folder: str) -> str:
-        k = re.sub(r"(?:^|(?<=[._-]))v\d+(?=$|[._-])", "", folder.lower())  # a version folder (v002 of v001)
-        return re.sub(r"[._-]+", "_", k).strip("_")
-
-    def related(x: str, y: str) -> bool:
-        """The same, or one the other with a suffix that starts at a separator (sh010_plate_dn, not shot_10)."""
-        return x == y or (bool(x and y) and (x.startswith(y + "_") or y.startswith(x + "_")))
-
     a, b = key(name_a), key(name_b)
-    if not related(a, b):
+    if not _related(a, b):
         return False
-    if re.search(r"\d", min(a, b, key=len)):  # a shot code in the name they share
+    if _shot_code(min(a, b, key=len)):  # a shot code in the name they share
         return True
+    if stamped_folder:
+        return same_shot_folders(stamped_folder, os.path.dirname(os.path.abspath(plate)))
     # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
     # sh010/plate is: review)
-    return related(folder_key(folder_a), folder_key(folder_b)) or not (folder_a and folder_b)
+    return _related(_folder_key(folder_a), _folder_key(folder_b)) or not (folder_a and folder_b)
 
 
 def _sticky_owner(path: Path) -> str | None:
