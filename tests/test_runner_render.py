@@ -1387,8 +1387,9 @@ def test_the_python_api_takes_a_shot_file_refuses_other_types_and_a_stop_set_bef
     stop = Stop()
     stop.set()  # before the render: it stops before any work (no model loaded, no output folder made)
     assert stop.is_set()
-    with pytest.raises(CancelledError, match=r"stopped by Stop\.set\(\) before the render started: no frame"):
+    with pytest.raises(CancelledError, match=r"stopped by Stop\.set\(\) before the render started: no frame") as e:
         render(s, stop=stop)
+    assert e.value.by == "Stop.set()"  # what stopped it, as a stop during the render says (QA: None)
     assert not (tmp_path / "o").exists()
     stop.clear()  # ready for another render
     assert not stop.is_set() and render(s, stop=stop).frames == [1, 2]

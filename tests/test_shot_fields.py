@@ -452,3 +452,15 @@ def test_numpy_integers_are_whole_numbers(tmp_path: Path) -> None:
         Shot(**base, working_size=np.bool_(True))
     with pytest.raises(InputError, match=r"top_k 9000: out of range"):
         Shot(**base, top_k=np.uint16(9000))
+
+
+def test_a_shot_files_path_is_normalised_as_its_fields_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: Shot.from_yaml("a/../demo/shot.yaml").source_file kept the "a/.." every path field had lost."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "shot.yaml").write_text(yaml.safe_dump(
+        {"plate": "p.####.exr", "out": "o/a.####.exr", "keyframes": {1: "r.exr"}}))
+    monkeypatch.chdir(tmp_path)
+    shot = Shot.from_yaml("a/../demo/shot.yaml")
+    assert shot.source_file == tmp_path / "demo" / "shot.yaml" and ".." not in str(shot.source_file)
+    assert shot.plate == str(tmp_path / "demo" / "p.####.exr")

@@ -889,7 +889,8 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
         raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")
     check_not_forked()
     if stop is not None and stop.is_set():  # before the model is loaded and the output folders made
-        raise CancelledError(f"stopped by {stop.by or 'Stop.set()'} before the render started: no frame was written")
+        raise CancelledError(f"stopped by {stop.by or 'Stop.set()'} before the render started: no frame was written",
+                             by=stop.by or "Stop.set()")
     if progress is not None:
         progress = _CalledUntilItRaises(progress)
     if memo is not None:

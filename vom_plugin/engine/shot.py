@@ -349,7 +349,7 @@ class Shot:
             if msg.startswith("shot file") or field in overrides or field not in data:
                 raise
             raise InputError(f"shot file {str(p)!r}: {msg}") from None
-        shot.source_file = p.absolute()
+        shot.source_file = Path(os.path.abspath(p))  # as every path field is made absolute (no "a/../b")
         return shot
 
     def to_dict(self) -> dict[str, Any]:
