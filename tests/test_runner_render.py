@@ -1249,14 +1249,23 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("/s/sh010/plate_4k.####.exr", "/s/sh020/plate_4k.####.exr"),
                  ("/s/sh010/cam1_plate.####.exr", "/s/sh020/cam1_plate.####.exr"),
                  ("/s/sh010/bg01.####.exr", "/s/sh020/bg01.####.exr"),
-                 ("/s/sh010/plate_r709.####.exr", "/s/sh020/plate_r709.####.exr")):
+                 ("/s/sh010/plate_r709.####.exr", "/s/sh020/plate_r709.####.exr"),
+                 # shot folders of digits only, format folders below the shot's, a camera clip's name (review)
+                 ("/jobs/P/ABC/0100/plates/plate.####.exr", "/jobs/P/ABC/0200/plates/plate.####.exr"),
+                 ("/s/seq/1001/plate/v001/p.####.exr", "/s/seq/1002/plate/v001/p.####.exr"),
+                 ("/s/sh010/plates/hd_1080/plate.####.exr", "/s/sh020/plates/hd_1080/plate.####.exr"),
+                 ("/s/sh010/plates/A001C003_220101_R1AB.####.exr", "/s/sh020/plates/A001C003_220101_R1AB.####.exr")):
         assert not same(a, b) and not same(b, a), (a, b)
     for a, b in (("/s/sh030/plate/20240105/plate.####.exr", "/s/sh030/plate/20240109/plate.####.exr"),
                  ("/s/sh010/plate.####.exr", "/s/sh010/v002/plate.####.exr"),
                  ("/s/sh010/plate/plate.####.exr", "/s/sh010/plate/v002/plate.####.exr"),
                  ("/mnt/show/sh010/plate/v001/plate.####.exr", "//fs01/show/sh010/plate/v002/plate.####.exr"),
                  ("/show/sh010_plate.####.exr", "/delivery/2024/sh010_plate.####.exr"),
-                 ("/a/sh010/plate.####.exr", "/b/sh010/plate_dn.####.exr")):
+                 ("/a/sh010/plate.####.exr", "/b/sh010/plate_dn.####.exr"),
+                 ("/Volumes/jobs/P/ABC/0100/plates/v001/p.####.exr", "/mnt/jobs/P/ABC/0100/plates/v002/p.####.exr"),
+                 ("/s/sh030/plate/20240105_vendor/p.####.exr", "/s/sh030/plate/20240215_vendor/p.####.exr"),
+                 ("/s/sh010/plates/dpx/plate.####.dpx", "/s/sh010/plates/exr/plate.####.exr"),
+                 ("/s/sh010/plates/latest/plate.####.exr", "/s/sh010/plates/v002/plate.####.exr")):
         assert same(a, b) and same(b, a), (a, b)
 
 

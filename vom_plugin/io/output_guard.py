@@ -322,23 +322,28 @@ def _related(x: str, y: str) -> bool:
     return x == y or (bool(x and y) and (x.startswith(y + "_") or y.startswith(x + "_")))
 
 
+# a folder that dates a delivery (20240109, 2024-01-09, 20240109_vendor, a year): a re-delivery, as a version is
+_DATED = re.compile(r"(?:19|20)\d{2}(?:_?\d{2}_?\d{2})?(?:_.*)?")
+
+
 def same_shot_folders(a: str, b: str) -> bool:
     """Whether two plate folders are one shot's: compared from the plate upwards, past version and date folders
-    (v002, 20240109: a re-delivery), up to the nearest that holds a shot code; ones that differ before it are two
-    shots' (sh010/plate/v001 and sh020/plate/v001: review). Another mount (/mnt/show, //fs01/show) differs above the
-    shot folder only; folders that run out first tell nothing."""
+    (v002, 20240109: a re-delivery), to the first that differs: two with digits are two shots' codes (sh010/plate/v001
+    and sh020/plate/v001, ABC/0100 and ABC/0200: review); others (plates and elements, dpx and exr, a "latest" link)
+    and the root of a path (another mount: /mnt, /Volumes, C:, //fs01) tell nothing; nor do folders that run out."""
     import unicodedata
 
-    def chain(folder: str) -> list[str]:
+    def chain(folder: str) -> list[tuple[str, bool]]:
+        """(key, whether it is the path's root), from the plate upwards, without version and date folders."""
         parts = [p for p in re.split(r"[\\/]", unicodedata.normalize("NFC", folder)) if p]
-        keys = (_folder_key(p) for p in reversed(parts))
-        return [k for k in keys if k and not re.fullmatch(r"[\d_]+", k)]  # a version (empty), a date or number
+        keys = [(_folder_key(p), i == 0) for i, p in enumerate(parts)]
+        return [(k, root) for k, root in reversed(keys) if k and not _DATED.fullmatch(k)]  # a version's key is ""
 
-    for x, y in zip(chain(a), chain(b), strict=False):  # folders that run out first tell nothing
-        if not _related(x, y):
-            return False
-        if _shot_code(x) or _shot_code(y):
-            return True
+    for (x, x_root), (y, y_root) in zip(chain(a), chain(b), strict=False):  # folders that run out tell nothing
+        if _related(x, y):
+            continue
+        digits = bool(re.search(r"\d", x)) and bool(re.search(r"\d", y))
+        return not digits or x_root or y_root
     return True
 
 
@@ -367,10 +372,11 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
     a, b = key(name_a), key(name_b)
     if not _related(a, b):
         return False
+    if stamped_folder:  # the folders decide, a shot code in the name or not (a camera clip's name, A001C003, is
+        # two shots' cut from one take: review)
+        return same_shot_folders(stamped_folder, os.path.dirname(os.path.abspath(plate)))
     if _shot_code(min(a, b, key=len)):  # a shot code in the name they share
         return True
-    if stamped_folder:
-        return same_shot_folders(stamped_folder, os.path.dirname(os.path.abspath(plate)))
     # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
     # sh010/plate is: review)
     return _related(_folder_key(folder_a), _folder_key(folder_b)) or not (folder_a and folder_b)
