@@ -353,6 +353,13 @@ def test_a_proxy_roto_with_its_own_overscan_is_scaled_up_over_the_picture(tmp_pa
     np.testing.assert_array_equal(mask, corner)
 
 
+def _car() -> np.ndarray:
+    """A car across the bottom third of a 32x24 frame, cut by its left and bottom edges."""
+    car = np.zeros((24, 32), np.float32)
+    car[16:, :24] = 1.0
+    return car
+
+
 def _close_up() -> np.ndarray:
     """A head and shoulders filling a 32x24 frame: shoulders across the bottom and both sides, the head cut by the
     top edge (64% of the frame and 53% of its border; all four edges)."""
@@ -368,6 +375,8 @@ def test_a_roto_that_is_probably_not_what_was_meant_reads_with_a_warning(tmp_pat
     disc = _disc()
     cases = {
         "inverted": (1 - disc, ("A",), "covers 85% of the frame and 100% of its border: is it inverted"),
+        # an object cut by two edges, inverted (a car across the bottom left: review, the 85% rule missed it)
+        "inverted_cut": (1 - _car(), ("A",), "covers 75% of the frame and 71% of its border: is it inverted"),
         # a close-up (head and shoulders): over half the frame, cut by all four edges, about half its border inside
         "close_up": (_close_up(), ("A",), None),
         "picture": (np.repeat((0.2 + 0.5 * np.linspace(0, 1, 32)[None, :] * np.ones((24, 1)) + 0.2 * disc)

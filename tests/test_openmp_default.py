@@ -200,7 +200,9 @@ def test_a_render_leaves_the_hosts_library_path_as_it_was(host_value: str | None
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     if host_value is not None:
         env["LD_LIBRARY_PATH"] = host_value
-    code = ("import os, vom_plugin.engine.runner, vom_plugin.engine.frames, cv2; "
-            "print(repr(os.environ.get('LD_LIBRARY_PATH')))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == repr(host_value)
+    for first in ("vom_plugin.engine.runner", "vom_plugin.io.roto"):  # a render, or a TD's read of a roto (review)
+        code = (f"import os, numpy as np, {first}; from vom_plugin.io import roto; "
+                "roto._resize(np.ones((8, 8), np.float32), 4, 4); import cv2; "
+                "print(repr(os.environ.get('LD_LIBRARY_PATH')))")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+        assert out.strip() == repr(host_value), first

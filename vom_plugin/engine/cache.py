@@ -512,8 +512,8 @@ class ShotCache:
             return
         free = free_bytes(self.root)
         if free is not None and free - size < self.min_free:
-            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**20:.4g} MiB free, and the cache "
-                                   f"leaves {self.min_free / 2**30:.3g} GiB free for the outputs "
+            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**20:,.1f} MiB free, and the cache "
+                                   f"leaves {self.min_free / 2**30:,.6g} GiB free for the outputs "
                                    f"(VOM_CACHE_MIN_FREE_GB); free space there or pass --cache DIR on another disk")
 
     @property
