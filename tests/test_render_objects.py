@@ -314,8 +314,16 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
     # lost it without a word: QA)
     assert Shot.from_yaml(f, objects={"Hero": {1: edit}}).objects == {"hero": {1: Path(edit)},
                                                                     "dog": {1: tmp_path / "dog.0001.exr"}}
-    # in the file's order (it orders the layers and decides which object the node shows): hero stays first
-    assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}).objects) == ["hero", "dog", "cat"]
+    # in the file's order (it orders the layers and decides which object the node shows): hero stays first; a name
+    # the file has not (a misspelt hero) added an object to the shot's outputs, halving hero's alpha where they
+    # overlapped and making every later render of the shot file refuse to drop its layer (QA): refused, but into
+    # outputs of the render's own
+    with pytest.raises(InputError, match=r"shot file .* has no object 'heor' \(its objects: hero, dog\): a roto of "
+                                         r"another name would add an object to the shot's outputs"):
+        Shot.from_yaml(f, objects={"heor": {1: edit}})
+    own = str(tmp_path / "own_{object}.####.exr")
+    assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}, out=own).objects) == [
+        "hero", "dog", "cat"]
     # rotos of the other kind into the shot's own outputs: refused, naming the file's objects (an unnamed --roto
     # replaced every object, and rewrote the shared EXRs with A alone, exit 0: QA); and a named one over a file of one
     # unnamed object; into outputs of the render's own (out given too) they are a render of their own

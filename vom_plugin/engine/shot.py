@@ -336,6 +336,13 @@ class Shot:
                 key = given.pop(str(n).lower(), None)
                 # under the file's name: its layers keep theirs (a comp reads hero.A, not Hero.A)
                 merged[n] = overrides["objects"][key] if key is not None else v
+            if given and "out" not in overrides:
+                # a misspelt name (heor for hero) added an object: its layer in the shot's output files, which every
+                # later render of the shot file then refused to drop, and the overlap rule halved hero's alpha (QA)
+                raise InputError(f"shot file {str(p)!r} has no object {', '.join(map(repr, given.values()))} (its "
+                                 f"objects: {', '.join(map(str, data['objects']))}): a roto of another name would add "
+                                 f"an object to the shot's outputs that the shot file does not render; name one of "
+                                 f"its objects, add the object to the shot file, or give an out of this render's own")
             overrides["objects"] = {**merged, **{n: overrides["objects"][n] for n in given.values()}}
         if "keyframes" in overrides or "objects" in overrides:  # rotos given replace the file's, whichever kind
             data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
