@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -765,3 +767,9 @@ def test_a_shot_folder_with_a_newline_keeps_each_printed_line_whole(tmp_path: Pa
     for line in (captured.out + captured.err).splitlines():
         assert not line.startswith("folder"), line  # no line begins where the path broke
     assert "nl\\nfolder/b (template.yaml" in captured.out and "nl\\nfolder/sh010.yaml has no `cache:`" in captured.err
+    # the submit command still names the bundle for a shell (bash's $'...'; review: '/a\\nb' named another folder)
+    [submit] = [line for line in captured.out.splitlines() if line.startswith("submit with: ")]
+    if shutil.which("bash"):
+        word = submit.removeprefix("submit with: deadline bundle submit ")
+        said = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, text=True, check=True).stdout
+        assert said == str(tmp_path / "nl\nfolder" / "b")

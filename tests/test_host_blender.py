@@ -274,6 +274,8 @@ def test_vom_names_the_rotos_by_the_mask_or_node_they_came_from() -> None:
                                 "Roto")
     assert objects == {"/w/r_hero.0001.exr": "the Image node 'hero' at scene frame 1",
                        "/w/r_dog.0040.exr": "the Image node 'dog' at scene frame 40"}
+    shared = core.roto_sources({"hero": {1: "/w/r.0001.exr"}, "dog": {1: "/w/r.0001.exr"}}, True, "", "")
+    assert shared == {"/w/r.0001.exr": "the Mask 'hero' at scene frame 1 and the Mask 'dog' at scene frame 1"}
     text = common.name_rotos("a\nroto /w/r_dog.0040.exr is empty\nb", objects)
     assert text == "a\nroto /w/r_dog.0040.exr (the Image node 'dog' at scene frame 40) is empty\nb"
 

@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
 
         where = write_bundle(shot, args.out, chunk=args.chunk, vom=args.vom)
         print(f"job bundle: {one_line(where)} (template.yaml, parameter_values.yaml)")
-        print(f"submit with: deadline bundle submit {one_line(shlex.quote(str(where)))}")
+        print(f"submit with: deadline bundle submit {_shell_word(str(where))}")
     else:
         from vom_plugin.farm.opencue import write_outline
 
@@ -177,3 +177,12 @@ def run(args: argparse.Namespace) -> int:
               "cache and a chunk run on another worker than the chunk before it recomputes the propagation from the "
               "keyframe; set `cache:` to a folder all workers share", file=sys.stderr)
     return 0
+
+
+def _shell_word(text: str) -> str:
+    """``text`` quoted for a POSIX shell on one line: ``shlex.quote``, or where it holds a control character (a
+    newline would break the printed command in two) bash's ``$'...'``, whose escapes ``one_line`` writes (review:
+    ``'/a\\nb'`` named another folder)."""
+    if one_line(text) == text:
+        return shlex.quote(text)
+    return "$'" + one_line(text.replace("\\", "\\\\").replace("'", "\\'")) + "'"
