@@ -237,6 +237,8 @@ def test_two_objects_sequences_that_name_one_file_are_refused() -> None:
     check_distinct({"h": "/o/mh.#.exr", "h1": "/o/mh1.#.exr"}, [1, 11])  # a separator: distinct
     with pytest.raises(InputError, match=r"frame 1 and frame 2 would both be written to \S*m\.exr"):
         check_distinct({None: "/o/m.exr"}, [1, 2])
+    with pytest.raises(InputError, match=r"mh11\.exr; give each"):  # both frames rendered: no note
+        check_distinct({"h": "/o/mh#.exr", "h1": "/o/mh1#.exr"}, [1, 11], [1, 11])
 
 
 def test_an_output_name_too_long_for_the_file_system_is_refused_before_work(files: Path, tmp_path: Path,
@@ -450,6 +452,8 @@ def test_objects_sequences_naming_one_file_at_any_plate_frame_are_refused_by_the
                "--frames", "1-3", "--progress", "none", "--no-worker", "--cache", str(tmp_path / "c")])
     err = capsys.readouterr().err
     assert rc == 2 and "object h's frame 11 and object h1's frame 1 would both be written to" in err, err
+    # frame 11 is not this render's: said to be a later render's (QA: read as a frame outside --frames 1-3)
+    assert "mh11.exr (a plate frame this render does not write: a later render or farm chunk of it would)" in err
     assert not (tmp_path / "o").exists()
 
 

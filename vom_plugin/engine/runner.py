@@ -344,7 +344,7 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
     protected.add("weights file", weights_path(shot.model))
     # objects' sequences over every frame of the plate, not this render's only: objects h and h1 of m{object}#.exr
     # collide at h's frame 11, which a first farm chunk of frames 1-6 never wrote, and the next chunk was refused (QA)
-    check_distinct(patterns, sorted(set(frames) | set(plate_seq.frames)) if len(patterns) > 1 else frames)
+    check_distinct(patterns, sorted(set(frames) | set(plate_seq.frames)) if len(patterns) > 1 else frames, frames)
     for name, pattern in patterns.items():
         writes = None if shot.objects is None else frozenset([name] if name is not None else shot.objects)
         check_outputs(pattern, frames, protected, writes, shot.plate)

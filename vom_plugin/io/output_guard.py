@@ -148,10 +148,13 @@ def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = No
     return f"would replace {path}, {problem}" if problem else None
 
 
-def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> None:
+def check_distinct(patterns: dict[str | None, str], frames: Iterable[int], rendered: Iterable[int] | None = None
+                   ) -> None:
     """InputError when two outputs of one render are one file: two frames of a pattern (one without a frame
     token), or two objects' sequences (``m{object}#.exr``: object ``h`` frame 11 and ``h1`` frame 1 are both
-    ``mh11.exr``), where the second write would silently replace the first."""
+    ``mh11.exr``), where the second write would silently replace the first. ``rendered``: the frames this render
+    writes, where ``frames`` are more (the plate's): a collision outside them is said to be a later render's."""
+    now = None if rendered is None else set(rendered)
     seen: dict[str, tuple[str | None, int]] = {}
     frames = list(frames)
     folders: dict[str, str] = {}  # each folder resolved once (a plate's every frame is checked: 1000s of paths)
@@ -174,7 +177,9 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int]) -> No
                 continue
             def what(n: str | None, f: int) -> str:
                 return f"frame {f}" if n is None else f"object {n}'s frame {f}"
-            raise InputError(f"out: {what(*first)} and {what(name, frame)} would both be written to {path}; "
+            later = "" if now is None or {first[1], frame} <= now else \
+                " (a plate frame this render does not write: a later render or farm chunk of it would)"
+            raise InputError(f"out: {what(*first)} and {what(name, frame)} would both be written to {path}{later}; "
                              f"give each its own file (a frame token such as ####, a separator after {{object}})")
 
 
