@@ -716,7 +716,7 @@ def test_a_render_with_fewer_objects_over_a_file_they_share_is_refused(root: Pat
     # the other way: objects over files of one unnamed matte, whose A went with them (review)
     single = str(tmp_path / "single" / "a.####.exr")
     render(make_shot(root, "y", None, out=single, frames="1", keyframes={1: str(root / "roto" / "hero.0001.exr")}))
-    with pytest.raises(InputError, match=r"which holds vom's unnamed matte \(A\); this render writes objects hero "
+    with pytest.raises(InputError, match=r"which holds vom's unnamed matte \(A\); this render writes object hero "
                                          r"only and would drop it"):
         render(make_shot(root, "y", {"hero": {1: "hero"}}, out=single, frames="1"))
     render(make_shot(root, "s", BOTH, out=str(tmp_path / "own" / "{object}.####.exr"), frames="1"))

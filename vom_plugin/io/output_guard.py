@@ -210,7 +210,8 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
     why = _why_not_vom(meta)
     held = {n for n in str(meta.get("vom:objects") or "").split(",") if n}
     dropped = sorted(held - (objects or set()))
-    writes = f"objects {', '.join(sorted(objects))} only" if objects else "one unnamed matte"
+    writes = (f"object{'s' if len(objects) > 1 else ''} {', '.join(sorted(objects))} only" if objects
+              else "one unnamed matte")
     if why is None and dropped:  # a file several objects share, rendered again with fewer (or none): their mattes
         # went with the replaced file, exit 0 (QA); a shot file's rotos of the other kind are refused the same way
         return (f"which holds vom's mattes of objects {', '.join(sorted(held))}; this render writes {writes} and "
