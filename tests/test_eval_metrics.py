@@ -127,6 +127,11 @@ def test_nan_in_prediction_is_a_clear_error():
     with pytest.raises(InputError, match=r"shot: frame 1003: ground truth has 1 NaN/Inf pixel\(s\) "
                                          r"\(first at x=3, y=3\)"):
         evaluate_clip(clip, bad, frames=[1001, 1002, 1003, 1004], name="shot")
+    # named by the ground truth's file where the caller gives it (QA: `vom eval` named the prediction's)
+    with pytest.raises(InputError, match=r"^gt\.####\.exr: frame 1003: ground truth has 1 NaN/Inf"):
+        evaluate_clip(clip, bad, frames=[1001, 1002, 1003, 1004], name="pred.####.exr", gt_name="gt.####.exr")
+    with pytest.raises(InputError, match=r"^pred\.####\.exr: frame 1003: prediction has 1 NaN/Inf"):
+        evaluate_clip(bad, clip, frames=[1001, 1002, 1003, 1004], name="pred.####.exr", gt_name="gt.####.exr")
 
 
 def test_size_and_count_mismatch_name_the_frame():

@@ -437,7 +437,7 @@ def test_a_benchmark_into_an_earlier_ones_folder_leaves_none_of_its_results(tmp_
         "a", "a/flow", "a/flow/notes.txt", "b.png", "benchmark.json"]
 
 
-def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path):
+def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys):
     """benchmark.json said model "default": which file that was, after the default changed, nobody could tell."""
     import OpenImageIO as oiio
     import torch
@@ -451,7 +451,7 @@ def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path):
     save_weights(build_model("lite"), tmp_path / "w.safetensors")
     out = tmp_path / "bench"
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "vom", "--model",
-                 str(tmp_path / "w.safetensors"), "--working-size", "128", "--device", "cpu", "--json",
+                 str(tmp_path / "w.safetensors"), "--working-size", "128", "--device", "cpu",
                  "--out", str(out)]) == 0
     settings = json.loads((out / "benchmark.json").read_text())["settings"]
     weights = settings["weights"]
@@ -464,6 +464,17 @@ def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path):
     clip = json.loads((out / "benchmark.json").read_text())["clips"][0]
     assert (settings["top_k"], settings["memory"]) == (default("top_k"), default("memory"))
     assert name == clip["name"] and size == list(geometry(*clip["size"], 128).size)
+    # which vom, torch and machine made them (QA: the sec column and synth clips depend on them, the file said neither)
+    import platform
+
+    from vom_plugin import __version__
+
+    assert settings["vom_version"] == __version__ and settings["torch"] == torch.__version__
+    assert settings["machine"].startswith(f"{platform.system()} {platform.machine()}, ") and settings["threads"] >= 1
+    # the table's title says the size the clips were scored at, and the device (a --size 128 table read as full size)
+    table = capsys.readouterr().out
+    w, h = clip["size"]
+    assert f"; scored at {w}x{h}; device cpu;" in table, table
     r = render(Shot(plate=str(tmp_path / "shots" / "a" / "plate.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
                     keyframes={1001: str(tmp_path / "shots" / "a" / "roto.1001.exr")}, frames="1001",
                     model=str(tmp_path / "w.safetensors"), working_size=128, device="cpu",

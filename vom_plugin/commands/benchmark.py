@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                        "colorspace": sorted({c.colorspace for c in result.clips}),
                        "working_size": working, "matting_side": args.matting_side,
                        "trimap_radius": args.trimap_radius, "frames": args.frames,
-                       "size": args.size, "notes": notes}
+                       "size": args.size, "notes": notes, **_made_on()}
     if "vom" in names:  # what else the network ran with (the node's: a default that moves must show in the file)
         from vom_plugin.engine.frames import geometry
 
@@ -276,3 +276,17 @@ def _marking(save: Callable[..., None], out_dir: Path, region: str) -> Callable[
         save(clip, *a, **k)
 
     return saving
+
+
+def _made_on() -> dict[str, object]:
+    """Which vom, torch and machine made the numbers (the sec column, and synth clips of a generator that may change
+    between versions: the report said neither, QA)."""
+    import platform
+
+    import torch
+
+    from vom_plugin import __version__
+    from vom_plugin.engine.bench import _cpu_name
+
+    return {"vom_version": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "machine": f"{platform.system()} {platform.machine()}, {_cpu_name()}", "threads": torch.get_num_threads()}

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
         _refuse_gaps(args, frames)
     _, pred = read_alpha_sequence(args.pred, frames, role="prediction", size=(gt.shape[2], gt.shape[1]),
                                   channel=args.channel, flag="--channel")
-    scores = evaluate_clip(pred, gt, region=args.region, frames=frames, metrics=args.metrics, name=args.pred)
+    scores = evaluate_clip(pred, gt, region=args.region, frames=frames, metrics=args.metrics, name=args.pred,
+                           gt_name=args.gt)
     for note in scores.notes:
         print(f"vom eval: note: {note}", file=sys.stderr)
     if args.json:

@@ -221,7 +221,12 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
         # without the vom method there is no model and no working size to state
         made = (f"; model {st.get('model')}" + (f" ({weights})" if weights else "")
                 + f", working size {st.get('working_size')}") if st.get("model") is not None else ""
-        title += (f"; data {st.get('data')}{made}; frames {st.get('frames') or 'all'}"
+        # the size the clips were scored at (Grad, Conn, SAD and the bands move with it: a --size 128 table read as
+        # the full-size one, QA), and where the network ran
+        sizes = sorted({tuple(c.size) for c in result.clips})
+        scored = ", ".join(f"{w}x{h}" for w, h in sizes) if len(sizes) <= 3 else f"{len(sizes)} sizes"
+        title += (f"; data {st.get('data')}{made}; frames {st.get('frames') or 'all'}; scored at {scored or '-'}"
+                  + (f"; device {st.get('device')}" if st.get("device") else "")
                   + f"; plates read as {', '.join(st.get('colorspace') or []) or '-'}"
                   + f"; rotos: {', '.join(sorted({c.roto_source for c in result.clips})) or '-'}")
     return "\n".join([title, line(head), sep] + body[:n_clip_rows] + [sep] + body[n_clip_rows:] + fewer)

@@ -98,14 +98,15 @@ def _clipped(alphas: np.ndarray, nums: Sequence[int], what: str, notes: list[str
 def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequence[np.ndarray], *,
                   region: str = "whole", frames: Sequence[int] | None = None,
                   metrics: Sequence[str] | None = None, name: str = "clip",
-                  flows: Sequence[np.ndarray] | None = None) -> ClipScores:
+                  flows: Sequence[np.ndarray] | None = None, gt_name: str | None = None) -> ClipScores:
     """Score predicted alphas [T, H, W] against GT [T, H, W] (values in [0, 1]).
 
     ``flows`` (optional, from ``gt_flows(gt)``) are the GT flows of MESSDdt, computed once when several
     methods are scored on the same clip.
 
     ``frames`` are the frame numbers used in error messages and the output (default 0..T-1). A prediction
-    with NaN/Inf, or whose size or frame count differs from the GT, raises InputError naming the frame.
+    with NaN/Inf, or whose size or frame count differs from the GT, raises InputError naming the frame; a GT
+    with NaN/Inf names ``gt_name`` where given (the GT's file, not the prediction's: QA).
     """
     if region not in REGIONS:
         raise InputError(f"region {region!r} is not known; expected one of {', '.join(REGIONS)}")
@@ -126,7 +127,8 @@ def evaluate_clip(pred: np.ndarray | Sequence[np.ndarray], gt: np.ndarray | Sequ
         try:
             M.check_pair(p[i], g[i])
         except InputError as e:
-            raise InputError(f"{name}: frame {n}: {e}") from None
+            whose = gt_name if gt_name is not None and str(e).startswith("ground truth") else name
+            raise InputError(f"{whose}: frame {n}: {e}") from None
     notes: list[str] = []
     p = _clipped(p, nums, "prediction", notes)
     g = _clipped(g, nums, "ground-truth", notes)  # an EXR render's overshoot scored a perfect prediction as wrong
