@@ -169,7 +169,11 @@ def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: 
         if frames is not None and len(set(frames)) > 1:
             raise InputError(f"{role} {pattern}: one file, with no frame token (####, %04d, @@@@), for "
                              f"{len(set(frames))} frames; give the {role} sequence's pattern (alpha.####.exr)")
-    seq = open_sequence(pattern, frames)
+    try:
+        seq = open_sequence(pattern, frames)
+    except InputError as e:  # which side lacks them (QA: "sequence r/alpha.####.exr: missing frames 5-24")
+        hint = "; score fewer with --frames" if frames is not None and role == "prediction" else ""
+        raise InputError(f"{role}: {e}{hint}") from None
     out = []
     for f in seq.frames:
         a = read_alpha(seq.path(f), role=role, channel=channel, preferred=preferred, flag=flag)
