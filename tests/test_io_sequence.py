@@ -226,3 +226,17 @@ def test_a_pattern_finding_a_few_files_of_many_is_told_the_padding_of_the_many(t
         open_sequence(tmp_path / "q.####.exr", list(range(1001, 1013)))
     assert "missing frames 1011-1012" in str(e.value) and "instead" not in str(e.value)
 
+
+
+def test_a_missing_frame_there_as_another_format_is_said(tmp_path):
+    """QA: frames re-delivered as DPX among EXRs were said to be "missing", beside the file of the frame."""
+    for f, ext in ((1, "exr"), (2, "dpx"), (3, "exr")):
+        (tmp_path / f"plate.{f:04d}.{ext}").write_bytes(b"x")
+    (tmp_path / "plate.0003.exr.bak").write_bytes(b"x")  # a backup of a frame that is there: no note
+    with pytest.raises(InputError, match=r"missing frame 2 \(1 of the 3 requested, .*\); .*plate\.0002\.dpx is there, "
+                                         r"with another extension: one sequence is one format$"):
+        open_sequence(tmp_path / "plate.####.exr", [1, 2, 3])
+    (tmp_path / "plate.0002.dpx").unlink()
+    (tmp_path / "plate.0002.exr.bak").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"missing frame 2 \(1 of the 3 requested, e\.g\. \S*plate\.0002\.exr\)$"):
+        open_sequence(tmp_path / "plate.####.exr", [1, 2, 3])

@@ -9,6 +9,7 @@ the count is bounded from the text before a single frame is listed, so ``1-99999
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -321,7 +322,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     seq = PlateSequence(text, sorted(set(int(f) for f in frames)))
     missing = seq.missing()
     if missing:
-        hint = parsed.padding_hint(text)
+        hint = parsed.padding_hint(text) or _other_extension_hint(seq.path(missing[0]))
         example = seq.path(missing[0])
         raise InputError(
             f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
@@ -329,6 +330,17 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
         )
     _refuse_spelt_twice(text, parsed, seq.frames)
     return seq
+
+
+def _other_extension_hint(path: Path) -> str:
+    """``; PATH is there, with another extension`` where a missing frame's file is there as another format (frames
+    re-delivered as DPX among EXRs were said to be missing, QA), else ""."""
+    try:
+        others = sorted(p for p in path.parent.glob(glob.escape(path.stem) + ".*")
+                        if p.suffix.lower() != path.suffix.lower() and not p.name.startswith(path.name) and p.is_file())
+    except OSError:
+        return ""
+    return f"; {others[0]} is there, with another extension: one sequence is one format" if others else ""
 
 
 def padding_hint(pattern: str | os.PathLike[str]) -> str:
