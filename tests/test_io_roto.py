@@ -138,8 +138,12 @@ def test_desqueezed_roto_of_an_anamorphic_plate_is_accepted(tmp_path):
     write_image(tmp_path / "roto.exr", _disc(24, 64, r=6, cy=12, cx=32), ("A",))
     mask = read_roto(tmp_path / "roto.exr", (32, 24), pixel_aspect=2.0)
     assert mask.shape == (24, 32) and mask[12, 16] == 1 and mask[12, 0] == 0
-    with pytest.raises(InputError, match="aspect"):
+    with pytest.raises(InputError, match=r"aspect 1\.333\); expected a roto of the plate's aspect$"):
         read_roto(tmp_path / "roto.exr", (32, 24))  # without the pixel aspect it is another aspect
+    write_image(tmp_path / "wide.exr", _disc(24, 80, r=6, cy=12, cx=40), ("A",))  # neither: both aspects said (QA)
+    with pytest.raises(InputError, match=r"expected a roto of the plate's aspect, or 2\.667, the picture desqueezed "
+                                         r"\(pixel aspect 2\)$"):
+        read_roto(tmp_path / "wide.exr", (32, 24), pixel_aspect=2.0)
 
 
 def test_several_layered_alphas_are_refused_naming_them(tmp_path):

@@ -257,6 +257,8 @@ def read_roto(
             raise InputError(
                 f"roto {path} is {roto_w}x{roto_h} (aspect {roto_aspect:.3f}) but the plate is {width}x{height} "
                 f"(aspect {plate_aspect:.3f}); expected a roto of the plate's aspect"
+                + (f", or {accepted[1]:.3f}, the picture desqueezed (pixel aspect {float(pixel_aspect):g})"
+                   if abs(accepted[1] - plate_aspect) > _ASPECT_TOLERANCE * plate_aspect else "")
             )
         squeezed = plate_aspect * float(pixel_aspect)  # a roto drawn over the desqueezed picture is meant so
         desqueezed = abs(float(pixel_aspect) - 1) > 1e-3 and abs(roto_aspect - squeezed) <= _ASPECT_TOLERANCE * squeezed
