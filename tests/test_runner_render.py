@@ -1253,6 +1253,7 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  # shot folders of digits only, format folders below the shot's, a camera clip's name (review)
                  ("/jobs/P/ABC/0100/plates/plate.####.exr", "/jobs/P/ABC/0200/plates/plate.####.exr"),
                  ("/s/seq/1001/plate/v001/p.####.exr", "/s/seq/1002/plate/v001/p.####.exr"),
+                 ("/s/seq/2010/plate/p.####.exr", "/s/seq/2020/plate/p.####.exr"),  # shot numbers, not years
                  ("/s/sh010/plates/hd_1080/plate.####.exr", "/s/sh020/plates/hd_1080/plate.####.exr"),
                  ("/s/sh010/plates/A001C003_220101_R1AB.####.exr", "/s/sh020/plates/A001C003_220101_R1AB.####.exr")):
         assert not same(a, b) and not same(b, a), (a, b)

@@ -328,8 +328,9 @@ def _related(x: str, y: str) -> bool:
     return x == y or (bool(x and y) and (x.startswith(y + "_") or y.startswith(x + "_")))
 
 
-# a folder that dates a delivery (20240109, 2024-01-09, 20240109_vendor, a year): a re-delivery, as a version is
-_DATED = re.compile(r"(?:19|20)\d{2}(?:_?\d{2}_?\d{2})?(?:_.*)?")
+# a folder that dates a delivery (20240109, 2024-01-09, 20240109_vendor): a re-delivery, as a version is; not a
+# year alone, which may be a shot's number (2010, 2020)
+_DATED = re.compile(r"(?:19|20)\d{2}_?(?:0[1-9]|1[0-2])_?(?:0[1-9]|[12]\d|3[01])(?:_.*)?")
 
 
 def same_shot_folders(a: str, b: str) -> bool:
