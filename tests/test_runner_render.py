@@ -1254,6 +1254,16 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("/jobs/P/ABC/0100/plates/plate.####.exr", "/jobs/P/ABC/0200/plates/plate.####.exr"),
                  ("/s/seq/1001/plate/v001/p.####.exr", "/s/seq/1002/plate/v001/p.####.exr"),
                  ("/s/seq/2010/plate/p.####.exr", "/s/seq/2020/plate/p.####.exr"),  # shot numbers, not years
+                 # folders of another depth below the shot (latest/, exr/), a delivery folder's date and shot, one
+                 # shot's other plates (stereo eyes, elements): review
+                 ("/s/ABC/sh010/plate/latest/plate.####.exr", "/s/ABC/sh020/plate/v002/plate.####.exr"),
+                 ("/s/sh010/plate/v001/exr/plate.####.exr", "/s/sh020/plate/v001/plate.####.exr"),
+                 ("/s/io/from_client/20240109_sh010/p.####.exr", "/s/io/from_client/20240109_sh020/p.####.exr"),
+                 ("/s/sh010/plate/left/plate.####.exr", "/s/sh010/plate/right/plate.####.exr"),
+                 ("/s/sh010/elements/bg/plate.####.exr", "/s/sh010/elements/fg/plate.####.exr"),
+                 # a generic name's own folder is its plate's, as before the whole folder was stamped (a converted
+                 # plate in a sibling folder is told by its bytes only: made_from)
+                 ("/s/sh010/plates/dpx/plate.####.dpx", "/s/sh010/plates/exr/plate.####.exr"),
                  ("/s/sh010/plates/hd_1080/plate.####.exr", "/s/sh020/plates/hd_1080/plate.####.exr"),
                  ("/s/sh010/plates/A001C003_220101_R1AB.####.exr", "/s/sh020/plates/A001C003_220101_R1AB.####.exr")):
         assert not same(a, b) and not same(b, a), (a, b)
@@ -1265,8 +1275,12 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("/a/sh010/plate.####.exr", "/b/sh010/plate_dn.####.exr"),
                  ("/Volumes/jobs/P/ABC/0100/plates/v001/p.####.exr", "/mnt/jobs/P/ABC/0100/plates/v002/p.####.exr"),
                  ("/s/sh030/plate/20240105_vendor/p.####.exr", "/s/sh030/plate/20240215_vendor/p.####.exr"),
-                 ("/s/sh010/plates/dpx/plate.####.dpx", "/s/sh010/plates/exr/plate.####.exr"),
-                 ("/s/sh010/plates/latest/plate.####.exr", "/s/sh010/plates/v002/plate.####.exr")):
+                 # a name with a shot code: folders of a resolution, colour space, bit depth or a dated delivery
+                 # are no conflict (review: refused as another shot's)
+                 ("/s/sh010/plate/2k/sh010_plate.####.exr", "/s/sh010/plate/4k/sh010_plate.####.exr"),
+                 ("/s/sh010/plate/lin_ap1/sh010_plate.####.exr", "/s/sh010/plate/rec709/sh010_plate.####.exr"),
+                 ("/s/sh010/plate/10bit/sh010_plate.####.exr", "/s/sh010/plate/16bit/sh010_plate.####.exr"),
+                 ("/io/sh010_20240109/sh010_plate.####.exr", "/io/sh010_20240215/sh010_plate.####.exr")):
         assert same(a, b) and same(b, a), (a, b)
 
 

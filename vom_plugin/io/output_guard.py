@@ -330,28 +330,53 @@ def _related(x: str, y: str) -> bool:
 
 # a folder that dates a delivery (20240109, 2024-01-09, 20240109_vendor): a re-delivery, as a version is; not a
 # year alone, which may be a shot's number (2010, 2020)
-_DATED = re.compile(r"(?:19|20)\d{2}_?(?:0[1-9]|1[0-2])_?(?:0[1-9]|[12]\d|3[01])(?:_.*)?")
+_DATED = re.compile(r"(?:19|20)\d{2}_?(?:0[1-9]|1[0-2])_?(?:0[1-9]|[12]\d|3[01])(?:_(?P<rest>.*))?")
 
 
-def same_shot_folders(a: str, b: str) -> bool:
-    """Whether two plate folders are one shot's: compared from the plate upwards, past version and date folders
-    (v002, 20240109: a re-delivery), to the first that differs: two with digits are two shots' codes (sh010/plate/v001
-    and sh020/plate/v001, ABC/0100 and ABC/0200: review); others (plates and elements, dpx and exr, a "latest" link)
-    and the root of a path (another mount: /mnt, /Volumes, C:, //fs01) tell nothing; nor do folders that run out."""
+def _folders(folder: str) -> list[str]:
+    """A folder's keys (``_folder_key``) from the plate upwards, without the path's root (a mount: /mnt, /Volumes, C:,
+    //fs01) and without version and date folders (v002, 20240109: a re-delivery; a version's key is "")."""
     import unicodedata
 
-    def chain(folder: str) -> list[tuple[str, bool]]:
-        """(key, whether it is the path's root), from the plate upwards, without version and date folders."""
-        parts = [p for p in re.split(r"[\\/]", unicodedata.normalize("NFC", folder)) if p]
-        keys = [(_folder_key(p), i == 0) for i, p in enumerate(parts)]
-        return [(k, root) for k, root in reversed(keys) if k and not _DATED.fullmatch(k)]  # a version's key is ""
+    parts = [p for p in re.split(r"[\\/]", unicodedata.normalize("NFC", folder)) if p][1:]
+    keys = []
+    for k in map(_folder_key, reversed(parts)):
+        dated = _DATED.fullmatch(k)
+        if dated:  # a delivery's date: the rest counts where it holds a shot code (20240109_sh010; review)
+            k = dated["rest"] or ""
+            k = k if _shot_code(k) else ""
+        if k:
+            keys.append(k)
+    return keys
 
-    for (x, x_root), (y, y_root) in zip(chain(a), chain(b), strict=False):  # folders that run out tell nothing
-        if _related(x, y):
-            continue
-        digits = bool(re.search(r"\d", x)) and bool(re.search(r"\d", y))
-        return not digits or x_root or y_root
-    return True
+
+def _shot_codes(keys: list[str]) -> list[str]:
+    """The parts of folder keys that may be shot codes (``_shot_code``; not a date), each folder's joined, nearest
+    first: sh010, 010_0100, 0100."""
+    codes = []
+    for k in keys:
+        parts = [t for t in k.split("_") if re.search(r"\d", t) and not _NOT_A_SHOT_CODE.fullmatch(t)
+                 and not _DATED.fullmatch(t)]
+        if parts:
+            codes.append("_".join(parts))
+    return codes
+
+
+def same_shot_folders(a: str, b: str, *, named: bool = False) -> bool:
+    """Whether two plate folders are one shot's. Their shot codes (sh010, 0100) must not conflict: each holding one
+    the other has not (sh010/plate/latest and sh020/plate/v002, ABC/0100 and ABC/0200 are two shots, and so are
+    /mnt/fs01 and /mnt/fs02 where the plate's bytes changed too; a colour space folder one of them has, lin_ap1, is
+    no conflict: review). For a plate whose name holds no shot code
+    (``named`` False), its own folder must also be the other's, past version and date folders (left/right, bg/fg,
+    dpx/exr are other plates; v001/v002, 20240105/20240109 are re-deliveries; a suffix after a separator is one,
+    plate/plate_dn). Folders that run out tell nothing."""
+    fa, fb = _folders(a), _folders(b)
+    if not named and fa and fb and not _related(fa[0], fb[0]):
+        return False
+    # a code each holds and the other does not: two shots (sh010 and sh020, under a shared show01 or over a shared
+    # hd_1080); a code one side's only (a colour space folder the other has not, lin_ap1) is no conflict
+    ca, cb = set(_shot_codes(fa)), set(_shot_codes(fb))
+    return not (ca - cb and cb - ca)
 
 
 def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None) -> bool:
@@ -379,10 +404,11 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
     a, b = key(name_a), key(name_b)
     if not _related(a, b):
         return False
-    if stamped_folder:  # the folders decide, a shot code in the name or not (a camera clip's name, A001C003, is
-        # two shots' cut from one take: review)
-        return same_shot_folders(stamped_folder, os.path.dirname(os.path.abspath(plate)))
-    if _shot_code(min(a, b, key=len)):  # a shot code in the name they share
+    named = _shot_code(min(a, b, key=len))  # a shot code in the name they share
+    if stamped_folder:  # the folders' shot codes too, a shot code in the name or not (a camera clip's name, A001C003,
+        # is two shots' cut from one take: review)
+        return same_shot_folders(stamped_folder, os.path.dirname(os.path.abspath(plate)), named=named)
+    if named:
         return True
     # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
     # sh010/plate is: review)
