@@ -321,6 +321,8 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
     with pytest.raises(InputError, match=r"shot file .* has no object 'heor' \(its objects: hero, dog\): a roto of "
                                          r"another name would add an object to the shot's outputs"):
         Shot.from_yaml(f, objects={"heor": {1: edit}})
+    with pytest.raises(InputError, match=r"has no object 'heor'"):  # the file's own out, given (review: passed)
+        Shot.from_yaml(f, objects={"heor": {1: edit}}, out=str(tmp_path / "x" / ".." / "a.####.exr"))
     own = str(tmp_path / "own_{object}.####.exr")
     assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}, out=own).objects) == [
         "hero", "dog", "cat"]

@@ -462,5 +462,9 @@ def test_a_shot_files_path_is_normalised_as_its_fields_are(tmp_path: Path, monke
         {"plate": "p.####.exr", "out": "o/a.####.exr", "keyframes": {1: "r.exr"}}))
     monkeypatch.chdir(tmp_path)
     shot = Shot.from_yaml("a/../demo/shot.yaml")
-    assert shot.source_file == tmp_path / "demo" / "shot.yaml" and ".." not in str(shot.source_file)
+    assert shot.source_file == (tmp_path / "demo" / "shot.yaml").resolve() and ".." not in str(shot.source_file)
+    # through a link: the file read, as its fields are resolved (review: a path that did not exist)
+    (tmp_path / "link").symlink_to(tmp_path / "demo")
+    linked = Shot.from_yaml("link/shot.yaml")
+    assert linked.source_file.is_file() and linked.source_file == shot.source_file
     assert shot.plate == str(tmp_path / "demo" / "p.####.exr")

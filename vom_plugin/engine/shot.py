@@ -145,6 +145,13 @@ def check_roto_file(field: str, frame: int, path: Path) -> None:
         raise InputError(f"{field}: roto file {path} (frame {frame}) {what}")
 
 
+def _same_path(a: object, b: object) -> bool | None:
+    """Whether two resolved path fields name one path (None where either is not a path string)."""
+    if not isinstance(a, (str, os.PathLike)) or not isinstance(b, (str, os.PathLike)):
+        return None
+    return os.path.normcase(os.path.abspath(os.fspath(a))) == os.path.normcase(os.path.abspath(os.fspath(b)))
+
+
 def has_frame_token(pattern: str) -> bool:
     return bool(_FRAME_TOKEN.search(os.path.basename(pattern)))
 
@@ -319,11 +326,13 @@ class Shot:
         # output files (a QA pass: an unnamed --roto on a file of objects rewrote its EXRs with A alone, exit 0);
         # into files of the render's own (out given too) they are a render of their own
         objects = data.get("objects") if isinstance(data.get("objects"), Mapping) else None
-        if "out" not in overrides and "keyframes" in overrides and objects:
+        # an out of this render's own: not the file's (a wrapper passing the file's own out is the shot's outputs)
+        own_out = "out" in overrides and _same_path(overrides["out"], data.get("out")) is False
+        if not own_out and "keyframes" in overrides and objects:
             raise InputError(f"shot file {str(p)!r} names its objects ({', '.join(map(str, objects))}): give each "
                              f"roto as NAME=PATH[@FRAME], as the file does, or an out of this render's own (unnamed "
                              f"rotos replace every object, and their layers in the shot's output files)")
-        if "out" not in overrides and "objects" in overrides and data.get("keyframes") and not objects:
+        if not own_out and "objects" in overrides and data.get("keyframes") and not objects:
             raise InputError(f"shot file {str(p)!r} has one object, unnamed (keyframes): give its rotos as "
                              f"PATH[@FRAME] without a name, or an out of this render's own (named rotos replace its "
                              f"A in the shot's output files with layers of their names)")
@@ -336,7 +345,7 @@ class Shot:
                 key = given.pop(str(n).lower(), None)
                 # under the file's name: its layers keep theirs (a comp reads hero.A, not Hero.A)
                 merged[n] = overrides["objects"][key] if key is not None else v
-            if given and "out" not in overrides:
+            if given and not own_out:
                 # a misspelt name (heor for hero) added an object: its layer in the shot's output files, which every
                 # later render of the shot file then refused to drop, and the overlap rule halved hero's alpha (QA)
                 raise InputError(f"shot file {str(p)!r} has no object {', '.join(map(repr, given.values()))} (its "
@@ -356,7 +365,7 @@ class Shot:
             if msg.startswith("shot file") or field in overrides or field not in data:
                 raise
             raise InputError(f"shot file {str(p)!r}: {msg}") from None
-        shot.source_file = Path(os.path.abspath(p))  # as every path field is made absolute (no "a/../b")
+        shot.source_file = p.resolve()  # the file read, as its path fields are resolved (no "a/../b", no link)
         return shot
 
     def to_dict(self) -> dict[str, Any]:
