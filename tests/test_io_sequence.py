@@ -240,3 +240,11 @@ def test_a_missing_frame_there_as_another_format_is_said(tmp_path):
     (tmp_path / "plate.0002.exr.bak").write_bytes(b"x")
     with pytest.raises(InputError, match=r"missing frame 2 \(1 of the 3 requested, e\.g\. \S*plate\.0002\.exr\)$"):
         open_sequence(tmp_path / "plate.####.exr", [1, 2, 3])
+    # no extension: nothing to differ (review: frame 1's file was named as "another extension" of frame 2)
+    for f in (1, 3):
+        (tmp_path / f"bare.{f:04d}").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"e\.g\. \S*bare\.0002\)$"):
+        open_sequence(tmp_path / "bare.####", [1, 2, 3])
+    (tmp_path / "plate.0002.EXR").write_bytes(b"x")  # another case, on a case-sensitive file system another file
+    with pytest.raises(InputError, match=r"plate\.0002\.EXR is there, with another extension"):
+        open_sequence(tmp_path / "plate.####.exr", [1, 2, 3])

@@ -335,9 +335,11 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
 def _other_extension_hint(path: Path) -> str:
     """``; PATH is there, with another extension`` where a missing frame's file is there as another format (frames
     re-delivered as DPX among EXRs were said to be missing, QA), else ""."""
+    if not path.suffix or not re.search(r"\d", path.stem):  # no extension to differ (plate.0002: review)
+        return ""
     try:
         others = sorted(p for p in path.parent.glob(glob.escape(path.stem) + ".*")
-                        if p.suffix.lower() != path.suffix.lower() and not p.name.startswith(path.name) and p.is_file())
+                        if p.suffix != path.suffix and not p.name.startswith(path.name) and p.is_file())
     except OSError:
         return ""
     return f"; {others[0]} is there, with another extension: one sequence is one format" if others else ""
