@@ -531,3 +531,34 @@ def test_a_key_code_openexr_refuses_is_not_carried_into_the_matte(tmp_path):
     write_alpha(tmp_path / "bad.exr", _alpha(), bad)
     header, channels = _exr(tmp_path / "bad.exr")  # OpenEXR opens it
     assert "keyCode" not in header and channels["A"].shape == (12, 16)
+
+
+def test_typed_attributes_of_the_plate_are_carried(tmp_path):
+    """QA: a double camera matrix (worldToCamera M44d), a box (originalDataWindow) and integer vectors were dropped
+    from every output: their OpenImageIO type names ("matrixd", "vector2i[2]") read back as an unknown type, which
+    set nothing and said nothing."""
+    import OpenImageIO as oiio
+
+    from vom_plugin.io.reader import read_info
+
+    cam = np.eye(4, dtype=np.float64)
+    cam[3, 0] = 2.5
+    px = np.zeros((8, 16), np.float16)
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage, "worldToCamera": cam,
+              "worldToNDC": cam.astype(np.float32)}
+    with OpenEXR.File(header, {"R": px, "G": px, "B": px}) as f:
+        f.write(str(tmp_path / "cam.exr"))
+    spec = oiio.ImageSpec(16, 8, 3, oiio.HALF)
+    spec.attribute("originalDataWindow", oiio.TypeDesc(oiio.INT, oiio.VEC2, oiio.NOXFORM, 2), (0, 0, 479, 269))
+    spec.attribute("cropOffset", oiio.TypeDesc(oiio.INT, oiio.VEC2), (3, 4))
+    out = oiio.ImageOutput.create(str(tmp_path / "box.exr"))
+    out.open(str(tmp_path / "box.exr"), spec)
+    out.write_image(np.zeros((8, 16, 3), np.float32))
+    out.close()
+    for plate, want in (("cam.exr", {"worldToCamera": ("matrix", tuple(map(float, cam.flatten())))}),
+                        ("box.exr", {"originalDataWindow": ("vector2i[2]", (0, 0, 479, 269)),
+                                     "cropOffset": ("vector2i", (3, 4))})):
+        write_alpha(tmp_path / f"a_{plate}", np.zeros((8, 16), np.float32), read_info(tmp_path / plate))
+        got = {a.name: (str(a.type), a.value) for a in oiio.ImageBuf(str(tmp_path / f"a_{plate}")).spec().extra_attribs}
+        for name, (kind, value) in want.items():  # the double matrix at float precision (OpenImageIO sets no double)
+            assert got.get(name) == (kind, value), (plate, name, got.get(name))

@@ -84,6 +84,18 @@ def _metadata_name(key: str) -> str:
     return f"vom:{key}"
 
 
+def _type_desc(name: str) -> Any:
+    """The OpenImageIO type ``reader.type_name`` named; a double one as its float kind (OpenImageIO's Python sets no
+    double attribute: a double camera matrix, worldToCamera M44d, is carried at float precision, as Nuke writes it)."""
+    import OpenImageIO as oiio
+
+    if "," not in name:
+        return oiio.TypeDesc(name)
+    base, aggregate, semantics, length = name.split(",")
+    return oiio.TypeDesc(oiio.FLOAT if base == "DOUBLE" else getattr(oiio.BASETYPE, base),
+                         getattr(oiio.AGGREGATE, aggregate), getattr(oiio.VECSEMANTICS, semantics), int(length))
+
+
 def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None,
                 alpha_index: int | None = None, plate_rgb: int = 0) -> Any:
     """``plate_rgb``: the first channels that carry the plate's own RGB. They keep a float plate's precision
@@ -112,8 +124,8 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
         type_name = info.metadata_types.get(name)
         try:
             if type_name:
-                spec.attribute(name, oiio.TypeDesc(type_name), value)
-            else:
+                spec.attribute(name, _type_desc(type_name), value)
+            if not type_name or spec.getattribute(name) is None:  # an unknown type sets nothing, and says nothing
                 spec.attribute(name, _metadata_value(value))
         except Exception:  # an attribute OIIO cannot round-trip is not worth failing a frame for
             continue

@@ -67,12 +67,24 @@ def _oiio_error(source: Any = None) -> str:
 INT32_FORMATS = ("uint", "int", "uint32", "int32")
 
 
+def type_name(t: Any) -> str:
+    """An attribute's OpenImageIO type as a name ``exr_out`` builds it back from: OpenImageIO's own where it reads
+    back ("float[8]", "matrix"), else its parts ("DOUBLE,MATRIX44,NOXFORM,0"): "matrixd", "vector2i" and a box's
+    "vector2i[2]" read back as an unknown type, and a double camera matrix was dropped from every output (QA)."""
+    import OpenImageIO as oiio
+
+    name = str(t)
+    if oiio.TypeDesc(name) == t:
+        return name
+    return f"{t.basetype.name},{t.aggregate.name},{t.vecsemantics.name},{t.arraylen}"
+
+
 def info_from_spec(spec: Any, path: Path | None, file_format: str = "") -> ImageInfo:
     metadata: dict[str, Any] = {}
     types: dict[str, str] = {}
     for attrib in spec.extra_attribs:
         metadata[attrib.name] = attrib.value
-        types[attrib.name] = str(attrib.type)
+        types[attrib.name] = type_name(attrib.type)
     aspect = spec.getattribute("PixelAspectRatio")
     return ImageInfo(
         display_window=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
