@@ -562,3 +562,23 @@ def test_typed_attributes_of_the_plate_are_carried(tmp_path):
         got = {a.name: (str(a.type), a.value) for a in oiio.ImageBuf(str(tmp_path / f"a_{plate}")).spec().extra_attribs}
         for name, (kind, value) in want.items():  # the double matrix at float precision (OpenImageIO sets no double)
             assert got.get(name) == (kind, value), (plate, name, got.get(name))
+
+
+@pytest.mark.parametrize("rate, want", [(24.0, (24, 1)), (23.976, (24000, 1001)), (29.97, (30000, 1001)),
+                                        (25.0, (25, 1)), (59.94, (60000, 1001))])
+def test_a_dpx_plates_frame_rate_is_the_mattes(tmp_path, rate, want):
+    """QA: a DPX plate's frame rate (dpx:FrameRate: OpenImageIO gives a DPX no FramesPerSecond) was lost."""
+    import OpenImageIO as oiio
+
+    from vom_plugin.io.reader import read_info
+
+    spec = oiio.ImageSpec(16, 8, 3, oiio.UINT16)
+    spec.attribute("dpx:FrameRate", rate)
+    out = oiio.ImageOutput.create(str(tmp_path / "p.dpx"))
+    out.open(str(tmp_path / "p.dpx"), spec)
+    out.write_image(np.zeros((8, 16, 3), np.float32))
+    out.close()
+    info = read_info(tmp_path / "p.dpx")
+    assert "FramesPerSecond" not in info.metadata
+    write_alpha(tmp_path / "a.exr", np.zeros((8, 16), np.float32), info)
+    assert oiio.ImageBuf(str(tmp_path / "a.exr")).spec().getattribute("FramesPerSecond") == want

@@ -84,6 +84,24 @@ def _metadata_name(key: str) -> str:
     return f"vom:{key}"
 
 
+def _frame_rate(metadata: dict[str, Any]) -> tuple[int, int] | None:
+    """A DPX plate's frame rate (``dpx:FrameRate``, which OpenImageIO gives no ``FramesPerSecond``: the matte lost it,
+    QA) as the rational an EXR carries: the NTSC rates as n*1000/1001 (23.976 is 24000/1001), others to 1/1000."""
+    from fractions import Fraction
+
+    try:
+        rate = float(metadata.get("dpx:FrameRate") or 0)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < rate < 1000:
+        return None
+    for base in (24, 30, 48, 60, 120):
+        if abs(rate - base * 1000 / 1001) < 0.005:
+            return base * 1000, 1001
+    f = Fraction(rate).limit_denominator(1000)
+    return f.numerator, f.denominator
+
+
 def _type_desc(name: str) -> Any:
     """The OpenImageIO type ``reader.type_name`` named; a double one as its float kind (OpenImageIO's Python sets no
     double attribute: a double camera matrix, worldToCamera M44d, is carried at float precision, as Nuke writes it)."""
@@ -129,6 +147,9 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
                 spec.attribute(name, _metadata_value(value))
         except Exception:  # an attribute OIIO cannot round-trip is not worth failing a frame for
             continue
+    rate = _frame_rate(info.metadata)
+    if rate is not None and "FramesPerSecond" not in info.metadata:
+        spec.attribute("FramesPerSecond", oiio.TypeRational, rate)
     declared = info.metadata.get("oiio:ColorSpace")
     if plate_rgb and declared and "colorInteropID" not in info.metadata:
         # the RGB of a PNG, TIFF or DPX plate is its own encoding (sRGB, log...): said, so that an EXR reader does
