@@ -366,10 +366,10 @@ def same_shot_folders(a: str, b: str, *, named: bool = False) -> bool:
     """Whether two plate folders are one shot's. Their shot codes (sh010, 0100) must not conflict: each holding one
     the other has not (sh010/plate/latest and sh020/plate/v002, ABC/0100 and ABC/0200 are two shots, and so are
     /mnt/fs01 and /mnt/fs02 where the plate's bytes changed too; a colour space folder one of them has, lin_ap1, is
-    no conflict: review). For a plate whose name holds no shot code
-    (``named`` False), its own folder must also be the other's, past version and date folders (left/right, bg/fg,
-    dpx/exr are other plates; v001/v002, 20240105/20240109 are re-deliveries; a suffix after a separator is one,
-    plate/plate_dn). Folders that run out tell nothing."""
+    no conflict: review). For a plate whose name holds no shot code (``named`` False), its own folder must also be
+    the other's, past version and date folders (left/right, bg/fg, dpx/exr are other plates; v001/v002,
+    20240105/20240109 are re-deliveries; a suffix after a separator is one, plate/plate_dn). Folders that run out
+    tell nothing."""
     fa, fb = _folders(a), _folders(b)
     if not named and fa and fb and not _related(fa[0], fb[0]):
         return False
@@ -388,8 +388,8 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
     a frame number) carries no shot code: there the folder decides (sh010/plate and sh020/plate are two shots; a
     folder that only says a version, v001 and v002, is one). A Source a host baked into its work folder
     (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade before the node), so it is not
-    compared. ``stamped_folder``: the matte's ``vom:plate_folder`` (vom before it stamped one folder only): for a name
-    without a shot code, the folders above are compared (``same_shot_folders``)."""
+    compared. ``stamped_folder``: the matte's ``vom:plate_folder`` (vom before it stamped one folder only): then the
+    folders are compared too, whatever the name (``same_shot_folders``)."""
     (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
     if folder_a.endswith("_vom") or folder_b.endswith("_vom"):
         return True
