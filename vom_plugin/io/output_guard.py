@@ -299,11 +299,11 @@ def plate_sequence_stamp(plate: str) -> str:
 
 
 def plate_folder_stamp(plate: str) -> str:
-    """A matte's ``vom:plate_folder``: its plate pattern's whole folder, one Unicode form, ``/`` separators. With it
-    the shot a generic name's plate belongs to is told from the folders above it (``same_shot_folders``)."""
+    """A matte's ``vom:plate_folder``: its plate pattern's whole folder, links resolved (a "latest" link is the version
+    it names), one Unicode form, ``/`` separators: the plate's place, which ``same_shot_folders`` compares."""
     import unicodedata
 
-    return unicodedata.normalize("NFC", os.path.dirname(os.path.abspath(plate))).replace("\\", "/")
+    return unicodedata.normalize("NFC", os.path.dirname(os.path.realpath(plate))).replace("\\", "/")
 
 
 # name or folder parts with digits that name no shot: a resolution, a bit depth, a colour space, a camera, an
@@ -328,55 +328,34 @@ def _related(x: str, y: str) -> bool:
     return x == y or (bool(x and y) and (x.startswith(y + "_") or y.startswith(x + "_")))
 
 
-# a folder that dates a delivery (20240109, 2024-01-09, 20240109_vendor): a re-delivery, as a version is; not a
-# year alone, which may be a shot's number (2010, 2020)
-_DATED = re.compile(r"(?:19|20)\d{2}_?(?:0[1-9]|1[0-2])_?(?:0[1-9]|[12]\d|3[01])(?:_(?P<rest>.*))?")
+# a delivery's date in a folder's name (20240109, 2024-01-09, vendor_20240109, 20240109_sh010): a re-delivery, as a
+# version is; not a year alone, nor digits with one separator (2010, 2000_0110: a sequence's and a shot's numbers)
+_DATE = r"(?:19|20)\d{2}(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|_(?:0[1-9]|1[0-2])_(?:0[1-9]|[12]\d|3[01]))"
+_DATE_IN_KEY = re.compile(rf"(?:^|_){_DATE}(?=_|$)")
 
 
 def _folders(folder: str) -> list[str]:
     """A folder's keys (``_folder_key``) from the plate upwards, without the path's root (a mount: /mnt, /Volumes, C:,
-    //fs01) and without version and date folders (v002, 20240109: a re-delivery; a version's key is "")."""
+    //fs01), version folders (v002) and the dates in folder names (20240109_vendor is vendor; a date alone goes)."""
     import unicodedata
 
     parts = [p for p in re.split(r"[\\/]", unicodedata.normalize("NFC", folder)) if p][1:]
-    keys = []
-    for k in map(_folder_key, reversed(parts)):
-        dated = _DATED.fullmatch(k)
-        if dated:  # a delivery's date: the rest counts where it holds a shot code (20240109_sh010; review)
-            k = dated["rest"] or ""
-            k = k if _shot_code(k) else ""
-        if k:
-            keys.append(k)
-    return keys
+    keys = (_DATE_IN_KEY.sub("", _folder_key(p)).strip("_") for p in reversed(parts))
+    return [k for k in keys if k]
 
 
-def _shot_codes(keys: list[str]) -> list[str]:
-    """The parts of folder keys that may be shot codes (``_shot_code``; not a date), each folder's joined, nearest
-    first: sh010, 010_0100, 0100."""
-    codes = []
-    for k in keys:
-        parts = [t for t in k.split("_") if re.search(r"\d", t) and not _NOT_A_SHOT_CODE.fullmatch(t)
-                 and not _DATED.fullmatch(t)]
-        if parts:
-            codes.append("_".join(parts))
-    return codes
-
-
-def same_shot_folders(a: str, b: str, *, named: bool = False) -> bool:
-    """Whether two plate folders are one shot's. Their shot codes (sh010, 0100) must not conflict: each holding one
-    the other has not (sh010/plate/latest and sh020/plate/v002, ABC/0100 and ABC/0200 are two shots, and so are
-    /mnt/fs01 and /mnt/fs02 where the plate's bytes changed too; a colour space folder one of them has, lin_ap1, is
-    no conflict: review). For a plate whose name holds no shot code (``named`` False), its own folder must also be
-    the other's, past version and date folders (left/right, bg/fg, dpx/exr are other plates; v001/v002,
-    20240105/20240109 are re-deliveries; a suffix after a separator is one, plate/plate_dn). Folders that run out
-    tell nothing."""
+def same_shot_folders(a: str, b: str) -> bool:
+    """Whether two plate folders are one place: the same folders from the plate upwards but for version folders and
+    dates (a re-delivery: v001/v002, 20240105_vendor/20240109_vendor), a suffix after a separator (plate/plate_dn),
+    and the mount above them (/mnt/show and //fs01/show, /Volumes/proj and /mnt/studio/proj: one path may hold more
+    folders above the other's, where they share two at least). Anything else is another plate (sh010/sh020,
+    ABC_0100/ABD_0100, left/right, bg/fg, dpx/exr; heuristics for shot codes let one shot's render replace another's
+    mattes in one layout after another: review), unless its bytes say otherwise (``made_from``)."""
     fa, fb = _folders(a), _folders(b)
-    if not named and fa and fb and not _related(fa[0], fb[0]):
+    n = min(len(fa), len(fb))
+    if not all(_related(x, y) for x, y in zip(fa[:n], fb[:n], strict=True)):
         return False
-    # a code each holds and the other does not: two shots (sh010 and sh020, under a shared show01 or over a shared
-    # hd_1080); a code one side's only (a colour space folder the other has not, lin_ap1) is no conflict
-    ca, cb = set(_shot_codes(fa)), set(_shot_codes(fb))
-    return not (ca - cb and cb - ca)
+    return len(fa) == len(fb) or n >= 2
 
 
 def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None) -> bool:
@@ -404,11 +383,10 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
     a, b = key(name_a), key(name_b)
     if not _related(a, b):
         return False
-    named = _shot_code(min(a, b, key=len))  # a shot code in the name they share
-    if stamped_folder:  # the folders' shot codes too, a shot code in the name or not (a camera clip's name, A001C003,
-        # is two shots' cut from one take: review)
-        return same_shot_folders(stamped_folder, os.path.dirname(os.path.abspath(plate)), named=named)
-    if named:
+    if stamped_folder:  # the folders decide, a shot code in the name or not (a camera clip's name, A001C003, is two
+        # shots' cut from one take: review)
+        return same_shot_folders(stamped_folder, os.path.dirname(os.path.realpath(plate)))
+    if _shot_code(min(a, b, key=len)):  # a shot code in the name they share
         return True
     # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
     # sh010/plate is: review)
