@@ -246,5 +246,10 @@ def test_a_missing_frame_there_as_another_format_is_said(tmp_path):
     with pytest.raises(InputError, match=r"e\.g\. \S*bare\.0002\)$"):
         open_sequence(tmp_path / "bare.####", [1, 2, 3])
     (tmp_path / "plate.0002.EXR").write_bytes(b"x")  # another case, on a case-sensitive file system another file
-    with pytest.raises(InputError, match=r"plate\.0002\.EXR is there, with another extension"):
+    with pytest.raises(InputError, match=r"plate\.0002\.EXR is there, its extension spelt \.EXR: name every frame "
+                                         r"alike$"):
         open_sequence(tmp_path / "plate.####.exr", [1, 2, 3])
+    for f in (1, 3):  # a name with a digit and no extension: sh010.0002's suffix is its frame (review)
+        (tmp_path / f"sh010.{f:04d}").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"e\.g\. \S*sh010\.0002\)$"):
+        open_sequence(tmp_path / "sh010.####", [1, 2, 3])

@@ -573,7 +573,7 @@ def test_a_dpx_plates_frame_rate_is_the_mattes(tmp_path, rate, want):
     from vom_plugin.io.reader import read_info
 
     spec = oiio.ImageSpec(16, 8, 3, oiio.UINT16)
-    spec.attribute("dpx:FrameRate", rate)
+    spec.attribute("dpx:FrameRate" if rate != 25.0 else "dpx:TemporalFrameRate", rate)  # film or TV header (review)
     out = oiio.ImageOutput.create(str(tmp_path / "p.dpx"))
     out.open(str(tmp_path / "p.dpx"), spec)
     out.write_image(np.zeros((8, 16, 3), np.float32))

@@ -323,6 +323,18 @@ def test_a_named_roto_flag_replaces_that_objects_rotos_only(root: Path, tmp_path
         Shot.from_yaml(f, objects={"heor": {1: edit}})
     with pytest.raises(InputError, match=r"has no object 'heor'"):  # the file's own out, given (review: passed)
         Shot.from_yaml(f, objects={"heor": {1: edit}}, out=str(tmp_path / "x" / ".." / "a.####.exr"))
+    (tmp_path / "link").symlink_to(tmp_path)  # through a link, or with another frame token: the same out (review)
+    for same_out in (tmp_path / "link" / "a.####.exr", tmp_path / "a.%04d.exr"):
+        with pytest.raises(InputError, match=r"has no object 'heor'"):
+            Shot.from_yaml(f, objects={"heor": {1: edit}}, out=str(same_out))
+    (tmp_path / "link").unlink()
+    # a shot file without out: an out given is the render's own (review: refused as the file's)
+    n = tmp_path / "noout.yaml"
+    n.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"),
+                                 "objects": {"hero": {1: "hero.0001.exr"}, "dog": {1: "dog.0001.exr"}}}))
+    assert Shot.from_yaml(n, keyframes={1: edit}, out=str(tmp_path / "own2.####.exr")).objects is None
+    assert "cat" in Shot.from_yaml(n, objects={"cat": {1: edit}}, out=str(tmp_path / "own3.####.exr")).objects
+    n.unlink()
     own = str(tmp_path / "own_{object}.####.exr")
     assert list(Shot.from_yaml(f, objects={"dog": {1: edit}, "cat": {1: edit}}, out=own).objects) == [
         "hero", "dog", "cat"]

@@ -146,10 +146,15 @@ def check_roto_file(field: str, frame: int, path: Path) -> None:
 
 
 def _same_path(a: object, b: object) -> bool | None:
-    """Whether two resolved path fields name one path (None where either is not a path string)."""
+    """Whether two resolved path fields name one path or sequence, through links and whatever the frame token's
+    spelling (review: link/vom/a.####.exr and real/vom/a.%04d.exr passed for another out); None where either is
+    not a path string (a shot file without out)."""
     if not isinstance(a, (str, os.PathLike)) or not isinstance(b, (str, os.PathLike)):
         return None
-    return os.path.normcase(os.path.abspath(os.fspath(a))) == os.path.normcase(os.path.abspath(os.fspath(b)))
+    from vom_plugin.io.output_guard import same_sequence_name
+
+    a, b = os.fspath(a), os.fspath(b)
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)) or same_sequence_name(a, b)
 
 
 def has_frame_token(pattern: str) -> bool:
@@ -327,7 +332,7 @@ class Shot:
         # into files of the render's own (out given too) they are a render of their own
         objects = data.get("objects") if isinstance(data.get("objects"), Mapping) else None
         # an out of this render's own: not the file's (a wrapper passing the file's own out is the shot's outputs)
-        own_out = "out" in overrides and _same_path(overrides["out"], data.get("out")) is False
+        own_out = "out" in overrides and _same_path(overrides["out"], data.get("out")) is not True
         if not own_out and "keyframes" in overrides and objects:
             raise InputError(f"shot file {str(p)!r} names its objects ({', '.join(map(str, objects))}): give each "
                              f"roto as NAME=PATH[@FRAME], as the file does, or an out of this render's own (unnamed "

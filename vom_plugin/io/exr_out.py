@@ -90,7 +90,7 @@ def _frame_rate(metadata: dict[str, Any]) -> tuple[int, int] | None:
     from fractions import Fraction
 
     try:
-        rate = float(metadata.get("dpx:FrameRate") or 0)
+        rate = float(metadata.get("dpx:FrameRate") or metadata.get("dpx:TemporalFrameRate") or 0)  # film or TV header
     except (TypeError, ValueError):
         return None
     if not 0 < rate < 1000:

@@ -100,13 +100,13 @@ def check_not_plate_sequence(out_pattern: str, plate: str) -> None:
     """InputError where an output pattern names the plate's own sequence with another frame token: another padding
     writes other files among the plate's (plate.-003.exr beside plate.-0003.exr made every later read of the plate
     refuse frame -3 as spelt twice, QA); the same padding is caught file by file (``check_outputs``)."""
-    if _same_sequence_name(out_pattern, plate):
+    if same_sequence_name(out_pattern, plate):
         raise InputError(f"out {out_pattern!r} names the plate's own sequence {plate} (the same folder and name, "
                          f"another frame token): the render would write its mattes among the plate's files. Choose "
                          f"another output pattern")
 
 
-def _same_sequence_name(a: str, b: str) -> bool:
+def same_sequence_name(a: str, b: str) -> bool:
     """Whether two patterns name one sequence's files but for their frame tokens (plate.%04d.exr, plate.#####.exr):
     the same real folder and the same name around the token."""
     from vom_plugin.io.sequence import around_token

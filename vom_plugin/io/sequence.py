@@ -335,14 +335,18 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
 def _other_extension_hint(path: Path) -> str:
     """``; PATH is there, with another extension`` where a missing frame's file is there as another format (frames
     re-delivered as DPX among EXRs were said to be missing, QA), else ""."""
-    if not path.suffix or not re.search(r"\d", path.stem):  # no extension to differ (plate.0002: review)
+    if not path.suffix or path.suffix[1:].isdigit():  # no extension: sh010.0002 ends in its frame (review)
         return ""
     try:
         others = sorted(p for p in path.parent.glob(glob.escape(path.stem) + ".*")
                         if p.suffix != path.suffix and not p.name.startswith(path.name) and p.is_file())
     except OSError:
         return ""
-    return f"; {others[0]} is there, with another extension: one sequence is one format" if others else ""
+    if not others:
+        return ""
+    if others[0].suffix.lower() == path.suffix.lower():  # the same format, its extension in another case
+        return f"; {others[0]} is there, its extension spelt {others[0].suffix}: name every frame alike"
+    return f"; {others[0]} is there, with another extension: one sequence is one format"
 
 
 def padding_hint(pattern: str | os.PathLike[str]) -> str:
