@@ -319,7 +319,7 @@ def _shot_code(key: str) -> bool:
 
 
 def _folder_key(folder: str) -> str:
-    k = re.sub(r"(?:^|(?<=[._-]))v\d+(?=$|[._-])", "", folder.lower())  # a version folder (v002 of v001)
+    k = re.sub(r"(?:^|(?<=[._-]))(?:v|ver|version)\d+(?=$|[._-])", "", folder.lower())  # a version (v002, ver002)
     return re.sub(r"[._-]+", "_", k).strip("_")
 
 
