@@ -280,6 +280,27 @@ def test_unwritable_cache_is_unavailable(store: Store, tmp_path: Path) -> None:
         store(blocker / "cache", "/p/a.####.exr").prepare()
 
 
+def test_a_shot_folder_cleared_as_a_render_starts_is_claimed_again(store: Store, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a `vom cache clear` between the shot folder's claim and the write probe removed the empty folder; the
+    probe failed and the render ran without the cache, told to pass another --cache. The probe is under the lock
+    now, and a folder removed all the same is claimed again."""
+    import uuid as uuid_mod
+
+    cache = store(tmp_path / "cache", "/p/a.####.exr")
+    real, cleared = uuid_mod.uuid4, []
+
+    def clearing() -> uuid_mod.UUID:  # the first name asked once claimed: the shot's folder goes, as a clear takes it
+        if not cleared and (cache.dir / "steps").is_dir():
+            cleared.append(1)
+            shutil.rmtree(cache.dir)
+        return real()
+    monkeypatch.setattr(vc.uuid, "uuid4", clearing)
+    cache.prepare()
+    assert cleared and (cache.dir / "steps").is_dir() and not list((cache.dir / "steps").iterdir())
+    assert (cache.dir / vc.SHOT_MARKER).is_file()
+
+
 def test_max_bytes_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VOM_CACHE_MAX_GB", "0.5")
     assert vc.max_bytes_from_env() == 2**29

@@ -304,12 +304,19 @@ class ShotCache:
         """
         try:
             self.root.mkdir(parents=True, exist_ok=True)  # the root itself may be a link: the user chose it
-            with self.lock():
-                self._claim()
-            probe = self.dir / "steps" / f".probe.{uuid.uuid4().hex}"
-            with open(probe, "xb"):
-                pass
-            probe.unlink()
+            for attempt in (1, 2):
+                with self.lock():  # the probe too: a `vom cache clear` between them removed the empty folder (QA)
+                    self._claim()
+                    probe = self.dir / "steps" / f".probe.{uuid.uuid4().hex}"
+                    try:
+                        with open(probe, "xb"):
+                            pass
+                    except FileNotFoundError:  # removed all the same (a clear that took no lock): claimed again
+                        if attempt == 2:
+                            raise
+                        continue
+                    probe.unlink()
+                    break
             self.check_room(0)
         except OSError as e:
             # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
