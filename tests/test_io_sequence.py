@@ -253,3 +253,7 @@ def test_a_missing_frame_there_as_another_format_is_said(tmp_path):
         (tmp_path / f"sh010.{f:04d}").write_bytes(b"x")
     with pytest.raises(InputError, match=r"e\.g\. \S*sh010\.0002\)$"):
         open_sequence(tmp_path / "sh010.####", [1, 2, 3])
+    for f in (-3, -1):  # negative frames without an extension: another frame, not another extension (review)
+        (tmp_path / f"neg.{f:04d}").write_bytes(b"x")
+    with pytest.raises(InputError, match=r"e\.g\. \S*neg\.-002\)$"):
+        open_sequence(tmp_path / "neg.####", [-3, -2, -1])

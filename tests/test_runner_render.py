@@ -1261,6 +1261,13 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("/s/io/from_client/20240109_sh010/p.####.exr", "/s/io/from_client/20240109_sh020/p.####.exr"),
                  ("/s/sh010/plates/A001C003_220101_R1AB.####.exr", "/s/sh020/plates/A001C003_220101_R1AB.####.exr"),
                  ("/s/plates/plate.####.exr", "/s/sh010/plates/plate.####.exr"),
+                 # a first folder that is no mount is the show's; a suffix in a folder's name is another folder
+                 # (review: /showB/sh010 replaced /showA/sh010's mattes; a split shot ABC_0100_B its parent's)
+                 ("/showA/sh010/plate/plate.####.exr", "/showB/sh010/plate/plate.####.exr"),
+                 ("/scratch/sh010/plate/plate.####.exr", "/show/x/sh010/plate/plate.####.exr"),
+                 ("/s/ABC_0100/ABC_0100.####.exr", "/s/ABC_0100_B/ABC_0100_B.####.exr"),
+                 ("/s/sh010/plate/plate.####.exr", "/s/sh010/plate_right/plate.####.exr"),
+                 ("D:/sh010/plate/p.####.exr", "D:/sh020/plate/p.####.exr"),
                  # a converted plate in a sibling folder is told by its bytes only (made_from)
                  ("/s/sh010/plates/dpx/plate.####.dpx", "/s/sh010/plates/exr/plate.####.exr")):
         assert not same(a, b) and not same(b, a), (a, b)
@@ -1269,7 +1276,8 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("/s/sh030/plate/vendor_2024-01-05/p.####.exr", "/s/sh030/plate/vendor_2024-02-15/p.####.exr"),
                  ("/s/sh010/plate/plate.####.exr", "/s/sh010/plate/v002/plate.####.exr"),
                  ("/mnt/show/sh010/plate/v001/plate.####.exr", "//fs01/show/sh010/plate/v002/plate.####.exr"),
-                 ("/a/x/sh010/plate.####.exr", "/b/x/sh010/plate_dn.####.exr"),
+                 ("/mnt/x/sh010/plate.####.exr", "/Volumes/x/sh010/plate_dn.####.exr"),
+                 ("//fs01/share/show/sh010/plate/p.####.exr", "/mnt/show/sh010/plate/p.####.exr"),
                  ("/Volumes/jobs/P/ABC/0100/plates/v001/p.####.exr", "/mnt/jobs/P/ABC/0100/plates/v002/p.####.exr"),
                  ("/mnt/studio/proj/sh010/plate/p.####.exr", "/Volumes/proj/sh010/plate/p.####.exr"),
                  ("/io/sh010_20240109/sh010_plate.####.exr", "/io/sh010_20240215/sh010_plate.####.exr")):

@@ -468,3 +468,13 @@ def test_a_shot_files_path_is_normalised_as_its_fields_are(tmp_path: Path, monke
     linked = Shot.from_yaml("link/shot.yaml")
     assert linked.source_file.is_file() and linked.source_file == shot.source_file
     assert shot.plate == str(tmp_path / "demo" / "p.####.exr")
+
+
+def test_a_nul_in_the_files_out_with_an_out_given_is_no_traceback(tmp_path: Path) -> None:
+    """Review: the comparison of the two outs crashed on a NUL in the file's (exit 1, a traceback)."""
+    f = tmp_path / "nul.yaml"
+    f.write_text('plate: p.####.exr\nkeyframes: {1: r.exr}\nout: "vom/a\\0.####.exr"\n')
+    shot = Shot.from_yaml(f, out=str(tmp_path / "b.####.exr"))  # the render's own out replaces the file's
+    assert shot.out == str(tmp_path / "b.####.exr")
+    with pytest.raises(InputError, match="NUL"):
+        Shot.from_yaml(f)

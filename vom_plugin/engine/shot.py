@@ -154,7 +154,11 @@ def _same_path(a: object, b: object) -> bool | None:
     from vom_plugin.io.output_guard import same_sequence_name
 
     a, b = os.fspath(a), os.fspath(b)
-    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)) or same_sequence_name(a, b)
+    try:
+        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)) or \
+            same_sequence_name(a, b)
+    except ValueError:  # a NUL in one (refused by name where the field is checked: review, a traceback here)
+        return None
 
 
 def has_frame_token(pattern: str) -> bool:

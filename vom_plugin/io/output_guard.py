@@ -334,28 +334,38 @@ _DATE = r"(?:19|20)\d{2}(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|_(?:0[1-9]|1
 _DATE_IN_KEY = re.compile(rf"(?:^|_){_DATE}(?=_|$)")
 
 
+# the first folders of a path that say where a share is mounted, not what is on it
+_MOUNTS = frozenset({"mnt", "volumes", "net", "media", "nfs", "mounts", "shares", "smb", "cifs", "?", "unc"})
+
+
 def _folders(folder: str) -> list[str]:
-    """A folder's keys (``_folder_key``) from the plate upwards, without the path's root (a mount: /mnt, /Volumes, C:,
-    //fs01), version folders (v002) and the dates in folder names (20240109_vendor is vendor; a date alone goes)."""
+    """A folder's keys (``_folder_key``) from the plate upwards, without where it is mounted (/mnt, /Volumes, C:,
+    //fs01: a known mount folder, a drive, a UNC server; another first folder, /showA, is the show's and counts:
+    review), version folders (v002) and the dates in folder names (20240109_vendor is vendor; a date alone goes)."""
     import unicodedata
 
-    parts = [p for p in re.split(r"[\\/]", unicodedata.normalize("NFC", folder)) if p][1:]
+    text = unicodedata.normalize("NFC", folder)
+    parts = [p for p in re.split(r"[\\/]", text) if p]
+    while parts and (parts[0].lower() in _MOUNTS or re.fullmatch(r"[A-Za-z]:", parts[0])):
+        parts = parts[1:]
+    if re.match(r"[\\/]{2}[^\\/?]", text) and parts:  # //server/share: the server
+        parts = parts[1:]
     keys = (_DATE_IN_KEY.sub("", _folder_key(p)).strip("_") for p in reversed(parts))
     return [k for k in keys if k]
 
 
 def same_shot_folders(a: str, b: str) -> bool:
     """Whether two plate folders are one place: the same folders from the plate upwards but for version folders and
-    dates (a re-delivery: v001/v002, 20240105_vendor/20240109_vendor), a suffix after a separator (plate/plate_dn),
-    and the mount above them (/mnt/show and //fs01/show, /Volumes/proj and /mnt/studio/proj: one path may hold more
-    folders above the other's, where they share two at least). Anything else is another plate (sh010/sh020,
-    ABC_0100/ABD_0100, left/right, bg/fg, dpx/exr; heuristics for shot codes let one shot's render replace another's
-    mattes in one layout after another: review), unless its bytes say otherwise (``made_from``)."""
+    dates (a re-delivery: v001/v002, 20240105_vendor/20240109_vendor) and where they are mounted (/mnt/show and
+    //fs01/show; /Volumes/proj and /mnt/studio/proj: one path may hold more folders above the other's, where they
+    share three at least). Anything else is another plate (sh010/sh020, ABC_0100/ABD_0100, left/right, bg/fg,
+    plate/plate_clean, dpx/exr, /showA/sh010 and /showB/sh010; heuristics for shot codes let one shot's render replace
+    another's mattes in one layout after another: reviews), unless its bytes say otherwise (``made_from``)."""
     fa, fb = _folders(a), _folders(b)
     n = min(len(fa), len(fb))
-    if not all(_related(x, y) for x, y in zip(fa[:n], fb[:n], strict=True)):
+    if fa[:n] != fb[:n]:
         return False
-    return len(fa) == len(fb) or n >= 2
+    return len(fa) == len(fb) or n >= 3
 
 
 def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None) -> bool:

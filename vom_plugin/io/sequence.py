@@ -335,7 +335,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
 def _other_extension_hint(path: Path) -> str:
     """``; PATH is there, with another extension`` where a missing frame's file is there as another format (frames
     re-delivered as DPX among EXRs were said to be missing, QA), else ""."""
-    if not path.suffix or path.suffix[1:].isdigit():  # no extension: sh010.0002 ends in its frame (review)
+    if not path.suffix or re.fullmatch(r"\.-?\d+", path.suffix):  # no extension: sh010.0002 ends in its frame
         return ""
     try:
         others = sorted(p for p in path.parent.glob(glob.escape(path.stem) + ".*")
