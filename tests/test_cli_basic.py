@@ -320,11 +320,12 @@ def test_vom_traceback_adds_the_traceback_to_a_bad_input_error(tmp_path: Path, m
     argv = ["eval", "--pred", str(tmp_path / "nope.####.exr"), "--gt", str(tmp_path / "gt.####.exr")]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "error: no files match" in err
+    assert "Traceback" not in err and "error: ground truth: no files match" in err
     monkeypatch.setenv("VOM_TRACEBACK", "1")
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "Traceback (most recent call last)" in err and "InputError" in err and "error: no files match" in err
+    assert "Traceback (most recent call last)" in err and "InputError" in err
+    assert "error: ground truth: no files match" in err
 
 
 def test_closed_or_full_standard_streams_do_not_stop_a_command(tmp_path: Path) -> None:
