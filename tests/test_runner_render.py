@@ -1268,6 +1268,11 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("/s/ABC_0100/ABC_0100.####.exr", "/s/ABC_0100_B/ABC_0100_B.####.exr"),
                  ("/s/sh010/plate/plate.####.exr", "/s/sh010/plate_right/plate.####.exr"),
                  ("D:/sh010/plate/p.####.exr", "D:/sh020/plate/p.####.exr"),
+                 # another depth (more folders above one: a show's, or a mount's? review: /mnt/sh010 replaced
+                 # /mnt/showB/sh010's mattes), a plate beside another of a longer name (sh010_plate_clean)
+                 ("/mnt/sh010/plates/main/p.####.exr", "/mnt/showB/sh010/plates/main/p.####.exr"),
+                 ("/mnt/studio/proj/sh010/plate/p.####.exr", "/Volumes/proj/sh010/plate/p.####.exr"),
+                 ("/s/sh010/plates/sh010_plate.####.exr", "/s/sh010/plates/sh010_plate_clean.####.exr"),
                  # a converted plate in a sibling folder is told by its bytes only (made_from)
                  ("/s/sh010/plates/dpx/plate.####.dpx", "/s/sh010/plates/exr/plate.####.exr")):
         assert not same(a, b) and not same(b, a), (a, b)
@@ -1275,16 +1280,28 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("/s/sh030/plate/20240105_vendor/p.####.exr", "/s/sh030/plate/20240215_vendor/p.####.exr"),
                  ("/s/sh030/plate/vendor_2024-01-05/p.####.exr", "/s/sh030/plate/vendor_2024-02-15/p.####.exr"),
                  ("/s/sh010/plate/plate.####.exr", "/s/sh010/plate/v002/plate.####.exr"),
-                 ("/mnt/show/sh010/plate/v001/plate.####.exr", "//fs01/show/sh010/plate/v002/plate.####.exr"),
-                 ("/mnt/x/sh010/plate.####.exr", "/Volumes/x/sh010/plate_dn.####.exr"),
-                 ("//fs01/share/show/sh010/plate/p.####.exr", "/mnt/show/sh010/plate/p.####.exr"),
+                 ("/mnt/show/sh010/plate/v001/plate.####.exr", "/Volumes/show/sh010/plate/v002/plate.####.exr"),
+                 ("/mnt/proj/sh010/plate.####.exr", "/Volumes/proj/sh010/plate.####.exr"),
                  ("/Volumes/jobs/P/ABC/0100/plates/v001/p.####.exr", "/mnt/jobs/P/ABC/0100/plates/v002/p.####.exr"),
-                 ("/mnt/studio/proj/sh010/plate/p.####.exr", "/Volumes/proj/sh010/plate/p.####.exr"),
                  ("/io/sh010_20240109/sh010_plate.####.exr", "/io/sh010_20240215/sh010_plate.####.exr")):
         assert same(a, b) and same(b, a), (a, b)
-    # a Windows workstation's stamp read on the farm
-    assert same_plate_sequence("v001/plate.####.exr", "/mnt/proj/sh010/plates/v002/plate.####.exr",
-                               "P:/proj/sh010/plates/v001")
+    # a Windows workstation's stamp read on the farm: a drive, a UNC server, WSL's /mnt/c
+    farm = "/mnt/proj/sh010/plates/v002/plate.####.exr"
+    for stamped_at in ("P:/proj/sh010/plates/v001", "//fs01/proj/sh010/plates/v001",
+                       "//?/UNC/fs01/proj/sh010/plates/v001"):
+        assert same_plate_sequence("v001/plate.####.exr", farm, stamped_at)
+    assert same_plate_sequence("v001/plate.####.exr", "/mnt/c/proj/sh010/plates/v002/plate.####.exr",
+                               "C:/proj/sh010/plates/v001")
+    # a host's baked Source (<Output>_vom/) is its Output's, beside the mattes only (review: any _vom folder let any
+    # shot's render replace any other's mattes, both ways)
+    baked = "/comp/mattes/sh010_alpha_vom"
+    assert same_plate_sequence("sh010_alpha_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr", baked,
+                               "/comp/mattes")
+    assert same_plate_sequence("plates/plate.####.exr", f"{baked}/plate.####.exr", "/s/sh010/plates", "/comp/mattes")
+    assert not same_plate_sequence("sh020_alpha_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr",
+                                   "/s/sh020/comp/sh020_alpha_vom", "/comp/mattes")
+    assert not same_plate_sequence("plates/plate.####.exr", "/s/sh020/comp/sh020_alpha_vom/plate.####.exr",
+                                   "/s/sh010/plates", "/comp/mattes")
 
 
 def test_two_shots_generic_plates_in_version_folders_are_told_apart(shot_dir: Path, tmp_path: Path) -> None:

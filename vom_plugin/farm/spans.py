@@ -289,7 +289,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
             problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
                 or _stamp_problem(read_info(out).metadata, f, shot, recipes,
                                   expected.path if expected is not None else None, objects_of.get(pattern),
-                                  picture if shot.plate else None, exposure if shot.plate else None)
+                                  picture if shot.plate else None, exposure if shot.plate else None, Path(out))
             if problem:
                 replaced = _replaced(out, f, objects_of.get(pattern), shot.plate)
                 problems[f] = OutputProblem(where + problem, out, False, replaced)
@@ -518,7 +518,8 @@ def _exposure(farm: FarmShot) -> str:
 
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Once | None = None,
                    plate: Path | None = None, objects: tuple[str, ...] | None = None,
-                   picture: _Once | None = None, exposure: _Once | None = None) -> str | None:
+                   picture: _Once | None = None, exposure: _Once | None = None, out: Path | None = None
+                   ) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
     write, another frame's, one rendered for other ``objects`` than the file is the output of (another object's
     file copied over it), one rendered from other keyframes (a stale output of an earlier version of the shot),
@@ -538,7 +539,8 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         # another shot's (QA: said to be an earlier version's); the same plate moved or renamed is not (a render
         # replaces it)
         folder = str(meta.get("vom:plate_folder") or "") or None
-        if not same_plate_sequence(stamped, shot.plate, folder) and not made_from(meta, shot.plate, frame):
+        out_folder = None if out is None else out.parent  # a host's baked Source beside it is this Output's
+        if not same_plate_sequence(stamped, shot.plate, folder, out_folder) and not made_from(meta, shot.plate, frame):
             return (f"holds vom's matte of another plate ({stamped_plate(meta)}; the shot's is "
                     f"{plate_label(shot.plate, meta)})")
     from vom_plugin.engine.shot import read_keyframes_stamp

@@ -222,7 +222,8 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
         return (f"which holds vom's unnamed matte (A); this render writes {writes} and would drop it: move the "
                 f"files away, or choose another output pattern")
     stamped = str(meta.get("vom:plate_sequence") or "")
-    if (why is None and plate and stamped and not same_plate_sequence(stamped, plate, _stamped_folder(meta))
+    if (why is None and plate and stamped
+            and not same_plate_sequence(stamped, plate, _stamped_folder(meta), path.parent)
             and not made_from(meta, plate, frame)):
         # another shot's mattes, of the same frame: a typo'd or pasted output replaced them, exit 0 (QA); a plate
         # delivered again under a new version (v001 -> v002) is the same sequence
@@ -346,29 +347,37 @@ def _folders(folder: str) -> list[str]:
 
     text = unicodedata.normalize("NFC", folder)
     parts = [p for p in re.split(r"[\\/]", text) if p]
+    unc = bool(re.match(r"[\\/]{2}[^\\/?]", text))  # //server/share
     while parts and (parts[0].lower() in _MOUNTS or re.fullmatch(r"[A-Za-z]:", parts[0])):
-        parts = parts[1:]
-    if re.match(r"[\\/]{2}[^\\/?]", text) and parts:  # //server/share: the server
+        unc = unc or parts[0].lower() == "unc"  # \\?\UNC\server\share
+        wsl = parts[0].lower() == "mnt" and len(parts) > 1 and re.fullmatch(r"[A-Za-z]", parts[1])  # /mnt/c: C:
+        parts = parts[2:] if wsl else parts[1:]
+    if unc and parts:  # the server
         parts = parts[1:]
     keys = (_DATE_IN_KEY.sub("", _folder_key(p)).strip("_") for p in reversed(parts))
     return [k for k in keys if k]
 
 
 def same_shot_folders(a: str, b: str) -> bool:
-    """Whether two plate folders are one place: the same folders from the plate upwards but for version folders and
-    dates (a re-delivery: v001/v002, 20240105_vendor/20240109_vendor) and where they are mounted (/mnt/show and
-    //fs01/show; /Volumes/proj and /mnt/studio/proj: one path may hold more folders above the other's, where they
-    share three at least). Anything else is another plate (sh010/sh020, ABC_0100/ABD_0100, left/right, bg/fg,
-    plate/plate_clean, dpx/exr, /showA/sh010 and /showB/sh010; heuristics for shot codes let one shot's render replace
-    another's mattes in one layout after another: reviews), unless its bytes say otherwise (``made_from``)."""
-    fa, fb = _folders(a), _folders(b)
-    n = min(len(fa), len(fb))
-    if fa[:n] != fb[:n]:
+    """Whether two plate folders are one place: the same folders but for version folders and dates (a re-delivery:
+    v001/v002, 20240105_vendor/20240109_vendor) and where they are mounted (/mnt/show, //fs01/show, S:/show,
+    /mnt/s/show). Anything else is another plate (sh010/sh020, ABC_0100/ABD_0100, left/right, bg/fg, plate/plate_clean,
+    dpx/exr, /showA/sh010 and /showB/sh010, and a path of other depth: /mnt/sh010 and /mnt/showB/sh010; heuristics for
+    shot codes, then more folders above one path than the other, let one shot's render replace another's mattes in
+    one layout after another: reviews), unless its bytes say otherwise (``made_from``)."""
+    return _folders(a) == _folders(b)
+
+
+def _baked_for(folder: str, out_folder: str | os.PathLike[str] | None) -> bool:
+    """Whether ``folder`` is a host's work folder of an Output in ``out_folder`` (``<out folder>/<name>_vom``)."""
+    if out_folder is None or not folder.rstrip("/\\").endswith("_vom"):
         return False
-    return len(fa) == len(fb) or n >= 3
+    parent = os.path.dirname(folder.rstrip("/\\").replace("\\", "/"))
+    return os.path.normcase(os.path.realpath(parent)) == os.path.normcase(os.path.realpath(out_folder))
 
 
-def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None) -> bool:
+def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None,
+                        out_folder: str | os.PathLike[str] | None = None) -> bool:
     """Whether a matte's ``vom:plate_sequence`` names the sequence of ``plate``, in any folder (a farm worker mounts
     it elsewhere, a Windows workstation spells it with backslashes): the same file name but for case, Unicode
     normalisation, the frame token's spelling (####, %04d, @@@@, $F4), the extension, version numbers (_v001, .v002)
@@ -380,7 +389,11 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
     compared. ``stamped_folder``: the matte's ``vom:plate_folder`` (vom before it stamped one folder only): then the
     folders are compared too, whatever the name (``same_shot_folders``)."""
     (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
-    if folder_a.endswith("_vom") or folder_b.endswith("_vom"):
+    if stamped_folder:  # a host's baked Source is its Output's work folder, beside the mattes (review: any _vom
+        # folder let any shot's render replace any other's)
+        if _baked_for(stamped_folder, out_folder) or _baked_for(os.path.dirname(os.path.realpath(plate)), out_folder):
+            return True
+    elif folder_a.endswith("_vom") or folder_b.endswith("_vom"):
         return True
 
     def key(name: str) -> str:
@@ -391,11 +404,11 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
         return re.sub(r"[._-]+", "_", k).strip("_")
 
     a, b = key(name_a), key(name_b)
+    if stamped_folder:  # the same name (a suffix is another plate beside it: sh010_plate_clean, review) in the same
+        # place, a shot code in the name or not (a camera clip's name, A001C003, is two shots' cut from one take)
+        return a == b and same_shot_folders(stamped_folder, os.path.dirname(os.path.realpath(plate)))
     if not _related(a, b):
         return False
-    if stamped_folder:  # the folders decide, a shot code in the name or not (a camera clip's name, A001C003, is two
-        # shots' cut from one take: review)
-        return same_shot_folders(stamped_folder, os.path.dirname(os.path.realpath(plate)))
     if _shot_code(min(a, b, key=len)):  # a shot code in the name they share
         return True
     # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
