@@ -763,3 +763,17 @@ def test_rotos_of_several_objects_in_one_multi_part_exr(root: Path, fast: list[d
     assert r.frames == list(range(1, N + 1))
     got = frames_of(root / "multipart")
     assert all(np.array_equal(g[k], f[k]) for g, f in zip(got, fast, strict=True) for k in f)
+
+
+def test_two_objects_of_one_roto_are_a_warning(root: Path) -> None:
+    """QA: a Roto copied to two layers (two objects of one shape) matted each at half, exit 0, without a word: the
+    objects share the alpha where they overlap. Distinct objects (hero, dog: other shapes) say nothing."""
+    from vom_plugin.engine.runner import prepare
+
+    same = prepare(make_shot(root, "same_roto", {"hero": {1: "hero"}, "twin": {1: "hero"}}, frames="1-2"))
+    said = [n for n in same.notes if "same shape" in n]
+    assert said == ["objects hero and twin: their rotos of keyframe 1 are the same shape (100% overlap): objects "
+                    "share the alpha where they overlap, so each comes out at about half; give each object the roto "
+                    "of its own part of the picture"], same.notes
+    apart = prepare(make_shot(root, "apart_roto", BOTH, frames="1-2"))
+    assert not [n for n in apart.notes if "same shape" in n], apart.notes

@@ -153,6 +153,9 @@ SMALL_ROTO_PX = 256
 SMALL_PICTURE_PX = 32
 
 
+SAME_ROTO_IOU = 0.9  # two objects' rotos this alike are one object drawn twice
+
+
 def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: Any, notes: list[str]) -> None:
     """Warnings for an object the network sees too small to matte (``SMALL_ROTO_PX``, ``SMALL_PICTURE_PX``)."""
     w, h = geo.size
@@ -173,6 +176,24 @@ def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo:
                 notes.append(f"{whose}: the roto of keyframe {kf} ({shot.rotos()[name][kf]}) covers {px} of the "
                              f"network's {w}x{h} pixels (working_size {shot.working_size}): an object this small for "
                              f"the network comes out faint or not at all; {fix}")
+
+
+def _shared_roto_notes(rotos: dict[Any, dict[int, np.ndarray]], notes: list[str]) -> None:
+    """A warning where two objects' rotos of one keyframe are (nearly) the same shape: the objects' alphas are shared
+    where they overlap, so each came out at half, exit 0, without a word (QA: one Roto copied to two layers)."""
+    names = [n for n in rotos if n is not None]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for kf in sorted(set(rotos[a]) & set(rotos[b])):
+                ma, mb = rotos[a][kf] > 0.5, rotos[b][kf] > 0.5
+                if ma.shape != mb.shape:
+                    continue
+                union = int(np.count_nonzero(ma | mb))
+                iou = int(np.count_nonzero(ma & mb)) / union if union else 0.0
+                if iou >= SAME_ROTO_IOU:
+                    notes.append(f"objects {a} and {b}: their rotos of keyframe {kf} are the same shape ({iou:.0%} "
+                                 f"overlap): objects share the alpha where they overlap, so each comes out at about "
+                                 f"half; give each object the roto of its own part of the picture")
 
 
 def _check_seen(frame: int, path: Path, info: Any, picture: Any) -> None:
@@ -473,6 +494,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
     _check_rotos_seen(rotos, shot, geo)
     _small_object_notes(rotos, shot, geo, notes)
+    _shared_roto_notes(rotos, notes)
     first_kf = first_keyframe(shot)
     at_kf = first if first_kf == frames[0] else _read_held(on_disk.path(first_kf), first_kf, memo, plate_ids,
                                                             plate_fps)
