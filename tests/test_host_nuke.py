@@ -452,6 +452,26 @@ def test_analyze_shows_the_warnings_of_a_finished_render(host: types.ModuleType,
         fake_nuke.messages[0]
 
 
+def test_warnings_say_vom_numbers_file_frames_where_the_read_shows_others(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a Read of files 1001- started at script frame 1: vom's warning said "keyframe 1005" beside "the Roto
+    input at frame 5", and only a failure said how the two numberings meet."""
+    vom = _script(tmp_path / "vom", (
+        "import json\n"
+        "print(json.dumps({'event': 'frame', 'frame': 1005, 'done': 1, 'total': 1}), flush=True)\n"
+        "print(json.dumps({'event': 'done', 'frames_written': 1, 'warnings': ['keyframe 1005: its matte lies mostly "
+        "off its roto']}), flush=True)\n"))
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024,
+                                      "frame_mode": "start at", "frame": "1"})
+    node = _gizmo(tmp_path, keyframes="5", frames="5-5")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    assert host.analyze(node, background=False).returncode == 0
+    [said] = fake_nuke.messages
+    assert "rendered, with warnings:\n- keyframe 1005: its matte lies mostly off its roto" in said
+    assert said.endswith("(vom's frame numbers are the plate's file frames: the script shows file frame F at F - 1000)")
+
+
 def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: types.ModuleType,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     vom = _script(tmp_path / "vom", "import sys\nprint('{\"event\": \"error\", \"message\": \"plate: frame 7 "

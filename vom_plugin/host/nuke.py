@@ -961,9 +961,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                                                     f"as it was then",))
         elif result.returncode != 0:
             detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
-            if prepared.offset:  # vom's own words name the plate's file frames (QA: read as script frames)
-                detail += (f"\n\n(vom's frame numbers are the plate's file frames: the script shows file frame F at "
-                           f"F {'+' if prepared.offset > 0 else '-'} {abs(prepared.offset)})")
+            detail += _file_frames_note(prepared.offset)
             # refused: the shot file the command names was taken back (review: it named one deleted, or an earlier
             # render's, which renders other settings)
             told = "vom refused the render; nothing of this Analyze was kept" if refused else _command_line(cmd)
@@ -984,6 +982,7 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                                 f"the roto as it was then): render them too, or delete those files")
             if warnings:
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
+                text += _file_frames_note(prepared.offset)  # vom's words name file frames there too (QA)
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))
         return result
 
@@ -1010,6 +1009,15 @@ def earlier_frames(fields: Mapping[str, Any], first: int, last: int) -> list[int
     objects = list(fields.get("objects") or {})
     shown = out.replace("{object}", objects[0]) if objects else out  # the sequence the node shows
     return list(_common.earlier_matte_frames([shown], str(fields["frames"]), range(first, last + 1)))
+
+
+def _file_frames_note(offset: int) -> str:
+    """How vom's frame numbers read in the script, where a Read shows the plate's file frames elsewhere (QA: vom's
+    "keyframe 2" beside "the Roto input at frame 1002", unsaid after a render with warnings)."""
+    if not offset:
+        return ""
+    return (f"\n\n(vom's frame numbers are the plate's file frames: the script shows file frame F at "
+            f"F {'+' if offset > 0 else '-'} {abs(offset)})")
 
 
 def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) -> str:
