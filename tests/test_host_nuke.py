@@ -987,6 +987,16 @@ def test_submit_to_farm_points_the_node_at_the_frames_the_farm_writes(host: type
     assert (node["alpha_first"].value(), node["alpha_last"].value(), node["alpha_offset"].value()) == (1001, 1024,
                                                                                                         -1000)
     assert node.children["CopyAlpha"]["from0"].value() == "vom.alpha"
+    # an {object} Output: the message names the file the node reads, the first object's (QA: it named the pattern)
+    fake_nuke.messages.clear()
+    node = _gizmo(tmp_path, keyframes="", objects="hero 5\ndog 6", out=str(tmp_path / "objs" / "{object}.####.exr"))
+    roto = FakeNode("Roto", "Roto2")
+    roto.channels = lambda: ["rgba.alpha", "hero.alpha", "dog.alpha"]  # type: ignore[attr-defined]
+    node.inputs = [read, roto]
+    assert host.submit_farm(node) is not None
+    said = fake_nuke.messages[-1]
+    assert f"The node now reads {tmp_path / 'objs' / 'hero.####.exr'} (the other objects' in " \
+           f"{tmp_path / 'objs' / '{object}.####.exr'}): black where" in said, said
 
 
 def test_a_plate_given_by_hand_keeps_its_own_frame_numbers(host: types.ModuleType, fake_nuke: types.ModuleType,

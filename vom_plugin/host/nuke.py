@@ -1123,7 +1123,11 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
              f"submission): an Analyze after a change upstream of the Source bakes it again under the queued job; "
              f"wait for the job first." if Path(str(prepared.fields["plate"])).parent == work else "")
     submit = _command_line(["deadline", "bundle", "submit", str(bundle)])  # pasted into a shell as it is (QA)
+    out = str(prepared.fields["out"])
+    objects = list(prepared.fields.get("objects") or {})
+    reads = out.replace("{object}", objects[0]) if objects and "{object}" in out else out  # the first object's (QA)
+    others = f" (the other objects' in {out})" if reads != out else ""
     nuke.message(f"VOM Matte: job bundle written to\n{bundle}\n\nSubmit it with:\n"
-                 f"{submit}\n\nThe node now reads {prepared.fields['out']}: black where the "
+                 f"{submit}\n\nThe node now reads {reads}{others}: black where the "
                  f"farm has not written a frame yet.{baked}{said}")
     return bundle
