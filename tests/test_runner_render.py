@@ -1221,7 +1221,8 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
     assert same_plate_sequence("caf\u00e9.####.exr", "cafe\u0301.####.exr")
     assert not same_plate_sequence("v010_plate.####.exr", "v020_plate.####.exr")  # shot codes, not versions
     # a Source a host baked into its work folder is the Read it replaced (an artist's Grade before the node)
-    assert same_plate_sequence("/show/sh010_plate_v001.%04d.exr", "/comp/vom/sh010_alpha_vom/plate.%04d.exr")
+    assert same_plate_sequence("/show/sh010_plate_v001.%04d.exr", "/comp/vom/sh010_alpha_vom/plate.%04d.exr",
+                               out_file="/comp/vom/sh010_alpha.0001.exr")
     # a name that begins with another's is another shot unless a separator starts the rest; a name without a shot
     # code (a digit) is told by its folder (review: shot_1 replaced shot_10's mattes; any plate matched ####.exr)
     for a, b in (("p/shot_1.####.exr", "p/shot_10.####.exr"), ("sh01.####.exr", "sh010.####.exr"),
@@ -1292,16 +1293,18 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
         assert same_plate_sequence("v001/plate.####.exr", farm, stamped_at)
     assert same_plate_sequence("v001/plate.####.exr", "/mnt/c/proj/sh010/plates/v002/plate.####.exr",
                                "C:/proj/sh010/plates/v001")
-    # a host's baked Source (<Output>_vom/) is its Output's, beside the mattes only (review: any _vom folder let any
-    # shot's render replace any other's mattes, both ways)
+    # a host's baked Source (<Output>_vom/) is its Output's, in that Output's work folder only (reviews: any _vom
+    # folder, then any beside the mattes, let any shot's render replace another's mattes, both ways)
+    out_file = "/comp/mattes/sh010_alpha.0001.exr"
     baked = "/comp/mattes/sh010_alpha_vom"
-    assert same_plate_sequence("sh010_alpha_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr", baked,
-                               "/comp/mattes")
-    assert same_plate_sequence("plates/plate.####.exr", f"{baked}/plate.####.exr", "/s/sh010/plates", "/comp/mattes")
-    assert not same_plate_sequence("sh020_alpha_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr",
-                                   "/s/sh020/comp/sh020_alpha_vom", "/comp/mattes")
-    assert not same_plate_sequence("plates/plate.####.exr", "/s/sh020/comp/sh020_alpha_vom/plate.####.exr",
-                                   "/s/sh010/plates", "/comp/mattes")
+    assert same_plate_sequence("sh010_alpha_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr", baked, out_file)
+    assert same_plate_sequence("plates/plate.####.exr", f"{baked}/plate.####.exr", "/s/sh010/plates", out_file)
+    assert same_plate_sequence("sh010_alpha_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr", None, out_file)
+    for other in ("/s/sh020/comp/sh020_alpha_vom", "/comp/mattes/other_vom", "/comp/mattes/sh010_alpha_vom/x"):
+        assert not same_plate_sequence("x/plate.####.exr", "/s/sh010/plates/plate.####.exr", other, out_file), other
+        assert not same_plate_sequence("plates/plate.####.exr", f"{other}/plate.####.exr", "/s/sh010/plates",
+                                       out_file), other
+    assert not same_plate_sequence("other_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr", None, out_file)
 
 
 def test_two_shots_generic_plates_in_version_folders_are_told_apart(shot_dir: Path, tmp_path: Path) -> None:
