@@ -773,7 +773,7 @@ def test_two_objects_of_one_roto_are_a_warning(root: Path) -> None:
     same = prepare(make_shot(root, "same_roto", {"hero": {1: "hero"}, "twin": {1: "hero"}}, frames="1-2"))
     said = [n for n in same.notes if "same shape" in n]
     assert said == ["objects hero and twin: their rotos of keyframe 1 are the same shape (100% overlap): objects "
-                    "share the alpha where they overlap, so each comes out at about half; give each object the roto "
-                    "of its own part of the picture"], same.notes
+                    "share the alpha where they overlap, so each comes out at a share of it (two: half); give each "
+                    "object the roto of its own part of the picture"], same.notes
     apart = prepare(make_shot(root, "apart_roto", BOTH, frames="1-2"))
     assert not [n for n in apart.notes if "same shape" in n], apart.notes

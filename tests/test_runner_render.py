@@ -1220,6 +1220,7 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
     assert same_plate_sequence("sh010_plate.####.exr", "sh010_plate_v001.####.exr")
     assert same_plate_sequence("caf\u00e9.####.exr", "cafe\u0301.####.exr")
     assert not same_plate_sequence("v010_plate.####.exr", "v020_plate.####.exr")  # shot codes, not versions
+    assert not same_plate_sequence("bg_v1a.####.exr", "/x/bg_v2a.####.exr")  # a version is a whole part (review)
     # a Source a host baked into its work folder is the Read it replaced (an artist's Grade before the node)
     assert same_plate_sequence("/show/sh010_plate_v001.%04d.exr", "/comp/vom/sh010_alpha_vom/plate.%04d.exr",
                                out_file="/comp/vom/sh010_alpha.0001.exr")

@@ -192,8 +192,8 @@ def _shared_roto_notes(rotos: dict[Any, dict[int, np.ndarray]], notes: list[str]
                 iou = int(np.count_nonzero(ma & mb)) / union if union else 0.0
                 if iou >= SAME_ROTO_IOU:
                     notes.append(f"objects {a} and {b}: their rotos of keyframe {kf} are the same shape ({iou:.0%} "
-                                 f"overlap): objects share the alpha where they overlap, so each comes out at about "
-                                 f"half; give each object the roto of its own part of the picture")
+                                 f"overlap): objects share the alpha where they overlap, so each comes out at a "
+                                 f"share of it (two: half); give each object the roto of its own part of the picture")
 
 
 def _check_seen(frame: int, path: Path, info: Any, picture: Any) -> None:

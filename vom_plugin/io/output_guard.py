@@ -415,7 +415,7 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
         k = name.lower()
         k = re.sub(r"\.[a-z0-9]+$", "", k)  # the extension: a DPX plate converted to EXR is the same
         k = re.sub(r"#+|@+|%0?\d*d|\$f\d*|(?<=[._-])-?\d+$|^-?\d+$", "", k)  # the frame token (or a still's number)
-        k = re.sub(r"(?<=[._-])v\d+", "", k)  # versions after a separator (not a shot code v010)
+        k = re.sub(r"(?<=[._-])v\d+(?=$|[._-])", "", k)  # versions after a separator (not a shot code v010, bg_v1a)
         return re.sub(r"[._-]+", "_", k).strip("_")
 
     a, b = key(name_a), key(name_b)
