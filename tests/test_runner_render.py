@@ -1306,6 +1306,12 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
         assert not same_plate_sequence("plates/plate.####.exr", f"{other}/plate.####.exr", "/s/sh010/plates",
                                        out_file), other
     assert not same_plate_sequence("other_vom/plate.####.exr", "/s/sh010/plates/plate.####.exr", None, out_file)
+    # an {object} Output: the host's work folder says "object" where each file says its object (review)
+    hero = "/comp/mattes/hero_alpha.0001.exr"
+    assert same_plate_sequence("plates/plate.####.exr", "/comp/mattes/object_alpha_vom/plate.####.exr",
+                               "/s/sh010/plates", hero, ("hero",))
+    assert not same_plate_sequence("plates/plate.####.exr", "/comp/mattes/object_alpha_vom/plate.####.exr",
+                                   "/s/sh010/plates", hero)
 
 
 def test_two_shots_generic_plates_in_version_folders_are_told_apart(shot_dir: Path, tmp_path: Path) -> None:

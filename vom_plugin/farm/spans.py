@@ -540,7 +540,8 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         # replaces it)
         folder = str(meta.get("vom:plate_folder") or "") or None
         # a host's baked Source, in this Output's work folder beside it, is this Output's
-        if not same_plate_sequence(stamped, shot.plate, folder, out) and not made_from(meta, shot.plate, frame):
+        if not same_plate_sequence(stamped, shot.plate, folder, out, objects or ()) \
+                and not made_from(meta, shot.plate, frame):
             return (f"holds vom's matte of another plate ({stamped_plate(meta)}; the shot's is "
                     f"{plate_label(shot.plate, meta)})")
     from vom_plugin.engine.shot import read_keyframes_stamp

@@ -19,7 +19,7 @@ import functools
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from vom_plugin.atomic import temp_name
@@ -223,7 +223,7 @@ def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: fr
                 f"files away, or choose another output pattern")
     stamped = str(meta.get("vom:plate_sequence") or "")
     if (why is None and plate and stamped
-            and not same_plate_sequence(stamped, plate, _stamped_folder(meta), path)
+            and not same_plate_sequence(stamped, plate, _stamped_folder(meta), path, objects or ())
             and not made_from(meta, plate, frame)):
         # another shot's mattes, of the same frame: a typo'd or pasted output replaced them, exit 0 (QA); a plate
         # delivered again under a new version (v001 -> v002) is the same sequence
@@ -368,28 +368,33 @@ def same_shot_folders(a: str, b: str) -> bool:
     return _folders(a) == _folders(b)
 
 
-def _work_folder_name(out_file: str | os.PathLike[str]) -> re.Pattern[str]:
+def _work_folder_name(out_file: str | os.PathLike[str], objects: Collection[str] = ()) -> re.Pattern[str]:
     """The name of the work folder a host keeps beside an Output of this file (``<out name>_vom``: ``hero_vom`` for
-    ``hero.0001.exr``, the host's digest after a name it had to spell otherwise)."""
-    given = re.sub(r"[._-]?-?\d+$", "", os.path.splitext(os.path.basename(os.fspath(out_file)))[0]).rstrip("._-")
-    stem = re.sub(r"[^\w.-]+", "_", given).strip("._-") or "vom"
-    return re.compile(rf"{re.escape(stem)}(?:-[0-9a-f]{{8}})?_vom")
+    ``hero.0001.exr``; ``object_alpha_vom`` for ``hero_alpha.0001.exr`` of an Output ``{object}_alpha.####.exr``
+    writing ``objects`` hero; the host's digest after a name it had to spell otherwise)."""
+    import unicodedata
+
+    name = unicodedata.normalize("NFC", os.path.basename(os.fspath(out_file)))  # as the host spells it
+    given = re.sub(r"[._-]?-?\d+$", "", os.path.splitext(name)[0]).rstrip("._-")
+    names = {given} | {given.replace(o, "object") for o in objects if o and o in given}
+    stems = {re.sub(r"[^\w.-]+", "_", g).strip("._-") or "vom" for g in names}
+    return re.compile("|".join(rf"(?:{re.escape(st)}(?:-[0-9a-f]{{8}})?_vom)" for st in sorted(stems)))
 
 
-def _baked_for(folder: str, out_file: str | os.PathLike[str] | None) -> bool:
+def _baked_for(folder: str, out_file: str | os.PathLike[str] | None, objects: Collection[str] = ()) -> bool:
     """Whether ``folder`` is the host's work folder of the Output ``out_file`` belongs to, beside it (review: any
     ``_vom`` folder, then any beside the mattes, let another shot's render replace them)."""
     if out_file is None:
         return False
     folder = folder.rstrip("/\\").replace("\\", "/")
-    if not _work_folder_name(out_file).fullmatch(os.path.basename(folder)):
+    if not _work_folder_name(out_file, objects).fullmatch(os.path.basename(folder)):
         return False
     parent, out_parent = os.path.dirname(folder), os.path.dirname(os.fspath(out_file))
     return os.path.normcase(os.path.realpath(parent)) == os.path.normcase(os.path.realpath(out_parent))
 
 
 def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None,
-                        out_file: str | os.PathLike[str] | None = None) -> bool:
+                        out_file: str | os.PathLike[str] | None = None, objects: Collection[str] = ()) -> bool:
     """Whether a matte's ``vom:plate_sequence`` names the sequence of ``plate``, in any folder (a farm worker mounts
     it elsewhere, a Windows workstation spells it with backslashes): the same file name but for case, Unicode
     normalisation, the frame token's spelling (####, %04d, @@@@, $F4), the extension, version numbers (_v001, .v002)
@@ -403,12 +408,12 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
     (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
     # a host's baked Source is its Output's, in that Output's work folder beside the mattes (review: any _vom folder
     # let any shot's render replace any other's); a matte of older vom says its folder's name only
-    if _baked_for(os.path.dirname(os.path.realpath(plate)), out_file):
+    if _baked_for(os.path.dirname(os.path.realpath(plate)), out_file, objects):
         return True
     if stamped_folder:
-        if _baked_for(stamped_folder, out_file):
+        if _baked_for(stamped_folder, out_file, objects):
             return True
-    elif out_file is not None and _work_folder_name(out_file).fullmatch(folder_a):
+    elif out_file is not None and _work_folder_name(out_file, objects).fullmatch(folder_a):
         return True
 
     def key(name: str) -> str:
