@@ -1314,6 +1314,33 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                                    "/s/sh010/plates", hero)
 
 
+def test_a_hosts_baked_source_is_its_outputs_in_its_work_folder(tmp_path: Path) -> None:
+    """Review: the exemption of a host's baked Source (its Output's work folder) must follow the host's own naming:
+    an {object} Output, a frame token inside the name, a name the host respelt; another _vom folder is no exemption."""
+    from vom_plugin.host.blender_addon import common
+    from vom_plugin.io.output_guard import same_plate_sequence
+
+    comp = tmp_path / "comp"
+    for out, frame_file, objects in (("{object}_alpha.####.exr", "alpha_alpha.0001.exr", ("alpha",)),
+                                     ("sh010_{object}.####.exr", "sh010_1.0001.exr", ("1",)),
+                                     ("sh010_####_alpha.exr", "sh010_0001_alpha.exr", ()),
+                                     ("hero matte.####.exr", "hero matte.0001.exr", ())):
+        pattern = str(comp / out)
+        work = common.work_dir(pattern)
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "shot.yaml").write_text(common.shot_yaml({"plate": str(work / "plate.####.exr"), "out": pattern},
+                                                         "# host"))
+        matte = comp / frame_file
+        assert same_plate_sequence("v001/plate.####.exr", str(work / "plate.####.exr"), "/s/sh010/plates/v001",
+                                   matte, objects), out
+        assert same_plate_sequence(f"{work.name}/plate.####.exr", "/s/sh010/plates/v001/plate.####.exr", str(work),
+                                   matte, objects), out
+    other = comp / "other_vom"
+    other.mkdir()
+    assert not same_plate_sequence("v001/plate.####.exr", str(other / "plate.####.exr"), "/s/sh010/plates/v001",
+                                   comp / "hero matte.0001.exr")
+
+
 def test_two_shots_generic_plates_in_version_folders_are_told_apart(shot_dir: Path, tmp_path: Path) -> None:
     """Review: sh010/plate/v001/plate.####.exr rendered into sh020/plate/v001's mattes replaced them, exit 0 (the
     stamp held v001/plate.####.exr for both); the same shot's plate re-delivered into a dated folder, regraded, is

@@ -383,14 +383,49 @@ def _work_folder_name(out_file: str | os.PathLike[str], objects: Collection[str]
 
 def _baked_for(folder: str, out_file: str | os.PathLike[str] | None, objects: Collection[str] = ()) -> bool:
     """Whether ``folder`` is the host's work folder of the Output ``out_file`` belongs to, beside it (review: any
-    ``_vom`` folder, then any beside the mattes, let another shot's render replace them)."""
+    ``_vom`` folder, then any beside the mattes, let another shot's render replace them): named for it, or holding
+    the host's shot file of that Output (an older host's spelling, a frame token inside the name, ``{object}``)."""
     if out_file is None:
         return False
     folder = folder.rstrip("/\\").replace("\\", "/")
-    if not _work_folder_name(out_file, objects).fullmatch(os.path.basename(folder)):
+    out_file = os.fspath(out_file)
+    try:
+        if not folder.endswith("_vom") or os.path.normcase(os.path.realpath(os.path.dirname(folder))) != \
+                os.path.normcase(os.path.realpath(os.path.dirname(out_file))):
+            return False
+    except ValueError:  # a NUL in a stamp
         return False
-    parent, out_parent = os.path.dirname(folder), os.path.dirname(os.fspath(out_file))
-    return os.path.normcase(os.path.realpath(parent)) == os.path.normcase(os.path.realpath(out_parent))
+    return bool(_work_folder_name(out_file, objects).fullmatch(os.path.basename(folder))) or \
+        _shot_file_writes(folder, out_file, objects)
+
+
+def _shot_file_writes(folder: str, out_file: str, objects: Collection[str]) -> bool:
+    """Whether the shot file a host keeps in its work folder ``folder`` names an Output that writes ``out_file``."""
+    from vom_plugin import safe_yaml
+    from vom_plugin.io.sequence import around_token
+
+    try:
+        data = safe_yaml.load_file(os.path.join(folder, "shot.yaml"), "work folder shot file")
+        out = str(data["out"]).replace("$$", "$") if isinstance(data, dict) and isinstance(data.get("out"), str) else ""
+    except (OSError, InputError, ValueError):
+        return False
+    name = os.path.basename(out_file)
+    for pattern in [out.replace("{object}", o) for o in objects if o] or [out]:
+        try:
+            parts = around_token(os.path.join(folder, pattern))
+        except InputError:
+            continue
+        if parts is None:
+            continue
+        head, tail = os.path.basename(parts[0]), parts[1]
+        middle = name[len(head):len(name) - len(tail)] if len(name) > len(head) + len(tail) else ""
+        try:
+            here = os.path.realpath(os.path.dirname(parts[0])) == os.path.realpath(os.path.dirname(out_file))
+        except ValueError:
+            continue
+        if here and name.startswith(head) and name.endswith(tail) and re.fullmatch(r"-?\d+", middle):
+            return True
+    return False
 
 
 def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None,
