@@ -1024,10 +1024,8 @@ def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) 
     """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a (script) frame."""
     rotos = [(f, p, "") for f, p in (fields.get("keyframes") or {}).items()]
     rotos += [(f, p, f", layer {name}") for name, kf in (fields.get("objects") or {}).items() for f, p in kf.items()]
-    said: dict[str, list[str]] = {}  # one file may be two objects' roto (review: named after the last only)
-    for frame, path, layer in rotos:
-        said.setdefault(str(path), []).append(f"the Roto input at frame {frame + offset}{layer}")
-    return _common.name_rotos(text, {path: " and ".join(whats) for path, whats in said.items()})
+    return _common.name_rotos(text, _common.roto_names((str(path), f"the Roto input at frame {frame + offset}{layer}")
+                                                       for frame, path, layer in rotos))
 
 
 def _farm_snapshot(prepared: Prepared) -> Path:

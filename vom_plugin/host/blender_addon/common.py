@@ -393,6 +393,15 @@ class WorkUndo:
         self.kept = {}
 
 
+def roto_names(named: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """{roto file: what the artist knows it as} from (file, name) pairs: one file may be several objects' roto, named
+    after each (review: named after the last only)."""
+    said: dict[str, list[str]] = {}
+    for path, what in named:
+        said.setdefault(str(path), []).append(what)
+    return {path: " and ".join(whats) for path, whats in said.items()}
+
+
 def name_rotos(text: str, sources: Mapping[str, str]) -> str:
     """vom's words with each roto file it names followed by what the artist knows it as (``sources``: path ->
     "the Mask 'hero' at scene frame 12"): the hosts bake rotos into files the artist never chose. Once a line: an

@@ -303,12 +303,8 @@ def roto_sources(rotos_of: Mapping[str | None, Mapping[int, str]], masks: bool, 
     object's roto is the Mask of its name (the shot's, ``mask``, without objects); else the Image node of its name
     (the shot's, ``node``)."""
     kind, own = ("Mask", mask) if masks else ("Image node", node)
-    said: dict[str, list[str]] = {}  # one file may be two objects' roto (review: named after the last only)
-    for name, frames in rotos_of.items():
-        for k, path in frames.items():
-            said.setdefault(str(path), []).append(f"the {kind} {(name if name is not None else own)!r} at scene "
-                                                  f"frame {k}")
-    return {path: " and ".join(whats) for path, whats in said.items()}
+    return common.roto_names((str(path), f"the {kind} {(name if name is not None else own)!r} at scene frame {k}")
+                             for name, frames in rotos_of.items() for k, path in frames.items())
 
 
 def shot_yaml(fields: Mapping[str, Any]) -> str:
