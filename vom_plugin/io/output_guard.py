@@ -430,26 +430,15 @@ def _shot_file_writes(folder: str, out_file: str, objects: Collection[str]) -> b
 
 def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = None,
                         out_file: str | os.PathLike[str] | None = None, objects: Collection[str] = ()) -> bool:
-    """Whether a matte's ``vom:plate_sequence`` names the sequence of ``plate``, in any folder (a farm worker mounts
-    it elsewhere, a Windows workstation spells it with backslashes): the same file name but for case, Unicode
-    normalisation, the frame token's spelling (####, %04d, @@@@, $F4), the extension, version numbers (_v001, .v002)
-    and a suffix after a separator (sh010_plate and sh010_plate_dn, a degrained or converted plate of the same shot;
-    review; shot_1 and shot_10 are two shots, review). A name without a digit (plate.####.exr, bg.####.exr, or only
-    a frame number) carries no shot code: there the folder decides (sh010/plate and sh020/plate are two shots; a
-    folder that only says a version, v001 and v002, is one). A Source a host baked into its work folder
-    (``<Output>_vom/``) is the same shot as the Read it replaced (an artist's Grade before the node), so it is not
-    compared. ``stamped_folder``: the matte's ``vom:plate_folder`` (vom before it stamped one folder only): then the
-    folders are compared too, whatever the name (``same_shot_folders``)."""
+    """Whether a matte's ``vom:plate_sequence`` (and ``vom:plate_folder``, ``stamped_folder``) names the sequence of
+    ``plate``. With the matte's whole folder: the same name but for case, Unicode normalisation, the frame token's
+    spelling (####, %04d, @@@@, $F4), the extension and version numbers (_v001, .v002), in the same place
+    (``same_shot_folders``). A matte of vom before it stamped the folder says its last folder and name only: there a
+    suffix after a separator is the same plate (sh010_plate_dn; shot_1 and shot_10 are two shots), and a name without
+    a shot code is told by that folder. A Source a host baked into the work folder of the Output ``out_file`` belongs
+    to (``<Output>_vom/``, beside it) is the same shot as the Read it replaced (an artist's Grade before the node)."""
     (folder_a, name_a), (folder_b, name_b) = _folder_and_name(stamped), _folder_and_name(plate)
-    # a host's baked Source is its Output's, in that Output's work folder beside the mattes (review: any _vom folder
-    # let any shot's render replace any other's); a matte of older vom says its folder's name only
-    if _baked_for(os.path.dirname(os.path.realpath(plate)), out_file, objects):
-        return True
-    if stamped_folder:
-        if _baked_for(stamped_folder, out_file, objects):
-            return True
-    elif out_file is not None and _work_folder_name(out_file, objects).fullmatch(folder_a):
-        return True
+    here = plate_folder_stamp(plate)
 
     def key(name: str) -> str:
         k = name.lower()
@@ -461,14 +450,18 @@ def same_plate_sequence(stamped: str, plate: str, stamped_folder: str | None = N
     a, b = key(name_a), key(name_b)
     if stamped_folder:  # the same name (a suffix is another plate beside it: sh010_plate_clean, review) in the same
         # place, a shot code in the name or not (a camera clip's name, A001C003, is two shots' cut from one take)
-        return a == b and same_shot_folders(stamped_folder, os.path.dirname(os.path.realpath(plate)))
-    if not _related(a, b):
-        return False
-    if _shot_code(min(a, b, key=len)):  # a shot code in the name they share
-        return True
-    # a stamp or pattern without a folder: nothing to tell them by (sh010/plate_dn is sh020/plate's no more than
-    # sh010/plate is: review)
-    return _related(_folder_key(folder_a), _folder_key(folder_b)) or not (folder_a and folder_b)
+        same = a == b and same_shot_folders(stamped_folder, here)
+    elif not _related(a, b):
+        same = False
+    else:  # a stamp or pattern without a folder tells nothing (sh010/plate_dn is sh020/plate's no more than
+        # sh010/plate is: review)
+        same = _shot_code(min(a, b, key=len)) or _related(_folder_key(folder_a), _folder_key(folder_b)) \
+            or not (folder_a and folder_b)
+    # then a host's baked Source, which only the Output's work folder beside the mattes exempts (review: any _vom
+    # folder let any shot's render replace any other's); asked last, as it may read the work folder's shot file
+    return same or _baked_for(here, out_file, objects) or (
+        _baked_for(stamped_folder, out_file, objects) if stamped_folder
+        else out_file is not None and bool(_work_folder_name(out_file, objects).fullmatch(folder_a)))
 
 
 def _sticky_owner(path: Path) -> str | None:

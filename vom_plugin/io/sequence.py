@@ -322,8 +322,8 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     seq = PlateSequence(text, sorted(set(int(f) for f in frames)))
     missing = seq.missing()
     if missing:
-        hint = parsed.padding_hint(text) or _other_extension_hint(seq.path(missing[0]))
         example = seq.path(missing[0])
+        hint = parsed.padding_hint(text) or _other_extension_hint(example)
         raise InputError(
             f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
             f"({len(missing)} of the {len(seq.frames)} requested, e.g. {example}{_link_note(example)}){hint}"
