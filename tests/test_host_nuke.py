@@ -434,16 +434,20 @@ def test_the_knobs_that_show_the_matte_change_in_one_undo_step(host: types.Modul
     assert changed and all(c.endswith("in VOM Matte: show VOM_Matte1's matte") for c in changed), changed
 
 
+def _vom_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frame: int, warning: str) -> None:
+    """A vom (VOM_EXECUTABLE) whose render writes ``frame`` and ends with ``warning``."""
+    vom = _script(tmp_path / "vom", (
+        "import json\n"
+        f"print(json.dumps({{'event': 'frame', 'frame': {frame}, 'done': 1, 'total': 1}}), flush=True)\n"
+        f"print(json.dumps({{'event': 'done', 'frames_written': 1, 'warnings': [{warning!r}]}}), flush=True)\n"))
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+
+
 def test_analyze_shows_the_warnings_of_a_finished_render(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A QA pass: the done event's warnings (a plate read as another colour space than its header says, a cache
     turned off) never reached the artist."""
-    vom = _script(tmp_path / "vom", (
-        "import json\n"
-        "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 1}), flush=True)\n"
-        "print(json.dumps({'event': 'done', 'frames_written': 1, 'warnings': ['plate header says ACEScg, read as "
-        "lin_rec709']}), flush=True)\n"))
-    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    _vom_warning(tmp_path, monkeypatch, 1, "plate header says ACEScg, read as lin_rec709")
     node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-1", keyframes="1")
     node.inputs = [None, FakeNode("Roto", "Roto1")]
     assert host.analyze(node, background=False).returncode == 0
@@ -456,12 +460,7 @@ def test_warnings_say_vom_numbers_file_frames_where_the_read_shows_others(
         host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: a Read of files 1001- started at script frame 1: vom's warning said "keyframe 1005" beside "the Roto
     input at frame 5", and only a failure said how the two numberings meet."""
-    vom = _script(tmp_path / "vom", (
-        "import json\n"
-        "print(json.dumps({'event': 'frame', 'frame': 1005, 'done': 1, 'total': 1}), flush=True)\n"
-        "print(json.dumps({'event': 'done', 'frames_written': 1, 'warnings': ['keyframe 1005: its matte lies mostly "
-        "off its roto']}), flush=True)\n"))
-    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+    _vom_warning(tmp_path, monkeypatch, 1005, "keyframe 1005: its matte lies mostly off its roto")
     read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024,
                                       "frame_mode": "start at", "frame": "1"})
     node = _gizmo(tmp_path, keyframes="5", frames="5-5")

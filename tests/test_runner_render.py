@@ -1239,9 +1239,9 @@ def test_a_render_into_another_plates_mattes_is_refused(shot_dir: Path, tmp_path
                  ("sh010/plate.####.exr", "/x/sh010/plate_dn.####.exr"),
                  ("sh010/plate/####.exr", "/sh010/plate_dn/####.exr")):
         assert same_plate_sequence(a, b) and same_plate_sequence(b, a), (a, b)
-    # with the whole folder a matte stamps (vom:plate_folder), the plate's place decides, whatever the name: the same
-    # folders but for versions, dates, a suffix after a separator and the mount above (reviews: heuristics for shot
-    # codes let sh010/plate/v001 replace sh020/plate/v001's mattes, then ABC_0100 ABD_0100's, left/ right/'s...)
+    # with the whole folder a matte stamps (vom:plate_folder), the same name in the same place decides, whatever the
+    # name: the same folders but for versions, dates and the mount (reviews: heuristics for shot codes let
+    # sh010/plate/v001 replace sh020/plate/v001's mattes, then ABC_0100 ABD_0100's, left/ right/'s...)
     from vom_plugin.io.output_guard import plate_folder_stamp, plate_sequence_stamp
 
     def same(a: str, b: str) -> bool:
