@@ -307,6 +307,14 @@ try:
         result["renamed_links"] = sorted(f"{lk.from_node.name}->{lk.to_node.name}" for lk in tree.links)
         result["renamed_nodes"] = sorted(n.name for n in tree.nodes)
 
+        # 3b'. a render vom warns of (the cache off: no room left on its disk): the report says vom's warning and how
+        # its file frames read in the scene (only failures said it: QA)
+        os.environ["VOM_CACHE_MIN_FREE_GB"] = "1e9"
+        try:
+            result["warned_run"] = sorted(bpy.ops.node.vom_matte_render())
+        finally:
+            del os.environ["VOM_CACHE_MIN_FREE_GB"]
+
         # 3c. a second plate node rendered to the Output the first one's alpha node loads: refused before vom runs
         other = tree.nodes.new("CompositorNodeImage")
         other.name, other.image = "Plate2", plate.image

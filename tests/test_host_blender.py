@@ -160,6 +160,11 @@ def test_timing_maps_scene_frames_to_file_frames() -> None:
     assert (t.file_frame(1), t.scene_frame(1050)) == (1001, 50)
     # a Movie Clip of plate.0001.exr.. with start 201 and offset 1 shows plate.0002 at 201 (checked in Blender below)
     assert core.clip_timing(1, 201, 1, 24).file_frame(201) == 2
+    # vom's messages name file frames: said in the scene's terms where the two differ, nothing where they agree
+    assert core.file_frames_note(core.Timing(101, 0, 24)) == ("vom numbers frames as the plate's files do: scene "
+                                                               "frame 101 is file frame 1")
+    assert core.file_frames_note(core.Timing(1, 1000, 50)).endswith("scene frame 1 is file frame 1001")
+    assert core.file_frames_note(core.Timing(1, 0, 24)) == core.file_frames_note(core.Timing(1001, 1000, 5)) == ""
     assert core.shift_frames("101-124x2, 130,140-141", -100) == "1-24x2,30,40-41"
     # several ranges as Nuke writes them, spaces inside a part, negative frames: read as vom reads them
     assert core.shift_frames("101-124 130 - 131", -100) == "1-24,30-31"
@@ -728,6 +733,11 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     err = res["bad_error"]
     assert cfg["bad_roto"] in err and "exit 2" in err and "keyframes" in err
     assert f"{cfg['bad_roto']} (the Image node 'Roto' at scene frame " in err  # the node it came from
+    assert "vom numbers frames as the plate's files do: scene frame 101 is file frame 1" in err
+    # a warning of vom's (the cache off) is said with the same note, in the report of the render that finished
+    assert res["warned_run"] == ["FINISHED"]
+    said = [line for line in (r.stdout + r.stderr).splitlines() if "VOM_CACHE_MIN_FREE_GB" in line]
+    assert said and "vom numbers frames as the plate's files do: scene frame 101 is file frame 1" in said[-1], said
     assert "nothing of it was kept" in err and res["bad_kept_shot"]  # QA: the refused shot file replaced the good one
     assert res["relative_out"] == [str(tmp_path), str(tmp_path)]  # QA: Output without // went under the cwd, unsaid
     assert "Plate VOM Set Alpha->Composite" in res["after_bad_links"]

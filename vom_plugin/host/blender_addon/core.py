@@ -124,6 +124,16 @@ class Timing:
         return self.start, self.start + max(self.duration, 1) - 1
 
 
+def file_frames_note(timing: Timing) -> str:
+    """How vom's frame numbers read in the scene, where the plate node shows file frame F at another scene frame
+    (vom's failures and warnings name file frames: "keyframe 1" beside a Mask drawn at scene frame 101); "" where
+    they agree."""
+    if timing.file_frame(timing.start) == timing.start:
+        return ""
+    return (f"vom numbers frames as the plate's files do: scene frame {timing.start} is file frame "
+            f"{timing.file_frame(timing.start)}")
+
+
 def clip_timing(first_number: int, start: int, offset: int, duration: int) -> Timing:
     """A Movie Clip of an image sequence as Image-node timing: the clip's first file (the number in its path)
     is shown at its start frame, shifted by its offset."""

@@ -715,9 +715,8 @@ class VOM_OT_render_matte(bpy.types.Operator):
                                      f"({shot})")
             return {"CANCELLED"}
         if job.returncode != 0:
-            delta = plan.timing.file_frame(0)
-            frames = (f"; vom numbers frames as the plate's files do: scene frame {plan.timing.start} is file frame "
-                      f"{plan.timing.start + delta}") if delta else ""
+            note = core.file_frames_note(plan.timing)
+            frames = f"; {note}" if note else ""
             self.report({"ERROR"}, f"VOM Matte: {common.name_rotos(job.failure(), plan.rotos)} [{shot}{frames}]")
             return {"CANCELLED"}
         scene = bpy.data.scenes.get(plan.scene) if plan.scene else context.scene
@@ -753,6 +752,8 @@ class VOM_OT_render_matte(bpy.types.Operator):
                 warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
                           f"and choose Colour space)"
             notes.append(common.name_rotos(str(warning), plan.rotos))
+        if notes and core.file_frames_note(plan.timing):  # vom's words name file frames, as its failures do
+            notes.append(core.file_frames_note(plan.timing))
         # why a running worker did not take the render (vom says so on stderr, shown only on failure: every render of
         # a second Blender in another environment loaded torch again, and nobody said why: QA)
         notes.extend(common.worker_note(job.output_tail))
