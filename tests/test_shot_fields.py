@@ -116,6 +116,14 @@ def test_yaml_unknown_and_missing_keys(tmp_path: Path) -> None:
     f.write_text("plate: [unclosed\n")
     with pytest.raises(InputError, match="not valid YAML"):
         Shot.from_yaml(f)
+    # ${SHOW} in the README's flow style: YAML reads its { as a mapping; the message says to quote it (QA)
+    f.write_text("plate: ${SHOW}/p.####.exr\nkeyframes: {1: ${SHOW}/r.0001.exr}\nout: o.####.exr\n")
+    with pytest.raises(InputError, match=r"line 2, column 17: .*; a value holding \$\{VAR\} inside \{ \} or \[ \] must "
+                                         r"be quoted: \"\$\{VAR\}/\.\.\.\" \(or write \$VAR\)$"):
+        Shot.from_yaml(f)
+    f.write_text("plate: p.####.exr\nkeyframes: {1: r.0001.exr: x}\nout: o.####.exr\n")  # no ${: no such hint
+    with pytest.raises(InputError, match=r"not valid YAML \(line 2, column 26: [^;]*; [^;]*\)$"):
+        Shot.from_yaml(f)
     # safe loading only: a python tag is refused, not executed
     f.write_text("plate: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(InputError, match="not valid YAML"):
