@@ -77,7 +77,9 @@ def build_template(shot: FarmShot, chunk: int | None = None) -> dict[str, Any]:
              for s in spans]
     steps.append({
         "name": CHECK_STEP,
-        "description": "Fails when a frame's output is missing, unreadable, or not the plate's size.",
+        "description": ("Fails when a frame's output is missing, unreadable, not the plate's size or not a matte, or "
+                        "was rendered from other rotos, settings or weights, another plate frame, picture or exposure "
+                        "than the shot's now (vom farm --help)."),
         "dependencies": [{"dependsOn": s.name} for s in spans],
         "script": {"actions": {"onRun": {"command": "{{Param.Vom}}",
                                          "args": ["farm", "check", "{{Param.ShotFile}}",
