@@ -1793,6 +1793,22 @@ def test_a_roto_saved_while_the_render_reads_it_is_refused_and_poisons_nothing(
 
 
 
+def test_an_empty_keyframe_matte_is_said_as_empty(tmp_path: Path) -> None:
+    """QA: a plate of one flat colour under the demo's roto came out with no matte (0.002 at most) and the warning
+    said the matte "lies mostly off its roto (0% overlap, 0% of the matte inside it)": there is no matte to lie
+    anywhere. Said as it is, naming the roto and how much of the frame it covers."""
+    demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo"
+    (tmp_path / "flat").mkdir()
+    _write(tmp_path / "flat" / "p.0001.exr", np.full((270, 480, 3), 0.18, np.float32), ["R", "G", "B"])
+    r = render(Shot(plate=str(tmp_path / "flat" / "p.####.exr"), keyframes={1: str(demo / "roto.0001.exr")},
+                    out=str(tmp_path / "o" / "a.####.exr"), working_size=256, colorspace="lin_rec709", device="cpu",
+                    cache=str(tmp_path / "cache")))
+    assert read_alpha(r.files[0]).max() < 0.1  # the case: no matte at all
+    said = [w for w in r.warnings if w.startswith("keyframe 1:")]
+    assert len(said) == 1 and said[0].startswith("keyframe 1: its matte is empty (alpha ") and \
+        f"where its roto ({demo / 'roto.0001.exr'}) covers 4% of the frame" in said[0], r.warnings
+
+
 def test_a_roto_of_another_frame_is_a_warning_of_the_render(tmp_path: Path) -> None:
     """QA: the demo's roto of frame 1 given as keyframe 12 (the object has moved) rendered without a word, the matte
     of frame 12 nowhere on its roto. The shipped weights' matte of a keyframe follows its roto; said where it does

@@ -553,6 +553,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
 
 # -- the render --------------------------------------------------------------------------------------------
 
+# A keyframe's matte under this everywhere is empty: warned as such, not as a matte off its roto
+EMPTY_MATTE = 0.1
+
+
 class _Render:
     """One render: the pass runner with the plate files in, the cache, and EXR files and progress out."""
 
@@ -712,12 +716,18 @@ class _Render:
                 continue
             alpha = np.clip(np.asarray(m.alpha, np.float32), 0, 1)
             inside, solid = roto > 0.5, alpha >= 0.5
+            whose = "" if name is None else f" of object {name}"
+            if inside.any() and float(alpha.max()) < EMPTY_MATTE:  # not "off its roto": there is no matte (QA)
+                self.result.warnings.append(
+                    f"keyframe {frame}{whose}: its matte is empty (alpha {float(alpha.max()):.2g} at most) where its "
+                    f"roto ({self.shot.rotos()[name][frame]}) covers {float(inside.mean()):.0%} of the frame: the "
+                    f"network sees no object there (a blank or flat plate frame?)")
+                continue
             union = int((inside | solid).sum())
             overlap = int((inside & solid).sum()) / union if union else 1.0
             total = float(alpha.sum())
             share = float(alpha[inside].sum()) / total if total > 0 else 1.0
             if overlap < 0.2 and share < 0.5:
-                whose = "" if name is None else f" of object {name}"
                 self.result.warnings.append(
                     f"keyframe {frame}{whose}: its matte lies mostly off its roto ({overlap:.0%} overlap, "
                     f"{share:.0%} of the matte inside it): is the roto ({self.shot.rotos()[name][frame]}) drawn on "
