@@ -93,11 +93,13 @@ def load_text(text: str, source: str) -> Any:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         what = "; ".join(str(t) for t in (e.context, e.problem) if t)
-        line = text.splitlines()[mark.line] if mark is not None and mark.line < len(text.splitlines()) else ""
-        # `{1001: ${SHOW}/roto.1001.exr}`: YAML reads the `{` of ${SHOW} as a mapping inside the mapping (QA: the
-        # README's own flow style with its ${SHOW} paths failed with no word of why)
-        hint = ("; a value holding ${VAR} inside { } or [ ] must be quoted: \"${VAR}/...\" (or write $VAR)"
-                if "${" in line and ("{" in line.split("${", 1)[0] or "[" in line.split("${", 1)[0]) else "")
+        lines = text.splitlines()
+        line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+        # `{1001: ${SHOW}/roto.1001.exr}`: YAML reads the `{` of ${SHOW} as a mapping inside the mapping and stops
+        # there (QA: the README's own flow style with its ${SHOW} paths failed with no word of why)
+        at_var = mark is not None and mark.column > 0 and line[mark.column - 1 : mark.column + 1] == "${"
+        hint = "; a value holding ${VAR} inside { } or [ ] must be quoted: \"${VAR}/...\" (or write $VAR)" \
+            if at_var else ""
         raise InputError(f"{source}: not valid YAML ({where}{what}){hint}") from None
     except yaml.YAMLError as e:
         raise InputError(f"{source}: not valid YAML ({' '.join(str(e).split())})") from None

@@ -720,8 +720,8 @@ class _Render:
             if inside.any() and float(alpha.max()) < EMPTY_MATTE:  # not "off its roto": there is no matte (QA)
                 self.result.warnings.append(
                     f"keyframe {frame}{whose}: its matte is empty (alpha {float(alpha.max()):.2g} at most) where its "
-                    f"roto ({self.shot.rotos()[name][frame]}) covers {float(inside.mean()):.0%} of the frame: the "
-                    f"network sees no object there (a blank or flat plate frame?)")
+                    f"roto ({self.shot.rotos()[name][frame]}) covers {100 * float(inside.mean()):.2g}% of the frame: "
+                    f"the network sees no object there (a blank or flat plate frame?)")
                 continue
             union = int((inside | solid).sum())
             overlap = int((inside & solid).sum()) / union if union else 1.0
