@@ -121,7 +121,10 @@ def test_yaml_unknown_and_missing_keys(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"line 2, column 17: .*; a value holding \$\{VAR\} inside \{ \} or \[ \] must "
                                          r"be quoted: \"\$\{VAR\}/\.\.\.\" \(or write \$VAR\)$"):
         Shot.from_yaml(f)
-    f.write_text("plate: p.####.exr\nkeyframes: {1: r.0001.exr: x}\nout: o.####.exr\n")  # no ${: no such hint
+    f.write_text("plate: p.####.exr\nkeyframes: {\n  1: ${SHOW}/r.0001.exr,\n  5: r.0005.exr}\nout: o.####.exr\n")
+    with pytest.raises(InputError, match=r"line 3, column 7: .*must be quoted"):  # a mapping over several lines
+        Shot.from_yaml(f)
+    f.write_text("plate: p.####.exr\nkeyframes: {1: r.0001.exr: x} # ${SHOW}\nout: o.####.exr\n")  # not at ${
     with pytest.raises(InputError, match=r"not valid YAML \(line 2, column 26: [^;]*; [^;]*\)$"):
         Shot.from_yaml(f)
     # safe loading only: a python tag is refused, not executed
