@@ -551,6 +551,40 @@ def test_the_recipe_is_of_the_roto_the_render_read(tmp_path: Path, monkeypatch: 
     assert set(check_outputs(load_farm_shot(shot))) == {1, 2, 3}  # rendered from the old roto: stale now
 
 
+def test_farm_check_says_an_srgb_frame_may_be_of_a_vom_that_did_not_bring_it_up(
+        farm_shot: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a dark sRGB plate is brought up since session 47; the frames an older vom matted at gain 1 failed `vom
+    farm check` rightly, saying the plate frame had been delivered again, which nobody had done. Said as it may be."""
+    import vom_plugin.engine.runner as runner
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot
+
+    shot = yaml.safe_load(farm_shot.read_text())
+    roto = np.zeros((16, 32), np.float32)
+    roto[4:12, 8:20] = 1.0
+    write_alpha(tmp_path / "roto.0001.exr", roto, ImageInfo.for_size(32, 16))
+    (tmp_path / "dark").mkdir()
+    for f in (1, 2):
+        buf = oiio.ImageBuf(str(tmp_path / "plate" / f"p.{f:04d}.exr"))
+        px = buf.get_pixels(oiio.FLOAT) * 0.1  # code values 0.05: dark, brought up now
+        px[4:12, 8:20] *= 3
+        spec = oiio.ImageSpec(32, 16, 3, oiio.HALF)
+        out = oiio.ImageOutput.create(str(tmp_path / "dark" / f"p.{f:04d}.exr"))
+        assert out.open(str(tmp_path / "dark" / f"p.{f:04d}.exr"), spec) and out.write_image(px)
+        out.close()
+    for space in ("sRGB", "lin_rec709"):
+        path = tmp_path / f"{space}.yaml"
+        path.write_text(yaml.safe_dump({**shot, "plate": str(tmp_path / "dark" / "p.####.exr"), "colorspace": space,
+                                        "frames": "1-2", "working_size": 128, "cache": str(tmp_path / "c"),
+                                        "keyframes": {1: str(tmp_path / "roto.0001.exr")},
+                                        "out": str(tmp_path / space / "a.####.exr")}))
+        with monkeypatch.context() as m:
+            m.setattr(runner, "shot_exposure_gain", lambda *a, **k: 1.0)  # as vom before session 47 read sRGB
+            assert main(["render", str(path), "--progress", "none", "--no-worker"]) == 0
+        said = {f: str(p) for f, p in check_outputs(load_farm_shot(path)).items()}
+        assert set(said) == {1, 2} and "matted at exposure gain 1; the shot's is " in said[1], said
+        assert ("or vom rendered it before it brought up dark sRGB plates)" in said[1]) == (space == "sRGB"), said[1]
+
+
 def test_farm_check_fails_on_an_alpha_vom_cannot_have_written(farm_shot: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """A frame rewritten with vom's header kept (a Write passing metadata through) and NaN or values above 1 in its

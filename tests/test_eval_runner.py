@@ -218,6 +218,30 @@ def test_load_shot_and_iter_clips(tmp_path):
     assert load_shot(tmp_path / "shots" / "a", max_frames=2).gt.shape == (2, 32, 48)
 
 
+def test_load_shot_reads_a_png_plate_as_vom_render_does(tmp_path):
+    """QA: a PNG plate was sRGB-decoded by the loader and then again by the colour setting its shot.yaml gave (sRGB
+    decodes since session 47), so the benchmark matted another picture than `vom render shot.yaml`. The loader keeps
+    the code values and says the colour space: the shot file's, else sRGB for a PNG and linear Rec.709 for an EXR."""
+    from vom_plugin.io import read_plate
+
+    frames, gt = _moving_square(t=3, h=32, w=48)
+    for name, said in (("bare", None), ("srgb", "sRGB"), ("linear", "lin_rec709")):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(3):
+            buf = oiio.ImageBuf(oiio.ImageSpec(48, 32, 3, oiio.UINT8))
+            buf.set_pixels(oiio.ROI(), np.round(frames[i] * 255) / 255)
+            assert buf.write(str(folder / f"plate.{1001 + i:04d}.png"), oiio.UINT8)
+            _write(folder / f"gt.{1001 + i:04d}.exr", gt[i], ["A"])
+        if said:
+            (folder / "shot.yaml").write_text(f"colorspace: {said}\n")
+        clip = load_shot(folder)
+        assert clip.colorspace == (said or "sRGB")
+        np.testing.assert_array_equal(clip.plate[1], read_plate(folder / "plate.1002.png").rgb)
+    _shot(tmp_path / "exr")
+    assert load_shot(tmp_path / "exr").colorspace == "lin_rec709"
+
+
 def test_vom_eval_json_and_table(tmp_path, capsys):
     _, gt = _shot(tmp_path / "s")
     pred = gt.copy()

@@ -60,11 +60,19 @@ def test_acescg_is_converted_to_rec709_gamut():
     assert np.abs(to_network(colour, "ACEScg") - to_network(colour, "lin_rec709")).max() > 0.02
 
 
-def test_display_referred_spaces_pass_through_clipped():
+def test_raw_passes_through_clipped_and_srgb_is_brought_up_as_its_linear_self():
     rgb = np.array([[[0.25, 0.5, 1.5], [-0.1, np.nan, 0.75]]], np.float32)
-    for space in ("sRGB", "raw"):
-        out = to_network(rgb, space)
-        np.testing.assert_allclose(out, [[[0.25, 0.5, 1.0], [0.0, 0.0, 0.75]]])
+    for space, gain in (("raw", 1.0), ("raw", 3.0), ("sRGB", 1.0)):  # as they are, clipped
+        np.testing.assert_allclose(to_network(rgb, space, gain=gain), [[[0.25, 0.5, 1.0], [0.0, 0.0, 0.75]]])
+    # sRGB brought up: clipped, decoded, then the linear path at that gain (its highlight shoulder included)
+    linear = np.array([[[_srgb_inverse(0.25), _srgb_inverse(0.5), 1.0], [0.0, 0.0, _srgb_inverse(0.75)]]], np.float32)
+    np.testing.assert_allclose(to_network(rgb, "sRGB", gain=1.5), to_network(linear, "lin_rec709", gain=1.5),
+                               atol=2e-4)
+    assert 0.25 < to_network(rgb, "sRGB", gain=1.5)[0, 0, 0] < 0.5
+
+
+def _srgb_inverse(v: float) -> float:
+    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
 
 
 def test_unknown_colorspace_is_an_input_error():
@@ -129,7 +137,9 @@ def test_a_plates_declared_colour_space_is_heard():
     note = plate_colour_note(png, "uint8", "ACEScg", "p.0001.png")
     assert "says its colour space is 'srgb_rec709_scene' (sRGB) and is read as ACEScg" in note
     assert plate_colour_note(png, "uint8", "sRGB", "p.0001.png") is None
-    assert plate_colour_note(png, "uint8", "raw", "p.0001.png") is None  # both read as they are
+    # raw takes the code values as they are, sRGB brings a dark shot up: no longer the same reading (QA)
+    assert "(sRGB) and is read as raw (the colorspace setting); if it is sRGB, set colorspace sRGB" in \
+        plate_colour_note(png, "uint8", "raw", "p.0001.png")
     assert "holds 16-bit integers" in plate_colour_note({}, "uint16", "lin_rec709", "p.0001.tif")
     # a 10-bit DPX is read as uint16 (QA: it was said to hold 16-bit integers)
     assert "holds 10-bit integers" in plate_colour_note({"oiio:BitsPerSample": 10}, "uint16", "ACEScg", "p.0001.dpx")
@@ -143,6 +153,11 @@ def test_a_plates_declared_colour_space_is_heard():
     with pytest.raises(InputError, match="log-encoded"):
         plate_colour_note({"dpx:Transfer": "Printing density"}, "uint16", "lin_rec709", "p.0001.dpx")
     assert "read as raw, its code values" in plate_colour_note({"dpx:Transfer": "Logarithmic"}, "uint16", "raw", "x")
+    # read as sRGB a log plate is an sRGB picture, brought up where dark, not taken as it is (QA: said "as they are")
+    note = plate_colour_note({"dpx:Transfer": "Printing density"}, "uint16", "sRGB", "x")
+    assert "read as sRGB, its code values as an sRGB picture's (decoded with sRGB's curve and brought up where the " \
+           "shot is dark)" in note and "set colorspace raw" in note
+    assert "as they are" not in note.split("raw", 1)[0]
     # a linear DPX: OpenImageIO names it lin_rec709_scene from its transfer alone, which says nothing of primaries
     linear_dpx = {"dpx:Transfer": "Linear", "oiio:ColorSpace": "lin_rec709_scene"}
     assert plate_colour_note(linear_dpx, "uint16", "ACEScg", "p.0001.dpx") is None
@@ -222,7 +237,7 @@ def test_a_plate_in_a_colour_space_vom_does_not_convert_is_said_and_hdr_encoding
     for name, vom in (("Linear sRGB", "lin_rec709"), ("sRGB Linear", "lin_rec709"), ("Linear BT.709", "lin_rec709"),
                       ("Linear AP1", "ACEScg"), ("ACEScg (AP1)", "ACEScg"), ("g22_rec709_scene", "sRGB")):
         assert plate_colour_note({"colorInteropID": name}, "half", vom, "p.exr") is None, name
-        assert vom == "sRGB" or f"({vom}) and is read as raw" in plate_colour_note({"colorInteropID": name}, "half",
+        assert f"({vom}) and is read as raw" in plate_colour_note({"colorInteropID": name}, "half",
                                                                                    "raw", "p.exr"), name
     for name in ("pq_rec2020_display", "hlg_rec2020_display", "Rec.2100-PQ - Display", "ST2084-P3-D65",
                  "SMPTE ST 2084"):
@@ -235,7 +250,7 @@ def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():
     """A plate 5 stops under was matted worse (validation shots at 3% of their exposure: score 22.75 against 17.10;
     a speck in a dark plate's corner) and a normal one better at a lower exposure (session 36): the network sees
     each shot scaled so that the 99th percentile of one frame's luminance is EXPOSURE_P99."""
-    from vom_plugin.io.color import EXPOSURE_P99, exposure_gain
+    from vom_plugin.io.color import EXPOSURE_P99, _apply, _processor, exposure_gain
 
     rng = np.random.default_rng(3)
     plate = (rng.random((60, 80, 3)) ** 2 * 1.5).astype(np.float32)
@@ -248,8 +263,24 @@ def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():
         np.testing.assert_allclose(to_network(dark, "lin_rec709", gain=exposure_gain(dark, "lin_rec709")),
                                    to_network(plate, "lin_rec709", gain=gain), atol=2e-3)
     assert exposure_gain(plate, "ACEScg") > 0
-    # display-referred pictures are not re-exposed; a black frame or a blown-out one is bounded
-    assert exposure_gain(plate, "sRGB") == exposure_gain(plate, "raw") == 1.0
+    # raw is taken as it is; a dark sRGB picture is decoded and brought up as its linear self (it was fed as it was:
+    # QA), a bright one is taken as it is (brought down, its clipped highlights turned grey: model card, session 47);
+    # a black frame or a blown-out one is bounded
+    assert exposure_gain(plate, "raw") == 1.0
+    for k, lifted in ((0.05, True), (1.0, False)):
+        shown = np.clip(plate * np.float32(k), 0, 1)
+        coded = shown.copy()
+        _apply(_processor("lin_rec709", "srgb_tx"), coded)
+        linear_gain = exposure_gain(shown, "lin_rec709")
+        assert (linear_gain > 1) == lifted
+        assert exposure_gain(coded, "sRGB") == (pytest.approx(linear_gain, rel=1e-3) if lifted else 1.0)
+        if lifted:
+            np.testing.assert_allclose(to_network(coded, "sRGB", gain=exposure_gain(coded, "sRGB")),
+                                       to_network(shown, "lin_rec709", gain=linear_gain), atol=2e-3)
+        else:
+            np.testing.assert_array_equal(to_network(coded, "sRGB", gain=exposure_gain(coded, "sRGB")),
+                                          np.clip(coded, 0, 1))
+        np.testing.assert_array_equal(to_network(coded, "raw", gain=linear_gain), np.clip(coded, 0, 1))
     assert exposure_gain(np.zeros((8, 8, 3), np.float32), "lin_rec709") == 64.0
     assert exposure_gain(np.full((8, 8, 3), 1e4, np.float32), "lin_rec709") == pytest.approx(EXPOSURE_P99 / 1e4)
     assert exposure_gain(np.full((8, 8, 3), 1e9, np.float32), "lin_rec709") == 2.0 ** -20

@@ -1107,6 +1107,36 @@ def test_a_plate_five_stops_under_is_matted_as_at_its_exposure(shot_dir: Path, t
     assert spec.getattribute("vom:frame") == 3 and spec.getattribute("vom:working_size") == 128
 
 
+def test_a_dark_srgb_plate_is_matted_as_its_linear_self(shot_dir: Path, tmp_path: Path) -> None:
+    """QA (session 46): an sRGB plate went to the network as it was, never brought to the network's exposure as a
+    linear plate is. A dark one now is (decoded, brought up, encoded: validation shots at a quarter of their
+    exposure 15.29 against 15.87, model card session 47): the same dark picture in either encoding gives the same
+    matte and gain. A bright one is taken as it is (gain 1): brought down, its clipped highlights turned grey."""
+    from vom_plugin.io.color import _apply, _processor
+
+    lin, enc = tmp_path / "lin", tmp_path / "enc"
+    lin.mkdir()
+    enc.mkdir()
+    for f in range(1, N + 1):
+        rgb = oiio.ImageBuf(str(shot_dir / "plate" / f"p.{f:04d}.exr")).get_pixels(oiio.FLOAT)[..., :3]
+        rgb = np.clip(rgb * np.float32(0.05), 0, 1)  # a dark plate
+        _write(lin / f"p.{f:04d}.exr", rgb, ["R", "G", "B"])
+        coded = np.ascontiguousarray(rgb, np.float32)
+        _apply(_processor("lin_rec709", "srgb_tx"), coded)
+        _write(enc / f"p.{f:04d}.exr", coded, ["R", "G", "B"])
+    render(shot(shot_dir, "as_lin", plate=str(lin / "p.####.exr"), colorspace="lin_rec709",
+                out=str(tmp_path / "l" / "a.####.exr"), cache=str(tmp_path / "c1")))
+    render(shot(shot_dir, "as_srgb", plate=str(enc / "p.####.exr"), colorspace="sRGB",
+                out=str(tmp_path / "s" / "a.####.exr"), cache=str(tmp_path / "c2")))
+    got, want = outputs(tmp_path / "s"), outputs(tmp_path / "l")
+    # the inputs differ by 2e-4 at most (half-float files, a table's decoding); the filter's small eps makes a test
+    # network's flat regions answer with a few pixels up to 0.11 apart
+    assert max(float(np.abs(got[k] - want[k]).mean()) for k in want) < 0.02
+    g_lin, g_srgb = (float(oiio.ImageBuf(str(d / "a.0003.exr")).spec().getattribute("vom:exposure_gain"))
+                     for d in (tmp_path / "l", tmp_path / "s"))
+    assert g_lin > 1.0 and g_srgb == pytest.approx(g_lin, rel=1e-3)
+
+
 def test_sigterm_while_starting_exits_130_saying_so(tmp_path: Path) -> None:
     """Before the render installs its own handler (importing, checking the shot), SIGTERM killed the process by
     the signal with no word (-15); the help promises 130."""

@@ -593,7 +593,9 @@ class _Render:
             # into the same padded size its edge-padded self had
             key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded,
                             job.geo.size, threads, PLATE_READING]
-            if job.gain != 1.0:  # the network input's exposure (a display-referred plate's keys as before)
+            # the network input's exposure (a raw plate's keys as before, and an sRGB one's not brought up: it is taken
+            # as it is, as before session 47)
+            if job.gain != 1.0:
                 settings["exposure_gain"] = job.gain
                 key_settings.append(repr(job.gain))
             if tuple(job.picture) != (0, 0, *job.size):  # the overscan seen, where (a plain plate's keys as before)

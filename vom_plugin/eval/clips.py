@@ -8,7 +8,9 @@
 - ``dvm:PATH``    DVM generated clips ``v/<name>/%05d.jpg`` (composite) and ``a/<name>/%05d.jpg`` (alpha).
 - ``vm108:PATH``  VideoMatting108 ``FG_done/<cat>/<clip>/*.png`` (RGBA) over ``BG_done`` frames listed by
                   ``frame_corr.json``; ``val_videos.txt`` picks the clips when present.
-Plates are scene-linear Rec.709 float32 [T, H, W, 3] (8-bit sources are sRGB-decoded), alphas [T, H, W].
+Plates are float32 [T, H, W, 3] in their clip's ``colorspace``: a shot folder's as ``vom render`` reads it (its
+shot.yaml's, else linear Rec.709 for EXR and sRGB for other plates), the other layouts' scene-linear Rec.709
+(8-bit sources sRGB-decoded); alphas [T, H, W].
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ _IMAGE_EXTS = (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 @dataclass
 class EvalClip:
     name: str
-    plate: np.ndarray  # float32 [T, H, W, 3] scene-linear Rec.709
+    plate: np.ndarray  # float32 [T, H, W, 3] in ``colorspace``
     gt: np.ndarray  # float32 [T, H, W]
     frames: list[int]
     roto: np.ndarray | None = None  # float32 [H, W] {0, 1} on frames[0]; None: coarsened from gt[0]
@@ -186,14 +188,6 @@ def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: 
     return list(seq.frames), np.stack(out)
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    """Linear RGB of a plate frame: EXR through io.read_plate; 8/16-bit images sRGB-decoded."""
-    from vom_plugin.io import read_plate
-
-    rgb = read_plate(path).rgb
-    return rgb if path.suffix.lower() == ".exr" else _srgb_to_linear(rgb)
-
-
 def _pattern_in(folder: Path, stem: str) -> str | None:
     """``folder/stem.####.ext`` when such files exist (the first extension found), else None."""
     for ext in _IMAGE_EXTS:
@@ -204,27 +198,30 @@ def _pattern_in(folder: Path, stem: str) -> str | None:
 
 
 def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) -> EvalClip:
-    """A shot folder: plate.####.ext + gt.####.ext (+ optional roto.<first>.ext). The plate is linear Rec.709 unless
-    a ``shot.yaml`` beside it says another ``colorspace`` (what ``vom render shot.yaml`` would read it as)."""
+    """A shot folder: plate.####.ext + gt.####.ext (+ optional roto.<first>.ext). The plate's pixels are read as
+    ``vom render`` reads them (code values) and are in the ``colorspace`` a ``shot.yaml`` beside them says (what
+    ``vom render shot.yaml`` would read them as), else linear Rec.709 for EXR plates and sRGB for the others (PNG,
+    TIFF, JPEG: display-encoded as a rule). An 8-bit plate was decoded here and then decoded again by the colour
+    setting its shot.yaml gave, so the benchmark matted another picture than ``vom render`` (QA)."""
     from vom_plugin import safe_yaml
     from vom_plugin.grammar import default, parse_value
-    from vom_plugin.io import existing_frame_path, open_sequence, read_roto
+    from vom_plugin.io import existing_frame_path, open_sequence, read_plate, read_roto
 
     folder = Path(folder)
-    colorspace = "lin_rec709"
+    plate_pat, gt_pat = _pattern_in(folder, "plate"), _pattern_in(folder, "gt")
+    if plate_pat is None or gt_pat is None:
+        raise InputError(f"shot folder {folder}: expected plate.####.exr and gt.####.exr (or .png) in it")
+    colorspace = "lin_rec709" if plate_pat.lower().endswith(".exr") else "sRGB"
     if (folder / "shot.yaml").is_file():  # as `vom render shot.yaml` reads it: the node's default if it says none
         data = safe_yaml.load_file(folder / "shot.yaml", f"shot file {folder / 'shot.yaml'}") or {}
         value = data.get("colorspace") if isinstance(data, dict) else None
         colorspace = parse_value("colorspace", value if value is not None else default("colorspace"),
                                  f"{folder / 'shot.yaml'}: colorspace")
-    plate_pat, gt_pat = _pattern_in(folder, "plate"), _pattern_in(folder, "gt")
-    if plate_pat is None or gt_pat is None:
-        raise InputError(f"shot folder {folder}: expected plate.####.exr and gt.####.exr (or .png) in it")
     frames = open_sequence(plate_pat).frames
     if max_frames:
         frames = frames[:max_frames]
     seq = open_sequence(plate_pat, frames)
-    plate = np.stack([_read_rgb(seq.path(f)) for f in frames])
+    plate = np.stack([read_plate(seq.path(f)).rgb for f in frames])
     h, w = plate.shape[1:3]
     _, gt = read_alpha_sequence(gt_pat, frames, role=f"{folder.name} gt", size=(w, h))
     roto = None

@@ -584,9 +584,12 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
     if exposure is not None and "vom:exposure_gain" in meta:
         now = exposure.of()
         if now is not None and str(meta["vom:exposure_gain"]) != now:
+            # vom before session 47 took every sRGB plate as it was (gain 1); a dark one is brought up now
+            older = ", or vom rendered it before it brought up dark sRGB plates" \
+                if str(meta.get("vom:colorspace")) == "sRGB" and str(meta["vom:exposure_gain"]) == "1" else ""
             return (f"matted at exposure gain {meta['vom:exposure_gain']}; the shot's is {now} now (the plate frame "
                     f"of its first keyframe, which sets it, was changed or delivered again after this frame was "
-                    f"rendered)")
+                    f"rendered{older})")
     # outputs of vom before session 36 say nothing of their plate frame: not compared
     if plate is not None and "vom:plate" in meta:
         from vom_plugin.digest import content_digest

@@ -14,9 +14,15 @@ The transform, for the linear input spaces (``ACEScg``, ``lin_rec709``, ``ACES20
 4. OCIO: ``lin_rec709`` -> ``srgb_tx`` (sRGB Encoded Rec.709), the display encoding of the network's
    training images.
 
-``sRGB`` plates are already display-referred and ``raw`` means "no colour management": both are only
-cleaned (step 1) and clipped to [0, 1]. The config is OCIO's built-in CG config, so nothing is read from
-disk or the environment ($OCIO is deliberately ignored: the network's input must not change per site).
+``sRGB`` plates are display-referred: cleaned (step 1) and clipped to [0, 1], and taken as they are unless the shot is
+darker than the network's exposure: then they are decoded to linear Rec.709 (OCIO's ``srgb_tx``, looked up in a
+table as steps 3-4 are), brought up by the shot's gain and encoded as the linear spaces are (``exposure_gain``: lifting
+only). Chosen on 16 validation shots as 8-bit sRGB at three exposures (model card, session 47): brought up, the dark
+ones were matted better (15.29 against 15.87); brought down, as linear plates are, the bright ones worse (their clipped
+highlights turned grey: 21.06 against 20.74). ``raw`` means "no colour management": only cleaned and clipped to
+[0, 1], never re-exposed. The config is OCIO's built-in CG config, so
+nothing is read from disk or the environment ($OCIO is deliberately ignored: the network's input must not change
+per site).
 
 This is for the network input only: the plate RGB written in an ``rgba`` output is never compressed.
 Steps 3-4 are ``linear_to_network``, which the training generator calls on its linear Rec.709 composites
@@ -45,7 +51,8 @@ from vom_plugin.errors import InputError
 from vom_plugin.grammar import default, parse_value
 
 CONFIG_URI = "ocio://cg-config-latest"
-# vom's setting -> the colour space in the built-in config (None: no conversion, already display-referred).
+# vom's setting -> the colour space in the built-in config (None: ``sRGB``, decoded from its encoding by ``_source``,
+# and ``raw``, taken as it is).
 COLORSPACES: dict[str, str | None] = {
     "ACEScg": "ACEScg",
     "lin_rec709": "lin_rec709",
@@ -53,7 +60,8 @@ COLORSPACES: dict[str, str | None] = {
     "raw": None,
     "ACES2065-1": "ACES2065-1",
 }
-SCENE_LINEAR = tuple(k for k, v in COLORSPACES.items() if v)  # the settings that are re-exposed and rolled off
+SCENE_LINEAR = tuple(k for k, v in COLORSPACES.items() if v)  # the settings that are gamut-converted and rolled off
+DISPLAY_ENCODED = "sRGB"  # a dark one decoded to linear and brought up (``exposure_gain``); ``raw`` never
 NETWORK_LINEAR = "lin_rec709"
 NETWORK_ENCODED = "srgb_tx"
 KNEE = 0.8
@@ -123,6 +131,31 @@ def _curve_table() -> np.ndarray:
     return np.clip(table, 0.0, 1.0)
 
 
+@functools.cache
+def _decode_table() -> np.ndarray:
+    """Linear Rec.709 value of every float32 in [0, 1] rounded to 11 mantissa bits, read as sRGB-encoded (OCIO's
+    ``srgb_tx`` -> ``lin_rec709``); indexed as ``_curve_table`` is. Patterns above 1 take 1's value and the
+    negatives 0's (inputs are clipped to [0, 1] first)."""
+    one = int(np.float32(1.0).view(np.uint32) >> np.uint32(_DROP_BITS))
+    patterns = np.arange(one + 1, dtype=np.uint32) << np.uint32(_DROP_BITS)
+    flat = np.zeros(-(-(one + 1) // 3) * 3, np.float32)
+    flat[: one + 1] = patterns.view(np.float32)
+    _apply(_processor(NETWORK_ENCODED, NETWORK_LINEAR), flat.reshape(-1, 3))
+    table = np.empty(1 << (32 - _DROP_BITS), np.float32)
+    table[: one + 1] = np.maximum(flat[: one + 1], 0.0)
+    table[one + 1 :] = table[one]
+    table[1 << (31 - _DROP_BITS) :] = 0.0
+    return table
+
+
+def _decode_display(rgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded RGB (..., 3) float32, finite -> linear Rec.709 (new array), through ``_decode_table``."""
+    bits = np.clip(rgb, 0.0, 1.0).view(np.uint32)
+    bits += _ROUND
+    bits >>= np.uint32(_DROP_BITS)
+    return np.take(_decode_table(), bits)
+
+
 def _as_rgb(rgb: np.ndarray, what: str) -> np.ndarray:
     arr = np.array(rgb, dtype=np.float32, order="C", copy=True)
     if arr.ndim < 1 or arr.shape[-1] != 3:
@@ -167,7 +200,10 @@ def check_colorspace(colorspace: str) -> str:
 
 
 def _to_network_linear(rgb: np.ndarray, source: str) -> np.ndarray:
-    """Gamut conversion ``source`` -> lin_rec709 of a float32 (..., 3) array (may return a new array)."""
+    """Gamut conversion ``source`` -> lin_rec709 of a float32 (..., 3) array (may return a new array); an sRGB
+    picture's ``source`` (``NETWORK_ENCODED``) is decoded."""
+    if source == NETWORK_ENCODED:
+        return _decode_display(rgb)
     if source == NETWORK_LINEAR:
         return rgb
     matrix = _gamut_matrix(source, NETWORK_LINEAR)
@@ -178,15 +214,23 @@ def _to_network_linear(rgb: np.ndarray, source: str) -> np.ndarray:
     return flat.reshape(rgb.shape)
 
 
+def _source(colorspace: str | None) -> str | None:
+    """The OCIO space a plate in ``colorspace`` is converted from to linear Rec.709 (sRGB: its encoding, decoded), or
+    None for ``raw``, which is taken as it is."""
+    setting = check_colorspace(default("colorspace") if colorspace is None else colorspace)
+    return NETWORK_ENCODED if setting == DISPLAY_ENCODED else COLORSPACES[setting]
+
+
 def to_network(rgb_linear: np.ndarray, colorspace: str | None = None, *, gain: float = 1.0) -> np.ndarray:
     """Plate RGB (H, W, 3) in ``colorspace`` -> float32 (H, W, 3) display-referred in [0, 1] for the network.
 
     See the module documentation for the exact transform; ``gain`` (``exposure_gain``) scales the linear Rec.709
-    values first (the display-referred spaces ignore it). The input array is not modified.
+    values first (``raw`` ignores it; an ``sRGB`` plate is taken as it is at a gain of 1 or less: ``exposure_gain``
+    gives it no less than 1). The input array is not modified.
     """
-    source = COLORSPACES[check_colorspace(default("colorspace") if colorspace is None else colorspace)]
+    source = _source(colorspace)
     rgb = _as_rgb(rgb_linear, "to_network")
-    if source is None:
+    if source is None or (source == NETWORK_ENCODED and gain <= 1.0):
         return np.clip(rgb, 0.0, 1.0, out=rgb)
     lin = _to_network_linear(rgb, source)
     if gain != 1.0:
@@ -207,15 +251,18 @@ _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709
 
 def exposure_gain(rgb_linear: np.ndarray, colorspace: str | None = None) -> float:
     """The gain ``to_network`` takes for a shot whose frame ``rgb_linear`` (H, W, 3) in ``colorspace`` is: the 99th
-    percentile of its luminance (every other pixel and row) brought to EXPOSURE_P99; 1 for the display-referred
-    spaces (sRGB, raw), which are not re-exposed."""
-    source = COLORSPACES[check_colorspace(default("colorspace") if colorspace is None else colorspace)]
+    percentile of its luminance in linear Rec.709 (every other pixel and row; an sRGB frame decoded) brought to
+    EXPOSURE_P99; for an sRGB frame never below 1 (brought up only: see the module documentation); 1 for ``raw``,
+    which is not re-exposed."""
+    source = _source(colorspace)
     if source is None:
         return 1.0
     rgb = _as_rgb(np.asarray(rgb_linear)[::2, ::2], "exposure_gain")
     lum = np.maximum(_to_network_linear(rgb, source), 0.0) @ _LUMA
     p99 = float(np.percentile(lum, 99)) if lum.size else 0.0
     lo, hi = EXPOSURE_GAIN_RANGE
+    if source == NETWORK_ENCODED:
+        lo = 1.0
     return float(np.clip(EXPOSURE_P99 / p99, lo, hi)) if p99 > 0 else hi
 
 
@@ -337,10 +384,14 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
             raise InputError(f"plate {path} is {how} ({said}) and would be read as scene-linear {colorspace}: "
                              "convert it to linear EXR first (e.g. oiiotool --colorconvert), or read its code values "
                              "as they are with colorspace raw")
+        if colorspace == DISPLAY_ENCODED:  # a dark one is decoded and brought up: not "as they are" (QA)
+            return (f"plate {path} is {how} ({said}); read as sRGB, its code values as an sRGB picture's (decoded "
+                    f"with sRGB's curve and brought up where the shot is dark): convert it to linear EXR first, or set "
+                    f"colorspace raw to read its code values as they are")
         return f"plate {path} is {how} ({said}); read as {colorspace}, its code values as they are"
     key = _declared_key(declared)
     vom = _DECLARED.get(key)
-    if vom is not None and vom != colorspace and {vom, colorspace} != {"sRGB", "raw"}:
+    if vom is not None and vom != colorspace:  # sRGB and raw too: a dark sRGB plate is brought up, a raw one is not
         return (f"plate {path} {said_of_colour(metadata)} ({vom}) and is read as {colorspace} (the colorspace "
                 f"setting); if it is {vom}, set colorspace {vom}")
     if vom is None and declared and not transfer and key not in _SAYS_NOTHING:
