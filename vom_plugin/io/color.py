@@ -17,12 +17,12 @@ The transform, for the linear input spaces (``ACEScg``, ``lin_rec709``, ``ACES20
 ``sRGB`` plates are display-referred: cleaned (step 1) and clipped to [0, 1], and taken as they are unless the shot is
 darker than the network's exposure: then they are decoded to linear Rec.709 (OCIO's ``srgb_tx``, looked up in a
 table as steps 3-4 are), brought up by the shot's gain and encoded as the linear spaces are (``exposure_gain``: lifting
-only). Chosen on 16 validation shots as 8-bit sRGB at three exposures (model card, session 47): brought up, the dark
-ones were matted better (15.29 against 15.87); brought down, as linear plates are, the bright ones worse (their clipped
-highlights turned grey: 21.06 against 20.74). ``raw`` means "no colour management": only cleaned and clipped to
-[0, 1], never re-exposed. The config is OCIO's built-in CG config, so
-nothing is read from disk or the environment ($OCIO is deliberately ignored: the network's input must not change
-per site).
+only). Chosen on 16 validation shots as 8-bit sRGB (model card, session 47): brought up, the very dark ones were
+matted as well as the linear shots (at 5% of their exposure 15.41 against 20.78 as they were; linear 15.20); brought
+down, as linear plates are, the bright ones worse (their clipped highlights turned grey: 21.06 against 20.74).
+``raw`` means "no colour management": only cleaned and clipped to [0, 1], never re-exposed. The config is OCIO's
+built-in CG config, so nothing is read from disk or the environment ($OCIO is deliberately ignored: the network's
+input must not change per site).
 
 This is for the network input only: the plate RGB written in an ``rgba`` output is never compressed.
 Steps 3-4 are ``linear_to_network``, which the training generator calls on its linear Rec.709 composites
