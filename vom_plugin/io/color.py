@@ -17,9 +17,11 @@ The transform, for the linear input spaces (``ACEScg``, ``lin_rec709``, ``ACES20
 ``sRGB`` plates are display-referred: cleaned (step 1) and clipped to [0, 1], and taken as they are unless the shot is
 darker than the network's exposure: then they are decoded to linear Rec.709 (OCIO's ``srgb_tx``, looked up in a
 table as steps 3-4 are), brought up by the shot's gain and encoded as the linear spaces are (``exposure_gain``: lifting
-only). Chosen on 16 validation shots as 8-bit sRGB (model card, session 47): brought up, the very dark ones were
-matted as well as the linear shots (at 5% of their exposure 15.41 against 20.78 as they were; linear 15.20); brought
-down, as linear plates are, the bright ones worse (their clipped highlights turned grey: 21.06 against 20.74).
+only; just above a gain of 1 the shoulder of step 3 takes the brightest code values a little down, 1.0 to 0.955, which
+at a gain of 1 stay as they are). Chosen on 16 validation shots as 8-bit sRGB (model card, session 47): brought up,
+the very dark ones were matted nearly as well as the linear shots (at 5% of their exposure 15.41 against 20.78 as they
+were; linear 15.20); brought down, as linear plates are, the bright ones worse (their clipped highlights turned grey:
+21.06 against 20.74).
 ``raw`` means "no colour management": only cleaned and clipped to [0, 1], never re-exposed. The config is OCIO's
 built-in CG config, so nothing is read from disk or the environment ($OCIO is deliberately ignored: the network's
 input must not change per site).
@@ -51,8 +53,8 @@ from vom_plugin.errors import InputError
 from vom_plugin.grammar import default, parse_value
 
 CONFIG_URI = "ocio://cg-config-latest"
-# vom's setting -> the colour space in the built-in config (None: ``sRGB``, decoded from its encoding by ``_source``,
-# and ``raw``, taken as it is).
+# vom's setting -> the colour space in the built-in config (None: ``sRGB``, whose encoding ``_source`` names for a dark
+# plate's decoding, and ``raw``, taken as it is).
 COLORSPACES: dict[str, str | None] = {
     "ACEScg": "ACEScg",
     "lin_rec709": "lin_rec709",
@@ -60,7 +62,7 @@ COLORSPACES: dict[str, str | None] = {
     "raw": None,
     "ACES2065-1": "ACES2065-1",
 }
-SCENE_LINEAR = tuple(k for k, v in COLORSPACES.items() if v)  # the settings that are gamut-converted and rolled off
+SCENE_LINEAR = tuple(k for k, v in COLORSPACES.items() if v)  # the scene-linear settings: gamut-converted, rolled off
 DISPLAY_ENCODED = "sRGB"  # a dark one decoded to linear and brought up (``exposure_gain``); ``raw`` never
 NETWORK_LINEAR = "lin_rec709"
 NETWORK_ENCODED = "srgb_tx"
