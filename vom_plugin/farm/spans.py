@@ -585,8 +585,11 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         now = exposure.of()
         if now is not None and str(meta["vom:exposure_gain"]) != now:
             # vom before session 47 took every sRGB plate as it was (gain 1); a dark one is brought up now
-            older = ", or vom rendered it before it brought up dark sRGB plates" \
-                if str(meta.get("vom:colorspace")) == "sRGB" and str(meta["vom:exposure_gain"]) == "1" else ""
+            from vom_plugin.engine.runner import gain_stamp
+
+            taken_as_it_was = str(meta.get("vom:colorspace")) == "sRGB" and \
+                str(meta["vom:exposure_gain"]) == gain_stamp(1.0)
+            older = ", or vom rendered it before it brought up dark sRGB plates" if taken_as_it_was else ""
             return (f"matted at exposure gain {meta['vom:exposure_gain']}; the shot's is {now} now (the plate frame "
                     f"of its first keyframe, which sets it, was changed or delivered again after this frame was "
                     f"rendered{older})")

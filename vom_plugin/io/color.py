@@ -152,10 +152,7 @@ def _decode_table() -> np.ndarray:
 
 def _decode_display(rgb: np.ndarray) -> np.ndarray:
     """sRGB-encoded RGB (..., 3) float32, finite -> linear Rec.709 (new array), through ``_decode_table``."""
-    bits = np.clip(rgb, 0.0, 1.0).view(np.uint32)
-    bits += _ROUND
-    bits >>= np.uint32(_DROP_BITS)
-    return np.take(_decode_table(), bits)
+    return _lookup(_decode_table(), np.clip(rgb, 0.0, 1.0))
 
 
 def _as_rgb(rgb: np.ndarray, what: str) -> np.ndarray:
@@ -179,13 +176,18 @@ def compress_highlights(rgb: np.ndarray, knee: float = KNEE) -> np.ndarray:
     return rgb
 
 
-def _encode(rgb_lin_rec709: np.ndarray) -> np.ndarray:
-    """Steps 3-4 through the half-domain table: (..., 3) float32 -> float32 in [0, 1]."""
+def _lookup(table: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``table``'s entry for each float32 of ``values`` rounded to 11 mantissa bits (``_curve_table``'s indexing)."""
     # No contiguous copy: the einsum result is laid out plane by plane, and element-wise work does not care.
-    bits = np.asarray(rgb_lin_rec709, dtype=np.float32).view(np.uint32)
+    bits = np.asarray(values, dtype=np.float32).view(np.uint32)
     index = bits + _ROUND  # wraps only for NaN patterns, which were cleaned before
     index >>= np.uint32(_DROP_BITS)
-    return np.take(_curve_table(), index)
+    return np.take(table, index)
+
+
+def _encode(rgb_lin_rec709: np.ndarray) -> np.ndarray:
+    """Steps 3-4 through the half-domain table: (..., 3) float32 -> float32 in [0, 1]."""
+    return _lookup(_curve_table(), rgb_lin_rec709)
 
 
 def linear_to_network(rgb_lin_rec709: np.ndarray) -> np.ndarray:

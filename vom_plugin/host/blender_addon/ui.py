@@ -714,9 +714,9 @@ class VOM_OT_render_matte(bpy.types.Operator):
             self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; the next render resumes from the cache "
                                      f"({shot})")
             return {"CANCELLED"}
+        frames_note = core.file_frames_note(plan.timing)  # vom's words name file frames: said in failures and warnings
         if job.returncode != 0:
-            note = core.file_frames_note(plan.timing)
-            frames = f"; {note}" if note else ""
+            frames = f"; {frames_note}" if frames_note else ""
             self.report({"ERROR"}, f"VOM Matte: {common.name_rotos(job.failure(), plan.rotos)} [{shot}{frames}]")
             return {"CANCELLED"}
         scene = bpy.data.scenes.get(plan.scene) if plan.scene else context.scene
@@ -752,8 +752,8 @@ class VOM_OT_render_matte(bpy.types.Operator):
                 warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
                           f"and choose Colour space)"
             notes.append(common.name_rotos(str(warning), plan.rotos))
-        if notes and core.file_frames_note(plan.timing):  # vom's words name file frames, as its failures do
-            notes.append(core.file_frames_note(plan.timing))
+        if notes and frames_note:
+            notes.append(frames_note)
         # why a running worker did not take the render (vom says so on stderr, shown only on failure: every render of
         # a second Blender in another environment loaded torch again, and nobody said why: QA)
         notes.extend(common.worker_note(job.output_tail))
