@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ from vom_plugin.eval import baselines as B
 from vom_plugin.eval.clips import EvalClip, coarse_roto, iter_clips, load_shot
 from vom_plugin.eval.plot import plot_clip
 from vom_plugin.eval.runner import format_table, make_methods, run_benchmark, vom_method
+from vom_plugin.io import frames_to_network
 
 
 def _moving_square(t: int = 4, h: int = 40, w: int = 56, step: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -519,6 +521,17 @@ def test_dvm_and_vm108_layouts(tmp_path):
             cv2.imwrite(str(tmp_path / "dvm" / sub / "c1" / f"{i:05d}.jpg"), img)
     (clip,) = iter_clips(f"dvm:{tmp_path / 'dvm'}", frames=2)
     assert clip.name == "c1" and clip.plate.shape == (2, 16, 24, 3) and np.allclose(clip.gt, 1.0, atol=0.02)
+    # the methods see the frames as `vom render` reads these JPEGs (sRGB code values, a shot folder's default
+    # for them), not decoded to linear and brought to the network's exposure
+    shot = tmp_path / "as_shot"
+    shot.mkdir()
+    for i in range(3):
+        shutil.copy(tmp_path / "dvm" / "v" / "c1" / f"{i:05d}.jpg", shot / f"plate.{i + 1:04d}.jpg")
+        shutil.copy(tmp_path / "dvm" / "a" / "c1" / f"{i:05d}.jpg", shot / f"gt.{i + 1:04d}.jpg")
+    (as_shot,) = iter_clips(f"folder:{shot}", frames=2)
+    assert clip.colorspace == as_shot.colorspace == "sRGB"
+    np.testing.assert_array_equal(frames_to_network(clip.plate, clip.colorspace),
+                                  frames_to_network(as_shot.plate, as_shot.colorspace))
     # VideoMatting108: FG_done RGBA over BG_done, paired by frame_corr.json; val_videos.txt picks clips
     root = tmp_path / "vm"
     corr = {}
@@ -537,7 +550,8 @@ def test_dvm_and_vm108_layouts(tmp_path):
     (clip,) = iter_clips(f"vm108:{root}")
     assert clip.name == "cat_keep" and clip.gt.shape == (2, 8, 8)
     assert clip.gt[0, 0, 0] == 0.0 and clip.gt[0, 0, 7] == 1.0
-    assert clip.plate[0, 0, 7, 0] == pytest.approx(((200 / 255 + 0.055) / 1.055) ** 2.4, rel=1e-4)
+    assert clip.colorspace == "sRGB"  # composited on the 8-bit values and kept as code values, as a render reads them
+    assert clip.plate[0, 0, 7, 0] == pytest.approx(200 / 255, abs=1e-7) and clip.plate.dtype == np.float32
     assert clip.plate[0, 0, 0, 0] == 0.0
 
 

@@ -8,9 +8,9 @@
 - ``dvm:PATH``    DVM generated clips ``v/<name>/%05d.jpg`` (composite) and ``a/<name>/%05d.jpg`` (alpha).
 - ``vm108:PATH``  VideoMatting108 ``FG_done/<cat>/<clip>/*.png`` (RGBA) over ``BG_done`` frames listed by
                   ``frame_corr.json``; ``val_videos.txt`` picks the clips when present.
-Plates are float32 [T, H, W, 3] in their clip's ``colorspace``: a shot folder's as ``vom render`` reads it (its
-shot.yaml's, else linear Rec.709 for EXR and sRGB for other plates), the other layouts' scene-linear Rec.709
-(8-bit sources sRGB-decoded); alphas [T, H, W].
+Plates are float32 [T, H, W, 3] in their clip's ``colorspace``, as ``vom render`` would read the files: a shot
+folder's as its shot.yaml says, else linear Rec.709 for EXR and sRGB code values for other plates; DVM's and
+VideoMatting108's 8-bit frames as sRGB code values (a render's default for them); alphas [T, H, W].
 """
 
 from __future__ import annotations
@@ -52,11 +52,6 @@ def coarse_roto(alpha: np.ndarray, *, dilate: int = 3, kernel: int = 5) -> np.nd
     if not m.any():  # a thin or faint object vanishes under the opening: keep its strongest pixels
         m = (np.asarray(alpha) >= max(float(np.max(alpha)), 1e-6) * 0.5).astype(np.uint8)
     return m.astype(np.float32)
-
-
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def _colour_channel(name: str) -> bool:
@@ -243,26 +238,35 @@ def _shot_folders(root: Path) -> list[Path]:
     return found
 
 
-def _read_u8_dir(folder: Path, gray: bool) -> list[np.ndarray]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)
+def _read_alphas(folder: Path) -> list[np.ndarray]:
+    """A folder's 8-bit mattes by name, [0, 1]."""
     out = []
-    for p in files:
-        im = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    for p in sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS):
+        im = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
         if im is None:
             raise InputError(f"{p} cannot be read as an image")
-        out.append(im.astype(np.float32) / 255.0 if gray else im[..., ::-1].astype(np.float32) / 255.0)
+        out.append(im.astype(np.float32) / 255.0)
     return out
+
+
+def _read_plates(folder: Path) -> list[np.ndarray]:
+    """A folder's frames by name, read as ``vom render`` reads a plate (OpenImageIO's decoding, code values)."""
+    from vom_plugin.io import read_plate
+
+    return [read_plate(p).rgb for p in sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)]
 
 
 def _dvm_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
     if not (root / "v").is_dir() or not (root / "a").is_dir():
         raise InputError(f"dvm:{root}: expected the generated layout v/<clip>/%05d.jpg and a/<clip>/%05d.jpg")
     for clip in sorted(p for p in (root / "v").iterdir() if p.is_dir()):
-        rgb = _read_u8_dir(clip, gray=False)[:max_frames]
-        alpha = _read_u8_dir(root / "a" / clip.name, gray=True)[:max_frames]
+        rgb = _read_plates(clip)[:max_frames]
+        alpha = _read_alphas(root / "a" / clip.name)[:max_frames]
         if len(rgb) != len(alpha) or not rgb:
             raise InputError(f"dvm clip {clip.name}: {len(rgb)} composite and {len(alpha)} alpha frames")
-        yield EvalClip(clip.name, _srgb_to_linear(np.stack(rgb)), np.stack(alpha), list(range(len(rgb))))
+        # sRGB code values: what ``vom render`` reads a JPEG plate as (decoded to linear here, a bright clip was
+        # brought to the network's exposure, which a render of the same frames never does)
+        yield EvalClip(clip.name, np.stack(rgb), np.stack(alpha), list(range(len(rgb))), colorspace="sRGB")
 
 
 def _vm108_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
@@ -291,12 +295,13 @@ def _vm108_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
             bg = cv2.resize(bg, (fg.shape[1], fg.shape[0]), interpolation=cv2.INTER_AREA)
             a = fg[..., 3].astype(np.float32) / 255.0
             # composite on the 8-bit sRGB values as the dataset's reference loader does (so scores are
-            # comparable with published ones), then decode to linear like every other plate here
+            # comparable with published ones); kept as sRGB code values, as a render reads such a frame
             a3 = a[..., None]
             comp = fg[..., 2::-1].astype(np.float32) * a3 + bg[..., ::-1].astype(np.float32) * (1 - a3)
-            plates.append(_srgb_to_linear(np.floor(comp + 0.5) / 255.0))
+            plates.append(np.floor(comp + 0.5).astype(np.float32) * np.float32(1 / 255))  # as OIIO reads 8 bits
             alphas.append(a)
-        yield EvalClip(clip.replace("/", "_"), np.stack(plates), np.stack(alphas), list(range(len(plates))))
+        yield EvalClip(clip.replace("/", "_"), np.stack(plates), np.stack(alphas), list(range(len(plates))),
+                       colorspace="sRGB")
 
 
 def _synth_clips(n: int, frames: int, size: int) -> Iterator[EvalClip]:
