@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,9 +33,10 @@ def _runnable_now(samples: int = 8, interval_s: float = 0.002) -> float | None:
     return sum(counts) / len(counts)
 
 
-# What vom put in os.environ for libgomp, which reads it once, as torch loads. Put back once torch has loaded
-# (``import_torch``), so that a host process calling the API does not pass vom's choice on to every program it
-# starts afterwards (QA); a value changed since by someone else is theirs, left.
+# What vom put in os.environ for libgomp, which reads it once, as torch loads. Set only while torch loads
+# (``_TorchLoad``) and put back once it has, so that a host process calling the API does not pass vom's choice on to
+# every program it starts (QA: set at ``import vom_plugin``, it reached Nuke launched by a tool that only built Shots);
+# a value changed since by someone else is theirs, left.
 _OPENMP_SET: dict[str, tuple[str | None, str]] = {}  # name -> (the value before, None for unset; vom's)
 # renders may start on several threads of a host at once: one chooses, loads torch and gives the values back
 _OPENMP_LOCK = threading.RLock()
@@ -67,9 +71,8 @@ def _openmp_wait_default() -> None:
     on the host). The load average says "free" cheaply; where it says "busy" the run queue is read too,
     because the load average trails by minutes: a render started within a minute or two of the previous one
     ending (a roto tweak, the next farm task) found the machine idle yet slept its threads, and ran slower.
-    Set here, in the top package, because libgomp reads these once when torch loads and every entry point
-    (CLI, API, training) imports this package first; chosen again by ``import_torch`` (a host may import vom hours
-    before its first render). A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
+    Chosen as torch loads (``_TorchLoad``: libgomp reads these once, then), not at vom's import: a host may import vom
+    hours before its first render. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
     """
     if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
         return
@@ -91,9 +94,6 @@ def _openmp_wait_default() -> None:
         _set_openmp_env("GOMP_SPINCOUNT", "10000")
 
 
-_openmp_wait_default()
-
-
 def _openmp_static_threads() -> None:
     """OpenMP's dynamic thread count (``OMP_DYNAMIC=true``) turned off before torch loads: with it, MKL's QR (the
     model's orthogonal initialisation, run as it is built) never returned, a render hung at 100% CPU deaf to
@@ -101,9 +101,6 @@ def _openmp_static_threads() -> None:
     farm chunks that continue each other rely on (they are keyed by the thread count)."""
     if os.environ.get("OMP_DYNAMIC", "").strip().lower() not in ("", "false", "0", "no", "off"):
         _set_openmp_env("OMP_DYNAMIC", "false")
-
-
-_openmp_static_threads()
 
 # Whether this process has rendered (read plates, loaded a model: torch's OpenMP pool and OpenEXR's threads have
 # started) when it forks a child (a multiprocessing pool's default start method on Linux): those pools keep
@@ -159,20 +156,46 @@ def _choose_openmp() -> None:
         _openmp_static_threads()
 
 
-def import_torch() -> Any:
-    """``import torch`` with SIGINT and SIGTERM held back until it is done (``signals_held``).
+class _TorchLoad(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """torch's first import in this process, wherever it comes from (``import_torch``, a model module's ``import
+    torch``, a host's own): the OpenMP settings are chosen from the load now, set in the environment only while torch
+    loads (libgomp reads them then) and given back after; SIGINT and SIGTERM are held back until it is done
+    (``signals_held``). Installed at vom's import unless torch is loaded already (then nothing vom sets would count)."""
 
-    The OpenMP settings are chosen again just before (the load now, not at the package's import), and the
-    environment is given back its own values once torch has loaded."""
-    import sys
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "torch":
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # once: torch loads once a process
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        self._real = spec.loader
+        spec.loader = self
+        return spec
 
-    with signals_held(), _OPENMP_LOCK:
-        try:
-            if "torch" not in sys.modules:
+    def create_module(self, spec: Any) -> Any:
+        return self._real.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__spec__.loader = module.__loader__ = self._real  # torch sees its own loader
+        with signals_held(), _OPENMP_LOCK:
+            try:
                 _choose_openmp()
-            import torch
-        finally:
-            _restore_openmp_env()
+                self._real.exec_module(module)
+            finally:
+                _restore_openmp_env()
+
+
+if "torch" not in sys.modules:
+    sys.meta_path.insert(0, _TorchLoad())
+
+
+def import_torch() -> Any:
+    """``import torch`` with SIGINT and SIGTERM held back until it is done (``signals_held``); the OpenMP settings
+    chosen as it loads (``_TorchLoad``)."""
+    with signals_held():
+        import torch
     return torch
 
 
