@@ -308,10 +308,18 @@ def test_a_render_stopped_by_sigterm_then_sigint_says_the_first() -> None:
 
     from vom_plugin.engine.stop import signals
 
-    with signals() as stop:
-        os.kill(os.getpid(), signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGINT)
+    got: list[int] = []
+    host = {s: signal.signal(s, lambda signum, _f: got.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with signals() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+            assert got == []  # held for the render's stop, not the host's handler
+    finally:
+        for s, h in host.items():
+            signal.signal(s, h)
     assert stop.by == "SIGTERM"
+    assert got == [signal.SIGTERM, signal.SIGINT]  # then passed on to the host's handlers, in order
 
 
 def test_vom_traceback_adds_the_traceback_to_a_bad_input_error(tmp_path: Path, monkeypatch, capsys) -> None:

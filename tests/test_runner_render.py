@@ -1014,14 +1014,82 @@ def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, t
         return on_event
 
     old = sig.signal(sig.SIGINT, sig.SIG_IGN)
+    terms: list[int] = []
+    old_term = sig.signal(sig.SIGTERM, lambda signum, _f: terms.append(signum))  # a host's (pytest's ends the process)
     try:
         r = render(shot(shot_dir, "ign", out=str(tmp_path / "o" / "a.####.exr")), progress=raises(sig.SIGINT))
         assert len(r.frames) == N and sig.getsignal(sig.SIGINT) is sig.SIG_IGN
         with pytest.raises(CancelledError, match="stopped by SIGTERM"):
             render(shot(shot_dir, "ign2", out=str(tmp_path / "t" / "a.####.exr")), progress=raises(sig.SIGTERM))
-        assert sig.getsignal(sig.SIGINT) is sig.SIG_IGN
+        assert sig.getsignal(sig.SIGINT) is sig.SIG_IGN and terms == [sig.SIGTERM]
     finally:
         sig.signal(sig.SIGINT, old)
+        sig.signal(sig.SIGTERM, old_term)
+
+
+def test_a_default_sigterm_ends_a_python_process_after_the_frame_in_hand(shot_dir: Path, tmp_path: Path) -> None:
+    """A script of a TD's with no handler of its own: a farm's SIGTERM ends the process (as it would without vom),
+    after the frame in hand, every file complete; the script does not go on. `vom render` itself says the stop and
+    exits 130, as before."""
+    s = shot(shot_dir, "term", out=str(tmp_path / "o" / "a.####.exr"))
+    code = (f"import os, signal, sys\nfrom vom_plugin import Shot, render\nshot = Shot.from_dict({s.to_dict()!r})\n"
+            "def on(e):\n    if e['event'] == 'frame' and e['done'] == 2:\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "try:\n    render(shot, progress=on)\nexcept Exception as e:\n"
+            "    print('went on after', type(e).__name__)\nprint('next shot')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == -signal.SIGTERM and r.stdout == "", (r.returncode, r.stdout, r.stderr[-2000:])
+    on_disk = outputs(tmp_path / "o")
+    assert 2 <= len(on_disk) < N and not list((tmp_path / "o").glob(".*"))  # complete frames only
+    # the command line: its own message and exit status
+    s = shot(shot_dir, "term_cli", out=str(tmp_path / "c" / "a.####.exr"))
+    (tmp_path / "shot.yaml").write_text(s.to_yaml())
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "render", str(tmp_path / "shot.yaml"),
+                             "--progress", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line).get("event") == "frame":
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130 and "stopped by SIGTERM after" in err, (proc.returncode, err[-2000:])
+
+
+def test_a_signal_that_stopped_a_render_is_passed_on_to_the_hosts_handler(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: a TD's batch loop (``except Exception: log; next shot``) caught a farm's SIGTERM as the render's
+    CancelledError and rendered two more shots; its own SIGTERM handler never ran, and Ctrl-C mid-render never raised
+    KeyboardInterrupt. The signal stops the render after the frame in hand, then goes to the handler it replaced."""
+    import signal as sig
+
+    from vom_plugin.errors import CancelledError
+
+    seen: list[tuple[int, int]] = []  # (signal, frames on disk when the host's handler ran)
+    out = tmp_path / "o"
+
+    def send(signum: int) -> Callable[[dict], None]:
+        def on_event(e: dict) -> None:
+            if e["event"] == "frame" and e["done"] == 2:
+                sig.raise_signal(signum)
+        return on_event
+
+    old = sig.signal(sig.SIGTERM, lambda signum, _f: seen.append((signum, len(outputs(out)))))
+    try:
+        with pytest.raises(CancelledError, match="stopped by SIGTERM") as err:
+            render(shot(shot_dir, "passed", out=str(out / "a.####.exr")), progress=send(sig.SIGTERM))
+    finally:
+        sig.signal(sig.SIGTERM, old)
+    on_disk = sorted(outputs(out))
+    assert 2 <= len(on_disk) < N and seen == [(sig.SIGTERM, len(on_disk))]  # once, after the render's last frame
+    assert [p.name for p in err.value.render_result.files] == on_disk
+    # SIGINT with Python's own handler: KeyboardInterrupt (not an Exception a loop goes on after), with what is on disk
+    assert sig.getsignal(sig.SIGINT) is sig.default_int_handler
+    out = tmp_path / "i"
+    with pytest.raises(KeyboardInterrupt) as kb:
+        render(shot(shot_dir, "passed_int", out=str(out / "a.####.exr")), progress=send(sig.SIGINT))
+    on_disk = sorted(outputs(out))
+    assert 2 <= len(on_disk) < N and [p.name for p in kb.value.render_result.files] == on_disk
+    assert isinstance(kb.value.__context__, CancelledError)  # the render's stop, its message, under it
+    assert sig.getsignal(sig.SIGINT) is sig.default_int_handler
 
 
 @pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same", "tag_agrees", "untagged_among",

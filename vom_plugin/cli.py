@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from vom_plugin import __version__, commands
+from vom_plugin.engine.stop import reports_stops
 from vom_plugin.envvars import FLAGS, env_flag
 from vom_plugin.errors import VomError, one_line, users_file_error
 
@@ -195,9 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-_SIGNALLED: list[int] = []  # the signal _terminated turned into a KeyboardInterrupt (SIGINT raises one itself)
+_SIGNALLED: list[int] = []  # the signals _terminated turned into a KeyboardInterrupt
 
 
+@reports_stops  # a render it stopped raises CancelledError, said by the command with the frames written (exit 130)
 def _terminated(signum: int, frame: object) -> None:
     _SIGNALLED.append(signum)
     raise KeyboardInterrupt
@@ -245,8 +247,9 @@ def entry() -> NoReturn:
     _no_closed_std_streams()
     keep_freed_memory()
     # SIGTERM before a command installs its own handling (a render's, a worker's) stops it as SIGINT does:
-    # "interrupted", exit 130, as the help says, instead of dying by the signal without a word
-    handle_signals(_terminated, (signal.SIGTERM,))
+    # "interrupted", exit 130, as the help says, instead of dying by the signal without a word; both are the command
+    # line's (``reports_stops``): a render they stop is said by the command, not passed on to this handler
+    handle_signals(_terminated)
     try:
         code = main()
     except KeyboardInterrupt:  # before a command's own handling (its parser, its imports): said, not a traceback

@@ -903,11 +903,13 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     requested frame.
 
     ``progress`` receives event dicts (see ``engine.progress``). Raises InputError on bad input before
-    any work, CancelledError when SIGINT/SIGTERM arrived or ``stop`` was set (after the frame in hand is
-    complete); an exception raised once frames are being rendered carries ``render_result``, the RenderResult of
-    the frames whose files are complete (a callback's that raised, too: it stops the render as a Stop). ``stop``:
-    set from another thread to stop the same way; ``models``: weights kept loaded between renders; ``memo``:
-    decoded plate frames kept between renders (both a ``vom worker``'s).
+    any work, CancelledError when ``stop`` was set (after the frame in hand is complete). SIGINT/SIGTERM in the main
+    thread stop it the same way, then go to the handler they replaced (``stop.signals``: Python's SIGINT handler
+    raises KeyboardInterrupt, a default SIGTERM ends the process, a host's own handler runs then; vom's command
+    line keeps the CancelledError); an exception raised once frames are being rendered carries ``render_result``,
+    the RenderResult of the frames whose files are complete (a callback's that raised, too: it stops the render as a
+    Stop). ``stop``: set from another thread to stop the same way; ``models``: weights kept loaded between renders;
+    ``memo``: decoded plate frames kept between renders (both a ``vom worker``'s).
     """
     t0 = time.perf_counter()
     if isinstance(shot, str | os.PathLike):  # a shot file's path, as `vom render SHOT.yaml` takes it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -41,14 +42,28 @@ def handle_signals(handler: Any, kinds: tuple[int, ...] = (signal.SIGINT, signal
     return {s: signal.signal(s, handler) for s in kinds if signal.getsignal(s) is not signal.SIG_IGN}
 
 
+def reports_stops(handler: Any) -> Any:
+    """Mark ``handler`` as a command's own (vom's command line): a render that a signal stopped does not pass the signal
+    on to it (``signals``), since the command says how the render ended (its CancelledError, exit 130)."""
+    handler.vom_reports_stops = True
+    return handler
+
+
 @contextlib.contextmanager
 def signals(stop: Stop | None = None) -> Iterator[Stop]:
+    """SIGINT/SIGTERM stop the render after the frame in hand (in the main thread, where handlers run). Once the block
+    is over, each signal received is passed on to the handler it replaced, as the process would have taken it: Python's
+    SIGINT handler raises KeyboardInterrupt, a default SIGTERM ends the process, a host's own handler runs (QA: a TD's
+    batch loop caught the render's CancelledError as any Exception and went on to the next shot after a farm's
+    SIGTERM, its own handler never called). vom's command line (``reports_stops``) says the stop itself."""
     stop = stop or Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signal handlers can only be installed from the main thread; hosts cancel otherwise
         return
+    received: list[int] = []
 
     def handler(signum: int, _frame: Any) -> None:
+        received.append(signum)
         if not stop.is_set():  # the first signal is why it stopped (a farm's SIGTERM, then its SIGINT)
             stop.set(signum)
 
@@ -58,3 +73,13 @@ def signals(stop: Stop | None = None) -> Iterator[Stop]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        stopped = sys.exc_info()[1]  # the render's CancelledError, with what is on disk
+        for s in dict.fromkeys(received):
+            if getattr(old[s], "vom_reports_stops", False):
+                continue
+            try:
+                signal.raise_signal(s)
+            except BaseException as e:
+                if stopped is not None and hasattr(stopped, "render_result"):
+                    e.render_result = stopped.render_result  # type: ignore[attr-defined]
+                raise
