@@ -97,6 +97,65 @@ def test_a_symlinked_folder_to_the_plate_is_refused(files: Path, tmp_path: Path,
     assert _digests(files) == before
 
 
+@pytest.fixture
+def bind_mount(tmp_path: Path):
+    """``bind_mount(source, target)``: ``source`` mounted again at ``target`` (one storage reached by two paths, as
+    autofs, a container volume or one export mounted twice do); skipped where this user may not mount."""
+    import shutil
+    import subprocess
+
+    mounted: list[Path] = []
+
+    def bind(source: Path, target: Path) -> Path:
+        target.mkdir(parents=True, exist_ok=True)
+        tool = shutil.which("mount")
+        done = subprocess.run([tool, "--bind", str(source), str(target)], capture_output=True, text=True) \
+            if tool else None
+        if done is None or done.returncode != 0:
+            pytest.skip(f"a bind mount is not allowed here ({done.stderr.strip() if done else 'no mount command'})")
+        mounted.append(target)
+        return target
+
+    yield bind
+    for target in reversed(mounted):
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def test_the_plates_folder_through_a_bind_mount_is_refused(files: Path, tmp_path: Path, bind_mount,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: the plate folder mounted again elsewhere (no link to resolve) and the plate's sequence with another
+    padding there: the mattes were written among the plate's frames, exit 0."""
+    plate = tmp_path / "take1"
+    plate.mkdir()
+    for f in (1, 2):
+        (plate / f"p.{f:04d}.exr").write_bytes((files / "plate" / f"p.{f:04d}.exr").read_bytes())
+    there = bind_mount(plate, tmp_path / "mnt")
+    rc = main(["render", "--plate", str(plate / "p.####.exr"), "--roto", str(files / "roto" / "r.0001.exr"),
+               "--out", str(there / "p.#####.exr"), "--frames", "1-2", "--model", str(files / "model.safetensors"),
+               "--cache", str(tmp_path / "cache"), "--working-size", "128", "--device", "cpu", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "names the plate's own sequence" in err, err
+    assert sorted(p.name for p in plate.iterdir()) == ["p.0001.exr", "p.0002.exr"]
+
+
+def test_two_objects_folders_that_are_one_folder_are_refused_before_work(files: Path, tmp_path: Path, bind_mount,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: each object's folder a mount of one folder: hero's frames were written, then the render stopped at dog's
+    first frame saying hero's file was "put there while this render ran". Refused before any work now."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    bind_mount(shared, tmp_path / "o" / "hero")
+    bind_mount(shared, tmp_path / "o" / "dog")
+    roto = str(files / "roto" / "r.0001.exr")
+    rc = main(["render", "--plate", str(files / "plate" / "p.####.exr"), "--roto", f"hero={roto}", "--roto",
+               f"dog={roto}", "--out", str(tmp_path / "o" / "{object}" / "a.####.exr"), "--frames", "1-2",
+               "--model", str(files / "model.safetensors"), "--cache", str(tmp_path / "cache"), "--working-size",
+               "128", "--device", "cpu", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "object hero's frame 1 and object dog's frame 1 would both be written to" in err, err
+    assert not list(shared.iterdir())
+
+
 def test_an_output_frame_that_is_a_link_to_a_plate_frame_is_refused(files: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     before = _digests(files)

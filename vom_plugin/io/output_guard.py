@@ -39,6 +39,13 @@ def _real(path: str | os.PathLike[str]) -> str:
     return os.path.normcase(os.path.realpath(os.path.abspath(os.fspath(path))))
 
 
+def _place(folder: str | os.PathLike[str]) -> str:
+    """A folder as one key however it is reached: its device and inode where it exists (a bind mount, one export
+    mounted at two paths: no link for ``realpath`` to resolve, QA), else its real path."""
+    ident = _identity(folder)
+    return f"\0{ident[0]}:{ident[1]}" if ident is not None else _real(folder)
+
+
 class ProtectedFiles:
     """The files a render reads (plate frames, rotos, shot file, weights), each with a label for messages."""
 
@@ -108,7 +115,7 @@ def check_not_plate_sequence(out_pattern: str, plate: str) -> None:
 
 def same_sequence_name(a: str, b: str) -> bool:
     """Whether two patterns name one sequence's files but for their frame tokens (plate.%04d.exr, plate.#####.exr):
-    the same real folder and the same name around the token."""
+    the same folder (``_place``) and the same name around the token."""
     from vom_plugin.io.sequence import around_token
 
     try:
@@ -120,7 +127,7 @@ def same_sequence_name(a: str, b: str) -> bool:
 
     def split(parts: tuple[str, str]) -> tuple[str, str, str]:
         folder, head = os.path.split(parts[0])
-        return _real(folder or "."), os.path.normcase(head), os.path.normcase(parts[1])
+        return _place(folder or "."), os.path.normcase(head), os.path.normcase(parts[1])
     return split(pa) == split(pb)
 
 
@@ -170,8 +177,8 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int], rende
             else:
                 parent = str(path.parent)
                 if parent not in folders:
-                    folders[parent] = _real(parent)
-                real = os.path.normcase(os.path.join(folders[parent], path.name))
+                    folders[parent] = _place(parent)
+                real = os.path.join(folders[parent], os.path.normcase(path.name))
             first = seen.setdefault(real, (name, frame))
             if first == (name, frame):
                 continue
