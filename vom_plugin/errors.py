@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import errno
 import re
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
+
+if TYPE_CHECKING:
+    from vom_plugin.engine.passes import RenderResult
 
 
 class VomError(Exception):
     """Base class of every error vom raises on purpose. ``lines``: its message is several lines by design (a
-    traceback), printed as they are; others are printed on one line (``one_line``)."""
+    traceback), printed as they are; others are printed on one line (``one_line``). ``render_result``: set on one a
+    render raised once it had begun (the frames complete on disk); absent otherwise."""
 
     exit_code = 1
     lines = False
+    render_result: RenderResult  # declared for type checkers; set only where a render began (``hasattr`` tells)
 
 
 class InputError(VomError):

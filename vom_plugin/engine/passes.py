@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -53,8 +54,8 @@ class RenderResult:
     ``render_result``."""
 
     frames: list[int] = field(default_factory=list)
-    paths: list[Any] = field(default_factory=list)  # a file a frame (the first object's, when each has a sequence)
-    files: list[Any] = field(default_factory=list)  # every file written, each object's sequence too
+    paths: list[Path] = field(default_factory=list)  # a file a frame (the first object's, when each has a sequence)
+    files: list[Path] = field(default_factory=list)  # every file written, each object's sequence too
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     cache: dict[str, int] = field(default_factory=lambda: {
         "keys_hit": 0, "keys_miss": 0, "steps_cached": 0, "steps_computed": 0, "affinity_hit": 0,
