@@ -258,6 +258,15 @@ def test_a_file_vom_did_not_write_at_an_output_path_is_refused_before_work(files
     assert rc == 2 and "which does not read as an image (" in err and "cannot tell whether it wrote it" in err, err
     assert (out / "a.0002.exr").read_text() == "notes"
     (out / "a.0002.exr").unlink()
+    # a link to such a file: the message names the file the link leads to (QA: only the link's name was said)
+    precious = tmp_path / "precious" / "hero_plate.exr"
+    precious.parent.mkdir()
+    shutil.copy(files / "roto" / "r.0001.exr", precious)
+    (out / "a.0002.exr").symlink_to(precious)
+    rc = _render(files, tmp_path, str(out / "a.####.exr"))
+    err = capsys.readouterr().err
+    assert rc == 2 and f"would replace {out / 'a.0002.exr'} (a link to {precious}), which vom did not write" in err, err
+    (out / "a.0002.exr").unlink()
     assert _render(files, tmp_path, str(out / "a.####.exr")) == 0
     first = {f: (out / f"a.000{f}.exr").stat().st_ino for f in (1, 2)}
     assert _render(files, tmp_path, str(out / "a.####.exr")) == 0, capsys.readouterr().err  # its own: replaced

@@ -141,18 +141,20 @@ def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = No
         st = os.lstat(path)
     except OSError:
         return None  # nothing there yet
+    link = ""
     if stat.S_ISLNK(st.st_mode):
         try:
             st = os.stat(path)  # the write replaces the link, never its target; the target says whose it is
         except OSError:
             return None  # a dangling link: replaced, nothing lost
         locked = False
+        link = f" (a link to {os.path.realpath(path)})"  # QA: the file refused is the target the link names
     else:
         locked = not st.st_mode & 0o222
     if stat.S_ISDIR(st.st_mode):
-        return f"would be written to {path}, which is a folder"
+        return f"would be written to {path}{link}, which is a folder"
     problem = replace_problem(path, frame, locked=locked, objects=objects, plate=plate)
-    return f"would replace {path}, {problem}" if problem else None
+    return f"would replace {path}{link}, {problem}" if problem else None
 
 
 def check_distinct(patterns: dict[str | None, str], frames: Iterable[int], rendered: Iterable[int] | None = None
