@@ -322,6 +322,28 @@ def test_a_render_stopped_by_sigterm_then_sigint_says_the_first() -> None:
     assert got == [signal.SIGTERM, signal.SIGINT]  # then passed on to the host's handlers, in order
 
 
+def test_a_handler_the_embedding_application_installed_is_left_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render called from the Python of an application that installed its SIGTERM handler in C (``getsignal``
+    says None there): vom took the signal and its restore raised TypeError (``signal.signal(s, None)``), leaving
+    vom's handler installed for good. Such a signal is the application's: not taken, nothing to restore."""
+    import signal
+
+    from vom_plugin.engine.stop import signals
+
+    real = signal.getsignal
+    monkeypatch.setattr(signal, "getsignal", lambda s: None if s == signal.SIGTERM else real(s))
+    before = real(signal.SIGTERM)
+    with signals() as stop:
+        assert real(signal.SIGTERM) is before  # not taken
+        assert real(signal.SIGINT) is not signal.default_int_handler  # Python's own handler is: taken for the stop
+    assert real(signal.SIGINT) is signal.default_int_handler and not stop.is_set()
+    import vom_plugin
+
+    with vom_plugin.signals_held():  # an extension's import (torch's, OpenImageIO's) raised TypeError on the way out
+        assert real(signal.SIGTERM) is before
+    assert real(signal.SIGTERM) is before and real(signal.SIGINT) is signal.default_int_handler
+
+
 def test_vom_traceback_adds_the_traceback_to_a_bad_input_error(tmp_path: Path, monkeypatch, capsys) -> None:
     """README: exit 2 bad input, `VOM_TRACEBACK=1` adds the traceback; it did so only for file-system errors, not for
     the InputError of most exit-2 errors (QA)."""

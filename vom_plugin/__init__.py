@@ -138,7 +138,8 @@ def signals_held() -> Iterator[None]:
     old: dict[int, Any] = {}
     try:
         for s in (signal.SIGINT, signal.SIGTERM):
-            old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))
+            if signal.getsignal(s) is not None:  # None: the embedding application's C handler, which stays (and
+                old[s] = signal.signal(s, lambda signum, _frame: noted.append(signum))  # could not be put back)
         yield
     finally:
         for kind, handler in old.items():

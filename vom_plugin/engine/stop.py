@@ -38,8 +38,10 @@ class Stop:
 def handle_signals(handler: Any, kinds: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> dict[int, Any]:
     """``handler`` for each of ``kinds`` that the process does not ignore; the handlers it replaced, to restore.
     A signal the process was started ignoring stays ignored (``nohup``, a shell's ``&``, a wrapper's trap: a
-    render must outlive the Ctrl-C meant for the shell that started it)."""
-    return {s: signal.signal(s, handler) for s in kinds if signal.getsignal(s) is not signal.SIG_IGN}
+    render must outlive the Ctrl-C meant for the shell that started it). One whose handler the application
+    embedding Python installed in C (``getsignal`` says None: Nuke's, Blender's) stays the application's: Python
+    cannot put such a handler back (``signal.signal(s, None)`` raises), so taking it would leave vom's for good."""
+    return {s: signal.signal(s, handler) for s in kinds if signal.getsignal(s) not in (signal.SIG_IGN, None)}
 
 
 def reports_stops(handler: Any) -> Any:
