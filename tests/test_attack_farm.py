@@ -585,6 +585,32 @@ def test_farm_check_says_an_srgb_frame_may_be_of_a_vom_that_did_not_bring_it_up(
         assert ("or vom rendered it before it brought up dark sRGB plates)" in said[1]) == (space == "sRGB"), said[1]
 
 
+def test_farm_check_fails_on_frames_of_another_vom_versions_arithmetic(
+        farm_shot: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: frames of a vom whose code gives other values for the same inputs (an upgrade mid-show, a farm
+    mid-rollout), with the same weights and shot, carried nothing that told them apart: a folder of both passed
+    `vom farm check`. Each output says the arithmetic that computed it (``resume.PREDICTION_ARITHMETIC``)."""
+    import vom_plugin.engine.resume as resume
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot
+
+    shot = yaml.safe_load(farm_shot.read_text())
+    roto = np.zeros((16, 32), np.float32)
+    roto[4:12, 8:20] = 1.0
+    write_alpha(tmp_path / "roto.0001.exr", roto, ImageInfo.for_size(32, 16))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**shot, "frames": "1-2", "working_size": 128, "cache": str(tmp_path / "c"),
+                                    "keyframes": {1: str(tmp_path / "roto.0001.exr")}}))
+    assert main(["render", str(path), "--progress", "none", "--no-worker"]) == 0
+    stamp = oiio.ImageBuf(str(tmp_path / "out" / "a.0001.exr")).spec().getattribute("vom:arithmetic")
+    assert stamp == resume.PREDICTION_ARITHMETIC  # a number, as the other numbers vom stamps
+    assert check_outputs(load_farm_shot(path)) == {}
+    monkeypatch.setattr(resume, "PREDICTION_ARITHMETIC", resume.PREDICTION_ARITHMETIC + 1)  # the next version
+    said = {f: str(p) for f, p in check_outputs(load_farm_shot(path)).items()}
+    assert set(said) == {1, 2} and said[1] == (
+        f"computed by another vom version's arithmetic (vom:arithmetic {stamp}; this vom's is {stamp + 1}): its "
+        "pixels differ from what this vom renders"), said
+
+
 def test_farm_check_fails_on_an_alpha_vom_cannot_have_written(farm_shot: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     """A frame rewritten with vom's header kept (a Write passing metadata through) and NaN or values above 1 in its

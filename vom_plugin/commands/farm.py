@@ -23,8 +23,8 @@ span's tasks one after another (run at once, each propagates from its keyframe a
 (`vom farm check`) fails when a frame's output is missing, not a readable EXR, not the size of its plate
 frame, without the alpha channel or with values no matte has (NaN, above 1), not written by vom, another frame's
 or another object's, or rendered from other keyframes, rotos, settings or weights than the shot's (an output of
-an earlier version of the shot), or from a plate frame, a picture (overscan) or an exposure the shot's plate no
-longer has.
+an earlier version of the shot), by another vom version's arithmetic, or from a plate frame, a picture
+(overscan) or an exposure the shot's plate no longer has.
 
   vom farm openjd SHOT.yaml --out bundle/     then: deadline bundle submit bundle/
   vom farm opencue SHOT.yaml --out job.xml    then: submit job.xml with cuesubmit/pycue

@@ -19,8 +19,9 @@ from vom_plugin.engine.cache import ShotCache, digest
 # sparse products over channels-last rows; 3: the guided filter solves in float64; 4: key features, 1/16 read
 # weights and coarse CFAR weights are rounded to 8-bit codes; 5: CFAR's weights at 1/8 are rounded to half
 # precision (as at 1/4) instead of 8-bit codes; 6: CFAR's weights at 1/4 are rounded to 8-bit codes (the cache
-# keeps them since its layout 5). Part of the prediction and state addresses, so a shot's
-# frames never mix the arithmetic of two versions: older entries are misses. The key features' and the
+# keeps them since its layout 5). Part of the prediction and state addresses, so a render never continues from
+# another arithmetic's entries (they are misses), and stamped on every output (``vom:arithmetic``), so `vom farm
+# check` fails frames another version computed. The key features' and the
 # affinities' addresses change with what they store (``step_cache.CACHE_LAYOUT``).
 PREDICTION_ARITHMETIC = 6
 

@@ -38,6 +38,7 @@ from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
 from vom_plugin.engine.progress import ProgressCallback
+from vom_plugin.engine.resume import PREDICTION_ARITHMETIC
 from vom_plugin.engine.shot import OBJECT_TOKEN, Shot, check_roto_file, keyframes_stamp, recipe_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
@@ -634,7 +635,10 @@ class _Render:
                 # the window the network saw (the display window and the overscan of the plate frames on disk, relative
                 # to the display window's origin): frames delivered with other overscan later change it
                 "vom/picture": picture_stamp(self.job.picture),
-                "vom/exposure_gain": gain_stamp(self.job.gain)}  # how the network saw the plate (io.exposure_gain)
+                "vom/exposure_gain": gain_stamp(self.job.gain),  # how the network saw the plate (io.exposure_gain)
+                # which arithmetic computed it: a vom whose code gives other values for the same inputs (an upgrade
+                # mid-show, a farm mid-rollout) is told apart by `vom farm check` (QA: the weights and recipe alike)
+                "vom/arithmetic": PREDICTION_ARITHMETIC}
         if objects is not None:
             meta["vom/objects"] = ",".join(n for n in names if n)
         if self.shot.output != "alpha":

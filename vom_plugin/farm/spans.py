@@ -566,11 +566,20 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
                     f"{','.join(map(str, sorted(want[name])))} (an output of an earlier version of the shot)")
     # the same keyframes, but another roto drawn on one, another working size, colour space or weights: the
     # recipe says so (outputs of vom before session 29 have none: not compared)
+    # the arithmetic that computed it: a frame of a vom whose code gives other values for the same inputs (an upgrade
+    # mid-show, a farm mid-rollout; outputs of vom before session 48 have none: not compared)
+    if "vom:arithmetic" in meta:
+        from vom_plugin.engine.resume import PREDICTION_ARITHMETIC
+
+        if str(meta["vom:arithmetic"]) != str(PREDICTION_ARITHMETIC):
+            return (f"computed by another vom version's arithmetic (vom:arithmetic {meta['vom:arithmetic']}; this "
+                    f"vom's is {PREDICTION_ARITHMETIC}): its pixels differ from what this vom renders")
     if recipes is not None and "vom:recipe" in meta:
         expected = recipes.of()
         if expected is not None and str(meta["vom:recipe"]) != expected:
             return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
-                    "of an earlier version of the shot)")
+                    "of an earlier version of the shot, or of other weights: another weights file, or another vom "
+                    "version's default)")
     # the overscan the network saw: a frame matted before plate frames with more overscan were delivered (a job
     # made before the plate's own render finished) saw another picture (outputs before session 38 have none)
     if picture is not None and "vom:picture" in meta:
