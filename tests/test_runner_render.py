@@ -1027,6 +1027,39 @@ def test_a_sigint_the_process_ignores_does_not_stop_the_render(shot_dir: Path, t
         sig.signal(sig.SIGTERM, old_term)
 
 
+def test_an_anamorphic_plate_is_desqueezed_for_the_network(shot_dir: Path, tmp_path: Path,
+                                                           reference: dict[str, np.ndarray]) -> None:
+    """A QA pass: a plate stored 2x squeezed (pixel aspect 2) was matted as stored, the network seeing every object
+    half as wide as it is (IoU 0.88 against 0.95 desqueezed, the shipped weights). The network sees the picture as
+    it was shot; the matte comes back in the plate's pixels, with its pixel aspect."""
+    import cv2
+
+    from vom_plugin.engine.runner import prepare
+
+    folder = tmp_path / "squeezed"
+    folder.mkdir()
+    for f in range(1, N + 1):
+        rgb = oiio.ImageBuf(str(shot_dir / "plate" / f"p.{f:04d}.exr")).get_pixels(oiio.FLOAT)
+        small = cv2.resize(rgb, (W // 2, H), interpolation=cv2.INTER_AREA)
+        spec = oiio.ImageSpec(W // 2, H, 3, oiio.FLOAT)
+        spec.attribute("PixelAspectRatio", 2.0)
+        out = oiio.ImageOutput.create(str(folder / f"p.{f:04d}.exr"))
+        assert out.open(str(folder / f"p.{f:04d}.exr"), spec) and out.write_image(small)
+        out.close()
+    plain = shot(shot_dir, "plain_geo", out=str(tmp_path / "plain" / "a.####.exr"))
+    # the roto drawn over the desqueezed picture, as a compositor's viewer shows it
+    anamorphic = shot(shot_dir, "anamorphic", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"))
+    assert prepare(anamorphic).geo.size == prepare(plain).geo.size == (128, 43)
+    r = render(anamorphic)
+    assert len(r.frames) == N
+    spec = oiio.ImageBuf(str(r.paths[0])).spec()
+    assert (spec.width, spec.height) == (W // 2, H) and spec.get_float_attribute("PixelAspectRatio") == 2.0
+    # the same picture as the plain plate's at the network: the mattes agree, squeezed the same way
+    for path in r.paths:
+        want = cv2.resize(reference[path.name], (W // 2, H), interpolation=cv2.INTER_AREA)
+        assert np.abs(read_alpha(path) - want).mean() < 0.02, path.name
+
+
 def test_a_default_sigterm_ends_a_python_process_after_the_frame_in_hand(shot_dir: Path, tmp_path: Path) -> None:
     """A script of a TD's with no handler of its own: a farm's SIGTERM ends the process (as it would without vom),
     after the frame in hand, every file complete; the script does not go on. `vom render` itself says the stop and

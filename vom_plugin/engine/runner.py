@@ -161,7 +161,8 @@ def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo:
     """Warnings for an object the network sees too small to matte (``SMALL_ROTO_PX``, ``SMALL_PICTURE_PX``)."""
     w, h = geo.size
     # a plate enlarged as far as vom enlarges one: no working_size makes it larger (review)
-    capped = geo.size[0] >= fr.MAX_UPSCALE * geo.plate[0] - 1  # its scale (overscan or not) at the cap (review)
+    capped = geo.size[1] >= fr.MAX_UPSCALE * geo.plate[1] - 1  # its scale (overscan or not) at the cap (review;
+    # heights: an anamorphic plate's width is desqueezed too)
     fix = ("raise working_size" if not capped else
            f"the plate ({geo.plate[0]}x{geo.plate[1]}) is enlarged {fr.MAX_UPSCALE:g}x at most, so a larger "
            f"working_size does not help")
@@ -492,7 +493,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             for name, kfs in shot.rotos().items()}
     rotos = {name: {kf: mask for kf, (mask, _) in kfs.items()} for name, kfs in read.items()}
     layers = {name: {kf: layer for kf, (_, layer) in kfs.items()} for name, kfs in read.items()}  # read once
-    geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size))
+    geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size[0] * aspect, size[1]), aspect)
     _check_rotos_seen(rotos, shot, geo)
     _small_object_notes(rotos, shot, geo, notes)
     _shared_roto_notes(rotos, notes)
