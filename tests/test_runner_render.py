@@ -1789,6 +1789,25 @@ def test_a_stereo_plate_is_matted_in_its_default_view_and_said(shot_dir: Path, t
     for a, b in zip(mono.paths, r.paths, strict=True):
         np.testing.assert_array_equal(read_alpha(a), read_alpha(b))
         assert oiio.ImageInput.open(str(b)).spec().getattribute("multiView") is None
+    # a multi-part stereo file that lists no multiView, each part naming its view (QA: its first part's view was
+    # matted without a word, whichever eye it was): said too, the view matted named
+    (tmp_path / "parts").mkdir()
+    for src in sorted((shot_dir / "plate").glob("p.*.exr")):
+        rgb = oiio.ImageBuf(str(src)).get_pixels(oiio.FLOAT)[..., :3]
+        specs = []
+        for view in ("right", "left"):
+            spec = oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.HALF)
+            spec.attribute("name", f"rgba.{view}")
+            spec.attribute("view", view)
+            specs.append(spec)
+        out = oiio.ImageOutput.create(str(tmp_path / "parts" / src.name))
+        assert out.open(str(tmp_path / "parts" / src.name), specs)
+        assert out.write_image(np.ascontiguousarray(rgb[:, ::-1]))  # the right eye first
+        assert out.open(str(tmp_path / "parts" / src.name), specs[1], "AppendSubimage")
+        assert out.write_image(np.ascontiguousarray(rgb)) and out.close()
+    r = render(shot(shot_dir, "parts", plate=str(tmp_path / "parts" / "p.####.exr")))
+    assert [w for w in r.warnings if "holds the views right, left: vom mattes the default one, 'right'" in w], \
+        r.warnings
 
 
 def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, tmp_path: Path) -> None:

@@ -480,10 +480,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                          f"{', ...' if len(files) > 1 else ''}): an earlier render's; delete "
                          f"{'them' if len(files) > 1 else 'it'} if that object is gone (its matte was shared out with "
                          f"other objects than this render's)")
-    views = first.info.metadata.get("multiView")
-    if isinstance(views, list | tuple) and len(views) > 1:  # a stereo EXR: its default view's R, G, B are read
-        notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(map(str, views))}: vom mattes the "
-                     f"default one, {views[0]!r}; for another view, render a plate of that view alone")
+    views = vio.plate_views(seq.path(frames[0]))
+    if views:  # a stereo EXR: its default view's R, G, B are read (a multi-part one's first part's, if it lists none)
+        notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(views)}: vom mattes the default one, "
+                     f"{views[0]!r}; for another view, render a plate of that view alone")
     picture = shot_picture(on_disk, heads, first.info, notes)
     for f, info in heads.items():
         _check_seen(f, on_disk.path(f), info, picture)

@@ -16,7 +16,7 @@ _WHERE = {
     "COMPRESSIONS": "exr_out", "OUTPUTS": "exr_out", "ensure_output_folder": "exr_out",
     "write_alpha": "exr_out", "write_exr": "exr_out", "write_layers": "exr_out",
     "ImageInfo": "info", "MAX_OVERSCAN": "info", "Window": "info", "picture_window": "info", "placed_at": "info",
-    "Plate": "plate", "plate_info": "plate", "read_plate": "plate",
+    "Plate": "plate", "plate_info": "plate", "plate_views": "plate", "read_plate": "plate",
     "read_info": "reader",
     "read_roto": "roto", "roto_over_data_window": "roto", "roto_layer_of": "roto",
     "PlateSequence": "sequence", "existing_frame_path": "sequence",

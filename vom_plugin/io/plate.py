@@ -240,6 +240,24 @@ def plate_info(path: str | os.PathLike[str]) -> ImageInfo:
         img.close()
 
 
+def plate_views(path: str | os.PathLike[str]) -> list[str]:
+    """The views of a stereo (multi-view) EXR frame, the one ``read_plate`` mattes first: those its ``multiView``
+    lists (the default view first), else those its parts name (a multi-part stereo file need not list them: then
+    the first part's view is matted, QA); [] for a file of one view."""
+    img = open_image(path, "plate")
+    try:
+        listed = img.info.metadata.get("multiView")
+        names = [str(v) for v in listed] if isinstance(listed, tuple | list) else \
+            [v for v in re.split(r"[,\s]+", str(listed or "")) if v]
+        if not names:
+            parts = subimage_names(img)
+            names = [str(spec.getattribute("view") or "") for spec in part_specs(img, len(parts))] \
+                if len(parts) > 1 else []
+        return list(dict.fromkeys(v for v in names if v)) if len(set(filter(None, names))) > 1 else []
+    finally:
+        img.close()
+
+
 def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Plate:
     """Read one plate frame (EXR, DPX, TIFF, PNG, ...) as scene-linear RGB over its display window.
 
