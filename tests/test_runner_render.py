@@ -1828,7 +1828,24 @@ def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, t
                                 f"all of its {H * W} pixels, {plates / 'p.0003.exr'})")
     assert "has no picture to matte" in warned[0]
     clean = render(shot(shot_dir, "clean", frames="1-2", cache=str(tmp_path / "c2")))
-    assert not [w for w in clean.warnings if "NaN" in w]
+    assert not [w for w in clean.warnings if "NaN" in w or "blank" in w]
+    assert not [w for w in r.warnings if "blank" in w]  # the NaN frame is said once, as NaN
+
+
+def test_a_blank_plate_frame_mid_shot_is_said(shot_dir: Path, tmp_path: Path) -> None:
+    """A QA pass: a failed render's black frame among the plate's frames came out as an empty matte without a word
+    (an all-NaN frame was said)."""
+    plates = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", plates)
+    px = oiio.ImageBuf(str(plates / "p.0003.exr")).get_pixels(oiio.FLOAT)
+    _write(plates / "p.0003.exr", np.zeros_like(px), ["R", "G", "B"])
+    nearly = np.zeros_like(px)
+    nearly[H - 1, W - 1] = 0.5  # one lit pixel, off the sampled grid: a picture, however small
+    _write(plates / "p.0005.exr", nearly, ["R", "G", "B"])
+    r = render(shot(shot_dir, "blank", plate=str(plates / "p.####.exr"), frames="1-6", cache=str(tmp_path / "c")))
+    said = [w for w in r.warnings if "blank" in w]
+    assert said == [f"plate frame 3 is blank (every pixel 0; {plates / 'p.0003.exr'}): no picture to matte there: "
+                    "check the plate's render (a failed or missing frame?)"], r.warnings
 
 
 def test_a_first_keyframe_on_a_dead_frame_is_refused_and_a_black_one_warned(shot_dir: Path, tmp_path: Path) -> None:

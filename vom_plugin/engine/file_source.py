@@ -66,6 +66,7 @@ class FileSource:
         self._workings: dict[int, np.ndarray] = {}  # the same frames as the network takes them
         self._ids: dict[int, Any] = dict(job.plate_ids)  # frame -> its file's identity before it was read
         self.dead: dict[int, tuple[int, int]] = {}  # frame -> (its NaN / Inf pixels, its pixels), repaired
+        self.blank: dict[int, float] = {}  # frame -> the one value all its pixels hold (a failed render's black frame)
         for f, p in job.plates.items():
             self._note_dead(f, p)
 
@@ -82,6 +83,13 @@ class FileSource:
     def _note_dead(self, frame: int, plate: Any) -> None:
         if getattr(plate, "dead", 0):
             self.dead[frame] = (plate.dead, plate.data_rgb.shape[0] * plate.data_rgb.shape[1])
+        rgb = plate.rgb
+        if not rgb.size or frame in self.dead:  # a frame of NaN pixels is said as such
+            return
+        one = rgb.flat[0]
+        # every 7th pixel first: the whole frame is compared only where those are all one value (4K: ~20 ms a frame)
+        if (rgb[::7, ::7] == one).all() and (rgb == one).all():
+            self.blank[frame] = float(one)
 
     def dead_pixels_warning(self) -> str | None:
         """The warning a render gives for the plate frames it read with NaN or Inf pixels (a renderer's or
@@ -99,6 +107,21 @@ class FileSource:
         if 2 * n >= total:
             text += "; a frame mostly of such pixels has no picture to matte: check the plate's render"
         return text
+
+    def blank_frames_warning(self) -> str | None:
+        """The warning a render gives for plate frames with no picture, every pixel one value (QA: a failed render's
+        black frame mid-shot came out as an empty matte without a word; a NaN frame was said)."""
+        if not self.blank:
+            return None
+        from vom_plugin.io import format_frames
+
+        frames = sorted(self.blank)
+        values = sorted(set(self.blank.values()))
+        held = f"{values[0]:g}" if len(values) == 1 else "one value each"
+        many = len(frames) > 1
+        return (f"plate frame{'s' if many else ''} {format_frames(frames)} {'are' if many else 'is'} blank (every "
+                f"pixel {held}; {self.job.plate_seq.path(frames[0])}): no picture to matte there: check the plate's "
+                f"render (a failed or missing frame?)")
 
     def close(self) -> None:
         for fut in self._ahead.values():

@@ -805,9 +805,9 @@ class _Render:
         with oom_guard(self.shot.working_size):  # a CUDA OOM names the working size to lower (exit 2)
             self.runner.run(job.all_frames, None, job.frames)
         self.reap(everything=True)
-        dead = self.source.dead_pixels_warning()
-        if dead:
-            self.result.warnings.append(dead)
+        for said in (self.source.dead_pixels_warning(), self.source.blank_frames_warning()):
+            if said:
+                self.result.warnings.append(said)
         if self.cache is not None:
             with self.timer("cache"):
                 self.cache.finish()
