@@ -1827,6 +1827,11 @@ def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, t
     assert warned[0].startswith("plate frames 3, 5 hold NaN or Inf pixels, filled from their neighbours (frame 3: "
                                 f"all of its {H * W} pixels, {plates / 'p.0003.exr'})")
     assert "has no picture to matte" in warned[0]
+    rgba = render(shot(shot_dir, "dead_rgba", plate=str(plates / "p.####.exr"), frames="4-5", output="rgba",
+                       cache=str(tmp_path / "c")))
+    assert [w for w in rgba.warnings if w.startswith("plate frame 5 holds NaN or Inf pixels, filled from their "
+            "neighbours (frame 5: 0.0488% of its") and w.endswith("; the rgba output's RGB holds them filled too")], \
+        rgba.warnings
     clean = render(shot(shot_dir, "clean", frames="1-2", cache=str(tmp_path / "c2")))
     assert not [w for w in clean.warnings if "NaN" in w or "blank" in w]
     assert not [w for w in r.warnings if "blank" in w]  # the NaN frame is said once, as NaN

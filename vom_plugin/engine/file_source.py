@@ -102,8 +102,10 @@ class FileSource:
         worst = max(frames, key=lambda f: self.dead[f][0] / self.dead[f][1])
         n, total = self.dead[worst]
         share = f"{100 * n / total:.3g}%" if n < total else "all"
-        text = (f"plate frames {format_frames(frames)} hold NaN or Inf pixels, filled from their neighbours "
-                f"(frame {worst}: {share} of its {total} pixels, {self.job.plate_seq.path(worst)})")
+        many = len(frames) > 1
+        text = (f"plate frame{'s' if many else ''} {format_frames(frames)} {'hold' if many else 'holds'} NaN or Inf "
+                f"pixels, filled from their neighbours (frame {worst}: {share} of its {total} pixels, "
+                f"{self.job.plate_seq.path(worst)})")
         if 2 * n >= total:
             text += "; a frame mostly of such pixels has no picture to matte: check the plate's render"
         return text

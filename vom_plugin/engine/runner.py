@@ -805,7 +805,10 @@ class _Render:
         with oom_guard(self.shot.working_size):  # a CUDA OOM names the working size to lower (exit 2)
             self.runner.run(job.all_frames, None, job.frames)
         self.reap(everything=True)
-        for said in (self.source.dead_pixels_warning(), self.source.blank_frames_warning()):
+        dead = self.source.dead_pixels_warning()
+        if dead and self.shot.output != "alpha":  # QA: the RGB written is not the plate's there, unsaid
+            dead += f"; the {self.shot.output} output's RGB holds them filled too"
+        for said in (dead, self.source.blank_frames_warning()):
             if said:
                 self.result.warnings.append(said)
         if self.cache is not None:
