@@ -867,6 +867,11 @@ def test_a_plate_mounted_under_another_root_finds_its_shot_folder(root: Path, cl
     # `vom cache clear --shot` finds it by the pattern of a mount that did not make it (its plate read)
     assert main(["cache", "clear", "--cache", str(cache), "--shot", str(mounts[1] / "plate" / "p.####.exr")]) == 0
     assert not any(p.is_dir() for p in cache.iterdir())
+    # the plate's folder reached through a link of another name (an artist's `latest` -> the farm's `v003`): one
+    # shot, named by the folder itself (QA: the link's name named another shot folder, every entry a miss)
+    latest = tmp_path / "latest"
+    latest.symlink_to(root / "plate", target_is_directory=True)
+    assert vc.shot_id(str(latest / "p.####.exr")) == vc.shot_id(str(root / "plate" / "p.####.exr"))
 
 
 def test_a_first_plate_frame_that_cannot_be_read_names_the_folder_by_the_plate_s_path(tmp_path: Path) -> None:

@@ -230,6 +230,31 @@ def test_environment_variables_in_a_shot_files_paths_are_expanded_once_and_an_un
     assert not any(p.name.startswith("$") for p in tmp_path.rglob("*"))
 
 
+@pytest.mark.parametrize("out, said", [
+    ("${QA_SHOW/vom/a.####.exr", r"out '\$\{QA_SHOW/vom/a\.####\.exr': the \$ at '\$\{QA_SHOW/vo' starts no variable "
+                                 r"\(write \$NAME or \$\{NAME\}; a \$ of the path itself is written \$\$\)"),
+    ("$1/a.####.exr", r"out '\$1/a\.####\.exr': the \$ at '\$1/a\.####\.ex' starts no variable"),
+    ("$QA_EMPTY/vom/a.####.exr", r"out '\$QA_EMPTY/vom/a\.####\.exr': \$QA_EMPTY is set but empty in the "
+                                 r"environment: the path would lose its root"),
+    ("~qa_no_such_user_48/vom/a.####.exr", r"out '~qa_no_such_user_48/vom/a\.####\.exr': ~qa_no_such_user_48 is no "
+                                           r"user's home folder on this machine \(a folder of that name is written "
+                                           r"\./~qa_no_such_user_48\)"),
+])
+def test_a_path_that_would_land_elsewhere_than_it_says_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  out: str, said: str) -> None:
+    """A QA pass: ``${SHOW/vom`` (its brace missing) made a folder ``${SHOW``; an empty ``$ROOT`` turned
+    ``$ROOT/tmp/...`` into a path from ``/`` (a farm node's ``export ROOT=`` writing into ``/vom``); ``~nosuchuser``
+    made a folder of that name beside the shot file. Each is refused, naming the field, before anything is made."""
+    monkeypatch.setenv("QA_SHOW", str(tmp_path))
+    monkeypatch.setenv("QA_EMPTY", "")
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump({"plate": str(tmp_path / "p.####.exr"), "keyframes": {1: str(tmp_path / "r.exr")},
+                                 "out": out}))
+    with pytest.raises(InputError, match=said):
+        Shot.from_yaml(f)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
 def test_a_host_shot_file_keeps_a_dollar_in_its_paths(tmp_path: Path) -> None:
     from vom_plugin.host.blender_addon import common
 

@@ -158,7 +158,10 @@ def shot_id(plate_pattern: str, first_frame: str | os.PathLike[str] | None = Non
     folder, which is harmless: entries are addressed by each frame's own fingerprint."""
     p = Path(os.path.abspath(plate_pattern))
     stem = re.sub(r"[#@]+|%0?[0-9]*d|\$F[0-9]*", "", p.name).split(".")[0].strip("._-") or "plate"
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{p.parent.name}_{stem}").strip("_")[:48] or "shot"
+    # the folder as it is, not the link it was reached through (``latest`` -> ``v003``: one shot, QA: a re-render
+    # through the link missed every entry of the render through the folder)
+    folder = Path(os.path.realpath(p.parent)).name
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", f"{folder}_{stem}").strip("_")[:48] or "shot"
     if first_frame is None:
         from vom_plugin.io.sequence import open_sequence
 

@@ -239,13 +239,13 @@ class Shot:
             setattr(self, name, parse_value(name, getattr(self, name)))
         self._check_outputs_written()
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
-            self.model = os.path.abspath(os.path.expanduser(self.model))
+            self.model = os.path.abspath(expand_user(self.model, "model"))
         if isinstance(self.cache, str) and not self.cache.strip():
             self.cache = None  # the node's knob left empty (a wrapper's empty $SHOW_CACHE): the user cache
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
-            self.cache = Path(os.path.abspath(os.path.expanduser(str(self.cache))))
+            self.cache = Path(os.path.abspath(expand_user(str(self.cache), "cache")))
         _text_paths(self)
 
     def _check_outputs_written(self) -> None:
@@ -426,51 +426,71 @@ def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
         # blank is no path (a cache of spaces: the user cache, as everywhere; it became a folder named two spaces
         # beside the shot file: QA)
         if isinstance(values.get(name), str) and values[name].strip():
-            values[name] = _join(base, values[name])
+            values[name] = _join(base, values[name], name)
     if isinstance(values.get("model"), str) and values["model"].strip() and values["model"] not in MODEL_ALIASES:
-        values["model"] = _join(base, values["model"])
+        values["model"] = _join(base, values["model"], "model")
     if "keyframes" in values:
-        values["keyframes"] = _join_rotos(base, values["keyframes"])
+        values["keyframes"] = _join_rotos(base, values["keyframes"], "keyframes")
     obj = values.get("objects")
     if isinstance(obj, Mapping):
-        values["objects"] = {k: _join_rotos(base, v) for k, v in obj.items()}
+        values["objects"] = {k: _join_rotos(base, v, f"objects.{k}") for k, v in obj.items()}
     return values
 
 
-def _join_rotos(base: Path, kf: Any) -> Any:
+def _join_rotos(base: Path, kf: Any, field: str) -> Any:
     """A keyframes value (mapping, list or one path) with its relative roto paths resolved against base."""
     if isinstance(kf, Mapping):
-        return {k: _join(base, v) if isinstance(v, str) else v for k, v in kf.items()}
+        return {k: _join(base, v, f"{field}[{k}]") if isinstance(v, str) else v for k, v in kf.items()}
     if isinstance(kf, list):
-        return [_join(base, v) if isinstance(v, str) else v for v in kf]
-    return _join(base, kf) if isinstance(kf, str) else kf
+        return [_join(base, v, field) if isinstance(v, str) else v for v in kf]
+    return _join(base, kf, field) if isinstance(kf, str) else kf
 
 
-def _join(base: Path, value: str) -> str:
-    value = os.path.expanduser(value)
+def _join(base: Path, value: str, field: str) -> str:
+    value = expand_user(value, field)
     return value if os.path.isabs(value) else str(base / value)
 
 
-# $$ (a literal $), ${NAME}, a frame token ($F4, $F: kept), $NAME
+def expand_user(value: str, field: str = "path") -> str:
+    """``~`` and ``~user`` at the start of a path, as a shell expands them; InputError naming ``field`` for a user
+    this machine does not know (left as it was, ``~nosuchuser/shots`` made a folder of that name beside the shot
+    file, QA)."""
+    expanded = os.path.expanduser(value)
+    if expanded.startswith("~"):
+        user = expanded[1:].split("/", 1)[0].split(os.sep, 1)[0]
+        raise InputError(f"{field} {value!r}: ~{user} is no user's home folder on this machine (a folder of that "
+                         f"name is written ./~{user})")
+    return expanded
+
+
+# $$ (a literal $), ${NAME}, a frame token ($F4, $F: kept), $NAME; any other $ (``lone``) is refused
 _ENV_VAR = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<braced>[A-Za-z_]\w*)\}|(?P<frame>F[0-9]+|F(?!\w))"
-                      r"|(?P<name>[A-Za-z_]\w*))")
+                      r"|(?P<name>[A-Za-z_]\w*)|(?P<lone>))")
 
 
 def expand_vars(value: str, field: str) -> str:
     """Environment variables in a shot file's path (``$SHOW``, ``${SHOW}``), as a shell would: a shot file written
     for a show's root, read on each farm node with that node's environment. ``$F``/``$F4`` are frame tokens, kept;
-    ``$$`` is a ``$`` of the path itself. An unset variable is refused (left in, it made a folder named ``$SHOW``).
-    Done once, on what the file says (the shell has expanded the flags, and a Shot's paths are final)."""
+    ``$$`` is a ``$`` of the path itself. An unset variable is refused (left in, it made a folder named ``$SHOW``),
+    and so are an empty one (``$ROOT/vom`` became ``/vom``) and a ``$`` that starts no variable (``${SHOW/vom``,
+    missing its brace, made a folder ``${SHOW``, QA). Done once, on what the file says (the shell has expanded the
+    flags, and a Shot's paths are final)."""
     def sub(m: re.Match[str]) -> str:
         if m.group("dollar"):
             return "$"
         if m.group("frame"):
             return m.group(0)
+        if m.group("lone") is not None:
+            raise InputError(f"{field} {value!r}: the $ at {value[m.start():m.start() + 12]!r} starts no variable "
+                             f"(write $NAME or ${{NAME}}; a $ of the path itself is written $$)")
         name = m.group("braced") or m.group("name")
         got = os.environ.get(name)
         if got is None:
             raise InputError(f"{field} {value!r}: ${name} is not set in the environment (a $ of the path itself is "
                              f"written $$)")
+        if not got.strip():
+            raise InputError(f"{field} {value!r}: ${name} is set but empty in the environment: the path would lose "
+                             f"its root; set it, or write the path without it")
         return got
 
     return _ENV_VAR.sub(sub, value)
@@ -559,7 +579,7 @@ def _pattern(name: str, value: Any) -> str:
         value = os.fspath(value)
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{name} {value!r}: expected a file pattern such as shot.####.exr")
-    value = os.path.expanduser(value)
+    value = expand_user(value, name)
     if not has_frame_token(value):
         raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@, %04d or $F4 "
                          f"(e.g. shot.####.exr)")
@@ -620,7 +640,7 @@ def _keyframes(value: Any) -> dict[int, Path]:
         f = int(frame)
         if f in out:
             raise InputError(f"keyframes: frame {f} is given twice ({out[f]} and {path})")
-        out[f] = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+        out[f] = Path(os.path.abspath(expand_user(os.fspath(path), f"keyframes[{f}]")))
     return dict(sorted(out.items()))
 
 
