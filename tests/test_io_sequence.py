@@ -152,7 +152,7 @@ def test_open_sequence_lists_missing_frames_by_number(tmp_path):
 
 
 def test_open_sequence_without_files_names_the_pattern(tmp_path):
-    with pytest.raises(InputError, match="no files match the sequence pattern .*plate.####.exr"):
+    with pytest.raises(InputError, match="^plate: no files match the sequence pattern '.*plate.####.exr'"):
         open_sequence(str(tmp_path / "plate.####.exr"))
     with pytest.raises(InputError, match="does not exist"):
         open_sequence(str(tmp_path / "nowhere" / "plate.####.exr"))
@@ -181,8 +181,9 @@ def test_plate_sequence_is_plain_data():
 def test_a_pattern_of_another_padding_than_the_files_says_which_to_use(tmp_path):
     for name in ("p.1.exr", "p.2.exr", "p.10.exr", "q.0001.exr", "q.0002.exr"):
         (tmp_path / name).write_bytes(b"")
-    with pytest.raises(InputError, match=r"no files match the sequence pattern .*p\.####\.exr; found 3 file\(s\) of 1 "
-                                         r"digit\(s\) instead \(e\.g\. p\.1\.exr\): use .*p\.#\.exr \(unpadded\)"):
+    with pytest.raises(InputError, match=r"no files match the sequence pattern '.*p\.####\.exr'; found 3 "
+                                         r"file\(s\) of 1 digit\(s\) instead \(e\.g\. p\.1\.exr\): use .*p\.#\.exr "
+                                         r"\(unpadded\)"):
         open_sequence(tmp_path / "p.####.exr")
     with pytest.raises(InputError, match=r"missing frame 1 .*found 2 file\(s\) of 4 digit\(s\) instead .*: use "
                                          r".*q\.####\.exr \(padded to 4\)"):

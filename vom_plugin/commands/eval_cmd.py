@@ -54,7 +54,7 @@ def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
     from vom_plugin.io import format_frames, open_sequence
 
     try:
-        predicted = open_sequence(args.pred).frames
+        predicted = open_sequence(args.pred, role="").frames
     except InputError:  # no prediction file at all: said when they are read
         return
     have = set(frames)

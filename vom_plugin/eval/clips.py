@@ -167,7 +167,7 @@ def read_alpha_sequence(pattern: str, frames: list[int] | None = None, *, role: 
             raise InputError(f"{role} {pattern}: one file, with no frame token (####, %04d, @@@@), for "
                              f"{len(set(frames))} frames; give the {role} sequence's pattern (alpha.####.exr)")
     try:
-        seq = open_sequence(pattern, frames)
+        seq = open_sequence(pattern, frames, role="")
     except InputError as e:  # which side lacks them (QA: "sequence r/alpha.####.exr: missing frames 5-24")
         hint = "; score fewer with --frames" if frames is not None and role == "prediction" else ""
         raise InputError(f"{role}: {e}{hint}") from None

@@ -296,10 +296,12 @@ def is_still(pattern: str | os.PathLike[str]) -> bool:
     return _Pattern.parse(os.fspath(pattern)).pad == 0
 
 
-def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = None) -> PlateSequence:
+def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = None, *, role: str = "plate"
+                  ) -> PlateSequence:
     """The frames of an existing sequence. ``frames`` None means every frame found on disk.
 
-    Raises InputError when no file matches, or listing the missing frames by number when the range has holes.
+    Raises InputError when no file matches (naming the ``role``: a caller that says its own passes ""), or listing
+    the missing frames by number when the range has holes.
     """
     text = os.fspath(pattern)
     parsed = _Pattern.parse(text)
@@ -314,7 +316,9 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
         if not found:
             folder = os.path.dirname(text) or "."
             where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
-            raise InputError(f"no files match the sequence pattern {text}{where}{parsed.padding_hint(text)}")
+            # the field named and the path quoted (QA: a trailing space in a folder's name was invisible)
+            said = f"{role}: " if role else ""
+            raise InputError(f"{said}no files match the sequence pattern {text!r}{where}{parsed.padding_hint(text)}")
         _refuse_spelt_twice(text, parsed, found)
         return PlateSequence(text, found)
     if not frames:
