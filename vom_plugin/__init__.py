@@ -157,35 +157,61 @@ def _choose_openmp() -> None:
         _openmp_static_threads()
 
 
-class _TorchLoad(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+class _TorchLoad(importlib.abc.MetaPathFinder):
     """torch's first import in this process, wherever it comes from (``import_torch``, a model module's ``import
     torch``, a host's own): the OpenMP settings are chosen from the load now, set in the environment only while torch
     loads (libgomp reads them then) and given back after; SIGINT and SIGTERM are held back until it is done
-    (``signals_held``). Installed at vom's import unless torch is loaded already (then nothing vom sets would count)."""
+    (``signals_held``). Installed at vom's import unless torch is loaded already (then nothing vom sets would count).
+
+    It finds nothing itself: the spec is what the finders after it give (a host's own finder of torch included),
+    its loader wrapped; asking whether torch is there (``importlib.util.find_spec``) changes nothing (review: the
+    hook left ``sys.meta_path`` at that question, and the import after it loaded torch without the settings)."""
+
+    def __init__(self) -> None:
+        self._asking = threading.local()  # this thread's search through the finders after this one
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "torch":
+        if fullname != "torch" or "torch" in sys.modules or getattr(self._asking, "now", False):
             return None
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)  # once: torch loads once a process
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        self._asking.now = True
+        try:
+            finders = list(sys.meta_path)
+            spec = None
+            for finder in finders[finders.index(self) + 1:] if self in finders else finders:
+                find = getattr(finder, "find_spec", None)
+                spec = find(fullname, path, target) if find is not None else None
+                if spec is not None:
+                    break
+        finally:
+            self._asking.now = False
         if spec is None or spec.loader is None:
             return spec
-        self._real = spec.loader
-        spec.loader = self
+        spec.loader = _TorchLoader(spec.loader, self)
         return spec
+
+
+class _TorchLoader(importlib.abc.Loader):
+    """torch's own loader, run with the OpenMP settings in the environment and the signals held (``_TorchLoad``)."""
+
+    def __init__(self, real: Any, hook: _TorchLoad) -> None:
+        self._real, self._hook = real, hook
 
     def create_module(self, spec: Any) -> Any:
         return self._real.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
         module.__spec__.loader = module.__loader__ = self._real  # torch sees its own loader
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self._hook)  # torch loads once a process (no finder loop is running now)
         with signals_held(), _OPENMP_LOCK:
             try:
                 _choose_openmp()
                 self._real.exec_module(module)
             finally:
                 _restore_openmp_env()
+
+    def __getattr__(self, name: str) -> Any:  # what else importlib asks a loader (is_package, resources)
+        return getattr(self._real, name)
 
 
 if "torch" not in sys.modules:
@@ -194,8 +220,15 @@ if "torch" not in sys.modules:
 
 def import_torch() -> Any:
     """``import torch`` with SIGINT and SIGTERM held back until it is done (``signals_held``); the OpenMP settings
-    chosen as it loads (``_TorchLoad``)."""
+    chosen as it loads (``_TorchLoad``; here, where a host rebuilt ``sys.meta_path`` without it)."""
     with signals_held():
+        if "torch" not in sys.modules and not any(isinstance(f, _TorchLoad) for f in sys.meta_path):
+            with _OPENMP_LOCK:
+                try:
+                    _choose_openmp()
+                    import torch
+                finally:
+                    _restore_openmp_env()
         import torch
     return torch
 
