@@ -1123,6 +1123,26 @@ def test_a_signal_that_stopped_a_render_is_passed_on_to_the_hosts_handler(shot_d
     assert 2 <= len(on_disk) < N and [p.name for p in kb.value.render_result.files] == on_disk
     assert isinstance(kb.value.__context__, CancelledError)  # the render's stop, its message, under it
     assert sig.getsignal(sig.SIGINT) is sig.default_int_handler
+    # during the last frame, after the render's last look at its stop: the render is whole, and the KeyboardInterrupt
+    # passed on after it says so (review: it carried nothing)
+    out = tmp_path / "last"
+
+    def at_the_end(e: dict) -> None:
+        if e["event"] == "frame" and e["done"] == N:
+            sig.raise_signal(sig.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt) as kb:
+        render(shot(shot_dir, "passed_last", out=str(out / "a.####.exr")), progress=at_the_end)
+    assert len(outputs(out)) == N and kb.value.render_result.frames == list(range(1, N + 1))
+    # from inside another exception's handler (a TD's retry): this render's own result, not that exception's
+    try:
+        raise CancelledError("an earlier render's")
+    except CancelledError as earlier:
+        earlier.render_result = "the earlier one"  # type: ignore[attr-defined]
+        with pytest.raises(KeyboardInterrupt) as kb:
+            render(shot(shot_dir, "passed_retry", out=str(tmp_path / "retry" / "a.####.exr")),
+                   progress=send(sig.SIGINT))
+    assert kb.value.render_result != "the earlier one" and len(kb.value.render_result.frames) >= 2
 
 
 @pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same", "tag_agrees", "untagged_among",

@@ -989,7 +989,8 @@ def _render_job(job: _Job, shot: Shot, progress: Any, stop: Stop | None, t0: flo
                 err = InputError(said)
                 err.render_result = result  # type: ignore[attr-defined]
                 raise err from None
-    result = _sorted(r)
+        # for a signal passed on as the block ends (one during the last frame: the render finished all the same)
+        result = stopping.result = _sorted(r)
     if isinstance(progress, _CalledUntilItRaises):
         # also where it raised at the last frame's event, after the last check: every frame written
         last = "at the last frame's event" if len(set(result.frames)) == len(job.frames) else ""

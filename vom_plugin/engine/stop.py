@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,8 @@ class Stop:
     def __init__(self) -> None:
         self.signal: int | None = None
         self.by = ""  # who stopped it, for the message: a signal's name, or "Stop.set()"
+        # the RenderResult of the render that returned with it (``signals`` gives it to a signal passed on after)
+        self.result: Any = None
 
     def set(self, signum: int | None = None, *, to: str = "", why: str = "") -> None:
         """Stop the render; ``signum``: the signal received, when that is why (a worker's client's); ``to``: whom
@@ -59,6 +60,7 @@ def signals(stop: Stop | None = None) -> Iterator[Stop]:
     batch loop caught the render's CancelledError as any Exception and went on to the next shot after a farm's
     SIGTERM, its own handler never called). vom's command line (``reports_stops``) says the stop itself."""
     stop = stop or Stop()
+    stop.result = None  # a Stop given to renders one after another: this render's, once it has one
     if threading.current_thread() is not threading.main_thread():
         yield stop  # signal handlers can only be installed from the main thread; hosts cancel otherwise
         return
@@ -70,18 +72,24 @@ def signals(stop: Stop | None = None) -> Iterator[Stop]:
             stop.set(signum)
 
     old = handle_signals(handler)
+    stopped: BaseException | None = None  # the render's own exception (its CancelledError, with what is on disk)
     try:
         yield stop
+    except BaseException as e:
+        stopped = e
+        raise
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-        stopped = sys.exc_info()[1]  # the render's CancelledError, with what is on disk
+        # what is on disk: the exception's, or the result of a render that finished all the same (a signal during its
+        # last frame)
+        result = getattr(stopped, "render_result", None) if stopped is not None else stop.result
         for s in dict.fromkeys(received):
             if getattr(old[s], "vom_reports_stops", False):
                 continue
             try:
                 signal.raise_signal(s)
             except BaseException as e:
-                if stopped is not None and hasattr(stopped, "render_result"):
-                    e.render_result = stopped.render_result  # type: ignore[attr-defined]
+                if result is not None and not hasattr(e, "render_result"):
+                    e.render_result = result  # type: ignore[attr-defined]
                 raise
