@@ -463,32 +463,34 @@ def expand_user(value: str, field: str = "path") -> str:
     return expanded
 
 
-# $$ (a literal $), ${NAME}, a frame token ($F4, $F: kept), $NAME; any other $ (``lone``) is refused
+# $$ (a literal $), ${NAME}, a frame token ($F4, $F: kept), $NAME; a ${ that closes no variable (``open``) is refused;
+# any other $ is the path's own (a Windows share's projects$)
 _ENV_VAR = re.compile(r"\$(?:(?P<dollar>\$)|\{(?P<braced>[A-Za-z_]\w*)\}|(?P<frame>F[0-9]+|F(?!\w))"
-                      r"|(?P<name>[A-Za-z_]\w*)|(?P<lone>))")
+                      r"|(?P<name>[A-Za-z_]\w*)|(?P<open>\{))")
 
 
 def expand_vars(value: str, field: str) -> str:
     """Environment variables in a shot file's path (``$SHOW``, ``${SHOW}``), as a shell would: a shot file written
     for a show's root, read on each farm node with that node's environment. ``$F``/``$F4`` are frame tokens, kept;
-    ``$$`` is a ``$`` of the path itself. An unset variable is refused (left in, it made a folder named ``$SHOW``),
-    and so are an empty one (``$ROOT/vom`` became ``/vom``) and a ``$`` that starts no variable (``${SHOW/vom``,
-    missing its brace, made a folder ``${SHOW``, QA). Done once, on what the file says (the shell has expanded the
-    flags, and a Shot's paths are final)."""
+    ``$$`` is a ``$`` of the path itself, and so is a ``$`` that starts no name (``//nas/projects$``). An unset
+    variable is refused (left in, it made a folder named ``$SHOW``), and so are an empty one that starts the path
+    (``$ROOT/vom`` became ``/vom``) and a ``${`` that closes no variable (``${SHOW/vom``, missing its brace, made a
+    folder ``${SHOW``, QA). Done once, on what the file says (the shell has expanded the flags, and a Shot's paths
+    are final)."""
     def sub(m: re.Match[str]) -> str:
         if m.group("dollar"):
             return "$"
         if m.group("frame"):
             return m.group(0)
-        if m.group("lone") is not None:
-            raise InputError(f"{field} {value!r}: the $ at {value[m.start():m.start() + 12]!r} starts no variable "
-                             f"(write $NAME or ${{NAME}}; a $ of the path itself is written $$)")
+        if m.group("open"):
+            raise InputError(f"{field} {value!r}: the ${{ at {value[m.start():m.start() + 12]!r} closes no variable "
+                             f"(write ${{NAME}}; a $ of the path itself is written $$)")
         name = m.group("braced") or m.group("name")
         got = os.environ.get(name)
         if got is None:
             raise InputError(f"{field} {value!r}: ${name} is not set in the environment (a $ of the path itself is "
                              f"written $$)")
-        if not got.strip():
+        if not got.strip() and m.start() == 0:  # an empty suffix (shot${VARIANT}.exr) is one
             raise InputError(f"{field} {value!r}: ${name} is set but empty in the environment: the path would lose "
                              f"its root; set it, or write the path without it")
         return got
