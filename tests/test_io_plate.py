@@ -53,6 +53,24 @@ def test_data_window_partly_outside_display(tmp_path):
     assert plate.rgb[:8].sum() == 0 and plate.rgb[:, 5:].sum() == 0
 
 
+@pytest.mark.parametrize("ext", ["png", "jpg", "tif"])
+def test_a_print_resolution_is_no_pixel_aspect(tmp_path: Path, ext: str) -> None:
+    """A review: OpenImageIO derives a pixel aspect for PNG, JPEG and TIFF from their print resolution (300 x 150 dpi:
+    2.0 from a JPEG, 0.49996 from a PNG), which says nothing of the picture; the plate would be stretched for the
+    network. Only formats that store a pixel aspect (EXR, DPX) have one."""
+    import OpenImageIO as oiio
+
+    spec = oiio.ImageSpec(16, 12, 3, oiio.UINT8)
+    spec.attribute("XResolution", 300.0)
+    spec.attribute("YResolution", 150.0)
+    spec.attribute("ResolutionUnit", "in")
+    out = oiio.ImageOutput.create(str(tmp_path / f"p.{ext}"))
+    assert out.open(str(tmp_path / f"p.{ext}"), spec) and out.write_image(np.full((12, 16, 3), 128, np.uint8))
+    out.close()
+    assert read_info(tmp_path / f"p.{ext}").pixel_aspect == 1.0
+    assert read_plate(tmp_path / f"p.{ext}").info.pixel_aspect == 1.0
+
+
 def test_overscan_is_cropped_to_display_and_kept_in_data_rgb(tmp_path):
     rgb = _rgb(16, 20)
     write_image(tmp_path / "p.exr", rgb, data_origin=(-2, -2), display=(0, 0, 16, 12), pixel_aspect=2.0)

@@ -85,7 +85,10 @@ def info_from_spec(spec: Any, path: Path | None, file_format: str = "") -> Image
     for attrib in spec.extra_attribs:
         metadata[attrib.name] = attrib.value
         types[attrib.name] = type_name(attrib.type)
-    aspect = spec.getattribute("PixelAspectRatio")
+    # a pixel aspect is the picture's where the format stores one (EXR, DPX); OpenImageIO derives one for PNG, JPEG
+    # and TIFF from their print resolution (dots per inch), which says nothing of the picture (review: 300 x 150 dpi
+    # read 2.0 from a JPEG, 0.49996 from a PNG, and the plate would be stretched for the network)
+    aspect = spec.getattribute("PixelAspectRatio") if file_format in ("openexr", "dpx", "") else None
     return ImageInfo(
         display_window=Window(spec.full_x, spec.full_y, spec.full_width, spec.full_height),
         data_window=Window(spec.x, spec.y, spec.width, spec.height),
