@@ -18,6 +18,7 @@ import yaml
 from test_runner_render import make_shot_dir
 
 from vom_plugin.cli import main
+from vom_plugin.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +155,26 @@ def test_two_objects_folders_that_are_one_folder_are_refused_before_work(files: 
     err = capsys.readouterr().err
     assert rc == 2 and "object hero's frame 1 and object dog's frame 1 would both be written to" in err, err
     assert not list(shared.iterdir())
+
+
+def test_folders_are_one_by_their_device_and_inode_where_they_have_one(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bind-mount cases above where this user may not mount (a CI container): two folder paths of one device and
+    inode are one folder to the sequence and distinct-output checks; an inode of 0 (SMB, FUSE) tells nothing, so the
+    paths decide."""
+    from vom_plugin.io import output_guard as og
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    same = {str(a): (7, 42), str(b): (7, 42)}
+    monkeypatch.setattr(og, "_identity", lambda p: same.get(os.fspath(p)))
+    assert og.same_sequence_name(str(a / "p.####.exr"), str(b / "p.#####.exr"))
+    with pytest.raises(InputError, match=r"object hero's frame 1 and object dog's frame 1 would both be written to"):
+        og.check_distinct({"hero": str(a / "x.####.exr"), "dog": str(b / "x.####.exr")}, [1])
+    same.update({str(a): (7, 0), str(b): (7, 0)})
+    assert not og.same_sequence_name(str(a / "p.####.exr"), str(b / "p.#####.exr"))
+    og.check_distinct({"hero": str(a / "x.####.exr"), "dog": str(b / "x.####.exr")}, [1])
 
 
 def test_an_output_frame_that_is_a_link_to_a_plate_frame_is_refused(files: Path, tmp_path: Path,

@@ -43,7 +43,8 @@ def _place(folder: str | os.PathLike[str]) -> str:
     """A folder as one key however it is reached: its device and inode where it exists (a bind mount, one export
     mounted at two paths: no link for ``realpath`` to resolve, QA), else its real path."""
     ident = _identity(folder)
-    return f"\0{ident[0]}:{ident[1]}" if ident is not None else _real(folder)
+    # an inode of 0 names nothing (some SMB, FUSE and FAT mounts give every file one): the real path then
+    return f"\0{ident[0]}:{ident[1]}" if ident is not None and ident[1] else _real(folder)
 
 
 class ProtectedFiles:
