@@ -1871,6 +1871,11 @@ def test_a_blank_plate_frame_mid_shot_is_said(shot_dir: Path, tmp_path: Path) ->
     said = [w for w in r.warnings if "blank" in w]
     assert said == [f"plate frame 3 is blank (every pixel 0; {plates / 'p.0003.exr'}): no picture to matte there: "
                     "check the plate's render (a failed or missing frame?)"], r.warnings
+    # a "missing frame" card of one colour (review: only a grey one was found)
+    _write(plates / "p.0004.exr", np.broadcast_to(np.float32([0, 0.5, 0]), px.shape).copy(), ["R", "G", "B"])
+    _write(plates / "p.0003.exr", px, ["R", "G", "B"])
+    r = render(shot(shot_dir, "card", plate=str(plates / "p.####.exr"), frames="1-6", cache=str(tmp_path / "c")))
+    assert [w for w in r.warnings if w.startswith("plate frame 4 is blank (every pixel (0, 0.5, 0); ")], r.warnings
 
 
 def test_a_first_keyframe_on_a_dead_frame_is_refused_and_a_black_one_warned(shot_dir: Path, tmp_path: Path) -> None:

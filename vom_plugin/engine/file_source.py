@@ -66,7 +66,8 @@ class FileSource:
         self._workings: dict[int, np.ndarray] = {}  # the same frames as the network takes them
         self._ids: dict[int, Any] = dict(job.plate_ids)  # frame -> its file's identity before it was read
         self.dead: dict[int, tuple[int, int]] = {}  # frame -> (its NaN / Inf pixels, its pixels), repaired
-        self.blank: dict[int, float] = {}  # frame -> the one value all its pixels hold (a failed render's black frame)
+        # frame -> the one colour all its pixels hold (a failed render's black frame, a "missing frame" card)
+        self.blank: dict[int, tuple[float, ...]] = {}
         for f, p in job.plates.items():
             self._note_dead(f, p)
 
@@ -83,13 +84,13 @@ class FileSource:
     def _note_dead(self, frame: int, plate: Any) -> None:
         if getattr(plate, "dead", 0):
             self.dead[frame] = (plate.dead, plate.data_rgb.shape[0] * plate.data_rgb.shape[1])
-        rgb = plate.rgb
-        if not rgb.size or frame in self.dead:  # a frame of NaN pixels is said as such
+        rgb = plate.data_rgb  # the overscan too: a picture there is a picture
+        if not rgb.size or frame in self.dead or frame in self.blank:  # NaN pixels are said as such; once a frame
             return
-        one = rgb.flat[0]
-        # every 7th pixel first: the whole frame is compared only where those are all one value (4K: ~20 ms a frame)
+        one = rgb[0, 0]
+        # every 7th pixel first: the whole frame is compared only where those are all one colour (4K: ~20 ms a frame)
         if (rgb[::7, ::7] == one).all() and (rgb == one).all():
-            self.blank[frame] = float(one)
+            self.blank[frame] = tuple(float(v) for v in one)
 
     def dead_pixels_warning(self) -> str | None:
         """The warning a render gives for the plate frames it read with NaN or Inf pixels (a renderer's or
@@ -118,8 +119,10 @@ class FileSource:
         from vom_plugin.io import format_frames
 
         frames = sorted(self.blank)
-        values = sorted(set(self.blank.values()))
-        held = f"{values[0]:g}" if len(values) == 1 else "one value each"
+        colours = set(self.blank.values())
+        one = next(iter(colours))
+        held = ("one colour each" if len(colours) > 1 else f"{one[0]:g}" if len(set(one)) == 1
+                else f"({', '.join(f'{v:g}' for v in one)})")
         many = len(frames) > 1
         return (f"plate frame{'s' if many else ''} {format_frames(frames)} {'are' if many else 'is'} blank (every "
                 f"pixel {held}; {self.job.plate_seq.path(frames[0])}): no picture to matte there: check the plate's "
