@@ -154,8 +154,10 @@ def shot_id(plate_pattern: str, first_frame: str | os.PathLike[str] | None = Non
     The hash is of the plate's first frame on disk (``first_frame``, else looked up: InputError without one),
     its file name and a sample of its bytes, not of the plate's path: machines that mount the plates under
     other roots (farm workers, an artist's workstation) find the same shot folder, so a farm chunk continues
-    from the state the chunk before it left on another machine. Two plates with the same first frame share a
-    folder, which is harmless: entries are addressed by each frame's own fingerprint."""
+    from the state the chunk before it left on another machine. The folder in the name is the plate's real one (a
+    link to it, ``latest`` -> ``v003``, names the same shot; caches of vom before session 48 made through such a link
+    are missed once). Two plates with the same first frame share a folder, which is harmless: entries are addressed
+    by each frame's own fingerprint."""
     p = Path(os.path.abspath(plate_pattern))
     stem = re.sub(r"[#@]+|%0?[0-9]*d|\$F[0-9]*", "", p.name).split(".")[0].strip("._-") or "plate"
     # the folder as it is, not the link it was reached through (``latest`` -> ``v003``: one shot, QA: a re-render

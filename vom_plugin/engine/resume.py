@@ -21,7 +21,9 @@ from vom_plugin.engine.cache import ShotCache, digest
 # precision (as at 1/4) instead of 8-bit codes; 6: CFAR's weights at 1/4 are rounded to 8-bit codes (the cache
 # keeps them since its layout 5). Part of the prediction and state addresses, so a render never continues from
 # another arithmetic's entries (they are misses), and stamped on every output (``vom:arithmetic``), so `vom farm
-# check` fails frames another version computed. The key features' and the
+# check` fails frames another version computed: raise it for every change that gives a frame other pixels from the
+# same inputs, or the check cannot tell (session 48's desqueeze of anamorphic plates changed their network input's
+# size, which the cache's addresses carry; their outputs before it carry no stamp). The key features' and the
 # affinities' addresses change with what they store (``step_cache.CACHE_LAYOUT``).
 PREDICTION_ARITHMETIC = 6
 

@@ -249,18 +249,20 @@ def _read_alphas(folder: Path) -> list[np.ndarray]:
     return out
 
 
-def _read_plates(folder: Path) -> list[np.ndarray]:
-    """A folder's frames by name, read as ``vom render`` reads a plate (OpenImageIO's decoding, code values)."""
+def _read_plates(folder: Path, count: int | None) -> list[np.ndarray]:
+    """A folder's first ``count`` frames by name (all: None), read as ``vom render`` reads a plate (OpenImageIO's
+    decoding, code values)."""
     from vom_plugin.io import read_plate
 
-    return [read_plate(p).rgb for p in sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)]
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)
+    return [read_plate(p).rgb for p in files[:count]]
 
 
 def _dvm_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
     if not (root / "v").is_dir() or not (root / "a").is_dir():
         raise InputError(f"dvm:{root}: expected the generated layout v/<clip>/%05d.jpg and a/<clip>/%05d.jpg")
     for clip in sorted(p for p in (root / "v").iterdir() if p.is_dir()):
-        rgb = _read_plates(clip)[:max_frames]
+        rgb = _read_plates(clip, max_frames)
         alpha = _read_alphas(root / "a" / clip.name)[:max_frames]
         if len(rgb) != len(alpha) or not rgb:
             raise InputError(f"dvm clip {clip.name}: {len(rgb)} composite and {len(alpha)} alpha frames")

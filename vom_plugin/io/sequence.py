@@ -318,7 +318,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
             where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
             # the field named and the path quoted (QA: a trailing space in a folder's name was invisible)
             said = f"{role}: " if role else ""
-            raise InputError(f"{said}no files match the sequence pattern {text!r}{where}{parsed.padding_hint(text)}")
+            raise InputError(f"{said}no files match the sequence pattern '{text}'{where}{parsed.padding_hint(text)}")
         _refuse_spelt_twice(text, parsed, found)
         return PlateSequence(text, found)
     if not frames:
