@@ -609,6 +609,17 @@ def test_farm_check_fails_on_frames_of_another_vom_versions_arithmetic(
     assert set(said) == {1, 2} and said[1] == (
         f"computed by another vom version's arithmetic (vom:arithmetic {stamp}; this vom's is {stamp + 1}): its "
         "pixels differ from what this vom renders"), said
+    monkeypatch.undo()
+    # a frame of a vom before the stamp passes, said in a note (QA: the folder read as wholly this version's)
+    frame2 = tmp_path / "out" / "a.0002.exr"
+    buf = oiio.ImageBuf(str(frame2))
+    buf.specmod().erase_attribute("vom:arithmetic")
+    assert buf.write(str(tmp_path / "old.exr"))
+    (tmp_path / "old.exr").replace(frame2)
+    notes: list[str] = []
+    assert check_outputs(load_farm_shot(path), notes) == {}
+    assert notes == ["frame 2 carries no vom:arithmetic (vom before session 48 rendered it): not compared with this "
+                     "vom's arithmetic; render again to be sure every frame is this version's"], notes
 
 
 def test_farm_check_fails_on_an_alpha_vom_cannot_have_written(farm_shot: Path, tmp_path: Path,

@@ -330,7 +330,10 @@ class Shot:
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if overrides:  # (the working folder is asked for only then: it may be gone, a shot file's paths need it not)
             overrides = _resolved(overrides, Path.cwd())
-        data = _resolved(data, p.resolve().parent)
+        try:
+            data = _resolved(data, p.resolve().parent)
+        except InputError as e:  # a ~user of no user: which file says it (QA)
+            raise InputError(f"shot file {str(p)!r}: {e}") from None
         # rotos of the other kind than the file's replace every object of it, and their layers in the shot's shared
         # output files (a QA pass: an unnamed --roto on a file of objects rewrote its EXRs with A alone, exit 0);
         # into files of the render's own (out given too) they are a render of their own

@@ -272,6 +272,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     exposure = _Once(shot, _exposure)
     objects_of = dict(shot.output_objects)
     redelivered: dict[int, float] = {}  # frames matted from other bytes than their plate frame's now: output time
+    unstamped: set[int] = set()  # frames that passed but say nothing of the arithmetic that computed them
     for f in shot.frames:
         expected = None
         for pattern, channels in shot.output_channels():
@@ -286,10 +287,14 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 except InputError as e:
                     problems[f] = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
                     break
-            problem = next((p for c in channels if (p := output_problem(out, expected, c))), None) \
-                or _stamp_problem(read_info(out).metadata, f, shot, recipes,
-                                  expected.path if expected is not None else None, objects_of.get(pattern),
-                                  picture if shot.plate else None, exposure if shot.plate else None, Path(out))
+            problem = next((p for c in channels if (p := output_problem(out, expected, c))), None)
+            if not problem:
+                meta = read_info(out).metadata
+                problem = _stamp_problem(meta, f, shot, recipes, expected.path if expected is not None else None,
+                                         objects_of.get(pattern), picture if shot.plate else None,
+                                         exposure if shot.plate else None, Path(out))
+                if not problem and "vom:arithmetic" not in meta:
+                    unstamped.add(f)
             if problem:
                 replaced = _replaced(out, f, objects_of.get(pattern), shot.plate)
                 problems[f] = OutputProblem(where + problem, out, False, replaced)
@@ -302,6 +307,14 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     if recipes.unavailable and notes is not None:
         notes.append(f"outputs not compared with the shot's rotos, settings and weights (vom:recipe): "
                      f"{recipes.unavailable}")
+    unstamped -= set(problems)
+    if unstamped and notes is not None:  # (QA: such a folder read as wholly this version's)
+        from vom_plugin.io import format_frames
+
+        notes.append(f"frame{'s' if len(unstamped) > 1 else ''} {format_frames(sorted(unstamped))} carr"
+                     f"{'y' if len(unstamped) > 1 else 'ies'} no vom:arithmetic (vom before session 48 rendered "
+                     f"{'them' if len(unstamped) > 1 else 'it'}): not compared with this vom's arithmetic; render "
+                     f"again to be sure every frame is this version's")
     if notes is not None:  # a task killed mid-write on another node: its temporary is there until a render
         from vom_plugin.atomic import OTHER_HOST_STALE_S, temporaries_of  # an hour later removes it
 
