@@ -156,6 +156,16 @@ def test_open_sequence_without_files_names_the_pattern(tmp_path):
         open_sequence(str(tmp_path / "plate.####.exr"))
     with pytest.raises(InputError, match="does not exist"):
         open_sequence(str(tmp_path / "nowhere" / "plate.####.exr"))
+    # a folder a Mac wrote (its name decomposed) named composed in a shot file: both print alike (QA)
+    import unicodedata
+
+    decomposed = tmp_path / unicodedata.normalize("NFD", "café") / "sh"
+    decomposed.mkdir(parents=True)
+    (decomposed / "plate.0001.exr").write_bytes(b"")
+    composed = tmp_path / unicodedata.normalize("NFC", "café") / "sh" / "plate.####.exr"
+    with pytest.raises(InputError) as e:
+        open_sequence(str(composed))
+    assert f"does not exist; {decomposed.parent} is there, the same name in another Unicode form" in str(e.value)
 
 
 def test_open_sequence_single_file(tmp_path):

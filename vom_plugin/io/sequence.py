@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,7 +316,10 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
         found = parsed.frames_on_disk()
         if not found:
             folder = os.path.dirname(text) or "."
-            where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
+            twin = None if os.path.isdir(folder) else unicode_twin(folder)
+            where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist" + (
+                f"; {twin} is there, the same name in another Unicode form (macOS writes names decomposed): write "
+                f"the path as that folder is named)" if twin else ")")
             # the field named and the path quoted (QA: a trailing space in a folder's name was invisible)
             said = f"{role}: " if role else ""
             raise InputError(f"{said}no files match the sequence pattern '{text}'{where}{parsed.padding_hint(text)}")
@@ -368,6 +372,22 @@ def _refuse_spelt_twice(text: str, parsed: _Pattern, frames: list[int]) -> None:
         raise InputError(f"sequence {text}: frame {f} is on disk twice, as {printf} and {padded}{more} (printf's "
                          f"spelling, and the digits padded, as older vom and some tools write it): which is the frame? "
                          f"Keep one file per frame")
+
+
+def unicode_twin(path: str | os.PathLike[str]) -> str | None:
+    """Where the first missing folder of ``path`` is there under the same name in another Unicode form (``café``
+    composed in a shot file, decomposed on a disk a Mac wrote: both print alike, QA), that folder's path; else None."""
+    parts = Path(path).parts
+    for i in range(1, len(parts)):
+        if os.path.exists(os.path.join(*parts[: i + 1])):
+            continue
+        parent, want = os.path.join(*parts[:i]), unicodedata.normalize("NFC", parts[i])
+        try:
+            return next((os.path.join(parent, e) for e in os.listdir(parent)
+                         if e != parts[i] and unicodedata.normalize("NFC", e) == want), None)
+        except OSError:
+            return None
+    return None
 
 
 def missing_file(path: Path) -> str:
