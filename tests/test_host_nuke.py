@@ -469,6 +469,12 @@ def test_warnings_say_vom_numbers_file_frames_where_the_read_shows_others(
     [said] = fake_nuke.messages
     assert "rendered, with warnings:\n- keyframe 1005: its matte lies mostly off its roto" in said
     assert said.endswith("(vom's frame numbers are the plate's file frames: the script shows file frame F at F - 1000)")
+    # a warning that names no frame (the cache turned off) gets no such note (it was added to any)
+    _vom_warning(tmp_path, monkeypatch, 1005, "cache: off (VOM_CACHE_MIN_FREE_GB): the next render starts afresh")
+    fake_nuke.messages.clear()
+    assert host.analyze(node, background=False).returncode == 0
+    [said] = fake_nuke.messages
+    assert said.endswith("- cache: off (VOM_CACHE_MIN_FREE_GB): the next render starts afresh"), said
 
 
 def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: types.ModuleType,

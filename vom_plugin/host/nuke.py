@@ -982,7 +982,8 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                                 f"the roto as it was then): render them too, or delete those files")
             if warnings:
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
-                text += _file_frames_note(prepared.offset)  # vom's words name file frames there too (QA)
+                if any(_common.names_frames(w) for w in warnings):  # vom's words name file frames there (QA)
+                    text += _file_frames_note(prepared.offset)
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))
         return result
 

@@ -412,6 +412,17 @@ def name_rotos(text: str, sources: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
+# "frame 12", "frames 3-5", "keyframe 1001" in vom's words: the plate's file frames (a host's own "scene frame 12" or
+# "script frames 1001-1010" are not)
+_FILE_FRAMES = re.compile(r"(?<!scene )(?<!script )\b(?:key)?frames? -?\d", re.IGNORECASE)
+
+
+def names_frames(text: str) -> bool:
+    """Whether vom's words name a frame by its number: where a host shows the plate's file frames at other frames, a
+    note of how the two numberings meet belongs beside those words, not beside a warning of a cache turned off."""
+    return bool(_FILE_FRAMES.search(text))
+
+
 def worker_note(output_tail: Iterable[str]) -> list[str]:
     """Why a render did not run in a vom worker, from vom's stderr (which the nodes show only on failure): a running
     worker that did not take it, or one that could not be started (a shared socket folder, a file at the socket's

@@ -746,13 +746,14 @@ class VOM_OT_render_matte(bpy.types.Operator):
         said = f"VOM Matte: {done} frames of {plan.fields['out']} in node {node.name!r}{where}"
         # what vom warned of (a plate read as another colour space than its header says, a cache turned off...), in
         # the one report that says the result: the status bar shows the last report only
-        notes = []
+        notes, numbered = [], False
         for warning in (job.last.raw.get("warnings") or []) if job.last and job.last.event == "done" else []:
+            numbered = numbered or common.names_frames(str(warning))
             if plan.colour_from_plate and "set colorspace" in str(warning):  # vom's advice, in this add-on's terms
                 warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
                           f"and choose Colour space)"
             notes.append(common.name_rotos(str(warning), plan.rotos))
-        if notes and frames_note:
+        if numbered and frames_note:  # only beside words that name file frames (not a cache turned off)
             notes.append(frames_note)
         # why a running worker did not take the render (vom says so on stderr, shown only on failure: every render of
         # a second Blender in another environment loaded torch again, and nobody said why: QA)
