@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.abc
-import importlib.machinery
 import os
 import sys
 import threading
@@ -157,6 +156,18 @@ def _choose_openmp() -> None:
         _openmp_static_threads()
 
 
+@contextlib.contextmanager
+def _openmp_while_torch_loads() -> Iterator[None]:
+    """The OpenMP settings chosen from the load now and in the environment while the block loads torch (libgomp
+    reads them then), given back after."""
+    with _OPENMP_LOCK:
+        try:
+            _choose_openmp()
+            yield
+        finally:
+            _restore_openmp_env()
+
+
 class _TorchLoad(importlib.abc.MetaPathFinder):
     """torch's first import in this process, wherever it comes from (``import_torch``, a model module's ``import
     torch``, a host's own): the OpenMP settings are chosen from the load now, set in the environment only while torch
@@ -203,12 +214,8 @@ class _TorchLoader(importlib.abc.Loader):
         module.__spec__.loader = module.__loader__ = self._real  # torch sees its own loader
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(self._hook)  # torch loads once a process (no finder loop is running now)
-        with signals_held(), _OPENMP_LOCK:
-            try:
-                _choose_openmp()
-                self._real.exec_module(module)
-            finally:
-                _restore_openmp_env()
+        with signals_held(), _openmp_while_torch_loads():
+            self._real.exec_module(module)
 
     def __getattr__(self, name: str) -> Any:  # what else importlib asks a loader (is_package, resources)
         return getattr(self._real, name)
@@ -223,12 +230,8 @@ def import_torch() -> Any:
     chosen as it loads (``_TorchLoad``; here, where a host rebuilt ``sys.meta_path`` without it)."""
     with signals_held():
         if "torch" not in sys.modules and not any(isinstance(f, _TorchLoad) for f in sys.meta_path):
-            with _OPENMP_LOCK:
-                try:
-                    _choose_openmp()
-                    import torch
-                finally:
-                    _restore_openmp_env()
+            with _openmp_while_torch_loads():
+                import torch
         import torch
     return torch
 

@@ -238,10 +238,15 @@ def _shot_folders(root: Path) -> list[Path]:
     return found
 
 
-def _read_alphas(folder: Path) -> list[np.ndarray]:
-    """A folder's 8-bit mattes by name, [0, 1]."""
+def _frame_files(folder: Path, count: int | None) -> list[Path]:
+    """A folder's first ``count`` image files by name (all: None)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)[:count]
+
+
+def _read_alphas(folder: Path, count: int | None) -> list[np.ndarray]:
+    """A folder's first ``count`` 8-bit mattes by name, [0, 1]."""
     out = []
-    for p in sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS):
+    for p in _frame_files(folder, count):
         im = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
         if im is None:
             raise InputError(f"{p} cannot be read as an image")
@@ -254,8 +259,7 @@ def _read_plates(folder: Path, count: int | None) -> list[np.ndarray]:
     decoding, code values)."""
     from vom_plugin.io import read_plate
 
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_EXTS)
-    return [read_plate(p).rgb for p in files[:count]]
+    return [read_plate(p).rgb for p in _frame_files(folder, count)]
 
 
 def _dvm_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
@@ -263,7 +267,7 @@ def _dvm_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
         raise InputError(f"dvm:{root}: expected the generated layout v/<clip>/%05d.jpg and a/<clip>/%05d.jpg")
     for clip in sorted(p for p in (root / "v").iterdir() if p.is_dir()):
         rgb = _read_plates(clip, max_frames)
-        alpha = _read_alphas(root / "a" / clip.name)[:max_frames]
+        alpha = _read_alphas(root / "a" / clip.name, max_frames)
         if len(rgb) != len(alpha) or not rgb:
             raise InputError(f"dvm clip {clip.name}: {len(rgb)} composite and {len(alpha)} alpha frames")
         # sRGB code values: what ``vom render`` reads a JPEG plate as (decoded to linear here, a bright clip was

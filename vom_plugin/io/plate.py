@@ -97,6 +97,13 @@ def _default_rgb(channels: tuple[str, ...], *, only_layer: bool = True) -> list[
 _BEAUTY_PARTS = frozenset(name.lower() for name in DEFAULT_LAYERS)
 
 
+def _listed_views(listed: object) -> list[str]:
+    """The views a ``multiView`` attribute lists, the default first (OpenImageIO gives a tuple; a string of them
+    too is read); [] for none."""
+    names = [str(v) for v in listed] if isinstance(listed, tuple | list) else re.split(r"[,\s]+", str(listed or ""))
+    return [v for v in names if v]
+
+
 def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] | None:
     """In a multi-part EXR, the part holding the picture: of a stereo file's default view (the first in its
     ``multiView``), the one named as a beauty (rgba, beauty, combined, or ending so, or whose R, G, B are a beauty
@@ -110,9 +117,8 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
     if len(specs) != len(parts):
         return None
     views = [str(spec.getattribute("view") or "") for spec in specs]
-    listed = specs[0].getattribute("multiView") or ()  # OpenImageIO gives a tuple of the views
-    names = [str(v) for v in listed] if isinstance(listed, tuple | list) else re.split(r"[,\s]+", str(listed))
-    default_view = next((v for v in names if v), views[0]) if any(views) else ""
+    names = _listed_views(specs[0].getattribute("multiView"))
+    default_view = next(iter(names), views[0]) if any(views) else ""
     found: dict[int, list[int]] = {}
     for index, spec in enumerate(specs):
         rgb = _default_rgb(tuple(spec.channelnames))
@@ -246,9 +252,7 @@ def plate_views(path: str | os.PathLike[str]) -> list[str]:
     the first part's view is matted, QA); [] for a file of one view."""
     img = open_image(path, "plate")
     try:
-        listed = img.info.metadata.get("multiView")
-        names = [str(v) for v in listed] if isinstance(listed, tuple | list) else \
-            [v for v in re.split(r"[,\s]+", str(listed or "")) if v]
+        names = _listed_views(img.info.metadata.get("multiView"))
         if not names:
             parts = subimage_names(img)
             names = [str(spec.getattribute("view") or "") for spec in part_specs(img, len(parts))] \

@@ -316,10 +316,12 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
         found = parsed.frames_on_disk()
         if not found:
             folder = os.path.dirname(text) or "."
-            twin = None if os.path.isdir(folder) else unicode_twin(folder)
-            where = "" if os.path.isdir(folder) else f" (folder {folder} does not exist" + (
-                f"; {twin} is there, the same name in another Unicode form (macOS writes names decomposed): write "
-                f"the path as that folder is named)" if twin else ")")
+            where = ""
+            if not os.path.isdir(folder):
+                twin = unicode_twin(folder)
+                also = (f"; {twin} is there, the same name in another Unicode form (macOS writes names decomposed): "
+                        f"write the path as that folder is named") if twin else ""
+                where = f" (folder {folder} does not exist{also})"
             # the field named and the path quoted (QA: a trailing space in a folder's name was invisible)
             said = f"{role}: " if role else ""
             raise InputError(f"{said}no files match the sequence pattern '{text}'{where}{parsed.padding_hint(text)}")
