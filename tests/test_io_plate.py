@@ -10,7 +10,7 @@ from test_io_support import write_image
 
 from vom_plugin.errors import InputError
 from vom_plugin.io import Window, read_info, read_plate
-from vom_plugin.io.plate import plate_info
+from vom_plugin.io.plate import plate_info, plate_views
 
 
 def _rgb(h=12, w=16, seed=0, dtype=np.float32):
@@ -138,6 +138,23 @@ def test_ambiguous_layers_ask_for_a_layer(tmp_path):
     write_image(tmp_path / "p.exr", pixels, ("left.R", "left.G", "left.B", "right.R", "right.G", "right.B"))
     with pytest.raises(InputError, match=r"p\.exr.*its layers left, right are not a beauty layer"):
         read_plate(tmp_path / "p.exr")
+
+
+@pytest.mark.parametrize("listed", [("left", "right"), ("right", "left")])
+def test_a_stereo_exr_with_every_view_prefixed_reads_its_default_view(tmp_path, listed):
+    """A one-part stereo EXR whose views are all prefixed (left.R, right.R) and listed in multiView was refused as
+    ambiguous; its default view (the first multiView lists) is the plate, as plate_views says."""
+    import OpenImageIO as oiio
+
+    left, right = _rgb(seed=8), _rgb(seed=9)
+    write_image(tmp_path / "p.exr", np.concatenate([left, right], 2),
+                ("left.R", "left.G", "left.B", "right.R", "right.G", "right.B"),
+                attributes={"multiView": (oiio.TypeDesc("string[2]"), listed)})
+    plate = read_plate(tmp_path / "p.exr")
+    want = left if listed[0] == "left" else right
+    np.testing.assert_array_equal(plate.rgb, want.astype(np.float16).astype(np.float32))
+    assert plate.info.picture == f"{listed[0]}.R, {listed[0]}.G, {listed[0]}.B"
+    assert plate_views(tmp_path / "p.exr") == list(listed)
 
 
 def test_grey_image_is_replicated(tmp_path):

@@ -56,8 +56,9 @@ def write_image(
         spec.attribute("PixelAspectRatio", float(pixel_aspect))
     if compression:
         spec.attribute("compression", compression)
-    for key, value in (attributes or {}).items():
-        spec.attribute(key, value)
+    for key, value in (attributes or {}).items():  # a (TypeDesc, value) pair for an array (multiView)
+        spec.attribute(key, *value) if isinstance(value, tuple) and isinstance(value[0], oiio.TypeDesc) \
+            else spec.attribute(key, value)
     out = oiio.ImageOutput.create(str(path))
     assert out is not None, oiio.geterror()
     assert out.open(str(path), spec), out.geterror()

@@ -191,6 +191,10 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
     found = _default_rgb(channels)
     if found is not None:
         return img, found
+    views = _listed_views(img.info.metadata.get("multiView"))
+    if views and (found := find_rgb(channels, views[0])) is not None:
+        # a one-part stereo EXR whose views are all prefixed (left.R, right.R): its default view, as plate_views says
+        return img, found
     if {"RY", "BY"} <= set(channels):  # a luminance/chroma EXR: Y alone would be taken for a grey plate
         raise InputError(f"{img.role} {img.path}: a luminance/chroma EXR (Y, RY, BY); vom reads R, G, B, and Y alone "
                          f"would lose the colour: write the plate as R, G, B (its channels: {', '.join(channels)})")
