@@ -551,3 +551,52 @@ def test_a_write_marks_an_eviction_due_at_once(tmp_path: Path, store: Store) -> 
     assert fresh.evict_due and not fresh.wrote_since_evict
     fresh.evict()
     assert not (tmp_path / "cache" / vc.DIRTY_NAME).exists() and not fresh.evict_due
+
+
+def test_clear_of_a_users_folder_named_as_the_cache_leaves_it_as_it_was(tmp_path: Path, store: Store) -> None:
+    """A folder of the user's given as --cache: `vom cache clear` removed vom's shot folders but left its lock and
+    dirty marker among the user's files (QA); with nothing of the cache left they go too. A clear that leaves a shot
+    keeps them."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    one, two = store(folder, "/show/sh010/plate.####.exr"), store(folder, "/show/sh020/plate.####.exr")
+    for c in (one, two):
+        c.prepare()
+        c.put_alpha(K(str(c.dir)), {"a": torch.ones(8)})
+    assert (folder / vc.LOCK_NAME).is_file() and (folder / vc.DIRTY_NAME).is_file()  # written, not yet evicted
+    vc.clear(folder, shots=[one.dir.name])  # a shot left: the cache is still one
+    assert (folder / vc.LOCK_NAME).is_file() and two.dir.is_dir()
+    report = vc.clear(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert report.left_alone == [str(folder / "notes.txt")]
+
+
+def test_a_lock_removed_while_waited_on_is_not_held_beside_the_new_one(tmp_path: Path) -> None:
+    """A clear that empties the cache removes its lock while holding it: a process waiting on the old file must then
+    lock the one at the path, or it and a process that made the new file both hold "the" lock."""
+    import fcntl
+    import threading
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    inside = threading.Event()
+
+    def waiter() -> None:
+        with vc._root_lock(cache):
+            inside.set()
+
+    with vc._root_lock(cache):
+        thread = threading.Thread(target=waiter, daemon=True)
+        thread.start()
+        time.sleep(0.3)  # the waiter has opened the old file and polls it
+        os.unlink(cache / vc.LOCK_NAME)
+        new = os.open(cache / vc.LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)  # another process's lock, made anew
+        fcntl.flock(new, fcntl.LOCK_EX)
+    try:
+        assert not inside.wait(0.5), "the waiter holds the removed file's lock beside the new one's holder"
+    finally:
+        fcntl.flock(new, fcntl.LOCK_UN)
+        os.close(new)
+    assert inside.wait(5)
+    thread.join(5)

@@ -576,23 +576,37 @@ def _root_lock(root: Path) -> Iterator[None]:
         with _portable_lock(path, root):
             yield
         return
-    fd = _open_lock(path)
-    try:
-        deadline = time.monotonic() + _LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise _locked(root) from None
-                time.sleep(0.05)
+    deadline = time.monotonic() + _LOCK_TIMEOUT_S
+    while True:
+        fd = _open_lock(path)
         try:
-            yield
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise _locked(root) from None
+                    time.sleep(0.05)
+            if not _still_at(fd, path):  # a clear that emptied the cache removed the file waited on: lock the new one
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            return
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+            os.close(fd)
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Whether the file open at ``fd`` is still the one at ``path``."""
+    try:
+        st, now = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
 
 
 def _open_lock(path: Path) -> int:
@@ -925,6 +939,12 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
                         report.left_alone.append(path)
             if files or removed:
                 report.shots.append(ClearedShot(shot.name, plate, files, freed, removed))
+        if not _shot_dirs(root):
+            # nothing of the cache left: its marker and lock go too (a folder of the user's named as --cache is left
+            # as it was); removed while held, and a process waiting on it locks the file made next (``_root_lock``)
+            for name in (DIRTY_NAME, LOCK_NAME):
+                with contextlib.suppress(OSError):
+                    os.unlink(root / name)
     return report
 
 
