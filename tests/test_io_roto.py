@@ -416,3 +416,58 @@ def test_the_picture_warning_reads_the_roto_over_its_frame_not_its_data_window(t
         notes: list[str] = []
         read_roto(tmp_path / f"{name}.exr", (w, h), notes=notes)
         assert notes == [], (name, notes)
+
+
+@pytest.mark.parametrize(("alpha", "matte"), [(1.0, "mask.a"), (0.0, "matte"), (1.0, "hero.matte")])
+def test_a_constant_alpha_beside_a_matte_channel_reads_the_matte(tmp_path, alpha, matte):
+    """Nuke's RotoPaint drawn into the mask layer, written with the plate's rgba (an opaque A): the plate's luminance
+    was read as the roto (another object matted, exit 0, QA); the matte channel is the shape."""
+    disc, plate = _disc(), np.zeros((24, 32, 3), np.float32)
+    plate[2:8, 2:10] = 0.9  # a bright patch elsewhere: what the luminance would have matted
+    write_image(tmp_path / "r.exr", np.concatenate([plate, np.full((24, 32, 1), alpha, np.float32), disc[..., None]],
+                                                   2), ("R", "G", "B", "A", matte))
+    np.testing.assert_array_equal(read_roto(tmp_path / "r.exr", (32, 24)), disc)
+
+
+def test_a_shape_in_both_the_alpha_and_a_matte_channel_is_refused_naming_them(tmp_path):
+    """A plate's own alpha (a CG element's) and the roto in mask.a: the alpha was read, without a word (QA)."""
+    box = np.zeros((24, 32), np.float32)
+    box[4:12, 18:28] = 1
+    write_image(tmp_path / "r.exr", np.stack([box, box, box, box, _disc()], -1), ("R", "G", "B", "A", "mask.a"))
+    with pytest.raises(InputError) as e:
+        read_roto(tmp_path / "r.exr", (32, 24))
+    message = str(e.value)
+    assert "r.exr" in message and "both its alpha A and its matte channel mask.a hold a shape" in message
+    assert "oiiotool IN --ch mask.a --chnames A -o OUT" in message
+
+
+def test_several_alphas_refusal_suggests_only_names_an_object_may_take(tmp_path):
+    """"name the object after its layer (mask, rgba)": an object named rgba is refused as a layer the comp uses."""
+    box = np.zeros((12, 16), np.float32)
+    box[2:6, 2:6] = 1
+    write_image(tmp_path / "r.exr", np.stack([box, box[::-1]], -1), ("rgba.A", "hero.A"))
+    with pytest.raises(InputError) as e:
+        read_roto(tmp_path / "r.exr", (16, 12))
+    assert "name the object after its layer (hero: an object reads its own)" in str(e.value)
+    write_image(tmp_path / "s.exr", np.stack([box, box[::-1]], -1), ("rgba.A", "alpha.A"))
+    with pytest.raises(InputError) as e:
+        read_roto(tmp_path / "s.exr", (16, 12))
+    assert "name the object" not in str(e.value) and "write the one to use as its own file" in str(e.value)
+
+
+def test_a_roto_whose_frame_is_the_plates_data_window_origin_and_all_is_placed_there(tmp_path):
+    """A roto written with the plate's data window as its display window (overscan at (-8, -6)): it was scaled
+    into the display window as a proxy of another size, the shape shifted and shrunk without a word (QA)."""
+    from vom_plugin.io import Window, roto_over_data_window
+
+    display, data = Window(0, 0, 32, 24), Window(-8, -6, 48, 36)
+    shape = np.zeros((36, 48), np.float32)
+    shape[6 + 4 : 6 + 10, 8 + 12 : 8 + 20] = 1  # display rows 4-9, columns 12-19
+    write_image(tmp_path / "roto.exr", shape, ("A",), data_origin=(-8, -6), display=(-8, -6, 48, 36))
+    assert roto_over_data_window(tmp_path / "roto.exr", (display, data))
+    mask = read_roto(tmp_path / "roto.exr", (32, 24), plate_windows=(display, data))
+    expected = np.zeros((24, 32), np.float32)
+    expected[4:10, 12:20] = 1
+    np.testing.assert_array_equal(mask, expected)
+    np.testing.assert_array_equal(read_roto(tmp_path / "roto.exr", (32, 24), plate_windows=(display, data),
+                                            picture=data), shape)

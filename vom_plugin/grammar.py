@@ -53,6 +53,11 @@ _NAME = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 RESERVED_LAYERS = frozenset({"rgba", "rgb", "alpha", "depth", "motion", "forward", "backward", "a", "r", "g", "b"})
 
 
+def is_object_name(value: str) -> bool:
+    """Whether ``value`` is a name ``parse_object_name`` accepts."""
+    return bool(_NAME.match(value)) and value.lower() not in RESERVED_LAYERS
+
+
 def parse_object_name(value: Any, field: str = "objects") -> str:
     """An object's name, which becomes its EXR layer (``hero`` -> ``hero.A``) and its ``{object}`` in file
     names: a letter or ``_`` then letters, digits or ``_`` (at most 64), not a layer hosts already use."""

@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from vom_plugin.errors import InputError
+from vom_plugin.grammar import is_object_name
 from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.plate import is_grey_name
 from vom_plugin.io.reader import (
@@ -71,11 +72,12 @@ def _alpha_index(img: OpenImage) -> int | None:
         return plain[0]
     layered = [i for i, c in enumerate(channels) if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
     if len(layered) > 1:
-        layers = [channels[i].rsplit(".", 1)[0] for i in layered]
+        # only layers an object may be named after (rgba is the comp's own: an object so named is refused, QA)
+        layers = [layer for i in layered if is_object_name(layer := channels[i].rsplit(".", 1)[0])]
+        name = f"name the object after its layer ({', '.join(layers)}: an object reads its own), or " if layers else ""
         raise InputError(
             f"roto {img.path} holds several alphas ({', '.join(channels[i] for i in layered)}) and no plain A: "
-            f"cannot tell which object it draws; name the object after its layer ({', '.join(layers)}: an object "
-            "reads its own), or write the one to use as its own file "
+            f"cannot tell which object it draws; {name}write the one to use as its own file "
             f"(oiiotool IN --ch LAYER.A --chnames A -o OUT)"
         )
     if layered:
@@ -93,6 +95,13 @@ _DATA_NAMES = frozenset({"z", "depth", "zdepth", "distance", "n", "normal", "nor
 def _is_data(channel: str) -> bool:
     layer, _, leaf = channel.rpartition(".")
     return leaf.lower() in _DATA_NAMES or layer.lower() in _DATA_NAMES
+
+
+def _names_a_matte(channel: str) -> bool:
+    """A channel named as a matte: ``mask``, ``matte`` (or a layer's: ``hero.matte``), or the alpha of a layer so
+    named (Nuke's ``mask.a``)."""
+    layer, _, leaf = channel.rpartition(".")
+    return leaf.lower() in _MASK_NAMES or (leaf in _ALPHA_NAMES and layer.lower() in _MASK_NAMES)
 
 
 def _holds_mask(channels: tuple[str, ...]) -> bool:
@@ -146,10 +155,10 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
             raise InputError(f"roto {img.path} has no channel {channel!r}; its channels are {', '.join(channels)}")
         return _read(img, [channels.index(channel)])[:, :, 0], f"channel {channel}"
     alpha = _alpha_index(img)
-    if alpha is None:  # a matte written under its own name (mask, matte) beside other channels
-        named = [i for i, c in enumerate(channels) if c.rsplit(".", 1)[-1].lower() in _MASK_NAMES]
-        if len(named) == 1:
-            return _read(img, named)[:, :, 0], f"channel {channels[named[0]]}"
+    # a matte written under its own name (mask, matte; Nuke's mask.a) beside other channels
+    named = [i for i, c in enumerate(channels) if i != alpha and _names_a_matte(c)]
+    if alpha is None and len(named) == 1:
+        return _read(img, named)[:, :, 0], f"channel {channels[named[0]]}"
     # the RGB beside the alpha: a layered alpha (rgba.A) has its colour in the same layer (rgba.R ...)
     layer = channels[alpha].rsplit(".", 1)[0] if alpha is not None and "." in channels[alpha] else ""
     rgb = find_rgb(channels, layer) or (find_rgb(channels, "") if layer else None)
@@ -162,7 +171,20 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
         # nothing. A data window smaller than the frame (an autocropped roto) is not constant over it: 0 outside.
         dw, disp = img.info.data_window, img.info.display_window
         covers = dw.x <= disp.x and dw.y <= disp.y and dw.x_end >= disp.x_end and dw.y_end >= disp.y_end
-        if (rgb is None and grey in (None, alpha)) or values.min() != values.max() or not covers:
+        constant = values.min() == values.max() and covers
+        if not constant and named and rgb is not None:
+            # the shape drawn into a mask channel beside a picture's own alpha (a Write of rgba and mask): either
+            # could be the roto, and reading the alpha mattes another object without a word (QA); an alpha with no
+            # picture beside it is a roto's
+            listed = ", ".join(channels[i] for i in [alpha, *named])
+            raise InputError(
+                f"roto {img.path}: both its alpha {channels[alpha]} and {'its' if len(named) == 1 else 'the'} matte "
+                f"channel{'s' if len(named) > 1 else ''} {', '.join(channels[i] for i in named)} hold a shape: cannot "
+                f"tell which is the roto ({listed}); write the one to use as its own file "
+                f"(oiiotool IN --ch {channels[named[0]]} --chnames A -o OUT)")
+        if constant and len(named) == 1:  # an opaque alpha (the plate's, Nuke's default) says nothing: the matte
+            return _read(img, named)[:, :, 0], f"channel {channels[named[0]]}"
+        if (rgb is None and grey in (None, alpha)) or not constant:
             return values, f"channel {channels[alpha]}"
     if rgb is not None:
         return _read(img, rgb) @ _LUMA, "luminance of " + ", ".join(channels[i] for i in rgb)
@@ -193,6 +215,8 @@ def _drawn_over_data_window(roto: ImageInfo, plate_windows: tuple[Window, Window
     """A roto with plain windows (data = display, at the origin) the size of the plate's data window, where
     that is not the size of the plate's display window."""
     display, data = plate_windows
+    if roto.display_window == data != display:  # its frame is the plate's data window, origin and all (QA)
+        return True
     plain = roto.data_window == roto.display_window and roto.display_window[:2] == (0, 0)
     return plain and (data.width, data.height) != (display.width, display.height) and \
         roto.size == (data.width, data.height)
@@ -213,13 +237,14 @@ def read_roto(
 ) -> np.ndarray:
     """The roto at ``path`` as float32 (H, W) of {0, 1}, H and W from ``size`` = (width, height) of the plate.
 
-    The mask comes from ``channel`` when given, else the alpha channel (unless it is constant and the image
-    has RGB), else the luminance of R, G, B, else the only channel; it is placed into its display window and
-    binarised at 0.5 (>= 0.5 is inside). A roto of another size with the same aspect is resampled first;
-    with the plate's ``pixel_aspect``, a roto drawn over the desqueezed picture (square pixels) is too.
+    The mask comes from ``channel`` when given, else the alpha channel (unless it is constant: then a channel
+    named as a matte, else the picture; ``_mask_values``), else the luminance of R, G, B, else the only channel;
+    it is placed into its display window and binarised at 0.5 (>= 0.5 is inside). A roto of another size with
+    the same aspect is resampled first; with the plate's ``pixel_aspect``, a roto drawn over the desqueezed
+    picture (square pixels) is too.
     ``plate_windows`` (display, data): a plain roto exactly the size of a plate's data window that differs
     from its display window covers that data window (a host that shows the stored pixels, as Blender does,
-    draws its rotos over them).
+    draws its rotos over them), as does one whose display window is that data window.
     ``picture``: the window the network sees (``info.picture_window``: the plate's display window and its
     overscan, in the plate's image space; ``plate_windows`` then required): the mask is returned over it. A
     roto with pixels of its own in that overscan is read there (as everywhere: 0 where it has none); a roto of
