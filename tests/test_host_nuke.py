@@ -948,6 +948,11 @@ def test_a_roto_input_without_alpha_is_baked_as_rgb(host: types.ModuleType, fake
     fake_nuke.renders.clear()
     host.prepare_shot(node)
     assert [c for c, *_ in fake_nuke.renders] == ["alpha"]
+    # a RotoPaint drawn into the mask layer and no alpha: its mask (black RGB was baked, an empty roto)
+    roto.channels = lambda: ["rgba.red", "rgba.green", "rgba.blue", "mask.a"]  # type: ignore[attr-defined]
+    fake_nuke.renders.clear()
+    host.prepare_shot(node)
+    assert [c for c, *_ in fake_nuke.renders] == ["mask"]
 
 
 def test_a_vom_that_cannot_start_is_a_message(host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path,

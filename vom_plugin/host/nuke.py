@@ -597,12 +597,14 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
 
 
 def _roto_channels(roto: nuke.Node | None) -> str:
-    """What to bake of the Roto input: its alpha, or its RGB where it has no alpha (a Write fills a missing alpha
-    with 0, an empty roto to vom, which reads a roto without alpha by its luminance)."""
+    """What to bake of the Roto input: its alpha, else its mask layer (a RotoPaint drawn into ``mask``), else its
+    RGB (a Write fills a missing alpha with 0, an empty roto to vom, which reads a roto without alpha by its
+    luminance)."""
     channels = getattr(roto, "channels", None)
     if roto is None or channels is None:
         return "alpha"
-    return "alpha" if "rgba.alpha" in channels() else "rgb"
+    held = channels()
+    return "alpha" if "rgba.alpha" in held else "mask" if "mask.a" in held else "rgb"
 
 
 def _frame_path(pattern: str, frame: int) -> str:
