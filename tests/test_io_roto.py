@@ -121,6 +121,18 @@ def test_empty_roto_is_an_error(tmp_path):
         read_roto(tmp_path / "roto.exr", (32, 24))
 
 
+def test_an_empty_roto_says_why_where_it_can(tmp_path):
+    """A roto drawn at 40% opacity, and one whose pixels lie outside its display window, were only "empty" (QA)."""
+    write_image(tmp_path / "faint.exr", _disc() * 0.4, ("A",))
+    with pytest.raises(InputError, match=r"faint\.exr is empty: .* over the frame \(its highest value is 0\.4: "
+                                         r"drawn at less than full opacity\?\); expected"):
+        read_roto(tmp_path / "faint.exr", (32, 24))
+    write_image(tmp_path / "off.exr", _disc(), ("A",), data_origin=(100, 0), display=(0, 0, 32, 24))
+    with pytest.raises(InputError, match=r"off\.exr is empty: .* \(its pixels lie outside its frame: data window "
+                                         r"\(100, 0, 131, 23\), display window \(0, 0, 31, 23\)\)"):
+        read_roto(tmp_path / "off.exr", (32, 24))
+
+
 def test_missing_roto_names_the_file(tmp_path):
     with pytest.raises(InputError, match=r"roto .*roto\.1001\.exr does not exist"):
         read_roto(tmp_path / "roto.1001.exr", (32, 24))

@@ -156,6 +156,11 @@ def test_roto_argument_forms() -> None:
     assert parse_roto_arg("/r/roto_v2.exr@1050") == (1050, "/r/roto_v2.exr")
     with pytest.raises(InputError, match=r"--roto 'roto\.exr': no frame number.*roto\.exr@1001"):
         parse_roto_arg("roto.exr")
+    # a pattern: PATH@FRAME of it, which the message suggested, is refused as a pattern too (QA)
+    for pattern in ("rseq/roto.####.exr", "rseq/roto.%04d.exr", "rseq/roto.@@@@.exr"):
+        with pytest.raises(InputError, match=rf"^--roto '{re.escape(pattern)}': a roto is one file, not a pattern; "
+                                             r"name the keyframe's file \(e\.g\. rseq/roto\.1001\.exr\)$"):
+            parse_roto_arg(pattern)
     # PATH@abc: was read as a file named roto.0001.exr@abc, "does not exist" (QA)
     with pytest.raises(InputError, match=r"--roto 'roto\.0001\.exr@abc': 'abc' after the '@' is not a frame number; "
                                          r"expected PATH@FRAME \(e\.g\. roto\.0001\.exr@1001\)"):

@@ -37,6 +37,11 @@ def parse_roto_arg(text: str, *, field: str = "--roto") -> tuple[int, str]:
     m = _ROTO_AT.match(text)
     if m:
         return int(m.group("frame")), m.group("path")
+    name = os.path.basename(text)
+    tokens = [t for t in _FRAME_TOKEN.findall(name) if t != "@"]  # a lone @ is PATH@FRAME's
+    if tokens and not Path(text).exists():  # roto.####.exr: PATH@FRAME would be refused too (QA)
+        raise InputError(f"{field} {text!r}: a roto is one file, not a pattern; name the keyframe's file (e.g. "
+                         f"{text[: len(text) - len(name)]}{_FRAME_TOKEN.sub('1001', name, count=1)})")
     path, at, after = text.rpartition("@")
     if at and not path and not Path(text).exists():
         raise InputError(f"{field} {text!r}: no roto file before the '@'; expected PATH@FRAME (e.g. roto.exr{text})")

@@ -297,9 +297,19 @@ def read_roto(
                          (roto_w, roto_h), plate_windows, picture)
     where = "frame" if mask.shape == (height, width) else "frame and its overscan"
     if not mask.any():
-        nan = f" ({non_finite} of its pixels are NaN or infinite)" if non_finite else ""
+        dw, disp = info.data_window, info.display_window
+        if non_finite:
+            why = f" ({non_finite} of its pixels are NaN or infinite)"
+        elif peak >= THRESHOLD and (dw.x >= disp.x_end or dw.x_end <= disp.x or dw.y >= disp.y_end
+                                    or dw.y_end <= disp.y):  # the shape drawn off the frame (QA: said "empty")
+            why = (f" (its pixels lie outside its frame: data window {dw.exr_box()}, display window "
+                   f"{disp.exr_box()})")
+        elif 0 < peak < THRESHOLD:  # a roto drawn at 40% opacity (QA)
+            why = f" (its highest value is {peak:.3g}: drawn at less than full opacity?)"
+        else:
+            why = ""
         raise InputError(
-            f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD} over the {where}{nan}; expected the "
+            f"roto {path} is empty: no pixel of its {source} is >= {THRESHOLD} over the {where}{why}; expected the "
             f"object drawn in white"
         )
     if mask.all():  # nothing outside the object: the matte would be the whole frame, every frame
