@@ -268,3 +268,54 @@ def test_a_missing_frame_there_as_another_format_is_said(tmp_path):
         (tmp_path / f"neg.{f:04d}").write_bytes(b"x")
     with pytest.raises(InputError, match=r"e\.g\. \S*neg\.-002\)$"):
         open_sequence(tmp_path / "neg.####", [-3, -2, -1])
+
+
+def test_with_no_range_a_frame_beside_the_pattern_in_another_padding_is_refused(tmp_path):
+    """p.##.exr over p.1.exr ... p.12.exr with no frame range: frames 10-12 were rendered and the shot ended there,
+    exit 0 (QA). Refused naming the frame beside them and the padding to use; a range given asks for its frames."""
+    for f in range(1, 13):
+        (tmp_path / f"p.{f}.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"^plate: sequence '.*p\.##\.exr': frame 9, beside the frames 10-12 it "
+                                         r"reads, is on disk in another padding: found 9 file\(s\) of 1 digit\(s\) "
+                                         r"instead \(e\.g\. p\.1\.exr\): use .*p\.#\.exr \(unpadded\), or give the "
+                                         r"frame range$"):
+        open_sequence(tmp_path / "p.##.exr", whole=True)
+    assert open_sequence(tmp_path / "p.##.exr").frames == [10, 11, 12]  # its frames, where a range will follow
+    assert open_sequence(tmp_path / "p.#.exr", whole=True).frames == list(range(1, 13))
+    # a stray file of another padding away from the sequence is no frame of it
+    for f in range(1001, 1004):
+        (tmp_path / f"q.{f}.exr").write_bytes(b"")
+    (tmp_path / "q.5.exr").write_bytes(b"")
+    assert open_sequence(tmp_path / "q.####.exr", whole=True).frames == [1001, 1002, 1003]
+
+
+def test_printfs_sign_counts_in_the_padding_hint(tmp_path):
+    """Frames -3 to 2 written as %04d (p.-003.exr ... p.0002.exr): p.#.exr was told to use p.###.exr (the digits
+    after the sign counted), which reads -3 to -1 alone (QA)."""
+    for f in range(-3, 3):
+        (tmp_path / f"p.{f:04d}.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"use .*p\.####\.exr \(padded to 4\)"):
+        open_sequence(tmp_path / "p.#.exr", [-3, -2, -1, 0, 1, 2])
+    with pytest.raises(InputError, match=r"frame 0, beside the frames -3--1 it reads, is on disk in another padding: "
+                                         r"found 3 file\(s\) of 4 digit\(s\).*use .*p\.####\.exr"):
+        open_sequence(tmp_path / "p.###.exr", whole=True)
+    assert open_sequence(tmp_path / "p.####.exr", whole=True).frames == list(range(-3, 3))
+
+
+def test_a_render_with_no_range_refuses_a_pattern_that_reads_part_of_the_plate(tmp_path):
+    """Through render(): nothing read, no output folder made (the CLI and the farm's job builder alike)."""
+    from vom_plugin import Shot, render
+    from vom_plugin.farm.spans import load_farm_shot
+
+    for f in range(1, 13):
+        (tmp_path / f"p.{f}.exr").write_bytes(b"")
+    (tmp_path / "roto.10.exr").write_bytes(b"")
+    shot = Shot(plate=str(tmp_path / "p.##.exr"), keyframes=[str(tmp_path / "roto.10.exr")],
+                out=str(tmp_path / "out" / "a.####.exr"))
+    with pytest.raises(InputError, match=r"frame 9, beside the frames 10-12 it reads, is on disk in another padding"):
+        render(shot)
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "shot.yaml").write_text(f"plate: {tmp_path}/p.##.exr\nkeyframes: [{tmp_path}/roto.10.exr]\n"
+                                        f"out: {tmp_path}/out/a.####.exr\n")
+    with pytest.raises(InputError, match=r"frame 9, beside the frames 10-12"):
+        load_farm_shot(tmp_path / "shot.yaml")

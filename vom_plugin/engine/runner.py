@@ -423,7 +423,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     from vom_plugin.engine.cache_entry import key_id
 
     key_id()  # VOM_CACHE_KEY (the cache's writer and reader threads read it later)
-    on_disk = vio.open_sequence(shot.plate)
+    on_disk = vio.open_sequence(shot.plate, whole=shot.frames is None)  # no range: its frames beside too
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
     seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
     # the runs on disk (the first and last frames hid the hole a keyframe fell on, QA), few enough to read

@@ -116,7 +116,7 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
 
     p = Path(path).resolve()
     shot = Shot.from_yaml(p)
-    frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate).frames)
+    frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate, whole=True).frames)
     # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name: the Output's
     # work folder (sh010_alpha_vom), also for the node's frozen copies in <work>/farm/<time>/ (QA: jobs named
     # after the time)

@@ -194,44 +194,73 @@ class _Pattern:
         return sorted(set(frames))  # -002 and -0002 both on disk: one frame
 
 
-    def padding_hint(self, pattern: str) -> str:
-        """Where files of another padding outnumber this pattern's (plate.1.exr ... plate.10.exr for plate.##.exr,
-        which finds plate.10.exr alone): "; found N files of D digits ... use PATTERN" (the padding most files
-        have), else "" (files of this padding are the most: the frames asked for are simply not among them)."""
+    def _other_paddings(self) -> dict[int, list[tuple[str, int]]]:
+        """The files of this pattern's head and tail it does not read, by the padding each has: {pad: [(name,
+        frame)]}. A number with a leading zero says its padding (its width, printf's sign inside it: -003 is
+        %04d's); one without fits any padding up to its width (1001: # to ####) and goes with the shortest."""
         own = self.frames_on_disk()
         folder, head_name = os.path.split(self.head)
         try:
             names = os.listdir(folder or ".")
         except OSError:
-            return ""
-        rx = re.compile(re.escape(head_name) + r"-?([0-9]+)" + re.escape(self.tail) + r"\Z")
+            return {}
+        rx = re.compile(re.escape(head_name) + r"(-?)([0-9]+)" + re.escape(self.tail) + r"\Z")
         mine = {os.path.basename(self.existing(f)) for f in own}  # not counted for another padding (review)
-        by_pad: dict[int, list[str]] = {}  # a number with a leading zero says its padding: its length
-        free: list[tuple[int, str]] = []  # one without fits any padding up to its length (1001: # to ####)
+        by_pad: dict[int, list[tuple[str, int]]] = {}
+        free: list[tuple[int, str, int]] = []
         for name in names:
             if (m := rx.match(name)) is not None and name not in mine:
-                digits = m.group(1)
+                sign, digits = m.group(1), m.group(2)
+                frame, width = int(sign + digits), len(sign) + len(digits)
                 if digits.startswith("0") and len(digits) > 1:
-                    by_pad.setdefault(len(digits), []).append(name)
+                    by_pad.setdefault(width, []).append((name, frame))
                 else:
-                    free.append((len(digits), name))
+                    free.append((width, name, frame))
         if free:  # as one sequence, padded to its shortest number (1-20: 1; 1001-1100: 4)
-            by_pad.setdefault(min(n for n, _ in free), []).extend(name for _, name in free)
-        if not by_pad:
-            return ""
-        pad, found = max(by_pad.items(), key=lambda kv: (len(kv[1]), -kv[0]))
-        if pad == self.pad or len(found) <= len(own):
-            return ""
+            by_pad.setdefault(min(n for n, _, _ in free), []).extend((name, f) for _, name, f in free)
+        return by_pad
+
+    def _suggest(self, pattern: str, pad: int, found: list[tuple[str, int]]) -> str:
+        """"found N file(s) of D digit(s) instead (e.g. NAME): use PATTERN (padded to D)", the pattern's own style
+        of token; "" where its name has no token."""
         name = os.path.basename(pattern)
         token = next(_TOKEN.finditer(name), None)
         if token is None:
             return ""
         text = token.group(0)
         spelt = {"#": "#" * pad, "@": "@" * pad, "%": f"%0{pad}d" if pad > 1 else "%d"}.get(
-            text[0], f"$F{pad}" if pad > 1 else "$F")  # the pattern's own style of token
+            text[0], f"$F{pad}" if pad > 1 else "$F")
         suggested = pattern[: len(pattern) - len(name)] + name[: token.start()] + spelt + name[token.end():]
-        return (f"; found {len(found)} file(s) of {pad} digit(s) instead (e.g. {sorted(found)[0]}): use {suggested}"
-                f" ({'unpadded' if pad == 1 else f'padded to {pad}'})")
+        return (f"found {len(found)} file(s) of {pad} digit(s) instead (e.g. {min(n for n, _ in found)}): use "
+                f"{suggested} ({'unpadded' if pad == 1 else f'padded to {pad}'})")
+
+    def padding_hint(self, pattern: str) -> str:
+        """Where files of another padding outnumber this pattern's (plate.1.exr ... plate.10.exr for plate.##.exr,
+        which finds plate.10.exr alone): "; found N files of D digits ... use PATTERN" (the padding most files
+        have), else "" (files of this padding are the most: the frames asked for are simply not among them)."""
+        by_pad = self._other_paddings()
+        if not by_pad:
+            return ""
+        pad, found = max(by_pad.items(), key=lambda kv: (len(kv[1]), -kv[0]))
+        if pad == self.pad or len(found) <= len(self.frames_on_disk()):
+            return ""
+        said = self._suggest(pattern, pad, found)
+        return f"; {said}" if said else ""
+
+    def adjoining_hint(self, pattern: str, found: list[int]) -> str:
+        """Where a frame just before or after ``found`` (the frames this pattern reads) is on disk in another
+        padding (plate.##.exr on plate.1.exr ... plate.12.exr finds 10-12, with 9 beside them): what the shot's
+        frames would miss, said with the padding to use; else ""."""
+        if not found:
+            return ""
+        for pad, files in sorted(self._other_paddings().items(), key=lambda kv: -len(kv[1])):
+            frames = {f for _, f in files}
+            beside = [f for f in (found[0] - 1, found[-1] + 1) if f in frames and f not in found]
+            if pad != self.pad and beside:
+                said = self._suggest(pattern, pad, files)
+                return (f"frame {beside[0]}, beside the frames {format_frames(found)} it reads, is on disk in another "
+                        f"padding: {said}, or give the frame range")
+        return ""
 
 
 @dataclass(frozen=True)
@@ -297,9 +326,10 @@ def is_still(pattern: str | os.PathLike[str]) -> bool:
     return _Pattern.parse(os.fspath(pattern)).pad == 0
 
 
-def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = None, *, role: str = "plate"
-                  ) -> PlateSequence:
-    """The frames of an existing sequence. ``frames`` None means every frame found on disk.
+def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = None, *, role: str = "plate",
+                  whole: bool = False) -> PlateSequence:
+    """The frames of an existing sequence. ``frames`` None means every frame found on disk; ``whole``: those are
+    the shot's frames (no range given), refused where a frame beside them is on disk in another padding.
 
     Raises InputError when no file matches (naming the ``role``: a caller that says its own passes ""), or listing
     the missing frames by number when the range has holes.
@@ -326,6 +356,11 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
             said = f"{role}: " if role else ""
             raise InputError(f"{said}no files match the sequence pattern '{text}'{where}{parsed.padding_hint(text)}")
         _refuse_spelt_twice(text, parsed, found)
+        if whole:
+            beside = parsed.adjoining_hint(text, found)
+            if beside:  # the shot would end at the frames of the wrong padding, exit 0 (QA)
+                said = f"{role}: " if role else ""
+                raise InputError(f"{said}sequence '{text}': {beside}")
         return PlateSequence(text, found)
     if not frames:
         raise InputError(f"sequence {text}: the frame list is empty")
