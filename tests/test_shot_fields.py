@@ -534,3 +534,11 @@ def test_a_nul_in_the_files_out_with_an_out_given_is_no_traceback(tmp_path: Path
     assert shot.out == str(tmp_path / "b.####.exr")
     with pytest.raises(InputError, match="NUL"):
         Shot.from_yaml(f)
+
+
+@pytest.mark.parametrize("blank", ["", " "])
+def test_a_blank_frame_range_is_the_plates_through_the_api_as_in_a_shot_file(blank: str) -> None:
+    """``Shot(frames='')`` raised "frame range is empty" where ``frames: ""`` in a shot file, ``--frames=`` and a
+    host's cleared knob all mean the plate's range (QA: a TD's ``frames=os.environ.get("FRAMES", "")``)."""
+    assert Shot(**{**BASE, "frames": blank}).frames is None
+    assert Shot.from_dict({**BASE, "frames": blank}).frames is None

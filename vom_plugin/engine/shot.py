@@ -235,7 +235,8 @@ class Shot:
         for pattern in self.out_patterns().values():
             if os.path.normpath(self.plate) == os.path.normpath(pattern):
                 raise InputError(f"out {self.out!r} is the plate pattern; the render would overwrite the plate")
-        self.frames = _frames(self.frames)
+        # blank: the plate's range, as from_dict, --frames= and the hosts read it (QA: Shot(frames='') refused)
+        self.frames = None if isinstance(self.frames, str) and not self.frames.strip() else _frames(self.frames)
         if isinstance(self.model, os.PathLike):  # a checkpoint's path as pathlib gives it, as the other paths take it
             self.model = os.fspath(self.model)
         # the grammar every later stage uses (engine, EXR writer): what is accepted here cannot fail there
@@ -311,8 +312,6 @@ class Shot:
         if missing:
             raise InputError(f"{source}: missing required field(s) {', '.join(missing)}")
         values = dict(data) if base_dir is None else _resolved(data, Path(base_dir))
-        if isinstance(values.get("frames"), str) and not values["frames"].strip():
-            values["frames"] = None  # blank: the plate's range
         return cls(**values)
 
     @classmethod
