@@ -319,3 +319,13 @@ def test_a_render_with_no_range_refuses_a_pattern_that_reads_part_of_the_plate(t
                                         f"out: {tmp_path}/out/a.####.exr\n")
     with pytest.raises(InputError, match=r"frame 9, beside the frames 10-12"):
         load_farm_shot(tmp_path / "shot.yaml")
+
+
+def test_no_match_names_a_file_named_in_another_case(tmp_path):
+    """p.####.EXR over p.0001.exr said "no files match" alone (QA)."""
+    for f in (1, 2):
+        (tmp_path / f"P.{f:04d}.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"^plate: no files match the sequence pattern '.*p\.####\.EXR'; "
+                                         r".*P\.0001\.exr is there, named in another case "
+                                         r"\(names are case-sensitive\)$"):
+        open_sequence(tmp_path / "p.####.EXR")

@@ -247,6 +247,18 @@ class _Pattern:
         said = self._suggest(pattern, pad, found)
         return f"; {said}" if said else ""
 
+    def case_hint(self) -> str:
+        """``; NAME is there, named in another case`` where no file matches but one does with case ignored (p.####.EXR
+        over p.0001.exr, QA: "no files match" alone), else ""."""
+        folder, head_name = os.path.split(self.head)
+        rx = re.compile(re.escape(head_name) + r"-?[0-9]+" + re.escape(self.tail) + r"\Z", re.IGNORECASE)
+        try:
+            alike = sorted(name for name in os.listdir(folder or ".") if rx.match(name))
+        except OSError:
+            return ""
+        return f"; {os.path.join(folder, alike[0])} is there, named in another case (names are case-sensitive)" \
+            if alike else ""
+
     def adjoining_hint(self, pattern: str, found: list[int]) -> str:
         """Where a frame just before or after ``found`` (the frames this pattern reads) is on disk in another
         padding (plate.##.exr on plate.1.exr ... plate.12.exr finds 10-12, with 9 beside them): what the shot's
@@ -354,7 +366,8 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
                 where = f" (folder {folder} does not exist{also})"
             # the field named and the path quoted (QA: a trailing space in a folder's name was invisible)
             said = f"{role}: " if role else ""
-            raise InputError(f"{said}no files match the sequence pattern '{text}'{where}{parsed.padding_hint(text)}")
+            hint = parsed.padding_hint(text) or parsed.case_hint()
+            raise InputError(f"{said}no files match the sequence pattern '{text}'{where}{hint}")
         _refuse_spelt_twice(text, parsed, found)
         if whole:
             beside = parsed.adjoining_hint(text, found)
