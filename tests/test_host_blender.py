@@ -903,3 +903,50 @@ def test_a_narrowed_render_names_the_scene_frames_that_show_an_earlier_matte(tmp
     assert core.unmatted_frames([out], "3-5", timing, (101, 112)) == [102, 109, 110, 111, 112]
     assert core.unmatted_frames([out], "3-5", timing) == [102, *range(109, 125)]  # the plate's 24 frames
     assert core.earlier_frames([str(tmp_path / "other.####.exr")], "1-4", timing) == []
+
+
+MASK_AT_KEYFRAMES = r'''
+import json, sys
+from pathlib import Path
+import bpy, addon_utils
+addon_utils.enable("vom_matte", default_set=True, handle_error=None)
+ui, core = sys.modules["vom_matte.ui"], sys.modules["vom_matte.core"]
+work = Path(sys.argv[sys.argv.index("--") + 1])
+scene = bpy.context.scene
+scene.frame_start, scene.frame_end = 1, 10
+mask = bpy.data.masks.new("hero")
+spline = mask.layers.new(name="roto").splines.new()
+spline.points.add(4 - len(spline.points))
+spline.use_cyclic = True
+for frame, x0 in ((1, 0.1), (9, 0.6)):  # a box keyed at x 0.1-0.3 on frame 1, 0.6-0.8 on frame 9
+    for i, (p, co) in enumerate(zip(spline.points, [(x0, 0.3), (x0 + 0.2, 0.3), (x0 + 0.2, 0.45), (x0, 0.45)])):
+        p.co = co
+        p.handle_left_type = p.handle_right_type = "VECTOR"
+        mask.keyframe_insert(f'layers["roto"].splines[0].points[{i}].co', frame=frame)
+scene.frame_set(5)  # the playhead between the keys, where the box is at x 0.35-0.55
+paths = ui._roto_from_mask(mask, [1, 9], (160, 90), work, core.Timing(1, 0, 10), "roto", scene)
+json.dump({"paths": {str(k): v for k, v in paths.items()}, "playhead": scene.frame_current},
+          open(work / "result.json", "w"))
+'''
+
+
+@pytest.mark.slow
+@needs_blender
+def test_an_animated_mask_is_baked_as_it_stands_at_each_keyframe_in_real_blender(
+        blender_home: dict[str, str], tmp_path: Path, installed_addon: None) -> None:
+    """A Mask keyed to move was baked at every keyframe as it stood at the playhead (the temporary scene's frame
+    does not evaluate it), so a two-keyframe shot got two copies of one roto, an object on another frame a roto
+    28 px off, without a word (QA). Each keyframe's roto is the Mask at that frame; the playhead is left where it
+    was."""
+    import numpy as np
+
+    script = tmp_path / "mask.py"
+    script.write_text(MASK_AT_KEYFRAMES)
+    r = subprocess.run([str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", str(script), "--",
+                        str(tmp_path / "work")], env=blender_home, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads((tmp_path / "work" / "result.json").read_text())
+    assert got["playhead"] == 5
+    for frame, (x0, x1) in (("1", (16, 48)), ("9", (96, 128))):  # 0.1-0.3 and 0.6-0.8 of 160 px
+        inside = np.nonzero((_read(Path(got["paths"][frame]), "A") >= 0.5).any(axis=0))[0]
+        assert inside.size and abs(inside[0] - x0) <= 2 and abs(inside[-1] + 1 - x1) <= 2, (frame, inside)

@@ -132,11 +132,17 @@ def _roto_from_node(tree: Any, name: str, keyframes: list[int]) -> dict[int, str
 
 
 def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work: Path,
-                    timing: core.Timing, stem: str = "roto") -> dict[int, str]:
-    """Render the Mask at each keyframe to ``work/<stem>.<file frame>.exr`` in a temporary scene."""
+                    timing: core.Timing, stem: str = "roto", artist_scene: Any = None) -> dict[int, str]:
+    """Render the Mask at each keyframe to ``work/<stem>.<file frame>.exr`` in a temporary scene.
+
+    An animated Mask is evaluated by the scene the artist works in, at its playhead: the temporary scene's frame
+    alone baked every keyframe's roto as the Mask stood at the playhead (QA). ``artist_scene`` (the context's) is
+    moved to each keyframe and back to its frame afterwards."""
     if mask is None:
         raise core.HostError("Roto mask: empty; pick the Mask datablock drawn on the keyframe")
     work.mkdir(parents=True, exist_ok=True)
+    artist = artist_scene if artist_scene is not None else bpy.context.scene
+    playhead = (artist.frame_current, artist.frame_subframe)
     scene = bpy.data.scenes.new(ROTO_SCENE)
     try:
         scene.use_nodes = True
@@ -163,6 +169,7 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
             path = work / f"{stem}.{timing.file_frame(k):04d}.exr"
             new = work / f"{stem}.new.{timing.file_frame(k):04d}.exr"  # beside it: kept only if the mask changed
             new.unlink(missing_ok=True)  # an earlier, interrupted render's must not pass for this one's
+            artist.frame_set(k)  # the Mask's animation evaluated at the keyframe
             scene.frame_current = k
             r.filepath = str(new)
             bpy.ops.render.render(write_still=True, scene=scene.name)
@@ -173,6 +180,8 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
         return paths
     finally:
         bpy.data.scenes.remove(scene)
+        if (artist.frame_current, artist.frame_subframe) != playhead:
+            artist.frame_set(playhead[0], subframe=playhead[1])
 
 
 def prepare(context: Any) -> Plan:
@@ -273,7 +282,7 @@ def _write_plan(context: Any, vom: str, tree: Any, plate_node: Any, pattern: str
                 raise core.HostError(f"objects: {name!r} is the name of no Mask (with Roto: Mask, each object's roto "
                                      f"is the Mask of its name; masks: {', '.join(m.name for m in bpy.data.masks)})")
             rotos_of[name] = _roto_from_mask(mask, frames_of, size, work, timing,
-                                             "roto" if name is None else f"roto_{name}")
+                                             "roto" if name is None else f"roto_{name}", scene)
         elif name is None:
             rotos_of[name] = _roto_from_node(tree, s.roto_node, frames_of)
         else:
