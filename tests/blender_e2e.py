@@ -260,6 +260,16 @@ try:
                 bpy.ops.node.vom_matte_render()
             except RuntimeError as e:
                 result["split_ghost_error"] = str(e)
+        if case["name"] == "objects":
+            # the artist's comp fed from the stone layer's output, then Output split into a sequence per object: the
+            # link follows stone's matte to its own node (it stayed on the disabled output, black, QA)
+            s = bpy.context.scene.vom_matte
+            viewer = tree.nodes.new("CompositorNodeViewer")
+            tree.links.new(tree.nodes["Plate VOM Alpha"].outputs["stone"], viewer.inputs[0])
+            s.out = s.out.replace("alpha.####", "{object}.####")
+            result["moved_run"] = sorted(bpy.ops.node.vom_matte_render())
+            result["moved_links"] = [f"{lk.from_node.name}:{lk.from_socket.name}" for lk in viewer.inputs[0].links]
+            tree.nodes.remove(viewer)
         if case["name"] == "layer":  # renamed and rendered again: its Separate node follows it too
             plate.name = bpy.context.scene.vom_matte.plate_node = "Layered"
             result["layer_renamed_run"] = sorted(bpy.ops.node.vom_matte_render())

@@ -686,6 +686,9 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     # its node had a link of the artist's: said in the report (Blender prints reports to stdout in the background)
     assert "removed BG VOM Alpha stone and its links" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
     assert "objects: 'ghost' is the name of no node (with Roto: Image node" in res["split_ghost_error"]
+    # one file's layers split into a sequence per object: the artist's link from the stone layer moved to its node
+    assert res["moved_run"] == ["FINISHED"] and res["moved_links"] == ["Plate VOM Alpha stone:Alpha"], res
+    assert "the links from 'Plate VOM Alpha''s output stone now leave its own node" in r.stdout + r.stderr
     for case in cases:
         if "objects" in case:
             continue

@@ -45,6 +45,7 @@ class Plan:
     scene: str = ""  # the scene it was started in: the matte is wired there, whichever the window shows at the end
     colour_from_plate: bool = False  # the colour space came from the plate node's (said in a colour warning)
     dropped: list[str] = field(default_factory=list)  # linked object nodes wiring removed
+    moved: list[str] = field(default_factory=list)  # objects whose links moved from a layer output to their own node
     undo: common.WorkUndo | None = None  # what prepare wrote, taken back if vom refuses the render
     cwd_out: str = ""  # Output typed relative without // in a saved .blend: the working folder it went under
     # roto file -> what the artist knows it as ("the Mask 'hero' at scene frame 12"): vom's words name the file
@@ -434,6 +435,9 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     alpha[OUT_PROP] = _relative(first_out)  # the files it loads ({object} resolved: another plate's Output is
     # compared to it)
     alpha[OWNER] = _owner(scene, plate)
+    # the artist's links from each output before the load (an object's layer output of one file goes out of use when
+    # its matte moves to a sequence of its own: the links follow it, below)
+    linked_before = {o.name: [lk.to_socket for lk in o.links] for o in alpha.outputs if o.links}
     _load_sequence(alpha, path, plan.timing)
     socket = alpha.outputs.get(core.alpha_socket(first_channel))
     if socket is None:
@@ -473,7 +477,7 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
     # gone from the shot, now first, or now in one file are removed: they showed mattes no render writes any more
     had = object_nodes(tree, alpha)
     kept: dict[str, str] = {}
-    for i, (name, out, _) in enumerate(others, start=1):
+    for i, (name, out, channel) in enumerate(others, start=1):
         if out == first_out or name is None:  # a layer of the same file: the alpha node's output of that name
             continue
         node = had.pop(name, None)
@@ -488,6 +492,16 @@ def wire_alpha(scene: Any, plan: Plan) -> Any:
         node[OWNER] = _owner(scene, plate)
         _load_sequence(node, core.frame_path(out, plan.first_file_frame), plan.timing)
         kept[name] = node.name
+        layer_out = alpha.outputs.get(name)
+        to = node.outputs.get(core.alpha_socket(channel))
+        if name in linked_before and layer_out is not None and not layer_out.enabled and to is not None:
+            # the object was a layer of one file and is now a sequence of its own: its layer output shows nothing
+            # (the comp fed from it went black without a word, QA); its links now leave its own node
+            for lk in list(layer_out.links):
+                tree.links.remove(lk)
+            for to_socket in linked_before[name]:
+                tree.links.new(to, to_socket)
+            plan.moved.append(name)
     for node in had.values():
         if any(o.links for o in node.outputs):  # the artist's links from it go with it: said in the report
             plan.dropped.append(node.name)
@@ -770,6 +784,10 @@ class VOM_OT_render_matte(bpy.types.Operator):
         if plan.cwd_out:
             notes.insert(0, f"Output {scene.vom_matte.out.strip()} is relative: written under Blender's working folder "
                             f"{plan.cwd_out}, not beside the .blend (write //{scene.vom_matte.out.strip()} for that)")
+        if plan.moved:
+            notes.insert(0, f"the links from {node.name!r}'s output{'s' if len(plan.moved) > 1 else ''} "
+                            f"{', '.join(plan.moved)} now leave {'their' if len(plan.moved) > 1 else 'its'} own "
+                            f"node{'s' if len(plan.moved) > 1 else ''} (each object in a sequence of its own)")
         if plan.dropped:  # objects reordered or removed: the node of one that is now first (its matte in the alpha
             # node) or gone, with links of the artist's from it
             notes.insert(0, f"removed {', '.join(plan.dropped)} and its links (its object is now first, in node "
