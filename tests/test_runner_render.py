@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+import yaml
 
 from vom_plugin.cli import main
 from vom_plugin.engine.runner import render
@@ -155,6 +156,30 @@ def test_memory_state_saved_only_where_a_later_render_goes_on(shot_dir: Path, mo
     assert sorted((shot_dir / "cache_ends").rglob("*.state.safetensors")) == []
     r = render(shot(shot_dir, "ends"))
     assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0  # all read back without a state
+
+
+def test_a_shot_files_last_frame_keeps_no_memory_state_its_chunks_do(shot_dir: Path, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """A shot file's frames inside the plate's (handles): its render cut the pass at the shot's last frame and kept a
+    76 MB state there that no render reads (every farm task ending the shot, QA). A chunk of it (--frames, as the
+    farm's tasks run) keeps one for the next chunk, and the last chunk none."""
+    monkeypatch.setenv("VOM_STATE_INTERVAL_S", "1e9")  # no timed mid-pass state: only the pass ends decide
+    fields = shot(shot_dir, "handles", frames="1-4", cache=str(tmp_path / "c")).to_dict()
+    shot_file = tmp_path / "shot.yaml"
+    shot_file.write_text(yaml.safe_dump({k: v for k, v in fields.items() if v is not None}))
+    r = render(shot_file)
+    assert r.frames == [1, 2, 3, 4] and not list((tmp_path / "c").rglob("*.state.safetensors"))
+    chunk = Shot.from_yaml(shot_file, frames="1-2", cache=str(tmp_path / "c2"))  # `vom render shot.yaml --frames`
+    assert chunk.whole_frames == [1, 2, 3, 4]
+    render(chunk)
+    assert len(list((tmp_path / "c2").rglob("*.state.safetensors"))) == 1
+    r = render(Shot.from_yaml(shot_file, frames="3-4", cache=str(tmp_path / "c2")))
+    assert r.cache["steps_computed"] == 2  # went on from the first chunk's state
+    assert not list((tmp_path / "c2").rglob("*.state.safetensors"))
+    # a shot file with no frames: the plate's, whose end the pass reaches
+    del fields["frames"]
+    shot_file.write_text(yaml.safe_dump({k: v for k, v in fields.items() if v is not None}))
+    assert Shot.from_yaml(shot_file, frames="1-2").whole_frames is None
 
 
 def test_a_completed_pass_leaves_no_memory_state(shot_dir: Path, monkeypatch) -> None:

@@ -279,6 +279,7 @@ class PassRunner:
         self._displays: OrderedDict[int, np.ndarray] = OrderedDict()
         self.pending = PendingStore()  # (object, frame) -> the passes' predictions that wait for the others'
         self.expected: dict[tuple[Any, int], int] = {}
+        self.whole: tuple[int, int] | None = None  # ``run``'s
 
     # - inputs -
 
@@ -328,9 +329,12 @@ class PassRunner:
             out.setdefault(tuple(sorted(kf)), []).append(name)
         return [(list(k), names) for k, names in out.items()]
 
-    def run(self, timeline: list[int], keyframes: list[int] | None, requested: list[int]) -> None:
+    def run(self, timeline: list[int], keyframes: list[int] | None, requested: list[int],
+            whole: list[int] | None = None) -> None:
         """Render ``requested`` over ``timeline``. ``keyframes``: the one unnamed object's (as given to the
-        constructor), or None: each object's own."""
+        constructor), or None: each object's own. ``whole``: the frames of the shot ``requested`` is part of (None:
+        the timeline's): a pass cut short at their end keeps no memory state, as no render goes on from there."""
+        self.whole = (min(whole), max(whole)) if whole else None
         if keyframes is not None and list(self.objects) == [None]:
             self.objects = {None: {k: self.objects[None][k] for k in keyframes}}
         planned = [(plan_passes(timeline, kfs, requested), names) for kfs, names in self.groups()]
@@ -360,7 +364,9 @@ class PassRunner:
         side: each lane resumes from its own furthest cached step, and a frame's keys serve every lane."""
         cache = self.cache
         n = len(p.frames)
-        cut = n < len(p.plan.frames)  # the requested frames end before the pass would: a later render goes on
+        # the requested frames end before the pass would: a later render goes on, unless the shot ends there (a shot
+        # file's frames inside the plate's: its last chunk kept a 76 MB state no render reads, QA)
+        cut = n < len(p.plan.frames) and (self.whole is None or self.whole[0] <= p.plan.frames[n] <= self.whole[1])
         affs = None
         lanes = []
         for name in (list(self.objects) if names is None else names):

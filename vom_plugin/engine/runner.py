@@ -803,7 +803,7 @@ class _Render:
         from vom_plugin.engine.device import oom_guard
 
         with oom_guard(self.shot.working_size):  # a CUDA OOM names the working size to lower (exit 2)
-            self.runner.run(job.all_frames, None, job.frames)
+            self.runner.run(job.all_frames, None, job.frames, self.shot.whole_frames)
         self.reap(everything=True)
         dead = self.source.dead_pixels_warning()
         if dead and self.shot.output != "alpha":  # QA: the RGB written is not the plate's there, unsaid
@@ -927,7 +927,7 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     # checked again as a new Shot: a field set after it was made (shot.frames = "1-2") is parsed and checked as
     # one given to Shot(...) is, before any work, not found (or crashed on) half-way
     checked = dataclasses.replace(shot)
-    checked.source_file = shot.source_file
+    checked.source_file, checked.whole_frames = shot.source_file, shot.whole_frames
     shot = checked
     if progress is not None and not callable(progress):
         raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")

@@ -193,6 +193,10 @@ class Shot:
     # Not a field (fields are the knobs): the shot file this came from, which an output must never replace.
     # Set by from_yaml; a Shot built in code has none (dataclasses.replace drops it too).
     source_file = None
+    # Not a field either: the frames of the whole shot a render of this Shot is part of, where a shot file says them
+    # (its frames, also when --frames renders a farm chunk of them; None: the plate's). A pass the render cuts short
+    # keeps a memory state for the render of the frames after it; at the end of these frames none goes on.
+    whole_frames = None  # list[int] | None
 
     if TYPE_CHECKING:  # what Shot(...) takes, for type checkers; the fields above are what it holds once checked
         def __init__(self, *, plate: StrPath, out: StrPath,
@@ -371,6 +375,7 @@ class Shot:
             overrides["objects"] = {**merged, **{n: overrides["objects"][n] for n in given.values()}}
         if "keyframes" in overrides or "objects" in overrides:  # rotos given replace the file's, whichever kind
             data = {k: v for k, v in data.items() if k not in ("keyframes", "objects")}
+        file_frames = data.get("frames")
         data = {**data, **overrides}
         try:
             shot = cls.from_dict(data, source=f"shot file {str(p)!r}")
@@ -382,6 +387,7 @@ class Shot:
                 raise
             raise InputError(f"shot file {str(p)!r}: {msg}") from None
         shot.source_file = p.resolve()  # the file read, as its path fields are resolved (no "a/../b", no link)
+        shot.whole_frames = _file_frames(file_frames) if "frames" in overrides else shot.frames
         return shot
 
     def to_dict(self) -> dict[str, Any]:
@@ -674,6 +680,17 @@ def _frame_numbers(value: Any) -> list[int] | None:
     if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in items):
         return [int(v) for v in items]
     return None
+
+
+def _file_frames(value: Any) -> list[int] | None:
+    """A shot file's own frames, where ``--frames`` gives the render's; None where blank (the plate's) or not a
+    range (the render's own replaced it: not refused now)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return _frames(value)
+    except InputError:
+        return None
 
 
 def _frames(value: Any) -> list[int] | None:

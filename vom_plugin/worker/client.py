@@ -247,7 +247,8 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
     with sock:
         try:
             send(sock, {"op": "render", "environment": environment(), "shot": shot.to_dict(),
-                        "source_file": None if shot.source_file is None else str(shot.source_file)})
+                        "source_file": None if shot.source_file is None else str(shot.source_file),
+                        "whole_frames": shot.whole_frames})
             buffer = bytearray()
             first = recv_lines(sock, buffer)
         except (OSError, ValueError):

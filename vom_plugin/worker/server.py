@@ -40,7 +40,7 @@ def peer_uid(conn: socket.socket) -> int | None:
     return uid
 
 
-def shot_from_request(fields: dict[str, Any], source_file: str | None) -> Any:
+def shot_from_request(fields: dict[str, Any], source_file: str | None, whole_frames: list[int] | None = None) -> Any:
     """The client's Shot again (JSON turned the keyframes' frame numbers into text)."""
     from vom_plugin.engine.shot import Shot
 
@@ -52,6 +52,8 @@ def shot_from_request(fields: dict[str, Any], source_file: str | None) -> Any:
     shot = Shot(**fields)
     if source_file:
         shot.source_file = Path(source_file)
+    if isinstance(whole_frames, list) and all(isinstance(f, int) and not isinstance(f, bool) for f in whole_frames):
+        shot.whole_frames = whole_frames
     return shot
 
 
@@ -370,7 +372,7 @@ class Worker:
         what = str((req.get("shot") or {}).get("plate", "?"))
         self.say(f"render of {what} began")
         try:
-            shot = shot_from_request(req["shot"], req.get("source_file"))
+            shot = shot_from_request(req["shot"], req.get("source_file"), req.get("whole_frames"))
             if self.closing:
                 stop.set(signal.SIGTERM, to="the vom worker")
             result = render(shot, progress=relay, stop=stop, models=self.models, memo=self.memo)
