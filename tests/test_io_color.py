@@ -239,6 +239,11 @@ def test_a_plate_in_a_colour_space_vom_does_not_convert_is_said_and_hdr_encoding
         assert plate_colour_note({"colorInteropID": name}, "half", vom, "p.exr") is None, name
         assert f"({vom}) and is read as raw" in plate_colour_note({"colorInteropID": name}, "half",
                                                                                    "raw", "p.exr"), name
+    # log encodings whose names hold no "log" (QA: warned of, then matted as scene-linear)
+    for name in ("DaVinci Intermediate", "BMDFilm WideGamut Gen5", "ACESproxy", "Protune Flat", "ADX10",
+                 "davinci_intermediate_davinciwg"):
+        with pytest.raises(InputError, match=r"is log-encoded"):
+            plate_colour_note({"colorInteropID": name}, "half", "ACEScg", "p.exr")
     for name in ("pq_rec2020_display", "hlg_rec2020_display", "Rec.2100-PQ - Display", "ST2084-P3-D65",
                  "SMPTE ST 2084"):
         with pytest.raises(InputError, match=r"is encoded for an HDR display \(PQ or HLG\)"):
