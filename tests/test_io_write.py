@@ -478,6 +478,18 @@ def test_a_matte_claims_no_colour_space_and_a_plates_rgb_keeps_its_own(tmp_path)
         assert oiio.ImageInput.open(str(tmp_path / "t.exr")).spec().getattribute("colorInteropID") == interop
     write_alpha(tmp_path / "t.exr", alpha, untagged, metadata={"vom/colorspace": "sRGB"})
     assert oiio.ImageInput.open(str(tmp_path / "t.exr")).spec().getattribute("colorInteropID") is None
+    # a DPX's oiio:ColorSpace is OpenImageIO's reading of its transfer (no primaries): a linear DPX read as ACEScg
+    # went out as lin_rec709_scene; OpenImageIO's own labels (KodakLog) are no interop ID a reader can look up;
+    # OCIO's names lose their ocio: prefix (QA)
+    for said, extra, setting, interop in (("lin_rec709_scene", {"dpx:Transfer": "Linear"}, "ACEScg", "lin_ap1_scene"),
+                                          ("KodakLog", {"dpx:Transfer": "Logarithmic"}, "raw", None),
+                                          ("KodakLog", {}, "raw", None),
+                                          ("ocio:acescct_ap1_scene", {}, "raw", "acescct_ap1_scene")):
+        info = ImageInfo.for_size(16, 12)
+        info.metadata.update({"oiio:ColorSpace": said, **extra})
+        write_alpha(tmp_path / "t.exr", alpha, info, output="rgba", rgb=np.zeros((12, 16, 3), np.float32),
+                    metadata={"vom/colorspace": setting})
+        assert oiio.ImageInput.open(str(tmp_path / "t.exr")).spec().getattribute("colorInteropID") == interop, said
 
 
 def test_premultiplied_rgb_is_the_plate_times_the_alpha_as_written(tmp_path):

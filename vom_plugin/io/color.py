@@ -316,8 +316,8 @@ def _declared_key(name: str) -> str:
 
 # camera and grading log encodings, also those whose names hold no "log" (QA: DaVinci Intermediate, BMDFilm,
 # ACESproxy, Protune Flat and ADX were warned of and matted as scene-linear)
-_LOG = re.compile(r"log|cineon|acescct|acescc|acesproxy|davinci[ _]?intermediate|bmd[ _]?film|blackmagic[ _]?film|protune|"
-                  r"(?<![a-z])adx", re.IGNORECASE)
+_LOG = re.compile(r"log|cineon|acescct|acescc|acesproxy|davinci[ _]?intermediate|bmd[ _]?film|blackmagic[ _]?film|"
+                  r"protune|(?<![a-z])adx", re.IGNORECASE)
 # encodings for an HDR display (SMPTE ST 2084 "PQ", HLG): as far from linear as log is
 _HDR = re.compile(r"(?<![a-z])(pq|st2084|hlg)(?![a-z])", re.IGNORECASE)
 

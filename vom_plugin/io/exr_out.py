@@ -11,6 +11,7 @@ than the display window, only the data window is written, like the plate.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ _NOT_CARRIED_PREFIXES = ("oiio:", "openexr:", "exr:", "tiff:", "png:", "dpx:", "
 # What the plate's RGB is: said of a file that carries it (rgba), not of a matte, which has no colour space (an alpha
 # file read back as oiio:ColorSpace lin_ap1_scene).
 _RGB_ATTRIBUTES = {"colorInteropID", "chromaticities", "adoptedNeutral", "whiteLuminance"}
+# a colour interop ID: <encoding>_<primaries>_<scene|display> (lin_ap1_scene, srgb_rec709_scene, acescct_ap1_scene)
+_INTEROP_ID = re.compile(r"\A(?:data|[a-z0-9]+_[a-z0-9]+_(?:scene|display))\Z")
 
 
 def _metadata_value(value: Any) -> Any:
@@ -150,7 +153,12 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     rate = _frame_rate(info.metadata)
     if rate is not None and "FramesPerSecond" not in info.metadata:
         spec.attribute("FramesPerSecond", oiio.TypeRational, rate)
-    declared = info.metadata.get("oiio:ColorSpace")
+    declared = str(info.metadata.get("oiio:ColorSpace") or "").removeprefix("ocio:")
+    if "dpx:Transfer" in info.metadata or not _INTEROP_ID.match(declared):
+        # a DPX's is OpenImageIO's reading of its transfer, which says nothing of its primaries (a linear DPX read as
+        # ACEScg went out as Rec.709, QA); OpenImageIO's own labels (KodakLog) are no colour interop ID, which a
+        # reader looks up (oiiotool: "could not be found"): named by the setting instead, as a plate that says nothing
+        declared = ""
     if plate_rgb and declared and "colorInteropID" not in info.metadata:
         # the RGB of a PNG, TIFF or DPX plate is its own encoding (sRGB, log...): said, so that an EXR reader does
         # not take it for linear
