@@ -1479,3 +1479,23 @@ def test_an_output_of_two_frame_tokens_is_refused_before_anything_is_baked(
     with pytest.raises(host.HostError, match=r"alpha_#2\.####\.exr: 2 frame tokens in its file name; expected one"):
         host.prepare_shot(node)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_vom_s_colour_spaces_are_named_alike_by_both_hosts_and_the_header_check(host: types.ModuleType) -> None:
+    """Every colour space of OCIO's built-in CG and studio configs that any of the three tables reads as one of vom's
+    (the Nuke node's, the Blender add-on's, a plate header's) is read as that one by all three (QA: Blender refused
+    the configs' 'sRGB Encoded Rec.709 (sRGB)', which Nuke and the header read as sRGB)."""
+    PyOpenColorIO = pytest.importorskip("PyOpenColorIO")
+    from vom_plugin.host.blender_addon import core
+    from vom_plugin.io import color
+
+    for uri in ("ocio://cg-config-latest", "ocio://studio-config-latest"):
+        for space in PyOpenColorIO.Config.CreateFromFile(uri).getColorSpaces():
+            for name in (space.getName(), *space.getAliases()):
+                said = {"nuke": host.vom_colour_space(name, "aces"), "blender": core.COLORSPACES.get(name),
+                        "header": "raw" if color._declared_key(name) in color._DATA
+                        else color._DECLARED.get(color._declared_key(name))}
+                if space.getName() == name and any(said.values()):  # the name Blender and Nuke show
+                    assert len(set(said.values())) == 1, (uri, name, said)
+                else:
+                    assert len(set(filter(None, said.values()))) <= 1, (uri, name, said)

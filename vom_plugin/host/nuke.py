@@ -513,7 +513,7 @@ _COLOUR_SPACES = {
     "aces20651": "ACES2065-1", "acesaces20651": "ACES2065-1", "linap0": "ACES2065-1", "linap0scene": "ACES2065-1",
     "srgb": "sRGB", "outputsrgb": "sRGB", "utilitysrgbtexture": "sRGB", "srgbtexture": "sRGB",
     "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB", "srgbtx": "sRGB", "srgbrec709scene": "sRGB",
-    "inputgenericsrgbtexture": "sRGB",
+    "inputgenericsrgbtexture": "sRGB", "srgbdisplay": "sRGB", "gamma22encodedrec709": "sRGB",
     "raw": "raw", "utilityraw": "raw", "data": "raw",
 }
 

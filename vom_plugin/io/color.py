@@ -299,7 +299,7 @@ _DECLARED = {
     "acesap0": "ACES2065-1",
     # a gamma 2.2 texture (OpenImageIO's reading of a PNG's gAMA): sRGB's curve within a few code values; no setting
     # of vom's is nearer, so read as sRGB it says nothing
-    "g22rec709scene": "sRGB", "g22rec709": "sRGB", "gamma22rec709": "sRGB",
+    "g22rec709scene": "sRGB", "g22rec709": "sRGB", "gamma22rec709": "sRGB", "gamma22encodedrec709": "sRGB",
 }
 # vom's settings as OpenEXR's colorInteropID names them: what an rgba output's RGB is, where its plate says nothing
 INTEROP_IDS = {"ACEScg": "lin_ap1_scene", "lin_rec709": "lin_rec709_scene", "sRGB": "srgb_rec709_scene",

@@ -225,7 +225,10 @@ COLORSPACES = {"Linear": "lin_rec709", "Linear Rec.709": "lin_rec709", "ACEScg":
                # the names of studio ACES / CG configs (OCIO=...) Blender shows then
                "ACES - ACEScg": "ACEScg", "ACES - ACES2065-1": "ACES2065-1", "Utility - Linear - sRGB": "lin_rec709",
                "Utility - Linear - Rec.709": "lin_rec709", "Linear Rec.709 (sRGB)": "lin_rec709",
-               "Utility - sRGB - Texture": "sRGB", "sRGB - Texture": "sRGB", "Utility - Raw": "raw"}
+               "Utility - sRGB - Texture": "sRGB", "sRGB - Texture": "sRGB", "Utility - Raw": "raw",
+               # OCIO v2's CG and studio configs (QA: their sRGB refused where the Nuke node and the header read it)
+               "sRGB Encoded Rec.709 (sRGB)": "sRGB", "Gamma 2.2 Encoded Rec.709": "sRGB",
+               "sRGB - Display": "sRGB"}
 
 
 def colorspace_for(blender_name: str) -> str:
