@@ -99,6 +99,19 @@ def test_an_open_job_description_task_that_fails_says_why_in_an_openjd_fail_line
     assert capsys.readouterr().out == ""
 
 
+def test_a_cancelled_open_job_description_task_says_what_it_wrote_in_its_last_status(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A cancel prints no openjd_fail (it is no failure), and the monitor kept the last progress status, which said
+    4/12 frames where the stop had written 5 (QA): the stop's message is the last status."""
+    from vom_plugin import cli
+
+    said = "stopped by SIGTERM after 5 of 12 frames; the frames written are complete"
+    cli._error_event("openjd", said, 130, "CancelledError")
+    assert capsys.readouterr().out == f"openjd_status: {said}\n"
+    cli._error_event("bar", said, 130, "CancelledError")
+    assert capsys.readouterr().out == ""
+
+
 def test_demo_without_weights_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path / "no_weights"))

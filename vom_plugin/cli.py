@@ -100,12 +100,15 @@ def _progress_said(argv: Sequence[str]) -> str | None:
 def _error_event(progress: str | None, message: str, code: int, kind: str) -> None:
     """What a reader of the command's progress expects before it exits: the ``error`` event (``--progress json``, a
     host reading stdout), or an Open Job Description failure line (``--progress openjd``: the reason the farm's
-    monitor shows for a failed task, which kept the last progress status; one line; a cancel is no failure)."""
+    monitor shows for a failed task, which kept the last progress status; one line; a cancel is no failure: its
+    message is the task's last status)."""
     with contextlib.suppress(OSError):
         if progress == "json":
             print(json.dumps({"event": "error", "message": message, "exit_code": code, "kind": kind}), flush=True)
         elif progress == "openjd" and code != 130:
             print(f"openjd_fail: {one_line(' '.join(message.split()))}", flush=True)
+        elif progress == "openjd":  # the monitor kept the last status, frames behind the stop (QA): what was written
+            print(f"openjd_status: {one_line(' '.join(message.split()))}", flush=True)
 
 
 def _say(text: str, end: str = "\n") -> None:
