@@ -600,3 +600,27 @@ def test_a_lock_removed_while_waited_on_is_not_held_beside_the_new_one(tmp_path:
         os.close(new)
     assert inside.wait(5)
     thread.join(5)
+
+
+def test_a_killed_writers_temporary_is_shown_by_info_and_gone_at_the_next_eviction(
+        tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """A state's temporary a SIGKILL left (50-65 MB) outlived later renders, under the cap, and `vom cache info`
+    never counted it (95 MiB said, 158 MB on disk: QA). Info names it; the next eviction removes it, cap or not; a
+    live writer's (young) stays."""
+    s = store(tmp_path / "cache", "/show/sh010/plate.####.exr", max_bytes=1 << 30)
+    s.prepare()
+    s.put_alpha(K("a"), {"alpha": torch.zeros(4, 4)})
+    steps = s.dir / "steps"
+    entry = next(p.name for p in steps.iterdir())
+    dead, live = steps / f".{entry}.{'0' * 32}.tmp", steps / f".{entry}.{'1' * 32}.tmp"
+    begun = s.dir.joinpath("steps", entry).read_bytes()  # an entry as a writer wrote it, its header marked
+    for p in (dead, live):
+        p.write_bytes(begun)
+    old = time.time() - 2 * 3600
+    os.utime(dead, (old, old))
+    (stats,) = vc.cache_info(tmp_path / "cache")
+    assert (stats.files, stats.temporaries, stats.temporary_bytes) == (1, 1, len(begun))
+    assert main(["cache", "info", "--cache", str(tmp_path / "cache")]) == 0
+    assert "and 1 temporary of writers killed over an hour ago (" in capsys.readouterr().out
+    assert s.evict() == len(begun) and not dead.exists() and live.exists()
+    assert (steps / entry).exists() and s.evicted_own == 0  # no entry of the shot's went: nothing to warn of
