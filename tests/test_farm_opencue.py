@@ -124,6 +124,23 @@ def test_stepped_and_irregular_frames_never_render_extra_frames(tmp_path: Path) 
     assert parse_frame_range("1001-1010x3") == [1001, 1004, 1007, 1010]
 
 
+def test_the_parts_of_an_irregular_span_run_one_after_another(tmp_path: Path) -> None:
+    """A span of frames 1001,1003-1005 became two layers that OpenCue ran at once, each propagating the span from its
+    keyframes (QA): each part waits for the one before it, whose memory state it goes on from."""
+    shot = _shot(tmp_path)
+    shot.write_text(shot.read_text().replace("frames: 1001-1100", "frames: 1020,1022-1024,1030,1032-1059"))
+    out = tmp_path / "job.xml"
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out", str(out),
+                        "--user", "nobody"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    root = ET.fromstring(out.read_text())
+    parts = [la.get("name") for la in root.iter("layer") if la.get("name") != "check_outputs"]
+    assert len(parts) >= 3 and all("_part" in n for n in parts), parts
+    deps = {(d.findtext("deplayer"), d.findtext("onlayer")) for d in root.iter("depend")}
+    assert {(b, a) for a, b in zip(parts, parts[1:], strict=False)} <= deps, deps
+    assert {("check_outputs", n) for n in parts} <= deps
+
+
 def test_paths_a_task_command_cannot_carry_are_refused(tmp_path: Path) -> None:
     """QA: Cuebot replaces #IFRAME#, #JOB#... in a task's whole command, quotes or not: a shot file named
     shot#IFRAME#.yaml made every task read shot1.yaml; a control character in a path crashed PyOutline's XML

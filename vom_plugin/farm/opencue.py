@@ -85,6 +85,7 @@ def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None =
     layers = []
     extra: dict[str, Any] = {"gpus": 1} if shot.device.startswith("cuda") else {}  # a GPU host for device: cuda
     for span in split_spans(shot.frames, shot.keyframes):
+        part = None
         for name, frame_range, step in _layer_ranges(span.name, list(span.frames)):
             frames_arg = "#FRAME_START#-#FRAME_END#" + (f"x{step}" if step > 1 else "")
             # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
@@ -94,6 +95,11 @@ def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None =
             layer = Shell(name, command=cmd, range=frame_range, chunk=chunk or len(parse_frame_range(frame_range)),
                           **extra)
             ol.add_layer(layer)
+            if part is not None:
+                # the parts of an irregular span are one propagation: each goes on from the memory the part before
+                # it left in the cache (run at once, each propagated the whole span from its keyframes: QA)
+                layer.depend_all(part)
+            part = layer
             layers.append(layer)
     # the job's frames, not the shot's as they are when it runs (plate frames delivered meanwhile failed the check
     # on frames no task of the job renders, QA)
