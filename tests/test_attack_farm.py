@@ -285,7 +285,9 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     err = capsys.readouterr().err
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
     assert set(lines) == {2, 3}, err
-    assert all("rendered from other rotos, settings or weights than the shot's" in v for v in lines.values())
+    assert "rendered from other rotos, settings or weights than the shot's" in lines[2]
+    # a setting the header states is named (QA: "vom:recipe differs" alone)
+    assert lines[3].startswith("rendered with working_size 160 (the shot's 128) (vom:recipe differs"), lines[3]
 
 
 def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again(

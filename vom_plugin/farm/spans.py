@@ -495,6 +495,21 @@ class _Once:
         return self._value
 
 
+def _settings_differing(meta: dict[str, Any], farm: FarmShot) -> str:
+    """The settings an output's header states (vom:working_size, vom:colorspace, vom:model) that are not the shot
+    file's: "working_size 192 (the shot's 960)", "" where those it states agree."""
+    from vom_plugin.engine.shot import Shot
+
+    try:
+        shot = Shot.from_yaml(farm.path)
+    except (InputError, OSError):
+        return ""
+    said = [f"{name} {meta[f'vom:{name}']} (the shot's {getattr(shot, name)})"
+            for name in ("working_size", "colorspace", "model")
+            if f"vom:{name}" in meta and str(meta[f"vom:{name}"]) != str(getattr(shot, name))]
+    return ", ".join(said)
+
+
 def _recipe(farm: FarmShot) -> str:
     """The shot's ``vom:recipe`` (it reads the rotos and weights, and its keyframes' plate headers)."""
     from vom_plugin.engine.shot import Shot, recipe_stamp
@@ -590,6 +605,9 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
     if recipes is not None and "vom:recipe" in meta:
         expected = recipes.of()
         if expected is not None and str(meta["vom:recipe"]) != expected:
+            named = _settings_differing(meta, shot)
+            if named:  # the setting itself, where the header says it (QA: "vom:recipe differs" alone)
+                return f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot)"
             return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
                     "of an earlier version of the shot, or of other weights: another weights file, or another vom "
                     "version's default)")
