@@ -398,6 +398,8 @@ def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(s
         rc, events, err = _run(_cmd(shot_dir, "started", "--start-worker"), env)
         assert rc == 0, err
         assert "rendering in this process" not in err and events[-1]["frames_written"] == N
+        # the worker's start is the render's time too (QA: its closing time left it out)
+        assert 0 < events[-1]["worker_start"] < events[-1]["elapsed"], events[-1]
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         log = (folder / "w.sock.log").read_text()  # named for its socket (a bare worker.log in a shared folder)
         assert "listening on" in log and "idle" not in log
@@ -406,6 +408,7 @@ def test_start_worker_starts_one_in_the_background_and_the_next_render_uses_it(s
         # the next render (no --start-worker needed) is taken by it, and renders the same pixels
         rc, events, err = _run(_cmd(shot_dir, "started2"), env)
         assert rc == 0 and "rendering in this process" not in err, err
+        assert "worker_start" not in events[-1]
         log = (folder / "w.sock.log").read_text()
         assert log.count("listening on") == 1  # no second worker
         # what it did is in its log (a QA pass: "listening" and "exiting" were all it ever said)

@@ -270,8 +270,10 @@ def run(args: argparse.Namespace) -> int:
     if args.progress == "none":
         n = summary["frames_written"]
         said = [f"vom render: warning: {one_line(w)}" for w in summary["warnings"]]
+        start = summary.get("worker_start")
+        started = f" ({start:.1f} s of it starting the vom worker)" if isinstance(start, (int, float)) else ""
         said.append(f"vom render: {n} frame{'' if n == 1 else 's'} written to {one_line(shot.out)} in "
-                    f"{summary['elapsed']:.1f} s")
+                    f"{summary['elapsed']:.1f} s{started}")
         with contextlib.suppress(OSError, ValueError):  # a log on a full disk: the frames are written all the same
             print("\n".join(said), file=sys.stderr)
     return 0

@@ -19,6 +19,8 @@ host can parse them:
   down, when a memory state in the cache spares the steps before it that write no frame of this render (a farm
   chunk going on from the one before).
 - ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": []}``
+  (``worker_start``, only where ``vom render --start-worker`` started the worker: the seconds that took, counted in
+  ``elapsed``)
   (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
   steps computed, so a step read back and computed again after a damaged entry counts in both; ``keys_hit`` and
   ``keys_miss`` count lookups of a frame's key features, each pass's and object's: a frame whose features one pass
@@ -112,8 +114,10 @@ class BarProgress:
             where = f" to {one_line(self.out)}" if self.out else ""  # where they went, as --progress none says too
             for w in event.get("warnings", []):  # before the closing line, which stays the last
                 self._write(f"{self.command + ': ' if self.command else ''}warning: {one_line(w)}\n")
+            start = event.get("worker_start")
+            started = f"; {start:.1f} s of it starting the vom worker" if isinstance(start, (int, float)) else ""
             self._write(f"{n} frame{'' if n == 1 else 's'} written{where} in {_clock(elapsed)} "
-                        f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back})\n")
+                        f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back}{started})\n")
 
     def _write(self, text: str) -> None:
         """``text`` on the stream, as far as it can be written: a full disk under the log (`2>>log`) stopped the

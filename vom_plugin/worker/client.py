@@ -238,8 +238,12 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
     _CANCELLED.clear()  # this render's cancels only (a process may run several: tests, a host's Python)
     note = note or _note
     sock, why = _connect()
-    if sock is None and why is None and start and start_worker(note=note):
-        sock, why = _connect()
+    started = 0.0  # seconds this render waited for the worker it started (paid by this render: said in its time)
+    if sock is None and why is None and start:
+        t0 = time.monotonic()
+        if start_worker(note=note):
+            started = time.monotonic() - t0
+            sock, why = _connect()
     if sock is None:
         if why:
             note(f"{why}; rendering in this process")
@@ -259,17 +263,21 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
             return None
         sock.settimeout(None)
         with _forward_signals(sock):
-            return _relay(sock, buffer, first[1:], progress)
+            return _relay(sock, buffer, first[1:], progress, started)
 
 
-def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]], progress: Any
-           ) -> dict[str, Any]:
+def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]], progress: Any,
+           started: float = 0.0) -> dict[str, Any]:
+    """The worker's events to ``progress``; its done event's summary. ``started``: seconds spent starting the worker
+    for this render, added to its elapsed time (the closing line said the worker's render alone, QA)."""
     summary: dict[str, Any] | None = None
     while True:
         for m in pending:
             if m.get("event") == "progress":
                 data = m["data"]
                 if data.get("event") == "done":
+                    if started and isinstance(data.get("elapsed"), (int, float)):
+                        data = {**data, "elapsed": data["elapsed"] + started, "worker_start": started}
                     summary = data
                 if progress:
                     progress(data)
