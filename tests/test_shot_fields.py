@@ -447,7 +447,10 @@ def test_a_brace_token_in_out_other_than_object_is_refused(tmp_path: Path) -> No
     holds it as its own once the shot file expanded it)."""
     base = {"plate": str(tmp_path / "p.####.exr"), "keyframes": {1: str(tmp_path / "r.exr")}}
     for out, token in (("{obj}/a.####.exr", "{obj}"), ("x/{Object}.####.exr", "{Object}"),
-                       ("{shot}/v1/a.####.exr", "{shot}")):
+                       ("{shot}/v1/a.####.exr", "{shot}"), ("{{ object }}/x.####.exr", "{{ object }}"),
+                       ("m_{ object }.####.exr", "{ object }"), ("{{ shot }}/a.####.exr", "{{ shot }}"),
+                       ("{shot.name}/a.####.exr", "{shot.name}"), ("{shot-name}.####.exr", "{shot-name}"),
+                       ("d_{{object}}.####.exr", "{{object}}")):
         with pytest.raises(InputError, match=re.escape(f"{token} is no token of vom's, which expands {{object}}")):
             Shot(**base, out=str(tmp_path / out))
     for out in ("${SHOW}/a.####.exr", "a{}.####.exr", "a{1}.####.exr"):
