@@ -150,6 +150,14 @@ def test_bad_input_exit_2(tmp_path: Path) -> None:
     mounted = _shot_file(tmp_path, name="mounted.yaml", out=str(tmp_path / "renders" / "sh010" / "alpha.####.exr"))
     r = _vom("farm", "openjd", str(mounted), "--out", str(tmp_path / "b"))
     assert "is a file" not in r.stderr and (tmp_path / "b" / "template.yaml").exists(), r.stderr
+    # output files here that a render refuses (not vom's, read-only): every task rendering them exited 2 (QA)
+    (tmp_path / "out dir").mkdir()
+    (tmp_path / "out dir" / "sh010_alpha.1003.exr").write_text("another tool's")
+    (tmp_path / "out dir" / "sh010_alpha.1004.exr").write_text("another tool's")
+    r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "c"))
+    assert r.returncode == 2 and "out: frame 1003 would replace" in r.stderr and "(and 1 more frame)" in r.stderr \
+        and "every task rendering them would fail (exit 2)" in r.stderr, r.stderr
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.slow

@@ -193,10 +193,21 @@ def check_out_folders(shot: FarmShot) -> None:
     """InputError, before a job is made, where an output's folder cannot be made because a file stands in its path,
     or where it names the plate's own sequence (every task exited 2 on it). Nothing more is asked of the folders
     here, nor are they made: the farm's storage may be mounted only on the workers (a link to it dangles here) and
-    written by another user."""
-    from vom_plugin.io.output_guard import check_not_plate_sequence, nearest_existing
+    written by another user. Output files that are here are checked as a render checks them: one a render refuses
+    (another tool's, locked, or vom's of objects the shot no longer has) failed every task rendering it (QA)."""
+    from vom_plugin.io.output_guard import check_not_plate_sequence, existing_problem, nearest_existing
+    from vom_plugin.io.sequence import frame_path
 
+    held = dict(shot.output_objects)
     for pattern, _ in shot.output_channels():
+        writes = frozenset(held[pattern]) if pattern in held else None
+        refused = [(f, why) for f in shot.frames
+                   if (why := existing_problem(frame_path(pattern, f), f, writes, shot.plate or None))]
+        if refused:
+            f, why = refused[0]
+            more = f" (and {len(refused) - 1} more frame{'s' if len(refused) > 2 else ''})" if len(refused) > 1 else ""
+            raise InputError(f"{shot.path}: out: frame {f} {why}{more}; every task rendering "
+                             f"{'them' if more else 'it'} would fail (exit 2)")
         try:  # the plate's sequence under another padding: every task refused it (review)
             if shot.plate:
                 check_not_plate_sequence(pattern, shot.plate)
