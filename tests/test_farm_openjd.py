@@ -250,7 +250,12 @@ def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -
     assert "frames_1_11: frames 1-11: backward from keyframe 12" in r.stdout
     assert "frames_12_24: frames 12-24: forward from keyframe 12" in r.stdout
     assert "no `cache:` folder" in r.stderr
-    shot.write_text(shot.read_text() + f"cache: {tmp_path / 'shared_cache'}\n")
+    (tmp_path / "a_file").write_text("x")  # a cache that is a file: every task renders without it (QA: unsaid)
+    shot.write_text(shot.read_text() + f"cache: {tmp_path / 'a_file'}\n")
+    r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0 and f"`cache:` {tmp_path / 'a_file'} is not a folder: every task would render " \
+        "without the cache" in r.stderr, r.stderr
+    shot.write_text(shot.read_text().replace(str(tmp_path / "a_file"), str(tmp_path / "shared_cache")))
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
     assert r.returncode == 0 and "cache" not in r.stderr and "note" not in r.stderr
     # paths read from the environment where each task runs: said at submission (QA: a worker without the

@@ -178,6 +178,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"vom farm: warning: {one_line(shot.path)} has no `cache:` folder, so each worker uses its own user "
               "cache and a chunk run on another worker than the chunk before it recomputes the propagation from the "
               "keyframe; set `cache:` to a folder all workers share", file=sys.stderr)
+    elif os.path.lexists(shot.cache) and not os.path.isdir(shot.cache):
+        # every task rendered without it, saying so only in its own log (QA: a typo'd shared cache)
+        print(f"vom farm: warning: {one_line(shot.path)}'s `cache:` {one_line(shot.cache)} is not a folder: every "
+              "task would render without the cache (no chunk goes on from the one before it); set `cache:` to a "
+              "folder all workers share", file=sys.stderr)
     return 0
 
 
