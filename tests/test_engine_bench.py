@@ -87,6 +87,8 @@ def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[st
     from vom_plugin.engine.bench_cache import format_cache_bench
 
     text = format_cache_bench(r)
+    # the size the network ran at, not the working size alone: a small plate is enlarged 2x at most (QA: "960")
+    assert r["network_size"] == [256, 144] and f"working size {r['working_size']}: the network at 256x144" in text
     for runs in (r, r["worker"]):
         assert (f"cold {runs['cold_frame_s']:.3f} s, re-render {runs['roto_changed_frame_s']:.3f} s "
                 f"({runs['speedup_per_frame']:.2f}x") in text

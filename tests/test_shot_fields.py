@@ -545,3 +545,13 @@ def test_a_blank_frame_range_is_the_plates_through_the_api_as_in_a_shot_file(bla
     host's cleared knob all mean the plate's range (QA: a TD's ``frames=os.environ.get("FRAMES", "")``)."""
     assert Shot(**{**BASE, "frames": blank}).frames is None
     assert Shot.from_dict({**BASE, "frames": blank}).frames is None
+
+
+def test_object_name_refusals_say_the_rule_in_full() -> None:
+    """A 65-character name was "not a layer name; expected a letter or _ ..." with no word of the 64 it passed, and
+    ``objects={}`` was "expected a mapping", which it is (QA)."""
+    with pytest.raises(InputError, match=r"object name 'a{65}' is not a layer name; .* 64 at most"):
+        Shot(**{**BASE, "keyframes": None, "objects": {"a" * 65: {1001: "/p/r.1001.exr"}}})
+    Shot(**{**BASE, "keyframes": None, "objects": {"a" * 64: {1001: "/p/r.1001.exr"}}})
+    with pytest.raises(InputError, match=r"^objects \{\}: no object in it; expected a mapping"):
+        Shot(**{**BASE, "keyframes": None, "objects": {}})

@@ -66,7 +66,7 @@ def parse_object_name(value: Any, field: str = "objects") -> str:
                          "false; quote the name (e.g. 'on': roto.1001.exr)")
     if not isinstance(value, str) or not _NAME.match(value):
         raise InputError(f"{field}: object name {value!r} is not a layer name; expected a letter or _ followed by "
-                         f"letters, digits or _ (e.g. hero, dog_2)")
+                         f"letters, digits or _, 64 at most (e.g. hero, dog_2)")
     if value.lower() in RESERVED_LAYERS:
         raise InputError(f"{field}: object name {value!r} is a layer the comp already uses "
                          f"({', '.join(sorted(RESERVED_LAYERS))}); choose another name")

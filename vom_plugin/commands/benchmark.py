@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HELP = "run vom and the baselines (static roto, optical flow, flow + closed-form) on clips and score them"
+HELP = ("run vom and the baselines (static roto, optical flow, flow + closed-form, ground truth + closed-form) on "
+        "clips and score them")
 DESCRIPTION = """Render each clip from its first-frame roto with every method and score it against ground truth.
 
   vom benchmark --data shots:/path/to/shots --out bench/

@@ -178,8 +178,12 @@ def bench_cache(shot: Shot, *, plate_size: tuple[int, int] | None = None, length
         size = vio.read_plate(vio.open_sequence(made.plate, [1]).path(1)).size
         n = len(_frames(made))
 
+    from vom_plugin.engine.frames import geometry
+
+    geo = geometry(size[0], size[1], made.working_size)  # a small plate is enlarged 2x at most (QA: "960" at 320)
     out: dict[str, Any] = {"frames": n, "plate_size": list(size), "working_size": made.working_size,
-                           "repeat": repeat, "load_average_1min": os.getloadavg()[0]}
+                           "network_size": list(geo.size), "repeat": repeat,
+                           "load_average_1min": os.getloadavg()[0]}
     out.update(_summarise(runs["process"], n))
     if worker:
         out["worker"] = _summarise(runs["worker"], n)
@@ -313,7 +317,8 @@ def format_cache_bench(r: dict[str, Any]) -> str:
     rc = r["roto_changed_cache"]
     by_kind = ", ".join(f"{k} {v:.2f}" for k, v in r["cache_mb_per_frame_by_kind"].items())
     lines = [
-        f"cache bench: {r['shot']} ({r['frames']} frames, {w}x{h}, working size {r['working_size']}), model "
+        f"cache bench: {r['shot']} ({r['frames']} frames, {w}x{h}, working size {r['working_size']}: the network "
+        f"at {'x'.join(map(str, r['network_size']))}), model "
         f"{r['model']}, device {r['device']}, threads {r['threads']} ({r['openmp_wait']}); each a `vom render` "
         f"process, min of {r['repeat']}",
         *_format_rows(r, r["load_average_1min"]),

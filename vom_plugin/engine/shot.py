@@ -610,7 +610,8 @@ def _objects(value: Any) -> dict[str, dict[int, Path]]:
     from vom_plugin.grammar import parse_object_name
 
     if not isinstance(value, Mapping) or not value:
-        raise InputError(f"objects {value!r}: expected a mapping {{name: {{frame: roto path}}}}, e.g. "
+        raise InputError(f"objects {value!r}: {'no object in it; ' if isinstance(value, Mapping) else ''}expected a "
+                         f"mapping {{name: {{frame: roto path}}}}, e.g. "
                          f"{{hero: {{1001: roto_hero.1001.exr}}, dog: {{1040: roto_dog.1040.exr}}}}")
     out: dict[str, dict[int, Path]] = {}
     folded: dict[str, str] = {}
