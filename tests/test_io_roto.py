@@ -449,8 +449,17 @@ def test_a_shape_in_both_the_alpha_and_a_matte_channel_is_refused_naming_them(tm
     with pytest.raises(InputError) as e:
         read_roto(tmp_path / "r.exr", (32, 24))
     message = str(e.value)
-    assert "r.exr" in message and "both its alpha A and its matte channel mask.a hold a shape" in message
+    assert "r.exr" in message and "its alpha A and its matte channel mask.a hold two shapes" in message
     assert "oiiotool IN --ch mask.a --chnames A -o OUT" in message
+    # a matte channel that draws nothing, or the alpha's own shape (a Write of "all" carrying a black or copied mask
+    # layer beside a right alpha): the alpha, as before (review: refused)
+    for mask in (np.zeros_like(box), np.ones_like(box), box):
+        write_image(tmp_path / "s.exr", np.stack([box, box, box, box, mask], -1), ("R", "G", "B", "A", "mask.a"))
+        np.testing.assert_array_equal(read_roto(tmp_path / "s.exr", (32, 24)), box)
+    # an opaque alpha beside a black matte channel: the picture, as before
+    write_image(tmp_path / "o.exr", np.stack([box, box, box, np.ones_like(box), np.zeros_like(box)], -1),
+                ("R", "G", "B", "A", "mask.a"))
+    np.testing.assert_array_equal(read_roto(tmp_path / "o.exr", (32, 24)), box)
 
 
 def test_several_alphas_refusal_suggests_only_names_an_object_may_take(tmp_path):

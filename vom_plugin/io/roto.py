@@ -104,6 +104,12 @@ def _names_a_matte(channel: str) -> bool:
     return leaf.lower() in _MASK_NAMES or (leaf in _ALPHA_NAMES and layer.lower() in _MASK_NAMES)
 
 
+def _holds_shape(inside: np.ndarray, covers: bool) -> bool:
+    """Whether a binarised channel (over its data window; ``covers``: that window holds the display window) draws a
+    shape: some pixels inside, and some outside (those beyond a smaller data window are)."""
+    return bool(inside.any()) and (not bool(inside.all()) or not covers)
+
+
 def _holds_mask(channels: tuple[str, ...]) -> bool:
     """Whether a part's channels include an alpha (plain or layered) or a channel named as a matte."""
     return any(c.rsplit(".", 1)[-1] in _ALPHA_NAMES or c.rsplit(".", 1)[-1].lower() in _MASK_NAMES for c in channels)
@@ -172,18 +178,23 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
         dw, disp = img.info.data_window, img.info.display_window
         covers = dw.x <= disp.x and dw.y <= disp.y and dw.x_end >= disp.x_end and dw.y_end >= disp.y_end
         constant = values.min() == values.max() and covers
-        if not constant and named and rgb is not None:
-            # the shape drawn into a mask channel beside a picture's own alpha (a Write of rgba and mask): either
+        # the matte channels that hold a shape (a Write of "all" carries a black or copied mask layer beside a right
+        # alpha, which was read as before: review)
+        mattes = {i: _read(img, [i])[:, :, 0] for i in named}
+        shaped = [i for i, v in mattes.items() if _holds_shape(v >= THRESHOLD, covers)]
+        other = [i for i in shaped if not np.array_equal(mattes[i] >= THRESHOLD, values >= THRESHOLD)]
+        if not constant and other and rgb is not None:
+            # another shape drawn into a mask channel beside a picture's own alpha (a Write of rgba and mask): either
             # could be the roto, and reading the alpha mattes another object without a word (QA); an alpha with no
             # picture beside it is a roto's
-            listed = ", ".join(channels[i] for i in [alpha, *named])
+            listed = ", ".join(channels[i] for i in [alpha, *other])
             raise InputError(
-                f"roto {img.path}: both its alpha {channels[alpha]} and {'its' if len(named) == 1 else 'the'} matte "
-                f"channel{'s' if len(named) > 1 else ''} {', '.join(channels[i] for i in named)} hold a shape: cannot "
-                f"tell which is the roto ({listed}); write the one to use as its own file "
-                f"(oiiotool IN --ch {channels[named[0]]} --chnames A -o OUT)")
-        if constant and len(named) == 1:  # an opaque alpha (the plate's, Nuke's default) says nothing: the matte
-            return _read(img, named)[:, :, 0], f"channel {channels[named[0]]}"
+                f"roto {img.path}: its alpha {channels[alpha]} and {'its' if len(other) == 1 else 'the'} matte "
+                f"channel{'s' if len(other) > 1 else ''} {', '.join(channels[i] for i in other)} hold two shapes: "
+                f"cannot tell which is the roto ({listed}); write the one to use as its own file "
+                f"(oiiotool IN --ch {channels[other[0]]} --chnames A -o OUT)")
+        if constant and len(shaped) == 1:  # an opaque alpha (the plate's, Nuke's default) says nothing: the matte
+            return mattes[shaped[0]], f"channel {channels[shaped[0]]}"
         if (rgb is None and grey in (None, alpha)) or not constant:
             return values, f"channel {channels[alpha]}"
     if rgb is not None:
