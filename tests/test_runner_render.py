@@ -158,17 +158,15 @@ def test_memory_state_saved_only_where_a_later_render_goes_on(shot_dir: Path, mo
     assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0  # all read back without a state
 
 
-def test_a_shot_files_last_frame_keeps_no_memory_state_its_chunks_do(shot_dir: Path, tmp_path: Path,
-                                                                      monkeypatch) -> None:
-    """A shot file's frames inside the plate's (handles): its render cut the pass at the shot's last frame and kept a
-    76 MB state there that no render reads (every farm task ending the shot, QA). A chunk of it (--frames, as the
-    farm's tasks run) keeps one for the next chunk, and the last chunk none."""
+def test_the_last_farm_chunk_of_a_shot_file_keeps_no_memory_state_a_whole_render_does(shot_dir: Path, tmp_path: Path,
+                                                                                         monkeypatch) -> None:
+    """A farm job of a shot file whose frames lie inside the plate's (handles): the task ending the shot kept a 76 MB
+    state there that no render reads (QA). A chunk of it (--frames, as the farm's tasks run) keeps one for the next
+    chunk, and the last chunk none; the file rendered whole keeps its end's, which a widened range goes on from."""
     monkeypatch.setenv("VOM_STATE_INTERVAL_S", "1e9")  # no timed mid-pass state: only the pass ends decide
     fields = shot(shot_dir, "handles", frames="1-4", cache=str(tmp_path / "c")).to_dict()
     shot_file = tmp_path / "shot.yaml"
     shot_file.write_text(yaml.safe_dump({k: v for k, v in fields.items() if v is not None}))
-    r = render(shot_file)
-    assert r.frames == [1, 2, 3, 4] and not list((tmp_path / "c").rglob("*.state.safetensors"))
     chunk = Shot.from_yaml(shot_file, frames="1-2", cache=str(tmp_path / "c2"))  # `vom render shot.yaml --frames`
     assert chunk.whole_frames == [1, 2, 3, 4]
     render(chunk)
@@ -176,6 +174,13 @@ def test_a_shot_files_last_frame_keeps_no_memory_state_its_chunks_do(shot_dir: P
     r = render(Shot.from_yaml(shot_file, frames="3-4", cache=str(tmp_path / "c2")))
     assert r.cache["steps_computed"] == 2  # went on from the first chunk's state
     assert not list((tmp_path / "c2").rglob("*.state.safetensors"))
+    # the shot file rendered whole (a host's, whose Frames the artist may widen next: review) keeps its end's state
+    assert Shot.from_yaml(shot_file).whole_frames is None
+    r = render(shot_file)
+    assert r.frames == [1, 2, 3, 4] and len(list((tmp_path / "c").rglob("*.state.safetensors"))) == 1
+    fields["frames"] = "1-8"
+    shot_file.write_text(yaml.safe_dump({k: v for k, v in fields.items() if v is not None}))
+    assert render(shot_file).cache["steps_computed"] == N - 4  # widened: went on from frame 4
     # a shot file with no frames: the plate's, whose end the pass reaches
     del fields["frames"]
     shot_file.write_text(yaml.safe_dump({k: v for k, v in fields.items() if v is not None}))

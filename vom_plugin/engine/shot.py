@@ -196,9 +196,9 @@ class Shot:
     # Not a field (fields are the knobs): the shot file this came from, which an output must never replace.
     # Set by from_yaml; a Shot built in code has none (dataclasses.replace drops it too).
     source_file = None
-    # Not a field either: the frames of the whole shot a render of this Shot is part of, where a shot file says them
-    # (its frames, also when --frames renders a farm chunk of them; None: the plate's). A pass the render cuts short
-    # keeps a memory state for the render of the frames after it; at the end of these frames none goes on.
+    # Not a field either: the frames of the whole shot a render of this Shot is a chunk of, where ``--frames`` gives
+    # a chunk of a shot file's frames (a farm task's; None otherwise: a host's shot file widened later, or a Python
+    # chunk, goes on from the state its end keeps). A pass cut short at their end keeps no memory state.
     whole_frames = None  # list[int] | None
 
     if TYPE_CHECKING:  # what Shot(...) takes, for type checkers; the fields above are what it holds once checked
@@ -390,7 +390,8 @@ class Shot:
                 raise
             raise InputError(f"shot file {str(p)!r}: {msg}") from None
         shot.source_file = p.resolve()  # the file read, as its path fields are resolved (no "a/../b", no link)
-        shot.whole_frames = _file_frames(file_frames) if "frames" in overrides else shot.frames
+        if "frames" in overrides:  # a chunk of the file's range (a farm task's --frames)
+            shot.whole_frames = _file_frames(file_frames)
         return shot
 
     def to_dict(self) -> dict[str, Any]:
