@@ -570,6 +570,12 @@ def test_clear_of_a_users_folder_named_as_the_cache_leaves_it_as_it_was(tmp_path
     report = vc.clear(folder)
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
     assert report.left_alone == [str(folder / "notes.txt")]
+    # a cache folder of vom's alone keeps its lock: an older vom waiting on it could not tell it was removed (review)
+    own = store(tmp_path / "cache", "/show/sh030/plate.####.exr")
+    own.prepare()
+    own.put_alpha(K("x"), {"a": torch.ones(8)})
+    vc.clear(tmp_path / "cache")
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [vc.LOCK_NAME]
 
 
 def test_a_lock_removed_while_waited_on_is_not_held_beside_the_new_one(tmp_path: Path) -> None:
