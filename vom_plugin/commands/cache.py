@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
               f"{human_size(s.bytes):>10}  used {age:5.1f} days ago  {one_line(s.plate)}")
         if s.temporaries:  # counted in the total: on disk all the same (QA: info said 95 MiB where du said 158 MB)
             print(f"  {'':<{width}}  and {_count(s.temporaries, 'temporary', 'temporaries')} of writers killed over "
-                  f"an hour ago ({human_size(s.temporary_bytes)}), removed by the next render's eviction or "
-                  f"`vom cache clear`")
+                  f"an hour ago ({human_size(s.temporary_bytes)}), removed by the next render that writes to the cache "
+                  f"or `vom cache clear`")
     for folder in vc.unreadable_shot_folders(root):
         if not os.access(folder, os.R_OK | os.X_OK):
             print(f"  {folder.name}  not used: this user cannot read it (another user's, mode "

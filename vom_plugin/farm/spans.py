@@ -507,8 +507,9 @@ class _Once:
 
 
 def _settings_differing(meta: dict[str, Any], farm: FarmShot) -> str:
-    """The settings an output's header states (vom:working_size, vom:colorspace, vom:model) that are not the shot
-    file's: "working_size 192 (the shot's 960)", "" where those it states agree."""
+    """The settings an output's header states (vom:working_size, vom:colorspace) that are not the shot file's:
+    "working_size 192 (the shot's 960)", "" where those it states agree (vom:model is a path, which another mount
+    spells otherwise: review)."""
     from vom_plugin.engine.shot import Shot
 
     try:
@@ -516,7 +517,7 @@ def _settings_differing(meta: dict[str, Any], farm: FarmShot) -> str:
     except (InputError, OSError):
         return ""
     said = [f"{name} {meta[f'vom:{name}']} (the shot's {getattr(shot, name)})"
-            for name in ("working_size", "colorspace", "model")
+            for name in ("working_size", "colorspace")
             if f"vom:{name}" in meta and str(meta[f"vom:{name}"]) != str(getattr(shot, name))]
     return ", ".join(said)
 
@@ -618,7 +619,8 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         if expected is not None and str(meta["vom:recipe"]) != expected:
             named = _settings_differing(meta, shot)
             if named:  # the setting itself, where the header says it (QA: "vom:recipe differs" alone)
-                return f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot)"
+                return (f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot, its "
+                        f"rotos perhaps other too)")
             return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
                     "of an earlier version of the shot, or of other weights: another weights file, or another vom "
                     "version's default)")

@@ -256,7 +256,7 @@ class _Pattern:
             alike = sorted(name for name in os.listdir(folder or ".") if rx.match(name))
         except OSError:
             return ""
-        return f"; {os.path.join(folder, alike[0])} is there, named in another case (names are case-sensitive)" \
+        return f"; {os.path.join(folder, alike[0])} is there, named in another case (vom matches names as spelt)" \
             if alike else ""
 
     def adjoining_hint(self, pattern: str, found: list[int]) -> str:
@@ -267,7 +267,10 @@ class _Pattern:
             return ""
         for pad, files in sorted(self._other_paddings().items(), key=lambda kv: -len(kv[1])):
             frames = {f for _, f in files}
-            beside = [f for f in (found[0] - 1, found[-1] + 1) if f in frames and f not in found]
+            # two frames on, not one: a lone stray file of another padding (p.0.exr beside p.0001-0010) is no
+            # sequence the pattern cut short (review)
+            beside = [f for f, d in ((found[0] - 1, -1), (found[-1] + 1, 1))
+                      if f in frames and f + d in frames and f not in found]
             if pad != self.pad and beside:
                 said = self._suggest(pattern, pad, files)
                 return (f"frame {beside[0]}, beside the frames {format_frames(found)} it reads, is on disk in another "

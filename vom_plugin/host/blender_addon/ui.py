@@ -180,9 +180,11 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
             paths[k] = str(path)
         return paths
     finally:
-        bpy.data.scenes.remove(scene)
-        if (artist.frame_current, artist.frame_subframe) != playhead:
-            artist.frame_set(playhead[0], subframe=playhead[1])
+        try:  # the playhead back first: a failure removing the scene must not leave it moved (review)
+            if (artist.frame_current, artist.frame_subframe) != playhead:
+                artist.frame_set(playhead[0], subframe=playhead[1])
+        finally:
+            bpy.data.scenes.remove(scene)
 
 
 def prepare(context: Any) -> Plan:
