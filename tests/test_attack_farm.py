@@ -846,3 +846,46 @@ def test_a_shot_folder_with_a_newline_keeps_each_printed_line_whole(tmp_path: Pa
         word = submit.removeprefix("submit with: deadline bundle submit ")
         said = subprocess.run(["bash", "-c", f"printf %s {word}"], capture_output=True, text=True, check=True).stdout
         assert said == str(tmp_path / "nl\nfolder" / "b")
+
+
+def test_an_rgba_sequence_carries_one_colour_tag_and_the_check_fails_another(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plate whose frame 2 names no colour space among frames that do: the rgba output's frame 2 was tagged by the
+    setting (lin_ap1_scene) among lin_rec709_scene ones, and a reader trusting the tag flickered there; a frame of
+    another vom's tag (a DPX plate's RGB named by OpenImageIO's guess) passed the check (QA). One tag for the
+    sequence, its first keyframe's plate frame's; the check fails a frame of another."""
+    import OpenImageIO as oiio
+    import yaml
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in range(1, 5):
+        buf = oiio.ImageBuf(str(root / "plate" / f"p.{f:04d}.exr"))
+        spec = buf.spec()
+        if f != 2:
+            spec.attribute("colorInteropID", "lin_rec709_scene")
+        else:
+            spec.erase_attribute("colorInteropID")
+        out = oiio.ImageOutput.create(str(plate / f"p.{f:04d}.exr"))
+        assert out.open(str(plate / f"p.{f:04d}.exr"), spec)
+        assert out.write_image(buf.get_pixels(oiio.FLOAT)) and out.close()
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path, plate=plate)
+    data = yaml.safe_load(shot.read_text())
+    shot.write_text(yaml.safe_dump({**data, "output": "rgba", "colorspace": "ACEScg"}))  # warned of, rendered
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    tags = [oiio.ImageInput.open(str(tmp_path / "o" / f"a.{f:04d}.exr")).spec().getattribute("colorInteropID")
+            for f in range(1, 5)]
+    assert tags == ["lin_rec709_scene"] * 4, tags
+    assert main(["farm", "check", str(shot)]) == 0
+    capsys.readouterr()
+    # frame 3 as another vom tagged it
+    buf = oiio.ImageBuf(str(tmp_path / "o" / "a.0003.exr"))
+    buf.specmod().attribute("colorInteropID", "lin_ap1_scene")
+    assert buf.write(str(tmp_path / "o" / "b.exr")) and not buf.has_error
+    (tmp_path / "o" / "b.exr").replace(tmp_path / "o" / "a.0003.exr")
+    assert main(["farm", "check", str(shot)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"frame 3: \S*a\.0003\.exr: its RGB is tagged colorInteropID 'lin_ap1_scene'; a render of the shot "
+                     r"now tags it 'lin_rec709_scene'", err), err

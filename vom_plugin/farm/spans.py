@@ -280,7 +280,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
-    exposure = _Once(shot, _exposure)
+    exposure, colour = _Once(shot, _exposure), _Once(shot, _rgb_colour)
     objects_of = dict(shot.output_objects)
     redelivered: dict[int, float] = {}  # frames matted from other bytes than their plate frame's now: output time
     unstamped: set[int] = set()  # frames that passed but say nothing of the arithmetic that computed them
@@ -304,6 +304,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 problem = _stamp_problem(meta, f, shot, recipes, expected.path if expected is not None else None,
                                          objects_of.get(pattern), picture if shot.plate else None,
                                          exposure if shot.plate else None, Path(out))
+                if not problem and shot.plate and str(meta.get("vom:output", "alpha")) != "alpha":
+                    problem = _colour_problem(meta, colour)
                 if not problem and "vom:arithmetic" not in meta:
                     unstamped.add(f)
             if problem:
@@ -504,6 +506,31 @@ class _Once:
             except self._errors as e:
                 self.unavailable = str(e)
         return self._value
+
+
+def _rgb_colour(farm: FarmShot) -> str:
+    """The colorInteropID a render of the shot now gives an rgba output's RGB (``runner``'s ``rgb_colour``: its first
+    keyframe's plate frame's), "" for none."""
+    from vom_plugin.engine.runner import first_keyframe
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.io import existing_frame_path, read_info, rgb_colour_id
+
+    shot = Shot.from_yaml(farm.path)
+    meta = read_info(existing_frame_path(farm.plate, first_keyframe(shot))).metadata
+    return rgb_colour_id(meta, shot.colorspace) or ""
+
+
+def _colour_problem(meta: dict[str, Any], colour: _Once) -> str | None:
+    """Where an rgba output's RGB carries another colour tag than a render of the shot gives it now: a sequence of
+    two tags read half the shot as one space and half as another in a reader that trusts them (QA: a vom before
+    session 49 named a DPX plate's RGB by OpenImageIO's guess, and a job finished after an upgrade passed)."""
+    now = colour.of()
+    said = str(meta.get("colorInteropID") or "")
+    if now is None or said == now:
+        return None
+    return (f"its RGB is tagged colorInteropID {said or '(none)'!r}; a render of the shot now tags it "
+            f"{now or '(none)'!r}, as its first keyframe's plate frame says (rendered by another vom, or before that "
+            f"plate frame was delivered again)")
 
 
 def _settings_differing(meta: dict[str, Any], farm: FarmShot) -> str:

@@ -117,6 +117,27 @@ def _type_desc(name: str) -> Any:
                          getattr(oiio.AGGREGATE, aggregate), getattr(oiio.VECSEMANTICS, semantics), int(length))
 
 
+def rgb_colour_id(metadata: dict[str, Any], colorspace: str) -> str | None:
+    """The colorInteropID of the RGB an rgba output copies from a plate frame with this header, read as the
+    ``colorspace`` setting: the plate's own; else the colour space its format declares (the RGB of a PNG, TIFF or DPX
+    plate is its own encoding, sRGB, log...: said, so that an EXR reader does not take it for linear); else, where the
+    plate says nothing (no chromaticities either), the setting's (a 16-bit TIFF read as sRGB wrote its code values
+    into an EXR an EXR reader takes for linear, QA). A DPX's declared space is OpenImageIO's reading of its transfer,
+    which says nothing of its primaries (a linear DPX read as ACEScg went out as Rec.709, QA), and OpenImageIO's own
+    labels (KodakLog) are no colour interop ID, which a reader looks up (oiiotool: "could not be found"): neither
+    counts."""
+    if metadata.get("colorInteropID"):
+        return str(metadata["colorInteropID"])
+    declared = str(metadata.get("oiio:ColorSpace") or "").removeprefix("ocio:")
+    if "dpx:Transfer" not in metadata and _INTEROP_ID.match(declared):
+        return declared
+    if "chromaticities" in metadata:
+        return None
+    from vom_plugin.io.color import INTEROP_IDS
+
+    return INTEROP_IDS.get(colorspace)
+
+
 def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None,
                 alpha_index: int | None = None, plate_rgb: int = 0) -> Any:
     """``plate_rgb``: the first channels that carry the plate's own RGB. They keep a float plate's precision
@@ -153,24 +174,10 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     rate = _frame_rate(info.metadata)
     if rate is not None and "FramesPerSecond" not in info.metadata:
         spec.attribute("FramesPerSecond", oiio.TypeRational, rate)
-    declared = str(info.metadata.get("oiio:ColorSpace") or "").removeprefix("ocio:")
-    if "dpx:Transfer" in info.metadata or not _INTEROP_ID.match(declared):
-        # a DPX's is OpenImageIO's reading of its transfer, which says nothing of its primaries (a linear DPX read as
-        # ACEScg went out as Rec.709, QA); OpenImageIO's own labels (KodakLog) are no colour interop ID, which a
-        # reader looks up (oiiotool: "could not be found"): named by the setting instead, as a plate that says nothing
-        declared = ""
-    if plate_rgb and declared and "colorInteropID" not in info.metadata:
-        # the RGB of a PNG, TIFF or DPX plate is its own encoding (sRGB, log...): said, so that an EXR reader does
-        # not take it for linear
-        spec.attribute("colorInteropID", str(declared))
-    elif plate_rgb and not declared and "colorInteropID" not in info.metadata and "chromaticities" not in info.metadata:
-        # a plate that says nothing is what the render read it as (vom:colorspace): a 16-bit TIFF read as sRGB
-        # wrote its code values into an EXR that an EXR reader takes for linear (QA)
-        from vom_plugin.io.color import INTEROP_IDS
-
-        setting = INTEROP_IDS.get(str((metadata or {}).get("vom/colorspace", "")))
-        if setting:
-            spec.attribute("colorInteropID", setting)
+    if plate_rgb and "colorInteropID" not in info.metadata:
+        said = rgb_colour_id(info.metadata, str((metadata or {}).get("vom/colorspace", "")))
+        if said:
+            spec.attribute("colorInteropID", said)
     spec.attribute("compression", default("compression") if compression is None else compression)
     spec.attribute("PixelAspectRatio", float(info.pixel_aspect))
     spec.attribute("Software", f"vom {__version__}")
