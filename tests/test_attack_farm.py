@@ -887,5 +887,5 @@ def test_an_rgba_sequence_carries_one_colour_tag_and_the_check_fails_another(
     (tmp_path / "o" / "b.exr").replace(tmp_path / "o" / "a.0003.exr")
     assert main(["farm", "check", str(shot)]) == 2
     err = capsys.readouterr().err
-    assert re.search(r"frame 3: \S*a\.0003\.exr: its RGB is tagged colorInteropID 'lin_ap1_scene'; a render of the shot "
-                     r"now tags it 'lin_rec709_scene'", err), err
+    assert re.search(r"frame 3: \S*a\.0003\.exr: its RGB is tagged colorInteropID 'lin_ap1_scene'; a render of the "
+                     r"shot now tags it 'lin_rec709_scene'", err), err

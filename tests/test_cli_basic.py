@@ -14,10 +14,26 @@ from vom_plugin import __version__
 from vom_plugin.cli import main
 
 
-def test_version_prints_package_version() -> None:
+def test_version_prints_package_version_and_build(tmp_path) -> None:
+    """Two builds of one version (an editable install updated by a checkout, a farm mid-rollout) said 0.1.0 alike
+    (QA): the build is a digest of vom's code, the same for the same files wherever they are."""
+    import shutil
+
+    from vom_plugin.digest import build_id
+
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0
-    assert r.stdout.strip() == f"vom {__version__}"
+    assert r.stdout.strip() == f"vom {__version__} (build {build_id()})"
+    repo = Path(__file__).resolve().parents[1]
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(repo / "vom_plugin", copy / "vom_plugin", ignore=shutil.ignore_patterns("data", "weights",
+                                                                                            "__pycache__"))
+    shutil.copytree(repo / "node_defs", copy / "node_defs")
+    ask = [sys.executable, "-c", "from vom_plugin.digest import build_id; print(build_id())"]
+    assert subprocess.run(ask, cwd=copy, capture_output=True, text=True).stdout.strip() == build_id()
+    with open(copy / "vom_plugin" / "engine" / "passes.py", "a") as f:
+        f.write("\n# another build\n")
+    assert subprocess.run(ask, cwd=copy, capture_output=True, text=True).stdout.strip() != build_id()
 
 
 def test_info_json_names_versions_and_locations(capsys, monkeypatch, tmp_path) -> None:
@@ -369,7 +385,7 @@ def test_closed_or_full_standard_streams_do_not_stop_a_command(tmp_path: Path) -
                               timeout=120, **kw)
 
     r = run(["--version"], close=2, stdout=subprocess.PIPE)
-    assert r.returncode == 0 and r.stdout.strip() == f"vom {__version__}"
+    assert r.returncode == 0 and r.stdout.strip().startswith(f"vom {__version__} (build ")
     r = run(["gizmo", "--out", str(tmp_path / "g.gizmo")], close=2, stdout=subprocess.PIPE)
     assert r.returncode == 0 and (tmp_path / "g.gizmo").is_file()  # the work is done, said or not
     r = run(["info", "--json"], close=1, stderr=subprocess.PIPE)

@@ -24,7 +24,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from vom_plugin import __version__, commands
 from vom_plugin.engine.stop import reports_stops
@@ -42,12 +42,23 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and the build (``digest.build_id``: two builds of one version are told apart, a
+    farm mid-rollout), computed only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from vom_plugin.digest import build_id
+
+        print(f"vom {__version__} (build {build_id()})")
+        parser.exit()
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``vom`` parser. With ``command``, only that subcommand's arguments are built (the others are listed
     with their help): some build theirs from the node definition, and every ``vom render`` a host or farm
     starts would otherwise pay for all of them (a large share of a render handed to a worker)."""
     parser = _Parser(prog="vom", description="Video object matting for compositing pipelines.")
-    parser.add_argument("--version", action="version", version=f"vom {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show vom's version and build, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):

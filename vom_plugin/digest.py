@@ -14,3 +14,33 @@ def content_digest(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def build_id() -> str:
+    """A digest of vom's own code as installed (its modules' and node definitions' bytes, by name): what tells two
+    builds of one version apart (an editable install updated by a checkout, a farm mid-rollout), the same on every
+    machine that has those files. Read once a process (about 5 ms)."""
+    global _BUILD
+    if _BUILD is None:
+        from pathlib import Path
+
+        package = Path(__file__).resolve().parent
+        files = sorted(package.rglob("*.py"))
+        for node_defs in (package / "node_defs", package.parent / "node_defs"):  # installed copy, or the checkout's
+            if node_defs.is_dir():
+                files += sorted(node_defs.glob("*.yaml"))
+                break
+        h = hashlib.blake2b(digest_size=6)
+        for f in files:
+            try:
+                data = f.read_bytes()
+            except OSError:
+                continue
+            h.update(f"{f.relative_to(f.parent.parent if f.suffix == '.yaml' else package).as_posix()}\0"
+                     f"{len(data)}\0".encode())
+            h.update(data)
+        _BUILD = h.hexdigest()
+    return _BUILD
+
+
+_BUILD: str | None = None

@@ -40,6 +40,7 @@ def collect(problems: list[str] | None = None) -> dict[str, Any]:
     """What ``vom info`` reports; a folder variable that cannot be read is reported as such and added to
     ``problems``."""
     from vom_plugin import __version__, extras
+    from vom_plugin.digest import build_id
     from vom_plugin.locations import default_cache_dir, weights_dir
 
     problems = [] if problems is None else problems
@@ -47,6 +48,7 @@ def collect(problems: list[str] | None = None) -> dict[str, Any]:
     _, cache_shown = _folder(default_cache_dir, problems)
     info: dict[str, Any] = {
         "vom": __version__,
+        "build": build_id(),  # two builds of one version told apart (the outputs' vom:build)
         "python": f"{platform.python_version()} ({sys.executable})",
         "platform": platform.platform(),
         "torch": _version("torch"),

@@ -30,6 +30,7 @@ import numpy as np
 
 from vom_plugin import __version__
 from vom_plugin.atomic import remove_stale_temps_in
+from vom_plugin.digest import build_id
 from vom_plugin.engine import frames as fr
 from vom_plugin.engine.cache import ShotCache, file_fingerprint
 from vom_plugin.engine.file_source import FileSource, check_size, file_identity, read_plate
@@ -624,7 +625,8 @@ class _Render:
 
         objects = self.shot.objects
         # numbers as numbers (a pipeline's reader of vom:frame got the text "1001", QA)
-        meta: dict[str, Any] = {"vom/version": __version__, "vom/model": self.shot.model, "vom/frame": frame,
+        meta: dict[str, Any] = {"vom/version": __version__, "vom/build": build_id(), "vom/model": self.shot.model,
+                                "vom/frame": frame,
                 "vom/keyframes": keyframes_stamp({None: self.shot.keyframes} if objects is None
                                                  else {n: objects[n] for n in names if n}),
                 "vom/working_size": self.shot.working_size,
