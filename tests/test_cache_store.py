@@ -628,5 +628,8 @@ def test_a_killed_writers_temporary_is_shown_by_info_and_gone_at_the_next_evicti
     assert (stats.files, stats.temporaries, stats.temporary_bytes) == (1, 1, len(begun))
     assert main(["cache", "info", "--cache", str(tmp_path / "cache")]) == 0
     assert "and 1 temporary of writers killed over an hour ago (" in capsys.readouterr().out
+    assert main(["cache", "info", "--cache", str(tmp_path / "cache"), "--json"]) == 0
+    said = json.loads(capsys.readouterr().out)  # the total is the shots' summed, as before; temporaries apart
+    assert said["bytes"] == sum(sh["bytes"] for sh in said["shots"]) and said["temporary_bytes"] == len(begun)
     assert s.evict() == len(begun) and not dead.exists() and live.exists()
     assert (steps / entry).exists() and s.evicted_own == 0  # no entry of the shot's went: nothing to warn of

@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
                              f"{why}){rest}")
         return 0
     shots = vc.cache_info(root)
-    total = sum(s.bytes + s.temporary_bytes for s in shots)
+    entries, temps = sum(s.bytes for s in shots), sum(s.temporary_bytes for s in shots)
+    total = entries + temps  # on disk: what a killed writer left too
     cap = vc.max_bytes_from_env()
-    if args.json:
-        print(json.dumps({"root": os.path.abspath(root), "bytes": total, "max_bytes": cap,
+    if args.json:  # "bytes": the entries', the shots' summed, as before; their temporaries apart (review)
+        print(json.dumps({"root": os.path.abspath(root), "bytes": entries, "temporary_bytes": temps, "max_bytes": cap,
                           "shots": [s.__dict__ for s in shots],
                           "unreadable": [str(p) for p in vc.unreadable_shot_folders(root)]}, indent=1))
         return 0
