@@ -155,9 +155,21 @@ def test_bad_input_exit_2(tmp_path: Path) -> None:
     (tmp_path / "out dir" / "sh010_alpha.1003.exr").write_text("another tool's")
     (tmp_path / "out dir" / "sh010_alpha.1004.exr").write_text("another tool's")
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "c"))
-    assert r.returncode == 2 and "out: frame 1003 would replace" in r.stderr and "(and 1 more frame)" in r.stderr \
+    assert r.returncode == 2 and "out: frame 1003 (and 1 more frame) would replace" in r.stderr \
         and "every task rendering them would fail (exit 2)" in r.stderr, r.stderr
     assert not (tmp_path / "c").exists()
+    # what only this user cannot read or replace (the farm's account may own it: review) is no refusal here
+    for f in (1003, 1004):
+        (tmp_path / "out dir" / f"sh010_alpha.{f}.exr").unlink()
+    theirs = tmp_path / "out dir" / "sh010_alpha.1005.exr"
+    theirs.write_text("the farm account's")
+    real_access = os.access
+    with pytest.MonkeyPatch.context() as m:  # root reads anything: another user's file made so
+        m.setattr(os, "access", lambda p, mode, *a, **k: False if str(p) == str(theirs) else real_access(p, mode,
+                                                                                                     *a, **k))
+        from vom_plugin.farm.spans import check_out_folders, load_farm_shot
+
+        check_out_folders(load_farm_shot(shot))
 
 
 @pytest.mark.slow

@@ -201,12 +201,14 @@ def check_out_folders(shot: FarmShot) -> None:
     held = dict(shot.output_objects)
     for pattern, _ in shot.output_channels():
         writes = frozenset(held[pattern]) if pattern in held else None
+        # what holds whichever user renders (the farm's account may own what the artist cannot read: review), and
+        # no plate compared (that hashes plate frames; a task says it)
         refused = [(f, why) for f in shot.frames
-                   if (why := existing_problem(frame_path(pattern, f), f, writes, shot.plate or None))]
+                   if (why := existing_problem(frame_path(pattern, f), f, writes, anyone=True))]
         if refused:
             f, why = refused[0]
             more = f" (and {len(refused) - 1} more frame{'s' if len(refused) > 2 else ''})" if len(refused) > 1 else ""
-            raise InputError(f"{shot.path}: out: frame {f} {why}{more}; every task rendering "
+            raise InputError(f"{shot.path}: out: frame {f}{more} {why}; every task rendering "
                              f"{'them' if more else 'it'} would fail (exit 2)")
         try:  # the plate's sequence under another padding: every task refused it (review)
             if shot.plate:

@@ -133,7 +133,7 @@ def same_sequence_name(a: str, b: str) -> bool:
 
 
 def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = None,
-                     plate: str | None = None) -> str | None:
+                     plate: str | None = None, *, anyone: bool = False) -> str | None:
     """Why the file now at an output path must not be replaced (``replace_problem``: what vom did not write, a
     locked file, a folder), as "would replace PATH, which ..."; None where nothing is there or vom may replace it.
     Asked before any work, and again as each frame is written: a file put there while the render ran was replaced,
@@ -154,7 +154,7 @@ def existing_problem(path: Path, frame: int, objects: frozenset[str] | None = No
         locked = not st.st_mode & 0o222
     if stat.S_ISDIR(st.st_mode):
         return f"would be written to {path}{link}, which is a folder"
-    problem = replace_problem(path, frame, locked=locked, objects=objects, plate=plate)
+    problem = replace_problem(path, frame, locked=locked, objects=objects, plate=plate, anyone=anyone)
     return f"would replace {path}{link}, {problem}" if problem else None
 
 
@@ -194,20 +194,24 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int], rende
 
 
 def replace_problem(path: Path, frame: int, *, locked: bool = False, objects: frozenset[str] | None = None,
-                    plate: str | None = None) -> str | None:
+                    plate: str | None = None, anyone: bool = False) -> str | None:
     """Why the existing file at an output path must not be replaced, or None: vom replaces its own earlier
     outputs of that frame (a re-render after a roto tweak, a farm task run again; with ``plate``, the render's
     plate pattern, those of the same plate sequence, ``same_plate_sequence``) and nothing else. A file it did
     not write (another tool's matte, an artist's roto for another keyframe, a plate of another shot, a matte made
     from a vom output by a tool that kept its metadata) or a ``locked`` one (no write bit for anyone: a published
     frame; renaming over it would succeed even so) is refused before any work. Only the mode bits lock: the
-    folder's permission decides a rename, so a 0644 frame of the farm's account in a shared folder is not."""
+    folder's permission decides a rename, so a 0644 frame of the farm's account in a shared folder is not.
+    ``anyone``: only what holds whichever user renders (a farm job made by an artist, rendered by the farm's account,
+    which may own a file the artist may neither read nor replace: review)."""
     if locked:
         return "which is read-only; vom does not replace a locked file. Make it writable, or choose another output"
-    sticky = _sticky_owner(path)
+    sticky = None if anyone else _sticky_owner(path)
     if sticky:
         return sticky
     if not os.access(path, os.R_OK):
+        if anyone:
+            return None
         return "which cannot be read, so vom cannot tell whether it wrote it. Move it away, or choose another output"
     from vom_plugin.io.reader import read_info
 
