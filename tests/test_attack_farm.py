@@ -889,3 +889,36 @@ def test_an_rgba_sequence_carries_one_colour_tag_and_the_check_fails_another(
     err = capsys.readouterr().err
     assert re.search(r"frame 3: \S*a\.0003\.exr: its RGB is tagged colorInteropID 'lin_ap1_scene'; a render of the "
                      r"shot now tags it 'lin_rec709_scene'", err), err
+
+
+def test_an_rgba_sequence_takes_its_chromaticities_from_its_first_keyframe_too(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Plate frames with Rec.709 chromaticities and no colorInteropID, frame 2 with neither: the runner's one tag was
+    "none", and the writer then named frame 2 by the setting (lin_ap1_scene), which the check failed on every render
+    (review). Every frame carries the first keyframe's tag: its chromaticities, no interop ID."""
+    import OpenImageIO as oiio
+    import yaml
+    from test_runner_render import make_shot_dir
+
+    rec709 = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+    root = make_shot_dir(tmp_path / "s")
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in range(1, 5):
+        buf = oiio.ImageBuf(str(root / "plate" / f"p.{f:04d}.exr"))
+        spec = buf.spec()
+        for name in ("colorInteropID", "chromaticities"):
+            spec.erase_attribute(name)
+        if f != 2:
+            spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), rec709)
+        out = oiio.ImageOutput.create(str(plate / f"p.{f:04d}.exr"))
+        assert out.open(str(plate / f"p.{f:04d}.exr"), spec)
+        assert out.write_image(buf.get_pixels(oiio.FLOAT)) and out.close()
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path, plate=plate)
+    shot.write_text(yaml.safe_dump({**yaml.safe_load(shot.read_text()), "output": "rgba", "colorspace": "ACEScg"}))
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    for f in range(1, 5):
+        spec = oiio.ImageInput.open(str(tmp_path / "o" / f"a.{f:04d}.exr")).spec()
+        assert spec.getattribute("colorInteropID") is None, f
+        np.testing.assert_allclose(spec.getattribute("chromaticities"), rec709, atol=1e-6)
+    assert main(["farm", "check", str(shot)]) == 0, capsys.readouterr().err

@@ -80,7 +80,7 @@ class _Job:
     plate_fps: dict[int, str] = field(default_factory=dict)  # and their cache fingerprints, of what was read
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
-    rgb_colour: str | None = None   # an rgba output's colorInteropID, every frame's: the first keyframe's plate frame's
+    rgb_colour: Any = None          # an rgba output's colour tag (io.RgbColour), every frame's: the first keyframe's
     trained: bool = False           # weights `vom train` made (their mattes follow the roto; random ones' do not)
     made_folders: list[Path] = field(default_factory=list)  # output folders prepare made, innermost first
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
@@ -553,7 +553,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
                 notes=notes, recipe=recipe, gain=gain, made_folders=made,
                 trained=weights_meta.get("source") == "vom train",
-                rgb_colour=vio.rgb_colour_id(at_kf.info.metadata, shot.colorspace) if shot.output != "alpha" else None)
+                rgb_colour=vio.RgbColour.of(at_kf.info.metadata, shot.colorspace) if shot.output != "alpha" else None)
 
 
 # -- the render --------------------------------------------------------------------------------------------
@@ -665,14 +665,9 @@ class _Render:
         plate = self.source.plate(frame)
         rgb = plate.data_rgb if shot.output != "alpha" else None  # the data window: a real overscan is kept
         info = plate.info
-        if rgb is not None:
-            # one colour tag for the sequence's RGB, as its first keyframe's plate frame says (and every chunk of a
-            # farm job): a frame untagged among tagged ones was named by the setting, and a reader trusting the tag
-            # flickered there (QA)
-            said = {k: v for k, v in info.metadata.items() if k not in ("colorInteropID", "oiio:ColorSpace")}
-            if self.job.rgb_colour:
-                said["colorInteropID"] = self.job.rgb_colour
-            info = dataclasses.replace(info, metadata=said)
+        # one colour tag for the sequence's RGB (rgb_colour), as its first keyframe's plate frame says, in every chunk
+        # of a farm job: a frame untagged among tagged ones was named by the setting, and a reader trusting the tag
+        # flickered there (QA)
         picture = vio.placed_at(self.job.picture, plate.info.display_window)  # the window the mattes are over
         files = []  # (path, the objects in it)
         shared = shot.objects is not None and None in shot.out_patterns()  # every object's layer in one file
@@ -711,7 +706,7 @@ class _Render:
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
                     vio.write_alpha(path, m.alpha, info, channel=shot.channel, compression=shot.compression,
                                     output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False,
-                                    window=picture, guard=checks[path])
+                                    window=picture, guard=checks[path], rgb_colour=self.job.rgb_colour)
                     continue
                 layers = {}
                 for n in names:
@@ -719,7 +714,7 @@ class _Render:
                     if mattes[n].mask is not None:
                         layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
                 vio.write_layers(path, layers, info, compression=shot.compression, rgb=rgb, metadata=meta,
-                                 sweep=False, window=picture, guard=checks[path])
+                                 sweep=False, window=picture, guard=checks[path], rgb_colour=self.job.rgb_colour)
             return time.perf_counter() - t
 
         self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))

@@ -15,6 +15,7 @@ _WHERE = {
     "plate_colour_note": "color", "exposure_gain": "color", "frames_to_network": "color",
     "COMPRESSIONS": "exr_out", "OUTPUTS": "exr_out", "ensure_output_folder": "exr_out",
     "write_alpha": "exr_out", "write_exr": "exr_out", "write_layers": "exr_out", "rgb_colour_id": "exr_out",
+    "RgbColour": "exr_out",
     "ImageInfo": "info", "MAX_OVERSCAN": "info", "Window": "info", "picture_window": "info", "placed_at": "info",
     "Plate": "plate", "plate_info": "plate", "plate_views": "plate", "read_plate": "plate",
     "read_info": "reader",

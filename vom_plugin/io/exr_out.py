@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -117,6 +117,23 @@ def _type_desc(name: str) -> Any:
                          getattr(oiio.AGGREGATE, aggregate), getattr(oiio.VECSEMANTICS, semantics), int(length))
 
 
+class RgbColour(NamedTuple):
+    """The colour tag of an rgba output's RGB: its ``colorInteropID`` ("" for none) and ``chromaticities`` (None)."""
+
+    interop: str
+    chromaticities: tuple[float, ...] | None
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any], colorspace: str) -> RgbColour:
+        """The tag a plate frame with this header gives the RGB copied from it (``rgb_colour_id``)."""
+        xy = metadata.get("chromaticities")
+        return cls(rgb_colour_id(metadata, colorspace) or "", tuple(float(v) for v in xy) if xy is not None else None)
+
+
+# the attributes that say what colour the RGB is (a sequence's, ``RgbColour``); the others are carried per frame
+_TAGS = frozenset({"colorInteropID", "chromaticities"})
+
+
 def rgb_colour_id(metadata: dict[str, Any], colorspace: str) -> str | None:
     """The colorInteropID of the RGB an rgba output copies from a plate frame with this header, read as the
     ``colorspace`` setting: the plate's own; else the colour space its format declares (the RGB of a PNG, TIFF or DPX
@@ -139,7 +156,7 @@ def rgb_colour_id(metadata: dict[str, Any], colorspace: str) -> str | None:
 
 
 def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: dict[str, Any] | None,
-                alpha_index: int | None = None, plate_rgb: int = 0) -> Any:
+                alpha_index: int | None = None, plate_rgb: int = 0, rgb_colour: RgbColour | None = None) -> Any:
     """``plate_rgb``: the first channels that carry the plate's own RGB. They keep a float plate's precision
     (in half, 1e5 becomes Inf and 16-bit codes lose bits); mattes, and the RGB of a half plate, are half."""
     import OpenImageIO as oiio
@@ -159,8 +176,8 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
             continue
         if name == "utcOffset" and "DateTime" not in info.metadata:
             continue  # the offset of a capture date the plate lacks
-        if not plate_rgb and name in _RGB_ATTRIBUTES:
-            continue
+        if name in _RGB_ATTRIBUTES and (not plate_rgb or (rgb_colour is not None and name in _TAGS)):
+            continue  # a matte has no colour; a sequence's RGB has its tag, not each frame's (``rgb_colour``)
         if name == "smpte:KeyCode" and not _valid_key_code(value):
             continue  # OpenEXR's readers refuse the whole file over it (OpenImageIO's keep it): the matte goes without
         type_name = info.metadata_types.get(name)
@@ -174,7 +191,12 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
     rate = _frame_rate(info.metadata)
     if rate is not None and "FramesPerSecond" not in info.metadata:
         spec.attribute("FramesPerSecond", oiio.TypeRational, rate)
-    if plate_rgb and "colorInteropID" not in info.metadata:
+    if plate_rgb and rgb_colour is not None:
+        if rgb_colour.interop:
+            spec.attribute("colorInteropID", rgb_colour.interop)
+        if rgb_colour.chromaticities is not None:
+            spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), tuple(rgb_colour.chromaticities))
+    elif plate_rgb and "colorInteropID" not in info.metadata:
         said = rgb_colour_id(info.metadata, str((metadata or {}).get("vom/colorspace", "")))
         if said:
             spec.attribute("colorInteropID", said)
@@ -266,6 +288,7 @@ def write_alpha(
     sweep: bool = True,
     window: Window | None = None,
     guard: Callable[[Path], None] | None = None,
+    rgb_colour: RgbColour | None = None,
 ) -> None:
     """Write ``alpha`` (float32 (H, W) over the display window of ``info``, or over ``window``: a render's
     picture, overscan included) as a half-float EXR frame (the plate's RGB of ``rgba`` outputs in float unless
@@ -286,7 +309,8 @@ def write_alpha(
     ``sweep``: remove the file's temporaries left by killed writers first (``atomic.atomic_path``); a render
     sweeps its output folder once instead and passes False. ``guard(path)``: called as the written file is about
     to take its name; raising keeps what is there (a render asks whether a file put there since it began is one
-    it may replace).
+    it may replace). ``rgb_colour``: the colour tag of the RGB (an rgba output's), a render's for every frame of
+    its sequence; None: this frame's own (``rgb_colour_id``).
     Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
     """
     out_path = Path(path)
@@ -301,7 +325,8 @@ def write_alpha(
         pixels = np.concatenate([pixels] + [_prepare_pixels(v, info, "alpha", None, window) for v in extra.values()],
                                 axis=2)
         names = names + list(extra)
-    spec = _build_spec(info, names, compression, metadata, alpha_index, plate_rgb=0 if output == "alpha" else 3)
+    spec = _build_spec(info, names, compression, metadata, alpha_index, plate_rgb=0 if output == "alpha" else 3,
+                       rgb_colour=rgb_colour)
     _write(out_path, np.ascontiguousarray(pixels), spec, sweep, guard)
 
 
@@ -316,11 +341,12 @@ def write_layers(
     sweep: bool = True,
     window: Window | None = None,
     guard: Callable[[Path], None] | None = None,
+    rgb_colour: RgbColour | None = None,
 ) -> None:
     """Write several mattes into one half-float EXR frame: ``layers`` is {channel: (H, W) over the display
     window, or over ``window``} (``hero.A``, ``hero.mask``, ``dog.A``), each clipped to [0, 1], in that order;
     ``rgb``: the plate's RGB first as R, G, B (unpremultiplied: there is no one alpha to premultiply by).
-    Windows, metadata, atomicity, ``sweep`` and ``guard`` as ``write_alpha``'s."""
+    Windows, metadata, atomicity, ``sweep``, ``guard`` and ``rgb_colour`` as ``write_alpha``'s."""
     out_path = Path(path)
     compression = parse_value("compression", default("compression") if compression is None else compression)
     if out_path.suffix.lower() != ".exr":
@@ -332,8 +358,8 @@ def write_layers(
         planes.insert(0, _prepare_pixels(first, info, "rgba", rgb, window)[:, :, :3])
         names = ["R", "G", "B", *names]
     pixels = np.ascontiguousarray(np.concatenate(planes, axis=2))
-    _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1, plate_rgb=3 if rgb is not None else 0),
-           sweep, guard)
+    _write(out_path, pixels, _build_spec(info, names, compression, metadata, -1, plate_rgb=3 if rgb is not None else 0,
+                                         rgb_colour=rgb_colour), sweep, guard)
 
 
 def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, ...], *,
