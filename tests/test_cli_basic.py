@@ -386,6 +386,11 @@ def test_closed_or_full_standard_streams_do_not_stop_a_command(tmp_path: Path) -
 
     r = run(["--version"], close=2, stdout=subprocess.PIPE)
     assert r.returncode == 0 and r.stdout.strip().startswith(f"vom {__version__} (build ")
+    if Path("/dev/full").exists():  # unbuffered onto a full disk: argparse's own action said nothing (review)
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([sys.executable, "-u", "-m", "vom_plugin.cli", "--version"], stdout=full,
+                               stderr=subprocess.PIPE, text=True, timeout=120)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     r = run(["gizmo", "--out", str(tmp_path / "g.gizmo")], close=2, stdout=subprocess.PIPE)
     assert r.returncode == 0 and (tmp_path / "g.gizmo").is_file()  # the work is done, said or not
     r = run(["info", "--json"], close=1, stderr=subprocess.PIPE)

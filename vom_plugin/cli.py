@@ -49,7 +49,8 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
         from vom_plugin.digest import build_id
 
-        print(f"vom {__version__} (build {build_id()})")
+        with contextlib.suppress(OSError):  # a closed or full stdout: as argparse's own version action (review)
+            print(f"vom {__version__} (build {build_id()})", flush=True)
         parser.exit()
 
 
