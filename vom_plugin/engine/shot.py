@@ -129,9 +129,9 @@ def _unknown_tokens(out: str) -> list[str]:
     """The ``{word}``s of an output pattern other than ``{object}`` (``${VAR}`` is an environment variable's), but
     for those of a folder that exists: a real folder of that name, not a template left unfilled."""
     parts = Path(out).parts
-    # also a template's other spellings: {{ shot }}, { object }, {shot.name}, {shot-name}, {{object}} (QA: written as
-    # literal names, one shared by every object)
-    token = r"(?<!\$)\{\{?\s*[A-Za-z_][A-Za-z0-9_.\-]*\s*\}\}?"
+    # also a template's other spellings: {{ shot }}, { object }, {shot.name}, {{object}} (QA: written as literal
+    # names, one shared by every object); not a hyphen, which a Windows GUID folder ({D3E34B21-...}) holds (review)
+    token = r"(?<!\$)\{\{?\s*[A-Za-z_][A-Za-z0-9_.]*\s*\}\}?"
     return [t for i, part in enumerate(parts) for t in re.findall(token, part)
             if t != OBJECT_TOKEN and not (i < len(parts) - 1 and Path(*parts[: i + 1]).is_dir())]
 

@@ -319,6 +319,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 break
     if shot.plate:
         _stale_through(shot, problems, redelivered)
+    if colour.unavailable and notes is not None:
+        notes.append(f"rgba outputs' colour tags not compared with the shot's: {colour.unavailable}")
     if recipes.unavailable and notes is not None:
         notes.append(f"outputs not compared with the shot's rotos, settings and weights (vom:recipe): "
                      f"{recipes.unavailable}")
