@@ -80,7 +80,9 @@ class _Job:
     plate_fps: dict[int, str] = field(default_factory=dict)  # and their cache fingerprints, of what was read
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
-    rgb_colour: Any = None          # an rgba output's colour tag (io.RgbColour), every frame's: the first keyframe's
+    # an rgba output's colour tag (io.RgbColour), the first keyframe's plate frame's for every frame and every farm
+    # chunk: a frame untagged among tagged ones was named by the setting, and a reader trusting the tag flickered (QA)
+    rgb_colour: Any = None
     trained: bool = False           # weights `vom train` made (their mattes follow the roto; random ones' do not)
     made_folders: list[Path] = field(default_factory=list)  # output folders prepare made, innermost first
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
@@ -625,8 +627,8 @@ class _Render:
 
         objects = self.shot.objects
         # numbers as numbers (a pipeline's reader of vom:frame got the text "1001", QA)
-        meta: dict[str, Any] = {"vom/version": __version__, "vom/build": build_id(), "vom/model": self.shot.model,
-                                "vom/frame": frame,
+        meta: dict[str, Any] = {"vom/version": __version__, "vom/build": build_id(),  # two builds of one version
+                                "vom/model": self.shot.model, "vom/frame": frame,
                 "vom/keyframes": keyframes_stamp({None: self.shot.keyframes} if objects is None
                                                  else {n: objects[n] for n in names if n}),
                 "vom/working_size": self.shot.working_size,
@@ -664,10 +666,6 @@ class _Render:
             self._check_keyframe_matte(frame, mattes)
         plate = self.source.plate(frame)
         rgb = plate.data_rgb if shot.output != "alpha" else None  # the data window: a real overscan is kept
-        info = plate.info
-        # one colour tag for the sequence's RGB (rgb_colour), as its first keyframe's plate frame says, in every chunk
-        # of a farm job: a frame untagged among tagged ones was named by the setting, and a reader trusting the tag
-        # flickered there (QA)
         picture = vio.placed_at(self.job.picture, plate.info.display_window)  # the window the mattes are over
         files = []  # (path, the objects in it)
         shared = shot.objects is not None and None in shot.out_patterns()  # every object's layer in one file
@@ -704,7 +702,7 @@ class _Render:
                     # shot of one object: A and its mask, premultiplied for rgba-premult)
                     m = mattes[names[0]]
                     extra = None if m.mask is None else {object_channel(shot.channel, None, shot.mask_channel): m.mask}
-                    vio.write_alpha(path, m.alpha, info, channel=shot.channel, compression=shot.compression,
+                    vio.write_alpha(path, m.alpha, plate.info, channel=shot.channel, compression=shot.compression,
                                     output=shot.output, rgb=rgb, metadata=meta, extra=extra, sweep=False,
                                     window=picture, guard=checks[path], rgb_colour=self.job.rgb_colour)
                     continue
@@ -713,7 +711,7 @@ class _Render:
                     layers[object_channel(shot.channel, n, "A")] = mattes[n].alpha
                     if mattes[n].mask is not None:
                         layers[object_channel(shot.channel, n, shot.mask_channel)] = mattes[n].mask
-                vio.write_layers(path, layers, info, compression=shot.compression, rgb=rgb, metadata=meta,
+                vio.write_layers(path, layers, plate.info, compression=shot.compression, rgb=rgb, metadata=meta,
                                  sweep=False, window=picture, guard=checks[path], rgb_colour=self.job.rgb_colour)
             return time.perf_counter() - t
 
