@@ -1,5 +1,6 @@
 """A digest of a file's bytes: a matte's ``vom:plate``, a shot's recipe, and the output guard's check that a matte
-was made from the very plate frame a render reads. Bottom layer: stdlib only."""
+was made from the very plate frame a render reads; ``build_id``, of vom's own code. Bottom layer: stdlib only at import
+(``build_id`` asks ``nodedef`` which files are vom's code)."""
 
 from __future__ import annotations
 
@@ -22,21 +23,16 @@ def build_id() -> str:
     machine that has those files. Read once a process (about 5 ms)."""
     global _BUILD
     if _BUILD is None:
-        from pathlib import Path
+        from vom_plugin.locations import PACKAGE_DIR
+        from vom_plugin.nodedef import code_files
 
-        package = Path(__file__).resolve().parent
-        files = sorted(package.rglob("*.py"))
-        for node_defs in (package / "node_defs", package.parent / "node_defs"):  # installed copy, or the checkout's
-            if node_defs.is_dir():
-                files += sorted(node_defs.glob("*.yaml"))
-                break
         h = hashlib.blake2b(digest_size=6)
-        for f in files:
+        for f in code_files():
             try:
                 data = f.read_bytes()
             except OSError:
                 continue
-            h.update(f"{f.relative_to(f.parent.parent if f.suffix == '.yaml' else package).as_posix()}\0"
+            h.update(f"{f.relative_to(f.parent.parent if f.suffix == '.yaml' else PACKAGE_DIR).as_posix()}\0"
                      f"{len(data)}\0".encode())
             h.update(data)
         _BUILD = h.hexdigest()

@@ -68,6 +68,17 @@ def node_defs_dir() -> Path:
     raise FileNotFoundError("node_defs/ not found beside or inside vom_plugin")
 
 
+def code_files() -> list[Path]:
+    """vom's code as installed: the package's modules and the node definitions (what a worker's
+    ``code_fingerprint`` stats and ``digest.build_id`` reads)."""
+    files = sorted(PACKAGE_DIR.rglob("*.py"))
+    try:
+        files += sorted(node_defs_dir().glob("*.yaml"))
+    except FileNotFoundError:
+        pass
+    return files
+
+
 @functools.cache
 def load_node_def(name: str = "vom_matte") -> NodeDef:
     """Parse and validate ``node_defs/<name>.yaml``."""

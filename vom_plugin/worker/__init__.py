@@ -142,16 +142,10 @@ def code_fingerprint() -> str:
     render with the old code. A stat a file (about 110): a few ms a request."""
     import hashlib
 
-    from vom_plugin.locations import PACKAGE_DIR
-    from vom_plugin.nodedef import node_defs_dir
+    from vom_plugin.nodedef import code_files
 
     h = hashlib.sha256()
-    files = sorted(PACKAGE_DIR.rglob("*.py"))
-    try:
-        files += sorted(node_defs_dir().glob("*.yaml"))
-    except FileNotFoundError:
-        pass
-    for f in files:
+    for f in code_files():
         try:
             st = f.stat()
         except OSError:  # removed while listed: part of the change
