@@ -70,8 +70,11 @@ def node_defs_dir() -> Path:
 
 def code_files() -> list[Path]:
     """vom's code as installed: the package's modules and the node definitions (what a worker's
-    ``code_fingerprint`` stats and ``digest.build_id`` reads)."""
-    files = sorted(PACKAGE_DIR.rglob("*.py"))
+    ``code_fingerprint`` stats and ``digest.build_id`` reads). The package's folder is asked of ``locations`` now,
+    not when this module was imported."""
+    from vom_plugin import locations
+
+    files = sorted(locations.PACKAGE_DIR.rglob("*.py"))
     try:
         files += sorted(node_defs_dir().glob("*.yaml"))
     except FileNotFoundError:
