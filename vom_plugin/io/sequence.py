@@ -174,16 +174,20 @@ class _Pattern:
                 out.append((f, printf, padded))
         return out
 
-    def frames_on_disk(self) -> list[int]:
-        """Frames whose files exist, matched on the exact padding (Nuke: more digits only without leading 0)."""
-        folder, head_name = os.path.split(self.head)
+    def listing(self) -> list[str]:
+        """The names in the pattern's folder ([] where it cannot be listed): listed once, read by the others."""
         try:
-            names = os.listdir(folder or ".")
+            return os.listdir(os.path.dirname(self.head) or ".")
         except OSError:
             return []
+
+    def frames_on_disk(self, names: list[str] | None = None) -> list[int]:
+        """Frames whose files exist, matched on the exact padding (Nuke: more digits only without leading 0), among
+        ``names`` (``listing``'s, listed now when None)."""
+        head_name = os.path.basename(self.head)
         rx = re.compile(re.escape(head_name) + r"(-?)([0-9]+)" + re.escape(self.tail) + r"\Z")
         frames = []
-        for name in names:
+        for name in self.listing() if names is None else names:
             match = rx.match(name)
             if not match:
                 continue
@@ -194,16 +198,12 @@ class _Pattern:
         return sorted(set(frames))  # -002 and -0002 both on disk: one frame
 
 
-    def _other_paddings(self) -> dict[int, list[tuple[str, int]]]:
-        """The files of this pattern's head and tail it does not read, by the padding each has: {pad: [(name,
-        frame)]}. A number with a leading zero says its padding (its width, printf's sign inside it: -003 is
-        %04d's); one without fits any padding up to its width (1001: # to ####) and goes with the shortest."""
-        own = self.frames_on_disk()
-        folder, head_name = os.path.split(self.head)
-        try:
-            names = os.listdir(folder or ".")
-        except OSError:
-            return {}
+    def _other_paddings(self, names: list[str], own: list[int]) -> dict[int, list[tuple[str, int]]]:
+        """The files among ``names`` (``listing``'s) of this pattern's head and tail it does not read (``own``: the
+        frames it reads there), by the padding each has: {pad: [(name, frame)]}. A number with a leading zero says its
+        padding (its width, printf's sign inside it: -003 is %04d's); one without fits any padding up to its width
+        (1001: # to ####) and goes with the shortest."""
+        head_name = os.path.basename(self.head)
         rx = re.compile(re.escape(head_name) + r"(-?)([0-9]+)" + re.escape(self.tail) + r"\Z")
         mine = {os.path.basename(self.existing(f)) for f in own}  # not counted for another padding (review)
         by_pad: dict[int, list[tuple[str, int]]] = {}
@@ -238,11 +238,13 @@ class _Pattern:
         """Where files of another padding outnumber this pattern's (plate.1.exr ... plate.10.exr for plate.##.exr,
         which finds plate.10.exr alone): "; found N files of D digits ... use PATTERN" (the padding most files
         have), else "" (files of this padding are the most: the frames asked for are simply not among them)."""
-        by_pad = self._other_paddings()
+        names = self.listing()
+        own = self.frames_on_disk(names)
+        by_pad = self._other_paddings(names, own)
         if not by_pad:
             return ""
         pad, found = max(by_pad.items(), key=lambda kv: (len(kv[1]), -kv[0]))
-        if pad == self.pad or len(found) <= len(self.frames_on_disk()):
+        if pad == self.pad or len(found) <= len(own):
             return ""
         said = self._suggest(pattern, pad, found)
         return f"; {said}" if said else ""
@@ -259,13 +261,13 @@ class _Pattern:
         return f"; {os.path.join(folder, alike[0])} is there, named in another case (vom matches names as spelt)" \
             if alike else ""
 
-    def adjoining_hint(self, pattern: str, found: list[int]) -> str:
-        """Where a frame just before or after ``found`` (the frames this pattern reads) is on disk in another
-        padding (plate.##.exr on plate.1.exr ... plate.12.exr finds 10-12, with 9 beside them): what the shot's
-        frames would miss, said with the padding to use; else ""."""
+    def adjoining_hint(self, pattern: str, found: list[int], names: list[str]) -> str:
+        """Where a frame just before or after ``found`` (the frames this pattern reads among ``names``, ``listing``'s)
+        is on disk in another padding (plate.##.exr on plate.1.exr ... plate.12.exr finds 10-12, with 9 beside them):
+        what the shot's frames would miss, said with the padding to use; else ""."""
         if not found:
             return ""
-        for pad, files in sorted(self._other_paddings().items(), key=lambda kv: -len(kv[1])):
+        for pad, files in sorted(self._other_paddings(names, found).items(), key=lambda kv: -len(kv[1])):
             frames = {f for _, f in files}
             # two frames on, not one: a lone stray file of another padding (p.0.exr beside p.0001-0010) is no
             # sequence the pattern cut short (review)
@@ -358,7 +360,8 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
         own = frame_from_path(text)
         return PlateSequence(text, list(frames) if frames else [own if own is not None else 1])
     if frames is None:
-        found = parsed.frames_on_disk()
+        names = parsed.listing()
+        found = parsed.frames_on_disk(names)
         if not found:
             folder = os.path.dirname(text) or "."
             where = ""
@@ -373,7 +376,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
             raise InputError(f"{said}no files match the sequence pattern '{text}'{where}{hint}")
         _refuse_spelt_twice(text, parsed, found)
         if whole:
-            beside = parsed.adjoining_hint(text, found)
+            beside = parsed.adjoining_hint(text, found, names)
             if beside:  # the shot would end at the frames of the wrong padding, exit 0 (QA)
                 said = f"{role}: " if role else ""
                 raise InputError(f"{said}sequence '{text}': {beside}")
