@@ -283,6 +283,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     many = len(shot.output_channels()) > 1
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
     exposure, colour = _Once(shot, _exposure), _Once(shot, _rgb_colour)
+    settings = _Once(shot, _settings)  # read once, for the frames whose recipe differs (each parsed the file again)
     objects_of = dict(shot.output_objects)
     redelivered: dict[int, float] = {}  # frames matted from other bytes than their plate frame's now: output time
     unstamped: set[int] = set()  # frames that passed but say nothing of the arithmetic that computed them
@@ -305,7 +306,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 meta = read_info(out).metadata
                 problem = _stamp_problem(meta, f, shot, recipes, expected.path if expected is not None else None,
                                          objects_of.get(pattern), picture if shot.plate else None,
-                                         exposure if shot.plate else None, Path(out))
+                                         exposure if shot.plate else None, Path(out), settings)
                 if not problem and shot.plate and str(meta.get("vom:output", "alpha")) != "alpha":
                     problem = _colour_problem(meta, colour)
                 if not problem and "vom:arithmetic" not in meta:
@@ -495,14 +496,14 @@ class _Once:
     where one of ``errors`` says it cannot be computed here (a roto, the weights or the plate's frames not readable
     on this node), ``unavailable`` saying why; the outputs are then not compared on it."""
 
-    def __init__(self, shot: FarmShot, compute: Callable[[FarmShot], str],
+    def __init__(self, shot: FarmShot, compute: Callable[[FarmShot], Any],
                  errors: tuple[type[Exception], ...] = (InputError, OSError)) -> None:
         self.shot, self._compute, self._errors = shot, compute, errors
         self.unavailable: str | None = None
-        self._value: str | None = None
+        self._value: Any = None
         self._tried = False
 
-    def of(self) -> str | None:
+    def of(self) -> Any:
         if not self._tried:
             self._tried = True
             try:
@@ -517,11 +518,11 @@ def _rgb_colour(farm: FarmShot) -> str:
     keyframe's plate frame's), "" for none."""
     from vom_plugin.engine.runner import first_keyframe
     from vom_plugin.engine.shot import Shot
-    from vom_plugin.io import existing_frame_path, read_info, rgb_colour_id
+    from vom_plugin.io import RgbColour, existing_frame_path, read_info
 
     shot = Shot.from_yaml(farm.path)
     meta = read_info(existing_frame_path(farm.plate, first_keyframe(shot))).metadata
-    return rgb_colour_id(meta, shot.colorspace) or ""
+    return RgbColour.of(meta, shot.colorspace).interop  # as the render's tag (runner's rgb_colour)
 
 
 def _colour_problem(meta: dict[str, Any], colour: _Once) -> str | None:
@@ -537,19 +538,20 @@ def _colour_problem(meta: dict[str, Any], colour: _Once) -> str | None:
             f"plate frame was delivered again)")
 
 
-def _settings_differing(meta: dict[str, Any], farm: FarmShot) -> str:
-    """The settings an output's header states (vom:working_size, vom:colorspace) that are not the shot file's:
-    "working_size 192 (the shot's 960)", "" where those it states agree (vom:model is a path, which another mount
-    spells otherwise: review)."""
+def _settings(farm: FarmShot) -> dict[str, str]:
+    """The shot file's settings an output's header states too (vom:working_size, vom:colorspace; vom:model is a path,
+    which another mount spells otherwise: review)."""
     from vom_plugin.engine.shot import Shot
 
-    try:
-        shot = Shot.from_yaml(farm.path)
-    except (InputError, OSError):
-        return ""
-    said = [f"{name} {meta[f'vom:{name}']} (the shot's {getattr(shot, name)})"
-            for name in ("working_size", "colorspace")
-            if f"vom:{name}" in meta and str(meta[f"vom:{name}"]) != str(getattr(shot, name))]
+    shot = Shot.from_yaml(farm.path)
+    return {name: str(getattr(shot, name)) for name in ("working_size", "colorspace")}
+
+
+def _settings_differing(meta: dict[str, Any], settings: dict[str, str] | None) -> str:
+    """The ``settings`` (``_settings``'s) an output's header states otherwise: "working_size 192 (the shot's 960)",
+    "" where those it states agree or the shot's cannot be read."""
+    said = [f"{name} {meta[f'vom:{name}']} (the shot's {value})" for name, value in (settings or {}).items()
+            if f"vom:{name}" in meta and str(meta[f"vom:{name}"]) != value]
     return ", ".join(said)
 
 
@@ -589,8 +591,8 @@ def _exposure(farm: FarmShot) -> str:
 
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Once | None = None,
                    plate: Path | None = None, objects: tuple[str, ...] | None = None,
-                   picture: _Once | None = None, exposure: _Once | None = None, out: Path | None = None
-                   ) -> str | None:
+                   picture: _Once | None = None, exposure: _Once | None = None, out: Path | None = None,
+                   settings: _Once | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
     write, another frame's, one rendered for other ``objects`` than the file is the output of (another object's
     file copied over it), one rendered from other keyframes (a stale output of an earlier version of the shot),
@@ -648,7 +650,7 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
     if recipes is not None and "vom:recipe" in meta:
         expected = recipes.of()
         if expected is not None and str(meta["vom:recipe"]) != expected:
-            named = _settings_differing(meta, shot)
+            named = _settings_differing(meta, settings.of() if settings is not None else None)
             if named:  # the setting itself, where the header says it (QA: "vom:recipe differs" alone)
                 return (f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot, its "
                         f"rotos perhaps other too)")
