@@ -10,7 +10,9 @@ import shutil
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import OpenImageIO as oiio
@@ -848,14 +850,9 @@ def test_a_shot_folder_with_a_newline_keeps_each_printed_line_whole(tmp_path: Pa
         assert said == str(tmp_path / "nl\nfolder" / "b")
 
 
-def test_an_rgba_sequence_carries_one_colour_tag_and_the_check_fails_another(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A plate whose frame 2 names no colour space among frames that do: the rgba output's frame 2 was tagged by the
-    setting (lin_ap1_scene) among lin_rec709_scene ones, and a reader trusting the tag flickered there; a frame of
-    another vom's tag (a DPX plate's RGB named by OpenImageIO's guess) passed the check (QA). One tag for the
-    sequence, its first keyframe's plate frame's; the check fails a frame of another."""
-    import OpenImageIO as oiio
-    import yaml
+def _rgba_shot_of_a_tagged_plate(tmp_path: Path, tag: Callable[[int, Any], None]) -> Path:
+    """A four-frame rgba shot (read as ACEScg: a plate said to be otherwise is warned of, and rendered) of the render
+    tests' plate written again, ``tag(frame, spec)`` setting each frame's colour attributes."""
     from test_runner_render import make_shot_dir
 
     root = make_shot_dir(tmp_path / "s")
@@ -864,16 +861,28 @@ def test_an_rgba_sequence_carries_one_colour_tag_and_the_check_fails_another(
     for f in range(1, 5):
         buf = oiio.ImageBuf(str(root / "plate" / f"p.{f:04d}.exr"))
         spec = buf.spec()
-        if f != 2:
-            spec.attribute("colorInteropID", "lin_rec709_scene")
-        else:
-            spec.erase_attribute("colorInteropID")
+        for name in ("colorInteropID", "chromaticities"):
+            spec.erase_attribute(name)
+        tag(f, spec)
         out = oiio.ImageOutput.create(str(plate / f"p.{f:04d}.exr"))
         assert out.open(str(plate / f"p.{f:04d}.exr"), spec)
         assert out.write_image(buf.get_pixels(oiio.FLOAT)) and out.close()
     shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path, plate=plate)
-    data = yaml.safe_load(shot.read_text())
-    shot.write_text(yaml.safe_dump({**data, "output": "rgba", "colorspace": "ACEScg"}))  # warned of, rendered
+    shot.write_text(yaml.safe_dump({**yaml.safe_load(shot.read_text()), "output": "rgba", "colorspace": "ACEScg"}))
+    return shot
+
+
+def test_an_rgba_sequence_carries_one_colour_tag_and_the_check_fails_another(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plate whose frame 2 names no colour space among frames that do: the rgba output's frame 2 was tagged by the
+    setting (lin_ap1_scene) among lin_rec709_scene ones, and a reader trusting the tag flickered there; a frame of
+    another vom's tag (a DPX plate's RGB named by OpenImageIO's guess) passed the check (QA). One tag for the
+    sequence, its first keyframe's plate frame's; the check fails a frame of another."""
+    def tag(frame: int, spec: Any) -> None:
+        if frame != 2:
+            spec.attribute("colorInteropID", "lin_rec709_scene")
+
+    shot = _rgba_shot_of_a_tagged_plate(tmp_path, tag)
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
     tags = [oiio.ImageInput.open(str(tmp_path / "o" / f"a.{f:04d}.exr")).spec().getattribute("colorInteropID")
             for f in range(1, 5)]
@@ -896,26 +905,13 @@ def test_an_rgba_sequence_takes_its_chromaticities_from_its_first_keyframe_too(
     """Plate frames with Rec.709 chromaticities and no colorInteropID, frame 2 with neither: the runner's one tag was
     "none", and the writer then named frame 2 by the setting (lin_ap1_scene), which the check failed on every render
     (review). Every frame carries the first keyframe's tag: its chromaticities, no interop ID."""
-    import OpenImageIO as oiio
-    import yaml
-    from test_runner_render import make_shot_dir
-
     rec709 = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
-    root = make_shot_dir(tmp_path / "s")
-    plate = tmp_path / "plate"
-    plate.mkdir()
-    for f in range(1, 5):
-        buf = oiio.ImageBuf(str(root / "plate" / f"p.{f:04d}.exr"))
-        spec = buf.spec()
-        for name in ("colorInteropID", "chromaticities"):
-            spec.erase_attribute(name)
-        if f != 2:
+
+    def tag(frame: int, spec: Any) -> None:
+        if frame != 2:
             spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), rec709)
-        out = oiio.ImageOutput.create(str(plate / f"p.{f:04d}.exr"))
-        assert out.open(str(plate / f"p.{f:04d}.exr"), spec)
-        assert out.write_image(buf.get_pixels(oiio.FLOAT)) and out.close()
-    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path, plate=plate)
-    shot.write_text(yaml.safe_dump({**yaml.safe_load(shot.read_text()), "output": "rgba", "colorspace": "ACEScg"}))
+
+    shot = _rgba_shot_of_a_tagged_plate(tmp_path, tag)
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
     for f in range(1, 5):
         spec = oiio.ImageInput.open(str(tmp_path / "o" / f"a.{f:04d}.exr")).spec()
