@@ -559,7 +559,7 @@ def test_farm_check_says_an_srgb_frame_may_be_of_a_vom_that_did_not_bring_it_up(
         farm_shot: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: a dark sRGB plate is brought up since session 47; the frames an older vom matted at gain 1 failed `vom
     farm check` rightly, saying the plate frame had been delivered again, which nobody had done. Said as it may be."""
-    import vom_plugin.engine.runner as runner
+    import vom_plugin.engine.prepare as prepare
     from vom_plugin.farm.spans import check_outputs, load_farm_shot
 
     shot = yaml.safe_load(farm_shot.read_text())
@@ -582,7 +582,7 @@ def test_farm_check_says_an_srgb_frame_may_be_of_a_vom_that_did_not_bring_it_up(
                                         "keyframes": {1: str(tmp_path / "roto.0001.exr")},
                                         "out": str(tmp_path / space / "a.####.exr")}))
         with monkeypatch.context() as m:
-            m.setattr(runner, "shot_exposure_gain", lambda *a, **k: 1.0)  # as vom before session 47 read sRGB
+            m.setattr(prepare, "shot_exposure_gain", lambda *a, **k: 1.0)  # as vom before session 47 read sRGB
             assert main(["render", str(path), "--progress", "none", "--no-worker"]) == 0
         said = {f: str(p) for f, p in check_outputs(load_farm_shot(path)).items()}
         assert set(said) == {1, 2} and "matted at exposure gain 1; the shot's is " in said[1], said

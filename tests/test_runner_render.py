@@ -813,18 +813,18 @@ def test_a_plate_frame_changed_while_prepare_reads_it_is_refused(shot_dir: Path,
     """Review: the frame prepare() decodes first was fingerprinted for the cache only at the first pass; delivered
     again meanwhile, features of its old pixels were cached under the new file's address. Its fingerprint is taken
     as it is read now, and a file that changes during that read is refused."""
-    import vom_plugin.engine.runner as runner
+    import vom_plugin.engine.prepare as prepare
 
     folder = tmp_path / "plate"
     shutil.copytree(shot_dir / "plate", folder)
-    real = runner.read_plate
+    real = prepare.read_plate
 
     def delivered_meanwhile(path: Path, *a: object, **k: object) -> object:
         got = real(path, *a, **k)
         os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # written again as it was read
         return got
 
-    monkeypatch.setattr(runner, "read_plate", delivered_meanwhile)
+    monkeypatch.setattr(prepare, "read_plate", delivered_meanwhile)
     with pytest.raises(InputError, match=r"plate frame 1 \(.*p\.0001\.exr\) changed while this render read it"):
         render(shot(shot_dir, "changing", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr")))
     assert not (tmp_path / "o").exists()
@@ -1595,7 +1595,7 @@ def test_an_object_too_small_for_the_network_is_a_warning_of_the_render(shot_dir
                                      "help"), job.notes
     # a plate with overscan: the picture is larger than the display window, the scale is what is capped (review)
     from vom_plugin.engine import frames as fr
-    from vom_plugin.engine.runner import _small_object_notes
+    from vom_plugin.engine.prepare import _small_object_notes
 
     class Overscan:
         working_size = 1024
@@ -1989,20 +1989,20 @@ def test_a_roto_saved_while_the_render_reads_it_is_refused_and_poisons_nothing(
     """QA: the roto's pixels, its cache fingerprint and the outputs' recipe were three reads of the file; one saved
     between them gave frames of the old roto under the new one's cache addresses and recipe, and every later render
     of the new roto read those frames back."""
-    from vom_plugin.engine import runner
+    from vom_plugin.engine import prepare
 
     roto = tmp_path / "r.0001.exr"
     shutil.copy(shot_dir / "roto" / "r.0001.exr", roto)
     new = tmp_path / "new.exr"
     shutil.copy(shot_dir / "roto" / "wide.0001.exr", new)
-    real = runner._read_roto
+    real = prepare._read_roto
 
     def saved_after_the_read(*args, **kw):  # type: ignore[no-untyped-def]
         pixels = real(*args, **kw)
         os.replace(new, roto)  # the artist's save, as a bake does it: a new file renamed over the old
         return pixels
 
-    monkeypatch.setattr(runner, "_read_roto", saved_after_the_read)
+    monkeypatch.setattr(prepare, "_read_roto", saved_after_the_read)
     cache = tmp_path / "cache"
     with pytest.raises(InputError, match=rf"roto {re.escape(str(roto))} changed while this render read it \(saved "
                                          r"meanwhile\): nothing was rendered"):

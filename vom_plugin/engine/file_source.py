@@ -19,7 +19,7 @@ from vom_plugin.engine.memo import Memo
 from vom_plugin.errors import InputError
 
 if TYPE_CHECKING:
-    from vom_plugin.engine.runner import _Job
+    from vom_plugin.engine.prepare import Job
 
 
 def file_identity(path: Path) -> tuple[int, ...] | None:
@@ -54,7 +54,7 @@ class FileSource:
     ``read_ahead`` decodes coming frames on a reader thread (nice 19, like the other helpers) while the
     network computes: reading and converting a frame was 6% of a cold render in a ``vom render`` process."""
 
-    def __init__(self, job: _Job) -> None:
+    def __init__(self, job: Job) -> None:
         self.job = job
         self._fp: dict[int, str] = dict(job.plate_fps)  # prepare()'s, of the frames it read
         self._plates: OrderedDict[int, Any] = OrderedDict()

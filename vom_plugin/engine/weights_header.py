@@ -1,5 +1,5 @@
 """A weights file's safetensors header, read without torch: a render refuses a missing or foreign weights file
-before it spends a second or two importing torch (``runner.prepare``); ``weights.load_model`` reads it too."""
+before it spends a second or two importing torch (``engine.prepare``); ``weights.load_model`` reads it too."""
 
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ def check_plate(shot: FarmShot) -> str | None:
     open_sequence(shot.plate, list(shot.frames))  # lists the requested frames the plate lacks
     # what every render of a span reads, from its keyframe to its frames: a hole in the plate there, or a frame of
     # another size (a slate taken in with the frames on disk), fails the tasks that cross it, as `vom render` says
-    from vom_plugin.engine.runner import plate_heads, read_spans
+    from vom_plugin.engine.shot_plate import plate_heads, read_spans
     from vom_plugin.io import plate_info
 
     first = shot.frames[0]
@@ -516,8 +516,8 @@ class _Once:
 def _rgb_colour(farm: FarmShot) -> str:
     """The colorInteropID a render of the shot now gives an rgba output's RGB (``runner``'s ``rgb_colour``: its first
     keyframe's plate frame's), "" for none."""
-    from vom_plugin.engine.runner import first_keyframe
     from vom_plugin.engine.shot import Shot
+    from vom_plugin.engine.shot_plate import first_keyframe
     from vom_plugin.io import RgbColour, existing_frame_path, read_info
 
     shot = Shot.from_yaml(farm.path)
@@ -570,9 +570,9 @@ def _recipe(farm: FarmShot) -> str:
 
 
 def _picture(farm: FarmShot) -> str:
-    """The window a render of the shot now shows the network (``runner.shot_picture``: the display window and the
+    """The window a render of the shot now shows the network (``shot_plate.shot_picture``: the display window and the
     overscan of the plate frames on disk), as ``vom:picture`` writes it."""
-    from vom_plugin.engine.runner import picture_stamp, shot_picture
+    from vom_plugin.engine.shot_plate import picture_stamp, shot_picture
     from vom_plugin.io import open_sequence, plate_info
 
     on_disk = open_sequence(farm.plate)
@@ -580,10 +580,10 @@ def _picture(farm: FarmShot) -> str:
 
 
 def _exposure(farm: FarmShot) -> str:
-    """The exposure a render of the shot now gives the network (``runner.shot_exposure_gain``: from the plate frame
+    """The exposure a render of the shot now gives the network (``shot_plate.shot_exposure_gain``: from the plate frame
     of its first keyframe), as ``vom:exposure_gain`` writes it."""
-    from vom_plugin.engine.runner import gain_stamp, shot_exposure_gain
     from vom_plugin.engine.shot import Shot
+    from vom_plugin.engine.shot_plate import gain_stamp, shot_exposure_gain
     from vom_plugin.io import open_sequence
 
     return gain_stamp(shot_exposure_gain(Shot.from_yaml(farm.path), open_sequence(farm.plate)))
@@ -671,7 +671,7 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         now = exposure.of()
         if now is not None and str(meta["vom:exposure_gain"]) != now:
             # vom before session 47 took every sRGB plate as it was (gain 1); a dark one is brought up now
-            from vom_plugin.engine.runner import gain_stamp
+            from vom_plugin.engine.shot_plate import gain_stamp
 
             taken_as_it_was = str(meta.get("vom:colorspace")) == "sRGB" and \
                 str(meta["vom:exposure_gain"]) == gain_stamp(1.0)
