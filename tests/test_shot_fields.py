@@ -554,3 +554,33 @@ def test_object_name_refusals_say_the_rule_in_full() -> None:
     Shot(**{**BASE, "keyframes": None, "objects": {"a" * 64: {1001: "/p/r.1001.exr"}}})
     with pytest.raises(InputError, match=r"^objects \{\}: no object in it; expected a mapping"):
         Shot(**{**BASE, "keyframes": None, "objects": {}})
+
+
+def test_a_field_set_after_the_shot_was_made_is_read_by_to_yaml_and_eq_as_render_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: README's own `shot.frames = "1-2"` renders, but to_yaml() crashed on it (TypeError), wrote a relative `out`
+    set afterwards as relative (read back against the shot file's folder: another output), and == said the Shot
+    differed from Shot(frames="1-2")."""
+    monkeypatch.chdir(tmp_path)
+    shot = Shot(plate="p.####.exr", out="o/a.####.exr", keyframes={1: "r.0001.exr"})
+    shot.frames = "2-3"  # type: ignore[assignment]  # as README shows it
+    shot.out = "o2/b.####.exr"
+    shot.keyframes[4] = "r.0004.exr"  # type: ignore[assignment]
+    made = Shot(plate="p.####.exr", out="o2/b.####.exr", keyframes={1: "r.0001.exr", 4: "r.0004.exr"}, frames="2-3")
+    assert shot == made and made == shot
+    assert shot != Shot(plate="p.####.exr", out="o2/b.####.exr", keyframes={1: "r.0001.exr"}, frames="2-3")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "shot.yaml").write_text(shot.to_yaml())
+    back = Shot.from_yaml(tmp_path / "sub" / "shot.yaml")
+    assert back == made
+    assert back.out == str(tmp_path / "o2" / "b.####.exr") and back.frames == [2, 3]
+    assert back.keyframes == {1: tmp_path / "r.0001.exr", 4: tmp_path / "r.0004.exr"}
+    assert shot.to_dict()["frames"] == [2, 3]
+    checked = shot.checked()
+    assert checked.frames == [2, 3] and shot.frames == "2-3"  # the Shot itself is left as the caller set it
+    shot.memory = "bogus"
+    with pytest.raises(InputError, match="memory 'bogus'"):
+        shot.to_yaml()  # as render refuses it, before any work
+    assert shot != made and shot == shot  # a refused value compares as it stands
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(shot)

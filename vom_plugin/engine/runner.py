@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import time
@@ -418,9 +417,7 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
         raise TypeError(f"render: expected a Shot or a shot file's path, got {type(shot).__name__}")
     # checked again as a new Shot: a field set after it was made (shot.frames = "1-2") is parsed and checked as
     # one given to Shot(...) is, before any work, not found (or crashed on) half-way
-    checked = dataclasses.replace(shot)
-    checked.source_file, checked.whole_frames = shot.source_file, shot.whole_frames
-    shot = checked
+    shot = shot.checked()
     if progress is not None and not callable(progress):
         raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")
     check_not_forked()

@@ -261,6 +261,26 @@ class Shot:
             self.cache = Path(os.path.abspath(expand_user(str(self.cache), "cache")))
         _text_paths(self)
 
+    def checked(self) -> Shot:
+        """This Shot as ``Shot(...)`` of its fields now makes it: a field set after it was made (``shot.frames =
+        "1-2"``, a relative ``shot.out``) is parsed, made absolute and checked (InputError) as one given to
+        ``Shot(...)`` is. ``render``, ``to_dict``, ``to_yaml`` and ``==`` read a Shot so."""
+        shot = dataclasses.replace(self)
+        shot.source_file, shot.whole_frames = self.source_file, self.whole_frames
+        return shot
+
+    def __eq__(self, other: object) -> bool:
+        # the Shots a render of each would run: a field set to "2-3" after Shot(...) equals Shot(frames="2-3")
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        try:
+            a, b = self.checked(), other.checked()  # type: ignore[attr-defined]
+        except InputError:  # a field set to a value Shot(...) refuses: equal only to the same fields
+            a, b = self, other
+        return all(getattr(a, f.name) == getattr(b, f.name) for f in dataclasses.fields(self))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass's with its __eq__ is
+
     def _check_outputs_written(self) -> None:
         """What only the first EXR write refused, after the compute (and what a farm job was made for, every task of
         it then exiting 2: QA): an output that is not an EXR, rgba-premult with the objects in one file, and a
@@ -396,12 +416,15 @@ class Shot:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types; ``Shot.from_dict(shot.to_dict())`` gives the same Shot. Its paths are final: for a shot
-        file, which expands ``$NAME`` in paths, use ``to_yaml``."""
-        d = dataclasses.asdict(self)
-        d["keyframes"] = {k: str(v) for k, v in self.keyframes.items()} if self.objects is None else None
-        if self.objects is not None:
-            d["objects"] = {n: {k: str(v) for k, v in kf.items()} for n, kf in self.objects.items()}
-        d["cache"] = str(self.cache) if self.cache is not None else None
+        file, which expands ``$NAME`` in paths, use ``to_yaml``. A field set after the Shot was made is read as
+        ``Shot(...)`` reads it (``checked``): its relative paths are made absolute here, as ``render`` reads them, not
+        against the folder of the shot file written from it."""
+        shot = self.checked()
+        d = dataclasses.asdict(shot)
+        d["keyframes"] = {k: str(v) for k, v in shot.keyframes.items()} if shot.objects is None else None
+        if shot.objects is not None:
+            d["objects"] = {n: {k: str(v) for k, v in kf.items()} for n, kf in shot.objects.items()}
+        d["cache"] = str(shot.cache) if shot.cache is not None else None
         return d
 
     def to_yaml(self) -> str:
