@@ -387,6 +387,17 @@ try:
         tree.nodes.remove(fresh)
         s.plate_node = "BG"
 
+        # 3e1c. a setting vom refuses (a typo in Memory policy): said before a Mask is baked or a folder made, naming
+        # the setting by its label (vom refused it after the add-on had baked the rotos: QA)
+        typo_out = os.path.join(cfg["cases"][0]["out"].rsplit(os.sep, 2)[0], "typo", "alpha.####.exr")
+        s.out, s.memory = typo_out, "prev 2"
+        try:
+            ui.prepare(bpy.context)
+        except Exception as e:
+            result["memory_typo_error"] = str(e)
+        result["memory_typo_left"] = os.path.exists(os.path.dirname(typo_out))
+        s.memory = "first+prev2"
+
         # 3e2. a // path typed into a setting of an unsaved .blend: refused (it meant Blender's working folder now and
         # the .blend's folder once saved; the frames were written to the first and looked for in the second)
         s.out = "//mattes/alpha.####.exr"

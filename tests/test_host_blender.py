@@ -774,6 +774,9 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert "names the plate's own files" in res["plate_out_error"], res.get("plate_out_error")
     assert res["plate_out_left"] == sorted(n for n in os.listdir(DEMO) if not n.startswith("plate."))
     assert not any(n.endswith("_vom") for n in res["plate_out_left"])
+    assert res["memory_typo_error"].startswith("Memory policy 'prev 2': expected first+prevK"), res.get(
+        "memory_typo_error")
+    assert res["memory_typo_left"] is False
     assert "the render ended but this frame of its output is not there" in res["gone_error"] and res["gone_nodes_kept"]
     # a // setting of an unsaved .blend is refused (the frames went to Blender's working folder); a Model beside
     # the saved .blend is the file there (it was given to vom as "//weights/...", which vom could not find)

@@ -252,3 +252,39 @@ def test_frame_tokens_counts_the_tokens_of_a_file_name() -> None:
 
     assert [frame_tokens(p) for p in ("/a#1/alpha.####.exr", "alpha_#2.####.exr", "a.%04d.exr", "a.exr",
                                       "a.$F4_@@.exr")] == [1, 2, 1, 0, 2]
+
+
+SETTINGS = {
+    "memory": ["first+prev2", "prev3", "PREV3", " every-5 ", "first+every-1", "prev02", "prev0", "prev 2", "prev",
+               "first+", "every-", "prev٣", "last+prev2", 5, "first+prev2\n"],
+    "channel": ["A", "vom.A", "matte.fg.A", "my-matte.A", "a", "alpha", "vom.alpha", "vöm.A", ".A", "vom..A", " A"],
+    "mask_channel": ["mask", "Mask_2", "A", "alpha", "Red", "b", "rgba.alpha", "mask.A", "2mask", "x" * 64, "x" * 65],
+    "device": ["auto", "cpu", "cuda", "CUDA:1", "cuda:0", "cuda:01", "cuda:99", "cuda:100", "gpu", "cuda:"],
+    "working_size": [128, 4096, 960, 127, 4097, 0, True, 960.0],
+    "top_k": [1, 256, 0, 257, 128],
+    "output": ["alpha", "rgba", "rgba-premult", "RGBA", "premult"],
+    "compression": ["zip", "dwaa", "piz", "none", "ZIP", "b44"],
+    "colorspace": ["ACEScg", "lin_rec709", "sRGB", "raw", "ACES2065-1", "acescg", "linear"],
+}
+
+
+@pytest.mark.parametrize(("name", "value"), [(n, v) for n, vs in SETTINGS.items() for v in vs])
+def test_a_setting_a_host_takes_is_one_vom_takes(name: str, value: object) -> None:
+    """Each knob's value as a host checks it before anything is baked (common.setting_problem, from node_def.json)
+    agrees with vom's grammar of the value the host writes (a string stripped): taken by both, or refused by both."""
+    (row,) = [k for k in common.load_knob_table()["knobs"] if k["name"] == name]
+    problem = common.setting_problem(row, value)
+    try:
+        grammar.parse_value(name, value.strip() if isinstance(value, str) else value)
+        vom_ok = True
+    except InputError:
+        vom_ok = False
+    assert (problem is None) == vom_ok, (value, problem)
+    if problem is not None:
+        assert problem.startswith(f"{row['label']} {value.strip() if isinstance(value, str) else value!r}:")
+
+
+def test_every_grammar_of_the_node_definition_is_checked_by_the_hosts() -> None:
+    """A grammar added to the node definition without a host-side rule would pass the hosts and fail in vom."""
+    table = common.load_knob_table()["knobs"]
+    assert {k["grammar"] for k in table if k["grammar"]} == set(common._GRAMMARS) == set(grammar.GRAMMARS)

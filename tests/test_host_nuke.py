@@ -1499,3 +1499,24 @@ def test_vom_s_colour_spaces_are_named_alike_by_both_hosts_and_the_header_check(
                     assert len(set(said.values())) == 1, (uri, name, said)
                 else:
                     assert len(set(filter(None, said.values()))) <= 1, (uri, name, said)
+
+
+@pytest.mark.parametrize(("knob", "value", "said"), [
+    ("memory", "prev 2", r"Memory policy 'prev 2': expected first\+prevK, prevK"),
+    ("working_size", 100, r"Working size 100: expected a whole number from 128 to 4096"),
+    ("top_k", 300, r"Top-k 300: expected a whole number from 1 to 256"),
+    ("channel", "vom.alpha", r"Output channel 'vom\.alpha': expected a channel name A or <layer>\.A"),
+    ("mask_channel", "rgba.alpha", r"Mask channel 'rgba\.alpha': expected a channel name such as mask"),
+    ("mask_channel", "A", r"Mask channel 'A': that is the alpha's or the plate's channel"),
+])
+def test_a_setting_vom_refuses_is_said_before_the_source_is_baked(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, knob: str, value: object,
+        said: str) -> None:
+    """QA: a typo in Memory policy, an out-of-range Working size or Top-k, an Output or Mask channel vom refuses: the
+    node baked every frame of the Source (and the roto), then vom refused the setting. Said first, naming the knob by
+    its label, with nothing baked and no work folder made."""
+    node = _gizmo(tmp_path, keyframes="1", **{knob: value})
+    node.inputs = [FakeNode("Grade", "Grade1"), FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=rf"^VOM_Matte1: {said}"):
+        host.prepare_shot(node)
+    assert fake_nuke.renders == [] and not (tmp_path / "out").exists()

@@ -28,7 +28,7 @@ def generate(node: NodeDef | None = None) -> str:
         knobs.append({
             "name": k.name, "type": k.type, "label": k.label, "default": k.default,
             "help": helps.get(k.name, k.help), "required": k.required,
-            "choices": list(k.choices), "range": list(k.range) if k.range else None,
+            "choices": list(k.choices), "range": list(k.range) if k.range else None, "grammar": k.grammar or None,
         })
     table = {
         "generated_from": "node_defs/vom_matte.yaml by `vom gizmo`; do not edit by hand",

@@ -719,6 +719,10 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     model = str(knobs.get("model") or "").strip()
     if model.endswith(".safetensors") or "/" in model or "[" in model:  # a checkpoint's path, not a shipped name
         knobs["model"] = _path_knob(node, "model")
+    for row in _common.load_knob_table()["knobs"]:  # vom refused a typo only once the Source was baked (QA)
+        problem = _common.setting_problem(row, knobs.get(row["name"])) if row["name"] in knobs else None
+        if problem:
+            raise HostError(f"{node.name()}: {problem}")
     # else the colour space comes from the Read or the working space (a gizmo without the knob: from the knob)
     chosen = not bool(_knob_value(node, "colorspace_from_nuke") if node.knob("colorspace_from_nuke") else False)
     first, last = _script_range()

@@ -522,6 +522,56 @@ def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error:
     return out
 
 
+# vom_plugin.grammar's rules for the settings an artist types (the ``grammar`` of a knob in node_def.json), tested to
+# agree: checked before anything is baked (the Nuke node baked every frame of the Source, then vom refused a typo)
+_GRAMMARS = {
+    "channel": (re.compile(r"\A(?:[A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*\.)?A\Z", re.ASCII),
+                "expected a channel name A or <layer>.A (e.g. vom.A)"),
+    "memory": (re.compile(r"\A(?:first\+)?(?:prev|every-)0*[1-9][0-9]*\Z", re.ASCII),
+               "expected first+prevK, prevK, every-N or first+every-N (K, N from 1; e.g. first+prev2, every-5)"),
+    "device": (re.compile(r"\A(?:auto|cpu|cuda(?::(?:0|[1-9][0-9]?))?)\Z", re.ASCII),
+               "expected auto, cpu, cuda or cuda:N"),
+    "mask_channel": (re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,63}\Z"),
+                     "expected a channel name such as mask (letters, digits, _)"),
+}
+_CASE_FREE = ("memory", "device")  # read in lower case
+MASK_REFUSED = frozenset({"a", "r", "g", "b", "alpha", "red", "green", "blue"})  # the alpha's, the plate's
+
+
+def setting_problem(knob: Mapping[str, Any], value: Any) -> str | None:
+    """What vom would refuse in ``value`` of the setting ``knob`` (a row of ``node_def.json``), as "<Label> <value>:
+    expected ...", None when vom takes it. A blank value is the setting's default, which vom takes; a string is read
+    stripped, as ``shot_fields`` writes it."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    value = value.strip() if isinstance(value, str) else value
+    said = "{} {!r}".format(knob.get("label") or knob["name"], value)
+    grammar = knob.get("grammar") or ""
+    if grammar in _GRAMMARS:
+        rule, expected = _GRAMMARS[grammar]
+        text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        text = text.lower() if text is not None and grammar in _CASE_FREE else text
+        if text is None or not rule.match(text):
+            return f"{said}: {expected}"
+        if grammar == "mask_channel" and text.lower() in MASK_REFUSED:
+            return (f"{said}: that is the alpha's or the plate's channel (hero.alpha is read as hero.A, hero.red as "
+                    "hero.R); expected another name such as mask")
+        return None
+    if knob["type"] == "int" and knob.get("range"):
+        lo, hi = knob["range"]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            return f"{said}: expected a whole number from {lo:g} to {hi:g}"
+    if knob["type"] == "enum" and knob.get("choices") and value not in knob["choices"]:
+        return "{}: expected one of {}".format(said, ", ".join(knob["choices"]))
+    return None
+
+
+def load_knob_table(path: Path | None = None) -> dict[str, Any]:
+    """The node's knob table (``node_def.json`` beside this file, generated from node_defs/vom_matte.yaml)."""
+    with open(path or Path(__file__).resolve().with_name("node_def.json"), encoding="utf-8") as f:
+        return dict(json.load(f))
+
+
 def percent(raw: Mapping[str, Any], done: int | None, total: int | None) -> int | None:
     """A progress event's share of the render: its steps' when it has them (frames come in bursts between two
     keyframes), else its frames' (``done`` of ``total``)."""

@@ -40,8 +40,7 @@ class HostError(Exception):
 @functools.cache
 def node_def() -> dict[str, Any]:
     """The knob table of the node (generated from node_defs/vom_matte.yaml by `vom gizmo`)."""
-    with open(NODE_DEF_FILE, encoding="utf-8") as f:
-        return dict(json.load(f))
+    return common.load_knob_table(NODE_DEF_FILE)
 
 
 def shot_knob_names() -> tuple[str, ...]:
