@@ -970,3 +970,18 @@ def test_the_cache_leaves_its_disk_room_for_the_outputs(root: Path, clean: dict[
     monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "-1")
     with pytest.raises(InputError, match="VOM_CACHE_MIN_FREE_GB '-1': expected a number of GiB"):
         render(_shot(root, tmp_path / "out4", tmp_path / "cache4"))
+
+
+def test_the_start_event_says_why_a_render_runs_without_the_cache(root: Path, tmp_path: Path) -> None:
+    """QA: a host told of a cancel said "a new Analyze resumes from the cache" of a render that ran without it; the
+    start event said only "cache": null, and the reason came with the done event, which a cancel never sends."""
+    (tmp_path / "a_file").write_text("not a folder")
+    events: list[dict[str, Any]] = []
+    render(_shot(root, tmp_path / "out", tmp_path / "a_file"), progress=events.append)
+    start = events[0]
+    assert start["event"] == "start" and start["cache"] is None
+    assert start["cache_off"].startswith("rendering without the cache: ") and "a_file" in start["cache_off"]
+    assert events[-1]["warnings"] == [start["cache_off"]]
+    events.clear()
+    render(_shot(root, tmp_path / "out2", tmp_path / "cache"), progress=events.append)
+    assert events[0]["cache"] is not None and "cache_off" not in events[0]

@@ -353,6 +353,20 @@ def test_render_job_progress_and_status(tmp_path: Path) -> None:
     assert not job.running and not job.cancelled
 
 
+def test_render_job_knows_a_render_without_the_cache(tmp_path: Path) -> None:
+    """A cancel's report said "the next render resumes from the cache" of a render that ran without it (QA, in Nuke):
+    the job keeps the start event's reason, which the report says instead."""
+    off = "rendering without the cache: /c is a file"
+    for start, said in (({"cache": None, "cache_off": off}, off), ({"cache": "/c/shot"}, ""), ({}, "")):
+        vom = _script(tmp_path / "vom", (
+            "import json\n"
+            f"print(json.dumps(dict(event='start', total=1, **{start!r})), flush=True)\n"
+            "print(json.dumps({'event': 'done', 'frames_written': 1}), flush=True)\n"))
+        job = core.RenderJob([str(vom)])
+        assert job.wait(poll_s=0.01) == 0 and job.started
+        assert job.cache_off == said, start
+
+
 def test_render_job_cancel_sigterm_then_sigkill(tmp_path: Path) -> None:
     marker = tmp_path / "terminated"
     polite = _script(tmp_path / "polite", (

@@ -1520,3 +1520,42 @@ def test_a_setting_vom_refuses_is_said_before_the_source_is_baked(
     with pytest.raises(host.HostError, match=rf"^VOM_Matte1: {said}"):
         host.prepare_shot(node)
     assert fake_nuke.renders == [] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("cache", [None, "/c/shot"])
+def test_a_cancel_says_a_new_analyze_resumes_from_the_cache_only_where_the_render_used_it(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        cache: str | None) -> None:
+    """QA: with the Cache knob naming a file the render ran without the cache (its start event said so), and a cancel
+    said "a new Analyze resumes from the cache": it computes every frame again. Said so, with vom's reason."""
+    start = {"event": "start", "total": 3, "frames": [1, 3], "cache": cache}
+    if cache is None:
+        start["cache_off"] = "rendering without the cache: /c is a file"
+    vom = _script(tmp_path / "vom", (
+        "import json, signal, sys, time\n"
+        "def stop(*_):\n"
+        "    sys.exit(130)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        f"print(json.dumps({start!r}), flush=True)\n"
+        "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 3}), flush=True)\n"
+        "time.sleep(60)\n"))
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+
+    class CancelledTask(fake_nuke.ProgressTask):  # type: ignore[name-defined,misc]
+        def __init__(self, title: str) -> None:
+            super().__init__(title)
+            self.cancel_after = 1
+
+    monkeypatch.setattr(fake_nuke, "ProgressTask", CancelledTask)
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", out=str(tmp_path / "o" / "a.####.exr"))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    result = host.analyze(node, background=False)
+    assert result.cancelled and result.written == [1]
+    (said,) = fake_nuke.messages
+    assert said.startswith("VOM Matte: cancelled; 1 frame kept"), said
+    if cache is None:
+        assert result.cache_off == "rendering without the cache: /c is a file"
+        assert "a new Analyze computes every frame again (this one ran without the cache: rendering without the " \
+               "cache: /c is a file; " in said and "resumes" not in said, said
+    else:
+        assert result.cache_off == "" and "a new Analyze resumes from the cache (" in said, said

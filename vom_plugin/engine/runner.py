@@ -289,7 +289,8 @@ class _Render:
         if self.progress:
             self.progress({"event": "start", "total": len(job.frames), "frames": [job.frames[0], job.frames[-1]],
                            "device": str(job.device), "shot": self.shot.plate, "out": self.shot.out,
-                           "cache": None if self.cache is None else str(job.cache.dir)})
+                           "cache": None if self.cache is None else str(job.cache.dir),
+                           **({"cache_off": job.cache_off} if job.cache_off else {})})
             self.check_stop()  # the callback raised at the start: no work
         from vom_plugin.engine.device import oom_guard
 

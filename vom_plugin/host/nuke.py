@@ -94,6 +94,7 @@ class RunResult:
     output_tail: list[str]
     written: list[int] = field(default_factory=list)  # the file frames whose outputs vom said are complete
     started: bool = False  # vom read the shot and began (its start event): a failure before it wrote nothing
+    cache_off: str = ""  # why the render ran without the cache (its start event): a new one computes every frame
 
 
 # ---------------------------------------------------------------------------------------------- pure logic
@@ -260,10 +261,12 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     cancelled = False
 
     started = []
+    no_cache = []
 
     def heard(prog: Progress) -> None:
         if prog.raw.get("event") == "start":
             started.append(True)
+            no_cache.append(_common.cache_off(prog.raw))
         if prog.raw.get("event") == "frame" and isinstance(prog.raw.get("frame"), int):
             written.append(int(prog.raw["frame"]))
 
@@ -307,7 +310,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
     shown = [line for line in output if not (line.startswith("vom render: error: ")
                                               and line[len("vom render: error: "):] in said)]
     return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown,
-                     written=sorted(set(written)), started=bool(started))
+                     written=sorted(set(written)), started=bool(started), cache_off="".join(no_cache[:1]))
 
 
 _SHOWN_WARNINGS: dict[tuple[str, str, str], set[str]] = {}  # (script, node, Output) -> its last Analyze's warnings
@@ -960,8 +963,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             kept = [f + prepared.offset for f in result.written]  # in script frames, as the artist typed them
             what = (f"{len(kept)} frame{'s' if len(kept) != 1 else ''} kept (script frames "
                     f"{_common.frame_ranges(kept)}, in {fields['out']})" if kept else "no frame was complete")
-            resume = "nothing of this Analyze was kept" if refused else f"a new Analyze resumes from the cache " \
-                                                                          f"({shot_file})"
+            resume = ("nothing of this Analyze was kept" if refused else
+                      f"a new Analyze computes every frame again (this one ran without the cache: {result.cache_off}; "
+                      f"{shot_file})" if result.cache_off else f"a new Analyze resumes from the cache ({shot_file})")
             nuke.executeInMainThread(nuke.message, (f"VOM Matte: cancelled; {what}; {resume}; the other frames of "
                                                     f"{fields['out']}, if any, are an earlier render's, of the roto "
                                                     f"as it was then",))

@@ -572,6 +572,14 @@ def load_knob_table(path: Path | None = None) -> dict[str, Any]:
         return dict(json.load(f))
 
 
+def cache_off(start: Mapping[str, Any]) -> str:
+    """Why the render of this start event runs without the cache ("" where it uses it): one stopped before its end
+    then resumes from nothing, which a cancel's message must not promise otherwise."""
+    if start.get("event") != "start" or "cache" not in start or start.get("cache") is not None:
+        return ""
+    return str(start.get("cache_off") or "it runs without the cache")
+
+
 def percent(raw: Mapping[str, Any], done: int | None, total: int | None) -> int | None:
     """A progress event's share of the render: its steps' when it has them (frames come in bursts between two
     keyframes), else its frames' (``done`` of ``total``)."""

@@ -397,6 +397,7 @@ class RenderJob:
         self.error: str = ""  # vom's own account of a failure (its "error" event)
         self.cancelled = False
         self.started = False  # vom read the shot and began (its start event): before it, a failure wrote nothing
+        self.cache_off = ""  # why it ran without the cache (its start event): a new render computes every frame
         self.written: list[int] = []  # the file frames whose outputs are complete, as vom reported them
         self.total: int | None = None  # the frames the render was to write
         self._kill_at: float | None = None
@@ -417,6 +418,7 @@ class RenderJob:
                 self.error = str(prog.raw.get("message") or "")
             if prog.event == "start":
                 self.started = True
+                self.cache_off = common.cache_off(prog.raw)
             if prog.event == "frame" and prog.frame is not None:
                 self.written.append(prog.frame)
             if prog.total is not None:

@@ -740,8 +740,9 @@ class VOM_OT_render_matte(bpy.types.Operator):
             what = (f"{len(kept)} of {job.total or '?'} frames kept (scene frames {core.frame_ranges(kept)}, in "
                     f"{plan.fields['out']}; any other frame there is an earlier render's, of the roto as it was "
                     f"then)" if kept else "no frame was complete")
-            self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; the next render resumes from the cache "
-                                     f"({shot})")
+            resume = (f"the next render computes every frame again (this one ran without the cache: {job.cache_off})"
+                      if job.cache_off and not refused else "the next render resumes from the cache")
+            self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; {resume} ({shot})")
             return {"CANCELLED"}
         frames_note = core.file_frames_note(plan.timing)  # vom's words name file frames: said in failures and warnings
         if job.returncode != 0:
