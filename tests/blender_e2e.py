@@ -397,6 +397,14 @@ try:
             result["memory_typo_error"] = str(e)
         result["memory_typo_left"] = os.path.exists(os.path.dirname(typo_out))
         s.memory = "first+prev2"
+        # a Model that is no shipped name and no file (vom read it from the hidden work folder, after the bake: QA)
+        model, s.model = s.model, "Lite"
+        try:
+            ui.prepare(bpy.context)
+        except Exception as e:
+            result["model_typo_error"] = str(e)
+        result["model_typo_left"] = os.path.exists(os.path.dirname(typo_out))
+        s.model = model
 
         # 3e2. a // path typed into a setting of an unsaved .blend: refused (it meant Blender's working folder now and
         # the .blend's folder once saved; the frames were written to the first and looked for in the second)

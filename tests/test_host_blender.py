@@ -791,6 +791,10 @@ def test_compositor_end_to_end_in_real_blender(runner: str, blender_home: dict[s
     assert res["memory_typo_error"].startswith("Memory policy 'prev 2': expected first+prevK"), res.get(
         "memory_typo_error")
     assert res["memory_typo_left"] is False
+    assert res["model_typo_error"].startswith("Model 'Lite': no shipped model has that name (default, lite, full) (the "
+                                              "shipped names are lower case: 'lite'), and no weights file is at "), \
+        res.get("model_typo_error")
+    assert res["model_typo_left"] is False
     assert "the render ended but this frame of its output is not there" in res["gone_error"] and res["gone_nodes_kept"]
     # a // setting of an unsaved .blend is refused (the frames went to Blender's working folder); a Model beside
     # the saved .blend is the file there (it was given to vom as "//weights/...", which vom could not find)

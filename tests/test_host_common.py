@@ -288,3 +288,15 @@ def test_every_grammar_of_the_node_definition_is_checked_by_the_hosts() -> None:
     """A grammar added to the node definition without a host-side rule would pass the hosts and fail in vom."""
     table = common.load_knob_table()["knobs"]
     assert {k["grammar"] for k in table if k["grammar"]} == set(common._GRAMMARS) == set(grammar.GRAMMARS)
+
+
+def test_the_shipped_model_names_a_host_knows_are_vom_s(tmp_path) -> None:
+    from vom_plugin.locations import MODEL_ALIASES
+
+    assert set(common.SHIPPED_MODELS) == set(MODEL_ALIASES)
+    assert common.model_problem("lite", "/nowhere/lite") is None
+    (tmp_path / "w.safetensors").write_bytes(b"x")
+    assert common.model_problem("w.safetensors", str(tmp_path / "w.safetensors")) is None
+    assert common.model_problem("DEFAULT", "/nowhere/DEFAULT") == (
+        "Model 'DEFAULT': no shipped model has that name (default, lite, full) (the shipped names are lower case: "
+        "'default'), and no weights file is at /nowhere/DEFAULT")

@@ -1559,3 +1559,32 @@ def test_a_cancel_says_a_new_analyze_resumes_from_the_cache_only_where_the_rende
                "cache: /c is a file; " in said and "resumes" not in said, said
     else:
         assert result.cache_off == "" and "a new Analyze resumes from the cache (" in said, said
+
+
+@pytest.mark.parametrize(("typed", "said"), [
+    ("nosuch", r"Model 'nosuch': no shipped model has that name \(default, lite, full\), and no weights file is at "),
+    ("Lite", r"Model 'Lite': no shipped model has that name \(default, lite, full\) \(the shipped names are lower "
+             r"case: 'lite'\)"),
+    ("weights/gone.safetensors", r"Model 'weights/gone\.safetensors': no shipped model .* no weights file is at "),
+])
+def test_a_model_that_is_no_shipped_name_is_a_file_beside_the_script_or_refused_before_the_bake(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, typed: str, said: str) -> None:
+    """QA: Model `nosuch` or `Lite` went into the shot file as it was, which vom read as a file in the node's hidden
+    work folder, and refused after the bake ("weights file '.../a_vom/nosuch' does not exist", not naming Model)."""
+    script = tmp_path / "comp" / "s.nk"
+    fake_nuke.root_node = FakeRoot(fake_nuke, str(script), 1, 6)
+    node = _gizmo(tmp_path, keyframes="1", model=typed)
+    node.inputs = [FakeNode("Grade", "Grade1"), FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=rf"^VOM_Matte1: {said}"):
+        host.prepare_shot(node)
+    assert fake_nuke.renders == [] and not (tmp_path / "out").exists()
+    # a checkpoint beside the script, named as a path or a bare file name: read from there, absolute in the shot
+    (script.parent / "weights").mkdir(parents=True)
+    for name in ("weights/mine.safetensors", "mine2"):
+        (script.parent / name).write_bytes(b"weights")
+        node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", model=name)
+        node.inputs = [None, FakeNode("Roto", "Roto1")]
+        assert _prepared(host, node)[1]["model"] == str(script.parent / name)
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", model="lite")
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    assert _prepared(host, node)[1]["model"] == "lite"

@@ -566,6 +566,21 @@ def setting_problem(knob: Mapping[str, Any], value: Any) -> str | None:
     return None
 
 
+# vom_plugin.locations.MODEL_ALIASES, tested to agree: any other Model is a weights file's path
+SHIPPED_MODELS = ("default", "lite", "full")
+
+
+def model_problem(typed: str, path: str) -> str | None:
+    """What is wrong with a Model setting ``typed`` that names no shipped model: its file (``path``, made absolute as
+    the host reads paths) must be there. vom read such a name from the host's hidden work folder, and said a weights
+    file there did not exist, after the bake. None where the file is (vom checks what it holds)."""
+    if typed in SHIPPED_MODELS or os.path.isfile(path):
+        return None
+    case = f" (the shipped names are lower case: {typed.lower()!r})" if typed.lower() in SHIPPED_MODELS else ""
+    return (f"Model {typed!r}: no shipped model has that name ({', '.join(SHIPPED_MODELS)}){case}, and no weights "
+            f"file is at {path}")
+
+
 def load_knob_table(path: Path | None = None) -> dict[str, Any]:
     """The node's knob table (``node_def.json`` beside this file, generated from node_defs/vom_matte.yaml)."""
     with open(path or Path(__file__).resolve().with_name("node_def.json"), encoding="utf-8") as f:
