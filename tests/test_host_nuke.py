@@ -1588,3 +1588,26 @@ def test_a_model_that_is_no_shipped_name_is_a_file_beside_the_script_or_refused_
     node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", model="lite")
     node.inputs = [None, FakeNode("Roto", "Roto1")]
     assert _prepared(host, node)[1]["model"] == "lite"
+
+
+def test_output_files_of_another_numbering_are_said(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a Read shown at 1001 of files 1-6 rendered to a.0001-0006 (vom read the files); its colour space switched
+    to a log one, the Source was baked and rendered to a.1001-1006 (script frames), beside the first six, without a
+    word. Files of the Output beyond this render's frames are said."""
+    out = tmp_path / "out" / "a.####.exr"
+    (tmp_path / "out").mkdir()
+    for f in (1, 2, 3, 6):  # the other numbering's, and names of other paddings or sequences, which are not
+        (tmp_path / "out" / f"a.{f:04d}.exr").write_text("x")
+    for other in ("a.01.exr", "a.0002.exr.tmp", "b.0004.exr", "a.00005.exr"):
+        (tmp_path / "out" / other).write_text("x")
+    fake_nuke.root_node = FakeRoot(fake_nuke, str(tmp_path / "s.nk"), 1001, 1006)
+    node = _gizmo(tmp_path, plate="/plates/p.####.exr", frames="1001-1006", keyframes="1001", out=str(out),
+                  colorspace_from_nuke=False)
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+    monkeypatch.setenv("VOM_EXECUTABLE", str(_writing_vom(tmp_path, list(range(1001, 1007)))))
+    assert host.analyze(node, background=False).returncode == 0
+    said = [m for m in fake_nuke.messages if "also holds" in m]
+    assert len(said) == 1 and f"{out} also holds files numbered 1-3,6, beyond this shot's 1001-1006: another " \
+                               "render's, which the node does not show" in said[0], fake_nuke.messages
+    assert host.outside_frames({"out": str(out), "frames": "1001-1006"}, (1, 1006)) == []

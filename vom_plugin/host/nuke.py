@@ -994,6 +994,14 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                 warnings.append(f"script frames {_common.frame_ranges([f + prepared.offset for f in stale])} show an "
                                 f"earlier render's matte (files of {fields['out']} this Analyze did not render, of "
                                 f"the roto as it was then): render them too, or delete those files")
+            outside = outside_frames(fields, shown)
+            if outside:  # the other numbering of the Output (QA: a Read's colour space switched to a log one baked
+                # the Source, and the mattes went from the plate's file frames to the script's, beside the first)
+                warnings.append(f"{fields['out']} also holds files numbered {_common.frame_ranges(outside)}, beyond "
+                                f"this shot's {shown[0]}-{shown[1]}: another render's, which the node does not show "
+                                "(numbered by the script's frames where the Source was baked: a colour space or a node "
+                                "vom cannot read itself; by the plate's file frames where vom read the Read's files); "
+                                "delete them, or give each render its own Output")
             if warnings:
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
                 if any(_common.names_frames(w) for w in warnings):  # vom's words name file frames there (QA)
@@ -1024,6 +1032,14 @@ def earlier_frames(fields: Mapping[str, Any], first: int, last: int) -> list[int
     objects = list(fields.get("objects") or {})
     shown = out.replace("{object}", objects[0]) if objects else out  # the sequence the node shows
     return list(_common.earlier_matte_frames([shown], str(fields["frames"]), range(first, last + 1)))
+
+
+def outside_frames(fields: Mapping[str, Any], shown: tuple[int, int]) -> list[int]:
+    """The frames of the Output the node shows on disk beyond ``shown`` (file frames): another render's."""
+    out = str(fields["out"])
+    objects = list(fields.get("objects") or {})
+    pattern = out.replace("{object}", objects[0]) if objects else out  # the sequence the node shows
+    return [f for f in _common.frames_on_disk(pattern) if not shown[0] <= f <= shown[1]]
 
 
 def _file_frames_note(offset: int) -> str:

@@ -144,6 +144,23 @@ def earlier_matte_frames(outs: Sequence[str], rendered: str, frames: Iterable[in
     return [f for f in frames if f not in done and any(os.path.exists(frame_path(o, f)) for o in outs)]
 
 
+def frames_on_disk(pattern: str) -> list[int]:
+    """The frame numbers of ``pattern``'s files in its folder, as vom names them (``frame_path``: the pattern's
+    padding, a sign), sorted; [] where the folder cannot be listed."""
+    folder, name = os.path.split(pattern)
+    m = _TOKEN.search(name)
+    if m is None:
+        return []
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    rule = re.compile(re.escape(name[:m.start()]) + r"(-?[0-9]+)" + re.escape(name[m.end():]) + r"\Z")
+    found = (rule.match(n) for n in names)
+    return sorted(int(f.group(1)) for f in found
+                  if f and frame_path(name, int(f.group(1))) == f.group(0))
+
+
 def range_parts(text: str) -> list[str]:
     """The parts of a frame range as vom reads it (``io.sequence``): commas or spaces between parts
     (``1-50 60-100``, as Nuke writes them), spaces inside one dropped (``1 - 50``, ``1-100 x 2``); a dash after a
