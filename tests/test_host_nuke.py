@@ -1611,3 +1611,15 @@ def test_output_files_of_another_numbering_are_said(host: types.ModuleType, fake
     assert len(said) == 1 and f"{out} also holds files numbered 1-3,6, beyond this shot's 1001-1006: another " \
                                "render's, which the node does not show" in said[0], fake_nuke.messages
     assert host.outside_frames({"out": str(out), "frames": "1001-1006"}, (1, 1006)) == []
+
+
+def test_an_object_token_without_objects_is_refused_before_the_bake_in_the_node_s_words(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path) -> None:
+    """QA: vom refused it after the Source and the roto were baked, saying to give objects with --roto hero=..."""
+    node = _gizmo(tmp_path, keyframes="1", out=str(tmp_path / "out" / "a_{object}.####.exr"))
+    node.inputs = [FakeNode("Grade", "Grade1"), FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError, match=r"^VOM_Matte1: Output .*a_\{object\}\.####\.exr: \{object\} names each "
+                                             r"object's sequence, and Objects is empty; list the objects") as e:
+        host.prepare_shot(node)
+    assert "--roto" not in str(e.value)
+    assert fake_nuke.renders == [] and not (tmp_path / "out").exists()

@@ -703,6 +703,10 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
         raise HostError("keyframes and objects are both set: with objects, each object's line gives its "
                         "frames; empty the keyframes knob")
     keyframes = parse_keyframes(keyframes_text) if not objects else []
+    if "{object}" in out and not objects:  # vom's refusal came after the bake, in its command line's words (QA)
+        raise HostError(f"{node.name()}: Output {out}: {{object}} names each object's sequence, and Objects is empty; "
+                        "list the objects (one a line: its name, then the frames it is drawn at), or take {object} "
+                        "out of Output")
     channel = str(_knob_value(node, "channel") or "A").strip()
     if objects and "." in channel and "{object}" not in out:
         # vom writes vom.hero.A there, which Nuke's EXR reader shows as another layer name (a layer holds no dot)
