@@ -931,3 +931,63 @@ def test_a_validation_at_the_last_step_is_not_run_again(tmp_path: Path, tiny) ->
     steps = [int(r["step"]) for r in _rows(tmp_path / "run" / "val.csv") if r["set"] == "synth/mean"]
     assert steps == [1, 2, 3] and summary["final"]  # each step validated once, the last one's metrics returned
 
+
+
+def test_a_resume_that_leaves_out_the_validation_flags_keeps_the_runs_selection_set(tmp_path: Path, tiny, monkeypatch):
+    """QA: `vom train --out r --resume`, the README's form, took the validation flags' defaults where the run had been
+    started with others (--val-hard 0): "the selection set changed", and the next validation replaced best.pt, the
+    checkpoint hours of training had chosen, whatever it scored. Left out, they are the run's; named and changed, the
+    old best.pt is kept aside."""
+    out, shots = tmp_path / "run", tmp_path / "no_shots"
+    shots.mkdir()
+    L.train(_args(out, shots, val_hard=0), log=lambda m: None)
+    chosen = (out / "best.pt").read_bytes()
+    monkeypatch.setattr(L, "val_score", lambda m: 1e-9)  # any later validation would be a new best
+    logs: list[str] = []
+    L.train(_args(out, shots, resume=True, max_steps=6), log=logs.append, given=set())  # --val-hard left out (1)
+    assert not any("selection set changed" in m for m in logs), logs
+    assert any(m.startswith("--resume: the run's own ") and "--val-hard 0" in m for m in logs), logs
+    assert not any(r["set"].startswith("hard") for r in _rows(out / "val.csv"))
+    assert json.loads((out / "args.json").read_text().splitlines()[-1])["val_hard"] == 0
+    assert L.load_checkpoint(out / "best.pt")["step"] == 6  # a better score of the same set: a new best, rightly
+    (out / "best.pt").write_bytes(chosen)
+    logs.clear()
+    L.train(_args(out, shots, resume=True, max_steps=8, val_hard=1), log=logs.append, given={"val_hard"})
+    assert any("the selection set changed (val_hard 0 -> 1)" in m and "(kept as best.before-step6.pt)" in m
+               for m in logs), logs
+    assert (out / "best.before-step6.pt").read_bytes() == chosen
+    assert L.load_checkpoint(out / "best.pt")["step"] == 8
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(tmp_path: Path, tiny):
+    """QA: killed before its first checkpoint, a run left args.json and train.csv: --resume said there was no run
+    (leave out --resume), and a new run said the folder held another run's train.csv (choose another folder)."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    (out / "last.pt").unlink()  # as a kill before the first checkpoint leaves it (no best.pt either)
+    (out / "best.pt").unlink(missing_ok=True)
+    with pytest.raises(InputError, match=r"--resume: .*last\.pt does not exist: the run in .* stopped before its "
+                                         r"first checkpoint \(it left only its logs\); start it again without "
+                                         r"--resume"):
+        L.train(_args(out, shots, resume=True, max_steps=2, val_minutes=0), log=lambda m: None)
+    (out / "train.csv").write_text("step,elapsed_s\n2,1.0\n4,2.0\n")  # the stopped run's rows
+    logs: list[str] = []
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=logs.append)
+    assert any("the logs of a run that stopped before its first checkpoint are replaced by this run's" in m
+               for m in logs), logs
+    assert (out / "last.pt").is_file()
+    assert [r["step"] for r in _rows(out / "train.csv")] == ["2"]  # this run's rows alone, not appended to those
+
+
+def test_vom_train_resume_names_only_the_validation_flags_given(tmp_path: Path, tiny, monkeypatch):
+    """The command line's part: a flag left out is not "given" (the run's value is taken), a flag named is."""
+    from vom_plugin.cli import main
+
+    seen: list[set[str]] = []
+    monkeypatch.setattr(L, "train", lambda args, log=print, given=None: seen.append(set(given or ())) or {})
+    base = ["train", "--out", str(tmp_path / "r"), "--resume", "--size", "32"]
+    assert main(base) == 0 and main([*base, "--val-hard", "3", "--val-long", "5"]) == 0
+    assert not set(L.VALIDATION_FLAGS) & seen[0]
+    assert {"val_hard", "val_long"} <= seen[1] and not {"val_shots", "val_library"} & seen[1]

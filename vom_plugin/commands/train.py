@@ -159,10 +159,10 @@ def run(args: argparse.Namespace) -> int:
     if args.export is None:  # synthetic clips feed training, validation and calibration, whatever --data
         require("skimage", "vom train", extra="train")
     from vom_plugin.train.data import Curriculum
-    from vom_plugin.train.loop import TrainArgs, export_weights, train
+    from vom_plugin.train.loop import VALIDATION_FLAGS, TrainArgs, export_weights, train
 
     named = named_flags(args, add_arguments)
-    given = _given(args)
+    given = _given(args) | {k for k in VALIDATION_FLAGS if k in named}
     # the three jobs of `vom train` take each other's flags for nothing: a flag of another job is a mistake to say
     if args.calibrate is not None and args.export is not None:
         raise InputError("--calibrate and --export: choose one (calibrate weights, or export a checkpoint)")

@@ -379,6 +379,10 @@ def _selection(args: dict[str, Any]) -> dict[str, Any]:
     return {k: args.get(k, default) for k, default in _SELECTION.items()}
 
 
+# The selection set's flags: a resume that leaves them out takes the run's.
+VALIDATION_FLAGS = ("val_hard", "val_long", "val_shots", "val_library")
+
+
 # What a run is (its data, network, optimisation): a resume takes these from its checkpoint, and refuses a value
 # given on the command line that differs. The others (budget, threads, validation, device) may change.
 _RUN = ("config", "data", "seed", "batch", "size", "frames", "lr", "weight_decay", "warmup_steps", "curriculum",
@@ -437,8 +441,16 @@ def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | No
         raise InputError(f"--resume {args.out}: this command changes the run's settings: {'; '.join(clash)}; resume "
                          f"with the run's settings (or without these flags), or start a new run in another --out "
                          f"(--init WEIGHTS continues from exported weights)")
+    for key in VALIDATION_FLAGS:  # the selection set: left out, the run's (a resume with the defaults' set threw
+        # away best.pt, QA); named, it may change, and the next validation starts a new best
+        if key in saved and now[key] != saved[key]:
+            named = key in given if given is not None else now[key] != defaults[key]
+            if not named:
+                taken.append(key)
     for key in taken:
         value = saved[key]
+        if key in ("val_shots", "val_library") and value is not None:
+            value = Path(value)
         if key == "curriculum":  # the fields this version knows (a checkpoint may hold one since removed)
             value = Curriculum(**{k: v for k, v in value.items() if k in Curriculum.__dataclass_fields__})
         elif key == "library" and value is not None:
@@ -476,14 +488,15 @@ class _Csv:
     """A run's CSV log, made at its first row (a start that fails before one leaves none to block the next start),
     its header written with that row: a run killed in between left a header-less log that resumes appended to."""
 
-    def __init__(self, path: Path, fields: list[str]) -> None:
+    def __init__(self, path: Path, fields: list[str], *, fresh: bool = False) -> None:
         self.path, self.fields = path, fields
+        self.fresh = fresh  # a log of a run that stopped before its first checkpoint: replaced at the first row
         self.f: Any = None
 
     def row(self, **kw: Any) -> None:
         if self.f is None:
-            new = not self.path.exists() or self.path.stat().st_size == 0
-            self.f = self.path.open("a", newline="")
+            new = self.fresh or not self.path.exists() or self.path.stat().st_size == 0
+            self.f = self.path.open("w" if self.fresh else "a", newline="")
             self.w = csv.DictWriter(self.f, fieldnames=self.fields)
             if new:
                 self.w.writeheader()
@@ -521,13 +534,21 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     if last.exists() and not args.resume:
         raise InputError(f"--out {args.out}: holds a checkpoint already; pass --resume to continue it "
                          "or choose another folder")
+    # a run stopped before its first checkpoint (killed, out of memory) leaves its logs alone: nothing to continue,
+    # and a new run in the folder replaces them (each message sent the user to the other, QA)
+    unfinished = not last.exists() and not os.path.lexists(args.out / "best.pt") and _a_run_log(args.out / "args.json")
     if args.resume and not last.exists():
-        raise InputError(f"--resume: {last} does not exist, so there is no run to continue (a new run: leave out "
-                         f"--resume)")
+        why = (f": the run in {args.out} stopped before its first checkpoint (it left only its logs); start it "
+               f"again without --resume" if unfinished else
+               ", so there is no run to continue (a new run: leave out --resume)")
+        raise InputError(f"--resume: {last} does not exist{why}")
     if not args.resume:
-        left = [n for n in ("best.pt", "train.csv", "val.csv") if os.path.lexists(args.out / n)]
+        left = [n for n in ("best.pt", "train.csv", "val.csv") if os.path.lexists(args.out / n) and not unfinished]
         if os.path.lexists(args.out / "args.json") and not _a_run_log(args.out / "args.json"):
             left.append("args.json")  # a file of the user's of that name (a start that failed left vom's own)
+        if unfinished and any(os.path.lexists(args.out / n) for n in ("train.csv", "val.csv")):
+            log(f"--out {args.out}: the logs of a run that stopped before its first checkpoint are replaced by this "
+                "run's")
         if left:
             raise InputError(f"--out {args.out}: holds another run's {', '.join(left)}; a new run would replace and "
                              f"mix into them: choose another folder")
@@ -576,8 +597,13 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         before, now = _selection(json.loads(ck.get("args", "{}"))), _selection(args.to_json())
         if before != now and best < float("inf"):
             changed = ", ".join(f"{k} {before[k]} -> {now[k]}" for k in now if before[k] != now[k])
-            log(f"--resume: the selection set changed ({changed}): best.pt's score ({best:.3f}) is not comparable; "
-                "the next validation starts a new best")
+            kept = ""
+            if (args.out / "best.pt").is_file():  # hours of training chose it: kept aside, not replaced
+                aside = args.out / f"best.before-step{step}.pt"
+                os.replace(args.out / "best.pt", aside)
+                kept = f" (kept as {aside.name})"
+            log(f"--resume: the selection set changed ({changed}): best.pt's score ({best:.3f}) is not comparable"
+                f"{kept}; the next validation starts a new best")
             best = float("inf")
     batch_spec = BatchSpec(data=args.data, seed=args.seed, size=args.size, frames=args.frames, batch=args.batch,
                            curriculum=args.curriculum, library=args.library, library_share=args.library_share)
@@ -620,9 +646,10 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     with os.fdopen(fd, "a") as f:
         f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
+    fresh = unfinished and not args.resume
     train_csv = _Csv(args.out / "train.csv", ["step", "elapsed_s", "lr", "difficulty", "static", "step_s",
-                                              *LOSS_KEYS])
-    val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"])
+                                              *LOSS_KEYS], fresh=fresh)
+    val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"], fresh=fresh)
     use_amp = device.type == "cuda"
     if step == 0 and args.init is None:
         first, _, _ = batch_spec.make(source, 0, encode)
