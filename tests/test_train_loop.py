@@ -991,3 +991,27 @@ def test_vom_train_resume_names_only_the_validation_flags_given(tmp_path: Path, 
     assert main(base) == 0 and main([*base, "--val-hard", "3", "--val-long", "5"]) == 0
     assert not set(L.VALIDATION_FLAGS) & seen[0]
     assert {"val_hard", "val_long"} <= seen[1] and not {"val_shots", "val_library"} & seen[1]
+
+
+def test_a_sigint_the_run_was_started_ignoring_stays_ignored(tmp_path: Path, tiny, monkeypatch):
+    """QA: started from a script with `&` (SIGINT ignored, as for `vom render`, which goes on), a training run took
+    the Ctrl-C meant for the script, checkpointed and stopped (130). A signal the process ignores stays ignored."""
+    import os
+    import signal
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    real = L.clip_losses
+
+    def with_a_ctrl_c(*a, **k):  # the terminal's Ctrl-C, at every step
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(*a, **k)
+
+    monkeypatch.setattr(L, "clip_losses", with_a_ctrl_c)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        summary = L.train(_args(tmp_path / "run", shots, max_steps=3, val_minutes=0), log=lambda m: None)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert summary["stopped"] is None and summary["step"] == 3

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from vom_plugin.atomic import atomic_path
+from vom_plugin.engine.stop import handle_signals
 from vom_plugin.engine.weights import drop_modules, lacking_modules
 from vom_plugin.errors import InputError
 from vom_plugin.train.data import Curriculum, SynthSource, network_encoder
@@ -667,7 +668,9 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         os.write(2, f"{stop['by']}: stopping after this step with a checkpoint (again to stop at once)\n".encode())
 
     handled = (signal.SIGTERM, signal.SIGINT)
-    old_handlers = {s: signal.signal(s, _on_signal) for s in handled} if _main_thread() else {}
+    # as a render: a signal the process was started ignoring (nohup, a script's `&`) stays ignored (QA: a Ctrl-C
+    # meant for the wrapper script stopped a training run it had started in the background)
+    old_handlers = handle_signals(_on_signal, handled) if _main_thread() else {}
     workers = default_workers(device) if args.data_workers is None else args.data_workers
     prefetch = BatchPrefetcher(batch_spec, workers) if workers > 0 else None
     if prefetch is not None:
