@@ -2051,3 +2051,26 @@ def test_a_roto_of_another_frame_is_a_warning_of_the_render(tmp_path: Path) -> N
         if want:
             assert got[0].startswith(f"keyframe 12: {said} (") and f"is the roto ({demo / 'roto.0001.exr'}) drawn " \
                                                                   f"on frame 12?" in got[0]
+
+
+def test_an_output_folder_removed_mid_render_fails_it_and_is_not_made_again(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: the output folder removed while a render wrote into it was made again at the next frame's write, and the
+    render ended "400 frames written", exit 0, over the frames after the removal alone (or failed, saying the frames
+    written before it were complete, as the removal fell). Now it fails at the next write, naming the folder, and
+    says which frames are on disk: none."""
+    out = tmp_path / "o" / "a.####.exr"
+    seen: list[int] = []
+
+    def remove_after_the_first(event: dict) -> None:
+        if event.get("event") == "frame":
+            seen.append(event["frame"])
+            if len(seen) == 1:
+                shutil.rmtree(out.parent)
+
+    with pytest.raises(InputError, match=r"output folder .*/o was removed while this render wrote into it, with the "
+                                         r"frames it had written there; .*found while rendering: 0 of 3 frames were "
+                                         r"written before it \(none of them on disk now; ") as e:
+        render(shot(shot_dir, "removed", out=str(out), frames=[1, 2, 3], cache=str(tmp_path / "c")),
+               progress=remove_after_the_first)
+    assert not out.parent.exists()
+    assert e.value.render_result.frames == []  # type: ignore[attr-defined]

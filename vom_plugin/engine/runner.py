@@ -387,11 +387,14 @@ def check_not_forked() -> None:
     vom_plugin._POOLS["started"] = True  # from here on this process's pools may run: a child of it would hang
 
 
-def _sorted(r: _Render) -> RenderResult:
+def _sorted(r: _Render, *, on_disk: bool = False) -> RenderResult:
     """The render's result with each frame once, in frame order, and its files in their frames' order (passes
-    finish frames out of order, and a recomputed pass may rewrite one)."""
+    finish frames out of order, and a recomputed pass may rewrite one). ``on_disk``: only the frames whose files are
+    all there (a render that failed as its output folder was removed said the frames written into it complete)."""
     result = r.result
     written = dict(sorted(zip(result.frames, result.paths, strict=True)))
+    if on_disk:
+        written = {f: p for f, p in written.items() if all(os.path.exists(q) for q in r.files_of[f])}
     result.frames, result.paths = list(written), list(written.values())
     result.files = [p for f in result.frames for p in r.files_of[f]]
     return result
@@ -455,7 +458,7 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
                 result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
             else:
                 # what is on disk is the caller's to know however the render ended: a stop, a disk that filled
-                result = _sorted(r)
+                result = _sorted(r, on_disk=True)
                 e.render_result = result  # type: ignore[attr-defined]
                 file_error = users_file_error(e)  # a user's file (a plate frame moved away): bad input, a worker's too
                 if not file_error and not (isinstance(e, InputError) and r.done):
@@ -467,8 +470,9 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
                     from vom_plugin.io.sequence import format_frames
 
                     done = result.frames
+                    listed = f"{format_frames(done, sep=',')}, complete; " if done else "none of them on disk now; "
                     said += (f"; found while rendering: {len(done)} of {len(job.frames)} frames were written before "
-                             f"it ({format_frames(done, sep=',')}, complete; {r.next_render()})")
+                             f"it ({listed}{r.next_render()})")
                 err = InputError(said)
                 err.render_result = result  # type: ignore[attr-defined]
                 raise err from None

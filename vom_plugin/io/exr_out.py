@@ -306,8 +306,9 @@ def write_alpha(
     ``extra``: more channels, {name: (H, W) over the alpha's window, clipped to [0, 1] like the alpha}
     (the semantic mask), written after it.
     Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
-    ``sweep``: remove the file's temporaries left by killed writers first (``atomic.atomic_path``); a render
-    sweeps its output folder once instead and passes False. ``guard(path)``: called as the written file is about
+    ``sweep``: make the folder and remove the file's temporaries left by killed writers first
+    (``atomic.atomic_path``); a render, which made and swept its output folders before any frame, passes False,
+    and a folder removed since is an InputError, not made again. ``guard(path)``: called as the written file is about
     to take its name; raising keeps what is there (a render asks whether a file put there since it began is one
     it may replace). ``rgb_colour``: the colour tag of the RGB (an rgba output's), a render's for every frame of
     its sequence; None: this frame's own (``rgb_colour_id``).
@@ -386,7 +387,12 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
            guard: Callable[[Path], None] | None = None) -> None:
     import OpenImageIO as oiio
 
-    folder = ensure_output_folder(out_path)
+    folder = ensure_output_folder(out_path) if sweep else out_path.parent
+    if not sweep and not folder.is_dir():
+        # a render made its folders before any frame: one gone since was removed with the frames written into it,
+        # and made again here, the render ended "done" over part of a sequence, or failed, as the removal fell (QA)
+        raise InputError(f"output folder {folder} was removed while this render wrote into it, with the frames it "
+                         f"had written there; render again once the folder is where it should be")
     if spec.getattribute("DateTime") is None:
         # OpenImageIO dates an undated file with the time it is written: the matte of an undated plate claimed a
         # capture date, and two renders of the same pixels differed in bytes (QA). An empty date writes none.
