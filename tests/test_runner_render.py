@@ -2074,3 +2074,28 @@ def test_an_output_folder_removed_mid_render_fails_it_and_is_not_made_again(shot
                progress=remove_after_the_first)
     assert not out.parent.exists()
     assert e.value.render_result.frames == []  # type: ignore[attr-defined]
+
+
+def test_a_render_of_frames_another_render_is_writing_is_refused_before_any_work(shot_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    """QA: a farm task of the old roto still writing while the artist rendered the new one into the same output: both
+    said done, and the sequence was the new roto's up to frame 288 and the old one's after. The second render is
+    refused before any frame, naming the first; once that ends, it renders, and leaves no claim behind."""
+    from test_output_claim import _claims, _holder
+
+    out = tmp_path / "o" / "a.####.exr"
+    out.parent.mkdir()
+    proc = _holder(out, 1, 3)
+    try:
+        with pytest.raises(InputError, match=r"frames 1-3 are being written by another render \(shot farm\.yaml"):
+            render(shot(shot_dir, "claimed", out=str(out), frames=[1, 2, 3], cache=str(tmp_path / "c")))
+        assert [p.name for p in out.parent.iterdir() if not p.name.startswith(".vom-writing.")] == []
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    seen: list[list[str]] = []
+    result = render(shot(shot_dir, "claimed", out=str(out), frames=[1, 2, 3], cache=str(tmp_path / "c")),
+                    progress=lambda e: seen.append(_claims(out.parent)) if e["event"] == "frame" else None)
+    assert result.frames == [1, 2, 3] and all(len(c) == 1 for c in seen)  # held while it wrote
+    assert _claims(out.parent) == []

@@ -438,8 +438,11 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     except BaseException:
         # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left (QA); a
         # folder with a frame in it is not empty, and stays
+        job.claim.release()
         remove_empty_folders(job.made_folders)
         raise
+    finally:
+        job.claim.release()
 
 
 def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: float) -> RenderResult:
