@@ -193,8 +193,13 @@ def test_init_from_a_file_without_optional_tensors_keeps_a_fresh_detail_module(t
     del state["output_levels"]  # optional for rendering (defaults), so the engine loads it ...
     save_file(state, str(tmp_path / "lvl.safetensors"), metadata={"config": "lite"})
     model = build_model("lite")
-    L.init_from_weights(model, tmp_path / "lvl.safetensors", "lite")  # ... and so does training
+    said: list[str] = []
+    L.init_from_weights(model, tmp_path / "lvl.safetensors", "lite", log=said.append)  # ... and so does training
     assert model.detail is not None and float(model.detail.out.weight.detach().abs().sum()) == 0
+    # said (QA: a fine-tune of the shipped file, which has no detail module, rendered slower, without a word)
+    assert said == [f"--init {tmp_path / 'lvl.safetensors'}: holds no detail module; this run adds it, fresh (the "
+                    "network starts as the file's and renders slower by what the module costs); --no-detail keeps "
+                    "the file's network"]
     assert model.detail.full1.weight.detach().abs().sum() > 0  # first layers random: gradients can reach them
 
 

@@ -171,6 +171,11 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
     # a file from before the learned edge refinement or the detail module: the module keeps its fresh init
     # (it adds nothing yet); anything else missing is an error
     fresh = tuple(m + "." for m in lacking_modules(model, state))
+    for m in fresh:  # the network grows past the file's (QA: a fine-tune of the shipped file rendered slower, unsaid)
+        flag = {"detail.": "--no-detail", "decoder.refine.": "--no-refine"}.get(m)
+        keep = f"; {flag} keeps the file's network" if flag else ""
+        log(f"--init {path}: holds no {m.rstrip('.')} module; this run adds it, fresh (the network starts as the "
+            f"file's and renders slower by what the module costs){keep}")
     result = model.load_state_dict(state, strict=False)
     wrong = [k for k in result.missing_keys if not k.startswith(fresh)] + list(result.unexpected_keys)
     if wrong:
