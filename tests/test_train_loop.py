@@ -155,6 +155,7 @@ def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path, capsys:
     (["--minutes", "1"], "--out is required"),
     (["--export", "nope.pt"], "--export needs --to"),
     (["--out", "X", "--shots", "nowhere"], "--shots nowhere: no such folder"),  # reported nothing, exit 0 (QA)
+    (["--out", "X", "--shots", "."], "--shots .: no shot folders (plate.####.exr"),  # the shots' parent: ditto
 ])
 def test_cli_rejects_bad_flags_with_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -165,6 +166,8 @@ def test_cli_rejects_bad_flags_with_exit_2(argv, message, capsys, tmp_path, monk
 def test_cli_rejects_unknown_data_spec(tmp_path: Path, capsys, tiny):
     shots = tmp_path / "s"
     shots.mkdir()
+    (shots / "sh010").mkdir()
+    (shots / "sh010" / "plate.0001.exr").write_bytes(b"")  # a shot folder, as --shots takes
     rc = main(["train", "--out", str(tmp_path / "r"), "--data", "imagenet", "--max-steps", "1", "--shots", str(shots),
                "--size", "32"])
     assert rc == 2

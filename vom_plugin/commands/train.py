@@ -212,6 +212,10 @@ def run(args: argparse.Namespace) -> int:
     if args.shots is not None and not Path(args.shots).is_dir():  # (a typo reported no shots, exit 0: QA)
         raise InputError(f"--shots {args.shots}: no such folder (the rendered shots to report, e.g. "
                          f"../shared/data/shots)")
+    if args.shots is not None and not any(d.is_dir() and any(d.glob("plate.*.exr"))
+                                          for d in Path(args.shots).iterdir()):  # (its parent: exit 0, QA)
+        raise InputError(f"--shots {args.shots}: no shot folders (plate.####.exr, gt.####.exr, roto.0001.exr) in it; "
+                         "expected the folder of the rendered shots to report, e.g. ../shared/data/shots")
     library, val_library = _library(args.library), _library(args.val_library)
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
                       init=args.init,
