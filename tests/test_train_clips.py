@@ -206,6 +206,19 @@ def test_cli_clips_info_and_errors(tmp_path: Path, capsys):
     assert f"Blender not found (--blender {tmp_path / 'nope'})" in err and "rendering" not in out
     assert main(["clips", "render", "--size", "8", "--data-dir", str(tmp_path / "x")]) == 2
     assert "at least 16 px" in capsys.readouterr().err
+    # QA: a negative seed made clip_-00005, which every reader of the library's names then refused
+    assert main(["clips", "render", "--seed-base", "-5", "--data-dir", str(tmp_path / "x")]) == 2
+    assert "--seed-base -5: expected a seed from 0" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    # a folder with no finished clips, named by the flag that gave it (QA: "--library", vom train's flag)
+    (tmp_path / "empty").mkdir()
+    assert main(["clips", "info", "--data-dir", str(tmp_path / "empty")]) == 2
+    assert f"--data-dir {tmp_path / 'empty'}: holds no finished clips" in capsys.readouterr().err
+    # its size on disk is every file's, the textures' too (QA: 9.2 KiB said of an 8.3 MB library)
+    (root / "textures").mkdir(exist_ok=True)
+    (root / "textures" / "brick.png").write_bytes(b"x" * 5000)
+    assert main(["clips", "info", "--data-dir", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bytes"] == sum(
+        f.stat().st_size for f in root.rglob("*") if f.is_file())
     # another action's flag is refused, not ignored (QA: render --json printed text, info --to wrote nothing)
     for argv, said in ((["render", "--json", "--sheet", "s.png"], "--json, --sheet: not an option of vom clips render"),
                        (["info", "--to", "x", "--count", "5"], "--count, --to: not an option of vom clips info")):

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "info":
         if args.sheet is not None:
             clips.check_sheet_destination(args.sheet)
-        s = clips.library_summary(root)
+        s = clips.library_summary(root, flag=given)
         if args.json:
             if args.sheet is not None:
                 clips.contact_sheet(root, args.sheet)
@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
             n = clips.contact_sheet(root, args.sheet)
             print(f"contact sheet of {n} clips: {args.sheet}")
         return 0
+    if args.seed_base < 0:  # clip_-00005: refused by every reader of the library's names (QA)
+        raise InputError(f"--seed-base {args.seed_base}: expected a seed from 0 (clips are named clip_<seed>)")
     if len(args.size) > 2:
         raise InputError(f"--size {' '.join(map(str, args.size))}: expected one value or HEIGHT WIDTH")
     size = (args.size[0], args.size[-1])
