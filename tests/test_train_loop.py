@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -722,10 +723,17 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(tmp_path: Path, tiny, cut
     L.train(_args(out, shots, max_steps=1, val_minutes=0), log=lambda m: None)
     data = (out / "last.pt").read_bytes()
     (out / "last.pt").write_bytes(data[:cut])
-    for call in (lambda: L.train(_args(out, shots, max_steps=2, val_minutes=0, resume=True), log=lambda m: None),
-                 lambda: L.export_weights(out / "last.pt", tmp_path / "w.safetensors")):
+    calls = (lambda: L.train(_args(out, shots, max_steps=2, val_minutes=0, resume=True), log=lambda m: None),
+             lambda: L.export_weights(out / "last.pt", tmp_path / "w.safetensors"))
+    assert not (out / "best.pt").exists()
+    for call in calls:  # no best.pt there: none is offered (QA)
         with pytest.raises(InputError, match=r"checkpoint .*last\.pt cannot be read .*damaged or not a vom training "
-                                             r"checkpoint \(best\.pt beside it may still read\)"):
+                                             r"checkpoint$"):
+            call()
+    (out / "best.pt").write_bytes(data)
+    for call in calls:
+        with pytest.raises(InputError, match=rf"damaged or not a vom training checkpoint \({re.escape(str(out))}/"
+                                             r"best\.pt beside it may still read\)$"):
             call()
 
 

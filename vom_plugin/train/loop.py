@@ -367,9 +367,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # cut short, zeroed, another program's file: torch says so in many ways
-        first = (str(e).splitlines() or ["no message"])[0][:200]
+        first = (str(e).splitlines() or ["no message"])[0]
+        first = first if len(first) <= 200 else first[:199].rstrip() + "..."  # said as cut, not mid-sentence (QA)
+        best = Path(path).with_name("best.pt")
+        other = (f" ({best} beside it may still read)" if best.is_file() and best != Path(path) else "")
         raise InputError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}): "
-                         f"it is damaged or not a vom training checkpoint (best.pt beside it may still read)") from None
+                         f"it is damaged or not a vom training checkpoint{other}") from None
     if not isinstance(ck, dict) or "model" not in ck or "step" not in ck:
         raise InputError(f"checkpoint {path}: not a vom training checkpoint (no model and step in it)")
     return ck
