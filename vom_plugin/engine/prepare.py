@@ -59,7 +59,9 @@ class Job:
     rgb_colour: Any = None
     trained: bool = False           # weights `vom train` made (their mattes follow the roto; random ones' do not)
     made_folders: list[Path] = field(default_factory=list)  # output folders prepare made, innermost first
-    claim: OutputClaim = field(default_factory=OutputClaim)  # its claim on the frames it writes, held to its end
+    # its claim on the frames it writes, taken by runner.render and held to its end (a Job prepared and never
+    # rendered holds none)
+    claim: OutputClaim = field(default_factory=OutputClaim)
     notes: list[str] = field(default_factory=list)  # warnings found while preparing (a plate's colour space)
 
 
@@ -405,9 +407,6 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
             except InputError as e:
                 raise InputError(f"out {shot.out!r}: {e}") from None
             remove_stale_temps_in(folder)  # once here; the frames are written without a listing each
-        # last: held from here to the render's end (another render writing these frames refuses this one)
-        claim = OutputClaim.take(shot.out_patterns().values(), frames,
-                                 str(shot.source_file) if shot.source_file is not None else f"plate {shot.plate}")
     except BaseException:  # another object's folder that cannot be made: the ones made before it go too
         remove_empty_folders(made)
         raise
@@ -416,7 +415,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
                 plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
-                notes=notes, recipe=recipe, gain=gain, made_folders=made, claim=claim,
+                notes=notes, recipe=recipe, gain=gain, made_folders=made,
                 trained=weights_meta.get("source") == "vom train",
                 rgb_colour=vio.RgbColour.of(at_kf.info.metadata, shot.colorspace) if shot.output != "alpha" else None)
 

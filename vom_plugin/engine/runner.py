@@ -39,6 +39,7 @@ from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.errors import CancelledError, InputError, users_file_error
 from vom_plugin.grammar import object_channel
+from vom_plugin.io.output_claim import OutputClaim
 
 __all__ = ["STAGES", "LoadedModels", "RenderResult", "Stop", "prepare", "render", "state_interval"]
 MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on disk (bounds the memory held)
@@ -434,6 +435,9 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
         memo.begin_render()
     job = prepare(shot, models, memo)
     try:
+        # held to the render's end: another render writing these frames refuses this one, before any work
+        job.claim = OutputClaim.take(shot.out_patterns().values(), job.frames,
+                                     str(shot.source_file) if shot.source_file is not None else f"plate {shot.plate}")
         return _render_job(job, shot, progress, stop, t0)
     except BaseException:
         # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left (QA); a

@@ -388,11 +388,12 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
     import OpenImageIO as oiio
 
     folder = ensure_output_folder(out_path) if sweep else out_path.parent
-    if not sweep and not folder.is_dir():
-        # a render made its folders before any frame: one gone since was removed with the frames written into it,
-        # and made again here, the render ended "done" over part of a sequence, or failed, as the removal fell (QA)
-        raise InputError(f"output folder {folder} was removed while this render wrote into it, with the frames it "
+    # a render made its folders before any frame: one gone since was removed with the frames written into it; made
+    # again here, the render ended "done" over part of a sequence, or failed, as the removal fell (QA)
+    removed = InputError(f"output folder {folder} was removed while this render wrote into it, with the frames it "
                          f"had written there; render again once the folder is where it should be")
+    if not sweep and not folder.is_dir():
+        raise removed
     if spec.getattribute("DateTime") is None:
         # OpenImageIO dates an undated file with the time it is written: the matte of an undated plate claimed a
         # capture date, and two renders of the same pixels differed in bytes (QA). An empty date writes none.
@@ -414,7 +415,11 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
             _check_reads_back(temp, out_path)
             if guard is not None:
                 guard(out_path)
-    except OSError as exc:
+    except (OSError, InputError) as exc:
+        if not sweep and not folder.is_dir():  # removed as this frame was written
+            raise removed from None
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
 
 
