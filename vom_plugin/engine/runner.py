@@ -459,6 +459,8 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
             finally:
                 r.close()  # every file on disk announced (r.done) before the error is
                 r.result.elapsed = time.perf_counter() - t0
+                # every file written: given back before a signal goes on to a handler that ends the process
+                job.claim.release()
         except Exception as e:
             by_callback = isinstance(progress, _CalledUntilItRaises) and progress.error is not None
             if isinstance(e, CancelledError) and by_callback:
