@@ -502,6 +502,8 @@ def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys
     table = capsys.readouterr().out
     w, h = clip["size"]
     assert f"; scored at {w}x{h}; device cpu;" in table, table
+    # and where the network ran, beside the working size (QA: "working size 960" of a network run at 128x128)
+    assert f", working size 128 (the network at {size[0]}x{size[1]}); " in table, table
     r = render(Shot(plate=str(tmp_path / "shots" / "a" / "plate.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
                     keyframes={1001: str(tmp_path / "shots" / "a" / "roto.1001.exr")}, frames="1001",
                     model=str(tmp_path / "w.safetensors"), working_size=128, device="cpu",

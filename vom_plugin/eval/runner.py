@@ -219,8 +219,13 @@ def format_table(result: BenchmarkResult, metrics: Sequence[str] = TABLE_METRICS
     if st:  # what made these numbers, with them: a table pasted from a quick run must not read as a full one
         weights = (st.get("weights") or {}).get("digest")
         # without the vom method there is no model and no working size to state
+        ran = sorted({tuple(v) for v in (st.get("network_size") or {}).values()})
+        # where the network ran: the working size is a cap (a small clip is enlarged 2x at most: "working size 960"
+        # was said of a network that ran at 128x128, QA)
+        at = (f" (the network at {', '.join(f'{w}x{h}' for w, h in ran)})" if ran and len(ran) <= 3 else
+              f" (the network at {len(ran)} sizes)" if ran else "")
         made = (f"; model {st.get('model')}" + (f" ({weights})" if weights else "")
-                + f", working size {st.get('working_size')}") if st.get("model") is not None else ""
+                + f", working size {st.get('working_size')}{at}") if st.get("model") is not None else ""
         # the size the clips were scored at (Grad, Conn, SAD and the bands move with it: a --size 128 table read as
         # the full-size one, QA), and where the network ran
         sizes = sorted({tuple(c.size) for c in result.clips})
