@@ -964,10 +964,18 @@ def test_a_resume_that_leaves_out_the_validation_flags_keeps_the_runs_selection_
     (out / "best.pt").write_bytes(chosen)
     logs.clear()
     L.train(_args(out, shots, resume=True, max_steps=8, val_hard=1), log=logs.append, given={"val_hard"})
-    assert any("the selection set changed (val_hard 0 -> 1)" in m and "(kept as best.before-step6.pt)" in m
-               for m in logs), logs
+    assert any("the selection set changed (val_hard 0 -> 1)" in m
+               and "(kept as best.before-step6.pt when the next best is written)" in m for m in logs), logs
     assert (out / "best.before-step6.pt").read_bytes() == chosen
     assert L.load_checkpoint(out / "best.pt")["step"] == 8
+    # a resume refused after the checkpoint is read (here: validation shots that hold none) moves nothing (review:
+    # best.pt was moved aside first, and the folder left without one)
+    (out / "empty").mkdir()
+    before = (out / "best.pt").read_bytes()
+    with pytest.raises(InputError, match="no shot folders"):
+        L.train(_args(out, shots, resume=True, max_steps=10, val_hard=1, val_shots=out / "empty"), log=lambda m: None,
+                given={"val_shots"})
+    assert (out / "best.pt").read_bytes() == before and not (out / "best.before-step8.pt").exists()
 
 
 def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(tmp_path: Path, tiny):
@@ -990,6 +998,12 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(tm
                for m in logs), logs
     assert (out / "last.pt").is_file()
     assert [r["step"] for r in _rows(out / "train.csv")] == ["2"]  # this run's rows alone, not appended to those
+    # a val.csv of the stopped run goes too, whether this run validates or not (review: it stayed, and a later
+    # resume appended to it)
+    (out / "last.pt").unlink()
+    (out / "val.csv").write_text("step,elapsed_s,set\n1,0.5,synth/mean\n")
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    assert not (out / "val.csv").exists()
 
 
 def test_vom_train_resume_names_only_the_validation_flags_given(tmp_path: Path, tiny, monkeypatch):
@@ -1002,6 +1016,9 @@ def test_vom_train_resume_names_only_the_validation_flags_given(tmp_path: Path, 
     assert main(base) == 0 and main([*base, "--val-hard", "3", "--val-long", "5"]) == 0
     assert not set(L.VALIDATION_FLAGS) & seen[0]
     assert {"val_hard", "val_long"} <= seen[1] and not {"val_shots", "val_library"} & seen[1]
+    # the defaults' values typed count as named too (review: a run started with --val-hard 0 could never go back)
+    assert main([*base, "--val-hard", "8", "--val-long", "24"]) == 0
+    assert {"val_hard", "val_long"} <= seen[2]
 
 
 def test_a_sigint_the_run_was_started_ignoring_stays_ignored(tmp_path: Path, tiny, monkeypatch):

@@ -83,7 +83,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-library", type=Path, nargs="?", const=_DEFAULT_LIBRARY, default=None, metavar="DIR",
                    help="also validate on a library's held-out clips (seed %% 10 == 9, never trained on) and choose "
                    "best.pt on synthetic + library scores; without DIR the default library")
-    p.add_argument("--val-hard", type=count, default=8, metavar="N",
+    p.add_argument("--val-hard", type=count, default=None, metavar="N",
                    help="full-difficulty synthetic validation clips that join the selection set (held-out seeds; "
                    "default 8, 0: none); --calibrate uses them too")
     p.add_argument("--calibrate", type=Path, default=None, metavar="WEIGHTS",
@@ -110,7 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-shots", type=Path, default=None, metavar="DIR",
                    help="shot folders made from rendered clips never trained on (`vom clips shots`: the test shots' "
                    "size, length and layout) join the selection set, in training's validation and in --calibrate")
-    p.add_argument("--val-long", type=count, default=24, metavar="FRAMES",
+    p.add_argument("--val-long", type=count, default=None, metavar="FRAMES",
                    help="the same validation clips also FRAMES long join the selection set, in training's validation "
                    "and in --calibrate (what memory holds compounds over a shot; default 24, 0: none)")
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
@@ -145,6 +145,10 @@ def _given(args: argparse.Namespace) -> set[str]:
     return given
 
 
+# the selection set's flags that default to None (named, whatever the value, or not), and their values left out
+_VALIDATION_DEFAULTS = {"val_hard": 8, "val_long": 24}
+
+
 # the flags each job of `vom train` reads (its own and the settings it shares)
 _EXPORT_FLAGS = {"export", "to"}
 _CALIBRATE_FLAGS = {"calibrate", "to", "levels_only", "memory_masks", "keyframe_bonuses", "guided_radii", "guided_eps",
@@ -162,7 +166,12 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.train.loop import VALIDATION_FLAGS, TrainArgs, export_weights, train
 
     named = named_flags(args, add_arguments)
+    # named whatever the value, the default's too (a run started with --val-hard 0 resumed with --val-hard 8 kept 0:
+    # review); left out, a resume takes the run's
     given = _given(args) | {k for k in VALIDATION_FLAGS if k in named}
+    for key, value in _VALIDATION_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     # the three jobs of `vom train` take each other's flags for nothing: a flag of another job is a mistake to say
     if args.calibrate is not None and args.export is not None:
         raise InputError("--calibrate and --export: choose one (calibrate weights, or export a checkpoint)")

@@ -10,6 +10,7 @@ Output folder layout:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -499,13 +500,15 @@ class _Csv:
 
     def __init__(self, path: Path, fields: list[str], *, fresh: bool = False) -> None:
         self.path, self.fields = path, fields
-        self.fresh = fresh  # a log of a run that stopped before its first checkpoint: replaced at the first row
+        if fresh:  # a log of a run that stopped before its first checkpoint: this run's replaces it, rows or none
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         self.f: Any = None
 
     def row(self, **kw: Any) -> None:
         if self.f is None:
-            new = self.fresh or not self.path.exists() or self.path.stat().st_size == 0
-            self.f = self.path.open("w" if self.fresh else "a", newline="")
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            self.f = self.path.open("a", newline="")
             self.w = csv.DictWriter(self.f, fieldnames=self.fields)
             if new:
                 self.w.writeheader()
@@ -584,6 +587,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
                             weight_decay=args.weight_decay)
     step, elapsed_total, best = 0, 0.0, float("inf")
+    best_aside: Path | None = None  # where the run's best.pt goes once a new selection set's first best is written
     peak_lr: float | None = None
     if ck is not None:
         if ck.get("config") != args.config:
@@ -607,10 +611,10 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         if before != now and best < float("inf"):
             changed = ", ".join(f"{k} {before[k]} -> {now[k]}" for k in now if before[k] != now[k])
             kept = ""
-            if (args.out / "best.pt").is_file():  # hours of training chose it: kept aside, not replaced
-                aside = args.out / f"best.before-step{step}.pt"
-                os.replace(args.out / "best.pt", aside)
-                kept = f" (kept as {aside.name})"
+            if (args.out / "best.pt").is_file():  # hours of training chose it: kept aside as the next best is written,
+                # not before (a start refused after this point left none: review)
+                best_aside = args.out / f"best.before-step{step}.pt"
+                kept = f" (kept as {best_aside.name} when the next best is written)"
             log(f"--resume: the selection set changed ({changed}): best.pt's score ({best:.3f}) is not comparable"
                 f"{kept}; the next validation starts a new best")
             best = float("inf")
@@ -704,7 +708,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             return {}
 
     def _validate() -> dict[str, float]:
-        nonlocal best
+        nonlocal best, best_aside
         judged = model if ema_model is None else ema_model.module
         rows: list[dict[str, Any]] = []  # written once the whole validation ran: one given up left rows (review)
 
@@ -740,6 +744,9 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             val_csv.row(**r)
         if score < best:
             best = score
+            if best_aside is not None and (args.out / "best.pt").is_file():
+                os.replace(args.out / "best.pt", best_aside)
+                best_aside = None
             checkpoint(args.out / "best.pt")
             checkpoint(last)  # its "best" too: killed before the next one, a resume would take a worse best.pt
             msg += " (best)"
