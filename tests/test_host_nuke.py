@@ -1554,9 +1554,9 @@ def test_a_cancel_says_a_new_analyze_resumes_from_the_cache_only_where_the_rende
     (said,) = fake_nuke.messages
     assert said.startswith("VOM Matte: cancelled; 1 frame kept"), said
     if cache is None:
-        assert result.cache_off == "rendering without the cache: /c is a file"
-        assert "a new Analyze computes every frame again (this one ran without the cache: rendering without the " \
-               "cache: /c is a file; " in said and "resumes" not in said, said
+        assert result.cache_off == "/c is a file"  # the reason, not vom's "rendering without the cache: " again
+        assert "a new Analyze computes every frame again (this one ran without the cache: /c is a file; " in said \
+            and "resumes" not in said, said
     else:
         assert result.cache_off == "" and "a new Analyze resumes from the cache (" in said, said
 
@@ -1611,6 +1611,11 @@ def test_output_files_of_another_numbering_are_said(host: types.ModuleType, fake
     assert len(said) == 1 and f"{out} also holds files numbered 1-3,6, beyond this shot's 1001-1006: another " \
                                "render's, which the node does not show" in said[0], fake_nuke.messages
     assert host.outside_frames({"out": str(out), "frames": "1001-1006"}, (1, 1006)) == []
+    # every object's sequence, not the one the node shows alone (QA: a stray a_dog.0050.exr went unsaid)
+    (tmp_path / "out" / "a_dog.0050.exr").write_text("x")
+    (tmp_path / "out" / "a_hero.1001.exr").write_text("x")
+    objects = {"out": str(tmp_path / "out" / "a_{object}.####.exr"), "objects": {"hero": {}, "dog": {}}}
+    assert host.outside_frames(objects, (1001, 1006)) == [50]
 
 
 def test_an_object_token_without_objects_is_refused_before_the_bake_in_the_node_s_words(

@@ -81,3 +81,38 @@ def test_two_renders_of_one_process_refuse_each_other_too(tmp_path: Path) -> Non
             OutputClaim.take([str(tmp_path / "a.####.exr")], [2], "thread 2")
     finally:
         first.release()
+
+
+def test_a_claim_is_read_whole_readable_by_others_and_its_leftovers_go(tmp_path: Path) -> None:
+    """Review: a claim of 200000 frames (1.5 MB) was read to its first MB and skipped; a umask of 077 made it
+    unreadable to another user's render (a farm account), which then skipped it; a kill between its writing and its
+    naming left a .part nobody removed; a claim whose start time is no number raised (exit 1)."""
+    import json
+    import time
+
+    pattern = tmp_path / "a.####.exr"
+    old = os.umask(0o077)
+    try:
+        big = OutputClaim.take([str(pattern)], list(range(1, 200001)), "a long shot")
+    finally:
+        os.umask(old)
+    try:
+        (claim,) = (tmp_path / n for n in _claims(tmp_path))
+        assert claim.stat().st_size > 1 << 20 and claim.stat().st_mode & 0o777 == 0o644
+        with pytest.raises(InputError, match=r"frame 199999 is being written by another render \(a long shot;"):
+            OutputClaim.take([str(pattern)], [199999], "mine")
+    finally:
+        big.release()
+    part = tmp_path / ".vom-writing.h.1.0123abcd.json.part"
+    part.write_text("{")
+    fresh = tmp_path / ".vom-writing.h.2.0123abcd.json.part"
+    fresh.write_text("{")
+    os.utime(part, (time.time() - 7200, time.time() - 7200))
+    foreign = tmp_path / ".vom-writing.h.3.0123abcd.json"  # a claim that is no JSON vom wrote, held by a living process
+    foreign.write_text(json.dumps({"pattern": "a.####.exr", "list": [5], "started": "soon"}))
+    import fcntl
+
+    with open(foreign, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        OutputClaim.take([str(pattern)], [5], "mine").release()  # unreadable: not a refusal, not a crash
+    assert not part.exists() and fresh.exists()

@@ -2057,7 +2057,8 @@ def test_a_roto_of_another_frame_is_a_warning_of_the_render(tmp_path: Path) -> N
                                                                   f"on frame 12?" in got[0]
 
 
-def test_an_output_folder_removed_mid_render_fails_it_and_is_not_made_again(shot_dir: Path, tmp_path: Path) -> None:
+def test_an_output_folder_removed_mid_render_fails_it_and_is_not_made_again(shot_dir: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: the output folder removed while a render wrote into it was made again at the next frame's write, and the
     render ended "400 frames written", exit 0, over the frames after the removal alone (or failed, saying the frames
     written before it were complete, as the removal fell). Now it fails at the next write, naming the folder, and
@@ -2075,12 +2076,29 @@ def test_an_output_folder_removed_mid_render_fails_it_and_is_not_made_again(shot
     with pytest.raises(InputError, match=r"(output folder .*/o was removed while this render wrote into it, with the "
                                          r"frames it had written there; render again once the folder is where it "
                                          r"should be|output file .*/o/a\.000[23]\.exr could not be written: No such "
-                                         r"file or directory); found while rendering: 0 of 3 frames were written "
+                                         r"file or directory); found while rendering: [12] of 3 frames were written "
                                          r"before it \(none of them on disk now; ") as e:
         render(shot(shot_dir, "removed", out=str(out), frames=[1, 2, 3], cache=str(tmp_path / "c")),
                progress=remove_after_the_first)
     assert not out.parent.exists()
     assert e.value.render_result.frames == []  # type: ignore[attr-defined]
+    # removed and made again at once (by hand, or by another render's start, which then found no claim there): the
+    # render went on into the new folder and said "done" (review)
+    from vom_plugin import io as vio
+
+    real = vio.write_alpha
+
+    def swapped_before_the_second(path: object, *a: object, **k: object) -> None:  # on the output thread, after the
+        if str(path).endswith("a.0002.exr"):  # frame's own check of its folder: the guard as it takes its name says it
+            out.parent.rename(tmp_path / "trash2")
+            out.parent.mkdir()
+        real(path, *a, **k)
+
+    monkeypatch.setattr(vio, "write_alpha", swapped_before_the_second)
+    with pytest.raises(InputError, match=r"output folder .*/o was removed while this render wrote into it, with the "
+                                         r"frames it had written there \(the folder there now is another\); "):
+        render(shot(shot_dir, "removed", out=str(out), frames=[1, 2, 3], cache=str(tmp_path / "c")))
+    assert sorted(p.name for p in out.parent.iterdir()) == []  # the new folder is left as it was made
 
 
 def test_a_render_of_frames_another_render_is_writing_is_refused_before_any_work(shot_dir: Path,

@@ -976,6 +976,13 @@ def test_a_resume_that_leaves_out_the_validation_flags_keeps_the_runs_selection_
         L.train(_args(out, shots, resume=True, max_steps=10, val_hard=1, val_shots=out / "empty"), log=lambda m: None,
                 given={"val_shots"})
     assert (out / "best.pt").read_bytes() == before and not (out / "best.before-step8.pt").exists()
+    # another set at the same step: the best kept aside before stays, this one goes beside it (QA: it was replaced)
+    second = (out / "best.pt").read_bytes()
+    L.train(_args(out, shots, resume=True, max_steps=8, val_hard=0), log=lambda m: None, given={"val_hard"})
+    assert (out / "best.before-step6.pt").read_bytes() == chosen
+    assert (out / "best.before-step8.pt").read_bytes() == second
+    L.train(_args(out, shots, resume=True, max_steps=8, val_hard=1), log=lambda m: None, given={"val_hard"})
+    assert (out / "best.before-step8.pt").read_bytes() == second and (out / "best.before-step8-2.pt").is_file()
 
 
 def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(tmp_path: Path, tiny):
@@ -1011,7 +1018,9 @@ def test_vom_train_resume_names_only_the_validation_flags_given(tmp_path: Path, 
     from vom_plugin.cli import main
 
     seen: list[set[str]] = []
-    monkeypatch.setattr(L, "train", lambda args, log=print, given=None: seen.append(set(given or ())) or {})
+    runs: list[L.TrainArgs] = []
+    monkeypatch.setattr(L, "train", lambda args, log=print, given=None: seen.append(set(given or ()))
+                        or runs.append(args) or {})
     base = ["train", "--out", str(tmp_path / "r"), "--resume", "--size", "32"]
     assert main(base) == 0 and main([*base, "--val-hard", "3", "--val-long", "5"]) == 0
     assert not set(L.VALIDATION_FLAGS) & seen[0]
@@ -1019,6 +1028,12 @@ def test_vom_train_resume_names_only_the_validation_flags_given(tmp_path: Path, 
     # the defaults' values typed count as named too (review: a run started with --val-hard 0 could never go back)
     assert main([*base, "--val-hard", "8", "--val-long", "24"]) == 0
     assert {"val_hard", "val_long"} <= seen[2]
+    # recorded absolute: a resume from another working folder read other shots there, unsaid (QA)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vs").mkdir()
+    assert main([*base, "--val-shots", "vs", "--shots", "."]) == 2  # (no shot folders in .: refused, as below)
+    assert main([*base, "--val-shots", "vs"]) == 0
+    assert runs[-1].val_shots == tmp_path / "vs"
 
 
 def test_a_sigint_the_run_was_started_ignoring_stays_ignored(tmp_path: Path, tiny, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -221,11 +222,19 @@ def run(args: argparse.Namespace) -> int:
     if args.shots is not None and not Path(args.shots).is_dir():  # (a typo reported no shots, exit 0: QA)
         raise InputError(f"--shots {args.shots}: no such folder (the rendered shots to report, e.g. "
                          f"../shared/data/shots)")
-    if args.shots is not None and not any(d.is_dir() and any(d.glob("plate.*.exr"))
-                                          for d in Path(args.shots).iterdir()):  # (its parent: exit 0, QA)
+    try:  # shot folders, as shot_valsets reads them (dot folders are not)
+        has_shots = args.shots is None or any(d.is_dir() and not d.name.startswith(".") and any(d.glob("plate.*.exr"))
+                                              for d in Path(args.shots).iterdir())
+    except OSError as e:
+        raise InputError(f"--shots {args.shots}: cannot be read ({e.strerror or e})") from None
+    if not has_shots:  # (its parent folder reported no shots, exit 0: QA)
         raise InputError(f"--shots {args.shots}: no shot folders (plate.####.exr, gt.####.exr, roto.0001.exr) in it; "
                          "expected the folder of the rendered shots to report, e.g. ../shared/data/shots")
     library, val_library = _library(args.library), _library(args.val_library)
+    # absolute, as the run records them: a resume from another working folder read other shots, unsaid (QA)
+    val_library = Path(os.path.abspath(val_library)) if val_library is not None else None
+    args.val_shots = Path(os.path.abspath(args.val_shots)) if args.val_shots is not None else None
+    args.shots = Path(os.path.abspath(args.shots)) if args.shots is not None else None
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,
                       init=args.init,
                       device=args.device, seed=args.seed, batch=args.batch, size=args.size, frames=args.frames,

@@ -5,6 +5,7 @@ output folders (made last, once everything else has been accepted)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ class Job:
     rgb_colour: Any = None
     trained: bool = False           # weights `vom train` made (their mattes follow the roto; random ones' do not)
     made_folders: list[Path] = field(default_factory=list)  # output folders prepare made, innermost first
+    made_ids: dict[Path, Any] = field(default_factory=dict)  # and their identities (folder_identity) then
     # its claim on the frames it writes, taken by runner.render and held to its end (a Job prepared and never
     # rendered holds none)
     claim: OutputClaim = field(default_factory=OutputClaim)
@@ -416,12 +418,25 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
                 plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
                 notes=notes, recipe=recipe, gain=gain, made_folders=made,
+                made_ids={q: folder_identity(q) for q in made},
                 trained=weights_meta.get("source") == "vom train",
                 rgb_colour=vio.RgbColour.of(at_kf.info.metadata, shot.colorspace) if shot.output != "alpha" else None)
 
 
-def remove_empty_folders(folders: list[Path]) -> None:
-    """Remove ``folders`` (innermost first) that are empty: those a render made and wrote nothing into."""
+def folder_identity(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``folder``, None where it is not there: a folder removed and made again is another."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def remove_empty_folders(folders: list[Path], ids: dict[Path, Any] | None = None) -> None:
+    """Remove ``folders`` (innermost first) that are empty: those a render made and wrote nothing into; with ``ids``
+    (``folder_identity`` when made), only those that are still the ones it made (not another's made since)."""
     for folder in sorted(folders, key=lambda q: -len(q.parts)):
+        if ids is not None and folder_identity(folder) != ids.get(folder):
+            continue
         with contextlib.suppress(OSError):
             folder.rmdir()

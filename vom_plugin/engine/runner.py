@@ -30,7 +30,7 @@ from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
-from vom_plugin.engine.prepare import Job, prepare, remove_empty_folders
+from vom_plugin.engine.prepare import Job, folder_identity, prepare, remove_empty_folders
 from vom_plugin.engine.progress import ProgressCallback
 from vom_plugin.engine.resume import PREDICTION_ARITHMETIC
 from vom_plugin.engine.shot import Shot, keyframes_stamp
@@ -63,6 +63,8 @@ class _Render:
         self.source = FileSource(job)
         self.done = 0
         self.files_of: dict[int, list[Path]] = {}  # frame -> its files, for the result in frame order
+        # the output folders prepare made or found, by identity: one removed and made again meanwhile is another
+        self.folders = {Path(p).parent: folder_identity(Path(p).parent) for p in self.shot.out_patterns().values()}
         self._out = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-exr-writer",
                                        initializer=lower_this_thread)
         self._writes: deque[tuple[int, list[Path], Future]] = deque()
@@ -166,6 +168,7 @@ class _Render:
             writes = None if shot.objects is None else frozenset(n for n in names if n)
 
             def check(path: Path) -> None:
+                self._check_folder(Path(path).parent)
                 problem = existing_problem(path, frame, writes, shot.plate)
                 if problem:
                     raise InputError(f"out: frame {frame} {problem} (it was put there while this render ran)")
@@ -174,6 +177,14 @@ class _Render:
         checks = {path: guard(names) for path, names in files}
 
         def write_files() -> float:
+            try:
+                return write_all()
+            except InputError:  # as the folder went (the file's write failed first, as it happened): said so
+                for path in checks:
+                    self._check_folder(Path(path).parent)
+                raise
+
+        def write_all() -> float:
             t = time.perf_counter()
             for path, check in checks.items():  # each file of the frame before any takes its name: none half replaced
                 check(Path(path))
@@ -203,6 +214,16 @@ class _Render:
 
         self._writes.append((frame, [Path(p) for p, _ in files], self._out.submit(write_files)))
         self.reap(wait=len(self._writes) > MAX_PENDING_OUTPUTS)
+
+    def _check_folder(self, folder: Path) -> None:
+        """InputError where the output ``folder`` is no longer the one the render began with: removed (the frames
+        written went with it), or removed and made again (by hand, by another render's start: this render's claim
+        went with the old one, review)."""
+        now, then = folder_identity(folder), self.folders.get(folder)
+        if then is not None and now != then:
+            again = " (the folder there now is another)" if now is not None else ""
+            raise InputError(f"output folder {folder} was removed while this render wrote into it, with the frames "
+                             f"it had written there{again}; render again once the folder is where it should be")
 
     def _check_keyframe_matte(self, frame: int, mattes: dict[str | None, Any]) -> None:
         """A warning where a keyframe's own matte lies mostly off its roto: a roto of another frame (drawn on frame
@@ -443,7 +464,7 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
         # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left (QA); a
         # folder with a frame in it is not empty, and stays
         job.claim.release()
-        remove_empty_folders(job.made_folders)
+        remove_empty_folders(job.made_folders, job.made_ids)
         raise
     finally:
         job.claim.release()
@@ -457,16 +478,19 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
             try:
                 result = r.run()
             finally:
-                r.close()  # every file on disk announced (r.done) before the error is
-                r.result.elapsed = time.perf_counter() - t0
-                # every file written: given back before a signal goes on to a handler that ends the process
-                job.claim.release()
+                try:
+                    r.close()  # every file on disk announced (r.done) before the error is
+                    r.result.elapsed = time.perf_counter() - t0
+                finally:
+                    # every file written: given back before a signal goes on to a handler that ends the process
+                    job.claim.release()
         except Exception as e:
             by_callback = isinstance(progress, _CalledUntilItRaises) and progress.error is not None
             if isinstance(e, CancelledError) and by_callback:
                 result = r.result  # stopped by the callback's error, raised below (outside this handler: its own)
             else:
                 # what is on disk is the caller's to know however the render ended: a stop, a disk that filled
+                announced = len(set(r.result.frames))  # written, whether their files are still there or not
                 result = _sorted(r, on_disk=True)
                 e.render_result = result  # type: ignore[attr-defined]
                 file_error = users_file_error(e)  # a user's file (a plate frame moved away): bad input, a worker's too
@@ -479,8 +503,10 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
                     from vom_plugin.io.sequence import format_frames
 
                     done = result.frames
-                    listed = f"{format_frames(done, sep=',')}, complete; " if done else "none of them on disk now; "
-                    said += (f"; found while rendering: {len(done)} of {len(job.frames)} frames were written before "
+                    gone = "" if len(done) == announced else f"{len(done) or 'none'} of them on disk now"
+                    listed = (f"{gone}{': ' if gone and done else ''}{format_frames(done, sep=',')}, complete; "
+                              if done else f"{gone}; ")
+                    said += (f"; found while rendering: {announced} of {len(job.frames)} frames were written before "
                              f"it ({listed}{r.next_render()})")
                 err = InputError(said)
                 err.render_result = result  # type: ignore[attr-defined]

@@ -1039,11 +1039,12 @@ def earlier_frames(fields: Mapping[str, Any], first: int, last: int) -> list[int
 
 
 def outside_frames(fields: Mapping[str, Any], shown: tuple[int, int]) -> list[int]:
-    """The frames of the Output the node shows on disk beyond ``shown`` (file frames): another render's."""
+    """The frames of the Output on disk beyond ``shown`` (file frames), of any object's sequence: another render's."""
     out = str(fields["out"])
     objects = list(fields.get("objects") or {})
-    pattern = out.replace("{object}", objects[0]) if objects else out  # the sequence the node shows
-    return [f for f in _common.frames_on_disk(pattern) if not shown[0] <= f <= shown[1]]
+    patterns = [out.replace("{object}", o) for o in objects] if "{object}" in out and objects else [out]
+    return sorted({f for pattern in patterns for f in _common.frames_on_disk(pattern)
+                   if not shown[0] <= f <= shown[1]})
 
 
 def _file_frames_note(offset: int) -> str:

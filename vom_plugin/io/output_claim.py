@@ -27,6 +27,7 @@ from vom_plugin.io.sequence import format_frames, frame_path
 
 PREFIX = ".vom-writing."
 SUFFIX = ".json"
+STALE_PART_S = 3600.0
 
 
 def _lock(fd: int, shared: bool = False) -> bool:
@@ -82,6 +83,7 @@ class OutputClaim:
         except OSError:
             return None
         try:
+            os.fchmod(fd, 0o644)  # readable whatever the umask: another user's render (a farm account) checks it
             os.write(fd, json.dumps(record).encode())
             _lock(fd)
             os.replace(temp, path)
@@ -106,9 +108,14 @@ def _check_others(folder: Path, pattern: str, frames: list[int], mine: Path | No
     """InputError where a living render's claim in ``folder`` holds a file of ``frames`` of ``pattern``; claims
     nobody holds are removed (where we may)."""
     try:
-        names = [n for n in os.listdir(folder) if n.startswith(PREFIX) and n.endswith(SUFFIX)]
+        listed = [n for n in os.listdir(folder) if n.startswith(PREFIX)]
     except OSError:
         return
+    names = [n for n in listed if n.endswith(SUFFIX)]
+    for n in listed:  # a claim's file a writer killed before it took its name: gone after an hour
+        with contextlib.suppress(OSError):
+            if n.endswith(SUFFIX + ".part") and time.time() - os.stat(folder / n).st_mtime > STALE_PART_S:
+                os.unlink(folder / n)
     wanted = _names(pattern, frames)
     for name in names:
         path = folder / name
@@ -124,13 +131,14 @@ def _check_others(folder: Path, pattern: str, frames: list[int], mine: Path | No
                     os.unlink(path)
                 continue
             try:
-                record = json.loads(os.read(fd, 1 << 20).decode())
+                with os.fdopen(os.dup(fd), "rb") as f:  # whole, however long its frame list
+                    record = json.loads(f.read().decode())
                 theirs = _names(str(record["pattern"]), record["list"])
-            except (ValueError, KeyError, TypeError, OSError):
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record.get("started") or 0)))
+            except (ValueError, KeyError, TypeError, OSError, OverflowError):
                 continue
             both = sorted(f for n, f in wanted.items() if n in theirs)
             if both:
-                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record.get("started") or 0)))
                 raise InputError(
                     f"out {pattern}: frame{'s' if len(both) > 1 else ''} {format_frames(both, sep=',')} "
                     f"{'are' if len(both) > 1 else 'is'} being written by another render ({record.get('what')}; "

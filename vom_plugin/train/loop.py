@@ -614,6 +614,9 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             if (args.out / "best.pt").is_file():  # hours of training chose it: kept aside as the next best is written,
                 # not before (a start refused after this point left none: review)
                 best_aside = args.out / f"best.before-step{step}.pt"
+                n = 2
+                while best_aside.exists():  # another set's, changed at the same step: kept too (QA)
+                    best_aside, n = args.out / f"best.before-step{step}-{n}.pt", n + 1
                 kept = f" (kept as {best_aside.name} when the next best is written)"
             log(f"--resume: the selection set changed ({changed}): best.pt's score ({best:.3f}) is not comparable"
                 f"{kept}; the next validation starts a new best")

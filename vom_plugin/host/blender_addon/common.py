@@ -609,7 +609,9 @@ def cache_off(start: Mapping[str, Any]) -> str:
     then resumes from nothing, which a cancel's message must not promise otherwise."""
     if start.get("event") != "start" or "cache" not in start or start.get("cache") is not None:
         return ""
-    return str(start.get("cache_off") or "it runs without the cache")
+    why = str(start.get("cache_off") or "")
+    # vom's warning begins "rendering without the cache: ": the reason alone (said after "ran without the cache")
+    return why.split(": ", 1)[1] if why.startswith("rendering without the cache: ") else why or "no reason given"
 
 
 def percent(raw: Mapping[str, Any], done: int | None, total: int | None) -> int | None:
