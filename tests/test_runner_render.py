@@ -2124,3 +2124,8 @@ def test_a_render_of_frames_another_render_is_writing_is_refused_before_any_work
                     progress=lambda e: seen.append(_claims(out.parent)) if e["event"] == "frame" else None)
     assert result.frames == [1, 2, 3] and all(len(c) == 1 for c in seen)  # held while it wrote
     assert _claims(out.parent) == []
+    # it names itself by its plate and roto (the artist's render and a farm task's differ by the roto alone: QA)
+    from vom_plugin.engine.runner import _described
+
+    assert _described(shot(shot_dir, "claimed")) == (f"plate {shot_dir / 'plate' / 'p.####.exr'}, roto "
+                                                      f"{shot_dir / 'roto' / 'r.0001.exr'}")

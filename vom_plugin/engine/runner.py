@@ -422,6 +422,15 @@ def _sorted(r: _Render, *, on_disk: bool = False) -> RenderResult:
     return result
 
 
+def _described(shot: Shot) -> str:
+    """How another render's refusal names this one: its shot file, or its plate, and its rotos (the artist's new roto
+    and a farm task's old one are one shot file and one plate)."""
+    rotos = sorted({str(p) for kfs in shot.rotos().values() for p in kfs.values()})
+    listed = ", ".join(rotos[:2]) + (f" and {len(rotos) - 2} more" if len(rotos) > 2 else "")
+    what = f"shot file {shot.source_file}" if shot.source_file is not None else f"plate {shot.plate}"
+    return f"{what}, roto{'s' if len(rotos) > 1 else ''} {listed}"
+
+
 def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | None = None, *, stop: Stop | None = None,
            models: LoadedModels | None = None, memo: Memo | None = None) -> RenderResult:
     """Render ``shot`` (a Shot, or a shot file's path): validate everything, then propagate, lift and write every
@@ -457,8 +466,7 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     job = prepare(shot, models, memo)
     try:
         # held to the render's end: another render writing these frames refuses this one, before any work
-        job.claim = OutputClaim.take(shot.out_patterns().values(), job.frames,
-                                     str(shot.source_file) if shot.source_file is not None else f"plate {shot.plate}")
+        job.claim = OutputClaim.take(shot.out_patterns().values(), job.frames, _described(shot))
         return _render_job(job, shot, progress, stop, t0)
     except BaseException:
         # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left (QA); a
