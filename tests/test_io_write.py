@@ -594,3 +594,27 @@ def test_a_dpx_plates_frame_rate_is_the_mattes(tmp_path, rate, want):
     assert "FramesPerSecond" not in info.metadata
     write_alpha(tmp_path / "a.exr", np.zeros((8, 16), np.float32), info)
     assert oiio.ImageBuf(str(tmp_path / "a.exr")).spec().getattribute("FramesPerSecond") == want
+
+
+def test_a_write_the_file_system_refuses_says_why_when_the_disk_is_not_full(tmp_path: Path) -> None:
+    """QA: under a file size limit (or a quota, with the disk far from full) the message was the EXR writer's "File
+    output failed", with no reason: the system's own reason is said now, from a probe written after the failure."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import resource
+        import numpy as np
+        from vom_plugin.errors import InputError
+        from vom_plugin.io import ImageInfo, write_alpha
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, resource.RLIM_INFINITY))
+        try:
+            write_alpha({str(tmp_path / "a.0001.exr")!r}, np.random.rand(512, 512).astype(np.float32),
+                        ImageInfo.for_size(512, 512), compression="none")
+        except InputError as e:
+            print(e)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "could not be written" in out.stdout and "File too large" in out.stdout, (out.stdout, out.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no frame, no temporary, no probe left

@@ -10,6 +10,7 @@ than the display window, only the data window is written, like the plate.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -433,11 +434,38 @@ def _space_note(folder: Path, needed: int) -> str:
     except OSError:
         return ""
     if free >= needed:
-        return ""
+        refused = _refused_write(folder, needed)
+        return f"; the file system refuses a file of that size there ({refused})" if refused else ""
     # the pixels' size in memory bounds the file's, which compression makes smaller: said as such (QA: "the frame's
     # 0.518 MB" of a frame that takes 0.09 MB on disk)
     return (f"; the disk holding {folder} has {free / 1e6:.3g} MB free, and the frame's pixels are up to "
             f"{needed / 1e6:.3g} MB before compression: full?")
+
+
+def _refused_write(folder: Path, needed: int) -> str:
+    """Why ``needed`` bytes cannot be written in ``folder`` as the system says it ("Disk quota exceeded", "File too
+    large"), "" where they can: after a failed frame only, whose writer dropped the reason (a quota with the disk far
+    from full, a process's file size limit: QA)."""
+    import secrets
+
+    probe = folder / f".vom-space-probe.{secrets.token_hex(4)}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        return e.strerror or str(e)
+    try:
+        block = b"\0" * min(needed, 1 << 20)
+        left = needed
+        while left > 0:
+            left -= os.write(fd, block[:left])
+        os.fsync(fd)
+    except OSError as e:
+        return e.strerror or str(e)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return ""
 
 
 def _check_reads_back(temp: Path, out_path: Path) -> None:
@@ -465,6 +493,7 @@ def _check_reads_back(temp: Path, out_path: Path) -> None:
         elif not temp.is_file():
             why = "the file written is gone: did another program remove it?"
         else:
-            why = "is its disk full or over quota?"
+            refused = _refused_write(temp.parent, temp.stat().st_size + (1 << 20))
+            why = f"the file system refuses it ({refused})." if refused else "is its disk full or over quota?"
         raise InputError(f"output file {out_path} could not be written completely (the file written does not read "
                          f"back: {problem}); {why} The file there before, if any, is unchanged")
