@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import numpy as np
 import OpenEXR
@@ -618,3 +619,28 @@ def test_a_write_the_file_system_refuses_says_why_when_the_disk_is_not_full(tmp_
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "could not be written" in out.stdout and "File too large" in out.stdout, (out.stdout, out.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no frame, no temporary, no probe left
+
+
+def test_the_probe_after_a_failed_write_is_the_size_the_writer_reached_and_leaves_nothing(tmp_path: Path) -> None:
+    """Review: the probe wrote the frame's pixels' size in memory (twice the half-float file, more than it compressed
+    to), so under a limit between the two an unrelated failure was blamed on "File too large"; and it could be left
+    behind where the file system failed its close."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import resource
+        from pathlib import Path
+        from vom_plugin.io import exr_out
+        folder = Path({str(tmp_path)!r})
+        (folder / "reached").write_bytes(b"x" * 200_000)  # as far as a failed writer got, well under the limit
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_500_000, resource.RLIM_INFINITY))
+        print(repr(exr_out._space_note(folder, 4_000_000, folder / "reached")))  # pixels: 4 MB in memory
+        (folder / "reached").write_bytes(b"x" * 1_400_000)
+        print(repr(exr_out._space_note(folder, 4_000_000, folder / "reached")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines() == [
+        "''", "'; the file system refuses a file of that size there (File too large)'"], (out.stdout, out.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reached"]

@@ -114,5 +114,8 @@ def test_a_claim_is_read_whole_readable_by_others_and_its_leftovers_go(tmp_path:
 
     with open(foreign, "rb") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(InputError, match=r"frame 5 is being written by another render .* since \?\)"):
+            OutputClaim.take([str(pattern)], [5], "mine")  # its start time is only said: it still refuses
+        foreign.write_text("{not json")
         OutputClaim.take([str(pattern)], [5], "mine").release()  # unreadable: not a refusal, not a crash
     assert not part.exists() and fresh.exists()

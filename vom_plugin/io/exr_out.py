@@ -412,7 +412,7 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
             closed = writer.close()
             if not ok or not closed:
                 raise InputError(f"output file {out_path} could not be written: {message or oiio.geterror()}"
-                                 f"{_space_note(folder, pixels.nbytes)}")
+                                 f"{_space_note(folder, pixels.nbytes, temp)}")
             _check_reads_back(temp, out_path)
             if guard is not None:
                 guard(out_path)
@@ -424,9 +424,10 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
 
 
-def _space_note(folder: Path, needed: int) -> str:
+def _space_note(folder: Path, needed: int, temp: Path | None = None) -> str:
     """What a failed write's message adds when the disk it went to has less room than the frame's pixels: the
-    EXR writer's own error ("Failed to write pixel data") does not say the disk is full."""
+    EXR writer's own error ("Failed to write pixel data") does not say the disk is full. With room, the system's
+    reason for refusing a file as far as the writer got (``temp``, the failed write's file), if it refuses one."""
     import shutil
 
     try:
@@ -434,7 +435,11 @@ def _space_note(folder: Path, needed: int) -> str:
     except OSError:
         return ""
     if free >= needed:
-        refused = _refused_write(folder, needed)
+        try:
+            reached = temp.stat().st_size if temp is not None else 0
+        except OSError:
+            reached = 0
+        refused = _refused_write(folder, reached + (1 << 20))
         return f"; the file system refuses a file of that size there ({refused})" if refused else ""
     # the pixels' size in memory bounds the file's, which compression makes smaller: said as such (QA: "the frame's
     # 0.518 MB" of a frame that takes 0.09 MB on disk)
@@ -442,27 +447,34 @@ def _space_note(folder: Path, needed: int) -> str:
             f"{needed / 1e6:.3g} MB before compression: full?")
 
 
-def _refused_write(folder: Path, needed: int) -> str:
-    """Why ``needed`` bytes cannot be written in ``folder`` as the system says it ("Disk quota exceeded", "File too
-    large"), "" where they can: after a failed frame only, whose writer dropped the reason (a quota with the disk far
-    from full, a process's file size limit: QA)."""
-    import secrets
+PROBE_MAX = 64 << 20  # a frame's file, compressed, is far under this; more would only fill a shared disk
 
-    probe = folder / f".vom-space-probe.{secrets.token_hex(4)}"
+
+def _refused_write(folder: Path, needed: int) -> str:
+    """Why ``needed`` bytes (at most PROBE_MAX) cannot be written in ``folder`` as the system says it ("Disk quota
+    exceeded", "File too large"), "" where they can: after a failed frame only, whose writer dropped the reason (a
+    quota with the disk far from full, a process's file size limit: QA). The probe is named as a killed EXR writer's
+    temporary (its first bytes an EXR's), which the next render's sweep removes if a kill leaves it."""
+    from vom_plugin.atomic import temp_name
+
+    probe = temp_name(folder / "vom-space-probe.exr")
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as e:
         return e.strerror or str(e)
     try:
-        block = b"\0" * min(needed, 1 << 20)
-        left = needed
-        while left > 0:
-            left -= os.write(fd, block[:left])
-        os.fsync(fd)
-    except OSError as e:
-        return e.strerror or str(e)
+        try:
+            left = min(needed, PROBE_MAX)
+            block = b"\x76\x2f\x31\x01" + b"\0" * ((1 << 20) - 4)
+            while left > 0:
+                left -= os.write(fd, block[:left])
+            os.fsync(fd)
+        except OSError as e:
+            return e.strerror or str(e)
+        finally:
+            with contextlib.suppress(OSError):  # a network file system says a quota at close: the write's said it
+                os.close(fd)
     finally:
-        os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(probe)
     return ""

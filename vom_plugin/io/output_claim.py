@@ -83,7 +83,8 @@ class OutputClaim:
         except OSError:
             return None
         try:
-            os.fchmod(fd, 0o644)  # readable whatever the umask: another user's render (a farm account) checks it
+            with contextlib.suppress(OSError):  # readable whatever the umask: another user's render checks it (a
+                os.fchmod(fd, 0o644)  # mount that takes no modes keeps its own)
             os.write(fd, json.dumps(record).encode())
             _lock(fd)
             os.replace(temp, path)
@@ -134,9 +135,12 @@ def _check_others(folder: Path, pattern: str, frames: list[int], mine: Path | No
                 with os.fdopen(os.dup(fd), "rb") as f:  # whole, however long its frame list
                     record = json.loads(f.read().decode())
                 theirs = _names(str(record["pattern"]), record["list"])
-                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record.get("started") or 0)))
-            except (ValueError, KeyError, TypeError, OSError, OverflowError):
+            except (ValueError, KeyError, TypeError, OSError):
                 continue
+            try:  # said only: a start time that is no number does not keep the claim from refusing
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record.get("started") or 0)))
+            except (ValueError, TypeError, OverflowError, OSError):
+                since = "?"
             both = sorted(f for n, f in wanted.items() if n in theirs)
             if both:
                 raise InputError(
