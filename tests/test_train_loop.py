@@ -965,7 +965,7 @@ def test_a_resume_that_leaves_out_the_validation_flags_keeps_the_runs_selection_
     logs.clear()
     L.train(_args(out, shots, resume=True, max_steps=8, val_hard=1), log=logs.append, given={"val_hard"})
     assert any("the selection set changed (val_hard 0 -> 1)" in m
-               and "(kept as best.before-step6.pt when the next best is written)" in m for m in logs), logs
+               and "(kept as best.before-step6.pt)" in m for m in logs), logs
     assert (out / "best.before-step6.pt").read_bytes() == chosen
     assert L.load_checkpoint(out / "best.pt")["step"] == 8
     # a resume refused after the checkpoint is read (here: validation shots that hold none) moves nothing (review:
@@ -983,6 +983,19 @@ def test_a_resume_that_leaves_out_the_validation_flags_keeps_the_runs_selection_
     assert (out / "best.before-step8.pt").read_bytes() == second
     L.train(_args(out, shots, resume=True, max_steps=8, val_hard=1), log=lambda m: None, given={"val_hard"})
     assert (out / "best.before-step8.pt").read_bytes() == second and (out / "best.before-step8-2.pt").is_file()
+    # a resume with another set stopped before its first validation (here: none), then resumed as it is: the best
+    # of the set before is kept all the same (review: the move waited for a new best, the checkpoint before it
+    # recorded the new set and no best, and the next resume replaced best.pt)
+    third = (out / "best.pt").read_bytes()
+    L.train(_args(out, shots, resume=True, max_steps=9, val_hard=0, val_minutes=0), log=lambda m: None,
+            given={"val_hard"})
+    L.train(_args(out, shots, resume=True, max_steps=10, val_hard=0), log=lambda m: None, given=set())
+    assert (out / "best.before-step8-3.pt").read_bytes() == third
+    assert L.load_checkpoint(out / "best.pt")["step"] == 10
+    # a run recorded with a relative --val-shots, resumed from its folder with the same flag made absolute: the same
+    # set, not a change (review)
+    assert L._selection({"val_shots": "vs", "val_library": "lib"}) == L._selection(
+        {"val_shots": os.path.abspath("vs"), "val_library": os.path.abspath("lib")})
 
 
 def test_a_run_stopped_before_its_first_checkpoint_starts_again_in_its_folder(tmp_path: Path, tiny):

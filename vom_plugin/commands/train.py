@@ -233,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
     library, val_library = _library(args.library), _library(args.val_library)
     # absolute, as the run records them: a resume from another working folder read other shots, unsaid (QA)
     val_library = Path(os.path.abspath(val_library)) if val_library is not None else None
+    library = Path(os.path.abspath(library)) if library is not None else None
     args.val_shots = Path(os.path.abspath(args.val_shots)) if args.val_shots is not None else None
     args.shots = Path(os.path.abspath(args.shots)) if args.shots is not None else None
     targs = TrainArgs(out=args.out, config=args.config, data=args.data, minutes=args.minutes, resume=args.resume,

@@ -385,8 +385,13 @@ _SELECTION = {"size": None, "val_clips": None, "val_hard": None, "val_frames": N
 
 
 def _selection(args: dict[str, Any]) -> dict[str, Any]:
-    """The selection-set settings of a run's arguments (``TrainArgs.to_json``; older checkpoints lack val_long)."""
-    return {k: args.get(k, default) for k, default in _SELECTION.items()}
+    """The selection-set settings of a run's arguments (``TrainArgs.to_json``; older checkpoints lack val_long), its
+    folders absolute: a run recorded before they were (``vs``) is the same set as ``/work/vs`` from its folder."""
+    got = {k: args.get(k, default) for k, default in _SELECTION.items()}
+    for k in ("val_shots", "val_library"):
+        if isinstance(got[k], str) and got[k]:
+            got[k] = os.path.abspath(got[k])
+    return got
 
 
 # The selection set's flags: a resume that leaves them out takes the run's.
@@ -587,7 +592,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     opt = torch.optim.AdamW(param_groups(model, args.small_lr_scale, args.trunk_lr_scale), lr=args.lr,
                             weight_decay=args.weight_decay)
     step, elapsed_total, best = 0, 0.0, float("inf")
-    best_aside: Path | None = None  # where the run's best.pt goes once a new selection set's first best is written
+    best_aside: Path | None = None  # where the run's best.pt goes, a new selection set's run once started
     peak_lr: float | None = None
     if ck is not None:
         if ck.get("config") != args.config:
@@ -617,7 +622,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
                 n = 2
                 while best_aside.exists():  # another set's, changed at the same step: kept too (QA)
                     best_aside, n = args.out / f"best.before-step{step}-{n}.pt", n + 1
-                kept = f" (kept as {best_aside.name} when the next best is written)"
+                kept = f" (kept as {best_aside.name})"
             log(f"--resume: the selection set changed ({changed}): best.pt's score ({best:.3f}) is not comparable"
                 f"{kept}; the next validation starts a new best")
             best = float("inf")
@@ -659,6 +664,10 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         long_sets = {f"{'synth' if n == 'synthetic' else n}-{args.val_long}f": v for n, v in longer.items()}
     # the run's files from here on, once its validation sets are built (a start that fails on one leaves nothing):
     # the log appended (each resume adds its line), never through a link a file of the user's took its place with
+    if best_aside is not None and (args.out / "best.pt").is_file():
+        # here, not at the next best: a checkpoint before it records the new set and no best, and the resume after
+        # it had nothing to keep aside, and replaced best.pt (review)
+        os.replace(args.out / "best.pt", best_aside)
     fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     with os.fdopen(fd, "a") as f:
         f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
@@ -711,7 +720,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             return {}
 
     def _validate() -> dict[str, float]:
-        nonlocal best, best_aside
+        nonlocal best
         judged = model if ema_model is None else ema_model.module
         rows: list[dict[str, Any]] = []  # written once the whole validation ran: one given up left rows (review)
 
@@ -747,9 +756,6 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             val_csv.row(**r)
         if score < best:
             best = score
-            if best_aside is not None and (args.out / "best.pt").is_file():
-                os.replace(args.out / "best.pt", best_aside)
-                best_aside = None
             checkpoint(args.out / "best.pt")
             checkpoint(last)  # its "best" too: killed before the next one, a resume would take a worse best.pt
             msg += " (best)"
