@@ -157,6 +157,7 @@ def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path, capsys:
     (["--export", "nope.pt"], "--export needs --to"),
     (["--out", "X", "--shots", "nowhere"], "--shots nowhere: no such folder"),  # reported nothing, exit 0 (QA)
     (["--out", "X", "--shots", "."], "--shots .: no shot folders (plate.####.exr"),  # the shots' parent: ditto
+    (["--out", "X", "--shots", "/dev/null"], "--shots /dev/null: not a folder"),
 ])
 def test_cli_rejects_bad_flags_with_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -220,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
     if args.train_only == "detail" and args.no_detail:
         raise InputError("--train-only detail and --no-detail: the one trains only the module the other leaves out")
     if args.shots is not None and not Path(args.shots).is_dir():  # (a typo reported no shots, exit 0: QA)
-        raise InputError(f"--shots {args.shots}: no such folder (the rendered shots to report, e.g. "
+        what = "not a folder" if Path(args.shots).exists() else "no such folder"
+        raise InputError(f"--shots {args.shots}: {what} (the rendered shots to report, e.g. "
                          f"../shared/data/shots)")
     try:  # shot folders, as shot_valsets reads them (dot folders are not)
         has_shots = args.shots is None or any(d.is_dir() and not d.name.startswith(".") and any(d.glob("plate.*.exr"))
