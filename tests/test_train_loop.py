@@ -1072,3 +1072,30 @@ def test_a_sigint_the_run_was_started_ignoring_stays_ignored(tmp_path: Path, tin
     finally:
         signal.signal(signal.SIGINT, before)
     assert summary["stopped"] is None and summary["step"] == 3
+
+
+def test_a_damaged_data_file_found_mid_run_checkpoints_the_steps_trained(tmp_path: Path, tiny, monkeypatch):
+    """QA: a corrupt frame of a folder: dataset failed the run when its clip was drawn (exit 2, naming the file), and
+    the steps trained since the last checkpoint (up to --ckpt-minutes) were lost. They are checkpointed, and the
+    message says to fix the file and resume."""
+    from vom_plugin.train import prefetch
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    real = prefetch.BatchSpec.make
+
+    def damaged_at_3(self, source, step, encode):  # type: ignore[no-untyped-def]
+        if step == 3:
+            raise InputError("clip /data/c7/alpha.0004.exr: cannot be read (truncated)")
+        return real(self, source, step, encode)
+
+    monkeypatch.setattr(prefetch.BatchSpec, "make", damaged_at_3)
+    with pytest.raises(InputError, match=r"^clip /data/c7/alpha\.0004\.exr: cannot be read \(truncated\); the run is "
+                                         r"checkpointed at step 3 \(.*last\.pt\): fix or remove that file, then "
+                                         r"continue it with --resume$"):
+        L.train(_args(out, shots, max_steps=6, val_minutes=0, data_workers=0), log=lambda m: None)
+    assert L.load_checkpoint(out / "last.pt")["step"] == 3
+    monkeypatch.setattr(prefetch.BatchSpec, "make", real)
+    assert L.train(_args(out, shots, max_steps=6, val_minutes=0, data_workers=0, resume=True),
+                   log=lambda m: None)["step"] == 6

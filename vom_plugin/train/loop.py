@@ -780,13 +780,24 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     skipped = int(guard.get("skipped", 0))
     step_time = 0.0
     set_train_mode(model)
+    began = step
     try:
         while not stop["flag"]:
             now = time.monotonic()
             if now - run_start >= budget or (args.max_steps is not None and step >= args.max_steps):
                 break
             t0 = time.monotonic()
-            batch, diff, static = prefetch.get(step) if prefetch is not None else batch_spec.make(source, step, encode)
+            try:
+                batch, diff, static = (prefetch.get(step) if prefetch is not None
+                                       else batch_spec.make(source, step, encode))
+            except InputError as e:
+                # a damaged file of the data, found as its clip is drawn: the steps trained since the last checkpoint
+                # are kept (QA: up to --ckpt-minutes of work was lost), and the message says how to go on
+                if step == began:
+                    raise
+                checkpoint(last)
+                raise InputError(f"{e}; the run is checkpointed at step {step} ({last}): fix or remove that file, "
+                                 f"then continue it with --resume") from None
             batch = batch.to(device)
             lr_peak = _cosine_now(args, step, now - run_start, budget, peak_lr, plan)
             lr = _warm(args, step) * lr_peak
