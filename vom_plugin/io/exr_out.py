@@ -308,11 +308,11 @@ def write_alpha(
     (the semantic mask), written after it.
     Written to a hidden temporary file in the same folder, then renamed: readers never see half a frame.
     ``sweep``: make the folder and remove the file's temporaries left by killed writers first
-    (``atomic.atomic_path``); a render, which made and swept its output folders before any frame, passes False,
-    and a folder removed since is an InputError, not made again. ``guard(path)``: called as the written file is about
-    to take its name; raising keeps what is there (a render asks whether a file put there since it began is one
-    it may replace). ``rgb_colour``: the colour tag of the RGB (an rgba output's), a render's for every frame of
-    its sequence; None: this frame's own (``rgb_colour_id``).
+    (``atomic.atomic_path``); a render, which made and swept its output folders before any frame, passes False:
+    a folder removed since is not made again, and the write is an InputError. ``guard(path)``: called as the
+    written file is about to take its name; raising keeps what is there (a render asks whether a file put there
+    since it began is one it may replace). ``rgb_colour``: the colour tag of the RGB (an rgba output's), a
+    render's for every frame of its sequence; None: this frame's own (``rgb_colour_id``).
     Raises InputError naming the folder or file when it cannot be written, or naming a bad setting.
     """
     out_path = Path(path)
@@ -388,13 +388,9 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
            guard: Callable[[Path], None] | None = None) -> None:
     import OpenImageIO as oiio
 
+    # a render made its folders before any frame: one gone since is not made again here (it ended "done" over part of
+    # a sequence, QA); the write fails, and the render says the folder went (runner's _check_folder)
     folder = ensure_output_folder(out_path) if sweep else out_path.parent
-    # a render made its folders before any frame: one gone since was removed with the frames written into it; made
-    # again here, the render ended "done" over part of a sequence, or failed, as the removal fell (QA)
-    removed = InputError(f"output folder {folder} was removed while this render wrote into it, with the frames it "
-                         f"had written there; render again once the folder is where it should be")
-    if not sweep and not folder.is_dir():
-        raise removed
     if spec.getattribute("DateTime") is None:
         # OpenImageIO dates an undated file with the time it is written: the matte of an undated plate claimed a
         # capture date, and two renders of the same pixels differed in bytes (QA). An empty date writes none.
@@ -416,11 +412,7 @@ def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
             _check_reads_back(temp, out_path)
             if guard is not None:
                 guard(out_path)
-    except (OSError, InputError) as exc:
-        if not sweep and not folder.is_dir():  # removed as this frame was written
-            raise removed from None
-        if isinstance(exc, InputError):
-            raise
+    except OSError as exc:
         raise InputError(f"output file {out_path} could not be written: {exc.strerror or exc}") from None
 
 
@@ -455,7 +447,7 @@ def _refused_write(folder: Path, needed: int) -> str:
     exceeded", "File too large"), "" where they can: after a failed frame only, whose writer dropped the reason (a
     quota with the disk far from full, a process's file size limit: QA). The probe is named as a killed EXR writer's
     temporary (its first bytes an EXR's), which the next render's sweep removes if a kill leaves it."""
-    from vom_plugin.atomic import temp_name
+    from vom_plugin.atomic import _EXR_MAGIC, temp_name
 
     probe = temp_name(folder / "vom-space-probe.exr")
     try:
@@ -465,7 +457,7 @@ def _refused_write(folder: Path, needed: int) -> str:
     try:
         try:
             left = min(needed, PROBE_MAX)
-            block = b"\x76\x2f\x31\x01" + b"\0" * ((1 << 20) - 4)
+            block = _EXR_MAGIC + b"\0" * ((1 << 20) - len(_EXR_MAGIC))
             while left > 0:
                 left -= os.write(fd, block[:left])
             os.fsync(fd)
