@@ -168,7 +168,7 @@ def test_folders_are_one_by_their_device_and_inode_where_they_have_one(tmp_path:
     a.mkdir()
     b.mkdir()
     same = {str(a): (7, 42), str(b): (7, 42)}
-    monkeypatch.setattr(og, "_identity", lambda p: same.get(os.fspath(p)))
+    monkeypatch.setattr(og, "identity", lambda p: same.get(os.fspath(p)))
     assert og.same_sequence_name(str(a / "p.####.exr"), str(b / "p.#####.exr"))
     with pytest.raises(InputError, match=r"object hero's frame 1 and object dog's frame 1 would both be written to"):
         og.check_distinct({"hero": str(a / "x.####.exr"), "dog": str(b / "x.####.exr")}, [1])

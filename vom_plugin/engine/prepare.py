@@ -5,7 +5,6 @@ output folders (made last, once everything else has been accepted)."""
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import InputError
 from vom_plugin.io.color import EXPOSURE_GAIN_RANGE
 from vom_plugin.io.output_claim import OutputClaim
+from vom_plugin.io.output_guard import identity as folder_identity
 from vom_plugin.locations import weights_path
 
 
@@ -60,7 +60,7 @@ class Job:
     rgb_colour: Any = None
     trained: bool = False           # weights `vom train` made (their mattes follow the roto; random ones' do not)
     made_folders: list[Path] = field(default_factory=list)  # output folders prepare made, innermost first
-    made_ids: dict[Path, Any] = field(default_factory=dict)  # and their identities (folder_identity) then
+    made_ids: dict[Path, Any] = field(default_factory=dict)  # and their identities (output_guard.identity) then
     # its claim on the frames it writes, taken by runner.render and held to its end (a Job prepared and never
     # rendered holds none)
     claim: OutputClaim = field(default_factory=OutputClaim)
@@ -423,18 +423,9 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 rgb_colour=vio.RgbColour.of(at_kf.info.metadata, shot.colorspace) if shot.output != "alpha" else None)
 
 
-def folder_identity(folder: Path) -> tuple[int, int] | None:
-    """(device, inode) of ``folder``, None where it is not there: a folder removed and made again is another."""
-    try:
-        st = os.stat(folder)
-    except OSError:
-        return None
-    return st.st_dev, st.st_ino
-
-
 def remove_empty_folders(folders: list[Path], ids: dict[Path, Any] | None = None) -> None:
     """Remove ``folders`` (innermost first) that are empty: those a render made and wrote nothing into; with ``ids``
-    (``folder_identity`` when made), only those that are still the ones it made (not another's made since)."""
+    (``output_guard.identity`` when made), only those that are still the ones it made (not another's made since)."""
     for folder in sorted(folders, key=lambda q: -len(q.parts)):
         if ids is not None and folder_identity(folder) != ids.get(folder):
             continue

@@ -30,7 +30,7 @@ from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
-from vom_plugin.engine.prepare import Job, folder_identity, prepare, remove_empty_folders
+from vom_plugin.engine.prepare import Job, prepare, remove_empty_folders
 from vom_plugin.engine.progress import ProgressCallback
 from vom_plugin.engine.resume import PREDICTION_ARITHMETIC
 from vom_plugin.engine.shot import Shot, keyframes_stamp
@@ -40,6 +40,7 @@ from vom_plugin.engine.stop import Stop, signals
 from vom_plugin.errors import CancelledError, InputError, users_file_error
 from vom_plugin.grammar import object_channel
 from vom_plugin.io.output_claim import OutputClaim
+from vom_plugin.io.output_guard import identity as folder_identity
 
 __all__ = ["STAGES", "LoadedModels", "RenderResult", "Stop", "prepare", "render", "state_interval"]
 MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on disk (bounds the memory held)
@@ -465,17 +466,17 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
         memo.begin_render()
     job = prepare(shot, models, memo)
     try:
-        # held to the render's end: another render writing these frames refuses this one, before any work
-        job.claim = OutputClaim.take(shot.out_patterns().values(), job.frames, _described(shot))
-        return _render_job(job, shot, progress, stop, t0)
+        try:
+            # held to the render's end: another render writing these frames refuses this one, before any work
+            job.claim = OutputClaim.take(shot.out_patterns().values(), job.frames, _described(shot))
+            return _render_job(job, shot, progress, stop, t0)
+        finally:
+            job.claim.release()  # (its file gone first: a folder holding it is not empty)
     except BaseException:
         # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left (QA); a
         # folder with a frame in it is not empty, and stays
-        job.claim.release()
         remove_empty_folders(job.made_folders, job.made_ids)
         raise
-    finally:
-        job.claim.release()
 
 
 def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: float) -> RenderResult:

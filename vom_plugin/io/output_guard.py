@@ -27,7 +27,9 @@ from vom_plugin.errors import InputError
 from vom_plugin.io.sequence import frame_path
 
 
-def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+def identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, links followed; None where it is not there. A folder removed and made again is
+    another."""
     try:
         st = os.stat(path)  # follows links: a link to the plate is the plate
     except (OSError, ValueError):
@@ -42,7 +44,7 @@ def _real(path: str | os.PathLike[str]) -> str:
 def _place(folder: str | os.PathLike[str]) -> str:
     """A folder as one key however it is reached: its device and inode where it exists (a bind mount, one export
     mounted at two paths: no link for ``realpath`` to resolve, QA), else its real path."""
-    ident = _identity(folder)
+    ident = identity(folder)
     # an inode of 0 names nothing (some SMB, FUSE and FAT mounts give every file one): the real path then
     return f"\0{ident[0]}:{ident[1]}" if ident is not None and ident[1] else _real(folder)
 
@@ -56,7 +58,7 @@ class ProtectedFiles:
 
     def add(self, label: str, path: str | os.PathLike[str]) -> None:
         p = Path(path)
-        ident = _identity(p)
+        ident = identity(p)
         if ident is not None:
             self._by_id.setdefault(ident, (label, p))
         self._by_path.setdefault(_real(p), (label, p))
@@ -67,7 +69,7 @@ class ProtectedFiles:
 
     def match(self, path: str | os.PathLike[str]) -> tuple[str, Path] | None:
         """(label, input path) when ``path`` is, or would overwrite, one of the protected files."""
-        ident = _identity(path)
+        ident = identity(path)
         if ident is not None and ident in self._by_id:
             return self._by_id[ident]
         return self._by_path.get(_real(path))
