@@ -274,7 +274,7 @@ def render_library(root: Path, count: int, settings: LibrarySettings, *, seed_ba
         cpu += rec["cpu_s"]
         log(f"{rec['name']}  {rec['render_s']:6.1f} s ({rec['cpu_s']:.1f} CPU s)  {','.join(rec['tags'])}  "
             f"({done + rendered}/{count}, mean {seconds / rendered:.1f} s/clip, {cpu / rendered:.1f} CPU s/clip)")
-    size = sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())  # textures too
+    size = library_bytes(root)
     return {"rendered": rendered, "skipped": done, "failed": failed, "seconds": seconds, "cpu_seconds": cpu,
             "seconds_per_clip": seconds / rendered if rendered else None,
             "cpu_seconds_per_clip": cpu / rendered if rendered else None, "bytes": size}
@@ -446,6 +446,11 @@ def with_library(source, library: Path | None, share: float, seed: int):
     return MixedSource(source, LibrarySource(ClipLibrary(library, "train"), seed), share, seed)
 
 
+def library_bytes(root: Path) -> int:
+    """A library's size on disk: every file in it, its textures too (not what links point at)."""
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink())
+
+
 def library_summary(root: Path, flag: str = "--library") -> dict[str, Any]:
     """What ``vom clips info`` says of a library; ``bytes``: every file in it, its textures too (its size on disk)."""
     lib = ClipLibrary(root, flag=flag)
@@ -453,7 +458,7 @@ def library_summary(root: Path, flag: str = "--library") -> dict[str, Any]:
     for c in lib.clips:
         for t in c.tags:
             tags[t] = tags.get(t, 0) + 1
-    size = sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file() and not f.is_symlink())
+    size = library_bytes(Path(root))
     secs = [c.render_s for c in lib.clips if c.render_s > 0]
     cpus = [c.cpu_s for c in lib.clips if c.cpu_s > 0]
     return {"root": str(root), "clips": len(lib), "frames": sum(c.frames for c in lib.clips), "bytes": size,
