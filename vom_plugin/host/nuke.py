@@ -730,10 +730,9 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
         problem = _common.model_problem(model, knobs["model"])
         if problem:
             raise HostError(f"{node.name()}: {problem}")
-    for row in _common.load_knob_table()["knobs"]:  # vom refused a typo only once the Source was baked (QA)
-        problem = _common.setting_problem(row, knobs.get(row["name"])) if row["name"] in knobs else None
-        if problem:
-            raise HostError(f"{node.name()}: {problem}")
+    problem = _common.settings_problem(_common.load_knob_table(), knobs)  # vom refused a typo only once the Source
+    if problem:  # was baked (QA)
+        raise HostError(f"{node.name()}: {problem}")
     # else the colour space comes from the Read or the working space (a gizmo without the knob: from the knob)
     chosen = not bool(_knob_value(node, "colorspace_from_nuke") if node.knob("colorspace_from_nuke") else False)
     first, last = _script_range()

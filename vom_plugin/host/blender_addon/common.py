@@ -583,6 +583,16 @@ def setting_problem(knob: Mapping[str, Any], value: Any) -> str | None:
     return None
 
 
+def settings_problem(table: Mapping[str, Any], values: Mapping[str, Any]) -> str | None:
+    """The first of ``values`` (setting name -> value) that vom would refuse, by the knob ``table``
+    (``load_knob_table``), as ``setting_problem`` says it; None where vom takes them all."""
+    for row in table["knobs"]:
+        problem = setting_problem(row, values[row["name"]]) if row["name"] in values else None
+        if problem:
+            return problem
+    return None
+
+
 # vom_plugin.locations.MODEL_ALIASES, tested to agree: any other Model is a weights file's path
 SHIPPED_MODELS = ("default", "lite", "full")
 

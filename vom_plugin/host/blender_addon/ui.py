@@ -203,10 +203,10 @@ def prepare(context: Any) -> Plan:
         raise core.HostError("keyframes and objects are both set: with objects, each object gives its own frames "
                              "(hero 1 50; dog 40); empty Keyframes")
     keyframes = core.parse_keyframes(s.keyframes) if not objects else []
-    for row in core.node_def()["knobs"]:  # said before a Mask is baked, not by vom after it
-        problem = common.setting_problem(row, getattr(s, row["name"], None))
-        if problem:
-            raise core.HostError(problem)
+    table = core.node_def()  # said before a Mask is baked, not by vom after it
+    problem = common.settings_problem(table, {k["name"]: getattr(s, k["name"], None) for k in table["knobs"]})
+    if problem:
+        raise core.HostError(problem)
     core.check_scene_frames(timing, plate_node.name, s.frames, dict(objects) if objects else {None: keyframes})
     if s.frames.strip():
         frames = core.shift_frames(s.frames, delta)
