@@ -616,8 +616,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         if before != now and best < float("inf"):
             changed = ", ".join(f"{k} {before[k]} -> {now[k]}" for k in now if before[k] != now[k])
             kept = ""
-            if (args.out / "best.pt").is_file():  # hours of training chose it: kept aside as the next best is written,
-                # not before (a start refused after this point left none: review)
+            if (args.out / "best.pt").is_file():  # hours of training chose it: kept aside as the run starts, below
                 best_aside = args.out / f"best.before-step{step}.pt"
                 n = 2
                 while best_aside.exists():  # another set's, changed at the same step: kept too (QA)
@@ -671,7 +670,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     with os.fdopen(fd, "a") as f:
         f.write(json.dumps({"start_step": step, "argv": sys.argv, **args.to_json()}) + "\n")
-    fresh = unfinished and not args.resume
+    fresh = unfinished  # (a resume of such a run was refused above)
     train_csv = _Csv(args.out / "train.csv", ["step", "elapsed_s", "lr", "difficulty", "static", "step_s",
                                               *LOSS_KEYS], fresh=fresh)
     val_csv = _Csv(args.out / "val.csv", ["step", "elapsed_s", "set", "mad", "mse", "dtssd"], fresh=fresh)
