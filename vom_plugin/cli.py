@@ -182,9 +182,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # whoever read our output went away (`| head`, a host that died): stop, quietly
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush has nowhere to fail
-        written = getattr(sys.exc_info()[1], "frames_written", None)
-        said = (f"{written} frame{'' if written == 1 else 's'} written, complete" if written is not None
-                else "any file written is complete")
+        written = getattr(sys.exc_info()[1], "frames_written", None)  # the frames, in order
+        if written is not None:
+            from vom_plugin.io.sequence import format_frames
+
+            listed = f" ({format_frames(written, sep=',')})" if written else ""
+            said = f"{len(written)} frame{'' if len(written) == 1 else 's'} written{listed}, complete"
+        else:
+            said = "any file written is complete"
         _say(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}")
         return 141  # as a process ended by SIGPIPE
     except Exception as e:

@@ -208,9 +208,12 @@ def _stopped_after_resume(e: BaseException, events: Any) -> Any:
         name = signal.Signals(_SIGNALLED[-1]).name if _SIGNALLED else "SIGINT"
     else:
         name = getattr(e, "by", None) or "a stop"
+    from vom_plugin.engine.runner import written_list
+
     total = f" of {events.total}" if events.total is not None else ""
-    return CancelledError(f"stopped by {name} after {len(events.frames)}{total} frames (the vom worker's and this "
-                          f"process's); the frames written are complete and the next render resumes from the cache")
+    return CancelledError(f"stopped by {name} after {len(events.frames)}{total} frames{written_list(events.frames)} "
+                          f"(the vom worker's and this process's); the frames written are complete and the next render "
+                          f"resumes from the cache")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -291,8 +291,11 @@ class _Render:
                 # said "stopped after 3 of 3 frames ... resumes from the cache", exit 130, for a complete render; QA)
                 return
             name = getattr(self.stop, "by", "") or signal.Signals(self.stop.signal).name
-            raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames; the frames "
-                                 f"written are complete and {self.next_render()}", by=name)
+            # which frames: with two keyframes those written are not a run from the first (QA: "6 of 12" left a farm
+            # wrapper to guess which to requeue)
+            raise CancelledError(f"stopped by {name} after {self.done} of {len(self.job.frames)} frames"
+                                 f"{written_list(self.result.frames)}; the frames written are complete and "
+                                 f"{self.next_render()}", by=name)
 
     def next_render(self) -> str:
         """What the next render of the shot does about the frames this one did not finish."""
@@ -381,8 +384,8 @@ class _CalledUntilItRaises:
 
         done = sorted(set(result.frames))
         e.render_result = result  # type: ignore[attr-defined]
-        if isinstance(e, BrokenPipeError):  # the progress reader went away: the caller says how many frames are whole
-            e.frames_written = len(done)  # type: ignore[attr-defined]
+        if isinstance(e, BrokenPipeError):  # the progress reader went away: the caller says which frames are whole
+            e.frames_written = done  # type: ignore[attr-defined]
         listed = f" ({format_frames(done, sep=',')}, each complete)" if done else ""
         if finished:
             e.add_note(f"vom: the progress callback raised {finished}; the render was complete: {len(done)} of "
@@ -391,6 +394,14 @@ class _CalledUntilItRaises:
             e.add_note(f"vom: the render stopped after the progress callback raised: {len(done)} of {total} frames "
                        f"written{listed}; {next_render}")
         raise e
+
+
+def written_list(frames: Iterable[Any]) -> str:
+    """`` (1,8-12)``: the frames a stopped render wrote, for its message ("" for none)."""
+    from vom_plugin.io.sequence import format_frames
+
+    done = sorted({f for f in frames if isinstance(f, int)})
+    return f" ({format_frames(done, sep=',')})" if done else ""
 
 
 def check_not_forked() -> None:
