@@ -351,6 +351,18 @@ def test_render_job_progress_and_status(tmp_path: Path) -> None:
     assert texts[1] == "VOM Matte: frame 1 (1/4). Esc cancels" and texts[4].startswith("VOM Matte: frame 4 (4/4), ")
     assert "loading" in job.output_tail and "a warning" in job.output_tail
     assert not job.running and not job.cancelled
+    # the bar Blender shows never goes back: damaged cache entries computed again grow the steps' total (QA: 30% ->
+    # 27%)
+    steps = _script(tmp_path / "vom_steps", (
+        "import json, time\n"
+        "for d, t in ((7, 23), (8, 30), (12, 30)):\n"
+        "    print(json.dumps({'event': 'step', 'steps_done': d, 'steps_total': t}), flush=True)\n"
+        "    time.sleep(0.3)\n"
+    ))
+    steps_job = core.RenderJob([str(steps)])
+    shown: list[int | None] = []
+    assert steps_job.wait(on_progress=lambda p: shown.append(steps_job.percent()), poll_s=0.01) == 0
+    assert shown == [30, 30, 40], shown
 
 
 def test_render_job_knows_a_render_without_the_cache(tmp_path: Path) -> None:

@@ -153,6 +153,21 @@ def test_run_with_progress_drives_the_task(host: types.ModuleType, tmp_path: Pat
     assert "warming up" in r.output_tail and "a warning" in r.output_tail
 
 
+def test_the_nuke_progress_bar_does_not_go_back_when_the_steps_total_grows(host: types.ModuleType,
+                                                                           tmp_path: Path) -> None:
+    """Damaged cache entries computed again grow the steps' total (7/23 -> 8/30): the bar went back (QA)."""
+    vom = _script(tmp_path / "vom", (
+        "import json\n"
+        "print(json.dumps({'event': 'start', 'total': 12}), flush=True)\n"
+        "for d, t in ((7, 23), (8, 30), (12, 30)):\n"
+        "    print(json.dumps({'event': 'step', 'frames_done': 0, 'steps_done': d, 'steps_total': t,\n"
+        "                      'steps_cached': 7}), flush=True)\n"
+    ))
+    task = Task()
+    r = host.run_with_progress([str(vom)], task, poll_s=0.01)
+    assert r.returncode == 0 and task.progress == [30, 30, 40], task.progress
+
+
 def test_cancel_sends_sigterm_and_waits(host: types.ModuleType, tmp_path: Path) -> None:
     marker = tmp_path / "terminated"
     vom = _script(tmp_path / "vom", (

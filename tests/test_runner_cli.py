@@ -310,6 +310,27 @@ def test_openjd_progress_is_what_an_open_job_description_session_reads() -> None
     assert back.getvalue().splitlines()[-2:] == ["openjd_progress: 100.0", "openjd_status: 10 frames written"]
 
 
+def test_the_progress_bar_does_not_go_back_when_the_steps_total_grows() -> None:
+    """QA: damaged cache entries computed again grow the steps' total (7/23 -> 8/30): the artist's bar went from 30%
+    back to 27%, where the farm's openjd lines held."""
+    err = io.StringIO()
+    b = BarProgress(err, width=10, tty=True)
+    b({"event": "start", "total": 12})
+    b({"event": "step", "frames_done": 0, "steps_done": 7, "steps_total": 23, "steps_cached": 7})
+    b({"event": "frame", "frame": 1, "done": 1, "total": 12, "steps_done": 8, "steps_total": 30, "steps_cached": 7})
+    b({"event": "step", "frames_done": 1, "steps_done": 12, "steps_total": 30, "steps_cached": 7})
+    shown = [int(part.split("%")[0].split()[-1]) for part in err.getvalue().split("\r")[1:]]
+    assert shown == [0, 30, 30, 40], shown
+    # the log lines of a bar on no terminal too
+    log = io.StringIO()
+    b = BarProgress(log, width=10, tty=False)
+    b({"event": "start", "total": 12})
+    b({"event": "step", "frames_done": 0, "steps_done": 7, "steps_total": 23, "steps_cached": 7})
+    b({"event": "step", "frames_done": 0, "steps_done": 8, "steps_total": 30, "steps_cached": 7})
+    logged = [int(line.split("%")[0].split()[-1]) for line in log.getvalue().splitlines()]
+    assert logged == sorted(logged) and logged[-1] == 30, logged
+
+
 def test_progress_bar_says_100_percent_once_every_frame_is_written() -> None:
     # the last steps end before the frames between two keyframes are written (a QA pass saw 22/24 frames at 100%)
     err = io.StringIO()

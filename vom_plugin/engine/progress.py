@@ -11,7 +11,8 @@ host can parse them:
 - ``{"event": "frame", "frame": F, "done": i, "total": N, "path": "...", "timings": {stage: s}, "steps_done": d,
   "steps_total": t, "steps_cached": c}`` once per frame written (timings: seconds spent on that frame in each
   stage since the previous event; ``write`` is the output thread's, which overlaps the next frames' work, so the
-  stages of a render add up to more than its ``elapsed``)
+  stages of a render add up to more than its ``elapsed``); a render of several objects into one sequence per object
+  (``{object}`` in ``out``) adds ``"paths": [...]``, every object's file of the frame (``path`` is the first's)
 - ``{"event": "step", "frames_done": i, "steps_done": d, "steps_total": t, "steps_cached": c}`` after every
   propagation step (one per object per frame of every pass; ``steps_cached``: read back from the cache, not
   computed). Frames are written in bursts (between two keyframes a frame waits for the second pass), steps
@@ -19,7 +20,8 @@ host can parse them:
   when steps read back must be computed again to rebuild the memory (a damaged cache entry after them), and
   down, when a memory state in the cache spares the steps before it that write no frame of this render (a farm
   chunk going on from the one before).
-- ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": []}``
+- ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": [],
+  "device": "cpu", "first": F, "last": L}`` (``first``, ``last``: the lowest and highest frame written, null for none)
   (``worker_start``, only where ``vom render --start-worker`` started the worker: the seconds that took, counted in
   ``elapsed``)
   (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
@@ -85,6 +87,7 @@ class BarProgress:
         self.work: dict[str, int] = {}
         self._first_step: tuple[float, int] | None = None  # (time, computed steps) at the first computed step
         self.line_open = False  # a terminal bar drawn without its newline
+        self._shown = 0.0  # the share drawn last
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -157,8 +160,14 @@ class BarProgress:
             return _clock((self.total - self.done) * (now - self.t0) / self.done)
         return "--:--"
 
+    def _progress(self) -> float:
+        """The share to show: never back (the steps' total grows where damaged cache entries are computed again:
+        the bar went from 30% to 27% as the artist watched, QA)."""
+        self._shown = max(self._shown, min(max(self._fraction(), 0.0), 1.0))
+        return self._shown
+
     def _draw(self) -> None:
-        fraction = min(max(self._fraction(), 0.0), 1.0)
+        fraction = self._progress()
         fill = int(self.width * fraction)
         bar = "#" * fill + "." * (self.width - fill)
         where = f" frame {self.frame}" if self.frame is not None else ""
@@ -188,11 +197,9 @@ class OpenJDProgress(BarProgress):
     def __init__(self, updates: TextIO | None = None, stream: TextIO | None = None, command: str = "") -> None:
         super().__init__(stream=stream, tty=False, command=command)
         self.updates = updates or sys.stdout
-        self._sent = 0.0
 
     def _draw(self) -> None:
-        # never back on a farm's monitor (the steps' total grows where damaged cache entries are computed again)
-        self._sent = fraction = max(self._sent, min(max(self._fraction(), 0.0), 1.0))
+        fraction = self._progress()  # never back on a farm's monitor either
         if not self._log_due(fraction):
             return
         where = f", last frame {self.frame}" if self.frame is not None else ""
@@ -202,8 +209,8 @@ class OpenJDProgress(BarProgress):
 
     def __call__(self, event: dict[str, Any]) -> None:
         super().__call__(event)
-        if event.get("event") == "done" and self._sent < 1.0:  # the render is whole: the monitor says so
-            self._sent = 1.0
+        if event.get("event") == "done" and self._shown < 1.0:  # the render is whole: the monitor says so
+            self._shown = 1.0
             n = event["frames_written"]
             self.updates.write(f"openjd_progress: 100.0\nopenjd_status: {n} frame{'' if n == 1 else 's'} written\n")
             self.updates.flush()

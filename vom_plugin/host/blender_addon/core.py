@@ -394,6 +394,7 @@ class RenderJob:
         self.output_tail: deque[str] = deque(maxlen=tail)
         self.last: Progress | None = None
         self._shown: Progress | None = None
+        self._percent_shown = 0  # the share the progress bar showed last (``percent``)
         self.error: str = ""  # vom's own account of a failure (its "error" event)
         self.cancelled = False
         self.started = False  # vom read the shot and began (its start event): before it, a failure wrote nothing
@@ -466,7 +467,12 @@ class RenderJob:
         return int(self.proc.wait())
 
     def percent(self) -> int | None:
-        return self.last.percent if self.last else None
+        """The render's share done, never back (the steps' total grows where damaged cache entries are computed
+        again: the bar went back as the artist watched, QA)."""
+        now = self.last.percent if self.last else None
+        if now is not None:
+            self._percent_shown = now = max(self._percent_shown, now)
+        return now
 
     def status(self, prog: Progress | None = None) -> str:
         """One line for Blender's status bar about ``prog`` (default: the latest start/frame/done line):
