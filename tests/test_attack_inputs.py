@@ -93,6 +93,22 @@ def test_safe_yaml_names_the_line_of_the_alias() -> None:
                                                                                  "frames": "1-10"}
 
 
+def test_deeply_nested_values_are_refused_naming_the_file(plate: Path, tmp_path: Path) -> None:
+    """QA: 500 levels of [ ] (a kilobyte) ran PyYAML out of stack: a traceback and exit 1, in vom render and vom farm."""
+    base = {"plate": str(plate / "plate" / "p.####.exr"), "keyframes": {1: str(plate / "roto" / "r.0001.exr")},
+            "out": str(tmp_path / "o" / "a.####.exr")}
+    for depth, said in ((40, "nest 41 levels deep; expected at most 32"), (5000, "nest deeper than Python's stack")):
+        path = tmp_path / f"deep{depth}.yaml"
+        path.write_text(yaml.safe_dump(base) + "x: " + "[" * depth + "]" * depth + "\n")
+        for args in (("render", str(path), "--progress", "none"), ("farm", "check", str(path))):
+            r = _vom(*args)
+            assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr[-2000:])
+            assert f"deep{depth}.yaml" in r.stderr and said in r.stderr, (args, r.stderr[-2000:])
+        assert not (tmp_path / "o").exists()
+    # three levels, as objects: name: frame: roto nests, and a few more, are a shot file's
+    assert safe_yaml.load_text("a: {b: {c: [[1]]}}\n", "shot") == {"a": {"b": {"c": [[1]]}}}
+
+
 @pytest.mark.parametrize(("text", "said"), [
     ("plate: a\n\tout: b\n", r"line 2, column 1: while scanning for the next token; found character '\\t' that "
                              r"cannot start any token\)$"),

@@ -17,6 +17,7 @@ import yaml
 from vom_plugin.errors import InputError
 
 MAX_BYTES = 1 << 20  # a shot file is a few hundred bytes; a megabyte is not a shot file
+MAX_DEPTH = 32  # a shot file nests three levels (objects: name: frame: roto); a kilobyte of [[[...]]] was a traceback
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -88,7 +89,9 @@ def load_text(text: str, source: str) -> Any:
     if len(text) > MAX_BYTES:
         raise InputError(f"{source}: {len(text)} characters; expected at most {MAX_BYTES} (is it a shot file?)")
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader: plain data only
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader: plain data only
+    except RecursionError:  # PyYAML composes nested values recursively: 500 levels of [ ran out of stack (QA)
+        raise InputError(f"{source}: its values nest deeper than Python's stack allows (is it a shot file?)") from None
     except yaml.MarkedYAMLError as e:  # PyYAML's several lines, quoting the text and "<unicode string>": one line
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -103,6 +106,27 @@ def load_text(text: str, source: str) -> Any:
         raise InputError(f"{source}: not valid YAML ({where}{what}){hint}") from None
     except yaml.YAMLError as e:
         raise InputError(f"{source}: not valid YAML ({' '.join(str(e).split())})") from None
+    depth = _depth(data)
+    if depth > MAX_DEPTH:  # what reads it after recurses too (the checks that name a value, printing it)
+        raise InputError(f"{source}: its values nest {depth} levels deep; expected at most {MAX_DEPTH} (is it a shot "
+                         f"file?)")
+    return data
+
+
+def _depth(data: Any) -> int:
+    """How many lists and mappings deep ``data`` nests (0 for a scalar), counted without recursion."""
+    deepest, todo = 0, [(data, 0)]
+    while todo:
+        value, level = todo.pop()
+        if isinstance(value, dict):
+            todo.extend((v, level + 1) for v in (*value.keys(), *value.values()))
+        elif isinstance(value, list):
+            todo.extend((v, level + 1) for v in value)
+        else:
+            deepest = max(deepest, level)
+            continue
+        deepest = max(deepest, level + 1)
+    return deepest
 
 
 def load_file(path: str | os.PathLike[str], source: str) -> Any:
