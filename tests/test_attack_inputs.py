@@ -94,7 +94,8 @@ def test_safe_yaml_names_the_line_of_the_alias() -> None:
 
 
 def test_deeply_nested_values_are_refused_naming_the_file(plate: Path, tmp_path: Path) -> None:
-    """QA: 500 levels of [ ] (a kilobyte) ran PyYAML out of stack: a traceback and exit 1, in vom render and vom farm."""
+    """QA: 500 levels of [ ] (a kilobyte) ran PyYAML out of stack: a traceback and exit 1, in vom render and vom
+    farm."""
     base = {"plate": str(plate / "plate" / "p.####.exr"), "keyframes": {1: str(plate / "roto" / "r.0001.exr")},
             "out": str(tmp_path / "o" / "a.####.exr")}
     for depth, said in ((40, "nest 41 levels deep; expected at most 32"), (5000, "nest deeper than Python's stack")):

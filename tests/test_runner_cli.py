@@ -515,3 +515,37 @@ def test_a_keyframe_on_a_hole_is_told_the_runs_on_disk(tmp_path: Path, capsys: p
     assert rc == 2 and "is for frame 3, which is not a frame of the plate" in err
     assert "(frames on disk: 1-2, 4-5)" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_path_flags_are_read_as_a_shot_files_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: --out '$SHOW/a.####.exr' (quoted, or a farm template's argument: no shell expanded it) wrote the mattes into
+    a folder named $SHOW, and --cache '~nouser/x' made one named ~nouser, both exit 0; a shot file's paths refused
+    them. The flags now read ~user and $VAR as a shot file does: an unset variable or unknown user is refused before
+    anything is made, and $$ is a $ of the path itself."""
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "shot")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOM_T_ROOT", str(tmp_path / "show"))
+    monkeypatch.delenv("VOM_T_UNSET", raising=False)
+    base = ["render", "--plate", "$VOM_T_ROOT/../shot/plate/p.####.exr", "--roto", f"{root}/roto/r.0001.exr",
+            "--model", str(root / "model.safetensors"), "--working-size", "128", "--device", "cpu", "--frames", "1-2",
+            "--progress", "none", "--no-worker"]
+    assert main([*base, "--out", "$VOM_T_ROOT/o$$1/a.####.exr", "--cache", "${VOM_T_ROOT}/cache"]) == 0
+    assert sorted(p.name for p in (tmp_path / "show" / "o$1").iterdir()) == ["a.0001.exr", "a.0002.exr"]
+    assert (tmp_path / "show" / "cache").is_dir()
+    capsys.readouterr()
+    for flag, value, said in (("--out", "$VOM_T_UNSET/a.####.exr", "--out '$VOM_T_UNSET/a.####.exr': "),
+                              ("--cache", "$VOM_T_UNSET/c", "--cache '$VOM_T_UNSET/c': "),
+                              ("--cache", "~vom_no_such_user/c", "~vom_no_such_user is no user's home folder"),
+                              ("--roto", "$VOM_T_UNSET/r.0001.exr", "--roto '$VOM_T_UNSET/r.0001.exr': ")):
+        args = [*base, "--out", str(tmp_path / "o2" / "a.####.exr")]
+        args = [*args, flag, value] if flag != "--roto" else [a if a != f"{root}/roto/r.0001.exr" else value
+                                                               for a in args]
+        assert main(args) == 2, (flag, value)
+        err = capsys.readouterr().err
+        assert said in err and "Traceback" not in err, err
+        if "UNSET" in value:
+            assert "VOM_T_UNSET is not set" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot", "show"]  # no $VOM_T_UNSET, ~vom_no_such_user, o2

@@ -25,7 +25,8 @@ DESCRIPTION = """Render the alpha of every requested frame of a shot.
   vom render shot.yaml --frames 1051-1100       # flags given with a shot file override its fields
 
 A roto's frame comes from its file name's frame field (roto.1001.exr, roto_1001.exr: the digits before the
-extension; a version such as roto_v2.exr is none) or from PATH@FRAME.
+extension; a version such as roto_v2.exr is none) or from PATH@FRAME. Paths given as flags read ~user and
+$SHOW / ${SHOW} as a shot file's do (an unset variable is refused; $$ is a $ of the path itself).
 When a `vom worker` of this user runs with the same vom and environment, the render runs there (torch and
 the weights already loaded) with the same progress, files and exit codes; --no-worker renders here, and
 --start-worker starts one in the background when none listens (what the Nuke and Blender nodes do).
@@ -128,7 +129,7 @@ def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
 
 def shot_from_args(args: argparse.Namespace) -> Any:
     """The Shot the flags describe (with SHOT.yaml underneath when given); InputError names the flag."""
-    from vom_plugin.engine.shot import Shot
+    from vom_plugin.engine.shot import Shot, expand_user, expand_vars
     from vom_plugin.errors import InputError
 
     values: dict[str, Any] = {}
@@ -140,16 +141,23 @@ def shot_from_args(args: argparse.Namespace) -> Any:
             values.update(_rotos(v, knob.flag))
             continue
         values[knob.name] = v
-    # Paths on the command line are relative to the working folder (a shot file's, to the file's folder).
+    # Paths on the command line are relative to the working folder (a shot file's, to the file's folder), and read
+    # as a shot file's are: ~user, and $SHOW where no shell expanded it (a farm template's argument, a quoted
+    # '$SHOW/...'), an unset variable refused (QA: --out '$SHOW/a.####.exr' wrote into a folder named $SHOW, and
+    # --cache '~nouser/x' made one named ~nouser, exit 0)
+    def path(value: str, flag: str) -> str:
+        return os.path.abspath(expand_user(expand_vars(value, flag), flag))
+
+    flags = {k.name: k.flag for k in load_node_def().knobs}
     for name in ("plate", "out", "cache"):
         if values.get(name) and str(values[name]).strip():  # blank: no path (the cache's: the user cache)
-            values[name] = os.path.abspath(os.path.expanduser(values[name]))
+            values[name] = path(values[name], flags[name])
     if values.get("model") and values["model"] not in MODEL_ALIASES:  # a checkpoint's path, not a shipped name
-        values["model"] = os.path.abspath(os.path.expanduser(values["model"]))
+        values["model"] = path(values["model"], flags["model"])
     if "keyframes" in values:
-        values["keyframes"] = {f: os.path.abspath(os.path.expanduser(p)) for f, p in values["keyframes"].items()}
+        values["keyframes"] = {f: path(p, flags["keyframes"]) for f, p in values["keyframes"].items()}
     if "objects" in values:
-        values["objects"] = {n: {f: os.path.abspath(os.path.expanduser(p)) for f, p in kf.items()}
+        values["objects"] = {n: {f: path(p, flags["keyframes"]) for f, p in kf.items()}
                              for n, kf in values["objects"].items()}
     if args.shot:
         shot = Shot.from_yaml(args.shot, **values)

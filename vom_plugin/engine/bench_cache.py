@@ -164,15 +164,17 @@ def bench_cache(shot: Shot, *, plate_size: tuple[int, int] | None = None, length
             for mode in modes:  # interleaved: both see the same load
                 w = pid if mode == "worker" else None
                 cache = str(Path(tmp) / f"cache{i}_{mode}")
-                runs[mode]["cold"].append(_render(shot_file, env, w, cache=cache))
+                runs[mode]["cold"].append(_render(shot_file, env, w, cache=escape_vars(cache)))
                 if i == 0 and mode == "process":  # what one render leaves (the re-render adds its own entries)
                     files = list(Path(cache).rglob("*.safetensors"))
                     kinds: dict[str, int] = {}
                     for p in files:
                         kind = "keys" if p.parent.name == "keys" else p.name.split(".")[1]
                         kinds[kind] = kinds.get(kind, 0) + p.stat().st_size
-                runs[mode]["roto_changed"].append(_render(shot_file, env, w, cache=cache, roto=f"{dilated}@1"))
-                runs[mode]["start"].append(_render(shot_file, env, w, cache=cache, roto=f"{dilated}@1"))
+                runs[mode]["roto_changed"].append(_render(shot_file, env, w, cache=escape_vars(cache),
+                                                           roto=f"{escape_vars(str(dilated))}@1"))
+                runs[mode]["start"].append(_render(shot_file, env, w, cache=escape_vars(cache),
+                                                    roto=f"{escape_vars(str(dilated))}@1"))
         from vom_plugin import io as vio
 
         size = vio.read_plate(vio.open_sequence(made.plate, [1]).path(1)).size
@@ -366,13 +368,15 @@ def bench_objects(shot: Shot, n: int, *, plate_size: tuple[int, int] | None = No
         rotos = _object_rotos(Path(tmp) / "shot", n)
         made = Shot.from_yaml(shot_file)
         for i in range(repeat):
-            names = [f"object{j}={p}@1" for j, p in enumerate(rotos)]
+            names = [f"object{j}={escape_vars(str(p))}@1" for j, p in enumerate(rotos)]
             cmd_rotos = [x for name in names for x in ("--roto", name)]
             # named rotos over the bench shot's one unnamed object: into files of their own (shot.from_yaml)
-            runs["together"].append(_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"t{i}"), *cmd_rotos,
-                                                                  "--out", str(Path(tmp) / f"t{i}" / "a.####.exr"),
-                                                                  "--no-worker"]))
-            separate = [_render_args(shot_file, env, ["--cache", str(Path(tmp) / f"s{i}_{j}"), "--roto", f"{p}@1",
+            # (paths as flags read them: a $ of the temporary folder's own is written $$)
+            folder = escape_vars(str(Path(tmp) / f"t{i}"))
+            runs["together"].append(_render_args(shot_file, env, ["--cache", folder, *cmd_rotos,
+                                                                  "--out", f"{folder}/a.####.exr", "--no-worker"]))
+            separate = [_render_args(shot_file, env, ["--cache", escape_vars(str(Path(tmp) / f"s{i}_{j}")),
+                                                      "--roto", f"{escape_vars(str(p))}@1",
                                                       "--no-worker"])
                         for j, p in enumerate(rotos)]
             runs["one"].append(separate[0])
