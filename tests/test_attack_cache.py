@@ -778,9 +778,12 @@ def test_a_cache_folder_from_the_environment_that_is_a_file_is_refused(tmp_path:
         assert main(["cache", action]) == 2
         assert f"VOM_CACHE_DIR {tmp_path / 'afile'} is not a folder" in capsys.readouterr().err
     assert (tmp_path / "afile").read_text() == "mine"
-    monkeypatch.setenv("VOM_CACHE_DIR", str(tmp_path / "not_yet"))  # a cache no render has made yet: empty
-    assert main(["cache", "info"]) == 0 and "0 shots" in capsys.readouterr().out
+    # a folder no render has made yet, or a mistyped one: said (QA: a farm's VOM_CACHE_DIR=/mnt/cahce was "cleared 0
+    # entries", exit 0)
+    monkeypatch.setenv("VOM_CACHE_DIR", str(tmp_path / "not_yet"))
+    assert main(["cache", "info"]) == 2 and "not_yet does not exist" in capsys.readouterr().err
     # $SHOW in it read as in a shot file; an unset one refused (QA: a folder named "$NOPE" was made where vom ran)
+    (tmp_path / "show_cache").mkdir()
     monkeypatch.setenv("SHOW_ROOT", str(tmp_path))
     monkeypatch.setenv("VOM_CACHE_DIR", "${SHOW_ROOT}/show_cache")
     assert main(["cache", "info"]) == 0 and f"cache {tmp_path / 'show_cache'}:" in capsys.readouterr().out

@@ -258,6 +258,22 @@ def test_cache_commands_name_a_relative_cache_by_its_absolute_folder(tmp_path, c
         assert str(tmp_path / "cache") in out, out
     assert main(["cache", "info", "--cache", "nope"]) == 2
     assert f"--cache {tmp_path / 'nope'} does not exist" in capsys.readouterr().err
+    # a folder VOM_CACHE_DIR names must be there too (QA: a farm's mistyped VOM_CACHE_DIR was "cleared 0 entries",
+    # exit 0); the default one may not have been made yet
+    monkeypatch.setenv("VOM_CACHE_DIR", str(tmp_path / "cahce"))
+    for action in ("clear", "info"):
+        assert main(["cache", action]) == 2
+        assert f"VOM_CACHE_DIR {tmp_path / 'cahce'} does not exist" in capsys.readouterr().err
+    monkeypatch.delenv("VOM_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert main(["cache", "info"]) == 0 and "0 shots" in capsys.readouterr().out
+    # --cache reads ~user and $SHOW as vom render's does
+    monkeypatch.setenv("VOM_T_ROOT", str(tmp_path))
+    assert main(["cache", "info", "--cache", "$VOM_T_ROOT/cache"]) == 0
+    assert str(tmp_path / "cache") in capsys.readouterr().out
+    monkeypatch.delenv("VOM_T_UNSET", raising=False)
+    assert main(["cache", "clear", "--cache", "$VOM_T_UNSET/cache"]) == 2
+    assert "VOM_T_UNSET is not set" in capsys.readouterr().err
 
 
 def test_the_cli_net_a_full_disk_json_events_and_an_internal_error(tmp_path, capsys, monkeypatch) -> None:

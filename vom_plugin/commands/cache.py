@@ -34,8 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError, one_line
     from vom_plugin.locations import default_cache_dir
 
-    # absolute: a relative --cache was said back as typed ("the cache cache holds...", QA)
-    root = Path(os.path.abspath(Path(args.cache).expanduser())) if args.cache else default_cache_dir()
+    from vom_plugin.engine.shot import expand_user, expand_vars
+
+    # absolute: a relative --cache was said back as typed ("the cache cache holds...", QA); ~user and $SHOW read as
+    # vom render reads its --cache
+    root = (Path(os.path.abspath(expand_user(expand_vars(args.cache, "--cache"), "--cache"))) if args.cache
+            else default_cache_dir())
     if args.action == "info" and args.older_than is not None:
         raise InputError("--older-than is a clear option (clear only the shots not used for DAYS days)")
     if args.action == "clear" and args.json:
@@ -45,8 +49,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--older-than {args.older_than:g}: expected a number of days >= 0")
     # a mistyped path must not read as an empty cache, cleared (the default folder may not exist yet)
     given = "--cache" if args.cache else "VOM_CACHE_DIR" if os.environ.get("VOM_CACHE_DIR", "").strip() else "cache"
-    if (args.cache and not root.is_dir()) or (root.exists() and not root.is_dir()):
-        what = "is not a folder" if root.exists() else "does not exist"
+    # a folder named (by --cache or VOM_CACHE_DIR) must be there: a farm's mistyped VOM_CACHE_DIR=/mnt/cahce was
+    # "cleared 0 entries", exit 0 (QA); only the default folder may not have been made yet
+    if (given != "cache" and not root.is_dir()) or (root.exists() and not root.is_dir()):
+        what = ("is not a folder" if root.exists() else "does not exist (no render has used it yet, or is it "
+                "mistyped?)" if given == "VOM_CACHE_DIR" else "does not exist")
         raise InputError(f"{given} {root} {what}")
     if args.action == "info" and args.shot:
         raise InputError("--shot is a clear option (info lists every shot)")
