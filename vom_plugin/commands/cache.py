@@ -31,10 +31,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from vom_plugin.engine import cache as vc
+    from vom_plugin.engine.shot import expand_user, expand_vars
     from vom_plugin.errors import InputError, one_line
     from vom_plugin.locations import default_cache_dir
-
-    from vom_plugin.engine.shot import expand_user, expand_vars
 
     # absolute: a relative --cache was said back as typed ("the cache cache holds...", QA); ~user and $SHOW read as
     # vom render reads its --cache
