@@ -1659,6 +1659,17 @@ def test_the_python_api_takes_a_shot_file_refuses_other_types_and_a_stop_set_bef
         render({"plate": s.plate})  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="progress must be a function"):
         render(s, progress="json")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="stop must be a vom_plugin.Stop .*got int"):  # QA: 'int' has no is_set
+        render(s, stop=1)  # type: ignore[arg-type]
+    # a stale or misspelled field of a pipeline's row, as Shot.from_dict of it says (QA: the dataclass's TypeError)
+    fields = {k: getattr(s, k) for k in ("plate", "out", "keyframes")}
+    with pytest.raises(PublicInputError, match=r"unknown field\(s\) 'workingsize' \('workingsize': did you mean "
+                                               r"'working_size'\?\); expected only plate, out"):
+        Shot(**fields, workingsize=256)
+    with pytest.raises(PublicInputError, match=r"missing required field\(s\) out$"):
+        Shot(plate=s.plate, keyframes=s.keyframes)
+    with pytest.raises(PublicInputError, match="2 value\\(s\\) given without a name"):
+        Shot(s.plate, s.out)  # type: ignore[misc]
     stop = Stop()
     stop.set()  # before the render: it stops before any work (no model loaded, no output folder made)
     assert stop.is_set()

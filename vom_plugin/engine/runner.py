@@ -467,6 +467,9 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     shot = shot.checked()
     if progress is not None and not callable(progress):
         raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")
+    if stop is not None and not isinstance(stop, Stop):  # QA: stop=1 failed deep inside, 'int' has no is_set
+        raise TypeError(f"render: stop must be a vom_plugin.Stop (set it from another thread to stop the render), got "
+                        f"{type(stop).__name__}")
     check_not_forked()
     if stop is not None and stop.is_set():  # before the model is loaded and the output folders made
         raise CancelledError(f"stopped by {stop.by or 'Stop.set()'} before the render started: no frame was written",

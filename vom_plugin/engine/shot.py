@@ -8,10 +8,12 @@ Shot is built; a bad one raises ``InputError`` naming the field, the value and w
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import numbers
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -457,6 +459,32 @@ class Shot:
 # the settings whose blank value (a shot file's, a flag's, a host's cleared knob) is the node definition's default
 DEFAULT_WHEN_BLANK = frozenset({"channel", "mask_channel", "output", "compression", "working_size", "colorspace",
                                  "model", "device", "memory", "top_k"})
+
+
+def _init_checking_names(init: Callable[..., None]) -> Callable[..., None]:
+    """``Shot(...)`` with a field it does not know, a positional value or a required field missing raises InputError
+    naming them, as ``Shot.from_dict`` of the same mapping does (QA: ``Shot(**row)`` of a pipeline's database row with
+    a stale or misspelled key raised the dataclass's TypeError, which a pipeline catching InputError did not catch)."""
+    @functools.wraps(init)
+    def __init__(self: Shot, *args: Any, **kwargs: Any) -> None:
+        names = [f.name for f in dataclasses.fields(Shot)]
+        if args:
+            raise InputError(f"Shot: {len(args)} value(s) given without a name; give each as a field: "
+                             f"Shot(plate=..., out=..., keyframes=...)")
+        unknown = [k for k in kwargs if k not in names]
+        if unknown:
+            close = [difflib.get_close_matches(k, names, 1) for k in unknown]
+            hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in zip(unknown, close, strict=True) if c)
+            raise InputError(f"Shot: unknown field(s) {', '.join(map(repr, unknown))}{f' ({hint})' if hint else ''}; "
+                             f"expected only {', '.join(names)}")
+        missing = [k for k in ("plate", "out") if k not in kwargs]
+        if missing:
+            raise InputError(f"Shot: missing required field(s) {', '.join(missing)}")
+        init(self, **kwargs)
+    return __init__
+
+
+Shot.__init__ = _init_checking_names(Shot.__init__)  # type: ignore[method-assign]
 
 
 def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
