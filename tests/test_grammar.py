@@ -86,6 +86,20 @@ def test_a_channel_shot_accepts_is_one_the_writer_writes(tmp_path: Path, channel
     assert path.exists() == shot_ok
 
 
+def test_a_number_is_no_name_even_where_its_text_would_be(tmp_path: Path) -> None:
+    """QA: `mask_channel: .nan` (YAML's float) rendered, exit 0, writing a channel named nan; quoted, it is a name."""
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(InputError, match=r"a number, where a name is expected; write it in quotes"):
+            Shot(**BASE, mask_channel=value)
+    shot = tmp_path / "shot.yaml"
+    shot.write_text("plate: p.####.exr\nout: o.####.exr\nkeyframes: {1: r.0001.exr}\nmask_channel: .nan\n")
+    with pytest.raises(InputError, match=r"mask_channel nan: a number"):
+        Shot.from_yaml(shot)
+    assert Shot(**BASE, mask_channel="nan").mask_channel == "nan"
+    with pytest.raises(InputError, match="memory '5': expected first"):  # a grammar's own message first
+        Shot(**BASE, memory=5)
+
+
 def test_enum_knobs_are_what_the_engine_implements() -> None:
     from vom_plugin.io import COLORSPACES, COMPRESSIONS, OUTPUTS
 

@@ -215,12 +215,17 @@ _BY_TYPE: dict[str, Callable[[Knob, Any, str], Any]] = {"enum": _choice, "int": 
 def parse_knob(knob: Knob, value: Any, field: str | None = None) -> Any:
     """``value`` parsed by the knob's type and grammar (normalised), or InputError naming ``field``."""
     field = field or knob.name
+    given = value
     if (value is None or value == "") and knob.default is None and not knob.required:
         return None  # an optional knob left empty (mask_channel: nothing written)
     if knob.type in _BY_TYPE and not (knob.type == "enum" and knob.grammar):  # a grammar reads more than the
         value = _BY_TYPE[knob.type](knob, value, field)                      # host's menu (device: cuda:1)
     if knob.grammar:
         value = GRAMMARS[knob.grammar](value, field)
+        if knob.type == "string" and isinstance(given, numbers.Number) and not isinstance(given, bool):
+            # a number its grammar took as a name: YAML's .nan or 1e3 became the channel "nan" (QA); quoted, it is one
+            raise InputError(f"{field} {given!r}: a number, where a name is expected; write it in quotes "
+                             f"(\"{value}\") if that is the name meant")
     return value
 
 
