@@ -546,6 +546,24 @@ def test_a_blank_frame_range_is_the_plates_through_the_api_as_in_a_shot_file(bla
     assert Shot.from_dict({**BASE, "frames": blank}).frames is None
 
 
+def test_blank_rotos_are_none_given(tmp_path: Path) -> None:
+    """QA: ``objects: ''`` beside keyframes was "keyframes and objects are both given", and ``keyframes: ''`` was read
+    as a roto at the shot file's folder ("no frame number in the file name ... /shots@1001"); blank is none given, as
+    for every other field."""
+    f = tmp_path / "s.yaml"
+    for extra in ("objects: ''\n", "objects: '  '\n"):
+        f.write_text(f"plate: p.####.exr\nout: o.####.exr\nkeyframes: {{1: r.0001.exr}}\n{extra}")
+        assert Shot.from_yaml(f).objects is None and Shot.from_yaml(f).keyframes == {1: tmp_path / "r.0001.exr"}
+    f.write_text("plate: p.####.exr\nout: o.####.exr\nkeyframes: ''\n")
+    with pytest.raises(InputError, match=r"missing required field\(s\) keyframes$"):
+        Shot.from_yaml(f)
+    f.write_text("plate: p.####.exr\nout: o.####.exr\nkeyframes: ' '\nobjects: {hero: r.0001.exr}\n")
+    assert list(Shot.from_yaml(f).objects) == ["hero"]
+    assert Shot(**{**BASE, "objects": ""}).objects is None
+    with pytest.raises(InputError, match="keyframes: missing"):
+        Shot(plate=BASE["plate"], out=BASE["out"], keyframes=" ")
+
+
 def test_object_name_refusals_say_the_rule_in_full() -> None:
     """A 65-character name was "not a layer name; expected a letter or _ ..." with no word of the 64 it passed, and
     ``objects={}`` was "expected a mapping", which it is (QA)."""

@@ -222,6 +222,12 @@ class Shot:
                 setattr(self, f.name, load_node_def().knob(f.name).default)
         self.plate = _pattern("plate", self.plate)
         self.out = _pattern("out", self.out)
+        # blank rotos are none given, as for every other field (QA: objects: '' beside keyframes was "both given";
+        # keyframes: '' was read as a roto at the shot file's folder)
+        if isinstance(self.objects, str) and not self.objects.strip():
+            self.objects = None
+        if isinstance(self.keyframes, str) and not self.keyframes.strip():
+            self.keyframes = None
         if self.objects is not None:
             if self.keyframes not in (None, {}):
                 raise InputError("keyframes and objects are both given: keyframes are one unnamed object's rotos, "
@@ -511,7 +517,7 @@ def _join_rotos(base: Path, kf: Any, field: str) -> Any:
         return {k: _join(base, v, f"{field}[{k}]") if isinstance(v, str) else v for k, v in kf.items()}
     if isinstance(kf, list):
         return [_join(base, v, field) if isinstance(v, str) else v for v in kf]
-    return _join(base, kf, field) if isinstance(kf, str) else kf
+    return _join(base, kf, field) if isinstance(kf, str) and kf.strip() else kf  # blank: none given
 
 
 def _join(base: Path, value: str, field: str) -> str:
