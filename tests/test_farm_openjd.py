@@ -140,6 +140,18 @@ def test_bad_input_exit_2(tmp_path: Path) -> None:
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "afile"))
     assert r.returncode == 2 and "not a folder" in r.stderr
     assert not (tmp_path / "b").exists()
+    # a submitter's empty variable: the bundle went into the working folder (QA)
+    import importlib.util
+
+    (tmp_path / "cwd").mkdir()
+    for kind, what in (("openjd", "the bundle folder"), ("opencue", "the XML file")):
+        if kind == "opencue" and importlib.util.find_spec("outline") is None:
+            continue  # without the farm extra, vom farm opencue says that first
+        r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", kind, str(shot), "--out="],
+                           capture_output=True, text=True, cwd=tmp_path / "cwd", timeout=300,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+        assert r.returncode == 2 and f"--out '': blank; expected {what} to write" in r.stderr, r.stderr
+        assert not list((tmp_path / "cwd").iterdir())
     # an out whose folder cannot be made (a file in its path): every task exited 2 on it; refused when made (QA)
     blocked = _shot_file(tmp_path, name="blocked.yaml", out=str(tmp_path / "afile" / "alpha.####.exr"))
     r = _vom("farm", "openjd", str(blocked), "--out", str(tmp_path / "b"))

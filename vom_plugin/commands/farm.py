@@ -82,6 +82,12 @@ def run(args: argparse.Namespace) -> int:
 
         for module in ("outline", "packaging", "outline.backend.cue"):
             require(module, "vom farm opencue", extra="farm")
+    if args.farm_command != "check" and not args.out.strip():
+        from vom_plugin.errors import InputError
+
+        # a submitter's empty variable: the job's files went into the working folder (QA)
+        raise InputError(f"--out {args.out!r}: blank; expected "
+                         f"{'the bundle folder' if args.farm_command == 'openjd' else 'the XML file'} to write")
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
         if args.frames is not None:
