@@ -365,7 +365,9 @@ def test_a_cache_filling_up_during_the_render_warns_once(root: Path, clean: dict
     r = render(_shot(root, tmp_path / "out", cache))
     _assert_clean(r, tmp_path / "out", clean)
     assert len(r.warnings) == 1 and r.warnings[0].startswith(  # which disk filled: the cache folder is named
-        f"cache {cache} disabled for the rest of the render: [Errno 28] No space left on device"), r.warnings
+        f"cache {cache} not written for the rest of the render (what it holds is still read): [Errno 28] No space "
+        f"left on device"), r.warnings
+    assert r.cache["steps_cached"] == 2  # frames 1-2, which the first render left, read back all the same
 
 
 def test_a_cache_vanishing_during_the_render(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
@@ -955,17 +957,31 @@ def test_the_cache_leaves_its_disk_room_for_the_outputs(root: Path, clean: dict[
     r = render(_shot(root, tmp_path / "out", cache))
     _assert_clean(r, tmp_path / "out", clean)
     said = [w for w in r.warnings if "VOM_CACHE_MIN_FREE_GB" in w]
-    assert len(said) == 1 and said[0].startswith(f"cache {cache} disabled for the rest of the render: the disk "
-                                                 f"holding {cache} has "), said
+    assert len(said) == 1 and said[0].startswith(f"cache {cache} not written for the rest of the render (what it "
+                                                 f"holds is still read): the disk holding {cache} has "), said
     assert "MiB free, and the cache leaves 1 GiB free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there " \
            "or pass --cache DIR on another disk" in said[0]
     assert free(cache) >= 2**30  # it stopped short of the floor
     assert list(cache.rglob("*.safetensors"))  # and wrote what fitted above it
-    # a disk already under the floor: the render says so at its start and renders without the cache
+    # a disk already under the floor: the render says so at its start and reads what the cache holds, writing
+    # nothing (QA: it recomputed a warm shot from scratch, as README said it would only stop writing)
+    full = _shot(root, tmp_path / "warm", tmp_path / "cache2")
+    monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "0")
+    render(full)
+    monkeypatch.delenv("VOM_CACHE_MIN_FREE_GB")
+    before = sorted((p, p.read_bytes()) for p in (tmp_path / "cache2").rglob("*.safetensors"))
     disk = 2**30 - 1
     r = render(_shot(root, tmp_path / "out2", tmp_path / "cache2"))
     _assert_clean(r, tmp_path / "out2", clean)
-    assert any(w.startswith("rendering without the cache: the disk holding ") for w in r.warnings), r.warnings
+    assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0, r.cache
+    assert [w for w in r.warnings if "VOM_CACHE_MIN_FREE_GB" in w] == [
+        w for w in r.warnings if w.startswith(f"cache read, not written: the disk holding {tmp_path / 'cache2'}")]
+    assert len(r.warnings) == 1, r.warnings
+    # the roto changed: what it computes is not written either; the keys it holds are read
+    wide = {1: str(root / "roto" / "wide.0001.exr")}
+    r = render(_shot(root, tmp_path / "out2b", tmp_path / "cache2", keyframes=wide))
+    assert r.cache["keys_hit"] == N and r.cache["steps_computed"] == N, r.cache
+    assert sorted((p, p.read_bytes()) for p in (tmp_path / "cache2").rglob("*.safetensors")) == before  # nothing new
     # 0 turns the floor off
     monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "0")
     r = render(_shot(root, tmp_path / "out3", tmp_path / "cache3"))
@@ -988,3 +1004,30 @@ def test_the_start_event_says_why_a_render_runs_without_the_cache(root: Path, tm
     events.clear()
     render(_shot(root, tmp_path / "out2", tmp_path / "cache"), progress=events.append)
     assert events[0]["cache"] is not None and "cache_off" not in events[0]
+
+
+def test_a_read_only_cache_is_read(root: Path, clean: dict[str, np.ndarray], tmp_path: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A show's cache mounted read-only on a workstation (or one the user may read, not write): its entries are read,
+    none written, said once; it was not used at all (every frame computed again, as for no cache)."""
+    cache = tmp_path / "cache"
+    render(_shot(root, tmp_path / "farm", cache))  # the farm filled it
+    before = sorted((p, p.read_bytes()) for p in cache.rglob("*") if p.is_file())
+
+    def read_only(*args: object, **kw: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system", str(args[0]) if args else "")
+
+    monkeypatch.setattr(vc, "_open_lock", read_only)  # the lock, the probe, every write: refused
+    monkeypatch.setattr(vc, "_atomic_write_bytes", read_only)
+    r = render(_shot(root, tmp_path / "out", cache))
+    _assert_clean(r, tmp_path / "out", clean)
+    assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0, r.cache
+    assert len(r.warnings) == 1 and r.warnings[0].startswith("cache read, not written: cache folder ") \
+        and "cannot be written (Read-only file system)" in r.warnings[0], r.warnings
+    # another roto: its keys are read, its steps computed and not written
+    r = render(_shot(root, tmp_path / "out2", cache, keyframes={1: str(root / "roto" / "wide.0001.exr")}))
+    assert r.cache["keys_hit"] == N and r.cache["steps_computed"] == N, r.cache
+    assert sorted((p, p.read_bytes()) for p in cache.rglob("*") if p.is_file()) == before
+    # a shot it holds nothing of: rendered without it, as before
+    r = render(_shot(root, tmp_path / "out3", tmp_path / "empty_cache"))
+    assert any(w.startswith("rendering without the cache: cache folder ") for w in r.warnings), r.warnings

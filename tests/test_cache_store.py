@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -469,9 +470,9 @@ def test_a_shot_folder_that_cannot_be_written_is_named(tmp_path: Path, store: St
         return real_open(path, mode, *a, **k)
 
     monkeypatch.setattr(builtins, "open", refused)
-    with pytest.raises(vc.CacheUnavailable, match=r"^cache folder '.*/sh010_plate-[0-9a-f]+/steps' cannot be written "
-                                                 r"\(Permission denied\)"):
-        s.prepare()
+    s.prepare()  # what it holds is read (a teammate's entries), none written
+    assert re.match(r"^cache folder '.*/sh010_plate-[0-9a-f]+/steps' cannot be written \(Permission denied\)",
+                    s.read_only), s.read_only
 
 
 def test_the_keys_folder_is_listed_once_a_render_not_at_every_write(tmp_path: Path, store: Store,

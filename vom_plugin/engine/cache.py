@@ -22,8 +22,9 @@ What may go wrong with a cache only ever costs time (DESIGN, Safety):
 - vom touches only what it wrote: a shot folder is vom's when it is named like one and holds vom's
   ``shot.json`` for it; a file is an entry when it is named like one and carries vom's marker. Eviction and
   ``clear`` delete nothing else, and no link below the root is followed;
-- a cache that cannot be written raises ``CacheUnavailable`` from ``prepare`` and the runner renders
-  without it.
+- a cache that cannot be used raises ``CacheUnavailable`` from ``prepare`` and the runner renders without it;
+  one that holds the shot's folder and cannot be written (read-only, its disk below VOM_CACHE_MIN_FREE_GB) is read,
+  not written (``read_only`` says why).
 Tensors are stored with safetensors (no pickle).
 """
 
@@ -300,14 +301,17 @@ class ShotCache:
         self.unreadable: list[str] = []  # "path: why" of each entry this user may not read (kept)
         self.blocked: list[str] = []  # entry paths taken by a folder: not written (the rest of the cache is)
         self._foreign_paths: set[Path] = set()  # never written over by this render
+        # why this render reads the shot's entries and writes none ("" when it writes): its disk below
+        # VOM_CACHE_MIN_FREE_GB, or a cache it may not write (a show's cache mounted read-only on a workstation)
+        self.read_only = ""
 
     # -- set-up --------------------------------------------------------------------------------------
 
     def prepare(self) -> None:
         """Create (or adopt) the shot's folders; CacheUnavailable says why the cache cannot be used.
 
-        The runner then renders without the cache: a cache that cannot be written makes a render slower,
-        never failed.
+        The runner then renders without the cache (or, with ``read_only`` set, reads it and writes nothing): a cache
+        that cannot be written makes a render slower, never failed.
         """
         try:
             self.root.mkdir(parents=True, exist_ok=True)  # the root itself may be a link: the user chose it
@@ -324,7 +328,10 @@ class ShotCache:
                         continue
                     probe.unlink()
                     break
-            self.check_room(0)
+            try:
+                self.check_room(0)
+            except CacheUnavailable as e:  # what it holds is read all the same (QA: a full disk recomputed it all)
+                self.read_only = str(e)
         except OSError as e:
             # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
             # root, which the message named (QA)
@@ -333,6 +340,10 @@ class ShotCache:
                 where = where.parent
             what = "is not a folder" if self.root.exists() and not self.root.is_dir() else \
                 f"cannot be written ({e.strerror or e})"
+            if what.startswith("cannot be written") and _is_shot_dir(self.dir) and not self.dir.is_symlink() \
+                    and os.access(self.dir, os.R_OK | os.X_OK):  # this shot's entries are there to be read
+                self.read_only = f"cache folder {str(where)!r} {what}"
+                return
             raise CacheUnavailable(f"cache folder {str(where)!r} {what}; pass --cache DIR (or set VOM_CACHE_DIR) "
                                    f"to a writable folder") from None
         except CacheUnavailable:

@@ -301,8 +301,9 @@ class _Render:
         """What the next render of the shot does about the frames this one did not finish."""
         if self.cache is None:  # off (a cache folder that cannot be used): said among the warnings
             return "the next render computes every frame again (this one ran without the cache)"
-        if not self.cache.ok:  # turned off part-way (a full or read-only cache): said among the warnings
-            return "the next render resumes from what the cache took before it was turned off"
+        if not self.cache.writing:  # not written, from the start or part-way (a full or read-only cache): said
+            # among the warnings
+            return "the next render resumes from what the cache holds (this render stopped writing to it)"
         if self.cache.store.evicted_own:
             return ("the next render resumes from what the cache kept: its size cap "
                     f"({self.cache.store.max_bytes / 2**30:.3g} GiB, VOM_CACHE_MAX_GB) deleted or did not take some "

@@ -73,7 +73,10 @@ class StepCache:
         self.device = device
         self.result = result
         self.stopping = stopping
-        self.ok = True
+        self.ok = True  # entries are read (each verified: a cache never changes a pixel)
+        self.writing = not store.read_only  # and written (a write that fails stops the writes, not the reads)
+        if store.read_only:
+            result.warnings.append(f"cache read, not written: {store.read_only}")
         self.fingerprint: Callable[[int], str] = str
         self.state_interval = state_interval()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vom-cache-writer",
@@ -225,7 +228,7 @@ class StepCache:
             self._put(self.store.put_affinity, affs[i], affinity.to_dict())
         self._put(self.store.put_alpha, steps[i], {"alpha": alpha} if mask is None else {"alpha": alpha, "mask": mask})
         chain = steps[0]
-        if self.ok and ((cut and i == n - 1) or self.stopping()
+        if self.writing and ((cut and i == n - 1) or self.stopping()
                         or time.perf_counter() - self._last_state_t.get(chain, 0.0) >= self.state_interval):
             self._save_state(prop, steps, i)
 
@@ -243,7 +246,7 @@ class StepCache:
 
     def _save_unless_saved(self, prop: Any, steps: list[str], i: int) -> None:
         states = self._states.get(steps[0], [])
-        if self.ok and (not states or states[-1] != i):
+        if self.writing and (not states or states[-1] != i):
             self._save_state(prop, steps, i)
 
     def pass_complete(self, steps: list[str]) -> None:
@@ -251,7 +254,7 @@ class StepCache:
         stored: a render with this roto reads them all and one with another roto addresses other states, so the
         chain's memory states only took room (76 MB at 960x540, 40 times a frame's entries) and go."""
         self.flush()  # states still queued reach the disk first, to be seen and removed
-        if not self.ok:
+        if not self.writing:
             return
         for key in steps:
             if self.store.has_state(key):
@@ -276,7 +279,7 @@ class StepCache:
 
     def _put(self, fn: Any, *args: Any) -> None:
         """Queue a cache write on the writer thread (FIFO)."""
-        if not self.ok:
+        if not self.writing:
             return
         self._pending.append(self._writer.submit(fn, *args))
         while len(self._pending) > MAX_PENDING_WRITES:  # bound the memory held by queued tensors
@@ -286,9 +289,10 @@ class StepCache:
         try:
             fut.result()
         except Exception as e:  # a full, read-only or vanished cache slows this run, it never fails it
-            if self.ok:
-                self.ok = False
-                self.result.warnings.append(f"cache {self.store.root} disabled for the rest of the render: {e}")
+            if self.writing:  # what it holds is still read: each entry is verified as it is read
+                self.writing = False
+                self.result.warnings.append(f"cache {self.store.root} not written for the rest of the render (what "
+                                            f"it holds is still read): {e}")
 
     def cap_note(self) -> str:
         """What the size cap did to this shot's entries ("" when nothing)."""
@@ -318,7 +322,7 @@ class StepCache:
         self.flush()
         # a render that wrote nothing, after renders that evicted, adds nothing to cap (it scanned every entry of
         # every shot under the lock, 3 s at 90k: QA)
-        if self.ok and self.store.evict_due:
+        if self.writing and self.store.evict_due:
             try:
                 self.store.evict()
             except Exception as e:  # eviction is housekeeping: the frames are written, say so and go on
