@@ -1031,3 +1031,23 @@ def test_a_read_only_cache_is_read(root: Path, clean: dict[str, np.ndarray], tmp
     # a shot it holds nothing of: rendered without it, as before
     r = render(_shot(root, tmp_path / "out3", tmp_path / "empty_cache"))
     assert any(w.startswith("rendering without the cache: cache folder ") for w in r.warnings), r.warnings
+
+
+def test_no_cache_among_the_plates_rotos_or_outputs(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """QA: --cache swapped with the plate's folder (or pointed at the output's) put a lock and a shot folder among a
+    published plate's frames, without a word. Said, and the render runs without the cache."""
+    import shutil
+
+    shutil.copytree(root / "plate", tmp_path / "plate")
+    shutil.copytree(root / "roto", tmp_path / "roto")
+    before = {p.name for p in (tmp_path / "plate").iterdir()}
+    base = {"plate": str(tmp_path / "plate" / "p.####.exr"), "keyframes": {1: str(tmp_path / "roto" / "r.0001.exr")}}
+    for folder, whose in ((tmp_path / "plate", "the plate's"), (tmp_path / "out", "the output's"),
+                          (tmp_path / "roto", "a roto's")):
+        r = render(_shot(root, tmp_path / "out", folder, **base))
+        _assert_clean(r, tmp_path / "out", clean)
+        assert r.warnings == [f"rendering without the cache: cache folder {str(folder)!r} is {whose} folder, where vom "
+                              f"writes no cache; pass --cache DIR (or set VOM_CACHE_DIR) to a folder of its own"]
+    assert {p.name for p in (tmp_path / "plate").iterdir()} == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"a.{f:04d}.exr" for f in range(1, N + 1)]
+    assert sorted(p.name for p in (tmp_path / "roto").iterdir()) == sorted(p.name for p in (root / "roto").iterdir())

@@ -5,6 +5,7 @@ output folders (made last, once everything else has been accepted)."""
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,15 @@ def _open_cache(shot: Shot, first_frame: Path) -> tuple[ShotCache, str | None]:
     from vom_plugin.locations import default_cache_dir
 
     cache = ShotCache(shot.cache or default_cache_dir(), shot.plate, first_frame=first_frame)
+    # never among the files it renders from or to: a lock and a shot folder among a published plate's frames or a
+    # delivery's mattes (QA: a swapped --cache put them there without a word)
+    root = os.path.realpath(cache.root)
+    theirs = [("the plate's", shot.plate), *(("the output's", p) for p in shot.out_patterns().values())]
+    theirs += [("a roto's", str(p)) for kf in shot.rotos().values() for p in kf.values()]
+    for whose, path in theirs:
+        if os.path.realpath(os.path.dirname(os.path.abspath(path))) == root:
+            return cache, (f"rendering without the cache: cache folder {str(cache.root)!r} is {whose} folder, where "
+                           f"vom writes no cache; pass --cache DIR (or set VOM_CACHE_DIR) to a folder of its own")
     try:
         cache.prepare()
     except CacheUnavailable as e:
