@@ -479,3 +479,22 @@ def test_a_workers_traceback_is_printed_as_it_reads_and_other_errors_on_one_line
     assert main(["cache", "info"]) == 2
     err = capsys.readouterr().err
     assert err == "vom cache: error: plate /x/a\\nopenjd_fail: forged\\x1b[31m/p.####.exr: missing\n", err
+
+
+def test_messages_name_what_was_given(tmp_path, capsys, monkeypatch) -> None:
+    """QA: --model /dev/null "does not exist" (it does: it is no file); an over-long VOM_WORKER_SOCKET was said as
+    --socket, which was not given."""
+    from vom_plugin.locations import demo_dir
+
+    monkeypatch.chdir(tmp_path)
+    demo = demo_dir()
+    rc = main(["render", "--plate", str(demo / "plate.####.exr"), "--roto", str(demo / "roto.0001.exr"), "--out",
+               "o/a.####.exr", "--model", "/dev/null", "--no-worker", "--progress", "none"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "weights file '/dev/null' is not a regular file" in err, err
+    long = str(tmp_path / ("s" * 120) / "w.sock")
+    monkeypatch.setenv("VOM_WORKER_SOCKET", long)
+    assert main(["worker"]) == 2
+    assert f"VOM_WORKER_SOCKET {long!r}: a Unix socket path must be under 100 bytes" in capsys.readouterr().err
+    assert main(["worker", "--socket", long]) == 2
+    assert f"--socket {long!r}: a Unix socket path" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 HELP = "keep torch and the weights loaded, and render what `vom render` hands over"
 DESCRIPTION = """Start a worker that renders the shots `vom render` hands it, one at a time.
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if not math.isfinite(args.idle_exit) or args.idle_exit < 0:  # nan compared false: a worker that never left
         raise InputError(f"--idle-exit {args.idle_exit:g}: expected seconds >= 0 (0: never)")
     path = Path(args.socket).expanduser().absolute() if args.socket else socket_path()
-    if len(str(path).encode()) > 100:
-        raise InputError(f"--socket {str(path)!r}: a Unix socket path must be under 100 bytes")
+    if len(str(path).encode()) > 100:  # named as it was given (QA: VOM_WORKER_SOCKET's was said as --socket)
+        given = "--socket" if args.socket else "VOM_WORKER_SOCKET" if os.environ.get("VOM_WORKER_SOCKET", "").strip() \
+            else "socket"
+        raise InputError(f"{given} {str(path)!r}: a Unix socket path must be under 100 bytes")
     return Worker(path, idle_exit_s=args.idle_exit).serve()

@@ -19,6 +19,9 @@ def read_weights_metadata(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"weights file {str(path)!r} is a folder: expected a .safetensors file written by vom")
+    if path.exists() and not path.is_file():  # /dev/null, a FIFO: it exists (QA: "does not exist")
+        raise InputError(f"weights file {str(path)!r} is not a regular file: expected a .safetensors file written by "
+                         f"vom")
     if not path.is_file():
         from vom_plugin.locations import MODEL_ALIASES, weights_dir
 
