@@ -65,7 +65,32 @@ def test_info_reports_everything_beside_a_folder_variable_naming_an_unset_var(ca
     assert "vom info: error: VOM_CACHE_DIR '$NOPE/cache': $NOPE is not set" in got.err
     assert main(["info"]) == 2
     text = capsys.readouterr().out
-    assert "cache_dir    unknown (VOM_CACHE_DIR" in text and "weights      lite.safetensors" in text
+    import re
+
+    assert re.search(r"^cache_dir +unknown \(VOM_CACHE_DIR", text, re.M) and \
+        re.search(r"^weights +lite.safetensors$", text, re.M), text
+
+
+def test_info_checks_the_settings_a_render_reads_from_the_environment(capsys, monkeypatch) -> None:
+    """QA: VOM_CACHE_MAX_GB=abc (and the other numbers a render reads) passed vom info, exit 0, and failed the next
+    render: each is shown as a render reads it, a bad one said, exit 2."""
+    for name in ("VOM_CACHE_MAX_GB", "VOM_CACHE_MIN_FREE_GB", "VOM_STATE_INTERVAL_S", "VOM_WORKER_MEMO_MB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", "0.5")
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["cache_max"] == "0.5 GiB (VOM_CACHE_MAX_GB)" and info["cache_min_free"].startswith("1 GiB")
+    assert info["state_interval"].endswith("s (VOM_STATE_INTERVAL_S)") and info["worker_memo"] == \
+        "2048 MB (VOM_WORKER_MEMO_MB)"
+    for name, value in (("VOM_CACHE_MAX_GB", "abc"), ("VOM_CACHE_MIN_FREE_GB", "-1"), ("VOM_STATE_INTERVAL_S", "nan"),
+                        ("VOM_WORKER_MEMO_MB", "lots")):
+        monkeypatch.setenv(name, value)
+        assert main(["info", "--json"]) == 2, name
+        got = capsys.readouterr()
+        assert f"vom info: error: {name} {value!r}: expected" in got.err, got.err
+        shown = [v for v in json.loads(got.out).values() if isinstance(v, str)]
+        assert any(v.startswith(f"unknown ({name} {value!r}") for v in shown), got.out
+        monkeypatch.delenv(name)
 
 
 def test_unknown_command_is_usage_error() -> None:

@@ -36,6 +36,28 @@ def _folder(where: Any, problems: list[str]) -> tuple[Any, str]:
         return None, f"unknown ({e})"
 
 
+def _settings(problems: list[str]) -> dict[str, str]:
+    """The settings a render reads from the environment, as it reads them; one it would refuse is said as such and
+    added to ``problems`` (QA: VOM_CACHE_MAX_GB=abc passed vom info, exit 0, and failed the next render)."""
+    from vom_plugin.engine.cache import max_bytes_from_env, min_free_bytes_from_env
+    from vom_plugin.engine.memo import memo_bytes_from_env
+    from vom_plugin.engine.step_cache import state_interval
+    from vom_plugin.errors import InputError
+
+    out = {}
+    for name, read, shown in (
+            ("cache_max", max_bytes_from_env, lambda v: f"{v / 2**30:g} GiB (VOM_CACHE_MAX_GB)"),
+            ("cache_min_free", min_free_bytes_from_env, lambda v: f"{v / 2**30:g} GiB (VOM_CACHE_MIN_FREE_GB)"),
+            ("state_interval", state_interval, lambda v: f"{v:g} s (VOM_STATE_INTERVAL_S)"),
+            ("worker_memo", memo_bytes_from_env, lambda v: f"{v / 2**20:g} MB (VOM_WORKER_MEMO_MB)")):
+        try:
+            out[name] = shown(read())
+        except InputError as e:
+            problems.append(str(e))
+            out[name] = f"unknown ({e})"  # as a folder variable that cannot be read is shown
+    return out
+
+
 def collect(problems: list[str] | None = None) -> dict[str, Any]:
     """What ``vom info`` reports; a folder variable that cannot be read is reported as such and added to
     ``problems``."""
@@ -58,6 +80,7 @@ def collect(problems: list[str] | None = None) -> dict[str, Any]:
         "weights_dir": weights_shown,
         "weights": sorted(p.name for p in weights.glob("*.safetensors")) if weights and weights.is_dir() else [],
         "cache_dir": cache_shown,
+        **_settings(problems),
         # the render set is all a render needs; the rest comes with extras (install.py --extras eval)
         "extras": [name if not missing else f"{name} (not installed: {', '.join(missing)})"
                    for name, missing in extras.status().items()],
