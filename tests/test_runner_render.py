@@ -1877,6 +1877,28 @@ def test_a_stereo_plate_is_matted_in_its_default_view_and_said(shot_dir: Path, t
     r = render(shot(shot_dir, "parts", plate=str(tmp_path / "parts" / "p.####.exr")))
     assert [w for w in r.warnings if "holds the views right, left: vom mattes the default one, 'right'" in w], \
         r.warnings
+    # a frame whose default view is the other eye (a patch written right-eye first), or a stereo frame among mono
+    # ones: its R, G, B were the other eye's, matted mirrored, exit 0 (QA); refused, naming both frames and views
+    mixed = tmp_path / "mixed"
+    shutil.copytree(tmp_path / "plate", mixed)
+    rgb = oiio.ImageBuf(str(shot_dir / "plate" / "p.0003.exr")).get_pixels(oiio.FLOAT)[..., :3]
+    spec = oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 6, oiio.HALF)
+    spec.channelnames = ("R", "G", "B", "left.R", "left.G", "left.B")
+    spec.attribute("multiView", oiio.TypeDesc("string[2]"), ("right", "left"))
+    out = oiio.ImageOutput.create(str(mixed / "p.0003.exr"))
+    assert out.open(str(mixed / "p.0003.exr"), spec)
+    assert out.write_image(np.ascontiguousarray(np.concatenate([rgb[:, ::-1], rgb], -1))) and out.close()
+    with pytest.raises(InputError, match=r"plate frame 3 \(.*p\.0003\.exr\) is read from its channels R, G, B "
+                                         r"\(view 'right'\), and frame 1 \(.*\), the first this render reads, from "
+                                         r"R, G, B \(view 'left'\)"):
+        render(shot(shot_dir, "mixed", plate=str(mixed / "p.####.exr")))
+    mono_plate = tmp_path / "mono_plate"
+    shutil.copytree(shot_dir / "plate", mono_plate)
+    shutil.copy(tmp_path / "parts" / "p.0003.exr", mono_plate / "p.0003.exr")
+    with pytest.raises(InputError, match=r"plate frame 3 .* from its channels part 'rgba\.right': R, G, B "
+                                         r"\(view 'right'\), and frame 1 .* from R, G, B: "):
+        render(shot(shot_dir, "mono_mixed", plate=str(mono_plate / "p.####.exr")))
+    assert not (shot_dir / "mixed").exists() and not (shot_dir / "mono_mixed").exists()
 
 
 def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, tmp_path: Path) -> None:

@@ -228,11 +228,24 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
     )
 
 
+def _part_views(img: OpenImage, parts: int) -> list[str]:
+    """The ``view`` each part of a multi-part file names ("" for none)."""
+    return [str(spec.getattribute("view") or "") for spec in part_specs(img, parts)]
+
+
 def _with_picture(img: OpenImage, indices: list[int]) -> ImageInfo:
     """``img``'s header saying which channels (of which part) the picture is read from."""
     names = ", ".join(img.info.channels[i] for i in indices)
-    if img.spec.get_int_attribute("oiio:subimages", 1) > 1:
+    parts = img.spec.get_int_attribute("oiio:subimages", 1)
+    if parts > 1:
         names = f"part {str(img.spec.getattribute('name') or '') or '#' + str(img.subimage)!r}: {names}"
+    # of a stereo file, which eye: a frame whose default view is the other one (a patch written right-eye first, a
+    # stereo frame among mono ones) read its R, G, B from the other eye, matted mirrored without a word (QA)
+    listed = _listed_views(img.info.metadata.get("multiView") or img.spec.getattribute("multiView"))
+    view = str(img.spec.getattribute("view") or "") if parts > 1 else ""
+    stereo = len(set(listed)) > 1 or (parts > 1 and len({v for v in _part_views(img, parts) if v}) > 1)
+    if stereo:
+        names += f" (view {view or listed[0]!r})"
     # the pixel type of the picture's channels, not the file's widest (a half RGB beside a float Z is a half
     # picture: an rgba output keeps its RGB in half)
     kinds = [str(img.spec.channelformat(i)) for i in indices]
