@@ -271,7 +271,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
             written.append(int(prog.raw["frame"]))
 
     task.setMessage("starting vom")
-    shown = 0
+    bar = 0
     while True:
         while lines:
             tag, line = lines.popleft()
@@ -284,8 +284,8 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
             if prog.raw.get("event") == "error":  # vom's own account of a failure: keep it for the message
                 output.append(f"error: {prog.raw.get('message', '')}")
             if prog.percent is not None:  # never back (the steps' total grows where cache entries are recomputed)
-                shown = max(shown, prog.percent)
-                task.setProgress(shown)
+                bar = max(bar, prog.percent)
+                task.setProgress(bar)
             left = eta(prog)  # every step refines it; the message shows it with the next frame
             if prog.message:
                 task.setMessage(prog.message + left)
