@@ -602,3 +602,15 @@ def test_a_field_set_after_the_shot_was_made_is_read_by_to_yaml_and_eq_as_render
     assert shot != made and shot == shot  # a refused value compares as it stands
     with pytest.raises(TypeError, match="unhashable"):
         hash(shot)
+
+
+def test_a_stereo_view_token_is_refused_as_the_nuke_node_refuses_it() -> None:
+    """QA: --plate 'plate_%V.####.exr' found no files without a word of views, and --out 'alpha_%V.####.exr' wrote
+    files named alpha_%V.0001.exr, which a Read of that path (left, right) shows black; the Nuke node refused both."""
+    with pytest.raises(InputError, match=r"plate '.*plate_%V\.####\.exr': %V is a stereo view token \(Nuke's\), which "
+                                         r"vom does not fill in: it mattes one sequence; name one eye's, e\.g\. "
+                                         r"'.*plate_left\.####\.exr'"):
+        Shot(**{**BASE, "plate": "/show/plate_%V.####.exr"})
+    with pytest.raises(InputError, match=r"out '.*a_%v\.####\.exr': %v is a stereo view token .* it writes one "
+                                         r"sequence; name one eye's, e\.g\. '.*a_l\.####\.exr'"):
+        Shot(**{**BASE, "out": "/show/a_%v.####.exr"})

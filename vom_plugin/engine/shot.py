@@ -659,6 +659,12 @@ def _pattern(name: str, value: Any) -> str:
     if not has_frame_token(value):
         raise InputError(f"{name} {value!r}: no frame number token in the file name; expected ####, @@@@, %04d or $F4 "
                          f"(e.g. shot.####.exr)")
+    view = next((t for t in ("%V", "%v") if t in value), None)
+    if view:  # Nuke's view token: vom would look for (or write) the letters themselves (QA: alpha_%V.0001.exr)
+        eye = value.replace(view, "left" if view == "%V" else "l")
+        raise InputError(f"{name} {value!r}: {view} is a stereo view token (Nuke's), which vom does not fill in: it "
+                         f"{'mattes' if name == 'plate' else 'writes'} one sequence; name one eye's, e.g. {eye!r}, and "
+                         f"render each eye on its own")
     return os.path.abspath(value)
 
 
