@@ -971,6 +971,10 @@ def test_the_cache_leaves_its_disk_room_for_the_outputs(root: Path, clean: dict[
     monkeypatch.delenv("VOM_CACHE_MIN_FREE_GB")
     before = sorted((p, p.read_bytes()) for p in (tmp_path / "cache2").rglob("*.safetensors"))
     disk = 2**30 - 1
+    # a shot the cache holds nothing of: rendered without it, nothing made there (review: a shot folder was made)
+    r = render(_shot(root, tmp_path / "out_new", tmp_path / "cache_new"))
+    assert any(w.startswith("rendering without the cache: the disk holding ") for w in r.warnings), r.warnings
+    assert not (tmp_path / "cache_new").exists()
     r = render(_shot(root, tmp_path / "out2", tmp_path / "cache2"))
     _assert_clean(r, tmp_path / "out2", clean)
     assert r.cache["steps_cached"] == N and r.cache["steps_computed"] == 0, r.cache
@@ -1031,6 +1035,18 @@ def test_a_read_only_cache_is_read(root: Path, clean: dict[str, np.ndarray], tmp
     # a shot it holds nothing of: rendered without it, as before
     r = render(_shot(root, tmp_path / "out3", tmp_path / "empty_cache"))
     assert any(w.startswith("rendering without the cache: cache folder ") for w in r.warnings), r.warnings
+    # a damaged entry is recomputed and left as it is, said so (review: "dropped", of a file still there)
+    damaged = _files(cache, "alpha")[0]
+    damaged.write_bytes(damaged.read_bytes()[:700])
+    events: list[dict] = []
+    r = render(_shot(root, tmp_path / "out4", cache), progress=events.append)
+    _assert_clean(r, tmp_path / "out4", clean)
+    assert damaged.stat().st_size == 700
+    assert [w for w in r.warnings if "damaged" in w][0].startswith(
+        "cache: 1 damaged entry not used and recomputed (left in the cache, which this render does not write)")
+    # the start event says the cache is read, not written: a host's cancel must not promise a resume (review)
+    assert events[0]["cache_read_only"].startswith("cache folder ") and "Read-only file system" in \
+        events[0]["cache_read_only"]
 
 
 def test_no_cache_among_the_plates_rotos_or_outputs(root: Path, clean: dict[str, np.ndarray], tmp_path: Path) -> None:

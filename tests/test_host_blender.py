@@ -369,7 +369,10 @@ def test_render_job_knows_a_render_without_the_cache(tmp_path: Path) -> None:
     """A cancel's report said "the next render resumes from the cache" of a render that ran without it (QA, in Nuke):
     the job keeps the start event's reason, which the report says instead."""
     off = "rendering without the cache: /c is a file"
-    for start, said in (({"cache": None, "cache_off": off}, "/c is a file"), ({"cache": "/c/shot"}, ""), ({}, "")):
+    # a cache read and not written keeps nothing of the render either (review: a cancel promised a resume)
+    full = "the disk holding /c has 1 MiB free"
+    for start, said in (({"cache": None, "cache_off": off}, "/c is a file"), ({"cache": "/c/shot"}, ""), ({}, ""),
+                        ({"cache": "/c/shot", "cache_read_only": full}, f"it was read, not written: {full}")):
         vom = _script(tmp_path / "vom", (
             "import json\n"
             f"print(json.dumps(dict(event='start', total=1, **{start!r})), flush=True)\n"

@@ -314,6 +314,14 @@ class ShotCache:
         that cannot be written makes a render slower, never failed.
         """
         try:
+            self.check_room(0)
+        except CacheUnavailable as e:  # below the floor: nothing made there; what it holds of the shot is read (QA: a
+            # full disk recomputed a warm shot from scratch), and a shot it holds nothing of renders without it
+            if not _is_shot_dir(self.dir) or self.dir.is_symlink():
+                raise
+            self.read_only = str(e)
+            return
+        try:
             self.root.mkdir(parents=True, exist_ok=True)  # the root itself may be a link: the user chose it
             for attempt in (1, 2):
                 with self.lock():  # the probe too: a `vom cache clear` between them removed the empty folder (QA)
@@ -328,10 +336,6 @@ class ShotCache:
                         continue
                     probe.unlink()
                     break
-            try:
-                self.check_room(0)
-            except CacheUnavailable as e:  # what it holds is read all the same (QA: a full disk recomputed it all)
-                self.read_only = str(e)
         except OSError as e:
             # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
             # root, which the message named (QA)
@@ -497,6 +501,8 @@ class ShotCache:
                 self.blocked.append(str(path))
             return
         self.dropped.append(f"{path}: {why}")
+        if self.read_only:  # a cache this render does not write: the entry stays (and is said as such)
+            return
         try:
             os.unlink(path)  # unlinks a link itself, never its target
         except OSError:

@@ -7,7 +7,8 @@ host can parse them:
 - ``{"event": "start", "total": N, "frames": [first, last], "device": "cpu", "shot": "...", "out": "...",
   "cache": "..."}`` (``total``: the frames to write, e.g. 12 for ``1-23x2``; ``cache``: the shot's cache folder, null
   when the render runs without the cache, and then ``cache_off`` says why, as ``done``'s warnings do: a render
-  stopped before its end resumes from nothing)
+  stopped before its end resumes from nothing; ``cache_read_only``: why the cache is read and not written, so that
+  nothing this render computes is kept for the next)
 - ``{"event": "frame", "frame": F, "done": i, "total": N, "path": "...", "timings": {stage: s}, "steps_done": d,
   "steps_total": t, "steps_cached": c}`` once per frame written (timings: seconds spent on that frame in each
   stage since the previous event; ``write`` is the output thread's, which overlaps the next frames' work, so the

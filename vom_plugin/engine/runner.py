@@ -303,7 +303,8 @@ class _Render:
             return "the next render computes every frame again (this one ran without the cache)"
         if not self.cache.writing:  # not written, from the start or part-way (a full or read-only cache): said
             # among the warnings
-            return "the next render resumes from what the cache holds (this render stopped writing to it)"
+            how = "did not write to it" if self.cache.store.read_only else "stopped writing to it"
+            return f"the next render resumes from what the cache holds (this render {how})"
         if self.cache.store.evicted_own:
             return ("the next render resumes from what the cache kept: its size cap "
                     f"({self.cache.store.max_bytes / 2**30:.3g} GiB, VOM_CACHE_MAX_GB) deleted or did not take some "
@@ -317,7 +318,10 @@ class _Render:
             self.progress({"event": "start", "total": len(job.frames), "frames": [job.frames[0], job.frames[-1]],
                            "device": str(job.device), "shot": self.shot.plate, "out": self.shot.out,
                            "cache": None if self.cache is None else str(job.cache.dir),
-                           **({"cache_off": job.cache_off} if job.cache_off else {})})
+                           **({"cache_off": job.cache_off} if job.cache_off else {}),
+                           # read, not written: what this render computes is not kept for the next (hosts say so)
+                           **({"cache_read_only": job.cache.read_only}
+                              if self.cache is not None and job.cache.read_only else {})})
             self.check_stop()  # the callback raised at the start: no work
         from vom_plugin.engine.device import oom_guard
 

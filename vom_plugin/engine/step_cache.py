@@ -3,7 +3,7 @@
 Per plate frame: key features (``Propagator.key_features``). Per step of a pass: the prediction, the
 memory read's matches and CFAR's weights at 1/16 and 1/4 (``Affinity.to_dict``) and, now and then, the memory bank
 (see ``STATE_INTERVAL_S``). Writes run on one writer thread in order, so serialising and disk time overlap
-compute; a write that fails disables the cache for the rest of the run with one warning, never the run.
+compute; a write that fails stops the writes for the rest of the run with one warning (the reads go on), never the run.
 Anything read that does not fit is dropped (``ShotCache.drop``) and computed from the pixels: a cache can
 make a run slower, never different.
 """
@@ -73,8 +73,9 @@ class StepCache:
         self.device = device
         self.result = result
         self.stopping = stopping
-        self.ok = True  # entries are read (each verified: a cache never changes a pixel)
-        self.writing = not store.read_only  # and written (a write that fails stops the writes, not the reads)
+        # entries are always read (each verified: a cache never changes a pixel); written unless the store cannot
+        # be, and until a write fails (which stops the writes, not the reads)
+        self.writing = not store.read_only
         if store.read_only:
             result.warnings.append(f"cache read, not written: {store.read_only}")
         self.fingerprint: Callable[[int], str] = str
@@ -110,8 +111,6 @@ class StepCache:
         return steps, affs
 
     def resume(self, steps: list[str], limit: int, new_propagator: Callable[[], Any]) -> tuple[int, Any]:
-        if not self.ok:
-            return 0, None
         start, prop = resume_point(self.store, steps, limit, new_propagator, self.device)
         if prop is not None:  # the state it goes on from is the chain's on disk: the next one saved replaces it
             states = self._states.setdefault(steps[0], [])
@@ -128,8 +127,6 @@ class StepCache:
         """Start reading the entries of coming steps on the reader thread (each frame's key features, and each
         step's affinity at ``affs`` unless None); ``keys`` and ``affinity`` take them from there. An entry that
         is not on disk yet reads as a miss, as it would have when looked up then."""
-        if not self.ok:
-            return
         for j, frame in enumerate(frames):
             key = self._key_address(frame)
             if ("keys", key) not in self._ahead:
@@ -151,8 +148,6 @@ class StepCache:
 
     def keys(self, prop: Any, frame: int) -> Any:
         """The frame's KeyFeatures from the cache, or None (counted as a hit here; misses by the caller)."""
-        if not self.ok:
-            return None
         key = self._key_address(frame)
         cached = self._read("keys", key, lambda: self.store.get_keys(frame, key))
         if cached is None:
@@ -170,8 +165,6 @@ class StepCache:
         those at 1/8 and 1/4 are computed by the step), or None."""
         from vom_plugin.model import Affinity
 
-        if not self.ok:
-            return None
         got = self._read("affinity", address, lambda: self.store.get_affinity(address))
         if got is None:
             self.result.cache["affinity_miss"] += 1
@@ -191,7 +184,7 @@ class StepCache:
         a computed step delivers it, checked for the shape this run computes; None when unusable."""
         import torch
 
-        got = self.store.get_alpha(address) if self.ok else None
+        got = self.store.get_alpha(address)
         if got is None:
             return None
         w, h = padded
@@ -331,7 +324,9 @@ class StepCache:
         if store.evicted_own:
             warn(f"cache: {self.cap_note()}")
         if store.dropped:
-            warn(f"cache: {_entries(store.dropped, 'damaged')} dropped and recomputed (first: {store.dropped[0]})")
+            left = " (left in the cache, which this render does not write)" if store.read_only else ""
+            warn(f"cache: {_entries(store.dropped, 'damaged')} {'not used' if left else 'dropped'} and recomputed"
+                 f"{left} (first: {store.dropped[0]})")
         if store.blocked:
             one = len(store.blocked) == 1
             warn(f"cache: {_entries(store.blocked)} not cached: a folder vom did not make is at "

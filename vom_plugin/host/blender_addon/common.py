@@ -615,8 +615,10 @@ def load_knob_table(path: Path | None = None) -> dict[str, Any]:
 
 
 def cache_off(start: Mapping[str, Any]) -> str:
-    """Why the render of this start event runs without the cache ("" where it uses it): one stopped before its end
-    then resumes from nothing, which a cancel's message must not promise otherwise."""
+    """Why the render of this start event runs without the cache, or without writing to it ("" where it uses it): one
+    stopped before its end then resumes from nothing of its own, which a cancel's message must not promise otherwise."""
+    if start.get("event") == "start" and start.get("cache_read_only"):  # read, not written: nothing of it is kept
+        return f"it was read, not written: {start['cache_read_only']}"
     if start.get("event") != "start" or "cache" not in start or start.get("cache") is not None:
         return ""
     why = str(start.get("cache_off") or "")
