@@ -549,3 +549,11 @@ def test_path_flags_are_read_as_a_shot_files_paths(tmp_path: Path, monkeypatch: 
         if "UNSET" in value:
             assert "VOM_T_UNSET is not set" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shot", "show"]  # no $VOM_T_UNSET, ~vom_no_such_user, o2
+    # the roto's frame read from the expanded path (review: --roto '$R' said "no frame number in the file name")
+    monkeypatch.setenv("VOM_T_ROTO", f"{root}/roto/r.0001.exr")
+    args = [a if a != f"{root}/roto/r.0001.exr" else "$VOM_T_ROTO" for a in base]
+    assert main([*args, "--out", str(tmp_path / "show" / "o3" / "a.####.exr")]) == 0, capsys.readouterr().err
+    args = [a if a != f"{root}/roto/r.0001.exr" else "hero=${VOM_T_ROTO}" for a in base]
+    assert main([*args, "--out", str(tmp_path / "show" / "o4" / "a.####.exr")]) == 0, capsys.readouterr().err
+    for folder in ("o3", "o4"):
+        assert len(list((tmp_path / "show" / folder).glob("*.exr"))) == 2

@@ -103,13 +103,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
     """The --roto values: {"keyframes": {frame: path}} for unnamed rotos, {"objects": {name: {frame: path}}}
     for NAME=PATH ones (in the order given); a mix, or a frame given twice for an object, is an error."""
-    from vom_plugin.engine.shot import parse_object_roto_arg
+    from vom_plugin.engine.shot import expand_user, expand_vars, parse_object_roto_arg
     from vom_plugin.errors import InputError
 
     rotos: dict[str | None, dict[int, str]] = {}
     folded: dict[str, str] = {}
     for text in texts:
-        name, frame, path = parse_object_roto_arg(text, field=flag)
+        # $SHOW read before the frame is (review: --roto '$R' said "no frame number in the file name ... $R@1001");
+        # names and frames hold no $, and ~user starts the path only
+        name, frame, path = parse_object_roto_arg(expand_vars(text, flag), field=flag)
+        path = expand_user(path, flag)
         if name is not None and folded.setdefault(name.lower(), name) != name:
             raise InputError(f"{flag}: object {name!r} is also given as {folded[name.lower()]!r}; object names "
                              f"must differ, also in case")
@@ -154,11 +157,10 @@ def shot_from_args(args: argparse.Namespace) -> Any:
             values[name] = path(values[name], flags[name])
     if values.get("model") and values["model"] not in MODEL_ALIASES:  # a checkpoint's path, not a shipped name
         values["model"] = path(values["model"], flags["model"])
-    if "keyframes" in values:
-        values["keyframes"] = {f: path(p, flags["keyframes"]) for f, p in values["keyframes"].items()}
+    if "keyframes" in values:  # read by _rotos already
+        values["keyframes"] = {f: os.path.abspath(p) for f, p in values["keyframes"].items()}
     if "objects" in values:
-        values["objects"] = {n: {f: path(p, flags["keyframes"]) for f, p in kf.items()}
-                             for n, kf in values["objects"].items()}
+        values["objects"] = {n: {f: os.path.abspath(p) for f, p in kf.items()} for n, kf in values["objects"].items()}
     if args.shot:
         shot = Shot.from_yaml(args.shot, **values)
         if "keyframes" in values or "objects" in values:
