@@ -523,3 +523,20 @@ def test_messages_name_what_was_given(tmp_path, capsys, monkeypatch) -> None:
     assert f"VOM_WORKER_SOCKET {long!r}: a Unix socket path must be under 100 bytes" in capsys.readouterr().err
     assert main(["worker", "--socket", long]) == 2
     assert f"--socket {long!r}: a Unix socket path" in capsys.readouterr().err
+
+
+def test_other_commands_read_path_flags_as_vom_render_does(tmp_path, capsys, monkeypatch) -> None:
+    """Review: vom farm openjd --out '$NOPE/bundle' made a folder named $NOPE (exit 0), and vom demo --cache '$NOPE/c'
+    a cache there, where vom render refuses an unset variable."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VOM_T_UNSET", raising=False)
+    shot = tmp_path / "shot.yaml"
+    shot.write_text("plate: p.####.exr\nout: o.####.exr\nkeyframes: {1: r.0001.exr}\n")
+    for argv, flag in ((["farm", "openjd", str(shot), "--out", "$VOM_T_UNSET/bundle"], "--out"),
+                       (["demo", "--cache", "$VOM_T_UNSET/c"], "--cache"),
+                       (["demo", "--out", "$VOM_T_UNSET/d"], "--out"),
+                       (["demo", "--model", "~vom_no_such_user/w.safetensors"], "--model")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{flag} '" in err and ("VOM_T_UNSET is not set" in err or "no user's home folder" in err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.yaml"]

@@ -82,3 +82,14 @@ def named_flags(args: argparse.Namespace, add_arguments: Callable[[argparse.Argu
     add_arguments(p)
     defaults = vars(p.parse_args(positional or []))
     return {k for k, v in vars(args).items() if k in defaults and v != defaults[k]}
+
+
+def flag_path(value: str, flag: str) -> str:
+    """A path given as a flag, absolute, read as a shot file's are: ~user, and $SHOW / ${SHOW} where no shell expanded
+    it (a quoted '$SHOW/...', a farm template's argument), an unset variable refused naming ``flag``; $$ is a $ of the
+    path itself."""
+    import os
+
+    from vom_plugin.engine.shot import expand_user, expand_vars
+
+    return os.path.abspath(expand_user(expand_vars(value, flag), flag))

@@ -30,15 +30,14 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from vom_plugin.commands._args import flag_path
     from vom_plugin.engine import cache as vc
-    from vom_plugin.engine.shot import expand_user, expand_vars
     from vom_plugin.errors import InputError, one_line
     from vom_plugin.locations import default_cache_dir
 
     # absolute: a relative --cache was said back as typed ("the cache cache holds...", QA); ~user and $SHOW read as
     # vom render reads its --cache
-    root = (Path(os.path.abspath(expand_user(expand_vars(args.cache, "--cache"), "--cache"))) if args.cache
-            else default_cache_dir())
+    root = Path(flag_path(args.cache, "--cache")) if args.cache else default_cache_dir()
     if args.action == "info" and args.older_than is not None:
         raise InputError("--older-than is a clear option (clear only the shots not used for DAYS days)")
     if args.action == "clear" and args.json:

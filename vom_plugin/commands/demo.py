@@ -97,10 +97,13 @@ def run(args: argparse.Namespace) -> int:
                          f"checkpoint of your own")
     # blank is the default, as a blank setting is everywhere: `--out "$OUT"` with OUT unset wrote the demo's 25 files
     # into the working folder (QA)
-    out_dir = Path(args.out if args.out.strip() else "vom_demo_out").resolve()
-    # paths given here are the working folder's (as `vom render`'s), not the shipped shot file's folder
-    cache = str(Path(args.cache).expanduser().resolve()) if args.cache else None
-    model = args.model if args.model in MODEL_ALIASES else str(Path(args.model).expanduser().resolve())
+    from vom_plugin.commands._args import flag_path
+
+    # paths given here are the working folder's (as `vom render`'s), not the shipped shot file's folder, and read as
+    # vom render reads them ($SHOW, ~user)
+    out_dir = Path(flag_path(args.out, "--out") if args.out.strip() else "vom_demo_out").resolve()
+    cache = str(Path(flag_path(args.cache, "--cache")).resolve()) if args.cache else None
+    model = args.model if args.model in MODEL_ALIASES else str(Path(flag_path(args.model, "--model")).resolve())
     from vom_plugin.atomic import check_replaceable
 
     check_replaceable(out_dir / "contact_sheet.png", _sheet_is_ours(out_dir), "--out")  # before the render

@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         # a submitter's empty variable: the job's files went into the working folder (QA)
         raise InputError(f"--out {args.out!r}: blank; expected "
                          f"{'the bundle folder' if args.farm_command == 'openjd' else 'the XML file'} to write")
+    if args.farm_command != "check":  # $SHOW and ~user as vom render reads its paths (review: a folder named $NOPE)
+        from vom_plugin.commands._args import flag_path
+
+        args.out = flag_path(args.out, "--out")
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
         if args.frames is not None:

@@ -132,7 +132,8 @@ def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
 
 def shot_from_args(args: argparse.Namespace) -> Any:
     """The Shot the flags describe (with SHOT.yaml underneath when given); InputError names the flag."""
-    from vom_plugin.engine.shot import Shot, expand_user, expand_vars
+    from vom_plugin.commands._args import flag_path
+    from vom_plugin.engine.shot import Shot
     from vom_plugin.errors import InputError
 
     values: dict[str, Any] = {}
@@ -148,15 +149,12 @@ def shot_from_args(args: argparse.Namespace) -> Any:
     # as a shot file's are: ~user, and $SHOW where no shell expanded it (a farm template's argument, a quoted
     # '$SHOW/...'), an unset variable refused (QA: --out '$SHOW/a.####.exr' wrote into a folder named $SHOW, and
     # --cache '~nouser/x' made one named ~nouser, exit 0)
-    def path(value: str, flag: str) -> str:
-        return os.path.abspath(expand_user(expand_vars(value, flag), flag))
-
     flags = {k.name: k.flag for k in load_node_def().knobs}
     for name in ("plate", "out", "cache"):
         if values.get(name) and str(values[name]).strip():  # blank: no path (the cache's: the user cache)
-            values[name] = path(values[name], flags[name])
+            values[name] = flag_path(values[name], flags[name])
     if values.get("model") and values["model"] not in MODEL_ALIASES:  # a checkpoint's path, not a shipped name
-        values["model"] = path(values["model"], flags["model"])
+        values["model"] = flag_path(values["model"], flags["model"])
     if "keyframes" in values:  # read by _rotos already
         values["keyframes"] = {f: os.path.abspath(p) for f, p in values["keyframes"].items()}
     if "objects" in values:

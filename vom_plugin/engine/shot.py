@@ -549,8 +549,8 @@ def expand_vars(value: str, field: str) -> str:
     ``$$`` is a ``$`` of the path itself, and so is a ``$`` that starts no name (``//nas/projects$``). An unset
     variable is refused (left in, it made a folder named ``$SHOW``), and so are an empty one that starts the path
     (``$ROOT/vom`` became ``/vom``) and a ``${`` that closes no variable (``${SHOW/vom``, missing its brace, made a
-    folder ``${SHOW``, QA). Done once, on what the file says (the shell has expanded the flags, and a Shot's paths
-    are final)."""
+    folder ``${SHOW``, QA). Done once, on what the file says, and on path flags where no shell expanded them
+    (``commands._args.flag_path``); a Shot's paths are final."""
     def sub(m: re.Match[str]) -> str:
         if m.group("dollar"):
             return "$"
