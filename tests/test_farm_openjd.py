@@ -279,7 +279,12 @@ def test_frames_default_to_the_plate_on_disk_and_cache_warning(tmp_path: Path) -
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
     assert r.returncode == 0 and f"`cache:` {tmp_path / 'a_file'} is not a folder: every task would render " \
         "without the cache" in r.stderr, r.stderr
-    shot.write_text(shot.read_text().replace(str(tmp_path / "a_file"), str(tmp_path / "shared_cache")))
+    # the output's folder as the cache: every task renders without it (review: said by each task only)
+    shot.write_text(shot.read_text().replace(str(tmp_path / "a_file"), str(tmp_path / "out")))
+    r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
+    assert r.returncode == 0 and f"`cache:` is not used: cache folder '{tmp_path / 'out'}' is the output's folder, " \
+        "where vom writes no cache" in r.stderr, r.stderr
+    shot.write_text(shot.read_text().replace(f"cache: {tmp_path / 'out'}", f"cache: {tmp_path / 'shared_cache'}"))
     r = _vom("farm", "openjd", str(shot), "--out", str(tmp_path / "b"))
     assert r.returncode == 0 and "cache" not in r.stderr and "note" not in r.stderr
     # paths read from the environment where each task runs: said at submission (QA: a worker without the

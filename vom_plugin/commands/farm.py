@@ -67,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vom_plugin.engine.prepare import cache_among_files
+    from vom_plugin.engine.shot import Shot
     from vom_plugin.farm.spans import (
         check_out_folders,
         check_outputs,
@@ -188,6 +190,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"vom farm: warning: {one_line(shot.path)} has no `cache:` folder, so each worker uses its own user "
               "cache and a chunk run on another worker than the chunk before it recomputes the propagation from the "
               "keyframe; set `cache:` to a folder all workers share", file=sys.stderr)
+    elif among := cache_among_files(Shot.from_yaml(shot.path), shot.cache):  # every task renders without it (review)
+        print(f"vom farm: warning: {one_line(shot.path)}'s `cache:` is not used: {one_line(among)}; every task would "
+              "render without the cache (no chunk goes on from the one before it)", file=sys.stderr)
     elif os.path.lexists(shot.cache) and not os.path.isdir(shot.cache):
         # every task rendered without it, saying so only in its own log (QA: a typo'd shared cache)
         print(f"vom farm: warning: {one_line(shot.path)}'s `cache:` {one_line(shot.cache)} is not a folder: every "

@@ -267,6 +267,20 @@ def _check_out(shot: Shot, frames: list[int], plate_seq: Any) -> None:
             raise InputError(f"out {shot.out!r}: {e}") from None
 
 
+def cache_among_files(shot: Shot, root: str | os.PathLike[str]) -> str | None:
+    """Why the cache folder ``root`` is not used for ``shot``: it is the folder of its plate, a roto or an output,
+    where vom writes no cache (QA: a swapped --cache put a lock and a shot folder among a published plate's frames
+    without a word); None where it is a folder of its own."""
+    real = os.path.realpath(root)
+    theirs = [("the plate's", shot.plate), *(("the output's", p) for p in shot.out_patterns().values())]
+    theirs += [("a roto's", str(p)) for kf in shot.rotos().values() for p in kf.values()]
+    for whose, path in theirs:
+        if os.path.realpath(os.path.dirname(os.path.abspath(path))) == real:
+            return (f"cache folder {str(root)!r} is {whose} folder, where vom writes no cache; pass --cache DIR (or "
+                    f"set VOM_CACHE_DIR) to a folder of its own")
+    return None
+
+
 def _open_cache(shot: Shot, first_frame: Path) -> tuple[ShotCache, str | None]:
     """The shot's cache (its folder named from the plate's ``first_frame`` on disk), and why it is off for this
     render (None when usable): a cache never fails a render."""
@@ -274,15 +288,9 @@ def _open_cache(shot: Shot, first_frame: Path) -> tuple[ShotCache, str | None]:
     from vom_plugin.locations import default_cache_dir
 
     cache = ShotCache(shot.cache or default_cache_dir(), shot.plate, first_frame=first_frame)
-    # never among the files it renders from or to: a lock and a shot folder among a published plate's frames or a
-    # delivery's mattes (QA: a swapped --cache put them there without a word)
-    root = os.path.realpath(cache.root)
-    theirs = [("the plate's", shot.plate), *(("the output's", p) for p in shot.out_patterns().values())]
-    theirs += [("a roto's", str(p)) for kf in shot.rotos().values() for p in kf.values()]
-    for whose, path in theirs:
-        if os.path.realpath(os.path.dirname(os.path.abspath(path))) == root:
-            return cache, (f"rendering without the cache: cache folder {str(cache.root)!r} is {whose} folder, where "
-                           f"vom writes no cache; pass --cache DIR (or set VOM_CACHE_DIR) to a folder of its own")
+    among = cache_among_files(shot, cache.root)
+    if among:
+        return cache, f"rendering without the cache: {among}"
     try:
         cache.prepare()
     except CacheUnavailable as e:
