@@ -333,3 +333,15 @@ def test_no_match_names_a_file_named_in_another_case(tmp_path):
                                          r".*P\.0001\.exr is there, named in another case "
                                          r"\(vom matches names as spelt\)$"):
         open_sequence(tmp_path / "p.####.EXR")
+
+
+def test_a_stopped_renders_frames_are_said_as_runs() -> None:
+    """QA: a render of 1001-1199x2 stopped half-way listed every frame it wrote; runs a step apart are written as
+    --frames reads them."""
+    from vom_plugin.io.sequence import written_list
+
+    assert written_list(range(1001, 1200, 2)) == " (1001-1199x2)"
+    assert written_list([1, 13, 15, 17, 19]) == " (1,13-19x2)"
+    assert written_list([12, 1, 8, 9, 10, 11, 12]) == " (1,8-12)"
+    assert written_list([1, 3]) == " (1,3)" and written_list([5]) == " (5)" and written_list([]) == ""
+    assert written_list([1, 2, 3, 10, 20, 30, 31, None]) == " (1-3,10-30x10,31)"

@@ -458,9 +458,9 @@ def test_a_closed_output_pipe_stops_the_command_quietly(tmp_path: Path) -> None:
     written = sorted((tmp_path / "o").glob("[!.]*.exr"))  # and how many frames it left: those on disk
     noun = "frame" if len(written) == 1 else "frames"  # "1 frames written" before (QA)
     # and which (QA: the count alone left a farm wrapper to guess which frames to requeue)
-    from vom_plugin.io.sequence import format_frames
+    from vom_plugin.io.sequence import written_list
 
-    listed = f" ({format_frames([int(p.name.split('.')[1]) for p in written], sep=',')})" if written else ""
+    listed = written_list([int(p.name.split(".")[1]) for p in written])
     assert err.strip().endswith(f"; {len(written)} {noun} written{listed}, complete"), (err, written)
     for f in written:
         inp = oiio.ImageInput.open(str(f))

@@ -876,9 +876,9 @@ def test_a_stopped_render_says_what_it_wrote_in_frame_order(shot_dir: Path, tmp_
     frames = sorted(int(p.name.split(".")[1]) for p in (tmp_path / "o").glob("hero.*.exr"))
     assert got.frames == frames and len(frames) < N and frames != list(range(1, len(frames) + 1))  # 1, N, N-1...
     # the message names them too, not only how many (QA: "6 of 12" left a farm wrapper to guess which to requeue)
-    from vom_plugin.io.sequence import format_frames
+    from vom_plugin.io.sequence import written_list
 
-    assert f"after {len(frames)} of {N} frames ({format_frames(frames, sep=',')}); " in str(err.value), str(err.value)
+    assert f"after {len(frames)} of {N} frames{written_list(frames)}; " in str(err.value), str(err.value)
     assert [p.name for p in got.files] == [f"{o}.{f:04d}.exr" for f in frames for o in ("hero", "dog")]
     whole = render(shot(shot_dir, "whole_result", keyframes=None, out=str(tmp_path / "w" / "{object}.####.exr"),
                         objects={"hero": kf, "dog": kf}))

@@ -450,7 +450,8 @@ def test_a_second_signal_stops_waiting_for_a_worker_that_does_not_answer() -> No
 
     with ours, worker_end:
         threading.Thread(target=interrupt_twice, daemon=True).start()
-        with pytest.raises(CancelledError, match="stopped by SIGINT again: not waiting for the vom worker"), \
+        with pytest.raises(CancelledError, match=r"stopped by SIGINT again after \d+ frames.*: not waiting for the vom "
+                                                 r"worker"), \
                 _forward_signals(ours):
             _relay(ours, bytearray(), [], None)
         worker_end.settimeout(5)
@@ -910,7 +911,8 @@ def test_a_cancel_sent_to_a_worker_that_then_dies_stops_the_render(shot_dir: Pat
 
     rc, _, err, _ = _at_the_first_frame_in_a_worker(tmp_path, _cmd(shot_dir, "cancel_dead"), cancel_then_kill)
     assert rc == 130, err
-    assert "stopped by SIGINT; the vom worker ended before it said so" in err, err
+    said = r"stopped by SIGINT after \d+ frames( \([0-9,x-]+\))?; the vom worker ended before it said so"
+    assert re.search(said, err), err
     assert "rendering the rest in this process" not in err
     written = sorted(p.name for p in (shot_dir / "cancel_dead").iterdir() if not p.name.startswith("."))
     assert 1 <= len(written) < N

@@ -184,10 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush has nowhere to fail
         written = getattr(sys.exc_info()[1], "frames_written", None)  # the frames, in order
         if written is not None:
-            from vom_plugin.io.sequence import format_frames
+            from vom_plugin.io.sequence import written_list
 
-            listed = f" ({format_frames(written, sep=',')})" if written else ""
-            said = f"{len(written)} frame{'' if len(written) == 1 else 's'} written{listed}, complete"
+            said = f"{len(written)} frame{'' if len(written) == 1 else 's'} written{written_list(written)}, complete"
         else:
             said = "any file written is complete"
         _say(f"vom {args.command}: stopped: its output was closed (broken pipe); {said}")

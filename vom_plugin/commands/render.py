@@ -216,7 +216,7 @@ def _stopped_after_resume(e: BaseException, events: Any) -> Any:
         name = signal.Signals(_SIGNALLED[-1]).name if _SIGNALLED else "SIGINT"
     else:
         name = getattr(e, "by", None) or "a stop"
-    from vom_plugin.engine.runner import written_list
+    from vom_plugin.io.sequence import written_list
 
     total = f" of {events.total}" if events.total is not None else ""
     return CancelledError(f"stopped by {name} after {len(events.frames)}{total} frames{written_list(events.frames)} "

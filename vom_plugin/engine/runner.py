@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from vom_plugin.errors import CancelledError, InputError, users_file_error
 from vom_plugin.grammar import object_channel
 from vom_plugin.io.output_claim import OutputClaim
 from vom_plugin.io.output_guard import identity as folder_identity
+from vom_plugin.io.sequence import written_list
 
 __all__ = ["STAGES", "LoadedModels", "RenderResult", "Stop", "prepare", "render", "state_interval"]
 MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on disk (bounds the memory held)
@@ -399,14 +400,6 @@ class _CalledUntilItRaises:
             e.add_note(f"vom: the render stopped after the progress callback raised: {len(done)} of {total} frames "
                        f"written{listed}; {next_render}")
         raise e
-
-
-def written_list(frames: Iterable[Any]) -> str:
-    """`` (1,8-12)``: the frames a stopped render wrote, for its message ("" for none)."""
-    from vom_plugin.io.sequence import format_frames
-
-    done = sorted({f for f in frames if isinstance(f, int)})
-    return f" ({format_frames(done, sep=',')})" if done else ""
 
 
 def check_not_forked() -> None:

@@ -457,3 +457,23 @@ def missing_file(path: Path) -> str:
 def _link_note(path: Path) -> str:
     """", a link to TARGET, which does not exist" for a dangling link (listed on disk, yet no frame), else ""."""
     return f", {missing_file(path).removeprefix('is ')}" if path.is_symlink() else ""
+
+
+def written_list(frames: Iterable[object]) -> str:
+    """`` (1,8-12)``: the frames a stopped render wrote, for its message ("" for none); a run on twos, threes...
+    as ``1001-1199x2`` (as --frames reads it: a stepped render stopped half-way listed 100 numbers, QA)."""
+    done = sorted({f for f in frames if isinstance(f, int)})
+    parts: list[str] = []
+    i = 0
+    while i < len(done):
+        j = i
+        step = done[i + 1] - done[i] if i + 1 < len(done) else 1
+        while j + 1 < len(done) and done[j + 1] - done[j] == step:
+            j += 1
+        if step == 1 or j - i >= 2:  # a run: consecutive, or three or more a step apart
+            parts.append(str(done[i]) if i == j else f"{done[i]}-{done[j]}" + (f"x{step}" if step > 1 else ""))
+            i = j + 1
+        else:
+            parts.append(str(done[i]))
+            i += 1
+    return f" ({','.join(parts)})" if parts else ""

@@ -24,6 +24,7 @@ from typing import Any
 
 from vom_plugin.engine.stop import handle_signals
 from vom_plugin.errors import CancelledError, InputError, VomError
+from vom_plugin.io.sequence import written_list
 from vom_plugin.worker import environment, private_folder_problem, recv_lines, send, socket_path
 
 CONNECT_TIMEOUT_S = 2.0
@@ -86,6 +87,7 @@ def _connect() -> tuple[socket.socket | None, str | None]:
 
 
 _CANCELLED: list[int] = []  # the signals sent on to the worker as a cancel: a render it left is not resumed here
+_WRITTEN: list[int] = []  # the frames the worker said written in this render: a stop here names them
 
 
 @contextlib.contextmanager
@@ -104,8 +106,9 @@ def _forward_signals(sock: socket.socket) -> Iterator[None]:
         with contextlib.suppress(OSError):
             send(sock, {"op": "cancel", "signal": signum})
         if received > 1:
-            raise CancelledError(f"stopped by {signal.Signals(signum).name} again: not waiting for the vom worker to "
-                                 f"finish the frame in hand (it stops after it); the frames written are complete")
+            raise CancelledError(f"stopped by {signal.Signals(signum).name} again after {len(set(_WRITTEN))} frames"
+                                 f"{written_list(_WRITTEN)}: not waiting for the vom worker to finish the frame in "
+                                 f"hand (it stops after it); the frames written are complete")
 
     old = handle_signals(handler)  # an ignored SIGINT is not sent on to the worker
     try:
@@ -236,6 +239,7 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
     if not hasattr(socket, "AF_UNIX"):  # Windows' Python: no worker there, the render runs in this process
         return None
     _CANCELLED.clear()  # this render's cancels only (a process may run several: tests, a host's Python)
+    _WRITTEN.clear()
     note = note or _note
     sock, why = _connect()
     started = 0.0  # seconds this render waited for the worker it started (paid by this render: said in its time)
@@ -275,6 +279,8 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
         for m in pending:
             if m.get("event") == "progress":
                 data = m["data"]
+                if data.get("event") == "frame" and isinstance(data.get("frame"), int):
+                    _WRITTEN.append(data["frame"])
                 if data.get("event") == "done":
                     if started and isinstance(data.get("elapsed"), (int, float)):
                         data = {**data, "elapsed": data["elapsed"] + started, "worker_start": started}
@@ -305,8 +311,9 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
             message = ""
         if got is None:
             if _CANCELLED:  # asked to stop, then gone: stopped (resuming it here lost the cancel, QA)
-                raise CancelledError(f"stopped by {signal.Signals(_CANCELLED[-1]).name}; the vom worker ended before "
-                                     f"it said so{message}; the frames written are complete and the next render "
-                                     f"resumes from the cache")
+                name, n = signal.Signals(_CANCELLED[-1]).name, len(set(_WRITTEN))
+                raise CancelledError(f"stopped by {name} after {n} frames{written_list(_WRITTEN)}; the vom worker "
+                                     f"ended before it said so{message}; the frames written are complete and the next "
+                                     f"render resumes from the cache")
             raise WorkerGone(f"the vom worker ended during the render{message}")
         pending = got
