@@ -164,6 +164,15 @@ def test_fingerprint_sees_content_and_mtime(tmp_path: Path) -> None:
     assert vc.file_fingerprint(f) != fp
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     assert vc.file_fingerprint(f) != vc.file_fingerprint(f, full=True)  # different hashing, sanity
+    # a roto (hashed whole) is its bytes alone: one re-exported with the same picture is the same roto, and its
+    # steps hit (QA: every one missed); another byte is another roto
+    roto = tmp_path / "r.exr"
+    roto.write_bytes(b"x" * 1000)
+    whole = vc.file_fingerprint(roto, full=True)
+    os.utime(roto, ns=(1, 2))
+    assert vc.file_fingerprint(roto, full=True) == whole
+    roto.write_bytes(b"x" * 999 + b"y")
+    assert vc.file_fingerprint(roto, full=True) != whole
 
 
 def test_eviction_takes_the_least_recently_used_shot_first_and_a_shots_chains_from_their_end(

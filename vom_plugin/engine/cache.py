@@ -132,7 +132,9 @@ def file_fingerprint(path: str | os.PathLike, *, full: bool = False, chunk: int 
     # place keeps its size, and `touch -r` or a restoring copy its modification time: the old frame's features
     # were reused). A file hashed whole needs no time at all (a roto baked again with the same picture hits).
     partial = not full and st.st_size > 3 * chunk
-    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode() + (f":{st.st_ctime_ns}".encode() if partial else b""))
+    # (a roto, hashed whole: its bytes alone; QA: a roto re-exported with the same picture missed every step)
+    h.update(f"{st.st_size}".encode() if full else
+             f"{st.st_size}:{st.st_mtime_ns}".encode() + (f":{st.st_ctime_ns}".encode() if partial else b""))
     with open(path, "rb") as f:
         _hash_content(h, f, st.st_size, None if not partial else chunk)
     return h.hexdigest()
