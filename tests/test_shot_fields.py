@@ -560,6 +560,17 @@ def test_blank_rotos_are_none_given(tmp_path: Path) -> None:
     f.write_text("plate: p.####.exr\nout: o.####.exr\nkeyframes: ' '\nobjects: {hero: r.0001.exr}\n")
     assert list(Shot.from_yaml(f).objects) == ["hero"]
     assert Shot(**{**BASE, "objects": ""}).objects is None
+    # an empty mapping or list, as a template writes them, is none given too (QA: "both given")
+    for empty in ({}, []):
+        assert Shot(**{**BASE, "objects": empty}).objects is None
+        assert list(Shot(plate=BASE["plate"], out=BASE["out"], keyframes=empty,
+                         objects={"hero": "r.0001.exr"}).objects) == ["hero"]
+    # a blank entry is said as blank (QA: it was read as the shot file's folder)
+    for body in ("keyframes: {1: ''}\n", "keyframes: ['', r.0001.exr]\n", "objects: {hero: {1: ''}}\n"):
+        f.write_text(f"plate: p.####.exr\nout: o.####.exr\n{body}")
+        with pytest.raises(InputError, match=r"(keyframes\[1\] ''|keyframes entry ''): expected") as e:
+            Shot.from_yaml(f)
+        assert str(tmp_path) + "'" not in str(e.value), e.value
     with pytest.raises(InputError, match="keyframes: missing"):
         Shot(plate=BASE["plate"], out=BASE["out"], keyframes=" ")
 

@@ -224,9 +224,21 @@ class Shot:
         self.out = _pattern("out", self.out)
         # blank rotos are none given, as for every other field (QA: objects: '' beside keyframes was "both given";
         # keyframes: '' was read as a roto at the shot file's folder)
-        if isinstance(self.objects, str) and not self.objects.strip():
+        def blank(value: Any) -> bool:
+            return isinstance(value, str) and not value.strip()
+
+        def empty(value: Any) -> bool:  # {} or [], as a template writes a field it has nothing for
+            return isinstance(value, Mapping | list | tuple) and not value
+
+        if blank(self.objects):
             self.objects = None
-        if isinstance(self.keyframes, str) and not self.keyframes.strip():
+        if blank(self.keyframes):
+            self.keyframes = None
+        # beside the other given, an empty one is none given (QA: objects: {} beside keyframes was "both given"); alone,
+        # it is said as empty
+        if empty(self.objects) and self.keyframes not in (None, {}, []):
+            self.objects = None
+        if empty(self.keyframes) and self.objects is not None and not empty(self.objects):
             self.keyframes = None
         if self.objects is not None:
             if self.keyframes not in (None, {}):
@@ -513,10 +525,11 @@ def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
 
 def _join_rotos(base: Path, kf: Any, field: str) -> Any:
     """A keyframes value (mapping, list or one path) with its relative roto paths resolved against base."""
+    # a blank entry stays blank, said as such (QA: it was read as the shot file's folder)
     if isinstance(kf, Mapping):
-        return {k: _join(base, v, f"{field}[{k}]") if isinstance(v, str) else v for k, v in kf.items()}
+        return {k: _join(base, v, f"{field}[{k}]") if isinstance(v, str) and v.strip() else v for k, v in kf.items()}
     if isinstance(kf, list):
-        return [_join(base, v, field) if isinstance(v, str) else v for v in kf]
+        return [_join(base, v, field) if isinstance(v, str) and v.strip() else v for v in kf]
     return _join(base, kf, field) if isinstance(kf, str) and kf.strip() else kf  # blank: none given
 
 
@@ -705,7 +718,7 @@ def _keyframes(value: Any) -> dict[int, Path]:
     elif isinstance(value, list | tuple):
         items = []
         for v in value:
-            if not isinstance(v, str | os.PathLike):
+            if not isinstance(v, str | os.PathLike) or not os.fspath(v).strip():
                 raise InputError(f"keyframes entry {v!r}: expected a roto path (roto.1001.exr or PATH@FRAME)")
             items.append(parse_roto_arg(os.fspath(v), field="keyframes entry"))
     else:
