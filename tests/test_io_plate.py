@@ -494,3 +494,10 @@ def test_a_plate_over_the_network_picture_keeps_its_overscan_and_extends_its_edg
     np.testing.assert_array_equal(cropped[4:8, 6:10], rgb[4:8, 8:12])
     assert not cropped[:, 2:6].any() and not cropped[:4].any()  # the display window's missing pixels: 0
     np.testing.assert_array_equal(cropped[:, 0], cropped[:, 2])  # the overscan: the display's edge column
+
+
+def test_an_empty_frame_is_said_as_empty(tmp_path):
+    """QA: a zero-byte frame (a failed copy) was said in OpenEXR's words ("Unable to read magic and version flags")."""
+    (tmp_path / "p.0003.exr").write_bytes(b"")
+    with pytest.raises(InputError, match=r"^plate .*p\.0003\.exr is empty \(0 bytes: a failed copy or render\?\)$"):
+        read_plate(tmp_path / "p.0003.exr")

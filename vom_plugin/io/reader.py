@@ -121,6 +121,8 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
         if "ubsampled" in why:  # OpenEXR's luminance/chroma form (Y full size, RY and BY at half): OIIO reads none
             raise InputError(f"{role} {p} is a luminance/chroma EXR with subsampled chroma (Y, RY, BY), which vom "
                              f"cannot read; write the plate as R, G, B (Nuke reads this file and writes RGB)")
+        if p.stat().st_size == 0:  # said as such, not as the format library's read error (QA)
+            raise InputError(f"{role} {p} is empty (0 bytes: a failed copy or render?)")
         raise InputError(f"{role} {p} cannot be read as an image: {why}")
     if subimage and not inp.seek_subimage(subimage, 0):
         inp.close()
