@@ -93,20 +93,24 @@ def _range_parts(text: str, cleaned: str, expected: str) -> list[tuple[int, int,
     return parts
 
 
-def format_frames(frames: Iterable[int], sep: str = ", ") -> str:
-    """Compact frame numbers as runs: [1003, 1004, 1005, 1010] -> "1003-1005, 1010".
+def format_frames(frames: Iterable[int], sep: str = ", ", *, stepped: bool = False) -> str:
+    """Compact frame numbers as runs: [1003, 1004, 1005, 1010] -> "1003-1005, 1010"; ``stepped``: three or more a
+    step apart too, as ``vom render --frames`` reads them ([1001, 1003, 1005] -> "1001-1005x2").
 
-    With ``sep=","`` the result is also a valid Open Job Description / OpenCue range expression and a
-    ``vom render --frames`` value.
+    With ``sep=","`` the result is also a valid Open Job Description / OpenCue range expression (not ``stepped``)
+    and a ``vom render --frames`` value.
     """
     ordered = sorted(set(frames))
     parts: list[str] = []
     i = 0
     while i < len(ordered):
+        step = ordered[i + 1] - ordered[i] if stepped and i + 1 < len(ordered) else 1
         j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+        while j + 1 < len(ordered) and ordered[j + 1] - ordered[j] == step:
             j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        if step > 1 and j - i < 2:  # two frames a step apart are two frames, not a run
+            j = i
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}" + (f"x{step}" if step > 1 else ""))
         i = j + 1
     return sep.join(parts)
 
@@ -462,18 +466,5 @@ def _link_note(path: Path) -> str:
 def written_list(frames: Iterable[object]) -> str:
     """`` (1,8-12)``: the frames a stopped render wrote, for its message ("" for none); a run on twos, threes...
     as ``1001-1199x2`` (as --frames reads it: a stepped render stopped half-way listed 100 numbers, QA)."""
-    done = sorted({f for f in frames if isinstance(f, int)})
-    parts: list[str] = []
-    i = 0
-    while i < len(done):
-        j = i
-        step = done[i + 1] - done[i] if i + 1 < len(done) else 1
-        while j + 1 < len(done) and done[j + 1] - done[j] == step:
-            j += 1
-        if step == 1 or j - i >= 2:  # a run: consecutive, or three or more a step apart
-            parts.append(str(done[i]) if i == j else f"{done[i]}-{done[j]}" + (f"x{step}" if step > 1 else ""))
-            i = j + 1
-        else:
-            parts.append(str(done[i]))
-            i += 1
-    return f" ({','.join(parts)})" if parts else ""
+    done = [f for f in frames if isinstance(f, int)]
+    return f" ({format_frames(done, sep=',', stepped=True)})" if done else ""
