@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] 
     specs = part_specs(img, len(parts))
     if len(specs) != len(parts):
         return None
-    views = [str(spec.getattribute("view") or "") for spec in specs]
+    views = _views_of(specs)
     names = _listed_views(specs[0].getattribute("multiView"))
     default_view = next(iter(names), views[0]) if any(views) else ""
     found: dict[int, list[int]] = {}
@@ -228,9 +229,9 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
     )
 
 
-def _part_views(img: OpenImage, parts: int) -> list[str]:
-    """The ``view`` each part of a multi-part file names ("" for none)."""
-    return [str(spec.getattribute("view") or "") for spec in part_specs(img, parts)]
+def _views_of(specs: list[Any]) -> list[str]:
+    """The ``view`` each part's header (``part_specs``) names ("" for none)."""
+    return [str(spec.getattribute("view") or "") for spec in specs]
 
 
 def _with_picture(img: OpenImage, indices: list[int]) -> ImageInfo:
@@ -243,7 +244,7 @@ def _with_picture(img: OpenImage, indices: list[int]) -> ImageInfo:
     # stereo frame among mono ones) read its R, G, B from the other eye, matted mirrored without a word (QA)
     listed = _listed_views(img.info.metadata.get("multiView") or img.spec.getattribute("multiView"))
     view = str(img.spec.getattribute("view") or "") if parts > 1 else ""
-    stereo = len(set(listed)) > 1 or (parts > 1 and len({v for v in _part_views(img, parts) if v}) > 1)
+    stereo = len(set(listed)) > 1 or (parts > 1 and len({v for v in _views_of(part_specs(img, parts)) if v}) > 1)
     if stereo:
         names += f" (view {view or listed[0]!r})"
     # the pixel type of the picture's channels, not the file's widest (a half RGB beside a float Z is a half
@@ -272,8 +273,7 @@ def plate_views(path: str | os.PathLike[str]) -> list[str]:
         names = _listed_views(img.info.metadata.get("multiView"))
         if not names:
             parts = subimage_names(img)
-            names = [str(spec.getattribute("view") or "") for spec in part_specs(img, len(parts))] \
-                if len(parts) > 1 else []
+            names = _views_of(part_specs(img, len(parts))) if len(parts) > 1 else []
         return list(dict.fromkeys(v for v in names if v)) if len(set(filter(None, names))) > 1 else []
     finally:
         img.close()
