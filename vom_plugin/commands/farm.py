@@ -67,8 +67,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vom_plugin.engine.prepare import cache_among_files
-    from vom_plugin.engine.shot import Shot
     from vom_plugin.farm.spans import (
         check_out_folders,
         check_outputs,
@@ -84,16 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
         for module in ("outline", "packaging", "outline.backend.cue"):
             require(module, "vom farm opencue", extra="farm")
-    if args.farm_command != "check" and not args.out.strip():
+    if args.farm_command != "check":
+        from vom_plugin.commands._args import flag_path
         from vom_plugin.errors import InputError
 
-        # a submitter's empty variable: the job's files went into the working folder (QA)
-        raise InputError(f"--out {args.out!r}: blank; expected "
-                         f"{'the bundle folder' if args.farm_command == 'openjd' else 'the XML file'} to write")
-    if args.farm_command != "check":  # $SHOW and ~user as vom render reads its paths (review: a folder named $NOPE)
-        from vom_plugin.commands._args import flag_path
-
-        args.out = flag_path(args.out, "--out")
+        if not args.out.strip():  # a submitter's empty variable: the job's files went into the working folder (QA)
+            raise InputError(f"--out {args.out!r}: blank; expected "
+                             f"{'the bundle folder' if args.farm_command == 'openjd' else 'the XML file'} to write")
+        args.out = flag_path(args.out, "--out")  # $SHOW and ~user as vom render reads them (review: a folder $NOPE)
     shot = load_farm_shot(args.shot)
     if args.farm_command == "check":
         if args.frames is not None:
@@ -190,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"vom farm: warning: {one_line(shot.path)} has no `cache:` folder, so each worker uses its own user "
               "cache and a chunk run on another worker than the chunk before it recomputes the propagation from the "
               "keyframe; set `cache:` to a folder all workers share", file=sys.stderr)
-    elif among := cache_among_files(Shot.from_yaml(shot.path), shot.cache):  # every task renders without it (review)
-        print(f"vom farm: warning: {one_line(shot.path)}'s `cache:` is not used: {one_line(among)}; every task would "
-              "render without the cache (no chunk goes on from the one before it)", file=sys.stderr)
+    elif shot.cache_unused:  # every task renders without it (review)
+        print(f"vom farm: warning: {one_line(shot.path)}'s `cache:` is not used: {one_line(shot.cache_unused)}; every "
+              "task would render without the cache (no chunk goes on from the one before it)", file=sys.stderr)
     elif os.path.lexists(shot.cache) and not os.path.isdir(shot.cache):
         # every task rendered without it, saying so only in its own log (QA: a typo'd shared cache)
         print(f"vom farm: warning: {one_line(shot.path)}'s `cache:` {one_line(shot.cache)} is not a folder: every "

@@ -86,6 +86,8 @@ class FarmShot:
     keyframes: list[int]
     out: str
     cache: Path | None = None  # None: each worker's own user cache (chunks cannot resume across workers)
+    # why that cache is not used, by the rule a render applies (prepare.cache_among_files); None where it is
+    cache_unused: str | None = None
     device: str = field(default_factory=lambda: default("device"))  # cuda: the tasks ask the farm for a GPU
     plate: str = ""  # the plate pattern: `vom farm check` compares each output with its plate frame
     channel: str = field(default_factory=lambda: default("channel"))  # the alpha channel each output must hold
@@ -128,8 +130,11 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     # with several objects, the spans are cut at every object's keyframes: a task renders all the objects of
     # its frames (the shot file holds them all)
     keyframes = sorted({kf for kfs in shot.rotos().values() for kf in kfs})
+    from vom_plugin.engine.prepare import cache_among_files
+
     return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=keyframes, out=shot.out,
-                    cache=shot.cache, device=shot.device, plate=shot.plate, channel=shot.channel,
+                    cache=shot.cache, cache_unused=None if shot.cache is None else cache_among_files(shot, shot.cache),
+                    device=shot.device, plate=shot.plate, channel=shot.channel,
                     outputs=_outputs(shot), output_objects=_output_objects(shot),
                     object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()),
                     roto_files=tuple(("keyframes" if n is None else f"objects.{n}", kf, path)
