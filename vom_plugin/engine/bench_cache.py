@@ -164,17 +164,17 @@ def bench_cache(shot: Shot, *, plate_size: tuple[int, int] | None = None, length
             for mode in modes:  # interleaved: both see the same load
                 w = pid if mode == "worker" else None
                 cache = str(Path(tmp) / f"cache{i}_{mode}")
-                runs[mode]["cold"].append(_render(shot_file, env, w, cache=escape_vars(cache)))
+                flags = {"cache": escape_vars(cache)}  # as flags read paths: a $ of the temporary folder is $$
+                runs[mode]["cold"].append(_render(shot_file, env, w, **flags))
                 if i == 0 and mode == "process":  # what one render leaves (the re-render adds its own entries)
                     files = list(Path(cache).rglob("*.safetensors"))
                     kinds: dict[str, int] = {}
                     for p in files:
                         kind = "keys" if p.parent.name == "keys" else p.name.split(".")[1]
                         kinds[kind] = kinds.get(kind, 0) + p.stat().st_size
-                runs[mode]["roto_changed"].append(_render(shot_file, env, w, cache=escape_vars(cache),
-                                                           roto=f"{escape_vars(str(dilated))}@1"))
-                runs[mode]["start"].append(_render(shot_file, env, w, cache=escape_vars(cache),
-                                                    roto=f"{escape_vars(str(dilated))}@1"))
+                flags["roto"] = f"{escape_vars(str(dilated))}@1"
+                runs[mode]["roto_changed"].append(_render(shot_file, env, w, **flags))
+                runs[mode]["start"].append(_render(shot_file, env, w, **flags))
         from vom_plugin import io as vio
 
         size = vio.read_plate(vio.open_sequence(made.plate, [1]).path(1)).size

@@ -236,7 +236,7 @@ class Shot:
             self.keyframes = None
         # beside the other given, an empty one is none given (QA: objects: {} beside keyframes was "both given"); alone,
         # it is said as empty
-        if empty(self.objects) and self.keyframes not in (None, {}, []):
+        if empty(self.objects) and self.keyframes is not None and not empty(self.keyframes):
             self.objects = None
         if empty(self.keyframes) and self.objects is not None and not empty(self.objects):
             self.keyframes = None
