@@ -596,6 +596,18 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     shutil.copyfile(copied / "a.0001.exr", copied / "a.0002.exr")
     f.write_text(yaml.safe_dump({**base, "out": str(copied / "a.####.exr")}))
     assert check_outputs(load_farm_shot(f)) == {2: "holds frame 1"}
+    # frame 3's hero mask as vom before the hard mask wrote it (the network's probability), its header untouched: a
+    # sequence mixing both takes a few percent off some frames of a holdout and not others
+    buf = oiio.ImageBuf(str(copied / "a.0003.exr"))
+    px = buf.get_pixels(oiio.FLOAT)
+    k = list(buf.spec().channelnames).index("hero.mask")
+    assert set(np.unique(px[..., k])) == {0.0, 1.0}  # as this vom writes it
+    px[..., k] = np.where(px[..., k] > 0.5, 0.97, 0.02)
+    assert buf.set_pixels(buf.roi, px) and buf.write(str(copied / "a.0003.exr"), oiio.HALF)
+    assert check_outputs(load_farm_shot(f)) == {
+        2: "holds frame 1", 3: f"its mask hero.mask is soft ({px[..., k].size} pixels between 0 and 1): an earlier "
+        "vom wrote the network's probability there, this one writes a hard mask (0 or 1)"}
+    shutil.copyfile(root / "fast" / "a.0003.exr", copied / "a.0003.exr")
     f.write_text(yaml.safe_dump({**base, "mask_channel": "core"}))  # a channel these files do not hold
     problems = check_outputs(load_farm_shot(f))
     assert sorted(problems) == list(range(1, N + 1)) and "no channel dog.core" in problems[1]

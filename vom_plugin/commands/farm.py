@@ -21,7 +21,8 @@ a task killed or requeued resumes from the per-shot cache). `--chunk N` cuts a s
 frames, each continuing from the state the one before it left: worth it only where the farm runs a
 span's tasks one after another (run at once, each propagates from its keyframe again). A last step
 (`vom farm check`) fails when a frame's output is missing, not a readable EXR, not the size of its plate
-frame, without the alpha channel or with values no matte has (NaN, above 1), not written by vom, another frame's
+frame, without the alpha channel or with values no matte has (NaN, above 1), with a soft mask channel
+(as vom wrote it before its mask was made hard), not written by vom, another frame's
 or another object's, or rendered from other keyframes, rotos, settings or weights than the shot's (an output of
 an earlier version of the shot), by another vom version's arithmetic, or from a plate frame, a picture
 (overscan) or an exposure the shot's plate no longer has.

@@ -101,6 +101,8 @@ class FarmShot:
     # the objects each output sequence holds (one sequence per object: that object's; a shared one: all of them),
     # what its files' vom:keyframes must name; empty: not known (not compared)
     output_objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # the output channels that are masks (``mask_channel``): a render writes them hard, 0 or 1
+    mask_channels: frozenset[str] = frozenset()
 
     @property
     def objects_own_keyframes(self) -> bool:
@@ -135,7 +137,7 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     return FarmShot(path=p, name=farm_name(name), frames=frames, keyframes=keyframes, out=shot.out,
                     cache=shot.cache, cache_unused=None if shot.cache is None else cache_among_files(shot, shot.cache),
                     device=shot.device, plate=shot.plate, channel=shot.channel,
-                    outputs=_outputs(shot), output_objects=_output_objects(shot),
+                    outputs=_outputs(shot), output_objects=_output_objects(shot), mask_channels=_mask_channels(shot),
                     object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()),
                     roto_files=tuple(("keyframes" if n is None else f"objects.{n}", kf, path)
                                      for n, kfs in shot.rotos().items() for kf, path in sorted(kfs.items())))
@@ -244,6 +246,17 @@ def _outputs(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(out)
 
 
+def _mask_channels(shot: Any) -> frozenset[str]:
+    """The mask channels among ``_outputs``' channels."""
+    from vom_plugin.grammar import object_channel
+
+    if not shot.mask_channel:
+        return frozenset()
+    if shot.objects is None:
+        return frozenset({object_channel(shot.channel, None, shot.mask_channel)})
+    return frozenset(object_channel(shot.channel, n, shot.mask_channel) for n in shot.objects)
+
+
 def _output_objects(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Each output pattern of a shot of named objects and the objects its files hold; () for one unnamed matte."""
     if shot.objects is None:
@@ -306,7 +319,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 except InputError as e:
                     problems[f] = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
                     break
-            problem = next((p for c in channels if (p := output_problem(out, expected, c))), None)
+            problem = next((p for c in channels
+                            if (p := output_problem(out, expected, c, hard=c in shot.mask_channels))), None)
             if not problem:
                 meta = read_info(out).metadata
                 problem = _stamp_problem(meta, f, shot, recipes, expected.path if expected is not None else None,

@@ -24,10 +24,11 @@ def _window(w: object) -> str:
     return f"{width}x{height} at ({x}, {y})"
 
 
-def output_problem(path: str | os.PathLike[str], expected: ImageInfo | None, channel: str | None = None
-                   ) -> str | None:
+def output_problem(path: str | os.PathLike[str], expected: ImageInfo | None, channel: str | None = None, *,
+                   hard: bool = False) -> str | None:
     """Why ``path`` is not a complete vom output for a plate frame of header ``expected`` (None: windows not
-    compared); None when it is. ``channel``: the node definition's default when None."""
+    compared); None when it is. ``channel``: the node definition's default when None; ``hard``: a mask channel,
+    which holds 0 or 1 only."""
     channel = default("channel") if channel is None else channel
     p = Path(path)
     if not p.is_file():
@@ -53,6 +54,13 @@ def output_problem(path: str | os.PathLike[str], expected: ImageInfo | None, cha
             lo, hi = float(values.min()), float(values.max())
             if lo < 0.0 or hi > 1.0:
                 return f"its {channel} runs from {lo:g} to {hi:g}, outside 0-1"
+            if hard:
+                # vom before its mask was made hard wrote the network's probability there: in a sequence mixing
+                # both, a holdout by the mask takes a few percent off some frames and not others
+                soft = int(np.count_nonzero((values > 0.0) & (values < 1.0)))
+                if soft:
+                    return (f"its mask {channel} is soft ({soft} pixels between 0 and 1): an earlier vom wrote the "
+                            f"network's probability there, this one writes a hard mask (0 or 1)")
     except InputError as e:
         return str(e).replace(f"output {p} ", "", 1)
     return None
