@@ -301,6 +301,12 @@ def test_plate_frames_are_read_ahead_and_a_damaged_one_stops_the_render_there(sh
         render(shot(shot_dir, "damaged", plate=str(root / "plate" / "p.####.exr"), out=str(root / "out" / "a.####.exr"),
                     cache=None))
     assert sorted(p.name for p in (root / "out").iterdir()) == [f"a.{f:04d}.exr" for f in range(1, 6)]
+    # a render on twos names its frames as --frames reads them (they were listed as 1, 3, 5: no run)
+    with pytest.raises(InputError, match=r"found while rendering: 3 of 4 frames were written before it \(1-5x2, "
+                       "complete;"):
+        render(shot(shot_dir, "damaged_twos", plate=str(root / "plate" / "p.####.exr"), frames="1-7x2",
+                    out=str(root / "twos" / "a.####.exr"), cache=None))
+    assert sorted(p.name for p in (root / "twos").iterdir()) == ["a.0001.exr", "a.0003.exr", "a.0005.exr"]
 
 
 def test_two_keyframes_blend_and_keyframes_come_from_their_own_roto(shot_dir: Path,
@@ -953,6 +959,13 @@ def test_a_progress_callback_that_raises_stops_the_render_as_a_stop_does(shot_di
     render(whole)
     got, want = outputs(tmp_path / "o"), outputs(tmp_path / "w")
     assert sorted(got) == sorted(want) and all(np.array_equal(got[k], want[k]) for k in want)
+    # on twos: the frames listed as --frames reads them
+    with pytest.raises(ValueError, match="the host's database is down") as err:
+        render(shot(shot_dir, "cb2", out=str(tmp_path / "o2" / "a.####.exr"), frames="1-7x2", cache=None),
+               progress=fails)
+    frames = sorted(err.value.render_result.frames)
+    assert frames[:3] == [1, 3, 5]
+    assert f"{len(frames)} of 4 frames written ({frames[0]}-{frames[-1]}x2, each complete)" in err.value.__notes__[0]
 
 
 def test_a_callback_that_raises_at_the_start_leaves_no_output_folder(shot_dir: Path, tmp_path: Path) -> None:

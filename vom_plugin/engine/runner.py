@@ -392,7 +392,7 @@ class _CalledUntilItRaises:
         e.render_result = result  # type: ignore[attr-defined]
         if isinstance(e, BrokenPipeError):  # the progress reader went away: the caller says which frames are whole
             e.frames_written = done  # type: ignore[attr-defined]
-        listed = f" ({format_frames(done, sep=',')}, each complete)" if done else ""
+        listed = f" ({format_frames(done, sep=',', stepped=True)}, each complete)" if done else ""
         if finished:
             e.add_note(f"vom: the progress callback raised {finished}; the render was complete: {len(done)} of "
                        f"{total} frames written{listed}")
@@ -525,8 +525,8 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
 
                     done = result.frames
                     gone = "" if len(done) == announced else f"{len(done) or 'none'} of them on disk now"
-                    listed = (f"{gone}{': ' if gone and done else ''}{format_frames(done, sep=',')}, complete; "
-                              if done else f"{gone}; ")
+                    runs = format_frames(done, sep=",", stepped=True)  # a render on twos as --frames reads it
+                    listed = f"{gone}{': ' if gone and done else ''}{runs}, complete; " if done else f"{gone}; "
                     said += (f"; found while rendering: {announced} of {len(job.frames)} frames were written before "
                              f"it ({listed}{r.next_render()})")
                 err = InputError(said)
