@@ -720,6 +720,16 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
     assert rc == 2 and "missing frames 3-4, which the propagation reads on its way between the keyframes and the " \
                        "requested frames (frames 1-7;" in err, err
     assert not (tmp_path / "out").exists()
+    # a requested frame missing too: both in one message (the hole was said only once frame 8 was delivered, QA)
+    (folder / "p.0008.exr").unlink()
+    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--frames", "6-8", "--out",
+               str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"), *args])
+    err = capsys.readouterr().err
+    said = (f"missing frame 8 (1 of the 3 requested, e.g. {folder / 'p.0008.exr'}); and frames 3-4, which the "
+             "propagation reads on its way between the keyframes and the requested frames")
+    assert rc == 2 and said in err, err
+    assert not (tmp_path / "out").exists()
+    shutil.copy(shot_dir / "plate" / "p.0008.exr", folder / "p.0008.exr")
     # a second keyframe at 5: frames 6-7 come from it alone, the hole is never read (they were refused, the message
     # saying the propagation reads it, QA); frame 2, between the keyframes, is blended from both passes: refused
     roto = str(shot_dir / "roto" / "r.0001.exr")

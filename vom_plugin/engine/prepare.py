@@ -19,7 +19,14 @@ from vom_plugin.engine.file_source import file_identity, read_plate
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.shot import OBJECT_TOKEN, Shot, check_roto_file, recipe_stamp
-from vom_plugin.engine.shot_plate import first_keyframe, plate_heads, read_spans, shot_exposure_gain, shot_picture
+from vom_plugin.engine.shot_plate import (
+    first_keyframe,
+    holes_beside,
+    plate_heads,
+    read_spans,
+    shot_exposure_gain,
+    shot_picture,
+)
 from vom_plugin.engine.weights_header import read_weights_metadata
 from vom_plugin.errors import InputError
 from vom_plugin.io.color import EXPOSURE_GAIN_RANGE
@@ -311,7 +318,14 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     key_id()  # VOM_CACHE_KEY (the cache's writer and reader threads read it later)
     on_disk = vio.open_sequence(shot.plate, whole=shot.frames is None)  # no range: its frames beside too
     frames = list(shot.frames) if shot.frames is not None else list(on_disk.frames)
-    seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
+    try:
+        seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
+    except InputError as e:
+        asked = set(on_disk.frames)
+        if any(f not in asked for f in frames):  # with the holes the passes would read, in one message
+            raise InputError(f"{e}{holes_beside(on_disk, frames, [sorted(k) for k in shot.rotos().values()])}"
+                             ) from None
+        raise
     # the runs on disk (the first and last frames hid the hole a keyframe fell on, QA), few enough to read
     runs = vio.format_frames(on_disk.frames).split(", ")
     span = ", ".join(runs) if len(runs) <= 8 else f"{', '.join(runs[:4])}, ... {', '.join(runs[-2:])}"

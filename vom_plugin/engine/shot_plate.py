@@ -84,6 +84,39 @@ def plate_heads(plate: str, on_disk: Any, spans: list[tuple[int, int]], first: i
     return heads
 
 
+def holes(on_disk: Any, lo: int, hi: int) -> list[int]:
+    """The frames from ``lo`` to ``hi`` missing from the plate on disk (``check_no_holes``' rule: a plate on twos
+    has none between its frames)."""
+    have = sorted(set(on_disk.frames))
+    if len(have) < 2:  # a still standing for every frame (the Python API's), or one frame: nothing to cross
+        return []
+    step = 0
+    for a, b in itertools.pairwise(have):
+        step = math.gcd(step, b - a)
+    # two frames two apart are a frame missing between them, not a plate on twos: that takes three frames
+    step = max(step, 1) if len(have) >= 3 else 1
+    on = set(have)
+    return [f for f in range(lo, hi + 1, step) if f not in on] if lo % step == have[0] % step else []
+
+
+def holes_beside(on_disk: Any, frames: list[int], keyframe_sets: list[list[int]]) -> str:
+    """For a render some of whose requested ``frames`` are missing: "; and frames ..., which the propagation
+    reads..." naming the frames missing in its passes' spans that are not requested, else "" (they were said
+    only once the requested ones were delivered, QA: a second round of the same error)."""
+    from vom_plugin import io as vio
+
+    on, asked = set(on_disk.frames), set(frames)
+    present = [f for f in frames if f in on]
+    if not present:
+        return ""
+    beside = sorted({f for lo, hi in read_spans(on_disk, present, keyframe_sets) for f in holes(on_disk, lo, hi)}
+                    - asked)
+    if not beside:
+        return ""
+    return (f"; and frame{'s' if len(beside) > 1 else ''} {vio.format_frames(beside)}, which the propagation reads "
+            f"on its way between the keyframes and the requested frames")
+
+
 def check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     """The frames a render's passes read run from the first keyframe or requested frame to the last, over the
     plate as it is on disk: a hole there (a farm render that left frames out) is refused, not skipped (a pass
@@ -91,16 +124,7 @@ def check_no_holes(plate: str, on_disk: Any, lo: int, hi: int) -> None:
     a multiple of the same step apart) has no holes."""
     from vom_plugin import io as vio
 
-    have = sorted(set(on_disk.frames))
-    if len(have) < 2:  # a still standing for every frame (the Python API's), or one frame: nothing to cross
-        return
-    step = 0
-    for a, b in itertools.pairwise(have):
-        step = math.gcd(step, b - a)
-    # two frames two apart are a frame missing between them, not a plate on twos: that takes three frames
-    step = max(step, 1) if len(have) >= 3 else 1
-    on = set(have)
-    missing = [f for f in range(lo, hi + 1, step) if f not in on] if lo % step == have[0] % step else []
+    missing = holes(on_disk, lo, hi)
     if missing:
         raise InputError(f"sequence {plate}: missing frame{'s' if len(missing) > 1 else ''} "
                          f"{vio.format_frames(missing)}, which the propagation reads on its way between the keyframes "
