@@ -553,10 +553,17 @@ def test_other_objects_files_are_found_by_the_whole_pattern(tmp_path: Path) -> N
     from vom_plugin.io import ImageInfo, write_alpha
     from vom_plugin.io.output_guard import other_objects_files
 
-    for rel in ("m_hero.0001.exr", "m_both.0001.exr", "m_both.0002.exr", "mh21.exr", "mx3.exr",
-                "hero/m_hero.0001.exr", "both/m_both.0001.exr", "both/m_hero.0001.exr"):
+    for rel, obj in (("m_hero.0001.exr", "hero"), ("m_both.0001.exr", "both"), ("m_both.0002.exr", "both"),
+                     ("mh21.exr", "h"), ("mx3.exr", "x"), ("hero/m_hero.0001.exr", "hero"),
+                     ("both/m_both.0001.exr", "both"), ("both/m_hero.0001.exr", "hero")):
         (tmp_path / rel).parent.mkdir(exist_ok=True)
-        write_alpha(tmp_path / rel, np.zeros((4, 6), np.float32), ImageInfo.for_size(6, 4))
+        write_alpha(tmp_path / rel, np.zeros((4, 6), np.float32), ImageInfo.for_size(6, 4),
+                    metadata={"vom/objects": obj})
+    # no object's: a one-object render's matte (no vom:objects) and a file holding several objects' layers (QA: the
+    # natural move from sh010_alpha to sh010_{object} was told to delete sh010_alpha, "an object 'alpha'")
+    write_alpha(tmp_path / "m_alpha.0001.exr", np.zeros((4, 6), np.float32), ImageInfo.for_size(6, 4))
+    write_alpha(tmp_path / "m_mattes.0001.exr", np.zeros((4, 6), np.float32), ImageInfo.for_size(6, 4),
+                metadata={"vom/objects": "hero,dog"})
     (tmp_path / "notes.txt").write_text("")
     # not vom's mattes, or the render's own inputs, are never said to be an object's (review: a roto named
     # m_roto_hero.0001.exr beside the output was, with the advice to delete it)

@@ -474,7 +474,12 @@ def test_one_sequence_per_object_from_the_cli(root: Path, fast: list[dict[str, n
     import shutil
 
     for f in (1, 2):  # an earlier render's, with an object both
-        shutil.copy(root / "split" / f"sh_hero.{f:04d}.exr", root / "split" / f"sh_both.{f:04d}.exr")
+        buf = oiio.ImageBuf(str(root / "split" / f"sh_hero.{f:04d}.exr"))
+        buf.specmod().attribute("vom:objects", "both")
+        assert buf.write(str(root / "split" / f"sh_both.{f:04d}.exr"))
+    # a file holding both objects' layers beside it is no object's (QA: a one-object render's sh_alpha was said to be
+    # an object 'alpha' to delete)
+    shutil.copy(root / "fast" / "a.0001.exr", root / "split" / "sh_mattes.0001.exr")
     earlier = (root / "split" / "sh_both.0002.exr").read_bytes()
     rc = main(["render", "--plate", str(root / "plate" / "p.####.exr"), "--out", str(out),
                "--roto", f"hero={root / 'roto' / 'hero.0001.exr'}", "--roto", f"dog={root / 'roto' / 'dog.0001.exr'}",
@@ -486,6 +491,7 @@ def test_one_sequence_per_object_from_the_cli(root: Path, fast: list[dict[str, n
             f"({root / 'split' / 'sh_both.0001.exr'}, ...): an earlier render's; delete them if that object is gone"
             ) in err, err
     assert (root / "split" / "sh_both.0002.exr").read_bytes() == earlier  # left as it was
+    (root / "split" / "sh_mattes.0001.exr").unlink()
 
 
 @pytest.mark.parametrize("rotos,needle", [

@@ -539,8 +539,10 @@ def other_objects_files(out: str, token: str, names: Iterable[str],
                         inputs: Iterable[str | os.PathLike[str]] = ()) -> dict[str, list[Path]]:
     """The files of ``out`` (a pattern with ``token``, ``{object}``, in its folder or file name) of objects not in
     ``names``, by object: an earlier render's of an object the shot no longer has, beside its current ones (added
-    to them, their mattes summed above 1: QA). Only vom's mattes (the first file of each: ``vom:version``, written
-    by vom), never one of the render's ``inputs`` (a roto named like an object's sequence: review)."""
+    to them, their mattes summed above 1: QA). Only vom's mattes of that object (the first file of each: written by
+    vom, its ``vom:objects`` that object alone: a one-object render's ``sh010_alpha`` or a shared file's
+    ``sh010_mattes`` beside ``sh010_{object}`` are no object's, QA), never one of the render's ``inputs`` (a roto
+    named like an object's sequence: review)."""
     import glob
 
     from vom_plugin.io.sequence import _TOKEN
@@ -569,7 +571,7 @@ def other_objects_files(out: str, token: str, names: Iterable[str],
         return found
     skip = {_real(p) for p in inputs}
     return {name: files for name, files in found.items()
-            if not any(_real(f) in skip for f in files) and _a_vom_matte(files[0])}
+            if not any(_real(f) in skip for f in files) and _an_objects_matte(files[0], name)}
 
 
 def _why_not_vom(meta: dict) -> str | None:
@@ -582,10 +584,12 @@ def _why_not_vom(meta: dict) -> str | None:
     return None
 
 
-def _a_vom_matte(path: Path) -> bool:
+def _an_objects_matte(path: Path, name: str) -> bool:
+    """Whether ``path`` is a matte vom wrote of object ``name`` alone (an ``{object}`` sequence's file)."""
     from vom_plugin.io.reader import read_info
 
     try:
-        return _why_not_vom(read_info(path).metadata) is None
+        meta = read_info(path).metadata
     except InputError:
         return False
+    return _why_not_vom(meta) is None and str(meta.get("vom:objects", "")) == name
