@@ -801,3 +801,25 @@ def test_two_objects_of_one_roto_are_a_warning(root: Path) -> None:
                     "object the roto of its own part of the picture"], same.notes
     apart = prepare(make_shot(root, "apart_roto", BOTH, frames="1-2"))
     assert not [n for n in apart.notes if "same shape" in n], apart.notes
+    # with trained weights, three objects of one roto: each matte a third of the object, which the keyframe check
+    # took for a matte off its roto (QA: "0% overlap ... is the roto drawn on frame 1?", one per object)
+    r = render(make_shot(root, "three_roto", {"hero": {1: "hero"}, "twin": {1: "hero"}, "third": {1: "hero"}},
+                         real=True, frames="1"))
+    assert len([w for w in r.warnings if "same shape" in w]) == 3, r.warnings
+    assert not [w for w in r.warnings if "off its roto" in w], r.warnings
+    # the check on mattes as a hazy network gives them: each object a third of the disc, a haze around it
+    from types import SimpleNamespace
+
+    from vom_plugin.engine.runner import _Render
+
+    roto = (disc("hero", 1) > 0.5).astype(np.float32)
+    hazy = np.where(roto > 0.5, 1 / 3, 0.3).astype(np.float32)
+    rotos = {n: {1: roto} for n in ("hero", "twin", "third")}
+    fake = SimpleNamespace(job=SimpleNamespace(rotos=rotos), result=SimpleNamespace(warnings=[]),
+                           shot=SimpleNamespace(rotos=lambda: {n: {1: f"{n}.0001.exr"} for n in rotos}))
+    _Render._check_keyframe_matte(fake, 1, {n: SimpleNamespace(alpha=hazy) for n in rotos})
+    assert fake.result.warnings == []
+    del rotos["twin"], rotos["third"]  # one object of that matte: it does lie off its roto
+    _Render._check_keyframe_matte(fake, 1, {"hero": SimpleNamespace(alpha=hazy)})
+    assert len(fake.result.warnings) == 1 and "keyframe 1 of object hero: its matte lies mostly off its roto" in \
+        fake.result.warnings[0], fake.result.warnings

@@ -171,6 +171,22 @@ def _small_object_notes(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo:
                              f"the network comes out faint or not at all; {fix}")
 
 
+def roto_overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two rotos (over 0.5); 0 for rotos of other sizes or none drawn."""
+    ma, mb = a > 0.5, b > 0.5
+    if ma.shape != mb.shape:
+        return 0.0
+    union = int(np.count_nonzero(ma | mb))
+    return int(np.count_nonzero(ma & mb)) / union if union else 0.0
+
+
+def shares_roto(rotos: dict[Any, dict[int, np.ndarray]], name: Any, kf: int) -> bool:
+    """Whether object ``name``'s roto of keyframe ``kf`` is (nearly) another object's (``_shared_roto_notes``)."""
+    mine = rotos.get(name, {}).get(kf)
+    return mine is not None and any(
+        n != name and kf in r and roto_overlap(mine, r[kf]) >= SAME_ROTO_IOU for n, r in rotos.items())
+
+
 def _shared_roto_notes(rotos: dict[Any, dict[int, np.ndarray]], notes: list[str]) -> None:
     """A warning where two objects' rotos of one keyframe are (nearly) the same shape: the objects' alphas are shared
     where they overlap, so each came out at half, exit 0, without a word (QA: one Roto copied to two layers)."""
@@ -178,11 +194,7 @@ def _shared_roto_notes(rotos: dict[Any, dict[int, np.ndarray]], notes: list[str]
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             for kf in sorted(set(rotos[a]) & set(rotos[b])):
-                ma, mb = rotos[a][kf] > 0.5, rotos[b][kf] > 0.5
-                if ma.shape != mb.shape:
-                    continue
-                union = int(np.count_nonzero(ma | mb))
-                iou = int(np.count_nonzero(ma & mb)) / union if union else 0.0
+                iou = roto_overlap(rotos[a][kf], rotos[b][kf])
                 if iou >= SAME_ROTO_IOU:
                     notes.append(f"objects {a} and {b}: their rotos of keyframe {kf} are the same shape ({iou:.0%} "
                                  f"overlap): objects share the alpha where they overlap, so each comes out at a "

@@ -30,7 +30,7 @@ from vom_plugin.engine.helper_threads import lower_this_thread
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
 from vom_plugin.engine.passes import STAGES, PassRunner, RenderResult, Timer
-from vom_plugin.engine.prepare import Job, prepare, remove_empty_folders
+from vom_plugin.engine.prepare import Job, prepare, remove_empty_folders, shares_roto
 from vom_plugin.engine.progress import ProgressCallback
 from vom_plugin.engine.resume import PREDICTION_ARITHMETIC
 from vom_plugin.engine.shot import Shot, keyframes_stamp
@@ -236,6 +236,8 @@ class _Render:
             roto = self.job.rotos.get(name, {}).get(frame)
             if roto is None or roto.shape != m.alpha.shape:  # a keyframe's only: no copy of every frame's alpha
                 continue
+            if shares_roto(self.job.rotos, name, frame):  # its matte a share of the object's: said at the start (QA:
+                continue  # three objects of one roto were each said to lie off it as well, "0% overlap")
             alpha = np.clip(np.asarray(m.alpha, np.float32), 0, 1)
             inside, solid = roto > 0.5, alpha >= 0.5
             whose = "" if name is None else f" of object {name}"
