@@ -95,7 +95,8 @@ def externally_managed():
 def check_venv_folder(venv):
     """InstallError (exit 2) for a --venv that is a file, or a folder of other files that is not a virtual
     environment (``~/.local``, a tools folder): ``python -m venv`` writes its bin/, lib/ and pyvenv.cfg over what is
-    there without a word. An empty or missing folder is made into one."""
+    there without a word. An empty or missing folder is made into one. Returns whether it is a virtual
+    environment whose Python went (a Python upgraded or removed under it), which is made again from scratch."""
     if venv.exists() and not venv.is_dir():
         raise InstallError("--venv %s: is a file, not a folder for a virtual environment" % venv, code=2)
     if venv.is_dir():
@@ -114,6 +115,8 @@ def check_venv_folder(venv):
             raise InstallError("--venv %s: holds files (%s) and is not a virtual environment (no %s): creating one "
                                "there would write over them; pass a new or empty folder"
                                % (venv, shown, env_python(venv).relative_to(venv)), code=2)
+        return bool(names) and broken_venv
+    return False
 
 
 # the child install.py waits on (pip, vom demo, pytest), which a SIGTERM to install.py is passed on to
@@ -174,6 +177,47 @@ def _imports(python, module):
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
+# run by the environment's python: whether vom is installed there under its old distribution name ("vom", which on
+# PyPI is another project: an upgrade or a requirements file naming it put that one in vom's place), and which
+# distributions vom-matte (with the extras in argv) needs that are not installed (one removed since the install)
+_ENV_CHECK = r"""
+import importlib.metadata as m, json, re, sys
+out = {"old": False, "missing": []}
+try:
+    d = m.distribution("vom")
+    out["old"] = str(d.locate_file("")).startswith(sys.prefix) and any(  # in this environment, not one it sees
+        e.group == "console_scripts" and e.value.startswith("vom_plugin.") for e in d.entry_points)
+except m.PackageNotFoundError:
+    pass
+try:
+    reqs = m.requires("vom-matte") or []
+except m.PackageNotFoundError:
+    reqs, out["missing"] = [], ["vom-matte"]
+for r in reqs:
+    name, _, marker = r.partition(";")
+    extra = re.search(r"extra\s*==\s*.([A-Za-z0-9_.-]+)", marker)
+    if extra and extra.group(1) not in sys.argv[1:]:
+        continue
+    dist = re.split(r"[<>=!~\[ (]", name.strip(), maxsplit=1)[0]
+    try:
+        m.distribution(dist)
+    except m.PackageNotFoundError:
+        out["missing"].append(dist)
+print(json.dumps(out))
+"""
+
+
+def check_environment(python, extras):
+    """(vom installed under its old name, the distributions it needs that are missing) in ``python``'s environment;
+    (False, []) where that cannot be asked (the install that follows says what is wrong)."""
+    proc = subprocess.run([str(python), "-I", "-c", _ENV_CHECK] + list(extras), capture_output=True, text=True)
+    try:
+        got = json.loads(proc.stdout)
+        return bool(got["old"]), list(got["missing"])
+    except (ValueError, KeyError, TypeError):
+        return False, []
+
+
 def byte_compile(python, args):
     """Compile vom's modules to bytecode, as pip does for the packages it copies (an editable install is not
     copied, so pip leaves vom's own to the first import): a process that cannot write them (a read-only
@@ -214,8 +258,13 @@ def ensure_environment(args):
         check_writable(venv if venv.is_dir() else venv.parent)
         python = env_python(venv)
         if not python.exists():
-            check_venv_folder(venv)
-            run([sys.executable, "-m", "venv", venv], "create virtual environment %s" % venv)
+            if check_venv_folder(venv):
+                # its links to the old Python are left dangling: `venv` without --clear fails on them (QA), and the
+                # packages in it were built for that Python
+                run([sys.executable, "-m", "venv", "--clear", venv],
+                    "virtual environment %s lost its Python (%s is gone): make it again" % (venv, python))
+            else:
+                run([sys.executable, "-m", "venv", venv], "create virtual environment %s" % venv)
         else:
             log("virtual environment %s exists" % venv)
         stamp_dir = venv
@@ -229,7 +278,12 @@ def ensure_environment(args):
             old = json.loads(stamp.read_text())
             if old.get("key") == key:
                 had = list(old.get("extras", []))
-                if set(args.extras) <= set(had):
+                _, missing = check_environment(python, had) if set(args.extras) <= set(had) else (False, [])
+                if missing:  # QA: zstandard removed from the environment, "up to date, nothing to do"
+                    log("the environment lacks %s (removed since vom was installed): installing again"
+                        % ", ".join(missing))
+                    args.extras = sorted(set(args.extras) | set(had))  # an extra's own, too
+                elif set(args.extras) <= set(had):
                     byte_compile(python, args)
                     log("vom is already installed and up to date (%s%s); nothing to do"
                         % (vom, ", extras " + ",".join(had) if had else ""))
@@ -245,6 +299,9 @@ def ensure_environment(args):
                                % (python.parent.parent, sys.version_info[1]), code=2)
         run([python, "-m", "ensurepip", "--upgrade", "--default-pip"],
             "the environment has no pip (a set-up stopped part way): add it")
+    if check_environment(python, [])[0]:  # vom as installed before session 52, named "vom": not left beside it
+        run([python, "-m", "pip", "uninstall", "--disable-pip-version-check", "-y", "vom"],
+            "remove vom's install under its old name (vom: that name on PyPI is another project)")
     target = "%s[%s]" % (ROOT, ",".join(args.extras)) if args.extras else str(ROOT)
     reqs = [target] if args.no_editable else ["-e", target]
     if args.torch:

@@ -294,3 +294,99 @@ def test_sigterm_stops_install_py_and_the_child_it_waits_on(tmp_path: Path) -> N
     stat_file = Path(f"/proc/{child_pid}/stat")
     # gone, or dead and not yet reaped by whoever adopted it (a container's init may never reap)
     assert not stat_file.exists() or stat_file.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _fake_dist(site: Path, name: str, version: str, requires: list[str], scripts: str = "") -> None:
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+                                   + "".join(f"Requires-Dist: {r}\n" for r in requires))
+    if scripts:
+        (info / "entry_points.txt").write_text(f"[console_scripts]\n{scripts}\n")
+
+
+def test_the_environment_check_finds_the_old_name_and_what_was_removed(inst: types.ModuleType,
+                                                                       tmp_path: Path) -> None:
+    """QA: zstandard uninstalled from the environment, install.py said "up to date; nothing to do" and every vom
+    command crashed; vom installed as "vom" (PyPI's name of another project) is found to be replaced."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    python = venv / "bin" / "python"
+    _fake_dist(site, "vom-matte", "0.1.0", ["zstandard>=0.22", "numpy>=1.26", 'pytest>=8; extra == "dev"'])
+    _fake_dist(site, "numpy", "2.0.0", [])
+    assert inst.check_environment(python, []) == (False, ["zstandard"])
+    assert inst.check_environment(python, ["dev"]) == (False, ["zstandard", "pytest"])
+    _fake_dist(site, "vom", "0.1.0", [], "vom = vom_plugin.cli:entry")  # ours, under the old name
+    assert inst.check_environment(python, []) == (True, ["zstandard"])
+    shutil.rmtree(site / "vom-0.1.0.dist-info")
+    _fake_dist(site, "vom", "2.0.0", ["selenium"])  # PyPI's vom: not ours, left alone
+    assert inst.check_environment(python, [])[0] is False
+
+
+def test_a_stale_install_is_mended_and_the_old_name_removed_first(inst: types.ModuleType, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    (venv / "bin" / "vom").write_text("#!/bin/sh\n")
+    monkeypatch.setattr(inst, "_imports", lambda py, module: True)
+    monkeypatch.setattr(inst, "byte_compile", lambda *a: None)
+    ran: list[list[str]] = []
+
+    def run(cmd: list[object], what: str, **_: object) -> None:
+        ran.append([str(c) for c in cmd])
+        if ran[-1][3:4] == ["install"]:
+            raise inst.InstallError("stop here")
+
+    monkeypatch.setattr(inst, "run", run)
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch="torch", no_editable=False)
+    import json
+
+    (venv / inst.STAMP_NAME).write_text(json.dumps({"key": inst.stamp_key(args, python), "extras": ["farm"]}))
+    checked: list[list[str]] = []
+
+    def check(py: object, extras: list[str]) -> tuple[bool, list[str]]:
+        checked.append(list(extras))
+        return True, ["zstandard"]
+
+    monkeypatch.setattr(inst, "check_environment", check)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(args)
+    assert "the environment lacks zstandard (removed since vom was installed): installing again" in \
+        capsys.readouterr().out
+    assert checked[0] == ["farm"]  # what the stamp says was installed is checked too
+    assert ran[0][1:] == ["-m", "pip", "uninstall", "--disable-pip-version-check", "-y", "vom"], ran
+    assert ran[1][1:4] == ["-m", "pip", "install"] and ran[1][-2].endswith("[farm]"), ran  # the extra kept
+    monkeypatch.setattr(inst, "check_environment", lambda py, extras: (False, []))
+    assert inst.ensure_environment(args) == python  # nothing lacking: up to date, nothing run
+    assert len(ran) == 2
+
+
+def test_a_venv_whose_python_went_is_made_again(inst: types.ModuleType, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a venv whose Python was removed (a pyenv version gone) failed in `python -m venv` on its dangling links,
+    though the code said such a venv is made again in place."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    for link in (venv / "bin").glob("python*"):
+        link.unlink()
+        link.symlink_to("/nonexistent/3.11.5/bin/python3")
+    cfg = venv / "pyvenv.cfg"
+    cfg.write_text(cfg.read_text().replace(f"home = {Path(sys.executable).parent}", "home = /nonexistent/3.11.5/bin"))
+    ran: list[list[str]] = []
+    real_run = inst.run
+
+    def run(cmd: list[object], what: str, **kw: object) -> None:
+        ran.append([str(c) for c in cmd])
+        if ran[-1][1:3] == ["-m", "venv"]:
+            return real_run([*cmd[:-1], "--without-pip", cmd[-1]], what, **kw)  # made for real, quicker
+        raise inst.InstallError("stop here")
+
+    monkeypatch.setattr(inst, "run", run)
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch="torch", no_editable=False)
+    with pytest.raises(inst.InstallError):
+        inst.ensure_environment(args)
+    assert ran[0] == [sys.executable, "-m", "venv", "--clear", str(venv)], ran
+    assert (venv / "bin" / "python").resolve().exists()

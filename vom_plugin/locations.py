@@ -11,6 +11,15 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
+# the distribution's name (pyproject.toml): "vom" on PyPI is another project, which a `pip install -U` would put
+# in vom's place
+DISTRIBUTION = "vom-matte"
+
+
+def in_checkout() -> bool:
+    """Whether the package runs from a checkout (install.py beside it), not from an installed copy (where the folder
+    above the package is site-packages, which any other package may fill)."""
+    return (REPO_DIR / "install.py").is_file() and (REPO_DIR / "node_defs").is_dir()
 
 
 # shipped model names (``weights.load_model``); any other ``model`` value is the path of a checkpoint
