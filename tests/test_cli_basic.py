@@ -51,6 +51,26 @@ def test_info_json_names_versions_and_locations(capsys, monkeypatch, tmp_path) -
     assert "weights_dir" in info
 
 
+def test_info_says_versions_without_a_version_attribute_and_missing_default_weights(capsys, monkeypatch,
+                                                                                    tmp_path) -> None:
+    """QA: OpenImageIO 3.0 (no ``__version__``) was shown as unknown; and a worker whose VOM_WEIGHTS_DIR held no
+    weights passed vom info, exit 0, then failed every render."""
+    import sys
+    import types
+    from importlib import metadata
+
+    from vom_plugin.commands.info import _version
+
+    monkeypatch.setitem(sys.modules, "vom_fake_lib", types.ModuleType("vom_fake_lib"))
+    assert _version("vom_fake_lib", "numpy") == metadata.version("numpy")
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path))
+    assert main(["info", "--json"]) == 2
+    got = capsys.readouterr()
+    assert json.loads(got.out)["weights"] == []
+    assert (f"vom info: error: no weights of the default model: {tmp_path / 'lite.safetensors'} does not exist "
+            f"(VOM_WEIGHTS_DIR names {tmp_path}); a render that names no --model fails") in got.err, got.err
+
+
 def test_info_reports_everything_beside_a_folder_variable_naming_an_unset_var(capsys, monkeypatch) -> None:
     """vom info stopped at VOM_CACHE_DIR='$NOPE/cache' with exit 2 and said nothing else (QA): a TD runs it to find
     what is wrong. It reports every field, the bad one as unknown with the reason, then the error, exit 2."""

@@ -43,6 +43,39 @@ def test_module_table_matches_pyproject() -> None:
     assert {(d, e) for e, ds in extras.items() for d in ds if not d.startswith("types-")} == listed
 
 
+def test_render_module_table_matches_pyproject() -> None:
+    from vom_plugin.extras import RENDER_MODULES
+
+    assert {d.lower() for d in RENDER_MODULES.values()} == _names(PROJECT["dependencies"])
+    assert PROJECT["name"] == "vom-matte"  # not "vom": another project's name on PyPI
+    from vom_plugin.locations import DISTRIBUTION
+
+    assert DISTRIBUTION == PROJECT["name"]
+
+
+def test_a_missing_render_dependency_is_said_with_the_mend(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: with zstandard uninstalled from the environment every command, `vom info` too, ended in a traceback and
+    "internal error (exit 1); please report": exit 2, the distribution named, and how to mend the install."""
+    import sys
+
+    import vom_plugin.commands.info as info
+    from vom_plugin.cli import main
+
+    def lacking(*_: object) -> None:
+        raise ModuleNotFoundError("No module named 'zstandard'", name="zstandard")  # as the import deep inside said
+
+    monkeypatch.setattr(info, "collect", lacking)
+    rc = main(["info"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "internal error" not in err and "Traceback" not in err, err
+    assert f"vom info: error: zstandard is not installed in this environment ({sys.prefix}), and vom needs it " \
+           f"(import zstandard failed): run {REPO / 'install.py'} again (it installs what is missing)" in err, err
+    # vom's own missing module (a bug, or a file lost from the checkout) is still an internal error to report
+    monkeypatch.setattr(info, "collect", lambda *_: __import__("vom_plugin.no_such_module"))
+    assert main(["info"]) == 1 and "internal error" in capsys.readouterr().err
+
+
 def test_wheel_packages_are_every_package_and_node_defs() -> None:
     """pyproject lists the packages by hand (node_defs/ travels as vom_plugin.node_defs): none forgotten."""
     setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
@@ -183,3 +216,18 @@ def test_an_installed_copy_is_told_to_install_the_extra_from_where_it_came(monke
                       ((tmp_path / "gone").as_uri(), "pip install the vom wheel you installed from")):
         monkeypatch.setattr(metadata, "distribution", lambda name, url=url: Dist(url))
         assert extras.install_hint("farm").startswith(said), extras.install_hint("farm")
+
+
+def test_an_installed_copy_reads_its_own_node_definition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a `node_defs` folder another package put at the top of site-packages (beside an installed vom_plugin)
+    was taken for the checkout's, and every command failed on its missing vom_matte.yaml."""
+    import vom_plugin.nodedef as nodedef
+
+    site = tmp_path / "site-packages"
+    (site / "node_defs").mkdir(parents=True)  # someone else's
+    (site / "vom_plugin" / "node_defs").mkdir(parents=True)
+    monkeypatch.setattr(nodedef, "PACKAGE_DIR", site / "vom_plugin")
+    monkeypatch.setattr(nodedef, "REPO_DIR", site)
+    assert nodedef.node_defs_dir() == site / "vom_plugin" / "node_defs"
+    (site / "vom_plugin" / "node_defs").rmdir()  # a checkout: the package holds none, the folder beside it is ours
+    assert nodedef.node_defs_dir() == site / "node_defs"

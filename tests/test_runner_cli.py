@@ -123,6 +123,35 @@ def test_demo_without_weights_says_so(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not (tmp_path / "vom_demo_out").exists()
 
 
+@pytest.mark.slow
+def test_a_quiet_demo_says_its_warnings_and_a_cache_it_could_not_make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a farm account whose home does not exist ran `vom demo --progress none` as a smoke test: nothing on
+    stderr, and its summary named the cache it never made ("read back for 0 frames"); the render's own warning named
+    '/', not the cache folder asked for."""
+    import errno
+    import os
+
+    home = tmp_path / "nonexistent"
+    real_mkdir = os.mkdir
+
+    def refused(path, *a, **kw):  # as for a user who may not write the folder the home would be made in
+        if Path(path) == home:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, *a, **kw)
+
+    monkeypatch.setattr(os, "mkdir", refused)
+    monkeypatch.chdir(tmp_path)
+    cache = home / ".cache" / "vom"
+    assert main(["demo", "--cache", str(cache), "--progress", "none"]) == 0
+    got = capsys.readouterr()
+    said = (f"rendering without the cache: cache folder '{cache}' cannot be made: '{home}' cannot be created "
+            "(Permission denied)")
+    assert f"vom demo: warning: {said}" in got.err, got.err
+    assert f"cache      {cache}: not used ({said.removeprefix('rendering without the cache: ')}" in got.out, got.out
+    assert not home.exists()
+
+
 def test_demo_cache_folder_is_the_working_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a relative --cache once resolved against the shipped shot file's folder: the cache went into the package
     import vom_plugin.engine.runner as runner

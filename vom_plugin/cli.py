@@ -200,6 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say(f"vom {args.command}: error: {said}")
             _error_event(progress, said, 2, "OSError")
             return 2
+        from vom_plugin.extras import missing_dependency
+
+        lacking = missing_dependency(e)
+        if lacking:  # the install, not a bug of vom's: say what to mend (QA: "internal error" for a missing zstandard)
+            _say(f"vom {args.command}: error: {lacking}")
+            _error_event(progress, lacking, 2, "ModuleNotFoundError")
+            return 2
         if users_file_error(e):
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
             # disk, a read-only mount): the user's to fix, named, not a traceback to report

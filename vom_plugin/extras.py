@@ -33,6 +33,37 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# import name -> distribution of what every vom command needs (pyproject.toml's dependencies; kept equal by a test)
+RENDER_MODULES: dict[str, str] = {
+    "torch": "torch", "numpy": "numpy", "yaml": "pyyaml", "OpenImageIO": "OpenImageIO",
+    "PyOpenColorIO": "opencolorio", "fileseq": "fileseq", "safetensors": "safetensors", "zstandard": "zstandard",
+    "filelock": "filelock", "cv2": "opencv-python-headless",
+}
+
+
+def missing_dependency(e: BaseException) -> str | None:
+    """What to say of ``e`` where it is the import of a render dependency that is not installed (an environment
+    damaged, a `git pull` over an install not set up again, a --no-deps install): the distribution and how to mend
+    the install. None for anything else (vom's own bug: its traceback is wanted)."""
+    if not isinstance(e, ModuleNotFoundError) or not e.name:
+        return None
+    dist = RENDER_MODULES.get(e.name.split(".")[0])
+    if dist is None:
+        return None
+    import sys
+
+    from vom_plugin.locations import REPO_DIR, in_checkout
+
+    if in_checkout():
+        mend = f"run {REPO_DIR / 'install.py'} again (it installs what is missing)"
+    else:
+        source = _installed_from()
+        mend = (f"install vom again: pip install --force-reinstall {source}" if source
+                else "install the vom wheel again, with its dependencies")
+    return (f"{dist} is not installed in this environment ({sys.prefix}), and vom needs it (import {e.name} "
+            f"failed): {mend}")
+
+
 class MissingExtraError(VomError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
@@ -55,15 +86,16 @@ def status() -> dict[str, list[str]]:
 
 def install_hint(extra: str) -> str:
     """How to add ``extra`` to this installation. Never ``pip install 'vom[...]'``: "vom" on PyPI is another
-    project (page objects for Selenium), which that would install."""
+    project (page objects for Selenium), which that would install; nor by the distribution's name, which no index
+    holds (vom is installed from a checkout or a wheel)."""
     import os
     import shlex
     import subprocess
     import sys
 
-    from vom_plugin.locations import REPO_DIR
+    from vom_plugin.locations import REPO_DIR, in_checkout
 
-    if (REPO_DIR / "install.py").is_file():
+    if in_checkout():
         # into the environment running now: install.py's default (.venv beside it) was another one for an install
         # made with --venv DIR or --no-venv, which the hint then left without the extra (QA)
         def quote(word: str) -> str:  # as a command to paste takes it (cmd.exe and PowerShell on Windows)
@@ -80,7 +112,8 @@ def install_hint(extra: str) -> str:
     source = _installed_from()
     if source:  # where pip took it from (its direct_url.json): a checkout's folder or a wheel file
         return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{source}[{extra}]')}"
-    return f"pip install the vom wheel you installed from with its extra: pip install 'PATH/TO/vom-*.whl[{extra}]'"
+    return ("pip install the vom wheel you installed from with its extra: pip install "
+            f"'PATH/TO/vom_matte-*.whl[{extra}]'")
 
 
 def _installed_from() -> str | None:
@@ -91,8 +124,10 @@ def _installed_from() -> str | None:
     from urllib.parse import urlparse
     from urllib.request import url2pathname
 
+    from vom_plugin.locations import DISTRIBUTION
+
     try:
-        url = json.loads(metadata.distribution("vom").read_text("direct_url.json") or "{}").get("url", "")
+        url = json.loads(metadata.distribution(DISTRIBUTION).read_text("direct_url.json") or "{}").get("url", "")
     except (metadata.PackageNotFoundError, ValueError, OSError, AttributeError):
         return None
     parsed = urlparse(url)

@@ -61,8 +61,10 @@ class NodeDef:
 
 
 def node_defs_dir() -> Path:
-    """``node_defs/`` beside the package (source checkout) or inside it (installed wheel)."""
-    for cand in (REPO_DIR / "node_defs", PACKAGE_DIR / "node_defs"):
+    """``node_defs/`` inside the package (installed wheel) or beside it (source checkout, where the package holds
+    none). Inside first: beside an installed copy is site-packages, where another package's ``node_defs`` folder
+    broke every command (QA)."""
+    for cand in (PACKAGE_DIR / "node_defs", REPO_DIR / "node_defs"):
         if cand.is_dir():
             return cand
     raise FileNotFoundError("node_defs/ not found beside or inside vom_plugin")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vom_plugin.grammar import arg_type, default, parse_device
 
@@ -69,6 +69,12 @@ def _sheet_is_ours(out_dir: Path) -> Callable[[bytes], bool]:
     return ours
 
 
+def result_cache_off(result: Any) -> str | None:
+    """Why the render ran without the cache (its warning, ``prepare``'s), else None."""
+    prefix = "rendering without the cache: "
+    return next((w.removeprefix(prefix) for w in result.warnings if w.startswith(prefix)), None)
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
@@ -129,21 +135,30 @@ def run(args: argparse.Namespace) -> int:
     summary = {"event": "demo", "shot": str(demo), "frames": [result.frames[0], result.frames[-1]],
                "weights": args.model, "alpha": str(out_dir / "alpha.####.exr"), "sheet": str(sheet),
                "seconds": round(result.elapsed, 2), "device": str(result.device),
-               "cache": str(shot.cache or default_cache_dir()), "keys_hit": result.cache["keys_hit"],
+               "cache": str(shot.cache or default_cache_dir()), "cache_off": result_cache_off(result),
+               "keys_hit": result.cache["keys_hit"],
                "steps_cached": result.cache["steps_cached"],
                "mad_x1e3": round(1e3 * float(np.mean(mads)), 3) if mads else None}
     if args.progress == "json":  # one more JSON line, so the stream stays JSON for a host that reads it
         sys.stdout.write(json.dumps(summary) + "\n")
         return 0
     say = sys.stdout.write
+    if args.progress == "none":  # as `vom render --progress none` says them (QA: a quiet demo said none)
+        from vom_plugin.errors import one_line
+
+        for w in result.warnings:
+            print(f"vom demo: warning: {one_line(w)}", file=sys.stderr)
     say(f"demo shot  {demo} (furry_cube: 480x270, frames {result.frames[0]}-{result.frames[-1]}, roto on frame "
         f"{next(iter(shot.keyframes))})\n")
     say(f"weights    {args.model}\n")
     say(f"alpha      {out_dir / 'alpha.####.exr'} ({len(result.frames)} frames, {result.elapsed:.1f} s on "
         f"{result.device})\n")
     say(f"sheet      {sheet} (plate | alpha | comp over a checkerboard)\n")
-    say(f"cache      {summary['cache']} (key features read back for {result.cache['keys_hit']} frames, "
-        f"{result.cache['steps_cached']} frames read back whole; vom cache info)\n")
+    if summary["cache_off"]:  # not "read back for 0 frames" of a folder that was never made (QA)
+        say(f"cache      {summary['cache']}: not used ({summary['cache_off']})\n")
+    else:
+        say(f"cache      {summary['cache']} (key features read back for {result.cache['keys_hit']} frames, "
+            f"{result.cache['steps_cached']} frames read back whole; vom cache info)\n")
     if mads:
         say(f"MAD vs GT  {summary['mad_x1e3']:.2f} x1e-3 (the alpha's mean absolute error against the rendered "
             f"truth over {len(mads)} frames; lower is better)\n")

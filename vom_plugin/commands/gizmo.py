@@ -31,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     if args.stdout and (args.check or args.out is not None):
         raise InputError(f"--stdout and {'--check' if args.check else '--out'}: choose one (print the gizmo, "
                          f"{'compare the files with it' if args.check else 'or write it to a file'})")
-    from vom_plugin.locations import REPO_DIR
+    from vom_plugin.locations import REPO_DIR, in_checkout
 
-    if args.out is None and not args.stdout and not (REPO_DIR / "install.py").is_file():
+    if args.out is None and not args.stdout and not in_checkout():
         # an installed copy: its "gizmos/" would be a new folder in site-packages, left behind by pip uninstall (QA)
         raise InputError(f"vom gizmo writes a checkout's gizmos/VOM_Matte.gizmo and the Blender add-on's knob table; "
                          f"this vom is installed without its checkout ({REPO_DIR}): give --out FILE or --stdout, or "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from typing import Any
@@ -15,12 +16,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _version(module: str, attr: str = "__version__") -> str:
+def _version(module: str, dist: str) -> str:
+    """The module's version as it says it, else as its distribution's metadata does (OpenImageIO 3.0 has no
+    ``__version__``: it was shown as unknown, QA)."""
     try:
         mod = __import__(module)
-        return str(getattr(mod, attr, "unknown"))
     except Exception as e:  # a broken install must still be reportable
         return f"not available ({type(e).__name__}: {e})"
+    said = getattr(mod, "__version__", None) or getattr(mod, "VERSION_STRING", None)
+    if said:
+        return str(said)
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _folder(where: Any, problems: list[str]) -> tuple[Any, str]:
@@ -67,16 +78,23 @@ def collect(problems: list[str] | None = None) -> dict[str, Any]:
 
     problems = [] if problems is None else problems
     weights, weights_shown = _folder(weights_dir, problems)
+    from vom_plugin.locations import weights_path
+
+    if weights is not None and not weights_path("default").is_file():
+        # a worker that cannot render what a shot without `model:` asks for (QA: exit 0 over "weights (none)")
+        problems.append(f"no weights of the default model: {weights_path('default')} does not exist (VOM_WEIGHTS_DIR "
+                        f"{'names ' + str(weights) if os.environ.get('VOM_WEIGHTS_DIR', '').strip() else 'is unset'})"
+                        f"; a render that names no --model fails")
     _, cache_shown = _folder(default_cache_dir, problems)
     info: dict[str, Any] = {
         "vom": __version__,
         "build": build_id(),  # two builds of one version told apart (the outputs' vom:build)
         "python": f"{platform.python_version()} ({sys.executable})",
         "platform": platform.platform(),
-        "torch": _version("torch"),
-        "OpenImageIO": _version("OpenImageIO"),
-        "OpenColorIO": _version("PyOpenColorIO"),
-        "numpy": _version("numpy"),
+        "torch": _version("torch", "torch"),
+        "OpenImageIO": _version("OpenImageIO", "OpenImageIO"),
+        "OpenColorIO": _version("PyOpenColorIO", "opencolorio"),
+        "numpy": _version("numpy", "numpy"),
         "weights_dir": weights_shown,
         "weights": sorted(p.name for p in weights.glob("*.safetensors")) if weights and weights.is_dir() else [],
         "cache_dir": cache_shown,

@@ -350,6 +350,14 @@ class ShotCache:
                     and os.access(self.dir, os.R_OK | os.X_OK):  # this shot's entries are there to be read
                 self.read_only = f"cache folder {str(where)!r} {what}"
                 return
+            refused = Path(e.filename) if e.filename else None
+            if refused is not None and refused != self.root and not self.root.is_dir() \
+                    and self.root.is_relative_to(refused):
+                # a folder above the root that cannot be made: the cache asked for is named, and which folder on its
+                # way refused (QA: "cache folder '/' cannot be written" of a farm account whose home is absent)
+                raise CacheUnavailable(f"cache folder {str(self.root)!r} cannot be made: {str(refused)!r} cannot be "
+                                       f"created ({e.strerror or e}); pass --cache DIR (or set VOM_CACHE_DIR) to a "
+                                       f"writable folder") from None
             raise CacheUnavailable(f"cache folder {str(where)!r} {what}; pass --cache DIR (or set VOM_CACHE_DIR) "
                                    f"to a writable folder") from None
         except CacheUnavailable:
