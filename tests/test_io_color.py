@@ -251,6 +251,48 @@ def test_a_plate_in_a_colour_space_vom_does_not_convert_is_said_and_hdr_encoding
         assert "its code values as they are" in plate_colour_note({"colorInteropID": name}, "half", "raw", "p.exr")
 
 
+def test_more_log_names_aliases_and_floats_read_as_srgb_are_heard():
+    """QA, every space of OCIO's built-in configs run through the note: DaVinci Intermediate by its interop ID and
+    RED's Log3G10 by its alias were matted as scene-linear; the ACES configs' aliases aces (ACES2065-1) and none
+    (data) were a space vom does not convert; and float EXR plates read as sRGB (values above 1 clipped) said
+    nothing, where integers read as linear are warned of."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.io import plate_colour_note
+
+    for name in ("ocio:davinci_dwg_scene", "davinci_dwg_scene", "rl3g10_rwg", "Log3G10 REDWideGamutRGB"):
+        with pytest.raises(InputError, match=r"is log-encoded"):
+            plate_colour_note({"colorInteropID": name}, "half", "ACEScg", "p.exr")
+    assert plate_colour_note({"oiio:ColorSpace": "aces"}, "half", "ACES2065-1", "p.exr") is None
+    assert "(ACES2065-1) and is read as ACEScg" in plate_colour_note({"oiio:ColorSpace": "aces"}, "half", "ACEScg",
+                                                                      "p.exr")
+    assert plate_colour_note({"oiio:ColorSpace": "none"}, "half", "raw", "p.exr") is None
+    for kind in ("half", "float"):
+        note = plate_colour_note({}, kind, "sRGB", "p.exr")
+        assert note == (f"plate p.exr holds {kind} floats, scene-linear as a rule, and is read as sRGB code values "
+                        "(the colorspace setting), values above 1 clipped; set colorspace lin_rec709 or ACEScg if it "
+                        "is linear")
+    assert plate_colour_note({"colorInteropID": "srgb_rec709_scene"}, "half", "sRGB", "p.exr") is None  # said so
+    assert plate_colour_note({}, "uint8", "sRGB", "p.png") is None
+
+
+def test_an_rgba_outputs_tag_is_the_plates_space_never_a_contradicting_one():
+    """QA: a plate naming its space in words vom reads ('sRGB - Linear') went out tagged as the setting
+    (lin_ap1_scene over Rec.709 values), and one naming a space vom does not read (P3, a log read as raw or sRGB) was
+    tagged as the setting too: the tag the plate's own name means, or none."""
+    from vom_plugin.io.exr_out import rgb_colour_id
+
+    assert rgb_colour_id({"oiio:ColorSpace": "sRGB - Linear"}, "ACEScg") == "lin_rec709_scene"
+    assert rgb_colour_id({"oiio:ColorSpace": "ACES - ACEScg"}, "lin_rec709") == "lin_ap1_scene"
+    assert rgb_colour_id({"oiio:ColorSpace": "Linear P3-D65"}, "ACEScg") is None
+    assert rgb_colour_id({"oiio:ColorSpace": "Linear P3-D65", "chromaticities": (0.68,) * 8}, "ACEScg") is None
+    assert rgb_colour_id({"oiio:ColorSpace": "ARRI LogC3 (EI800)"}, "sRGB") is None
+    # as before: the plate's interop ID, the setting's where the plate says nothing (or names a role), a DPX's transfer
+    assert rgb_colour_id({"colorInteropID": "lin_rec709_scene"}, "ACEScg") == "lin_rec709_scene"
+    assert rgb_colour_id({}, "sRGB") == "srgb_rec709_scene"
+    assert rgb_colour_id({"oiio:ColorSpace": "scene_linear"}, "ACEScg") == "lin_ap1_scene"
+    assert rgb_colour_id({"oiio:ColorSpace": "KodakLog", "dpx:Transfer": "Logarithmic"}, "raw") is None
+
+
 def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():
     """A plate 5 stops under was matted worse (validation shots at 3% of their exposure: score 22.75 against 17.10;
     a speck in a dark plate's corner) and a normal one better at a lower exposure (session 36): the network sees

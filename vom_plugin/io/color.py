@@ -300,13 +300,16 @@ _DECLARED = {
     # a gamma 2.2 texture (OpenImageIO's reading of a PNG's gAMA): sRGB's curve within a few code values; no setting
     # of vom's is nearer, so read as sRGB it says nothing
     "g22rec709scene": "sRGB", "g22rec709": "sRGB", "gamma22rec709": "sRGB", "gamma22encodedrec709": "sRGB",
+    # the ACES configs' alias of ACES2065-1 (cg and studio configs v2.2.0 on; QA: said to be a space vom does not
+    # convert)
+    "aces": "ACES2065-1",
 }
 # vom's settings as OpenEXR's colorInteropID names them: what an rgba output's RGB is, where its plate says nothing
 INTEROP_IDS = {"ACEScg": "lin_ap1_scene", "lin_rec709": "lin_rec709_scene", "sRGB": "srgb_rec709_scene",
                "ACES2065-1": "lin_ap0_scene"}
 # names that say nothing of which space (a config's role: its linear is another per config), and names of data
 _SAYS_NOTHING = {"scenelinear", "compositinglinear", "reference", "default", "unknown", "unspecified"}
-_DATA = {"data", "raw", "noncolor", "utilityraw"}
+_DATA = {"data", "raw", "noncolor", "utilityraw", "none"}
 
 
 def _declared_key(name: str) -> str:
@@ -314,10 +317,23 @@ def _declared_key(name: str) -> str:
     return re.sub(r"[\s_\-().]+", "", name).lower()
 
 
+def interop_id_of_name(name: str) -> str | None:
+    """What a colour space a header names is, as OpenEXR's colorInteropID says it: ``""`` for a name that says
+    nothing of which space (a config's role: ``scene_linear``), the ID of vom's space for any spelling of it (``sRGB -
+    Linear``: ``lin_rec709_scene``), None for a name vom does not read as one of its spaces (P3, a log, data)."""
+    key = _declared_key(name)
+    if key in _SAYS_NOTHING or not key:
+        return ""
+    vom = _DECLARED.get(key)
+    return INTEROP_IDS.get(vom) if vom else None
+
+
 # camera and grading log encodings, also those whose names hold no "log" (QA: DaVinci Intermediate, BMDFilm,
 # ACESproxy, Protune Flat and ADX were warned of and matted as scene-linear)
-_LOG = re.compile(r"log|cineon|acescct|acescc|acesproxy|davinci[ _]?intermediate|bmd[ _]?film|blackmagic[ _]?film|"
-                  r"protune|(?<![a-z])adx", re.IGNORECASE)
+# (QA, from every space of OCIO's built-in configs: DaVinci Intermediate's interop ID davinci_dwg_scene, and RED's
+# Log3G10 alias rl3g10_rwg, were matted as scene-linear)
+_LOG = re.compile(r"log|cineon|acescct|acescc|acesproxy|davinci[ _]?(intermediate|dwg)|bmd[ _]?film|"
+                  r"blackmagic[ _]?film|protune|(?<![a-z])adx|(?<![a-z])r?l3g1[02]", re.IGNORECASE)
 # encodings for an HDR display (SMPTE ST 2084 "PQ", HLG): as far from linear as log is
 _HDR = re.compile(r"(?<![a-z])(pq|st2084|hlg)(?![a-z])", re.IGNORECASE)
 
@@ -411,6 +427,12 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
         return (f"plate {path} {said_of_colour(metadata)}, which vom does not convert, and is read as {colorspace} "
                 f"(the colorspace setting): convert it to one of vom's colour spaces first (e.g. oiiotool "
                 f"--colorconvert), or set the colorspace it is")
+    if vom is None and colorspace == DISPLAY_ENCODED and pixel_type in ("half", "float") and not transfer \
+            and key not in _DATA:
+        # an EXR's floats are scene-linear as a rule: read as sRGB code values, everything above 1 is lost (QA: an
+        # untagged float copy of the demo matted worse, without a word, where integers read as linear are warned of)
+        return (f"plate {path} holds {pixel_type} floats, scene-linear as a rule, and is read as sRGB code values (the "
+                f"colorspace setting), values above 1 clipped; set colorspace lin_rec709 or ACEScg if it is linear")
     if vom is None and colorspace in SCENE_LINEAR and pixel_type in ("uint8", "uint16") \
             and transfer.lower() != "linear":
         bits = 8 if pixel_type == "uint8" else 16

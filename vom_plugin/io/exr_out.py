@@ -144,15 +144,22 @@ def rgb_colour_id(metadata: dict[str, Any], colorspace: str) -> str | None:
     which says nothing of its primaries (a linear DPX read as ACEScg went out as Rec.709, QA), and OpenImageIO's own
     labels (KodakLog) are no colour interop ID, which a reader looks up (oiiotool: "could not be found"): neither
     counts."""
+    from vom_plugin.io.color import INTEROP_IDS, interop_id_of_name
+
     if metadata.get("colorInteropID"):
         return str(metadata["colorInteropID"])
     declared = str(metadata.get("oiio:ColorSpace") or "").removeprefix("ocio:")
     if "dpx:Transfer" not in metadata and _INTEROP_ID.match(declared):
         return declared
+    if "dpx:Transfer" not in metadata and declared.strip():
+        # a name vom reads as one of its spaces is that space's ID, whatever the setting (QA: a plate of 'sRGB -
+        # Linear' read as ACEScg went out tagged lin_ap1_scene over its Rec.709 values); a name it does not read (P3,
+        # a log) is no ID rather than a wrong one; a role (scene_linear) says nothing
+        said = interop_id_of_name(declared)
+        if said != "":
+            return said
     if "chromaticities" in metadata:
         return None
-    from vom_plugin.io.color import INTEROP_IDS
-
     return INTEROP_IDS.get(colorspace)
 
 
