@@ -643,3 +643,31 @@ def test_a_killed_writers_temporary_is_shown_by_info_and_gone_at_the_next_evicti
     assert said["bytes"] == sum(sh["bytes"] for sh in said["shots"]) and said["temporary_bytes"] == len(begun)
     assert s.evict() == len(begun) and not dead.exists() and live.exists()
     assert (steps / entry).exists() and s.evicted_own == 0  # no entry of the shot's went: nothing to warn of
+
+
+def test_writing_entries_keeps_no_type_per_entry_and_the_files_are_safetensors() -> None:
+    """QA: safetensors.torch.save made a ctypes array type for each byte length it wrote and kept it for good; the
+    compressed blobs are each of another length, so a vom worker or a host rendering in a loop grew by ~6.5 kB for
+    every entry written. The entries are written here, in safetensors' own format, which safetensors reads back."""
+    import ctypes
+
+    import torch
+    from safetensors.torch import load
+
+    from vom_plugin.engine import cache_entry
+
+    g = torch.Generator().manual_seed(0)
+    cache_entry.encode("a", {"alpha": torch.rand(1, 1, 8, 8, generator=g).half()})
+    before = len(ctypes._pointer_type_cache)  # type: ignore[attr-defined]
+    for _ in range(200):
+        mask = torch.rand(1, 1, 135, 240, generator=g) > 0.5 + 0.4 * torch.rand(1, generator=g)
+        cache_entry.encode("a", {"alpha": mask.half()})
+    assert len(ctypes._pointer_type_cache) - before < 5  # type: ignore[attr-defined]
+    tensors = {"w": torch.rand(3, 5, generator=g), "idx": torch.arange(7), "q": torch.randint(0, 255, (4, 4),
+               dtype=torch.uint8, generator=g), "none": torch.zeros(0), "flags": torch.tensor([True, False]),
+               "h": torch.rand(2, 3, generator=g).half()}
+    data = cache_entry.encode("addr", tensors, compress=False)
+    read = load(data)
+    assert sorted(read) == sorted(tensors) and all(torch.equal(read[k], tensors[k]) for k in tensors)
+    back = cache_entry.decode("addr", cache_entry.encode("addr", tensors))
+    assert all(torch.equal(back[k], tensors[k]) for k in tensors)

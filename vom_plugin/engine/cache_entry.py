@@ -73,7 +73,8 @@ def tensor_digest(address: str, tensors: dict[str, Any], packed: str = "") -> st
 
     h = hashlib.blake2b(digest_size=32, key=_key())
     h.update(json.dumps([FORMAT, address, packed]).encode())
-    for name in sorted(tensors):
+    # the widest elements first, as safetensors orders them: every tensor then starts on a multiple of its size
+    for name in sorted(tensors, key=lambda n: (-tensors[n].element_size(), n)):
         t = tensors[name].detach().cpu().contiguous()
         h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
         h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
@@ -123,7 +124,6 @@ def encode(address: str, tensors: dict[str, Any], *, compress: bool | Callable[[
     ``compress`` (True, False, or a test of the tensor's name); the uint8 tensors named in ``delta`` are
     compressed as differences along their last axis (images of codes, whose neighbours are close)."""
     import torch
-    from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     stored, packed = {}, {}
@@ -144,7 +144,31 @@ def encode(address: str, tensors: dict[str, Any], *, compress: bool | Callable[[
     meta = {MARKER: FORMAT, "digest": tensor_digest(address, stored, description), "key": key_id()}
     if packed:
         meta["zstd"] = description
-    return save(stored, metadata=meta)
+    return _safetensors_bytes(stored, meta)
+
+
+def _safetensors_bytes(tensors: dict[str, Any], metadata: dict[str, str]) -> bytes:
+    """The safetensors file of ``tensors`` (CPU, contiguous) with ``metadata``, as the format has it: the header's
+    length (8 bytes, little-endian), the JSON header padded with spaces to 8 bytes, the tensors' bytes one after
+    another. Written here, not by ``safetensors.torch.save``: that makes a ctypes array type of each tensor's byte
+    length and keeps it for good, and compressed blobs are all of other lengths, so a long-lived process (the worker,
+    a host calling render() in a loop) grew by ~6.5 kB for every entry it wrote (QA)."""
+    import struct
+
+    import torch
+
+    header: dict[str, Any] = {"__metadata__": metadata}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name]
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _ST_NAMES[str(t.dtype).removeprefix("torch.")], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return b"".join([struct.pack("<Q", len(text)), text, *chunks])
 
 
 def _unpack(name: str, t: Any, spec: Any) -> Any:
@@ -200,6 +224,7 @@ def is_marked(header: dict[str, Any]) -> bool:
 
 _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
               "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+_ST_NAMES = {v: k for k, v in _ST_DTYPES.items()}
 
 
 def _tensors(data: bytes, header: dict[str, Any]) -> dict[str, Any]:
