@@ -1834,6 +1834,38 @@ def test_another_thread_count_neither_reuses_nor_continues_what_is_cached(shot_d
     assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in again.paths)
 
 
+def test_another_cpus_arithmetic_neither_reuses_nor_continues_what_is_cached(
+        shot_dir: Path, reference: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a farm of two CPU generations sharing a shot's cache (AVX2 and AVX-512 kernels split float sums
+    differently, as thread counts do): a chunk continuing from the other machine's state, and a re-render reading
+    its steps, gave mattes neither machine computes cold (up to 4.9e-4). The arithmetic's identity is in the
+    addresses."""
+    import vom_plugin.engine.device as device
+
+    shutil.copytree(shot_dir / "cache_ref", shot_dir / "cache_isa")
+    real = device.arithmetic_identity
+    monkeypatch.setattr(device, "arithmetic_identity", lambda d: real(d).replace("aten ", "aten other-"))
+    r = render(shot(shot_dir, "isa"))
+    assert r.cache["keys_hit"] == 0 and r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == N
+    monkeypatch.setattr(device, "arithmetic_identity", real)
+    again = render(shot(shot_dir, "isa"))  # this machine's entries are still there
+    assert again.cache["steps_computed"] == 0
+    assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in again.paths)
+
+
+def test_the_arithmetic_identity_says_what_picks_the_kernels() -> None:
+    """ATEN_CPU_CAPABILITY (as an older CPU would) lowers torch's kernels: another identity; the same otherwise."""
+    ask = [sys.executable, "-c", "import torch; from vom_plugin.engine.device import arithmetic_identity as a; "
+           "print(a(torch.device('cpu')))"]
+    env = {k: v for k, v in os.environ.items() if k != "ATEN_CPU_CAPABILITY"}
+    repo = Path(__file__).resolve().parents[1]
+    here = subprocess.run(ask, capture_output=True, text=True, env=env, cwd=repo).stdout.strip()
+    lowered = subprocess.run(ask, capture_output=True, text=True, env={**env, "ATEN_CPU_CAPABILITY": "default"},
+                             cwd=repo).stdout.strip()
+    assert here.startswith("torch ") and "; aten " in here and "; cpu " in here, here
+    assert lowered != here and "aten DEFAULT" in lowered, lowered
+
+
 def test_a_plate_edited_in_place_with_its_size_and_time_kept_is_another_plate(tmp_path: Path) -> None:
     """Only parts of a big plate are hashed: an uncompressed EXR edited elsewhere keeps its size, and `touch -r` its
     modification time; its fingerprint (the cache's and a worker's memo's address) stayed, and old features were
@@ -1860,6 +1892,23 @@ def test_a_plate_edited_in_place_with_its_size_and_time_kept_is_another_plate(tm
     time.sleep(0.01)
     roto.chmod(0o600)
     assert roto.stat().st_ctime_ns != ctime and file_fingerprint(roto, full=True) == first
+    # another file of the same size and times, its changes between the samples (a frame re-delivered as a link to
+    # another file, QA): its inode tells it apart
+    import vom_plugin.engine.cache as cache
+
+    fp = file_fingerprint(plate)
+    real_stat = os.stat
+
+    def other_inode(path: object, *a: object, **kw: object) -> object:
+        import types
+
+        st = real_stat(path, *a, **kw)
+        fields = {k: getattr(st, k) for k in dir(st) if k.startswith("st_")}
+        return types.SimpleNamespace(**{**fields, "st_ino": st.st_ino + 1})
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(cache.os, "stat", other_inode)
+        assert file_fingerprint(plate) != fp
 
 
 def test_a_stereo_plate_is_matted_in_its_default_view_and_said(shot_dir: Path, tmp_path: Path) -> None:

@@ -133,8 +133,11 @@ def file_fingerprint(path: str | os.PathLike, *, full: bool = False, chunk: int 
     # were reused). A file hashed whole needs no time at all (a roto baked again with the same picture hits).
     partial = not full and st.st_size > 3 * chunk
     # (a roto, hashed whole: its bytes alone; QA: a roto re-exported with the same picture missed every step)
+    # and its inode: another file of the same size and times whose changes fall between the samples (a frame
+    # re-delivered as a link to another file, its times set alike) reused the old frame's steps (QA)
     h.update(f"{st.st_size}".encode() if full else
-             f"{st.st_size}:{st.st_mtime_ns}".encode() + (f":{st.st_ctime_ns}".encode() if partial else b""))
+             f"{st.st_size}:{st.st_mtime_ns}".encode() + (f":{st.st_ctime_ns}:{st.st_ino}".encode() if partial
+                                                          else b""))
     with open(path, "rb") as f:
         _hash_content(h, f, st.st_size, None if not partial else chunk)
     return h.hexdigest()

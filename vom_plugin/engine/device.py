@@ -44,6 +44,47 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+# the CPU features that decide which kernels torch and oneDNN run (and so how float sums are split), as Linux's
+# /proc/cpuinfo names them
+_ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+              "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
+
+
+def _cpu_features() -> str:
+    """The ``_ISA_FLAGS`` this CPU has (Linux; elsewhere the machine's architecture alone)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.split(":")[0].strip() in ("flags", "Features"):  # x86, arm
+                    have = set(line.split(":", 1)[1].split())
+                    return ",".join(flag for flag in _ISA_FLAGS if flag in have)
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def arithmetic_identity(device: torch.device) -> str:
+    """What, beyond vom's code and its settings, decides the float arithmetic of a render on ``device``: torch's version
+    and, on the CPU, the kernels it dispatches to (its capability, which ATEN_CPU_CAPABILITY lowers) and the CPU's
+    features (oneDNN's choice, which ONEDNN_MAX_CPU_ISA lowers); on CUDA, the GPU, cuDNN and TF32. Two machines
+    sharing a cache on a farm with two CPU generations gave mattes neither computes cold (a chunk continuing from the
+    other's state: up to 4.9e-4, QA): the cache's addresses carry this."""
+    import os
+
+    parts = [f"torch {torch.__version__}"]
+    if device.type == "cpu":
+        parts += [f"aten {torch.backends.cpu.get_cpu_capability()}", f"cpu {_cpu_features()}"]
+        parts += [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA") if os.environ.get(k)]
+    elif device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        parts += [f"gpu {torch.cuda.get_device_name(device)} sm{major}{minor}",
+                  f"cudnn {torch.backends.cudnn.version()}",
+                  f"tf32 {int(torch.backends.cuda.matmul.allow_tf32)}{int(torch.backends.cudnn.allow_tf32)}"]
+    return "; ".join(parts)
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The autocast dtype for `device`, or None for full fp32 (the CPU)."""
     if device.type != "cuda":

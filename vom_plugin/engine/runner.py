@@ -80,16 +80,20 @@ class _Render:
             # a CPU's thread count splits the float sums another way (1 and 2 threads differ by up to 2.4e-4): a
             # render on another number of threads neither reuses nor continues from what this one caches
             threads = torch.get_num_threads() if job.device.type == "cpu" else 0
+            from vom_plugin.engine.device import arithmetic_identity
             from vom_plugin.io.reader import PLATE_READING
 
+            # the machine's arithmetic too (its CPU's kernels, torch's version): a farm node of another CPU generation
+            # neither reuses nor continues from another's entries (QA: mattes neither machine computes cold)
+            arithmetic = arithmetic_identity(job.device)
             settings = {"working_size": self.shot.working_size, "colorspace": self.shot.colorspace,
                         "memory": self.shot.memory, "top_k": self.shot.top_k, "device": job.device.type,
                         "padded": job.geo.padded, "size": job.geo.size, "vom": __version__.split(".")[0],
-                        "threads": threads, "plate_reading": PLATE_READING}
+                        "threads": threads, "plate_reading": PLATE_READING, "arithmetic": arithmetic}
             # the resized size too: a plate just under the working size is enlarged now (frames.MAX_UPSCALE)
             # into the same padded size its edge-padded self had
             key_settings = [self.shot.working_size, self.shot.colorspace, job.device.type, job.geo.padded,
-                            job.geo.size, threads, PLATE_READING]
+                            job.geo.size, threads, PLATE_READING, arithmetic]
             # the network input's exposure (a raw plate's keys as before, and an sRGB one's not brought up: it is taken
             # as it is, as before session 47)
             if job.gain != 1.0:
