@@ -95,6 +95,23 @@ def test_render_help_states_each_numbers_range() -> None:
         assert f"({lo} to {hi}; default: {k.default})" in action.help, (k.name, action.help)
 
 
+def test_the_readmes_field_table_is_the_knobs() -> None:
+    """README's table of shot-file fields (QA: no reference of them but one long sentence): every knob in order,
+    with its flag, its default and, for a menu, its choices."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("| field | flag | default | what |")
+    rows = [line.split(" | ") for line in readme[start:].splitlines()[2:] if line.startswith("| `")]
+    assert [r[0].strip("| `") for r in rows] == KNOBS
+    for k, (_, flag, dflt, what) in zip(NODE.knobs, rows, strict=True):
+        assert flag.strip("`").split()[0] == (k.flag if k.name not in ("keyframes", "objects") else "--roto"), k.name
+        if k.default is not None:
+            assert dflt == f"`{k.default}`", k.name
+        for choice in (k.choices if k.type == "enum" else ()):
+            assert f"`{choice}`" in what or f"`{choice}`" == dflt, (k.name, choice)
+        if k.range:
+            assert f"{k.range[0]}-{k.range[1]}" in what, k.name
+
+
 def test_gizmo_knobs_are_the_knobs() -> None:
     from vom_plugin.host.gizmo import BUTTONS, HOST_KNOBS, RENDERED_KNOBS, generate
 
