@@ -671,3 +671,19 @@ def test_writing_entries_keeps_no_type_per_entry_and_the_files_are_safetensors()
     assert sorted(read) == sorted(tensors) and all(torch.equal(read[k], tensors[k]) for k in tensors)
     back = cache_entry.decode("addr", cache_entry.encode("addr", tensors))
     assert all(torch.equal(back[k], tensors[k]) for k in tensors)
+    # each tensor starts on a multiple of its element size (the widest first, as safetensors lays them out)
+    import json
+    import struct
+
+    n = struct.unpack("<Q", data[:8])[0]
+    assert n % 8 == 0
+    header = json.loads(data[8 : 8 + n])
+    for name, t in tensors.items():
+        assert header[name]["data_offsets"][0] % t.element_size() == 0, name
+    # an entry safetensors.torch.save wrote (vom before session 52) reads as it did (review: the digest's order)
+    from safetensors.torch import save
+
+    meta = {cache_entry.MARKER: cache_entry.FORMAT, "digest": cache_entry.tensor_digest("addr", tensors),
+            "key": cache_entry.key_id()}
+    old = cache_entry.decode("addr", save(tensors, metadata=meta))
+    assert all(torch.equal(old[k], tensors[k]) for k in tensors)

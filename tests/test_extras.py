@@ -71,6 +71,27 @@ def test_a_missing_render_dependency_is_said_with_the_mend(monkeypatch: pytest.M
     assert rc == 2 and "internal error" not in err and "Traceback" not in err, err
     assert f"vom info: error: zstandard is not installed in this environment ({sys.prefix}), and vom needs it " \
            f"(import zstandard failed): run {REPO / 'install.py'} again (it installs what is missing)" in err, err
+    # an installed copy (no checkout): the one distribution, into this very environment (review: --force-reinstall
+    # of the wheel took torch again)
+    import vom_plugin.locations as locations
+
+    monkeypatch.setattr(locations, "in_checkout", lambda: False)
+    assert main(["info"]) == 2
+    assert f"(import zstandard failed): install it into this environment: {sys.executable} -m pip install " \
+           "zstandard" in capsys.readouterr().err
+    monkeypatch.undo()
+    # PyYAML, read as the command line is built (review: a traceback, exit 1, for every command)
+    import vom_plugin.cli as cli
+
+    def no_yaml(*_: object) -> None:
+        raise ModuleNotFoundError("No module named 'yaml'", name="yaml")
+
+    monkeypatch.setattr(cli, "build_parser", no_yaml)
+    assert main(["render", "--help"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vom: error: pyyaml is not installed in this environment") and "Traceback" not in err, err
+    monkeypatch.undo()
+    monkeypatch.setattr(info, "collect", lacking)
     # vom's own missing module (a bug, or a file lost from the checkout) is still an internal error to report
     monkeypatch.setattr(info, "collect", lambda *_: __import__("vom_plugin.no_such_module"))
     assert main(["info"]) == 1 and "internal error" in capsys.readouterr().err

@@ -266,9 +266,9 @@ def test_more_log_names_aliases_and_floats_read_as_srgb_are_heard():
     assert "(ACES2065-1) and is read as ACEScg" in plate_colour_note({"oiio:ColorSpace": "aces"}, "half", "ACEScg",
                                                                       "p.exr")
     assert plate_colour_note({"oiio:ColorSpace": "none"}, "half", "raw", "p.exr") is None
-    for kind in ("half", "float"):
+    for kind, said in (("half", "half-float"), ("float", "32-bit float")):
         note = plate_colour_note({}, kind, "sRGB", "p.exr")
-        assert note == (f"plate p.exr holds {kind} floats, scene-linear as a rule, and is read as sRGB code values "
+        assert note == (f"plate p.exr holds {said} values, scene-linear as a rule, and is read as sRGB code values "
                         "(the colorspace setting), values above 1 clipped; set colorspace lin_rec709 or ACEScg if it "
                         "is linear")
     assert plate_colour_note({"colorInteropID": "srgb_rec709_scene"}, "half", "sRGB", "p.exr") is None  # said so

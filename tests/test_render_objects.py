@@ -611,8 +611,8 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     px[..., k] = np.where(px[..., k] > 0.5, 0.97, 0.02)
     assert buf.set_pixels(buf.roi, px) and buf.write(str(copied / "a.0003.exr"), oiio.HALF)
     assert check_outputs(load_farm_shot(f)) == {
-        2: "holds frame 1", 3: f"its mask hero.mask is soft ({px[..., k].size} pixels between 0 and 1): an earlier "
-        "vom wrote the network's probability there, this one writes a hard mask (0 or 1)"}
+        2: "holds frame 1", 3: f"its mask channel hero.mask is soft ({px[..., k].size} pixels between 0 and 1): an "
+        "earlier vom wrote the network's probability there, this one writes a hard mask (0 or 1)"}
     shutil.copyfile(root / "fast" / "a.0003.exr", copied / "a.0003.exr")
     f.write_text(yaml.safe_dump({**base, "mask_channel": "core"}))  # a channel these files do not hold
     problems = check_outputs(load_farm_shot(f))
@@ -621,6 +621,8 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     split = load_farm_shot(f)
     assert [(Path(p).name, c) for p, c in split.output_channels()] == [
         ("sh_dog.####.exr", ("A", "mask")), ("sh_hero.####.exr", ("A", "mask"))]
+    # each object's file names its mask without the object: checked as hard too (review: soft ones passed)
+    assert {c for _, chans in split.output_channels() for c in chans} & split.mask_channels == {"mask"}
     gone = check_outputs(split)[1]
     assert gone == "sh_dog.0001.exr: missing" and gone.missing and gone.path == tmp_path / "split" / "sh_dog.0001.exr"
     # `vom farm check` lists it as missing (not as bad), with the object's own file

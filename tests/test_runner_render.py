@@ -729,6 +729,12 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
              "propagation reads on its way between the keyframes and the requested frames")
     assert rc == 2 and said in err, err
     assert not (tmp_path / "out").exists()
+    # the requested frame alone, missing (a farm task of one frame): the holes on the way are said with it (review)
+    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--frames", "8", "--out",
+               str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"), *args])
+    err = capsys.readouterr().err
+    assert rc == 2 and "missing frame 8 (1 of the 1 requested" in err and "; and frames 3-4, which the propagation" \
+        in err, err
     shutil.copy(shot_dir / "plate" / "p.0008.exr", folder / "p.0008.exr")
     # a second keyframe at 5: frames 6-7 come from it alone, the hole is never read (they were refused, the message
     # saying the propagation reads it, QA); frame 2, between the keyframes, is blended from both passes: refused
@@ -1848,6 +1854,16 @@ def test_another_cpus_arithmetic_neither_reuses_nor_continues_what_is_cached(
     r = render(shot(shot_dir, "isa"))
     assert r.cache["keys_hit"] == 0 and r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == N
     monkeypatch.setattr(device, "arithmetic_identity", real)
+    # a host that let float32 matmuls run in bf16 (review: its renders' steps were read by plain ones)
+    import torch
+
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        lowered = render(shot(shot_dir, "isa"))
+        assert lowered.cache["keys_hit"] == 0 and lowered.cache["steps_cached"] == 0
+    finally:
+        torch.set_float32_matmul_precision(before)
     again = render(shot(shot_dir, "isa"))  # this machine's entries are still there
     assert again.cache["steps_computed"] == 0
     assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in again.paths)
@@ -1863,6 +1879,8 @@ def test_the_arithmetic_identity_says_what_picks_the_kernels() -> None:
     lowered = subprocess.run(ask, capture_output=True, text=True, env={**env, "ATEN_CPU_CAPABILITY": "default"},
                              cwd=repo).stdout.strip()
     assert here.startswith("torch ") and "; aten " in here and "; cpu " in here, here
+    if "aten DEFAULT" in here:  # an ARM CPU: torch's kernels are its default ones already
+        pytest.skip("this CPU runs torch's default kernels already: nothing to lower")
     assert lowered != here and "aten DEFAULT" in lowered, lowered
 
 

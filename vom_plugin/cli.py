@@ -133,7 +133,17 @@ def _say(text: str, end: str = "\n") -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _negative_ranges(sys.argv[1:] if argv is None else list(argv))
-    parser = build_parser(_command(argv))
+    try:
+        parser = build_parser(_command(argv))  # the node definition's YAML is read here
+    except ModuleNotFoundError as e:
+        from vom_plugin.extras import missing_dependency
+
+        lacking = missing_dependency(e)
+        if not lacking:
+            raise
+        _say(f"vom: error: {lacking}")  # review: a missing PyYAML was a traceback, exit 1
+        _error_event(_progress_said(argv), lacking, 2, "ModuleNotFoundError")
+        return 2
     usage = io.StringIO()
     try:
         with contextlib.redirect_stderr(usage):  # argparse's own message, said on stderr all the same

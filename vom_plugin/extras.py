@@ -56,10 +56,11 @@ def missing_dependency(e: BaseException) -> str | None:
 
     if in_checkout():
         mend = f"run {REPO_DIR / 'install.py'} again (it installs what is missing)"
-    else:
-        source = _installed_from()
-        mend = (f"install vom again: pip install --force-reinstall {source}" if source
-                else "install the vom wheel again, with its dependencies")
+    else:  # the one distribution, into this environment (review: --force-reinstall took torch again, and PyPI's
+        # may be another build than the site's)
+        import shlex
+
+        mend = f"install it into this environment: {shlex.quote(sys.executable)} -m pip install {shlex.quote(dist)}"
     return (f"{dist} is not installed in this environment ({sys.prefix}), and vom needs it (import {e.name} "
             f"failed): {mend}")
 

@@ -73,8 +73,7 @@ def tensor_digest(address: str, tensors: dict[str, Any], packed: str = "") -> st
 
     h = hashlib.blake2b(digest_size=32, key=_key())
     h.update(json.dumps([FORMAT, address, packed]).encode())
-    # the widest elements first, as safetensors orders them: every tensor then starts on a multiple of its size
-    for name in sorted(tensors, key=lambda n: (-tensors[n].element_size(), n)):
+    for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
         h.update(memoryview(t.reshape(-1).view(torch.uint8).numpy()))
@@ -159,7 +158,8 @@ def _safetensors_bytes(tensors: dict[str, Any], metadata: dict[str, str]) -> byt
 
     header: dict[str, Any] = {"__metadata__": metadata}
     chunks, offset = [], 0
-    for name in sorted(tensors):
+    # the widest elements first, as safetensors orders them: every tensor then starts on a multiple of its size
+    for name in sorted(tensors, key=lambda n: (-tensors[n].element_size(), n)):
         t = tensors[name]
         raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
         header[name] = {"dtype": _ST_NAMES[str(t.dtype).removeprefix("torch.")], "shape": list(t.shape),

@@ -51,29 +51,56 @@ _ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "av
 
 
 def _cpu_features() -> str:
-    """The ``_ISA_FLAGS`` this CPU has (Linux; elsewhere the machine's architecture alone)."""
+    """The CPU's vendor and the ``_ISA_FLAGS`` it has (Linux; elsewhere the machine's architecture alone): MKL takes
+    other paths on two vendors' CPUs of the same flags."""
     import platform
 
+    vendor, flags = "", None
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.split(":")[0].strip() in ("flags", "Features"):  # x86, arm
+                key = line.split(":")[0].strip()
+                if key in ("vendor_id", "CPU implementer") and not vendor:
+                    vendor = line.split(":", 1)[1].strip()
+                if key in ("flags", "Features") and flags is None:  # x86, arm
                     have = set(line.split(":", 1)[1].split())
-                    return ",".join(flag for flag in _ISA_FLAGS if flag in have)
+                    flags = ",".join(flag for flag in _ISA_FLAGS if flag in have)
+                if vendor and flags is not None:
+                    break
     except OSError:
         pass
-    return platform.machine()
+    return f"{vendor} {flags}".strip() if flags is not None else platform.machine()
+
+
+def _fp32_precision(device: torch.device) -> str:
+    """How float32 matmuls and convolutions may be computed on ``device`` (a host's
+    ``torch.set_float32_matmul_precision('medium')`` lets oneDNN run them in bf16 on a CPU that has it), as torch
+    says it; full precision said as "ieee" whichever way it was set ("none", "ieee", or 'highest' set back)."""
+    backends = ("mkldnn",) if device.type == "cpu" else ("cuda", "cudnn")
+    parts = []
+    for name in backends:
+        backend = getattr(torch.backends, name, None)
+        for op in ("matmul", "conv"):
+            said = getattr(getattr(backend, op, None), "fp32_precision", None)
+            if said is not None:
+                parts.append(f"{name}.{op} {'ieee' if said == 'none' else said}")
+    generic = getattr(torch.backends, "fp32_precision", None)  # what a backend's "none" falls back to
+    if generic not in (None, "none", "ieee"):
+        parts.append(f"all {generic}")
+    return ", ".join(parts) or f"matmul {torch.get_float32_matmul_precision()}"  # a torch before fp32_precision
 
 
 def arithmetic_identity(device: torch.device) -> str:
     """What, beyond vom's code and its settings, decides the float arithmetic of a render on ``device``: torch's version
     and, on the CPU, the kernels it dispatches to (its capability, which ATEN_CPU_CAPABILITY lowers) and the CPU's
-    features (oneDNN's choice, which ONEDNN_MAX_CPU_ISA lowers); on CUDA, the GPU, cuDNN and TF32. Two machines
+    features (oneDNN's choice, which ONEDNN_MAX_CPU_ISA lowers); on CUDA, the GPU, cuDNN and TF32; everywhere, the
+    float32 precision a host may have lowered (review: a render in a process that set 'medium' filled the cache with
+    bf16 matmuls' results, which plain renders then read). Two machines
     sharing a cache on a farm with two CPU generations gave mattes neither computes cold (a chunk continuing from the
     other's state: up to 4.9e-4, QA): the cache's addresses carry this."""
     import os
 
-    parts = [f"torch {torch.__version__}"]
+    parts = [f"torch {torch.__version__}", f"fp32 {_fp32_precision(device)}"]
     if device.type == "cpu":
         parts += [f"aten {torch.backends.cpu.get_cpu_capability()}", f"cpu {_cpu_features()}"]
         parts += [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA") if os.environ.get(k)]

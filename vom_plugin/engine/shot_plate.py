@@ -103,13 +103,15 @@ def holes_beside(on_disk: Any, frames: list[int], keyframe_sets: list[list[int]]
     """For a render some of whose requested ``frames`` are missing: "; and frames ..., which the propagation
     reads..." naming the frames missing in its passes' spans that are not requested, else "" (they were said
     only once the requested ones were delivered, QA: a second round of the same error)."""
+    import types
+
     from vom_plugin import io as vio
 
-    on, asked = set(on_disk.frames), set(frames)
-    present = [f for f in frames if f in on]
-    if not present:
-        return ""
-    beside = sorted({f for lo, hi in read_spans(on_disk, present, keyframe_sets) for f in holes(on_disk, lo, hi)}
+    asked = set(frames)
+    # the passes planned as if the requested frames were there (review: with none of them on disk, the holes on the
+    # way were still said one round later)
+    planned = types.SimpleNamespace(frames=sorted(set(on_disk.frames) | asked))
+    beside = sorted({f for lo, hi in read_spans(planned, sorted(asked), keyframe_sets) for f in holes(on_disk, lo, hi)}
                     - asked)
     if not beside:
         return ""

@@ -252,9 +252,10 @@ def _mask_channels(shot: Any) -> frozenset[str]:
 
     if not shot.mask_channel:
         return frozenset()
-    if shot.objects is None:
-        return frozenset({object_channel(shot.channel, None, shot.mask_channel)})
-    return frozenset(object_channel(shot.channel, n, shot.mask_channel) for n in shot.objects)
+    # one object's file (an {object} sequence, or a single matte) names its mask without the object (review: an
+    # {object} sequence's soft masks passed)
+    names = [None, *(shot.objects or ())]
+    return frozenset(object_channel(shot.channel, n, shot.mask_channel) for n in names)
 
 
 def _output_objects(shot: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -431,7 +431,8 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
             and key not in _DATA:
         # an EXR's floats are scene-linear as a rule: read as sRGB code values, everything above 1 is lost (QA: an
         # untagged float copy of the demo matted worse, without a word, where integers read as linear are warned of)
-        return (f"plate {path} holds {pixel_type} floats, scene-linear as a rule, and is read as sRGB code values (the "
+        kind = "half-float" if pixel_type == "half" else "32-bit float"
+        return (f"plate {path} holds {kind} values, scene-linear as a rule, and is read as sRGB code values (the "
                 f"colorspace setting), values above 1 clipped; set colorspace lin_rec709 or ACEScg if it is linear")
     if vom is None and colorspace in SCENE_LINEAR and pixel_type in ("uint8", "uint16") \
             and transfer.lower() != "linear":

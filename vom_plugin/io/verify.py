@@ -59,8 +59,8 @@ def output_problem(path: str | os.PathLike[str], expected: ImageInfo | None, cha
                 # both, a holdout by the mask takes a few percent off some frames and not others
                 soft = int(np.count_nonzero((values > 0.0) & (values < 1.0)))
                 if soft:
-                    return (f"its mask {channel} is soft ({soft} pixels between 0 and 1): an earlier vom wrote the "
-                            f"network's probability there, this one writes a hard mask (0 or 1)")
+                    return (f"its mask channel {channel} is soft ({soft} pixels between 0 and 1): an earlier vom "
+                            f"wrote the network's probability there, this one writes a hard mask (0 or 1)")
     except InputError as e:
         return str(e).replace(f"output {p} ", "", 1)
     return None
