@@ -17,7 +17,7 @@ Write a render-farm job for a shot file (the keys of `vom render SHOT.yaml`).
 The shot's frames are cut into spans served by the same keyframes (before the first keyframe,
 between two keyframes, after the last); spans run in parallel, each one task of
 `vom render SHOT.yaml --frames=A-B` (a span is one propagation: each frame reads the frames before it;
-a task killed or requeued resumes from the per-shot cache). `--chunk N` cuts a span into tasks of N
+a task killed or requeued resumes from the per-shot cache). `--chunk N` cuts a span into tasks of at most N
 frames, each continuing from the state the one before it left: worth it only where the farm runs a
 span's tasks one after another (run at once, each propagates from its keyframe again). A last step
 (`vom farm check`) fails when a frame's output is missing, not a readable EXR, not the size of its plate
