@@ -583,6 +583,20 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     said = span_description(farm, spans[0])
     assert said == f"frames 1-{N - 1}: each object propagated from its own keyframes (dog: 1, {N}; hero: 1)", said
     assert build_template(farm)["steps"][0]["description"] == said
+    # hero's pass from 1 runs through the span after dog's keyframe N too: the spans' tasks overlap, said by
+    # `vom farm` with the steps (QA: 10 objects keyed on 10 frames made 10 spans of 430 steps against 109)
+    from vom_plugin.farm.spans import steps_of
+
+    together, alone = steps_of(farm, spans)
+    # one task: hero 1..N (N steps), dog forward 1..N-1 and backward N..2 between its keyframes, forward from N (1)
+    assert alone == N + (N - 1) + (N - 1) + 1
+    # the span after N: hero propagates over 1..N-1 again (N - 1 steps more) before its frame N
+    assert together == alone + N - 1
+    rc = main(["farm", "openjd", str(f), "--out", str(tmp_path / "bundle")])
+    err = capsys.readouterr().err
+    assert rc == 0 and (f"vom farm: note: the shot's objects have keyframes of their own, so its 2 spans overlap: each "
+                        f"span's task propagates every object from that object's keyframes ({together} propagation "
+                        f"steps in all, against {alone} for the shot rendered as one task") in err, err
     (pattern, chans), = farm.output_channels()  # safe_dump sorted the objects: the file's order is dog, hero
     assert pattern == base["out"] and chans == ("dog.A", "dog.mask", "hero.A", "hero.mask")
     # the files on disk were rendered with dog's roto of frame 1 only: outputs of an earlier version of the shot
@@ -627,8 +641,6 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     assert gone == "sh_dog.0001.exr: missing" and gone.missing and gone.path == tmp_path / "split" / "sh_dog.0001.exr"
     # `vom farm check` lists it as missing (not as bad), with the object's own file
     import json
-
-    from vom_plugin.cli import main
 
     assert main(["farm", "check", str(f), "--json"]) == 2
     out, err = capsys.readouterr()

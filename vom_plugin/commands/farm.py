@@ -177,6 +177,16 @@ def run(args: argparse.Namespace) -> int:
               f"to the same (a worker without {them} fails each task, exit 2)", file=sys.stderr)
     for s in summary(shot, spans)["spans"]:
         print(f"  {one_line(s['name'])}: {one_line(s['description'])}")
+    if shot.objects_own_keyframes and len(spans) > 1:
+        from vom_plugin.farm.spans import steps_of
+
+        together, alone = steps_of(shot, spans)
+        if together > alone:
+            print(f"vom farm: note: the shot's objects have keyframes of their own, so its {len(spans)} spans "
+                  f"overlap: each span's task propagates every object from that object's keyframes ({together} "
+                  f"propagation steps in all, against {alone} for the shot rendered as one task, `vom render "
+                  f"{_shell_word(str(shot.path))}`): on a farm of few nodes that one render is done sooner",
+                  file=sys.stderr)
     longest = max(len(s.frames) for s in spans)
     if args.chunk is not None and args.chunk < longest:
         print(f"vom farm: note: --chunk {args.chunk} cuts a span into tasks that continue one another's propagation "

@@ -50,6 +50,22 @@ def _tag(frame: int) -> str:
     return str(frame) if frame >= 0 else f"m{-frame}"  # step names must not start with '-'
 
 
+def steps_of(shot: FarmShot, spans: list[Span]) -> tuple[int, int]:
+    """(the propagation steps the spans' tasks compute together, those of the shot rendered as one task), every
+    object's passes planned as a render plans them. Where objects have keyframes of their own, a span's task
+    propagates each object from that object's keyframes, across other spans' frames (QA: 10 objects keyed on 10
+    frames, 10 spans: 430 steps against 109)."""
+    from vom_plugin.engine.passes import plan_passes
+
+    timeline = sorted(set(shot.frames) | {k for _, kfs in shot.object_keyframes for k in kfs})
+
+    def steps(frames: list[int]) -> int:
+        return sum(len(p.frames) for _, kfs in shot.object_keyframes
+                   for p in plan_passes(timeline, sorted(kfs), frames))
+
+    return sum(steps(list(s.frames)) for s in spans), steps(list(shot.frames))
+
+
 def split_spans(frames: list[int], keyframes: list[int]) -> list[Span]:
     """Partition ``frames`` (each frame in exactly one span) by the keyframes that serve them."""
     if not keyframes:
