@@ -488,7 +488,9 @@ def test_one_sequence_per_object_from_the_cli(root: Path, fast: list[dict[str, n
     err = capsys.readouterr().err
     assert rc == 0 and err.count("warning:") == 1, err
     assert (f"warning: 2 files of an object 'both', which this shot does not have, are beside its output "
-            f"({root / 'split' / 'sh_both.0001.exr'}, ...): an earlier render's; delete them if that object is gone"
+            f"({root / 'split' / 'sh_both.0001.exr'}, ...): another render's, whose matte was not shared out with this "
+            "render's objects, so where they overlap the alphas may sum above 1; render every object in one shot, or "
+            "delete them if that object is gone"
             ) in err, err
     assert (root / "split" / "sh_both.0002.exr").read_bytes() == earlier  # left as it was
     (root / "split" / "sh_mattes.0001.exr").unlink()

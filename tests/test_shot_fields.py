@@ -204,6 +204,10 @@ def test_a_shot_file_field_error_names_the_file_and_a_yaml_boolean_name_says_to_
     with pytest.raises(InputError, match=r"sh010\.yaml': objects: object name True is how YAML reads an unquoted "
                                          r"yes.*quote the name"):
         Shot.from_yaml(f)
+    f.write_text(f"plate: p.####.exr\nout: o.####.exr\nobjects:\n  null: {{1: {roto}}}\n")
+    with pytest.raises(InputError, match=r"sh010\.yaml': objects: an object name is missing, or is how YAML reads an "
+                                         r"unquoted null or ~"):
+        Shot.from_yaml(f)
 
 
 def test_environment_variables_in_a_shot_files_paths_are_expanded_once_and_an_unset_one_refused(

@@ -63,7 +63,10 @@ def parse_object_name(value: Any, field: str = "objects") -> str:
     names: a letter or ``_`` then letters, digits or ``_`` (at most 64), not a layer hosts already use."""
     if isinstance(value, bool):  # YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans
         raise InputError(f"{field}: object name {value!r} is how YAML reads an unquoted yes, no, on, off, true or "
-                         "false; quote the name (e.g. 'on': roto.1001.exr)")
+                         "false; quote the name (e.g. objects: {'on': {1001: roto.1001.exr}})")
+    if value is None:  # and null, ~ or nothing as null (QA: "object name None")
+        raise InputError(f"{field}: an object name is missing, or is how YAML reads an unquoted null or ~; name it, "
+                         "quoted if it is one of those (e.g. objects: {'null': {1001: roto.1001.exr}})")
     if not isinstance(value, str) or not _NAME.match(value):
         raise InputError(f"{field}: object name {value!r} is not a layer name; expected a letter or _ followed by "
                          f"letters, digits or _, 64 at most (e.g. hero, dog_2)")

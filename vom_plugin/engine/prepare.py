@@ -389,9 +389,10 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
         for name, files in other_objects_files(shot.out, OBJECT_TOKEN, shot.objects, inputs).items():
             notes.append(f"{len(files)} file{'s' if len(files) > 1 else ''} of an object {name!r}, which this shot "
                          f"does not have, {'are' if len(files) > 1 else 'is'} beside its output ({files[0]}"
-                         f"{', ...' if len(files) > 1 else ''}): an earlier render's; delete "
-                         f"{'them' if len(files) > 1 else 'it'} if that object is gone (its matte was shared out with "
-                         f"other objects than this render's)")
+                         f"{', ...' if len(files) > 1 else ''}): another render's, whose matte was not shared out with "
+                         f"this render's objects, so where they overlap the alphas may sum above 1; render "
+                         f"every object in one shot, or delete {'them' if len(files) > 1 else 'it'} if that object "
+                         f"is gone")
     views = vio.plate_views(seq.path(frames[0]))
     if views:  # a stereo EXR: its default view's R, G, B are read (a multi-part one's first part's, if it lists none)
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(views)}: vom mattes the default one, "
