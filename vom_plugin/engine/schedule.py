@@ -73,3 +73,32 @@ def plan(frames: list[int], keyframes: list[int]) -> list[Pass]:
         if len(back) > 1:
             passes.append(Pass(kf, -1, back, prev_kf))
     return passes
+
+
+def all_passes(timeline: list[int], keyframe_sets: list[list[int]]) -> list[Pass]:
+    """Every object's passes over the timeline (``keyframe_sets``: each object's keyframes)."""
+    return [p for kfs in keyframe_sets for p in plan(timeline, kfs)]
+
+
+def frames_through(frame: int, passes: list[Pass]) -> list[int]:
+    """The plate frames whose pictures reach ``frame``'s matte, of ``passes`` (``all_passes``): the frames of every
+    pass that serves it, from the pass's keyframe to it, and the keyframe at the pass's far end (whose roto and picture
+    every step reads); every object's (objects share each pixel out). What a matte's ``vom:through`` digests and
+    ``vom farm check`` recomputes from the plate as it is."""
+    out: set[int] = set()
+    for p in passes:
+        if frame in p.frames and p.weight(frame) > 0:
+            out.update(p.frames[: p.frames.index(frame) + 1])
+            if p.toward is not None:
+                out.add(p.toward)
+    return sorted(out)
+
+
+def through_stamp(digests: dict[int, str]) -> str:
+    """``vom:through`` of the plate frames ``digests`` (frame -> its file's content digest) name."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for f in sorted(digests):
+        h.update(f"{f}:{digests[f]};".encode())
+    return h.hexdigest()

@@ -319,6 +319,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
     exposure, colour = _Once(shot, _exposure), _Once(shot, _rgb_colour)
     settings = _Once(shot, _settings)  # read once, for the frames whose recipe differs (each parsed the file again)
+    through = _Through(shot)
     objects_of = dict(shot.output_objects)
     redelivered: dict[int, float] = {}  # frames matted from other bytes than their plate frame's now: output time
     unstamped: set[int] = set()  # frames that passed but say nothing of the arithmetic that computed them
@@ -342,7 +343,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 meta = read_info(out).metadata
                 problem = _stamp_problem(meta, f, shot, recipes, expected.path if expected is not None else None,
                                          objects_of.get(pattern), picture if shot.plate else None,
-                                         exposure if shot.plate else None, Path(out), settings)
+                                         exposure if shot.plate else None, Path(out), settings, through)
                 if not problem and shot.plate and str(meta.get("vom:output", "alpha")) != "alpha":
                     problem = _colour_problem(meta, colour)
                 if not problem and "vom:arithmetic" not in meta:
@@ -527,6 +528,49 @@ def _redelivered_output(shot: FarmShot, p: int) -> float | None:
         return None
 
 
+class _Through:
+    """The check of outputs' ``vom:through`` against the plate as it is: each plate frame's content digest taken once
+    (the outputs' ``vom:plate`` read them too), every object's passes planned once over the frames on disk."""
+
+    def __init__(self, shot: FarmShot) -> None:
+        self.shot = shot
+        self._passes: list[Any] | None = None
+        self._digests: dict[int, str] = {}
+
+    def digest(self, frame: int, path: Path | None = None) -> str:
+        """The content digest of plate frame ``frame`` (its file ``path``, else looked up)."""
+        from vom_plugin.digest import content_digest
+        from vom_plugin.io import existing_frame_path
+
+        if frame not in self._digests:
+            self._digests[frame] = content_digest(path or existing_frame_path(self.shot.plate, frame))
+        return self._digests[frame]
+
+    def problem(self, frame: int, stamp: str) -> str | None:
+        """Why an output of ``frame`` stamped ``stamp`` was matted through other pictures than the plate's now;
+        None where it was not, or the plate cannot be read here (its own frame's check says so)."""
+        from vom_plugin.engine.file_source import CHANGED_SINCE_READ
+        from vom_plugin.engine.schedule import all_passes, frames_through, through_stamp
+        from vom_plugin.io import open_sequence
+
+        if stamp == CHANGED_SINCE_READ:
+            return ("matted while a plate frame whose picture reaches it was changed or delivered again (vom:through); "
+                    "render it again")
+        try:
+            if self._passes is None:
+                timeline = list(open_sequence(self.shot.plate).frames)
+                self._passes = all_passes(timeline, [sorted(kfs) for _, kfs in self.shot.object_keyframes])
+            frames = frames_through(frame, self._passes)
+            now = through_stamp({p: self.digest(p) for p in frames})
+        except (InputError, OSError):
+            return None
+        if now == stamp:
+            return None
+        return (f"matted through other pictures than plate frames {compact_range(frames)} hold now (vom:through: one "
+                f"of them was changed or delivered again after this frame was rendered, or a frame was added to or "
+                f"removed from the plate on its way)")
+
+
 class _Once:
     """What the check compares every output with, computed once when first asked: ``compute(shot)``, or None
     where one of ``errors`` says it cannot be computed here (a roto, the weights or the plate's frames not readable
@@ -628,7 +672,7 @@ def _exposure(farm: FarmShot) -> str:
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Once | None = None,
                    plate: Path | None = None, objects: tuple[str, ...] | None = None,
                    picture: _Once | None = None, exposure: _Once | None = None, out: Path | None = None,
-                   settings: _Once | None = None) -> str | None:
+                   settings: _Once | None = None, through: _Through | None = None) -> str | None:
     """What vom wrote into the file's header that does not fit this frame of this shot: a file vom did not
     write, another frame's, one rendered for other ``objects`` than the file is the output of (another object's
     file copied over it), one rendered from other keyframes (a stale output of an earlier version of the shot),
@@ -723,9 +767,14 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
         if str(meta["vom:plate"]) == CHANGED_SINCE_READ:
             return _Redelivered(f"matted from another picture than its plate frame {plate} holds now (the plate "
                                 "frame was changed or delivered again while this frame was rendered)")
-        if str(meta["vom:plate"]) != content_digest(plate):
+        now = through.digest(frame, plate) if through is not None else content_digest(plate)
+        if str(meta["vom:plate"]) != now:
             return _Redelivered(f"matted from another picture than its plate frame {plate} holds now (the plate was "
                                 "changed or delivered again after this frame was rendered)")
+    # the pictures of the frames before it on its passes' way (outputs of vom before session 52 have none: the
+    # frames they reach are found by the outputs' times, _stale_through)
+    if through is not None and plate is not None and "vom:through" in meta:
+        return through.problem(frame, str(meta["vom:through"]))
     return None
 
 
