@@ -923,6 +923,51 @@ def test_a_stop_after_the_last_frame_is_written_ends_a_complete_render(shot_dir:
     assert sorted(p.name for p in (shot_dir / "stop_last").glob("*.exr")) == [f"a.000{f}.exr" for f in (1, 2, 3)]
 
 
+def test_farm_chunks_go_on_from_one_another_under_a_cap_the_shot_does_not_fit(
+        shot_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: under a VOM_CACHE_MAX_GB the shot did not fit, the cap deleted each chunk's end state first (the newest
+    entry) and each farm chunk propagated from the keyframe again (100, 100, 300, 400, 500 steps). A shot's memory
+    states go last, and a chunk goes on from one though the predictions of the frames before it went."""
+    whole = render(shot(shot_dir, "cap_whole", cache=None))
+    s = shot(shot_dir, "cap", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c"), frames="1-4")
+    first = render(s)
+    assert first.cache["steps_computed"] == 4
+    sizes = {p.name: p.stat().st_size for p in (tmp_path / "c").rglob("*.safetensors")}
+    state = [n for n in sizes if n.endswith(".state.safetensors")]
+    assert len(state) == 1  # the chunk's end state
+    # a cap that holds the state and not much more: the predictions go, newest first
+    cap = sizes[state[0]] + min(v for n, v in sizes.items() if n not in state) // 2
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(cap / 2**30))
+    from vom_plugin.engine.cache import ShotCache  # the cap applies as the next render evicts: evicted here
+
+    ShotCache(tmp_path / "c", s.plate).evict()
+    left = {p.name for p in (tmp_path / "c").rglob("*.safetensors")}
+    assert state[0] in left and len(left) < len(sizes)
+    second = render(shot(shot_dir, "cap", out=str(tmp_path / "o" / "a.####.exr"), cache=str(tmp_path / "c"),
+                         frames="5-8"))
+    assert second.cache["steps_computed"] == 4, second.cache  # from the state at 4, not from the keyframe
+    got = {p.name: read_alpha(p) for p in sorted((tmp_path / "o").glob("a.*.exr"))}
+    assert sorted(got) == sorted(p.name for p in whole.paths)
+    assert all(np.array_equal(got[p.name], read_alpha(p)) for p in whole.paths)
+
+
+def test_a_render_whose_eviction_takes_another_shots_recent_entries_says_so(
+        shot_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: two farm renders sharing a cache too small for both shots: each deleted the other's entries, and neither
+    was told (their next chunks computed from the keyframe)."""
+    other = tmp_path / "sh020"
+    shutil.copytree(shot_dir / "plate", other)
+    cache = str(tmp_path / "c")
+    a = render(shot(shot_dir, "evict_a", plate=str(other / "p.####.exr"), cache=cache))
+    assert not [w for w in a.warnings if "other shot" in w]
+    held = sum(p.stat().st_size for p in (tmp_path / "c").rglob("*.safetensors"))
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(held * 1.2 / 2**30))  # one shot fits, two do not
+    b = render(shot(shot_dir, "evict_b", cache=cache))
+    said = [w for w in b.warnings if "other shot" in w]
+    assert len(said) == 1 and said[0].startswith("cache: to stay under its size cap") and "sh020_p-" in said[0] \
+        and "raise the cap" in said[0], b.warnings
+
+
 def test_a_stop_sent_on_a_progress_event_leaves_a_state_to_resume_from(shot_dir: Path, tmp_path: Path) -> None:
     """A host that stops the render when it sees frame 3's event (after that step's state check): the state of
     step 3 is saved all the same, and the next render resumes there instead of at the keyframe."""

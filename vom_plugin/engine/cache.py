@@ -301,6 +301,9 @@ class ShotCache:
         self._written_since_evict = 0
         self._keys_by_frame: dict[str, set[str]] | None = None  # the keys folder's names by frame, once listed
         self.evicted_own = 0  # entries of this shot the size cap deleted or did not take (during a render of it)
+        # the other shots whose entries of the last hour this store's evictions deleted: renders sharing the cache
+        # whose shots do not fit its cap together (QA: their next chunks computed from the keyframe, unsaid)
+        self.evicted_recent_others: set[str] = set()
         self.dropped: list[str] = []  # "path: why" of each damaged entry deleted on read
         self.foreign: list[str] = []  # "path: why" of each entry signed under another VOM_CACHE_KEY (kept)
         self.unreadable: list[str] = []  # "path: why" of each entry this user may not read (kept)
@@ -579,7 +582,9 @@ class ShotCache:
     def evict(self) -> int:
         """Delete entries until the whole root is under the cap (``evict``); returns bytes freed. Those of this
         shot are counted in ``evicted_own``: the cap is smaller than what the shot needs kept."""
-        freed, gone = evict(self.root, self.max_bytes)
+        recent: list[str] = []  # entries used within the hour that went: another render's, perhaps running now
+        freed, gone = evict(self.root, self.max_bytes, recent)
+        self.evicted_recent_others |= {Path(p).parent.parent.name for p in recent if Path(p).parent.parent != self.dir}
         self._written_since_evict = 0
         with contextlib.suppress(OSError):  # after the scan that took its entries into account
             os.unlink(self.root / DIRTY_NAME)
@@ -784,14 +789,19 @@ def _entries(shot: Path, *, stale_temps: bool = True) -> Iterator[tuple[str, os.
                     yield e.path, st
 
 
-def evict(root: str | os.PathLike, max_bytes: int) -> tuple[int, list[str]]:
-    """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted).
+RECENT_S = 3600  # an entry used within this long is a render's of now: the cap deleting it is said
+
+
+def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = None) -> tuple[int, list[str]]:
+    """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted);
+    ``recent`` receives those of them used within ``RECENT_S``.
 
     Shots go least recently used first (a shot's last use: its newest entry, reads touch them); within a shot its
-    most recently used entries go first. A pass goes on from a memory state only with every prediction before it
-    on disk (``resume_point``), so a chain is cut from its end: a render goes on from a state below the cut where
-    there is one, and the frames' key features stay. Deleting the oldest first took a chain's first steps, and
-    every state and prediction after them, kept and counted against the cap, could no longer be used."""
+    most recently used entries go first, its memory states (one a chain) last. A pass goes on from a memory state
+    with every prediction before it that the render delivers on disk (``resume_point``), so a chain is cut from its
+    end: a render goes on from a state below the cut where there is one, and the frames' key features stay.
+    Deleting the oldest first took a chain's first steps, and every state and prediction after them, kept and
+    counted against the cap, could no longer be used."""
     root = Path(root)
     if not root.is_dir():
         return 0, []
@@ -811,13 +821,19 @@ def evict(root: str | os.PathLike, max_bytes: int) -> tuple[int, list[str]]:
         shots = [files for files in shots if files]
         total = sum(size for files in shots for _, size, _ in files) + freed
         for files in sorted(shots, key=lambda files: max(files)[0]):
-            for _, size, path in sorted(files, reverse=True):
+            # a shot's memory states last (each chain keeps one): a render goes on from one whatever predictions
+            # before it went (QA: a shot over the cap lost every chunk-end state first, being newest, and each farm
+            # chunk propagated from the keyframe again: 100, 100, 300, 400, 500 steps)
+            for mtime, size, path in sorted(files, key=lambda e: (not e[2].endswith(".state.safetensors"), e[0]),
+                                            reverse=True):
                 if total - freed <= max_bytes:
                     return freed, gone
                 try:
                     os.unlink(path)
                     freed += size
                     gone.append(path)
+                    if recent is not None and mtime > time.time() - RECENT_S:
+                        recent.append(path)
                 except FileNotFoundError:
                     pass
         return freed, gone

@@ -470,9 +470,10 @@ class PassRunner:
         deliver. Steps before a lane's memory state that serve no frame of this render are skipped: not read,
         not done, out of the total."""
         n = len(p.frames)
+        served = [f in p.serves for f in p.frames]
         for lane in lanes:
             with self.timer("cache"):
-                lane.start, lane.prop = self.cache.resume(lane.steps, n, self.propagator)
+                lane.start, lane.prop = self.cache.resume(lane.steps, n, self.propagator, served)
             lane.deliver_from = 0
         for i in range(max((lane.start for lane in lanes), default=0)):
             f = p.frames[i]
@@ -490,7 +491,7 @@ class PassRunner:
                     got = self.cache.alpha(lane.steps[i], self.geo.padded, mask=self.want_mask)
                 if got is None:  # damaged, or evicted since the check: compute from a state before it
                     with self.timer("cache"):
-                        lane.start, lane.prop = self.cache.resume(lane.steps, i, self.propagator)
+                        lane.start, lane.prop = self.cache.resume(lane.steps, i, self.propagator, served)
                     # steps start..i-1 are computed again to rebuild the memory: those read back are more work,
                     # not less done (the bar went backwards), and in both counters of the result; those skipped
                     # are work again

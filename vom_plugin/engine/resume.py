@@ -53,14 +53,16 @@ def step_addresses(model_id: str, settings: dict[str, Any], keyframe: int, roto_
 
 
 def resume_point(cache: ShotCache, steps: list[str], limit: int, new_propagator: Callable[[], Any],
-                 device: Any) -> tuple[int, Any]:
+                 device: Any, served: list[bool] | None = None) -> tuple[int, Any]:
     """(index to compute from, a Propagator holding the memory state there or None for a fresh one).
 
     The furthest step below ``limit`` whose memory state is on disk and loads, with every earlier
-    prediction there too; ``limit`` itself (and None) when every prediction of the pass is on disk.
+    prediction there too that the render delivers (``served``: whether step i serves one of its frames; None: all);
+    ``limit`` itself (and None) when every prediction of the pass is on disk. A farm chunk goes on from the state
+    the chunk before it left though the predictions of that chunk's frames went to the size cap (QA).
     A state that does not load, or holds another step than its address says, is dropped (a miss).
     """
-    have = [cache.has_alpha(h) for h in steps[:limit]]
+    have = [(served is not None and not served[i]) or cache.has_alpha(h) for i, h in enumerate(steps[:limit])]
     first_missing = have.index(False) if False in have else limit
     if first_missing == len(steps):
         return first_missing, None

@@ -110,8 +110,9 @@ class StepCache:
             self._states[steps[0]], self._last_state_t[steps[0]] = [], time.perf_counter()
         return steps, affs
 
-    def resume(self, steps: list[str], limit: int, new_propagator: Callable[[], Any]) -> tuple[int, Any]:
-        start, prop = resume_point(self.store, steps, limit, new_propagator, self.device)
+    def resume(self, steps: list[str], limit: int, new_propagator: Callable[[], Any],
+               served: list[bool] | None = None) -> tuple[int, Any]:
+        start, prop = resume_point(self.store, steps, limit, new_propagator, self.device, served)
         if prop is not None:  # the state it goes on from is the chain's on disk: the next one saved replaces it
             states = self._states.setdefault(steps[0], [])
             if start - 1 not in states:
@@ -323,6 +324,12 @@ class StepCache:
         store, warn = self.store, self.result.warnings.append
         if store.evicted_own:
             warn(f"cache: {self.cap_note()}")
+        if store.evicted_recent_others:  # a farm's renders sharing a cache too small for their shots together (QA)
+            others = sorted(store.evicted_recent_others)
+            warn(f"cache: to stay under its size cap ({store.max_bytes / 2**30:.3g} GiB, VOM_CACHE_MAX_GB) this render "
+                 f"deleted entries of {len(others)} other shot{'s' if len(others) > 1 else ''} used within the hour "
+                 f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}): renders sharing this cache need "
+                 f"more than it holds, and theirs compute those steps again; raise the cap")
         if store.dropped:
             left = " (left in the cache, which this render does not write)" if store.read_only else ""
             warn(f"cache: {_entries(store.dropped, 'damaged')} {'not used' if left else 'dropped'} and recomputed"
