@@ -687,3 +687,13 @@ def test_writing_entries_keeps_no_type_per_entry_and_the_files_are_safetensors()
             "key": cache_entry.key_id()}
     old = cache_entry.decode("addr", save(tensors, metadata=meta))
     assert all(torch.equal(old[k], tensors[k]) for k in tensors)
+
+
+def test_free_space_of_a_cache_not_made_yet_is_its_disks(tmp_path: Path) -> None:
+    """QA: the free space of a cache folder that did not exist yet could not be told (None), so a new cache below
+    VOM_CACHE_MIN_FREE_GB was made, with its shot folder, and said only at its first write: the nearest existing
+    folder's disk is asked."""
+    import shutil
+
+    got = vc.free_bytes(tmp_path / "no" / "such" / "cache")
+    assert got is not None and abs(got - shutil.disk_usage(tmp_path).free) < 64 << 20

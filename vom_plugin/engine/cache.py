@@ -106,9 +106,14 @@ def min_free_bytes_from_env() -> int:
 
 
 def free_bytes(folder: str | os.PathLike[str]) -> int | None:
-    """The free space of the disk holding ``folder`` (for an unprivileged writer); None where it cannot be told."""
+    """The free space of the disk holding ``folder`` (for an unprivileged writer), or that its nearest existing
+    folder is on where it is not made yet (QA: a new cache below VOM_CACHE_MIN_FREE_GB was made, its shot folder
+    too, and said only at its first write); None where it cannot be told."""
+    path = Path(os.path.abspath(folder))
+    while not path.exists() and path.parent != path:
+        path = path.parent
     try:
-        return shutil.disk_usage(folder).free
+        return shutil.disk_usage(path).free
     except OSError:
         return None
 
