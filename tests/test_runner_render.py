@@ -418,6 +418,9 @@ def test_steps_a_memory_state_spares_are_out_of_the_work_not_read_back(shot_dir:
     assert r.cache["steps_cached"] == 0 and r.cache["steps_computed"] == 4
     assert steps[-1]["steps_total"] == steps[-1]["steps_done"] == 4 and steps[-1]["steps_cached"] == 0, steps[-1]
     assert all(e["steps_done"] <= e["steps_total"] for e in steps)
+    # the 4 steps spared said in one event, not one each (QA: a chunk far into a long shot sent 450 before any work)
+    said = [(e["event"], e["steps_done"], e["steps_total"]) for e in steps]
+    assert said[:2] == [("step", 0, 4), ("step", 1, 4)], said  # it said 0 of 7, 0 of 6, 0 of 5, then 0 of 4
 
 
 def test_chunks_of_a_pass_leave_one_memory_state_on_disk_not_one_each(shot_dir: Path, tmp_path: Path) -> None:
