@@ -300,3 +300,17 @@ def test_the_shipped_model_names_a_host_knows_are_vom_s(tmp_path) -> None:
     assert common.model_problem("DEFAULT", "/nowhere/DEFAULT") == (
         "Model 'DEFAULT': no shipped model has that name (default, lite, full) (the shipped names are lower case: "
         "'default'), and no weights file is at /nowhere/DEFAULT")
+
+
+def test_vom_s_advice_is_put_in_the_node_s_terms() -> None:
+    """QA: both nodes passed on "pass --cache DIR (or set VOM_CACHE_DIR)" and, where the colour came from the host,
+    "set colorspace X" of a knob the artist had not chosen."""
+    colour = "plate p.exr says its colour space is 'lin_ap1_scene' (ACEScg) and is read as lin_rec709; if it is " \
+             "ACEScg, set colorspace ACEScg"
+    assert common.in_node_terms(colour, None, "set the node's Cache folder") == colour  # the knob it names
+    assert common.in_node_terms(colour, "set the plate image's Color Space", "x").endswith(
+        "set colorspace ACEScg (here: set the plate image's Color Space)")
+    for cache in ("cache folder '/x' cannot be written; pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder",
+                  "the disk holding /c has 3 MiB free ...; free space there or pass --cache DIR on another disk"):
+        said = common.in_node_terms(cache, None, "set the node's Cache folder to a writable folder")
+        assert "--cache" not in said and said.endswith("set the node's Cache folder to a writable folder"), said

@@ -471,6 +471,29 @@ def test_analyze_shows_the_warnings_of_a_finished_render(host: types.ModuleType,
         fake_nuke.messages[0]
 
 
+def test_warnings_give_vom_s_advice_in_the_node_s_terms(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: with Colour space 'from Nuke' ticked (the colour from the Read), vom's "set colorspace ACEScg" told the
+    artist to set what the node already showed; and "pass --cache DIR" inside Nuke."""
+    _vom_warning(tmp_path, monkeypatch, 1, "plate p.0001.exr says its colour space is 'lin_ap1_scene' (ACEScg) and is "
+                 "read as lin_rec709 (the colorspace setting); if it is ACEScg, set colorspace ACEScg")
+    read = FakeNode("Read", "Read1", {"file": "/plates/p.%04d.exr", "first": 1, "last": 4, "colorspace": "linear"})
+    node = _gizmo(tmp_path, keyframes="1", frames="1-1", colorspace_from_nuke=True)
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    assert host.analyze(node, background=False).returncode == 0
+    [said] = fake_nuke.messages
+    assert "set colorspace ACEScg (here: set the Read's colorspace, or untick Colour space 'from Nuke' and set Input " \
+           "colour space)" in said, said
+    fake_nuke.messages.clear()
+    _vom_warning(tmp_path, monkeypatch, 1, "rendering without the cache: cache folder '/x' cannot be written (Not a "
+                 "directory); pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder")
+    node.knobs["colorspace_from_nuke"].setValue(False)
+    assert host.analyze(node, background=False).returncode == 0
+    [said] = fake_nuke.messages
+    assert "cannot be written (Not a directory); set the node's Cache folder to a writable folder" in said, said
+    assert "--cache" not in said and "(here:" not in said
+
+
 def test_warnings_say_vom_numbers_file_frames_where_the_read_shows_others(
         host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: a Read of files 1001- started at script frame 1: vom's warning said "keyframe 1005" beside "the Roto

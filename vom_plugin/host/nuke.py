@@ -991,7 +991,13 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             # a plate read as another colour space than its header says, a cache turned off...: said once a node,
             # not again at every Analyze while it stays the same
             seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
-            said = done_warnings(result)
+            # vom's advice in the node's terms (QA: "set colorspace ACEScg" where the knob said ACEScg and the colour
+            # came from the Read; "pass --cache DIR" inside Nuke)
+            from_read = bool(node.knob("colorspace_from_nuke") and _knob_value(node, "colorspace_from_nuke"))
+            said = [_common.in_node_terms(w, "set the Read's colorspace, or untick Colour space 'from Nuke' and set "
+                                          "Input colour space" if from_read else None,
+                                          "set the node's Cache folder to a writable folder")
+                    for w in done_warnings(result)]
             warnings = [w for w in said if w not in _SHOWN_WARNINGS.get(seen, ())]
             _SHOWN_WARNINGS[seen] = set(said)
             stale = earlier_frames(fields, *shown)

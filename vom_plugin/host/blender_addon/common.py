@@ -440,6 +440,21 @@ def names_frames(text: str) -> bool:
     return bool(_FILE_FRAMES.search(text))
 
 
+# vom's advice on a cache it cannot use, in command-line terms, as its messages end
+_CACHE_ADVICE = ("pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder", "pass --cache DIR on another disk")
+
+
+def in_node_terms(warning: str, colour: str | None, cache: str) -> str:
+    """A warning of vom's with its command-line advice in the node's terms (QA: "set colorspace ACEScg" where the
+    node's colour came from the host's Read, "pass --cache DIR" inside a host): ``colour``, how to set the colour space
+    there (None: the knob the advice names is the node's own), ``cache``, how to choose another cache folder."""
+    if colour and "set colorspace" in warning:
+        warning = f"{warning} (here: {colour})"
+    for advice in _CACHE_ADVICE:
+        warning = warning.replace(advice, cache)
+    return warning
+
+
 def worker_note(output_tail: Iterable[str]) -> list[str]:
     """Why a render did not run in a vom worker, from vom's stderr (which the nodes show only on failure): a running
     worker that did not take it, or one that could not be started (a shared socket folder, a file at the socket's

@@ -778,9 +778,10 @@ class VOM_OT_render_matte(bpy.types.Operator):
         notes, numbered = [], False
         for warning in (job.last.raw.get("warnings") or []) if job.last and job.last.event == "done" else []:
             numbered = numbered or common.names_frames(str(warning))
-            if plan.colour_from_plate and "set colorspace" in str(warning):  # vom's advice, in this add-on's terms
-                warning = f"{warning} (here: set the plate image's Color Space, or untick Colour space from plate " \
-                          f"and choose Colour space)"
+            # vom's advice, in this add-on's terms
+            warning = common.in_node_terms(
+                str(warning), "set the plate image's Color Space, or untick Colour space from plate and choose Colour "
+                "space" if plan.colour_from_plate else None, "set the node's Cache folder to a writable folder")
             notes.append(common.name_rotos(str(warning), plan.rotos))
         if numbered and frames_note:  # only beside words that name file frames (not a cache turned off)
             notes.append(frames_note)
