@@ -952,6 +952,15 @@ def test_farm_chunks_go_on_from_one_another_under_a_cap_the_shot_does_not_fit(
     got = {p.name: read_alpha(p) for p in sorted((tmp_path / "o").glob("a.*.exr"))}
     assert sorted(got) == sorted(p.name for p in whole.paths)
     assert all(np.array_equal(got[p.name], read_alpha(p)) for p in whole.paths)
+    # chunks of 2 under that cap, each render evicting as it writes: each goes on from the one before (review: the
+    # eviction took the newest state, then the render dropped the older one: every other chunk began at frame 1)
+    for chunk in ("1-2", "3-4", "5-6", "7-8"):
+        r = render(shot(shot_dir, "cap", out=str(tmp_path / "o2" / "a.####.exr"), cache=str(tmp_path / "c2"),
+                        frames=chunk))
+        assert r.cache["steps_computed"] == 2, (chunk, r.cache)
+        assert len(list((tmp_path / "c2").rglob("*.state.safetensors"))) <= 1
+    got = {p.name: read_alpha(p) for p in sorted((tmp_path / "o2").glob("a.*.exr"))}
+    assert all(np.array_equal(got[p.name], read_alpha(p)) for p in whole.paths)
 
 
 def test_a_render_whose_eviction_takes_another_shots_recent_entries_says_so(
@@ -967,7 +976,7 @@ def test_a_render_whose_eviction_takes_another_shots_recent_entries_says_so(
     monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(held * 1.2 / 2**30))  # one shot fits, two do not
     b = render(shot(shot_dir, "evict_b", cache=cache))
     said = [w for w in b.warnings if "other shot" in w]
-    assert len(said) == 1 and said[0].startswith("cache: to stay under its size cap") and "sh020_p-" in said[0] \
+    assert len(said) == 1 and said[0].startswith("cache: to stay under its size cap") and str(other / "p.####.exr") in said[0] \
         and "raise the cap" in said[0], b.warnings
 
 

@@ -589,7 +589,8 @@ class ShotCache:
         shot are counted in ``evicted_own``: the cap is smaller than what the shot needs kept."""
         recent: list[str] = []  # entries used within the hour that went: another render's, perhaps running now
         freed, gone = evict(self.root, self.max_bytes, recent)
-        self.evicted_recent_others |= {Path(p).parent.parent.name for p in recent if Path(p).parent.parent != self.dir}
+        folders = {Path(p).parent.parent for p in recent} - {self.dir}
+        self.evicted_recent_others |= {_plate_of(d) or d.name for d in folders}  # a TD knows a shot by its plate
         self._written_since_evict = 0
         with contextlib.suppress(OSError):  # after the scan that took its entries into account
             os.unlink(self.root / DIRTY_NAME)
@@ -826,11 +827,14 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
         shots = [files for files in shots if files]
         total = sum(size for files in shots for _, size, _ in files) + freed
         for files in sorted(shots, key=lambda files: max(files)[0]):
-            # a shot's memory states last (each chain keeps one): a render goes on from one whatever predictions
-            # before it went (QA: a shot over the cap lost every chunk-end state first, being newest, and each farm
-            # chunk propagated from the keyframe again: 100, 100, 300, 400, 500 steps)
-            for mtime, size, path in sorted(files, key=lambda e: (not e[2].endswith(".state.safetensors"), e[0]),
-                                            reverse=True):
+            # a shot's memory states last (each chain keeps one), the oldest of them first: a render goes on from
+            # the newest whatever predictions before it went (QA: a shot over the cap lost every chunk-end state
+            # first, being newest, and each farm chunk propagated from the keyframe again: 100, 100, 300, 400, 500)
+            def order(e: tuple[float, int, str]) -> tuple[bool, float]:
+                state = e[2].endswith(".state.safetensors")
+                return not state, e[0] if not state else -e[0]
+
+            for mtime, size, path in sorted(files, key=order, reverse=True):
                 if total - freed <= max_bytes:
                     return freed, gone
                 try:

@@ -82,14 +82,14 @@ def all_passes(timeline: list[int], keyframe_sets: list[list[int]]) -> list[Pass
 
 def frames_through(frame: int, passes: list[Pass]) -> list[int]:
     """The plate frames whose pictures reach ``frame``'s matte, of ``passes`` (``all_passes``): the frames of every
-    pass that serves it, from the pass's keyframe to it, and the keyframe at the pass's far end (whose roto and picture
-    every step reads); every object's (objects share each pixel out). What a matte's ``vom:through`` digests and
-    ``vom farm check`` recomputes from the plate as it is."""
+    pass that serves it, from the pass's keyframe to it, and the keyframe at the pass's far end, whose roto and
+    picture every step after the keyframe's own reads; every object's (objects share each pixel out). What a
+    matte's ``vom:through`` digests and ``vom farm check`` recomputes from the plate as it is."""
     out: set[int] = set()
     for p in passes:
         if frame in p.frames and p.weight(frame) > 0:
             out.update(p.frames[: p.frames.index(frame) + 1])
-            if p.toward is not None:
+            if p.toward is not None and frame != p.keyframe:  # a keyframe's own step reads no anchor (review)
                 out.add(p.toward)
     return sorted(out)
 

@@ -267,7 +267,9 @@ class StepCache:
         self._last_state_t[chain] = time.perf_counter()
 
     def _put_state_then_drop(self, key: str, tensors: dict[str, Any], older: list[str]) -> None:
-        if self.store.put_state(key, tensors):
+        # the older ones go only once the new one is on disk: the size cap's eviction, run as it was written, may
+        # have taken it (review: the chain was left without any, and every other farm chunk began at its keyframe)
+        if self.store.put_state(key, tensors) and self.store.has_state(key):
             for k in older:
                 self.store.drop_state(k)
 

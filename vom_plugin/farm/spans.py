@@ -57,7 +57,13 @@ def steps_of(shot: FarmShot, spans: list[Span]) -> tuple[int, int]:
     frames, 10 spans: 430 steps against 109)."""
     from vom_plugin.engine.passes import plan_passes
 
-    timeline = sorted(set(shot.frames) | {k for _, kfs in shot.object_keyframes for k in kfs})
+    on_disk: list[int] = []
+    if shot.plate:  # a render propagates through every plate frame on disk (review: a shot on twos counted half)
+        from vom_plugin.io import open_sequence
+
+        with contextlib.suppress(InputError, OSError):
+            on_disk = list(open_sequence(shot.plate).frames)
+    timeline = sorted(set(shot.frames) | set(on_disk) | {k for _, kfs in shot.object_keyframes for k in kfs})
 
     def steps(frames: list[int]) -> int:
         return sum(len(p.frames) for _, kfs in shot.object_keyframes
