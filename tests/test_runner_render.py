@@ -976,8 +976,8 @@ def test_a_render_whose_eviction_takes_another_shots_recent_entries_says_so(
     monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(held * 1.2 / 2**30))  # one shot fits, two do not
     b = render(shot(shot_dir, "evict_b", cache=cache))
     said = [w for w in b.warnings if "other shot" in w]
-    assert len(said) == 1 and said[0].startswith("cache: to stay under its size cap") and str(other / "p.####.exr") in said[0] \
-        and "raise the cap" in said[0], b.warnings
+    assert len(said) == 1 and said[0].startswith("cache: to stay under its size cap"), b.warnings
+    assert str(other / "p.####.exr") in said[0] and "raise the cap" in said[0], said
 
 
 def test_a_stop_sent_on_a_progress_event_leaves_a_state_to_resume_from(shot_dir: Path, tmp_path: Path) -> None:
