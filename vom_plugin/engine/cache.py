@@ -798,6 +798,16 @@ def _entries(shot: Path, *, stale_temps: bool = True) -> Iterator[tuple[str, os.
 RECENT_S = 3600  # an entry used within this long is a render's of now: the cap deleting it is said
 
 
+def _eviction_order(entry: tuple[float, int, str]) -> tuple[bool, float]:
+    """A shot's entries as eviction takes them (sorted by this, reversed): the most recently used first, its memory
+    states (one a chain) last and the oldest of them first, so a render goes on from the newest whatever predictions
+    before it went (QA: a shot over the cap lost every chunk-end state first, being newest, and each farm chunk
+    propagated from the keyframe again: 100, 100, 300, 400, 500 steps)."""
+    mtime, _, path = entry
+    state = path.endswith(".state.safetensors")
+    return not state, -mtime if state else mtime
+
+
 def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = None) -> tuple[int, list[str]]:
     """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted);
     ``recent`` receives those of them used within ``RECENT_S``.
@@ -826,22 +836,16 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
                     gone.append(entry[2])
         shots = [files for files in shots if files]
         total = sum(size for files in shots for _, size, _ in files) + freed
+        since = time.time() - RECENT_S
         for files in sorted(shots, key=lambda files: max(files)[0]):
-            # a shot's memory states last (each chain keeps one), the oldest of them first: a render goes on from
-            # the newest whatever predictions before it went (QA: a shot over the cap lost every chunk-end state
-            # first, being newest, and each farm chunk propagated from the keyframe again: 100, 100, 300, 400, 500)
-            def order(e: tuple[float, int, str]) -> tuple[bool, float]:
-                state = e[2].endswith(".state.safetensors")
-                return not state, e[0] if not state else -e[0]
-
-            for mtime, size, path in sorted(files, key=order, reverse=True):
+            for mtime, size, path in sorted(files, key=_eviction_order, reverse=True):
                 if total - freed <= max_bytes:
                     return freed, gone
                 try:
                     os.unlink(path)
                     freed += size
                     gone.append(path)
-                    if recent is not None and mtime > time.time() - RECENT_S:
+                    if recent is not None and mtime > since:
                         recent.append(path)
                 except FileNotFoundError:
                     pass
