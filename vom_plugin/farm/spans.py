@@ -362,7 +362,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                         redelivered[f] = out.stat().st_mtime
                 break
     if shot.plate:
-        _stale_through(shot, problems, redelivered)
+        _stale_through(shot, problems, redelivered, through)
     if colour.unavailable and notes is not None:
         notes.append(f"rgba outputs' colour tags not compared with the shot's: {colour.unavailable}")
     if recipes.unavailable and notes is not None:
@@ -402,7 +402,8 @@ def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None, plate: st
                            plate=plate or None) is None
 
 
-def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redelivered: dict[int, float]) -> None:
+def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redelivered: dict[int, float],
+                   through: _Through | None = None) -> None:
     """The frames matted through a plate frame's earlier picture, added to ``problems``. A pass carries a frame's
     picture in its memory on to the frames it reaches after it, up to the next keyframe (between two keyframes both
     passes are blended: every frame between them; a keyframe's picture is in the memory of its passes); objects are
@@ -425,7 +426,7 @@ def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redeliver
         outside = [p for p in open_sequence(shot.plate).frames
                    if p not in asked and _read_before(p, checked, shot)]
         for p in outside:
-            when = _redelivered_output(shot, p)
+            when = _redelivered_output(shot, p, through)
             if when is not None:
                 seeds[p] = when
     changed: dict[int, float] = {}
@@ -518,16 +519,15 @@ def _read_before(p: int, checked: list[int], shot: FarmShot) -> bool:
     return False
 
 
-def _redelivered_output(shot: FarmShot, p: int) -> float | None:
+def _redelivered_output(shot: FarmShot, p: int, through: _Through | None = None) -> float | None:
     """The time of frame ``p``'s output (the first sequence's) where it was matted from other bytes than its plate
-    frame's file now, else None."""
-    from vom_plugin.digest import content_digest
-    from vom_plugin.io import existing_frame_path, frame_path, read_info
+    frame's file now, else None. ``through``: the check's digests of the plate frames, each file read once."""
+    from vom_plugin.io import frame_path, read_info
 
     out = Path(frame_path(shot.output_channels()[0][0], p))
     try:
         stamp = read_info(out).metadata.get("vom:plate")
-        if stamp is None or str(stamp) == content_digest(existing_frame_path(shot.plate, p)):
+        if stamp is None or str(stamp) == (through or _Through(shot)).digest(p):
             return None
         return os.stat(out).st_mtime
     except (InputError, OSError):
