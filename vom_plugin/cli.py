@@ -131,19 +131,26 @@ def _say(text: str, end: str = "\n") -> None:
         sys.stderr.flush()
 
 
+def _said_missing(e: BaseException, who: str, argv: Sequence[str]) -> bool:
+    """Whether ``e`` is a render dependency missing from the environment: then said (what to mend, exit 2 to follow),
+    as the install's fault, not a bug of vom's to report."""
+    from vom_plugin.extras import missing_dependency
+
+    lacking = missing_dependency(e)
+    if lacking:
+        _say(f"{who}: error: {lacking}")
+        _error_event(_progress_said(argv), lacking, 2, "ModuleNotFoundError")
+    return lacking is not None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = _negative_ranges(sys.argv[1:] if argv is None else list(argv))
     try:
         parser = build_parser(_command(argv))  # the node definition's YAML is read here
     except ModuleNotFoundError as e:
-        from vom_plugin.extras import missing_dependency
-
-        lacking = missing_dependency(e)
-        if not lacking:
-            raise
-        _say(f"vom: error: {lacking}")  # review: a missing PyYAML was a traceback, exit 1
-        _error_event(_progress_said(argv), lacking, 2, "ModuleNotFoundError")
-        return 2
+        if _said_missing(e, "vom", argv):  # review: a missing PyYAML was a traceback, exit 1
+            return 2
+        raise
     usage = io.StringIO()
     try:
         with contextlib.redirect_stderr(usage):  # argparse's own message, said on stderr all the same
@@ -210,12 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _say(f"vom {args.command}: error: {said}")
             _error_event(progress, said, 2, "OSError")
             return 2
-        from vom_plugin.extras import missing_dependency
-
-        lacking = missing_dependency(e)
-        if lacking:  # the install, not a bug of vom's: say what to mend (QA: "internal error" for a missing zstandard)
-            _say(f"vom {args.command}: error: {lacking}")
-            _error_event(progress, lacking, 2, "ModuleNotFoundError")
+        if _said_missing(e, f"vom {args.command}", argv):  # QA: "internal error" for a missing zstandard
             return 2
         if users_file_error(e):
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
