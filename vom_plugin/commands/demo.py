@@ -71,8 +71,9 @@ def _sheet_is_ours(out_dir: Path) -> Callable[[bytes], bool]:
 
 def result_cache_off(result: Any) -> str | None:
     """Why the render ran without the cache (its warning, ``prepare``'s), else None."""
-    prefix = "rendering without the cache: "
-    return next((w.removeprefix(prefix) for w in result.warnings if w.startswith(prefix)), None)
+    from vom_plugin.engine.prepare import CACHE_OFF
+
+    return next((w.removeprefix(CACHE_OFF) for w in result.warnings if w.startswith(CACHE_OFF)), None)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -300,6 +300,9 @@ def cache_among_files(shot: Shot, root: str | os.PathLike[str]) -> str | None:
     return None
 
 
+CACHE_OFF = "rendering without the cache: "  # how the warning of a render the cache is off for begins
+
+
 def _open_cache(shot: Shot, first_frame: Path) -> tuple[ShotCache, str | None]:
     """The shot's cache (its folder named from the plate's ``first_frame`` on disk), and why it is off for this
     render (None when usable): a cache never fails a render."""
@@ -309,11 +312,11 @@ def _open_cache(shot: Shot, first_frame: Path) -> tuple[ShotCache, str | None]:
     cache = ShotCache(shot.cache or default_cache_dir(), shot.plate, first_frame=first_frame)
     among = cache_among_files(shot, cache.root)
     if among:
-        return cache, f"rendering without the cache: {among}"
+        return cache, f"{CACHE_OFF}{among}"
     try:
         cache.prepare()
     except CacheUnavailable as e:
-        return cache, f"rendering without the cache: {e}"
+        return cache, f"{CACHE_OFF}{e}"
     return cache, None
 
 
@@ -333,8 +336,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     try:
         seq = vio.open_sequence(shot.plate, frames)  # names the missing frames
     except InputError as e:
-        asked = set(on_disk.frames)
-        if any(f not in asked for f in frames):  # with the holes the passes would read, in one message
+        have = set(on_disk.frames)
+        if any(f not in have for f in frames):  # with the holes the passes would read, in one message
             raise InputError(f"{e}{holes_beside(on_disk, frames, [sorted(k) for k in shot.rotos().values()])}"
                              ) from None
         raise
