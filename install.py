@@ -44,6 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 STAMP_NAME = "vom-install-stamp.json"
+DISTRIBUTION = "vom-matte"  # pyproject.toml's name (a test keeps them equal); "vom" on PyPI is another project
 # torch is pinned for the install so pip does not pull a multi-GB build it was not asked for; a site
 # with its own torch build passes --torch "" (keep what is there) or another requirement.
 DEFAULT_TORCH = "torch==2.13.0"
@@ -179,7 +180,7 @@ def _imports(python, module):
 
 # run by the environment's python: whether vom is installed there under its old distribution name ("vom", which on
 # PyPI is another project: an upgrade or a requirements file naming it put that one in vom's place), and which
-# distributions vom-matte (with the extras in argv) needs that are not installed (one removed since the install)
+# distributions vom (argv[1], with the extras after it) needs that are not installed (one removed since the install)
 _ENV_CHECK = r"""
 import importlib.metadata as m, json, re, sys
 out = {"old": False, "missing": []}
@@ -190,13 +191,13 @@ try:
 except m.PackageNotFoundError:
     pass
 try:
-    reqs = m.requires("vom-matte") or []
+    reqs = m.requires(sys.argv[1]) or []
 except m.PackageNotFoundError:
-    reqs, out["missing"] = [], ["vom-matte"]
+    reqs, out["missing"] = [], [sys.argv[1]]
 for r in reqs:
     name, _, marker = r.partition(";")
     extra = re.search(r"extra\s*==\s*.([A-Za-z0-9_.-]+)", marker)
-    if extra and extra.group(1) not in sys.argv[1:]:
+    if extra and extra.group(1) not in sys.argv[2:]:
         continue
     dist = re.split(r"[<>=!~\[ (]", name.strip(), maxsplit=1)[0]
     try:
@@ -210,7 +211,8 @@ print(json.dumps(out))
 def check_environment(python, extras):
     """(vom installed under its old name, the distributions it needs that are missing) in ``python``'s environment;
     (False, []) where that cannot be asked (the install that follows says what is wrong)."""
-    proc = subprocess.run([str(python), "-I", "-c", _ENV_CHECK] + list(extras), capture_output=True, text=True)
+    proc = subprocess.run([str(python), "-I", "-c", _ENV_CHECK, DISTRIBUTION] + list(extras), capture_output=True,
+                          text=True)
     try:
         got = json.loads(proc.stdout)
         return bool(got["old"]), list(got["missing"])

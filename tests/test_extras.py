@@ -51,6 +51,13 @@ def test_render_module_table_matches_pyproject() -> None:
     from vom_plugin.locations import DISTRIBUTION
 
     assert DISTRIBUTION == PROJECT["name"]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vom_install_names", REPO / "install.py")
+    assert spec and spec.loader
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)
+    assert install.DISTRIBUTION == PROJECT["name"]  # what install.py asks the environment for
 
 
 def test_a_missing_render_dependency_is_said_with_the_mend(monkeypatch: pytest.MonkeyPatch,
