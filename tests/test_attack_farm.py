@@ -345,6 +345,49 @@ def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again
     assert main(["farm", "check", str(shot)]) == 0
 
 
+def test_chunks_of_a_span_read_each_plate_frame_on_their_way_once_for_vom_through(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """vom:through names every plate frame from the keyframe: each chunk of a span read the bytes of all of them
+    again (about L^2/2N frame reads for a span of L frames in chunks of N: a farm's file server read 1000 4K frames
+    50 times over). Their digests are kept in the shot's cache under each frame's fingerprint, so a chunk reads
+    whole only the frames it writes; the stamps are those of one render of the span, and a plate frame delivered
+    again after the chunks still fails the check."""
+    from test_runner_render import N, make_shot_dir
+
+    import vom_plugin.digest as dg
+
+    root = make_shot_dir(tmp_path / "s")
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path)
+    shot.write_text(shot.read_text().replace("frames: 1-4", f"frames: 1-{N}"))
+    reads: list[str] = []
+    real = dg.content_digest
+
+    def counted(path: Any) -> str:
+        reads.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(dg, "content_digest", counted)
+    for a in range(1, N + 1, 2):
+        assert main(["render", str(shot), "--frames", f"{a}-{a + 1}", "--progress", "none", "--no-worker"]) == 0
+    plates = [r for r in reads if r.startswith("p.")]
+    assert sorted(plates) == [f"p.{f:04d}.exr" for f in range(1, N + 1)], plates  # each once (N^2/4 before)
+    stamps = {f: read_info(tmp_path / "o" / f"a.{f:04d}.exr").metadata["vom:through"] for f in range(1, N + 1)}
+    monkeypatch.setattr(dg, "content_digest", real)
+    one = str(tmp_path / "one" / "a.####.exr")
+    assert main(["render", str(shot), "--progress", "none", "--no-worker", "--out", one]) == 0
+    assert {f: read_info(tmp_path / "one" / f"a.{f:04d}.exr").metadata["vom:through"]
+            for f in range(1, N + 1)} == stamps
+    assert main(["farm", "check", str(shot)]) == 0
+    capsys.readouterr()
+    frame2 = root / "plate" / "p.0002.exr"  # delivered again after the chunks: every frame after it fails
+    buf = oiio.ImageBuf(str(frame2))
+    assert oiio.ImageBufAlgo.flop(buf).write(str(tmp_path / "new.exr"), oiio.HALF)
+    shutil.copy(tmp_path / "new.exr", frame2)
+    assert main(["farm", "check", str(shot)]) == 2
+    err = capsys.readouterr().err
+    assert {int(f) for f in re.findall(r"frame (\d+): ", err)} == set(range(2, N + 1)), err
+
+
 def test_farm_check_flags_the_frames_a_pass_carried_a_redelivered_plate_frame_to(farm_shot: Path,
                                                                                  tmp_path: Path) -> None:
     """Which frames carry a plate frame's picture: before the first keyframe the frames before it (the backward

@@ -69,7 +69,7 @@ _LOCK_TIMEOUT_S = 120.0
 # What vom writes, by name. A file is an entry only if its name matches AND it carries vom's marker.
 _SHOT_ID = re.compile(r"\A[A-Za-z0-9_-]{1,48}-[0-9a-f]{12}\Z")
 _KEY_NAME = re.compile(r"\A-?[0-9]+\.[0-9a-f]{32}\.safetensors\Z")
-_STEP_NAME = re.compile(r"\A[0-9a-f]{32}\.(?:alpha|state|affinity)\.safetensors\Z")
+_STEP_NAME = re.compile(r"\A[0-9a-f]{32}\.(?:alpha|state|affinity|digest)\.safetensors\Z")
 _TEMP_NAME = re.compile(r"\A\.(?P<entry>.+)\.[0-9a-f]{32}\.tmp\Z")
 _STALE_TEMP_S = 3600.0  # a writer's temporary older than this belongs to a killed process
 KEYS_PER_FRAME = 3  # key-feature entries kept per plate frame (settings that alternate in one cache)
@@ -471,6 +471,26 @@ class ShotCache:
     def put_affinity(self, key: str, tensors: dict[str, Any]) -> None:
         # the memory read's weights only (``Affinity.to_dict``): CFAR's are recomputed from the keys
         self._save(self._step_path(key, "affinity"), tensors)
+
+    def get_digest(self, fingerprint: str) -> str | None:
+        """The content digest (``digest.content_digest``) of the plate frame whose cache fingerprint this is, as a
+        render that read it whole kept it: what ``vom:through`` names of the frames on a chunk's way that it does
+        not write (they were read whole by every chunk after them: about L^2/2N frame reads for a span of L frames
+        in chunks of N)."""
+        got = self._load(self._step_path(fingerprint, "digest"))
+        if got is None:
+            return None
+        t = got.get("digest")
+        if t is None or str(t.dtype) != "torch.uint8" or tuple(t.shape) != (16,):
+            self._drop(self._step_path(fingerprint, "digest"), "not a content digest")
+            return None
+        return bytes(t.numpy().tobytes()).hex()
+
+    def put_digest(self, fingerprint: str, content: str) -> None:
+        import torch
+
+        self._save(self._step_path(fingerprint, "digest"),
+                   {"digest": torch.frombuffer(bytearray.fromhex(content), dtype=torch.uint8)}, compress=False)
 
     def drop_state(self, key: str) -> None:
         path = self._step_path(key, "state")

@@ -210,6 +210,10 @@ class FileSource:
             return CHANGED_SINCE_READ
         return digest if file_identity(path) == before else CHANGED_SINCE_READ
 
+    def fingerprinted(self, frame: int) -> str | None:
+        """The frame's cache fingerprint where this render took it (its steps were addressed by it), else None."""
+        return self._fp.get(frame)
+
     def fingerprint(self, frame: int) -> str:
         """The frame's cache fingerprint, taken once a render (at its first pass, before the frame is read); its
         file's identity is taken first, so that a file delivered again after it reads as changed (review)."""

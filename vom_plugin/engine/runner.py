@@ -71,6 +71,10 @@ class _Render:
                                        initializer=lower_this_thread)
         self._writes: deque[tuple[int, list[Path], Future]] = deque()
         self._digests: dict[int, str | None] = {}  # plate frame -> vom:plate, taken once (output thread)
+        # plate frames on the way that this render does not write -> their digests, as the cache kept them
+        self._kept_digests: dict[int, str] = {}
+        self._new_digests: deque[tuple[str, str]] = deque()  # (fingerprint, digest) for the cache (main thread)
+        self._writes_frames = set(job.frames)
         self._passes: list[Any] | None = None  # every object's passes over the timeline (vom:through)
         self.cache: StepCache | None = None
         self.result.warnings.extend(job.notes)
@@ -227,10 +231,32 @@ class _Render:
         self.reap(wait=len(self._writes) > MAX_PENDING_OUTPUTS)
 
     def _plate_digest(self, frame: int) -> str | None:
-        """The frame's ``vom:plate`` (``plate_stamp``), taken once a render (output thread)."""
+        """The frame's ``vom:plate`` (``plate_stamp``), taken once a render (output thread), and kept in the cache
+        under the frame's fingerprint for the renders that do not write it."""
+        from vom_plugin.engine.file_source import CHANGED_SINCE_READ
+
         if frame not in self._digests:
-            self._digests[frame] = self.source.plate_stamp(frame)
+            d = self._digests[frame] = self.source.plate_stamp(frame)
+            fp = self.source.fingerprinted(frame)
+            if self.cache is not None and d is not None and d != CHANGED_SINCE_READ and fp is not None:
+                self._new_digests.append((fp, d))
         return self._digests[frame]
+
+    def _digest_on_the_way(self, frame: int) -> str | None:
+        """The content digest of a plate frame on a written frame's way (``vom:through``): one this render writes is
+        read whole (``_plate_digest``); another's is the cache's, kept by the render that read it whole under the
+        fingerprint this render's steps were addressed by (a chunk re-read every frame from the keyframe: quadratic in
+        a span's length). Trusting it trusts what the cache's steps trust: a frame changed under the same fingerprint
+        would have been matted from its old picture, which the old digest names, and `vom farm check` then fails it."""
+        if frame in self._writes_frames or self.cache is None:
+            return self._plate_digest(frame)
+        if frame not in self._kept_digests:
+            fp = self.source.fingerprinted(frame)
+            kept = None if fp is None else self.cache.plate_digest(fp)
+            if kept is None:
+                return self._plate_digest(frame)
+            self._kept_digests[frame] = kept
+        return self._kept_digests[frame]
 
     def _through(self, frame: int) -> str | None:
         """``vom:through``: a digest of the bytes of every plate frame whose picture reaches the frame's matte (the
@@ -245,7 +271,7 @@ class _Render:
             self._passes = all_passes(self.job.all_frames, [sorted(kfs) for kfs in self.job.rotos.values()])
         digests = {}
         for p in frames_through(frame, self._passes):
-            d = self._plate_digest(p)
+            d = self._digest_on_the_way(p)
             if d is None or d == CHANGED_SINCE_READ:
                 return d
             digests[p] = d
@@ -298,6 +324,10 @@ class _Render:
             frame, paths, fut = self._writes.popleft()
             self._written(frame, paths, fut.result())  # the output thread's seconds (overlapping the next frame)
             wait = False
+        while self._new_digests and self.cache is not None:
+            fp, d = self._new_digests.popleft()
+            if self.cache.plate_digest(fp) != d:  # kept already: a render that reads its cache back writes nothing
+                self.cache.put_plate_digest(fp, d)
 
     def _written(self, frame: int, paths: list[Path], seconds: float) -> None:
         """A frame whose files are complete: its timings, counters and progress event."""

@@ -273,6 +273,17 @@ class StepCache:
             for k in older:
                 self.store.drop_state(k)
 
+    def plate_digest(self, fingerprint: str) -> str | None:
+        """A plate frame's content digest kept under its fingerprint (``ShotCache.get_digest``), or None."""
+        try:
+            return self.store.get_digest(fingerprint)
+        except OSError:  # the memo is a saving: a cache that cannot be read reads the frame instead
+            return None
+
+    def put_plate_digest(self, fingerprint: str, content: str) -> None:
+        """Keep a plate frame's content digest under its fingerprint (main thread: the writer's queue is its)."""
+        self._put(self.store.put_digest, fingerprint, content)
+
     def _put(self, fn: Any, *args: Any) -> None:
         """Queue a cache write on the writer thread (FIFO)."""
         if not self.writing:
