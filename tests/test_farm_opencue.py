@@ -150,7 +150,11 @@ def test_paths_a_task_command_cannot_carry_are_refused(tmp_path: Path) -> None:
     shot = _shot(tmp_path)
     for path, said in ((folder / "sh020.yaml", "holds #JOB#, which OpenCue replaces in a task's command"),
                        (tmp_path / "shot#IFRAME#.yaml", "holds #IFRAME#, which OpenCue replaces"),
-                       (tmp_path / "esc\x1b[31m.yaml", "holds a control character")):
+                       (tmp_path / "esc\x1b[31m.yaml", "holds a control character"),
+                       # RQD's Docker mode puts the command in double quotes: its shell ran `id` in a path (QA)
+                       (tmp_path / "sh $(touch pwned) `id`.yaml", "holds '$', which OpenCue's RQD expands"),
+                       (tmp_path / "sh `id`.yaml", "holds '`', which OpenCue's RQD expands"),
+                       (tmp_path / "sh \\x.yaml", "holds '\\\\', which OpenCue's RQD expands")):
         path.write_text(shot.read_text())
         out = tmp_path / "job.xml"
         r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(path), "--out", str(out)],
@@ -161,3 +165,12 @@ def test_paths_a_task_command_cannot_carry_are_refused(tmp_path: Path) -> None:
                         str(tmp_path / "ok.xml"), "--vom", "/opt/#FRAME#/vom"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "--vom '/opt/#FRAME#/vom' holds #FRAME#" in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",
+                        str(tmp_path / "ok.xml"), "--vom", "/opt/$VER/vom"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "--vom '/opt/$VER/vom' holds '$'" in r.stderr, r.stderr
+    quoted = tmp_path / """'"q" it's;& é.yaml"""  # what single quotes carry through either RQD mode is carried
+    quoted.write_text(shot.read_text())
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(quoted), "--out",
+                        str(tmp_path / "ok.xml")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and (tmp_path / "ok.xml").is_file(), r.stderr

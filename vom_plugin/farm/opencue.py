@@ -39,6 +39,13 @@ def _check_command_word(what: str, word: str) -> None:
     if token:
         raise InputError(f"{what} {word!r} holds {token.group(0)}, which OpenCue replaces in a task's command (quotes "
                          f"do not stop it): every task would read another file; rename it")
+    shell = re.search(r"[$`\\]", word)
+    if shell:
+        # RQD's Docker mode runs the command inside a double-quoted `su -c "..."`, escaping only its double quotes:
+        # the outer shell expands $(...), `...` and $VAR through our single quotes (QA: a shot folder holding `id`
+        # ran it on the render node, and the task read another path)
+        raise InputError(f"{what} {word!r} holds {shell.group(0)!r}, which OpenCue's RQD expands in a task's "
+                         f"command when it runs tasks in Docker (quotes do not stop it there): rename it")
     if re.search(r"[\x00-\x08\x0b-\x1f]", word):  # XML 1.0 takes a tab and a newline; a CR it reads as a newline
         raise InputError(f"{what} {word!r} holds a control character, which an OpenCue job's XML cannot carry; "
                          f"rename it")
