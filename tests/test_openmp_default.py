@@ -212,9 +212,52 @@ print(said, signal.getsignal(signal.SIGTERM) is terminated)
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "['the import went on', 'then stopped'] True", r.stdout + r.stderr
-    import vom_plugin.io.reader as reader
+    # OpenImageIO's import is held so: a SIGTERM raised as its module runs waits for it to end
+    code = """
+import os, signal, sys, types, vom_plugin
+said = []
+def terminated(signum, frame):
+    said.append("stopped after " + ("the import" if "OpenImageIO" in sys.modules else "nothing"))
+signal.signal(signal.SIGTERM, terminated)
+class Finder:
+    def find_spec(self, name, path, target=None):
+        if name == "OpenImageIO":
+            sys.meta_path.remove(self)
+            import importlib.util
+            spec = importlib.util.find_spec(name)
+            real = spec.loader.exec_module
+            def exec_module(module):
+                os.kill(os.getpid(), signal.SIGTERM)
+                said.append("import went on")
+                real(module)
+            spec.loader.exec_module = exec_module
+            return spec
+sys.meta_path.insert(0, Finder())
+import vom_plugin.io.reader
+print(said)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "['import went on', 'stopped after the import']", r.stdout + r.stderr
 
-    assert "signals_held()" in Path(reader.__file__).read_text()  # OpenImageIO's import is held so
+
+@pytest.mark.parametrize("host_value", [None, "/opt/host/oiio"])
+def test_reading_an_image_leaves_the_hosts_openimageio_root_as_it_was(host_value: str | None, tmp_path: Path) -> None:
+    """QA: the OpenImageIO wheel set OpenImageIO_ROOT to its own folder as vom first read an image, and every program
+    the host started afterwards inherited it (another OpenImageIO install keeps a value already set)."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    path = tmp_path / "a.exr"
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), oiio.ImageSpec(6, 4, 1, oiio.HALF)) and out.write_image(np.zeros((4, 6, 1), np.float32))
+    out.close()
+    env = {k: v for k, v in os.environ.items() if k != "OpenImageIO_ROOT"}
+    if host_value is not None:
+        env["OpenImageIO_ROOT"] = host_value
+    code = ("import os, sys, vom_plugin.io as vio; "
+            f"print(vio.read_info({str(path)!r}).data_window.width, repr(os.environ.get('OpenImageIO_ROOT')))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"6 {host_value!r}"
 
 
 @pytest.mark.parametrize("host_value", [None, "/opt/host/lib"])
@@ -230,3 +273,18 @@ def test_a_render_leaves_the_hosts_library_path_as_it_was(host_value: str | None
                 "print(repr(os.environ.get('LD_LIBRARY_PATH')))")
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
         assert out.strip() == repr(host_value), first
+
+
+def test_the_api_names_load_only_what_they_need() -> None:
+    """A QA pass: `from vom_plugin import Stop` took 0.4 s, loading numpy, PyYAML and OpenCV through the render
+    module, where the class needs none of them; each name comes from the module that defines it."""
+    code = ("import sys; from vom_plugin import Stop, CancelledError, InputError; "
+            "print(sorted(m for m in ('numpy', 'cv2', 'yaml', 'torch', 'OpenImageIO') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    import vom_plugin
+    from vom_plugin.engine.passes import RenderResult
+    from vom_plugin.engine.runner import render
+    from vom_plugin.engine.stop import Stop
+
+    assert (vom_plugin.Stop, vom_plugin.RenderResult, vom_plugin.render) == (Stop, RenderResult, render)

@@ -236,24 +236,42 @@ def import_torch() -> Any:
     return torch
 
 
-def import_cv2() -> Any:
-    """``import cv2`` with the environment given back: OpenCV's loader prepends its folder to LD_LIBRARY_PATH (PATH
-    on Windows), which only child processes read, so every program a host started after a render inherited it (QA)."""
-    import os
-    import sys
-
-    if "cv2" in sys.modules:
-        return sys.modules["cv2"]
-    saved = {k: os.environ.get(k) for k in ("LD_LIBRARY_PATH", "PATH")}
+@contextlib.contextmanager
+def _environment_kept(*names: str) -> Iterator[None]:
+    """The variables ``names`` of os.environ as they were before the block (set, changed or removed in it): what an
+    extension's import sets for itself there, which only child processes read, is not passed on to every program a
+    host starts after a render (QA)."""
+    saved = {k: os.environ.get(k) for k in names}
     try:
-        import cv2
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def import_cv2() -> Any:
+    """``import cv2`` with the environment given back: OpenCV's loader prepends its folder to LD_LIBRARY_PATH (PATH
+    on Windows)."""
+    if "cv2" in sys.modules:
+        return sys.modules["cv2"]
+    with _environment_kept("LD_LIBRARY_PATH", "PATH"):
+        import cv2
     return cv2
+
+
+def import_oiio() -> Any:
+    """``import OpenImageIO`` with SIGINT and SIGTERM held back (``signals_held``: its import calls back into Python,
+    and a signal there aborted the process) and the environment given back: the wheel sets OpenImageIO_ROOT to its
+    own folder where it is unset, which a host's child processes then inherited (another OpenImageIO install keeps a
+    value already set, so a program the host started read vom's)."""
+    if "OpenImageIO" in sys.modules:
+        return sys.modules["OpenImageIO"]
+    with signals_held(), _environment_kept("OpenImageIO_ROOT"):
+        import OpenImageIO
+    return OpenImageIO
 
 
 __version__ = "0.1.0"
@@ -262,8 +280,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Shot": "vom_plugin.engine.shot",
     "render": "vom_plugin.engine.runner",
-    "RenderResult": "vom_plugin.engine.runner",
-    "Stop": "vom_plugin.engine.runner",
+    "RenderResult": "vom_plugin.engine.passes",  # where each is defined: `from vom_plugin import Stop` loads no
+    "Stop": "vom_plugin.engine.stop",  # numpy, OpenImageIO or OpenCV (0.4 s through the runner, QA)
     "CancelledError": "vom_plugin.errors",
     "VomError": "vom_plugin.errors",
     "InputError": "vom_plugin.errors",
@@ -272,10 +290,10 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # what __getattr__ gives, for type checkers (imported on first use at run time)
-    from vom_plugin.engine.runner import RenderResult as RenderResult
-    from vom_plugin.engine.runner import Stop as Stop
+    from vom_plugin.engine.passes import RenderResult as RenderResult
     from vom_plugin.engine.runner import render as render
     from vom_plugin.engine.shot import Shot as Shot
+    from vom_plugin.engine.stop import Stop as Stop
     from vom_plugin.errors import CancelledError as CancelledError
     from vom_plugin.errors import InputError as InputError
     from vom_plugin.errors import VomError as VomError

@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 class VomError(Exception):
     """Base class of every error vom raises on purpose. ``lines``: its message is several lines by design (a
     traceback), printed as they are; others are printed on one line (``one_line``). ``render_result``: set on one a
-    render raised once it had begun (the frames complete on disk); absent otherwise."""
+    render raised once it had begun (the frames complete on disk); None otherwise."""
 
     exit_code = 1
     lines = False
-    render_result: RenderResult  # declared for type checkers; set only where a render began (``hasattr`` tells)
+    render_result: RenderResult | None = None  # (QA: declared as always there, it was absent before a render began)
 
 
 class InputError(VomError):

@@ -593,11 +593,16 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
                     gone = "" if len(done) == announced else f"{len(done) or 'none'} of them on disk now"
                     runs = format_frames(done, sep=",", stepped=True)  # a render on twos as --frames reads it
                     listed = f"{gone}{': ' if gone and done else ''}{runs}, complete; " if done else f"{gone}; "
-                    said += (f"; found while rendering: {announced} of {len(job.frames)} frames were written before "
-                             f"it ({listed}{r.next_render()})")
+                    said += (f"; found while rendering: {announced} of {len(job.frames)} frames were written "
+                             f"({listed}{r.next_render()})")
                 err = InputError(said)
                 err.render_result = result  # type: ignore[attr-defined]
                 raise err from None
+        except BaseException as e:  # KeyboardInterrupt or SystemExit from the progress callback, which go up at once:
+            # with what is on disk (the frames in hand were finished, more than the callback saw; QA)
+            if getattr(e, "render_result", None) is None:
+                e.render_result = _sorted(r, on_disk=True)  # type: ignore[attr-defined]
+            raise
         # for a signal passed on as the block ends (one during the last frame: the render finished all the same)
         result = stopping.result = _sorted(r)
     if isinstance(progress, _CalledUntilItRaises):

@@ -90,6 +90,6 @@ def signals(stop: Stop | None = None) -> Iterator[Stop]:
             try:
                 signal.raise_signal(s)
             except BaseException as e:
-                if result is not None and not hasattr(e, "render_result"):
+                if result is not None and getattr(e, "render_result", None) is None:
                     e.render_result = result  # type: ignore[attr-defined]
                 raise

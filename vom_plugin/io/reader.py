@@ -13,14 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from vom_plugin import signals_held
+from vom_plugin import import_oiio
 from vom_plugin.errors import InputError
-
-with signals_held():  # its import calls back into Python: a signal there aborted the process (SIGABRT)
-    import OpenImageIO as oiio
-
 from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.sequence import missing_file
+
+oiio = import_oiio()
 
 # The largest window read: 16K x 16K (a 16K plate is 15360x8640). Reading allocates float32 per pixel.
 MAX_PIXELS = 16384 * 16384
