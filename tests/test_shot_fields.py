@@ -45,6 +45,25 @@ def test_yaml_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
     assert Shot.from_dict(shot.to_dict()) == shot
 
 
+def test_a_dot_dot_after_a_link_is_the_links_targets_parent_as_the_system_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: --out sl/../p.####.exr, sl a link to plate/sub, was written beside sl (the name before .. dropped
+    as text), where the shell, Nuke's Read and ls read plate/p.####.exr: a Read of the path typed found no frames."""
+    (tmp_path / "plate" / "sub").mkdir(parents=True)
+    (tmp_path / "sl").symlink_to("plate/sub")
+    monkeypatch.chdir(tmp_path)
+    shot = Shot(plate="plate/sub/p.####.exr", out="sl/../o/a.####.exr", keyframes={1: "sl/../r.0001.exr"},
+                cache="sl/../c")
+    assert shot.out == str(tmp_path / "plate" / "o" / "a.####.exr")
+    assert shot.keyframes == {1: tmp_path / "plate" / "r.0001.exr"}
+    assert shot.cache == tmp_path / "plate" / "c"
+    assert Shot(plate="plate/./sub//p.####.exr", out="x/../o/a.####.exr", keyframes={1: "r.0001.exr"}).out == \
+        str(tmp_path / "o" / "a.####.exr")  # a .. after a folder: as before
+    f = tmp_path / "sl" / "shot.yaml"  # in a shot file too
+    f.write_text("plate: p.####.exr\nkeyframes: {1: ../r.0001.exr}\nout: ../o/a.####.exr\n")
+    assert Shot.from_yaml(f).out == str(tmp_path / "plate" / "o" / "a.####.exr")
+
+
 def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``Shot.from_yaml(f, out=...)`` is ``vom render f --out ...``: a relative path given beside the file is the
@@ -393,14 +412,17 @@ def test_the_readmes_api_type_checks_and_the_package_says_it_is_typed(tmp_path: 
         "frames: list[int] = render(s, stop=Stop()).frames\n"
         "text: str = s.to_yaml()\n"
         "wrong = Shot(plate='p', out='o', keyframes=['r.1.exr'], working_size='480')\n"
-        "from vom_plugin import CancelledError\n"  # QA: a TD's typed code had to getattr() what was on disk
+        "from vom_plugin import CancelledError, InputError\n"  # QA: a TD's typed code had to getattr() what was on disk
         "try:\n    files: list[Path] = render(s).files\n"
-        "except CancelledError as e:\n    files = e.render_result.paths + e.render_result.files\n")
+        "except CancelledError as e:\n    files = e.render_result.files if e.render_result else []\n"
+        # None before the render began (a Stop already set): declared as always there, it was absent then (QA)
+        "except InputError as e:\n    files = e.render_result.paths\n")
     env = {**os.environ, "MYPYPATH": str(repo), "MYPY_CACHE_DIR": str(repo / ".mypy_cache")}
     r = subprocess.run([str(mypy), "--python-version", "3.11", "--follow-imports=silent", "user.py"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=300, env=env)
     errors = [line for line in r.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 1 and 'user.py:10: error: Argument "working_size" to "Shot"' in errors[0], r.stdout
+    assert len(errors) == 2 and 'user.py:10: error: Argument "working_size" to "Shot"' in errors[0], r.stdout
+    assert 'user.py:17: error: Item "None" of "RenderResult | None" has no attribute "paths"' in errors[1], r.stdout
 
 
 def test_what_only_the_first_write_refused_is_refused_by_the_shot(tmp_path: Path) -> None:

@@ -272,13 +272,13 @@ class Shot:
             setattr(self, name, parse_value(name, getattr(self, name)))
         self._check_outputs_written()
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
-            self.model = os.path.abspath(expand_user(self.model, "model"))
+            self.model = absolute(expand_user(self.model, "model"))
         if isinstance(self.cache, str) and not self.cache.strip():
             self.cache = None  # the node's knob left empty (a wrapper's empty $SHOW_CACHE): the user cache
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
-            self.cache = Path(os.path.abspath(expand_user(str(self.cache), "cache")))
+            self.cache = Path(absolute(expand_user(str(self.cache), "cache")))
         _text_paths(self)
 
     def checked(self) -> Shot:
@@ -663,6 +663,19 @@ def _text_paths(shot: Shot) -> None:
                              f"reads and writes images by UTF-8 names only: rename it") from None
 
 
+def absolute(path: str) -> str:
+    """``path`` made absolute as the system reads it: a ``..`` after a link is the link's target's parent, as the shell,
+    Nuke's Read and ``ls`` take it (``os.path.abspath`` drops the folder before it by name: ``sl/../o.####.exr``, sl
+    a link to plate/sub, was written beside sl, not in plate/; QA). Without ``..`` only ``.`` and ``//`` go."""
+    path = os.path.abspath(path) if ".." not in Path(path).parts else os.path.join(os.getcwd(), path)
+    parts = Path(path).parts
+    if ".." not in parts:
+        return path
+    last = len(parts) - 1 - parts[::-1].index("..")
+    head = os.path.realpath(os.path.join(*parts[:last + 1]))  # links and each .. up to the last, as the system does
+    return os.path.normpath(os.path.join(head, *parts[last + 1:])) if last + 1 < len(parts) else head
+
+
 def _pattern(name: str, value: Any) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
@@ -678,7 +691,7 @@ def _pattern(name: str, value: Any) -> str:
         raise InputError(f"{name} {value!r}: {view} is a stereo view token (Nuke's), which vom does not fill in: it "
                          f"{'mattes' if name == 'plate' else 'writes'} one sequence; name one eye's, e.g. {eye!r}, and "
                          f"render each eye on its own")
-    return os.path.abspath(value)
+    return absolute(value)
 
 
 def _objects(value: Any) -> dict[str, dict[int, Path]]:
@@ -736,7 +749,7 @@ def _keyframes(value: Any) -> dict[int, Path]:
         f = int(frame)
         if f in out:
             raise InputError(f"keyframes: frame {f} is given twice ({out[f]} and {path})")
-        out[f] = Path(os.path.abspath(expand_user(os.fspath(path), f"keyframes[{f}]")))
+        out[f] = Path(absolute(expand_user(os.fspath(path), f"keyframes[{f}]")))
     return dict(sorted(out.items()))
 
 
