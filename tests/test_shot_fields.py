@@ -62,6 +62,17 @@ def test_a_dot_dot_after_a_link_is_the_links_targets_parent_as_the_system_reads_
     f = tmp_path / "sl" / "shot.yaml"  # in a shot file too
     f.write_text("plate: p.####.exr\nkeyframes: {1: ../r.0001.exr}\nout: ../o/a.####.exr\n")
     assert Shot.from_yaml(f).out == str(tmp_path / "plate" / "o" / "a.####.exr")
+    import argparse  # and on the command line (the flags were made absolute as text before the Shot saw them)
+
+    from vom_plugin.commands.render import add_arguments, shot_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    got = shot_from_args(parser.parse_args(["--plate", "sl/../p.####.exr", "--out", "sl/../o/b.####.exr",
+                                            "--roto", "sl/../r.0001.exr", "--cache", "sl/../c"]))
+    assert (got.plate, got.out, got.keyframes, got.cache) == (
+        str(tmp_path / "plate" / "p.####.exr"), str(tmp_path / "plate" / "o" / "b.####.exr"),
+        {1: tmp_path / "plate" / "r.0001.exr"}, tmp_path / "plate" / "c")
 
 
 def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(

@@ -88,8 +88,6 @@ def flag_path(value: str, flag: str) -> str:
     """A path given as a flag, absolute, read as a shot file's are: ~user, and $SHOW / ${SHOW} where no shell expanded
     it (a quoted '$SHOW/...', a farm template's argument), an unset variable refused naming ``flag``; $$ is a $ of the
     path itself."""
-    import os
+    from vom_plugin.engine.shot import absolute, expand_user, expand_vars
 
-    from vom_plugin.engine.shot import expand_user, expand_vars
-
-    return os.path.abspath(expand_user(expand_vars(value, flag), flag))
+    return absolute(expand_user(expand_vars(value, flag), flag))

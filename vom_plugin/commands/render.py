@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from typing import Any
 
@@ -133,7 +132,7 @@ def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
 def shot_from_args(args: argparse.Namespace) -> Any:
     """The Shot the flags describe (with SHOT.yaml underneath when given); InputError names the flag."""
     from vom_plugin.commands._args import flag_path
-    from vom_plugin.engine.shot import Shot
+    from vom_plugin.engine.shot import Shot, absolute
     from vom_plugin.errors import InputError
 
     values: dict[str, Any] = {}
@@ -156,9 +155,9 @@ def shot_from_args(args: argparse.Namespace) -> Any:
     if values.get("model") and values["model"] not in MODEL_ALIASES:  # a checkpoint's path, not a shipped name
         values["model"] = flag_path(values["model"], flags["model"])
     if "keyframes" in values:  # read by _rotos already
-        values["keyframes"] = {f: os.path.abspath(p) for f, p in values["keyframes"].items()}
+        values["keyframes"] = {f: absolute(p) for f, p in values["keyframes"].items()}
     if "objects" in values:
-        values["objects"] = {n: {f: os.path.abspath(p) for f, p in kf.items()} for n, kf in values["objects"].items()}
+        values["objects"] = {n: {f: absolute(p) for f, p in kf.items()} for n, kf in values["objects"].items()}
     if args.shot:
         shot = Shot.from_yaml(args.shot, **values)
         if "keyframes" in values or "objects" in values:
