@@ -547,6 +547,14 @@ def test_numpy_integers_are_whole_numbers(tmp_path: Path) -> None:
         Shot(**base, working_size=np.bool_(True))
     with pytest.raises(InputError, match=r"top_k 9000: out of range"):
         Shot(**base, top_k=np.uint16(9000))
+    # whole numbers as text (a host's knob read as a string, a quoted YAML value), as keyframe keys are taken: QA, it
+    # was "working_size '480': expected a whole number from 128 to 4096", which read as a range error
+    s = Shot(**base, working_size="480", top_k=" 20 ")
+    assert (s.working_size, s.top_k) == (480, 20) and type(s.working_size) is int
+    with pytest.raises(InputError, match=r"working_size 100: out of range"):
+        Shot(**base, working_size="100")
+    with pytest.raises(InputError, match=r"working_size '480.5': expected a whole number from 128 to 4096"):
+        Shot(**base, working_size="480.5")
 
 
 def test_a_shot_files_path_is_normalised_as_its_fields_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
