@@ -153,8 +153,26 @@ def test_two_objects_folders_that_are_one_folder_are_refused_before_work(files: 
                "--model", str(files / "model.safetensors"), "--cache", str(tmp_path / "cache"), "--working-size",
                "128", "--device", "cpu", "--progress", "none"])
     err = capsys.readouterr().err
-    assert rc == 2 and "object hero's frame 1 and object dog's frame 1 would both be written to" in err, err
+    assert rc == 2 and "object hero's frame 1 and object dog's frame 1 would both be written to one file: " in err, err
+    assert "are one (a link or a mount between their folders); give each a folder of its own" in err, err
     assert not list(shared.iterdir())
+
+
+def test_two_objects_folders_linked_to_one_are_said_to_be_one_file(tmp_path: Path) -> None:
+    """QA: o/dog a link to o/hero: refused, but said as two frames written "to o/dog/a.0001.exr", with advice about
+    frame tokens and separators that did not apply."""
+    from vom_plugin.io import output_guard as og
+
+    (tmp_path / "o" / "hero").mkdir(parents=True)
+    (tmp_path / "o" / "dog").symlink_to("hero")
+    with pytest.raises(InputError, match=r"object (hero|dog)'s frame 1 and object (hero|dog)'s frame 1 would both be "
+                                         r"written to one file: \S+/o/(hero|dog)/a\.0001\.exr and \S+/o/(hero|dog)/"
+                                         r"a\.0001\.exr are one \(a link or a mount between their folders\)"):
+        og.check_distinct({"hero": str(tmp_path / "o" / "hero" / "a.####.exr"),
+                           "dog": str(tmp_path / "o" / "dog" / "a.####.exr")}, [1, 2])
+    with pytest.raises(InputError, match=r"frame 1 and frame 2 would both be written to \S*m\.exr; give each its own "
+                                         r"file \(a frame token"):  # one name: the advice as before
+        og.check_distinct({None: str(tmp_path / "m.exr")}, [1, 2])
 
 
 def test_folders_are_one_by_their_device_and_inode_where_they_have_one(tmp_path: Path,

@@ -191,6 +191,12 @@ def check_distinct(patterns: dict[str | None, str], frames: Iterable[int], rende
                 return f"frame {f}" if n is None else f"object {n}'s frame {f}"
             later = "" if now is None or {first[1], frame} <= now else \
                 " (a plate frame this render does not write: a later render or farm chunk of it would)"
+            other = frame_path(patterns[first[0]], first[1])
+            if os.path.normpath(other) != os.path.normpath(path):  # two names, one file: a link between their folders
+                # (QA: the advice about frame tokens and separators did not apply)
+                raise InputError(f"out: {what(*first)} and {what(name, frame)} would both be written to one file: "
+                                 f"{other} and {path} are one (a link or a mount between their folders){later}; give "
+                                 f"each a folder of its own")
             raise InputError(f"out: {what(*first)} and {what(name, frame)} would both be written to {path}{later}; "
                              f"give each its own file (a frame token such as ####, a separator after {{object}})")
 
