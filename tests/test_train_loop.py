@@ -780,6 +780,82 @@ def test_ctrl_c_checkpoints_and_says_it_stopped(tmp_path: Path, tiny):
     assert [r["step"] for r in _rows(out / "train.csv")] == ["1", "2", "3", "4"]
 
 
+@pytest.mark.parametrize("how", ["broken_pipe", "hung_up_terminal", "SIGHUP"])
+def test_a_closed_output_or_a_hang_up_checkpoints_as_sigterm_does(tmp_path: Path, tiny, how: str):
+    """A QA pass: `vom train ... | head` whose reader went away, or an ssh session that dropped (SIGHUP, a terminal that
+    takes no more: EIO), ended the run at once, the steps since its last checkpoint lost (train.csv at 50, last.pt at
+    45; after a SIGHUP no last.pt at all). Each now finishes the step and checkpoints it, as SIGTERM does."""
+    import errno
+    import signal
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    lines: list[str] = []
+
+    def log(m: str) -> None:
+        if lines and lines[-1].startswith("step 3 "):
+            if how == "SIGHUP":
+                signal.raise_signal(signal.SIGHUP)
+            else:
+                raise BrokenPipeError(errno.EPIPE, "Broken pipe") if how == "broken_pipe" else \
+                    OSError(errno.EIO, "Input/output error")
+        lines.append(m)
+
+    old = signal.getsignal(signal.SIGHUP)
+    summary = L.train(_args(out, shots, max_steps=10, val_minutes=0, log_every=1), log=log)
+    assert signal.getsignal(signal.SIGHUP) == old  # given back
+    said = {"broken_pipe": "a closed output (broken pipe)", "hung_up_terminal": "an output that failed (Input/output "
+            "error)", "SIGHUP": "SIGHUP"}[how]
+    assert summary["stopped"] == said and summary["step"] in (3, 4), summary
+    assert L.load_checkpoint(out / "last.pt")["step"] == summary["step"]
+    assert [r["step"] for r in _rows(out / "train.csv")][-1] == str(summary["step"])
+
+
+def test_vom_train_piped_to_a_reader_that_went_away_checkpoints_and_says_so(tmp_path: Path):
+    """The command line's side: its log on stdout fails (`vom train ... | head -3`), the run checkpoints the step it
+    was on and exits 130 saying how to go on (it exited 141 with the steps since the last checkpoint lost, QA)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "train", "--out", str(out), "--size", "64",
+                             "--batch", "1", "--frames", "3", "--threads", "1", "--max-steps", "400", "--val-minutes",
+                             "0", "--ckpt-minutes", "60", "--seed", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("step "):
+            break
+    proc.stdout.close()  # the reader goes away
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 130, err
+    assert "stopped by a closed output (broken pipe) at step" in err and "continue it with --resume" in err, err
+    assert "Exception ignored" not in err, err
+    step = L.load_checkpoint(out / "last.pt")["step"]
+    assert 0 < step < 400 and [r["step"] for r in _rows(out / "train.csv")][-1] == str(step)
+
+
+def test_a_resume_says_when_it_changes_the_runs_length(tmp_path: Path, tiny):
+    """A QA pass: a --max-steps 60 run stopped and resumed with a bare --resume trained for the default 10 minutes (to
+    step 3133), unsaid: the resuming command sets the run's length (README), and now says so where it differs."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    logs: list[str] = []
+    L.train(_args(out, shots, max_steps=None, minutes=0.001, val_minutes=0, resume=True), log=logs.append)
+    assert any("--resume: this command sets the run's length: --minutes 0.001 (it ran with --max-steps 2 before; "
+               "give that again to keep it)" in m for m in logs), logs
+    logs.clear()
+    L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=logs.append)
+    assert any("this command sets the run's length: --max-steps 3 (it ran with --minutes 0.001 before" in m
+               for m in logs), logs
+    logs.clear()
+    L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=logs.append)  # the same: nothing said
+    assert not any("sets the run's length" in m for m in logs), logs
+
+
 def test_validation_shots_must_be_exports_of_validation_clips(tmp_path: Path):
     """The rendered test shots (furry_cube, ribbon_pole) were accepted into the selection set."""
     for name in ("furry_cube", "clip_7000000"):
@@ -788,6 +864,8 @@ def test_validation_shots_must_be_exports_of_validation_clips(tmp_path: Path):
         (folder / "plate.0001.exr").write_bytes(b"")  # refused by name, before anything is read
     with pytest.raises(InputError, match=r"--val-shots .*shots: furry_cube is not a validation shot"):
         V.validation_shots(tmp_path / "shots")
+    with pytest.raises(InputError, match=r"--val-shots \S+/nonexistent: no such folder; make the validation shots"):
+        V.validation_shots(tmp_path / "nonexistent")  # QA: "no shot folders ... in it"
     # a link named clip_<n> to a test shot (QA: accepted)
     (tmp_path / "linked").mkdir()
     (tmp_path / "linked" / "clip_123").symlink_to(tmp_path / "shots" / "furry_cube")
@@ -809,6 +887,20 @@ def test_validation_shots_must_be_exports_of_validation_clips(tmp_path: Path):
     (linked / "clip_777777").symlink_to(tmp_path / "exports" / "clip_000008")
     with pytest.raises(InputError, match=r"--val-shots .*vlinked: clip_777777 is a clip this run trains on"):
         V.validation_shots(linked, library)
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--size", "16", "--batch", "1"], "--size 16 with --batch 1: the network's coarsest features are then one value"),
+    (["--seed", "-1"], "--seed -1: expected a whole number from 0 to 4294967295"),
+    (["--seed", str(2**32)], "--seed 4294967296: expected a whole number from 0 to 4294967295"),
+])
+def test_settings_the_run_would_crash_on_are_refused_before_it_begins(tmp_path: Path, flags: list[str], says: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: each passed the checks and then failed with a traceback (exit 1), its args.json left in --out."""
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--threads", "1", "--val-minutes", "0", "--max-steps", "1", *flags]) == 2
+    assert says in capsys.readouterr().err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("argv, says", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -208,6 +209,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--out is required: the folder for checkpoints and logs (e.g. runs/lite)")
     if args.size % 16:
         raise InputError(f"--size {args.size}: must be a multiple of 16 (the network's stride)")
+    if args.size == 16 and args.batch == 1:  # QA: a traceback from batch normalisation after the run had begun
+        raise InputError("--size 16 with --batch 1: the network's coarsest features are then one value per channel, "
+                         "which batch normalisation cannot train on; use --size 32 or more, or --batch 2 or more")
+    if args.seed is not None and not 0 <= args.seed < 2**32:  # numpy's generators take no other (QA: a traceback)
+        raise InputError(f"--seed {args.seed}: expected a whole number from 0 to {2**32 - 1}")
     if args.frames < 3:
         raise InputError(f"--frames {args.frames}: clips need at least 3 frames (memory from predictions)")
     if not 0.0 <= args.library_share <= 1.0:
@@ -250,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
                       curriculum=Curriculum(stage1_steps=args.stage1_steps, ramp_steps=args.ramp_steps))
     made = not args.out.exists()
     try:
-        summary = train(targs, log=lambda m: print(m, flush=True), given=given)
+        summary = train(targs, log=_print_or_stop, given=given)
     except InputError:  # refused before the run wrote anything (--init, --library): no empty --out folder left
         if made and args.out.is_dir() and not any(args.out.iterdir()):
             args.out.rmdir()
@@ -261,6 +267,20 @@ def run(args: argparse.Namespace) -> int:
         raise CancelledError(f"stopped by {summary['stopped']} at step {summary['step']}, checkpointed in "
                              f"{args.out / 'last.pt'}; continue it with --resume")
     return 0
+
+
+def _print_or_stop(message: str) -> None:
+    """A line of the run's log on stdout; where stdout is gone (a closed pipe, a terminal hung up), the error goes to
+    the loop, which stops with a checkpoint, and stdout is pointed at the null device so that the interpreter's
+    last flush has nowhere to fail."""
+    try:
+        print(message, flush=True)
+    except OSError:
+        import sys
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
 
 
 def _weights_said(path: Path) -> str | None:

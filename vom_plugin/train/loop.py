@@ -473,6 +473,15 @@ def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | No
         setattr(args, key, value)
     if taken:
         log("--resume: the run's own " + ", ".join(f"{_flag(k)} {saved[k]}" for k in taken))
+    # the run's length is this command's (README): a run of --max-steps resumed without it trains for the minutes
+    # instead (QA: to step 3133 of a 60-step run), said where the run had another
+    length = {k: now.get(k) for k in ("minutes", "max_steps")}
+    before = {k: saved.get(k) for k in length}
+    if "max_steps" in saved and length != before:
+        def said(v: dict[str, Any]) -> str:
+            return f"--max-steps {v['max_steps']}" if v["max_steps"] else f"--minutes {v['minutes']:g}"
+        log(f"--resume: this command sets the run's length: {said(length)} (it ran with {said(before)} before; "
+            f"give that again to keep it)")
 
 
 def _drop_rows_after(path: Path, step: int) -> None:
@@ -683,14 +692,34 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
 
     stop: dict[str, Any] = {"flag": False, "by": None}
 
+    said = log
+
+    def log(msg: str) -> None:
+        """The caller's log; one that fails (the pipe read went away, `| head`, `| tee` killed; a terminal hung up:
+        EIO) stops the run as SIGTERM does, with a checkpoint (QA: it ended at once, the steps since the last
+        checkpoint lost), and says nothing more."""
+        if stop.get("deaf"):
+            return
+        try:
+            said(msg)
+        except OSError as e:
+            stop["deaf"] = True
+            if not stop["flag"]:
+                stop["flag"] = True
+                stop["by"] = "a closed output (broken pipe)" if isinstance(e, BrokenPipeError) else \
+                    f"an output that failed ({e.strerror or e})"
+
     def _on_signal(signum, frame):  # finish the step, checkpoint, exit (130): Ctrl-C loses no work either
         if stop["flag"]:  # a second one: now, without the checkpoint
             raise KeyboardInterrupt
         stop["flag"], stop["by"] = True, signal.Signals(signum).name
-        # os.write, not print: a signal that lands while the loop prints would make print raise (reentrant call)
-        os.write(2, f"{stop['by']}: stopping after this step with a checkpoint (again to stop at once)\n".encode())
+        # os.write, not print: a signal that lands while the loop prints would make print raise (reentrant call); a
+        # terminal that hung up (SIGHUP) takes no more (EIO)
+        with contextlib.suppress(OSError):
+            os.write(2, f"{stop['by']}: stopping after this step with a checkpoint (again to stop at once)\n".encode())
 
-    handled = (signal.SIGTERM, signal.SIGINT)
+    # SIGHUP too: an ssh session that dropped killed the run, the steps since its last checkpoint lost (QA)
+    handled = (signal.SIGTERM, signal.SIGINT, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
     # as a render: a signal the process was started ignoring (nohup, a script's `&`) stays ignored (QA: a Ctrl-C
     # meant for the wrapper script stopped a training run it had started in the background)
     old_handlers = handle_signals(_on_signal, handled) if _main_thread() else {}

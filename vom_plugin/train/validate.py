@@ -166,6 +166,9 @@ def validation_shots(root: Path, library: Path | None = None) -> list[ValSet]:
                 name = d.name if d.resolve().name == d.name else f"{d.name} (a link to {d.resolve()})"
                 raise InputError(f"--val-shots {root}: {name} is not a validation shot (`vom clips shots` names "
                                  f"them clip_<seed>); the test shots are reported with --shots, never chosen by")
+    if not root.is_dir():  # QA: said as a folder holding no shots
+        raise InputError(f"--val-shots {root}: {'not a folder' if root.exists() else 'no such folder'}; make the "
+                         f"validation shots with `vom clips shots --data-dir LIBRARY --to DIR`")
     sets = shot_valsets(root)
     if not sets:
         raise InputError(f"--val-shots {root}: no shot folders (plate.####.exr, gt.####.exr, roto.0001.exr) in it; "
