@@ -128,6 +128,24 @@ def test_folder_layout_errors_name_the_clip(tmp_path: Path):
         open_dataset("folder", tmp_path / "nope")
 
 
+def test_a_foreground_of_another_size_than_its_alpha_is_refused_a_background_resized(tmp_path: Path):
+    """A QA pass: a 40x50 fg beside 80x96 alphas was resized onto them and trained on, misaligned, unsaid. A
+    foreground (or composite) is drawn over its alpha pixel for pixel; a background photo of another size is scaled."""
+    from vom_plugin.train.datasets import load_frame
+
+    for i in range(3):
+        _png(tmp_path / "shot" / "fg" / f"f.{i:04d}.png", np.broadcast_to(FG_RGB, (H, W, 3)))
+        _png(tmp_path / "shot" / "alpha" / f"a.{i:04d}.png", _alpha(i))
+    _png(tmp_path / "shot" / "bg" / "still.png", np.broadcast_to(BG_RGB, (2 * H, 2 * W, 3)))  # a bigger photo
+    ds = open_dataset("folder", tmp_path, seed=3)
+    _check_clip(ds.clip(0, 0, frames=3, size=(H, W)), 3, (H, W))
+    _png(tmp_path / "shot" / "fg" / "f.0001.png", np.broadcast_to(FG_RGB, (H // 2, W // 2, 3)))
+    frame = open_dataset("folder", tmp_path, seed=3).videos[0].frames[1]
+    with pytest.raises(InputError, match=rf"f\.0001\.png: {W // 2}x{H // 2}, where its alpha \(\S+a\.0001\.png\) is "
+                                         rf"{W}x{H}; a foreground or composite must match its alpha"):
+        load_frame(frame)
+
+
 def test_pseudo_clip_moves_a_still_composite():
     rng = np.random.default_rng(0)
     a = _alpha(0)

@@ -100,10 +100,15 @@ def load_frame(fs: FrameSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     comp = _linear_rgb(fs.comp, read_image(fs.comp)) if fs.comp is not None else None
     h, w = alpha.shape
 
-    def fit(x: np.ndarray | None) -> np.ndarray | None:  # layers of another size (a bigger bg) are resized
+    for layer, path in ((fg, fs.fg), (comp, fs.comp)):  # drawn over the alpha pixel for pixel: not resized (QA: a
+        if layer is not None and layer.shape[:2] != (h, w):  # foreground of another size trained misaligned, unsaid)
+            raise InputError(f"{path}: {layer.shape[1]}x{layer.shape[0]}, where its alpha "
+                             f"({fs.alpha or fs.fg}) is {w}x{h}; a foreground or composite must match its alpha")
+
+    def fit(x: np.ndarray | None) -> np.ndarray | None:  # a background of another size (a bigger photo) is resized
         return x if x is None or x.shape[:2] == (h, w) else cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    fg, bg, comp = fit(fg), fit(bg), fit(comp)
+    bg = fit(bg)
     if comp is None:
         if fg is None or bg is None:
             raise InputError(f"frame {fs.alpha or fs.fg}: needs fg + bg or a composite")
