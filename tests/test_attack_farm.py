@@ -388,6 +388,79 @@ def test_chunks_of_a_span_read_each_plate_frame_on_their_way_once_for_vom_throug
     assert {int(f) for f in re.findall(r"frame (\d+): ", err)} == set(range(2, N + 1)), err
 
 
+def test_a_kept_digest_is_not_trusted_for_a_plate_frame_changed_while_the_chunk_read_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: a digest kept in the cache named a plate frame on the chunk's way with no check that the file was
+    still the one the chunk fingerprinted: frame 2 replaced while the chunk read it, then its bytes put back, and the
+    check passed frame 3, matted through the other picture. It is CHANGED_SINCE_READ, as a frame the chunk writes."""
+    from test_runner_render import make_shot_dir
+
+    from vom_plugin.engine import file_source as fsm
+
+    root = make_shot_dir(tmp_path / "s")
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path)
+    assert main(["render", str(shot), "--frames", "1-2", "--progress", "none", "--no-worker"]) == 0
+    for p in (tmp_path / "c").rglob("*.safetensors"):  # the steps went (a cap, another size): the digests stay
+        if not p.name.endswith(".digest.safetensors"):
+            p.unlink()
+    f2 = root / "plate" / "p.0002.exr"
+    original = f2.read_bytes()
+    assert oiio.ImageBufAlgo.flop(oiio.ImageBuf(str(f2))).write(str(tmp_path / "x.exr"), oiio.HALF)
+    other = (tmp_path / "x.exr").read_bytes()
+    real = fsm.FileSource._read
+
+    def swapped(self: Any, frame: int) -> Any:
+        if frame != 2:
+            return real(self, frame)
+        f2.write_bytes(other)  # delivered again while the chunk reads it...
+        try:
+            return real(self, frame)
+        finally:
+            f2.write_bytes(original)  # ...and put back
+
+    monkeypatch.setattr(fsm.FileSource, "_read", swapped)
+    assert main(["render", str(shot), "--frames", "3-4", "--progress", "none", "--no-worker"]) == 0
+    monkeypatch.setattr(fsm.FileSource, "_read", real)
+    assert read_info(tmp_path / "o" / "a.0003.exr").metadata["vom:through"] == "changed-since-read"
+    capsys.readouterr()
+    assert main(["farm", "check", str(shot), "--frames", "3-4"]) == 2
+    assert re.search(r"frame 3: \S+: matted while a plate frame whose picture reaches it was changed",
+                     capsys.readouterr().err)
+
+
+def test_frames_rendered_after_a_version_swapped_in_by_a_link_pass_by_their_stamp(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A QA pass: a plate version swapped in by a folder link (cur -> v1, then v2, whose frame 3 was made before the
+    render), then the chunk after frame 3 rendered again: its frames failed as "matted through plate frame 3, which
+    was changed ... after this frame was rendered", their vom:through and pixels equal to a cold render of v2 (the
+    outputs' times judged them, which is for outputs before session 52). Their stamp decides; frame 3 still fails."""
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    shutil.copytree(root / "plate", v1)
+    shutil.copytree(root / "plate", v2)
+    buf = oiio.ImageBuf(str(v2 / "p.0003.exr"))
+    assert oiio.ImageBufAlgo.flop(buf).write(str(tmp_path / "new.exr"), oiio.HALF)
+    shutil.copy(tmp_path / "new.exr", v2 / "p.0003.exr")
+    old = time.time() - 3600  # delivered long before the render
+    for f in v2.iterdir():
+        os.utime(f, (old, old))
+    (tmp_path / "cur").symlink_to("v1")
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path, plate=tmp_path / "cur")
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    (tmp_path / "cur").unlink()
+    (tmp_path / "cur").symlink_to("v2")
+    assert main(["render", str(shot), "--frames", "4", "--progress", "none", "--no-worker"]) == 0
+    capsys.readouterr()
+    assert main(["farm", "check", str(shot)]) == 2
+    err = capsys.readouterr().err
+    assert {int(f) for f in re.findall(r"frame (\d+): ", err)} == {3}, err
+    assert "matted from another picture than its plate frame" in err, err
+    assert main(["render", str(shot), "--frames", "3", "--progress", "none", "--no-worker"]) == 0
+    assert main(["farm", "check", str(shot)]) == 0
+
+
 def test_farm_check_flags_the_frames_a_pass_carried_a_redelivered_plate_frame_to(farm_shot: Path,
                                                                                  tmp_path: Path) -> None:
     """Which frames carry a plate frame's picture: before the first keyframe the frames before it (the backward

@@ -210,6 +210,11 @@ class FileSource:
             return CHANGED_SINCE_READ
         return digest if file_identity(path) == before else CHANGED_SINCE_READ
 
+    def unchanged(self, frame: int) -> bool:
+        """Whether the frame's file is still the one this render fingerprinted (one stat)."""
+        before = self._ids.get(frame)
+        return before is not None and file_identity(self.job.plate_seq.path(frame)) == before
+
     def fingerprinted(self, frame: int) -> str | None:
         """The frame's cache fingerprint where this render took it (its steps were addressed by it), else None."""
         return self._fp.get(frame)

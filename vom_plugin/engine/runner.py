@@ -246,8 +246,12 @@ class _Render:
         """The content digest of a plate frame on a written frame's way (``vom:through``): one this render writes is
         read whole (``_plate_digest``); another's is the cache's, kept by the render that read it whole under the
         fingerprint this render's steps were addressed by (a chunk re-read every frame from the keyframe: quadratic in
-        a span's length). Trusting it trusts what the cache's steps trust: a frame changed under the same fingerprint
-        would have been matted from its old picture, which the old digest names, and `vom farm check` then fails it."""
+        a span's length), where the file is still the one this render fingerprinted (else CHANGED_SINCE_READ, as
+        ``plate_stamp`` says of a frame it writes: review, a frame replaced while read and put back passed the
+        check). A frame changed under the same fingerprint before the render was matted from its old picture where
+        the cache's steps served it, which the old digest names; `vom farm check`, reading the plate, then fails it."""
+        from vom_plugin.engine.file_source import CHANGED_SINCE_READ
+
         if frame in self._writes_frames or self.cache is None:
             return self._plate_digest(frame)
         if frame not in self._kept_digests:
@@ -255,7 +259,8 @@ class _Render:
             kept = None if fp is None else self.cache.plate_digest(fp)
             if kept is None:
                 return self._plate_digest(frame)
-            self._kept_digests[frame] = kept
+            # as plate_stamp: the file is still the one this render fingerprinted and read (one stat a frame)
+            self._kept_digests[frame] = kept if self.source.unchanged(frame) else CHANGED_SINCE_READ
         return self._kept_digests[frame]
 
     def _through(self, frame: int) -> str | None:

@@ -328,6 +328,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     through = _Through(shot)
     objects_of = dict(shot.output_objects)
     redelivered: dict[int, float] = {}  # frames matted from other bytes than their plate frame's now: output time
+    exact: set[tuple[int, str]] = set()  # (frame, output pattern) whose vom:through the check compared with the plate
     unstamped: set[int] = set()  # frames that passed but say nothing of the arithmetic that computed them
     for f in shot.frames:
         expected = None
@@ -354,6 +355,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                     problem = _colour_problem(meta, colour)
                 if not problem and "vom:arithmetic" not in meta:
                     unstamped.add(f)
+                if "vom:through" in meta:
+                    exact.add((f, pattern))
             if problem:
                 replaced = _replaced(out, f, objects_of.get(pattern), shot.plate)
                 problems[f] = OutputProblem(where + problem, out, False, replaced)
@@ -362,7 +365,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                         redelivered[f] = out.stat().st_mtime
                 break
     if shot.plate:
-        _stale_through(shot, problems, redelivered, through)
+        _stale_through(shot, problems, redelivered, through, exact)
     if colour.unavailable and notes is not None:
         notes.append(f"rgba outputs' colour tags not compared with the shot's: {colour.unavailable}")
     if recipes.unavailable and notes is not None:
@@ -403,7 +406,7 @@ def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None, plate: st
 
 
 def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redelivered: dict[int, float],
-                   through: _Through | None = None) -> None:
+                   through: _Through | None = None, exact: set[tuple[int, str]] | frozenset = frozenset()) -> None:
     """The frames matted through a plate frame's earlier picture, added to ``problems``. A pass carries a frame's
     picture in its memory on to the frames it reaches after it, up to the next keyframe (between two keyframes both
     passes are blended: every frame between them; a keyframe's picture is in the memory of its passes); objects are
@@ -414,7 +417,9 @@ def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redeliver
     frames were matted through); of the frames they reach, those written before the file changed, by its times, or
     all of them where its times are older than its output (a version swapped in by a link or a folder rename).
     Once a changed frame's own output was rendered again, nothing tells a change of its bytes from a touch or a copy
-    of the same ones: the first check lists them all."""
+    of the same ones: the first check lists them all. Outputs whose ``vom:through`` was compared (``exact``: (frame,
+    pattern)) are not judged by times: their stamp names the bytes they were matted through (QA: frames rendered
+    after a version swapped in by a folder link, equal to a cold render of it, failed as rendered before it)."""
     from vom_plugin.io import existing_frame_path, frame_path, open_sequence
 
     checked = sorted(shot.frames)
@@ -451,6 +456,8 @@ def _stale_through(shot: FarmShot, problems: dict[int, OutputProblem], redeliver
         if f in problems:
             continue
         for pattern, _ in shot.output_channels():
+            if (f, pattern) in exact:
+                continue
             out = Path(frame_path(pattern, f))
             try:
                 if os.stat(out).st_mtime >= t:
