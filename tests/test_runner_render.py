@@ -25,7 +25,7 @@ import yaml
 from vom_plugin.cli import main
 from vom_plugin.engine.runner import render
 from vom_plugin.engine.shot import Shot
-from vom_plugin.errors import InputError
+from vom_plugin.errors import CancelledError, InputError
 from vom_plugin.io.sequence import format_frames
 
 W, H, N = 192, 64, 8  # long side 192 -> working 128x43 (padded 128x48): the guided lift runs
@@ -1289,9 +1289,16 @@ def test_a_keyboard_interrupt_raised_by_the_callback_says_what_is_on_disk(shot_d
     on_disk = sorted(outputs(out))
     assert len(on_disk) >= 2 and [p.name for p in got.value.render_result.files] == on_disk
     assert got.value.render_result.frames == [int(n.split(".")[1]) for n in on_disk]
-    with pytest.raises(InputError) as before:  # before any work: None, as declared (it was absent: AttributeError)
+    with pytest.raises(InputError) as before:  # before any work: empty (it was absent: AttributeError)
         render(shot(shot_dir, "cb_none", plate=str(tmp_path / "none" / "p.####.exr")))
-    assert before.value.render_result is None
+    assert hasattr(before.value, "render_result") and before.value.render_result.files == []
+    assert before.value.render_result.frames == []
+    import pickle  # a farm wrapper sends it between processes: what is on disk goes with it
+
+    err = CancelledError("stopped", by="SIGTERM")
+    err.render_result = got.value.render_result
+    back = pickle.loads(pickle.dumps(err))
+    assert back.by == "SIGTERM" and back.render_result.frames == got.value.render_result.frames
 
 
 @pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same", "tag_agrees", "untagged_among",

@@ -12,12 +12,34 @@ if TYPE_CHECKING:
 
 class VomError(Exception):
     """Base class of every error vom raises on purpose. ``lines``: its message is several lines by design (a
-    traceback), printed as they are; others are printed on one line (``one_line``). ``render_result``: set on one a
-    render raised once it had begun (the frames complete on disk); None otherwise."""
+    traceback), printed as they are; others are printed on one line (``one_line``). ``render_result``: the frames
+    complete on disk where a render raised it once it had begun; an empty RenderResult (no frame, no file) where it
+    came before."""
 
     exit_code = 1
     lines = False
-    render_result: RenderResult | None = None  # (QA: declared as always there, it was absent before a render began)
+    _render_result: RenderResult | None = None
+
+    @property
+    def render_result(self) -> RenderResult:
+        # always there (QA: declared so, it was absent before a render began; review: None broke `hasattr` code)
+        if self._render_result is None:
+            from vom_plugin.engine.passes import RenderResult
+
+            self._render_result = RenderResult()
+        return self._render_result
+
+    @render_result.setter
+    def render_result(self, result: RenderResult) -> None:
+        self._render_result = result
+
+
+def attached_result(e: BaseException) -> RenderResult | None:
+    """The RenderResult a render attached to ``e`` (any exception), or None where none was (a VomError's empty
+    default is not one)."""
+    if isinstance(e, VomError):
+        return e._render_result
+    return getattr(e, "render_result", None)
 
 
 class InputError(VomError):

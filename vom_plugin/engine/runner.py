@@ -37,7 +37,7 @@ from vom_plugin.engine.shot import Shot, keyframes_stamp
 from vom_plugin.engine.shot_plate import gain_stamp, picture_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
-from vom_plugin.errors import CancelledError, InputError, users_file_error
+from vom_plugin.errors import CancelledError, InputError, attached_result, users_file_error
 from vom_plugin.grammar import object_channel
 from vom_plugin.io.output_claim import OutputClaim
 from vom_plugin.io.output_guard import identity as folder_identity
@@ -605,7 +605,7 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
                 raise err from None
         except BaseException as e:  # KeyboardInterrupt or SystemExit from the progress callback, which go up at once:
             # with what is on disk (the frames in hand were finished, more than the callback saw; QA)
-            if getattr(e, "render_result", None) is None:
+            if attached_result(e) is None:
                 e.render_result = _sorted(r, on_disk=True)  # type: ignore[attr-defined]
             raise
         # for a signal passed on as the block ends (one during the last frame: the render finished all the same)

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from vom_plugin.errors import attached_result
+
 
 class Stop:
     """Set by SIGINT/SIGTERM (or by whoever runs the render in another thread, naming the signal its own
@@ -83,13 +85,13 @@ def signals(stop: Stop | None = None) -> Iterator[Stop]:
             signal.signal(s, h)
         # what is on disk: the exception's, or the result of a render that finished all the same (a signal during its
         # last frame)
-        result = getattr(stopped, "render_result", None) if stopped is not None else stop.result
+        result = attached_result(stopped) if stopped is not None else stop.result
         for s in dict.fromkeys(received):
             if getattr(old[s], "vom_reports_stops", False):
                 continue
             try:
                 signal.raise_signal(s)
             except BaseException as e:
-                if result is not None and getattr(e, "render_result", None) is None:
+                if result is not None and attached_result(e) is None:
                     e.render_result = result  # type: ignore[attr-defined]
                 raise
