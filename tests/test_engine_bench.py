@@ -85,7 +85,7 @@ def test_cache_bench_renders_through_vom_render(capsys: pytest.CaptureFixture[st
     assert r["roto_changed_cache"]["keys_hit"] == 5 and r["roto_changed_cache"]["keys_miss"] == 0
     assert r["roto_changed_cache"]["affinity_hit"] == 5 and r["roto_changed_cache"]["steps_computed"] == 5
     # a render of the whole shot leaves no memory state: no render goes on after its passes' ends
-    assert set(r["cache_mb_per_frame_by_kind"]) == {"keys", "alpha", "affinity"}
+    assert set(r["cache_mb_per_frame_by_kind"]) == {"keys", "alpha", "affinity", "digest"}  # vom:through's digests
     assert 0 < r["cache_mb_per_frame_without_states"] == r["cache_mb_per_frame"]
     assert all(r[f"{k}_wall_s"] > 0 and r[f"{k}_cpu_s"] > 0 for k in ("cold", "roto_changed", "start"))
     assert r["speedup"] > 0 and r["speedup_cpu"] > 0

@@ -271,6 +271,13 @@ def import_oiio() -> Any:
         return sys.modules["OpenImageIO"]
     with signals_held(), _environment_kept("OpenImageIO_ROOT"):
         import OpenImageIO
+
+        root = os.environ.get("OpenImageIO_ROOT")
+    if root is not None and "OpenImageIO_ROOT" not in os.environ:  # the wheel's, given back: its fonts (read as text
+        # is drawn, a host's burn-ins and slates) found as the variable found them (review: render_text failed)
+        fonts = os.path.join(root, "share", "fonts", "OpenImageIO")
+        if os.path.isdir(fonts):
+            OpenImageIO.attribute("font_searchpath", fonts)
     return OpenImageIO
 
 

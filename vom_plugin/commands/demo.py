@@ -49,7 +49,9 @@ def contact_sheet(rows: list[tuple[np.ndarray, np.ndarray]], path: str) -> None:
         tiles.append(np.pad(row, ((2, 2), (0, 0), (0, 0))))
     sheet = np.clip(np.concatenate(tiles, axis=0), 0, 1)
     img = (sheet * 255 + 0.5).astype(np.uint8)
-    import OpenImageIO as oiio
+    from vom_plugin import import_oiio
+
+    oiio = import_oiio()
 
     from vom_plugin.atomic import atomic_path
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from vom_plugin import import_oiio
 from vom_plugin.engine.shot import Shot, escape_vars
 from vom_plugin.errors import InputError
 from vom_plugin.locations import MODEL_ALIASES
@@ -87,7 +88,7 @@ def _pingpong(n: int, length: int) -> list[int]:
 
 
 def _resampled(buf: Any, size: tuple[int, int] | None) -> Any:
-    import OpenImageIO as oiio
+    oiio = import_oiio()
 
     if size is None or (buf.spec().width, buf.spec().height) == size:
         return buf
@@ -99,7 +100,7 @@ def make_bench_shot(shot: Shot, folder: Path, *, plate_size: tuple[int, int] | N
                     ) -> tuple[Path, Path]:
     """A copy of ``shot`` in ``folder`` (resampled, lengthened); returns (shot file, the dilated roto)."""
     import cv2
-    import OpenImageIO as oiio
+    oiio = import_oiio()
     import yaml
 
     from vom_plugin import io as vio

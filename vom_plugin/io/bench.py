@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median printed)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
-    import OpenImageIO as oiio
+    from vom_plugin import import_oiio
+
+    oiio = import_oiio()
 
     threads = oiio.get_int_attribute("threads")
     print(f"io bench: {width}x{height} RGB half, median of {args.repeat}, OIIO threads {threads}")

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from vom_plugin import import_oiio
 from vom_plugin.atomic import atomic_path
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import channel_names, default, parse_value
@@ -109,7 +110,7 @@ def _frame_rate(metadata: dict[str, Any]) -> tuple[int, int] | None:
 def _type_desc(name: str) -> Any:
     """The OpenImageIO type ``reader.type_name`` named; a double one as its float kind (OpenImageIO's Python sets no
     double attribute: a double camera matrix, worldToCamera M44d, is carried at float precision, as Nuke writes it)."""
-    import OpenImageIO as oiio
+    oiio = import_oiio()
 
     if "," not in name:
         return oiio.TypeDesc(name)
@@ -167,7 +168,7 @@ def _build_spec(info: ImageInfo, names: list[str], compression: str, metadata: d
                 alpha_index: int | None = None, plate_rgb: int = 0, rgb_colour: RgbColour | None = None) -> Any:
     """``plate_rgb``: the first channels that carry the plate's own RGB. They keep a float plate's precision
     (in half, 1e5 becomes Inf and 16-bit codes lose bits); mattes, and the RGB of a half plate, are half."""
-    import OpenImageIO as oiio
+    oiio = import_oiio()
 
     from vom_plugin import __version__
 
@@ -376,7 +377,7 @@ def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, 
     """A plain half-float EXR of ``pixels`` ([H, W] or [H, W, C], C = len(channels)) at the origin, written as
     renders are (temporary file, fsync, rename). For the files vom makes itself (validation shots, benchmark
     plates); a render's output goes through ``write_alpha`` / ``write_layers``, which keep the plate's windows."""
-    import OpenImageIO as oiio
+    oiio = import_oiio()
 
     px = np.asarray(pixels, np.float32)
     h, w = px.shape[:2]
@@ -393,7 +394,7 @@ def write_exr(path: str | os.PathLike, pixels: np.ndarray, channels: tuple[str, 
 
 def _write(out_path: Path, pixels: np.ndarray, spec: Any, sweep: bool,
            guard: Callable[[Path], None] | None = None) -> None:
-    import OpenImageIO as oiio
+    oiio = import_oiio()
 
     # a render made its folders before any frame: one gone since is not made again here (it ended "done" over part of
     # a sequence, QA); the write fails, and the render says the folder went (runner's _check_folder)
@@ -486,7 +487,7 @@ def _check_reads_back(temp: Path, out_path: Path) -> None:
     or a quota fills while the file is flushed on close, the file is cut short and the error is lost. Renamed,
     that file would replace a good frame. Reading back costs about a quarter of the write, on the output
     thread."""
-    import OpenImageIO as oiio
+    oiio = import_oiio()
 
     problem = None
     inp = oiio.ImageInput.open(str(temp))

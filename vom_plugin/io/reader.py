@@ -69,7 +69,7 @@ def type_name(t: Any) -> str:
     """An attribute's OpenImageIO type as a name ``exr_out`` builds it back from: OpenImageIO's own where it reads
     back ("float[8]", "matrix"), else its parts ("DOUBLE,MATRIX44,NOXFORM,0"): "matrixd", "vector2i" and a box's
     "vector2i[2]" read back as an unknown type, and a double camera matrix was dropped from every output (QA)."""
-    import OpenImageIO as oiio
+    oiio = import_oiio()
 
     name = str(t)
     if oiio.TypeDesc(name) == t:
