@@ -281,6 +281,17 @@ def test_cache_clear_of_one_shot_by_id_or_plate(store: Store, tmp_path: Path,
     assert "--shot /p/sh099/plate.####.exr: the cache" in capsys.readouterr().err
     assert caches["sh030"].dir.exists()  # nothing was cleared: one shot named is not in the cache
     assert main(["cache", "info", "--cache", str(tmp_path), "--shot", "x"]) == 2
+    # a plate named with a .. after a link, as a render read it (review: the render used the shot, the clear did not
+    # find it, the .. taken as text)
+    (tmp_path / "plates" / "sub").mkdir(parents=True)
+    (tmp_path / "sl").symlink_to(tmp_path / "plates" / "sub")
+    linked = store(tmp_path / "c2", str(tmp_path / "plates" / "p.####.exr"), max_bytes=1 << 30)
+    linked.prepare()
+    linked.put_alpha(K("linked"), {"a": torch.ones(100)})
+    capsys.readouterr()
+    assert main(["cache", "clear", "--cache", str(tmp_path / "c2"), "--shot", str(tmp_path / "sl" / ".." / "p.####.exr")
+                 ]) == 0, capsys.readouterr().err
+    assert not linked.dir.exists()
 
 
 def test_unwritable_cache_is_unavailable(store: Store, tmp_path: Path) -> None:

@@ -129,10 +129,12 @@ def _named_shots(root: os.PathLike[str], names: list[str]) -> set[str]:
         if name in held:
             out.add(name)
             continue
-        plate = Path(name).expanduser()
+        from vom_plugin.engine.shot import absolute
+
+        plate = Path(absolute(os.path.expanduser(name)))  # as a render reads it (a .. after a link: review)
         # a folder is named from the plate's first frame, not its path (which other machines mount elsewhere);
         # a plate deleted since is found by the pattern its renders recorded
-        found = {i for i, p in held.items() if p == os.path.abspath(plate)}
+        found = {i for i, p in held.items() if p == str(plate)}
         try:
             found.add(vc.shot_id(str(plate)))
         except (InputError, OSError):

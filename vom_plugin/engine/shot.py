@@ -666,14 +666,19 @@ def _text_paths(shot: Shot) -> None:
 def absolute(path: str) -> str:
     """``path`` made absolute as the system reads it: a ``..`` after a link is the link's target's parent, as the shell,
     Nuke's Read and ``ls`` take it (``os.path.abspath`` drops the folder before it by name: ``sl/../o.####.exr``, sl
-    a link to plate/sub, was written beside sl, not in plate/; QA). Without ``..`` only ``.`` and ``//`` go."""
-    path = os.path.abspath(path) if ".." not in Path(path).parts else os.path.join(os.getcwd(), path)
-    parts = Path(path).parts
-    if ".." not in parts:
-        return path
-    last = len(parts) - 1 - parts[::-1].index("..")
-    head = os.path.realpath(os.path.join(*parts[:last + 1]))  # links and each .. up to the last, as the system does
-    return os.path.normpath(os.path.join(head, *parts[last + 1:])) if last + 1 < len(parts) else head
+    a link to plate/sub, was written beside sl, not in plate/; QA). Only a link right before a ``..`` is resolved:
+    the rest keeps its spelling (/show, a link to a mount, stays /show; review). Without ``..`` only ``.`` and ``//``
+    go."""
+    if ".." not in Path(path).parts:
+        return os.path.abspath(path)
+    parts = Path(os.path.join(os.getcwd(), path)).parts
+    cur = parts[0]
+    for part in parts[1:]:
+        if part == "..":
+            cur = os.path.dirname(os.path.realpath(cur) if os.path.islink(cur) else cur)
+        elif part != ".":
+            cur = os.path.join(cur, part)
+    return os.path.normpath(cur)
 
 
 def _pattern(name: str, value: Any) -> str:
