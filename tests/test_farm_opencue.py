@@ -169,7 +169,8 @@ def test_paths_a_task_command_cannot_carry_are_refused(tmp_path: Path) -> None:
                         str(tmp_path / "ok.xml"), "--vom", "/opt/$VER/vom"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "--vom '/opt/$VER/vom' holds '$'" in r.stderr, r.stderr
-    quoted = tmp_path / """'"q" it's;& é.yaml"""  # what single quotes carry through either RQD mode is carried
+    quoted = tmp_path / """'"q" it's;& é projects$.yaml"""  # what single quotes carry in either RQD mode is carried
+    # (a $ that starts no expansion too: a share's projects$, review)
     quoted.write_text(shot.read_text())
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(quoted), "--out",
                         str(tmp_path / "ok.xml")], capture_output=True, text=True, timeout=120)

@@ -558,6 +558,8 @@ def test_numpy_integers_are_whole_numbers(tmp_path: Path) -> None:
         Shot(**base, working_size="100")
     with pytest.raises(InputError, match=r"working_size '480.5': expected a whole number from 128 to 4096"):
         Shot(**base, working_size="480.5")
+    with pytest.raises(InputError, match=r"working_size '9999\d*': expected a whole number"):
+        Shot(**base, working_size="9" * 5000)  # beyond what int() reads (review: a ValueError traceback)
 
 
 def test_a_shot_files_path_is_normalised_as_its_fields_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -144,6 +144,10 @@ def test_a_foreground_of_another_size_than_its_alpha_is_refused_a_background_res
     with pytest.raises(InputError, match=rf"f\.0001\.png: {W // 2}x{H // 2}, where its alpha \(\S+a\.0001\.png\) is "
                                          rf"{W}x{H}; a foreground or composite must match its alpha"):
         load_frame(frame)
+    from vom_plugin.train.datasets import FrameSet  # premultiplied (DVM's): it crashed on the division (review)
+
+    with pytest.raises(InputError, match=r"f\.0001\.png: \d+x\d+, where its alpha"):
+        load_frame(FrameSet(fg=frame.fg, alpha=frame.alpha, bg=frame.bg, fg_premultiplied=True))
 
 
 def test_pseudo_clip_moves_a_still_composite():

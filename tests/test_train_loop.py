@@ -845,12 +845,12 @@ def test_a_resume_says_when_it_changes_the_runs_length(tmp_path: Path, tiny):
     L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
     logs: list[str] = []
     L.train(_args(out, shots, max_steps=None, minutes=0.001, val_minutes=0, resume=True), log=logs.append)
-    assert any("--resume: this command sets the run's length: --minutes 0.001 (it ran with --max-steps 2 before; "
-               "give that again to keep it)" in m for m in logs), logs
+    assert any("--resume: this command sets the run's length: --minutes 0.001 (it ran with --max-steps 2 and "
+               "--minutes 5 before; give that again to keep it)" in m for m in logs), logs
     logs.clear()
     L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=logs.append)
-    assert any("this command sets the run's length: --max-steps 3 (it ran with --minutes 0.001 before" in m
-               for m in logs), logs
+    assert any("this command sets the run's length: --max-steps 3 and --minutes 5 (it ran with --minutes 0.001 "
+               "before" in m for m in logs), logs
     logs.clear()
     L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=logs.append)  # the same: nothing said
     assert not any("sets the run's length" in m for m in logs), logs

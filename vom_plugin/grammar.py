@@ -187,8 +187,9 @@ def _choice(knob: Knob, value: Any, field: str) -> str:
 
 def _int(knob: Knob, value: Any, field: str) -> int:
     lo, hi = knob.range or (float("-inf"), float("inf"))
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", value):  # a host's knob as text, a quoted YAML
-        value = int(value)  # value: the number it spells, as keyframe keys are read (QA)
+    # a host's knob as text, a quoted YAML value: the number it spells, as keyframe keys are read (QA)
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?[0-9]{1,18}\s*", value):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):  # numpy's ints too (QA)
         raise InputError(f"{field} {value!r}: expected a whole number from {lo:g} to {hi:g}")
     value = int(value)

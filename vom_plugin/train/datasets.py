@@ -82,6 +82,14 @@ class VideoRecord:
     frames: list[FrameSet]
 
 
+def _same_size(layer: np.ndarray, path: Path | None, alpha: np.ndarray, alpha_path: Path | None) -> None:
+    """A foreground or composite is drawn over its alpha pixel for pixel: InputError where its size differs (QA: one
+    of another size was resized onto the alpha and trained on misaligned, unsaid; a premultiplied one crashed)."""
+    if layer.shape[:2] != alpha.shape:
+        raise InputError(f"{path}: {layer.shape[1]}x{layer.shape[0]}, where its alpha ({alpha_path}) is "
+                         f"{alpha.shape[1]}x{alpha.shape[0]}; a foreground or composite must match its alpha")
+
+
 def load_frame(fs: FrameSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(plate, alpha, fg, bg) of one frame, linear. Without a clean plate bg falls back to the composite."""
     a_img = read_image(fs.alpha) if fs.alpha is not None else None
@@ -89,6 +97,7 @@ def load_frame(fs: FrameSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         fimg = read_image(fs.fg)
         fg = _linear_rgb(fs.fg, fimg)
         alpha = _alpha(a_img) if a_img is not None else _alpha(fimg)
+        _same_size(fg, fs.fg, alpha, fs.alpha)
         if fs.fg_premultiplied:
             fg = np.where(alpha[..., None] > 1e-3, fg / np.maximum(alpha[..., None], 1e-3), 0.0).astype(np.float32)
     else:
@@ -100,10 +109,8 @@ def load_frame(fs: FrameSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     comp = _linear_rgb(fs.comp, read_image(fs.comp)) if fs.comp is not None else None
     h, w = alpha.shape
 
-    for layer, path in ((fg, fs.fg), (comp, fs.comp)):  # drawn over the alpha pixel for pixel: not resized (QA: a
-        if layer is not None and layer.shape[:2] != (h, w):  # foreground of another size trained misaligned, unsaid)
-            raise InputError(f"{path}: {layer.shape[1]}x{layer.shape[0]}, where its alpha "
-                             f"({fs.alpha or fs.fg}) is {w}x{h}; a foreground or composite must match its alpha")
+    if comp is not None:
+        _same_size(comp, fs.comp, alpha, fs.alpha or fs.fg)
 
     def fit(x: np.ndarray | None) -> np.ndarray | None:  # a background of another size (a bigger photo) is resized
         return x if x is None or x.shape[:2] == (h, w) else cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -478,8 +478,8 @@ def resume_settings(args: TrainArgs, saved: dict[str, Any], given: set[str] | No
     length = {k: now.get(k) for k in ("minutes", "max_steps")}
     before = {k: saved.get(k) for k in length}
     if "max_steps" in saved and length != before:
-        def said(v: dict[str, Any]) -> str:
-            return f"--max-steps {v['max_steps']}" if v["max_steps"] else f"--minutes {v['minutes']:g}"
+        def said(v: dict[str, Any]) -> str:  # it stops at whichever comes first
+            return (f"--max-steps {v['max_steps']} and " if v["max_steps"] else "") + f"--minutes {v['minutes']:g}"
         log(f"--resume: this command sets the run's length: {said(length)} (it ran with {said(before)} before; "
             f"give that again to keep it)")
 
