@@ -428,6 +428,35 @@ def test_a_kept_digest_is_not_trusted_for_a_plate_frame_changed_while_the_chunk_
                      capsys.readouterr().err)
 
 
+def test_a_stamp_the_check_cannot_recompute_is_judged_by_the_times(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A review: outputs carrying vom:through skipped the time rule even where the check could not recompute the stamp
+    (a plate frame on the way unreadable on this node): frames matted through a re-delivered frame passed, exit 0."""
+    from test_runner_render import make_shot_dir
+
+    from vom_plugin.farm import spans
+
+    root = make_shot_dir(tmp_path / "s")
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path)
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    f2 = root / "plate" / "p.0002.exr"
+    assert oiio.ImageBufAlgo.flop(oiio.ImageBuf(str(f2))).write(str(tmp_path / "x.exr"), oiio.HALF)
+    shutil.copy(tmp_path / "x.exr", f2)  # delivered again after the render
+    real = spans._Through.digest
+
+    def unreadable_first(self: Any, frame: int, path: Path | None = None) -> str:
+        if frame == 1:
+            raise PermissionError(13, "Permission denied", str(root / "plate" / "p.0001.exr"))
+        return real(self, frame, path)
+
+    monkeypatch.setattr(spans._Through, "digest", unreadable_first)
+    capsys.readouterr()
+    assert main(["farm", "check", str(shot), "--frames", "3-4"]) == 2
+    err = capsys.readouterr().err
+    assert {int(f) for f in re.findall(r"frame (\d+): ", err)} == {3, 4}, err
+    assert "matted through plate frame 2, which was changed or delivered again" in err, err
+
+
 def test_frames_rendered_after_a_version_swapped_in_by_a_link_pass_by_their_stamp(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A QA pass: a plate version swapped in by a folder link (cur -> v1, then v2, whose frame 3 was made before the

@@ -8,7 +8,10 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import yaml
+
+from vom_plugin.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -169,6 +172,10 @@ def test_paths_a_task_command_cannot_carry_are_refused(tmp_path: Path) -> None:
                         str(tmp_path / "ok.xml"), "--vom", "/opt/$VER/vom"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and "--vom '/opt/$VER/vom' holds '$'" in r.stderr, r.stderr
+    from vom_plugin.farm.opencue import _check_command_word
+
+    with pytest.raises(InputError, match=r"holds '\$'"):  # bash's $[...] arithmetic, inside double quotes too
+        _check_command_word("shot file", "/a/$[1+1]/s.yaml")
     quoted = tmp_path / """'"q" it's;& é projects$.yaml"""  # what single quotes carry in either RQD mode is carried
     # (a $ that starts no expansion too: a share's projects$, review)
     quoted.write_text(shot.read_text())

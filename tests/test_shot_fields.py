@@ -63,6 +63,11 @@ def test_a_dot_dot_after_a_link_is_the_links_targets_parent_as_the_system_reads_
     (tmp_path / "show").symlink_to(tmp_path / "mnt")  # (review: /show became the mount's path)
     assert Shot(plate="plate/sub/p.####.exr", out="show/sh010/comp/../o/a.####.exr", keyframes={1: "r.0001.exr"}
                 ).out == str(tmp_path / "show" / "sh010" / "o" / "a.####.exr")
+    (tmp_path / "mnt" / "sh010" / "clink").symlink_to("comp")  # a link before .. is followed as it is spelt
+    assert Shot(plate="plate/sub/p.####.exr", out="show/sh010/clink/../o/a.####.exr", keyframes={1: "r.0001.exr"}
+                ).out == str(tmp_path / "show" / "sh010" / "o" / "a.####.exr")
+    (tmp_path / "loop").symlink_to("loop")  # a loop ends (the system says ELOOP)
+    assert Shot(plate="plate/sub/p.####.exr", out="loop/../o/a.####.exr", keyframes={1: "r.0001.exr"}).out
     f = tmp_path / "sl" / "shot.yaml"  # in a shot file too
     f.write_text("plate: p.####.exr\nkeyframes: {1: ../r.0001.exr}\nout: ../o/a.####.exr\n")
     assert Shot.from_yaml(f).out == str(tmp_path / "plate" / "o" / "a.####.exr")

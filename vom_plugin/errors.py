@@ -19,27 +19,36 @@ class VomError(Exception):
     exit_code = 1
     lines = False
     _render_result: RenderResult | None = None
+    _empty: RenderResult | None = None
 
     @property
     def render_result(self) -> RenderResult:
-        # always there (QA: declared so, it was absent before a render began; review: None broke `hasattr` code)
-        if self._render_result is None:
+        # always there (QA: declared so, it was absent before a render began; review: None broke `hasattr` code);
+        # the empty one is not stored as attached (reading it changes nothing attached_result says)
+        if self._render_result is not None:
+            return self._render_result
+        if self._empty is None:
             from vom_plugin.engine.passes import RenderResult
 
-            self._render_result = RenderResult()
-        return self._render_result
+            self._empty = RenderResult()
+        return self._empty
 
     @render_result.setter
     def render_result(self, result: RenderResult) -> None:
         self._render_result = result
 
+    @render_result.deleter
+    def render_result(self) -> None:
+        self._render_result = None
+
 
 def attached_result(e: BaseException) -> RenderResult | None:
     """The RenderResult a render attached to ``e`` (any exception), or None where none was (a VomError's empty
-    default is not one)."""
-    if isinstance(e, VomError):
-        return e._render_result
-    return getattr(e, "render_result", None)
+    default is not one; a subclass that declared its own ``render_result`` attribute holds it in its dict)."""
+    own = vars(e).get("render_result") if hasattr(e, "__dict__") else None
+    if own is not None or not isinstance(e, VomError):
+        return own if own is not None else getattr(e, "render_result", None)
+    return e._render_result
 
 
 class InputError(VomError):

@@ -666,19 +666,32 @@ def _text_paths(shot: Shot) -> None:
 def absolute(path: str) -> str:
     """``path`` made absolute as the system reads it: a ``..`` after a link is the link's target's parent, as the shell,
     Nuke's Read and ``ls`` take it (``os.path.abspath`` drops the folder before it by name: ``sl/../o.####.exr``, sl
-    a link to plate/sub, was written beside sl, not in plate/; QA). Only a link right before a ``..`` is resolved:
-    the rest keeps its spelling (/show, a link to a mount, stays /show; review). Without ``..`` only ``.`` and ``//``
-    go."""
+    a link to plate/sub, was written beside sl, not in plate/; QA). Only the link right before a ``..`` is followed,
+    as its target spells it (one level at a time): the rest keeps its spelling (/show, a link to a mount, stays
+    /show; review). Without ``..`` only ``.`` and ``//`` go."""
     if ".." not in Path(path).parts:
         return os.path.abspath(path)
-    parts = Path(os.path.join(os.getcwd(), path)).parts
+    return os.path.normpath(_walked(os.path.join(os.getcwd(), path), [40]))
+
+
+def _walked(path: str, hops: list[int]) -> str:
+    """``path`` (absolute) with each ``..`` taken as the system takes it (``absolute``); ``hops``: links left to follow
+    (a loop stops there, as the system's ELOOP would)."""
+    parts = Path(path).parts
     cur = parts[0]
     for part in parts[1:]:
         if part == "..":
-            cur = os.path.dirname(os.path.realpath(cur) if os.path.islink(cur) else cur)
+            while hops[0] > 0 and os.path.islink(cur):
+                hops[0] -= 1
+                try:
+                    target = os.readlink(cur)
+                except OSError:
+                    break
+                cur = _walked(os.path.join(os.path.dirname(cur), target), hops)  # an absolute target replaces it
+            cur = os.path.dirname(cur)
         elif part != ".":
             cur = os.path.join(cur, part)
-    return os.path.normpath(cur)
+    return cur
 
 
 def _pattern(name: str, value: Any) -> str:

@@ -40,7 +40,7 @@ def _check_command_word(what: str, word: str) -> None:
         raise InputError(f"{what} {word!r} holds {token.group(0)}, which OpenCue replaces in a task's command (quotes "
                          f"do not stop it): every task would read another file; rename it")
     # a $ that starts an expansion ($VAR, ${...}, $(...), $1, $$...); a share's projects$/ stays the path's own
-    shell = re.search(r"\$(?=[A-Za-z_{(0-9$?!#*@-])|[`\\]", word)
+    shell = re.search(r"\$(?=[A-Za-z_{(\[0-9$?!#*@-])|[`\\]", word)
     if shell:
         # RQD's Docker mode runs the command inside a double-quoted `su -c "..."`, escaping only its double quotes:
         # the outer shell expands $(...), `...` and $VAR through our single quotes (QA: a shot folder holding `id`

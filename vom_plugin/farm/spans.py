@@ -355,8 +355,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                     problem = _colour_problem(meta, colour)
                 if not problem and "vom:arithmetic" not in meta:
                     unstamped.add(f)
-                if "vom:through" in meta:
-                    exact.add((f, pattern))
+                if "vom:through" in meta and f in through.compared:  # compared, not skipped (review: a plate
+                    exact.add((f, pattern))  # frame unreadable here passed a stale frame)
             if problem:
                 replaced = _replaced(out, f, objects_of.get(pattern), shot.plate)
                 problems[f] = OutputProblem(where + problem, out, False, replaced)
@@ -549,6 +549,7 @@ class _Through:
         self.shot = shot
         self._passes: list[Any] | None = None
         self._digests: dict[int, str] = {}
+        self.compared: set[int] = set()  # the frames whose stamp was recomputed from the plate and compared
 
     def digest(self, frame: int, path: Path | None = None) -> str:
         """The content digest of plate frame ``frame`` (its file ``path``, else looked up)."""
@@ -575,8 +576,9 @@ class _Through:
                 self._passes = all_passes(timeline, [sorted(kfs) for _, kfs in self.shot.object_keyframes])
             frames = frames_through(frame, self._passes)
             now = through_stamp({p: self.digest(p) for p in frames})
-        except (InputError, OSError):
+        except (InputError, OSError):  # a plate frame this node cannot read: not compared (the times judge it)
             return None
+        self.compared.add(frame)
         if now == stamp:
             return None
         return (f"matted through other pictures than plate frames {compact_range(frames)} hold now (vom:through: one "

@@ -491,7 +491,9 @@ def contact_sheet(root: Path, dest: Path, *, tile: int = 128, columns: int = 8) 
     rows = [tiles[i:i + columns] for i in range(0, len(tiles), columns)]
     blank = np.zeros_like(tiles[0])
     sheet = np.concatenate([np.concatenate(r + [blank] * (columns - len(r)), axis=1) for r in rows], axis=0)
-    import OpenImageIO as oiio
+    from vom_plugin import import_oiio
+
+    oiio = import_oiio()
 
     img = (sheet * 255 + 0.5).astype(np.uint8)
     spec = oiio.ImageSpec(img.shape[1], img.shape[0], 3, oiio.UINT8)

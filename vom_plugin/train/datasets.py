@@ -31,7 +31,9 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff")
 def read_image(path: Path) -> np.ndarray:
     """float32 [H, W, C]: EXR as stored (linear), 8/16-bit images scaled to [0, 1] (still sRGB-encoded)."""
     if path.suffix.lower() == ".exr":
-        import OpenImageIO as oiio
+        from vom_plugin import import_oiio
+
+        oiio = import_oiio()
 
         inp = oiio.ImageInput.open(str(path))
         if inp is None:
