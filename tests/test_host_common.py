@@ -314,3 +314,25 @@ def test_vom_s_advice_is_put_in_the_node_s_terms() -> None:
                   "the disk holding /c has 3 MiB free ...; free space there or pass --cache DIR on another disk"):
         said = common.in_node_terms(cache, None, "set the node's Cache folder to a writable folder")
         assert "--cache" not in said and said.endswith("set the node's Cache folder to a writable folder"), said
+
+
+def test_the_hosts_absolute_paths_agree_with_voms(tmp_path, monkeypatch) -> None:
+    """The hosts' stdlib copy of ``engine.shot.absolute`` reads every path as vom does: a .. after a link as the system
+    reads it (the link's target's parent), a link earlier in the path kept as spelt, a loop ended."""
+    from vom_plugin.engine.shot import absolute
+
+    (tmp_path / "plate" / "sub").mkdir(parents=True)
+    (tmp_path / "mnt" / "sh010" / "comp").mkdir(parents=True)
+    (tmp_path / "sl").symlink_to("plate/sub")
+    (tmp_path / "show").symlink_to(tmp_path / "mnt")
+    (tmp_path / "mnt" / "sh010" / "clink").symlink_to("comp")
+    (tmp_path / "plate" / "sub" / "up2").symlink_to("../..")
+    (tmp_path / "loop").symlink_to("loop")
+    monkeypatch.chdir(tmp_path)
+    cases = ["sl/../p.####.exr", "sl/..", "sl/../../z", "x/../y.exr", "a/./b//c.exr", "show/sh010/comp/../o.exr",
+             "show/sh010/clink/../o.exr", "plate/sub/up2/../q", "loop/../a", "/../x", str(tmp_path / "sl" / ".." / "o"),
+             "", "rel/path.exr"]
+    got = {c: common.absolute(c) for c in cases}
+    assert got == {c: absolute(c) for c in cases}
+    assert got["sl/../p.####.exr"] == str(tmp_path / "plate" / "p.####.exr")
+    assert got["show/sh010/clink/../o.exr"] == str(tmp_path / "show" / "sh010" / "o.exr")

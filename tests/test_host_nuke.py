@@ -906,6 +906,13 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     monkeypatch.setattr(fake_nuke, "callbacks", types.SimpleNamespace(filenameFilter=os.path.expandvars),
                         raising=False)
     assert host.prepare_shot(node).fields["out"] == str(tmp_path / "show" / "vom" / "a.$F4.exr")
+    monkeypatch.delattr(fake_nuke, "callbacks", raising=False)
+    # a .. after a link as Nuke's Read reads it (the link's target's parent): collapsed as text, vom was given
+    # another folder than the one the comp's Read loads (QA)
+    (tmp_path / "plates" / "sub").mkdir(parents=True)
+    (tmp_path / "sl").symlink_to(tmp_path / "plates" / "sub")
+    node.knobs["out"].setValue(str(tmp_path / "sl" / ".." / "vom" / "a.####.exr"))
+    assert host.prepare_shot(node).fields["out"] == str(tmp_path / "plates" / "vom" / "a.####.exr")
     fake_nuke.root_node = FakeRoot(fake_nuke, "Root")
     node.knobs["out"].setValue("vom/a.####.exr")
     with pytest.raises(host.HostError, match="relative path, and the script is neither saved"):

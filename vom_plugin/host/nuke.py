@@ -466,8 +466,8 @@ def _absolute(path: str, what: str) -> str:
         name = left.group(1) or left.group(2) or left.group(3)
         raise HostError(f"{what}: {path!r} holds ${name}, which Nuke does not expand in this path; write "
                         f"[getenv {name}] instead")
-    if not path or os.path.isabs(path):
-        return os.path.normpath(path) if path else path
+    if not path or os.path.isabs(path):  # a .. after a link as Nuke's Read reads it (the system's way)
+        return str(_common.absolute(path)) if path else path
     root = nuke.root()
     # through the filters too: a script from another OS names its project directory in that OS's terms (QA: Z:/...
     # was joined to the mapped path as a folder named Z:)
@@ -479,7 +479,7 @@ def _absolute(path: str, what: str) -> str:
             raise HostError(f"{what}: {path!r} is a relative path, and the script is neither saved nor has a project "
                             "directory to read it from; give an absolute path or save the script")
         base = os.path.join(os.path.dirname(script), base)
-    return os.path.normpath(os.path.join(os.path.expanduser(base), path))
+    return str(_common.absolute(os.path.join(os.path.expanduser(base), path)))
 
 
 def _path_knob(node: nuke.Node, name: str) -> str:

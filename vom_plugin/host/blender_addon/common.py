@@ -240,6 +240,33 @@ def shot_fields(knobs: Mapping[str, Any], names: Iterable[str], *, plate: str, f
     return fields
 
 
+def absolute(path: str) -> str:
+    """``path`` made absolute as the system reads it, a ``..`` after a link being the link's target's parent (a stdlib
+    copy of ``vom_plugin.engine.shot.absolute``, tested to agree): a node whose path a host collapsed as text gave vom
+    another folder than the host's Read loads (QA)."""
+    if ".." not in Path(path).parts:
+        return os.path.abspath(path)
+    return os.path.normpath(_walked(os.path.join(os.getcwd(), path), [40]))
+
+
+def _walked(path: str, hops: list) -> str:
+    parts = Path(path).parts
+    cur = parts[0]
+    for part in parts[1:]:
+        if part == "..":
+            while hops[0] > 0 and os.path.islink(cur):
+                hops[0] -= 1
+                try:
+                    target = os.readlink(cur)
+                except OSError:
+                    break
+                cur = _walked(os.path.join(os.path.dirname(cur), target), hops)
+            cur = os.path.dirname(cur)
+        elif part != ".":
+            cur = os.path.join(cur, part)
+    return cur
+
+
 def shot_yaml(fields: Mapping[str, Any], header: str) -> str:
     """A shot file, ``header`` its first comment line. JSON strings and numbers are YAML scalars, so no YAML library
     is needed in the host; object names are quoted too (an object named ``on`` or ``null`` stays a name)."""

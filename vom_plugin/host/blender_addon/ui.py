@@ -72,7 +72,8 @@ def _abspath(path: str, setting: str | None = None) -> str:
         raise core.HostError(f"{setting} {path}: // means beside the .blend file, which is not saved yet; save it, "
                              "or give an absolute path")
     # ~ as vom reads it in a shot file (it made a folder named ~ under the working folder: review)
-    return os.path.abspath(os.path.expanduser(bpy.path.abspath(path))) if path else ""
+    # a .. after a link as Blender's Image node reads it (the system's way: vom reads it so too)
+    return common.absolute(os.path.expanduser(bpy.path.abspath(path))) if path else ""
 
 
 def _preference(context: Any) -> str:
