@@ -197,8 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error_event(_progress_said(argv), said, 130, "CancelledError")
         return 130
     except BrokenPipeError:  # whoever read our output went away (`| head`, a host that died): stop, quietly
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush has nowhere to fail
+        from vom_plugin.commands._args import stdout_to_null
+
+        stdout_to_null()
         written = getattr(sys.exc_info()[1], "frames_written", None)  # the frames, in order
         if written is not None:
             from vom_plugin.io.sequence import written_list

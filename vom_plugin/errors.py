@@ -45,10 +45,10 @@ class VomError(Exception):
 def attached_result(e: BaseException) -> RenderResult | None:
     """The RenderResult a render attached to ``e`` (any exception), or None where none was (a VomError's empty
     default is not one; a subclass that declared its own ``render_result`` attribute holds it in its dict)."""
-    own = vars(e).get("render_result") if hasattr(e, "__dict__") else None
-    if own is not None or not isinstance(e, VomError):
-        return own if own is not None else getattr(e, "render_result", None)
-    return e._render_result
+    own = getattr(e, "__dict__", {}).get("render_result")
+    if own is not None:
+        return own
+    return e._render_result if isinstance(e, VomError) else getattr(e, "render_result", None)
 
 
 class InputError(VomError):

@@ -91,3 +91,16 @@ def flag_path(value: str, flag: str) -> str:
     from vom_plugin.engine.shot import absolute, expand_user, expand_vars
 
     return absolute(expand_user(expand_vars(value, flag), flag))
+
+
+def stdout_to_null() -> None:
+    """Point the process's stdout at the null device, where whoever read it went away (a closed pipe, a terminal
+    hung up): the interpreter's last flush then has nowhere to fail ("Exception ignored ... BrokenPipeError")."""
+    import contextlib
+    import os
+    import sys
+
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from vom_plugin.commands._args import count, fraction_below_one, named_flags, non_negative, positive
+from vom_plugin.commands._args import count, fraction_below_one, named_flags, non_negative, positive, stdout_to_null
 
 HELP = "train the matting network on synthetic or studio data, or export a checkpoint as shipped weights"
 DESCRIPTION = """Train the HSTSG matting network.
@@ -276,10 +275,7 @@ def _print_or_stop(message: str) -> None:
     try:
         print(message, flush=True)
     except OSError:
-        import sys
-
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        stdout_to_null()
         raise
 
 

@@ -200,18 +200,16 @@ class FileSource:
         matte of the old, which `vom farm check` then passed (QA)."""
         from vom_plugin.digest import content_digest
 
-        path = self.job.plate_seq.path(frame)
-        before = self._ids.get(frame)
-        if before is None or file_identity(path) != before:
+        if not self.unchanged(frame):
             return CHANGED_SINCE_READ
         try:
-            digest = content_digest(path)
+            digest = content_digest(self.job.plate_seq.path(frame))
         except OSError:  # gone meanwhile (its folder moved): the next read says so, naming it
             return CHANGED_SINCE_READ
-        return digest if file_identity(path) == before else CHANGED_SINCE_READ
+        return digest if self.unchanged(frame) else CHANGED_SINCE_READ
 
     def unchanged(self, frame: int) -> bool:
-        """Whether the frame's file is still the one this render fingerprinted (one stat)."""
+        """Whether the frame's file is still the one this render fingerprinted and read (one stat; false before)."""
         before = self._ids.get(frame)
         return before is not None and file_identity(self.job.plate_seq.path(frame)) == before
 

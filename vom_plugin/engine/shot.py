@@ -668,7 +668,8 @@ def absolute(path: str) -> str:
     Nuke's Read and ``ls`` take it (``os.path.abspath`` drops the folder before it by name: ``sl/../o.####.exr``, sl
     a link to plate/sub, was written beside sl, not in plate/; QA). Only the link right before a ``..`` is followed,
     as its target spells it (one level at a time): the rest keeps its spelling (/show, a link to a mount, stays
-    /show; review). Without ``..`` only ``.`` and ``//`` go."""
+    /show; review). Without ``..`` only ``.`` and ``//`` go. The hosts' adapters hold a stdlib copy
+    (host/blender_addon/common.py: they run without vom's package), tested to agree."""
     if ".." not in Path(path).parts:
         return os.path.abspath(path)
     return os.path.normpath(_walked(os.path.join(os.getcwd(), path), [40]))
