@@ -94,6 +94,8 @@ def test_parse_progress(host: types.ModuleType) -> None:
     assert (frame.message, frame.percent) == ("frame 7 (6/24)", 25)
     assert host.parse_progress('{"event": "done", "frames_written": 24}').message == "done: 24 frames written"
     assert host.parse_progress('{"done": 30, "total": 20}').percent == 100
+    warned = host.parse_progress('{"event": "warning", "message": "keyframe 1: its matte is empty"}')
+    assert (warned.message, warned.percent) == ("warning: keyframe 1: its matte is empty", None)
 
 
 def test_parse_keyframes_and_frame_bounds(host: types.ModuleType) -> None:

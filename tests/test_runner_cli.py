@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -586,3 +587,22 @@ def test_path_flags_are_read_as_a_shot_files_paths(tmp_path: Path, monkeypatch: 
     assert main([*args, "--out", str(tmp_path / "show" / "o4" / "a.####.exr")]) == 0, capsys.readouterr().err
     for folder in ("o3", "o4"):
         assert len(list((tmp_path / "show" / folder).glob("*.exr"))) == 2
+
+
+def test_the_bar_writes_a_warning_as_it_comes_and_once() -> None:
+    """A ``warning`` event is written at once, on a line of its own under the terminal bar, and not again with the
+    closing line; one that came only with ``done`` (an older worker's) is written there, before the closing line."""
+    out = io.StringIO()
+    bar = BarProgress(stream=out, tty=True, command="vom render")
+    bar({"event": "start", "total": 2, "frames": [1, 2], "out": "o.####.exr"})
+    bar({"event": "frame", "frame": 1, "done": 1, "total": 2})
+    bar({"event": "warning", "message": "keyframe 1: its matte is empty"})
+    assert re.search(r"50%  ETA [-:0-9]+  \nvom render: warning: keyframe 1: its matte is empty\n\r\[#{15}\.{15}\] 1/2 "
+                     r"frames frame 1   50%  ETA [-:0-9]+  $", out.getvalue()), out.getvalue()
+    bar({"event": "frame", "frame": 2, "done": 2, "total": 2})
+    bar({"event": "done", "frames_written": 2, "elapsed": 1.0,
+         "warnings": ["keyframe 1: its matte is empty", "cache eviction failed: disk"]})
+    lines = out.getvalue().split("\n")
+    assert sum("its matte is empty" in x for x in lines) == 1
+    assert lines[-3:] == ["vom render: warning: cache eviction failed: disk",
+                          "2 frames written to o.####.exr in 0:01 (2.00 frames/s)", ""]

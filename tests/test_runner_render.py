@@ -2357,3 +2357,22 @@ def test_a_render_of_frames_another_render_is_writing_is_refused_before_any_work
 
     assert _described(shot(shot_dir, "claimed")) == (f"plate {shot_dir / 'plate' / 'p.####.exr'}, roto "
                                                       f"{shot_dir / 'roto' / 'r.0001.exr'}")
+
+
+def test_a_warning_is_an_event_as_it_arises(tmp_path: Path) -> None:
+    """QA: warnings came only with the closing event, so a host or a log showed "its matte lies mostly off its roto"
+    after the whole shot had rendered, where the artist could have stopped it at the keyframe. Each is a ``warning``
+    event as it arises (before the keyframe's own frame event), once, and ``done`` lists it again."""
+    demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo"
+    events: list[dict] = []
+    r = render(Shot(plate=str(demo / "plate.####.exr"), keyframes={12: str(demo / "roto.0001.exr")},
+                    frames="12-15", out=str(tmp_path / "o" / "a.####.exr"), working_size=256,
+                    colorspace="lin_rec709", device="cpu", cache=str(tmp_path / "cache")), progress=events.append)
+    kinds = [e["event"] for e in events]
+    said = [e["message"] for e in events if e["event"] == "warning"]
+    off = [w for w in r.warnings if "its matte lies mostly off its roto" in w]
+    assert len(off) == 1 and said == r.warnings == events[-1]["warnings"], (said, r.warnings)
+    first_frame = next(i for i, e in enumerate(events) if e["event"] == "frame")
+    assert events[first_frame]["frame"] == 12
+    assert kinds.index("warning") < first_frame, kinds
+    assert kinds[0] == "start" and kinds[-1] == "done"

@@ -86,7 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_knob_arguments(p)
     p.add_argument("--progress", choices=PROGRESS_KINDS, default="bar",
                    help="bar (the default): a progress bar on stderr; json: one JSON line per event (start, step, "
-                        "frame, done, or error) on stdout, for hosts; openjd: openjd_progress and openjd_status "
+                        "frame, warning, done, or error) on stdout, for hosts; openjd: openjd_progress and openjd_status "
                         "lines, for an Open Job Description task (vom farm openjd); none: only the closing line and "
                         "warnings")
     p.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,

@@ -21,6 +21,9 @@ host can parse them:
   when steps read back must be computed again to rebuild the memory (a damaged cache entry after them), and
   down, when a memory state in the cache spares the steps before it that write no frame of this render (a farm
   chunk going on from the one before).
+- ``{"event": "warning", "message": "..."}`` as each warning arises (a keyframe's matte lying off its roto, the cache
+  turned off or no longer written, ...), so a host or a log shows it while the render can still be stopped; ``done``
+  lists every one again
 - ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": [],
   "device": "cpu", "first": F, "last": L}`` (``first``, ``last``: the lowest and highest frame written, null for none)
   (``worker_start``, only where ``vom render --start-worker`` started the worker: the seconds that took, counted in
@@ -89,6 +92,7 @@ class BarProgress:
         self._first_step: tuple[float, int] | None = None  # (time, computed steps) at the first computed step
         self.line_open = False  # a terminal bar drawn without its newline
         self._shown = 0.0  # the share drawn last
+        self._said: set[str] = set()  # the warnings written as they came (a worker's render resumed here repeats them)
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
@@ -106,6 +110,10 @@ class BarProgress:
                 if self._first_step is None and computed > 0:
                     self._first_step = (time.perf_counter(), computed)
             self._draw()
+        elif kind == "warning":
+            self._warn(str(event.get("message", "")))
+            if self.tty and self.total:
+                self._draw()  # the bar again, under the warning
         elif kind == "done":
             n, elapsed = event["frames_written"], event["elapsed"]
             self.end_line()
@@ -117,12 +125,20 @@ class BarProgress:
                 steps = cached + int(cache.get("steps_computed", 0) or 0)
             read_back = f"; {cached} of {steps} steps read back from the cache" if cached else ""
             where = f" to {one_line(self.out)}" if self.out else ""  # where they went, as --progress none says too
-            for w in event.get("warnings", []):  # before the closing line, which stays the last
-                self._write(f"{self.command + ': ' if self.command else ''}warning: {one_line(w)}\n")
+            for w in event.get("warnings", []):  # those not said as they came, before the closing line (the last)
+                self._warn(str(w))
             start = event.get("worker_start")
             started = f"; {start:.1f} s of it starting the vom worker" if isinstance(start, (int, float)) else ""
             self._write(f"{n} frame{'' if n == 1 else 's'} written{where} in {_clock(elapsed)} "
                         f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back}{started})\n")
+
+    def _warn(self, text: str) -> None:
+        """A warning on a line of its own, once."""
+        if text in self._said:
+            return
+        self._said.add(text)
+        self.end_line()
+        self._write(f"{self.command + ': ' if self.command else ''}warning: {one_line(text)}\n")
 
     def _write(self, text: str) -> None:
         """``text`` on the stream, as far as it can be written: a full disk under the log (`2>>log`) stopped the

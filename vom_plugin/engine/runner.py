@@ -77,6 +77,7 @@ class _Render:
         self._writes_frames = set(job.frames)
         self._passes: list[Any] | None = None  # every object's passes over the timeline (vom:through)
         self.cache: StepCache | None = None
+        self._warned = 0  # the warnings sent as events so far
         self.result.warnings.extend(job.notes)
         if job.cache_off:
             self.result.warnings.append(job.cache_off)
@@ -120,7 +121,15 @@ class _Render:
         """A step done (or read back from the cache): how far the render's work is, between the frames (which
         come in bursts: a frame between two keyframes is written when the second pass reaches it)."""
         self.reap()  # frames complete by now are announced first
+        self.say_warnings()
         self.progress({"event": "step", "frames_done": self.done, **work})
+
+    def say_warnings(self) -> None:
+        """Each warning not yet sent, as a ``warning`` event (``done`` lists them all again): an artist reads "its
+        matte lies mostly off its roto" at the keyframe and can stop, not after the whole shot (QA)."""
+        while self.progress and self._warned < len(self.result.warnings):
+            self._warned += 1
+            self.progress({"event": "warning", "message": self.result.warnings[self._warned - 1]})
 
     def _metadata(self, frame: int, names: list[str | None]) -> dict[str, Any]:
         from vom_plugin.io.output_guard import plate_folder_stamp, plate_sequence_stamp
@@ -336,6 +345,7 @@ class _Render:
 
     def _written(self, frame: int, paths: list[Path], seconds: float) -> None:
         """A frame whose files are complete: its timings, counters and progress event."""
+        self.say_warnings()  # a keyframe's, found as it was handed to the writer, before the frame's event
         self.timer.since_event["write"] += seconds
         self.result.timings["write"] += seconds
         self.result.frames.append(frame)
@@ -394,6 +404,7 @@ class _Render:
                            # read, not written: what this render computes is not kept for the next (hosts say so)
                            **({"cache_read_only": job.cache.read_only}
                               if self.cache is not None and job.cache.read_only else {})})
+            self.say_warnings()
             self.check_stop()  # the callback raised at the start: no work
         from vom_plugin.engine.device import oom_guard
 
@@ -409,6 +420,7 @@ class _Render:
         if self.cache is not None:
             with self.timer("cache"):
                 self.cache.finish()
+        self.say_warnings()
         return self.result
 
     def close(self) -> None:
@@ -613,6 +625,7 @@ def _render_job(job: Job, shot: Shot, progress: Any, stop: Stop | None, t0: floa
     if isinstance(progress, _CalledUntilItRaises):
         # also where it raised at the last frame's event, after the last check: every frame written
         last = "at the last frame's event" if len(set(result.frames)) == len(job.frames) else ""
+        r.say_warnings()  # any the closing of the cache added
         progress.raise_error(result, len(job.frames), r.next_render(), finished=last)
         progress(result.summary())
         progress.raise_error(result, len(job.frames), r.next_render(), finished="at the closing 'done' event")

@@ -140,6 +140,8 @@ def parse_progress(line: str, frame_offset: int = 0) -> Progress | None:
     done, total, frame = _int("done"), _int("total"), _int("frame")
     event = str(obj.get("event") or "")
     message = str(obj.get("message") or obj.get("stage") or "")
+    if event == "warning":  # shown on the task as it comes (the closing message lists every one again)
+        message = f"warning: {message}"
     if not message and event == "start" and total:
         message = f"starting: {total} frames" + (f" on {obj['device']}" if obj.get("device") else "")
     elif not message and event == "done":
