@@ -124,6 +124,40 @@ def test_a_job_whose_roto_every_task_would_fail_on_is_refused(tmp_path: Path, ca
         assert not (tmp_path / farm).exists()
 
 
+@pytest.mark.parametrize("case", ["truncated", "empty", "whole_frame", "one_object_empty"])
+def test_a_job_whose_roto_pixels_every_task_would_refuse_is_refused(tmp_path: Path, case: str,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a truncated roto, an empty one and one covering the whole frame passed the job's check (their headers
+    read), and every task exited 2 on them. Their pixels are read as a render reads them, the render's words said."""
+    demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo"
+    good = demo / "roto.0001.exr"
+    roto = tmp_path / "roto.0001.exr"
+    if case == "truncated":
+        roto.write_bytes(good.read_bytes()[:1000])
+    else:
+        spec = oiio.ImageSpec(480, 270, 1, oiio.HALF)
+        spec.channelnames = ["A"]
+        out = oiio.ImageOutput.create(str(roto))
+        assert out.open(str(roto), spec)
+        assert out.write_image(np.full((270, 480, 1), 1.0 if case == "whole_frame" else 0.0, np.float32))
+        out.close()
+    shot = tmp_path / "sh010.yaml"
+    keys: dict = ({"objects": {"hero": {1: str(good)}, "dog": {1: str(roto)}}, "out": str(tmp_path / "o" / "{object}.####.exr")}
+                  if case == "one_object_empty" else {"keyframes": {1: str(roto)}, "out": str(tmp_path / "o" / "a.####.exr")})
+    shot.write_text(yaml.safe_dump({"plate": str(demo / "plate.####.exr"), "frames": "1-4", **keys}))
+    want = {"truncated": f"roto {roto} is damaged or truncated", "empty": f"roto {roto} is empty",
+            "whole_frame": f"roto {roto} covers the whole frame",
+            "one_object_empty": f"objects.dog (keyframe 1): roto {roto} is empty"}[case]
+    for farm in ("openjd", "opencue"):
+        assert main(["farm", farm, str(shot), "--out", str(tmp_path / farm), "--user", "nobody"][
+            :None if farm == "opencue" else -2]) == 2
+        err = capsys.readouterr().err
+        assert f"vom farm: error: {shot}: {want}" in err, err
+        assert not (tmp_path / farm).exists()
+    assert main(["render", str(shot), "--frames", "1", "--no-worker", "--progress", "none"]) == 2
+    assert want in capsys.readouterr().err  # what the job's tasks would have said
+
+
 # -- vom farm check ------------------------------------------------------------------------------------
 
 def _exr(path: Path, w: int, h: int, channels: list[str]) -> None:

@@ -137,6 +137,30 @@ def _check_rotos_seen(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: A
                     f"working_size")
 
 
+def read_rotos(shot: Shot, first: Any, windows: dict[int, tuple[Any, Any]], picture: Any, notes: list[str]
+               ) -> tuple[dict[Any, dict[int, np.ndarray]], dict[Any, dict[int, str | None]], fr.Geometry]:
+    """Every object's rotos read and checked as a render reads them (``first``: the first plate frame's header;
+    ``windows``: each keyframe's plate frame's (display, data) windows; ``picture``: ``shot_picture``): (masks, the
+    layer each was read from, the network's geometry). ``vom farm`` asks the same before a job is made."""
+    from vom_plugin import io as vio
+
+    size, aspect = tuple(first.size), first.pixel_aspect
+    read = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
+                                  vio.placed_at(picture, windows[kf][0]))
+                   for kf, path in kfs.items()}
+            for name, kfs in shot.rotos().items()}
+    rotos = {name: {kf: mask for kf, (mask, _) in kfs.items()} for name, kfs in read.items()}
+    layers = {name: {kf: layer for kf, (_, layer) in kfs.items()} for name, kfs in read.items()}  # read once
+    geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size[0] * aspect, size[1]), aspect)
+    _check_rotos_seen(rotos, shot, geo)
+    return rotos, layers, geo
+
+
+def keyframe_windows(shot: Shot, heads: dict[int, Any]) -> dict[int, tuple[Any, Any]]:
+    """Each keyframe's plate frame's (display, data) windows, from ``heads`` (its header among them)."""
+    return {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}
+
+
 # Below these the network's coarsest read (1/16) has next to nothing to hold the object: a roto of fewer working
 # pixels than one 1/16 cell, or a picture under 32 px on a side, came out at a mean alpha of 0.01-0.08 inside the
 # roto, exit 0 (QA: 17x9 and 32x18 plates, a 8000x600 panorama at working_size 128; 96x54 and 63x64 plates, a
@@ -377,7 +401,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     # a roto the size of an overscan or cropped plate's data window was drawn over the stored pixels (Blender):
     # those of its own keyframe's plate frame (data windows may change along a shot; a farm chunk's first frame
     # placed the roto differently from the whole render's)
-    windows = {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}  # keyframes have heads
+    windows = keyframe_windows(shot, heads)  # keyframes have heads
     notes = [colour_note] if colour_note else []
     if shot.output == "rgba-premult" and shot.colorspace == "sRGB":
         # code values times alpha: a comp premultiplies linear values, and linearising these darkens soft edges (QA)
@@ -403,14 +427,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     picture = shot_picture(on_disk, heads, first.info, notes)
     for f, info in heads.items():
         _check_seen(f, on_disk.path(f), info, picture)
-    read = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
-                                  vio.placed_at(picture, windows[kf][0]))
-                   for kf, path in kfs.items()}
-            for name, kfs in shot.rotos().items()}
-    rotos = {name: {kf: mask for kf, (mask, _) in kfs.items()} for name, kfs in read.items()}
-    layers = {name: {kf: layer for kf, (_, layer) in kfs.items()} for name, kfs in read.items()}  # read once
-    geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size[0] * aspect, size[1]), aspect)
-    _check_rotos_seen(rotos, shot, geo)
+    rotos, layers, geo = read_rotos(shot, first.info, windows, picture, notes)
     _small_object_notes(rotos, shot, geo, notes)
     _shared_roto_notes(rotos, notes)
     first_kf = first_keyframe(shot)

@@ -200,11 +200,12 @@ def check_plate(shot: FarmShot) -> str | None:
     first = shot.frames[0]
     keyframes = [sorted(kfs) for _, kfs in shot.object_keyframes]
     try:
-        plate_heads(shot.plate, on_disk, read_spans(on_disk, list(shot.frames), keyframes), first,
-                    plate_info(on_disk.path(first)), shot.keyframes)
+        first_info = plate_info(on_disk.path(first))
+        heads = plate_heads(shot.plate, on_disk, read_spans(on_disk, list(shot.frames), keyframes), first,
+                            first_info, shot.keyframes)
     except InputError as e:
         raise InputError(f"{shot.path}: {e}") from None
-    from vom_plugin.engine.shot import check_roto_file
+    from vom_plugin.engine.shot import Shot, check_roto_file
 
     for field_name, kf, path in shot.roto_files:
         try:
@@ -215,6 +216,16 @@ def check_plate(shot: FarmShot) -> str | None:
             read_info(path)
         except InputError as e:
             raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}): {e}") from None
+    # their pixels, as a render reads them (QA: a truncated roto, an empty one and one that covers the whole frame
+    # passed the headers above, and every task of the job exited 2 on them)
+    from vom_plugin.engine.prepare import keyframe_windows, read_rotos
+    from vom_plugin.engine.shot_plate import shot_picture
+
+    full = Shot.from_yaml(shot.path)
+    try:
+        read_rotos(full, first_info, keyframe_windows(full, heads), shot_picture(on_disk, heads, first_info, []), [])
+    except InputError as e:
+        raise InputError(f"{shot.path}: {e}") from None
     return None
 
 
