@@ -152,6 +152,31 @@ def test_an_output_that_is_the_plates_own_files_is_found_through_links_and_paddi
     assert common.writes_over(plate, str(tmp_path / "out" / "sh.####.exr"), [999, 1000, 1001]) is None
 
 
+@needs_blender
+def test_a_dotdot_after_a_link_is_read_as_blenders_image_node_reads_it(tmp_path: Path,
+                                                                       blender_home: dict[str, str]) -> None:
+    """QA: Blender collapses a ``..`` as text (``link/../plates`` is ``plates``, whatever ``link`` points to), and the
+    add-on had made paths absolute the system's way since session 53 (the link's target's parent): vom matted another
+    plate than the one the Image node showed, and said nothing. The add-on reads a path as Blender's nodes do."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    (tmp_path / "real" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "a" / "b")
+    for folder, value in ((tmp_path / "plates", 0.25), (tmp_path / "real" / "a" / "plates", 0.75)):
+        folder.mkdir()
+        assert oiio.ImageBuf(np.full((4, 4, 4), value, np.float32)).write(str(folder / "p.0001.exr"))
+    path = str(tmp_path / "link" / ".." / "plates" / "p.0001.exr")
+    expr = (f"import sys; sys.path.insert(0, {str(ADDON_SRC.parent)!r}); import bpy; "
+            f"from blender_addon import ui; img = bpy.data.images.load({path!r}); "
+            f"print('VOM_SEEN', img.pixels[0], ui._abspath({path!r}))")
+    seen = next(line for line in _blender_expr(blender_home, expr, factory=True).splitlines()
+                if line.startswith("VOM_SEEN"))
+    value, given = seen.split(" ", 2)[1:]
+    assert float(value) == 0.25  # Blender's own reading: the text collapsed
+    assert given == str(tmp_path / "plates" / "p.0001.exr")  # what vom is given: the file Blender shows
+
+
 def test_timing_maps_scene_frames_to_file_frames() -> None:
     t = core.Timing(start=101, offset=0, duration=24)  # plate.0001.exr shown from scene frame 101
     assert (t.file_frame(101), t.file_frame(124), t.scene_frame(1)) == (1, 24, 101)

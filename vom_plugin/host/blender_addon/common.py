@@ -242,8 +242,8 @@ def shot_fields(knobs: Mapping[str, Any], names: Iterable[str], *, plate: str, f
 
 def absolute(path: str) -> str:
     """``path`` made absolute as the system reads it, a ``..`` after a link being the link's target's parent (a stdlib
-    copy of ``vom_plugin.engine.shot.absolute``, tested to agree): a node whose path a host collapsed as text gave vom
-    another folder than the host's Read loads (QA)."""
+    copy of ``vom_plugin.engine.shot.absolute``, tested to agree): the Nuke adapter's (a Read's path collapsed as text
+    gave vom another folder than the Read loads, QA). Not Blender's, whose nodes collapse a ``..`` as text."""
     if ".." not in Path(path).parts:
         return os.path.abspath(path)
     return os.path.normpath(_walked(os.path.join(os.getcwd(), path), [40]))

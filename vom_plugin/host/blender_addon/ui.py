@@ -72,8 +72,10 @@ def _abspath(path: str, setting: str | None = None) -> str:
         raise core.HostError(f"{setting} {path}: // means beside the .blend file, which is not saved yet; save it, "
                              "or give an absolute path")
     # ~ as vom reads it in a shot file (it made a folder named ~ under the working folder: review)
-    # a .. after a link as Blender's Image node reads it (the system's way: vom reads it so too)
-    return common.absolute(os.path.expanduser(bpy.path.abspath(path))) if path else ""
+    # a .. collapsed as text, as Blender's Image node reads it whatever link is before it (QA, Blender 3.4: session 53
+    # read it the system's way, the link's target's parent, and vom matted another plate than the one shown); vom
+    # is given the collapsed path, so both read one file
+    return os.path.abspath(os.path.expanduser(bpy.path.abspath(path))) if path else ""
 
 
 def _preference(context: Any) -> str:
