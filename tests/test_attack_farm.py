@@ -142,8 +142,12 @@ def test_a_job_whose_roto_pixels_every_task_would_refuse_is_refused(tmp_path: Pa
         assert out.write_image(np.full((270, 480, 1), 1.0 if case == "whole_frame" else 0.0, np.float32))
         out.close()
     shot = tmp_path / "sh010.yaml"
-    keys: dict = ({"objects": {"hero": {1: str(good)}, "dog": {1: str(roto)}}, "out": str(tmp_path / "o" / "{object}.####.exr")}
-                  if case == "one_object_empty" else {"keyframes": {1: str(roto)}, "out": str(tmp_path / "o" / "a.####.exr")})
+    out_folder = tmp_path / "o"
+    if case == "one_object_empty":
+        keys: dict = {"objects": {"hero": {1: str(good)}, "dog": {1: str(roto)}},
+                      "out": str(out_folder / "{object}.####.exr")}
+    else:
+        keys = {"keyframes": {1: str(roto)}, "out": str(out_folder / "a.####.exr")}
     shot.write_text(yaml.safe_dump({"plate": str(demo / "plate.####.exr"), "frames": "1-4", **keys}))
     want = {"truncated": f"roto {roto} is damaged or truncated", "empty": f"roto {roto} is empty",
             "whole_frame": f"roto {roto} covers the whole frame",

@@ -86,9 +86,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_knob_arguments(p)
     p.add_argument("--progress", choices=PROGRESS_KINDS, default="bar",
                    help="bar (the default): a progress bar on stderr; json: one JSON line per event (start, step, "
-                        "frame, warning, done, or error) on stdout, for hosts; openjd: openjd_progress and openjd_status "
-                        "lines, for an Open Job Description task (vom farm openjd); none: only the closing line and "
-                        "warnings")
+                        "frame, warning, done, or error) on stdout, for hosts; openjd: openjd_progress and "
+                        "openjd_status lines, for an Open Job Description task (vom farm openjd); none: only the "
+                        "closing line and warnings")
     p.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                    help="hand the render to a running `vom worker` (torch and the weights already loaded), when "
                         "one listens and runs with this environment; else render in this process "
