@@ -121,6 +121,9 @@ class Matte:
 
     alpha: np.ndarray
     mask: np.ndarray | None = None
+    # at one of its keyframes, of a shot of several objects: its alpha before the others took their share of the
+    # pixels (the keyframe check judges the matte against its roto on it: QA, an object drawn inside another)
+    own: np.ndarray | None = None
 
 
 # (frame, {object name (None: the one unnamed object): Matte}) -> None: the sink writes, keeps or scores them
@@ -575,10 +578,12 @@ class PassRunner:
                                  if self.want_mask else None)
         display = self.display(frame)
         with self.timer("upsample"):
-            alphas = aggregate_named(names, [fr.alpha_to_plate(a, self.geo, display) for a in blended])
+            lifted = [fr.alpha_to_plate(a, self.geo, display) for a in blended]
+            alphas = aggregate_named(names, lifted)
             masks = [None if m is None else hard_mask(fr.alpha_to_plate(m, self.geo, display))
                      for m in blended_masks]
-        self.sink(frame, {n: Matte(a, m) for n, a, m in zip(names, alphas, masks, strict=True)})
+        owns = [a if len(names) > 1 and frame in self.objects[n] else None for n, a in zip(names, lifted, strict=True)]
+        self.sink(frame, {n: Matte(a, m, own) for n, a, m, own in zip(names, alphas, masks, owns, strict=True)})
 
 
 def hard_mask(probability: np.ndarray) -> np.ndarray:

@@ -312,7 +312,7 @@ class _Render:
                 continue
             if shares_roto(self.job.rotos, name, frame):  # its matte a share of the object's: said at the start (QA:
                 continue  # three objects of one roto were each said to lie off it as well, "0% overlap")
-            alpha = np.clip(np.asarray(m.alpha, np.float32), 0, 1)
+            alpha = np.clip(np.asarray(m.alpha if m.own is None else m.own, np.float32), 0, 1)
             inside, solid = roto > 0.5, alpha >= 0.5
             whose = "" if name is None else f" of object {name}"
             if inside.any() and float(alpha.max()) < EMPTY_MATTE:  # not "off its roto": there is no matte (QA)
