@@ -4,6 +4,7 @@ but are not a complete matte.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -297,6 +298,48 @@ def _four_frame_shot(path: Path, root: Path, tmp_path: Path, *, plate: Path | No
     return path
 
 
+def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: one object's roto redrawn failed every frame as "hero.0001.exr: rendered from other rotos, settings or
+    weights" (the first object's file, whose roto had not changed), and with an object renamed (no file of it on
+    disk) --json listed no frame as missing and the text never named it. The roto that changed is named, and every
+    object's missing file."""
+    import shutil
+
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    shutil.copy(root / "roto" / "wide.0001.exr", tmp_path / "dog.0001.exr")
+
+    def shot_file(name: str, objects: dict) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-3",
+                                        "objects": objects, "out": str(tmp_path / "o" / "{object}.####.exr"),
+                                        "model": str(root / "model.safetensors"), "device": "cpu",
+                                        "working_size": 128, "cache": str(tmp_path / "c")}))
+        return path
+
+    hero = {1: str(root / "roto" / "r.0001.exr")}
+    shot = shot_file("shot", {"hero": hero, "dog": {1: str(tmp_path / "dog.0001.exr")}})
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    assert main(["farm", "check", str(shot)]) == 0
+    capsys.readouterr()
+    shutil.copy(root / "roto" / "r.0001.exr", tmp_path / "dog.0001.exr")  # dog's roto redrawn
+    assert main(["farm", "check", str(shot)]) == 2
+    lines = re.findall(r"  frame (\d+): (\S+): (.*)", capsys.readouterr().err)
+    assert [int(f) for f, _, _ in lines] == [1, 2, 3]
+    for _, path, why in lines:
+        assert why.startswith(f"rendered before object dog's roto of keyframe 1 ({tmp_path / 'dog.0001.exr'}) was "
+                              f"redrawn or replaced (vom:rotos differs"), why
+        assert "every object's file of the frame is stale" in why
+    renamed = shot_file("renamed", {"hero": hero, "cat": {1: str(tmp_path / "dog.0001.exr")}})
+    assert main(["farm", "check", str(renamed), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["missing"] == [1, 2, 3]
+    assert [f"  frame {f}: {tmp_path / 'o' / f'cat.000{f}.exr'} is missing" for f in (1, 2, 3)] == \
+        [line for line in err.splitlines() if line.startswith("  frame")], err
+
+
 def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """The same keyframes, another roto drawn on one, or another working size: the frame is an earlier version's
@@ -325,7 +368,8 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     err = capsys.readouterr().err
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
     assert set(lines) == {2, 3}, err
-    assert "rendered from other rotos, settings or weights than the shot's" in lines[2]
+    assert lines[2].startswith(f"rendered before the roto of keyframe 1 ({root / 'roto' / 'r.0001.exr'}) was redrawn "
+                               f"or replaced (vom:rotos differs"), lines[2]
     # a setting the header states is named (QA: "vom:recipe differs" alone)
     assert lines[3].startswith("rendered with working_size 160 (the shot's 128) (vom:recipe differs"), lines[3]
 

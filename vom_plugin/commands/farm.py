@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
                   f"output file ({one_line(shot.out)}): {compact_range(missing)}", file=sys.stderr)
             if len(shot.output_channels()) > 1:  # one sequence per object: which object's file
                 for f in missing:
-                    print(f"  frame {f}: {one_line(problems[f].path)} is missing", file=sys.stderr)
+                    for path in problems[f].paths:
+                        print(f"  frame {f}: {one_line(path)} is missing", file=sys.stderr)
         if bad:
             print(f"vom farm check: {len(bad)} of {len(shot.frames)} frames of {one_line(shot.path)} have a bad "
                   f"output file:",

@@ -18,7 +18,7 @@ from vom_plugin.engine.cache import ShotCache, file_fingerprint
 from vom_plugin.engine.file_source import file_identity, read_plate
 from vom_plugin.engine.memo import Memo
 from vom_plugin.engine.models import LoadedModels
-from vom_plugin.engine.shot import OBJECT_TOKEN, Shot, check_roto_file, recipe_stamp
+from vom_plugin.engine.shot import OBJECT_TOKEN, Shot, check_roto_file, recipe_stamps
 from vom_plugin.engine.shot_plate import (
     first_keyframe,
     holes_beside,
@@ -61,7 +61,8 @@ class Job:
     plates: dict[int, Any] = field(default_factory=dict)
     plate_ids: dict[int, Any] = field(default_factory=dict)  # their files' identities before they were read
     plate_fps: dict[int, str] = field(default_factory=dict)  # and their cache fingerprints, of what was read
-    recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamp)
+    recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamps)
+    roto_stamps: str = ""           # vom:rotos of every output file (shot.recipe_stamps)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
     # an rgba output's colour tag (io.RgbColour), the first keyframe's plate frame's for every frame and every farm
     # chunk: a frame untagged among tagged ones was named by the setting, and a reader trusting the tag flickered (QA)
@@ -452,7 +453,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
 
     vom_plugin.import_torch()  # a signal during its import stops the render (130), not aborts the process
     # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
-    recipe = recipe_stamp(shot, windows, layers)
+    recipe, roto_stamps = recipe_stamps(shot, windows, layers)
     for path, identity in roto_files.items():
         if file_identity(path) != identity:
             raise InputError(f"roto {path} changed while this render read it (saved meanwhile): nothing was rendered; "
@@ -482,7 +483,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
                 plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
-                notes=notes, recipe=recipe, gain=gain, made_folders=made,
+                notes=notes, recipe=recipe, roto_stamps=roto_stamps, gain=gain, made_folders=made,
                 made_ids={q: folder_identity(q) for q in made},
                 trained=weights_meta.get("source") == "vom train",
                 rgb_colour=vio.RgbColour.of(at_kf.info.metadata, shot.colorspace) if shot.output != "alpha" else None)

@@ -148,6 +148,7 @@ class _Render:
                 # which weights made it, by their tensors: "default" names another file once the default changes
                 "vom/weights": self.job.model_id,
                 "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read
+                "vom/rotos": self.job.roto_stamps,  # each roto's part of it: the check names the one that changed
                 # the window the network saw (the display window and the overscan of the plate frames on disk, relative
                 # to the display window's origin): frames delivered with other overscan later change it
                 "vom/picture": picture_stamp(self.job.picture),

@@ -102,7 +102,18 @@ def roto_layers(shot: Shot) -> dict[str | None, dict[int, str | None]]:
 
 def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
                  layers: Mapping[str | None, Mapping[int, str | None]] | None = None) -> str:
-    """What an output's ``vom:recipe`` says: a digest of what decides its pixels besides the plate: the settings,
+    """``recipe_stamps``' ``vom:recipe``."""
+    return recipe_stamps(shot, windows, layers)[0]
+
+
+def recipe_stamps(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
+                  layers: Mapping[str | None, Mapping[int, str | None]] | None = None) -> tuple[str, str]:
+    """(``vom:recipe``, ``vom:rotos``). ``vom:rotos``: each keyframe's roto's own digest (``object:keyframe=digest``
+    by ``;``, the unnamed object's without a name), by which `vom farm check` names the roto that changed (QA: every
+    object's file of a frame failed as "rendered from other rotos, settings or weights" where one object's roto
+    was redrawn, and the check named the first object's file).
+
+    What an output's ``vom:recipe`` says: a digest of what decides its pixels besides the plate: the settings,
     the weights' bytes and each keyframe's roto, its bytes and placement over its keyframe's plate ``windows``
     (display, data), of every object of the shot, whichever the file holds (an object's alpha is lowered where
     the others' overlap it, so an ``{object}`` file depends on the other objects' rotos too: one removed or
@@ -124,7 +135,13 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
                                            vio.roto_over_data_window(p, windows[kf], channel=layers[n][kf])]
                                  + ([layers[n][kf]] if layers[n][kf] else [])  # an object's own layer
                                  for kf, p in sorted(rotos[n].items())} for n in rotos}}
-    return hashlib.blake2b(json.dumps(recipe, sort_keys=True).encode(), digest_size=12).hexdigest()
+
+    def digest_of(value: object, size: int) -> str:
+        return hashlib.blake2b(json.dumps(value, sort_keys=True).encode(), digest_size=size).hexdigest()
+
+    each = ";".join(sorted(f"{'' if n is None else n}:{kf}={digest_of(v, 6)}"
+                           for n in rotos for kf, v in recipe["rotos"][str(n)].items()))
+    return digest_of(recipe, 12), each
 
 
 def _unknown_tokens(out: str) -> list[str]:

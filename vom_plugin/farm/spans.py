@@ -312,10 +312,12 @@ class OutputProblem(str):
     path: Path
     missing: bool
     replaced: bool  # a render replaces the file (vom's earlier output of the frame); else it must be moved away
+    paths: tuple[Path, ...]  # every file of the frame it is about (each object's missing one): ``path`` first
 
-    def __new__(cls, text: str, path: Path, missing: bool, replaced: bool = True) -> OutputProblem:
+    def __new__(cls, text: str, path: Path, missing: bool, replaced: bool = True,
+                paths: tuple[Path, ...] = ()) -> OutputProblem:
         obj = super().__new__(cls, text)
-        obj.path, obj.missing, obj.replaced = path, missing, replaced
+        obj.path, obj.missing, obj.replaced, obj.paths = path, missing, replaced, paths or (path,)
         return obj
 
 
@@ -343,12 +345,16 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     unstamped: set[int] = set()  # frames that passed but say nothing of the arithmetic that computed them
     for f in shot.frames:
         expected = None
+        # every object's missing file first, each named (QA: a renamed object's files, none on disk, went unsaid
+        # behind the first object's stale file, and --json listed no frame as missing)
+        gone = [out for pattern, _ in shot.output_channels() if not (out := Path(frame_path(pattern, f))).is_file()]
+        if gone:
+            problems[f] = OutputProblem(f"{', '.join(p.name for p in gone) + ': ' if many else ''}missing", gone[0],
+                                        True, paths=tuple(gone))
+            continue
         for pattern, channels in shot.output_channels():
             out = Path(frame_path(pattern, f))
             where = f"{out.name}: " if many else ""
-            if not out.is_file():
-                problems[f] = OutputProblem(f"{where}missing", out, True)
-                break
             if expected is None and shot.plate:
                 try:
                     expected = read_info(existing_frame_path(shot.plate, f))
@@ -661,9 +667,10 @@ def _settings_differing(meta: dict[str, Any], settings: dict[str, str] | None) -
     return ", ".join(said)
 
 
-def _recipe(farm: FarmShot) -> str:
-    """The shot's ``vom:recipe`` (it reads the rotos and weights, and its keyframes' plate headers)."""
-    from vom_plugin.engine.shot import Shot, recipe_stamp
+def _recipe(farm: FarmShot) -> tuple[str, str, dict[str, str]]:
+    """The shot's ``vom:recipe`` and ``vom:rotos`` (it reads the rotos and weights, and its keyframes' plate headers),
+    and each roto's file by its ``vom:rotos`` name (``object:keyframe``)."""
+    from vom_plugin.engine.shot import Shot, recipe_stamps
     from vom_plugin.io import existing_frame_path, read_info
 
     shot = Shot.from_yaml(farm.path)
@@ -672,7 +679,27 @@ def _recipe(farm: FarmShot) -> str:
         for kf in kfs:
             info = read_info(existing_frame_path(farm.plate, kf))
             windows[kf] = (info.display_window, info.data_window)
-    return recipe_stamp(shot, windows)
+    files = {f"{'' if n is None else n}:{kf}": str(p) for n, kfs in shot.rotos().items() for kf, p in kfs.items()}
+    return (*recipe_stamps(shot, windows), files)
+
+
+def _rotos_changed(then: str, now: str, files: dict[str, str]) -> str:
+    """Which rotos differ between two ``vom:rotos`` stamps, in words ("" where none does)."""
+    def parsed(stamp: str) -> dict[str, str]:
+        return dict(e.split("=", 1) for e in stamp.split(";") if "=" in e)
+
+    old, new = parsed(then), parsed(now)
+    said = []
+    for key in sorted(set(old) | set(new), key=lambda k: (k.split(":")[0], int(k.rsplit(":", 1)[1]))):
+        name, kf = key.rsplit(":", 1)
+        whose = f"object {name}'s roto" if name else "the roto"
+        if key not in new:
+            said.append(f"{whose} of keyframe {kf} was removed")
+        elif key not in old:
+            said.append(f"{whose} of keyframe {kf} ({files.get(key, '?')}) was added")
+        elif old[key] != new[key]:
+            said.append(f"{whose} of keyframe {kf} ({files.get(key, '?')}) was redrawn or replaced")
+    return ", ".join(said)
 
 
 def _picture(farm: FarmShot) -> str:
@@ -754,8 +781,14 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
             return (f"computed by another vom version's arithmetic (vom:arithmetic {meta['vom:arithmetic']}; this "
                     f"vom's is {PREDICTION_ARITHMETIC}): its pixels differ from what this vom renders")
     if recipes is not None and "vom:recipe" in meta:
-        expected = recipes.of()
+        expected, *rest = recipes.of() or (None,)
         if expected is not None and str(meta["vom:recipe"]) != expected:
+            changed = _rotos_changed(str(meta["vom:rotos"]), *rest) if "vom:rotos" in meta else ""
+            if changed:  # outputs of vom before session 54 say the recipe alone
+                shared = "; the objects share each pixel, so every object's file of the frame is stale" \
+                    if "vom:objects" in meta else ""
+                return (f"rendered before {changed} (vom:rotos differs: an output of an earlier version of the "
+                        f"shot{shared})")
             named = _settings_differing(meta, settings.of() if settings is not None else None)
             if named:  # the setting itself, where the header says it (QA: "vom:recipe differs" alone)
                 return (f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot, its "
