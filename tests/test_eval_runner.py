@@ -323,6 +323,23 @@ def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
     assert "3 frame(s)" in capsys.readouterr().out
 
 
+def test_vom_eval_says_a_prediction_numbered_from_another_start(tmp_path, capsys):
+    """QA: a prediction numbered 1-4 against a GT numbered 1001-1004 read "prediction frame(s) 1-4 have no ground
+    truth" then "missing frames 1001-1004 ... score fewer with --frames": the two are offset, and that is said."""
+    _, gt = _shot(tmp_path / "s")
+    for i in range(3):
+        _write(tmp_path / f"p.{1 + i:04d}.exr", gt[i], ["A"])
+    argv = ["eval", "--pred", str(tmp_path / "p.####.exr"), "--gt", str(tmp_path / "s" / "gt.####.exr")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (f"the prediction {tmp_path / 'p.####.exr'} is numbered 1-3 and the ground truth "
+            f"{tmp_path / 's' / 'gt.####.exr'} 1001-1003: no frame in common; renumber one") in err
+    assert "no ground truth" not in err and "score fewer" not in err
+    (tmp_path / "p.0003.exr").unlink()  # fewer frames, none in common: as before (a prediction short of the GT)
+    assert main(argv) == 2
+    assert "missing frames 1001-1003" in capsys.readouterr().err
+
+
 def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsys):
     """OpenImageIO's alpha channel of a file holding dog.A and hero.A is dog.A: hero's render was scored as dog's,
     exit 0. Several alphas are refused; --channel picks one. Frames without a value print "-" with a note."""
