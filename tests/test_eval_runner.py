@@ -12,6 +12,7 @@ import OpenImageIO as oiio
 import pytest
 
 from vom_plugin.cli import main
+from vom_plugin.errors import InputError
 from vom_plugin.eval import baselines as B
 from vom_plugin.eval.clips import EvalClip, coarse_roto, iter_clips, load_shot
 from vom_plugin.eval.plot import plot_clip
@@ -479,6 +480,76 @@ def test_a_benchmark_into_an_earlier_ones_folder_leaves_none_of_its_results(tmp_
     assert [c["name"] for c in json.loads((out / "benchmark.json").read_text())["clips"]] == ["b"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         "a", "a/flow", "a/flow/notes.txt", "b.png", "benchmark.json"]
+
+
+def test_a_hole_in_a_shots_plate_or_ground_truth_is_refused_before_any_render(tmp_path, capsys):
+    """QA: plate.0003 missing, the benchmark scored frames 1, 2, 4 with the network run across the gap as if they were
+    adjacent, exit 0, a JSON note the only word. A hole in the plate or the GT is refused naming the shot, the
+    pattern and the frames; in shots:ROOT before the first shot is rendered."""
+    _shot(tmp_path / "shots" / "a")
+    _shot(tmp_path / "shots" / "b")
+    (tmp_path / "shots" / "b" / "plate.1002.exr").unlink()
+    data = ["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "flow"]
+    assert main(data) == 2
+    err = capsys.readouterr().err
+    assert (f"shot b: plate {tmp_path / 'shots' / 'b' / 'plate.####.exr'} has no frame 1002 of 1001-1003" in err
+            and "--frames 1 to score 1001 only" in err)
+    assert "a: static" not in err  # nothing rendered: shot a's work is not lost at the end
+    with pytest.raises(InputError, match="shot b: plate .* has no frame 1002 of 1001-1003"):
+        load_shot(tmp_path / "shots" / "b")
+    assert load_shot(tmp_path / "shots" / "b", max_frames=1).frames == [1001]  # the frames before the hole
+    (tmp_path / "shots" / "b" / "plate.1003.exr").unlink()  # no hole now: a 1-frame shot
+    assert load_shot(tmp_path / "shots" / "b").frames == [1001]
+    (tmp_path / "shots" / "a" / "gt.1001.exr").unlink()
+    assert main(["benchmark", "--data", f"folder:{tmp_path / 'shots' / 'a'}", "--methods", "static"]) == 2
+    err = capsys.readouterr().err
+    assert f"shot a: ground truth {tmp_path / 'shots' / 'a' / 'gt.####.exr'} has no frame 1001 of 1001-1003" in err
+    assert "--frames" not in err  # no frame before the hole to score
+    # a plate frame of another size: named (numpy's "all input arrays must have the same shape", exit 1)
+    _shot(tmp_path / "sized" / "c")
+    _write(tmp_path / "sized" / "c" / "plate.1002.exr", np.zeros((16, 16, 3), np.float32), ["R", "G", "B"])
+    assert main(["benchmark", "--data", f"folder:{tmp_path / 'sized'}", "--methods", "static"]) == 2
+    assert (f"shot c: plate frame 1002 ({tmp_path / 'sized' / 'c' / 'plate.1002.exr'}) is 16x16; expected 48x32 as "
+            "frame 1001") in capsys.readouterr().err
+
+
+def test_a_bad_ground_truth_is_refused_at_load_naming_the_shot_and_file(tmp_path, capsys):
+    """QA: a GT of 0-255 values or with NaN was found after every method had rendered the clip, the multi-shot run
+    stopped with no report, the message named neither the shot nor the file (x, y of the --size picture), and numpy
+    warned of an invalid cast. It is refused before any render, in the file's own pixels, with no warning."""
+    import warnings
+
+    _, gt = _shot(tmp_path / "shots" / "a")
+    _shot(tmp_path / "shots" / "b")
+    bad = gt[1].copy()
+    bad[10, 20] = np.nan
+    _write(tmp_path / "shots" / "b" / "gt.1002.exr", bad, ["A"])
+    data = ["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "--size", "24"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*data, "--json"]) == 2
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    out, err = capsys.readouterr()
+    gt_b = tmp_path / "shots" / "b"
+    assert (f"shot b: ground truth {gt_b / 'gt.####.exr'} frame 1002 ({gt_b / 'gt.1002.exr'}): 1 NaN/Inf pixel(s) "
+            "(first at x=20, y=10)" in err)
+    assert out == "" and "a: static" not in err
+    _write(gt_b / "gt.1002.exr", gt[1] * 255, ["A"])
+    assert main(data) == 2
+    err = capsys.readouterr().err
+    assert f"shot b: ground truth {gt_b / 'gt.####.exr'} frame 1002 ({gt_b / 'gt.1002.exr'}): values up to 255" in err
+    assert "divide it by 255" in err
+    # clips made in Python: refused before a method runs, naming the clip, in its own pixels (not the --size ones)
+    frames, alphas = _moving_square()
+    alphas[2, 10, 20] = np.inf
+    ran = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError, match=r"clip sq: ground truth frame 3: 1 NaN/Inf pixel\(s\) \(first at x=20, "
+                                             r"y=10\)"):
+            run_benchmark([EvalClip("sq", frames, alphas, [1, 2, 3, 4])],
+                          {"m": lambda f, r, g: ran.append(1) or np.zeros(g.shape, np.float32)}, max_side=28)
+    assert not ran and not [w for w in caught if issubclass(w.category, RuntimeWarning)]
 
 
 def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys):

@@ -23,7 +23,9 @@ roto (threshold 0.5, open/close 5 px, dilate 3 px). Methods: vom (the model; --m
 held), flow (the roto carried by DIS optical flow), flow_cf (flow + closed-form matting on a trimap around
 it), oracle_cf (GT > 0.5 refined by closed-form matting: an upper bound for a classical pipeline).
 Closed-form matting runs at most --matting-side px on the long side (it is slow). --out DIR writes
-benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method."""
+benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method. A shot's frames are every one from its
+plate's first to its last: a plate or GT frame missing, a frame of another size and a GT with NaN/Inf or values
+past 2 are refused (exit 2) before any shot is rendered."""
 
 METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 

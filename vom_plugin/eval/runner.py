@@ -151,11 +151,23 @@ def run_benchmark(clips: Iterable[EvalClip], methods: dict[str, MethodFn], *, re
                   ) -> BenchmarkResult:
     result = BenchmarkResult(region=region, methods=list(methods))
     for clip in clips:
+        _refuse_bad_gt(clip)  # before any method renders it, in the clip's own pixels (not --size's)
         result.clips.append(run_clip(_fit(clip, max_side), methods, region=region, metrics=metrics,
                                      progress=progress, on_alpha=on_alpha))
     if not result.clips:
         raise InputError("the benchmark data holds no clips")
     return result
+
+
+def _refuse_bad_gt(clip: EvalClip) -> None:
+    """InputError naming the clip and the frame where its ground truth has NaN/Inf or values far outside 0-1 (found
+    after every method had rendered it, unnamed, with a numpy warning from the flows, QA)."""
+    from vom_plugin.eval.scores import value_problem
+
+    for f, g in zip(clip.frames, clip.gt, strict=True):
+        problem = value_problem(g)
+        if problem:
+            raise InputError(f"clip {clip.name}: ground truth frame {f}: {problem}")
 
 
 def alpha_saver(folder: str | Path) -> AlphaSink:
