@@ -552,6 +552,30 @@ def test_a_bad_ground_truth_is_refused_at_load_naming_the_shot_and_file(tmp_path
     assert not ran and not [w for w in caught if issubclass(w.category, RuntimeWarning)]
 
 
+def test_the_benchmark_prints_each_clips_notes_on_stderr(tmp_path, capsys):
+    """QA: the notes the README promises (a ground truth clipped to 0-1, a value not defined in some frames) were only
+    in --json's output. They are printed on stderr as vom eval's are, naming the clip, and the method where they
+    differ."""
+    _, gt = _shot(tmp_path / "shots" / "a")
+    over = gt[1].copy()
+    over[20, 20] = 1.5
+    _write(tmp_path / "shots" / "a" / "gt.1002.exr", over, ["A"])
+    data = ["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "flow"]
+    for extra in ([], ["--json"]):
+        assert main(data + extra) == 0
+        err = capsys.readouterr().err
+        assert "vom benchmark: note: a: ground-truth values outside 0-1 clipped to it in frame(s) 1002" in err
+    from vom_plugin.eval.runner import clip_notes
+
+    frames, alphas = _moving_square()
+    result = run_benchmark([EvalClip("sq", frames, alphas, [1, 2, 4, 5])],
+                           {"held": lambda f, r, g: np.repeat(r[None], len(f), 0),
+                            "over": lambda f, r, g: np.repeat(r[None], len(f), 0) * 1.2})
+    notes = clip_notes(result)
+    assert "sq (over): prediction values outside 0-1 clipped to it in frame(s) 1-2, 4-5" in notes
+    assert any(n.startswith("sq: dtSSD not defined in frame(s) 4") for n in notes)  # both methods: the clip's
+
+
 def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys):
     """benchmark.json said model "default": which file that was, after the default changed, nobody could tell."""
     import OpenImageIO as oiio

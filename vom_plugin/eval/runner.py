@@ -170,6 +170,21 @@ def _refuse_bad_gt(clip: EvalClip) -> None:
             raise InputError(f"clip {clip.name}: ground truth frame {f}: {problem}")
 
 
+def clip_notes(result: BenchmarkResult) -> list[str]:
+    """Each clip's scoring notes (ground truth clipped to 0-1, a value not defined in some frames) as lines that name
+    the clip, and the method where not every method has the note."""
+    lines = []
+    for c in result.clips:
+        said: dict[str, list[str]] = {}  # note -> the methods that have it, in order
+        for m, s in c.scores.items():
+            for note in s.notes:
+                said.setdefault(note, []).append(m)
+        for note, methods in said.items():
+            who = c.name if len(methods) == len(c.scores) else f"{c.name} ({', '.join(methods)})"
+            lines.append(f"{who}: {note}")
+    return lines
+
+
 def alpha_saver(folder: str | Path) -> AlphaSink:
     """An ``on_alpha`` that writes ``<folder>/<clip>/<method>/alpha.####.exr`` (half float, channel A), so the
     mattes can be compared in a viewer or in Nuke."""
