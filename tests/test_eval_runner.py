@@ -12,6 +12,7 @@ import OpenImageIO as oiio
 import pytest
 
 from vom_plugin.cli import main
+from vom_plugin.errors import InputError
 from vom_plugin.eval import baselines as B
 from vom_plugin.eval.clips import EvalClip, coarse_roto, iter_clips, load_shot
 from vom_plugin.eval.plot import plot_clip
@@ -323,6 +324,23 @@ def test_vom_eval_errors_name_the_frame(tmp_path, capsys):
     assert "3 frame(s)" in capsys.readouterr().out
 
 
+def test_vom_eval_says_a_prediction_numbered_from_another_start(tmp_path, capsys):
+    """QA: a prediction numbered 1-4 against a GT numbered 1001-1004 read "prediction frame(s) 1-4 have no ground
+    truth" then "missing frames 1001-1004 ... score fewer with --frames": the two are offset, and that is said."""
+    _, gt = _shot(tmp_path / "s")
+    for i in range(3):
+        _write(tmp_path / f"p.{1 + i:04d}.exr", gt[i], ["A"])
+    argv = ["eval", "--pred", str(tmp_path / "p.####.exr"), "--gt", str(tmp_path / "s" / "gt.####.exr")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (f"the prediction {tmp_path / 'p.####.exr'} is numbered 1-3 and the ground truth "
+            f"{tmp_path / 's' / 'gt.####.exr'} 1001-1003: no frame in common; renumber one") in err
+    assert "no ground truth" not in err and "score fewer" not in err
+    (tmp_path / "p.0003.exr").unlink()  # fewer frames, none in common: as before (a prediction short of the GT)
+    assert main(argv) == 2
+    assert "missing frames 1001-1003" in capsys.readouterr().err
+
+
 def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsys):
     """OpenImageIO's alpha channel of a file holding dog.A and hero.A is dog.A: hero's render was scored as dog's,
     exit 0. Several alphas are refused; --channel picks one. Frames without a value print "-" with a note."""
@@ -462,6 +480,100 @@ def test_a_benchmark_into_an_earlier_ones_folder_leaves_none_of_its_results(tmp_
     assert [c["name"] for c in json.loads((out / "benchmark.json").read_text())["clips"]] == ["b"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         "a", "a/flow", "a/flow/notes.txt", "b.png", "benchmark.json"]
+
+
+def test_a_hole_in_a_shots_plate_or_ground_truth_is_refused_before_any_render(tmp_path, capsys):
+    """QA: plate.0003 missing, the benchmark scored frames 1, 2, 4 with the network run across the gap as if they were
+    adjacent, exit 0, a JSON note the only word. A hole in the plate or the GT is refused naming the shot, the
+    pattern and the frames; in shots:ROOT before the first shot is rendered."""
+    _shot(tmp_path / "shots" / "a")
+    _shot(tmp_path / "shots" / "b")
+    (tmp_path / "shots" / "b" / "plate.1002.exr").unlink()
+    data = ["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "flow"]
+    assert main(data) == 2
+    err = capsys.readouterr().err
+    assert (f"shot b: plate {tmp_path / 'shots' / 'b' / 'plate.####.exr'} has no frame 1002 of 1001-1003" in err
+            and "--frames 1 to score 1001 only" in err)
+    assert "a: static" not in err  # nothing rendered: shot a's work is not lost at the end
+    with pytest.raises(InputError, match="shot b: plate .* has no frame 1002 of 1001-1003"):
+        load_shot(tmp_path / "shots" / "b")
+    assert load_shot(tmp_path / "shots" / "b", max_frames=1).frames == [1001]  # the frames before the hole
+    (tmp_path / "shots" / "b" / "plate.1003.exr").unlink()  # no hole now: a 1-frame shot
+    assert load_shot(tmp_path / "shots" / "b").frames == [1001]
+    (tmp_path / "shots" / "a" / "gt.1001.exr").unlink()
+    assert main(["benchmark", "--data", f"folder:{tmp_path / 'shots' / 'a'}", "--methods", "static"]) == 2
+    err = capsys.readouterr().err
+    assert f"shot a: ground truth {tmp_path / 'shots' / 'a' / 'gt.####.exr'} has no frame 1001 of 1001-1003" in err
+    assert "--frames" not in err  # no frame before the hole to score
+    # a plate frame of another size: named (numpy's "all input arrays must have the same shape", exit 1)
+    _shot(tmp_path / "sized" / "c")
+    _write(tmp_path / "sized" / "c" / "plate.1002.exr", np.zeros((16, 16, 3), np.float32), ["R", "G", "B"])
+    assert main(["benchmark", "--data", f"folder:{tmp_path / 'sized'}", "--methods", "static"]) == 2
+    assert (f"shot c: plate frame 1002 ({tmp_path / 'sized' / 'c' / 'plate.1002.exr'}) is 16x16; expected 48x32 as "
+            "frame 1001") in capsys.readouterr().err
+
+
+def test_a_bad_ground_truth_is_refused_at_load_naming_the_shot_and_file(tmp_path, capsys):
+    """QA: a GT of 0-255 values or with NaN was found after every method had rendered the clip, the multi-shot run
+    stopped with no report, the message named neither the shot nor the file (x, y of the --size picture), and numpy
+    warned of an invalid cast. It is refused before any render, in the file's own pixels, with no warning."""
+    import warnings
+
+    _, gt = _shot(tmp_path / "shots" / "a")
+    _shot(tmp_path / "shots" / "b")
+    bad = gt[1].copy()
+    bad[10, 20] = np.nan
+    _write(tmp_path / "shots" / "b" / "gt.1002.exr", bad, ["A"])
+    data = ["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "--size", "24"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*data, "--json"]) == 2
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    out, err = capsys.readouterr()
+    gt_b = tmp_path / "shots" / "b"
+    assert (f"shot b: ground truth {gt_b / 'gt.####.exr'} frame 1002 ({gt_b / 'gt.1002.exr'}): 1 NaN/Inf pixel(s) "
+            "(first at x=20, y=10)" in err)
+    assert out == "" and "a: static" not in err
+    _write(gt_b / "gt.1002.exr", gt[1] * 255, ["A"])
+    assert main(data) == 2
+    err = capsys.readouterr().err
+    assert f"shot b: ground truth {gt_b / 'gt.####.exr'} frame 1002 ({gt_b / 'gt.1002.exr'}): values up to 255" in err
+    assert "divide it by 255" in err
+    # clips made in Python: refused before a method runs, naming the clip, in its own pixels (not the --size ones)
+    frames, alphas = _moving_square()
+    alphas[2, 10, 20] = np.inf
+    ran = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError, match=r"clip sq: ground truth frame 3: 1 NaN/Inf pixel\(s\) \(first at x=20, "
+                                             r"y=10\)"):
+            run_benchmark([EvalClip("sq", frames, alphas, [1, 2, 3, 4])],
+                          {"m": lambda f, r, g: ran.append(1) or np.zeros(g.shape, np.float32)}, max_side=28)
+    assert not ran and not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+def test_the_benchmark_prints_each_clips_notes_on_stderr(tmp_path, capsys):
+    """QA: the notes the README promises (a ground truth clipped to 0-1, a value not defined in some frames) were only
+    in --json's output. They are printed on stderr as vom eval's are, naming the clip, and the method where they
+    differ."""
+    _, gt = _shot(tmp_path / "shots" / "a")
+    over = gt[1].copy()
+    over[20, 20] = 1.5
+    _write(tmp_path / "shots" / "a" / "gt.1002.exr", over, ["A"])
+    data = ["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "flow"]
+    for extra in ([], ["--json"]):
+        assert main(data + extra) == 0
+        err = capsys.readouterr().err
+        assert "vom benchmark: note: a: ground-truth values outside 0-1 clipped to it in frame(s) 1002" in err
+    from vom_plugin.eval.runner import clip_notes
+
+    frames, alphas = _moving_square()
+    result = run_benchmark([EvalClip("sq", frames, alphas, [1, 2, 4, 5])],
+                           {"held": lambda f, r, g: np.repeat(r[None], len(f), 0),
+                            "over": lambda f, r, g: np.repeat(r[None], len(f), 0) * 1.2})
+    notes = clip_notes(result)
+    assert "sq (over): prediction values outside 0-1 clipped to it in frame(s) 1-2, 4-5" in notes
+    assert any(n.startswith("sq: dtSSD not defined in frame(s) 4") for n in notes)  # both methods: the clip's
 
 
 def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys):

@@ -23,7 +23,10 @@ roto (threshold 0.5, open/close 5 px, dilate 3 px). Methods: vom (the model; --m
 held), flow (the roto carried by DIS optical flow), flow_cf (flow + closed-form matting on a trimap around
 it), oracle_cf (GT > 0.5 refined by closed-form matting: an upper bound for a classical pipeline).
 Closed-form matting runs at most --matting-side px on the long side (it is slow). --out DIR writes
-benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method."""
+benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method. A shot's frames are every one from its
+plate's first to its last: a plate or GT frame missing, a frame of another size and a GT with NaN/Inf or values
+past 2 are refused (exit 2) before any shot is rendered. How a clip was scored (GT clipped to 0-1, values not
+defined in some frames) is noted on stderr."""
 
 METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 
@@ -100,7 +103,7 @@ def _require_extras(names: list[str], args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from vom_plugin.errors import InputError
     from vom_plugin.eval.clips import iter_clips
-    from vom_plugin.eval.runner import alpha_saver, format_table, make_methods, run_benchmark
+    from vom_plugin.eval.runner import alpha_saver, clip_notes, format_table, make_methods, run_benchmark
 
     if args.save_alphas and not args.out:
         raise InputError("--save-alphas needs --out DIR (where to write the alphas)")
@@ -172,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
         result.settings["backgrounds"] = backgrounds
         notes.append(f"shots composited over background set {backgrounds} (shots.json)")
     payload = result.to_dict()
+    for line in clip_notes(result):  # on stderr as vom eval's, with --json too (they were only in the JSON, QA)
+        print(f"vom benchmark: note: {line}", file=sys.stderr)
     if args.out:
         from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
         from vom_plugin.eval.plot import plot_clip, plot_replaceable

@@ -52,12 +52,19 @@ def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
     Only a hole in the GT's own step counts: a GT on twos is one of every other frame, whatever the prediction's."""
     from vom_plugin.errors import InputError
     from vom_plugin.io import format_frames, open_sequence
+    from vom_plugin.io.sequence import is_still
 
+    if is_still(args.pred):  # one file stands for any frame: said when it is read
+        return
     try:
         predicted = open_sequence(args.pred, role="").frames
     except InputError:  # no prediction file at all: said when they are read
         return
     have = set(frames)
+    if len(predicted) == len(frames) and not have & set(predicted):
+        # numbered from another start (1-4 against 1001-1004): "no ground truth" then "missing frames" hid that (QA)
+        raise InputError(f"the prediction {args.pred} is numbered {format_frames(predicted)} and the ground truth "
+                         f"{args.gt} {format_frames(frames)}: no frame in common; renumber one")
     # a hole in the GT's own step (1001, 1003, 1007 on twos lacks 1005): a GT on twos beside a prediction on ones is
     # a GT of every other frame, as hand-made ones are, not a gap (a review)
     step = min((b - a for a, b in zip(frames, frames[1:], strict=False)), default=1)

@@ -197,33 +197,114 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     ``vom render`` reads them (code values) and are in the ``colorspace`` a ``shot.yaml`` beside them says (what
     ``vom render shot.yaml`` would read them as), else linear Rec.709 for EXR plates and sRGB for the others (PNG,
     TIFF, JPEG: display-encoded as a rule). An 8-bit plate was decoded here and then decoded again by the colour
-    setting its shot.yaml gave, so the benchmark matted another picture than ``vom render`` (QA)."""
-    from vom_plugin import safe_yaml
-    from vom_plugin.grammar import default, parse_value
-    from vom_plugin.io import existing_frame_path, open_sequence, read_plate, read_roto
+    setting its shot.yaml gave, so the benchmark matted another picture than ``vom render`` (QA).
+
+    The shot's frames are every frame from the plate's first to its last (the first ``max_frames``): a frame of the
+    plate or the ground truth missing among them, a frame of another size and a ground truth with NaN/Inf or values
+    far outside 0-1 are InputErrors naming the shot, the file and the frame (``check_shot``)."""
+    from vom_plugin.io import existing_frame_path, read_plate
 
     folder = Path(folder)
+    plate_pat, gt_pat, frames = _shot_frames(folder, max_frames)
+    colorspace = _shot_colorspace(folder, plate_pat)
+    w, h = _plate_size(folder, plate_pat, frames)
+    plate = np.stack([read_plate(existing_frame_path(plate_pat, f)).rgb for f in frames])
+    gt = _shot_gt(folder, gt_pat, frames, (w, h))
+    return EvalClip(folder.name, plate.astype(np.float32), gt, list(frames), _shot_roto(folder, frames[0], (w, h)),
+                    colorspace)
+
+
+def check_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) -> None:
+    """What ``load_shot`` refuses, without reading the plate's pixels: run over every shot before the first is
+    rendered (a ground truth of 0-255 values in the last shot stopped a run after every other shot was matted, QA)."""
+    folder = Path(folder)
+    plate_pat, gt_pat, frames = _shot_frames(folder, max_frames)
+    _shot_colorspace(folder, plate_pat)
+    size = _plate_size(folder, plate_pat, frames)
+    _shot_gt(folder, gt_pat, frames, size)
+    _shot_roto(folder, frames[0], size)
+
+
+def _shot_frames(folder: Path, max_frames: int | None) -> tuple[str, str, list[int]]:
+    """(plate pattern, GT pattern, frames) of a shot folder. The frames run from the plate's first to its last: a hole
+    was skipped, the network run across it as if the frames beside it were adjacent (QA); it is refused, as a
+    ground-truth frame missing is."""
+    from vom_plugin.io import open_sequence
+    from vom_plugin.io.sequence import PlateSequence, format_frames
+
     plate_pat, gt_pat = _pattern_in(folder, "plate"), _pattern_in(folder, "gt")
     if plate_pat is None or gt_pat is None:
         raise InputError(f"shot folder {folder}: expected plate.####.exr and gt.####.exr (or .png) in it")
+    on_disk = open_sequence(plate_pat, role=f"shot {folder.name}: plate").frames
+    frames = list(range(on_disk[0], on_disk[-1] + 1))
+    if max_frames:
+        frames = frames[:max_frames]
+    for pattern, what, why in (
+            (plate_pat, "plate", "the benchmark mattes a shot's frames in order, as adjacent frames"),
+            (gt_pat, "ground truth", "every plate frame is scored")):
+        missing = PlateSequence(pattern, frames).missing()
+        if missing:
+            before = missing[0] - frames[0]  # --frames N scores the first N: those before the first hole
+            fewer = (f", or give --frames {before} to score {format_frames(frames[:before])} only" if before else "")
+            raise InputError(f"shot {folder.name}: {what} {pattern} has no frame {format_frames(missing)} of "
+                             f"{format_frames(frames)} ({why}); supply the missing frame(s){fewer}")
+    return plate_pat, gt_pat, frames
+
+
+def _shot_colorspace(folder: Path, plate_pat: str) -> str:
+    """What the plate is read as: its shot.yaml's colorspace (``vom render shot.yaml``'s, the node's default if it
+    says none), else linear Rec.709 for an EXR and sRGB for the others."""
+    from vom_plugin import safe_yaml
+    from vom_plugin.grammar import default, parse_value
+
     colorspace = "lin_rec709" if plate_pat.lower().endswith(".exr") else "sRGB"
-    if (folder / "shot.yaml").is_file():  # as `vom render shot.yaml` reads it: the node's default if it says none
+    if (folder / "shot.yaml").is_file():
         data = safe_yaml.load_file(folder / "shot.yaml", f"shot file {folder / 'shot.yaml'}") or {}
         value = data.get("colorspace") if isinstance(data, dict) else None
         colorspace = parse_value("colorspace", value if value is not None else default("colorspace"),
                                  f"{folder / 'shot.yaml'}: colorspace")
-    frames = open_sequence(plate_pat).frames
-    if max_frames:
-        frames = frames[:max_frames]
-    seq = open_sequence(plate_pat, frames)
-    plate = np.stack([read_plate(seq.path(f)).rgb for f in frames])
-    h, w = plate.shape[1:3]
-    _, gt = read_alpha_sequence(gt_pat, frames, role=f"{folder.name} gt", size=(w, h))
-    roto = None
+    return colorspace
+
+
+def _plate_size(folder: Path, plate_pat: str, frames: list[int]) -> tuple[int, int]:
+    """(width, height) of the plate's display window, the same on every frame (InputError naming the frame)."""
+    from vom_plugin.io import existing_frame_path, read_info
+
+    size = None
+    for f in frames:
+        info = read_info(existing_frame_path(plate_pat, f))
+        if size is None:
+            size = (info.width, info.height)
+        elif (info.width, info.height) != size:
+            raise InputError(f"shot {folder.name}: plate frame {f} ({existing_frame_path(plate_pat, f)}) is "
+                             f"{info.width}x{info.height}; expected {size[0]}x{size[1]} as frame {frames[0]}")
+    assert size is not None  # _shot_frames gives one frame at least
+    return size
+
+
+def _shot_gt(folder: Path, gt_pat: str, frames: list[int], size: tuple[int, int]) -> np.ndarray:
+    """The shot's ground truth [T, H, W], refused where a frame has NaN/Inf or values far outside 0-1, in the file's
+    own pixels (found after every method had rendered, the shot and file unnamed, x and y of the --size picture)."""
+    from vom_plugin.eval.scores import value_problem
+    from vom_plugin.io import existing_frame_path
+
+    _, gt = read_alpha_sequence(gt_pat, frames, role=f"shot {folder.name}: ground truth", size=size)
+    for i, f in enumerate(frames):
+        problem = value_problem(gt[i])
+        if problem:
+            raise InputError(f"shot {folder.name}: ground truth {gt_pat} frame {f} ({existing_frame_path(gt_pat, f)}): "
+                             f"{problem}")
+    return gt
+
+
+def _shot_roto(folder: Path, first: int, size: tuple[int, int]) -> np.ndarray | None:
+    """The roto on the shot's first frame, None when it has none (the GT is coarsened then)."""
+    from vom_plugin.io import existing_frame_path, read_roto
+
     roto_pat = _pattern_in(folder, "roto")
-    if roto_pat is not None and existing_frame_path(roto_pat, frames[0]).is_file():
-        roto = read_roto(existing_frame_path(roto_pat, frames[0]), (w, h))
-    return EvalClip(folder.name, plate.astype(np.float32), gt, list(frames), roto, colorspace)
+    if roto_pat is not None and existing_frame_path(roto_pat, first).is_file():
+        return read_roto(existing_frame_path(roto_pat, first), size)
+    return None
 
 
 def _shot_folders(root: Path) -> list[Path]:
@@ -342,7 +423,11 @@ def iter_clips(spec: str, *, frames: int | None = None, size: int = 256) -> Iter
     if not root.is_dir():
         raise InputError(f"--data {spec!r}: folder {root} does not exist")
     if kind in ("shots", "folder"):
-        for folder in _shot_folders(root):
+        folders = _shot_folders(root)
+        if len(folders) > 1:  # every shot's files before the first is rendered (a ground truth is read twice)
+            for folder in folders:
+                check_shot(folder, max_frames=frames)
+        for folder in folders:
             yield load_shot(folder, max_frames=frames)
     elif kind == "dvm":
         yield from _dvm_clips(root, frames)

@@ -151,11 +151,38 @@ def run_benchmark(clips: Iterable[EvalClip], methods: dict[str, MethodFn], *, re
                   ) -> BenchmarkResult:
     result = BenchmarkResult(region=region, methods=list(methods))
     for clip in clips:
+        _refuse_bad_gt(clip)  # before any method renders it, in the clip's own pixels (not --size's)
         result.clips.append(run_clip(_fit(clip, max_side), methods, region=region, metrics=metrics,
                                      progress=progress, on_alpha=on_alpha))
     if not result.clips:
         raise InputError("the benchmark data holds no clips")
     return result
+
+
+def _refuse_bad_gt(clip: EvalClip) -> None:
+    """InputError naming the clip and the frame where its ground truth has NaN/Inf or values far outside 0-1 (found
+    after every method had rendered it, unnamed, with a numpy warning from the flows, QA)."""
+    from vom_plugin.eval.scores import value_problem
+
+    for f, g in zip(clip.frames, clip.gt, strict=True):
+        problem = value_problem(g)
+        if problem:
+            raise InputError(f"clip {clip.name}: ground truth frame {f}: {problem}")
+
+
+def clip_notes(result: BenchmarkResult) -> list[str]:
+    """Each clip's scoring notes (ground truth clipped to 0-1, a value not defined in some frames) as lines that name
+    the clip, and the method where not every method has the note."""
+    lines = []
+    for c in result.clips:
+        said: dict[str, list[str]] = {}  # note -> the methods that have it, in order
+        for m, s in c.scores.items():
+            for note in s.notes:
+                said.setdefault(note, []).append(m)
+        for note, methods in said.items():
+            who = c.name if len(methods) == len(c.scores) else f"{c.name} ({', '.join(methods)})"
+            lines.append(f"{who}: {note}")
+    return lines
 
 
 def alpha_saver(folder: str | Path) -> AlphaSink:

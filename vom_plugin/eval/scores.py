@@ -80,15 +80,34 @@ def _as_stack(x: np.ndarray | Sequence[np.ndarray], what: str) -> np.ndarray:
     return arr
 
 
+# past these an alpha is a matte in other units (0-255, 0-65535), which clipping to 0-1 would score as nonsense
+_FAR_HIGH, _FAR_LOW = 2.0, -1.0
+_UNITS_HINT = "alpha is scored in 0-1 (a matte of 0-255 or 0-65535 values? divide it by 255 or 65535)"
+
+
+def value_problem(alpha: np.ndarray) -> str | None:
+    """What makes one alpha frame (H, W) unscorable, said for a message about it (NaN/Inf with the first pixel's x, y
+    in the array's own coordinates; values far outside 0-1), else None. Values a little outside 0-1 are clipped by
+    ``evaluate_clip`` with a note, not a problem."""
+    a = np.asarray(alpha)
+    bad = ~np.isfinite(a)
+    if bad.any():
+        y, x = np.argwhere(bad)[0]
+        return f"{int(bad.sum())} NaN/Inf pixel(s) (first at x={x}, y={y}); expected finite alpha values"
+    if a.size and (a.max() > _FAR_HIGH or a.min() < _FAR_LOW):
+        worst = f"up to {float(a.max()):.4g}" if a.max() > _FAR_HIGH else f"down to {float(a.min()):.4g}"
+        return f"values {worst}: {_UNITS_HINT}"
+    return None
+
+
 def _clipped(alphas: np.ndarray, nums: Sequence[int], what: str, notes: list[str]) -> np.ndarray:
     """``alphas`` clipped to 0-1, with a note naming the frames that were outside (by more than 1e-3); InputError for
     values far outside, a matte in other units (0-255, 0-65535) that clipping would score as nonsense."""
-    far = [n for i, n in enumerate(nums) if alphas[i].max() > 2.0 or alphas[i].min() < -1.0]
+    far = [n for i, n in enumerate(nums) if alphas[i].max() > _FAR_HIGH or alphas[i].min() < _FAR_LOW]
     if far:
         hi, lo = float(alphas.max()), float(alphas.min())
-        worst = f"up to {hi:.4g}" if hi > 2.0 else f"down to {lo:.4g}"
-        raise InputError(f"{what} values {worst} in frame(s) {format_frames(far)}: alpha is scored in 0-1 "
-                         f"(a matte of 0-255 or 0-65535 values? divide it by 255 or 65535)")
+        worst = f"up to {hi:.4g}" if hi > _FAR_HIGH else f"down to {lo:.4g}"
+        raise InputError(f"{what} values {worst} in frame(s) {format_frames(far)}: {_UNITS_HINT}")
     outside = [n for i, n in enumerate(nums) if alphas[i].min() < -1e-3 or alphas[i].max() > 1 + 1e-3]
     if outside:
         notes.append(f"{what} values outside 0-1 clipped to it in frame(s) {format_frames(outside)}")
