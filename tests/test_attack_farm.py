@@ -180,9 +180,12 @@ def farm_shot(tmp_path: Path) -> Path:
     (tmp_path / "out").mkdir()
     for f in range(1, 9):
         _exr(tmp_path / "plate" / f"p.{f:04d}.exr", 32, 16, ["R", "G", "B"])
+    roto = np.zeros((16, 32), np.float32)
+    roto[4:12, 8:20] = 1.0  # a roto a render takes (the plate, grey all over, covers the whole frame: refused)
+    write_alpha(tmp_path / "roto.0001.exr", roto, read_info(tmp_path / "plate" / "p.0001.exr"))
     path = tmp_path / "shot.yaml"
     path.write_text(yaml.safe_dump({"plate": str(tmp_path / "plate" / "p.####.exr"), "frames": "1-8",
-                                    "keyframes": {1: str(tmp_path / "plate" / "p.0001.exr")},
+                                    "keyframes": {1: str(tmp_path / "roto.0001.exr")},
                                     "out": str(tmp_path / "out" / "a.####.exr")}))
     return path
 
@@ -328,7 +331,7 @@ def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
     assert main(["farm", "check", str(shot)]) == 2
     lines = re.findall(r"  frame (\d+): (\S+): (.*)", capsys.readouterr().err)
     assert [int(f) for f, _, _ in lines] == [1, 2, 3]
-    for _, path, why in lines:
+    for _, _, why in lines:
         assert why.startswith(f"rendered before object dog's roto of keyframe 1 ({tmp_path / 'dog.0001.exr'}) was "
                               f"redrawn or replaced (vom:rotos differs"), why
         assert "every object's file of the frame is stale" in why

@@ -224,7 +224,7 @@ def _stopped_after_resume(e: BaseException, events: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vom_plugin.engine.progress import JsonProgress, Resumable, make_progress
+    from vom_plugin.engine.progress import JsonProgress, Resumable, files_of, make_progress
     from vom_plugin.errors import CancelledError, InputError, VomError
 
     progress = make_progress(args.progress, "vom render")
@@ -282,8 +282,8 @@ def run(args: argparse.Namespace) -> int:
         said = [f"vom render: warning: {one_line(w)}" for w in summary["warnings"]]
         start = summary.get("worker_start")
         started = f" ({start:.1f} s of it starting the vom worker)" if isinstance(start, (int, float)) else ""
-        said.append(f"vom render: {n} frame{'' if n == 1 else 's'} written to {one_line(shot.out)} in "
-                    f"{summary['elapsed']:.1f} s{started}")
+        said.append(f"vom render: {n} frame{'' if n == 1 else 's'}{files_of(summary)} written to "
+                    f"{one_line(shot.out)} in {summary['elapsed']:.1f} s{started}")
         with contextlib.suppress(OSError, ValueError):  # a log on a full disk: the frames are written all the same
             print("\n".join(said), file=sys.stderr)
     return 0

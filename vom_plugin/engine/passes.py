@@ -65,7 +65,8 @@ class RenderResult:
     elapsed: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {"event": "done", "frames_written": len(self.frames), "elapsed": round(self.elapsed, 4),
+        return {"event": "done", "frames_written": len(self.frames), "files_written": len(self.files),
+                "elapsed": round(self.elapsed, 4),
                 "timings": {k: round(v, 4) for k, v in self.timings.items()}, "cache": dict(self.cache),
                 "warnings": list(self.warnings), "device": self.device,
                 "first": self.frames[0] if self.frames else None, "last": self.frames[-1] if self.frames else None}

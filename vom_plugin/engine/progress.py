@@ -24,8 +24,10 @@ host can parse them:
 - ``{"event": "warning", "message": "..."}`` as each warning arises (a keyframe's matte lying off its roto, the cache
   turned off or no longer written, ...), so a host or a log shows it while the render can still be stopped; ``done``
   lists every one again
-- ``{"event": "done", "frames_written": N, "elapsed": s, "timings": {...}, "cache": {...}, "warnings": [],
-  "device": "cpu", "first": F, "last": L}`` (``first``, ``last``: the lowest and highest frame written, null for none)
+- ``{"event": "done", "frames_written": N, "files_written": n, "elapsed": s, "timings": {...}, "cache": {...},
+  "warnings": [], "device": "cpu", "first": F, "last": L}`` (``first``, ``last``: the lowest and highest frame
+  written, null for none; ``files_written``: every object's file of them, N times the objects where each has a
+  sequence)
   (``worker_start``, only where ``vom render --start-worker`` started the worker: the seconds that took, counted in
   ``elapsed``)
   (``cache``: counters; ``steps_cached`` counts the predictions delivered from the cache, ``steps_computed`` the
@@ -60,6 +62,13 @@ def _clock(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def files_of(done: dict[str, Any]) -> str:
+    """" (48 files)" where a ``done`` event's frames are several files each (one sequence per object), else "" (QA:
+    "16 frames written to .../{object}.####.exr" for 48 files)."""
+    n, files = done.get("frames_written"), done.get("files_written")
+    return f" ({files} files)" if isinstance(n, int) and isinstance(files, int) and files > n else ""
 
 
 class BarProgress:
@@ -129,7 +138,7 @@ class BarProgress:
                 self._warn(str(w))
             start = event.get("worker_start")
             started = f"; {start:.1f} s of it starting the vom worker" if isinstance(start, (int, float)) else ""
-            self._write(f"{n} frame{'' if n == 1 else 's'} written{where} in {_clock(elapsed)} "
+            self._write(f"{n} frame{'' if n == 1 else 's'}{files_of(event)} written{where} in {_clock(elapsed)} "
                         f"({n / max(elapsed, 1e-9):.2f} frames/s{read_back}{started})\n")
 
     def _warn(self, text: str) -> None:
