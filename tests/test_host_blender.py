@@ -989,3 +989,125 @@ def test_an_animated_mask_is_baked_as_it_stands_at_each_keyframe_in_real_blender
     for frame, (x0, x1) in (("1", (16, 48)), ("9", (96, 128))):  # 0.1-0.3 and 0.6-0.8 of 160 px
         inside = np.nonzero((_read(Path(got["paths"][frame]), "A") >= 0.5).any(axis=0))[0]
         assert inside.size and abs(inside[0] - x0) <= 2 and abs(inside[-1] + 1 - x1) <= 2, (frame, inside)
+
+
+GUARD_AFTER_SAVE_AS = r'''
+import json, os, shutil, sys
+from pathlib import Path
+import bpy, addon_utils
+addon_utils.enable("vom_matte", default_set=True, handle_error=None)
+ui, core = sys.modules["vom_matte.ui"], sys.modules["vom_matte.core"]
+work, demo = (Path(a) for a in sys.argv[sys.argv.index("--") + 1:])
+got = {}
+scene = bpy.context.scene
+scene.use_nodes = True
+tree = scene.node_tree
+plate = tree.nodes.new("CompositorNodeImage")
+plate.name = "Plate"
+plate.image = bpy.data.images.load(str(demo / "plate.0001.exr"))
+plate.image.source = "SEQUENCE"
+plate.frame_start, plate.frame_offset, plate.frame_duration = 1, 0, 3
+for folder in ("s1", "elsewhere/sub"):
+    os.makedirs(work / folder)
+bpy.ops.wm.save_as_mainfile(filepath=str(work / "s1" / "comp.blend"))
+out = core.default_out(bpy.data.filepath, scene.name, "Plate", 4)  # a render's files: any EXR loads as the matte
+os.makedirs(os.path.dirname(out))
+for f in (1, 2, 3):
+    shutil.copy(demo / f"gt.{f:04d}.exr", core.frame_path(out, f))
+plan = ui.Plan(cmd=[], shot_file=Path(out).parent / "shot.yaml", fields={"out": out, "channel": "A"},
+               plate_node="Plate", timing=core.Timing(1, 0, 3), first_file_frame=1, scene=scene.name)
+alpha = ui.wire_alpha(scene, plan)
+other = tree.nodes.new("CompositorNodeImage")
+other.name, other.image = "Plate2", plate.image
+
+
+def guard(plate_node, where):
+    try:
+        ui.check_output_free(scene, plate_node, where)
+        return "free"
+    except core.HostError as e:
+        return str(e)
+
+
+got["before"] = guard(other, out)
+# File > Save As into another folder: Blender rewrites the image paths relative to it (remap relative), not the
+# add-on's custom properties
+bpy.ops.wm.save_as_mainfile(filepath=str(work / "elsewhere" / "sub" / "y.blend"))
+got["alpha_image"], got["vom_out"] = alpha.image.filepath, alpha["vom_out"]
+got["after"] = guard(other, out)
+got["own_after"] = guard(plate, out)  # the plate's own alpha node is no other plate's
+json.dump(got, open(work / "result.json", "w"))
+'''
+
+
+@pytest.mark.slow
+@needs_blender
+def test_the_output_guard_survives_save_as_into_another_folder_in_real_blender(
+        blender_home: dict[str, str], tmp_path: Path, installed_addon: None) -> None:
+    """QA: after File > Save As into another folder, the alpha node's Output tag (a custom property, //-relative, which
+    Blender does not remap) named a folder that does not exist; a second plate node's render replaced the matte the
+    first one's alpha node loads, both reporting success. What the node loads is read from its image, which Blender
+    remaps."""
+    script = tmp_path / "guard.py"
+    script.write_text(GUARD_AFTER_SAVE_AS)
+    r = subprocess.run([str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", str(script), "--",
+                        str(tmp_path), str(DEMO)], env=blender_home, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads((tmp_path / "result.json").read_text())
+    assert got["alpha_image"] == "//../../s1/vom/comp/Scene_Plate.0001.exr", got  # remapped by Blender
+    refused = "node 'Plate VOM Alpha' loads it, the matte of another plate node; rendering 'Plate2' there"
+    assert refused in got["before"], got
+    assert refused in got["after"], got
+    assert got["own_after"] == "free", got
+
+
+class _Node(dict):
+    """A stand-in for a compositor node: custom properties as a dict, an image with a path."""
+
+    def __init__(self, props: dict[str, Any], image_path: str | None) -> None:
+        super().__init__(props)
+        self.image = None if image_path is None else types.SimpleNamespace(filepath=image_path)
+
+
+@pytest.fixture
+def ui(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The add-on's bpy half imported against a stand-in ``bpy`` (its classes bare, ``//`` read against
+    ``bpy.data.filepath``), so that what it decides and says is tested without Blender."""
+    import importlib
+
+    import vom_plugin.host.blender_addon as package
+
+    bpy = types.ModuleType("bpy")
+    bpy.types = types.SimpleNamespace(**{n: type(n, (), {})  # type: ignore[attr-defined]
+                                         for n in ("Operator", "Panel", "AddonPreferences", "PropertyGroup")})
+    bpy.data = types.SimpleNamespace(filepath="")  # type: ignore[attr-defined]
+    bpy.path = types.SimpleNamespace(  # type: ignore[attr-defined]
+        abspath=lambda p: os.path.join(os.path.dirname(bpy.data.filepath), p[2:]) if p.startswith("//") else p)
+    monkeypatch.setitem(sys.modules, "bpy", bpy)
+    name = "vom_plugin.host.blender_addon.ui"
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    module = importlib.import_module(name)
+    yield module
+    sys.modules.pop(name, None)  # not left bound to the stand-in
+    if getattr(package, "ui", None) is module:
+        delattr(package, "ui")
+
+
+def test_an_alpha_node_loads_the_folder_its_image_names_after_save_as(ui: Any, tmp_path: Path) -> None:
+    """QA: File > Save As into another folder remaps the image's relative path, not the node's Output tag; read
+    alone, the tag named a folder that does not exist, and another plate's render replaced the matte the node
+    loads. The folder is the image's; the name the tag's (a name's own digits are not taken for the frame)."""
+    import bpy
+
+    bpy.data.filepath = str(tmp_path / "elsewhere" / "sub" / "y.blend")
+    moved = _Node({"vom_out": "//vom/comp/sh010_v2_alpha.####.exr"}, "//../../s1/vom/comp/sh010_v2_alpha.0001.exr")
+    assert ui._alpha_pattern(moved) == str(tmp_path / "s1" / "vom" / "comp" / "sh010_v2_alpha.####.exr")
+    # the image pointed at another sequence by hand: what it loads
+    repointed = _Node({"vom_out": "//vom/comp/sh010_v2_alpha.####.exr"}, "/mattes/hero.1001.exr")
+    assert ui._alpha_pattern(repointed) == "/mattes/hero.####.exr"
+    # no image: the tag; neither: nothing
+    assert ui._alpha_pattern(_Node({"vom_out": "/o/a.%04d.exr"}, None)) == "/o/a.%04d.exr"
+    assert ui._alpha_pattern(_Node({}, None)) is None
+    assert common.frame_number("/o/a_v2.####.exr", "a_v2.0012.exr") == 12
+    assert common.frame_number("/o/a.####.exr", "a.12.exr") is None  # not as vom names frame 12
+    assert common.frame_number("/o/a.%04d.exr", "a.-003.exr") == -3

@@ -321,7 +321,7 @@ def _write_plan(context: Any, vom: str, tree: Any, plate_node: Any, pattern: str
 
 
 ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
-OUT_PROP = "vom_out"  # on an alpha node: the Output pattern it loads
+OUT_PROP = "vom_out"  # on an alpha node: the Output pattern it loads (its folder as written, not remapped)
 OWNER = "vom_owner"  # on an alpha node: "<scene>/<plate node>" whose render wrote what it loads
 OBJECT_NODES = "vom_object_nodes"  # on an alpha node: the names of its plate's other objects' alpha nodes, by object
 
@@ -368,14 +368,20 @@ def own_nodes(tree: Any, plate: Any) -> tuple[Any, Any]:
 
 
 def _alpha_pattern(node: Any) -> str | None:
-    """The Output pattern an alpha node loads: as tagged, else from its image's path."""
-    if node.get(OUT_PROP):
-        return _abspath(str(node[OUT_PROP]))
+    """The Output pattern an alpha node loads: its image's folder and the tagged name (the name's own digits are not
+    taken for the frame); the image's sequence where it holds another name, the tag where it has no image. The
+    folder is read from the image, which File > Save As remaps: the tag, a custom property, is not remapped, and
+    after a Save As into another folder named one that does not exist (another plate's render replaced the matte,
+    QA)."""
+    tagged = str(node.get(OUT_PROP) or "")
     image = getattr(node, "image", None)
     if image is None or not image.filepath:
-        return None
+        return _abspath(tagged) if tagged else None
+    loaded = _abspath(image.filepath)
+    if tagged and common.frame_number(tagged, os.path.basename(loaded)) is not None:
+        return os.path.join(os.path.dirname(loaded), os.path.basename(tagged))
     try:
-        return core.sequence_pattern(_abspath(image.filepath))[0]
+        return core.sequence_pattern(loaded)[0]
     except core.HostError:
         return None
 
