@@ -213,8 +213,16 @@ def test_colorspace_channel_and_default_paths() -> None:
         core.alpha_socket("R")
     with pytest.raises(core.HostError, match="render pass"):
         core.alpha_socket("a.b.A")
-    assert core.default_out("/shows/x/sh010_comp.v003.blend", "Scene", "Plate 1 (sh010)", 4) == \
-        "/shows/x/vom/sh010_comp.v003/Scene_Plate_1_sh010.####.exr"
+    assert core.default_out("/shows/x/sh010_comp.v003.blend", "Scene", "Plate_1.001", 4) == \
+        "/shows/x/vom/sh010_comp.v003/Scene_Plate_1.001.####.exr"  # file-safe names as they are (as before)
+    # scene and plate node names made safe get a tag too: "Фон" and "Герой" were both "plate", "Plate A" met
+    # "Plate_A", and the second render was refused with advice to empty an Output that was empty (QA)
+    keys = {core.node_key(scene, node) for scene in ("Scene", "Сцена", "Scene 2", "Scene_2")
+            for node in ("Фон", "Герой", "Plate A", "Plate_A", "Plate 1 (sh010)", "Image")}
+    assert len(keys) == 24, keys
+    assert core.node_key("Scene", "Plate_A") == "Scene_Plate_A" and core.node_key("Scene_2", "Image") == "Scene_2_Image"
+    assert re.fullmatch(r"Scene_Plate_1_sh010-[0-9a-f]{6}", core.node_key("Scene", "Plate 1 (sh010)"))
+    assert re.fullmatch(r"scene-[0-9a-f]{6}_plate-[0-9a-f]{6}", core.node_key("Сцена", "Фон"))
     # a name made safe gets a tag of the name as it was: two .blend files in one folder whose names are made the same
     # wrote each other's mattes (QA: "sh010 v1" and "sh010_v1", two Cyrillic names)
     spaced = core.default_out("/shows/x/sh010 comp.v003.blend", "Scene", "Image", 4)
@@ -1064,9 +1072,16 @@ def test_the_output_guard_survives_save_as_into_another_folder_in_real_blender(
 class _Node(dict):
     """A stand-in for a compositor node: custom properties as a dict, an image with a path."""
 
-    def __init__(self, props: dict[str, Any], image_path: str | None) -> None:
+    def __init__(self, props: dict[str, Any], image_path: str | None, name: str = "Image") -> None:
         super().__init__(props)
         self.image = None if image_path is None else types.SimpleNamespace(filepath=image_path)
+        self.name, self.bl_idname = name, "CompositorNodeImage"
+        self.outputs = {"Image": types.SimpleNamespace(links=[])}
+
+
+class _Nodes(list):  # type: ignore[type-arg]
+    def get(self, name: str) -> Any:
+        return next((n for n in self if n.name == name), None)
 
 
 @pytest.fixture
@@ -1080,7 +1095,7 @@ def ui(monkeypatch: pytest.MonkeyPatch) -> Any:
     bpy = types.ModuleType("bpy")
     bpy.types = types.SimpleNamespace(**{n: type(n, (), {})  # type: ignore[attr-defined]
                                          for n in ("Operator", "Panel", "AddonPreferences", "PropertyGroup")})
-    bpy.data = types.SimpleNamespace(filepath="")  # type: ignore[attr-defined]
+    bpy.data = types.SimpleNamespace(filepath="", scenes=[])  # type: ignore[attr-defined]
     bpy.path = types.SimpleNamespace(  # type: ignore[attr-defined]
         abspath=lambda p: os.path.join(os.path.dirname(bpy.data.filepath), p[2:]) if p.startswith("//") else p)
     monkeypatch.setitem(sys.modules, "bpy", bpy)
@@ -1111,3 +1126,27 @@ def test_an_alpha_node_loads_the_folder_its_image_names_after_save_as(ui: Any, t
     assert common.frame_number("/o/a_v2.####.exr", "a_v2.0012.exr") == 12
     assert common.frame_number("/o/a.####.exr", "a.12.exr") is None  # not as vom names frame 12
     assert common.frame_number("/o/a.%04d.exr", "a.-003.exr") == -3
+
+
+def test_an_empty_output_whose_default_is_taken_is_not_told_to_be_emptied(ui: Any) -> None:
+    """QA: refused because another plate's alpha node loads it, a render whose Output was empty was told to "Set
+    another Output (empty: one beside the .blend ...)", which changed nothing. Names made safe now get a tag (test
+    above); two scene and node names joined by _ can still meet ("S_A" + "B", "S" + "A_B")."""
+    import bpy
+
+    blend = "/shows/x/comp.blend"
+    taken = core.default_out(blend, "S_A", "B", 4)
+    assert taken == core.default_out(blend, "S", "A_B", 4)
+    alpha = _Node({"vom_role": "alpha", "vom_out": taken, "vom_owner": "S_A/B"}, core.frame_path(taken, 1),
+                  "B VOM Alpha")
+    plate = _Node({}, None, "A_B")
+    mine = types.SimpleNamespace(name="S", node_tree=types.SimpleNamespace(nodes=_Nodes([plate])))
+    bpy.data.scenes = [mine, types.SimpleNamespace(name="S_A", node_tree=types.SimpleNamespace(nodes=_Nodes([alpha])))]
+    with pytest.raises(core.HostError) as default:
+        ui.check_output_free(mine, plate, taken, default=True)
+    assert str(default.value) == (
+        f"Output {taken}: node 'B VOM Alpha' in scene 'S_A' loads it, the matte of another plate node; rendering "
+        f"'A_B' there would replace that matte. Output is empty, and this is its default (beside the .blend, named "
+        f"after the scene and the plate node): set an Output, or delete 'B VOM Alpha'")
+    with pytest.raises(core.HostError, match=r"Set another Output \(empty: one beside the .blend"):
+        ui.check_output_free(mine, plate, taken)  # a typed Output: emptying it is a way out

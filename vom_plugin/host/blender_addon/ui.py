@@ -234,7 +234,7 @@ def prepare(context: Any) -> Plan:
                              f"(####, %04d or $F4)")
     if core.OBJECT_TOKEN in out and not objects:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
-    check_output_free(scene, plate_node, out, objects)
+    check_output_free(scene, plate_node, out, objects, default=not typed)
     file_frames = [f for first, last, step in common.range_numbers(frames, core.HostError)
                    for f in range(first, last + 1, step)]
     for _, matte, _ in core.mattes({"out": out, "objects": objects}):
@@ -391,10 +391,11 @@ def _owner(scene: Any, plate: Any) -> str:
     return f"{scene.name}/{plate.name}"
 
 
-def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> None:
+def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None, default: bool = False) -> None:
     """HostError when another plate's alpha node, in this scene or another of the .blend, loads ``out`` (or an
     object's sequence of it): rendering this plate there would replace the matte that node shows, frame by frame,
-    and both renders would report success."""
+    and both renders would report success. ``default``: ``out`` is the default of an empty Output, which the advice
+    then does not offer again."""
     tree = _tree(scene)
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
     own = {n.name for n in object_nodes(tree, mine).values()} | ({mine.name} if mine is not None else set())
@@ -414,10 +415,12 @@ def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> 
             # and plate whose render wrote them (the copy's own render there is refused: it names another scene)
             if theirs is not None and any(common.same_files(theirs, o) for o in outs) and node.get(OWNER) != owner:
                 where = "" if other == scene else f" in scene {other.name!r}"
+                advice = ("Output is empty, and this is its default (beside the .blend, named after the scene and "
+                          "the plate node): set an Output" if default else "Set another Output (empty: one beside "
+                          "the .blend named after the scene and the plate node)")
                 raise core.HostError(f"Output {out}: node {node.name!r}{where} loads it, the matte of another "
-                                     f"plate node; rendering {plate.name!r} there would replace that matte. Set "
-                                     f"another Output (empty: one beside the .blend named after the scene and the "
-                                     f"plate node), or delete {node.name!r}")
+                                     f"plate node; rendering {plate.name!r} there would replace that matte. "
+                                     f"{advice}, or delete {node.name!r}")
 
 
 def _named(node: Any, name: str, role: str) -> None:
