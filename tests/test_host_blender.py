@@ -297,6 +297,18 @@ def test_vom_names_the_rotos_by_the_mask_or_node_they_came_from() -> None:
     assert shared == {"/w/r.0001.exr": "the Mask 'hero' at scene frame 1 and the Mask 'dog' at scene frame 1"}
     text = common.name_rotos("a\nroto /w/r_dog.0040.exr is empty\nb", objects)
     assert text == "a\nroto /w/r_dog.0040.exr (the Image node 'dog' at scene frame 40) is empty\nb"
+    # vom's own "(frame 1)" after the file gives way to the host's words, which name the frame (QA: "roto file
+    # /x/roto.0001.exr (the Image node 'Roto' at scene frame 1) (frame 1) does not exist")
+    roto = {"/x/roto.0001.exr": "the Image node 'Roto' at scene frame 101"}
+    assert common.name_rotos("keyframes: roto file /x/roto.0001.exr (frame 1) does not exist", roto) == (
+        "keyframes: roto file /x/roto.0001.exr (the Image node 'Roto' at scene frame 101) does not exist")
+    assert common.name_rotos("sh.yaml: keyframes: roto file /x/roto.0001.exr (frame 1): not an image", roto) == (
+        "sh.yaml: keyframes: roto file /x/roto.0001.exr (the Image node 'Roto' at scene frame 101): not an image")
+    assert common.name_rotos("roto /x/roto.0001.exr (frame 1 of 3) is empty", roto) == (  # not only a frame's
+        "roto /x/roto.0001.exr (the Image node 'Roto' at scene frame 101) (frame 1 of 3) is empty")
+    windows = {r"C:\sh\1\roto.0001.exr": "the Roto input at frame 1001"}
+    assert common.name_rotos(r"roto file C:\sh\1\roto.0001.exr (frame 1) does not exist", windows) == (
+        r"roto file C:\sh\1\roto.0001.exr (the Roto input at frame 1001) does not exist")
 
 
 def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1150,3 +1162,24 @@ def test_an_empty_output_whose_default_is_taken_is_not_told_to_be_emptied(ui: An
         f"after the scene and the plate node): set an Output, or delete 'B VOM Alpha'")
     with pytest.raises(core.HostError, match=r"Set another Output \(empty: one beside the .blend"):
         ui.check_output_free(mine, plate, taken)  # a typed Output: emptying it is a way out
+
+
+def test_esc_before_vom_began_does_not_promise_a_cache(ui: Any, tmp_path: Path) -> None:
+    """QA: Esc before vom began said "no frame was complete; the next render resumes from the cache (nothing of it
+    was kept)", where nothing was computed, let alone cached. After it began, the cache holds its steps."""
+    def cancelled(started: bool) -> list[tuple[list[str], str]]:
+        reports: list[tuple[list[str], str]] = []
+        plan = ui.Plan(cmd=[], shot_file=tmp_path / "a_vom" / "shot.yaml", fields={"out": str(tmp_path / "a.####.exr")},
+                       plate_node="Plate", timing=core.Timing(101, 0, 24), first_file_frame=1)
+        job = types.SimpleNamespace(returncode=130 if started else -15, started=started, cancelled=True, written=[],
+                                    total=24 if started else None, cache_off="")
+        op = types.SimpleNamespace(_job=job, _plan=plan, _release=lambda: None,
+                                   report=lambda kind, msg: reports.append((sorted(kind), msg)))
+        assert ui.VOM_OT_render_matte._finish(op, None) == {"CANCELLED"}
+        return reports
+
+    assert cancelled(started=False) == [(["WARNING"], "VOM Matte: cancelled before vom began rendering; nothing was "
+                                                      "rendered, and nothing of it was kept")]
+    shot = tmp_path / "a_vom" / "shot.yaml"
+    assert cancelled(started=True) == [(["WARNING"], f"VOM Matte: cancelled; no frame was complete; the next render "
+                                                     f"resumes from the cache (shot {shot})")]

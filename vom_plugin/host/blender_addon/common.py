@@ -455,10 +455,14 @@ def roto_names(named: Iterable[tuple[str, str]]) -> dict[str, str]:
 def name_rotos(text: str, sources: Mapping[str, str]) -> str:
     """vom's words with each roto file it names followed by what the artist knows it as (``sources``: path ->
     "the Mask 'hero' at scene frame 12"): the hosts bake rotos into files the artist never chose. Once a line: an
-    OpenImageIO error repeats the path it names."""
+    OpenImageIO error repeats the path it names. vom's own ``(frame N)`` after the file gives way to those words,
+    which name the frame as the host shows it (QA: "roto.0001.exr (the Image node 'Roto' at scene frame 1) (frame 1)
+    does not exist")."""
     lines = text.split("\n")
     for path, what in sources.items():
-        lines = [line.replace(path, f"{path} ({what})", 1) for line in lines]
+        rule = re.compile(re.escape(path) + r"(?: \((?:key)?frame -?[0-9]+\))?")
+        said = f"{path} ({what})".replace("\\", "\\\\")  # a template: a Windows path's backslashes as they are
+        lines = [rule.sub(said, line, count=1) for line in lines]
     return "\n".join(lines)
 
 

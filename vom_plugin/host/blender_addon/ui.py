@@ -744,13 +744,18 @@ class VOM_OT_render_matte(bpy.types.Operator):
         finally:
             self._release()  # the job has ended (and its undo is done): another render of the plate may start
         shot = "nothing of it was kept" if refused else f"shot {plan.shot_file}"
+        if job.cancelled and refused:  # before vom's start event: nothing was computed, so nothing is cached (QA: a
+            # cache to resume from was promised)
+            self.report({"WARNING"}, "VOM Matte: cancelled before vom began rendering; nothing was rendered, and "
+                                     "nothing of it was kept")
+            return {"CANCELLED"}
         if job.cancelled:
             kept = [plan.timing.scene_frame(f) for f in job.written]
             what = (f"{len(kept)} of {job.total or '?'} frames kept (scene frames {core.frame_ranges(kept)}, in "
                     f"{plan.fields['out']}; any other frame there is an earlier render's, of the roto as it was "
                     f"then)" if kept else "no frame was complete")
             resume = (f"the next render computes every frame again (this one ran without the cache: {job.cache_off})"
-                      if job.cache_off and not refused else "the next render resumes from the cache")
+                      if job.cache_off else "the next render resumes from the cache")
             self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; {resume} ({shot})")
             return {"CANCELLED"}
         frames_note = core.file_frames_note(plan.timing)  # vom's words name file frames: said in failures and warnings
