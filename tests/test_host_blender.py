@@ -238,8 +238,16 @@ def test_colorspace_channel_and_default_paths() -> None:
         core.alpha_socket("R")
     with pytest.raises(core.HostError, match="render pass"):
         core.alpha_socket("a.b.A")
-    assert core.default_out("/shows/x/sh010_comp.v003.blend", "Scene", "Plate 1 (sh010)", 4) == \
-        "/shows/x/vom/sh010_comp.v003/Scene_Plate_1_sh010.####.exr"
+    assert core.default_out("/shows/x/sh010_comp.v003.blend", "Scene", "Plate_1.001", 4) == \
+        "/shows/x/vom/sh010_comp.v003/Scene_Plate_1.001.####.exr"  # file-safe names as they are (as before)
+    # scene and plate node names made safe get a tag too: "Фон" and "Герой" were both "plate", "Plate A" met
+    # "Plate_A", and the second render was refused with advice to empty an Output that was empty (QA)
+    keys = {core.node_key(scene, node) for scene in ("Scene", "Сцена", "Scene 2", "Scene_2")
+            for node in ("Фон", "Герой", "Plate A", "Plate_A", "Plate 1 (sh010)", "Image")}
+    assert len(keys) == 24, keys
+    assert core.node_key("Scene", "Plate_A") == "Scene_Plate_A" and core.node_key("Scene_2", "Image") == "Scene_2_Image"
+    assert re.fullmatch(r"Scene_Plate_1_sh010-[0-9a-f]{6}", core.node_key("Scene", "Plate 1 (sh010)"))
+    assert re.fullmatch(r"scene-[0-9a-f]{6}_plate-[0-9a-f]{6}", core.node_key("Сцена", "Фон"))
     # a name made safe gets a tag of the name as it was: two .blend files in one folder whose names are made the same
     # wrote each other's mattes (QA: "sh010 v1" and "sh010_v1", two Cyrillic names)
     spaced = core.default_out("/shows/x/sh010 comp.v003.blend", "Scene", "Image", 4)
@@ -314,6 +322,18 @@ def test_vom_names_the_rotos_by_the_mask_or_node_they_came_from() -> None:
     assert shared == {"/w/r.0001.exr": "the Mask 'hero' at scene frame 1 and the Mask 'dog' at scene frame 1"}
     text = common.name_rotos("a\nroto /w/r_dog.0040.exr is empty\nb", objects)
     assert text == "a\nroto /w/r_dog.0040.exr (the Image node 'dog' at scene frame 40) is empty\nb"
+    # vom's own "(frame 1)" after the file gives way to the host's words, which name the frame (QA: "roto file
+    # /x/roto.0001.exr (the Image node 'Roto' at scene frame 1) (frame 1) does not exist")
+    roto = {"/x/roto.0001.exr": "the Image node 'Roto' at scene frame 101"}
+    assert common.name_rotos("keyframes: roto file /x/roto.0001.exr (frame 1) does not exist", roto) == (
+        "keyframes: roto file /x/roto.0001.exr (the Image node 'Roto' at scene frame 101) does not exist")
+    assert common.name_rotos("sh.yaml: keyframes: roto file /x/roto.0001.exr (frame 1): not an image", roto) == (
+        "sh.yaml: keyframes: roto file /x/roto.0001.exr (the Image node 'Roto' at scene frame 101): not an image")
+    assert common.name_rotos("roto /x/roto.0001.exr (frame 1 of 3) is empty", roto) == (  # not only a frame's
+        "roto /x/roto.0001.exr (the Image node 'Roto' at scene frame 101) (frame 1 of 3) is empty")
+    windows = {r"C:\sh\1\roto.0001.exr": "the Roto input at frame 1001"}
+    assert common.name_rotos(r"roto file C:\sh\1\roto.0001.exr (frame 1) does not exist", windows) == (
+        r"roto file C:\sh\1\roto.0001.exr (the Roto input at frame 1001) does not exist")
 
 
 def test_vom_executable_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1014,3 +1034,177 @@ def test_an_animated_mask_is_baked_as_it_stands_at_each_keyframe_in_real_blender
     for frame, (x0, x1) in (("1", (16, 48)), ("9", (96, 128))):  # 0.1-0.3 and 0.6-0.8 of 160 px
         inside = np.nonzero((_read(Path(got["paths"][frame]), "A") >= 0.5).any(axis=0))[0]
         assert inside.size and abs(inside[0] - x0) <= 2 and abs(inside[-1] + 1 - x1) <= 2, (frame, inside)
+
+
+GUARD_AFTER_SAVE_AS = r'''
+import json, os, shutil, sys
+from pathlib import Path
+import bpy, addon_utils
+addon_utils.enable("vom_matte", default_set=True, handle_error=None)
+ui, core = sys.modules["vom_matte.ui"], sys.modules["vom_matte.core"]
+work, demo = (Path(a) for a in sys.argv[sys.argv.index("--") + 1:])
+got = {}
+scene = bpy.context.scene
+scene.use_nodes = True
+tree = scene.node_tree
+plate = tree.nodes.new("CompositorNodeImage")
+plate.name = "Plate"
+plate.image = bpy.data.images.load(str(demo / "plate.0001.exr"))
+plate.image.source = "SEQUENCE"
+plate.frame_start, plate.frame_offset, plate.frame_duration = 1, 0, 3
+for folder in ("s1", "elsewhere/sub"):
+    os.makedirs(work / folder)
+bpy.ops.wm.save_as_mainfile(filepath=str(work / "s1" / "comp.blend"))
+out = core.default_out(bpy.data.filepath, scene.name, "Plate", 4)  # a render's files: any EXR loads as the matte
+os.makedirs(os.path.dirname(out))
+for f in (1, 2, 3):
+    shutil.copy(demo / f"gt.{f:04d}.exr", core.frame_path(out, f))
+plan = ui.Plan(cmd=[], shot_file=Path(out).parent / "shot.yaml", fields={"out": out, "channel": "A"},
+               plate_node="Plate", timing=core.Timing(1, 0, 3), first_file_frame=1, scene=scene.name)
+alpha = ui.wire_alpha(scene, plan)
+other = tree.nodes.new("CompositorNodeImage")
+other.name, other.image = "Plate2", plate.image
+
+
+def guard(plate_node, where):
+    try:
+        ui.check_output_free(scene, plate_node, where)
+        return "free"
+    except core.HostError as e:
+        return str(e)
+
+
+got["before"] = guard(other, out)
+# File > Save As into another folder: Blender rewrites the image paths relative to it (remap relative), not the
+# add-on's custom properties
+bpy.ops.wm.save_as_mainfile(filepath=str(work / "elsewhere" / "sub" / "y.blend"))
+got["alpha_image"], got["vom_out"] = alpha.image.filepath, alpha["vom_out"]
+got["after"] = guard(other, out)
+got["own_after"] = guard(plate, out)  # the plate's own alpha node is no other plate's
+json.dump(got, open(work / "result.json", "w"))
+'''
+
+
+@pytest.mark.slow
+@needs_blender
+def test_the_output_guard_survives_save_as_into_another_folder_in_real_blender(
+        blender_home: dict[str, str], tmp_path: Path, installed_addon: None) -> None:
+    """QA: after File > Save As into another folder, the alpha node's Output tag (a custom property, //-relative, which
+    Blender does not remap) named a folder that does not exist; a second plate node's render replaced the matte the
+    first one's alpha node loads, both reporting success. What the node loads is read from its image, which Blender
+    remaps."""
+    script = tmp_path / "guard.py"
+    script.write_text(GUARD_AFTER_SAVE_AS)
+    r = subprocess.run([str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", str(script), "--",
+                        str(tmp_path), str(DEMO)], env=blender_home, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads((tmp_path / "result.json").read_text())
+    assert got["alpha_image"] == "//../../s1/vom/comp/Scene_Plate.0001.exr", got  # remapped by Blender
+    refused = "node 'Plate VOM Alpha' loads it, the matte of another plate node; rendering 'Plate2' there"
+    assert refused in got["before"], got
+    assert refused in got["after"], got
+    assert got["own_after"] == "free", got
+
+
+class _Node(dict):
+    """A stand-in for a compositor node: custom properties as a dict, an image with a path."""
+
+    def __init__(self, props: dict[str, Any], image_path: str | None, name: str = "Image") -> None:
+        super().__init__(props)
+        self.image = None if image_path is None else types.SimpleNamespace(filepath=image_path)
+        self.name, self.bl_idname = name, "CompositorNodeImage"
+        self.outputs = {"Image": types.SimpleNamespace(links=[])}
+
+
+class _Nodes(list):  # type: ignore[type-arg]
+    def get(self, name: str) -> Any:
+        return next((n for n in self if n.name == name), None)
+
+
+@pytest.fixture
+def ui(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The add-on's bpy half imported against a stand-in ``bpy`` (its classes bare, ``//`` read against
+    ``bpy.data.filepath``), so that what it decides and says is tested without Blender."""
+    import importlib
+
+    import vom_plugin.host.blender_addon as package
+
+    bpy = types.ModuleType("bpy")
+    bpy.types = types.SimpleNamespace(**{n: type(n, (), {})  # type: ignore[attr-defined]
+                                         for n in ("Operator", "Panel", "AddonPreferences", "PropertyGroup")})
+    bpy.data = types.SimpleNamespace(filepath="", scenes=[])  # type: ignore[attr-defined]
+    bpy.path = types.SimpleNamespace(  # type: ignore[attr-defined]
+        abspath=lambda p: os.path.join(os.path.dirname(bpy.data.filepath), p[2:]) if p.startswith("//") else p)
+    monkeypatch.setitem(sys.modules, "bpy", bpy)
+    name = "vom_plugin.host.blender_addon.ui"
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    module = importlib.import_module(name)
+    yield module
+    sys.modules.pop(name, None)  # not left bound to the stand-in
+    if getattr(package, "ui", None) is module:
+        delattr(package, "ui")
+
+
+def test_an_alpha_node_loads_the_folder_its_image_names_after_save_as(ui: Any, tmp_path: Path) -> None:
+    """QA: File > Save As into another folder remaps the image's relative path, not the node's Output tag; read
+    alone, the tag named a folder that does not exist, and another plate's render replaced the matte the node
+    loads. The folder is the image's; the name the tag's (a name's own digits are not taken for the frame)."""
+    import bpy
+
+    bpy.data.filepath = str(tmp_path / "elsewhere" / "sub" / "y.blend")
+    moved = _Node({"vom_out": "//vom/comp/sh010_v2_alpha.####.exr"}, "//../../s1/vom/comp/sh010_v2_alpha.0001.exr")
+    assert ui._alpha_pattern(moved) == str(tmp_path / "s1" / "vom" / "comp" / "sh010_v2_alpha.####.exr")
+    # the image pointed at another sequence by hand: what it loads
+    repointed = _Node({"vom_out": "//vom/comp/sh010_v2_alpha.####.exr"}, "/mattes/hero.1001.exr")
+    assert ui._alpha_pattern(repointed) == "/mattes/hero.####.exr"
+    # no image: the tag; neither: nothing
+    assert ui._alpha_pattern(_Node({"vom_out": "/o/a.%04d.exr"}, None)) == "/o/a.%04d.exr"
+    assert ui._alpha_pattern(_Node({}, None)) is None
+    assert common.frame_number("/o/a_v2.####.exr", "a_v2.0012.exr") == 12
+    assert common.frame_number("/o/a.####.exr", "a.12.exr") is None  # not as vom names frame 12
+    assert common.frame_number("/o/a.%04d.exr", "a.-003.exr") == -3
+
+
+def test_an_empty_output_whose_default_is_taken_is_not_told_to_be_emptied(ui: Any) -> None:
+    """QA: refused because another plate's alpha node loads it, a render whose Output was empty was told to "Set
+    another Output (empty: one beside the .blend ...)", which changed nothing. Names made safe now get a tag (test
+    above); two scene and node names joined by _ can still meet ("S_A" + "B", "S" + "A_B")."""
+    import bpy
+
+    blend = "/shows/x/comp.blend"
+    taken = core.default_out(blend, "S_A", "B", 4)
+    assert taken == core.default_out(blend, "S", "A_B", 4)
+    alpha = _Node({"vom_role": "alpha", "vom_out": taken, "vom_owner": "S_A/B"}, core.frame_path(taken, 1),
+                  "B VOM Alpha")
+    plate = _Node({}, None, "A_B")
+    mine = types.SimpleNamespace(name="S", node_tree=types.SimpleNamespace(nodes=_Nodes([plate])))
+    bpy.data.scenes = [mine, types.SimpleNamespace(name="S_A", node_tree=types.SimpleNamespace(nodes=_Nodes([alpha])))]
+    with pytest.raises(core.HostError) as default:
+        ui.check_output_free(mine, plate, taken, default=True)
+    assert str(default.value) == (
+        f"Output {taken}: node 'B VOM Alpha' in scene 'S_A' loads it, the matte of another plate node; rendering "
+        f"'A_B' there would replace that matte. Output is empty, and this is its default (beside the .blend, named "
+        f"after the scene and the plate node): set an Output, or delete 'B VOM Alpha'")
+    with pytest.raises(core.HostError, match=r"Set another Output \(empty: one beside the .blend"):
+        ui.check_output_free(mine, plate, taken)  # a typed Output: emptying it is a way out
+
+
+def test_esc_before_vom_began_does_not_promise_a_cache(ui: Any, tmp_path: Path) -> None:
+    """QA: Esc before vom began said "no frame was complete; the next render resumes from the cache (nothing of it
+    was kept)", where nothing was computed, let alone cached. After it began, the cache holds its steps."""
+    def cancelled(started: bool) -> list[tuple[list[str], str]]:
+        reports: list[tuple[list[str], str]] = []
+        plan = ui.Plan(cmd=[], shot_file=tmp_path / "a_vom" / "shot.yaml", fields={"out": str(tmp_path / "a.####.exr")},
+                       plate_node="Plate", timing=core.Timing(101, 0, 24), first_file_frame=1)
+        job = types.SimpleNamespace(returncode=130 if started else -15, started=started, cancelled=True, written=[],
+                                    total=24 if started else None, cache_off="")
+        op = types.SimpleNamespace(_job=job, _plan=plan, _release=lambda: None,
+                                   report=lambda kind, msg: reports.append((sorted(kind), msg)))
+        assert ui.VOM_OT_render_matte._finish(op, None) == {"CANCELLED"}
+        return reports
+
+    assert cancelled(started=False) == [(["WARNING"], "VOM Matte: cancelled before vom began rendering; nothing was "
+                                                      "rendered, and nothing of it was kept")]
+    shot = tmp_path / "a_vom" / "shot.yaml"
+    assert cancelled(started=True) == [(["WARNING"], f"VOM Matte: cancelled; no frame was complete; the next render "
+                                                     f"resumes from the cache (shot {shot})")]

@@ -147,18 +147,24 @@ def earlier_matte_frames(outs: Sequence[str], rendered: str, frames: Iterable[in
 def frames_on_disk(pattern: str) -> list[int]:
     """The frame numbers of ``pattern``'s files in its folder, as vom names them (``frame_path``: the pattern's
     padding, a sign), sorted; [] where the folder cannot be listed."""
-    folder, name = os.path.split(pattern)
-    m = _TOKEN.search(name)
-    if m is None:
+    if not has_frame_token(pattern):
         return []
     try:
-        names = os.listdir(folder or ".")
+        names = os.listdir(os.path.dirname(pattern) or ".")
     except OSError:
         return []
-    rule = re.compile(re.escape(name[:m.start()]) + r"(-?[0-9]+)" + re.escape(name[m.end():]) + r"\Z")
-    found = (rule.match(n) for n in names)
-    return sorted(int(f.group(1)) for f in found
-                  if f and frame_path(name, int(f.group(1))) == f.group(0))
+    return sorted(f for f in (frame_number(pattern, n) for n in names) if f is not None)
+
+
+def frame_number(pattern: str, name: str) -> int | None:
+    """The frame whose file name (no folder) ``name`` is in ``pattern``, as vom names it (``frame_path``: the
+    pattern's padding, a sign); None where it is no frame of the pattern's."""
+    pname = os.path.basename(pattern)
+    m = _TOKEN.search(pname)
+    if m is None:
+        return None
+    f = re.match(re.escape(pname[:m.start()]) + r"(-?[0-9]+)" + re.escape(pname[m.end():]) + r"\Z", name)
+    return int(f.group(1)) if f and frame_path(pname, int(f.group(1))) == name else None
 
 
 def range_parts(text: str) -> list[str]:
@@ -449,10 +455,14 @@ def roto_names(named: Iterable[tuple[str, str]]) -> dict[str, str]:
 def name_rotos(text: str, sources: Mapping[str, str]) -> str:
     """vom's words with each roto file it names followed by what the artist knows it as (``sources``: path ->
     "the Mask 'hero' at scene frame 12"): the hosts bake rotos into files the artist never chose. Once a line: an
-    OpenImageIO error repeats the path it names."""
+    OpenImageIO error repeats the path it names. vom's own ``(frame N)`` after the file gives way to those words,
+    which name the frame as the host shows it (QA: "roto.0001.exr (the Image node 'Roto' at scene frame 1) (frame 1)
+    does not exist")."""
     lines = text.split("\n")
     for path, what in sources.items():
-        lines = [line.replace(path, f"{path} ({what})", 1) for line in lines]
+        rule = re.compile(re.escape(path) + r"(?: \((?:key)?frame -?[0-9]+\))?")
+        said = f"{path} ({what})".replace("\\", "\\\\")  # a template: a Windows path's backslashes as they are
+        lines = [rule.sub(said, line, count=1) for line in lines]
     return "\n".join(lines)
 
 

@@ -184,23 +184,29 @@ def check_scene_frames(timing: Timing, node: str, frames: str, drawn: dict[str |
                                 f"{node!r} shows")
 
 
-def safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "plate"
+def safe_name(name: str, empty: str = "plate") -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or empty
+
+
+def tagged_name(name: str, empty: str = "plate") -> str:
+    """``name`` in a file name: as it is where it is made of letters, digits, ``_``, ``.`` and ``-`` (an existing
+    default Output stays where it is), else made so with a tag of the name as it was: made safe, two names can meet
+    (``sh010 v1`` and ``sh010_v1``, two Cyrillic names: each wrote, or was refused, the other's matte; QA)."""
+    safe = safe_name(name, empty)
+    return safe if safe == name else f"{safe}-{hashlib.sha1(name.encode('utf-8', 'surrogatepass')).hexdigest()[:6]}"
 
 
 def node_key(scene_name: str, node_name: str) -> str:
     """A plate node's name in files: its scene's and its own (two scenes of a .blend each have an ``Image``)."""
-    return f"{safe_name(scene_name)}_{safe_name(node_name)}"
+    return f"{tagged_name(scene_name, 'scene')}_{tagged_name(node_name)}"
 
 
 def default_out(blend_path: str, scene_name: str, node_name: str, digits: int) -> str:
     """``vom/<.blend name>/<scene>_<plate node>.####.exr`` beside the .blend: two .blend files in one folder, or two
     scenes of one, each with a plate node left as ``Image``, wrote each other's matte."""
     folder, stem = os.path.split(os.path.splitext(blend_path)[0])
-    name = safe_name(stem)
-    if name != stem:  # made safe, two names can meet (sh010 v1 and sh010_v1, two Cyrillic names): told apart (QA)
-        name = f"{name}-{hashlib.sha1(stem.encode('utf-8', 'surrogatepass')).hexdigest()[:6]}"
-    return os.path.join(folder, "vom", name, f"{node_key(scene_name, node_name)}.{'#' * max(digits, 1)}.exr")
+    return os.path.join(folder, "vom", tagged_name(stem),
+                        f"{node_key(scene_name, node_name)}.{'#' * max(digits, 1)}.exr")
 
 
 work_dir = common.work_dir

@@ -236,7 +236,7 @@ def prepare(context: Any) -> Plan:
                              f"(####, %04d or $F4)")
     if core.OBJECT_TOKEN in out and not objects:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
-    check_output_free(scene, plate_node, out, objects)
+    check_output_free(scene, plate_node, out, objects, default=not typed)
     file_frames = [f for first, last, step in common.range_numbers(frames, core.HostError)
                    for f in range(first, last + 1, step)]
     for _, matte, _ in core.mattes({"out": out, "objects": objects}):
@@ -323,7 +323,7 @@ def _write_plan(context: Any, vom: str, tree: Any, plate_node: Any, pattern: str
 
 
 ROLE = "vom_role"  # a custom property on the nodes the add-on made: "alpha" or "set_alpha" (names change)
-OUT_PROP = "vom_out"  # on an alpha node: the Output pattern it loads
+OUT_PROP = "vom_out"  # on an alpha node: the Output pattern it loads (its folder as written, not remapped)
 OWNER = "vom_owner"  # on an alpha node: "<scene>/<plate node>" whose render wrote what it loads
 OBJECT_NODES = "vom_object_nodes"  # on an alpha node: the names of its plate's other objects' alpha nodes, by object
 
@@ -370,14 +370,20 @@ def own_nodes(tree: Any, plate: Any) -> tuple[Any, Any]:
 
 
 def _alpha_pattern(node: Any) -> str | None:
-    """The Output pattern an alpha node loads: as tagged, else from its image's path."""
-    if node.get(OUT_PROP):
-        return _abspath(str(node[OUT_PROP]))
+    """The Output pattern an alpha node loads: its image's folder and the tagged name (the name's own digits are not
+    taken for the frame); the image's sequence where it holds another name, the tag where it has no image. The
+    folder is read from the image, which File > Save As remaps: the tag, a custom property, is not remapped, and
+    after a Save As into another folder named one that does not exist (another plate's render replaced the matte,
+    QA)."""
+    tagged = str(node.get(OUT_PROP) or "")
     image = getattr(node, "image", None)
     if image is None or not image.filepath:
-        return None
+        return _abspath(tagged) if tagged else None
+    loaded = _abspath(image.filepath)
+    if tagged and common.frame_number(tagged, os.path.basename(loaded)) is not None:
+        return os.path.join(os.path.dirname(loaded), os.path.basename(tagged))
     try:
-        return core.sequence_pattern(_abspath(image.filepath))[0]
+        return core.sequence_pattern(loaded)[0]
     except core.HostError:
         return None
 
@@ -387,10 +393,11 @@ def _owner(scene: Any, plate: Any) -> str:
     return f"{scene.name}/{plate.name}"
 
 
-def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> None:
+def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None, default: bool = False) -> None:
     """HostError when another plate's alpha node, in this scene or another of the .blend, loads ``out`` (or an
     object's sequence of it): rendering this plate there would replace the matte that node shows, frame by frame,
-    and both renders would report success."""
+    and both renders would report success. ``default``: ``out`` is the default of an empty Output, which the advice
+    then does not offer again."""
     tree = _tree(scene)
     mine, _ = own_nodes(tree, plate)  # compared by name: bpy makes a new Python object at each access
     own = {n.name for n in object_nodes(tree, mine).values()} | ({mine.name} if mine is not None else set())
@@ -410,10 +417,12 @@ def check_output_free(scene: Any, plate: Any, out: str, objects: Any = None) -> 
             # and plate whose render wrote them (the copy's own render there is refused: it names another scene)
             if theirs is not None and any(common.same_files(theirs, o) for o in outs) and node.get(OWNER) != owner:
                 where = "" if other == scene else f" in scene {other.name!r}"
+                advice = ("Output is empty, and this is its default (beside the .blend, named after the scene and "
+                          "the plate node): set an Output" if default else "Set another Output (empty: one beside "
+                          "the .blend named after the scene and the plate node)")
                 raise core.HostError(f"Output {out}: node {node.name!r}{where} loads it, the matte of another "
-                                     f"plate node; rendering {plate.name!r} there would replace that matte. Set "
-                                     f"another Output (empty: one beside the .blend named after the scene and the "
-                                     f"plate node), or delete {node.name!r}")
+                                     f"plate node; rendering {plate.name!r} there would replace that matte. "
+                                     f"{advice}, or delete {node.name!r}")
 
 
 def _named(node: Any, name: str, role: str) -> None:
@@ -737,13 +746,18 @@ class VOM_OT_render_matte(bpy.types.Operator):
         finally:
             self._release()  # the job has ended (and its undo is done): another render of the plate may start
         shot = "nothing of it was kept" if refused else f"shot {plan.shot_file}"
+        if job.cancelled and refused:  # before vom's start event: nothing was computed, so nothing is cached (QA: a
+            # cache to resume from was promised)
+            self.report({"WARNING"}, "VOM Matte: cancelled before vom began rendering; nothing was rendered, and "
+                                     "nothing of it was kept")
+            return {"CANCELLED"}
         if job.cancelled:
             kept = [plan.timing.scene_frame(f) for f in job.written]
             what = (f"{len(kept)} of {job.total or '?'} frames kept (scene frames {core.frame_ranges(kept)}, in "
                     f"{plan.fields['out']}; any other frame there is an earlier render's, of the roto as it was "
                     f"then)" if kept else "no frame was complete")
             resume = (f"the next render computes every frame again (this one ran without the cache: {job.cache_off})"
-                      if job.cache_off and not refused else "the next render resumes from the cache")
+                      if job.cache_off else "the next render resumes from the cache")
             self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; {resume} ({shot})")
             return {"CANCELLED"}
         frames_note = core.file_frames_note(plan.timing)  # vom's words name file frames: said in failures and warnings
