@@ -272,7 +272,8 @@ def test_a_file_of_one_object_is_stale_when_another_object_changes(root: Path, t
     hero2.write_bytes(kept)
     f.write_text(yaml.safe_dump({**base, "objects": {"hero": base["objects"]["hero"]}}))  # dog removed
     stale = check_outputs(load_farm_shot(f))
-    assert sorted(stale) == [1, 2] and "vom:recipe differs" in stale[1]
+    assert sorted(stale) == [1, 2] and stale[1].startswith("rendered before object dog's roto of "
+                                                           "keyframe 1 was removed (vom:rotos differs"), stale[1]
     f.write_text(yaml.safe_dump({**base, "objects": {**base["objects"],
                                                      "dog": {1: str(root / "roto" / "dog_edit.0001.exr")}}}))
     assert sorted(check_outputs(load_farm_shot(f))) == [1, 2]  # dog redrawn: hero's files are stale too
@@ -640,7 +641,8 @@ def test_farm_job_of_objects_checks_every_layer(root: Path, fast: list[dict[str,
     # each object's file names its mask without the object: checked as hard too (review: soft ones passed)
     assert {c for _, chans in split.output_channels() for c in chans} & split.mask_channels == {"mask"}
     gone = check_outputs(split)[1]
-    assert gone == "sh_dog.0001.exr: missing" and gone.missing and gone.path == tmp_path / "split" / "sh_dog.0001.exr"
+    assert gone == "sh_dog.0001.exr, sh_hero.0001.exr: missing" and gone.missing and \
+        gone.paths == (tmp_path / "split" / "sh_dog.0001.exr", tmp_path / "split" / "sh_hero.0001.exr")
     # `vom farm check` lists it as missing (not as bad), with the object's own file
     import json
 
@@ -862,5 +864,6 @@ def test_an_object_drawn_inside_another_is_not_said_to_lie_off_its_roto(tmp_path
                     objects={"left": {1: str(tmp_path / "left.0001.exr")}, "box": {1: str(tmp_path / "box.0001.exr")}},
                     colorspace="lin_rec709", device="cpu", cache=str(tmp_path / "cache")))
     assert not [w for w in r.warnings if "off its roto" in w], r.warnings
+    assert (r.summary()["frames_written"], r.summary()["files_written"]) == (1, 2)
     shared = channels(tmp_path / "o" / "left.0001.exr")["A"]
     assert float(shared[left > 0.5].mean()) < 0.5  # the case: the box took most of the object's pixels

@@ -606,3 +606,13 @@ def test_the_bar_writes_a_warning_as_it_comes_and_once() -> None:
     assert sum("its matte is empty" in x for x in lines) == 1
     assert lines[-3:] == ["vom render: warning: cache eviction failed: disk",
                           "2 frames written to o.####.exr in 0:01 (2.00 frames/s)", ""]
+
+
+def test_the_closing_line_counts_files_where_each_frame_is_several() -> None:
+    """QA: three objects, one sequence each, closed as "16 frames written" for 48 files."""
+    out = io.StringIO()
+    bar = BarProgress(stream=out, tty=False)
+    bar({"event": "done", "frames_written": 16, "files_written": 48, "elapsed": 8.0, "warnings": []})
+    bar({"event": "done", "frames_written": 16, "files_written": 16, "elapsed": 8.0, "warnings": []})
+    assert out.getvalue().splitlines() == ["16 frames (48 files) written in 0:08 (2.00 frames/s)",
+                                           "16 frames written in 0:08 (2.00 frames/s)"]
