@@ -333,7 +333,7 @@ def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
     assert [int(f) for f, _, _ in lines] == [1, 2, 3]
     for _, _, why in lines:
         assert why.startswith(f"rendered before object dog's roto of keyframe 1 ({tmp_path / 'dog.0001.exr'}) was "
-                              f"redrawn or replaced (vom:rotos differs"), why
+                              f"redrawn, replaced or placed differently (vom:rotos differs"), why
         assert "every object's file of the frame is stale" in why
     renamed = shot_file("renamed", {"hero": hero, "cat": {1: str(tmp_path / "dog.0001.exr")}})
     assert main(["farm", "check", str(renamed), "--json"]) == 2
@@ -341,6 +341,53 @@ def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
     assert json.loads(out)["missing"] == [1, 2, 3]
     assert [f"  frame {f}: {tmp_path / 'o' / f'cat.000{f}.exr'} is missing" for f in (1, 2, 3)] == \
         [line for line in err.splitlines() if line.startswith("  frame")], err
+
+
+def test_farm_check_says_a_file_a_render_refuses_before_another_objects_missing_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review: with one object's file missing and another's a file vom did not write, the check said "missing" alone
+    (requeue), and the requeued task exited 2 on the other file every time. That file is said first, with its advice
+    to move it away, and the missing one beside it."""
+    import pickle
+    import shutil
+
+    from test_runner_render import make_shot_dir
+
+    from vom_plugin.farm.spans import check_outputs, load_farm_shot
+
+    root = make_shot_dir(tmp_path / "s")
+    path = tmp_path / "shot.yaml"
+    path.write_text(yaml.safe_dump({"plate": str(root / "plate" / "p.####.exr"), "frames": "1-3",
+                                    "objects": {"hero": {1: str(root / "roto" / "r.0001.exr")},
+                                                "box": {1: str(root / "roto" / "wide.0001.exr")}},
+                                    "out": str(tmp_path / "o" / "{object}.####.exr"),
+                                    "model": str(root / "model.safetensors"), "device": "cpu", "working_size": 128,
+                                    "cache": str(tmp_path / "c")}))
+    assert main(["render", str(path), "--progress", "none", "--no-worker"]) == 0
+    (tmp_path / "o" / "box.0002.exr").unlink()
+    shutil.copy(root / "plate" / "p.0002.exr", tmp_path / "o" / "hero.0002.exr")  # not a matte: not replaced
+    (tmp_path / "o" / "box.0003.exr").unlink()  # missing alone: requeue
+    capsys.readouterr()
+    assert main(["farm", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"frame 2: {tmp_path / 'o' / 'hero.0002.exr'}: no channel A" in err and "box.0002.exr missing too" in err
+    assert "frame 2: a file a render does not replace" in err and "move it away" in err, err
+    assert f"frame 3: {tmp_path / 'o' / 'box.0003.exr'} is missing" in err
+    problems = check_outputs(load_farm_shot(path))
+    assert not problems[2].missing and not problems[2].replaced and problems[3].missing
+    again = pickle.loads(pickle.dumps(problems[2]))  # a problem keeps its fields through pickling
+    assert (again, again.path, again.missing, again.replaced) == (problems[2], problems[2].path, False, False)
+
+
+def test_farm_check_reads_a_roto_stamp_it_cannot_parse_as_the_recipe_alone() -> None:
+    """Review: a vom:rotos that vom does not write (a hand edit, another tool) crashed the check (exit 1)."""
+    from vom_plugin.farm.spans import _rotos_changed
+
+    assert _rotos_changed("x=1", "hero:1=ab", {}) == "" and _rotos_changed("hero:one=ab", "hero:1=ab", {}) == ""
+    assert _rotos_changed("hero:1=ab;dog:12=cd", "hero:1=ab;cat:12=cd", {"cat:12": "/r/cat.exr"}) == (
+        "object cat's roto of keyframe 12 (/r/cat.exr) was added, object dog's roto of keyframe 12 was removed")
+    assert _rotos_changed(":-3=ab", ":-3=ef", {":-3": "/r/roto.exr"}) == (
+        "the roto of keyframe -3 (/r/roto.exr) was redrawn, replaced or placed differently")
 
 
 def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: Path,
@@ -371,8 +418,8 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     err = capsys.readouterr().err
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
     assert set(lines) == {2, 3}, err
-    assert lines[2].startswith(f"rendered before the roto of keyframe 1 ({root / 'roto' / 'r.0001.exr'}) was redrawn "
-                               f"or replaced (vom:rotos differs"), lines[2]
+    assert lines[2].startswith(f"rendered before the roto of keyframe 1 ({root / 'roto' / 'r.0001.exr'}) was redrawn, "
+                               f"replaced or placed differently (vom:rotos differs"), lines[2]
     # a setting the header states is named (QA: "vom:recipe differs" alone)
     assert lines[3].startswith("rendered with working_size 160 (the shot's 128) (vom:recipe differs"), lines[3]
 
