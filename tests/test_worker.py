@@ -962,3 +962,20 @@ def test_a_killed_writer_not_reaped_yet_is_not_running() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_warning_the_first_run_said_is_not_said_again_by_the_second() -> None:
+    """Review: a render a second run finished (the worker died) sent the notes and the keyframe's warning twice to a
+    host reading JSON (only the bar had kept them apart)."""
+    from vom_plugin.engine.progress import Resumable
+
+    seen: list[dict] = []
+    events = Resumable(seen.append)
+    events({"event": "start", "total": 2})
+    events({"event": "warning", "message": "keyframe 1: its matte is empty"})
+    events.resumed = True
+    events({"event": "start", "total": 2})
+    events({"event": "warning", "message": "keyframe 1: its matte is empty"})
+    events({"event": "warning", "message": "cache eviction failed: disk"})
+    assert [e.get("message") for e in seen if e["event"] == "warning"] == [
+        "keyframe 1: its matte is empty", "cache eviction failed: disk"]

@@ -281,6 +281,7 @@ class Resumable:
         self.total: int | None = None  # the frames to write, from the start event
         self.done: dict[str, Any] | None = None  # the first run's done event: the render was whole
         self.began = time.monotonic()  # the render's start (the first run's start event), for its elapsed time
+        self.warned: set[str] = set()  # the warnings passed on: the second run says the first's again
 
     def elapsed(self) -> float:
         """Seconds since the render began: both runs' (the second run's done said its own, QA)."""
@@ -292,6 +293,10 @@ class Resumable:
             if self.started:
                 return
             self.started, self.total, self.began = True, event.get("total"), time.monotonic()
+        if kind == "warning":
+            if event.get("message") in self.warned:
+                return  # said by the first run (review: a host showed each twice)
+            self.warned.add(event.get("message"))
         if kind == "done":
             self.done = event
             if self.resumed and isinstance(event.get("elapsed"), (int, float)):
