@@ -155,6 +155,29 @@ def test_run_with_progress_drives_the_task(host: types.ModuleType, tmp_path: Pat
     assert "warming up" in r.output_tail and "a warning" in r.output_tail
 
 
+def test_a_warning_shows_on_the_task_as_it_comes_in_the_scripts_terms(host: types.ModuleType,
+                                                                      tmp_path: Path) -> None:
+    """A ``warning`` event is the task's message at once, in the closing message's words (review: vom's raw words,
+    the baked roto's path, replaced one step later by the next frame's message); the messages after it say how many
+    there were until the render ends."""
+    vom = _script(tmp_path / "vom", (
+        "import json\n"
+        "print(json.dumps({'event': 'start', 'total': 2}), flush=True)\n"
+        "print(json.dumps({'event': 'warning', 'message': 'keyframe 1: its matte is empty where its roto '\n"
+        "                  '(/w/r.0001.exr) covers 4% of the frame'}), flush=True)\n"
+        "for i in (1, 2):\n"
+        "    print(json.dumps({'event': 'frame', 'frame': i, 'done': i, 'total': 2}), flush=True)\n"
+    ))
+    task = Task()
+    r = host.run_with_progress([str(vom)], task, poll_s=0.01, frame_offset=1000,
+                               in_script_terms=lambda w: w.replace("/w/r.0001.exr", "the Roto input at frame 1001"))
+    assert r.returncode == 0
+    assert "warning: keyframe 1: its matte is empty where its roto (the Roto input at frame 1001) covers 4% of the " \
+           "frame" in task.messages, task.messages
+    assert task.messages[-1].startswith("frame 1002 (2/2)") and task.messages[-1].endswith(
+        " (1 warning, listed when it ends)"), task.messages
+
+
 def test_the_nuke_progress_bar_does_not_go_back_when_the_steps_total_grows(host: types.ModuleType,
                                                                            tmp_path: Path) -> None:
     """Damaged cache entries computed again grow the steps' total (7/23 -> 8/30): the bar went back (QA)."""

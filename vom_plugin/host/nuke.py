@@ -251,10 +251,12 @@ def _clock(seconds: float) -> str:
 def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1,
                       terminate_timeout: float = TERMINATE_TIMEOUT_S, env: Mapping[str, str] | None = None,
                       on_progress: Callable[[Progress], None] | None = None, tail: int = 40,
-                      frame_offset: int = 0) -> RunResult:
+                      frame_offset: int = 0, in_script_terms: Callable[[str], str] | None = None) -> RunResult:
     """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
     the task is cancelled. Returns when the process has exited. ``frame_offset``: the task's messages name script
-    frames (``parse_progress``)."""
+    frames (``parse_progress``). ``in_script_terms``: a warning's words as the closing message says them (the rotos
+    Analyze baked named as the Roto input at a script frame); a warning shows as it comes, and the messages after it
+    say how many there were until the render ends."""
     proc, lines, readers = _common.start_read(cmd, env if env is not None else _common.subprocess_env())
     last: Progress | None = None
     output: deque[str] = deque(maxlen=tail)
@@ -274,6 +276,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
 
     task.setMessage("starting vom")
     bar = 0
+    warned = 0
     while True:
         while lines:
             tag, line = lines.popleft()
@@ -289,8 +292,13 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
                 bar = max(bar, prog.percent)
                 task.setProgress(bar)
             left = eta(prog)  # every step refines it; the message shows it with the next frame
-            if prog.message:
-                task.setMessage(prog.message + left)
+            if prog.raw.get("event") == "warning":
+                warned += 1
+                words = str(prog.raw.get("message") or "")
+                task.setMessage(f"warning: {in_script_terms(words) if in_script_terms else words}")
+            elif prog.message:  # the next frame's message replaces the warning: how many there were stays said
+                task.setMessage(prog.message + left + (f" ({warned} warning{'s' if warned > 1 else ''}, listed when it "
+                                                       f"ends)" if warned else ""))
             if on_progress:
                 on_progress(prog)
         if task.isCancelled():
@@ -942,10 +950,14 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
             # error left them held until Nuke restarted)
             _IN_FLIGHT.difference_update(keys)
 
+    def in_script_terms(warning: str) -> str:  # as the closing message says it
+        named = _name_rendered_rotos(warning, fields, prepared.offset)
+        return named + (f" {_file_frames_note(prepared.offset).strip()}" if _common.names_frames(warning) else "")
+
     def run() -> RunResult | None:
         task = nuke.ProgressTask(title)
         try:
-            return run_with_progress(cmd, task, frame_offset=prepared.offset)
+            return run_with_progress(cmd, task, frame_offset=prepared.offset, in_script_terms=in_script_terms)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
             if prepared.undo is not None:
                 prepared.undo.undo()
