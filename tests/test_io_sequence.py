@@ -345,3 +345,17 @@ def test_a_stopped_renders_frames_are_said_as_runs() -> None:
     assert written_list([12, 1, 8, 9, 10, 11, 12]) == " (1,8-12)"
     assert written_list([1, 3]) == " (1,3)" and written_list([5]) == " (5)" and written_list([]) == ""
     assert written_list([1, 2, 3, 10, 20, 30, 31, None]) == " (1-3,10-30x10,31)"
+
+
+def test_a_missing_frame_on_disk_under_another_padding_is_said(tmp_path: Path) -> None:
+    """QA: plate.0001, plate.002, plate.0003, plate.0004: "missing frame 2 (e.g. plate.0002.exr)" alone, where the frame
+    is there, padded to 3. Said, with the file's name."""
+    for name in ("plate.0001.exr", "plate.002.exr", "plate.0003.exr", "plate.0004.exr", "plate.05.exr"):
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(InputError) as e:
+        open_sequence(tmp_path / "plate.####.exr", [1, 2, 3, 4, 5])
+    assert str(e.value).endswith("; frame 2 is on disk as plate.002.exr (and 1 more frame), padded otherwise: name "
+                                 "every frame alike (to 4 digits)"), str(e.value)
+    with pytest.raises(InputError) as e:  # a frame not there at all: nothing more said
+        open_sequence(tmp_path / "plate.####.exr", [3, 4, 6])
+    assert "padded otherwise" not in str(e.value)

@@ -253,6 +253,20 @@ class _Pattern:
         said = self._suggest(pattern, pad, found)
         return f"; {said}" if said else ""
 
+    def misnumbered_hint(self, missing: list[int]) -> str:
+        """``; frame F is on disk as NAME, padded otherwise ...`` where a missing frame's file is there under another
+        padding (plate.002.exr among plate.0001.exr ...: said "missing frame 2" alone, QA), else ""."""
+        names = self.listing()
+        wanted = set(missing)
+        others = sorted((f, name) for found in self._other_paddings(names, self.frames_on_disk(names)).values()
+                        for name, f in found if f in wanted)
+        if not others:
+            return ""
+        f, name = others[0]
+        more = f" (and {len(others) - 1} more frame{'s' if len(others) > 2 else ''})" if len(others) > 1 else ""
+        return (f"; frame {f} is on disk as {name}{more}, padded otherwise: name every frame alike (to {self.pad} "
+                f"digit{'s' if self.pad > 1 else ''})")
+
     def case_hint(self) -> str:
         """``; NAME is there, named in another case`` where no file matches but one does with case ignored (p.####.EXR
         over p.0001.exr, QA: "no files match" alone), else ""."""
@@ -391,7 +405,7 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     missing = seq.missing()
     if missing:
         example = seq.path(missing[0])
-        hint = parsed.padding_hint(text) or _other_extension_hint(example)
+        hint = parsed.padding_hint(text) or parsed.misnumbered_hint(missing) or _other_extension_hint(example)
         raise InputError(
             f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
             f"({len(missing)} of the {len(seq.frames)} requested, e.g. {example}{_link_note(example)}){hint}"
