@@ -336,9 +336,20 @@ def test_vom_eval_says_a_prediction_numbered_from_another_start(tmp_path, capsys
     assert (f"the prediction {tmp_path / 'p.####.exr'} is numbered 1-3 and the ground truth "
             f"{tmp_path / 's' / 'gt.####.exr'} 1001-1003: no frame in common; renumber one") in err
     assert "no ground truth" not in err and "score fewer" not in err
-    (tmp_path / "p.0003.exr").unlink()  # fewer frames, none in common: as before (a prediction short of the GT)
+    # no frame in common and another count (0-4 against 1001-1003): the same two confusing messages (a review);
+    # both numberings said, and no renumbering suggested where it would not line them up
+    for f in (0, 4):
+        _write(tmp_path / f"p.{f:04d}.exr", gt[0], ["A"])
     assert main(argv) == 2
-    assert "missing frames 1001-1003" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert (f"the prediction {tmp_path / 'p.####.exr'} is numbered 0-4 and the ground truth "
+            f"{tmp_path / 's' / 'gt.####.exr'} 1001-1003: no frame in common (5 frames against 3); check they are "
+            "of the same shot and frame range") in err
+    assert "renumber" not in err and "no ground truth" not in err and "score fewer" not in err
+    # one frame in common: the prediction's frames the GT lacks are said as before
+    _write(tmp_path / "p.1001.exr", gt[0], ["A"])
+    assert main(argv) == 2  # the GT's 1002, 1003 the prediction lacks
+    assert "missing frames 1002-1003" in capsys.readouterr().err
 
 
 def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsys):

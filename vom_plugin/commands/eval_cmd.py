@@ -61,10 +61,13 @@ def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
     except InputError:  # no prediction file at all: said when they are read
         return
     have = set(frames)
-    if len(predicted) == len(frames) and not have & set(predicted):
-        # numbered from another start (1-4 against 1001-1004): "no ground truth" then "missing frames" hid that (QA)
+    if not have & set(predicted):
+        # numbered from another start (1-4 against 1001-1004): "no ground truth" then "missing frames" hid that (QA),
+        # with another count too (0-4 against 1001-1004, a review); renumbering lines up only as many frames
+        how = ("; renumber one" if len(predicted) == len(frames) else
+               f" ({len(predicted)} frames against {len(frames)}); check they are of the same shot and frame range")
         raise InputError(f"the prediction {args.pred} is numbered {format_frames(predicted)} and the ground truth "
-                         f"{args.gt} {format_frames(frames)}: no frame in common; renumber one")
+                         f"{args.gt} {format_frames(frames)}: no frame in common{how}")
     # a hole in the GT's own step (1001, 1003, 1007 on twos lacks 1005): a GT on twos beside a prediction on ones is
     # a GT of every other frame, as hand-made ones are, not a gap (a review)
     step = min((b - a for a, b in zip(frames, frames[1:], strict=False)), default=1)
