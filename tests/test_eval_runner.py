@@ -609,6 +609,30 @@ def test_a_bad_ground_truth_is_refused_at_load_naming_the_shot_and_file(tmp_path
     assert not ran and not [w for w in caught if issubclass(w.category, RuntimeWarning)]
 
 
+def test_shots_ground_truths_are_read_and_checked_no_more_than_needed(tmp_path, monkeypatch):
+    """Review: with shots: each ground truth was read twice and its values checked three times (check_shot, load_shot,
+    run_benchmark). The first shot is loaded before the others are checked (read once), and a shot's values are
+    checked once a read, not again by run_benchmark."""
+    from vom_plugin.eval import clips as C
+    from vom_plugin.eval import runner as R
+    from vom_plugin.eval import scores as S
+
+    _shot(tmp_path / "shots" / "a")
+    _shot(tmp_path / "shots" / "b")
+    reads: list[str] = []
+    checked: list[int] = []
+    read, problem = C.read_alpha_sequence, S.value_problem
+    monkeypatch.setattr(C, "read_alpha_sequence", lambda pat, *a, **k: reads.append(Path(pat).parent.name)
+                        or read(pat, *a, **k))
+    monkeypatch.setattr(S, "value_problem", lambda a: checked.append(1) or problem(a))
+    clips = list(iter_clips(f"shots:{tmp_path / 'shots'}"))
+    assert sorted(reads) == ["a", "b", "b"] and len(checked) == 9  # 3 frames: a once, b twice
+    checked.clear()
+    for clip in clips:
+        R._refuse_bad_gt(clip)
+    assert not checked
+
+
 def test_the_benchmark_prints_each_clips_notes_on_stderr(tmp_path, capsys):
     """QA: the notes the README promises (a ground truth clipped to 0-1, a value not defined in some frames) were only
     in --json's output. They are printed on stderr as vom eval's are, naming the clip, and the method where they

@@ -18,8 +18,8 @@ Alphas are read from channel A (or alpha, a single <layer>.A, the only channel, 
 Regions: whole (the frame; RVM scalings: MAD/MSE x1e3, Grad/Conn /1e3, dtSSD x1e2) or the unknown band of a
 trimap dilated from the GT: narrow / medium / wide = 5 / 12 / 20 px (TCVOM scalings). Missing frames,
 frames of another size and NaN/Inf predictions are errors that name the frame (exit 2). Predictions outside 0-1
-are clipped to it, and so is a ground truth outside 0-1 (with a note); values past 2 (a matte of 0-255 codes) are
-refused. dtSSD and MESSDdt compare adjacent frame
+are clipped to it, and so is a ground truth outside 0-1 (with a note); values above 2 or below -1 (a matte of
+0-255 codes) are refused. dtSSD and MESSDdt compare adjacent frame
 numbers: over the whole frame each with the one before (the first frame counts 0, as RVM's), in a band each with
 the one after (the last frame counts 0, as TCVOM's; nothing where the band is empty); a value
 not defined for a frame (a neighbour that is not the adjacent frame, an empty band, no solid interior for Core)

@@ -38,6 +38,9 @@ class EvalClip:
     frames: list[int]
     roto: np.ndarray | None = None  # float32 [H, W] {0, 1} on frames[0]; None: coarsened from gt[0]
     colorspace: str = "lin_rec709"
+    # the GT's values were refused where bad as it was read (load_shot, naming the file): run_benchmark need not
+    # check them again
+    gt_checked: bool = False
 
 
 def coarse_roto(alpha: np.ndarray, *, dilate: int = 3, kernel: int = 5) -> np.ndarray:
@@ -212,7 +215,7 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     plate = np.stack([read_plate(existing_frame_path(plate_pat, f)).rgb for f in frames])
     gt = _shot_gt(folder, gt_pat, frames, (w, h))
     return EvalClip(_shot_name(folder), plate.astype(np.float32), gt, list(frames),
-                    _shot_roto(folder, frames[0], (w, h)), colorspace)
+                    _shot_roto(folder, frames[0], (w, h)), colorspace, gt_checked=True)
 
 
 def check_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) -> None:
@@ -434,10 +437,13 @@ def iter_clips(spec: str, *, frames: int | None = None, size: int = 256) -> Iter
         raise InputError(f"--data {spec!r}: folder {root} does not exist")
     if kind in ("shots", "folder"):
         folders = _shot_folders(root)
-        if len(folders) > 1:  # every shot's files before the first is rendered (a ground truth is read twice)
-            for folder in folders:
-                check_shot(folder, max_frames=frames)
-        for folder in folders:
+        # every shot's files checked before the first is rendered: the first loaded (its ground truth read once), the
+        # others' read twice (all of them held at once could be gigabytes)
+        first = load_shot(folders[0], max_frames=frames)
+        for folder in folders[1:]:
+            check_shot(folder, max_frames=frames)
+        yield first
+        for folder in folders[1:]:
             yield load_shot(folder, max_frames=frames)
     elif kind == "dvm":
         yield from _dvm_clips(root, frames)
