@@ -259,9 +259,9 @@ def test_an_empty_band_has_no_temporal_measure_and_a_ground_truth_past_one_is_cl
     assert s.mean["MAD"] == 0.0 and s.mean["Core"] == 0.0
     assert any("ground-truth values outside 0-1 clipped to it in frame(s) 0-1" in n for n in s.notes)
     # a matte of 0-255 values is a unit mistake, not an overshoot: refused, naming it (QA: clipped, it scored MAD 484)
-    with pytest.raises(InputError, match=r"prediction values up to 255 in frame\(s\) 0-1.*0-255"):
+    with pytest.raises(InputError, match=r"prediction frame\(s\) 0-1: values up to 255.*0-255"):
         evaluate_clip(np.clip(g, 0, 1) * 255, np.clip(g, 0, 1), metrics=["MAD"])
-    with pytest.raises(InputError, match=r"ground-truth values down to -255 in frame\(s\) 0-1"):
+    with pytest.raises(InputError, match=r"ground-truth frame\(s\) 0-1: values down to -255"):
         evaluate_clip(np.clip(g, 0, 1), -255 * np.clip(g, 0, 1), metrics=["MAD"])
 
 

@@ -336,9 +336,20 @@ def test_vom_eval_says_a_prediction_numbered_from_another_start(tmp_path, capsys
     assert (f"the prediction {tmp_path / 'p.####.exr'} is numbered 1-3 and the ground truth "
             f"{tmp_path / 's' / 'gt.####.exr'} 1001-1003: no frame in common; renumber one") in err
     assert "no ground truth" not in err and "score fewer" not in err
-    (tmp_path / "p.0003.exr").unlink()  # fewer frames, none in common: as before (a prediction short of the GT)
+    # no frame in common and another count (0-4 against 1001-1003): the same two confusing messages (a review);
+    # both numberings said, and no renumbering suggested where it would not line them up
+    for f in (0, 4):
+        _write(tmp_path / f"p.{f:04d}.exr", gt[0], ["A"])
     assert main(argv) == 2
-    assert "missing frames 1001-1003" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert (f"the prediction {tmp_path / 'p.####.exr'} is numbered 0-4 and the ground truth "
+            f"{tmp_path / 's' / 'gt.####.exr'} 1001-1003: no frame in common (5 frames against 3); check they are "
+            "of the same shot and frame range") in err
+    assert "renumber" not in err and "no ground truth" not in err and "score fewer" not in err
+    # one frame in common: the prediction's frames the GT lacks are said as before
+    _write(tmp_path / "p.1001.exr", gt[0], ["A"])
+    assert main(argv) == 2  # the GT's 1002, 1003 the prediction lacks
+    assert "missing frames 1002-1003" in capsys.readouterr().err
 
 
 def test_vom_eval_of_a_render_of_several_objects_names_the_alpha(tmp_path, capsys):
@@ -513,6 +524,52 @@ def test_a_hole_in_a_shots_plate_or_ground_truth_is_refused_before_any_render(tm
             "frame 1001") in capsys.readouterr().err
 
 
+def _shot_on(folder: Path, numbers: list[int]) -> np.ndarray:
+    """A shot folder whose plate and ground truth are the frames ``numbers`` (on twos: 1001, 1003, 1005)."""
+    folder.mkdir(parents=True)
+    frames, gt = _moving_square(t=len(numbers), h=32, w=48)
+    for i, f in enumerate(numbers):
+        _write(folder / f"plate.{f:04d}.exr", frames[i] ** 2.2, ["R", "G", "B"])
+        _write(folder / f"gt.{f:04d}.exr", gt[i], ["A"])
+    return gt
+
+
+def test_a_shot_on_twos_is_scored_on_its_frames_and_a_hole_in_its_step_refused(tmp_path, capsys, monkeypatch):
+    """Review: a plate on twos (1001, 1003, 1005) was refused as missing 1002 and 1004, where `vom render` reads it
+    as having no holes (engine.shot_plate.holes: the step of three frames or more); before the session it loaded as
+    its three frames. It is scored on them; a frame missing in its step, of the plate or the GT, is still refused."""
+    gt = _shot_on(tmp_path / "shots" / "twos", [1001, 1003, 1005])
+    clip = load_shot(tmp_path / "shots" / "twos")
+    assert clip.frames == [1001, 1003, 1005] and clip.plate.shape == (3, 32, 48, 3)
+    np.testing.assert_allclose(clip.gt, gt, atol=1e-3)
+    _shot_on(tmp_path / "shots" / "ones", [1001, 1002, 1003])
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "--out", str(out)]) == 0
+    capsys.readouterr()
+    clips = {c["name"]: c for c in json.loads((out / "benchmark.json").read_text())["clips"]}
+    assert clips["twos"]["frames"] == [1001, 1003, 1005]
+    static = clips["twos"]["methods"]["static"]
+    assert len(static["per_frame"]["MAD"]) == 3 and static["mean"]["MAD"] > 0
+    # its frames are not adjacent frame numbers: no temporal score, said (a plate on twos, not a hole)
+    assert static["mean"]["dtSSD"] is None and clips["ones"]["methods"]["static"]["mean"]["dtSSD"] is not None
+    assert load_shot(tmp_path / "shots" / "twos", max_frames=2).frames == [1001, 1003]
+    # a real hole in a plate on twos: 1005 between 1003 and 1007
+    _shot_on(tmp_path / "holed" / "h", [1001, 1003, 1007])
+    with pytest.raises(InputError, match=r"shot h: plate .*plate.####.exr has no frame 1005 of 1001-1007x2 .*"
+                                         r"give --frames 2 to score 1001, 1003 only"):
+        load_shot(tmp_path / "holed" / "h")
+    # the GT is checked on the plate's frames: one of them missing is refused, one between them is not needed
+    (tmp_path / "shots" / "twos" / "gt.1003.exr").unlink()
+    with pytest.raises(InputError, match=r"shot twos: ground truth .*gt.####.exr has no frame 1003 of 1001-1005x2"):
+        load_shot(tmp_path / "shots" / "twos")
+    # a shot given as a relative folder (folder:.) is named by its folder's name, not "shot :"
+    monkeypatch.chdir(tmp_path / "shots" / "twos")
+    with pytest.raises(InputError, match=r"^shot twos: ground truth gt.####.exr has no frame 1003"):
+        load_shot(Path("."))
+    monkeypatch.chdir(tmp_path / "shots" / "ones")
+    assert load_shot(Path(".")).name == "ones"
+
+
 def test_a_bad_ground_truth_is_refused_at_load_naming_the_shot_and_file(tmp_path, capsys):
     """QA: a GT of 0-255 values or with NaN was found after every method had rendered the clip, the multi-shot run
     stopped with no report, the message named neither the shot nor the file (x, y of the --size picture), and numpy
@@ -550,6 +607,30 @@ def test_a_bad_ground_truth_is_refused_at_load_naming_the_shot_and_file(tmp_path
             run_benchmark([EvalClip("sq", frames, alphas, [1, 2, 3, 4])],
                           {"m": lambda f, r, g: ran.append(1) or np.zeros(g.shape, np.float32)}, max_side=28)
     assert not ran and not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+def test_shots_ground_truths_are_read_and_checked_no_more_than_needed(tmp_path, monkeypatch):
+    """Review: with shots: each ground truth was read twice and its values checked three times (check_shot, load_shot,
+    run_benchmark). The first shot is loaded before the others are checked (read once), and a shot's values are
+    checked once a read, not again by run_benchmark."""
+    from vom_plugin.eval import clips as C
+    from vom_plugin.eval import runner as R
+    from vom_plugin.eval import scores as S
+
+    _shot(tmp_path / "shots" / "a")
+    _shot(tmp_path / "shots" / "b")
+    reads: list[str] = []
+    checked: list[int] = []
+    read, problem = C.read_alpha_sequence, S.value_problem
+    monkeypatch.setattr(C, "read_alpha_sequence", lambda pat, *a, **k: reads.append(Path(pat).parent.name)
+                        or read(pat, *a, **k))
+    monkeypatch.setattr(S, "value_problem", lambda a: checked.append(1) or problem(a))
+    clips = list(iter_clips(f"shots:{tmp_path / 'shots'}"))
+    assert sorted(reads) == ["a", "b", "b"] and len(checked) == 9  # 3 frames: a once, b twice
+    checked.clear()
+    for clip in clips:
+        R._refuse_bad_gt(clip)
+    assert not checked
 
 
 def test_the_benchmark_prints_each_clips_notes_on_stderr(tmp_path, capsys):

@@ -18,8 +18,8 @@ Alphas are read from channel A (or alpha, a single <layer>.A, the only channel, 
 Regions: whole (the frame; RVM scalings: MAD/MSE x1e3, Grad/Conn /1e3, dtSSD x1e2) or the unknown band of a
 trimap dilated from the GT: narrow / medium / wide = 5 / 12 / 20 px (TCVOM scalings). Missing frames,
 frames of another size and NaN/Inf predictions are errors that name the frame (exit 2). Predictions outside 0-1
-are clipped to it, and so is a ground truth outside 0-1 (with a note); values past 2 (a matte of 0-255 codes) are
-refused. dtSSD and MESSDdt compare adjacent frame
+are clipped to it, and so is a ground truth outside 0-1 (with a note); values above 2 or below -1 (a matte of
+0-255 codes) are refused. dtSSD and MESSDdt compare adjacent frame
 numbers: over the whole frame each with the one before (the first frame counts 0, as RVM's), in a band each with
 the one after (the last frame counts 0, as TCVOM's; nothing where the band is empty); a value
 not defined for a frame (a neighbour that is not the adjacent frame, an empty band, no solid interior for Core)
@@ -61,10 +61,13 @@ def _refuse_gaps(args: argparse.Namespace, frames: list[int]) -> None:
     except InputError:  # no prediction file at all: said when they are read
         return
     have = set(frames)
-    if len(predicted) == len(frames) and not have & set(predicted):
-        # numbered from another start (1-4 against 1001-1004): "no ground truth" then "missing frames" hid that (QA)
+    if not have & set(predicted):
+        # numbered from another start (1-4 against 1001-1004): "no ground truth" then "missing frames" hid that (QA),
+        # with another count too (0-4 against 1001-1004, a review); renumbering lines up only as many frames
+        how = ("; renumber one" if len(predicted) == len(frames) else
+               f" ({len(predicted)} frames against {len(frames)}); check they are of the same shot and frame range")
         raise InputError(f"the prediction {args.pred} is numbered {format_frames(predicted)} and the ground truth "
-                         f"{args.gt} {format_frames(frames)}: no frame in common; renumber one")
+                         f"{args.gt} {format_frames(frames)}: no frame in common{how}")
     # a hole in the GT's own step (1001, 1003, 1007 on twos lacks 1005): a GT on twos beside a prediction on ones is
     # a GT of every other frame, as hand-made ones are, not a gap (a review)
     step = min((b - a for a, b in zip(frames, frames[1:], strict=False)), default=1)

@@ -84,17 +84,26 @@ def plate_heads(plate: str, on_disk: Any, spans: list[tuple[int, int]], first: i
     return heads
 
 
-def holes(on_disk: Any, lo: int, hi: int) -> list[int]:
-    """The frames from ``lo`` to ``hi`` missing from the plate on disk (``check_no_holes``' rule: a plate on twos
-    has none between its frames)."""
+def plate_step(on_disk: Any) -> int:
+    """The step of the plate on disk: 2 for a plate on twos (every frame a multiple of 2 apart), else 1. Two frames
+    two apart are a frame missing between them, not a plate on twos: that takes three frames. ``vom benchmark``
+    reads a shot's frames by it too."""
     have = sorted(set(on_disk.frames))
-    if len(have) < 2:  # a still standing for every frame (the Python API's), or one frame: nothing to cross
-        return []
+    if len(have) < 3:
+        return 1
     step = 0
     for a, b in itertools.pairwise(have):
         step = math.gcd(step, b - a)
-    # two frames two apart are a frame missing between them, not a plate on twos: that takes three frames
-    step = max(step, 1) if len(have) >= 3 else 1
+    return max(step, 1)
+
+
+def holes(on_disk: Any, lo: int, hi: int) -> list[int]:
+    """The frames from ``lo`` to ``hi`` missing from the plate on disk (``check_no_holes``' rule: a plate on twos
+    has none between its frames, ``plate_step``)."""
+    have = sorted(set(on_disk.frames))
+    if len(have) < 2:  # a still standing for every frame (the Python API's), or one frame: nothing to cross
+        return []
+    step = plate_step(on_disk)
     on = set(have)
     return [f for f in range(lo, hi + 1, step) if f not in on] if lo % step == have[0] % step else []
 

@@ -38,6 +38,9 @@ class EvalClip:
     frames: list[int]
     roto: np.ndarray | None = None  # float32 [H, W] {0, 1} on frames[0]; None: coarsened from gt[0]
     colorspace: str = "lin_rec709"
+    # the GT's values were refused where bad as it was read (load_shot, naming the file): run_benchmark need not
+    # check them again
+    gt_checked: bool = False
 
 
 def coarse_roto(alpha: np.ndarray, *, dilate: int = 3, kernel: int = 5) -> np.ndarray:
@@ -199,8 +202,9 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     TIFF, JPEG: display-encoded as a rule). An 8-bit plate was decoded here and then decoded again by the colour
     setting its shot.yaml gave, so the benchmark matted another picture than ``vom render`` (QA).
 
-    The shot's frames are every frame from the plate's first to its last (the first ``max_frames``): a frame of the
-    plate or the ground truth missing among them, a frame of another size and a ground truth with NaN/Inf or values
+    The shot's frames are every frame from the plate's first to its last, in its step (a plate on twos: every other
+    frame, as ``vom render`` reads it), the first ``max_frames`` of them: a frame of the plate or the ground truth
+    missing among them, a frame of another size and a ground truth with NaN/Inf or values
     far outside 0-1 are InputErrors naming the shot, the file and the frame (``check_shot``)."""
     from vom_plugin.io import existing_frame_path, read_plate
 
@@ -210,8 +214,8 @@ def load_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) 
     w, h = _plate_size(folder, plate_pat, frames)
     plate = np.stack([read_plate(existing_frame_path(plate_pat, f)).rgb for f in frames])
     gt = _shot_gt(folder, gt_pat, frames, (w, h))
-    return EvalClip(folder.name, plate.astype(np.float32), gt, list(frames), _shot_roto(folder, frames[0], (w, h)),
-                    colorspace)
+    return EvalClip(_shot_name(folder), plate.astype(np.float32), gt, list(frames),
+                    _shot_roto(folder, frames[0], (w, h)), colorspace, gt_checked=True)
 
 
 def check_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None) -> None:
@@ -226,17 +230,20 @@ def check_shot(folder: str | os.PathLike[str], *, max_frames: int | None = None)
 
 
 def _shot_frames(folder: Path, max_frames: int | None) -> tuple[str, str, list[int]]:
-    """(plate pattern, GT pattern, frames) of a shot folder. The frames run from the plate's first to its last: a hole
-    was skipped, the network run across it as if the frames beside it were adjacent (QA); it is refused, as a
-    ground-truth frame missing is."""
+    """(plate pattern, GT pattern, frames) of a shot folder. The frames run from the plate's first to its last in the
+    plate's step (``vom render``'s rule, ``engine.shot_plate.plate_step``: a plate on twos has no holes): a hole was
+    skipped, the network run across it as if the frames beside it were adjacent (QA); it is refused, as a
+    ground-truth frame missing among them is."""
+    from vom_plugin.engine.shot_plate import plate_step
     from vom_plugin.io import open_sequence
     from vom_plugin.io.sequence import PlateSequence, format_frames
 
     plate_pat, gt_pat = _pattern_in(folder, "plate"), _pattern_in(folder, "gt")
     if plate_pat is None or gt_pat is None:
         raise InputError(f"shot folder {folder}: expected plate.####.exr and gt.####.exr (or .png) in it")
-    on_disk = open_sequence(plate_pat, role=f"shot {folder.name}: plate").frames
-    frames = list(range(on_disk[0], on_disk[-1] + 1))
+    name = _shot_name(folder)
+    on_disk = open_sequence(plate_pat, role=f"shot {name}: plate")
+    frames = list(range(on_disk.frames[0], on_disk.frames[-1] + 1, plate_step(on_disk)))
     if max_frames:
         frames = frames[:max_frames]
     for pattern, what, why in (
@@ -244,11 +251,17 @@ def _shot_frames(folder: Path, max_frames: int | None) -> tuple[str, str, list[i
             (gt_pat, "ground truth", "every plate frame is scored")):
         missing = PlateSequence(pattern, frames).missing()
         if missing:
-            before = missing[0] - frames[0]  # --frames N scores the first N: those before the first hole
+            before = frames.index(missing[0])  # --frames N scores the first N: those before the first hole
             fewer = (f", or give --frames {before} to score {format_frames(frames[:before])} only" if before else "")
-            raise InputError(f"shot {folder.name}: {what} {pattern} has no frame {format_frames(missing)} of "
-                             f"{format_frames(frames)} ({why}); supply the missing frame(s){fewer}")
+            raise InputError(f"shot {name}: {what} {pattern} has no frame {format_frames(missing)} of "
+                             f"{format_frames(frames, stepped=True)} ({why}); supply the missing frame(s){fewer}")
     return plate_pat, gt_pat, frames
+
+
+def _shot_name(folder: Path) -> str:
+    """The shot's name in messages and results: its folder's, of the folder resolved where it was given as ``.``
+    (folder:. printed "shot :"), its path where that has none (/)."""
+    return folder.name or folder.resolve().name or str(folder.resolve())
 
 
 def _shot_colorspace(folder: Path, plate_pat: str) -> str:
@@ -276,7 +289,7 @@ def _plate_size(folder: Path, plate_pat: str, frames: list[int]) -> tuple[int, i
         if size is None:
             size = (info.width, info.height)
         elif (info.width, info.height) != size:
-            raise InputError(f"shot {folder.name}: plate frame {f} ({existing_frame_path(plate_pat, f)}) is "
+            raise InputError(f"shot {_shot_name(folder)}: plate frame {f} ({existing_frame_path(plate_pat, f)}) is "
                              f"{info.width}x{info.height}; expected {size[0]}x{size[1]} as frame {frames[0]}")
     assert size is not None  # _shot_frames gives one frame at least
     return size
@@ -288,12 +301,12 @@ def _shot_gt(folder: Path, gt_pat: str, frames: list[int], size: tuple[int, int]
     from vom_plugin.eval.scores import value_problem
     from vom_plugin.io import existing_frame_path
 
-    _, gt = read_alpha_sequence(gt_pat, frames, role=f"shot {folder.name}: ground truth", size=size)
+    _, gt = read_alpha_sequence(gt_pat, frames, role=f"shot {_shot_name(folder)}: ground truth", size=size)
     for i, f in enumerate(frames):
         problem = value_problem(gt[i])
         if problem:
-            raise InputError(f"shot {folder.name}: ground truth {gt_pat} frame {f} ({existing_frame_path(gt_pat, f)}): "
-                             f"{problem}")
+            raise InputError(f"shot {_shot_name(folder)}: ground truth {gt_pat} frame {f} "
+                             f"({existing_frame_path(gt_pat, f)}): {problem}")
     return gt
 
 
@@ -424,10 +437,13 @@ def iter_clips(spec: str, *, frames: int | None = None, size: int = 256) -> Iter
         raise InputError(f"--data {spec!r}: folder {root} does not exist")
     if kind in ("shots", "folder"):
         folders = _shot_folders(root)
-        if len(folders) > 1:  # every shot's files before the first is rendered (a ground truth is read twice)
-            for folder in folders:
-                check_shot(folder, max_frames=frames)
-        for folder in folders:
+        # every shot's files checked before the first is rendered: the first loaded (its ground truth read once), the
+        # others' read twice (all of them held at once could be gigabytes)
+        first = load_shot(folders[0], max_frames=frames)
+        for folder in folders[1:]:
+            check_shot(folder, max_frames=frames)
+        yield first
+        for folder in folders[1:]:
             yield load_shot(folder, max_frames=frames)
     elif kind == "dvm":
         yield from _dvm_clips(root, frames)

@@ -81,7 +81,7 @@ def _fit(clip: EvalClip, max_side: int | None) -> EvalClip:
     roto = None
     if clip.roto is not None:
         roto = (cv2.resize(clip.roto, size, interpolation=cv2.INTER_AREA) >= 0.5).astype(np.float32)
-    return EvalClip(clip.name, plate, gt, clip.frames, roto, clip.colorspace)
+    return EvalClip(clip.name, plate, gt, clip.frames, roto, clip.colorspace, clip.gt_checked)
 
 
 @dataclass
@@ -164,6 +164,8 @@ def _refuse_bad_gt(clip: EvalClip) -> None:
     after every method had rendered it, unnamed, with a numpy warning from the flows, QA)."""
     from vom_plugin.eval.scores import value_problem
 
+    if clip.gt_checked:  # by load_shot, naming the file
+        return
     for f, g in zip(clip.frames, clip.gt, strict=True):
         problem = value_problem(g)
         if problem:

@@ -102,12 +102,11 @@ def value_problem(alpha: np.ndarray) -> str | None:
 
 def _clipped(alphas: np.ndarray, nums: Sequence[int], what: str, notes: list[str]) -> np.ndarray:
     """``alphas`` clipped to 0-1, with a note naming the frames that were outside (by more than 1e-3); InputError for
-    values far outside, a matte in other units (0-255, 0-65535) that clipping would score as nonsense."""
-    far = [n for i, n in enumerate(nums) if alphas[i].max() > _FAR_HIGH or alphas[i].min() < _FAR_LOW]
+    values far outside (``value_problem``), a matte in other units (0-255, 0-65535) that clipping would score as
+    nonsense."""
+    far = [(n, problem) for n, a in zip(nums, alphas, strict=True) if (problem := value_problem(a))]
     if far:
-        hi, lo = float(alphas.max()), float(alphas.min())
-        worst = f"up to {hi:.4g}" if hi > _FAR_HIGH else f"down to {lo:.4g}"
-        raise InputError(f"{what} values {worst} in frame(s) {format_frames(far)}: {_UNITS_HINT}")
+        raise InputError(f"{what} frame(s) {format_frames([n for n, _ in far])}: {far[0][1]}")
     outside = [n for i, n in enumerate(nums) if alphas[i].min() < -1e-3 or alphas[i].max() > 1 + 1e-3]
     if outside:
         notes.append(f"{what} values outside 0-1 clipped to it in frame(s) {format_frames(outside)}")
