@@ -161,6 +161,13 @@ def test_a_plates_declared_colour_space_is_heard():
     # a linear DPX: OpenImageIO names it lin_rec709_scene from its transfer alone, which says nothing of primaries
     linear_dpx = {"dpx:Transfer": "Linear", "oiio:ColorSpace": "lin_rec709_scene"}
     assert plate_colour_note(linear_dpx, "uint16", "ACEScg", "p.0001.dpx") is None
+    # read as sRGB it was said nothing of, where a float EXR and a log DPX read so are warned of (QA)
+    note = plate_colour_note(linear_dpx, "uint16", "sRGB", "p.0001.dpx")
+    assert note == ("plate p.0001.dpx says its transfer is linear (dpx:Transfer Linear) and is read as sRGB code "
+                    "values (the colorspace setting): decoded with sRGB's curve where the shot is dark; set colorspace "
+                    "lin_rec709 or ACEScg if it is linear")
+    assert plate_colour_note({"dpx:Transfer": "Linear"}, "uint16", "sRGB", "p.0001.dpx") == note
+    assert plate_colour_note(linear_dpx, "uint16", "raw", "p.0001.dpx") is None  # its code values, as asked
     with pytest.raises(InputError, match="log-encoded \\(colour space 'ACEScct'\\)"):
         plate_colour_note({"colorInteropID": "ACEScct"}, "half", "ACEScg", "p.0001.exr")
 
@@ -291,6 +298,11 @@ def test_an_rgba_outputs_tag_is_the_plates_space_never_a_contradicting_one():
     assert rgb_colour_id({}, "sRGB") == "srgb_rec709_scene"
     assert rgb_colour_id({"oiio:ColorSpace": "scene_linear"}, "ACEScg") == "lin_ap1_scene"
     assert rgb_colour_id({"oiio:ColorSpace": "KodakLog", "dpx:Transfer": "Logarithmic"}, "raw") is None
+    # a DPX whose transfer contradicts the setting: no tag (QA: a linear or log DPX read as sRGB went out sRGB)
+    assert rgb_colour_id({"oiio:ColorSpace": "lin_rec709_scene", "dpx:Transfer": "Linear"}, "sRGB") is None
+    assert rgb_colour_id({"oiio:ColorSpace": "KodakLog", "dpx:Transfer": "Logarithmic"}, "sRGB") is None
+    assert rgb_colour_id({"dpx:Transfer": "Linear"}, "lin_rec709") == "lin_rec709_scene"
+    assert rgb_colour_id({"dpx:Transfer": "User defined"}, "sRGB") == "srgb_rec709_scene"
 
 
 def test_the_network_sees_a_plate_at_one_exposure_whatever_its_exposure():

@@ -382,6 +382,18 @@ def test_a_stereo_exr_reads_its_default_view_and_a_tiff_its_first_page(tmp_path)
     np.testing.assert_allclose(read_plate(tif).rgb, (left * 65535).astype(np.uint16) / 65535, atol=1e-6)
 
 
+def test_a_webp_plate_reads_as_openimageio_reads_it(tmp_path):
+    """A WebP plate was "damaged or truncated: Couldn't decode subimage 0" (QA): probing for parts (a seek to
+    subimage 1 and back) left OpenImageIO's WebP reader unable to decode. Formats of one image are not probed."""
+    import OpenImageIO as oiio
+
+    codes = (_rgb(seed=3) / 4 * 255).astype(np.uint8)
+    write_image(tmp_path / "p.webp", codes, pixel_type="uint8", attributes={"compression": "lossless"})
+    expected = oiio.ImageBuf(str(tmp_path / "p.webp")).get_pixels(oiio.FLOAT)
+    np.testing.assert_array_equal(read_plate(tmp_path / "p.webp").rgb, expected)
+    assert plate_views(tmp_path / "p.webp") == []
+
+
 def test_luminance_chroma_and_integer_plates_are_refused(tmp_path):
     """Y/RY/BY was read as a grey plate (the colour lost, exit 0), EXR UINT channels as a black one."""
     rgb = _rgb(seed=7)
@@ -399,6 +411,14 @@ def test_luminance_chroma_and_integer_plates_are_refused(tmp_path):
                   "BY": OpenEXR.Channel(half, 2, 2)}).write(str(tmp_path / "ycsub.exr"))
     with pytest.raises(InputError, match=r"ycsub\.exr is a luminance/chroma EXR with subsampled chroma"):
         read_plate(tmp_path / "ycsub.exr")
+    # R, G, B with B alone subsampled was called luminance/chroma (Y, RY, BY) too (QA): the channels as they are
+    OpenEXR.File({"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage},
+                 {"R": OpenEXR.Channel(rgb[..., 0].astype(np.float16)), "G": OpenEXR.Channel(rgb[..., 1].astype(
+                     np.float16)), "B": OpenEXR.Channel(half, 2, 2)}).write(str(tmp_path / "bsub.exr"))
+    with pytest.raises(InputError, match=r"bsub\.exr has subsampled channels \(B at 2x2\), which vom cannot read; "
+                                         r"write it with every channel at full size") as e:
+        read_plate(tmp_path / "bsub.exr")
+    assert "luminance/chroma" not in str(e.value)
     ids = (np.arange(12 * 16 * 3).reshape(12, 16, 3) * 1000).astype(np.uint32)
     write_image(tmp_path / "ids.exr", ids, pixel_type="uint")
     for read in (read_plate, plate_info):

@@ -492,3 +492,81 @@ def test_a_roto_whose_frame_is_the_plates_data_window_origin_and_all_is_placed_t
     np.testing.assert_array_equal(mask, expected)
     np.testing.assert_array_equal(read_roto(tmp_path / "roto.exr", (32, 24), plate_windows=(display, data),
                                             picture=data), shape)
+
+
+def _stereo_roto(path, channels, pixels, views=("left", "right")):
+    import OpenImageIO as oiio
+
+    return write_image(path, pixels, channels, attributes={"multiView": (oiio.TypeDesc(f"string[{len(views)}]"),
+                                                                          views)})
+
+
+def test_a_stereo_roto_is_read_in_the_plates_view(tmp_path):
+    """A one-part stereo roto (A the left eye's, right.A the right eye's) over a plate matted in its view 'right':
+    the roto's default view was read, a right-eye plate matted from the left eye's shape without a word (QA). The
+    plate's view is read where the roto has it, saying so; a roto without it is refused; over a plate of one view
+    its default view is read, said."""
+    from vom_plugin.io import roto_layer_of
+
+    left, right = _disc(cx=10), _disc(cx=22)
+    path = _stereo_roto(tmp_path / "s.exr", ("A", "right.A"), np.dstack([left, right]))
+    notes: list[str] = []
+    assert roto_layer_of(path, None, view="right", notes=notes) == "right.A"
+    assert notes == [f"roto {path} holds the views left, right: vom reads its view 'right', the view of the plate "
+                     f"it mattes (channel right.A)"]
+    np.testing.assert_array_equal(read_roto(path, (32, 24), channel="right.A"), right)
+    notes = []
+    assert roto_layer_of(path, None, view="left", notes=notes) is None  # its plain A, read as any roto's
+    assert notes == [f"roto {path} holds the views left, right: vom reads its view 'left', the view of the plate it "
+                     f"mattes (channel A)"]
+    notes = []
+    assert roto_layer_of(path, None, notes=notes) is None
+    assert notes == [f"roto {path} holds the views left, right, the plate none: vom reads the roto's default view, "
+                     f"'left' (channel A)"]
+    np.testing.assert_array_equal(read_roto(path, (32, 24)), left)
+    with pytest.raises(InputError, match=rf"roto {path} holds the views left, right and not 'centre', the view vom "
+                                         rf"mattes of the plate: a roto drawn for another view"):
+        roto_layer_of(path, None, view="centre")
+    # every view prefixed (left.A, right.A: refused as several alphas before), an object's layer in a view
+    both = _stereo_roto(tmp_path / "p.exr", ("left.A", "right.A", "hero.A", "hero.right.A"),
+                        np.dstack([left, right, right, left]))
+    assert roto_layer_of(both, None, view="right") == "right.A"
+    assert roto_layer_of(both, None) == "left.A"
+    assert roto_layer_of(both, "hero", view="right") == "hero.right.A"
+    assert roto_layer_of(both, "hero", view="left") == "hero.A"
+    # a view without a shape of its own is refused rather than read from another view's
+    rgb = _stereo_roto(tmp_path / "rgb.exr", ("A", "right.R", "right.G", "right.B"), np.dstack([left] * 4))
+    with pytest.raises(InputError, match=r"holds the views left, right, and its view 'right' has no alpha \(its "
+                                         r"channels right\.R, right\.G, right\.B\)"):
+        roto_layer_of(rgb, None, view="right")
+
+
+def test_a_stereo_roto_of_one_part_per_view_is_refused_in_terms_of_views(tmp_path):
+    """A multi-part stereo roto (parts left and right, each an A) was refused as a file of parts each holding an
+    alpha (QA): its parts are its views, and the refusal says so, naming the one the plate needs."""
+    import OpenImageIO as oiio
+
+    from vom_plugin.io import roto_layer_of
+
+    specs = []
+    for view in ("left", "right"):
+        spec = oiio.ImageSpec(32, 24, 1, "half")
+        spec.channelnames = ("A",)
+        spec.attribute("name", view)
+        spec.attribute("view", view)
+        specs.append(spec)
+    path = str(tmp_path / "mp.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, tuple(specs))
+    assert out.write_image(_disc(cx=10)) and out.open(path, specs[1], "AppendSubimage")
+    assert out.write_image(_disc(cx=22)) and out.close()
+    with pytest.raises(InputError, match=r"mp\.exr holds the views left, right, each a part of its own \(part 0 "
+                                         r"'left': A; part 1 'right': A\): vom reads a stereo roto's views from one "
+                                         r"part \(A, right\.A\); write its view 'right', the plate's, as a roto of "
+                                         r"its own \(oiiotool mp\.exr --subimage right -o OUT\.exr\)"):
+        roto_layer_of(path, None, view="right")
+    with pytest.raises(InputError, match=r"write its view 'left', its default one, as a roto of its own \(oiiotool "
+                                         r"mp\.exr --subimage left -o OUT\.exr\)"):
+        roto_layer_of(path, None)
+    with pytest.raises(InputError, match=r"holds the views left, right and not 'centre'"):
+        roto_layer_of(path, None, view="centre")

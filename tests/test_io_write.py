@@ -484,10 +484,16 @@ def test_a_matte_claims_no_colour_space_and_a_plates_rgb_keeps_its_own(tmp_path)
     # OCIO's names lose their ocio: prefix (QA)
     for said, extra, setting, interop in (("lin_rec709_scene", {"dpx:Transfer": "Linear"}, "ACEScg", "lin_ap1_scene"),
                                           ("KodakLog", {"dpx:Transfer": "Logarithmic"}, "raw", None),
+                                          # a linear or log DPX read as sRGB went out srgb_rec709_scene, a tag its
+                                          # values contradict (QA): none
+                                          ("lin_rec709_scene", {"dpx:Transfer": "Linear"}, "sRGB", None),
+                                          ("KodakLog", {"dpx:Transfer": "Logarithmic"}, "sRGB", None),
+                                          (None, {"dpx:Transfer": "Printing density"}, "sRGB", None),
+                                          (None, {"dpx:Transfer": "Undefined"}, "sRGB", "srgb_rec709_scene"),
                                           ("KodakLog", {}, "raw", None),
                                           ("ocio:acescct_ap1_scene", {}, "raw", "acescct_ap1_scene")):
         info = ImageInfo.for_size(16, 12)
-        info.metadata.update({"oiio:ColorSpace": said, **extra})
+        info.metadata.update({**({"oiio:ColorSpace": said} if said else {}), **extra})
         write_alpha(tmp_path / "t.exr", alpha, info, output="rgba", rgb=np.zeros((12, 16, 3), np.float32),
                     metadata={"vom/colorspace": setting})
         assert oiio.ImageInput.open(str(tmp_path / "t.exr")).spec().getattribute("colorInteropID") == interop, said

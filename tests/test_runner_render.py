@@ -2092,6 +2092,54 @@ def test_a_stereo_plate_is_matted_in_its_default_view_and_said(shot_dir: Path, t
     assert not (shot_dir / "mixed").exists() and not (shot_dir / "mono_mixed").exists()
 
 
+def test_a_stereo_roto_is_read_in_the_view_the_plate_is_matted_in(shot_dir: Path, tmp_path: Path) -> None:
+    """A right-eye-default stereo plate (R, G, B the right eye's) and a stereo roto (A the left eye's shape, right.A
+    the right eye's): the roto's default view was read, the right eye matted from the left eye's shape, exit 0
+    (QA). The roto's view of the plate's is read, said; a roto without that view is refused; a stereo roto over a
+    plate of one view is read in its default view, said."""
+    (tmp_path / "plate").mkdir()
+    for src in sorted((shot_dir / "plate").glob("p.*.exr")):
+        rgb = oiio.ImageBuf(str(src)).get_pixels(oiio.FLOAT)[..., :3]
+        _write_views(tmp_path / "plate" / src.name, np.concatenate([rgb, rgb[:, ::-1]], -1),
+                     ("R", "G", "B", "left.R", "left.G", "left.B"), ("right", "left"))
+    right = oiio.ImageBuf(str(shot_dir / "roto" / "r.0001.exr")).get_pixels(oiio.FLOAT)[..., :1]
+    roto = _write_views(tmp_path / "roto.exr", np.concatenate([right[:, ::-1], right], -1), ("A", "right.A"),
+                        ("left", "right"))
+    mono = render(shot(shot_dir, "mono_eye", frames="1-3"))
+    right_eye = shot(shot_dir, "right_eye", plate=str(tmp_path / "plate" / "p.####.exr"), keyframes={1: str(roto)},
+                     frames="1-3")
+    r = render(right_eye)
+    assert f"roto {roto} holds the views left, right: vom reads its view 'right', the view of the plate it mattes " \
+           "(channel right.A)" in r.warnings, r.warnings
+    for a, b in zip(mono.paths, r.paths, strict=True):
+        np.testing.assert_array_equal(read_alpha(a), read_alpha(b))
+    # vom farm check recomputes the recipe with the view read (the roto's right.A), and the frames pass
+    (tmp_path / "right_eye.yaml").write_text(right_eye.to_yaml())
+    assert main(["farm", "check", str(tmp_path / "right_eye.yaml")]) == 0
+    other = _write_views(tmp_path / "other.exr", np.concatenate([right, right], -1), ("A", "centre.A"),
+                         ("left", "centre"))
+    with pytest.raises(InputError, match=rf"roto {other} holds the views left, centre and not 'right', the view vom "
+                                         r"mattes of the plate"):
+        render(shot(shot_dir, "no_eye", plate=str(tmp_path / "plate" / "p.####.exr"), keyframes={1: str(other)},
+                    frames="1-3"))
+    assert not (shot_dir / "no_eye").exists()
+    # over a plate of one view: the roto's default view, said
+    r = render(shot(shot_dir, "mono_plate", keyframes={1: str(roto)}, frames="1-3"))
+    assert f"roto {roto} holds the views left, right, the plate none: vom reads the roto's default view, 'left' " \
+           "(channel A)" in r.warnings, r.warnings
+
+
+def _write_views(path: Path, pixels: np.ndarray, channels: tuple[str, ...], views: tuple[str, ...]) -> Path:
+    """A one-part multi-view EXR (``multiView`` listing ``views``, the default first)."""
+    spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), oiio.HALF)
+    spec.channelnames = channels
+    spec.attribute("multiView", oiio.TypeDesc(f"string[{len(views)}]"), views)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec)
+    assert out.write_image(np.ascontiguousarray(pixels, np.float32)) and out.close()
+    return path
+
+
 def test_plate_frames_with_nan_pixels_are_named_in_one_warning(shot_dir: Path, tmp_path: Path) -> None:
     """A renderer's dead pixels are repaired from their neighbours, and the render says which frames had them; a
     frame all NaN (a failed render of the plate) mattes as nothing, which the warning says (it said nothing)."""

@@ -109,13 +109,15 @@ def _check_keyframe_picture(plate: Any, frame: int, path: Path) -> None:
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
-               windows: tuple[Any, Any], notes: list[str], picture: Any) -> tuple[np.ndarray, str | None]:
-    """``read_roto`` of the object's own layer (``roto_layer_of``: ``hero.A`` of a file of several), and that
-    layer; with several objects its error says whose roto it is (one file may serve several)."""
+               windows: tuple[Any, Any], notes: list[str], picture: Any, view: str | None) -> tuple[np.ndarray,
+                                                                                                    str | None]:
+    """``read_roto`` of the object's own layer (``roto_layer_of``: ``hero.A`` of a file of several; of a stereo roto,
+    the plate's ``view``'s), and that layer; with several objects its error says whose roto it is (one file may serve
+    several)."""
     from vom_plugin import io as vio
 
     try:
-        layer = vio.roto_layer_of(path, name)
+        layer = vio.roto_layer_of(path, name, view, notes)
         return vio.read_roto(path, size, channel=layer, pixel_aspect=aspect, plate_windows=windows, notes=notes,
                              picture=picture), layer
     except InputError as e:
@@ -138,16 +140,27 @@ def _check_rotos_seen(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: A
                     f"working_size")
 
 
-def read_rotos(shot: Shot, first: Any, windows: dict[int, tuple[Any, Any]], picture: Any, notes: list[str]
+def plate_view(path: str | os.PathLike[str]) -> str | None:
+    """The view a render mattes of a stereo plate frame (``plate_views``' first: its default), None for one of one
+    view; every frame a render reads has the first one's (``_check_like_first``), so a stereo roto is read in it."""
+    from vom_plugin import io as vio
+
+    views = vio.plate_views(path)
+    return views[0] if views else None
+
+
+def read_rotos(shot: Shot, first: Any, windows: dict[int, tuple[Any, Any]], picture: Any, notes: list[str],
+               view: str | None = None
                ) -> tuple[dict[Any, dict[int, np.ndarray]], dict[Any, dict[int, str | None]], fr.Geometry]:
     """Every object's rotos read and checked as a render reads them (``first``: the first plate frame's header;
-    ``windows``: each keyframe's plate frame's (display, data) windows; ``picture``: ``shot_picture``): (masks, the
-    layer each was read from, the network's geometry). ``vom farm`` asks the same before a job is made."""
+    ``windows``: each keyframe's plate frame's (display, data) windows; ``picture``: ``shot_picture``; ``view``:
+    ``plate_view``, the view of a stereo roto read): (masks, the layer each was read from, the network's geometry).
+    ``vom farm`` asks the same before a job is made."""
     from vom_plugin import io as vio
 
     size, aspect = tuple(first.size), first.pixel_aspect
     read = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
-                                  vio.placed_at(picture, windows[kf][0]))
+                                  vio.placed_at(picture, windows[kf][0]), view)
                    for kf, path in kfs.items()}
             for name, kfs in shot.rotos().items()}
     rotos = {name: {kf: mask for kf, (mask, _) in kfs.items()} for name, kfs in read.items()}
@@ -421,14 +434,15 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                          f"this render's objects, so where they overlap the alphas may sum above 1; render "
                          f"every object in one shot, or delete {'them' if len(files) > 1 else 'it'} if that object "
                          f"is gone")
-    views = vio.plate_views(seq.path(frames[0]))
+    views = vio.plate_views(seq.path(frames[0]))  # (plate_view's, the note's listing too)
     if views:  # a stereo EXR: its default view's R, G, B are read (a multi-part one's first part's, if it lists none)
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(views)}: vom mattes the default one, "
                      f"{views[0]!r}; for another view, render a plate of that view alone")
     picture = shot_picture(on_disk, heads, first.info, notes)
     for f, info in heads.items():
         _check_seen(f, on_disk.path(f), info, picture)
-    rotos, layers, geo = read_rotos(shot, first.info, windows, picture, notes)
+    # a stereo roto is read in the plate's view (QA: its default one was, a right-eye plate matted from the left's)
+    rotos, layers, geo = read_rotos(shot, first.info, windows, picture, notes, views[0] if views else None)
     _small_object_notes(rotos, shot, geo, notes)
     _shared_roto_notes(rotos, notes)
     first_kf = first_keyframe(shot)

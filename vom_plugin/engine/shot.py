@@ -92,12 +92,13 @@ def read_keyframes_stamp(text: str) -> dict[str | None, set[int]]:
     return {n: {int(k) for k in ks.split(",") if k} for n, _, ks in (part.partition(":") for part in text.split(";"))}
 
 
-def roto_layers(shot: Shot) -> dict[str | None, dict[int, str | None]]:
-    """Each object's keyframe rotos' own layer (``io.roto_layer_of``: ``hero.A`` of a file of several), None where
-    the file's alpha is read."""
+def roto_layers(shot: Shot, view: str | None = None) -> dict[str | None, dict[int, str | None]]:
+    """Each object's keyframe rotos' own layer (``io.roto_layer_of``: ``hero.A`` of a file of several; of a stereo
+    roto, the plate's ``view``'s: ``prepare.plate_view``), None where the file's alpha is read."""
     from vom_plugin import io as vio
 
-    return {name: {kf: vio.roto_layer_of(path, name) for kf, path in kfs.items()} for name, kfs in shot.rotos().items()}
+    return {name: {kf: vio.roto_layer_of(path, name, view) for kf, path in kfs.items()}
+            for name, kfs in shot.rotos().items()}
 
 
 def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]],

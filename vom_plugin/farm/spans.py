@@ -218,12 +218,13 @@ def check_plate(shot: FarmShot) -> str | None:
             raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}): {e}") from None
     # their pixels, as a render reads them (QA: a truncated roto, an empty one and one that covers the whole frame
     # passed the headers above, and every task of the job exited 2 on them)
-    from vom_plugin.engine.prepare import keyframe_windows, read_rotos
+    from vom_plugin.engine.prepare import keyframe_windows, plate_view, read_rotos
     from vom_plugin.engine.shot_plate import shot_picture
 
     full = Shot.from_yaml(shot.path)
     try:
-        read_rotos(full, first_info, keyframe_windows(full, heads), shot_picture(on_disk, heads, first_info, []), [])
+        read_rotos(full, first_info, keyframe_windows(full, heads), shot_picture(on_disk, heads, first_info, []), [],
+                   plate_view(on_disk.path(first)))
     except InputError as e:
         raise InputError(f"{shot.path}: {e}") from None
     return None
@@ -687,15 +688,18 @@ def _settings_differing(meta: dict[str, Any], settings: dict[str, str] | None) -
 def _recipe(farm: FarmShot) -> tuple[str, str, dict[str, str]]:
     """The shot's ``vom:recipe`` and ``vom:rotos`` (it reads the rotos and weights, and its keyframes' plate headers),
     and each roto's file by its ``vom:rotos`` name (``object:keyframe``)."""
-    from vom_plugin.engine.prepare import keyframe_windows
-    from vom_plugin.engine.shot import Shot, recipe_stamps
+    from vom_plugin.engine.prepare import keyframe_windows, plate_view
+    from vom_plugin.engine.shot import Shot, recipe_stamps, roto_layers
     from vom_plugin.io import existing_frame_path, read_info
 
     shot = Shot.from_yaml(farm.path)
-    heads = {kf: read_info(existing_frame_path(farm.plate, kf)) for kfs in shot.rotos().values() for kf in kfs}
+    keyframes = sorted({kf for kfs in shot.rotos().values() for kf in kfs})
+    heads = {kf: read_info(existing_frame_path(farm.plate, kf)) for kf in keyframes}
     windows = keyframe_windows(shot, heads)
+    # a stereo roto's layer is the plate's view's, which every frame the render read shares
+    view = next((v for kf in keyframes if (v := plate_view(existing_frame_path(farm.plate, kf)))), None)
     files = {f"{'' if n is None else n}:{kf}": str(p) for n, kfs in shot.rotos().items() for kf, p in kfs.items()}
-    return (*recipe_stamps(shot, windows), files)
+    return (*recipe_stamps(shot, windows, roto_layers(shot, view)), files)
 
 
 def _rotos_changed(then: str, now: str, files: dict[str, str]) -> str:

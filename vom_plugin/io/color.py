@@ -393,12 +393,26 @@ def declared_space(metadata: dict[str, Any]) -> str:
     return vom or " / ".join(filter(None, (declared, transfer)))
 
 
+def _log_transfer(transfer: str) -> bool:
+    """Whether a DPX's transfer is a log encoding (Nuke's log DPX says "Printing density")."""
+    return transfer.strip().lower().startswith(("log", "printing density", "adx"))
+
+
+def transfer_contradicts(transfer: str, colorspace: str) -> bool:
+    """Whether a DPX's ``dpx:Transfer`` says its values are other than the ``colorspace`` setting reads them: a log
+    transfer whatever the setting, a linear one read as sRGB (an rgba output was tagged sRGB over them, QA). A
+    transfer that says nothing (User defined, Undefined) contradicts nothing."""
+    if _log_transfer(transfer):
+        return True
+    return transfer.strip().lower() == "linear" and colorspace == DISPLAY_ENCODED
+
+
 def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str, path: Any) -> str | None:
     """A warning when a plate's header says it is in another colour space than ``colorspace``, or it holds 8- or
     16-bit integers (display-encoded as a rule) read as scene-linear; InputError for a log-encoded plate, which
     vom cannot read as any of its spaces (an sRGB PNG or a log DPX was read as linear ACEScg, saying nothing)."""
     declared, transfer = declared_colour(metadata)
-    log = transfer.lower().startswith(("log", "printing density", "adx")) or bool(_LOG.search(declared))
+    log = _log_transfer(transfer) or bool(_LOG.search(declared))
     hdr = not log and (bool(_HDR.search(declared)) or "2084" in _declared_key(declared))  # "SMPTE ST 2084"
     if log or hdr:
         said = f"dpx:Transfer {transfer}" if transfer else f"colour space {declared!r}"
@@ -412,6 +426,10 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
                     f"with sRGB's curve and brought up where the shot is dark): convert it to linear EXR first, or set "
                     f"colorspace raw to read its code values as they are")
         return f"plate {path} is {how} ({said}); read as {colorspace}, its code values as they are"
+    if transfer.lower() == "linear" and colorspace == DISPLAY_ENCODED:  # its oiio:ColorSpace aside, unsaid (QA)
+        return (f"plate {path} says its transfer is linear (dpx:Transfer {transfer}) and is read as sRGB code values "
+                f"(the colorspace setting): decoded with sRGB's curve where the shot is dark; set colorspace "
+                f"lin_rec709 or ACEScg if it is linear")
     key = _declared_key(declared)
     vom = _DECLARED.get(key)
     if vom is not None and vom != colorspace:  # sRGB and raw too: a dark sRGB plate is brought up, a raw one is not

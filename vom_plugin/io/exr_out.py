@@ -144,11 +144,14 @@ def rgb_colour_id(metadata: dict[str, Any], colorspace: str) -> str | None:
     into an EXR an EXR reader takes for linear, QA). A DPX's declared space is OpenImageIO's reading of its transfer,
     which says nothing of its primaries (a linear DPX read as ACEScg went out as Rec.709, QA), and OpenImageIO's own
     labels (KodakLog) are no colour interop ID, which a reader looks up (oiiotool: "could not be found"): neither
-    counts."""
-    from vom_plugin.io.color import INTEROP_IDS, interop_id_of_name
+    counts; nor does the setting where the DPX's transfer contradicts it (a linear or log DPX read as sRGB went out
+    tagged sRGB, QA): then no tag."""
+    from vom_plugin.io.color import INTEROP_IDS, interop_id_of_name, transfer_contradicts
 
     if metadata.get("colorInteropID"):
         return str(metadata["colorInteropID"])
+    if transfer_contradicts(str(metadata.get("dpx:Transfer") or ""), colorspace):
+        return None
     declared = str(metadata.get("oiio:ColorSpace") or "").removeprefix("ocio:")
     if "dpx:Transfer" not in metadata and _INTEROP_ID.match(declared):
         return declared

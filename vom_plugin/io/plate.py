@@ -270,13 +270,18 @@ def plate_views(path: str | os.PathLike[str]) -> list[str]:
     the first part's view is matted, QA); [] for a file of one view."""
     img = open_image(path, "plate")
     try:
-        names = _listed_views(img.info.metadata.get("multiView"))
-        if not names:
-            parts = subimage_names(img)
-            names = _views_of(part_specs(img, len(parts))) if len(parts) > 1 else []
-        return list(dict.fromkeys(v for v in names if v)) if len(set(filter(None, names))) > 1 else []
+        return image_views(img)
     finally:
         img.close()
+
+
+def image_views(img: OpenImage) -> list[str]:
+    """``plate_views`` of an open image (a roto's too: its views are read as a plate's)."""
+    names = _listed_views(img.info.metadata.get("multiView"))
+    if not names:
+        parts = subimage_names(img)
+        names = _views_of(part_specs(img, len(parts))) if len(parts) > 1 else []
+    return list(dict.fromkeys(v for v in names if v)) if len(set(filter(None, names))) > 1 else []
 
 
 def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Plate:

@@ -7,6 +7,7 @@ compositor's first question is always "which frame?".
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,8 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
     inp = oiio.ImageInput.open(str(p), _UNASSOCIATED)
     if inp is None:
         why = _oiio_error()
-        if "ubsampled" in why:  # OpenEXR's luminance/chroma form (Y full size, RY and BY at half): OIIO reads none
-            raise InputError(f"{role} {p} is a luminance/chroma EXR with subsampled chroma (Y, RY, BY), which vom "
-                             f"cannot read; write the plate as R, G, B (Nuke reads this file and writes RGB)")
+        if "ubsampled" in why:  # an EXR channel at less than full size: OIIO reads none
+            raise InputError(_subsampled(role, p, why))
         if p.stat().st_size == 0:  # said as such, not as the format library's read error (QA)
             raise InputError(f"{role} {p} is empty (0 bytes: a failed copy or render?)")
         raise InputError(f"{role} {p} cannot be read as an image: {why}")
@@ -128,6 +128,19 @@ def open_image(path: str | os.PathLike[str], role: str, subimage: int = 0) -> Op
     spec = inp.spec()
     check_spec(inp, spec, role, p)
     return OpenImage(inp, spec, info_from_spec(spec, p, str(inp.format_name())), subimage, role)
+
+
+def _subsampled(role: str, p: Path, why: str) -> str:
+    """The refusal of an EXR with subsampled channels, naming them as OpenImageIO's error does: OpenEXR's
+    luminance/chroma form (Y full size, RY and BY at half) as such, other channels as they are (an RGB EXR with B
+    alone subsampled was called luminance/chroma, QA)."""
+    sampled = dict(re.findall(r'channel "([^"]+)" has sampling (\d+\s*,\s*\d+)', why))
+    if not sampled or {"RY", "BY"} & set(sampled):
+        return (f"{role} {p} is a luminance/chroma EXR with subsampled chroma (Y, RY, BY), which vom cannot read; "
+                f"write the plate as R, G, B (Nuke reads this file and writes RGB)")
+    listed = ", ".join(f"{c} at {'x'.join(s.replace(' ', '').split(','))}" for c, s in sampled.items())
+    return (f"{role} {p} has subsampled channels ({listed}), which vom cannot read; write it with every channel at "
+            f"full size (Nuke reads this file and writes it so)")
 
 
 def check_spec(inp: Any, spec: Any, role: str, p: Path) -> None:
@@ -154,7 +167,9 @@ def read_info(path: str | os.PathLike[str]) -> ImageInfo:
 
 def subimage_names(img: OpenImage) -> list[str]:
     """Names of the parts of a multi-part file ("" for unnamed parts); leaves the input on its subimage."""
-    if img.spec.get_int_attribute("oiio:subimages", 0) == 1:  # what EXR headers say: no seeking
+    if img.spec.get_int_attribute("oiio:subimages", 0) == 1 or not img.input.supports("multiimage"):
+        # what EXR headers say, or a format of one image: no seeking (a WebP reader sought to subimage 1 and back
+        # could no longer decode subimage 0, QA)
         return [str(img.spec.getattribute("name") or "")]
     names = []
     index = 0

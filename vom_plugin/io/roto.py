@@ -9,7 +9,7 @@ import numpy as np
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import is_object_name
 from vom_plugin.io.info import ImageInfo, Window
-from vom_plugin.io.plate import is_grey_name
+from vom_plugin.io.plate import image_views, is_grey_name
 from vom_plugin.io.reader import (
     INT32_FORMATS,
     OpenImage,
@@ -38,11 +38,18 @@ _ALPHA_NAMES = ("A", "a", "alpha", "Alpha")
 _MASK_NAMES = ("mask", "matte")
 
 
-def roto_layer_of(path: str | os.PathLike[str], name: str | None) -> str | None:
+def roto_layer_of(path: str | os.PathLike[str], name: str | None, view: str | None = None,
+                  notes: list[str] | None = None) -> str | None:
     """The channel object ``name``'s mask is read from in the roto at ``path``: its own layer's alpha (``hero.A``,
     in any part of the file; else one of another case, when only one matches), as the Nuke node's objects read a
     layered roto; None where the file holds no such layer, or it is the file's only alpha (its mask is read as for
-    one object)."""
+    one object).
+    Of a stereo roto (``plate.image_views``), the alpha of ``view``, the view the plate is matted in (``plate_views``'
+    first; None for a plate of one view: the roto's default view), said in ``notes`` (``_view_channel``)."""
+    with open_image(path, "roto") as img:
+        views = image_views(img)
+        if views:
+            return _view_channel(img, views, name, view, notes)
     if not name:
         return None
     with open_image(path, "roto") as img:
@@ -61,6 +68,66 @@ def roto_layer_of(path: str | os.PathLike[str], name: str | None) -> str | None:
         if len(found) == 1:
             return found[0]
     return None
+
+
+def _view_channel(img: OpenImage, views: list[str], name: str | None, view: str | None,
+                  notes: list[str] | None) -> str | None:
+    """``roto_layer_of`` of a stereo roto: the channel of the plate's ``view`` (else, over a plate of one view, the
+    roto's default one) that holds the mask, named as OpenEXR names a one-part file's views (the default view's
+    channels plain, another's with its name next to last: ``right.A``, ``hero.right.A``; every view prefixed,
+    ``left.A``, is read too); None for the default view's plain alpha, read as any roto's. Its default view was read
+    whatever the plate's, a right-eye plate matted from the left eye's shape without a word (QA). InputError for a
+    roto without the plate's view, for one whose views are parts of their own, and for a view with no alpha."""
+    path, listed = img.path, ", ".join(views)
+    if view is not None and view not in views:
+        raise InputError(f"roto {path} holds the views {listed} and not {view!r}, the view vom mattes of the plate: a "
+                         f"roto drawn for another view; give the roto of the plate's view, or render a plate of one "
+                         f"of the roto's views")
+    chosen = view or views[0]
+    parts = subimage_names(img)
+    if len(parts) > 1:
+        specs = part_specs(img, len(parts))
+        part_views = [str(spec.getattribute("view") or "") for spec in specs]
+        listing = "; ".join(f"part {i} {parts[i] or '(unnamed)'!r}: {', '.join(spec.channelnames)}"
+                            for i, spec in enumerate(specs))
+        part = next((parts[i] or str(i) for i, v in enumerate(part_views) if v == chosen), "PART")
+        whose = "the plate's" if view else "its default one"
+        raise InputError(f"roto {path} holds the views {listed}, each a part of its own ({listing}): vom reads a "
+                         f"stereo roto's views from one part (A, right.A); write its view {chosen!r}, {whose}, as a "
+                         f"roto of its own (oiiotool {path.name} --subimage {part} -o OUT.exr)")
+
+    def view_of(channel: str) -> str:
+        bits = channel.split(".")
+        return bits[-2] if len(bits) > 1 and bits[-2] in views else views[0]
+
+    def bare(channel: str) -> str:  # the channel's name without its view: right.A -> A, hero.right.A -> hero.A
+        bits = channel.split(".")
+        return ".".join(bits[:-2] + bits[-1:]) if len(bits) > 1 and bits[-2] in views else channel
+
+    own = {bare(c): c for c in img.info.channels if view_of(c) == chosen}
+    found = None
+    if name:  # the object's own layer in that view
+        for same in (lambda layer: layer == name, lambda layer: layer.lower() == name.lower()):
+            hits = [c for b, c in own.items() if "." in b and b.rsplit(".", 1)[1] in _ALPHA_NAMES
+                    and same(b.rsplit(".", 1)[0])]
+            if len(hits) == 1:
+                found = hits[0]
+                break
+    found = found or next((c for b, c in own.items() if b in _ALPHA_NAMES), None) or \
+        next(iter([c for b, c in own.items() if _names_a_matte(b)][:1]), None)
+    if found is None:
+        masks = [c for c in img.info.channels if _holds_mask((c,))]
+        if chosen != views[0] or masks:  # read as the file's rule reads it, the mask would be another view's
+            raise InputError(f"roto {path} holds the views {listed}, and its view {chosen!r} has no alpha (its "
+                             f"channels {', '.join(own.values()) or 'none'}); write that view's shape as its alpha")
+    said = f"channel {found}" if found else "its channels " + ", ".join(own.values())
+    note = (f"roto {path} holds the views {listed}: vom reads its view {chosen!r}, the view of the plate it mattes "
+            f"({said})" if view else
+            f"roto {path} holds the views {listed}, the plate none: vom reads the roto's default view, {chosen!r} "
+            f"({said})")
+    if notes is not None and note not in notes:
+        notes.append(note)
+    return None if found is None or (found == bare(found) and found in _ALPHA_NAMES) else found
 
 
 def _alpha_index(img: OpenImage) -> int | None:
