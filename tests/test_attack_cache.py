@@ -1067,3 +1067,35 @@ def test_no_cache_among_the_plates_rotos_or_outputs(root: Path, clean: dict[str,
     assert {p.name for p in (tmp_path / "plate").iterdir()} == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"a.{f:04d}.exr" for f in range(1, N + 1)]
     assert sorted(p.name for p in (tmp_path / "roto").iterdir()) == sorted(p.name for p in (root / "roto").iterdir())
+
+
+def test_a_cache_folder_this_user_cannot_enter_renders_without_it(tmp_path: Path) -> None:
+    """QA: a cache folder this user may not enter (another user's, mode 700) failed the render with a bare
+    "PermissionError: .../.vom-cache.lock: Permission denied" (exit 2, no frame; a raw PermissionError from render()),
+    where a cache that cannot be used is a warning and a render without it. Run as a process without root's
+    permission overrides (setpriv), or as the user it is."""
+    import subprocess
+    import sys
+
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("runs as root, and setpriv (util-linux), which drops root's permission overrides, is absent")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown"]
+    cache = tmp_path / "theirs"
+    cache.mkdir()
+    cache.chmod(0o000)
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        r = subprocess.run([*prefix, sys.executable, "-m", "vom_plugin.cli", "render",
+                            str(repo / "vom_plugin" / "data" / "demo" / "shot.yaml"), "--frames", "1-2",
+                            "--working-size", "128", "--cache", str(cache), "--no-worker", "--progress", "none",
+                            "--out", str(tmp_path / "o" / "a.####.exr")],
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                           env={**os.environ, "PYTHONPATH": str(repo)})
+    finally:
+        cache.chmod(0o755)
+    assert r.returncode == 0, r.stderr
+    assert f"rendering without the cache: cache folder '{cache}' cannot be written (Permission denied)" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.0001.exr", "a.0002.exr"]

@@ -268,7 +268,7 @@ def _read_entry(path: Path) -> bytes:
 
 def _is_shot_dir(path: Path) -> bool:
     """A shot folder vom made: a real folder (not a link) named like shot_id, holding vom's shot.json for it."""
-    if not _SHOT_ID.match(path.name) or path.is_symlink() or not path.is_dir():
+    if not _SHOT_ID.match(path.name) or os.path.islink(path) or not os.path.isdir(path):  # False where unreadable
         return False
     try:
         meta = json.loads(_read_no_follow(path / SHOT_MARKER))
@@ -352,17 +352,19 @@ class ShotCache:
         except OSError as e:
             # the folder that refused: the shot's, made by a teammate whose umask kept it to themselves, is not the
             # root, which the message named (QA)
+            # os.path's tests, which say False where pathlib's raise: a folder this user cannot enter (another's
+            # cache, mode 700) made them raise here, and the render failed on a bare PermissionError (QA)
             where = Path(e.filename) if e.filename else self.root
-            if where != self.root and not where.is_dir():  # a probe, a lock: their folder is what refused
+            if where != self.root and not os.path.isdir(where):  # a probe, a lock: their folder is what refused
                 where = where.parent
-            what = "is not a folder" if self.root.exists() and not self.root.is_dir() else \
+            what = "is not a folder" if os.path.exists(self.root) and not os.path.isdir(self.root) else \
                 f"cannot be written ({e.strerror or e})"
-            if what.startswith("cannot be written") and _is_shot_dir(self.dir) and not self.dir.is_symlink() \
+            if what.startswith("cannot be written") and _is_shot_dir(self.dir) and not os.path.islink(self.dir) \
                     and os.access(self.dir, os.R_OK | os.X_OK):  # this shot's entries are there to be read
                 self.read_only = f"cache folder {str(where)!r} {what}"
                 return
             refused = Path(e.filename) if e.filename else None
-            if refused is not None and refused != self.root and not self.root.is_dir() \
+            if refused is not None and refused != self.root and not os.path.isdir(self.root) \
                     and self.root.is_relative_to(refused):
                 # a folder above the root that cannot be made: the cache asked for is named, and which folder on its
                 # way refused (QA: "cache folder '/' cannot be written" of a farm account whose home is absent)
