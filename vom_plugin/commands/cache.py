@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
         # NaN compares false with every age: "clear what is older than nan days" would clear everything
         raise InputError(f"--older-than {args.older_than:g}: expected a number of days >= 0")
+    if args.older_than is not None:
+        args.older_than += 0.0  # -0 is 0 (QA: "not used for -0 days")
     # a mistyped path must not read as an empty cache, cleared (the default folder may not exist yet)
     given = "--cache" if args.cache else "VOM_CACHE_DIR" if os.environ.get("VOM_CACHE_DIR", "").strip() else "cache"
     # a folder named (by --cache or VOM_CACHE_DIR) must be there: a farm's mistyped VOM_CACHE_DIR=/mnt/cahce was
