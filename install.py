@@ -327,6 +327,7 @@ NUKE_END = "# <<< vom <<<"
 # what else the install added, said on the block's first line so that --uninstall takes exactly that back
 NUKE_JOINED = " (with the line break before it)"  # the file did not end with one
 NUKE_CREATED = " (with this file)"  # there was no such file
+NUKE_MADE_DIR = " (with its folder)"  # nor the folder: an uninstall that leaves it empty removes it too
 DEFAULT_NUKE_DIR = "~/.nuke"
 
 
@@ -444,7 +445,26 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     """Add (or refresh, where it is) the vom block of init.py and menu.py in ``nuke_dir``; returns the files
     changed. The rest of each file keeps its bytes, line endings, permissions and links."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
+    made_dir = not os.path.lexists(str(nuke_dir))
     check_writable(nuke_dir, "give --nuke a folder you can write to")
+    try:
+        return _nuke_install(nuke_dir, vom, gizmos_dir, host_module, NUKE_MADE_DIR if made_dir else "")
+    except InstallError:
+        if made_dir:  # an install that did not happen leaves no folder behind
+            _remove_empty_folder(nuke_dir)
+        raise
+
+
+def _remove_empty_folder(folder):
+    """Remove ``folder`` if it is empty; returns whether it went."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (Nuke's own files since, the user's), or not ours to remove
+        return False
+    return True
+
+
+def _nuke_install(nuke_dir, vom, gizmos_dir, host_module, made_dir):
     changes = []
     blocks = sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items())
     for name, block in blocks:  # both checked before either is written: no half install
@@ -455,9 +475,9 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
         before, found, after = _split_block(old or "")
         if found:  # refreshed where it is, with its own line endings and what it said it added
             first, newline = _block_head(found)
-            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED) if f in first)
+            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED, NUKE_MADE_DIR) if f in first)
         elif old is None:
-            flags = NUKE_CREATED
+            flags = NUKE_CREATED + made_dir
         elif before and not before.endswith("\n"):  # appended, on a line of its own
             before, flags = before + newline, NUKE_JOINED
         else:
@@ -500,9 +520,11 @@ def _write_all(changes):
 
 
 def nuke_uninstall(nuke_dir):
-    """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``; returns the files changed."""
+    """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``, and the folder where the install made it
+    and it is empty now (a fresh ~/.nuke was left behind: QA); returns the files changed (and that folder)."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     changes = []
+    made_dir = False
     for name in ("init.py", "menu.py"):
         path = nuke_dir / name
         target, old, _ = _read_user_file(path)
@@ -513,10 +535,14 @@ def nuke_uninstall(nuke_dir):
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
         first, added = _block_head(found) if found else ("", "\n")  # added: the block's line ending
+        made_dir = made_dir or NUKE_MADE_DIR in first
         if NUKE_JOINED in first and not after and before.endswith(added):  # lines after the block: theirs
             before = before[: -len(added)]
         changes.append((target, old, None if NUKE_CREATED in first and not before + after else before + after))
-    return _write_all(changes)
+    changed = _write_all(changes)
+    if made_dir and not nuke_dir.is_symlink() and _remove_empty_folder(nuke_dir):
+        changed.append(nuke_dir)
+    return changed
 
 
 def register_nuke(nuke_dir, python):
@@ -617,7 +643,7 @@ def blender_install(addons_dir, vom):
     """Copy the add-on to ``addons_dir/vom_matte`` (only files that differ) and record the environment's vom;
     returns the files changed."""
     target = _our_addon_folder(addons_dir)
-    check_writable(target)
+    check_writable(target, "give --blender an add-ons folder you can write to")  # not check_writable's --venv remedy
     installed_before = _installed_files(target)
     files = _addon_files()
     # a file there that install.py did not put there (an artist's, left by an uninstall) is never written over
@@ -818,8 +844,12 @@ def main(argv=None):
         if args.uninstall:
             nuke_dir = args.nuke or DEFAULT_NUKE_DIR
             changed = nuke_uninstall(nuke_dir)
-            log("removed the vom block from %s" % ", ".join(str(c) for c in changed) if changed
-                else "no vom block in %s; nothing to do" % os.path.expanduser(nuke_dir))
+            folder = Path(os.path.expanduser(nuke_dir))
+            files = [c for c in changed if c != folder]
+            log("removed the vom block from %s" % ", ".join(str(c) for c in files) if files
+                else "no vom block in %s; nothing to do" % folder)
+            if folder in changed:
+                log("removed %s too: install.py made it, and nothing else is in it" % folder)
             return 0
         python = ensure_environment(args)
         vom = env_bin(python, "vom")

@@ -174,6 +174,7 @@ def test_a_command_names_the_missing_extra(tmp_path: Path, monkeypatch: pytest.M
     assert f"{what} (Python module" in err and "is not installed" in err
     assert f" --extras {extra}" in err and "install.py" in err and "pip install 'vom[" not in err  # PyPI's "vom"
     # is another project
+    assert ": error: vom " not in err, err  # QA: "vom train: error: vom train: scikit-image ..."
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # failed before writing anything
 

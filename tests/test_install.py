@@ -390,3 +390,18 @@ def test_a_venv_whose_python_went_is_made_again(inst: types.ModuleType, tmp_path
         inst.ensure_environment(args)
     assert ran[0] == [sys.executable, "-m", "venv", "--clear", str(venv)], ran
     assert (venv / "bin" / "python").resolve().exists()
+
+
+def test_a_read_only_blender_folder_is_said_with_its_own_remedy(inst: types.ModuleType, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: --blender /read/only/folder said "run from a checkout you own, or pass --venv DIR" (the venv's remedy)."""
+    addons = tmp_path / "addons"
+    addons.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(inst.os, "access",
+                        lambda p, mode: False if Path(p).parent == addons else real_access(p, mode))
+    with pytest.raises(inst.InstallError) as e:
+        inst.blender_install(addons, "/v/bin/vom")
+    said = str(e.value)
+    assert e.value.code == 2 and said == (f"cannot write to {addons / 'vom_matte'} (no write access); give --blender "
+                                          "an add-ons folder you can write to"), said
