@@ -6,6 +6,7 @@
     python3 install.py --demo     ... then render the shipped demo shot (`vom demo`)
     python3 install.py --test     ... with every extra the tests need, then run the suite (`pytest`), args after --
     python3 install.py --no-venv  install into the active Python environment instead
+    python3 install.py --torch REQ  another torch requirement ('' keeps the one there); the environment remembers it
     python3 install.py --nuke [DIR]   ... then register the VOM_Matte node with Nuke (DIR: default ~/.nuke)
     python3 install.py --blender [DIR]   ... then install and enable the VOM Matte add-on in Blender (DIR: an
                                          add-ons folder; default: Blender's user add-ons, asked of `blender`)
@@ -29,6 +30,8 @@ if sys.version_info < MIN_PYTHON:
     sys.exit(2)
 
 import argparse
+import collections
+import copy
 import hashlib
 import json
 import os
@@ -124,14 +127,22 @@ def check_venv_folder(venv):
 _CHILD = {"proc": None, "terminated": False}
 
 
-def wait_child(cmd, **kw):
+def wait_child(cmd, tail=None, **kw):
     """``subprocess.run(cmd)`` (no output captured) with the child known to ``terminated``: a SIGTERM to install.py
     alone (a job manager's) reached none of them, and pip, re-parented, went on installing into the environment a
     re-run installs into (QA). Told so, the child stops its own way (vom demo finishes its frame); then
-    KeyboardInterrupt (install.py's exit 130)."""
+    KeyboardInterrupt (install.py's exit 130). With ``tail`` (a deque), the child's stderr is copied to ours as it
+    comes and its last lines kept there, for what a failure was (pip's permission error read as a network one, QA)."""
+    if tail is not None:
+        kw.update(stderr=subprocess.PIPE, text=True, errors="replace")
     proc = subprocess.Popen([str(c) for c in cmd], **kw)
     _CHILD["proc"] = proc
     try:
+        if tail is not None:
+            for line in proc.stderr:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+                tail.append(line)
         proc.wait()
     except BaseException:
         proc.kill()  # Ctrl-C or an error here: the child does not outlive install.py
@@ -158,13 +169,25 @@ def quote(path):
     return subprocess.list2cmdline([str(path)]) if os.name == "nt" else shlex.quote(str(path))
 
 
+# how pip (or a build it runs) says a file or folder could not be written: no network problem (QA: "could not create
+# 'vom_matte.egg-info': Permission denied" in a read-only checkout was answered "is the package registry reachable?")
+_DENIED = re.compile(r"Permission denied|\[Errno 13\]|\[WinError 5\]|PermissionError|Access is denied|Read-only file "
+                     r"system|\[Errno 30\]")
+
+
 def run(cmd, what, **kw):
     log("%s: %s" % (what, " ".join(str(c) for c in cmd)))
     t0 = time.monotonic()
-    proc = wait_child(cmd, **kw)
+    pip = "pip" in [str(c) for c in cmd]
+    tail = collections.deque(maxlen=200) if pip else None
+    proc = wait_child(cmd, tail=tail, **kw)
     if proc.returncode != 0:
         hint = ""
-        if "pip" in [str(c) for c in cmd]:
+        denied = next((line.strip() for line in tail or () if _DENIED.search(line)), None)
+        if denied:
+            hint = (" (pip could not write a file: %r; that is a permission, not a network problem: make the folder "
+                    "it names writable to you, or install into and from folders you can write to)" % denied)
+        elif pip:
             hint = (" (pip failed: is the package registry reachable? pip's own message is above; "
                     "behind a proxy set HTTPS_PROXY, offline use PIP_FIND_LINKS to a wheel folder)")
         raise InstallError("%s failed with exit code %d%s" % (what, proc.returncode, hint))
@@ -245,6 +268,65 @@ def stamp_key(args, python):
     return h.hexdigest()
 
 
+def read_stamp(stamp):
+    """What the stamp of an earlier install says (a dict; empty where there is none, or it cannot be read)."""
+    try:
+        old = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return {}
+    return old if isinstance(old, dict) else {}
+
+
+def choose_torch(args, python, old):
+    """``args.torch`` as given, else the requirement the environment was installed with (its stamp ``old``), else
+    DEFAULT_TORCH: rerun without --torch (as the commands install.py and vom print said), install.py put its
+    torch==2.13.0 over a site's own build installed with --torch "" (QA)."""
+    if args.torch is not None:
+        return
+    remembered = None
+    if "torch" in old:
+        if old.get("python") == str(python):  # --no-venv: the stamp in the checkout may be another interpreter's
+            remembered = old["torch"]
+    elif isinstance(old.get("key"), str):  # a stamp written before the torch was: its key tells whether it was ""
+        kept = copy.copy(args)
+        kept.torch = ""
+        remembered = "" if old["key"] == stamp_key(kept, python) else None
+    args.torch = remembered if isinstance(remembered, str) else DEFAULT_TORCH
+    if args.torch != DEFAULT_TORCH:
+        log("torch: %s, as this environment was installed (--torch %s); pass --torch to change it"
+            % ("the one installed there is kept" if not args.torch else args.torch, quote(args.torch)))
+
+
+def rerun_command(args, *more, script=None):
+    """install.py as a command to paste for the environment this run is about, as it was installed: its python,
+    --venv DIR or --no-venv, --no-editable, and a torch requirement other than the default (left out, a rerun took
+    the default over a site's own build: QA). ``script``: another install.py, as a word to paste."""
+    words = [quote(sys.executable), script or quote(ROOT / "install.py")]
+    if args.no_venv:
+        words.append("--no-venv")
+    elif args.venv:
+        words += ["--venv", quote(Path(args.venv).resolve())]
+    if args.torch is not None and args.torch != DEFAULT_TORCH:
+        words += ["--torch", quote(args.torch)]
+    if args.no_editable:
+        words.append("--no-editable")
+    return " ".join(words + list(more))
+
+
+def check_checkout_writable(args):
+    """InstallError (exit 2) where this checkout is read-only to the user (a studio's shared checkout, another
+    user's): pip builds vom inside it, and setuptools failed writing vom_matte.egg-info there after the environment
+    was made, which install.py then blamed on the network (QA)."""
+    if os.access(str(ROOT), os.W_OK):
+        return
+    raise InstallError(
+        "this checkout, %s, is read-only to you: pip builds vom inside it (setuptools writes vom_matte.egg-info and "
+        "build/ there), so nothing can be installed from it. Copy it to a folder you can write to and run the copy's "
+        "install.py: cp -r %s ~/vom && %s; or install a wheel built from a writable copy (%s -m pip wheel --no-deps "
+        "~/vom -w ~/vom-wheel, then pip install ~/vom-wheel/vom_matte-*.whl into the environment)"
+        % (ROOT, quote(ROOT), rerun_command(args, script="~/vom/install.py"), quote(sys.executable)), code=2)
+
+
 def ensure_environment(args):
     """Create (or reuse) the environment and install vom into it; returns its python."""
     if args.no_venv:
@@ -256,9 +338,16 @@ def ensure_environment(args):
         stamp_dir = ROOT / ".vom-install"
     else:
         venv = Path(args.venv).resolve() if args.venv else ROOT / ".venv"
+        python = env_python(venv)
+        stamp_dir = venv
+    stamp = stamp_dir / STAMP_NAME
+    old = read_stamp(stamp)
+    choose_torch(args, python, old)
+    if not (old.get("key") == stamp_key(args, python) and set(args.extras) <= set(old.get("extras") or [])):
+        check_checkout_writable(args)  # nothing to do needs no build; else said before an environment is made in vain
+    if not args.no_venv:
         # a folder given as it is (a TD's /opt/vom/venv, made by IT) is written to, not the folder it is in
         check_writable(venv if venv.is_dir() else venv.parent)
-        python = env_python(venv)
         if not python.exists():
             if check_venv_folder(venv):
                 # its links to the old Python are left dangling: `venv` without --clear fails on them (QA), and the
@@ -269,7 +358,6 @@ def ensure_environment(args):
                 run([sys.executable, "-m", "venv", venv], "create virtual environment %s" % venv)
         else:
             log("virtual environment %s exists" % venv)
-        stamp_dir = venv
     check_writable(stamp_dir)
     stamp = stamp_dir / STAMP_NAME
     key = stamp_key(args, python)
@@ -313,7 +401,11 @@ def ensure_environment(args):
     if not vom.exists():
         raise InstallError("pip finished but %s is missing; the install is broken" % vom)
     byte_compile(python, args)
+    # torch and where: read by a rerun without --torch (choose_torch) and by vom's hints (vom_plugin/extras.py), which
+    # print the command that installed this environment; None: install.py's default of the day
     stamp.write_text(json.dumps({"key": key, "extras": sorted(set(had) | set(args.extras)),
+                                 "torch": None if args.torch == DEFAULT_TORCH else args.torch,
+                                 "python": str(python), "prefix": str(sys.prefix if args.no_venv else venv),
                                  "installed": time.strftime("%Y-%m-%d %H:%M:%S")}))
     log("installed vom%s into %s" % (" with extras " + ",".join(args.extras) if args.extras else "",
                                       python.parent.parent))
@@ -327,6 +419,7 @@ NUKE_END = "# <<< vom <<<"
 # what else the install added, said on the block's first line so that --uninstall takes exactly that back
 NUKE_JOINED = " (with the line break before it)"  # the file did not end with one
 NUKE_CREATED = " (with this file)"  # there was no such file
+NUKE_MADE_DIR = " (with its folder)"  # nor the folder: an uninstall that leaves it empty removes it too
 DEFAULT_NUKE_DIR = "~/.nuke"
 
 
@@ -444,7 +537,26 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     """Add (or refresh, where it is) the vom block of init.py and menu.py in ``nuke_dir``; returns the files
     changed. The rest of each file keeps its bytes, line endings, permissions and links."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
+    made_dir = not os.path.lexists(str(nuke_dir))
     check_writable(nuke_dir, "give --nuke a folder you can write to")
+    try:
+        return _nuke_install(nuke_dir, vom, gizmos_dir, host_module, NUKE_MADE_DIR if made_dir else "")
+    except InstallError:
+        if made_dir:  # an install that did not happen leaves no folder behind
+            _remove_empty_folder(nuke_dir)
+        raise
+
+
+def _remove_empty_folder(folder):
+    """Remove ``folder`` if it is empty; returns whether it went."""
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (Nuke's own files since, the user's), or not ours to remove
+        return False
+    return True
+
+
+def _nuke_install(nuke_dir, vom, gizmos_dir, host_module, made_dir):
     changes = []
     blocks = sorted(nuke_blocks(vom, gizmos_dir, host_module, nuke_dir).items())
     for name, block in blocks:  # both checked before either is written: no half install
@@ -455,9 +567,9 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
         before, found, after = _split_block(old or "")
         if found:  # refreshed where it is, with its own line endings and what it said it added
             first, newline = _block_head(found)
-            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED) if f in first)
+            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED, NUKE_MADE_DIR) if f in first)
         elif old is None:
-            flags = NUKE_CREATED
+            flags = NUKE_CREATED + made_dir
         elif before and not before.endswith("\n"):  # appended, on a line of its own
             before, flags = before + newline, NUKE_JOINED
         else:
@@ -500,9 +612,11 @@ def _write_all(changes):
 
 
 def nuke_uninstall(nuke_dir):
-    """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``; returns the files changed."""
+    """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``, and the folder where the install made it
+    and it is empty now (a fresh ~/.nuke was left behind: QA); returns the files changed (and that folder)."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     changes = []
+    made_dir = False
     for name in ("init.py", "menu.py"):
         path = nuke_dir / name
         target, old, _ = _read_user_file(path)
@@ -513,10 +627,14 @@ def nuke_uninstall(nuke_dir):
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
         first, added = _block_head(found) if found else ("", "\n")  # added: the block's line ending
+        made_dir = made_dir or NUKE_MADE_DIR in first
         if NUKE_JOINED in first and not after and before.endswith(added):  # lines after the block: theirs
             before = before[: -len(added)]
         changes.append((target, old, None if NUKE_CREATED in first and not before + after else before + after))
-    return _write_all(changes)
+    changed = _write_all(changes)
+    if made_dir and not nuke_dir.is_symlink() and _remove_empty_folder(nuke_dir):
+        changed.append(nuke_dir)
+    return changed
 
 
 def register_nuke(nuke_dir, python):
@@ -617,7 +735,7 @@ def blender_install(addons_dir, vom):
     """Copy the add-on to ``addons_dir/vom_matte`` (only files that differ) and record the environment's vom;
     returns the files changed."""
     target = _our_addon_folder(addons_dir)
-    check_writable(target)
+    check_writable(target, "give --blender an add-ons folder you can write to")  # not check_writable's --venv remedy
     installed_before = _installed_files(target)
     files = _addon_files()
     # a file there that install.py did not put there (an artist's, left by an uninstall) is never written over
@@ -777,8 +895,9 @@ def main(argv=None):
         epilog="Arguments after -- are passed to pytest (with --test).")
     p.add_argument("--no-venv", action="store_true", help="install into the active Python environment")
     p.add_argument("--venv", metavar="DIR", help="virtual environment folder (default: .venv next to install.py)")
-    p.add_argument("--torch", default=DEFAULT_TORCH, metavar="REQ",
-                   help="torch requirement to install (default %(default)s; '' keeps the one installed)")
+    p.add_argument("--torch", metavar="REQ",
+                   help="torch requirement to install (default: the one this environment was installed with, else %s; "
+                        "'' keeps the one installed)" % DEFAULT_TORCH.replace("%", "%%"))
     p.add_argument("--no-editable", action="store_true", help="install a copy instead of an editable install")
     p.add_argument("--extras", type=parse_extras, default=[], metavar="LIST",
                    help="optional parts to install as well, comma-separated: %s, or all (default: none, what a "
@@ -818,8 +937,12 @@ def main(argv=None):
         if args.uninstall:
             nuke_dir = args.nuke or DEFAULT_NUKE_DIR
             changed = nuke_uninstall(nuke_dir)
-            log("removed the vom block from %s" % ", ".join(str(c) for c in changed) if changed
-                else "no vom block in %s; nothing to do" % os.path.expanduser(nuke_dir))
+            folder = Path(os.path.expanduser(nuke_dir))
+            files = [c for c in changed if c != folder]
+            log("removed the vom block from %s" % ", ".join(str(c) for c in files) if files
+                else "no vom block in %s; nothing to do" % folder)
+            if folder in changed:
+                log("removed %s too: install.py made it, and nothing else is in it" % folder)
             return 0
         python = ensure_environment(args)
         vom = env_bin(python, "vom")
@@ -842,11 +965,8 @@ def main(argv=None):
                 log("tests failed (pytest exit code %d)" % proc.returncode)
                 return 1
         if not (args.demo or args.test):
-            # commands to paste: quoted, with the environment this run installed into (QA)
-            where = " --no-venv" if args.no_venv else (" --venv %s" % quote(Path(args.venv).resolve())
-                                                        if args.venv else "")
-            log("next: %s demo   (or: %s %s%s --demo)" % (quote(vom), quote(sys.executable), quote(ROOT / "install.py"),
-                                                          where))
+            # commands to paste: quoted, with the environment this run installed into and its torch (QA)
+            log("next: %s demo   (or: %s)" % (quote(vom), rerun_command(args, "--demo")))
         return 0
     except InstallError as e:
         print("install.py: error: %s" % e, file=sys.stderr)

@@ -77,7 +77,8 @@ def test_a_missing_render_dependency_is_said_with_the_mend(monkeypatch: pytest.M
     err = capsys.readouterr().err
     assert rc == 2 and "internal error" not in err and "Traceback" not in err, err
     assert f"vom info: error: zstandard is not installed in this environment ({sys.prefix}), and vom needs it " \
-           f"(import zstandard failed): run {REPO / 'install.py'} again (it installs what is missing)" in err, err
+           f"(import zstandard failed): run {shlex.quote(sys.executable)} {REPO / 'install.py'}" in err, err
+    assert err.rstrip().endswith(" (it installs what is missing)"), err  # the command for this environment: below
     # an installed copy (no checkout): the one distribution, into this very environment (review: --force-reinstall
     # of the wheel took torch again)
     import vom_plugin.locations as locations
@@ -174,6 +175,7 @@ def test_a_command_names_the_missing_extra(tmp_path: Path, monkeypatch: pytest.M
     assert f"{what} (Python module" in err and "is not installed" in err
     assert f" --extras {extra}" in err and "install.py" in err and "pip install 'vom[" not in err  # PyPI's "vom"
     # is another project
+    assert ": error: vom " not in err, err  # QA: "vom train: error: vom train: scikit-image ..."
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # failed before writing anything
 
@@ -259,3 +261,50 @@ def test_an_installed_copy_reads_its_own_node_definition(tmp_path: Path, monkeyp
     assert nodedef.node_defs_dir() == site / "vom_plugin" / "node_defs"
     (site / "vom_plugin" / "node_defs").rmdir()  # a checkout: the package holds none, the folder beside it is ours
     assert nodedef.node_defs_dir() == site / "node_defs"
+
+
+def test_the_install_commands_vom_prints_are_those_of_the_environment_as_installed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """QA: for an environment installed with --venv DIR or --no-venv, a missing render dependency said "run
+    .../install.py again", which mended the checkout's own .venv; the extras hint said --venv for an environment
+    installed with --no-venv; and neither repeated the --torch "" it was installed with, so following them put
+    torch==2.13.0 over the site's 2.5.0. Both now print the command as install.py's stamp records the install."""
+    import json
+
+    from vom_plugin import extras, locations
+
+    checkout = tmp_path / "vom checkout"
+    (checkout / "node_defs").mkdir(parents=True)
+    (checkout / "install.py").write_text("")
+    monkeypatch.setattr(locations, "REPO_DIR", checkout)
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sys, "prefix", str(site))
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    py, script = shlex.quote(sys.executable), shlex.quote(str(checkout / "install.py"))
+
+    def mend() -> str:
+        said = extras.missing_dependency(ModuleNotFoundError("No module named 'zstandard'", name="zstandard"))
+        assert said is not None
+        return said.split("failed): ", 1)[1]
+
+    # --venv DIR --torch "": both repeat them
+    (site / extras.STAMP_NAME).write_text(json.dumps({"key": "k", "extras": [], "torch": "", "prefix": str(site)}))
+    assert extras.install_hint("eval").startswith(f"{py} {script} --venv {site} --torch '' --extras eval (or "), \
+        extras.install_hint("eval")
+    assert mend() == f"run {py} {script} --venv {site} --torch '' (it installs what is missing)", mend()
+    # --no-venv, run with a venv's python (QA's /tmp/qa-install/site): said --no-venv, not --venv
+    (site / extras.STAMP_NAME).unlink()
+    stamps = checkout / ".vom-install"
+    stamps.mkdir()
+    (stamps / extras.STAMP_NAME).write_text(json.dumps({"key": "k", "torch": "torch==2.5.0", "prefix": str(site)}))
+    assert extras.install_hint("eval").startswith(f"{py} {script} --no-venv --torch torch==2.5.0 --extras eval ")
+    assert mend() == f"run {py} {script} --no-venv --torch torch==2.5.0 (it installs what is missing)"
+    # that stamp is another environment's: this one is told as before, with install.py's default torch
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "other"))
+    assert mend() == f"run {py} {script} --venv {tmp_path / 'other'} (it installs what is missing)"
+    # the checkout's own .venv, installed with the default torch: no flag at all
+    (checkout / ".venv").mkdir()
+    (checkout / ".venv" / extras.STAMP_NAME).write_text(json.dumps({"key": "k", "torch": None}))
+    monkeypatch.setattr(sys, "prefix", str(checkout / ".venv"))
+    assert mend() == f"run {py} {script} (it installs what is missing)"

@@ -256,3 +256,37 @@ def test_lines_added_after_the_block_keep_their_own_line_when_it_goes(inst, tmp_
         f.write("import othertool\nothertool.setup()\n")
     inst.nuke_uninstall(nuke_dir)
     assert (nuke_dir / "menu.py").read_text() == "import mytool\nimport othertool\nothertool.setup()\n"
+
+
+def test_uninstall_removes_the_nuke_folder_the_install_made_while_empty(inst, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: --nuke into a fresh ~/.nuke, then --uninstall, left the empty ~/.nuke install.py had made. A folder that
+    was there, or holds anything else by then (Nuke's own files), stays."""
+    args = ("/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    made = tmp_path / "home" / ".nuke"
+    inst.nuke_install(made, *args)
+    assert "(with this file) (with its folder);" in (made / "init.py").read_text()
+    assert inst.nuke_install(made, *args) == []  # a refresh keeps what it said it added
+    assert sorted(inst.nuke_uninstall(made)) == sorted([made / "init.py", made / "menu.py", made])
+    assert not made.exists() and (tmp_path / "home").is_dir()
+    inst.nuke_install(made, *args)
+    (made / "recent_files").write_text("x")  # Nuke's, since
+    assert made not in inst.nuke_uninstall(made) and sorted(p.name for p in made.iterdir()) == ["recent_files"]
+    there = tmp_path / "there"
+    there.mkdir()
+    inst.nuke_install(there, *args)
+    assert "(with its folder)" not in (there / "init.py").read_text()
+    inst.nuke_uninstall(there)
+    assert there.is_dir() and list(there.iterdir()) == []
+    # from the command line: said so
+    home = tmp_path / "h2"
+    home.mkdir()
+    code = (f"import importlib.util, sys; spec = importlib.util.spec_from_file_location('i', "
+            f"{str(REPO / 'install.py')!r}); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)"
+            f"; m.nuke_install('~/.nuke', {args[0]!r}, {str(args[1])!r}, {str(args[2])!r})"
+            "; sys.exit(m.main(['--uninstall']))")
+    r = subprocess.run([sys.executable, "-c", code], env=_env(home), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"removed the vom block from {home / '.nuke' / 'init.py'}, {home / '.nuke' / 'menu.py'}\n" in r.stdout
+    assert f"removed {home / '.nuke'} too: install.py made it, and nothing else is in it" in r.stdout, r.stdout
+    assert not (home / ".nuke").exists()

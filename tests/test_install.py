@@ -390,3 +390,146 @@ def test_a_venv_whose_python_went_is_made_again(inst: types.ModuleType, tmp_path
         inst.ensure_environment(args)
     assert ran[0] == [sys.executable, "-m", "venv", "--clear", str(venv)], ran
     assert (venv / "bin" / "python").resolve().exists()
+
+
+def _stop_at_pip(inst: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """``inst.run`` recorded, the environment made for real (without pip: quicker), pip's install stopped there."""
+    ran: list[list[str]] = []
+    real_run = inst.run
+
+    def run(cmd: list[object], what: str, **kw: object) -> None:
+        ran.append([str(c) for c in cmd])
+        if ran[-1][1:3] == ["-m", "venv"]:
+            return real_run([*cmd[:-1], "--without-pip", cmd[-1]], what, **kw)
+        if ran[-1][1:4] == ["-m", "pip", "install"]:
+            raise inst.InstallError("stop here")
+        return None
+
+    monkeypatch.setattr(inst, "run", run)
+    monkeypatch.setattr(inst, "_imports", lambda py, module: True)
+    monkeypatch.setattr(inst, "check_environment", lambda py, extras: (False, []))
+    return ran
+
+
+def test_a_rerun_keeps_the_torch_the_environment_was_installed_with_and_says_it(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: installed with --torch "" (a studio's own torch 2.5.0 kept), the command install.py printed next (and vom's
+    extras hint) left it out, and following it installed torch==2.13.0 over the site's build. The stamp holds the
+    choice; a rerun without --torch takes it, and the printed command repeats it."""
+    import json
+
+    venv = tmp_path / "site venv"
+    ran = _stop_at_pip(inst, monkeypatch)
+    monkeypatch.setattr(inst, "byte_compile", lambda *a: None)
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch="", no_editable=False)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(args)
+    assert ran[-1][-1] != inst.DEFAULT_TORCH and not any("torch" in w for w in ran[-1][4:]), ran[-1]
+    # the install as it ends: its stamp says the torch it was given
+    python = venv / "bin" / "python"
+    (venv / "bin" / "vom").write_text("#!/bin/sh\n")
+    (venv / inst.STAMP_NAME).write_text(json.dumps({"key": inst.stamp_key(args, python), "extras": [], "torch": "",
+                                                    "python": str(python), "prefix": str(venv)}))
+    again = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+    assert inst.ensure_environment(again) == python  # up to date: nothing installed over the site's torch
+    assert again.torch == "" and len(ran) == 2, ran
+    said = capsys.readouterr().out
+    assert "torch: the one installed there is kept, as this environment was installed (--torch '')" in said, said
+    assert inst.rerun_command(again, "--demo") == (f"{sys.executable} {inst.ROOT / 'install.py'} --venv "
+                                                   f"'{venv.resolve()}' --torch '' --demo")
+    # an extra asked for later: pip is not given install.py's default torch either
+    later = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=["eval"], torch=None, no_editable=False)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(later)
+    assert not any("torch" in w for w in ran[-1][4:]), ran[-1]
+    # a stamp of before the torch was recorded, of an install with --torch "": its key says so
+    (venv / inst.STAMP_NAME).write_text(json.dumps({"key": inst.stamp_key(args, python), "extras": []}))
+    old = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+    assert inst.ensure_environment(old) == python and old.torch == ""
+    # another requirement given: taken (and the default where none was ever given)
+    other = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch="torch==2.5.0", no_editable=False)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(other)
+    assert ran[-1][-1] == "torch==2.5.0"
+    fresh = types.SimpleNamespace(no_venv=False, venv=str(tmp_path / "fresh"), extras=[], torch=None,
+                                  no_editable=False)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(fresh)
+    assert ran[-1][-1] == inst.DEFAULT_TORCH and fresh.torch == inst.DEFAULT_TORCH
+    assert "--torch" not in inst.rerun_command(fresh)
+
+
+def test_the_printed_next_command_repeats_the_environment_and_its_torch(inst: types.ModuleType, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `install.py --no-venv --torch ""` printed "next: ... install.py --no-venv --demo", which took torch
+    2.13.0 over the site's 2.5.0."""
+    def installed(args: types.SimpleNamespace) -> Path:
+        if args.torch is None:
+            args.torch = inst.DEFAULT_TORCH
+        return tmp_path / "bin" / "python"
+
+    monkeypatch.setattr(inst, "ensure_environment", installed)
+    assert inst.main(["--no-venv", "--torch", ""]) == 0
+    out = capsys.readouterr().out
+    assert f"(or: {sys.executable} {inst.ROOT / 'install.py'} --no-venv --torch '' --demo)" in out, out
+    assert inst.main(["--no-venv", "--no-editable"]) == 0
+    assert f"{inst.ROOT / 'install.py'} --no-venv --no-editable --demo)" in capsys.readouterr().out
+
+
+def test_a_read_only_checkout_is_said_before_anything_is_made(inst: types.ModuleType, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a studio's checkout, read-only to the user: told "pass --venv DIR", the user did, the environment was made,
+    then setuptools failed writing vom_matte.egg-info into the checkout and install.py blamed the network."""
+    (tmp_path / "p").mkdir()
+    root = _copy_project(tmp_path / "p")
+    monkeypatch.setattr(inst, "ROOT", root)
+    real_access = os.access
+    monkeypatch.setattr(inst.os, "access", lambda p, mode: False if Path(p) == root else real_access(p, mode))
+    ran = _stop_at_pip(inst, monkeypatch)
+    venv = tmp_path / "home" / "venv"
+    for no_venv, venv_arg in ((False, str(venv)), (False, None), (True, None)):
+        args = types.SimpleNamespace(no_venv=no_venv, venv=venv_arg, extras=[], torch="", no_editable=False)
+        with pytest.raises(inst.InstallError) as e:
+            inst.ensure_environment(args)
+        said = str(e.value)
+        assert e.value.code == 2 and f"this checkout, {root}, is read-only to you" in said, said
+        assert "registry" not in said and "--venv DIR" not in said
+        where = " --no-venv" if no_venv else (f" --venv {venv}" if venv_arg else "")
+        assert f"cp -r {root} ~/vom && {sys.executable} ~/vom/install.py{where} --torch ''" in said, said
+        assert "pip wheel --no-deps ~/vom -w ~/vom-wheel" in said
+    assert ran == [] and not venv.exists() and not (root / ".venv").exists()
+
+
+def test_pip_refused_permission_is_not_blamed_on_the_network(inst: types.ModuleType,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """pip's own failure read: a permission error is said as one, with pip's line; anything else keeps the network
+    hint. pip's stderr still reaches the user as it comes."""
+    denied = "error: could not create 'vom_matte.egg-info': Permission denied"
+    fail = f"import sys; print('progress'); sys.stderr.write({denied!r} + '\\n'); sys.exit(1)"
+    with pytest.raises(inst.InstallError) as e:
+        inst.run([sys.executable, "-c", fail, "pip"], "install vom and its dependencies")
+    said = str(e.value)
+    assert "registry" not in said and "HTTPS_PROXY" not in said, said
+    assert f"pip could not write a file: {denied!r}; that is a permission, not a network problem" in said, said
+    assert denied in capsys.readouterr().err
+    offline = "import sys; sys.stderr.write('ERROR: No matching distribution found for torch\\n'); sys.exit(1)"
+    with pytest.raises(inst.InstallError, match="is the package registry reachable"):
+        inst.run([sys.executable, "-c", offline, "pip"], "install vom and its dependencies")
+    assert "No matching distribution" in capsys.readouterr().err
+
+
+def test_a_read_only_blender_folder_is_said_with_its_own_remedy(inst: types.ModuleType, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: --blender /read/only/folder said "run from a checkout you own, or pass --venv DIR" (the venv's remedy)."""
+    addons = tmp_path / "addons"
+    addons.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(inst.os, "access",
+                        lambda p, mode: False if Path(p).parent == addons else real_access(p, mode))
+    with pytest.raises(inst.InstallError) as e:
+        inst.blender_install(addons, "/v/bin/vom")
+    said = str(e.value)
+    assert e.value.code == 2 and said == (f"cannot write to {addons / 'vom_matte'} (no write access); give --blender "
+                                          "an add-ons folder you can write to"), said

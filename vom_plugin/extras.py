@@ -52,10 +52,10 @@ def missing_dependency(e: BaseException) -> str | None:
         return None
     import sys
 
-    from vom_plugin.locations import REPO_DIR, in_checkout
+    from vom_plugin.locations import in_checkout
 
-    if in_checkout():
-        mend = f"run {REPO_DIR / 'install.py'} again (it installs what is missing)"
+    if in_checkout():  # this environment's install.py command: the checkout's own .venv was mended instead (QA)
+        mend = f"run {install_command()} (it installs what is missing)"
     else:  # the one distribution, into this environment (review: --force-reinstall took torch again, and PyPI's
         # may be another build than the site's)
         import shlex
@@ -85,31 +85,70 @@ def status() -> dict[str, list[str]]:
     return dict(sorted(out.items()))
 
 
+# install.py's record of an install (its STAMP_NAME): in a virtual environment's folder, or, for --no-venv, in the
+# checkout's .vom-install/
+STAMP_NAME = "vom-install-stamp.json"
+
+
+def _quote(word: str) -> str:
+    """``word`` as a command to paste takes it (POSIX shells; cmd.exe and PowerShell on Windows)."""
+    import os
+    import shlex
+    import subprocess
+
+    return subprocess.list2cmdline([word]) if os.name == "nt" else shlex.quote(word)
+
+
+def _read_stamp(path: Path) -> dict | None:
+    import json
+
+    try:
+        got = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def install_command(*more: str) -> str:
+    """The checkout's install.py as a command to paste that installs into the environment running now, as install.py
+    installed it (its stamp says): this environment's python, --venv DIR or --no-venv, and its torch requirement.
+    QA: install.py's default environment (.venv beside it) was mended for an install made with --venv DIR or
+    --no-venv; ``--venv`` was said of an environment installed with --no-venv (whose stamp that run then did not
+    find); and without the --torch "" it was installed with, a site's own torch build was replaced."""
+    import sys
+
+    from vom_plugin.locations import REPO_DIR
+
+    prefix = Path(sys.prefix).resolve()
+    in_venv = sys.prefix != sys.base_prefix
+    stamp = _read_stamp(prefix / STAMP_NAME) if in_venv else None
+    no_venv = _read_stamp(REPO_DIR / ".vom-install" / STAMP_NAME)
+    if stamp is None and no_venv is not None and isinstance(no_venv.get("prefix"), str) \
+            and Path(no_venv["prefix"]).resolve() == prefix:  # installed by install.py --no-venv run with this python
+        stamp, in_venv = no_venv, False
+    if not in_venv:
+        where = ["--no-venv"]
+    else:
+        where = [] if prefix == (REPO_DIR / ".venv").resolve() else ["--venv", _quote(sys.prefix)]
+    torch = (stamp or {}).get("torch")  # None: install.py's default
+    if isinstance(torch, str):
+        where += ["--torch", _quote(torch)]
+    # run by this environment's Python (3.11 or newer, as install.py needs; `python3` may be older)
+    return " ".join([_quote(sys.executable), _quote(str(REPO_DIR / "install.py")), *where, *more])
+
+
 def install_hint(extra: str) -> str:
     """How to add ``extra`` to this installation. Never ``pip install 'vom[...]'``: "vom" on PyPI is another
     project (page objects for Selenium), which that would install; nor by the distribution's name, which no index
     holds (vom is installed from a checkout or a wheel)."""
-    import os
     import shlex
-    import subprocess
     import sys
 
     from vom_plugin.locations import REPO_DIR, in_checkout
 
     if in_checkout():
-        # into the environment running now: install.py's default (.venv beside it) was another one for an install
-        # made with --venv DIR or --no-venv, which the hint then left without the extra (QA)
-        def quote(word: str) -> str:  # as a command to paste takes it (cmd.exe and PowerShell on Windows)
-            return subprocess.list2cmdline([word]) if os.name == "nt" else shlex.quote(word)
-
-        if sys.prefix == sys.base_prefix:
-            where = " --no-venv"
-        else:
-            where = "" if Path(sys.prefix).resolve() == (REPO_DIR / ".venv").resolve() \
-                else f" --venv {quote(sys.prefix)}"
-        # run by this environment's Python (3.11 or newer, as install.py needs; `python3` may be older)
-        return (f"{quote(sys.executable)} {quote(str(REPO_DIR / 'install.py'))}{where} --extras {extra} "
-                f"(or {quote(sys.executable)} -m pip install -e {quote(f'{REPO_DIR}[{extra}]')})")
+        return (f"{install_command(f'--extras {extra}')} "
+                f"(or {_quote(sys.executable)} -m pip install -e {_quote(f'{REPO_DIR}[{extra}]')})")
     source = _installed_from()
     if source:  # where pip took it from (its direct_url.json): a checkout's folder or a wheel file
         return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{source}[{extra}]')}"

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         from vom_plugin.extras import require
 
         for module in ("outline", "packaging", "outline.backend.cue"):
-            require(module, "vom farm opencue", extra="farm")
+            require(module, "OpenCue jobs", extra="farm")
     if args.farm_command != "check":
         from vom_plugin.commands._args import flag_path
         from vom_plugin.errors import InputError

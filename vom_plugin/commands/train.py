@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.extras import require
 
     if args.export is None:  # synthetic clips feed training, validation and calibration, whatever --data
-        require("skimage", "vom train", extra="train")
+        require("skimage", "training's synthetic clips (their photographic textures)", extra="train")
     from vom_plugin.train.data import Curriculum
     from vom_plugin.train.loop import VALIDATION_FLAGS, TrainArgs, export_weights, train
 
