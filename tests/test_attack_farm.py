@@ -367,12 +367,15 @@ def test_farm_check_says_a_file_a_render_refuses_before_another_objects_missing_
     (tmp_path / "o" / "box.0002.exr").unlink()
     shutil.copy(root / "plate" / "p.0002.exr", tmp_path / "o" / "hero.0002.exr")  # not a matte: not replaced
     (tmp_path / "o" / "box.0003.exr").unlink()  # missing alone: requeue
+    shutil.copy(root / "plate" / "p.0001.exr", tmp_path / "o" / "box.0001.exr")  # the other order (review: the
+    (tmp_path / "o" / "hero.0001.exr").unlink()  # missing file after the refused one went unsaid)
     capsys.readouterr()
     assert main(["farm", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"frame 2: {tmp_path / 'o' / 'hero.0002.exr'}: no channel A" in err and "box.0002.exr missing too" in err
-    assert "frame 2: a file a render does not replace" in err and "move it away" in err, err
+    assert "frames 1-2: a file a render does not replace" in err and "move it away" in err, err
     assert f"frame 3: {tmp_path / 'o' / 'box.0003.exr'} is missing" in err
+    assert f"frame 1: {tmp_path / 'o' / 'box.0001.exr'}: no channel A" in err and "hero.0001.exr missing too" in err
     problems = check_outputs(load_farm_shot(path))
     assert not problems[2].missing and not problems[2].replaced and problems[3].missing
     again = pickle.loads(pickle.dumps(problems[2]))  # a problem keeps its fields through pickling

@@ -361,12 +361,14 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
             if not out.is_file():
                 gone.append(out)
                 continue
+            if found is not None and (not found.replaced or (shot.plate and expected is None)):
+                continue  # a refusal found, or no plate frame to compare with: the other files' presence only
             if expected is None and shot.plate:
                 try:
                     expected = read_info(existing_frame_path(shot.plate, f))
                 except InputError as e:
                     found = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
-                    break
+                    continue
             problem = next((p for c in channels
                             if (p := output_problem(out, expected, c, hard=c in shot.mask_channels))), None)
             if not problem:
@@ -387,8 +389,6 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                     if isinstance(problem, _Redelivered):
                         with contextlib.suppress(OSError):
                             found_at = out.stat().st_mtime
-                if not replaced:
-                    break
         if found is not None and (not found.replaced or not gone):
             if gone:
                 found = OutputProblem(f"{found}; {', '.join(p.name for p in gone)} missing too", found.path, False,
