@@ -259,10 +259,15 @@ def test_an_empty_band_has_no_temporal_measure_and_a_ground_truth_past_one_is_cl
     assert s.mean["MAD"] == 0.0 and s.mean["Core"] == 0.0
     assert any("ground-truth values outside 0-1 clipped to it in frame(s) 0-1" in n for n in s.notes)
     # a matte of 0-255 values is a unit mistake, not an overshoot: refused, naming it (QA: clipped, it scored MAD 484)
-    with pytest.raises(InputError, match=r"prediction frame\(s\) 0-1: values up to 255.*0-255"):
+    with pytest.raises(InputError, match=r"prediction frame 0: values up to 255.*0-255.*\(frames 0-1 are far outside"):
         evaluate_clip(np.clip(g, 0, 1) * 255, np.clip(g, 0, 1), metrics=["MAD"])
-    with pytest.raises(InputError, match=r"ground-truth frame\(s\) 0-1: values down to -255"):
+    with pytest.raises(InputError, match=r"ground-truth frame 0: values down to -255"):
         evaluate_clip(np.clip(g, 0, 1), -255 * np.clip(g, 0, 1), metrics=["MAD"])
+    mixed = np.clip(g, 0, 1) * np.array([-5, 255], np.float32)[:, None, None]
+    with pytest.raises(InputError) as e:  # each frame's own words (review: frame 1's 255 read as "down to -5")
+        evaluate_clip(mixed, np.clip(g, 0, 1), metrics=["MAD"])
+    assert str(e.value).startswith("prediction frame 0: values down to -5") and "frames 0-1 are far outside" in \
+        str(e.value)
 
 
 def test_messddt_in_a_clip_by_hand_whole_frame_and_band():

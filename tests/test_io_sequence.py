@@ -352,7 +352,7 @@ def test_a_stopped_renders_frames_are_said_as_runs() -> None:
 def test_a_missing_frame_on_disk_under_another_padding_is_said(tmp_path: Path) -> None:
     """QA: plate.0001, plate.002, plate.0003, plate.0004: "missing frame 2 (e.g. plate.0002.exr)" alone, where the frame
     is there, padded to 3. Said, with the file's name."""
-    for name in ("plate.0001.exr", "plate.002.exr", "plate.0003.exr", "plate.0004.exr", "plate.05.exr"):
+    for name in ("plate.0001.exr", "plate.002.exr", "plate.02.exr", "plate.0003.exr", "plate.0004.exr", "plate.05.exr"):
         (tmp_path / name).write_bytes(b"x")
     with pytest.raises(InputError) as e:
         open_sequence(tmp_path / "plate.####.exr", [1, 2, 3, 4, 5])

@@ -105,8 +105,10 @@ def _clipped(alphas: np.ndarray, nums: Sequence[int], what: str, notes: list[str
     values far outside (``value_problem``), a matte in other units (0-255, 0-65535) that clipping would score as
     nonsense."""
     far = [(n, problem) for n, a in zip(nums, alphas, strict=True) if (problem := value_problem(a))]
-    if far:
-        raise InputError(f"{what} frame(s) {format_frames([n for n, _ in far])}: {far[0][1]}")
+    if far:  # the first frame's words, and which frames are so (review: -5 in frame 0 read as frame 1's 255's)
+        n, problem = far[0]
+        more = f" (frames {format_frames([m for m, _ in far])} are far outside 0-1)" if len(far) > 1 else ""
+        raise InputError(f"{what} frame {n}: {problem}{more}")
     outside = [n for i, n in enumerate(nums) if alphas[i].min() < -1e-3 or alphas[i].max() > 1 + 1e-3]
     if outside:
         notes.append(f"{what} values outside 0-1 clipped to it in frame(s) {format_frames(outside)}")

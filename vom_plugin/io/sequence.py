@@ -263,7 +263,8 @@ class _Pattern:
         if not others:
             return ""
         f, name = others[0]
-        more = f" (and {len(others) - 1} more frame{'s' if len(others) > 2 else ''})" if len(others) > 1 else ""
+        frames = len({g for g, _ in others})  # a frame there twice (plate.002 and plate.02) is one (review)
+        more = f" (and {frames - 1} more frame{'s' if frames > 2 else ''})" if frames > 1 else ""
         return (f"; frame {f} is on disk as {name}{more}, padded otherwise: name every frame alike (to {self.pad} "
                 f"digit{'s' if self.pad > 1 else ''})")
 
