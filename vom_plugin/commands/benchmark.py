@@ -26,8 +26,8 @@ Closed-form matting runs at most --matting-side px on the long side (it is slow)
 benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method. A shot's frames are every one from its
 plate's first to its last in its step (a plate on twos: every other frame, as vom render reads it, with no
 dtSSD or MESSDdt: no two frames adjacent): a plate or GT frame missing, a frame of another size and a GT with
-NaN/Inf or values above 2 or below -1 are refused (exit 2) before any shot is rendered. How a clip was scored (GT clipped to 0-1, values not
-defined in some frames) is noted on stderr."""
+NaN/Inf or values above 2 or below -1 are refused (exit 2) before any shot is rendered. How a clip was scored (GT
+clipped to 0-1, values not defined in some frames) is noted on stderr."""
 
 METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 
