@@ -570,3 +570,97 @@ def test_a_stereo_roto_of_one_part_per_view_is_refused_in_terms_of_views(tmp_pat
         roto_layer_of(path, None)
     with pytest.raises(InputError, match=r"holds the views left, right and not 'centre'"):
         roto_layer_of(path, None, view="centre")
+
+
+def test_a_one_view_files_view_is_its_view_for_plate_and_roto(tmp_path):
+    """OpenEXR's file of one view (a ``view`` attribute, no ``multiView``) counted as no view: a right-eye plate so
+    written was matted from a stereo roto's left eye ("the plate none"), exit 0, and a right-eye roto so written was
+    read over a plate matted in its view 'left' without a word (review). Its view is the plate's view, and a roto's
+    is compared with it; a file naming no view reads as before."""
+    from vom_plugin.engine.prepare import plate_view
+    from vom_plugin.io import roto_layer_of
+
+    left, right = _disc(cx=10), _disc(cx=22)
+    plate = write_image(tmp_path / "right.exr", np.dstack([right] * 3), attributes={"view": "right"})
+    assert plate_view(plate) == "right"
+    assert plate_view(write_image(tmp_path / "mono.exr", np.dstack([right] * 3))) is None
+    stereo = _stereo_roto(tmp_path / "s.exr", ("A", "right.A"), np.dstack([left, right]))
+    notes: list[str] = []
+    assert roto_layer_of(stereo, None, plate_view(plate), notes) == "right.A"
+    assert notes == [f"roto {stereo} holds the views left, right: vom reads its view 'right', the view of the plate "
+                     f"it mattes (channel right.A)"]
+    # a roto of one view: its view against the plate's
+    one = write_image(tmp_path / "r.exr", right, ("A",), attributes={"view": "right"})
+    for name in (None, "hero"):
+        with pytest.raises(InputError, match=rf"roto {one} is of the view 'right' \(its header's view\), and vom "
+                                             rf"mattes the plate's view 'left': a roto drawn for another view; give "
+                                             rf"the roto of the view 'left', or render a plate of the view 'right'"):
+            roto_layer_of(one, name, "left")
+    notes = []
+    assert roto_layer_of(one, None, "right", notes) is None and notes == []
+    assert roto_layer_of(one, None) is None and notes == []  # over a plate of no view: nothing to compare
+    np.testing.assert_array_equal(read_roto(one, (32, 24)), right)
+    mono = write_image(tmp_path / "m.exr", left, ("A",))
+    assert roto_layer_of(mono, None, "left", notes) is None and roto_layer_of(mono, None, "right", notes) is None
+    assert notes == []
+
+
+def test_a_stereo_roto_view_of_several_layered_alphas_is_refused_as_a_mono_roto_is(tmp_path):
+    """A view holding one alpha per object (hero.A, dog.A), read for no object, was refused as a view with 'no
+    alpha' (review): refused as a roto of several alphas is, naming them and the view; a view's only layered alpha
+    is read, as a roto's is."""
+    from vom_plugin.io import roto_layer_of
+
+    shape = _disc()
+    path = _stereo_roto(tmp_path / "s.exr", ("hero.A", "dog.A", "hero.right.A", "dog.right.A"),
+                        np.dstack([shape] * 4))
+    for view, listed in ((None, r"dog\.A, hero\.A"), ("left", r"dog\.A, hero\.A"),
+                         ("right", r"dog\.right\.A, hero\.right\.A")):
+        with pytest.raises(InputError, match=rf"roto {path} holds the views left, right, and its view "
+                                             rf"'{view or 'left'}' holds several alphas \({listed}\) and no plain A: "
+                                             r"cannot tell which object it draws; name the object after its layer "
+                                             r"\(dog, hero: an object reads its own\), or write the one to use as its "
+                                             r"own file"):
+            roto_layer_of(path, None, view)
+    assert roto_layer_of(path, "dog", "right") == "dog.right.A"
+    one = _stereo_roto(tmp_path / "one.exr", ("hero.A", "hero.right.A"), np.dstack([shape] * 2))
+    assert roto_layer_of(one, None, "right") == "hero.right.A"
+    assert roto_layer_of(one, None, "left") == "hero.A"
+
+
+def test_a_stereo_roto_whose_channels_read_two_ways_in_a_view_is_refused(tmp_path):
+    """A and left.A are both the view 'left''s alpha (OpenEXR reads left.A as the view's A): the unnamed object read
+    left.A, one of the two, without a word (review). Refused, naming the channels."""
+    from vom_plugin.io import roto_layer_of
+
+    shape = _disc()
+    path = _stereo_roto(tmp_path / "s.exr", ("A", "left.A", "right.A", "left.right.A"), np.dstack([shape] * 4))
+    for name in (None, "left"):
+        with pytest.raises(InputError, match=rf"roto {path} holds the views left, right, and its channels A, left\.A "
+                                             r"both read as the channel A of its view 'left': cannot tell which to "
+                                             r"read; write it once"):
+            roto_layer_of(path, name, "left")
+    assert roto_layer_of(path, None, "right") == "right.A"  # the view 'right' is read one way
+    assert roto_layer_of(path, "left", "right") == "left.right.A"
+
+
+def test_the_views_of_a_renders_stereo_rotos_are_said_once(tmp_path):
+    """Each keyframe's stereo roto added a note of its own saying the same (review): one note for the render's rotos,
+    naming each and the channel read."""
+    from vom_plugin.io import roto_layer_of
+    from vom_plugin.io.roto import views_notes
+
+    left, right = _disc(cx=10), _disc(cx=22)
+    a = _stereo_roto(tmp_path / "a.exr", ("A", "right.A"), np.dstack([left, right]))
+    b = _stereo_roto(tmp_path / "b.exr", ("A", "right.A"), np.dstack([left, right]))
+    c = _stereo_roto(tmp_path / "c.exr", ("A", "hero.A", "right.A", "hero.right.A"), np.dstack([left, left, right,
+                                                                                                  right]))
+    reads: list = []
+    for path, name in ((a, None), (b, None), (a, None)):
+        assert roto_layer_of(path, name, "right", reads=reads) == "right.A"
+    assert views_notes(reads) == [f"rotos {a}, {b} hold the views left, right: vom reads their view 'right', the view "
+                                  f"of the plate it mattes (channel right.A)"]
+    assert roto_layer_of(c, "hero", "right", reads=reads) == "hero.right.A"
+    assert views_notes(reads) == [f"rotos {a}, {b}, {c} hold the views left, right: vom reads their view 'right', the "
+                                  f"view of the plate it mattes ({a}: channel right.A; {b}: channel right.A; {c}: "
+                                  f"channel hero.right.A)"]

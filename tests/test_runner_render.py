@@ -2129,6 +2129,40 @@ def test_a_stereo_roto_is_read_in_the_view_the_plate_is_matted_in(shot_dir: Path
            "(channel A)" in r.warnings, r.warnings
 
 
+def test_a_one_view_plate_reads_a_stereo_roto_in_its_view_said_once(shot_dir: Path, tmp_path: Path) -> None:
+    """A right-eye plate written as OpenEXR's file of one view (R, G, B; view "right") counted as no view: a stereo
+    roto's left eye was read over it ("the plate none"), exit 0; and each keyframe's stereo roto said its view in a
+    note of its own (review). Its view is read, said once for the rotos; a roto of one view 'left' over it is
+    refused, naming both views."""
+    (tmp_path / "plate").mkdir()
+    for src in sorted((shot_dir / "plate").glob("p.*.exr")):
+        buf = oiio.ImageBuf(str(src))
+        buf.specmod().attribute("view", "right")
+        assert buf.write(str(tmp_path / "plate" / src.name))
+    rotos = {}
+    for kf in (1, N):
+        right = oiio.ImageBuf(str(shot_dir / "roto" / f"r.{kf:04d}.exr")).get_pixels(oiio.FLOAT)[..., :1]
+        rotos[kf] = str(_write_views(tmp_path / f"roto{kf}.exr", np.concatenate([right[:, ::-1], right], -1),
+                                     ("A", "right.A"), ("left", "right")))
+    mono = render(shot(shot_dir, "mono_two", keyframes={kf: str(shot_dir / "roto" / f"r.{kf:04d}.exr")
+                                                         for kf in (1, N)}, frames="1-3"))
+    plate = str(tmp_path / "plate" / "p.####.exr")
+    r = render(shot(shot_dir, "one_view", plate=plate, keyframes=rotos, frames="1-3"))
+    said = [w for w in r.warnings if "holds the views" in w or "hold the views" in w]
+    assert said == [f"rotos {rotos[1]}, {rotos[N]} hold the views left, right: vom reads their view 'right', the "
+                    f"view of the plate it mattes (channel right.A)"], r.warnings
+    for a, b in zip(mono.paths, r.paths, strict=True):
+        np.testing.assert_array_equal(read_alpha(a), read_alpha(b))
+    left = tmp_path / "left.exr"
+    buf = oiio.ImageBuf(str(shot_dir / "roto" / "r.0001.exr"))
+    buf.specmod().attribute("view", "left")
+    assert buf.write(str(left))
+    with pytest.raises(InputError, match=rf"roto {left} is of the view 'left' \(its header's view\), and vom mattes "
+                                         r"the plate's view 'right'"):
+        render(shot(shot_dir, "left_roto", plate=plate, keyframes={1: str(left)}, frames="1-3"))
+    assert not (shot_dir / "left_roto").exists()
+
+
 def _write_views(path: Path, pixels: np.ndarray, channels: tuple[str, ...], views: tuple[str, ...]) -> Path:
     """A one-part multi-view EXR (``multiView`` listing ``views``, the default first)."""
     spec = oiio.ImageSpec(pixels.shape[1], pixels.shape[0], len(channels), oiio.HALF)

@@ -109,15 +109,15 @@ def _check_keyframe_picture(plate: Any, frame: int, path: Path) -> None:
 
 
 def _read_roto(name: str | None, keyframe: int, path: Path, size: tuple[int, int], aspect: float,
-               windows: tuple[Any, Any], notes: list[str], picture: Any, view: str | None) -> tuple[np.ndarray,
-                                                                                                    str | None]:
+               windows: tuple[Any, Any], notes: list[str], picture: Any, view: str | None,
+               reads: list[Any]) -> tuple[np.ndarray, str | None]:
     """``read_roto`` of the object's own layer (``roto_layer_of``: ``hero.A`` of a file of several; of a stereo roto,
-    the plate's ``view``'s), and that layer; with several objects its error says whose roto it is (one file may serve
-    several)."""
+    the plate's ``view``'s, added to ``reads``), and that layer; with several objects its error says whose roto it is
+    (one file may serve several)."""
     from vom_plugin import io as vio
 
     try:
-        layer = vio.roto_layer_of(path, name, view, notes)
+        layer = vio.roto_layer_of(path, name, view, reads=reads)
         return vio.read_roto(path, size, channel=layer, pixel_aspect=aspect, plate_windows=windows, notes=notes,
                              picture=picture), layer
     except InputError as e:
@@ -141,12 +141,14 @@ def _check_rotos_seen(rotos: dict[Any, dict[int, np.ndarray]], shot: Any, geo: A
 
 
 def plate_view(path: str | os.PathLike[str]) -> str | None:
-    """The view a render mattes of a stereo plate frame (``plate_views``' first: its default), None for one of one
-    view; every frame a render reads has the first one's (``_check_like_first``), so a stereo roto is read in it."""
-    from vom_plugin import io as vio
+    """The view a render mattes of a plate frame (``image_view``: a stereo file's default, ``plate_views``' first, or
+    the view a file of one view names), None for a file that names none; a stereo roto is read in it, and a roto
+    of one view is compared with it. Every stereo frame a render reads has the first one's (``_check_like_first``)."""
+    from vom_plugin.io.plate import image_view
+    from vom_plugin.io.reader import open_image
 
-    views = vio.plate_views(path)
-    return views[0] if views else None
+    with open_image(path, "plate") as img:
+        return image_view(img)
 
 
 def read_rotos(shot: Shot, first: Any, windows: dict[int, tuple[Any, Any]], picture: Any, notes: list[str],
@@ -154,15 +156,18 @@ def read_rotos(shot: Shot, first: Any, windows: dict[int, tuple[Any, Any]], pict
                ) -> tuple[dict[Any, dict[int, np.ndarray]], dict[Any, dict[int, str | None]], fr.Geometry]:
     """Every object's rotos read and checked as a render reads them (``first``: the first plate frame's header;
     ``windows``: each keyframe's plate frame's (display, data) windows; ``picture``: ``shot_picture``; ``view``:
-    ``plate_view``, the view of a stereo roto read): (masks, the layer each was read from, the network's geometry).
-    ``vom farm`` asks the same before a job is made."""
+    ``plate_view``, the view of a stereo roto read, said once for them all): (masks, the layer each was read from,
+    the network's geometry). ``vom farm`` asks the same before a job is made."""
     from vom_plugin import io as vio
+    from vom_plugin.io.roto import views_notes
 
     size, aspect = tuple(first.size), first.pixel_aspect
+    reads: list[Any] = []
     read = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
-                                  vio.placed_at(picture, windows[kf][0]), view)
+                                  vio.placed_at(picture, windows[kf][0]), view, reads)
                    for kf, path in kfs.items()}
             for name, kfs in shot.rotos().items()}
+    notes.extend(views_notes(reads))
     rotos = {name: {kf: mask for kf, (mask, _) in kfs.items()} for name, kfs in read.items()}
     layers = {name: {kf: layer for kf, (_, layer) in kfs.items()} for name, kfs in read.items()}  # read once
     geo = fr.geometry(picture.width, picture.height, shot.working_size, max(size[0] * aspect, size[1]), aspect)
@@ -434,7 +439,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                          f"this render's objects, so where they overlap the alphas may sum above 1; render "
                          f"every object in one shot, or delete {'them' if len(files) > 1 else 'it'} if that object "
                          f"is gone")
-    views = vio.plate_views(seq.path(frames[0]))  # (plate_view's, the note's listing too)
+    views = vio.plate_views(seq.path(frames[0]))
     if views:  # a stereo EXR: its default view's R, G, B are read (a multi-part one's first part's, if it lists none)
         notes.append(f"plate {seq.path(frames[0])} holds the views {', '.join(views)}: vom mattes the default one, "
                      f"{views[0]!r}; for another view, render a plate of that view alone")
@@ -442,7 +447,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
     for f, info in heads.items():
         _check_seen(f, on_disk.path(f), info, picture)
     # a stereo roto is read in the plate's view (QA: its default one was, a right-eye plate matted from the left's)
-    rotos, layers, geo = read_rotos(shot, first.info, windows, picture, notes, views[0] if views else None)
+    rotos, layers, geo = read_rotos(shot, first.info, windows, picture, notes, plate_view(seq.path(frames[0])))
     _small_object_notes(rotos, shot, geo, notes)
     _shared_roto_notes(rotos, notes)
     first_kf = first_keyframe(shot)

@@ -426,7 +426,7 @@ def plate_colour_note(metadata: dict[str, Any], pixel_type: str, colorspace: str
                     f"with sRGB's curve and brought up where the shot is dark): convert it to linear EXR first, or set "
                     f"colorspace raw to read its code values as they are")
         return f"plate {path} is {how} ({said}); read as {colorspace}, its code values as they are"
-    if transfer.lower() == "linear" and colorspace == DISPLAY_ENCODED:  # its oiio:ColorSpace aside, unsaid (QA)
+    if transfer_contradicts(transfer, colorspace):  # a linear DPX read as sRGB (log refused or said above), QA
         return (f"plate {path} says its transfer is linear (dpx:Transfer {transfer}) and is read as sRGB code values "
                 f"(the colorspace setting): decoded with sRGB's curve where the shot is dark; set colorspace "
                 f"lin_rec709 or ACEScg if it is linear")

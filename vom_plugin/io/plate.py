@@ -284,6 +284,21 @@ def image_views(img: OpenImage) -> list[str]:
     return list(dict.fromkeys(v for v in names if v)) if len(set(filter(None, names))) > 1 else []
 
 
+def image_view(img: OpenImage) -> str | None:
+    """The view an open image is of: a stereo file's default (``image_views``' first), else the one view a file of
+    one view names (OpenEXR's: its header's ``view``, a ``multiView`` of one, its parts' one view); None for a file
+    that names none. A right-eye plate so written counted as no view: a stereo roto's left eye was read over it
+    (review)."""
+    views = image_views(img)
+    if views:
+        return views[0]
+    parts = subimage_names(img)
+    named = _listed_views(img.info.metadata.get("multiView")) + \
+        (_views_of(part_specs(img, len(parts))) if len(parts) > 1 else [str(img.spec.getattribute("view") or "")])
+    one = set(filter(None, named))
+    return one.pop() if len(one) == 1 else None
+
+
 def read_plate(path: str | os.PathLike[str], *, layer: str | None = None) -> Plate:
     """Read one plate frame (EXR, DPX, TIFF, PNG, ...) as scene-linear RGB over its display window.
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from vom_plugin.errors import InputError
 from vom_plugin.grammar import is_object_name
 from vom_plugin.io.info import ImageInfo, Window
-from vom_plugin.io.plate import image_views, is_grey_name
+from vom_plugin.io.plate import image_view, image_views, is_grey_name
 from vom_plugin.io.reader import (
     INT32_FORMATS,
     OpenImage,
@@ -38,18 +39,64 @@ _ALPHA_NAMES = ("A", "a", "alpha", "Alpha")
 _MASK_NAMES = ("mask", "matte")
 
 
+@dataclass(frozen=True)
+class ViewRead:
+    """Which view of a stereo roto ``roto_layer_of`` read (``view``, of its ``views``; ``said``: the channel, or its
+    channels where the file's rule reads it), and whether the plate named that view (``of_plate``): ``views_notes``
+    says a render's in one note."""
+
+    path: str
+    views: tuple[str, ...]
+    view: str
+    said: str
+    of_plate: bool
+
+
+def views_notes(reads: list[ViewRead]) -> list[str]:
+    """One note per view read of a render's stereo rotos (``roto_layer_of``'s ``reads``), naming each roto: a note per
+    keyframe's roto said the same N times (review)."""
+    groups: dict[tuple[tuple[str, ...], str, bool], list[ViewRead]] = {}
+    for read in reads:
+        groups.setdefault((read.views, read.view, read.of_plate), []).append(read)
+    said = []
+    for (views, view, of_plate), group in groups.items():
+        paths = list(dict.fromkeys(r.path for r in group))
+        channels = {r.said for r in group}
+        what = group[0].said if len(channels) == 1 else "; ".join(f"{r.path}: {r.said}" for r in group)
+        listed, one = ", ".join(views), len(paths) == 1
+        rotos = f"roto {paths[0]} holds" if one else f"rotos {', '.join(paths)} hold"
+        said.append(f"{rotos} the views {listed}: vom reads {'its' if one else 'their'} view {view!r}, the view of the "
+                    f"plate it mattes ({what})" if of_plate else
+                    f"{rotos} the views {listed}, the plate none: vom reads the roto{'' if one else 's'}'"
+                    f"{'s' if one else ''} default view, {view!r} ({what})")
+    return said
+
+
 def roto_layer_of(path: str | os.PathLike[str], name: str | None, view: str | None = None,
-                  notes: list[str] | None = None) -> str | None:
+                  notes: list[str] | None = None, *, reads: list[ViewRead] | None = None) -> str | None:
     """The channel object ``name``'s mask is read from in the roto at ``path``: its own layer's alpha (``hero.A``,
     in any part of the file; else one of another case, when only one matches), as the Nuke node's objects read a
     layered roto; None where the file holds no such layer, or it is the file's only alpha (its mask is read as for
     one object).
-    Of a stereo roto (``plate.image_views``), the alpha of ``view``, the view the plate is matted in (``plate_views``'
-    first; None for a plate of one view: the roto's default view), said in ``notes`` (``_view_channel``)."""
+    ``view``: the view the plate is matted in (``plate.image_view``; None for a plate naming none). Of a stereo roto
+    (``plate.image_views``), the alpha of that view (else of its default one; ``_view_channel``), said in ``notes``,
+    or, given ``reads``, added there for ``views_notes`` to say once for several rotos. A roto of one view (OpenEXR's
+    ``view`` attribute) is refused over a plate matted in another."""
     with open_image(path, "roto") as img:
         views = image_views(img)
         if views:
-            return _view_channel(img, views, name, view, notes)
+            found, read = _view_channel(img, views, name, view)
+            if reads is not None:
+                reads.extend([read] if read not in reads else [])
+            elif notes is not None:
+                notes.extend(n for n in views_notes([read]) if n not in notes)
+            return found
+        own_view = image_view(img)
+        if own_view is not None and view is not None and own_view != view:
+            # a right-eye roto over a plate matted as the left eye was read without a word (review)
+            raise InputError(f"roto {path} is of the view {own_view!r} (its header's view), and vom mattes the "
+                             f"plate's view {view!r}: a roto drawn for another view; give the roto of the view "
+                             f"{view!r}, or render a plate of the view {own_view!r}")
     if not name:
         return None
     with open_image(path, "roto") as img:
@@ -70,14 +117,15 @@ def roto_layer_of(path: str | os.PathLike[str], name: str | None, view: str | No
     return None
 
 
-def _view_channel(img: OpenImage, views: list[str], name: str | None, view: str | None,
-                  notes: list[str] | None) -> str | None:
-    """``roto_layer_of`` of a stereo roto: the channel of the plate's ``view`` (else, over a plate of one view, the
+def _view_channel(img: OpenImage, views: list[str], name: str | None,
+                  view: str | None) -> tuple[str | None, ViewRead]:
+    """``roto_layer_of`` of a stereo roto: the channel of the plate's ``view`` (else, over a plate naming none, the
     roto's default one) that holds the mask, named as OpenEXR names a one-part file's views (the default view's
     channels plain, another's with its name next to last: ``right.A``, ``hero.right.A``; every view prefixed,
-    ``left.A``, is read too); None for the default view's plain alpha, read as any roto's. Its default view was read
-    whatever the plate's, a right-eye plate matted from the left eye's shape without a word (QA). InputError for a
-    roto without the plate's view, for one whose views are parts of their own, and for a view with no alpha."""
+    ``left.A``, is read too), and what was read; None for the default view's plain alpha, read as any roto's. Its
+    default view was read whatever the plate's, a right-eye plate matted from the left eye's shape without a word
+    (QA). InputError for a roto without the plate's view, for one whose views are parts of their own, for a view with
+    no alpha or several layered ones (as ``_alpha_index``), and for a view's channel written twice (A, left.A)."""
     path, listed = img.path, ", ".join(views)
     if view is not None and view not in views:
         raise InputError(f"roto {path} holds the views {listed} and not {view!r}, the view vom mattes of the plate: a "
@@ -104,30 +152,51 @@ def _view_channel(img: OpenImage, views: list[str], name: str | None, view: str 
         bits = channel.split(".")
         return ".".join(bits[:-2] + bits[-1:]) if len(bits) > 1 and bits[-2] in views else channel
 
-    own = {bare(c): c for c in img.info.channels if view_of(c) == chosen}
+    own: dict[str, list[str]] = {}  # the view's channels by their bare name: A and left.A are both 'left''s A
+    for c in img.info.channels:
+        if view_of(c) == chosen:
+            own.setdefault(bare(c), []).append(c)
+    held = ", ".join(c for cs in own.values() for c in cs)
+    layered = [b for b in own if "." in b and b.rsplit(".", 1)[1] in _ALPHA_NAMES]
     found = None
     if name:  # the object's own layer in that view
         for same in (lambda layer: layer == name, lambda layer: layer.lower() == name.lower()):
-            hits = [c for b, c in own.items() if "." in b and b.rsplit(".", 1)[1] in _ALPHA_NAMES
-                    and same(b.rsplit(".", 1)[0])]
+            hits = [b for b in layered if same(b.rsplit(".", 1)[0])]
             if len(hits) == 1:
                 found = hits[0]
                 break
-    found = found or next((c for b, c in own.items() if b in _ALPHA_NAMES), None) or \
-        next(iter([c for b, c in own.items() if _names_a_matte(b)][:1]), None)
     if found is None:
+        found = next((b for b in own if b in _ALPHA_NAMES), None)
+    if found is None and len(layered) > 1:  # one per object, and none this one's (as a roto of one view, review)
+        raise _several_alphas(f"holds the views {listed}, and its view {chosen!r} ", path,
+                              [own[b][0] for b in layered], [b.rsplit(".", 1)[0] for b in layered])
+    found = found or next(iter(layered), None) or next(iter([b for b in own if _names_a_matte(b)][:1]), None)
+    if found is not None and len(own[found]) > 1:
+        # OpenEXR reads both as the view's: taking one would guess (an object named as a view, review)
+        raise InputError(f"roto {path} holds the views {listed}, and its channels {', '.join(own[found])} both read "
+                         f"as the channel {found} of its view {chosen!r}: cannot tell which to read; write it once "
+                         f"(OpenEXR names the default view's channels plain, {found}, or with the view's name, not "
+                         f"both)")
+    channel = own[found][0] if found is not None else None
+    if channel is None:
         masks = [c for c in img.info.channels if _holds_mask((c,))]
         if chosen != views[0] or masks:  # read as the file's rule reads it, the mask would be another view's
             raise InputError(f"roto {path} holds the views {listed}, and its view {chosen!r} has no alpha (its "
-                             f"channels {', '.join(own.values()) or 'none'}); write that view's shape as its alpha")
-    said = f"channel {found}" if found else "its channels " + ", ".join(own.values())
-    note = (f"roto {path} holds the views {listed}: vom reads its view {chosen!r}, the view of the plate it mattes "
-            f"({said})" if view else
-            f"roto {path} holds the views {listed}, the plate none: vom reads the roto's default view, {chosen!r} "
-            f"({said})")
-    if notes is not None and note not in notes:
-        notes.append(note)
-    return None if found is None or (found == bare(found) and found in _ALPHA_NAMES) else found
+                             f"channels {held or 'none'}); write that view's shape as its alpha")
+    said = f"channel {channel}" if channel else f"its channels {held}"
+    read = ViewRead(str(path), tuple(views), chosen, said, view is not None)
+    return (None if channel is None or (channel == found and channel in _ALPHA_NAMES) else channel), read
+
+
+def _several_alphas(where: str, path: object, alphas: list[str], layers: list[str]) -> InputError:
+    """The refusal of a roto (``where``: of a stereo roto, which view) holding several layered ``alphas`` (of the
+    ``layers``) and no plain one: taking the first would matte another object."""
+    # only layers an object may be named after (rgba is the comp's own: an object so named is refused, QA)
+    named = [layer for layer in layers if is_object_name(layer)]
+    how = f"name the object after its layer ({', '.join(named)}: an object reads its own), or " if named else ""
+    return InputError(f"roto {path} {where}holds several alphas ({', '.join(alphas)}) and no plain A: cannot tell "
+                      f"which object it draws; {how}write the one to use as its own file (oiiotool IN --ch LAYER.A "
+                      f"--chnames A -o OUT)")
 
 
 def _alpha_index(img: OpenImage) -> int | None:
@@ -139,14 +208,8 @@ def _alpha_index(img: OpenImage) -> int | None:
         return plain[0]
     layered = [i for i, c in enumerate(channels) if "." in c and c.rsplit(".", 1)[1] in _ALPHA_NAMES]
     if len(layered) > 1:
-        # only layers an object may be named after (rgba is the comp's own: an object so named is refused, QA)
-        layers = [layer for i in layered if is_object_name(layer := channels[i].rsplit(".", 1)[0])]
-        name = f"name the object after its layer ({', '.join(layers)}: an object reads its own), or " if layers else ""
-        raise InputError(
-            f"roto {img.path} holds several alphas ({', '.join(channels[i] for i in layered)}) and no plain A: "
-            f"cannot tell which object it draws; {name}write the one to use as its own file "
-            f"(oiiotool IN --ch LAYER.A --chnames A -o OUT)"
-        )
+        raise _several_alphas("", img.path, [channels[i] for i in layered],
+                              [channels[i].rsplit(".", 1)[0] for i in layered])
     if layered:
         return layered[0]
     if 0 <= img.spec.alpha_channel < len(channels):  # a file that declares another channel its alpha
