@@ -170,9 +170,23 @@ def quote(path):
 
 
 # how pip (or a build it runs) says a file or folder could not be written: no network problem (QA: "could not create
-# 'vom_matte.egg-info': Permission denied" in a read-only checkout was answered "is the package registry reachable?")
-_DENIED = re.compile(r"Permission denied|\[Errno 13\]|\[WinError 5\]|PermissionError|Access is denied|Read-only file "
-                     r"system|\[Errno 30\]")
+# 'vom_matte.egg-info': Permission denied" in a read-only checkout was answered "is the package registry reachable?").
+# Its file-system forms only, naming the path: a connection refused with EACCES (a firewalled machine) says
+# "[Errno 13] Permission denied" too, and is a network problem (review)
+_DENIED = re.compile(r"(Permission denied|Access is denied|\[Errno 13\]|\[WinError 5\])[^'\"]*?:\s*['\"]"  # : '<path>'
+                     r"|could not (create|write|open|remove|delete|copy)\b.*(Permission denied|Access is denied)"
+                     r"|Read-only file system|\[Errno 30\]")
+_CONNECTION = re.compile(r"NewConnectionError|Failed to establish a new connection|Max retries exceeded|Retrying \(|"
+                         r"ConnectionError|ProxyError|HTTPSConnectionPool|HTTPConnectionPool")
+
+
+def denied_line(lines):
+    """pip's line saying a file or folder could not be written (stripped), or None. pip's error report, from its
+    first ERROR:/error: line to the end, is what failed: a warning before it (a cache it could not write, retries)
+    is not; without one, every line is read."""
+    lines = [line.strip() for line in lines]
+    start = next((i for i, line in enumerate(lines) if line.startswith(("ERROR:", "error:"))), 0)
+    return next((line for line in lines[start:] if _DENIED.search(line) and not _CONNECTION.search(line)), None)
 
 
 def run(cmd, what, **kw):
@@ -183,7 +197,7 @@ def run(cmd, what, **kw):
     proc = wait_child(cmd, tail=tail, **kw)
     if proc.returncode != 0:
         hint = ""
-        denied = next((line.strip() for line in tail or () if _DENIED.search(line)), None)
+        denied = denied_line(tail or ())
         if denied:
             hint = (" (pip could not write a file: %r; that is a permission, not a network problem: make the folder "
                     "it names writable to you, or install into and from folders you can write to)" % denied)

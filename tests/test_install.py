@@ -533,3 +533,64 @@ def test_a_read_only_blender_folder_is_said_with_its_own_remedy(inst: types.Modu
     said = str(e.value)
     assert e.value.code == 2 and said == (f"cannot write to {addons / 'vom_matte'} (no write access); give --blender "
                                           "an add-ons folder you can write to"), said
+
+
+def _pip_says(inst: types.ModuleType, stderr: str) -> str:
+    """What install.py says of a pip that wrote ``stderr`` and failed."""
+    fail = f"import sys; sys.stderr.write({stderr!r}); sys.exit(1)"
+    with pytest.raises(inst.InstallError) as e:
+        inst.run([sys.executable, "-c", fail, "pip"], "install vom and its dependencies")
+    return str(e.value)
+
+
+# pip on a studio machine whose firewall refuses the connection with EACCES: its retry warnings name "[Errno 13]
+# Permission denied", and the error is that no torch was found (review: read as a file pip could not write)
+PIP_REFUSED_CONNECTION = """\
+WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by \
+'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new \
+connection: [Errno 13] Permission denied')': /simple/torch/
+ERROR: Could not find a version that satisfies the requirement torch==2.13.0 (from versions: none)
+ERROR: No matching distribution found for torch==2.13.0
+"""
+
+
+def test_a_connection_refused_with_eacces_is_a_network_problem_and_a_file_pip_cannot_write_is_not(
+        inst: types.ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a file-system form of a permission error (a path denied, a folder not created, a read-only file system)
+    is said as one, and pip's error report at its end is what counts: a warning before it is not why pip failed."""
+    network = _pip_says(inst, PIP_REFUSED_CONNECTION)
+    assert "is the package registry reachable" in network and "permission" not in network, network
+    # the same refusal in the error itself (a download of a wheel, not the index)
+    download = ("ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='files.pythonhosted."
+                "org', port=443): Max retries exceeded with url: /packages/torch.whl (Caused by NewConnectionError('<"
+                "pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: "
+                "[Errno 13] Permission denied'))\n")
+    assert "is the package registry reachable" in _pip_says(inst, download)
+    # a file this user could not write, warned of, before a network failure: the failure is the network's
+    cache = ("WARNING: could not write /home/u/.cache/pip/http/x: [Errno 13] Permission denied: '/home/u/.cache/pip/"
+             "http/x'\n" + PIP_REFUSED_CONNECTION)
+    assert "is the package registry reachable" in _pip_says(inst, cache)
+    # pip's own install into a folder this user cannot write: a permission problem, its line quoted
+    site = ("ERROR: Could not install packages due to an OSError: [Errno 13] Permission denied: '/usr/lib/python3.11/"
+            "site-packages/numpy'\nConsider using the `--user` option or check the permissions.\n")
+    said = _pip_says(inst, PIP_REFUSED_CONNECTION.split("ERROR")[0] + site)
+    assert "that is a permission, not a network problem" in said and "registry" not in said, said
+    assert "'/usr/lib/python3.11/site-packages/numpy'" in said, said
+    # a build in a read-only checkout, as pip reports it (setuptools' line inside pip's error report)
+    build = textwrap.dedent("""\
+          error: subprocess-exited-with-error
+
+          × Getting requirements to build editable did not run successfully.
+          │ exit code: 1
+          ╰─> [3 lines of output]
+              running egg_info
+              creating vom_matte.egg-info
+              error: could not create 'vom_matte.egg-info': Permission denied
+              [end of output]
+        error: subprocess-exited-with-error
+        """)
+    said = _pip_says(inst, build)
+    assert "pip could not write a file: \"error: could not create 'vom_matte.egg-info': Permission denied\"" in said
+    ro = "ERROR: Could not install packages due to an OSError: [Errno 30] Read-only file system: '/opt/venv/lib'\n"
+    assert "not a network problem" in _pip_says(inst, ro)
+    capsys.readouterr()
