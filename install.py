@@ -291,10 +291,31 @@ def read_stamp(stamp):
     return old if isinstance(old, dict) else {}
 
 
+def installed_torch(python):
+    """The version of the torch installed in ``python``'s environment (its metadata: torch is not imported), or None
+    where there is none, or it cannot be asked."""
+    if not Path(python).exists():
+        return None
+    try:
+        proc = subprocess.run([str(python), "-I", "-c", "import importlib.metadata as m; print(m.version('torch'))"],
+                              capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    version = proc.stdout.strip()
+    return version if proc.returncode == 0 and version else None
+
+
+def _is_default_torch(version):
+    """Whether torch ``version`` satisfies DEFAULT_TORCH, so that pip keeps it: its public version (2.13.0+cu121, a
+    CUDA or CPU build of it, is 2.13.0)."""
+    return version is not None and "torch==" + version.split("+")[0] == DEFAULT_TORCH
+
+
 def choose_torch(args, python, old):
     """``args.torch`` as given, else the requirement the environment was installed with (its stamp ``old``), else
     DEFAULT_TORCH: rerun without --torch (as the commands install.py and vom print said), install.py put its
-    torch==2.13.0 over a site's own build installed with --torch "" (QA)."""
+    torch==2.13.0 over a site's own build installed with --torch "" (QA). A torch other than the default's is never
+    replaced without a word."""
     if args.torch is not None:
         return
     remembered = None
@@ -304,11 +325,35 @@ def choose_torch(args, python, old):
     elif isinstance(old.get("key"), str):  # a stamp written before the torch was: its key tells whether it was ""
         kept = copy.copy(args)
         kept.torch = ""
-        remembered = "" if old["key"] == stamp_key(kept, python) else None
+        default = copy.copy(args)
+        default.torch = DEFAULT_TORCH
+        if old["key"] == stamp_key(kept, python):
+            remembered = ""
+        elif old["key"] != stamp_key(default, python):
+            # nor the default: the key is of another pyproject.toml (a `git pull` since), and only the environment
+            # tells whether a site's build is there (review: the default was put over it, unsaid)
+            have = installed_torch(python)
+            unsaid = ("this environment's stamp, from an older install.py, does not say which torch it was installed "
+                      "with")
+            if have is not None and not _is_default_torch(have):
+                args.torch = ""
+                log("torch: the one installed there (torch %s) is kept: %s, and it is not install.py's %s; pass "
+                    "--torch %s to install that instead" % (have, unsaid, DEFAULT_TORCH, quote(DEFAULT_TORCH)))
+                return
+            args.torch = DEFAULT_TORCH
+            log("torch: %s, install.py's default: %s (the one installed there: %s); --torch '' keeps the one "
+                "installed" % (DEFAULT_TORCH, unsaid, "torch " + have if have else "none"))
+            return
     args.torch = remembered if isinstance(remembered, str) else DEFAULT_TORCH
     if args.torch != DEFAULT_TORCH:
         log("torch: %s, as this environment was installed (--torch %s); pass --torch to change it"
             % ("the one installed there is kept" if not args.torch else args.torch, quote(args.torch)))
+    elif not (old.get("key") == stamp_key(args, python) and set(args.extras) <= set(old.get("extras") or [])):
+        # pip runs (the same test as ensure_environment's): a torch of another version there is replaced
+        have = installed_torch(python)
+        if have is not None and not _is_default_torch(have):
+            log("torch: install.py's %s replaces the torch %s installed there; stop (Ctrl-C) and pass --torch '' to "
+                "keep it" % (DEFAULT_TORCH, have))
 
 
 def rerun_command(args, *more, script=None):

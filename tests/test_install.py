@@ -594,3 +594,73 @@ def test_a_connection_refused_with_eacces_is_a_network_problem_and_a_file_pip_ca
     ro = "ERROR: Could not install packages due to an OSError: [Errno 30] Read-only file system: '/opt/venv/lib'\n"
     assert "not a network problem" in _pip_says(inst, ro)
     capsys.readouterr()
+
+
+def _fake_python(path: Path, torch_version: str | None) -> Path:
+    """An environment's python that answers install.py's question of which torch is installed (and nothing else)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + (f"echo {torch_version}\n" if torch_version else "exit 1\n"))
+    path.chmod(0o755)
+    return path
+
+
+def test_an_older_stamp_after_a_pull_keeps_a_site_s_torch_and_no_torch_is_replaced_unsaid(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Review: a stamp of an older install.py (no torch field) told --torch "" only by its key, which hashes
+    pyproject.toml: after a `git pull` that changed it, a rerun put torch==2.13.0 over the site's build without a
+    word. The environment is asked which torch it has: another than the default's is kept, and said so; the
+    default put over another torch is said, with how to keep it."""
+    import importlib.metadata
+    import json
+
+    (tmp_path / "p").mkdir()
+    root = _copy_project(tmp_path / "p")
+    monkeypatch.setattr(inst, "ROOT", root)
+    venv = tmp_path / "venv"
+    python = _fake_python(venv / "bin" / "python", "2.5.0+site")
+    (venv / "bin" / "vom").write_text("")
+    kept = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch="", no_editable=False)
+    (venv / inst.STAMP_NAME).write_text(json.dumps({"key": inst.stamp_key(kept, python), "extras": []}))
+    (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + "\n# a git pull\n")
+    ran = _stop_at_pip(inst, monkeypatch)
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(args)
+    assert args.torch == "" and not any("torch" in w for w in ran[-1][4:]), ran[-1]
+    said = capsys.readouterr().out
+    assert ("torch: the one installed there (torch 2.5.0+site) is kept: this environment's stamp, from an older "
+            "install.py, does not say which torch it was installed with, and it is not install.py's torch==2.13.0; "
+            "pass --torch torch==2.13.0 to install that instead") in said, said
+    assert inst.rerun_command(args).endswith("--torch ''")
+    # the default's own version there (a CUDA or CPU build of it): the default, said with how to keep it
+    for there, shown in (("2.13.0+cu121", "torch 2.13.0+cu121"), (None, "none")):
+        _fake_python(python, there)
+        args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+        inst.choose_torch(args, python, json.loads((venv / inst.STAMP_NAME).read_text()))
+        assert args.torch == inst.DEFAULT_TORCH
+        said = capsys.readouterr().out
+        assert (f"torch: torch==2.13.0, install.py's default: this environment's stamp, from an older install.py, "
+                f"does not say which torch it was installed with (the one installed there: {shown}); --torch '' "
+                "keeps the one installed") in said, said
+    # a stamp that says the default, or none at all (--no-venv into a site's python), over another torch: said
+    _fake_python(python, "2.5.0+site")
+    for stamp in ({"key": "another pyproject", "extras": [], "torch": None, "python": str(python)}, {}):
+        args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+        inst.choose_torch(args, python, stamp)
+        assert args.torch == inst.DEFAULT_TORCH
+        said = capsys.readouterr().out
+        assert ("torch: install.py's torch==2.13.0 replaces the torch 2.5.0+site installed there; stop (Ctrl-C) "
+                "and pass --torch '' to keep it") in said, said
+    # nothing is asked, and nothing said, where nothing will be installed, or the torch is the one asked for
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+    current = dict(key=inst.stamp_key(types.SimpleNamespace(**{**vars(args), "torch": inst.DEFAULT_TORCH}), python),
+                   torch=None, python=str(python))
+    inst.choose_torch(args, python, current)
+    assert args.torch == inst.DEFAULT_TORCH and capsys.readouterr().out == ""
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=["eval"], torch=None, no_editable=False)
+    inst.choose_torch(args, python, current)  # an extra added: pip runs, with the default torch
+    assert "replaces the torch 2.5.0+site installed there" in capsys.readouterr().out
+    # the question as the environment's own python answers it (its metadata; torch is not imported)
+    assert inst.installed_torch(sys.executable) == importlib.metadata.version("torch")
+    assert inst.installed_torch(tmp_path / "none" / "python") is None
