@@ -372,18 +372,37 @@ def rerun_command(args, *more, script=None):
     return " ".join(words + list(more))
 
 
+def _copy_command():
+    """(the words that make a copy of this checkout a user can write to, that copy as a word to paste): a git
+    checkout cloned, another copied, made writable (`cp` keeps the modes of a checkout read-only by them: the copy
+    refused again) and without its environment and install stamps; into a folder that is not there yet (`cp -r`
+    into an ~/vom that was there went inside it) (review)."""
+    home, n = Path(os.path.expanduser("~")), 1
+    while os.path.lexists(str(home / ("vom-%d" % n if n > 1 else "vom"))):
+        n += 1
+    target = "~/vom-%d" % n if n > 1 else "~/vom"
+    if (ROOT / ".git").exists():  # a folder, or the file of a worktree
+        return "git clone %s %s" % (quote(ROOT), target), target
+    words = "cp -R %s %s && chmod -R u+w %s" % (quote(ROOT), target, target)
+    ours = [target + "/" + name for name in (".venv", ".vom-install") if os.path.lexists(str(ROOT / name))]
+    return words + (" && rm -rf " + " ".join(ours) if ours else ""), target
+
+
 def check_checkout_writable(args):
     """InstallError (exit 2) where this checkout is read-only to the user (a studio's shared checkout, another
     user's): pip builds vom inside it, and setuptools failed writing vom_matte.egg-info there after the environment
     was made, which install.py then blamed on the network (QA)."""
     if os.access(str(ROOT), os.W_OK):
         return
+    copy_words, target = _copy_command()
     raise InstallError(
         "this checkout, %s, is read-only to you: pip builds vom inside it (setuptools writes vom_matte.egg-info and "
-        "build/ there), so nothing can be installed from it. Copy it to a folder you can write to and run the copy's "
-        "install.py: cp -r %s ~/vom && %s; or install a wheel built from a writable copy (%s -m pip wheel --no-deps "
-        "~/vom -w ~/vom-wheel, then pip install ~/vom-wheel/vom_matte-*.whl into the environment)"
-        % (ROOT, quote(ROOT), rerun_command(args, script="~/vom/install.py"), quote(sys.executable)), code=2)
+        "build/ there), so nothing can be installed from it. %s it to a folder you can write to and run the copy's "
+        "install.py: %s && %s; or install a wheel built from a writable copy (%s -m pip wheel --no-deps "
+        "%s -w %s-wheel, then pip install %s-wheel/vom_matte-*.whl into the environment)"
+        % (ROOT, "Clone" if copy_words.startswith("git ") else "Copy", copy_words,
+           rerun_command(args, script=target + "/install.py"), quote(sys.executable), target, target, target),
+        code=2)
 
 
 def ensure_environment(args):

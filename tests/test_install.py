@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -488,6 +489,7 @@ def test_a_read_only_checkout_is_said_before_anything_is_made(inst: types.Module
     real_access = os.access
     monkeypatch.setattr(inst.os, "access", lambda p, mode: False if Path(p) == root else real_access(p, mode))
     ran = _stop_at_pip(inst, monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     venv = tmp_path / "home" / "venv"
     for no_venv, venv_arg in ((False, str(venv)), (False, None), (True, None)):
         args = types.SimpleNamespace(no_venv=no_venv, venv=venv_arg, extras=[], torch="", no_editable=False)
@@ -497,9 +499,60 @@ def test_a_read_only_checkout_is_said_before_anything_is_made(inst: types.Module
         assert e.value.code == 2 and f"this checkout, {root}, is read-only to you" in said, said
         assert "registry" not in said and "--venv DIR" not in said
         where = " --no-venv" if no_venv else (f" --venv {venv}" if venv_arg else "")
-        assert f"cp -r {root} ~/vom && {sys.executable} ~/vom/install.py{where} --torch ''" in said, said
+        assert (f"cp -R {root} ~/vom && chmod -R u+w ~/vom && {sys.executable} ~/vom/install.py{where} --torch ''"
+                in said), said
         assert "pip wheel --no-deps ~/vom -w ~/vom-wheel" in said
     assert ran == [] and not venv.exists() and not (root / ".venv").exists()
+
+
+def test_the_read_only_checkout_s_remedy_makes_a_writable_copy_of_its_own(inst: types.ModuleType, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: `cp -r CHECKOUT ~/vom` kept the modes of a checkout read-only by them (the copy refused again), copied
+    its .venv, and went inside an ~/vom that was there. A git checkout is cloned; another is copied, made writable,
+    without its environment and stamps; into a folder that is not there yet."""
+    import shlex
+
+    home = tmp_path / "home"
+    (home / "vom").mkdir(parents=True)  # there already: the copy is not put inside it
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "studio vom").mkdir()
+    root = _copy_project(tmp_path / "studio vom")
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "python").write_text("")
+    (root / ".vom-install").mkdir()
+    (root / ".vom-install" / inst.STAMP_NAME).write_text("{}")
+    monkeypatch.setattr(inst, "ROOT", root)
+    real_access = os.access
+    monkeypatch.setattr(inst.os, "access", lambda p, mode: False if Path(p) == root else real_access(p, mode))
+    args = types.SimpleNamespace(no_venv=False, venv=None, extras=[], torch=None, no_editable=False)
+
+    def remedy(command: str) -> None:
+        """``command`` is said, and what it does before install.py runs leaves a writable copy, alone."""
+        with pytest.raises(inst.InstallError) as e:
+            inst.check_checkout_writable(args)
+        assert f"{command} && {sys.executable} ~/{copy.name}/install.py;" in str(e.value), str(e.value)
+        subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)  # read-only by its modes
+        try:
+            subprocess.run(["sh", "-c", command], env={**os.environ, "HOME": str(home)}, check=True,
+                           capture_output=True)
+        finally:
+            subprocess.run(["chmod", "-R", "u+w", str(root)], check=True)
+        assert (copy / "install.py").is_file() and (copy / "vom_plugin" / "cli.py").is_file()
+        assert not (copy / ".venv").exists() and not (copy / ".vom-install").exists()
+        assert all(p.lstat().st_mode & stat.S_IWUSR for p in [copy, *copy.rglob("*")])
+        assert list((home / "vom").iterdir()) == []
+
+    copy = home / "vom-2"
+    remedy(f"cp -R {shlex.quote(str(root))} ~/vom-2 && chmod -R u+w ~/vom-2 && rm -rf ~/vom-2/.venv "
+           "~/vom-2/.vom-install")
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (root / ".gitignore").write_text(".venv/\n/.vom-install/\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "studio"], check=True)
+    copy = home / "vom-3"
+    remedy(f"git clone {shlex.quote(str(root))} ~/vom-3")
+    assert not (copy / "install.py").stat().st_mode & stat.S_IWOTH
 
 
 def test_pip_refused_permission_is_not_blamed_on_the_network(inst: types.ModuleType,
