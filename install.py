@@ -498,6 +498,26 @@ NUKE_END = "# <<< vom <<<"
 NUKE_JOINED = " (with the line break before it)"  # the file did not end with one
 NUKE_CREATED = " (with this file)"  # there was no such file
 NUKE_MADE_DIR = " (with its folder)"  # nor the folder: an uninstall that leaves it empty removes it too
+# ... nor N folders above it (--nuke a/b/c made a and b too): N + 1 folders, each removed while empty
+NUKE_MADE_DIRS = " (with its folder and the %d above it)"
+_NUKE_MADE = re.compile(r" \(with its folder(?: and the (\d+) above it)?\)")
+
+
+def _made_flag(count):
+    """What the block's first line says of the ``count`` folders (``nuke_dir`` and those above it) the install made."""
+    return "" if count < 1 else NUKE_MADE_DIR if count == 1 else NUKE_MADE_DIRS % (count - 1)
+
+
+def _made_count(first):
+    """How many folders a block's first line says its install made (``nuke_dir`` first, then those above it)."""
+    found = _NUKE_MADE.search(first)
+    return 0 if found is None else 1 + int(found.group(1) or 0)
+
+
+def _folders_up(nuke_dir):
+    """``nuke_dir`` (absolute) and every folder above it, innermost first."""
+    folder = Path(os.path.abspath(str(nuke_dir)))
+    return [folder, *folder.parents]
 DEFAULT_NUKE_DIR = "~/.nuke"
 
 
@@ -615,23 +635,29 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     """Add (or refresh, where it is) the vom block of init.py and menu.py in ``nuke_dir``; returns the files
     changed. The rest of each file keeps its bytes, line endings, permissions and links."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
-    made_dir = not os.path.lexists(str(nuke_dir))
-    check_writable(nuke_dir, "give --nuke a folder you can write to")
+    made = []  # the folders not there yet, nuke_dir first: check_writable makes them all (review: --nuke a/b/c made
+    for folder in _folders_up(nuke_dir):  # a and b too, and only c was remembered)
+        if os.path.lexists(str(folder)):
+            break
+        made.append(folder)
     try:
-        return _nuke_install(nuke_dir, vom, gizmos_dir, host_module, NUKE_MADE_DIR if made_dir else "")
+        check_writable(nuke_dir, "give --nuke a folder you can write to")
+        return _nuke_install(nuke_dir, vom, gizmos_dir, host_module, _made_flag(len(made)))
     except InstallError:
-        if made_dir:  # an install that did not happen leaves no folder behind
-            _remove_empty_folder(nuke_dir)
+        _remove_empty_folders(made)  # an install that did not happen leaves none behind
         raise
 
 
-def _remove_empty_folder(folder):
-    """Remove ``folder`` if it is empty; returns whether it went."""
-    try:
-        folder.rmdir()
-    except OSError:  # not empty (Nuke's own files since, the user's), or not ours to remove
-        return False
-    return True
+def _remove_empty_folders(folders):
+    """Remove each of ``folders`` (innermost first) while it is empty; returns those that went."""
+    gone = []
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (Nuke's own files since, the user's), or not ours to remove: nor those above it
+            break
+        gone.append(folder)
+    return gone
 
 
 def _nuke_install(nuke_dir, vom, gizmos_dir, host_module, made_dir):
@@ -645,7 +671,8 @@ def _nuke_install(nuke_dir, vom, gizmos_dir, host_module, made_dir):
         before, found, after = _split_block(old or "")
         if found:  # refreshed where it is, with its own line endings and what it said it added
             first, newline = _block_head(found)
-            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED, NUKE_MADE_DIR) if f in first)
+            made = _NUKE_MADE.search(first)
+            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED) if f in first) + (made.group(0) if made else "")
         elif old is None:
             flags = NUKE_CREATED + made_dir
         elif before and not before.endswith("\n"):  # appended, on a line of its own
@@ -694,7 +721,7 @@ def nuke_uninstall(nuke_dir):
     and it is empty now (a fresh ~/.nuke was left behind: QA); returns the files changed (and that folder)."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     changes = []
-    made_dir = False
+    made = 0
     for name in ("init.py", "menu.py"):
         path = nuke_dir / name
         target, old, _ = _read_user_file(path)
@@ -705,13 +732,13 @@ def nuke_uninstall(nuke_dir):
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
         first, added = _block_head(found) if found else ("", "\n")  # added: the block's line ending
-        made_dir = made_dir or NUKE_MADE_DIR in first
+        made = max(made, _made_count(first))
         if NUKE_JOINED in first and not after and before.endswith(added):  # lines after the block: theirs
             before = before[: -len(added)]
         changes.append((target, old, None if NUKE_CREATED in first and not before + after else before + after))
     changed = _write_all(changes)
-    if made_dir and not nuke_dir.is_symlink() and _remove_empty_folder(nuke_dir):
-        changed.append(nuke_dir)
+    if made and not nuke_dir.is_symlink():
+        changed += _remove_empty_folders(_folders_up(nuke_dir)[:made])
     return changed
 
 
@@ -1016,11 +1043,14 @@ def main(argv=None):
             nuke_dir = args.nuke or DEFAULT_NUKE_DIR
             changed = nuke_uninstall(nuke_dir)
             folder = Path(os.path.expanduser(nuke_dir))
-            files = [c for c in changed if c != folder]
+            folders = _folders_up(folder)
+            files = [c for c in changed if c not in folders]
             log("removed the vom block from %s" % ", ".join(str(c) for c in files) if files
                 else "no vom block in %s; nothing to do" % folder)
-            if folder in changed:
-                log("removed %s too: install.py made it, and nothing else is in it" % folder)
+            gone = [c for c in changed if c in folders]
+            if gone:
+                log("removed %s too: install.py made %s, and nothing else is in %s"
+                    % (", ".join(str(c) for c in gone), *(("it", "it") if len(gone) == 1 else ("them", "them"))))
             return 0
         python = ensure_environment(args)
         vom = env_bin(python, "vom")
