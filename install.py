@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-STAMP_NAME = "vom-install-stamp.json"
+STAMP_NAME = "vom-install-stamp.json"  # and its fields, quote() and read_stamp(): read by vom_plugin/extras.py too
 DISTRIBUTION = "vom-matte"  # pyproject.toml's name (a test keeps them equal); "vom" on PyPI is another project
 # torch is pinned for the install so pip does not pull a multi-GB build it was not asked for; a site
 # with its own torch build passes --torch "" (keep what is there) or another requirement.
