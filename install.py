@@ -501,6 +501,7 @@ NUKE_MADE_DIR = " (with its folder)"  # nor the folder: an uninstall that leaves
 # ... nor N folders above it (--nuke a/b/c made a and b too): N + 1 folders, each removed while empty
 NUKE_MADE_DIRS = " (with its folder and the %d above it)"
 _NUKE_MADE = re.compile(r" \(with its folder(?: and the (\d+) above it)?\)")
+DEFAULT_NUKE_DIR = "~/.nuke"
 
 
 def _made_flag(count):
@@ -518,7 +519,6 @@ def _folders_up(nuke_dir):
     """``nuke_dir`` (absolute) and every folder above it, innermost first."""
     folder = Path(os.path.abspath(str(nuke_dir)))
     return [folder, *folder.parents]
-DEFAULT_NUKE_DIR = "~/.nuke"
 
 
 def _begin_line(nuke_dir):
@@ -718,7 +718,8 @@ def _write_all(changes):
 
 def nuke_uninstall(nuke_dir):
     """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``, and the folder where the install made it
-    and it is empty now (a fresh ~/.nuke was left behind: QA); returns the files changed (and that folder)."""
+    and it is empty now (a fresh ~/.nuke was left behind: QA), and those above it it made (--nuke a/b/c), innermost
+    first; returns the files changed (and the folders removed)."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     changes = []
     made = 0
@@ -1049,8 +1050,9 @@ def main(argv=None):
                 else "no vom block in %s; nothing to do" % folder)
             gone = [c for c in changed if c in folders]
             if gone:
+                them = "it" if len(gone) == 1 else "them"
                 log("removed %s too: install.py made %s, and nothing else is in %s"
-                    % (", ".join(str(c) for c in gone), *(("it", "it") if len(gone) == 1 else ("them", "them"))))
+                    % (", ".join(str(c) for c in gone), them, them))
             return 0
         python = ensure_environment(args)
         vom = env_bin(python, "vom")
