@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-STAMP_NAME = "vom-install-stamp.json"
+STAMP_NAME = "vom-install-stamp.json"  # and its fields, quote() and read_stamp(): read by vom_plugin/extras.py too
 DISTRIBUTION = "vom-matte"  # pyproject.toml's name (a test keeps them equal); "vom" on PyPI is another project
 # torch is pinned for the install so pip does not pull a multi-GB build it was not asked for; a site
 # with its own torch build passes --torch "" (keep what is there) or another requirement.
@@ -170,9 +170,23 @@ def quote(path):
 
 
 # how pip (or a build it runs) says a file or folder could not be written: no network problem (QA: "could not create
-# 'vom_matte.egg-info': Permission denied" in a read-only checkout was answered "is the package registry reachable?")
-_DENIED = re.compile(r"Permission denied|\[Errno 13\]|\[WinError 5\]|PermissionError|Access is denied|Read-only file "
-                     r"system|\[Errno 30\]")
+# 'vom_matte.egg-info': Permission denied" in a read-only checkout was answered "is the package registry reachable?").
+# Its file-system forms only, naming the path: a connection refused with EACCES (a firewalled machine) says
+# "[Errno 13] Permission denied" too, and is a network problem (review)
+_DENIED = re.compile(r"(Permission denied|Access is denied|\[Errno 13\]|\[WinError 5\])[^'\"]*?:\s*['\"]"  # : '<path>'
+                     r"|could not (create|write|open|remove|delete|copy)\b.*(Permission denied|Access is denied)"
+                     r"|Read-only file system|\[Errno 30\]")
+_CONNECTION = re.compile(r"NewConnectionError|Failed to establish a new connection|Max retries exceeded|Retrying \(|"
+                         r"ConnectionError|ProxyError|HTTPSConnectionPool|HTTPConnectionPool")
+
+
+def denied_line(lines):
+    """pip's line saying a file or folder could not be written (stripped), or None. pip's error report, from its
+    first ERROR:/error: line to the end, is what failed: a warning before it (a cache it could not write, retries)
+    is not; without one, every line is read."""
+    lines = [line.strip() for line in lines]
+    start = next((i for i, line in enumerate(lines) if line.startswith(("ERROR:", "error:"))), 0)
+    return next((line for line in lines[start:] if _DENIED.search(line) and not _CONNECTION.search(line)), None)
 
 
 def run(cmd, what, **kw):
@@ -183,7 +197,7 @@ def run(cmd, what, **kw):
     proc = wait_child(cmd, tail=tail, **kw)
     if proc.returncode != 0:
         hint = ""
-        denied = next((line.strip() for line in tail or () if _DENIED.search(line)), None)
+        denied = denied_line(tail or ())
         if denied:
             hint = (" (pip could not write a file: %r; that is a permission, not a network problem: make the folder "
                     "it names writable to you, or install into and from folders you can write to)" % denied)
@@ -277,10 +291,31 @@ def read_stamp(stamp):
     return old if isinstance(old, dict) else {}
 
 
+def installed_torch(python):
+    """The version of the torch installed in ``python``'s environment (its metadata: torch is not imported), or None
+    where there is none, or it cannot be asked."""
+    if not Path(python).exists():
+        return None
+    try:
+        proc = subprocess.run([str(python), "-I", "-c", "import importlib.metadata as m; print(m.version('torch'))"],
+                              capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    version = proc.stdout.strip()
+    return version if proc.returncode == 0 and version else None
+
+
+def _is_default_torch(version):
+    """Whether torch ``version`` satisfies DEFAULT_TORCH, so that pip keeps it: its public version (2.13.0+cu121, a
+    CUDA or CPU build of it, is 2.13.0)."""
+    return version is not None and "torch==" + version.split("+")[0] == DEFAULT_TORCH
+
+
 def choose_torch(args, python, old):
     """``args.torch`` as given, else the requirement the environment was installed with (its stamp ``old``), else
     DEFAULT_TORCH: rerun without --torch (as the commands install.py and vom print said), install.py put its
-    torch==2.13.0 over a site's own build installed with --torch "" (QA)."""
+    torch==2.13.0 over a site's own build installed with --torch "" (QA). A torch other than the default's is never
+    replaced without a word."""
     if args.torch is not None:
         return
     remembered = None
@@ -290,11 +325,35 @@ def choose_torch(args, python, old):
     elif isinstance(old.get("key"), str):  # a stamp written before the torch was: its key tells whether it was ""
         kept = copy.copy(args)
         kept.torch = ""
-        remembered = "" if old["key"] == stamp_key(kept, python) else None
+        default = copy.copy(args)
+        default.torch = DEFAULT_TORCH
+        if old["key"] == stamp_key(kept, python):
+            remembered = ""
+        elif old["key"] != stamp_key(default, python):
+            # nor the default: the key is of another pyproject.toml (a `git pull` since), and only the environment
+            # tells whether a site's build is there (review: the default was put over it, unsaid)
+            have = installed_torch(python)
+            unsaid = ("this environment's stamp, from an older install.py, does not say which torch it was installed "
+                      "with")
+            if have is not None and not _is_default_torch(have):
+                args.torch = ""
+                log("torch: the one installed there (torch %s) is kept: %s, and it is not install.py's %s; pass "
+                    "--torch %s to install that instead" % (have, unsaid, DEFAULT_TORCH, quote(DEFAULT_TORCH)))
+                return
+            args.torch = DEFAULT_TORCH
+            log("torch: %s, install.py's default: %s (the one installed there: %s); --torch '' keeps the one "
+                "installed" % (DEFAULT_TORCH, unsaid, "torch " + have if have else "none"))
+            return
     args.torch = remembered if isinstance(remembered, str) else DEFAULT_TORCH
     if args.torch != DEFAULT_TORCH:
         log("torch: %s, as this environment was installed (--torch %s); pass --torch to change it"
             % ("the one installed there is kept" if not args.torch else args.torch, quote(args.torch)))
+    elif not (old.get("key") == stamp_key(args, python) and set(args.extras) <= set(old.get("extras") or [])):
+        # pip runs (the same test as ensure_environment's): a torch of another version there is replaced
+        have = installed_torch(python)
+        if have is not None and not _is_default_torch(have):
+            log("torch: install.py's %s replaces the torch %s installed there; stop (Ctrl-C) and pass --torch '' to "
+                "keep it" % (DEFAULT_TORCH, have))
 
 
 def rerun_command(args, *more, script=None):
@@ -313,18 +372,37 @@ def rerun_command(args, *more, script=None):
     return " ".join(words + list(more))
 
 
+def _copy_command():
+    """(the words that make a copy of this checkout a user can write to, that copy as a word to paste): a git
+    checkout cloned, another copied, made writable (`cp` keeps the modes of a checkout read-only by them: the copy
+    refused again) and without its environment and install stamps; into a folder that is not there yet (`cp -r`
+    into an ~/vom that was there went inside it) (review)."""
+    home, n = Path(os.path.expanduser("~")), 1
+    while os.path.lexists(str(home / ("vom-%d" % n if n > 1 else "vom"))):
+        n += 1
+    target = "~/vom-%d" % n if n > 1 else "~/vom"
+    if (ROOT / ".git").exists():  # a folder, or the file of a worktree
+        return "git clone %s %s" % (quote(ROOT), target), target
+    words = "cp -R %s %s && chmod -R u+w %s" % (quote(ROOT), target, target)
+    ours = [target + "/" + name for name in (".venv", ".vom-install") if os.path.lexists(str(ROOT / name))]
+    return words + (" && rm -rf " + " ".join(ours) if ours else ""), target
+
+
 def check_checkout_writable(args):
     """InstallError (exit 2) where this checkout is read-only to the user (a studio's shared checkout, another
     user's): pip builds vom inside it, and setuptools failed writing vom_matte.egg-info there after the environment
     was made, which install.py then blamed on the network (QA)."""
     if os.access(str(ROOT), os.W_OK):
         return
+    copy_words, target = _copy_command()
     raise InstallError(
         "this checkout, %s, is read-only to you: pip builds vom inside it (setuptools writes vom_matte.egg-info and "
-        "build/ there), so nothing can be installed from it. Copy it to a folder you can write to and run the copy's "
-        "install.py: cp -r %s ~/vom && %s; or install a wheel built from a writable copy (%s -m pip wheel --no-deps "
-        "~/vom -w ~/vom-wheel, then pip install ~/vom-wheel/vom_matte-*.whl into the environment)"
-        % (ROOT, quote(ROOT), rerun_command(args, script="~/vom/install.py"), quote(sys.executable)), code=2)
+        "build/ there), so nothing can be installed from it. %s it to a folder you can write to and run the copy's "
+        "install.py: %s && %s; or install a wheel built from a writable copy (%s -m pip wheel --no-deps "
+        "%s -w %s-wheel, then pip install %s-wheel/vom_matte-*.whl into the environment)"
+        % (ROOT, "Clone" if copy_words.startswith("git ") else "Copy", copy_words,
+           rerun_command(args, script=target + "/install.py"), quote(sys.executable), target, target, target),
+        code=2)
 
 
 def ensure_environment(args):
@@ -420,7 +498,27 @@ NUKE_END = "# <<< vom <<<"
 NUKE_JOINED = " (with the line break before it)"  # the file did not end with one
 NUKE_CREATED = " (with this file)"  # there was no such file
 NUKE_MADE_DIR = " (with its folder)"  # nor the folder: an uninstall that leaves it empty removes it too
+# ... nor N folders above it (--nuke a/b/c made a and b too): N + 1 folders, each removed while empty
+NUKE_MADE_DIRS = " (with its folder and the %d above it)"
+_NUKE_MADE = re.compile(r" \(with its folder(?: and the (\d+) above it)?\)")
 DEFAULT_NUKE_DIR = "~/.nuke"
+
+
+def _made_flag(count):
+    """What the block's first line says of the ``count`` folders (``nuke_dir`` and those above it) the install made."""
+    return "" if count < 1 else NUKE_MADE_DIR if count == 1 else NUKE_MADE_DIRS % (count - 1)
+
+
+def _made_count(first):
+    """How many folders a block's first line says its install made (``nuke_dir`` first, then those above it)."""
+    found = _NUKE_MADE.search(first)
+    return 0 if found is None else 1 + int(found.group(1) or 0)
+
+
+def _folders_up(nuke_dir):
+    """``nuke_dir`` (absolute) and every folder above it, innermost first."""
+    folder = Path(os.path.abspath(str(nuke_dir)))
+    return [folder, *folder.parents]
 
 
 def _begin_line(nuke_dir):
@@ -537,23 +635,29 @@ def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     """Add (or refresh, where it is) the vom block of init.py and menu.py in ``nuke_dir``; returns the files
     changed. The rest of each file keeps its bytes, line endings, permissions and links."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
-    made_dir = not os.path.lexists(str(nuke_dir))
-    check_writable(nuke_dir, "give --nuke a folder you can write to")
+    made = []  # the folders not there yet, nuke_dir first: check_writable makes them all (review: --nuke a/b/c made
+    for folder in _folders_up(nuke_dir):  # a and b too, and only c was remembered)
+        if os.path.lexists(str(folder)):
+            break
+        made.append(folder)
     try:
-        return _nuke_install(nuke_dir, vom, gizmos_dir, host_module, NUKE_MADE_DIR if made_dir else "")
+        check_writable(nuke_dir, "give --nuke a folder you can write to")
+        return _nuke_install(nuke_dir, vom, gizmos_dir, host_module, _made_flag(len(made)))
     except InstallError:
-        if made_dir:  # an install that did not happen leaves no folder behind
-            _remove_empty_folder(nuke_dir)
+        _remove_empty_folders(made)  # an install that did not happen leaves none behind
         raise
 
 
-def _remove_empty_folder(folder):
-    """Remove ``folder`` if it is empty; returns whether it went."""
-    try:
-        folder.rmdir()
-    except OSError:  # not empty (Nuke's own files since, the user's), or not ours to remove
-        return False
-    return True
+def _remove_empty_folders(folders):
+    """Remove each of ``folders`` (innermost first) while it is empty; returns those that went."""
+    gone = []
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (Nuke's own files since, the user's), or not ours to remove: nor those above it
+            break
+        gone.append(folder)
+    return gone
 
 
 def _nuke_install(nuke_dir, vom, gizmos_dir, host_module, made_dir):
@@ -567,7 +671,8 @@ def _nuke_install(nuke_dir, vom, gizmos_dir, host_module, made_dir):
         before, found, after = _split_block(old or "")
         if found:  # refreshed where it is, with its own line endings and what it said it added
             first, newline = _block_head(found)
-            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED, NUKE_MADE_DIR) if f in first)
+            made = _NUKE_MADE.search(first)
+            flags = "".join(f for f in (NUKE_JOINED, NUKE_CREATED) if f in first) + (made.group(0) if made else "")
         elif old is None:
             flags = NUKE_CREATED + made_dir
         elif before and not before.endswith("\n"):  # appended, on a line of its own
@@ -613,10 +718,11 @@ def _write_all(changes):
 
 def nuke_uninstall(nuke_dir):
     """Remove exactly the vom block from init.py and menu.py in ``nuke_dir``, and the folder where the install made it
-    and it is empty now (a fresh ~/.nuke was left behind: QA); returns the files changed (and that folder)."""
+    and it is empty now (a fresh ~/.nuke was left behind: QA), and those above it it made (--nuke a/b/c), innermost
+    first; returns the files changed (and the folders removed)."""
     nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
     changes = []
-    made_dir = False
+    made = 0
     for name in ("init.py", "menu.py"):
         path = nuke_dir / name
         target, old, _ = _read_user_file(path)
@@ -627,13 +733,13 @@ def nuke_uninstall(nuke_dir):
             raise InstallError("%s is a link to %s (a file others may share), with the vom block in it: remove the "
                                "block by hand" % (path, os.path.realpath(str(path))), code=2)
         first, added = _block_head(found) if found else ("", "\n")  # added: the block's line ending
-        made_dir = made_dir or NUKE_MADE_DIR in first
+        made = max(made, _made_count(first))
         if NUKE_JOINED in first and not after and before.endswith(added):  # lines after the block: theirs
             before = before[: -len(added)]
         changes.append((target, old, None if NUKE_CREATED in first and not before + after else before + after))
     changed = _write_all(changes)
-    if made_dir and not nuke_dir.is_symlink() and _remove_empty_folder(nuke_dir):
-        changed.append(nuke_dir)
+    if made and not nuke_dir.is_symlink():
+        changed += _remove_empty_folders(_folders_up(nuke_dir)[:made])
     return changed
 
 
@@ -938,11 +1044,15 @@ def main(argv=None):
             nuke_dir = args.nuke or DEFAULT_NUKE_DIR
             changed = nuke_uninstall(nuke_dir)
             folder = Path(os.path.expanduser(nuke_dir))
-            files = [c for c in changed if c != folder]
+            folders = _folders_up(folder)
+            files = [c for c in changed if c not in folders]
             log("removed the vom block from %s" % ", ".join(str(c) for c in files) if files
                 else "no vom block in %s; nothing to do" % folder)
-            if folder in changed:
-                log("removed %s too: install.py made it, and nothing else is in it" % folder)
+            gone = [c for c in changed if c in folders]
+            if gone:
+                them = "it" if len(gone) == 1 else "them"
+                log("removed %s too: install.py made %s, and nothing else is in %s"
+                    % (", ".join(str(c) for c in gone), them, them))
             return 0
         python = ensure_environment(args)
         vom = env_bin(python, "vom")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import tomllib
+import types
 from pathlib import Path
 
 import pytest
@@ -308,3 +309,61 @@ def test_the_install_commands_vom_prints_are_those_of_the_environment_as_install
     (checkout / ".venv" / extras.STAMP_NAME).write_text(json.dumps({"key": "k", "torch": None}))
     monkeypatch.setattr(sys, "prefix", str(checkout / ".venv"))
     assert mend() == f"run {py} {script} (it installs what is missing)"
+
+
+def test_vom_reads_install_py_s_stamp_as_install_py_writes_it(inst, monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """extras keeps its own copy of install.py's stamp name, reading and quoting (install.py stands alone, on the
+    standard library): the two must not drift. A stamp install.py writes, read by vom, gives the very command
+    install.py prints for that environment."""
+    import json
+    import os
+
+    from vom_plugin import extras, locations
+
+    assert extras.STAMP_NAME == inst.STAMP_NAME
+    for word in ("", "torch==2.5.0", "/a b/c", "it's", '"x"', "$HOME", "a;b", "~/vom", "C:\\Program Files\\x"):
+        assert extras._quote(word) == inst.quote(word), word
+        with monkeypatch.context() as m:
+            m.setattr(os, "name", "nt")
+            assert extras._quote(word) == inst.quote(word), word
+    for text in ('{"key": "k", "torch": ""}', "[1, 2]", "not json", None):
+        path = tmp_path / f"stamp{len(str(text))}.json"
+        if text is not None:
+            path.write_text(text)
+        assert (extras._read_stamp(path) or {}) == inst.read_stamp(path), text
+
+    # install.py run to its end (pip told to have made `vom`), then vom asked from that environment
+    root = tmp_path / "checkout"
+    (root / "node_defs").mkdir(parents=True)
+    for name in ("install.py", "pyproject.toml"):
+        (root / name).write_bytes((Path(inst.__file__).parent / name).read_bytes())
+    monkeypatch.setattr(inst, "ROOT", root)
+    monkeypatch.setattr(locations, "REPO_DIR", root)
+
+    def run(cmd: list[object], what: str, **kw: object) -> None:
+        assert [str(c) for c in cmd[1:4]] == ["-m", "pip", "install"], cmd
+        inst.env_bin(cmd[0], "vom").write_text("")
+
+    monkeypatch.setattr(inst, "run", run)
+    monkeypatch.setattr(inst, "_imports", lambda py, module: True)
+    monkeypatch.setattr(inst, "check_environment", lambda py, extras: (False, []))
+    monkeypatch.setattr(inst, "byte_compile", lambda *a: None)
+    monkeypatch.setattr(inst, "externally_managed", lambda: False)
+    monkeypatch.setattr(sys, "base_prefix", str(tmp_path / "base"))
+    cases = [(str(tmp_path / "site venv"), False, ""), (str(tmp_path / "v2"), False, "torch==2.5.0"),
+             (None, False, None), (None, True, ""), (None, True, "torch==2.5.0")]
+    for venv, no_venv, torch in cases:
+        prefix = tmp_path / "system" if no_venv else Path(venv) if venv else root / ".venv"
+        (prefix / "bin").mkdir(parents=True, exist_ok=True)
+        (prefix / "bin" / "python").write_text("")  # an environment's python (never run here)
+        monkeypatch.setattr(sys, "prefix", str(prefix))
+        if no_venv:
+            monkeypatch.setattr(sys, "base_prefix", str(prefix))
+            monkeypatch.setattr(sys, "executable", str(prefix / "bin" / "python"))
+        args = types.SimpleNamespace(no_venv=no_venv, venv=venv, extras=[], torch=torch, no_editable=False)
+        inst.ensure_environment(args)
+        stamp = json.loads(((root / ".vom-install") if no_venv else prefix).joinpath(inst.STAMP_NAME).read_text())
+        assert stamp["torch"] == (None if torch is None else torch), stamp
+        assert extras.install_command("--demo") == inst.rerun_command(args, "--demo"), (venv, no_venv, torch)
+        assert ("--torch" in extras.install_command()) is (torch is not None)

@@ -264,6 +264,7 @@ def test_uninstall_removes_the_nuke_folder_the_install_made_while_empty(inst, tm
     was there, or holds anything else by then (Nuke's own files), stays."""
     args = ("/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
     made = tmp_path / "home" / ".nuke"
+    made.parent.mkdir()
     inst.nuke_install(made, *args)
     assert "(with this file) (with its folder);" in (made / "init.py").read_text()
     assert inst.nuke_install(made, *args) == []  # a refresh keeps what it said it added
@@ -290,3 +291,42 @@ def test_uninstall_removes_the_nuke_folder_the_install_made_while_empty(inst, tm
     assert f"removed the vom block from {home / '.nuke' / 'init.py'}, {home / '.nuke' / 'menu.py'}\n" in r.stdout
     assert f"removed {home / '.nuke'} too: install.py made it, and nothing else is in it" in r.stdout, r.stdout
     assert not (home / ".nuke").exists()
+
+
+def test_every_folder_the_install_made_goes_with_the_uninstall_or_a_failed_install(inst, tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                                  capsys: pytest.CaptureFixture[str]
+                                                                                  ) -> None:
+    """Review: --nuke a/b/c made a and b too, but only c was remembered: the uninstall (and an install that failed)
+    left a/b behind. Every folder made goes, innermost first, and only while empty."""
+    args = ("/v/bin/vom", REPO / "gizmos", REPO / "vom_plugin" / "host" / "nuke.py")
+    top = tmp_path / "studio"
+    deep = top / "b" / "c"
+    inst.nuke_install(deep, *args)
+    assert "(with this file) (with its folder and the 2 above it);" in (deep / "init.py").read_text()
+    assert inst.nuke_install(deep, *args) == []  # a refresh keeps what it said it added
+    assert inst.nuke_uninstall(deep) == [deep / "init.py", deep / "menu.py", deep, deep.parent, top]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # a folder above given something else since stays, and so does every one above it
+    inst.nuke_install(deep, *args)
+    (top / "notes.txt").write_text("x")
+    assert inst.nuke_uninstall(deep)[2:] == [deep, deep.parent]
+    assert sorted(p.name for p in top.iterdir()) == ["notes.txt"]
+    (top / "notes.txt").unlink()
+    top.rmdir()
+    # from the command line, said so; the folders as given, relative to where it ran
+    monkeypatch.chdir(tmp_path)
+    inst.nuke_install("studio/b/c", *args)
+    assert inst.main(["--uninstall", "--nuke", "studio/b/c"]) == 0
+    out = capsys.readouterr().out
+    assert (f"removed {deep}, {deep.parent}, {top} too: install.py made them, and nothing else is in them"
+            in out), out
+    assert not top.exists()
+    # an install that fails takes back every folder it made
+    def refused(*a: object, **kw: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(inst, "_replace_file", refused)
+    with pytest.raises(inst.InstallError):
+        inst.nuke_install(deep, *args)
+    assert list(tmp_path.iterdir()) == []

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -488,6 +489,7 @@ def test_a_read_only_checkout_is_said_before_anything_is_made(inst: types.Module
     real_access = os.access
     monkeypatch.setattr(inst.os, "access", lambda p, mode: False if Path(p) == root else real_access(p, mode))
     ran = _stop_at_pip(inst, monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     venv = tmp_path / "home" / "venv"
     for no_venv, venv_arg in ((False, str(venv)), (False, None), (True, None)):
         args = types.SimpleNamespace(no_venv=no_venv, venv=venv_arg, extras=[], torch="", no_editable=False)
@@ -497,9 +499,60 @@ def test_a_read_only_checkout_is_said_before_anything_is_made(inst: types.Module
         assert e.value.code == 2 and f"this checkout, {root}, is read-only to you" in said, said
         assert "registry" not in said and "--venv DIR" not in said
         where = " --no-venv" if no_venv else (f" --venv {venv}" if venv_arg else "")
-        assert f"cp -r {root} ~/vom && {sys.executable} ~/vom/install.py{where} --torch ''" in said, said
+        assert (f"cp -R {root} ~/vom && chmod -R u+w ~/vom && {sys.executable} ~/vom/install.py{where} --torch ''"
+                in said), said
         assert "pip wheel --no-deps ~/vom -w ~/vom-wheel" in said
     assert ran == [] and not venv.exists() and not (root / ".venv").exists()
+
+
+def test_the_read_only_checkout_s_remedy_makes_a_writable_copy_of_its_own(inst: types.ModuleType, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: `cp -r CHECKOUT ~/vom` kept the modes of a checkout read-only by them (the copy refused again), copied
+    its .venv, and went inside an ~/vom that was there. A git checkout is cloned; another is copied, made writable,
+    without its environment and stamps; into a folder that is not there yet."""
+    import shlex
+
+    home = tmp_path / "home"
+    (home / "vom").mkdir(parents=True)  # there already: the copy is not put inside it
+    monkeypatch.setenv("HOME", str(home))
+    (tmp_path / "studio vom").mkdir()
+    root = _copy_project(tmp_path / "studio vom")
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "python").write_text("")
+    (root / ".vom-install").mkdir()
+    (root / ".vom-install" / inst.STAMP_NAME).write_text("{}")
+    monkeypatch.setattr(inst, "ROOT", root)
+    real_access = os.access
+    monkeypatch.setattr(inst.os, "access", lambda p, mode: False if Path(p) == root else real_access(p, mode))
+    args = types.SimpleNamespace(no_venv=False, venv=None, extras=[], torch=None, no_editable=False)
+
+    def remedy(command: str) -> None:
+        """``command`` is said, and what it does before install.py runs leaves a writable copy, alone."""
+        with pytest.raises(inst.InstallError) as e:
+            inst.check_checkout_writable(args)
+        assert f"{command} && {sys.executable} ~/{copy.name}/install.py;" in str(e.value), str(e.value)
+        subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)  # read-only by its modes
+        try:
+            subprocess.run(["sh", "-c", command], env={**os.environ, "HOME": str(home)}, check=True,
+                           capture_output=True)
+        finally:
+            subprocess.run(["chmod", "-R", "u+w", str(root)], check=True)
+        assert (copy / "install.py").is_file() and (copy / "vom_plugin" / "cli.py").is_file()
+        assert not (copy / ".venv").exists() and not (copy / ".vom-install").exists()
+        assert all(p.lstat().st_mode & stat.S_IWUSR for p in [copy, *copy.rglob("*")])
+        assert list((home / "vom").iterdir()) == []
+
+    copy = home / "vom-2"
+    remedy(f"cp -R {shlex.quote(str(root))} ~/vom-2 && chmod -R u+w ~/vom-2 && rm -rf ~/vom-2/.venv "
+           "~/vom-2/.vom-install")
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (root / ".gitignore").write_text(".venv/\n/.vom-install/\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "studio"], check=True)
+    copy = home / "vom-3"
+    remedy(f"git clone {shlex.quote(str(root))} ~/vom-3")
+    assert not (copy / "install.py").stat().st_mode & stat.S_IWOTH
 
 
 def test_pip_refused_permission_is_not_blamed_on_the_network(inst: types.ModuleType,
@@ -533,3 +586,134 @@ def test_a_read_only_blender_folder_is_said_with_its_own_remedy(inst: types.Modu
     said = str(e.value)
     assert e.value.code == 2 and said == (f"cannot write to {addons / 'vom_matte'} (no write access); give --blender "
                                           "an add-ons folder you can write to"), said
+
+
+def _pip_says(inst: types.ModuleType, stderr: str) -> str:
+    """What install.py says of a pip that wrote ``stderr`` and failed."""
+    fail = f"import sys; sys.stderr.write({stderr!r}); sys.exit(1)"
+    with pytest.raises(inst.InstallError) as e:
+        inst.run([sys.executable, "-c", fail, "pip"], "install vom and its dependencies")
+    return str(e.value)
+
+
+# pip on a studio machine whose firewall refuses the connection with EACCES: its retry warnings name "[Errno 13]
+# Permission denied", and the error is that no torch was found (review: read as a file pip could not write)
+PIP_REFUSED_CONNECTION = """\
+WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by \
+'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new \
+connection: [Errno 13] Permission denied')': /simple/torch/
+ERROR: Could not find a version that satisfies the requirement torch==2.13.0 (from versions: none)
+ERROR: No matching distribution found for torch==2.13.0
+"""
+
+
+def test_a_connection_refused_with_eacces_is_a_network_problem_and_a_file_pip_cannot_write_is_not(
+        inst: types.ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a file-system form of a permission error (a path denied, a folder not created, a read-only file system)
+    is said as one, and pip's error report at its end is what counts: a warning before it is not why pip failed."""
+    network = _pip_says(inst, PIP_REFUSED_CONNECTION)
+    assert "is the package registry reachable" in network and "permission" not in network, network
+    # the same refusal in the error itself (a download of a wheel, not the index)
+    download = ("ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='files.pythonhosted."
+                "org', port=443): Max retries exceeded with url: /packages/torch.whl (Caused by NewConnectionError('<"
+                "pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish a new connection: "
+                "[Errno 13] Permission denied'))\n")
+    assert "is the package registry reachable" in _pip_says(inst, download)
+    # a file this user could not write, warned of, before a network failure: the failure is the network's
+    cache = ("WARNING: could not write /home/u/.cache/pip/http/x: [Errno 13] Permission denied: '/home/u/.cache/pip/"
+             "http/x'\n" + PIP_REFUSED_CONNECTION)
+    assert "is the package registry reachable" in _pip_says(inst, cache)
+    # pip's own install into a folder this user cannot write: a permission problem, its line quoted
+    site = ("ERROR: Could not install packages due to an OSError: [Errno 13] Permission denied: '/usr/lib/python3.11/"
+            "site-packages/numpy'\nConsider using the `--user` option or check the permissions.\n")
+    said = _pip_says(inst, PIP_REFUSED_CONNECTION.split("ERROR")[0] + site)
+    assert "that is a permission, not a network problem" in said and "registry" not in said, said
+    assert "'/usr/lib/python3.11/site-packages/numpy'" in said, said
+    # a build in a read-only checkout, as pip reports it (setuptools' line inside pip's error report)
+    build = textwrap.dedent("""\
+          error: subprocess-exited-with-error
+
+          × Getting requirements to build editable did not run successfully.
+          │ exit code: 1
+          ╰─> [3 lines of output]
+              running egg_info
+              creating vom_matte.egg-info
+              error: could not create 'vom_matte.egg-info': Permission denied
+              [end of output]
+        error: subprocess-exited-with-error
+        """)
+    said = _pip_says(inst, build)
+    assert "pip could not write a file: \"error: could not create 'vom_matte.egg-info': Permission denied\"" in said
+    ro = "ERROR: Could not install packages due to an OSError: [Errno 30] Read-only file system: '/opt/venv/lib'\n"
+    assert "not a network problem" in _pip_says(inst, ro)
+    capsys.readouterr()
+
+
+def _fake_python(path: Path, torch_version: str | None) -> Path:
+    """An environment's python that answers install.py's question of which torch is installed (and nothing else)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + (f"echo {torch_version}\n" if torch_version else "exit 1\n"))
+    path.chmod(0o755)
+    return path
+
+
+def test_an_older_stamp_after_a_pull_keeps_a_site_s_torch_and_no_torch_is_replaced_unsaid(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Review: a stamp of an older install.py (no torch field) told --torch "" only by its key, which hashes
+    pyproject.toml: after a `git pull` that changed it, a rerun put torch==2.13.0 over the site's build without a
+    word. The environment is asked which torch it has: another than the default's is kept, and said so; the
+    default put over another torch is said, with how to keep it."""
+    import importlib.metadata
+    import json
+
+    (tmp_path / "p").mkdir()
+    root = _copy_project(tmp_path / "p")
+    monkeypatch.setattr(inst, "ROOT", root)
+    venv = tmp_path / "venv"
+    python = _fake_python(venv / "bin" / "python", "2.5.0+site")
+    (venv / "bin" / "vom").write_text("")
+    kept = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch="", no_editable=False)
+    (venv / inst.STAMP_NAME).write_text(json.dumps({"key": inst.stamp_key(kept, python), "extras": []}))
+    (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + "\n# a git pull\n")
+    ran = _stop_at_pip(inst, monkeypatch)
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+    with pytest.raises(inst.InstallError, match="stop here"):
+        inst.ensure_environment(args)
+    assert args.torch == "" and not any("torch" in w for w in ran[-1][4:]), ran[-1]
+    said = capsys.readouterr().out
+    assert ("torch: the one installed there (torch 2.5.0+site) is kept: this environment's stamp, from an older "
+            "install.py, does not say which torch it was installed with, and it is not install.py's torch==2.13.0; "
+            "pass --torch torch==2.13.0 to install that instead") in said, said
+    assert inst.rerun_command(args).endswith("--torch ''")
+    # the default's own version there (a CUDA or CPU build of it): the default, said with how to keep it
+    for there, shown in (("2.13.0+cu121", "torch 2.13.0+cu121"), (None, "none")):
+        _fake_python(python, there)
+        args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+        inst.choose_torch(args, python, json.loads((venv / inst.STAMP_NAME).read_text()))
+        assert args.torch == inst.DEFAULT_TORCH
+        said = capsys.readouterr().out
+        assert (f"torch: torch==2.13.0, install.py's default: this environment's stamp, from an older install.py, "
+                f"does not say which torch it was installed with (the one installed there: {shown}); --torch '' "
+                "keeps the one installed") in said, said
+    # a stamp that says the default, or none at all (--no-venv into a site's python), over another torch: said
+    _fake_python(python, "2.5.0+site")
+    for stamp in ({"key": "another pyproject", "extras": [], "torch": None, "python": str(python)}, {}):
+        args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+        inst.choose_torch(args, python, stamp)
+        assert args.torch == inst.DEFAULT_TORCH
+        said = capsys.readouterr().out
+        assert ("torch: install.py's torch==2.13.0 replaces the torch 2.5.0+site installed there; stop (Ctrl-C) "
+                "and pass --torch '' to keep it") in said, said
+    # nothing is asked, and nothing said, where nothing will be installed, or the torch is the one asked for
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=[], torch=None, no_editable=False)
+    current = dict(key=inst.stamp_key(types.SimpleNamespace(**{**vars(args), "torch": inst.DEFAULT_TORCH}), python),
+                   torch=None, python=str(python))
+    inst.choose_torch(args, python, current)
+    assert args.torch == inst.DEFAULT_TORCH and capsys.readouterr().out == ""
+    args = types.SimpleNamespace(no_venv=False, venv=str(venv), extras=["eval"], torch=None, no_editable=False)
+    inst.choose_torch(args, python, current)  # an extra added: pip runs, with the default torch
+    assert "replaces the torch 2.5.0+site installed there" in capsys.readouterr().out
+    # the question as the environment's own python answers it (its metadata; torch is not imported)
+    assert inst.installed_torch(sys.executable) == importlib.metadata.version("torch")
+    assert inst.installed_torch(tmp_path / "none" / "python") is None

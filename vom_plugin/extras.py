@@ -86,7 +86,8 @@ def status() -> dict[str, list[str]]:
 
 
 # install.py's record of an install (its STAMP_NAME): in a virtual environment's folder, or, for --no-venv, in the
-# checkout's .vom-install/
+# checkout's .vom-install/. This name, _quote and _read_stamp copy install.py's (which stands alone); a test keeps them
+# equal, and the command read from a stamp equal to the one install.py prints
 STAMP_NAME = "vom-install-stamp.json"
 
 
