@@ -300,7 +300,7 @@ class Resumable:
         if kind == "done":
             self.done = event
             if self.resumed and isinstance(event.get("elapsed"), (int, float)):
-                event = {**event, "elapsed": self.elapsed()}
+                event = {**event, "elapsed": round(self.elapsed(), 4)}
         if kind == "frame":
             if self.resumed and event.get("frame") in self.frames:
                 return  # written again from the cache, as it was

@@ -106,9 +106,11 @@ def _forward_signals(sock: socket.socket) -> Iterator[None]:
         with contextlib.suppress(OSError):
             send(sock, {"op": "cancel", "signal": signum})
         if received > 1:
-            raise CancelledError(f"stopped by {signal.Signals(signum).name} again after {len(set(_WRITTEN))} frames"
-                                 f"{written_list(_WRITTEN)}: not waiting for the vom worker to finish the frame in "
-                                 f"hand (it stops after it); the frames written are complete")
+            n = len(set(_WRITTEN))
+            raise CancelledError(f"stopped by {signal.Signals(signum).name} again after {n} "
+                                 f"frame{'' if n == 1 else 's'}{written_list(_WRITTEN)}: not waiting for the vom "
+                                 f"worker to finish the frame in hand (it stops after it); the frames written are "
+                                 f"complete")
 
     old = handle_signals(handler)  # an ignored SIGINT is not sent on to the worker
     try:
@@ -283,7 +285,8 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
                     _WRITTEN.append(data["frame"])
                 if data.get("event") == "done":
                     if started and isinstance(data.get("elapsed"), (int, float)):
-                        data = {**data, "elapsed": data["elapsed"] + started, "worker_start": started}
+                        data = {**data, "elapsed": round(data["elapsed"] + started, 4),  # as a render's are
+                                "worker_start": round(started, 4)}
                     summary = data
                 if progress:
                     progress(data)
@@ -312,8 +315,8 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
         if got is None:
             if _CANCELLED:  # asked to stop, then gone: stopped (resuming it here lost the cancel, QA)
                 name, n = signal.Signals(_CANCELLED[-1]).name, len(set(_WRITTEN))
-                raise CancelledError(f"stopped by {name} after {n} frames{written_list(_WRITTEN)}; the vom worker "
-                                     f"ended before it said so{message}; the frames written are complete and the next "
-                                     f"render resumes from the cache")
+                raise CancelledError(f"stopped by {name} after {n} frame{'' if n == 1 else 's'}"
+                                     f"{written_list(_WRITTEN)}; the vom worker ended before it said so{message}; "
+                                     f"the frames written are complete and the next render resumes from the cache")
             raise WorkerGone(f"the vom worker ended during the render{message}")
         pending = got
