@@ -526,11 +526,16 @@ def test_the_read_only_checkout_s_remedy_makes_a_writable_copy_of_its_own(inst: 
     monkeypatch.setattr(inst.os, "access", lambda p, mode: False if Path(p) == root else real_access(p, mode))
     args = types.SimpleNamespace(no_venv=False, venv=None, extras=[], torch=None, no_editable=False)
 
+    # the suggested commands are run where the tools they name are here (a bare machine's PATH may hold python alone)
+    absent = [t for t in ("sh", "cp", "chmod", "rm", "git") if shutil.which(t) is None]
+
     def remedy(command: str) -> None:
         """``command`` is said, and what it does before install.py runs leaves a writable copy, alone."""
         with pytest.raises(inst.InstallError) as e:
             inst.check_checkout_writable(args)
         assert f"{command} && {sys.executable} ~/{copy.name}/install.py;" in str(e.value), str(e.value)
+        if absent:
+            return
         subprocess.run(["chmod", "-R", "a-w", str(root)], check=True)  # read-only by its modes
         try:
             subprocess.run(["sh", "-c", command], env={**os.environ, "HOME": str(home)}, check=True,
@@ -545,6 +550,9 @@ def test_the_read_only_checkout_s_remedy_makes_a_writable_copy_of_its_own(inst: 
     copy = home / "vom-2"
     remedy(f"cp -R {shlex.quote(str(root))} ~/vom-2 && chmod -R u+w ~/vom-2 && rm -rf ~/vom-2/.venv "
            "~/vom-2/.vom-install")
+    if absent:
+        pytest.skip(f"the copy's message was checked; the suggested commands were not run: {', '.join(absent)} "
+                    f"absent")
     git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], check=True)
     (root / ".gitignore").write_text(".venv/\n/.vom-install/\n")
