@@ -725,6 +725,31 @@ def test_a_worker_that_takes_no_connection_is_said_and_never_waited_for(tmp_path
         stuck.close()
 
 
+def test_a_worker_that_takes_the_connection_and_never_answers_is_said_stopped(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a worker stopped with Ctrl-Z (SIGSTOP) takes the connection into its queue and never answers; the render
+    said "did not take this render (no answer)", where README says a stopped worker is said as such."""
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.worker import client
+
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    path = folder / "w.sock"
+    stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stuck.bind(str(path))
+    stuck.listen(4)  # takes connections into its queue, never accepts one: a stopped worker
+    monkeypatch.setenv("VOM_WORKER_SOCKET", str(path))
+    demo = Path(__file__).resolve().parents[1] / "vom_plugin" / "data" / "demo"
+    said: list[str] = []
+    try:
+        got = client.render_in_worker(Shot.from_yaml(demo / "shot.yaml"), note=said.append)
+    finally:
+        stuck.close()
+    assert got is None and len(said) == 1, said
+    assert f"did not take this render (no answer in {client.CONNECT_TIMEOUT_S:g} s: stopped (Ctrl-Z) or stuck; see " \
+           f"{client.worker_log(path)})" in said[0], said
+
+
 def test_a_client_that_went_away_is_said_so_in_the_log_not_as_a_signal(shot_dir: Path, tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: a `vom render` killed (or whose output was closed) mid-render: the worker stopped its render, and its log

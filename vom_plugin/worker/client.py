@@ -264,7 +264,10 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
         except (OSError, ValueError):
             first = None
         if not first or first[0].get("event") != "accepted":
-            reason = first[0].get("reason", "no answer") if first else "no answer"
+            # a worker stopped with Ctrl-Z (SIGSTOP) takes the connection in its queue and never answers: said as such
+            # (QA: "no answer" alone, where README promises the stopped worker is said)
+            reason = first[0].get("reason", "no answer") if first else (
+                f"no answer in {CONNECT_TIMEOUT_S:g} s: stopped (Ctrl-Z) or stuck; see {worker_log(socket_path())}")
             note(f"the vom worker at {socket_path()} did not take this render ({reason}); rendering in this process")
             return None
         sock.settimeout(None)
