@@ -97,9 +97,8 @@ def roto_layer_of(path: str | os.PathLike[str], name: str | None, view: str | No
             raise InputError(f"roto {path} is of the view {own_view!r} (its header's view), and vom mattes the "
                              f"plate's view {view!r}: a roto drawn for another view; give the roto of the view "
                              f"{view!r}, or render a plate of the view {own_view!r}")
-    if not name:
-        return None
-    with open_image(path, "roto") as img:
+        if not name:
+            return None
         parts = subimage_names(img) if img.input.format_name() == "openexr" else [""]
         if len(parts) > 1:
             channels = [c for spec in part_specs(img, len(parts)) for c in spec.channelnames]
