@@ -702,21 +702,24 @@ def _recipe(farm: FarmShot) -> tuple[str, str, dict[str, str]]:
     return (*recipe_stamps(shot, windows, roto_layers(shot, view)), files)
 
 
+def _roto_entries(stamp: str) -> dict[tuple[str, int], str] | None:
+    """A ``vom:rotos`` stamp as {(object, keyframe): digest}, the unnamed object's as ""; None where it is not one vom
+    writes (another tool's header, a hand edit: review, the check crashed, exit 1)."""
+    import re
+
+    out = {}
+    for entry in filter(None, stamp.split(";")):
+        m = re.fullmatch(r"(\w*):(-?\d+)=(\w+)", entry)
+        if m is None:
+            return None
+        out[(m.group(1), int(m.group(2)))] = m.group(3)
+    return out
+
+
 def _rotos_changed(then: str, now: str, files: dict[str, str]) -> str:
     """Which rotos differ between two ``vom:rotos`` stamps, in words ("" where none does, or a stamp is not one vom
     writes: the recipe's words then)."""
-    import re
-
-    def parsed(stamp: str) -> dict[tuple[str, int], str] | None:
-        out = {}
-        for entry in filter(None, stamp.split(";")):
-            m = re.fullmatch(r"(\w*):(-?\d+)=(\w+)", entry)
-            if m is None:  # another tool's header, a hand edit (review: the check crashed, exit 1)
-                return None
-            out[(m.group(1), int(m.group(2)))] = m.group(3)
-        return out
-
-    old, new = parsed(then), parsed(now)
+    old, new = _roto_entries(then), _roto_entries(now)
     if old is None or new is None:
         return ""
     said = []
@@ -817,7 +820,7 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
             named = _settings_differing(meta, settings.of() if settings is not None else None)
             if changed:  # outputs of vom before session 54 say the recipe alone
                 # an object's own file ({object}): the others' rotos reach it, as the objects share each pixel
-                names = {e.split(":")[0] for e in f"{meta['vom:rotos']};{rest[0]}".split(";") if ":" in e}
+                names = {n for stamp in (str(meta["vom:rotos"]), rest[0]) for n, _ in _roto_entries(stamp) or {}}
                 one_of = "vom:objects" in meta and "," not in str(meta["vom:objects"]) and len(names) > 1
                 shared = "; the objects share each pixel, so every object's file of the frame is stale" \
                     if one_of else ""
