@@ -847,6 +847,38 @@ def test_a_worker_killed_during_a_render_leaves_it_to_vom_render(shot_dir: Path,
     assert got.keys() == ref.keys() and all(np.array_equal(got[k], ref[k]) for k in ref)
 
 
+def test_a_worker_stopped_during_a_render_leaves_it_to_vom_render(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: SIGKILL to the worker resumed the render in vom render's process, but SIGTERM (a logout, a pkill, the
+    worker's own Ctrl-C) failed it with exit 130, "stopped by SIGTERM to the vom worker", though nobody stopped the
+    render: it goes on in vom render's process from the cache; the pixels are an in-process render's."""
+    def term(worker: subprocess.Popen, _render: subprocess.Popen) -> None:
+        worker.send_signal(signal.SIGTERM)
+
+    rc, events, err, sock = _at_the_first_frame_in_a_worker(tmp_path, _cmd(shot_dir, "termed"), term)
+    assert rc == 0, err
+    assert "the vom worker was stopped by SIGTERM during the render" in err, err
+    assert "rendering the rest in this process" in err, err
+    frames = [e for e in events if e["event"] == "frame"]
+    assert sorted(e["frame"] for e in frames) == list(range(1, N + 1)) and events[-1]["event"] == "done"
+    rc, _, err = _run(_cmd(shot_dir, "termed_here", "--no-worker"), _env(sock))
+    assert rc == 0, err
+    got, ref = outputs(shot_dir / "termed"), outputs(shot_dir / "termed_here")
+    assert got.keys() == ref.keys() and all(np.array_equal(got[k], ref[k]) for k in ref)
+
+
+def test_a_clients_cancel_stays_the_clients_when_the_worker_is_then_signalled(tmp_path: Path) -> None:
+    """The worker's own signal after the client's cancel: the render was stopped by the client (exit 130 there),
+    not handed back to it."""
+    from vom_plugin.engine.stop import Stop
+    from vom_plugin.worker.server import Worker
+
+    w = Worker(tmp_path / "w.sock")
+    w.stop = Stop()
+    w.stop.set(signal.SIGINT)  # the client's, forwarded
+    w._on_signal(signal.SIGTERM, None)
+    assert w.closing and w.stop.signal == signal.SIGINT and w.stop.by == "SIGINT"
+
+
 def test_the_progress_of_a_render_a_second_run_finishes_reads_as_one() -> None:
     """engine.progress.Resumable, as vom render wraps a worker's render: one start (the second run's where the worker
     died before its own, review), each frame once with done counting both runs', steps and frames_done never back

@@ -39,8 +39,8 @@ class WorkerError(VomError):
 
 
 class WorkerGone(WorkerError):
-    """The worker ended during the render (killed, crashed, out of memory): no answer, no exit code. The frames it
-    wrote are complete, and a render in this process resumes from the cache."""
+    """The worker ended during the render (killed, crashed, out of memory, or stopped by a signal of its own): the
+    render is not over. The frames it wrote are complete, and a render in this process resumes from the cache."""
 
 
 _ERRORS: dict[str, type[VomError]] = {"InputError": InputError, "CancelledError": CancelledError}
@@ -297,6 +297,8 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
                 code = int(m.get("code", 1))
                 if code == 0 and summary is not None:
                     return summary
+                if m.get("worker_stopped") and not _CANCELLED:  # stopped itself, not asked to by this render
+                    raise WorkerGone(f"the vom worker was stopped by {m['worker_stopped']} during the render")
                 message = m.get("message") or "the render failed"
                 if m.get("traceback"):
                     raise WorkerError(f"internal error in the vom worker:\n{m['traceback'].rstrip()}")

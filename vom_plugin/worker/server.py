@@ -4,7 +4,8 @@ Per connection: the peer must be this user; its first message is the render requ
 the client's ``environment()``). The worker answers ``refused`` (with the reason) when it is busy or the
 environment differs, the client then renders in its own process; else ``accepted``, then every progress
 event of the render, then ``exit`` with the exit code, the error's kind and message. A ``cancel`` message
-(the signal the client received), or the client going away, stops the render after the frame in hand.
+(the signal the client received), or the client going away, stops the render after the frame in hand; so does a
+signal to the worker itself, whose ``exit`` then says ``worker_stopped`` (the client finishes the render).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from vom_plugin.engine.allocator import release_freed_memory
 from vom_plugin.engine.stop import handle_signals
-from vom_plugin.errors import InputError, VomError
+from vom_plugin.errors import CancelledError, InputError, VomError
 from vom_plugin.worker import environment, make_private_folder, recv_lines, send
 
 REQUEST_TIMEOUT_S = 10.0  # a connection that sends no request in this time is closed
@@ -59,6 +60,9 @@ def shot_from_request(fields: dict[str, Any], source_file: str | None, whole_fra
 
 _LOCK_MARK = b"vom worker\n"  # written into a socket's lock once a worker bound the socket
 PROBE_TIMEOUT_S = 2.0  # a worker that answers takes a connection at once, busy or not
+
+
+SELF = "the vom worker"  # whom a signal to this process was sent to, as its messages say
 
 
 class Worker:
@@ -257,8 +261,8 @@ class Worker:
         if self.signalled is None:  # said in the log by the serve loop as it leaves (not here: a write to the log
             self.signalled = signum  # that the handler interrupted would be entered twice)
         self.closing = True
-        if self.stop is not None:
-            self.stop.set(signum, to="the vom worker")  # not the client's own signal: say whose
+        if self.stop is not None and not self.stop.is_set():  # a client's cancel stays the client's
+            self.stop.set(signum, to=SELF)  # not the client's own signal: say whose
 
     def handle(self, conn: socket.socket) -> None:
         with conn:
@@ -374,11 +378,15 @@ class Worker:
         try:
             shot = shot_from_request(req["shot"], req.get("source_file"), req.get("whole_frames"))
             if self.closing:
-                stop.set(signal.SIGTERM, to="the vom worker")
+                stop.set(signal.SIGTERM, to=SELF)
             result = render(shot, progress=relay, stop=stop, models=self.models, memo=self.memo)
             self.say(f"render of {what}: {len(result.frames)} frames in {time.monotonic() - t0:.1f} s")
         except VomError as e:
             out.update(code=e.exit_code, kind=type(e).__name__, message=str(e))
+            if isinstance(e, CancelledError) and stop.signal is not None and stop.by.endswith(f" to {SELF}"):
+                # the worker was stopped (a logout, a pkill), not the render: its client finishes it from the cache,
+                # as when the worker is killed (QA: SIGKILL resumed the render, SIGTERM failed it with exit 130)
+                out["worker_stopped"] = signal.Signals(stop.signal).name
             self.say(f"render of {what} ended with exit {e.exit_code}: {e}")
         except Exception as e:  # an internal error: the client shows the traceback, the worker goes on
             out.update(code=1, kind=type(e).__name__, message=str(e), traceback=traceback.format_exc())
