@@ -779,6 +779,20 @@ def test_read_alpha_channels(tmp_path):
         np.testing.assert_allclose(read_alpha(tmp_path / f"{name}.exr"), a, atol=1e-3)
     with pytest.raises(InputError, match="plate.exr has colour R, G, B and no alpha"):
         read_alpha(tmp_path / "plate.exr", role="prediction")
+    # a lone data pass (a depth render given for the matte) was scored as one, without a word (QA)
+    _write(tmp_path / "depth.exr", a[..., None] * 40, ["Z"])
+    with pytest.raises(InputError, match=r"depth.exr: its only channel 'Z' is a data pass .*not a matte; name the "
+                                         r"channel to score \(--channel NAME\)"):
+        read_alpha(tmp_path / "depth.exr", role="prediction", flag="--channel")
+    np.testing.assert_allclose(read_alpha(tmp_path / "depth.exr", channel="Z"), a * 40, rtol=1e-3)  # named: read
+    _write(tmp_path / "matte.exr", a[..., None], ["matte"])  # a lone channel of another name: the matte
+    # a plate with an opaque alpha given as the prediction: scored as a matte of 1 everywhere, without a word (QA)
+    _write(tmp_path / "comp.exr", np.dstack([a, a * 0.5, a * 0, a * 0 + 1]), ["R", "G", "B", "A"])
+    with pytest.raises(InputError, match=r"comp.exr: its A is 1 in every pixel beside a colour picture in R, G, B: a "
+                                         r"plate, not a matte; name the channel to score \(--channel A if it is\)"):
+        read_alpha(tmp_path / "comp.exr", role="prediction", flag="--channel")
+    assert read_alpha(tmp_path / "comp.exr", channel="A").min() == 1.0  # named: read as asked
+    np.testing.assert_allclose(read_alpha(tmp_path / "matte.exr"), a, atol=1e-3)
 
 
 def test_closed_form_keeps_the_solvers_chatter_off_stdout(monkeypatch, capsys):

@@ -77,6 +77,7 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: st
     the messages.
     """
     from vom_plugin.io.reader import find_rgb, open_image, read_channels, to_display
+    from vom_plugin.io.roto import is_data_channel
 
     def name_it(what: str) -> str:
         return f"name the channel to score ({flag} NAME)" if flag else f"save the {what} as channel A"
@@ -99,6 +100,9 @@ def read_alpha(path: str | os.PathLike[str], *, role: str = "alpha", channel: st
             if pick is None and len(layered) == 1:
                 pick = layered[0]
             if pick is None and len(ch) == 1:
+                if is_data_channel(ch[0]):  # a depth or motion pass given by mistake: its values scored as a matte
+                    raise InputError(f"{role} {path}: its only channel {ch[0]!r} is a data pass (depth, normals, "
+                                     f"motion...), not a matte; {name_it('matte')}")
                 pick = 0
             if pick is None and "Y" in ch:
                 pick = ch.index("Y")
@@ -128,7 +132,8 @@ def _spread(rgb: np.ndarray) -> float:
 def _refuse_opaque_rgba(img: Any, rgb_idx: Any, alpha: np.ndarray, what: str, name: str, flag: str | None) -> None:
     """InputError where the alpha read is 1 everywhere while R = G = B hold a matte: an opaque RGBA matte
     (Nuke's Write of a matte shuffled into rgb, a dataset's PNGs) scored by its A was a plausible, wrong number
-    (MAD 832 for a matte at 22), with no word."""
+    (MAD 832 for a matte at 22), with no word; likewise beside a colour picture (a plate or comp given for the
+    matte)."""
     from vom_plugin.io.reader import read_channels
 
     finite = np.nan_to_num(alpha)
@@ -138,7 +143,11 @@ def _refuse_opaque_rgba(img: Any, rgb_idx: Any, alpha: np.ndarray, what: str, na
         return
     rgb = read_channels(img, rgb_idx)
     grey = np.nan_to_num(rgb[..., 0])
-    if _spread(rgb) > 1e-3 or grey.max() - grey.min() < 1e-3:  # a plate, or no matte in the RGB either
+    if _spread(rgb) > 1e-3:  # a colour picture with an opaque alpha: a plate (or a comp) given for the matte (QA)
+        how = f"name the channel to score ({flag} {name} if it is)" if flag else "save the matte as channel A"
+        raise InputError(f"{what}: its {name} is 1 in every pixel beside a colour picture in R, G, B: a plate, not a "
+                         f"matte; {how}")
+    if grey.max() - grey.min() < 1e-3:  # no matte in the RGB either
         return
     how = (f"name the channel to score: {flag} R for the matte, {flag} {name} for the {name}" if flag else
            "save the matte as channel A or as a one-channel image")

@@ -221,7 +221,8 @@ _DATA_NAMES = frozenset({"z", "depth", "zdepth", "distance", "n", "normal", "nor
                          "motion", "vector", "velocity", "uv", "id", "objectid", "materialid"})
 
 
-def _is_data(channel: str) -> bool:
+def is_data_channel(channel: str) -> bool:
+    """A channel named as a data pass (Z, depth, N.x, motion.u...): values, not a drawn shape or a matte."""
     layer, _, leaf = channel.rpartition(".")
     return leaf.lower() in _DATA_NAMES or layer.lower() in _DATA_NAMES
 
@@ -299,7 +300,8 @@ def _mask_values(img: OpenImage, channel: str | None) -> tuple[np.ndarray, str]:
     rgb = find_rgb(channels, layer) or (find_rgb(channels, "") if layer else None)
     # a grey picture: the Y of a grey PNG with alpha (GIMP's, Photoshop's), or a lone channel
     # (a lone channel named as data, Z, depth, N.x, is not a shape: refused below; another name is the shape's)
-    grey = channels.index("Y") if "Y" in channels else 0 if len(channels) == 1 and not _is_data(channels[0]) else None
+    lone = len(channels) == 1 and not is_data_channel(channels[0])
+    grey = channels.index("Y") if "Y" in channels else 0 if lone else None
     if alpha is not None:
         values = _read(img, [alpha])[:, :, 0]
         # A paint program's PNG often has an opaque alpha and the shape in RGB or grey: then the alpha says
