@@ -153,9 +153,32 @@ def test_a_worker_of_another_environment_is_not_used(shot_dir: Path, worker: tup
     cpu0 = _worker_cpu(proc)
     rc, events, err = _run(_cmd(shot_dir, "env"), _env(sock, OMP_NUM_THREADS="1"))
     assert rc == 0, err
-    assert "did not take this render" in err and "$OMP_NUM_THREADS" in err and "rendering in this process" in err
+    assert "did not take this render" in err and "rendering in this process" in err, err
+    assert re.search(r"another \$OMP_NUM_THREADS \(the worker's [^,]+, this render's '1'\)", err), err  # both values
     assert events[-1]["frames_written"] == N
     assert _worker_cpu(proc) - cpu0 < 0.5  # rendered by vom render itself
+
+
+def test_a_refusal_says_both_values_of_what_differs() -> None:
+    """QA: a refusal named the variable ("another $OMP_NUM_THREADS") but neither value, so the artist could not tell
+    what to set; a signing key's value is never said (the worker's log keeps the reason)."""
+    from vom_plugin.worker.server import differences
+
+    ours = {"vom": "1", "umask": 0o022, "cpus": 2, "groups": [100, [100, 27]],
+            "env": {"OMP_NUM_THREADS": "4", "VOM_CACHE_KEY": "s3cret", "VOM_CACHE_DIR": "/a"}}
+    theirs = {"vom": "1", "umask": 0o002, "cpus": 1, "groups": [100, [100]],
+              "env": {"VOM_CACHE_KEY": "other", "VOM_CACHE_DIR": "/b", "VOM_CACHE_MAX_GB": "5"}}
+    got = differences(ours, theirs)
+    assert got == [
+        "number of usable CPUs (taskset, a farm slot's affinity: its thread count) (the worker's 2, this render's 1)",
+        "group or group list (files are made with the group, folders opened by them) (the worker's group 100, groups "
+        "100,27, this render's group 100, groups 100)",
+        "umask (the worker's 022, this render's 002)",
+        "$OMP_NUM_THREADS (the worker's '4', this render's unset)",
+        "$VOM_CACHE_DIR (the worker's '/a', this render's '/b')",
+        "$VOM_CACHE_KEY (both set, to other values)",
+        "$VOM_CACHE_MAX_GB (the worker's unset, this render's '5')"], got
+    assert "s3cret" not in " ".join(got) and "other" not in " ".join(differences(ours, {**ours, "env": {}}))
 
 
 def test_no_worker_or_a_dead_one_renders_in_process(shot_dir: Path, tmp_path: Path) -> None:

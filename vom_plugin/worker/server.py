@@ -65,6 +65,39 @@ PROBE_TIMEOUT_S = 2.0  # a worker that answers takes a connection at once, busy 
 SELF = "the vom worker"  # whom a signal to this process was sent to, as its messages say
 
 
+_LABELS = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)",
+           "groups": "group or group list (files are made with the group, folders opened by them)"}
+
+
+def _shown(key: str, value: Any) -> str:
+    if value is None:
+        return "unset"
+    if key == "umask" and isinstance(value, int):
+        return f"{value:03o}"
+    if key.startswith("$") and any(w in key.upper() for w in ("KEY", "SECRET", "TOKEN", "PASSWORD")):
+        return "set"  # a signing key is not written to a log
+    if key == "groups" and isinstance(value, list) and len(value) == 2:
+        return f"group {value[0]}, groups {','.join(str(g) for g in value[1])}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """What differs between the worker's ``environment()`` and a client's, each with both values (QA: "another
+    $OMP_NUM_THREADS" said which variable but not what to set it to)."""
+    pairs = {k: (ours.get(k), theirs.get(k)) for k in sorted(set(ours) | set(theirs))
+             if k != "env" and ours.get(k) != theirs.get(k)}
+    mine, yours = ours.get("env", {}), theirs.get("env", {})
+    pairs.update({f"${k}": (mine.get(k), yours.get(k)) for k in sorted(set(mine) | set(yours))
+                  if mine.get(k) != yours.get(k)})
+    out = []
+    for k, (a, b) in pairs.items():
+        if k.startswith("$") and "set" == _shown(k, a) == _shown(k, b):
+            out.append(f"{k} (both set, to other values)")
+        else:
+            out.append(f"{_LABELS.get(k, k)} (the worker's {_shown(k, a)}, this render's {_shown(k, b)})")
+    return out
+
+
 class Worker:
     """Serves renders on ``path`` until SIGINT/SIGTERM, or ``idle_exit_s`` without a request (0: never)."""
 
@@ -311,14 +344,7 @@ class Worker:
                 self.say(f"refused a render: a client of another vom installation ({env.get('package', '?')})")
                 self.refuse(conn, why)
                 return
-            diff = sorted(k for k in set(env) | set(self.env) if env.get(k) != self.env.get(k))
-            if "env" in diff:
-                names = sorted(k for k in set(env.get("env", {})) | set(self.env["env"])
-                               if env.get("env", {}).get(k) != self.env["env"].get(k))
-                diff = [d for d in diff if d != "env"] + [f"${n}" for n in names]
-            labels = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)",
-                      "groups": "group or group list (files are made with the group, folders opened by them)"}
-            why = f"it runs with another {', '.join(labels.get(d, d) for d in diff)}"
+            why = f"it runs with another {', '.join(differences(self.env, env))}"
             self.say(f"refused a render: {why}")
             self.refuse(conn, why)
             return
