@@ -1314,7 +1314,7 @@ def test_a_keyboard_interrupt_raised_by_the_callback_says_what_is_on_disk(shot_d
 
 
 @pytest.mark.parametrize("case", ["grey", "aov", "log", "linear_other", "part_same", "tag_agrees", "untagged_among",
-                                  "png"])
+                                  "png", "view", "view_unsaid"])
 def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(shot_dir: Path, tmp_path: Path,
                                                                               case: str) -> None:
     """A QA pass: frame 3 holding only Y (read as grey), only an AOV layer (taken as the only layer with R, G, B) or
@@ -1348,6 +1348,15 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
                 px = oiio.ImageBuf(str(path)).get_pixels(oiio.FLOAT)
                 out = oiio.ImageOutput.create(str(path))
                 assert out.open(str(path), tagged) and out.write_image(px) and out.close()
+    elif case in ("view", "view_unsaid"):  # a left-eye sequence, frame 3 the right eye's (review) or saying no view
+        for f in range(1, N + 1):
+            one = oiio.ImageSpec(W, H, 3, oiio.HALF)
+            if f != 3 or case == "view":
+                one.attribute("view", "right" if f == 3 else "left")
+            path = folder / f"p.{f:04d}.exr"
+            px = oiio.ImageBuf(str(path)).get_pixels(oiio.FLOAT)
+            out = oiio.ImageOutput.create(str(path))
+            assert out.open(str(path), one) and out.write_image(px) and out.close()
     else:  # a two-part file: depth, then the picture in a part named rgba
         depth = oiio.ImageSpec(W, H, 1, oiio.HALF)
         depth.channelnames, depth["name"] = ("Z",), "depth"
@@ -1358,7 +1367,7 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
         assert out.open(str(odd), spec, "AppendSubimage") and out.write_image(rgb) and out.close()
     s = shot(shot_dir, f"mixed_{case}", plate=str(folder / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
              colorspace="ACEScg")
-    if case in ("part_same", "tag_agrees", "untagged_among"):  # the same picture, in the space it is read as
+    if case in ("part_same", "tag_agrees", "untagged_among", "view_unsaid"):  # the same picture, read the same way
         assert render(s).frames == list(range(1, N + 1))
         return
     says = {"grey": r"is read from its channels Y, and frame 1 \(.*p\.0001\.exr\), the first this render reads, "
@@ -1368,7 +1377,9 @@ def test_a_frame_of_another_pass_or_encoding_in_the_plate_is_refused_by_frame(sh
             "linear_other": r"plate frame 3 \(.*\) says its colour space is 'lin_rec709_scene', and frame 1 .* says "
                             r"no colour space: every frame is read as ACEScg",
             "png": r"plate frame 3 \(.*p\.0003\.exr\) is a PNG file, and frame 1 \(.*p\.0001\.exr\), the first this "
-                   r"render reads, an OpenEXR: a frame of another format in the sequence"}
+                   r"render reads, an OpenEXR: a frame of another format in the sequence",
+            "view": r"plate frame 3 \(.*p\.0003\.exr\) is of the view 'right' \(its header's\), and frame 1 "
+                    r"\(.*p\.0001\.exr\), the first this render reads, of 'left': a frame of another view"}
     with pytest.raises(InputError, match=says[case]):
         render(s)
     assert not (tmp_path / "o").exists()

@@ -289,6 +289,15 @@ def _check_like_first(frame: int, path: Path, info: Any, first: Any, first_frame
         raise InputError(f"plate frame {frame} ({path}) is read from its channels {info.picture}, and frame {f0} "
                          f"({p0}), the first this render reads, from {first.picture}: a frame of another pass or "
                          "layout in the sequence; write it as the others are")
+    from vom_plugin.io.plate import header_view
+
+    view, view0 = header_view(info.metadata), header_view(first.metadata)
+    if view and view0 and view != view0:
+        # a frame of the other eye dropped into a one-eye sequence was matted as it came, exit 0 (review); a frame
+        # naming no view (a paint fix from another tool) is read as the others
+        raise InputError(f"plate frame {frame} ({path}) is of the view {view!r} (its header's), and frame {f0} ({p0}), "
+                         f"the first this render reads, of {view0!r}: a frame of another view in the sequence; write "
+                         f"it as the others are")
     from vom_plugin.io.color import declared_space, plate_colour_note, said_of_colour
 
     space, first_space = declared_space(info.metadata), declared_space(first.metadata)

@@ -105,6 +105,13 @@ def _listed_views(listed: object) -> list[str]:
     return [v for v in names if v]
 
 
+def header_view(metadata: dict) -> str:
+    """The view a plate frame's header says it is of: its ``multiView``'s default (first) view, else its ``view``
+    attribute; "" for none (a frame of one part; a multi-part file's views are its parts')."""
+    listed = _listed_views(metadata.get("multiView"))
+    return listed[0] if listed else str(metadata.get("view") or "")
+
+
 def _pick_part(img: OpenImage, parts: list[str]) -> tuple[OpenImage, list[int]] | None:
     """In a multi-part EXR, the part holding the picture: of a stereo file's default view (the first in its
     ``multiView``), the one named as a beauty (rgba, beauty, combined, or ending so, or whose R, G, B are a beauty
