@@ -133,6 +133,20 @@ def test_render_output_and_determinism(shot_dir: Path, reference: dict[str, np.n
     assert all(np.array_equal(read_alpha(p), reference[p.name]) for p in r.paths)
 
 
+def test_a_render_leaves_the_hosts_seeded_torch_random_numbers_alone(shot_dir: Path) -> None:
+    """QA: a TD's process seeded torch for its own work, and a vom render in it changed the numbers drawn after it:
+    the network's layers were built with random initial weights (then replaced by the file's) from the global RNG."""
+    import torch
+
+    from vom_plugin.engine.models import LoadedModels
+
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    render(shot(shot_dir, "rng"), models=LoadedModels())  # its own models: the weights are loaded in this render
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_chunks_equal_one_render(shot_dir: Path, reference: dict[str, np.ndarray]) -> None:
     r1 = render(shot(shot_dir, "chunks", frames="1-4"))
     r2 = render(shot(shot_dir, "chunks", frames="5-8"))

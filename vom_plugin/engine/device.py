@@ -142,7 +142,10 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
                 with torch.no_grad():
                     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                     bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-                    fused = nn.Conv2d(
+                    # skip_init: the weights are set below; a random initialisation drew from the global RNG,
+                    # which a host seeds for its own work (QA)
+                    fused = torch.nn.utils.skip_init(
+                        nn.Conv2d,
                         conv.in_channels,
                         conv.out_channels,
                         conv.kernel_size,
@@ -152,7 +155,9 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
                         conv.groups,
                         bias=True,
                         padding_mode=conv.padding_mode,
-                    ).to(conv.weight.device, conv.weight.dtype)
+                        device=conv.weight.device,
+                        dtype=conv.weight.dtype,
+                    )
                     fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
                     fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
                 module[i] = fused

@@ -103,7 +103,8 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
         raise InputError(
             f"weights file {str(path)!r} names model config {config!r}: expected one of {', '.join(CONFIGS)}"
         )
-    model = build_model(config)
+    with torch.random.fork_rng(devices=[]):  # the layers' random initial weights, replaced below, draw from a fork:
+        model = build_model(config)  # a host's seeded torch RNG was moved by every render (QA)
     try:
         state = load_file(str(path))
     except Exception as e:  # safetensors' own checks, beyond the header's (a file changed since it was read)
