@@ -84,6 +84,18 @@ def test_a_dot_dot_after_a_link_is_the_links_targets_parent_as_the_system_reads_
         {1: tmp_path / "plate" / "r.0001.exr"}, tmp_path / "plate" / "c")
 
 
+def test_a_misspelt_override_of_from_yaml_is_the_callers_not_the_files(tmp_path: Path) -> None:
+    """QA: ``Shot.from_yaml(f, colourspace=...)`` said "shot file 'f': unknown field(s) 'colourspace'", blaming a
+    file that was fine, without the hint ``Shot(colourspace=...)`` gives."""
+    f = tmp_path / "sh010.yaml"
+    f.write_text("plate: p.####.exr\nkeyframes: {1: r.0001.exr}\nout: o/a.####.exr\n")
+    with pytest.raises(InputError) as e:
+        Shot.from_yaml(f, colourspace="ACEScg")
+    assert str(e.value).startswith("Shot.from_yaml: unknown override(s) 'colourspace' ('colourspace': did you mean "
+                                   "'colorspace'?); expected only plate"), e.value
+    assert "shot file" not in str(e.value)
+
+
 def test_yaml_overrides_paths_are_the_working_folders_as_on_the_command_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``Shot.from_yaml(f, out=...)`` is ``vom render f --out ...``: a relative path given beside the file is the

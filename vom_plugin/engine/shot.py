@@ -386,6 +386,8 @@ class Shot:
         ``overrides`` the working folder's, as on the command line (``vom render shot.yaml --out ...``)."""
         from vom_plugin import safe_yaml
 
+        # a misspelt keyword is the caller's, not the file's (QA: blamed on the shot file, with no hint)
+        _check_names(overrides, "Shot.from_yaml: unknown override(s)")
         p = Path(path)
         data = safe_yaml.load_file(p, f"shot file {str(p)!r}")
         if data is None:
@@ -497,22 +499,27 @@ DEFAULT_WHEN_BLANK = frozenset({"channel", "mask_channel", "output", "compressio
                                  "model", "device", "memory", "top_k"})
 
 
+def _check_names(given: Iterable[str], what: str) -> None:
+    """InputError for names of ``given`` that are no Shot field, with the field each was probably meant as."""
+    names = [f.name for f in dataclasses.fields(Shot)]
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        close = [difflib.get_close_matches(k, names, 1) for k in unknown]
+        hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in zip(unknown, close, strict=True) if c)
+        raise InputError(f"{what} {', '.join(map(repr, unknown))}{f' ({hint})' if hint else ''}; expected only "
+                         f"{', '.join(names)}")
+
+
 def _init_checking_names(init: Callable[..., None]) -> Callable[..., None]:
     """``Shot(...)`` with a field it does not know, a positional value or a required field missing raises InputError
     naming them, as ``Shot.from_dict`` of the same mapping does (QA: ``Shot(**row)`` of a pipeline's database row with
     a stale or misspelled key raised the dataclass's TypeError, which a pipeline catching InputError did not catch)."""
     @functools.wraps(init)
     def __init__(self: Shot, *args: Any, **kwargs: Any) -> None:
-        names = [f.name for f in dataclasses.fields(Shot)]
         if args:
             raise InputError(f"Shot: {len(args)} value(s) given without a name; give each as a field: "
                              f"Shot(plate=..., out=..., keyframes=...)")
-        unknown = [k for k in kwargs if k not in names]
-        if unknown:
-            close = [difflib.get_close_matches(k, names, 1) for k in unknown]
-            hint = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in zip(unknown, close, strict=True) if c)
-            raise InputError(f"Shot: unknown field(s) {', '.join(map(repr, unknown))}{f' ({hint})' if hint else ''}; "
-                             f"expected only {', '.join(names)}")
+        _check_names(kwargs, "Shot: unknown field(s)")
         missing = [k for k in ("plate", "out") if k not in kwargs]
         if missing:
             raise InputError(f"Shot: missing required field(s) {', '.join(missing)}")
