@@ -682,6 +682,30 @@ def test_a_field_set_after_the_shot_was_made_is_read_by_to_yaml_and_eq_as_render
         hash(shot)
 
 
+def test_a_relative_path_set_afterwards_is_the_working_folders_when_it_is_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a relative out (or plate, roto, cache, model) set after Shot(...) was read against the working folder at
+    render time: a host that changed folder in between wrote the mattes elsewhere, and == of two Shots changed with
+    the working folder. It is the folder's when it is set, as Shot(...) reads one."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    made = Shot(plate="p.####.exr", out="out/m.####.exr", keyframes={1: "r.0001.exr"}, cache="c")
+    later = Shot(plate="/x/p.####.exr", out="/x/m.####.exr", keyframes={1: "/x/r.0001.exr"})
+    later.plate, later.out, later.cache = "p.####.exr", Path("out/m.####.exr"), "c"  # type: ignore[assignment]
+    later.keyframes = {1: "r.0001.exr"}  # type: ignore[assignment]
+    later.model = "w/m.safetensors"
+    assert later.out == str(tmp_path / "a" / "out" / "m.####.exr") and later.model == str(tmp_path / "a" / "w" /
+                                                                                          "m.safetensors")
+    monkeypatch.chdir(tmp_path / "b")
+    later.model = "default"  # a name, not a path
+    assert later == made
+    checked = later.checked()
+    assert checked.out == str(tmp_path / "a" / "out" / "m.####.exr") and checked.cache == tmp_path / "a" / "c"
+    assert checked.keyframes == {1: tmp_path / "a" / "r.0001.exr"}
+    assert checked.plate == str(tmp_path / "a" / "p.####.exr") and checked.model == "default"
+
+
 def test_a_stereo_view_token_is_refused_as_the_nuke_node_refuses_it() -> None:
     """QA: --plate 'plate_%V.####.exr' found no files without a word of views, and --out 'alpha_%V.####.exr' wrote
     files named alpha_%V.0001.exr, which a Read of that path (left, right) shows black; the Nuke node refused both."""

@@ -298,6 +298,17 @@ class Shot:
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
             self.cache = Path(absolute(expand_user(str(self.cache), "cache")))
         _text_paths(self)
+        object.__setattr__(self, "_made", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a relative path set after the Shot was made is the working folder's when it is set, as Shot(...) reads one
+        # (QA: it was read at render time, so a host that changed folder in between wrote the mattes elsewhere, and
+        # == of two Shots changed with the working folder)
+        if name in _PATH_FIELDS and self.__dict__.get("_made"):
+            if isinstance(value, os.PathLike) and name != "keyframes":
+                value = os.fspath(value)
+            value = _resolved({name: value}, Path.cwd())[name]
+        object.__setattr__(self, name, value)
 
     def checked(self) -> Shot:
         """This Shot as ``Shot(...)`` of its fields now makes it: a field set after it was made (``shot.frames =
@@ -528,6 +539,9 @@ def _init_checking_names(init: Callable[..., None]) -> Callable[..., None]:
 
 
 Shot.__init__ = _init_checking_names(Shot.__init__)  # type: ignore[method-assign]
+
+
+_PATH_FIELDS = frozenset({"plate", "out", "cache", "model", "keyframes", "objects"})
 
 
 def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
