@@ -385,6 +385,8 @@ def test_to_yaml_gives_a_shot_file_that_reads_back_as_the_same_shot(tmp_path: Pa
         back = Shot.from_yaml(path)
         assert back == shot and back.to_dict() == shot.to_dict()
     assert "working_size: 480" in shots[0].to_yaml() and "working_size" not in shots[1].to_yaml()  # defaults left out
+    # but the plate's colour space, what its files hold: an archived shot file means the same under another default
+    assert "colorspace: ACEScg" in shots[1].to_yaml()
     assert "frames: 1001-1003,1007" in shots[0].to_yaml()
 
 

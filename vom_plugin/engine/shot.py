@@ -482,7 +482,7 @@ class Shot:
         """The shot as a shot file's text: ``Shot.from_yaml`` of it gives the same Shot, wherever the file is.
         A ``$`` of a path itself is written ``$$`` (a shot file's paths expand ``$NAME``: written as it is, a
         folder named ``v$ER`` was read back as ``v`` + the variable ``ER``, or refused); fields at their
-        default are left out."""
+        default are left out, but for the plate's colour space."""
         import yaml
 
         from vom_plugin.io.sequence import format_frames
@@ -495,7 +495,9 @@ class Shot:
             d["model"] = escape_vars(str(d["model"]))
         for kf in [d.get("keyframes") or {}, *(d.get("objects") or {}).values()]:
             kf.update({k: escape_vars(v) for k, v in kf.items()})
-        defaults = {k.name: k.default for k in load_node_def().knobs}
+        # the plate's colour space is what its files hold, not a setting left as it came: written always, so the file
+        # means the same under a vom whose default is another (QA)
+        defaults = {k.name: k.default for k in load_node_def().knobs if k.name != "colorspace"}
         d = {k: v for k, v in d.items() if v is not None and not (k in defaults and v == defaults[k])}
         if d.get("frames") is not None:
             d["frames"] = format_frames(d["frames"], ",")
