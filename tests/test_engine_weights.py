@@ -183,3 +183,21 @@ def test_weights_and_checkpoints_that_cannot_be_written_are_named_not_an_interna
     with pytest.raises(RuntimeError, match="CUDA error"):
         L._atomic_save({"step": 1}, tmp_path / "last.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_shipped_files_lineage_ends_with_the_settings_it_holds() -> None:
+    """QA: the shipped file's ``lineage`` ended at session 13 (guided filter radius 8, eps 1e-4, levels 0.02, 0.95)
+    while its own settings were session 37's and 47's: an audit of where the weights came from read the wrong ones."""
+    path = weights_path("default")
+    if not path.exists():
+        pytest.skip(f"no shipped weights at {path}")
+    meta = read_weights_metadata(path)
+    model = load_model(path)
+    radius, eps = meta["guided_filter"].split(",")  # as chosen (the tensor holds eps in half precision)
+    lo, hi = meta["output_levels"].split(",")
+    assert float(radius) == float(model.decoder.guided[0])
+    assert float(eps) == pytest.approx(float(model.decoder.guided[1]), rel=0.02)
+    assert (float(lo), float(hi)) == pytest.approx(tuple(float(v) for v in model.output_levels), abs=1e-3)
+    last = meta["lineage"].rsplit(" -> ", 1)[-1]
+    assert f"radius {radius}, eps {eps}" in last and f"output levels {lo}, {hi}" in last, last
+    assert f"keyframe bonus {float(model.keyframe_bonus):g}" in last, last
