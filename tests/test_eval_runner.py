@@ -657,7 +657,7 @@ def test_the_benchmark_prints_each_clips_notes_on_stderr(tmp_path, capsys):
     assert any(n.startswith("sq: dtSSD not defined in frame(s) 4") for n in notes)  # both methods: the clip's
 
 
-def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys):
+def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys, monkeypatch):
     """benchmark.json said model "default": which file that was, after the default changed, nobody could tell."""
     import OpenImageIO as oiio
     import torch
@@ -670,8 +670,9 @@ def test_benchmark_json_names_the_weights_as_renders_stamp_them(tmp_path, capsys
     torch.manual_seed(0)
     save_weights(build_model("lite"), tmp_path / "w.safetensors")
     out = tmp_path / "bench"
+    monkeypatch.chdir(tmp_path)  # a relative --model: recorded as the file it is (QA: as given)
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "vom", "--model",
-                 str(tmp_path / "w.safetensors"), "--working-size", "128", "--device", "cpu",
+                 "w.safetensors", "--working-size", "128", "--device", "cpu",
                  "--out", str(out)]) == 0
     settings = json.loads((out / "benchmark.json").read_text())["settings"]
     weights = settings["weights"]

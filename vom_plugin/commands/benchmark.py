@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -140,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         from vom_plugin.engine.models import model_identity
         from vom_plugin.engine.weights import weights_path
 
-        weights = {"path": str(weights_path(args.model)), "digest": model_identity(model)}
+        # absolute: the file is read later from anywhere (QA: a relative --model was recorded as given)
+        weights = {"path": os.path.abspath(weights_path(args.model)), "digest": model_identity(model)}
     from vom_plugin.grammar import default
 
     working = args.working_size or default("working_size")
