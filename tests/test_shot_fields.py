@@ -708,6 +708,22 @@ def test_a_relative_path_set_afterwards_is_the_working_folders_when_it_is_set(
     assert checked.plate == str(tmp_path / "a" / "p.####.exr") and checked.model == "default"
 
 
+def test_a_fileseq_sequence_is_taken_as_a_pattern(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: a pipeline's fileseq.FileSequence (fileseq is one of vom's dependencies) was refused as plate: it is read
+    as its pattern (the padding as # per digit), its own frame range not the shot's."""
+    import fileseq
+
+    monkeypatch.chdir(tmp_path)
+    shot = Shot(plate=fileseq.FileSequence(str(tmp_path / "a b" / "plate.1001-1010#.exr")),
+                out=fileseq.FileSequence("out/m.1-5@@@.exr"), keyframes={1001: "r.exr"})
+    assert shot.plate == str(tmp_path / "a b" / "plate.####.exr") and shot.out == str(tmp_path / "out" / "m.###.exr")
+    assert shot.frames is None
+    shot.plate = fileseq.FileSequence("p2.%05d.exr")
+    assert shot.plate == str(tmp_path / "p2.#####.exr")
+    with pytest.raises(InputError, match=r"plate '.*one\.exr': a fileseq sequence without frame padding"):
+        Shot(plate=fileseq.FileSequence(str(tmp_path / "one.exr")), out="o.####.exr", keyframes={1: "r.exr"})
+
+
 def test_a_stereo_view_token_is_refused_as_the_nuke_node_refuses_it() -> None:
     """QA: --plate 'plate_%V.####.exr' found no files without a word of views, and --out 'alpha_%V.####.exr' wrote
     files named alpha_%V.0001.exr, which a Read of that path (left, right) shows black; the Nuke node refused both."""

@@ -13,6 +13,7 @@ import functools
 import numbers
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -24,6 +25,9 @@ from vom_plugin.locations import MODEL_ALIASES
 from vom_plugin.nodedef import load_node_def
 
 StrPath: TypeAlias = "str | os.PathLike[str]"  # a path as Shot(...) takes it
+SequencePath: TypeAlias = "str | os.PathLike[str] | fileseq.FileSequence"  # a plate or out pattern as it takes them
+if TYPE_CHECKING:
+    import fileseq
 
 # Marks "not given": the node definition's default applies. Kept distinct from None because some
 # defaults are None (frames = the plate's range, cache = the user cache).
@@ -222,7 +226,7 @@ class Shot:
     whole_frames = None  # list[int] | None
 
     if TYPE_CHECKING:  # what Shot(...) takes, for type checkers; the fields above are what it holds once checked
-        def __init__(self, *, plate: StrPath, out: StrPath,
+        def __init__(self, *, plate: SequencePath, out: SequencePath,
                      keyframes: Mapping[int | str, StrPath] | Sequence[StrPath] | StrPath | None = ...,
                      objects: Mapping[str, Mapping[int | str, StrPath] | Sequence[StrPath] | StrPath] | None = ...,
                      frames: str | Iterable[int] | None = ..., channel: str = ..., mask_channel: str | None = ...,
@@ -307,6 +311,8 @@ class Shot:
         if name in _PATH_FIELDS and self.__dict__.get("_made"):
             if isinstance(value, os.PathLike) and name != "keyframes":
                 value = os.fspath(value)
+            if name in ("plate", "out"):
+                value = _from_fileseq(name, value)
             value = _resolved({name: value}, Path.cwd())[name]
         object.__setattr__(self, name, value)
 
@@ -739,6 +745,7 @@ def _walked(path: str, hops: list[int]) -> str:
 def _pattern(name: str, value: Any) -> str:
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
+    value = _from_fileseq(name, value)
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{name} {value!r}: expected a file pattern such as shot.####.exr")
     value = expand_user(value, name)
@@ -752,6 +759,19 @@ def _pattern(name: str, value: Any) -> str:
                          f"{'mattes' if name == 'plate' else 'writes'} one sequence; name one eye's, e.g. {eye!r}, and "
                          f"render each eye on its own")
     return absolute(value)
+
+
+def _from_fileseq(name: str, value: Any) -> Any:
+    """A ``fileseq.FileSequence`` (a pipeline's own sequence object; fileseq is one of vom's dependencies) as vom's
+    pattern: its folder and name, a ``#`` per digit of its padding, its extension; its frame range is not the
+    shot's (``frames`` says that). Anything else as it is. QA: a FileSequence was refused as no pattern."""
+    fileseq = sys.modules.get("fileseq")  # a caller holding one has imported it
+    if fileseq is None or not isinstance(value, fileseq.FileSequence):
+        return value
+    if value.zfill() < 1:
+        raise InputError(f"{name} {str(value)!r}: a fileseq sequence without frame padding (one file); expected a "
+                         f"sequence such as shot.1001-1100#.exr")
+    return f"{value.dirname()}{value.basename()}{'#' * value.zfill()}{value.extension()}"
 
 
 def _objects(value: Any) -> dict[str, dict[int, Path]]:
