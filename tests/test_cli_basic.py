@@ -560,3 +560,29 @@ def test_other_commands_read_path_flags_as_vom_render_does(tmp_path, capsys, mon
         err = capsys.readouterr().err
         assert f"{flag} '" in err and ("VOM_T_UNSET is not set" in err or "no user's home folder" in err), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.yaml"]
+
+
+def test_info_model_shows_a_weights_files_metadata_and_the_digest_renders_stamp(capsys, tmp_path) -> None:
+    """QA: an export's lineage, settings and initial weights could be read only from Python; and nothing said which
+    vom:weights digest a file's renders stamp (the export's initial_weights gives files' sha256)."""
+    import torch
+
+    from vom_plugin.engine.models import model_identity
+    from vom_plugin.engine.weights import load_model, save_weights
+    from vom_plugin.model import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path / "w.safetensors"
+    save_weights(build_model("lite"), path, metadata={"lineage": "a test -> its export"})
+    assert main(["info", "--model", str(path), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["file"] == str(path) and got["bytes"] == path.stat().st_size
+    assert got["digest"] == model_identity(load_model(path))
+    assert got["metadata"]["lineage"] == "a test -> its export" and got["metadata"]["config"] == "lite"
+    assert main(["info", "--model", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert f"digest  {got['digest']}" in " ".join(text.split("  ", 1)) or got["digest"] in text
+    assert "metadata:\n" in text and "  lineage" in text and "a test -> its export" in text
+    (tmp_path / "notes.txt").write_text("not weights")
+    assert main(["info", "--model", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt" in capsys.readouterr().err

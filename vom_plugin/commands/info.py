@@ -14,6 +14,22 @@ HELP = "show versions, devices, and where the weights and cache live"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="instead: a weights file's metadata (lineage, settings, initial weights) and the digest "
+                        "renders stamp as vom:weights")
+
+
+def weights_info(name: str) -> dict[str, Any]:
+    """A weights file as an audit reads it: where it is, its size, the digest a render stamps (``vom:weights``, of
+    the tensors) and its metadata as written (QA: reading an export's metadata needed Python)."""
+    from vom_plugin.engine.models import model_identity
+    from vom_plugin.engine.weights import load_model, read_weights_metadata, weights_path
+
+    path = weights_path(name)
+    meta = read_weights_metadata(path)  # InputError naming a missing or foreign file
+    model = load_model(path)
+    return {"file": os.path.abspath(path), "bytes": path.stat().st_size, "digest": model_identity(model),
+            "metadata": dict(sorted(meta.items()))}
 
 
 def _version(module: str, dist: str) -> str:
@@ -120,15 +136,20 @@ def collect(problems: list[str] | None = None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
-    info = collect(problems)
+    info = weights_info(args.model) if args.model else collect(problems)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
-        width = max(len(k) for k in info)
+        meta = info.pop("metadata", None)
+        width = max(len(k) for k in [*info, *(f"  {k}" for k in meta or {})])
         for k, v in info.items():
             if isinstance(v, list):
                 v = ", ".join(v) if v else "(none)"
             print(f"{k:<{width}}  {v}")
+        if meta is not None:
+            print("metadata:")
+            for k, v in meta.items():
+                print(f"{'  ' + k:<{width}}  {v}")
     for problem in problems:  # everything else is reported; a render would refuse this environment
         print(f"vom info: error: {problem}", file=sys.stderr)
     return 2 if problems else 0
