@@ -382,7 +382,7 @@ def test_an_unchanged_baked_source_keeps_its_files_so_the_cache_holds(host: type
     host.prepare_shot(node)
     assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in plate] == first
     grade.pixels = exr(px * 0.5, "2026:12:04 12:00:00")  # the grade changed: every frame is replaced
-    host.prepare_shot(node)
+    host.prepare_shot(node).undo.discard()  # the render accepted: the earlier plate kept aside is let go
     assert all(p.read_bytes() == grade.pixels for p in plate)
     assert sorted(p.name for p in shot_file.parent.iterdir() if "plate" in p.name) == [p.name for p in plate]
 
@@ -587,6 +587,49 @@ def test_a_render_vom_refuses_leaves_the_work_folder_as_it_was(host: types.Modul
     assert (work / "roto.0001.exr").read_bytes() == b"the good render's roto"
     assert analyze(late, "1-4").returncode == 2  # vom began: the shot file is the render's
     assert 'frames: "1-4"' in (work / "shot.yaml").read_text()
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_a_refused_render_puts_the_earlier_baked_source_back(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             links: bool) -> None:
+    """A QA pass: after a good Analyze of a Grade (baked to plate.####.exr), the Grade changed and vom refused the next
+    render (Device cuda on a CPU machine): the undo deleted the earlier plate, and the shot file it restored (and a
+    queued farm job) failed on "plate: no files match". The earlier plate's files come back as they were, on a share
+    without hard links too (renamed aside, never a copy of a plate)."""
+    good = _script(tmp_path / "good", "import json\nprint(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
+                                      "print(json.dumps({'event': 'done', 'frames_written': 3}), flush=True)\n")
+    refuse = _script(tmp_path / "refuse", "import sys\nprint('{\"event\": \"error\", \"message\": \"device cuda: "
+                                          "CUDA is not available\", \"exit_code\": 2}', flush=True)\nsys.exit(2)\n")
+    if not links:
+        def no_link(*a: Any, **k: Any) -> None:
+            raise OSError(1, "Operation not permitted")
+
+        monkeypatch.setattr(host._common.os, "link", no_link)
+    grade = FakeNode("Grade", "Grade1")
+    grade.pixels = b"the good render's plate"
+    node = _gizmo(tmp_path, out=str(tmp_path / "o" / "a.####.exr"), frames="1-3", keyframes="1")
+    node.inputs = [grade, FakeNode("Roto", "Roto1")]
+    work = tmp_path / "o" / "a_vom"
+    monkeypatch.setenv("VOM_EXECUTABLE", str(good))
+    assert host.analyze(node, background=False).returncode == 0
+    plate = [work / f"plate.{f:04d}.exr" for f in (1, 2, 3)]
+    before = [(p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns) for p in plate]
+    shot = (work / "shot.yaml").read_text()
+    grade.pixels = b"a changed grade"
+    node["frames"].setValue("1-4")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(refuse))
+    assert host.analyze(node, background=False).returncode == 2
+    assert "vom refused the render; nothing of this Analyze was kept" in fake_nuke.messages[-1]
+    assert [(p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns) for p in plate] == before  # the same files
+    assert (work / "shot.yaml").read_text() == shot
+    assert sorted(p.name for p in work.iterdir()) == ["plate.0001.exr", "plate.0002.exr", "plate.0003.exr",
+                                                       "roto.0001.exr", "shot.yaml"]  # frame 4's bake taken back
+    # accepted: the new plate stays, nothing is left aside
+    monkeypatch.setenv("VOM_EXECUTABLE", str(good))
+    assert host.analyze(node, background=False).returncode == 0
+    assert all(p.read_bytes() == b"a changed grade" for p in plate)
+    assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
 
 
 def test_frames_written_before_a_failure_or_a_cancel_are_shown(host: types.ModuleType, fake_nuke: types.ModuleType,

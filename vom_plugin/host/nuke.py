@@ -589,13 +589,15 @@ def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames:
             nuke.delete(write)
 
 
-def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: str, channels: str = "rgb") -> None:
+def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: str, channels: str = "rgb",
+          undo: Any = None) -> None:
     """Render ``source``'s ``channels`` to ``pattern`` at ``frames``, replacing a file only where it changed.
 
     Written again with the same pixels, a frame got a new modification time, which vom's cache reads as another
     plate (every Analyze encoded every frame afresh, and left dead cache entries behind) or another roto (every
     step computed again). Each frame is rendered beside its file and kept only if it changed
-    (``common.keep_unless_changed``)."""
+    (``common.keep_unless_changed``); ``undo`` (a ``common.WorkUndo``) keeps each file replaced aside, put back if vom
+    refuses the render."""
     frames = list(frames)
     fresh = pattern.replace("%04d", "new.%04d")
     try:
@@ -604,7 +606,7 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
             new, old = Path(_frame_path(fresh, f)), Path(_frame_path(pattern, f))
             if not new.is_file():
                 raise HostError(f"{what}: rendering frame {f} wrote no {new}")
-            _common.keep_unless_changed(new, old)
+            _common.keep_unless_changed(new, old, undo)
     finally:  # a cancelled or failed render leaves none of its new files behind
         for f in frames:
             with contextlib.suppress(FileNotFoundError):  # not unlink(missing_ok=True): Nuke 13's Python is 3.7
@@ -801,7 +803,8 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
             # own range in script frames when it is baked for its colour space)
             lo, hi = (frame_bounds(frames) if frames else None) or (first, last)
             drawn = keyframes + [f for fs in objects.values() for f in fs]
-            _bake(node.input(0), plate, range(min(lo, *drawn), max(hi, *drawn) + 1), f"{node.name()}: Source")
+            _bake(node.input(0), plate, range(min(lo, *drawn), max(hi, *drawn) + 1), f"{node.name()}: Source",
+                  undo=made[0])
     frames = shift_range(frames, -offset) if frames else f"{first - offset}-{last - offset}"
     roto = str(work / "roto.%04d.exr")  # rendered at the script frames: the files are named so
     rotos: dict[str, dict[int, str]] = {}

@@ -364,9 +364,11 @@ class WorkUndo:
     the next render reads, replaced by the refused one's). The files the hosts bake there are named by ``BAKED``.
 
     The shot file and rotos there before are kept aside as hard links (a copy where there are none), so that put
-    back they are the same files, with their times and modes, which the cache's fingerprints of rotos read (review);
-    a baked plate is not (a plate's worth: it holds the comp upstream as it is now). Only what this Analyze wrote
-    and nobody replaced since is taken back (``wrote``): a second host's accepted files stay (review)."""
+    back they are the same files, with their times and modes, which the cache's fingerprints of rotos read (review).
+    A baked plate's frames are kept aside only as a bake replaces them (``keep``: a link, else a rename, never a
+    plate's worth of copies): a refused Analyze after a change upstream deleted the earlier render's plate, which its
+    shot file and a queued farm job read (QA). Only what this Analyze wrote and nobody replaced since is taken back
+    (``wrote``): a second host's accepted files stay (review)."""
 
     BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
     ROTO = re.compile(r"\Aroto(?:_.+)?\.-?[0-9]+\.exr\Z")
@@ -386,11 +388,12 @@ class WorkUndo:
         self.before = {n: _identity(self.work / n) for n in names}
         self.written: dict[str, tuple[int, int, int] | None] | None = None
         self.kept: dict[str, Path] = {}
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"  # two hosts' Analyzes of one Output keep their own (review)
+        # two hosts' Analyzes of one Output keep their own (review)
+        self.token = f"{os.getpid()}-{secrets.token_hex(4)}"
         for name in names:
             if name != "shot.yaml" and not self.ROTO.match(name):
                 continue
-            aside = self.work / self.KEEP.format(name, token)
+            aside = self.work / self.KEEP.format(name, self.token)
             try:
                 os.link(self.work / name, aside)
             except OSError:  # no hard links here (FAT, some SMB shares): a copy, with its times and mode
@@ -399,6 +402,23 @@ class WorkUndo:
                 except OSError:
                     continue
             self.kept[name] = aside
+
+    def keep(self, path: Path) -> None:
+        """Keep ``path``, a file of the work folder, aside before a bake replaces it (``os.replace``), unless it is
+        kept already. Linked, the file stays where it is until replaced; where there are no hard links it is renamed
+        (the bake puts its new file there at once), not copied: a plate's frames are large."""
+        path = Path(path)
+        if path.parent != self.work or path.name in self.kept or not path.is_file():
+            return
+        aside = self.work / self.KEEP.format(path.name, self.token)
+        try:
+            os.link(path, aside)
+        except OSError:
+            try:
+                os.replace(path, aside)
+            except OSError:
+                return
+        self.kept[path.name] = aside
 
     def wrote(self) -> None:
         """Note what this Analyze wrote (the host's shot file and bakes that are new or replaced since): called once
@@ -549,13 +569,15 @@ def same_picture(a: Path, b: Path) -> bool:
     return x[hx[1]:] == y[hy[1]:]
 
 
-def keep_unless_changed(new: Path, path: Path) -> None:
+def keep_unless_changed(new: Path, path: Path, undo: WorkUndo | None = None) -> None:
     """Move the freshly rendered ``new`` to ``path``, or drop it where ``path`` holds the same picture: a file
     written again gets a new modification time, which vom's cache takes for another plate (every frame encoded
-    again) or another roto (every step computed again)."""
+    again) or another roto (every step computed again). ``undo``: the file replaced is kept aside there first."""
     if path.is_file() and same_picture(new, path):
         new.unlink()
     else:
+        if undo is not None:
+            undo.keep(path)
         os.replace(new, path)
 
 
