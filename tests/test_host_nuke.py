@@ -1330,6 +1330,7 @@ def test_a_movie_read_is_baked_over_its_own_frames(host: types.ModuleType, fake_
             host.prepare_shot(late)
     # a still (a matte painting, a clean plate) is held by Nuke over the whole shot: baked over the script's frames
     fake_nuke.renders.clear()
+    fake_nuke.root_node.first, fake_nuke.root_node.last = 1001, 1010
     still = FakeNode("Read", "Read2", {"file": "/plates/dmp.exr", "first": 1, "last": 1, "frame_mode": "",
                                        "frame": "", "colorspace": "linear"})
     held = _gizmo(tmp_path, keyframes="1001", frames="1001-1010")
@@ -1437,11 +1438,42 @@ def test_frames_outside_the_read_are_refused_in_script_frames_before_any_bake(
         host.prepare_shot(node)
     node.knobs["frames"].setValue("1-8")
     node.knobs["keyframes"].setValue("1 20")
-    with pytest.raises(host.HostError, match=r"VOM_Matte1: keyframe 20 \(Roto input\): the Read Read1 shows script "
-                                             r"frames 1-8"):
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Keyframes: keyframe 20 \(Roto input\): the Read Read1 "
+                                             r"shows script frames 1-8"):
         host.prepare_shot(node)
     assert not fake_nuke.renders  # nothing baked
     node.knobs["keyframes"].setValue("1")
+    assert host.prepare_shot(node).fields["frames"] == "1001-1008"
+
+
+@pytest.mark.parametrize(("knobs", "said"), [
+    ({"keyframes": "10001"}, "VOM_Matte1: Keyframes: keyframe 10001 (Roto input): the script's frame range is "
+                             "1001-1008 (Project Settings)"),
+    ({"frames": "1001-10008"}, "VOM_Matte1: Frame range 1001-10008: the script's frame range is 1001-1008"),
+    ({"keyframes": "", "objects": "hero 1001\ndog 1004 999"},
+     "VOM_Matte1: Objects, dog: keyframe 999 (Roto input, layer dog): the script's frame range is 1001-1008"),
+])
+@pytest.mark.parametrize("source", ["grade", "still"])
+def test_frames_outside_the_script_are_refused_before_a_baked_source_is_baked(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, knobs: dict[str, str], said: str,
+        source: str) -> None:
+    """A Source that is not a plain Read (a Grade, a still Read) had no range check: keyframe 10001 typed for 1001
+    in a 1001-1008 script baked 9001 frames, Frame range 1001-10008 baked 9008 (QA). Refused before any bake, naming
+    the knob and the script's range, as a Read's range is."""
+    fake_nuke.root_node.first, fake_nuke.root_node.last = 1001, 1008
+    src = FakeNode("Grade", "Grade1") if source == "grade" else FakeNode(
+        "Read", "Read1", {"file": "/plates/dmp.exr", "first": 1, "last": 1, "frame_mode": "", "frame": "",
+                          "colorspace": "linear"})
+    roto = FakeNode("Roto", "Roto1")
+    roto.channels = lambda: ["rgba.alpha", "hero.alpha", "dog.alpha"]
+    node = _gizmo(tmp_path, **{"keyframes": "1001", **knobs})
+    node.inputs = [src, roto]
+    with pytest.raises(host.HostError) as e:
+        host.prepare_shot(node)
+    assert said in str(e.value)
+    assert not fake_nuke.renders and not (tmp_path / "out").exists()  # nothing baked, no folder left
+    node = _gizmo(tmp_path, keyframes="1001 1008", frames="1001-1008")  # the script's own ends are fine
+    node.inputs = [src, roto]
     assert host.prepare_shot(node).fields["frames"] == "1001-1008"
 
 

@@ -692,6 +692,22 @@ def prepare_shot(node: nuke.Node) -> Prepared:
         raise
 
 
+def _check_frames(node: nuke.Node, frames: str, keyframes: Sequence[int], objects: Mapping[str, Sequence[int]],
+                  first: int, last: int, where: str) -> None:
+    """HostError where the Frame range, Keyframes or an object's frames (script frames) leave ``first``-``last``,
+    the frames the Source has (``where`` says whose they are)."""
+    asked = frame_bounds(frames) if frames else None
+    if asked is not None and (asked[0] < first or asked[1] > last):
+        raise HostError(f"{node.name()}: Frame range {frames}: {where}")
+    drawn = [("Keyframes", "Roto input", keyframes)]
+    drawn += [(f"Objects, {name}", f"Roto input, layer {name}", fs) for name, fs in objects.items()]
+    for knob, roto, fs in drawn:
+        outside = [f for f in fs if not first <= f <= last]
+        if outside:
+            raise HostError(f"{node.name()}: {knob}: keyframe{'s' if len(outside) > 1 else ''} "
+                            f"{', '.join(map(str, outside))} ({roto}): {where}")
+
+
 def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     out = _path_knob(node, "out") or _default_out(node)
     name = os.path.basename(out)
@@ -750,24 +766,21 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     # else the colour space comes from the Read or the working space (a gizmo without the knob: from the knob)
     chosen = not bool(_knob_value(node, "colorspace_from_nuke") if node.knob("colorspace_from_nuke") else False)
     first, last = _script_range()
+    # any other Source is baked over the script's frames (Nuke holds a still, or a Read's ends, past them)
+    where = f"the script's frame range is {first}-{last} (Project Settings)"
     found = _upstream_read(node) if not plate else None  # a Plate given by hand: its own frame numbers
     offset = found[1] if found is not None else 0
     if found is not None:  # the Source's Read: its range, and the script frames it shows its files at
         # (a movie's too, which is baked: the script's range baked frames past its end, held, QA)
         first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
-        # said in the script frames the artist typed, before any bake: vom's own refusal came after the rotos were
-        # baked, in the files' numbers (frames 1009-1012 missing, for a Frame range 1-12 of a Read shown at 1: QA)
-        asked = frame_bounds(frames) if frames else None
-        drawn = sorted(set(keyframes + [f for fs in objects.values() for f in fs]))
         where = f"the Read {found[0].name()} shows script frames {first}-{last}"
-        if asked is not None and (asked[0] < first or asked[1] > last):
-            raise HostError(f"{node.name()}: Frame range {frames}: {where}")
-        outside = [f for f in drawn if not first <= f <= last]
-        if outside:
-            raise HostError(f"{node.name()}: keyframe{'s' if len(outside) > 1 else ''} "
-                            f"{', '.join(map(str, outside))} (Roto input): {where}")
-        if not found[2]:  # a movie or a still: baked at the script frames
-            found = None
+    if not plate:
+        # said in the script frames the artist typed, before any bake: vom's own refusal came after the rotos were
+        # baked, in the files' numbers (frames 1009-1012 missing, for a Frame range 1-12 of a Read shown at 1: QA);
+        # a baked Source was not checked at all, and a typo baked 9001 frames (keyframe 10001 for 1001: QA)
+        _check_frames(node, frames, keyframes, objects, first, last, where)
+    if found is not None and not found[2]:  # a movie: baked at the script frames
+        found = None
     if plate and not chosen:
         # nothing in Nuke says what a typed file holds: the Input colour space knob's value (ACEScg by default) was
         # used without a word, where the same plate through a Read is read as the Read says (QA)
