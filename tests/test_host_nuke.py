@@ -1048,6 +1048,30 @@ def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: ty
     assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"  # the knob's, chosen
 
 
+@pytest.mark.parametrize(("config", "working", "raw_name", "want"), [
+    ("Nuke", "linear", "raw", "lin_rec709"), ("aces_1.2", "ACES - ACEScg", "Utility - Raw", "ACEScg")])
+def test_a_read_in_the_raw_colour_space_is_read_as_its_raw_data_box(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, config: str, working: str,
+        raw_name: str, want: str) -> None:
+    """In Nuke a Read whose colour space is raw (Utility - Raw) and one with "Raw data" ticked both pass the file's
+    values through as the working space; the box was read so, the colour space as vom's raw (code values, read as
+    display-referred), and the one plate got two mattes (QA). Both are the working space now."""
+    fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("Nuke" if config == "Nuke" else "OCIO"),
+                                      "OCIO_config": FakeKnob(config), "workingSpaceLUT": FakeKnob(working)})
+    read = FakeNode("Read", "Read1", {"file": "/plates/p.%04d.exr", "first": 1, "last": 4, "raw": True,
+                                      "colorspace": working})
+    node = _gizmo(tmp_path, keyframes="1", colorspace_from_nuke=True)
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    ticked = host.prepare_shot(node).fields
+    read.knobs.update({"raw": FakeKnob(False), "colorspace": FakeKnob(raw_name)})
+    named = host.prepare_shot(node).fields
+    assert ticked == named and named["colorspace"] == want and named["plate"] == "/plates/p.%04d.exr"
+    # a working space vom cannot name: both baked alike (in it, which vom is told cannot be named)
+    fake_nuke.root_node.knobs["workingSpaceLUT"] = FakeKnob("studio_working_space")
+    with pytest.raises(host.HostError, match="working space 'studio_working_space', which vom cannot name"):
+        host.prepare_shot(node)
+
+
 def test_a_roto_input_without_alpha_is_baked_as_rgb(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                     tmp_path: Path) -> None:
     """A Write fills a missing alpha with 0: vom saw an empty roto. Without alpha vom reads the roto's luminance."""

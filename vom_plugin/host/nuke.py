@@ -789,16 +789,21 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
                         "plate's, or connect a Read of it to Source and empty Plate")
     if not plate:
         colour = None
-        if found is not None and not chosen and bool(_knob_value(found[0], "raw")):
-            # "Raw data" ticked: Nuke passes the file's values through as the working space (its colour space knob,
-            # greyed out, says nothing): vom reads them as the working space too, or the Source is baked
+        read = found[0] if found is not None and not chosen else None  # the plate's colour space is the Read's
+        raw = read is not None and bool(_knob_value(read, "raw"))
+        if read is not None and not raw and read.knob("colorspace") is not None:
+            colour = vom_colour_space(str(_knob_value(read, "colorspace")), _colour_config())
+            raw = colour == "raw"
+            found = found if colour is not None else None  # a log or camera encoding: Nuke's bake converts it
+        if raw:
+            # "Raw data" ticked, or the colour space raw (Utility - Raw): Nuke passes the file's values through as
+            # the working space (a ticked box greys out the colour space knob, which says nothing then): vom reads
+            # them as the working space too, or the Source is baked. vom's own raw (code values, display-referred)
+            # matted the same plate otherwise than the box did (QA)
             colour = None
             if nuke.root().knob("workingSpaceLUT") is not None:
                 colour = vom_colour_space(str(_knob_value(nuke.root(), "workingSpaceLUT")), _colour_config())
             found = found if colour is not None else None
-        elif found is not None and not chosen and found[0].knob("colorspace") is not None:
-            colour = vom_colour_space(str(_knob_value(found[0], "colorspace")), _colour_config())
-            found = found if colour is not None else None  # a log or camera encoding: Nuke's bake converts it
         if found is not None:
             plate = _read_pattern(found[0])
             if colour is not None:
