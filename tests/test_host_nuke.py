@@ -496,6 +496,52 @@ def test_analyze_shows_the_warnings_of_a_finished_render(host: types.ModuleType,
         fake_nuke.messages[0]
 
 
+def test_the_task_says_truly_which_warnings_the_closing_message_lists(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: an inverted roto, Analyze twice: both tasks ended "(1 warning, listed when it ends)", and the second
+    listed nothing (a warning is said once a node). A warning naming a roto Analyze rendered is about what was drawn
+    and spoils this matte: listed at every Analyze. One of the setup (a plate's header, the cache) is said once a node,
+    and the task and the closing message say it was not listed again."""
+    out = tmp_path / "o" / "a.####.exr"
+    roto = tmp_path / "o" / "a_vom" / "roto.0001.exr"
+    inverted = f"roto {roto}: its inside covers 96% of the frame: is it inverted?"
+    header = "plate p.0001.exr says its colour space is 'ACEScg' and is read as lin_rec709"
+
+    def vom(*warnings: str) -> None:
+        _script(tmp_path / "vom", (
+            "import json\n"
+            f"for w in {list(warnings)!r}:\n"
+            "    print(json.dumps({'event': 'warning', 'message': w}), flush=True)\n"
+            "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 1}), flush=True)\n"
+            f"print(json.dumps({{'event': 'done', 'frames_written': 1, 'warnings': {list(warnings)!r}}}),"
+            " flush=True)\n"))
+        monkeypatch.setenv("VOM_EXECUTABLE", str(tmp_path / "vom"))
+
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-1", keyframes="1", out=str(out))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+
+    def analyze() -> tuple[str, list[str]]:
+        fake_nuke.messages.clear()
+        fake_nuke.tasks.clear()
+        assert host.analyze(node, background=False).returncode == 0
+        return fake_nuke.tasks[-1].messages[-1], list(fake_nuke.messages)
+
+    vom(inverted)
+    for _ in range(2):  # the roto's warning, at each Analyze
+        task, [said] = analyze()
+        assert task.endswith("(1 warning, listed when it ends)") and "is it inverted?" in said, (task, said)
+    vom(header)
+    task, [said] = analyze()
+    assert task.endswith("(1 warning, listed when it ends)") and header in said
+    task, said_now = analyze()  # the same setup warning: not listed again, and the task says so
+    assert task.endswith("(1 warning, as at the last Analyze: not listed again)") and said_now == [], task
+    vom(header, inverted)
+    task, [said] = analyze()
+    assert task.endswith("(2 warnings: 1 listed when it ends, 1 as at the last Analyze)"), task
+    assert "is it inverted?" in said and header not in said
+    assert said.endswith("(and 1 warning as at the last Analyze, not listed again)"), said
+
+
 def test_warnings_give_vom_s_advice_in_the_node_s_terms(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: with Colour space 'from Nuke' ticked (the colour from the Read), vom's "set colorspace ACEScg" told the

@@ -251,12 +251,14 @@ def _clock(seconds: float) -> str:
 def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1,
                       terminate_timeout: float = TERMINATE_TIMEOUT_S, env: Mapping[str, str] | None = None,
                       on_progress: Callable[[Progress], None] | None = None, tail: int = 40,
-                      frame_offset: int = 0, in_script_terms: Callable[[str], str] | None = None) -> RunResult:
+                      frame_offset: int = 0, in_script_terms: Callable[[str], str] | None = None,
+                      said_before: Callable[[str], bool] | None = None) -> RunResult:
     """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
     the task is cancelled. Returns when the process has exited. ``frame_offset``: the task's messages name script
     frames (``parse_progress``). ``in_script_terms``: a warning's words as the closing message says them (the rotos
     Analyze baked named as the Roto input at a script frame); a warning shows as it comes, and the messages after it
-    say how many there were until the render ends."""
+    say how many there were until the render ends, and which the closing message lists: ``said_before`` (vom's words)
+    is true of one it does not list again."""
     proc, lines, readers = _common.start_read(cmd, env if env is not None else _common.subprocess_env())
     last: Progress | None = None
     output: deque[str] = deque(maxlen=tail)
@@ -276,7 +278,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
 
     task.setMessage("starting vom")
     bar = 0
-    warned = 0
+    warned, repeated = 0, 0
     while True:
         while lines:
             tag, line = lines.popleft()
@@ -294,11 +296,11 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
             left = eta(prog)  # every step refines it; the message shows it with the next frame
             if prog.raw.get("event") == "warning":
                 warned += 1
+                repeated += bool(said_before and said_before(str(prog.raw.get("message") or "")))
                 words = str(prog.raw.get("message") or "")
                 task.setMessage(f"warning: {in_script_terms(words) if in_script_terms else words}")
             elif prog.message:  # the next frame's message replaces the warning: how many there were stays said
-                task.setMessage(prog.message + left + (f" ({warned} warning{'s' if warned > 1 else ''}, listed when it "
-                                                       f"ends)" if warned else ""))
+                task.setMessage(prog.message + left + _warnings_said(warned, repeated))
             if on_progress:
                 on_progress(prog)
         if task.isCancelled():
@@ -323,6 +325,21 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
                                               and line[len("vom render: error: "):] in said)]
     return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown,
                      written=sorted(set(written)), started=bool(started), cache_off="".join(no_cache[:1]))
+
+
+def _warnings_said(warned: int, repeated: int) -> str:
+    """How many warnings a render gave so far, as the task says it after them: the closing message lists the new ones;
+    ``repeated`` of them it does not list again, as at the node's last Analyze (QA: "listed when it ends", and nothing
+    was listed)."""
+    if not warned:
+        return ""
+    new = warned - repeated
+    count = f"{warned} warning{'s' if warned > 1 else ''}"
+    if not repeated:
+        return f" ({count}, listed when it ends)"
+    if not new:
+        return f" ({count}, as at the last Analyze: not listed again)"
+    return f" ({count}: {new} listed when it ends, {repeated} as at the last Analyze)"
 
 
 _SHOWN_WARNINGS: dict[tuple[str, str, str], set[str]] = {}  # (script, node, Output) -> its last Analyze's warnings
@@ -959,6 +976,23 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     # what the node shows now, asked here: from the render's thread Nuke refuses it, and a node deleted meanwhile
     # raised there, which lost the failure's or the cancel's message (QA)
     shows_out = str(_knob_value(node, "alpha_file") or "") in ("", nuke_pattern(str(fields["out"])))
+    seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
+    shown_before = set(_SHOWN_WARNINGS.get(seen, ()))
+    # vom's advice in the node's terms (QA: "set colorspace ACEScg" where the knob said ACEScg and the colour came from
+    # the Read; "pass --cache DIR" inside Nuke)
+    from_read = bool(node.knob("colorspace_from_nuke") and _knob_value(node, "colorspace_from_nuke"))
+
+    def in_node_terms(warning: str) -> str:
+        return str(_common.in_node_terms(warning, "set the Read's colorspace, or untick Colour space 'from Nuke' and "
+                                                  "set Input colour space" if from_read else None,
+                                         "set the node's Cache folder to a writable folder"))
+
+    def said_before(warning: str) -> bool:
+        """A warning of the node's setup (a plate's header, the cache) said at its last Analyze is not listed again:
+        a dialog at every Analyze while the artist keeps the setting. One naming a roto this Analyze rendered (an
+        inverted roto, a matte off its roto) is about what was drawn now, and the matte it spoils is this one: listed
+        at every Analyze that has it."""
+        return in_node_terms(warning) in shown_before and not _names_a_roto(warning, fields)
 
     def work() -> RunResult | None:
         try:
@@ -978,7 +1012,8 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     def run() -> RunResult | None:
         task = nuke.ProgressTask(title)
         try:
-            return run_with_progress(cmd, task, frame_offset=prepared.offset, in_script_terms=in_script_terms)
+            return run_with_progress(cmd, task, frame_offset=prepared.offset, in_script_terms=in_script_terms,
+                                     said_before=said_before)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
             if prepared.undo is not None:
                 prepared.undo.undo()
@@ -1024,17 +1059,11 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         else:
             nuke.executeInMainThread(_reload_alpha, (node, fields, *shown, prepared.offset))
             # a plate read as another colour space than its header says, a cache turned off...: said once a node,
-            # not again at every Analyze while it stays the same
-            seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
-            # vom's advice in the node's terms (QA: "set colorspace ACEScg" where the knob said ACEScg and the colour
-            # came from the Read; "pass --cache DIR" inside Nuke)
-            from_read = bool(node.knob("colorspace_from_nuke") and _knob_value(node, "colorspace_from_nuke"))
-            said = [_common.in_node_terms(w, "set the Read's colorspace, or untick Colour space 'from Nuke' and set "
-                                          "Input colour space" if from_read else None,
-                                          "set the node's Cache folder to a writable folder")
-                    for w in done_warnings(result)]
-            warnings = [w for w in said if w not in _SHOWN_WARNINGS.get(seen, ())]
-            _SHOWN_WARNINGS[seen] = set(said)
+            # not again at every Analyze while it stays the same (``said_before``), as the task said
+            raw = done_warnings(result)
+            warnings = [in_node_terms(w) for w in raw if not said_before(w)]
+            again = len(raw) - len(warnings)
+            _SHOWN_WARNINGS[seen] = {in_node_terms(w) for w in raw}
             stale = earlier_frames(fields, *shown)
             if stale:  # said at every Analyze that leaves them: the node shows them as if rendered now
                 warnings.append(f"script frames {_common.frame_ranges([f + prepared.offset for f in stale])} show an "
@@ -1052,6 +1081,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
                 if any(_common.names_frames(w) for w in warnings):  # vom's words name file frames there (QA)
                     text += _file_frames_note(prepared.offset)
+                if again:  # as the task said: not gone, only not listed again
+                    text += (f"\n\n(and {again} warning{'s' if again > 1 else ''} as at the last Analyze, not listed "
+                             "again)")
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))
         return result
 
@@ -1098,12 +1130,21 @@ def _file_frames_note(offset: int) -> str:
             f"F {'+' if offset > 0 else '-'} {abs(offset)})")
 
 
+def _rotos(fields: Mapping[str, Any]) -> list[tuple[int, str, str]]:
+    """The rotos Analyze rendered for ``fields``: (file frame, path, ", layer <object>" or "")."""
+    rotos = [(f, str(p), "") for f, p in (fields.get("keyframes") or {}).items()]
+    return rotos + [(f, str(p), f", layer {name}") for name, kf in (fields.get("objects") or {}).items()
+                    for f, p in kf.items()]
+
+
+def _names_a_roto(text: str, fields: Mapping[str, Any]) -> bool:
+    return any(path in text for _, path, _ in _rotos(fields))
+
+
 def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) -> str:
     """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a (script) frame."""
-    rotos = [(f, p, "") for f, p in (fields.get("keyframes") or {}).items()]
-    rotos += [(f, p, f", layer {name}") for name, kf in (fields.get("objects") or {}).items() for f, p in kf.items()]
-    return _common.name_rotos(text, _common.roto_names((str(path), f"the Roto input at frame {frame + offset}{layer}")
-                                                       for frame, path, layer in rotos))
+    return _common.name_rotos(text, _common.roto_names((path, f"the Roto input at frame {frame + offset}{layer}")
+                                                       for frame, path, layer in _rotos(fields)))
 
 
 def _farm_snapshot(prepared: Prepared) -> Path:
