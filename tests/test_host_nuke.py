@@ -100,9 +100,9 @@ def test_parse_progress(host: types.ModuleType) -> None:
 
 def test_parse_keyframes_and_frame_bounds(host: types.ModuleType) -> None:
     assert host.parse_keyframes("1050, 1001 1001") == [1001, 1050]
-    with pytest.raises(host.HostError, match=r"keyframes: 'ten' is not a frame number"):
+    with pytest.raises(host.HostError, match=r"^Keyframes: 'ten' is not a frame number"):  # the knob's label
         host.parse_keyframes("1001 ten")
-    with pytest.raises(host.HostError, match="keyframes: empty"):
+    with pytest.raises(host.HostError, match="Keyframes: empty"):
         host.parse_keyframes("  ")
     assert host.frame_bounds("1001-1100x2") == (1001, 1099)  # the last frame the step reaches
     assert host.frame_bounds("1001,1005,1010-1020") == (1001, 1020)
@@ -391,7 +391,7 @@ def test_prepare_shot_errors_name_the_problem(host: types.ModuleType, fake_nuke:
                                               tmp_path: Path) -> None:
     node = _gizmo(tmp_path, keyframes="", plate="/p.####.exr")
     node.inputs = [None, FakeNode("Roto", "Roto1")]
-    with pytest.raises(host.HostError, match="keyframes: empty"):
+    with pytest.raises(host.HostError, match="^VOM_Matte1: Keyframes: empty"):
         host.prepare_shot(node)
     node = _gizmo(tmp_path, plate="/p.####.exr")
     node.inputs = [None, None]
@@ -814,11 +814,15 @@ def test_prepare_shot_with_objects_renders_each_objects_layer(host: types.Module
     assert node.node("CopyAlpha")["from0"].value() == "hero.alpha"
 
 
-@pytest.mark.parametrize("knobs,needle", [
-    ({"keyframes": "", "objects": "hero-1 1001"}, "objects, line 1: 'hero-1' is not a layer name"),
-    ({"keyframes": "", "objects": "hero 1001\nHero 1002"}, "objects, line 2: 'Hero' is given twice"),
-    ({"keyframes": "", "objects": "hero"}, r"objects, line 1 \(hero\): keyframes: empty"),
-    ({"keyframes": "1001", "objects": "hero 1001"}, "keyframes and objects are both set"),
+@pytest.mark.parametrize("knobs,needle", [  # the node and the knobs' labels, as other knob errors say them (QA)
+    ({"keyframes": "", "objects": "hero-1 1001"}, "^VOM_Matte1: Objects, line 1: 'hero-1' is not a layer name"),
+    ({"keyframes": "", "objects": "hero 1001\nHero 1002"}, "^VOM_Matte1: Objects, line 2: 'Hero' is given twice"),
+    ({"keyframes": "", "objects": "hero"}, r"^VOM_Matte1: Objects, line 1 \(hero\): frames: empty"),
+    ({"keyframes": "1001", "objects": "hero 1001"}, "^VOM_Matte1: Keyframes and Objects are both set"),
+    ({"keyframes": "1001.5"}, r"^VOM_Matte1: Keyframes: '1001\.5' is not a frame number"),
+    ({"frames": "abc"}, r"^VOM_Matte1: Frame range 'abc': expected a range such as 1-100"),
+    ({"channel": "vom-x.A"}, r"^VOM_Matte1: Output channel 'vom-x\.A': Nuke reads a layer name"),
+    ({"cache": "[getenv NO_SUCH_VOM_VAR]/c"}, r"^VOM_Matte1: Cache folder: '\[getenv NO_SUCH_VOM_VAR\]/c' could not"),
 ])
 def test_objects_knob_errors_name_the_line(host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path,
                                            knobs: dict[str, str], needle: str) -> None:
@@ -836,7 +840,8 @@ def test_an_object_whose_layer_the_roto_input_lacks_is_refused(host: types.Modul
     roto = FakeNode("Roto", "Roto1")
     roto.channels = lambda: ["rgba.red", "rgba.alpha", "hero.alpha"]  # type: ignore[attr-defined]
     node.inputs = [None, roto]
-    with pytest.raises(host.HostError, match=r"objects: the Roto input has no layer Hero \(its layers: hero, rgba\)"):
+    with pytest.raises(host.HostError, match=r"^VOM_Matte1: Objects: the Roto input has no layer Hero \(its layers: "
+                                             r"hero, rgba\)"):
         host.prepare_shot(node)
     node["objects"].setValue("dog 1001")  # a layer is what comes before the last dot: dog.b.alpha is dog.b's (review)
     roto.channels = lambda: ["rgba.alpha", "dog.b.alpha"]  # type: ignore[attr-defined]
@@ -934,7 +939,7 @@ def test_read_offsets(host: types.ModuleType) -> None:
     assert host.shift_range("1-24x2, 30 40-41", 1000) == "1001-1024x2,1030,1040-1041"
     assert host.shift_range("-3--1", 3) == "0-2"
     assert host.shift_range("1-5:2", 10) == "11-15x2"  # ':' is read as a step, as vom reads it
-    with pytest.raises(host.HostError, match="frames '5-1': 5-1 ends before it starts"):
+    with pytest.raises(host.HostError, match="Frame range '5-1': 5-1 ends before it starts"):
         host.shift_range("5-1", 0)
 
 
@@ -1004,14 +1009,14 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     monkeypatch.delattr(fake_nuke, "callbacks", raising=False)
     fake_nuke.root_node.knobs["project_directory"] = FakeKnob(str(tmp_path / "project"))
     node.knobs["out"].setValue("[getenv NO_SUCH_VOM_VAR]/a.####.exr")
-    with pytest.raises(host.HostError, match=r"VOM_Matte1: out: '\[getenv NO_SUCH_VOM_VAR\]/a.####.exr' could not "
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Output: '\[getenv NO_SUCH_VOM_VAR\]/a.####.exr' could not "
                                              r"be evaluated"):
         host.prepare_shot(node)
     # a shell-style $SHOW_ROOT, which Nuke leaves as it is: refused (it made a folder named $SHOW_ROOT) unless the
     # studio's filename filter expands it, as it does for Nuke's own Reads
     node.knobs["out"].setValue("$SHOW_ROOT/vom/a.$F4.exr")
-    with pytest.raises(host.HostError, match=r"out: '\$SHOW_ROOT/vom/a\.\$F4\.exr' holds \$SHOW_ROOT, which Nuke does "
-                                             r"not expand in this path; write \[getenv SHOW_ROOT\] instead"):
+    with pytest.raises(host.HostError, match=r"Output: '\$SHOW_ROOT/vom/a\.\$F4\.exr' holds \$SHOW_ROOT, which Nuke "
+                                             r"does not expand in this path; write \[getenv SHOW_ROOT\] instead"):
         host.prepare_shot(node)
     node.knobs["out"].setValue("$env(SHOW_ROOT)/vom/a.####.exr")  # Tcl's spelling, which Nuke does not read here
     with pytest.raises(host.HostError, match=r"holds \$SHOW_ROOT, .*write \[getenv SHOW_ROOT\] instead"):
@@ -1651,6 +1656,16 @@ def test_vom_farms_warnings_are_shown_with_the_bundle(host: types.ModuleType, fa
     assert "deadline bundle submit" in fake_nuke.messages[-1]
     assert "vom farm says:\n- vom farm: warning: the shot file has no cache: folder" in fake_nuke.messages[-1]
     assert "- plate_\ufffdt\ufffd.0001.exr" in fake_nuke.messages[-1]
+    # vom farm's advice in the node's terms, as Analyze gives vom's (QA: "set `cache:` to a folder all workers share")
+    farm = tmp_path / "out" / "alpha_vom" / "farm"
+    _script(tmp_path / "vom", "import sys\nprint(f'vom farm: warning: {sys.argv[3]} has no `cache:` folder, so each '\n"
+                              "      'worker uses its own user cache; set `cache:` to a folder all workers share', "
+                              "file=sys.stderr)\n")
+    node.knobs["frames"].setValue("1-2")  # another shot: another snapshot
+    assert host.submit_farm(node) is not None
+    assert "- vom farm: warning: the shot of VOM_Matte1 has no Cache folder, so each worker uses its own user cache; " \
+           "set the node's Cache folder to a folder all workers share" in fake_nuke.messages[-1], fake_nuke.messages
+    assert "`cache:`" not in fake_nuke.messages[-1] and str(farm) not in fake_nuke.messages[-1].split("says:")[1]
 
 
 def test_the_bar_names_script_frames_where_the_read_starts_at_another_frame(host: types.ModuleType,

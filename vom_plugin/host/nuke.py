@@ -112,12 +112,13 @@ def vom_executable() -> str:
 def parse_objects(text: str) -> dict[str, list[int]]:
     """The ``objects`` knob: one object a line, its name (the Roto input's layer holding it) then the frames
     at which it is drawn, e.g. ``hero 1001 1050`` and ``dog 1040``. Empty: no objects."""
-    return dict(_common.parse_objects(text, parse_keyframes, HostError, "hero 1001 1050"))
+    return dict(_common.parse_objects(text, lambda words: parse_keyframes(words, "frames"), HostError,
+                                      "hero 1001 1050", "Objects"))
 
 
-def parse_keyframes(text: str) -> list[int]:
-    """The ``keyframes`` knob: frame numbers separated by spaces or commas, e.g. ``1001 1050``."""
-    return list(_common.parse_keyframes(text, HostError, "1001 1050"))
+def parse_keyframes(text: str, what: str = "Keyframes") -> list[int]:
+    """The ``keyframes`` knob (labelled ``what``): frame numbers separated by spaces or commas, e.g. ``1001 1050``."""
+    return list(_common.parse_keyframes(text, HostError, "1001 1050", what))
 
 
 def parse_progress(line: str, frame_offset: int = 0) -> Progress | None:
@@ -512,7 +513,18 @@ def _absolute(path: str, what: str) -> str:
 def _path_knob(node: nuke.Node, name: str) -> str:
     """A path knob of ``node``, its Tcl evaluated and made absolute. Not by the knob's ``getEvaluatedValue``: that
     puts the current frame's number in place of ``####``."""
-    return _absolute(str(_knob_value(node, name) or ""), f"{node.name()}: {name}")
+    return _absolute(str(_knob_value(node, name) or ""), f"{node.name()}: {_label(name)}")
+
+
+def _label(name: str) -> str:
+    """A knob's label, as the node shows it (``cache`` is Cache folder): what the artist's messages name."""
+    if not _LABELS:
+        _LABELS.update((str(row["name"]), str(row.get("label") or row["name"]))
+                       for row in _common.load_knob_table()["knobs"])
+    return _LABELS.get(name, name)
+
+
+_LABELS: dict[str, str] = {}  # read from the knob table once
 
 
 def _script_range() -> tuple[int, int]:
@@ -744,12 +756,18 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     _check_own_output(node, out)
     work = _work_dir(out)
     made.append(_common.WorkUndo(work))  # before anything is written there
-    objects = parse_objects(str(_knob_value(node, "objects") or ""))
     keyframes_text = str(_knob_value(node, "keyframes") or "").strip()
-    if objects and keyframes_text:
-        raise HostError("keyframes and objects are both set: with objects, each object's line gives its "
-                        "frames; empty the keyframes knob")
-    keyframes = parse_keyframes(keyframes_text) if not objects else []
+    frames = str(_knob_value(node, "frames") or "").strip()
+    try:  # said as the node's, by its labels (QA: "keyframes: '1001.5' is not a frame number", of which node?)
+        objects = parse_objects(str(_knob_value(node, "objects") or ""))
+        if objects and keyframes_text:
+            raise HostError("Keyframes and Objects are both set: with Objects, each object's line gives its frames; "
+                            "empty Keyframes")
+        keyframes = parse_keyframes(keyframes_text) if not objects else []
+        if frames:  # before anything is baked: a bad one was said after the bake, as the shot file's `frames`
+            _common.range_numbers(frames, HostError, "Frame range")
+    except HostError as e:
+        raise HostError(f"{node.name()}: {e}") from None
     if "{object}" in out and not objects:  # vom's refusal came after the bake, in its command line's words (QA)
         raise HostError(f"{node.name()}: Output {out}: {{object}} names each object's sequence, and Objects is empty; "
                         "list the objects (one a line: its name, then the frames it is drawn at), or take {object} "
@@ -757,16 +775,16 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     channel = str(_knob_value(node, "channel") or "A").strip()
     if objects and "." in channel and "{object}" not in out:
         # vom writes vom.hero.A there, which Nuke's EXR reader shows as another layer name (a layer holds no dot)
-        raise HostError(f"channel {channel!r} with objects in one file: each object's alpha would be "
-                        f"{channel.rpartition('.')[0]}.<object>.A, which Nuke reads under another name; use channel A "
-                        "(hero.A, dog.A) or put {object} in Output (a sequence per object)")
+        raise HostError(f"{node.name()}: Output channel {channel!r} with objects in one file: each object's alpha "
+                        f"would be {channel.rpartition('.')[0]}.<object>.A, which Nuke reads under another name; use "
+                        "channel A (hero.A, dog.A) or put {object} in Output (a sequence per object)")
     layer = channel.rpartition(".")[0]
     if layer and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", layer):
         # vom writes matte.fg.A or my-matte.A, but Nuke's EXR reader shows such a layer under another name: the
         # matte copied from the channel the node reads would be black, without a word
-        raise HostError(f"channel {channel!r}: Nuke reads a layer name of letters, digits and _ only (no dots or "
-                        f"dashes); use e.g. {re.sub(r'[^A-Za-z0-9_]+', '_', layer).strip('_') or 'vom'}.A")
-    frames = str(_knob_value(node, "frames") or "").strip()
+        raise HostError(f"{node.name()}: Output channel {channel!r}: Nuke reads a layer name of letters, digits and _ "
+                        f"only (no dots or dashes); use e.g. "
+                        f"{re.sub(r'[^A-Za-z0-9_]+', '_', layer).strip('_') or 'vom'}.A")
     plate = _path_knob(node, "plate")
     knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
     knobs["cache"] = _path_knob(node, "cache")
@@ -851,7 +869,7 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
             layers = None
         missing = [n for n in objects if layers is not None and n not in layers]
         if missing:  # (a typo baked an empty layer, said as a roto of nothing, or rendered as one: QA)
-            raise HostError(f"objects: the Roto input has no layer {', '.join(missing)} (its layers: "
+            raise HostError(f"{node.name()}: Objects: the Roto input has no layer {', '.join(missing)} (its layers: "
                             f"{', '.join(sorted(layers or ())) or 'none'}); each object is the Roto input's layer "
                             f"of its name: set a Roto node's output to it")
         for name, frames_of in objects.items():
@@ -926,7 +944,7 @@ def _show_matte(node: nuke.Node, fields: Mapping[str, Any], first: int, last: in
 
 def shift_range(frames: str, delta: int) -> str:
     """A frame range (``1-24``, ``1-24x2``, ``1,5,10-20``, ``1-10 20-30``) with every frame moved by ``delta``."""
-    return str(_common.shift_frames(frames, delta, HostError))
+    return str(_common.shift_frames(frames, delta, HostError, "Frame range"))
 
 
 def frame_bounds(frames: str) -> tuple[int, int] | None:
@@ -1192,6 +1210,16 @@ def _farm_snapshot(prepared: Prepared) -> Path:
     return write_text_atomic(snap / "shot.yaml", text)
 
 
+def _farm_in_node_terms(line: str, node: nuke.Node, shot_file: Path) -> str:
+    """A line of ``vom farm``'s in the node's terms, as Analyze says vom's warnings: its shot file is the node's, its
+    ``cache:`` the node's Cache folder (QA: "set `cache:` to a folder all workers share" inside Nuke)."""
+    line = line.replace(str(shot_file), f"the shot of {node.name()}")
+    for words, said in (("no `cache:` folder", "no Cache folder"),
+                        ("set `cache:` to", "set the node's Cache folder to"), ("`cache:`", "Cache folder")):
+        line = line.replace(words, said)
+    return line
+
+
 def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> Path | None:
     """The Submit-to-farm button: write the shot file and an Open Job Description job bundle beside it."""
     node = node or nuke.thisNode()
@@ -1233,7 +1261,7 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
     _reload_alpha(node, prepared.fields, first, last, prepared.offset)
     # what vom farm warned of (no shared cache for the workers, a plate not there yet to check): with the success,
     # where it was read only on a failure (QA)
-    warned = [line for line in proc.stderr.splitlines() if line.strip()]
+    warned = [_farm_in_node_terms(line, node, shot_file) for line in proc.stderr.splitlines() if line.strip()]
     said = ("\n\nvom farm says:\n" + "\n".join(f"- {w}" for w in warned[-8:])) if warned else ""
     work = prepared.shot_file.parent
     baked = (f"\n\nThe job reads the Source baked in {work} (not frozen with it, as the rotos are: a plate per "

@@ -212,16 +212,17 @@ def frame_bounds(text: str) -> tuple[int, int] | None:
     return min(a for a, _, _ in parts), max(b - (b - a) % step for a, b, step in parts)
 
 
-def parse_keyframes(text: str, error: type[Exception], example: str) -> list[int]:
-    """A keyframes setting: frame numbers separated by spaces or commas (``example``: the host's own), sorted."""
+def parse_keyframes(text: str, error: type[Exception], example: str, what: str = "keyframes") -> list[int]:
+    """A keyframes setting: frame numbers separated by spaces or commas (``example``: the host's own), sorted;
+    ``what``: the setting as the host labels it."""
     frames: list[int] = []
     for word in text.replace(",", " ").split():
         try:
             frames.append(int(word))
         except ValueError:
-            raise error(f"keyframes: {word!r} is not a frame number; expected frames such as {example!r}") from None
+            raise error(f"{what}: {word!r} is not a frame number; expected frames such as {example!r}") from None
     if not frames:
-        raise error(f"keyframes: empty; enter the frame(s) at which the roto is drawn, e.g. {example.split()[0]!r}")
+        raise error(f"{what}: empty; enter the frame(s) at which the roto is drawn, e.g. {example.split()[0]!r}")
     return sorted(set(frames))
 
 
@@ -588,7 +589,7 @@ RESERVED_LAYERS = frozenset({"rgba", "rgb", "alpha", "depth", "motion", "forward
 
 
 def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error: type[Exception],
-                  example: str) -> dict[str, list[int]]:
+                  example: str, what: str = "objects") -> dict[str, list[int]]:
     """The ``objects`` setting of a host: one object a line (or ``;``-separated part: Blender's text fields hold
     one line), its name then the frames at which it is drawn, e.g. ``hero 1001 1050`` and ``dog 1040``; {} when
     empty. ``parse_keyframes`` reads the frames and raises ``error``, which is raised here too."""
@@ -599,17 +600,17 @@ def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error:
             continue
         name = words[0]
         if not _OBJECT_NAME.match(name):
-            raise error(f"objects, line {n}: {name!r} is not a layer name (letters, digits, _); expected e.g. "
+            raise error(f"{what}, line {n}: {name!r} is not a layer name (letters, digits, _); expected e.g. "
                         f"{example!r}")
         if name.lower() in RESERVED_LAYERS:
-            raise error(f"objects, line {n}: {name!r} is a layer the comp already uses "
+            raise error(f"{what}, line {n}: {name!r} is a layer the comp already uses "
                         f"({', '.join(sorted(RESERVED_LAYERS))}); choose another name")
         if name.lower() in {o.lower() for o in out}:
-            raise error(f"objects, line {n}: {name!r} is given twice")
+            raise error(f"{what}, line {n}: {name!r} is given twice")
         try:
             out[name] = parse_keyframes(" ".join(words[1:]))
         except error as e:
-            raise error(f"objects, line {n} ({name}): {e}") from None
+            raise error(f"{what}, line {n} ({name}): {e}") from None
     return out
 
 
