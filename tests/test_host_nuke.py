@@ -302,6 +302,9 @@ def test_outputs_that_differ_only_in_replaced_characters_get_their_own_work_fold
         assert common.work_dir(a) != common.work_dir(b), (a, b)
     assert common.work_dir("/o/人物.####.exr") == Path("/o/人物_vom")
     assert re.fullmatch(r"hero_matte-[0-9a-f]{8}_vom", common.work_dir("/o/hero matte.####.exr").name)
+    # {object} is no letter either: sh010_{object} shared sh010_object's folder, shot file and rotos (QA)
+    assert re.fullmatch(r"sh010_object-[0-9a-f]{8}_vom", common.work_dir("/s/sh010_{object}.####.exr").name)
+    assert common.work_dir("/s/sh010_object.####.exr") == Path("/s/sh010_object_vom")
 
 
 def test_an_earlier_versions_work_folder_is_still_used_where_it_is(tmp_path: Path) -> None:
@@ -317,6 +320,14 @@ def test_an_earlier_versions_work_folder_is_still_used_where_it_is(tmp_path: Pat
     # what an earlier version made for this Output (its shot file says so): still used, its baked files there
     (legacy / "shot.yaml").write_text(common.shot_yaml({"out": out}, "t"))
     assert common.work_dir(out) == legacy
+    # the folder the version before named an Output with {object} (no digest), its shot file that Output's: kept
+    objects = str(tmp_path / "sh010_{object}.####.exr")
+    before = tmp_path / "sh010_object_vom"
+    before.mkdir()
+    (before / "shot.yaml").write_text(common.shot_yaml({"out": str(tmp_path / "sh010_object.####.exr")}, "t"))
+    assert common.work_dir(objects) != before  # another Output's
+    (before / "shot.yaml").write_text(common.shot_yaml({"out": objects}, "t"))
+    assert common.work_dir(objects) == before
     decomposed = str(tmp_path / "he\u0301ros.####.exr")  # macOS's spelling of héros
     assert common.work_dir(decomposed) == common.work_dir(str(tmp_path / "h\u00e9ros.####.exr"))
 

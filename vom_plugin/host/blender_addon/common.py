@@ -44,20 +44,30 @@ def work_dir(out: str) -> Path:
     other's shot)."""
     folder, name = os.path.split(out)
     m = _TOKEN.search(name)
-    given = (name[:m.start()] if m else os.path.splitext(name)[0]).replace("{object}", "object").rstrip("._-")
+    given = (name[:m.start()] if m else os.path.splitext(name)[0]).rstrip("._-")
     given = unicodedata.normalize("NFC", given)  # macOS spells é as e + accent: one folder for both
-    stem = re.sub(r"[^\w.-]+", "_", given).strip("._-") or "vom"  # letters of any script kept (\w)
-    if stem != given:  # characters replaced: "hero matte" and "hero_matte" must not share a folder
-        stem += "-" + hashlib.sha1(given.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    new = Path(folder) / f"{stem}_vom"
-    # the folder an earlier version named (ASCII only, no digest): still used where it is and the new one is not,
-    # so an existing script keeps its baked files (and the cache its plate's)
-    old = Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', given).strip('._-') or 'vom'}_vom"
-    if old != new and old.is_dir() and not new.exists():
-        theirs = _folder_output(old)
-        if theirs is not None and same_files(theirs, out):  # its shot file says it is this Output's, not another's
-            return old
+    new = Path(folder) / f"{_work_stem(given)}_vom"
+    # the folders earlier versions named: ASCII only, no digest; then {object} read as "object", no digest (QA:
+    # sh010_{object} shared sh010_object's folder). Still used where it is and the new one is not, so an existing
+    # script keeps its baked files (and the cache its plate's)
+    spelt = given.replace("{object}", "object")
+    for old in (Path(folder) / f"{_work_stem(spelt)}_vom",
+                Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', spelt).strip('._-') or 'vom'}_vom"):
+        if old != new and old.is_dir() and not new.exists():
+            theirs = _folder_output(old)
+            if theirs is not None and same_files(theirs, out):  # its shot file says it is this Output's
+                return old
     return new
+
+
+def _work_stem(given: str) -> str:
+    """A work folder's name for an Output named ``given`` (before its frame token): where characters other than
+    letters (of any script), digits, ``.``, ``_``, ``-`` are replaced, a digest of ``given`` is added: "hero matte"
+    and "hero_matte", "sh010_{object}" and "sh010_object" must not share a folder."""
+    stem = re.sub(r"[^\w.-]+", "_", given.replace("{object}", "object")).strip("._-") or "vom"
+    if stem != given:
+        stem += "-" + hashlib.sha1(given.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return stem
 
 
 def _folder_output(folder: Path) -> str | None:
