@@ -157,8 +157,9 @@ def run_case(case):
     out["parents"] = sorted({n.parent.name if n.parent else "" for n in tree.nodes if n.name.startswith("Plate VOM")})
     out["object_nodes"] = {n.name: {**node_info(n), "filepath": os.path.normpath(bpy.path.abspath(n.image.filepath))}
                            for n in tree.nodes if n.name.startswith("Plate VOM Alpha ")}
-    work = os.path.join(os.path.dirname(case["out"]), os.path.basename(case["out"]).split(".")[0].replace(
-        "{object}", "object") + "_vom")
+    from vom_matte import common  # the add-on's own rule (a copy of it here went stale)
+
+    work = str(common.work_dir(case["out"]))
     out["shot_yaml"] = open(os.path.join(work, "shot.yaml")).read()
     frames = list(range(case["scene_frames"][0], case["scene_frames"][1] + 1))
     out["composites"] = render_frames(scene, frames, case["composite"], "OPEN_EXR")

@@ -257,7 +257,8 @@ def test_colorspace_channel_and_default_paths() -> None:
     # the work folder is named after the Output: two .blend files with their own Outputs in one folder and a plate
     # node of the same name shared a shot file
     assert core.work_dir("/o/sh010_alpha_v002.####.exr") == Path("/o/sh010_alpha_v002_vom")
-    assert core.work_dir("/o/{object}.%04d.exr") == Path("/o/object_vom")
+    # {object} is no letter: a digest, or it shared object.%04d.exr's folder (QA)
+    assert re.fullmatch(r"object-[0-9a-f]{8}_vom", core.work_dir("/o/{object}.%04d.exr").name)
     # a matte loads as data under the names colour configs give it (a studio ACES config has no "Non-Color")
     assert core.data_colorspace(["Linear", "Non-Color", "sRGB"]) == "Non-Color"
     assert core.data_colorspace(["ACES - ACEScg", "Utility - Raw", "Utility - sRGB - Texture"]) == "Utility - Raw"

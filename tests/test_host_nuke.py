@@ -100,9 +100,9 @@ def test_parse_progress(host: types.ModuleType) -> None:
 
 def test_parse_keyframes_and_frame_bounds(host: types.ModuleType) -> None:
     assert host.parse_keyframes("1050, 1001 1001") == [1001, 1050]
-    with pytest.raises(host.HostError, match=r"keyframes: 'ten' is not a frame number"):
+    with pytest.raises(host.HostError, match=r"^Keyframes: 'ten' is not a frame number"):  # the knob's label
         host.parse_keyframes("1001 ten")
-    with pytest.raises(host.HostError, match="keyframes: empty"):
+    with pytest.raises(host.HostError, match="Keyframes: empty"):
         host.parse_keyframes("  ")
     assert host.frame_bounds("1001-1100x2") == (1001, 1099)  # the last frame the step reaches
     assert host.frame_bounds("1001,1005,1010-1020") == (1001, 1020)
@@ -302,6 +302,9 @@ def test_outputs_that_differ_only_in_replaced_characters_get_their_own_work_fold
         assert common.work_dir(a) != common.work_dir(b), (a, b)
     assert common.work_dir("/o/人物.####.exr") == Path("/o/人物_vom")
     assert re.fullmatch(r"hero_matte-[0-9a-f]{8}_vom", common.work_dir("/o/hero matte.####.exr").name)
+    # {object} is no letter either: sh010_{object} shared sh010_object's folder, shot file and rotos (QA)
+    assert re.fullmatch(r"sh010_object-[0-9a-f]{8}_vom", common.work_dir("/s/sh010_{object}.####.exr").name)
+    assert common.work_dir("/s/sh010_object.####.exr") == Path("/s/sh010_object_vom")
 
 
 def test_an_earlier_versions_work_folder_is_still_used_where_it_is(tmp_path: Path) -> None:
@@ -317,6 +320,14 @@ def test_an_earlier_versions_work_folder_is_still_used_where_it_is(tmp_path: Pat
     # what an earlier version made for this Output (its shot file says so): still used, its baked files there
     (legacy / "shot.yaml").write_text(common.shot_yaml({"out": out}, "t"))
     assert common.work_dir(out) == legacy
+    # the folder the version before named an Output with {object} (no digest), its shot file that Output's: kept
+    objects = str(tmp_path / "sh010_{object}.####.exr")
+    before = tmp_path / "sh010_object_vom"
+    before.mkdir()
+    (before / "shot.yaml").write_text(common.shot_yaml({"out": str(tmp_path / "sh010_object.####.exr")}, "t"))
+    assert common.work_dir(objects) != before  # another Output's
+    (before / "shot.yaml").write_text(common.shot_yaml({"out": objects}, "t"))
+    assert common.work_dir(objects) == before
     decomposed = str(tmp_path / "he\u0301ros.####.exr")  # macOS's spelling of héros
     assert common.work_dir(decomposed) == common.work_dir(str(tmp_path / "h\u00e9ros.####.exr"))
 
@@ -382,7 +393,7 @@ def test_an_unchanged_baked_source_keeps_its_files_so_the_cache_holds(host: type
     host.prepare_shot(node)
     assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in plate] == first
     grade.pixels = exr(px * 0.5, "2026:12:04 12:00:00")  # the grade changed: every frame is replaced
-    host.prepare_shot(node)
+    host.prepare_shot(node).undo.discard()  # the render accepted: the earlier plate kept aside is let go
     assert all(p.read_bytes() == grade.pixels for p in plate)
     assert sorted(p.name for p in shot_file.parent.iterdir() if "plate" in p.name) == [p.name for p in plate]
 
@@ -391,7 +402,7 @@ def test_prepare_shot_errors_name_the_problem(host: types.ModuleType, fake_nuke:
                                               tmp_path: Path) -> None:
     node = _gizmo(tmp_path, keyframes="", plate="/p.####.exr")
     node.inputs = [None, FakeNode("Roto", "Roto1")]
-    with pytest.raises(host.HostError, match="keyframes: empty"):
+    with pytest.raises(host.HostError, match="^VOM_Matte1: Keyframes: empty"):
         host.prepare_shot(node)
     node = _gizmo(tmp_path, plate="/p.####.exr")
     node.inputs = [None, None]
@@ -496,6 +507,52 @@ def test_analyze_shows_the_warnings_of_a_finished_render(host: types.ModuleType,
         fake_nuke.messages[0]
 
 
+def test_the_task_says_truly_which_warnings_the_closing_message_lists(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: an inverted roto, Analyze twice: both tasks ended "(1 warning, listed when it ends)", and the second
+    listed nothing (a warning is said once a node). A warning naming a roto Analyze rendered is about what was drawn
+    and spoils this matte: listed at every Analyze. One of the setup (a plate's header, the cache) is said once a node,
+    and the task and the closing message say it was not listed again."""
+    out = tmp_path / "o" / "a.####.exr"
+    roto = tmp_path / "o" / "a_vom" / "roto.0001.exr"
+    inverted = f"roto {roto}: its inside covers 96% of the frame: is it inverted?"
+    header = "plate p.0001.exr says its colour space is 'ACEScg' and is read as lin_rec709"
+
+    def vom(*warnings: str) -> None:
+        _script(tmp_path / "vom", (
+            "import json\n"
+            f"for w in {list(warnings)!r}:\n"
+            "    print(json.dumps({'event': 'warning', 'message': w}), flush=True)\n"
+            "print(json.dumps({'event': 'frame', 'frame': 1, 'done': 1, 'total': 1}), flush=True)\n"
+            f"print(json.dumps({{'event': 'done', 'frames_written': 1, 'warnings': {list(warnings)!r}}}),"
+            " flush=True)\n"))
+        monkeypatch.setenv("VOM_EXECUTABLE", str(tmp_path / "vom"))
+
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-1", keyframes="1", out=str(out))
+    node.inputs = [None, FakeNode("Roto", "Roto1")]
+
+    def analyze() -> tuple[str, list[str]]:
+        fake_nuke.messages.clear()
+        fake_nuke.tasks.clear()
+        assert host.analyze(node, background=False).returncode == 0
+        return fake_nuke.tasks[-1].messages[-1], list(fake_nuke.messages)
+
+    vom(inverted)
+    for _ in range(2):  # the roto's warning, at each Analyze
+        task, [said] = analyze()
+        assert task.endswith("(1 warning, listed when it ends)") and "is it inverted?" in said, (task, said)
+    vom(header)
+    task, [said] = analyze()
+    assert task.endswith("(1 warning, listed when it ends)") and header in said
+    task, said_now = analyze()  # the same setup warning: not listed again, and the task says so
+    assert task.endswith("(1 warning, as at the last Analyze: not listed again)") and said_now == [], task
+    vom(header, inverted)
+    task, [said] = analyze()
+    assert task.endswith("(2 warnings: 1 listed when it ends, 1 as at the last Analyze)"), task
+    assert "is it inverted?" in said and header not in said
+    assert said.endswith("(and 1 warning as at the last Analyze, not listed again)"), said
+
+
 def test_warnings_give_vom_s_advice_in_the_node_s_terms(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: with Colour space 'from Nuke' ticked (the colour from the Read), vom's "set colorspace ACEScg" told the
@@ -587,6 +644,49 @@ def test_a_render_vom_refuses_leaves_the_work_folder_as_it_was(host: types.Modul
     assert (work / "roto.0001.exr").read_bytes() == b"the good render's roto"
     assert analyze(late, "1-4").returncode == 2  # vom began: the shot file is the render's
     assert 'frames: "1-4"' in (work / "shot.yaml").read_text()
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_a_refused_render_puts_the_earlier_baked_source_back(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             links: bool) -> None:
+    """A QA pass: after a good Analyze of a Grade (baked to plate.####.exr), the Grade changed and vom refused the next
+    render (Device cuda on a CPU machine): the undo deleted the earlier plate, and the shot file it restored (and a
+    queued farm job) failed on "plate: no files match". The earlier plate's files come back as they were, on a share
+    without hard links too (renamed aside, never a copy of a plate)."""
+    good = _script(tmp_path / "good", "import json\nprint(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
+                                      "print(json.dumps({'event': 'done', 'frames_written': 3}), flush=True)\n")
+    refuse = _script(tmp_path / "refuse", "import sys\nprint('{\"event\": \"error\", \"message\": \"device cuda: "
+                                          "CUDA is not available\", \"exit_code\": 2}', flush=True)\nsys.exit(2)\n")
+    if not links:
+        def no_link(*a: Any, **k: Any) -> None:
+            raise OSError(1, "Operation not permitted")
+
+        monkeypatch.setattr(host._common.os, "link", no_link)
+    grade = FakeNode("Grade", "Grade1")
+    grade.pixels = b"the good render's plate"
+    node = _gizmo(tmp_path, out=str(tmp_path / "o" / "a.####.exr"), frames="1-3", keyframes="1")
+    node.inputs = [grade, FakeNode("Roto", "Roto1")]
+    work = tmp_path / "o" / "a_vom"
+    monkeypatch.setenv("VOM_EXECUTABLE", str(good))
+    assert host.analyze(node, background=False).returncode == 0
+    plate = [work / f"plate.{f:04d}.exr" for f in (1, 2, 3)]
+    before = [(p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns) for p in plate]
+    shot = (work / "shot.yaml").read_text()
+    grade.pixels = b"a changed grade"
+    node["frames"].setValue("1-4")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(refuse))
+    assert host.analyze(node, background=False).returncode == 2
+    assert "vom refused the render; nothing of this Analyze was kept" in fake_nuke.messages[-1]
+    assert [(p.read_bytes(), p.stat().st_ino, p.stat().st_mtime_ns) for p in plate] == before  # the same files
+    assert (work / "shot.yaml").read_text() == shot
+    assert sorted(p.name for p in work.iterdir()) == ["plate.0001.exr", "plate.0002.exr", "plate.0003.exr",
+                                                       "roto.0001.exr", "shot.yaml"]  # frame 4's bake taken back
+    # accepted: the new plate stays, nothing is left aside
+    monkeypatch.setenv("VOM_EXECUTABLE", str(good))
+    assert host.analyze(node, background=False).returncode == 0
+    assert all(p.read_bytes() == b"a changed grade" for p in plate)
+    assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
 
 
 def test_frames_written_before_a_failure_or_a_cancel_are_shown(host: types.ModuleType, fake_nuke: types.ModuleType,
@@ -725,11 +825,15 @@ def test_prepare_shot_with_objects_renders_each_objects_layer(host: types.Module
     assert node.node("CopyAlpha")["from0"].value() == "hero.alpha"
 
 
-@pytest.mark.parametrize("knobs,needle", [
-    ({"keyframes": "", "objects": "hero-1 1001"}, "objects, line 1: 'hero-1' is not a layer name"),
-    ({"keyframes": "", "objects": "hero 1001\nHero 1002"}, "objects, line 2: 'Hero' is given twice"),
-    ({"keyframes": "", "objects": "hero"}, r"objects, line 1 \(hero\): keyframes: empty"),
-    ({"keyframes": "1001", "objects": "hero 1001"}, "keyframes and objects are both set"),
+@pytest.mark.parametrize("knobs,needle", [  # the node and the knobs' labels, as other knob errors say them (QA)
+    ({"keyframes": "", "objects": "hero-1 1001"}, "^VOM_Matte1: Objects, line 1: 'hero-1' is not a layer name"),
+    ({"keyframes": "", "objects": "hero 1001\nHero 1002"}, "^VOM_Matte1: Objects, line 2: 'Hero' is given twice"),
+    ({"keyframes": "", "objects": "hero"}, r"^VOM_Matte1: Objects, line 1 \(hero\): frames: empty"),
+    ({"keyframes": "1001", "objects": "hero 1001"}, "^VOM_Matte1: Keyframes and Objects are both set"),
+    ({"keyframes": "1001.5"}, r"^VOM_Matte1: Keyframes: '1001\.5' is not a frame number"),
+    ({"frames": "abc"}, r"^VOM_Matte1: Frame range 'abc': expected a range such as 1-100"),
+    ({"channel": "vom-x.A"}, r"^VOM_Matte1: Output channel 'vom-x\.A': Nuke reads a layer name"),
+    ({"cache": "[getenv NO_SUCH_VOM_VAR]/c"}, r"^VOM_Matte1: Cache folder: '\[getenv NO_SUCH_VOM_VAR\]/c' could not"),
 ])
 def test_objects_knob_errors_name_the_line(host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path,
                                            knobs: dict[str, str], needle: str) -> None:
@@ -747,7 +851,8 @@ def test_an_object_whose_layer_the_roto_input_lacks_is_refused(host: types.Modul
     roto = FakeNode("Roto", "Roto1")
     roto.channels = lambda: ["rgba.red", "rgba.alpha", "hero.alpha"]  # type: ignore[attr-defined]
     node.inputs = [None, roto]
-    with pytest.raises(host.HostError, match=r"objects: the Roto input has no layer Hero \(its layers: hero, rgba\)"):
+    with pytest.raises(host.HostError, match=r"^VOM_Matte1: Objects: the Roto input has no layer Hero \(its layers: "
+                                             r"hero, rgba\)"):
         host.prepare_shot(node)
     node["objects"].setValue("dog 1001")  # a layer is what comes before the last dot: dog.b.alpha is dog.b's (review)
     roto.channels = lambda: ["rgba.alpha", "dog.b.alpha"]  # type: ignore[attr-defined]
@@ -845,7 +950,7 @@ def test_read_offsets(host: types.ModuleType) -> None:
     assert host.shift_range("1-24x2, 30 40-41", 1000) == "1001-1024x2,1030,1040-1041"
     assert host.shift_range("-3--1", 3) == "0-2"
     assert host.shift_range("1-5:2", 10) == "11-15x2"  # ':' is read as a step, as vom reads it
-    with pytest.raises(host.HostError, match="frames '5-1': 5-1 ends before it starts"):
+    with pytest.raises(host.HostError, match="Frame range '5-1': 5-1 ends before it starts"):
         host.shift_range("5-1", 0)
 
 
@@ -915,14 +1020,14 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     monkeypatch.delattr(fake_nuke, "callbacks", raising=False)
     fake_nuke.root_node.knobs["project_directory"] = FakeKnob(str(tmp_path / "project"))
     node.knobs["out"].setValue("[getenv NO_SUCH_VOM_VAR]/a.####.exr")
-    with pytest.raises(host.HostError, match=r"VOM_Matte1: out: '\[getenv NO_SUCH_VOM_VAR\]/a.####.exr' could not "
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Output: '\[getenv NO_SUCH_VOM_VAR\]/a.####.exr' could not "
                                              r"be evaluated"):
         host.prepare_shot(node)
     # a shell-style $SHOW_ROOT, which Nuke leaves as it is: refused (it made a folder named $SHOW_ROOT) unless the
     # studio's filename filter expands it, as it does for Nuke's own Reads
     node.knobs["out"].setValue("$SHOW_ROOT/vom/a.$F4.exr")
-    with pytest.raises(host.HostError, match=r"out: '\$SHOW_ROOT/vom/a\.\$F4\.exr' holds \$SHOW_ROOT, which Nuke does "
-                                             r"not expand in this path; write \[getenv SHOW_ROOT\] instead"):
+    with pytest.raises(host.HostError, match=r"Output: '\$SHOW_ROOT/vom/a\.\$F4\.exr' holds \$SHOW_ROOT, which Nuke "
+                                             r"does not expand in this path; write \[getenv SHOW_ROOT\] instead"):
         host.prepare_shot(node)
     node.knobs["out"].setValue("$env(SHOW_ROOT)/vom/a.####.exr")  # Tcl's spelling, which Nuke does not read here
     with pytest.raises(host.HostError, match=r"holds \$SHOW_ROOT, .*write \[getenv SHOW_ROOT\] instead"):
@@ -1003,6 +1108,30 @@ def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: ty
         host.prepare_shot(node)
     node.knobs["colorspace_from_nuke"].setValue(False)
     assert host.prepare_shot(node).fields["colorspace"] == "ACEScg"  # the knob's, chosen
+
+
+@pytest.mark.parametrize(("config", "working", "raw_name", "want"), [
+    ("Nuke", "linear", "raw", "lin_rec709"), ("aces_1.2", "ACES - ACEScg", "Utility - Raw", "ACEScg")])
+def test_a_read_in_the_raw_colour_space_is_read_as_its_raw_data_box(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, config: str, working: str,
+        raw_name: str, want: str) -> None:
+    """In Nuke a Read whose colour space is raw (Utility - Raw) and one with "Raw data" ticked both pass the file's
+    values through as the working space; the box was read so, the colour space as vom's raw (code values, read as
+    display-referred), and the one plate got two mattes (QA). Both are the working space now."""
+    fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("Nuke" if config == "Nuke" else "OCIO"),
+                                      "OCIO_config": FakeKnob(config), "workingSpaceLUT": FakeKnob(working)})
+    read = FakeNode("Read", "Read1", {"file": "/plates/p.%04d.exr", "first": 1, "last": 4, "raw": True,
+                                      "colorspace": working})
+    node = _gizmo(tmp_path, keyframes="1", colorspace_from_nuke=True)
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    ticked = host.prepare_shot(node).fields
+    read.knobs.update({"raw": FakeKnob(False), "colorspace": FakeKnob(raw_name)})
+    named = host.prepare_shot(node).fields
+    assert ticked == named and named["colorspace"] == want and named["plate"] == "/plates/p.%04d.exr"
+    # a working space vom cannot name: both baked alike (in it, which vom is told cannot be named)
+    fake_nuke.root_node.knobs["workingSpaceLUT"] = FakeKnob("studio_working_space")
+    with pytest.raises(host.HostError, match="working space 'studio_working_space', which vom cannot name"):
+        host.prepare_shot(node)
 
 
 def test_a_roto_input_without_alpha_is_baked_as_rgb(host: types.ModuleType, fake_nuke: types.ModuleType,
@@ -1287,6 +1416,7 @@ def test_a_movie_read_is_baked_over_its_own_frames(host: types.ModuleType, fake_
             host.prepare_shot(late)
     # a still (a matte painting, a clean plate) is held by Nuke over the whole shot: baked over the script's frames
     fake_nuke.renders.clear()
+    fake_nuke.root_node.first, fake_nuke.root_node.last = 1001, 1010
     still = FakeNode("Read", "Read2", {"file": "/plates/dmp.exr", "first": 1, "last": 1, "frame_mode": "",
                                        "frame": "", "colorspace": "linear"})
     held = _gizmo(tmp_path, keyframes="1001", frames="1001-1010")
@@ -1394,11 +1524,42 @@ def test_frames_outside_the_read_are_refused_in_script_frames_before_any_bake(
         host.prepare_shot(node)
     node.knobs["frames"].setValue("1-8")
     node.knobs["keyframes"].setValue("1 20")
-    with pytest.raises(host.HostError, match=r"VOM_Matte1: keyframe 20 \(Roto input\): the Read Read1 shows script "
-                                             r"frames 1-8"):
+    with pytest.raises(host.HostError, match=r"VOM_Matte1: Keyframes: keyframe 20 \(Roto input\): the Read Read1 "
+                                             r"shows script frames 1-8"):
         host.prepare_shot(node)
     assert not fake_nuke.renders  # nothing baked
     node.knobs["keyframes"].setValue("1")
+    assert host.prepare_shot(node).fields["frames"] == "1001-1008"
+
+
+@pytest.mark.parametrize(("knobs", "said"), [
+    ({"keyframes": "10001"}, "VOM_Matte1: Keyframes: keyframe 10001 (Roto input): the script's frame range is "
+                             "1001-1008 (Project Settings)"),
+    ({"frames": "1001-10008"}, "VOM_Matte1: Frame range 1001-10008: the script's frame range is 1001-1008"),
+    ({"keyframes": "", "objects": "hero 1001\ndog 1004 999"},
+     "VOM_Matte1: Objects, dog: keyframe 999 (Roto input, layer dog): the script's frame range is 1001-1008"),
+])
+@pytest.mark.parametrize("source", ["grade", "still"])
+def test_frames_outside_the_script_are_refused_before_a_baked_source_is_baked(
+        host: types.ModuleType, fake_nuke: types.ModuleType, tmp_path: Path, knobs: dict[str, str], said: str,
+        source: str) -> None:
+    """A Source that is not a plain Read (a Grade, a still Read) had no range check: keyframe 10001 typed for 1001
+    in a 1001-1008 script baked 9001 frames, Frame range 1001-10008 baked 9008 (QA). Refused before any bake, naming
+    the knob and the script's range, as a Read's range is."""
+    fake_nuke.root_node.first, fake_nuke.root_node.last = 1001, 1008
+    src = FakeNode("Grade", "Grade1") if source == "grade" else FakeNode(
+        "Read", "Read1", {"file": "/plates/dmp.exr", "first": 1, "last": 1, "frame_mode": "", "frame": "",
+                          "colorspace": "linear"})
+    roto = FakeNode("Roto", "Roto1")
+    roto.channels = lambda: ["rgba.alpha", "hero.alpha", "dog.alpha"]
+    node = _gizmo(tmp_path, **{"keyframes": "1001", **knobs})
+    node.inputs = [src, roto]
+    with pytest.raises(host.HostError) as e:
+        host.prepare_shot(node)
+    assert said in str(e.value)
+    assert not fake_nuke.renders and not (tmp_path / "out").exists()  # nothing baked, no folder left
+    node = _gizmo(tmp_path, keyframes="1001 1008", frames="1001-1008")  # the script's own ends are fine
+    node.inputs = [src, roto]
     assert host.prepare_shot(node).fields["frames"] == "1001-1008"
 
 
@@ -1506,6 +1667,16 @@ def test_vom_farms_warnings_are_shown_with_the_bundle(host: types.ModuleType, fa
     assert "deadline bundle submit" in fake_nuke.messages[-1]
     assert "vom farm says:\n- vom farm: warning: the shot file has no cache: folder" in fake_nuke.messages[-1]
     assert "- plate_\ufffdt\ufffd.0001.exr" in fake_nuke.messages[-1]
+    # vom farm's advice in the node's terms, as Analyze gives vom's (QA: "set `cache:` to a folder all workers share")
+    farm = tmp_path / "out" / "alpha_vom" / "farm"
+    _script(tmp_path / "vom", "import sys\nprint(f'vom farm: warning: {sys.argv[3]} has no `cache:` folder, so each '\n"
+                              "      'worker uses its own user cache; set `cache:` to a folder all workers share', "
+                              "file=sys.stderr)\n")
+    node.knobs["frames"].setValue("1-2")  # another shot: another snapshot
+    assert host.submit_farm(node) is not None
+    assert "- vom farm: warning: the shot of VOM_Matte1 has no Cache folder, so each worker uses its own user cache; " \
+           "set the node's Cache folder to a folder all workers share" in fake_nuke.messages[-1], fake_nuke.messages
+    assert "`cache:`" not in fake_nuke.messages[-1] and str(farm) not in fake_nuke.messages[-1].split("says:")[1]
 
 
 def test_the_bar_names_script_frames_where_the_read_starts_at_another_frame(host: types.ModuleType,

@@ -112,12 +112,13 @@ def vom_executable() -> str:
 def parse_objects(text: str) -> dict[str, list[int]]:
     """The ``objects`` knob: one object a line, its name (the Roto input's layer holding it) then the frames
     at which it is drawn, e.g. ``hero 1001 1050`` and ``dog 1040``. Empty: no objects."""
-    return dict(_common.parse_objects(text, parse_keyframes, HostError, "hero 1001 1050"))
+    return dict(_common.parse_objects(text, lambda words: parse_keyframes(words, "frames"), HostError,
+                                      "hero 1001 1050", "Objects"))
 
 
-def parse_keyframes(text: str) -> list[int]:
-    """The ``keyframes`` knob: frame numbers separated by spaces or commas, e.g. ``1001 1050``."""
-    return list(_common.parse_keyframes(text, HostError, "1001 1050"))
+def parse_keyframes(text: str, what: str = "Keyframes") -> list[int]:
+    """The ``keyframes`` knob (labelled ``what``): frame numbers separated by spaces or commas, e.g. ``1001 1050``."""
+    return list(_common.parse_keyframes(text, HostError, "1001 1050", what))
 
 
 def parse_progress(line: str, frame_offset: int = 0) -> Progress | None:
@@ -251,12 +252,14 @@ def _clock(seconds: float) -> str:
 def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1,
                       terminate_timeout: float = TERMINATE_TIMEOUT_S, env: Mapping[str, str] | None = None,
                       on_progress: Callable[[Progress], None] | None = None, tail: int = 40,
-                      frame_offset: int = 0, in_script_terms: Callable[[str], str] | None = None) -> RunResult:
+                      frame_offset: int = 0, in_script_terms: Callable[[str], str] | None = None,
+                      said_before: Callable[[str], bool] | None = None) -> RunResult:
     """Run ``cmd`` (a ``vom render --progress json``), drive ``task`` from its JSON lines, and stop it when
     the task is cancelled. Returns when the process has exited. ``frame_offset``: the task's messages name script
     frames (``parse_progress``). ``in_script_terms``: a warning's words as the closing message says them (the rotos
     Analyze baked named as the Roto input at a script frame); a warning shows as it comes, and the messages after it
-    say how many there were until the render ends."""
+    say how many there were until the render ends, and which the closing message lists: ``said_before`` (vom's words)
+    is true of one it does not list again."""
     proc, lines, readers = _common.start_read(cmd, env if env is not None else _common.subprocess_env())
     last: Progress | None = None
     output: deque[str] = deque(maxlen=tail)
@@ -276,7 +279,7 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
 
     task.setMessage("starting vom")
     bar = 0
-    warned = 0
+    warned, repeated = 0, 0
     while True:
         while lines:
             tag, line = lines.popleft()
@@ -294,11 +297,11 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
             left = eta(prog)  # every step refines it; the message shows it with the next frame
             if prog.raw.get("event") == "warning":
                 warned += 1
+                repeated += bool(said_before and said_before(str(prog.raw.get("message") or "")))
                 words = str(prog.raw.get("message") or "")
                 task.setMessage(f"warning: {in_script_terms(words) if in_script_terms else words}")
             elif prog.message:  # the next frame's message replaces the warning: how many there were stays said
-                task.setMessage(prog.message + left + (f" ({warned} warning{'s' if warned > 1 else ''}, listed when it "
-                                                       f"ends)" if warned else ""))
+                task.setMessage(prog.message + left + _warnings_said(warned, repeated))
             if on_progress:
                 on_progress(prog)
         if task.isCancelled():
@@ -323,6 +326,21 @@ def run_with_progress(cmd: Sequence[str], task: TaskLike, *, poll_s: float = 0.1
                                               and line[len("vom render: error: "):] in said)]
     return RunResult(returncode=int(proc.wait()), cancelled=cancelled, last=last, output_tail=shown,
                      written=sorted(set(written)), started=bool(started), cache_off="".join(no_cache[:1]))
+
+
+def _warnings_said(warned: int, repeated: int) -> str:
+    """How many warnings a render gave so far, as the task says it after them: the closing message lists the new ones;
+    ``repeated`` of them it does not list again, as at the node's last Analyze (QA: "listed when it ends", and nothing
+    was listed)."""
+    if not warned:
+        return ""
+    new = warned - repeated
+    count = f"{warned} warning{'s' if warned > 1 else ''}"
+    if not repeated:
+        return f" ({count}, listed when it ends)"
+    if not new:
+        return f" ({count}, as at the last Analyze: not listed again)"
+    return f" ({count}: {new} listed when it ends, {repeated} as at the last Analyze)"
 
 
 _SHOWN_WARNINGS: dict[tuple[str, str, str], set[str]] = {}  # (script, node, Output) -> its last Analyze's warnings
@@ -495,7 +513,18 @@ def _absolute(path: str, what: str) -> str:
 def _path_knob(node: nuke.Node, name: str) -> str:
     """A path knob of ``node``, its Tcl evaluated and made absolute. Not by the knob's ``getEvaluatedValue``: that
     puts the current frame's number in place of ``####``."""
-    return _absolute(str(_knob_value(node, name) or ""), f"{node.name()}: {name}")
+    return _absolute(str(_knob_value(node, name) or ""), f"{node.name()}: {_label(name)}")
+
+
+def _label(name: str) -> str:
+    """A knob's label, as the node shows it (``cache`` is Cache folder): what the artist's messages name."""
+    if not _LABELS:
+        _LABELS.update((str(row["name"]), str(row.get("label") or row["name"]))
+                       for row in _common.load_knob_table()["knobs"])
+    return _LABELS.get(name, name)
+
+
+_LABELS: dict[str, str] = {}  # read from the knob table once
 
 
 def _script_range() -> tuple[int, int]:
@@ -589,13 +618,15 @@ def _render_write(source: nuke.Node | None, pattern: str, channels: str, frames:
             nuke.delete(write)
 
 
-def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: str, channels: str = "rgb") -> None:
+def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: str, channels: str = "rgb",
+          undo: Any = None) -> None:
     """Render ``source``'s ``channels`` to ``pattern`` at ``frames``, replacing a file only where it changed.
 
     Written again with the same pixels, a frame got a new modification time, which vom's cache reads as another
     plate (every Analyze encoded every frame afresh, and left dead cache entries behind) or another roto (every
     step computed again). Each frame is rendered beside its file and kept only if it changed
-    (``common.keep_unless_changed``)."""
+    (``common.keep_unless_changed``); ``undo`` (a ``common.WorkUndo``) keeps each file replaced aside, put back if vom
+    refuses the render."""
     frames = list(frames)
     fresh = pattern.replace("%04d", "new.%04d")
     try:
@@ -604,7 +635,7 @@ def _bake(source: nuke.Node | None, pattern: str, frames: Iterable[int], what: s
             new, old = Path(_frame_path(fresh, f)), Path(_frame_path(pattern, f))
             if not new.is_file():
                 raise HostError(f"{what}: rendering frame {f} wrote no {new}")
-            _common.keep_unless_changed(new, old)
+            _common.keep_unless_changed(new, old, undo)
     finally:  # a cancelled or failed render leaves none of its new files behind
         for f in frames:
             with contextlib.suppress(FileNotFoundError):  # not unlink(missing_ok=True): Nuke 13's Python is 3.7
@@ -690,6 +721,22 @@ def prepare_shot(node: nuke.Node) -> Prepared:
         raise
 
 
+def _check_frames(node: nuke.Node, frames: str, keyframes: Sequence[int], objects: Mapping[str, Sequence[int]],
+                  first: int, last: int, where: str) -> None:
+    """HostError where the Frame range, Keyframes or an object's frames (script frames) leave ``first``-``last``,
+    the frames the Source has (``where`` says whose they are)."""
+    asked = frame_bounds(frames) if frames else None
+    if asked is not None and (asked[0] < first or asked[1] > last):
+        raise HostError(f"{node.name()}: Frame range {frames}: {where}")
+    drawn = [("Keyframes", "Roto input", keyframes)]
+    drawn += [(f"Objects, {name}", f"Roto input, layer {name}", fs) for name, fs in objects.items()]
+    for knob, roto, fs in drawn:
+        outside = [f for f in fs if not first <= f <= last]
+        if outside:
+            raise HostError(f"{node.name()}: {knob}: keyframe{'s' if len(outside) > 1 else ''} "
+                            f"{', '.join(map(str, outside))} ({roto}): {where}")
+
+
 def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     out = _path_knob(node, "out") or _default_out(node)
     name = os.path.basename(out)
@@ -709,12 +756,18 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     _check_own_output(node, out)
     work = _work_dir(out)
     made.append(_common.WorkUndo(work))  # before anything is written there
-    objects = parse_objects(str(_knob_value(node, "objects") or ""))
     keyframes_text = str(_knob_value(node, "keyframes") or "").strip()
-    if objects and keyframes_text:
-        raise HostError("keyframes and objects are both set: with objects, each object's line gives its "
-                        "frames; empty the keyframes knob")
-    keyframes = parse_keyframes(keyframes_text) if not objects else []
+    frames = str(_knob_value(node, "frames") or "").strip()
+    try:  # said as the node's, by its labels (QA: "keyframes: '1001.5' is not a frame number", of which node?)
+        objects = parse_objects(str(_knob_value(node, "objects") or ""))
+        if objects and keyframes_text:
+            raise HostError("Keyframes and Objects are both set: with Objects, each object's line gives its frames; "
+                            "empty Keyframes")
+        keyframes = parse_keyframes(keyframes_text) if not objects else []
+        if frames:  # before anything is baked: a bad one was said after the bake, as the shot file's `frames`
+            _common.range_numbers(frames, HostError, "Frame range")
+    except HostError as e:
+        raise HostError(f"{node.name()}: {e}") from None
     if "{object}" in out and not objects:  # vom's refusal came after the bake, in its command line's words (QA)
         raise HostError(f"{node.name()}: Output {out}: {{object}} names each object's sequence, and Objects is empty; "
                         "list the objects (one a line: its name, then the frames it is drawn at), or take {object} "
@@ -722,16 +775,16 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     channel = str(_knob_value(node, "channel") or "A").strip()
     if objects and "." in channel and "{object}" not in out:
         # vom writes vom.hero.A there, which Nuke's EXR reader shows as another layer name (a layer holds no dot)
-        raise HostError(f"channel {channel!r} with objects in one file: each object's alpha would be "
-                        f"{channel.rpartition('.')[0]}.<object>.A, which Nuke reads under another name; use channel A "
-                        "(hero.A, dog.A) or put {object} in Output (a sequence per object)")
+        raise HostError(f"{node.name()}: Output channel {channel!r} with objects in one file: each object's alpha "
+                        f"would be {channel.rpartition('.')[0]}.<object>.A, which Nuke reads under another name; use "
+                        "channel A (hero.A, dog.A) or put {object} in Output (a sequence per object)")
     layer = channel.rpartition(".")[0]
     if layer and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", layer):
         # vom writes matte.fg.A or my-matte.A, but Nuke's EXR reader shows such a layer under another name: the
         # matte copied from the channel the node reads would be black, without a word
-        raise HostError(f"channel {channel!r}: Nuke reads a layer name of letters, digits and _ only (no dots or "
-                        f"dashes); use e.g. {re.sub(r'[^A-Za-z0-9_]+', '_', layer).strip('_') or 'vom'}.A")
-    frames = str(_knob_value(node, "frames") or "").strip()
+        raise HostError(f"{node.name()}: Output channel {channel!r}: Nuke reads a layer name of letters, digits and _ "
+                        f"only (no dots or dashes); use e.g. "
+                        f"{re.sub(r'[^A-Za-z0-9_]+', '_', layer).strip('_') or 'vom'}.A")
     plate = _path_knob(node, "plate")
     knobs = {name: _knob_value(node, name) for name in SHOT_KNOBS}
     knobs["cache"] = _path_knob(node, "cache")
@@ -748,24 +801,21 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     # else the colour space comes from the Read or the working space (a gizmo without the knob: from the knob)
     chosen = not bool(_knob_value(node, "colorspace_from_nuke") if node.knob("colorspace_from_nuke") else False)
     first, last = _script_range()
+    # any other Source is baked over the script's frames (Nuke holds a still, or a Read's ends, past them)
+    where = f"the script's frame range is {first}-{last} (Project Settings)"
     found = _upstream_read(node) if not plate else None  # a Plate given by hand: its own frame numbers
     offset = found[1] if found is not None else 0
     if found is not None:  # the Source's Read: its range, and the script frames it shows its files at
         # (a movie's too, which is baked: the script's range baked frames past its end, held, QA)
         first, last = int(_knob_value(found[0], "first")) + offset, int(_knob_value(found[0], "last")) + offset
-        # said in the script frames the artist typed, before any bake: vom's own refusal came after the rotos were
-        # baked, in the files' numbers (frames 1009-1012 missing, for a Frame range 1-12 of a Read shown at 1: QA)
-        asked = frame_bounds(frames) if frames else None
-        drawn = sorted(set(keyframes + [f for fs in objects.values() for f in fs]))
         where = f"the Read {found[0].name()} shows script frames {first}-{last}"
-        if asked is not None and (asked[0] < first or asked[1] > last):
-            raise HostError(f"{node.name()}: Frame range {frames}: {where}")
-        outside = [f for f in drawn if not first <= f <= last]
-        if outside:
-            raise HostError(f"{node.name()}: keyframe{'s' if len(outside) > 1 else ''} "
-                            f"{', '.join(map(str, outside))} (Roto input): {where}")
-        if not found[2]:  # a movie or a still: baked at the script frames
-            found = None
+    if not plate:
+        # said in the script frames the artist typed, before any bake: vom's own refusal came after the rotos were
+        # baked, in the files' numbers (frames 1009-1012 missing, for a Frame range 1-12 of a Read shown at 1: QA);
+        # a baked Source was not checked at all, and a typo baked 9001 frames (keyframe 10001 for 1001: QA)
+        _check_frames(node, frames, keyframes, objects, first, last, where)
+    if found is not None and not found[2]:  # a movie: baked at the script frames
+        found = None
     if plate and not chosen:
         # nothing in Nuke says what a typed file holds: the Input colour space knob's value (ACEScg by default) was
         # used without a word, where the same plate through a Read is read as the Read says (QA)
@@ -774,16 +824,21 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
                         "plate's, or connect a Read of it to Source and empty Plate")
     if not plate:
         colour = None
-        if found is not None and not chosen and bool(_knob_value(found[0], "raw")):
-            # "Raw data" ticked: Nuke passes the file's values through as the working space (its colour space knob,
-            # greyed out, says nothing): vom reads them as the working space too, or the Source is baked
+        read = found[0] if found is not None and not chosen else None  # the plate's colour space is the Read's
+        raw = read is not None and bool(_knob_value(read, "raw"))
+        if read is not None and not raw and read.knob("colorspace") is not None:
+            colour = vom_colour_space(str(_knob_value(read, "colorspace")), _colour_config())
+            raw = colour == "raw"
+            found = found if colour is not None else None  # a log or camera encoding: Nuke's bake converts it
+        if raw:
+            # "Raw data" ticked, or the colour space raw (Utility - Raw): Nuke passes the file's values through as
+            # the working space (a ticked box greys out the colour space knob, which says nothing then): vom reads
+            # them as the working space too, or the Source is baked. vom's own raw (code values, display-referred)
+            # matted the same plate otherwise than the box did (QA)
             colour = None
             if nuke.root().knob("workingSpaceLUT") is not None:
                 colour = vom_colour_space(str(_knob_value(nuke.root(), "workingSpaceLUT")), _colour_config())
             found = found if colour is not None else None
-        elif found is not None and not chosen and found[0].knob("colorspace") is not None:
-            colour = vom_colour_space(str(_knob_value(found[0], "colorspace")), _colour_config())
-            found = found if colour is not None else None  # a log or camera encoding: Nuke's bake converts it
         if found is not None:
             plate = _read_pattern(found[0])
             if colour is not None:
@@ -801,7 +856,8 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
             # own range in script frames when it is baked for its colour space)
             lo, hi = (frame_bounds(frames) if frames else None) or (first, last)
             drawn = keyframes + [f for fs in objects.values() for f in fs]
-            _bake(node.input(0), plate, range(min(lo, *drawn), max(hi, *drawn) + 1), f"{node.name()}: Source")
+            _bake(node.input(0), plate, range(min(lo, *drawn), max(hi, *drawn) + 1), f"{node.name()}: Source",
+                  undo=made[0])
     frames = shift_range(frames, -offset) if frames else f"{first - offset}-{last - offset}"
     roto = str(work / "roto.%04d.exr")  # rendered at the script frames: the files are named so
     rotos: dict[str, dict[int, str]] = {}
@@ -813,7 +869,7 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
             layers = None
         missing = [n for n in objects if layers is not None and n not in layers]
         if missing:  # (a typo baked an empty layer, said as a roto of nothing, or rendered as one: QA)
-            raise HostError(f"objects: the Roto input has no layer {', '.join(missing)} (its layers: "
+            raise HostError(f"{node.name()}: Objects: the Roto input has no layer {', '.join(missing)} (its layers: "
                             f"{', '.join(sorted(layers or ())) or 'none'}); each object is the Roto input's layer "
                             f"of its name: set a Roto node's output to it")
         for name, frames_of in objects.items():
@@ -888,7 +944,7 @@ def _show_matte(node: nuke.Node, fields: Mapping[str, Any], first: int, last: in
 
 def shift_range(frames: str, delta: int) -> str:
     """A frame range (``1-24``, ``1-24x2``, ``1,5,10-20``, ``1-10 20-30``) with every frame moved by ``delta``."""
-    return str(_common.shift_frames(frames, delta, HostError))
+    return str(_common.shift_frames(frames, delta, HostError, "Frame range"))
 
 
 def frame_bounds(frames: str) -> tuple[int, int] | None:
@@ -938,6 +994,23 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     # what the node shows now, asked here: from the render's thread Nuke refuses it, and a node deleted meanwhile
     # raised there, which lost the failure's or the cancel's message (QA)
     shows_out = str(_knob_value(node, "alpha_file") or "") in ("", nuke_pattern(str(fields["out"])))
+    seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
+    shown_before = set(_SHOWN_WARNINGS.get(seen, ()))
+    # vom's advice in the node's terms (QA: "set colorspace ACEScg" where the knob said ACEScg and the colour came from
+    # the Read; "pass --cache DIR" inside Nuke)
+    from_read = bool(node.knob("colorspace_from_nuke") and _knob_value(node, "colorspace_from_nuke"))
+
+    def in_node_terms(warning: str) -> str:
+        return str(_common.in_node_terms(warning, "set the Read's colorspace, or untick Colour space 'from Nuke' and "
+                                                  "set Input colour space" if from_read else None,
+                                         "set the node's Cache folder to a writable folder"))
+
+    def said_before(warning: str) -> bool:
+        """A warning of the node's setup (a plate's header, the cache) said at its last Analyze is not listed again:
+        a dialog at every Analyze while the artist keeps the setting. One naming a roto this Analyze rendered (an
+        inverted roto, a matte off its roto) is about what was drawn now, and the matte it spoils is this one: listed
+        at every Analyze that has it."""
+        return in_node_terms(warning) in shown_before and not _names_a_roto(warning, fields)
 
     def work() -> RunResult | None:
         try:
@@ -957,7 +1030,8 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     def run() -> RunResult | None:
         task = nuke.ProgressTask(title)
         try:
-            return run_with_progress(cmd, task, frame_offset=prepared.offset, in_script_terms=in_script_terms)
+            return run_with_progress(cmd, task, frame_offset=prepared.offset, in_script_terms=in_script_terms,
+                                     said_before=said_before)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
             if prepared.undo is not None:
                 prepared.undo.undo()
@@ -1003,17 +1077,11 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         else:
             nuke.executeInMainThread(_reload_alpha, (node, fields, *shown, prepared.offset))
             # a plate read as another colour space than its header says, a cache turned off...: said once a node,
-            # not again at every Analyze while it stays the same
-            seen = (script, key, str(fields["out"]))  # one node of one script (another may have a VOM_Matte1)
-            # vom's advice in the node's terms (QA: "set colorspace ACEScg" where the knob said ACEScg and the colour
-            # came from the Read; "pass --cache DIR" inside Nuke)
-            from_read = bool(node.knob("colorspace_from_nuke") and _knob_value(node, "colorspace_from_nuke"))
-            said = [_common.in_node_terms(w, "set the Read's colorspace, or untick Colour space 'from Nuke' and set "
-                                          "Input colour space" if from_read else None,
-                                          "set the node's Cache folder to a writable folder")
-                    for w in done_warnings(result)]
-            warnings = [w for w in said if w not in _SHOWN_WARNINGS.get(seen, ())]
-            _SHOWN_WARNINGS[seen] = set(said)
+            # not again at every Analyze while it stays the same (``said_before``), as the task said
+            raw = done_warnings(result)
+            warnings = [in_node_terms(w) for w in raw if not said_before(w)]
+            again = len(raw) - len(warnings)
+            _SHOWN_WARNINGS[seen] = {in_node_terms(w) for w in raw}
             stale = earlier_frames(fields, *shown)
             if stale:  # said at every Analyze that leaves them: the node shows them as if rendered now
                 warnings.append(f"script frames {_common.frame_ranges([f + prepared.offset for f in stale])} show an "
@@ -1031,6 +1099,9 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                 text = _name_rendered_rotos("\n".join(f"- {w}" for w in warnings), fields, prepared.offset)
                 if any(_common.names_frames(w) for w in warnings):  # vom's words name file frames there (QA)
                     text += _file_frames_note(prepared.offset)
+                if again:  # as the task said: not gone, only not listed again
+                    text += (f"\n\n(and {again} warning{'s' if again > 1 else ''} as at the last Analyze, not listed "
+                             "again)")
                 nuke.executeInMainThread(nuke.message, (f"VOM Matte: {key} rendered, with warnings:\n{text}",))
         return result
 
@@ -1077,12 +1148,21 @@ def _file_frames_note(offset: int) -> str:
             f"F {'+' if offset > 0 else '-'} {abs(offset)})")
 
 
+def _rotos(fields: Mapping[str, Any]) -> list[tuple[int, str, str]]:
+    """The rotos Analyze rendered for ``fields``: (file frame, path, ", layer <object>" or "")."""
+    rotos = [(f, str(p), "") for f, p in (fields.get("keyframes") or {}).items()]
+    return rotos + [(f, str(p), f", layer {name}") for name, kf in (fields.get("objects") or {}).items()
+                    for f, p in kf.items()]
+
+
+def _names_a_roto(text: str, fields: Mapping[str, Any]) -> bool:
+    return any(path in text for _, path, _ in _rotos(fields))
+
+
 def _name_rendered_rotos(text: str, fields: Mapping[str, Any], offset: int = 0) -> str:
     """vom names the roto files Analyze rendered; the artist knows them as the Roto input at a (script) frame."""
-    rotos = [(f, p, "") for f, p in (fields.get("keyframes") or {}).items()]
-    rotos += [(f, p, f", layer {name}") for name, kf in (fields.get("objects") or {}).items() for f, p in kf.items()]
-    return _common.name_rotos(text, _common.roto_names((str(path), f"the Roto input at frame {frame + offset}{layer}")
-                                                       for frame, path, layer in rotos))
+    return _common.name_rotos(text, _common.roto_names((path, f"the Roto input at frame {frame + offset}{layer}")
+                                                       for frame, path, layer in _rotos(fields)))
 
 
 def _farm_snapshot(prepared: Prepared) -> Path:
@@ -1130,6 +1210,16 @@ def _farm_snapshot(prepared: Prepared) -> Path:
     return write_text_atomic(snap / "shot.yaml", text)
 
 
+def _farm_in_node_terms(line: str, node: nuke.Node, shot_file: Path) -> str:
+    """A line of ``vom farm``'s in the node's terms, as Analyze says vom's warnings: its shot file is the node's, its
+    ``cache:`` the node's Cache folder (QA: "set `cache:` to a folder all workers share" inside Nuke)."""
+    line = line.replace(str(shot_file), f"the shot of {node.name()}")
+    for words, said in (("no `cache:` folder", "no Cache folder"),
+                        ("set `cache:` to", "set the node's Cache folder to"), ("`cache:`", "Cache folder")):
+        line = line.replace(words, said)
+    return line
+
+
 def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> Path | None:
     """The Submit-to-farm button: write the shot file and an Open Job Description job bundle beside it."""
     node = node or nuke.thisNode()
@@ -1171,7 +1261,7 @@ def submit_farm(node: nuke.Node | None = None, *, chunk: int | None = None) -> P
     _reload_alpha(node, prepared.fields, first, last, prepared.offset)
     # what vom farm warned of (no shared cache for the workers, a plate not there yet to check): with the success,
     # where it was read only on a failure (QA)
-    warned = [line for line in proc.stderr.splitlines() if line.strip()]
+    warned = [_farm_in_node_terms(line, node, shot_file) for line in proc.stderr.splitlines() if line.strip()]
     said = ("\n\nvom farm says:\n" + "\n".join(f"- {w}" for w in warned[-8:])) if warned else ""
     work = prepared.shot_file.parent
     baked = (f"\n\nThe job reads the Source baked in {work} (not frozen with it, as the rotos are: a plate per "

@@ -44,20 +44,30 @@ def work_dir(out: str) -> Path:
     other's shot)."""
     folder, name = os.path.split(out)
     m = _TOKEN.search(name)
-    given = (name[:m.start()] if m else os.path.splitext(name)[0]).replace("{object}", "object").rstrip("._-")
+    given = (name[:m.start()] if m else os.path.splitext(name)[0]).rstrip("._-")
     given = unicodedata.normalize("NFC", given)  # macOS spells é as e + accent: one folder for both
-    stem = re.sub(r"[^\w.-]+", "_", given).strip("._-") or "vom"  # letters of any script kept (\w)
-    if stem != given:  # characters replaced: "hero matte" and "hero_matte" must not share a folder
-        stem += "-" + hashlib.sha1(given.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    new = Path(folder) / f"{stem}_vom"
-    # the folder an earlier version named (ASCII only, no digest): still used where it is and the new one is not,
-    # so an existing script keeps its baked files (and the cache its plate's)
-    old = Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', given).strip('._-') or 'vom'}_vom"
-    if old != new and old.is_dir() and not new.exists():
-        theirs = _folder_output(old)
-        if theirs is not None and same_files(theirs, out):  # its shot file says it is this Output's, not another's
-            return old
+    new = Path(folder) / f"{_work_stem(given)}_vom"
+    # the folders earlier versions named: ASCII only, no digest; then {object} read as "object", no digest (QA:
+    # sh010_{object} shared sh010_object's folder). Still used where it is and the new one is not, so an existing
+    # script keeps its baked files (and the cache its plate's)
+    spelt = given.replace("{object}", "object")
+    for old in (Path(folder) / f"{_work_stem(spelt)}_vom",
+                Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', spelt).strip('._-') or 'vom'}_vom"):
+        if old != new and old.is_dir() and not new.exists():
+            theirs = _folder_output(old)
+            if theirs is not None and same_files(theirs, out):  # its shot file says it is this Output's
+                return old
     return new
+
+
+def _work_stem(given: str) -> str:
+    """A work folder's name for an Output named ``given`` (before its frame token): where characters other than
+    letters (of any script), digits, ``.``, ``_``, ``-`` are replaced, a digest of ``given`` is added: "hero matte"
+    and "hero_matte", "sh010_{object}" and "sh010_object" must not share a folder."""
+    stem = re.sub(r"[^\w.-]+", "_", given.replace("{object}", "object")).strip("._-") or "vom"
+    if stem != given:
+        stem += "-" + hashlib.sha1(given.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return stem
 
 
 def _folder_output(folder: Path) -> str | None:
@@ -212,16 +222,17 @@ def frame_bounds(text: str) -> tuple[int, int] | None:
     return min(a for a, _, _ in parts), max(b - (b - a) % step for a, b, step in parts)
 
 
-def parse_keyframes(text: str, error: type[Exception], example: str) -> list[int]:
-    """A keyframes setting: frame numbers separated by spaces or commas (``example``: the host's own), sorted."""
+def parse_keyframes(text: str, error: type[Exception], example: str, what: str = "keyframes") -> list[int]:
+    """A keyframes setting: frame numbers separated by spaces or commas (``example``: the host's own), sorted;
+    ``what``: the setting as the host labels it."""
     frames: list[int] = []
     for word in text.replace(",", " ").split():
         try:
             frames.append(int(word))
         except ValueError:
-            raise error(f"keyframes: {word!r} is not a frame number; expected frames such as {example!r}") from None
+            raise error(f"{what}: {word!r} is not a frame number; expected frames such as {example!r}") from None
     if not frames:
-        raise error(f"keyframes: empty; enter the frame(s) at which the roto is drawn, e.g. {example.split()[0]!r}")
+        raise error(f"{what}: empty; enter the frame(s) at which the roto is drawn, e.g. {example.split()[0]!r}")
     return sorted(set(frames))
 
 
@@ -364,9 +375,11 @@ class WorkUndo:
     the next render reads, replaced by the refused one's). The files the hosts bake there are named by ``BAKED``.
 
     The shot file and rotos there before are kept aside as hard links (a copy where there are none), so that put
-    back they are the same files, with their times and modes, which the cache's fingerprints of rotos read (review);
-    a baked plate is not (a plate's worth: it holds the comp upstream as it is now). Only what this Analyze wrote
-    and nobody replaced since is taken back (``wrote``): a second host's accepted files stay (review)."""
+    back they are the same files, with their times and modes, which the cache's fingerprints of rotos read (review).
+    A baked plate's frames are kept aside only as a bake replaces them (``keep``: a link, else a rename, never a
+    plate's worth of copies): a refused Analyze after a change upstream deleted the earlier render's plate, which its
+    shot file and a queued farm job read (QA). Only what this Analyze wrote and nobody replaced since is taken back
+    (``wrote``): a second host's accepted files stay (review)."""
 
     BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
     ROTO = re.compile(r"\Aroto(?:_.+)?\.-?[0-9]+\.exr\Z")
@@ -386,11 +399,12 @@ class WorkUndo:
         self.before = {n: _identity(self.work / n) for n in names}
         self.written: dict[str, tuple[int, int, int] | None] | None = None
         self.kept: dict[str, Path] = {}
-        token = f"{os.getpid()}-{secrets.token_hex(4)}"  # two hosts' Analyzes of one Output keep their own (review)
+        # two hosts' Analyzes of one Output keep their own (review)
+        self.token = f"{os.getpid()}-{secrets.token_hex(4)}"
         for name in names:
             if name != "shot.yaml" and not self.ROTO.match(name):
                 continue
-            aside = self.work / self.KEEP.format(name, token)
+            aside = self.work / self.KEEP.format(name, self.token)
             try:
                 os.link(self.work / name, aside)
             except OSError:  # no hard links here (FAT, some SMB shares): a copy, with its times and mode
@@ -399,6 +413,23 @@ class WorkUndo:
                 except OSError:
                     continue
             self.kept[name] = aside
+
+    def keep(self, path: Path) -> None:
+        """Keep ``path``, a file of the work folder, aside before a bake replaces it (``os.replace``), unless it is
+        kept already. Linked, the file stays where it is until replaced; where there are no hard links it is renamed
+        (the bake puts its new file there at once), not copied: a plate's frames are large."""
+        path = Path(path)
+        if path.parent != self.work or path.name in self.kept or not path.is_file():
+            return
+        aside = self.work / self.KEEP.format(path.name, self.token)
+        try:
+            os.link(path, aside)
+        except OSError:
+            try:
+                os.replace(path, aside)
+            except OSError:
+                return
+        self.kept[path.name] = aside
 
     def wrote(self) -> None:
         """Note what this Analyze wrote (the host's shot file and bakes that are new or replaced since): called once
@@ -549,13 +580,15 @@ def same_picture(a: Path, b: Path) -> bool:
     return x[hx[1]:] == y[hy[1]:]
 
 
-def keep_unless_changed(new: Path, path: Path) -> None:
+def keep_unless_changed(new: Path, path: Path, undo: WorkUndo | None = None) -> None:
     """Move the freshly rendered ``new`` to ``path``, or drop it where ``path`` holds the same picture: a file
     written again gets a new modification time, which vom's cache takes for another plate (every frame encoded
-    again) or another roto (every step computed again)."""
+    again) or another roto (every step computed again). ``undo``: the file replaced is kept aside there first."""
     if path.is_file() and same_picture(new, path):
         new.unlink()
     else:
+        if undo is not None:
+            undo.keep(path)
         os.replace(new, path)
 
 
@@ -566,7 +599,7 @@ RESERVED_LAYERS = frozenset({"rgba", "rgb", "alpha", "depth", "motion", "forward
 
 
 def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error: type[Exception],
-                  example: str) -> dict[str, list[int]]:
+                  example: str, what: str = "objects") -> dict[str, list[int]]:
     """The ``objects`` setting of a host: one object a line (or ``;``-separated part: Blender's text fields hold
     one line), its name then the frames at which it is drawn, e.g. ``hero 1001 1050`` and ``dog 1040``; {} when
     empty. ``parse_keyframes`` reads the frames and raises ``error``, which is raised here too."""
@@ -577,17 +610,17 @@ def parse_objects(text: str, parse_keyframes: Callable[[str], list[int]], error:
             continue
         name = words[0]
         if not _OBJECT_NAME.match(name):
-            raise error(f"objects, line {n}: {name!r} is not a layer name (letters, digits, _); expected e.g. "
+            raise error(f"{what}, line {n}: {name!r} is not a layer name (letters, digits, _); expected e.g. "
                         f"{example!r}")
         if name.lower() in RESERVED_LAYERS:
-            raise error(f"objects, line {n}: {name!r} is a layer the comp already uses "
+            raise error(f"{what}, line {n}: {name!r} is a layer the comp already uses "
                         f"({', '.join(sorted(RESERVED_LAYERS))}); choose another name")
         if name.lower() in {o.lower() for o in out}:
-            raise error(f"objects, line {n}: {name!r} is given twice")
+            raise error(f"{what}, line {n}: {name!r} is given twice")
         try:
             out[name] = parse_keyframes(" ".join(words[1:]))
         except error as e:
-            raise error(f"objects, line {n} ({name}): {e}") from None
+            raise error(f"{what}, line {n} ({name}): {e}") from None
     return out
 
 
