@@ -76,7 +76,8 @@ def test_adapter_imports_only_stdlib_and_nuke(host: types.ModuleType) -> None:
     tree = ast.parse(Path(host.__file__).read_text())
     mods = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     mods |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert mods - {"nuke", "__future__"} <= set(sys.stdlib_module_names), mods
+    # PyOpenColorIO: Nuke's own (it ships it), imported where the adapter reads a studio's config, optional there
+    assert mods - {"nuke", "__future__", "PyOpenColorIO"} <= set(sys.stdlib_module_names), mods
 
 
 def test_parse_progress(host: types.ModuleType) -> None:
@@ -1064,6 +1065,39 @@ def test_output_plate_and_cache_paths_are_read_as_nuke_reads_them(host: types.Mo
     ("lin_ap1_scene", "studio", "ACEScg"), ("srgb_tx", "studio", "sRGB"), ("lin_rec709_scene", "", "lin_rec709")])
 def test_nuke_colour_spaces(host: types.ModuleType, name: str, config: str, want: str | None) -> None:
     assert host.vom_colour_space(name, config) == want
+
+
+def test_a_studio_configs_roles_and_names_are_read_from_the_config(host: types.ModuleType, tmp_path: Path) -> None:
+    """QA: scene_linear of a studio config at an ordinary path, or of OCIO's built-in ACES configs by URI, was a space
+    vom "cannot name" (a bake then refused with 'untick from Nuke'): the config itself says what the role is."""
+    pytest.importorskip("PyOpenColorIO")
+    config = tmp_path / "studio.ocio"
+    config.write_text("""ocio_profile_version: 2
+roles:
+  scene_linear: Show Linear
+  reference: Show Linear
+  color_picking: Show sRGB
+  default: Show Linear
+displays: {}
+colorspaces:
+  - !<ColorSpace>
+    name: Show Linear
+    aliases: [lin_ap1_scene]
+    isdata: false
+  - !<ColorSpace>
+    name: Show sRGB
+    aliases: [srgb_tx]
+    isdata: false
+  - !<ColorSpace>
+    name: Show Log
+    isdata: false
+""")
+    assert host.vom_colour_space("scene_linear", str(config)) == "ACEScg"
+    assert host.vom_colour_space("default (scene_linear)", str(config)) == "ACEScg"
+    assert host.vom_colour_space("Show sRGB", str(config)) == "sRGB"
+    assert host.vom_colour_space("Show Log", str(config)) is None  # a space vom has no name for: baked, as before
+    assert host.vom_colour_space("scene_linear", "ocio://studio-config-latest") == "ACEScg"
+    assert host.vom_colour_space("scene_linear", str(tmp_path / "gone.ocio")) is None
 
 
 def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: types.ModuleType,

@@ -572,10 +572,38 @@ def vom_colour_space(name: str, config: str = "") -> str | None:
     # the family by a whole word of the config's name or path ("aces_1.2", "..._aces-v1.3_..."; not "workspaces")
     aces = re.search(r"(?<![a-z])aces(?![a-z])", cfg) is not None
     if key in ("scenelinear", "compositinglinear"):
-        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if aces else None
-    if key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0)
-        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACES2065-1" if aces else None
-    return _COLOUR_SPACES.get(key)
+        got = "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if aces else None
+    elif key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0)
+        got = "lin_rec709" if "nuke-default" in cfg or not cfg else "ACES2065-1" if aces else None
+    else:
+        got = _COLOUR_SPACES.get(key)
+    # a studio's config at a path of its own, or OCIO's built-in ones (ocio://...): its own word on what the role or
+    # name is (QA: scene_linear of /shows/abc/config/studio.ocio or ocio://studio-config-latest was "cannot name")
+    return got if got is not None else _by_config(m.group(1) if m else name, config)
+
+
+def _by_config(name: str, config: str) -> str | None:
+    """vom's colour space for ``name`` (a role or a colour space) as the OCIO config ``config`` (a file or an
+    ``ocio://`` URI) defines it: its colour space's name, aliases and interop ID read through the table above; None
+    where PyOpenColorIO (Nuke ships it), the config or the name is not there."""
+    if not (config.startswith("ocio://") or os.path.isfile(config)):
+        return None
+    try:
+        import PyOpenColorIO as ocio  # type: ignore[import-untyped]  # Nuke's own build of it
+
+        space = ocio.Config.CreateFromFile(config).getColorSpace(name.strip())
+    except Exception:  # no PyOpenColorIO, a config that does not load: said by the caller as before
+        return None
+    if space is None:
+        return None
+    names = [space.getName(), *space.getAliases()]
+    if hasattr(space, "getInteropID"):  # OCIO 2.4 on
+        names.append(space.getInteropID())
+    for n in names:
+        got = _COLOUR_SPACES.get(re.sub(r"[\s_\-().]+", "", n or "").lower())
+        if got is not None:
+            return got
+    return None
 
 
 def _colour_config() -> str:
