@@ -1067,6 +1067,15 @@ def test_nuke_colour_spaces(host: types.ModuleType, name: str, config: str, want
     assert host.vom_colour_space(name, config) == want
 
 
+def test_the_nukes_colour_names_hold_every_spelling_vom_reads_in_headers(host: types.ModuleType) -> None:
+    """QA: 17 spellings that vom reads in a plate's header (linear_ap1, ACEScg AP1, linear_srgb...) were no colour
+    space to the Nuke node (the adapter cannot import vom's table: it runs in Nuke's Python)."""
+    from vom_plugin.io import color
+
+    missing = {k: v for k, v in color._DECLARED.items() if host._COLOUR_SPACES.get(k) != v}
+    assert not missing, missing
+
+
 def test_a_studio_configs_roles_and_names_are_read_from_the_config(host: types.ModuleType, tmp_path: Path) -> None:
     """QA: scene_linear of a studio config at an ordinary path, or of OCIO's built-in ACES configs by URI, was a space
     vom "cannot name" (a bake then refused with 'untick from Nuke'): the config itself says what the role is."""

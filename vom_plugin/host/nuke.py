@@ -559,6 +559,12 @@ _COLOUR_SPACES = {
     "srgbencodedrec709srgb": "sRGB", "srgbrec709": "sRGB", "srgbtx": "sRGB", "srgbrec709scene": "sRGB",
     "inputgenericsrgbtexture": "sRGB", "srgbdisplay": "sRGB", "gamma22encodedrec709": "sRGB",
     "raw": "raw", "utilityraw": "raw", "data": "raw",
+    # the other spellings vom reads in headers (io/color.py's table, which a test keeps this one a superset of)
+    "linearacescg": "ACEScg", "linearap1": "ACEScg", "acesap1": "ACEScg", "acescgap1": "ACEScg",
+    "linearaces": "ACES2065-1", "linearap0": "ACES2065-1", "acesap0": "ACES2065-1", "aces": "ACES2065-1",
+    "linearrec709": "lin_rec709", "linearsrgb": "lin_rec709", "srgblinear": "lin_rec709", "linearbt709": "lin_rec709",
+    "linbt709": "lin_rec709", "srgbrec709display": "sRGB", "g22rec709scene": "sRGB", "g22rec709": "sRGB",
+    "gamma22rec709": "sRGB",
 }
 
 
