@@ -1191,3 +1191,72 @@ def test_a_damaged_data_file_found_mid_run_checkpoints_the_steps_trained(tmp_pat
     monkeypatch.setattr(prefetch.BatchSpec, "make", real)
     assert L.train(_args(out, shots, max_steps=6, val_minutes=0, data_workers=0, resume=True),
                    log=lambda m: None)["step"] == 6
+
+
+def test_a_second_run_in_a_folder_in_use_is_refused_and_touches_nothing(tmp_path: Path, tiny, capsys):
+    """QA: two `vom train` in one run folder (a farm task requeued while the old one still ran) both trained: every
+    step twice in train.csv, two start-step-0 lines in args.json, whichever last.pt saved last. The second is refused
+    at once (exit 2) naming the folder and the holder, the folder as the first left it; once the first has ended
+    the folder is free (the lock file gone with it)."""
+    import socket
+    import threading
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    inside, go_on = threading.Event(), threading.Event()
+
+    def first_log(m: str) -> None:  # the first run, held inside its training steps
+        if m.startswith("step 2 "):
+            inside.set()
+            assert go_on.wait(60)
+
+    first = threading.Thread(target=L.train, args=(_args(out, shots, max_steps=4, val_minutes=0, log_every=1),),
+                             kwargs={"log": first_log})
+    first.start()
+    try:
+        assert inside.wait(60)
+        files = {p.name: p.read_bytes() for p in out.iterdir()}
+        holder = rf"\(pid {os.getpid()} on host {re.escape(socket.gethostname())}, since [^)]+, holding "
+        for resume in (False, True):
+            with pytest.raises(InputError, match=rf"^--out {re.escape(str(out))}: another vom train is running in "
+                                                 rf"this folder {holder}"):
+                L.train(_args(out, shots, max_steps=4, val_minutes=0, resume=resume), log=lambda m: None)
+        capsys.readouterr()
+        assert main(["train", "--out", str(out), "--resume", "--max-steps", "4", "--val-minutes", "0"]) == 2
+        assert "another vom train is running in this folder" in capsys.readouterr().err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    finally:
+        go_on.set()
+        first.join(60)
+    assert [r["step"] for r in _rows(out / "train.csv")] == ["1", "2", "3", "4"]
+    assert len((out / "args.json").read_text().splitlines()) == 1
+    assert not (out / L.RUN_LOCK).exists()
+    assert L.train(_args(out, shots, max_steps=5, val_minutes=0, resume=True), log=lambda m: None)["step"] == 5
+
+
+def test_a_run_killed_holding_its_folder_blocks_no_resume(tmp_path: Path, tiny):
+    """The lock is the kernel's (flock): a run killed with it (SIGKILL, a node that died) leaves its lock file, which
+    the resume takes."""
+    import signal
+    import subprocess
+    import sys
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    holder = ("import sys, time; from pathlib import Path; from vom_plugin.train.loop import RunLock; "
+              "RunLock(Path(sys.argv[1])).take(); print('held', flush=True); time.sleep(120)")
+    env = {**os.environ, "PYTHONPATH": str(Path(L.__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        with pytest.raises(InputError, match=rf"another vom train is running in this folder \(pid {proc.pid} on "):
+            L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=lambda m: None)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert (out / L.RUN_LOCK).exists()  # left by the killed holder
+    assert L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=lambda m: None)["step"] == 3
+

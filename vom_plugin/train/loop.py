@@ -542,10 +542,121 @@ def _a_run_log(path: Path) -> bool:
         return False
 
 
+RUN_LOCK = ".vom-train.lock"
+
+
+class RunLock:
+    """The run folder's lock (``RUN_LOCK`` in it), held while a run trains there: two runs in one folder (a farm task
+    requeued while the old one still ran) both trained, and wrote every step twice to train.csv, two start-step-0
+    lines to args.json and whichever last.pt saved last (QA). An flock, made and opened as the render cache's
+    (``engine.cache``), so the kernel releases it when its holder dies: a killed run never blocks its resume. The
+    file records the holder (pid, host) for the message of the run it refuses; it is removed while still locked as
+    the run ends (a waiter that locked it then locks the new one, as the cache's clear does)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.path = folder, folder / RUN_LOCK
+        self.fd: int | None = None
+
+    def take(self, log=print) -> None:
+        """Hold the lock (once); InputError naming the folder and the holder where another process holds it."""
+        if self.fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # Windows: filelock, as the cache (no holder to name)
+            self._take_portable()
+            return
+        from vom_plugin.engine.lockfile import open_lock, still_at
+
+        if self.path.is_symlink():  # opened without following it (O_NOFOLLOW): said, not an ELOOP
+            raise InputError(f"--out {self.folder}: its {RUN_LOCK} is a symbolic link, not the run lock vom makes; "
+                             f"remove it")
+        for _ in range(3):  # a file removed by a holder that just ended: the one there now
+            try:
+                fd = open_lock(self.path)
+            except PermissionError as e:
+                raise InputError(f"--out {self.folder}: its run lock {self.path} cannot be opened "
+                                 f"({e.strerror or e})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                raise InputError(f"--out {self.folder}: another vom train is running in this folder ({holder}, "
+                                 f"holding {self.path}); two runs in one folder would mix their checkpoints and logs. "
+                                 f"Wait for it to end or stop it (the folder is free once it exits), or choose "
+                                 f"another --out") from None
+            except OSError as e:  # a mount that takes no locks (NFS mounted with nolock, some FUSE and SMB)
+                self.fd = fd
+                log(f"--out {self.folder}: its file system takes no lock ({e.strerror or e}): nothing stops a second "
+                    f"vom train in this folder; run one at a time")
+                return
+            if not still_at(fd, self.path):
+                os.close(fd)
+                continue
+            with contextlib.suppress(OSError):  # a lock file of another user's, opened read-only: not recorded
+                import socket
+
+                said = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                   "since": time.strftime("%Y-%m-%d %H:%M:%S %z")}).encode()
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, said, 0)
+            self.fd = fd
+            return
+        raise InputError(f"--out {self.folder}: its run lock {self.path} keeps being replaced; is another vom train "
+                         f"starting and ending there?")
+
+    def _take_portable(self) -> None:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise InputError(f"--out {self.folder}: another vom train is running in this folder (it holds "
+                             f"{self.path}); wait for it to end or stop it, or choose another --out") from None
+        self._portable = lock
+        self.fd = -1
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        if self.fd == -1:
+            self._portable.release()
+        else:
+            from vom_plugin.engine.lockfile import still_at
+
+            try:
+                if still_at(self.fd, self.path):  # removed while held: a folder left as the run left it
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path)
+            finally:
+                os.close(self.fd)  # the flock goes with it
+        self.fd = None
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds a run lock, as its file records it (pid, host, since when)."""
+    try:
+        rec = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {int(rec['pid'])} on host {rec['host']}, since {rec['since']}"
+    except (OSError, ValueError, TypeError, KeyError):
+        return "a process that has not recorded itself yet"
+
+
 def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str, Any]:
     """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict (``stopped``: the
     signal that ended it early, after a checkpoint). ``given``: the settings the command line named (a resume
-    refuses those that change the run; see ``resume_settings``)."""
+    refuses those that change the run; see ``resume_settings``). The run folder is locked (``RunLock``) before
+    anything in it is read or written: a second run there is refused, its folder untouched."""
+    lock = RunLock(args.out)
+    try:
+        return _train(args, log, given, lock)
+    finally:
+        lock.release()
+
+
+def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[str, Any]:
     from vom_plugin.engine.weights import holds_module
     from vom_plugin.train import validate as V
 
@@ -557,6 +668,8 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     if args.resume and args.init is not None:  # it was taken, and the run went on from its checkpoint regardless
         raise InputError(f"--init {args.init}: a resumed run goes on from its checkpoint ({last}); --init starts a "
                          f"new run (leave out --resume, and choose another --out)")
+    if args.out.is_dir():  # before its files are looked at: another run's are changing under them
+        lock.take(log)
     if last.exists() and not args.resume:
         raise InputError(f"--out {args.out}: holds a checkpoint already; pass --resume to continue it "
                          "or choose another folder")
@@ -581,6 +694,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     from vom_plugin.atomic import make_folder
 
     make_folder(args.out, "--out")
+    lock.take(log)  # a folder made now (another run may have made it too)
     run_log = args.out / "args.json"
     if os.path.lexists(run_log) and (run_log.is_symlink() or not run_log.is_file()):
         raise InputError(f"--out {args.out}: its args.json is a link or a folder, not the run's log vom writes")
