@@ -1184,8 +1184,8 @@ def test_a_damaged_data_file_found_mid_run_checkpoints_the_steps_trained(tmp_pat
 
     monkeypatch.setattr(prefetch.BatchSpec, "make", damaged_at_3)
     with pytest.raises(InputError, match=r"^clip /data/c7/alpha\.0004\.exr: cannot be read \(truncated\); the run is "
-                                         r"checkpointed at step 3 \(.*last\.pt\): fix or remove that file, then "
-                                         r"continue it with --resume$"):
+                                         r"checkpointed at step 3 \(.*last\.pt\): fix that file, or remove its clip, "
+                                         r"then continue it with --resume$"):
         L.train(_args(out, shots, max_steps=6, val_minutes=0, data_workers=0), log=lambda m: None)
     assert L.load_checkpoint(out / "last.pt")["step"] == 3
     monkeypatch.setattr(prefetch.BatchSpec, "make", real)
@@ -1260,3 +1260,50 @@ def test_a_run_killed_holding_its_folder_blocks_no_resume(tmp_path: Path, tiny):
     assert (out / L.RUN_LOCK).exists()  # left by the killed holder
     assert L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=lambda m: None)["step"] == 3
 
+
+def test_a_bad_matte_found_mid_run_is_named_and_the_advice_given_works(tmp_path: Path, tiny):
+    """QA: a NaN matte was trained on without a word (loss NaN, updates skipped, the file never named); it is refused
+    as read, naming the file, the run checkpointed. The advice "fix or remove that file" failed when followed (the
+    resume: "clip c1 has 4 alpha frames but 3 in fg/"): it says to remove the frame from each of the clip's folders,
+    and so done, the run resumes."""
+    import cv2
+    import OpenImageIO as oiio
+
+    def exr(path: Path, img: np.ndarray) -> None:
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), oiio.ImageSpec(img.shape[1], img.shape[0], 1, "float"))
+        out.write_image(np.ascontiguousarray(img[..., None], np.float32))
+        out.close()
+
+    data = tmp_path / "mattes"
+    for c in ("c0", "c1"):
+        for k in ("alpha", "fg", "bg"):
+            (data / c / k).mkdir(parents=True)
+        for i in range(4):
+            a = np.zeros((48, 48), np.float32)
+            a[10:30, 8 + 2 * i:28 + 2 * i] = 1.0
+            exr(data / c / "alpha" / f"{i:04d}.exr", a)
+            cv2.imwrite(str(data / c / "fg" / f"{i:04d}.png"), np.full((48, 48, 3), (20, 60, 200), np.uint8))
+            cv2.imwrite(str(data / c / "bg" / f"{i:04d}.png"), np.full((48, 48, 3), (200, 90, 30), np.uint8))
+    bad = data / "c1" / "alpha" / "0002.exr"
+
+    def log(m: str) -> None:  # a matte re-exported while the run trains: found as its clip is drawn next
+        if m.startswith("step 2 "):
+            a = np.full((48, 48), np.nan, np.float32)
+            exr(bad, a)
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    kw = dict(data=f"folder:{data}", max_steps=12, val_minutes=0, log_every=1, data_workers=0)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(bad))}: its alpha has 2304 NaN/Inf pixel\(s\) .*; the run "
+                                         r"is checkpointed at step (\d+) \(.*last\.pt\): fix that file, or remove its "
+                                         r"frame from every folder of its clip alike \(alpha/, and fg/, bg/ or comp/ "
+                                         r"where they hold a frame each\), or the clip's folder, then continue it with "
+                                         r"--resume$") as e:
+        L.train(_args(out, shots, **kw), log=log)
+    at = int(re.search(r"checkpointed at step (\d+)", str(e.value)).group(1))
+    assert at >= 2 and L.load_checkpoint(out / "last.pt")["step"] == at
+    for k, ext in (("alpha", "exr"), ("fg", "png"), ("bg", "png")):
+        (data / "c1" / k / f"0002.{ext}").unlink()
+    assert L.train(_args(out, shots, resume=True, **kw), log=lambda m: None)["step"] == 12

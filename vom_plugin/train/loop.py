@@ -938,8 +938,8 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
                 if step == began:
                     raise
                 checkpoint(last)
-                raise InputError(f"{e}; the run is checkpointed at step {step} ({last}): fix or remove that file, "
-                                 f"then continue it with --resume") from None
+                raise InputError(f"{e}; the run is checkpointed at step {step} ({last}): "
+                                 f"{_data_fix(args.data, args.library)}, then continue it with --resume") from None
             batch = batch.to(device)
             lr_peak = _cosine_now(args, step, now - run_start, budget, peak_lr, plan)
             lr = _warm(args, step) * lr_peak
@@ -1000,6 +1000,24 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
         f"in all; checkpoint {last}")
     return {"step": step, "elapsed_s": elapsed_total, "best": best, "final": final, "skipped": skipped,
             "stopped": stop["by"]}
+
+
+def _data_fix(data: str, library: Path | None) -> str:
+    """How to mend the data whose file was refused: "fix or remove that file" sent users to remove a frame from one
+    folder of its clip, which left the clip's folders unequal, refused by the resume ("clip clip1 has 6 alpha frames
+    but 5 in fg/", QA)."""
+    kind = data.partition(":")[0]
+    if kind == "folder":
+        fix = ("fix that file, or remove its frame from every folder of its clip alike (alpha/, and fg/, bg/ or comp/ "
+               "where they hold a frame each), or the clip's folder")
+    elif kind == "dvm":
+        fix = "fix that file, or remove its frame from a/, v/, f/ and b/ of its clip alike, or the clip's folders"
+    elif kind == "vm108":
+        fix = "fix that file, or take its clip out of train_videos.txt"
+    else:
+        fix = "fix that file, or remove its clip"
+    return fix + (f" (a file of --library {library}: remove its clip's folder)" if library is not None and
+                  kind in ("folder", "dvm", "vm108") else "")
 
 
 def _main_thread() -> bool:
