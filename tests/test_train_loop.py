@@ -1307,3 +1307,48 @@ def test_a_bad_matte_found_mid_run_is_named_and_the_advice_given_works(tmp_path:
     for k, ext in (("alpha", "exr"), ("fg", "png"), ("bg", "png")):
         (data / "c1" / k / f"0002.{ext}").unlink()
     assert L.train(_args(out, shots, resume=True, **kw), log=lambda m: None)["step"] == 12
+
+
+def test_chosen_on_is_said_only_of_a_checkpoint_a_validation_chose(tmp_path: Path, tiny, monkeypatch, capsys):
+    """QA: an export of last.pt of a run with --val-minutes 0 said chosen_on {"val_hard": 8, "val_long": 24, ...}, a
+    selection that never happened, and --calibrate copied it on. Only a best.pt carries the set that chose it; a
+    library named for validation is checked when given, validating or not (it failed only at a later --resume)."""
+    from vom_plugin.engine.weights import read_weights_metadata, save_weights
+    from vom_plugin.model import build_model
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    L.train(_args(tmp_path / "v0", shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    ck = L.load_checkpoint(tmp_path / "v0" / "last.pt")
+    assert L.chosen_on(tmp_path / "v0" / "last.pt", ck, json.loads(ck["args"])) == (
+        "not chosen on any set (where its run stood at step 2; no validation chose it)")
+    L.train(_args(tmp_path / "v1", shots, max_steps=2, val_minutes=1e-6, val_hard=1, val_long=0), log=lambda m: None)
+    for name, chosen in (("best.pt", True), ("last.pt", False)):
+        ck = L.load_checkpoint(tmp_path / "v1" / name)
+        said = L.chosen_on(tmp_path / "v1" / name, ck, json.loads(ck["args"]))
+        assert (json.loads(said)["val_hard"] == 1) if chosen else said.startswith("not chosen on any set"), said
+    # a checkpoint from before the record: a best one by its run's set, any other (a validated run's last.pt) not
+    run = L.TrainArgs(out=tmp_path, val_minutes=10).to_json()
+    old = {"model": build_model("lite").state_dict(), "optimizer": {}, "step": 9, "elapsed_s": 6.0, "best": 3.2,
+           "config": "lite", "torch_rng": torch.get_rng_state(), "args": json.dumps(run)}
+    torch.save(old, tmp_path / "last.pt")
+    monkeypatch.setattr(L, "build", build_model)  # the real network from here on
+    L.export_weights(tmp_path / "last.pt", tmp_path / "w.safetensors")
+    assert read_weights_metadata(tmp_path / "w.safetensors")["chosen_on"].startswith("not chosen on any set")
+    # --calibrate does not carry a stale one (an earlier vom's export of last.pt)
+    stale = tmp_path / "stale.safetensors"
+    save_weights(build_model("lite"), stale, fp16=True,
+                 metadata={"checkpoint": "last.pt", "chosen_on": json.dumps(L._selection(run))})
+    monkeypatch.setattr(V, "validation_sets", lambda *a, **k: {})
+    monkeypatch.setattr(V, "describe_sets", lambda sets: "the test's set")
+    monkeypatch.setattr(V, "calibrate_levels", lambda model, sets, device: ((0.0, 1.0), []))
+    assert main(["train", "--calibrate", str(stale), "--levels-only", "--val-long", "0", "--to",
+                 str(tmp_path / "cal.safetensors")]) == 0
+    assert read_weights_metadata(tmp_path / "cal.safetensors")["chosen_on"] == (
+        "not chosen on any set (exported from last.pt, which no validation chose)")
+    # --val-library without held-out clips, not validating now: refused as given, the run not begun
+    empty = tmp_path / "empty_library"
+    empty.mkdir()
+    with pytest.raises(InputError, match=rf"--val-library {re.escape(str(empty))}: holds no finished val clips"):
+        L.train(_args(tmp_path / "vl", shots, max_steps=2, val_minutes=0, val_library=empty), log=lambda m: None)
+    assert not (tmp_path / "vl" / "args.json").exists()

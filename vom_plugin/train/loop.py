@@ -699,6 +699,7 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
     if os.path.lexists(run_log) and (run_log.is_symlink() or not run_log.is_file()):
         raise InputError(f"--out {args.out}: its args.json is a link or a folder, not the run's log vom writes")
     ck = load_checkpoint(last) if args.resume else None
+    val_library_given = args.val_library  # (a resume may take the run's, below)
     if ck is not None:
         resume_settings(args, json.loads(ck.get("args", "{}")), given, log)
     torch.manual_seed(args.seed)
@@ -777,6 +778,11 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
     shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 and shots_root is not None else []
     lib_sets = (V.library_valsets(args.val_library, args.val_frames, args.size, limit=args.val_library_clips)
                 if args.val_minutes > 0 and args.val_library is not None else [])
+    if val_library_given is not None and args.val_minutes <= 0:  # the run records it: a library without held-out
+        # clips failed only at a later --resume that validated (QA)
+        from vom_plugin.train.clips import ClipLibrary
+
+        ClipLibrary(args.val_library, "val", flag="--val-library")
     vshot_sets = (V.validation_shots(args.val_shots, args.library)
                   if args.val_minutes > 0 and args.val_shots is not None else [])
     long_sets: dict[str, list[V.ValSet]] = {}  # what memory holds compounds over a shot: longer clips see it
@@ -842,8 +848,11 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
     if prefetch is not None:
         log(f"batches made ahead by {workers} worker process(es)")
 
-    def checkpoint(path: Path) -> None:
+    def checkpoint(path: Path, chosen: bool = False) -> None:
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
+        # the set it was chosen on, for a best.pt only: an export of any checkpoint claimed the run's selection set
+        # (QA: last.pt of a run that never validated said chosen_on val_hard 8, val_long 24)
+        extra["chosen_on"] = _selection(args.to_json()) if chosen else None
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
                       "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
                       "plan": plan, "guard": {"loss_mean": ema, "skipped": skipped},
@@ -898,7 +907,7 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
             val_csv.row(**r)
         if score < best:
             best = score
-            checkpoint(args.out / "best.pt")
+            checkpoint(args.out / "best.pt", chosen=True)
             checkpoint(last)  # its "best" too: killed before the next one, a resume would take a worse best.pt
             msg += " (best)"
         log(f"val step {step}: {msg}")
@@ -1053,6 +1062,23 @@ def _initial_weights(run: dict[str, Any]) -> str:
     return "random"
 
 
+NOT_CHOSEN = "not chosen on any set"
+
+
+def chosen_on(path: Path, ck: dict[str, Any], run: dict[str, Any]) -> str:
+    """An exported checkpoint's ``chosen_on``: the selection set (JSON) that chose it, where a validation wrote it as
+    the run's best; else ``NOT_CHOSEN``, with where it stood. A checkpoint from before it was recorded: a best one
+    (``best*.pt`` holding a finite score) by its run's set."""
+    if "chosen_on" in ck:
+        chosen = ck["chosen_on"]
+    else:
+        chosen = _selection(run) if path.name.startswith("best") and math.isfinite(float(ck.get("best", math.inf))) \
+            else None
+    if chosen:
+        return json.dumps(chosen, sort_keys=True)
+    return f"{NOT_CHOSEN} (where its run stood at step {ck['step']}; no validation chose it)"
+
+
 def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | None = None) -> dict[str, Any]:
     """Write a checkpoint's model as fp16 safetensors via the engine's save_weights (what load_model reads)."""
     from vom_plugin.engine.weights import save_weights
@@ -1073,7 +1099,7 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
                                       f"the run's checkpoint does not say)")
         meta["run"] = json.dumps({k: run.get(k) for k in ("config", "data", "seed", "batch", "size", "frames", "lr",
                                                            "library", "library_share", "curriculum")}, sort_keys=True)
-        meta["chosen_on"] = json.dumps(_selection(run), sort_keys=True)
+        meta["chosen_on"] = chosen_on(checkpoint, ck, run)
     meta.update(metadata or {})
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, dest, fp16=True, metadata=meta)
