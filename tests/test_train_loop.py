@@ -734,8 +734,13 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(tmp_path: Path, tiny, cut
     (out / "best.pt").write_bytes(data)
     for call in calls:
         with pytest.raises(InputError, match=rf"damaged or not a vom training checkpoint \({re.escape(str(out))}/"
-                                             r"best\.pt beside it may still read\)$"):
+                                             rf"best\.pt beside it may still read: export it, or continue the run "
+                                             rf"from it: copy it over {re.escape(str(out))}/last\.pt, then --resume "
+                                             r"\(the steps after it are trained again\)\)$"):
             call()
+    # the advice works
+    (out / "last.pt").write_bytes((out / "best.pt").read_bytes())
+    assert L.train(_args(out, shots, max_steps=2, val_minutes=0, resume=True), log=lambda m: None)["step"] == 2
 
 
 def test_a_new_best_checkpoints_the_run_too(tmp_path: Path, tiny, monkeypatch):
@@ -1369,3 +1374,32 @@ def test_a_lite2_run_from_another_configs_weights_records_the_imagenet_trunk_too
     save_weights(build_model("lite2"), own, fp16=True)
     assert "ImageNet" not in L._initial_weights({"init": str(own), "config": "lite2"})
     assert "ImageNet" not in L._initial_weights({"init": "default", "config": "lite"})
+
+
+def test_a_second_ctrl_c_says_where_the_last_checkpoint_stands(tmp_path: Path, tiny):
+    """QA: a second Ctrl-C said only "vom train: interrupted by SIGINT" (exit 130): not that the steps since the last
+    checkpoint were lost, nor at which step it stands."""
+    import signal
+
+    from vom_plugin.errors import CancelledError
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+
+    def twice_at_4(m: str) -> None:
+        if m.startswith("step 4 "):
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(CancelledError, match=r"^stopped at once by SIGINT at step 4, without a checkpoint; no "
+                                             r"checkpoint was written yet: its steps are lost; start it again "
+                                             r"\(without --resume\)$"):
+        L.train(_args(out, shots, max_steps=8, val_minutes=0, log_every=1), log=twice_at_4)
+    assert not (out / "last.pt").exists()
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    with pytest.raises(CancelledError, match=rf"^stopped at once by SIGINT at step 4, without a checkpoint; the last "
+                                             rf"checkpoint, {re.escape(str(out))}/last\.pt, is at step 2: the steps "
+                                             r"after it are lost; continue it with --resume$"):
+        L.train(_args(out, shots, max_steps=8, val_minutes=0, log_every=1, resume=True), log=twice_at_4)
+    assert L.load_checkpoint(out / "last.pt")["step"] == 2

@@ -371,7 +371,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         first = (str(e).splitlines() or ["no message"])[0]
         first = first if len(first) <= 200 else first[:199].rstrip() + "..."  # said as cut, not mid-sentence (QA)
         best = Path(path).with_name("best.pt")
-        other = (f" ({best} beside it may still read)" if best.is_file() and best != Path(path) else "")
+        # and how to go on from it (QA: the message said it may read, not what to do with it)
+        how = (f": export it, or continue the run from it: copy it over {path}, then --resume (the steps after it are "
+               f"trained again)" if Path(path).name == "last.pt" else "")
+        other = (f" ({best} beside it may still read{how})" if best.is_file() and best != Path(path) else "")
         raise InputError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}): "
                          f"it is damaged or not a vom training checkpoint{other}") from None
     if not isinstance(ck, dict) or "model" not in ck or "step" not in ck:
@@ -831,6 +834,7 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
 
     def _on_signal(signum, frame):  # finish the step, checkpoint, exit (130): Ctrl-C loses no work either
         if stop["flag"]:  # a second one: now, without the checkpoint
+            stop["again"] = signal.Signals(signum).name
             raise KeyboardInterrupt
         stop["flag"], stop["by"] = True, signal.Signals(signum).name
         # os.write, not print: a signal that lands while the loop prints would make print raise (reentrant call); a
@@ -848,7 +852,10 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
     if prefetch is not None:
         log(f"batches made ahead by {workers} worker process(es)")
 
+    saved_at: int | None = step if ck is not None else None  # the step last.pt holds
+
     def checkpoint(path: Path, chosen: bool = False) -> None:
+        nonlocal saved_at
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
         # the set it was chosen on, for a best.pt only: an export of any checkpoint claimed the run's selection set
         # (QA: last.pt of a run that never validated said chosen_on val_hard 8, val_long 24)
@@ -858,6 +865,8 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
                       "plan": plan, "guard": {"loss_mean": ema, "skipped": skipped},
                       **({"initial_weights": started_from} if started_from else {}),
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
+        if path == last:
+            saved_at = step
 
     def stopping() -> bool:
         return bool(stop["flag"])
@@ -1000,6 +1009,15 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
         # 0 disables it, the last too; a validation at this very step is not run twice
         final = {} if stop["flag"] or args.val_minutes <= 0 else validated if validated_at == step else validate()
         checkpoint(last)
+    except KeyboardInterrupt:  # a second Ctrl-C: now, without a checkpoint; said with where the last one stands (QA:
+        # "interrupted by SIGINT" alone)
+        from vom_plugin.errors import CancelledError
+
+        by = stop.get("again", "SIGINT")  # (SIGINT itself where the run installed no handler: another thread)
+        where = (f"the last checkpoint, {last}, is at step {saved_at}: the steps after it are lost; continue it with "
+                 f"--resume" if saved_at is not None else
+                 "no checkpoint was written yet: its steps are lost; start it again (without --resume)")
+        raise CancelledError(f"stopped at once by {by} at step {step}, without a checkpoint; {where}", by=by) from None
     finally:
         if prefetch is not None:
             prefetch.close()
