@@ -198,3 +198,17 @@ def test_a_matte_with_nan_or_in_0_255_is_refused_naming_its_file(tmp_path: Path,
             "fg_nan": r"fg/0007\.exr: 1 NaN/Inf pixel\(s\) \(first at x=5, y=3\); expected finite colour values"}[what]
     with pytest.raises(InputError, match=says):
         load_frame(fs)
+
+
+def test_float_tiffs_are_read_as_stored_and_integers_scaled(tmp_path: Path) -> None:
+    """A float TIFF matte in 0-1 was divided by 255 as an 8-bit image is (read as 0-0.004: a target of nothing, past
+    the range check); 8- and 16-bit files are code values scaled to 0-1."""
+    from vom_plugin.train.datasets import read_image
+
+    a = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    assert cv2.imwrite(str(tmp_path / "f.tif"), a)
+    assert cv2.imwrite(str(tmp_path / "b.png"), (a * 255).round().astype(np.uint8))
+    assert cv2.imwrite(str(tmp_path / "w.png"), (a * 65535).round().astype(np.uint16))
+    np.testing.assert_allclose(read_image(tmp_path / "f.tif")[..., 0], a)
+    np.testing.assert_allclose(read_image(tmp_path / "b.png")[..., 0], a, atol=1 / 255)
+    np.testing.assert_allclose(read_image(tmp_path / "w.png")[..., 0], a, atol=1 / 65535)

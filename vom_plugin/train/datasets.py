@@ -29,7 +29,8 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff")
 
 
 def read_image(path: Path) -> np.ndarray:
-    """float32 [H, W, C]: EXR as stored (linear), 8/16-bit images scaled to [0, 1] (still sRGB-encoded)."""
+    """float32 [H, W, C]: EXR and float TIFFs as stored (linear), 8/16-bit images scaled to [0, 1] (still
+    sRGB-encoded)."""
     if path.suffix.lower() == ".exr":
         from vom_plugin import import_oiio
 
@@ -46,8 +47,12 @@ def read_image(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise InputError(f"{path}: cannot be read as an image")
-    scale = 65535.0 if img.dtype == np.uint16 else 255.0
-    img = img.astype(np.float32) / scale
+    # integer code values scaled to [0, 1]; a float TIFF holds its values as they are (QA: divided by 255, a matte in
+    # 0-1 was read as 0-0.004, a target of nothing that no range check sees)
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(img.dtype)
+    if scale is None and not np.issubdtype(img.dtype, np.floating):
+        raise InputError(f"{path}: {img.dtype} pixels; expected 8- or 16-bit integers or floats")
+    img = img.astype(np.float32) / (scale or 1.0)
     if img.ndim == 2:
         return img[..., None]
     # OpenCV stores BGR(A); the rest of vom is RGB(A).
