@@ -141,6 +141,16 @@ def test_a_training_checkpoint_given_as_weights_is_told_to_export(tmp_path: Path
     with pytest.raises(InputError, match=r"best\.pt' is not a readable safetensors file \(a training checkpoint\? "
                                          r"export its weights: vom train --export .*best\.pt --to WEIGHTS"):
         read_weights_metadata(tmp_path / "best.pt")
+    # said as what it is, not as a header length that "does not fit" the size of a read's cap (QA)
+    with pytest.raises(InputError, match=r"\(it is a zip archive, as torch saves a checkpoint, not a safetensors "
+                                         r"file\)"):
+        read_weights_metadata(tmp_path / "best.pt")
+    (tmp_path / "w.safetensors").write_bytes((1 << 40).to_bytes(8, "little") + b"{}" * 10)
+    with pytest.raises(InputError, match=r"its first 8 bytes give a header length of 1099511627776, which no "):
+        read_weights_metadata(tmp_path / "w.safetensors")
+    (tmp_path / "w.safetensors").write_bytes((100).to_bytes(8, "little") + b"{}")
+    with pytest.raises(InputError, match=r"its header of 100 bytes runs past its end, after 10 bytes"):
+        read_weights_metadata(tmp_path / "w.safetensors")
 
 
 

@@ -23,8 +23,12 @@ def read_header(data: bytes) -> dict[str, Any]:
     if len(data) < 8:
         raise BadHeader(f"{len(data)} bytes: shorter than a header")
     n = int.from_bytes(data[:8], "little")
-    if n < 2 or n > MAX_HEADER or 8 + n > len(data):
-        raise BadHeader(f"header length {n} does not fit the {len(data)} bytes")
+    if data[:4] == b"PK\x03\x04":  # what torch.save writes (a training checkpoint, last.pt)
+        raise BadHeader("it is a zip archive, as torch saves a checkpoint, not a safetensors file")
+    if n < 2 or n > MAX_HEADER:  # (QA: "does not fit the 16777225 bytes", the read's cap, said as the file's size)
+        raise BadHeader(f"its first 8 bytes give a header length of {n}, which no safetensors header has")
+    if 8 + n > len(data):
+        raise BadHeader(f"its header of {n} bytes runs past its end, after {len(data)} bytes")
     try:
         header = json.loads(data[8 : 8 + n])
     except ValueError:
