@@ -331,10 +331,11 @@ def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
     assert main(["farm", "check", str(shot)]) == 2
     lines = re.findall(r"  frame (\d+): (\S+): (.*)", capsys.readouterr().err)
     assert [int(f) for f, _, _ in lines] == [1, 2, 3]
-    for _, _, why in lines:
+    for f, path, why in lines:  # dog's file, whose roto changed, not hero's that shares its pixels (QA)
+        assert path == str(tmp_path / "o" / f"dog.000{f}.exr"), path
         assert why.startswith(f"rendered before object dog's roto of keyframe 1 ({tmp_path / 'dog.0001.exr'}) was "
-                              f"redrawn, replaced or placed differently (vom:rotos differs"), why
-        assert "every object's file of the frame is stale" in why
+                              f"redrawn, replaced or placed differently, which this frame's matte reads (vom:rotos "
+                              f"differs"), why
     renamed = shot_file("renamed", {"hero": hero, "cat": {1: str(tmp_path / "dog.0001.exr")}})
     assert main(["farm", "check", str(renamed), "--json"]) == 2
     out, err = capsys.readouterr()
@@ -422,9 +423,86 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
     assert set(lines) == {2, 3}, err
     assert lines[2].startswith(f"rendered before the roto of keyframe 1 ({root / 'roto' / 'r.0001.exr'}) was redrawn, "
-                               f"replaced or placed differently (vom:rotos differs"), lines[2]
+                               f"replaced or placed differently, which this frame's matte reads (vom:rotos "
+                               f"differs"), lines[2]
     # a setting the header states is named (QA: "vom:recipe differs" alone)
     assert lines[3].startswith("rendered with working_size 160 (the shot's 128) (vom:recipe differs"), lines[3]
+
+
+def _pixels(folder: Path) -> dict[str, np.ndarray]:
+    return {p.name: oiio.ImageBuf(str(p)).get_pixels(oiio.FLOAT) for p in sorted(folder.glob("[!.]*.exr"))}
+
+
+@pytest.mark.parametrize("objects", [False, True])
+def test_farm_check_flags_only_the_frames_that_read_a_redrawn_roto(tmp_path: Path, objects: bool,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: keyframes 1001, 1013, 1023 and the roto of 1023 redrawn: the check flagged all 12 frames, where a render
+    changed 1015-1023 alone; a two-object shot's redraw of hero's roto flagged every frame and every object's file.
+    Only the frames whose mattes read the roto are flagged (the passes serving them and the keyframes those run
+    toward), and the file of the object whose roto changed is named. Proved against a render of the changed shot:
+    every frame called current is bit-identical to it, every frame that differs is flagged."""
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    last = tmp_path / "last.0008.exr"
+    shutil.copy(root / "roto" / "r.0008.exr", last)
+    keyframes = {1: str(root / "roto" / "r.0001.exr"), 5: str(root / "roto" / "wide.0001.exr"), 8: str(last)}
+    out = "o/{object}.####.exr" if objects else "o/a.####.exr"
+    fields = {"plate": str(root / "plate" / "p.####.exr"), "frames": "1-8", "model": str(root / "model.safetensors"),
+              "device": "cpu", "working_size": 128}
+    if objects:
+        fields["objects"] = {"hero": keyframes, "dog": {3: str(root / "roto" / "r.0001.exr")}}
+    else:
+        fields["keyframes"] = keyframes
+
+    def shot_file(name: str, out: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**fields, "out": str(tmp_path / out), "cache": str(tmp_path / f"c_{name}")}))
+        return path
+
+    shot = shot_file("shot", out)
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    shutil.copy(root / "roto" / "wide.0001.exr", last)  # keyframe 8's roto redrawn
+    capsys.readouterr()
+    assert main(["farm", "check", str(shot), "--json"]) == 2
+    printed, err = capsys.readouterr()
+    flagged = {int(f): why for f, why in json.loads(printed)["bad"].items()}
+    assert set(flagged) == {6, 7, 8}, flagged  # 6-7 read it as their forward pass's far keyframe; 1-5 never
+    whose = "object hero's roto" if objects else "the roto"
+    for f, why in flagged.items():
+        assert f"rendered before {whose} of keyframe 8 ({last}) was redrawn, replaced or placed differently, which " \
+               f"this frame's matte reads (vom:rotos differs)" in why, why
+        assert "every object's file" not in why and "keyframe 1 " not in why and "keyframe 5" not in why
+        if objects:
+            assert why.startswith(f"hero.000{f}.exr: "), why  # the file of the object whose roto changed
+    assert "frames 6-8: vom's earlier output, which a render replaces: requeue" in err, err
+    fresh = shot_file("fresh", out.replace("o/", "fresh/"))
+    assert main(["render", str(fresh), "--progress", "none", "--no-worker"]) == 0
+    before, after = _pixels(tmp_path / "o"), _pixels(tmp_path / "fresh")
+    assert set(before) == set(after) and len(before) == (16 if objects else 8)
+    differ = {int(name.split(".")[1]) for name in before if not np.array_equal(before[name], after[name])}
+    assert differ and differ <= set(flagged), (differ, flagged)  # conservative: every changed frame is flagged
+    assert 8 in differ  # and the redraw did change what it reaches
+
+
+def test_farm_check_names_every_setting_that_decides_pixels(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: working_size and colorspace were named, `top_k: 64` and `memory: first+prev3` only "vom:recipe differs".
+    An output stamps every setting of its recipe (vom:settings): each one changed is named with both values."""
+    from test_runner_render import make_shot_dir
+
+    root = make_shot_dir(tmp_path / "s")
+    shot = _four_frame_shot(tmp_path / "shot.yaml", root, tmp_path)
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+    fields = yaml.safe_load(shot.read_text())
+    shot.write_text(yaml.safe_dump({**fields, "top_k": 64, "memory": "first+prev3"}))
+    capsys.readouterr()
+    assert main(["farm", "check", str(shot), "--json"]) == 2
+    bad = json.loads(capsys.readouterr()[0])["bad"]
+    assert sorted(bad) == ["1", "2", "3", "4"]
+    for why in bad.values():
+        assert why.startswith("rendered with memory first+prev2 (the shot's first+prev3), top_k 128 (the shot's 64) "
+                              "(vom:recipe differs"), why
 
 
 def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again(

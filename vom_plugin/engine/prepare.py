@@ -63,6 +63,7 @@ class Job:
     plate_fps: dict[int, str] = field(default_factory=dict)  # and their cache fingerprints, of what was read
     recipe: str = ""                # vom:recipe of every output file (shot.recipe_stamps)
     roto_stamps: str = ""           # vom:rotos of every output file (shot.recipe_stamps)
+    settings_stamp: str = ""        # vom:settings of every output file (shot.recipe_stamps)
     gain: float = 1.0               # the network input's exposure gain (io.exposure_gain of the first keyframe)
     # an rgba output's colour tag (io.RgbColour), the first keyframe's plate frame's for every frame and every farm
     # chunk: a frame untagged among tagged ones was named by the setting, and a reader trusting the tag flickered (QA)
@@ -481,7 +482,7 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
 
     vom_plugin.import_torch()  # a signal during its import stops the render (130), not aborts the process
     # vom:recipe of the output files, from the rotos and weights as they are now, not when a file is written
-    recipe, roto_stamps = recipe_stamps(shot, windows, layers)
+    recipe, roto_stamps, settings_stamp = recipe_stamps(shot, windows, layers)
     for path, identity in roto_files.items():
         if file_identity(path) != identity:
             raise InputError(f"roto {path} changed while this render read it (saved meanwhile): nothing was rendered; "
@@ -511,7 +512,8 @@ def prepare(shot: Shot, models: LoadedModels | None = None, memo: Memo | None = 
                 rotos=rotos, roto_fp=roto_fp, model=model,
                 model_id=model_id, device=device, cache=cache, cache_off=cache_off, memo=memo,
                 plates={frames[0]: first, first_kf: at_kf}, plate_ids=plate_ids, plate_fps=plate_fps,
-                notes=notes, recipe=recipe, roto_stamps=roto_stamps, gain=gain, made_folders=made,
+                notes=notes, recipe=recipe, roto_stamps=roto_stamps,
+                settings_stamp=settings_stamp, gain=gain, made_folders=made,
                 made_ids={q: folder_identity(q) for q in made},
                 trained=weights_meta.get("source") == "vom train",
                 rgb_colour=vio.RgbColour.of(at_kf.info.metadata, shot.colorspace) if shot.output != "alpha" else None)

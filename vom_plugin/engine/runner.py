@@ -149,6 +149,9 @@ class _Render:
                 "vom/weights": self.job.model_id,
                 "vom/recipe": self.job.recipe,  # as ``prepare`` computed it, from the rotos it read
                 "vom/rotos": self.job.roto_stamps,  # each roto's part of it: the check names the one that changed
+                # the rest of it, setting by setting: the check names each one changed, and where the rotos alone
+                # changed, flags only the frames that read one
+                "vom/settings": self.job.settings_stamp,
                 # the window the network saw (the display window and the overscan of the plate frames on disk, relative
                 # to the display window's origin): frames delivered with other overscan later change it
                 "vom/picture": picture_stamp(self.job.picture),

@@ -80,6 +80,20 @@ def all_passes(timeline: list[int], keyframe_sets: list[list[int]]) -> list[Pass
     return [p for kfs in keyframe_sets for p in plan(timeline, kfs)]
 
 
+def keyframes_read(frame: int, keyframes: list[int]) -> set[int]:
+    """The keyframes whose rotos one object's matte of ``frame`` reads, that object's keyframes ``keyframes``: the
+    keyframe of every pass that serves it and, after that keyframe's own step, the keyframe at the pass's far end
+    (``Propagator.anchor``). A roto redrawn on another keyframe leaves the frame's matte as it was: `vom farm check`
+    flags only the frames whose matte reads it (QA: a redraw at the last keyframe flagged every frame)."""
+    out: set[int] = set()
+    for p in plan([frame], keyframes):  # where the frame lies among the keyframes decides it, not the timeline
+        if frame in p.frames and p.weight(frame) > 0:
+            out.add(p.keyframe)
+            if p.toward is not None and frame != p.keyframe:
+                out.add(p.toward)
+    return out
+
+
 def frames_through(frame: int, passes: list[Pass]) -> list[int]:
     """The plate frames whose pictures reach ``frame``'s matte, of ``passes`` (``all_passes``): the frames of every
     pass that serves it, from the pass's keyframe to it, and the keyframe at the pass's far end, whose roto and

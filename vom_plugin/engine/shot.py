@@ -112,11 +112,14 @@ def recipe_stamp(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
 
 
 def recipe_stamps(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
-                  layers: Mapping[str | None, Mapping[int, str | None]] | None = None) -> tuple[str, str]:
-    """(``vom:recipe``, ``vom:rotos``). ``vom:rotos``: each keyframe's roto's own digest (``object:keyframe=digest``
-    by ``;``, the unnamed object's without a name), by which `vom farm check` names the roto that changed (QA: every
-    object's file of a frame failed as "rendered from other rotos, settings or weights" where one object's roto
-    was redrawn, and the check named the first object's file).
+                  layers: Mapping[str | None, Mapping[int, str | None]] | None = None) -> tuple[str, str, str]:
+    """(``vom:recipe``, ``vom:rotos``, ``vom:settings``). ``vom:rotos``: each keyframe's roto's own digest
+    (``object:keyframe=digest`` by ``;``, the unnamed object's without a name), by which `vom farm check` names the
+    roto that changed (QA: every object's file of a frame failed as "rendered from other rotos, settings or weights"
+    where one object's roto was redrawn, and the check named the first object's file). ``vom:settings``: the rest of
+    the recipe as JSON (each setting and the weights' digest), by which the check names every setting that changed
+    with both values, and knows where the rotos alone differ: then only the frames that read a changed roto are stale
+    (QA: top_k and memory went unnamed; a redraw at the last keyframe flagged frames that never read it).
 
     What an output's ``vom:recipe`` says: a digest of what decides its pixels besides the plate: the settings,
     the weights' bytes and each keyframe's roto, its bytes and placement over its keyframe's plate ``windows``
@@ -134,8 +137,9 @@ def recipe_stamps(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
 
     rotos = shot.rotos()
     layers = roto_layers(shot) if layers is None else layers
-    recipe = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
-              "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model)),
+    settings = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
+                "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model))}
+    recipe = {**settings,
               "rotos": {str(n): {str(kf): [content_digest(p),
                                            vio.roto_over_data_window(p, windows[kf], channel=layers[n][kf])]
                                  + ([layers[n][kf]] if layers[n][kf] else [])  # an object's own layer
@@ -146,7 +150,7 @@ def recipe_stamps(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
 
     each = ";".join(sorted(f"{'' if n is None else n}:{kf}={digest_of(v, 6)}"
                            for n in rotos for kf, v in recipe["rotos"][str(n)].items()))
-    return digest_of(recipe, 12), each
+    return digest_of(recipe, 12), each, json.dumps(settings, sort_keys=True)
 
 
 def _unknown_tokens(out: str) -> list[str]:

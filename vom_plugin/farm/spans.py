@@ -355,6 +355,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
         gone: list[Path] = []
         found: OutputProblem | None = None
         found_at: float | None = None  # its output's time, where it was matted from a plate frame delivered again
+        found_shared = False  # found is _Shared's: stale only through another object's roto
         for pattern, channels in shot.output_channels():
             out = Path(frame_path(pattern, f))
             where = f"{out.name}: " if many else ""
@@ -384,8 +385,12 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                     exact.add((f, pattern))  # frame unreadable here passed a stale frame)
             if problem:
                 replaced = _replaced(out, f, objects_of.get(pattern), shot.plate)
-                if found is None or (found.replaced and not replaced):
+                # the file of the object whose roto changed before another's that shares its pixels (QA)
+                rather = found is not None and found.replaced == replaced and found_shared \
+                    and not isinstance(problem, _Shared)
+                if found is None or (found.replaced and not replaced) or rather:
                     found, found_at = OutputProblem(where + problem, out, False, replaced), None
+                    found_shared = isinstance(problem, _Shared)
                     if isinstance(problem, _Redelivered):
                         with contextlib.suppress(OSError):
                             found_at = out.stat().st_mtime
@@ -677,6 +682,53 @@ def _settings(farm: FarmShot) -> dict[str, str]:
     return {name: str(getattr(shot, name)) for name in ("working_size", "colorspace")}
 
 
+def _settings_stamp_differing(then: str, now: str) -> str | None:
+    """The settings two ``vom:settings`` stamps give otherwise, with both values ("top_k 64 (the shot's 30)", the
+    weights by their file's digest); "" where none does; None where ``then`` is not one vom writes."""
+    import json
+
+    try:
+        old, new = json.loads(then), json.loads(now)
+    except ValueError:
+        return None
+    if not isinstance(old, dict):
+        return None
+    said = []
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) == new.get(name):
+            continue
+        if name == "weights":  # a digest: the file's, not its name (another mount spells the path otherwise)
+            said.append(f"other weights (a file of digest {str(old.get(name))[:12]}; the shot's model is of "
+                        f"{str(new.get(name))[:12]}: another weights file, or another vom version's default)")
+        else:
+            said.append(f"{name} {old.get(name, '(not said)')} (the shot's {new.get(name, '(none)')})")
+    return ", ".join(said)
+
+
+def _rotos_read(then: str, now: str, frame: int, shot: FarmShot) -> set[tuple[str, int]] | None:
+    """The (object, keyframe) rotos that differ between two ``vom:rotos`` stamps and that the frame's mattes read
+    (``schedule.keyframes_read``: the passes serving it and their far keyframes, every object's: an object's alpha is
+    shared where another's overlaps it); None where that is not known (a stamp vom does not write, a roto added or
+    removed: every frame then)."""
+    from vom_plugin.engine.schedule import keyframes_read
+
+    old, new = _roto_entries(then), _roto_entries(now)
+    if old is None or new is None or set(old) != set(new):
+        return None
+    keyframes = {"" if n is None else n: sorted(kfs) for n, kfs in shot.object_keyframes}
+    if any(n not in keyframes for n, _ in new):
+        return None
+    changed = {key for key in new if old[key] != new[key]}
+    if not changed:  # the recipe differs, but not by a roto nor a setting it names: not judged here
+        return None
+    return {(n, kf) for n, kf in changed if kf in keyframes_read(frame, keyframes[n])}
+
+
+class _Shared(str):
+    """``_stamp_problem``'s reason for one object's file that is stale only as another object's matte reads a changed
+    roto (the objects share a pixel where they overlap): the file of the object whose roto changed is said first."""
+
+
 def _settings_differing(meta: dict[str, Any], settings: dict[str, str] | None) -> str:
     """The ``settings`` (``_settings``'s) an output's header states otherwise: "working_size 192 (the shot's 960)",
     "" where those it states agree or the shot's cannot be read."""
@@ -685,9 +737,9 @@ def _settings_differing(meta: dict[str, Any], settings: dict[str, str] | None) -
     return ", ".join(said)
 
 
-def _recipe(farm: FarmShot) -> tuple[str, str, dict[str, str]]:
-    """The shot's ``vom:recipe`` and ``vom:rotos`` (it reads the rotos and weights, and its keyframes' plate headers),
-    and each roto's file by its ``vom:rotos`` name (``object:keyframe``)."""
+def _recipe(farm: FarmShot) -> tuple[str, str, str, dict[str, str]]:
+    """The shot's ``vom:recipe``, ``vom:rotos`` and ``vom:settings`` (it reads the rotos and weights, and its
+    keyframes' plate headers), and each roto's file by its ``vom:rotos`` name (``object:keyframe``)."""
     from vom_plugin.engine.prepare import keyframe_windows, plate_view
     from vom_plugin.engine.shot import Shot, recipe_stamps, roto_layers
     from vom_plugin.io import existing_frame_path, read_info
@@ -716,14 +768,15 @@ def _roto_entries(stamp: str) -> dict[tuple[str, int], str] | None:
     return out
 
 
-def _rotos_changed(then: str, now: str, files: dict[str, str]) -> str:
+def _rotos_changed(then: str, now: str, files: dict[str, str],
+                   only: set[tuple[str, int]] | None = None) -> str:
     """Which rotos differ between two ``vom:rotos`` stamps, in words ("" where none does, or a stamp is not one vom
-    writes: the recipe's words then)."""
+    writes: the recipe's words then); ``only``: of these (object, keyframe) alone."""
     old, new = _roto_entries(then), _roto_entries(now)
     if old is None or new is None:
         return ""
     said = []
-    for name, kf in sorted(set(old) | set(new)):
+    for name, kf in sorted((set(old) | set(new)) if only is None else only):
         whose = f"object {name}'s roto" if name else "the roto"
         path = files.get(f"{name}:{kf}", "?")
         if (name, kf) not in new:
@@ -753,6 +806,50 @@ def _exposure(farm: FarmShot) -> str:
     from vom_plugin.io import open_sequence
 
     return gain_stamp(shot_exposure_gain(Shot.from_yaml(farm.path), open_sequence(farm.plate)))
+
+
+def _recipe_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Once,
+                    settings: _Once | None) -> str | None:
+    """Where an output's ``vom:recipe`` is not the shot's now, why: the settings and rotos that changed, of those
+    that decide this frame's pixels; None where none of them does."""
+    expected, rotos_now, settings_now, files = recipes.of() or (None, "", "", {})
+    if expected is None or str(meta["vom:recipe"]) == expected:
+        return None
+    # outputs of vom since session 55 say every setting (vom:settings): each one named with both values, and
+    # where the settings are the shot's, only the rotos this frame's mattes read count (QA: a redraw at the
+    # last keyframe flagged the frames between the first two, which a render left bit-identical)
+    named_all = _settings_stamp_differing(str(meta["vom:settings"]), settings_now) \
+        if "vom:settings" in meta else None
+    read = _rotos_read(str(meta["vom:rotos"]), rotos_now, frame, shot) \
+        if named_all == "" and "vom:rotos" in meta else None
+    if read is not None:
+        if not read:
+            return None  # the rotos that changed reach other frames alone
+        changed = _rotos_changed(str(meta["vom:rotos"]), rotos_now, files, read)
+        held = {n for n in str(meta.get("vom:objects") or "").split(",") if n}
+        if held and not any(n in held for n, _ in read):  # another object's matte shares its pixels
+            return _Shared(f"rendered before {changed}, which this frame's matte of that object reads (vom:rotos "
+                           f"differs: the objects share the pixels where they overlap, so a render writes this "
+                           f"file again)")
+        return f"rendered before {changed}, which this frame's matte reads (vom:rotos differs)"
+    changed = _rotos_changed(str(meta["vom:rotos"]), rotos_now, files) if "vom:rotos" in meta else ""
+    named = named_all if named_all is not None else \
+        _settings_differing(meta, settings.of() if settings is not None else None)
+    if changed:  # outputs of vom before session 54 say the recipe alone
+        # an object's own file ({object}): the others' rotos reach it, as the objects share each pixel
+        names = {n for stamp in (str(meta["vom:rotos"]), rotos_now) for n, _ in _roto_entries(stamp) or {}}
+        one_of = "vom:objects" in meta and "," not in str(meta["vom:objects"]) and len(names) > 1
+        shared = "; the objects share each pixel, so every object's file of the frame is stale" \
+            if one_of else ""
+        also = f", and with {named}" if named else ""
+        return (f"rendered before {changed}{also} (vom:rotos differs: an output of an earlier version of the "
+                f"shot{shared})")
+    if named:  # the setting itself, where the header says it (QA: "vom:recipe differs" alone)
+        return (f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot, its "
+                f"rotos perhaps other too)")
+    return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
+            "of an earlier version of the shot, or of other weights: another weights file, or another vom "
+            "version's default)")
 
 
 def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _Once | None = None,
@@ -814,25 +911,9 @@ def _stamp_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _O
             return (f"computed by another vom version's arithmetic (vom:arithmetic {meta['vom:arithmetic']}; this "
                     f"vom's is {PREDICTION_ARITHMETIC}): its pixels differ from what this vom renders")
     if recipes is not None and "vom:recipe" in meta:
-        expected, *rest = recipes.of() or (None,)
-        if expected is not None and str(meta["vom:recipe"]) != expected:
-            changed = _rotos_changed(str(meta["vom:rotos"]), *rest) if "vom:rotos" in meta else ""
-            named = _settings_differing(meta, settings.of() if settings is not None else None)
-            if changed:  # outputs of vom before session 54 say the recipe alone
-                # an object's own file ({object}): the others' rotos reach it, as the objects share each pixel
-                names = {n for stamp in (str(meta["vom:rotos"]), rest[0]) for n, _ in _roto_entries(stamp) or {}}
-                one_of = "vom:objects" in meta and "," not in str(meta["vom:objects"]) and len(names) > 1
-                shared = "; the objects share each pixel, so every object's file of the frame is stale" \
-                    if one_of else ""
-                also = f", and with {named}" if named else ""
-                return (f"rendered before {changed}{also} (vom:rotos differs: an output of an earlier version of the "
-                        f"shot{shared})")
-            if named:  # the setting itself, where the header says it (QA: "vom:recipe differs" alone)
-                return (f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot, its "
-                        f"rotos perhaps other too)")
-            return ("rendered from other rotos, settings or weights than the shot's (vom:recipe differs: an output "
-                    "of an earlier version of the shot, or of other weights: another weights file, or another vom "
-                    "version's default)")
+        why = _recipe_problem(meta, frame, shot, recipes, settings)
+        if why:
+            return why
     # the overscan the network saw: a frame matted before plate frames with more overscan were delivered (a job
     # made before the plate's own render finished) saw another picture (outputs before session 38 have none)
     if picture is not None and "vom:picture" in meta:
