@@ -274,6 +274,27 @@ def test_farm_check_passes_complete_frames(farm_shot: Path, tmp_path: Path,
     assert f"1 temporary file(s) beside the frames (e.g. {left}): a write in progress, or a killed one's" in err, err
 
 
+def test_farm_check_of_a_plate_no_render_can_read_says_so_once_and_advises_no_requeue(
+        farm_shot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: with the plate moved, the check said a line a frame ("its plate frame cannot be read to compare with") and
+    advised requeueing the tasks, each of which exits 2 on the plate. Said once, as a render says it, exit 2; a plate
+    frame missing alone is said with its frame, to be delivered before a requeue."""
+    for f in range(1, 9):
+        _good(tmp_path, f)
+    (tmp_path / "plate").rename(tmp_path / "moved")
+    assert main(["farm", "check", str(farm_shot)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"vom farm: error: {farm_shot}: plate: no files match the sequence pattern "
+                   f"'{tmp_path / 'plate' / 'p.####.exr'}' (folder {tmp_path / 'plate'} does not exist)\n"), err
+    (tmp_path / "moved").rename(tmp_path / "plate")
+    (tmp_path / "plate" / "p.0005.exr").unlink()
+    assert main(["farm", "check", str(farm_shot)]) == 2
+    err = capsys.readouterr().err
+    assert "  frame 5: " in err and "its plate frame cannot be read" in err and "requeue the tasks that" not in err
+    assert "  frame 5: a render reads its plate frame too and fails (exit 2): deliver it to the plate first, then " \
+           "requeue the tasks" in err, err
+
+
 def test_farm_check_fails_on_a_file_vom_did_not_write(farm_shot: Path, tmp_path: Path,
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """Right size, right channel, whole pixels, and still not a matte: an EXR that vom did not write (a plate

@@ -137,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
             # a render replaces only what it can read as its own output of that frame (QA: a requeued task failed
             # on a truncated file again and again, and nothing said what to do); vom's earlier outputs it replaces,
             # which the advice to move every file away did not say (QA)
-            again = [f for f, why in bad.items() if why.replaced]
-            kept = [f for f, why in bad.items() if not why.replaced]
+            again = [f for f, why in bad.items() if why.replaced and not why.plate]
+            kept = [f for f, why in bad.items() if not why.replaced and not why.plate]
+            unread = [f for f, why in bad.items() if why.plate]
             if again:
                 print(f"  frame{'s' if len(again) > 1 else ''} {compact_range(again)}: vom's earlier output, which a "
                       f"render replaces: requeue the tasks that render {'them' if len(again) > 1 else 'it'}",
@@ -147,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  frame{'s' if len(kept) > 1 else ''} {compact_range(kept)}: a file a render does not replace "
                       f"(damaged, read-only, another frame's, objects' or plate's, or not vom's): move it away (or "
                       f"make it writable), then requeue the tasks", file=sys.stderr)
+            if unread:  # a render of them fails on it too (QA: "requeue" where every task exited 2)
+                print(f"  frame{'s' if len(unread) > 1 else ''} {compact_range(unread)}: a render reads "
+                      f"{'their plate frames' if len(unread) > 1 else 'its plate frame'} too and fails (exit 2): "
+                      f"deliver {'them' if len(unread) > 1 else 'it'} to the plate first, then requeue the tasks",
+                      file=sys.stderr)
         if problems:
             return 2
         if not args.json:

@@ -314,15 +314,16 @@ class OutputProblem(str):
     missing: bool
     replaced: bool  # a render replaces the file (vom's earlier output of the frame); else it must be moved away
     paths: tuple[Path, ...]  # every file of the frame it is about (each object's missing one): ``path`` first
+    plate: bool  # its plate frame cannot be read: a render of it fails too (exit 2), a requeue alone does not help
 
     def __new__(cls, text: str, path: Path, missing: bool, replaced: bool = True,
-                paths: tuple[Path, ...] = ()) -> OutputProblem:
+                paths: tuple[Path, ...] = (), plate: bool = False) -> OutputProblem:
         obj = super().__new__(cls, text)
-        obj.path, obj.missing, obj.replaced, obj.paths = path, missing, replaced, paths or (path,)
+        obj.path, obj.missing, obj.replaced, obj.paths, obj.plate = path, missing, replaced, paths or (path,), plate
         return obj
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickled and copied with its fields (its __new__ takes them)
-        return (type(self), (str(self), self.path, self.missing, self.replaced, self.paths))
+        return (type(self), (str(self), self.path, self.missing, self.replaced, self.paths, self.plate))
 
 
 class _Redelivered(str):
@@ -334,9 +335,14 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
     alpha channel, not this version of the shot's); empty when every frame is complete. The farm job's last step
     fails on any. ``notes`` receives what could not be checked (the recipe, where the rotos or weights are not
     readable here)."""
-    from vom_plugin.io import existing_frame_path, frame_path, read_info
+    from vom_plugin.io import existing_frame_path, frame_path, open_sequence, read_info
     from vom_plugin.io.verify import output_problem
 
+    if shot.plate:  # a plate moved or not mounted: every task exits 2 on it, which a requeue does not help (QA: a
+        try:  # line a frame, "its plate frame cannot be read", then "requeue the tasks"): said once, as a render does
+            open_sequence(shot.plate)
+        except InputError as e:
+            raise InputError(f"{shot.path}: {e}") from None
     problems: dict[int, OutputProblem] = {}
     many = len(shot.output_channels()) > 1
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
@@ -368,7 +374,8 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                 try:
                     expected = read_info(existing_frame_path(shot.plate, f))
                 except InputError as e:
-                    found = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False)
+                    found = OutputProblem(f"its plate frame cannot be read to compare with ({e})", out, False,
+                                          plate=True)
                     continue
             problem = next((p for c in channels
                             if (p := output_problem(out, expected, c, hard=c in shot.mask_channels))), None)
@@ -397,7 +404,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
         if found is not None and (not found.replaced or not gone):
             if gone:
                 found = OutputProblem(f"{found}; {', '.join(p.name for p in gone)} missing too", found.path, False,
-                                      found.replaced)
+                                      found.replaced, plate=found.plate)
             problems[f] = found
             if found_at is not None:
                 redelivered[f] = found_at
