@@ -347,7 +347,9 @@ def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
     shot = shot_file("shot", {"hero": hero, "dog": {1: str(tmp_path / "dog.0001.exr")}})
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
     assert main(["farm", "check", str(shot)]) == 0
-    capsys.readouterr()
+    # a frame is two files (QA: "all 20 frames written and readable" of 40 files)
+    assert capsys.readouterr().out == (f"all 3 frames written and readable (6 files, "
+                                       f"{tmp_path / 'o' / '{object}.####.exr'})\n")
     shutil.copy(root / "roto" / "r.0001.exr", tmp_path / "dog.0001.exr")  # dog's roto redrawn
     assert main(["farm", "check", str(shot)]) == 2
     lines = re.findall(r"  frame (\d+): (\S+): (.*)", capsys.readouterr().err)
@@ -1057,8 +1059,17 @@ def test_a_job_for_frames_or_keyframes_the_plate_lacks_is_refused_before_it_is_m
         path.write_text(yaml.safe_dump({**shot, **change}))
         for kind in ("openjd", "opencue"):
             assert main(["farm", kind, str(path), "--out", str(tmp_path / f"job_{name}_{kind}")]) == 2
-            assert says in capsys.readouterr().err
+            err = capsys.readouterr().err
+            assert says in err and "ask for frames" not in err, err
             assert not (tmp_path / f"job_{name}_{kind}").exists()
+    # a plate on twos asked for every frame: the stepped range that names its frames (QA: the even ones listed alone)
+    for f in (2, 4, 6, 8):
+        (tmp_path / "plate" / f"p.{f:04d}.exr").unlink()
+    path = tmp_path / "twos.yaml"
+    path.write_text(yaml.safe_dump({**shot, "frames": "1-7"}))
+    assert main(["farm", "openjd", str(path), "--out", str(tmp_path / "job_twos")]) == 2
+    assert "missing frames 2, 4, 6 (3 of the 7 requested, e.g. " in (err := capsys.readouterr().err), err
+    assert err.rstrip().endswith("; the plate's frames among them are every 2nd: ask for frames 1-7x2"), err
 
 
 def test_a_job_whose_spans_cross_a_hole_or_a_slate_is_refused_before_it_is_made(

@@ -100,9 +100,29 @@ def test_by_default_a_span_is_one_task(tmp_path: Path) -> None:
         yaml.safe_load(_dump_template(tmp_path, "--chunk", "span"))
     r = _vom("farm", "openjd", str(shot), "--chunk", "10", "--out", str(tmp_path / "c"))
     assert r.returncode == 0 and "--chunk 10 cuts a span into tasks that continue one another's propagation" in r.stderr
-    assert "up to 6x the work" in r.stderr  # the longest span, 51 frames, in 6 chunks
+    assert "propagates through up to 6 chunks' frames" in r.stderr  # the longest span, 51 frames, in 6 chunks
     bad = _vom("farm", "openjd", str(shot), "--chunk", "spam", "--out", str(tmp_path / "d"))
     assert bad.returncode == 2 and "'spam' is not a whole number of frames, nor `span`" in bad.stderr
+
+
+def test_the_chunk_note_says_which_way_each_span_propagates(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: one keyframe in the middle and --chunk 4: the note said the chunks continue one another "in order" and the
+    work falls on the "last chunk"; before the keyframe the propagation runs backward, so it falls on the first.
+    And "chunks of at most 1 frames"."""
+    from vom_plugin.cli import main
+
+    shot = _shot_file(tmp_path, frames="1001-1023", keyframes={1012: str(tmp_path / "roto.1012.exr")})
+    assert main(["farm", "openjd", str(shot), "--chunk", "4", "--out", str(tmp_path / "b")]) == 0
+    note = next(line for line in capsys.readouterr().err.splitlines() if "--chunk 4" in line)
+    assert " in order;" not in note and "the span's last chunk" not in note, note
+    assert "after a keyframe in frame order, each chunk from the one before it; before the first keyframe backward, " \
+           "each chunk from the one after it (run in frame order, the first chunk propagates through every later " \
+           "chunk's frames" in note, note
+    assert "the chunk farthest from a keyframe, a span's last chunk after a keyframe, its first before the first " \
+           "keyframe, propagates through up to 3 chunks' frames" in note, note
+    t = build_template(load_farm_shot(shot), chunk=1)
+    assert t["description"].endswith("2 independent span(s) in chunks of at most 1 frame."), t["description"]
 
 
 def _dump_template(tmp_path: Path, *args: str) -> str:

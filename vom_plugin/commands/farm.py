@@ -156,7 +156,10 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             return 2
         if not args.json:
-            print(f"all {len(shot.frames)} frames written and readable ({one_line(shot.out)})")
+            # one sequence per object: a frame is that many files (QA: "all 20 frames" of 40 files)
+            sequences = len(shot.output_channels())
+            files = f"{len(shot.frames) * sequences} files, " if sequences > 1 else ""
+            print(f"all {len(shot.frames)} frames written and readable ({files}{one_line(shot.out)})")
         return 0
     check_out_folders(shot)
     unchecked = check_plate(shot)  # a job whose every task would exit 2 is refused here, before it is submitted
@@ -194,12 +197,9 @@ def run(args: argparse.Namespace) -> int:
                   f"propagation steps in all, against {alone} for the shot rendered as one task, `vom render "
                   f"{_shell_word(str(shot.path))}`): on a farm of few nodes that one render is done sooner",
                   file=sys.stderr)
-    longest = max(len(s.frames) for s in spans)
-    if args.chunk is not None and args.chunk < longest:
-        print(f"vom farm: note: --chunk {args.chunk} cuts a span into tasks that continue one another's propagation "
-              f"in order; a farm that runs a step's tasks at once has each propagate from its keyframe again (no "
-              f"sooner done, and up to {-(-longest // args.chunk)}x the work of one task for the span's last chunk): "
-              "limit the step to one task at a time, or leave --chunk at span", file=sys.stderr)
+    cut = [s for s in spans if args.chunk is not None and args.chunk < len(s.frames)]
+    if cut:
+        print(f"vom farm: note: {one_line(_chunk_note(args.chunk, cut))}", file=sys.stderr)
     if shot.cache is None:
         print(f"vom farm: warning: {one_line(shot.path)} has no `cache:` folder, so each worker uses its own user "
               "cache and a chunk run on another worker than the chunk before it recomputes the propagation from the "
@@ -213,6 +213,30 @@ def run(args: argparse.Namespace) -> int:
               "task would render without the cache (no chunk goes on from the one before it); set `cache:` to a "
               "folder all workers share", file=sys.stderr)
     return 0
+
+
+def _chunk_note(chunk: int, cut: list) -> str:
+    """What ``--chunk`` costs, for the spans it cuts (``cut``): a pass runs away from its keyframe, so before the first
+    keyframe the chunks go on from one another in reverse (QA: the note said "in order", the work on the last chunk,
+    where a backward span's fell on its first)."""
+    kinds = {s.kind for s in cut}
+    ways = []
+    if "after" in kinds:
+        ways.append("after a keyframe in frame order, each chunk from the one before it")
+    if "before" in kinds:
+        ways.append("before the first keyframe backward, each chunk from the one after it (run in frame order, the "
+                    "first chunk propagates through every later chunk's frames, which then read them from the cache)")
+    if "between" in kinds:
+        ways.append("between two keyframes from both, each chunk from the chunks on either side")
+    far = [w for k, w in (("after", "a span's last chunk after a keyframe"),
+                          ("before", "its first before the first keyframe"),
+                          ("between", "the first and the last between two keyframes")) if k in kinds]
+    longest = max(len(s.frames) for s in cut)
+    return (f"--chunk {chunk} cuts a span into tasks that continue one another's propagation away from its "
+            f"keyframe: {'; '.join(ways)}. A farm that runs a step's tasks at once has each propagate from its "
+            f"keyframe again (no sooner done: the chunk farthest from a keyframe, {', '.join(far)}, propagates "
+            f"through up to {-(-longest // chunk)} chunks' frames): limit the step to one task at a time, or leave "
+            f"--chunk at span")
 
 
 def _shell_word(text: str) -> str:

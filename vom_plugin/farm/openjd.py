@@ -91,8 +91,8 @@ def build_template(shot: FarmShot, chunk: int | None = None) -> dict[str, Any]:
         "name": f"vom {farm_name(shot.name)}",  # a job name is a format string: no user text unchecked
         "description": description(f"vom matte of {shot.path.name}: frames {compact_range(shot.frames)}, "
                                    f"keyframes {', '.join(map(str, shot.keyframes))}; {len(spans)} independent "
-                                   + (f"span(s) in chunks of at most {chunk} frames." if chunk else
-                                      "span(s), one task each.")),
+                                   + (f"span(s) in chunks of at most {chunk} frame{'s' if chunk > 1 else ''}."
+                                      if chunk else "span(s), one task each.")),
         "parameterDefinitions": [
             # no dataFlow: job attachments would copy the shot file to the worker's session folder, where the
             # plate and out paths it gives relative to itself name other files; vom reads and writes shared storage

@@ -406,13 +406,30 @@ def open_sequence(pattern: str | os.PathLike[str], frames: list[int] | None = No
     missing = seq.missing()
     if missing:
         example = seq.path(missing[0])
-        hint = parsed.padding_hint(text) or parsed.misnumbered_hint(missing) or _other_extension_hint(example)
+        hint = parsed.padding_hint(text) or parsed.misnumbered_hint(missing) or _other_extension_hint(example) \
+            or _stepped_hint(seq.frames, missing)
         raise InputError(
             f"sequence {text}: missing frame{'s' if len(missing) > 1 else ''} {format_frames(missing)} "
             f"({len(missing)} of the {len(seq.frames)} requested, e.g. {example}{_link_note(example)}){hint}"
         )
     _refuse_spelt_twice(text, parsed, seq.frames)
     return seq
+
+
+def _stepped_hint(asked: list[int], missing: list[int]) -> str:
+    """``; the plate's frames among them are every 2nd: ask for 1005-1019x2`` where the requested frames on disk are
+    exactly every Nth of them (a plate on twos asked for 1005-1019: its even frames were listed as missing alone, QA),
+    else ""."""
+    import math
+
+    there = sorted(set(asked) - set(missing))
+    if len(there) < 3 or len(missing) < 2:  # one frame missing between two is a hole, not a plate on twos
+        return ""
+    step = math.gcd(*(f - there[0] for f in there[1:]))
+    if step < 2 or there != [f for f in asked if (f - there[0]) % step == 0]:
+        return ""
+    nth = {2: "2nd", 3: "3rd"}.get(step, f"{step}th")
+    return f"; the plate's frames among them are every {nth}: ask for frames {there[0]}-{there[-1]}x{step}"
 
 
 def _other_extension_hint(path: Path) -> str:
