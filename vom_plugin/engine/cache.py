@@ -589,9 +589,13 @@ class ShotCache:
             return
         free = free_bytes(self.root)
         if free is not None and free - size < self.min_free:
-            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**20:,.1f} MiB free, and the cache "
-                                   f"leaves {self.min_free / 2**30:,.6g} GiB free for the outputs "
-                                   f"(VOM_CACHE_MIN_FREE_GB); free space there or pass --cache DIR on another disk")
+            # one unit, and the write that did not fit (QA: "76,154.6 MiB free, and the cache leaves 74.3695 GiB"
+            # read as room enough: the entry's size was not said)
+            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**30:,.4f} GiB free: a "
+                                   f"{size / 2**20:,.1f} MiB entry would leave less than the "
+                                   f"{self.min_free / 2**30:,.4g} GiB the cache "
+                                   f"leaves free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there or pass "
+                                   f"--cache DIR on another disk")
 
     @property
     def wrote_since_evict(self) -> bool:
