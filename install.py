@@ -268,17 +268,13 @@ def byte_compile(python, args):
         stdout=subprocess.DEVNULL)
 
 
-EDITABLE_MODE = "editable_mode=compat"
-
-
 def stamp_key(args, python):
     """What makes an install current: the project file, the torch requirement, the interpreter, and for a copy
     (--no-editable) vom's own files, which a copy does not follow (after a `git pull` it kept running the old code,
     saying it was up to date)."""
     h = hashlib.sha256()
     h.update((ROOT / "pyproject.toml").read_bytes())
-    h.update(json.dumps({"torch": args.torch, "python": str(python), "copy": bool(args.no_editable),
-                         "editable": None if args.no_editable else EDITABLE_MODE}).encode())
+    h.update(json.dumps({"torch": args.torch, "python": str(python), "copy": bool(args.no_editable)}).encode())
     if args.no_editable:
         for path in sorted((ROOT / "vom_plugin").rglob("*")) + sorted((ROOT / "node_defs").rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
@@ -475,9 +471,7 @@ def ensure_environment(args):
         run([python, "-m", "pip", "uninstall", "--disable-pip-version-check", "-y", "vom"],
             "remove vom's install under its old name (vom: that name on PyPI is another project)")
     target = "%s[%s]" % (ROOT, ",".join(args.extras)) if args.extras else str(ROOT)
-    # an editable install as a path in a .pth file ("compat"): type checkers (mypy, Pyright) follow that, not the
-    # import hook setuptools makes by default, so a TD's `mypy` in this environment read vom as untyped (QA)
-    reqs = [target] if args.no_editable else ["--config-settings", EDITABLE_MODE, "-e", target]
+    reqs = [target] if args.no_editable else ["-e", target]
     if args.torch:
         reqs.append(args.torch)
     run([python, "-m", "pip", "install", "--disable-pip-version-check", *reqs],
