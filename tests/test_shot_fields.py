@@ -706,6 +706,25 @@ def test_a_relative_path_set_afterwards_is_the_working_folders_when_it_is_set(
     assert checked.out == str(tmp_path / "a" / "out" / "m.####.exr") and checked.cache == tmp_path / "a" / "c"
     assert checked.keyframes == {1: tmp_path / "a" / "r.0001.exr"}
     assert checked.plate == str(tmp_path / "a" / "p.####.exr") and checked.model == "default"
+    # as Paths too, the type the fields hold (review: a relative Path roto was left to the render's folder)
+    monkeypatch.chdir(tmp_path / "a")
+    later.keyframes = {1: Path("r.0001.exr")}  # type: ignore[assignment]
+    later.objects = None
+    later.cache = Path("c")  # type: ignore[assignment]
+    monkeypatch.chdir(tmp_path / "b")
+    assert later == made and later.checked().keyframes == {1: tmp_path / "a" / "r.0001.exr"}
+    hero = Shot(plate="/x/p.####.exr", out="/x/{object}.####.exr", objects={"hero": {1: "/x/h.exr"}})
+    hero.objects = {"hero": Path("h.0001.exr")}  # type: ignore[assignment]
+    assert hero.checked().objects == {"hero": {1: tmp_path / "b" / "h.0001.exr"}}
+    # a working folder that is gone: an absolute path is set as ever, a relative one refused naming the field
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    later.out = "/y/o.####.exr"
+    later.cache = None
+    with pytest.raises(InputError, match=r"^out: a relative path, and the working folder it would be read in no "):
+        later.out = "o.####.exr"
 
 
 def test_a_fileseq_sequence_is_taken_as_a_pattern(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -722,6 +741,11 @@ def test_a_fileseq_sequence_is_taken_as_a_pattern(tmp_path: Path, monkeypatch: p
     assert shot.plate == str(tmp_path / "p2.#####.exr")
     with pytest.raises(InputError, match=r"plate '.*one\.exr': a fileseq sequence without frame padding"):
         Shot(plate=fileseq.FileSequence(str(tmp_path / "one.exr")), out="o.####.exr", keyframes={1: "r.exr"})
+    # relative, from a mapping with a base folder: that folder's, as a text path is (review: the working folder's)
+    got = Shot.from_dict({"plate": fileseq.FileSequence("plates/p.1001-1010#.exr"), "out": "o.####.exr",
+                          "keyframes": {1001: "r.exr"}}, base_dir=tmp_path / "sh010")
+    assert got.plate == str(tmp_path / "sh010" / "plates" / "p.####.exr") and got.out == str(tmp_path / "sh010" /
+                                                                                              "o.####.exr")
 
 
 def test_a_stereo_view_token_is_refused_as_the_nuke_node_refuses_it() -> None:

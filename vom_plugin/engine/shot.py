@@ -313,11 +313,7 @@ class Shot:
         # (QA: it was read at render time, so a host that changed folder in between wrote the mattes elsewhere, and
         # == of two Shots changed with the working folder)
         if name in _PATH_FIELDS and self.__dict__.get("_made"):
-            if isinstance(value, os.PathLike) and name != "keyframes":
-                value = os.fspath(value)
-            if name in ("plate", "out"):
-                value = _from_fileseq(name, value)
-            value = _resolved({name: value}, Path.cwd())[name]
+            value = _resolved({name: value}, _working_folder(name))[name]
         object.__setattr__(self, name, value)
 
     def checked(self) -> Shot:
@@ -421,7 +417,7 @@ class Shot:
             raise InputError(f"shot file {str(p)!r}: {e}") from None
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if overrides:  # (the working folder is asked for only then: it may be gone, a shot file's paths need it not)
-            overrides = _resolved(overrides, Path.cwd())
+            overrides = _resolved(overrides, _working_folder("an override"))
         try:
             data = _resolved(data, p.resolve().parent)
         except InputError as e:  # a ~user of no user: which file says it (QA)
@@ -556,9 +552,17 @@ Shot.__init__ = _init_checking_names(Shot.__init__)  # type: ignore[method-assig
 _PATH_FIELDS = frozenset({"plate", "out", "cache", "model", "keyframes", "objects"})
 
 
-def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
-    """``data``'s fields with their relative paths resolved against ``base`` (other values as they are)."""
+def _resolved(data: Mapping[str, Any], base: Path | Callable[[], Path]) -> dict[str, Any]:
+    """``data``'s fields with their relative paths resolved against ``base`` (other values as they are; a ``Path``
+    is a path as a ``str`` is, a ``fileseq.FileSequence`` a plate or out pattern). ``base`` may be a function, asked
+    only where a path is relative (the working folder, which may be gone: review)."""
     values = dict(data)
+    for name in ("plate", "out"):
+        if name in values:
+            values[name] = _from_fileseq(name, values[name])
+    for name in ("plate", "out", "cache", "model"):
+        if isinstance(values.get(name), os.PathLike):
+            values[name] = os.fspath(values[name])
     for name in ("plate", "out", "cache"):
         # blank is no path (a cache of spaces: the user cache, as everywhere; it became a folder named two spaces
         # beside the shot file: QA)
@@ -574,19 +578,35 @@ def _resolved(data: Mapping[str, Any], base: Path) -> dict[str, Any]:
     return values
 
 
-def _join_rotos(base: Path, kf: Any, field: str) -> Any:
+def _join_rotos(base: Path | Callable[[], Path], kf: Any, field: str) -> Any:
     """A keyframes value (mapping, list or one path) with its relative roto paths resolved against base."""
     # a blank entry stays blank, said as such (QA: it was read as the shot file's folder)
+    def one(v: Any, where: str) -> Any:  # a Path as its text (review: a relative Path was left to the render's folder)
+        v = os.fspath(v) if isinstance(v, os.PathLike) else v
+        return _join(base, v, where) if isinstance(v, str) and v.strip() else v
+
     if isinstance(kf, Mapping):
-        return {k: _join(base, v, f"{field}[{k}]") if isinstance(v, str) and v.strip() else v for k, v in kf.items()}
-    if isinstance(kf, list):
-        return [_join(base, v, field) if isinstance(v, str) and v.strip() else v for v in kf]
-    return _join(base, kf, field) if isinstance(kf, str) and kf.strip() else kf  # blank: none given
+        return {k: one(v, f"{field}[{k}]") for k, v in kf.items()}
+    if isinstance(kf, list | tuple):
+        return [one(v, field) for v in kf]
+    return one(kf, field)  # blank: none given
 
 
-def _join(base: Path, value: str, field: str) -> str:
+def _join(base: Path | Callable[[], Path], value: str, field: str) -> str:
     value = expand_user(value, field)
-    return value if os.path.isabs(value) else str(base / value)
+    return value if os.path.isabs(value) else str((base() if callable(base) else base) / value)
+
+
+def _working_folder(field: str) -> Callable[[], Path]:
+    """The working folder, asked when a relative ``field`` needs it: InputError naming the field where it is gone
+    (a farm task's or a host's folder removed meanwhile: a bare FileNotFoundError, review)."""
+    def cwd() -> Path:
+        try:
+            return Path.cwd()
+        except FileNotFoundError:
+            raise InputError(f"{field}: a relative path, and the working folder it would be read in no longer "
+                             f"exists; give an absolute path") from None
+    return cwd
 
 
 def expand_user(value: str, field: str = "path") -> str:
