@@ -212,3 +212,15 @@ def test_float_tiffs_are_read_as_stored_and_integers_scaled(tmp_path: Path) -> N
     np.testing.assert_allclose(read_image(tmp_path / "f.tif")[..., 0], a)
     np.testing.assert_allclose(read_image(tmp_path / "b.png")[..., 0], a, atol=1 / 255)
     np.testing.assert_allclose(read_image(tmp_path / "w.png")[..., 0], a, atol=1 / 65535)
+
+
+def test_a_float_tiffs_colour_is_linear_as_stored_and_an_8_bit_files_is_decoded(tmp_path: Path) -> None:
+    """Review: a float TIFF foreground (linear, as rendered) was decoded as sRGB code values, darker, without a word."""
+    from vom_plugin.train.datasets import _linear_rgb, read_image
+
+    rgb = np.full((2, 2, 3), 0.5, np.float32)
+    assert cv2.imwrite(str(tmp_path / "f.tif"), rgb)
+    assert cv2.imwrite(str(tmp_path / "b.png"), np.full((2, 2, 3), 128, np.uint8))
+    np.testing.assert_allclose(_linear_rgb(tmp_path / "f.tif", read_image(tmp_path / "f.tif")), 0.5)
+    np.testing.assert_allclose(_linear_rgb(tmp_path / "b.png", read_image(tmp_path / "b.png")),
+                               srgb_to_linear(np.full((2, 2, 3), 128 / 255, np.float32)))

@@ -66,7 +66,27 @@ def _linear_rgb(path: Path, img: np.ndarray) -> np.ndarray:
         y, x = np.argwhere(bad.any(axis=2))[0]
         raise InputError(f"{path}: {int(bad.any(axis=2).sum())} NaN/Inf pixel(s) (first at x={x}, y={y}); expected "
                          f"finite colour values")
-    return rgb if path.suffix.lower() == ".exr" else srgb_to_linear(rgb)
+    return rgb if _stored_linear(path) else srgb_to_linear(rgb)
+
+
+def _stored_linear(path: Path) -> bool:
+    """Whether ``path``'s colour is stored linear: an EXR, or a float TIFF (its values as rendered; decoded as sRGB code
+    values, it came out darker, review); 8/16-bit files hold sRGB-encoded code values."""
+    suffix = path.suffix.lower()
+    if suffix == ".exr":
+        return True
+    if suffix not in (".tif", ".tiff"):
+        return False
+    from vom_plugin import import_oiio
+
+    oiio = import_oiio()
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise InputError(f"{path}: cannot be read as an image ({oiio.geterror()})")
+    try:
+        return inp.spec().format.basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+    finally:
+        inp.close()
 
 
 def _alpha(img: np.ndarray, path: Path | None) -> np.ndarray:
