@@ -290,7 +290,8 @@ def test_gizmo_cache_and_bench_refuse_flags_they_would_ignore(capsys) -> None:
                        (["bench", "--threads", "0"], "--threads 0: expected 1 or more")):
         assert main(argv) == 2, argv
         out, err = capsys.readouterr()
-        assert said in err and out == "", (argv, err)
+        # with --json asked, the error is stdout's one JSON object too
+        assert said in err and (out == "" if "--json" not in argv else said in json.loads(out)["error"]), (argv, err)
 
 
 def test_cache_commands_name_a_relative_cache_by_its_absolute_folder(tmp_path, capsys, monkeypatch) -> None:
@@ -586,3 +587,22 @@ def test_info_model_shows_a_weights_files_metadata_and_the_digest_renders_stamp(
     (tmp_path / "notes.txt").write_text("not weights")
     assert main(["info", "--model", str(tmp_path / "notes.txt")]) == 2
     assert "notes.txt" in capsys.readouterr().err
+
+
+def test_json_commands_say_their_error_as_json_and_a_bad_flag_before_a_render_as_its_event(capsys, monkeypatch,
+                                                                                            tmp_path) -> None:
+    """QA: `vom info --model X --json`, `vom eval --json`, `vom farm check --json` left stdout empty on exit 2 (a
+    pipeline's json.loads failed on nothing); and a bad VOM_TRACEBACK under `vom render --progress json` sent no
+    error event, where every other bad VOM_* value did."""
+    (tmp_path / "notes.txt").write_text("not weights")
+    assert main(["info", "--model", str(tmp_path / "notes.txt"), "--json"]) == 2
+    out = capsys.readouterr().out
+    got = json.loads(out)
+    assert got["exit_code"] == 2 and got["kind"] == "InputError" and "notes.txt" in got["error"], out
+    assert main(["info", "--model", str(tmp_path / "notes.txt")]) == 2
+    assert capsys.readouterr().out == ""  # without --json: stderr only, as before
+    monkeypatch.setenv("VOM_TRACEBACK", "yes")
+    assert main(["render", "--plate", str(tmp_path / "p.####.exr"), "--roto", str(tmp_path / "r.exr"), "--out",
+                 str(tmp_path / "o" / "a.####.exr"), "--progress", "json", "--no-worker"]) == 2
+    events = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [e["event"] for e in events] == ["error"] and "VOM_TRACEBACK 'yes'" in events[0]["message"], events

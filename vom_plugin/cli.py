@@ -123,6 +123,15 @@ def _error_event(progress: str | None, message: str, code: int, kind: str) -> No
             print(f"openjd_status: {one_line(' '.join(message.split()))}", flush=True)
 
 
+def _json_error(args: argparse.Namespace, message: str, code: int, kind: str) -> None:
+    """With ``--json`` (info, eval, farm check, cache, bench...), the error as the one JSON object on stdout that a
+    pipeline parses: ``{"error", "exit_code", "kind"}`` (QA: stdout was empty on exit 2). A render's ``--progress
+    json`` has its error event instead."""
+    if getattr(args, "json", False) is True and args.command not in ("render", "demo"):
+        with contextlib.suppress(OSError, ValueError):
+            print(json.dumps({"error": message, "exit_code": code, "kind": kind}), flush=True)
+
+
 def _say(text: str, end: str = "\n") -> None:
     """``text`` on stderr, as far as it can be written: a full disk under a log (`2>>log`) lost the message and made
     the command exit 1 as an internal error, whatever it was doing (QA)."""
@@ -172,9 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vom_plugin.engine.helper_threads import own_this_process
 
     own_this_process()  # a vom process: its render's helper threads run at the lowest priority
+    started = False  # whether the command itself ran (a render sends its own error event from then on)
     try:
         for name in FLAGS:  # said before any work, whichever command reads them
             env_flag(name)
+        started = True
         code = int(args._run(args) or 0)
         # what is left in the buffer, written now: a full disk under a buffered stdout (no PYTHONUNBUFFERED) failed
         # only in the exit's flush, unsaid, exit 0 (a bare clone's test run)
@@ -187,8 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         said = "\n".join(one_line(x) for x in str(e).split("\n")) if e.lines else one_line(e)
         _say(f"vom {args.command}: error: {said}")
         progress = _progress_said(argv)
-        if progress == "openjd" or args.command == "demo":  # render sends its own JSON event (the worker's too)
+        # render sends its own JSON event (the worker's too) once it runs; a bad VOM_TRACEBACK came before (QA: no
+        # event, stdout empty)
+        if progress == "openjd" or args.command == "demo" or not started:
             _error_event(progress, str(e), e.exit_code, type(e).__name__)
+        _json_error(args, str(e), e.exit_code, type(e).__name__)
         return e.exit_code
     except KeyboardInterrupt:
         said = _interrupted(args.command)
@@ -228,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _say(traceback.format_exc(), end="")
             _say(f"vom {args.command}: error: {one_line(where)}: {one_line(e.strerror or e)}")
             _error_event(progress, f"{where}: {e.strerror or e}", 2, "OSError")
+            _json_error(args, f"{where}: {e.strerror or e}", 2, "OSError")
             return 2
         _say(traceback.format_exc(), end="")  # an internal error: keep the traceback for the bug report
         _say(f"vom {args.command}: internal error (exit 1); please report the traceback above")
