@@ -18,8 +18,8 @@ $XDG_RUNTIME_DIR/vom-worker.sock, else $TMPDIR/vom-UID/worker.sock, /tmp without
 only from a `vom render` of the same vom and the same environment (VOM_*, OMP_* and thread settings, the CPUs it
 may use, HOME, XDG_CACHE_HOME, TMPDIR, umask, groups: see the README); otherwise, or when busy, `vom render`
 renders in its own process and says why. SIGTERM (and SIGINT, unless the worker was started with it
-ignored, as `vom worker &` from a script is) stops the worker after the frame in hand of its render (that render's
-`vom render` exits 130).
+ignored, as `vom worker &` from a script is) stops the worker after the frame in hand of its render, which that
+render's `vom render` then finishes in its own process from the cache (to stop the render, signal `vom render`).
 Its log: the terminal, or `<socket>.log` for one `vom render --start-worker` started.
 Exit codes: 0 stopped, 2 bad socket path or a program already listening there."""
 
