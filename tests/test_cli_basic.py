@@ -71,6 +71,23 @@ def test_info_says_versions_without_a_version_attribute_and_missing_default_weig
             f"(VOM_WEIGHTS_DIR names {tmp_path}); a render that names no --model fails") in got.err, got.err
 
 
+def test_a_folder_variable_of_no_users_home_is_refused_as_a_shot_files_path(capsys, monkeypatch, tmp_path) -> None:
+    """QA: VOM_CACHE_DIR='~nouserxyz/c' (or XDG_CACHE_HOME) made a folder named ~nouserxyz in the working folder and
+    cached there, where --cache with the same value, and a shot file, refuse it."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("VOM_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv("VOM_CACHE_DIR", raising=False)
+        monkeypatch.setenv(name, "~nouserxyz/c")
+        assert main(["info", "--json"]) == 2
+        got = capsys.readouterr()
+        assert f"{name} '~nouserxyz/c': ~nouserxyz is no user's home folder on this machine" in got.err, got.err
+    monkeypatch.setenv("VOM_CACHE_DIR", "~/c")  # one's own home: expanded as ever
+    from vom_plugin.locations import default_cache_dir
+
+    assert default_cache_dir() == Path.home() / "c"
+    assert not list(tmp_path.iterdir())  # no folder named ~nouserxyz made here
+
+
 def test_info_reports_everything_beside_a_folder_variable_naming_an_unset_var(capsys, monkeypatch) -> None:
     """vom info stopped at VOM_CACHE_DIR='$NOPE/cache' with exit 2 and said nothing else (QA): a TD runs it to find
     what is wrong. It reports every field, the bad one as unknown with the reason, then the error, exit 2."""

@@ -37,7 +37,11 @@ def env_folder(name: str) -> Path | None:
         from vom_plugin.engine.shot import expand_vars
 
         value = expand_vars(value, name)
-    return Path(os.path.abspath(os.path.expanduser(value)))
+    if value.startswith("~"):  # a ~user of no user is refused, as a shot file's (QA: a folder named ~nouser was made)
+        from vom_plugin.engine.shot import expand_user
+
+        value = expand_user(value, name)
+    return Path(os.path.abspath(value))
 
 
 def weights_dir() -> Path:
