@@ -336,3 +336,23 @@ def test_the_hosts_absolute_paths_agree_with_voms(tmp_path, monkeypatch) -> None
     assert got == {c: absolute(c) for c in cases}
     assert got["sl/../p.####.exr"] == str(tmp_path / "plate" / "p.####.exr")
     assert got["show/sh010/clink/../o.exr"] == str(tmp_path / "show" / "sh010" / "o.exr")
+
+
+def test_work_undo_takes_nothing_back_once_discarded(tmp_path) -> None:
+    """Review: the hosts let the kept files go as soon as vom begins the render; an undo after that (Nuke's, on an
+    unexpected error after the render's end) removed the accepted render's shot file and baked plate, with nothing
+    kept to put back in their place."""
+    work = tmp_path / "a_vom"
+    work.mkdir()
+    (work / "shot.yaml").write_text("the earlier render's")
+    (work / "plate.0001.exr").write_bytes(b"earlier plate")
+    undo = common.WorkUndo(work)
+    common.write_text_atomic(work / "shot.yaml", "accepted")
+    (work / "new.exr").write_bytes(b"accepted plate")
+    common.keep_unless_changed(work / "new.exr", work / "plate.0001.exr", undo)
+    assert len([p for p in work.iterdir() if p.name.endswith(".vom-undo")]) == 2
+    undo.discard()
+    assert sorted(p.name for p in work.iterdir()) == ["plate.0001.exr", "shot.yaml"]
+    undo.undo()
+    assert (work / "shot.yaml").read_text() == "accepted"
+    assert (work / "plate.0001.exr").read_bytes() == b"accepted plate"

@@ -690,6 +690,43 @@ def test_a_refused_render_puts_the_earlier_baked_source_back(host: types.ModuleT
     assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
 
 
+def test_what_analyze_kept_aside_goes_as_soon_as_vom_begins(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: the earlier plate's frames a bake replaced (hard links, ``.plate.NNNN.exr.<token>.vom-undo``) were let go
+    only after vom exited: each held the old frame's blocks on disk for the whole render (twice the plate for
+    hours), and a Nuke that crashed meanwhile left them for good. vom's start event means nothing is taken back any
+    more: they go then. The render below looks for them after its start event."""
+    seen = tmp_path / "seen.json"
+    good = _script(tmp_path / "good", "import json\nprint(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
+                                      "print(json.dumps({'event': 'done', 'frames_written': 3}), flush=True)\n")
+    looks = _script(tmp_path / "looks", (
+        "import json, os, sys, time\n"
+        "work = os.path.dirname(next(a for a in sys.argv if a.endswith('shot.yaml')))\n"
+        "aside = lambda: sorted(n for n in os.listdir(work) if n.endswith('.vom-undo'))\n"
+        "before = aside()\n"
+        "print(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
+        "t = time.monotonic()\n"
+        "while aside() and time.monotonic() - t < 3:\n"
+        "    time.sleep(0.05)\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps([before, aside()]))\n"
+        "print(json.dumps({'event': 'done', 'frames_written': 3}), flush=True)\n"))
+    grade = FakeNode("Grade", "Grade1")
+    grade.pixels = b"the earlier plate"
+    node = _gizmo(tmp_path, out=str(tmp_path / "o" / "a.####.exr"), frames="1-3", keyframes="1")
+    node.inputs = [grade, FakeNode("Roto", "Roto1")]
+    monkeypatch.setenv("VOM_EXECUTABLE", str(good))
+    assert host.analyze(node, background=False).returncode == 0
+    grade.pixels = b"a changed grade"
+    monkeypatch.setenv("VOM_EXECUTABLE", str(looks))
+    assert host.analyze(node, background=False).returncode == 0
+    before, during = json.loads(seen.read_text())
+    assert len([n for n in before if n.startswith(".plate.")]) == 3  # the replaced frames, kept till vom began
+    assert during == []
+    work = tmp_path / "o" / "a_vom"
+    assert all((work / f"plate.{f:04d}.exr").read_bytes() == b"a changed grade" for f in (1, 2, 3))
+    assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
+
+
 def test_frames_written_before_a_failure_or_a_cancel_are_shown(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                  ) -> None:

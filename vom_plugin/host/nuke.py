@@ -1123,11 +1123,18 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         named = _name_rendered_rotos(warning, fields, prepared.offset)
         return named + (f" {_file_frames_note(prepared.offset).strip()}" if _common.names_frames(warning) else "")
 
+    def began(prog: Progress) -> None:
+        # vom read the shot: nothing of this Analyze is taken back now (``refused_before_start`` is false from here),
+        # so the files it kept aside go at once: kept till vom exited, a replaced plate frame's old blocks stayed on
+        # disk for the whole render, and a Nuke that crashed meanwhile left them for good (review)
+        if prog.raw.get("event") == "start" and prepared.undo is not None:
+            prepared.undo.discard()
+
     def run() -> RunResult | None:
         task = nuke.ProgressTask(title)
         try:
             return run_with_progress(cmd, task, frame_offset=prepared.offset, in_script_terms=in_script_terms,
-                                     said_before=said_before)
+                                     said_before=said_before, on_progress=began)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
             if prepared.undo is not None:
                 prepared.undo.undo()

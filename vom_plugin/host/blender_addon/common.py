@@ -379,7 +379,11 @@ class WorkUndo:
     A baked plate's frames are kept aside only as a bake replaces them (``keep``: a link, else a rename, never a
     plate's worth of copies): a refused Analyze after a change upstream deleted the earlier render's plate, which its
     shot file and a queued farm job read (QA). Only what this Analyze wrote and nobody replaced since is taken back
-    (``wrote``): a second host's accepted files stay (review)."""
+    (``wrote``): a second host's accepted files stay (review).
+
+    What is kept aside is let go (``discard``) as soon as vom has begun the render (its start event: from then on
+    nothing is taken back): kept until vom exited, a linked plate frame held the old plate's blocks for the whole
+    render, and a host that crashed left them for good (review)."""
 
     BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
     ROTO = re.compile(r"\Aroto(?:_.+)?\.-?[0-9]+\.exr\Z")
@@ -459,7 +463,7 @@ class WorkUndo:
                     path.unlink()
                 else:  # (written in place, the same file as the one kept aside: the rename changes nothing)
                     os.replace(self.kept[name], path)
-        self.discard()
+        self._let_go()
         for folder in self.made:
             try:
                 folder.rmdir()
@@ -467,7 +471,14 @@ class WorkUndo:
                 break
 
     def discard(self) -> None:
-        """The render was accepted (or is taken back): the files kept aside are let go."""
+        """The render was accepted (vom began it, or vom farm wrote the job): the files kept aside are let go, and
+        nothing is taken back after (an undo then removed the accepted render's shot file and bakes, with nothing kept
+        to put back)."""
+        self._let_go()
+        self.written = {}
+        self.made = []
+
+    def _let_go(self) -> None:
         for aside in self.kept.values():
             with contextlib.suppress(OSError):
                 aside.unlink()
