@@ -1209,3 +1209,30 @@ def test_esc_before_vom_began_does_not_promise_a_cache(ui: Any, tmp_path: Path) 
     shot = tmp_path / "a_vom" / "shot.yaml"
     assert cancelled(started=True) == [(["WARNING"], f"VOM Matte: cancelled; no frame was complete; the next render "
                                                      f"resumes from the cache (shot {shot})")]
+
+
+def test_what_prepare_kept_aside_goes_as_soon_as_vom_begins(ui: Any, tmp_path: Path) -> None:
+    """Review: the files the render's undo kept aside (``.shot.yaml.<token>.vom-undo``, a roto's) were let go only
+    after vom exited, and never where Blender crashed meanwhile. vom's start event means nothing is taken back any
+    more: the modal operator (and the blocking one's progress) lets them go then."""
+    work = tmp_path / "a_vom"
+    work.mkdir()
+    (work / "shot.yaml").write_text("the earlier render's")
+    plan = ui.Plan(cmd=[], shot_file=work / "shot.yaml", fields={"out": str(tmp_path / "a.####.exr")},
+                   plate_node="Plate", timing=core.Timing(101, 0, 24), first_file_frame=1,
+                   undo=common.WorkUndo(work))
+    common.write_text_atomic(work / "shot.yaml", "this render's")
+    job = types.SimpleNamespace(started=False, poll=lambda: [], status=lambda: "", percent=lambda: None, running=True)
+    op = types.SimpleNamespace(_job=job, _plan=plan)
+    context = types.SimpleNamespace(workspace=types.SimpleNamespace(status_text_set=lambda text: None),
+                                    window_manager=types.SimpleNamespace(progress_update=lambda pct: None))
+    tick = types.SimpleNamespace(type="TIMER", value="NOTHING")
+
+    def aside() -> list[str]:
+        return [p.name for p in work.iterdir() if p.name.endswith(".vom-undo")]
+
+    assert ui.VOM_OT_render_matte.modal(op, context, tick) == {"RUNNING_MODAL"}
+    assert len(aside()) == 1  # vom has not read the shot yet: a refusal puts the earlier one back
+    job.started = True
+    assert ui.VOM_OT_render_matte.modal(op, context, tick) == {"RUNNING_MODAL"}
+    assert aside() == [] and (work / "shot.yaml").read_text() == "this render's"

@@ -336,3 +336,66 @@ def test_the_hosts_absolute_paths_agree_with_voms(tmp_path, monkeypatch) -> None
     assert got == {c: absolute(c) for c in cases}
     assert got["sl/../p.####.exr"] == str(tmp_path / "plate" / "p.####.exr")
     assert got["show/sh010/clink/../o.exr"] == str(tmp_path / "show" / "sh010" / "o.exr")
+
+
+def test_work_undo_removes_only_what_a_dead_process_of_this_machine_kept_aside(tmp_path) -> None:
+    """Review: nothing removed the files a WorkUndo kept aside (hidden ``.<file>.<token>.vom-undo``, hard links of a
+    replaced plate frame) when Nuke or Blender crashed before letting them go. The next WorkUndo of the folder removes
+    those of a process of this machine that no longer runs; a live process's (another host's Analyze of the same
+    Output), another machine's (a process id there means nothing here) and a file of the user's stay."""
+    import os
+    import subprocess
+    import sys
+
+    work = tmp_path / "a_vom"
+    work.mkdir()
+    (work / "plate.0001.exr").write_bytes(b"the plate")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = common.WorkUndo(tmp_path / "probe").token.partition("~")[0]  # this machine, as the tokens name it
+
+    def aside(name: str, host: str, pid: int) -> str:
+        path = work / f".{name}.{host}~{pid}-0123abcd.vom-undo"
+        path.write_bytes(b"kept aside")
+        return path.name
+
+    dead = [aside("plate.0001.exr", here, gone.pid), aside("shot.yaml", here, gone.pid),
+            aside("roto_hero.0003.exr", here, gone.pid)]
+    (work / "shot.yaml").write_text("the render's")
+    (work / "roto_hero.0003.exr").write_bytes(b"the render's roto")
+    # renamed aside (no hard links), and the host died before the bake's new frame took its place: the only copy
+    only = aside("plate.0007.exr", here, gone.pid)
+    stay = [aside("plate.0002.exr", here, os.getpid()),  # live
+            aside("plate.0001.exr", "render07-1234abcd", gone.pid),  # another machine's
+            aside("notes.txt", here, gone.pid)]  # no file a host keeps aside
+    assert all((work / n).exists() for n in dead)
+    undo = common.WorkUndo(work)
+    mine = sorted(p.name for p in work.iterdir() if undo.token in p.name)  # what this one keeps aside
+    assert sorted(p.name for p in work.iterdir() if p.name not in mine) == sorted(
+        ["plate.0001.exr", "plate.0007.exr", "roto_hero.0003.exr", "shot.yaml", *stay])
+    assert not {*dead, only} & set(undo.before) and "plate.0007.exr" in undo.before
+    assert (work / "plate.0007.exr").read_bytes() == b"kept aside"
+    assert (work / "shot.yaml").read_text() == "the render's"
+    # its own are named so: this machine, this process
+    kept = common.WorkUndo.KEPT.match(common.WorkUndo.KEEP.format("plate.0001.exr", undo.token))
+    assert kept is not None and kept["host"] == here and kept["pid"] == str(os.getpid())
+
+
+def test_work_undo_takes_nothing_back_once_discarded(tmp_path) -> None:
+    """Review: the hosts let the kept files go as soon as vom begins the render; an undo after that (Nuke's, on an
+    unexpected error after the render's end) removed the accepted render's shot file and baked plate, with nothing
+    kept to put back in their place."""
+    work = tmp_path / "a_vom"
+    work.mkdir()
+    (work / "shot.yaml").write_text("the earlier render's")
+    (work / "plate.0001.exr").write_bytes(b"earlier plate")
+    undo = common.WorkUndo(work)
+    common.write_text_atomic(work / "shot.yaml", "accepted")
+    (work / "new.exr").write_bytes(b"accepted plate")
+    common.keep_unless_changed(work / "new.exr", work / "plate.0001.exr", undo)
+    assert len([p for p in work.iterdir() if p.name.endswith(".vom-undo")]) == 2
+    undo.discard()
+    assert sorted(p.name for p in work.iterdir()) == ["plate.0001.exr", "shot.yaml"]
+    undo.undo()
+    assert (work / "shot.yaml").read_text() == "accepted"
+    assert (work / "plate.0001.exr").read_bytes() == b"accepted plate"

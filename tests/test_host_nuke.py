@@ -690,6 +690,43 @@ def test_a_refused_render_puts_the_earlier_baked_source_back(host: types.ModuleT
     assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
 
 
+def test_what_analyze_kept_aside_goes_as_soon_as_vom_begins(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: the earlier plate's frames a bake replaced (hard links, ``.plate.NNNN.exr.<token>.vom-undo``) were let go
+    only after vom exited: each held the old frame's blocks on disk for the whole render (twice the plate for
+    hours), and a Nuke that crashed meanwhile left them for good. vom's start event means nothing is taken back any
+    more: they go then. The render below looks for them after its start event."""
+    seen = tmp_path / "seen.json"
+    good = _script(tmp_path / "good", "import json\nprint(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
+                                      "print(json.dumps({'event': 'done', 'frames_written': 3}), flush=True)\n")
+    looks = _script(tmp_path / "looks", (
+        "import json, os, sys, time\n"
+        "work = os.path.dirname(next(a for a in sys.argv if a.endswith('shot.yaml')))\n"
+        "aside = lambda: sorted(n for n in os.listdir(work) if n.endswith('.vom-undo'))\n"
+        "before = aside()\n"
+        "print(json.dumps({'event': 'start', 'total': 3}), flush=True)\n"
+        "t = time.monotonic()\n"
+        "while aside() and time.monotonic() - t < 3:\n"
+        "    time.sleep(0.05)\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps([before, aside()]))\n"
+        "print(json.dumps({'event': 'done', 'frames_written': 3}), flush=True)\n"))
+    grade = FakeNode("Grade", "Grade1")
+    grade.pixels = b"the earlier plate"
+    node = _gizmo(tmp_path, out=str(tmp_path / "o" / "a.####.exr"), frames="1-3", keyframes="1")
+    node.inputs = [grade, FakeNode("Roto", "Roto1")]
+    monkeypatch.setenv("VOM_EXECUTABLE", str(good))
+    assert host.analyze(node, background=False).returncode == 0
+    grade.pixels = b"a changed grade"
+    monkeypatch.setenv("VOM_EXECUTABLE", str(looks))
+    assert host.analyze(node, background=False).returncode == 0
+    before, during = json.loads(seen.read_text())
+    assert len([n for n in before if n.startswith(".plate.")]) == 3  # the replaced frames, kept till vom began
+    assert during == []
+    work = tmp_path / "o" / "a_vom"
+    assert all((work / f"plate.{f:04d}.exr").read_bytes() == b"a changed grade" for f in (1, 2, 3))
+    assert not [p for p in work.iterdir() if p.name.endswith(".vom-undo")]
+
+
 def test_frames_written_before_a_failure_or_a_cancel_are_shown(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                  ) -> None:
@@ -1107,6 +1144,108 @@ colorspaces:
     assert host.vom_colour_space("Show Log", str(config)) is None  # a space vom has no name for: baked, as before
     assert host.vom_colour_space("scene_linear", "ocio://studio-config-latest") == "ACEScg"
     assert host.vom_colour_space("scene_linear", str(tmp_path / "gone.ocio")) is None
+
+
+def test_a_config_files_own_word_comes_before_the_guess_from_its_path(host: types.ModuleType,
+                                                                     tmp_path: Path) -> None:
+    """Review: the config was asked only where the table or the word "aces" in its path said nothing, so a show's
+    config at /shows/aces_show/ whose scene_linear is linear Rec.709 was read as ACEScg, and a space the config's
+    author gave an interop ID was read by its name. The config first (interop ID, name, aliases), the guess after."""
+    ocio = pytest.importorskip("PyOpenColorIO")
+    folder = tmp_path / "aces_show"
+    folder.mkdir()
+    config = folder / "config.ocio"
+    interop = hasattr(ocio.ColorSpace, "getInteropID")
+    config.write_text(f"""ocio_profile_version: {"2.5" if interop else "2"}
+roles:
+  scene_linear: Show Linear
+  default: Show Linear
+displays: {{}}
+colorspaces:
+  - !<ColorSpace>
+    name: Show Linear
+    aliases: [lin_rec709_scene]
+    isdata: false
+  - !<ColorSpace>
+    name: Linear
+    {"interop_id: lin_ap1_scene" if interop else "aliases: []"}
+    isdata: false
+  - !<ColorSpace>
+    name: Show Log
+    isdata: false
+""")
+    assert host.vom_colour_space("scene_linear", str(config)) == "lin_rec709"  # the guess said ACEScg
+    assert host.vom_colour_space("default (scene_linear)", str(config)) == "lin_rec709"
+    if interop:  # the config's author said what its "Linear" is: ACEScg, not the table's linear Rec.709
+        assert host.vom_colour_space("Linear", str(config)) == "ACEScg"
+    assert host.vom_colour_space("Show Log", str(config)) is None
+    assert host.vom_colour_space("reference", str(config)) == "ACES2065-1"  # no such role there: the guess
+
+
+def _fake_ocio_20(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A PyOpenColorIO as Nuke 13 ships it (OCIO 2.0): no aliases, no interop IDs; the paths it loads are listed."""
+    loads: list[str] = []
+
+    class Space:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def getName(self) -> str:
+            return self.name
+
+    class Config:
+        @staticmethod
+        def CreateFromFile(path: str) -> Config:
+            loads.append(path)
+            if Path(path).read_text().startswith("broken"):
+                raise RuntimeError(f"Error: Loading the OCIO profile '{path}' failed. yaml-cpp: error at line 3")
+            return Config()
+
+        def getColorSpace(self, name: str) -> Space | None:
+            return {"hero_plate": Space("ACES - ACEScg"), "scene_linear": Space("Show Working"),
+                    "Show Working": Space("Show Working")}.get(name)
+
+    monkeypatch.setitem(sys.modules, "PyOpenColorIO", types.SimpleNamespace(Config=Config))
+    return loads
+
+
+def test_a_config_is_read_with_an_ocio_that_has_no_aliases_and_once_while_unchanged(
+        host: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: ColorSpace.getAliases (OCIO 2.1) was called unguarded, so under Nuke 13's OCIO 2.0 a Read's colour space
+    outside the table failed Analyze with an AttributeError; and the config was parsed again at every call."""
+    loads = _fake_ocio_20(monkeypatch)
+    config = tmp_path / "studio.ocio"
+    config.write_text("ocio_profile_version: 2\n")
+    assert host.vom_colour_space("hero_plate", str(config)) == "ACEScg"
+    assert host.vom_colour_space("Show Working", str(config)) is None  # nothing vom can name: baked, as before
+    assert host.vom_colour_space("scene_linear", str(config)) is None
+    assert loads == [str(config)]  # parsed once
+    st = config.stat()
+    os.utime(config, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the show's config edited: read again
+    assert host.vom_colour_space("hero_plate", str(config)) == "ACEScg"
+    assert loads == [str(config)] * 2
+    assert host.vom_colour_space("scene_linear", "aces_1.2") == "ACEScg" and len(loads) == 2  # a name: no file
+
+
+def test_a_config_that_does_not_load_is_named_in_the_refusal(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review: a studio config with a YAML error made the working space one vom "cannot name", without a word of the
+    config: the refusal says which config did not load, and OCIO's own error."""
+    _fake_ocio_20(monkeypatch)
+    config = tmp_path / "studio.ocio"
+    config.write_text("broken: [\n")
+    fake_nuke.root_node.knobs.update({"colorManagement": FakeKnob("OCIO"), "OCIO_config": FakeKnob("custom"),
+                                      "customOCIOConfigPath": FakeKnob(str(config)),
+                                      "workingSpaceLUT": FakeKnob("scene_linear")})
+    node = _gizmo(tmp_path, keyframes="1", colorspace_from_nuke=True)
+    node.inputs = [FakeNode("Grade", "Grade1"), FakeNode("Roto", "Roto1")]
+    with pytest.raises(host.HostError) as e:
+        host.prepare_shot(node)
+    assert str(e.value) == (
+        f"VOM_Matte1: the Source is rendered in the working space 'scene_linear', which vom cannot name (its OCIO "
+        f"config {config} did not load: Error: Loading the OCIO profile '{config}' failed. yaml-cpp: error at line 3);"
+        f" untick 'from Nuke' and set Input colour space to what it is")
+    assert not fake_nuke.renders  # refused before any bake
 
 
 def test_the_plates_colour_space_comes_from_nuke_unless_the_knob_is_set(host: types.ModuleType,

@@ -18,6 +18,7 @@ import re
 import secrets
 import shlex
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -573,43 +574,103 @@ def vom_colour_space(name: str, config: str = "") -> str | None:
     ``config`` (``scene_linear`` is linear Rec.709 in nuke-default, ACEScg in ACES configs); None where vom has
     none (a log or camera encoding, which a bake turns into the working space)."""
     m = re.match(r"^\s*default\s*\((.*)\)\s*$", name)
-    key = re.sub(r"[\s_\-().]+", "", (m.group(1) if m else name)).lower()
+    bare = m.group(1) if m else name
+    # a config file of the studio's or OCIO's built-in ones (ocio://...) says itself what the role or name is, before
+    # any guess from the name or the config's path (QA: scene_linear of /shows/abc/config/studio.ocio or
+    # ocio://studio-config-latest was "cannot name"; review: /shows/aces_show/config.ocio's own lin_rec709
+    # scene_linear was taken for ACEScg by the word "aces" in its path)
+    got = _by_config(bare, config)
+    if got is not None:
+        return got
+    key = _colour_key(bare)
     cfg = config.lower()
     # the family by a whole word of the config's name or path ("aces_1.2", "..._aces-v1.3_..."; not "workspaces")
     aces = re.search(r"(?<![a-z])aces(?![a-z])", cfg) is not None
     if key in ("scenelinear", "compositinglinear"):
-        got = "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if aces else None
-    elif key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0)
-        got = "lin_rec709" if "nuke-default" in cfg or not cfg else "ACES2065-1" if aces else None
-    else:
-        got = _COLOUR_SPACES.get(key)
-    # a studio's config at a path of its own, or OCIO's built-in ones (ocio://...): its own word on what the role or
-    # name is (QA: scene_linear of /shows/abc/config/studio.ocio or ocio://studio-config-latest was "cannot name")
-    return got if got is not None else _by_config(m.group(1) if m else name, config)
+        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACEScg" if aces else None
+    if key == "reference":  # nuke-default's linear; ACES configs' is ACES2065-1 (AP0)
+        return "lin_rec709" if "nuke-default" in cfg or not cfg else "ACES2065-1" if aces else None
+    return _COLOUR_SPACES.get(key)
+
+
+def _colour_key(name: str) -> str:
+    return re.sub(r"[\s_\-().]+", "", name or "").lower()
 
 
 def _by_config(name: str, config: str) -> str | None:
     """vom's colour space for ``name`` (a role or a colour space) as the OCIO config ``config`` (a file or an
-    ``ocio://`` URI) defines it: its colour space's name, aliases and interop ID read through the table above; None
-    where PyOpenColorIO (Nuke ships it), the config or the name is not there."""
-    if not (config.startswith("ocio://") or os.path.isfile(config)):
+    ``ocio://`` URI) defines it: its colour space's interop ID (what the config's author says it is), else its name,
+    else its aliases, read through the table above; None where the config says nothing vom can name, or is not
+    there or does not load (``_config_trouble`` says why)."""
+    loaded = _load_config(config)
+    if loaded is None or loaded[0] is None:
         return None
-    try:
-        import PyOpenColorIO as ocio  # type: ignore[import-untyped]  # Nuke's own build of it
-
-        space = ocio.Config.CreateFromFile(config).getColorSpace(name.strip())
-    except Exception:  # no PyOpenColorIO, a config that does not load: said by the caller as before
+    try:  # whatever the OCIO version: a name it cannot resolve raises in some, is None in others
+        space = loaded[0].getColorSpace(name.strip())
+    except Exception:
         return None
     if space is None:
         return None
-    names = [space.getName(), *space.getAliases()]
-    if hasattr(space, "getInteropID"):  # OCIO 2.4 on
-        names.append(space.getInteropID())
+    names = []
+    # each asked only where this OCIO has it: interop IDs are recent, aliases came in 2.1 (Nuke 13 ships 2.0: an
+    # AttributeError failed Analyze, review)
+    for method in ("getInteropID", "getName", "getAliases"):
+        ask = getattr(space, method, None)
+        if ask is None:
+            continue
+        try:
+            said = ask()
+        except Exception:
+            continue
+        names.extend([said] if isinstance(said, str) else list(said or ()))
     for n in names:
-        got = _COLOUR_SPACES.get(re.sub(r"[\s_\-().]+", "", n or "").lower())
+        got = _COLOUR_SPACES.get(_colour_key(str(n)))
         if got is not None:
             return got
     return None
+
+
+# the configs read, by file or URI: (its modification time, the config or None, why it did not load); a config was
+# parsed again at every colour space asked (review), and is again only once its file changes
+_CONFIGS: dict[str, tuple[int | None, Any, str]] = {}
+
+
+def _load_config(config: str) -> tuple[Any, str] | None:
+    """(the OCIO config ``config`` names, "") or (None, why it does not load); None where ``config`` is no file and
+    no ``ocio://`` URI (a config's name, such as nuke-default, which the table reads)."""
+    if config.startswith("ocio://"):
+        mtime = None
+    else:
+        try:
+            st = os.stat(config)
+        except (OSError, ValueError):  # no such file (a config's name), a NUL in the path
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        mtime = st.st_mtime_ns
+    cached = _CONFIGS.get(config)
+    if cached is not None and cached[0] == mtime:
+        return cached[1], cached[2]
+    try:
+        import PyOpenColorIO as ocio  # type: ignore[import-untyped]  # Nuke's own build of it
+    except Exception as e:  # (Nuke ships it: a broken install, or a Python of its own)
+        loaded: tuple[Any, str] = (None, f"PyOpenColorIO cannot be imported here ({e})")
+    else:
+        try:
+            loaded = (ocio.Config.CreateFromFile(config), "")
+        except Exception as e:  # a YAML error, a missing include, a URI this OCIO does not know (2.2 on)
+            loaded = (None, str(e).strip() or type(e).__name__)
+    _CONFIGS[config] = (mtime, *loaded)
+    return loaded
+
+
+def _config_trouble(config: str) -> str:
+    """Why the OCIO config ``config`` said nothing, where it is there but did not load: said with a refusal of a
+    colour space vom cannot name (review: "cannot name" only, where the studio's config had a YAML error)."""
+    loaded = _load_config(config)
+    if loaded is None or loaded[0] is not None:
+        return ""
+    return f" (its OCIO config {config} did not load: {loaded[1]})"
 
 
 def _colour_config() -> str:
@@ -885,7 +946,8 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
                 knobs["colorspace"] = vom_colour_space(working, _colour_config())
                 if knobs["colorspace"] is None:
                     raise HostError(f"{node.name()}: the Source is rendered in the working space {working!r}, which "
-                                    "vom cannot name; untick 'from Nuke' and set Input colour space to what it is")
+                                    f"vom cannot name{_config_trouble(_colour_config())}; untick 'from Nuke' and set "
+                                    "Input colour space to what it is")
             # the frames vom reads: the requested ones and the keyframes, and every frame between them (a Read's
             # own range in script frames when it is baked for its colour space)
             lo, hi = (frame_bounds(frames) if frames else None) or (first, last)
@@ -1061,11 +1123,18 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
         named = _name_rendered_rotos(warning, fields, prepared.offset)
         return named + (f" {_file_frames_note(prepared.offset).strip()}" if _common.names_frames(warning) else "")
 
+    def began(prog: Progress) -> None:
+        # vom read the shot: nothing of this Analyze is taken back now (``refused_before_start`` is false from here),
+        # so the files it kept aside go at once: kept till vom exited, a replaced plate frame's old blocks stayed on
+        # disk for the whole render, and a Nuke that crashed meanwhile left them for good (review)
+        if prog.raw.get("event") == "start" and prepared.undo is not None:
+            prepared.undo.discard()
+
     def run() -> RunResult | None:
         task = nuke.ProgressTask(title)
         try:
             return run_with_progress(cmd, task, frame_offset=prepared.offset, in_script_terms=in_script_terms,
-                                     said_before=said_before)
+                                     said_before=said_before, on_progress=began)
         except OSError as e:  # the environment vom's script runs in was moved or rebuilt: said, not a traceback
             if prepared.undo is not None:
                 prepared.undo.undo()

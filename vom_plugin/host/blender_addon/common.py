@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import stat
 import subprocess
 import threading
@@ -368,6 +369,51 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+def _host_tag() -> str:
+    """Who may judge a kept-aside file's process dead (vom_plugin.atomic's tag, which a host's Python cannot import):
+    the machine's short name and a digest of its full name and PID namespace; a process id means nothing on another
+    machine, or in another container, sharing the work folder."""
+    full = socket.gethostname()
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:  # no procfs (macOS, Windows): the machine's full name alone
+        namespace = ""
+    short = re.sub(r"[^A-Za-z0-9_]", "_", full.split(".")[0])[:16] or "host"
+    return f"{short}-{hashlib.sha1(f'{full} {namespace}'.encode()).hexdigest()[:8]}"
+
+
+_HOST = _host_tag()
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs; True where that cannot be told (never a live one's files)."""
+    if os.name == "nt":  # os.kill(pid, 0) there sends a Ctrl+C: the system is asked instead
+        try:
+            import ctypes
+
+            kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+            handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+            if not handle:
+                return ctypes.get_last_error() != 87  # type: ignore[attr-defined]  # ERROR_INVALID_PARAMETER: none
+            try:
+                code = ctypes.c_ulong()
+                return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+            finally:
+                kernel32.CloseHandle(handle)
+        except Exception:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # there, another user's
+        return True
+    try:  # a zombie (a killed host its parent has not reaped yet) does nothing more
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 class WorkUndo:
     """What a host's Analyze changes in its work folder before vom has read the shot (the folders made, the rotos
     baked for it, the shot file replaced), taken back when vom refuses the render before it starts (a bad path, a
@@ -379,11 +425,19 @@ class WorkUndo:
     A baked plate's frames are kept aside only as a bake replaces them (``keep``: a link, else a rename, never a
     plate's worth of copies): a refused Analyze after a change upstream deleted the earlier render's plate, which its
     shot file and a queued farm job read (QA). Only what this Analyze wrote and nobody replaced since is taken back
-    (``wrote``): a second host's accepted files stay (review)."""
+    (``wrote``): a second host's accepted files stay (review).
+
+    What is kept aside is let go (``discard``) as soon as vom has begun the render (its start event: from then on
+    nothing is taken back): kept until vom exited, a linked plate frame held the old plate's blocks for the whole
+    render, and a host that crashed left them for good (review). What a process of this machine that no longer runs
+    left aside is removed by the next ``WorkUndo`` of the folder; a live one's, or another machine's sharing the
+    folder, is never touched."""
 
     BAKED = re.compile(r"\A(?:plate|roto(?:_.+)?)\.-?[0-9]+\.exr\Z")  # plate.1001.exr, roto_hero.0012.exr
     ROTO = re.compile(r"\Aroto(?:_.+)?\.-?[0-9]+\.exr\Z")
     KEEP = ".{}.{}.vom-undo"  # a file kept aside while the render is not yet accepted: its name, this undo's own
+    # KEEP's names, with the token __init__ makes (HOST~PID-HEX)
+    KEPT = re.compile(r"\A\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_-]+)~(?P<pid>[0-9]+)-[0-9a-f]{8}\.vom-undo\Z")
 
     def __init__(self, work: Path) -> None:
         self.work = Path(work)
@@ -393,14 +447,14 @@ class WorkUndo:
             self.made.append(p)
             p = p.parent
         try:
-            names = os.listdir(self.work)
+            names = self._remove_dead(os.listdir(self.work))
         except OSError:
             names = []
         self.before = {n: _identity(self.work / n) for n in names}
         self.written: dict[str, tuple[int, int, int] | None] | None = None
         self.kept: dict[str, Path] = {}
-        # two hosts' Analyzes of one Output keep their own (review)
-        self.token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        # two hosts' Analyzes of one Output keep their own (review); the machine and process say whose it is
+        self.token = f"{_HOST}~{os.getpid()}-{secrets.token_hex(4)}"
         for name in names:
             if name != "shot.yaml" and not self.ROTO.match(name):
                 continue
@@ -413,6 +467,29 @@ class WorkUndo:
                 except OSError:
                     continue
             self.kept[name] = aside
+
+    def _remove_dead(self, names: list[str]) -> list[str]:
+        """``names`` (the work folder's) less the files kept aside by a process of this machine that no longer
+        runs (a host that crashed, or was killed, before its render began or was refused), which are removed; one
+        whose file is missing is put back instead (renamed aside, and the host died before the bake's file took its
+        place: the only copy)."""
+        left = []
+        for name in names:
+            m = self.KEPT.match(name)
+            if (m is not None and m["host"] == _HOST and (m["name"] == "shot.yaml" or self.BAKED.match(m["name"]))
+                    and not _running(int(m["pid"]))):
+                try:
+                    if stat.S_ISREG(os.lstat(self.work / name).st_mode):
+                        if os.path.lexists(self.work / m["name"]):
+                            os.unlink(self.work / name)
+                        else:
+                            os.replace(self.work / name, self.work / m["name"])
+                            left.append(m["name"])
+                        continue
+                except OSError:
+                    pass
+            left.append(name)
+        return list(dict.fromkeys(left))
 
     def keep(self, path: Path) -> None:
         """Keep ``path``, a file of the work folder, aside before a bake replaces it (``os.replace``), unless it is
@@ -459,7 +536,7 @@ class WorkUndo:
                     path.unlink()
                 else:  # (written in place, the same file as the one kept aside: the rename changes nothing)
                     os.replace(self.kept[name], path)
-        self.discard()
+        self._let_go()
         for folder in self.made:
             try:
                 folder.rmdir()
@@ -467,7 +544,14 @@ class WorkUndo:
                 break
 
     def discard(self) -> None:
-        """The render was accepted (or is taken back): the files kept aside are let go."""
+        """The render was accepted (vom began it, or vom farm wrote the job): the files kept aside are let go, and
+        nothing is taken back after (an undo then removed the accepted render's shot file and bakes, with nothing kept
+        to put back)."""
+        self._let_go()
+        self.written = {}
+        self.made = []
+
+    def _let_go(self) -> None:
         for aside in self.kept.values():
             with contextlib.suppress(OSError):
                 aside.unlink()

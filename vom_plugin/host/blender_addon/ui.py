@@ -691,6 +691,14 @@ def _running_key(context: Any) -> str:
     return f"{context.scene.name}/{context.scene.vom_matte.plate_node}"
 
 
+def _let_go_once_begun(job: core.RenderJob | None, plan: Plan | None) -> None:
+    """Once vom has read the shot (its start event) nothing prepare wrote is taken back (``refused_before_start`` is
+    false from then on): the files its undo kept aside go at once, not after the render (a Blender that crashed
+    meanwhile left them for good: review)."""
+    if job is not None and job.started and plan is not None and plan.undo is not None:
+        plan.undo.discard()
+
+
 class VOM_OT_render_matte(bpy.types.Operator):
     """Render the matte of the plate with vom and wire it onto the plate (Esc cancels)"""
 
@@ -838,6 +846,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
         last = [""]
 
         def show(_: core.Progress) -> None:
+            _let_go_once_begun(self._job, self._plan)
             text = self._job.status() if self._job else ""
             if text != last[0]:
                 print(text, flush=True)
@@ -865,6 +874,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
             job.cancel()
         if event.type in ("TIMER", "ESC"):
             job.poll()
+            _let_go_once_begun(job, self._plan)
             context.workspace.status_text_set(job.status())
             pct = job.percent()
             if pct is not None:
