@@ -889,6 +889,32 @@ def test_a_worker_stopped_during_a_render_leaves_it_to_vom_render(shot_dir: Path
     assert got.keys() == ref.keys() and all(np.array_equal(got[k], ref[k]) for k in ref)
 
 
+def test_the_client_hands_a_stopped_workers_render_back_unless_it_cancelled_it() -> None:
+    """The client's half (review): an exit saying ``worker_stopped`` is WorkerGone (the render goes on in vom render)
+    for a render nobody cancelled, and the worker's CancelledError (exit 130) for one this client cancelled."""
+    from vom_plugin.errors import CancelledError
+    from vom_plugin.worker import client
+
+    def relay(cancelled: list[int]) -> BaseException:
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            client._CANCELLED[:] = cancelled
+            exit_msg = {"event": "exit", "code": 130, "kind": "CancelledError", "worker_stopped": "SIGINT",
+                        "message": "stopped by SIGINT to the vom worker after 1 frame"}
+            try:
+                client._relay(ours, bytearray(), [exit_msg], None)
+            except BaseException as e:
+                return e
+            finally:
+                client._CANCELLED.clear()
+        raise AssertionError("nothing raised")
+
+    gone = relay([])
+    assert isinstance(gone, client.WorkerGone) and "the vom worker was stopped by SIGINT during the render" in str(gone)
+    mine = relay([signal.SIGTERM])
+    assert type(mine) is CancelledError and mine.exit_code == 130
+
+
 def test_a_clients_cancel_stays_the_clients_when_the_worker_is_then_signalled(tmp_path: Path) -> None:
     """The worker's own signal after the client's cancel: the render was stopped by the client (exit 130 there),
     not handed back to it."""

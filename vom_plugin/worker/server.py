@@ -403,8 +403,9 @@ class Worker:
         self.say(f"render of {what} began")
         try:
             shot = shot_from_request(req["shot"], req.get("source_file"), req.get("whole_frames"))
-            if self.closing:
-                stop.set(signal.SIGTERM, to=SELF)
+            if self.closing and not stop.is_set():  # a client's cancel that came first stays the client's (review)
+                # the signal it got (SIGINT said as SIGTERM: review); closing without one: its installation changed
+                stop.set(self.signalled or signal.SIGTERM, to=SELF)
             result = render(shot, progress=relay, stop=stop, models=self.models, memo=self.memo)
             self.say(f"render of {what}: {len(result.frames)} frames in {time.monotonic() - t0:.1f} s")
         except VomError as e:
