@@ -785,7 +785,7 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
         # clips failed only at a later --resume that validated (QA)
         from vom_plugin.train.clips import ClipLibrary
 
-        ClipLibrary(args.val_library, "val", flag="--val-library")
+        ClipLibrary(val_library_given, "val", flag="--val-library")
     vshot_sets = (V.validation_shots(args.val_shots, args.library)
                   if args.val_minutes > 0 and args.val_shots is not None else [])
     long_sets: dict[str, list[V.ValSet]] = {}  # what memory holds compounds over a shot: longer clips see it
@@ -856,7 +856,7 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
 
     def checkpoint(path: Path, chosen: bool = False) -> None:
         nonlocal saved_at
-        extra = {} if ema_model is None else {"ema": ema_model.state_dict()}
+        extra: dict[str, Any] = {} if ema_model is None else {"ema": ema_model.state_dict()}
         # the set it was chosen on, for a best.pt only: an export of any checkpoint claimed the run's selection set
         # (QA: last.pt of a run that never validated said chosen_on val_hard 8, val_long 24)
         extra["chosen_on"] = _selection(args.to_json()) if chosen else None
