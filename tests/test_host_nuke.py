@@ -1180,6 +1180,20 @@ colorspaces:
         assert host.vom_colour_space("Linear", str(config)) == "ACEScg"
     assert host.vom_colour_space("Show Log", str(config)) is None
     assert host.vom_colour_space("reference", str(config)) == "ACES2065-1"  # no such role there: the guess
+    # a bare "linear" (no interop ID, no alias saying which) is itself a guess: a studio's may be AP1; the path's word
+    # decides then, as before (second review: read as linear Rec.709 without a word)
+    vague = folder / "vague.ocio"
+    vague.write_text("""ocio_profile_version: 2
+roles:
+  scene_linear: linear
+  default: linear
+displays: {}
+colorspaces:
+  - !<ColorSpace>
+    name: linear
+    isdata: false
+""")
+    assert host.vom_colour_space("scene_linear", str(vague)) == "ACEScg"
 
 
 def _fake_ocio_20(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -1225,6 +1239,14 @@ def test_a_config_is_read_with_an_ocio_that_has_no_aliases_and_once_while_unchan
     assert host.vom_colour_space("hero_plate", str(config)) == "ACEScg"
     assert loads == [str(config)] * 2
     assert host.vom_colour_space("scene_linear", "aces_1.2") == "ACEScg" and len(loads) == 2  # a name: no file
+    # a config that did not load is asked again (being written, an NFS hiccup: second review), not failed for good
+    good = "ocio_profile_version: 2\n"
+    config.write_text("broken: [".ljust(len(good) - 1) + "\n")  # the same size
+    st = config.stat()
+    assert host.vom_colour_space("hero_plate", str(config)) is None
+    config.write_text(good)
+    os.utime(config, ns=(st.st_atime_ns, st.st_mtime_ns))  # and time: a whole-second file system's, say
+    assert host.vom_colour_space("hero_plate", str(config)) == "ACEScg"
 
 
 def test_a_config_that_does_not_load_is_named_in_the_refusal(host: types.ModuleType, fake_nuke: types.ModuleType,

@@ -624,15 +624,21 @@ def _by_config(name: str, config: str) -> str | None:
             continue
         names.extend([said] if isinstance(said, str) else list(said or ()))
     for n in names:
-        got = _COLOUR_SPACES.get(_colour_key(str(n)))
+        key = _colour_key(str(n))
+        # a bare "linear" or "aces" is itself a guess (a studio's "linear" may be AP1): only a name that says which
+        # space it is decides here; else the guess below, as before (review)
+        got = _COLOUR_SPACES.get(key) if key not in _GENERIC_NAMES else None
         if got is not None:
             return got
     return None
 
 
+_GENERIC_NAMES = frozenset({"linear", "aces"})
+
+
 # the configs read, by file or URI: (its modification time, the config or None, why it did not load); a config was
 # parsed again at every colour space asked (review), and is again only once its file changes
-_CONFIGS: dict[str, tuple[int | None, Any, str]] = {}
+_CONFIGS: dict[str, tuple[Any, Any, str]] = {}
 
 
 def _load_config(config: str) -> tuple[Any, str] | None:
@@ -647,7 +653,7 @@ def _load_config(config: str) -> tuple[Any, str] | None:
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
-        mtime = st.st_mtime_ns
+        mtime = (st.st_mtime_ns, st.st_size, st.st_ino)  # a quick edit on a file system of whole-second times
     cached = _CONFIGS.get(config)
     if cached is not None and cached[0] == mtime:
         return cached[1], cached[2]
@@ -660,7 +666,8 @@ def _load_config(config: str) -> tuple[Any, str] | None:
             loaded = (ocio.Config.CreateFromFile(config), "")
         except Exception as e:  # a YAML error, a missing include, a URI this OCIO does not know (2.2 on)
             loaded = (None, str(e).strip() or type(e).__name__)
-    _CONFIGS[config] = (mtime, *loaded)
+    if loaded[0] is not None:  # a failure is asked again next time (a config being written, an NFS hiccup: review)
+        _CONFIGS[config] = (mtime, *loaded)
     return loaded
 
 
