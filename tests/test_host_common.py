@@ -338,7 +338,7 @@ def test_the_hosts_absolute_paths_agree_with_voms(tmp_path, monkeypatch) -> None
     assert got["show/sh010/clink/../o.exr"] == str(tmp_path / "show" / "sh010" / "o.exr")
 
 
-def test_work_undo_removes_only_what_a_dead_process_of_this_machine_kept_aside(tmp_path) -> None:
+def test_work_undo_removes_only_what_a_dead_process_of_this_machine_kept_aside(tmp_path, monkeypatch) -> None:
     """Review: nothing removed the files a WorkUndo kept aside (hidden ``.<file>.<token>.vom-undo``, hard links of a
     replaced plate frame) when Nuke or Blender crashed before letting them go. The next WorkUndo of the folder removes
     those of a process of this machine that no longer runs; a live process's (another host's Analyze of the same
@@ -369,7 +369,13 @@ def test_work_undo_removes_only_what_a_dead_process_of_this_machine_kept_aside(t
             aside("plate.0001.exr", "render07-1234abcd", gone.pid),  # another machine's
             aside("notes.txt", here, gone.pid)]  # no file a host keeps aside
     assert all((work / n).exists() for n in dead)
+    # under an hour old: kept, whoever's (a host tag two machines share would take a live Analyze's for dead: review)
+    common.WorkUndo(work).discard()  # (its own kept files let go)
+    assert all((work / n).exists() for n in [*dead, only, *stay])
+    monkeypatch.setattr(common, "STALE_AFTER_S", -1.0)  # as if an hour had passed
+    lost = aside("roto_dog.0005.exr", here, gone.pid)  # its roto missing: the user deleted it, not put back
     undo = common.WorkUndo(work)
+    assert not (work / lost).exists() and not (work / "roto_dog.0005.exr").exists()
     mine = sorted(p.name for p in work.iterdir() if undo.token in p.name)  # what this one keeps aside
     assert sorted(p.name for p in work.iterdir() if p.name not in mine) == sorted(
         ["plate.0001.exr", "plate.0007.exr", "roto_hero.0003.exr", "shot.yaml", *stay])

@@ -414,6 +414,9 @@ def _running(pid: int) -> bool:
         return True
 
 
+STALE_AFTER_S = 3600.0  # a set-aside file of a dead host's Analyze is removed once this old
+
+
 class WorkUndo:
     """What a host's Analyze changes in its work folder before vom has read the shot (the folders made, the rotos
     baked for it, the shot file replaced), taken back when vom refuses the render before it starts (a bad path, a
@@ -479,12 +482,21 @@ class WorkUndo:
             if (m is not None and m["host"] == _HOST and (m["name"] == "shot.yaml" or self.BAKED.match(m["name"]))
                     and not _running(int(m["pid"]))):
                 try:
-                    if stat.S_ISREG(os.lstat(self.work / name).st_mode):
+                    st = os.lstat(self.work / name)
+                    # an hour old at least: a host tag two machines share (default-named laptops, cloned images)
+                    # would otherwise take a live Analyze's files for a dead one's (review); none waits that long
+                    if stat.S_ISREG(st.st_mode) and time.time() - st.st_ctime > STALE_AFTER_S:
                         if os.path.lexists(self.work / m["name"]):
                             os.unlink(self.work / name)
-                        else:
-                            os.replace(self.work / name, self.work / m["name"])
+                        elif self.BAKED.match(m["name"]) and not self.ROTO.match(m["name"]):
+                            # a plate frame renamed aside, the host dead before the bake's took its place: the only
+                            # copy, put back without replacing one made since (a shot file or roto missing is the
+                            # user's deletion: those are only ever linked aside)
+                            os.link(self.work / name, self.work / m["name"])
+                            os.unlink(self.work / name)
                             left.append(m["name"])
+                        else:
+                            os.unlink(self.work / name)
                         continue
                 except OSError:
                     pass
