@@ -725,6 +725,12 @@ def test_a_relative_path_set_afterwards_is_the_working_folders_when_it_is_set(
     later.cache = None
     with pytest.raises(InputError, match=r"^out: a relative path, and the working folder it would be read in no "):
         later.out = "o.####.exr"
+    # and Shot(...) itself (second review: a bare FileNotFoundError from its own absolute paths' check)
+    Shot(plate="/x/p.####.exr", out="/x/o.####.exr", keyframes={1: "/x/r.exr"}, cache="/x/c")
+    with pytest.raises(InputError, match=r"^plate: a relative path, and the working folder"):
+        Shot(plate="p.####.exr", out="/x/o.####.exr", keyframes={1: "/x/r.exr"})
+    with pytest.raises(InputError, match=r"^keyframes\[1\]: a relative path, and the working folder"):
+        Shot(plate="/x/p.####.exr", out="/x/o.####.exr", keyframes={1: "r.exr"})
 
 
 def test_a_fileseq_sequence_is_taken_as_a_pattern(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -298,13 +298,13 @@ class Shot:
             setattr(self, name, parse_value(name, getattr(self, name)))
         self._check_outputs_written()
         if self.model not in MODEL_ALIASES:  # a checkpoint's path: the same file wherever the render runs (a worker)
-            self.model = absolute(expand_user(self.model, "model"))
+            self.model = absolute(expand_user(self.model, "model"), "model")
         if isinstance(self.cache, str) and not self.cache.strip():
             self.cache = None  # the node's knob left empty (a wrapper's empty $SHOW_CACHE): the user cache
         if self.cache is not None:
             if not isinstance(self.cache, str | os.PathLike) or not str(self.cache).strip():
                 raise InputError(f"cache {self.cache!r}: expected a folder path or nothing (the user cache)")
-            self.cache = Path(absolute(expand_user(str(self.cache), "cache")))
+            self.cache = Path(absolute(expand_user(str(self.cache), "cache"), "cache"))
         _text_paths(self)
         object.__setattr__(self, "_made", True)
 
@@ -417,7 +417,7 @@ class Shot:
             raise InputError(f"shot file {str(p)!r}: {e}") from None
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if overrides:  # (the working folder is asked for only then: it may be gone, a shot file's paths need it not)
-            overrides = _resolved(overrides, _working_folder("an override"))
+            overrides = _resolved(overrides, _working_folder("a flag's path"))
         try:
             data = _resolved(data, p.resolve().parent)
         except InputError as e:  # a ~user of no user: which file says it (QA)
@@ -734,16 +734,20 @@ def _text_paths(shot: Shot) -> None:
                              f"reads and writes images by UTF-8 names only: rename it") from None
 
 
-def absolute(path: str) -> str:
+def absolute(path: str, field: str = "path") -> str:
     """``path`` made absolute as the system reads it: a ``..`` after a link is the link's target's parent, as the shell,
     Nuke's Read and ``ls`` take it (``os.path.abspath`` drops the folder before it by name: ``sl/../o.####.exr``, sl
     a link to plate/sub, was written beside sl, not in plate/; QA). Only the link right before a ``..`` is followed,
     as its target spells it (one level at a time): the rest keeps its spelling (/show, a link to a mount, stays
     /show; review). Without ``..`` only ``.`` and ``//`` go. The hosts' adapters hold a stdlib copy
-    (host/blender_addon/common.py: they run without vom's package), tested to agree."""
+    (host/blender_addon/common.py: they run without vom's package), tested to agree. A relative ``path`` where the
+    working folder is gone: InputError naming ``field`` (a bare FileNotFoundError, review)."""
+    if os.path.isabs(path):
+        return os.path.normpath(path) if ".." not in Path(path).parts else os.path.normpath(_walked(path, [40]))
+    cwd = str(_working_folder(field)())
     if ".." not in Path(path).parts:
-        return os.path.abspath(path)
-    return os.path.normpath(_walked(os.path.join(os.getcwd(), path), [40]))
+        return os.path.normpath(os.path.join(cwd, path))
+    return os.path.normpath(_walked(os.path.join(cwd, path), [40]))
 
 
 def _walked(path: str, hops: list[int]) -> str:
@@ -782,7 +786,7 @@ def _pattern(name: str, value: Any) -> str:
         raise InputError(f"{name} {value!r}: {view} is a stereo view token (Nuke's), which vom does not fill in: it "
                          f"{'mattes' if name == 'plate' else 'writes'} one sequence; name one eye's, e.g. {eye!r}, and "
                          f"render each eye on its own")
-    return absolute(value)
+    return absolute(value, name)
 
 
 def _from_fileseq(name: str, value: Any) -> Any:
@@ -853,7 +857,7 @@ def _keyframes(value: Any) -> dict[int, Path]:
         f = int(frame)
         if f in out:
             raise InputError(f"keyframes: frame {f} is given twice ({out[f]} and {path})")
-        out[f] = Path(absolute(expand_user(os.fspath(path), f"keyframes[{f}]")))
+        out[f] = Path(absolute(expand_user(os.fspath(path), f"keyframes[{f}]"), f"keyframes[{f}]"))
     return dict(sorted(out.items()))
 
 
