@@ -634,6 +634,11 @@ def test_json_commands_say_their_error_as_json_and_a_bad_flag_before_a_render_as
     assert got["exit_code"] == 2 and got["kind"] == "InputError" and "notes.txt" in got["error"], out
     assert main(["info", "--model", str(tmp_path / "notes.txt")]) == 2
     assert capsys.readouterr().out == ""  # without --json: stderr only, as before
+    with pytest.raises(SystemExit) as e:  # a usage error too (second review)
+        main(["info", "--json", "--bogus"])
+    assert e.value.code == 2
+    got = json.loads(capsys.readouterr().out)
+    assert got["kind"] == "UsageError" and "--bogus" in got["error"], got
     monkeypatch.setenv("VOM_TRACEBACK", "yes")
     assert main(["render", "--plate", str(tmp_path / "p.####.exr"), "--roto", str(tmp_path / "r.exr"), "--out",
                  str(tmp_path / "o" / "a.####.exr"), "--progress", "json", "--no-worker"]) == 2

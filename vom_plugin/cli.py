@@ -123,11 +123,15 @@ def _error_event(progress: str | None, message: str, code: int, kind: str) -> No
             print(f"openjd_status: {one_line(' '.join(message.split()))}", flush=True)
 
 
-def _json_error(args: argparse.Namespace, message: str, code: int, kind: str) -> None:
+def _json_error(args: argparse.Namespace | Sequence[str], message: str, code: int, kind: str) -> None:
     """With ``--json`` (info, eval, farm check, cache, bench...), the error as the one JSON object on stdout that a
     pipeline parses: ``{"error", "exit_code", "kind"}`` (QA: stdout was empty on exit 2). A render's ``--progress
-    json`` has its error event instead."""
-    if getattr(args, "json", False) is True and args.command not in ("render", "demo"):
+    json`` has its error event instead. ``args``: the parsed flags, or the command line where they did not parse."""
+    if isinstance(args, argparse.Namespace):
+        wants, command = getattr(args, "json", False) is True, args.command
+    else:
+        wants, command = "--json" in args, _command(list(args))
+    if wants and command not in ("render", "demo"):
         with contextlib.suppress(OSError, ValueError):
             print(json.dumps({"error": message, "exit_code": code, "kind": kind}), flush=True)
 
@@ -172,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if e.code == 2:  # a usage error is a host's error event too
             lines = usage.getvalue().strip().splitlines()
             _error_event(_progress_said(argv), lines[-1] if lines else "usage error", 2, "UsageError")
+            _json_error(argv, lines[-1] if lines else "usage error", 2, "UsageError")
         raise
     finally:
         _say(usage.getvalue(), end="")
@@ -209,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"vom {args.command}: {said}")
         # before the command's own events began (importing torch, reading the shot)
         _error_event(_progress_said(argv), said, 130, "CancelledError")
+        _json_error(args, said, 130, "CancelledError")
         return 130
     except BrokenPipeError:  # whoever read our output went away (`| head`, a host that died): stop, quietly
         from vom_plugin.commands._args import stdout_to_null
@@ -247,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(traceback.format_exc(), end="")  # an internal error: keep the traceback for the bug report
         _say(f"vom {args.command}: internal error (exit 1); please report the traceback above")
         _error_event(progress, f"internal error: {type(e).__name__}: {e}", 1, type(e).__name__)
+        _json_error(args, f"internal error: {type(e).__name__}: {e}", 1, type(e).__name__)
         return 1
 
 
