@@ -298,7 +298,9 @@ def _relay(sock: socket.socket, buffer: bytearray, pending: list[dict[str, Any]]
                 if code == 0 and summary is not None:
                     return summary
                 if m.get("worker_stopped") and not _CANCELLED:  # stopped itself, not asked to by this render
-                    raise WorkerGone(f"the vom worker was stopped by {m['worker_stopped']} during the render")
+                    why = str(m["worker_stopped"])
+                    raise WorkerGone(f"the vom worker was stopped by {why} during the render" if why.startswith("SIG")
+                                     else f"the vom worker exited during the render ({why})")
                 message = m.get("message") or "the render failed"
                 if m.get("traceback"):
                     raise WorkerError(f"internal error in the vom worker:\n{m['traceback'].rstrip()}")

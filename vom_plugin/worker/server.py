@@ -413,7 +413,9 @@ class Worker:
             if isinstance(e, CancelledError) and stop.signal is not None and stop.by.endswith(f" to {SELF}"):
                 # the worker was stopped (a logout, a pkill), not the render: its client finishes it from the cache,
                 # as when the worker is killed (QA: SIGKILL resumed the render, SIGTERM failed it with exit 130)
-                out["worker_stopped"] = signal.Signals(stop.signal).name
+                # (closing with no signal: its installation changed, and it exits: said so, not as a SIGTERM, review)
+                out["worker_stopped"] = (signal.Signals(stop.signal).name if self.signalled is not None
+                                         else "its installation changing")
             self.say(f"render of {what} ended with exit {e.exit_code}: {e}")
         except Exception as e:  # an internal error: the client shows the traceback, the worker goes on
             out.update(code=1, kind=type(e).__name__, message=str(e), traceback=traceback.format_exc())
