@@ -2390,6 +2390,9 @@ def test_a_roto_of_another_frame_is_a_warning_of_the_render(tmp_path: Path) -> N
         if want:
             assert got[0].startswith(f"keyframe 12: {said} (") and f"is the roto ({demo / 'roto.0001.exr'}) drawn " \
                                                                   f"on frame 12?" in got[0]
+            # what each figure is of, so that "0% ... 43%" reads as no contradiction (QA)
+            assert re.search(r"\(its solid part, alpha 0\.5 and over, shares \d+% of its area with the roto; \d+% of "
+                             r"all its alpha lies inside the roto\)", got[0]), got[0]
 
 
 def test_an_output_folder_removed_mid_render_fails_it_and_is_not_made_again(shot_dir: Path, tmp_path: Path,

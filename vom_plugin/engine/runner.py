@@ -331,9 +331,12 @@ class _Render:
             share = float(alpha[inside].sum()) / total if total > 0 else 1.0
             if overlap < 0.2 and share < 0.5:
                 self.result.warnings.append(
-                    f"keyframe {frame}{whose}: its matte lies mostly off its roto ({overlap:.0%} overlap, "
-                    f"{share:.0%} of the matte inside it): is the roto ({self.shot.rotos()[name][frame]}) drawn on "
-                    f"frame {frame}? A roto of another frame mattes the object where it was")
+                    # (QA: "0% overlap, 43% of the matte inside it" read as a contradiction: the first is of the
+                    # solid part's area, the second of the alpha's whole sum)
+                    f"keyframe {frame}{whose}: its matte lies mostly off its roto (its solid part, alpha 0.5 and "
+                    f"over, shares {overlap:.0%} of its area with the roto; {share:.0%} of all its alpha lies inside "
+                    f"the roto): is the roto ({self.shot.rotos()[name][frame]}) drawn on frame {frame}? A roto of "
+                    f"another frame mattes the object where it was")
 
     def reap(self, *, wait: bool = False, everything: bool = False) -> None:
         """Report the frames whose files are complete, in the order they were handed over; ``wait`` for the
