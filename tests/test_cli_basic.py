@@ -518,6 +518,9 @@ def test_a_refused_flag_value_names_the_flag_once(capsys) -> None:
         with pytest.raises(SystemExit):
             main(["render", "s.yaml", flag, value])
         assert said in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # vom bench's too (QA: "argument --memory: --memory 'bogus'")
+        main(["bench", "--memory", "bogus"])
+    assert "argument --memory: 'bogus': expected first+prevK" in capsys.readouterr().err
 
 
 

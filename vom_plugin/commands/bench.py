@@ -10,13 +10,24 @@ HELP = ("time the network per stage (random weights): fps, peak memory, guided v
         "time `vom render` processes (the shipped weights)")
 
 
+def _memory_policy(text: str) -> str:
+    """``--memory``'s grammar, its error said once under argparse's "argument --memory:" (QA: the flag twice)."""
+    from vom_plugin.errors import InputError
+    from vom_plugin.grammar import parse_memory_policy
+
+    try:
+        return parse_memory_policy(text, "--memory").text
+    except InputError as e:
+        raise InputError(str(e).removeprefix("--memory ")) from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", choices=["lite", "lite2", "full"], default="lite",
                    help="network configuration (default lite, what the shipped weights are)")
     p.add_argument("--size", type=int, choices=[480, 1080], default=480,
                    help="480 = 480x864, 1080 = 1080x1920 (padded to 1088x1920)")
     from vom_plugin.commands._args import knob_type
-    from vom_plugin.grammar import arg_type, default, parse_device, parse_memory_policy
+    from vom_plugin.grammar import arg_type, default, parse_device
     from vom_plugin.nodedef import load_node_def
 
     p.add_argument("--device", default="auto", type=arg_type(parse_device), metavar="auto|cpu|cuda|cuda:N",
@@ -24,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=30, metavar="N", help="propagated frames to time (>= 12; default 30)")
     p.add_argument("--top-k", type=knob_type(load_node_def().knob("top_k"), int), default=None,
                    metavar="N", help=f"memory matches kept per pixel at 1/16 (default: the node's, {default('top_k')})")
-    p.add_argument("--memory", type=arg_type(lambda t: parse_memory_policy(t, "--memory").text), default=None,
+    p.add_argument("--memory", type=arg_type(_memory_policy), default=None,
                    metavar="POLICY",
                    help=f"memory policy (default: the node's, {default('memory')})")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
