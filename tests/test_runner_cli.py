@@ -172,6 +172,18 @@ def test_demo_cache_folder_is_the_working_folders(tmp_path: Path, monkeypatch: p
     assert seen["model"] == "default"
     assert main(["demo", "--model", "w/mine.safetensors", "--progress", "none"]) == 2
     assert seen["model"] == str(tmp_path / "w" / "mine.safetensors")
+    # a working size as vom render takes it (QA: refused as an unknown flag), the shot's without it
+    seen.clear()
+
+    def sized(shot, **kw):
+        seen["size"] = shot.working_size
+        raise InputError("stop here")
+
+    monkeypatch.setattr(runner, "render", sized)
+    assert main(["demo", "--working-size", "480", "--progress", "none"]) == 2 and seen["size"] == 480
+    assert main(["demo", "--progress", "none"]) == 2 and seen["size"] == 960
+    with pytest.raises(SystemExit):
+        main(["demo", "--working-size", "5"])
 
 
 def test_demo_shot_ships_small_and_complete() -> None:

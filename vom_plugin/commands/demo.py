@@ -25,6 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=default("device"), type=arg_type(parse_device), metavar="auto|cpu|cuda|cuda:N",
                    help=f"default: {default('device')}")
     p.add_argument("--cache", default=None, metavar="DIR", help="cache root (default: the user cache)")
+    from vom_plugin.commands._args import knob_type
+    from vom_plugin.nodedef import load_node_def
+
+    working = load_node_def().knob("working_size")
+    # as `vom render` takes it (QA: refused here, so a quick demo on a slow machine rendered at the default's size)
+    p.add_argument("--working-size", type=knob_type(working, int), default=None, metavar="N",
+                   help=f"the network's working size, as vom render's (default: the demo shot's, {working.default}); "
+                        f"the MAD said is then that size's")
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar", help="default: bar")
 
 
@@ -117,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_replaceable(out_dir / "contact_sheet.png", _sheet_is_ours(out_dir), "--out")  # before the render
     shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=model,
-                          device=args.device, cache=cache)
+                          device=args.device, cache=cache, working_size=args.working_size or None)
     result = render(shot, progress=make_progress(args.progress, "vom demo"))
 
     # Accuracy against the renderer's ground truth, and a contact sheet to look at.
