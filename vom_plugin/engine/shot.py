@@ -742,12 +742,11 @@ def absolute(path: str, field: str = "path") -> str:
     /show; review). Without ``..`` only ``.`` and ``//`` go. The hosts' adapters hold a stdlib copy
     (host/blender_addon/common.py: they run without vom's package), tested to agree. A relative ``path`` where the
     working folder is gone: InputError naming ``field`` (a bare FileNotFoundError, review)."""
-    if os.path.isabs(path):
-        return os.path.normpath(path) if ".." not in Path(path).parts else os.path.normpath(_walked(path, [40]))
-    cwd = str(_working_folder(field)())
+    if not os.path.isabs(path):
+        path = os.path.join(str(_working_folder(field)()), path)
     if ".." not in Path(path).parts:
-        return os.path.normpath(os.path.join(cwd, path))
-    return os.path.normpath(_walked(os.path.join(cwd, path), [40]))
+        return os.path.normpath(path)
+    return os.path.normpath(_walked(path, [40]))
 
 
 def _walked(path: str, hops: list[int]) -> str:
