@@ -405,3 +405,12 @@ def test_work_undo_takes_nothing_back_once_discarded(tmp_path) -> None:
     undo.undo()
     assert (work / "shot.yaml").read_text() == "accepted"
     assert (work / "plate.0001.exr").read_bytes() == b"accepted plate"
+
+
+def test_the_hosts_machine_tag_is_vom_plugin_atomics() -> None:
+    """The add-on's set-aside files name their machine as vom's temporaries do (a stdlib copy of
+    ``vom_plugin.atomic._host_tag``: the hosts' Python has no vom package); a tag of another spelling would take this
+    machine's files for another's, never cleaned, or another's for this one's."""
+    from vom_plugin import atomic
+
+    assert common._HOST == atomic._HOST == common._host_tag() == atomic._host_tag()

@@ -370,7 +370,8 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
 
 
 def _host_tag() -> str:
-    """Who may judge a kept-aside file's process dead (vom_plugin.atomic's tag, which a host's Python cannot import):
+    """Who may judge a kept-aside file's process dead (vom_plugin.atomic's tag, which a host's Python cannot import;
+    a test keeps the two equal):
     the machine's short name and a digest of its full name and PID namespace; a process id means nothing on another
     machine, or in another container, sharing the work folder."""
     full = socket.gethostname()
