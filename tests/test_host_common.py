@@ -414,3 +414,23 @@ def test_the_hosts_machine_tag_is_vom_plugin_atomics() -> None:
     from vom_plugin import atomic
 
     assert common._HOST == atomic._HOST == common._host_tag() == atomic._host_tag()
+
+
+def test_the_hosts_process_check_is_vom_plugin_atomics(monkeypatch) -> None:
+    """The add-on's stdlib copy of ``atomic._running`` answers as it does: a live process, a dead one; and on Windows
+    neither calls os.kill (there TerminateProcess: a live writer's or host's process would be killed), asking the
+    system instead, and a question it cannot answer is "running" (its files kept)."""
+    import os
+    import subprocess
+    import sys
+
+    from vom_plugin import atomic
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for pid, running in ((os.getpid(), True), (gone.pid, False)):
+        assert atomic._running(pid) is running and common._running(pid) is running
+    killed: list[int] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: killed.append(pid))
+    monkeypatch.setattr(os, "name", "nt")  # here ctypes has no WinDLL: it cannot tell
+    assert atomic._running(gone.pid) is True and common._running(gone.pid) is True and not killed

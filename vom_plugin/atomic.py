@@ -70,6 +70,23 @@ def temp_name(path: str | os.PathLike[str]) -> Path:
 
 
 def _running(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs; True where that cannot be told (a live writer's temporary is never
+    removed). The Blender and Nuke add-on keeps a stdlib copy (host/blender_addon/common.py), tested to agree."""
+    if os.name == "nt":  # os.kill(pid, 0) there is TerminateProcess: a live writer would be killed; the system is asked
+        try:
+            import ctypes
+
+            kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+            handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+            if not handle:
+                return ctypes.get_last_error() != 87  # type: ignore[attr-defined]  # ERROR_INVALID_PARAMETER: none
+            try:
+                code = ctypes.c_ulong()
+                return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+            finally:
+                kernel32.CloseHandle(handle)
+        except Exception:
+            return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
