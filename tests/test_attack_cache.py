@@ -107,8 +107,15 @@ def _swap(files: list[Path]) -> None:
         f.write_bytes(d)
 
 
+def _nested(p: Path) -> None:
+    """A header of 5000 nested JSON arrays: Python's json parser recurses, and its RecursionError, not a ValueError,
+    was a traceback of every render of the shot, `vom cache info` and `vom cache clear` (QA)."""
+    header = b"[" * 5000 + b"]" * 5000
+    p.write_bytes(len(header).to_bytes(8, "little") + header)
+
+
 DAMAGES: dict[str, Callable[[Path], None]] = {"truncated": _truncate, "garbage": _garbage,
-                                               "flipped": _flip, "forged": _forge}
+                                               "flipped": _flip, "forged": _forge, "nested": _nested}
 
 
 def _prepare(root: Path, tmp: Path, kind: str) -> Path:
@@ -726,6 +733,29 @@ def test_info_names_a_shot_folder_whose_marker_is_damaged(root: Path, clean: dic
     assert main(["cache", "info", "--cache", str(cache), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["unreadable"] == [str(shot)]
     assert main(["cache", "clear", "--cache", str(cache)]) == 0  # still never deleted
+    assert len(list(cache.rglob("*.safetensors"))) == n
+
+
+def test_info_and_clear_take_entries_and_markers_of_nested_json(root: Path, clean: dict[str, np.ndarray],
+                                                               tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: an entry or a shot.json of [[[...]]] (Python's json recurses) was a traceback of info and clear."""
+    cache = _cache_copy(root, tmp_path)
+    entry = _files(cache, "alpha")[0]
+    _nested(entry)
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    assert "1 shot" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    # not provably vom's (no entry header): left, and said, as any file of the user's in a shot folder
+    assert entry.exists() and "left alone" in out and not list(cache.rglob("*.alpha.safetensors"))[1:], out
+    cache = _cache_copy(root, tmp_path / "second")
+    [shot] = [p for p in cache.iterdir() if (p / "shot.json").is_file()]
+    (shot / "shot.json").write_text("[" * 5000 + "]" * 5000)
+    n = len(list(cache.rglob("*.safetensors")))
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    assert "its shot.json is missing or damaged" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache", str(cache)]) == 0  # not vom's to tell: never deleted
     assert len(list(cache.rglob("*.safetensors"))) == n
 
 

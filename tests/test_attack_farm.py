@@ -528,6 +528,13 @@ def test_farm_check_names_every_setting_that_decides_pixels(tmp_path: Path,
                               "(vom:recipe differs"), why
 
 
+def test_a_settings_stamp_of_nested_json_is_not_vom_s_and_no_traceback() -> None:
+    """QA: `vom farm check` on an output whose vom:settings was [[[...]]] (json recurses): a traceback, exit 1."""
+    from vom_plugin.farm.spans import _settings_stamp_differing
+
+    assert _settings_stamp_differing("[" * 5000 + "]" * 5000, json.dumps({"top_k": 128})) is None
+
+
 def test_farm_check_fails_on_a_frame_matted_before_its_plate_was_delivered_again(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A QA pass: a matte of another plate (the same roto, settings and weights) passed the check: a plate re-delivered

@@ -151,6 +151,10 @@ def test_a_training_checkpoint_given_as_weights_is_told_to_export(tmp_path: Path
     (tmp_path / "w.safetensors").write_bytes((100).to_bytes(8, "little") + b"{}")
     with pytest.raises(InputError, match=r"its header of 100 bytes runs past its end, after 10 bytes"):
         read_weights_metadata(tmp_path / "w.safetensors")
+    nested = b"[" * 5000 + b"]" * 5000  # json recurses: a RecursionError, a traceback of `--model` (QA)
+    (tmp_path / "w.safetensors").write_bytes(len(nested).to_bytes(8, "little") + nested)
+    with pytest.raises(InputError, match=r"w\.safetensors' is not a readable safetensors file \(header nests deeper "):
+        read_weights_metadata(tmp_path / "w.safetensors")
 
 
 

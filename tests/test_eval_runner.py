@@ -749,6 +749,12 @@ def test_dvm_and_vm108_layouts(tmp_path):
     assert clip.colorspace == "sRGB"  # composited on the 8-bit values and kept as code values, as a render reads them
     assert clip.plate[0, 0, 7, 0] == pytest.approx(200 / 255, abs=1e-7) and clip.plate.dtype == np.float32
     assert clip.plate[0, 0, 0, 0] == 0.0
+    # a frame_corr.json that does not read is named (it was a JSONDecodeError's traceback), as training's reader does
+    for text, said in (("{garbage", "not valid JSON"), ("[" * 5000 + "]" * 5000, "not valid JSON"),
+                       ("[1, 2]", "expected a JSON object")):
+        (root / "frame_corr.json").write_text(text)
+        with pytest.raises(InputError, match=rf"frame_corr\.json: {said}"):
+            list(iter_clips(f"vm108:{root}"))
 
 
 def test_benchmark_vom_method_errors_and_skip(tmp_path, capsys, monkeypatch):

@@ -72,6 +72,10 @@ def test_vm108_missing_frame_corr_names_it(tmp_path: Path):
     (tmp_path / "train_videos.txt").write_text("x/y\n")
     with pytest.raises(InputError, match="frame_corr.json"):
         open_dataset("vm108", tmp_path)
+    for text, said in (("[" * 5000 + "]" * 5000, "not valid JSON"), ("[1, 2]", "expected a JSON object")):
+        (tmp_path / "frame_corr.json").write_text(text)  # [[[...]]]: json's RecursionError, not a ValueError
+        with pytest.raises(InputError, match=rf"frame_corr\.json: {said}"):
+            open_dataset("vm108", tmp_path)
 
 
 def test_dvm_layout_with_premultiplied_foreground(tmp_path: Path):

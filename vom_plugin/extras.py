@@ -105,7 +105,7 @@ def _read_stamp(path: Path) -> dict | None:
 
     try:
         got = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return got if isinstance(got, dict) else None
 

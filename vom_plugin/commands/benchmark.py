@@ -209,7 +209,7 @@ def _earlier_clips(report: Path) -> list[str]:
     try:
         clips = json.loads(report.read_text()).get("clips") or []
         return [str(c["name"]) for c in clips if isinstance(c, dict) and "name" in c]
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return []
 
 
@@ -252,7 +252,7 @@ def _shots_backgrounds(data: str) -> str | None:
     try:
         record = json.loads((Path(arg) / "shots.json").read_text())
         return str(record["backgrounds"]["digest"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 

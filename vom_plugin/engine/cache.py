@@ -275,7 +275,7 @@ def _is_shot_dir(path: Path) -> bool:
         return False
     try:
         meta = json.loads(_read_no_follow(path / SHOT_MARKER))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # json recurses: [[[...]]] is a RecursionError (QA)
         return False
     return isinstance(meta, dict) and meta.get("id") == path.name
 
@@ -807,7 +807,7 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
 def _plate_of(shot: Path) -> str:
     try:
         return str(json.loads(_read_no_follow(shot / SHOT_MARKER)).get("plate", ""))
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return ""
 
 

@@ -282,7 +282,7 @@ def decode(address: str, data: bytes) -> dict[str, Any]:
     if description:
         try:
             packed = json.loads(description)
-        except ValueError:
+        except (ValueError, RecursionError):  # json recurses: [[[...]]] is a RecursionError
             raise BadEntry("zstd field is not JSON") from None
         if not isinstance(packed, dict):
             raise BadEntry("zstd field is not a JSON object")

@@ -33,6 +33,8 @@ def read_header(data: bytes) -> dict[str, Any]:
         header = json.loads(data[8 : 8 + n])
     except ValueError:
         raise BadHeader("header is not JSON") from None
+    except RecursionError:  # json's parser recurses: a few kilobytes of [[[...]]] (QA: a traceback, exit 1)
+        raise BadHeader("header nests deeper than any safetensors header") from None
     if not isinstance(header, dict):
         raise BadHeader("header is not a JSON object")
     return header

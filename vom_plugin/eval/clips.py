@@ -382,7 +382,12 @@ def _vm108_clips(root: Path, max_frames: int | None) -> Iterator[EvalClip]:
     corr_path = root / "frame_corr.json"
     if not corr_path.is_file() or not (root / "FG_done").is_dir():
         raise InputError(f"vm108:{root}: expected FG_done/ and frame_corr.json (VideoMatting108 layout)")
-    corr: dict[str, str] = json.loads(corr_path.read_text())
+    try:
+        corr: dict[str, str] = json.loads(corr_path.read_text())
+    except (ValueError, RecursionError) as e:  # (a traceback, as training's reader of the same file does not give)
+        raise InputError(f"{corr_path}: not valid JSON ({e})") from None
+    if not isinstance(corr, dict):
+        raise InputError(f"{corr_path}: expected a JSON object of foreground frame -> background frame")
     clips: dict[str, list[str]] = {}
     for key in sorted(corr):
         clips.setdefault(os.path.dirname(key), []).append(key)

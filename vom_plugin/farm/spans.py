@@ -696,7 +696,7 @@ def _settings_stamp_differing(then: str, now: str) -> str | None:
 
     try:
         old, new = json.loads(then), json.loads(now)
-    except ValueError:
+    except (ValueError, RecursionError):  # json recurses: a stamp of [[[...]]] was a traceback (QA)
         return None
     if not isinstance(old, dict):
         return None

@@ -135,7 +135,7 @@ def _check_others(folder: Path, pattern: str, frames: list[int], mine: Path | No
                 with os.fdopen(os.dup(fd), "rb") as f:  # whole, however long its frame list
                     record = json.loads(f.read().decode())
                 theirs = _names(str(record["pattern"]), record["list"])
-            except (ValueError, KeyError, TypeError, OSError):
+            except (ValueError, KeyError, TypeError, OSError, RecursionError):
                 continue
             try:  # said only: a start time that is no number does not keep the claim from refusing
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record.get("started") or 0)))

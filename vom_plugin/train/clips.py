@@ -109,7 +109,7 @@ def _check_settings(root: Path, settings: LibrarySettings) -> None:
     if path.exists():
         try:
             have = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             raise InputError(f"{path}: unreadable ({e})") from None
         diff = [k for k in ("frames", "size", "samples", "spec_version") if have.get(k) != want[k]]
         if diff:
@@ -321,7 +321,7 @@ class ClipLibrary:
                 self.clips.append(ClipRecord(d, rec["name"], int(rec["frames"]), "occ" in rec["layers"],
                                              list(rec.get("tags", [])), float(rec.get("render_s", 0.0)),
                                              float(rec.get("cpu_s", 0.0))))
-            except (OSError, ValueError, KeyError, TypeError) as e:
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as e:
                 raise InputError(f"{meta}: not a clip record ({e})") from None
         if split != "all":
             self.clips = [c for c in self.clips if is_validation_clip(c.name) == (split == "val")]

@@ -259,8 +259,10 @@ def vm108_videos(root: Path, split: str = "train") -> list[VideoRecord]:
                              "(FG_done, BG_done, frame_corr.json, train_videos.txt, val_videos.txt)")
     try:
         corr = json.loads(corr_path.read_text())
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:
         raise InputError(f"{corr_path}: not valid JSON ({e})") from None
+    if not isinstance(corr, dict):
+        raise InputError(f"{corr_path}: expected a JSON object of foreground frame -> background frame")
     by_clip: dict[str, list[str]] = {}
     for key in sorted(corr):
         by_clip.setdefault(str(Path(key).parent), []).append(key)

@@ -172,7 +172,7 @@ def _read_record(path: Path) -> dict[str, Any] | None:
         return None
     try:
         rec = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise InputError(f"{path}: unreadable record of the shots' backgrounds ({e}); move it aside") from None
     # vom's own: the backgrounds' digest and the shots' photographs (another tool's shots.json was merged into)
     if not (isinstance(rec, dict) and isinstance(rec.get("backgrounds"), dict) and "digest" in rec["backgrounds"]

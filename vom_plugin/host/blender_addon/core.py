@@ -54,7 +54,7 @@ def vom_executable(preference: str = "") -> str:
     if ENV_FILE.is_file():
         try:
             recorded = str(json.loads(ENV_FILE.read_text(encoding="utf-8")).get("vom") or "")
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             recorded = ""
     sources = ((os.environ.get("VOM_EXECUTABLE", ""), "the environment's VOM_EXECUTABLE, which the add-on's "
                 "preference does not override: unset it, or point it at a vom that exists"),
