@@ -83,6 +83,23 @@ def test_template_structure(tmp_path: Path) -> None:
     assert Path(values["Vom"]).name == "vom"
 
 
+def test_the_job_names_the_shot_file_by_the_path_given_links_kept(tmp_path: Path) -> None:
+    """QA: the job named the shot by its link's target (/show/x -> /mnt/nas03/...), a path the farm's nodes may
+    not mount, and a versioned link (sh010.yaml -> sh010_v003.yaml) was pinned to the version of the day."""
+    real = tmp_path / "nas03"
+    real.mkdir()
+    target = _shot_file(real, name="sh010_v003.yaml")
+    (tmp_path / "show").symlink_to(real)
+    (real / "sh010.yaml").symlink_to(target.name)
+    shot = load_farm_shot(tmp_path / "show" / "sh010.yaml")
+    assert shot.path == tmp_path / "show" / "sh010.yaml" and shot.name == "sh010"
+    values = {p["name"]: p["value"] for p in parameter_values(shot)["parameterValues"]}
+    assert values["ShotFile"] == str(tmp_path / "show" / "sh010.yaml")
+    # ".." stays for the node's system to take: collapsed here, show/../x would be another folder than the OS's
+    dotted = load_farm_shot(tmp_path / "show" / ".." / "nas03" / "sh010.yaml")
+    assert dotted.path == tmp_path / "show" / ".." / "nas03" / "sh010.yaml"
+
+
 def test_by_default_a_span_is_one_task(tmp_path: Path) -> None:
     """A span is one propagation and a farm runs a step's tasks at once, each propagating from its keyframe again
     (QA: 6 chunks of 4 frames computed 84 steps for 24 frames): by default each span is one task; --chunk N is

@@ -140,7 +140,10 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     from vom_plugin.engine.shot import Shot
     from vom_plugin.io import open_sequence
 
-    p = Path(path).resolve()
+    # absolute as given, links kept: a farm node may mount only the studio's link (/show/x -> /mnt/nas03/...), and a
+    # versioned link (sh010.yaml -> sh010_v003.yaml) is the user's choice of shot (QA: the job named the target);
+    # ".." kept too, for the node's system to take as this one does
+    p = Path(path).expanduser().absolute()
     shot = Shot.from_yaml(p)
     frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate, whole=True).frames)
     # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name: the Output's
