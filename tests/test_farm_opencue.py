@@ -70,6 +70,30 @@ def test_by_default_a_span_is_one_task(tmp_path: Path) -> None:
         "frames_1060_1100": ("1060-1100", "41")}
 
 
+def test_cores_and_memory_are_booked_and_the_cores_are_the_render_s_threads(tmp_path: Path) -> None:
+    """QA: the layers booked the show's default (a core) while torch took every core of the node: a node running
+    several tasks was oversubscribed. --cores books that many and gives the render as many threads."""
+    shot = _shot(tmp_path)
+    out = tmp_path / "job.xml"
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out", str(out),
+                        "--user", "nobody", "--cores", "4", "--memory", "6"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    layers = {la.get("name"): la for la in ET.fromstring(out.read_text()).iter("layer")}
+    for name, la in layers.items():
+        env = {k.get("name"): k.text for k in la.iter("key")}
+        if name == "check_outputs":  # reads headers: the farm's default
+            assert la.find("cores") is None and la.find("memory") is None and env == {}
+        else:
+            assert (la.findtext("cores"), la.findtext("memory")) == ("4.0", "6g")
+            assert env == {"OMP_NUM_THREADS": "4"}
+    for flag, value, said in (("--cores", "0", "0: expected 1-1024 cores"), ("--memory", "1.5", "'1.5' is not a "
+                                                                                               "whole number of GB")):
+        r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",
+                            str(tmp_path / "other.xml"), flag, value], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and said in r.stderr and not (tmp_path / "other.xml").exists(), r.stderr
+
+
 def test_opencue_out_must_be_a_file(tmp_path: Path) -> None:
     shot = _shot(tmp_path)
     r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",

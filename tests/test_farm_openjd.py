@@ -13,7 +13,7 @@ import yaml
 
 from vom_plugin.errors import InputError
 from vom_plugin.farm.openjd import CHECK_STEP, build_template, parameter_values
-from vom_plugin.farm.spans import compact_range, load_farm_shot, split_spans
+from vom_plugin.farm.spans import Booking, compact_range, load_farm_shot, split_spans
 from vom_plugin.locations import demo_dir
 
 SHOT_DIR = demo_dir()  # the furry_cube shot, shipped with the package
@@ -98,6 +98,29 @@ def test_the_job_names_the_shot_file_by_the_path_given_links_kept(tmp_path: Path
     # ".." stays for the node's system to take: collapsed here, show/../x would be another folder than the OS's
     dotted = load_farm_shot(tmp_path / "show" / ".." / "nas03" / "sh010.yaml")
     assert dotted.path == tmp_path / "show" / ".." / "nas03" / "sh010.yaml"
+
+
+def test_cores_and_memory_are_host_requirements_and_the_cores_the_render_s_threads(tmp_path: Path) -> None:
+    shot = load_farm_shot(_shot_file(tmp_path, frames="990-1100", device="cuda"))
+    t = build_template(shot, booking=Booking(cores=4, memory_gb=6))
+    steps = {s["name"]: s for s in t["steps"]}
+    for name, s in steps.items():
+        if name == CHECK_STEP:
+            assert "hostRequirements" not in s and "stepEnvironments" not in s
+            continue
+        assert s["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1},
+                                                     {"name": "amount.worker.vcpu", "min": 4},
+                                                     {"name": "amount.worker.memory", "min": 6144}]}
+        [env] = s["stepEnvironments"]
+        assert env["variables"] == {"OMP_NUM_THREADS": "4"}
+    plain = build_template(shot)  # the farm's booking, the node's cores: as before
+    assert all("stepEnvironments" not in s for s in plain["steps"])
+    if OPENJD.exists():
+        r = _vom("farm", "openjd", str(shot.path), "--out", str(tmp_path / "b"), "--cores", "2", "--memory", "3")
+        assert r.returncode == 0, r.stderr
+        check = subprocess.run([str(OPENJD), "check", "--extensions", "TASK_CHUNKING",
+                                str(tmp_path / "b" / "template.yaml")], capture_output=True, text=True, timeout=120)
+        assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_by_default_a_span_is_one_task(tmp_path: Path) -> None:

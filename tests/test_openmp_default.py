@@ -293,3 +293,25 @@ def test_the_api_names_load_only_what_they_need() -> None:
     from vom_plugin.engine.stop import Stop
 
     assert (vom_plugin.Stop, vom_plugin.RenderResult, vom_plugin.render) == (Stop, RenderResult, render)
+
+
+@pytest.mark.parametrize("how", ["import torch", "meta_path rebuilt"])
+def test_opencue_s_booked_cores_are_the_render_s_threads_unless_the_user_set_them(how: str):
+    """RQD gives a task CUE_THREADS, the cores it booked (OpenImageIO reads it too); torch took every core of the node
+    whatever else ran there, and a chunk continues the one before it only on as many threads."""
+    load = {"import torch": "import torch",
+            "meta_path rebuilt": "sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != '_TorchLoad']\n"
+                                 "torch = vom_plugin.import_torch()"}[how]
+    code = f"import sys\nimport vom_plugin\n{load}\nprint(torch.get_num_threads())"
+    base = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUE_THREADS")}
+
+    def threads(**env: str) -> int:
+        r = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return int(r.stdout.split()[-1])
+
+    assert threads(CUE_THREADS="1") == 1
+    assert threads(CUE_THREADS="3") == 3
+    assert threads(CUE_THREADS="3", OMP_NUM_THREADS="1") == 1  # the user's (or the job's) setting wins
+    assert threads(CUE_THREADS="junk", OMP_NUM_THREADS="2") == 2

@@ -101,6 +101,19 @@ def _openmp_static_threads() -> None:
     if os.environ.get("OMP_DYNAMIC", "").strip().lower() not in ("", "false", "0", "no", "off"):
         _set_openmp_env("OMP_DYNAMIC", "false")
 
+def farm_threads() -> int | None:
+    """The cores an OpenCue host booked for this task (``CUE_THREADS``, which RQD sets and OpenImageIO reads too),
+    where the user set no OMP_NUM_THREADS or MKL_NUM_THREADS: torch otherwise takes every core of the host, however
+    many tasks it runs (and a chunk continues the one before it only on as many threads). None: torch's choice."""
+    if os.environ.get("OMP_NUM_THREADS", "").strip() or os.environ.get("MKL_NUM_THREADS", "").strip():
+        return None
+    try:
+        n = int(os.environ.get("CUE_THREADS", "").strip())
+    except ValueError:
+        return None
+    return n if n >= 1 else None
+
+
 # Whether this process has rendered (read plates, loaded a model: torch's OpenMP pool and OpenEXR's threads have
 # started) when it forks a child (a multiprocessing pool's default start method on Linux): those pools keep
 # believing in threads that stayed in the parent, and a render in the child waits for them forever
@@ -216,6 +229,9 @@ class _TorchLoader(importlib.abc.Loader):
             sys.meta_path.remove(self._hook)  # torch loads once a process (no finder loop is running now)
         with signals_held(), _openmp_while_torch_loads():
             self._real.exec_module(module)
+            threads = farm_threads()
+            if threads:  # torch reads OMP_NUM_THREADS lazily, after the environment is given back: set here
+                module.set_num_threads(threads)
 
     def __getattr__(self, name: str) -> Any:  # what else importlib asks a loader (is_package, resources)
         return getattr(self._real, name)
@@ -232,6 +248,10 @@ def import_torch() -> Any:
         if "torch" not in sys.modules and not any(isinstance(f, _TorchLoad) for f in sys.meta_path):
             with _openmp_while_torch_loads():
                 import torch
+
+                threads = farm_threads()
+                if threads:
+                    torch.set_num_threads(threads)
         import torch
     return torch
 

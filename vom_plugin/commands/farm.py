@@ -45,6 +45,18 @@ def _chunk(text: str) -> int | None:
     return n
 
 
+def _whole(what: str, most: int) -> argparse._ActionType:  # type: ignore[name-defined]
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {what}") from None
+        if not 1 <= n <= most:
+            raise argparse.ArgumentTypeError(f"{n}: expected 1-{most} {what}")
+        return n
+    return parse
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="farm_command", metavar="KIND", required=True)
     oj = sub.add_parser("openjd", help="AWS Deadline Cloud job bundle (Open Job Description template)")
@@ -60,6 +72,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="frames per task (default: span, one task per span: its frames depend on each other in "
                             "order, and a farm runs a step's tasks at once, each propagating from its keyframe)")
         q.add_argument("--vom", metavar="PATH", help="the vom command on the workers (default: this environment's)")
+        q.add_argument("--cores", type=_whole("cores", 1024), metavar="N",
+                       help="CPU cores each render task books, and its threads (OMP_NUM_THREADS in the task's "
+                            "environment; default: the farm's booking, and torch takes every core of the node)")
+        q.add_argument("--memory", type=_whole("GB", 4096), metavar="GB",
+                       help="memory each render task books, in whole GB (default: the farm's)")
     chk = sub.add_parser("check", help="list the frames of a shot whose output is missing or bad (exit 2 if any)")
     chk.add_argument("shot", metavar="SHOT.yaml")
     chk.add_argument("--json", action="store_true", help="print one JSON object")
@@ -166,16 +183,20 @@ def run(args: argparse.Namespace) -> int:
     if unchecked:
         print(f"vom farm: note: {one_line(unchecked)}", file=sys.stderr)
     spans = split_spans(shot.frames, shot.keyframes)
+    from vom_plugin.farm.spans import Booking
+
+    booking = Booking(cores=args.cores, memory_gb=args.memory)
     if args.farm_command == "openjd":
         from vom_plugin.farm.openjd import write_bundle
 
-        where = write_bundle(shot, args.out, chunk=args.chunk, vom=args.vom)
+        where = write_bundle(shot, args.out, chunk=args.chunk, vom=args.vom, booking=booking)
         print(f"job bundle: {one_line(where)} (template.yaml, parameter_values.yaml)")
         print(f"submit with: deadline bundle submit {_shell_word(str(where))}")
     else:
         from vom_plugin.farm.opencue import write_outline
 
-        where = write_outline(shot, args.out, chunk=args.chunk, vom=args.vom, show=args.show, user=args.user)
+        where = write_outline(shot, args.out, chunk=args.chunk, vom=args.vom, show=args.show, user=args.user,
+                              booking=booking)
         print(f"OpenCue job spec: {one_line(where)}")
     from vom_plugin.engine.shot import env_vars_of_file
 

@@ -20,7 +20,7 @@ from typing import Any
 from vom_plugin.atomic import check_replaceable, make_folder, write_text_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import farm_name
-from vom_plugin.farm.spans import FarmShot, compact_range, default_vom, split_spans
+from vom_plugin.farm.spans import NO_BOOKING, Booking, FarmShot, compact_range, default_vom, split_spans
 from vom_plugin.io.sequence import parse_frame_range
 
 CHECK_LAYER = "check_outputs"
@@ -73,7 +73,7 @@ def _layer_ranges(name: str, frames: list[int]) -> list[tuple[str, str, int]]:
 
 
 def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None = None, show: str = "vom",
-                  user: str | None = None) -> Any:
+                  user: str | None = None, booking: Booking = NO_BOOKING) -> Any:
     """The PyOutline ``Outline`` of the shot (layers added, dependencies set); ``chunk``: frames per task, None: a
     layer's frames in one task (see openjd.py: a span is one propagation, and a layer's frames run at once)."""
     if chunk is not None and chunk < 1:
@@ -91,7 +91,12 @@ def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None =
     name = farm_name(shot.name)  # OpenCue names the job show-shot-name: no hyphens, spaces or non-ASCII
     ol = outline.Outline(f"vom_{name}", shot=name, show=show, user=user or getpass.getuser())
     layers = []
-    extra: dict[str, Any] = {"gpus": 1} if shot.device.startswith("cuda") else {}  # a GPU host for device: cuda
+    gpu = shot.device.startswith("cuda")
+    extra: dict[str, Any] = {"gpus": 1} if gpu else {}  # a GPU host for device: cuda
+    if booking.cores:  # booked (a layer is not threadable unless said): RQD gives these, CUE_THREADS says so
+        extra.update(cores=booking.cores, env=booking.thread_env())
+    if booking.memory_gb:
+        extra["memory"] = f"{booking.memory_gb}g"
     for span in split_spans(shot.frames, shot.keyframes):
         part = None
         for name, frame_range, step in _layer_ranges(span.name, list(span.frames)):
@@ -99,7 +104,7 @@ def build_outline(shot: FarmShot, chunk: int | None = None, *, vom: str | None =
             # one word: a chunk of negative frames (-3--2) would be read by argparse as an option
             # --no-worker: the frame renders in its own process, not in a `vom worker` left on the host (see openjd.py)
             cmd = _command(vom, "render", str(shot.path), f"--frames={frames_arg}", "--progress", "json", "--no-worker",
-                           *(["--device", "cuda"] if extra else []))  # the GPU the farm gives, not the shot's cuda:N
+                           *(["--device", "cuda"] if gpu else []))  # the GPU the farm gives, not the shot's cuda:N
             layer = Shell(name, command=cmd, range=frame_range, chunk=chunk or len(parse_frame_range(frame_range)),
                           **extra)
             ol.add_layer(layer)
@@ -163,12 +168,12 @@ def _ours(start: bytes) -> bool:
 
 
 def write_outline(shot: FarmShot, path: str | os.PathLike[str], *, chunk: int | None = None, vom: str | None = None,
-                  show: str = "vom", user: str | None = None) -> Path:
+                  show: str = "vom", user: str | None = None, booking: Booking = NO_BOOKING) -> Path:
     uid = job_uid(user)
     if uid == 0:
         print("vom farm: warning: the job's user id is 0 (root): Cuebot refuses jobs launched as root; give "
               "--user NAME", file=sys.stderr)
-    xml = serialize(build_outline(shot, chunk, vom=vom, show=show, user=user), uid)
+    xml = serialize(build_outline(shot, chunk, vom=vom, show=show, user=user, booking=booking), uid)
     out = Path(os.path.abspath(path))  # a link at that name is refused below, not followed (as every writer's)
     if out.is_dir() and not out.is_symlink():
         raise InputError(f"--out {str(out)!r}: is a folder; expected the path of the XML file to write")

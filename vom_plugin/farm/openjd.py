@@ -21,7 +21,16 @@ import yaml
 from vom_plugin.atomic import check_replaceable, make_folder, write_files_atomic
 from vom_plugin.errors import InputError
 from vom_plugin.farm.names import description, farm_name
-from vom_plugin.farm.spans import FarmShot, Span, compact_range, default_vom, span_description, split_spans
+from vom_plugin.farm.spans import (
+    NO_BOOKING,
+    Booking,
+    FarmShot,
+    Span,
+    compact_range,
+    default_vom,
+    span_description,
+    split_spans,
+)
 
 SPEC_VERSION = "jobtemplate-2023-09"
 CHECK_STEP = "check_outputs"
@@ -48,7 +57,7 @@ def _constraint(frames: tuple[int, ...] | list[int]) -> str:
     return "CONTIGUOUS" if consecutive else "NONCONTIGUOUS"
 
 
-def _step(span: Span, chunk: int | None, gpu: bool, said: str) -> dict[str, Any]:
+def _step(span: Span, chunk: int | None, gpu: bool, said: str, booking: Booking) -> dict[str, Any]:
     step: dict[str, Any] = {
         "name": span.name,
         "description": description(said),
@@ -63,18 +72,29 @@ def _step(span: Span, chunk: int | None, gpu: bool, said: str) -> dict[str, Any]
         }]},
         "script": {"actions": {"onRun": _render_action("{{Task.Param.Frame}}", gpu)}},
     }
+    amounts: list[dict[str, Any]] = []
     if gpu:  # device: cuda in the shot: only GPU workers can run it
-        step["hostRequirements"] = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
+        amounts.append({"name": "amount.worker.gpu", "min": 1})
+    if booking.cores:
+        amounts.append({"name": "amount.worker.vcpu", "min": booking.cores})
+    if booking.memory_gb:
+        amounts.append({"name": "amount.worker.memory", "min": booking.memory_gb * 1024})  # MiB
+    if amounts:
+        step["hostRequirements"] = {"amounts": amounts}
+    if booking.thread_env():
+        step["stepEnvironments"] = [{"name": "VomThreads", "description": "the render's threads: the cores booked",
+                                     "variables": booking.thread_env()}]
     return step
 
 
-def build_template(shot: FarmShot, chunk: int | None = None) -> dict[str, Any]:
-    """The job template (a plain dict, YAML-ready); ``chunk``: frames per task, None: a span per task."""
+def build_template(shot: FarmShot, chunk: int | None = None, booking: Booking = NO_BOOKING) -> dict[str, Any]:
+    """The job template (a plain dict, YAML-ready); ``chunk``: frames per task, None: a span per task; ``booking``:
+    what each render task asks for."""
     if chunk is not None and chunk < 1:
         raise InputError(f"--chunk {chunk}: expected a number of frames per task, 1 or more")
     spans = split_spans(shot.frames, shot.keyframes)
-    steps = [_step(s, chunk, gpu=shot.device.startswith("cuda"), said=span_description(shot, s))  # cuda or cuda:N
-             for s in spans]
+    steps = [_step(s, chunk, gpu=shot.device.startswith("cuda"), said=span_description(shot, s),  # cuda or cuda:N
+                   booking=booking) for s in spans]
     steps.append({
         "name": CHECK_STEP,
         "description": ("Fails when a frame's output is missing, unreadable, not the plate's size or not a matte, or "
@@ -147,10 +167,10 @@ def _ours(start: bytes) -> bool:
 
 
 def write_bundle(shot: FarmShot, out_dir: str | os.PathLike[str], *, chunk: int | None = None,
-                 vom: str | None = None) -> Path:
+                 vom: str | None = None, booking: Booking = NO_BOOKING) -> Path:
     """Write ``template.yaml`` and ``parameter_values.yaml`` into ``out_dir``; each file is written to a
     temporary name and renamed, so a failed write never leaves a half file."""
-    template = build_template(shot, chunk)
+    template = build_template(shot, chunk, booking)
     if vom:
         template["parameterDefinitions"][1]["default"] = vom
     out = Path(out_dir).resolve()

@@ -92,6 +92,23 @@ def split_spans(frames: list[int], keyframes: list[int]) -> list[Span]:
     return spans
 
 
+@dataclass(frozen=True)
+class Booking:
+    """What each render task of a job asks the farm for (``vom farm --cores/--memory``); None: the farm's default.
+    ``cores`` is also the render's thread count (OMP_NUM_THREADS in the task's environment): the task uses what it
+    booked, not every core of a node that runs others beside it, and on any size of node the same number of threads
+    (a chunk continues the one before it only on as many threads)."""
+
+    cores: int | None = None
+    memory_gb: int | None = None
+
+    def thread_env(self) -> dict[str, str]:
+        return {"OMP_NUM_THREADS": str(self.cores)} if self.cores else {}
+
+
+NO_BOOKING = Booking()
+
+
 def compact_range(frames: tuple[int, ...] | list[int]) -> str:
     """Runs of consecutive frames as ``a-b`` joined by commas: valid for Open Job Description range
     expressions, OpenCue frame ranges and ``vom render --frames``."""

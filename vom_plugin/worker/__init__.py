@@ -34,7 +34,7 @@ __all__ = ["environment", "private_folder_problem", "recv_lines", "send", "socke
 # each changes pixels, and a worker of another served clients its own, QA)
 _ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_", "ATEN_",
                  "ONEDNN_", "DNNL_", "NVIDIA_TF32_")
-_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
+_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD", "CUE_THREADS")  # (OpenCue's: vom's threads there)
 # change no pixel; OpenMP's wait policy is also chosen by each vom process from the machine's load when it starts
 # (``vom_plugin._openmp_wait_default``), so a worker and its clients differed at random and renders were refused
 _ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
