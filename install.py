@@ -2,18 +2,21 @@
 """One-command set-up of vom (standard library only).
 
     python3 install.py            create .venv next to this file and install vom into it (what a render needs)
-    python3 install.py --extras eval,farm   ... plus optional parts: farm, eval, train, dev (or all)
+    python3 install.py --extras eval,farm   ... plus optional parts: farm, eval, train, dev (or all); remembered
     python3 install.py --demo     ... then render the shipped demo shot (`vom demo`)
     python3 install.py --test     ... with every extra the tests need, then run the suite (`pytest`), args after --
     python3 install.py --no-venv  install into the active Python environment instead
     python3 install.py --torch REQ  another torch requirement ('' keeps the one there); the environment remembers it
+    python3 install.py --no-editable  a copy of the checkout, not an editable install (--editable: back); remembered
+    python3 install.py --drop-extras LIST   stop installing extras the environment remembers (a plain run keeps them)
     python3 install.py --nuke [DIR]   ... then register the VOM_Matte node with Nuke (DIR: default ~/.nuke)
     python3 install.py --blender [DIR]   ... then install and enable the VOM Matte add-on in Blender (DIR: an
                                          add-ons folder; default: Blender's user add-ons, asked of `blender`)
     python3 install.py --uninstall [--nuke DIR] [--blender [DIR]]   remove a registration again (the
                                          environment stays; without --blender: the Nuke one)
 
-Idempotent: a second run with the same inputs finds its stamp and changes nothing.
+Idempotent: a second run with the same inputs finds its stamp and changes nothing. A later run without the options
+keeps what the environment was installed with (torch, extras, install mode) and says so.
 Exit codes: 0 done, 2 bad usage or an environment we cannot install into, 1 a step failed.
 """
 
@@ -268,13 +271,26 @@ def byte_compile(python, args):
         stdout=subprocess.DEVNULL)
 
 
-def stamp_key(args, python):
-    """What makes an install current: the project file, the torch requirement, the interpreter, and for a copy
-    (--no-editable) vom's own files, which a copy does not follow (after a `git pull` it kept running the old code,
-    saying it was up to date)."""
+def project_version():
+    """vom's version as the checkout says it (pyproject.toml takes it from vom_plugin.__version__), or None."""
+    try:
+        text = (ROOT / "vom_plugin" / "__init__.py").read_text(errors="replace")
+    except OSError:
+        return None
+    found = re.search(r"^__version__\s*=\s*[\"']([^\"']+)[\"']", text, re.M)
+    return found.group(1) if found else None
+
+
+def stamp_key(args, python, version=False):
+    """What makes an install current: the project file, vom's version (an editable install's metadata keeps the one
+    it was made with: `pip show` and importlib.metadata said the old version after a bump, QA), the torch
+    requirement, the interpreter, and for a copy (--no-editable) vom's own files, which a copy does not follow (after
+    a `git pull` it kept running the old code, saying it was up to date). ``version``: another than the checkout's
+    (is only the version new?)."""
     h = hashlib.sha256()
     h.update((ROOT / "pyproject.toml").read_bytes())
-    h.update(json.dumps({"torch": args.torch, "python": str(python), "copy": bool(args.no_editable)}).encode())
+    h.update(json.dumps({"torch": args.torch, "python": str(python), "copy": bool(args.no_editable),
+                         "version": project_version() if version is False else version}).encode())
     if args.no_editable:
         for path in sorted((ROOT / "vom_plugin").rglob("*")) + sorted((ROOT / "node_defs").rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
@@ -348,12 +364,86 @@ def choose_torch(args, python, old):
     if args.torch != DEFAULT_TORCH:
         log("torch: %s, as this environment was installed (--torch %s); pass --torch to change it"
             % ("the one installed there is kept" if not args.torch else args.torch, quote(args.torch)))
-    elif not (old.get("key") == stamp_key(args, python) and set(args.extras) <= set(old.get("extras") or [])):
-        # pip runs (the same test as ensure_environment's): a torch of another version there is replaced
+    elif not ((old.get("key") == stamp_key(args, python) or only_version(args, python, old))
+              and set(args.extras) <= set(old.get("extras") or [])):
+        # pip runs with torch (the same test as ensure_environment's): a torch of another version there is replaced
         have = installed_torch(python)
         if have is not None and not _is_default_torch(have):
             log("torch: install.py's %s replaces the torch %s installed there; stop (Ctrl-C) and pass --torch '' to "
                 "keep it" % (DEFAULT_TORCH, have))
+
+
+def only_version(args, python, old):
+    """Whether the install its stamp ``old`` records differs from this one in vom's version alone, for an editable
+    install: its package metadata is made again (pip --no-deps), nothing else; a copy's files changed too."""
+    was = old.get("version")
+    return (not args.no_editable and isinstance(was, str) and was != project_version()
+            and old.get("key") == stamp_key(args, python, was))
+
+
+def _own_stamp(args, python, old):
+    """``old``, the stamp found, where it is this environment's record (--no-venv: the stamp in the checkout may be
+    another interpreter's), else {}."""
+    return old if not args.no_venv or old.get("python") == str(python) else {}
+
+
+# run by the environment's python: how vom is installed there (PEP 610's direct_url.json): editable, copy or unknown
+_MODE_CHECK = r"""
+import importlib.metadata as m, json, sys
+try:
+    info = json.loads(m.distribution(sys.argv[1]).read_text("direct_url.json") or "{}")
+    print("editable" if (info.get("dir_info") or {}).get("editable") else "copy" if info.get("url") else "unknown")
+except Exception:
+    print("unknown")
+"""
+
+
+def installed_mode(python):
+    """"editable" or "copy": how vom is installed in ``python``'s environment; None where it is not, or cannot be
+    asked."""
+    if not Path(python).exists():
+        return None
+    try:
+        proc = subprocess.run([str(python), "-I", "-c", _MODE_CHECK, DISTRIBUTION], capture_output=True, text=True,
+                              timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    mode = proc.stdout.strip()
+    return mode if proc.returncode == 0 and mode in ("editable", "copy") else None
+
+
+def choose_mode(args, python, old):
+    """``args.no_editable`` as given (--no-editable, --editable), else as the environment was installed (its stamp
+    ``old``; one written before the stamp said so: the environment is asked), else editable. A plain rerun turned a
+    farm's frozen copy into an editable install following the checkout, without a word (QA)."""
+    old = _own_stamp(args, python, old)
+    recorded = None  # whether it was installed as a copy
+    if isinstance(old.get("editable"), bool):
+        recorded = not old["editable"]
+    elif old.get("key") is not None:
+        mode = installed_mode(python)
+        recorded = None if mode is None else mode == "copy"
+    if args.no_editable is None:
+        args.no_editable = bool(recorded)
+        if recorded:
+            log("install mode: a copy of the checkout (--no-editable), as this environment was installed; pass "
+                "--editable to make it follow the checkout instead")
+    elif recorded is not None and recorded != args.no_editable:
+        log("install mode: this environment, installed %s, becomes %s" % (
+            ("as a copy (--no-editable)", "editable: it follows the checkout from now on (a `git pull` changes what "
+             "it runs)") if recorded else ("editable", "a copy of the checkout as it is now (--no-editable)")))
+
+
+def choose_extras(args, python, old):
+    """``args.extras``: those given, and those the environment was installed with (its stamp ``old``), less
+    ``args.drop_extras``. Returns (the recorded ones kept without being asked for, those dropped). A plain rerun after
+    a `git pull` that changed pyproject.toml installed vom without them, and its stamp forgot them (QA)."""
+    recorded = _own_stamp(args, python, old).get("extras")
+    recorded = {e for e in recorded if e in EXTRAS} if isinstance(recorded, list) else set()
+    drop = set(getattr(args, "drop_extras", None) or ())
+    kept = sorted(recorded - set(args.extras) - drop)
+    args.extras = sorted((set(args.extras) | recorded) - drop)
+    return kept, sorted(recorded & drop)
 
 
 def rerun_command(args, *more, script=None):
@@ -420,6 +510,8 @@ def ensure_environment(args):
         stamp_dir = venv
     stamp = stamp_dir / STAMP_NAME
     old = read_stamp(stamp)
+    choose_mode(args, python, old)
+    kept, dropped = choose_extras(args, python, old)
     choose_torch(args, python, old)
     if not (old.get("key") == stamp_key(args, python) and set(args.extras) <= set(old.get("extras") or [])):
         check_checkout_writable(args)  # nothing to do needs no build; else said before an environment is made in vain
@@ -437,27 +529,46 @@ def ensure_environment(args):
         else:
             log("virtual environment %s exists" % venv)
     check_writable(stamp_dir)
-    stamp = stamp_dir / STAMP_NAME
     key = stamp_key(args, python)
+    version = project_version()
     vom = env_bin(python, "vom")
-    had = []  # extras installed before with the same pyproject.toml and torch: pip keeps them
-    if stamp.exists() and vom.exists():
-        try:
-            old = json.loads(stamp.read_text())
-            if old.get("key") == key:
-                had = list(old.get("extras", []))
-                _, missing = check_environment(python, had) if set(args.extras) <= set(had) else (False, [])
-                if missing:  # QA: zstandard removed from the environment, "up to date, nothing to do"
-                    log("the environment lacks %s (removed since vom was installed): installing again"
-                        % ", ".join(missing))
-                    args.extras = sorted(set(args.extras) | set(had))  # an extra's own, too
-                elif set(args.extras) <= set(had):
-                    byte_compile(python, args)
-                    log("vom is already installed and up to date (%s%s); nothing to do"
-                        % (vom, ", extras " + ",".join(had) if had else ""))
-                    return python
-        except (OSError, ValueError, TypeError):
-            pass  # an unreadable stamp means: install again
+
+    def write_stamp():
+        # torch and where: read by a rerun without --torch (choose_torch) and by vom's hints (vom_plugin/extras.py),
+        # which print the command that installed this environment; None: install.py's default of the day. extras,
+        # editable: kept by a rerun (choose_extras, choose_mode); checkout: where vom's hints find install.py from a
+        # copy (--no-editable), which has no checkout beside it
+        stamp.write_text(json.dumps({"key": key, "extras": args.extras,
+                                     "torch": None if args.torch == DEFAULT_TORCH else args.torch,
+                                     "editable": not args.no_editable, "version": version, "checkout": str(ROOT),
+                                     "python": str(python), "prefix": str(sys.prefix if args.no_venv else venv),
+                                     "installed": time.strftime("%Y-%m-%d %H:%M:%S")}))
+
+    unknown = sorted(set(getattr(args, "drop_extras", None) or ()) - set(dropped))
+    if unknown:
+        log("extras: %s not among this environment's (%s); nothing to drop"
+            % (", ".join(unknown), ", ".join(sorted(set(args.extras) | set(dropped))) or "none"))
+    if dropped:
+        log("extras: %s dropped: a rerun no longer installs %s; pip removes no package, so what %s brought stays "
+            "installed (pip uninstall it by hand if it must go)" % (", ".join(dropped), "it" if len(dropped) == 1
+                                                                   else "them", "it" if len(dropped) == 1 else "they"))
+    # the same install but for vom's version (a bump in the checkout): an editable install's metadata is made again,
+    # nothing else (pip's --no-deps); a copy's files changed too, and it is installed again whole
+    bumped = only_version(args, python, old)
+    quick = False
+    if vom.exists() and (old.get("key") == key or bumped) and set(args.extras) <= set(old.get("extras") or []):
+        _, missing = check_environment(python, args.extras)
+        if missing:  # QA: zstandard removed from the environment, "up to date, nothing to do"
+            log("the environment lacks %s (removed since vom was installed): installing again" % ", ".join(missing))
+        elif bumped:
+            quick = True
+        else:
+            byte_compile(python, args)
+            if dropped:
+                write_stamp()
+            log("vom is already installed and up to date (%s%s); nothing to do"
+                % (vom, ", extras " + ",".join(args.extras) if args.extras else ""))
+            return python
     if not args.no_venv and not _imports(python, "pip"):
         # a set-up stopped while the environment was made (Ctrl-C during ensurepip) left it without pip: every later
         # run failed at pip, blaming the registry, until the folder was removed by hand (QA)
@@ -471,20 +582,22 @@ def ensure_environment(args):
         run([python, "-m", "pip", "uninstall", "--disable-pip-version-check", "-y", "vom"],
             "remove vom's install under its old name (vom: that name on PyPI is another project)")
     target = "%s[%s]" % (ROOT, ",".join(args.extras)) if args.extras else str(ROOT)
-    reqs = [target] if args.no_editable else ["-e", target]
-    if args.torch:
-        reqs.append(args.torch)
-    run([python, "-m", "pip", "install", "--disable-pip-version-check", *reqs],
-        "install vom and its dependencies")
+    if quick:
+        run([python, "-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-e", target],
+            "vom's version changed (%s -> %s): make its package metadata again" % (old["version"], version))
+    else:
+        if kept:
+            log("extras: %s, as this environment was installed (installed again); --drop-extras %s stops that"
+                % (",".join(kept), ",".join(kept)))
+        reqs = [target] if args.no_editable else ["-e", target]
+        if args.torch:
+            reqs.append(args.torch)
+        run([python, "-m", "pip", "install", "--disable-pip-version-check", *reqs],
+            "install vom and its dependencies")
     if not vom.exists():
         raise InstallError("pip finished but %s is missing; the install is broken" % vom)
     byte_compile(python, args)
-    # torch and where: read by a rerun without --torch (choose_torch) and by vom's hints (vom_plugin/extras.py), which
-    # print the command that installed this environment; None: install.py's default of the day
-    stamp.write_text(json.dumps({"key": key, "extras": sorted(set(had) | set(args.extras)),
-                                 "torch": None if args.torch == DEFAULT_TORCH else args.torch,
-                                 "python": str(python), "prefix": str(sys.prefix if args.no_venv else venv),
-                                 "installed": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    write_stamp()
     log("installed vom%s into %s" % (" with extras " + ",".join(args.extras) if args.extras else "",
                                       python.parent.parent))
     return python
@@ -1004,10 +1117,21 @@ def main(argv=None):
     p.add_argument("--torch", metavar="REQ",
                    help="torch requirement to install (default: the one this environment was installed with, else %s; "
                         "'' keeps the one installed)" % DEFAULT_TORCH.replace("%", "%%"))
-    p.add_argument("--no-editable", action="store_true", help="install a copy instead of an editable install")
+    mode = p.add_mutually_exclusive_group()
+    # None: as the environment was installed (choose_mode)
+    mode.add_argument("--no-editable", dest="no_editable", action="store_const", const=True, default=None,
+                      help="install a copy of the checkout as it is now, which a `git pull` does not change (default: "
+                           "as this environment was installed, else editable); the environment remembers it")
+    mode.add_argument("--editable", dest="no_editable", action="store_const", const=False,
+                      help="an editable install, which follows the checkout (what a new environment gets; makes a "
+                           "--no-editable one editable)")
     p.add_argument("--extras", type=parse_extras, default=[], metavar="LIST",
-                   help="optional parts to install as well, comma-separated: %s, or all (default: none, what a "
-                        "render needs; --test adds them all)" % ", ".join(EXTRAS))
+                   help="optional parts to install as well, comma-separated: %s, or all (a render needs none; "
+                        "--test adds them all); the environment remembers them, and a later run installs them "
+                        "again" % ", ".join(EXTRAS))
+    p.add_argument("--drop-extras", type=parse_extras, default=[], metavar="LIST",
+                   help="extras the environment remembers that a run no longer installs (or all); pip removes none "
+                        "of their packages")
     p.add_argument("--demo", action="store_true", help="after set-up, render the shipped demo shot")
     p.add_argument("--test", action="store_true",
                    help="install every extra the tests need (%s), then run the test suite" % ", ".join(EXTRAS))
@@ -1030,6 +1154,9 @@ def main(argv=None):
         p.error("arguments after -- are for pytest and need --test")
     if args.uninstall and (args.demo or args.test):
         p.error("--uninstall does not combine with --demo or --test")
+    if args.drop_extras and (args.test or set(args.drop_extras) & set(args.extras)):
+        p.error("--drop-extras %s: %s" % (",".join(args.drop_extras), "--test installs every extra" if args.test else
+                                          "also asked for with --extras"))
     if args.test:
         args.extras = sorted(set(args.extras) | set(EXTRAS))
 

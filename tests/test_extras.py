@@ -249,6 +249,38 @@ def test_an_installed_copy_is_told_to_install_the_extra_from_where_it_came(monke
         assert extras.install_hint("farm").startswith(said), extras.install_hint("farm")
 
 
+def test_a_copy_install_py_made_is_told_install_py_s_command_as_an_editable_one_is(monkeypatch: pytest.MonkeyPatch,
+                                                                                   tmp_path: Path) -> None:
+    """QA: an environment `install.py --no-editable` made (vom a copy in site-packages, no checkout beside it) was
+    told a raw `pip install '<checkout>[farm]'` for a missing extra, where an editable one is told install.py's
+    command (which keeps its torch, mode and stamp). Its stamp names the checkout: install.py's command, as it was
+    installed."""
+    import json
+
+    from vom_plugin import extras, locations
+
+    checkout = tmp_path / "studio vom"
+    checkout.mkdir()
+    (checkout / "install.py").write_text("")
+    monkeypatch.setattr(locations, "REPO_DIR", tmp_path / "venv" / "lib" / "site-packages")  # not a checkout
+    venv = tmp_path / "venv"
+    venv.mkdir(exist_ok=True)
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "base_prefix", "/usr")
+    (venv / extras.STAMP_NAME).write_text(json.dumps({"key": "k", "extras": [], "torch": "", "editable": False,
+                                                      "checkout": str(checkout), "prefix": str(venv)}))
+    py, script = shlex.quote(sys.executable), shlex.quote(str(checkout / "install.py"))
+    command = f"{py} {script} --venv {venv} --torch '' --no-editable"
+    assert extras.install_hint("farm") == (f"{command} --extras farm (or {py} -m pip install "
+                                           f"'{checkout}[farm]')"), extras.install_hint("farm")
+    said = extras.missing_dependency(ModuleNotFoundError("No module named 'zstandard'", name="zstandard"))
+    assert said is not None and said.endswith(f"failed): run {command} (it installs what is missing)"), said
+    # the checkout gone (moved, removed): pip's record of where it came from, as before
+    (checkout / "install.py").unlink()
+    monkeypatch.setattr(extras, "_installed_from", lambda: str(checkout))
+    assert extras.install_hint("farm") == f"{py} -m pip install '{checkout}[farm]'"
+
+
 def test_an_installed_copy_reads_its_own_node_definition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: a `node_defs` folder another package put at the top of site-packages (beside an installed vom_plugin)
     was taken for the checkout's, and every command failed on its missing vom_matte.yaml."""
@@ -351,9 +383,10 @@ def test_vom_reads_install_py_s_stamp_as_install_py_writes_it(inst, monkeypatch:
     monkeypatch.setattr(inst, "byte_compile", lambda *a: None)
     monkeypatch.setattr(inst, "externally_managed", lambda: False)
     monkeypatch.setattr(sys, "base_prefix", str(tmp_path / "base"))
-    cases = [(str(tmp_path / "site venv"), False, ""), (str(tmp_path / "v2"), False, "torch==2.5.0"),
-             (None, False, None), (None, True, ""), (None, True, "torch==2.5.0")]
-    for venv, no_venv, torch in cases:
+    cases = [(str(tmp_path / "site venv"), False, "", False), (str(tmp_path / "v2"), False, "torch==2.5.0", False),
+             (None, False, None, False), (None, True, "", False), (None, True, "torch==2.5.0", False),
+             (str(tmp_path / "copy venv"), False, None, True)]
+    for venv, no_venv, torch, copy in cases:
         prefix = tmp_path / "system" if no_venv else Path(venv) if venv else root / ".venv"
         (prefix / "bin").mkdir(parents=True, exist_ok=True)
         (prefix / "bin" / "python").write_text("")  # an environment's python (never run here)
@@ -361,9 +394,10 @@ def test_vom_reads_install_py_s_stamp_as_install_py_writes_it(inst, monkeypatch:
         if no_venv:
             monkeypatch.setattr(sys, "base_prefix", str(prefix))
             monkeypatch.setattr(sys, "executable", str(prefix / "bin" / "python"))
-        args = types.SimpleNamespace(no_venv=no_venv, venv=venv, extras=[], torch=torch, no_editable=False)
+        args = types.SimpleNamespace(no_venv=no_venv, venv=venv, extras=[], torch=torch, no_editable=copy)
         inst.ensure_environment(args)
         stamp = json.loads(((root / ".vom-install") if no_venv else prefix).joinpath(inst.STAMP_NAME).read_text())
         assert stamp["torch"] == (None if torch is None else torch), stamp
         assert extras.install_command("--demo") == inst.rerun_command(args, "--demo"), (venv, no_venv, torch)
         assert ("--torch" in extras.install_command()) is (torch is not None)
+        assert ("--no-editable" in extras.install_command()) is copy

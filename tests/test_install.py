@@ -78,6 +78,20 @@ def test_second_run_is_a_noop(tmp_path: Path) -> None:
     fourth = _run([sys.executable, str(proj / "install.py")], proj, home)
     assert "already installed and up to date" in fourth.stdout and "extras dev" in fourth.stdout
 
+    # QA: a version bump left pip's metadata at the old version ("up to date; nothing to do")
+    init = proj / "vom_plugin" / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "7.7.7+', 1))
+    fifth = _run([sys.executable, str(proj / "install.py")], proj, home)
+    assert fifth.returncode == 0 and "make its package metadata again" in fifth.stdout, fifth.stdout + fifth.stderr
+    metadata = [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m; print(m.version('vom-matte'))"]
+    assert subprocess.run(metadata, capture_output=True, text=True).stdout.startswith("7.7.7+")
+    # QA: a pull that changed pyproject.toml, then a plain run: vom installed again without its extra
+    (proj / "pyproject.toml").write_text((proj / "pyproject.toml").read_text() + "\n# a git pull\n")
+    sixth = _run([sys.executable, str(proj / "install.py")], proj, home)
+    assert sixth.returncode == 0 and f"{proj}[dev]" in sixth.stdout, sixth.stdout + sixth.stderr
+    assert "extras: dev, as this environment was installed" in sixth.stdout
+    assert '"extras": ["dev"]' in stamp.read_text()
+
 
 def test_render_install_by_default_extras_on_request() -> None:
     sys.path.insert(0, str(REPO))
@@ -725,3 +739,211 @@ def test_an_older_stamp_after_a_pull_keeps_a_site_s_torch_and_no_torch_is_replac
     # the question as the environment's own python answers it (its metadata; torch is not imported)
     assert inst.installed_torch(sys.executable) == importlib.metadata.version("torch")
     assert inst.installed_torch(tmp_path / "none" / "python") is None
+
+
+def _pip_installs(inst: types.ModuleType, monkeypatch: pytest.MonkeyPatch, root: Path) -> list[list[str]]:
+    """install.py run to its end in a copy ``root`` of the project, pip's commands recorded (pip told to have made
+    `vom`), the environment a folder with a python that answers nothing."""
+    monkeypatch.setattr(inst, "ROOT", root)
+    ran: list[list[str]] = []
+
+    def run(cmd: list[object], what: str, **kw: object) -> None:
+        ran.append([str(c) for c in cmd])
+        inst.log(what)  # as the real one says it
+        if ran[-1][1:3] == ["-m", "venv"]:
+            _fake_python(inst.env_python(Path(ran[-1][-1])), None)
+        elif ran[-1][1:4] == ["-m", "pip", "install"]:
+            inst.env_bin(cmd[0], "vom").write_text("")
+
+    monkeypatch.setattr(inst, "run", run)
+    monkeypatch.setattr(inst, "_imports", lambda py, module: True)
+    monkeypatch.setattr(inst, "check_environment", lambda py, extras: (False, []))
+    monkeypatch.setattr(inst, "byte_compile", lambda *a: None)
+    return ran
+
+
+def _args(venv: Path, **kw: object) -> types.SimpleNamespace:
+    """install.py's arguments of a plain run into ``venv`` (``kw``: those given)."""
+    return types.SimpleNamespace(**{**dict(no_venv=False, venv=str(venv), extras=[], drop_extras=[], torch=None,
+                                           no_editable=None), **kw})
+
+
+def test_a_rerun_after_a_pull_installs_the_extras_the_environment_has_and_drop_extras_drops_one(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: installed with --extras farm, then a `git pull` changed pyproject.toml (the farm extra got a package): a
+    plain rerun ran pip with `-e CHECKOUT` and no [farm], the stamp said "extras": [] and the new package was never
+    installed. The environment remembers its extras as it does its torch; --drop-extras stops one being installed."""
+    import json
+
+    (tmp_path / "p").mkdir()
+    root = _copy_project(tmp_path / "p")
+    ran = _pip_installs(inst, monkeypatch, root)
+    venv = tmp_path / "venv"
+    stamp = venv / inst.STAMP_NAME
+    inst.ensure_environment(_args(venv, extras=["farm"]))
+    assert ran[-1][-2] == f"{root}[farm]" and json.loads(stamp.read_text())["extras"] == ["farm"], ran
+    capsys.readouterr()
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"packaging>=23"]', '"packaging>=23", "six"]'))
+    inst.ensure_environment(_args(venv))
+    assert ran[-1][4:] == ["--disable-pip-version-check", "-e", f"{root}[farm]", inst.DEFAULT_TORCH], ran[-1]
+    assert json.loads(stamp.read_text())["extras"] == ["farm"]
+    said = capsys.readouterr().out
+    assert ("extras: farm, as this environment was installed (installed again); --drop-extras farm stops that"
+            in said), said
+    assert "installed vom with extras farm into" in said
+    # another extra asked for: both installed
+    inst.ensure_environment(_args(venv, extras=["eval"]))
+    assert ran[-1][6] == f"{root}[eval,farm]" and json.loads(stamp.read_text())["extras"] == ["eval", "farm"]
+    # dropped with nothing else to install: no pip, the record changed, and said what stays
+    count = len(ran)
+    capsys.readouterr()
+    inst.ensure_environment(_args(venv, drop_extras=["eval"]))
+    assert len(ran) == count and json.loads(stamp.read_text())["extras"] == ["farm"]
+    said = capsys.readouterr().out
+    assert ("extras: eval dropped: a rerun no longer installs it; pip removes no package, so what it brought stays "
+            "installed (pip uninstall it by hand if it must go)") in said, said
+    assert "vom is already installed and up to date" in said and "extras farm)" in said
+    # dropped with pip running (another pull): not given to pip; one not there is said so
+    pyproject.write_text(pyproject.read_text() + "\n# a git pull\n")
+    inst.ensure_environment(_args(venv, drop_extras=["farm", "train"]))
+    assert ran[-1][6] == str(root) and json.loads(stamp.read_text())["extras"] == [], ran[-1]
+    said = capsys.readouterr().out
+    assert "extras: train not among this environment's (farm); nothing to drop" in said, said
+    assert "extras: farm dropped" in said and "installed vom into" in said
+    # --no-venv: the checkout's stamp of another interpreter's environment gives none of its extras
+    other = {"key": "k", "extras": ["dev"], "python": "/other/python"}
+    args = types.SimpleNamespace(no_venv=True, venv=None, extras=[], torch=None, no_editable=None)
+    assert inst.choose_extras(args, Path(sys.executable), other) == ([], []) and args.extras == []
+    args.extras = ["eval"]
+    assert inst.choose_extras(args, "/other/python", other) == (["dev"], []) and args.extras == ["dev", "eval"]
+
+
+def test_drop_extras_is_a_usage_error_beside_the_same_extra_or_test(inst: types.ModuleType,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, why in ((["--extras", "farm,eval", "--drop-extras", "farm"], "--drop-extras farm: also asked for with "
+                       "--extras"), (["--test", "--drop-extras", "all"], "--drop-extras dev,eval,farm,train: --test "
+                                     "installs every extra")):
+        with pytest.raises(SystemExit) as e:
+            inst.main(argv)
+        assert e.value.code == 2 and why in capsys.readouterr().err, argv
+    with pytest.raises(SystemExit):
+        inst.main(["--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert "--drop-extras LIST" in said and "--editable" in said and "the environment remembers them" in said
+    with pytest.raises(SystemExit) as e:
+        inst.main(["--editable", "--no-editable"])
+    assert e.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_copy_stays_a_copy_on_a_rerun_unless_editable_is_asked_for(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `install.py --venv V --no-editable`, then `install.py --venv V` (after a `git pull`) made the farm's frozen
+    copy an editable install that follows the checkout, without a word. The install mode is kept, said, and changed
+    only by --editable (or --no-editable)."""
+    import json
+
+    (tmp_path / "p").mkdir()
+    root = _copy_project(tmp_path / "p")
+    ran = _pip_installs(inst, monkeypatch, root)
+    venv = tmp_path / "venv"
+    stamp = venv / inst.STAMP_NAME
+    inst.ensure_environment(_args(venv, no_editable=True))
+    assert ran[-1][4:] == ["--disable-pip-version-check", str(root), inst.DEFAULT_TORCH], ran[-1]
+    assert json.loads(stamp.read_text())["editable"] is False
+    capsys.readouterr()
+    init = root / "vom_plugin" / "__init__.py"
+    init.write_text(init.read_text() + "\n# a git pull\n")
+    args = _args(venv)
+    inst.ensure_environment(args)
+    assert ran[-1][4:] == ["--disable-pip-version-check", str(root), inst.DEFAULT_TORCH], ran[-1]  # no -e
+    assert args.no_editable is True and json.loads(stamp.read_text())["editable"] is False
+    said = capsys.readouterr().out
+    assert ("install mode: a copy of the checkout (--no-editable), as this environment was installed; pass "
+            "--editable to make it follow the checkout instead") in said, said
+    assert inst.rerun_command(args).endswith(" --no-editable")
+    # nothing changed: still nothing to do (the mode is part of what is current)
+    count = len(ran)
+    inst.ensure_environment(_args(venv))
+    assert len(ran) == count and "already installed and up to date" in capsys.readouterr().out
+    # asked for: editable, said
+    inst.ensure_environment(_args(venv, no_editable=False))
+    assert ran[-1][4:] == ["--disable-pip-version-check", "-e", str(root), inst.DEFAULT_TORCH], ran[-1]
+    assert json.loads(stamp.read_text())["editable"] is True
+    assert ("install mode: this environment, installed as a copy (--no-editable), becomes editable: it follows the "
+            "checkout from now on") in capsys.readouterr().out
+    args = _args(venv)
+    inst.ensure_environment(args)  # and stays so
+    assert args.no_editable is False and "install mode" not in capsys.readouterr().out
+    # a stamp of an older install.py, without the mode: the environment is asked
+    stamp.write_text(json.dumps({k: v for k, v in json.loads(stamp.read_text()).items() if k != "editable"}))
+    monkeypatch.setattr(inst, "installed_mode", lambda python: "copy")
+    args = _args(venv)
+    inst.ensure_environment(args)
+    assert args.no_editable is True and ran[-1][5] == str(root), ran[-1]
+
+
+def test_how_vom_is_installed_is_read_from_the_environment(inst: types.ModuleType, tmp_path: Path) -> None:
+    """For a stamp that does not say it: pip's record (PEP 610's direct_url.json) of an editable install or a copy."""
+    import json
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    python = venv / "bin" / "python"
+    assert inst.installed_mode(python) is None  # not installed
+    _fake_dist(site, "vom-matte", "0.1.0", [])
+    info = next(site.glob("vom_matte-*.dist-info")) / "direct_url.json"
+    assert inst.installed_mode(python) is None  # installed, not said how
+    info.write_text(json.dumps({"url": "file:///c", "dir_info": {"editable": True}}))
+    assert inst.installed_mode(python) == "editable"
+    for record in ({"url": "file:///c", "dir_info": {}}, {"url": "file:///w.whl", "archive_info": {}}):
+        info.write_text(json.dumps(record))
+        assert inst.installed_mode(python) == "copy"
+    assert inst.installed_mode(tmp_path / "none" / "python") is None
+
+
+def test_a_version_bump_makes_an_editable_install_s_metadata_again(
+        inst: types.ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a `git pull` that bumped vom's version (nothing else): install.py said "already installed and up to date"
+    and `pip show vom-matte` kept the old version while `vom --version` said the new one. A version change is a
+    change: an editable install's metadata is made again (pip --no-deps, nothing else); a copy is installed again."""
+    import json
+
+    (tmp_path / "p").mkdir()
+    root = _copy_project(tmp_path / "p")
+    ran = _pip_installs(inst, monkeypatch, root)
+    venv = tmp_path / "venv"
+    stamp = venv / inst.STAMP_NAME
+    inst.ensure_environment(_args(venv, extras=["farm"]))
+    was = inst.project_version()
+    assert was and json.loads(stamp.read_text())["version"] == was
+    init = root / "vom_plugin" / "__init__.py"
+    init.write_text(init.read_text().replace(f'__version__ = "{was}"', '__version__ = "9.8.7"'))
+    assert inst.project_version() == "9.8.7"
+    capsys.readouterr()
+    count = len(ran)
+    monkeypatch.setattr(inst, "installed_torch", lambda python: "2.5.0+site")  # not replaced: pip is given no torch
+    inst.ensure_environment(_args(venv))
+    assert len(ran) == count + 1, ran[count:]
+    assert ran[-1][1:] == ["-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-e",
+                           f"{root}[farm]"], ran[-1]
+    said = capsys.readouterr().out
+    assert f"vom's version changed ({was} -> 9.8.7): make its package metadata again" in said, said
+    assert "replaces the torch" not in said, said
+    assert json.loads(stamp.read_text())["version"] == "9.8.7"
+    inst.ensure_environment(_args(venv))
+    assert len(ran) == count + 1 and "already installed and up to date" in capsys.readouterr().out
+    # the version and pyproject.toml changed: installed again whole
+    init.write_text(init.read_text().replace('__version__ = "9.8.7"', '__version__ = "9.8.8"'))
+    (root / "pyproject.toml").write_text((root / "pyproject.toml").read_text() + "\n# a git pull\n")
+    inst.ensure_environment(_args(venv))
+    assert "--no-deps" not in ran[-1] and ran[-1][-1] == inst.DEFAULT_TORCH, ran[-1]
+    # a copy: its files changed with the version, installed again whole
+    inst.ensure_environment(_args(venv, no_editable=True))
+    init.write_text(init.read_text().replace('__version__ = "9.8.8"', '__version__ = "9.8.9"'))
+    inst.ensure_environment(_args(venv))
+    assert ran[-1][4:] == ["--disable-pip-version-check", f"{root}[farm]", inst.DEFAULT_TORCH], ran[-1]

@@ -52,9 +52,7 @@ def missing_dependency(e: BaseException) -> str | None:
         return None
     import sys
 
-    from vom_plugin.locations import in_checkout
-
-    if in_checkout():  # this environment's install.py command: the checkout's own .venv was mended instead (QA)
+    if _checkout() is not None:  # this environment's install.py command: the checkout's own .venv was mended (QA)
         mend = f"run {install_command()} (it installs what is missing)"
     else:  # the one distribution, into this environment (review: --force-reinstall took torch again, and PyPI's
         # may be another build than the site's)
@@ -110,32 +108,54 @@ def _read_stamp(path: Path) -> dict | None:
     return got if isinstance(got, dict) else None
 
 
+def _checkout() -> Path | None:
+    """The checkout whose install.py installed the environment running now: the one vom runs from (an editable
+    install), or the one the environment's stamp names (a copy, --no-editable: QA, it was told a raw pip command where
+    an editable install was told install.py's); None where there is none (pip installed it; a --no-venv copy, whose
+    stamp is in a checkout vom cannot find)."""
+    import sys
+
+    from vom_plugin.locations import REPO_DIR, in_checkout
+
+    if in_checkout():
+        return REPO_DIR
+    if sys.prefix == sys.base_prefix:
+        return None
+    where = (_read_stamp(Path(sys.prefix).resolve() / STAMP_NAME) or {}).get("checkout")
+    if isinstance(where, str) and (Path(where) / "install.py").is_file():
+        return Path(where)
+    return None
+
+
 def install_command(*more: str) -> str:
     """The checkout's install.py as a command to paste that installs into the environment running now, as install.py
-    installed it (its stamp says): this environment's python, --venv DIR or --no-venv, and its torch requirement.
-    QA: install.py's default environment (.venv beside it) was mended for an install made with --venv DIR or
-    --no-venv; ``--venv`` was said of an environment installed with --no-venv (whose stamp that run then did not
-    find); and without the --torch "" it was installed with, a site's own torch build was replaced."""
+    installed it (its stamp says): this environment's python, --venv DIR or --no-venv, its torch requirement and
+    --no-editable. QA: install.py's default environment (.venv beside it) was mended for an install made with --venv
+    DIR or --no-venv; ``--venv`` was said of an environment installed with --no-venv (whose stamp that run then did
+    not find); and without the --torch "" it was installed with, a site's own torch build was replaced."""
     import sys
 
     from vom_plugin.locations import REPO_DIR
 
+    checkout = _checkout() or REPO_DIR
     prefix = Path(sys.prefix).resolve()
     in_venv = sys.prefix != sys.base_prefix
     stamp = _read_stamp(prefix / STAMP_NAME) if in_venv else None
-    no_venv = _read_stamp(REPO_DIR / ".vom-install" / STAMP_NAME)
+    no_venv = _read_stamp(checkout / ".vom-install" / STAMP_NAME)
     if stamp is None and no_venv is not None and isinstance(no_venv.get("prefix"), str) \
             and Path(no_venv["prefix"]).resolve() == prefix:  # installed by install.py --no-venv run with this python
         stamp, in_venv = no_venv, False
     if not in_venv:
         where = ["--no-venv"]
     else:
-        where = [] if prefix == (REPO_DIR / ".venv").resolve() else ["--venv", _quote(sys.prefix)]
+        where = [] if prefix == (checkout / ".venv").resolve() else ["--venv", _quote(sys.prefix)]
     torch = (stamp or {}).get("torch")  # None: install.py's default
     if isinstance(torch, str):
         where += ["--torch", _quote(torch)]
+    if (stamp or {}).get("editable") is False:  # as install.py repeats it (a copy stays one anyway, said)
+        where.append("--no-editable")
     # run by this environment's Python (3.11 or newer, as install.py needs; `python3` may be older)
-    return " ".join([_quote(sys.executable), _quote(str(REPO_DIR / "install.py")), *where, *more])
+    return " ".join([_quote(sys.executable), _quote(str(checkout / "install.py")), *where, *more])
 
 
 def install_hint(extra: str) -> str:
@@ -145,11 +165,13 @@ def install_hint(extra: str) -> str:
     import shlex
     import sys
 
-    from vom_plugin.locations import REPO_DIR, in_checkout
+    from vom_plugin.locations import in_checkout
 
-    if in_checkout():
+    checkout = _checkout()
+    if checkout is not None:
+        editable = "-e " if in_checkout() else ""  # a copy's is a copy too
         return (f"{install_command(f'--extras {extra}')} "
-                f"(or {_quote(sys.executable)} -m pip install -e {_quote(f'{REPO_DIR}[{extra}]')})")
+                f"(or {_quote(sys.executable)} -m pip install {editable}{_quote(f'{checkout}[{extra}]')})")
     source = _installed_from()
     if source:  # where pip took it from (its direct_url.json): a checkout's folder or a wheel file
         return f"{shlex.quote(sys.executable)} -m pip install {shlex.quote(f'{source}[{extra}]')}"
