@@ -103,6 +103,46 @@ def test_frames_outside_the_plate_node_are_said_in_scene_frames() -> None:
         core.check_scene_frames(timing, "Plate", "", {"hero": [101], "dog": [125]})
 
 
+def test_frames_without_a_plate_file_are_said_in_scene_frames(tmp_path: Path) -> None:
+    """QA: an Image node over 24 files with Frame Duration 30 at Start 101 was refused by vom as "missing frames
+    25-30 ... scene frame 101 is file frame 1", and with Offset -3 by file name (plate.-002.exr): file frames where the
+    panel speaks of scene frames. The add-on lists the plate's folder first and says which scene frames lack a file."""
+    plate = tmp_path / "p" / "plate.####.exr"
+    plate.parent.mkdir()
+    for f in range(1, 25):  # only listed, never opened
+        Path(core.frame_path(str(plate), f)).touch()
+    folder = plate.parent
+    with pytest.raises(core.HostError) as e:
+        core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 131)), {None: [101]})
+    assert str(e.value) == (
+        f"Frames (empty: scene frames 101-130, those of the scene the plate node shows): scene frames 125-130 have no "
+        f"plate file ({folder}/plate.0025.exr ... plate.0030.exr); the plate node 'Plate' has files for scene frames "
+        f"101-124: set Frames within them, or the node's own Frames, Start and Offset to its files")
+    with pytest.raises(core.HostError) as e:
+        core.check_plate_files(str(plate), core.Timing(101, -3, 30), "Plate", "101-130x1", list(range(101, 131)),
+                               {None: [104]})
+    assert str(e.value).startswith(
+        f"Frames 101-130x1: scene frames 101-103,128-130 have no plate file ({folder}/plate.-002.exr ... "
+        f"plate.0027.exr); the plate node 'Plate' has files for scene frames 104-127: ")
+    # the frames asked for are there, a keyframe (an object's) is not
+    with pytest.raises(core.HostError, match=re.escape(
+            f"Keyframes: scene frame 130 has no plate file ({folder}/plate.0030.exr); the plate node 'Plate' has files "
+            f"for scene frames 101-124: set Keyframes within them")):
+        core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "101-110", list(range(101, 111)),
+                               {None: [101, 130]})
+    with pytest.raises(core.HostError, match=r"^Objects \(dog\): scene frame 127 has no plate file"):
+        core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 111)),
+                               {"hero": [101], "dog": [127]})
+    core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 125)), {None: [124]})
+    # a negative frame spelt -0002 (which vom reads too) is a file; no file of the pattern at all, or a folder that
+    # is not there, is left to vom, which says why (padding, folder)
+    (folder / "plate.-0002.exr").touch()
+    core.check_plate_files(str(plate), core.Timing(101, -3, 24), "Plate", "", [101], {None: [101]})
+    core.check_plate_files(str(folder / "other.####.exr"), core.Timing(1, 0, 5), "Plate", "", [1], {None: [1]})
+    core.check_plate_files(str(tmp_path / "gone" / "plate.####.exr"), core.Timing(1, 0, 5), "Plate", "", [1],
+                           {None: [1]})
+
+
 def test_knob_table_is_current_and_is_the_node_definition() -> None:
     assert blender_knobs.default_path().read_text(encoding="utf-8") == blender_knobs.generate(), \
         "node_def.json is stale: run `vom gizmo`"
