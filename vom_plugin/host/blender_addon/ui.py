@@ -232,6 +232,12 @@ def prepare(context: Any) -> Plan:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
                                  "/shows/x/sh010/vom/sh010_alpha.####.exr) or save the file")
         out = core.default_out(bpy.data.filepath, scene.name, plate_node.name, core.pattern_digits(pattern))
+    if not common.has_frame_token(out):  # vom refused it, naming the shot file this Analyze then took back (QA)
+        stem, ext = os.path.splitext(os.path.basename(out))
+        example = (stem if ext.lower() in (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx")
+                   else os.path.basename(out)) + ".####.exr"
+        raise core.HostError(f"Output {out}: no frame number token in its file name; vom writes a file a frame, "
+                             f"numbered where the token is: e.g. {example} (#### or @@@@, one a digit; %04d; $F4)")
     names: list[str | None] = [*objects] or [None]
     for _, _, channel in core.mattes({"out": out, "channel": s.channel, "objects": objects}):
         core.alpha_socket(channel)  # a channel Blender cannot wire is an error before the render, not after
