@@ -103,6 +103,46 @@ def test_frames_outside_the_plate_node_are_said_in_scene_frames() -> None:
         core.check_scene_frames(timing, "Plate", "", {"hero": [101], "dog": [125]})
 
 
+def test_frames_without_a_plate_file_are_said_in_scene_frames(tmp_path: Path) -> None:
+    """QA: an Image node over 24 files with Frame Duration 30 at Start 101 was refused by vom as "missing frames
+    25-30 ... scene frame 101 is file frame 1", and with Offset -3 by file name (plate.-002.exr): file frames where the
+    panel speaks of scene frames. The add-on lists the plate's folder first and says which scene frames lack a file."""
+    plate = tmp_path / "p" / "plate.####.exr"
+    plate.parent.mkdir()
+    for f in range(1, 25):  # only listed, never opened
+        Path(core.frame_path(str(plate), f)).touch()
+    folder = plate.parent
+    with pytest.raises(core.HostError) as e:
+        core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 131)), {None: [101]})
+    assert str(e.value) == (
+        f"Frames (empty: scene frames 101-130, those of the scene the plate node shows): scene frames 125-130 have no "
+        f"plate file ({folder}/plate.0025.exr ... plate.0030.exr); the plate node 'Plate' has files for scene frames "
+        f"101-124: set Frames within them, or the node's own Frames, Start and Offset to its files")
+    with pytest.raises(core.HostError) as e:
+        core.check_plate_files(str(plate), core.Timing(101, -3, 30), "Plate", "101-130x1", list(range(101, 131)),
+                               {None: [104]})
+    assert str(e.value).startswith(
+        f"Frames 101-130x1: scene frames 101-103,128-130 have no plate file ({folder}/plate.-002.exr ... "
+        f"plate.0027.exr); the plate node 'Plate' has files for scene frames 104-127: ")
+    # the frames asked for are there, a keyframe (an object's) is not
+    with pytest.raises(core.HostError, match=re.escape(
+            f"Keyframes: scene frame 130 has no plate file ({folder}/plate.0030.exr); the plate node 'Plate' has files "
+            f"for scene frames 101-124: set Keyframes within them")):
+        core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "101-110", list(range(101, 111)),
+                               {None: [101, 130]})
+    with pytest.raises(core.HostError, match=r"^Objects \(dog\): scene frame 127 has no plate file"):
+        core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 111)),
+                               {"hero": [101], "dog": [127]})
+    core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 125)), {None: [124]})
+    # a negative frame spelt -0002 (which vom reads too) is a file; no file of the pattern at all, or a folder that
+    # is not there, is left to vom, which says why (padding, folder)
+    (folder / "plate.-0002.exr").touch()
+    core.check_plate_files(str(plate), core.Timing(101, -3, 24), "Plate", "", [101], {None: [101]})
+    core.check_plate_files(str(folder / "other.####.exr"), core.Timing(1, 0, 5), "Plate", "", [1], {None: [1]})
+    core.check_plate_files(str(tmp_path / "gone" / "plate.####.exr"), core.Timing(1, 0, 5), "Plate", "", [1],
+                           {None: [1]})
+
+
 def test_knob_table_is_current_and_is_the_node_definition() -> None:
     assert blender_knobs.default_path().read_text(encoding="utf-8") == blender_knobs.generate(), \
         "node_def.json is stale: run `vom gizmo`"
@@ -1105,6 +1145,71 @@ def test_the_output_guard_survives_save_as_into_another_folder_in_real_blender(
     assert refused in got["before"], got
     assert refused in got["after"], got
     assert got["own_after"] == "free", got
+
+
+REFUSED_BEFORE_VOM = r'''
+import json, os, sys
+from pathlib import Path
+import bpy, addon_utils
+addon_utils.enable("vom_matte", default_set=True, handle_error=None)
+work, demo = (Path(a) for a in sys.argv[sys.argv.index("--") + 1:])
+scene = bpy.context.scene
+scene.frame_start, scene.frame_end = 101, 140
+scene.use_nodes = True
+tree = scene.node_tree
+plate = tree.nodes.new("CompositorNodeImage")
+plate.name = "Plate"
+plate.image = bpy.data.images.load(str(demo / "plate.0001.exr"))  # 24 files
+plate.image.source = "SEQUENCE"
+roto = tree.nodes.new("CompositorNodeImage")
+roto.name, roto.image = "Roto", bpy.data.images.load(str(demo / "roto.0001.exr"))
+s = scene.vom_matte
+s.plate_node, s.roto_source, s.roto_node, s.keyframes = "Plate", "NODE", "Roto", "104"
+s.cache, s.working_size, s.model = str(work / "cache"), 256, "lite"
+got = {}
+for case, (offset, duration, out) in {"past_files": (0, 30, "o1/alpha.####.exr"),
+                                      "offset": (-3, 30, "o2/alpha.####.exr"),
+                                      "no_token": (0, 24, "o3/a.exr")}.items():
+    plate.frame_start, plate.frame_offset, plate.frame_duration = 101, offset, duration
+    s.out = str(work / out)
+    try:
+        got[case] = sorted(bpy.ops.node.vom_matte_render())
+    except RuntimeError as e:  # bpy.ops raises the operator's ERROR report
+        got[case] = str(e)
+    got[case + "_left"] = sorted(os.listdir(work / os.path.dirname(out))) if (work / os.path.dirname(out)).exists() \
+        else None
+json.dump(got, open(work / "result.json", "w"))
+'''
+
+
+@pytest.mark.slow
+@needs_blender
+def test_missing_plate_files_and_an_output_without_a_token_are_refused_by_the_addon_in_real_blender(
+        blender_home: dict[str, str], tmp_path: Path, installed_addon: None) -> None:
+    """QA in Blender 3.4: a plate node whose Frames run past its 24 files was refused by vom in file frames ("missing
+    frames 25-30 ... scene frame 101 is file frame 1", with Offset -3 the file plate.-002.exr), and an Output without a
+    frame token by vom naming the shot file the add-on had already removed and the shot field `out`. Both are now the
+    add-on's refusals, in scene frames and the panel's field, before anything is written."""
+    script = tmp_path / "refused.py"
+    script.write_text(REFUSED_BEFORE_VOM)
+    env = {**blender_home, "VOM_CACHE_DIR": str(tmp_path / "cache")}
+    r = subprocess.run([str(BLENDER), "-b", "--factory-startup", "--python-exit-code", "1", "-P", str(script), "--",
+                        str(tmp_path), str(DEMO)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads((tmp_path / "result.json").read_text())
+    assert got["past_files"] == (
+        f"Error: VOM Matte: Frames (empty: scene frames 101-130, those of the scene the plate node shows): scene "
+        f"frames 125-130 have no plate file ({DEMO}/plate.0025.exr ... plate.0030.exr); the plate node 'Plate' has "
+        f"files for scene frames 101-124: set Frames within them, or the node's own Frames, Start and Offset to its "
+        f"files\n"), got
+    assert got["offset"].startswith(
+        f"Error: VOM Matte: Frames (empty: scene frames 101-130, those of the scene the plate node shows): scene "
+        f"frames 101-103,128-130 have no plate file ({DEMO}/plate.-002.exr ... plate.0027.exr); the plate node "
+        f"'Plate' has files for scene frames 104-127: "), got
+    assert got["no_token"] == (
+        f"Error: VOM Matte: Output {tmp_path}/o3/a.exr: no frame number token in its file name; vom writes a file a "
+        f"frame, numbered where the token is: e.g. a.####.exr (#### or @@@@, one a digit; %04d; $F4)\n"), got
+    assert got["past_files_left"] is got["offset_left"] is got["no_token_left"] is None  # no folder made
 
 
 class _Node(dict):

@@ -387,6 +387,21 @@ def test_work_undo_removes_only_what_a_dead_process_of_this_machine_kept_aside(t
     assert kept is not None and kept["host"] == here and kept["pid"] == str(os.getpid())
 
 
+def test_readme_says_a_crashed_hosts_set_aside_files_go_an_hour_later() -> None:
+    """QA: README said the next Analyze of the Output on the same machine removes what a crashed Nuke or Blender set
+    aside; it removes them only once STALE_AFTER_S old (on purpose: a host name two machines share). Both hosts'
+    sections say the hour."""
+    import re
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert common.STALE_AFTER_S == 3600.0  # "an hour" below
+    nuke = re.search(r"where Nuke or Blender crashed before, (.*?)\) and runs", readme)
+    assert nuke is not None and "on the same machine removes them once they are an hour old" in nuke.group(1), \
+        nuke and nuke.group(1)
+    assert "what it sets aside for that goes as in Nuke, a crashed Blender's an hour later" in readme  # (lines joined)
+
+
 def test_work_undo_takes_nothing_back_once_discarded(tmp_path) -> None:
     """Review: the hosts let the kept files go as soon as vom begins the render; an undo after that (Nuke's, on an
     unexpected error after the render's end) removed the accepted render's shot file and baked plate, with nothing

@@ -167,15 +167,16 @@ def frames_on_disk(pattern: str) -> list[int]:
     return sorted(f for f in (frame_number(pattern, n) for n in names) if f is not None)
 
 
-def frame_number(pattern: str, name: str) -> int | None:
+def frame_number(pattern: str, name: str, any_padding: bool = False) -> int | None:
     """The frame whose file name (no folder) ``name`` is in ``pattern``, as vom names it (``frame_path``: the
-    pattern's padding, a sign); None where it is no frame of the pattern's."""
+    pattern's padding, a sign), or with ``any_padding`` as any tool may have (``-0002``, which vom also reads, ``12``);
+    None where it is no frame of the pattern's."""
     pname = os.path.basename(pattern)
     m = _TOKEN.search(pname)
     if m is None:
         return None
     f = re.match(re.escape(pname[:m.start()]) + r"(-?[0-9]+)" + re.escape(pname[m.end():]) + r"\Z", name)
-    return int(f.group(1)) if f and frame_path(pname, int(f.group(1))) == name else None
+    return int(f.group(1)) if f and (any_padding or frame_path(pname, int(f.group(1))) == name) else None
 
 
 def range_parts(text: str) -> list[str]:

@@ -184,6 +184,50 @@ def check_scene_frames(timing: Timing, node: str, frames: str, drawn: dict[str |
                                 f"{node!r} shows")
 
 
+def check_plate_files(pattern: str, timing: Timing, node: str, frames: str, scene_frames: Sequence[int],
+                      drawn: dict[str | None, list[int]]) -> None:
+    """HostError, in scene frames, for the frames the render asks for (``scene_frames``: Frames, or the scene's
+    frames the node shows where Frames is empty) or a keyframe whose plate file is not on disk: a node whose Frames
+    run past its files shows them black, and vom refused them in file frames ("missing frames 25-30 ... scene frame
+    101 is file frame 1", QA). One listing of the plate's folder, no file opened. Left to vom where it says more: a
+    folder that cannot be listed, or no file of the pattern at all (a wrong padding, a folder that does not exist)."""
+    folder, name = os.path.split(pattern)
+    if not common.has_frame_token(name):
+        return
+    try:
+        listed = os.listdir(folder or ".")
+    except OSError:
+        return
+    # any padding: the listing only clears frames, it never refuses one vom would read (-0002 for -002); one it
+    # clears that vom would not read is still said by vom
+    on_disk = {f for f in (common.frame_number(name, n, any_padding=True) for n in listed) if f is not None}
+    if not on_disk:
+        return
+
+    def missing(scene: Sequence[int]) -> list[int]:
+        # not in the listing: asked of the file system before it is refused (a case-folding disk, PLATE.0001.EXR)
+        return [s for s in scene if timing.file_frame(s) not in on_disk
+                and not os.path.isfile(common.frame_path(pattern, timing.file_frame(s)))]
+
+    shown = sorted(timing.scene_frame(f) for f in on_disk)
+    runs = common.frame_ranges(shown).split(",")
+    files_at = ",".join(runs) if len(runs) <= 8 else f"{','.join(runs[:4])},...,{','.join(runs[-2:])}"
+    lacking = [("Frames " + frames.strip() if frames.strip() else
+                f"Frames (empty: scene frames {common.frame_ranges(scene_frames)}, those of the scene the plate node "
+                f"shows)", missing(scene_frames))]
+    lacking += [("Keyframes" if obj is None else f"Objects ({obj})", missing(kfs)) for obj, kfs in drawn.items()]
+    for where, gone in lacking:
+        if gone:
+            several = len(gone) > 1
+            files = common.frame_path(pattern, timing.file_frame(gone[0])) + (
+                f" ... {os.path.basename(common.frame_path(pattern, timing.file_frame(gone[-1])))}" if several else "")
+            raise HostError(
+                f"{where}: scene frame{'s' if several else ''} {common.frame_ranges(gone)} "
+                f"{'have' if several else 'has'} no plate file ({files}); the plate node {node!r} has files for "
+                f"scene frames {files_at}: set {where.split(' ')[0]} within them, or the node's own Frames, Start "
+                f"and Offset to its files")
+
+
 def safe_name(name: str, empty: str = "plate") -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or empty
 

@@ -210,12 +210,16 @@ def prepare(context: Any) -> Plan:
     problem = common.settings_problem(table, {k["name"]: getattr(s, k["name"], None) for k in table["knobs"]})
     if problem:
         raise core.HostError(problem)
-    core.check_scene_frames(timing, plate_node.name, s.frames, dict(objects) if objects else {None: keyframes})
+    drawn = dict(objects) if objects else {None: keyframes}
+    core.check_scene_frames(timing, plate_node.name, s.frames, drawn)
     if s.frames.strip():
         frames = core.shift_frames(s.frames, delta)
     else:
         first, last = core.default_scene_frames(timing, scene.frame_start, scene.frame_end)
         frames = f"{first + delta}-{last + delta}"
+    file_frames = [f for first, last, step in common.range_numbers(frames, core.HostError)
+                   for f in range(first, last + 1, step)]
+    core.check_plate_files(pattern, timing, plate_node.name, s.frames, [f - delta for f in file_frames], drawn)
     out = _abspath(s.out.strip(), "Output")
     typed = s.out.strip()
     # relative without //: Blender's working folder (as its own outputs read it), which a desktop launch makes $HOME
@@ -228,6 +232,12 @@ def prepare(context: Any) -> Plan:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
                                  "/shows/x/sh010/vom/sh010_alpha.####.exr) or save the file")
         out = core.default_out(bpy.data.filepath, scene.name, plate_node.name, core.pattern_digits(pattern))
+    if not common.has_frame_token(out):  # vom refused it, naming the shot file this Analyze then took back (QA)
+        stem, ext = os.path.splitext(os.path.basename(out))
+        example = (stem if ext.lower() in (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx")
+                   else os.path.basename(out)) + ".####.exr"
+        raise core.HostError(f"Output {out}: no frame number token in its file name; vom writes a file a frame, "
+                             f"numbered where the token is: e.g. {example} (#### or @@@@, one a digit; %04d; $F4)")
     names: list[str | None] = [*objects] or [None]
     for _, _, channel in core.mattes({"out": out, "channel": s.channel, "objects": objects}):
         core.alpha_socket(channel)  # a channel Blender cannot wire is an error before the render, not after
@@ -237,8 +247,6 @@ def prepare(context: Any) -> Plan:
     if core.OBJECT_TOKEN in out and not objects:
         raise core.HostError(f"Output {out}: {core.OBJECT_TOKEN} names each object's sequence, and Objects is empty")
     check_output_free(scene, plate_node, out, objects, default=not typed)
-    file_frames = [f for first, last, step in common.range_numbers(frames, core.HostError)
-                   for f in range(first, last + 1, step)]
     for _, matte, _ in core.mattes({"out": out, "objects": objects}):
         # vom refuses it too, but only after the shot file beside it is made
         same = common.same_files(pattern, matte)
