@@ -302,7 +302,7 @@ def read_stamp(stamp):
     """What the stamp of an earlier install says (a dict; empty where there is none, or it cannot be read)."""
     try:
         old = json.loads(stamp.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # json recurses: [[[...]]] is a RecursionError
         return {}
     return old if isinstance(old, dict) else {}
 
@@ -1005,7 +1005,7 @@ def _installed_files(target):
     the list: the add-on's files of today); a file the user added there is not among them."""
     try:
         listed = json.loads((target / BLENDER_MARKER).read_text()).get("files")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         listed = None
     # a plain file name (a marker edited or made by hand must not name a path outside the folder, also on Windows)
     if isinstance(listed, list) and all(isinstance(n, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", n)

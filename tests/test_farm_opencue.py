@@ -87,6 +87,10 @@ def test_cores_and_memory_are_booked_and_the_cores_are_the_render_s_threads(tmp_
         else:
             assert (la.findtext("cores"), la.findtext("memory")) == ("4.0", "6g")
             assert env == {"OMP_NUM_THREADS": "4"}
+    assert "no --cores" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out", str(out),
+                        "--user", "nobody"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "no --cores: each render runs on the cores the show's service books" in r.stderr
     for flag, value, said in (("--cores", "0", "0: expected 1-1024 cores"), ("--memory", "1.5", "'1.5' is not a "
                                                                                                "whole number of GB")):
         r = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "farm", "opencue", str(shot), "--out",

@@ -83,7 +83,8 @@ def test_template_structure(tmp_path: Path) -> None:
     assert Path(values["Vom"]).name == "vom"
 
 
-def test_the_job_names_the_shot_file_by_the_path_given_links_kept(tmp_path: Path) -> None:
+def test_the_job_names_the_shot_file_by_the_path_given_links_kept(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: the job named the shot by its link's target (/show/x -> /mnt/nas03/...), a path the farm's nodes may
     not mount, and a versioned link (sh010.yaml -> sh010_v003.yaml) was pinned to the version of the day."""
     real = tmp_path / "nas03"
@@ -98,6 +99,19 @@ def test_the_job_names_the_shot_file_by_the_path_given_links_kept(tmp_path: Path
     # ".." stays for the node's system to take: collapsed here, show/../x would be another folder than the OS's
     dotted = load_farm_shot(tmp_path / "show" / ".." / "nas03" / "sh010.yaml")
     assert dotted.path == tmp_path / "show" / ".." / "nas03" / "sh010.yaml"
+    # relative, from a shell in the link's folder (cd /show/x): the shell's path, not the system's (review)
+    monkeypatch.chdir(tmp_path / "show")
+    monkeypatch.setenv("PWD", str(tmp_path / "show"))
+    assert load_farm_shot("sh010.yaml").path == tmp_path / "show" / "sh010.yaml"
+    monkeypatch.setenv("PWD", str(tmp_path))  # a stale $PWD (another folder): the system's
+    assert load_farm_shot("sh010.yaml").path == real / "sh010.yaml"
+    # named after the folder it is in, not "..": a Nuke node's shot.yaml given as ../shot.yaml (review)
+    (real / "sh030_vom").mkdir()
+    _shot_file(real / "sh030_vom", name="shot.yaml")
+    (real / "sh030_vom" / "sub").mkdir()
+    monkeypatch.chdir(real / "sh030_vom" / "sub")
+    monkeypatch.setenv("PWD", str(real / "sh030_vom" / "sub"))
+    assert load_farm_shot("../shot.yaml").name == "sh030"
 
 
 def test_cores_and_memory_are_host_requirements_and_the_cores_the_render_s_threads(tmp_path: Path) -> None:

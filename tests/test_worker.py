@@ -300,7 +300,7 @@ def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) ->
     env = environment()
     assert env["env"]["VOM_CACHE_DIR"] == "/x" and "VOM_WORKER_SOCKET" not in env["env"]
     assert "VOM_WORKER_MEMO_MB" not in env["env"]
-    assert set(env) == {"vom", "package", "code", "libraries", "env", "umask", "cpus", "groups"}
+    assert set(env) == {"vom", "package", "code", "libraries", "env", "umask", "cpus", "groups", "farm_threads"}
     assert env["cpus"] == len(os.sched_getaffinity(0))  # taskset -c 0 changes torch's threads, and the sums
     # the groups files are made with and folders opened by: a group joined since the worker started (QA: its
     # render failed on a folder the client may write, exit 1; through `sg` its files took another group)
@@ -317,8 +317,13 @@ def test_the_environment_a_worker_must_share(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
     assert environment() == env
+    # OpenCue's booked cores are the render's threads where no OMP_NUM_THREADS says otherwise: compared then only
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setenv("CUE_THREADS", "3")
+    assert environment()["farm_threads"] == 3 and "CUE_THREADS" not in environment()["env"]
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # that one changes the sums
-    assert environment()["env"]["OMP_NUM_THREADS"] == "1"
+    assert environment()["env"]["OMP_NUM_THREADS"] == "1" and environment()["farm_threads"] is None
 
 
 def test_relative_folders_in_the_environment_are_compared_as_the_folders_they_name(

@@ -73,10 +73,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "order, and a farm runs a step's tasks at once, each propagating from its keyframe)")
         q.add_argument("--vom", metavar="PATH", help="the vom command on the workers (default: this environment's)")
         q.add_argument("--cores", type=_whole("cores", 1024), metavar="N",
-                       help="CPU cores each render task books, and its threads (OMP_NUM_THREADS in the task's "
-                            "environment; default: the farm's booking, and torch takes every core of the node)")
+                       help="CPU cores each render task asks for (OpenCue: books; Open Job Description: the least a "
+                            "worker must have), and its threads (OMP_NUM_THREADS in the task's environment; default: "
+                            "on OpenCue the cores the show's service books, CUE_THREADS, elsewhere every core of the "
+                            "node)")
         q.add_argument("--memory", type=_whole("GB", 4096), metavar="GB",
-                       help="memory each render task books, in whole GB (default: the farm's)")
+                       help="memory each render task asks for, in whole GB (OpenCue: books; Open Job Description: the "
+                            "least a worker must report; default: the farm's)")
     chk = sub.add_parser("check", help="list the frames of a shot whose output is missing or bad (exit 2 if any)")
     chk.add_argument("shot", metavar="SHOT.yaml")
     chk.add_argument("--json", action="store_true", help="print one JSON object")
@@ -198,6 +201,10 @@ def run(args: argparse.Namespace) -> int:
         where = write_outline(shot, args.out, chunk=args.chunk, vom=args.vom, show=args.show, user=args.user,
                               booking=booking)
         print(f"OpenCue job spec: {one_line(where)}")
+        if args.cores is None:  # RQD says the cores booked in CUE_THREADS, and the render runs on that many (review)
+            print("vom farm: note: no --cores: each render runs on the cores the show's service books for its layer "
+                  "(CUE_THREADS; a default service books one); give --cores N to book N and render on N threads",
+                  file=sys.stderr)
     from vom_plugin.engine.shot import env_vars_of_file
 
     needed = env_vars_of_file(shot.path)

@@ -152,6 +152,19 @@ class FarmShot:
         return self.outputs or ((self.out, (self.channel,)),)
 
 
+def logical_cwd() -> Path:
+    """The working folder as the user's shell names it (``pwd -L``: $PWD where it is this folder), links kept: a
+    shell in /show/x/sh010 (a link to /mnt/nas03/...) is there, not on the NAS path the system's own gives (review)."""
+    here = os.getcwd()
+    pwd = os.environ.get("PWD", "")
+    try:
+        if pwd and os.path.isabs(pwd) and os.path.samefile(pwd, here):
+            return Path(pwd)
+    except OSError:
+        pass
+    return Path(here)
+
+
 def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     """Load and validate the shot file (engine.shot.Shot); frames default to the plate's frames on disk."""
     from vom_plugin.engine.shot import Shot
@@ -160,16 +173,19 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
     # absolute as given, links kept: a farm node may mount only the studio's link (/show/x -> /mnt/nas03/...), and a
     # versioned link (sh010.yaml -> sh010_v003.yaml) is the user's choice of shot (QA: the job named the target);
     # ".." kept too, for the node's system to take as this one does
-    p = Path(path).expanduser().absolute()
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        p = logical_cwd() / p
     shot = Shot.from_yaml(p)
     frames = list(shot.frames) if shot.frames is not None else list(open_sequence(shot.plate, whole=True).frames)
     # a generic file name (shot.yaml, as the Nuke node writes it) says less than its folder's name: the Output's
     # work folder (sh010_alpha_vom), also for the node's frozen copies in <work>/farm/<time>/ (QA: jobs named
     # after the time)
-    name = p.stem
-    if p.stem in ("shot", "vom") and p.parent.name:
-        folder = p.parent.parent.parent if p.parent.parent.name == "farm" and p.parent.parent.parent.name \
-            else p.parent
+    named = Path(os.path.normpath(p))  # ("../shot.yaml": named after the folder it is in, not "..": review)
+    name = named.stem
+    if named.stem in ("shot", "vom") and named.parent.name:
+        folder = named.parent.parent.parent if named.parent.parent.name == "farm" and \
+            named.parent.parent.parent.name else named.parent
         name = folder.name.removesuffix("_vom") or folder.name
     # with several objects, the spans are cut at every object's keyframes: a task renders all the objects of
     # its frames (the shot file holds them all)

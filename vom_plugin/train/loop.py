@@ -541,7 +541,7 @@ def _a_run_log(path: Path) -> bool:
         lines = path.read_text(encoding="utf-8").splitlines()
         records = [json.loads(line) for line in lines if line.strip()]
         return bool(records) and all(isinstance(r, dict) and "start_step" in r for r in records)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         return False
 
 
@@ -643,7 +643,7 @@ def _lock_holder(fd: int) -> str:
     try:
         rec = json.loads(os.pread(fd, 4096, 0) or b"{}")
         return f"pid {int(rec['pid'])} on host {rec['host']}, since {rec['since']}"
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return "a process that has not recorded itself yet"
 
 

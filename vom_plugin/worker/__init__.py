@@ -34,7 +34,7 @@ __all__ = ["environment", "private_folder_problem", "recv_lines", "send", "socke
 # each changes pixels, and a worker of another served clients its own, QA)
 _ENV_PREFIXES = ("VOM_", "OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_", "CUDA_", "PYTORCH_", "TORCH_", "ATEN_",
                  "ONEDNN_", "DNNL_", "NVIDIA_TF32_")
-_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD", "CUE_THREADS")  # (OpenCue's: vom's threads there)
+_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "TMPDIR", "LD_PRELOAD")
 # change no pixel; OpenMP's wait policy is also chosen by each vom process from the machine's load when it starts
 # (``vom_plugin._openmp_wait_default``), so a worker and its clients differed at random and renders were refused
 _ENV_IGNORED = ("VOM_WORKER_SOCKET", "VOM_WORKER_MEMO_MB", "VOM_EXECUTABLE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
@@ -90,7 +90,7 @@ def make_private_folder(folder: Path) -> None:
 
 def environment() -> dict[str, Any]:
     """What a client and its worker must share for the worker's render to equal the client's own."""
-    from vom_plugin import __version__
+    from vom_plugin import __version__, farm_threads
     from vom_plugin.locations import PACKAGE_DIR, env_folder
 
     env = {k: v for k, v in os.environ.items()
@@ -106,7 +106,7 @@ def environment() -> dict[str, Any]:
     groups = [os.getgid(), sorted(set(os.getgroups()))] if hasattr(os, "getgroups") else []
     return {"vom": __version__, "package": str(PACKAGE_DIR), "code": code_fingerprint(),
             "libraries": library_versions(), "env": dict(sorted(env.items())), "umask": mask, "cpus": usable_cpus(),
-            "groups": groups}
+            "groups": groups, "farm_threads": farm_threads()}  # OpenCue's CUE_THREADS, where it counts
 
 
 LIBRARIES = ("torch", "numpy", "OpenImageIO", "opencolorio", "safetensors", "zstandard")

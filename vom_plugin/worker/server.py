@@ -66,7 +66,8 @@ SELF = "the vom worker"  # whom a signal to this process was sent to, as its mes
 
 
 _LABELS = {"cpus": "number of usable CPUs (taskset, a farm slot's affinity: its thread count)",
-           "groups": "group or group list (files are made with the group, folders opened by them)"}
+           "groups": "group or group list (files are made with the group, folders opened by them)",
+           "farm_threads": "threads from OpenCue's $CUE_THREADS (the cores booked; no OMP_NUM_THREADS set)"}
 
 
 def _shown(key: str, value: Any) -> str:

@@ -81,7 +81,7 @@ def _folder_output(folder: Path) -> str | None:
         if line.startswith("out: "):
             try:
                 value = _read_yaml_string(line[len("out: "):])
-            except ValueError:
+            except (ValueError, RecursionError):  # json recurses: [[[...]]] is a RecursionError
                 return None
             return value.replace("$$", "$") if isinstance(value, str) else None
     return None
