@@ -297,7 +297,7 @@ def test_cache_clear_of_one_shot_by_id_or_plate(store: Store, tmp_path: Path,
 def test_unwritable_cache_is_unavailable(store: Store, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(vc.CacheUnavailable, match="cache folder .* cannot be written"):
+    with pytest.raises(vc.CacheUnavailable, match=r"cache folder .* cannot be made \(Not a directory\)"):
         store(blocker / "cache", "/p/a.####.exr").prepare()
 
 
@@ -708,3 +708,75 @@ def test_free_space_of_a_cache_not_made_yet_is_its_disks(tmp_path: Path) -> None
 
     got = vc.free_bytes(tmp_path / "no" / "such" / "cache")
     assert got is not None and abs(got - shutil.disk_usage(tmp_path).free) < 64 << 20
+
+
+def test_a_cache_that_cannot_be_made_says_so_not_that_its_disk_is_full(tmp_path: Path, store: Store,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: `--cache /proc/nocache` (a pseudo file system: 0 blocks, 0 free) and a cache under a read-only folder on a
+    disk that reports no room were refused as "the disk holding ... has 0.0000 GiB free: a 0.0 MiB entry would
+    leave less than the 1 GiB ...": the wrong reason. The folder that cannot be made or written is said, with the
+    system's reason."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.path.isdir("/proc/self") and shutil.disk_usage("/proc").total == 0:
+        assert vc.free_bytes("/proc/nocache") is None  # no disk's free space
+        with pytest.raises(vc.CacheUnavailable) as e:
+            store(Path("/proc/nocache"), "/p/a.####.exr").prepare()
+        assert str(e.value).startswith("cache folder '/proc/nocache' cannot be made (")
+        assert "GiB free" not in str(e.value)
+    # a full disk, and a folder this user may not write (a process without root's permission overrides): the
+    # folder's refusal is said, a new cache is not made, and a cache holding the shot is read for that reason
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("runs as root, and setpriv (util-linux), which drops root's permission overrides, is absent")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown"]
+    first = tmp_path / "first.exr"
+    first.write_text("p")
+    held = tmp_path / "held"
+    vc.ShotCache(held, "/p/a.####.exr", first_frame=first).prepare()
+    (tmp_path / "ro").mkdir()
+    code = ("import sys\nfrom vom_plugin.engine import cache as vc\nvc.free_bytes = lambda folder: 0\n"
+            "for root in sys.argv[2:]:\n    s = vc.ShotCache(root, '/p/a.####.exr', first_frame=sys.argv[1])\n"
+            "    try:\n        s.prepare()\n        print('read only:', s.read_only)\n"
+            "    except vc.CacheUnavailable as e:\n        print('unavailable:', e)\n")
+    folders = [tmp_path / "ro", held, *held.rglob("*")]
+    for p in folders:
+        if p.is_dir():
+            p.chmod(0o555)
+    try:
+        r = subprocess.run([*prefix, sys.executable, "-c", code, str(first), str(tmp_path / "ro" / "cache"), str(held)],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    finally:
+        for p in folders:
+            if p.is_dir():
+                p.chmod(0o755)
+    assert r.returncode == 0, r.stderr
+    made, read = r.stdout.splitlines()
+    assert made == (f"unavailable: cache folder '{tmp_path / 'ro' / 'cache'}' cannot be made (Permission denied); "
+                    f"pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder")
+    assert re.match(rf"read only: cache folder '{re.escape(str(held))}/p_a-[0-9a-f]+/steps' cannot be written "
+                    rf"\(Permission denied\)\Z", read), read
+    assert not (tmp_path / "ro" / "cache").exists()
+
+
+def test_the_free_space_floor_is_said_as_a_plain_number_and_without_an_entry_before_one(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: with VOM_CACHE_MIN_FREE_GB=100000 a new cache was refused as "a 0.0 MiB entry would leave less than the
+    1e+05 GiB": no entry was being written, and the floor read as a formula."""
+    monkeypatch.setattr(vc, "free_bytes", lambda folder: 2**30)
+    monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "100000")
+    with pytest.raises(vc.CacheUnavailable) as e:
+        store(tmp_path / "cache", "/p/a.####.exr").prepare()
+    assert str(e.value) == (f"the disk holding {tmp_path / 'cache'} has 1.0000 GiB free, less than the 100,000 GiB the "
+                            f"cache leaves free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there or pass "
+                            f"--cache DIR on another disk")
+    monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "1.5")
+    s = store(tmp_path / "cache", "/p/a.####.exr")
+    with pytest.raises(vc.CacheUnavailable, match=r"1\.0000 GiB free: a 2\.0 MiB entry would leave less than the "
+                                                  r"1\.5 GiB the cache"):
+        s.check_room(2 << 20)

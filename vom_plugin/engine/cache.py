@@ -112,13 +112,28 @@ def free_bytes(folder: str | os.PathLike[str]) -> int | None:
     """The free space of the disk holding ``folder`` (for an unprivileged writer), or that its nearest existing
     folder is on where it is not made yet (QA: a new cache below VOM_CACHE_MIN_FREE_GB was made, its shot folder
     too, and said only at its first write); None where it cannot be told."""
+    path = _nearest_existing(folder)
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return None
+    # no blocks at all: a pseudo file system (/proc, /sys), whose "0 free" is no disk's (QA: `--cache /proc/nocache`
+    # was refused as a full disk, where it cannot be made)
+    return usage.free if usage.total else None
+
+
+def _nearest_existing(folder: str | os.PathLike[str]) -> Path:
     path = Path(os.path.abspath(folder))
     while not path.exists() and path.parent != path:
         path = path.parent
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
+    return path
+
+
+def _gib(n: int) -> str:
+    """A size in GiB as a plain number ("100,000 GiB", "0.5 GiB"; QA: ``:g`` wrote "1e+05 GiB"), in bytes where
+    that would read 0."""
+    text = f"{n / 2**30:,.4f}".rstrip("0").rstrip(".")
+    return f"{text} GiB" if text != "0" or not n else f"{n:,} bytes"
 
 
 def digest(*parts: Any) -> str:
@@ -333,10 +348,15 @@ class ShotCache:
             self.check_room(0)
         except CacheUnavailable as e:  # below the floor: nothing made there; what it holds of the shot is read (QA: a
             # full disk recomputed a warm shot from scratch), and a shot it holds nothing of renders without it
-            if not _is_shot_dir(self.dir) or self.dir.is_symlink():
+            if not os.access(_nearest_existing(self.root), os.W_OK | os.X_OK):
+                # unwritable whatever its room (a read-only mount reports 0 free): tried below, which makes nothing
+                # there and says the system's reason, not a full disk (QA)
+                pass
+            elif not _is_shot_dir(self.dir) or self.dir.is_symlink():
                 raise
-            self.read_only = str(e)
-            return
+            else:
+                self.read_only = str(e)
+                return
         try:
             self.root.mkdir(parents=True, exist_ok=True)  # the root itself may be a link: the user chose it
             for attempt in (1, 2):
@@ -361,6 +381,7 @@ class ShotCache:
             if where != self.root and not os.path.isdir(where):  # a probe, a lock: their folder is what refused
                 where = where.parent
             what = "is not a folder" if os.path.exists(self.root) and not os.path.isdir(self.root) else \
+                f"cannot be made ({e.strerror or e})" if where == self.root and not os.path.isdir(self.root) else \
                 f"cannot be written ({e.strerror or e})"
             if what.startswith("cannot be written") and _is_shot_dir(self.dir) and not os.path.islink(self.dir) \
                     and os.access(self.dir, os.R_OK | os.X_OK):  # this shot's entries are there to be read
@@ -590,12 +611,11 @@ class ShotCache:
         free = free_bytes(self.root)
         if free is not None and free - size < self.min_free:
             # one unit, and the write that did not fit (QA: "76,154.6 MiB free, and the cache leaves 74.3695 GiB"
-            # read as room enough: the entry's size was not said)
-            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**30:,.4f} GiB free: a "
-                                   f"{size / 2**20:,.1f} MiB entry would leave less than the "
-                                   f"{self.min_free / 2**30:,.4g} GiB the cache "
-                                   f"leaves free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there or pass "
-                                   f"--cache DIR on another disk")
+            # read as room enough: the entry's size was not said); none before the first write (QA: "a 0.0 MiB entry")
+            what = f": a {size / 2**20:,.1f} MiB entry would leave less than" if size else ", less than"
+            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**30:,.4f} GiB free{what} the "
+                                   f"{_gib(self.min_free)} the cache leaves free for the outputs "
+                                   f"(VOM_CACHE_MIN_FREE_GB); free space there or pass --cache DIR on another disk")
 
     @property
     def wrote_since_evict(self) -> bool:
