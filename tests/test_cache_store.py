@@ -434,6 +434,12 @@ def test_cache_info_json_names_the_folder_absolute_and_refusals_say_the_value_as
     assert json.loads(capsys.readouterr().out)["root"] == str(tmp_path / "c")
     assert main(["cache", "clear", "--cache", "c", "--older-than", "-1"]) == 2
     assert "--older-than -1: expected a number of days >= 0" in capsys.readouterr().err
+    # as typed, not as a float reads it (QA: 1e400 was refused as "--older-than inf")
+    for typed in ("1e400", "-1e400", "NaN", "two", "1e-400x"):
+        assert main(["cache", "clear", "--cache", "c", f"--older-than={typed}"]) == 2
+        assert f"vom cache: error: --older-than {typed}: expected a number of days >= 0\n" in capsys.readouterr().err
+    assert main(["cache", "clear", "--cache", "c", "--older-than", "1e1"]) == 0
+    assert "not used for 10 days" in capsys.readouterr().out
 
 
 def test_what_vom_makes_in_a_shared_cache_is_shared_as_the_root_is(tmp_path: Path, store: Store) -> None:

@@ -17,7 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="info: one line per shot; clear: delete the entries vom wrote and say which, shot by shot")
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="cache root (default: VOM_CACHE_DIR, else $XDG_CACHE_HOME/vom, ~/.cache/vom)")
-    p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
+    # read in run(), as typed: a float type's value was echoed back (1e400 as "inf", QA)
+    p.add_argument("--older-than", metavar="DAYS", default=None,
                    help="with clear: only the shots not used for DAYS days, a shot's last use being its newest "
                         "entry (default: all of vom's entries)")
     p.add_argument("--shot", action="append", metavar="ID|PLATE", default=None,
@@ -42,11 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--older-than is a clear option (clear only the shots not used for DAYS days)")
     if args.action == "clear" and args.json:
         raise InputError("--json is an info option (clear says what it removed, shot by shot)")
-    if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
-        # NaN compares false with every age: "clear what is older than nan days" would clear everything
-        raise InputError(f"--older-than {args.older_than:g}: expected a number of days >= 0")
-    if args.older_than is not None:
-        args.older_than += 0.0  # -0 is 0 (QA: "not used for -0 days")
+    days = None if args.older_than is None else _days(args.older_than)
     # a mistyped path must not read as an empty cache, cleared (the default folder may not exist yet)
     given = "--cache" if args.cache else "VOM_CACHE_DIR" if os.environ.get("VOM_CACHE_DIR", "").strip() else "cache"
     # a folder named (by --cache or VOM_CACHE_DIR) must be there: a farm's mistyped VOM_CACHE_DIR=/mnt/cahce was
@@ -59,9 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--shot is a clear option (info lists every shot)")
     if args.action == "clear":
         shots = _named_shots(root, args.shot) if args.shot else None
-        report = vc.clear(root, older_than_days=args.older_than, shots=shots)
-        which = (f" not used for {args.older_than:g} day{'' if args.older_than == 1 else 's'}"
-                 if args.older_than is not None else "")
+        report = vc.clear(root, older_than_days=days, shots=shots)
+        which = f" not used for {days:g} day{'' if days == 1 else 's'}" if days is not None else ""
         temps = (f", and {_count(report.temporaries, 'temporary file', 'temporary files')} of killed writers"
                  if report.temporaries else "")
         print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}){temps} from "
@@ -110,6 +106,20 @@ def run(args: argparse.Namespace) -> int:
               f"folder of yours and leaves it alone (not counted, never cleared); remove {folder} to cache that "
               f"shot again")
     return 0
+
+
+def _days(text: str) -> float:
+    """``--older-than``'s number of days; InputError naming the value as typed for one that is not a finite number
+    >= 0 (NaN compares false with every age: "clear what is older than nan days" would clear everything)."""
+    from vom_plugin.errors import InputError, one_line
+
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days >= 0):
+        raise InputError(f"--older-than {one_line(text.strip())}: expected a number of days >= 0")
+    return days + 0.0  # -0 is 0 (QA: "not used for -0 days")
 
 
 def _count(n: int, one: str, many: str) -> str:
