@@ -786,3 +786,22 @@ def test_the_free_space_floor_is_said_as_a_plain_number_and_without_an_entry_bef
     with pytest.raises(vc.CacheUnavailable, match=r"1\.0000 GiB free: a 2\.0 MiB entry would leave less than the "
                                                   r"1\.5 GiB the cache"):
         s.check_room(2 << 20)
+
+
+def test_cache_info_says_a_recent_use_in_minutes_or_hours(store: Store, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `vom cache info` said "used 0.0 days ago" of every shot rendered today."""
+    ages = {"/p/a.####.exr": 5, "/p/b.####.exr": 25 * 60, "/p/c.####.exr": 5 * 3600, "/p/d.####.exr": 3 * 86400}
+    for plate, age in ages.items():
+        c = store(tmp_path, plate)
+        c.prepare()
+        c.put_alpha(K(plate), {"a": torch.ones(10)})
+        path = c.dir / "steps" / f"{K(plate)}.alpha.safetensors"
+        os.utime(path, (time.time() - age,) * 2)
+    assert main(["cache", "info", "--cache", str(tmp_path)]) == 0
+    said = {line.split()[-1]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "used under a minute ago " in said["/p/a.####.exr"]
+    assert "used 25 minutes ago " in said["/p/b.####.exr"]
+    assert "used 5.0 hours ago " in said["/p/c.####.exr"]
+    assert "used 3.0 days ago " in said["/p/d.####.exr"]
+    assert len({line.index("/p/") for line in said.values()}) == 1  # the plates still one column

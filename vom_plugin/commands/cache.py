@@ -89,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
           f"(VOM_CACHE_MAX_GB)")
     now = time.time()
     width = max((len(s.shot_id) for s in shots), default=0)  # one column whatever each plate's name (QA)
-    for s in shots:
-        age = (now - s.last_used) / 86400
+    ages = [_ago(now - s.last_used) for s in shots]
+    age_width = max(map(len, ages), default=0)
+    for s, age in zip(shots, ages, strict=True):
         print(f"  {s.shot_id:<{width}}  {s.files:6d} {'entry  ' if s.files == 1 else 'entries'}  "
-              f"{human_size(s.bytes):>10}  used {age:5.1f} days ago  {one_line(s.plate)}")
+              f"{human_size(s.bytes):>10}  used {age:<{age_width}}  {one_line(s.plate)}")
         if s.temporaries:  # counted in the total: on disk all the same (QA: info said 95 MiB where du said 158 MB)
             print(f"  {'':<{width}}  and {_count(s.temporaries, 'temporary', 'temporaries')} of writers killed over "
                   f"an hour ago ({human_size(s.temporary_bytes)}), removed by the next render that writes to the cache "
@@ -120,6 +121,17 @@ def _days(text: str) -> float:
     if not (math.isfinite(days) and days >= 0):
         raise InputError(f"--older-than {one_line(text.strip())}: expected a number of days >= 0")
     return days + 0.0  # -0 is 0 (QA: "not used for -0 days")
+
+
+def _ago(seconds: float) -> str:
+    """How long ago a shot was used, in the unit that says it (QA: every shot of today read "used 0.0 days ago")."""
+    if seconds < 60:
+        return "under a minute ago"
+    if seconds < 3600:
+        return _count(int(seconds // 60), "minute ago", "minutes ago")
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} hours ago"
+    return f"{seconds / 86400:.1f} days ago"
 
 
 def _count(n: int, one: str, many: str) -> str:
