@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from vom_plugin.cli import main
+from vom_plugin.commands._args import human_size
 from vom_plugin.engine import cache as vc
 from vom_plugin.engine import frames as fr
 from vom_plugin.errors import InputError
@@ -805,3 +806,45 @@ def test_cache_info_says_a_recent_use_in_minutes_or_hours(store: Store, tmp_path
     assert "used 5.0 hours ago " in said["/p/c.####.exr"]
     assert "used 3.0 days ago " in said["/p/d.####.exr"]
     assert len({line.index("/p/") for line in said.values()}) == 1  # the plates still one column
+
+
+def test_a_cache_over_a_lowered_cap_is_said_and_trimmed_by_clear_to_cap(store: Store, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a lowered VOM_CACHE_MAX_GB is applied by the next render that writes; meanwhile `vom cache info` said
+    "22.4 MiB of 5.1 MiB (VOM_CACHE_MAX_GB)" with no word. It says the cache is over its cap and what brings it
+    under; `vom cache clear --to-cap` evicts as that render would, the least recently used shot first."""
+    cache = tmp_path / "cache"
+    shots = {}
+    for i, plate in enumerate(("/p/old.####.exr", "/p/new.####.exr")):
+        s = shots[plate] = store(cache, plate, max_bytes=1 << 30)
+        s.prepare()
+        for n in range(4):
+            s.put_keys(n, K(f"{plate}{n}"), {"k": torch.arange(64 * 1024, dtype=torch.float32) * (i + n)})
+        for p in s.dir.rglob("*.safetensors"):
+            os.utime(p, (time.time() - (2 - i) * 3600,) * 2)
+    size = {plate: sum(p.stat().st_size for p in s.dir.rglob("*.safetensors")) for plate, s in shots.items()}
+    cap = size["/p/new.####.exr"] + 1000  # the newer shot fits, with both over it
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(cap / 2**30))
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    over = sum(size.values()) - cap
+    assert (f"  over the cap by {human_size(over)}: the next render that writes to the cache evicts the least "
+            f"recently used entries; `vom cache clear --to-cap` does so now (or --older-than DAYS, --shot ID)\n"
+            ) in capsys.readouterr().out
+    for refused, why in ((["info", "--to-cap"], "--to-cap is a clear option"),
+                         (["clear", "--to-cap", "--shot", "x"], "--to-cap takes the least recently used entries of "
+                                                                "the whole cache, not with --shot")):
+        assert main(["cache", *refused, "--cache", str(cache)]) == 2
+        assert why in capsys.readouterr().err
+    assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"cleared 4 entries beyond the {human_size(cap)} cap of VOM_CACHE_MAX_GB "
+                          f"({human_size(size['/p/old.####.exr'])}) from {cache}\n"), out
+    assert "/p/old.####.exr" in out and "/p/new.####.exr" not in out
+    assert not list((shots["/p/old.####.exr"].dir / "keys").iterdir())
+    assert len(list((shots["/p/new.####.exr"].dir / "keys").iterdir())) == 4
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    assert "over the cap" not in capsys.readouterr().out
+    assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 0  # under it: nothing goes
+    assert capsys.readouterr().out.startswith("cleared 0 entries beyond the")
+    assert len(list((shots["/p/new.####.exr"].dir / "keys").iterdir())) == 4

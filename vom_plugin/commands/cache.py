@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--older-than", metavar="DAYS", default=None,
                    help="with clear: only the shots not used for DAYS days, a shot's last use being its newest "
                         "entry (default: all of vom's entries)")
+    p.add_argument("--to-cap", action="store_true",
+                   help="with clear: only the least recently used entries beyond VOM_CACHE_MAX_GB, as the next render "
+                        "that writes to the cache would evict them (a lowered cap is applied by that render only)")
     p.add_argument("--shot", action="append", metavar="ID|PLATE", default=None,
                    help="with clear: only this shot's entries: its ID as `vom cache info` lists it, or its plate "
                         "pattern (plate.####.exr, as the render was given it); may be given more than once")
@@ -54,10 +57,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{given} {root} {what}")
     if args.action == "info" and args.shot:
         raise InputError("--shot is a clear option (info lists every shot)")
+    if args.action == "info" and args.to_cap:
+        raise InputError("--to-cap is a clear option (clear the least recently used entries beyond VOM_CACHE_MAX_GB)")
+    if args.to_cap and (args.shot or days is not None):
+        raise InputError(f"--to-cap takes the least recently used entries of the whole cache, not with "
+                         f"{'--shot' if args.shot else '--older-than'}")
     if args.action == "clear":
-        shots = _named_shots(root, args.shot) if args.shot else None
-        report = vc.clear(root, older_than_days=days, shots=shots)
-        which = f" not used for {days:g} day{'' if days == 1 else 's'}" if days is not None else ""
+        if args.to_cap:
+            cap = vc.max_bytes_from_env()
+            report = vc.trim(root, cap)
+            which = f" beyond the {human_size(cap)} cap of VOM_CACHE_MAX_GB"
+        else:
+            shots = _named_shots(root, args.shot) if args.shot else None
+            report = vc.clear(root, older_than_days=days, shots=shots)
+            which = f" not used for {days:g} day{'' if days == 1 else 's'}" if days is not None else ""
         temps = (f", and {_count(report.temporaries, 'temporary file', 'temporary files')} of killed writers"
                  if report.temporaries else "")
         print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}){temps} from "
@@ -87,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"cache {one_line(root)}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
           f"(VOM_CACHE_MAX_GB)")
+    if total > cap:  # a lowered cap: applied by the next render that writes (renders that write nothing skip the scan)
+        print(f"  over the cap by {human_size(total - cap)}: the next render that writes to the cache evicts the least "
+              f"recently used entries; `vom cache clear --to-cap` does so now (or --older-than DAYS, --shot ID)")
     now = time.time()
     width = max((len(s.shot_id) for s in shots), default=0)  # one column whatever each plate's name (QA)
     ages = [_ago(now - s.last_used) for s in shots]

@@ -780,9 +780,10 @@ def _eviction_order(entry: tuple[float, int, str]) -> tuple[bool, float]:
     return not state, -mtime if state else mtime
 
 
-def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = None) -> tuple[int, list[str]]:
+def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = None,
+          sizes: dict[str, int] | None = None) -> tuple[int, list[str]]:
     """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted);
-    ``recent`` receives those of them used within ``RECENT_S``.
+    ``recent`` receives those of them used within ``RECENT_S``, ``sizes`` the size of each.
 
     Shots go least recently used first (a shot's last use: its newest entry, reads touch them); within a shot its
     most recently used entries go first, its memory states (one a chain) last. A pass goes on from a memory state
@@ -806,6 +807,8 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
                     os.unlink(entry[2])
                     freed += entry[1]
                     gone.append(entry[2])
+                    if sizes is not None:
+                        sizes[entry[2]] = entry[1]
         shots = [files for files in shots if files]
         total = sum(size for files in shots for _, size, _ in files) + freed
         since = time.time() - RECENT_S
@@ -817,6 +820,8 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
                     os.unlink(path)
                     freed += size
                     gone.append(path)
+                    if sizes is not None:
+                        sizes[path] = size
                     if recent is not None and mtime > since:
                         recent.append(path)
                 except FileNotFoundError:
@@ -998,6 +1003,43 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
             # tell it was removed, and would hold it beside the next (review: a farm mid-rollout shares a cache)
             with contextlib.suppress(OSError):
                 os.unlink(root / LOCK_NAME)
+    return report
+
+
+def trim(root: str | os.PathLike, max_bytes: int) -> ClearReport:
+    """``evict`` now, as the next render that writes to the cache would: the least recently used entries go until the
+    cache at ``root`` holds at most ``max_bytes`` (``vom cache clear --to-cap``; a lowered VOM_CACHE_MAX_GB is
+    otherwise applied by that render only, and `vom cache info` showed a cache over its cap with no word, QA)."""
+    root = Path(root)
+    report = ClearReport(root)
+    if not root.is_dir():
+        return report
+    _check_readable(root)
+    if not _shot_dirs(root):  # no cache here: no lock made in a folder of the user's
+        return report
+    sizes: dict[str, int] = {}
+    try:
+        _, gone = evict(root, max_bytes, sizes=sizes)
+    except OSError as e:
+        name = os.path.basename(e.filename or "")
+        if name == LOCK_NAME or _LOCK_TEMP.match(name):  # a read-only cache (a mount, another user's folder)
+            raise InputError(f"cache {root} cannot be cleared: its lock {root / LOCK_NAME} cannot be made "
+                             f"({e.strerror or e})") from None
+        gone = list(sizes)  # another user's entry (an immutable one): what went before it is said
+        report.failed.append((e.filename or str(root), e.strerror or str(e)))
+    shots: dict[Path, ClearedShot] = {}
+    for path in gone:
+        if _TEMP_NAME.match(os.path.basename(path)):
+            report.temporaries += 1
+            continue
+        shot = Path(path).parent.parent
+        if shot not in shots:
+            shots[shot] = ClearedShot(shot.name, _plate_of(shot), 0, 0, False)
+        shots[shot].files += 1
+        shots[shot].bytes += sizes[path]
+    report.shots = [shots[k] for k in sorted(shots)]
+    with contextlib.suppress(OSError):  # the eviction a render left due is done
+        os.unlink(root / DIRTY_NAME)
     return report
 
 
