@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from vom_plugin.cli import main
+from vom_plugin.commands._args import human_size
 from vom_plugin.engine import cache as vc
 from vom_plugin.engine import frames as fr
 from vom_plugin.errors import InputError
@@ -297,7 +298,7 @@ def test_cache_clear_of_one_shot_by_id_or_plate(store: Store, tmp_path: Path,
 def test_unwritable_cache_is_unavailable(store: Store, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(vc.CacheUnavailable, match="cache folder .* cannot be written"):
+    with pytest.raises(vc.CacheUnavailable, match=r"cache folder .* cannot be made \(Not a directory\)"):
         store(blocker / "cache", "/p/a.####.exr").prepare()
 
 
@@ -434,6 +435,12 @@ def test_cache_info_json_names_the_folder_absolute_and_refusals_say_the_value_as
     assert json.loads(capsys.readouterr().out)["root"] == str(tmp_path / "c")
     assert main(["cache", "clear", "--cache", "c", "--older-than", "-1"]) == 2
     assert "--older-than -1: expected a number of days >= 0" in capsys.readouterr().err
+    # as typed, not as a float reads it (QA: 1e400 was refused as "--older-than inf")
+    for typed in ("1e400", "-1e400", "NaN", "two", "1e-400x"):
+        assert main(["cache", "clear", "--cache", "c", f"--older-than={typed}"]) == 2
+        assert f"vom cache: error: --older-than {typed}: expected a number of days >= 0\n" in capsys.readouterr().err
+    assert main(["cache", "clear", "--cache", "c", "--older-than", "1e1"]) == 0
+    assert "not used for 10 days" in capsys.readouterr().out
 
 
 def test_what_vom_makes_in_a_shared_cache_is_shared_as_the_root_is(tmp_path: Path, store: Store) -> None:
@@ -708,3 +715,136 @@ def test_free_space_of_a_cache_not_made_yet_is_its_disks(tmp_path: Path) -> None
 
     got = vc.free_bytes(tmp_path / "no" / "such" / "cache")
     assert got is not None and abs(got - shutil.disk_usage(tmp_path).free) < 64 << 20
+
+
+def test_a_cache_that_cannot_be_made_says_so_not_that_its_disk_is_full(tmp_path: Path, store: Store,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: `--cache /proc/nocache` (a pseudo file system: 0 blocks, 0 free) and a cache under a read-only folder on a
+    disk that reports no room were refused as "the disk holding ... has 0.0000 GiB free: a 0.0 MiB entry would
+    leave less than the 1 GiB ...": the wrong reason. The folder that cannot be made or written is said, with the
+    system's reason."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.path.isdir("/proc/self") and shutil.disk_usage("/proc").total == 0:
+        assert vc.free_bytes("/proc/nocache") is None  # no disk's free space
+        with pytest.raises(vc.CacheUnavailable) as e:
+            store(Path("/proc/nocache"), "/p/a.####.exr").prepare()
+        assert str(e.value).startswith("cache folder '/proc/nocache' cannot be made (")
+        assert "GiB free" not in str(e.value)
+    # a full disk, and a folder this user may not write (a process without root's permission overrides): the
+    # folder's refusal is said, a new cache is not made, and a cache holding the shot is read for that reason
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("runs as root, and setpriv (util-linux), which drops root's permission overrides, is absent")
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown"]
+    first = tmp_path / "first.exr"
+    first.write_text("p")
+    held = tmp_path / "held"
+    vc.ShotCache(held, "/p/a.####.exr", first_frame=first).prepare()
+    (tmp_path / "ro").mkdir()
+    code = ("import sys\nfrom vom_plugin.engine import cache as vc\nvc.free_bytes = lambda folder: 0\n"
+            "for root in sys.argv[2:]:\n    s = vc.ShotCache(root, '/p/a.####.exr', first_frame=sys.argv[1])\n"
+            "    try:\n        s.prepare()\n        print('read only:', s.read_only)\n"
+            "    except vc.CacheUnavailable as e:\n        print('unavailable:', e)\n")
+    folders = [tmp_path / "ro", held, *held.rglob("*")]
+    for p in folders:
+        if p.is_dir():
+            p.chmod(0o555)
+    try:
+        r = subprocess.run([*prefix, sys.executable, "-c", code, str(first), str(tmp_path / "ro" / "cache"), str(held)],
+                           capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    finally:
+        for p in folders:
+            if p.is_dir():
+                p.chmod(0o755)
+    assert r.returncode == 0, r.stderr
+    made, read = r.stdout.splitlines()
+    assert made == (f"unavailable: cache folder '{tmp_path / 'ro' / 'cache'}' cannot be made (Permission denied); "
+                    f"pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder")
+    assert re.match(rf"read only: cache folder '{re.escape(str(held))}/p_a-[0-9a-f]+/steps' cannot be written "
+                    rf"\(Permission denied\)\Z", read), read
+    assert not (tmp_path / "ro" / "cache").exists()
+
+
+def test_the_free_space_floor_is_said_as_a_plain_number_and_without_an_entry_before_one(
+        tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: with VOM_CACHE_MIN_FREE_GB=100000 a new cache was refused as "a 0.0 MiB entry would leave less than the
+    1e+05 GiB": no entry was being written, and the floor read as a formula."""
+    monkeypatch.setattr(vc, "free_bytes", lambda folder: 2**30)
+    monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "100000")
+    with pytest.raises(vc.CacheUnavailable) as e:
+        store(tmp_path / "cache", "/p/a.####.exr").prepare()
+    assert str(e.value) == (f"the disk holding {tmp_path / 'cache'} has 1.0000 GiB free, less than the 100,000 GiB the "
+                            f"cache leaves free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there or pass "
+                            f"--cache DIR on another disk")
+    monkeypatch.setenv("VOM_CACHE_MIN_FREE_GB", "1.5")
+    s = store(tmp_path / "cache", "/p/a.####.exr")
+    with pytest.raises(vc.CacheUnavailable, match=r"1\.0000 GiB free: a 2\.0 MiB entry would leave less than the "
+                                                  r"1\.5 GiB the cache"):
+        s.check_room(2 << 20)
+
+
+def test_cache_info_says_a_recent_use_in_minutes_or_hours(store: Store, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `vom cache info` said "used 0.0 days ago" of every shot rendered today."""
+    ages = {"/p/a.####.exr": 5, "/p/b.####.exr": 25 * 60, "/p/c.####.exr": 5 * 3600, "/p/d.####.exr": 3 * 86400}
+    for plate, age in ages.items():
+        c = store(tmp_path, plate)
+        c.prepare()
+        c.put_alpha(K(plate), {"a": torch.ones(10)})
+        path = c.dir / "steps" / f"{K(plate)}.alpha.safetensors"
+        os.utime(path, (time.time() - age,) * 2)
+    assert main(["cache", "info", "--cache", str(tmp_path)]) == 0
+    said = {line.split()[-1]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "used under a minute ago " in said["/p/a.####.exr"]
+    assert "used 25 minutes ago " in said["/p/b.####.exr"]
+    assert "used 5.0 hours ago " in said["/p/c.####.exr"]
+    assert "used 3.0 days ago " in said["/p/d.####.exr"]
+    assert len({line.index("/p/") for line in said.values()}) == 1  # the plates still one column
+
+
+def test_a_cache_over_a_lowered_cap_is_said_and_trimmed_by_clear_to_cap(store: Store, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a lowered VOM_CACHE_MAX_GB is applied by the next render that writes; meanwhile `vom cache info` said
+    "22.4 MiB of 5.1 MiB (VOM_CACHE_MAX_GB)" with no word. It says the cache is over its cap and what brings it
+    under; `vom cache clear --to-cap` evicts as that render would, the least recently used shot first."""
+    cache = tmp_path / "cache"
+    shots = {}
+    for i, plate in enumerate(("/p/old.####.exr", "/p/new.####.exr")):
+        s = shots[plate] = store(cache, plate, max_bytes=1 << 30)
+        s.prepare()
+        for n in range(4):
+            s.put_keys(n, K(f"{plate}{n}"), {"k": torch.arange(64 * 1024, dtype=torch.float32) * (i + n)})
+        for p in s.dir.rglob("*.safetensors"):
+            os.utime(p, (time.time() - (2 - i) * 3600,) * 2)
+    size = {plate: sum(p.stat().st_size for p in s.dir.rglob("*.safetensors")) for plate, s in shots.items()}
+    cap = size["/p/new.####.exr"] + 1000  # the newer shot fits, with both over it
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(cap / 2**30))
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    over = sum(size.values()) - cap
+    assert (f"  over the cap by {human_size(over)}: the next render that writes to the cache evicts the least "
+            f"recently used entries; `vom cache clear --to-cap` does so now (or --older-than DAYS, --shot ID)\n"
+            ) in capsys.readouterr().out
+    for refused, why in ((["info", "--to-cap"], "--to-cap is a clear option"),
+                         (["clear", "--to-cap", "--shot", "x"], "--to-cap takes the least recently used entries of "
+                                                                "the whole cache, not with --shot")):
+        assert main(["cache", *refused, "--cache", str(cache)]) == 2
+        assert why in capsys.readouterr().err
+    assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"cleared 4 entries beyond the {human_size(cap)} cap of VOM_CACHE_MAX_GB "
+                          f"({human_size(size['/p/old.####.exr'])}) from {cache}\n"), out
+    assert "/p/old.####.exr" in out and "/p/new.####.exr" not in out
+    assert not list((shots["/p/old.####.exr"].dir / "keys").iterdir())
+    assert len(list((shots["/p/new.####.exr"].dir / "keys").iterdir())) == 4
+    assert main(["cache", "info", "--cache", str(cache)]) == 0
+    assert "over the cap" not in capsys.readouterr().out
+    assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 0  # under it: nothing goes
+    assert capsys.readouterr().out.startswith("cleared 0 entries beyond the")
+    assert len(list((shots["/p/new.####.exr"].dir / "keys").iterdir())) == 4

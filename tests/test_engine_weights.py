@@ -116,6 +116,21 @@ def test_wrong_config_in_metadata(tmp_path: Path) -> None:
         load_model(path)
 
 
+def test_a_safetensors_file_without_vom_metadata_is_said_to_be_no_vom_weights(tmp_path: Path) -> None:
+    """QA: another tool's safetensors file was refused as "names model config None: expected one of lite, lite2,
+    full"."""
+    from safetensors.torch import save_file
+
+    for metadata in (None, {"format": "pt"}):
+        path = tmp_path / "other.safetensors"
+        save_file({"a": torch.zeros(1)}, str(path), metadata=metadata)
+        with pytest.raises(InputError) as e:
+            load_model(path)
+        assert str(e.value) == (f"weights file '{path}' has no vom model config in its metadata: it is not vom weights "
+                                f"(a safetensors file another tool wrote?); give a file `vom train --export` wrote, or "
+                                f"a shipped model's name")
+
+
 def test_weights_that_do_not_fit_the_config(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 

@@ -282,6 +282,13 @@ def test_init_refuses_weights_of_another_config(tmp_path: Path):
         L.init_from_weights(build_model("lite"), weights, "full")
     with pytest.raises(InputError, match="does not exist"):
         L.init_from_weights(build_model("lite"), tmp_path / "missing.safetensors", "lite")
+    # another tool's safetensors file: no vom weights (QA: "holds None weights, not --config lite")
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.zeros(1)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(InputError, match=r"^weights file '.*other\.safetensors' has no vom model config in its "
+                                         r"metadata: it is not vom weights"):
+        L.init_from_weights(build_model("lite"), tmp_path / "other.safetensors", "lite")
 
 
 def test_near_zero_output_layers_get_a_lower_learning_rate():

@@ -375,6 +375,24 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
         got = recv_lines(theirs, bytearray())
     assert got and got[0]["event"] == "refused" and "the installation has changed since" in got[0]["reason"]
     assert w.closing and not w.busy.locked()
+    # a checkout that changed the version too: the same installation (its folder), not "another vom installation's"
+    # naming the client's own folder (QA); both builds said, and how a worker of this one starts
+    import io
+
+    log = io.StringIO()
+    w = Worker(tmp_path / "w.sock", log=log)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        w.request(ours, {"op": "render", "environment": {**w.env, "vom": "9.9.9", "code": "1" * 16},
+                         "build": "feedbeef0000"}, bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert got and got[0]["event"] == "refused" and w.closing
+    assert got[0]["reason"] == (f"it runs vom {w.env['vom']} (build {w.build}) as it was when it started; the "
+                                f"installation has changed since, to vom 9.9.9 (build feedbeef0000), so the worker "
+                                f"(pid {os.getpid()}) exits: the next `vom render --start-worker` (what the Nuke and "
+                                f"Blender nodes run) or `vom worker` starts one of this installation")
+    assert log.getvalue() == (f"vom worker: vom {w.env['vom']} (build {w.build}) changed since this worker started, to "
+                              f"vom 9.9.9 (build feedbeef0000): exiting\n")
     # another installation of the same version (a dev checkout beside the show's): refused, and the worker stays
     w = Worker(tmp_path / "w.sock")
     ours, theirs = socket.socketpair()

@@ -17,9 +17,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="info: one line per shot; clear: delete the entries vom wrote and say which, shot by shot")
     p.add_argument("--cache", metavar="DIR", default=None,
                    help="cache root (default: VOM_CACHE_DIR, else $XDG_CACHE_HOME/vom, ~/.cache/vom)")
-    p.add_argument("--older-than", type=float, metavar="DAYS", default=None,
+    # read in run(), as typed: a float type's value was echoed back (1e400 as "inf", QA)
+    p.add_argument("--older-than", metavar="DAYS", default=None,
                    help="with clear: only the shots not used for DAYS days, a shot's last use being its newest "
                         "entry (default: all of vom's entries)")
+    p.add_argument("--to-cap", action="store_true",
+                   help="with clear: only the least recently used entries beyond VOM_CACHE_MAX_GB, as the next render "
+                        "that writes to the cache would evict them (a lowered cap is applied by that render only)")
     p.add_argument("--shot", action="append", metavar="ID|PLATE", default=None,
                    help="with clear: only this shot's entries: its ID as `vom cache info` lists it, or its plate "
                         "pattern (plate.####.exr, as the render was given it); may be given more than once")
@@ -42,11 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--older-than is a clear option (clear only the shots not used for DAYS days)")
     if args.action == "clear" and args.json:
         raise InputError("--json is an info option (clear says what it removed, shot by shot)")
-    if args.older_than is not None and not (math.isfinite(args.older_than) and args.older_than >= 0):
-        # NaN compares false with every age: "clear what is older than nan days" would clear everything
-        raise InputError(f"--older-than {args.older_than:g}: expected a number of days >= 0")
-    if args.older_than is not None:
-        args.older_than += 0.0  # -0 is 0 (QA: "not used for -0 days")
+    days = None if args.older_than is None else _days(args.older_than)
     # a mistyped path must not read as an empty cache, cleared (the default folder may not exist yet)
     given = "--cache" if args.cache else "VOM_CACHE_DIR" if os.environ.get("VOM_CACHE_DIR", "").strip() else "cache"
     # a folder named (by --cache or VOM_CACHE_DIR) must be there: a farm's mistyped VOM_CACHE_DIR=/mnt/cahce was
@@ -57,11 +57,20 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{given} {root} {what}")
     if args.action == "info" and args.shot:
         raise InputError("--shot is a clear option (info lists every shot)")
+    if args.action == "info" and args.to_cap:
+        raise InputError("--to-cap is a clear option (clear the least recently used entries beyond VOM_CACHE_MAX_GB)")
+    if args.to_cap and (args.shot or days is not None):
+        raise InputError(f"--to-cap takes the least recently used entries of the whole cache, not with "
+                         f"{'--shot' if args.shot else '--older-than'}")
     if args.action == "clear":
-        shots = _named_shots(root, args.shot) if args.shot else None
-        report = vc.clear(root, older_than_days=args.older_than, shots=shots)
-        which = (f" not used for {args.older_than:g} day{'' if args.older_than == 1 else 's'}"
-                 if args.older_than is not None else "")
+        if args.to_cap:
+            cap = vc.max_bytes_from_env()
+            report = vc.trim(root, cap)
+            which = f" beyond the {human_size(cap)} cap of VOM_CACHE_MAX_GB"
+        else:
+            shots = _named_shots(root, args.shot) if args.shot else None
+            report = vc.clear(root, older_than_days=days, shots=shots)
+            which = f" not used for {days:g} day{'' if days == 1 else 's'}" if days is not None else ""
         temps = (f", and {_count(report.temporaries, 'temporary file', 'temporary files')} of killed writers"
                  if report.temporaries else "")
         print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}){temps} from "
@@ -91,12 +100,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"cache {one_line(root)}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
           f"(VOM_CACHE_MAX_GB)")
+    if total > cap:  # a lowered cap: applied by the next render that writes (renders that write nothing skip the scan)
+        print(f"  over the cap by {human_size(total - cap)}: the next render that writes to the cache evicts the least "
+              f"recently used entries; `vom cache clear --to-cap` does so now (or --older-than DAYS, --shot ID)")
     now = time.time()
     width = max((len(s.shot_id) for s in shots), default=0)  # one column whatever each plate's name (QA)
-    for s in shots:
-        age = (now - s.last_used) / 86400
+    ages = [_ago(now - s.last_used) for s in shots]
+    age_width = max(map(len, ages), default=0)
+    for s, age in zip(shots, ages, strict=True):
         print(f"  {s.shot_id:<{width}}  {s.files:6d} {'entry  ' if s.files == 1 else 'entries'}  "
-              f"{human_size(s.bytes):>10}  used {age:5.1f} days ago  {one_line(s.plate)}")
+              f"{human_size(s.bytes):>10}  used {age:<{age_width}}  {one_line(s.plate)}")
         if s.temporaries:  # counted in the total: on disk all the same (QA: info said 95 MiB where du said 158 MB)
             print(f"  {'':<{width}}  and {_count(s.temporaries, 'temporary', 'temporaries')} of writers killed over "
                   f"an hour ago ({human_size(s.temporary_bytes)}), removed by the next render that writes to the cache "
@@ -110,6 +123,31 @@ def run(args: argparse.Namespace) -> int:
               f"folder of yours and leaves it alone (not counted, never cleared); remove {folder} to cache that "
               f"shot again")
     return 0
+
+
+def _days(text: str) -> float:
+    """``--older-than``'s number of days; InputError naming the value as typed for one that is not a finite number
+    >= 0 (NaN compares false with every age: "clear what is older than nan days" would clear everything)."""
+    from vom_plugin.errors import InputError, one_line
+
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not (math.isfinite(days) and days >= 0):
+        raise InputError(f"--older-than {one_line(text.strip())}: expected a number of days >= 0")
+    return days + 0.0  # -0 is 0 (QA: "not used for -0 days")
+
+
+def _ago(seconds: float) -> str:
+    """How long ago a shot was used, in the unit that says it (QA: every shot of today read "used 0.0 days ago")."""
+    if seconds < 60:
+        return "under a minute ago"
+    if seconds < 3600:
+        return _count(int(seconds // 60), "minute ago", "minutes ago")
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} hours ago"
+    return f"{seconds / 86400:.1f} days ago"
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -112,13 +112,28 @@ def free_bytes(folder: str | os.PathLike[str]) -> int | None:
     """The free space of the disk holding ``folder`` (for an unprivileged writer), or that its nearest existing
     folder is on where it is not made yet (QA: a new cache below VOM_CACHE_MIN_FREE_GB was made, its shot folder
     too, and said only at its first write); None where it cannot be told."""
+    path = _nearest_existing(folder)
+    try:
+        usage = shutil.disk_usage(path)
+    except OSError:
+        return None
+    # no blocks at all: a pseudo file system (/proc, /sys), whose "0 free" is no disk's (QA: `--cache /proc/nocache`
+    # was refused as a full disk, where it cannot be made)
+    return usage.free if usage.total else None
+
+
+def _nearest_existing(folder: str | os.PathLike[str]) -> Path:
     path = Path(os.path.abspath(folder))
     while not path.exists() and path.parent != path:
         path = path.parent
-    try:
-        return shutil.disk_usage(path).free
-    except OSError:
-        return None
+    return path
+
+
+def _gib(n: int) -> str:
+    """A size in GiB as a plain number ("100,000 GiB", "0.5 GiB"; QA: ``:g`` wrote "1e+05 GiB"), in bytes where
+    that would read 0."""
+    text = f"{n / 2**30:,.4f}".rstrip("0").rstrip(".")
+    return f"{text} GiB" if text != "0" or not n else f"{n:,} bytes"
 
 
 def digest(*parts: Any) -> str:
@@ -333,10 +348,15 @@ class ShotCache:
             self.check_room(0)
         except CacheUnavailable as e:  # below the floor: nothing made there; what it holds of the shot is read (QA: a
             # full disk recomputed a warm shot from scratch), and a shot it holds nothing of renders without it
-            if not _is_shot_dir(self.dir) or self.dir.is_symlink():
+            if not os.access(_nearest_existing(self.root), os.W_OK | os.X_OK):
+                # unwritable whatever its room (a read-only mount reports 0 free): tried below, which makes nothing
+                # there and says the system's reason, not a full disk (QA)
+                pass
+            elif not _is_shot_dir(self.dir) or self.dir.is_symlink():
                 raise
-            self.read_only = str(e)
-            return
+            else:
+                self.read_only = str(e)
+                return
         try:
             self.root.mkdir(parents=True, exist_ok=True)  # the root itself may be a link: the user chose it
             for attempt in (1, 2):
@@ -361,6 +381,7 @@ class ShotCache:
             if where != self.root and not os.path.isdir(where):  # a probe, a lock: their folder is what refused
                 where = where.parent
             what = "is not a folder" if os.path.exists(self.root) and not os.path.isdir(self.root) else \
+                f"cannot be made ({e.strerror or e})" if where == self.root and not os.path.isdir(self.root) else \
                 f"cannot be written ({e.strerror or e})"
             if what.startswith("cannot be written") and _is_shot_dir(self.dir) and not os.path.islink(self.dir) \
                     and os.access(self.dir, os.R_OK | os.X_OK):  # this shot's entries are there to be read
@@ -590,12 +611,11 @@ class ShotCache:
         free = free_bytes(self.root)
         if free is not None and free - size < self.min_free:
             # one unit, and the write that did not fit (QA: "76,154.6 MiB free, and the cache leaves 74.3695 GiB"
-            # read as room enough: the entry's size was not said)
-            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**30:,.4f} GiB free: a "
-                                   f"{size / 2**20:,.1f} MiB entry would leave less than the "
-                                   f"{self.min_free / 2**30:,.4g} GiB the cache "
-                                   f"leaves free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there or pass "
-                                   f"--cache DIR on another disk")
+            # read as room enough: the entry's size was not said); none before the first write (QA: "a 0.0 MiB entry")
+            what = f": a {size / 2**20:,.1f} MiB entry would leave less than" if size else ", less than"
+            raise CacheUnavailable(f"the disk holding {self.root} has {free / 2**30:,.4f} GiB free{what} the "
+                                   f"{_gib(self.min_free)} the cache leaves free for the outputs "
+                                   f"(VOM_CACHE_MIN_FREE_GB); free space there or pass --cache DIR on another disk")
 
     @property
     def wrote_since_evict(self) -> bool:
@@ -760,9 +780,10 @@ def _eviction_order(entry: tuple[float, int, str]) -> tuple[bool, float]:
     return not state, -mtime if state else mtime
 
 
-def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = None) -> tuple[int, list[str]]:
+def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = None,
+          sizes: dict[str, int] | None = None) -> tuple[int, list[str]]:
     """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted);
-    ``recent`` receives those of them used within ``RECENT_S``.
+    ``recent`` receives those of them used within ``RECENT_S``, ``sizes`` the size of each.
 
     Shots go least recently used first (a shot's last use: its newest entry, reads touch them); within a shot its
     most recently used entries go first, its memory states (one a chain) last. A pass goes on from a memory state
@@ -786,6 +807,8 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
                     os.unlink(entry[2])
                     freed += entry[1]
                     gone.append(entry[2])
+                    if sizes is not None:
+                        sizes[entry[2]] = entry[1]
         shots = [files for files in shots if files]
         total = sum(size for files in shots for _, size, _ in files) + freed
         since = time.time() - RECENT_S
@@ -797,6 +820,8 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
                     os.unlink(path)
                     freed += size
                     gone.append(path)
+                    if sizes is not None:
+                        sizes[path] = size
                     if recent is not None and mtime > since:
                         recent.append(path)
                 except FileNotFoundError:
@@ -978,6 +1003,43 @@ def clear(root: str | os.PathLike, *, older_than_days: float | None = None,
             # tell it was removed, and would hold it beside the next (review: a farm mid-rollout shares a cache)
             with contextlib.suppress(OSError):
                 os.unlink(root / LOCK_NAME)
+    return report
+
+
+def trim(root: str | os.PathLike, max_bytes: int) -> ClearReport:
+    """``evict`` now, as the next render that writes to the cache would: the least recently used entries go until the
+    cache at ``root`` holds at most ``max_bytes`` (``vom cache clear --to-cap``; a lowered VOM_CACHE_MAX_GB is
+    otherwise applied by that render only, and `vom cache info` showed a cache over its cap with no word, QA)."""
+    root = Path(root)
+    report = ClearReport(root)
+    if not root.is_dir():
+        return report
+    _check_readable(root)
+    if not _shot_dirs(root):  # no cache here: no lock made in a folder of the user's
+        return report
+    sizes: dict[str, int] = {}
+    try:
+        _, gone = evict(root, max_bytes, sizes=sizes)
+    except OSError as e:
+        name = os.path.basename(e.filename or "")
+        if name == LOCK_NAME or _LOCK_TEMP.match(name):  # a read-only cache (a mount, another user's folder)
+            raise InputError(f"cache {root} cannot be cleared: its lock {root / LOCK_NAME} cannot be made "
+                             f"({e.strerror or e})") from None
+        gone = list(sizes)  # another user's entry (an immutable one): what went before it is said
+        report.failed.append((e.filename or str(root), e.strerror or str(e)))
+    shots: dict[Path, ClearedShot] = {}
+    for path in gone:
+        if _TEMP_NAME.match(os.path.basename(path)):
+            report.temporaries += 1
+            continue
+        shot = Path(path).parent.parent
+        if shot not in shots:
+            shots[shot] = ClearedShot(shot.name, _plate_of(shot), 0, 0, False)
+        shots[shot].files += 1
+        shots[shot].bytes += sizes[path]
+    report.shots = [shots[k] for k in sorted(shots)]
+    with contextlib.suppress(OSError):  # the eviction a render left due is done
+        os.unlink(root / DIRTY_NAME)
     return report
 
 

@@ -92,6 +92,14 @@ def drop_modules(model: torch.nn.Module, modules: Iterable[str]) -> None:
             setattr(owner, attr, None)
 
 
+def not_vom_weights(path: str | os.PathLike) -> InputError:
+    """The refusal of a safetensors file with no vom model config in its metadata (another tool's file: QA, it read
+    "names model config None")."""
+    return InputError(f"weights file {str(path)!r} has no vom model config in its metadata: it is not vom weights (a "
+                      f"safetensors file another tool wrote?); give a file `vom train --export` wrote, or a shipped "
+                      f"model's name")
+
+
 def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.device = "cpu") -> HSTSG:
     """Build the network named in the file's metadata, load its weights (as float32), eval mode, on `device`."""
     from safetensors.torch import load_file
@@ -99,6 +107,8 @@ def load_model(name_or_path: str | os.PathLike = "default", device: str | torch.
     path = weights_path(name_or_path)
     meta = read_weights_metadata(path)
     config = meta.get("config")
+    if config is None:
+        raise not_vom_weights(path)
     if config not in CONFIGS:
         raise InputError(
             f"weights file {str(path)!r} names model config {config!r}: expected one of {', '.join(CONFIGS)}"

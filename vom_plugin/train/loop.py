@@ -153,11 +153,14 @@ def init_from_weights(model: torch.nn.Module, path: Path, config: str, *, frames
         holds_module,
         lacking_modules,
         load_model,
+        not_vom_weights,
         read_weights_metadata,
         weights_path,
     )
 
     src_config = read_weights_metadata(weights_path(path)).get("config")
+    if src_config is None:  # another tool's safetensors file ("holds None weights")
+        raise not_vom_weights(weights_path(path))
     if src_config != config:
         if _has_pretrained_trunk(model) and frames_at is not None:
             from vom_plugin.train.warmstart import warm_start

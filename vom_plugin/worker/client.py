@@ -256,7 +256,10 @@ def render_in_worker(shot: Any, progress: Any = None, *, note: Any = None, start
         return None
     with sock:
         try:
-            send(sock, {"op": "render", "environment": environment(), "shot": shot.to_dict(),
+            from vom_plugin.digest import build_id
+
+            # the build apart from the environment (not compared): a worker of an older build names both
+            send(sock, {"op": "render", "environment": environment(), "build": build_id(), "shot": shot.to_dict(),
                         "source_file": None if shot.source_file is None else str(shot.source_file),
                         "whole_frames": shot.whole_frames})
             buffer = bytearray()

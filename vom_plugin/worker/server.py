@@ -112,6 +112,9 @@ class Worker:
         self.models = LoadedModels()
         self.memo = Memo()  # decoded plate frames (VOM_WORKER_MEMO_MB)
         self.env = environment()
+        from vom_plugin.digest import build_id
+
+        self.build = build_id()  # read now: what it runs (read at its first render, a checkout since was named)
         self.busy = threading.Lock()
         self.closing = False
         self.signalled: int | None = None  # the signal that stopped it, said in its log as it leaves
@@ -321,19 +324,27 @@ class Worker:
 
     def request(self, conn: socket.socket, req: dict[str, Any], buffer: bytearray) -> None:
         env = req.get("environment") or {}
-        same_install = (env.get("vom"), env.get("package")) == (self.env["vom"], self.env["package"])
+        # the same folder is the same installation, whatever version it has now (a checkout that bumped it was
+        # refused as "another vom installation's", naming the client's own folder: QA)
+        same_install = env.get("package") == self.env["package"]
         libraries = env.get("libraries") or {}
         upgraded = sorted(n for n in set(libraries) | set(self.env["libraries"])
                           if libraries.get(n) != self.env["libraries"].get(n))
-        if same_install and (env.get("code") != self.env["code"] or upgraded):
+        rebuilt = (env.get("vom"), env.get("code")) != (self.env["vom"], self.env["code"])
+        if same_install and (rebuilt or upgraded):
             # vom's code or a library changed since this worker started (a checkout updated under an editable
             # install, torch upgraded by pip): it can never serve this installation again, so it leaves and the
             # next --start-worker starts afresh
-            what = "vom's code" if env.get("code") != self.env["code"] else ", ".join(
-                f"{n} {self.env['libraries'].get(n) or '?'}" for n in upgraded)
-            self.refuse(conn, f"it runs {what} as it was when it started; the installation has changed since, "
-                              "so the worker exits")
-            self.say(f"{what} changed since this worker started: exiting")
+            if rebuilt:  # both builds, so a TD sees which is whose (`vom info` shows this installation's)
+                what = f"vom {self.env['vom']} (build {self.build})"
+                build = f" (build {req['build']})" if isinstance(req.get("build"), str) else ""
+                now = f", to vom {env.get('vom', '?')}{build}"
+            else:
+                what, now = ", ".join(f"{n} {self.env['libraries'].get(n) or '?'}" for n in upgraded), ""
+            self.refuse(conn, f"it runs {what} as it was when it started; the installation has changed since{now}, "
+                              f"so the worker (pid {os.getpid()}) exits: the next `vom render --start-worker` (what "
+                              f"the Nuke and Blender nodes run) or `vom worker` starts one of this installation")
+            self.say(f"{what} changed since this worker started{now}: exiting")
             self.closing = True
             return
         if env != self.env:
