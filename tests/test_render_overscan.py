@@ -160,3 +160,23 @@ def test_a_plate_whose_pixels_lie_outside_what_the_network_sees_is_refused(tmp_p
                                          r"64\)\) lie outside its display window \(0, 0, 96, 64\) and the overscan"):
         render(s)
     assert not (tmp_path / "o").exists()
+
+
+def test_overscan_beyond_what_the_network_sees_is_said(tmp_path: Path) -> None:
+    """QA: a data window of three times the frame (a camera sweep's render) came out as solid bars of the picture's
+    edge alpha across the overscan beyond the quarter-frame the network takes, exit 0 and no word. Said now, naming
+    the frames, the reach and what to do; a plate within the reach says nothing (the shot above)."""
+    far = 40  # past 96 * 0.25 = 24 px on the left
+    yy, xx = np.mgrid[0:H, -far:W].astype(np.float32)
+    for f in (1, 2):
+        write_image(tmp_path / f"p.{f:04d}.exr", np.stack([0.1 + 0.002 * xx, 0.2 + 0.002 * yy, 0.15 + 0 * xx], 2),
+                    data_origin=(-far, 0), display=(0, 0, W, H))
+    write_image(tmp_path / "r.0001.exr", (_disc(1)[:, OS:] > 0.5).astype(np.float32), ("A",))
+    r = render(Shot(plate=str(tmp_path / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
+                    keyframes={1: str(tmp_path / "r.0001.exr")}, working_size=128, cache=None))
+    said = [w for w in r.warnings if "reaches past the overscan vom mattes" in w]
+    assert len(said) == 1 and said[0].startswith("plate frames 1-2: the data window"), r.warnings
+    assert "(-24, 0, 95, 63) relative to the display window; frame 1's is (-40, 0, 95, 63)" in said[0]
+    (tmp_path / "near").mkdir()
+    near = render(_shot(tmp_path / "near"))
+    assert not [w for w in near.warnings if "reaches past" in w]

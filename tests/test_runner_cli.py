@@ -294,6 +294,29 @@ def test_the_bars_progress_and_time_left_follow_the_steps_not_the_bursts_of_fram
                                                 "from the cache)")
 
 
+def test_a_frame_event_that_comes_a_step_late_does_not_stretch_the_time_left(monkeypatch) -> None:
+    """QA at UHD: a frame's event says the steps as they were when its frame was done, and came a whole step after
+    the step's own event: the time left, computed from the later time over the earlier count, jumped up (ETA 0:16
+    with 6 s left, redrawn 0:06, and often the one left on screen). It goes down steadily now."""
+    from vom_plugin.engine import progress as prog
+
+    now = [100.0]
+    monkeypatch.setattr(prog.time, "perf_counter", lambda: now[0])
+    err = io.StringIO()
+    b = BarProgress(err, width=10, tty=True)
+    b({"event": "start", "total": 6})
+    etas = []
+    for k in range(1, 7):  # a step every 2 s; frame k's event 2 s after step k's, saying k steps
+        b({"event": "step", "frames_done": k - 1, "steps_done": k, "steps_total": 6, "steps_cached": 0})
+        etas.append(err.getvalue().split("ETA ")[-1].strip())
+        now[0] += 2.0
+        b({"event": "frame", "frame": k, "done": k, "total": 6, "steps_done": k, "steps_total": 6,
+           "steps_cached": 0})
+        etas.append(err.getvalue().split("ETA ")[-1].strip())
+    # from the second step on: 2 s a step; the late frame event says 2 s less, never more
+    assert etas[2:] == ["0:08", "0:06", "0:06", "0:04", "0:04", "0:02", "0:02", "0:00", "0:00", "0:00"], etas
+
+
 def test_progress_bar_in_a_log_is_plain_lines_not_carriage_returns() -> None:
     err = io.StringIO()  # not a terminal: a farm log
     b = BarProgress(err, width=10)

@@ -2488,22 +2488,30 @@ def test_a_warning_is_an_event_as_it_arises(tmp_path: Path) -> None:
     assert kinds[0] == "start" and kinds[-1] == "done"
 
 
-def test_a_lite2_render_is_keyed_apart_from_what_the_old_batchnorm_fold_cached(
+def test_a_lite2_render_is_keyed_and_stamped_apart_from_what_the_old_batchnorm_fold_made(
         shot_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Before session 56 lite2's "same"-windowed stride-2 convolutions became plain ones when BatchNorm was folded:
-    its renders were another network's (review). What they cached must not be read or continued from."""
+    its renders were another network's (review). What they cached must not be read or continued from, and what they
+    wrote must not pass `vom farm check` as current (second review): their vom:settings lack the revision."""
+    import json
+
     import torch
 
-    from vom_plugin.engine import runner
+    from vom_plugin.engine import models
     from vom_plugin.engine.weights import save_weights
     from vom_plugin.model import build_model
 
     torch.manual_seed(0)
     save_weights(build_model("lite2"), shot_dir / "lite2.safetensors")
-    with monkeypatch.context() as m:  # the addresses as before the revision
-        m.setattr(runner, "network_revision", lambda model: {})
+
+    def stamp(r: object) -> dict:
+        return json.loads(oiio.ImageBuf(str(r.paths[0])).spec().getattribute("vom:settings"))  # type: ignore[attr-defined]
+
+    with monkeypatch.context() as m:  # the addresses and stamps as before the revision
+        m.setattr(models, "network_revision", lambda config: {})
         old = render(shot(shot_dir, "lite2", model=str(shot_dir / "lite2.safetensors"), frames="1-2"))
-    assert old.cache["steps_computed"] == 2
+    assert old.cache["steps_computed"] == 2 and "lite2_fold" not in stamp(old)
     again = render(shot(shot_dir, "lite2", model=str(shot_dir / "lite2.safetensors"), frames="1-2"))
     assert again.cache["steps_computed"] == 2 and again.cache["steps_cached"] == 0, again.cache
-    assert runner.network_revision(build_model("lite")) == {}  # lite's addresses (and caches) as they were
+    assert stamp(again)["lite2_fold"] == 2
+    assert models.network_revision("lite") == {} == models.network_revision("full")  # their caches stay valid

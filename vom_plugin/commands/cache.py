@@ -64,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
                          f"{'--shot' if args.shot else '--older-than'}")
     if args.action == "clear":
         if args.to_cap:
+            if not os.environ.get("VOM_CACHE_MAX_GB", "").strip():
+                # the default is this shell's, not the cache's: a show cache the farm runs at 2 TB would be cut to
+                # 20 GiB on the word of a hint (second review)
+                raise InputError(f"--to-cap: VOM_CACHE_MAX_GB is not set here (the default cap, "
+                                 f"{human_size(vc.DEFAULT_MAX_BYTES)}, may not be the one the renders sharing this "
+                                 f"cache use): set it to the cap to trim to, e.g. VOM_CACHE_MAX_GB=20 vom cache clear "
+                                 f"--to-cap")
             cap = vc.max_bytes_from_env()
             report = vc.trim(root, cap)
             which = f" beyond the {human_size(cap)} cap of VOM_CACHE_MAX_GB"
@@ -83,11 +90,21 @@ def run(args: argparse.Namespace) -> int:
             shown = ", ".join(report.left_alone[:5]) + (" ..." if len(report.left_alone) > 5 else "")
             print(f"left alone: {_count(len(report.left_alone), 'file or folder', 'files or folders')} vom did not "
                   f"write: {shown}")
+        if args.to_cap and report.recent:
+            plates = sorted({_plate_of_entry(p) for p in report.recent})
+            print(f"note: {_count(len(report.recent), 'entry', 'entries')} removed had been used within the hour "
+                  f"({', '.join(one_line(p) for p in plates[:3])}{' ...' if len(plates) > 3 else ''}): a render "
+                  f"running now computes them again")
         if report.failed:
             path, why = report.failed[0]
             rest = "; the others listed above were" if report.shots else ""
+            over = ""
+            if args.to_cap:
+                left = sum(s.bytes + s.temporary_bytes for s in vc.cache_info(root))
+                over = (f"; the cache is still {human_size(left - cap)} over the cap" if left > cap else
+                        "; the cache is within the cap")
             raise InputError(f"{_count(len(report.failed), 'entry', 'entries')} could not be removed (e.g. {path}: "
-                             f"{why}){rest}")
+                             f"{why}){rest}{over}")
         return 0
     shots = vc.cache_info(root)
     entries, temps = sum(s.bytes for s in shots), sum(s.temporary_bytes for s in shots)
@@ -98,11 +115,15 @@ def run(args: argparse.Namespace) -> int:
                           "shots": [s.__dict__ for s in shots],
                           "unreadable": [str(p) for p in vc.unreadable_shot_folders(root)]}, indent=1))
         return 0
+    said = "VOM_CACHE_MAX_GB" if os.environ.get("VOM_CACHE_MAX_GB", "").strip() else \
+        "the default cap: VOM_CACHE_MAX_GB is not set here"
     print(f"cache {one_line(root)}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
-          f"(VOM_CACHE_MAX_GB)")
+          f"({said})")
     if total > cap:  # a lowered cap: applied by the next render that writes (renders that write nothing skip the scan)
-        print(f"  over the cap by {human_size(total - cap)}: the next render that writes to the cache evicts the least "
-              f"recently used entries; `vom cache clear --to-cap` does so now (or --older-than DAYS, --shot ID)")
+        print(f"  over this cap by {human_size(total - cap)}: the next render that writes to the cache with this cap "
+              f"evicts the least recently used entries; `vom cache clear --to-cap` does so now (or --older-than DAYS, "
+              f"--shot ID)" + ("" if os.environ.get("VOM_CACHE_MAX_GB", "").strip() else
+                              "; set VOM_CACHE_MAX_GB to the cap the renders sharing this cache use first"))
     now = time.time()
     width = max((len(s.shot_id) for s in shots), default=0)  # one column whatever each plate's name (QA)
     ages = [_ago(now - s.last_used) for s in shots]
@@ -145,9 +166,19 @@ def _ago(seconds: float) -> str:
         return "under a minute ago"
     if seconds < 3600:
         return _count(int(seconds // 60), "minute ago", "minutes ago")
-    if seconds < 86400:
+    if seconds < 86400 - 180:  # (86399 s read "24.0 hours ago")
         return f"{seconds / 3600:.1f} hours ago"
     return f"{seconds / 86400:.1f} days ago"
+
+
+def _plate_of_entry(path: str) -> str:
+    """The plate of the shot folder a removed entry was in (``<shot>/<kind>/<entry>``)."""
+    from pathlib import Path
+
+    from vom_plugin.engine import cache as vc
+
+    shot = Path(path).parent.parent
+    return vc._plate_of(shot) or shot.name
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -781,9 +781,14 @@ def _eviction_order(entry: tuple[float, int, str]) -> tuple[bool, float]:
 
 
 def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = None,
-          sizes: dict[str, int] | None = None) -> tuple[int, list[str]]:
+          sizes: dict[str, int] | None = None, failed: list[tuple[str, str]] | None = None,
+          settle: bool = False) -> tuple[int, list[str]]:
     """Delete entries until the cache at ``root`` holds at most ``max_bytes``: (bytes freed, paths deleted);
-    ``recent`` receives those of them used within ``RECENT_S``, ``sizes`` the size of each.
+    ``recent`` receives those of them used within ``RECENT_S``, ``sizes`` the size of each. An entry that cannot be
+    deleted (another user's, immutable) is passed over for the next (one such shot, least recently used, stopped the
+    whole eviction: second review): ``failed`` receives (path, reason) of each; without it the first is raised as an
+    OSError once the rest are done. ``settle``: the eviction a render left due (``DIRTY_NAME``) is marked done, under
+    the lock, where the cache ended within the cap.
 
     Shots go least recently used first (a shot's last use: its newest entry, reads touch them); within a shot its
     most recently used entries go first, its memory states (one a chain) last. A pass goes on from a memory state
@@ -794,39 +799,53 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
     root = Path(root)
     if not root.is_dir():
         return 0, []
+    errors: list[tuple[str, str]] = [] if failed is None else failed
+    first_error: list[OSError] = []
+    freed = 0
+    gone: list[str] = []
+
+    def delete(path: str, size: int, mtime: float | None = None) -> bool:
+        nonlocal freed
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            errors.append((path, e.strerror or str(e)))
+            first_error.append(e)
+            return False
+        freed += size
+        gone.append(path)
+        if sizes is not None:
+            sizes[path] = size
+        if recent is not None and mtime is not None and mtime > since:
+            recent.append(path)
+        return True
+
+    since = time.time() - RECENT_S
     with _root_lock(root):
         shots = [[(st.st_mtime, st.st_size, path) for path, st in _entries(shot)] for shot in _shot_dirs(root)]
-        freed = 0
-        gone: list[str] = []
         # what writers killed over an hour ago left (a 76 MB state's temporary, QA: kept until the cap was reached,
         # and counted by no `vom cache info`) goes first, whatever the cap: no render reads it
         for files in shots:
             for entry in [f for f in files if _TEMP_NAME.match(os.path.basename(f[2]))]:
                 files.remove(entry)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry[2])
-                    freed += entry[1]
-                    gone.append(entry[2])
-                    if sizes is not None:
-                        sizes[entry[2]] = entry[1]
+                delete(entry[2], entry[1])
         shots = [files for files in shots if files]
         total = sum(size for files in shots for _, size, _ in files) + freed
-        since = time.time() - RECENT_S
         for files in sorted(shots, key=lambda files: max(files)[0]):
             for mtime, size, path in sorted(files, key=_eviction_order, reverse=True):
                 if total - freed <= max_bytes:
-                    return freed, gone
-                try:
-                    os.unlink(path)
-                    freed += size
-                    gone.append(path)
-                    if sizes is not None:
-                        sizes[path] = size
-                    if recent is not None and mtime > since:
-                        recent.append(path)
-                except FileNotFoundError:
-                    pass
-        return freed, gone
+                    break
+                delete(path, size, mtime)
+            if total - freed <= max_bytes:
+                break
+        if settle and total - freed <= max_bytes:
+            with contextlib.suppress(OSError):
+                os.unlink(root / DIRTY_NAME)
+    if failed is None and first_error:
+        raise first_error[0]
+    return freed, gone
 
 
 def _plate_of(shot: Path) -> str:
@@ -905,6 +924,7 @@ class ClearReport:
     shots: list[ClearedShot] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (entry, why) that could not be removed
+    recent: list[str] = field(default_factory=list)  # trim: removed entries used within RECENT_S (a running render's?)
     # what killed writers left (an entry's temporary, a lock's), removed and said apart from the entries: `vom cache
     # info` counts entries only, and the two disagreed (QA)
     temporaries: int = 0
@@ -1019,14 +1039,14 @@ def trim(root: str | os.PathLike, max_bytes: int) -> ClearReport:
         return report
     sizes: dict[str, int] = {}
     try:
-        _, gone = evict(root, max_bytes, sizes=sizes)
+        # each entry that cannot go (another user's, an immutable one) is said, and the next tried
+        _, gone = evict(root, max_bytes, recent=report.recent, sizes=sizes, failed=report.failed, settle=True)
     except OSError as e:
         name = os.path.basename(e.filename or "")
         if name == LOCK_NAME or _LOCK_TEMP.match(name):  # a read-only cache (a mount, another user's folder)
             raise InputError(f"cache {root} cannot be cleared: its lock {root / LOCK_NAME} cannot be made "
                              f"({e.strerror or e})") from None
-        gone = list(sizes)  # another user's entry (an immutable one): what went before it is said
-        report.failed.append((e.filename or str(root), e.strerror or str(e)))
+        raise InputError(f"cache {root} cannot be cleared: {e.filename or root}: {e.strerror or e}") from None
     shots: dict[Path, ClearedShot] = {}
     for path in gone:
         if _TEMP_NAME.match(os.path.basename(path)):
@@ -1038,8 +1058,6 @@ def trim(root: str | os.PathLike, max_bytes: int) -> ClearReport:
         shots[shot].files += 1
         shots[shot].bytes += sizes[path]
     report.shots = [shots[k] for k in sorted(shots)]
-    with contextlib.suppress(OSError):  # the eviction a render left due is done
-        os.unlink(root / DIRTY_NAME)
     return report
 
 

@@ -18,6 +18,15 @@ def model_identity(model: Any) -> str:
     return h.hexdigest()
 
 
+def network_revision(config: str) -> dict[str, int]:
+    """How a configuration's network computes beyond its weights, where that changed: lite2's "same"-windowed
+    stride-2 convolutions lost their windows when BatchNorm was folded into them (plain convolutions) before session
+    56, so what those renders cached, and wrote, is another network's. In the cache's addresses and every output's
+    ``vom:settings`` (``vom farm check`` fails an earlier lite2 frame); none for lite and full, whose caches and
+    outputs stay valid."""
+    return {"lite2_fold": 2} if config == "lite2" else {}
+
+
 class LoadedModels:
     """Weights files loaded and prepared for inference, kept for the next render (a ``vom worker``'s): a file
     is loaded again when it changes on disk (another inode, size, modification or change time: a copy that

@@ -99,6 +99,7 @@ class BarProgress:
         self.out: str | None = None
         self.work: dict[str, int] = {}
         self._first_step: tuple[float, int] | None = None  # (time, computed steps) at the first computed step
+        self._step_t = 0.0  # when the step count last went up
         self.line_open = False  # a terminal bar drawn without its newline
         self._shown = 0.0  # the share drawn last
         self._said: set[str] = set()  # the warnings written as they came (a worker's render resumed here repeats them)
@@ -113,11 +114,16 @@ class BarProgress:
         elif kind in ("frame", "step"):
             if kind == "frame":
                 self.done, self.frame = event["done"], event["frame"]
-            if "steps_total" in event:
+            # a frame's event says the steps as they were when its frame was done, and may come a step after the
+            # step's own event: taken back, it made the time left jump up (QA: ETA 0:16 with 6 s left, then 0:06)
+            if "steps_total" in event and int(event["steps_done"]) >= self.work.get("steps_done", -1):
+                now = time.perf_counter()
+                if int(event["steps_done"]) > self.work.get("steps_done", -1):
+                    self._step_t = now
                 self.work = {k: int(event[k]) for k in ("steps_done", "steps_total", "steps_cached")}
                 computed = self.work["steps_done"] - self.work["steps_cached"]
                 if self._first_step is None and computed > 0:
-                    self._first_step = (time.perf_counter(), computed)
+                    self._first_step = (now, computed)
             self._draw()
         elif kind == "warning":
             self._warn(str(event.get("message", "")))
@@ -179,8 +185,11 @@ class BarProgress:
             t1, c1 = self._first_step
             computed = self.work["steps_done"] - self.work["steps_cached"]
             if computed > c1:
-                left = (now - t1) / (computed - c1) * (self.work["steps_total"] - self.work["steps_done"])
-                return _clock(left)
+                # the pace of the steps done, less the time since the last one ended: the time left goes down
+                # steadily between events, and one that comes late does not stretch the pace
+                pace = (self._step_t - t1) / (computed - c1)
+                left = pace * (self.work["steps_total"] - self.work["steps_done"]) - (now - self._step_t)
+                return _clock(max(left, 0.0))
             return "--:--"
         if not self.work and self.done:  # events of a vom without step counts
             return _clock((self.total - self.done) * (now - self.t0) / self.done)

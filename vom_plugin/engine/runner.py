@@ -52,13 +52,6 @@ MAX_PENDING_OUTPUTS = 2  # frames handed to the output thread and not yet on dis
 EMPTY_MATTE = 0.1
 
 
-def network_revision(model: Any) -> dict[str, int]:
-    """What the cache's addresses say of how the network computes beyond its weights: lite2's "same"-windowed stride-2
-    convolutions lost their windows when BatchNorm was folded into them (plain convolutions) before session 56, so what
-    those renders cached is another network's."""
-    return {"lite2_fold": 2} if getattr(getattr(model, "config", None), "name", "") == "lite2" else {}
-
-
 class _Render:
     """One render: the pass runner with the plate files in, the cache, and EXR files and progress out."""
 
@@ -113,7 +106,9 @@ class _Render:
             if job.gain != 1.0:
                 settings["exposure_gain"] = job.gain
                 key_settings.append(repr(job.gain))
-            for name, value in network_revision(job.model).items():
+            from vom_plugin.engine.models import network_revision
+
+            for name, value in network_revision(getattr(getattr(job.model, "config", None), "name", "")).items():
                 settings[name] = value
                 key_settings.append(f"{name}={value}")
             if tuple(job.picture) != (0, 0, *job.size):  # the overscan seen, where (a plain plate's keys as before)

@@ -28,7 +28,7 @@ def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[st
     nothing of the shot's windows; one that cannot be read is said, and left out."""
     from vom_plugin import io as vio
 
-    reach, unread = [], []
+    reach, unread, reach_frames = [], [], []
     for f in on_disk.frames:
         info = heads.get(f)
         if info is None:
@@ -40,10 +40,23 @@ def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[st
         if info.size == first.size:
             d = info.display_window  # each frame's overscan relative to its own display window
             reach.append(vio.Window(info.data_window.x - d.x, info.data_window.y - d.y, *info.data_window[2:]))
+            reach_frames.append(f)
     if unread:
         more = f" (and {len(unread) - 1} more)" if len(unread) > 1 else ""
         notes.append(f"the overscan the network sees leaves out plate frames it cannot read: {unread[0]}{more}")
-    return vio.picture_window(vio.Window(0, 0, *first.size), reach)
+    picture = vio.picture_window(vio.Window(0, 0, *first.size), reach)
+    # overscan past the network's reach: its matte is the picture's edge extended, not matted (QA: a camera sweep's
+    # data window of 3x the frame came out as solid bars of the edge's alpha, without a word)
+    beyond = [(f, r) for f, r in zip(reach_frames, reach, strict=True) if r.width > 0 and r.height > 0 and (
+        r.x < picture.x or r.y < picture.y or r.x_end > picture.x_end or r.y_end > picture.y_end)]
+    if beyond:
+        f, r = beyond[0]
+        notes.append(f"plate frame{'s' if len(beyond) > 1 else ''} {vio.format_frames([f for f, _ in beyond])}: the data "
+                     f"window reaches past the overscan vom mattes ({vio.MAX_OVERSCAN:.0%} of the frame beyond each "
+                     f"side: {picture.exr_box()} relative to the display window; frame {f}'s is {r.exr_box()}): beyond it the "
+                     f"matte is the picture's edge extended, not matted; crop the plate's data window to the "
+                     f"overscan the comp uses")
+    return picture
 
 
 def read_spans(on_disk: Any, frames: list[int], keyframe_sets: list[list[int]]) -> list[tuple[int, int]]:

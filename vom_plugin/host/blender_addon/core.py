@@ -224,8 +224,16 @@ def check_plate_files(pattern: str, timing: Timing, node: str, frames: str, scen
             raise HostError(
                 f"{where}: scene frame{'s' if several else ''} {common.frame_ranges(gone)} "
                 f"{'have' if several else 'has'} no plate file ({files}); the plate node {node!r} has files for "
-                f"scene frames {files_at}: set {where.split(' ')[0]} within them, or the node's own Frames, Start "
+                f"scene frames {files_at}: set {_what_to_set(where)} within them, or the node's own Frames, Start "
                 f"and Offset to its files")
+
+
+def _what_to_set(where: str) -> str:
+    """The field a refusal of ``check_plate_files`` asks to change: Frames, Keyframes, or an object's keyframes
+    ("set Objects within them" read as the objects themselves: review)."""
+    if where.startswith("Objects ("):
+        return f"the keyframes of {where[len('Objects ('):-1]!r} in Objects"
+    return where.split(" ")[0]
 
 
 def safe_name(name: str, empty: str = "plate") -> str:
