@@ -130,8 +130,8 @@ def test_frames_without_a_plate_file_are_said_in_scene_frames(tmp_path: Path) ->
             f"for scene frames 101-124: set Keyframes within them")):
         core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "101-110", list(range(101, 111)),
                                {None: [101, 130]})
-    with pytest.raises(core.HostError, match=r"^Objects \(dog\): scene frame 127 has no plate file .*: set the keyframes "
-                                             r"of 'dog' in Objects within them"):
+    with pytest.raises(core.HostError, match=r"^Objects \(dog\): scene frame 127 has no plate file .*: set the "
+                                             r"keyframes of 'dog' in Objects within them"):
         core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 111)),
                                {"hero": [101], "dog": [127]})
     core.check_plate_files(str(plate), core.Timing(101, 0, 30), "Plate", "", list(range(101, 125)), {None: [124]})

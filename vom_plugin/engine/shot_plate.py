@@ -51,10 +51,11 @@ def shot_picture(on_disk: Any, heads: dict[int, Any], first: Any, notes: list[st
         r.x < picture.x or r.y < picture.y or r.x_end > picture.x_end or r.y_end > picture.y_end)]
     if beyond:
         f, r = beyond[0]
-        notes.append(f"plate frame{'s' if len(beyond) > 1 else ''} {vio.format_frames([f for f, _ in beyond])}: the data "
-                     f"window reaches past the overscan vom mattes ({vio.MAX_OVERSCAN:.0%} of the frame beyond each "
-                     f"side: {picture.exr_box()} relative to the display window; frame {f}'s is {r.exr_box()}): beyond it the "
-                     f"matte is the picture's edge extended, not matted; crop the plate's data window to the "
+        frames = vio.format_frames([f for f, _ in beyond])
+        notes.append(f"plate frame{'s' if len(beyond) > 1 else ''} {frames}: the data window reaches past the "
+                     f"overscan vom mattes ({vio.MAX_OVERSCAN:.0%} of the frame beyond each side: "
+                     f"{picture.exr_box()} relative to the display window; frame {f}'s is {r.exr_box()}): beyond it "
+                     f"the matte is the picture's edge extended, not matted; crop the plate's data window to the "
                      f"overscan the comp uses")
     return picture
 
