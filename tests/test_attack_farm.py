@@ -365,6 +365,17 @@ def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
     assert json.loads(out)["missing"] == [1, 2, 3]
     assert [f"  frame {f}: {tmp_path / 'o' / f'cat.000{f}.exr'} is missing" for f in (1, 2, 3)] == \
         [line for line in err.splitlines() if line.startswith("  frame")], err
+    # dog taken out of the shot, its files left beside hero's: the render warns that the alphas may sum above 1
+    # there, and the job's check passed without a word (QA): said by the check too (a note: the frames are whole)
+    alone = shot_file("alone", {"hero": hero})
+    assert main(["render", str(alone), "--progress", "none", "--no-worker"]) == 0
+    capsys.readouterr()
+    assert main(["farm", "check", str(alone)]) == 0
+    err = capsys.readouterr().err
+    assert (f"vom farm check: warning: files of objects this shot does not have are beside its outputs: 3 of object "
+            f"'dog' ({tmp_path / 'o' / 'dog.0001.exr'}, ...): an earlier render's") in err, err
+    assert main(["farm", "check", str(renamed)]) == 2  # cat's files missing, dog's beside: said as well
+    assert "3 of object 'dog'" in capsys.readouterr().err
 
 
 def test_farm_check_says_a_file_a_render_refuses_before_another_objects_missing_one(

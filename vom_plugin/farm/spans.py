@@ -366,6 +366,31 @@ class _Redelivered(str):
     """``_stamp_problem``'s reason for a frame matted from other bytes than its plate frame's file now."""
 
 
+def other_objects_note(shot: FarmShot) -> str | None:
+    """What a render of the shot warns of an ``{object}`` output: files of an object the shot no longer has beside its
+    outputs (an earlier render's), whose mattes were not shared out with this shot's objects: where they overlap,
+    the alphas sum above 1 (QA: the render said so in a task's log, and the job's check passed)."""
+    from vom_plugin.engine.shot import OBJECT_TOKEN
+    from vom_plugin.io import open_sequence
+    from vom_plugin.io.output_guard import other_objects_files
+
+    names = [n for n, _ in shot.object_keyframes if n]
+    if OBJECT_TOKEN not in shot.out or not names:
+        return None
+    inputs: list[str | os.PathLike[str]] = [p for _, _, p in shot.roto_files]
+    with contextlib.suppress(InputError):
+        on_disk = open_sequence(shot.plate)
+        inputs += [on_disk.path(f) for f in on_disk.frames]
+    found = other_objects_files(shot.out, OBJECT_TOKEN, names, inputs)
+    if not found:
+        return None
+    said = "; ".join(f"{len(files)} of object {name!r} ({files[0]}{', ...' if len(files) > 1 else ''})"
+                     for name, files in sorted(found.items()))
+    return (f"files of objects this shot does not have are beside its outputs: {said}: an earlier render's, whose "
+            f"mattes were not shared out with this shot's objects, so where they overlap the alphas may sum above 1; "
+            f"delete them if that object is gone, or render it in this shot")
+
+
 def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, OutputProblem]:
     """Frame -> what is wrong with its output file (missing, not a readable EXR, not the plate's size, no
     alpha channel, not this version of the shot's); empty when every frame is complete. The farm job's last step
@@ -380,6 +405,9 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
         except InputError as e:
             raise InputError(f"{shot.path}: {e}") from None
     problems: dict[int, OutputProblem] = {}
+    other = other_objects_note(shot)
+    if other and notes is not None:
+        notes.append(other)
     many = len(shot.output_channels()) > 1
     recipes, picture = _Once(shot, _recipe, (InputError, OSError, KeyError)), _Once(shot, _picture)
     exposure, colour = _Once(shot, _exposure), _Once(shot, _rgb_colour)
