@@ -32,6 +32,23 @@ def _holder(pattern: Path, first: int, last: int) -> subprocess.Popen[str]:
     return proc
 
 
+def test_a_claim_a_vom_worker_holds_is_named_as_the_worker(tmp_path: Path) -> None:
+    """QA: a render refused by frames a `vom worker` was writing named "vm process 32426", and the TD looked for a
+    `vom render` of that pid."""
+    pattern = tmp_path / "a.####.exr"
+    code = HOLDER.replace("from vom_plugin.io.output_claim import OutputClaim",
+                          "from vom_plugin.io import output_claim\noutput_claim.PROCESS_KIND = 'vom worker'\n"
+                          "from vom_plugin.io.output_claim import OutputClaim")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(pattern), "1", "3"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        with pytest.raises(InputError, match=rf"\(shot farm\.yaml; \S+ vom worker {proc.pid}, frames 1-3, since "):
+            OutputClaim.take([str(pattern)], [2], "mine")
+    finally:
+        proc.communicate("\n", timeout=60)
+
+
 def _claims(folder: Path) -> list[str]:
     return sorted(n for n in os.listdir(folder) if n.startswith(PREFIX))
 

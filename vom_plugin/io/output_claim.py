@@ -28,6 +28,9 @@ from vom_plugin.io.sequence import format_frames, frame_path
 PREFIX = ".vom-writing."
 SUFFIX = ".json"
 STALE_PART_S = 3600.0
+# what this process is, as another render's refusal names it: a `vom worker` sets it (QA: "vm process 32426" sent a TD
+# hunting for a `vom render` where the worker was writing the frames)
+PROCESS_KIND = "process"
 
 
 def _lock(fd: int, shared: bool = False) -> bool:
@@ -66,7 +69,8 @@ class OutputClaim:
                 folder = Path(pattern).parent
                 mine = claim._put(folder, {"pattern": os.path.basename(pattern), "frames": format_frames(frames),
                                            "list": sorted(set(frames)), "host": socket.gethostname(),
-                                           "pid": os.getpid(), "started": time.time(), "what": what})
+                                           "pid": os.getpid(), "started": time.time(), "what": what,
+                                           "by": PROCESS_KIND})
                 _check_others(folder, pattern, frames, mine)
         except BaseException:
             claim.release()
@@ -103,6 +107,12 @@ class OutputClaim:
             with contextlib.suppress(OSError):
                 os.close(fd)  # the lock goes with it
         self.held = []
+
+
+def _kind(by: object) -> str:
+    """How a claim's process is named: ``vom worker`` where it says so, else ``process`` (a claim of an earlier vom,
+    or one that says something else, is a process)."""
+    return "vom worker" if by == "vom worker" else "process"
 
 
 def _check_others(folder: Path, pattern: str, frames: list[int], mine: Path | None) -> None:
@@ -146,7 +156,8 @@ def _check_others(folder: Path, pattern: str, frames: list[int], mine: Path | No
                 raise InputError(
                     f"out {pattern}: frame{'s' if len(both) > 1 else ''} {format_frames(both, sep=',')} "
                     f"{'are' if len(both) > 1 else 'is'} being written by another render ({record.get('what')}; "
-                    f"{record.get('host')} process {record.get('pid')}, frames {record.get('frames')}, since "
+                    f"{record.get('host')} {_kind(record.get('by'))} {record.get('pid')}, frames "
+                    f"{record.get('frames')}, since "
                     f"{since}): two renders of one output at once leave a sequence of both; wait for it to end or "
                     f"stop it, or render to another output")
         finally:

@@ -258,6 +258,9 @@ class Worker:
         torch = vom_plugin.import_torch()  # loaded once, here: what the worker is for
 
         import vom_plugin.engine.runner  # the engine's imports, before the first request
+        from vom_plugin.io import output_claim
+
+        output_claim.PROCESS_KIND = "vom worker"  # another render refused by this one's outputs names it so
         self.threads = torch.get_num_threads()
         sock = self.bind()
         ino = os.stat(self.path).st_ino
