@@ -701,6 +701,10 @@ def test_clear_refuses_a_nan_age_and_a_cache_that_is_not_a_folder(root: Path, cl
     assert all(p.exists() for p in entries)
     assert main(["cache", "clear", "--cache", str(cache), "--older-than", "-0"]) == 0  # 0 days, not "-0" (QA)
     assert "not used for 0 days" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache", str(cache), "--older-than", "1000000"]) == 0  # not "1e+06 days"
+    assert "not used for 1000000 days" in capsys.readouterr().out
+    assert main(["cache", "clear", "--cache", str(cache), "--older-than", "0.25"]) == 0
+    assert "not used for 0.25 days" in capsys.readouterr().out
     (tmp_path / "afile").write_text("mine")
     for action in ("clear", "info"):
         assert main(["cache", action, "--cache", str(tmp_path / "nowhere")]) == 2

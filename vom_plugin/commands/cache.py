@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             shots = _named_shots(root, args.shot) if args.shot else None
             report = vc.clear(root, older_than_days=days, shots=shots)
-            which = f" not used for {days:g} day{'' if days == 1 else 's'}" if days is not None else ""
+            # a plain number (":g" said "1e+06 days": review)
+            plain = f"{days:.6f}".rstrip("0").rstrip(".") if days is not None else ""
+            which = f" not used for {plain} day{'' if days == 1 else 's'}" if days is not None else ""
         temps = (f", and {_count(report.temporaries, 'temporary file', 'temporary files')} of killed writers"
                  if report.temporaries else "")
         print(f"cleared {_count(report.files, 'entry', 'entries')}{which} ({human_size(report.bytes)}){temps} from "
