@@ -356,8 +356,9 @@ def test_farm_check_names_the_object_whose_roto_changed_and_every_missing_file(
     assert [int(f) for f, _, _ in lines] == [1, 2, 3]
     for f, path, why in lines:  # dog's file, whose roto changed, not hero's that shares its pixels (QA)
         assert path == str(tmp_path / "o" / f"dog.000{f}.exr"), path
-        assert why.startswith(f"rendered before object dog's roto of keyframe 1 ({tmp_path / 'dog.0001.exr'}) was "
-                              f"redrawn, replaced or placed differently, which this frame's matte reads (vom:rotos "
+        assert why.startswith(f"rendered from another roto than object dog's of keyframe 1 "
+                              f"({tmp_path / 'dog.0001.exr'}, redrawn, replaced or placed differently since, or the "
+                              f"shot names another file now); this frame's matte depends on that keyframe (vom:rotos "
                               f"differs"), why
     renamed = shot_file("renamed", {"hero": hero, "cat": {1: str(tmp_path / "dog.0001.exr")}})
     assert main(["farm", "check", str(renamed), "--json"]) == 2
@@ -418,14 +419,21 @@ def test_farm_check_says_a_file_a_render_refuses_before_another_objects_missing_
 
 
 def test_farm_check_reads_a_roto_stamp_it_cannot_parse_as_the_recipe_alone() -> None:
-    """Review: a vom:rotos that vom does not write (a hand edit, another tool) crashed the check (exit 1)."""
+    """Review: a vom:rotos that vom does not write (a hand edit, another tool) crashed the check (exit 1). QA: the
+    words said the shot's roto was redrawn after the render where the shot named an older one (a roto reverted, or
+    another file): they say which rotos differ, true whichever is newer."""
     from vom_plugin.farm.spans import _rotos_changed
 
     assert _rotos_changed("x=1", "hero:1=ab", {}) == "" and _rotos_changed("hero:one=ab", "hero:1=ab", {}) == ""
     assert _rotos_changed("hero:1=ab;dog:12=cd", "hero:1=ab;cat:12=cd", {"cat:12": "/r/cat.exr"}) == (
-        "object cat's roto of keyframe 12 (/r/cat.exr) was added, object dog's roto of keyframe 12 was removed")
+        "without object cat's roto of keyframe 12 (/r/cat.exr), which the shot has now, and with object dog's roto "
+        "of keyframe 12, which the shot no longer has")
     assert _rotos_changed(":-3=ab", ":-3=ef", {":-3": "/r/roto.exr"}) == (
-        "the roto of keyframe -3 (/r/roto.exr) was redrawn, replaced or placed differently")
+        "from another roto than the shot's of keyframe -3 (/r/roto.exr, redrawn, replaced or placed differently "
+        "since, or the shot names another file now)")
+    assert _rotos_changed(":5=ab", "", {}) == "with a roto of keyframe 5, which the shot no longer has"
+    assert _rotos_changed("", ":5=ab", {":5": "/r/roto.exr"}) == (
+        "without a roto of keyframe 5 (/r/roto.exr), which the shot has now")
 
 
 def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: Path,
@@ -456,9 +464,12 @@ def test_farm_check_fails_on_frames_of_an_earlier_version_of_the_shot(tmp_path: 
     err = capsys.readouterr().err
     lines = {int(m.group(1)): m.group(2) for m in re.finditer(r"frame (\d+): \S+: (.*)", err)}
     assert set(lines) == {2, 3}, err
-    assert lines[2].startswith(f"rendered before the roto of keyframe 1 ({root / 'roto' / 'r.0001.exr'}) was redrawn, "
-                               f"replaced or placed differently, which this frame's matte reads (vom:rotos "
-                               f"differs"), lines[2]
+    # frame 2 was rendered from wide.0001.exr, which the shot does not name: the words say the roto differs, not
+    # that the shot's r.0001.exr is the newer (QA: "rendered before ... r.0001.exr was redrawn" read so)
+    assert lines[2].startswith(f"rendered from another roto than the shot's of keyframe 1 "
+                               f"({root / 'roto' / 'r.0001.exr'}, redrawn, replaced or placed differently since, or "
+                               f"the shot names another file now); this frame's matte depends on that keyframe "
+                               f"(vom:rotos differs"), lines[2]
     # a setting the header states is named (QA: "vom:recipe differs" alone)
     assert lines[3].startswith("rendered with working_size 160 (the shot's 128) (vom:recipe differs"), lines[3]
 
@@ -502,10 +513,11 @@ def test_farm_check_flags_only_the_frames_that_read_a_redrawn_roto(tmp_path: Pat
     printed, err = capsys.readouterr()
     flagged = {int(f): why for f, why in json.loads(printed)["bad"].items()}
     assert set(flagged) == {6, 7, 8}, flagged  # 6-7 read it as their forward pass's far keyframe; 1-5 never
-    whose = "object hero's roto" if objects else "the roto"
+    whose = "object hero's" if objects else "the shot's"
     for f, why in flagged.items():
-        assert f"rendered before {whose} of keyframe 8 ({last}) was redrawn, replaced or placed differently, which " \
-               f"this frame's matte reads (vom:rotos differs)" in why, why
+        assert f"rendered from another roto than {whose} of keyframe 8 ({last}, redrawn, replaced or placed " \
+               f"differently since, or the shot names another file now); this frame's matte depends on that " \
+               f"keyframe (vom:rotos differs)" in why, why
         assert "every object's file" not in why and "keyframe 1 " not in why and "keyframe 5" not in why
         if objects:
             assert why.startswith(f"hero.000{f}.exr: "), why  # the file of the object whose roto changed

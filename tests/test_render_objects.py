@@ -272,8 +272,8 @@ def test_a_file_of_one_object_is_stale_when_another_object_changes(root: Path, t
     hero2.write_bytes(kept)
     f.write_text(yaml.safe_dump({**base, "objects": {"hero": base["objects"]["hero"]}}))  # dog removed
     stale = check_outputs(load_farm_shot(f))
-    assert sorted(stale) == [1, 2] and stale[1].startswith("rendered before object dog's roto of "
-                                                           "keyframe 1 was removed (vom:rotos differs"), stale[1]
+    assert sorted(stale) == [1, 2] and stale[1].startswith("rendered with object dog's roto of keyframe 1, which "
+                                                           "the shot no longer has (vom:rotos differs"), stale[1]
     f.write_text(yaml.safe_dump({**base, "objects": {**base["objects"],
                                                      "dog": {1: str(root / "roto" / "dog_edit.0001.exr")}}}))
     assert sorted(check_outputs(load_farm_shot(f))) == [1, 2]  # dog redrawn: hero's files are stale too

@@ -357,7 +357,8 @@ def test_openjd_progress_is_what_an_open_job_description_session_reads() -> None
         record.session_id = "s"
         monitor.filter(record)
     percents = [v for k, v in got if k == "PROGRESS"]
-    assert percents[0] == 0.0 and percents[-1] == 100.0 and percents == sorted(percents) and len(percents) <= 12
+    # the start's line, then one as each frame is written (the status says every frame on disk)
+    assert percents[0] == 0.0 and percents[-1] == 100.0 and percents == sorted(percents) and len(percents) == 41
     assert ("STATUS", "40/40 frames written, last frame 1040, ETA 0:00") in got
     assert len(got) == 2 * len(percents) == len(updates.getvalue().splitlines())  # nothing else on stdout
     assert err.getvalue().splitlines() == ["vom render: warning: w1", "40 frames written in 0:08 (5.00 frames/s)"]
@@ -373,6 +374,30 @@ def test_openjd_progress_is_what_an_open_job_description_session_reads() -> None
     assert sent[:2] == [0.0, 59.0] and sent[-1] == 93.3 and sent == sorted(sent), sent
     p({"event": "done", "frames_written": 10, "elapsed": 1.0, "warnings": []})  # whole, whatever the steps said
     assert back.getvalue().splitlines()[-2:] == ["openjd_progress: 100.0", "openjd_status: 10 frames written"]
+
+
+def test_openjd_status_says_each_frame_written_and_steps_only_once_a_tenth() -> None:
+    """QA: a frame event whose share fell in the tenth just logged was dropped: the last status before a failure said
+    "1/4 frames written, last frame 1" with two frames on disk. Each frame written is said; steps alone still add
+    about one line a tenth."""
+    from vom_plugin.engine.progress import OpenJDProgress
+
+    updates = io.StringIO()
+    p = OpenJDProgress(updates, io.StringIO())
+    p({"event": "start", "total": 4})
+    p({"event": "frame", "frame": 1, "done": 1, "total": 4, "steps_done": 25, "steps_total": 100, "steps_cached": 0})
+    for done in range(26, 46):  # 20 steps over two tenths: two lines
+        p({"event": "step", "frames_done": 1, "steps_done": done, "steps_total": 100, "steps_cached": 0})
+    p({"event": "frame", "frame": 2, "done": 2, "total": 4, "steps_done": 46, "steps_total": 100, "steps_cached": 0})
+    p({"event": "step", "frames_done": 2, "steps_done": 47, "steps_total": 100, "steps_cached": 0})  # no new line
+    status = [line for line in updates.getvalue().splitlines() if line.startswith("openjd_status: ")]
+    assert [line.split(", ETA")[0] for line in status] == [
+        "openjd_status: 0/4 frames written",
+        "openjd_status: 1/4 frames written, last frame 1",
+        "openjd_status: 1/4 frames written, last frame 1",  # 30%
+        "openjd_status: 1/4 frames written, last frame 1",  # 40%
+        "openjd_status: 2/4 frames written, last frame 2"], status  # 46%: the tenth just said, said all the same
+    assert len(updates.getvalue().splitlines()) == 2 * len(status)
 
 
 def test_the_progress_bar_does_not_go_back_when_the_steps_total_grows() -> None:

@@ -697,6 +697,42 @@ def test_a_dead_socket_of_another_program_is_not_removed(tmp_path: Path) -> None
     assert (folder / "other.sock.lock").read_bytes() == b"vom worker\n"  # and this one marked it
 
 
+def test_a_start_worker_worker_that_finds_a_vom_worker_listening_leaves_quietly(
+        worker: tuple[Path, subprocess.Popen], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: two `--start-worker` renders at once, no worker running: one worker bound, and the other's log said
+    "vom worker: error: a program listens on ... already ...; choose another path ... for another worker", for the
+    outcome wanted. A worker --start-worker started leaves with one plain line (exit 0); one started by hand, or one
+    that finds a listener no vom worker is known to have bound, is refused as before."""
+    from vom_plugin.worker import client
+    from vom_plugin.worker.server import Worker
+
+    sock, _ = worker
+    monkeypatch.setenv("VOM_WORKER_SOCKET", str(sock))
+    log = client.worker_log(sock)
+    said_from = log.stat().st_size if log.exists() else 0
+    notes: list[str] = []
+    assert client.start_worker(idle_exit_s=5, note=notes.append) is True and notes == []
+    assert client._STARTED[-1].wait(timeout=60) == 0
+    with log.open("rb") as f:
+        f.seek(said_from)
+        said = f.read().decode()
+    lines = [line for line in said.splitlines() if not line.startswith("vom worker log: ")]  # the new log's head
+    assert lines == [f"vom worker: a vom worker listens on {sock} already (started by another render at the same "
+                     f"time): renders go to it; this one exits"], said
+    by_hand = subprocess.run([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", "5"], env=_env(sock),
+                             capture_output=True, text=True, timeout=60)
+    assert by_hand.returncode == 2 and f"vom worker: error: a program listens on {sock} already" in by_hand.stderr \
+        and "choose another path" in by_hand.stderr, by_hand.stderr
+    folder = tmp_path / "s"
+    folder.mkdir(mode=0o700)
+    other = folder / "o.sock"  # another program's listening socket: no vom worker's mark beside it
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(other))
+        s.listen(1)
+        with pytest.raises(InputError, match=r"a program listens on .*o\.sock already .*choose another path"):
+            Worker(other, started_by_render=True).serve()
+
+
 def test_a_dead_socket_no_worker_bound_is_refused_before_torch_and_said_by_start_worker(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QA: a dead socket with no worker's mark beside it (an older vom's killed worker) was found only after the

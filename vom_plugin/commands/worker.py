@@ -21,7 +21,8 @@ renders in its own process and says why. SIGTERM (and SIGINT, unless the worker 
 ignored, as `vom worker &` from a script is) stops the worker after the frame in hand of its render, which that
 render's `vom render` then finishes in its own process from the cache (to stop the render, signal `vom render`).
 Its log: the terminal, or `<socket>.log` for one `vom render --start-worker` started.
-Exit codes: 0 stopped, 2 bad socket path or a program already listening there."""
+Exit codes: 0 stopped (or, started by `vom render --start-worker`, a vom worker listened there already: another
+render's), 2 bad socket path or a program already listening there."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "finds it through the same VOM_WORKER_SOCKET")
     p.add_argument("--idle-exit", type=float, metavar="SECONDS", default=3600.0,
                    help="exit after this long without a render (0: never; default: 3600)")
+    # set by `vom render --start-worker`: a vom worker found listening is another render's, started at the same time
+    p.add_argument("--started-by-render", action="store_true", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,4 +54,4 @@ def run(args: argparse.Namespace) -> int:
         given = "--socket" if args.socket else "VOM_WORKER_SOCKET" if os.environ.get("VOM_WORKER_SOCKET", "").strip() \
             else "socket"
         raise InputError(f"{given} {str(path)!r}: a Unix socket path must be under 100 bytes")
-    return Worker(path, idle_exit_s=args.idle_exit).serve()
+    return Worker(path, idle_exit_s=args.idle_exit, started_by_render=args.started_by_render).serve()

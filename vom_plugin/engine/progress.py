@@ -213,10 +213,12 @@ class BarProgress:
         elif self._log_due(fraction):
             self._write(line + "\n")
 
-    def _log_due(self, fraction: float) -> bool:
-        """Whether a log line is due (one per tenth of the shot, or every LOG_EVERY_S, and the last); noted as said."""
+    def _log_due(self, fraction: float, force: bool = False) -> bool:
+        """Whether a log line is due (one per tenth of the shot, or every LOG_EVERY_S, and the last; ``force``: due
+        now); noted as said."""
         tenth, now = int(10 * fraction), time.perf_counter()
-        if tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S and self.done < self.total:
+        if (not force and tenth == self._last_log_tenth and now - self._last_log_t < self.LOG_EVERY_S
+                and self.done < self.total):
             return False
         self._last_log_tenth, self._last_log_t = tenth, now
         return True
@@ -226,17 +228,21 @@ class OpenJDProgress(BarProgress):
     """For a task of an Open Job Description job (AWS Deadline Cloud, ``openjd run``): ``openjd_progress: <percent>``
     and ``openjd_status: <text>`` lines, which the session running the task reads from its output and the farm's
     monitor shows (a task printing anything else sat at 0% until it ended: a span of hundreds of frames looked
-    hung). As often as the bar's log lines (each tenth of the shot, or every 10 s); the warnings and the closing
-    line as the bar writes them, on stderr."""
+    hung). As often as the bar's log lines (each tenth of the shot, or every 10 s), and as each frame is written; the
+    warnings and the closing line as the bar writes them, on stderr."""
 
     def __init__(self, updates: TextIO | None = None, stream: TextIO | None = None, command: str = "") -> None:
         super().__init__(stream=stream, tty=False, command=command)
         self.updates = updates or sys.stdout
+        self._said_done: int | None = None  # the frames written, as the last status said them
 
     def _draw(self) -> None:
         fraction = self._progress()  # never back on a farm's monitor either
-        if not self._log_due(fraction):
+        # a frame written is said at once: one whose share fell in the tenth just said was dropped, and the last
+        # status before a failure said a frame fewer than were on disk (QA)
+        if not self._log_due(fraction, force=self.done != self._said_done):
             return
+        self._said_done = self.done
         where = f", last frame {self.frame}" if self.frame is not None else ""
         self.updates.write(f"openjd_progress: {100 * fraction:.1f}\n"
                            f"openjd_status: {self.done}/{self.total} frames written{where}, ETA {self._eta()}\n")

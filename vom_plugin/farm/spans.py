@@ -841,22 +841,26 @@ def _roto_entries(stamp: str) -> dict[tuple[str, int], str] | None:
 
 def _rotos_changed(then: str, now: str, files: dict[str, str],
                    only: set[tuple[str, int]] | None = None) -> str:
-    """Which rotos differ between two ``vom:rotos`` stamps, in words ("" where none does, or a stamp is not one vom
-    writes: the recipe's words then); ``only``: of these (object, keyframe) alone."""
+    """How the rotos an output was rendered with (``then``) differ from the shot's (``now``), in words that follow
+    "rendered " ("" where none does, or a stamp is not one vom writes: the recipe's words then); ``only``: of these
+    (object, keyframe) alone. The digests say which differ, not which is newer: the words hold either way (QA: a
+    roto reverted, or the shot pointed at an older file, read "rendered before ... was redrawn")."""
     old, new = _roto_entries(then), _roto_entries(now)
     if old is None or new is None:
         return ""
     said = []
     for name, kf in sorted((set(old) | set(new)) if only is None else only):
-        whose = f"object {name}'s roto" if name else "the roto"
+        whose = f"object {name}'s" if name else "the shot's"
         path = files.get(f"{name}:{kf}", "?")
+        roto = f"object {name}'s roto" if name else "a roto"
         if (name, kf) not in new:
-            said.append(f"{whose} of keyframe {kf} was removed")
+            said.append(f"with {roto} of keyframe {kf}, which the shot no longer has")
         elif (name, kf) not in old:
-            said.append(f"{whose} of keyframe {kf} ({path}) was added")
+            said.append(f"without {roto} of keyframe {kf} ({path}), which the shot has now")
         elif old[(name, kf)] != new[(name, kf)]:  # its bytes, its layer, or how it lies over its plate frame
-            said.append(f"{whose} of keyframe {kf} ({path}) was redrawn, replaced or placed differently")
-    return ", ".join(said)
+            said.append(f"from another roto than {whose} of keyframe {kf} ({path}, redrawn, replaced or placed "
+                        f"differently since, or the shot names another file now)")
+    return ", and ".join(said)
 
 
 def _picture(farm: FarmShot) -> str:
@@ -897,12 +901,13 @@ def _recipe_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _
         if not read:
             return None  # the rotos that changed reach other frames alone
         changed = _rotos_changed(str(meta["vom:rotos"]), rotos_now, files, read)
+        it = "that keyframe" if len(read) == 1 else "those keyframes"
         held = {n for n in str(meta.get("vom:objects") or "").split(",") if n}
         if held and not any(n in held for n, _ in read):  # another object's matte shares its pixels
-            return _Shared(f"rendered before {changed}, which this frame's matte of that object reads (vom:rotos "
+            return _Shared(f"rendered {changed}; this frame's matte of that object depends on {it} (vom:rotos "
                            f"differs: the objects share the pixels where they overlap, so a render writes this "
                            f"file again)")
-        return f"rendered before {changed}, which this frame's matte reads (vom:rotos differs)"
+        return f"rendered {changed}; this frame's matte depends on {it} (vom:rotos differs)"
     changed = _rotos_changed(str(meta["vom:rotos"]), rotos_now, files) if "vom:rotos" in meta else ""
     named = named_all if named_all is not None else \
         _settings_differing(meta, settings.of() if settings is not None else None)
@@ -913,7 +918,7 @@ def _recipe_problem(meta: dict[str, Any], frame: int, shot: FarmShot, recipes: _
         shared = "; the objects share each pixel, so every object's file of the frame is stale" \
             if one_of else ""
         also = f", and with {named}" if named else ""
-        return (f"rendered before {changed}{also} (vom:rotos differs: an output of an earlier version of the "
+        return (f"rendered {changed}{also} (vom:rotos differs: an output of an earlier version of the "
                 f"shot{shared})")
     if named:  # the setting itself, where the header says it (QA: "vom:recipe differs" alone)
         return (f"rendered with {named} (vom:recipe differs: an output of an earlier version of the shot, its "

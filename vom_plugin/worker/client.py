@@ -188,7 +188,8 @@ def start_worker(idle_exit_s: float = STARTED_IDLE_EXIT_S, note: Any = None) -> 
         return False
     with log:
         said_from = os.fstat(log.fileno()).st_size  # what this worker writes to its log starts here
-        proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", f"{idle_exit_s:g}"],
+        proc = subprocess.Popen([sys.executable, "-m", "vom_plugin.cli", "worker", "--idle-exit", f"{idle_exit_s:g}",
+                                 "--started-by-render"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     _STARTED.append(proc)
     deadline = time.monotonic() + START_TIMEOUT_S
