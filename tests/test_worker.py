@@ -393,6 +393,16 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
                                 f"Blender nodes run) or `vom worker` starts one of this installation")
     assert log.getvalue() == (f"vom worker: vom {w.env['vom']} (build {w.build}) changed since this worker started, to "
                               f"vom 9.9.9 (build feedbeef0000): exiting\n")
+    # the files written again, the same version and build (a checkout and back, a reinstall): said as such, not
+    # "changed ... to" the very same build (review)
+    w = Worker(tmp_path / "w.sock")
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        w.request(ours, {"op": "render", "environment": {**w.env, "code": "2" * 16}, "build": w.build}, bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert got[0]["reason"].startswith(f"it runs vom {w.env['vom']} (build {w.build}) as it was when it started; the "
+                                       f"installation has changed since (its files were written again, the same "
+                                       f"build), so the worker"), got[0]["reason"]
     # another installation of the same version (a dev checkout beside the show's): refused, and the worker stays
     w = Worker(tmp_path / "w.sock")
     ours, theirs = socket.socketpair()

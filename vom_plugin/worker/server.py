@@ -359,7 +359,12 @@ class Worker:
             # vom's code or a library changed since this worker started (a checkout updated under an editable
             # install, torch upgraded by pip): it can never serve this installation again, so it leaves and the
             # next --start-worker starts afresh
-            if rebuilt:  # both builds, so a TD sees which is whose (`vom info` shows this installation's)
+            if rebuilt and env.get("vom") == self.env["vom"] and req.get("build") == self.build:
+                # the code's files were written again, the same build (a checkout and back, a reinstall): "vom 1.2
+                # (build abc) ... to vom 1.2 (build abc)" read as no change at all (review)
+                what = f"vom {self.env['vom']} (build {self.build})"
+                now = " (its files were written again, the same build)"
+            elif rebuilt:  # both builds, so a TD sees which is whose (`vom info` shows this installation's)
                 what = f"vom {self.env['vom']} (build {self.build})"
                 build = f" (build {req['build']})" if isinstance(req.get("build"), str) else ""
                 now = f", to vom {env.get('vom', '?')}{build}"
