@@ -884,6 +884,19 @@ def test_to_cap_passes_over_an_entry_it_cannot_remove_and_says_each(store: Store
         real_unlink(path, *a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(vc.os, "unlink", unlink)
+    # an eviction left due (a render stopped before its own): done by --to-cap only where the cache ends within the cap
+    (cache / vc.DIRTY_NAME).touch()
+    monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(1000 / 2**30))  # below what cannot go: still over it
+    assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 2
+    assert "still" in capsys.readouterr().err and (cache / vc.DIRTY_NAME).exists()
+    for s in shots.values():  # put back what went
+        s.prepare()
+        for n in range(2):
+            s.put_keys(n, K(f"{s.plate}{n}"), {"k": torch.arange(64 * 1024, dtype=torch.float32)})
+    for i, s in enumerate(shots.values()):
+        for p in s.dir.rglob("*.safetensors"):
+            os.utime(p, (time.time() - (3 - i) * 3600,) * 2)
+    size = {plate: sum(p.stat().st_size for p in s.dir.rglob("*.safetensors")) for plate, s in shots.items()}
     monkeypatch.setenv("VOM_CACHE_MAX_GB", repr((size["/p/new.####.exr"] + 1000) / 2**30))
     assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 2
     out, err = capsys.readouterr()
@@ -891,6 +904,7 @@ def test_to_cap_passes_over_an_entry_it_cannot_remove_and_says_each(store: Store
     assert not list((shots["/p/mid.####.exr"].dir / "keys").iterdir())
     assert "2 entries could not be removed (e.g. " in err and "Permission denied" in err
     assert err.rstrip().endswith("; the others listed above were; the cache is within the cap"), err
+    assert not (cache / vc.DIRTY_NAME).exists()
     # a render's own eviction goes past it too, and says the first
     with pytest.raises(PermissionError):
         vc.evict(cache, 0)
