@@ -1109,6 +1109,17 @@ def test_no_cache_among_the_plates_rotos_or_outputs(root: Path, clean: dict[str,
     assert sorted(p.name for p in (tmp_path / "roto").iterdir()) == sorted(p.name for p in (root / "roto").iterdir())
 
 
+def unprivileged_prefix() -> list[str]:
+    """The command prefix that runs a process as this user without root's permission overrides, so that file modes
+    hold for it ([] where this is not root); skips the test where root cannot drop them (no setpriv)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("runs as root, and setpriv (util-linux), which drops root's permission overrides, is absent")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown"]
+
+
 def test_a_cache_folder_this_user_cannot_enter_renders_without_it(tmp_path: Path) -> None:
     """QA: a cache folder this user may not enter (another user's, mode 700) failed the render with a bare
     "PermissionError: .../.vom-cache.lock: Permission denied" (exit 2, no frame; a raw PermissionError from render()),
@@ -1117,12 +1128,7 @@ def test_a_cache_folder_this_user_cannot_enter_renders_without_it(tmp_path: Path
     import subprocess
     import sys
 
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("runs as root, and setpriv (util-linux), which drops root's permission overrides, is absent")
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown"]
+    prefix = unprivileged_prefix()
     cache = tmp_path / "theirs"
     cache.mkdir()
     cache.chmod(0o000)

@@ -43,6 +43,21 @@ def K(name: str) -> str:
     return vc.digest(name)
 
 
+def _aged_shots(store: Store, cache: Path, plates: tuple[str, ...],
+                entries: int) -> tuple[dict[str, vc.ShotCache], dict[str, int]]:
+    """Shots of ``plates`` in ``cache`` with ``entries`` key entries each, the first used longest ago (an hour
+    apart): (the shots by plate, the bytes of each)."""
+    shots = {}
+    for i, plate in enumerate(plates):
+        s = shots[plate] = store(cache, plate, max_bytes=1 << 30)
+        s.prepare()
+        for n in range(entries):
+            s.put_keys(n, K(f"{plate}{n}"), {"k": torch.arange(64 * 1024, dtype=torch.float32) * (i + n)})
+        for p in s.dir.rglob("*.safetensors"):
+            os.utime(p, (time.time() - (len(plates) - i) * 3600,) * 2)
+    return shots, {plate: sum(p.stat().st_size for p in s.dir.rglob("*.safetensors")) for plate, s in shots.items()}
+
+
 def test_round_trip_is_exact_and_a_few_key_entries_per_frame(store: Store, tmp_path: Path) -> None:
     c = store(tmp_path, "/shots/sh010/plate/sh010.####.exr", max_bytes=1 << 30)
     c.prepare()
@@ -735,12 +750,9 @@ def test_a_cache_that_cannot_be_made_says_so_not_that_its_disk_is_full(tmp_path:
         assert "GiB free" not in str(e.value)
     # a full disk, and a folder this user may not write (a process without root's permission overrides): the
     # folder's refusal is said, a new cache is not made, and a cache holding the shot is read for that reason
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        setpriv = shutil.which("setpriv")
-        if setpriv is None:
-            pytest.skip("runs as root, and setpriv (util-linux), which drops root's permission overrides, is absent")
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner,-chown"]
+    from test_attack_cache import unprivileged_prefix
+
+    prefix = unprivileged_prefix()
     first = tmp_path / "first.exr"
     first.write_text("p")
     held = tmp_path / "held"
@@ -815,15 +827,7 @@ def test_a_cache_over_a_lowered_cap_is_said_and_trimmed_by_clear_to_cap(store: S
     "22.4 MiB of 5.1 MiB (VOM_CACHE_MAX_GB)" with no word. It says the cache is over its cap and what brings it
     under; `vom cache clear --to-cap` evicts as that render would, the least recently used shot first."""
     cache = tmp_path / "cache"
-    shots = {}
-    for i, plate in enumerate(("/p/old.####.exr", "/p/new.####.exr")):
-        s = shots[plate] = store(cache, plate, max_bytes=1 << 30)
-        s.prepare()
-        for n in range(4):
-            s.put_keys(n, K(f"{plate}{n}"), {"k": torch.arange(64 * 1024, dtype=torch.float32) * (i + n)})
-        for p in s.dir.rglob("*.safetensors"):
-            os.utime(p, (time.time() - (2 - i) * 3600,) * 2)
-    size = {plate: sum(p.stat().st_size for p in s.dir.rglob("*.safetensors")) for plate, s in shots.items()}
+    shots, size = _aged_shots(store, cache, ("/p/old.####.exr", "/p/new.####.exr"), 4)
     cap = size["/p/new.####.exr"] + 1000  # the newer shot fits, with both over it
     monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(cap / 2**30))
     assert main(["cache", "info", "--cache", str(cache)]) == 0
@@ -866,15 +870,8 @@ def test_to_cap_passes_over_an_entry_it_cannot_remove_and_says_each(store: Store
     from vom_plugin.engine import cache as vc
 
     cache = tmp_path / "cache"
-    shots = {}
-    for i, plate in enumerate(("/p/locked.####.exr", "/p/mid.####.exr", "/p/new.####.exr")):
-        s = shots[plate] = store(cache, plate, max_bytes=1 << 30)
-        s.prepare()
-        for n in range(2):
-            s.put_keys(n, K(f"{plate}{n}"), {"k": torch.arange(64 * 1024, dtype=torch.float32) * (i + n)})
-        for p in s.dir.rglob("*.safetensors"):
-            os.utime(p, (time.time() - (3 - i) * 3600,) * 2)
-    size = {plate: sum(p.stat().st_size for p in s.dir.rglob("*.safetensors")) for plate, s in shots.items()}
+    plates = ("/p/locked.####.exr", "/p/mid.####.exr", "/p/new.####.exr")
+    shots, size = _aged_shots(store, cache, plates, 2)
     locked = str(shots["/p/locked.####.exr"].dir)
     real_unlink = os.unlink
 
@@ -889,14 +886,7 @@ def test_to_cap_passes_over_an_entry_it_cannot_remove_and_says_each(store: Store
     monkeypatch.setenv("VOM_CACHE_MAX_GB", repr(1000 / 2**30))  # below what cannot go: still over it
     assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 2
     assert "still" in capsys.readouterr().err and (cache / vc.DIRTY_NAME).exists()
-    for s in shots.values():  # put back what went
-        s.prepare()
-        for n in range(2):
-            s.put_keys(n, K(f"{s.plate}{n}"), {"k": torch.arange(64 * 1024, dtype=torch.float32)})
-    for i, s in enumerate(shots.values()):
-        for p in s.dir.rglob("*.safetensors"):
-            os.utime(p, (time.time() - (3 - i) * 3600,) * 2)
-    size = {plate: sum(p.stat().st_size for p in s.dir.rglob("*.safetensors")) for plate, s in shots.items()}
+    shots, size = _aged_shots(store, cache, plates, 2)  # what went put back
     monkeypatch.setenv("VOM_CACHE_MAX_GB", repr((size["/p/new.####.exr"] + 1000) / 2**30))
     assert main(["cache", "clear", "--to-cap", "--cache", str(cache)]) == 2
     out, err = capsys.readouterr()
