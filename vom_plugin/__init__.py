@@ -101,6 +101,7 @@ def _openmp_static_threads() -> None:
     if os.environ.get("OMP_DYNAMIC", "").strip().lower() not in ("", "false", "0", "no", "off"):
         _set_openmp_env("OMP_DYNAMIC", "false")
 
+
 def farm_threads() -> int | None:
     """The cores an OpenCue host booked for this task (``CUE_THREADS``, which RQD sets and OpenImageIO reads too),
     where the user set no OMP_NUM_THREADS or MKL_NUM_THREADS: torch otherwise takes every core of the host, however
@@ -112,6 +113,14 @@ def farm_threads() -> int | None:
     except ValueError:
         return None
     return n if n >= 1 else None
+
+
+def _take_farm_threads(torch: Any) -> None:
+    """``farm_threads`` given to torch just loaded (it reads OMP_NUM_THREADS lazily, after vom gives the environment
+    back: set here)."""
+    threads = farm_threads()
+    if threads:
+        torch.set_num_threads(threads)
 
 
 # Whether this process has rendered (read plates, loaded a model: torch's OpenMP pool and OpenEXR's threads have
@@ -229,9 +238,7 @@ class _TorchLoader(importlib.abc.Loader):
             sys.meta_path.remove(self._hook)  # torch loads once a process (no finder loop is running now)
         with signals_held(), _openmp_while_torch_loads():
             self._real.exec_module(module)
-            threads = farm_threads()
-            if threads:  # torch reads OMP_NUM_THREADS lazily, after the environment is given back: set here
-                module.set_num_threads(threads)
+            _take_farm_threads(module)
 
     def __getattr__(self, name: str) -> Any:  # what else importlib asks a loader (is_package, resources)
         return getattr(self._real, name)
@@ -249,9 +256,7 @@ def import_torch() -> Any:
             with _openmp_while_torch_loads():
                 import torch
 
-                threads = farm_threads()
-                if threads:
-                    torch.set_num_threads(threads)
+                _take_farm_threads(torch)
         import torch
     return torch
 

@@ -62,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
     if args.to_cap and (args.shot or days is not None):
         raise InputError(f"--to-cap takes the least recently used entries of the whole cache, not with "
                          f"{'--shot' if args.shot else '--older-than'}")
+    # a cap this shell was given, not the default (which is this shell's, not the cache's)
+    cap_given = bool(os.environ.get("VOM_CACHE_MAX_GB", "").strip())
     if args.action == "clear":
         if args.to_cap:
-            if not os.environ.get("VOM_CACHE_MAX_GB", "").strip():
+            if not cap_given:
                 # the default is this shell's, not the cache's: a show cache the farm runs at 2 TB would be cut to
                 # 20 GiB on the word of a hint (second review)
                 raise InputError(f"--to-cap: VOM_CACHE_MAX_GB is not set here (the default cap, "
@@ -93,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"left alone: {_count(len(report.left_alone), 'file or folder', 'files or folders')} vom did not "
                   f"write: {shown}")
         if args.to_cap and report.recent:
-            plates = sorted({_plate_of_entry(p) for p in report.recent})
+            # each recent entry is a removed one: its shot folder is among those the report lists
+            plate_of = {s.shot_id: s.plate or s.shot_id for s in report.shots}
+            plates = sorted({plate_of[Path(p).parent.parent.name] for p in report.recent})
             print(f"note: {_count(len(report.recent), 'entry', 'entries')} removed had been used within the hour "
                   f"({', '.join(one_line(p) for p in plates[:3])}{' ...' if len(plates) > 3 else ''}): a render "
                   f"running now computes them again")
@@ -117,14 +121,13 @@ def run(args: argparse.Namespace) -> int:
                           "shots": [s.__dict__ for s in shots],
                           "unreadable": [str(p) for p in vc.unreadable_shot_folders(root)]}, indent=1))
         return 0
-    said = "VOM_CACHE_MAX_GB" if os.environ.get("VOM_CACHE_MAX_GB", "").strip() else \
-        "the default cap: VOM_CACHE_MAX_GB is not set here"
+    said = "VOM_CACHE_MAX_GB" if cap_given else "the default cap: VOM_CACHE_MAX_GB is not set here"
     print(f"cache {one_line(root)}: {_count(len(shots), 'shot', 'shots')}, {human_size(total)} of {human_size(cap)} "
           f"({said})")
     if total > cap:  # a lowered cap: applied by the next render that writes (renders that write nothing skip the scan)
         print(f"  over this cap by {human_size(total - cap)}: the next render that writes to the cache with this cap "
               f"evicts the least recently used entries; `vom cache clear --to-cap` does so now (or --older-than DAYS, "
-              f"--shot ID)" + ("" if os.environ.get("VOM_CACHE_MAX_GB", "").strip() else
+              f"--shot ID)" + ("" if cap_given else
                               "; set VOM_CACHE_MAX_GB to the cap the renders sharing this cache use first"))
     now = time.time()
     width = max((len(s.shot_id) for s in shots), default=0)  # one column whatever each plate's name (QA)
@@ -171,16 +174,6 @@ def _ago(seconds: float) -> str:
     if seconds < 86400 - 180:  # (86399 s read "24.0 hours ago")
         return f"{seconds / 3600:.1f} hours ago"
     return f"{seconds / 86400:.1f} days ago"
-
-
-def _plate_of_entry(path: str) -> str:
-    """The plate of the shot folder a removed entry was in (``<shot>/<kind>/<entry>``)."""
-    from pathlib import Path
-
-    from vom_plugin.engine import cache as vc
-
-    shot = Path(path).parent.parent
-    return vc._plate_of(shot) or shot.name
 
 
 def _count(n: int, one: str, many: str) -> str:

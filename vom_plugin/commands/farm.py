@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 
 from vom_plugin.errors import one_line
 
@@ -45,7 +46,7 @@ def _chunk(text: str) -> int | None:
     return n
 
 
-def _whole(what: str, most: int) -> argparse._ActionType:  # type: ignore[name-defined]
+def _whole(what: str, most: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             n = int(text)

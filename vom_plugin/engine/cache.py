@@ -800,27 +800,26 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
     if not root.is_dir():
         return 0, []
     errors: list[tuple[str, str]] = [] if failed is None else failed
-    first_error: list[OSError] = []
+    first_error: OSError | None = None
     freed = 0
     gone: list[str] = []
 
-    def delete(path: str, size: int, mtime: float | None = None) -> bool:
-        nonlocal freed
+    def delete(path: str, size: int, mtime: float | None = None) -> None:
+        nonlocal freed, first_error
         try:
             os.unlink(path)
         except FileNotFoundError:
-            return False
+            return
         except OSError as e:
             errors.append((path, e.strerror or str(e)))
-            first_error.append(e)
-            return False
+            first_error = first_error or e
+            return
         freed += size
         gone.append(path)
         if sizes is not None:
             sizes[path] = size
         if recent is not None and mtime is not None and mtime > since:
             recent.append(path)
-        return True
 
     since = time.time() - RECENT_S
     with _root_lock(root):
@@ -843,8 +842,8 @@ def evict(root: str | os.PathLike, max_bytes: int, recent: list[str] | None = No
         if settle and total - freed <= max_bytes:
             with contextlib.suppress(OSError):
                 os.unlink(root / DIRTY_NAME)
-    if failed is None and first_error:
-        raise first_error[0]
+    if failed is None and first_error is not None:
+        raise first_error
     return freed, gone
 
 

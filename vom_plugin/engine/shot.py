@@ -140,9 +140,10 @@ def recipe_stamps(shot: Shot, windows: Mapping[int, tuple[Any, Any]],
     from vom_plugin.engine.models import network_revision
     from vom_plugin.engine.weights_header import read_weights_metadata
 
+    weights = weights_path(shot.model)
     settings = {"working_size": shot.working_size, "colorspace": shot.colorspace, "memory": shot.memory,
-                "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights_path(shot.model)),
-                **network_revision(read_weights_metadata(weights_path(shot.model)).get("config", ""))}
+                "top_k": shot.top_k, "output": shot.output, "weights": content_digest(weights),
+                **network_revision(read_weights_metadata(weights).get("config", ""))}
     recipe = {**settings,
               "rotos": {str(n): {str(kf): [content_digest(p),
                                            vio.roto_over_data_window(p, windows[kf], channel=layers[n][kf])]

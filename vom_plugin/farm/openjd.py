@@ -81,9 +81,10 @@ def _step(span: Span, chunk: int | None, gpu: bool, said: str, booking: Booking)
         amounts.append({"name": "amount.worker.memory", "min": booking.memory_gb * 1024})  # MiB
     if amounts:
         step["hostRequirements"] = {"amounts": amounts}
-    if booking.thread_env():
+    threads = booking.thread_env()
+    if threads:
         step["stepEnvironments"] = [{"name": "VomThreads", "description": "the render's threads: the cores booked",
-                                     "variables": booking.thread_env()}]
+                                     "variables": threads}]
     return step
 
 
