@@ -1170,7 +1170,8 @@ s.cache, s.working_size, s.model = str(work / "cache"), 256, "lite"
 got = {}
 for case, (offset, duration, out) in {"past_files": (0, 30, "o1/alpha.####.exr"),
                                       "offset": (-3, 30, "o2/alpha.####.exr"),
-                                      "no_token": (0, 24, "o3/a.exr")}.items():
+                                      "no_token": (0, 24, "o3/a.exr"),
+                                      "not_exr": (0, 24, "o4/alpha.####.png")}.items():
     plate.frame_start, plate.frame_offset, plate.frame_duration = 101, offset, duration
     s.out = str(work / out)
     try:
@@ -1185,12 +1186,13 @@ json.dump(got, open(work / "result.json", "w"))
 
 @pytest.mark.slow
 @needs_blender
-def test_missing_plate_files_and_an_output_without_a_token_are_refused_by_the_addon_in_real_blender(
+def test_missing_plate_files_and_an_output_without_a_token_or_exr_are_refused_by_the_addon_in_real_blender(
         blender_home: dict[str, str], tmp_path: Path, installed_addon: None) -> None:
     """QA in Blender 3.4: a plate node whose Frames run past its 24 files was refused by vom in file frames ("missing
     frames 25-30 ... scene frame 101 is file frame 1", with Offset -3 the file plate.-002.exr), and an Output without a
     frame token by vom naming the shot file the add-on had already removed and the shot field `out`. Both are now the
-    add-on's refusals, in scene frames and the panel's field, before anything is written."""
+    add-on's refusals, in scene frames and the panel's field, before anything is written. So is an Output that is not
+    .exr (vom refused it after the add-on had written its shot file, which it then took back)."""
     script = tmp_path / "refused.py"
     script.write_text(REFUSED_BEFORE_VOM)
     env = {**blender_home, "VOM_CACHE_DIR": str(tmp_path / "cache")}
@@ -1210,7 +1212,10 @@ def test_missing_plate_files_and_an_output_without_a_token_are_refused_by_the_ad
     assert got["no_token"] == (
         f"Error: VOM Matte: Output {tmp_path}/o3/a.exr: no frame number token in its file name; vom writes a file a "
         f"frame, numbered where the token is: e.g. a.####.exr (#### or @@@@, one a digit; %04d; $F4)\n"), got
-    assert got["past_files_left"] is got["offset_left"] is got["no_token_left"] is None  # no folder made
+    assert got["not_exr"] == (
+        f"Error: VOM Matte: Output {tmp_path}/o4/alpha.####.png: vom writes OpenEXR files (a linear float alpha); end "
+        f"the name in .exr: e.g. alpha.####.exr\n"), got
+    assert got["past_files_left"] is got["offset_left"] is got["no_token_left"] is got["not_exr_left"] is None
 
 
 class _Node(dict):

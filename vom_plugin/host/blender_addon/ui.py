@@ -238,6 +238,12 @@ def prepare(context: Any) -> Plan:
                    else os.path.basename(out)) + ".####.exr"
         raise core.HostError(f"Output {out}: no frame number token in its file name; vom writes a file a frame, "
                              f"numbered where the token is: e.g. {example} (#### or @@@@, one a digit; %04d; $F4)")
+    stem, ext = os.path.splitext(out)
+    if ext.lower() != ".exr":  # vom refused it, naming the shot file this Analyze then took back (QA)
+        example = os.path.basename(stem if ext.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx")
+                                   else out) + ".exr"
+        raise core.HostError(f"Output {out}: vom writes OpenEXR files (a linear float alpha); end the name in .exr: "
+                             f"e.g. {example}")
     names: list[str | None] = [*objects] or [None]
     for _, _, channel in core.mattes({"out": out, "channel": s.channel, "objects": objects}):
         core.alpha_socket(channel)  # a channel Blender cannot wire is an error before the render, not after
