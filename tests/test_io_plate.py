@@ -175,6 +175,18 @@ def test_a_lone_data_channel_is_not_a_picture(tmp_path, channel):
     assert f"(channels {channel})" in message
 
 
+@pytest.mark.parametrize(("channels", "said"), [(("R", "G"), "it has R, G but no B"),
+                                                 (("R", "B", "A"), "it has R, B but no G"),
+                                                 (("U", "V"), "it has no R, G, B channels")])
+def test_a_plate_lacking_some_of_r_g_b_says_which(tmp_path, channels, said):
+    """QA: a plate with R and G only was said to have "no R, G, B channels (channels R, G)"."""
+    write_image(tmp_path / "p.exr", _rgb()[:, :, :len(channels)], channels)
+    with pytest.raises(InputError) as e:
+        read_plate(tmp_path / "p.exr")
+    assert str(e.value) == (f"plate {tmp_path / 'p.exr'}: cannot tell which channels are the RGB; {said} "
+                            f"(channels {', '.join(channels)})")
+
+
 @pytest.mark.parametrize("channels", [("X", "Y", "Z"), ("Y", "Z"), ("L", "depth")])
 def test_y_beside_other_plain_channels_is_not_a_grey_picture(tmp_path, channels):
     """X, Y, Z (CIE XYZ, or an unlayered position / normal pass) was read as a grey Y plate and matted silently."""

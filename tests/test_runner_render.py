@@ -805,6 +805,32 @@ def test_a_plate_whose_pixel_aspect_changes_is_refused(shot_dir: Path, tmp_path:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("aspect", [1000.0, 0.001])
+def test_a_pixel_aspect_no_picture_has_is_said_as_such(shot_dir: Path, tmp_path: Path, aspect: float,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: a plate whose header said pixel aspect 1000 was refused as a roto "less than one pixel of the network's
+    960x1": true of the desqueezed picture, and no help to whoever has to fix the header."""
+    import OpenImageIO as oiio
+
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    for p in sorted(folder.glob("p.*.exr")):
+        buf = oiio.ImageBuf(str(p))
+        buf.specmod().attribute("PixelAspectRatio", aspect)
+        assert buf.write(str(p.with_suffix(".new.exr")))
+        p.with_suffix(".new.exr").replace(p)
+    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--roto", str(shot_dir / "roto" / "r.0001.exr"),
+               "--frames", "1-4", "--out", str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"),
+               "--model", str(shot_dir / "model.safetensors"), "--working-size", "128", "--device", "cpu",
+               "--progress", "none", "--no-worker"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert (f"plate {folder / 'p.0001.exr'}: pixel aspect {aspect:g} in its header (PixelAspectRatio) is no picture's; "
+            f"vom desqueezes a plate by it for the network (anamorphic plates are 1.33-2), and takes 0.25-4: fix the "
+            f"header (oiiotool IN --attrib PixelAspectRatio 1.0 -o OUT)") in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_every_file_on_disk_is_announced_when_a_damaged_frame_stops_the_render(shot_dir: Path, tmp_path: Path) -> None:
     """A later frame cut short (its header intact, so only reading it finds out): the render stops with exit 2,
     and each frame that did reach the disk has had its progress event first (the last one never had)."""

@@ -163,6 +163,12 @@ def read_rotos(shot: Shot, first: Any, windows: dict[int, tuple[Any, Any]], pict
     from vom_plugin.io.roto import views_notes
 
     size, aspect = tuple(first.size), first.pixel_aspect
+    if not PIXEL_ASPECTS[0] <= aspect <= PIXEL_ASPECTS[1]:
+        # said as what it is, not as a roto too small for the network's 960x1 that the plate was desqueezed to (QA)
+        raise InputError(f"plate {first.path}: pixel aspect {aspect:g} in its header (PixelAspectRatio) is no "
+                         f"picture's; vom desqueezes a plate by it for the network (anamorphic plates are 1.33-2), and "
+                         f"takes {PIXEL_ASPECTS[0]:g}-{PIXEL_ASPECTS[1]:g}: fix the header (oiiotool IN --attrib "
+                         f"PixelAspectRatio 1.0 -o OUT)")
     reads: list[Any] = []
     read = {name: {kf: _read_roto(name, kf, path, size, aspect, windows[kf], notes,
                                   vio.placed_at(picture, windows[kf][0]), view, reads)
@@ -185,6 +191,7 @@ def keyframe_windows(shot: Shot, heads: dict[int, Any]) -> dict[int, tuple[Any, 
 # pixels than one 1/16 cell, or a picture under 32 px on a side, came out at a mean alpha of 0.01-0.08 inside the
 # roto, exit 0 (QA: 17x9 and 32x18 plates, a 8000x600 panorama at working_size 128; 96x54 and 63x64 plates, a
 # roto of 700-900 working pixels, came out at 0.4-0.5)
+PIXEL_ASPECTS = (0.25, 4.0)  # what a plate's pixel aspect may be (squeezed 2x either way, with room)
 SMALL_ROTO_PX = 256
 SMALL_PICTURE_PX = 32
 

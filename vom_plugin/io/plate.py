@@ -230,10 +230,19 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
     with_rgb = [lay for lay in layers_of(channels) if find_rgb(channels, lay) is not None]
     hint = (f"its layers {', '.join(with_rgb)} are not a beauty layer (rgba, beauty, combined); write the one to "
             f"use as R, G, B (oiiotool IN --ch {with_rgb[0]}.R,{with_rgb[0]}.G,{with_rgb[0]}.B --chnames R,G,B -o OUT)"
-            if with_rgb else "it has no R, G, B channels")
+            if with_rgb else _rgb_lacking(channels))
     raise InputError(
         f"{img.role} {img.path}: cannot tell which channels are the RGB; {hint} (channels {', '.join(channels)})"
     )
+
+
+def _rgb_lacking(channels: list[str] | tuple[str, ...]) -> str:
+    """What a plate without a picture lacks: "it has R, G but no B" where it has some of them (a writer that
+    dropped a channel); "it has no R, G, B channels" else."""
+    have = [c for c in "RGB" if c in channels or c.lower() in channels]
+    if not have:
+        return "it has no R, G, B channels"
+    return f"it has {', '.join(have)} but no {', '.join(c for c in 'RGB' if c not in have)}"
 
 
 def _views_of(specs: list[Any]) -> list[str]:
