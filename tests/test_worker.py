@@ -369,9 +369,11 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
     from vom_plugin.worker.server import Worker
 
     w = Worker(tmp_path / "w.sock")
+    now = dict(w.env)  # the installation as it is: what a client sends
+    w.env["code"] = "0" * 16  # the worker's files as they were when it started
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        w.request(ours, {"op": "render", "environment": {**w.env, "code": "0" * 16}}, bytearray())
+        w.request(ours, {"op": "render", "environment": now}, bytearray())
         got = recv_lines(theirs, bytearray())
     assert got and got[0]["event"] == "refused" and "the installation has changed since" in got[0]["reason"]
     assert w.closing and not w.busy.locked()
@@ -381,10 +383,11 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
 
     log = io.StringIO()
     w = Worker(tmp_path / "w.sock", log=log)
+    w.env["code"] = "1" * 16
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        w.request(ours, {"op": "render", "environment": {**w.env, "vom": "9.9.9", "code": "1" * 16},
-                         "build": "feedbeef0000"}, bytearray())
+        w.request(ours, {"op": "render", "environment": {**now, "vom": "9.9.9"}, "build": "feedbeef0000"},
+                  bytearray())
         got = recv_lines(theirs, bytearray())
     assert got and got[0]["event"] == "refused" and w.closing
     assert got[0]["reason"] == (f"it runs vom {w.env['vom']} (build {w.build}) as it was when it started; the "
@@ -396,9 +399,10 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
     # the files written again, the same version and build (a checkout and back, a reinstall): said as such, not
     # "changed ... to" the very same build (review)
     w = Worker(tmp_path / "w.sock")
+    w.env["code"] = "2" * 16
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        w.request(ours, {"op": "render", "environment": {**w.env, "code": "2" * 16}, "build": w.build}, bytearray())
+        w.request(ours, {"op": "render", "environment": now, "build": w.build}, bytearray())
         got = recv_lines(theirs, bytearray())
     assert got[0]["reason"].startswith(f"it runs vom {w.env['vom']} (build {w.build}) as it was when it started; the "
                                        f"installation has changed since (its files were written again, the same "
@@ -423,6 +427,30 @@ def test_a_worker_whose_code_changed_refuses_and_exits(tmp_path: Path) -> None:
     assert "another vom installation's" in got[0]["reason"] and "group" not in got[0]["reason"]
 
 
+def test_a_client_that_loaded_vom_before_an_upgrade_does_not_make_a_current_worker_exit(tmp_path: Path) -> None:
+    """Review: a worker took any difference of version or code for its own staleness, so a process that had loaded
+    vom before an upgrade (a host's Python session running the CLI in-process) stopped every worker started after
+    the upgrade. A worker whose files and libraries are as installed refuses that client and stays."""
+    import io
+    import socket
+
+    from vom_plugin.worker import recv_lines
+    from vom_plugin.worker.server import Worker
+
+    log = io.StringIO()
+    w = Worker(tmp_path / "w.sock", log=log)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        w.request(ours, {"op": "render", "environment": {**w.env, "vom": "0.0.9"}, "build": "0ldb0ld0"}, bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert got and got[0]["event"] == "refused" and not w.closing and not w.busy.locked()
+    assert got[0]["reason"] == (f"the client runs vom 0.0.9 (build 0ldb0ld0), loaded before the installation changed "
+                                f"to the vom {w.env['vom']} (build {w.build}) this worker (pid {os.getpid()}) runs; "
+                                f"restart the client's process to render with it")
+    assert log.getvalue() == ("vom worker: refused a render: a client of vom 0.0.9 (build 0ldb0ld0), loaded before "
+                              "the installation changed\n")
+
+
 def test_a_worker_whose_torch_was_upgraded_under_it_refuses_and_exits(tmp_path: Path) -> None:
     """pip upgraded torch in the worker's environment after it started: it would render with the torch it loaded,
     the client with the new one (its code fingerprint covers vom's files only)."""
@@ -434,13 +462,14 @@ def test_a_worker_whose_torch_was_upgraded_under_it_refuses_and_exits(tmp_path: 
 
     w = Worker(tmp_path / "w.sock")
     assert w.env["libraries"]["torch"] == metadata.version("torch")
+    now = dict(w.env)
+    w.env = {**w.env, "libraries": {**w.env["libraries"], "torch": "0.1.0"}}  # what it loaded, before pip's upgrade
     ours, theirs = socket.socketpair()
     with ours, theirs:
-        newer = {**w.env["libraries"], "torch": "99.0.0"}
-        w.request(ours, {"op": "render", "environment": {**w.env, "libraries": newer}}, bytearray())
+        w.request(ours, {"op": "render", "environment": now}, bytearray())
         got = recv_lines(theirs, bytearray())
     assert got and got[0]["event"] == "refused", got
-    assert f"it runs torch {metadata.version('torch')} as it was when it started" in got[0]["reason"]
+    assert "it runs torch 0.1.0 as it was when it started" in got[0]["reason"]
     assert w.closing and not w.busy.locked()
 
 

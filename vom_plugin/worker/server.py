@@ -343,6 +343,12 @@ class Worker:
                 with self._count:
                     self.handling -= 1
 
+    def _as_installed(self) -> bool:
+        """Whether vom's files and the libraries are still as they were when this worker started."""
+        from vom_plugin.worker import code_fingerprint, library_versions
+
+        return code_fingerprint() == self.env["code"] and library_versions() == self.env["libraries"]
+
     def refuse(self, conn: socket.socket, reason: str) -> None:
         send(conn, {"event": "refused", "reason": reason})
 
@@ -355,6 +361,17 @@ class Worker:
         upgraded = sorted(n for n in set(libraries) | set(self.env["libraries"])
                           if libraries.get(n) != self.env["libraries"].get(n))
         rebuilt = (env.get("vom"), env.get("code")) != (self.env["vom"], self.env["code"])
+        if same_install and (rebuilt or upgraded) and self._as_installed():
+            # the client is the one that changed, and not on disk: a process that loaded vom before an upgrade (a
+            # host's Python session running the CLI in-process, a render started just before it). This worker runs
+            # the installation as it is; leaving would only let that client stop each worker started after it.
+            build = f" (build {req['build']})" if isinstance(req.get("build"), str) else ""
+            self.say(f"refused a render: a client of vom {env.get('vom', '?')}{build}, loaded before the installation "
+                     f"changed")
+            self.refuse(conn, f"the client runs vom {env.get('vom', '?')}{build}, loaded before the installation "
+                              f"changed to the vom {self.env['vom']} (build {self.build}) this worker (pid "
+                              f"{os.getpid()}) runs; restart the client's process to render with it")
+            return
         if same_install and (rebuilt or upgraded):
             # vom's code or a library changed since this worker started (a checkout updated under an editable
             # install, torch upgraded by pip): it can never serve this installation again, so it leaves and the
