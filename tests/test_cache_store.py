@@ -757,6 +757,9 @@ def test_a_cache_that_cannot_be_made_says_so_not_that_its_disk_is_full(tmp_path:
     first.write_text("p")
     held = tmp_path / "held"
     vc.ShotCache(held, "/p/a.####.exr", first_frame=first).prepare()
+    # a shared root this user may not write, holding the shot's folder, which they may: the disk's room is said
+    shared = tmp_path / "shared"
+    vc.ShotCache(shared, "/p/a.####.exr", first_frame=first).prepare()
     (tmp_path / "ro").mkdir()
     code = ("import sys\nfrom vom_plugin.engine import cache as vc\nvc.free_bytes = lambda folder: 0\n"
             "for root in sys.argv[2:]:\n    s = vc.ShotCache(root, '/p/a.####.exr', first_frame=sys.argv[1])\n"
@@ -767,15 +770,21 @@ def test_a_cache_that_cannot_be_made_says_so_not_that_its_disk_is_full(tmp_path:
         if p.is_dir():
             p.chmod(0o555)
     try:
-        r = subprocess.run([*prefix, sys.executable, "-c", code, str(first), str(tmp_path / "ro" / "cache"), str(held)],
-                           capture_output=True, text=True, timeout=120,
+        shared.chmod(0o555)
+        for p in shared.rglob("*"):  # (its files too: the unprivileged user writes into the folders as others)
+            p.chmod(0o777 if p.is_dir() else 0o666)
+        r = subprocess.run([*prefix, sys.executable, "-c", code, str(first), str(tmp_path / "ro" / "cache"), str(held),
+                            str(shared)], capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     finally:
-        for p in folders:
+        for p in [*folders, shared]:
             if p.is_dir():
                 p.chmod(0o755)
     assert r.returncode == 0, r.stderr
-    made, read = r.stdout.splitlines()
+    made, read, low = r.stdout.splitlines()
+    assert low == (f"read only: the disk holding {shared} has 0.0000 GiB free, less than the 1 GiB the cache leaves "
+                   f"free for the outputs (VOM_CACHE_MIN_FREE_GB); free space there or pass --cache DIR on another "
+                   f"disk"), low
     assert made == (f"unavailable: cache folder '{tmp_path / 'ro' / 'cache'}' cannot be made (Permission denied); "
                     f"pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder")
     assert re.match(rf"read only: cache folder '{re.escape(str(held))}/p_a-[0-9a-f]+/steps' cannot be written "

@@ -348,9 +348,10 @@ class ShotCache:
             self.check_room(0)
         except CacheUnavailable as e:  # below the floor: nothing made there; what it holds of the shot is read (QA: a
             # full disk recomputed a warm shot from scratch), and a shot it holds nothing of renders without it
-            if not os.access(_nearest_existing(self.root), os.W_OK | os.X_OK):
+            if not os.access(_nearest_existing(self.dir / "steps"), os.W_OK | os.X_OK):
                 # unwritable whatever its room (a read-only mount reports 0 free): tried below, which makes nothing
-                # there and says the system's reason, not a full disk (QA)
+                # there and says the system's reason, not a full disk (QA). The shot's own folder where it exists: a
+                # shared root users may not write, holding their writable shot folders, skipped this check (review)
                 pass
             elif not _is_shot_dir(self.dir) or self.dir.is_symlink():
                 raise
