@@ -2541,3 +2541,33 @@ def test_a_lite2_render_is_keyed_and_stamped_apart_from_what_the_old_batchnorm_f
     assert again.cache["steps_computed"] == 2 and again.cache["steps_cached"] == 0, again.cache
     assert stamp(again)["lite2_fold"] == 2
     assert models.network_revision("lite") == {} == models.network_revision("full")  # their caches stay valid
+
+
+FROM_A_DELETED_FOLDER = """
+import os, sys, tempfile
+folder = tempfile.mkdtemp()
+os.chdir(folder)
+inode = os.stat(".").st_ino
+os.rmdir(folder)
+from vom_plugin import Shot, render
+d, out = sys.argv[1], sys.argv[2]
+result = render(Shot(plate=d + "/plate/p.####.exr", keyframes={1: d + "/roto/r.0001.exr"}, frames="1-2", out=out,
+                     model=d + "/model.safetensors", working_size=128, device="cpu", cache=sys.argv[3]))
+try:
+    os.getcwd()
+    print("a working folder again")
+except FileNotFoundError:
+    print(len(result.frames), os.stat(".").st_ino == inode)
+"""
+
+
+def test_a_render_from_a_deleted_working_folder_loads_torch_and_stays_there(shot_dir: Path, tmp_path: Path) -> None:
+    """QA: torch's import from a working folder that had been deleted ended the process ("Intel oneMKL FATAL ERROR:
+    Cannot load libtorch_cpu.so"): a daemon's render with absolute paths killed the daemon, and `vom render` exited 2
+    naming nothing. torch loads from / and the process is put back in its (deleted) folder."""
+    r = subprocess.run([sys.executable, "-c", FROM_A_DELETED_FOLDER, str(shot_dir), str(tmp_path / "o" / "a.####.exr"),
+                        str(tmp_path / "cache")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == "2 True", r.stdout + r.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.0001.exr", "a.0002.exr"]

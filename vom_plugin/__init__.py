@@ -190,6 +190,27 @@ def _openmp_while_torch_loads() -> Iterator[None]:
             _restore_openmp_env()
 
 
+@contextlib.contextmanager
+def _in_a_folder_that_exists() -> Iterator[None]:
+    """The block run from / where the working folder has been deleted, and the process back in it after: torch's
+    import from a deleted folder ends the process ("Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so", QA: a
+    daemon's render whose paths were all absolute killed it, and `vom render` exited 2 naming nothing)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        pass
+    else:
+        yield
+        return
+    gone = os.open(".", os.O_RDONLY)  # the deleted folder itself, to go back to: relative paths then fail as before
+    try:
+        os.chdir("/")
+        yield
+    finally:
+        os.fchdir(gone)
+        os.close(gone)
+
+
 class _TorchLoad(importlib.abc.MetaPathFinder):
     """torch's first import in this process, wherever it comes from (``import_torch``, a model module's ``import
     torch``, a host's own): the OpenMP settings are chosen from the load now, set in the environment only while torch
@@ -236,7 +257,7 @@ class _TorchLoader(importlib.abc.Loader):
         module.__spec__.loader = module.__loader__ = self._real  # torch sees its own loader
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(self._hook)  # torch loads once a process (no finder loop is running now)
-        with signals_held(), _openmp_while_torch_loads():
+        with signals_held(), _openmp_while_torch_loads(), _in_a_folder_that_exists():
             self._real.exec_module(module)
             _take_farm_threads(module)
 
@@ -253,7 +274,7 @@ def import_torch() -> Any:
     chosen as it loads (``_TorchLoad``; here, where a host rebuilt ``sys.meta_path`` without it)."""
     with signals_held():
         if "torch" not in sys.modules and not any(isinstance(f, _TorchLoad) for f in sys.meta_path):
-            with _openmp_while_torch_loads():
+            with _openmp_while_torch_loads(), _in_a_folder_that_exists():
                 import torch
 
                 _take_farm_threads(torch)
@@ -277,12 +298,26 @@ def _environment_kept(*names: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _imported(name: str) -> Any:
+    """The module ``name`` where its import is complete, else None: a first import under way in another thread
+    leaves a half-made module in sys.modules (QA: threads' first renders failed on "partially initialized module
+    'OpenImageIO' has no attribute 'ImageBuf'"); an import statement waits for it."""
+    module = sys.modules.get(name)
+    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return None
+    return module
+
+
+_IMPORT_LOCK = threading.Lock()  # one thread at a time sets and gives back the variables an extension's import sets
+
+
 def import_cv2() -> Any:
     """``import cv2`` with the environment given back: OpenCV's loader prepends its folder to LD_LIBRARY_PATH (PATH
     on Windows)."""
-    if "cv2" in sys.modules:
-        return sys.modules["cv2"]
-    with _environment_kept("LD_LIBRARY_PATH", "PATH"):
+    module = _imported("cv2")
+    if module is not None:
+        return module
+    with _IMPORT_LOCK, _environment_kept("LD_LIBRARY_PATH", "PATH"):
         import cv2
     return cv2
 
@@ -292,9 +327,10 @@ def import_oiio() -> Any:
     and a signal there aborted the process) and the environment given back: the wheel sets OpenImageIO_ROOT to its
     own folder where it is unset, which a host's child processes then inherited (another OpenImageIO install keeps a
     value already set, so a program the host started read vom's)."""
-    if "OpenImageIO" in sys.modules:
-        return sys.modules["OpenImageIO"]
-    with signals_held(), _environment_kept("OpenImageIO_ROOT"):
+    module = _imported("OpenImageIO")
+    if module is not None:
+        return module
+    with _IMPORT_LOCK, signals_held(), _environment_kept("OpenImageIO_ROOT"):
         import OpenImageIO
 
         root = os.environ.get("OpenImageIO_ROOT")

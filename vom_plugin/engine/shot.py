@@ -13,7 +13,6 @@ import functools
 import numbers
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -797,8 +796,13 @@ def _from_fileseq(name: str, value: Any) -> Any:
     """A ``fileseq.FileSequence`` (a pipeline's own sequence object; fileseq is one of vom's dependencies) as vom's
     pattern: its folder and name, a ``#`` per digit of its padding, its extension; its frame range is not the
     shot's (``frames`` says that). Anything else as it is. QA: a FileSequence was refused as no pattern."""
-    fileseq = sys.modules.get("fileseq")  # a caller holding one has imported it
-    if fileseq is None or not isinstance(value, fileseq.FileSequence):
+    if not type(value).__module__.startswith("fileseq"):  # a caller holding one has imported fileseq
+        return value
+    # imported, not read from sys.modules: another thread's first import there is half done (QA: two threads' first
+    # Shot.from_yaml, one failed on "partially initialized module 'fileseq'")
+    import fileseq
+
+    if not isinstance(value, fileseq.FileSequence):
         return value
     if value.zfill() < 1:
         raise InputError(f"{name} {str(value)!r}: a fileseq sequence without frame padding (one file); expected a "
