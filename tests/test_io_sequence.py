@@ -361,3 +361,13 @@ def test_a_missing_frame_on_disk_under_another_padding_is_said(tmp_path: Path) -
     with pytest.raises(InputError) as e:  # a frame not there at all: nothing more said
         open_sequence(tmp_path / "plate.####.exr", [3, 4, 6])
     assert "padded otherwise" not in str(e.value)
+
+
+@pytest.mark.parametrize(("text", "part"), [("1001-1004:0", "1001-1004:0"), ("1001, 1003-1004:0", "1003-1004:0"),
+                                            ("1001-1004x0", "1001-1004x0"), ("1001 abc", "abc")])
+def test_a_part_that_does_not_parse_is_quoted_as_typed(text: str, part: str) -> None:
+    """QA: --frames=1001-1004:0 was refused quoting '1001-1004x0', a text the user never typed."""
+    with pytest.raises(InputError) as e:
+        parse_frame_range(text)
+    assert str(e.value).startswith(f"frame range {text!r} does not parse ({part!r} is not a frame, a range or a range "
+                                   f"with a step of 1 or more)"), str(e.value)

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", choices=["lite", "lite2", "full"], default="lite",
                    help="network configuration (default lite, what the shipped weights are)")
     p.add_argument("--size", type=int, choices=[480, 1080], default=480,
-                   help="480 = 480x864, 1080 = 1080x1920 (padded to 1088x1920)")
+                   help="frames of 864x480 (480) or 1920x1080 (1080, padded to 1920x1088), width x height")
     from vom_plugin.commands._args import knob_type
     from vom_plugin.grammar import arg_type, default, parse_device
     from vom_plugin.nodedef import load_node_def

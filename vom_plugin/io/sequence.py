@@ -36,9 +36,11 @@ _SPACED_OP = re.compile(r"\s*([,xy:])\s*")
 _SPACES = re.compile(r"\s+")
 
 
-def _normalise_range(text: str) -> str:
-    joined = _SPACED_OP.sub(r"\1", _SPACED_DASH.sub(r"\1-", text.strip()))
-    return _STEP_COLON.sub(r"\1x\2", _SPACES.sub(",", joined))
+def _normalise_range(text: str, *, steps: bool = True) -> str:
+    """``text`` with its parts joined by commas, spaces around operators gone and (``steps``) a ``:`` step as ``x``;
+    without ``steps`` its parts as typed, to quote one (QA: '1-4:0' said "'1-4x0' is not a frame")."""
+    joined = _SPACES.sub(",", _SPACED_OP.sub(r"\1", _SPACED_DASH.sub(r"\1-", text.strip())))
+    return _STEP_COLON.sub(r"\1x\2", joined) if steps else joined
 # A file name's frame field: all digits right before the extension, after a '.', '_' or '-' or at the start
 # (plate.1001.exr, roto_1001.exr, roto-1001.exr); signed only right after one (printf's roto.-003.exr). A version
 # (roto.0003.v2.exr, hero_v2.exr) or digits run into a word (roto3.exr) are no frame field.
@@ -78,10 +80,11 @@ def _range_parts(text: str, cleaned: str, expected: str) -> list[tuple[int, int,
     down, which a sorted set of frames turns into ``1001-1100``, so a typo such as ``1001-100`` would name 902
     frames; a shot's frames have no order, so it is taken for the typo it most likely is."""
     parts = []
-    for part in filter(None, cleaned.split(",")):
+    typed = list(filter(None, _normalise_range(text, steps=False).split(",")))
+    for i, part in enumerate(filter(None, cleaned.split(","))):
         m = _RANGE_PART.match(part)
         if m is None or (m.group(3) is not None and int(m.group(3)) < 1):
-            raise InputError(f"frame range {text!r} does not parse ({part!r} is not a frame, a range or a range "
+            raise InputError(f"frame range {text!r} does not parse ({typed[i]!r} is not a frame, a range or a range "
                              f"with a step of 1 or more); {expected}")
         first, last, step = int(m.group(1)), int(m.group(2) or m.group(1)), int(m.group(3) or 1)
         if last < first:
