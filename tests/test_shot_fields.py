@@ -745,6 +745,11 @@ def test_a_fileseq_sequence_is_taken_as_a_pattern(tmp_path: Path, monkeypatch: p
     assert shot.frames is None
     shot.plate = fileseq.FileSequence("p2.%05d.exr")
     assert shot.plate == str(tmp_path / "p2.#####.exr")
+
+    class StudioSequence(fileseq.FileSequence):  # a pipeline's own subclass, defined outside fileseq
+        pass
+    shot.plate = StudioSequence("p3.1-9#.exr")
+    assert shot.plate == str(tmp_path / "p3.####.exr")
     with pytest.raises(InputError, match=r"plate '.*one\.exr': a fileseq sequence without frame padding"):
         Shot(plate=fileseq.FileSequence(str(tmp_path / "one.exr")), out="o.####.exr", keyframes={1: "r.exr"})
     # relative, from a mapping with a base folder: that folder's, as a text path is (review: the working folder's)

@@ -796,8 +796,8 @@ def _from_fileseq(name: str, value: Any) -> Any:
     """A ``fileseq.FileSequence`` (a pipeline's own sequence object; fileseq is one of vom's dependencies) as vom's
     pattern: its folder and name, a ``#`` per digit of its padding, its extension; its frame range is not the
     shot's (``frames`` says that). Anything else as it is. QA: a FileSequence was refused as no pattern."""
-    if not type(value).__module__.startswith("fileseq"):  # a caller holding one has imported fileseq
-        return value
+    if not any(c.__module__.startswith("fileseq") for c in type(value).__mro__):  # one (or a pipeline's subclass
+        return value  # of one) is held by a caller that has imported fileseq
     # imported, not read from sys.modules: another thread's first import there is half done (QA: two threads' first
     # Shot.from_yaml, one failed on "partially initialized module 'fileseq'")
     import fileseq
