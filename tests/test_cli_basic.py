@@ -614,11 +614,21 @@ def test_info_model_shows_a_weights_files_metadata_and_the_digest_renders_stamp(
     r = render(Shot(plate=str(tmp_path / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
                     keyframes={1: str(tmp_path / "r.0001.exr")}, model=str(path), working_size=128, device="cpu",
                     cache=str(tmp_path / "c")))
-    assert oiio.ImageBuf(str(r.paths[0])).spec().getattribute("vom:weights") == got["digest"]
+    spec = oiio.ImageBuf(str(r.paths[0])).spec()
+    assert spec.getattribute("vom:weights") == got["digest"]
+    # and the file's digest, which vom:settings carries and vom farm check compares (QA: no command printed it)
+    assert json.loads(spec.getattribute("vom:settings"))["weights"] == got["file_digest"] != got["digest"]
     assert got["metadata"]["lineage"] == "a test -> its export" and got["metadata"]["config"] == "lite"
     assert main(["info", "--model", str(path)]) == 0
     text = capsys.readouterr().out
-    assert re.search(rf"^digest +{got['digest']}$", text, re.M), text
+    assert re.search(rf"^digest +{got['digest']} \(vom:weights: of the tensors\)$", text, re.M), text
+    # in the short form the check's message names it by ("rendered with other weights (a file of digest ...")
+    from vom_plugin.farm.spans import _settings_stamp_differing
+
+    said = _settings_stamp_differing(json.dumps({"weights": got["file_digest"]}), json.dumps({"weights": "0" * 32}))
+    short = re.search(r"a file of digest (\w+);", said or "")
+    assert short and re.search(rf"^file_digest +{short[1]} \(vom:settings' weights, which vom farm check compares: "
+                               rf"of the file's bytes, metadata too; in full {got['file_digest']}\)$", text, re.M), text
     assert "metadata:\n" in text and "  lineage" in text and "a test -> its export" in text
     (tmp_path / "notes.txt").write_text("not weights")
     assert main(["info", "--model", str(tmp_path / "notes.txt")]) == 2

@@ -799,8 +799,11 @@ def _settings_stamp_differing(then: str, now: str) -> str | None:
         if old.get(name) == new.get(name):
             continue
         if name == "weights":  # a digest: the file's, not its name (another mount spells the path otherwise)
-            said.append(f"other weights (a file of digest {str(old.get(name))[:12]}; the shot's model is of "
-                        f"{str(new.get(name))[:12]}: another weights file, or another vom version's default)")
+            from vom_plugin.digest import short_digest
+
+            said.append(f"other weights (a file of digest {short_digest(str(old.get(name)))}; the shot's model is "
+                        f"of {short_digest(str(new.get(name)))}: another weights file, or another vom version's "
+                        f"default)")
         else:
             said.append(f"{name} {old.get(name, '(not said)')} (the shot's {new.get(name, '(none)')})")
     return ", ".join(said)
