@@ -154,7 +154,11 @@ def collect(problems: list[str] | None = None) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     info = weights_info(args.model) if args.model else collect(problems)
-    if args.json:
+    if args.json and problems:
+        # the --json error contract ({"error", "exit_code", "kind"}: QA, a pipeline saw no error key on exit 2), the
+        # report kept under "info": a TD runs vom info to find what is wrong, and the rest of it says where to look
+        print(json.dumps({"error": "; ".join(problems), "exit_code": 2, "kind": "InputError", "info": info}, indent=2))
+    elif args.json:
         print(json.dumps(info, indent=2))
     else:
         meta = info.pop("metadata", None)
