@@ -272,6 +272,11 @@ def test_farm_check_passes_complete_frames(farm_shot: Path, tmp_path: Path,
     assert main(["farm", "check", str(farm_shot)]) == 0
     err = capsys.readouterr().err
     assert f"1 temporary file(s) beside the frames (e.g. {left}): a write in progress, or a killed one's" in err, err
+    # and in --json, where a pipeline reads what was not checked (QA: only stderr said it)
+    assert main(["farm", "check", str(farm_shot), "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert len(notes) == 2 and notes[0].startswith("frames 1-8 carry no vom:arithmetic"), notes
+    assert notes[1].startswith(f"1 temporary file(s) beside the frames (e.g. {left})"), notes
 
 
 def test_farm_check_of_a_plate_no_render_can_read_says_so_once_and_advises_no_requeue(
@@ -955,17 +960,65 @@ def _shot_with_own_roto(tmp_path: Path) -> tuple[Path, Path, Path]:
     return root, roto, shot
 
 
-def test_farm_check_says_once_when_it_cannot_compare_the_recipe(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """The rotos gone from this node (a cleaned work folder): the frames are not failed one by one, the check
-    says once what it could not compare."""
-    _, roto, shot = _shot_with_own_roto(tmp_path)
+def test_farm_check_fails_where_the_shots_rotos_or_weights_cannot_be_read(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: with a roto gone from this node (a cleaned work folder) or the shot's weights missing or not weights, the
+    check passed, exit 0 ("all 3 frames written and readable"), on a stderr warning with a raw "[Errno 2]", and its
+    --json said nothing: a job whose outputs could not be verified passed. Exit 2, said once, naming the field and
+    the file (a render of the shot fails on them too)."""
+    root, roto, shot = _shot_with_own_roto(tmp_path)
     assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
-    roto.unlink()
-    capsys.readouterr()
     assert main(["farm", "check", str(shot)]) == 0
+    fields = yaml.safe_load(shot.read_text())
+    why = ("the outputs' recipe (vom:recipe: the shot's rotos, settings and weights) cannot be checked without it, "
+           "and a render of the shot fails on it too")
+    (tmp_path / "notes.txt").write_text("not weights")
+    for model, said in ((tmp_path / "nope.safetensors",
+                         f"model: weights file '{tmp_path / 'nope.safetensors'}' does not exist: expected a "
+                         f".safetensors file written by vom"),
+                        (tmp_path / "notes.txt",
+                         f"model: weights file '{tmp_path / 'notes.txt'}' is not a readable safetensors file")):
+        shot.write_text(yaml.safe_dump({**fields, "model": str(model)}))
+        capsys.readouterr()
+        assert main(["farm", "check", str(shot)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"vom farm: error: {shot}: {said}") and err.endswith(f"; {why}\n"), err
+        assert err.count("\n") == 1 and "Errno" not in err, err
+        assert main(["farm", "check", str(shot), "--json"]) == 2
+        got = json.loads(capsys.readouterr().out)
+        assert got["exit_code"] == 2 and got["error"].startswith(f"{shot}: {said}"), got
+    shot.write_text(yaml.safe_dump(fields))
+    roto.unlink()
+    assert main(["farm", "check", str(shot)]) == 2
+    assert capsys.readouterr().err == (f"vom farm: error: {shot}: keyframes: roto file {roto} (frame 1) does not "
+                                       f"exist; {why}\n")
+    roto.write_text("not an image")
+    assert main(["farm", "check", str(shot)]) == 2
     err = capsys.readouterr().err
-    assert err.count("warning: outputs not compared with the shot's rotos, settings and weights") == 1, err
+    assert err.startswith(f"vom farm: error: {shot}: keyframes: roto file {roto} (frame 1): ") and why in err, err
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"a.0001.exr", "a.0002.exr", "a.0003.exr"}  # untouched
+
+
+def test_farm_check_says_a_recipe_it_cannot_compute_as_a_note_in_its_json_too(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is left unchecked once the rotos and weights read (a file failing mid-read) is a note, on stderr and in
+    --json's "notes" (QA: --json had none), an OSError said as vom says one, not as "[Errno 5] ..."."""
+    from vom_plugin.farm import spans
+
+    _, _, shot = _shot_with_own_roto(tmp_path)
+    assert main(["render", str(shot), "--progress", "none", "--no-worker"]) == 0
+
+    def failing(*_: object) -> None:
+        raise OSError(5, "Input/output error", str(tmp_path / "w.safetensors"))
+
+    monkeypatch.setattr(spans, "_recipe", failing)
+    capsys.readouterr()
+    assert main(["farm", "check", str(shot), "--json"]) == 0
+    out, err = capsys.readouterr()
+    said = (f"outputs not compared with the shot's rotos, settings and weights (vom:recipe): "
+            f"{tmp_path / 'w.safetensors'}: Input/output error")
+    assert json.loads(out)["notes"] == [said], out
+    assert err == f"vom farm check: warning: {said}\n", err
 
 
 def test_the_recipe_is_of_the_roto_the_render_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

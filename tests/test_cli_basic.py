@@ -68,7 +68,13 @@ def test_info_says_versions_without_a_version_attribute_and_missing_default_weig
     monkeypatch.setenv("VOM_WEIGHTS_DIR", str(tmp_path))
     assert main(["info", "--json"]) == 2
     got = capsys.readouterr()
-    assert json.loads(got.out)["weights"] == []
+    said = (f"no weights of the default model: {tmp_path / 'lite.safetensors'} does not exist (VOM_WEIGHTS_DIR names "
+            f"{tmp_path}); a render that names no --model fails")
+    # the --json error contract, the report under "info" (QA: the bare report, no "error", on exit 2)
+    report = json.loads(got.out)
+    assert {k: report[k] for k in ("error", "exit_code", "kind")} == {"error": said, "exit_code": 2,
+                                                                     "kind": "InputError"}, got.out
+    assert report["info"]["weights"] == [] and report["info"]["weights_dir"] == str(tmp_path), got.out
     assert (f"vom info: error: no weights of the default model: {tmp_path / 'lite.safetensors'} does not exist "
             f"(VOM_WEIGHTS_DIR names {tmp_path}); a render that names no --model fails") in got.err, got.err
 
@@ -98,7 +104,7 @@ def test_info_reports_everything_beside_a_folder_variable_naming_an_unset_var(ca
     monkeypatch.delenv("VOM_WEIGHTS_DIR", raising=False)
     assert main(["info", "--json"]) == 2
     got = capsys.readouterr()
-    info = json.loads(got.out)
+    info = json.loads(got.out)["info"]
     assert info["cache_dir"].startswith("unknown (VOM_CACHE_DIR '$NOPE/cache': $NOPE is not set")
     assert info["weights"] == ["lite.safetensors"] and info["devices"][0] == "cpu"
     assert "vom info: error: VOM_CACHE_DIR '$NOPE/cache': $NOPE is not set" in got.err
@@ -127,7 +133,10 @@ def test_info_checks_the_settings_a_render_reads_from_the_environment(capsys, mo
         assert main(["info", "--json"]) == 2, name
         got = capsys.readouterr()
         assert f"vom info: error: {name} {value!r}: expected" in got.err, got.err
-        shown = [v for v in json.loads(got.out).values() if isinstance(v, str)]
+        report = json.loads(got.out)  # the --json error contract, the report under "info" (QA: no "error" key)
+        assert report["exit_code"] == 2 and report["kind"] == "InputError" and \
+            report["error"].startswith(f"{name} {value!r}: expected"), got.out
+        shown = [v for v in report["info"].values() if isinstance(v, str)]
         assert any(v.startswith(f"unknown ({name} {value!r}") for v in shown), got.out
         monkeypatch.delenv(name)
 
@@ -614,11 +623,21 @@ def test_info_model_shows_a_weights_files_metadata_and_the_digest_renders_stamp(
     r = render(Shot(plate=str(tmp_path / "p.####.exr"), out=str(tmp_path / "o" / "a.####.exr"),
                     keyframes={1: str(tmp_path / "r.0001.exr")}, model=str(path), working_size=128, device="cpu",
                     cache=str(tmp_path / "c")))
-    assert oiio.ImageBuf(str(r.paths[0])).spec().getattribute("vom:weights") == got["digest"]
+    spec = oiio.ImageBuf(str(r.paths[0])).spec()
+    assert spec.getattribute("vom:weights") == got["digest"]
+    # and the file's digest, which vom:settings carries and vom farm check compares (QA: no command printed it)
+    assert json.loads(spec.getattribute("vom:settings"))["weights"] == got["file_digest"] != got["digest"]
     assert got["metadata"]["lineage"] == "a test -> its export" and got["metadata"]["config"] == "lite"
     assert main(["info", "--model", str(path)]) == 0
     text = capsys.readouterr().out
-    assert re.search(rf"^digest +{got['digest']}$", text, re.M), text
+    assert re.search(rf"^digest +{got['digest']} \(vom:weights: of the tensors\)$", text, re.M), text
+    # in the short form the check's message names it by ("rendered with other weights (a file of digest ...")
+    from vom_plugin.farm.spans import _settings_stamp_differing
+
+    said = _settings_stamp_differing(json.dumps({"weights": got["file_digest"]}), json.dumps({"weights": "0" * 32}))
+    short = re.search(r"a file of digest (\w+);", said or "")
+    assert short and re.search(rf"^file_digest +{short[1]} \(vom:settings' weights, which vom farm check compares: "
+                               rf"of the file's bytes, metadata too; in full {got['file_digest']}\)$", text, re.M), text
     assert "metadata:\n" in text and "  lineage" in text and "a test -> its export" in text
     (tmp_path / "notes.txt").write_text("not weights")
     assert main(["info", "--model", str(tmp_path / "notes.txt")]) == 2

@@ -17,6 +17,12 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     return h.hexdigest()
 
 
+def short_digest(digest: str) -> str:
+    """A digest as messages name it (its first 12 hex digits): ``vom farm check``'s "a file of digest ..." and ``vom
+    info --model``'s ``file_digest``, so a TD finds the one in the other."""
+    return digest[:12]
+
+
 def build_id() -> str:
     """A digest of vom's own code as installed (its modules' and node definitions' bytes, by name): what tells two
     builds of one version apart (an editable install updated by a checkout, a farm mid-rollout), the same on every

@@ -26,7 +26,8 @@ frame, without the alpha channel or with values no matte has (NaN, above 1), wit
 (as vom wrote it before its mask was made hard), not written by vom, another frame's
 or another object's, or rendered from other keyframes, rotos, settings or weights than the shot's (an output of
 an earlier version of the shot), by another vom version's arithmetic, or from a plate frame, a picture
-(overscan) or an exposure the shot's plate no longer has.
+(overscan) or an exposure the shot's plate no longer has; and where the shot's weights or a roto cannot be read
+here (the outputs cannot be compared with them). With --json, what was not checked is in its "notes".
 
   vom farm openjd SHOT.yaml --out bundle/     then: deadline bundle submit bundle/
   vom farm opencue SHOT.yaml --out job.xml    then: submit job.xml with cuesubmit/pycue
@@ -139,8 +140,9 @@ def run(args: argparse.Namespace) -> int:
         missing = sorted(f for f, why in problems.items() if why.missing)
         bad = {f: problems[f] for f in sorted(problems) if not problems[f].missing}  # in frame order
         if args.json:
+            # what was not checked, as stderr says it (QA: a pipeline reading the JSON saw a clean pass)
             print(json.dumps({"shot": str(shot.path), "frames": len(shot.frames), "missing": missing,
-                              "bad": {str(f): why for f, why in bad.items()}}))
+                              "bad": {str(f): why for f, why in bad.items()}, "notes": notes}))
         if missing:
             print(f"vom farm check: {len(missing)} of {len(shot.frames)} frames of {one_line(shot.path)} have no "
                   f"output file ({one_line(shot.out)}): {compact_range(missing)}", file=sys.stderr)

@@ -15,13 +15,17 @@ HELP = "show versions, devices, and where the weights and cache live"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--model", metavar="NAME|PATH",
-                   help="instead: a weights file's metadata (lineage, settings, initial weights) and the digest "
-                        "renders stamp as vom:weights")
+                   help="instead: a weights file's metadata (lineage, settings, initial weights) and the digests "
+                        "renders stamp: vom:weights (digest, of the tensors) and the weights of vom:settings "
+                        "(file_digest, of the file's bytes, which vom farm check compares)")
 
 
 def weights_info(name: str) -> dict[str, Any]:
-    """A weights file as an audit reads it: where it is, its size, the digest a render stamps (``vom:weights``, of
-    the tensors) and its metadata as written (QA: reading an export's metadata needed Python)."""
+    """A weights file as an audit reads it: where it is, its size, the digests a render stamps (``digest``:
+    ``vom:weights``, of the tensors; ``file_digest``: ``vom:settings``' weights, of the file's bytes, which ``vom farm
+    check`` compares: metadata can change pixels) and its metadata as written (QA: reading an export's metadata needed
+    Python; the check named a file digest no command printed)."""
+    from vom_plugin.digest import content_digest
     from vom_plugin.engine.models import model_identity
     from vom_plugin.engine.weights import load_model, read_weights_metadata, weights_path
 
@@ -29,7 +33,20 @@ def weights_info(name: str) -> dict[str, Any]:
     meta = read_weights_metadata(path)  # InputError naming a missing or foreign file
     model = load_model(path)
     return {"file": os.path.abspath(path), "bytes": path.stat().st_size, "digest": model_identity(model),
-            "metadata": dict(sorted(meta.items()))}
+            "file_digest": content_digest(path), "metadata": dict(sorted(meta.items()))}
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A ``vom info --model`` value as its text says it: the two digests told apart, the file's in the short form
+    ``vom farm check`` names it by."""
+    from vom_plugin.digest import short_digest
+
+    if key == "digest":
+        return f"{value} (vom:weights: of the tensors)"
+    if key == "file_digest":
+        return (f"{short_digest(value)} (vom:settings' weights, which vom farm check compares: of the file's bytes, "
+                f"metadata too; in full {value})")
+    return value
 
 
 def _version(module: str, dist: str) -> str:
@@ -137,7 +154,11 @@ def collect(problems: list[str] | None = None) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     info = weights_info(args.model) if args.model else collect(problems)
-    if args.json:
+    if args.json and problems:
+        # the --json error contract ({"error", "exit_code", "kind"}: QA, a pipeline saw no error key on exit 2), the
+        # report kept under "info": a TD runs vom info to find what is wrong, and the rest of it says where to look
+        print(json.dumps({"error": "; ".join(problems), "exit_code": 2, "kind": "InputError", "info": info}, indent=2))
+    elif args.json:
         print(json.dumps(info, indent=2))
     else:
         meta = info.pop("metadata", None)
@@ -145,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         for k, v in info.items():
             if isinstance(v, list):
                 v = ", ".join(v) if v else "(none)"
-            print(f"{k:<{width}}  {v}")
+            print(f"{k:<{width}}  {_shown(k, v) if meta is not None else v}")
         if meta is not None:
             print("metadata:")
             for k, v in meta.items():

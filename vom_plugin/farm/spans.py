@@ -404,6 +404,7 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
             open_sequence(shot.plate)
         except InputError as e:
             raise InputError(f"{shot.path}: {e}") from None
+    check_recipe_inputs(shot)
     problems: dict[int, OutputProblem] = {}
     other = other_objects_note(shot)
     if other and notes is not None:
@@ -501,6 +502,34 @@ def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, O
                              f"or a killed one's (not frames); the next render removes a killed one's once it is "
                              f"{OTHER_HOST_STALE_S / 3600:g} h old (or delete them when no render runs)")
     return problems
+
+
+def check_recipe_inputs(shot: FarmShot) -> None:
+    """InputError, naming the shot file, the field and the file, where the shot's weights or one of its rotos cannot
+    be read here (missing, unreadable, not a weights file or not an image): the outputs' ``vom:recipe`` is a digest
+    of their contents, so without them no output can be told to be this version of the shot's, and a render of the
+    shot fails on them too (QA: the check passed, exit 0, a job that could not be verified, on a stderr warning
+    with a raw ``[Errno 2]``)."""
+    from vom_plugin.engine.shot import Shot, check_roto_file
+    from vom_plugin.engine.weights_header import read_weights_metadata
+    from vom_plugin.io import read_info
+    from vom_plugin.locations import weights_path
+
+    why = ("the outputs' recipe (vom:recipe: the shot's rotos, settings and weights) cannot be checked without it, "
+           "and a render of the shot fails on it too")
+    try:
+        read_weights_metadata(weights_path(Shot.from_yaml(shot.path).model))
+    except InputError as e:  # its own words name the file (and a shipped model's name: "model 'lite': ...")
+        raise InputError(f"{shot.path}: {'' if str(e).startswith('model ') else 'model: '}{e}; {why}") from None
+    for field_name, kf, path in shot.roto_files:
+        try:
+            check_roto_file(field_name, kf, path)
+        except InputError as e:
+            raise InputError(f"{shot.path}: {e}; {why}") from None
+        try:
+            read_info(path)
+        except InputError as e:
+            raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}): {e}; {why}") from None
 
 
 def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None, plate: str = "") -> bool:
@@ -714,8 +743,9 @@ class _Once:
             self._tried = True
             try:
                 self._value = self._compute(self.shot)
-            except self._errors as e:
-                self.unavailable = str(e)
+            except self._errors as e:  # an OSError as vom says one, not a raw "[Errno 2] ..." (QA)
+                self.unavailable = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and \
+                    e.strerror else str(e)
         return self._value
 
 
@@ -769,8 +799,11 @@ def _settings_stamp_differing(then: str, now: str) -> str | None:
         if old.get(name) == new.get(name):
             continue
         if name == "weights":  # a digest: the file's, not its name (another mount spells the path otherwise)
-            said.append(f"other weights (a file of digest {str(old.get(name))[:12]}; the shot's model is of "
-                        f"{str(new.get(name))[:12]}: another weights file, or another vom version's default)")
+            from vom_plugin.digest import short_digest
+
+            said.append(f"other weights (a file of digest {short_digest(str(old.get(name)))}; the shot's model is "
+                        f"of {short_digest(str(new.get(name)))}: another weights file, or another vom version's "
+                        f"default)")
         else:
             said.append(f"{name} {old.get(name, '(not said)')} (the shot's {new.get(name, '(none)')})")
     return ", ".join(said)
