@@ -172,6 +172,12 @@ def test_demo_cache_folder_is_the_working_folders(tmp_path: Path, monkeypatch: p
     assert seen["model"] == "default"
     assert main(["demo", "--model", "w/mine.safetensors", "--progress", "none"]) == 2
     assert seen["model"] == str(tmp_path / "w" / "mine.safetensors")
+    # each flag read once: $$ a $ of the path's own, not expanded again as the shot file's overrides
+    monkeypatch.setenv("VOM_T_SEQ", "sq01")
+    assert main(["demo", "--cache", "c$$VOM_T_SEQ", "--out", "o$$VOM_T_SEQ", "--model", "m$$VOM_T_SEQ.safetensors",
+                 "--progress", "none"]) == 2
+    assert (seen["cache"], Path(seen["out"]).parent, seen["model"]) == (
+        tmp_path / "c$VOM_T_SEQ", tmp_path / "o$VOM_T_SEQ", str(tmp_path / "m$VOM_T_SEQ.safetensors"))
     # a working size as vom render takes it (QA: refused as an unknown flag), the shot's without it
     seen.clear()
 

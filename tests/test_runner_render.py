@@ -1309,6 +1309,36 @@ def test_a_signal_that_stopped_a_render_is_passed_on_to_the_hosts_handler(shot_d
     assert kb.value.render_result != "the earlier one" and len(kb.value.render_result.frames) >= 2
 
 
+@pytest.mark.parametrize("where", ["prepare", "claim"])
+def test_a_sigint_before_the_first_frame_carries_an_empty_render_result(shot_dir: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                        where: str) -> None:
+    """A QA pass: Ctrl-C while ``prepare`` loads torch (or as the output claim is taken, the output folder made) went
+    up as a KeyboardInterrupt without ``render_result``, which the README says it carries: a host's
+    ``e.render_result.frames`` raised AttributeError. It carries an empty one, and no output folder is left."""
+    import vom_plugin
+    from vom_plugin.io.output_claim import OutputClaim
+
+    made: list[bool] = []  # whether the output folder was there when the SIGINT came
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        made.append((tmp_path / "new" / "sub").is_dir())
+        signal.raise_signal(signal.SIGINT)  # Python's own handler: KeyboardInterrupt here
+        raise AssertionError("SIGINT raised no KeyboardInterrupt")
+
+    if where == "prepare":
+        monkeypatch.setattr(vom_plugin, "import_torch", interrupted)
+    else:
+        monkeypatch.setattr(OutputClaim, "take", interrupted)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt) as kb:
+        render(shot(shot_dir, f"int_{where}", out=str(tmp_path / "new" / "sub" / "a.####.exr"),
+                    cache=str(tmp_path / "c")))
+    assert kb.value.render_result.frames == [] and kb.value.render_result.files == []
+    assert kb.value.render_result.paths == []
+    assert made == [where == "claim"] and not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize("kind", [KeyboardInterrupt, SystemExit])
 def test_a_keyboard_interrupt_raised_by_the_callback_says_what_is_on_disk(shot_dir: Path, tmp_path: Path,
                                                                           kind: type[BaseException]) -> None:

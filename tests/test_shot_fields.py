@@ -290,6 +290,67 @@ def test_environment_variables_in_a_shot_files_paths_are_expanded_once_and_an_un
     assert not any(p.name.startswith("$") for p in tmp_path.rglob("*"))
 
 
+def test_from_yamls_text_overrides_expand_environment_variables_as_the_flags_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A QA pass: ``Shot.from_yaml(f, out='$SHOW/o/a.####.exr')`` gave ``<cwd>/$SHOW/o/a.####.exr`` (a render then
+    made a folder named ``$SHOW``), where ``vom render f --out '$SHOW/...'`` writes under $SHOW. Text overrides are
+    read as the flags are; a ``Path`` built in Python is a path as it is, its ``$`` its own."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    show = tmp_path / "show$b"  # a $ in a variable's value is the path's own
+    monkeypatch.setenv("QA_SHOW", str(show))
+    monkeypatch.delenv("QA_UNSET", raising=False)
+    monkeypatch.delenv("b", raising=False)
+    f = tmp_path / "s.yaml"
+    f.write_text("plate: p.####.exr\nkeyframes: {1: r.0001.exr}\nout: o/a.####.exr\n")
+    shot = Shot.from_yaml(f, plate="$QA_SHOW/p.$F4.exr", out="${QA_SHOW}/o/a.####.exr", cache="$QA_SHOW/c",
+                          model="$QA_SHOW/m.safetensors", keyframes={1: "$QA_SHOW/r.0001.exr"})
+    assert (shot.plate, shot.out, shot.cache, shot.model) == (f"{show}/p.$F4.exr", f"{show}/o/a.####.exr",
+                                                              show / "c", f"{show}/m.safetensors")
+    assert shot.keyframes == {1: show / "r.0001.exr"}
+    assert Shot.from_yaml(f, keyframes=["$QA_SHOW/r.0001.exr@7"]).keyframes == {7: show / "r.0001.exr"}
+    assert Shot.from_yaml(f, objects={"hero": "$QA_SHOW/h.0003.exr"}, out="o2/a.####.exr").objects == {
+        "hero": {3: show / "h.0003.exr"}}
+    assert Shot.from_yaml(f, objects={"hero": {3: "$QA_SHOW/h.exr"}}, out="o2/a.####.exr").objects == {
+        "hero": {3: show / "h.exr"}}
+    assert Shot.from_yaml(f, out="o$$1/a.####.exr").out == str(work / "o$1" / "a.####.exr")  # $$: a $ of the path
+    literal = tmp_path / "lit$QA_SHOW"  # a Path: as built
+    shot = Shot.from_yaml(f, out=literal / "a.####.exr", keyframes={1: literal / "r.0001.exr"}, cache=literal)
+    assert (shot.out, shot.keyframes, shot.cache) == (str(literal / "a.####.exr"), {1: literal / "r.0001.exr"},
+                                                      literal)
+    for field, value, said in (
+            ("out", "$QA_UNSET/o/a.####.exr", "out '$QA_UNSET/o/a.####.exr': "),
+            ("cache", "$QA_UNSET/c", "cache '$QA_UNSET/c': "),
+            ("keyframes", {1: "$QA_UNSET/r.0001.exr"}, "keyframes[1] '$QA_UNSET/r.0001.exr': ")):
+        with pytest.raises(InputError) as e:
+            Shot.from_yaml(f, **{field: value})
+        assert str(e.value).startswith(said) and "$QA_UNSET is not set in the environment" in str(e.value), e.value
+    assert list(work.iterdir()) == []
+
+
+def test_a_shot_file_with_path_flags_reads_each_flag_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flags are read before ``Shot.from_yaml``, which reads text overrides as flags: passed on as final paths,
+    ``--out 'o$$QA_SEQ/...'`` is ``o$QA_SEQ`` (not a second expansion's ``osq01``), nor is a variable's value read
+    again."""
+    import argparse
+
+    from vom_plugin.commands.render import add_arguments, shot_from_args
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QA_SHOW", str(tmp_path / "show$QA_SEQ"))
+    monkeypatch.setenv("QA_SEQ", "sq01")
+    f = tmp_path / "s.yaml"
+    f.write_text("plate: p.####.exr\nkeyframes: {1: r.0001.exr}\nout: o/a.####.exr\n")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    got = shot_from_args(parser.parse_args([str(f), "--out", "o$$QA_SEQ/a.####.exr", "--cache", "$QA_SHOW/c",
+                                            "--roto", "r$$QA_SEQ/r.0001.exr", "--model", "m$$QA_SEQ.safetensors"]))
+    assert (got.out, got.cache) == (str(tmp_path / "o$QA_SEQ" / "a.####.exr"), tmp_path / "show$QA_SEQ" / "c")
+    assert got.keyframes == {1: tmp_path / "r$QA_SEQ" / "r.0001.exr"}
+    assert got.model == str(tmp_path / "m$QA_SEQ.safetensors")
+
+
 @pytest.mark.parametrize("out, said", [
     ("${QA_SHOW/vom/a.####.exr", r"out '\$\{QA_SHOW/vom/a\.####\.exr': the \$\{ at '\$\{QA_SHOW/vo' closes no "
                                  r"variable \(write \$\{NAME\}; a \$ of the path itself is written \$\$\)"),

@@ -159,6 +159,26 @@ def test_a_worker_of_another_environment_is_not_used(shot_dir: Path, worker: tup
     assert _worker_cpu(proc) - cpu0 < 0.5  # rendered by vom render itself
 
 
+def test_a_shot_request_is_the_clients_shot_its_paths_read_once(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client sends its Shot's final paths (``Shot.from_yaml`` expanded $SHOW, ``$$`` and overrides given as
+    text): the worker builds the same Shot, expanding nothing again (a $ of a folder's own, a variable's value)."""
+    from vom_plugin.engine.shot import Shot
+    from vom_plugin.worker.server import shot_from_request
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QA_SHOW", str(tmp_path / "show$QA_SEQ"))
+    monkeypatch.setenv("QA_SEQ", "sq01")
+    f = tmp_path / "s.yaml"
+    f.write_text("plate: $QA_SHOW/p.####.exr\nkeyframes: {1: r$$QA_SEQ/r.0001.exr}\nout: o/a.####.exr\n")
+    shot = Shot.from_yaml(f, out="$QA_SHOW/o$$QA_SEQ/a.####.exr", cache="$QA_SHOW/c")
+    sent = json.loads(json.dumps(shot.to_dict()))
+    got = shot_from_request(sent, str(shot.source_file))
+    assert got == shot and got.source_file == shot.source_file
+    assert got.out == str(tmp_path / "show$QA_SEQ" / "o$QA_SEQ" / "a.####.exr")
+    assert got.keyframes == {1: tmp_path / "r$QA_SEQ" / "r.0001.exr"}
+
+
 def test_a_refusal_says_both_values_of_what_differs() -> None:
     """QA: a refusal named the variable ("another $OMP_NUM_THREADS") but neither value, so the artist could not tell
     what to set; a signing key's value is never said (the worker's log keeps the reason)."""

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin import io as vio
     from vom_plugin.engine.progress import make_progress
     from vom_plugin.engine.runner import render
-    from vom_plugin.engine.shot import Shot
+    from vom_plugin.engine.shot import Shot, escape_file_paths
     from vom_plugin.errors import InputError
     from vom_plugin.locations import MODEL_ALIASES, demo_dir, weights_dir
 
@@ -124,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
     from vom_plugin.atomic import check_replaceable
 
     check_replaceable(out_dir / "contact_sheet.png", _sheet_is_ours(out_dir), "--out")  # before the render
-    shot = Shot.from_yaml(demo / "shot.yaml", out=str(out_dir / "alpha.####.exr"), model=model,
-                          device=args.device, cache=cache, working_size=args.working_size or None)
+    # read above as flags are: final paths, which from_yaml would expand again (a folder's own $)
+    paths = escape_file_paths({"out": str(out_dir / "alpha.####.exr"), "model": model, "cache": cache})
+    shot = Shot.from_yaml(demo / "shot.yaml", **paths, device=args.device, working_size=args.working_size or None)
     result = render(shot, progress=make_progress(args.progress, "vom demo"))
 
     # Accuracy against the renderer's ground truth, and a contact sheet to look at.

@@ -132,7 +132,7 @@ def _rotos(texts: list[str], flag: str) -> dict[str, Any]:
 def shot_from_args(args: argparse.Namespace) -> Any:
     """The Shot the flags describe (with SHOT.yaml underneath when given); InputError names the flag."""
     from vom_plugin.commands._args import flag_path
-    from vom_plugin.engine.shot import Shot, absolute
+    from vom_plugin.engine.shot import Shot, absolute, escape_file_paths
     from vom_plugin.errors import InputError
 
     values: dict[str, Any] = {}
@@ -159,7 +159,8 @@ def shot_from_args(args: argparse.Namespace) -> Any:
     if "objects" in values:
         values["objects"] = {n: {f: absolute(p) for f, p in kf.items()} for n, kf in values["objects"].items()}
     if args.shot:
-        shot = Shot.from_yaml(args.shot, **values)
+        # read above, naming the flag: final paths, which from_yaml's overrides would expand again ('o$$1' is o$1)
+        shot = Shot.from_yaml(args.shot, **escape_file_paths(values))
         if "keyframes" in values or "objects" in values:
             _say_rotos_dropped(args.shot, shot)
         return shot

@@ -296,7 +296,8 @@ def _bench_shot(*, config: str, model: str, shot_file: str | None, device: str, 
             model = str(Path(tmp) / f"{config}.safetensors")
             save_weights(build_model(config), model)
             label = f"{config} (random weights)"
-        yield Shot.from_yaml(shot_path, model=model, device=device), label, shot_path, size
+        # a final path (or a shipped name), which from_yaml would expand: a temporary folder's $ is its own
+        yield Shot.from_yaml(shot_path, model=escape_vars(model), device=device), label, shot_path, size
 
 
 def _format_rows(r: dict[str, Any], load: float) -> list[str]:

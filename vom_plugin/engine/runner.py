@@ -37,7 +37,7 @@ from vom_plugin.engine.shot import Shot, keyframes_stamp
 from vom_plugin.engine.shot_plate import gain_stamp, picture_stamp
 from vom_plugin.engine.step_cache import StepCache, state_interval
 from vom_plugin.engine.stop import Stop, signals
-from vom_plugin.errors import CancelledError, InputError, attached_result, users_file_error
+from vom_plugin.errors import CancelledError, InputError, VomError, attached_result, users_file_error
 from vom_plugin.grammar import object_channel
 from vom_plugin.io.output_claim import OutputClaim
 from vom_plugin.io.output_guard import identity as folder_identity
@@ -547,42 +547,52 @@ def render(shot: Shot | str | os.PathLike[str], progress: ProgressCallback | Non
     raises KeyboardInterrupt, a default SIGTERM ends the process, a host's own handler runs then; vom's command
     line keeps the CancelledError); an exception raised once frames are being rendered carries ``render_result``,
     the RenderResult of the frames whose files are complete (a callback's that raised, too: it stops the render as a
-    Stop). ``stop``: set from another thread to stop the same way; ``models``: weights kept loaded between renders;
+    Stop), and one raised before any work (a KeyboardInterrupt while prepare loads torch) an empty one. ``stop``:
+    set from another thread to stop the same way; ``models``: weights kept loaded between renders;
     ``memo``: decoded plate frames kept between renders (both a ``vom worker``'s).
     """
     t0 = time.perf_counter()
-    if isinstance(shot, str | os.PathLike):  # a shot file's path, as `vom render SHOT.yaml` takes it
-        shot = Shot.from_yaml(shot)
-    if not isinstance(shot, Shot):
-        raise TypeError(f"render: expected a Shot or a shot file's path, got {type(shot).__name__}")
-    # checked again as a new Shot: a field set after it was made (shot.frames = "1-2") is parsed and checked as
-    # one given to Shot(...) is, before any work, not found (or crashed on) half-way
-    shot = shot.checked()
-    if progress is not None and not callable(progress):
-        raise TypeError(f"render: progress must be a function taking an event dict, got {type(progress).__name__}")
-    if stop is not None and not isinstance(stop, Stop):  # QA: stop=1 failed deep inside, 'int' has no is_set
-        raise TypeError(f"render: stop must be a vom_plugin.Stop (set it from another thread to stop the render), got "
-                        f"{type(stop).__name__}")
-    check_not_forked()
-    if stop is not None and stop.is_set():  # before the model is loaded and the output folders made
-        raise CancelledError(f"stopped by {stop.by or 'Stop.set()'} before the render started: no frame was written",
-                             by=stop.by or "Stop.set()")
-    if progress is not None:
-        progress = _CalledUntilItRaises(progress)
-    if memo is not None:
-        memo.begin_render()
-    job = prepare(shot, models, memo)
+    job: Job | None = None
+    working = False  # whether _render_job began: before, nothing is written (it says what is on disk after)
     try:
+        if isinstance(shot, str | os.PathLike):  # a shot file's path, as `vom render SHOT.yaml` takes it
+            shot = Shot.from_yaml(shot)
+        if not isinstance(shot, Shot):
+            raise TypeError(f"render: expected a Shot or a shot file's path, got {type(shot).__name__}")
+        # checked again as a new Shot: a field set after it was made (shot.frames = "1-2") is parsed and checked as
+        # one given to Shot(...) is, before any work, not found (or crashed on) half-way
+        shot = shot.checked()
+        if progress is not None and not callable(progress):
+            raise TypeError(f"render: progress must be a function taking an event dict, got "
+                            f"{type(progress).__name__}")
+        if stop is not None and not isinstance(stop, Stop):  # QA: stop=1 failed deep inside, 'int' has no is_set
+            raise TypeError(f"render: stop must be a vom_plugin.Stop (set it from another thread to stop the render), "
+                            f"got {type(stop).__name__}")
+        check_not_forked()
+        if stop is not None and stop.is_set():  # before the model is loaded and the output folders made
+            raise CancelledError(f"stopped by {stop.by or 'Stop.set()'} before the render started: no frame was "
+                                 f"written", by=stop.by or "Stop.set()")
+        if progress is not None:
+            progress = _CalledUntilItRaises(progress)
+        if memo is not None:
+            memo.begin_render()
+        job = prepare(shot, models, memo)
         try:
             # held to the render's end: another render writing these frames refuses this one, before any work
             job.claim = OutputClaim.take(shot.out_patterns().values(), job.frames, _described(shot))
+            working = True
             return _render_job(job, shot, progress, stop, t0)
         finally:
             job.claim.release()  # (its file gone first: a folder holding it is not empty)
-    except BaseException:
-        # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left (QA); a
-        # folder with a frame in it is not empty, and stays
-        remove_empty_folders(job.made_folders, job.made_ids)
+    except BaseException as e:
+        if not working and attached_result(e) is None and not isinstance(e, VomError):  # (a VomError has its own)
+            # a Ctrl-C while prepare loads torch, or as the claim is taken: the README's KeyboardInterrupt carries
+            # `.render_result` (QA: a host reading it got AttributeError); no frame, no file
+            e.render_result = RenderResult()  # type: ignore[attr-defined]
+        if job is not None:
+            # stopped before any frame (a callback that raised at the start, Ctrl-C in it): no empty folder left
+            # (QA); a folder with a frame in it is not empty, and stays
+            remove_empty_folders(job.made_folders, job.made_ids)
         raise
 
 

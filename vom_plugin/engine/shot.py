@@ -404,7 +404,12 @@ class Shot:
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> Shot:
         """Load a YAML shot file (plain data, no aliases: ``safe_yaml``); ``overrides`` (knob names) replace
         its fields, None leaving the file's. Relative paths in the file are the file's folder's; those of
-        ``overrides`` the working folder's, as on the command line (``vom render shot.yaml --out ...``)."""
+        ``overrides`` the working folder's, as on the command line (``vom render shot.yaml --out ...``).
+
+        Paths given as text in ``overrides`` (plate, out, cache, model, the rotos of keyframes and objects) are read
+        as those flags read theirs: ``$SHOW``/``${SHOW}`` expanded, an unset variable refused naming the field, ``$$``
+        a ``$`` of the path itself, ``~user``. A ``pathlib.Path`` (or a ``fileseq.FileSequence``) is a path built in
+        Python, taken as it is: its ``$`` is its own (``~`` at its start is still a home folder, as in ``Shot``)."""
         from vom_plugin import safe_yaml
 
         # a misspelt keyword is the caller's, not the file's (QA: blamed on the shot file, with no hint)
@@ -421,7 +426,8 @@ class Shot:
             raise InputError(f"shot file {str(p)!r}: {e}") from None
         overrides = {k: v for k, v in overrides.items() if v is not None}
         if overrides:  # (the working folder is asked for only then: it may be gone, a shot file's paths need it not)
-            overrides = _resolved(overrides, _working_folder("a flag's path"))
+            # text is expanded as a flag is (QA: out='$SHOW/o/a.####.exr' wrote into a folder named $SHOW)
+            overrides = _resolved(_expand_file_paths(overrides), _working_folder("a flag's path"))
         try:
             data = _resolved(data, p.resolve().parent)
         except InputError as e:  # a ~user of no user: which file says it (QA)
@@ -693,18 +699,30 @@ def escape_vars(path: str) -> str:
 
 
 def _expand_file_paths(data: dict[str, Any]) -> dict[str, Any]:
-    """A shot file's path fields with their environment variables expanded (``expand_vars``)."""
+    """A shot file's path fields (or ``Shot.from_yaml``'s overrides) with the environment variables of their text
+    expanded (``expand_vars``); a ``Path`` or other object is left as it is."""
+    return _map_file_paths(data, expand_vars)
+
+
+def escape_file_paths(data: dict[str, Any]) -> dict[str, Any]:
+    """``data``'s path fields, final paths (flags read already), as ``Shot.from_yaml`` takes them: a ``$`` of their
+    own written ``$$`` (``escape_vars``), so its overrides' expansion reads each back as it is, not a second time."""
+    return _map_file_paths(data, lambda v, _field: escape_vars(v))
+
+
+def _map_file_paths(data: dict[str, Any], how: Callable[[str, str], str]) -> dict[str, Any]:
+    """``data`` with ``how(text, field)`` applied to the text of its path fields (a shipped model name is none)."""
     def rotos(v: Any, field: str) -> Any:
         if isinstance(v, Mapping):
-            return {k: expand_vars(p, f"{field}[{k}]") if isinstance(p, str) else p for k, p in v.items()}
-        if isinstance(v, list):
-            return [expand_vars(p, field) if isinstance(p, str) else p for p in v]
-        return expand_vars(v, field) if isinstance(v, str) else v
+            return {k: how(p, f"{field}[{k}]") if isinstance(p, str) else p for k, p in v.items()}
+        if isinstance(v, list | tuple):  # (a tuple as _keyframes takes one)
+            return [how(p, field) if isinstance(p, str) else p for p in v]
+        return how(v, field) if isinstance(v, str) else v
 
     out = dict(data)
     for name in ("plate", "out", "cache", "model"):
         if isinstance(out.get(name), str) and not (name == "model" and out[name] in MODEL_ALIASES):
-            out[name] = expand_vars(out[name], name)
+            out[name] = how(out[name], name)
     if "keyframes" in out:
         out["keyframes"] = rotos(out["keyframes"], "keyframes")
     if isinstance(out.get("objects"), Mapping):
