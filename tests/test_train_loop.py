@@ -150,6 +150,53 @@ def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path, capsys:
     assert L._initial_weights({"config": "lite"}) == "random"
 
 
+def test_an_export_over_the_shipped_weights_is_refused_unless_told(tmp_path: Path, capsys, monkeypatch):
+    """QA: `vom train --export CKPT --to vom_plugin/weights/lite.safetensors`, the example of the epilog and the
+    README, replaced the shipped 226-step weights with a 40-step run's, no copy kept, exit 0. A --to that is a
+    shipped weights file (the package's folder or VOM_WEIGHTS_DIR's, through links) is refused, naming what is there
+    and the flag; with --replace-shipped it is replaced, said as any replace is. Exports elsewhere are as they were."""
+    import shutil
+
+    from vom_plugin import locations
+    from vom_plugin.engine.weights import read_weights_metadata
+    from vom_plugin.model import build_model
+
+    ck = {"model": build_model("lite").state_dict(), "optimizer": {}, "step": 12, "elapsed_s": 60.0, "best": 1.0,
+          "config": "lite", "torch_rng": torch.get_rng_state()}
+    torch.save(ck, tmp_path / "best.pt")
+    shipped = locations.weights_path("lite")
+    step = read_weights_metadata(shipped)["step"]
+    package = tmp_path / "package"  # stand-ins of the package's weights folder and a site's VOM_WEIGHTS_DIR
+    (package / "weights").mkdir(parents=True)
+    site = tmp_path / "site"
+    site.mkdir()
+    for folder in (package / "weights", site):
+        shutil.copyfile(shipped, folder / "lite.safetensors")
+    monkeypatch.setattr(locations, "PACKAGE_DIR", package)
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", str(site))
+    (tmp_path / "link").symlink_to(package / "weights")
+    export = ["train", "--export", str(tmp_path / "best.pt"), "--to"]
+    for to, named in ((site / "lite.safetensors", "the shipped weights file"),
+                      (tmp_path / "link" / "lite.safetensors",
+                       f"the shipped weights file {package / 'weights' / 'lite.safetensors'}")):
+        before = to.read_bytes()
+        assert main([*export, str(to)]) == 2
+        err = capsys.readouterr().err
+        assert f"--to {to}: is {named} (lite weights, step {step}, vom " in err, err
+        assert "pass --replace-shipped to replace it (no copy of it is kept)" in err
+        assert to.read_bytes() == before
+        assert main(["train", "--calibrate", str(tmp_path / "w.safetensors"), "--to", str(to)]) == 2
+        assert "--replace-shipped" in capsys.readouterr().err and to.read_bytes() == before
+    assert main([*export, str(site / "lite.safetensors"), "--replace-shipped"]) == 0
+    assert f"(replaced: lite weights, step {step}, vom " in capsys.readouterr().out
+    assert read_weights_metadata(site / "lite.safetensors")["step"] == "12"
+    assert main([*export, str(site / "mine.safetensors")]) == 0  # a new file beside them replaces nothing
+    assert main([*export, str(tmp_path / "lite.safetensors")]) == 0  # elsewhere: as before
+    capsys.readouterr()
+    assert main(["train", "--out", str(tmp_path / "run"), "--replace-shipped"]) == 2
+    assert "--replace-shipped: not an option of a training run" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--out", "X", "--size", "100"], "--size 100: must be a multiple of 16"),
     (["--out", "X", "--frames", "2"], "--frames 2: clips need at least 3 frames"),
