@@ -482,7 +482,9 @@ def test_a_benchmark_folder_keeps_the_users_pictures_frames_and_links(tmp_path: 
     or removed, and the folders it writes into are its own."""
     pytest.importorskip("matplotlib")
     out = tmp_path / "u"
-    argv = ["benchmark", "--data", "synth:1", "--frames", "3", "--size", "32", "--methods", "static", "--out", str(out)]
+    # (--replace-alphas: each run here replaces the one before's saved alphas, as it means to)
+    argv = ["benchmark", "--data", "synth:1", "--frames", "3", "--size", "32", "--methods", "static",
+            "--replace-alphas", "--out", str(out)]
     assert main([*argv, "--save-alphas"]) == 0, capsys.readouterr().err
     assert main([*argv, "--save-alphas"]) == 0  # its own plot and frames are replaced
     capsys.readouterr()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -461,7 +462,7 @@ def test_vom_benchmark_writes_json_and_plots(tmp_path, capsys):
     # made it (a table pasted from a quick run read like a full default one)
     (tmp_path / "shots" / "a" / "shot.yaml").write_text("colorspace: ACEScg\n")
     assert main(["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--methods", "static", "--frames", "2",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--replace-alphas"]) == 0
     title = capsys.readouterr().out.splitlines()[0]
     assert f"data shots:{tmp_path / 'shots'}" in title and "frames 2" in title and "plates read as ACEScg" in title
     assert "model" not in title and "working size" not in title  # no vom method: it said "model None"
@@ -486,11 +487,44 @@ def test_a_benchmark_into_an_earlier_ones_folder_leaves_none_of_its_results(tmp_
                  "--save-alphas"]) == 0
     assert (out / "a.png").is_file() and len(list((out / "a" / "flow").glob("alpha.*.exr"))) == 3
     (out / "a" / "flow" / "notes.txt").write_text("mine")
-    assert main(["benchmark", "--data", f"shots:{tmp_path / 'two'}", "--methods", "static", "--out", str(out)]) == 0
-    capsys.readouterr()
+    assert main(["benchmark", "--data", f"shots:{tmp_path / 'two'}", "--methods", "static", "--out", str(out),
+                 "--replace-alphas"]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert re.search(r"; replaced the earlier run's report \(written \d{4}-\d\d-\d\d \d\d:\d\d, clip\(s\) a, "
+                     r"method\(s\) static, flow\): 1 plot\(s\) and 6 saved alpha\(s\) of it removed, 0 saved "
+                     r"alpha\(s\) written over$", said), said
     assert [c["name"] for c in json.loads((out / "benchmark.json").read_text())["clips"]] == ["b"]
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         "a", "a/flow", "a/flow/notes.txt", "b.png", "benchmark.json"]
+
+
+def test_a_benchmark_into_a_folder_of_saved_alphas_is_refused_unless_told(tmp_path, capsys):
+    """QA: a second benchmark into the folder (to compare another model) removed the first run's saved mattes, 8 EXRs,
+    saying only "wrote .../benchmark.json and 1 plot(s)". A render's output is kept: the run is refused before any
+    work, naming the frames and the flag; with --replace-alphas it goes on and says what it replaced and removed."""
+    _shot(tmp_path / "shots" / "a")
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--data", f"shots:{tmp_path / 'shots'}", "--out", str(out)]
+    assert main([*argv, "--methods", "static", "flow", "--save-alphas"]) == 0
+    capsys.readouterr()
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert len([p for p in before if p.suffix == ".exr"]) == 6
+    for again in (["--methods", "static"], ["--methods", "static", "flow", "--save-alphas"]):
+        assert main([*argv, *again]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out}: holds the alphas an earlier benchmark saved (written " in err, err
+        assert "clip(s) a, method(s) static, flow)" in err
+        assert f"{out / 'a' / 'flow'} (3 frame(s), alpha.1001.exr ...)" in err
+        assert f"{out / 'a' / 'static'} (3 frame(s), alpha.1001.exr ...)" in err
+        assert "pass --replace-alphas to let it, or give another --out" in err
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing lost
+    assert main([*argv, "--methods", "static", "--save-alphas", "--replace-alphas"]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.endswith("0 plot(s) and 3 saved alpha(s) of it removed, 3 saved alpha(s) written over"), said
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.exr")) == [
+        f"a/static/alpha.100{i}.exr" for i in (1, 2, 3)]
+    assert main(["benchmark", "--data", "synth:1", "--replace-alphas"]) == 2
+    assert "--replace-alphas is an --out option" in capsys.readouterr().err
 
 
 def test_a_hole_in_a_shots_plate_or_ground_truth_is_refused_before_any_render(tmp_path, capsys):

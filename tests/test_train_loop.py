@@ -150,6 +150,53 @@ def test_export_writes_fp16_safetensors_the_engine_loads(tmp_path: Path, capsys:
     assert L._initial_weights({"config": "lite"}) == "random"
 
 
+def test_an_export_over_the_shipped_weights_is_refused_unless_told(tmp_path: Path, capsys, monkeypatch):
+    """QA: `vom train --export CKPT --to vom_plugin/weights/lite.safetensors`, the example of the epilog and the
+    README, replaced the shipped 226-step weights with a 40-step run's, no copy kept, exit 0. A --to that is a
+    shipped weights file (the package's folder or VOM_WEIGHTS_DIR's, through links) is refused, naming what is there
+    and the flag; with --replace-shipped it is replaced, said as any replace is. Exports elsewhere are as they were."""
+    import shutil
+
+    from vom_plugin import locations
+    from vom_plugin.engine.weights import read_weights_metadata
+    from vom_plugin.model import build_model
+
+    ck = {"model": build_model("lite").state_dict(), "optimizer": {}, "step": 12, "elapsed_s": 60.0, "best": 1.0,
+          "config": "lite", "torch_rng": torch.get_rng_state()}
+    torch.save(ck, tmp_path / "best.pt")
+    shipped = locations.weights_path("lite")
+    step = read_weights_metadata(shipped)["step"]
+    package = tmp_path / "package"  # stand-ins of the package's weights folder and a site's VOM_WEIGHTS_DIR
+    (package / "weights").mkdir(parents=True)
+    site = tmp_path / "site"
+    site.mkdir()
+    for folder in (package / "weights", site):
+        shutil.copyfile(shipped, folder / "lite.safetensors")
+    monkeypatch.setattr(locations, "PACKAGE_DIR", package)
+    monkeypatch.setenv("VOM_WEIGHTS_DIR", str(site))
+    (tmp_path / "link").symlink_to(package / "weights")
+    export = ["train", "--export", str(tmp_path / "best.pt"), "--to"]
+    for to, named in ((site / "lite.safetensors", "the shipped weights file"),
+                      (tmp_path / "link" / "lite.safetensors",
+                       f"the shipped weights file {package / 'weights' / 'lite.safetensors'}")):
+        before = to.read_bytes()
+        assert main([*export, str(to)]) == 2
+        err = capsys.readouterr().err
+        assert f"--to {to}: is {named} (lite weights, step {step}, vom " in err, err
+        assert "pass --replace-shipped to replace it (no copy of it is kept)" in err
+        assert to.read_bytes() == before
+        assert main(["train", "--calibrate", str(tmp_path / "w.safetensors"), "--to", str(to)]) == 2
+        assert "--replace-shipped" in capsys.readouterr().err and to.read_bytes() == before
+    assert main([*export, str(site / "lite.safetensors"), "--replace-shipped"]) == 0
+    assert f"(replaced: lite weights, step {step}, vom " in capsys.readouterr().out
+    assert read_weights_metadata(site / "lite.safetensors")["step"] == "12"
+    assert main([*export, str(site / "mine.safetensors")]) == 0  # a new file beside them replaces nothing
+    assert main([*export, str(tmp_path / "lite.safetensors")]) == 0  # elsewhere: as before
+    capsys.readouterr()
+    assert main(["train", "--out", str(tmp_path / "run"), "--replace-shipped"]) == 2
+    assert "--replace-shipped: not an option of a training run" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--out", "X", "--size", "100"], "--size 100: must be a multiple of 16"),
     (["--out", "X", "--frames", "2"], "--frames 2: clips need at least 3 frames"),
@@ -645,6 +692,51 @@ def test_a_run_resumed_after_its_warm_up_skips_what_the_uninterrupted_run_skips(
     assert L.load_checkpoint(tmp_path / "b" / "last.pt")["guard"]["skipped"] == a["skipped"]
 
 
+def test_the_train_csv_row_after_a_resume_averages_its_whole_window(tmp_path: Path, tiny, monkeypatch):
+    """QA: stopped mid-window and resumed, the run's weights were the uninterrupted run's to the bit, but its next
+    train.csv row averaged only the steps since the resume (step 20 total 2.27261 against 2.17177). The checkpoint
+    keeps the running sums: the rows are the uninterrupted run's. A checkpoint from before them still resumes, and
+    says which row averages fewer steps."""
+    import signal
+
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    kw = dict(val_minutes=0, log_every=4, max_steps=12)
+    losses, calls = L.clip_losses, []
+
+    def stop_at_6(*a, **k):
+        calls.append(1)
+        if len(calls) == 6:  # in step 6: a preempted machine, mid-window (rows at 4, 8, 12)
+            signal.raise_signal(signal.SIGTERM)
+        return losses(*a, **k)
+
+    L.train(_args(tmp_path / "a", shots, **kw), log=lambda m: None)
+    monkeypatch.setattr(L, "clip_losses", stop_at_6)
+    assert L.train(_args(tmp_path / "b", shots, **kw), log=lambda m: None)["step"] == 6
+    monkeypatch.setattr(L, "clip_losses", losses)
+    old = tmp_path / "old"
+    import shutil
+
+    shutil.copytree(tmp_path / "b", old)
+    L.train(_args(tmp_path / "b", shots, resume=True, **kw), log=lambda m: None)
+    terms = ["step", *L.LOSS_KEYS]
+
+    def logged(run: str) -> list[list[str]]:
+        return [[r[k] for k in terms if k in r] for r in _rows(tmp_path / run / "train.csv")]
+
+    assert [r[0] for r in logged("a")] == ["4", "8", "12"]
+    assert logged("b") == logged("a")  # the row at step 8 too, every loss term to the CSV's digits
+    # a checkpoint an older vom wrote (no sums): resumed as before, the short row said
+    ck = torch.load(old / "last.pt", weights_only=True)
+    del ck["log_window"]
+    torch.save(ck, old / "last.pt")
+    said: list[str] = []
+    L.train(_args(old, shots, resume=True, **kw), log=said.append)
+    assert f"{old / 'last.pt'}: holds no running sums of train.csv (an older vom's checkpoint): its row at step 8 " \
+        "averages the 2 step(s) since this resume, not 4" in said, said
+    assert [r[0] for r in logged("old")] == ["4", "8", "12"] and logged("old")[2] == logged("a")[2]
+
+
 def test_a_stop_during_validation_abandons_it(tmp_path: Path, tiny, monkeypatch):
     """A SIGTERM during a validation waited for every validation clip (54 s at 64 px; a preempted machine's grace
     period may be shorter, QA): the validation is given up before the next clip, best.pt untouched, the checkpoint
@@ -748,6 +840,45 @@ def test_a_damaged_checkpoint_is_named_not_a_traceback(tmp_path: Path, tiny, cut
     # the advice works
     (out / "last.pt").write_bytes((out / "best.pt").read_bytes())
     assert L.train(_args(out, shots, max_steps=2, val_minutes=0, resume=True), log=lambda m: None)["step"] == 2
+
+
+def test_a_checkpoint_that_loads_but_lacks_a_field_is_refused_naming_it(tmp_path: Path, tiny, capsys):
+    """QA: a checkpoint without torch_rng, elapsed_s or optimizer, or with step 'abc', crashed --resume with a KeyError
+    or ValueError, "internal error (exit 1)"; the README says a damaged checkpoint is refused with exit 2. Refused
+    naming the file and the field, before the run's folder is touched."""
+    shots = tmp_path / "no_shots"
+    shots.mkdir()
+    out = tmp_path / "run"
+    L.train(_args(out, shots, max_steps=1, val_minutes=0), log=lambda m: None)
+    good = torch.load(out / "last.pt", weights_only=True)
+    last = out / "last.pt"
+    cases = [("torch_rng", None, "it has no 'torch_rng' (torch's random state)"),
+             ("elapsed_s", None, "it has no 'elapsed_s' (seconds trained)"),
+             ("optimizer", None, "it has no 'optimizer' (the optimizer's state)"),
+             ("step", "abc", "its 'step' is 'abc', not a whole number of steps"),
+             ("torch_rng", torch.zeros(3, dtype=torch.uint8), "its 'torch_rng' is not torch's random state"),
+             ("optimizer", {"state": {}, "param_groups": [{"lr": 1.0}]}, "its 'optimizer' does not load")]
+    for field, value, says in cases:
+        ck = dict(good)
+        if value is None:
+            del ck[field]
+        else:
+            ck[field] = value
+        torch.save(ck, last)
+        logs = {f.name: f.read_bytes() for f in out.iterdir() if f.name != "last.pt"}
+        with pytest.raises(InputError) as e:
+            L.train(_args(out, shots, max_steps=2, val_minutes=0, resume=True), log=lambda m: None)
+        assert str(e.value).startswith(f"checkpoint {last}: damaged or not a vom training checkpoint: {says}"), \
+            e.value
+        assert {f.name: f.read_bytes() for f in out.iterdir() if f.name != "last.pt"} == logs  # the run's log too
+    ck = dict(good)
+    del ck["elapsed_s"]
+    torch.save(ck, last)
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", "2", "--val-minutes", "0"]) == 2
+    assert f"checkpoint {last}: damaged or not a vom training checkpoint: it has no 'elapsed_s'" in \
+        capsys.readouterr().err
+    with pytest.raises(InputError, match="it has no 'elapsed_s'"):  # an export reads it too
+        L.export_weights(last, tmp_path / "w.safetensors")
 
 
 def test_a_new_best_checkpoints_the_run_too(tmp_path: Path, tiny, monkeypatch):

@@ -28,7 +28,12 @@ benchmark.json and one <clip>.png of per-frame MAD and dtSSD per method. A shot'
 plate's first to its last in its step (a plate on twos: every other frame, as vom render reads it, with no
 dtSSD or MESSDdt: no two frames adjacent): a plate or GT frame missing, a frame of another size and a GT with
 NaN/Inf or values above 2 or below -1 are refused (exit 2) before any shot is rendered. How a clip was scored (GT
-clipped to 0-1, values not defined in some frames) is noted on stderr."""
+clipped to 0-1, values not defined in some frames) is noted on stderr.
+
+--out into an earlier benchmark's folder replaces its report and removes its plots of clips this run does not
+plot (a folder holds one run's files), and says so. Where the earlier run saved alphas (--save-alphas), they are
+a render's output: the run is refused (exit 2, naming them) before any work unless --replace-alphas lets it
+write over or remove them."""
 
 METHODS = ("vom", "static", "flow", "flow_cf", "oracle_cf")
 
@@ -70,6 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", help="write benchmark.json and per-clip PNG plots here")
     p.add_argument("--save-alphas", action="store_true",
                    help="also write every method's alphas to DIR/<clip>/<method>/alpha.####.exr (needs --out)")
+    p.add_argument("--replace-alphas", action="store_true",
+                   help="with --out: write over or remove the alphas an earlier benchmark saved in DIR (without it, "
+                        "a folder holding them is refused)")
 
 
 def _load_vom(args: argparse.Namespace, explicit: bool):
@@ -111,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--save-alphas needs --out DIR (where to write the alphas)")
     names = list(args.methods or METHODS)
     _require_extras(names, args)
+    earlier_alphas: dict[tuple[str, str], list[Path]] = {}  # what an earlier run saved in --out, found before the work
     if args.out:  # before the work: a folder of the user's is refused, not written over at the end
         from vom_plugin.atomic import check_replaceable
 
@@ -125,6 +134,15 @@ def run(args: argparse.Namespace) -> int:
                                  "folder, or one an earlier vom benchmark wrote")
         except OSError as e:
             raise InputError(f"--out {out_dir}: {e.strerror or e}") from None
+        # an earlier run's saved mattes are kept unless the user says otherwise (QA: a second run into the folder, to
+        # compare another model, removed the first one's 8 EXRs, saying only that it wrote its report)
+        earlier_alphas = _earlier_alphas(out_dir, _earlier_clips(out_dir / "benchmark.json"))
+        if earlier_alphas and not args.replace_alphas:
+            raise InputError(f"--out {out_dir}: holds the alphas an earlier benchmark saved "
+                             f"({_earlier_run(out_dir / 'benchmark.json')}): {_said_alphas(earlier_alphas)}; this run "
+                             "would write over or remove them: pass --replace-alphas to let it, or give another --out")
+    elif args.replace_alphas:
+        raise InputError("--replace-alphas is an --out option (the folder whose earlier saved alphas it may replace)")
 
     model, device = None, "cpu"
     notes = []
@@ -186,21 +204,32 @@ def run(args: argparse.Namespace) -> int:
 
         out = make_folder(args.out, "--out")
         earlier = _earlier_clips(out / "benchmark.json")
+        # what this run replaces, said as `vom train --export` says the weights it replaced
+        replaced = _earlier_run(out / "benchmark.json") if earlier else None
         for c in result.clips:  # every plot's path before the report and the plots are written (saved alphas: above)
             check_replaceable(out / f"{c.name}.png", plot_replaceable(), "--out")
         write_text_atomic(out / "benchmark.json", json.dumps(payload, indent=2))
         for c in result.clips:
             plot_clip(c, out / f"{c.name}.png", region=args.region)
         kept = {(c.name, m) for c in result.clips for m in c.scores} if args.save_alphas else set()
-        _remove_earlier(out, earlier, {c.name for c in result.clips}, kept)
+        plots_removed, alphas_removed = _remove_earlier(out, earlier, {c.name for c in result.clips}, kept,
+                                                        earlier_alphas)
+        written = [p for (clip, method), frames in earlier_alphas.items() if (clip, method) in kept for p in frames
+                   if p.is_file()]
+        said = f"wrote {Path(args.out) / 'benchmark.json'} and {len(result.clips)} plot(s)"
+        if replaced:
+            said += (f"; replaced the earlier run's report ({replaced}): {plots_removed} plot(s) and {alphas_removed} "
+                     f"saved alpha(s) of it removed, {len(written)} saved alpha(s) written over")
     if args.json:
         print(json.dumps(payload, indent=2))
+        if args.out and replaced:  # stdout is the JSON: what was replaced goes beside the notes
+            print(f"vom benchmark: {said}", file=sys.stderr)
         return 0
     for n in notes:
         print(f"note: {n}")
     print(format_table(result))
     if args.out:
-        print(f"wrote {Path(args.out) / 'benchmark.json'} and {len(result.clips)} plot(s)")
+        print(said)
     return 0
 
 
@@ -213,35 +242,86 @@ def _earlier_clips(report: Path) -> list[str]:
         return []
 
 
-def _remove_earlier(out: Path, earlier: list[str], plotted: set[str], saved: set[tuple[str, str]]) -> None:
+def _earlier_run(report: Path) -> str:
+    """The earlier run whose report is ``report``, as the messages say it: when it was written, its clips and
+    methods."""
+    import time
+
+    try:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(report.stat().st_mtime))
+        data = json.loads(report.read_text())
+        clips = _earlier_clips(report)
+        methods = [str(m) for m in data.get("methods") or []]
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+        return f"{report}, which does not read"
+    shown = ", ".join(clips[:5]) + (f" and {len(clips) - 5} more" if len(clips) > 5 else "")
+    return (f"written {when}, clip(s) {shown or 'none'}, method(s) {', '.join(methods) or 'none'}"
+            if data.get("complete", True) else f"written {when}, stopped before its report")
+
+
+def _plain_name(name: str) -> bool:
+    """A clip name from the report that is a plain file name (one of another's could point anywhere)."""
+    return Path(name).name == name and name not in ("", ".", "..")
+
+
+def _earlier_alphas(out: Path, earlier: list[str]) -> dict[tuple[str, str], list[Path]]:
+    """The alphas an earlier benchmark saved in ``out`` for the clips its report lists: frames marked with
+    vom:benchmark_method in plain ``<clip>/<method>/`` folders, by (clip, method). A frame that does not read is not
+    known to be ours and is not among them."""
+    from vom_plugin.io import read_info
+
+    found: dict[tuple[str, str], list[Path]] = {}
+    for name in earlier:
+        folder = out / name
+        if not _plain_name(name) or not folder.is_dir() or folder.is_symlink():
+            continue
+        for method_dir in sorted(folder.iterdir()):
+            if not method_dir.is_dir() or method_dir.is_symlink():
+                continue
+            for frame in sorted(method_dir.glob("alpha.*.exr")):
+                try:
+                    ours = read_info(frame).metadata.get("vom:benchmark_method") == method_dir.name
+                except Exception:
+                    ours = False
+                if ours:
+                    found.setdefault((name, method_dir.name), []).append(frame)
+    return found
+
+
+def _said_alphas(alphas: dict[tuple[str, str], list[Path]]) -> str:
+    """``{(clip, method): frames}`` as a message says it: each folder, its frame count and its first frame."""
+    parts = [f"{frames[0].parent} ({len(frames)} frame(s), {frames[0].name} ...)" for frames in alphas.values()]
+    return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more folder(s)" if len(parts) > 6 else "")
+
+
+def _remove_earlier(out: Path, earlier: list[str], plotted: set[str], saved: set[tuple[str, str]],
+                    alphas: dict[tuple[str, str], list[Path]]) -> tuple[int, int]:
     """What an earlier benchmark wrote into ``out`` that this one did not write again: its clips' plots and its
-    saved alphas (frames marked with vom:benchmark_method), which beside the new benchmark.json read as this run's
-    (QA: a folder of an earlier run's plots and alphas, its new report listing one clip). Nothing else is touched."""
+    saved alphas (``_earlier_alphas``), which beside the new benchmark.json read as this run's (QA: a folder of an
+    earlier run's plots and alphas, its new report listing one clip). Nothing else is touched. Returns how many plots
+    and alphas it removed."""
     import contextlib
 
     from vom_plugin.eval.plot import is_vom_plot
-    from vom_plugin.io import read_info
 
+    plots = removed = 0
     for name in earlier:
-        if Path(name).name != name or name in ("", ".", ".."):  # a name from the file is a plain file name or nothing
-            continue
         plot = out / f"{name}.png"
-        if name not in plotted and is_vom_plot(plot):  # a picture of the user's of that name stays
+        if _plain_name(name) and name not in plotted and is_vom_plot(plot):  # a picture of the user's of that name
             plot.unlink()
-        folder = out / name
-        if not folder.is_dir() or folder.is_symlink():
+            plots += 1
+    for (name, method), frames in alphas.items():
+        if (name, method) in saved:
             continue
-        for method_dir in list(folder.iterdir()):
-            if (name, method_dir.name) in saved or not method_dir.is_dir() or method_dir.is_symlink():
-                continue
-            for frame in method_dir.glob("alpha.*.exr"):
-                with contextlib.suppress(Exception):  # one that does not read is not known to be ours: kept
-                    if read_info(frame).metadata.get("vom:benchmark_method") == method_dir.name:
-                        frame.unlink()
-            with contextlib.suppress(OSError):
-                method_dir.rmdir()  # only when nothing of anyone else's is left in it
+        for frame in frames:
+            with contextlib.suppress(FileNotFoundError):
+                frame.unlink()
+                removed += 1
         with contextlib.suppress(OSError):
-            folder.rmdir()
+            frames[0].parent.rmdir()  # only when nothing of anyone else's is left in it
+        with contextlib.suppress(OSError):
+            frames[0].parent.parent.rmdir()
+    return plots, removed
 
 
 def _shots_backgrounds(data: str) -> str | None:

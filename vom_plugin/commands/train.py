@@ -18,7 +18,8 @@ Data: synth (generated on the fly), vm108:PATH (VideoMatting108), dvm:PATH (DVM)
 (last.pt, best.pt), train.csv and val.csv under --out. Continue an interrupted run with --resume.
 SIGTERM or Ctrl-C finishes the step, checkpoints and exits 130 (a second Ctrl-C stops at once).
 
-Export: vom train --export runs/lite/best.pt --to vom_plugin/weights/lite.safetensors
+Export: vom train --export runs/lite/best.pt --to runs/lite.safetensors (render with --model runs/lite.safetensors)
+A --to that is a weights file shipped in vom's package (default, lite, full) is refused unless --replace-shipped.
 """
 
 
@@ -117,6 +118,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--export", type=Path, default=None, metavar="CKPT", help="export CKPT as fp16 safetensors")
     p.add_argument("--to", type=Path, default=None, metavar="FILE",
                    help="with --export or --calibrate: destination .safetensors")
+    p.add_argument("--replace-shipped", action="store_true",
+                   help="with --export or --calibrate: let --to replace a weights file shipped in vom's package (what "
+                        "every render with the default model uses; no copy of it is kept)")
 
 
 # The run's settings whose flags default to None: left out, they are TrainArgs' defaults (the one place they are
@@ -151,10 +155,11 @@ _VALIDATION_DEFAULTS = {"val_hard": 8, "val_long": 24}
 
 
 # the flags each job of `vom train` reads (its own and the settings it shares)
-_EXPORT_FLAGS = {"export", "to"}
-_CALIBRATE_FLAGS = {"calibrate", "to", "levels_only", "memory_masks", "keyframe_bonuses", "guided_radii", "guided_eps",
-                    "size", "threads", "val_hard", "val_library", "val_long", "val_shots"}
-_CALIBRATE_ONLY = {"to", "levels_only", "memory_masks", "keyframe_bonuses", "guided_radii", "guided_eps"}
+_EXPORT_FLAGS = {"export", "to", "replace_shipped"}
+_CALIBRATE_FLAGS = {"calibrate", "to", "replace_shipped", "levels_only", "memory_masks", "keyframe_bonuses",
+                    "guided_radii", "guided_eps", "size", "threads", "val_hard", "val_library", "val_long", "val_shots"}
+_CALIBRATE_ONLY = {"to", "replace_shipped", "levels_only", "memory_masks", "keyframe_bonuses", "guided_radii",
+                   "guided_eps"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--export needs --to DEST.safetensors")
         if args.to.resolve() == args.export.resolve():
             raise InputError(f"--to {args.to} is the checkpoint being exported")
-        _check_weights_destination(args.to)
+        _check_weights_destination(args.to, args.replace_shipped)
         replaced = _weights_said(args.to)
         info = export_weights(args.export, args.to)
         print(f"exported {args.export} (step {info['step']}, {info['config']}) -> {args.to}"
@@ -294,9 +299,11 @@ def _weights_said(path: Path) -> str | None:
     return f"{meta.get('config', '?')} weights{step}, vom {meta.get('vom_version', '?')}"
 
 
-def _check_weights_destination(to: Path) -> None:
+def _check_weights_destination(to: Path, replace_shipped: bool = False) -> None:
     """``--to`` of an export or a calibration, before any work: a .safetensors path that is free or holds weights vom
-    wrote (a plate, a note or the shot file named by mistake was replaced by 3 MB of weights: QA)."""
+    wrote (a plate, a note or the shot file named by mistake was replaced by 3 MB of weights: QA), and not a weights
+    file shipped in the package unless ``replace_shipped`` (the README's own example replaced the shipped weights with
+    a 40-step run's, no copy kept, exit 0: QA)."""
     from vom_plugin.atomic import check_replaceable
     from vom_plugin.errors import InputError
 
@@ -306,6 +313,27 @@ def _check_weights_destination(to: Path) -> None:
                          f"checkpoint (.pt) is written by training itself")
     if to.parent.exists() and not to.parent.is_dir():
         raise InputError(f"--to {to}: its folder {to.parent} is a file")
+    shipped = _shipped_weights(to)
+    if shipped is not None and not replace_shipped:
+        raise InputError(f"--to {to}: is {shipped} ({_weights_said(to)}), which renders use; pass --replace-shipped "
+                         f"to replace it (no copy of it is kept), or write another file and render with --model FILE")
+
+
+def _shipped_weights(to: Path) -> str | None:
+    """How the messages name ``to`` where it is a weights file shipped in vom's package (its weights folder, or
+    VOM_WEIGHTS_DIR's), followed through links; None where it is not, or there is no file there yet."""
+    from vom_plugin.locations import PACKAGE_DIR, weights_dir
+
+    try:
+        real = to.resolve()
+        if not real.is_file():
+            return None
+        for folder in (weights_dir(), PACKAGE_DIR / "weights"):
+            if real.parent == folder.resolve():
+                return f"the shipped weights file {real}" if real != to.absolute() else "the shipped weights file"
+    except (OSError, RuntimeError):  # a loop of links: not the shipped file as far as anyone can tell
+        return None
+    return None
 
 
 def _vom_weights(start: bytes) -> bool:
@@ -387,7 +415,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if protected.match(args.to) is not None:
         raise InputError(f"--to {args.to}: is the weights file being calibrated ({source}); write the calibrated "
                          "weights to another file")
-    _check_weights_destination(args.to)
+    _check_weights_destination(args.to, args.replace_shipped)
     torch.set_num_threads(max(1, args.threads))
     model = load_model(source)
     clips = {"synthetic": 8, "hard": args.val_hard, "library": _library(args.val_library)}

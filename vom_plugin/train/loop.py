@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,7 +383,44 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
                          f"it is damaged or not a vom training checkpoint{other}") from None
     if not isinstance(ck, dict) or "model" not in ck or "step" not in ck:
         raise InputError(f"checkpoint {path}: not a vom training checkpoint (no model and step in it)")
+    _check_fields(ck, path, _FIELDS)
     return ck
+
+
+def _a_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _seconds(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+# What a checkpoint's users read from it, each field with its test and what it should be (a message says it): one
+# that loaded without them (a hand-edited or truncated dict) crashed a resume with a KeyError, exit 1 (QA)
+_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "model": (lambda v: isinstance(v, dict), "the network's tensors"),
+    "step": (_a_count, "a whole number of steps"),
+    "elapsed_s": (_seconds, "seconds trained"),
+    "config": (lambda v: isinstance(v, str), "the network's config name"),
+}
+# and a resume's besides
+_RESUME_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "optimizer": (lambda v: isinstance(v, dict) and isinstance(v.get("param_groups"), list)
+                  and isinstance(v.get("state"), dict), "the optimizer's state"),
+    "torch_rng": (lambda v: isinstance(v, torch.Tensor) and v.dtype == torch.uint8, "torch's random state"),
+}
+
+
+def _check_fields(ck: dict[str, Any], path: Path, fields: dict[str, tuple[Callable[[Any], bool], str]]) -> None:
+    """InputError naming the checkpoint and its first field that is missing or not what it should be."""
+    for name, (ok, what) in fields.items():
+        if name not in ck:
+            raise InputError(f"checkpoint {path}: damaged or not a vom training checkpoint: it has no {name!r} "
+                             f"({what})")
+        if not ok(ck[name]):
+            shown = repr(ck[name]) if not isinstance(ck[name], (dict, torch.Tensor)) else type(ck[name]).__name__
+            raise InputError(f"checkpoint {path}: damaged or not a vom training checkpoint: its {name!r} is "
+                             f"{shown[:80]}, not {what}")
 
 
 # The settings that make up the selection set: a resumed run whose set differs cannot compare scores with its best.
@@ -705,6 +743,8 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
     if os.path.lexists(run_log) and (run_log.is_symlink() or not run_log.is_file()):
         raise InputError(f"--out {args.out}: its args.json is a link or a folder, not the run's log vom writes")
     ck = load_checkpoint(last) if args.resume else None
+    if ck is not None:
+        _check_fields(ck, last, _RESUME_FIELDS)
     val_library_given = args.val_library  # (a resume may take the run's, below)
     if ck is not None:
         resume_settings(args, json.loads(ck.get("args", "{}")), given, log)
@@ -729,7 +769,11 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
             raise InputError(f"--resume: {last} is a {ck.get('config')!r} checkpoint, not --config {args.config}")
         _load_state(model, ck["model"], last)
         if len(ck["optimizer"]["param_groups"]) == len(opt.param_groups):
-            opt.load_state_dict(ck["optimizer"])
+            try:
+                opt.load_state_dict(ck["optimizer"])
+            except (ValueError, KeyError, TypeError, RuntimeError) as e:  # its groups' contents: torch's own words
+                raise InputError(f"checkpoint {last}: damaged or not a vom training checkpoint: its 'optimizer' does "
+                                 f"not load ({type(e).__name__}: {str(e)[:120]})") from None
         else:  # a checkpoint from before the learning-rate groups: its moment estimates do not map over
             log(f"{last}: optimizer state has {len(ck['optimizer']['param_groups'])} parameter group(s), this "
                 f"version uses {len(opt.param_groups)}: the optimizer starts afresh")
@@ -740,7 +784,11 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
             peak_lr = float(ck["lr"]) / _warm(args, max(step - 1, 0))
         for name in ("train.csv", "val.csv"):
             _drop_rows_after(args.out / name, step)
-        torch.set_rng_state(ck["torch_rng"])
+        try:
+            torch.set_rng_state(ck["torch_rng"])
+        except RuntimeError as e:  # a byte tensor of another length
+            raise InputError(f"checkpoint {last}: damaged or not a vom training checkpoint: its 'torch_rng' is not "
+                             f"torch's random state ({str(e)[:120]})") from None
         log(f"resumed {last} at step {step} ({elapsed_total / 60:.1f} min trained)")
         before, now = _selection(json.loads(ck.get("args", "{}"))), _selection(args.to_json())
         if before != now and best < float("inf"):
@@ -866,6 +914,9 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
         _atomic_save({"model": model.state_dict(), **extra, "optimizer": opt.state_dict(), "step": step,
                       "elapsed_s": elapsed_total, "best": best, "config": args.config, "lr": lr, "lr_peak": lr_peak,
                       "plan": plan, "guard": {"loss_mean": ema, "skipped": skipped},
+                      # train.csv's running sums since its last row: the row after a resume averages its whole
+                      # window as the uninterrupted run's does (QA: only the steps since the resume)
+                      "log_window": {"sums": dict(acc), "steps": n_acc, "step_s": step_time},
                       **({"initial_weights": started_from} if started_from else {}),
                       "torch_rng": torch.get_rng_state(), "args": json.dumps(args.to_json())}, path)
         if path == last:
@@ -936,12 +987,21 @@ def _train(args: TrainArgs, log, given: set[str] | None, lock: RunLock) -> dict[
     validated: dict[str, float] = {}
     acc: dict[str, float] = {}
     n_acc = 0
+    step_time = 0.0
+    window = ck.get("log_window") if ck is not None else None
+    if isinstance(window, dict) and isinstance(window.get("sums"), dict) and _a_count(window.get("steps")) \
+            and _seconds(window.get("step_s")):
+        acc = {str(k): float(v) for k, v in window["sums"].items()}
+        n_acc, step_time = int(window["steps"]), float(window["step_s"])
+    elif ck is not None and step % args.log_every:  # a checkpoint from before the sums were kept: said, not hidden
+        nxt = step + args.log_every - step % args.log_every
+        log(f"{last}: holds no running sums of train.csv (an older vom's checkpoint): its row at step {nxt} "
+            f"averages the {nxt - step} step(s) since this resume, not {args.log_every}")
     # the divergence guard's running mean of accepted losses and its count, resumed as they were: a resume that
     # started them afresh skipped other steps than the run it continues, which it no longer equalled (QA)
     guard = (ck.get("guard") if ck is not None else None) or {}
     ema: float | None = None if guard.get("loss_mean") is None else float(guard["loss_mean"])
     skipped = int(guard.get("skipped", 0))
-    step_time = 0.0
     set_train_mode(model)
     began = step
     try:
