@@ -469,6 +469,15 @@ def test_a_client_that_loaded_vom_before_an_upgrade_does_not_make_a_current_work
                                 f"restart the client's process to render with it")
     assert log.getvalue() == ("vom worker: refused a render: a client of vom 0.0.9 (build 0ldb0ld0), loaded before "
                               "the installation changed\n")
+    # its libraries alone differ (another environment sharing this checkout): no stale client, both torches named
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        other = {**w.env["libraries"], "torch": "9.9.9"}
+        w.request(ours, {"op": "render", "environment": {**w.env, "libraries": other}, "build": w.build}, bytearray())
+        got = recv_lines(theirs, bytearray())
+    assert got[0]["event"] == "refused" and not w.closing
+    assert "loaded before" not in got[0]["reason"] and "9.9.9" in got[0]["reason"], got[0]["reason"]
+    assert got[0]["reason"].startswith("it runs with another libraries (the worker's "), got[0]["reason"]
 
 
 def test_a_worker_whose_torch_was_upgraded_under_it_refuses_and_exits(tmp_path: Path) -> None:

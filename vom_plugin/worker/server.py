@@ -361,10 +361,13 @@ class Worker:
         upgraded = sorted(n for n in set(libraries) | set(self.env["libraries"])
                           if libraries.get(n) != self.env["libraries"].get(n))
         rebuilt = (env.get("vom"), env.get("code")) != (self.env["vom"], self.env["code"])
-        if same_install and (rebuilt or upgraded) and self._as_installed():
-            # the client is the one that changed, and not on disk: a process that loaded vom before an upgrade (a
-            # host's Python session running the CLI in-process, a render started just before it). This worker runs
-            # the installation as it is; leaving would only let that client stop each worker started after it.
+        current = same_install and (rebuilt or upgraded) and self._as_installed()
+        if current and rebuilt:
+            # the client is the one that changed, and not on disk (its code's digest is read from disk, its version
+            # is the one it loaded): a process that loaded vom before an upgrade (a host's Python session running the
+            # CLI in-process, a render started just before it). This worker runs the installation as it is; leaving
+            # would only let that client stop each worker started after it. A client whose libraries alone differ
+            # (another environment sharing this checkout) is refused below, both versions named (review).
             build = f" (build {req['build']})" if isinstance(req.get("build"), str) else ""
             self.say(f"refused a render: a client of vom {env.get('vom', '?')}{build}, loaded before the installation "
                      f"changed")
@@ -372,7 +375,7 @@ class Worker:
                               f"changed to the vom {self.env['vom']} (build {self.build}) this worker (pid "
                               f"{os.getpid()}) runs; restart the client's process to render with it")
             return
-        if same_install and (rebuilt or upgraded):
+        if same_install and (rebuilt or upgraded) and not current:
             # vom's code or a library changed since this worker started (a checkout updated under an editable
             # install, torch upgraded by pip): it can never serve this installation again, so it leaves and the
             # next --start-worker starts afresh
