@@ -354,3 +354,30 @@ def test_threads_first_use_of_vom_in_a_process_all_succeed(what: str) -> None:
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == "[]", r.stdout
 
+
+DELETED_UNREADABLE = """
+import os, sys, tempfile, vom_plugin
+folder = tempfile.mkdtemp(dir=sys.argv[1])
+os.chmod(folder, 0o311)  # enterable, not readable: the folder cannot be opened to read
+os.chdir(folder)
+inode = os.stat(".").st_ino
+os.rmdir(folder)
+torch = vom_plugin.import_torch()
+print(torch.zeros(1).item(), os.stat(".").st_ino == inode)
+"""
+
+
+def test_torch_loads_from_a_deleted_folder_this_user_may_not_read() -> None:
+    """Review: the deleted folder was held to go back to by opening it for reading, which a folder of mode 0311
+    refuses: the fix for a deleted working folder raised a bare PermissionError there. It is held
+    without reading it (O_PATH). Run without root's permission overrides (setpriv), or as the user it is."""
+    import tempfile
+
+    from test_attack_cache import unprivileged_prefix
+
+    prefix = unprivileged_prefix()
+    with tempfile.TemporaryDirectory() as base:
+        r = subprocess.run([*prefix, sys.executable, "-c", DELETED_UNREADABLE, base], capture_output=True, text=True,
+                           timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "0.0 True", r.stdout + r.stderr

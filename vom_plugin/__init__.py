@@ -197,18 +197,22 @@ def _in_a_folder_that_exists() -> Iterator[None]:
     daemon's render whose paths were all absolute killed it, and `vom render` exited 2 naming nothing)."""
     try:
         os.getcwd()
-    except FileNotFoundError:
+    except OSError:  # gone (or, on some systems, no longer readable)
         pass
     else:
         yield
         return
-    gone = os.open(".", os.O_RDONLY)  # the deleted folder itself, to go back to: relative paths then fail as before
+    try:  # the deleted folder itself, to go back to (relative paths then fail as before); O_PATH needs no permission
+        gone: int | None = os.open(".", getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        gone = None  # it cannot be held: the process stays in /, where a relative path fails all the same
     try:
         os.chdir("/")
         yield
     finally:
-        os.fchdir(gone)
-        os.close(gone)
+        if gone is not None:
+            os.fchdir(gone)
+            os.close(gone)
 
 
 class _TorchLoad(importlib.abc.MetaPathFinder):
