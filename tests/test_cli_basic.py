@@ -70,11 +70,11 @@ def test_info_says_versions_without_a_version_attribute_and_missing_default_weig
     got = capsys.readouterr()
     said = (f"no weights of the default model: {tmp_path / 'lite.safetensors'} does not exist (VOM_WEIGHTS_DIR names "
             f"{tmp_path}); a render that names no --model fails")
-    # the --json error contract, the report under "info" (QA: the bare report, no "error", on exit 2)
+    # the --json error contract's keys beside the report's own (QA: the bare report, no "error", on exit 2)
     report = json.loads(got.out)
     assert {k: report[k] for k in ("error", "exit_code", "kind")} == {"error": said, "exit_code": 2,
                                                                      "kind": "InputError"}, got.out
-    assert report["info"]["weights"] == [] and report["info"]["weights_dir"] == str(tmp_path), got.out
+    assert report["weights"] == [] and report["weights_dir"] == str(tmp_path), got.out
     assert (f"vom info: error: no weights of the default model: {tmp_path / 'lite.safetensors'} does not exist "
             f"(VOM_WEIGHTS_DIR names {tmp_path}); a render that names no --model fails") in got.err, got.err
 
@@ -104,7 +104,7 @@ def test_info_reports_everything_beside_a_folder_variable_naming_an_unset_var(ca
     monkeypatch.delenv("VOM_WEIGHTS_DIR", raising=False)
     assert main(["info", "--json"]) == 2
     got = capsys.readouterr()
-    info = json.loads(got.out)["info"]
+    info = json.loads(got.out)
     assert info["cache_dir"].startswith("unknown (VOM_CACHE_DIR '$NOPE/cache': $NOPE is not set")
     assert info["weights"] == ["lite.safetensors"] and info["devices"][0] == "cpu"
     assert "vom info: error: VOM_CACHE_DIR '$NOPE/cache': $NOPE is not set" in got.err
@@ -133,10 +133,10 @@ def test_info_checks_the_settings_a_render_reads_from_the_environment(capsys, mo
         assert main(["info", "--json"]) == 2, name
         got = capsys.readouterr()
         assert f"vom info: error: {name} {value!r}: expected" in got.err, got.err
-        report = json.loads(got.out)  # the --json error contract, the report under "info" (QA: no "error" key)
+        report = json.loads(got.out)  # the --json error contract's keys beside the report's (QA: no "error" key)
         assert report["exit_code"] == 2 and report["kind"] == "InputError" and \
             report["error"].startswith(f"{name} {value!r}: expected"), got.out
-        shown = [v for v in report["info"].values() if isinstance(v, str)]
+        shown = [v for v in report.values() if isinstance(v, str)]
         assert any(v.startswith(f"unknown ({name} {value!r}") for v in shown), got.out
         monkeypatch.delenv(name)
 

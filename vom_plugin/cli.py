@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 from vom_plugin import __version__, commands
 from vom_plugin.engine.stop import reports_stops
 from vom_plugin.envvars import FLAGS, env_flag
-from vom_plugin.errors import VomError, one_line, users_file_error
+from vom_plugin.errors import VomError, json_error, one_line, users_file_error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -133,7 +133,7 @@ def _json_error(args: argparse.Namespace | Sequence[str], message: str, code: in
         wants, command = "--json" in args, _command(list(args))
     if wants and command not in ("render", "demo"):
         with contextlib.suppress(OSError, ValueError):
-            print(json.dumps({"error": message, "exit_code": code, "kind": kind}), flush=True)
+            print(json.dumps(json_error(message, code, kind)), flush=True)
 
 
 def _say(text: str, end: str = "\n") -> None:

@@ -87,3 +87,8 @@ def one_line(text: object) -> str:
     escape as \\x1b): a path holding a newline broke a closing line in two, and on a farm forged an
     ``openjd_fail:`` line the task's session took for its own; an escape sequence reached the terminal (QA)."""
     return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], str(text))
+
+
+def json_error(message: str, code: int, kind: str) -> dict[str, object]:
+    """A failing ``--json`` command's object on stdout, what a pipeline parses: ``{"error", "exit_code", "kind"}``."""
+    return {"error": message, "exit_code": code, "kind": kind}

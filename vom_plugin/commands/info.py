@@ -9,6 +9,8 @@ import platform
 import sys
 from typing import Any
 
+from vom_plugin.errors import json_error
+
 HELP = "show versions, devices, and where the weights and cache live"
 
 
@@ -155,9 +157,9 @@ def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     info = weights_info(args.model) if args.model else collect(problems)
     if args.json and problems:
-        # the --json error contract ({"error", "exit_code", "kind"}: QA, a pipeline saw no error key on exit 2), the
-        # report kept under "info": a TD runs vom info to find what is wrong, and the rest of it says where to look
-        print(json.dumps({"error": "; ".join(problems), "exit_code": 2, "kind": "InputError", "info": info}, indent=2))
+        # the --json error contract's keys (QA: a pipeline saw no "error" on exit 2) beside the report's own, where
+        # they are on success: a TD runs vom info to find what is wrong, and the rest says where to look (review)
+        print(json.dumps({**info, **json_error("; ".join(problems), 2, "InputError")}, indent=2))
     elif args.json:
         print(json.dumps(info, indent=2))
     else:
