@@ -142,6 +142,7 @@ class FarmShot:
     output_objects: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # the output channels that are masks (``mask_channel``): a render writes them hard, 0 or 1
     mask_channels: frozenset[str] = frozenset()
+    model: str = field(default_factory=lambda: default("model"))  # the weights (a shipped name or a path)
 
     @property
     def objects_own_keyframes(self) -> bool:
@@ -196,6 +197,7 @@ def load_farm_shot(path: str | os.PathLike[str]) -> FarmShot:
                     cache=shot.cache, cache_unused=None if shot.cache is None else cache_among_files(shot, shot.cache),
                     device=shot.device, plate=shot.plate, channel=shot.channel,
                     outputs=_outputs(shot), output_objects=_output_objects(shot), mask_channels=_mask_channels(shot),
+                    model=shot.model,
                     object_keyframes=tuple((n, tuple(sorted(kfs))) for n, kfs in shot.rotos().items()),
                     roto_files=tuple(("keyframes" if n is None else f"objects.{n}", kf, path)
                                      for n, kfs in shot.rotos().items() for kf, path in sorted(kfs.items())))
@@ -394,8 +396,8 @@ def other_objects_note(shot: FarmShot) -> str | None:
 def check_outputs(shot: FarmShot, notes: list[str] | None = None) -> dict[int, OutputProblem]:
     """Frame -> what is wrong with its output file (missing, not a readable EXR, not the plate's size, no
     alpha channel, not this version of the shot's); empty when every frame is complete. The farm job's last step
-    fails on any. ``notes`` receives what could not be checked (the recipe, where the rotos or weights are not
-    readable here)."""
+    fails on any; a shot whose weights or rotos cannot be read here is an InputError (``check_recipe_inputs``).
+    ``notes`` receives what else could not be checked (the recipe, where a keyframe's plate frame cannot be read)."""
     from vom_plugin.io import existing_frame_path, frame_path, open_sequence, read_info
     from vom_plugin.io.verify import output_problem
 
@@ -510,7 +512,7 @@ def check_recipe_inputs(shot: FarmShot) -> None:
     of their contents, so without them no output can be told to be this version of the shot's, and a render of the
     shot fails on them too (QA: the check passed, exit 0, a job that could not be verified, on a stderr warning
     with a raw ``[Errno 2]``)."""
-    from vom_plugin.engine.shot import Shot, check_roto_file
+    from vom_plugin.engine.shot import check_roto_file
     from vom_plugin.engine.weights_header import read_weights_metadata
     from vom_plugin.io import read_info
     from vom_plugin.locations import weights_path
@@ -518,7 +520,7 @@ def check_recipe_inputs(shot: FarmShot) -> None:
     why = ("the outputs' recipe (vom:recipe: the shot's rotos, settings and weights) cannot be checked without it, "
            "and a render of the shot fails on it too")
     try:
-        read_weights_metadata(weights_path(Shot.from_yaml(shot.path).model))
+        read_weights_metadata(weights_path(shot.model))
     except InputError as e:  # its own words name the file (and a shipped model's name: "model 'lite': ...")
         raise InputError(f"{shot.path}: {'' if str(e).startswith('model ') else 'model: '}{e}; {why}") from None
     for field_name, kf, path in shot.roto_files:
@@ -728,8 +730,9 @@ class _Through:
 
 class _Once:
     """What the check compares every output with, computed once when first asked: ``compute(shot)``, or None
-    where one of ``errors`` says it cannot be computed here (a roto, the weights or the plate's frames not readable
-    on this node), ``unavailable`` saying why; the outputs are then not compared on it."""
+    where one of ``errors`` says it cannot be computed here (a keyframe's plate frame not readable on this node: the
+    rotos and weights are checked first, ``check_recipe_inputs``), ``unavailable`` saying why; the outputs are then
+    not compared on it."""
 
     def __init__(self, shot: FarmShot, compute: Callable[[FarmShot], Any],
                  errors: tuple[type[Exception], ...] = (InputError, OSError)) -> None:
