@@ -145,6 +145,12 @@ def test_cache_bench_reads_a_model_path_from_this_folder_and_checks_it_first(tmp
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InputError, match=rf"weights file '{tmp_path}/m\.safetensors' does not exist"):
         run_cache_bench(model="m.safetensors", plate_size="160x90", length=3, repeat=1)
+    # and $SHOW in it, as `vom render --model` reads it (review: a quoted '$SHOW/...' was a folder named $SHOW)
+    monkeypatch.setenv("QA_SHOW", str(tmp_path / "show"))
+    with pytest.raises(InputError, match=rf"weights file '{tmp_path}/show/m\.safetensors' does not exist"):
+        run_cache_bench(model="$QA_SHOW/m.safetensors", plate_size="160x90", length=3, repeat=1)
+    with pytest.raises(InputError, match=r"--model '\$QA_NOPE/m\.safetensors': \$QA_NOPE is not set"):
+        run_cache_bench(model="$QA_NOPE/m.safetensors", plate_size="160x90", length=3, repeat=1)
 
 
 def test_objects_bench_renders_n_objects_and_n_single_renders(capsys: pytest.CaptureFixture[str]) -> None:

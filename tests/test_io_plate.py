@@ -177,6 +177,7 @@ def test_a_lone_data_channel_is_not_a_picture(tmp_path, channel):
 
 @pytest.mark.parametrize(("channels", "said"), [(("R", "G"), "it has R, G but no B"),
                                                  (("R", "B", "A"), "it has R, B but no G"),
+                                                 (("diffuse.R", "diffuse.G"), "its layer 'diffuse' has R, G but no B"),
                                                  (("U", "V"), "it has no R, G, B channels")])
 def test_a_plate_lacking_some_of_r_g_b_says_which(tmp_path, channels, said):
     """QA: a plate with R and G only was said to have "no R, G, B channels (channels R, G)"."""

@@ -276,9 +276,11 @@ def _bench_shot(*, config: str, model: str, shot_file: str | None, device: str, 
     size = parse_size(plate_size)
     shot_path = Path(shot_file) if shot_file else demo_dir() / "shot.yaml"
     if model not in (*MODEL_ALIASES, "random"):
-        # a path from this folder, as `vom render --model` reads it (not from the shot file's), checked before any
-        # render: a bad one was each render's exit 2 raised as a RuntimeError (a traceback)
-        model = os.path.abspath(os.path.expanduser(model))
+        # a path from this folder, as `vom render --model` reads it ($SHOW, ~user; not from the shot file's), checked
+        # before any render: a bad one was each render's exit 2 raised as a RuntimeError (a traceback)
+        from vom_plugin.engine.shot import absolute, expand_user, expand_vars
+
+        model = absolute(expand_user(expand_vars(model, "--model"), "--model"))
     if model != "random":
         from vom_plugin.engine.weights import weights_path
         from vom_plugin.engine.weights_header import read_weights_metadata

@@ -350,8 +350,8 @@ class ShotCache:
             # full disk recomputed a warm shot from scratch), and a shot it holds nothing of renders without it
             if not os.access(_nearest_existing(self.dir / "steps"), os.W_OK | os.X_OK):
                 # unwritable whatever its room (a read-only mount reports 0 free): tried below, which makes nothing
-                # there and says the system's reason, not a full disk (QA). The shot's own folder where it exists: a
-                # shared root users may not write, holding their writable shot folders, skipped this check (review)
+                # there and says the system's reason, not a full disk (QA). Asked of the shot's own folder where it
+                # exists: a team's root may be closed to its users while the shot folders in it are theirs to write
                 pass
             elif not _is_shot_dir(self.dir) or self.dir.is_symlink():
                 raise

@@ -187,11 +187,12 @@ def keyframe_windows(shot: Shot, heads: dict[int, Any]) -> dict[int, tuple[Any, 
     return {kf: _windows(heads[kf]) for kfs in shot.rotos().values() for kf in kfs}
 
 
+PIXEL_ASPECTS = (0.25, 4.0)  # what a plate's pixel aspect may be (squeezed 2x either way, with room)
+
 # Below these the network's coarsest read (1/16) has next to nothing to hold the object: a roto of fewer working
 # pixels than one 1/16 cell, or a picture under 32 px on a side, came out at a mean alpha of 0.01-0.08 inside the
 # roto, exit 0 (QA: 17x9 and 32x18 plates, a 8000x600 panorama at working_size 128; 96x54 and 63x64 plates, a
 # roto of 700-900 working pixels, came out at 0.4-0.5)
-PIXEL_ASPECTS = (0.25, 4.0)  # what a plate's pixel aspect may be (squeezed 2x either way, with room)
 SMALL_ROTO_PX = 256
 SMALL_PICTURE_PX = 32
 

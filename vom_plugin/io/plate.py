@@ -15,6 +15,7 @@ from vom_plugin.io.info import ImageInfo, Window
 from vom_plugin.io.reader import (
     DEFAULT_LAYERS,
     INT32_FORMATS,
+    RGB_NAMES,
     OpenImage,
     extend,
     find_rgb,
@@ -237,12 +238,16 @@ def _pick_channels(img: OpenImage, layer: str | None) -> tuple[OpenImage, list[i
 
 
 def _rgb_lacking(channels: list[str] | tuple[str, ...]) -> str:
-    """What a plate without a picture lacks: "it has R, G but no B" where it has some of them (a writer that
-    dropped a channel); "it has no R, G, B channels" else."""
-    have = [c for c in "RGB" if c in channels or c.lower() in channels]
-    if not have:
-        return "it has no R, G, B channels"
-    return f"it has {', '.join(have)} but no {', '.join(c for c in 'RGB' if c not in have)}"
+    """What a plate without a picture lacks: "it has R, G but no B" (or "its layer 'diffuse' has ...") where a layer
+    has some of them (a writer that dropped a channel); "it has no R, G, B channels" else."""
+    lowered = {c.lower() for c in channels}
+    for layer in layers_of(tuple(channels)):
+        prefix = f"{layer}." if layer else ""
+        have = [names[0].upper() for names in RGB_NAMES if any(f"{prefix}{n}".lower() in lowered for n in names)]
+        if have:  # (not all three: a layer with them is a picture)
+            whose = f"its layer {layer!r} has" if layer else "it has"
+            return f"{whose} {', '.join(have)} but no {', '.join(c for c in 'RGB' if c not in have)}"
+    return "it has no R, G, B channels"
 
 
 def _views_of(specs: list[Any]) -> list[str]:

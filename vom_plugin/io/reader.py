@@ -25,7 +25,7 @@ oiio = import_oiio()
 MAX_PIXELS = 16384 * 16384
 # Layers tried, in order, when the caller names none and the file has no plain R, G, B.
 DEFAULT_LAYERS = ("rgba", "rgb", "beauty", "Beauty", "combined", "Combined")
-_RGB_NAMES = (("r", "red"), ("g", "green"), ("b", "blue"))
+RGB_NAMES = (("r", "red"), ("g", "green"), ("b", "blue"))
 
 
 @dataclass
@@ -207,7 +207,7 @@ def find_rgb(channels: tuple[str, ...], layer: str | None) -> list[int] | None:
     prefix = f"{layer}." if layer else ""
     lowered = [c.lower() for c in channels]
     indices = []
-    for aliases in _RGB_NAMES:
+    for aliases in RGB_NAMES:
         found = next((i for i, c in enumerate(lowered) for a in aliases if c == (prefix + a).lower()), None)
         if found is None:
             return None

@@ -185,6 +185,9 @@ def _roto_from_mask(mask: Any, keyframes: list[int], size: tuple[int, int], work
             bpy.data.scenes.remove(scene)
 
 
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx")  # an Output typed as another format's
+
+
 def prepare(context: Any) -> Plan:
     """Resolve the settings and nodes into a shot file; HostError names the setting or node at fault."""
     scene = context.scene
@@ -232,16 +235,15 @@ def prepare(context: Any) -> Plan:
             raise core.HostError("Output: empty and the .blend file is not saved; set Output (e.g. "
                                  "/shows/x/sh010/vom/sh010_alpha.####.exr) or save the file")
         out = core.default_out(bpy.data.filepath, scene.name, plate_node.name, core.pattern_digits(pattern))
-    if not common.has_frame_token(out):  # vom refused it, naming the shot file this Analyze then took back (QA)
-        stem, ext = os.path.splitext(os.path.basename(out))
-        example = (stem if ext.lower() in (".exr", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx")
-                   else os.path.basename(out)) + ".####.exr"
+    # each of these vom refused, naming the shot file this Analyze then took back (QA)
+    stem, ext = os.path.splitext(os.path.basename(out))
+    named = stem if ext.lower() in (".exr", *_IMAGE_EXTENSIONS) else os.path.basename(out)  # the name, as an example
+    if not common.has_frame_token(out):
         raise core.HostError(f"Output {out}: no frame number token in its file name; vom writes a file a frame, "
-                             f"numbered where the token is: e.g. {example} (#### or @@@@, one a digit; %04d; $F4)")
-    stem, ext = os.path.splitext(out)
-    if ext.lower() != ".exr":  # vom refused it, naming the shot file this Analyze then took back (QA)
-        example = os.path.basename(stem if ext.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dpx")
-                                   else out) + ".exr"
+                             f"numbered where the token is: e.g. {named}.####.exr (#### or @@@@, one a digit; %04d; "
+                             f"$F4)")
+    if ext.lower() != ".exr":
+        example = f"{named}.exr"
         raise core.HostError(f"Output {out}: vom writes OpenEXR files (a linear float alpha); end the name in .exr: "
                              f"e.g. {example}")
     names: list[str | None] = [*objects] or [None]
