@@ -263,7 +263,9 @@ def make_folder(path: str | os.PathLike[str], what: str) -> Path:
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        why = f"{e.filename}: {e.strerror}" if e.filename else (e.strerror or str(e))
+        from vom_plugin.errors import os_error_text
+
+        why = os_error_text(e)
         with contextlib.suppress(OSError):  # what is in the way, where it can be seen
             for q in (*reversed(p.parents), p):
                 if q.is_symlink() and not q.exists():

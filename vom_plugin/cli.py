@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 from vom_plugin import __version__, commands
 from vom_plugin.engine.stop import reports_stops
 from vom_plugin.envvars import FLAGS, env_flag
-from vom_plugin.errors import VomError, json_error, one_line, users_file_error
+from vom_plugin.errors import VomError, json_error, one_line, os_error_text, users_file_error
 
 
 class _Parser(argparse.ArgumentParser):
@@ -243,12 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if users_file_error(e):
             # a file or folder the command was pointed at cannot be made, read or written (a bad --out, a full
             # disk, a read-only mount): the user's to fix, named, not a traceback to report
-            where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
+            said = os_error_text(e)
             if os.environ.get("VOM_TRACEBACK", "").strip() == "1":
                 _say(traceback.format_exc(), end="")
-            _say(f"vom {args.command}: error: {one_line(where)}: {one_line(e.strerror or e)}")
-            _error_event(progress, f"{where}: {e.strerror or e}", 2, "OSError")
-            _json_error(args, f"{where}: {e.strerror or e}", 2, "OSError")
+            _say(f"vom {args.command}: error: {one_line(said)}")
+            _error_event(progress, said, 2, "OSError")
+            _json_error(args, said, 2, "OSError")
             return 2
         _say(traceback.format_exc(), end="")  # an internal error: keep the traceback for the bug report
         _say(f"vom {args.command}: internal error (exit 1); please report the traceback above")

@@ -89,6 +89,13 @@ def one_line(text: object) -> str:
     return _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], str(text))
 
 
+def os_error_text(e: OSError) -> str:
+    """An OSError as vom says one: ``path: reason`` (``a -> b: reason`` for a rename), not ``[Errno 2] ...``."""
+    where = e.filename if not e.filename2 else f"{e.filename} -> {e.filename2}"
+    reason = e.strerror or str(e)
+    return f"{where}: {reason}" if where else reason
+
+
 def json_error(message: str, code: int, kind: str) -> dict[str, object]:
     """A failing ``--json`` command's object on stdout, what a pipeline parses: ``{"error", "exit_code", "kind"}``."""
     return {"error": message, "exit_code": code, "kind": kind}

@@ -747,8 +747,9 @@ class _Once:
             try:
                 self._value = self._compute(self.shot)
             except self._errors as e:  # an OSError as vom says one, not a raw "[Errno 2] ..." (QA)
-                self.unavailable = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) and e.filename and \
-                    e.strerror else str(e)
+                from vom_plugin.errors import os_error_text
+
+                self.unavailable = os_error_text(e) if isinstance(e, OSError) else str(e)
         return self._value
 
 
