@@ -747,7 +747,8 @@ def _write_if_changed(target, old, text):
 def nuke_install(nuke_dir, vom, gizmos_dir, host_module):
     """Add (or refresh, where it is) the vom block of init.py and menu.py in ``nuke_dir``; returns the files
     changed. The rest of each file keeps its bytes, line endings, permissions and links."""
-    nuke_dir = Path(os.path.expanduser(str(nuke_dir)))
+    # absolute: the block's "remove with" line is run from anywhere (QA: --nuke rel/nk wrote "--nuke rel/nk")
+    nuke_dir = Path(os.path.abspath(os.path.expanduser(str(nuke_dir))))
     made = []  # the folders not there yet, nuke_dir first: check_writable makes them all (review: --nuke a/b/c made
     for folder in _folders_up(nuke_dir):  # a and b too, and only c was remembered)
         if os.path.lexists(str(folder)):
@@ -864,7 +865,7 @@ def register_nuke(nuke_dir, python):
         if not needed.exists():
             raise InstallError("%s is missing from this checkout; cannot register vom with Nuke" % needed)
     changed = nuke_install(nuke_dir, vom, gizmos_dir, host_module)
-    where = os.path.expanduser(str(nuke_dir))
+    where = os.path.abspath(os.path.expanduser(str(nuke_dir)))  # the folder the block names
     if changed:
         log("registered the VOM_Matte node with Nuke in %s (%s)" % (where, ", ".join(p.name for p in changed)))
     else:

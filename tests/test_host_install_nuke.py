@@ -330,3 +330,17 @@ def test_every_folder_the_install_made_goes_with_the_uninstall_or_a_failed_insta
     with pytest.raises(inst.InstallError):
         inst.nuke_install(deep, *args)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_relative_nuke_folder_is_stored_and_said_absolute(inst: types.ModuleType, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """QA: `install.py --nuke rel/nk` wrote "remove with: ... --uninstall --nuke rel/nk" into the block, which removes
+    nothing from any other folder (Nuke's start-up folder, the user's home)."""
+    monkeypatch.chdir(tmp_path)
+    inst.register_nuke("rel/nk", sys.executable)
+    where = tmp_path / "rel" / "nk"
+    for name in ("init.py", "menu.py"):
+        head = (where / name).read_text().splitlines()[0]
+        assert head.endswith(f"--uninstall --nuke {where} >>>"), head
+    assert f"registered the VOM_Matte node with Nuke in {where} (" in capsys.readouterr().out
