@@ -612,6 +612,30 @@ def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: type
     assert node.children["AlphaRead"]["reload"].executed == 0
 
 
+
+@pytest.mark.parametrize("blocked", ["output", "work"])
+def test_an_output_folder_that_cannot_be_made_names_the_output(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               blocked: str) -> None:
+    """QA: "VOM Matte: VOM_Matte1: cannot write /proc/vomout: No such file or directory", which named no knob. The
+    Output's folder (or its work folder beside it) that cannot be made is said as the Output's, before any bake."""
+    monkeypatch.setenv("VOM_EXECUTABLE", str(_script(tmp_path / "vom", "raise SystemExit(0)\n")))
+    (tmp_path / "afile").write_text("a file, not a folder")
+    if blocked == "output":
+        out, folder = tmp_path / "afile" / "o" / "a.####.exr", tmp_path / "afile" / "o"
+    else:  # the Output's folder is there; its work folder's name is taken by a file
+        out, folder = tmp_path / "o" / "a.####.exr", tmp_path / "o" / "a_vom"
+        folder.parent.mkdir()
+        folder.write_text("a file where the work folder goes")
+    node = _gizmo(tmp_path, plate="/p.####.exr", frames="1-3", keyframes="1", out=str(out))
+    roto = FakeNode("Roto", "Roto1")
+    node.inputs = [None, roto]
+    assert host.analyze(node, background=False) is None
+    what = "its folder" if blocked == "output" else "its work folder"
+    assert fake_nuke.messages == [f"VOM Matte: VOM_Matte1: Output {out}: cannot make {what} {folder}: "
+                                  f"{'Not a directory' if blocked == 'output' else 'File exists'}"]
+    assert fake_nuke.renders == []  # nothing baked for it
+
 def test_a_render_vom_refuses_leaves_the_work_folder_as_it_was(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A QA pass: Analyze made the Output's folder, baked the roto and wrote the shot file before vom read it; a

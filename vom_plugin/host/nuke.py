@@ -858,6 +858,12 @@ def _prepare_shot(node: nuke.Node, made: list[Any]) -> Prepared:
     _check_own_output(node, out)
     work = _work_dir(out)
     made.append(_common.WorkUndo(work))  # before anything is written there
+    # made before any bake, each said as the Output's (QA: "cannot write /proc/vomout", of which knob?)
+    for what, folder in (("its folder", Path(out).parent), ("its work folder", work)):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise HostError(f"{node.name()}: Output {out}: cannot make {what} {folder}: {e.strerror or e}") from None
     keyframes_text = str(_knob_value(node, "keyframes") or "").strip()
     frames = str(_knob_value(node, "frames") or "").strip()
     try:  # said as the node's, by its labels (QA: "keyframes: '1001.5' is not a frame number", of which node?)
