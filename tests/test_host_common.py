@@ -316,6 +316,54 @@ def test_vom_s_advice_is_put_in_the_node_s_terms() -> None:
         assert "--cache" not in said and said.endswith("set the node's Cache folder to a writable folder"), said
 
 
+
+def test_the_knob_table_names_each_knobs_flag_as_the_node_definition_does() -> None:
+    """The hosts name vom's flags by their knobs' labels from one source (node_defs/, through node_def.json): a flag
+    of two knobs (--roto: Keyframes, Objects) names neither."""
+    from vom_plugin.nodedef import load_node_def
+
+    knobs = load_node_def().knobs
+    flags = [k.flag for k in knobs]
+    assert common.flag_labels(common.load_knob_table()) == {
+        k.flag: k.label for k in knobs if flags.count(k.flag) == 1}
+    assert "--roto" not in common.flag_labels(common.load_knob_table())
+
+
+def test_vom_s_failures_are_put_in_the_node_s_terms() -> None:
+    """QA: the nodes' failure dialogs said "use --device cpu or auto", "lower --working-size", "out '...'": a node
+    has knobs, not flags or shot-file fields. vom's own words (from its code, where this machine lets them be made)
+    with each flag and a leading field named by the knob's label."""
+    import torch
+
+    from vom_plugin.engine.device import oom_guard, resolve_device
+
+    with pytest.raises(InputError) as oom:
+        with oom_guard(960):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+    assert common.in_node_terms(f"error: {oom.value}", None, "x") == (
+        "error: the GPU ran out of memory at working size 960: lower Working size (e.g. 720 or 540), free the GPU, or "
+        "set Device to cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError) as no_cuda:
+            resolve_device("cuda")
+        said = common.in_node_terms(f"error: {no_cuda.value}", None, "x")
+        assert said.startswith("error: Device 'cuda': CUDA is not available on this machine (torch ")
+        assert said.endswith("); set Device to cpu or auto"), said
+    guard = ("out '/x/sh010.####.exr': frame 1001 would be written to /x/sh010.1001.exr, which is the plate "
+             "/x/sh010.####.exr; the render would overwrite its own input. Choose another output pattern")
+    assert common.in_node_terms(guard, None, "x") == "Output" + guard[len("out"):]
+    assert common.in_node_terms("vom render: error: model '/m/w.safetensors': not a checkpoint", None, "x") == (
+        "vom render: error: Model '/m/w.safetensors': not a checkpoint")
+    assert common.in_node_terms("give --frames 1-10 or --memory prev1; --top-k or --out", None, "x") == (
+        "set Frame range to 1-10 or Memory policy prev1; Top-k or Output")
+    # the cache's own advice as the host says it; vom's other words, a field not quoted, --roto, as they were
+    assert common.in_node_terms("no space; free space there or pass --cache DIR on another disk; pass another --cache",
+                                None, "set the node's Cache folder") == (
+        "no space; free space there or set the node's Cache folder; pass another Cache folder")
+    for kept in ("plate: frame 7 missing", "cache: off (VOM_CACHE_MIN_FREE_GB)", "keyframes: missing (--roto "
+                 "roto.1001.exr)", "vom render --progress json --no-worker", "the output 'x' of --outline"):
+        assert common.in_node_terms(kept, None, "x") == kept
+
 def test_the_hosts_absolute_paths_agree_with_voms(tmp_path, monkeypatch) -> None:
     """The hosts' stdlib copy of ``engine.shot.absolute`` reads every path as vom does: a .. after a link as the system
     reads it (the link's target's parent), a link earlier in the path kept as spelt, a loop ended."""

@@ -1,8 +1,9 @@
 """Generate the Blender add-on's knob table (``host/blender_addon/node_def.json``) from the node definition.
 
 Blender's Python cannot be assumed to have PyYAML, so the add-on reads its knobs (names, types, defaults,
-choices, ranges, help) from this JSON file: generated from ``node_defs/vom_matte.yaml`` with the wording of
-its ``blender:`` section, checked in, and proved current by a test, like the Nuke gizmo.
+choices, ranges, help, `vom render` flags) from this JSON file: generated from ``node_defs/vom_matte.yaml`` with
+the wording of its ``blender:`` section, checked in, and proved current by a test, like the Nuke gizmo. The Nuke
+adapter reads it too (labels, flags, grammars): it is the node definition for both hosts' standard-library code.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def generate(node: NodeDef | None = None) -> str:
             "name": k.name, "type": k.type, "label": k.label, "default": k.default,
             "help": helps.get(k.name, k.help), "required": k.required,
             "choices": list(k.choices), "range": list(k.range) if k.range else None, "grammar": k.grammar or None,
+            "flag": k.flag,  # vom's messages name the flag: the hosts say the label instead (common.in_node_terms)
         })
     table = {
         "generated_from": "node_defs/vom_matte.yaml by `vom gizmo`; do not edit by hand",

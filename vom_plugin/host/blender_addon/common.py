@@ -610,15 +610,47 @@ def names_frames(text: str) -> bool:
 _CACHE_ADVICE = ("pass --cache DIR (or set VOM_CACHE_DIR) to a writable folder", "pass --cache DIR on another disk")
 
 
-def in_node_terms(warning: str, colour: str | None, cache: str) -> str:
-    """A warning of vom's with its command-line advice in the node's terms (QA: "set colorspace ACEScg" where the
-    node's colour came from the host's Read, "pass --cache DIR" inside a host): ``colour``, how to set the colour space
-    there (None: the knob the advice names is the node's own), ``cache``, how to choose another cache folder."""
-    if colour and "set colorspace" in warning:
-        warning = f"{warning} (here: {colour})"
+# words after a flag that are not its value: "lower --working-size or free the GPU"
+_NOT_A_VALUE = r"(?:or|and|to|on|in|of|for|with|instead)\b"
+
+
+def flag_labels(table: Mapping[str, Any]) -> dict[str, str]:
+    """{`vom render` flag: the knob's label} from the knob table (``load_knob_table``; both from node_defs/). A flag
+    of several knobs (``--roto``: Keyframes and Objects) names neither alone: left out."""
+    labels: dict[str, list[str]] = {}
+    for row in table["knobs"]:
+        if row.get("flag"):
+            labels.setdefault(str(row["flag"]), []).append(str(row.get("label") or row["name"]))
+    return {flag: said[0] for flag, said in labels.items() if len(said) == 1}
+
+
+def in_node_terms(text: str, colour: str | None, cache: str, table: Mapping[str, Any] | None = None) -> str:
+    """vom's words (a warning, a failure) with its command-line advice in the node's terms (QA: "set colorspace ACEScg"
+    where the node's colour came from the host's Read, "pass --cache DIR", "use --device cpu" inside a host):
+    ``colour``, how to set the colour space there (None: the knob the advice names is the node's own), ``cache``, how
+    to choose another cache folder. Each flag of a knob is named by the knob's label (``table``, the knob table:
+    ``load_knob_table``'s by default), "use --device cpu" read as "set Device to cpu"; a field at the start of a line
+    ("out '/x.####.exr': ...", "error: device 'cuda': ...") by its label too. vom's other words are kept."""
+    if colour and "set colorspace" in text:
+        text = f"{text} (here: {colour})"
     for advice in _CACHE_ADVICE:
-        warning = warning.replace(advice, cache)
-    return warning
+        text = text.replace(advice, cache)
+    table = load_knob_table() if table is None else table
+    labels = flag_labels(table)
+    if labels:
+        def flag(m: re.Match[str]) -> str:
+            label = labels[m.group(2)]
+            if m.group(1):
+                return f"set {label}" + (" to " if m.group(3) else "")
+            return label + (m.group(3) or "")
+
+        flags = "|".join(re.escape(f) for f in sorted(labels, key=len, reverse=True))
+        text = re.sub(rf"(?:\b(use|pass|give) )?(?<![\w-])({flags})(?![\w-])( (?!{_NOT_A_VALUE})(?=[^\s(]))?", flag,
+                      text)
+    fields = {str(row["name"]): str(row.get("label") or row["name"]) for row in table["knobs"]}
+    names = "|".join(re.escape(n) for n in sorted(fields, key=len, reverse=True))
+    return re.sub(rf"(?m)^((?:vom [a-z]+: )?(?:error: )?)({names})(?= ['\"])",
+                  lambda m: m.group(1) + fields[m.group(2)], text)
 
 
 def worker_note(output_tail: Iterable[str]) -> list[str]:
