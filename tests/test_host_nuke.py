@@ -613,6 +613,53 @@ def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: type
 
 
 
+
+def _failing_vom(tmp: Path, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    """A vom that refuses the render with ``message``, said as vom says it: an error event and on stderr."""
+    vom = _script(tmp / "vom", f"import json, sys\nm = {message!r}\n"
+                               "print(json.dumps({'event': 'error', 'message': m, 'exit_code': 2}), flush=True)\n"
+                               "print('vom render: error: ' + m, file=sys.stderr)\nsys.exit(2)\n")
+    monkeypatch.setenv("VOM_EXECUTABLE", str(vom))
+
+
+def test_a_failure_is_said_in_the_node_s_terms(host: types.ModuleType, fake_nuke: types.ModuleType,
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QA: the failure dialog said "use --device cpu or auto", "lower --working-size" and "out '...'" (warnings were
+    put in the node's terms, failures were not), and added how vom's frame numbers read in the script to an error
+    that names no frame (a bad weights file)."""
+    read = FakeNode("Read", "Read1", {"file": "/plates/sh010.%04d.exr", "first": 1001, "last": 1024,
+                                      "frame_mode": "start at", "frame": "1"})
+    node = _gizmo(tmp_path, keyframes="5", frames="5-6", device="cuda")
+    node.inputs = [read, FakeNode("Roto", "Roto1")]
+    note = "(vom's frame numbers are the plate's file frames: the script shows file frame F at F - 1000)"
+    _failing_vom(tmp_path, monkeypatch, "device 'cuda': CUDA is not available on this machine (torch 2.13.0+cpu); "
+                                        "use --device cpu or auto")
+    assert host.analyze(node, background=False).returncode == 2
+    [said] = fake_nuke.messages
+    assert said.endswith("\n\nerror: Device 'cuda': CUDA is not available on this machine (torch 2.13.0+cpu); set "
+                         "Device to cpu or auto"), said
+    assert "--device" not in said and note not in said
+    for message, shown in [
+            ("the GPU ran out of memory at working size 960: lower --working-size (e.g. 720 or 540), free the GPU, or "
+             "use --device cpu", "error: the GPU ran out of memory at working size 960: lower Working size (e.g. 720 "
+                                 "or 540), free the GPU, or set Device to cpu"),
+            ("cache folder '/c' cannot be written (Read-only file system); pass --cache DIR (or set VOM_CACHE_DIR) "
+             "to a writable folder", "error: cache folder '/c' cannot be written (Read-only file system); set the "
+                                     "node's Cache folder to a writable folder"),
+            ("model '/m/bad.safetensors': not a vom checkpoint", "error: Model '/m/bad.safetensors': not a vom "
+                                                                 "checkpoint"),
+            # an error naming a frame keeps the note
+            ("out '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate; the render would "
+             "overwrite its own input. Choose another output pattern",
+             "error: Output '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate; the "
+             f"render would overwrite its own input. Choose another output pattern\n\n{note}")]:
+        fake_nuke.messages.clear()
+        _failing_vom(tmp_path, monkeypatch, message)
+        assert host.analyze(node, background=False).returncode == 2
+        [said] = fake_nuke.messages
+        assert said.endswith("\n\n" + shown), said
+        assert "--" not in said.split("\n\n", 1)[1] and said.count(note) == (note in shown)
+
 @pytest.mark.parametrize("blocked", ["output", "work"])
 def test_an_output_folder_that_cannot_be_made_names_the_output(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -1108,11 +1108,12 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
     # vom's advice in the node's terms (QA: "set colorspace ACEScg" where the knob said ACEScg and the colour came from
     # the Read; "pass --cache DIR" inside Nuke)
     from_read = bool(node.knob("colorspace_from_nuke") and _knob_value(node, "colorspace_from_nuke"))
+    table = _common.load_knob_table()  # the knobs' labels and flags, read once
 
-    def in_node_terms(warning: str) -> str:
+    def in_node_terms(warning: str) -> str:  # a failure's words too: its flags by the knobs' labels (QA)
         return str(_common.in_node_terms(warning, "set the Read's colorspace, or untick Colour space 'from Nuke' and "
                                                   "set Input colour space" if from_read else None,
-                                         "set the node's Cache folder to a writable folder"))
+                                         "set the node's Cache folder to a writable folder", table))
 
     def said_before(warning: str) -> bool:
         """A warning of the node's setup (a plate's header, the cache) said at its last Analyze is not listed again:
@@ -1183,8 +1184,10 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                                                     f"{fields['out']}, if any, are an earlier render's, of the roto "
                                                     f"as it was then",))
         elif result.returncode != 0:
-            detail = _name_rendered_rotos("\n".join(result.output_tail[-12:]), fields, prepared.offset)
-            detail += _file_frames_note(prepared.offset)
+            said = result.output_tail[-12:]
+            detail = _name_rendered_rotos("\n".join(in_node_terms(line) for line in said), fields, prepared.offset)
+            if _common.names_frames("\n".join(said)):  # as for warnings: not beside a bad weights file's error (QA)
+                detail += _file_frames_note(prepared.offset)
             # refused: the shot file the command names was taken back (review: it named one deleted, or an earlier
             # render's, which renders other settings)
             told = "vom refused the render; nothing of this Analyze was kept" if refused else _command_line(cmd)
