@@ -1322,6 +1322,37 @@ def test_esc_before_vom_began_does_not_promise_a_cache(ui: Any, tmp_path: Path) 
                                                      f"resumes from the cache (shot {shot})")]
 
 
+
+def test_a_failure_is_said_in_the_node_s_terms(ui: Any, tmp_path: Path) -> None:
+    """QA (the Nuke node's, and the add-on's equivalent): a failure said "use --device cpu or auto" and "out '...'"
+    (warnings were put in the node's terms, failures were not), and how vom's frame numbers read in the scene was
+    added to an error naming no frame (a bad weights file)."""
+    def failed(error: str) -> str:
+        reports: list[tuple[list[str], str]] = []
+        plan = ui.Plan(cmd=[], shot_file=tmp_path / "a_vom" / "shot.yaml", fields={"out": str(tmp_path / "a.####.exr")},
+                       plate_node="Plate", timing=core.Timing(1, 1000, 50), first_file_frame=1001)
+        job = types.SimpleNamespace(returncode=2, started=False, cancelled=False, written=[], error=error,
+                                    output_tail=[], proc=types.SimpleNamespace(poll=lambda: 2))
+        job.failure = lambda *said: core.RenderJob.failure(job, *said)
+        op = types.SimpleNamespace(_job=job, _plan=plan, _release=lambda: None,
+                                   report=lambda kind, msg: reports.append((sorted(kind), msg)))
+        assert ui.VOM_OT_render_matte._finish(op, None) == {"CANCELLED"}
+        [(kind, said)] = reports
+        assert kind == ["ERROR"]
+        return str(said)
+
+    shot = "nothing of it was kept"
+    assert failed("device 'cuda': CUDA is not available on this machine (torch 2.13.0+cpu); use --device cpu or "
+                  "auto") == ("VOM Matte: vom render failed (bad input, exit 2): Device 'cuda': CUDA is not available "
+                              f"on this machine (torch 2.13.0+cpu); set Device to cpu or auto [{shot}]")
+    assert failed("the GPU ran out of memory at working size 960: lower --working-size (e.g. 720 or 540), free the "
+                  "GPU, or use --device cpu").endswith(
+        "lower Working size (e.g. 720 or 540), free the GPU, or set Device to cpu [nothing of it was kept]")
+    # a frame named: the note stays
+    assert failed("out '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate").endswith(
+        "): Output '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate [nothing of it "
+        "was kept; vom numbers frames as the plate's files do: scene frame 1 is file frame 1001]")
+
 def test_what_prepare_kept_aside_goes_as_soon_as_vom_begins(ui: Any, tmp_path: Path) -> None:
     """Review: the files the render's undo kept aside (``.shot.yaml.<token>.vom-undo``, a roto's) were let go only
     after vom exited, and never where Blender crashed meanwhile. vom's start event means nothing is taken back any

@@ -555,9 +555,11 @@ class RenderJob:
             text += f", {per:.1f} s/frame, {_clock(per * max((p.total or 0) - p.done, 0))} left"
         return text + ". Esc cancels"
 
-    def failure(self) -> str:
-        """The report of a failed render: vom's message (it names the file, frame or field) or its last lines."""
+    def failure(self, said: Callable[[str], str] = str) -> str:
+        """The report of a failed render: vom's message (it names the file, frame or field) or its last lines, each as
+        ``said`` puts it (the host's terms: ``common.in_node_terms``)."""
         code = self.proc.poll()
-        detail = self.error or " | ".join(line for line in list(self.output_tail)[-6:] if line.strip())
+        detail = said(self.error) if self.error else " | ".join(
+            said(line) for line in list(self.output_tail)[-6:] if line.strip())
         kind = "bad input" if code == 2 else "internal error" if code == 1 else f"exit {code}"
         return f"vom render failed ({kind}, exit {code}): {detail or 'no message'}"

@@ -785,9 +785,19 @@ class VOM_OT_render_matte(bpy.types.Operator):
             self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; {resume} ({shot})")
             return {"CANCELLED"}
         frames_note = core.file_frames_note(plan.timing)  # vom's words name file frames: said in failures and warnings
+        colour = ("set the plate image's Color Space, or untick Colour space from plate and choose Colour space"
+                  if plan.colour_from_plate else None)
+
+        def in_node_terms(words: str) -> str:  # vom's advice, in this add-on's terms (QA: "use --device cpu")
+            return str(common.in_node_terms(words, colour, "set the node's Cache folder to a writable folder",
+                                            core.node_def()))
+
         if job.returncode != 0:
-            frames = f"; {frames_note}" if frames_note else ""
-            self.report({"ERROR"}, f"VOM Matte: {common.name_rotos(job.failure(), plan.rotos)} [{shot}{frames}]")
+            failure = job.failure()
+            # only beside words that name a frame, as with warnings (QA: beside a bad weights file's error)
+            frames = f"; {frames_note}" if frames_note and common.names_frames(failure) else ""
+            self.report({"ERROR"}, f"VOM Matte: {common.name_rotos(job.failure(in_node_terms), plan.rotos)} "
+                                   f"[{shot}{frames}]")
             return {"CANCELLED"}
         scene = bpy.data.scenes.get(plan.scene) if plan.scene else context.scene
         if scene is None:
@@ -819,11 +829,7 @@ class VOM_OT_render_matte(bpy.types.Operator):
         notes, numbered = [], False
         for warning in (job.last.raw.get("warnings") or []) if job.last and job.last.event == "done" else []:
             numbered = numbered or common.names_frames(str(warning))
-            # vom's advice, in this add-on's terms
-            warning = common.in_node_terms(
-                str(warning), "set the plate image's Color Space, or untick Colour space from plate and choose Colour "
-                "space" if plan.colour_from_plate else None, "set the node's Cache folder to a writable folder")
-            notes.append(common.name_rotos(str(warning), plan.rotos))
+            notes.append(common.name_rotos(in_node_terms(str(warning)), plan.rotos))
         if numbered and frames_note:  # only beside words that name file frames (not a cache turned off)
             notes.append(frames_note)
         # why a running worker did not take the render (vom says so on stderr, shown only on failure: every render of
