@@ -52,8 +52,6 @@ def test_ci_has_blender() -> None:
 BPY_PYTHON = os.environ.get("VOM_TEST_BPY_PYTHON")
 
 
-
-
 def _script(path: Path, body: str) -> Path:
     path.write_text(f"#!{sys.executable}\n" + body)
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
@@ -1322,7 +1320,6 @@ def test_esc_before_vom_began_does_not_promise_a_cache(ui: Any, tmp_path: Path) 
                                                      f"resumes from the cache (shot {shot})")]
 
 
-
 def test_a_failure_is_said_in_the_node_s_terms(ui: Any, tmp_path: Path) -> None:
     """QA (the Nuke node's, and the add-on's equivalent): a failure said "use --device cpu or auto" and "out '...'"
     (warnings were put in the node's terms, failures were not), and how vom's frame numbers read in the scene was
@@ -1352,6 +1349,7 @@ def test_a_failure_is_said_in_the_node_s_terms(ui: Any, tmp_path: Path) -> None:
     assert failed("out '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate").endswith(
         "): Output '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate [nothing of it "
         "was kept; vom numbers frames as the plate's files do: scene frame 1 is file frame 1001]")
+
 
 def test_what_prepare_kept_aside_goes_as_soon_as_vom_begins(ui: Any, tmp_path: Path) -> None:
     """Review: the files the render's undo kept aside (``.shot.yaml.<token>.vom-undo``, a roto's) were let go only

@@ -316,7 +316,6 @@ def test_vom_s_advice_is_put_in_the_node_s_terms() -> None:
         assert "--cache" not in said and said.endswith("set the node's Cache folder to a writable folder"), said
 
 
-
 def test_the_knob_table_names_each_knobs_flag_as_the_node_definition_does() -> None:
     """The hosts name vom's flags by their knobs' labels from one source (node_defs/, through node_def.json): a flag
     of two knobs (--roto: Keyframes, Objects) names neither."""
@@ -359,10 +358,23 @@ def test_vom_s_failures_are_put_in_the_node_s_terms() -> None:
     # the cache's own advice as the host says it; vom's other words, a field not quoted, --roto, as they were
     assert common.in_node_terms("no space; free space there or pass --cache DIR on another disk; pass another --cache",
                                 None, "set the node's Cache folder") == (
-        "no space; free space there or set the node's Cache folder; pass another Cache folder")
+        "no space; free space there or set the node's Cache folder; set another Cache folder")
+    assert common.in_node_terms("cache: off; pass --cache DIR (or set VOM_CACHE_DIR) to a folder of its own", None,
+                                "x") == "cache: off; set Cache folder to a folder of its own"
+    # a refusal of the node's own shot file, which the node took back: the field the artist set (review)
+    said = "vom render: error: shot file '/s/a_vom/shot.yaml': out '/s/p.####.exr' is the plate pattern"
+    assert common.in_node_terms(said, None, "x") == "vom render: error: Output '/s/p.####.exr' is the plate pattern"
     for kept in ("plate: frame 7 missing", "cache: off (VOM_CACHE_MIN_FREE_GB)", "keyframes: missing (--roto "
-                 "roto.1001.exr)", "vom render --progress json --no-worker", "the output 'x' of --outline"):
+                 "roto.1001.exr)", "vom render --progress json --no-worker", "the output 'x' of --outline",
+                 # a flag's name inside a path or a quoted name is part of it (review)
+                 "frame 3: /shows/x/--out/p.0003.exr is missing", "a file '--top-k.safetensors' here",
+                 "C:\\shots\\--out\\a.exr",
+                 # a crash's traceback, as a bug report pastes it (review)
+                 'Traceback (most recent call last):\n  File "x.py", line 1\n    p.add_argument("--device")'):
         assert common.in_node_terms(kept, None, "x") == kept
+    # a knob table that cannot be read leaves vom's words as they are (a closing dialog must not lose them)
+    assert common.in_node_terms("use --device cpu", None, "x", {"no knobs": []}) == "use --device cpu"
+
 
 def test_the_hosts_absolute_paths_agree_with_voms(tmp_path, monkeypatch) -> None:
     """The hosts' stdlib copy of ``engine.shot.absolute`` reads every path as vom does: a .. after a link as the system

@@ -612,8 +612,6 @@ def test_analyze_reports_a_failed_render(host: types.ModuleType, fake_nuke: type
     assert node.children["AlphaRead"]["reload"].executed == 0
 
 
-
-
 def _failing_vom(tmp: Path, monkeypatch: pytest.MonkeyPatch, message: str) -> None:
     """A vom that refuses the render with ``message``, said as vom says it: an error event and on stderr."""
     vom = _script(tmp / "vom", f"import json, sys\nm = {message!r}\n"
@@ -660,6 +658,7 @@ def test_a_failure_is_said_in_the_node_s_terms(host: types.ModuleType, fake_nuke
         assert said.endswith("\n\n" + shown), said
         assert "--" not in said.split("\n\n", 1)[1] and said.count(note) == (note in shown)
 
+
 @pytest.mark.parametrize("blocked", ["output", "work"])
 def test_an_output_folder_that_cannot_be_made_names_the_output(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -682,6 +681,7 @@ def test_an_output_folder_that_cannot_be_made_names_the_output(host: types.Modul
     assert fake_nuke.messages == [f"VOM Matte: VOM_Matte1: Output {out}: cannot make {what} {folder}: "
                                   f"{'Not a directory' if blocked == 'output' else 'File exists'}"]
     assert fake_nuke.renders == []  # nothing baked for it
+
 
 def test_a_render_vom_refuses_leaves_the_work_folder_as_it_was(host: types.ModuleType, fake_nuke: types.ModuleType,
                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

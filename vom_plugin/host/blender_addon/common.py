@@ -630,13 +630,26 @@ def in_node_terms(text: str, colour: str | None, cache: str, table: Mapping[str,
     ``colour``, how to set the colour space there (None: the knob the advice names is the node's own), ``cache``, how
     to choose another cache folder. Each flag of a knob is named by the knob's label (``table``, the knob table:
     ``load_knob_table``'s by default), "use --device cpu" read as "set Device to cpu"; a field at the start of a line
-    ("out '/x.####.exr': ...", "error: device 'cuda': ...") by its label too. vom's other words are kept."""
+    ("out '/x.####.exr': ...", "error: device 'cuda': ...", after the node's own shot file, which vom names and the
+    node took back) by its label too. vom's other words are kept, and so is a crash's traceback (what a bug report
+    pastes). Never raises: a dialog that failed here would lose vom's words (review)."""
+    if any(line.startswith("Traceback (most recent call last):") for line in text.splitlines()):
+        return text
+    try:
+        return _in_node_terms(text, colour, cache, load_knob_table() if table is None else table)
+    except Exception:  # (a knob table that cannot be read, an unforeseen text): vom's own words
+        return text
+
+
+def _in_node_terms(text: str, colour: str | None, cache: str, table: Mapping[str, Any]) -> str:
     if colour and "set colorspace" in text:
         text = f"{text} (here: {colour})"
     for advice in _CACHE_ADVICE:
         text = text.replace(advice, cache)
-    table = load_knob_table() if table is None else table
     labels = flag_labels(table)
+    if "--cache" in labels:  # the other ways vom's messages ask for another cache folder
+        text = text.replace("pass --cache DIR (or set VOM_CACHE_DIR) ", f"set {labels['--cache']} ")
+        text = text.replace("pass another --cache", f"set another {labels['--cache']}")
     if labels:
         def flag(m: re.Match[str]) -> str:
             label = labels[m.group(2)]
@@ -645,8 +658,11 @@ def in_node_terms(text: str, colour: str | None, cache: str, table: Mapping[str,
             return label + (m.group(3) or "")
 
         flags = "|".join(re.escape(f) for f in sorted(labels, key=len, reverse=True))
-        text = re.sub(rf"(?:\b(use|pass|give) )?(?<![\w-])({flags})(?![\w-])( (?!{_NOT_A_VALUE})(?=[^\s(]))?", flag,
-                      text)
+        # not inside a path or a quoted name: '/shows/--out/p.exr' is a folder of that name (review)
+        text = re.sub(rf"(?:\b(use|pass|give) )?(?<![\w/\\.'\"-])({flags})(?![\w/\\-])"
+                      rf"( (?!{_NOT_A_VALUE})(?=[^\s(]))?", flag, text)
+    # the node's own shot file, which a refusal names before the field: the node wrote it and took it back
+    text = re.sub(r"(?m)^((?:vom [a-z]+: )?(?:error: )?)shot file '[^'\n]*': ", r"\1", text)
     fields = {str(row["name"]): str(row.get("label") or row["name"]) for row in table["knobs"]}
     names = "|".join(re.escape(n) for n in sorted(fields, key=len, reverse=True))
     return re.sub(rf"(?m)^((?:vom [a-z]+: )?(?:error: )?)({names})(?= ['\"])",

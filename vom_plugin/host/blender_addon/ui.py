@@ -785,12 +785,15 @@ class VOM_OT_render_matte(bpy.types.Operator):
             self.report({"WARNING"}, f"VOM Matte: cancelled; {what}; {resume} ({shot})")
             return {"CANCELLED"}
         frames_note = core.file_frames_note(plan.timing)  # vom's words name file frames: said in failures and warnings
-        colour = ("set the plate image's Color Space, or untick Colour space from plate and choose Colour space"
-                  if plan.colour_from_plate else None)
+        colour = ("set the plate image's Color Space, or untick Colour space from plate and choose Input colour "
+                  "space" if plan.colour_from_plate else None)
+        try:
+            table: Any = core.node_def()  # read once (review: a file read at each line of a failure's report)
+        except (OSError, ValueError):
+            table = {"knobs": []}  # vom's words as they are
 
         def in_node_terms(words: str) -> str:  # vom's advice, in this add-on's terms (QA: "use --device cpu")
-            return str(common.in_node_terms(words, colour, "set the node's Cache folder to a writable folder",
-                                            core.node_def()))
+            return str(common.in_node_terms(words, colour, "set the node's Cache folder to a writable folder", table))
 
         if job.returncode != 0:
             failure = job.failure()
