@@ -209,7 +209,7 @@ def check_plate(shot: FarmShot) -> str | None:
     on the farm, after submission: every task exited 2). A plate with no frame here (still rendering upstream, the
     job made to wait for it; or not mounted on this machine) is not checked, nor are the rotos then: returns the
     note that says so."""
-    from vom_plugin.io import open_sequence, read_info
+    from vom_plugin.io import open_sequence
     from vom_plugin.io.sequence import check_pattern
 
     try:  # a pattern no render can read fails every task, whatever is on disk here (it was a note: QA)
@@ -243,17 +243,9 @@ def check_plate(shot: FarmShot) -> str | None:
                             first_info, shot.keyframes)
     except InputError as e:
         raise InputError(f"{shot.path}: {e}") from None
-    from vom_plugin.engine.shot import Shot, check_roto_file
+    from vom_plugin.engine.shot import Shot
 
-    for field_name, kf, path in shot.roto_files:
-        try:
-            check_roto_file(field_name, kf, path)
-        except InputError as e:
-            raise InputError(f"{shot.path}: {e}") from None
-        try:
-            read_info(path)
-        except InputError as e:
-            raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}): {e}") from None
+    check_roto_files(shot)
     # their pixels, as a render reads them (QA: a truncated roto, an empty one and one that covers the whole frame
     # passed the headers above, and every task of the job exited 2 on them)
     from vom_plugin.engine.prepare import keyframe_windows, plate_view, read_rotos
@@ -512,9 +504,7 @@ def check_recipe_inputs(shot: FarmShot) -> None:
     of their contents, so without them no output can be told to be this version of the shot's, and a render of the
     shot fails on them too (QA: the check passed, exit 0, a job that could not be verified, on a stderr warning
     with a raw ``[Errno 2]``)."""
-    from vom_plugin.engine.shot import check_roto_file
     from vom_plugin.engine.weights_header import read_weights_metadata
-    from vom_plugin.io import read_info
     from vom_plugin.locations import weights_path
 
     why = ("the outputs' recipe (vom:recipe: the shot's rotos, settings and weights) cannot be checked without it, "
@@ -523,15 +513,24 @@ def check_recipe_inputs(shot: FarmShot) -> None:
         read_weights_metadata(weights_path(shot.model))
     except InputError as e:  # its own words name the file (and a shipped model's name: "model 'lite': ...")
         raise InputError(f"{shot.path}: {'' if str(e).startswith('model ') else 'model: '}{e}; {why}") from None
+    check_roto_files(shot, f"; {why}")
+
+
+def check_roto_files(shot: FarmShot, why: str = "") -> None:
+    """InputError, naming the shot file, the field and the file (then ``why``), for a roto file that is missing or
+    not an image: ``check_plate`` before a job is made, ``check_recipe_inputs`` before outputs are compared."""
+    from vom_plugin.engine.shot import check_roto_file
+    from vom_plugin.io import read_info
+
     for field_name, kf, path in shot.roto_files:
         try:
             check_roto_file(field_name, kf, path)
         except InputError as e:
-            raise InputError(f"{shot.path}: {e}; {why}") from None
+            raise InputError(f"{shot.path}: {e}{why}") from None
         try:
             read_info(path)
         except InputError as e:
-            raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}): {e}; {why}") from None
+            raise InputError(f"{shot.path}: {field_name}: roto file {path} (frame {kf}): {e}{why}") from None
 
 
 def _replaced(path: Path, frame: int, objects: tuple[str, ...] | None, plate: str = "") -> bool:
