@@ -783,21 +783,28 @@ def test_a_hole_the_propagation_crosses_is_refused(shot_dir: Path, tmp_path: Pat
     assert not (tmp_path / "out3").exists()
 
 
+def _render_with_pixel_aspect(shot_dir: Path, tmp_path: Path, aspect: float, names: list[str] | None
+                              ) -> tuple[Path, int]:
+    """A copy of the test plate whose frames ``names`` (None: all) say pixel aspect ``aspect``, rendered (frames
+    1-4): (its folder, the exit code)."""
+    folder = tmp_path / "plate"
+    shutil.copytree(shot_dir / "plate", folder)
+    for p in sorted(folder.glob("p.*.exr")) if names is None else [folder / n for n in names]:
+        buf = oiio.ImageBuf(str(p))
+        buf.specmod().attribute("PixelAspectRatio", aspect)
+        assert buf.write(str(p.with_suffix(".new.exr")))
+        p.with_suffix(".new.exr").replace(p)
+    return folder, main(["render", "--plate", str(folder / "p.####.exr"), "--roto",
+                         str(shot_dir / "roto" / "r.0001.exr"), "--frames", "1-4", "--out",
+                         str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"), "--model",
+                         str(shot_dir / "model.safetensors"), "--working-size", "128", "--device", "cpu",
+                         "--progress", "none", "--no-worker"])
+
+
 def test_a_plate_whose_pixel_aspect_changes_is_refused(shot_dir: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """Frame 3 anamorphic (2.0) in a square-pixel plate: rendered, its matte was written at aspect 2, exit 0."""
-    import OpenImageIO as oiio
-
-    folder = tmp_path / "plate"
-    shutil.copytree(shot_dir / "plate", folder)
-    buf = oiio.ImageBuf(str(folder / "p.0003.exr"))
-    buf.specmod().attribute("PixelAspectRatio", 2.0)
-    assert buf.write(str(folder / "p.0003.new.exr"))
-    (folder / "p.0003.new.exr").replace(folder / "p.0003.exr")
-    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--roto", str(shot_dir / "roto" / "r.0001.exr"),
-               "--frames", "1-4", "--out", str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"),
-               "--model", str(shot_dir / "model.safetensors"), "--working-size", "128", "--device", "cpu",
-               "--progress", "none", "--no-worker"])
+    folder, rc = _render_with_pixel_aspect(shot_dir, tmp_path, 2.0, ["p.0003.exr"])
     err = capsys.readouterr().err
     assert rc == 2, err
     assert (f"plate frame 3 ({folder / 'p.0003.exr'}) has pixel aspect 2, and frame 1 ({folder / 'p.0001.exr'}), "
@@ -810,19 +817,7 @@ def test_a_pixel_aspect_no_picture_has_is_said_as_such(shot_dir: Path, tmp_path:
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """QA: a plate whose header said pixel aspect 1000 was refused as a roto "less than one pixel of the network's
     960x1": true of the desqueezed picture, and no help to whoever has to fix the header."""
-    import OpenImageIO as oiio
-
-    folder = tmp_path / "plate"
-    shutil.copytree(shot_dir / "plate", folder)
-    for p in sorted(folder.glob("p.*.exr")):
-        buf = oiio.ImageBuf(str(p))
-        buf.specmod().attribute("PixelAspectRatio", aspect)
-        assert buf.write(str(p.with_suffix(".new.exr")))
-        p.with_suffix(".new.exr").replace(p)
-    rc = main(["render", "--plate", str(folder / "p.####.exr"), "--roto", str(shot_dir / "roto" / "r.0001.exr"),
-               "--frames", "1-4", "--out", str(tmp_path / "out" / "a.####.exr"), "--cache", str(tmp_path / "c"),
-               "--model", str(shot_dir / "model.safetensors"), "--working-size", "128", "--device", "cpu",
-               "--progress", "none", "--no-worker"])
+    folder, rc = _render_with_pixel_aspect(shot_dir, tmp_path, aspect, None)
     err = capsys.readouterr().err
     assert rc == 2, err
     assert (f"plate {folder / 'p.0001.exr'}: pixel aspect {aspect:g} in its header (PixelAspectRatio) is no picture's; "
