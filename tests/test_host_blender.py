@@ -1324,12 +1324,12 @@ def test_a_failure_is_said_in_the_node_s_terms(ui: Any, tmp_path: Path) -> None:
     """QA (the Nuke node's, and the add-on's equivalent): a failure said "use --device cpu or auto" and "out '...'"
     (warnings were put in the node's terms, failures were not), and how vom's frame numbers read in the scene was
     added to an error naming no frame (a bad weights file)."""
-    def failed(error: str) -> str:
+    def failed(error: str, tail: list[str] | None = None, code: int = 2) -> str:
         reports: list[tuple[list[str], str]] = []
         plan = ui.Plan(cmd=[], shot_file=tmp_path / "a_vom" / "shot.yaml", fields={"out": str(tmp_path / "a.####.exr")},
                        plate_node="Plate", timing=core.Timing(1, 1000, 50), first_file_frame=1001)
-        job = types.SimpleNamespace(returncode=2, started=False, cancelled=False, written=[], error=error,
-                                    output_tail=[], proc=types.SimpleNamespace(poll=lambda: 2))
+        job = types.SimpleNamespace(returncode=code, started=False, cancelled=False, written=[], error=error,
+                                    output_tail=tail or [], proc=types.SimpleNamespace(poll=lambda: code))
         job.failure = lambda *said: core.RenderJob.failure(job, *said)
         op = types.SimpleNamespace(_job=job, _plan=plan, _release=lambda: None,
                                    report=lambda kind, msg: reports.append((sorted(kind), msg)))
@@ -1349,6 +1349,10 @@ def test_a_failure_is_said_in_the_node_s_terms(ui: Any, tmp_path: Path) -> None:
     assert failed("out '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate").endswith(
         "): Output '/o/a.####.exr': frame 1005 would be written to /o/a.1005.exr, which is the plate [nothing of it "
         "was kept; vom numbers frames as the plate's files do: scene frame 1 is file frame 1001]")
+    # a crash's last lines, a traceback, as vom printed them (review: they were translated one line at a time)
+    trace = ["Traceback (most recent call last):", '  File "/v/vom_plugin/cli.py", line 9, in main',
+             '    raise RuntimeError("--device cuda")', "RuntimeError: --device cuda"]
+    assert " | ".join(trace) in failed("", trace, 1)
 
 
 def test_what_prepare_kept_aside_goes_as_soon_as_vom_begins(ui: Any, tmp_path: Path) -> None:

@@ -657,6 +657,15 @@ def test_a_failure_is_said_in_the_node_s_terms(host: types.ModuleType, fake_nuke
         [said] = fake_nuke.messages
         assert said.endswith("\n\n" + shown), said
         assert "--" not in said.split("\n\n", 1)[1] and said.count(note) == (note in shown)
+    # a crash's traceback, what a bug report pastes, as vom printed it (review: its lines were translated one by one)
+    fake_nuke.messages.clear()
+    trace = ["Traceback (most recent call last):", '  File "/v/vom_plugin/cli.py", line 9, in main',
+             '    raise RuntimeError("--device cuda")', "RuntimeError: --device cuda"]
+    crash = f"import sys\nprint({chr(10).join(trace)!r}, file=sys.stderr)\nsys.exit(1)\n"
+    monkeypatch.setenv("VOM_EXECUTABLE", str(_script(tmp_path / "vom", crash)))
+    assert host.analyze(node, background=False).returncode == 1
+    [said] = fake_nuke.messages
+    assert "\n".join(trace) in said and "Device" not in said.split("\n\n", 1)[1], said
 
 
 @pytest.mark.parametrize("blocked", ["output", "work"])

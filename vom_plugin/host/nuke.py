@@ -1185,7 +1185,8 @@ def analyze(node: nuke.Node | None = None, *, background: bool = True) -> RunRes
                                                     f"as it was then",))
         elif result.returncode != 0:
             said = result.output_tail[-12:]
-            detail = _name_rendered_rotos("\n".join(in_node_terms(line) for line in said), fields, prepared.offset)
+            # the lines together: a crash's traceback is told apart as a whole and kept as it is (review)
+            detail = _name_rendered_rotos(in_node_terms("\n".join(said)), fields, prepared.offset)
             if _common.names_frames("\n".join(said)):  # as for warnings: not beside a bad weights file's error (QA)
                 detail += _file_frames_note(prepared.offset)
             # refused: the shot file the command names was taken back (review: it named one deleted, or an earlier

@@ -556,10 +556,13 @@ class RenderJob:
         return text + ". Esc cancels"
 
     def failure(self, said: Callable[[str], str] = str) -> str:
-        """The report of a failed render: vom's message (it names the file, frame or field) or its last lines, each as
-        ``said`` puts it (the host's terms: ``common.in_node_terms``)."""
+        """The report of a failed render: vom's message (it names the file, frame or field) or its last lines, as
+        ``said`` puts them (the host's terms: ``common.in_node_terms``)."""
         code = self.proc.poll()
-        detail = said(self.error) if self.error else " | ".join(
-            said(line) for line in list(self.output_tail)[-6:] if line.strip())
+        if self.error:
+            detail = said(self.error)
+        else:  # the lines together: a crash's traceback is told apart as a whole and kept as it is (review)
+            lines = [line for line in list(self.output_tail)[-6:] if line.strip()]
+            detail = " | ".join(said("\n".join(lines)).splitlines()) if lines else ""
         kind = "bad input" if code == 2 else "internal error" if code == 1 else f"exit {code}"
         return f"vom render failed ({kind}, exit {code}): {detail or 'no message'}"
